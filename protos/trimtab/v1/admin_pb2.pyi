@@ -1,0 +1,496 @@
+from protos.trimtab.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Workspace(_message.Message):
+    __slots__ = ("name", "host", "cloud", "plan", "token_masked", "status", "last_error", "created_at_ms", "has_cloud_credentials", "region")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_MASKED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    HAS_CLOUD_CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    host: str
+    cloud: str
+    plan: str
+    token_masked: str
+    status: str
+    last_error: str
+    created_at_ms: int
+    has_cloud_credentials: bool
+    region: str
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., token_masked: _Optional[str] = ..., status: _Optional[str] = ..., last_error: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., has_cloud_credentials: _Optional[bool] = ..., region: _Optional[str] = ...) -> None: ...
+
+class AddWorkspaceRequest(_message.Message):
+    __slots__ = ("name", "host", "token", "cloud", "plan", "region", "cloud_credentials_json")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_CREDENTIALS_JSON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    host: str
+    token: str
+    cloud: str
+    plan: str
+    region: str
+    cloud_credentials_json: str
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ...) -> None: ...
+
+class ListWorkspacesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListWorkspacesResponse(_message.Message):
+    __slots__ = ("workspaces",)
+    WORKSPACES_FIELD_NUMBER: _ClassVar[int]
+    workspaces: _containers.RepeatedCompositeFieldContainer[Workspace]
+    def __init__(self, workspaces: _Optional[_Iterable[_Union[Workspace, _Mapping]]] = ...) -> None: ...
+
+class GetWorkspaceRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ImportJobsRequest(_message.Message):
+    __slots__ = ("workspace", "job_ids", "dry_run")
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    workspace: str
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    dry_run: bool
+    def __init__(self, workspace: _Optional[str] = ..., job_ids: _Optional[_Iterable[int]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class ImportedProject(_message.Message):
+    __slots__ = ("project", "diff", "created")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    project: Project
+    diff: str
+    created: bool
+    def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ..., diff: _Optional[str] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class SkippedJob(_message.Message):
+    __slots__ = ("job_id", "job_name", "reason")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    job_name: str
+    reason: str
+    def __init__(self, job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ImportJobsResponse(_message.Message):
+    __slots__ = ("projects", "skipped")
+    PROJECTS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    projects: _containers.RepeatedCompositeFieldContainer[ImportedProject]
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedJob]
+    def __init__(self, projects: _Optional[_Iterable[_Union[ImportedProject, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ...) -> None: ...
+
+class ProjectSettings(_message.Message):
+    __slots__ = ("sla_seconds", "auto_apply", "min_workers", "max_workers", "allowed_families", "spot_allowed", "driver_node_type_id", "keep_autoscaling", "learning_budget", "clear_sla", "replace_allowed_families")
+    SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AUTO_APPLY_FIELD_NUMBER: _ClassVar[int]
+    MIN_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_FAMILIES_FIELD_NUMBER: _ClassVar[int]
+    SPOT_ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_NODE_TYPE_ID_FIELD_NUMBER: _ClassVar[int]
+    KEEP_AUTOSCALING_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_SLA_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_ALLOWED_FAMILIES_FIELD_NUMBER: _ClassVar[int]
+    sla_seconds: float
+    auto_apply: bool
+    min_workers: int
+    max_workers: int
+    allowed_families: _containers.RepeatedScalarFieldContainer[str]
+    spot_allowed: bool
+    driver_node_type_id: str
+    keep_autoscaling: bool
+    learning_budget: int
+    clear_sla: bool
+    replace_allowed_families: bool
+    def __init__(self, sla_seconds: _Optional[float] = ..., auto_apply: _Optional[bool] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., allowed_families: _Optional[_Iterable[str]] = ..., spot_allowed: _Optional[bool] = ..., driver_node_type_id: _Optional[str] = ..., keep_autoscaling: _Optional[bool] = ..., learning_budget: _Optional[int] = ..., clear_sla: _Optional[bool] = ..., replace_allowed_families: _Optional[bool] = ...) -> None: ...
+
+class Project(_message.Message):
+    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_KEY_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    ORPHANED_FIELD_NUMBER: _ClassVar[int]
+    DETACHED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    RUN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    LATEST_COST_FIELD_NUMBER: _ClassVar[int]
+    LATEST_RUNTIME_S_FIELD_NUMBER: _ClassVar[int]
+    SLA_MET_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    workspace: str
+    job_id: int
+    job_name: str
+    cluster_key: str
+    phase: str
+    settings: ProjectSettings
+    orphaned: bool
+    detached: bool
+    created_at_ms: int
+    run_count: int
+    current_config: _common_pb2.ClusterConfig
+    latest_cost: float
+    latest_runtime_s: float
+    sla_met_fraction: float
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ...) -> None: ...
+
+class ListProjectsRequest(_message.Message):
+    __slots__ = ("workspace",)
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    workspace: str
+    def __init__(self, workspace: _Optional[str] = ...) -> None: ...
+
+class ListProjectsResponse(_message.Message):
+    __slots__ = ("projects",)
+    PROJECTS_FIELD_NUMBER: _ClassVar[int]
+    projects: _containers.RepeatedCompositeFieldContainer[Project]
+    def __init__(self, projects: _Optional[_Iterable[_Union[Project, _Mapping]]] = ...) -> None: ...
+
+class GetProjectRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    def __init__(self, project: _Optional[str] = ...) -> None: ...
+
+class UpdateProjectSettingsRequest(_message.Message):
+    __slots__ = ("project", "settings")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    settings: ProjectSettings
+    def __init__(self, project: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ...) -> None: ...
+
+class DetachProjectRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    def __init__(self, project: _Optional[str] = ...) -> None: ...
+
+class GetTimelineRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    def __init__(self, project: _Optional[str] = ...) -> None: ...
+
+class TimelinePoint(_message.Message):
+    __slots__ = ("run_id", "start_time_ms", "runtime_s", "cost", "phase", "outcome", "anomalies", "applied_recommendation_id", "input_gb")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_S_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ANOMALIES_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
+    INPUT_GB_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    start_time_ms: int
+    runtime_s: float
+    cost: float
+    phase: str
+    outcome: str
+    anomalies: _containers.RepeatedScalarFieldContainer[str]
+    applied_recommendation_id: str
+    input_gb: float
+    def __init__(self, run_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., cost: _Optional[float] = ..., phase: _Optional[str] = ..., outcome: _Optional[str] = ..., anomalies: _Optional[_Iterable[str]] = ..., applied_recommendation_id: _Optional[str] = ..., input_gb: _Optional[float] = ...) -> None: ...
+
+class Timeline(_message.Message):
+    __slots__ = ("project", "points", "sla_seconds")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    project: Project
+    points: _containers.RepeatedCompositeFieldContainer[TimelinePoint]
+    sla_seconds: float
+    def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ..., points: _Optional[_Iterable[_Union[TimelinePoint, _Mapping]]] = ..., sla_seconds: _Optional[float] = ...) -> None: ...
+
+class GetSavingsRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    def __init__(self, project: _Optional[str] = ...) -> None: ...
+
+class ProjectSavings(_message.Message):
+    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_COST_PER_RUN_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_COST_PER_RUN_FIELD_NUMBER: _ClassVar[int]
+    SAVED_TO_DATE_FIELD_NUMBER: _ClassVar[int]
+    PROJECTED_ANNUAL_FIELD_NUMBER: _ClassVar[int]
+    BASIS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    project_name: str
+    baseline_cost_per_run: float
+    current_cost_per_run: float
+    saved_to_date: float
+    projected_annual: float
+    basis: str
+    runs: int
+    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ...) -> None: ...
+
+class SavingsReport(_message.Message):
+    __slots__ = ("projects", "total_saved_to_date", "total_projected_annual", "currency")
+    PROJECTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SAVED_TO_DATE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_PROJECTED_ANNUAL_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    projects: _containers.RepeatedCompositeFieldContainer[ProjectSavings]
+    total_saved_to_date: float
+    total_projected_annual: float
+    currency: str
+    def __init__(self, projects: _Optional[_Iterable[_Union[ProjectSavings, _Mapping]]] = ..., total_saved_to_date: _Optional[float] = ..., total_projected_annual: _Optional[float] = ..., currency: _Optional[str] = ...) -> None: ...
+
+class Run(_message.Message):
+    __slots__ = ("id", "project_id", "databricks_run_id", "cluster_id", "start_time_ms", "end_time_ms", "runtime_s", "outcome", "config", "input_bytes", "cost", "anomalies", "application_ids", "recommendation_id", "phase", "stages", "executors")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    DATABRICKS_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_S_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    INPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    ANOMALIES_FIELD_NUMBER: _ClassVar[int]
+    APPLICATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    EXECUTORS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    project_id: str
+    databricks_run_id: int
+    cluster_id: str
+    start_time_ms: int
+    end_time_ms: int
+    runtime_s: float
+    outcome: str
+    config: _common_pb2.ClusterConfig
+    input_bytes: int
+    cost: _common_pb2.CostBreakdown
+    anomalies: _containers.RepeatedScalarFieldContainer[str]
+    application_ids: _containers.RepeatedScalarFieldContainer[str]
+    recommendation_id: str
+    phase: str
+    stages: _containers.RepeatedCompositeFieldContainer[StageSummary]
+    executors: _containers.RepeatedCompositeFieldContainer[ExecutorSummary]
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., databricks_run_id: _Optional[int] = ..., cluster_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., outcome: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., input_bytes: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CostBreakdown, _Mapping]] = ..., anomalies: _Optional[_Iterable[str]] = ..., application_ids: _Optional[_Iterable[str]] = ..., recommendation_id: _Optional[str] = ..., phase: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageSummary, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[ExecutorSummary, _Mapping]]] = ...) -> None: ...
+
+class StageSummary(_message.Message):
+    __slots__ = ("stage_id", "attempt_id", "name", "num_tasks", "duration_s", "metrics", "task_duration_ms", "failure_reason")
+    STAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NUM_TASKS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    TASK_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    stage_id: int
+    attempt_id: int
+    name: str
+    num_tasks: int
+    duration_s: float
+    metrics: _common_pb2.TaskMetrics
+    task_duration_ms: _common_pb2.Distribution
+    failure_reason: str
+    def __init__(self, stage_id: _Optional[int] = ..., attempt_id: _Optional[int] = ..., name: _Optional[str] = ..., num_tasks: _Optional[int] = ..., duration_s: _Optional[float] = ..., metrics: _Optional[_Union[_common_pb2.TaskMetrics, _Mapping]] = ..., task_duration_ms: _Optional[_Union[_common_pb2.Distribution, _Mapping]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
+
+class ExecutorSummary(_message.Message):
+    __slots__ = ("executor_id", "host", "total_cores", "added_ms", "removed_ms", "removal_reason")
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_CORES_FIELD_NUMBER: _ClassVar[int]
+    ADDED_MS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_MS_FIELD_NUMBER: _ClassVar[int]
+    REMOVAL_REASON_FIELD_NUMBER: _ClassVar[int]
+    executor_id: str
+    host: str
+    total_cores: int
+    added_ms: int
+    removed_ms: int
+    removal_reason: str
+    def __init__(self, executor_id: _Optional[str] = ..., host: _Optional[str] = ..., total_cores: _Optional[int] = ..., added_ms: _Optional[int] = ..., removed_ms: _Optional[int] = ..., removal_reason: _Optional[str] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ("project", "page_size", "page_token")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    page_size: int
+    page_token: str
+    def __init__(self, project: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs", "next_page_token")
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[Run]
+    next_page_token: str
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class Application(_message.Message):
+    __slots__ = ("application_id", "spark_app_id", "app_name", "spark_version", "cluster_id", "start_time_ms", "end_time_ms", "stage_count", "executor_count", "job_count", "run_id", "ended")
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    SPARK_APP_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_NAME_FIELD_NUMBER: _ClassVar[int]
+    SPARK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    STAGE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_COUNT_FIELD_NUMBER: _ClassVar[int]
+    JOB_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    application_id: str
+    spark_app_id: str
+    app_name: str
+    spark_version: str
+    cluster_id: str
+    start_time_ms: int
+    end_time_ms: int
+    stage_count: int
+    executor_count: int
+    job_count: int
+    run_id: str
+    ended: bool
+    def __init__(self, application_id: _Optional[str] = ..., spark_app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., spark_version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., stage_count: _Optional[int] = ..., executor_count: _Optional[int] = ..., job_count: _Optional[int] = ..., run_id: _Optional[str] = ..., ended: _Optional[bool] = ...) -> None: ...
+
+class ListApplicationsRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class ListApplicationsResponse(_message.Message):
+    __slots__ = ("applications",)
+    APPLICATIONS_FIELD_NUMBER: _ClassVar[int]
+    applications: _containers.RepeatedCompositeFieldContainer[Application]
+    def __init__(self, applications: _Optional[_Iterable[_Union[Application, _Mapping]]] = ...) -> None: ...
+
+class GetApplicationRequest(_message.Message):
+    __slots__ = ("application_id",)
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    application_id: str
+    def __init__(self, application_id: _Optional[str] = ...) -> None: ...
+
+class Interval(_message.Message):
+    __slots__ = ("low", "high")
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    low: float
+    high: float
+    def __init__(self, low: _Optional[float] = ..., high: _Optional[float] = ...) -> None: ...
+
+class Recommendation(_message.Message):
+    __slots__ = ("id", "project_id", "created_at_ms", "state", "config", "predicted_runtime_s", "runtime_interval_s", "predicted_cost", "cost_interval", "p_meet_sla", "reason", "phase", "storage_advice", "projected_monthly_saving")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_RUNTIME_S_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_COST_FIELD_NUMBER: _ClassVar[int]
+    COST_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    P_MEET_SLA_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_ADVICE_FIELD_NUMBER: _ClassVar[int]
+    PROJECTED_MONTHLY_SAVING_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    project_id: str
+    created_at_ms: int
+    state: str
+    config: _common_pb2.ClusterConfig
+    predicted_runtime_s: float
+    runtime_interval_s: Interval
+    predicted_cost: float
+    cost_interval: Interval
+    p_meet_sla: float
+    reason: str
+    phase: str
+    storage_advice: str
+    projected_monthly_saving: float
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., state: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., predicted_runtime_s: _Optional[float] = ..., runtime_interval_s: _Optional[_Union[Interval, _Mapping]] = ..., predicted_cost: _Optional[float] = ..., cost_interval: _Optional[_Union[Interval, _Mapping]] = ..., p_meet_sla: _Optional[float] = ..., reason: _Optional[str] = ..., phase: _Optional[str] = ..., storage_advice: _Optional[str] = ..., projected_monthly_saving: _Optional[float] = ...) -> None: ...
+
+class GetRecommendationRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    def __init__(self, project: _Optional[str] = ...) -> None: ...
+
+class ApplyRecommendationRequest(_message.Message):
+    __slots__ = ("project", "dry_run")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    dry_run: bool
+    def __init__(self, project: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class ApplyResult(_message.Message):
+    __slots__ = ("recommendation", "diff", "applied")
+    RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
+    DIFF_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    recommendation: Recommendation
+    diff: str
+    applied: bool
+    def __init__(self, recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., diff: _Optional[str] = ..., applied: _Optional[bool] = ...) -> None: ...
+
+class RejectRecommendationRequest(_message.Message):
+    __slots__ = ("project",)
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    def __init__(self, project: _Optional[str] = ...) -> None: ...
+
+class RevertRecommendationRequest(_message.Message):
+    __slots__ = ("project", "dry_run")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    dry_run: bool
+    def __init__(self, project: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""The `trimtab` admin command line."""
