@@ -1,0 +1,408 @@
+"""Plain domain objects: what every part of the server passes around.
+
+Table rows never leave `server/store`; repositories return these frozen
+dataclasses instead, and `server/translate.py` turns them into protobuf
+messages at the API edge. Times are epoch milliseconds (``*_ms``) unless a
+name says seconds (``*_s``). Ids assigned by the store are ``int``; an object
+not stored yet has ``id=None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Phase = Literal["learning", "optimizing", "monitoring"]
+Outcome = Literal["succeeded", "failed", "canceled"]
+RecommendationState = Literal["pending", "applied", "superseded", "rejected"]
+Scope = Literal["agent", "admin"]
+
+PHASES: tuple[str, ...] = ("learning", "optimizing", "monitoring")
+OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "canceled")
+RECOMMENDATION_STATES: tuple[str, ...] = ("pending", "applied", "superseded", "rejected")
+SCOPES: tuple[str, ...] = ("agent", "admin")
+
+
+# ---------------------------------------------------------------- workspaces
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A connected Databricks workspace. The token is never held here in clear."""
+
+    name: str
+    host: str
+    cloud: str  # aws | azure
+    plan: str = "premium"
+    region: str = ""
+    token_masked: str = ""
+    status: str = "ok"
+    last_error: str = ""
+    has_cloud_credentials: bool = False
+    created_at_ms: int = 0
+    id: int | None = None
+
+
+# ------------------------------------------------------------------ projects
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """What the user decides for a project. ``sla_seconds=None``: minimize cost."""
+
+    sla_seconds: float | None = None
+    auto_apply: bool = False
+    min_workers: int | None = None
+    max_workers: int | None = None
+    allowed_families: tuple[str, ...] = ()
+    spot_allowed: bool = True
+    driver_node_type_id: str | None = None
+    keep_autoscaling: bool = False
+    learning_budget: int = 8
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """A cluster configuration in the terms Trimtab decides on.
+
+    ``spec`` is the complete Databricks ``new_cluster`` object, so nothing the
+    user set is lost; the named fields are the ones Trimtab reads and changes.
+    ``autoscale_max > 0`` means autoscaling.
+    """
+
+    node_type_id: str
+    driver_node_type_id: str = ""
+    num_workers: int = 0
+    autoscale_min: int = 0
+    autoscale_max: int = 0
+    availability: str = ""  # SPOT | ON_DEMAND | SPOT_WITH_FALLBACK
+    first_on_demand: int = 0
+    ebs_volume_type: str = ""
+    ebs_volume_count: int = 0
+    ebs_volume_size_gb: int = 0
+    spark_version: str = ""
+    spec: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+
+@dataclass(frozen=True)
+class Project:
+    """One job cluster of one Databricks job: ``(workspace, job_id, cluster_key)``.
+
+    ``cluster_key`` is a ``job_cluster_key`` or ``task:<task_key>``.
+    ``original_spec`` is the cluster entry as found at import (what detach
+    restores); ``current_spec`` what Trimtab last wrote or saw.
+    ``last_seen_run_id`` is the collector's cursor in the job's run list.
+    ``pending_apply`` holds the state of an apply in progress (free JSON).
+    ``state`` is the model's own state (free JSON, owned by `server/plan`).
+    """
+
+    workspace: str
+    job_id: int
+    cluster_key: str
+    job_name: str = ""
+    phase: str = "learning"
+    settings: ProjectSettings = field(default_factory=ProjectSettings)
+    original_spec: dict[str, Any] = field(default_factory=dict)
+    current_spec: dict[str, Any] = field(default_factory=dict)
+    orphaned: bool = False
+    detached: bool = False
+    last_seen_run_id: int | None = None
+    pending_apply: dict[str, Any] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    created_at_ms: int = 0
+    id: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.workspace}/{self.job_id}/{self.cluster_key}"
+
+
+# -------------------------------------------------------- Spark applications
+
+
+@dataclass(frozen=True)
+class Distribution:
+    count: int = 0
+    min: float = 0.0
+    p25: float = 0.0
+    p50: float = 0.0
+    p75: float = 0.0
+    p90: float = 0.0
+    p95: float = 0.0
+    p99: float = 0.0
+    max: float = 0.0
+    sum: float = 0.0
+
+
+# Names of the aggregated task metrics of a stage (sums, except the peak).
+TASK_METRIC_NAMES: tuple[str, ...] = (
+    "executor_run_time_ms", "executor_cpu_time_ns", "executor_deserialize_time_ms",
+    "executor_deserialize_cpu_time_ns", "jvm_gc_time_ms", "result_serialization_time_ms",
+    "result_size_bytes", "input_bytes", "input_records", "output_bytes", "output_records",
+    "shuffle_remote_bytes_read", "shuffle_local_bytes_read", "shuffle_remote_bytes_read_to_disk",
+    "shuffle_records_read", "shuffle_fetch_wait_time_ms", "shuffle_bytes_written",
+    "shuffle_records_written", "shuffle_write_time_ns", "memory_bytes_spilled", "disk_bytes_spilled",
+    "peak_execution_memory_bytes",
+)
+
+
+@dataclass(frozen=True)
+class ExecutorStagePeak:
+    """Peak executor metrics (Spark's names) of one executor during one stage."""
+
+    executor_id: str
+    metrics: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    application_id: str
+    stage_id: int
+    attempt_id: int = 0
+    name: str = ""
+    num_tasks: int = 0
+    parent_ids: tuple[int, ...] = ()
+    submission_time_ms: int = 0
+    completion_time_ms: int = 0
+    failure_reason: str = ""
+    metrics: dict[str, int] = field(default_factory=dict)  # keys: TASK_METRIC_NAMES
+    task_duration_ms: Distribution = field(default_factory=Distribution)
+    tasks_succeeded: int = 0
+    tasks_failed: int = 0
+    tasks_killed: int = 0
+    executor_peaks: tuple[ExecutorStagePeak, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        if self.completion_time_ms and self.submission_time_ms:
+            return max(0.0, (self.completion_time_ms - self.submission_time_ms) / 1000.0)
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Executor:
+    application_id: str
+    executor_id: str
+    host: str = ""
+    total_cores: int = 0
+    added_ms: int = 0
+    removed_ms: int = 0
+    removal_reason: str = ""  # killed_by_driver | decommission | lost | heartbeat_timeout | exited
+    removal_text: str = ""
+    resource_profile_id: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    application_id: str
+    job_id: int
+    submission_time_ms: int = 0
+    completion_time_ms: int = 0
+    stage_ids: tuple[int, ...] = ()
+    succeeded: bool = True
+    sql_execution_id: str = ""
+
+
+@dataclass(frozen=True)
+class SqlExecution:
+    application_id: str
+    execution_id: int
+    description: str = ""
+    start_time_ms: int = 0
+    end_time_ms: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ExecutorGauges:
+    application_id: str
+    executor_id: str
+    time_ms: int = 0
+    memory_used_bytes: int = 0
+    max_memory_bytes: int = 0
+    active_tasks: int = 0
+    total_gc_time_ms: int = 0
+    disk_used_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Application:
+    """One Spark application attempt, as received from agents.
+
+    ``run_id`` is set once the collector ties it to a run.
+    """
+
+    application_id: str
+    spark_app_id: str = ""
+    attempt_id: str = ""
+    spark_context_id: str = ""
+    app_name: str = ""
+    spark_version: str = ""
+    user: str = ""
+    cluster_id: str = ""
+    cluster_name: str = ""
+    job_id: str = ""
+    databricks_run_id: str = ""
+    conf: dict[str, str] = field(default_factory=dict)
+    event_log_path: str = ""
+    start_time_ms: int = 0
+    end_time_ms: int = 0
+    ended: bool = False
+    stage_count: int = 0
+    executor_count: int = 0
+    job_count: int = 0
+    agent_id: str = ""
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ApplicationEnd:
+    """The end of an application, with the totals the agent saw."""
+
+    end_time_ms: int
+    stages_completed: int = 0
+    jobs_completed: int = 0
+    executors_added: int = 0
+
+
+# ---------------------------------------------------------------- ingestion
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    """One event of a batch. ``body`` is one of Application (start),
+    ApplicationEnd, Executor (added: removed_ms == 0; removed: removed_ms > 0),
+    Stage, Job, SqlExecution or ExecutorGauges. ``payload`` is the event as
+    received, kept verbatim so it can be read again later."""
+
+    application_id: str
+    key: str
+    kind: str
+    body: object
+    payload: bytes = b""
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    agent_id: str
+    version: str = ""
+    hostname: str = ""
+    cluster_id: str = ""
+
+
+@dataclass(frozen=True)
+class AgentCounters:
+    events_read: int = 0
+    events_sent: int = 0
+    events_dropped_spool_full: int = 0
+    batches_dropped_spool_full: int = 0
+    lines_corrupt: int = 0
+    lines_oversized: int = 0
+    batches_rejected: int = 0
+    spark_dropped_events: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestBatch:
+    batch_id: str
+    agent: AgentInfo
+    events: tuple[IngestEvent, ...]
+    counters: AgentCounters | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    batch_id: str
+    stored_events: int
+    duplicate_events: int
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    """What the server last heard from one agent."""
+
+    agent_id: str
+    version: str
+    hostname: str
+    cluster_id: str
+    counters: AgentCounters
+    batches_received: int
+    last_seen_ms: int
+
+
+# ---------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    dbu_cost: float = 0.0
+    compute_cost: float = 0.0
+    storage_cost: float = 0.0
+    total: float = 0.0
+    dbus: float = 0.0
+    currency: str = "USD"
+    source: str = "estimate"  # estimate | billed
+    billed_cloud_cost: float | None = None
+    cost_per_input_gb: float | None = None
+    used_by_models: str = "estimate"  # estimate | billed
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution of a project's cluster. ``start_ms``/``end_ms`` bound the
+    cluster's run; ``anomalies`` are words like ``spot_loss``, ``data_growth``,
+    ``failure``."""
+
+    project_id: int
+    databricks_run_id: int
+    cluster_id: str = ""
+    start_ms: int = 0
+    end_ms: int = 0
+    runtime_s: float = 0.0
+    outcome: str = "succeeded"
+    config: ClusterConfig | None = None
+    input_bytes: int | None = None
+    cost: CostBreakdown | None = None
+    anomalies: tuple[str, ...] = ()
+    application_ids: tuple[str, ...] = ()
+    recommendation_id: int | None = None
+    phase: str = "learning"
+    created_at_ms: int = 0
+    id: int | None = None
+
+
+# ----------------------------------------------------------- recommendations
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    project_id: int
+    config: ClusterConfig
+    predicted_runtime_s: float = 0.0
+    runtime_interval_s: tuple[float, float] = (0.0, 0.0)
+    predicted_cost: float = 0.0
+    cost_interval: tuple[float, float] = (0.0, 0.0)
+    p_meet_sla: float | None = None
+    reason: str = ""
+    phase: str = "learning"
+    state: str = "pending"
+    storage_advice: str = ""
+    projected_monthly_saving: float | None = None
+    created_at_ms: int = 0
+    id: int | None = None
+
+
+# -------------------------------------------------------------------- tokens
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token as stored: its public id and scope, never the secret."""
+
+    token_id: str
+    name: str
+    scope: str  # agent | admin
+    created_at_ms: int = 0
+    last_used_ms: int = 0
+    revoked: bool = False

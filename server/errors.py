@@ -1,0 +1,58 @@
+"""One error base for the whole server.
+
+Service and store code raise these; `server/api/errors.py` maps ``code`` to a
+``grpc.StatusCode`` in one place, so no servicer deals with status codes. The
+codes are the gRPC names, which keeps the mapping a lookup and lets the CLI
+print them as users see them elsewhere.
+"""
+
+from __future__ import annotations
+
+
+class TrimtabError(Exception):
+    """Base of every error the server reports to a caller.
+
+    ``retry_after_ms`` (only for retryable errors) is a hint sent to the
+    client in trailing metadata as ``retry-after-ms``.
+    """
+
+    code: str = "INTERNAL"
+
+    def __init__(self, message: str, *, retry_after_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_ms = retry_after_ms
+
+
+class NotFound(TrimtabError):
+    code = "NOT_FOUND"
+
+
+class InvalidArgument(TrimtabError):
+    code = "INVALID_ARGUMENT"
+
+
+class AlreadyExists(TrimtabError):
+    code = "ALREADY_EXISTS"
+
+
+class PermissionDenied(TrimtabError):
+    code = "PERMISSION_DENIED"
+
+
+class Unauthenticated(TrimtabError):
+    code = "UNAUTHENTICATED"
+
+
+class FailedPrecondition(TrimtabError):
+    code = "FAILED_PRECONDITION"
+
+
+class ResourceExhausted(TrimtabError):
+    code = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(TrimtabError):
+    """The database (or another dependency) is down or busy: retry later."""
+
+    code = "UNAVAILABLE"
