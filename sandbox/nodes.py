@@ -1,0 +1,163 @@
+"""Catalog of the cloud node types a simulated Databricks cluster can use.
+
+Figures are the providers' published ones: vCPUs (hardware threads), memory in GiB, local
+instance-store / temporary SSD in GB (0 for EBS-only or no temp disk), and the network
+bandwidth the provider quotes (the "up to" burst figure where that is all AWS publishes, Azure's
+"expected network bandwidth" otherwise). ``core_speed`` is a relative per-vCPU throughput
+(m5 = 1.0) used only by the performance model; it reflects CPU generation (Skylake/Cascade Lake,
+Ice Lake, Graviton3, Broadwell for i3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NodeType:
+    node_type_id: str
+    cloud: str  # "aws" | "azure"
+    family: str
+    vcpus: int
+    memory_gib: float
+    local_disk_gb: float  # 0 for EBS-only / no temporary disk
+    network_gbps: float
+    arch: str  # "x86_64" | "arm64"
+    spot_capable: bool = True
+    core_speed: float = 1.0
+
+
+class UnknownNodeType(KeyError):
+    """Raised for a node type id that is not in the catalog; the message names it."""
+
+    def __init__(self, node_type_id: str) -> None:
+        super().__init__(node_type_id)
+        self.node_type_id = node_type_id
+
+    def __str__(self) -> str:
+        return f"unknown node type {self.node_type_id!r}"
+
+
+# (size suffix, vCPUs, memory multiplier over vCPUs) shared by the AWS general families.
+_AWS_SIZES = {"xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32}
+
+
+def _aws_family(
+    family: str,
+    gib_per_vcpu: float,
+    disks: dict[str, float],
+    net: dict[str, float],
+    *,
+    arch: str = "x86_64",
+    core_speed: float = 1.0,
+    sizes: tuple[str, ...] = ("xlarge", "2xlarge", "4xlarge", "8xlarge"),
+) -> list[NodeType]:
+    return [
+        NodeType(
+            node_type_id=f"{family}.{size}",
+            cloud="aws",
+            family=family,
+            vcpus=_AWS_SIZES[size],
+            memory_gib=_AWS_SIZES[size] * gib_per_vcpu,
+            local_disk_gb=disks.get(size, 0.0),
+            network_gbps=net[size],
+            arch=arch,
+            core_speed=core_speed,
+        )
+        for size in sizes
+    ]
+
+
+_NET_5TH = {"xlarge": 10.0, "2xlarge": 10.0, "4xlarge": 10.0, "8xlarge": 10.0}
+_NET_6TH = {"xlarge": 12.5, "2xlarge": 12.5, "4xlarge": 12.5, "8xlarge": 12.5}
+_NET_7G = {"xlarge": 12.5, "2xlarge": 15.0, "4xlarge": 15.0, "8xlarge": 15.0}
+_DISK_5D = {"xlarge": 150.0, "2xlarge": 300.0, "4xlarge": 600.0, "8xlarge": 1200.0}
+_DISK_6D = {"xlarge": 237.0, "2xlarge": 474.0, "4xlarge": 950.0, "8xlarge": 1900.0}
+_DISK_C5D = {"xlarge": 100.0, "2xlarge": 200.0, "4xlarge": 400.0}
+_C5_SIZES = ("xlarge", "2xlarge", "4xlarge")
+
+_AWS: list[NodeType] = [
+    *_aws_family("m5", 4, {}, _NET_5TH),
+    *_aws_family("m5d", 4, _DISK_5D, _NET_5TH),
+    *_aws_family("m6i", 4, {}, _NET_6TH, core_speed=1.15),
+    *_aws_family("m6id", 4, _DISK_6D, _NET_6TH, core_speed=1.15),
+    *_aws_family("m7g", 4, {}, _NET_7G, arch="arm64", core_speed=1.2),
+    *_aws_family("m7gd", 4, _DISK_6D, _NET_7G, arch="arm64", core_speed=1.2),
+    *_aws_family("r5", 8, {}, _NET_5TH),
+    *_aws_family("r5d", 8, _DISK_5D, _NET_5TH),
+    *_aws_family("r6i", 8, {}, _NET_6TH, core_speed=1.15),
+    *_aws_family("r6id", 8, _DISK_6D, _NET_6TH, core_speed=1.15),
+    *_aws_family("c5", 2, {}, _NET_5TH, core_speed=1.1, sizes=_C5_SIZES),
+    *_aws_family("c5d", 2, _DISK_C5D, _NET_5TH, core_speed=1.1, sizes=_C5_SIZES),
+    *_aws_family("c6i", 2, {}, _NET_6TH, core_speed=1.25),
+    *_aws_family("c6id", 2, _DISK_6D, _NET_6TH, core_speed=1.25),
+    # i3: 30.5 GiB per 4 vCPUs, NVMe 950 GB per 4 vCPUs, Broadwell cores.
+    *_aws_family(
+        "i3",
+        7.625,
+        {"xlarge": 950.0, "2xlarge": 1900.0, "4xlarge": 3800.0, "8xlarge": 7600.0},
+        _NET_5TH,
+        core_speed=0.9,
+    ),
+    *_aws_family(
+        "i4i",
+        8,
+        {"xlarge": 937.0, "2xlarge": 1875.0, "4xlarge": 3750.0, "8xlarge": 7500.0},
+        {"xlarge": 25.0, "2xlarge": 12.0, "4xlarge": 25.0, "8xlarge": 18.75},
+        core_speed=1.15,
+    ),
+]
+
+
+def _azure(
+    name: str, family: str, vcpus: int, gib: float, disk: float, net: float, speed: float
+) -> NodeType:
+    return NodeType(
+        node_type_id=name,
+        cloud="azure",
+        family=family,
+        vcpus=vcpus,
+        memory_gib=gib,
+        local_disk_gb=disk,
+        network_gbps=net,
+        arch="x86_64",
+        core_speed=speed,
+    )
+
+
+_AZURE: list[NodeType] = [
+    *[_azure(f"Standard_D{n}s_v5", "Dsv5", n, 4 * n, 0, 12.5, 1.15) for n in (4, 8, 16)],
+    *[_azure(f"Standard_D{n}ds_v5", "Ddsv5", n, 4 * n, 37.5 * n, 12.5, 1.15) for n in (4, 8, 16)],
+    *[_azure(f"Standard_E{n}s_v5", "Esv5", n, 8 * n, 0, 12.5, 1.15) for n in (4, 8, 16)],
+    *[_azure(f"Standard_E{n}ds_v5", "Edsv5", n, 8 * n, 37.5 * n, 12.5, 1.15) for n in (4, 8, 16)],
+    # Fsv2: 2 GiB per vCPU, 8 GiB temp per vCPU, 875 Mbps per 2 vCPUs.
+    *[_azure(f"Standard_F{n}s_v2", "Fsv2", n, 2 * n, 8 * n, 0.4375 * n, 1.1) for n in (4, 8, 16)],
+    # Lsv3: NVMe 1.92 TB per 8 vCPUs (plus a small temp disk we ignore).
+    *[_azure(f"Standard_L{n}s_v3", "Lsv3", n, 8 * n, 240 * n, 12.5, 1.1) for n in (8, 16)],
+    *[
+        _azure(f"Standard_D{n}s_v4", "Dsv4", n, 4 * n, 0, net, 1.05)
+        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5))
+    ],
+    *[
+        _azure(f"Standard_D{n}ds_v4", "Ddsv4", n, 4 * n, 37.5 * n, net, 1.05)
+        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5))
+    ],
+    *[
+        _azure(f"Standard_E{n}s_v4", "Esv4", n, 8 * n, 0, net, 1.05)
+        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5))
+    ],
+    *[
+        _azure(f"Standard_E{n}ds_v4", "Edsv4", n, 8 * n, 37.5 * n, net, 1.05)
+        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5))
+    ],
+]
+
+NODE_TYPES: dict[str, NodeType] = {n.node_type_id: n for n in (*_AWS, *_AZURE)}
+
+
+def get_node_type(node_type_id: str) -> NodeType:
+    """The catalog entry for ``node_type_id``; raises UnknownNodeType if it is not listed."""
+    try:
+        return NODE_TYPES[node_type_id]
+    except KeyError:
+        raise UnknownNodeType(node_type_id) from None
