@@ -1,0 +1,22 @@
+"""The one gateway around databricks-sdk (only this package imports ``databricks.sdk``)."""
+
+from server.databricks.errors import (
+    DatabricksCallError,
+    DatabricksNotFound,
+    DatabricksRejected,
+    DatabricksUnavailable,
+    WorkspaceAuthError,
+)
+from server.databricks.gateway import Clock, DatabricksGateway, GatewayConfig, call_or_none
+
+__all__ = [
+    "Clock",
+    "DatabricksCallError",
+    "DatabricksGateway",
+    "DatabricksNotFound",
+    "DatabricksRejected",
+    "DatabricksUnavailable",
+    "GatewayConfig",
+    "WorkspaceAuthError",
+    "call_or_none",
+]

@@ -1,0 +1,41 @@
+"""What can go wrong talking to a workspace, in Trimtab's words.
+
+The gateway turns every databricks-sdk error into one of these, so nothing
+outside ``server/databricks`` needs to know the SDK's exception tree.
+"""
+
+from __future__ import annotations
+
+
+class DatabricksCallError(Exception):
+    """A Databricks call failed; ``code`` is the gRPC-style status name the servicers map."""
+
+    code = "INTERNAL"
+
+
+class WorkspaceAuthError(DatabricksCallError):
+    """The workspace refused the token (revoked, expired or lacking permission).
+
+    Retrying cannot help: every call on the workspace stops with this one error
+    until a new token is set.
+    """
+
+    code = "FAILED_PRECONDITION"
+
+
+class DatabricksNotFound(DatabricksCallError):
+    """The job, run or cluster does not exist (deleted, or purged after 30 days)."""
+
+    code = "NOT_FOUND"
+
+
+class DatabricksRejected(DatabricksCallError):
+    """The workspace rejected the request itself (a bad spec, an invalid parameter)."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class DatabricksUnavailable(DatabricksCallError):
+    """Rate limited or failing with 5xx past the retry deadline, or not reachable."""
+
+    code = "UNAVAILABLE"

@@ -1,0 +1,294 @@
+"""The one gateway between Trimtab and a Databricks workspace.
+
+Everything Trimtab asks of Databricks goes through :class:`DatabricksGateway`;
+it is the only module that imports ``databricks.sdk``. Requests and answers are
+plain dicts exactly as the REST API shapes them: the SDK's dataclasses drop
+fields they do not know, and a cluster spec has to travel through Trimtab
+without losing anything the user set, so calls go through the SDK's
+``api_client.do`` (which still brings PAT auth, error mapping and retries).
+
+Retries: the SDK retries 429 and 503 itself, sleeping for ``Retry-After``; we
+hand it our clock so tests never wait. Other 5xx are retried here with capped
+exponential backoff on the same clock. Both stop at one deadline, after which
+the call fails with :class:`DatabricksUnavailable`. A refused token (401/403)
+is never retried: it becomes :class:`WorkspaceAuthError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk import errors as sdk_errors
+from databricks.sdk.clock import Clock as SdkClock
+from databricks.sdk.core import Config
+
+from server.databricks.errors import (
+    DatabricksCallError,
+    DatabricksNotFound,
+    DatabricksRejected,
+    DatabricksUnavailable,
+    WorkspaceAuthError,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+JOBS = "/api/2.2/jobs"
+CLUSTERS = "/api/2.1/clusters"
+SECRETS = "/api/2.0/secrets"
+DBFS = "/api/2.0/dbfs"
+
+
+class Clock(Protocol):
+    """What the gateway needs of time: now in seconds, and a way to wait."""
+
+    def time(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class _SdkClockAdapter(SdkClock):
+    """Lets the SDK's own 429/503 retry loop wait on our injected clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def time(self) -> float:
+        return self._clock.time()
+
+    def sleep(self, seconds: float) -> None:
+        self._clock.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    host: str
+    token: str
+    retry_timeout_s: int = 120  # the deadline for all retries of one call
+    http_timeout_s: float = 30.0
+
+
+# The SDK appends ". Config: host=..., token=***, auth_type=pat" to auth errors.
+_CONFIG_SUFFIX = re.compile(r"\.?\s*Config:.*$", re.DOTALL)
+
+
+def _message(err: BaseException) -> str:
+    text = _CONFIG_SUFFIX.sub("", str(err)).strip()
+    return text or err.__class__.__name__
+
+
+class DatabricksGateway:
+    """Jobs, runs, clusters and secrets of one workspace, as plain dicts."""
+
+    def __init__(self, config: GatewayConfig, *, clock: Clock) -> None:
+        self._cfg = config
+        self._clock = clock
+        sdk_config = Config(
+            host=config.host,
+            token=config.token,
+            auth_type="pat",
+            retry_timeout_seconds=config.retry_timeout_s,
+            http_timeout_seconds=config.http_timeout_s,
+            clock=_SdkClockAdapter(clock),
+        )
+        self._client = WorkspaceClient(config=sdk_config)
+
+    @property
+    def host(self) -> str:
+        return self._cfg.host
+
+    # ------------------------------------------------------------ transport
+
+    def _do(self, method: str, path: str, *, query: dict[str, Any] | None = None,
+            body: dict[str, Any] | None = None, retry_5xx: bool = True) -> dict[str, Any]:
+        """One call, with 5xx retries (unless the call is not idempotent) and our error types."""
+        deadline = self._clock.time() + self._cfg.retry_timeout_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = self._client.api_client.do(method, path, query=query, body=body)
+                return result if isinstance(result, dict) else {"items": result}
+            except (sdk_errors.InternalError, sdk_errors.DeadlineExceeded) as err:
+                # 500/504 (and 502 below): the SDK does not retry these; we do.
+                if not retry_5xx or self._clock.time() >= deadline:
+                    raise DatabricksUnavailable(f"{method} {path}: {_message(err)}") from err
+                self._backoff(attempt, err, deadline)
+            except sdk_errors.DatabricksError as err:
+                if type(err) is sdk_errors.DatabricksError and retry_5xx and self._clock.time() < deadline:
+                    # Unmapped status (502 Bad Gateway and the like): transient.
+                    self._backoff(attempt, err, deadline)
+                    continue
+                raise _translate(method, path, err) from err
+            except TimeoutError as err:
+                # The SDK's 429/503 retry budget (our deadline) ran out.
+                cause = err.__cause__ or err
+                raise DatabricksUnavailable(
+                    f"{method} {path}: still failing after {self._cfg.retry_timeout_s}s of retries "
+                    f"({_message(cause)})") from err
+            except OSError as err:  # connection refused / reset after the SDK's retries
+                raise DatabricksUnavailable(f"{method} {path}: {_message(err)}") from err
+
+    def _backoff(self, attempt: int, err: BaseException, deadline: float) -> None:
+        retry_after = getattr(err, "retry_after_secs", None)
+        delay = float(retry_after) if retry_after else min(30.0, 0.5 * 2 ** (attempt - 1))
+        delay = max(0.0, min(delay, deadline - self._clock.time()))
+        log.info("Databricks call failed (%s); retrying in %.1fs", _message(err), delay)
+        self._clock.sleep(delay)
+
+    # ------------------------------------------------------------ auth
+
+    def check_token(self) -> None:
+        """One real, cheap call; raises WorkspaceAuthError when the token is refused."""
+        self._do("GET", f"{JOBS}/list", query={"limit": 1})
+
+    # ------------------------------------------------------------ jobs
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        """Every job with its tasks and clusters (all pages)."""
+        return list(self._pages("GET", f"{JOBS}/list", "jobs", {"limit": 100, "expand_tasks": True},
+                                dedupe_key="job_id"))
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        """``jobs/get`` with the 2.2 array pages (tasks, job_clusters...) merged into one."""
+        job = self._do("GET", f"{JOBS}/get", query={"job_id": job_id})
+        token = job.pop("next_page_token", None)
+        while token:
+            page = self._do("GET", f"{JOBS}/get", query={"job_id": job_id, "page_token": token})
+            _merge_array_pages(job.setdefault("settings", {}), page.get("settings") or {})
+            token = page.get("next_page_token")
+        job.pop("has_more", None)
+        return job
+
+    def update_job(self, job_id: int, new_settings: dict[str, Any]) -> None:
+        """Partial update: top-level fields replaced, ``tasks``/``job_clusters`` merged by key."""
+        self._do("POST", f"{JOBS}/update", body={"job_id": job_id, "new_settings": new_settings})
+
+    def create_job(self, settings: dict[str, Any]) -> int:
+        return int(self._do("POST", f"{JOBS}/create", body=settings, retry_5xx=False)["job_id"])
+
+    def delete_job(self, job_id: int) -> None:
+        self._do("POST", f"{JOBS}/delete", body={"job_id": job_id})
+
+    def run_now(self, job_id: int) -> int:
+        # Not retried on 5xx: a lost answer may still have started a run.
+        return int(self._do("POST", f"{JOBS}/run-now", body={"job_id": job_id}, retry_5xx=False)["run_id"])
+
+    # ------------------------------------------------------------ runs
+
+    def list_runs(self, job_id: int, *, start_time_from_ms: int | None = None,
+                  completed_only: bool = True) -> list[dict[str, Any]]:
+        """Runs of a job, newest first, all pages, each once (pages can repeat runs)."""
+        query: dict[str, Any] = {"job_id": job_id, "limit": 20, "expand_tasks": True}
+        if completed_only:
+            query["completed_only"] = True
+        if start_time_from_ms is not None:
+            query["start_time_from"] = start_time_from_ms
+        return list(self._pages("GET", f"{JOBS}/runs/list", "runs", query, dedupe_key="run_id"))
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        run = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id})
+        token = run.pop("next_page_token", None)
+        while token:
+            page = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id, "page_token": token})
+            _merge_array_pages(run, page)
+            token = page.get("next_page_token")
+        run.pop("has_more", None)
+        return run
+
+    # ------------------------------------------------------------ clusters
+
+    def get_cluster(self, cluster_id: str) -> dict[str, Any]:
+        return self._do("GET", f"{CLUSTERS}/get", query={"cluster_id": cluster_id})
+
+    def cluster_events(self, cluster_id: str, *, start_time_ms: int | None = None,
+                       end_time_ms: int | None = None) -> list[dict[str, Any]]:
+        """Every event of a cluster, oldest first, following all pages."""
+        body: dict[str, Any] = {"cluster_id": cluster_id, "order": "ASC", "limit": 500}
+        if start_time_ms is not None:
+            body["start_time"] = start_time_ms
+        if end_time_ms is not None:
+            body["end_time"] = end_time_ms
+        events: list[dict[str, Any]] = []
+        request: dict[str, Any] | None = body
+        while request is not None:
+            page = self._do("POST", f"{CLUSTERS}/events", body=request)
+            events.extend(page.get("events") or [])
+            if page.get("next_page_token"):
+                request = {**body, "page_token": page["next_page_token"]}
+                request.pop("offset", None)
+            elif isinstance(page.get("next_page"), dict):
+                # The older form: the complete body of the next request.
+                request = page["next_page"]
+            else:
+                request = None
+        return events
+
+    # ------------------------------------------------------------ secrets and files
+
+    def put_secret(self, scope: str, key: str, value: str) -> None:
+        """Store a secret, creating the scope when it does not exist yet."""
+        try:
+            self._do("POST", f"{SECRETS}/scopes/create", body={"scope": scope})
+        except DatabricksRejected as err:
+            if not isinstance(err.__cause__, sdk_errors.ResourceConflict):
+                raise
+        self._do("POST", f"{SECRETS}/put", body={"scope": scope, "key": key, "string_value": value})
+
+    def put_dbfs_file(self, path: str, contents: bytes) -> None:
+        """Write a small file (one block, < 1 MiB) to DBFS, replacing it."""
+        import base64
+
+        self._do("POST", f"{DBFS}/put", body={
+            "path": path, "overwrite": True, "contents": base64.b64encode(contents).decode("ascii")})
+
+    # ------------------------------------------------------------ helpers
+
+    def _pages(self, method: str, path: str, field: str, query: dict[str, Any], *,
+               dedupe_key: str) -> Iterator[dict[str, Any]]:
+        seen: set[Any] = set()
+        token: str | None = None
+        while True:
+            page = self._do(method, path, query={**query, **({"page_token": token} if token else {})})
+            for item in page.get(field) or []:
+                if item.get(dedupe_key) in seen:
+                    continue
+                seen.add(item.get(dedupe_key))
+                yield item
+            token = page.get("next_page_token")
+            if not token or not page.get("has_more", True):
+                return
+
+
+def _merge_array_pages(into: dict[str, Any], page: dict[str, Any]) -> None:
+    """Append a 2.2 page's arrays (tasks, job_clusters, ...) to the first page's."""
+    for key, value in page.items():
+        if isinstance(value, list):
+            into.setdefault(key, [])
+            into[key].extend(value)
+
+
+def _translate(method: str, path: str, err: Exception) -> DatabricksCallError:
+    text = f"{method} {path}: {_message(err)}"
+    if isinstance(err, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
+        return WorkspaceAuthError(f"the workspace refused the token (revoked, expired or without "
+                                  f"permission): {_message(err)}")
+    if isinstance(err, sdk_errors.NotFound):
+        return DatabricksNotFound(text)
+    if isinstance(err, sdk_errors.BadRequest | sdk_errors.ResourceConflict):
+        return DatabricksRejected(text)
+    return DatabricksCallError(text)
+
+
+def call_or_none(fn: Callable[[], T]) -> T | None:
+    """``fn()``, or None when what it asks for does not exist."""
+    try:
+        return fn()
+    except DatabricksNotFound:
+        return None

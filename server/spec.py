@@ -1,0 +1,124 @@
+"""Cluster specs as plain dicts: find, merge, replace and compare them (pure).
+
+A Databricks job holds its clusters in two places: ``job_clusters[].new_cluster``
+(keyed by ``job_cluster_key``) and ``tasks[].new_cluster`` (keyed by
+``task_key``). Trimtab names them with one *cluster key*: the ``job_cluster_key``
+itself, or ``task:<task_key>`` for a task's own cluster.
+
+``jobs/update`` replaces top-level fields whole but merges the ``job_clusters``
+and ``tasks`` arrays *by key*, replacing each sent entry whole: so changing a
+cluster always means sending the complete entry for its key
+(:func:`cluster_entry_update`). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from typing import Any
+
+TASK_PREFIX = "task:"
+
+# Sizing fields: a recommendation may switch fixed <-> autoscaling, so both are
+# removed from the base before merging (whichever the recommendation sets wins).
+SIZING_FIELDS = ("num_workers", "autoscale")
+
+# Fields Databricks fills in on its side (defaults, bookkeeping). A difference
+# only there is not a user edit.
+SERVER_FILLED = frozenset({"cluster_name", "enable_elastic_disk", "aws_attributes.zone_id"})
+
+
+def task_cluster_key(task_key: str) -> str:
+    return f"{TASK_PREFIX}{task_key}"
+
+
+def find_cluster_spec(settings: Mapping[str, Any], cluster_key: str) -> dict[str, Any] | None:
+    """The ``new_cluster`` of ``cluster_key`` in a job's settings, or None when it is gone."""
+    if cluster_key.startswith(TASK_PREFIX):
+        task_key = cluster_key[len(TASK_PREFIX):]
+        for task in settings.get("tasks") or []:
+            if task.get("task_key") == task_key and isinstance(task.get("new_cluster"), dict):
+                return copy.deepcopy(task["new_cluster"])
+        return None
+    for entry in settings.get("job_clusters") or []:
+        if entry.get("job_cluster_key") == cluster_key and isinstance(entry.get("new_cluster"), dict):
+            return copy.deepcopy(entry["new_cluster"])
+    return None
+
+
+def cluster_entry_update(settings: Mapping[str, Any], cluster_key: str,
+                         new_cluster: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``new_settings`` for ``jobs/update`` that sets ``cluster_key``'s spec to ``new_cluster``.
+
+    A task entry is replaced whole by ``task_key``, so for a task cluster the
+    complete task (its notebook, parameters, dependencies...) is sent back with
+    only ``new_cluster`` changed.
+    """
+    if cluster_key.startswith(TASK_PREFIX):
+        task_key = cluster_key[len(TASK_PREFIX):]
+        for task in settings.get("tasks") or []:
+            if task.get("task_key") == task_key:
+                entry = copy.deepcopy(dict(task))
+                entry["new_cluster"] = copy.deepcopy(dict(new_cluster))
+                return {"tasks": [entry]}
+        raise KeyError(f"task {task_key!r} not found in the job")
+    return {"job_clusters": [{"job_cluster_key": cluster_key, "new_cluster": copy.deepcopy(dict(new_cluster))}]}
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` over ``base``: nested dicts merge, everything else (lists, scalars) is replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def merge_recommendation(base_spec: Mapping[str, Any], recommended: Mapping[str, Any]) -> dict[str, Any]:
+    """The complete spec to send: the project's spec with the recommendation merged in.
+
+    Sizing is dropped from the base first (the recommendation decides fixed or
+    autoscaling); everything else the user set and the recommendation does not
+    own (init scripts, Spark conf keys, tags, policies...) is kept.
+    """
+    base = {k: v for k, v in base_spec.items() if k not in SIZING_FIELDS}
+    if not any(k in recommended for k in SIZING_FIELDS):
+        # A recommendation without sizing keeps the current one.
+        base.update({k: copy.deepcopy(base_spec[k]) for k in SIZING_FIELDS if k in base_spec})
+    return deep_merge(base, recommended)
+
+
+def flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay whole (compared as values)."""
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            # An empty map and a missing one mean the same to Databricks.
+            out.update(flatten(value, f"{path}."))
+        else:
+            out[path] = value
+    return out
+
+
+def spec_drift(live_spec: Mapping[str, Any], applied_spec: Mapping[str, Any]) -> list[str]:
+    """Paths where the live spec differs from what Trimtab last applied (a user edit).
+
+    Empty when they agree. Fields Databricks fills in itself are ignored.
+    """
+    live, applied = flatten(live_spec), flatten(applied_spec)
+    changed = []
+    for path in sorted(set(live) | set(applied)):
+        if path in SERVER_FILLED:
+            continue
+        if live.get(path) != applied.get(path):
+            changed.append(path)
+    return changed
+
+
+def canonical_json(spec: Mapping[str, Any]) -> str:
+    """Stable text for a spec: sorted keys, so equal specs have equal text."""
+    return json.dumps(spec, sort_keys=True, indent=2)
