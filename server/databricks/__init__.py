@@ -7,10 +7,9 @@ from server.databricks.errors import (
     DatabricksUnavailable,
     WorkspaceAuthError,
 )
-from server.databricks.gateway import Clock, DatabricksGateway, GatewayConfig, call_or_none
+from server.databricks.gateway import DatabricksGateway, GatewayConfig, call_or_none
 
 __all__ = [
-    "Clock",
     "DatabricksCallError",
     "DatabricksGateway",
     "DatabricksNotFound",

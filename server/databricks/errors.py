@@ -6,8 +6,10 @@ outside ``server/databricks`` needs to know the SDK's exception tree.
 
 from __future__ import annotations
 
+from server.errors import TrimtabError
 
-class DatabricksCallError(Exception):
+
+class DatabricksCallError(TrimtabError):
     """A Databricks call failed; ``code`` is the gRPC-style status name the servicers map."""
 
     code = "INTERNAL"

@@ -20,13 +20,14 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as sdk_errors
 from databricks.sdk.clock import Clock as SdkClock
 from databricks.sdk.core import Config
 
+from server.clock import Clock
 from server.databricks.errors import (
     DatabricksCallError,
     DatabricksNotFound,
@@ -45,14 +46,6 @@ SECRETS = "/api/2.0/secrets"
 DBFS = "/api/2.0/dbfs"
 
 
-class Clock(Protocol):
-    """What the gateway needs of time: now in seconds, and a way to wait."""
-
-    def time(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
 class _SdkClockAdapter(SdkClock):
     """Lets the SDK's own 429/503 retry loop wait on our injected clock."""
 
@@ -60,7 +53,7 @@ class _SdkClockAdapter(SdkClock):
         self._clock = clock
 
     def time(self) -> float:
-        return self._clock.time()
+        return self._clock.monotonic()
 
     def sleep(self, seconds: float) -> None:
         self._clock.sleep(seconds)
@@ -108,7 +101,7 @@ class DatabricksGateway:
     def _do(self, method: str, path: str, *, query: dict[str, Any] | None = None,
             body: dict[str, Any] | None = None, retry_5xx: bool = True) -> dict[str, Any]:
         """One call, with 5xx retries (unless the call is not idempotent) and our error types."""
-        deadline = self._clock.time() + self._cfg.retry_timeout_s
+        deadline = self._clock.monotonic() + self._cfg.retry_timeout_s
         attempt = 0
         while True:
             attempt += 1
@@ -117,11 +110,11 @@ class DatabricksGateway:
                 return result if isinstance(result, dict) else {"items": result}
             except (sdk_errors.InternalError, sdk_errors.DeadlineExceeded) as err:
                 # 500/504 (and 502 below): the SDK does not retry these; we do.
-                if not retry_5xx or self._clock.time() >= deadline:
+                if not retry_5xx or self._clock.monotonic() >= deadline:
                     raise DatabricksUnavailable(f"{method} {path}: {_message(err)}") from err
                 self._backoff(attempt, err, deadline)
             except sdk_errors.DatabricksError as err:
-                if type(err) is sdk_errors.DatabricksError and retry_5xx and self._clock.time() < deadline:
+                if type(err) is sdk_errors.DatabricksError and retry_5xx and self._clock.monotonic() < deadline:
                     # Unmapped status (502 Bad Gateway and the like): transient.
                     self._backoff(attempt, err, deadline)
                     continue
@@ -138,7 +131,7 @@ class DatabricksGateway:
     def _backoff(self, attempt: int, err: BaseException, deadline: float) -> None:
         retry_after = getattr(err, "retry_after_secs", None)
         delay = float(retry_after) if retry_after else min(30.0, 0.5 * 2 ** (attempt - 1))
-        delay = max(0.0, min(delay, deadline - self._clock.time()))
+        delay = max(0.0, min(delay, deadline - self._clock.monotonic()))
         log.info("Databricks call failed (%s); retrying in %.1fs", _message(err), delay)
         self._clock.sleep(delay)
 
