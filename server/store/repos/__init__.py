@@ -1,0 +1,1 @@
+"""Repositories: one per resource, each returning `server.domain` objects only."""

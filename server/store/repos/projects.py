@@ -1,0 +1,85 @@
+"""Projects: one job cluster of one job, keyed by (workspace, job_id, cluster_key)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import sqlalchemy as sa
+
+from server.domain import Project, ProjectSettings
+from server.errors import AlreadyExists, NotFound
+from server.store import convert
+from server.store.repos.base import Repository
+from server.store.tables import ProjectRow
+
+T = ProjectRow.__table__  # type: ignore[attr-defined]
+
+
+class ProjectRepository(Repository):
+    def add(self, project: Project) -> Project:
+        """Store a new project (its id is assigned); `AlreadyExists` for a known key."""
+        if project.created_at_ms == 0:
+            project = dataclasses.replace(project, created_at_ms=self._clock.now_ms())
+        with self._write() as conn:
+            if self._key_id(conn, project.workspace, project.job_id, project.cluster_key) is not None:
+                raise AlreadyExists(f"project {project.name!r} already exists")
+            new_id = conn.execute(T.insert().values(**convert.project_values(project))
+                                  .returning(T.c.id)).scalar_one()
+        return dataclasses.replace(project, id=new_id)
+
+    def get(self, project_id: int) -> Project:
+        with self._read() as conn:
+            row = conn.execute(sa.select(T).where(T.c.id == project_id)).first()
+        if row is None:
+            raise NotFound(f"project {project_id} not found")
+        return convert.project(row)
+
+    def find(self, ref: str) -> Project:
+        """A project by id (``"12"``) or name (``"<workspace>/<job_id>/<cluster_key>"``)."""
+        ref = ref.strip()
+        if ref.isdigit():
+            return self.get(int(ref))
+        parts = ref.split("/", 2)
+        if len(parts) == 3 and parts[1].isdigit():
+            found = self.get_by_key(parts[0], int(parts[1]), parts[2])
+            if found is not None:
+                return found
+        raise NotFound(f"project {ref!r} not found (use an id or <workspace>/<job_id>/<cluster_key>)")
+
+    def get_by_key(self, workspace: str, job_id: int, cluster_key: str) -> Project | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(T).where(T.c.workspace == workspace, T.c.job_id == job_id,
+                                                  T.c.cluster_key == cluster_key)).first()
+        return convert.project(row) if row is not None else None
+
+    def list(self, workspace: str | None = None) -> list[Project]:
+        """Every project (of one workspace if given), by id."""
+        query = sa.select(T).order_by(T.c.id)
+        if workspace:
+            query = query.where(T.c.workspace == workspace)
+        with self._read() as conn:
+            return [convert.project(r) for r in conn.execute(query).all()]
+
+    def update(self, project: Project) -> Project:
+        """Write every field of `project` (found by id) and return it as stored."""
+        if project.id is None:
+            raise NotFound("project has no id (add it first)")
+        values = convert.project_values(project)
+        with self._write() as conn:
+            done = conn.execute(T.update().where(T.c.id == project.id).values(**values)).rowcount
+        if not done:
+            raise NotFound(f"project {project.id} not found")
+        return self.get(project.id)
+
+    def update_settings(self, project_id: int, settings: ProjectSettings) -> Project:
+        with self._write() as conn:
+            done = conn.execute(T.update().where(T.c.id == project_id)
+                                .values(settings=convert.settings_to_json(settings))).rowcount
+        if not done:
+            raise NotFound(f"project {project_id} not found")
+        return self.get(project_id)
+
+    @staticmethod
+    def _key_id(conn: sa.Connection, workspace: str, job_id: int, cluster_key: str) -> int | None:
+        return conn.execute(sa.select(T.c.id).where(T.c.workspace == workspace, T.c.job_id == job_id,
+                                                    T.c.cluster_key == cluster_key)).scalar()

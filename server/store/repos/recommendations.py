@@ -1,0 +1,63 @@
+"""Recommendations. At most one is pending per project: adding one supersedes the last."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import sqlalchemy as sa
+
+from server.domain import RECOMMENDATION_STATES, Recommendation
+from server.errors import InvalidArgument, NotFound
+from server.store import convert
+from server.store.repos.base import Repository
+from server.store.tables import RecommendationRow
+
+T = RecommendationRow.__table__  # type: ignore[attr-defined]
+
+
+class RecommendationRepository(Repository):
+    def add(self, rec: Recommendation) -> Recommendation:
+        """Store `rec` (normally pending); an earlier pending one becomes superseded, atomically."""
+        if rec.created_at_ms == 0:
+            rec = dataclasses.replace(rec, created_at_ms=self._clock.now_ms())
+        with self._write() as conn:
+            if rec.state == "pending":
+                conn.execute(T.update().where(T.c.project_id == rec.project_id, T.c.state == "pending")
+                             .values(state="superseded"))
+            new_id = conn.execute(T.insert().values(**convert.recommendation_values(rec))
+                                  .returning(T.c.id)).scalar_one()
+        return dataclasses.replace(rec, id=new_id)
+
+    def get(self, rec_id: int) -> Recommendation:
+        with self._read() as conn:
+            row = conn.execute(sa.select(T).where(T.c.id == rec_id)).first()
+        if row is None:
+            raise NotFound(f"recommendation {rec_id} not found")
+        return convert.recommendation(row)
+
+    def latest(self, project_id: int, state: str | None = None) -> Recommendation | None:
+        """The newest recommendation of a project (in `state` if given)."""
+        query = sa.select(T).where(T.c.project_id == project_id).order_by(T.c.id.desc()).limit(1)
+        if state:
+            query = query.where(T.c.state == state)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return convert.recommendation(row) if row is not None else None
+
+    def pending(self, project_id: int) -> Recommendation | None:
+        return self.latest(project_id, "pending")
+
+    def list(self, project_id: int) -> list[Recommendation]:
+        """A project's recommendations, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(T).where(T.c.project_id == project_id).order_by(T.c.id)).all()
+        return [convert.recommendation(r) for r in rows]
+
+    def set_state(self, rec_id: int, state: str) -> Recommendation:
+        if state not in RECOMMENDATION_STATES:
+            raise InvalidArgument(f"state must be one of {', '.join(RECOMMENDATION_STATES)}")
+        with self._write() as conn:
+            done = conn.execute(T.update().where(T.c.id == rec_id).values(state=state)).rowcount
+        if not done:
+            raise NotFound(f"recommendation {rec_id} not found")
+        return self.get(rec_id)

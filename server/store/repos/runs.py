@@ -1,0 +1,110 @@
+"""Runs with their cost breakdown and the Spark applications tied to them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+import sqlalchemy as sa
+
+from server.domain import CostBreakdown, Run
+from server.errors import AlreadyExists, NotFound
+from server.store import convert
+from server.store.repos.base import Repository
+from server.store.tables import RunApplicationRow, RunCostRow, RunRow
+
+T = RunRow.__table__  # type: ignore[attr-defined]
+C = RunCostRow.__table__  # type: ignore[attr-defined]
+A = RunApplicationRow.__table__  # type: ignore[attr-defined]
+
+
+class RunRepository(Repository):
+    def add(self, run: Run) -> Run:
+        """Store a new run with its cost and applications; `AlreadyExists` if the
+        project already has this Databricks run."""
+        if run.created_at_ms == 0:
+            run = dataclasses.replace(run, created_at_ms=self._clock.now_ms())
+        with self._write() as conn:
+            clash = conn.execute(sa.select(T.c.id).where(T.c.project_id == run.project_id,
+                                                         T.c.databricks_run_id == run.databricks_run_id)).first()
+            if clash is not None:
+                raise AlreadyExists(f"run {run.databricks_run_id} of project {run.project_id} already stored")
+            run_id = conn.execute(T.insert().values(**convert.run_values(run)).returning(T.c.id)).scalar_one()
+            self._write_parts(conn, run_id, run.cost, run.application_ids)
+        return self.get(run_id)
+
+    def update(self, run: Run) -> Run:
+        """Write every field of `run` (found by id), its cost and its applications."""
+        if run.id is None:
+            raise NotFound("run has no id (add it first)")
+        with self._write() as conn:
+            if not conn.execute(T.update().where(T.c.id == run.id).values(**convert.run_values(run))).rowcount:
+                raise NotFound(f"run {run.id} not found")
+            conn.execute(C.delete().where(C.c.run_id == run.id))
+            conn.execute(A.delete().where(A.c.run_id == run.id))
+            self._write_parts(conn, run.id, run.cost, run.application_ids)
+        return self.get(run.id)
+
+    def set_cost(self, run_id: int, cost: CostBreakdown) -> Run:
+        """Replace the cost breakdown of a run (costing, bill reconciliation)."""
+        with self._write() as conn:
+            if conn.execute(sa.select(T.c.id).where(T.c.id == run_id)).first() is None:
+                raise NotFound(f"run {run_id} not found")
+            conn.execute(C.delete().where(C.c.run_id == run_id))
+            conn.execute(C.insert().values(run_id=run_id, **convert.cost_values(cost)))
+        return self.get(run_id)
+
+    def get(self, run_id: int) -> Run:
+        runs = self._load(sa.select(T).where(T.c.id == run_id))
+        if not runs:
+            raise NotFound(f"run {run_id} not found")
+        return runs[0]
+
+    def get_by_databricks_run(self, project_id: int, databricks_run_id: int) -> Run | None:
+        runs = self._load(sa.select(T).where(T.c.project_id == project_id,
+                                             T.c.databricks_run_id == databricks_run_id))
+        return runs[0] if runs else None
+
+    def list(self, project_id: int, limit: int = 50, before_id: int | None = None) -> list[Run]:
+        """A page of a project's runs, newest first; pass the last id as `before_id` for the next."""
+        query = sa.select(T).where(T.c.project_id == project_id).order_by(T.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(T.c.id < before_id)
+        return self._load(query)
+
+    def history(self, project_id: int) -> list[Run]:
+        """Every run of a project, oldest first (what the models and the timeline read)."""
+        return self._load(sa.select(T).where(T.c.project_id == project_id).order_by(T.c.start_ms, T.c.id))
+
+    def count(self, project_id: int) -> int:
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(T)
+                                    .where(T.c.project_id == project_id)).scalar_one())
+
+    def for_application(self, application_id: str) -> Run | None:
+        with self._read() as conn:
+            run_id = conn.execute(sa.select(A.c.run_id).where(A.c.application_id == application_id)
+                                  .order_by(A.c.run_id.desc()).limit(1)).scalar()
+        return self.get(run_id) if run_id is not None else None
+
+    def _load(self, query: sa.Select) -> list[Run]:
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+            ids = [r.id for r in rows]
+            if not ids:
+                return []
+            costs = {c.run_id: c for c in conn.execute(sa.select(C).where(C.c.run_id.in_(ids))).all()}
+            apps: dict[int, list[str]] = {}
+            for link in conn.execute(sa.select(A).where(A.c.run_id.in_(ids))
+                                     .order_by(A.c.application_id)).all():
+                apps.setdefault(link.run_id, []).append(link.application_id)
+        return [convert.run(r, costs.get(r.id), tuple(apps.get(r.id, ()))) for r in rows]
+
+    @staticmethod
+    def _write_parts(conn: sa.Connection, run_id: int, cost: CostBreakdown | None,
+                     application_ids: Iterable[str]) -> None:
+        if cost is not None:
+            conn.execute(C.insert().values(run_id=run_id, **convert.cost_values(cost)))
+        links: Sequence[dict] = [{"run_id": run_id, "application_id": a} for a in dict.fromkeys(application_ids)]
+        if links:
+            conn.execute(A.insert(), links)

@@ -1,0 +1,71 @@
+"""Workspaces. Secrets arrive already encrypted (see `server.services.secrets`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from server.domain import Workspace
+from server.errors import AlreadyExists, NotFound
+from server.store import convert
+from server.store.repos.base import Repository
+from server.store.tables import WorkspaceRow
+
+T = WorkspaceRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class WorkspaceSecrets:
+    """The encrypted secrets of a workspace (Fernet tokens, see server.services.secrets)."""
+
+    token_encrypted: str
+    cloud_credentials_encrypted: str | None
+
+
+class WorkspaceRepository(Repository):
+    def add(self, workspace: Workspace, token_encrypted: str,
+            cloud_credentials_encrypted: str | None = None) -> Workspace:
+        """Store a new workspace; `AlreadyExists` if the name is taken."""
+        created = workspace.created_at_ms or self._clock.now_ms()
+        values = {
+            "name": workspace.name, "host": workspace.host, "cloud": workspace.cloud,
+            "plan": workspace.plan, "region": workspace.region, "token_encrypted": token_encrypted,
+            "token_masked": workspace.token_masked, "cloud_credentials_encrypted": cloud_credentials_encrypted,
+            "status": workspace.status, "last_error": workspace.last_error, "created_at_ms": created,
+        }
+        with self._write() as conn:
+            if conn.execute(sa.select(T.c.id).where(T.c.name == workspace.name)).first():
+                raise AlreadyExists(f"workspace {workspace.name!r} already exists")
+            conn.execute(T.insert().values(**values))
+        return self.get(workspace.name)
+
+    def get(self, name: str) -> Workspace:
+        """The workspace named `name`; `NotFound` otherwise."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(T).where(T.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"workspace {name!r} not found")
+        return convert.workspace(row)
+
+    def list(self) -> list[Workspace]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(T).order_by(T.c.name)).all()
+        return [convert.workspace(r) for r in rows]
+
+    def secrets(self, name: str) -> WorkspaceSecrets:
+        with self._read() as conn:
+            row = conn.execute(sa.select(T.c.token_encrypted, T.c.cloud_credentials_encrypted)
+                               .where(T.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"workspace {name!r} not found")
+        return WorkspaceSecrets(row.token_encrypted, row.cloud_credentials_encrypted)
+
+    def set_status(self, name: str, status: str, last_error: str = "") -> Workspace:
+        """Record whether the workspace was reachable last time (`ok` or `error`)."""
+        with self._write() as conn:
+            done = conn.execute(T.update().where(T.c.name == name)
+                                .values(status=status, last_error=last_error)).rowcount
+        if not done:
+            raise NotFound(f"workspace {name!r} not found")
+        return self.get(name)

@@ -1,0 +1,72 @@
+"""`Store`: the repositories over one engine, and `open_store` to get one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from server.clock import Clock, SystemClock
+from server.store import engine as db
+from server.store import migrate
+from server.store.repos.applications import ApplicationRepository
+from server.store.repos.ingest import IngestRepository
+from server.store.repos.projects import ProjectRepository
+from server.store.repos.recommendations import RecommendationRepository
+from server.store.repos.runs import RunRepository
+from server.store.repos.tokens import TokenRepository
+from server.store.repos.workspaces import WorkspaceRepository
+
+
+class Store:
+    """Every repository over one database. Thread-safe: each call takes its own connection."""
+
+    def __init__(self, engine: sa.Engine, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.clock: Clock = clock or SystemClock()
+        self.workspaces = WorkspaceRepository(engine, self.clock)
+        self.projects = ProjectRepository(engine, self.clock)
+        self.runs = RunRepository(engine, self.clock)
+        self.applications = ApplicationRepository(engine, self.clock)
+        self.recommendations = RecommendationRepository(engine, self.clock)
+        self.tokens = TokenRepository(engine, self.clock)
+        self.ingest = IngestRepository(engine, self.clock)
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return db.is_sqlite(self.engine)
+
+    def ping(self) -> None:
+        """Raise `Unavailable` if the database cannot be reached."""
+        with db.read(self.engine) as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, *, upgrade: bool = True, clock: Clock | None = None,
+               busy_timeout_ms: int = 5000) -> Store:
+    """Open the database at `url`, bringing its schema to the latest migration.
+
+    With ``upgrade=False`` an out-of-date schema raises `FailedPrecondition`
+    telling the user to run ``trimtab db upgrade``. A SQLite file's directory
+    is created if missing.
+    """
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(url, busy_timeout_ms=busy_timeout_ms)
+    try:
+        if upgrade:
+            migrate.upgrade(engine)
+        else:
+            migrate.require_current(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, clock)
