@@ -1,0 +1,232 @@
+"""The price catalog: versioned list prices shipped as JSON data in ``catalog/``.
+
+A catalog is a directory: ``manifest.json`` (version, currency, hours per
+month, file list) plus one file per kind of price. Every entry carries the
+``source`` it was taken from and the ``date`` it was taken, so a person can
+check any number Trimtab shows. ``trimtab prices update`` writes a refreshed
+copy to another directory; ``load_catalog(that_dir)`` reads it.
+
+Lookups never default: a node type, region, plan or volume type the catalog
+does not know raises an error naming it, because a silent zero would show a
+user a cheaper cluster than the one they would pay for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from server.costing.errors import (
+    InvalidCatalog,
+    TrimtabCostError,
+    UnknownNodeType,
+    UnknownPlan,
+    UnknownRegion,
+    UnknownVolumeType,
+)
+
+SHIPPED_DIR = Path(__file__).parent / "catalog"
+
+# kind -> (file, top-level key, fields forming the lookup key, required numeric fields)
+KINDS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
+    "dbu_rates": ("dbu_rates.json", "rates", ("cloud", "plan", "sku"), ("usd_per_dbu",)),
+    "dbu_multipliers": ("dbu_multipliers.json", "multipliers", ("cloud", "sku"), ("multiplier",)),
+    "node_types": ("node_types.json", "node_types", ("cloud", "node_type"),
+                   ("vcpus", "memory_gb", "local_disk_gb", "dbus_per_hour")),
+    "compute_prices": ("compute_prices.json", "prices", ("cloud", "region", "node_type"), ("usd_per_hour",)),
+    "spot_discounts": ("spot_discounts.json", "discounts", ("cloud", "family"), ("discount",)),
+    "storage_prices": ("storage_prices.json", "prices", ("cloud", "region", "volume_type"),
+                       ("usd_per_gb_month",)),
+}
+
+
+@dataclass(frozen=True)
+class NodeTypeInfo:
+    cloud: str
+    node_type: str
+    family: str
+    vcpus: int
+    memory_gb: float
+    local_disk_gb: float
+    dbus_per_hour: float
+
+
+@dataclass(frozen=True)
+class StoragePrice:
+    """Price of one volume type in one region. gp3 adds IOPS and throughput above what is included."""
+
+    volume_type: str
+    usd_per_gb_month: float
+    included_iops: int = 0
+    usd_per_iops_month: float = 0.0
+    included_throughput_mibps: int = 0
+    usd_per_mibps_month: float = 0.0
+
+
+@dataclass(frozen=True)
+class PriceCatalog:
+    """Read-only lookups over the catalog's entries (plain dicts, as in the files)."""
+
+    version: str
+    currency: str
+    hours_per_month: float
+    entries: dict[str, tuple[dict[str, Any], ...]]
+    note: str = ""
+    _index: dict[str, dict[tuple[str, ...], dict[str, Any]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        for kind, (_, _, keys, _) in KINDS.items():
+            self._index[kind] = {tuple(e[k] for k in keys): e for e in self.entries.get(kind, ())}
+
+    # ------------------------------------------------------------ lookups
+    def entry(self, kind: str, *key: str) -> dict[str, Any] | None:
+        return self._index[kind].get(tuple(key))
+
+    def dbu_rate(self, cloud: str, plan: str, sku: str) -> float:
+        """US dollars per DBU for the workspace's plan and the compute SKU."""
+        e = self.entry("dbu_rates", cloud, plan.lower(), sku)
+        if e is None:
+            known = sorted({k[1] for k in self._index["dbu_rates"] if k[0] == cloud})
+            raise UnknownPlan(cloud, plan, sku, known)
+        return float(e["usd_per_dbu"])
+
+    def dbu_multiplier(self, cloud: str, sku: str) -> float:
+        """How many times the node's DBUs a SKU consumes (Photon burns more DBUs per hour)."""
+        e = self.entry("dbu_multipliers", cloud, sku)
+        if e is None:
+            raise TrimtabCostError(f"unknown SKU {sku!r} on {cloud}: no DBU multiplier in the price catalog")
+        return float(e["multiplier"])
+
+    def node_type(self, cloud: str, node_type: str) -> NodeTypeInfo:
+        e = self.entry("node_types", cloud, node_type)
+        if e is None:
+            raise UnknownNodeType(cloud, node_type, "DBUs per hour or sizes")
+        return NodeTypeInfo(cloud, node_type, str(e["family"]), int(e["vcpus"]), float(e["memory_gb"]),
+                            float(e["local_disk_gb"]), float(e["dbus_per_hour"]))
+
+    def dbus_per_hour(self, cloud: str, node_type: str) -> float:
+        return self.node_type(cloud, node_type).dbus_per_hour
+
+    def hourly_price(self, cloud: str, region: str, node_type: str) -> float:
+        """On-demand list price of one instance-hour, without DBUs."""
+        e = self.entry("compute_prices", cloud, region, node_type)
+        if e is not None:
+            return float(e["usd_per_hour"])
+        if region not in self.regions(cloud):
+            raise UnknownRegion(cloud, region, self.regions(cloud))
+        raise UnknownNodeType(cloud, node_type, f"on-demand price in {region}")
+
+    def spot_discount(self, cloud: str, family: str) -> float:
+        """Typical fraction off the on-demand price for spot capacity of a family (0.6 = 60% off)."""
+        e = self.entry("spot_discounts", cloud, family)
+        if e is None:
+            raise TrimtabCostError(f"unknown instance family {family!r} on {cloud}: no spot discount in the catalog")
+        return float(e["discount"])
+
+    def ebs_price(self, cloud: str, region: str, volume_type: str) -> StoragePrice:
+        e = self.entry("storage_prices", cloud, region, volume_type)
+        if e is None:
+            if region not in {k[1] for k in self._index["storage_prices"] if k[0] == cloud}:
+                raise UnknownRegion(cloud, region, self.regions(cloud))
+            raise UnknownVolumeType(cloud, region, volume_type)
+        return StoragePrice(
+            volume_type=volume_type,
+            usd_per_gb_month=float(e["usd_per_gb_month"]),
+            included_iops=int(e.get("included_iops", 0)),
+            usd_per_iops_month=float(e.get("usd_per_iops_month", 0.0)),
+            included_throughput_mibps=int(e.get("included_throughput_mibps", 0)),
+            usd_per_mibps_month=float(e.get("usd_per_mibps_month", 0.0)),
+        )
+
+    def regions(self, cloud: str) -> list[str]:
+        return sorted({k[1] for k in self._index["compute_prices"] if k[0] == cloud})
+
+    def node_types(self, cloud: str) -> list[str]:
+        return sorted(k[1] for k in self._index["node_types"] if k[0] == cloud)
+
+    # ------------------------------------------------------------ new versions
+    def with_entries(self, kind: str, updated: Iterable[dict[str, Any]], version: str) -> PriceCatalog:
+        """A new catalog where ``updated`` entries replace (or add to) those of ``kind`` with the same key."""
+        keys = KINDS[kind][2]
+        merged = dict(self._index[kind])
+        for e in updated:
+            _validate(kind, e, "update")
+            merged[tuple(e[k] for k in keys)] = e
+        entries = dict(self.entries)
+        entries[kind] = tuple(merged.values())
+        return PriceCatalog(version, self.currency, self.hours_per_month, entries, self.note)
+
+    def write(self, directory: Path) -> None:
+        """Writes the catalog in the shipped layout, one entry per line so diffs stay readable."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for kind, (fname, top, _, _) in KINDS.items():
+            body = ",\n  ".join(json.dumps(e) for e in self.entries.get(kind, ()))
+            (directory / fname).write_text(f'{{"{top}": [\n  {body}\n]}}\n')
+        manifest = {"format": 1, "version": self.version, "currency": self.currency,
+                    "hours_per_month": self.hours_per_month, "note": self.note,
+                    "files": [v[0] for v in KINDS.values()]}
+        (directory / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def _validate(kind: str, e: Any, where: str) -> None:
+    _, _, keys, numbers = KINDS[kind]
+    if not isinstance(e, dict):
+        raise InvalidCatalog(f"{where}: entry is not an object: {e!r}")
+    for k in keys:
+        if not isinstance(e.get(k), str) or not e[k]:
+            raise InvalidCatalog(f"{where}: entry {e!r} has no {k!r}")
+    for k in numbers:
+        v = e.get(k)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            raise InvalidCatalog(f"{where}: entry {e!r} has no valid {k!r}")
+    for k in ("source", "date"):
+        if not isinstance(e.get(k), str) or not e[k].strip():
+            raise InvalidCatalog(f"{where}: entry {e!r} has no {k!r} (every price names its source and date)")
+
+
+def load_catalog(path: Path | None = None) -> PriceCatalog:
+    """Loads a catalog directory (the shipped one by default; that one is cached)."""
+    if path is None:
+        return _load_shipped()
+    return _load(Path(path))
+
+
+@lru_cache(maxsize=1)
+def _load_shipped() -> PriceCatalog:
+    return _load(SHIPPED_DIR)
+
+
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InvalidCatalog(f"cannot read price catalog file {file}: {exc}") from exc
+
+
+def _load(directory: Path) -> PriceCatalog:
+    manifest = _read_json(directory / "manifest.json")
+    if not isinstance(manifest, dict) or manifest.get("format") != 1 or not manifest.get("version"):
+        raise InvalidCatalog(f"{directory / 'manifest.json'}: not a format-1 catalog manifest with a version")
+    entries: dict[str, tuple[dict[str, Any], ...]] = {}
+    for kind, (fname, top, _, _) in KINDS.items():
+        data = _read_json(directory / fname)
+        items = data.get(top) if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise InvalidCatalog(f"{directory / fname}: expected a {top!r} list")
+        for i, e in enumerate(items):
+            _validate(kind, e, f"{directory / fname} entry {i}")
+        entries[kind] = tuple(items)
+    return PriceCatalog(
+        version=str(manifest["version"]),
+        currency=str(manifest.get("currency", "USD")),
+        hours_per_month=float(manifest.get("hours_per_month", 730)),
+        entries=entries,
+        note=str(manifest.get("note", "")),
+    )

@@ -1,0 +1,235 @@
+"""Cost of one run from its cluster timeline (pure: no I/O, no clock).
+
+Each node (driver included) is priced for the time it was up, from
+``start_ms`` to ``end_ms``, which already reflects autoscaling resizes and
+spot losses (a lost node simply ends early and its replacement is its own
+node). Three parts are kept apart because they come from different bills:
+
+- DBU cost: node DBUs/h x hours x the SKU's multiplier x $/DBU of the plan.
+  Databricks charges DBUs at the full rate on spot nodes too.
+- Compute cost: the instance's on-demand $/h x hours, less the family's
+  typical spot discount when the node was spot.
+- Storage cost: each attached volume's $/GB-month prorated to the node's
+  hours (a month is the catalog's ``hours_per_month``), plus gp3 IOPS and
+  throughput above the included baseline.
+
+Cost per GB of input uses 10^9 bytes per GB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from server.costing.catalog import PriceCatalog
+from server.costing.errors import TrimtabCostError
+
+MS_PER_HOUR = 3_600_000
+BYTES_PER_GB = 1_000_000_000
+SKUS = ("jobs", "jobs_photon", "all_purpose")
+
+
+@dataclass(frozen=True)
+class NodeUsage:
+    """One instance's up time. ``ebs_volumes`` items: {"type", "size_gb", "count", "iops"?, "throughput"?}."""
+
+    node_type_id: str
+    is_driver: bool
+    spot: bool
+    start_ms: int
+    end_ms: int
+    ebs_volumes: list[dict[str, Any]] = field(default_factory=list)
+    instance_id: str = ""
+
+
+@dataclass(frozen=True)
+class ClusterUsage:
+    cloud: str  # aws | azure
+    region: str
+    plan: str  # standard | premium | enterprise
+    sku: str  # jobs | jobs_photon | all_purpose
+    nodes: list[NodeUsage]
+    input_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """One node's share, so a person can redo the sum with the catalog at hand."""
+
+    node_type_id: str
+    role: str  # driver | worker
+    spot: bool
+    hours: float
+    dbus: float
+    dbu_cost: float
+    compute_cost: float
+    storage_cost: float
+    instance_id: str = ""
+
+    @property
+    def total(self) -> float:
+        return self.dbu_cost + self.compute_cost + self.storage_cost
+
+
+@dataclass(frozen=True)
+class RunCost:
+    dbu_cost: float
+    compute_cost: float
+    storage_cost: float
+    dbus: float
+    currency: str
+    catalog_version: str
+    lines: tuple[CostLine, ...]
+    cost_per_input_gb: float | None = None
+
+    @property
+    def total(self) -> float:
+        return self.dbu_cost + self.compute_cost + self.storage_cost
+
+    @property
+    def cloud_cost(self) -> float:
+        """What the cloud provider bills (compute + storage); DBUs are Databricks' bill."""
+        return self.compute_cost + self.storage_cost
+
+
+def volume_cost_per_hour(cloud: str, region: str, volume: dict[str, Any], catalog: PriceCatalog) -> float:
+    """$/h of one volume spec (times its ``count``)."""
+    vtype = str(volume.get("type", ""))
+    size = float(volume.get("size_gb", 0))
+    count = int(volume.get("count", 1))
+    if size < 0 or count < 0:
+        raise TrimtabCostError(f"invalid volume {volume!r}: size and count must not be negative")
+    price = catalog.ebs_price(cloud, region, vtype)
+    monthly = size * price.usd_per_gb_month
+    iops = volume.get("iops")
+    if iops is not None and price.usd_per_iops_month:
+        monthly += max(0.0, float(iops) - price.included_iops) * price.usd_per_iops_month
+    throughput = volume.get("throughput")
+    if throughput is not None and price.usd_per_mibps_month:
+        monthly += max(0.0, float(throughput) - price.included_throughput_mibps) * price.usd_per_mibps_month
+    return count * monthly / catalog.hours_per_month
+
+
+def cost_run(usage: ClusterUsage, catalog: PriceCatalog) -> RunCost:
+    """DBU, compute and storage cost of a run, with one line per node."""
+    if usage.sku not in SKUS:
+        raise TrimtabCostError(f"unknown SKU {usage.sku!r}: expected one of {', '.join(SKUS)}")
+    if not usage.nodes:
+        raise TrimtabCostError("a run without nodes cannot be priced (no driver in the cluster timeline)")
+    usd_per_dbu = catalog.dbu_rate(usage.cloud, usage.plan, usage.sku)
+    multiplier = catalog.dbu_multiplier(usage.cloud, usage.sku)
+    lines: list[CostLine] = []
+    for node in usage.nodes:
+        if node.end_ms < node.start_ms:
+            raise TrimtabCostError(
+                f"node {node.instance_id or node.node_type_id} ends before it starts ({node.end_ms} < {node.start_ms})"
+            )
+        hours = (node.end_ms - node.start_ms) / MS_PER_HOUR
+        info = catalog.node_type(usage.cloud, node.node_type_id)
+        dbus = info.dbus_per_hour * hours * multiplier
+        price = catalog.hourly_price(usage.cloud, usage.region, node.node_type_id)
+        if node.spot:
+            price *= 1.0 - catalog.spot_discount(usage.cloud, info.family)
+        storage_per_hour = sum(volume_cost_per_hour(usage.cloud, usage.region, v, catalog) for v in node.ebs_volumes)
+        lines.append(CostLine(
+            node_type_id=node.node_type_id,
+            role="driver" if node.is_driver else "worker",
+            spot=node.spot,
+            hours=hours,
+            dbus=dbus,
+            dbu_cost=dbus * usd_per_dbu,
+            compute_cost=price * hours,
+            storage_cost=storage_per_hour * hours,
+            instance_id=node.instance_id,
+        ))
+    dbu_cost = math.fsum(line.dbu_cost for line in lines)
+    compute = math.fsum(line.compute_cost for line in lines)
+    storage = math.fsum(line.storage_cost for line in lines)
+    per_gb = None
+    if usage.input_bytes:
+        per_gb = (dbu_cost + compute + storage) / (usage.input_bytes / BYTES_PER_GB)
+    return RunCost(
+        dbu_cost=dbu_cost,
+        compute_cost=compute,
+        storage_cost=storage,
+        dbus=math.fsum(line.dbus for line in lines),
+        currency=catalog.currency,
+        catalog_version=catalog.version,
+        lines=tuple(lines),
+        cost_per_input_gb=per_gb,
+    )
+
+
+class ShapeLike(Protocol):
+    """What ``hourly_cost`` reads; ``server.domain.ClusterConfig`` fits it."""
+
+    node_type_id: str
+    driver_node_type_id: str
+    num_workers: int
+    autoscale_min: int
+    autoscale_max: int
+    availability: str
+    first_on_demand: int
+    ebs_volume_type: str
+    ebs_volume_count: int
+    ebs_volume_size_gb: int
+
+
+# Databricks' aws_attributes.ebs_volume_type names -> the EBS volume type it attaches.
+DATABRICKS_EBS_TYPES = {"GENERAL_PURPOSE_SSD": "gp2", "THROUGHPUT_OPTIMIZED_HDD": "st1"}
+
+
+def shape_volumes(shape: ShapeLike) -> list[dict[str, Any]]:
+    """The EBS volumes each node of ``shape`` gets (none when the shape asks for none)."""
+    vtype = getattr(shape, "ebs_volume_type", "") or ""
+    count = int(getattr(shape, "ebs_volume_count", 0) or 0)
+    size = int(getattr(shape, "ebs_volume_size_gb", 0) or 0)
+    if not vtype or count <= 0 or size <= 0:
+        return []
+    volume: dict[str, Any] = {"type": DATABRICKS_EBS_TYPES.get(vtype, vtype), "size_gb": size, "count": count}
+    iops = getattr(shape, "ebs_volume_iops", None)
+    throughput = getattr(shape, "ebs_volume_throughput", None)
+    if volume["type"] == "gp2" and (iops or throughput):
+        # Databricks attaches gp3 when IOPS or throughput is given (see notes on aws_attributes).
+        volume.update(type="gp3", iops=iops or 3000, throughput=throughput or 125)
+    return [volume]
+
+
+def hourly_cost(
+    shape: ShapeLike,
+    cloud: str,
+    region: str,
+    plan: str,
+    sku: str,
+    catalog: PriceCatalog,
+    workers: float | None = None,
+) -> float:
+    """All-in price of one hour of ``shape`` (DBUs + instances + volumes), driver included.
+
+    ``workers`` overrides the worker count (an autoscaling cluster's expected
+    size); by default fixed clusters use ``num_workers`` and autoscaling ones
+    the midpoint of their range. Spot follows Databricks: with a SPOT
+    availability the first ``first_on_demand`` nodes (the driver first) are
+    on-demand and the rest spot. Priced through ``cost_run`` so the models and
+    the stored run costs can never disagree.
+    """
+    if workers is None:
+        if shape.autoscale_max > 0:
+            workers = (shape.autoscale_min + shape.autoscale_max) / 2
+        else:
+            workers = shape.num_workers
+    spot = shape.availability.upper().startswith("SPOT")
+    on_demand_workers = max(0, (shape.first_on_demand if spot else 10**9) - 1)
+    volumes = shape_volumes(shape)
+    driver_type = shape.driver_node_type_id or shape.node_type_id
+    nodes = [NodeUsage(driver_type, True, spot and shape.first_on_demand < 1, 0, MS_PER_HOUR, volumes)]
+    whole = int(workers)
+    for i in range(whole):
+        nodes.append(NodeUsage(shape.node_type_id, False, spot and i >= on_demand_workers, 0, MS_PER_HOUR, volumes))
+    total = cost_run(ClusterUsage(cloud, region, plan, sku, nodes), catalog).total
+    fraction = workers - whole
+    if fraction > 0:  # part of one more worker, priced like the next worker would be
+        extra = NodeUsage(shape.node_type_id, False, spot and whole >= on_demand_workers, 0, MS_PER_HOUR, volumes)
+        total += fraction * cost_run(ClusterUsage(cloud, region, plan, sku, [extra]), catalog).total
+    return total
