@@ -1,0 +1,120 @@
+"""A finished Databricks run, split into one piece per job cluster (pure).
+
+``runs/get`` lists the run's tasks; each task ran on a job cluster
+(``job_cluster_key``), on its own ``new_cluster``, or on an existing cluster.
+Tasks sharing a job cluster share one cluster instance
+(``cluster_instance{cluster_id, spark_context_id}``), so the run of one
+Trimtab project is the span of the tasks on its cluster key. The spec the run
+actually used comes from the run itself (``job_clusters[]`` / the task's
+``new_cluster``), never from the job as it is now: the job may have been
+edited since.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from server.spec import task_cluster_key
+
+FINAL_LIFE_CYCLE = frozenset({"TERMINATED", "INTERNAL_ERROR", "SKIPPED"})
+# result_state -> outcome; unknown states (Databricks adds some) count as failed.
+SUCCEEDED = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES"})
+CANCELED = frozenset({"CANCELED", "UPSTREAM_CANCELED", "EXCLUDED", "DISABLED", "SKIPPED"})
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """One cluster key's part of a Databricks run."""
+
+    run_id: int
+    job_id: int
+    cluster_key: str
+    cluster_id: str
+    spark_context_id: str
+    spec: dict[str, Any]
+    task_keys: tuple[str, ...]
+    start_ms: int
+    end_ms: int
+    outcome: str  # succeeded | failed | canceled
+    state_message: str
+
+    @property
+    def runtime_s(self) -> float:
+        return max(0.0, (self.end_ms - self.start_ms) / 1000.0)
+
+
+def is_finished(run: Mapping[str, Any]) -> bool:
+    state = run.get("state") or {}
+    if state.get("life_cycle_state") in FINAL_LIFE_CYCLE:
+        return True
+    status = run.get("status") or {}
+    return status.get("state") == "TERMINATED"
+
+
+def task_outcome(task: Mapping[str, Any]) -> str:
+    state = task.get("state") or {}
+    result = state.get("result_state")
+    if result is None:
+        result = ((task.get("status") or {}).get("termination_details") or {}).get("code")
+    if state.get("life_cycle_state") == "INTERNAL_ERROR":
+        return "failed"
+    if result in SUCCEEDED:
+        return "succeeded"
+    if result in CANCELED or result == "USER_CANCELED":
+        return "canceled"
+    return "failed"
+
+
+def _combine(outcomes: list[str]) -> str:
+    if "failed" in outcomes:
+        return "failed"
+    if "canceled" in outcomes:
+        return "canceled"
+    return "succeeded"
+
+
+def task_key_of(task: Mapping[str, Any]) -> str | None:
+    """The Trimtab cluster key a task ran on, or None (existing or serverless compute)."""
+    if task.get("job_cluster_key"):
+        return str(task["job_cluster_key"])
+    if isinstance(task.get("new_cluster"), dict):
+        return task_cluster_key(str(task.get("task_key")))
+    return None
+
+
+def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
+    """The run's pieces, one per cluster key that got a cluster, in first-start order."""
+    shared = {e.get("job_cluster_key"): e.get("new_cluster") for e in run.get("job_clusters") or []}
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for task in run.get("tasks") or []:
+        key = task_key_of(task)
+        if key is not None:
+            groups.setdefault(key, []).append(task)
+    out = []
+    for key, tasks in groups.items():
+        instances = [t.get("cluster_instance") or {} for t in tasks if (t.get("cluster_instance") or {})
+                     .get("cluster_id")]
+        if not instances:
+            continue  # never got a cluster (skipped, or failed before one started)
+        # A retried task can run on a new cluster: the last attempt's is the one that finished.
+        last = max(tasks, key=lambda t: (int(t.get("attempt_number") or 0), int(t.get("start_time") or 0)))
+        instance = last.get("cluster_instance") or instances[-1]
+        spec = shared.get(key) if not key.startswith("task:") else tasks[0].get("new_cluster")
+        starts = [int(t["start_time"]) for t in tasks if t.get("start_time")]
+        ends = [int(t["end_time"]) for t in tasks if t.get("end_time")]
+        messages = [str((t.get("state") or {}).get("state_message") or "") for t in tasks]
+        out.append(ClusterRun(
+            run_id=int(run["run_id"]), job_id=int(run.get("job_id") or 0), cluster_key=key,
+            cluster_id=str(instance.get("cluster_id")),
+            spark_context_id=str(instance.get("spark_context_id") or ""),
+            spec=copy.deepcopy(spec) if isinstance(spec, dict) else {},
+            task_keys=tuple(str(t.get("task_key")) for t in tasks),
+            start_ms=min(starts) if starts else int(run.get("start_time") or 0),
+            end_ms=max(ends) if ends else int(run.get("end_time") or 0),
+            outcome=_combine([task_outcome(t) for t in tasks]),
+            state_message="; ".join(m for m in messages if m)))
+    out.sort(key=lambda c: c.start_ms)
+    return out

@@ -1,0 +1,150 @@
+"""A cluster's node-by-node up time, from its spec and its cluster events (pure).
+
+Costing prices each node for the time it was up (``server.costing``). The
+Clusters API does not list past nodes, so the timeline is rebuilt from the
+events: the worker count is a step function (``RUNNING`` starts it,
+``UPSIZE_COMPLETED``/``RESIZING`` with ``current_num_workers`` change it,
+``NODES_LOST`` drops nodes) between the cluster's first event and
+``TERMINATING``. A lost node's span ends at the loss; its replacement is a
+new span. Which nodes were spot follows Databricks' rule: the first
+``first_on_demand`` nodes (the driver is node 0) are on-demand, the rest
+follow ``availability``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from server.costing.run_cost import ClusterUsage, NodeUsage
+
+START_TYPES = frozenset({"CREATING", "STARTING"})
+END_TYPES = frozenset({"TERMINATING", "TERMINATED"})
+RESIZE_TYPES = frozenset({"RUNNING", "UPSIZE_COMPLETED", "RESIZING", "AUTOSCALING_STATS_REPORT"})
+SPOT_AVAILABILITY = frozenset({"SPOT", "SPOT_WITH_FALLBACK", "SPOT_AZURE", "SPOT_WITH_FALLBACK_AZURE"})
+EBS_TYPES = {"GENERAL_PURPOSE_SSD": "gp3", "THROUGHPUT_OPTIMIZED_HDD": "st1"}
+
+
+@dataclass(frozen=True)
+class ClusterTimeline:
+    start_ms: int
+    end_ms: int
+    nodes: tuple[NodeUsage, ...]
+    nodes_lost: int
+    max_workers_seen: int
+
+
+def _availability(spec: Mapping[str, Any]) -> tuple[bool, int]:
+    """(workers may be spot, first_on_demand) from the cloud attributes."""
+    attrs = spec.get("aws_attributes") or spec.get("azure_attributes") or {}
+    spot = str(attrs.get("availability") or "").upper() in SPOT_AVAILABILITY
+    return spot, int(attrs.get("first_on_demand") or (1 if spot else 0))
+
+
+def ebs_volumes(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    attrs = spec.get("aws_attributes") or {}
+    count = int(attrs.get("ebs_volume_count") or 0)
+    if not count or not attrs.get("ebs_volume_type"):
+        return []
+    volume: dict[str, Any] = {"type": EBS_TYPES.get(str(attrs["ebs_volume_type"]), str(attrs["ebs_volume_type"])),
+                              "size_gb": int(attrs.get("ebs_volume_size") or 0), "count": count}
+    if attrs.get("ebs_volume_iops"):
+        volume["iops"] = int(attrs["ebs_volume_iops"])
+    if attrs.get("ebs_volume_throughput"):
+        volume["throughput"] = int(attrs["ebs_volume_throughput"])
+    return [volume]
+
+
+def _workers_in(details: Mapping[str, Any]) -> int | None:
+    for key in ("current_num_workers", "cluster_size"):
+        value = details.get(key)
+        if isinstance(value, dict):  # cluster_size is {num_workers | autoscale}
+            value = value.get("num_workers")
+        if value is not None:
+            return int(value)
+    return None
+
+
+def initial_workers(spec: Mapping[str, Any]) -> int:
+    if spec.get("autoscale"):
+        return int(spec["autoscale"].get("min_workers") or 0)
+    return int(spec.get("num_workers") or 0)
+
+
+def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
+                     fallback_start_ms: int, fallback_end_ms: int,
+                     driver_is_spot: bool | None = None) -> ClusterTimeline:
+    """Node spans of one cluster. ``events`` in any order; ``fallback_*`` when events lack the bounds."""
+    ordered = sorted(events, key=lambda e: int(e.get("timestamp") or 0))
+    starts = [int(e["timestamp"]) for e in ordered if e.get("type") in START_TYPES]
+    ends = [int(e["timestamp"]) for e in ordered if e.get("type") in END_TYPES]
+    start = starts[0] if starts else (int(ordered[0]["timestamp"]) if ordered else fallback_start_ms)
+    end = ends[0] if ends else max(fallback_end_ms, start)
+    worker_type = str(spec.get("node_type_id") or "")
+    driver_type = str(spec.get("driver_node_type_id") or worker_type)
+    may_spot, first_on_demand = _availability(spec)
+    volumes = ebs_volumes(spec)
+
+    def is_spot(index: int) -> bool:  # node 0 is the driver
+        return may_spot and index >= first_on_demand
+
+    nodes = [NodeUsage(driver_type, True, is_spot(0) if driver_is_spot is None else driver_is_spot,
+                       start, end, list(volumes), "driver")]
+    open_spans: list[tuple[int, int]] = []  # (node index, start) of workers up now
+    next_index = 1
+    lost = 0
+    peak = 0
+
+    def close(count: int, at: int, prefer_spot: bool) -> None:
+        for _ in range(max(0, count)):
+            if not open_spans:
+                return
+            pick = len(open_spans) - 1
+            if prefer_spot:  # a lost node was a spot node when any was
+                spots = [i for i, (idx, _) in enumerate(open_spans) if is_spot(idx)]
+                pick = spots[-1] if spots else pick
+            idx, began = open_spans.pop(pick)
+            nodes.append(NodeUsage(worker_type, False, is_spot(idx), began, at, list(volumes), f"worker-{idx}"))
+
+    def set_count(target: int, at: int) -> None:
+        nonlocal next_index, peak
+        while len(open_spans) < target:
+            open_spans.append((next_index, at))
+            next_index += 1
+        close(len(open_spans) - target, at, prefer_spot=False)
+        peak = max(peak, len(open_spans))
+
+    running_seen = False
+    for event in ordered:
+        kind = event.get("type")
+        at = min(max(int(event.get("timestamp") or start), start), end)
+        details = event.get("details") or {}
+        if kind == "NODES_LOST":
+            count = len(details.get("instance_ids") or []) or (1 if details.get("instance_id") else 0)
+            current = _workers_in(details)
+            if current is not None and current < len(open_spans):
+                count = len(open_spans) - current
+            lost += max(count, 1)
+            close(max(count, 1), at, prefer_spot=True)
+        elif kind in RESIZE_TYPES:
+            current = _workers_in(details)
+            if kind == "RUNNING" and not running_seen:
+                running_seen = True
+                set_count(current if current is not None else initial_workers(spec), at)
+            elif current is not None and kind != "RESIZING":
+                # RESIZING announces a target; the count changes when the resize completes.
+                set_count(current, at)
+        if kind in END_TYPES:
+            break
+    if not running_seen and not ordered:
+        set_count(initial_workers(spec), start)  # no events at all: assume the spec's size throughout
+    close(len(open_spans), end, prefer_spot=False)
+    return ClusterTimeline(start, end, tuple(nodes), lost, peak)
+
+
+def cluster_usage(timeline: ClusterTimeline, spec: Mapping[str, Any], *, cloud: str, region: str, plan: str,
+                  input_bytes: int | None) -> ClusterUsage:
+    sku = "jobs_photon" if str(spec.get("runtime_engine") or "").upper() == "PHOTON" else "jobs"
+    return ClusterUsage(cloud=cloud, region=region, plan=plan, sku=sku, nodes=list(timeline.nodes),
+                        input_bytes=input_bytes)
