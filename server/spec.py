@@ -18,6 +18,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from server.domain import ClusterConfig
+
 TASK_PREFIX = "task:"
 
 # Sizing fields: a recommendation may switch fixed <-> autoscaling, so both are
@@ -122,3 +124,63 @@ def spec_drift(live_spec: Mapping[str, Any], applied_spec: Mapping[str, Any]) ->
 def canonical_json(spec: Mapping[str, Any]) -> str:
     """Stable text for a spec: sorted keys, so equal specs have equal text."""
     return json.dumps(spec, sort_keys=True, indent=2)
+
+
+# ------------------------------------------------------------ spec <-> ClusterConfig
+
+_AZURE_AVAILABILITY = {"SPOT": "SPOT_AZURE", "ON_DEMAND": "ON_DEMAND_AZURE",
+                       "SPOT_WITH_FALLBACK": "SPOT_WITH_FALLBACK_AZURE"}
+_AWS_AVAILABILITY = {v: k for k, v in _AZURE_AVAILABILITY.items()}
+
+
+def config_from_spec(spec: Mapping[str, Any]) -> ClusterConfig:
+    """The fields Trimtab decides on, read from a complete ``new_cluster`` (kept whole in ``spec``)."""
+    aws = spec.get("aws_attributes") or {}
+    azure = spec.get("azure_attributes") or {}
+    attrs = aws or azure
+    autoscale = spec.get("autoscale") or {}
+    availability = str(attrs.get("availability") or "")
+    return ClusterConfig(
+        node_type_id=str(spec.get("node_type_id") or ""),
+        driver_node_type_id=str(spec.get("driver_node_type_id") or ""),
+        num_workers=0 if autoscale else int(spec.get("num_workers") or 0),
+        autoscale_min=int(autoscale.get("min_workers") or 0),
+        autoscale_max=int(autoscale.get("max_workers") or 0),
+        availability=_AWS_AVAILABILITY.get(availability, availability),
+        first_on_demand=int(attrs.get("first_on_demand") or 0),
+        ebs_volume_type=str(aws.get("ebs_volume_type") or ""),
+        ebs_volume_count=int(aws.get("ebs_volume_count") or 0),
+        ebs_volume_size_gb=int(aws.get("ebs_volume_size") or 0),
+        spark_version=str(spec.get("spark_version") or ""),
+        spec=copy.deepcopy(dict(spec)),
+    )
+
+
+def recommendation_overlay(config: ClusterConfig, *, azure: bool) -> dict[str, Any]:
+    """The part of a spec a recommendation owns, from its named fields.
+
+    Only named fields are used (never ``config.spec`` whole): merging a whole
+    spec would write back fields the user may have edited since.
+    """
+    out: dict[str, Any] = {}
+    if config.node_type_id:
+        out["node_type_id"] = config.node_type_id
+    if config.driver_node_type_id:
+        out["driver_node_type_id"] = config.driver_node_type_id
+    if config.autoscale_max > 0:
+        out["autoscale"] = {"min_workers": config.autoscale_min, "max_workers": config.autoscale_max}
+    elif config.node_type_id:
+        out["num_workers"] = config.num_workers
+    if config.spark_version:
+        out["spark_version"] = config.spark_version
+    attrs: dict[str, Any] = {}
+    if config.availability:
+        attrs["availability"] = _AZURE_AVAILABILITY.get(config.availability, config.availability) if azure \
+            else _AWS_AVAILABILITY.get(config.availability, config.availability)
+        attrs["first_on_demand"] = config.first_on_demand
+    if not azure and config.ebs_volume_type and config.ebs_volume_count:
+        attrs.update({"ebs_volume_type": config.ebs_volume_type, "ebs_volume_count": config.ebs_volume_count,
+                      "ebs_volume_size": config.ebs_volume_size_gb})
+    if attrs:
+        out["azure_attributes" if azure else "aws_attributes"] = attrs
+    return out

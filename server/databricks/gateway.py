@@ -175,15 +175,24 @@ class DatabricksGateway:
 
     # ------------------------------------------------------------ runs
 
-    def list_runs(self, job_id: int, *, start_time_from_ms: int | None = None,
-                  completed_only: bool = True) -> list[dict[str, Any]]:
-        """Runs of a job, newest first, all pages, each once (pages can repeat runs)."""
-        query: dict[str, Any] = {"job_id": job_id, "limit": 20, "expand_tasks": True}
+    def list_runs(self, job_id: int, *, newer_than_run_id: int | None = None,
+                  completed_only: bool = False) -> list[dict[str, Any]]:
+        """Runs of a job newer than a run id, newest first, each once (pages can repeat runs).
+
+        Run ids grow with time and the list is newest first, so paging stops at
+        the first page that reaches ``newer_than_run_id``: a job's long history
+        is not re-read on every poll.
+        """
+        query: dict[str, Any] = {"job_id": job_id, "limit": 20}
         if completed_only:
             query["completed_only"] = True
-        if start_time_from_ms is not None:
-            query["start_time_from"] = start_time_from_ms
-        return list(self._pages("GET", f"{JOBS}/runs/list", "runs", query, dedupe_key="run_id"))
+        out = []
+        for run in self._pages("GET", f"{JOBS}/runs/list", "runs", query, dedupe_key="run_id",
+                               stop=lambda r: newer_than_run_id is not None
+                               and int(r["run_id"]) <= newer_than_run_id):
+            if newer_than_run_id is None or int(run["run_id"]) > newer_than_run_id:
+                out.append(run)
+        return out
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         run = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id})
@@ -243,19 +252,22 @@ class DatabricksGateway:
 
     # ------------------------------------------------------------ helpers
 
-    def _pages(self, method: str, path: str, field: str, query: dict[str, Any], *,
-               dedupe_key: str) -> Iterator[dict[str, Any]]:
+    def _pages(self, method: str, path: str, field: str, query: dict[str, Any], *, dedupe_key: str,
+               stop: Callable[[dict[str, Any]], bool] | None = None) -> Iterator[dict[str, Any]]:
+        """Items of every page, each once; no further page once ``stop`` held for an item."""
         seen: set[Any] = set()
         token: str | None = None
         while True:
             page = self._do(method, path, query={**query, **({"page_token": token} if token else {})})
+            stopped = False
             for item in page.get(field) or []:
+                stopped = stopped or bool(stop and stop(item))
                 if item.get(dedupe_key) in seen:
                     continue
                 seen.add(item.get(dedupe_key))
                 yield item
             token = page.get("next_page_token")
-            if not token or not page.get("has_more", True):
+            if stopped or not token or not page.get("has_more", True):
                 return
 
 

@@ -1,0 +1,116 @@
+"""Turn one cluster's part of a Databricks run, plus the agent's data, into a `Run` (pure).
+
+Inputs are what the collector fetched: the run piece (`ClusterRun`), the
+cluster's events, the Spark applications the agent streamed from that cluster
+(with their stages and executors) and the project's recent history. The
+result is the run record the models learn from; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.collect.run_parse import ClusterRun
+from server.collect.usage import ClusterTimeline
+from server.domain import Application, Executor, Project, Run, Stage
+from server.spec import config_from_spec, spec_drift
+
+RECOMMENDATION_TAG = "trimtab:recommendation-id"
+# Input this much larger than the recent median is "data growth": runtime and
+# cost moved for a reason that is not the configuration.
+DATA_GROWTH_FACTOR = 1.5
+GROWTH_WINDOW = 5
+
+
+@dataclass(frozen=True)
+class AgentData:
+    """The agent's applications on one cluster, with their stages and executors."""
+
+    applications: tuple[Application, ...] = ()
+    stages: tuple[Stage, ...] = ()
+    executors: tuple[Executor, ...] = ()
+
+    @property
+    def input_bytes(self) -> int | None:
+        if not self.applications:
+            return None  # no agent: unknown, not zero
+        return sum(int(s.metrics.get("input_bytes", 0)) for s in self.stages)
+
+    @property
+    def executors_lost(self) -> int:
+        return sum(1 for e in self.executors if e.removal_reason == "lost")
+
+
+def matching_applications(apps: Sequence[Application], piece: ClusterRun) -> list[Application]:
+    """The applications of this cluster instance (same Spark context when both sides know it)."""
+    out = [a for a in apps if a.cluster_id == piece.cluster_id]
+    if piece.spark_context_id:
+        exact = [a for a in out if a.spark_context_id == piece.spark_context_id]
+        out = exact or [a for a in out if not a.spark_context_id]
+    return out
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What Trimtab expected this run to use, and which recommendation that was."""
+
+    spec: dict[str, Any]
+    recommendation_id: int | None
+    confirms_apply: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def expected_spec(project: Project, piece: ClusterRun) -> Expected:
+    """The spec Trimtab last wrote for this cluster as of the run's start.
+
+    A run that started before the latest apply still used the spec before it,
+    so it is compared with that one (else every apply would look like a user edit).
+    """
+    pending = project.pending_apply or {}
+    if pending and pending.get("applied_spec") is not None:
+        applied_at = int(pending.get("applied_at_ms") or 0)
+        if piece.start_ms < applied_at and pending.get("previous_spec") is not None:
+            return Expected(dict(pending["previous_spec"]), pending.get("previous_recommendation_id"))
+        rec = pending.get("recommendation_id")
+        return Expected(dict(pending["applied_spec"]), int(rec) if rec is not None else None,
+                        confirms_apply=not pending.get("confirmed", False))
+    return Expected(dict(project.current_spec), None)
+
+
+def data_grew(input_bytes: int | None, history: Sequence[Run]) -> bool:
+    previous = [r.input_bytes for r in history if r.input_bytes]
+    if input_bytes is None or not previous:
+        return False
+    return input_bytes > DATA_GROWTH_FACTOR * statistics.median(previous[-GROWTH_WINDOW:])
+
+
+def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any] | None,
+              timeline: ClusterTimeline, agent: AgentData, history: Sequence[Run],
+              expected: Expected) -> tuple[Run, list[str]]:
+    """The run record, and the spec paths the user changed outside Trimtab (empty: none)."""
+    spec = piece.spec or dict((cluster or {}).get("spec") or {})
+    drift = spec_drift(spec, expected.spec) if expected.spec else []
+    anomalies: list[str] = []
+    if timeline.nodes_lost or agent.executors_lost:
+        anomalies.append("spot_loss")
+    if piece.outcome == "failed":
+        anomalies.append("failure")
+    if drift:
+        anomalies.append("user_edit")
+    input_bytes = agent.input_bytes
+    if data_grew(input_bytes, history):
+        anomalies.append("data_growth")
+    tags = spec.get("custom_tags") or {}
+    rec_id = expected.recommendation_id
+    if tags.get(RECOMMENDATION_TAG, "").isdigit():
+        rec_id = int(tags[RECOMMENDATION_TAG])  # the tag on the cluster is the exact attribution
+    run = Run(
+        project_id=int(project.id or 0), databricks_run_id=piece.run_id, cluster_id=piece.cluster_id,
+        start_ms=piece.start_ms, end_ms=piece.end_ms, runtime_s=piece.runtime_s, outcome=piece.outcome,
+        config=config_from_spec(spec), input_bytes=input_bytes, anomalies=tuple(anomalies),
+        application_ids=tuple(a.application_id for a in agent.applications),
+        recommendation_id=rec_id, phase=project.phase)
+    return run, drift

@@ -1,0 +1,258 @@
+"""The collector: every finished Databricks run of every project, stored once.
+
+Two ways in, so no run is missed: the agent's ApplicationEnd wakes it at once
+(``notify_application_end``), and a regular poll lists each job's runs newer
+than the project's cursor (``last_seen_run_id``), which catches runs without an
+agent. For each finished run it reads ``runs/get``, ``clusters/get`` and every
+page of ``clusters/events``, joins the agent's applications by cluster id and
+Spark context id, and stores one `Run` per (project, Databricks run).
+
+The cursor never moves past a run that is still going, and storing is
+idempotent (one row per project and Databricks run), so polls may overlap
+or repeat without duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from server.clock import Clock
+from server.collect.build import AgentData, build_run, expected_spec, matching_applications
+from server.collect.run_parse import ClusterRun, cluster_runs, is_finished
+from server.collect.usage import cluster_timeline, cluster_usage
+from server.costing.catalog import PriceCatalog
+from server.costing.errors import TrimtabCostError
+from server.costing.run_cost import cost_run
+from server.databricks import (
+    DatabricksCallError,
+    DatabricksGateway,
+    DatabricksNotFound,
+    WorkspaceAuthError,
+    call_or_none,
+)
+from server.domain import CostBreakdown, Project, Run, Workspace
+from server.errors import AlreadyExists, NotFound
+from server.spec import find_cluster_spec
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+GatewayFor = Callable[[Workspace], DatabricksGateway]
+DEFAULT_REGION = {"aws": "us-east-1", "azure": "eastus"}
+# After an ApplicationEnd the run may still be terminating: look again this often, this long.
+RECHECK_EVERY_S = 5.0
+RECHECK_FOR_S = 600.0
+
+
+class Collector:
+    def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,
+                 on_run_collected: Callable[[Run], None] | None = None,
+                 catalog: PriceCatalog | None = None, poll_interval_s: float = 60.0) -> None:
+        self._store = store
+        self._gateway_for = gateway_for
+        self._clock = clock
+        self._on_run_collected = on_run_collected
+        self._catalog = catalog
+        self._poll_interval_s = poll_interval_s
+        self._lock = threading.Lock()
+        self._waiting_apps: dict[str, float] = {}  # application id -> give up at (monotonic s)
+        self._wake = threading.Event()
+
+    # ------------------------------------------------------------ triggers
+
+    def notify_application_end(self, application_id: str) -> None:
+        """Called by ingest when an agent reports ApplicationEnd: collect soon (thread-safe)."""
+        with self._lock:
+            self._waiting_apps[application_id] = self._clock.monotonic() + RECHECK_FOR_S
+        self._wake.set()
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set; wakes early on ApplicationEnd. Never raises."""
+        while not stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # one bad poll must not end collection
+                log.exception("collector poll failed")
+            with self._lock:
+                timeout = RECHECK_EVERY_S if self._waiting_apps else self._poll_interval_s
+            self._wake.wait(timeout)
+            self._wake.clear()
+
+    # ------------------------------------------------------------ one poll
+
+    def poll_once(self) -> list[Run]:
+        """Collect every finished, not yet stored run of every active project; the new runs."""
+        collected: list[Run] = []
+        for workspace in self._store.workspaces.list():
+            collected.extend(self._poll_workspace(workspace))
+        self._forget_collected_apps()
+        return collected
+
+    def _poll_workspace(self, workspace: Workspace) -> list[Run]:
+        projects = [p for p in self._store.projects.list(workspace.name) if not (p.detached or p.orphaned)]
+        if not projects:
+            return []
+        by_job: dict[int, list[Project]] = {}
+        for project in projects:
+            by_job.setdefault(project.job_id, []).append(project)
+        collected: list[Run] = []
+        try:
+            gateway = self._gateway_for(workspace)
+            for job_id, group in sorted(by_job.items()):
+                try:
+                    collected.extend(self._collect_job(workspace, gateway, job_id, group))
+                except WorkspaceAuthError:
+                    raise
+                except DatabricksCallError as err:  # one job's trouble must not stop the others
+                    log.warning("workspace %s job %s: %s", workspace.name, job_id, err)
+        except WorkspaceAuthError as err:
+            self._store.workspaces.set_status(workspace.name, "error", str(err))
+            log.error("workspace %s: %s", workspace.name, err)
+            return collected
+        if workspace.status != "ok":
+            self._store.workspaces.set_status(workspace.name, "ok")
+        return collected
+
+    def _collect_job(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int,
+                     group: list[Project]) -> list[Run]:
+        try:
+            job = gateway.get_job(job_id)
+        except DatabricksNotFound:
+            for project in group:
+                self._orphan(project, "the job was deleted")
+            return []
+        settings = job.get("settings") or {}
+        active = []
+        for project in group:
+            if find_cluster_spec(settings, project.cluster_key) is None:
+                self._orphan(project, f"cluster {project.cluster_key!r} is no longer in the job")
+            else:
+                active.append(project)
+        if not active:
+            return []
+        cursor = min(p.last_seen_run_id or 0 for p in active)
+        runs = gateway.list_runs(job_id, newer_than_run_id=cursor or None)
+        running = [int(r["run_id"]) for r in runs if not is_finished(r)]
+        finished = sorted(int(r["run_id"]) for r in runs if is_finished(r))
+        collected = []
+        for run_id in finished:
+            detail = gateway.get_run(run_id)
+            for piece in cluster_runs(detail):
+                project = next((p for p in active if p.cluster_key == piece.cluster_key), None)
+                if project is None:
+                    continue
+                run = self._collect_piece(workspace, gateway, project, piece)
+                if run is not None:
+                    collected.append(run)
+        new_cursor = min(running) - 1 if running else max([cursor, *finished])
+        for project in active:
+            fresh = self._store.projects.get(int(project.id or 0))
+            if (fresh.last_seen_run_id or 0) < new_cursor:
+                self._store.projects.update(dataclasses.replace(fresh, last_seen_run_id=new_cursor))
+        return collected
+
+    def _collect_piece(self, workspace: Workspace, gateway: DatabricksGateway, project: Project,
+                       piece: ClusterRun) -> Run | None:
+        project = self._store.projects.get(int(project.id or 0))  # fresh: an earlier piece may have rebased it
+        if self._store.runs.get_by_databricks_run(int(project.id or 0), piece.run_id) is not None:
+            return None
+        cluster = call_or_none(lambda: gateway.get_cluster(piece.cluster_id))
+        events = call_or_none(lambda: gateway.cluster_events(piece.cluster_id)) or []
+        spec = piece.spec or dict((cluster or {}).get("spec") or {})
+        agent = self._agent_data(piece)
+        timeline = cluster_timeline(spec, events, fallback_start_ms=piece.start_ms,
+                                    fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster))
+        history = list(reversed(self._store.runs.list(int(project.id or 0), limit=5)))
+        expected = expected_spec(project, piece)
+        run, drift = build_run(project, piece, cluster=cluster, timeline=timeline, agent=agent,
+                               history=history, expected=expected)
+        run = dataclasses.replace(run, cost=self._cost(workspace, timeline, spec, run.input_bytes))
+        try:
+            stored = self._store.runs.add(run)
+        except AlreadyExists:  # another poll stored it meanwhile
+            return None
+        self._after_run(project, piece, spec, drift, expected.confirms_apply)
+        if self._on_run_collected is not None:
+            self._on_run_collected(stored)
+        return stored
+
+    # ------------------------------------------------------------ project state
+
+    def _after_run(self, project: Project, piece: ClusterRun, spec: dict[str, Any], drift: list[str],
+                   confirms_apply: bool) -> None:
+        if drift:
+            # A user edit wins: the project rebases on the spec the user set, and
+            # whatever Trimtab had pending for the old spec no longer applies.
+            log.warning("project %s: cluster edited outside Trimtab (%s); rebasing on it",
+                        project.name, ", ".join(drift))
+            pending = self._store.recommendations.pending(int(project.id or 0))
+            if pending is not None and pending.id is not None:
+                self._store.recommendations.set_state(pending.id, "superseded")
+            state = dict(project.state)
+            state["rebased_at_run"] = piece.run_id
+            state["user_edit_paths"] = drift
+            project = dataclasses.replace(project, current_spec=spec, pending_apply=None, state=state)
+        elif confirms_apply and project.pending_apply:
+            # The first run on the applied spec: the apply is confirmed, the next one may follow.
+            confirmed = {**project.pending_apply, "confirmed": True, "confirmed_by_run": piece.run_id}
+            project = dataclasses.replace(project, current_spec=dict(project.pending_apply["applied_spec"]),
+                                          pending_apply=confirmed)
+        else:
+            return
+        self._store.projects.update(project)
+
+    def _orphan(self, project: Project, why: str) -> None:
+        log.warning("project %s orphaned: %s", project.name, why)
+        fresh = self._store.projects.get(int(project.id or 0))
+        state = {**fresh.state, "orphaned_reason": why}
+        self._store.projects.update(dataclasses.replace(fresh, orphaned=True, state=state))
+
+    # ------------------------------------------------------------ joins
+
+    def _agent_data(self, piece: ClusterRun) -> AgentData:
+        apps = matching_applications(self._store.applications.list(limit=100, cluster_id=piece.cluster_id), piece)
+        stages = [s for a in apps for s in self._store.applications.stages(a.application_id)]
+        executors = [e for a in apps for e in self._store.applications.executors(a.application_id)]
+        return AgentData(tuple(apps), tuple(stages), tuple(executors))
+
+    def _cost(self, workspace: Workspace, timeline: Any, spec: dict[str, Any],
+              input_bytes: int | None) -> CostBreakdown | None:
+        if self._catalog is None:
+            return None
+        usage = cluster_usage(timeline, spec, cloud=workspace.cloud,
+                              region=workspace.region or DEFAULT_REGION.get(workspace.cloud, ""),
+                              plan=workspace.plan, input_bytes=input_bytes)
+        try:
+            cost = cost_run(usage, self._catalog)
+        except TrimtabCostError as err:
+            log.warning("run not priced: %s", err)
+            return None
+        return CostBreakdown(dbu_cost=cost.dbu_cost, compute_cost=cost.compute_cost,
+                             storage_cost=cost.storage_cost, total=cost.total, dbus=cost.dbus,
+                             currency=cost.currency, source="estimate", cost_per_input_gb=cost.cost_per_input_gb,
+                             used_by_models="estimate", note=f"catalog {cost.catalog_version}")
+
+    def _forget_collected_apps(self) -> None:
+        now = self._clock.monotonic()
+        with self._lock:
+            waiting = dict(self._waiting_apps)
+        done = []
+        for app_id, give_up in waiting.items():
+            try:
+                tied = self._store.runs.for_application(app_id) is not None
+            except NotFound:
+                tied = False
+            if tied or now >= give_up:
+                done.append(app_id)
+        with self._lock:
+            for app_id in done:
+                self._waiting_apps.pop(app_id, None)
+
+
+def _driver_spot(cluster: Mapping[str, Any] | None) -> bool | None:
+    attrs = ((cluster or {}).get("driver") or {}).get("node_aws_attributes") or {}
+    return bool(attrs["is_spot"]) if "is_spot" in attrs else None
