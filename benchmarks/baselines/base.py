@@ -1,0 +1,66 @@
+"""The ask/tell protocol shared by all tuners, and helpers they have in common."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from models.space import Candidate
+
+
+class Tuner(Protocol):
+    name: str
+
+    def reset(self, candidates: Sequence[Candidate], sla_s: float, seed: int) -> None: ...
+
+    def ask(self) -> str: ...
+
+    def tell(self, config_id: str, runtime_s: float, ok: bool, metrics: Mapping[str, float]) -> None: ...
+
+    def recommend(self) -> str: ...
+
+
+class ObservedRuns:
+    """Runs seen so far, per configuration (successful runtimes only; failures remembered)."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+        self.runtimes: dict[str, list[float]] = {}
+        self.failed: set[str] = set()
+
+    def add(self, config_id: str, runtime_s: float, ok: bool) -> None:
+        self.order.append(config_id)
+        if ok:
+            self.runtimes.setdefault(config_id, []).append(runtime_s)
+        else:
+            self.failed.add(config_id)
+
+    def mean(self, config_id: str) -> float | None:
+        values = self.runtimes.get(config_id)
+        return float(np.mean(values)) if values else None
+
+
+def cheapest_observed(runs: ObservedRuns, by_id: Mapping[str, Candidate], sla_s: float) -> str:
+    """Cheapest measured configuration whose mean runtime met the SLA; else the fastest measured."""
+    means = {c: float(np.mean(v)) for c, v in runs.runtimes.items()}
+    if not means:
+        return runs.order[-1]
+    feasible = {c: m for c, m in means.items() if m <= sla_s}
+    if feasible:
+        return min(feasible, key=lambda c: by_id[c].cost(feasible[c]))
+    return min(means, key=lambda c: means[c])
+
+
+def unit_features(candidates: Sequence[Candidate]) -> np.ndarray:
+    """Configuration encoding for black-box tuners: log cores, memory/core, nodes, price/core in [0, 1]."""
+    raw = np.array(
+        [
+            [np.log(c.cores), np.log(c.memory_per_core_gib), np.log(max(c.nodes, 1)), np.log(c.price_per_hour / c.cores)]
+            for c in candidates
+        ]
+    )
+    span = np.ptp(raw, axis=0)
+    span[span == 0] = 1.0
+    return (raw - raw.min(axis=0)) / span

@@ -1,0 +1,48 @@
+"""Trimtab's own tuner in the benchmark: `models.decide` after every run, exactly as the server calls it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from models.decide import Decision, Settings, decide
+from models.observation import Observation
+from models.prior import Prior
+from models.space import Candidate
+
+
+class TrimtabTuner:
+    name = "trimtab"
+
+    def __init__(self, prior: Prior | None = None, learning_budget: int = 3, input_gb: float | None = None) -> None:
+        self.prior = prior
+        self.learning_budget = learning_budget
+        self.input_gb = input_gb
+
+    def reset(self, candidates: Sequence[Candidate], sla_s: float, seed: int) -> None:
+        self._cands = list(candidates)
+        self._settings = Settings(sla_s=sla_s, learning_budget=self.learning_budget)
+        self._seed = seed
+        self._history: list[Observation] = []
+        self._decision: Decision | None = None
+
+    def tell(self, config_id: str, runtime_s: float, ok: bool, metrics: Mapping[str, float]) -> None:
+        self._history.append(
+            Observation(
+                config_id=config_id,
+                runtime_s=runtime_s,
+                ok=ok,
+                input_gb=self.input_gb,
+                metrics=dict(metrics),
+                # The first run is the user's own configuration, not one Trimtab chose.
+                recommendation_applied=bool(self._history),
+            )
+        )
+        self._decision = decide(self._cands, self._history, self._settings, self.prior, seed=self._seed + len(self._history))
+
+    def ask(self) -> str:
+        assert self._decision is not None, "tell the starting run first"
+        return self._decision.candidate.config_id
+
+    def recommend(self) -> str:
+        assert self._decision is not None and self._decision.best is not None
+        return self._decision.best.config_id

@@ -1,0 +1,309 @@
+"""Tuning benchmark on real measurements (tuning dataset format v1, see the datasets' README).
+
+    python -m benchmarks.tuning --dataset FILE.csv [--dataset DIR ...] [--sla-quantiles 0.2,0.5,0.8]
+        [--budget 10] [--seeds 10] [--trace OUT.jsonl] [--quick]
+
+For each workload, SLA quantile (SLA = that quantile of the workload's configuration mean runtimes)
+and seed, a seeded random configuration is the user's starting one and is run first (step 1). Then
+each tuner, in an ask/tell loop, picks a configuration; the harness "runs" it by drawing one of its
+measured repetitions; the tuner states its recommendation after every step. Scores per dataset and
+SLA tightness:
+
+- P@k: share of searches whose recommendation after k runs meets the SLA (mean runtime) and costs
+  <= 1.10 x the cheapest configuration that meets it (the oracle);
+- regret@6: median of cost(recommended)/oracle - 1 after 6 runs (inf when it misses the SLA);
+- misses: runs chosen by the tuner (steps >= 2) whose runtime exceeded the SLA or failed, per search;
+- cost/oracle: total cost of all the search's runs / (runs x the oracle's cost).
+
+Trimtab's prior is learned leave-one-dataset-out from the other files given or found next to the
+scored one (never the scored file); with none, the built-in default prior is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from benchmarks.baselines import CherryPickTuner, ErnestTuner, KeepTuner, RandomTuner, TrimtabTuner, Tuner
+from models.decide import Settings, decide
+from models.observation import Observation
+from models.prior import Prior, learn_prior
+from models.space import Candidate
+
+REPORT_STEPS = (3, 6, 10)
+
+
+@dataclass
+class Rep:
+    runtime_s: float
+    ok: bool
+    metrics: dict[str, float]
+
+
+@dataclass
+class Workload:
+    dataset: str
+    name: str
+    candidates: list[Candidate]
+    reps: dict[str, list[Rep]]
+    input_gb: float | None
+
+    def mean_runtime(self, config_id: str) -> float | None:
+        ok = [r.runtime_s for r in self.reps[config_id] if r.ok]
+        return float(np.mean(ok)) if ok else None
+
+
+@dataclass
+class Scores:
+    success: dict[int, list[bool]] = field(default_factory=dict)
+    regret6: list[float] = field(default_factory=list)
+    misses: list[int] = field(default_factory=list)
+    cost_ratio: list[float] = field(default_factory=list)
+
+
+def _num(text: str) -> float | None:
+    return float(text) if text not in ("", None) else None
+
+
+def load_dataset(path: Path) -> list[Workload]:
+    """Read one CSV in the tuning dataset format v1."""
+    by_key: dict[tuple[str, str], Workload] = {}
+    seen: dict[tuple[str, str], set[str]] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            key = (row["dataset"], row["workload"])
+            wl = by_key.setdefault(key, Workload(row["dataset"], row["workload"], [], {}, _num(row.get("data_size_gb", ""))))
+            cfg = row["config_id"]
+            if cfg not in seen.setdefault(key, set()):
+                seen[key].add(cfg)
+                vcpus = _num(row["vcpus"]) or 1.0
+                wl.candidates.append(
+                    Candidate(
+                        config_id=cfg,
+                        instance_type=row["instance_type"],
+                        vcpus=vcpus,
+                        memory_gib=_num(row["memory_gib"]) or 4.0 * vcpus,
+                        nodes=int(float(row["nodes"])),
+                        price_per_hour=float(row["price_per_hour"]),
+                        family=row["instance_type"].split(".")[0].split("-")[0],
+                    )
+                )
+            metrics = {k: float(v) for k, v in row.items() if k.startswith("m_") and v not in ("", None)}
+            wl.reps.setdefault(cfg, []).append(Rep(float(row["runtime_s"]), row["ok"].strip() == "1", metrics))
+    return list(by_key.values())
+
+
+def dataset_files(paths: Iterable[str]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(p.glob("*.csv")) if p.is_dir() else [p])
+    return out
+
+
+def histories(workloads: Sequence[Workload]) -> list[tuple[list[Candidate], list[Observation]]]:
+    """Every measured run of each workload, as a project history for `learn_prior`."""
+    return [
+        (
+            wl.candidates,
+            [Observation(cfg, r.runtime_s, r.ok, wl.input_gb, metrics=r.metrics) for cfg, reps in wl.reps.items() for r in reps],
+        )
+        for wl in workloads
+    ]
+
+
+def loo_prior(scored: Path, pool: dict[Path, list[Workload]]) -> Prior | None:
+    """Prior from every other dataset file, each file weighing the same in total."""
+    others = [(p, wls) for p, wls in pool.items() if p.resolve() != scored.resolve()]
+    names = {wl.dataset for wl in pool.get(scored, [])}
+    others = [(p, wls) for p, wls in others if not {wl.dataset for wl in wls} & names]
+    if not others:
+        return None
+    hist, weights = [], []
+    for _, wls in others:
+        hist.extend(histories(wls))
+        weights.extend([1.0 / len(wls)] * len(wls))
+    return learn_prior(hist, weights)
+
+
+def sla_for(wl: Workload, quantile: float) -> float:
+    means = [m for c in wl.candidates if (m := wl.mean_runtime(c.config_id)) is not None]
+    return float(np.quantile(means, quantile))
+
+
+def oracle_cost(wl: Workload, sla_s: float) -> float:
+    costs = [c.cost(m) for c in wl.candidates if (m := wl.mean_runtime(c.config_id)) is not None and m <= sla_s]
+    return min(costs)
+
+
+def search(
+    tuner: Tuner, wl: Workload, quantile: float, seed: int, budget: int, trace: IO[str] | None
+) -> tuple[list[str], list[tuple[str, float, bool]]]:
+    """One search: returns the recommendation after each step and the runs made."""
+    sla_s = sla_for(wl, quantile)
+    # The start and the repetitions drawn depend on (workload, seed) only, so every tuner starts
+    # from the same configuration and sees the same luck on the same configuration.
+    base = zlib.crc32(f"{wl.dataset}/{wl.name}/{seed}".encode())
+    start = wl.candidates[int(np.random.default_rng(base).integers(len(wl.candidates)))].config_id
+    draw_rng = {c.config_id: np.random.default_rng(base + i + 1) for i, c in enumerate(wl.candidates)}
+    tuner.reset(wl.candidates, sla_s, seed)
+    recs: list[str] = []
+    runs: list[tuple[str, float, bool]] = []
+    for step in range(1, budget + 1):
+        cfg = start if step == 1 else tuner.ask()
+        reps = wl.reps[cfg]
+        rep = reps[int(draw_rng[cfg].integers(len(reps)))]
+        tuner.tell(cfg, rep.runtime_s, rep.ok, rep.metrics)
+        rec = tuner.recommend()
+        recs.append(rec)
+        runs.append((cfg, rep.runtime_s, rep.ok))
+        if trace is not None:
+            trace.write(
+                json.dumps(
+                    {
+                        "tuner": tuner.name,
+                        "workload": f"{wl.dataset}/{wl.name}",
+                        "sla_quantile": quantile,
+                        "sla_s": round(sla_s, 3),
+                        "seed": seed,
+                        "step": step,
+                        "tried": cfg,
+                        "runtime_s": rep.runtime_s,
+                        "ok": rep.ok,
+                        "recommended": rec,
+                    }
+                )
+                + "\n"
+            )
+    return recs, runs
+
+
+def score(wl: Workload, quantile: float, recs: list[str], runs: list[tuple[str, float, bool]], into: Scores) -> None:
+    sla_s = sla_for(wl, quantile)
+    best = oracle_cost(wl, sla_s)
+    by_id = {c.config_id: c for c in wl.candidates}
+
+    def outcome(cfg: str) -> tuple[bool, float]:
+        mean = wl.mean_runtime(cfg)
+        if mean is None or mean > sla_s:
+            return False, math.inf
+        return True, by_id[cfg].cost(mean) / best - 1.0
+
+    for k in REPORT_STEPS:
+        if k <= len(recs):
+            meets, regret = outcome(recs[k - 1])
+            into.success.setdefault(k, []).append(meets and regret <= 0.10)
+    if len(recs) >= 6:
+        into.regret6.append(outcome(recs[5])[1])
+    into.misses.append(sum(1 for cfg, t, ok in runs[1:] if not ok or t > sla_s))
+    into.cost_ratio.append(sum(by_id[cfg].cost(t) for cfg, t, _ in runs) / (len(runs) * best))
+
+
+def make_tuners(prior: Prior | None, input_gb: float | None) -> list[Tuner]:
+    return [TrimtabTuner(prior, input_gb=input_gb), CherryPickTuner(), ErnestTuner(), RandomTuner(), KeepTuner()]
+
+
+def run_dataset(
+    path: Path,
+    workloads: list[Workload],
+    prior: Prior | None,
+    quantiles: Sequence[float],
+    seeds: int,
+    budget: int,
+    trace: IO[str] | None,
+    progress: Callable[[str], None],
+) -> dict[tuple[str, float], Scores]:
+    results: dict[tuple[str, float], Scores] = {}
+    for wl in workloads:
+        for tuner in make_tuners(prior, wl.input_gb):
+            for q in quantiles:
+                sc = results.setdefault((tuner.name, q), Scores())
+                for seed in range(seeds):
+                    recs, runs = search(tuner, wl, q, seed, budget, trace)
+                    score(wl, q, recs, runs, sc)
+        progress(f"{path.name}: {wl.name} done")
+    return results
+
+
+def print_table(name: str, results: dict[tuple[str, float], Scores], out: IO[str]) -> None:
+    steps = [k for k in REPORT_STEPS if any(k in s.success for s in results.values())]
+    head = f"{'tuner':<11} {'SLA q':>5} " + " ".join(f"{'P@' + str(k):>6}" for k in steps)
+    head += f" {'regret@6':>9} {'misses':>7} {'cost/oracle':>11}"
+    print(f"\n== {name}", file=out)
+    print(head, file=out)
+    for (tuner, q), s in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0] != "trimtab", kv[0][0])):
+        cells = " ".join(f"{np.mean(s.success[k]):6.2f}" for k in steps)
+        regret = f"{np.median(s.regret6):9.1%}" if s.regret6 else f"{'-':>9}"
+        print(f"{tuner:<11} {q:5.2f} {cells} {regret} {np.mean(s.misses):7.2f} {np.mean(s.cost_ratio):11.2f}", file=out)
+
+
+def timing_500(workloads: Sequence[Workload], prior: Prior | None) -> float:
+    """Seconds for one fit+decide on a 500-run history of the largest workload (median of 5)."""
+    wl = max(workloads, key=lambda w: len(w.candidates))
+    rng = np.random.default_rng(0)
+    hist = []
+    for _ in range(500):
+        c = wl.candidates[int(rng.integers(len(wl.candidates)))]
+        rep = wl.reps[c.config_id][int(rng.integers(len(wl.reps[c.config_id])))]
+        hist.append(Observation(c.config_id, rep.runtime_s, rep.ok, wl.input_gb))
+    settings = Settings(sla_s=sla_for(wl, 0.5))
+    times = []
+    for i in range(5):
+        t0 = time.perf_counter()
+        decide(wl.candidates, hist, settings, prior, seed=i)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.tuning", description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", action="append", required=True, help="CSV file or directory (repeatable)")
+    ap.add_argument("--prior-from", action="append", default=None, help="extra files/dirs for the prior pool")
+    ap.add_argument("--sla-quantiles", default="0.2,0.5,0.8")
+    ap.add_argument("--budget", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--trace", type=Path, default=None)
+    ap.add_argument("--quick", action="store_true", help="3 seeds and at most 12 workloads per dataset")
+    ap.add_argument("--max-workloads", type=int, default=None)
+    args = ap.parse_args(argv)
+    quantiles = [float(q) for q in args.sla_quantiles.split(",") if q.strip()]
+    seeds = min(args.seeds, 3) if args.quick else args.seeds
+    max_wl = args.max_workloads or (12 if args.quick else None)
+    files = dataset_files(args.dataset)
+    # The prior pool: every given file plus its neighbours (other datasets in the same folder).
+    pool_paths = set(files) | set(dataset_files(args.prior_from or [])) | {q for p in files for q in p.parent.glob("*.csv")}
+    pool = {p: load_dataset(p) for p in sorted(pool_paths)}
+    trace = args.trace.open("w", encoding="utf-8") if args.trace else None
+    t_start = time.perf_counter()
+    try:
+        for path in files:
+            workloads = pool[path]
+            if max_wl and len(workloads) > max_wl:
+                step = len(workloads) / max_wl
+                workloads = [workloads[int(i * step)] for i in range(max_wl)]
+            prior = loo_prior(path, pool)
+            src = f"prior from {prior.n_workloads} workloads of other datasets" if prior else "default prior"
+            results = run_dataset(path, workloads, prior, quantiles, seeds, args.budget, trace, lambda m: None)
+            print_table(f"{path.name} ({len(workloads)} workloads, {seeds} seeds, {src})", results, sys.stdout)
+            sys.stdout.flush()
+        all_wl = [wl for p in files for wl in pool[p]]
+        print(f"\nfit+decide with 500 runs: {timing_500(all_wl, None) * 1000:.0f} ms")
+        print(f"total benchmark time: {time.perf_counter() - t_start:.0f} s")
+    finally:
+        if trace is not None:
+            trace.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

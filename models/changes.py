@@ -1,0 +1,137 @@
+"""Which runs the model may learn from: anomaly screening and change points (rebase).
+
+A project's history is cut at its latest change point; only the segment after it is learned:
+- a new stage structure (``stage_signature`` differs from the previous run's): the code changed;
+- an input size shift beyond `INPUT_SHIFT` relative to the segment's median input (smaller growth is
+  handled by the model's input-size covariate);
+- a runtime regression: two consecutive clean runs, each on a configuration already measured in
+  the segment, both slower than that configuration's earlier runs by more than `REGRESSION_RATIO`
+  and three run-noise sds, after correcting for input size. Two in a row, because one slow run is
+  what noise sometimes does.
+
+Runs that failed or lost spot capacity, and runs on configurations outside the decision space, are
+explained and not learned as a configuration's normal runtime.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.observation import NOT_LEARNED, Observation
+from models.space import Candidate
+
+INPUT_SHIFT = 1.5
+REGRESSION_RATIO = 1.25
+
+
+@dataclass(frozen=True)
+class Screened:
+    segment_start: int  # index into the history of the current segment's first run
+    change_reason: str | None  # why the segment starts there (None: no change point)
+    learn: tuple[int, ...]  # history indices the model learns from
+    explained: Mapping[str, str] = field(default_factory=dict)  # "<index>:<config_id>" -> why not learned
+    failed_configs: frozenset[str] = frozenset()  # failed in this segment and never succeeded
+
+
+def run_key(index: int, obs: Observation) -> str:
+    return f"{index}:{obs.config_id}"
+
+
+def _why_not_learned(obs: Observation, known: Mapping[str, Candidate]) -> str | None:
+    spotted = sorted(set(obs.anomalies) & NOT_LEARNED)
+    if spotted:
+        return f"{', '.join(spotted)}: runtime {obs.runtime_s:.0f}s is not this configuration's normal"
+    if not obs.ok:
+        return "failed run: its runtime is time-to-failure, not learned; the configuration is avoided"
+    if obs.runtime_s <= 0 or not math.isfinite(obs.runtime_s):
+        return "no valid runtime recorded"
+    if obs.config_id not in known:
+        return "ran on a configuration outside the decision space (bounds changed or a manual edit)"
+    return None
+
+
+def screen(
+    history: Sequence[Observation],
+    known: Mapping[str, Candidate],
+    sigma_run: float,
+    input_elasticity: float,
+) -> Screened:
+    """Find the current segment and the runs to learn from (see the module docstring)."""
+    start, reason = 0, None
+    n = len(history)
+    # Each change point lies strictly after the current start, so this ends within n rounds.
+    while (change := _scan(history, known, start, sigma_run, input_elasticity, _sig_before(history, start))):
+        start, reason = change
+    explained: dict[str, str] = {}
+    learn: list[int] = []
+    ok_cfgs: set[str] = set()
+    failed: set[str] = set()
+    for idx in range(start, n):
+        obs = history[idx]
+        why = _why_not_learned(obs, known)
+        if why is None:
+            learn.append(idx)
+            ok_cfgs.add(obs.config_id)
+        else:
+            explained[run_key(idx, obs)] = why
+            # A plain failure (not a lost spot node) may be the configuration's fault (e.g. OOM).
+            if not obs.ok and not set(obs.anomalies) & (NOT_LEARNED - {"failure"}):
+                failed.add(obs.config_id)
+    return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs))
+
+
+def _sig_before(history: Sequence[Observation], start: int) -> str | None:
+    for obs in reversed(history[:start]):
+        if obs.stage_signature:
+            return obs.stage_signature
+    return None
+
+
+def _scan(
+    history: Sequence[Observation],
+    known: Mapping[str, Candidate],
+    start: int,
+    sigma_run: float,
+    elasticity: float,
+    last_sig: str | None,
+) -> tuple[int, str] | None:
+    """First change point after ``start`` (index, reason), or None."""
+    inputs: list[float] = []
+    per_config: dict[str, list[float]] = {}
+    prev_regressed: int | None = None
+    prev_clean: int | None = None
+    threshold = max(math.log(REGRESSION_RATIO), 3.0 * sigma_run)
+    for idx in range(start, len(history)):
+        obs = history[idx]
+        if obs.stage_signature:
+            if last_sig and obs.stage_signature != last_sig and idx > start:
+                return idx, f"stage structure changed at run {idx} (code change): learning again"
+            last_sig = obs.stage_signature
+        if _why_not_learned(obs, known) is not None:
+            continue
+        if obs.input_gb and inputs and idx > start:
+            ratio = obs.input_gb / float(np.median(inputs))
+            if ratio > INPUT_SHIFT or ratio < 1.0 / INPUT_SHIFT:
+                return idx, f"input size shifted {ratio:.2f}x at run {idx}: learning again"
+        ref = inputs[0] if inputs else None
+        if obs.input_gb:
+            inputs.append(obs.input_gb)
+        norm = math.log(obs.runtime_s)
+        if obs.input_gb and ref:
+            norm -= elasticity * math.log(obs.input_gb / ref)
+        earlier = per_config.get(obs.config_id)
+        regressed = bool(earlier) and norm - float(np.mean(earlier)) > threshold
+        if regressed and prev_regressed is not None and prev_regressed == prev_clean:
+            slow = math.exp(norm - float(np.mean(earlier or [norm])))
+            return prev_regressed, (
+                f"runtime regression from run {prev_regressed} ({slow:.2f}x slower on a measured "
+                "configuration): learning again"
+            )
+        prev_regressed = idx if regressed else None
+        prev_clean = idx
+        per_config.setdefault(obs.config_id, []).append(norm)
+    return None

@@ -1,0 +1,295 @@
+"""The one entry point the server calls after every collected run: `decide`.
+
+Phases:
+- ``learning``: at most ``learning_budget`` designed runs per segment (after the segment's first
+  run). Each is the most informative configuration (largest predictive variance, i.e. the greedy
+  D-optimal choice for the Bayesian model) among those that could plausibly be the cheapest one
+  meeting the SLA and that are predicted to meet the SLA with probability >= ``p_learn``.
+  Learning ends early when the model is already sure which configuration is best.
+- ``optimizing``: recommend the configuration with the least expected cost among those with
+  P(runtime <= SLA) >= ``p_target``; try another one only when its expected saving over
+  ``explore_horizon`` future runs outweighs its extra cost and the SLA-miss risk of one run.
+- ``monitoring``: auto-apply is off: the same recommendation as optimizing, never exploration.
+
+A change point (`models.changes`) restarts learning on the new segment (``rebased``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import ndtr
+
+from models.changes import screen
+from models.observation import Observation
+from models.prior import DEFAULT_PRIOR, Prior
+from models.replay import replay_log_shape
+from models.runtime import Prediction, RuntimeModel
+from models.space import FEATURES, Candidate, design_features, feature_centre
+
+_SAMPLES = 400
+_REPLAY_CORRECTION_SD = 0.2  # how far the data may bend the replayed shape, per feature
+_CONFIDENT = 0.8  # P(best) at which learning stops early
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A project's tuning settings (see PRODUCT.md) plus the optimizer's risk attitude."""
+
+    sla_s: float | None
+    learning_budget: int = 3
+    p_target: float = 0.9
+    auto_apply: bool = True
+    explore_horizon: float = 20.0  # future runs over which a discovered saving pays back
+    miss_penalty: float = 3.0  # an SLA miss costs this many runs of the recommended configuration
+    p_learn: float = 0.6  # designed or exploratory runs must meet the SLA with at least this P
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to run next and why. ``candidate`` is the recommendation to apply; ``best`` is the
+    configuration the model would settle on now (they differ only while learning or exploring)."""
+
+    candidate: Candidate
+    phase: str  # "learning" | "optimizing" | "monitoring"
+    predicted_runtime_s: float  # median; NaN before the first usable run
+    runtime_interval_s: tuple[float, float]  # 90% prediction interval of one run
+    predicted_cost: float  # expected cost of one run, price unit of the candidates
+    cost_interval: tuple[float, float]
+    p_meet_sla: float | None
+    reason: str
+    rebased: bool
+    explained: Mapping[str, str] = field(default_factory=dict)
+    best: Candidate | None = None
+    p_best: float = 0.0  # posterior probability that ``best`` is the cheapest that meets the SLA
+
+
+@dataclass(frozen=True)
+class _Outlook:
+    pred: Prediction
+    expected_s: np.ndarray
+    cost: np.ndarray
+    p_meet: np.ndarray
+    p_best: np.ndarray
+    draws_cost: np.ndarray
+    draws_feasible: np.ndarray
+
+
+def decide(
+    candidates: Sequence[Candidate],
+    history: Sequence[Observation],
+    settings: Settings,
+    prior: Prior | None = None,
+    *,
+    seed: int = 0,
+) -> Decision:
+    """Choose the next configuration for a project from its candidates and run history (oldest first)."""
+    if not candidates:
+        raise ValueError("decide needs at least one candidate")
+    prior = prior or DEFAULT_PRIOR
+    cands = list(candidates)
+    known = {c.config_id: c for c in cands}
+    input_elasticity = prior.mean[FEATURES.index("log_input")]
+    scr = screen(history, known, prior.sigma_run, input_elasticity)
+    rebased = scr.change_reason is not None
+    prefix = f"{scr.change_reason}. " if rebased else ""
+    if not scr.learn:
+        return _first_run(cands, history, scr.explained, settings, rebased, prefix)
+    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed)
+    avoid = np.array([c.config_id in scr.failed_configs for c in cands])
+    best = _best_index(out, settings, avoid)
+    designed = len(history) - scr.segment_start - 1
+    common = {
+        "rebased": rebased,
+        "explained": scr.explained,
+        "best": cands[best],
+        "p_best": float(out.p_best[best]),
+        "has_sla": bool(settings.sla_s),
+    }
+    if not settings.auto_apply:
+        why = "auto-apply is off, so this is a recommendation only: " + _best_reason(cands, out, best, settings)
+        return _decision(cands, out, best, "monitoring", prefix + why, common)
+    if designed < settings.learning_budget and out.p_best[best] < _CONFIDENT:
+        pick = _learning_pick(out, settings, avoid)
+        if pick is not None:
+            why = (
+                f"learning run {designed + 1}/{settings.learning_budget}: {cands[pick].config_id} is the most "
+                f"informative configuration that may be the cheapest (P(best)={out.p_best[pick]:.0%})"
+                + _sla_note(out, pick, settings)
+            )
+            return _decision(cands, out, pick, "learning", prefix + why, common)
+    explore = _explore_pick(out, best, settings, avoid)
+    if explore is not None:
+        pick, saving = explore
+        why = (
+            f"trying {cands[pick].config_id}: expected saving {saving:.1%} per run over "
+            f"{settings.explore_horizon:.0f} runs outweighs the risk" + _sla_note(out, pick, settings)
+        )
+        return _decision(cands, out, pick, "optimizing", prefix + why, common)
+    return _decision(cands, out, best, "optimizing", prefix + _best_reason(cands, out, best, settings), common)
+
+
+def _outlook(
+    cands: list[Candidate],
+    runs: list[Observation],
+    settings: Settings,
+    prior: Prior,
+    known: Mapping[str, Candidate],
+    seed: int,
+) -> _Outlook:
+    sizes = [o.input_gb for o in runs if o.input_gb]
+    centre = feature_centre(cands, float(np.median(sizes)) if sizes else None)
+    run_cands = [known[o.config_id] for o in runs]
+    x_runs = design_features(run_cands, centre, [o.input_gb for o in runs])
+    latest_input = next((o.input_gb for o in reversed(runs) if o.input_gb), None)
+    x_cands = design_features(cands, centre, [latest_input] * len(cands))
+    mean, cov = prior.mean_array(), prior.cov_array()
+    # Replay the project's own stage metrics (latest five runs that have them) for the shape.
+    staged = [(o, known[o.config_id]) for o in runs if o.stages][-5:]
+    shape = replay_log_shape(staged, cands + run_cands) if staged else None
+    if shape is not None:
+        off_cands, off_runs = shape[: len(cands)], shape[len(cands) :]
+        # The replay already knows how this job scales with cores, nodes and memory: the model
+        # only corrects it, so those coefficients are centred on zero with a tight spread.
+        for j in (0, 1, 2, 3):
+            mean[j] = 0.0
+            cov[j, :] = 0.0
+            cov[:, j] = 0.0
+            cov[j, j] = _REPLAY_CORRECTION_SD**2
+    else:
+        off_cands, off_runs = np.zeros(len(cands)), np.zeros(len(runs))
+    model = RuntimeModel.fit(
+        x_runs,
+        np.log([o.runtime_s for o in runs]),
+        [o.config_id for o in runs],
+        off_runs,
+        mean,
+        cov,
+        prior,
+    )
+    ids = [c.config_id for c in cands]
+    pred = model.predict(x_cands, ids, off_cands)
+    price = np.array([c.price_per_hour for c in cands])
+    rate = np.array([c.interruption_rate for c in cands])
+    expected = pred.expected_s()
+    # A spot loss mid-run costs on average half a run of rework (and usually the SLA).
+    p_loss = 1.0 - np.exp(-rate * expected / 3600.0)
+    expected = expected * (1.0 + 0.5 * p_loss)
+    cost = price * expected / 3600.0
+    rng = np.random.default_rng(seed)
+    draws = model.sample_mean_log(x_cands, ids, off_cands, _SAMPLES, rng)
+    draws_cost = price * np.exp(draws + 0.5 * model.sigma**2) * (1.0 + 0.5 * p_loss) / 3600.0
+    if settings.sla_s:
+        p_meet = pred.p_below(settings.sla_s) * (1.0 - p_loss)
+        draws_p = ndtr((math.log(settings.sla_s) - draws) / model.sigma) * (1.0 - p_loss)
+        feasible = draws_p >= settings.p_target
+    else:
+        p_meet = np.ones(len(cands))
+        feasible = np.ones_like(draws, dtype=bool)
+    masked = np.where(feasible, draws_cost, np.inf)
+    winner = np.where(feasible.any(axis=1), masked.argmin(axis=1), draws.argmin(axis=1))
+    p_best = np.bincount(winner, minlength=len(cands)) / _SAMPLES
+    return _Outlook(pred, expected, cost, p_meet, p_best, draws_cost, feasible)
+
+
+def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int:
+    ok = (out.p_meet >= settings.p_target) & ~avoid
+    if ok.any():
+        return int(np.argmin(np.where(ok, out.cost, np.inf)))
+    # Nothing is predicted to meet the SLA well enough: the likeliest to meet it.
+    return int(np.argmax(np.where(avoid, -1.0, out.p_meet - 1e-9 * out.cost)))
+
+
+def _learning_pick(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int | None:
+    plausible = out.p_best >= 0.1 * out.p_best.max()
+    admissible = plausible & (out.p_meet >= settings.p_learn) & ~avoid
+    if not admissible.any():
+        return None
+    gain = np.log1p(out.pred.var_param / out.pred.sigma**2)
+    return int(np.argmax(np.where(admissible, gain, -np.inf)))
+
+
+def _explore_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarray) -> tuple[int, float] | None:
+    inc = out.draws_cost[:, best]
+    saving = np.mean(np.maximum(inc[:, None] - out.draws_cost, 0.0) * out.draws_feasible, axis=0)
+    extra = np.maximum(out.cost - out.cost[best], 0.0)
+    risk = (1.0 - out.p_meet) * settings.miss_penalty * out.cost[best] if settings.sla_s else 0.0
+    value = settings.explore_horizon * saving - extra - risk
+    value[best] = -np.inf
+    value[avoid | (out.p_meet < settings.p_learn)] = -np.inf
+    pick = int(np.argmax(value))
+    if not value[pick] > 0:
+        return None
+    return pick, float(saving[pick] / out.cost[best])
+
+
+def _sla_note(out: _Outlook, i: int, settings: Settings) -> str:
+    return f", P(meet SLA)={out.p_meet[i]:.0%}" if settings.sla_s else ""
+
+
+def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settings) -> str:
+    lo, hi = out.pred.interval_s()
+    what = f"{cands[i].config_id}: cheapest expected cost {out.cost[i]:.4g}/run, runtime {out.pred.median_s()[i]:.0f}s"
+    what += f" [{lo[i]:.0f}, {hi[i]:.0f}]"
+    if not settings.sla_s:
+        return what + " (no SLA)"
+    if out.p_meet[i] >= settings.p_target:
+        return what + f", meets the {settings.sla_s:.0f}s SLA with P={out.p_meet[i]:.0%}"
+    return what + f"; no configuration reaches P>={settings.p_target:.0%} for the SLA, this one is likeliest"
+
+
+def _decision(
+    cands: list[Candidate], out: _Outlook, i: int, phase: str, reason: str, common: Mapping[str, object]
+) -> Decision:
+    lo, hi = out.pred.interval_s()
+    price = cands[i].price_per_hour / 3600.0
+    return Decision(
+        candidate=cands[i],
+        phase=phase,
+        predicted_runtime_s=float(out.pred.median_s()[i]),
+        runtime_interval_s=(float(lo[i]), float(hi[i])),
+        predicted_cost=float(out.cost[i]),
+        cost_interval=(float(lo[i] * price), float(hi[i] * price)),
+        p_meet_sla=float(out.p_meet[i]) if common["has_sla"] else None,
+        reason=reason,
+        rebased=bool(common["rebased"]),
+        explained=common["explained"],  # type: ignore[arg-type]
+        best=common["best"],  # type: ignore[arg-type]
+        p_best=float(common["p_best"]),  # type: ignore[arg-type]
+    )
+
+
+def _first_run(
+    cands: list[Candidate],
+    history: Sequence[Observation],
+    explained: Mapping[str, str],
+    settings: Settings,
+    rebased: bool,
+    prefix: str,
+) -> Decision:
+    """No usable run yet: keep the latest configuration if it is a candidate, else a mid-sized one."""
+    known = {c.config_id for c in cands}
+    last = next((o.config_id for o in reversed(history) if o.config_id in known and o.ok), None)
+    if last is not None:
+        pick = next(c for c in cands if c.config_id == last)
+    else:
+        median = float(np.median([c.cores for c in cands]))
+        pick = min(cands, key=lambda c: (abs(math.log(c.cores / median)), c.price_per_hour / c.cores))
+    nan = float("nan")
+    return Decision(
+        candidate=pick,
+        phase="monitoring" if not settings.auto_apply else "learning",
+        predicted_runtime_s=nan,
+        runtime_interval_s=(nan, nan),
+        predicted_cost=nan,
+        cost_interval=(nan, nan),
+        p_meet_sla=None,
+        reason=prefix + f"no usable run yet: measuring {pick.config_id} first",
+        rebased=rebased,
+        explained=explained,
+        best=pick,
+        p_best=0.0,
+    )

@@ -1,0 +1,47 @@
+"""What the tuner learns from: one observation per collected run of a project."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Anomaly labels whose run says nothing about the configuration's normal runtime: they are
+# explained in the decision and left out of the fit.
+NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted"})
+
+
+@dataclass(frozen=True)
+class StageObs:
+    """One Spark stage of a run, summarised by the agent (times in seconds, sizes in bytes)."""
+
+    num_tasks: float
+    task_time_total_s: float
+    task_p50_s: float
+    task_p90_s: float
+    task_max_s: float
+    input_bytes: float = 0.0
+    shuffle_read_bytes: float = 0.0
+    shuffle_write_bytes: float = 0.0
+    spill_bytes: float = 0.0
+    gc_time_s: float = 0.0
+    cpu_time_s: float = 0.0
+    peak_memory_bytes: float = 0.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One collected run, in chronological order within a project's history.
+
+    ``recommendation_applied`` is False for runs on a configuration the user chose (the starting
+    configuration, or a manual edit); those runs are still valid measurements.
+    """
+
+    config_id: str
+    runtime_s: float
+    ok: bool
+    input_gb: float | None = None
+    stages: tuple[StageObs, ...] = ()
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    anomalies: tuple[str, ...] = ()
+    stage_signature: str | None = None
+    recommendation_applied: bool = True
