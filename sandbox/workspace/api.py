@@ -1,0 +1,67 @@
+"""Start and stop an emulated workspace from Python (tests, `trimtab demo`, `sandbox up`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandbox.workspace.backend import SimBackend
+from sandbox.workspace.clock import Clock
+from sandbox.workspace.seed import seed_jobs
+from sandbox.workspace.server import WorkspaceHTTPServer
+from sandbox.workspace.workspace import RunObserver, Workspace
+
+
+class RunningWorkspace:
+    """A workspace serving HTTP on 127.0.0.1 (port chosen by the OS)."""
+
+    def __init__(self, workspace: Workspace, server: WorkspaceHTTPServer) -> None:
+        self.workspace = workspace
+        self.server = server
+        self._stopped = False
+
+    @property
+    def host(self) -> str:
+        return self.server.url
+
+    @property
+    def token(self) -> str:
+        return self.workspace.token
+
+    def add_token(self) -> str:
+        return self.workspace.add_token()
+
+    def revoke_token(self, token: str) -> None:
+        self.workspace.revoke_token(token)
+
+    def seed_jobs(self, profiles: list[str] | None = None) -> list[int]:
+        return seed_jobs(self.workspace, profiles)
+
+    def wait_idle(self, timeout: float) -> bool:
+        return self.workspace.wait_idle(timeout)
+
+    def add_run_observer(self, fn: RunObserver) -> None:
+        self.workspace.add_run_observer(fn)
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.server.shutdown()
+        self.server.server_close()
+        self.workspace.stop()
+
+    def __enter__(self) -> RunningWorkspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_workspace(state_dir: Path, *, speed: float = 600.0, rate_limit: int | None = None,
+                    clock: Clock | None = None, backend: SimBackend | None = None,
+                    ) -> RunningWorkspace:
+    workspace = Workspace(Path(state_dir), speed=speed, rate_limit=rate_limit, clock=clock,
+                          backend=backend)
+    server = WorkspaceHTTPServer(workspace)
+    server.thread.start()
+    return RunningWorkspace(workspace, server)

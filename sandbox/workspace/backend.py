@@ -1,0 +1,61 @@
+"""The seam to the simulator (`sandbox.sim`, `sandbox.nodes`), injectable for tests.
+
+The emulator only needs three things from the simulator: validate a cluster spec,
+simulate one cluster's run, and write event-log lines in the Databricks layout.
+The default backend imports `sandbox.sim` lazily so the HTTP side starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class EventLogWriter(Protocol):
+    def append(self, t_ms: int, lines: list[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SimBackend(Protocol):
+    def validate_cluster_spec(self, new_cluster: dict[str, Any]) -> None:
+        """Raise ValueError (the simulator's SpecError) naming the bad field."""
+
+    def simulate_run(self, new_cluster: dict[str, Any], profile: str, *, seed: int, day: int,
+                     cluster_id: str, spark_context_id: str, start_time_ms: int, job_id: int,
+                     run_id: int, app_name: str) -> Any:
+        """A SimulatedRun (see sandbox/sim/run.py)."""
+
+    def eventlog_writer(self, eventlogs_dir: Path, spark_context_id: str) -> EventLogWriter: ...
+
+    def profiles(self) -> list[str]: ...
+
+
+class SandboxSimBackend:
+    """The real simulator."""
+
+    def validate_cluster_spec(self, new_cluster: dict[str, Any]) -> None:
+        from sandbox.sim.cluster import validate_cluster_spec
+
+        validate_cluster_spec(new_cluster)
+
+    def simulate_run(self, new_cluster: dict[str, Any], profile: str, *, seed: int, day: int,
+                     cluster_id: str, spark_context_id: str, start_time_ms: int, job_id: int,
+                     run_id: int, app_name: str) -> Any:
+        from sandbox.sim.run import simulate_run
+
+        return simulate_run(new_cluster, profile, seed=seed, day=day, cluster_id=cluster_id,
+                            spark_context_id=spark_context_id, start_time_ms=start_time_ms,
+                            job_id=job_id, run_id=run_id, app_name=app_name)
+
+    def eventlog_writer(self, eventlogs_dir: Path, spark_context_id: str) -> EventLogWriter:
+        from sandbox.sim.eventlog_writer import DatabricksEventLogWriter
+
+        # Databricks rolls the driver's event log about hourly of cluster time.
+        return DatabricksEventLogWriter(eventlogs_dir, spark_context_id,
+                                        rotate_every_ms=3_600_000, gzip_rotated=True)
+
+    def profiles(self) -> list[str]:
+        from sandbox.sim.profiles import PROFILES
+
+        return sorted(PROFILES)

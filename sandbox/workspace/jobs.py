@@ -1,0 +1,188 @@
+"""Jobs API semantics: create, get, list, update (merge by key), reset, delete.
+
+Plain functions over the state dict; the HTTP layer holds the lock and saves.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sandbox.workspace.backend import SimBackend
+from sandbox.workspace.errors import invalid, job_missing
+from sandbox.workspace.paging import bool_param, int_param, page
+
+CREATOR = "sandbox@trimtab.local"
+
+# jobs/update merges these arrays entry by entry on their key field; every other top-level
+# field is replaced whole. A matching entry is replaced WHOLE too: nested specs such as
+# new_cluster are never deep-merged, so a caller changing one field must send the full spec.
+MERGED_ARRAYS: dict[str, str] = {
+    "tasks": "task_key",
+    "job_clusters": "job_cluster_key",
+    "parameters": "name",
+    "environments": "environment_key",
+}
+
+
+def validate_settings(settings: dict[str, Any], backend: SimBackend) -> None:
+    if not isinstance(settings, dict):
+        raise invalid("settings must be an object")
+    keys: set[str] = set()
+    for jc in settings.get("job_clusters") or []:
+        key = jc.get("job_cluster_key")
+        if not key:
+            raise invalid("job_clusters[].job_cluster_key is required")
+        if key in keys:
+            raise invalid(f"Duplicate job cluster key: {key}")
+        keys.add(key)
+        _validate_spec(jc.get("new_cluster"), f"job_clusters/{key}/new_cluster", backend)
+    task_keys: set[str] = set()
+    for task in settings.get("tasks") or []:
+        tkey = task.get("task_key")
+        if not tkey:
+            raise invalid("tasks[].task_key is required")
+        if tkey in task_keys:
+            raise invalid(f"Duplicate task key: {tkey}")
+        task_keys.add(tkey)
+        if "new_cluster" in task:
+            _validate_spec(task["new_cluster"], f"tasks/{tkey}/new_cluster", backend)
+        ref = task.get("job_cluster_key")
+        if ref is not None and ref not in keys:
+            raise invalid(f"The job cluster with key '{ref}' is referenced by task '{tkey}' "
+                          "but is not defined in the job's job_clusters.")
+    for task in settings.get("tasks") or []:
+        for dep in task.get("depends_on") or []:
+            if dep.get("task_key") not in task_keys:
+                raise invalid(f"Task {task['task_key']} depends on unknown task "
+                              f"{dep.get('task_key')}")
+
+
+def _validate_spec(spec: Any, where: str, backend: SimBackend) -> None:
+    if not isinstance(spec, dict):
+        raise invalid(f"{where} must be an object")
+    try:
+        backend.validate_cluster_spec(spec)
+    except (ValueError, KeyError) as exc:
+        msg = exc.args[0] if exc.args else str(exc)
+        raise invalid(f"Invalid {where}: {msg}") from exc
+
+
+def _with_format(settings: dict[str, Any]) -> dict[str, Any]:
+    settings = copy.deepcopy(settings)
+    settings.setdefault("format", "MULTI_TASK")
+    settings.setdefault("max_concurrent_runs", 1)
+    return settings
+
+
+def create(data: dict[str, Any], body: dict[str, Any], job_id: int, now_ms: int,
+           backend: SimBackend) -> dict[str, Any]:
+    settings = {k: v for k, v in body.items() if k not in {"access_control_list"}}
+    validate_settings(settings, backend)
+    data["jobs"][str(job_id)] = {
+        "job_id": job_id,
+        "creator_user_name": CREATOR,
+        "run_as_user_name": CREATOR,
+        "created_time": now_ms,
+        "settings": _with_format(settings),
+    }
+    data["job_days"][str(job_id)] = 0
+    return {"job_id": job_id}
+
+
+def get_job(data: dict[str, Any], job_id: Any) -> dict[str, Any]:
+    job = data["jobs"].get(str(job_id))
+    if job is None:
+        raise job_missing(job_id)
+    return job
+
+
+def parse_job_id(value: Any) -> int:
+    if value is None or value == "":
+        raise invalid("Missing required field: job_id")
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise invalid(f"Invalid job_id: {value!r}") from exc
+
+
+def list_jobs(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    limit = int_param(params, "limit", 20) or 20
+    if not 1 <= limit <= 100:
+        raise invalid(f"limit must be between 1 and 100, got {limit}")
+    jobs = sorted(data["jobs"].values(), key=lambda j: j["job_id"])
+    name = params.get("name")
+    if name:
+        jobs = [j for j in jobs if j["settings"].get("name", "").lower() == str(name).lower()]
+    chunk, meta = page(jobs, limit=limit, page_token=params.get("page_token"),
+                       offset=int_param(params, "offset", 0) or 0)
+    expand = bool_param(params, "expand_tasks")
+    out = []
+    for job in chunk:
+        job = copy.deepcopy(job)
+        if not expand:
+            # Without expand_tasks the service leaves the task and cluster details out.
+            job["settings"].pop("tasks", None)
+            job["settings"].pop("job_clusters", None)
+        out.append(job)
+    return {"jobs": out, **meta} if out else meta
+
+
+def merge_settings(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(current)
+    for field, value in new.items():
+        key = MERGED_ARRAYS.get(field)
+        if key is None or not isinstance(value, list):
+            merged[field] = copy.deepcopy(value)
+            continue
+        entries = list(merged.get(field) or [])
+        index = {e.get(key): i for i, e in enumerate(entries)}
+        for entry in value:
+            if entry.get(key) in index:
+                entries[index[entry.get(key)]] = copy.deepcopy(entry)
+            else:
+                index[entry.get(key)] = len(entries)
+                entries.append(copy.deepcopy(entry))
+        merged[field] = entries
+    return merged
+
+
+def remove_fields(settings: dict[str, Any], fields: list[str]) -> None:
+    for field in fields:
+        head, _, key = field.partition("/")
+        if key and head in MERGED_ARRAYS:
+            kf = MERGED_ARRAYS[head]
+            entries = settings.get(head) or []
+            if not any(e.get(kf) == key for e in entries):
+                raise invalid(f"Cannot remove {field}: no entry with {kf} {key}")
+            settings[head] = [e for e in entries if e.get(kf) != key]
+        elif key:
+            raise invalid(f"Removing nested field {field} is not supported")
+        else:
+            settings.pop(field, None)
+
+
+def update(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> dict[str, Any]:
+    job = get_job(data, parse_job_id(body.get("job_id")))
+    merged = merge_settings(job["settings"], body.get("new_settings") or {})
+    remove_fields(merged, list(body.get("fields_to_remove") or []))
+    validate_settings(merged, backend)
+    job["settings"] = _with_format(merged)
+    return {}
+
+
+def reset(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> dict[str, Any]:
+    job = get_job(data, parse_job_id(body.get("job_id")))
+    new = body.get("new_settings")
+    if not isinstance(new, dict):
+        raise invalid("Missing required field: new_settings")
+    validate_settings(new, backend)
+    job["settings"] = _with_format(new)
+    return {}
+
+
+def delete(data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    job_id = parse_job_id(body.get("job_id"))
+    get_job(data, job_id)
+    del data["jobs"][str(job_id)]
+    return {}

@@ -1,0 +1,177 @@
+"""What happens on a simulated node's disk: init scripts, the agent's pid file, log delivery.
+
+Init scripts run for real with bash, with the environment Databricks gives them, so the
+Trimtab init script installs nothing (TRIMTAB_AGENT_BIN) and starts the real agent, which
+then follows the event log the player writes under the driver's filesystem root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.workspace.clock import Clock
+
+INIT_SCRIPT_TIMEOUT_S = 300.0
+AGENT_STOP_GRACE_S = 10.0
+# What the init script keeps from the emulator's own environment: enough to find programs.
+PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
+
+
+class InitScriptFailure(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    cluster_id: str
+    cluster_name: str
+    driver_ip: str
+    node_ip: str
+    instance_type: str
+    is_driver: bool
+
+
+def script_path(info: dict[str, Any], state_dir: Path) -> Path:
+    """Where an InitScriptInfo's destination lives in the emulator state."""
+    for kind in ("workspace", "volumes", "dbfs", "file"):
+        if kind in info:
+            dest = str(info[kind].get("destination") or "")
+            break
+    else:
+        raise InitScriptFailure(f"unsupported init script location {sorted(info)} "
+                                "(the sandbox serves workspace, volumes, dbfs and file)")
+    if kind == "file":
+        path = Path(dest[5:] if dest.startswith("file:") else dest)
+        if not path.is_absolute():
+            raise InitScriptFailure(f"file init script must be an absolute path: {dest}")
+        return path
+    if kind == "dbfs" and dest.startswith("dbfs:"):
+        dest = dest[5:]
+    rel = [p for p in dest.split("/") if p not in ("", ".")]
+    if ".." in rel:
+        raise InitScriptFailure(f"init script path must not contain '..': {dest}")
+    return state_dir.joinpath(kind, *rel)
+
+
+def agent_bin() -> str | None:
+    candidate = Path(sys.executable).parent / "trimtab-agent"
+    return str(candidate) if candidate.exists() else None
+
+
+def node_env(node: NodeIdentity, fs_root: Path, spark_env: dict[str, str]) -> dict[str, str]:
+    env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
+    env.update(spark_env)
+    # Databricks' own variables win over spark_env_vars (they cannot be overridden).
+    env.update({
+        "DB_CLUSTER_ID": node.cluster_id,
+        "DB_CLUSTER_NAME": node.cluster_name,
+        "DB_DRIVER_IP": node.driver_ip,
+        "DB_CONTAINER_IP": node.node_ip,
+        "DB_INSTANCE_TYPE": node.instance_type,
+        "DB_IS_DRIVER": "TRUE" if node.is_driver else "FALSE",
+        "DB_IS_JOB_CLUSTER": "TRUE",
+        "TRIMTAB_FS_ROOT": str(fs_root),
+    })
+    binary = agent_bin()
+    if binary:
+        env["TRIMTAB_AGENT_BIN"] = binary
+    return env
+
+
+def run_init_scripts(scripts: list[dict[str, Any]], *, state_dir: Path, node: NodeIdentity,
+                     fs_root: Path, spark_env: dict[str, str], log_dir: Path,
+                     stamp_ms: int) -> list[dict[str, Any]]:
+    """Run each script in order; the first failure raises (it fails the cluster launch)."""
+    fs_root.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = node_env(node, fs_root, spark_env)
+    results = []
+    for index, info in enumerate(scripts):
+        path = script_path(info, state_dir)
+        if not path.is_file():
+            raise InitScriptFailure(f"init script {path.name} not found ({info})")
+        base = log_dir / f"{stamp_ms}_{index:02d}_{path.name}"
+        with open(f"{base}.stdout.log", "wb") as out, open(f"{base}.stderr.log", "wb") as err:
+            # Files, not pipes: a detached child (the agent) may keep them open after exit.
+            proc = subprocess.run(["bash", str(path)], env=env, cwd=fs_root, stdout=out,
+                                  stderr=err, stdin=subprocess.DEVNULL,
+                                  timeout=INIT_SCRIPT_TIMEOUT_S, check=False)
+        results.append({"path": str(path), "exit_code": proc.returncode})
+        if proc.returncode != 0:
+            raise InitScriptFailure(f"init script {path.name} exited with {proc.returncode} "
+                                    f"on {'driver' if node.is_driver else 'worker'}")
+    return results
+
+
+def agent_pid_file(fs_root: Path, spark_env: dict[str, str]) -> Path:
+    home = spark_env.get("TRIMTAB_AGENT_HOME")
+    base = Path(home) if home else fs_root / "databricks" / "trimtab"
+    return base / "agent.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        # A zombie nobody reaps still answers kill(0); it has exited all the same.
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def stop_agent(pid_file: Path, clock: Clock, grace_s: float = AGENT_STOP_GRACE_S) -> str:
+    """SIGTERM the agent, wait up to `grace_s` for it to exit, then SIGKILL. Returns what happened."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return "no-agent"
+    if not _alive(pid):
+        return "not-running"
+    os.kill(pid, signal.SIGTERM)
+    never = threading.Event()
+    deadline = clock.time() + grace_s
+    while clock.time() < deadline:
+        if not _alive(pid):
+            return "terminated"
+        clock.wait(never, 0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        return "killed"
+    return "terminated"
+
+
+def deliver_logs(dest_root: Path, *, cluster_id: str, driver_ip: str, spark_context_id: str,
+                 driver_root: Path, init_logs: Path) -> list[str]:
+    """Copy what Databricks delivers at termination into `<dest>/<cluster-id>/...`."""
+    ip = driver_ip.replace(".", "_")
+    base = dest_root / cluster_id
+    copied: list[str] = []
+    src = driver_root / "databricks" / "driver" / "eventlogs" / spark_context_id
+    if src.is_dir():
+        target = base / "eventlog" / f"{cluster_id}_{ip}" / spark_context_id
+        target.mkdir(parents=True, exist_ok=True)
+        for f in sorted(src.iterdir()):
+            if f.is_file():
+                shutil.copy2(f, target / f.name)
+                copied.append(str(target / f.name))
+    if init_logs.is_dir():
+        for node_dir in sorted(init_logs.iterdir()):
+            target = base / "init_scripts" / node_dir.name
+            shutil.copytree(node_dir, target, dirs_exist_ok=True)
+            copied.extend(str(p) for p in target.iterdir())
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    (base / "driver").mkdir(parents=True, exist_ok=True)
+    (base / "driver" / "stdout").write_text(f"{stamp} simulated driver of {cluster_id}\n")
+    return copied

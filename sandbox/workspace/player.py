@@ -1,0 +1,252 @@
+"""Plays one run's simulated clusters in accelerated time (one thread per run).
+
+The simulator computes a whole cluster timeline up front (SimulatedRun); the player walks
+it in simulated time, which the workspace's SimClock maps onto the injected clock, and
+makes each moment visible: cluster events and states, init scripts executed at
+INIT_SCRIPTS_STARTED, event-log lines appended to the driver's disk, the agent stopped at
+TERMINATING, logs delivered to DBFS, and finally the run's result and timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sandbox.workspace import node, outcome
+from sandbox.workspace.backend import EventLogWriter
+from sandbox.workspace.clusters import event_dict, set_nodes
+from sandbox.workspace.runs import ClusterPlan, RunPlan
+from sandbox.workspace.secrets_api import SecretNotFound, resolve
+
+if TYPE_CHECKING:
+    from sandbox.workspace.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+EXISTING_CLUSTER_TASK_MS = 5 * 60 * 1000   # tasks on all-purpose clusters are not simulated
+EVENT, LOG, END = 0, 1, 2                  # order of actions sharing one timestamp
+
+
+@dataclass
+class LiveCluster:
+    plan: ClusterPlan
+    sim: Any = None
+    writer: EventLogWriter | None = None
+    spark_env: dict[str, str] = field(default_factory=dict)
+    init_done: bool = False
+    terminating_ms: int | None = None
+    failure: str | None = None
+    done: bool = False
+    pending_lines: list[tuple[int, str]] = field(default_factory=list)
+
+
+class RunPlayer:
+    def __init__(self, ws: Workspace, plan: RunPlan) -> None:
+        self.ws = ws
+        self.plan = plan
+        self.cancel = threading.Event()
+        self.live = [LiveCluster(p) for p in plan.clusters]
+        self.thread = threading.Thread(target=self._main, name=f"sandbox-run-{plan.run_id}",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    # -- main loop ---------------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            self._play()
+        except Exception as exc:  # a bug must not leave the run hanging in RUNNING
+            log.exception("run %s failed in the player", self.plan.run_id)
+            self._stop_all()
+            outcome.finish_run(self.ws, self.plan, self.live, error=f"Internal error: {exc}")
+        finally:
+            self.ws._player_done(self)
+
+    def _play(self) -> None:
+        actions = self._simulate()
+        if self.plan.existing_tasks:
+            outcome.mark_run_running(self.ws, self.plan)
+        i = 0
+        while i < len(actions):
+            if self.cancel.is_set():
+                break
+            wait = self.ws.simclock.wall_seconds_until(actions[i][0])
+            if wait > 0:
+                # Wake at least every second so stop() and cancel are noticed promptly.
+                self.ws.clock.wait(self.cancel, min(wait, 1.0))
+                continue
+            now = self.ws.simclock.now_ms()
+            while i < len(actions) and actions[i][0] <= now and not self.cancel.is_set():
+                self._apply(actions[i])
+                i += 1
+            for live in self.live:
+                self._flush(live)
+        if self.ws.stopping.is_set():
+            self._stop_all()  # the restart marks the run interrupted
+            return
+        if self.cancel.is_set():
+            self._cancel_all()
+            outcome.finish_run(self.ws, self.plan, self.live, cancelled=True)
+            return
+        outcome.finish_run(self.ws, self.plan, self.live)
+
+    def _simulate(self) -> list[tuple[int, int, int, int, Any]]:
+        actions: list[tuple[int, int, int, int, Any]] = []
+        seq = 0
+        for index, live in enumerate(self.live):
+            p = live.plan
+            try:
+                live.sim = self.ws.backend.simulate_run(
+                    p.spec, p.profile, seed=p.seed, day=self.plan.day, cluster_id=p.cluster_id,
+                    spark_context_id=p.spark_context_id, start_time_ms=self.plan.start_ms,
+                    job_id=self.plan.job_id, run_id=self.plan.run_id, app_name="Databricks Shell")
+            except Exception as exc:  # bad profile or spec: the cluster never starts
+                self._fail(live, f"Simulation failed: {exc}", self.plan.start_ms)
+                continue
+            for ev in live.sim.cluster_events:
+                actions.append((int(ev.timestamp_ms), EVENT, seq, index, ev))
+                seq += 1
+            for t, line in live.sim.eventlog:
+                actions.append((int(t), LOG, seq, index, line))
+                seq += 1
+            actions.append((int(live.sim.end_time_ms), END, seq, index, None))
+            seq += 1
+        if self.plan.existing_tasks:
+            actions.append((self.plan.start_ms + EXISTING_CLUSTER_TASK_MS, END, seq, -1, None))
+        actions.sort(key=lambda a: (a[0], a[1], a[2]))
+        return [(a[0], a[1], a[3], 0, a[4]) for a in actions]
+
+    def _apply(self, action: tuple[int, int, int, int, Any]) -> None:
+        t, kind, index, _, payload = action
+        if index < 0:
+            outcome.finish_existing_tasks(self.ws, self.plan, t)
+            return
+        live = self.live[index]
+        if live.done:
+            return
+        if kind == LOG:
+            live.pending_lines.append((t, payload))
+            return
+        self._flush(live)
+        if kind == EVENT:
+            self._on_event(live, payload)
+        else:
+            self._on_end(live, t)
+
+    # -- cluster moments ---------------------------------------------------------------
+    def _on_event(self, live: LiveCluster, ev: Any) -> None:
+        cid = live.plan.cluster_id
+        with self.ws.store.lock:
+            self.ws.store.data["events"][cid].append(event_dict(cid, ev))
+            record = self.ws.store.data["clusters"][cid]
+            set_nodes(record, live.sim.nodes, int(ev.timestamp_ms))
+            self.ws.store.save()
+        if ev.type == "INIT_SCRIPTS_STARTED" or (ev.type == "RUNNING" and not live.init_done):
+            self._init_scripts(live, int(ev.timestamp_ms))
+            if live.done:
+                return
+        if ev.type == "RUNNING":
+            outcome.cluster_running(self.ws, self.plan, live, int(ev.timestamp_ms))
+        elif ev.type == "TERMINATING":
+            live.terminating_ms = int(ev.timestamp_ms)
+            self._shutdown(live)
+            outcome.cluster_state(self.ws, live, "TERMINATING", "Terminating the cluster")
+            if all(lv.done or lv.terminating_ms is not None for lv in self.live):
+                outcome.run_terminating(self.ws, self.plan)
+
+    def _init_scripts(self, live: LiveCluster, t: int) -> None:
+        live.init_done = True
+        cid, sim = live.plan.cluster_id, live.sim
+        try:
+            with self.ws.store.lock:
+                env = live.plan.spec.get("spark_env_vars") or {}
+                live.spark_env = {k: resolve(self.ws.store.data, str(v)) for k, v in env.items()}
+        except SecretNotFound as exc:
+            self._fail(live, f"Failed to resolve spark_env_vars: {exc}", t)
+            return
+        scripts = live.plan.spec.get("init_scripts") or []
+        driver = next((n for n in sim.nodes if n.is_driver), None)
+        worker = next((n for n in sim.nodes if not n.is_driver), None)
+        name = self.ws.store.data["clusters"][cid]["cluster_name"]
+        try:
+            for n, root in ((driver, self.ws.driver_root(cid)), (worker, self.ws.worker_root(cid))):
+                if n is None:
+                    continue
+                ident = node.NodeIdentity(cid, name, sim.driver_ip, n.private_ip, n.node_type_id,
+                                          n.is_driver)
+                node.run_init_scripts(
+                    scripts, state_dir=self.ws.state_dir, node=ident, fs_root=root,
+                    spark_env=live.spark_env, stamp_ms=t,
+                    log_dir=self.ws.init_log_dir(cid) / f"{cid}_{n.private_ip.replace('.', '_')}")
+        except (node.InitScriptFailure, OSError) as exc:
+            self._fail(live, f"Init script failure: {exc}", t, code="INIT_SCRIPT_FAILURE")
+
+    def _flush(self, live: LiveCluster) -> None:
+        if not live.pending_lines or live.done:
+            live.pending_lines.clear()
+            return
+        if live.writer is None:
+            eventlogs = self.ws.driver_root(live.plan.cluster_id) / "databricks" / "driver" / "eventlogs"
+            live.writer = self.ws.backend.eventlog_writer(eventlogs, live.plan.spark_context_id)
+        t = live.pending_lines[-1][0]
+        live.writer.append(t, [line for _, line in live.pending_lines])
+        live.pending_lines.clear()
+
+    def _shutdown(self, live: LiveCluster) -> None:
+        """What TERMINATING means on the driver: Spark stops writing, the agent gets SIGTERM."""
+        if live.writer is not None:
+            live.writer.close()
+            live.writer = None
+        pid_file = node.agent_pid_file(self.ws.driver_root(live.plan.cluster_id), live.spark_env)
+        node.stop_agent(pid_file, self.ws.clock)
+
+    def _on_end(self, live: LiveCluster, t: int) -> None:
+        self._shutdown(live)
+        self._deliver(live)
+        live.done = True
+        outcome.cluster_terminated(self.ws, live, t, code="JOB_FINISHED", type_="SUCCESS")
+
+    def _deliver(self, live: LiveCluster) -> None:
+        conf = live.plan.spec.get("cluster_log_conf") or {}
+        dest = (conf.get("dbfs") or {}).get("destination")
+        if not dest or live.sim is None:
+            return
+        from sandbox.workspace.dbfs import local_path
+
+        node.deliver_logs(local_path(self.ws.dbfs_root, dest), cluster_id=live.plan.cluster_id,
+                          driver_ip=live.sim.driver_ip,
+                          spark_context_id=live.plan.spark_context_id,
+                          driver_root=self.ws.driver_root(live.plan.cluster_id),
+                          init_logs=self.ws.init_log_dir(live.plan.cluster_id))
+
+    def _fail(self, live: LiveCluster, message: str, t: int, code: str = "INVALID_ARGUMENT") -> None:
+        live.failure = message
+        live.done = True
+        self._shutdown(live)
+        self._deliver(live)
+        outcome.cluster_terminated(self.ws, live, t, code=code, type_="CLIENT_ERROR",
+                                   message=message)
+
+    def _cancel_all(self) -> None:
+        now = self.ws.simclock.now_ms()
+        for live in self.live:
+            if live.done:
+                continue
+            outcome.record_event(self.ws, live, now, "TERMINATING",
+                                 {"reason": {"code": "USER_REQUEST", "type": "SUCCESS"}})
+            live.terminating_ms = now
+            self._shutdown(live)
+            self._deliver(live)
+            live.done = True
+            outcome.cluster_terminated(self.ws, live, now, code="USER_REQUEST", type_="SUCCESS")
+
+    def _stop_all(self) -> None:
+        for live in self.live:
+            if not live.done:
+                try:
+                    self._shutdown(live)
+                except Exception:  # stopping must go on for the other clusters
+                    log.exception("could not stop cluster %s", live.plan.cluster_id)

@@ -1,0 +1,167 @@
+"""Runs API semantics: run-now creates the run record and its cluster plans; list/get views.
+
+A run's clusters all start when the run starts (task dependencies are not sequenced):
+each job cluster used by a task, and each task-level new_cluster, is one simulated
+cluster; a task on an existing cluster borrows that cluster and gets no new one.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.workspace.clusters import make_cluster_id, make_spark_context_id, new_cluster_record
+from sandbox.workspace.errors import invalid, run_missing
+from sandbox.workspace.jobs import get_job, parse_job_id
+from sandbox.workspace.paging import bool_param, int_param, page
+
+DEFAULT_PROFILE = "etl_join_aggregate"
+PROFILE_TAG = "sandbox:profile"
+TERMINAL = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
+
+
+@dataclass
+class ClusterPlan:
+    """One cluster the player has to simulate for a run."""
+
+    cluster_id: str
+    spark_context_id: str
+    spec: dict[str, Any]
+    profile: str
+    task_keys: list[str]
+    seed: int
+
+
+@dataclass
+class RunPlan:
+    run_id: int
+    job_id: int
+    day: int
+    start_ms: int
+    clusters: list[ClusterPlan] = field(default_factory=list)
+    existing_tasks: list[str] = field(default_factory=list)
+
+
+def task_profile(task: dict[str, Any], job_tags: dict[str, Any]) -> str:
+    """The workload a task simulates: its parameters first, then the job's tag."""
+    params: list[str] = []
+    for kind in ("spark_python_task", "spark_jar_task", "python_wheel_task", "notebook_task"):
+        spec = task.get(kind) or {}
+        params += [str(p) for p in spec.get("parameters") or []]
+        named = {**(spec.get("base_parameters") or {}), **(spec.get("named_parameters") or {})}
+        if "sandbox_profile" in named:
+            return str(named["sandbox_profile"])
+    for p in params:
+        if p.startswith("--sandbox-profile="):
+            return p.split("=", 1)[1]
+    return str(job_tags.get(PROFILE_TAG) or DEFAULT_PROFILE)
+
+
+def _state(life: str, result: str | None = None, message: str = "") -> dict[str, Any]:
+    state: dict[str, Any] = {"life_cycle_state": life, "state_message": message,
+                             "user_cancelled_or_timedout": False}
+    if result:
+        state["result_state"] = result
+    return state
+
+
+def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms: int,
+            next_task_run_id: Any) -> tuple[dict[str, Any], RunPlan]:
+    job_id = parse_job_id(body.get("job_id"))
+    job = get_job(data, job_id)
+    settings = job["settings"]
+    tasks = settings.get("tasks") or []
+    if not tasks:
+        raise invalid(f"Job {job_id} has no tasks to run.")
+    day = int(data["job_days"].get(str(job_id), 0)) + 1
+    data["job_days"][str(job_id)] = day
+    number = 1 + sum(1 for r in data["runs"].values() if r["job_id"] == job_id)
+    run_name = settings.get("name") or f"job-{job_id}"
+    tags = settings.get("tags") or {}
+    plan = RunPlan(run_id=run_id, job_id=job_id, day=day, start_ms=start_ms)
+    job_clusters = {jc["job_cluster_key"]: jc for jc in settings.get("job_clusters") or []}
+    by_key: dict[str, ClusterPlan] = {}
+    run_tasks = []
+    for task in tasks:
+        task_run_id = next_task_run_id()
+        run_task = {k: copy.deepcopy(v) for k, v in task.items()}
+        run_task.update({"run_id": task_run_id, "attempt_number": 0, "start_time": start_ms,
+                         "setup_duration": 0, "execution_duration": 0, "cleanup_duration": 0,
+                         "end_time": 0, "state": _state("PENDING"), "status": {"state": "PENDING"}})
+        key = task.get("job_cluster_key")
+        spec = job_clusters[key]["new_cluster"] if key else task.get("new_cluster")
+        if spec is not None:
+            slot = f"job_clusters/{key}" if key else f"tasks/{task['task_key']}"
+            if slot not in by_key:
+                cid = make_cluster_id(start_ms, run_id, slot)
+                by_key[slot] = ClusterPlan(
+                    cluster_id=cid, spark_context_id=make_spark_context_id(run_id, slot),
+                    spec=copy.deepcopy(spec), profile=task_profile(task, tags), task_keys=[],
+                    seed=run_id * 1000 + len(by_key))
+                data["clusters"][cid] = new_cluster_record(
+                    cid, spec, job_id=job_id, run_name=run_name, task_run_id=task_run_id,
+                    start_ms=start_ms)
+                data["events"][cid] = []
+            by_key[slot].task_keys.append(task["task_key"])
+        elif task.get("existing_cluster_id"):
+            plan.existing_tasks.append(task["task_key"])
+            run_task["cluster_instance"] = {"cluster_id": task["existing_cluster_id"]}
+        run_tasks.append(run_task)
+    plan.clusters = list(by_key.values())
+    run = {
+        "job_id": job_id, "run_id": run_id, "number_in_job": number,
+        "original_attempt_run_id": run_id, "attempt_number": 0, "run_name": run_name,
+        "run_type": "JOB_RUN", "trigger": "ONE_TIME", "format": "MULTI_TASK",
+        "creator_user_name": job["creator_user_name"],
+        "run_page_url": f"/#job/{job_id}/run/{run_id}",
+        "state": _state("PENDING", message="Waiting for cluster"),
+        "status": {"state": "PENDING"},
+        "start_time": start_ms, "setup_duration": 0, "execution_duration": 0,
+        "cleanup_duration": 0, "end_time": 0, "run_duration": 0,
+        "job_clusters": copy.deepcopy(settings.get("job_clusters") or []),
+        "tasks": run_tasks,
+        "job_parameters": [{"name": k, "value": str(v)}
+                           for k, v in (body.get("job_parameters") or {}).items()],
+    }
+    data["runs"][str(run_id)] = run
+    return {"run_id": run_id, "number_in_job": number}, plan
+
+
+def get_run(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    run_id = params.get("run_id")
+    if run_id in (None, ""):
+        raise invalid("Missing required field: run_id")
+    run = data["runs"].get(str(run_id))
+    if run is None:
+        raise run_missing(run_id)
+    return run
+
+
+def list_runs(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    limit = int_param(params, "limit", 20) or 25
+    if not 1 <= limit <= 25:
+        raise invalid(f"limit must be between 1 and 25, got {limit}")
+    active, completed = bool_param(params, "active_only"), bool_param(params, "completed_only")
+    if active and completed:
+        raise invalid("active_only and completed_only cannot both be true")
+    job_id = params.get("job_id")
+    lo, hi = int_param(params, "start_time_from"), int_param(params, "start_time_to")
+    runs = [r for r in data["runs"].values()
+            if (job_id in (None, "") or r["job_id"] == parse_job_id(job_id))
+            and (not active or r["state"]["life_cycle_state"] not in TERMINAL)
+            and (not completed or r["state"]["life_cycle_state"] in TERMINAL)
+            and (lo is None or r["start_time"] >= lo) and (hi is None or r["start_time"] <= hi)]
+    # Newest first, as the service lists them.
+    runs.sort(key=lambda r: (r["start_time"], r["run_id"]), reverse=True)
+    chunk, meta = page(runs, limit=limit, page_token=params.get("page_token"),
+                       offset=int_param(params, "offset", 0) or 0)
+    expand = bool_param(params, "expand_tasks")
+    out = []
+    for run in chunk:
+        run = copy.deepcopy(run)
+        if not expand:
+            run.pop("tasks", None)
+            run.pop("job_clusters", None)
+        out.append(run)
+    return {"runs": out, **meta} if out else meta

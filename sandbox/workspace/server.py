@@ -1,0 +1,172 @@
+"""HTTP front of the workspace: routing, PAT auth, rate limiting, Databricks error bodies.
+
+Every API version prefix the SDKs use (/api/2.0, 2.1, 2.2) reaches the same handlers; the
+service keeps request shapes identical across them for the endpoints emulated here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from sandbox.workspace import clusters, dbfs, jobs, runs, secrets_api
+from sandbox.workspace.errors import ApiError
+from sandbox.workspace.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Workspace, dict[str, Any]], dict[str, Any]]
+API_PATH = re.compile(r"^/api/2\.[012]/(?P<endpoint>[a-z0-9/_-]+?)/?$")
+
+
+def _locked(fn: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]], *, save: bool = False,
+            ) -> Handler:
+    """Run a state function under the store lock; save after mutations."""
+
+    def handler(ws: Workspace, params: dict[str, Any]) -> dict[str, Any]:
+        with ws.store.lock:
+            out = fn(ws.store.data, params)
+            if save:
+                ws.store.save()
+            return json.loads(json.dumps(out))  # a snapshot, safe to serialise unlocked
+
+    return handler
+
+
+def _create_job(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
+    with ws.store.lock:
+        job_id = ws.store.next_id("job_id")
+        try:
+            out = jobs.create(ws.store.data, body, job_id, ws.now_ms(), ws.backend)
+        except ApiError:
+            ws.store.data["counters"]["job_id"] -= 1  # a rejected spec takes no id
+            raise
+        ws.store.save()
+        return out
+
+
+def _get_job(ws: Workspace, params: dict[str, Any]) -> dict[str, Any]:
+    with ws.store.lock:
+        return json.loads(json.dumps(jobs.get_job(ws.store.data, jobs.parse_job_id(
+            params.get("job_id")))))
+
+
+def _dbfs(fn: Callable[..., dict[str, Any]]) -> Handler:
+    return lambda ws, params: fn(ws.dbfs_root, params)
+
+
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("GET", "jobs/list"): _locked(jobs.list_jobs),
+    ("GET", "jobs/get"): _get_job,
+    ("POST", "jobs/create"): _create_job,
+    ("POST", "jobs/update"): lambda ws, b: _locked(
+        lambda d, p: jobs.update(d, p, ws.backend), save=True)(ws, b),
+    ("POST", "jobs/reset"): lambda ws, b: _locked(
+        lambda d, p: jobs.reset(d, p, ws.backend), save=True)(ws, b),
+    ("POST", "jobs/delete"): _locked(jobs.delete, save=True),
+    ("POST", "jobs/run-now"): lambda ws, b: ws.run_now(b),
+    ("GET", "jobs/runs/list"): _locked(runs.list_runs),
+    ("GET", "jobs/runs/get"): _locked(runs.get_run),
+    ("POST", "jobs/runs/cancel"): lambda ws, b: ws.cancel_run(b),
+    ("GET", "clusters/get"): _locked(clusters.get_cluster),
+    ("POST", "clusters/events"): _locked(clusters.list_events),
+    ("GET", "dbfs/get-status"): _dbfs(dbfs.get_status),
+    ("GET", "dbfs/list"): _dbfs(dbfs.list_dir),
+    ("GET", "dbfs/read"): _dbfs(dbfs.read),
+    ("POST", "dbfs/put"): _dbfs(dbfs.put),
+    ("POST", "dbfs/mkdirs"): _dbfs(dbfs.mkdirs),
+    ("POST", "secrets/scopes/create"): _locked(secrets_api.create_scope, save=True),
+    ("GET", "secrets/scopes/list"): lambda ws, _: _locked(
+        lambda d, p: secrets_api.list_scopes(d))(ws, {}),
+    ("POST", "secrets/scopes/delete"): _locked(secrets_api.delete_scope, save=True),
+    ("POST", "secrets/put"): lambda ws, b: _locked(
+        lambda d, p: secrets_api.put(d, p, ws.now_ms()), save=True)(ws, b),
+    ("GET", "secrets/list"): _locked(secrets_api.list_secrets),
+    ("POST", "secrets/delete"): _locked(secrets_api.delete, save=True),
+}
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Without this, keep-alive + Nagle + delayed ACK costs ~40 ms per SDK call.
+    disable_nagle_algorithm = True
+    server: WorkspaceHTTPServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            if url.path == "/.well-known/databricks-config":
+                raise ApiError(404, "NOT_FOUND", "No host metadata in the sandbox workspace.")
+            ws = self.server.workspace
+            ws.authenticate(self.headers.get("Authorization"))
+            if ws.rate_limiter is not None:
+                ws.rate_limiter.check()
+            match = API_PATH.match(url.path)
+            route = ROUTES.get((method, match["endpoint"])) if match else None
+            if route is None:
+                known = match and any(ep == match["endpoint"] for _, ep in ROUTES)
+                raise ApiError(405 if known else 404, "ENDPOINT_NOT_FOUND",
+                               f"No API found for '{method} {url.path}'")
+            params = self._params(method, url.query, raw)
+            self._reply(200, route(ws, params))
+        except ApiError as exc:
+            self._reply(exc.status, exc.body(), exc.headers)
+        except Exception as exc:  # the client gets a Databricks-shaped 500, the log the trace
+            log.exception("sandbox workspace failed on %s %s", method, self.path)
+            self._reply(500, {"error_code": "INTERNAL_ERROR", "message": str(exc)})
+
+    @staticmethod
+    def _params(method: str, query: str, raw: bytes) -> dict[str, Any]:
+        params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+        if method == "POST" and raw.strip():
+            try:
+                body = json.loads(raw)
+            except ValueError as exc:
+                raise ApiError(400, "MALFORMED_REQUEST", f"Invalid JSON body: {exc}") from exc
+            if not isinstance(body, dict):
+                raise ApiError(400, "MALFORMED_REQUEST", "The body must be a JSON object")
+            params.update(body)
+        return params
+
+    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None,
+               ) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("%s - %s", self.address_string(), format % args)
+
+
+class WorkspaceHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, workspace: Workspace, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), _RequestHandler)
+        self.workspace = workspace
+        self.thread = threading.Thread(target=self.serve_forever, name="sandbox-workspace-http",
+                                       daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"

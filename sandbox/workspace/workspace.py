@@ -1,0 +1,195 @@
+"""The emulated workspace: state, simulated time, run players, tokens, and admin methods.
+
+The HTTP layer (server.py) translates requests into calls on this object; tests and the
+demo call its admin methods (tokens, observers, wait_idle) directly in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sandbox.workspace import node, runs
+from sandbox.workspace.backend import SandboxSimBackend, SimBackend
+from sandbox.workspace.clock import Clock, RealClock, SimClock
+from sandbox.workspace.errors import ApiError, invalid
+from sandbox.workspace.player import RunPlayer
+from sandbox.workspace.ratelimit import RateLimiter
+from sandbox.workspace.state import StateStore, new_token
+
+log = logging.getLogger(__name__)
+
+# fn(job settings record or None, run dict, SimulatedRun, cluster spec) when a cluster ends.
+RunObserver = Callable[[dict[str, Any] | None, dict[str, Any] | None, Any, dict[str, Any]], None]
+
+
+class Workspace:
+    def __init__(self, state_dir: Path, *, speed: float = 600.0, rate_limit: int | None = None,
+                 clock: Clock | None = None, backend: SimBackend | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.clock: Clock = clock or RealClock()
+        self.backend: SimBackend = backend or SandboxSimBackend()
+        self.simclock: SimClock | None = None
+        self.store = StateStore(self.state_dir, on_save=self._stamp)
+        # Simulated time resumes where the last process left it, never going backwards.
+        anchor = max(int(self.store.data["sim_now_ms"]), int(self.clock.time() * 1000))
+        self.simclock = SimClock(self.clock, speed, anchor)
+        self.rate_limiter = RateLimiter(rate_limit, self.clock) if rate_limit else None
+        self.observers: list[RunObserver] = []
+        self.stopping = threading.Event()
+        self._players: dict[int, RunPlayer] = {}
+        self._idle = threading.Condition()
+        self._recover_interrupted()
+
+    # -- paths -------------------------------------------------------------------------
+    @property
+    def dbfs_root(self) -> Path:
+        return self.state_dir / "dbfs"
+
+    def driver_root(self, cluster_id: str) -> Path:
+        return self.state_dir / "clusters" / cluster_id / "driver"
+
+    def worker_root(self, cluster_id: str) -> Path:
+        return self.state_dir / "clusters" / cluster_id / "worker"
+
+    def init_log_dir(self, cluster_id: str) -> Path:
+        return self.state_dir / "clusters" / cluster_id / "init_scripts"
+
+    # -- admin (Python only) -------------------------------------------------------------
+    def add_run_observer(self, fn: RunObserver) -> None:
+        self.observers.append(fn)
+
+    @property
+    def token(self) -> str:
+        with self.store.lock:
+            return str(self.store.data["tokens"][0])
+
+    def add_token(self) -> str:
+        token = new_token()
+        with self.store.lock:
+            self.store.data["tokens"].append(token)
+            self.store.save()
+        return token
+
+    def revoke_token(self, token: str) -> None:
+        with self.store.lock:
+            if token in self.store.data["tokens"]:
+                self.store.data["tokens"].remove(token)
+                self.store.data["revoked_tokens"].append(token)
+                self.store.save()
+
+    def authenticate(self, header: str | None) -> None:
+        if not header:
+            raise ApiError(401, "UNAUTHENTICATED", "Missing Authorization header: "
+                           "send `Authorization: Bearer <personal access token>`.")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "UNAUTHENTICATED", "Unsupported authorization scheme.")
+        with self.store.lock:
+            if token.strip() not in self.store.data["tokens"]:
+                raise ApiError(403, "PERMISSION_DENIED", "Invalid access token.")
+
+    def now_ms(self) -> int:
+        assert self.simclock is not None
+        return self.simclock.now_ms()
+
+    # -- runs --------------------------------------------------------------------------
+    def run_now(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.stopping.is_set():
+            raise ApiError(503, "TEMPORARILY_UNAVAILABLE", "The workspace is shutting down.")
+        with self.store.lock:
+            run_id = self.store.next_id("run_id")
+            reply, plan = runs.run_now(
+                self.store.data, body, run_id=run_id, start_ms=self.now_ms(),
+                next_task_run_id=lambda: self.store.next_id("run_id"))
+            self.store.save()
+        player = RunPlayer(self, plan)
+        with self._idle:
+            self._players[plan.run_id] = player
+        player.start()
+        return reply
+
+    def cancel_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        with self.store.lock:
+            runs.get_run(self.store.data, body)
+        with self._idle:
+            player = self._players.get(int(body["run_id"]))
+        if player is not None:
+            player.cancel.set()
+        return {}
+
+    def _player_done(self, player: RunPlayer) -> None:
+        with self._idle:
+            self._players.pop(player.plan.run_id, None)
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no run is playing (True) or `timeout` real seconds pass (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._players, timeout=timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop playing runs (agents get SIGTERM); unfinished runs fail on the next start."""
+        self.stopping.set()
+        with self._idle:
+            players = list(self._players.values())
+        for player in players:
+            player.cancel.set()
+        for player in players:
+            player.thread.join(timeout)
+        self.store.save()
+
+    # -- internals -----------------------------------------------------------------------
+    def _stamp(self, data: dict[str, Any]) -> None:
+        if self.simclock is not None:
+            data["sim_now_ms"] = max(int(data.get("sim_now_ms", 0)), self.simclock.now_ms())
+
+    def _recover_interrupted(self) -> None:
+        """Runs left unfinished by a previous process end as INTERNAL_ERROR, clusters TERMINATED."""
+        now = self.now_ms()
+        message = "The sandbox workspace stopped while this run was in progress."
+        with self.store.lock:
+            for run in self.store.data["runs"].values():
+                if run["state"]["life_cycle_state"] not in runs.TERMINAL:
+                    run["state"] = {"life_cycle_state": "INTERNAL_ERROR", "result_state": "FAILED",
+                                    "state_message": message, "user_cancelled_or_timedout": False}
+                    run["status"] = {"state": "TERMINATED", "termination_details": {
+                        "code": "INTERNAL_ERROR", "type": "INTERNAL_ERROR", "message": message}}
+                    run["end_time"] = now
+                    run["run_duration"] = now - run["start_time"]
+            for cid, cluster in self.store.data["clusters"].items():
+                if cluster["state"] != "TERMINATED" and cluster.get("cluster_source") == "JOB":
+                    node.stop_agent(node.agent_pid_file(self.driver_root(cid), {}), self.clock)
+                    cluster.update({"state": "TERMINATED", "terminated_time": now,
+                                    "state_message": message, "termination_reason": {
+                                        "code": "INACTIVITY", "type": "SERVICE_FAULT",
+                                        "parameters": {}}})
+            self.store.save()
+
+    def add_existing_cluster(self, spec: dict[str, Any], name: str) -> str:
+        """An always-running all-purpose cluster, for tasks that use existing_cluster_id."""
+        from sandbox.workspace.clusters import make_cluster_id, new_cluster_record
+
+        self._validate(spec)
+        with self.store.lock:
+            n = len(self.store.data["clusters"])
+            cid = make_cluster_id(self.now_ms(), "all-purpose", name, n)
+            record = new_cluster_record(cid, spec, job_id=0, run_name=name, task_run_id=0,
+                                        start_ms=self.now_ms())
+            record.update({"cluster_name": name, "cluster_source": "UI", "state": "RUNNING",
+                           "state_message": ""})
+            record["default_tags"] = {"Vendor": "Databricks", "Creator": record["creator_user_name"],
+                                      "ClusterName": name, "ClusterId": cid}
+            self.store.data["clusters"][cid] = record
+            self.store.data["events"][cid] = []
+            self.store.save()
+        return cid
+
+    def _validate(self, spec: dict[str, Any]) -> None:
+        try:
+            self.backend.validate_cluster_spec(spec)
+        except (ValueError, KeyError) as exc:
+            raise invalid(str(exc)) from exc
