@@ -406,3 +406,35 @@ class ApiToken:
     created_at_ms: int = 0
     last_used_ms: int = 0
     revoked: bool = False
+
+
+# ------------------------------------------------------ results of actions
+
+
+@dataclass(frozen=True)
+class ImportedProject:
+    project: Project
+    diff: str = ""  # unified diff of the job's cluster entry (what onboarding changes)
+    created: bool = True
+
+
+@dataclass(frozen=True)
+class SkippedJob:
+    job_id: int
+    job_name: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    projects: tuple[ImportedProject, ...] = ()
+    skipped: tuple[SkippedJob, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """What applying (or reverting) a recommendation did, or would do with dry_run."""
+
+    recommendation: Recommendation | None
+    diff: str = ""
+    applied: bool = False

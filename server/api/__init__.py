@@ -1,0 +1,1 @@
+"""The gRPC edge: thin servicers, authentication and error mapping."""

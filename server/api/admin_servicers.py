@@ -1,0 +1,115 @@
+"""The admin services: parse the request, call one service function, build the reply.
+
+Errors are `server.errors` exceptions, mapped to status codes by
+`server.api.errors.ErrorInterceptor`; nothing here deals with status codes.
+Workspace and recommendation calls go through `server.services.workspaces`
+and `server.services.recommendations` looked up at call time, so the
+Databricks-integration versions of those modules are used when present.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
+from server.api import messages
+from server.services import projects, recommendations, runs, savings, timeline, workspaces
+from server.services.secrets import SecretBox
+from server.store import Store
+
+Ctx = grpc.ServicerContext
+
+
+class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
+    def __init__(self, store: Store, secrets: SecretBox) -> None:
+        self._store, self._secrets = store, secrets
+
+    def AddWorkspace(self, request: admin_pb2.AddWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
+        return messages.workspace(workspaces.add_workspace(
+            self._store, self._secrets, request.name, request.host, request.token, request.cloud,
+            request.plan, request.region, request.cloud_credentials_json))
+
+    def ListWorkspaces(self, request: admin_pb2.ListWorkspacesRequest,
+                       context: Ctx) -> admin_pb2.ListWorkspacesResponse:
+        return admin_pb2.ListWorkspacesResponse(
+            workspaces=[messages.workspace(w) for w in workspaces.list_workspaces(self._store)])
+
+    def GetWorkspace(self, request: admin_pb2.GetWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
+        return messages.workspace(workspaces.get_workspace(self._store, request.name))
+
+    def ImportJobs(self, request: admin_pb2.ImportJobsRequest, context: Ctx) -> admin_pb2.ImportJobsResponse:
+        result = workspaces.import_jobs(self._store, self._secrets, request.workspace, list(request.job_ids),
+                                        request.dry_run)
+        summaries = [projects.summarize(self._store, i.project) if i.project.id is not None
+                     else projects.ProjectSummary(project=i.project) for i in result.projects]
+        return messages.import_result(result, summaries)
+
+
+class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def ListProjects(self, request: admin_pb2.ListProjectsRequest, context: Ctx) -> admin_pb2.ListProjectsResponse:
+        return admin_pb2.ListProjectsResponse(
+            projects=[messages.project(p) for p in projects.list_projects(self._store, request.workspace)])
+
+    def GetProject(self, request: admin_pb2.GetProjectRequest, context: Ctx) -> admin_pb2.Project:
+        return messages.project(projects.get_project(self._store, request.project))
+
+    def UpdateProjectSettings(self, request: admin_pb2.UpdateProjectSettingsRequest,
+                              context: Ctx) -> admin_pb2.Project:
+        return messages.project(projects.update_settings(
+            self._store, request.project, messages.settings_changes(request.settings)))
+
+    def DetachProject(self, request: admin_pb2.DetachProjectRequest, context: Ctx) -> admin_pb2.Project:
+        return messages.project(projects.detach_project(self._store, request.project))
+
+    def GetTimeline(self, request: admin_pb2.GetTimelineRequest, context: Ctx) -> admin_pb2.Timeline:
+        return messages.timeline(timeline.get_timeline(self._store, request.project))
+
+    def GetSavings(self, request: admin_pb2.GetSavingsRequest, context: Ctx) -> admin_pb2.SavingsReport:
+        return messages.savings(savings.get_savings(self._store, request.project))
+
+
+class RunServicer(admin_pb2_grpc.RunServiceServicer):
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def ListRuns(self, request: admin_pb2.ListRunsRequest, context: Ctx) -> admin_pb2.ListRunsResponse:
+        found, token = runs.list_runs(self._store, request.project, request.page_size, request.page_token)
+        return admin_pb2.ListRunsResponse(runs=[messages.run(r) for r in found], next_page_token=token)
+
+    def GetRun(self, request: admin_pb2.GetRunRequest, context: Ctx) -> admin_pb2.Run:
+        detail = runs.get_run(self._store, request.run_id)
+        return messages.run(detail.run, detail)
+
+    def ListApplications(self, request: admin_pb2.ListApplicationsRequest,
+                         context: Ctx) -> admin_pb2.ListApplicationsResponse:
+        return admin_pb2.ListApplicationsResponse(
+            applications=[messages.application(a) for a in runs.list_applications(self._store, request.limit)])
+
+    def GetApplication(self, request: admin_pb2.GetApplicationRequest, context: Ctx) -> admin_pb2.Application:
+        return messages.application(runs.get_application(self._store, request.application_id))
+
+
+class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):
+    def __init__(self, store: Store, secrets: SecretBox) -> None:
+        self._store, self._secrets = store, secrets
+
+    def GetRecommendation(self, request: admin_pb2.GetRecommendationRequest,
+                          context: Ctx) -> admin_pb2.Recommendation:
+        return messages.recommendation(recommendations.get_recommendation(self._store, request.project))
+
+    def ApplyRecommendation(self, request: admin_pb2.ApplyRecommendationRequest,
+                            context: Ctx) -> admin_pb2.ApplyResult:
+        return messages.apply_result(recommendations.apply_recommendation(
+            self._store, self._secrets, request.project, request.dry_run))
+
+    def RejectRecommendation(self, request: admin_pb2.RejectRecommendationRequest,
+                             context: Ctx) -> admin_pb2.Recommendation:
+        return messages.recommendation(recommendations.reject_recommendation(self._store, request.project))
+
+    def RevertRecommendation(self, request: admin_pb2.RevertRecommendationRequest,
+                             context: Ctx) -> admin_pb2.ApplyResult:
+        return messages.apply_result(recommendations.revert_recommendation(
+            self._store, self._secrets, request.project, request.dry_run))

@@ -1,0 +1,87 @@
+"""Token authentication on every call except health checking and reflection.
+
+Clients send ``authorization: Bearer <token>``. Ingest accepts `agent` and
+`admin` tokens; every admin service needs `admin`. A verified token is
+trusted for ``cache_seconds`` (injected clock) so a busy agent does not cost
+a database read per batch; revoking a token takes effect within that time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import grpc
+
+from server.api.errors import abort
+from server.clock import Clock
+from server.domain import ApiToken
+from server.errors import PermissionDenied, TrimtabError, Unauthenticated
+from server.store import Store
+
+# Services anyone may call: probes and tooling must work without a token.
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+AGENT_PREFIXES = ("/trimtab.v1.IngestService/",)
+
+
+def required_scope(method: str) -> str | None:
+    """None for public methods, else the scope a token needs."""
+    if method.startswith(PUBLIC_PREFIXES):
+        return None
+    return "agent" if method.startswith(AGENT_PREFIXES) else "admin"
+
+
+class TokenVerifier:
+    def __init__(self, store: Store, clock: Clock, cache_seconds: float) -> None:
+        self._store = store
+        self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[ApiToken, float]] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, plaintext: str) -> ApiToken:
+        now = self._clock.monotonic()
+        with self._lock:
+            hit = self._cache.get(plaintext)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        token = self._store.tokens.verify(plaintext)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[plaintext] = (token, now + self._cache_seconds)
+        return token
+
+
+def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
+    """Raise `Unauthenticated`/`PermissionDenied` unless the call may proceed."""
+    scope = required_scope(method)
+    if scope is None:
+        return
+    header = next((str(v) for k, v in metadata if k == "authorization"), "")
+    if not header.lower().startswith("bearer ") or not header[7:].strip():
+        raise Unauthenticated("missing token: send 'authorization: Bearer <token>'")
+    token = verifier.verify(header[7:].strip())
+    if scope == "admin" and token.scope != "admin":
+        raise PermissionDenied(f"token {token.name!r} has scope {token.scope!r}; this call needs 'admin'")
+
+
+class AuthInterceptor(grpc.ServerInterceptor):
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self._verifier = verifier
+
+    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler],
+                          handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        try:
+            check(self._verifier, handler_call_details.method, tuple(handler_call_details.invocation_metadata))
+        except TrimtabError as exc:
+            return _refuse(exc)
+        return continuation(handler_call_details)
+
+
+def _refuse(exc: TrimtabError) -> grpc.RpcMethodHandler:
+    def deny(_request: object, context: grpc.ServicerContext) -> None:
+        abort(context, exc)
+
+    # Raw bytes in and out: the request is never parsed for a refused call.
+    return grpc.unary_unary_rpc_method_handler(deny)

@@ -1,0 +1,73 @@
+"""The one place that maps `server.errors` to gRPC status codes.
+
+`ErrorInterceptor` wraps every unary handler: a `TrimtabError` becomes its
+status code and message (plus ``retry-after-ms`` trailing metadata when the
+error carries a hint); anything else becomes INTERNAL with a generic message,
+logged with its traceback, so internals never leak to callers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from server.errors import TrimtabError
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[str, grpc.StatusCode] = {
+    "NOT_FOUND": grpc.StatusCode.NOT_FOUND,
+    "INVALID_ARGUMENT": grpc.StatusCode.INVALID_ARGUMENT,
+    "ALREADY_EXISTS": grpc.StatusCode.ALREADY_EXISTS,
+    "PERMISSION_DENIED": grpc.StatusCode.PERMISSION_DENIED,
+    "UNAUTHENTICATED": grpc.StatusCode.UNAUTHENTICATED,
+    "FAILED_PRECONDITION": grpc.StatusCode.FAILED_PRECONDITION,
+    "RESOURCE_EXHAUSTED": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "UNAVAILABLE": grpc.StatusCode.UNAVAILABLE,
+    "INTERNAL": grpc.StatusCode.INTERNAL,
+}
+
+RETRY_AFTER_KEY = "retry-after-ms"
+
+
+def status_of(exc: TrimtabError) -> grpc.StatusCode:
+    return STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
+
+
+def abort(context: grpc.ServicerContext, exc: TrimtabError) -> None:
+    """End the call with the status `exc` stands for (raises, like context.abort)."""
+    if exc.retry_after_ms is not None:
+        context.set_trailing_metadata(((RETRY_AFTER_KEY, str(exc.retry_after_ms)),))
+    context.abort(status_of(exc), exc.message)
+
+
+def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> Callable[..., Any]:
+    def handle(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return behavior(request, context)
+        except TrimtabError as exc:
+            abort(context, exc)
+        except Exception:
+            # context.abort raises a plain Exception subclass; let it through untouched.
+            if context.code() is not None:
+                raise
+            log.exception("unexpected error in %s", method)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error (see the server log)")
+
+    return handle
+
+
+class ErrorInterceptor(grpc.ServerInterceptor):
+    def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler],
+                          handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap(handler.unary_unary, handler_call_details.method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

@@ -1,0 +1,22 @@
+"""IngestService: validate, hand to the writer, acknowledge after commit."""
+
+from __future__ import annotations
+
+import grpc
+
+from protos.trimtab.v1 import ingest_pb2, ingest_pb2_grpc
+from server import translate
+from server.ingest import IngestWriter
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    def __init__(self, writer: IngestWriter, max_events_per_batch: int) -> None:
+        self._writer = writer
+        self._max_events = max_events_per_batch
+
+    def SendBatch(self, request: ingest_pb2.EventBatch, context: grpc.ServicerContext) -> ingest_pb2.BatchAck:
+        batch = translate.batch_from_proto(request, self._max_events)
+        # Without a deadline gRPC reports an enormous remaining time: wait without one.
+        remaining = context.time_remaining()
+        timeout = remaining if remaining is not None and remaining < 86_400 else None
+        return translate.ack_to_proto(self._writer.submit(batch, timeout=timeout))

@@ -1,0 +1,177 @@
+"""Domain objects -> admin protobuf messages (and settings changes back). Pure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from protos.trimtab.v1 import admin_pb2, common_pb2
+from server import translate
+from server.domain import (
+    Application,
+    ApplyOutcome,
+    ClusterConfig,
+    CostBreakdown,
+    Executor,
+    ImportResult,
+    ProjectSettings,
+    Recommendation,
+    Run,
+    Stage,
+    Workspace,
+)
+from server.services.projects import ProjectSummary
+from server.services.runs import RunDetail
+from server.services.savings import SavingsReport
+from server.services.timeline import Timeline
+
+
+def config(c: ClusterConfig | None) -> common_pb2.ClusterConfig | None:
+    if c is None:
+        return None
+    return common_pb2.ClusterConfig(
+        node_type_id=c.node_type_id, driver_node_type_id=c.driver_node_type_id, num_workers=c.num_workers,
+        autoscale_min=c.autoscale_min, autoscale_max=c.autoscale_max, availability=c.availability,
+        first_on_demand=c.first_on_demand, ebs_volume_type=c.ebs_volume_type,
+        ebs_volume_count=c.ebs_volume_count, ebs_volume_size_gb=c.ebs_volume_size_gb,
+        spark_version=c.spark_version, spec_json=json.dumps(c.spec, sort_keys=True) if c.spec else "",
+    )
+
+
+def cost(c: CostBreakdown | None) -> common_pb2.CostBreakdown | None:
+    if c is None:
+        return None
+    return common_pb2.CostBreakdown(
+        dbu_cost=c.dbu_cost, compute_cost=c.compute_cost, storage_cost=c.storage_cost, total=c.total,
+        dbus=c.dbus, currency=c.currency, source=c.source, billed_cloud_cost=c.billed_cloud_cost,
+        cost_per_input_gb=c.cost_per_input_gb, used_by_models=c.used_by_models, note=c.note,
+    )
+
+
+def workspace(w: Workspace) -> admin_pb2.Workspace:
+    return admin_pb2.Workspace(
+        name=w.name, host=w.host, cloud=w.cloud, plan=w.plan, token_masked=w.token_masked, status=w.status,
+        last_error=w.last_error, created_at_ms=w.created_at_ms, has_cloud_credentials=w.has_cloud_credentials,
+        region=w.region,
+    )
+
+
+def settings(s: ProjectSettings) -> admin_pb2.ProjectSettings:
+    return admin_pb2.ProjectSettings(
+        sla_seconds=s.sla_seconds, auto_apply=s.auto_apply, min_workers=s.min_workers,
+        max_workers=s.max_workers, allowed_families=list(s.allowed_families), spot_allowed=s.spot_allowed,
+        driver_node_type_id=s.driver_node_type_id, keep_autoscaling=s.keep_autoscaling,
+        learning_budget=s.learning_budget,
+    )
+
+
+def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
+    """Only what the request names (proto3 optional presence); `clear_sla` clears the SLA."""
+    changes: dict[str, Any] = {}
+    for name in ("sla_seconds", "auto_apply", "min_workers", "max_workers", "spot_allowed",
+                 "driver_node_type_id", "keep_autoscaling", "learning_budget"):
+        if msg.HasField(name):
+            changes[name] = getattr(msg, name)
+    if msg.clear_sla:
+        changes["sla_seconds"] = None
+    if msg.replace_allowed_families or msg.allowed_families:
+        changes["allowed_families"] = tuple(msg.allowed_families)
+    return changes
+
+
+def project(s: ProjectSummary) -> admin_pb2.Project:
+    p = s.project
+    return admin_pb2.Project(
+        id=str(p.id), name=p.name, workspace=p.workspace, job_id=p.job_id, job_name=p.job_name,
+        cluster_key=p.cluster_key, phase=p.phase, settings=settings(p.settings), orphaned=p.orphaned,
+        detached=p.detached, created_at_ms=p.created_at_ms, run_count=s.run_count,
+        current_config=config(s.current_config), latest_cost=s.latest_cost,
+        latest_runtime_s=s.latest_runtime_s, sla_met_fraction=s.sla_met_fraction,
+    )
+
+
+def stage(s: Stage) -> admin_pb2.StageSummary:
+    return admin_pb2.StageSummary(
+        stage_id=s.stage_id, attempt_id=s.attempt_id, name=s.name, num_tasks=s.num_tasks,
+        duration_s=s.duration_s, metrics=translate.metrics_to_proto(s.metrics),
+        task_duration_ms=translate.distribution_to_proto(s.task_duration_ms), failure_reason=s.failure_reason,
+    )
+
+
+def executor(e: Executor) -> admin_pb2.ExecutorSummary:
+    return admin_pb2.ExecutorSummary(executor_id=e.executor_id, host=e.host, total_cores=e.total_cores,
+                                     added_ms=e.added_ms, removed_ms=e.removed_ms,
+                                     removal_reason=e.removal_reason)
+
+
+def run(r: Run, detail: RunDetail | None = None) -> admin_pb2.Run:
+    msg = admin_pb2.Run(
+        id=str(r.id), project_id=str(r.project_id), databricks_run_id=r.databricks_run_id,
+        cluster_id=r.cluster_id, start_time_ms=r.start_ms, end_time_ms=r.end_ms, runtime_s=r.runtime_s,
+        outcome=r.outcome, config=config(r.config), input_bytes=r.input_bytes, cost=cost(r.cost),
+        anomalies=list(r.anomalies), application_ids=list(r.application_ids),
+        recommendation_id=str(r.recommendation_id) if r.recommendation_id is not None else "", phase=r.phase,
+    )
+    if detail is not None:
+        msg.stages.extend(stage(s) for s in detail.stages)
+        msg.executors.extend(executor(e) for e in detail.executors)
+    return msg
+
+
+def application(a: Application) -> admin_pb2.Application:
+    return admin_pb2.Application(
+        application_id=a.application_id, spark_app_id=a.spark_app_id, app_name=a.app_name,
+        spark_version=a.spark_version, cluster_id=a.cluster_id, start_time_ms=a.start_time_ms,
+        end_time_ms=a.end_time_ms, stage_count=a.stage_count, executor_count=a.executor_count,
+        job_count=a.job_count, run_id=str(a.run_id) if a.run_id is not None else "", ended=a.ended,
+    )
+
+
+def recommendation(r: Recommendation | None) -> admin_pb2.Recommendation | None:
+    if r is None:
+        return None
+    return admin_pb2.Recommendation(
+        id=str(r.id), project_id=str(r.project_id), created_at_ms=r.created_at_ms, state=r.state,
+        config=config(r.config), predicted_runtime_s=r.predicted_runtime_s,
+        runtime_interval_s=admin_pb2.Interval(low=r.runtime_interval_s[0], high=r.runtime_interval_s[1]),
+        predicted_cost=r.predicted_cost,
+        cost_interval=admin_pb2.Interval(low=r.cost_interval[0], high=r.cost_interval[1]),
+        p_meet_sla=r.p_meet_sla, reason=r.reason, phase=r.phase, storage_advice=r.storage_advice,
+        projected_monthly_saving=r.projected_monthly_saving,
+    )
+
+
+def apply_result(o: ApplyOutcome) -> admin_pb2.ApplyResult:
+    return admin_pb2.ApplyResult(recommendation=recommendation(o.recommendation), diff=o.diff, applied=o.applied)
+
+
+def import_result(r: ImportResult, summaries: list[ProjectSummary]) -> admin_pb2.ImportJobsResponse:
+    return admin_pb2.ImportJobsResponse(
+        projects=[admin_pb2.ImportedProject(project=project(s), diff=i.diff, created=i.created)
+                  for i, s in zip(r.projects, summaries, strict=True)],
+        skipped=[admin_pb2.SkippedJob(job_id=s.job_id, job_name=s.job_name, reason=s.reason) for s in r.skipped],
+    )
+
+
+def timeline(t: Timeline) -> admin_pb2.Timeline:
+    return admin_pb2.Timeline(
+        project=project(t.project), sla_seconds=t.sla_seconds,
+        points=[admin_pb2.TimelinePoint(
+            run_id=str(p.run_id), start_time_ms=p.start_time_ms, runtime_s=p.runtime_s, cost=p.cost,
+            phase=p.phase, outcome=p.outcome, anomalies=list(p.anomalies),
+            applied_recommendation_id=str(p.applied_recommendation_id)
+            if p.applied_recommendation_id is not None else "",
+            input_gb=p.input_gb) for p in t.points],
+    )
+
+
+def savings(s: SavingsReport) -> admin_pb2.SavingsReport:
+    return admin_pb2.SavingsReport(
+        projects=[admin_pb2.ProjectSavings(
+            project_id=str(p.project_id), project_name=p.project_name,
+            baseline_cost_per_run=p.baseline_cost_per_run, current_cost_per_run=p.current_cost_per_run,
+            saved_to_date=p.saved_to_date, projected_annual=p.projected_annual, basis=p.basis, runs=p.runs)
+            for p in s.projects],
+        total_saved_to_date=s.total_saved_to_date, total_projected_annual=s.total_projected_annual,
+        currency=s.currency,
+    )

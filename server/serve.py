@@ -1,0 +1,178 @@
+"""Build, run and stop the gRPC server.
+
+    running = start_server(ServerConfig(listen="127.0.0.1:0", db_url=url), store)
+    channel = grpc.insecure_channel(running.address)
+    ...
+    running.stop(grace=1)
+
+Every call except health checking and reflection needs a token (see
+`server.api.auth`); tests make one with ``store.tokens.create(name, scope)``.
+Shutdown (``stop`` or SIGTERM through `serve_until_signalled`): health flips
+to NOT_SERVING first so load balancers stop sending, new calls are refused,
+in-flight calls get ``grace`` seconds to finish, then the ingest writer
+commits what it holds and the store is closed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+from concurrent import futures
+from types import FrameType
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+from server.api.admin_servicers import ProjectServicer, RecommendationServicer, RunServicer, WorkspaceServicer
+from server.api.auth import AuthInterceptor, TokenVerifier
+from server.api.errors import ErrorInterceptor
+from server.api.ingest_servicer import IngestServicer
+from server.clock import Clock, SystemClock
+from server.config import ServerConfig
+from server.errors import FailedPrecondition
+from server.ingest import IngestWriter
+from server.services.secrets import SecretBox
+from server.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = tuple(
+    d.services_by_name[name].full_name
+    for d, name in ((ingest_pb2.DESCRIPTOR, "IngestService"), (admin_pb2.DESCRIPTOR, "WorkspaceService"),
+                    (admin_pb2.DESCRIPTOR, "ProjectService"), (admin_pb2.DESCRIPTOR, "RunService"),
+                    (admin_pb2.DESCRIPTOR, "RecommendationService"))
+)
+
+
+class RunningServer:
+    """A started server: where it listens, and how to stop it."""
+
+    def __init__(self, server: grpc.Server, port: int, host: str, store: Store, owns_store: bool,
+                 writer: IngestWriter, health_servicer: health.HealthServicer, dashboard: Any = None) -> None:
+        self._server = server
+        self.port = port
+        self.host = host
+        self.store = store
+        self._owns_store = owns_store
+        self._writer = writer
+        self.health = health_servicer
+        self._dashboard = dashboard
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop gracefully (idempotent; safe from any thread)."""
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            self.health.enter_graceful_shutdown()
+            self._server.stop(grace).wait()
+            self._writer.close()
+            if self._dashboard is not None:
+                for name in ("stop", "close", "shutdown"):
+                    if callable(getattr(self._dashboard, name, None)):
+                        getattr(self._dashboard, name)()
+                        break
+            if self._owns_store:
+                self.store.close()
+            self._stopped.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until stopped; True once stopped."""
+        return self._stopped.wait(timeout)
+
+
+def _split(listen: str) -> tuple[str, str]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise FailedPrecondition(f"listen address {listen!r} is not host:port")
+    return host.strip("[]") or "0.0.0.0", port
+
+
+def start_server(config: ServerConfig, store: Store | None = None, clock: Clock | None = None) -> RunningServer:
+    """Start serving on ``config.listen``; opens (and migrates) the store unless given one."""
+    clock = clock or SystemClock()
+    owns_store = store is None
+    if store is None:
+        store = open_store(config.database_url, clock=clock, busy_timeout_ms=config.db_busy_timeout_ms)
+    secrets = SecretBox.from_config(config.secret_key, config.state_dir)
+    writer = IngestWriter(store, group_batches=config.ingest_group_batches,
+                          queue_batches=config.ingest_queue_batches)
+    verifier = TokenVerifier(store, clock, config.token_cache_seconds)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trimtab-grpc"),
+        interceptors=[AuthInterceptor(verifier), ErrorInterceptor()],
+        options=[("grpc.max_receive_message_length", config.max_receive_bytes),
+                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                 # Never share a port with another process (tests bind port 0 side by side).
+                 ("grpc.so_reuseport", 0)],
+    )
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(
+        IngestServicer(writer, config.max_events_per_batch), server)
+    admin_pb2_grpc.add_WorkspaceServiceServicer_to_server(WorkspaceServicer(store, secrets), server)
+    admin_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(store), server)
+    admin_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(store), server)
+    admin_pb2_grpc.add_RecommendationServiceServicer_to_server(RecommendationServicer(store, secrets), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+
+    host, port_text = _split(config.listen)
+    bind = f"[{host}]:{port_text}" if ":" in host else f"{host}:{port_text}"
+    try:
+        if config.tls_cert or config.tls_key:
+            if not (config.tls_cert and config.tls_key):
+                raise FailedPrecondition("TLS needs both --tls-cert and --tls-key")
+            creds = grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+            port = server.add_secure_port(bind, creds)
+        else:
+            port = server.add_insecure_port(bind)
+    except RuntimeError as exc:
+        writer.close()
+        raise FailedPrecondition(f"cannot listen on {config.listen}: {exc}") from exc
+    server.start()
+    for name in ("", *SERVICE_NAMES):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    dashboard = _start_dashboard(config, store)
+    log.info("trimtab server listening on %s:%d (db %s)", host, port, store.url)
+    return RunningServer(server, port, host if host != "0.0.0.0" else "127.0.0.1", store, owns_store,
+                         writer, health_servicer, dashboard)
+
+
+def _start_dashboard(config: ServerConfig, store: Store) -> Any:
+    """The dashboard hook: `server.dashboard.serve_dashboard(store, addr)` when that module exists."""
+    if not config.http:
+        return None
+    try:
+        module = importlib.import_module("server.dashboard")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("server.dashboard",):
+            log.warning("--http given but this build has no dashboard")
+            return None
+        raise
+    return module.serve_dashboard(store, config.http)
+
+
+def serve_until_signalled(running: RunningServer, grace: float) -> None:
+    """Block until SIGTERM or SIGINT, then stop gracefully (main thread only)."""
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: shutting down (grace %.1fs)", signum, grace)
+        # Not in the handler itself: stopping waits for in-flight calls.
+        threading.Thread(target=running.stop, args=(grace,), name="trimtab-shutdown").start()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        # Signal handlers run in the main thread even while it waits here.
+        running.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

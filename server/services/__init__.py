@@ -1,0 +1,1 @@
+"""Service functions: what the servicers call. Plain arguments in, domain objects out."""

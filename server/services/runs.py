@@ -1,0 +1,68 @@
+"""Runs and Spark applications, as the CLI reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.domain import Application, Executor, Run, Stage
+from server.errors import InvalidArgument
+from server.store import Store
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """A run with the stages and executors of its Spark applications."""
+
+    run: Run
+    stages: tuple[Stage, ...] = ()
+    executors: tuple[Executor, ...] = ()
+
+
+def list_runs(store: Store, project_ref: str, page_size: int = 50,
+              page_token: str = "") -> tuple[list[Run], str]:
+    """A page of a project's runs, newest first, and the token of the next page ("" at the end)."""
+    project = store.projects.find(project_ref)
+    assert project.id is not None
+    size = min(page_size or 50, MAX_PAGE)
+    if size < 0:
+        raise InvalidArgument("page_size: must not be negative")
+    before = None
+    if page_token:
+        if not page_token.isdigit():
+            raise InvalidArgument("page_token: not a token this server issued")
+        before = int(page_token)
+    runs = store.runs.list(project.id, limit=size + 1, before_id=before)
+    if len(runs) > size:
+        runs = runs[:size]
+        return runs, str(runs[-1].id)
+    return runs, ""
+
+
+def get_run(store: Store, run_id: str) -> RunDetail:
+    run = store.runs.get(_id(run_id, "run_id"))
+    stages: list[Stage] = []
+    executors: list[Executor] = []
+    for app_id in run.application_ids:
+        stages.extend(store.applications.stages(app_id))
+        executors.extend(store.applications.executors(app_id))
+    return RunDetail(run=run, stages=tuple(stages), executors=tuple(executors))
+
+
+def list_applications(store: Store, limit: int = 50) -> list[Application]:
+    if limit < 0:
+        raise InvalidArgument("limit: must not be negative")
+    return store.applications.list(limit=min(limit or 50, MAX_PAGE))
+
+
+def get_application(store: Store, application_id: str) -> Application:
+    if not application_id:
+        raise InvalidArgument("application_id: must not be empty")
+    return store.applications.get(application_id)
+
+
+def _id(text: str, field: str) -> int:
+    if not text.strip().isdigit():
+        raise InvalidArgument(f"{field}: {text!r} is not a run id")
+    return int(text)

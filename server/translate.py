@@ -1,0 +1,171 @@
+"""Agent batches: protobuf ⇄ domain, with validation. Pure (no I/O, no clock).
+
+`batch_from_proto` checks everything a well-behaved agent guarantees and
+raises `InvalidArgument` naming the first bad field (``events[3].key``), or
+`ResourceExhausted` for a batch with too many events, before anything is
+stored — so a rejected batch leaves no rows behind.
+"""
+
+from __future__ import annotations
+
+from protos.trimtab.v1 import common_pb2, ingest_pb2
+from server.domain import (
+    TASK_METRIC_NAMES,
+    AgentCounters,
+    AgentInfo,
+    Application,
+    ApplicationEnd,
+    Distribution,
+    Executor,
+    ExecutorGauges,
+    ExecutorStagePeak,
+    IngestBatch,
+    IngestEvent,
+    IngestResult,
+    Job,
+    SqlExecution,
+    Stage,
+)
+from server.errors import InvalidArgument, ResourceExhausted
+
+MAX_ID_LENGTH = 256
+MAX_KEY_LENGTH = 512
+
+_REMOVAL_REASONS = {
+    ingest_pb2.REMOVAL_REASON_UNSPECIFIED: "",
+    ingest_pb2.REMOVAL_REASON_KILLED_BY_DRIVER: "killed_by_driver",
+    ingest_pb2.REMOVAL_REASON_DECOMMISSION: "decommission",
+    ingest_pb2.REMOVAL_REASON_LOST: "lost",
+    ingest_pb2.REMOVAL_REASON_HEARTBEAT_TIMEOUT: "heartbeat_timeout",
+    ingest_pb2.REMOVAL_REASON_EXITED: "exited",
+}
+_DIST_FIELDS = ("count", "min", "p25", "p50", "p75", "p90", "p95", "p99", "max", "sum")
+
+
+def _check_id(value: str, field: str, limit: int = MAX_ID_LENGTH) -> None:
+    if not value:
+        raise InvalidArgument(f"{field}: must not be empty")
+    if len(value) > limit:
+        raise InvalidArgument(f"{field}: longer than {limit} characters")
+
+
+def batch_from_proto(msg: ingest_pb2.EventBatch, max_events: int) -> IngestBatch:
+    """The domain batch for `msg`, or `InvalidArgument`/`ResourceExhausted`."""
+    _check_id(msg.batch_id, "batch_id")
+    if not msg.HasField("agent"):
+        raise InvalidArgument("agent: missing")
+    _check_id(msg.agent.agent_id, "agent.agent_id")
+    if len(msg.events) > max_events:
+        raise ResourceExhausted(f"events: {len(msg.events)} events in one batch, at most {max_events}")
+    events = tuple(_event(ev, f"events[{i}]") for i, ev in enumerate(msg.events))
+    agent = AgentInfo(agent_id=msg.agent.agent_id, version=msg.agent.version,
+                      hostname=msg.agent.hostname, cluster_id=msg.agent.cluster_id)
+    counters = _counters(msg.counters) if msg.HasField("counters") else None
+    return IngestBatch(batch_id=msg.batch_id, agent=agent, events=events, counters=counters)
+
+
+def ack_to_proto(result: IngestResult) -> ingest_pb2.BatchAck:
+    return ingest_pb2.BatchAck(batch_id=result.batch_id, stored_events=result.stored_events,
+                               duplicate_events=result.duplicate_events)
+
+
+def _counters(c: ingest_pb2.AgentCounters) -> AgentCounters:
+    return AgentCounters(
+        events_read=c.events_read, events_sent=c.events_sent,
+        events_dropped_spool_full=c.events_dropped_spool_full,
+        batches_dropped_spool_full=c.batches_dropped_spool_full, lines_corrupt=c.lines_corrupt,
+        lines_oversized=c.lines_oversized, batches_rejected=c.batches_rejected,
+        spark_dropped_events=dict(c.spark_dropped_events),
+    )
+
+
+def _event(ev: ingest_pb2.Event, where: str) -> IngestEvent:
+    _check_id(ev.key, f"{where}.key", MAX_KEY_LENGTH)
+    _check_id(ev.application_id, f"{where}.application_id")
+    kind = ev.WhichOneof("body")
+    if kind is None:
+        raise InvalidArgument(f"{where}.body: no event set")
+    app = ev.application_id
+    body: object
+    if kind == "application_start":
+        body = _application(ev.application_start, app, f"{where}.application_start")
+    elif kind == "application_end":
+        e = ev.application_end
+        body = ApplicationEnd(end_time_ms=e.end_time_ms, stages_completed=e.stages_completed,
+                              jobs_completed=e.jobs_completed, executors_added=e.executors_added)
+    elif kind == "executor_added":
+        a = ev.executor_added
+        _check_id(a.executor_id, f"{where}.executor_added.executor_id")
+        body = Executor(application_id=app, executor_id=a.executor_id, host=a.host, total_cores=a.total_cores,
+                        added_ms=a.time_ms, resource_profile_id=a.resource_profile_id)
+    elif kind == "executor_removed":
+        r = ev.executor_removed
+        _check_id(r.executor_id, f"{where}.executor_removed.executor_id")
+        if r.time_ms <= 0:
+            raise InvalidArgument(f"{where}.executor_removed.time_ms: must be positive")
+        body = Executor(application_id=app, executor_id=r.executor_id, removed_ms=r.time_ms,
+                        removal_reason=_REMOVAL_REASONS.get(r.reason, ""), removal_text=r.reason_text)
+    elif kind == "stage_completed":
+        body = _stage(ev.stage_completed, app, f"{where}.stage_completed")
+    elif kind == "job_completed":
+        j = ev.job_completed
+        body = Job(application_id=app, job_id=j.job_id, submission_time_ms=j.submission_time_ms,
+                   completion_time_ms=j.completion_time_ms, stage_ids=tuple(j.stage_ids),
+                   succeeded=j.succeeded, sql_execution_id=j.sql_execution_id)
+    elif kind == "sql_execution":
+        s = ev.sql_execution
+        body = SqlExecution(application_id=app, execution_id=s.execution_id, description=s.description,
+                            start_time_ms=s.start_time_ms, end_time_ms=s.end_time_ms, error=s.error)
+    else:
+        g = ev.executor_gauges
+        _check_id(g.executor_id, f"{where}.executor_gauges.executor_id")
+        body = ExecutorGauges(application_id=app, executor_id=g.executor_id, time_ms=g.time_ms,
+                              memory_used_bytes=g.memory_used_bytes, max_memory_bytes=g.max_memory_bytes,
+                              active_tasks=g.active_tasks, total_gc_time_ms=g.total_gc_time_ms,
+                              disk_used_bytes=g.disk_used_bytes)
+    return IngestEvent(application_id=app, key=ev.key, kind=kind, body=body, payload=ev.SerializeToString())
+
+
+def _application(a: ingest_pb2.ApplicationStart, app: str, where: str) -> Application:
+    if a.application_id and a.application_id != app:
+        raise InvalidArgument(f"{where}.application_id: {a.application_id!r} differs from the event's {app!r}")
+    return Application(
+        application_id=app, spark_app_id=a.spark_app_id, attempt_id=a.attempt_id,
+        spark_context_id=a.spark_context_id, app_name=a.app_name, spark_version=a.spark_version,
+        user=a.user, cluster_id=a.cluster_id, cluster_name=a.cluster_name, job_id=a.job_id,
+        databricks_run_id=a.run_id, conf=dict(a.conf), event_log_path=a.event_log_path,
+        start_time_ms=a.start_time_ms,
+    )
+
+
+def _stage(s: ingest_pb2.StageCompleted, app: str, where: str) -> Stage:
+    if s.stage_id < 0:
+        raise InvalidArgument(f"{where}.stage_id: must not be negative")
+    peaks = []
+    for i, p in enumerate(s.executor_peaks):
+        _check_id(p.executor_id, f"{where}.executor_peaks[{i}].executor_id")
+        peaks.append(ExecutorStagePeak(executor_id=p.executor_id, metrics=dict(p.metrics)))
+    return Stage(
+        application_id=app, stage_id=s.stage_id, attempt_id=s.attempt_id, name=s.name, num_tasks=s.num_tasks,
+        parent_ids=tuple(s.parent_ids), submission_time_ms=s.submission_time_ms,
+        completion_time_ms=s.completion_time_ms, failure_reason=s.failure_reason,
+        metrics=metrics_from_proto(s.metrics), task_duration_ms=distribution_from_proto(s.task_duration_ms),
+        tasks_succeeded=s.tasks_succeeded, tasks_failed=s.tasks_failed, tasks_killed=s.tasks_killed,
+        executor_peaks=tuple(peaks),
+    )
+
+
+def metrics_from_proto(m: common_pb2.TaskMetrics) -> dict[str, int]:
+    return {name: getattr(m, name) for name in TASK_METRIC_NAMES}
+
+
+def metrics_to_proto(metrics: dict[str, int]) -> common_pb2.TaskMetrics:
+    return common_pb2.TaskMetrics(**{k: int(v) for k, v in metrics.items() if k in TASK_METRIC_NAMES})
+
+
+def distribution_from_proto(d: common_pb2.Distribution) -> Distribution:
+    return Distribution(**{name: getattr(d, name) for name in _DIST_FIELDS})
+
+
+def distribution_to_proto(d: Distribution) -> common_pb2.Distribution:
+    return common_pb2.Distribution(**{name: getattr(d, name) for name in _DIST_FIELDS})
