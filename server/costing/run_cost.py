@@ -176,22 +176,23 @@ class ShapeLike(Protocol):
     ebs_volume_size_gb: int
 
 
-# Databricks' aws_attributes.ebs_volume_type names -> the EBS volume type it attaches.
-DATABRICKS_EBS_TYPES = {"GENERAL_PURPOSE_SSD": "gp2", "THROUGHPUT_OPTIMIZED_HDD": "st1"}
+def shape_volumes(shape: ShapeLike, general_purpose_ssd: str = "gp3") -> list[dict[str, Any]]:
+    """The EBS volumes each node of ``shape`` gets (none when the shape asks for none).
 
-
-def shape_volumes(shape: ShapeLike) -> list[dict[str, Any]]:
-    """The EBS volumes each node of ``shape`` gets (none when the shape asks for none)."""
+    Databricks' ``GENERAL_PURPOSE_SSD`` is gp3 in workspaces created since gp3
+    became the default (what the sandbox simulates) and gp2 in older ones;
+    ``general_purpose_ssd`` says which. Giving IOPS or throughput always means gp3.
+    """
     vtype = getattr(shape, "ebs_volume_type", "") or ""
     count = int(getattr(shape, "ebs_volume_count", 0) or 0)
     size = int(getattr(shape, "ebs_volume_size_gb", 0) or 0)
     if not vtype or count <= 0 or size <= 0:
         return []
-    volume: dict[str, Any] = {"type": DATABRICKS_EBS_TYPES.get(vtype, vtype), "size_gb": size, "count": count}
+    names = {"GENERAL_PURPOSE_SSD": general_purpose_ssd, "THROUGHPUT_OPTIMIZED_HDD": "st1"}
+    volume: dict[str, Any] = {"type": names.get(vtype, vtype), "size_gb": size, "count": count}
     iops = getattr(shape, "ebs_volume_iops", None)
     throughput = getattr(shape, "ebs_volume_throughput", None)
-    if volume["type"] == "gp2" and (iops or throughput):
-        # Databricks attaches gp3 when IOPS or throughput is given (see notes on aws_attributes).
+    if volume["type"] in ("gp2", "gp3") and (iops or throughput):
         volume.update(type="gp3", iops=iops or 3000, throughput=throughput or 125)
     return [volume]
 
@@ -204,6 +205,7 @@ def hourly_cost(
     sku: str,
     catalog: PriceCatalog,
     workers: float | None = None,
+    general_purpose_ssd: str = "gp3",
 ) -> float:
     """All-in price of one hour of ``shape`` (DBUs + instances + volumes), driver included.
 
@@ -221,7 +223,7 @@ def hourly_cost(
             workers = shape.num_workers
     spot = shape.availability.upper().startswith("SPOT")
     on_demand_workers = max(0, (shape.first_on_demand if spot else 10**9) - 1)
-    volumes = shape_volumes(shape)
+    volumes = shape_volumes(shape, general_purpose_ssd)
     driver_type = shape.driver_node_type_id or shape.node_type_id
     nodes = [NodeUsage(driver_type, True, spot and shape.first_on_demand < 1, 0, MS_PER_HOUR, volumes)]
     whole = int(workers)

@@ -1,0 +1,5 @@
+"""Cloud stand-ins the tests and the demo start on demand: AWS (moto) and Azure Cost Management (HTTPS).
+
+Like the rest of `sandbox/`, nothing here imports `server/`: Trimtab reaches
+these stand-ins only over HTTP with the real boto3 and Azure clients.
+"""

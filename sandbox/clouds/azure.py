@@ -1,0 +1,200 @@
+"""Azure stand-in: a local HTTPS endpoint answering Cost Management query POSTs.
+
+It speaks what ``azure-mgmt-costmanagement``'s ``client.query.usage`` sends
+(``POST {scope}/providers/Microsoft.CostManagement/query?api-version=...``
+with a bearer token) and answers from seeded cost rows, applying the
+request's ``timePeriod``, tag/dimension ``filter`` (and/or/tags/dimensions),
+``grouping`` (TagKey, Dimension) and daily granularity. Long answers are cut
+into pages linked by ``nextLink`` (with ``$skiptoken``), as Azure does, so the
+caller's paging is exercised. The certificate is self-signed; clients pass
+``cert_path`` as their CA bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sandbox.clouds.tls import write_self_signed
+
+QUERY_SUFFIX = "/providers/Microsoft.CostManagement/query"
+
+
+@dataclass(frozen=True)
+class AzureCostRow:
+    """One day's cost of one meter category for resources carrying ``tags``."""
+
+    day: date
+    meter_category: str  # "Virtual Machines" | "Storage" | ...
+    cost: float
+    tags: dict[str, str]
+    resource_group: str = "databricks-rg"
+    currency: str = "USD"
+
+
+class AzureStandIn:
+    def __init__(self, subscription_id: str = "00000000-0000-0000-0000-000000000001", token: str = "sandbox-token",
+                 page_size: int = 1000, cert_dir: Path | None = None) -> None:
+        self.subscription_id = subscription_id
+        self.token = token
+        self.page_size = page_size
+        self._rows: list[AzureCostRow] = []
+        self._lock = threading.Lock()
+        self._tmp = None if cert_dir else tempfile.TemporaryDirectory(prefix="trimtab-azure-")
+        self.cert_path, self._key_path = write_self_signed(cert_dir or Path(self._tmp.name))  # type: ignore[union-attr]
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.before_query: Callable[[], None] | None = None  # lets a billing delay release bills on demand
+        self.requests: list[dict[str, Any]] = []
+
+    @property
+    def base_url(self) -> str:
+        assert self._httpd is not None, "start() first"
+        return f"https://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def start(self) -> AzureStandIn:
+        handler = type("Handler", (_Handler,), {"stand_in": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert_path, self._key_path)
+        self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="azure-stand-in", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> AzureStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add_cost(self, row: AzureCostRow) -> None:
+        with self._lock:
+            self._rows.append(row)
+
+    # ------------------------------------------------------------- answering
+    def answer(self, scope: str, body: dict[str, Any], skip: int) -> tuple[dict[str, Any], bool]:
+        """(properties, more pages?) for a query on ``scope``."""
+        if self.before_query is not None:
+            self.before_query()
+        period = body.get("timePeriod") or {}
+        start = datetime.fromisoformat(period["from"].replace("Z", "+00:00")).date()
+        end = datetime.fromisoformat(period["to"].replace("Z", "+00:00")).date()
+        dataset = body.get("dataset") or {}
+        keep = _predicate(dataset.get("filter"))
+        group_rg = _resource_group(scope)
+        with self._lock:
+            rows = [r for r in self._rows if start <= r.day <= end and keep(r)
+                    and (group_rg is None or r.resource_group.lower() == group_rg.lower())]
+        daily = dataset.get("granularity") == "Daily"
+        groupings = dataset.get("grouping") or []
+        columns = [{"name": "PreTaxCost", "type": "Number"}]
+        if daily:
+            columns.append({"name": "UsageDate", "type": "Number"})
+        for g in groupings:
+            if g.get("type") == "TagKey":
+                columns += [{"name": "TagKey", "type": "String"}, {"name": "TagValue", "type": "String"}]
+            else:
+                columns.append({"name": g["name"], "type": "String"})
+        columns.append({"name": "Currency", "type": "String"})
+        sums: dict[tuple[Any, ...], float] = {}
+        for r in rows:
+            key: list[Any] = [int(r.day.strftime("%Y%m%d"))] if daily else []
+            for g in groupings:
+                if g.get("type") == "TagKey":
+                    key += [g["name"].lower(), r.tags.get(g["name"], "")]
+                else:
+                    key.append({"MeterCategory": r.meter_category, "ResourceGroupName": r.resource_group}
+                               .get(g["name"], ""))
+            key.append(r.currency)
+            sums[tuple(key)] = sums.get(tuple(key), 0.0) + r.cost
+        out = [[round(v, 10), *k] for k, v in sorted(sums.items())]
+        page = out[skip:skip + self.page_size]
+        return {"columns": columns, "rows": page}, skip + self.page_size < len(out)
+
+
+def _resource_group(scope: str) -> str | None:
+    parts = [p for p in scope.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    return parts[lowered.index("resourcegroups") + 1] if "resourcegroups" in lowered else None
+
+
+def _predicate(expr: dict[str, Any] | None) -> Callable[[AzureCostRow], bool]:
+    if not expr:
+        return lambda _r: True
+    if expr.get("and"):
+        parts = [_predicate(e) for e in expr["and"]]
+        return lambda r: all(p(r) for p in parts)
+    if expr.get("or"):
+        parts = [_predicate(e) for e in expr["or"]]
+        return lambda r: any(p(r) for p in parts)
+    if expr.get("tags"):
+        name, values = expr["tags"]["name"], set(expr["tags"].get("values") or [])
+        return lambda r: r.tags.get(name) in values
+    if expr.get("dimensions"):
+        name, values = expr["dimensions"]["name"], set(expr["dimensions"].get("values") or [])
+        return lambda r: {"MeterCategory": r.meter_category, "ResourceGroupName": r.resource_group}.get(name) in values
+    raise ValueError(f"unsupported Cost Management filter {sorted(expr)}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    stand_in: AzureStandIn
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # keep-alive + Nagle costs ~40 ms per call
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet stand-in
+        pass
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if self.headers.get("Authorization") != f"Bearer {self.stand_in.token}":
+            self._send(401, {"error": {"code": "AuthenticationFailed", "message": "invalid bearer token"}})
+            return
+        if not url.path.endswith(QUERY_SUFFIX):
+            self._send(404, {"error": {"code": "NotFound", "message": f"no route {url.path}"}})
+            return
+        try:
+            body = json.loads(raw or b"{}")
+            query = parse_qs(url.query)
+            skip = int(query.get("$skiptoken", ["0"])[0])
+            scope = url.path[: -len(QUERY_SUFFIX)]
+            self.stand_in.requests.append({"scope": scope, "body": body, "skip": skip})
+            props, more = self.stand_in.answer(scope, body, skip)
+        except (KeyError, ValueError, TypeError) as exc:
+            self._send(400, {"error": {"code": "BadRequest", "message": str(exc)}})
+            return
+        props["nextLink"] = None
+        if more:
+            version = query.get("api-version", [""])[0]
+            props["nextLink"] = (f"{self.stand_in.base_url}{url.path}?api-version={version}"
+                                 f"&$skiptoken={skip + self.stand_in.page_size}")
+        self._send(200, {"id": f"{url.path}/q", "name": "q", "type": "Microsoft.CostManagement/query",
+                         "properties": props})

@@ -1,0 +1,193 @@
+"""The one gateway around boto3: a cluster's EC2 instances, EBS volumes and Cost Explorer bill.
+
+Databricks tags every instance and volume of a cluster with ``Vendor=Databricks``
+and ``ClusterId=<id>``; that tag is how we find them. Every describe call is
+paginated, and filters listing instance ids are cut into chunks because EC2
+rejects more than 200 filter values in one call (large clusters broke other
+tools exactly there). Cost Explorer is asked for the cluster's days grouped by
+the ``ClusterId`` tag and by usage type, so compute (``BoxUsage``/``SpotUsage``)
+and storage (``EBS:``) can be told apart; its raw pages are returned as they
+came and parsed by ``server.costing.reconcile``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from server.errors import FailedPrecondition, Unavailable
+
+# EC2 allows at most 200 values per filter; stay below it.
+FILTER_CHUNK = 199
+
+
+@dataclass(frozen=True)
+class AwsCredentials:
+    """A workspace's AWS access. ``endpoint_url`` points at a stand-in (moto) in tests and the demo."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
+class CloudInstance:
+    instance_id: str
+    instance_type: str
+    spot: bool
+    state: str
+    launch_time_ms: int
+    private_ip: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CloudVolume:
+    volume_id: str
+    volume_type: str
+    size_gb: int
+    iops: int | None
+    throughput: int | None
+    instance_id: str
+    tags: dict[str, str]
+
+
+def _tags(items: Sequence[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items or ()}
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(values), size):
+        yield list(values[i:i + size])
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
+
+
+def cost_query(cluster_id: str, start_ms: int, end_ms: int) -> dict[str, Any]:
+    """The Cost Explorer request for one cluster's days (End is exclusive, so one day past the end)."""
+    end_day = (datetime.fromtimestamp(end_ms / 1000, tz=UTC).date() + timedelta(days=1)).isoformat()
+    return {
+        "TimePeriod": {"Start": _day(start_ms), "End": end_day},
+        "Granularity": "DAILY",
+        "Metrics": ["UnblendedCost"],
+        "Filter": {"Tags": {"Key": "ClusterId", "Values": [cluster_id], "MatchOptions": ["EQUALS"]}},
+        "GroupBy": [{"Type": "TAG", "Key": "ClusterId"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+    }
+
+
+class AwsGateway:
+    """Read-only calls a workspace's IAM role needs: ec2:DescribeInstances, ec2:DescribeVolumes, ce:GetCostAndUsage."""
+
+    def __init__(self, credentials: AwsCredentials, *, page_size: int = 200, chunk_size: int = FILTER_CHUNK,
+                 max_attempts: int = 3) -> None:
+        session = boto3.session.Session(
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+            region_name=credentials.region,
+        )
+        config = BotoConfig(retries={"max_attempts": max_attempts, "mode": "standard"})
+        self._ec2 = session.client("ec2", endpoint_url=credentials.endpoint_url, config=config)
+        # Cost Explorer has one global endpoint in us-east-1.
+        self._ce = session.client("ce", region_name="us-east-1", endpoint_url=credentials.endpoint_url, config=config)
+        self._page_size = page_size
+        self._chunk_size = min(chunk_size, FILTER_CHUNK)
+
+    def cluster_instances(self, cluster_id: str) -> list[CloudInstance]:
+        """Every instance tagged with the cluster's id, whatever its state (terminated ones stay visible a while)."""
+        filters = [{"Name": "tag:ClusterId", "Values": [cluster_id]}, {"Name": "tag:Vendor", "Values": ["Databricks"]}]
+        out: list[CloudInstance] = []
+        for page in self._pages(self._ec2, "describe_instances", Filters=filters):
+            for reservation in page.get("Reservations", []):
+                for inst in reservation.get("Instances", []):
+                    out.append(CloudInstance(
+                        instance_id=inst["InstanceId"],
+                        instance_type=inst.get("InstanceType", ""),
+                        spot=inst.get("InstanceLifecycle") == "spot",
+                        state=inst.get("State", {}).get("Name", ""),
+                        launch_time_ms=int(inst["LaunchTime"].timestamp() * 1000) if "LaunchTime" in inst else 0,
+                        private_ip=inst.get("PrivateIpAddress", ""),
+                        tags=_tags(inst.get("Tags")),
+                    ))
+        return out
+
+    def cluster_volumes(self, cluster_id: str, instance_ids: Sequence[str]) -> list[CloudVolume]:
+        """The cluster's tagged volumes attached to ``instance_ids`` (ids sent in chunks below EC2's limit)."""
+        out: dict[str, CloudVolume] = {}
+        for chunk in _chunks(sorted(set(instance_ids)), self._chunk_size):
+            filters = [{"Name": "attachment.instance-id", "Values": chunk},
+                       {"Name": "tag:ClusterId", "Values": [cluster_id]}]
+            for page in self._pages(self._ec2, "describe_volumes", Filters=filters):
+                for vol in page.get("Volumes", []):
+                    attachments = vol.get("Attachments") or [{}]
+                    out[vol["VolumeId"]] = CloudVolume(
+                        volume_id=vol["VolumeId"],
+                        volume_type=vol.get("VolumeType", ""),
+                        size_gb=int(vol.get("Size", 0)),
+                        iops=vol.get("Iops"),
+                        throughput=vol.get("Throughput"),
+                        instance_id=attachments[0].get("InstanceId", ""),
+                        tags=_tags(vol.get("Tags")),
+                    )
+        return list(out.values())
+
+    def cluster_cost_pages(self, cluster_id: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        """Raw Cost Explorer pages for the cluster's days, following NextPageToken."""
+        request = cost_query(cluster_id, start_ms, end_ms)
+        pages: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs = dict(request, NextPageToken=token) if token else request
+            page = self._call(self._ce, "get_cost_and_usage", **kwargs)
+            page.pop("ResponseMetadata", None)
+            pages.append(page)
+            token = page.get("NextPageToken")
+            if not token:
+                return pages
+
+    # ----------------------------------------------------------------- plumbing
+    def _pages(self, client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        paginator = client.get_paginator(operation)
+        try:
+            yield from paginator.paginate(PaginationConfig={"PageSize": self._page_size}, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(operation, exc) from exc
+
+    @staticmethod
+    def _call(client: Any, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return dict(getattr(client, operation)(**kwargs))
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(operation, exc) from exc
+
+
+def _translate(operation: str, exc: Exception) -> Exception:
+    if isinstance(exc, NoCredentialsError):
+        return FailedPrecondition(f"AWS {operation}: no AWS credentials")
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+        if code in {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "AuthFailure"}:
+            return FailedPrecondition(f"AWS {operation} denied ({code}): {message}")
+        return Unavailable(f"AWS {operation} failed ({code or 'error'}): {message}")
+    return Unavailable(f"AWS {operation} failed: {exc}")
+
+
+def default_credentials() -> AwsCredentials | None:
+    """Credentials from boto3's usual chain (environment, profile, instance role), or None when there are none."""
+    session = boto3.session.Session()
+    creds = session.get_credentials()
+    if creds is None:
+        return None
+    frozen = creds.get_frozen_credentials()
+    return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token, session.region_name or "us-east-1")

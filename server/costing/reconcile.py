@@ -1,0 +1,164 @@
+"""Cloud bills: parse and validate what AWS Cost Explorer or Azure Cost Management returned,
+then set the billed amount beside the catalog estimate (pure: no I/O).
+
+A bill that does not parse, names another cluster, mixes currencies or has
+an amount that is not a finite number raises ``MalformedBill`` before
+anything is computed, so a caller that stores the result never overwrites a
+good stored cost with a bad one.
+
+The cloud bill covers compute and storage only; DBUs are billed by
+Databricks, so the DBU part always comes from the catalog. When a bill is
+present the models use it: ``total`` = DBU cost + billed cloud cost, while
+``compute_cost``/``storage_cost`` stay the catalog estimate so both can be
+shown side by side (``note`` says which was used).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from server.costing.errors import MalformedBill
+from server.costing.run_cost import BYTES_PER_GB, RunCost
+from server.domain import CostBreakdown
+
+CATEGORIES = ("compute", "storage", "other")
+
+
+@dataclass(frozen=True)
+class BillLine:
+    cloud: str
+    cluster_id: str
+    day: str  # YYYY-MM-DD
+    category: str  # compute | storage | other
+    usage: str  # the cloud's own name for it (usage type, meter category)
+    amount: float
+    currency: str
+
+
+def _amount(value: Any, where: str) -> float:
+    try:
+        amount = float(value)
+    except (TypeError, ValueError):
+        raise MalformedBill(f"{where}: amount {value!r} is not a number") from None
+    if not math.isfinite(amount):
+        raise MalformedBill(f"{where}: amount {value!r} is not a finite number")
+    return amount
+
+
+def aws_category(usage_type: str) -> str:
+    """EC2 instance hours are BoxUsage (on-demand) or SpotUsage; EBS volume charges start with EBS:."""
+    if "BoxUsage" in usage_type or "SpotUsage" in usage_type:
+        return "compute"
+    if "EBS:" in usage_type:
+        return "storage"
+    return "other"
+
+
+def parse_aws_cost_pages(pages: list[dict[str, Any]], cluster_id: str) -> list[BillLine]:
+    """Cost Explorer pages grouped by (TAG ClusterId, DIMENSION USAGE_TYPE) -> bill lines of one cluster."""
+    lines: list[BillLine] = []
+    for p, page in enumerate(pages):
+        results = page.get("ResultsByTime") if isinstance(page, dict) else None
+        if not isinstance(results, list):
+            raise MalformedBill(f"Cost Explorer page {p}: no ResultsByTime list")
+        for result in results:
+            day = str((result.get("TimePeriod") or {}).get("Start", ""))
+            if len(day) != 10:
+                raise MalformedBill(f"Cost Explorer page {p}: result without a TimePeriod start day")
+            for group in result.get("Groups") or []:
+                keys = group.get("Keys")
+                if not isinstance(keys, list) or len(keys) != 2:
+                    raise MalformedBill(f"Cost Explorer {day}: group keys {keys!r} are not (ClusterId tag, usage type)")
+                tag, usage = keys
+                if tag != f"ClusterId${cluster_id}":
+                    raise MalformedBill(f"Cost Explorer {day}: line for {tag!r} in the bill of cluster {cluster_id}")
+                metric = (group.get("Metrics") or {}).get("UnblendedCost")
+                if not isinstance(metric, dict):
+                    raise MalformedBill(f"Cost Explorer {day} {usage}: no UnblendedCost metric")
+                amount = _amount(metric.get("Amount"), f"Cost Explorer {day} {usage}")
+                lines.append(BillLine("aws", cluster_id, day, aws_category(str(usage)), str(usage), amount,
+                                      str(metric.get("Unit") or "")))
+    return lines
+
+
+def azure_category(meter_category: str) -> str:
+    return {"Virtual Machines": "compute", "Storage": "storage"}.get(meter_category, "other")
+
+
+def parse_azure_query(pages: list[dict[str, Any]], cluster_id: str) -> list[BillLine]:
+    """Cost Management query pages ({"columns", "rows"}) grouped by the ClusterId tag and MeterCategory."""
+    lines: list[BillLine] = []
+    for p, page in enumerate(pages):
+        columns = page.get("columns") if isinstance(page, dict) else None
+        rows = page.get("rows") if isinstance(page, dict) else None
+        if not isinstance(columns, list) or not isinstance(rows, list):
+            raise MalformedBill(f"Cost Management page {p}: expected columns and rows")
+        names = [str(c.get("name", "")) for c in columns if isinstance(c, dict)]
+        cost_col = next((n for n in ("PreTaxCost", "Cost", "CostUSD") if n in names), None)
+        needed = {"UsageDate", "TagKey", "TagValue", "MeterCategory", "Currency"}
+        if cost_col is None or not needed <= set(names):
+            raise MalformedBill(f"Cost Management page {p}: columns {names} lack a cost or {sorted(needed)}")
+        at = {n: i for i, n in enumerate(names)}
+        for r, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(names):
+                raise MalformedBill(f"Cost Management page {p} row {r}: {len(names)} values expected")
+            if str(row[at["TagKey"]]).lower() != "clusterid" or row[at["TagValue"]] != cluster_id:
+                raise MalformedBill(f"Cost Management row {r}: tag {row[at['TagKey']]}={row[at['TagValue']]!r} "
+                                    f"in the bill of cluster {cluster_id}")
+            raw_day = str(row[at["UsageDate"]])
+            if len(raw_day) != 8 or not raw_day.isdigit():
+                raise MalformedBill(f"Cost Management row {r}: UsageDate {raw_day!r} is not YYYYMMDD")
+            meter = str(row[at["MeterCategory"]])
+            lines.append(BillLine("azure", cluster_id, f"{raw_day[:4]}-{raw_day[4:6]}-{raw_day[6:]}",
+                                  azure_category(meter), meter,
+                                  _amount(row[at[cost_col]], f"Cost Management row {r}"), str(row[at["Currency"]])))
+    return lines
+
+
+@dataclass(frozen=True)
+class BilledAmounts:
+    compute: float
+    storage: float
+    other: float
+    currency: str
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.storage + self.other
+
+
+def sum_bill(lines: list[BillLine], expected_currency: str) -> BilledAmounts:
+    currencies = {line.currency for line in lines}
+    if currencies != {expected_currency}:
+        raise MalformedBill(f"bill currencies {sorted(currencies)} do not match the catalog's {expected_currency}")
+    by = {c: math.fsum(line.amount for line in lines if line.category == c) for c in CATEGORIES}
+    if by["compute"] + by["storage"] + by["other"] < 0:
+        raise MalformedBill(f"bill total {sum(by.values()):.2f} is negative")
+    return BilledAmounts(by["compute"], by["storage"], by["other"], expected_currency)
+
+
+def breakdown(estimate: RunCost, input_bytes: int | None = None, billed: BilledAmounts | None = None,
+              note: str = "") -> CostBreakdown:
+    """The stored cost of a run: the estimate, and the bill beside it when there is one."""
+    cloud = estimate.cloud_cost if billed is None else billed.total
+    total = estimate.dbu_cost + cloud
+    if billed is not None and not note:
+        diff = billed.total - estimate.cloud_cost
+        note = (f"compute+storage from the cloud bill {billed.total:.2f} {billed.currency} "
+                f"(catalog estimate {estimate.cloud_cost:.2f}, {diff:+.2f}); DBUs from catalog {estimate.catalog_version}")
+    per_gb = total / (input_bytes / BYTES_PER_GB) if input_bytes else None
+    return CostBreakdown(
+        dbu_cost=estimate.dbu_cost,
+        compute_cost=estimate.compute_cost,
+        storage_cost=estimate.storage_cost,
+        total=total,
+        dbus=estimate.dbus,
+        currency=estimate.currency,
+        source="billed" if billed is not None else "estimate",
+        billed_cloud_cost=billed.total if billed is not None else None,
+        cost_per_input_gb=per_gb,
+        used_by_models="billed" if billed is not None else "estimate",
+        note=note,
+    )
