@@ -163,8 +163,9 @@ class WorkspaceHTTPServer(ThreadingHTTPServer):
     def __init__(self, workspace: Workspace, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__((host, port), _RequestHandler)
         self.workspace = workspace
-        self.thread = threading.Thread(target=self.serve_forever, name="sandbox-workspace-http",
-                                       daemon=True)
+        # A short poll interval keeps stop() quick; the loop is idle otherwise.
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name="sandbox-workspace-http", daemon=True)
 
     @property
     def url(self) -> str:
