@@ -1,0 +1,157 @@
+"""Validating a Databricks ``new_cluster`` spec and turning it into a cluster plan.
+
+The checks are the ones the Jobs/Clusters API applies before a run starts: a known node type,
+worker counts in range, a sane autoscale range, a valid availability for the node type's cloud.
+Errors name the offending field and value, as the service's ``INVALID_PARAMETER_VALUE`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.nodes import NodeType, UnknownNodeType, get_node_type
+
+MAX_WORKERS_LIMIT = 250  # per-cluster worker cap of the simulated workspace
+
+_AVAILABILITY = {
+    "aws": {"SPOT": "SPOT", "ON_DEMAND": "ON_DEMAND", "SPOT_WITH_FALLBACK": "SPOT_WITH_FALLBACK"},
+    "azure": {
+        "SPOT_AZURE": "SPOT",
+        "ON_DEMAND_AZURE": "ON_DEMAND",
+        "SPOT_WITH_FALLBACK_AZURE": "SPOT_WITH_FALLBACK",
+    },
+}
+_ATTRIBUTES_KEY = {"aws": "aws_attributes", "azure": "azure_attributes"}
+# Databricks' defaults when the spec has no attributes block.
+_DEFAULT_AVAILABILITY = {"aws": "SPOT_WITH_FALLBACK", "azure": "ON_DEMAND"}
+
+
+class SpecError(ValueError):
+    """An invalid cluster spec; the message names the field and the value."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    worker_type: NodeType
+    driver_type: NodeType
+    min_workers: int
+    max_workers: int  # equal to min_workers for a fixed-size cluster
+    autoscale: bool
+    availability: str  # normalized: SPOT | ON_DEMAND | SPOT_WITH_FALLBACK
+    first_on_demand: int  # the driver is node 0, so 1 = on-demand driver, spot workers
+    ebs_volumes: list[dict[str, Any]] = field(default_factory=list)  # per AWS node
+    spark_conf: dict[str, str] = field(default_factory=dict)
+
+    def is_spot(self, node_index: int) -> bool:
+        """Node 0 is the driver; nodes below ``first_on_demand`` are always on-demand."""
+        if self.availability == "ON_DEMAND" or not self.worker_type.spot_capable:
+            return False
+        return node_index >= self.first_on_demand
+
+
+def _int_field(spec: dict[str, Any], name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(name, f"must be an integer, got {value!r}")
+    if not 0 <= value <= MAX_WORKERS_LIMIT:
+        raise SpecError(name, f"{value} is out of range [0, {MAX_WORKERS_LIMIT}]")
+    return value
+
+
+def _node_type(field_name: str, node_type_id: Any) -> NodeType:
+    if not isinstance(node_type_id, str) or not node_type_id:
+        raise SpecError(field_name, "is required")
+    try:
+        return get_node_type(node_type_id)
+    except UnknownNodeType:
+        raise SpecError(field_name, f"unknown node type {node_type_id!r}") from None
+
+
+def _workers(spec: dict[str, Any]) -> tuple[int, int, bool]:
+    autoscale = spec.get("autoscale")
+    if autoscale is not None:
+        if "num_workers" in spec and spec["num_workers"] not in (None, 0):
+            raise SpecError("autoscale", "cannot be combined with num_workers")
+        if not isinstance(autoscale, dict):
+            raise SpecError("autoscale", f"must be an object, got {autoscale!r}")
+        lo = _int_field(spec, "autoscale.min_workers", autoscale.get("min_workers", 0))
+        if "max_workers" not in autoscale:
+            raise SpecError("autoscale.max_workers", "is required")
+        hi = _int_field(spec, "autoscale.max_workers", autoscale["max_workers"])
+        if lo > hi:
+            raise SpecError("autoscale", f"min_workers {lo} is greater than max_workers {hi}")
+        if hi == 0:
+            raise SpecError("autoscale.max_workers", "must be at least 1")
+        return lo, hi, True
+    if "num_workers" not in spec:
+        raise SpecError("num_workers", "is required when autoscale is not set")
+    n = _int_field(spec, "num_workers", spec["num_workers"])
+    return n, n, False
+
+
+def _availability(spec: dict[str, Any], node: NodeType) -> tuple[str, int]:
+    key = _ATTRIBUTES_KEY[node.cloud]
+    other = _ATTRIBUTES_KEY["azure" if node.cloud == "aws" else "aws"]
+    if spec.get(other):
+        raise SpecError(other, f"does not apply to {node.cloud} node type {node.node_type_id!r}")
+    attrs = spec.get(key) or {}
+    raw = attrs.get("availability", _DEFAULT_AVAILABILITY[node.cloud])
+    allowed = _AVAILABILITY[node.cloud]
+    if raw not in allowed:
+        raise SpecError(f"{key}.availability", f"{raw!r} is not one of {sorted(allowed)}")
+    first = attrs.get("first_on_demand", 1)
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise SpecError(f"{key}.first_on_demand", f"must be a non-negative integer, got {first!r}")
+    return allowed[raw], first
+
+
+def _ebs_volumes(spec: dict[str, Any], node: NodeType) -> list[dict[str, Any]]:
+    """EBS volumes Databricks attaches to each AWS node (a default one for EBS-only types)."""
+    if node.cloud != "aws":
+        return []
+    attrs = spec.get("aws_attributes") or {}
+    count = attrs.get("ebs_volume_count", 0 if node.local_disk_gb else 1)
+    if not count:
+        return []
+    volume_type = str(attrs.get("ebs_volume_type", "GENERAL_PURPOSE_SSD"))
+    return [{
+        "type": "gp3" if volume_type == "GENERAL_PURPOSE_SSD" else "st1",
+        "size_gb": int(attrs.get("ebs_volume_size", 100)),
+        "count": int(count),
+    }]
+
+
+def plan_cluster(new_cluster: dict[str, Any]) -> ClusterPlan:
+    """Validate ``new_cluster`` and return the plan the simulator runs; raises SpecError."""
+    if not isinstance(new_cluster, dict):
+        raise SpecError("new_cluster", f"must be an object, got {type(new_cluster).__name__}")
+    worker = _node_type("node_type_id", new_cluster.get("node_type_id"))
+    driver_id = new_cluster.get("driver_node_type_id") or worker.node_type_id
+    driver = _node_type("driver_node_type_id", driver_id)
+    if driver.cloud != worker.cloud:
+        raise SpecError("driver_node_type_id", f"{driver_id!r} is not a {worker.cloud} node type")
+    lo, hi, autoscale = _workers(new_cluster)
+    availability, first_on_demand = _availability(new_cluster, worker)
+    conf = new_cluster.get("spark_conf") or {}
+    if not isinstance(conf, dict):
+        raise SpecError("spark_conf", "must be an object of strings")
+    return ClusterPlan(
+        worker_type=worker,
+        driver_type=driver,
+        min_workers=lo,
+        max_workers=hi,
+        autoscale=autoscale,
+        availability=availability,
+        first_on_demand=first_on_demand,
+        ebs_volumes=_ebs_volumes(new_cluster, worker),
+        spark_conf={str(k): str(v) for k, v in conf.items()},
+    )
+
+
+def validate_cluster_spec(new_cluster: dict[str, Any]) -> None:
+    """Raise SpecError if Databricks would reject ``new_cluster``."""
+    plan_cluster(new_cluster)

@@ -1,0 +1,183 @@
+"""``simulate_run``: one job run on a simulated Databricks cluster, from CREATING to TERMINATING.
+
+The result carries everything the workspace emulator plays back: the nodes (instances, IPs, spot
+or on-demand, EBS volumes), the cluster events, the Spark event log lines with their simulated
+times, and a ground-truth summary for tests. Same arguments and seed, same run.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sandbox.nodes import NodeType
+from sandbox.sim.cluster import ClusterPlan, plan_cluster
+from sandbox.sim.eventlog import LogContext, build_event_log
+from sandbox.sim.model import executor_heap_gib
+from sandbox.sim.profiles import PROFILES
+from sandbox.sim.scheduler import SpotLoss, Timeline, schedule
+from sandbox.sim.summary import summarize
+
+DEFAULT_SPOT_LOSS_PROB = 0.03  # chance that a given spot worker is reclaimed during a run
+
+
+@dataclass
+class SimNode:
+    instance_id: str
+    node_type_id: str
+    is_driver: bool
+    spot: bool
+    private_ip: str
+    start_ms: int
+    end_ms: int
+    lost: bool
+    ebs_volumes: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ClusterEvent:
+    timestamp_ms: int
+    type: str
+    details: dict[str, Any]
+
+
+@dataclass
+class SimulatedRun:
+    start_time_ms: int
+    running_ms: int
+    end_time_ms: int
+    result_state: str
+    state_message: str
+    driver_ip: str
+    spark_context_id: str
+    spark_app_id: str
+    nodes: list[SimNode]
+    cluster_events: list[ClusterEvent]
+    eventlog: list[tuple[int, str]]
+    summary: dict[str, Any]
+
+
+def spark_version_for(runtime: str) -> str:
+    """Apache Spark version of a Databricks runtime string such as ``15.4.x-scala2.12``."""
+    try:
+        major = int(runtime.split(".")[0])
+    except (ValueError, AttributeError):
+        return "3.5.0"
+    return "4.0.0" if major >= 17 else "3.5.2" if major == 16 else "3.5.0" if major >= 14 else "3.4.1"
+
+
+def _shuffle_partitions(plan: ClusterPlan) -> int:
+    configured = plan.spark_conf.get("spark.sql.shuffle.partitions", "")
+    return int(configured) if configured.isdigit() else 200
+
+
+def _instance_id(rng: random.Random, node: NodeType) -> str:
+    if node.cloud == "aws":
+        return "i-0" + "".join(rng.choice("0123456789abcdef") for _ in range(16))
+    return "".join(rng.choice("0123456789abcdef") for _ in range(32))
+
+
+def _draw_losses(plan: ClusterPlan, rng: random.Random, prob: float, start: int, duration: int) -> list[SpotLoss]:
+    losses = []
+    for node_index in range(1, plan.min_workers + 1):
+        if plan.is_spot(node_index) and rng.random() < prob:
+            losses.append(SpotLoss(node_index, start + round(duration * rng.uniform(0.1, 0.85))))
+    return losses
+
+
+def _nodes(plan: ClusterPlan, tl: Timeline, rng: random.Random, start: int, end: int) -> dict[int, SimNode]:
+    """Every node the run used, by node index (0 = driver)."""
+    subnet = rng.randrange(0, 250)
+    used_ips: set[str] = set()
+
+    def ip() -> str:
+        while True:
+            addr = f"10.{subnet}.{rng.randrange(0, 256)}.{rng.randrange(2, 255)}"
+            if addr not in used_ips:
+                used_ips.add(addr)
+                return addr
+
+    def node(index: int, node_type: NodeType, spot: bool, t0: int) -> SimNode:
+        return SimNode(_instance_id(rng, node_type), node_type.node_type_id, index == 0, spot, ip(), t0, end,
+                       False, [dict(v) for v in plan.ebs_volumes])
+
+    by_index = {0: node(0, plan.driver_type, plan.is_spot(0), start)}
+    for i in range(1, plan.min_workers + 1):
+        by_index[i] = node(i, plan.worker_type, plan.is_spot(i), start)
+    for change in tl.changes:
+        if change.type == "ADD" and change.node_index is not None and change.t_ms < tl.app_end_ms:
+            # A lost spot node is replaced on demand unless the spec insists on spot.
+            replacement = bool(change.details.get("replacement"))
+            spot = plan.is_spot(change.node_index) and not (replacement and plan.availability != "SPOT")
+            by_index[change.node_index] = node(change.node_index, plan.worker_type, spot, change.t_ms)
+    for change in tl.changes:
+        target = by_index.get(change.node_index) if change.node_index is not None else None
+        if target is None or change.t_ms >= tl.app_end_ms:
+            continue
+        if change.type == "NODES_LOST":
+            target.end_ms, target.lost = change.t_ms, True
+        elif change.type == "RESIZING":  # released by autoscaling
+            target.end_ms = change.t_ms
+    return by_index
+
+
+def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: int, cluster_id: str,
+                 spark_context_id: str, start_time_ms: int, job_id: int, run_id: int, app_name: str,
+                 spot_loss_prob: float | None = None) -> SimulatedRun:
+    """Simulate one run of ``profile`` on ``new_cluster``; raises SpecError for an invalid spec."""
+    plan = plan_cluster(new_cluster)
+    if profile not in PROFILES:
+        raise ValueError(f"unknown workload profile {profile!r}; known: {sorted(PROFILES)}")
+    prof = PROFILES[profile]
+    key = f"{seed}/{day}/{profile}"
+    rng = random.Random(key)
+    provisioned = start_time_ms + round(rng.uniform(150, 300) * 1000)
+    init_done = provisioned + round(rng.uniform(8, 25) * 1000)
+    running = init_done + round(rng.uniform(2, 6) * 1000)
+    app_start = running + round(rng.uniform(8, 20) * 1000)
+
+    timeline = schedule(prof, plan, day=day, rng=random.Random(key + "/spark"), start_ms=app_start)
+    prob = DEFAULT_SPOT_LOSS_PROB if spot_loss_prob is None else spot_loss_prob
+    losses = _draw_losses(plan, random.Random(key + "/spot"), prob, app_start, timeline.app_end_ms - app_start)
+    if losses:
+        timeline = schedule(prof, plan, day=day, rng=random.Random(key + "/spark"), start_ms=app_start,
+                            losses=losses)
+    terminating = timeline.app_end_ms + round(rng.uniform(2, 6) * 1000)
+    end_time = terminating + round(rng.uniform(3, 8) * 1000)
+    nodes_by_index = _nodes(plan, timeline, random.Random(key + "/nodes"), start_time_ms, terminating)
+    nodes = [nodes_by_index[i] for i in sorted(nodes_by_index)]
+    driver_ip = nodes[0].private_ip
+
+    n0 = plan.min_workers
+    events = [
+        ClusterEvent(start_time_ms, "CREATING", {"user": "jobs-service", "attributes": dict(new_cluster)}),
+        ClusterEvent(provisioned, "INIT_SCRIPTS_STARTED", {}),
+        ClusterEvent(init_done, "INIT_SCRIPTS_FINISHED", {}),
+        ClusterEvent(running, "RUNNING", {"current_num_workers": n0, "target_num_workers": n0}),
+    ]
+    events += [ClusterEvent(c.t_ms, c.type, c.details) for c in timeline.changes
+               if c.type != "ADD" and c.t_ms < timeline.app_end_ms]
+    events.append(ClusterEvent(terminating, "TERMINATING", {"reason": {"code": "JOB_FINISHED", "type": "SUCCESS"}}))
+    events.sort(key=lambda e: e.timestamp_ms)
+
+    app_id = "app-" + datetime.fromtimestamp(app_start / 1000, UTC).strftime("%Y%m%d%H%M%S") + "-0000"
+    ctx = LogContext(
+        app_id=app_id, app_name=app_name, spark_version=spark_version_for(str(new_cluster.get("spark_version", ""))),
+        spark_context_id=spark_context_id, cluster_id=cluster_id,
+        cluster_name=str(new_cluster.get("cluster_name") or f"job-{job_id}-run-{run_id}"),
+        job_id=job_id, run_id=run_id, driver_ip=driver_ip, hosts={i: n.private_ip for i, n in nodes_by_index.items()},
+        app_start_ms=app_start, executor_memory_mb=round(executor_heap_gib(plan.worker_type) * 1024),
+        driver_cores=plan.worker_type.vcpus, worker_node_type=plan.worker_type.node_type_id,
+        driver_node_type=plan.driver_type.node_type_id,
+        shuffle_partitions=_shuffle_partitions(plan),
+    )
+    summary = summarize(timeline, prof, plan, day=day, seed=seed)
+    summary["runtime_s"] = (end_time - start_time_ms) / 1000.0
+    summary["spot_losses"] = sum(1 for n in nodes if n.lost)
+    return SimulatedRun(
+        start_time_ms=start_time_ms, running_ms=running, end_time_ms=end_time, result_state="SUCCESS",
+        state_message="", driver_ip=driver_ip, spark_context_id=spark_context_id, spark_app_id=app_id,
+        nodes=nodes, cluster_events=events, eventlog=build_event_log(ctx, timeline), summary=summary,
+    )

@@ -1,0 +1,362 @@
+"""Places a profile's tasks onto executor slots over time: the simulated Spark application.
+
+One executor per worker, one slot per vCPU, FIFO over tasks in index order, one stage at a time
+(each stage waits for the shuffle output of its parents). Around that: autoscaling (a backlog
+raises the target worker count, idle executors are released), spot loss (the executor dies, its
+running tasks fail with ExecutorLostFailure, finished map outputs of the running stage are
+resubmitted, and a replacement node joins later), and driver overhead between jobs.
+
+Times are milliseconds since the application started. Everything random comes from the
+``random.Random`` passed in, so a seed fixes the whole timeline.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from sandbox.sim.cluster import ClusterPlan
+from sandbox.sim.model import GB, TaskCost, TaskWork, storage_memory_bytes, task_cost
+from sandbox.sim.profiles import StageTemplate, WorkloadProfile
+
+EXECUTOR_LOST_REASON = (
+    "Remote RPC client disassociated. Likely due to containers exceeding thresholds, or network "
+    "issues. Check driver logs for WARN messages."
+)
+EXECUTOR_KILLED_REASON = "Executor killed by driver."
+IDLE_TIMEOUT_MS = 60_000  # autoscaling releases an executor idle this long
+AUTOSCALE_CHECK_MS = 10_000  # backlog has to persist this long before scaling up
+DRIVER_LAUNCH_MS = 2  # the driver launches tasks one after another
+
+
+@dataclass
+class ExecutorRecord:
+    executor_id: str
+    node_index: int  # 0 is the driver node; workers are 1, 2, ...
+    cores: int
+    add_ms: int
+    remove_ms: int | None = None
+    remove_reason: str | None = None
+    lost: bool = False  # removed because its (spot) node was reclaimed
+    last_busy_ms: int = 0
+
+
+@dataclass
+class TaskRecord:
+    task_id: int
+    stage_id: int
+    index: int
+    attempt: int
+    executor_id: str
+    node_index: int
+    launch_ms: int
+    finish_ms: int
+    end_reason: str  # Success | ExecutorLostFailure | Resubmitted
+    task_type: str  # ShuffleMapTask | ResultTask
+    cost: TaskCost
+
+
+@dataclass
+class StageRecord:
+    stage_id: int
+    job_id: int
+    name: str
+    num_tasks: int
+    parent_ids: tuple[int, ...]
+    shuffle_map: bool
+    submit_ms: int = 0
+    complete_ms: int = 0
+
+
+@dataclass
+class JobRecord:
+    job_id: int
+    stage_ids: list[int]
+    submit_ms: int = 0
+    end_ms: int = 0
+
+
+@dataclass
+class ClusterChange:
+    t_ms: int
+    type: str  # RESIZING | UPSIZE_COMPLETED | NODES_LOST
+    details: dict
+    node_index: int | None = None  # the node lost, added or released
+
+
+@dataclass
+class Timeline:
+    executors: list[ExecutorRecord] = field(default_factory=list)
+    jobs: list[JobRecord] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+    tasks: list[TaskRecord] = field(default_factory=list)
+    changes: list[ClusterChange] = field(default_factory=list)
+    app_end_ms: int = 0
+    input_bytes: float = 0.0
+
+
+@dataclass(frozen=True)
+class SpotLoss:
+    node_index: int
+    t_ms: int
+
+
+def _stage_works(profile: WorkloadProfile, day: int, conf: dict[str, str], rng: random.Random,
+                 cache_fraction: float) -> list[list[TaskWork]]:
+    """Per stage, the work of each task: splits for scans, partitions for shuffles, skew."""
+    input_bytes = profile.input_gb_on(day) * GB
+    shuffle_written: list[float] = []
+    cache_tasks = 0
+    works: list[list[TaskWork]] = []
+    for template in profile.stages:
+        read = template.input_share * input_bytes
+        shuffle = sum(shuffle_written[p] for p in template.parents)
+        cached = input_bytes if template.cached else 0.0
+        total = read + shuffle + cached
+        n = _task_count(profile, template, read + cached, conf, cache_tasks)
+        if template.input_share >= 0.5:
+            cache_tasks = n
+        weights = _skew_weights(n, template.skew_share, rng)
+        stage_works = []
+        for i, w in enumerate(weights):
+            in_memory = template.cached and i < cache_fraction * n
+            stage_works.append(TaskWork(
+                input_bytes=w * (read + (0.0 if in_memory else cached)),
+                shuffle_read_bytes=w * shuffle,
+                cached_bytes=w * cached if in_memory else 0.0,
+                # Recomputing an evicted partition costs the scan's CPU again.
+                cpu_s_per_gb=template.cpu_s_per_gb * (1.0 if in_memory or not template.cached else 2.5),
+                shuffle_write_ratio=template.shuffle_write_ratio,
+                output_ratio=template.output_ratio,
+                mem_ratio=template.mem_ratio,
+            ))
+        works.append(stage_works)
+        shuffle_written.append(total * template.shuffle_write_ratio)
+    return works
+
+
+def _task_count(profile: WorkloadProfile, template: StageTemplate, scanned: float,
+                conf: dict[str, str], cache_tasks: int) -> int:
+    if template.cached and cache_tasks:
+        return cache_tasks
+    if template.partitions is not None:
+        configured = conf.get("spark.sql.shuffle.partitions")
+        n = int(configured) if configured and configured.isdigit() and template.partitions >= 100 else (
+            template.partitions)
+    else:
+        n = math.ceil(scanned / (profile.split_mb * 1024 * 1024))
+    return max(1, min(n, profile.max_tasks_per_stage))
+
+
+def _skew_weights(n: int, skew_share: float, rng: random.Random) -> list[float]:
+    """Each task's share of the stage's bytes; the hottest 1% of tasks get ``skew_share``."""
+    if skew_share <= 0 or n < 2:
+        return [1.0 / n] * n
+    hot = set(rng.sample(range(n), max(1, round(n * 0.01))))
+    return [skew_share / len(hot) if i in hot else (1 - skew_share) / (n - len(hot)) for i in range(n)]
+
+
+class _Scheduler:
+    def __init__(self, profile: WorkloadProfile, plan: ClusterPlan, rng: random.Random,
+                 losses: list[SpotLoss], noise: bool) -> None:
+        self.profile = profile
+        self.plan = plan
+        self.rng = rng
+        self.noise = noise
+        self.losses = sorted(losses, key=lambda loss: loss.t_ms)
+        self.tl = Timeline()
+        self.slots: list[tuple[int, int, str]] = []  # (free at, tiebreak, executor id)
+        self.by_id: dict[str, ExecutorRecord] = {}
+        self.next_node = plan.min_workers + 1
+        self.executor_seq = 0
+        self.task_id = 0
+        self.last_launch = 0
+        self.run_factor = rng.lognormvariate(0.0, profile.noise_cv) if noise else 1.0
+
+    # --- executors -------------------------------------------------------------------------
+    def add_executor(self, node_index: int, t_ms: int, executor_id: str | None = None) -> None:
+        # A single-node cluster (no workers) runs tasks in the driver, like local mode.
+        cores = self.plan.driver_type.vcpus if executor_id == "driver" else self.plan.worker_type.vcpus
+        ex = ExecutorRecord(executor_id or str(self.executor_seq), node_index, cores, t_ms, last_busy_ms=t_ms)
+        if executor_id is None:
+            self.executor_seq += 1
+        self.tl.executors.append(ex)
+        self.by_id[ex.executor_id] = ex
+        for slot in range(ex.cores):
+            heapq.heappush(self.slots, (t_ms, len(self.tl.executors) * 1000 + slot, ex.executor_id))
+
+    def live(self, t_ms: int) -> list[ExecutorRecord]:
+        return [e for e in self.tl.executors if e.remove_ms is None and e.add_ms <= t_ms]
+
+    def alive_count(self) -> int:
+        return sum(1 for e in self.tl.executors if e.remove_ms is None)
+
+    def remove(self, ex: ExecutorRecord, t_ms: int, reason: str, lost: bool) -> None:
+        ex.remove_ms, ex.remove_reason, ex.lost = t_ms, reason, lost
+
+    def startup_ms(self) -> int:
+        return round(self.rng.uniform(3_000, 8_000)) if self.noise else 5_000
+
+    def provision_ms(self) -> int:
+        return round(self.rng.uniform(70_000, 150_000)) if self.noise else 100_000
+
+    def scale_up(self, t_ms: int, pending: int, cause: str = "AUTOSCALE") -> None:
+        current = self.alive_count()
+        want = current + math.ceil(pending / self.plan.worker_type.vcpus)
+        target = min(self.plan.max_workers, want)
+        if target <= current:
+            return
+        self.tl.changes.append(ClusterChange(t_ms, "RESIZING", {
+            "current_num_workers": self.alive_count(), "target_num_workers": target, "cause": cause}))
+        arrive = t_ms + self.provision_ms()
+        for _ in range(target - current):
+            self.add_executor(self.next_node, arrive + self.startup_ms())
+            self.tl.changes.append(ClusterChange(arrive, "ADD", {}, self.next_node))
+            self.next_node += 1
+        self.tl.changes.append(ClusterChange(arrive, "UPSIZE_COMPLETED", {
+            "current_num_workers": target, "target_num_workers": target}))
+
+    def release_idle(self, t_ms: int) -> None:
+        if not self.plan.autoscale:
+            return
+        idle = sorted((e for e in self.live(t_ms) if e.last_busy_ms + IDLE_TIMEOUT_MS <= t_ms),
+                      key=lambda e: e.last_busy_ms)
+        for ex in idle:
+            if self.alive_count() <= self.plan.min_workers:
+                break
+            at = ex.last_busy_ms + IDLE_TIMEOUT_MS
+            n = self.alive_count()
+            self.remove(ex, at, EXECUTOR_KILLED_REASON, lost=False)
+            self.tl.changes.append(ClusterChange(at, "RESIZING", {
+                "current_num_workers": n, "target_num_workers": n - 1, "cause": "AUTOSCALE"},
+                ex.node_index))
+
+    # --- spot loss -------------------------------------------------------------------------
+    def lose_node(self, loss: SpotLoss, stage: StageRecord, records: list[TaskRecord],
+                  pending: deque[tuple[int, int, int]]) -> None:
+        victims = [e for e in self.tl.executors if e.node_index == loss.node_index and e.remove_ms is None]
+        if not victims:
+            return
+        ex = victims[0]
+        n = self.alive_count()
+        self.remove(ex, loss.t_ms, EXECUTOR_LOST_REASON, lost=True)
+        self.tl.changes.append(ClusterChange(loss.t_ms, "NODES_LOST", {
+            "current_num_workers": n - 1, "target_num_workers": n,
+            "reason": {"code": "SPOT_INSTANCE_TERMINATION", "type": "CLOUD_FAILURE",
+                       "parameters": {"databricks_error_message": "Spot instance was reclaimed."}}},
+            loss.node_index))
+        for rec in list(records):
+            if rec.executor_id != ex.executor_id or rec.end_reason != "Success":
+                continue
+            if rec.finish_ms > loss.t_ms:
+                rec.end_reason, rec.finish_ms = "ExecutorLostFailure", loss.t_ms
+            elif stage.shuffle_map:
+                # Its map output lived on the lost node: Spark re-runs the task in this stage.
+                records.append(TaskRecord(rec.task_id, rec.stage_id, rec.index, rec.attempt,
+                                          rec.executor_id, rec.node_index, rec.launch_ms,
+                                          loss.t_ms, "Resubmitted", rec.task_type, rec.cost))
+            else:
+                continue
+            pending.append((rec.index, rec.attempt + 1, loss.t_ms))
+        # Databricks replaces the lost node; with fallback the replacement is on demand.
+        arrive = loss.t_ms + self.provision_ms()
+        self.add_executor(self.next_node, arrive + self.startup_ms())
+        self.tl.changes.append(ClusterChange(arrive, "ADD", {"replacement": True}, self.next_node))
+        self.tl.changes.append(ClusterChange(arrive, "UPSIZE_COMPLETED", {
+            "current_num_workers": n, "target_num_workers": n}))
+        self.next_node += 1
+
+    # --- stages ----------------------------------------------------------------------------
+    def run_stage(self, stage: StageRecord, works: list[TaskWork], submit: int) -> int:
+        stage.submit_ms = submit
+        self.release_idle(submit)
+        pending: deque[tuple[int, int, int]] = deque((i, 0, submit) for i in range(len(works)))
+        records: list[TaskRecord] = []
+        next_check = submit + AUTOSCALE_CHECK_MS if self.plan.autoscale else math.inf
+        task_type = "ShuffleMapTask" if stage.shuffle_map else "ResultTask"
+        while True:
+            while pending:
+                if not self.slots:  # autoscaling from zero workers: the backlog asks for nodes
+                    self.scale_up(submit, len(pending))
+                    if not self.slots:
+                        raise RuntimeError("no executor can run the stage")
+                free, tie, eid = self.slots[0]
+                ex = self.by_id[eid]
+                if ex.remove_ms is not None and ex.remove_ms <= max(free, submit):
+                    heapq.heappop(self.slots)
+                    continue
+                now = max(free, submit)
+                if self.losses and self.losses[0].t_ms <= now:
+                    self.lose_node(self.losses.pop(0), stage, records, pending)
+                    continue
+                if next_check <= now:
+                    self.scale_up(next_check, len(pending))
+                    next_check = next_check + 30_000 if self.alive_count() < self.plan.max_workers else math.inf
+                    continue
+                heapq.heappop(self.slots)
+                index, attempt, ready = pending.popleft()
+                launch = max(now, ready, self.last_launch + DRIVER_LAUNCH_MS)
+                self.last_launch = launch
+                noise = self.run_factor * (self.rng.lognormvariate(0.0, self.profile.task_noise_cv)
+                                           if self.noise else 1.0)
+                workers = max(1, len(self.live(launch)))
+                cost = task_cost(works[index], self.plan.worker_type, concurrency=ex.cores,
+                                 workers=workers, noise=noise)
+                finish = launch + cost.duration_ms
+                records.append(TaskRecord(self.task_id, stage.stage_id, index, attempt, eid, ex.node_index,
+                                          launch, finish, "Success", task_type, cost))
+                self.task_id += 1
+                ex.last_busy_ms = max(ex.last_busy_ms, finish)
+                heapq.heappush(self.slots, (finish, tie, eid))
+            end = max((r.finish_ms for r in records if r.end_reason == "Success"), default=submit)
+            if self.losses and self.losses[0].t_ms < end:
+                self.lose_node(self.losses.pop(0), stage, records, pending)
+                continue
+            break
+        stage.complete_ms = end + 15
+        self.tl.tasks.extend(records)
+        return stage.complete_ms
+
+    def run(self, works: list[list[TaskWork]], start_ms: int) -> Timeline:
+        for w in range(1, self.plan.min_workers + 1):
+            self.add_executor(w, start_ms + self.startup_ms())
+        if self.plan.max_workers == 0:
+            self.add_executor(0, start_ms, executor_id="driver")
+        stages_by_job: dict[int, list[int]] = {}
+        for i, template in enumerate(self.profile.stages):
+            stages_by_job.setdefault(template.job, []).append(i)
+        consumed = {p for t in self.profile.stages for p in t.parents}
+        t = start_ms
+        for job_id, stage_ids in sorted(stages_by_job.items()):
+            driver_s = self.profile.driver_s_per_job * (self.rng.uniform(0.7, 1.3) if self.noise else 1.0)
+            job = JobRecord(job_id, stage_ids, submit_ms=t + round(driver_s * 1000))
+            self.tl.jobs.append(job)
+            t = job.submit_ms
+            for sid in stage_ids:
+                template = self.profile.stages[sid]
+                stage = StageRecord(sid, job_id, template.name, len(works[sid]), template.parents,
+                                    shuffle_map=sid in consumed)
+                self.tl.stages.append(stage)
+                t = self.run_stage(stage, works[sid], t + 40)
+            job.end_ms = t + 10
+            t = job.end_ms
+        self.tl.app_end_ms = t + 300
+        # Nodes requested near the end never joined the application.
+        self.tl.executors = [e for e in self.tl.executors if e.add_ms < self.tl.app_end_ms]
+        return self.tl
+
+
+def schedule(profile: WorkloadProfile, plan: ClusterPlan, *, day: int, rng: random.Random,
+             start_ms: int, losses: list[SpotLoss] | None = None, noise: bool = True) -> Timeline:
+    """Simulate the application of ``profile`` on ``plan`` from ``start_ms`` (ms since app start)."""
+    workers = max(plan.min_workers, 1)
+    cached_capacity = storage_memory_bytes(plan.worker_type) * workers
+    cache_fraction = min(1.0, cached_capacity / max(profile.input_gb_on(day) * GB * 1.2, 1.0))
+    works = _stage_works(profile, day, plan.spark_conf, rng, cache_fraction)
+    sched = _Scheduler(profile, plan, rng, losses or [], noise)
+    timeline = sched.run(works, start_ms)
+    timeline.input_bytes = sum(r.cost.input_bytes for r in timeline.tasks if r.end_reason == "Success")
+    return timeline

@@ -1,0 +1,65 @@
+"""Ground truth of a simulated run, for tests and for whoever wants to check a parser against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.sim.cluster import ClusterPlan
+from sandbox.sim.profiles import WorkloadProfile
+from sandbox.sim.scheduler import Timeline
+
+
+def summarize(tl: Timeline, profile: WorkloadProfile, plan: ClusterPlan, *, day: int, seed: int) -> dict[str, Any]:
+    stages = []
+    for s in tl.stages:
+        recs = [r for r in tl.tasks if r.stage_id == s.stage_id]
+        ok = [r for r in recs if r.end_reason == "Success"]
+        stages.append({
+            "stage_id": s.stage_id,
+            "attempt_id": 0,
+            "job_id": s.job_id,
+            "name": s.name,
+            "num_tasks": s.num_tasks,
+            "task_ids": sorted({r.task_id for r in recs}),
+            "task_attempts": sum(1 for r in recs if r.end_reason != "Resubmitted"),
+            "succeeded": len(ok),
+            "failed": sum(1 for r in recs if r.end_reason == "ExecutorLostFailure"),
+            "resubmitted": sum(1 for r in recs if r.end_reason == "Resubmitted"),
+            "submit_ms": s.submit_ms,
+            "complete_ms": s.complete_ms,
+            "input_bytes": sum(r.cost.input_bytes for r in ok),
+            "shuffle_read_bytes": sum(r.cost.shuffle_remote_bytes + r.cost.shuffle_local_bytes for r in ok),
+            "shuffle_write_bytes": sum(r.cost.shuffle_write_bytes for r in ok),
+            "output_bytes": sum(r.cost.output_bytes for r in ok),
+            "memory_spilled_bytes": sum(r.cost.memory_spilled for r in ok),
+            "executor_run_ms": sum(r.cost.run_ms for r in ok),
+        })
+    ok_all = [r for r in tl.tasks if r.end_reason == "Success"]
+    return {
+        "profile": profile.name,
+        "seed": seed,
+        "day": day,
+        "input_gb": profile.input_gb_on(day),
+        "node_type_id": plan.worker_type.node_type_id,
+        "driver_node_type_id": plan.driver_type.node_type_id,
+        "min_workers": plan.min_workers,
+        "max_workers": plan.max_workers,
+        "autoscale": plan.autoscale,
+        "app_start_ms": min((j.submit_ms for j in tl.jobs), default=0),
+        "app_end_ms": tl.app_end_ms,
+        "jobs": [{"job_id": j.job_id, "stage_ids": list(j.stage_ids), "submit_ms": j.submit_ms, "end_ms": j.end_ms}
+                 for j in tl.jobs],
+        "stages": stages,
+        "tasks": sum(1 for r in tl.tasks if r.end_reason != "Resubmitted"),
+        "tasks_failed": sum(1 for r in tl.tasks if r.end_reason == "ExecutorLostFailure"),
+        "executors_added": [e.executor_id for e in tl.executors],
+        "executors_removed": [{"executor_id": e.executor_id, "reason": e.remove_reason, "time_ms": e.remove_ms,
+                               "lost": e.lost} for e in tl.executors if e.remove_ms is not None],
+        "input_bytes": sum(r.cost.input_bytes for r in ok_all),
+        "shuffle_bytes": sum(r.cost.shuffle_write_bytes for r in ok_all),
+        "output_bytes": sum(r.cost.output_bytes for r in ok_all),
+        "spilled_bytes": sum(r.cost.memory_spilled for r in ok_all),
+        "disk_spilled_bytes": sum(r.cost.disk_spilled for r in ok_all),
+        "gc_ms": sum(r.cost.gc_ms for r in ok_all),
+        "executor_cpu_ns": sum(r.cost.cpu_ns for r in ok_all),
+    }
