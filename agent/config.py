@@ -1,0 +1,139 @@
+"""The agent's one typed configuration.
+
+Precedence, highest first: command-line flag > environment variable > JSON
+config file (``--config`` / ``TRIMTAB_AGENT_CONFIG``) > default. Every setting
+has an environment variable; sensitive ones (the token) are masked whenever the
+configuration is printed or logged.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    type: type
+    default: Any
+    sensitive: bool = False
+    help: str = ""
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("eventlog_dir", "TRIMTAB_EVENTLOG_DIR", Path, Path("/databricks/driver/eventlogs"),
+            help="directory Spark writes event logs into"),
+    Setting("server", "TRIMTAB_SERVER", str, "", help="host:port of the Trimtab server"),
+    Setting("token_env", "TRIMTAB_TOKEN_ENV", str, "TRIMTAB_TOKEN", help="variable holding the agent token"),
+    Setting("token", "", str, "", sensitive=True, help="the token itself (read from token_env)"),
+    Setting("state_dir", "TRIMTAB_AGENT_STATE_DIR", Path, Path("/databricks/trimtab/state"),
+            help="spool and read positions"),
+    Setting("spark_ui", "TRIMTAB_SPARK_UI", str, "", help="Spark UI base URL for REST gauges (optional)"),
+    Setting("tls", "TRIMTAB_TLS", bool, False, help="use TLS to the server"),
+    Setting("cluster_id", "DB_CLUSTER_ID", str, "", help="Databricks cluster id"),
+    Setting("poll_interval_s", "TRIMTAB_AGENT_POLL_S", float, 0.5),
+    Setting("rest_interval_s", "TRIMTAB_AGENT_REST_POLL_S", float, 15.0),
+    Setting("batch_max_events", "TRIMTAB_AGENT_BATCH_EVENTS", int, 500),
+    Setting("batch_max_age_s", "TRIMTAB_AGENT_BATCH_AGE_S", float, 2.0),
+    Setting("read_budget_bytes", "TRIMTAB_AGENT_READ_BUDGET", int, 8 * 1024 * 1024,
+            help="raw bytes read per application per poll (bounds memory and latency)"),
+    Setting("max_line_bytes", "TRIMTAB_AGENT_MAX_LINE", int, 16 * 1024 * 1024),
+    Setting("spool_max_bytes", "TRIMTAB_AGENT_SPOOL_BYTES", int, 256 * 1024 * 1024),
+    Setting("rpc_timeout_s", "TRIMTAB_AGENT_RPC_TIMEOUT_S", float, 10.0),
+    Setting("backoff_base_s", "TRIMTAB_AGENT_BACKOFF_BASE_S", float, 1.0),
+    Setting("backoff_max_s", "TRIMTAB_AGENT_BACKOFF_MAX_S", float, 30.0),
+    Setting("shutdown_flush_s", "TRIMTAB_AGENT_SHUTDOWN_FLUSH_S", float, 8.0),
+    Setting("checkpoint_interval_s", "TRIMTAB_AGENT_CHECKPOINT_S", float, 2.0),
+)
+
+
+def _convert(setting: Setting, value: Any) -> Any:
+    if setting.type is bool and isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return setting.type(value)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    eventlog_dir: Path
+    server: str
+    token_env: str
+    token: str
+    state_dir: Path
+    spark_ui: str
+    tls: bool
+    cluster_id: str
+    poll_interval_s: float
+    rest_interval_s: float
+    batch_max_events: int
+    batch_max_age_s: float
+    read_budget_bytes: int
+    max_line_bytes: int
+    spool_max_bytes: int
+    rpc_timeout_s: float
+    backoff_base_s: float
+    backoff_max_s: float
+    shutdown_flush_s: float
+    checkpoint_interval_s: float
+    hostname: str = ""
+
+    def masked(self) -> dict[str, Any]:
+        """Printable form: sensitive values show only their last 4 characters."""
+        out: dict[str, Any] = {}
+        for s in SETTINGS:
+            v = getattr(self, s.name)
+            out[s.name] = (("…" + v[-4:]) if v else "") if s.sensitive else str(v)
+        return out
+
+    def __repr__(self) -> str:
+        return f"AgentConfig({self.masked()})"
+
+
+def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
+                file: Path | None = None) -> AgentConfig:
+    """Build the configuration; ``flags`` holds only options given on the command line (None = unset)."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    env = os.environ if env is None else env
+    file = file or (Path(env["TRIMTAB_AGENT_CONFIG"]) if env.get("TRIMTAB_AGENT_CONFIG") else None)
+    from_file: dict[str, Any] = orjson.loads(file.read_bytes()) if file else {}
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        if s.name in flags:
+            raw = flags[s.name]
+        elif s.env and env.get(s.env):
+            raw = env[s.env]
+        elif s.name in from_file:
+            raw = from_file[s.name]
+        else:
+            raw = s.default
+        values[s.name] = _convert(s, raw)
+    if not values["token"] and values["token_env"]:
+        values["token"] = env.get(values["token_env"], "")
+    values["hostname"] = socket.gethostname()
+    known = {f.name for f in fields(AgentConfig)}
+    return AgentConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def agent_id(state_dir: Path) -> str:
+    """Stable per state directory, so a restarted agent is recognisably the same one."""
+    path = state_dir / "agent_id"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        pass
+    aid = uuid.uuid4().hex
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(aid)
+    except OSError:
+        pass
+    return aid

@@ -1,0 +1,196 @@
+"""Follows one application: segments in order → complete lines → parser → plain events.
+
+``pos`` is the next unread decoded byte of the current segment. ``checkpoint``
+returns a resume position no later than the first line of any stage still
+open in the parser (see ``agent.parse``), so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from agent.events import PlainEvent
+from agent.follow.discover import AppSource, SegmentLister, SegmentRef
+from agent.follow.segment import Position, SegmentReader, hint_for
+from agent.parse import WANTED, AppParser, event_name
+
+log = logging.getLogger("trimtab.agent.follow")
+
+
+@dataclass
+class ReadCounters:
+    events_read: int = 0
+    lines_corrupt: int = 0
+    lines_oversized: int = 0
+
+
+@dataclass
+class _SegMemo:
+    """What a checkpoint needs about a segment the reader already left."""
+
+    seg: str
+    codec: str
+    key: str
+    points: list[tuple[int, int]] = field(default_factory=list)
+
+
+class AppFollower:
+    def __init__(self, src: AppSource, lister: SegmentLister, counters: ReadCounters, max_line: int,
+                 saved: dict[str, Any] | None = None) -> None:
+        self.src = src
+        self.lister = lister
+        self.counters = counters
+        self.max_line = max_line
+        self.parser = AppParser(src.application_id, src.application_id if src.layout == "databricks" else "",
+                                str(src.path), fallback_id=src.fallback_id)
+        self.pos: Position | None = None
+        # Lines before this (order, offset) were already counted (a replay must not count them again).
+        self.counted: tuple[int, int] = (-1, -1)
+        if saved:
+            self.pos = Position.from_json(saved["pos"]) if saved.get("pos") else None
+            self.parser.restore(saved.get("parser", {}))
+            self.counted = tuple(saved.get("counted", (-1, -1)))  # type: ignore[assignment]
+        self.reader: SegmentReader | None = None
+        self._cur: SegmentRef | None = None
+        self._memos: dict[int, _SegMemo] = {}
+        self.finished = False
+
+    def close(self) -> None:
+        if self.reader:
+            self.reader.close()
+            self.reader = None
+
+    # -- reading -------------------------------------------------------------------------------
+    def poll(self, budget: int) -> list[PlainEvent]:
+        """Read up to about ``budget`` raw bytes; returns the events completed by them."""
+        if self.finished:
+            return []
+        complete = self.lister.complete(self.src)  # judged before reading: see _at_eof
+        segs = self.lister.segments(self.src)
+        if not segs:
+            if not self.src.path.exists():
+                log.warning("%s disappeared while followed; finishing it", self.src.app_key)
+                return self._finish()
+            return []
+        seg = self._select(segs)
+        if seg is None:
+            return []
+        out: list[PlainEvent] = []
+        eof = False
+        while budget > 0 and self.reader is not None:
+            lines, eof = self.reader.read(budget)
+            self._consume(lines, out)
+            self.pos.out = self.reader.buf_start  # type: ignore[union-attr]
+            if eof:
+                break
+            budget -= sum(len(line or b"") + 1 for line, _ in lines) or 1
+        if eof:
+            out.extend(self._at_eof(segs, complete))
+        return out
+
+    def _select(self, segs: list[SegmentRef]) -> SegmentRef | None:
+        """The segment to read now, (re)opening the reader when the file changed."""
+        if self.pos is None:
+            self.pos = Position(segs[0].seg, segs[0].order, 0, 0, 0, segs[0].key)
+        seg = next((s for s in segs if s.order == self.pos.order), None)
+        if seg is None:
+            later = [s for s in segs if s.order > self.pos.order]
+            if not later:
+                return None  # renamed or not there yet; look again next poll
+            log.warning("%s: segment %s vanished before it was fully read", self.src.app_key, self.pos.seg)
+            seg = later[0]
+            self.pos = Position(seg.seg, seg.order, 0, 0, 0, seg.key)
+        if self.reader is None or self._cur is None or self.reader.file_key != seg.key:
+            self.close()
+            try:
+                self.reader = SegmentReader(seg.path, seg.codec, seg.key, self.pos, self.max_line)
+            except OSError as exc:
+                log.warning("%s: cannot open %s: %s", self.src.app_key, seg.path, exc)
+                return None
+            self._cur = seg
+            self.pos.seg, self.pos.file_key = seg.seg, seg.key
+        return seg
+
+    def _consume(self, lines: list[tuple[bytes | None, int]], out: list[PlainEvent]) -> None:
+        order = self.pos.order  # type: ignore[union-attr]
+        counted = self.counted
+        feed = self.parser.feed
+        for line, start in lines:
+            fresh = (order, start) >= counted
+            if line is None:
+                if fresh:
+                    self.counters.lines_oversized += 1
+                continue
+            if not line.strip():
+                continue
+            name = event_name(line)
+            if name is not None and name not in WANTED:
+                continue  # most lines (TaskStart, metrics updates, SQL plans): skip the JSON parse
+            try:
+                ev = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                ev = None
+            if not isinstance(ev, dict):
+                if fresh:
+                    self.counters.lines_corrupt += 1
+                continue
+            events = feed(ev, (order, start))
+            if events:
+                self.counters.events_read += len(events)
+                out.extend(events)
+        if lines:
+            self.counted = max(counted, (order, lines[-1][1] + 1))
+
+    def _at_eof(self, segs: list[SegmentRef], complete: bool) -> list[PlainEvent]:
+        assert self.reader is not None and self.pos is not None
+        later = [s for s in segs if s.order > self.pos.order]
+        broken = self.reader.corrupt
+        if broken and (self.pos.order, self.pos.out) >= self.counted:
+            self.counters.lines_corrupt += 1
+            self.counted = (self.pos.order, self.pos.out + 1)
+        if later:
+            if self.reader.pending_bytes:
+                self.counters.lines_corrupt += 1  # a segment that ends without its newline
+            self._memos[self.pos.order] = _SegMemo(self.pos.seg, self.reader.codec, self.reader.file_key,
+                                                   list(self.reader.restart_points()))
+            self.close()
+            nxt = later[0]
+            self.pos = Position(nxt.seg, nxt.order, 0, 0, 0, nxt.key)
+            return []
+        if (complete or self.parser.ended) and (self.reader.pending_bytes == 0 or broken):
+            return self._finish()
+        return []
+
+    def _finish(self) -> list[PlainEvent]:
+        self.finished = True
+        self.close()
+        return self.parser.finish()
+
+    # -- checkpoint ----------------------------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """Resume point and application state; call only when every event returned so far is spooled."""
+        state: dict[str, Any] = {"parser": self.parser.snapshot(), "counted": list(self.counted),
+                                 "finished": self.finished}
+        if self.pos is None:
+            return state
+        low = self.parser.low_water()
+        order, out = low if low is not None else (self.pos.order, self.pos.out)
+        if order == self.pos.order:
+            seg, key = self.pos.seg, self.pos.file_key
+            codec = self.reader.codec if self.reader else (self._cur.codec if self._cur else "none")
+            points = self.reader.restart_points() if self.reader else [(0, 0)]
+        else:
+            memo = self._memos.get(order, _SegMemo(f"order_{order}", "none", ""))
+            seg, key, codec, points = memo.seg, memo.key, memo.codec, memo.points
+        hint_raw, hint_out = hint_for(points, out, codec)
+        state["pos"] = Position(seg, order, out, hint_raw, hint_out, key).to_json()
+        # Forget restart points and segments no resume point can need any more.
+        for o in [o for o in self._memos if o < order]:
+            del self._memos[o]
+        if self.reader and order == self.pos.order:
+            self.reader.prune(out)
+        return state

@@ -1,0 +1,142 @@
+"""Incremental line reader over one event-log file (a *segment*), any codec.
+
+Only ``\\n``-terminated lines are returned; a partial last line (or an
+unfinished compressed frame) stays buffered until Spark writes the rest.
+Positions are offsets in the *decoded* stream, so they survive a codec change
+of the same content (Databricks gzips a rotated segment after renaming it).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.follow.codecs import CorruptStream, make_decoder
+
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass
+class Position:
+    """Where to resume one application: segment, decoded offset, and a restart hint."""
+
+    seg: str
+    order: int
+    out: int = 0
+    hint_raw: int = 0
+    hint_out: int = 0
+    file_key: str = ""
+
+    def to_json(self) -> list:
+        return [self.seg, self.order, self.out, self.hint_raw, self.hint_out, self.file_key]
+
+    @classmethod
+    def from_json(cls, v: list) -> Position:
+        return cls(str(v[0]), int(v[1]), int(v[2]), int(v[3]), int(v[4]), str(v[5]))
+
+
+def file_key(st: os.stat_result, codec: str) -> str:
+    """Identity of a file's bytes: stays the same across a rename, changes when re-encoded."""
+    return f"{st.st_dev}:{st.st_ino}:{codec}"
+
+
+class SegmentReader:
+    def __init__(self, path: Path, codec: str, key: str, start: Position, max_line: int) -> None:
+        self.path = path
+        self.codec = codec
+        self.file_key = key
+        self.max_line = max_line
+        self._f = open(path, "rb")  # noqa: SIM115 - lives as long as the reader
+        raw, out = 0, 0
+        if start.file_key == key and start.hint_out <= start.out:
+            raw, out = start.hint_raw, start.hint_out
+        elif codec == "none":
+            raw, out = start.out, start.out
+        self._f.seek(raw)
+        self._dec = make_decoder(codec, raw, out)
+        self._skip = start.out - out  # decoded bytes before the resume point, already consumed
+        self._buf = bytearray()
+        self.buf_start = start.out  # decoded offset of _buf[0]
+        self._discarding = False
+        self._discard_start = 0
+        self.corrupt = False
+
+    def close(self) -> None:
+        self._f.close()
+
+    def read(self, budget: int = READ_CHUNK) -> tuple[list[tuple[bytes | None, int]], bool]:
+        """Complete lines (bytes without newline, decoded start offset) and whether EOF was hit.
+
+        An oversized line is returned as ``(None, start)`` so the caller can count it once.
+        """
+        if self.corrupt:
+            return [], True
+        raw = self._f.read(min(budget, READ_CHUNK))
+        if not raw:
+            return [], True
+        try:
+            data = self._dec.feed(raw)
+        except CorruptStream:
+            # Nothing after this point decodes; the follower counts one corrupt line and moves on.
+            self.corrupt = True
+            return [], True
+        if self._skip:
+            cut = min(self._skip, len(data))
+            data = data[cut:]
+            self._skip -= cut
+        return self._split(data), False
+
+    def _split(self, data: bytes) -> list[tuple[bytes | None, int]]:
+        buf = self._buf
+        lines: list[tuple[bytes | None, int]] = []
+        if self._discarding:
+            nl = data.find(b"\n")
+            if nl < 0:
+                self.buf_start += len(data)
+                return []
+            lines.append((None, self._discard_start))
+            self.buf_start += nl + 1
+            data = data[nl + 1 :]
+            self._discarding = False
+        buf += data
+        last = buf.rfind(b"\n")
+        if last < 0:
+            if len(buf) > self.max_line:
+                # Never hold an unbounded line in memory: drop it and skip to its end.
+                self._discard_start = self.buf_start
+                self.buf_start += len(buf)
+                buf.clear()
+                self._discarding = True
+            return lines
+        pos = self.buf_start
+        for line in bytes(buf[:last]).split(b"\n"):
+            lines.append((None if len(line) > self.max_line else line, pos))
+            pos += len(line) + 1
+        del buf[: last + 1]
+        self.buf_start = pos
+        return lines
+
+    @property
+    def pending_bytes(self) -> int:
+        """Decoded bytes of an unfinished last line."""
+        return len(self._buf)
+
+    def restart_points(self) -> list[tuple[int, int]]:
+        return self._dec.restart_points
+
+    def prune(self, keep_from_out: int) -> None:
+        """Forget restart points no checkpoint can need any more (bounded memory)."""
+        pts = self._dec.restart_points
+        i = bisect.bisect_right(pts, keep_from_out, key=lambda p: p[1]) - 1
+        if i > 0:
+            del pts[:i]
+
+
+def hint_for(points: list[tuple[int, int]], out: int, codec: str) -> tuple[int, int]:
+    """The restart point (raw, decoded) at or before decoded offset ``out``."""
+    if codec == "none":
+        return out, out
+    i = bisect.bisect_right(points, out, key=lambda p: p[1]) - 1
+    return points[i] if i >= 0 else (0, 0)

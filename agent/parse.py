@@ -1,0 +1,447 @@
+"""Event-log lines → plain events, for one application.
+
+Tolerant by design (Spark's JsonProtocol promises only optional additions):
+unknown events and fields are ignored, missing fields read as 0/"".
+
+State is split in two on purpose, so a restart after ``kill -9`` has no gap:
+- *application state* (ids, conf, which stages/jobs/executors were already
+  emitted, open jobs and SQL executions) is small and idempotent under replay;
+  it is snapshotted with every checkpoint (``snapshot``/``restore``);
+- *open stages* (task aggregates) are never snapshotted. Instead the follower
+  checkpoints a read position no later than the first line of the oldest open
+  stage (``low_water``), so a restart replays those lines. Replayed lines of
+  already emitted stages, jobs and executors are recognised and not re-emitted.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.events import (
+    METRIC_NAMES,
+    PEAK_INDEX,
+    AppEnded,
+    AppStarted,
+    Distribution,
+    ExecutorAdded,
+    ExecutorRemoved,
+    JobCompleted,
+    PlainEvent,
+    Removal,
+    SqlExecution,
+    StageCompleted,
+)
+
+SQL_START = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart"
+SQL_END = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd"
+WANTED = frozenset(
+    {
+        "SparkListenerLogStart",
+        "DBCEventLoggingListenerMetadata",
+        "SparkListenerEnvironmentUpdate",
+        "SparkListenerApplicationStart",
+        "SparkListenerApplicationEnd",
+        "SparkListenerExecutorAdded",
+        "SparkListenerExecutorRemoved",
+        "SparkListenerStageSubmitted",
+        "SparkListenerTaskEnd",
+        "SparkListenerStageExecutorMetrics",
+        "SparkListenerStageCompleted",
+        "SparkListenerJobStart",
+        "SparkListenerJobEnd",
+        SQL_START,
+        SQL_END,
+    }
+)
+_PREFIX = b'{"Event":"'
+# Spark conf keys worth sending: they identify the cluster/job or size it. Never secrets.
+_CONF_KEEP = re.compile(
+    r"^spark\.(databricks\.clusterUsageTags\.|databricks\.job\.|executor\.(memory|cores|instances)|"
+    r"driver\.(memory|cores)|dynamicAllocation\.|eventLog\.|app\.(name|id)|master$|sql\.shuffle\.partitions)"
+)
+_CONF_SECRET = re.compile(r"(?i)(secret|password|token|credential|\.key$|apikey)")
+# TaskEnd "Task Metrics" paths in METRIC_NAMES order.
+_TASK_PATHS: tuple[tuple[str, ...], ...] = (
+    ("Executor Run Time",),
+    ("Executor CPU Time",),
+    ("Executor Deserialize Time",),
+    ("Executor Deserialize CPU Time",),
+    ("JVM GC Time",),
+    ("Result Serialization Time",),
+    ("Result Size",),
+    ("Input Metrics", "Bytes Read"),
+    ("Input Metrics", "Records Read"),
+    ("Output Metrics", "Bytes Written"),
+    ("Output Metrics", "Records Written"),
+    ("Shuffle Read Metrics", "Remote Bytes Read"),
+    ("Shuffle Read Metrics", "Local Bytes Read"),
+    ("Shuffle Read Metrics", "Remote Bytes Read To Disk"),
+    ("Shuffle Read Metrics", "Total Records Read"),
+    ("Shuffle Read Metrics", "Fetch Wait Time"),
+    ("Shuffle Write Metrics", "Shuffle Bytes Written"),
+    ("Shuffle Write Metrics", "Shuffle Records Written"),
+    ("Shuffle Write Metrics", "Shuffle Write Time"),
+    ("Memory Bytes Spilled",),
+    ("Disk Bytes Spilled",),
+    ("Peak Execution Memory",),
+)
+# The same metrics as stage accumulables (used only when a stage has no TaskEnd lines).
+_ACCUM_NAMES = {
+    "internal.metrics." + n: i
+    for i, n in enumerate(
+        (
+            "executorRunTime", "executorCpuTime", "executorDeserializeTime", "executorDeserializeCpuTime",
+            "jvmGCTime", "resultSerializationTime", "resultSize", "input.bytesRead", "input.recordsRead",
+            "output.bytesWritten", "output.recordsWritten", "shuffle.read.remoteBytesRead",
+            "shuffle.read.localBytesRead", "shuffle.read.remoteBytesReadToDisk", "shuffle.read.recordsRead",
+            "shuffle.read.fetchWaitTime", "shuffle.write.bytesWritten", "shuffle.write.recordsWritten",
+            "shuffle.write.writeTime", "memoryBytesSpilled", "diskBytesSpilled", "peakExecutionMemory",
+        )
+    )
+}
+
+
+def event_name(line: bytes) -> str | None:
+    """The ``Event`` of a line from its prefix (Spark always writes it first), else None."""
+    if line.startswith(_PREFIX):
+        end = line.find(b'"', len(_PREFIX))
+        if end > 0:
+            return line[len(_PREFIX) : end].decode("ascii", "replace")
+    return None
+
+
+def classify_removal(text: str | None) -> Removal:
+    """Map Spark's free-text ``Removed Reason`` to a class (spark-eventlog.md §6.4)."""
+    if not text:
+        return Removal.UNSPECIFIED
+    if text.startswith("Executor killed by driver"):
+        return Removal.KILLED_BY_DRIVER
+    if text.startswith("Executor decommission") or "Finished decommissioning" in text:
+        return Removal.DECOMMISSION
+    if "Remote RPC client disassociated" in text or "spot" in text.lower():
+        return Removal.LOST
+    if text.startswith("Executor heartbeat timed out"):
+        return Removal.HEARTBEAT_TIMEOUT
+    return Removal.EXITED
+
+
+def _quantile(sorted_values: list[float] | array, q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default method)."""
+    n = len(sorted_values)
+    pos = (n - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    return float(sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo))
+
+
+def distribution(values: list[float] | array) -> Distribution:
+    if not values:
+        return Distribution(0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    s = sorted(values)
+    qs = [_quantile(s, q) for q in (0.25, 0.5, 0.75, 0.9, 0.95, 0.99)]
+    return Distribution(len(s), float(s[0]), *qs, max=float(s[-1]), sum=float(sum(s)))
+
+
+def _int(v: Any) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass
+class _OpenStage:
+    token: Any  # read position of the stage's first line, for the low-water mark
+    sums: list[int] = field(default_factory=lambda: [0] * len(METRIC_NAMES))
+    durations: array = field(default_factory=lambda: array("q"))
+    succeeded: int = 0
+    failed: int = 0
+    killed: int = 0
+    peaks: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class AppParser:
+    """Parses one application's lines in order; see the module docstring for the state rules."""
+
+    def __init__(self, application_id: str = "", spark_context_id: str = "", event_log_path: str = "",
+                 fallback_id: str = "", max_pending: int = 10_000) -> None:
+        self.app_id = application_id
+        self.fallback_id = fallback_id
+        self.max_pending = max_pending
+        self.info: dict[str, Any] = {"spark_context_id": spark_context_id, "event_log_path": event_log_path}
+        self.conf: dict[str, str] = {}
+        self.started_emitted = False
+        self.ended = False
+        self.done_stages: set[str] = set()
+        self.done_jobs: set[int] = set()
+        self.exec_added: set[str] = set()
+        self.exec_removed: set[str] = set()
+        self.done_sql: set[int] = set()
+        self.open_jobs: dict[int, list[Any]] = {}
+        self.open_sql: dict[int, list[Any]] = {}
+        self.open_stages: dict[str, _OpenStage] = {}
+        # Events parsed before the application id is known (Spark writes ExecutorAdded
+        # before ApplicationStart); bounded, then the file-name id is used.
+        self._pending: list[tuple[str, Any]] = []
+        self._pending_token: Any = None
+
+    # -- state -------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "app_id": self.app_id, "info": self.info, "conf": self.conf,
+            "started_emitted": self.started_emitted, "ended": self.ended,
+            "done_stages": sorted(self.done_stages), "done_jobs": sorted(self.done_jobs),
+            "exec_added": sorted(self.exec_added), "exec_removed": sorted(self.exec_removed),
+            "done_sql": sorted(self.done_sql),
+            "open_jobs": {str(k): v for k, v in self.open_jobs.items()},
+            "open_sql": {str(k): v for k, v in self.open_sql.items()},
+        }
+
+    def restore(self, s: dict[str, Any]) -> None:
+        self.app_id = s.get("app_id", "") or self.app_id
+        self.info.update(s.get("info", {}))
+        self.conf = dict(s.get("conf", {}))
+        self.started_emitted = bool(s.get("started_emitted"))
+        self.ended = bool(s.get("ended"))
+        self.done_stages = set(s.get("done_stages", []))
+        self.done_jobs = set(s.get("done_jobs", []))
+        self.exec_added = set(s.get("exec_added", []))
+        self.exec_removed = set(s.get("exec_removed", []))
+        self.done_sql = set(s.get("done_sql", []))
+        self.open_jobs = {int(k): v for k, v in s.get("open_jobs", {}).items()}
+        self.open_sql = {int(k): v for k, v in s.get("open_sql", {}).items()}
+
+    def low_water(self) -> Any:
+        """Position token of the oldest line whose result is not emitted yet, or None.
+
+        That is the first line of the oldest open stage, or of the first event held back
+        while the application id is unknown.
+        """
+        tokens = [st.token for st in self.open_stages.values()]
+        if self._pending_token is not None:
+            tokens.append(self._pending_token)
+        return min(tokens, default=None)
+
+    # -- parsing -----------------------------------------------------------------------------
+    def feed(self, ev: dict[str, Any], token: Any) -> list[PlainEvent]:
+        """One decoded line. ``token`` is the position of the line's start (comparable)."""
+        out: list[tuple[str, Any]] = []
+        name = ev.get("Event")
+        handler = _HANDLERS.get(name) if isinstance(name, str) else None
+        if handler is not None:
+            handler(self, ev, token, out)
+            if out and not self.app_id and self._pending_token is None:
+                self._pending_token = token
+        return self._stamp(out)
+
+    def finish(self) -> list[PlainEvent]:
+        """Emit what waits for the application id or the first job (file ended or app idle)."""
+        out: list[tuple[str, Any]] = []
+        self._maybe_emit_start(out)
+        if not self.app_id:
+            self.app_id = self.fallback_id
+        return self._stamp(out)
+
+    def _stamp(self, out: list[tuple[str, Any]]) -> list[PlainEvent]:
+        if not self.app_id:
+            self._pending.extend(out)
+            if len(self._pending) <= self.max_pending:
+                return []
+            self.app_id = self.fallback_id
+        if self._pending:
+            out, self._pending = self._pending + out, []
+        self._pending_token = None
+        return [PlainEvent(k, self.app_id, b) for k, b in out]
+
+    def _maybe_emit_start(self, out: list[tuple[str, Any]]) -> None:
+        if self.started_emitted or "spark_app_id" not in self.info:
+            return
+        i, c = self.info, self.conf
+        out.append(("app-start", AppStarted(
+            application_id=self.app_id or self.fallback_id, spark_app_id=i["spark_app_id"],
+            attempt_id=i.get("attempt_id", ""), spark_context_id=i.get("spark_context_id", ""),
+            app_name=i.get("app_name", ""), spark_version=i.get("spark_version", ""),
+            start_time_ms=i.get("start_time_ms", 0), user=i.get("user", ""),
+            cluster_id=c.get("spark.databricks.clusterUsageTags.clusterId", ""),
+            cluster_name=c.get("spark.databricks.clusterUsageTags.clusterName", ""),
+            job_id=i.get("job_id", ""), run_id=i.get("run_id", ""), conf=dict(c),
+            event_log_path=i.get("event_log_path", ""),
+        )))
+        self.started_emitted = True
+
+    def _stage(self, sid: int, att: int, token: Any) -> _OpenStage | None:
+        key = f"{sid}/{att}"
+        if key in self.done_stages:
+            return None  # late TaskEnd of a finished stage, or a replayed line
+        st = self.open_stages.get(key)
+        if st is None:
+            st = self.open_stages[key] = _OpenStage(token)
+        return st
+
+    def _on_version(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        self.info.setdefault("spark_version", str(ev.get("Spark Version", "")))
+        if ev.get("SparkContext Id") is not None:
+            self.info.setdefault("spark_context_id", str(ev["SparkContext Id"]))
+
+    def _on_env(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        props = ev.get("Spark Properties") or {}
+        items = props.items() if isinstance(props, dict) else (p for p in props if len(p) == 2)
+        for k, v in items:
+            if isinstance(k, str) and _CONF_KEEP.match(k) and not _CONF_SECRET.search(k):
+                self.conf[k] = str(v)
+
+    def _on_app_start(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        spark_app_id = str(ev.get("App ID", ""))
+        attempt = str(ev.get("App Attempt ID", "") or "")
+        self.info.update(spark_app_id=spark_app_id, attempt_id=attempt, app_name=str(ev.get("App Name", "")),
+                         start_time_ms=_int(ev.get("Timestamp")), user=str(ev.get("User", "")))
+        if not self.app_id and spark_app_id:
+            self.app_id = spark_app_id + (f"/{attempt}" if attempt else "")
+
+    def _on_app_end(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        if self.ended:
+            return
+        self._maybe_emit_start(out)
+        self.ended = True
+        out.append(("app-end", AppEnded(_int(ev.get("Timestamp")), len(self.done_stages),
+                                        len(self.done_jobs), len(self.exec_added))))
+
+    def _on_exec_added(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        eid = str(ev.get("Executor ID", ""))
+        if eid in self.exec_added:
+            return
+        self.exec_added.add(eid)
+        info = ev.get("Executor Info") or {}
+        out.append((f"executor-added/{eid}", ExecutorAdded(
+            eid, str(info.get("Host", "")), _int(info.get("Total Cores")), _int(ev.get("Timestamp")),
+            _int(info.get("Resource Profile Id")))))
+
+    def _on_exec_removed(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        eid = str(ev.get("Executor ID", ""))
+        if eid in self.exec_removed:
+            return
+        self.exec_removed.add(eid)
+        text = str(ev.get("Removed Reason") or "")
+        out.append((f"executor-removed/{eid}", ExecutorRemoved(eid, _int(ev.get("Timestamp")),
+                                                                 classify_removal(text), text)))
+
+    def _on_stage_submitted(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        si = ev.get("Stage Info") or {}
+        self._stage(_int(si.get("Stage ID")), _int(si.get("Stage Attempt ID")), token)
+
+    def _on_task_end(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        st = self._stage(_int(ev.get("Stage ID")), _int(ev.get("Stage Attempt ID")), token)
+        if st is None:
+            return
+        reason = (ev.get("Task End Reason") or {}).get("Reason")
+        if reason == "Success":
+            st.succeeded += 1
+        elif reason == "TaskKilled":
+            st.killed += 1
+        else:
+            st.failed += 1
+        ti = ev.get("Task Info") or {}
+        launch, finish = _int(ti.get("Launch Time")), _int(ti.get("Finish Time"))
+        if finish >= launch > 0:
+            st.durations.append(finish - launch)
+        tm = ev.get("Task Metrics")
+        if isinstance(tm, dict):
+            sums = st.sums
+            for i, path in enumerate(_TASK_PATHS):
+                v = tm.get(path[0])
+                if len(path) == 2:
+                    v = v.get(path[1]) if isinstance(v, dict) else 0
+                n = v if type(v) is int else _int(v)
+                if i == PEAK_INDEX:
+                    sums[i] = max(sums[i], n)
+                else:
+                    sums[i] += n
+
+    def _on_stage_peaks(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        st = self._stage(_int(ev.get("Stage ID")), _int(ev.get("Stage Attempt ID")), token)
+        metrics = ev.get("Executor Metrics")
+        if st is not None and isinstance(metrics, dict):
+            st.peaks[str(ev.get("Executor ID", ""))] = {str(k): _int(v) for k, v in metrics.items()}
+
+    def _on_stage_completed(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        si = ev.get("Stage Info") or {}
+        sid, att = _int(si.get("Stage ID")), _int(si.get("Stage Attempt ID"))
+        st = self._stage(sid, att, token)
+        if st is None:
+            return
+        key = f"{sid}/{att}"
+        del self.open_stages[key]
+        self.done_stages.add(key)
+        sums = st.sums
+        if not (st.succeeded or st.failed or st.killed):
+            for acc in si.get("Accumulables") or ():  # no TaskEnd lines seen: fall back
+                idx = _ACCUM_NAMES.get(acc.get("Name")) if isinstance(acc, dict) else None
+                if idx is not None:
+                    sums[idx] = _int(acc.get("Value"))
+        parents = si.get("Parent IDs") or []
+        out.append((f"stage/{key}", StageCompleted(
+            sid, att, str(si.get("Stage Name", "")), _int(si.get("Number of Tasks")),
+            [_int(p) for p in parents], _int(si.get("Submission Time")), _int(si.get("Completion Time")),
+            str(si.get("Failure Reason") or ""), sums, distribution(st.durations),
+            st.succeeded, st.failed, st.killed, st.peaks)))
+
+    def _on_job_start(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        jid = _int(ev.get("Job ID"))
+        props = ev.get("Properties") or {}
+        if isinstance(props, dict):
+            for src, dst in (("spark.databricks.job.id", "job_id"), ("spark.databricks.job.runId", "run_id")):
+                if props.get(src) and not self.info.get(dst):
+                    self.info[dst] = str(props[src])
+        else:
+            props = {}
+        if jid not in self.done_jobs:
+            self.open_jobs[jid] = [_int(ev.get("Submission Time")),
+                                   [_int(s) for s in ev.get("Stage IDs") or []],
+                                   str(props.get("spark.sql.execution.id", "") or "")]
+        self._maybe_emit_start(out)
+
+    def _on_job_end(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        jid = _int(ev.get("Job ID"))
+        if jid in self.done_jobs:
+            return
+        self.done_jobs.add(jid)
+        sub, stages, sql = self.open_jobs.pop(jid, [0, [], ""])
+        result = (ev.get("Job Result") or {}).get("Result")
+        out.append((f"job/{jid}", JobCompleted(jid, sub, _int(ev.get("Completion Time")), stages,
+                                                result == "JobSucceeded", sql)))
+
+    def _on_sql_start(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        xid = _int(ev.get("executionId"))
+        if xid not in self.done_sql:
+            self.open_sql[xid] = [str(ev.get("description", "")), _int(ev.get("time"))]
+
+    def _on_sql_end(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        xid = _int(ev.get("executionId"))
+        if xid in self.done_sql:
+            return
+        self.done_sql.add(xid)
+        desc, start = self.open_sql.pop(xid, ["", 0])
+        out.append((f"sql/{xid}", SqlExecution(xid, desc, start, _int(ev.get("time")),
+                                               str(ev.get("errorMessage") or ""))))
+
+
+_HANDLERS = {
+    "SparkListenerLogStart": AppParser._on_version,
+    "DBCEventLoggingListenerMetadata": AppParser._on_version,
+    "SparkListenerEnvironmentUpdate": AppParser._on_env,
+    "SparkListenerApplicationStart": AppParser._on_app_start,
+    "SparkListenerApplicationEnd": AppParser._on_app_end,
+    "SparkListenerExecutorAdded": AppParser._on_exec_added,
+    "SparkListenerExecutorRemoved": AppParser._on_exec_removed,
+    "SparkListenerStageSubmitted": AppParser._on_stage_submitted,
+    "SparkListenerTaskEnd": AppParser._on_task_end,
+    "SparkListenerStageExecutorMetrics": AppParser._on_stage_peaks,
+    "SparkListenerStageCompleted": AppParser._on_stage_completed,
+    "SparkListenerJobStart": AppParser._on_job_start,
+    "SparkListenerJobEnd": AppParser._on_job_end,
+    SQL_START: AppParser._on_sql_start,
+    SQL_END: AppParser._on_sql_end,
+}

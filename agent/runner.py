@@ -1,0 +1,180 @@
+"""The agent process: one follower loop (this thread) and one sender thread.
+
+Follower loop, every poll interval: discover applications, read new bytes of
+each, parse, encode, and when a batch is due put it in the durable spool and
+*then* checkpoint the read positions (never the other way round). The sender
+drains the spool. Nothing here raises into the cluster: errors are logged and
+the loop goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from importlib import metadata
+from typing import Any
+
+from agent import encode
+from agent.checkpoint import CheckpointStore
+from agent.clock import Clock, SystemClock
+from agent.config import AgentConfig, agent_id
+from agent.events import PlainEvent
+from agent.follow.app import AppFollower, ReadCounters
+from agent.follow.discover import SegmentLister, discover
+from agent.rest import RestPoller
+from agent.send import Sender, SenderSettings
+from agent.spool import Spool
+from protos.trimtab.v1 import ingest_pb2
+
+log = logging.getLogger("trimtab.agent")
+
+try:
+    VERSION = metadata.version("trimtab")
+except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    VERSION = "0.0.0"
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, clock: Clock | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.spool = Spool(cfg.state_dir / "spool", cfg.spool_max_bytes)
+        self.agent_id = agent_id(cfg.state_dir)
+        self.store = CheckpointStore(cfg.state_dir)
+        state = self.store.load()
+        self.saved: dict[str, Any] = state["apps"]
+        self.read = ReadCounters(**{k: int(v) for k, v in state["read"].items()
+                                    if k in ReadCounters.__dataclass_fields__})
+        self.followers: dict[str, AppFollower] = {}
+        self.lister = SegmentLister()
+        self.pending: list[ingest_pb2.Event] = []
+        self.pending_since: float | None = None
+        self.spark_dropped: dict[str, int] = {}
+        self.rest = RestPoller(cfg.spark_ui) if cfg.spark_ui else None
+        self._next_rest = 0.0
+        self._last_checkpoint = self.clock.monotonic()
+        self._dirty = False
+        self._dir_error: str | None = None
+        self._stop = threading.Event()
+        self.ticks = 0
+        self.sender = Sender(self.spool, SenderSettings(cfg.server, cfg.token, cfg.tls, cfg.rpc_timeout_s,
+                                                        cfg.backoff_base_s, cfg.backoff_max_s),
+                             self.clock, self._prepare)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        log.info("trimtab-agent %s following %s, sending to %s (config %s)", VERSION, self.cfg.eventlog_dir,
+                 self.cfg.server, self.cfg.masked())
+        self.sender.start()
+        try:
+            while not self._stop.is_set():
+                self._safe_tick(final=False)
+                self.clock.wait(self._stop, self.cfg.poll_interval_s)
+            self._safe_tick(final=True)
+        finally:
+            self.sender.stop(self.cfg.shutdown_flush_s)
+            for f in self.followers.values():
+                f.close()
+        log.info("trimtab-agent stopped; %d batch(es) left in the spool", self.spool.pending()[0])
+        return 0
+
+    def _safe_tick(self, final: bool) -> None:
+        try:
+            self.tick(final)
+        except Exception:
+            log.exception("follower loop error (will retry)")
+
+    # -- one pass --------------------------------------------------------------------------------
+    def tick(self, final: bool = False) -> None:
+        self.ticks += 1
+        force = final
+        for follower in list(self._active().values()):
+            events = follower.poll(self.cfg.read_budget_bytes)
+            self._dirty = True
+            self._add(events)
+            if follower.finished:
+                force = True
+            if len(self.pending) >= self.cfg.batch_max_events:
+                self._flush()  # bounds memory while catching up on a backlog
+        self._poll_rest()
+        now = self.clock.monotonic()
+        if self.pending and (force or len(self.pending) >= self.cfg.batch_max_events
+                             or now - (self.pending_since or now) >= self.cfg.batch_max_age_s):
+            self._flush()
+        elif not self.pending and self._dirty and (force or now - self._last_checkpoint >= self.cfg.checkpoint_interval_s):
+            self._checkpoint()
+
+    def _active(self) -> dict[str, AppFollower]:
+        try:
+            sources = discover(self.cfg.eventlog_dir)
+            if self._dir_error:
+                log.info("event-log directory %s readable again", self.cfg.eventlog_dir)
+            self._dir_error = None
+        except OSError as exc:
+            if self._dir_error != str(exc):
+                log.warning("cannot list event-log directory %s: %s", self.cfg.eventlog_dir, exc)
+                self._dir_error = str(exc)
+            sources = []
+        for src in sources:
+            if src.app_key in self.followers or self.saved.get(src.app_key, {}).get("finished"):
+                continue
+            self.followers[src.app_key] = AppFollower(src, self.lister, self.read, self.cfg.max_line_bytes,
+                                                      self.saved.get(src.app_key))
+        # Followers whose application vanished stay here: their next poll notices and finishes them.
+        return self.followers
+
+    def _add(self, events: list[PlainEvent]) -> None:
+        if not events:
+            return
+        if self.pending_since is None:
+            self.pending_since = self.clock.monotonic()
+        self.pending.extend(encode.encode_event(e) for e in events)
+
+    def _poll_rest(self) -> None:
+        if self.rest is None or self.clock.monotonic() < self._next_rest:
+            return
+        self._next_rest = self.clock.monotonic() + self.cfg.rest_interval_s
+        by_spark_id = {f.parser.info.get("spark_app_id"): f.parser.app_id for f in self.followers.values()
+                       if not f.finished}
+        events, dropped = self.rest.poll(self.clock.time_ms(), by_spark_id.get)
+        self._add(events)
+        self.spark_dropped.update(dropped)
+
+    # -- durability ------------------------------------------------------------------------------
+    def _flush(self) -> None:
+        """Spool every pending event, then checkpoint: positions never run ahead of the spool."""
+        for group in encode.group_events(self.pending, self.cfg.batch_max_events):
+            batch = encode.make_batch(uuid.uuid4().hex, group)
+            self.spool.put(batch.SerializeToString(), len(group))
+        self.pending = []
+        self.pending_since = None
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        apps = dict(self.saved)
+        for key, f in list(self.followers.items()):
+            if f.finished:
+                apps[key] = {"finished": True}
+                del self.followers[key]
+            else:
+                apps[key] = f.checkpoint()
+        self.saved = {k: v for k, v in apps.items() if v.get("finished")}
+        self.store.save(apps, vars(self.read).copy())
+        self._last_checkpoint = self.clock.monotonic()
+        self._dirty = False
+
+    def _prepare(self, batch: ingest_pb2.EventBatch) -> None:
+        """Called by the sender before each attempt: who we are and the counters right now."""
+        batch.agent.CopyFrom(ingest_pb2.AgentInfo(agent_id=self.agent_id, version=VERSION,
+                                                  hostname=self.cfg.hostname, cluster_id=self.cfg.cluster_id))
+        d = self.spool.snapshot_counters()
+        batch.counters.CopyFrom(ingest_pb2.AgentCounters(
+            events_read=self.read.events_read, events_sent=d.events_sent,
+            events_dropped_spool_full=d.events_dropped_spool_full,
+            batches_dropped_spool_full=d.batches_dropped_spool_full, lines_corrupt=self.read.lines_corrupt,
+            lines_oversized=self.read.lines_oversized, batches_rejected=d.batches_rejected,
+            spark_dropped_events=dict(self.spark_dropped)))

@@ -1,0 +1,185 @@
+"""Durable, bounded disk spool of encoded batches, oldest first.
+
+Each batch is one file ``<seq>-<events>.batch`` written atomically and fsync'd
+before ``put`` returns, so whatever the follower checkpoints past is on disk.
+When the spool would exceed its byte bound the *oldest* batches are dropped
+(never the one being sent) and counted exactly: the counters (with the names
+about to be deleted) are persisted first, so a crash between the two steps is
+finished on the next start instead of being miscounted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from agent.durable import fsync_dir, read_json, write_atomic
+
+log = logging.getLogger("trimtab.agent.spool")
+
+
+@dataclass
+class DeliveryCounters:
+    """Counters owned by the spool and the sender (persisted in ``counters.json``)."""
+
+    events_sent: int = 0
+    events_dropped_spool_full: int = 0
+    batches_dropped_spool_full: int = 0
+    batches_rejected: int = 0
+    pending_drop: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SpooledBatch:
+    seq: int
+    events: int
+    path: Path
+
+
+def _parse_name(name: str) -> tuple[int, int] | None:
+    if not name.endswith(".batch"):
+        return None
+    try:
+        seq, events = name[: -len(".batch")].split("-")
+        return int(seq), int(events)
+    except ValueError:
+        return None
+
+
+class Spool:
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.dir = directory
+        self.parked_dir = directory / "parked"
+        self.parked_dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self._counters_path = directory / "counters.json"
+        self._lock = threading.Lock()
+        self._nonempty = threading.Condition(self._lock)
+        raw = read_json(self._counters_path)
+        self.counters = DeliveryCounters(**{k: raw[k] for k in DeliveryCounters.__dataclass_fields__ if k in raw})
+        for name in self.counters.pending_drop:  # finish a drop interrupted by a crash
+            (self.dir / name).unlink(missing_ok=True)
+        self.counters.pending_drop = []
+        self._batches: dict[int, SpooledBatch] = {}
+        self._sizes: dict[int, int] = {}
+        for entry in os.scandir(directory):
+            parsed = _parse_name(entry.name)
+            if parsed:
+                self._batches[parsed[0]] = SpooledBatch(parsed[0], parsed[1], Path(entry.path))
+                self._sizes[parsed[0]] = entry.stat().st_size
+            elif entry.name.endswith(".tmp"):
+                os.unlink(entry.path)  # a put interrupted before its rename: never acknowledged
+        self._next_seq = max(self._batches, default=0) + 1
+        self._inflight: int | None = None
+
+    # -- producer side (follower thread) ---------------------------------------------------------
+    def put(self, data: bytes, events: int) -> int | None:
+        """Store one batch durably; returns its sequence number, or None if it alone exceeds the bound."""
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+            if len(data) > self.max_bytes:
+                self._record_drops([], dropped_new=events)
+                return None
+            self._make_room(len(data))
+            path = self.dir / f"{seq:012d}-{events}.batch"
+            write_atomic(path, data)
+            self._batches[seq] = SpooledBatch(seq, events, path)
+            self._sizes[seq] = len(data)
+            self._nonempty.notify_all()
+            return seq
+
+    def _make_room(self, incoming: int) -> None:
+        victims: list[SpooledBatch] = []
+        total = sum(self._sizes.values())
+        for seq in sorted(self._batches):
+            if total + incoming <= self.max_bytes:
+                break
+            if seq == self._inflight:
+                continue  # being sent right now: its fate is the sender's
+            victims.append(self._batches[seq])
+            total -= self._sizes[seq]
+        if victims:
+            self._record_drops(victims)
+
+    def _record_drops(self, victims: list[SpooledBatch], dropped_new: int = 0) -> None:
+        c = self.counters
+        c.events_dropped_spool_full += sum(v.events for v in victims) + dropped_new
+        c.batches_dropped_spool_full += len(victims) + (1 if dropped_new else 0)
+        c.pending_drop = [v.path.name for v in victims]
+        self._save()
+        for v in victims:
+            v.path.unlink(missing_ok=True)
+            del self._batches[v.seq], self._sizes[v.seq]
+        c.pending_drop = []
+        log.warning("spool full: dropped %d oldest batch(es) (%d events so far)",
+                    len(victims) + (1 if dropped_new else 0), c.events_dropped_spool_full)
+
+    # -- consumer side (sender thread) -----------------------------------------------------------
+    def oldest(self, timeout: float | None = None) -> SpooledBatch | None:
+        """The oldest batch, marked in flight; waits up to ``timeout`` for one."""
+        with self._lock:
+            if not self._batches and timeout:
+                self._nonempty.wait(timeout)
+            if not self._batches:
+                return None
+            seq = min(self._batches)
+            self._inflight = seq
+            return self._batches[seq]
+
+    def read(self, b: SpooledBatch) -> bytes:
+        return b.path.read_bytes()
+
+    def ack(self, b: SpooledBatch) -> None:
+        with self._lock:
+            self._inflight = None
+            if self._batches.pop(b.seq, None) is None:
+                return
+            del self._sizes[b.seq]
+            self.counters.events_sent += b.events
+            b.path.unlink(missing_ok=True)
+            self._save()
+
+    def park(self, b: SpooledBatch) -> None:
+        """A permanent rejection: keep the batch aside for a human, never resend it."""
+        with self._lock:
+            self._inflight = None
+            if self._batches.pop(b.seq, None) is None:
+                return
+            del self._sizes[b.seq]
+            self.counters.batches_rejected += 1
+            os.replace(b.path, self.parked_dir / b.path.name)
+            fsync_dir(self.dir)
+            self._save()
+
+    def release(self) -> None:
+        with self._lock:
+            self._inflight = None
+
+    def wake(self) -> None:
+        with self._lock:
+            self._nonempty.notify_all()
+
+    # -- views -------------------------------------------------------------------------------------
+    def pending(self) -> tuple[int, int]:
+        """(batches, bytes) waiting to be sent."""
+        with self._lock:
+            return len(self._batches), sum(self._sizes.values())
+
+    def snapshot_counters(self) -> DeliveryCounters:
+        with self._lock:
+            c = self.counters
+            return DeliveryCounters(c.events_sent, c.events_dropped_spool_full, c.batches_dropped_spool_full,
+                                    c.batches_rejected)
+
+    def _save(self) -> None:
+        c = self.counters
+        write_atomic(self._counters_path, orjson.dumps({
+            "events_sent": c.events_sent, "events_dropped_spool_full": c.events_dropped_spool_full,
+            "batches_dropped_spool_full": c.batches_dropped_spool_full,
+            "batches_rejected": c.batches_rejected, "pending_drop": c.pending_drop}))
