@@ -63,6 +63,15 @@ def record_event(ws: Workspace, live: LiveCluster, t: int, type_: str,
         ws.store.save()
 
 
+def cluster_assigned(ws: Workspace, plan: RunPlan, live: LiveCluster) -> None:
+    """From CREATING on, tasks name their cluster; spark_context_id follows at RUNNING."""
+    with ws.store.lock:
+        for task in _run(ws, plan)["tasks"]:
+            if task["task_key"] in live.plan.task_keys:
+                task["cluster_instance"] = {"cluster_id": live.plan.cluster_id}
+        ws.store.save()
+
+
 def cluster_state(ws: Workspace, live: LiveCluster, state: str, message: str) -> None:
     with ws.store.lock:
         record = ws.store.data["clusters"][live.plan.cluster_id]

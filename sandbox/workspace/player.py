@@ -144,6 +144,8 @@ class RunPlayer:
             record = self.ws.store.data["clusters"][cid]
             set_nodes(record, live.sim.nodes, int(ev.timestamp_ms))
             self.ws.store.save()
+        if ev.type == "CREATING":
+            outcome.cluster_assigned(self.ws, self.plan, live)
         if ev.type == "INIT_SCRIPTS_STARTED" or (ev.type == "RUNNING" and not live.init_done):
             self._init_scripts(live, int(ev.timestamp_ms))
             if live.done:
@@ -225,6 +227,10 @@ class RunPlayer:
     def _fail(self, live: LiveCluster, message: str, t: int, code: str = "INVALID_ARGUMENT") -> None:
         live.failure = message
         live.done = True
+        outcome.record_event(self.ws, live, t, "TERMINATING", {"reason": {
+            "code": code, "type": "CLIENT_ERROR",
+            "parameters": {"databricks_error_message": message}}})
+        live.terminating_ms = t
         self._shutdown(live)
         self._deliver(live)
         outcome.cluster_terminated(self.ws, live, t, code=code, type_="CLIENT_ERROR",

@@ -42,9 +42,10 @@ def test_run_moves_through_its_life_cycle(sandbox: Sandbox, step_clock: StepCloc
     run = w.jobs.get_run(run_id)
     assert run.state.life_cycle_state == RunLifeCycleState.PENDING
     assert run.number_in_job == 1 and run.job_id == job_id
-    cluster_id = w.api_client.do("GET", "/api/2.2/jobs/runs/get",
-                                 query={"run_id": run_id})["tasks"][0].get("cluster_instance")
-    assert cluster_id is None  # not assigned before the cluster runs
+    instance = w.api_client.do("GET", "/api/2.2/jobs/runs/get",
+                               query={"run_id": run_id})["tasks"][0]["cluster_instance"]
+    assert set(instance) == {"cluster_id"}  # Spark has not started: no context id yet
+    assert w.clusters.get(instance["cluster_id"]).state.value == "PENDING"
 
     step_clock.advance(fakes.RUNNING_AT + 1)
     step_clock.settle()
