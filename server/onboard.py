@@ -24,6 +24,8 @@ from typing import Any
 from server.spec import canonical_json, task_cluster_key
 
 PROJECT_TAG = "trimtab:project-id"
+# Set on the cluster by each apply, so the runs that used a recommendation are attributed exactly.
+RECOMMENDATION_TAG = "trimtab:recommendation-id"
 SERVER_ENV = "TRIMTAB_SERVER"
 TOKEN_ENV = "TRIMTAB_TOKEN"
 
@@ -39,9 +41,10 @@ class AgentWiring:
     server_address: str  # host:port the agent streams to
     secret_scope: str = "trimtab"
     secret_key: str = "agent-token"
-    # An InitScriptInfo (exactly one of workspace/volumes/dbfs/file/s3/abfss/gcs).
+    # An InitScriptInfo (exactly one of workspace/volumes/dbfs/file/s3/abfss/gcs). DBFS by
+    # default because import can upload it there through the API it already uses.
     init_script: Mapping[str, Any] = field(
-        default_factory=lambda: {"workspace": {"destination": "/Shared/trimtab/trimtab-init.sh"}})
+        default_factory=lambda: {"dbfs": {"destination": "dbfs:/trimtab/trimtab-init.sh"}})
     log_destination: str = "dbfs:/cluster-logs"
 
     @property

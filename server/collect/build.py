@@ -16,9 +16,9 @@ from typing import Any
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.domain import Application, Executor, Project, Run, Stage
+from server.onboard import RECOMMENDATION_TAG
 from server.spec import config_from_spec, spec_drift
 
-RECOMMENDATION_TAG = "trimtab:recommendation-id"
 # Input this much larger than the recent median is "data growth": runtime and
 # cost moved for a reason that is not the configuration.
 DATA_GROWTH_FACTOR = 1.5
@@ -66,13 +66,14 @@ class Expected:
 def expected_spec(project: Project, piece: ClusterRun) -> Expected:
     """The spec Trimtab last wrote for this cluster as of the run's start.
 
-    A run that started before the latest apply still used the spec before it,
-    so it is compared with that one (else every apply would look like a user edit).
+    A run that started before the latest apply (its id is not above the newest
+    run id seen at apply time) still used the spec before it, so it is compared
+    with that one: else every apply would look like a user edit.
     """
     pending = project.pending_apply or {}
     if pending and pending.get("applied_spec") is not None:
-        applied_at = int(pending.get("applied_at_ms") or 0)
-        if piece.start_ms < applied_at and pending.get("previous_spec") is not None:
+        applied_after = int(pending.get("applied_after_run_id") or 0)
+        if piece.run_id <= applied_after and pending.get("previous_spec") is not None:
             return Expected(dict(pending["previous_spec"]), pending.get("previous_recommendation_id"))
         rec = pending.get("recommendation_id")
         return Expected(dict(pending["applied_spec"]), int(rec) if rec is not None else None,

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from server.apply import rebase
 from server.clock import Clock
 from server.collect.build import AgentData, build_run, expected_spec, matching_applications
 from server.collect.run_parse import ClusterRun, cluster_runs, is_finished
@@ -189,14 +190,9 @@ class Collector:
             # whatever Trimtab had pending for the old spec no longer applies.
             log.warning("project %s: cluster edited outside Trimtab (%s); rebasing on it",
                         project.name, ", ".join(drift))
-            pending = self._store.recommendations.pending(int(project.id or 0))
-            if pending is not None and pending.id is not None:
-                self._store.recommendations.set_state(pending.id, "superseded")
-            state = dict(project.state)
-            state["rebased_at_run"] = piece.run_id
-            state["user_edit_paths"] = drift
-            project = dataclasses.replace(project, current_spec=spec, pending_apply=None, state=state)
-        elif confirms_apply and project.pending_apply:
+            rebase(self._store, project, spec, drift)
+            return
+        if confirms_apply and project.pending_apply:
             # The first run on the applied spec: the apply is confirmed, the next one may follow.
             confirmed = {**project.pending_apply, "confirmed": True, "confirmed_by_run": piece.run_id}
             project = dataclasses.replace(project, current_spec=dict(project.pending_apply["applied_spec"]),

@@ -194,6 +194,12 @@ class DatabricksGateway:
                 out.append(run)
         return out
 
+    def latest_run_id(self, job_id: int) -> int | None:
+        """The newest run of a job (any state), or None when it never ran: one page only."""
+        page = self._do("GET", f"{JOBS}/runs/list", query={"job_id": job_id, "limit": 1})
+        runs = page.get("runs") or []
+        return max((int(r["run_id"]) for r in runs), default=None)
+
     def get_run(self, run_id: int) -> dict[str, Any]:
         run = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id})
         token = run.pop("next_page_token", None)
@@ -242,6 +248,13 @@ class DatabricksGateway:
             if not isinstance(err.__cause__, sdk_errors.ResourceConflict):
                 raise
         self._do("POST", f"{SECRETS}/put", body={"scope": scope, "key": key, "string_value": value})
+
+    def has_secret(self, scope: str, key: str) -> bool:
+        try:
+            page = self._do("GET", f"{SECRETS}/list", query={"scope": scope})
+        except DatabricksNotFound:
+            return False
+        return any(s.get("key") == key for s in page.get("secrets") or [])
 
     def put_dbfs_file(self, path: str, contents: bytes) -> None:
         """Write a small file (one block, < 1 MiB) to DBFS, replacing it."""

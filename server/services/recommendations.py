@@ -1,15 +1,20 @@
-"""Recommendations — store-only version.
+"""Recommendations: show, reject, apply and revert through the Jobs API; detach a project.
 
-The Databricks-integration part replaces this module (keeping these
-signatures) with apply and revert through the Jobs API. Until then showing
-and rejecting work from the store; applying and reverting say what they need.
+Thin wrappers over `server.apply` that find the project and its workspace's
+gateway, and record a refused token on the workspace.
 """
 
 from __future__ import annotations
 
-from server.domain import ApplyOutcome, Recommendation
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from server import apply
+from server.databricks import DatabricksGateway
+from server.domain import ApplyOutcome, Project, Recommendation
 from server.errors import FailedPrecondition, NotFound
 from server.services.secrets import SecretBox
+from server.services.workspaces import gateway_for, recording_status
 from server.store import Store
 
 
@@ -35,11 +40,31 @@ def reject_recommendation(store: Store, project_ref: str) -> Recommendation:
 
 def apply_recommendation(store: Store, secrets: SecretBox, project_ref: str,
                          dry_run: bool = False) -> ApplyOutcome:
-    store.projects.find(project_ref)
-    raise FailedPrecondition("applying a recommendation needs the Databricks integration, which this build lacks")
+    project = store.projects.find(project_ref)
+    with _gateway(store, secrets, project) as gateway:
+        result = apply.apply_recommendation(store, gateway, int(project.id or 0), dry_run=dry_run)
+    return ApplyOutcome(result.recommendation, result.diff, result.applied)
 
 
 def revert_recommendation(store: Store, secrets: SecretBox, project_ref: str,
                           dry_run: bool = False) -> ApplyOutcome:
-    store.projects.find(project_ref)
-    raise FailedPrecondition("reverting needs the Databricks integration, which this build lacks")
+    project = store.projects.find(project_ref)
+    with _gateway(store, secrets, project) as gateway:
+        result = apply.revert(store, gateway, int(project.id or 0), dry_run=dry_run)
+    return ApplyOutcome(result.recommendation, result.diff, result.applied)
+
+
+def detach_project(store: Store, secrets: SecretBox, project_ref: str, dry_run: bool = False) -> ApplyOutcome:
+    """Put the job's original cluster spec back and stop managing the project."""
+    project = store.projects.find(project_ref)
+    with _gateway(store, secrets, project) as gateway:
+        result = apply.restore_original(store, gateway, int(project.id or 0), dry_run=dry_run)
+    return ApplyOutcome(result.recommendation, result.diff, result.applied)
+
+
+@contextmanager
+def _gateway(store: Store, secrets: SecretBox, project: Project) -> Iterator[DatabricksGateway]:
+    """The project's workspace gateway, recording a refused token on the workspace."""
+    workspace = store.workspaces.get(project.workspace)
+    with recording_status(store, workspace):
+        yield gateway_for(store, secrets, workspace)

@@ -1,26 +1,107 @@
-"""Workspaces — store-only version.
+"""Workspaces: connect one (token checked with a real call, stored encrypted), list, show, import jobs.
 
-The Databricks-integration part replaces this module (keeping these
-signatures): it checks the host and token against the workspace and
-implements `import_jobs`. Until then adding, listing and showing work from
-the store, and importing says what it needs.
+Import lists the workspace's jobs (or the named ones), creates one project
+per qualified job cluster, and onboards each cluster with one ``jobs/update``
+per job that sends the complete entry of every changed key (see
+`server.onboard`). It is idempotent: a second import finds the projects and
+the specs already onboarded and changes nothing. ``dry_run`` shows the diffs
+and changes nothing, neither in the store nor in the workspace.
+
+Every call that reaches Databricks records the outcome on the workspace:
+a refused token sets its status to ``error`` with the one clear message, which
+``workspace show`` prints; the next successful call sets it back to ``ok``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
-from server.domain import ImportResult, Workspace
+from server.clock import Clock, SystemClock
+from server.databricks import (
+    DatabricksGateway,
+    DatabricksNotFound,
+    DatabricksUnavailable,
+    GatewayConfig,
+    WorkspaceAuthError,
+)
+from server.domain import ImportedProject, ImportResult, Project, SkippedJob, Workspace
 from server.errors import FailedPrecondition, InvalidArgument
+from server.onboard import AgentWiring, ClusterTarget, onboard_spec, qualify, spec_diff
 from server.services.secrets import SecretBox, mask
+from server.spec import cluster_entry_update, find_cluster_spec, spec_drift
 from server.store import Store
 
+log = logging.getLogger(__name__)
+
 CLOUDS = ("aws", "azure")
+INIT_SCRIPT = Path(__file__).resolve().parents[2] / "init_scripts" / "trimtab-init.sh"
+
+GatewayFactory = Callable[[GatewayConfig, Clock], DatabricksGateway]
+
+
+@dataclasses.dataclass
+class Integration:
+    """What the server sets once at start (`configure`): how agents reach it, the clock."""
+
+    wiring: AgentWiring | None = None
+    clock: Clock = dataclasses.field(default_factory=SystemClock)
+    gateway_factory: GatewayFactory = lambda cfg, clock: DatabricksGateway(cfg, clock=clock)  # noqa: E731
+
+
+_integration = Integration()
+
+
+def configure(*, wiring: AgentWiring | None = None, clock: Clock | None = None,
+              gateway_factory: GatewayFactory | None = None) -> None:
+    """Set the server-wide integration settings (called by the server at start)."""
+    if wiring is not None:
+        _integration.wiring = wiring
+    if clock is not None:
+        _integration.clock = clock
+    if gateway_factory is not None:
+        _integration.gateway_factory = gateway_factory
+
+
+def agent_wiring() -> AgentWiring:
+    """The configured wiring, else the address agents reach this server at from the environment."""
+    if _integration.wiring is not None:
+        return _integration.wiring
+    address = os.environ.get("TRIMTAB_ADVERTISE") or os.environ.get("TRIMTAB_LISTEN") or "127.0.0.1:50051"
+    return AgentWiring(server_address=address)
+
+
+def gateway_for(store: Store, secrets: SecretBox, workspace: Workspace | str) -> DatabricksGateway:
+    """A gateway on the workspace, with its token decrypted for this use only."""
+    ws = store.workspaces.get(workspace) if isinstance(workspace, str) else workspace
+    token = secrets.decrypt(store.workspaces.secrets(ws.name).token_encrypted)
+    return _integration.gateway_factory(GatewayConfig(host=ws.host, token=token), _integration.clock)
+
+
+@contextmanager
+def recording_status(store: Store, workspace: Workspace) -> Iterator[None]:
+    """Record a refused token (or its recovery) on the workspace around Databricks calls."""
+    try:
+        yield
+    except WorkspaceAuthError as err:
+        store.workspaces.set_status(workspace.name, "error", str(err))
+        raise
+    if workspace.status != "ok":
+        store.workspaces.set_status(workspace.name, "ok")
+
+
+# ------------------------------------------------------------------ connect
 
 
 def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token: str, cloud: str,
                   plan: str = "premium", region: str = "", cloud_credentials_json: str = "") -> Workspace:
-    """Store a workspace with its token (and cloud credentials) encrypted."""
+    """Check the token with a real call, then store the workspace with its secrets encrypted."""
     for field, value in (("name", name), ("host", host), ("token", token)):
         if not value.strip():
             raise InvalidArgument(f"{field}: must not be empty")
@@ -35,7 +116,15 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         except ValueError as exc:
             raise InvalidArgument("cloud_credentials_json: not valid JSON") from exc
         credentials = secrets.encrypt(cloud_credentials_json)
-    workspace = Workspace(name=name, host=host.rstrip("/"), cloud=cloud, plan=plan or "premium",
+    host = host.rstrip("/")
+    gateway = _integration.gateway_factory(GatewayConfig(host=host, token=token), _integration.clock)
+    try:
+        gateway.check_token()
+    except WorkspaceAuthError as err:
+        raise FailedPrecondition(f"workspace {name!r} not added: {err.message}") from err
+    except DatabricksUnavailable as err:
+        raise FailedPrecondition(f"workspace {name!r} not added: cannot reach {host}: {err.message}") from err
+    workspace = Workspace(name=name, host=host, cloud=cloud, plan=plan or "premium",
                           region=region, token_masked=mask(token))
     return store.workspaces.add(workspace, secrets.encrypt(token), credentials)
 
@@ -48,7 +137,91 @@ def get_workspace(store: Store, name: str) -> Workspace:
     return store.workspaces.get(name)
 
 
+# ------------------------------------------------------------------ import
+
+
 def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[int],
-                dry_run: bool = False) -> ImportResult:
-    store.workspaces.get(workspace)
-    raise FailedPrecondition("importing jobs needs the Databricks integration, which this build lacks")
+                dry_run: bool = False, *, wiring: AgentWiring | None = None) -> ImportResult:
+    """One project per qualified job cluster, onboarded; skipped jobs with the reason why."""
+    ws = store.workspaces.get(workspace)
+    gateway = gateway_for(store, secrets, ws)
+    wiring = wiring or agent_wiring()
+    imported: list[ImportedProject] = []
+    skipped: list[SkippedJob] = []
+    with recording_status(store, ws):
+        ids = list(job_ids) or [int(j["job_id"]) for j in gateway.list_jobs()]
+        agent_ready = False
+        for job_id in ids:
+            try:
+                job = gateway.get_job(job_id)
+            except DatabricksNotFound:
+                skipped.append(SkippedJob(job_id, "", "job not found in the workspace"))
+                continue
+            found = qualify(job)
+            if found.skipped_reason is not None:
+                skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason))
+                continue
+            if not dry_run and not agent_ready:
+                _prepare_agent(store, gateway, ws, wiring)
+                agent_ready = True
+            imported.extend(_import_job(store, gateway, ws, job, found.clusters, wiring, dry_run))
+    return ImportResult(tuple(imported), tuple(skipped))
+
+
+def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
+                targets: list[ClusterTarget], wiring: AgentWiring, dry_run: bool) -> list[ImportedProject]:
+    settings = job.get("settings") or {}
+    out: list[tuple[Project, dict[str, Any], str, bool]] = []
+    update: dict[str, list[Any]] = {}
+    latest_run: int | None = None
+    for target in targets:
+        label = f"job {target.job_id} / {target.cluster_key}"
+        project = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
+        created = project is None
+        if project is None:
+            project = Project(workspace=ws.name, job_id=target.job_id, cluster_key=target.cluster_key,
+                              job_name=target.job_name, original_spec=target.spec, current_spec=target.spec)
+            if not dry_run:
+                # The cursor starts at the newest run: history is backfill's job, not the collector's.
+                if latest_run is None:
+                    latest_run = gateway.latest_run_id(target.job_id) or 0
+                project = store.projects.add(dataclasses.replace(project, last_seen_run_id=latest_run or None))
+        new_spec = onboard_spec(target.spec, project_id=str(project.id or "<new>"), wiring=wiring)
+        diff = spec_diff(target.spec, new_spec, label)
+        if diff:
+            for key, entries in cluster_entry_update(settings, target.cluster_key, new_spec).items():
+                update.setdefault(key, []).extend(entries)
+        out.append((project, new_spec, diff, created))
+    if update and not dry_run:
+        # One update for the whole job: all its clusters are onboarded together or not at all.
+        gateway.update_job(int(job["job_id"]), update)
+        _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _ in out])
+    result = []
+    for project, new_spec, diff, created in out:
+        if not dry_run:
+            project = store.projects.update(dataclasses.replace(
+                project, current_spec=new_spec, job_name=str(settings.get("name") or project.job_name),
+                detached=False, orphaned=False))
+        result.append(ImportedProject(project, diff, created))
+    return result
+
+
+def _verify(gateway: DatabricksGateway, job_id: int, expected: list[tuple[str, dict[str, Any]]]) -> None:
+    settings = gateway.get_job(job_id).get("settings") or {}
+    for key, spec in expected:
+        live = find_cluster_spec(settings, key)
+        if live is None or spec_drift(live, spec):
+            raise FailedPrecondition(f"job {job_id}: cluster {key!r} did not take the onboarded spec")
+
+
+def _prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring) -> None:
+    """The agent's token as a Databricks secret, and the init script where the spec points."""
+    if not gateway.has_secret(wiring.secret_scope, wiring.secret_key):
+        # The plaintext exists only here: it goes straight into the workspace's secret scope.
+        _, plaintext = store.tokens.create(f"agent-{ws.name}", "agent")
+        gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext)
+    dbfs = (wiring.init_script.get("dbfs") or {}).get("destination")
+    if dbfs and INIT_SCRIPT.is_file():
+        gateway.put_dbfs_file(str(dbfs).removeprefix("dbfs:"), INIT_SCRIPT.read_bytes())
+    elif dbfs:
+        log.warning("init script %s not found: clusters will start without the agent", INIT_SCRIPT)

@@ -1,0 +1,207 @@
+"""Put a recommendation into the job through the Jobs API; revert it; detach.
+
+Apply: get the job, check the cluster was not edited outside Trimtab since
+the last write (if it was, rebase on the user's spec and stop), deep-merge the
+recommendation into the live spec, tag the cluster with
+``trimtab:recommendation-id`` (so the next run is attributed exactly), send the
+complete entry for the key with ``jobs/update``, and re-read the job to verify
+nothing was half-applied.
+
+An apply is *unconfirmed* until a run used it (the collector confirms it);
+no new apply happens before that, so every configuration gets a run.
+``pending_apply`` on the project records the apply:
+``{recommendation_id, applied_spec, previous_spec, previous_recommendation_id,
+applied_after_run_id, confirmed}``; runs with an id up to
+``applied_after_run_id`` had started before it and used ``previous_spec``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound
+from server.domain import Project, Recommendation
+from server.errors import FailedPrecondition, NotFound
+from server.onboard import RECOMMENDATION_TAG, spec_diff
+from server.spec import (
+    cluster_entry_update,
+    find_cluster_spec,
+    merge_recommendation,
+    recommendation_overlay,
+    spec_drift,
+)
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    recommendation: Recommendation | None
+    diff: str
+    applied: bool
+    message: str = ""
+
+
+def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: int, *,
+                         dry_run: bool = False) -> ApplyResult:
+    """Apply the project's pending recommendation (or only show its diff with ``dry_run``)."""
+    project = _active(store, project_id)
+    rec = store.recommendations.pending(project_id)
+    if rec is None or rec.id is None:
+        raise NotFound(f"project {project.name} has no pending recommendation")
+    pending = project.pending_apply or {}
+    if pending and not pending.get("confirmed", False):
+        raise FailedPrecondition(
+            f"project {project.name}: the last apply is not confirmed yet (no run has used it); "
+            "the next apply waits for that run")
+    settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
+    azure = "azure_attributes" in live and "aws_attributes" not in live
+    new_spec = merge_recommendation(live, recommendation_overlay(rec.config, azure=azure))
+    new_spec["custom_tags"] = {**(new_spec.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
+    diff = spec_diff(live, new_spec, f"job {project.job_id} / {project.cluster_key}")
+    if dry_run:
+        return ApplyResult(rec, diff, applied=False, message="dry run: nothing changed")
+    after_run = gateway.latest_run_id(project.job_id) or 0
+    _write_verified(gateway, project, settings, live, new_spec)
+    applied = store.recommendations.set_state(rec.id, "applied")
+    store.projects.update(dataclasses.replace(project, current_spec=new_spec, pending_apply={
+        "recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": live,
+        "previous_recommendation_id": pending.get("recommendation_id"),
+        "applied_after_run_id": after_run, "confirmed": False}))
+    log.info("project %s: applied recommendation %s", project.name, rec.id)
+    return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}")
+
+
+def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run: bool = False) -> ApplyResult:
+    """Go back to the configuration before the last apply."""
+    project = _active(store, project_id)
+    pending = project.pending_apply or {}
+    if not pending.get("previous_spec"):
+        raise FailedPrecondition(f"project {project.name}: nothing to revert (no apply recorded)")
+    settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
+    previous = dict(pending["previous_spec"])
+    rec_id = pending.get("recommendation_id")
+    rec = store.recommendations.get(int(rec_id)) if rec_id is not None else None
+    diff = spec_diff(live, previous, f"job {project.job_id} / {project.cluster_key}")
+    if dry_run:
+        return ApplyResult(rec, diff, applied=False, message="dry run: nothing changed")
+    after_run = gateway.latest_run_id(project.job_id) or 0
+    _write_verified(gateway, project, settings, live, previous)
+    if rec is not None and rec.id is not None:
+        rec = store.recommendations.set_state(rec.id, "rejected")
+    back = pending.get("previous_recommendation_id")
+    store.projects.update(dataclasses.replace(project, current_spec=previous, pending_apply={
+        "recommendation_id": back, "applied_spec": previous, "previous_spec": live,
+        "previous_recommendation_id": rec_id, "applied_after_run_id": after_run,
+        "confirmed": False, "reverted": True}))
+    return ApplyResult(rec, diff, applied=True, message="reverted to the configuration before the last apply")
+
+
+def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, *,
+                     dry_run: bool = False) -> ApplyResult:
+    """Detach: put back the spec found at import (no Trimtab agent, tags or sizing), stop managing."""
+    project = store.projects.get(project_id)
+    if project.detached:
+        return ApplyResult(None, "", applied=False, message=f"project {project.name} is already detached")
+    if not project.original_spec:
+        raise FailedPrecondition(f"project {project.name}: no original spec recorded")
+    diff = ""
+    if not project.orphaned:
+        try:
+            job = gateway.get_job(project.job_id)
+        except DatabricksNotFound:
+            job = None
+        settings = (job or {}).get("settings") or {}
+        live = find_cluster_spec(settings, project.cluster_key)
+        if live is not None:
+            diff = spec_diff(live, project.original_spec, f"job {project.job_id} / {project.cluster_key}")
+            if not dry_run and diff:
+                _write_verified(gateway, project, settings, live, dict(project.original_spec))
+    if dry_run:
+        return ApplyResult(None, diff, applied=False, message="dry run: nothing changed")
+    pending = store.recommendations.pending(project_id)
+    if pending is not None and pending.id is not None:
+        store.recommendations.set_state(pending.id, "superseded")
+    store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None,
+                                              current_spec=dict(project.original_spec)))
+    return ApplyResult(None, diff, applied=bool(diff), message=f"project {project.name} detached")
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _active(store: Store, project_id: int) -> Project:
+    project = store.projects.get(project_id)
+    if project.detached:
+        raise FailedPrecondition(f"project {project.name} is detached")
+    if project.orphaned:
+        raise FailedPrecondition(f"project {project.name} is orphaned (its job or cluster is gone)")
+    return project
+
+
+def _live_spec(store: Store, gateway: DatabricksGateway, project: Project, *,
+               dry_run: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The job's settings and the cluster's live spec; orphans or rebases the project when needed."""
+    try:
+        job = gateway.get_job(project.job_id)
+    except DatabricksNotFound as err:
+        if not dry_run:
+            store.projects.update(dataclasses.replace(project, orphaned=True))
+        raise FailedPrecondition(f"project {project.name}: the job no longer exists; project orphaned") from err
+    settings = job.get("settings") or {}
+    live = find_cluster_spec(settings, project.cluster_key)
+    if live is None:
+        if not dry_run:
+            store.projects.update(dataclasses.replace(project, orphaned=True))
+        raise FailedPrecondition(f"project {project.name}: cluster {project.cluster_key!r} is gone from the job")
+    pending = project.pending_apply or {}
+    expected = pending.get("applied_spec") or project.current_spec
+    drift = spec_drift(live, expected) if expected else []
+    if drift:
+        if not dry_run:
+            rebase(store, project, live, drift)
+        raise FailedPrecondition(
+            f"project {project.name}: the cluster was edited outside Trimtab ({', '.join(drift)}); "
+            "Trimtab keeps the edit and will recommend from it (pending recommendation superseded)")
+    return settings, live
+
+
+def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str]) -> Project:
+    """Adopt a user's edit as the project's spec; what was pending for the old one is superseded."""
+    pending = store.recommendations.pending(int(project.id or 0))
+    if pending is not None and pending.id is not None:
+        store.recommendations.set_state(pending.id, "superseded")
+    state = {**project.state, "user_edit_paths": drift}
+    return store.projects.update(dataclasses.replace(project, current_spec=live, pending_apply=None, state=state))
+
+
+def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
+                    before: dict[str, Any], new_spec: dict[str, Any]) -> None:
+    """``jobs/update`` with the complete entry, then re-read: what we sent is what the job holds.
+
+    If the job does not hold it (or the update failed half-way), the previous
+    spec is written back before the error is raised, so nothing stays half-applied.
+    """
+    try:
+        gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, new_spec))
+        reread = find_cluster_spec((gateway.get_job(project.job_id).get("settings") or {}), project.cluster_key)
+        mismatch = spec_drift(reread or {}, new_spec)
+    except DatabricksCallError:
+        _restore(gateway, project, settings, before)
+        raise
+    if mismatch:
+        _restore(gateway, project, settings, before)
+        raise FailedPrecondition(f"project {project.name}: the job did not take the new spec "
+                                 f"({', '.join(mismatch)} differ); the previous spec was restored")
+
+
+def _restore(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
+             before: dict[str, Any]) -> None:
+    try:
+        gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, before))
+    except DatabricksCallError as err:  # report the first failure, not this one
+        log.error("project %s: could not restore the previous spec: %s", project.name, err)

@@ -1,0 +1,77 @@
+"""Fixtures for the Databricks integration: the sandbox workspace emulator over HTTP,
+a store, a secret box, and the workspace connected through the real services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from sandbox.workspace import RunningWorkspace, start_workspace
+from server.databricks import DatabricksGateway, GatewayConfig
+from server.domain import Workspace
+from server.onboard import AgentWiring
+from server.services import workspaces
+from server.services.secrets import SecretBox
+from server.store import Store, open_store
+
+# A no-op init script: these tests check what Trimtab does to jobs and runs, not the agent.
+NOOP_INIT = b"#!/bin/bash\nexit 0\n"
+WIRING = AgentWiring(server_address="127.0.0.1:50999", secret_scope="trimtab", secret_key="agent-token",
+                     init_script={"dbfs": {"destination": "dbfs:/trimtab/test-init.sh"}})
+
+
+@pytest.fixture(autouse=True)
+def _no_databricks_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK's Config reads DATABRICKS_* for anything not passed explicitly.
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("DATABRICKS_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[RunningWorkspace]:
+    running = start_workspace(tmp_path / "workspace", speed=20000)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def job_ids(emulator: RunningWorkspace) -> list[int]:
+    return emulator.seed_jobs()
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> Iterator[Store]:
+    opened = open_store(sqlite_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def secrets() -> SecretBox:
+    return SecretBox(Fernet.generate_key())
+
+
+@pytest.fixture
+def gateway(emulator: RunningWorkspace) -> DatabricksGateway:
+    from server.clock import SystemClock
+
+    return DatabricksGateway(GatewayConfig(emulator.host, emulator.token, retry_timeout_s=20),
+                             clock=SystemClock())
+
+
+@pytest.fixture
+def connected(store: Store, secrets: SecretBox, emulator: RunningWorkspace,
+              gateway: DatabricksGateway, job_ids: list[int]) -> Workspace:
+    """The emulator added as workspace "sbx" (token checked), with the test init script in DBFS."""
+    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    return workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")

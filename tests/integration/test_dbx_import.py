@@ -1,0 +1,85 @@
+"""Connect the sandbox workspace and import its jobs through the real databricks-sdk."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.workspace import RunningWorkspace
+from server.databricks import DatabricksGateway
+from server.domain import Workspace
+from server.errors import FailedPrecondition
+from server.onboard import PROJECT_TAG, REASON_EXISTING
+from server.services import workspaces
+from server.services.secrets import SecretBox
+from server.spec import find_cluster_spec
+from server.store import Store
+from tests.integration.conftest import WIRING
+
+
+def _specs(gateway: DatabricksGateway) -> dict[int, dict]:
+    return {int(j["job_id"]): gateway.get_job(int(j["job_id"]))["settings"] for j in gateway.list_jobs()}
+
+
+def test_add_checks_the_token_and_stores_it_encrypted(store: Store, secrets: SecretBox,
+                                                      emulator: RunningWorkspace) -> None:
+    with pytest.raises(FailedPrecondition, match="refused the token"):
+        workspaces.add_workspace(store, secrets, "bad", emulator.host, "dapi-wrong-token", "aws")
+    assert store.workspaces.list() == []
+    ws = workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
+    stored = store.workspaces.secrets("sbx").token_encrypted
+    assert emulator.token not in stored and secrets.decrypt(stored) == emulator.token
+    assert ws.token_masked.startswith(emulator.token[:4]) and emulator.token not in ws.token_masked
+
+
+def test_import_dry_run_then_import_then_again_is_idempotent(
+        store: Store, secrets: SecretBox, connected: Workspace, gateway: DatabricksGateway) -> None:
+    before = _specs(gateway)
+
+    dry = workspaces.import_jobs(store, secrets, "sbx", [], dry_run=True, wiring=WIRING)
+    keys = sorted((p.project.job_name, p.project.cluster_key) for p in dry.projects)
+    names = {s["name"]: jid for jid, s in before.items()}
+    assert ("pipeline-" in " ".join(k[0] for k in keys))
+    # single-task job cluster, multi-task with two clusters, a task's own cluster, autoscaling:
+    kinds = {k for _, k in keys}
+    assert {"main", "ingest", "report", "task:main", "auto"} <= kinds
+    assert all(p.created and "+" in p.diff and PROJECT_TAG in p.diff for p in dry.projects)
+    shared = [s for s in dry.skipped if s.job_name.startswith("shared-cluster")]
+    assert len(shared) == 1 and shared[0].reason == REASON_EXISTING
+    assert store.projects.list() == [] and _specs(gateway) == before  # dry run changed nothing
+
+    first = workspaces.import_jobs(store, secrets, "sbx", [], wiring=WIRING)
+    assert len(first.projects) == len(dry.projects) and all(p.created for p in first.projects)
+    after = _specs(gateway)
+    for imported in first.projects:
+        p = imported.project
+        live = find_cluster_spec(after[p.job_id], p.cluster_key)
+        assert live is not None
+        assert live["custom_tags"][PROJECT_TAG] == str(p.id)
+        assert live["spark_env_vars"] == {"TRIMTAB_SERVER": "127.0.0.1:50999",
+                                          "TRIMTAB_TOKEN": "{{secrets/trimtab/agent-token}}"}
+        assert {"dbfs": {"destination": "dbfs:/trimtab/test-init.sh"}} in live["init_scripts"]
+        assert p.original_spec == find_cluster_spec(before[p.job_id], p.cluster_key)
+        assert p.current_spec == live
+    # Everything else in the jobs is untouched (task definitions, dependencies, names).
+    pipeline = after[names[next(n for n in names if n.startswith("pipeline-"))]]
+    assert [t.get("depends_on") for t in pipeline["tasks"]] == \
+        [t.get("depends_on") for t in before[pipeline_id(before)]["tasks"]]
+    assert gateway.has_secret("trimtab", "agent-token")
+    assert [t.scope for t in store.tokens.list()] == ["agent"]
+
+    again = workspaces.import_jobs(store, secrets, "sbx", [], wiring=WIRING)
+    assert sorted(p.project.id for p in again.projects) == sorted(p.project.id for p in first.projects)
+    assert not any(p.created or p.diff for p in again.projects)
+    assert _specs(gateway) == after and len(store.projects.list()) == len(first.projects)
+    assert len(store.tokens.list()) == 1  # the agent secret is not re-created
+
+
+def pipeline_id(settings_by_id: dict[int, dict]) -> int:
+    return next(jid for jid, s in settings_by_id.items() if s["name"].startswith("pipeline-"))
+
+
+def test_import_named_jobs_only_and_unknown_job(store: Store, secrets: SecretBox, connected: Workspace,
+                                               job_ids: list[int]) -> None:
+    result = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0], 987654], wiring=WIRING)
+    assert {p.project.job_id for p in result.projects} == {job_ids[0]}
+    assert [(s.job_id, s.reason) for s in result.skipped] == [(987654, "job not found in the workspace")]
