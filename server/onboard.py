@@ -46,6 +46,8 @@ class AgentWiring:
     init_script: Mapping[str, Any] = field(
         default_factory=lambda: {"dbfs": {"destination": "dbfs:/trimtab/trimtab-init.sh"}})
     log_destination: str = "dbfs:/cluster-logs"
+    # Import uploads Trimtab's init script to a DBFS destination; off when it is managed elsewhere.
+    upload_init_script: bool = True
 
     @property
     def token_reference(self) -> str:

@@ -38,6 +38,17 @@ from server.databricks.errors import (
 
 log = logging.getLogger(__name__)
 
+
+class _NoHostMetadataNoise(logging.Filter):
+    """Newer SDKs probe ``/.well-known/databricks-config`` and warn when it is absent (older
+    workspaces, the sandbox); the probe is optional, so one warning per client is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "resolve config from host metadata" not in record.getMessage()
+
+
+logging.getLogger("databricks.sdk").addFilter(_NoHostMetadataNoise())
+
 T = TypeVar("T")
 
 JOBS = "/api/2.2/jobs"

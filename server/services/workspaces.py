@@ -220,7 +220,7 @@ def _prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiri
         # The plaintext exists only here: it goes straight into the workspace's secret scope.
         _, plaintext = store.tokens.create(f"agent-{ws.name}", "agent")
         gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext)
-    dbfs = (wiring.init_script.get("dbfs") or {}).get("destination")
+    dbfs = (wiring.init_script.get("dbfs") or {}).get("destination") if wiring.upload_init_script else None
     if dbfs and INIT_SCRIPT.is_file():
         gateway.put_dbfs_file(str(dbfs).removeprefix("dbfs:"), INIT_SCRIPT.read_bytes())
     elif dbfs:

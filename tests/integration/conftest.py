@@ -20,7 +20,8 @@ from server.store import Store, open_store
 # A no-op init script: these tests check what Trimtab does to jobs and runs, not the agent.
 NOOP_INIT = b"#!/bin/bash\nexit 0\n"
 WIRING = AgentWiring(server_address="127.0.0.1:50999", secret_scope="trimtab", secret_key="agent-token",
-                     init_script={"dbfs": {"destination": "dbfs:/trimtab/test-init.sh"}})
+                     init_script={"dbfs": {"destination": "dbfs:/trimtab/test-init.sh"}},
+                     upload_init_script=False)
 
 
 @pytest.fixture(autouse=True)
