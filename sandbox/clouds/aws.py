@@ -71,6 +71,7 @@ class AwsStandIn:
         self._lock = threading.Lock()
         self._page_days = ce_page_days
         self.endpoint_url = ""
+        self.before_query: Callable[[], None] | None = None  # lets a billing delay release bills on demand
 
     # ----------------------------------------------------------- life cycle
     def start(self) -> AwsStandIn:
@@ -114,35 +115,51 @@ class AwsStandIn:
         ec2 = self.client("ec2")
         zone = f"{self.region}a"
         ids: dict[str, str] = {}
-        for n, node in enumerate(nodes):
-            node_tags = dict(tags, **({"SandboxInstanceId": node.sandbox_instance_id}
-                                      if node.sandbox_instance_id else {}))
+        # One run_instances call per run of nodes with the same type and market keeps large
+        # clusters quick to seed; per-node sandbox ids are added as a tag afterwards.
+        n = 0
+        while n < len(nodes):
+            first = nodes[n]
+            group = [first]
+            while (n + len(group) < len(nodes) and nodes[n + len(group)].node_type_id == first.node_type_id
+                   and nodes[n + len(group)].spot == first.spot):
+                group.append(nodes[n + len(group)])
             kwargs: dict[str, Any] = {
-                "ImageId": "ami-12c6146b", "InstanceType": node.node_type_id, "MinCount": 1, "MaxCount": 1,
-                "Placement": {"AvailabilityZone": zone},
-                "TagSpecifications": [{"ResourceType": "instance", "Tags": _tag_list(node_tags)}],
+                "ImageId": "ami-12c6146b", "InstanceType": first.node_type_id,
+                "MinCount": len(group), "MaxCount": len(group), "Placement": {"AvailabilityZone": zone},
+                "TagSpecifications": [{"ResourceType": "instance", "Tags": _tag_list(tags)}],
             }
-            if node.spot:
+            if first.spot:
                 kwargs["InstanceMarketOptions"] = {"MarketType": "spot"}
-            iid = ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
-            ids[node.sandbox_instance_id or str(n)] = iid
-            device = 0
-            for spec in node.ebs_volumes:
-                for _ in range(int(spec.get("count", 1))):
-                    vkw: dict[str, Any] = {"AvailabilityZone": zone, "Size": int(spec["size_gb"]),
-                                           "VolumeType": spec["type"],
-                                           "TagSpecifications": [{"ResourceType": "volume",
-                                                                  "Tags": _tag_list(tags)}]}
-                    if spec.get("iops"):
-                        vkw["Iops"] = int(spec["iops"])
-                    if spec.get("throughput"):
-                        vkw["Throughput"] = int(spec["throughput"])
-                    vid = ec2.create_volume(**vkw)["VolumeId"]
-                    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device=f"/dev/xvd{chr(ord('b') + device)}")
-                    device += 1
+            created = ec2.run_instances(**kwargs)["Instances"]
+            for k, (node, inst) in enumerate(zip(group, created, strict=True)):
+                iid = inst["InstanceId"]
+                ids[node.sandbox_instance_id or str(n + k)] = iid
+                if node.sandbox_instance_id:
+                    ec2.create_tags(Resources=[iid], Tags=[{"Key": "SandboxInstanceId",
+                                                            "Value": node.sandbox_instance_id}])
+                self._attach_volumes(ec2, iid, zone, node.ebs_volumes, tags)
+            n += len(group)
         if terminate and ids:
             ec2.terminate_instances(InstanceIds=list(ids.values()))
         return ids
+
+    @staticmethod
+    def _attach_volumes(ec2: Any, instance_id: str, zone: str, specs: list[dict[str, Any]],
+                        tags: dict[str, str]) -> None:
+        device = 0
+        for spec in specs:
+            for _ in range(int(spec.get("count", 1))):
+                kwargs: dict[str, Any] = {"AvailabilityZone": zone, "Size": int(spec["size_gb"]),
+                                          "VolumeType": spec["type"],
+                                          "TagSpecifications": [{"ResourceType": "volume", "Tags": _tag_list(tags)}]}
+                if spec.get("iops"):
+                    kwargs["Iops"] = int(spec["iops"])
+                if spec.get("throughput"):
+                    kwargs["Throughput"] = int(spec["throughput"])
+                vid = ec2.create_volume(**kwargs)["VolumeId"]
+                ec2.attach_volume(VolumeId=vid, InstanceId=instance_id, Device=f"/dev/xvd{chr(ord('b') + device)}")
+                device += 1
 
     # ----------------------------------------------------------- Cost Explorer
     def add_cost(self, item: CostLineItem) -> None:
@@ -151,6 +168,8 @@ class AwsStandIn:
             self._items.append(item)
 
     def _answer_cost_and_usage(self, body: str) -> dict[str, Any]:
+        if self.before_query is not None:
+            self.before_query()
         req = json.loads(body)
         start = date.fromisoformat(req["TimePeriod"]["Start"])
         end = date.fromisoformat(req["TimePeriod"]["End"])

@@ -103,3 +103,21 @@ def should_recost(cost: CostBreakdown | None, run_end_ms: int, now_ms: int, has_
         return False
     age = now_ms - run_end_ms
     return policy.first_check_after_ms <= age <= policy.give_up_after_ms or cost is None
+
+
+def list_price_rates(catalog: PriceCatalog, regions: dict[str, str]) -> tuple[Any, Any]:
+    """(instance_rate, storage_rate) callables at catalog list prices, for the sandbox's billing stand-in.
+
+    ``regions`` maps a cloud to the region its bill is priced in, e.g. {"aws": "us-east-1", "azure": "eastus"}.
+    """
+
+    def instance_rate(cloud: str, node_type: str, spot: bool) -> float:
+        price = catalog.hourly_price(cloud, regions[cloud], node_type)
+        if spot:
+            price *= 1.0 - catalog.spot_discount(cloud, catalog.node_type(cloud, node_type).family)
+        return price
+
+    def storage_rate(cloud: str, volume_type: str) -> float:
+        return catalog.ebs_price(cloud, regions[cloud], volume_type).usd_per_gb_month
+
+    return instance_rate, storage_rate

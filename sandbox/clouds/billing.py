@@ -1,0 +1,167 @@
+"""Feeds the cloud stand-ins from the simulated workspace: a run observer.
+
+Register ``CloudBilling.observe`` with ``Workspace.add_run_observer``. When a
+simulated cluster terminates it is called with (job, run, SimulatedRun,
+cluster spec); it then
+- creates the cluster's instances and volumes in the AWS stand-in (tagged
+  ``Vendor=Databricks``, ``ClusterId``, the spec's ``custom_tags``), left
+  terminated as after a real run;
+- writes the run's charges as the cloud would bill them: per node and UTC day,
+  per second with EC2's 60-second minimum, spot or on-demand rate, volumes
+  prorated from $/GB-month. AWS charges go to Cost Explorer, Azure ones to
+  the Cost Management stand-in.
+
+Billing is late in real clouds (hours). With ``delay_s`` the charges wait in a
+queue until ``now() >= end + delay``; the stand-ins call ``release_due``
+before answering a bill query, so nothing needs a timer thread and tests
+move an injected clock instead of sleeping.
+
+Prices come from the caller (``instance_rate``, ``storage_rate``): the sandbox
+does not read Trimtab's catalog, the demo passes list prices in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sandbox.clouds.aws import AwsStandIn, CostLineItem, SeededNode
+from sandbox.clouds.azure import AzureCostRow, AzureStandIn
+
+MS_PER_HOUR = 3_600_000
+MIN_BILLED_MS = 60_000  # EC2 bills Linux per second with a one-minute minimum
+# Usage-type prefix Cost Explorer puts before each usage type, by region.
+AWS_USAGE_PREFIX = {"us-east-1": "USE1", "us-east-2": "USE2", "us-west-2": "USW2", "eu-west-1": "EU",
+                    "eu-central-1": "EUC1"}
+
+InstanceRate = Callable[[str, str, bool], float]  # (cloud, node type, spot) -> $/h
+StorageRate = Callable[[str, str], float]  # (cloud, volume type) -> $/GB-month
+
+
+def _cluster_id(run: dict[str, Any] | None, sim: Any) -> str:
+    cid = getattr(sim, "cluster_id", "") or ""
+    if cid:
+        return str(cid)
+    for task in (run or {}).get("tasks", []):
+        cid = (task.get("cluster_instance") or {}).get("cluster_id")
+        if cid:
+            return str(cid)
+    raise ValueError("cannot tell the cluster id of a simulated run")
+
+
+def _day_slices(start_ms: int, end_ms: int) -> list[tuple[datetime, int]]:
+    """(UTC day, milliseconds in it) for an interval, so charges land on the right day."""
+    out = []
+    t = start_ms
+    while t < end_ms:
+        day = datetime.fromtimestamp(t / 1000, tz=UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        next_day_ms = int((day + timedelta(days=1)).timestamp() * 1000)
+        cut = min(end_ms, next_day_ms)
+        out.append((day, cut - t))
+        t = cut
+    return out
+
+
+class CloudBilling:
+    def __init__(
+        self,
+        *,
+        instance_rate: InstanceRate,
+        storage_rate: StorageRate,
+        aws: AwsStandIn | None = None,
+        azure: AzureStandIn | None = None,
+        region: str = "us-east-1",
+        delay_s: float = 0.0,
+        now: Callable[[], float] = time.time,
+        hours_per_month: float = 730.0,
+    ) -> None:
+        self._aws = aws
+        self._azure = azure
+        self._instance_rate = instance_rate
+        self._storage_rate = storage_rate
+        self._region = region
+        self._delay_s = delay_s
+        self._now = now
+        self._hours_per_month = hours_per_month
+        self._pending: list[tuple[float, Callable[[], None]]] = []
+        self._lock = threading.Lock()
+        self.instance_ids: dict[str, dict[str, str]] = {}  # cluster id -> {sandbox instance id: EC2 id}
+        for stand_in in (aws, azure):
+            if stand_in is not None:
+                stand_in.before_query = self.release_due
+
+    def attach(self, workspace: Any) -> None:
+        workspace.add_run_observer(self.observe)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def observe(self, job: dict[str, Any] | None, run: dict[str, Any] | None, sim: Any,
+                spec: dict[str, Any]) -> None:
+        cluster_id = _cluster_id(run, sim)
+        nodes = list(getattr(sim, "nodes", []))
+        if not nodes:
+            return
+        cloud = "azure" if str(nodes[0].node_type_id).startswith("Standard_") else "aws"
+        tags = {"Vendor": "Databricks", "ClusterId": cluster_id, **(spec.get("custom_tags") or {})}
+        if cloud == "aws" and self._aws is not None:
+            seeded = [SeededNode(n.node_type_id, bool(n.spot), list(n.ebs_volumes or []), str(n.instance_id))
+                      for n in nodes]
+            self.instance_ids[cluster_id] = self._aws.seed_cluster(cluster_id, seeded, spec.get("custom_tags"),
+                                                                   terminate=True)
+        publish = self._charges(cloud, nodes, tags)
+        due = self._now() + self._delay_s
+        with self._lock:
+            self._pending.append((due, publish))
+        self.release_due()
+
+    def release_due(self) -> int:
+        """Publishes every bill whose time has come; returns how many."""
+        now = self._now()
+        with self._lock:
+            due = [p for t, p in self._pending if t <= now]
+            self._pending = [(t, p) for t, p in self._pending if t > now]
+        for publish in due:
+            publish()
+        return len(due)
+
+    def _charges(self, cloud: str, nodes: list[Any], tags: dict[str, str]) -> Callable[[], None]:
+        prefix = AWS_USAGE_PREFIX.get(self._region, self._region.upper())
+        aws_items: list[CostLineItem] = []
+        azure_rows: list[AzureCostRow] = []
+        for n in nodes:
+            start, end = int(n.start_ms), int(n.end_ms)
+            if end <= start:
+                continue
+            end = max(end, start + MIN_BILLED_MS) if cloud == "aws" else end
+            rate = self._instance_rate(cloud, n.node_type_id, bool(n.spot))
+            for day, ms in _day_slices(start, end):
+                hours = ms / MS_PER_HOUR
+                if cloud == "aws":
+                    kind = "SpotUsage" if n.spot else "BoxUsage"
+                    aws_items.append(CostLineItem(day.date(), f"{prefix}-{kind}:{n.node_type_id}", rate * hours, tags))
+                else:
+                    azure_rows.append(AzureCostRow(day.date(), "Virtual Machines", rate * hours, tags))
+                for v in n.ebs_volumes or []:
+                    gb = float(v["size_gb"]) * int(v.get("count", 1))
+                    amount = gb * self._storage_rate(cloud, v["type"]) * hours / self._hours_per_month
+                    if cloud == "aws":
+                        aws_items.append(CostLineItem(day.date(), f"{prefix}-EBS:VolumeUsage.{v['type']}", amount,
+                                                      tags, service="EC2 - Other"))
+                    else:
+                        azure_rows.append(AzureCostRow(day.date(), "Storage", amount, tags))
+
+        def publish() -> None:
+            for item in aws_items:
+                if self._aws is not None:
+                    self._aws.add_cost(item)
+            for row in azure_rows:
+                if self._azure is not None:
+                    self._azure.add_cost(row)
+
+        return publish

@@ -1,0 +1,28 @@
+"""Cloud stand-ins shared by the tests of this folder (moto's state is per process anyway)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox.clouds.aws import AwsStandIn
+from sandbox.clouds.azure import AzureStandIn
+
+
+@pytest.fixture(scope="session")
+def aws_stand_in() -> Iterator[AwsStandIn]:
+    with AwsStandIn(ce_page_days=1) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def azure_stand_in() -> Iterator[AzureStandIn]:
+    with AzureStandIn(page_size=2) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def cluster_id() -> str:
+    return f"1124-{uuid.uuid4().hex[:12]}"
