@@ -59,9 +59,10 @@ class RunningWorkspace:
 
 def start_workspace(state_dir: Path, *, speed: float = 600.0, rate_limit: int | None = None,
                     clock: Clock | None = None, backend: SimBackend | None = None,
-                    ) -> RunningWorkspace:
+                    port: int = 0) -> RunningWorkspace:
+    """Serve a workspace kept in `state_dir` on 127.0.0.1:`port` (0: any free port)."""
     workspace = Workspace(Path(state_dir), speed=speed, rate_limit=rate_limit, clock=clock,
                           backend=backend)
-    server = WorkspaceHTTPServer(workspace)
+    server = WorkspaceHTTPServer(workspace, port=port)
     server.thread.start()
     return RunningWorkspace(workspace, server)

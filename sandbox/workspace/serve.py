@@ -1,0 +1,64 @@
+"""`sandbox up`: serve a workspace in the foreground until Ctrl-C or SIGTERM.
+
+Shared by `trimtab sandbox up` and `python -m sandbox`; prints the two lines a client
+needs (`DATABRICKS_HOST=`, `DATABRICKS_TOKEN=`) so they can be pasted into a shell.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STATE_DIR = Path.home() / ".trimtab" / "sandbox"
+
+
+def describe(info: dict[str, Any]) -> list[str]:
+    """The lines `sandbox up` prints for a person (the first two are shell assignments)."""
+    lines = [f"DATABRICKS_HOST={info['host']}", f"DATABRICKS_TOKEN={info['token']}",
+             f"# state in {info['state_dir']}, speed x{info['speed']:g}, "
+             f"{len(info['jobs'])} jobs ({info['seeded']} just seeded); Ctrl-C to stop"]
+    lines += [f"#   job {j['job_id']}: {j['name']}" for j in info["jobs"]]
+    return lines
+
+
+def serve_until_stopped(state_dir: Path, *, speed: float, port: int = 0,
+                        rate_limit: int | None = None, seed: bool = True,
+                        on_ready: Callable[[dict[str, Any]], None] | None = None,
+                        stop: threading.Event | None = None) -> dict[str, Any]:
+    """Start, seed (first start only), report, block until `stop`, Ctrl-C or SIGTERM."""
+    from sandbox.workspace.api import start_workspace
+
+    stop = stop or threading.Event()
+    ws = start_workspace(state_dir, speed=speed, port=port, rate_limit=rate_limit)
+    try:
+        with ws.workspace.store.lock:
+            fresh = not ws.workspace.store.data["jobs"]
+        seeded = ws.seed_jobs() if seed and fresh else []
+        with ws.workspace.store.lock:
+            jobs = [{"job_id": j["job_id"], "name": j["settings"].get("name", "")}
+                    for j in sorted(ws.workspace.store.data["jobs"].values(),
+                                    key=lambda j: j["job_id"])]
+        info = {"host": ws.host, "token": ws.token, "state_dir": str(state_dir),
+                "speed": speed, "jobs": jobs, "seeded": len(seeded)}
+        (on_ready or (lambda i: print("\n".join(describe(i)), flush=True)))(info)
+        previous = _on_sigterm(stop)
+        try:
+            while not stop.wait(1.0):  # wakes so Ctrl-C (KeyboardInterrupt) lands promptly
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        return info
+    finally:
+        ws.stop()
+
+
+def _on_sigterm(stop: threading.Event) -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda *_: stop.set())
