@@ -1,0 +1,114 @@
+"""`trimtab recommendation`: review, apply, reject and revert a project's recommendation.
+
+    trimtab recommendation show P | apply P [--dry-run] | reject P | revert P [--dry-run]
+
+``P`` is a project id or ``<workspace>/<job_id>/<cluster_key>``. Apply and
+revert change the job through the Jobs API and print the unified diff of the
+cluster entry; ``--dry-run`` prints the diff and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from server.cli.context import CliContext, print_json
+from server.cli.workspace import as_dict, rpc
+
+
+@click.group(name="recommendation")
+def cli() -> None:
+    """Review, apply, reject and revert recommendations."""
+
+
+def _describe(rec: Any) -> None:
+    c = rec.config
+    size = (f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max
+            else f"{c.num_workers} workers")
+    driver = f", driver {c.driver_node_type_id}" if c.driver_node_type_id else ""
+    spot = f", {c.availability} (first {c.first_on_demand} on-demand)" if c.availability else ""
+    click.echo(f"recommendation {rec.id} for project {rec.project_id}: {rec.state} ({rec.phase})")
+    click.echo(f"  cluster:  {c.node_type_id} x {size}{driver}{spot}")
+    if c.ebs_volume_count:
+        click.echo(f"  disks:    {c.ebs_volume_count} x {c.ebs_volume_size_gb} GB {c.ebs_volume_type}")
+    rt, cost = rec.runtime_interval_s, rec.cost_interval
+    click.echo(f"  runtime:  {rec.predicted_runtime_s:.0f} s  [{rt.low:.0f}, {rt.high:.0f}]")
+    click.echo(f"  cost:     {rec.predicted_cost:.2f}  [{cost.low:.2f}, {cost.high:.2f}]")
+    if rec.HasField("p_meet_sla"):
+        click.echo(f"  P(SLA):   {rec.p_meet_sla:.0%}")
+    if rec.reason:
+        click.echo(f"  why:      {rec.reason}")
+    if rec.storage_advice:
+        click.echo(f"  storage:  {rec.storage_advice}")
+
+
+@cli.command()
+@click.argument("project")
+@click.pass_obj
+def show(ctx: CliContext, project: str) -> None:
+    """The pending recommendation (else the newest one)."""
+    from protos.trimtab.v1 import admin_pb2
+
+    rec = rpc(ctx, "RecommendationServiceStub", "GetRecommendation",
+              admin_pb2.GetRecommendationRequest(project=project))
+    if ctx.as_json:
+        print_json(as_dict(rec))
+    else:
+        _describe(rec)
+
+
+def _print_result(ctx: CliContext, result: Any, done: str, dry_run: bool) -> None:
+    if ctx.as_json:
+        print_json(as_dict(result))
+        return
+    if result.diff:
+        click.echo(result.diff.rstrip("\n"))
+    if dry_run:
+        click.echo("dry run: nothing changed")
+    elif result.applied:
+        click.echo(done)
+    else:
+        click.echo("nothing to change")
+
+
+@cli.command()
+@click.argument("project")
+@click.option("--dry-run", is_flag=True, help="Show the diff of the job's cluster entry; change nothing.")
+@click.pass_obj
+def apply(ctx: CliContext, project: str, dry_run: bool) -> None:
+    """Apply the pending recommendation to the job (jobs/update)."""
+    from protos.trimtab.v1 import admin_pb2
+
+    result = rpc(ctx, "RecommendationServiceStub", "ApplyRecommendation",
+                 admin_pb2.ApplyRecommendationRequest(project=project, dry_run=dry_run))
+    rec_id = result.recommendation.id if result.HasField("recommendation") else "?"
+    _print_result(ctx, result, f"applied recommendation {rec_id}: the next run uses it", dry_run)
+
+
+@cli.command()
+@click.argument("project")
+@click.pass_obj
+def reject(ctx: CliContext, project: str) -> None:
+    """Reject the pending recommendation (the job is not changed)."""
+    from protos.trimtab.v1 import admin_pb2
+
+    rec = rpc(ctx, "RecommendationServiceStub", "RejectRecommendation",
+              admin_pb2.RejectRecommendationRequest(project=project))
+    if ctx.as_json:
+        print_json(as_dict(rec))
+    else:
+        click.echo(f"rejected recommendation {rec.id}")
+
+
+@cli.command()
+@click.argument("project")
+@click.option("--dry-run", is_flag=True, help="Show the diff; change nothing.")
+@click.pass_obj
+def revert(ctx: CliContext, project: str, dry_run: bool) -> None:
+    """Go back to the configuration before the last apply."""
+    from protos.trimtab.v1 import admin_pb2
+
+    result = rpc(ctx, "RecommendationServiceStub", "RevertRecommendation",
+                 admin_pb2.RevertRecommendationRequest(project=project, dry_run=dry_run))
+    _print_result(ctx, result, "reverted: the next run uses the previous configuration", dry_run)

@@ -1,0 +1,129 @@
+"""`trimtab workspace`: connect Databricks workspaces and import their jobs.
+
+    trimtab workspace add NAME --host URL --token-env VAR --cloud aws|azure [--plan premium] [--region R]
+    trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run]
+
+The token is read from the named environment variable (never a flag, so it
+stays out of shell history and process lists) and sent once to the server,
+which checks it against the workspace and stores it encrypted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from server.cli.context import CliContext, print_json, print_table
+
+
+def rpc(ctx: CliContext, stub_name: str, method: str, request: Any) -> Any:
+    """One admin call with the CLI's server address and token (imports grpc only when used)."""
+    import grpc
+
+    from protos.trimtab.v1 import admin_pb2_grpc
+
+    metadata = [("authorization", f"Bearer {ctx.token}")] if ctx.token else []
+    with grpc.insecure_channel(ctx.server) as channel:
+        stub = getattr(admin_pb2_grpc, stub_name)(channel)
+        call: Callable[..., Any] = getattr(stub, method)
+        # Import and apply talk to Databricks, which may be throttled: allow minutes, not forever.
+        return call(request, metadata=metadata, timeout=600)
+
+
+def as_dict(message: Any) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict
+
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+@click.group(name="workspace")
+def cli() -> None:
+    """Connect Databricks workspaces and import their jobs."""
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--host", required=True, help="Workspace URL, e.g. https://dbc-123.cloud.databricks.com")
+@click.option("--token-env", required=True, metavar="VAR", help="Environment variable holding the token.")
+@click.option("--cloud", required=True, type=click.Choice(["aws", "azure"]))
+@click.option("--plan", default="premium", show_default=True,
+              type=click.Choice(["standard", "premium", "enterprise"]), help="Plan tier (DBU prices).")
+@click.option("--region", default="", help="Cloud region (prices); e.g. us-east-1.")
+@click.pass_obj
+def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan: str, region: str) -> None:
+    """Connect a workspace (the token is checked with a real call first)."""
+    from protos.trimtab.v1 import admin_pb2
+
+    token = os.environ.get(token_env, "")
+    if not token:
+        raise click.UsageError(f"environment variable {token_env} is not set (it must hold the token)")
+    ws = rpc(ctx, "WorkspaceServiceStub", "AddWorkspace", admin_pb2.AddWorkspaceRequest(
+        name=name, host=host, token=token, cloud=cloud, plan=plan, region=region))
+    _show(ctx, ws)
+
+
+@cli.command(name="list")
+@click.pass_obj
+def list_(ctx: CliContext) -> None:
+    """Connected workspaces."""
+    from protos.trimtab.v1 import admin_pb2
+
+    found = rpc(ctx, "WorkspaceServiceStub", "ListWorkspaces", admin_pb2.ListWorkspacesRequest()).workspaces
+    if ctx.as_json:
+        print_json([as_dict(w) for w in found])
+        return
+    print_table([(w.name, w.host, w.cloud, w.plan, w.region, w.status, w.token_masked) for w in found],
+                ["NAME", "HOST", "CLOUD", "PLAN", "REGION", "STATUS", "TOKEN"])
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_obj
+def show(ctx: CliContext, name: str) -> None:
+    """One workspace, its token masked and the last error if any."""
+    from protos.trimtab.v1 import admin_pb2
+
+    _show(ctx, rpc(ctx, "WorkspaceServiceStub", "GetWorkspace", admin_pb2.GetWorkspaceRequest(name=name)))
+
+
+def _show(ctx: CliContext, ws: Any) -> None:
+    if ctx.as_json:
+        print_json(as_dict(ws))
+        return
+    for label, value in (("name", ws.name), ("host", ws.host), ("cloud", ws.cloud), ("plan", ws.plan),
+                         ("region", ws.region or "-"), ("token", ws.token_masked), ("status", ws.status)):
+        click.echo(f"{label + ':':<8} {value}")
+    if ws.last_error:
+        click.echo(f"{'error:':<8} {ws.last_error}")
+
+
+@cli.command(name="import")
+@click.argument("name")
+@click.option("--job", "jobs", multiple=True, type=int, metavar="ID", help="Import only this job (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what onboarding would change; change nothing.")
+@click.pass_obj
+def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool) -> None:
+    """One project per qualified job cluster (every qualified job, or the named ones)."""
+    from protos.trimtab.v1 import admin_pb2
+
+    if not ctx.as_json:
+        click.echo(f"{'Checking' if dry_run else 'Importing'} jobs of {name}...", err=True)
+    result = rpc(ctx, "WorkspaceServiceStub", "ImportJobs", admin_pb2.ImportJobsRequest(
+        workspace=name, job_ids=list(jobs), dry_run=dry_run))
+    if ctx.as_json:
+        print_json(as_dict(result))
+        return
+    for item in result.projects:
+        p = item.project
+        verb = ("would create" if dry_run else "created") if item.created else "exists"
+        ident = p.id or "-"
+        click.echo(f"{verb:<13} project {ident:<4} {p.name}  ({p.job_name})")
+        if item.diff and (dry_run or item.created):
+            click.echo(item.diff.rstrip("\n"))
+    for skipped in result.skipped:
+        click.echo(f"{'skipped':<13} job {skipped.job_id} {skipped.job_name}: {skipped.reason}")
+    if not result.projects and not result.skipped:
+        click.echo("no jobs found")
