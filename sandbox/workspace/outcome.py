@@ -86,8 +86,9 @@ def cluster_running(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> 
         record.update({"state": "RUNNING", "state_message": "",
                        "spark_context_id": int(live.plan.spark_context_id),
                        "last_restarted_time": t})
-        record["cluster_cores"] = float(sum(_cores(n) for n in live.sim.nodes
-                                            if n.start_ms <= t < n.end_ms))
+        alive = [n for n in live.sim.nodes if n.start_ms <= t < n.end_ms]
+        record["cluster_cores"] = float(sum(_size(n)[0] for n in alive))
+        record["cluster_memory_mb"] = int(sum(_size(n)[1] for n in alive) * 1024)
         run = _run(ws, plan)
         instance = {"cluster_id": cid, "spark_context_id": live.plan.spark_context_id}
         for task in run["tasks"]:
@@ -101,13 +102,15 @@ def cluster_running(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> 
         ws.store.save()
 
 
-def _cores(n: Any) -> int:
-    try:
-        from sandbox.nodes import get_node_type
+def _size(n: Any) -> tuple[int, float]:
+    """vCPUs and GiB of a node, from the simulator's catalog."""
+    from sandbox.nodes import UnknownNodeType, get_node_type
 
-        return get_node_type(n.node_type_id).vcpus
-    except Exception:  # an unknown type (fake simulator in tests) just counts nothing
-        return 0
+    try:
+        node_type = get_node_type(n.node_type_id)
+    except UnknownNodeType:
+        return 0, 0.0
+    return node_type.vcpus, node_type.memory_gib
 
 
 def cluster_terminated(ws: Workspace, live: LiveCluster, t: int, *, code: str, type_: str,
@@ -116,7 +119,9 @@ def cluster_terminated(ws: Workspace, live: LiveCluster, t: int, *, code: str, t
     with ws.store.lock:
         record = ws.store.data["clusters"][cid]
         if live.sim is not None:
-            set_nodes(record, live.sim.nodes, max(t - 1, live.sim.running_ms))
+            # The nodes as they were just before shutdown; they stay listed once terminated.
+            last = (live.terminating_ms or t) - 1
+            set_nodes(record, live.sim.nodes, max(last, live.sim.running_ms))
         record.update({"state": "TERMINATED", "terminated_time": t,
                        "state_message": message or "Job finished",
                        "termination_reason": {"code": code, "type": type_,
