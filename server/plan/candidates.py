@@ -1,0 +1,174 @@
+"""The decision space of one project: cluster configurations the tuner may pick, priced.
+
+A candidate's ``config_id`` is derived from a configuration alone
+(`config_id_of`), so a stored run's configuration and a candidate meet by id
+whether Trimtab or the user chose it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from models.space import Candidate
+from server.costing.catalog import PriceCatalog
+from server.costing.errors import TrimtabCostError
+from server.costing.run_cost import hourly_cost
+from server.domain import ClusterConfig, ProjectSettings
+
+# Worker counts tried: a geometric grid, dense where clusters are small.
+WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
+# Expected spot reclaims per node-hour. AWS's Spot Instance Advisor puts most
+# families of the sizes Databricks users pick in its lowest band (< 5% a month
+# is rarer; < 5% per instance over a typical job is common); Trimtab prices the
+# risk rather than forbidding spot.
+SPOT_INTERRUPTIONS_PER_NODE_HOUR = 0.01
+# How far from the current total cores the search reaches by default.
+CORE_SPAN = 4.0
+DEFAULT_REGION = {"aws": "us-east-1", "azure": "eastus"}
+
+
+@dataclass(frozen=True)
+class Pricing:
+    cloud: str
+    region: str
+    plan: str
+    sku: str = "jobs"
+
+
+def config_id_of(config: ClusterConfig) -> str:
+    """A stable name for a configuration: ``<node type>x<workers>[as<min>-<max>][-spot]``."""
+    spot = config.availability.upper().startswith("SPOT")
+    if config.autoscale_max > 0:
+        size = f"as{config.autoscale_min}-{config.autoscale_max}"
+    else:
+        size = str(config.num_workers)
+    return f"{config.node_type_id}x{size}" + ("-spot" if spot else "")
+
+
+def sku_of(spec: dict) -> str:
+    """Databricks bills Photon job clusters under their own SKU."""
+    return "jobs_photon" if str(spec.get("runtime_engine", "")).upper() == "PHOTON" else "jobs"
+
+
+def default_families(catalog: PriceCatalog, cloud: str, family: str) -> tuple[str, ...]:
+    """The current family plus its general-purpose/compute/memory siblings of the same generation.
+
+    AWS names siblings by the leading letter (m5 → c5, r5); Azure by the series
+    letter (Dsv5 → Esv5, Fsv2 has no v5). Only families the catalog prices count.
+    """
+    known = {catalog.node_type(cloud, t).family for t in catalog.node_types(cloud)}
+    if cloud == "aws":
+        m = re.fullmatch(r"([mcr])(\d+[a-z]*)", family)
+        siblings = [f"{letter}{m.group(2)}" for letter in "mcr"] if m else [family]
+    else:
+        m = re.fullmatch(r"([DE])(.*)", family)
+        siblings = [f"{letter}{m.group(2)}" for letter in "DE"] if m else [family]
+    return tuple(f for f in dict.fromkeys([family, *siblings]) if f in known)
+
+
+def worker_counts(low: int, high: int) -> list[int]:
+    counts = [n for n in WORKER_GRID if low <= n <= high]
+    for edge in (low, high):  # the bounds themselves are always candidates
+        if edge not in counts:
+            counts.append(edge)
+    return sorted(counts)
+
+
+def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
+                     pricing: Pricing, *, anchor: ClusterConfig | None = None,
+                     tried: Iterable[ClusterConfig] = ()) -> list[tuple[Candidate, ClusterConfig]]:
+    """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
+
+    ``anchor`` (the configuration the project was imported with) fixes the
+    default bounds, so the space does not wander as recommendations are applied.
+    Returns (candidate, configuration) pairs; the configuration is what applying
+    the candidate writes (node type, driver, size, availability), everything
+    else being kept from the live spec by `server.spec` when applied.
+    """
+    own_configs = [current, *tried]
+    current = anchor or current
+    cloud = pricing.cloud
+    cur_info = catalog.node_type(cloud, current.node_type_id)
+    families = settings.allowed_families or default_families(catalog, cloud, cur_info.family)
+    autoscale = current.autoscale_max > 0 and settings.keep_autoscaling
+    cur_workers = current.autoscale_max if current.autoscale_max > 0 else max(current.num_workers, 1)
+    cur_cores = cur_info.vcpus * cur_workers
+    low = settings.min_workers if settings.min_workers is not None else 1
+    high = settings.max_workers if settings.max_workers is not None else max(2 * cur_workers, 8)
+    spot_options = [False, True] if settings.spot_allowed else [False]
+    driver = settings.driver_node_type_id or current.driver_node_type_id or current.node_type_id
+
+    out: dict[str, tuple[Candidate, ClusterConfig]] = {}
+    for node_type in catalog.node_types(cloud):
+        info = catalog.node_type(cloud, node_type)
+        if info.family not in families:
+            continue
+        for workers in worker_counts(low, high):
+            cores = info.vcpus * workers
+            if not (cur_cores / CORE_SPAN <= cores <= cur_cores * CORE_SPAN):
+                continue
+            for spot in spot_options:
+                config = _config(current, node_type, driver, workers, spot, autoscale)
+                pair = _priced(config, info.vcpus, info.memory_gb, info.family, catalog, pricing)
+                if pair is not None:
+                    out.setdefault(pair[0].config_id, pair)
+    # The configuration the job runs on now, and every one it ran on, are always
+    # candidates, bounds or not: their runs must be understood, and "keep it"
+    # must stay an option.
+    for config in own_configs:
+        try:
+            info = catalog.node_type(cloud, config.node_type_id)
+        except TrimtabCostError:
+            continue
+        own = _priced(config, info.vcpus, info.memory_gb, info.family, catalog, pricing)
+        if own is not None:
+            out.setdefault(own[0].config_id, own)
+    return list(out.values())
+
+
+def _config(current: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,
+            autoscale: bool) -> ClusterConfig:
+    availability = "SPOT_WITH_FALLBACK" if spot else "ON_DEMAND"
+    if autoscale:
+        return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver,
+                             autoscale_min=max(1, workers // 2), autoscale_max=workers,
+                             availability=availability, first_on_demand=1,
+                             ebs_volume_type=current.ebs_volume_type, ebs_volume_count=current.ebs_volume_count,
+                             ebs_volume_size_gb=current.ebs_volume_size_gb, spark_version=current.spark_version)
+    return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver, num_workers=workers,
+                         availability=availability, first_on_demand=1,
+                         ebs_volume_type=current.ebs_volume_type, ebs_volume_count=current.ebs_volume_count,
+                         ebs_volume_size_gb=current.ebs_volume_size_gb, spark_version=current.spark_version)
+
+
+def _priced(config: ClusterConfig, vcpus: float, memory_gb: float, family: str, catalog: PriceCatalog,
+            pricing: Pricing) -> tuple[Candidate, ClusterConfig] | None:
+    try:
+        price = hourly_cost(config, pricing.cloud, pricing.region, pricing.plan, pricing.sku, catalog,
+                            workers=_model_workers(config))
+    except TrimtabCostError:
+        return None  # a type the catalog cannot price is never recommended
+    spot = config.availability.upper().startswith("SPOT")
+    workers = _model_workers(config)
+    candidate = Candidate(
+        config_id=config_id_of(config), instance_type=config.node_type_id, vcpus=float(vcpus),
+        memory_gib=float(memory_gb), nodes=max(1, round(workers)), price_per_hour=price, family=family,
+        spot=spot, autoscale_min=config.autoscale_min or None, autoscale_max=config.autoscale_max or None,
+        driver_type=config.driver_node_type_id or None,
+        interruption_rate=SPOT_INTERRUPTIONS_PER_NODE_HOUR * workers if spot else 0.0,
+    )
+    return candidate, config
+
+
+def _model_workers(config: ClusterConfig) -> float:
+    """Autoscaling clusters are modelled at the geometric mean of their range."""
+    if config.autoscale_max > 0:
+        return math.sqrt(max(config.autoscale_min, 1) * config.autoscale_max)
+    return float(max(config.num_workers, 0))
+
+
+def by_id(pairs: Iterable[tuple[Candidate, ClusterConfig]]) -> dict[str, tuple[Candidate, ClusterConfig]]:
+    return {c.config_id: (c, cfg) for c, cfg in pairs}

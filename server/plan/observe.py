@@ -1,0 +1,65 @@
+"""Stored runs → the models' observations (pure translation)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from models.observation import Observation, StageObs
+from server.domain import Run, Stage
+from server.plan.candidates import config_id_of
+
+GB = 1e9
+
+
+def stage_obs(stage: Stage) -> StageObs:
+    m = stage.metrics
+    d = stage.task_duration_ms
+    return StageObs(
+        num_tasks=float(d.count or stage.num_tasks),
+        task_time_total_s=d.sum / 1000.0 if d.sum else m.get("executor_run_time_ms", 0) / 1000.0,
+        task_p50_s=d.p50 / 1000.0,
+        task_p90_s=d.p90 / 1000.0,
+        task_max_s=d.max / 1000.0,
+        input_bytes=float(m.get("input_bytes", 0)),
+        shuffle_read_bytes=float(m.get("shuffle_remote_bytes_read", 0) + m.get("shuffle_local_bytes_read", 0)),
+        shuffle_write_bytes=float(m.get("shuffle_bytes_written", 0)),
+        spill_bytes=float(m.get("disk_bytes_spilled", 0)),
+        gc_time_s=m.get("jvm_gc_time_ms", 0) / 1000.0,
+        cpu_time_s=m.get("executor_cpu_time_ns", 0) / 1e9,
+        peak_memory_bytes=float(m.get("peak_execution_memory_bytes", 0)),
+    )
+
+
+def stage_signature(stages: Sequence[Stage]) -> str | None:
+    """A fingerprint of the job's code: stage names and their dependency shape, not sizes.
+
+    Task counts follow the input and the cluster, so they are left out; a new or
+    removed stage, or a rewired one, changes the signature (a code change).
+    """
+    if not stages:
+        return None
+    first = {s.stage_id: i for i, s in enumerate(sorted(stages, key=lambda s: (s.stage_id, s.attempt_id)))}
+    parts = sorted(
+        f"{s.name}|{','.join(str(first.get(p, -1) - first[s.stage_id]) for p in sorted(s.parent_ids))}"
+        for s in stages if s.attempt_id == 0
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def observation(run: Run, stages: Sequence[Stage], applied_recommendation: bool) -> Observation | None:
+    """One run as the tuner sees it; None for a run without a known configuration."""
+    if run.config is None:
+        return None
+    ok = run.outcome == "succeeded"
+    anomalies = tuple(run.anomalies) + (() if ok or "failure" in run.anomalies else ("failure",))
+    return Observation(
+        config_id=config_id_of(run.config),
+        runtime_s=float(run.runtime_s),
+        ok=ok,
+        input_gb=run.input_bytes / GB if run.input_bytes else None,
+        stages=tuple(stage_obs(s) for s in stages if not s.failure_reason),
+        anomalies=anomalies,
+        stage_signature=stage_signature(stages),
+        recommendation_applied=applied_recommendation,
+    )

@@ -1,0 +1,120 @@
+"""After every collected run: decide the project's next configuration and, with auto-apply, apply it.
+
+`plan_project` is the whole decision for one project (read the store, call the
+pure `models.decide`, store the recommendation and the phase). `Planner` is the
+collector's ``on_run_collected`` callback: it plans, then applies through
+`server.apply` when the project has auto-apply on. It never raises into the
+collector: a project that cannot be planned is logged and left as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from models.decide import Decision, Settings, decide
+from models.prior import Prior
+from server.costing.catalog import PriceCatalog
+from server.databricks import DatabricksGateway
+from server.domain import Project, Recommendation, Run, Workspace
+from server.errors import FailedPrecondition, TrimtabError
+from server.plan.candidates import DEFAULT_REGION, Pricing, build_candidates, by_id, config_id_of, sku_of
+from server.plan.observe import observation
+from server.spec import config_from_spec
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+GatewayFor = Callable[[Workspace], DatabricksGateway]
+
+
+def pricing_for(workspace: Workspace, spec: dict) -> Pricing:
+    return Pricing(cloud=workspace.cloud, region=workspace.region or DEFAULT_REGION.get(workspace.cloud, ""),
+                   plan=workspace.plan, sku=sku_of(spec))
+
+
+def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior: Prior | None = None) -> \
+        Recommendation | None:
+    """Decide and store the project's next recommendation; None when the project is not planned.
+
+    Detached and orphaned projects are not planned. The project's phase follows
+    the decision (learning, optimizing, or monitoring when auto-apply is off).
+    """
+    project = store.projects.get(project_id)
+    if project.detached or project.orphaned or not project.current_spec:
+        return None
+    workspace = store.workspaces.get(project.workspace)
+    current = config_from_spec(project.current_spec)
+    anchor = config_from_spec(project.original_spec) if project.original_spec else None
+    runs = store.runs.history(project_id)
+    pairs = by_id(build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
+                                   anchor=anchor, tried=[r.config for r in runs if r.config is not None]))
+    history = []
+    for run in runs:
+        stages = [s for app in run.application_ids for s in store.applications.stages(app)]
+        obs = observation(run, stages, applied_recommendation=run.recommendation_id is not None)
+        if obs is not None:
+            history.append(obs)
+    s = project.settings
+    settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply)
+    # Seeded by project and history length: the same history gives the same decision.
+    decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history))
+    config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})
+    rec = store.recommendations.add(_recommendation(project, config, decision))
+    if project.phase != decision.phase:
+        store.projects.update(dataclasses.replace(store.projects.get(project_id), phase=decision.phase))
+    log.info("project %s: %s -> %s (%s)", project.name, config_id_of(current), decision.candidate.config_id,
+             decision.phase)
+    return rec
+
+
+def _recommendation(project: Project, config, decision: Decision) -> Recommendation:
+    def finite(x: float) -> float:
+        return float(x) if x == x and abs(x) != float("inf") else 0.0
+
+    return Recommendation(
+        project_id=int(project.id or 0), config=config,
+        predicted_runtime_s=finite(decision.predicted_runtime_s),
+        runtime_interval_s=(finite(decision.runtime_interval_s[0]), finite(decision.runtime_interval_s[1])),
+        predicted_cost=finite(decision.predicted_cost),
+        cost_interval=(finite(decision.cost_interval[0]), finite(decision.cost_interval[1])),
+        p_meet_sla=decision.p_meet_sla, reason=decision.reason, phase=decision.phase, state="pending",
+    )
+
+
+class Planner:
+    """The collector's callback: plan the run's project, then auto-apply when it is on."""
+
+    def __init__(self, store: Store, catalog: PriceCatalog, gateway_for: GatewayFor, *,
+                 prior: Prior | None = None) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._gateway_for = gateway_for
+        self._prior = prior
+
+    def __call__(self, run: Run) -> None:
+        try:
+            self.after_run(run)
+        except Exception:  # the collector must keep collecting whatever one project does
+            log.exception("planning after run %s of project %s failed", run.id, run.project_id)
+
+    def after_run(self, run: Run) -> Recommendation | None:
+        from server import apply  # imports databricks-sdk; only needed once a run arrives
+
+        rec = plan_project(self._store, run.project_id, self._catalog, prior=self._prior)
+        project = self._store.projects.get(run.project_id)
+        if rec is None or not project.settings.auto_apply:
+            return rec
+        if config_id_of(rec.config) == config_id_of(config_from_spec(project.current_spec)):
+            return rec  # nothing to change: the job already runs the recommended configuration
+        workspace = self._store.workspaces.get(project.workspace)
+        try:
+            result = apply.apply_recommendation(self._store, self._gateway_for(workspace), run.project_id)
+        except FailedPrecondition as err:
+            log.info("project %s: not applied now: %s", project.name, err)
+            return rec
+        except TrimtabError as err:
+            log.warning("project %s: auto-apply failed: %s", project.name, err)
+            return rec
+        return result.recommendation
