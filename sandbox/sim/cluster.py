@@ -24,7 +24,7 @@ _AVAILABILITY = {
 }
 _ATTRIBUTES_KEY = {"aws": "aws_attributes", "azure": "azure_attributes"}
 # Databricks' defaults when the spec has no attributes block.
-_DEFAULT_AVAILABILITY = {"aws": "SPOT_WITH_FALLBACK", "azure": "ON_DEMAND"}
+_DEFAULT_AVAILABILITY = {"aws": "SPOT_WITH_FALLBACK", "azure": "ON_DEMAND_AZURE"}
 
 
 class SpecError(ValueError):

@@ -38,7 +38,7 @@ class LogContext:
     shuffle_partitions: int
 
 
-def _spark_properties(ctx: LogContext) -> list[list[str]]:
+def _spark_properties(ctx: LogContext) -> dict[str, str]:
     props = {
         "spark.app.name": ctx.app_name,
         "spark.app.id": ctx.app_id,
@@ -60,20 +60,19 @@ def _spark_properties(ctx: LogContext) -> list[list[str]]:
         "spark.databricks.sparkContextId": ctx.spark_context_id,
         "spark.scheduler.mode": "FAIR",
     }
-    return [[k, v] for k, v in props.items()]
+    return props
 
 
 def _environment(ctx: LogContext) -> dict[str, Any]:
     return {
         "Event": "SparkListenerEnvironmentUpdate",
-        "JVM Information": [["Java Home", "/usr/lib/jvm/zulu17-ca-amd64"], ["Java Version", "17.0.12 (Azul Systems, Inc.)"],
-                            ["Scala Version", "version 2.12.15"]],
+        "JVM Information": {"Java Home": "/usr/lib/jvm/zulu17-ca-amd64",
+                            "Java Version": "17.0.12 (Azul Systems, Inc.)", "Scala Version": "version 2.12.15"},
         "Spark Properties": _spark_properties(ctx),
-        "Hadoop Properties": [["fs.s3a.impl", "shaded.databricks.org.apache.hadoop.fs.s3a.S3AFileSystem"]],
-        "System Properties": [["java.io.tmpdir", "/local_disk0/tmp"], ["user.timezone", "Etc/UTC"]],
-        "Metrics Properties": [["*.sink.servlet.class", "org.apache.spark.metrics.sink.MetricsServlet"]],
-        "Classpath Entries": [["/databricks/jars/spark--driver--driver-spark_3.5_2.12_deploy.jar",
-                               "System Classpath"]],
+        "Hadoop Properties": {"fs.s3a.impl": "shaded.databricks.org.apache.hadoop.fs.s3a.S3AFileSystem"},
+        "System Properties": {"java.io.tmpdir": "/local_disk0/tmp", "user.timezone": "Etc/UTC"},
+        "Metrics Properties": {"*.sink.servlet.class": "org.apache.spark.metrics.sink.MetricsServlet"},
+        "Classpath Entries": {"/databricks/jars/spark--driver--driver-spark_3.5_2.12_deploy.jar": "System Classpath"},
     }
 
 
