@@ -45,7 +45,10 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8) ->
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return sa.create_engine(parsed, pool_size=pool_size, max_overflow=8, pool_pre_ping=True)
+    # A lock held elsewhere must not hang a call forever: give up (-> UNAVAILABLE) like SQLite does.
+    return sa.create_engine(parsed, pool_size=pool_size, max_overflow=8, pool_pre_ping=True,
+                            connect_args={"options": f"-c lock_timeout={int(busy_timeout_ms)}",
+                                          "connect_timeout": max(1, busy_timeout_ms // 1000)})
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

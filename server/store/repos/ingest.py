@@ -1,11 +1,10 @@
 """The write side of agent data: batches of events, stored once, materialized.
 
 `IngestRepository.write` stores any number of batches in ONE transaction:
-the raw events first (``INSERT .. ON CONFLICT DO NOTHING RETURNING`` on the
-``(application_id, key)`` primary key tells exactly which events are new, in
-one statement, on both engines), then only the new ones are materialized into
-applications / stages / executors / jobs / sql_executions with one
-``executemany`` upsert per table. Upserts name the columns each event owns,
+the raw events first (keys already on the ``(application_id, key)`` primary
+key are read, the rest inserted), then only the new ones are materialized
+into applications / stages / executors / jobs / sql_executions with one
+driver-level ``executemany`` upsert per table (see `fastsql`). Upserts name the columns each event owns,
 so an executor's "removed" event arriving before its "added" one still ends
 in the same row. Nothing is visible, and nothing acknowledged, before commit.
 """
@@ -13,7 +12,7 @@ in the same row. Nothing is visible, and nothing acknowledged, before commit.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,7 +33,9 @@ from server.domain import (
     Stage,
 )
 from server.store import convert
-from server.store.repos.base import Repository
+from server.store.repos import fastsql
+from server.store.repos.base import Repository, chunks
+from server.store.repos.fastsql import json_text
 from server.store.tables import (
     AgentRow,
     ApplicationRow,
@@ -73,8 +74,7 @@ class IngestRepository(Repository):
         """
         now = self._clock.now_ms()
         with self._write() as conn:
-            insert = _insert_for(conn)
-            new_keys = self._insert_events(conn, insert, batches, now)
+            new_keys = self._insert_events(conn, batches, now)
             results: list[IngestResult] = []
             fresh: list[tuple[IngestBatch, IngestEvent]] = []
             for batch in batches:
@@ -86,27 +86,37 @@ class IngestRepository(Repository):
                         fresh.append((batch, ev))
                         stored += 1
                 results.append(IngestResult(batch.batch_id, stored, len(batch.events) - stored))
-            _materialize(conn, insert, fresh, now)
-            self._record_batches(conn, insert, batches, results, now)
+            _materialize(conn, materialized_rows(fresh, now))
+            self._record_batches(conn, batches, results, now)
         return results
 
     @staticmethod
-    def _insert_events(conn: sa.Connection, insert: Any, batches: Sequence[IngestBatch],
-                       now: int) -> set[tuple[str, str]]:
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        for batch in batches:
-            for ev in batch.events:
-                rows.setdefault((ev.application_id, ev.key), {
-                    "application_id": ev.application_id, "key": ev.key, "kind": ev.kind,
-                    "payload": ev.payload, "received_ms": now})
+    def _insert_events(conn: sa.Connection, batches: Sequence[IngestBatch], now: int) -> set[tuple[str, str]]:
+        """Insert the events not stored yet; return their keys.
+
+        The writer is the only one writing (`server.ingest`), so reading the
+        known keys and then inserting the rest inside one write transaction is
+        exact; ON CONFLICT DO NOTHING keeps a second server process harmless.
+        """
+        rows = event_rows(batches, now)
         if not rows:
             return set()
-        stmt = insert(EV).on_conflict_do_nothing(index_elements=["application_id", "key"]).returning(
-            EV.c.application_id, EV.c.key)
-        return {(r[0], r[1]) for r in conn.execute(stmt, list(rows.values())).all()}
+        known: set[tuple[str, str]] = set()
+        by_app: dict[str, list[str]] = {}
+        for app_id, key in rows:
+            by_app.setdefault(app_id, []).append(key)
+        ph = fastsql.placeholder(conn)
+        for app_id, keys in by_app.items():
+            for part in chunks(keys, 500):
+                sql = (f"SELECT key FROM events WHERE application_id = {ph} "
+                       f"AND key IN ({', '.join([ph] * len(part))})")
+                known.update((app_id, k) for (k,) in conn.exec_driver_sql(sql, (app_id, *part)).all())
+        new = [r for k, r in rows.items() if k not in known]
+        fastsql.insert(conn, EV, new, keys=("application_id", "key"), update=())
+        return {(r["application_id"], r["key"]) for r in new}
 
     @staticmethod
-    def _record_batches(conn: sa.Connection, insert: Any, batches: Sequence[IngestBatch],
+    def _record_batches(conn: sa.Connection, batches: Sequence[IngestBatch],
                         results: list[IngestResult], now: int) -> None:
         batch_rows: dict[tuple[str, str], dict[str, Any]] = {}
         agent_rows: dict[str, dict[str, Any]] = {}
@@ -124,23 +134,15 @@ class IngestRepository(Repository):
             agent_rows[batch.agent.agent_id] = {
                 "agent_id": batch.agent.agent_id, "version": batch.agent.version,
                 "hostname": batch.agent.hostname, "cluster_id": batch.agent.cluster_id,
-                "counters": dataclasses.asdict(counters), "last_seen_ms": now,
+                "counters": fastsql.json_text(dataclasses.asdict(counters)), "last_seen_ms": now,
                 "batches_received": (previous["batches_received"] if previous else 0) + 1,
             }
-        stmt = insert(BA)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["agent_id", "batch_id"],
-            set_={"deliveries": BA.c.deliveries + stmt.excluded.deliveries,
-                  "duplicate_events": BA.c.duplicate_events + stmt.excluded.duplicate_events}),
-            list(batch_rows.values()))
-        stmt = insert(AG)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["agent_id"],
-            set_={"version": stmt.excluded.version, "hostname": stmt.excluded.hostname,
-                  "cluster_id": stmt.excluded.cluster_id, "counters": stmt.excluded.counters,
-                  "last_seen_ms": stmt.excluded.last_seen_ms,
-                  "batches_received": AG.c.batches_received + stmt.excluded.batches_received}),
-            list(agent_rows.values()))
+        # Re-deliveries add up; the agent row keeps the latest counters.
+        fastsql.insert(conn, BA, list(batch_rows.values()), keys=("agent_id", "batch_id"),
+                       update=(), accumulate=("deliveries", "duplicate_events"))
+        fastsql.insert(conn, AG, list(agent_rows.values()), keys=("agent_id",),
+                       update=("version", "hostname", "cluster_id", "counters", "last_seen_ms"),
+                       accumulate=("batches_received",))
 
     def agents(self) -> list[AgentStatus]:
         """What each agent last reported, by agent id."""
@@ -167,22 +169,19 @@ def _insert_for(conn: sa.Connection) -> Any:
     return sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
 
 
-def _upsert(conn: sa.Connection, insert: Any, table: sa.Table, keys: Sequence[str],
-            rows: Iterable[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
-    """One executemany upsert. Rows are de-duplicated by key first (last wins):
-    PostgreSQL refuses to update one row twice within one statement."""
-    unique = {tuple(r[k] for k in keys): r for r in rows}
-    if not unique:
-        return
-    stmt = insert(table)
-    names = columns if columns is not None else [c.name for c in table.columns if c.name not in keys]
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys),
-                                            set_={n: stmt.excluded[n] for n in names}),
-                 list(unique.values()))
+def event_rows(batches: Sequence[IngestBatch], now: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """Rows of the events table, one per distinct (application_id, key)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for batch in batches:
+        for ev in batch.events:
+            rows.setdefault((ev.application_id, ev.key), {
+                "application_id": ev.application_id, "key": ev.key, "kind": ev.kind,
+                "payload": ev.payload, "received_ms": now})
+    return rows
 
 
-def _materialize(conn: sa.Connection, insert: Any, fresh: list[tuple[IngestBatch, IngestEvent]],
-                 now: int) -> None:
+def materialized_rows(fresh: list[tuple[IngestBatch, IngestEvent]], now: int) -> dict[str, list[dict[str, Any]]]:
+    """Pure: the rows new events add to each materialized table, by purpose."""
     apps_seen: dict[str, dict[str, Any]] = {}
     starts, ends, added, removed, stages, peaks, jobs, sqls, gauges = ([] for _ in range(9))
     for batch, ev in fresh:
@@ -191,7 +190,7 @@ def _materialize(conn: sa.Connection, insert: Any, fresh: list[tuple[IngestBatch
         body = ev.body
         if isinstance(body, Application):
             row = {c: getattr(body, c) for c in _APP_START_COLUMNS if c != "agent_id"}
-            starts.append({"application_id": ev.application_id, **row, "conf": dict(body.conf),
+            starts.append({"application_id": ev.application_id, **row, "conf": json_text(body.conf),
                            "agent_id": batch.agent.agent_id})
         elif isinstance(body, ApplicationEnd):
             ends.append({"application_id": ev.application_id, "end_time_ms": body.end_time_ms, "ended": True,
@@ -207,34 +206,41 @@ def _materialize(conn: sa.Connection, insert: Any, fresh: list[tuple[IngestBatch
                               "host": body.host, "total_cores": body.total_cores, "added_ms": body.added_ms,
                               "resource_profile_id": body.resource_profile_id})
         elif isinstance(body, Stage):
-            stages.append(convert.stage_values(dataclasses.replace(body, application_id=ev.application_id)))
+            row = convert.stage_values(body)
+            row["application_id"] = ev.application_id
+            row["parent_ids"] = json_text(row["parent_ids"])
+            stages.append(row)
             peaks.extend({"application_id": ev.application_id, "stage_id": body.stage_id,
                           "attempt_id": body.attempt_id, "executor_id": p.executor_id,
-                          "metrics": dict(p.metrics)} for p in body.executor_peaks)
+                          "metrics": json_text(p.metrics)} for p in body.executor_peaks)
         elif isinstance(body, Job):
             jobs.append({"application_id": ev.application_id, "job_id": body.job_id,
                          "submission_time_ms": body.submission_time_ms,
-                         "completion_time_ms": body.completion_time_ms, "stage_ids": list(body.stage_ids),
+                         "completion_time_ms": body.completion_time_ms, "stage_ids": json_text(body.stage_ids),
                          "succeeded": body.succeeded, "sql_execution_id": body.sql_execution_id})
         elif isinstance(body, SqlExecution):
             sqls.append({"application_id": ev.application_id, "execution_id": body.execution_id,
                          "description": body.description, "start_time_ms": body.start_time_ms,
                          "end_time_ms": body.end_time_ms, "error": body.error})
         elif isinstance(body, ExecutorGauges):
-            gauges.append({**dataclasses.asdict(body), "application_id": ev.application_id})
-    if apps_seen:
-        # Every application that has events gets a row, even before its start event.
-        conn.execute(insert(APP).on_conflict_do_nothing(index_elements=["application_id"]),
-                     list(apps_seen.values()))
-    _upsert(conn, insert, APP, ["application_id"], starts, _APP_START_COLUMNS)
-    _upsert(conn, insert, APP, ["application_id"], ends,
-            ["end_time_ms", "ended", "expected_stages", "expected_jobs", "expected_executors"])
-    _upsert(conn, insert, EX, ["application_id", "executor_id"], added,
-            ["host", "total_cores", "added_ms", "resource_profile_id"])
-    _upsert(conn, insert, EX, ["application_id", "executor_id"], removed,
-            ["removed_ms", "removal_reason", "removal_text"])
-    _upsert(conn, insert, ST, ["application_id", "stage_id", "attempt_id"], stages)
-    _upsert(conn, insert, PK, ["application_id", "stage_id", "attempt_id", "executor_id"], peaks)
-    _upsert(conn, insert, JB, ["application_id", "job_id"], jobs)
-    _upsert(conn, insert, SQ, ["application_id", "execution_id"], sqls)
-    _upsert(conn, insert, GA, ["application_id", "executor_id", "time_ms"], gauges)
+            gauges.append({"application_id": ev.application_id, "executor_id": body.executor_id,
+                           "time_ms": body.time_ms, "memory_used_bytes": body.memory_used_bytes,
+                           "max_memory_bytes": body.max_memory_bytes, "active_tasks": body.active_tasks,
+                           "total_gc_time_ms": body.total_gc_time_ms, "disk_used_bytes": body.disk_used_bytes})
+    return {"apps": list(apps_seen.values()), "starts": starts, "ends": ends, "added": added,
+            "removed": removed, "stages": stages, "peaks": peaks, "jobs": jobs, "sqls": sqls, "gauges": gauges}
+
+
+def _materialize(conn: sa.Connection, rows: dict[str, list[dict[str, Any]]]) -> None:
+    app, ex = ("application_id",), ("application_id", "executor_id")
+    # Every application that has events gets a row, even before its start event.
+    fastsql.insert(conn, APP, rows["apps"], keys=app, update=())
+    fastsql.insert(conn, APP, rows["starts"], keys=app, update=_APP_START_COLUMNS)
+    fastsql.insert(conn, APP, rows["ends"], keys=app)
+    fastsql.insert(conn, EX, rows["added"], keys=ex)
+    fastsql.insert(conn, EX, rows["removed"], keys=ex)
+    fastsql.insert(conn, ST, rows["stages"], keys=("application_id", "stage_id", "attempt_id"))
+    fastsql.insert(conn, PK, rows["peaks"], keys=("application_id", "stage_id", "attempt_id", "executor_id"))
+    fastsql.insert(conn, JB, rows["jobs"], keys=("application_id", "job_id"))
+    fastsql.insert(conn, SQ, rows["sqls"], keys=("application_id", "execution_id"))
+    fastsql.insert(conn, GA, rows["gauges"], keys=("application_id", "executor_id", "time_ms"))

@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-24 05:48:35.619345
+Revises:
+Create Date: 2026-11-24 05:57:31.649005
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ def upgrade() -> None:
     sa.Column('counters', sa.JSON(), nullable=False),
     sa.Column('batches_received', sa.BigInteger(), nullable=False),
     sa.Column('last_seen_ms', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('agent_id')
+    sa.PrimaryKeyConstraint('agent_id'),
+    sqlite_with_rowid=False
     )
     op.create_table('api_tokens',
     sa.Column('token_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -62,7 +63,8 @@ def upgrade() -> None:
     sa.Column('expected_executors', sa.Integer(), nullable=False),
     sa.Column('agent_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('received_ms', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('application_id')
+    sa.PrimaryKeyConstraint('application_id'),
+    sqlite_with_rowid=False
     )
     with op.batch_alter_table('applications', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_applications_cluster_id'), ['cluster_id'], unique=False)
@@ -73,7 +75,8 @@ def upgrade() -> None:
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('payload', sa.LargeBinary(), nullable=False),
     sa.Column('received_ms', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('application_id', 'key')
+    sa.PrimaryKeyConstraint('application_id', 'key'),
+    sqlite_with_rowid=False
     )
     op.create_table('executor_gauges',
     sa.Column('application_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -84,7 +87,8 @@ def upgrade() -> None:
     sa.Column('active_tasks', sa.Integer(), nullable=False),
     sa.Column('total_gc_time_ms', sa.BigInteger(), nullable=False),
     sa.Column('disk_used_bytes', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('application_id', 'executor_id', 'time_ms')
+    sa.PrimaryKeyConstraint('application_id', 'executor_id', 'time_ms'),
+    sqlite_with_rowid=False
     )
     op.create_table('executors',
     sa.Column('application_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -96,7 +100,8 @@ def upgrade() -> None:
     sa.Column('removal_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('removal_text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('resource_profile_id', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('application_id', 'executor_id')
+    sa.PrimaryKeyConstraint('application_id', 'executor_id'),
+    sqlite_with_rowid=False
     )
     op.create_table('ingest_batches',
     sa.Column('agent_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -105,7 +110,8 @@ def upgrade() -> None:
     sa.Column('stored_events', sa.Integer(), nullable=False),
     sa.Column('duplicate_events', sa.Integer(), nullable=False),
     sa.Column('deliveries', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('agent_id', 'batch_id')
+    sa.PrimaryKeyConstraint('agent_id', 'batch_id'),
+    sqlite_with_rowid=False
     )
     op.create_table('jobs',
     sa.Column('application_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -115,7 +121,8 @@ def upgrade() -> None:
     sa.Column('stage_ids', sa.JSON(), nullable=False),
     sa.Column('succeeded', sa.Boolean(), nullable=False),
     sa.Column('sql_execution_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.PrimaryKeyConstraint('application_id', 'job_id')
+    sa.PrimaryKeyConstraint('application_id', 'job_id'),
+    sqlite_with_rowid=False
     )
     op.create_table('projects',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -146,7 +153,8 @@ def upgrade() -> None:
     sa.Column('start_time_ms', sa.BigInteger(), nullable=False),
     sa.Column('end_time_ms', sa.BigInteger(), nullable=False),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.PrimaryKeyConstraint('application_id', 'execution_id')
+    sa.PrimaryKeyConstraint('application_id', 'execution_id'),
+    sqlite_with_rowid=False
     )
     op.create_table('stage_executor_peaks',
     sa.Column('application_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -154,7 +162,8 @@ def upgrade() -> None:
     sa.Column('attempt_id', sa.Integer(), nullable=False),
     sa.Column('executor_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('metrics', sa.JSON(), nullable=False),
-    sa.PrimaryKeyConstraint('application_id', 'stage_id', 'attempt_id', 'executor_id')
+    sa.PrimaryKeyConstraint('application_id', 'stage_id', 'attempt_id', 'executor_id'),
+    sqlite_with_rowid=False
     )
     op.create_table('stages',
     sa.Column('application_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -201,7 +210,8 @@ def upgrade() -> None:
     sa.Column('td_p99', sa.Float(), nullable=False),
     sa.Column('td_max', sa.Float(), nullable=False),
     sa.Column('td_sum', sa.Float(), nullable=False),
-    sa.PrimaryKeyConstraint('application_id', 'stage_id', 'attempt_id')
+    sa.PrimaryKeyConstraint('application_id', 'stage_id', 'attempt_id'),
+    sqlite_with_rowid=False
     )
     op.create_table('workspaces',
     sa.Column('id', sa.Integer(), nullable=False),
