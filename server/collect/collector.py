@@ -24,10 +24,10 @@ from server.apply import rebase
 from server.clock import Clock
 from server.collect.build import AgentData, build_run, expected_spec, matching_applications
 from server.collect.run_parse import ClusterRun, cluster_runs, is_finished
-from server.collect.usage import cluster_timeline, cluster_usage
+from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
+from server.costing.billing import BillSource, price_run
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
-from server.costing.run_cost import cost_run
 from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
@@ -52,12 +52,15 @@ RECHECK_FOR_S = 600.0
 class Collector:
     def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,
                  on_run_collected: Callable[[Run], None] | None = None,
-                 catalog: PriceCatalog | None = None, poll_interval_s: float = 60.0) -> None:
+                 catalog: PriceCatalog | None = None,
+                 bill_source_for: Callable[[Workspace], BillSource | None] | None = None,
+                 poll_interval_s: float = 60.0) -> None:
         self._store = store
         self._gateway_for = gateway_for
         self._clock = clock
         self._on_run_collected = on_run_collected
-        self._catalog = catalog
+        self._catalog = catalog  # None: runs are stored unpriced (costing may price them later)
+        self._bill_source_for = bill_source_for
         self._poll_interval_s = poll_interval_s
         self._lock = threading.Lock()
         self._waiting_apps: dict[str, float] = {}  # application id -> give up at (monotonic s)
@@ -71,8 +74,12 @@ class Collector:
             self._waiting_apps[application_id] = self._clock.monotonic() + RECHECK_FOR_S
         self._wake.set()
 
+    def wake(self) -> None:
+        """Poll now (and notice a set ``stop`` at once)."""
+        self._wake.set()
+
     def run_forever(self, stop: threading.Event) -> None:
-        """Poll until ``stop`` is set; wakes early on ApplicationEnd. Never raises."""
+        """Poll until ``stop`` is set (then call `wake`); wakes early on ApplicationEnd. Never raises."""
         while not stop.is_set():
             try:
                 self.poll_once()
@@ -171,7 +178,8 @@ class Collector:
         expected = expected_spec(project, piece)
         run, drift = build_run(project, piece, cluster=cluster, timeline=timeline, agent=agent,
                                history=history, expected=expected)
-        run = dataclasses.replace(run, cost=self._cost(workspace, timeline, spec, run.input_bytes))
+        run = dataclasses.replace(run, cost=self._cost(workspace, piece.cluster_id, timeline, spec,
+                                                           run.input_bytes))
         try:
             stored = self._store.runs.add(run)
         except AlreadyExists:  # another poll stored it meanwhile
@@ -215,22 +223,20 @@ class Collector:
         executors = [e for a in apps for e in self._store.applications.executors(a.application_id)]
         return AgentData(tuple(apps), tuple(stages), tuple(executors))
 
-    def _cost(self, workspace: Workspace, timeline: Any, spec: dict[str, Any],
+    def _cost(self, workspace: Workspace, cluster_id: str, timeline: ClusterTimeline, spec: dict[str, Any],
               input_bytes: int | None) -> CostBreakdown | None:
         if self._catalog is None:
             return None
         usage = cluster_usage(timeline, spec, cloud=workspace.cloud,
                               region=workspace.region or DEFAULT_REGION.get(workspace.cloud, ""),
                               plan=workspace.plan, input_bytes=input_bytes)
+        bills = self._bill_source_for(workspace) if self._bill_source_for is not None else None
         try:
-            cost = cost_run(usage, self._catalog)
-        except TrimtabCostError as err:
-            log.warning("run not priced: %s", err)
+            return price_run(usage, self._catalog, cluster_id=cluster_id, start_ms=timeline.start_ms,
+                             end_ms=timeline.end_ms, bill_source=bills)
+        except TrimtabCostError as err:  # e.g. a node type the catalog lacks: stored unpriced, said why
+            log.warning("run on cluster %s not priced: %s", cluster_id, err)
             return None
-        return CostBreakdown(dbu_cost=cost.dbu_cost, compute_cost=cost.compute_cost,
-                             storage_cost=cost.storage_cost, total=cost.total, dbus=cost.dbus,
-                             currency=cost.currency, source="estimate", cost_per_input_gb=cost.cost_per_input_gb,
-                             used_by_models="estimate", note=f"catalog {cost.catalog_version}")
 
     def _forget_collected_apps(self) -> None:
         now = self._clock.monotonic()
