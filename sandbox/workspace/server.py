@@ -12,10 +12,11 @@ import re
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from sandbox.workspace import clusters, dbfs, jobs, runs, secrets_api
+from sandbox.workspace import clusters, dbfs, jobs, runs, secrets_api, workspace_files
 from sandbox.workspace.errors import ApiError
 from sandbox.workspace.workspace import Workspace
 
@@ -25,13 +26,15 @@ Handler = Callable[[Workspace, dict[str, Any]], dict[str, Any]]
 API_PATH = re.compile(r"^/api/2\.[012]/(?P<endpoint>[a-z0-9/_-]+?)/?$")
 
 
-def _locked(fn: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]], *, save: bool = False,
-            ) -> Handler:
-    """Run a state function under the store lock; save after mutations."""
+StateFn = Callable[[Workspace, dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
+def _locked(fn: StateFn, *, save: bool = False) -> Handler:
+    """Run `fn(ws, state, params)` under the store lock; save after mutations."""
 
     def handler(ws: Workspace, params: dict[str, Any]) -> dict[str, Any]:
         with ws.store.lock:
-            out = fn(ws.store.data, params)
+            out = fn(ws, ws.store.data, params)
             if save:
                 ws.store.save()
             return json.loads(json.dumps(out))  # a snapshot, safe to serialise unlocked
@@ -39,56 +42,62 @@ def _locked(fn: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]], *, s
     return handler
 
 
-def _create_job(ws: Workspace, body: dict[str, Any]) -> dict[str, Any]:
-    with ws.store.lock:
-        job_id = ws.store.next_id("job_id")
-        try:
-            out = jobs.create(ws.store.data, body, job_id, ws.now_ms(), ws.backend)
-        except ApiError:
-            ws.store.data["counters"]["job_id"] -= 1  # a rejected spec takes no id
-            raise
-        ws.store.save()
-        return out
+def _plain(fn: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]], *,
+           save: bool = False) -> Handler:
+    """A state function that needs nothing from the workspace but its state."""
+    return _locked(lambda ws, data, params: fn(data, params), save=save)
 
 
-def _get_job(ws: Workspace, params: dict[str, Any]) -> dict[str, Any]:
-    with ws.store.lock:
-        return json.loads(json.dumps(jobs.get_job(ws.store.data, jobs.parse_job_id(
-            params.get("job_id")))))
+def _create_job(ws: Workspace, data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    job_id = ws.store.next_id("job_id")
+    try:
+        return jobs.create(data, body, job_id, ws.now_ms(), ws.backend)
+    except ApiError:
+        data["counters"]["job_id"] -= 1  # a rejected spec takes no id
+        raise
 
 
-def _dbfs(fn: Callable[..., dict[str, Any]]) -> Handler:
+def _get_job(ws: Workspace, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    return jobs.get_job(data, jobs.parse_job_id(params.get("job_id")))
+
+
+def _dbfs(fn: Callable[[Path, dict[str, Any]], dict[str, Any]]) -> Handler:
+    # DBFS lives in files, not in the state document: no lock needed.
     return lambda ws, params: fn(ws.dbfs_root, params)
 
 
+def _files(fn: Callable[[Path, dict[str, Any]], dict[str, Any]]) -> Handler:
+    return lambda ws, params: fn(ws.state_dir / "workspace", params)
+
+
 ROUTES: dict[tuple[str, str], Handler] = {
-    ("GET", "jobs/list"): _locked(jobs.list_jobs),
-    ("GET", "jobs/get"): _get_job,
-    ("POST", "jobs/create"): _create_job,
-    ("POST", "jobs/update"): lambda ws, b: _locked(
-        lambda d, p: jobs.update(d, p, ws.backend), save=True)(ws, b),
-    ("POST", "jobs/reset"): lambda ws, b: _locked(
-        lambda d, p: jobs.reset(d, p, ws.backend), save=True)(ws, b),
-    ("POST", "jobs/delete"): _locked(jobs.delete, save=True),
-    ("POST", "jobs/run-now"): lambda ws, b: ws.run_now(b),
-    ("GET", "jobs/runs/list"): _locked(runs.list_runs),
-    ("GET", "jobs/runs/get"): _locked(runs.get_run),
-    ("POST", "jobs/runs/cancel"): lambda ws, b: ws.cancel_run(b),
-    ("GET", "clusters/get"): _locked(clusters.get_cluster),
-    ("POST", "clusters/events"): _locked(clusters.list_events),
+    ("GET", "jobs/list"): _plain(jobs.list_jobs),
+    ("GET", "jobs/get"): _locked(_get_job),
+    ("POST", "jobs/create"): _locked(_create_job, save=True),
+    ("POST", "jobs/update"): _locked(lambda ws, d, p: jobs.update(d, p, ws.backend), save=True),
+    ("POST", "jobs/reset"): _locked(lambda ws, d, p: jobs.reset(d, p, ws.backend), save=True),
+    ("POST", "jobs/delete"): _plain(jobs.delete, save=True),
+    ("POST", "jobs/run-now"): lambda ws, body: ws.run_now(body),
+    ("GET", "jobs/runs/list"): _plain(runs.list_runs),
+    ("GET", "jobs/runs/get"): _plain(runs.get_run),
+    ("POST", "jobs/runs/cancel"): lambda ws, body: ws.cancel_run(body),
+    ("GET", "clusters/get"): _plain(clusters.get_cluster),
+    ("POST", "clusters/events"): _plain(clusters.list_events),
     ("GET", "dbfs/get-status"): _dbfs(dbfs.get_status),
     ("GET", "dbfs/list"): _dbfs(dbfs.list_dir),
     ("GET", "dbfs/read"): _dbfs(dbfs.read),
     ("POST", "dbfs/put"): _dbfs(dbfs.put),
     ("POST", "dbfs/mkdirs"): _dbfs(dbfs.mkdirs),
-    ("POST", "secrets/scopes/create"): _locked(secrets_api.create_scope, save=True),
-    ("GET", "secrets/scopes/list"): lambda ws, _: _locked(
-        lambda d, p: secrets_api.list_scopes(d))(ws, {}),
-    ("POST", "secrets/scopes/delete"): _locked(secrets_api.delete_scope, save=True),
-    ("POST", "secrets/put"): lambda ws, b: _locked(
-        lambda d, p: secrets_api.put(d, p, ws.now_ms()), save=True)(ws, b),
-    ("GET", "secrets/list"): _locked(secrets_api.list_secrets),
-    ("POST", "secrets/delete"): _locked(secrets_api.delete, save=True),
+    ("POST", "workspace/import"): _files(workspace_files.import_file),
+    ("GET", "workspace/get-status"): _files(workspace_files.get_status),
+    ("POST", "workspace/mkdirs"): _files(workspace_files.mkdirs),
+    ("POST", "secrets/scopes/create"): _plain(secrets_api.create_scope, save=True),
+    ("GET", "secrets/scopes/list"): _plain(lambda d, p: secrets_api.list_scopes(d)),
+    ("POST", "secrets/scopes/delete"): _plain(secrets_api.delete_scope, save=True),
+    ("POST", "secrets/put"): _locked(lambda ws, d, p: secrets_api.put(d, p, ws.now_ms()),
+                                     save=True),
+    ("GET", "secrets/list"): _plain(secrets_api.list_secrets),
+    ("POST", "secrets/delete"): _plain(secrets_api.delete, save=True),
 }
 
 
@@ -121,7 +130,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 known = match and any(ep == match["endpoint"] for _, ep in ROUTES)
                 raise ApiError(405 if known else 404, "ENDPOINT_NOT_FOUND",
                                f"No API found for '{method} {url.path}'")
-            params = self._params(method, url.query, raw)
+            params = self._params(method, url.query, raw,
+                                  self.headers.get("Content-Type") or "")
             self._reply(200, route(ws, params))
         except ApiError as exc:
             self._reply(exc.status, exc.body(), exc.headers)
@@ -130,9 +140,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._reply(500, {"error_code": "INTERNAL_ERROR", "message": str(exc)})
 
     @staticmethod
-    def _params(method: str, query: str, raw: bytes) -> dict[str, Any]:
+    def _params(method: str, query: str, raw: bytes, content_type: str) -> dict[str, Any]:
         params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
-        if method == "POST" and raw.strip():
+        if method == "POST" and content_type.startswith("multipart/form-data"):
+            params.update(workspace_files.parse_multipart(content_type, raw))
+        elif method == "POST" and raw.strip():
             try:
                 body = json.loads(raw)
             except ValueError as exc:

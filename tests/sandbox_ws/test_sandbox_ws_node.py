@@ -142,3 +142,24 @@ def test_missing_secret_fails_the_cluster(sandbox: Sandbox) -> None:
     run = w.jobs.get_run(run_id)
     assert run.state.result_state == RunResultState.FAILED
     assert "none/here" in run.state.state_message
+
+
+def test_workspace_file_init_script_uploaded_with_the_sdk(sandbox: Sandbox, tmp_path: Path) -> None:
+    from databricks.sdk.service.workspace import ImportFormat, ObjectType
+
+    ws = fast(sandbox)
+    w = client(ws)
+    marker = tmp_path / "marker"
+    w.workspace.mkdirs("/Shared/trimtab")
+    w.workspace.upload("/Shared/trimtab/init.sh", f'echo "$DB_IS_DRIVER" >> {marker}\n'.encode(),
+                       format=ImportFormat.AUTO, overwrite=True)
+    assert w.workspace.get_status("/Shared/trimtab/init.sh").object_type == ObjectType.FILE
+    job_id = w.api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "ws-init", "tasks": [{"task_key": "t", "new_cluster": {
+            "spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 1,
+            "init_scripts": [{"workspace": {"destination": "/Shared/trimtab/init.sh"}}]}}]},
+    )["job_id"]
+    run_id = w.jobs.run_now(job_id).run_id
+    assert ws.wait_idle(30)
+    assert w.jobs.get_run(run_id).state.result_state == RunResultState.SUCCESS
+    assert marker.read_text().split() == ["TRUE", "FALSE"]  # driver, then one worker
