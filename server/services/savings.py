@@ -1,23 +1,38 @@
-"""Savings: what a project cost per run before Trimtab changed it, against now.
+"""Savings: what a project cost before Trimtab changed its cluster, against since.
 
-Baseline: the mean cost of the runs made with the cluster as found (no
-recommendation applied yet). Current: the mean of the last three runs made
-with a recommendation. Saved to date: the sum, over runs made with a
-recommendation, of (baseline - their cost). Projected annual: the per-run
-saving times the runs a year at the project's observed cadence. When every
-run knows its input size, all of this is per input GB instead, scaled back
-by each run's size, so growing data does not read as lost savings.
+The exact definition is in docs/savings.md; in short:
+
+- *baseline runs*: succeeded, costed runs made with the cluster as found
+  (no recommendation attributed); *Trimtab runs*: costed runs made with a
+  recommendation (learning trials included, whatever their outcome).
+- *basis*: ``per_input_gb`` when input size drives runtime (every succeeded costed
+  run knows its input, the input varied by more than 10 % and, given three or more
+  baseline runs, their runtimes rise with their input), else ``per_run``.
+- *baseline unit cost*: mean baseline cost per run, or total baseline cost /
+  total baseline input GB.
+- *saved to date*: sum over Trimtab runs of (baseline unit cost x the run's
+  scale - the run's cost); the scale is 1 per run, or its input GB. A failed
+  Trimtab run therefore counts as its whole cost lost.
+- *projected annual*: (baseline unit - current unit) x recent scale x runs a
+  year, current being the last three succeeded Trimtab runs and runs a year
+  the observed cadence (median gap between run starts).
+
+`project_savings` is pure; `get_savings` reads the store.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from server.domain import Project, Run
 from server.store import Store
 
 YEAR_MS = 365 * 24 * 3600 * 1000
+RECENT_RUNS = 3
+MIN_INPUT_SPREAD = 1.10  # max/min input size above which input is said to vary
+MIN_CORRELATION = 0.5  # runtime ~ input correlation among baseline runs to call input the driver
 
 
 @dataclass(frozen=True)
@@ -29,7 +44,19 @@ class ProjectSavings:
     saved_to_date: float
     projected_annual: float
     basis: str  # per_run | per_input_gb
-    runs: int
+    runs: int  # costed runs considered
+    baseline_runs: int = 0
+    trimtab_runs: int = 0
+    baseline_cost_per_gb: float | None = None
+    current_cost_per_gb: float | None = None
+    runs_per_year: float = 0.0
+
+    @property
+    def saving_fraction(self) -> float | None:
+        """Per-run saving now, as a fraction of the baseline cost (None without a baseline)."""
+        if self.baseline_cost_per_run <= 0:
+            return None
+        return 1.0 - self.current_cost_per_run / self.baseline_cost_per_run
 
 
 @dataclass(frozen=True)
@@ -40,48 +67,82 @@ class SavingsReport:
     currency: str
 
 
-def project_savings(project: Project, runs: list[Run]) -> ProjectSavings | None:
-    """Pure. None until there is both a baseline run and a run with a recommendation."""
-    costed = [r for r in runs if r.cost is not None and r.outcome == "succeeded"]
-    before = [r for r in costed if r.recommendation_id is None]
-    after = [r for r in costed if r.recommendation_id is not None]
-    if not before or not after:
-        return None
-    per_gb = all(r.input_bytes for r in costed)
+def _pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
+    try:
+        return statistics.correlation(xs, ys)
+    except statistics.StatisticsError:  # constant input or runtime: no evidence either way
+        return 0.0
 
-    def unit(r: Run) -> float:
+
+def input_drives_runtime(costed: Sequence[Run], baseline: Sequence[Run]) -> bool:
+    sizes = [r.input_bytes or 0 for r in costed]
+    if not sizes or min(sizes) <= 0:
+        return False
+    if max(sizes) / min(sizes) <= MIN_INPUT_SPREAD:
+        return False  # about constant input: per run and per GB say the same
+    if len(baseline) >= 3 and len({r.input_bytes for r in baseline}) >= 3:
+        # Same cluster, different inputs: does the runtime follow the input?
+        return _pearson([float(r.input_bytes or 0) for r in baseline],
+                        [r.runtime_s for r in baseline]) >= MIN_CORRELATION
+    return True
+
+
+def runs_per_year(runs: Sequence[Run]) -> float:
+    starts = sorted(r.start_ms for r in runs if r.start_ms)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False) if b > a]
+    return YEAR_MS / statistics.median(gaps) if gaps else 0.0
+
+
+def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | None:
+    """None until there is both a baseline run and a Trimtab run."""
+    costed = [r for r in runs if r.cost is not None]
+    baseline = [r for r in costed if r.recommendation_id is None and r.outcome == "succeeded"]
+    trimtab = [r for r in costed if r.recommendation_id is not None]
+    recent = [r for r in trimtab if r.outcome == "succeeded"][-RECENT_RUNS:]
+    if not baseline or not recent:
+        return None
+    # Failed runs read part of their input at best: only succeeded runs say how input drives runtime.
+    per_gb = input_drives_runtime([r for r in costed if r.outcome == "succeeded"], baseline)
+
+    def cost(r: Run) -> float:
         assert r.cost is not None
-        return r.cost.total / (r.input_bytes / 1e9) if per_gb and r.input_bytes else r.cost.total
+        return r.cost.total
 
     def scale(r: Run) -> float:
         return (r.input_bytes or 0) / 1e9 if per_gb else 1.0
 
-    baseline = statistics.fmean(unit(r) for r in before)
-    current = statistics.fmean(unit(r) for r in after[-3:])
-    saved = sum((baseline - unit(r)) * scale(r) for r in after)
-    starts = sorted(r.start_ms for r in costed)
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False) if b > a]
-    runs_per_year = YEAR_MS / statistics.median(gaps) if gaps else 0.0
-    typical_scale = statistics.fmean(scale(r) for r in after[-3:])
+    # Ratio of sums (not mean of ratios) so a tiny run cannot dominate the unit cost.
+    baseline_unit = sum(cost(r) for r in baseline) / sum(scale(r) for r in baseline)
+    current_unit = sum(cost(r) for r in recent) / sum(scale(r) for r in recent)
+    # A failed run delivered nothing the baseline would have had to pay for: all of it is lost.
+    saved = sum((baseline_unit * scale(r) if r.outcome == "succeeded" else 0.0) - cost(r) for r in trimtab)
+    typical = statistics.fmean(scale(r) for r in recent)
+    cadence = runs_per_year(runs)
     assert project.id is not None
     return ProjectSavings(
         project_id=project.id, project_name=project.name,
-        baseline_cost_per_run=baseline * typical_scale, current_cost_per_run=current * typical_scale,
-        saved_to_date=saved, projected_annual=(baseline - current) * typical_scale * runs_per_year,
+        baseline_cost_per_run=baseline_unit * typical, current_cost_per_run=current_unit * typical,
+        saved_to_date=saved, projected_annual=(baseline_unit - current_unit) * typical * cadence,
         basis="per_input_gb" if per_gb else "per_run", runs=len(costed),
+        baseline_runs=len(baseline), trimtab_runs=len(trimtab),
+        baseline_cost_per_gb=baseline_unit if per_gb else None,
+        current_cost_per_gb=current_unit if per_gb else None, runs_per_year=cadence,
     )
 
 
-def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
-    projects = [store.projects.find(project_ref)] if project_ref else store.projects.list()
+def savings_report(items: Sequence[tuple[Project, Sequence[Run]]]) -> SavingsReport:
+    """Pure: every project that has savings to show, and the totals over them."""
     found: list[ProjectSavings] = []
     currency = "USD"
-    for project in projects:
-        assert project.id is not None
-        runs = store.runs.history(project.id)
+    for project, runs in items:
         currency = next((r.cost.currency for r in runs if r.cost), currency)
         item = project_savings(project, runs)
         if item is not None:
             found.append(item)
     return SavingsReport(projects=tuple(found), total_saved_to_date=sum(p.saved_to_date for p in found),
                          total_projected_annual=sum(p.projected_annual for p in found), currency=currency)
+
+
+def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
+    projects = [store.projects.find(project_ref)] if project_ref else store.projects.list()
+    return savings_report([(p, store.runs.history(int(p.id or 0))) for p in projects])

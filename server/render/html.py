@@ -1,0 +1,58 @@
+"""A self-contained HTML page of one timeline: inline CSS and SVG, nothing fetched."""
+
+from __future__ import annotations
+
+from html import escape
+
+from server.render.fmt import duration, money, percent
+from server.render.svg import legend_html, timeline_svg
+from server.timeline import ProjectTimeline
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#111827;background:#f9fafb}
+h1{font-size:20px}h2{font-size:16px;margin-top:28px}
+table{border-collapse:collapse;background:white;font-size:13px}
+th,td{border-bottom:1px solid #e5e7eb;padding:4px 10px;text-align:left}
+th{background:#f3f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.legend{font-size:12px;margin:6px 0 12px}.key{margin-right:14px;white-space:nowrap}
+.key i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
+.chart{background:white;border:1px solid #e5e7eb;display:inline-block}
+.muted{color:#6b7280}.bad{color:#dc2626}.good{color:#059669}
+pre.diff{background:white;border:1px solid #e5e7eb;padding:8px;font-size:12px;overflow:auto}
+nav a{margin-right:12px}
+"""
+
+
+def points_table(tl: ProjectTimeline) -> str:
+    rows = []
+    for i, p in enumerate(tl.points):
+        met = tl.sla_met(p)
+        sla = "" if met is None else ('<span class="good">met</span>' if met else '<span class="bad">missed</span>')
+        applied = f"rec {p.applied_recommendation_id}" if p.applied_recommendation_id is not None else ""
+        rows.append(
+            f'<tr class="run-row" data-run-id="{p.run_id}"><td class="num">{i + 1}</td><td>{p.run_id}</td>'
+            f"<td>{escape(p.phase)}</td><td class=num>{duration(p.runtime_s)}</td>"
+            f"<td class=num>{money(p.cost, tl.currency)}</td><td>{sla}</td><td>{escape(p.outcome)}</td>"
+            f"<td>{escape(', '.join(p.anomalies))}</td><td>{applied}</td></tr>")
+    return ("<table class=runs><tr><th>#</th><th>run</th><th>phase</th><th>runtime</th><th>cost</th>"
+            "<th>SLA</th><th>outcome</th><th>anomalies</th><th>applied</th></tr>" + "".join(rows) + "</table>")
+
+
+def summary_line(tl: ProjectTimeline) -> str:
+    if not tl.points:
+        return "no runs yet"
+    first, last = tl.points[0], tl.points[-1]
+    parts = [f"{len(tl.points)} runs", f"first {duration(first.runtime_s)} / {money(first.cost, tl.currency)}",
+             f"latest {duration(last.runtime_s)} / {money(last.cost, tl.currency)}"]
+    if tl.sla_seconds is not None:
+        met = [tl.sla_met(p) for p in tl.points]
+        parts.append(f"SLA {duration(tl.sla_seconds)} met {percent(sum(1 for m in met if m) / len(met))}")
+    return " · ".join(parts)
+
+
+def timeline_page(tl: ProjectTimeline) -> str:
+    title = escape(tl.title or "timeline")
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>{title} · Trimtab</title>"
+            f"<style>{STYLE}</style></head><body><h1>{title}</h1><p class=muted>{escape(summary_line(tl))}</p>"
+            f"{legend_html()}<div class=chart>{timeline_svg(tl)}</div><h2>Runs</h2>{points_table(tl)}"
+            "</body></html>")

@@ -1,0 +1,57 @@
+"""The timeline as a PNG through matplotlib's Agg backend (no display needed)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: headless servers and CI have no display
+
+from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+
+from server.render.fmt import ANOMALY_COLORS, OTHER_COLOR, PHASE_COLORS, duration, money  # noqa: E402
+from server.timeline import ProjectTimeline  # noqa: E402
+
+
+def timeline_png(tl: ProjectTimeline, dpi: int = 100) -> bytes:
+    # A Figure, not pyplot: no global state, safe from the dashboard's threads.
+    fig = Figure(figsize=(10, 6), dpi=dpi)
+    runtime_ax, cost_ax = fig.subplots(2, 1, sharex=True)
+    xs = list(range(1, len(tl.points) + 1))
+    runtime_ax.set_title(tl.title or "timeline", fontsize=11)
+    for band in tl.bands:
+        for ax in (runtime_ax, cost_ax):
+            ax.axvspan(band.first + 0.5, band.last + 1.5, color=PHASE_COLORS.get(band.phase, "#f3f4f6"),
+                       alpha=0.55, lw=0)
+        runtime_ax.text((band.first + band.last) / 2 + 1, 1.0, band.phase, transform=runtime_ax.get_xaxis_transform(),
+                        ha="center", va="bottom", fontsize=8)
+    runtime_ax.plot(xs, [p.runtime_s / 60 for p in tl.points], "o-", color="#2563eb", ms=3, lw=1.2)
+    cost_ax.plot(xs, [p.cost for p in tl.points], "o-", color="#059669", ms=3, lw=1.2)
+    if tl.sla_seconds is not None:
+        runtime_ax.axhline(tl.sla_seconds / 60, color="#dc2626", ls="--", lw=1.2,
+                           label=f"SLA {duration(tl.sla_seconds)}")
+        runtime_ax.legend(loc="upper right", fontsize=8)
+    for marker in tl.markers:
+        for ax in (runtime_ax, cost_ax):
+            ax.axvline(marker.index + 1, color="#111827", ls=":", lw=1)
+    seen: dict[int, int] = {}
+    for note in tl.annotations:
+        level = seen.get(note.index, 0)
+        seen[note.index] = level + 1
+        point = tl.points[note.index]
+        runtime_ax.annotate(note.label, (note.index + 1, point.runtime_s / 60), xytext=(4, 6 + 10 * level),
+                            textcoords="offset points", fontsize=7,
+                            color=ANOMALY_COLORS.get(note.kind, OTHER_COLOR))
+        runtime_ax.plot([note.index + 1], [point.runtime_s / 60], "o", ms=6, mfc="none",
+                        color=ANOMALY_COLORS.get(note.kind, OTHER_COLOR))
+    runtime_ax.set_ylabel("runtime (min)")
+    cost_ax.set_ylabel(f"cost per run ({tl.currency})")
+    cost_ax.set_xlabel("run")
+    runtime_ax.set_ylim(bottom=0)
+    cost_ax.set_ylim(bottom=0)
+    cost_ax.yaxis.set_major_formatter(lambda v, _pos: money(v, tl.currency))
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

@@ -1,0 +1,139 @@
+"""The timeline as inline SVG (no scripts, no fonts or assets fetched from anywhere).
+
+Two panels share the run axis: runtime (with the SLA line) above, cost below.
+Phase bands shade both panels, dashed lines mark applied recommendations and
+anomalies sit as labelled dots above their run. Elements carry classes and
+``data-*`` attributes (``circle.point.runtime``, ``data-run-id``) so a browser
+test can count what was drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from html import escape
+
+from server.render.fmt import ANOMALY_COLORS, OTHER_COLOR, PHASE_COLORS, duration, money
+from server.timeline import ProjectTimeline, TimelinePoint
+
+WIDTH = 900
+PANEL_HEIGHT = 190
+LEFT, RIGHT, TOP, GAP, BOTTOM = 70, 20, 40, 40, 36
+
+
+def _ticks(top: float, count: int = 4) -> list[float]:
+    return [top * i / count for i in range(count + 1)]
+
+
+class _Panel:
+    def __init__(self, y0: float, top_value: float, n: int) -> None:
+        self.y0 = y0
+        self.top_value = top_value if top_value > 0 else 1.0
+        self.n = n
+
+    def x(self, index: int) -> float:
+        inner = WIDTH - LEFT - RIGHT
+        return LEFT + (inner / 2 if self.n <= 1 else inner * index / (self.n - 1))
+
+    def y(self, value: float) -> float:
+        return self.y0 + PANEL_HEIGHT - PANEL_HEIGHT * min(value, self.top_value) / self.top_value
+
+
+def _panel(out: list[str], panel: _Panel, tl: ProjectTimeline, name: str, values: Sequence[float],
+           label: Callable[[float], str], color: str) -> None:
+    out.append(f'<g class="panel panel-{name}">')
+    out.append(f'<text x="{LEFT}" y="{panel.y0 - 8:.1f}" class="panel-title" font-size="13" '
+               f'font-weight="600">{"runtime" if name == "runtime" else "cost per run"}</text>')
+    for tick in _ticks(panel.top_value):
+        y = panel.y(tick)
+        out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10" '
+                   f'fill="#4b5563">{escape(label(tick))}</text>')
+    if name == "runtime" and tl.sla_seconds is not None:
+        y = panel.y(tl.sla_seconds)
+        out.append(f'<line class="sla" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+                   f'stroke="#dc2626" stroke-width="1.5" stroke-dasharray="6 3"/>')
+        out.append(f'<text x="{WIDTH - RIGHT}" y="{y - 4:.1f}" text-anchor="end" font-size="10" '
+                   f'fill="#dc2626">SLA {escape(duration(tl.sla_seconds))}</text>')
+    coords = " ".join(f"{panel.x(i):.1f},{panel.y(v):.1f}" for i, v in enumerate(values))
+    out.append(f'<polyline class="line {name}" points="{coords}" fill="none" stroke="{color}" '
+               f'stroke-width="1.5"/>')
+    for i, (point, value) in enumerate(zip(tl.points, values, strict=True)):
+        fill = color if point.outcome == "succeeded" else "#dc2626"
+        out.append(f'<circle class="point {name}" data-run-id="{point.run_id}" data-index="{i}" '
+                   f'cx="{panel.x(i):.1f}" cy="{panel.y(value):.1f}" r="3.5" fill="{fill}">'
+                   f'<title>{escape(_tooltip(tl, point))}</title></circle>')
+    out.append("</g>")
+
+
+def _tooltip(tl: ProjectTimeline, p: TimelinePoint) -> str:
+    parts = [f"run {p.run_id}", p.phase, duration(p.runtime_s), money(p.cost, tl.currency), p.outcome]
+    if p.input_gb is not None:
+        parts.append(f"{p.input_gb:.1f} GB in")
+    if p.anomalies:
+        parts.append(", ".join(p.anomalies))
+    return " · ".join(parts)
+
+
+def timeline_svg(tl: ProjectTimeline) -> str:
+    n = len(tl.points)
+    height = TOP + 2 * PANEL_HEIGHT + GAP + BOTTOM
+    runtime = _Panel(TOP, tl.max_runtime_s * 1.1, n)
+    cost = _Panel(TOP + PANEL_HEIGHT + GAP, tl.max_cost * 1.1, n)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" data-points="{n}" '
+           f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
+           f'font-family="sans-serif" role="img" aria-label="{escape(tl.title or "timeline")}">']
+    out.append(f'<rect width="{WIDTH}" height="{height}" fill="white"/>')
+    if n == 0:
+        out.append(f'<text x="{WIDTH / 2}" y="{height / 2}" text-anchor="middle" fill="#6b7280">'
+                   f'no runs yet</text></svg>')
+        return "".join(out)
+    half = (WIDTH - LEFT - RIGHT) / max(1, n - 1) / 2 if n > 1 else (WIDTH - LEFT - RIGHT) / 2
+    for band in tl.bands:
+        x1 = max(LEFT, runtime.x(band.first) - half)
+        x2 = min(WIDTH - RIGHT, runtime.x(band.last) + half)
+        color = PHASE_COLORS.get(band.phase, "#f3f4f6")
+        for panel in (runtime, cost):
+            out.append(f'<rect class="band band-{escape(band.phase)}" data-phase="{escape(band.phase)}" '
+                       f'x="{x1:.1f}" y="{panel.y0:.1f}" width="{x2 - x1:.1f}" height="{PANEL_HEIGHT}" '
+                       f'fill="{color}" fill-opacity="0.55"/>')
+        out.append(f'<text x="{(x1 + x2) / 2:.1f}" y="{TOP - 22}" text-anchor="middle" font-size="11" '
+                   f'fill="#374151">{escape(band.phase)}</text>')
+    for marker in tl.markers:
+        x = runtime.x(marker.index)
+        out.append(f'<line class="apply-marker" data-run-id="{marker.run_id}" '
+                   f'data-recommendation-id="{marker.recommendation_id}" x1="{x:.1f}" x2="{x:.1f}" '
+                   f'y1="{TOP:.1f}" y2="{cost.y0 + PANEL_HEIGHT:.1f}" stroke="#111827" '
+                   f'stroke-dasharray="3 3"><title>recommendation {marker.recommendation_id} applied'
+                   f'</title></line>')
+    _panel(out, runtime, tl, "runtime", [p.runtime_s for p in tl.points], duration, "#2563eb")
+    _panel(out, cost, tl, "cost", [p.cost for p in tl.points], lambda v: money(v, tl.currency), "#059669")
+    stacked: dict[int, int] = {}
+    for note in tl.annotations:
+        level = stacked.get(note.index, 0)
+        stacked[note.index] = level + 1
+        x = runtime.x(note.index)
+        y = TOP + 6 + 9 * level
+        color = ANOMALY_COLORS.get(note.kind, OTHER_COLOR)
+        out.append(f'<circle class="anomaly anomaly-{escape(note.kind)}" data-run-id="{note.run_id}" '
+                   f'cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{color}"><title>run {note.run_id}: '
+                   f'{escape(note.label)}</title></circle>')
+    axis_y = cost.y0 + PANEL_HEIGHT + 16
+    step = max(1, n // 12)
+    for i in range(0, n, step):
+        out.append(f'<text x="{runtime.x(i):.1f}" y="{axis_y:.1f}" text-anchor="middle" font-size="10" '
+                   f'fill="#4b5563">{i + 1}</text>')
+    out.append(f'<text x="{WIDTH / 2}" y="{axis_y + 16:.1f}" text-anchor="middle" font-size="11" '
+               f'fill="#374151">run</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def legend_html() -> str:
+    """A legend for pages that embed the SVG (kinds and phases with their colours)."""
+    items = [f'<span class="key"><i style="background:{c}"></i>{escape(p)}</span>'
+             for p, c in PHASE_COLORS.items()]
+    items += [f'<span class="key"><i style="background:{c};border-radius:50%"></i>'
+              f'{escape(k.replace("_", " "))}</span>' for k, c in ANOMALY_COLORS.items()]
+    items.append('<span class="key"><i style="border-left:2px dashed #111827"></i>recommendation applied</span>')
+    items.append('<span class="key"><i style="border-top:2px dashed #dc2626"></i>SLA</span>')
+    return '<div class="legend">' + "".join(items) + "</div>"

@@ -1,0 +1,158 @@
+"""A project's runs as a timeline: what every chart of it draws (pure: no I/O).
+
+The renderers (`server/render`), the dashboard and the CLI all draw the same
+`ProjectTimeline`, so a point, band or marker means the same thing everywhere:
+
+- one point per run, oldest first: runtime and cost, whether it met the SLA;
+- phase bands: maximal stretches of consecutive runs made in the same phase
+  (learning / optimizing / monitoring);
+- apply markers: the first run made with a newly applied recommendation;
+- annotations: what was unusual about a run (spot loss, data growth, failure,
+  user edit). A run that did not succeed counts as a failure even when the
+  collector did not say so, because the chart must never show it as normal.
+
+Points can come from stored runs (`points_from_runs`) or from the wire
+(the CLI builds `TimelinePoint`s from `GetTimeline`), then `build_timeline`
+derives the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from server.domain import Run
+
+# Anomaly words the collector writes, in the order a chart lists them, with their labels.
+ANOMALY_LABELS: dict[str, str] = {
+    "spot_loss": "spot loss",
+    "data_growth": "data growth",
+    "failure": "failure",
+    "user_edit": "user edit",
+}
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """One run on the timeline. ``applied_recommendation_id`` is set only on the
+    first run made with a newly applied recommendation."""
+
+    run_id: int
+    start_time_ms: int
+    runtime_s: float
+    cost: float
+    phase: str
+    outcome: str
+    anomalies: tuple[str, ...] = ()
+    applied_recommendation_id: int | None = None
+    input_gb: float | None = None
+
+
+@dataclass(frozen=True)
+class PhaseBand:
+    """Runs ``first..last`` (indexes into the points, inclusive) made in one phase."""
+
+    phase: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class ApplyMarker:
+    index: int
+    run_id: int
+    recommendation_id: int
+
+
+@dataclass(frozen=True)
+class Annotation:
+    index: int
+    run_id: int
+    kind: str  # a key of ANOMALY_LABELS (or an unknown word, shown as is)
+    label: str
+
+
+@dataclass(frozen=True)
+class ProjectTimeline:
+    title: str
+    points: tuple[TimelinePoint, ...]
+    sla_seconds: float | None
+    bands: tuple[PhaseBand, ...]
+    markers: tuple[ApplyMarker, ...]
+    annotations: tuple[Annotation, ...]
+    currency: str = "USD"
+
+    def sla_met(self, point: TimelinePoint) -> bool | None:
+        """None without an SLA; a run that did not succeed never met it."""
+        if self.sla_seconds is None:
+            return None
+        return point.outcome == "succeeded" and point.runtime_s <= self.sla_seconds
+
+    @property
+    def max_runtime_s(self) -> float:
+        return max([p.runtime_s for p in self.points] + [self.sla_seconds or 0.0, 0.0])
+
+    @property
+    def max_cost(self) -> float:
+        return max([p.cost for p in self.points] + [0.0])
+
+
+def points_from_runs(runs: Iterable[Run]) -> list[TimelinePoint]:
+    """One point per run, oldest first, marking where a recommendation took over.
+
+    A run carries the recommendation its cluster was made with; the marker goes
+    on the first run whose recommendation differs from the previous run's,
+    which is where the applied configuration first ran.
+    """
+    ordered = sorted(runs, key=lambda r: (r.start_ms, r.id or 0))
+    points: list[TimelinePoint] = []
+    previous: int | None = None
+    for run in ordered:
+        changed = run.recommendation_id is not None and run.recommendation_id != previous
+        previous = run.recommendation_id
+        points.append(TimelinePoint(
+            run_id=int(run.id or 0), start_time_ms=run.start_ms, runtime_s=run.runtime_s,
+            cost=run.cost.total if run.cost else 0.0, phase=run.phase, outcome=run.outcome,
+            anomalies=tuple(run.anomalies),
+            applied_recommendation_id=run.recommendation_id if changed else None,
+            input_gb=run.input_bytes / 1e9 if run.input_bytes is not None else None,
+        ))
+    return points
+
+
+def phase_bands(points: Sequence[TimelinePoint]) -> list[PhaseBand]:
+    bands: list[PhaseBand] = []
+    for i, point in enumerate(points):
+        if bands and bands[-1].phase == point.phase:
+            bands[-1] = PhaseBand(point.phase, bands[-1].first, i)
+        else:
+            bands.append(PhaseBand(point.phase, i, i))
+    return bands
+
+
+def annotations_of(points: Sequence[TimelinePoint]) -> list[Annotation]:
+    found: list[Annotation] = []
+    for i, point in enumerate(points):
+        kinds = list(dict.fromkeys(point.anomalies))
+        if point.outcome != "succeeded" and "failure" not in kinds:
+            kinds.append("failure")
+        order = list(ANOMALY_LABELS)
+        kinds.sort(key=lambda k: order.index(k) if k in order else len(order))
+        found.extend(Annotation(i, point.run_id, k, ANOMALY_LABELS.get(k, k.replace("_", " ")))
+                     for k in kinds)
+    return found
+
+
+def build_timeline(points: Sequence[TimelinePoint], sla_seconds: float | None, title: str = "",
+                   currency: str = "USD") -> ProjectTimeline:
+    pts = tuple(points)
+    markers = tuple(ApplyMarker(i, p.run_id, p.applied_recommendation_id)
+                    for i, p in enumerate(pts) if p.applied_recommendation_id is not None)
+    return ProjectTimeline(title=title, points=pts, sla_seconds=sla_seconds, bands=tuple(phase_bands(pts)),
+                           markers=markers, annotations=tuple(annotations_of(pts)), currency=currency)
+
+
+def timeline_of_runs(runs: Iterable[Run], sla_seconds: float | None, title: str = "") -> ProjectTimeline:
+    run_list = list(runs)
+    currency = next((r.cost.currency for r in run_list if r.cost), "USD")
+    return build_timeline(points_from_runs(run_list), sla_seconds, title, currency)

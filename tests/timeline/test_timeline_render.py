@@ -1,0 +1,106 @@
+import io
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from server.render import write_timeline
+from server.render.fmt import duration, money
+from server.render.html import timeline_page
+from server.render.png import timeline_png
+from server.render.svg import timeline_svg
+from server.render.terminal import render_terminal
+from server.timeline import timeline_of_runs
+from tests.timeline.runs import run, story
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _classes(root: ET.Element, cls: str) -> list[ET.Element]:
+    return [e for e in root.iter() if cls in (e.get("class") or "").split()]
+
+
+def test_terminal_has_one_column_per_run_in_every_row() -> None:
+    text = render_terminal(timeline_of_runs(story(), sla_seconds=2000, title="nightly"))
+    rows = {line.split()[0]: line for line in text.splitlines()[1:6]}
+    assert text.splitlines()[0] == "nightly  (9 runs)"
+    assert rows["phase"] == "phase    LLLLOOOOM"
+    assert rows["applied"] == "applied    ^^^  ^"
+    assert rows["events"][9:] == "   s  Fe"
+    assert len(rows["runtime"].split()[1]) == 9
+    assert "SLA 33m20s: 6/9 met" in rows["runtime"]
+
+
+def test_terminal_keeps_only_the_last_runs_that_fit() -> None:
+    runs = [run(i, 100 + i, 1.0 + i) for i in range(1, 31)]
+    text = render_terminal(timeline_of_runs(runs, None, "t"), width=10)
+    assert text.splitlines()[0] == "t  (30 runs, last 10 shown)"
+    bars = text.splitlines()[1].split()[1]
+    assert len(bars) == 10 and bars[-1] == "█" and list(bars) == sorted(bars)
+    assert "$22.00 .. $31.00" in text
+
+
+def test_svg_draws_every_point_band_marker_anomaly_and_the_sla() -> None:
+    tl = timeline_of_runs(story(), sla_seconds=2000, title="nightly")
+    root = ET.fromstring(timeline_svg(tl))
+    assert root.get("data-points") == "9"
+    assert [c.get("data-run-id") for c in _classes(root, "runtime") if c.tag == f"{SVG}circle"] == \
+        [str(i) for i in range(1, 10)]
+    assert len([c for c in _classes(root, "cost") if c.tag == f"{SVG}circle"]) == 9
+    assert [b.get("data-phase") for b in _classes(root, "band")][::2] == ["learning", "optimizing", "monitoring"]
+    assert [m.get("data-run-id") for m in _classes(root, "apply-marker")] == ["3", "4", "5", "8"]
+    assert len(_classes(root, "anomaly")) == 4
+    assert len(_classes(root, "sla")) == 1
+    # The SLA line sits where a 2000 s runtime would be.
+    sla_y = float(_classes(root, "sla")[0].get("y1") or 0)
+    below = [float(c.get("cy") or 0) for c in _classes(root, "runtime") if c.tag == f"{SVG}circle"]
+    runtimes = [p.runtime_s for p in tl.points]
+    for cy, rt in zip(below, runtimes, strict=True):
+        assert (cy > sla_y) == (rt < 2000)
+
+
+def test_svg_without_sla_or_runs() -> None:
+    root = ET.fromstring(timeline_svg(timeline_of_runs(story(), None)))
+    assert _classes(root, "sla") == []
+    empty = ET.fromstring(timeline_svg(timeline_of_runs([], None)))
+    assert empty.get("data-points") == "0"
+
+
+def test_html_page_is_self_contained_with_a_row_per_run() -> None:
+    page = timeline_page(timeline_of_runs(story(), sla_seconds=2000, title="a <b> job"))
+    assert "a &lt;b&gt; job" in page
+    assert len(re.findall(r'class="run-row"', page)) == 9
+    # Nothing fetched: the only URL is the SVG namespace.
+    assert set(re.findall(r"https?://[^\"' )]+", page)) == {"http://www.w3.org/2000/svg"}
+    assert "<script" not in page and "<link" not in page
+
+
+def test_png_is_an_image_with_the_sla_line_only_when_there_is_an_sla() -> None:
+    def red_pixels(png: bytes) -> int:
+        pixels = mpimg.imread(io.BytesIO(png), format="png")
+        r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+        # The SLA's red (#dc2626); anomaly labels are tiny, the dashed line is long.
+        return int(np.sum((r > 0.7) & (g < 0.4) & (b < 0.4)))
+
+    runs = [run(i, 1000 + 10 * i, 2.0) for i in range(1, 8)]
+    with_sla = timeline_png(timeline_of_runs(runs, sla_seconds=1200))
+    without = timeline_png(timeline_of_runs(runs, None))
+    assert with_sla[:8] == b"\x89PNG\r\n\x1a\n"
+    assert mpimg.imread(io.BytesIO(with_sla), format="png").shape[:2] == (600, 1000)
+    assert red_pixels(with_sla) > 300 > red_pixels(without)
+
+
+def test_write_timeline_picks_the_format_from_the_suffix(tmp_path: Path) -> None:
+    tl = timeline_of_runs(story(), 2000, "nightly")
+    assert write_timeline(tl, tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<svg" in write_timeline(tl, tmp_path / "t.html").read_text()
+    with pytest.raises(ValueError, match="use .png, .html or .svg"):
+        write_timeline(tl, tmp_path / "t.txt")
+
+
+def test_formats() -> None:
+    assert [duration(5), duration(95), duration(4000), duration(None)] == ["5s", "1m35s", "1h06m", "-"]
+    assert [money(1234.5), money(-2, "USD"), money(3, "CHF")] == ["$1,234.50", "-$2.00", "3.00 CHF"]
