@@ -198,6 +198,17 @@ def load_catalog(path: Path | None = None) -> PriceCatalog:
     return _load(Path(path))
 
 
+def active_catalog_dir(state_dir: Path) -> Path | None:
+    """``<state_dir>/prices`` when ``trimtab prices update`` has written a catalog there, else None."""
+    candidate = Path(state_dir) / "prices"
+    return candidate if (candidate / "manifest.json").is_file() else None
+
+
+def load_active_catalog(state_dir: Path) -> PriceCatalog:
+    """The refreshed catalog in the state directory if there is one, else the shipped catalog."""
+    return load_catalog(active_catalog_dir(state_dir))
+
+
 @lru_cache(maxsize=1)
 def _load_shipped() -> PriceCatalog:
     return _load(SHIPPED_DIR)
