@@ -49,8 +49,9 @@ def job_ids(emulator: RunningWorkspace) -> list[int]:
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    opened = open_store(sqlite_url)
+def store(db_url: str) -> Iterator[Store]:
+    """Each test runs on SQLite and on PostgreSQL (the store's two engines)."""
+    opened = open_store(db_url)
     try:
         yield opened
     finally:
