@@ -1,0 +1,151 @@
+"""`trimtab project list | show P | set P ...`"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from server.cli.context import (
+    CliContext,
+    admin_call,
+    format_duration,
+    message_dict,
+    parse_duration,
+    parse_switch,
+    print_json,
+    print_table,
+)
+
+
+@click.group(name="project")
+def cli() -> None:
+    """List, inspect and configure projects."""
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+@cli.command(name="list")
+@click.option("--workspace", default="", help="Only this workspace's projects.")
+@click.pass_obj
+def list_projects(ctx: CliContext, workspace: str) -> None:
+    """Every project with its phase, SLA and latest run."""
+    from protos.trimtab.v1 import admin_pb2
+
+    reply = admin_call(ctx, "ProjectServiceStub", "ListProjects", admin_pb2.ListProjectsRequest(workspace=workspace))
+    if ctx.as_json:
+        print_json([message_dict(p) for p in reply.projects])
+        return
+    rows = []
+    for p in reply.projects:
+        sla = p.settings.sla_seconds if p.settings.HasField("sla_seconds") else None
+        rows.append((p.id, p.name, p.phase + (" (detached)" if p.detached else ""), format_duration(sla),
+                     "on" if p.settings.auto_apply else "off", p.run_count,
+                     _money(p.latest_cost if p.HasField("latest_cost") else None),
+                     format_duration(p.latest_runtime_s if p.HasField("latest_runtime_s") else None)))
+    print_table(rows, ["ID", "PROJECT", "PHASE", "SLA", "AUTO-APPLY", "RUNS", "LAST COST", "LAST RUNTIME"])
+
+
+def _show(ctx: CliContext, project: Any) -> None:
+    if ctx.as_json:
+        print_json(message_dict(project))
+        return
+    s = project.settings
+    c = project.current_config
+    size = (f"{c.autoscale_min}-{c.autoscale_max} workers (autoscale)" if c.autoscale_max
+            else f"{c.num_workers} workers")
+    lines = [
+        ("project", f"{project.name} (id {project.id})"),
+        ("job", f"{project.job_id} {project.job_name}".strip()),
+        ("phase", project.phase + (" — detached" if project.detached else "")
+         + (" — orphaned" if project.orphaned else "")),
+        ("SLA", format_duration(s.sla_seconds) if s.HasField("sla_seconds") else "none (minimize cost)"),
+        ("auto-apply", "on" if s.auto_apply else "off"),
+        ("workers", f"{s.min_workers if s.HasField('min_workers') else '-'}"
+                    f"..{s.max_workers if s.HasField('max_workers') else '-'}"),
+        ("families", ",".join(s.allowed_families) or "any"),
+        ("spot", "allowed" if s.spot_allowed else "not allowed"),
+        ("driver", s.driver_node_type_id or "chosen by Trimtab"),
+        ("keep autoscaling", "on" if s.keep_autoscaling else "off"),
+        ("learning budget", f"{s.learning_budget} runs" if s.HasField("learning_budget") else "-"),
+        ("runs", str(project.run_count)),
+        ("current cluster", f"{c.node_type_id}, {size}" if c.node_type_id else "-"),
+        ("latest cost", _money(project.latest_cost if project.HasField("latest_cost") else None)),
+        ("latest runtime", format_duration(project.latest_runtime_s if project.HasField("latest_runtime_s")
+                                           else None)),
+        ("SLA met", f"{project.sla_met_fraction:.0%}" if project.HasField("sla_met_fraction") else "-"),
+    ]
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+@cli.command()
+@click.argument("project")
+@click.pass_obj
+def show(ctx: CliContext, project: str) -> None:
+    """A project's settings, phase and latest figures (PROJECT: id or name)."""
+    from protos.trimtab.v1 import admin_pb2
+
+    _show(ctx, admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=project)))
+
+
+@cli.command(name="set")
+@click.argument("project")
+@click.option("--sla", default=None, help="Max runtime, e.g. 45m, 1h30m, 900s; 'none' to clear.")
+@click.option("--auto-apply", default=None, metavar="on|off")
+@click.option("--min-workers", type=click.IntRange(min=0), default=None)
+@click.option("--max-workers", type=click.IntRange(min=0), default=None)
+@click.option("--allowed-families", default=None, metavar="F1,F2", help="Instance families; '' for any.")
+@click.option("--spot", default=None, metavar="on|off")
+@click.option("--driver-type", default=None, help="Fixed driver node type ('' to let Trimtab choose).")
+@click.option("--keep-autoscaling", default=None, metavar="on|off")
+@click.option("--learning-budget", type=click.IntRange(min=0), default=None, help="Most learning runs.")
+@click.pass_obj
+def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str | None,
+                 min_workers: int | None, max_workers: int | None, allowed_families: str | None,
+                 spot: str | None, driver_type: str | None, keep_autoscaling: str | None,
+                 learning_budget: int | None) -> None:
+    """Change only the settings given."""
+    from protos.trimtab.v1 import admin_pb2
+
+    s = admin_pb2.ProjectSettings()
+    if sla is not None:
+        if sla.strip().lower() in {"none", "off", ""}:
+            s.clear_sla = True
+        else:
+            s.sla_seconds = parse_duration(sla)
+    if auto_apply is not None:
+        s.auto_apply = parse_switch(auto_apply)
+    if min_workers is not None:
+        s.min_workers = min_workers
+    if max_workers is not None:
+        s.max_workers = max_workers
+    if allowed_families is not None:
+        s.replace_allowed_families = True
+        s.allowed_families.extend(f.strip() for f in allowed_families.split(",") if f.strip())
+    if spot is not None:
+        s.spot_allowed = parse_switch(spot)
+    if driver_type is not None:
+        s.driver_node_type_id = driver_type
+    if keep_autoscaling is not None:
+        s.keep_autoscaling = parse_switch(keep_autoscaling)
+    if learning_budget is not None:
+        s.learning_budget = learning_budget
+    if not s.ListFields():
+        raise click.UsageError("nothing to change: give at least one setting (see --help)")
+    reply = admin_call(ctx, "ProjectServiceStub", "UpdateProjectSettings",
+                       admin_pb2.UpdateProjectSettingsRequest(project=project, settings=s))
+    _show(ctx, reply)
+
+
+@cli.command()
+@click.argument("project")
+@click.pass_obj
+def detach(ctx: CliContext, project: str) -> None:
+    """Stop managing a project."""
+    from protos.trimtab.v1 import admin_pb2
+
+    _show(ctx, admin_call(ctx, "ProjectServiceStub", "DetachProject", admin_pb2.DetachProjectRequest(project=project)))

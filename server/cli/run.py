@@ -1,0 +1,86 @@
+"""`trimtab run list P | show RUN`"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from server.cli.context import CliContext, admin_call, format_duration, message_dict, print_json, print_table
+
+
+def when(ms: int) -> str:
+    if not ms:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+@click.group(name="run")
+def cli() -> None:
+    """List and inspect collected runs."""
+
+
+@cli.command(name="list")
+@click.argument("project")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--page-token", default="", help="Continue after a previous page.")
+@click.pass_obj
+def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> None:
+    """A project's runs, newest first."""
+    from protos.trimtab.v1 import admin_pb2
+
+    reply = admin_call(ctx, "RunServiceStub", "ListRuns",
+                       admin_pb2.ListRunsRequest(project=project, page_size=limit, page_token=page_token))
+    if ctx.as_json:
+        print_json({"runs": [message_dict(r) for r in reply.runs], "next_page_token": reply.next_page_token})
+        return
+    rows = []
+    for r in reply.runs:
+        c = r.config
+        size = f"{c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else str(c.num_workers)
+        rows.append((r.id, when(r.start_time_ms), format_duration(r.runtime_s), r.outcome,
+                     f"{c.node_type_id} x{size}" if c.node_type_id else "-",
+                     f"{r.cost.total:,.2f}" if r.HasField("cost") else "-", r.phase, ",".join(r.anomalies)))
+    print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "OUTCOME", "CLUSTER", "COST", "PHASE", "NOTES"])
+    if reply.next_page_token:
+        click.echo(f"more: --page-token {reply.next_page_token}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.pass_obj
+def show(ctx: CliContext, run_id: str) -> None:
+    """One run: cluster, cost breakdown, stages and executors."""
+    from protos.trimtab.v1 import admin_pb2
+
+    r = admin_call(ctx, "RunServiceStub", "GetRun", admin_pb2.GetRunRequest(run_id=run_id))
+    if ctx.as_json:
+        print_json(message_dict(r))
+        return
+    c = r.config
+    click.echo(f"run {r.id} of project {r.project_id} (Databricks run {r.databricks_run_id}, "
+               f"cluster {r.cluster_id or '-'})")
+    click.echo(f"started {when(r.start_time_ms)}, runtime {format_duration(r.runtime_s)}, {r.outcome}, "
+               f"phase {r.phase}")
+    if c.node_type_id:
+        size = f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else f"{c.num_workers} workers"
+        click.echo(f"cluster {c.node_type_id} (driver {c.driver_node_type_id or c.node_type_id}), {size}, "
+                   f"{c.availability or 'default availability'}")
+    if r.HasField("cost"):
+        k = r.cost
+        click.echo(f"cost {k.total:,.2f} {k.currency} = DBU {k.dbu_cost:,.2f} + compute {k.compute_cost:,.2f}"
+                   f" + storage {k.storage_cost:,.2f} ({k.source})")
+    if r.HasField("input_bytes"):
+        click.echo(f"input {r.input_bytes / 1e9:,.2f} GB")
+    if r.anomalies:
+        click.echo(f"unusual: {', '.join(r.anomalies)}")
+    if r.stages:
+        click.echo("")
+        print_table([(s.stage_id, s.attempt_id, s.name[:40], s.num_tasks, f"{s.duration_s:.1f}s",
+                      f"{s.metrics.input_bytes / 1e6:,.1f}", f"{s.metrics.shuffle_bytes_written / 1e6:,.1f}",
+                      f"{s.metrics.disk_bytes_spilled / 1e6:,.1f}") for s in r.stages],
+                    ["STAGE", "ATT", "NAME", "TASKS", "DURATION", "INPUT MB", "SHUFFLE W MB", "SPILL MB"])
+    if r.executors:
+        click.echo("")
+        print_table([(e.executor_id, e.host, e.total_cores, e.removal_reason or "-") for e in r.executors],
+                    ["EXECUTOR", "HOST", "CORES", "REMOVED"])

@@ -1,0 +1,56 @@
+"""`trimtab token create|list`: API tokens (opens the store itself)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from server.cli.context import CliContext, print_json, print_table
+from server.cli.store_options import config_from, store_options
+
+
+@click.group(name="token")
+def cli() -> None:
+    """Create and list API tokens."""
+
+
+@cli.command()
+@click.option("--name", required=True, help="Who or what uses the token.")
+@click.option("--scope", required=True, type=click.Choice(["agent", "admin"]))
+@store_options
+@click.pass_obj
+def create(ctx: CliContext, name: str, scope: str, db_url: str | None, state_dir: Path | None) -> None:
+    """Create a token; it is printed once, alone on the last line."""
+    from server.store import open_store
+
+    store = open_store(config_from(db_url, state_dir).database_url)
+    try:
+        token, plaintext = store.tokens.create(name, scope)
+    finally:
+        store.close()
+    if ctx.as_json:
+        print_json({"token_id": token.token_id, "name": token.name, "scope": token.scope, "token": plaintext})
+        return
+    click.echo(f"created {scope} token {token.token_id} ({name}); it is shown only now:", err=True)
+    click.echo(plaintext)
+
+
+@cli.command(name="list")
+@store_options
+@click.pass_obj
+def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None:
+    """Tokens by creation time (never their secret)."""
+    from server.store import open_store
+
+    store = open_store(config_from(db_url, state_dir).database_url)
+    try:
+        tokens = store.tokens.list()
+    finally:
+        store.close()
+    if ctx.as_json:
+        print_json([{"token_id": t.token_id, "name": t.name, "scope": t.scope, "created_at_ms": t.created_at_ms,
+                     "revoked": t.revoked} for t in tokens])
+        return
+    print_table([(t.token_id, t.name, t.scope, "revoked" if t.revoked else "") for t in tokens],
+                ["ID", "NAME", "SCOPE", "STATE"])
