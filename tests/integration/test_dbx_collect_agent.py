@@ -6,7 +6,7 @@ import threading
 
 from sandbox.workspace import RunningWorkspace
 from server.clock import SystemClock
-from server.collect import Collector
+from server.collect import Collector, RunningCollector
 from server.collect.build import data_grew
 from server.databricks import DatabricksGateway
 from server.domain import (
@@ -84,23 +84,18 @@ def test_application_end_wakes_the_collector(
             return found
 
     # A poll interval far longer than the test: only the wake-up can collect in time.
-    collector = Observed(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                         on_run_collected=collected, poll_interval_s=3600)
-    stop = threading.Event()
-    worker = threading.Thread(target=collector.run_forever, args=(stop,), name="collector")
-    worker.start()
+    running = RunningCollector(Observed(store, lambda ws: workspaces.gateway_for(store, secrets, ws),
+                                        clock=SystemClock(), on_run_collected=collected,
+                                        poll_interval_s=3600)).start()
     try:
         assert polled.wait(30)  # the first poll is over before the run starts
         run_id = gateway.run_now(job_ids[0])
         assert emulator.wait_idle(60)
-        collector.notify_application_end("app-x")
+        running.notify_application_end("app-x")
         assert got.wait(30)
         assert [r.databricks_run_id for r in runs] == [run_id]
     finally:
-        stop.set()
-        collector.wake()
-        worker.join(10)
-    assert not worker.is_alive()
+        assert running.stop(timeout=10)  # the thread ends promptly, not after the hour
 
 
 def test_data_growth_is_against_the_recent_median() -> None:
