@@ -1,0 +1,67 @@
+"""A store holding one project with the `story` runs and one Spark application (dashboard and CLI tests)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from server.domain import (
+    AgentInfo,
+    Application,
+    ClusterConfig,
+    CostBreakdown,
+    Executor,
+    IngestBatch,
+    IngestEvent,
+    Project,
+    ProjectSettings,
+    Recommendation,
+    Stage,
+)
+from server.store import Store
+from tests.timeline.runs import story
+
+APP_ID = "app-20250101-0001"
+SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 8,
+        "aws_attributes": {"availability": "SPOT_WITH_FALLBACK"}}
+NEW_SPEC = {**SPEC, "node_type_id": "m5.2xlarge", "num_workers": 3}
+STAGES = (("read input", 10_000, 40_000), ("join", 40_000, 95_000), ("write", 95_000, 120_000))
+
+
+def seed(store: Store, sla_seconds: float | None = 2000) -> tuple[Project, list[int]]:
+    """The project, and the store ids of its runs (oldest first)."""
+    project = store.projects.add(Project(
+        workspace="ws", job_id=42, cluster_key="main", job_name="nightly etl", phase="monitoring",
+        settings=ProjectSettings(sla_seconds=sla_seconds, auto_apply=False),
+        original_spec=SPEC, current_spec=SPEC))
+    assert project.id is not None
+    ids = []
+    for run in story():
+        cost = run.cost
+        if cost is not None:
+            cost = CostBreakdown(dbu_cost=cost.total * 0.4, compute_cost=cost.total * 0.5,
+                                 storage_cost=cost.total * 0.1, total=cost.total, dbus=cost.total * 2)
+        stored = store.runs.add(dataclasses.replace(
+            run, id=None, project_id=project.id, cost=cost, config=ClusterConfig(node_type_id="m5.xlarge",
+                                                                                 num_workers=8, spec=SPEC),
+            application_ids=(APP_ID,) if run.id == 9 else ()))
+        ids.append(int(stored.id or 0))
+    store.recommendations.add(Recommendation(
+        project_id=project.id, config=ClusterConfig(node_type_id="m5.2xlarge", num_workers=3, spec=NEW_SPEC),
+        predicted_runtime_s=1250, runtime_interval_s=(1100, 1400), predicted_cost=4.2, cost_interval=(3.9, 4.6),
+        p_meet_sla=0.97, reason="fewer, larger nodes: the join is shuffle-bound", phase="monitoring"))
+    _ingest_application(store)
+    return project, ids
+
+
+def _ingest_application(store: Store) -> None:
+    events = [IngestEvent(APP_ID, "start", "application_start",
+                          Application(application_id=APP_ID, app_name="nightly etl", start_time_ms=0))]
+    for i, (name, start, end) in enumerate(STAGES):
+        events.append(IngestEvent(APP_ID, f"stage-{i}", "stage", Stage(
+            application_id=APP_ID, stage_id=i, name=name, num_tasks=100 * (i + 1), submission_time_ms=start,
+            completion_time_ms=end, tasks_succeeded=100 * (i + 1),
+            metrics={"input_bytes": 5_000_000_000 if i == 0 else 0, "shuffle_bytes_written": 10**9 * i})))
+    for i in range(2):
+        events.append(IngestEvent(APP_ID, f"executor-{i}", "executor_added",
+                                  Executor(application_id=APP_ID, executor_id=str(i + 1), total_cores=4)))
+    store.ingest.write([IngestBatch("b1", AgentInfo("agent-1"), tuple(events))])
