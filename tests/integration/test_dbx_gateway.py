@@ -1,0 +1,156 @@
+"""The gateway's retry and error rules through the real SDK, against a small scripted HTTP server.
+
+The emulator answers like a healthy workspace; this server scripts what it
+does not: 5xx bursts, an answer lost on a non-idempotent call, and 2.2 array
+pages. Waiting happens on a fake clock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from server.clock import FakeClock
+from server.databricks import (
+    DatabricksGateway,
+    DatabricksNotFound,
+    DatabricksRejected,
+    DatabricksUnavailable,
+    GatewayConfig,
+)
+
+Reply = tuple[int, dict[str, Any]]
+
+
+class Scripted:
+    """path -> list of replies, served in order (the last one repeats)."""
+
+    def __init__(self) -> None:
+        self.replies: dict[str, list[Reply]] = {}
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        script = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _serve(self) -> None:
+                url = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                script.requests.append((self.command, url.path, {**query, **body}))
+                queue = script.replies.get(url.path) or [(404, {"error_code": "NOT_FOUND", "message": "no"})]
+                status, payload = queue.pop(0) if len(queue) > 1 else queue[0]
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = _serve
+            do_POST = _serve
+
+        return Handler
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[Scripted, Callable[..., DatabricksGateway], FakeClock]]:
+    script = Scripted()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), script.handler())
+    thread = threading.Thread(target=server.serve_forever, name="scripted-workspace", daemon=True)
+    thread.start()
+    clock = FakeClock()
+    host = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def gateway(retry_timeout_s: int = 60) -> DatabricksGateway:
+        return DatabricksGateway(GatewayConfig(host, "t0ken", retry_timeout_s=retry_timeout_s), clock=clock)
+
+    try:
+        yield script, gateway, clock
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _calls(script: Scripted, path: str) -> int:
+    return sum(1 for _, p, _ in script.requests if p == path)
+
+
+def test_5xx_bursts_are_retried_with_backoff_on_the_clock(scripted) -> None:  # type: ignore[no-untyped-def]
+    script, gateway, clock = scripted
+    script.replies["/api/2.1/clusters/get"] = [
+        (500, {"error_code": "INTERNAL_ERROR", "message": "oops"}), (502, {"message": "bad gateway"}),
+        (200, {"cluster_id": "c-1", "state": "TERMINATED"})]
+    start = clock.monotonic()
+    assert gateway().get_cluster("c-1")["state"] == "TERMINATED"
+    assert _calls(script, "/api/2.1/clusters/get") == 3
+    assert clock.monotonic() - start >= 0.5 + 1.0  # two backoffs waited on the fake clock
+
+
+def test_5xx_past_the_deadline_and_non_idempotent_calls(scripted) -> None:  # type: ignore[no-untyped-def]
+    script, gateway, _ = scripted
+    script.replies["/api/2.1/clusters/get"] = [(500, {"error_code": "INTERNAL_ERROR", "message": "down"})]
+    with pytest.raises(DatabricksUnavailable, match="down"):
+        gateway(retry_timeout_s=5).get_cluster("c-1")
+    assert 2 < _calls(script, "/api/2.1/clusters/get") < 10
+    script.replies["/api/2.2/jobs/run-now"] = [(500, {"error_code": "INTERNAL_ERROR", "message": "lost"}),
+                                              (200, {"run_id": 7})]
+    with pytest.raises(DatabricksUnavailable):
+        gateway().run_now(1)  # the run may have started: never sent twice
+    assert _calls(script, "/api/2.2/jobs/run-now") == 1
+
+
+def test_not_found_and_rejected_map_to_our_errors(scripted) -> None:  # type: ignore[no-untyped-def]
+    script, gateway, _ = scripted
+    # What Databricks answers for a deleted job (the SDK maps it to "does not exist").
+    script.replies["/api/2.2/jobs/get"] = [(400, {"error_code": "INVALID_PARAMETER_VALUE",
+                                                  "message": "Job 5 does not exist."})]
+    with pytest.raises(DatabricksNotFound, match="does not exist"):
+        gateway().get_job(5)
+    script.replies["/api/2.2/jobs/update"] = [(400, {"error_code": "INVALID_PARAMETER_VALUE",
+                                                     "message": "Node type zz.nothing is not supported"})]
+    with pytest.raises(DatabricksRejected, match="zz.nothing"):
+        gateway().update_job(5, {"job_clusters": []})
+    script.replies["/api/2.1/clusters/get"] = [(404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "gone"})]
+    with pytest.raises(DatabricksNotFound):
+        gateway().get_cluster("c-9")
+
+
+def test_pages_are_merged_and_followed(scripted) -> None:  # type: ignore[no-untyped-def]
+    script, gateway, _ = scripted
+    script.replies["/api/2.2/jobs/get"] = [
+        (200, {"job_id": 1, "settings": {"name": "big", "tasks": [{"task_key": "a"}],
+                                         "job_clusters": [{"job_cluster_key": "x"}]}, "next_page_token": "p2"}),
+        (200, {"job_id": 1, "settings": {"tasks": [{"task_key": "b"}]}, "next_page_token": ""})]
+    job = gateway().get_job(1)
+    assert [t["task_key"] for t in job["settings"]["tasks"]] == ["a", "b"]
+    assert job["settings"]["name"] == "big" and len(job["settings"]["job_clusters"]) == 1
+
+    script.replies["/api/2.1/clusters/events"] = [
+        (200, {"events": [{"type": "CREATING", "timestamp": 1}],
+               "next_page": {"cluster_id": "c", "offset": 1, "limit": 500}}),
+        (200, {"events": [{"type": "TERMINATING", "timestamp": 2}]})]
+    assert [e["type"] for e in gateway().cluster_events("c")] == ["CREATING", "TERMINATING"]
+    assert script.requests[-1][2]["offset"] == 1
+
+    script.replies["/api/2.2/jobs/runs/list"] = [
+        (200, {"runs": [{"run_id": 30}, {"run_id": 29}], "has_more": True, "next_page_token": "n"}),
+        (200, {"runs": [{"run_id": 29}, {"run_id": 28}, {"run_id": 27}], "has_more": True, "next_page_token": "m"}),
+        (200, {"runs": [{"run_id": 1}], "has_more": False})]
+    runs = gateway().list_runs(3, newer_than_run_id=28)
+    assert [r["run_id"] for r in runs] == [30, 29]  # deduplicated, and paging stopped at the cursor
+    assert _calls(script, "/api/2.2/jobs/runs/list") == 2
