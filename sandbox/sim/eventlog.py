@@ -83,6 +83,17 @@ def _block_manager(executor_id: str, host: str, port: int, t_ms: int, max_mem: i
             "Maximum Offheap Memory": 0}
 
 
+def _stage_rdds(s: StageRecord) -> list[dict[str, Any]]:
+    """The stage's RDD chain, last RDD first as Spark lists it: a source (scan or shuffle read) and a map."""
+    source = "ShuffledRowRDD" if s.parent_ids else "FileScanRDD"
+    base = s.stage_id * 3
+    return [
+        ev.rdd_info(base + 1, s.name, s.num_tasks, cached="cache" in s.name, codegen_id=s.stage_id + 1,
+                    parent_ids=[base]),
+        ev.rdd_info(base, s.name, s.num_tasks, cached=False, codegen_id=s.stage_id + 1, rdd_name=source),
+    ]
+
+
 class _Builder:
     def __init__(self, ctx: LogContext, tl: Timeline) -> None:
         self.ctx = ctx
@@ -124,7 +135,7 @@ class _Builder:
             self.emit(ex.remove_ms, {"Event": "SparkListenerExecutorRemoved", "Timestamp": ex.remove_ms,
                                      "Executor ID": ex.executor_id, "Removed Reason": ex.remove_reason})
 
-    def task_events(self, stage: StageRecord, rec: TaskRecord, acc_base: int) -> dict[str, int]:
+    def task_events(self, stage: StageRecord, rec: TaskRecord) -> dict[str, int]:
         host = self.host(rec.node_index)
         locality = "PROCESS_LOCAL" if rec.cost.input_bytes == 0 else "NODE_LOCAL"
         common = {"task_id": rec.task_id, "index": rec.index, "attempt": rec.attempt, "launch_ms": rec.launch_ms,
@@ -137,7 +148,7 @@ class _Builder:
         metrics = ev.metric_values(rec.cost)
         if rec.end_reason == "Success":
             event["Task End Reason"] = {"Reason": "Success"}
-            accums = ev.accumulables(acc_base, metrics, with_update=True)
+            accums = ev.accumulables(stage.stage_id, metrics, with_update=True, output_rows=ev.output_rows(metrics))
             event["Task Info"] = ev.task_info(**common, finish_ms=rec.finish_ms, accums=accums)
         elif rec.end_reason == "ExecutorLostFailure":
             event["Task End Reason"] = {"Reason": "ExecutorLostFailure", "Executor ID": rec.executor_id,
@@ -163,17 +174,17 @@ class _Builder:
         stages = [s for s in self.tl.stages if s.job_id == job.job_id]
         ctx = self.ctx
         description = stages[-1].name
-        sql_acc = 900_000 + job.job_id * 100
         query_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{ctx.app_id}/{job.job_id}"))
+        session = f"spark-session-{uuid.uuid5(uuid.NAMESPACE_URL, ctx.app_id)}"
         self.emit(job.submit_ms - 5, {
             "Event": ev.SQL_EVENT_PREFIX + "SparkListenerSQLExecutionStart", "executionId": job.job_id,
             "rootExecutionId": job.job_id, "description": description,
             "details": "org.apache.spark.sql.Dataset.collectToPython(Dataset.scala:4334)",
             "physicalPlanDescription": f"== Physical Plan ==\nAdaptiveSparkPlan ({len(stages)})\n",
-            "sparkPlanInfo": ev.sql_plan(description, len(stages), sql_acc), "time": job.submit_ms - 5,
-            "modifiedConfigs": {}, "jobTags": [], "jobGroupId": None, "queryId": query_id})
-        rdds = {s.stage_id: [ev.rdd_info(s.stage_id * 3 + 1, s.name, s.num_tasks, cached="cache" in s.name,
-                                         codegen_id=s.stage_id + 1)] for s in stages}
+            "sparkPlanInfo": ev.sql_plan([s.stage_id for s in stages]), "time": job.submit_ms - 5,
+            "modifiedConfigs": {}, "jobTags": [f"{session}-execution-root-id-{job.job_id}", session],
+            "jobGroupId": None, "queryId": query_id})
+        rdds = {s.stage_id: _stage_rdds(s) for s in stages}
         props = {"spark.sql.execution.id": str(job.job_id), "callSite.short": description,
                  "spark.jobGroup.id": f"{ctx.run_id}_job-{ctx.job_id}-run-{ctx.run_id}-action-{job.job_id}",
                  "spark.databricks.job.id": str(ctx.job_id), "spark.databricks.job.runId": str(ctx.run_id),
@@ -194,14 +205,13 @@ class _Builder:
 
     def stage_events(self, s: StageRecord, rdds: list[dict[str, Any]], props: dict[str, str],
                      tasks: list[TaskRecord]) -> None:
-        acc_base = 1000 + s.stage_id * 100
         self.emit(s.submit_ms, {"Event": "SparkListenerStageSubmitted", "Stage Info": ev.stage_info(
             stage_id=s.stage_id, name=s.name, num_tasks=s.num_tasks, parent_ids=list(s.parent_ids), rdds=rdds,
             submit_ms=s.submit_ms), "Properties": props})
         totals: dict[str, int] = defaultdict(int)
         peaks: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for rec in tasks:
-            for name, value in self.task_events(s, rec, acc_base).items():
+            for name, value in self.task_events(s, rec).items():
                 totals[name] = max(totals[name], value) if name.startswith("peak") else totals[name] + value
             if rec.end_reason == "Success":
                 peak = peaks[rec.executor_id]
@@ -217,7 +227,7 @@ class _Builder:
         self.emit(s.complete_ms, {"Event": "SparkListenerStageCompleted", "Stage Info": ev.stage_info(
             stage_id=s.stage_id, name=s.name, num_tasks=s.num_tasks, parent_ids=list(s.parent_ids), rdds=rdds,
             submit_ms=s.submit_ms, complete_ms=s.complete_ms,
-            accums=ev.accumulables(acc_base, totals, with_update=False))})
+            accums=ev.accumulables(s.stage_id, totals, with_update=False, output_rows=ev.output_rows(totals)))})
 
 
 def build_event_log(ctx: LogContext, tl: Timeline) -> list[tuple[int, str]]:

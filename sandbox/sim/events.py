@@ -115,9 +115,27 @@ def task_metrics_json(m: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def accumulables(base_id: int, values: dict[str, int], *, with_update: bool) -> list[dict[str, Any]]:
-    """Internal accumulators; a task's updates (``with_update``) skip zeros, stage totals keep them."""
-    out = []
+def sql_metric_id(stage_id: int) -> int:
+    """Accumulator ID of a stage's SQL "number of output rows" metric (below its internal metrics)."""
+    return 1000 + stage_id * 100
+
+
+def internal_base_id(stage_id: int) -> int:
+    return sql_metric_id(stage_id) + 10
+
+
+def accumulables(stage_id: int, values: dict[str, int], *, with_update: bool,
+                 output_rows: int | None = None) -> list[dict[str, Any]]:
+    """A stage's accumulators sorted by ID: its SQL row count (a string, as SQL metrics are) and the
+    internal metrics. A task's updates (``with_update``) skip zeros; stage totals keep them."""
+    out: list[dict[str, Any]] = []
+    if output_rows is not None:
+        sql: dict[str, Any] = {"ID": sql_metric_id(stage_id), "Name": "number of output rows"}
+        if with_update:
+            sql["Update"] = str(output_rows)
+        sql.update({"Value": str(output_rows), "Internal": True, "Count Failed Values": True, "Metadata": "sql"})
+        out.append(sql)
+    base_id = internal_base_id(stage_id)
     for offset, name in enumerate(INTERNAL_METRICS):
         value = values.get(name, 0)
         if with_update and value == 0:
@@ -128,6 +146,10 @@ def accumulables(base_id: int, values: dict[str, int], *, with_update: bool) -> 
         acc.update({"Value": value, "Internal": True, "Count Failed Values": True})
         out.append(acc)
     return out
+
+
+def output_rows(values: dict[str, int]) -> int:
+    return values.get("input.recordsRead", 0) + values.get("shuffle.read.recordsRead", 0)
 
 
 def executor_metrics(values: dict[str, int] | None = None) -> dict[str, int]:
@@ -146,13 +168,14 @@ def task_info(*, task_id: int, index: int, attempt: int, launch_ms: int, executo
     }
 
 
-def rdd_info(rdd_id: int, name: str, num_partitions: int, *, cached: bool, codegen_id: int) -> dict[str, Any]:
+def rdd_info(rdd_id: int, name: str, num_partitions: int, *, cached: bool, codegen_id: int,
+             rdd_name: str = "MapPartitionsRDD", parent_ids: list[int] | None = None) -> dict[str, Any]:
     return {
         "RDD ID": rdd_id,
-        "Name": "MapPartitionsRDD",
+        "Name": rdd_name,
         "Scope": f'{{"id":"{rdd_id}","name":"WholeStageCodegen ({codegen_id})"}}',
         "Callsite": name,
-        "Parent IDs": [],
+        "Parent IDs": parent_ids or [],
         "Storage Level": {"Use Disk": cached, "Use Memory": cached, "Use Off Heap": False,
                           "Deserialized": cached, "Replication": 1},
         "Barrier": False,
@@ -181,16 +204,14 @@ def stage_info(*, stage_id: int, name: str, num_tasks: int, parent_ids: list[int
     return info
 
 
-def sql_plan(description: str, stage_count: int, base_acc_id: int) -> dict[str, Any]:
-    """A small physical plan tree (one scan/exchange node per stage) for SQLExecutionStart."""
-    node: dict[str, Any] = {
-        "nodeName": "Scan parquet", "simpleString": "FileScan parquet", "children": [], "metadata": {},
-        "metrics": [{"name": "number of output rows", "accumulatorId": base_acc_id, "metricType": "sum"}],
-    }
-    for i in range(1, stage_count):
-        node = {"nodeName": "Exchange", "simpleString": "Exchange hashpartitioning(key#1, 200)",
-                "children": [node], "metadata": {},
-                "metrics": [{"name": "shuffle bytes written", "accumulatorId": base_acc_id + i,
-                             "metricType": "size"}]}
+def sql_plan(stage_ids: list[int]) -> dict[str, Any]:
+    """A small physical plan tree (one node per stage, each with its row-count metric)."""
+    node: dict[str, Any] | None = None
+    for stage_id in stage_ids:
+        name, simple = ("Exchange", "Exchange hashpartitioning(key#1, 200)") if node else (
+            "Scan parquet", "FileScan parquet")
+        node = {"nodeName": name, "simpleString": simple, "children": [node] if node else [], "metadata": {},
+                "metrics": [{"name": "number of output rows", "accumulatorId": sql_metric_id(stage_id),
+                             "metricType": "sum"}]}
     return {"nodeName": "AdaptiveSparkPlan", "simpleString": "AdaptiveSparkPlan isFinalPlan=true",
-            "children": [node], "metadata": {}, "metrics": []}
+            "children": [node] if node else [], "metadata": {}, "metrics": []}
