@@ -1,0 +1,102 @@
+"""The ingest write path on both engines: once-only storage and materialization."""
+
+from __future__ import annotations
+
+from server.domain import (
+    TASK_METRIC_NAMES,
+    AgentCounters,
+    AgentInfo,
+    Application,
+    ApplicationEnd,
+    Distribution,
+    Executor,
+    ExecutorGauges,
+    ExecutorStagePeak,
+    IngestBatch,
+    IngestEvent,
+    IngestResult,
+    Job,
+    SqlExecution,
+    Stage,
+)
+from server.store import Store
+
+APP = "ctx-123"
+
+
+def _batch(batch_id: str, *events: IngestEvent, agent: str = "agent-1", sent: int = 0) -> IngestBatch:
+    return IngestBatch(batch_id=batch_id, agent=AgentInfo(agent_id=agent, version="0.1", cluster_id="c-1"),
+                       events=events, counters=AgentCounters(events_sent=sent, spark_dropped_events={"q": 2}))
+
+
+def _ev(key: str, body: object, app: str = APP) -> IngestEvent:
+    return IngestEvent(application_id=app, key=key, kind=type(body).__name__, body=body, payload=key.encode())
+
+
+def _stage(i: int, attempt: int = 0) -> Stage:
+    return Stage(application_id=APP, stage_id=i, attempt_id=attempt, name=f"s{i}", num_tasks=10,
+                 parent_ids=(i - 1,) if i else (), submission_time_ms=1000, completion_time_ms=4000,
+                 metrics={**dict.fromkeys(TASK_METRIC_NAMES, 0), "input_bytes": 100 * i,
+                          "peak_execution_memory_bytes": 2**40},
+                 task_duration_ms=Distribution(count=10, p50=5.0, max=9.0),
+                 executor_peaks=(ExecutorStagePeak("1", {"JVMHeapMemory": 2**33}),))
+
+
+def test_events_are_stored_once_however_often_they_come(store: Store) -> None:
+    b1 = _batch("b1", _ev("stage/0/0", _stage(0)), _ev("stage/1/0", _stage(1)))
+    b2 = _batch("b2", _ev("stage/1/0", _stage(1)), _ev("stage/2/0", _stage(2)))
+    # b2 overlaps b1, and b1 is resent in the same transaction.
+    assert store.ingest.write([b1, b2, b1]) == [IngestResult("b1", 2, 0), IngestResult("b2", 1, 1),
+                                                 IngestResult("b1", 0, 2)]
+    for _ in range(3):
+        assert store.ingest.write([b2]) == [IngestResult("b2", 0, 2)]
+    assert store.applications.event_count(APP) == 3
+    stages = store.applications.stages(APP)
+    assert [s.stage_id for s in stages] == [0, 1, 2]
+    assert stages[1] == _stage(1)
+    [agent] = store.ingest.agents()
+    assert agent.batches_received == 6 and agent.counters.spark_dropped_events == {"q": 2}
+    assert [key for key, _, _ in store.ingest.events(APP)] == ["stage/0/0", "stage/1/0", "stage/2/0"]
+    assert store.ingest.events(APP)[0][2] == b"stage/0/0"
+
+
+def test_materialized_application_in_any_order(store: Store) -> None:
+    # The executor's removal and the application's end arrive before its start.
+    late = _batch("late", _ev("exec-removed/7", Executor(APP, "7", removed_ms=9000, removal_reason="lost",
+                                                         removal_text="spot")),
+                  _ev("app-end", ApplicationEnd(end_time_ms=10_000, stages_completed=1)))
+    early = _batch("early", _ev("app-start", Application(application_id=APP, spark_app_id="app-1", app_name="etl",
+                                                         cluster_id="c-1", conf={"spark.executor.cores": "4"},
+                                                         start_time_ms=1000)),
+                   _ev("exec-added/7", Executor(APP, "7", host="10.0.0.7", total_cores=4, added_ms=1500)),
+                   _ev("job/0", Job(APP, 0, stage_ids=(0, 1), succeeded=False)),
+                   _ev("sql/3", SqlExecution(APP, 3, description="insert", start_time_ms=1, end_time_ms=2)),
+                   _ev("gauge/7/5", ExecutorGauges(APP, "7", time_ms=5, memory_used_bytes=2**35)),
+                   _ev("stage/0/1", _stage(0, attempt=1)))
+    store.ingest.write([late])
+    assert store.applications.get(APP).ended
+    store.ingest.write([early])
+    app = store.applications.get(APP)
+    assert (app.spark_app_id, app.app_name, app.conf, app.start_time_ms, app.end_time_ms, app.ended) == (
+        "app-1", "etl", {"spark.executor.cores": "4"}, 1000, 10_000, True)
+    assert (app.stage_count, app.executor_count, app.job_count, app.run_id) == (1, 1, 1, None)
+    [executor] = store.applications.executors(APP)
+    assert executor == Executor(APP, "7", host="10.0.0.7", total_cores=4, added_ms=1500, removed_ms=9000,
+                                removal_reason="lost", removal_text="spot")
+    assert store.applications.jobs(APP)[0].stage_ids == (0, 1)
+    assert store.applications.sql_executions(APP)[0].description == "insert"
+    assert store.applications.gauges(APP)[0].memory_used_bytes == 2**35
+    assert store.applications.stages(APP)[0].executor_peaks[0].metrics == {"JVMHeapMemory": 2**33}
+    assert [a.application_id for a in store.applications.list(cluster_id="c-1")] == [APP]
+    assert store.applications.list(cluster_id="other") == []
+
+
+def test_many_applications_and_agents_in_one_write(store: Store) -> None:
+    batches = [_batch(f"b{a}", *(_ev(f"stage/{i}/0", _stage(i), app=f"app-{a}") for i in range(300)),
+                      agent=f"agent-{a % 2}") for a in range(4)]
+    results = store.ingest.write(batches)
+    assert [r.stored_events for r in results] == [300] * 4
+    assert store.applications.event_count() == 1200
+    assert {a.agent_id: a.batches_received for a in store.ingest.agents()} == {"agent-0": 2, "agent-1": 2}
+    assert sorted(a.application_id for a in store.applications.list(unassigned=True)) == [
+        "app-0", "app-1", "app-2", "app-3"]

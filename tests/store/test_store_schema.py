@@ -1,0 +1,41 @@
+"""Migrations and table classes agree, on both engines; the server refuses an old schema."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from server.errors import FailedPrecondition
+from server.store import migrate, open_store
+from server.store.engine import make_engine
+from server.store.tables import metadata
+
+
+def test_migrations_match_table_classes(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(ctx, metadata)
+        assert diff == []
+        assert migrate.current_revision(store.engine) == migrate.head_revision()
+    finally:
+        store.close()
+
+
+def test_upgrade_twice_is_harmless(db_url: str) -> None:
+    open_store(db_url).close()
+    store = open_store(db_url)
+    assert migrate.current_revision(store.engine) == migrate.head_revision()
+    store.close()
+
+
+def test_unmigrated_database_is_refused_with_the_command_to_run(db_url: str) -> None:
+    with pytest.raises(FailedPrecondition, match="trimtab db upgrade"):
+        open_store(db_url, upgrade=False)
+    engine = make_engine(db_url)
+    assert migrate.current_revision(engine) is None  # refusing did not half-migrate
+    engine.dispose()
+    open_store(db_url).close()
+    open_store(db_url, upgrade=False).close()
