@@ -70,7 +70,8 @@ class Scripted:
 def scripted() -> Iterator[tuple[Scripted, Callable[..., DatabricksGateway], FakeClock]]:
     script = Scripted()
     server = ThreadingHTTPServer(("127.0.0.1", 0), script.handler())
-    thread = threading.Thread(target=server.serve_forever, name="scripted-workspace", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="scripted-workspace", daemon=True)
     thread.start()
     clock = FakeClock()
     host = f"http://127.0.0.1:{server.server_address[1]}"
