@@ -183,9 +183,11 @@ def finish_run(ws: Workspace, plan: RunPlan, lives: list[LiveCluster], *,
                     _set_state(task, "TERMINATED", "SUCCESS", sim.state_message, "SUCCESS")
         existing_end = _existing_end(run, plan)
         end = max([plan.start_ms, *ends] + ([existing_end] if existing_end else []))
-        run.update(_timings(plan.start_ms, min(runnings) if runnings else None,
-                            max(terms) if terms else end, end))
-        run["run_duration"] = end - plan.start_ms
+        timings = _timings(plan.start_ms, min(runnings) if runnings else None,
+                           max(terms) if terms else end, end)
+        timings.pop("start_time")  # a queued run started when it was triggered
+        run.update(timings)
+        run["run_duration"] = end - run["start_time"]
         failures = [lv.failure for lv in lives if lv.failure]
         failed_sims = [lv.sim for lv in lives if lv.sim is not None and lv.failure is None
                        and lv.sim.result_state != "SUCCESS"]

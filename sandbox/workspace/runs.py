@@ -31,6 +31,7 @@ class ClusterPlan:
     profile: str
     task_keys: list[str]
     seed: int
+    task_run_id: int
 
 
 @dataclass
@@ -38,9 +39,33 @@ class RunPlan:
     run_id: int
     job_id: int
     day: int
-    start_ms: int
+    start_ms: int             # when the clusters are requested (later than run-now if queued)
+    run_name: str = ""
+    admission: str = "run"    # "run" now, "queue" behind earlier runs, or "skip"
     clusters: list[ClusterPlan] = field(default_factory=list)
     existing_tasks: list[str] = field(default_factory=list)
+
+
+def admission(data: dict[str, Any], job_id: int, settings: dict[str, Any]) -> str:
+    """Whether a new run of the job starts, waits in the queue, or is skipped.
+
+    Like the service: at most `max_concurrent_runs` active runs; beyond that the run is
+    queued when `queue.enabled` (the default for jobs made through API 2.2), else skipped.
+    """
+    active = sum(1 for r in data["runs"].values()
+                 if r["job_id"] == job_id and r["state"]["life_cycle_state"] not in TERMINAL)
+    if active < int(settings.get("max_concurrent_runs") or 1):
+        return "run"
+    return "queue" if (settings.get("queue") or {}).get("enabled", True) else "skip"
+
+
+def create_cluster_records(data: dict[str, Any], plan: RunPlan) -> None:
+    """The job clusters come to exist when the run leaves the queue."""
+    for cp in plan.clusters:
+        data["clusters"][cp.cluster_id] = new_cluster_record(
+            cp.cluster_id, cp.spec, job_id=plan.job_id, run_name=plan.run_name,
+            task_run_id=cp.task_run_id, start_ms=plan.start_ms)
+        data["events"][cp.cluster_id] = []
 
 
 def task_profile(task: dict[str, Any], job_tags: dict[str, Any]) -> str:
@@ -74,12 +99,14 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
     tasks = settings.get("tasks") or []
     if not tasks:
         raise invalid(f"Job {job_id} has no tasks to run.")
-    day = int(data["job_days"].get(str(job_id), 0)) + 1
+    admit = admission(data, job_id, settings)
+    day = int(data["job_days"].get(str(job_id), 0)) + (0 if admit == "skip" else 1)
     data["job_days"][str(job_id)] = day
     number = 1 + sum(1 for r in data["runs"].values() if r["job_id"] == job_id)
     run_name = settings.get("name") or f"job-{job_id}"
     tags = settings.get("tags") or {}
-    plan = RunPlan(run_id=run_id, job_id=job_id, day=day, start_ms=start_ms)
+    plan = RunPlan(run_id=run_id, job_id=job_id, day=day, start_ms=start_ms, run_name=run_name,
+                   admission=admit)
     job_clusters = {jc["job_cluster_key"]: jc for jc in settings.get("job_clusters") or []}
     by_key: dict[str, ClusterPlan] = {}
     run_tasks = []
@@ -98,11 +125,7 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
                 by_key[slot] = ClusterPlan(
                     cluster_id=cid, spark_context_id=make_spark_context_id(run_id, slot),
                     spec=copy.deepcopy(spec), profile=task_profile(task, tags), task_keys=[],
-                    seed=run_id * 1000 + len(by_key))
-                data["clusters"][cid] = new_cluster_record(
-                    cid, spec, job_id=job_id, run_name=run_name, task_run_id=task_run_id,
-                    start_ms=start_ms)
-                data["events"][cid] = []
+                    seed=run_id * 1000 + len(by_key), task_run_id=task_run_id)
             by_key[slot].task_keys.append(task["task_key"])
         elif task.get("existing_cluster_id"):
             plan.existing_tasks.append(task["task_key"])
@@ -116,7 +139,7 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
         "creator_user_name": job["creator_user_name"],
         "run_page_url": f"/#job/{job_id}/run/{run_id}",
         "state": _state("PENDING", message="Waiting for cluster"),
-        "status": {"state": "PENDING"},
+        "status": {"state": "PENDING"}, "queue_duration": 0,
         "start_time": start_ms, "setup_duration": 0, "execution_duration": 0,
         "cleanup_duration": 0, "end_time": 0, "run_duration": 0,
         "job_clusters": copy.deepcopy(settings.get("job_clusters") or []),
@@ -124,6 +147,24 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
         "job_parameters": [{"name": k, "value": str(v)}
                            for k, v in (body.get("job_parameters") or {}).items()],
     }
+    if admit == "queue":
+        run["state"] = _state("QUEUED", message="Queued: the job has reached its maximum "
+                              "number of concurrent runs.")
+        run["status"] = {"state": "QUEUED", "queue_details": {
+            "code": "ACTIVE_RUNS_LIMIT_REACHED", "message": "Maximum concurrent runs reached."}}
+    elif admit == "skip":
+        message = (f"Skipping this run because the limit of {settings.get('max_concurrent_runs')}"
+                   " maximum concurrent runs has been reached.")
+        run["state"] = _state("SKIPPED", "MAXIMUM_CONCURRENT_RUNS_REACHED", message)
+        run["status"] = {"state": "TERMINATED", "termination_details": {
+            "code": "MAX_CONCURRENT_RUNS_EXCEEDED", "type": "CLIENT_ERROR", "message": message}}
+        run["end_time"] = start_ms
+        for task in run_tasks:
+            task["state"] = _state("SKIPPED", message=message)
+            task.pop("cluster_instance", None)
+        plan.clusters, plan.existing_tasks = [], []
+    else:
+        create_cluster_records(data, plan)
     data["runs"][str(run_id)] = run
     return {"run_id": run_id, "number_in_job": number}, plan
 

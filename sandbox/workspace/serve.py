@@ -32,6 +32,9 @@ def serve_until_stopped(state_dir: Path, *, speed: float, port: int = 0,
     from sandbox.workspace.api import start_workspace
 
     stop = stop or threading.Event()
+    # Ctrl-C and SIGTERM only set `stop` (installed before anything is printed, so a signal
+    # sent as soon as the credentials appear still shuts down cleanly).
+    previous = _on_signals(stop)
     ws = start_workspace(state_dir, speed=speed, port=port, rate_limit=rate_limit)
     try:
         with ws.workspace.store.lock:
@@ -44,21 +47,16 @@ def serve_until_stopped(state_dir: Path, *, speed: float, port: int = 0,
         info = {"host": ws.host, "token": ws.token, "state_dir": str(state_dir),
                 "speed": speed, "jobs": jobs, "seeded": len(seeded)}
         (on_ready or (lambda i: print("\n".join(describe(i)), flush=True)))(info)
-        previous = _on_sigterm(stop)
-        try:
-            while not stop.wait(1.0):  # wakes so Ctrl-C (KeyboardInterrupt) lands promptly
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+        stop.wait()
         return info
     finally:
         ws.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _on_sigterm(stop: threading.Event) -> Any:
+def _on_signals(stop: threading.Event) -> dict[int, Any]:
     if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        return {}
+    return {signum: signal.signal(signum, lambda *_: stop.set())
+            for signum in (signal.SIGINT, signal.SIGTERM)}

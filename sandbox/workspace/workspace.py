@@ -106,6 +106,8 @@ class Workspace:
                 self.store.data, body, run_id=run_id, start_ms=self.now_ms(),
                 next_task_run_id=lambda: self.store.next_id("run_id"))
             self.store.save()
+        if plan.admission == "skip":
+            return reply
         player = RunPlayer(self, plan)
         with self._idle:
             self._players[plan.run_id] = player
@@ -117,9 +119,45 @@ class Workspace:
             runs.get_run(self.store.data, body)
         with self._idle:
             player = self._players.get(int(body["run_id"]))
-        if player is not None:
-            player.cancel.set()
+            if player is not None:
+                player.cancel.set()
+                self._idle.notify_all()  # a queued run waits on this condition
+        if player is not None and player.queued:
+            # A run still in the queue has nothing to tear down: let it settle before replying.
+            player.thread.join(5.0)
         return {}
+
+    def wait_turn(self, player: RunPlayer) -> bool:
+        """Block a queued run until it may start (True) or is cancelled/stopped (False)."""
+        plan = player.plan
+
+        def my_turn() -> bool:
+            with self.store.lock:
+                data = self.store.data
+                settings = (data["jobs"].get(str(plan.job_id)) or {}).get("settings") or {}
+                limit = int(settings.get("max_concurrent_runs") or 1)
+                ahead = [r for r in data["runs"].values() if r["job_id"] == plan.job_id
+                         and r["run_id"] != plan.run_id
+                         and r["state"]["life_cycle_state"] not in runs.TERMINAL
+                         and (r["state"]["life_cycle_state"] != "QUEUED"
+                              or r["run_id"] < plan.run_id)]
+                return len(ahead) < limit
+
+        with self._idle:
+            self._idle.wait_for(lambda: player.cancel.is_set() or my_turn())
+        if player.cancel.is_set():
+            return False
+        with self.store.lock:
+            player.queued = False
+            plan.start_ms = self.now_ms()
+            run = self.store.data["runs"][str(plan.run_id)]
+            run["queue_duration"] = plan.start_ms - run["start_time"]
+            run["state"] = {"life_cycle_state": "PENDING", "state_message": "Waiting for cluster",
+                            "user_cancelled_or_timedout": False}
+            run["status"] = {"state": "PENDING"}
+            runs.create_cluster_records(self.store.data, plan)
+            self.store.save()
+        return True
 
     def _player_done(self, player: RunPlayer) -> None:
         with self._idle:
@@ -136,8 +174,10 @@ class Workspace:
         self.stopping.set()
         with self._idle:
             players = list(self._players.values())
-        for player in players:
-            player.cancel.set()
+        with self._idle:
+            for player in players:
+                player.cancel.set()
+            self._idle.notify_all()
         for player in players:
             player.thread.join(timeout)
         self.store.save()

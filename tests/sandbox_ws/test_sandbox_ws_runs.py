@@ -113,8 +113,7 @@ def test_failed_simulation_marks_the_run_failed(ws: RunningWorkspace) -> None:
 def test_runs_list_filters_and_pages(ws: RunningWorkspace) -> None:
     w = client(ws)
     a, b = single_job(w, "sort"), single_job(w, "io_bound")
-    made = [w.jobs.run_now(a).run_id for _ in range(3)] + [w.jobs.run_now(b).run_id]
-    assert ws.wait_idle(10)
+    made = [finish(ws, w, a).run_id for _ in range(3)] + [finish(ws, w, b).run_id]
     every = [r.run_id for r in w.jobs.list_runs(limit=2)]
     assert every == sorted(made, reverse=True)  # newest first, across pages of two
     assert [r.run_id for r in w.jobs.list_runs(job_id=a, limit=1)] == sorted(made[:3],
@@ -206,3 +205,49 @@ def test_cluster_events_page_filter_and_order(ws: RunningWorkspace) -> None:
     assert {e.type.value for e in late} == {"RUNNING", "RESIZING"}
     cluster = w.clusters.get(cid)
     assert cluster.autoscale.max_workers == 4 and len(cluster.executors) == 4
+
+
+def test_runs_beyond_max_concurrent_are_queued_or_skipped(sandbox: Sandbox,
+                                                          step_clock: StepClock) -> None:
+    ws = sandbox.start(clock=step_clock, speed=1.0)
+    w = client(ws)
+    queued_job = single_job(w, "sort")
+    first = w.jobs.run_now(queued_job).run_id
+    second = w.jobs.run_now(queued_job).run_id
+    step_clock.settle()
+    assert w.jobs.get_run(second).state.life_cycle_state == RunLifeCycleState.QUEUED
+    assert w.jobs.get_run(second).tasks[0].cluster_instance is None
+    w.api_client.do("POST", "/api/2.2/jobs/update", body={
+        "job_id": queued_job, "new_settings": {"queue": {"enabled": False}}})
+    skipped = w.jobs.get_run(w.jobs.run_now(queued_job).run_id)
+    assert skipped.state.life_cycle_state == RunLifeCycleState.SKIPPED
+    assert skipped.state.result_state == RunResultState.MAXIMUM_CONCURRENT_RUNS_REACHED
+
+    step_clock.advance(fakes.RUNNING_AT + fakes.WORK_S + fakes.CLEANUP_S)
+    step_clock.settle()  # the first run ended; the queued one left the queue and waits
+    assert w.jobs.get_run(first).state.result_state == RunResultState.SUCCESS
+    run = w.jobs.get_run(second)
+    assert run.state.life_cycle_state == RunLifeCycleState.PENDING
+    assert run.queue_duration == (fakes.RUNNING_AT + fakes.WORK_S + fakes.CLEANUP_S) * 1000
+    step_clock.advance(fakes.RUNNING_AT + fakes.WORK_S * 1.1 + fakes.CLEANUP_S)
+    assert ws.wait_idle(10)
+    run = w.jobs.get_run(second)
+    assert run.state.result_state == RunResultState.SUCCESS
+    assert run.run_duration == run.queue_duration + run.setup_duration + \
+        run.execution_duration + run.cleanup_duration
+    # Only the two runs that ran advanced the job's day counter.
+    assert [s["day"] for s in sandbox.backend.simulated] == [1, 2]
+
+
+def test_cancel_a_queued_run(sandbox: Sandbox, step_clock: StepClock) -> None:
+    ws = sandbox.start(clock=step_clock, speed=1.0)
+    w = client(ws)
+    job_id = single_job(w, "sort")
+    w.jobs.run_now(job_id)
+    queued = w.jobs.run_now(job_id).run_id
+    step_clock.settle()
+    w.jobs.cancel_run(queued)
+    run = w.jobs.get_run(queued)  # cancelling a queued run settles before the reply
+    assert run.state.life_cycle_state == RunLifeCycleState.TERMINATED
+    assert run.state.result_state == RunResultState.CANCELED
+    assert len(sandbox.backend.simulated) == 1  # the queued run never simulated a cluster
