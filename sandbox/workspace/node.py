@@ -153,7 +153,7 @@ def stop_agent(pid_file: Path, clock: Clock, grace_s: float = AGENT_STOP_GRACE_S
 
 
 def deliver_logs(dest_root: Path, *, cluster_id: str, driver_ip: str, spark_context_id: str,
-                 driver_root: Path, init_logs: Path) -> list[str]:
+                 driver_root: Path, init_logs: Path, stamp_ms: int) -> list[str]:
     """Copy what Databricks delivers at termination into `<dest>/<cluster-id>/...`."""
     ip = driver_ip.replace(".", "_")
     base = dest_root / cluster_id
@@ -171,7 +171,7 @@ def deliver_logs(dest_root: Path, *, cluster_id: str, driver_ip: str, spark_cont
             target = base / "init_scripts" / node_dir.name
             shutil.copytree(node_dir, target, dirs_exist_ok=True)
             copied.extend(str(p) for p in target.iterdir())
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp_ms / 1000))
     (base / "driver").mkdir(parents=True, exist_ok=True)
     (base / "driver" / "stdout").write_text(f"{stamp} simulated driver of {cluster_id}\n")
     return copied

@@ -72,6 +72,15 @@ def cluster_assigned(ws: Workspace, plan: RunPlan, live: LiveCluster) -> None:
         ws.store.save()
 
 
+def log_status(ws: Workspace, live: LiveCluster, t: int, error: str | None = None) -> None:
+    with ws.store.lock:
+        status: dict[str, Any] = {"last_attempted": t}
+        if error:
+            status["last_exception"] = error
+        ws.store.data["clusters"][live.plan.cluster_id]["cluster_log_status"] = status
+        ws.store.save()
+
+
 def cluster_state(ws: Workspace, live: LiveCluster, state: str, message: str) -> None:
     with ws.store.lock:
         record = ws.store.data["clusters"][live.plan.cluster_id]

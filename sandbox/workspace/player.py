@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from sandbox.workspace import node, outcome
 from sandbox.workspace.backend import EventLogWriter
 from sandbox.workspace.clusters import event_dict, set_nodes
+from sandbox.workspace.dbfs import local_path
+from sandbox.workspace.errors import ApiError
 from sandbox.workspace.runs import ClusterPlan, RunPlan
 from sandbox.workspace.secrets_api import SecretNotFound, resolve
 
@@ -171,6 +173,7 @@ class RunPlayer:
         cid, sim = live.plan.cluster_id, live.sim
         try:
             with self.ws.store.lock:
+                name = self.ws.store.data["clusters"][cid]["cluster_name"]
                 env = live.plan.spec.get("spark_env_vars") or {}
                 live.spark_env = {k: resolve(self.ws.store.data, str(v)) for k, v in env.items()}
         except SecretNotFound as exc:
@@ -179,7 +182,6 @@ class RunPlayer:
         scripts = live.plan.spec.get("init_scripts") or []
         driver = next((n for n in sim.nodes if n.is_driver), None)
         worker = next((n for n in sim.nodes if not n.is_driver), None)
-        name = self.ws.store.data["clusters"][cid]["cluster_name"]
         try:
             for n, root in ((driver, self.ws.driver_root(cid)), (worker, self.ws.worker_root(cid))):
                 if n is None:
@@ -214,22 +216,32 @@ class RunPlayer:
 
     def _on_end(self, live: LiveCluster, t: int) -> None:
         self._shutdown(live)
-        self._deliver(live)
+        self._deliver(live, t)
         live.done = True
         outcome.cluster_terminated(self.ws, live, t, code="JOB_FINISHED", type_="SUCCESS")
 
-    def _deliver(self, live: LiveCluster) -> None:
+    def _deliver(self, live: LiveCluster, t: int) -> None:
+        """Databricks delivers all logs at termination; DBFS and volumes destinations only."""
         conf = live.plan.spec.get("cluster_log_conf") or {}
-        dest = (conf.get("dbfs") or {}).get("destination")
-        if not dest or live.sim is None:
+        if not conf or live.sim is None:
             return
-        from sandbox.workspace.dbfs import local_path
-
-        node.deliver_logs(local_path(self.ws.dbfs_root, dest), cluster_id=live.plan.cluster_id,
-                          driver_ip=live.sim.driver_ip,
-                          spark_context_id=live.plan.spark_context_id,
-                          driver_root=self.ws.driver_root(live.plan.cluster_id),
-                          init_logs=self.ws.init_log_dir(live.plan.cluster_id))
+        if "dbfs" in conf:
+            root, dest = self.ws.dbfs_root, str(conf["dbfs"].get("destination") or "")
+        elif "volumes" in conf:
+            root, dest = self.ws.state_dir / "volumes", str(conf["volumes"].get("destination") or "")
+        else:
+            outcome.log_status(self.ws, live, t, f"log delivery to {sorted(conf)} is not emulated")
+            return
+        try:
+            node.deliver_logs(local_path(root, dest), cluster_id=live.plan.cluster_id,
+                              driver_ip=live.sim.driver_ip,
+                              spark_context_id=live.plan.spark_context_id,
+                              driver_root=self.ws.driver_root(live.plan.cluster_id),
+                              init_logs=self.ws.init_log_dir(live.plan.cluster_id), stamp_ms=t)
+        except (OSError, ApiError) as exc:
+            outcome.log_status(self.ws, live, t, str(exc))
+            return
+        outcome.log_status(self.ws, live, t)
 
     def _fail(self, live: LiveCluster, message: str, t: int, code: str = "INVALID_ARGUMENT") -> None:
         live.failure = message
@@ -239,7 +251,7 @@ class RunPlayer:
             "parameters": {"databricks_error_message": message}}})
         live.terminating_ms = t
         self._shutdown(live)
-        self._deliver(live)
+        self._deliver(live, t)
         outcome.cluster_terminated(self.ws, live, t, code=code, type_="CLIENT_ERROR",
                                    message=message)
 
@@ -252,7 +264,7 @@ class RunPlayer:
                                  {"reason": {"code": "USER_REQUEST", "type": "SUCCESS"}})
             live.terminating_ms = now
             self._shutdown(live)
-            self._deliver(live)
+            self._deliver(live, now)
             live.done = True
             outcome.cluster_terminated(self.ws, live, now, code="USER_REQUEST", type_="SUCCESS")
 

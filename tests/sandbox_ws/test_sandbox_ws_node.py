@@ -97,6 +97,8 @@ def test_init_scripts_run_with_databricks_env_and_agent_is_stopped(
     local_log = driver_root / "databricks" / "driver" / "eventlogs" / ctx / "eventlog"
     assert local_log.read_text().splitlines()[0].startswith(
         '{"Event": "DBCEventLoggingListenerMetadata"')
+    assert details.cluster_log_status.last_attempted == details.terminated_time
+    assert details.cluster_log_status.last_exception is None
     ip = details.driver.private_ip.replace(".", "_")
     folder = f"/cluster-logs/{cid}/eventlog/{cid}_{ip}/{ctx}"
     listed = [f.path for f in w.dbfs.list(folder)]
