@@ -148,11 +148,13 @@ class Collector:
         finished = sorted(int(r["run_id"]) for r in runs if is_finished(r))
         collected = []
         for run_id in finished:
+            if all(self._has_run(p, run_id) for p in active):
+                continue  # stored by an earlier poll (the cursor waits behind a run still going)
             detail = gateway.get_run(run_id)
             for piece in cluster_runs(detail):
                 project = next((p for p in active if p.cluster_key == piece.cluster_key), None)
-                if project is None:
-                    continue
+                if project is None or run_id <= (project.last_seen_run_id or 0):
+                    continue  # not this project's cluster, or from before it was imported
                 run = self._collect_piece(workspace, gateway, project, piece)
                 if run is not None:
                     collected.append(run)
@@ -162,6 +164,10 @@ class Collector:
             if (fresh.last_seen_run_id or 0) < new_cursor:
                 self._store.projects.update(dataclasses.replace(fresh, last_seen_run_id=new_cursor))
         return collected
+
+    def _has_run(self, project: Project, run_id: int) -> bool:
+        return run_id <= (project.last_seen_run_id or 0) or \
+            self._store.runs.get_by_databricks_run(int(project.id or 0), run_id) is not None
 
     def _collect_piece(self, workspace: Workspace, gateway: DatabricksGateway, project: Project,
                        piece: ClusterRun) -> Run | None:

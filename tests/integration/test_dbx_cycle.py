@@ -175,3 +175,15 @@ def test_detach_restores_the_original_spec(store: Store, gateway: DatabricksGate
     project = store.projects.get(int(daily.id or 0))
     assert project.detached and dataclasses.replace(project, detached=False).detached is False
     assert collector.poll_once() == []  # detached projects are not collected
+
+
+def test_runs_from_before_the_import_are_not_collected(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int], collected: tuple[Collector, list[Run]]) -> None:
+    collector, _ = collected
+    before = _run(emulator, gateway, job_ids[0])  # history: backfill's job, not the collector's
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
+    assert imported.project.last_seen_run_id == before
+    assert collector.poll_once() == []
+    after = _run(emulator, gateway, job_ids[0])
+    assert [r.databricks_run_id for r in collector.poll_once()] == [after]
