@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sandbox.workspace import node, outcome
 from sandbox.workspace.backend import EventLogWriter
@@ -29,6 +29,17 @@ log = logging.getLogger(__name__)
 
 EXISTING_CLUSTER_TASK_MS = 5 * 60 * 1000   # tasks on all-purpose clusters are not simulated
 EVENT, LOG, END = 0, 1, 2                  # order of actions sharing one timestamp
+EXISTING = -1                              # cluster index of the existing-cluster tasks
+
+
+class Action(NamedTuple):
+    """One moment of the run: sorted by (t_ms, kind, seq) so ties keep the simulator's order."""
+
+    t_ms: int
+    kind: int
+    seq: int
+    cluster: int
+    payload: Any
 
 
 @dataclass
@@ -82,13 +93,13 @@ class RunPlayer:
         while i < len(actions):
             if self.cancel.is_set():
                 break
-            wait = self.ws.simclock.wall_seconds_until(actions[i][0])
+            wait = self.ws.simclock.wall_seconds_until(actions[i].t_ms)
             if wait > 0:
                 # Wake at least every second so stop() and cancel are noticed promptly.
                 self.ws.clock.wait(self.cancel, min(wait, 1.0))
                 continue
             now = self.ws.simclock.now_ms()
-            while i < len(actions) and actions[i][0] <= now and not self.cancel.is_set():
+            while i < len(actions) and actions[i].t_ms <= now and not self.cancel.is_set():
                 self._apply(actions[i])
                 i += 1
             for live in self.live:
@@ -102,9 +113,8 @@ class RunPlayer:
             return
         outcome.finish_run(self.ws, self.plan, self.live)
 
-    def _simulate(self) -> list[tuple[int, int, int, int, Any]]:
-        actions: list[tuple[int, int, int, int, Any]] = []
-        seq = 0
+    def _simulate(self) -> list[Action]:
+        actions: list[Action] = []
         for index, live in enumerate(self.live):
             p = live.plan
             try:
@@ -115,22 +125,20 @@ class RunPlayer:
             except Exception as exc:  # bad profile or spec: the cluster never starts
                 self._fail(live, f"Simulation failed: {exc}", self.plan.start_ms)
                 continue
-            for ev in live.sim.cluster_events:
-                actions.append((int(ev.timestamp_ms), EVENT, seq, index, ev))
-                seq += 1
-            for t, line in live.sim.eventlog:
-                actions.append((int(t), LOG, seq, index, line))
-                seq += 1
-            actions.append((int(live.sim.end_time_ms), END, seq, index, None))
-            seq += 1
+            actions += [Action(int(ev.timestamp_ms), EVENT, len(actions) + i, index, ev)
+                        for i, ev in enumerate(live.sim.cluster_events)]
+            actions += [Action(int(t), LOG, len(actions) + i, index, line)
+                        for i, (t, line) in enumerate(live.sim.eventlog)]
+            actions.append(Action(int(live.sim.end_time_ms), END, len(actions), index, None))
         if self.plan.existing_tasks:
-            actions.append((self.plan.start_ms + EXISTING_CLUSTER_TASK_MS, END, seq, -1, None))
-        actions.sort(key=lambda a: (a[0], a[1], a[2]))
-        return [(a[0], a[1], a[3], 0, a[4]) for a in actions]
+            actions.append(Action(self.plan.start_ms + EXISTING_CLUSTER_TASK_MS, END,
+                                  len(actions), EXISTING, None))
+        actions.sort()  # payloads never compare: (t_ms, kind, seq) is unique
+        return actions
 
-    def _apply(self, action: tuple[int, int, int, int, Any]) -> None:
-        t, kind, index, _, payload = action
-        if index < 0:
+    def _apply(self, action: Action) -> None:
+        t, kind, _, index, payload = action
+        if index == EXISTING:
             outcome.finish_existing_tasks(self.ws, self.plan, t)
             return
         live = self.live[index]
