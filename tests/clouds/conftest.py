@@ -26,3 +26,10 @@ def azure_stand_in() -> Iterator[AzureStandIn]:
 @pytest.fixture
 def cluster_id() -> str:
     return f"1124-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def billing_reset(aws_stand_in: AwsStandIn) -> Iterator[None]:
+    """Detaches a test's billing observer from the shared AWS stand-in afterwards."""
+    yield
+    aws_stand_in.before_query = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
@@ -48,12 +47,6 @@ def usage_of(sim: SimpleNamespace, cloud: str, region: str) -> ClusterUsage:
     nodes = [NodeUsage(n.node_type_id, n.is_driver, n.spot, n.start_ms, n.end_ms, n.ebs_volumes, n.instance_id)
              for n in sim.nodes]
     return ClusterUsage(cloud, region, "premium", "jobs", nodes)
-
-
-@pytest.fixture
-def billing_reset(aws_stand_in: AwsStandIn) -> Iterator[None]:
-    yield
-    aws_stand_in.before_query = None
 
 
 def test_aws_run_is_seeded_and_its_late_bill_lands(aws_stand_in: AwsStandIn, cluster_id: str,
