@@ -1,0 +1,65 @@
+"""Token authentication: codes for every case; health and reflection stay open."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from protos.trimtab.v1 import admin_pb2
+from server.clock import FakeClock
+from tests.server.conftest import Harness, event_batch
+
+
+def test_health_and_reflection_need_no_token(harness: Harness) -> None:
+    health = health_pb2_grpc.HealthStub(harness.channel)
+    assert health.Check(health_pb2.HealthCheckRequest()).status == health_pb2.HealthCheckResponse.SERVING
+    assert health.Check(health_pb2.HealthCheckRequest(service="trimtab.v1.IngestService")).status == \
+        health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(harness.channel)
+    [reply] = list(reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+    names = {s.name for s in reply.list_services_response.service}
+    assert {"trimtab.v1.IngestService", "trimtab.v1.ProjectService", "trimtab.v1.RunService",
+            "trimtab.v1.WorkspaceService", "trimtab.v1.RecommendationService", "grpc.health.v1.Health"} <= names
+    [reply] = list(reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
+        file_containing_symbol="trimtab.v1.ProjectService")])))
+    assert reply.file_descriptor_response.file_descriptor_proto
+
+
+@pytest.mark.parametrize("metadata", [(), (("authorization", "Bearer tt_unknown_secret"),),
+                                      (("authorization", "Basic abc"),), (("authorization", "Bearer "),)])
+def test_missing_or_wrong_token_is_unauthenticated(harness: Harness, metadata: tuple) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        harness.ingest.SendBatch(event_batch("b", 1), metadata=metadata)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as err:
+        harness.projects.ListProjects(admin_pb2.ListProjectsRequest(), metadata=metadata)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert harness.store.applications.event_count() == 0
+
+
+def test_agent_token_cannot_administer(harness: Harness) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        harness.projects.ListProjects(admin_pb2.ListProjectsRequest(), metadata=harness.agent)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "admin" in err.value.details()
+    # The right scope works for both, and an admin token may also send events.
+    assert harness.projects.ListProjects(admin_pb2.ListProjectsRequest(), metadata=harness.admin).projects == []
+    assert harness.ingest.SendBatch(event_batch("b", 2), metadata=harness.agent).stored_events == 2
+    assert harness.ingest.SendBatch(event_batch("c", 3, first=2), metadata=harness.admin).stored_events == 3
+
+
+def test_verified_tokens_are_cached_until_the_clock_says_otherwise(start_harness) -> None:
+    clock = FakeClock()
+    h = start_harness(token_cache_seconds=30.0, clock=clock)
+    token, plaintext = h.store.tokens.create("short-lived", "agent")
+    md = (("authorization", f"Bearer {plaintext}"),)
+    assert h.ingest.SendBatch(event_batch("b", 1), metadata=md).stored_events == 1
+    h.store.tokens.revoke(token.token_id)
+    # Still trusted from the cache: no database read per batch.
+    assert h.ingest.SendBatch(event_batch("b2", 1, first=1), metadata=md).stored_events == 1
+    clock.advance(31)
+    with pytest.raises(grpc.RpcError) as err:
+        h.ingest.SendBatch(event_batch("b3", 1, first=2), metadata=md)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
