@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from server.cli.context import CliContext, print_json
-from server.cli.workspace import as_dict, rpc
+from server.cli.context import CliContext, message_dict, print_json
+from server.cli.workspace import rpc
 
 
 @click.group(name="recommendation")
@@ -53,14 +53,14 @@ def show(ctx: CliContext, project: str) -> None:
     rec = rpc(ctx, "RecommendationServiceStub", "GetRecommendation",
               admin_pb2.GetRecommendationRequest(project=project))
     if ctx.as_json:
-        print_json(as_dict(rec))
+        print_json(message_dict(rec))
     else:
         _describe(rec)
 
 
 def _print_result(ctx: CliContext, result: Any, done: str, dry_run: bool) -> None:
     if ctx.as_json:
-        print_json(as_dict(result))
+        print_json(message_dict(result))
         return
     if result.diff:
         click.echo(result.diff.rstrip("\n"))
@@ -96,7 +96,7 @@ def reject(ctx: CliContext, project: str) -> None:
     rec = rpc(ctx, "RecommendationServiceStub", "RejectRecommendation",
               admin_pb2.RejectRecommendationRequest(project=project))
     if ctx.as_json:
-        print_json(as_dict(rec))
+        print_json(message_dict(rec))
     else:
         click.echo(f"rejected recommendation {rec.id}")
 

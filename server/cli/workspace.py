@@ -11,32 +11,18 @@ which checks it against the workspace and stores it encrypted.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-from server.cli.context import CliContext, print_json, print_table
+from server.cli.context import CliContext, admin_call, message_dict, print_json, print_table
+
+# Import and apply talk to Databricks, which may throttle: allow minutes, not the default minute.
+DATABRICKS_CALL_TIMEOUT_S = 600.0
 
 
 def rpc(ctx: CliContext, stub_name: str, method: str, request: Any) -> Any:
-    """One admin call with the CLI's server address and token (imports grpc only when used)."""
-    import grpc
-
-    from protos.trimtab.v1 import admin_pb2_grpc
-
-    metadata = [("authorization", f"Bearer {ctx.token}")] if ctx.token else []
-    with grpc.insecure_channel(ctx.server) as channel:
-        stub = getattr(admin_pb2_grpc, stub_name)(channel)
-        call: Callable[..., Any] = getattr(stub, method)
-        # Import and apply talk to Databricks, which may be throttled: allow minutes, not forever.
-        return call(request, metadata=metadata, timeout=600)
-
-
-def as_dict(message: Any) -> dict[str, Any]:
-    from google.protobuf.json_format import MessageToDict
-
-    return MessageToDict(message, preserving_proto_field_name=True)
+    return admin_call(ctx, stub_name, method, request, timeout=DATABRICKS_CALL_TIMEOUT_S)
 
 
 @click.group(name="workspace")
@@ -73,7 +59,7 @@ def list_(ctx: CliContext) -> None:
 
     found = rpc(ctx, "WorkspaceServiceStub", "ListWorkspaces", admin_pb2.ListWorkspacesRequest()).workspaces
     if ctx.as_json:
-        print_json([as_dict(w) for w in found])
+        print_json([message_dict(w) for w in found])
         return
     print_table([(w.name, w.host, w.cloud, w.plan, w.region, w.status, w.token_masked) for w in found],
                 ["NAME", "HOST", "CLOUD", "PLAN", "REGION", "STATUS", "TOKEN"])
@@ -91,7 +77,7 @@ def show(ctx: CliContext, name: str) -> None:
 
 def _show(ctx: CliContext, ws: Any) -> None:
     if ctx.as_json:
-        print_json(as_dict(ws))
+        print_json(message_dict(ws))
         return
     for label, value in (("name", ws.name), ("host", ws.host), ("cloud", ws.cloud), ("plan", ws.plan),
                          ("region", ws.region or "-"), ("token", ws.token_masked), ("status", ws.status)):
@@ -114,7 +100,7 @@ def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool) ->
     result = rpc(ctx, "WorkspaceServiceStub", "ImportJobs", admin_pb2.ImportJobsRequest(
         workspace=name, job_ids=list(jobs), dry_run=dry_run))
     if ctx.as_json:
-        print_json(as_dict(result))
+        print_json(message_dict(result))
         return
     for item in result.projects:
         p = item.project
