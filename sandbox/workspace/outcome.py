@@ -168,10 +168,12 @@ def finish_run(ws: Workspace, plan: RunPlan, lives: list[LiveCluster], *,
         ends, runnings, terms = [], [], []
         for live in lives:
             sim = live.sim
-            running = sim.running_ms if sim is not None and live.failure is None else None
             end = (sim.end_time_ms if sim is not None and not cancelled and live.failure is None
                    else (live.terminating_ms or now))
             term = live.terminating_ms or end
+            # Spark ran only if the cluster got to RUNNING before it was torn down.
+            running = (sim.running_ms if sim is not None and live.failure is None
+                       and sim.running_ms <= term else None)
             ends.append(end)
             if running is not None:
                 runnings.append(running)
@@ -190,6 +192,13 @@ def finish_run(ws: Workspace, plan: RunPlan, lives: list[LiveCluster], *,
                                "RUN_EXECUTION_ERROR", "CLIENT_ERROR")
                 else:
                     _set_state(task, "TERMINATED", "SUCCESS", sim.state_message, "SUCCESS")
+        for task in run["tasks"]:
+            if task["task_key"] in plan.existing_tasks and not task["end_time"]:
+                # Cancelled (or failed) before its simulated time was up.
+                task.update({"execution_duration": now - plan.start_ms, "end_time": now})
+                _set_state(task, "TERMINATED", "CANCELED" if cancelled else "FAILED",
+                           "Run cancelled." if cancelled else (error or ""),
+                           "USER_CANCELED" if cancelled else "INTERNAL_ERROR")
         existing_end = _existing_end(run, plan)
         end = max([plan.start_ms, *ends] + ([existing_end] if existing_end else []))
         timings = _timings(plan.start_ms, min(runnings) if runnings else None,

@@ -251,3 +251,29 @@ def test_cancel_a_queued_run(sandbox: Sandbox, step_clock: StepClock) -> None:
     assert run.state.life_cycle_state == RunLifeCycleState.TERMINATED
     assert run.state.result_state == RunResultState.CANCELED
     assert len(sandbox.backend.simulated) == 1  # the queued run never simulated a cluster
+
+
+def test_cancel_before_the_cluster_runs(sandbox: Sandbox, step_clock: StepClock) -> None:
+    ws = sandbox.start(clock=step_clock, speed=1.0)
+    w = client(ws)
+    existing = ws.workspace.add_existing_cluster(
+        {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 1},
+        "shared")
+    job_id = w.api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "two", "tasks": [
+            {"task_key": "new", "new_cluster": {"spark_version": "15.4.x-scala2.12",
+                                                "node_type_id": "m5d.xlarge", "num_workers": 1}},
+            {"task_key": "old", "existing_cluster_id": existing}]})["job_id"]
+    run_id = w.jobs.run_now(job_id).run_id
+    step_clock.advance(fakes.INIT_AT + 5)  # init scripts done, Spark not up yet
+    step_clock.settle()
+    w.jobs.cancel_run(run_id)
+    assert ws.wait_idle(10)
+    run = w.jobs.get_run(run_id)
+    assert run.state.result_state == RunResultState.CANCELED
+    assert run.execution_duration == 0
+    assert run.setup_duration == (fakes.INIT_AT + 5) * 1000 == run.run_duration
+    by_key = {t.task_key: t for t in run.tasks}
+    assert by_key["old"].state.result_state == RunResultState.CANCELED
+    assert by_key["old"].end_time == run.end_time
+    assert by_key["new"].state.result_state == RunResultState.CANCELED
