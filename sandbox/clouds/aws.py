@@ -72,6 +72,7 @@ class AwsStandIn:
         self._page_days = ce_page_days
         self.endpoint_url = ""
         self.before_query: Callable[[], None] | None = None  # lets a billing delay release bills on demand
+        self._saved: list[tuple[Any, str, Any]] = []
 
     # ----------------------------------------------------------- life cycle
     def start(self) -> AwsStandIn:
@@ -80,13 +81,24 @@ class AwsStandIn:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
-        ce_backends[self.account_id]["aws"].get_cost_and_usage = self._answer_cost_and_usage  # type: ignore[method-assign]
+        # moto keeps its backends per process, so the hooks go on the shared backend objects; each is
+        # put back on stop, which lets a second stand-in come and go while another keeps running.
+        ce = ce_backends[self.account_id]["aws"]
         ec2 = ec2_backends[self.account_id][self.region]
+        self._saved = [(obj, name, obj.__dict__.get(name)) for obj, name in
+                       ((ce, "get_cost_and_usage"), (ec2, "describe_volumes"), (ec2, "describe_instances"))]
+        ce.get_cost_and_usage = self._answer_cost_and_usage  # type: ignore[method-assign]
         ec2.describe_volumes = _limit_filters(ec2.describe_volumes)  # type: ignore[method-assign]
         ec2.describe_instances = _limit_filters(ec2.describe_instances)  # type: ignore[method-assign]
         return self
 
     def stop(self) -> None:
+        for obj, name, previous in reversed(self._saved):
+            if previous is None:
+                obj.__dict__.pop(name, None)
+            else:
+                setattr(obj, name, previous)
+        self._saved = []
         self._server.stop()
         server = getattr(self._server, "_server", None)
         if server is not None:

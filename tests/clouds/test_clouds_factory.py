@@ -48,3 +48,30 @@ def test_bad_credentials_are_named(cloud: str, text: str, message: str) -> None:
 def test_secrets_do_not_show_in_repr() -> None:
     creds = parse_cloud_credentials("aws", json.dumps({"access_key_id": "AKIA1", "secret_access_key": "s3cr3t"}))
     assert "s3cr3t" not in repr(creds)
+
+
+def test_cloud_stack_hands_out_credentials_that_reach_its_stand_ins(aws_stand_in: AwsStandIn,
+                                                                    cluster_id: str) -> None:
+    from types import SimpleNamespace
+
+    from sandbox.clouds.stack import CloudStack
+
+    stack = CloudStack.start(lambda cloud, nt, spot: 1.0, lambda cloud, vt: 0.0)
+    try:
+        observers: list = []
+        stack.attach(SimpleNamespace(add_run_observer=observers.append))
+        node = SimpleNamespace(instance_id="i-1", node_type_id="m5.xlarge", is_driver=True, spot=False,
+                               start_ms=T0, end_ms=T0 + 1_800_000, ebs_volumes=[])
+        observers[0](None, None, SimpleNamespace(cluster_id=cluster_id, nodes=[node]), {})
+        lines = bill_source("aws", stack.credentials_json("aws")).cluster_bill(cluster_id, T0, T0 + 1_800_000)
+        assert [(line.category, line.amount) for line in lines] == [("compute", 0.5)]  # 1 $/h for 30 min
+        azure = bill_source("azure", stack.credentials_json("azure"))
+        assert azure is not None and azure.cluster_bill(cluster_id, T0, T0 + 1_800_000) == []
+    finally:
+        stack.stop()
+    # The session's stand-in answers Cost Explorer again once the stack's one is gone.
+    tags = {"Vendor": "Databricks", "ClusterId": f"{cluster_id}-after"}
+    aws_stand_in.add_cost(CostLineItem(date(2025, 6, 15), "USE1-BoxUsage:m5.xlarge", 0.25, tags))
+    source = bill_source("aws", json.dumps({"access_key_id": "testing", "secret_access_key": "testing",
+                                            "endpoint_url": aws_stand_in.endpoint_url}))
+    assert [line.amount for line in source.cluster_bill(f"{cluster_id}-after", T0, T0 + 1000)] == [0.25]
