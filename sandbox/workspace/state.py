@@ -38,10 +38,10 @@ def _empty() -> dict[str, Any]:
 class StateStore:
     """Holds the state dict; callers mutate it only inside `with store.lock:` then `save()`."""
 
-    def __init__(self, state_dir: Path, on_save: Callable[[dict[str, Any]], None] | None = None,
-                 ) -> None:
+    def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir
-        self._on_save = on_save
+        # Called under the lock just before each write (the workspace stamps its sim time).
+        self.on_save: Callable[[dict[str, Any]], None] | None = None
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / STATE_FILE
         # Re-entrant: handlers call helpers that take the lock again.
@@ -63,8 +63,8 @@ class StateStore:
 
     def save(self) -> None:
         with self.lock:
-            if self._on_save is not None:
-                self._on_save(self.data)
+            if self.on_save is not None:
+                self.on_save(self.data)
             text = json.dumps(self.data, separators=(",", ":"), sort_keys=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             tmp.write_text(text)

@@ -32,11 +32,11 @@ class Workspace:
         self.state_dir = Path(state_dir)
         self.clock: Clock = clock or RealClock()
         self.backend: SimBackend = backend or SandboxSimBackend()
-        self.simclock: SimClock | None = None
-        self.store = StateStore(self.state_dir, on_save=self._stamp)
+        self.store = StateStore(self.state_dir)
         # Simulated time resumes where the last process left it, never going backwards.
         anchor = max(int(self.store.data["sim_now_ms"]), int(self.clock.time() * 1000))
         self.simclock = SimClock(self.clock, speed, anchor)
+        self.store.on_save = self._stamp
         self.rate_limiter = RateLimiter(rate_limit, self.clock) if rate_limit else None
         self.observers: list[RunObserver] = []
         self.stopping = threading.Event()
@@ -93,7 +93,6 @@ class Workspace:
                 raise ApiError(403, "PERMISSION_DENIED", "Invalid access token.")
 
     def now_ms(self) -> int:
-        assert self.simclock is not None
         return self.simclock.now_ms()
 
     # -- runs --------------------------------------------------------------------------
@@ -184,8 +183,7 @@ class Workspace:
 
     # -- internals -----------------------------------------------------------------------
     def _stamp(self, data: dict[str, Any]) -> None:
-        if self.simclock is not None:
-            data["sim_now_ms"] = max(int(data.get("sim_now_ms", 0)), self.simclock.now_ms())
+        data["sim_now_ms"] = max(int(data.get("sim_now_ms", 0)), self.simclock.now_ms())
 
     def _recover_interrupted(self) -> None:
         """Runs left unfinished by a previous process end as INTERNAL_ERROR, clusters TERMINATED."""
