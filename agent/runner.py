@@ -58,6 +58,7 @@ class Agent:
         self._dir_error: str | None = None
         self._stop = threading.Event()
         self.ticks = 0
+        self._ticked = threading.Condition()
         self.sender = Sender(self.spool, SenderSettings(cfg.server, cfg.token, cfg.tls, cfg.rpc_timeout_s,
                                                         cfg.backoff_base_s, cfg.backoff_max_s),
                              self.clock, self._prepare)
@@ -87,10 +88,18 @@ class Agent:
             self.tick(final)
         except Exception:
             log.exception("follower loop error (will retry)")
+        with self._ticked:
+            self.ticks += 1
+            self._ticked.notify_all()
+
+    def wait_ticks(self, more: int, timeout: float) -> bool:
+        """Block until ``more`` further passes of the follower loop have run (for tests and tools)."""
+        with self._ticked:
+            target = self.ticks + more
+            return self._ticked.wait_for(lambda: self.ticks >= target, timeout)
 
     # -- one pass --------------------------------------------------------------------------------
     def tick(self, final: bool = False) -> None:
-        self.ticks += 1
         force = final
         for follower in list(self._active().values()):
             events = follower.poll(self.cfg.read_budget_bytes)

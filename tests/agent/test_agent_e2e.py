@@ -101,8 +101,7 @@ def test_incomplete_app_is_followed_as_it_grows(spark_logs: Path, ingest: Ingest
             for a, b in zip(cut, cut[1:], strict=False):
                 f.write(data[a:b])
                 f.flush()
-                n = run.agent.ticks
-                assert srv.wait_for(lambda n=n: run.agent.ticks > n + 2, 10)
+                assert run.agent.wait_ticks(2, 10)
         shutil.move(target, root / plain.name)
         assert srv.wait_for(lambda: srv.keys("application_end"), 30)
         run.stop()
