@@ -1,0 +1,193 @@
+"""The dashboard's HTTP server: stdlib `http.server`, one thread per request, read-only.
+
+Routes (every one but /login and /healthz needs an admin token):
+    GET  /                          projects list
+    GET  /projects/<id>             timeline, current recommendation, runs
+    GET  /projects/<id>/timeline.png  the timeline as a PNG
+    GET  /projects/<id>/timeline.svg  the timeline as SVG
+    GET  /runs/<id>                 stage and cost breakdown
+    GET  /login, POST /login, POST /logout
+    GET  /healthz
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from server.dashboard import auth, pages, views
+from server.errors import NotFound, PermissionDenied, TrimtabError, Unauthenticated
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 4096
+
+Route = tuple[re.Pattern[str], Callable[[Store, re.Match[str]], tuple[str, bytes]]]
+
+
+def _html(text: str) -> tuple[str, bytes]:
+    return "text/html; charset=utf-8", text.encode("utf-8")
+
+
+def _projects(store: Store, _m: re.Match[str]) -> tuple[str, bytes]:
+    return _html(pages.projects_page(views.project_rows(store)))
+
+
+def _project(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
+    return _html(pages.project_page(views.project_page(store, int(m["id"]))))
+
+
+def _run(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
+    return _html(pages.run_page(views.run_page(store, int(m["id"]))))
+
+
+def _chart(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
+    timeline = views.project_page(store, int(m["id"])).timeline
+    if m["fmt"] == "png":
+        from server.render.png import timeline_png
+
+        return "image/png", timeline_png(timeline)
+    from server.render.svg import timeline_svg
+
+    return "image/svg+xml", timeline_svg(timeline).encode("utf-8")
+
+
+ROUTES: list[Route] = [
+    (re.compile(r"/"), _projects),
+    (re.compile(r"/projects/(?P<id>\d+)"), _project),
+    (re.compile(r"/projects/(?P<id>\d+)/timeline\.(?P<fmt>png|svg)"), _chart),
+    (re.compile(r"/runs/(?P<id>\d+)"), _run),
+]
+
+
+def _safe_next(path: str) -> str:
+    # Only local paths: a login link must not bounce a signed-in browser to another site.
+    return path if path.startswith("/") and not path.startswith("//") else "/"
+
+
+class DashboardHandler(BaseHTTPRequestHandler):
+    server_version = "trimtab-dashboard"
+    store: Store  # set on the subclass made per server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        log.debug("dashboard %s - " + format, self.address_string(), *args)
+
+    def _headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.headers.items()}
+
+    def _send(self, status: int, content_type: str, body: bytes, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        # Nothing is loaded from anywhere: a strict policy costs nothing and blocks injected content.
+        self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                                                    "img-src 'self' data:; form-action 'self'")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _redirect(self, location: str, cookie: str = "") -> None:
+        extra = {"Location": location}
+        if cookie:
+            extra["Set-Cookie"] = cookie
+        self._send(303, "text/plain; charset=utf-8", b"", extra)
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the stdlib's name
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/healthz":
+            self._send(200, "text/plain; charset=utf-8", b"ok\n")
+            return
+        if url.path == "/login":
+            query = urllib.parse.parse_qs(url.query)
+            self._send(200, *_html(pages.login_page(next_path=_safe_next(query.get("next", ["/"])[0]))))
+            return
+        for pattern, view in ROUTES:
+            match = pattern.fullmatch(url.path)
+            if match is not None:
+                self._serve(view, match, url.path)
+                return
+        self._send(404, *_html(pages.error_page(404, f"no page at {url.path}")))
+
+    def _serve(self, view: Callable[[Store, re.Match[str]], tuple[str, bytes]], match: re.Match[str],
+               path: str) -> None:
+        try:
+            auth.require_admin(self.store, auth.token_from(self._headers()))
+        except Unauthenticated as exc:
+            if "authorization" in self._headers() or "text/html" not in self._headers().get("accept", "text/html"):
+                self._send(401, "text/plain; charset=utf-8", f"{exc}\n".encode(),
+                           {"WWW-Authenticate": 'Bearer realm="trimtab"'})
+            else:
+                self._redirect("/login?" + urllib.parse.urlencode({"next": path}))
+            return
+        except PermissionDenied as exc:
+            self._send(403, *_html(pages.error_page(403, str(exc))))
+            return
+        try:
+            content_type, body = view(self.store, match)
+        except NotFound as exc:
+            self._send(404, *_html(pages.error_page(404, str(exc))))
+            return
+        except TrimtabError as exc:
+            self._send(500, *_html(pages.error_page(500, str(exc))))
+            return
+        self._send(200, content_type, body)
+
+    def do_POST(self) -> None:  # noqa: N802
+        url = urllib.parse.urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_FORM_BYTES:
+            self._send(413, "text/plain; charset=utf-8", b"form too large\n")
+            return
+        form = urllib.parse.parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+        if url.path == "/logout":
+            self._redirect("/login", auth.cleared_cookie())
+            return
+        if url.path != "/login":
+            self._send(405, "text/plain; charset=utf-8", b"read-only dashboard\n")
+            return
+        token = form.get("token", [""])[0].strip()
+        next_path = _safe_next(form.get("next", ["/"])[0])
+        try:
+            auth.require_admin(self.store, token)
+        except (Unauthenticated, PermissionDenied) as exc:
+            status = 403 if isinstance(exc, PermissionDenied) else 401
+            self._send(status, *_html(pages.login_page(str(exc), next_path)))
+            return
+        self._redirect(next_path, auth.session_cookie(token))
+
+
+class Dashboard:
+    """A running dashboard: where it listens, and how to stop it."""
+
+    def __init__(self, store: Store, host: str, port: int) -> None:
+        handler = type("BoundDashboardHandler", (DashboardHandler,), {"store": store})
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="trimtab-dashboard", daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/"
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()

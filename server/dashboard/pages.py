@@ -1,0 +1,202 @@
+"""The dashboard's HTML: plain server-rendered pages, inline CSS and SVG, no scripts or remote assets."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from server.dashboard.views import ProjectPage, ProjectRow, RunPage
+from server.domain import CostBreakdown
+from server.render.fmt import duration, money, percent
+from server.render.html import STYLE
+from server.render.svg import legend_html, timeline_svg
+
+EXTRA_STYLE = """
+.bar{fill:#2563eb}.stage-chart{background:white;border:1px solid #e5e7eb}
+.login{max-width:360px;background:white;border:1px solid #e5e7eb;padding:18px}
+.login input{width:100%;padding:6px;margin:8px 0;box-sizing:border-box}.error{color:#dc2626}
+.phase{padding:1px 6px;border-radius:8px;font-size:12px}
+.phase-learning{background:#fde68a}.phase-optimizing{background:#bbf7d0}.phase-monitoring{background:#bfdbfe}
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px}
+dl.facts dt{color:#6b7280}
+"""
+
+
+def layout(title: str, body: str, *, signed_in: bool = True) -> str:
+    nav = ('<nav><a href="/">Projects</a><form method=post action="/logout" style="display:inline">'
+           '<button type=submit>Sign out</button></form></nav>') if signed_in else ""
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>{escape(title)} · Trimtab</title>"
+            f"<style>{STYLE}{EXTRA_STYLE}</style></head><body>{nav}<h1>{escape(title)}</h1>{body}</body></html>")
+
+
+def _phase(phase: str) -> str:
+    return f'<span class="phase phase-{escape(phase)}">{escape(phase)}</span>'
+
+
+def _sla_status(row: ProjectRow) -> str:
+    sla = row.project.settings.sla_seconds
+    if sla is None:
+        return '<span class="muted">no SLA (min cost)</span>'
+    latest = row.latest
+    last = ""
+    if latest is not None:
+        ok = latest.outcome == "succeeded" and latest.runtime_s <= sla
+        last = '<span class="good">latest met</span>' if ok else '<span class="bad">latest missed</span>'
+    return f"{escape(duration(sla))}: {percent(row.sla_met)} met · {last}"
+
+
+def projects_page(rows: list[ProjectRow]) -> str:
+    currency = next((r.latest.cost.currency for r in rows if r.latest and r.latest.cost), "USD")
+    body = []
+    total = sum(r.savings.saved_to_date for r in rows if r.savings)
+    annual = sum(r.savings.projected_annual for r in rows if r.savings)
+    body.append(f'<p>Saved to date <b id="total-saved">{money(total, currency)}</b> · projected annual '
+                f'<b id="total-annual">{money(annual, currency)}</b> '
+                '<span class="muted">(see docs/savings.md)</span></p>')
+    body.append("<table id=projects><tr><th>project</th><th>job</th><th>phase</th><th>SLA</th><th>runs</th>"
+                "<th>latest cost</th><th>latest runtime</th><th>saved to date</th><th>saving</th></tr>")
+    for r in rows:
+        p = r.project
+        latest_cost = r.latest.cost.total if r.latest and r.latest.cost else None
+        body.append(
+            f'<tr class="project-row" data-project-id="{p.id}"><td><a href="/projects/{p.id}">{escape(p.name)}</a>'
+            f"</td><td>{escape(p.job_name)}</td><td>{_phase(p.phase)}</td><td>{_sla_status(r)}</td>"
+            f"<td class=num>{r.runs}</td><td class=num>{money(latest_cost, currency)}</td>"
+            f"<td class=num>{duration(r.latest.runtime_s if r.latest else None)}</td>"
+            f"<td class=num>{money(r.savings.saved_to_date if r.savings else None, currency)}</td>"
+            f"<td class=num>{percent(r.savings.saving_fraction if r.savings else None)}</td></tr>")
+    body.append("</table>")
+    if not rows:
+        body.append('<p class="muted">No projects yet: connect a workspace and import its jobs.</p>')
+    return layout("Projects", "".join(body))
+
+
+def _recommendation(page: ProjectPage) -> str:
+    rec = page.recommendation
+    if rec is None:
+        return '<p class="muted">No recommendation yet.</p>'
+    c = rec.config
+    size = f"{c.autoscale_min}-{c.autoscale_max} workers (autoscale)" if c.autoscale_max else f"{c.num_workers} workers"
+    currency = page.timeline.currency
+    facts = [("state", rec.state), ("phase", rec.phase), ("cluster", f"{c.node_type_id} × {size}"),
+             ("predicted runtime", f"{duration(rec.predicted_runtime_s)} ({duration(rec.runtime_interval_s[0])}"
+                                   f" – {duration(rec.runtime_interval_s[1])})"),
+             ("predicted cost", f"{money(rec.predicted_cost, currency)} ({money(rec.cost_interval[0], currency)}"
+                                f" – {money(rec.cost_interval[1], currency)})"),
+             ("P(meet SLA)", percent(rec.p_meet_sla)), ("reason", rec.reason)]
+    if rec.storage_advice:
+        facts.append(("storage", rec.storage_advice))
+    dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
+    return (f'<dl class="facts" id="recommendation" data-state="{escape(rec.state)}">{dl}</dl>'
+            f'<p class=muted>Against the live spec:</p><pre class="diff" id="recommendation-diff">'
+            f"{escape(page.diff)}</pre>")
+
+
+def project_page(page: ProjectPage) -> str:
+    p = page.row.project
+    tl = page.timeline
+    s = p.settings
+    savings = page.row.savings
+    facts = [("phase", _phase(p.phase)), ("SLA", _sla_status(page.row)),
+             ("auto-apply", "on" if s.auto_apply else "off"),
+             ("saved to date", money(savings.saved_to_date if savings else None, tl.currency)),
+             ("projected annual", money(savings.projected_annual if savings else None, tl.currency)),
+             ("savings basis", escape(savings.basis.replace("_", " ")) if savings else "-")]
+    rows = []
+    for r in page.runs:
+        met = "" if s.sla_seconds is None else ("met" if r.outcome == "succeeded" and r.runtime_s <= s.sla_seconds
+                                                else "missed")
+        cfg = r.config
+        cluster = f"{cfg.node_type_id} × {cfg.autoscale_max or cfg.num_workers}" if cfg else ""
+        rows.append(
+            f'<tr class="run-row" data-run-id="{r.id}"><td><a href="/runs/{r.id}">{r.id}</a></td>'
+            f"<td>{r.databricks_run_id}</td><td>{_phase(r.phase)}</td><td>{escape(cluster)}</td>"
+            f"<td class=num>{duration(r.runtime_s)}</td>"
+            f"<td class=num>{money(r.cost.total if r.cost else None, tl.currency)}</td><td>{met}</td>"
+            f"<td>{escape(r.outcome)}</td><td>{escape(', '.join(r.anomalies))}</td></tr>")
+    body = (
+        '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
+        f"<h2>Timeline</h2>{legend_html()}<div class=chart>{timeline_svg(tl)}</div>"
+        f"<h2>Current recommendation</h2>{_recommendation(page)}"
+        "<h2>Runs</h2><table id=runs><tr><th>run</th><th>Databricks run</th><th>phase</th><th>cluster</th>"
+        "<th>runtime</th><th>cost</th><th>SLA</th><th>outcome</th><th>anomalies</th></tr>"
+        + "".join(rows) + "</table>")
+    return layout(tl.title, body)
+
+
+def _cost_table(cost: CostBreakdown | None) -> str:
+    if cost is None:
+        return '<p class="muted">Not costed yet.</p>'
+    c = cost.currency
+    rows = [("DBU", money(cost.dbu_cost, c), f"{cost.dbus:.2f} DBU"), ("compute", money(cost.compute_cost, c), ""),
+            ("storage", money(cost.storage_cost, c), ""), ("total", money(cost.total, c), cost.source)]
+    if cost.billed_cloud_cost is not None:
+        rows.append(("billed cloud cost", money(cost.billed_cloud_cost, c), "from the cloud bill"))
+    if cost.cost_per_input_gb is not None:
+        rows.append(("per input GB", money(cost.cost_per_input_gb, c), ""))
+    html = "".join(f'<tr class="cost-row"><td>{escape(k)}</td><td class=num>{v}</td><td class=muted>{escape(n)}</td>'
+                   "</tr>" for k, v, n in rows)
+    note = f'<p class="muted">{escape(cost.note)}</p>' if cost.note else ""
+    return f"<table id=cost>{html}</table>{note}"
+
+
+def _stage_chart(page: RunPage) -> str:
+    stages = [s for s in page.stages if s.submission_time_ms and s.completion_time_ms]
+    if not stages:
+        return ""
+    t0 = min(s.submission_time_ms for s in stages)
+    t1 = max(s.completion_time_ms for s in stages)
+    span = max(1, t1 - t0)
+    width, row_h, left = 800, 18, 160
+    bars = []
+    for i, s in enumerate(stages):
+        x = left + (width - left - 10) * (s.submission_time_ms - t0) / span
+        w = max(1.0, (width - left - 10) * (s.completion_time_ms - s.submission_time_ms) / span)
+        y = 6 + i * row_h
+        bars.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end" font-size="11">'
+                    f"{escape(f'{s.stage_id}: {s.name}'[:24])}</text>"
+                    f'<rect class="bar stage-bar" data-stage-id="{s.stage_id}" x="{x:.1f}" y="{y}" '
+                    f'width="{w:.1f}" height="{row_h - 4}"><title>{escape(duration(s.duration_s))}</title></rect>')
+    height = 12 + len(stages) * row_h
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="stage-chart" width="{width}" height="{height}" '
+            f'font-family="sans-serif">{"".join(bars)}</svg>')
+
+
+def run_page(page: RunPage) -> str:
+    run = page.run
+    gb = (lambda b: f"{b / 1e9:.2f} GB")  # noqa: E731 - a tiny local formatter
+    facts = [("project", f'<a href="/projects/{page.project.id}">{escape(page.project.name)}</a>'),
+             ("Databricks run", str(run.databricks_run_id)), ("cluster", escape(run.cluster_id)),
+             ("phase", _phase(run.phase)), ("outcome", escape(run.outcome)), ("runtime", duration(run.runtime_s)),
+             ("input", gb(run.input_bytes) if run.input_bytes is not None else "-"),
+             ("anomalies", escape(", ".join(run.anomalies)) or "none"),
+             ("applications", escape(", ".join(a.application_id for a in page.applications)) or "none"),
+             ("executors", str(len(page.executors)))]
+    stage_rows = "".join(
+        f'<tr class="stage-row" data-stage-id="{s.stage_id}"><td>{s.stage_id}</td><td>{escape(s.name)}</td>'
+        f"<td class=num>{s.num_tasks}</td><td class=num>{duration(s.duration_s)}</td>"
+        f"<td class=num>{gb(s.metrics.get('input_bytes', 0))}</td>"
+        f"<td class=num>{gb(s.metrics.get('shuffle_bytes_written', 0))}</td>"
+        f"<td class=num>{gb(s.metrics.get('disk_bytes_spilled', 0))}</td>"
+        f"<td>{escape(s.failure_reason)}</td></tr>" for s in page.stages)
+    config = json.dumps(run.config.spec if run.config else {}, indent=2, sort_keys=True)
+    body = ('<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
+            f"<h2>Cost breakdown</h2>{_cost_table(run.cost)}"
+            f"<h2>Stages</h2>{_stage_chart(page)}"
+            "<table id=stages><tr><th>stage</th><th>name</th><th>tasks</th><th>duration</th><th>input</th>"
+            f"<th>shuffle write</th><th>spill</th><th>failure</th></tr>{stage_rows}</table>"
+            f'<h2>Cluster configuration</h2><pre class="diff">{escape(config)}</pre>')
+    return layout(f"Run {run.id}", body)
+
+
+def login_page(error: str = "", next_path: str = "/") -> str:
+    err = f'<p class="error">{escape(error)}</p>' if error else ""
+    body = (f'<form class="login" method="post" action="/login">{err}<label>Admin token'
+            f'<input type="password" name="token" autocomplete="off" autofocus></label>'
+            f'<input type="hidden" name="next" value="{escape(next_path)}">'
+            '<button type="submit">Sign in</button></form>')
+    return layout("Sign in", body, signed_in=False)
+
+
+def error_page(status: int, message: str) -> str:
+    return layout(f"{status}", f'<p class="error">{escape(message)}</p>')

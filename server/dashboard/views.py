@@ -1,0 +1,96 @@
+"""What each dashboard page shows, read from the store (no HTML here).
+
+Read-only: nothing on these paths writes to the store or calls Databricks.
+The recommendation diff is against the spec Trimtab last wrote or saw
+(`Project.current_spec`, rebased by the collector when a user edits the job),
+which is the live spec as far as the server knows without calling out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server.domain import Application, Executor, Project, Recommendation, Run, Stage
+from server.errors import NotFound
+from server.onboard import spec_diff
+from server.services.projects import sla_met_fraction
+from server.services.savings import ProjectSavings, project_savings
+from server.spec import merge_recommendation, recommendation_overlay
+from server.store import Store
+from server.timeline import ProjectTimeline, timeline_of_runs
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    project: Project
+    runs: int
+    latest: Run | None
+    sla_met: float | None  # fraction of succeeded runs within the SLA
+    savings: ProjectSavings | None
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    row: ProjectRow
+    timeline: ProjectTimeline
+    runs: tuple[Run, ...]  # newest first
+    recommendation: Recommendation | None
+    diff: str
+
+
+@dataclass(frozen=True)
+class RunPage:
+    run: Run
+    project: Project
+    applications: tuple[Application, ...]
+    stages: tuple[Stage, ...]
+    executors: tuple[Executor, ...]
+
+
+def _title(project: Project) -> str:
+    return f"{project.job_name} ({project.name})" if project.job_name else project.name
+
+
+def _row(project: Project, runs: list[Run]) -> ProjectRow:
+    return ProjectRow(project=project, runs=len(runs), latest=runs[-1] if runs else None,
+                      sla_met=sla_met_fraction(runs, project.settings.sla_seconds),
+                      savings=project_savings(project, runs))
+
+
+def project_rows(store: Store) -> list[ProjectRow]:
+    return [_row(p, store.runs.history(int(p.id or 0))) for p in store.projects.list()]
+
+
+def recommendation_diff(project: Project, rec: Recommendation) -> str:
+    live = project.current_spec or project.original_spec
+    azure = "azure_attributes" in live and "aws_attributes" not in live
+    proposed = merge_recommendation(live, recommendation_overlay(rec.config, azure=azure))
+    return spec_diff(live, proposed, f"job {project.job_id} / {project.cluster_key}") or "(no change)"
+
+
+def project_page(store: Store, project_id: int) -> ProjectPage:
+    project = store.projects.get(project_id)
+    runs = store.runs.history(project_id)
+    rec = store.recommendations.pending(project_id) or store.recommendations.latest(project_id)
+    return ProjectPage(row=_row(project, runs), timeline=timeline_of_runs(runs, project.settings.sla_seconds,
+                                                                          _title(project)),
+                       runs=tuple(reversed(runs)), recommendation=rec,
+                       diff=recommendation_diff(project, rec) if rec is not None else "")
+
+
+def run_page(store: Store, run_id: int) -> RunPage:
+    run = store.runs.get(run_id)
+    apps = tuple(store.applications.for_run(run_id))
+    if not apps:
+        # The collector ties applications to the run; older rows may only list their ids.
+        found = []
+        for app_id in run.application_ids:
+            try:
+                found.append(store.applications.get(app_id))
+            except NotFound:  # an id whose application never arrived is simply absent
+                continue
+        apps = tuple(found)
+    stages = tuple(s for a in apps for s in store.applications.stages(a.application_id))
+    executors = tuple(e for a in apps for e in store.applications.executors(a.application_id))
+    return RunPage(run=run, project=store.projects.get(run.project_id), applications=apps,
+                   stages=stages, executors=executors)

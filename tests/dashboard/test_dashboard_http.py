@@ -1,0 +1,76 @@
+"""The dashboard over plain HTTP: token checks, content types, read-only."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+
+from server.dashboard import serve_dashboard
+from server.errors import FailedPrecondition
+from tests.dashboard.conftest import Site
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _get(site: Site, path: str, headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(site.url.rstrip("/") + path, headers=headers or {}, data=data)
+    try:
+        with OPENER.open(request, timeout=10) as reply:
+            return reply.status, dict(reply.headers), reply.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def test_bearer_token_and_cookie_open_the_pages(site: Site) -> None:
+    status, headers, body = _get(site, "/", {"Authorization": f"Bearer {site.admin_token}"})
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b"ws/42/main" in body
+    status, _, body = _get(site, f"/runs/{site.run_ids[0]}", {"Cookie": f"trimtab_token={site.admin_token}"})
+    assert status == 200 and b"Cost breakdown" in body
+
+
+def test_missing_wrong_and_agent_tokens_are_refused(site: Site) -> None:
+    status, headers, _ = _get(site, "/", {"Accept": "text/html"})
+    assert status == 303 and headers["Location"] == "/login?next=%2F"
+    assert _get(site, "/", {"Accept": "application/json"})[0] == 401
+    assert _get(site, "/", {"Authorization": "Bearer tt_x_y"})[0] == 401
+    assert _get(site, "/", {"Authorization": f"Bearer {site.agent_token}"})[0] == 403
+    store_token_revoked = site.store.tokens.create("soon-revoked", "admin")
+    site.store.tokens.revoke(store_token_revoked[0].token_id)
+    assert _get(site, "/", {"Cookie": f"trimtab_token={store_token_revoked[1]}", "Accept": "text/plain"})[0] == 401
+
+
+def test_login_sets_an_httponly_cookie_and_only_redirects_locally(site: Site) -> None:
+    form = f"token={site.admin_token}&next=//evil.example/".encode()
+    status, headers, _ = _get(site, "/login", data=form)
+    assert status == 303 and headers["Location"] == "/"
+    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
+    status, headers, _ = _get(site, "/logout", data=b"")
+    assert status == 303 and "Max-Age=0" in headers["Set-Cookie"]
+
+
+def test_charts_unknown_pages_and_writes(site: Site) -> None:
+    auth = {"Authorization": f"Bearer {site.admin_token}"}
+    status, headers, body = _get(site, f"/projects/{site.project.id}/timeline.png", auth)
+    assert status == 200 and headers["Content-Type"] == "image/png" and body[:4] == b"\x89PNG"
+    status, headers, body = _get(site, f"/projects/{site.project.id}/timeline.svg", auth)
+    assert status == 200 and body.count(b'class="point runtime"') == 9
+    assert _get(site, "/projects/999", auth)[0] == 404
+    assert _get(site, "/nothing", auth)[0] == 404
+    assert _get(site, f"/projects/{site.project.id}", auth, data=b"x=1")[0] == 405
+    assert _get(site, "/healthz")[0] == 200
+
+
+def test_bad_addresses_are_one_clear_error(site: Site) -> None:
+    with pytest.raises(FailedPrecondition, match="not host:port"):
+        serve_dashboard(site.store, "nowhere")
+    with pytest.raises(FailedPrecondition, match="cannot serve the dashboard"):
+        serve_dashboard(site.store, site.dashboard.address)  # already taken
