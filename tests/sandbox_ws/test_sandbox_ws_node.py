@@ -8,13 +8,16 @@ stand-in agent are real processes, so their waits are real too.
 from __future__ import annotations
 
 import base64
+import signal
+import subprocess
 import textwrap
 from pathlib import Path
 
 from databricks.sdk.service.jobs import RunLifeCycleState, RunResultState
 
 from sandbox.workspace import RunningWorkspace
-from sandbox.workspace.clock import RealClock
+from sandbox.workspace.clock import FakeClock, RealClock
+from sandbox.workspace.node import stop_agent
 from tests.sandbox_ws.conftest import Sandbox, client
 
 INIT = textwrap.dedent("""\
@@ -165,3 +168,25 @@ def test_workspace_file_init_script_uploaded_with_the_sdk(sandbox: Sandbox, tmp_
     assert ws.wait_idle(30)
     assert w.jobs.get_run(run_id).state.result_state == RunResultState.SUCCESS
     assert marker.read_text().split() == ["TRUE", "FALSE"]  # driver, then one worker
+
+
+def _spawn(tmp_path: Path, trap: str) -> tuple[subprocess.Popen[bytes], Path]:
+    proc = subprocess.Popen(["bash", "-c", f"trap '{trap}' TERM; echo ready; "
+                             "while true; do sleep 0.05; done"], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"  # trap installed
+    pid_file = tmp_path / "agent.pid"
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc, pid_file
+
+
+def test_stop_agent_terms_then_kills_a_stubborn_agent(tmp_path: Path) -> None:
+    polite, pid_file = _spawn(tmp_path, "exit 0")
+    assert stop_agent(pid_file, RealClock()) == "terminated"
+    assert polite.wait(5) == 0
+
+    stubborn, pid_file = _spawn(tmp_path, "")  # ignores SIGTERM
+    # A FakeClock lets the 10 s grace pass at once; SIGKILL follows.
+    assert stop_agent(pid_file, FakeClock()) == "killed"
+    assert stubborn.wait(5) == -signal.SIGKILL
+    assert stop_agent(pid_file, FakeClock()) == "not-running"
+    assert stop_agent(tmp_path / "missing.pid", FakeClock()) == "no-agent"
