@@ -74,7 +74,9 @@ class _SdkClockAdapter(SdkClock):
 class GatewayConfig:
     host: str
     token: str
-    retry_timeout_s: int = 120  # the deadline for all retries of one call
+    # The deadline for all retries of one call. Building the client probes the host once with
+    # the same budget, so an unreachable host costs up to twice this before the first error.
+    retry_timeout_s: int = 60
     http_timeout_s: float = 30.0
 
 

@@ -41,6 +41,8 @@ from server.store import Store
 log = logging.getLogger(__name__)
 
 CLOUDS = ("aws", "azure")
+# A person is waiting on `workspace add`: a wrong host fails in seconds, not after the collector's budget.
+ADD_CHECK_TIMEOUT_S = 10
 INIT_SCRIPT = Path(__file__).resolve().parents[2] / "init_scripts" / "trimtab-init.sh"
 
 GatewayFactory = Callable[[GatewayConfig, Clock], DatabricksGateway]
@@ -117,7 +119,8 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
             raise InvalidArgument("cloud_credentials_json: not valid JSON") from exc
         credentials = secrets.encrypt(cloud_credentials_json)
     host = host.rstrip("/")
-    gateway = _integration.gateway_factory(GatewayConfig(host=host, token=token), _integration.clock)
+    gateway = _integration.gateway_factory(
+        GatewayConfig(host=host, token=token, retry_timeout_s=ADD_CHECK_TIMEOUT_S), _integration.clock)
     try:
         gateway.check_token()
     except WorkspaceAuthError as err:

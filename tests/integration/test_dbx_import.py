@@ -83,3 +83,21 @@ def test_import_named_jobs_only_and_unknown_job(store: Store, secrets: SecretBox
     result = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0], 987654], wiring=WIRING)
     assert {p.project.job_id for p in result.projects} == {job_ids[0]}
     assert [(s.job_id, s.reason) for s in result.skipped] == [(987654, "job not found in the workspace")]
+
+
+def test_add_with_an_unreachable_host_fails_clearly(store: Store, secrets: SecretBox,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from server.clock import FakeClock
+
+    # The SDK's host probe waits in real time (it takes no clock): keep its budget short.
+    monkeypatch.setattr(workspaces, "ADD_CHECK_TIMEOUT_S", 1)
+    monkeypatch.setattr(workspaces._integration, "clock", FakeClock())
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(FailedPrecondition, match="cannot reach"):
+        workspaces.add_workspace(store, secrets, "gone", f"http://127.0.0.1:{port}", "dapi-x", "aws")
+    assert store.workspaces.list() == []
