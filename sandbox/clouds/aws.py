@@ -165,10 +165,9 @@ class AwsStandIn:
                 kwargs: dict[str, Any] = {"AvailabilityZone": zone, "Size": int(spec["size_gb"]),
                                           "VolumeType": spec["type"],
                                           "TagSpecifications": [{"ResourceType": "volume", "Tags": _tag_list(tags)}]}
-                if spec.get("iops"):
-                    kwargs["Iops"] = int(spec["iops"])
-                if spec.get("throughput"):
-                    kwargs["Throughput"] = int(spec["throughput"])
+                if spec["type"] == "gp3":  # AWS reports gp3's baseline when none is given; moto does not
+                    kwargs["Iops"] = int(spec.get("iops") or 3000)
+                    kwargs["Throughput"] = int(spec.get("throughput") or 125)
                 vid = ec2.create_volume(**kwargs)["VolumeId"]
                 ec2.attach_volume(VolumeId=vid, InstanceId=instance_id, Device=f"/dev/xvd{chr(ord('b') + device)}")
                 device += 1
