@@ -16,14 +16,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from sandbox.workspace import clusters, dbfs, jobs, runs, secrets_api, workspace_files
+from sandbox.workspace import (
+    array_pages,
+    clusters,
+    dbfs,
+    jobs,
+    runs,
+    secrets_api,
+    workspace_files,
+)
 from sandbox.workspace.errors import ApiError
 from sandbox.workspace.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Workspace, dict[str, Any]], dict[str, Any]]
-API_PATH = re.compile(r"^/api/2\.[012]/(?P<endpoint>[a-z0-9/_-]+?)/?$")
+API_PATH = re.compile(r"^/api/(?P<version>2\.[012])/(?P<endpoint>[a-z0-9/_-]+?)/?$")
 
 
 StateFn = Callable[[Workspace, dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -59,6 +67,24 @@ def _create_job(ws: Workspace, data: dict[str, Any], body: dict[str, Any]) -> di
 
 def _get_job(ws: Workspace, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     return jobs.get_job(data, jobs.parse_job_id(params.get("job_id")))
+
+
+def _get_job_2_2(ws: Workspace, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    return array_pages.page_arrays(_get_job(ws, data, params), "settings",
+                                   array_pages.JOB_ARRAYS, params.get("page_token"), "job_id")
+
+
+def _get_run_2_2(ws: Workspace, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    return array_pages.page_arrays(runs.get_run(data, params), None, array_pages.RUN_ARRAYS,
+                                   params.get("page_token"), "run_id")
+
+
+def _list_jobs_2_2(ws: Workspace, data: dict[str, Any], params: dict[str, Any]
+                   ) -> dict[str, Any]:
+    out = jobs.list_jobs(data, params)
+    if "jobs" in out:
+        out["jobs"] = [array_pages.truncated(j) for j in out["jobs"]]
+    return out
 
 
 def _dbfs(fn: Callable[[Path, dict[str, Any]], dict[str, Any]]) -> Handler:
@@ -101,6 +127,14 @@ ROUTES: dict[tuple[str, str], Handler] = {
 }
 
 
+# API 2.2 differs only in paging a job's or run's arrays (at most 100 entries per response).
+ROUTES_2_2: dict[tuple[str, str], Handler] = {
+    ("GET", "jobs/list"): _locked(_list_jobs_2_2),
+    ("GET", "jobs/get"): _locked(_get_job_2_2),
+    ("GET", "jobs/runs/get"): _locked(_get_run_2_2),
+}
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Without this, keep-alive + Nagle + delayed ACK costs ~40 ms per SDK call.
@@ -125,7 +159,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if ws.rate_limiter is not None:
                 ws.rate_limiter.check()
             match = API_PATH.match(url.path)
-            route = ROUTES.get((method, match["endpoint"])) if match else None
+            route = None
+            if match:
+                key = (method, match["endpoint"])
+                route = (ROUTES_2_2.get(key) if match["version"] == "2.2" else None) \
+                    or ROUTES.get(key)
             if route is None:
                 known = match and any(ep == match["endpoint"] for _, ep in ROUTES)
                 raise ApiError(405 if known else 404, "ENDPOINT_NOT_FOUND",

@@ -152,3 +152,29 @@ def test_task_must_reference_a_defined_job_cluster(ws: RunningWorkspace) -> None
     with pytest.raises(InvalidParameterValue, match="'ghost'"):
         w.jobs.create(name="x", tasks=[Task(task_key="t", job_cluster_key="ghost",
                                             spark_python_task=SparkPythonTask(python_file="f"))])
+
+
+def test_api_2_2_pages_long_task_lists(ws: RunningWorkspace) -> None:
+    w = client(ws)
+    tasks = [{"task_key": f"t{i:03d}", "job_cluster_key": "a"} for i in range(130)]
+    job_id = w.api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "wide", "job_clusters": [{"job_cluster_key": "a", "new_cluster": spec()}],
+        "tasks": tasks})["job_id"]
+    first = raw(ws, "GET", "/api/2.2/jobs/get", params={"job_id": job_id}).json()
+    assert len(first["settings"]["tasks"]) == 100 and first["has_more"] is True
+    second = raw(ws, "GET", "/api/2.2/jobs/get", params={
+        "job_id": job_id, "page_token": first["next_page_token"]}).json()
+    assert [t["task_key"] for t in second["settings"]["tasks"]] == [
+        f"t{i:03d}" for i in range(100, 130)]
+    assert "next_page_token" not in second
+    assert len(raw(ws, "GET", "/api/2.1/jobs/get", params={"job_id": job_id}).json()[
+        "settings"]["tasks"]) == 130  # 2.1 never pages
+    # The SDK merges the pages back, for jobs/get, jobs/list and runs/get alike.
+    assert len(w.jobs.get(job_id).settings.tasks) == 130
+    listed, = w.jobs.list(expand_tasks=True)
+    assert len(listed.settings.tasks) == 130
+    run_id = w.jobs.run_now(job_id).run_id
+    assert ws.wait_idle(10)
+    run = w.jobs.get_run(run_id)
+    assert len(run.tasks) == 130 and len({t.run_id for t in run.tasks}) == 130
+    assert len({t.cluster_instance.cluster_id for t in run.tasks}) == 1
