@@ -212,8 +212,8 @@ def hourly_cost(
     ``workers`` overrides the worker count (an autoscaling cluster's expected
     size); by default fixed clusters use ``num_workers`` and autoscaling ones
     the midpoint of their range. Spot follows Databricks: with a SPOT
-    availability the first ``first_on_demand`` nodes (the driver first) are
-    on-demand and the rest spot. Priced through ``cost_run`` so the models and
+    availability the first ``first_on_demand`` nodes (the driver first, so the
+    driver is always on-demand) are on-demand and the rest spot. Priced through ``cost_run`` so the models and
     the stored run costs can never disagree.
     """
     if workers is None:
@@ -222,10 +222,13 @@ def hourly_cost(
         else:
             workers = shape.num_workers
     spot = shape.availability.upper().startswith("SPOT")
-    on_demand_workers = max(0, (shape.first_on_demand if spot else 10**9) - 1)
+    # An unset first_on_demand reads as 0 in ClusterConfig; Databricks' default is 1 (on-demand
+    # driver), and run collection prices past runs the same way, so 0 counts as 1 here too.
+    first_on_demand = shape.first_on_demand or 1
+    on_demand_workers = max(0, (first_on_demand if spot else 10**9) - 1)
     volumes = shape_volumes(shape, general_purpose_ssd)
     driver_type = shape.driver_node_type_id or shape.node_type_id
-    nodes = [NodeUsage(driver_type, True, spot and shape.first_on_demand < 1, 0, MS_PER_HOUR, volumes)]
+    nodes = [NodeUsage(driver_type, True, False, 0, MS_PER_HOUR, volumes)]
     whole = int(workers)
     for i in range(whole):
         nodes.append(NodeUsage(shape.node_type_id, False, spot and i >= on_demand_workers, 0, MS_PER_HOUR, volumes))

@@ -136,6 +136,12 @@ def test_hourly_cost_of_a_configuration_matches_hand_computation() -> None:
     one = price("aws", "us-east-1", "c5.4xlarge") + dbus("aws", "c5.4xlarge") * r
     assert got == pytest.approx(one * (1 + 3.5))
 
+    # first_on_demand unset (0) reads as Databricks' default of 1: on-demand driver, spot workers.
+    unset = ClusterConfig(node_type_id="r5.xlarge", num_workers=2, availability="SPOT")
+    got = hourly_cost(unset, "aws", "us-east-1", "premium", "jobs", load_catalog())
+    od, w_dbu = price("aws", "us-east-1", "r5.xlarge"), dbus("aws", "r5.xlarge") * r
+    assert got == pytest.approx(od + w_dbu + 2 * (od * (1 - spot("aws", "r5")) + w_dbu))
+
 
 def test_unknown_node_type_region_and_plan_are_errors_naming_them() -> None:
     cat = load_catalog()
