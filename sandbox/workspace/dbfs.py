@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,51 @@ def mkdirs(root: Path, body: dict[str, Any]) -> dict[str, Any]:
         raise invalid("Missing required field: path")
     local_path(root, str(body["path"])).mkdir(parents=True, exist_ok=True)
     return {}
+
+
+class Streams:
+    """Open `dbfs/create` handles (add-block, then close), as `w.dbfs.upload` uses them.
+
+    Handles live in memory only: an upload does not survive a restart, as on the service.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._open: dict[int, tuple[Path, bytearray]] = {}
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("path"):
+            raise invalid("Missing required field: path")
+        path = local_path(self.root, str(body["path"]))
+        if path.exists() and not bool_param(body, "overwrite"):
+            raise ApiError(400, "RESOURCE_ALREADY_EXISTS", f"A file or directory already "
+                           f"exists at the input path {body['path']}.")
+        with self._lock:
+            self._next += 1
+            self._open[self._next] = (path, bytearray())
+            return {"handle": self._next}
+
+    def add_block(self, body: dict[str, Any]) -> dict[str, Any]:
+        _, buf = self._get(body)
+        try:
+            buf += base64.b64decode(str(body.get("data") or ""), validate=True)
+        except ValueError as exc:
+            raise invalid("data must be base64") from exc
+        return {}
+
+    def close(self, body: dict[str, Any]) -> dict[str, Any]:
+        path, buf = self._get(body)
+        with self._lock:
+            self._open.pop(int(body["handle"]), None)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(bytes(buf))
+        return {}
+
+    def _get(self, body: dict[str, Any]) -> tuple[Path, bytearray]:
+        with self._lock:
+            entry = self._open.get(int(body.get("handle") or 0))
+        if entry is None:
+            raise not_found(f"Handle {body.get('handle')} does not exist.")
+        return entry

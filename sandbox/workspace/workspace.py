@@ -15,6 +15,7 @@ from typing import Any
 from sandbox.workspace import node, runs
 from sandbox.workspace.backend import SandboxSimBackend, SimBackend
 from sandbox.workspace.clock import Clock, RealClock, SimClock
+from sandbox.workspace.dbfs import Streams
 from sandbox.workspace.errors import ApiError, invalid
 from sandbox.workspace.player import RunPlayer
 from sandbox.workspace.ratelimit import RateLimiter
@@ -39,6 +40,7 @@ class Workspace:
         self.store.on_save = self._stamp
         self.rate_limiter = RateLimiter(rate_limit, self.clock) if rate_limit else None
         self.observers: list[RunObserver] = []
+        self.dbfs_streams = Streams(self.dbfs_root)
         self.stopping = threading.Event()
         self._players: dict[int, RunPlayer] = {}
         self._idle = threading.Condition()

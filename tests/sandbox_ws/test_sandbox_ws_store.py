@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import os
 
 import pytest
 import requests
@@ -53,6 +55,10 @@ def test_dbfs_status_list_and_ranged_read(ws: RunningWorkspace) -> None:
     assert w.dbfs.download("dbfs:/logs/a/blob.bin").read() == payload
     with pytest.raises(NotFound):
         w.dbfs.get_status("/logs/missing")
+    big = os.urandom(3 * 1024 * 1024 + 17)  # several add-block calls of 1 MiB
+    w.dbfs.upload("/logs/big.bin", io.BytesIO(big), overwrite=True)
+    assert w.dbfs.get_status("/logs/big.bin").file_size == len(big)
+    assert w.dbfs.download("/logs/big.bin").read() == big
     reply = requests.get(ws.host + "/api/2.0/dbfs/get-status", params={"path": "/../etc"},
                          headers={"Authorization": f"Bearer {ws.token}"}, timeout=5)
     assert reply.status_code == 400  # no escaping the DBFS root
