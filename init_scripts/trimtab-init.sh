@@ -1,0 +1,83 @@
+#!/bin/bash
+# Trimtab cluster init script: starts the Trimtab agent on the Databricks driver.
+#
+# Contract (docs/team-contracts.md):
+#   Databricks:  DB_IS_DRIVER (TRUE/FALSE), DB_CLUSTER_ID, ...
+#   spark_env_vars: TRIMTAB_SERVER (host:port), TRIMTAB_TOKEN ({{secrets/<scope>/<key>}}),
+#                   optional TRIMTAB_AGENT_WHEEL (wheel file, wheelhouse directory or URL), TRIMTAB_TLS=1
+#   overrides:   TRIMTAB_FS_ROOT (prefix for /databricks paths), TRIMTAB_AGENT_HOME,
+#                TRIMTAB_AGENT_BIN (an installed trimtab-agent: skip the install),
+#                TRIMTAB_INSTALL_TIMEOUT (seconds, default 120)
+#
+# It ALWAYS exits 0 and returns quickly: a failed install means no agent, never a failed cluster.
+# It never touches spark.extraListeners, so Databricks' DBCEventLoggingListener keeps logging.
+
+set +e
+ROOT="${TRIMTAB_FS_ROOT:-}"
+AGENT_HOME="${TRIMTAB_AGENT_HOME:-$ROOT/databricks/trimtab}"
+EVENTLOG_DIR="$ROOT/databricks/driver/eventlogs"
+CONF_DIR="$ROOT/databricks/driver/conf"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" 2>/dev/null && pwd)"
+
+log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) trimtab-init: $*" >>"$AGENT_HOME/init.log" 2>/dev/null; echo "trimtab-init: $*" >&2; }
+
+install_agent() {
+  # Prints the path of the trimtab-agent executable on success.
+  local venv="$AGENT_HOME/venv" src="${TRIMTAB_AGENT_WHEEL:-}" limit="${TRIMTAB_INSTALL_TIMEOUT:-120}"
+  if [ -z "$src" ] && [ -d "$HERE/wheelhouse" ]; then src="$HERE/wheelhouse"; fi
+  if [ -z "$src" ]; then log "no TRIMTAB_AGENT_WHEEL and no bundled wheelhouse: not installing"; return 1; fi
+  local py; py="$(command -v python3 || command -v python)"
+  [ -n "$py" ] || { log "no python3 on this node"; return 1; }
+  timeout "$limit" "$py" -m venv "$venv" >>"$AGENT_HOME/init.log" 2>&1 || { log "venv creation failed"; return 1; }
+  local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet)
+  if [ -d "$src" ]; then
+    timeout "$limit" "${pip[@]}" --no-index --find-links "$src" trimtab >>"$AGENT_HOME/init.log" 2>&1
+  else
+    timeout "$limit" "${pip[@]}" "$src" >>"$AGENT_HOME/init.log" 2>&1
+  fi
+  local rc=$?
+  if [ $rc -ne 0 ] || [ ! -x "$venv/bin/trimtab-agent" ]; then log "install from $src failed (rc=$rc)"; return 1; fi
+  echo "$venv/bin/trimtab-agent"
+}
+
+write_spark_conf() {
+  # Driver defaults file in Databricks' format; only settings the agent needs, never extraListeners.
+  mkdir -p "$CONF_DIR" || return 1
+  cat >"$CONF_DIR/00-trimtab-driver-defaults.conf" <<'CONF'
+[driver] {
+  "spark.eventLog.logStageExecutorMetrics" = "true"
+}
+CONF
+}
+
+already_running() {
+  local pid
+  pid="$(cat "$AGENT_HOME/agent.pid" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+main() {
+  if [ "${DB_IS_DRIVER:-}" != "TRUE" ]; then echo "trimtab-init: not the driver, nothing to do" >&2; return 0; fi
+  mkdir -p "$AGENT_HOME/state" || { echo "trimtab-init: cannot create $AGENT_HOME" >&2; return 0; }
+  if [ -z "${TRIMTAB_SERVER:-}" ]; then log "TRIMTAB_SERVER is not set: agent not started"; return 0; fi
+  if already_running; then log "agent already running (pid $(cat "$AGENT_HOME/agent.pid"))"; return 0; fi
+  local bin=""
+  if [ -n "${TRIMTAB_AGENT_BIN:-}" ] && [ -x "${TRIMTAB_AGENT_BIN}" ]; then
+    bin="$TRIMTAB_AGENT_BIN"
+  else
+    bin="$(install_agent)" || return 0
+  fi
+  write_spark_conf || log "could not write Spark conf into $CONF_DIR (stage executor peaks will be missing)"
+  mkdir -p "$EVENTLOG_DIR" 2>/dev/null
+  # Detached: own session, no terminal, stdin closed; Databricks must not wait for it.
+  local launcher=()
+  command -v setsid >/dev/null 2>&1 && launcher=(setsid)
+  TRIMTAB_TOKEN="${TRIMTAB_TOKEN:-}" nohup "${launcher[@]}" "$bin" run --eventlog-dir "$EVENTLOG_DIR" \
+    --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN --state-dir "$AGENT_HOME/state" \
+    >>"$AGENT_HOME/agent.log" 2>&1 </dev/null &
+  echo $! >"$AGENT_HOME/agent.pid"
+  log "agent started (pid $!) following $EVENTLOG_DIR, sending to $TRIMTAB_SERVER"
+}
+
+main "$@"
+exit 0

@@ -1,0 +1,113 @@
+"""The init script run for real in a temporary root with the Databricks variables set."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.agent.conftest import REPO, TOKEN, IngestServer
+
+SCRIPT = REPO / "init_scripts" / "trimtab-init.sh"
+
+
+def _run(root: Path, **env: str) -> tuple[subprocess.CompletedProcess, float]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TRIMTAB_", "DB_"))}
+    base.update(TRIMTAB_FS_ROOT=str(root), DB_CLUSTER_ID="0101-abc", DB_CLUSTER_NAME="job-1-run-2",
+                DB_DRIVER_IP="10.0.0.1", DB_IS_JOB_CLUSTER="TRUE", **env)
+    started = time.monotonic()
+    proc = subprocess.run(["bash", str(SCRIPT)], env=base, capture_output=True, text=True, timeout=120)
+    return proc, time.monotonic() - started
+
+
+def _wait_exit(pid: int, timeout: float) -> bool:
+    """Wait for a process that is not our child to end (pidfd: an event, not a poll loop)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)
+
+
+def test_worker_node_does_nothing(tmp_path: Path):
+    proc, took = _run(tmp_path, DB_IS_DRIVER="FALSE", TRIMTAB_SERVER="127.0.0.1:1",
+                      TRIMTAB_AGENT_BIN=shutil.which("trimtab-agent") or "")
+    assert proc.returncode == 0 and took < 5
+    assert not (tmp_path / "databricks").exists()
+
+
+@pytest.mark.spark
+def test_driver_starts_agent_that_follows_databricks_logs_and_stops_on_sigterm(
+        spark_logs: Path, ingest: IngestServer, tmp_path: Path):
+    binary = shutil.which("trimtab-agent")
+    assert binary, "the trimtab-agent entry point is installed with the package"
+    proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER=ingest.address, TRIMTAB_TOKEN=TOKEN,
+                      TRIMTAB_AGENT_BIN=binary, TRIMTAB_AGENT_POLL_S="0.05", TRIMTAB_AGENT_BATCH_AGE_S="0.05")
+    assert proc.returncode == 0, proc.stderr
+    assert took < 10
+    home = tmp_path / "databricks" / "trimtab"
+    pid = int((home / "agent.pid").read_text())
+    try:
+        conf = (tmp_path / "databricks/driver/conf/00-trimtab-driver-defaults.conf").read_text()
+        assert '"spark.eventLog.logStageExecutorMetrics" = "true"' in conf
+        assert "extraListeners" not in conf  # Databricks' DBCEventLoggingListener stays in place
+        # Databricks writes its log after the script ran (the JVM starts later).
+        plain = next(p for p in spark_logs.iterdir() if p.is_file() and "." not in p.name)
+        ctx = tmp_path / "databricks/driver/eventlogs/7766554433"
+        ctx.mkdir(parents=True, exist_ok=True)
+        meta = b'{"Event":"DBCEventLoggingListenerMetadata","Spark Version":"4.3.0","Rollover Number":0,' \
+               b'"SparkContext Id":7766554433}\n'
+        (ctx / "eventlog").write_bytes(meta + plain.read_bytes())
+        s = ingest.servicer
+        assert s.wait_for(lambda: s.keys("application_end"), 30), (home / "agent.log").read_text()[-2000:]
+        assert {a for a, _ in s.stored} == {"7766554433"}
+        # A second run of the script (e.g. a retried init) does not start a second agent.
+        again, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER=ingest.address, TRIMTAB_AGENT_BIN=binary)
+        assert again.returncode == 0 and int((home / "agent.pid").read_text()) == pid
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        assert _wait_exit(pid, 10), "agent must stop within 10 s of SIGTERM"
+        assert time.monotonic() - t0 < 10
+        assert "trimtab-agent stopped" in (home / "agent.log").read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_failed_install_still_exits_0_quickly(tmp_path: Path):
+    proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1",
+                      TRIMTAB_AGENT_WHEEL=str(tmp_path / "missing" / "trimtab-0.1.0-py3-none-any.whl"))
+    assert proc.returncode == 0
+    assert took < 60
+    home = tmp_path / "databricks" / "trimtab"
+    assert not (home / "agent.pid").exists()
+    assert "failed" in (home / "init.log").read_text()
+
+
+def test_hanging_wheel_download_is_time_bounded(tmp_path: Path):
+    with socket.socket() as sink:  # accepts connections and never answers
+        sink.bind(("127.0.0.1", 0))
+        sink.listen(8)
+        url = f"http://127.0.0.1:{sink.getsockname()[1]}/trimtab-0.1.0-py3-none-any.whl"
+        proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1",
+                          TRIMTAB_AGENT_WHEEL=url, TRIMTAB_INSTALL_TIMEOUT="3")
+    assert proc.returncode == 0
+    assert took < 15
+    assert not (tmp_path / "databricks" / "trimtab" / "agent.pid").exists()
+
+
+def test_no_server_configured_starts_nothing(tmp_path: Path):
+    proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_AGENT_BIN=shutil.which("trimtab-agent") or "")
+    assert proc.returncode == 0 and took < 5
+    assert not (tmp_path / "databricks" / "trimtab" / "agent.pid").exists()
