@@ -164,7 +164,7 @@ def deliver_logs(dest_root: Path, *, cluster_id: str, driver_ip: str, spark_cont
         target.mkdir(parents=True, exist_ok=True)
         for f in sorted(src.iterdir()):
             if f.is_file():
-                shutil.copy2(f, target / f.name)
+                _link_or_copy(f, target / f.name)
                 copied.append(str(target / f.name))
     if init_logs.is_dir():
         for node_dir in sorted(init_logs.iterdir()):
@@ -175,3 +175,12 @@ def deliver_logs(dest_root: Path, *, cluster_id: str, driver_ip: str, spark_cont
     (base / "driver").mkdir(parents=True, exist_ok=True)
     (base / "driver" / "stdout").write_text(f"{stamp} simulated driver of {cluster_id}\n")
     return copied
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Event logs are final once Spark stopped: a hard link saves the disk a copy would take."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or links not allowed
+        shutil.copy2(src, dst)
