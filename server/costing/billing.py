@@ -96,8 +96,11 @@ class RecostPolicy:
     give_up_after_ms: int = 72 * HOUR_MS
 
 
+DEFAULT_RECOST_POLICY = RecostPolicy()
+
+
 def should_recost(cost: CostBreakdown | None, run_end_ms: int, now_ms: int, has_credentials: bool,
-                  policy: RecostPolicy = RecostPolicy()) -> bool:
+                  policy: RecostPolicy = DEFAULT_RECOST_POLICY) -> bool:
     """True while a run priced from the estimate may still get its cloud bill."""
     if not has_credentials or (cost is not None and cost.source == "billed"):
         return False

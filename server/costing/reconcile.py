@@ -15,6 +15,7 @@ shown side by side (``note`` says which was used).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -139,26 +140,39 @@ def sum_bill(lines: list[BillLine], expected_currency: str) -> BilledAmounts:
     return BilledAmounts(by["compute"], by["storage"], by["other"], expected_currency)
 
 
+def with_bill(cost: CostBreakdown, billed: BilledAmounts, input_bytes: int | None = None) -> CostBreakdown:
+    """A stored estimate with the cloud bill set beside it; the DBU part and the estimate stay as they were."""
+    if billed.currency != cost.currency:
+        raise MalformedBill(f"bill in {billed.currency} for a run priced in {cost.currency}")
+    estimate = cost.compute_cost + cost.storage_cost
+    total = cost.dbu_cost + billed.total
+    return dataclasses.replace(
+        cost,
+        total=total,
+        source="billed",
+        billed_cloud_cost=billed.total,
+        cost_per_input_gb=total / (input_bytes / BYTES_PER_GB) if input_bytes else None,
+        used_by_models="billed",
+        note=(f"compute+storage from the cloud bill {billed.total:.2f} {billed.currency} "
+              f"(catalog estimate {estimate:.2f}, {billed.total - estimate:+.2f}); DBUs from the catalog"),
+    )
+
+
 def breakdown(estimate: RunCost, input_bytes: int | None = None, billed: BilledAmounts | None = None,
               note: str = "") -> CostBreakdown:
     """The stored cost of a run: the estimate, and the bill beside it when there is one."""
-    cloud = estimate.cloud_cost if billed is None else billed.total
-    total = estimate.dbu_cost + cloud
-    if billed is not None and not note:
-        diff = billed.total - estimate.cloud_cost
-        note = (f"compute+storage from the cloud bill {billed.total:.2f} {billed.currency} "
-                f"(catalog estimate {estimate.cloud_cost:.2f}, {diff:+.2f}); DBUs from catalog {estimate.catalog_version}")
-    per_gb = total / (input_bytes / BYTES_PER_GB) if input_bytes else None
-    return CostBreakdown(
+    total = estimate.total
+    cost = CostBreakdown(
         dbu_cost=estimate.dbu_cost,
         compute_cost=estimate.compute_cost,
         storage_cost=estimate.storage_cost,
         total=total,
         dbus=estimate.dbus,
         currency=estimate.currency,
-        source="billed" if billed is not None else "estimate",
-        billed_cloud_cost=billed.total if billed is not None else None,
-        cost_per_input_gb=per_gb,
-        used_by_models="billed" if billed is not None else "estimate",
-        note=note,
+        source="estimate",
+        billed_cloud_cost=None,
+        cost_per_input_gb=total / (input_bytes / BYTES_PER_GB) if input_bytes else None,
+        used_by_models="estimate",
+        note=note or f"catalog estimate (catalog {estimate.catalog_version})",
     )
+    return cost if billed is None else with_bill(cost, billed, input_bytes)

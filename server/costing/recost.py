@@ -1,0 +1,64 @@
+"""Re-cost stored runs when their cloud bill lands.
+
+Cloud bills arrive hours after a run, so a run is first stored with the
+catalog estimate. Whoever schedules background work (collection's loop, the
+server's timer) calls ``recost_runs`` now and then with the runs that may
+still get a bill. Only the cloud part changes: the stored DBU cost and the
+estimate stay, the bill is set beside them (``reconcile.with_bill``). A bill
+that does not validate is reported and the stored cost is left untouched;
+an unreachable cloud just leaves the run waiting for the next pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, should_recost
+from server.costing.errors import MalformedBill
+from server.costing.reconcile import sum_bill, with_bill
+from server.domain import CostBreakdown, Run
+from server.errors import FailedPrecondition, Unavailable
+
+
+@dataclass
+class RecostReport:
+    billed: list[int] = field(default_factory=list)  # run ids now priced from their bill
+    waiting: list[int] = field(default_factory=list)  # no bill yet, or the cloud could not be reached
+    rejected: dict[int, str] = field(default_factory=dict)  # run id -> why the bill was refused
+    errors: dict[int, str] = field(default_factory=dict)  # run id -> why the bill could not be read
+
+
+def recost_runs(
+    runs: Iterable[Run],
+    bill_source: BillSource | None,
+    *,
+    now_ms: int,
+    set_cost: Callable[[int, CostBreakdown], Any],
+    policy: RecostPolicy = DEFAULT_RECOST_POLICY,
+) -> RecostReport:
+    """Looks for the bill of every run ``should_recost`` accepts; stores the billed breakdown via ``set_cost``."""
+    report = RecostReport()
+    for run in runs:
+        if run.id is None or run.cost is None or not run.cluster_id:
+            continue
+        if not should_recost(run.cost, run.end_ms, now_ms, bill_source is not None, policy):
+            continue
+        assert bill_source is not None  # should_recost is False without one
+        try:
+            lines = bill_source.cluster_bill(run.cluster_id, run.start_ms, run.end_ms)
+            if not lines:
+                report.waiting.append(run.id)
+                continue
+            cost = with_bill(run.cost, sum_bill(lines, run.cost.currency), run.input_bytes)
+        except MalformedBill as exc:
+            report.rejected[run.id] = exc.message
+            continue
+        except (Unavailable, FailedPrecondition) as exc:
+            report.errors[run.id] = exc.message
+            report.waiting.append(run.id)
+            continue
+        set_cost(run.id, cost)
+        report.billed.append(run.id)
+    return report
