@@ -35,11 +35,12 @@ class ClusterTimeline:
     max_workers_seen: int
 
 
-def _availability(spec: Mapping[str, Any]) -> tuple[bool, int]:
-    """(workers may be spot, first_on_demand) from the cloud attributes."""
+def _availability(spec: Mapping[str, Any]) -> tuple[bool, int, bool]:
+    """(workers may be spot, first_on_demand, falls back to on-demand) from the cloud attributes."""
     attrs = spec.get("aws_attributes") or spec.get("azure_attributes") or {}
-    spot = str(attrs.get("availability") or "").upper() in SPOT_AVAILABILITY
-    return spot, int(attrs.get("first_on_demand") or (1 if spot else 0))
+    availability = str(attrs.get("availability") or "").upper()
+    spot = availability in SPOT_AVAILABILITY
+    return spot, int(attrs.get("first_on_demand") or (1 if spot else 0)), "FALLBACK" in availability
 
 
 def ebs_volumes(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -75,7 +76,14 @@ def initial_workers(spec: Mapping[str, Any]) -> int:
 def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
                      fallback_start_ms: int, fallback_end_ms: int,
                      driver_is_spot: bool | None = None) -> ClusterTimeline:
-    """Node spans of one cluster. ``events`` in any order; ``fallback_*`` when events lack the bounds."""
+    """Node spans of one cluster. ``events`` in any order; ``fallback_*`` when events lack the bounds.
+
+    The first workers are up from the cluster's creation (their instances are
+    acquired, and billed, while it starts), not from ``RUNNING``. A downsize
+    (``RESIZING`` to a lower target) takes effect at once; an upsize when it
+    completes. The replacement of a lost spot node is on-demand when the spec
+    falls back (``SPOT_WITH_FALLBACK``): the spot market just reclaimed capacity.
+    """
     ordered = sorted(events, key=lambda e: int(e.get("timestamp") or 0))
     starts = [int(e["timestamp"]) for e in ordered if e.get("type") in START_TYPES]
     ends = [int(e["timestamp"]) for e in ordered if e.get("type") in END_TYPES]
@@ -83,18 +91,12 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     end = ends[0] if ends else max(fallback_end_ms, start)
     worker_type = str(spec.get("node_type_id") or "")
     driver_type = str(spec.get("driver_node_type_id") or worker_type)
-    may_spot, first_on_demand = _availability(spec)
+    may_spot, first_on_demand, falls_back = _availability(spec)
     volumes = ebs_volumes(spec)
-
-    def is_spot(index: int) -> bool:  # node 0 is the driver
-        return may_spot and index >= first_on_demand
-
-    nodes = [NodeUsage(driver_type, True, is_spot(0) if driver_is_spot is None else driver_is_spot,
-                       start, end, list(volumes), "driver")]
-    open_spans: list[tuple[int, int]] = []  # (node index, start) of workers up now
-    next_index = 1
-    lost = 0
-    peak = 0
+    nodes = [NodeUsage(driver_type, True, (may_spot and first_on_demand < 1) if driver_is_spot is None
+                       else driver_is_spot, start, end, list(volumes), "driver")]
+    open_spans: list[tuple[int, int, bool]] = []  # (node index, start, spot) of workers up now
+    state = {"next": 1, "lost": 0, "peak": 0, "replacements": 0}
 
     def close(count: int, at: int, prefer_spot: bool) -> None:
         for _ in range(max(0, count)):
@@ -102,45 +104,51 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
                 return
             pick = len(open_spans) - 1
             if prefer_spot:  # a lost node was a spot node when any was
-                spots = [i for i, (idx, _) in enumerate(open_spans) if is_spot(idx)]
+                spots = [i for i, span in enumerate(open_spans) if span[2]]
                 pick = spots[-1] if spots else pick
-            idx, began = open_spans.pop(pick)
-            nodes.append(NodeUsage(worker_type, False, is_spot(idx), began, at, list(volumes), f"worker-{idx}"))
+            idx, began, spot = open_spans.pop(pick)
+            nodes.append(NodeUsage(worker_type, False, spot, began, at, list(volumes), f"worker-{idx}"))
 
     def set_count(target: int, at: int) -> None:
-        nonlocal next_index, peak
         while len(open_spans) < target:
-            open_spans.append((next_index, at))
-            next_index += 1
+            idx = state["next"]
+            spot = may_spot and idx >= first_on_demand
+            if state["replacements"] > 0:
+                state["replacements"] -= 1
+                spot = spot and not falls_back
+            open_spans.append((idx, at, spot))
+            state["next"] += 1
         close(len(open_spans) - target, at, prefer_spot=False)
-        peak = max(peak, len(open_spans))
+        state["peak"] = max(state["peak"], len(open_spans))
 
     running_seen = False
     for event in ordered:
         kind = event.get("type")
         at = min(max(int(event.get("timestamp") or start), start), end)
         details = event.get("details") or {}
+        current = _workers_in(details)
         if kind == "NODES_LOST":
-            count = len(details.get("instance_ids") or []) or (1 if details.get("instance_id") else 0)
-            current = _workers_in(details)
+            count = len(details.get("instance_ids") or []) or 1
             if current is not None and current < len(open_spans):
                 count = len(open_spans) - current
-            lost += max(count, 1)
-            close(max(count, 1), at, prefer_spot=True)
-        elif kind in RESIZE_TYPES:
-            current = _workers_in(details)
-            if kind == "RUNNING" and not running_seen:
-                running_seen = True
-                set_count(current if current is not None else initial_workers(spec), at)
-            elif current is not None and kind != "RESIZING":
-                # RESIZING announces a target; the count changes when the resize completes.
-                set_count(current, at)
+            state["lost"] += count
+            state["replacements"] += count
+            close(count, at, prefer_spot=True)
+        elif kind == "RUNNING" and not running_seen:
+            running_seen = True
+            set_count(current if current is not None else initial_workers(spec), start)
+        elif kind == "RESIZING":
+            target = details.get("target_num_workers")
+            if target is not None and int(target) < len(open_spans):
+                set_count(int(target), at)  # a downsize releases the nodes now
+        elif kind in RESIZE_TYPES and current is not None and running_seen:
+            set_count(current, at)
         if kind in END_TYPES:
             break
     if not running_seen and not ordered:
         set_count(initial_workers(spec), start)  # no events at all: assume the spec's size throughout
     close(len(open_spans), end, prefer_spot=False)
-    return ClusterTimeline(start, end, tuple(nodes), lost, peak)
+    return ClusterTimeline(start, end, tuple(nodes), state["lost"], state["peak"])
 
 
 def cluster_usage(timeline: ClusterTimeline, spec: Mapping[str, Any], *, cloud: str, region: str, plan: str,

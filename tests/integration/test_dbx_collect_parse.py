@@ -57,9 +57,10 @@ def test_timeline_prices_each_node_for_its_up_time_with_spot_loss_and_replacemen
     workers = [n for n in tl.nodes if not n.is_driver]
     assert len(driver) == 1 and driver[0].node_type_id == "m5.large" and not driver[0].spot
     assert len(workers) == 4  # three, one lost, one replacement
-    # first_on_demand=2: driver and worker 1 on-demand; workers 2, 3 (and the replacement) spot.
+    # first_on_demand=2: driver and worker 1 on-demand, workers 2 and 3 spot, all up from creation;
+    # a spot node is lost and its replacement falls back to on-demand.
     assert sorted((n.spot, n.start_ms, n.end_ms) for n in workers) == [
-        (False, 60_000, 600_000), (True, 60_000, 300_000), (True, 60_000, 600_000), (True, 360_000, 600_000)]
+        (False, 0, 600_000), (False, 360_000, 600_000), (True, 0, 300_000), (True, 0, 600_000)]
     assert workers[0].ebs_volumes == [{"type": "gp3", "size_gb": 100, "count": 1}]
 
 
@@ -68,11 +69,13 @@ def test_timeline_autoscale_resizes_and_no_events_fallback() -> None:
     events = [{"timestamp": 10, "type": "CREATING"}, {"timestamp": 20, "type": "RUNNING"},
               {"timestamp": 30, "type": "RESIZING", "details": {"target_num_workers": 4}},
               {"timestamp": 40, "type": "UPSIZE_COMPLETED", "details": {"current_num_workers": 4}},
-              {"timestamp": 70, "type": "UPSIZE_COMPLETED", "details": {"current_num_workers": 2}},
+              {"timestamp": 70, "type": "RESIZING", "details": {"current_num_workers": 4, "target_num_workers": 3}},
+              {"timestamp": 80, "type": "RESIZING", "details": {"current_num_workers": 3, "target_num_workers": 2}},
               {"timestamp": 100, "type": "TERMINATING"}]
     tl = cluster_timeline(spec, events, fallback_start_ms=0, fallback_end_ms=0)
     worker_ms = sum(n.end_ms - n.start_ms for n in tl.nodes if not n.is_driver)
-    assert worker_ms == 1 * 20 + 4 * 30 + 2 * 30
+    # 1 worker from creation, 4 once the upsize completed, released one at a time by autoscaling.
+    assert worker_ms == 1 * 30 + 4 * 30 + 3 * 10 + 2 * 20 and tl.max_workers_seen == 4
     bare = cluster_timeline({"node_type_id": "x", "num_workers": 2}, [], fallback_start_ms=5, fallback_end_ms=15)
     assert [(n.is_driver, n.start_ms, n.end_ms) for n in bare.nodes] == [(True, 5, 15), (False, 5, 15), (False, 5, 15)]
     assert ebs_volumes({"num_workers": 1}) == []
