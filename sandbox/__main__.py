@@ -1,5 +1,5 @@
-"""`python -m sandbox [--state-dir DIR] [--speed X] [--port N]`: the sandbox workspace alone,
-without Trimtab's CLI (same as `trimtab sandbox up`)."""
+"""`python -m sandbox`: the sandbox workspace alone, without Trimtab's CLI
+(same as `trimtab sandbox up`; every option also reads its TRIMTAB_SANDBOX_* variable)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,25 @@ import argparse
 import sys
 from pathlib import Path
 
-from sandbox.workspace.serve import DEFAULT_STATE_DIR, serve_until_stopped
+from sandbox.workspace.config import BY_NAME, load
+from sandbox.workspace.serve import serve_until_stopped
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
-    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
-    parser.add_argument("--speed", type=float, default=600.0)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--rate-limit", type=int, default=None)
-    parser.add_argument("--no-seed", action="store_true")
+    for flag, name, kind in (("--state-dir", "state_dir", Path), ("--speed", "speed", float),
+                             ("--port", "port", int), ("--rate-limit", "rate_limit", int)):
+        setting = BY_NAME[name]
+        parser.add_argument(flag, dest=name, type=kind, default=None,
+                            help=f"{setting.help} [env {setting.env}]")
+    parser.add_argument("--no-seed", dest="seed", action="store_const", const=False,
+                        default=None, help=BY_NAME["seed"].help.replace("Create", "Do not create"))
     args = parser.parse_args(argv)
-    serve_until_stopped(args.state_dir, speed=args.speed, port=args.port,
-                        rate_limit=args.rate_limit, seed=not args.no_seed)
+    try:
+        config = load(vars(args))
+    except ValueError as exc:
+        parser.error(str(exc))
+    serve_until_stopped(config)
     return 0
 
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-DEFAULT_STATE_DIR = Path.home() / ".trimtab" / "sandbox"
+from sandbox.workspace.config import SandboxConfig
 
 
 def describe(info: dict[str, Any]) -> list[str]:
@@ -24,8 +23,7 @@ def describe(info: dict[str, Any]) -> list[str]:
     return lines
 
 
-def serve_until_stopped(state_dir: Path, *, speed: float, port: int = 0,
-                        rate_limit: int | None = None, seed: bool = True,
+def serve_until_stopped(config: SandboxConfig, *,
                         on_ready: Callable[[dict[str, Any]], None] | None = None,
                         stop: threading.Event | None = None) -> dict[str, Any]:
     """Start, seed (first start only), report, block until `stop`, Ctrl-C or SIGTERM."""
@@ -35,17 +33,18 @@ def serve_until_stopped(state_dir: Path, *, speed: float, port: int = 0,
     # Ctrl-C and SIGTERM only set `stop` (installed before anything is printed, so a signal
     # sent as soon as the credentials appear still shuts down cleanly).
     previous = _on_signals(stop)
-    ws = start_workspace(state_dir, speed=speed, port=port, rate_limit=rate_limit)
+    ws = start_workspace(config.state_dir, speed=config.speed, port=config.port,
+                         rate_limit=config.rate_limit)
     try:
         with ws.workspace.store.lock:
             fresh = not ws.workspace.store.data["jobs"]
-        seeded = ws.seed_jobs() if seed and fresh else []
+        seeded = ws.seed_jobs() if config.seed and fresh else []
         with ws.workspace.store.lock:
             jobs = [{"job_id": j["job_id"], "name": j["settings"].get("name", "")}
                     for j in sorted(ws.workspace.store.data["jobs"].values(),
                                     key=lambda j: j["job_id"])]
-        info = {"host": ws.host, "token": ws.token, "state_dir": str(state_dir),
-                "speed": speed, "jobs": jobs, "seeded": len(seeded)}
+        info = {"host": ws.host, "token": ws.token, "state_dir": str(config.state_dir),
+                "speed": config.speed, "jobs": jobs, "seeded": len(seeded)}
         (on_ready or (lambda i: print("\n".join(describe(i)), flush=True)))(info)
         stop.wait()
         return info

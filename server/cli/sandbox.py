@@ -1,7 +1,8 @@
 """`trimtab sandbox up`: a local Databricks workspace with simulated clusters.
 
 Imports only the sandbox package (never the server's stack): the sandbox stands in for
-the outside world and talks to Trimtab only over HTTP, files and init scripts.
+the outside world and talks to Trimtab only over HTTP, files and init scripts. Options
+and their environment variables come from the sandbox's one config (sandbox.workspace.config).
 """
 
 from __future__ import annotations
@@ -21,22 +22,31 @@ def cli() -> None:
 
 
 @cli.command("up")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="TRIMTAB_SANDBOX_STATE_DIR", default=None,
-              help="Where jobs, runs, clusters and logs are kept  [default: ~/.trimtab/sandbox].")
-@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=600.0,
-              envvar="TRIMTAB_SANDBOX_SPEED", show_default=True,
-              help="Simulated seconds per wall-clock second.")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where jobs, runs, clusters and logs are kept  "
+                   "[env TRIMTAB_SANDBOX_STATE_DIR; default: ~/.trimtab/sandbox].")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Simulated seconds per wall-clock second  "
+                   "[env TRIMTAB_SANDBOX_SPEED; default: 600].")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port on 127.0.0.1, 0 for any free port  [env TRIMTAB_SANDBOX_PORT; default: 0].")
 @click.option("--rate-limit", type=click.IntRange(min=1), default=None,
-              help="Answer 429 beyond this many requests per second.")
-@click.option("--no-seed", is_flag=True, help="Do not create the example jobs.")
+              help="Answer 429 beyond this many requests per second  "
+                   "[env TRIMTAB_SANDBOX_RATE_LIMIT].")
+@click.option("--no-seed", "seed", flag_value=False, default=None,
+              help="Do not create the example jobs  [env TRIMTAB_SANDBOX_SEED=0].")
 @click.pass_obj
-def up(obj: CliContext | None, state_dir: Path | None, speed: float, port: int,
-       rate_limit: int | None, no_seed: bool) -> None:
+def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port: int | None,
+       rate_limit: int | None, seed: bool | None) -> None:
     """Serve the workspace until Ctrl-C; prints DATABRICKS_HOST and DATABRICKS_TOKEN."""
-    from sandbox.workspace.serve import DEFAULT_STATE_DIR, describe, serve_until_stopped
+    from sandbox.workspace.config import load
+    from sandbox.workspace.serve import describe, serve_until_stopped
+
+    try:
+        config = load({"state_dir": state_dir, "speed": speed, "port": port,
+                       "rate_limit": rate_limit, "seed": seed})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
     def ready(info: dict[str, Any]) -> None:
         if obj is not None and obj.as_json:
@@ -45,6 +55,5 @@ def up(obj: CliContext | None, state_dir: Path | None, speed: float, port: int,
             for line in describe(info):
                 click.echo(line)
 
-    serve_until_stopped(state_dir or DEFAULT_STATE_DIR, speed=speed, port=port,
-                        rate_limit=rate_limit, seed=not no_seed, on_ready=ready)
+    serve_until_stopped(config, on_ready=ready)
     click.echo("# sandbox stopped", err=True)

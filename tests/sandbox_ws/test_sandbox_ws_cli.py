@@ -98,10 +98,16 @@ def test_sandbox_up_prints_credentials_seeds_jobs_and_stops_on_ctrl_c(tmp_path: 
     assert code == 0, err
 
 
-def test_python_m_sandbox_help() -> None:
+def test_python_m_sandbox_help_and_usage_errors() -> None:
     out = subprocess.run([sys.executable, "-m", "sandbox", "--help"], capture_output=True,
                          text=True, timeout=30, check=True).stdout
-    assert "--state-dir" in out and "--speed" in out
+    assert "--state-dir" in out and "TRIMTAB_SANDBOX_SPEED" in out
+    bad = subprocess.run([sys.executable, "-m", "sandbox", "--speed", "-1"], capture_output=True,
+                         text=True, timeout=30)
+    assert bad.returncode == 2 and "speed must be > 0" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "server.cli.main", "sandbox", "up", "--speed",
+                          "0"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:")
 
 
 _ = RunningWorkspace  # the stub mirrors its host/token attributes

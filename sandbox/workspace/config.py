@@ -1,0 +1,77 @@
+"""The one typed configuration of a `sandbox up` process.
+
+Precedence: command-line flag > environment variable > default. Nothing here is
+sensitive (the workspace token is generated and kept in the state file).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    sensitive: bool = False
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("state_dir", "TRIMTAB_SANDBOX_STATE_DIR", Path, Path.home() / ".trimtab" / "sandbox",
+            "Where jobs, runs, clusters, DBFS and logs are kept."),
+    Setting("speed", "TRIMTAB_SANDBOX_SPEED", float, 600.0,
+            "Simulated seconds per wall-clock second."),
+    Setting("port", "TRIMTAB_SANDBOX_PORT", int, 0, "Port on 127.0.0.1 (0: any free port)."),
+    Setting("rate_limit", "TRIMTAB_SANDBOX_RATE_LIMIT", int, None,
+            "Answer 429 beyond this many requests per second (none: unlimited)."),
+    Setting("seed", "TRIMTAB_SANDBOX_SEED", _bool, True,
+            "Create the example jobs on the first start."),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    state_dir: Path
+    speed: float
+    port: int
+    rate_limit: int | None
+    seed: bool
+
+    def __post_init__(self) -> None:
+        if self.speed <= 0:
+            raise ValueError(f"speed must be > 0, got {self.speed}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be within 0..65535, got {self.port}")
+        if self.rate_limit is not None and self.rate_limit < 1:
+            raise ValueError(f"rate limit must be >= 1, got {self.rate_limit}")
+
+
+def load(flags: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> SandboxConfig:
+    """Flags given (not None) win over the environment, which wins over defaults."""
+    flags = flags or {}
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if flags.get(setting.name) is not None:
+            values[setting.name] = flags[setting.name]
+        elif environ.get(setting.env, "") != "":
+            try:
+                values[setting.name] = setting.parse(environ[setting.env])
+            except ValueError as exc:
+                raise ValueError(f"{setting.env}: {exc}") from exc
+        else:
+            values[setting.name] = setting.default
+    return SandboxConfig(**values)
