@@ -192,7 +192,10 @@ class Collector:
             return None
         self._after_run(project, piece, spec, drift, expected.confirms_apply)
         if self._on_run_collected is not None:
-            self._on_run_collected(stored)
+            try:
+                self._on_run_collected(stored)
+            except Exception:  # planning's trouble must not stop collection (the run is stored)
+                log.exception("on_run_collected failed for run %s", stored.id)
         return stored
 
     # ------------------------------------------------------------ project state
