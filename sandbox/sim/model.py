@@ -59,6 +59,8 @@ class TaskWork:
     shuffle_write_ratio: float
     output_ratio: float
     mem_ratio: float
+    input_local: bool = False  # read from local disk (HDFS) rather than over the network
+    stage_shuffle_bytes: float = 0.0  # shuffle bytes the whole stage writes and reads (page-cache pressure)
 
     @property
     def processed_bytes(self) -> float:
@@ -120,10 +122,15 @@ def task_cost(work: TaskWork, node: NodeType, *, concurrency: int, workers: int,
     remote_share = (workers - 1) / workers if workers > 1 else 0.0
     shuffle_remote = work.shuffle_read_bytes * remote_share
     shuffle_local = work.shuffle_read_bytes - shuffle_remote
-    fetch_s = shuffle_remote / GB / net_share + shuffle_local / GB / (disk_share * 2.0)
-    input_s = work.input_bytes / GB / min(STORAGE_READ_STREAM_GBPS, net_share)
+    # Shuffle files that fit in the OS page cache (RAM outside the executor heap) barely touch disk.
+    per_node = work.stage_shuffle_bytes / max(workers, 1)
+    cache = max(0.0, node.memory_gib - executor_heap_gib(node) - 1.0) * GIB
+    disk_factor = 1.0 - 0.9 * min(1.0, cache / per_node) if per_node > 0 else 0.1
+    fetch_s = shuffle_remote / GB / net_share + shuffle_local / GB / disk_share * disk_factor
+    input_bw = disk_share if work.input_local else min(STORAGE_READ_STREAM_GBPS, net_share)
+    input_s = work.input_bytes / GB / input_bw
     shuffle_write = work.processed_bytes * work.shuffle_write_ratio
-    write_s = shuffle_write / GB / (disk_share * 2.0)  # the page cache absorbs about half
+    write_s = shuffle_write / GB / disk_share * disk_factor
     output = work.processed_bytes * work.output_ratio
     output_s = output / GB / min(STORAGE_WRITE_STREAM_GBPS, net_share)
 

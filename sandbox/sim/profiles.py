@@ -42,18 +42,22 @@ class WorkloadProfile:
     split_mb: int = 128  # spark.sql.files.maxPartitionBytes
     max_tasks_per_stage: int = 800  # keeps a single event log small enough to simulate quickly
     driver_s_per_job: float = 1.5  # planning and scheduling on the driver before each job
+    startup_s: float = 3.0  # session start-up and first planning on the driver before any job
     noise_cv: float = 0.04  # run-to-run variation of the whole run (lognormal sigma)
     task_noise_cv: float = 0.12  # variation between tasks of a stage
+    input_local: bool = False  # input read from the workers' disks (HDFS) instead of cloud storage
 
     def input_gb_on(self, day: int) -> float:
         """The input size on ``day`` (day 0 = ``input_gb``), growing by ``growth_per_day``."""
         return self.input_gb * (1.0 + self.growth_per_day) ** max(day, 0)
 
-    def scaled(self, *, input_factor: float = 1.0, cpu_factor: float = 1.0) -> WorkloadProfile:
-        """A copy with more or less data and CPU work per byte (used by calibration)."""
+    def scaled(self, *, input_factor: float = 1.0, cpu_factor: float = 1.0,
+               startup_s: float | None = None) -> WorkloadProfile:
+        """A copy with more or less data, CPU work per byte and start-up time (used by calibration)."""
         return replace(
             self,
             input_gb=self.input_gb * input_factor,
+            startup_s=self.startup_s if startup_s is None else startup_s,
             stages=tuple(replace(s, cpu_s_per_gb=s.cpu_s_per_gb * cpu_factor) for s in self.stages),
         )
 

@@ -12,6 +12,7 @@ Times are milliseconds since the application started. Everything random comes fr
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import random
@@ -30,6 +31,8 @@ EXECUTOR_KILLED_REASON = "Executor killed by driver."
 IDLE_TIMEOUT_MS = 60_000  # autoscaling releases an executor idle this long
 AUTOSCALE_CHECK_MS = 10_000  # backlog has to persist this long before scaling up
 DRIVER_LAUNCH_MS = 2  # the driver launches tasks one after another
+# Without noise, equal tasks cost the same: memoize (calibration runs thousands of simulations).
+_cached_task_cost = functools.lru_cache(maxsize=16384)(task_cost)
 
 
 @dataclass
@@ -132,6 +135,8 @@ def _stage_works(profile: WorkloadProfile, day: int, conf: dict[str, str], rng: 
                 shuffle_write_ratio=template.shuffle_write_ratio,
                 output_ratio=template.output_ratio,
                 mem_ratio=template.mem_ratio,
+                input_local=profile.input_local,
+                stage_shuffle_bytes=shuffle + total * template.shuffle_write_ratio,
             ))
         works.append(stage_works)
         shuffle_written.append(total * template.shuffle_write_ratio)
@@ -303,8 +308,8 @@ class _Scheduler:
                 noise = self.run_factor * (self.rng.lognormvariate(0.0, self.profile.task_noise_cv)
                                            if self.noise else 1.0)
                 workers = max(1, len(self.live(launch)))
-                cost = task_cost(works[index], self.plan.worker_type, concurrency=ex.cores,
-                                 workers=workers, noise=noise)
+                cost = (task_cost if self.noise else _cached_task_cost)(
+                    works[index], self.plan.worker_type, concurrency=ex.cores, workers=workers, noise=noise)
                 finish = launch + cost.duration_ms
                 records.append(TaskRecord(self.task_id, stage.stage_id, index, attempt, eid, ex.node_index,
                                           launch, finish, "Success", task_type, cost))
@@ -329,7 +334,7 @@ class _Scheduler:
         for i, template in enumerate(self.profile.stages):
             stages_by_job.setdefault(template.job, []).append(i)
         consumed = {p for t in self.profile.stages for p in t.parents}
-        t = start_ms
+        t = start_ms + round(self.profile.startup_s * 1000)
         for job_id, stage_ids in sorted(stages_by_job.items()):
             driver_s = self.profile.driver_s_per_job * (self.rng.uniform(0.7, 1.3) if self.noise else 1.0)
             job = JobRecord(job_id, stage_ids, submit_ms=t + round(driver_s * 1000))
