@@ -10,16 +10,9 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
-from sandbox.workspace.api import RunningWorkspace
 from tests.sandbox_ws.conftest import client
-
-
-class _Stub:
-    """Enough of RunningWorkspace for `client()`."""
-
-    def __init__(self, host: str, token: str) -> None:
-        self.host, self.token = host, token
 
 
 def start(state_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
@@ -69,7 +62,7 @@ def test_sandbox_up_prints_credentials_seeds_jobs_and_stops_on_ctrl_c(tmp_path: 
         assert lines[0].startswith("DATABRICKS_HOST=http://127.0.0.1:"), lines
         assert lines[1].startswith("DATABRICKS_TOKEN=dapi")
         host, token = lines[0].split("=", 1)[1], lines[1].split("=", 1)[1]
-        w = client(_Stub(host, token))  # type: ignore[arg-type]
+        w = client(SimpleNamespace(host=host, token=token))  # type: ignore[arg-type]
         jobs = list(w.jobs.list(expand_tasks=True))
         names = {j.settings.name for j in jobs}
         # One job per profile at least, and every way of naming compute.
@@ -108,6 +101,3 @@ def test_python_m_sandbox_help_and_usage_errors() -> None:
     bad = subprocess.run([sys.executable, "-m", "server.cli.main", "sandbox", "up", "--speed",
                           "0"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
-
-
-_ = RunningWorkspace  # the stub mirrors its host/token attributes
