@@ -119,7 +119,7 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(writer, config.max_events_per_batch), server)
     admin_pb2_grpc.add_WorkspaceServiceServicer_to_server(WorkspaceServicer(store, secrets), server)
-    admin_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(store), server)
+    admin_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(store, secrets), server)
     admin_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(store), server)
     admin_pb2_grpc.add_RecommendationServiceServicer_to_server(RecommendationServicer(store, secrets), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

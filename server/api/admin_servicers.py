@@ -46,8 +46,8 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
 
 
 class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, store: Store, secrets: SecretBox) -> None:
+        self._store, self._secrets = store, secrets
 
     def ListProjects(self, request: admin_pb2.ListProjectsRequest, context: Ctx) -> admin_pb2.ListProjectsResponse:
         return admin_pb2.ListProjectsResponse(
@@ -62,6 +62,9 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
             self._store, request.project, messages.settings_changes(request.settings)))
 
     def DetachProject(self, request: admin_pb2.DetachProjectRequest, context: Ctx) -> admin_pb2.Project:
+        # Put the job's original cluster back through the Jobs API first; only then
+        # mark the project detached, so a failed restore leaves it managed.
+        recommendations.detach_project(self._store, self._secrets, request.project)
         return messages.project(projects.detach_project(self._store, request.project))
 
     def GetTimeline(self, request: admin_pb2.GetTimelineRequest, context: Ctx) -> admin_pb2.Timeline:

@@ -28,6 +28,7 @@ class Harness:
     channel: grpc.Channel
     agent_token: str
     admin_token: str
+    state_dir: Path
 
     @property
     def agent(self) -> tuple[tuple[str, str]]:
@@ -66,7 +67,7 @@ def start_harness(tmp_path: Path) -> Iterator[StartHarness]:
         running = start_server(config, store, clock)
         _, agent = store.tokens.create("agent", "agent")
         _, admin = store.tokens.create("admin", "admin")
-        harness = Harness(running, store, grpc.insecure_channel(running.address), agent, admin)
+        harness = Harness(running, store, grpc.insecure_channel(running.address), agent, admin, config.state_dir)
         started.append(harness)
         return harness
 
