@@ -16,6 +16,7 @@ import json
 import ssl
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -54,7 +55,7 @@ class AzureStandIn:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.before_query: Callable[[], None] | None = None  # lets a billing delay release bills on demand
-        self.requests: list[dict[str, Any]] = []
+        self.requests: deque[dict[str, Any]] = deque(maxlen=100)  # the latest queries, for tests
 
     @property
     def base_url(self) -> str:

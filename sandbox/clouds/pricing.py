@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import zlib
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -48,7 +49,7 @@ def storage_product(region: str, volume_api_name: str, usd_per_gb_month: float) 
 class PricingStandIn:
     def __init__(self) -> None:
         self.products: list[dict[str, Any]] = []
-        self.requests: list[dict[str, Any]] = []
+        self.requests: deque[dict[str, Any]] = deque(maxlen=100)  # the latest queries, for tests
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
