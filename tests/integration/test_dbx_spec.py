@@ -79,3 +79,29 @@ def test_drift_names_the_paths_the_user_changed() -> None:
     live = {"node_type_id": "m5.xlarge", "num_workers": 8, "spark_conf": {"a": "1", "b": "2"},
             "enable_elastic_disk": True}
     assert spec_drift(live, applied) == ["num_workers", "spark_conf.b"]
+
+
+def test_config_round_trip_and_overlay_for_aws_and_azure() -> None:
+    from server.domain import ClusterConfig
+    from server.spec import config_from_spec, recommendation_overlay
+
+    azure = {"node_type_id": "Standard_D8ds_v5", "autoscale": {"min_workers": 2, "max_workers": 6},
+             "azure_attributes": {"availability": "SPOT_WITH_FALLBACK_AZURE", "first_on_demand": 1}}
+    cfg = config_from_spec(azure)
+    assert (cfg.autoscale_min, cfg.autoscale_max, cfg.num_workers) == (2, 6, 0)
+    assert cfg.availability == "SPOT_WITH_FALLBACK" and cfg.spec == azure
+    overlay = recommendation_overlay(ClusterConfig(node_type_id="Standard_E8ds_v5", num_workers=3,
+                                                   availability="ON_DEMAND", ebs_volume_type="GENERAL_PURPOSE_SSD",
+                                                   ebs_volume_count=1, ebs_volume_size_gb=100), azure=True)
+    assert overlay == {"node_type_id": "Standard_E8ds_v5", "num_workers": 3,
+                       "azure_attributes": {"availability": "ON_DEMAND_AZURE", "first_on_demand": 0}}
+    merged = merge_recommendation(azure, overlay)
+    assert "autoscale" not in merged and merged["azure_attributes"]["availability"] == "ON_DEMAND_AZURE"
+    aws = recommendation_overlay(ClusterConfig(node_type_id="m5.xlarge", autoscale_min=1, autoscale_max=4,
+                                               availability="SPOT", first_on_demand=1,
+                                               ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=2,
+                                               ebs_volume_size_gb=150), azure=False)
+    assert aws == {"node_type_id": "m5.xlarge", "autoscale": {"min_workers": 1, "max_workers": 4},
+                   "aws_attributes": {"availability": "SPOT", "first_on_demand": 1,
+                                      "ebs_volume_type": "GENERAL_PURPOSE_SSD", "ebs_volume_count": 2,
+                                      "ebs_volume_size": 150}}
