@@ -70,13 +70,24 @@ def show(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, clou
                               "dbus_per_hour": info.dbus_per_hour,
                               "spot_discount": cat.spot_discount(c, info.family), "date": price.get("date", ""),
                               "source": price.get("source", "")})
+    multipliers = [e for e in cat.entries["dbu_multipliers"] if e["cloud"] in clouds and e["multiplier"] != 1]
+    storage = [e for e in cat.entries["storage_prices"]
+               if e["cloud"] in clouds and (not region or e["region"] == region)]
     if obj is not None and obj.as_json:
-        print_json({"version": cat.version, "currency": cat.currency, "dbu_rates": rates, "nodes": nodes})
+        print_json({"version": cat.version, "currency": cat.currency, "dbu_rates": rates,
+                    "dbu_multipliers": multipliers, "storage": storage, "nodes": nodes})
         return
     click.echo(f"Price catalog {cat.version} ({cat.currency}); {cat.note}")
     click.echo("")
     print_table([(e["cloud"], e["plan"], e["sku"], f"{e['usd_per_dbu']:.3f}", e["date"]) for e in rates],
                 ["CLOUD", "PLAN", "SKU", "$/DBU", "DATE"])
+    for e in multipliers:
+        click.echo(f"{e['cloud']} {e['sku']} consumes {e['multiplier']}x the node's DBUs ({e['source']})")
+    click.echo("")
+    print_table([(e["cloud"], e["region"], e["volume_type"], f"{e['usd_per_gb_month']:.4f}",
+                  f"{e['usd_per_iops_month']} over {e['included_iops']}" if e.get("usd_per_iops_month") else "",
+                  e["date"]) for e in storage],
+                ["CLOUD", "REGION", "VOLUME", "$/GB-MONTH", "$/IOPS-MONTH", "DATE"])
     click.echo("")
     print_table([(n["cloud"], n["region"], n["node_type"], f"{n['usd_per_hour']:.4f}", f"{n['dbus_per_hour']:.3f}",
                   f"{n['spot_discount']:.0%}", n["date"]) for n in nodes],

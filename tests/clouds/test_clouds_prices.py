@@ -75,6 +75,7 @@ def test_update_writes_a_new_catalog_version_that_show_then_uses(pricing: Pricin
     assert code == 0
     assert shown["version"] == fresh.version
     assert [(n["node_type"], n["usd_per_hour"]) for n in shown["nodes"]] == [("m5.xlarge", 0.2)]
+    assert {(e["volume_type"], e["usd_per_gb_month"]) for e in shown["storage"]} >= {("gp3", 0.085)}
 
 
 def test_update_without_credentials_says_so_and_changes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -96,4 +97,5 @@ def test_show_names_an_unknown_region(capsys, tmp_path: Path) -> None:
     assert code == 1
     assert "unknown region 'mars-1'" in capsys.readouterr().err
     assert main(["prices", "show", "--state-dir", str(tmp_path), "--cloud", "azure", "--region", "eastus"]) == 0
-    assert "Standard_D4s_v5" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Standard_D4s_v5" in out and "premium_ssd" in out and "2.5x the node's DBUs" in out
