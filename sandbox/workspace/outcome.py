@@ -137,9 +137,7 @@ def cluster_terminated(ws: Workspace, live: LiveCluster, t: int, *, code: str, t
                                               "parameters": ({"databricks_error_message": message}
                                                              if message else {})}})
         job = copy.deepcopy(ws.store.data["jobs"].get(str(record["default_tags"]["JobId"])))
-        run = copy.deepcopy(next((r for r in ws.store.data["runs"].values()
-                                  if any(task.get("cluster_instance", {}).get("cluster_id") == cid
-                                         for task in r["tasks"])), None))
+        run = _run_seen_from(ws, live)
         ws.store.save()
     if live.sim is None:
         return
@@ -148,6 +146,22 @@ def cluster_terminated(ws: Workspace, live: LiveCluster, t: int, *, code: str, t
             observer(job, run, live.sim, copy.deepcopy(live.plan.spec))
         except Exception:  # a cloud stand-in's bug must not break the run
             log.exception("run observer %r failed for cluster %s", observer, cid)
+
+
+def _run_seen_from(ws: Workspace, live: LiveCluster) -> dict[str, Any] | None:
+    """The run as an observer of one cluster needs it: only the tasks on that cluster, and
+    that cluster as `cluster_instance`, so a multi-cluster run is never attributed to the
+    wrong cluster."""
+    cid = live.plan.cluster_id
+    for r in ws.store.data["runs"].values():
+        mine = [t for t in r["tasks"] if (t.get("cluster_instance") or {}).get("cluster_id") == cid]
+        if mine:
+            view = copy.deepcopy(r)
+            view["tasks"] = copy.deepcopy(mine)
+            view["cluster_instance"] = {"cluster_id": cid,
+                                        "spark_context_id": live.plan.spark_context_id}
+            return view
+    return None
 
 
 def finish_existing_tasks(ws: Workspace, plan: RunPlan, t: int) -> None:

@@ -23,7 +23,8 @@ from sandbox.workspace.state import StateStore, new_token
 
 log = logging.getLogger(__name__)
 
-# fn(job settings record or None, run dict, SimulatedRun, cluster spec) when a cluster ends.
+# fn(job record or None if deleted, run dict seen from the cluster (only its tasks; its
+# cluster_instance), SimulatedRun, cluster spec), called when a simulated cluster terminates.
 RunObserver = Callable[[dict[str, Any] | None, dict[str, Any] | None, Any, dict[str, Any]], None]
 
 

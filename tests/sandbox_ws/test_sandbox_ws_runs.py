@@ -277,3 +277,24 @@ def test_cancel_before_the_cluster_runs(sandbox: Sandbox, step_clock: StepClock)
     assert by_key["old"].state.result_state == RunResultState.CANCELED
     assert by_key["old"].end_time == run.end_time
     assert by_key["new"].state.result_state == RunResultState.CANCELED
+
+
+def test_observers_see_each_cluster_of_a_run_once(ws: RunningWorkspace) -> None:
+    seen: list[tuple[str, list[str], str]] = []
+    ws.add_run_observer(lambda job, run, sim, spec: seen.append((
+        run["cluster_instance"]["cluster_id"], [t["task_key"] for t in run["tasks"]],
+        spec["node_type_id"])))
+    ws.add_run_observer(lambda *args: 1 / 0)  # a broken observer harms nobody
+    w = client(ws)
+    cluster = {"spark_version": "15.4.x-scala2.12", "num_workers": 1}
+    job_id = w.api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "two-clusters", "job_clusters": [
+            {"job_cluster_key": "a", "new_cluster": {**cluster, "node_type_id": "m5d.xlarge"}},
+            {"job_cluster_key": "b", "new_cluster": {**cluster, "node_type_id": "r5d.xlarge"}}],
+        "tasks": [{"task_key": "t1", "job_cluster_key": "a"},
+                  {"task_key": "t2", "job_cluster_key": "b"}]})["job_id"]
+    run = finish(ws, w, job_id)
+    assert run.state.result_state == RunResultState.SUCCESS
+    ids = {t.task_key: t.cluster_instance.cluster_id for t in run.tasks}
+    assert sorted(seen) == sorted([(ids["t1"], ["t1"], "m5d.xlarge"),
+                                   (ids["t2"], ["t2"], "r5d.xlarge")])
