@@ -1,0 +1,45 @@
+"""`trimtab` as a user runs it (the real entry point) against a real server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from server.cli.main import main
+from server.config import ServerConfig
+from server.serve import RunningServer, start_server
+from server.store import Store, open_store
+
+Trimtab = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli_store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def cli_server(cli_store: Store, tmp_path: Path) -> Iterator[RunningServer]:
+    running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "state"), cli_store)
+    yield running
+    running.stop(0)
+
+
+@pytest.fixture
+def trimtab(cli_server: RunningServer, cli_store: Store, capsys: pytest.CaptureFixture[str],
+            monkeypatch: pytest.MonkeyPatch) -> Trimtab:
+    _, token = cli_store.tokens.create("cli", "admin")
+    monkeypatch.delenv("TRIMTAB_TOKEN", raising=False)
+
+    def run(*args: str, token_arg: str | None = token) -> tuple[int, str, str]:
+        capsys.readouterr()
+        auth = ["--token", token_arg] if token_arg else []
+        code = main(["--server", cli_server.address, *auth, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -1,0 +1,68 @@
+"""Commands that open the store themselves: db upgrade, token create/list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from server.cli.context import format_duration, parse_duration
+from server.cli.main import main
+from server.store import migrate, open_store
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_db_upgrade_then_token_create(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIMTAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("TRIMTAB_DB", raising=False)
+    code, out, _ = _run(capsys, "db", "upgrade")
+    assert code == 0 and migrate.head_revision() in out and str(tmp_path / "state" / "trimtab.db") in out
+    code, out, err = _run(capsys, "token", "create", "--name", "agents", "--scope", "agent")
+    assert code == 0 and "shown only now" in err
+    token = out.strip().splitlines()[-1]
+    store = open_store(f"sqlite:///{tmp_path / 'state' / 'trimtab.db'}", upgrade=False)
+    try:
+        assert store.tokens.verify(token).scope == "agent"
+    finally:
+        store.close()
+    code, out, _ = _run(capsys, "--json", "token", "list")
+    assert code == 0 and [t["name"] for t in json.loads(out)] == ["agents"] and token not in out
+
+
+def test_token_create_on_a_given_database(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "--json", "token", "create", "--name", "ops", "--scope", "admin", "--db", db_url)
+    assert code == 0
+    created = json.loads(out)
+    store = open_store(db_url)
+    try:
+        assert store.tokens.verify(created["token"]).token_id == created["token_id"]
+    finally:
+        store.close()
+    code, _, err = _run(capsys, "token", "create", "--name", "x", "--scope", "root", "--db", db_url)
+    assert code == 2 and "root" in err
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("45m", 2700), ("1h30m", 5400), ("900s", 900), ("900", 900),
+                                               ("2h", 7200), ("1d", 86400), ("1.5h", 5400)])
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "45x", "1h 30m", "-5m", "0s", "30m1h2"])
+def test_parse_duration_rejects(text: str) -> None:
+    import click
+
+    with pytest.raises(click.BadParameter):
+        parse_duration(text)
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (None, 5, 2700, 5400, 5405)] == ["-", "5s", "45m00s", "1h30m", "1h30m05s"]
