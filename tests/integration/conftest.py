@@ -10,9 +10,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace, start_workspace
+from server.config import ServerConfig
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.domain import Workspace
 from server.onboard import AgentWiring
+from server.serve import RunningServer, start_server
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store, open_store
@@ -69,6 +71,18 @@ def gateway(emulator: RunningWorkspace) -> DatabricksGateway:
 
     return DatabricksGateway(GatewayConfig(emulator.host, emulator.token, retry_timeout_s=20),
                              clock=SystemClock())
+
+
+@pytest.fixture
+def server(store: Store, tmp_path: Path) -> Iterator[RunningServer]:
+    """A real Trimtab server (gRPC on a free port) over the test's store."""
+    config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server",
+                          secret_key=Fernet.generate_key().decode())
+    running = start_server(config, store=store)
+    try:
+        yield running
+    finally:
+        running.stop(grace=1)
 
 
 @pytest.fixture

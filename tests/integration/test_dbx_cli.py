@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace
 from server.cli.main import main
-from server.config import ServerConfig
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Recommendation
-from server.serve import RunningServer, start_server
+from server.serve import RunningServer
 from server.services import workspaces
 from server.spec import find_cluster_spec
 from server.store import Store
@@ -21,19 +16,9 @@ from tests.integration.conftest import NOOP_INIT, WIRING
 
 
 @pytest.fixture
-def server(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
+def trimtab(server: RunningServer, store: Store, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+            monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
-    config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server",
-                          secret_key=Fernet.generate_key().decode())
-    running = start_server(config, store=store)
-    try:
-        yield running
-    finally:
-        running.stop(grace=1)
-
-
-@pytest.fixture
-def trimtab(server: RunningServer, store: Store, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     _, token = store.tokens.create("cli", "admin")
 
     def run(*args: str) -> tuple[int, str, str]:
