@@ -21,6 +21,7 @@ from server.domain import Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition, TrimtabError
 from server.plan.candidates import DEFAULT_REGION, Pricing, build_candidates, by_id, config_id_of, sku_of
 from server.plan.observe import observation
+from server.plan.storage import advise, disk_use
 from server.spec import config_from_spec
 from server.store import Store
 
@@ -50,18 +51,28 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     runs = store.runs.history(project_id)
     pairs = by_id(build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
                                    anchor=anchor, tried=[r.config for r in runs if r.config is not None]))
-    history = []
+    history, disk = [], []
     for run in runs:
         stages = [s for app in run.application_ids for s in store.applications.stages(app)]
         obs = observation(run, stages, applied_recommendation=run.recommendation_id is not None)
         if obs is not None:
             history.append(obs)
+        use = disk_use(run, stages) if run.outcome == "succeeded" else None
+        if use is not None and stages:
+            disk.append(use)
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply)
     # Seeded by project and history length: the same history gives the same decision.
     decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history))
     config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})
-    rec = store.recommendations.add(_recommendation(project, config, decision))
+    pricing = pricing_for(workspace, project.current_spec)
+    runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
+    config, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region)
+    rec = _recommendation(project, config, decision)
+    if advice is not None and advice.changed:
+        rec = dataclasses.replace(rec, storage_advice=advice.reason,
+                                  projected_monthly_saving=advice.projected_monthly_saving)
+    rec = store.recommendations.add(rec)
     if project.phase != decision.phase:
         store.projects.update(dataclasses.replace(store.projects.get(project_id), phase=decision.phase))
     log.info("project %s: %s -> %s (%s)", project.name, config_id_of(current), decision.candidate.config_id,
