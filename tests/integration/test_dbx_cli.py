@@ -70,6 +70,11 @@ def test_workspace_commands_and_recommendation_apply(
     assert code == 0 and '"applied": true' in out
     assert find_cluster_spec(gateway.get_job(project.job_id)["settings"], "main")["num_workers"] == 4
 
+    # Detach puts back the spec found at import: no agent, no Trimtab tags.
+    code, out, _ = trimtab("project", "detach", project.name)
+    assert code == 0 and "detached" in out
+    assert find_cluster_spec(gateway.get_job(project.job_id)["settings"], "main") == project.original_spec
+
     # A revoked token: one clear line, and the workspace shows it.
     emulator.revoke_token(emulator.token)
     code, out, err = trimtab("workspace", "import", "sbx")
