@@ -49,6 +49,7 @@ class LiveCluster:
     writer: EventLogWriter | None = None
     spark_env: dict[str, str] = field(default_factory=dict)
     init_done: bool = False
+    agent_stopped: bool = False
     terminating_ms: int | None = None
     failure: str | None = None
     done: bool = False
@@ -219,8 +220,12 @@ class RunPlayer:
         if live.writer is not None:
             live.writer.close()
             live.writer = None
+        if live.agent_stopped:
+            return
+        live.agent_stopped = True
         pid_file = node.agent_pid_file(self.ws.driver_root(live.plan.cluster_id), live.spark_env)
-        node.stop_agent(pid_file, self.ws.clock)
+        log.info("cluster %s: agent %s", live.plan.cluster_id,
+                 node.stop_agent(pid_file, self.ws.clock))
 
     def _on_end(self, live: LiveCluster, t: int) -> None:
         self._shutdown(live)
