@@ -44,6 +44,7 @@ class RecordingIngest(ingest_pb2_grpc.IngestServiceServicer):
         with self.cond:
             self.calls += 1
             step = self.script.popleft() if self.script else None
+            self.cond.notify_all()
         if self.delay is not None:
             self.delay.wait(10)
         md = dict(context.invocation_metadata())
