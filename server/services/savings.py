@@ -6,8 +6,8 @@ The exact definition is in docs/savings.md; in short:
   (no recommendation attributed); *Trimtab runs*: costed runs made with a
   recommendation (learning trials included, whatever their outcome).
 - *basis*: ``per_input_gb`` when input size drives runtime (every succeeded costed
-  run knows its input, the input varied by more than 10 % and, given three or more
-  baseline runs, their runtimes rise with their input), else ``per_run``.
+  run knows its input, the input varied by more than 10 %, and three or more baseline
+  runs with distinct inputs show their runtime rising with it), else ``per_run``.
 - *baseline unit cost*: mean baseline cost per run, or total baseline cost /
   total baseline input GB.
 - *saved to date*: sum over Trimtab runs of (baseline unit cost x the run's
@@ -80,11 +80,13 @@ def input_drives_runtime(costed: Sequence[Run], baseline: Sequence[Run]) -> bool
         return False
     if max(sizes) / min(sizes) <= MIN_INPUT_SPREAD:
         return False  # about constant input: per run and per GB say the same
-    if len(baseline) >= 3 and len({r.input_bytes for r in baseline}) >= 3:
-        # Same cluster, different inputs: does the runtime follow the input?
-        return _pearson([float(r.input_bytes or 0) for r in baseline],
-                        [r.runtime_s for r in baseline]) >= MIN_CORRELATION
-    return True
+    if len({r.input_bytes for r in baseline}) < 3:
+        # Input measured on different clusters can differ for reasons other than data
+        # (re-reads when a cache does not fit): without evidence on one cluster, per run.
+        return False
+    # Same cluster, different inputs: does the runtime follow the input?
+    return _pearson([float(r.input_bytes or 0) for r in baseline],
+                    [r.runtime_s for r in baseline]) >= MIN_CORRELATION
 
 
 def runs_per_year(runs: Sequence[Run]) -> float:

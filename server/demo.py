@@ -1,0 +1,321 @@
+"""`trimtab demo`: the whole closed loop on this machine.
+
+One process plays every part, each through its real interface:
+- the Trimtab server (gRPC, SQLite in the state directory) that agents stream to;
+- the sandbox workspace emulator over HTTP, whose simulated clusters run the real
+  init script, which starts the real agent following the simulated event log;
+- the collector (runs/get + cluster events + the agent's data -> costed Run) and
+  the planner (models.decide -> recommendation -> jobs/update with auto-apply).
+
+Each round runs every demo job once (the jobs run side by side in the emulator),
+waits for the clusters to terminate (the agents flush on SIGTERM), then collects
+and plans, so the next round's runs use what was applied. Everything is kept in
+the state directory; a second invocation resumes: the same ports (job specs point
+agents at the server's address), jobs, projects and run history, N more rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from server.domain import Project, Run
+
+log = logging.getLogger(__name__)
+
+WORKSPACE_NAME = "sandbox"
+STATE_FILE = "demo.json"
+GROUND_TRUTH_FILE = "simulated_runs.json"
+PROFILE_TAG = "sandbox:profile"  # what the emulator reads to pick a job's simulated workload
+
+
+def _cluster(node_type: str, workers: int = 0, *, autoscale: tuple[int, int] | None = None,
+             availability: str = "SPOT_WITH_FALLBACK", ebs: tuple[str, int, int] | None = None) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"availability": availability, "first_on_demand": 1, "zone_id": "auto"}
+    if ebs:
+        attrs.update({"ebs_volume_type": ebs[0], "ebs_volume_count": ebs[1], "ebs_volume_size": ebs[2]})
+    spec: dict[str, Any] = {"spark_version": "15.4.x-scala2.12", "node_type_id": node_type,
+                            "aws_attributes": attrs, "custom_tags": {"team": "data-eng"}}
+    if autoscale:
+        spec["autoscale"] = {"min_workers": autoscale[0], "max_workers": autoscale[1]}
+    else:
+        spec["num_workers"] = workers
+    return spec
+
+
+@dataclass(frozen=True)
+class DemoJob:
+    """One demo job: a single job cluster running a simulated workload profile."""
+
+    name: str
+    profile: str
+    spec: dict[str, Any]
+    sla_seconds: float | None = None
+    learning_budget: int = 3
+    # Families the emulator offers in every size the price catalog lists (it has no c5/c5d.9xlarge).
+    allowed_families: tuple[str, ...] = ("m5d", "r5d", "m6id", "r6id", "c6id")
+    spot_allowed: bool = True
+
+    def settings(self) -> dict[str, Any]:
+        return {"name": self.name, "tags": {PROFILE_TAG: self.profile}, "max_concurrent_runs": 1,
+                "job_clusters": [{"job_cluster_key": "main", "new_cluster": self.spec}],
+                "tasks": [{"task_key": "main", "job_cluster_key": "main", "spark_python_task": {
+                    "python_file": f"dbfs:/jobs/{self.profile}.py"}}]}
+
+
+# Over-provisioned as found, the way jobs often are: one with an SLA, one autoscaling, one disk-heavy.
+DEMO_JOBS: tuple[DemoJob, ...] = (
+    # On demand, and kept there: spot losses would put the SLA at risk.
+    DemoJob("orders-etl-sla", "etl_join_aggregate", _cluster("m5d.2xlarge", 10, availability="ON_DEMAND"),
+            sla_seconds=6 * 60, spot_allowed=False),
+    DemoJob("sessions-autoscaling", "memory_bound", _cluster("r5d.2xlarge", autoscale=(4, 16))),
+    DemoJob("nightly-sort-disk", "sort", _cluster("m5.2xlarge", 8, ebs=("gp2", 2, 500)),
+            allowed_families=("m5", "r5", "m6i", "r6i", "c6i")),
+)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    state_dir: Path
+    runs: int = 10  # rounds this invocation (each job runs once per round)
+    # Simulated seconds per wall-clock second: slow enough that the agent (a Python process
+    # started by the init script) is up before the shortest simulated run ends.
+    speed: float = 100.0
+    jobs: tuple[DemoJob, ...] = DEMO_JOBS
+    run_timeout_s: float = 120.0  # wall seconds one round may take before the demo gives up
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    name: str
+    profile: str
+    project: Project
+    runs: int
+    start_cost: float | None
+    start_runtime_s: float | None
+    final_cost: float | None
+    final_runtime_s: float | None
+    saving_fraction: float | None
+    sla_seconds: float | None
+    sla_met_fraction: float | None
+    phases: dict[str, int]
+    timeline_png: Path
+    timeline_html: Path
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    jobs: tuple[JobSummary, ...]
+    rounds_total: int
+    runs_ingested_completely: int
+    runs_simulated: int
+    dashboard_hint: str = ""
+
+
+@dataclass
+class _State:
+    """What a second invocation needs to resume (kept as JSON in the state directory)."""
+
+    grpc_port: int = 0
+    workspace_port: int = 0
+    job_ids: dict[str, int] = field(default_factory=dict)
+    rounds: int = 0
+
+    @classmethod
+    def load(cls, path: Path) -> _State:
+        return cls(**json.loads(path.read_text())) if path.is_file() else cls()
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True))
+        os.replace(tmp, path)  # atomic: an interrupted demo never leaves half a state file
+
+
+Progress = Callable[[str, int, Run | None], None]  # (job name, round, collected run or None)
+
+
+def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult:
+    """Run `config.runs` more rounds of the closed loop; see the module docstring."""
+    from sandbox.workspace import start_workspace
+    from server.config import ServerConfig
+    from server.serve import start_server
+    from server.store import open_store
+
+    state_dir = config.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_path = state_dir / STATE_FILE
+    state = _State.load(state_path)
+    server_config = ServerConfig(listen=f"127.0.0.1:{state.grpc_port}", state_dir=state_dir)
+    store = open_store(server_config.database_url)
+    server = None
+    emulator = None
+    try:
+        server = start_server(server_config, store)
+        emulator = start_workspace(state_dir / "workspace", speed=config.speed, port=state.workspace_port)
+        truth = _GroundTruth(state_dir / GROUND_TRUTH_FILE)
+        emulator.add_run_observer(truth.observe)
+        state.grpc_port, state.workspace_port = server.port, int(emulator.host.rsplit(":", 1)[1])
+        state.save(state_path)
+        loop = _Loop(store, server_config, server.address, emulator.host, emulator.token)
+        projects = loop.connect(config.jobs, state)
+        state.save(state_path)
+        for _ in range(config.runs):
+            state.rounds += 1
+            loop.play_round(projects, state.rounds, emulator, config.run_timeout_s, progress)
+            state.save(state_path)
+        return _summarize(store, projects, config.jobs, state, truth, state_dir)
+    finally:
+        if emulator is not None:
+            emulator.stop()
+        if server is not None:
+            server.stop(grace=1)
+        store.close()
+
+
+class _GroundTruth:
+    """What the simulator wrote for each cluster (stage and executor counts), kept on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.clusters: dict[str, dict[str, int]] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def observe(self, job: dict[str, Any] | None, run: dict[str, Any] | None, sim: Any,
+                spec: dict[str, Any]) -> None:
+        cluster_id = next((t.get("cluster_instance", {}).get("cluster_id") for t in (run or {}).get("tasks", [])
+                           if t.get("cluster_instance")), None)
+        summary = getattr(sim, "summary", None) or {}
+        if cluster_id:
+            self.clusters[cluster_id] = {"stages": len(summary.get("stages", [])),
+                                         "executors": len(summary.get("executors_added", [])),
+                                         "run_id": int((run or {}).get("run_id") or 0)}
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.clusters, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)
+
+
+class _Loop:
+    """The server side of the demo: connect, import, and after each round collect and plan."""
+
+    def __init__(self, store: Any, server_config: Any, server_address: str, host: str, token: str) -> None:
+        from server.clock import SystemClock
+        from server.collect import Collector
+        from server.costing.catalog import load_catalog
+        from server.onboard import AgentWiring
+        from server.plan.planner import Planner
+        from server.services import workspaces
+        from server.services.secrets import SecretBox
+
+        self.store = store
+        self.secrets = SecretBox.from_config(server_config.secret_key, server_config.state_dir)
+        self.wiring = AgentWiring(server_address=server_address)
+        self.host, self.token = host, token
+        self.workspaces = workspaces
+
+        def gateway_for(ws: Any) -> Any:
+            return workspaces.gateway_for(store, self.secrets, ws)
+
+        catalog = load_catalog()
+        self.collected: list[Run] = []
+        planner = Planner(store, catalog, gateway_for)
+
+        def on_run(run: Run) -> None:
+            self.collected.append(run)
+            planner(run)  # plan, then auto-apply before the next round starts
+
+        self.collector = Collector(store, gateway_for, clock=SystemClock(), on_run_collected=on_run,
+                                   catalog=catalog)
+        self.gateway_for = gateway_for
+
+    def connect(self, jobs: Sequence[DemoJob], state: _State) -> dict[str, Project]:
+        """The workspace added, the demo jobs created and imported, auto-apply on (idempotent)."""
+        from server.errors import NotFound
+        from server.services.projects import update_settings
+
+        try:
+            ws = self.store.workspaces.get(WORKSPACE_NAME)
+        except NotFound:
+            ws = self.workspaces.add_workspace(self.store, self.secrets, WORKSPACE_NAME, self.host, self.token,
+                                               "aws")
+        if ws.host != self.host:
+            raise RuntimeError(f"the demo's workspace moved from {ws.host} to {self.host}; "
+                               "start over with a new --state-dir")
+        gateway = self.gateway_for(ws)
+        for job in jobs:
+            if job.name not in state.job_ids:
+                state.job_ids[job.name] = gateway.create_job(job.settings())
+        result = self.workspaces.import_jobs(self.store, self.secrets, WORKSPACE_NAME,
+                                             [state.job_ids[j.name] for j in jobs], wiring=self.wiring)
+        by_job = {p.project.job_id: p.project for p in result.projects}
+        projects: dict[str, Project] = {}
+        for job in jobs:
+            project = by_job[state.job_ids[job.name]]
+            update_settings(self.store, str(project.id), {"auto_apply": True, "sla_seconds": job.sla_seconds,
+                                                          "learning_budget": job.learning_budget,
+                                                          "allowed_families": job.allowed_families,
+                                                          "spot_allowed": job.spot_allowed})
+            projects[job.name] = self.store.projects.get(int(project.id or 0))
+        return projects
+
+    def play_round(self, projects: dict[str, Project], round_no: int, emulator: Any, timeout_s: float,
+                   progress: Progress | None) -> None:
+        gateway = self.gateway_for(self.store.workspaces.get(WORKSPACE_NAME))
+        started = {name: gateway.run_now(p.job_id) for name, p in projects.items()}
+        if not emulator.wait_idle(timeout_s):
+            raise RuntimeError(f"round {round_no}: runs did not finish within {timeout_s:.0f}s")
+        self.collected.clear()
+        self.collector.poll_once()
+        by_run = {r.databricks_run_id: r for r in self.collected}
+        for name, run_id in started.items():
+            if progress is not None:
+                progress(name, round_no, by_run.get(run_id))
+
+
+def _summarize(store: Any, projects: dict[str, Project], jobs: Sequence[DemoJob], state: _State,
+               truth: _GroundTruth, state_dir: Path) -> DemoResult:
+    from server.render import write_timeline
+    from server.services.projects import sla_met_fraction
+    from server.services.savings import project_savings
+    from server.timeline import timeline_of_runs
+
+    out_dir = state_dir / "timelines"
+    out_dir.mkdir(exist_ok=True)
+    summaries = []
+    complete = 0
+    simulated = 0
+    for job in jobs:
+        project = store.projects.get(int(projects[job.name].id or 0))
+        runs = store.runs.history(int(project.id or 0))
+        for run in runs:
+            expected = truth.clusters.get(run.cluster_id)
+            if expected is None:
+                continue
+            simulated += 1
+            stages = sum(len(store.applications.stages(a)) for a in run.application_ids)
+            executors = sum(len(store.applications.executors(a)) for a in run.application_ids)
+            complete += int(stages == expected["stages"] and executors == expected["executors"])
+        chart = timeline_of_runs(runs, project.settings.sla_seconds, f"{job.name} ({project.name})")
+        png = write_timeline(chart, out_dir / f"{job.name}.png")
+        html = write_timeline(chart, out_dir / f"{job.name}.html")
+        costed = [r for r in runs if r.cost is not None and r.outcome == "succeeded"]
+        first, last = (costed[0], costed[-1]) if costed else (None, None)
+        savings = project_savings(project, runs)
+        fraction = savings.saving_fraction if savings else None
+        if fraction is None and first and last and first.cost and last.cost and first.cost.total > 0:
+            fraction = 1 - last.cost.total / first.cost.total
+        summaries.append(JobSummary(
+            name=job.name, profile=job.profile, project=project, runs=len(runs),
+            start_cost=first.cost.total if first and first.cost else None,
+            start_runtime_s=first.runtime_s if first else None,
+            final_cost=last.cost.total if last and last.cost else None,
+            final_runtime_s=last.runtime_s if last else None, saving_fraction=fraction,
+            sla_seconds=project.settings.sla_seconds,
+            sla_met_fraction=sla_met_fraction(runs, project.settings.sla_seconds),
+            phases=dict(Counter(r.phase for r in runs)), timeline_png=png, timeline_html=html))
+    return DemoResult(jobs=tuple(summaries), rounds_total=state.rounds, runs_ingested_completely=complete,
+                      runs_simulated=simulated)
