@@ -1,0 +1,88 @@
+"""`trimtab demo [--runs N] [--state-dir DIR]`: the whole closed loop locally (see `server.demo`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from server.cli.context import CliContext, print_json, print_table
+
+
+def _default_state_dir() -> Path:
+    from server.config import default_state_dir
+
+    return default_state_dir() / "demo"
+
+
+@click.command(name="demo")
+@click.option("--runs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Runs of each job this time (a second invocation adds more).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="TRIMTAB_STATE_DIR",
+              default=None, help="Where the demo keeps everything  [default: <data dir>/demo].")
+@click.option("--speed", type=click.FloatRange(min=1), default=100.0, show_default=True,
+              help="Simulated seconds per wall-clock second.")
+@click.pass_obj
+def cli(ctx: CliContext | None, runs: int, state_dir: Path | None, speed: float) -> None:
+    """Run three jobs N times on the sandbox workspace while Trimtab tunes them."""
+    from server.demo import DEMO_JOBS, DemoConfig, run_demo
+
+    state_dir = state_dir or _default_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    _log_to_file(state_dir / "demo.log")
+    config = DemoConfig(state_dir=state_dir, runs=runs, speed=speed)
+    as_json = ctx is not None and ctx.as_json
+    click.echo(f"trimtab demo: {len(DEMO_JOBS)} jobs x {runs} runs in {state_dir} (log: {state_dir / 'demo.log'})",
+               err=as_json)
+    with click.progressbar(length=runs * len(DEMO_JOBS), label="running jobs", show_pos=True,
+                           file=click.get_text_stream("stderr")) as bar:
+        def progress(name: str, round_no: int, run: Any) -> None:
+            bar.label = f"round {round_no}: {name}" + ("" if run is not None else " (not collected)")
+            bar.update(1)
+
+        result = run_demo(config, progress)
+    if as_json:
+        print_json(_as_dict(result))
+        return
+    _print_summary(result)
+
+
+def _log_to_file(path: Path) -> None:
+    # The terminal shows the progress bar; what the server parts say goes to the state directory.
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def _print_summary(result: Any) -> None:
+    from server.render.fmt import duration, money, percent
+
+    rows = []
+    for job in result.jobs:
+        phases = " ".join(f"{p[0].upper()}{job.phases.get(p, 0)}" for p in ("learning", "optimizing", "monitoring"))
+        sla = f"{percent(job.sla_met_fraction)} of {duration(job.sla_seconds)}" if job.sla_seconds else "no SLA"
+        rows.append((job.name, job.runs, money(job.start_cost), duration(job.start_runtime_s),
+                     money(job.final_cost), duration(job.final_runtime_s), percent(job.saving_fraction), sla, phases))
+    click.echo("")
+    print_table(rows, ["JOB", "RUNS", "START COST", "START TIME", "FINAL COST", "FINAL TIME", "SAVING",
+                       "SLA MET", "PHASES (L/O/M)"])
+    click.echo(f"\n{result.runs_ingested_completely}/{result.runs_simulated} simulated runs ingested completely "
+               f"by the agents; {result.rounds_total} rounds so far.")
+    click.echo("Timelines:")
+    for job in result.jobs:
+        click.echo(f"  {job.timeline_png}\n  {job.timeline_html}")
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    return {"rounds_total": result.rounds_total, "runs_ingested_completely": result.runs_ingested_completely,
+            "runs_simulated": result.runs_simulated,
+            "jobs": [{"name": j.name, "project": j.project.name, "runs": j.runs, "start_cost": j.start_cost,
+                      "start_runtime_s": j.start_runtime_s, "final_cost": j.final_cost,
+                      "final_runtime_s": j.final_runtime_s, "saving_fraction": j.saving_fraction,
+                      "sla_seconds": j.sla_seconds, "sla_met_fraction": j.sla_met_fraction, "phases": j.phases,
+                      "timeline_png": str(j.timeline_png), "timeline_html": str(j.timeline_html)}
+                     for j in result.jobs]}
