@@ -32,6 +32,15 @@ TOKEN_ENV = "TRIMTAB_TOKEN"
 REASON_EXISTING = "runs on an existing all-purpose cluster (existing_cluster_id), which Trimtab does not size"
 REASON_SERVERLESS = "serverless compute (no job cluster to tune)"
 REASON_NO_TASKS = "has no tasks"
+# Tasks that run on no cluster of their own: what they run on instead.
+OTHER_COMPUTE = {
+    "sql_task": "runs on a SQL warehouse",
+    "dbt_task": "runs on a SQL warehouse",
+    "pipeline_task": "runs a Lakeflow/DLT pipeline (its own compute)",
+    "run_job_task": "triggers another job (import that job instead)",
+    "condition_task": "is a condition (no compute)",
+    "dashboard_task": "refreshes a dashboard on a SQL warehouse",
+}
 
 
 @dataclass(frozen=True)
@@ -101,8 +110,11 @@ def qualify(job: Mapping[str, Any]) -> JobQualification:
             clusters[key] = ClusterTarget(job_id, name, key, copy.deepcopy(task["new_cluster"]))
         elif task.get("existing_cluster_id"):
             notes.append(REASON_EXISTING)
-        else:
+        elif task.get("environment_key"):
             notes.append(REASON_SERVERLESS)
+        else:
+            kind = next((k for k in OTHER_COMPUTE if k in task), None)
+            notes.append(OTHER_COMPUTE[kind] if kind else REASON_SERVERLESS)
     if not settings.get("tasks"):
         notes.append(REASON_NO_TASKS)
     return JobQualification(job_id, name, list(clusters.values()), notes)

@@ -46,6 +46,11 @@ def test_qualify_skips_existing_cluster_and_serverless_jobs_with_reasons() -> No
                                    "spark_python_task": {"python_file": "x.py"}}]))
     assert serverless.skipped_reason == REASON_SERVERLESS
     assert "no tasks" in (qualify(_job(3, [])).skipped_reason or "")
+    warehouse = qualify(_job(4, [{"task_key": "q", "sql_task": {"warehouse_id": "w1"}},
+                                 {"task_key": "next", "run_job_task": {"job_id": 9}}]))
+    assert warehouse.skipped_reason == "runs on a SQL warehouse; triggers another job (import that job instead)"
+    notebook_only = qualify(_job(5, [{"task_key": "n", "notebook_task": {"notebook_path": "/x"}}]))
+    assert notebook_only.skipped_reason == REASON_SERVERLESS  # no cluster named: serverless compute
 
 
 def test_onboard_adds_agent_wiring_and_keeps_user_settings() -> None:
