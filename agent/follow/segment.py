@@ -73,7 +73,7 @@ class SegmentReader:
         """
         if self.corrupt:
             return [], True
-        raw = self._f.read(min(budget, READ_CHUNK))
+        raw = self._f.read(min(budget, self._chunk()))
         if not raw:
             return [], True
         try:
@@ -87,6 +87,15 @@ class SegmentReader:
             data = data[cut:]
             self._skip -= cut
         return self._split(data), False
+
+    def _chunk(self) -> int:
+        """Raw bytes to read now: about READ_CHUNK *decoded* bytes, so memory stays bounded
+        however well the log compresses."""
+        raw_done = self._dec.raw_pos - self._dec.restart_points[0][0]
+        out_done = self._dec.out_pos - self._dec.restart_points[0][1]
+        if self.codec == "none" or raw_done < 4096 or out_done <= raw_done:
+            return READ_CHUNK if self.codec == "none" else 64 * 1024
+        return max(4096, int(READ_CHUNK * raw_done / out_done))
 
     def _split(self, data: bytes) -> list[tuple[bytes | None, int]]:
         buf = self._buf
