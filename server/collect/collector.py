@@ -28,6 +28,7 @@ from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usag
 from server.costing.billing import BillSource, price_run
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
+from server.costing.run_cost import ClusterUsage
 from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
@@ -267,3 +268,19 @@ class Collector:
 def _driver_spot(cluster: Mapping[str, Any] | None) -> bool | None:
     attrs = ((cluster or {}).get("driver") or {}).get("node_aws_attributes") or {}
     return bool(attrs["is_spot"]) if "is_spot" in attrs else None
+
+
+def run_usage(gateway: DatabricksGateway, workspace: Workspace, run: Run) -> ClusterUsage:
+    """A stored run's node-by-node usage, rebuilt from its cluster (for re-costing when a bill lands).
+
+    Databricks keeps a terminated cluster's events for 30 days; after that the
+    usage is rebuilt from the run's spec and bounds alone (the spec's size throughout).
+    """
+    cluster = call_or_none(lambda: gateway.get_cluster(run.cluster_id)) if run.cluster_id else None
+    events = (call_or_none(lambda: gateway.cluster_events(run.cluster_id)) or []) if cluster else []
+    spec = (run.config.spec if run.config and run.config.spec else dict((cluster or {}).get("spec") or {}))
+    timeline = cluster_timeline(spec, events, fallback_start_ms=run.start_ms, fallback_end_ms=run.end_ms,
+                                driver_is_spot=_driver_spot(cluster))
+    return cluster_usage(timeline, spec, cloud=workspace.cloud,
+                         region=workspace.region or DEFAULT_REGION.get(workspace.cloud, ""),
+                         plan=workspace.plan, input_bytes=run.input_bytes)
