@@ -12,6 +12,7 @@ from server.apply import apply_recommendation, restore_original, revert
 from server.clock import SystemClock
 from server.collect import Collector, run_usage
 from server.costing.catalog import load_catalog
+from server.costing.run_cost import cost_run
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition
@@ -65,8 +66,6 @@ def test_run_collect_apply_next_run_uses_the_new_spec(
     assert first.runtime_s > 0 and first.cluster_id and "user_edit" not in first.anomalies
     assert first.cost is not None and first.cost.total > 0 and first.cost.dbu_cost > 0
     # The usage can be rebuilt later (re-costing when the bill lands) and prices the same.
-    from server.costing.run_cost import cost_run
-
     usage = run_usage(gateway, store.workspaces.get("sbx"), first)
     assert abs(cost_run(usage, load_catalog()).total - first.cost.total) < 1e-9
     assert store.projects.get(int(daily.id or 0)).last_seen_run_id == first_id
