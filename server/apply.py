@@ -18,7 +18,10 @@ applied_after_run_id, confirmed}``; runs with an id up to
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +41,29 @@ from server.store import Store
 log = logging.getLogger(__name__)
 
 
+_locks: dict[int, threading.RLock] = {}
+_locks_guard = threading.Lock()
+
+
+def project_lock(project_id: int) -> threading.RLock:
+    """One lock per project for read-modify-write of its state (apply, revert, the collector).
+
+    Project rows are written whole, so two writers interleaving (an apply and
+    the collector's confirmation or cursor move) would lose one's change.
+    """
+    with _locks_guard:
+        return _locks.setdefault(project_id, threading.RLock())
+
+
+def _locked(fn: Callable[..., ApplyResult]) -> Callable[..., ApplyResult]:
+    @functools.wraps(fn)
+    def wrapper(store: Store, gateway: DatabricksGateway, project_id: int, **kw: bool) -> ApplyResult:
+        with project_lock(project_id):
+            return fn(store, gateway, project_id, **kw)
+
+    return wrapper
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     recommendation: Recommendation | None
@@ -46,6 +72,7 @@ class ApplyResult:
     message: str = ""
 
 
+@_locked
 def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: int, *,
                          dry_run: bool = False) -> ApplyResult:
     """Apply the project's pending recommendation (or only show its diff with ``dry_run``)."""
@@ -76,6 +103,7 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}")
 
 
+@_locked
 def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run: bool = False) -> ApplyResult:
     """Go back to the configuration before the last apply."""
     project = _active(store, project_id)
@@ -101,6 +129,7 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     return ApplyResult(rec, diff, applied=True, message="reverted to the configuration before the last apply")
 
 
+@_locked
 def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, *,
                      dry_run: bool = False) -> ApplyResult:
     """Detach: put back the spec found at import (no Trimtab agent, tags or sizing), stop managing."""

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from server.apply import rebase
+from server.apply import project_lock, rebase
 from server.clock import Clock
 from server.collect.build import AgentData, build_run, expected_spec, matching_applications
 from server.collect.run_parse import ClusterRun, cluster_runs, is_finished
@@ -156,14 +156,16 @@ class Collector:
                 project = next((p for p in active if p.cluster_key == piece.cluster_key), None)
                 if project is None or run_id <= (project.last_seen_run_id or 0):
                     continue  # not this project's cluster, or from before it was imported
-                run = self._collect_piece(workspace, gateway, project, piece)
+                with project_lock(int(project.id or 0)):
+                    run = self._collect_piece(workspace, gateway, project, piece)
                 if run is not None:
                     collected.append(run)
         new_cursor = min(running) - 1 if running else max([cursor, *finished])
         for project in active:
-            fresh = self._store.projects.get(int(project.id or 0))
-            if (fresh.last_seen_run_id or 0) < new_cursor:
-                self._store.projects.update(dataclasses.replace(fresh, last_seen_run_id=new_cursor))
+            with project_lock(int(project.id or 0)):
+                fresh = self._store.projects.get(int(project.id or 0))
+                if (fresh.last_seen_run_id or 0) < new_cursor:
+                    self._store.projects.update(dataclasses.replace(fresh, last_seen_run_id=new_cursor))
         return collected
 
     def _has_run(self, project: Project, run_id: int) -> bool:
@@ -221,9 +223,10 @@ class Collector:
 
     def _orphan(self, project: Project, why: str) -> None:
         log.warning("project %s orphaned: %s", project.name, why)
-        fresh = self._store.projects.get(int(project.id or 0))
-        state = {**fresh.state, "orphaned_reason": why}
-        self._store.projects.update(dataclasses.replace(fresh, orphaned=True, state=state))
+        with project_lock(int(project.id or 0)):
+            fresh = self._store.projects.get(int(project.id or 0))
+            state = {**fresh.state, "orphaned_reason": why}
+            self._store.projects.update(dataclasses.replace(fresh, orphaned=True, state=state))
 
     # ------------------------------------------------------------ joins
 
