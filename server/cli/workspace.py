@@ -105,7 +105,7 @@ def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool) ->
     for item in result.projects:
         p = item.project
         verb = ("would create" if dry_run else "created") if item.created else "exists"
-        ident = p.id or "-"
+        ident = p.id if p.id not in ("", "None") else "-"
         click.echo(f"{verb:<13} project {ident:<4} {p.name}  ({p.job_name})")
         if item.diff and (dry_run or item.created):
             click.echo(item.diff.rstrip("\n"))
