@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from server.domain import IngestBatch, IngestResult
 from server.errors import Unavailable
-from server.store import Store
+from server.store import PreparedBatch, Store
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ _STOP = object()
 
 @dataclass
 class _Pending:
-    batch: IngestBatch
+    batch: IngestBatch | PreparedBatch
     future: Future[IngestResult]
 
 
@@ -48,9 +48,14 @@ class IngestWriter:
         self._thread = threading.Thread(target=self._run, name="trimtab-ingest-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, batch: IngestBatch, timeout: float | None = None) -> IngestResult:
+    def prepare(self, batch: IngestBatch) -> PreparedBatch:
+        """Build `batch`'s rows on the caller's thread (see `submit`)."""
+        return self._store.ingest.prepare(batch)
+
+    def submit(self, batch: IngestBatch | PreparedBatch, timeout: float | None = None) -> IngestResult:
         """Store `batch`; returns once it is committed. Raises `Unavailable` when
-        the database cannot take it now (the caller should retry)."""
+        the database cannot take it now (the caller should retry). A batch from
+        `prepare` leaves the writer thread only SQL to run."""
         if self._closed.is_set():
             raise Unavailable("server is shutting down", retry_after_ms=self._retry_after_ms)
         pending = _Pending(batch, Future())
@@ -103,7 +108,9 @@ class IngestWriter:
             return
         except Exception as exc:
             if len(group) == 1:
-                log.exception("ingest of batch %s failed", group[0].batch.batch_id)
+                batch = group[0].batch
+                batch_id = batch.batch.batch_id if isinstance(batch, PreparedBatch) else batch.batch_id
+                log.exception("ingest of batch %s failed", batch_id)
                 group[0].future.set_exception(exc)
                 return
             for p in group:

@@ -60,6 +60,9 @@ class _GatedIngest:
         self.entered = threading.Event()
         self.release = threading.Event()
 
+    def prepare(self, batch):
+        return self._inner.prepare(batch)
+
     def write(self, batches):
         self.entered.set()
         assert self.release.wait(30)

@@ -16,26 +16,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from server.domain import (
-    AgentCounters,
-    AgentStatus,
-    Application,
-    ApplicationEnd,
-    Executor,
-    ExecutorGauges,
-    IngestBatch,
-    IngestEvent,
-    IngestResult,
-    Job,
-    SqlExecution,
-    Stage,
-)
-from server.store import convert
+from server.domain import AgentCounters, AgentStatus, IngestBatch, IngestResult
 from server.store.repos import fastsql
 from server.store.repos.base import Repository, chunks
-from server.store.repos.fastsql import json_text
+from server.store.repos.ingest_rows import (
+    APP_START_COLUMNS,
+    PreparedBatch,
+    PreparedEvent,
+    event_rows,
+    prepare,
+    rows_by_purpose,
+)
 from server.store.tables import (
     AgentRow,
     ApplicationRow,
@@ -60,45 +52,48 @@ GA = ExecutorGaugeRow.__table__  # type: ignore[attr-defined]
 JB = JobRow.__table__  # type: ignore[attr-defined]
 SQ = SqlExecutionRow.__table__  # type: ignore[attr-defined]
 
-_APP_START_COLUMNS = ("spark_app_id", "attempt_id", "spark_context_id", "app_name", "spark_version", "user",
-                      "cluster_id", "cluster_name", "job_id", "databricks_run_id", "conf", "event_log_path",
-                      "start_time_ms", "agent_id")
 
 
 class IngestRepository(Repository):
-    def write(self, batches: Sequence[IngestBatch]) -> list[IngestResult]:
+    def prepare(self, batch: IngestBatch) -> PreparedBatch:
+        """The rows `batch` would add, computed without the database: call it on
+        the request's own thread so the single writer only executes SQL."""
+        return prepare(batch, self._clock.now_ms())
+
+    def write(self, batches: Sequence[IngestBatch | PreparedBatch]) -> list[IngestResult]:
         """Store `batches` atomically; one result per batch, in order.
 
         An event already stored (by an earlier call or an earlier batch of this
         call) counts as a duplicate and is not materialized again.
         """
         now = self._clock.now_ms()
+        prepared = [b if isinstance(b, PreparedBatch) else prepare(b, now) for b in batches]
         with self._write() as conn:
-            new_keys = self._insert_events(conn, batches, now)
+            new_keys = self._insert_events(conn, prepared)
             results: list[IngestResult] = []
-            fresh: list[tuple[IngestBatch, IngestEvent]] = []
-            for batch in batches:
+            fresh: list[PreparedEvent] = []
+            for pb in prepared:
                 stored = 0
-                for ev in batch.events:
+                for ev in pb.events:
                     # Each key counts as stored once: for its first occurrence only.
-                    if (ev.application_id, ev.key) in new_keys:
-                        new_keys.discard((ev.application_id, ev.key))
-                        fresh.append((batch, ev))
+                    if ev.key in new_keys:
+                        new_keys.discard(ev.key)
+                        fresh.append(ev)
                         stored += 1
-                results.append(IngestResult(batch.batch_id, stored, len(batch.events) - stored))
-            _materialize(conn, materialized_rows(fresh, now))
-            self._record_batches(conn, batches, results, now)
+                results.append(IngestResult(pb.batch.batch_id, stored, len(pb.events) - stored))
+            _materialize(conn, rows_by_purpose(fresh))
+            self._record_batches(conn, [pb.batch for pb in prepared], results, now)
         return results
 
     @staticmethod
-    def _insert_events(conn: sa.Connection, batches: Sequence[IngestBatch], now: int) -> set[tuple[str, str]]:
+    def _insert_events(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> set[tuple[str, str]]:
         """Insert the events not stored yet; return their keys.
 
         The writer is the only one writing (`server.ingest`), so reading the
         known keys and then inserting the rest inside one write transaction is
         exact; ON CONFLICT DO NOTHING keeps a second server process harmless.
         """
-        rows = event_rows(batches, now)
+        rows = event_rows(prepared)
         if not rows:
             return set()
         known: set[tuple[str, str]] = set()
@@ -165,77 +160,11 @@ def _counters(data: dict[str, Any] | None) -> AgentCounters:
     return AgentCounters(**{k: v for k, v in (data or {}).items() if k in names})
 
 
-def _insert_for(conn: sa.Connection) -> Any:
-    return sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-
-
-def event_rows(batches: Sequence[IngestBatch], now: int) -> dict[tuple[str, str], dict[str, Any]]:
-    """Rows of the events table, one per distinct (application_id, key)."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for batch in batches:
-        for ev in batch.events:
-            rows.setdefault((ev.application_id, ev.key), {
-                "application_id": ev.application_id, "key": ev.key, "kind": ev.kind,
-                "payload": ev.payload, "received_ms": now})
-    return rows
-
-
-def materialized_rows(fresh: list[tuple[IngestBatch, IngestEvent]], now: int) -> dict[str, list[dict[str, Any]]]:
-    """Pure: the rows new events add to each materialized table, by purpose."""
-    apps_seen: dict[str, dict[str, Any]] = {}
-    starts, ends, added, removed, stages, peaks, jobs, sqls, gauges = ([] for _ in range(9))
-    for batch, ev in fresh:
-        apps_seen.setdefault(ev.application_id, {"application_id": ev.application_id,
-                                                 "agent_id": batch.agent.agent_id, "received_ms": now})
-        body = ev.body
-        if isinstance(body, Application):
-            row = {c: getattr(body, c) for c in _APP_START_COLUMNS if c != "agent_id"}
-            starts.append({"application_id": ev.application_id, **row, "conf": json_text(body.conf),
-                           "agent_id": batch.agent.agent_id})
-        elif isinstance(body, ApplicationEnd):
-            ends.append({"application_id": ev.application_id, "end_time_ms": body.end_time_ms, "ended": True,
-                         "expected_stages": body.stages_completed, "expected_jobs": body.jobs_completed,
-                         "expected_executors": body.executors_added})
-        elif isinstance(body, Executor):
-            if body.removed_ms:
-                removed.append({"application_id": ev.application_id, "executor_id": body.executor_id,
-                                "removed_ms": body.removed_ms, "removal_reason": body.removal_reason,
-                                "removal_text": body.removal_text})
-            else:
-                added.append({"application_id": ev.application_id, "executor_id": body.executor_id,
-                              "host": body.host, "total_cores": body.total_cores, "added_ms": body.added_ms,
-                              "resource_profile_id": body.resource_profile_id})
-        elif isinstance(body, Stage):
-            row = convert.stage_values(body)
-            row["application_id"] = ev.application_id
-            row["parent_ids"] = json_text(row["parent_ids"])
-            stages.append(row)
-            peaks.extend({"application_id": ev.application_id, "stage_id": body.stage_id,
-                          "attempt_id": body.attempt_id, "executor_id": p.executor_id,
-                          "metrics": json_text(p.metrics)} for p in body.executor_peaks)
-        elif isinstance(body, Job):
-            jobs.append({"application_id": ev.application_id, "job_id": body.job_id,
-                         "submission_time_ms": body.submission_time_ms,
-                         "completion_time_ms": body.completion_time_ms, "stage_ids": json_text(body.stage_ids),
-                         "succeeded": body.succeeded, "sql_execution_id": body.sql_execution_id})
-        elif isinstance(body, SqlExecution):
-            sqls.append({"application_id": ev.application_id, "execution_id": body.execution_id,
-                         "description": body.description, "start_time_ms": body.start_time_ms,
-                         "end_time_ms": body.end_time_ms, "error": body.error})
-        elif isinstance(body, ExecutorGauges):
-            gauges.append({"application_id": ev.application_id, "executor_id": body.executor_id,
-                           "time_ms": body.time_ms, "memory_used_bytes": body.memory_used_bytes,
-                           "max_memory_bytes": body.max_memory_bytes, "active_tasks": body.active_tasks,
-                           "total_gc_time_ms": body.total_gc_time_ms, "disk_used_bytes": body.disk_used_bytes})
-    return {"apps": list(apps_seen.values()), "starts": starts, "ends": ends, "added": added,
-            "removed": removed, "stages": stages, "peaks": peaks, "jobs": jobs, "sqls": sqls, "gauges": gauges}
-
-
 def _materialize(conn: sa.Connection, rows: dict[str, list[dict[str, Any]]]) -> None:
     app, ex = ("application_id",), ("application_id", "executor_id")
     # Every application that has events gets a row, even before its start event.
     fastsql.insert(conn, APP, rows["apps"], keys=app, update=())
-    fastsql.insert(conn, APP, rows["starts"], keys=app, update=_APP_START_COLUMNS)
+    fastsql.insert(conn, APP, rows["starts"], keys=app, update=APP_START_COLUMNS)
     fastsql.insert(conn, APP, rows["ends"], keys=app)
     fastsql.insert(conn, EX, rows["added"], keys=ex)
     fastsql.insert(conn, EX, rows["removed"], keys=ex)

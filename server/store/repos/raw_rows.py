@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from server.domain import IngestBatch
 from server.store import engine as db
-from server.store.repos import fastsql, ingest
+from server.store.repos import fastsql, ingest, ingest_rows
 
 _TABLES = {"added": ingest.EX, "stages": ingest.ST, "peaks": ingest.PK, "jobs": ingest.JB,
            "sqls": ingest.SQ, "gauges": ingest.GA}
@@ -20,9 +20,9 @@ _TABLES = {"added": ingest.EX, "stages": ingest.ST, "peaks": ingest.PK, "jobs": 
 
 def rows_for(batches: Sequence[IngestBatch], now: int) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
     """(table, rows) for `batches` as if every event were new (per-application rows left out: one per app)."""
-    events = ingest.event_rows(batches, now)
-    fresh = [(b, ev) for b in batches for ev in b.events]
-    materialized = ingest.materialized_rows(fresh, now)
+    prepared = [ingest_rows.prepare(b, now) for b in batches]
+    events = ingest_rows.event_rows(prepared)
+    materialized = ingest_rows.rows_by_purpose(ev for pb in prepared for ev in pb.events)
     out = [(ingest.EV, list(events.values()))]
     out.extend((table, materialized[name]) for name, table in _TABLES.items() if materialized[name])
     return out

@@ -1,0 +1,123 @@
+"""Pure: the table rows a batch of events becomes. No database, no clock.
+
+Kept apart from the repository so the rows can be built on the request's own
+thread (many at once) and the single writer thread only runs SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from server.domain import (
+    Application,
+    ApplicationEnd,
+    Executor,
+    ExecutorGauges,
+    IngestBatch,
+    IngestEvent,
+    Job,
+    SqlExecution,
+    Stage,
+)
+from server.store import convert
+from server.store.repos.fastsql import json_text
+
+# Columns an application's start event owns (its end event owns the end_* ones).
+APP_START_COLUMNS = ("spark_app_id", "attempt_id", "spark_context_id", "app_name", "spark_version", "user",
+                     "cluster_id", "cluster_name", "job_id", "databricks_run_id", "conf", "event_log_path",
+                     "start_time_ms", "agent_id")
+PURPOSES = ("starts", "ends", "added", "removed", "stages", "peaks", "jobs", "sqls", "gauges")
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    key: tuple[str, str]  # (application_id, event key)
+    agent_id: str
+    event_row: dict[str, Any]
+    rows: tuple[tuple[str, dict[str, Any]], ...]  # (purpose, row) to upsert if the event is new
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    batch: IngestBatch
+    events: tuple[PreparedEvent, ...]
+
+
+def prepare(batch: IngestBatch, now: int) -> PreparedBatch:
+    agent_id = batch.agent.agent_id
+    return PreparedBatch(batch, tuple(
+        PreparedEvent(key=(ev.application_id, ev.key), agent_id=agent_id,
+                      event_row={"application_id": ev.application_id, "key": ev.key, "kind": ev.kind,
+                                 "payload": ev.payload, "received_ms": now},
+                      rows=event_materialized(ev, agent_id))
+        for ev in batch.events))
+
+
+def event_rows(prepared: Sequence[PreparedBatch]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Rows of the events table, one per distinct (application_id, key), first wins."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for pb in prepared:
+        for ev in pb.events:
+            if ev.key not in rows:
+                rows[ev.key] = ev.event_row
+    return rows
+
+
+def rows_by_purpose(fresh: Iterable[PreparedEvent]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of new events grouped by what they do, plus one row per application."""
+    out: dict[str, list[dict[str, Any]]] = {p: [] for p in ("apps", *PURPOSES)}
+    seen_apps: set[str] = set()
+    for ev in fresh:
+        app_id = ev.key[0]
+        if app_id not in seen_apps:
+            seen_apps.add(app_id)
+            out["apps"].append({"application_id": app_id, "agent_id": ev.agent_id,
+                                "received_ms": ev.event_row["received_ms"]})
+        for purpose, row in ev.rows:
+            out[purpose].append(row)
+    return out
+
+
+def event_materialized(ev: IngestEvent, agent_id: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """What one event adds to the materialized tables."""
+    app = ev.application_id
+    body = ev.body
+    if isinstance(body, Stage):
+        row = convert.stage_values(body)
+        row["application_id"] = app
+        row["parent_ids"] = json_text(row["parent_ids"])
+        peaks = tuple(("peaks", {"application_id": app, "stage_id": body.stage_id, "attempt_id": body.attempt_id,
+                                 "executor_id": p.executor_id, "metrics": json_text(p.metrics)})
+                      for p in body.executor_peaks)
+        return (("stages", row), *peaks)
+    if isinstance(body, ExecutorGauges):
+        return (("gauges", {"application_id": app, "executor_id": body.executor_id, "time_ms": body.time_ms,
+                            "memory_used_bytes": body.memory_used_bytes, "max_memory_bytes": body.max_memory_bytes,
+                            "active_tasks": body.active_tasks, "total_gc_time_ms": body.total_gc_time_ms,
+                            "disk_used_bytes": body.disk_used_bytes}),)
+    if isinstance(body, Executor):
+        if body.removed_ms:
+            return (("removed", {"application_id": app, "executor_id": body.executor_id,
+                                 "removed_ms": body.removed_ms, "removal_reason": body.removal_reason,
+                                 "removal_text": body.removal_text}),)
+        return (("added", {"application_id": app, "executor_id": body.executor_id, "host": body.host,
+                           "total_cores": body.total_cores, "added_ms": body.added_ms,
+                           "resource_profile_id": body.resource_profile_id}),)
+    if isinstance(body, Job):
+        return (("jobs", {"application_id": app, "job_id": body.job_id, "submission_time_ms": body.submission_time_ms,
+                          "completion_time_ms": body.completion_time_ms, "stage_ids": json_text(body.stage_ids),
+                          "succeeded": body.succeeded, "sql_execution_id": body.sql_execution_id}),)
+    if isinstance(body, SqlExecution):
+        return (("sqls", {"application_id": app, "execution_id": body.execution_id, "description": body.description,
+                          "start_time_ms": body.start_time_ms, "end_time_ms": body.end_time_ms,
+                          "error": body.error}),)
+    if isinstance(body, Application):
+        row = {c: getattr(body, c) for c in APP_START_COLUMNS if c != "agent_id"}
+        return (("starts", {"application_id": app, **row, "conf": json_text(body.conf), "agent_id": agent_id}),)
+    if isinstance(body, ApplicationEnd):
+        return (("ends", {"application_id": app, "end_time_ms": body.end_time_ms, "ended": True,
+                          "expected_stages": body.stages_completed, "expected_jobs": body.jobs_completed,
+                          "expected_executors": body.executors_added}),)
+    return ()
