@@ -37,7 +37,7 @@ from server.databricks import (
     call_or_none,
 )
 from server.domain import CostBreakdown, Project, Run, Workspace
-from server.errors import AlreadyExists, NotFound
+from server.errors import AlreadyExists, FailedPrecondition, NotFound
 from server.spec import find_cluster_spec
 from server.store import Store
 
@@ -111,6 +111,11 @@ class Collector:
         collected: list[Run] = []
         try:
             gateway = self._gateway_for(workspace)
+        except FailedPrecondition as err:  # e.g. a token this server's key cannot decrypt
+            self._store.workspaces.set_status(workspace.name, "error", str(err))
+            log.error("workspace %s: %s", workspace.name, err)
+            return collected
+        try:
             for job_id, group in sorted(by_job.items()):
                 try:
                     collected.extend(self._collect_job(workspace, gateway, job_id, group))

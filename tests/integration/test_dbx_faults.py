@@ -100,3 +100,15 @@ def test_revoked_token_stops_with_one_clear_error_on_the_workspace(
     with pytest.raises(WorkspaceAuthError, match="refused the token"):
         recommendations.apply_recommendation(store, secrets, str(imported.project.id))
     assert "token=" not in ws.last_error  # the SDK's config suffix is not passed on
+
+
+def test_a_token_this_server_cannot_decrypt_marks_the_workspace_and_spares_the_others(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int]) -> None:
+    from cryptography.fernet import Fernet
+
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    other_key = SecretBox(Fernet.generate_key())  # e.g. the server's key file was replaced
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, other_key, ws), clock=SystemClock())
+    assert collector.poll_once() == []
+    ws = store.workspaces.get("sbx")
+    assert ws.status == "error" and "cannot be decrypted" in ws.last_error
