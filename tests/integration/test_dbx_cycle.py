@@ -13,7 +13,7 @@ from server.clock import SystemClock
 from server.collect import Collector, run_usage
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import cost_run
-from server.databricks import DatabricksGateway
+from server.databricks import DatabricksGateway, DatabricksRejected
 from server.domain import ClusterConfig, Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition
 from server.onboard import RECOMMENDATION_TAG
@@ -191,3 +191,14 @@ def test_runs_from_before_the_import_are_not_collected(
     assert collector.poll_once() == []
     after = _run(emulator, gateway, job_ids[0])
     assert [r.databricks_run_id for r in collector.poll_once()] == [after]
+
+
+def test_a_spec_the_workspace_rejects_leaves_nothing_half_applied(
+        store: Store, gateway: DatabricksGateway, daily: Project) -> None:
+    before = gateway.get_job(daily.job_id)["settings"]
+    rec = _recommend(store, daily, node_type_id="zz.nothing")
+    with pytest.raises(DatabricksRejected, match="zz.nothing"):
+        apply_recommendation(store, gateway, int(daily.id or 0))
+    assert gateway.get_job(daily.job_id)["settings"] == before
+    assert store.recommendations.get(int(rec.id or 0)).state == "pending"
+    assert store.projects.get(int(daily.id or 0)).pending_apply is None
