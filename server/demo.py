@@ -73,7 +73,7 @@ class DemoJob:
 DEMO_JOBS: tuple[DemoJob, ...] = (
     # On demand, and kept there: spot losses would put the SLA at risk.
     DemoJob("orders-etl-sla", "etl_join_aggregate", _cluster("m5d.2xlarge", 10, availability="ON_DEMAND"),
-            sla_seconds=6 * 60, spot_allowed=False),
+            sla_seconds=8 * 60, spot_allowed=False),
     DemoJob("sessions-autoscaling", "memory_bound", _cluster("r5d.2xlarge", autoscale=(4, 16))),
     DemoJob("nightly-sort-disk", "sort", _cluster("m5.2xlarge", 8, ebs=("gp2", 2, 500)),
             allowed_families=("m5", "r5", "m6i", "r6i", "c6i")),

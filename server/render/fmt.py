@@ -32,4 +32,7 @@ def money(amount: float | None, currency: str = "USD") -> str:
 
 
 def percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{fraction * 100:.0f}%"
+    if fraction is None:
+        return "-"
+    text = f"{fraction * 100:.0f}%"
+    return "0%" if text == "-0%" else text  # a tiny loss rounds to nothing, not to "-0%"

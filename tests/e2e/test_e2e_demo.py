@@ -1,0 +1,117 @@
+"""`trimtab demo` with small settings, twice (the second resumes), checked from the stores themselves."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.workspace import start_workspace
+from server.cli.main import main
+from server.databricks import DatabricksGateway, GatewayConfig
+from server.demo import DEMO_JOBS, GROUND_TRUTH_FILE
+from server.domain import Project, Run
+from server.onboard import RECOMMENDATION_TAG
+from server.spec import find_cluster_spec
+from server.store import Store, open_store
+from tests.e2e.eventlogs import written_by_cluster
+
+FIRST_ROUNDS, SECOND_ROUNDS = 4, 2  # learning budget 3: rounds 5 and 6 are model-driven
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    state_dir = tmp_path_factory.mktemp("demo")
+    for rounds in (FIRST_ROUNDS, SECOND_ROUNDS):
+        assert main(["demo", "--runs", str(rounds), "--state-dir", str(state_dir)]) == 0
+    return state_dir
+
+
+@pytest.fixture(scope="module")
+def store(demo_dir: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{demo_dir / 'trimtab.db'}", upgrade=False)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _history(store: Store) -> dict[str, tuple[Project, list[Run]]]:
+    return {p.job_name: (p, store.runs.history(int(p.id or 0))) for p in store.projects.list()}
+
+
+def test_every_run_of_both_invocations_was_collected_once(store: Store) -> None:
+    history = _history(store)
+    assert sorted(history) == sorted(j.name for j in DEMO_JOBS)  # the second invocation made no new projects
+    for _project, runs in history.values():
+        assert len(runs) == FIRST_ROUNDS + SECOND_ROUNDS
+        assert len({r.databricks_run_id for r in runs}) == len(runs)
+        assert all(r.cost is not None and r.cost.total > 0 for r in runs)
+
+
+def test_every_simulated_run_was_ingested_completely(store: Store, demo_dir: Path) -> None:
+    written = written_by_cluster(demo_dir / "workspace")
+    runs = [r for _, rs in _history(store).values() for r in rs]
+    assert len(written) == len(runs)  # one simulated cluster per run
+    for run in runs:
+        expected = written[run.cluster_id]
+        assert expected.stages > 0 and len(run.application_ids) == 1, run
+        (app_id,) = run.application_ids
+        assert len(store.applications.stages(app_id)) == expected.stages, run.cluster_id
+        assert len(store.applications.executors(app_id)) == expected.executors, run.cluster_id
+    assert (demo_dir / GROUND_TRUTH_FILE).is_file()
+
+
+def test_the_jobs_in_the_workspace_hold_the_applied_configuration(store: Store, demo_dir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
+        monkeypatch.delenv(name)
+    emulator = start_workspace(demo_dir / "workspace")
+    try:
+        from server.clock import SystemClock
+
+        gateway = DatabricksGateway(GatewayConfig(emulator.host, emulator.token), clock=SystemClock())
+        for project, runs in _history(store).values():
+            applied = store.recommendations.latest(int(project.id or 0), state="applied")
+            assert applied is not None, project.name
+            live = find_cluster_spec(gateway.get_job(project.job_id)["settings"], project.cluster_key)
+            assert live is not None
+            assert live["custom_tags"][RECOMMENDATION_TAG] == str(applied.id)
+            assert live["node_type_id"] == applied.config.node_type_id
+            if applied.config.autoscale_max:
+                assert live["autoscale"] == {"min_workers": applied.config.autoscale_min,
+                                             "max_workers": applied.config.autoscale_max}
+            else:
+                assert live["num_workers"] == applied.config.num_workers
+            assert live == project.current_spec
+            assert any(r.recommendation_id is not None for r in runs)  # the next runs used what was applied
+    finally:
+        emulator.stop()
+
+
+def test_cost_fell_and_the_sla_job_met_its_sla_while_optimizing(store: Store) -> None:
+    history = _history(store)
+    start = sum(runs[0].cost.total for _, runs in history.values() if runs[0].cost)
+    latest = sum(runs[-1].cost.total for _, runs in history.values() if runs[-1].cost)
+    assert latest < start
+    sla_jobs = [(p, runs) for p, runs in history.values() if p.settings.sla_seconds is not None]
+    assert len(sla_jobs) == 1
+    project, runs = sla_jobs[0]
+    optimizing = [r for r in runs if r.phase == "optimizing"]
+    assert optimizing, [r.phase for r in runs]
+    assert all(r.outcome == "succeeded" and r.runtime_s <= (project.settings.sla_seconds or 0) for r in optimizing)
+
+
+def test_timeline_files_hold_every_run(store: Store, demo_dir: Path) -> None:
+    for project, runs in _history(store).values():
+        html = (demo_dir / "timelines" / f"{project.job_name}.html").read_text()
+        svg = ET.fromstring(html[html.index("<svg"):html.index("</svg>") + 6])
+        assert svg.get("data-points") == str(len(runs))
+        ids = {c.get("data-run-id") for c in svg.iter() if "runtime" in (c.get("class") or "").split()
+               and c.tag.endswith("circle")}
+        assert ids == {str(r.id) for r in runs}
+        png = (demo_dir / "timelines" / f"{project.job_name}.png").read_bytes()
+        assert png[:4] == b"\x89PNG" and len(png) > 10_000
