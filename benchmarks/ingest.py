@@ -9,7 +9,8 @@ not share the server's GIL) sending pre-encoded batches as fast as they are
 acknowledged — ack-after-commit, as agents do. Reports events stored per
 second and p50/p99 acknowledgement latency, and, as the ceiling, the raw
 rate of inserting the same rows (events and materialized tables) with plain
-`executemany` on the same engine. PostgreSQL's URL comes from --postgres or
+`executemany` on the same engine, and the server's CPU time per event (which,
+unlike the rates, does not depend on what else the machine runs). PostgreSQL's URL comes from --postgres or
 TRIMTAB_TEST_POSTGRES_URL; a database is created and dropped per run.
 """
 
@@ -134,6 +135,8 @@ def measure_server(url: str, agents: int, total_events: int, batch_size: int) ->
     from server.serve import start_server
     from server.store import open_store
 
+    # At least four batches per agent, so a run measures steady state, not one wave.
+    batch_size = max(1, min(batch_size, total_events // (agents * 4)))
     n_batches = max(1, total_events // (agents * batch_size))
     store = open_store(url)
     _, token = store.tokens.create("bench", "agent")
@@ -146,8 +149,10 @@ def measure_server(url: str, agents: int, total_events: int, batch_size: int) ->
                            args=(running.address, token, agents, n_batches, batch_size, ready, go, results))
         proc.start()
         ready.wait()
+        cpu0 = time.process_time()  # this process is the server: its CPU per event does not depend on load
         go.set()
         elapsed, latencies, errors = results.get()
+        cpu = time.process_time() - cpu0
         proc.join()
         running.stop(5)
     stored = store.applications.event_count()
@@ -158,7 +163,7 @@ def measure_server(url: str, agents: int, total_events: int, batch_size: int) ->
     if stored != expected:
         raise SystemExit(f"stored {stored} events, expected {expected}")
     latencies.sort()
-    return {"events": expected, "rate": expected / elapsed,
+    return {"events": expected, "batch": batch_size, "rate": expected / elapsed, "cpu_us": cpu / expected * 1e6,
             "p50_ms": statistics.median(latencies) * 1000,
             "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000}
 
@@ -187,7 +192,8 @@ def measure_raw(url: str, total_events: int, batch_size: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", default="1,10,50")
-    parser.add_argument("--events", type=int, default=60_000, help="events per measurement")
+    parser.add_argument("--events", type=int, default=100_000, help="events per SQLite measurement")
+    parser.add_argument("--pg-events", type=int, default=30_000, help="events per PostgreSQL measurement")
     parser.add_argument("--batch", type=int, default=500, help="events per batch")
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--postgres", default=os.environ.get("TRIMTAB_TEST_POSTGRES_URL", ""))
@@ -197,20 +203,22 @@ def main(argv: list[str] | None = None) -> int:
         if engine == "postgresql" and not args.postgres:
             print("skipping postgresql: no --postgres URL or TRIMTAB_TEST_POSTGRES_URL", file=sys.stderr)
             continue
+        events = args.events if engine == "sqlite" else args.pg_events
         with fresh_database(engine, args.postgres) as url:
-            ceiling = measure_raw(url, args.events, args.batch)
+            ceiling = measure_raw(url, events, args.batch)
         for agents in (int(a) for a in args.agents.split(",")):
             with fresh_database(engine, args.postgres) as url:
-                r = measure_server(url, agents, args.events, args.batch)
-            rows.append((engine, agents, r["events"], r["rate"], r["p50_ms"], r["p99_ms"], ceiling,
-                         100 * r["rate"] / ceiling))
+                r = measure_server(url, agents, events, args.batch)
+            rows.append((engine, agents, r["events"], r["batch"], r["rate"], r["p50_ms"], r["p99_ms"], r["cpu_us"],
+                         ceiling, 100 * r["rate"] / ceiling))
             print(f"  {engine} agents={agents}: {r['rate']:,.0f} events/s", file=sys.stderr, flush=True)
-    header = ("engine", "agents", "events", "events/s", "ack p50 ms", "ack p99 ms", "raw executemany/s",
-              "% of raw")
+    header = ("engine", "agents", "events", "batch", "events/s", "ack p50 ms", "ack p99 ms", "server CPU us/event",
+              "raw executemany/s", "% of raw")
     print(" | ".join(header))
     print(" | ".join("-" * len(h) for h in header))
-    for e, a, n, rate, p50, p99, ceil, pct in rows:
-        print(f"{e} | {a} | {n} | {rate:,.0f} | {p50:.1f} | {p99:.1f} | {ceil:,.0f} | {pct:.0f}%")
+    for e, a, n, b, rate, p50, p99, cpu, ceil, pct in rows:
+        print(f"{e} | {a} | {n} | {b} | {rate:,.0f} | {p50:.1f} | {p99:.1f} | {cpu:.1f} | {ceil:,.0f} | {pct:.0f}%")
+    print(f"(load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     return 0
 
 
