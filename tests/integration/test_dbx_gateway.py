@@ -155,3 +155,29 @@ def test_pages_are_merged_and_followed(scripted) -> None:  # type: ignore[no-unt
     runs = gateway().list_runs(3, newer_than_run_id=28)
     assert [r["run_id"] for r in runs] == [30, 29]  # deduplicated, and paging stopped at the cursor
     assert _calls(script, "/api/2.2/jobs/runs/list") == 2
+
+
+def test_apply_that_the_job_does_not_keep_is_restored_and_reported(scripted, store) -> None:  # type: ignore[no-untyped-def]
+    from server.apply import apply_recommendation
+    from server.domain import ClusterConfig, Project, Recommendation
+    from server.errors import FailedPrecondition
+
+    script, gateway, _ = scripted
+    spec = {"node_type_id": "m5.xlarge", "num_workers": 4}
+    project = store.projects.add(Project(workspace="w", job_id=9, cluster_key="main", original_spec=spec,
+                                         current_spec=spec))
+    store.recommendations.add(Recommendation(project_id=int(project.id or 0),
+                                             config=ClusterConfig(node_type_id="m5.2xlarge", num_workers=2)))
+    # The workspace acknowledges the update but keeps serving the old spec.
+    settings = {"name": "j", "job_clusters": [{"job_cluster_key": "main", "new_cluster": spec}],
+                "tasks": [{"task_key": "t", "job_cluster_key": "main"}]}
+    script.replies["/api/2.2/jobs/get"] = [(200, {"job_id": 9, "settings": settings})]
+    script.replies["/api/2.2/jobs/update"] = [(200, {})]
+    script.replies["/api/2.2/jobs/runs/list"] = [(200, {"runs": []})]
+    with pytest.raises(FailedPrecondition, match="did not take the new spec"):
+        apply_recommendation(store, gateway(), int(project.id or 0))
+    updates = [body for method, path, body in script.requests if path == "/api/2.2/jobs/update"]
+    assert len(updates) == 2  # the apply, then the previous spec written back
+    assert updates[0]["new_settings"]["job_clusters"][0]["new_cluster"]["num_workers"] == 2
+    assert updates[1]["new_settings"]["job_clusters"][0]["new_cluster"] == spec
+    assert store.projects.get(int(project.id or 0)).pending_apply is None
