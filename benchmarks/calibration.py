@@ -34,7 +34,7 @@ from sandbox.sim.profiles import PROFILES, WorkloadProfile
 from sandbox.sim.scheduler import schedule
 
 DATASETS = ("cherrypick", "c3o", "bell", "dataproc", "lumos")
-CPU_FACTORS = (0.25, 1.0, 4.0, 16.0)
+CPU_FACTORS = (0.25, 1.0, 4.0, 16.0, 64.0)
 STARTUP_SHARES = (0.0, 0.15, 0.3, 0.5)  # application start-up as a share of the anchor's runtime
 MAX_TASKS = 200  # fewer tasks per stage than the sandbox default keeps the fit fast
 # Where each dataset's jobs read their input. Databricks reads cloud storage over the network;
@@ -113,8 +113,8 @@ def model_seconds(profile: WorkloadProfile, c: Config) -> float:
 
 def _solve_input(base: WorkloadProfile, cpu: float, startup_s: float, anchor: Config) -> tuple[float, WorkloadProfile]:
     """Input factor (log-bisection) that makes the model match the anchor's measured runtime."""
-    lo, hi = math.log(1e-4), math.log(1e3)
-    for _ in range(14):
+    lo, hi = math.log(1e-6), math.log(1e3)
+    for _ in range(13):
         mid = (lo + hi) / 2
         trial = base.scaled(input_factor=math.exp(mid), cpu_factor=cpu, startup_s=startup_s)
         if model_seconds(trial, anchor) < anchor.runtime_s:
@@ -131,7 +131,9 @@ def _mdape(pairs: list[tuple[float, float]]) -> float:
 
 def fit_workload(dataset: str, workload: str, configs: list[Config]) -> Fit:
     name = profile_for(workload)
-    base = replace(PROFILES[name], max_tasks_per_stage=MAX_TASKS, input_local=INPUT_LOCAL.get(dataset, False))
+    # Every measured run succeeded, so the fit must not push tasks into simulated OutOfMemoryErrors.
+    base = replace(PROFILES[name], max_tasks_per_stage=MAX_TASKS, input_local=INPUT_LOCAL.get(dataset, False),
+                   oom_pressure=None)
     ordered = sorted(configs, key=lambda c: c.runtime_s)
     anchor = ordered[len(ordered) // 2]
     rest = sorted((c for c in configs if c is not anchor), key=lambda c: (c.instance_type, c.nodes))

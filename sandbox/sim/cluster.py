@@ -54,7 +54,7 @@ class ClusterPlan:
         return node_index >= self.first_on_demand
 
 
-def _int_field(spec: dict[str, Any], name: str, value: Any) -> int:
+def _int_field(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(name, f"must be an integer, got {value!r}")
     if not 0 <= value <= MAX_WORKERS_LIMIT:
@@ -78,10 +78,10 @@ def _workers(spec: dict[str, Any]) -> tuple[int, int, bool]:
             raise SpecError("autoscale", "cannot be combined with num_workers")
         if not isinstance(autoscale, dict):
             raise SpecError("autoscale", f"must be an object, got {autoscale!r}")
-        lo = _int_field(spec, "autoscale.min_workers", autoscale.get("min_workers", 0))
+        lo = _int_field("autoscale.min_workers", autoscale.get("min_workers", 0))
         if "max_workers" not in autoscale:
             raise SpecError("autoscale.max_workers", "is required")
-        hi = _int_field(spec, "autoscale.max_workers", autoscale["max_workers"])
+        hi = _int_field("autoscale.max_workers", autoscale["max_workers"])
         if lo > hi:
             raise SpecError("autoscale", f"min_workers {lo} is greater than max_workers {hi}")
         if hi == 0:
@@ -89,7 +89,7 @@ def _workers(spec: dict[str, Any]) -> tuple[int, int, bool]:
         return lo, hi, True
     if "num_workers" not in spec:
         raise SpecError("num_workers", "is required when autoscale is not set")
-    n = _int_field(spec, "num_workers", spec["num_workers"])
+    n = _int_field("num_workers", spec["num_workers"])
     return n, n, False
 
 

@@ -145,21 +145,13 @@ class _Builder:
                                       "Stage Attempt ID": 0, "Task Info": ev.task_info(**common)})
         event: dict[str, Any] = {"Event": "SparkListenerTaskEnd", "Stage ID": stage.stage_id, "Stage Attempt ID": 0,
                                  "Task Type": rec.task_type}
-        metrics = ev.metric_values(rec.cost)
-        if rec.end_reason == "Success":
-            event["Task End Reason"] = {"Reason": "Success"}
-            accums = ev.accumulables(stage.stage_id, metrics, with_update=True, output_rows=ev.output_rows(metrics))
-            event["Task Info"] = ev.task_info(**common, finish_ms=rec.finish_ms, accums=accums)
-        elif rec.end_reason == "ExecutorLostFailure":
-            event["Task End Reason"] = {"Reason": "ExecutorLostFailure", "Executor ID": rec.executor_id,
-                                        "Exit Caused By App": False,
-                                        "Loss Reason": self.executors[rec.executor_id].remove_reason}
-            event["Task Info"] = ev.task_info(**common, finish_ms=rec.finish_ms, failed=True)
-            metrics = {}
-        else:  # Resubmitted: the finished map output was lost with its executor
-            event["Task End Reason"] = {"Reason": "Resubmitted"}
-            event["Task Info"] = ev.task_info(**common, finish_ms=rec.finish_ms)
-            metrics = {}
+        metrics = ev.metric_values(rec.cost) if rec.end_reason == "Success" else {}
+        accums = (ev.accumulables(stage.stage_id, metrics, with_update=True, output_rows=ev.output_rows(metrics))
+                  if metrics else [])
+        event["Task End Reason"] = self.end_reason(rec, stage)
+        event["Task Info"] = ev.task_info(**common, finish_ms=rec.finish_ms, accums=accums,
+                                          failed=rec.end_reason in ("ExecutorLostFailure", "ExceptionFailure"),
+                                          killed=rec.end_reason == "TaskKilled")
         event["Task Executor Metrics"] = ev.executor_metrics(
             {"JVMHeapMemory": rec.cost.peak_execution_memory + 350_000_000,
              "OnHeapExecutionMemory": rec.cost.peak_execution_memory, "TotalGCTime": rec.cost.gc_ms}
@@ -168,6 +160,18 @@ class _Builder:
             event["Task Metrics"] = ev.task_metrics_json(metrics)
         self.emit(rec.finish_ms, event)
         return metrics
+
+    def end_reason(self, rec: TaskRecord, stage: StageRecord) -> dict[str, Any]:
+        if rec.end_reason == "ExecutorLostFailure":
+            return {"Reason": "ExecutorLostFailure", "Executor ID": rec.executor_id, "Exit Caused By App": False,
+                    "Loss Reason": self.executors[rec.executor_id].remove_reason}
+        if rec.end_reason == "ExceptionFailure":
+            return ev.oom_failure()
+        if rec.end_reason == "TaskKilled":
+            return {"Reason": "TaskKilled", "Kill Reason": f"Stage cancelled: {stage.failure_reason}",
+                    "Accumulator Updates": []}
+        # Success, or Resubmitted: a finished map output was lost with its executor.
+        return {"Reason": rec.end_reason}
 
     def job_events(self, job_index: int, tasks_by_stage: dict[int, list[TaskRecord]]) -> None:
         job = self.tl.jobs[job_index]
@@ -196,12 +200,16 @@ class _Builder:
                                           parent_ids=list(s.parent_ids), rdds=rdds[s.stage_id]) for s in stages],
             "Stage IDs": [s.stage_id for s in stages], "Properties": props})
         for s in stages:
-            self.stage_events(s, rdds[s.stage_id], props, tasks_by_stage.get(s.stage_id, []))
+            if s.submitted:
+                self.stage_events(s, rdds[s.stage_id], props, tasks_by_stage.get(s.stage_id, []))
+        result: dict[str, Any] = {"Result": "JobSucceeded"}
+        if job.failure:
+            result = {"Result": "JobFailed", "Exception": {"Message": job.failure, "Stack Trace": ev.DAG_STACK}}
         self.emit(job.end_ms, {"Event": "SparkListenerJobEnd", "Job ID": job.job_id, "Completion Time": job.end_ms,
-                               "Job Result": {"Result": "JobSucceeded"}})
+                               "Job Result": result})
         self.emit(job.end_ms + 5, {"Event": ev.SQL_EVENT_PREFIX + "SparkListenerSQLExecutionEnd",
-                                   "executionId": job.job_id, "time": job.end_ms + 5, "errorMessage": "",
-                                   "queryId": query_id})
+                                   "executionId": job.job_id, "time": job.end_ms + 5,
+                                   "errorMessage": job.failure or "", "queryId": query_id})
 
     def stage_events(self, s: StageRecord, rdds: list[dict[str, Any]], props: dict[str, str],
                      tasks: list[TaskRecord]) -> None:
@@ -226,7 +234,7 @@ class _Builder:
                                       "Executor Metrics": ev.executor_metrics(values)})
         self.emit(s.complete_ms, {"Event": "SparkListenerStageCompleted", "Stage Info": ev.stage_info(
             stage_id=s.stage_id, name=s.name, num_tasks=s.num_tasks, parent_ids=list(s.parent_ids), rdds=rdds,
-            submit_ms=s.submit_ms, complete_ms=s.complete_ms,
+            submit_ms=s.submit_ms, complete_ms=s.complete_ms, failure_reason=s.failure_reason,
             accums=ev.accumulables(s.stage_id, totals, with_update=False, output_rows=ev.output_rows(totals)))})
 
 
@@ -241,7 +249,8 @@ def build_event_log(ctx: LogContext, tl: Timeline) -> list[tuple[int, str]]:
         tasks_by_stage[rec.stage_id].append(rec)
     for i in range(len(tl.jobs)):
         b.job_events(i, tasks_by_stage)
-    b.emit(tl.app_end_ms, {"Event": "SparkListenerApplicationEnd", "Timestamp": tl.app_end_ms, "ExitCode": 0})
+    b.emit(tl.app_end_ms, {"Event": "SparkListenerApplicationEnd", "Timestamp": tl.app_end_ms,
+                           "ExitCode": 1 if tl.failure else 0})
     b.out.sort(key=lambda item: (item[0], item[1]))
     ctx_id: int | str = int(ctx.spark_context_id) if ctx.spark_context_id.isdigit() else ctx.spark_context_id
     metadata = {"Event": "DBCEventLoggingListenerMetadata", "Spark Version": ctx.spark_version,

@@ -41,6 +41,29 @@ _PUSH_KEYS: tuple[str, ...] = (
 SHUFFLE_BLOCK_BYTES = 4 * 1024 * 1024  # typical size of one shuffle block fetched
 
 
+def _frame(cls: str, method: str, file: str, line: int) -> dict[str, Any]:
+    return {"Declaring Class": cls, "Method Name": method, "File Name": file, "Line Number": line}
+
+
+OOM_STACK = [
+    _frame("java.util.Arrays", "copyOf", "Arrays.java", 3537),
+    _frame("org.apache.spark.unsafe.map.BytesToBytesMap", "growAndRehash", "BytesToBytesMap.java", 903),
+    _frame("org.apache.spark.executor.Executor$TaskRunner", "run", "Executor.scala", 620),
+]
+DAG_STACK = [
+    _frame("org.apache.spark.scheduler.DAGScheduler", "failJobAndIndependentStages", "DAGScheduler.scala", 2898),
+    _frame("org.apache.spark.scheduler.DAGScheduler", "abortStage", "DAGScheduler.scala", 2834),
+]
+
+
+def oom_failure() -> dict[str, Any]:
+    """Task End Reason of an attempt killed by java.lang.OutOfMemoryError (ExceptionFailure)."""
+    full = "java.lang.OutOfMemoryError: Java heap space\n" + "".join(
+        f"\tat {f['Declaring Class']}.{f['Method Name']}({f['File Name']}:{f['Line Number']})\n" for f in OOM_STACK)
+    return {"Reason": "ExceptionFailure", "Class Name": "java.lang.OutOfMemoryError", "Description": "Java heap space",
+            "Stack Trace": OOM_STACK, "Full Stack Trace": full, "Accumulator Updates": []}
+
+
 def metric_values(cost: TaskCost) -> dict[str, int]:
     """The internal metrics of one task attempt, keyed as in INTERNAL_METRICS."""
     remote_blocks = -(-cost.shuffle_remote_bytes // SHUFFLE_BLOCK_BYTES)
@@ -158,13 +181,13 @@ def executor_metrics(values: dict[str, int] | None = None) -> dict[str, int]:
 
 
 def task_info(*, task_id: int, index: int, attempt: int, launch_ms: int, executor_id: str, host: str,
-              locality: str, finish_ms: int = 0, failed: bool = False,
+              locality: str, finish_ms: int = 0, failed: bool = False, killed: bool = False,
               accums: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "Task ID": task_id, "Index": index, "Attempt": attempt, "Partition ID": index,
         "Launch Time": launch_ms, "Executor ID": executor_id, "Host": host, "Locality": locality,
         "Speculative": False, "Getting Result Time": 0, "Finish Time": finish_ms, "Failed": failed,
-        "Killed": False, "Accumulables": accums or [],
+        "Killed": killed, "Accumulables": accums or [],
     }
 
 
@@ -188,7 +211,7 @@ def rdd_info(rdd_id: int, name: str, num_partitions: int, *, cached: bool, codeg
 
 
 def stage_info(*, stage_id: int, name: str, num_tasks: int, parent_ids: list[int], rdds: list[dict[str, Any]],
-               submit_ms: int | None = None, complete_ms: int | None = None,
+               submit_ms: int | None = None, complete_ms: int | None = None, failure_reason: str | None = None,
                accums: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "Stage ID": stage_id, "Stage Attempt ID": 0, "Stage Name": name, "Number of Tasks": num_tasks,
@@ -199,6 +222,8 @@ def stage_info(*, stage_id: int, name: str, num_tasks: int, parent_ids: list[int
         info["Submission Time"] = submit_ms
     if complete_ms is not None:
         info["Completion Time"] = complete_ms
+    if failure_reason is not None:
+        info["Failure Reason"] = failure_reason
     info.update({"Accumulables": accums or [], "Resource Profile Id": 0, "Shuffle Push Enabled": False,
                  "Shuffle Push Mergers Count": 0})
     return info

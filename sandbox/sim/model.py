@@ -61,6 +61,7 @@ class TaskWork:
     mem_ratio: float
     input_local: bool = False  # read from local disk (HDFS) rather than over the network
     stage_shuffle_bytes: float = 0.0  # shuffle bytes the whole stage writes and reads (page-cache pressure)
+    oom_pressure: float | None = 8.0  # need/available memory beyond which the task dies of OutOfMemoryError
 
     @property
     def processed_bytes(self) -> float:
@@ -88,6 +89,7 @@ class TaskCost:
     disk_spilled: int
     peak_execution_memory: int
     result_size: int
+    oom: bool = False  # the attempt dies with java.lang.OutOfMemoryError partway through
 
     @property
     def duration_ms(self) -> int:
@@ -157,4 +159,5 @@ def task_cost(work: TaskWork, node: NodeType, *, concurrency: int, workers: int,
         disk_spilled=round(disk_spilled),
         peak_execution_memory=round(min(need, avail)),
         result_size=2400 + (0 if shuffle_write else 1600),
+        oom=work.oom_pressure is not None and pressure > work.oom_pressure,
     )

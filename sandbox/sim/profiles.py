@@ -41,11 +41,12 @@ class WorkloadProfile:
     growth_per_day: float = 0.01  # compound daily growth of the input
     split_mb: int = 128  # spark.sql.files.maxPartitionBytes
     max_tasks_per_stage: int = 800  # keeps a single event log small enough to simulate quickly
-    driver_s_per_job: float = 1.5  # planning and scheduling on the driver before each job
+    driver_s_per_job: float = 0.6  # planning and scheduling on the driver before each job
     startup_s: float = 3.0  # session start-up and first planning on the driver before any job
     noise_cv: float = 0.04  # run-to-run variation of the whole run (lognormal sigma)
     task_noise_cv: float = 0.12  # variation between tasks of a stage
     input_local: bool = False  # input read from the workers' disks (HDFS) instead of cloud storage
+    oom_pressure: float | None = 8.0  # memory need/available that kills a task (None: never)
 
     def input_gb_on(self, day: int) -> float:
         """The input size on ``day`` (day 0 = ``input_gb``), growing by ``growth_per_day``."""
@@ -126,7 +127,7 @@ PROFILES: dict[str, WorkloadProfile] = {
             ),
         ),
         growth_per_day=0.005,
-        driver_s_per_job=2.5,
+        driver_s_per_job=0.9,
         noise_cv=0.05,
     ),
     "memory_bound": WorkloadProfile(

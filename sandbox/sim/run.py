@@ -177,7 +177,7 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
     summary["runtime_s"] = (end_time - start_time_ms) / 1000.0
     summary["spot_losses"] = sum(1 for n in nodes if n.lost)
     return SimulatedRun(
-        start_time_ms=start_time_ms, running_ms=running, end_time_ms=end_time, result_state="SUCCESS",
-        state_message="", driver_ip=driver_ip, spark_context_id=spark_context_id, spark_app_id=app_id,
+        start_time_ms=start_time_ms, running_ms=running, end_time_ms=end_time,
+        result_state="FAILED" if timeline.failure else "SUCCESS", state_message=timeline.failure or "", driver_ip=driver_ip, spark_context_id=spark_context_id, spark_app_id=app_id,
         nodes=nodes, cluster_events=events, eventlog=build_event_log(ctx, timeline), summary=summary,
     )

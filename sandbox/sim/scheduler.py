@@ -31,6 +31,8 @@ EXECUTOR_KILLED_REASON = "Executor killed by driver."
 IDLE_TIMEOUT_MS = 60_000  # autoscaling releases an executor idle this long
 AUTOSCALE_CHECK_MS = 10_000  # backlog has to persist this long before scaling up
 DRIVER_LAUNCH_MS = 2  # the driver launches tasks one after another
+MAX_TASK_FAILURES = 4  # spark.task.maxFailures
+OOM_MESSAGE = "java.lang.OutOfMemoryError: Java heap space"
 # Without noise, equal tasks cost the same: memoize (calibration runs thousands of simulations).
 _cached_task_cost = functools.lru_cache(maxsize=16384)(task_cost)
 
@@ -57,7 +59,7 @@ class TaskRecord:
     node_index: int
     launch_ms: int
     finish_ms: int
-    end_reason: str  # Success | ExecutorLostFailure | Resubmitted
+    end_reason: str  # Success | ExecutorLostFailure | Resubmitted | ExceptionFailure | TaskKilled
     task_type: str  # ShuffleMapTask | ResultTask
     cost: TaskCost
 
@@ -72,6 +74,8 @@ class StageRecord:
     shuffle_map: bool
     submit_ms: int = 0
     complete_ms: int = 0
+    failure_reason: str | None = None
+    submitted: bool = True  # False for the stages of a failed job that never ran
 
 
 @dataclass
@@ -80,12 +84,15 @@ class JobRecord:
     stage_ids: list[int]
     submit_ms: int = 0
     end_ms: int = 0
+    failure: str | None = None
 
 
 @dataclass
 class ClusterChange:
     t_ms: int
-    type: str  # RESIZING | UPSIZE_COMPLETED | NODES_LOST
+    # RESIZING | UPSIZE_COMPLETED | NODES_LOST are Databricks cluster events; ADD is internal:
+    # a node joined (``run.py`` turns it into a SimNode and drops it from the cluster events).
+    type: str
     details: dict
     node_index: int | None = None  # the node lost, added or released
 
@@ -99,6 +106,7 @@ class Timeline:
     changes: list[ClusterChange] = field(default_factory=list)
     app_end_ms: int = 0
     input_bytes: float = 0.0
+    failure: str | None = None  # why the application's job failed, if it did
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,7 @@ def _stage_works(profile: WorkloadProfile, day: int, conf: dict[str, str], rng: 
                 mem_ratio=template.mem_ratio,
                 input_local=profile.input_local,
                 stage_shuffle_bytes=shuffle + total * template.shuffle_write_ratio,
+                oom_pressure=profile.oom_pressure,
             ))
         works.append(stage_works)
         shuffle_written.append(total * template.shuffle_write_ratio)
@@ -310,10 +319,15 @@ class _Scheduler:
                 workers = max(1, len(self.live(launch)))
                 cost = (task_cost if self.noise else _cached_task_cost)(
                     works[index], self.plan.worker_type, concurrency=ex.cores, workers=workers, noise=noise)
-                finish = launch + cost.duration_ms
+                finish = launch + (cost.duration_ms * 3 // 5 if cost.oom else cost.duration_ms)
                 records.append(TaskRecord(self.task_id, stage.stage_id, index, attempt, eid, ex.node_index,
-                                          launch, finish, "Success", task_type, cost))
+                                          launch, finish, "ExceptionFailure" if cost.oom else "Success",
+                                          task_type, cost))
                 self.task_id += 1
+                if cost.oom:
+                    if attempt + 1 >= MAX_TASK_FAILURES:
+                        return self.abort_stage(stage, records, records[-1], finish)
+                    pending.append((index, attempt + 1, finish))
                 ex.last_busy_ms = max(ex.last_busy_ms, finish)
                 heapq.heappush(self.slots, (finish, tie, eid))
             end = max((r.finish_ms for r in records if r.end_reason == "Success"), default=submit)
@@ -323,6 +337,20 @@ class _Scheduler:
             break
         stage.complete_ms = end + 15
         self.tl.tasks.extend(records)
+        return stage.complete_ms
+
+    def abort_stage(self, stage: StageRecord, records: list[TaskRecord], last: TaskRecord, t_ms: int) -> int:
+        """A task failed MAX_TASK_FAILURES times: Spark aborts the stage, kills its running tasks."""
+        stage.failure_reason = (
+            f"Job aborted due to stage failure: Task {last.index} in stage {stage.stage_id}.0 failed "
+            f"{MAX_TASK_FAILURES} times, most recent failure: Lost task {last.index}.{last.attempt} in stage "
+            f"{stage.stage_id}.0 (TID {last.task_id}) (executor {last.executor_id}): {OOM_MESSAGE}")
+        for rec in records:
+            if rec.end_reason == "Success" and rec.finish_ms > t_ms:
+                rec.end_reason, rec.finish_ms = "TaskKilled", t_ms
+        stage.complete_ms = t_ms + 15
+        self.tl.tasks.extend(records)
+        self.tl.failure = stage.failure_reason
         return stage.complete_ms
 
     def run(self, works: list[list[TaskWork]], start_ms: int) -> Timeline:
@@ -343,11 +371,15 @@ class _Scheduler:
             for sid in stage_ids:
                 template = self.profile.stages[sid]
                 stage = StageRecord(sid, job_id, template.name, len(works[sid]), template.parents,
-                                    shuffle_map=sid in consumed)
+                                    shuffle_map=sid in consumed, submitted=not self.tl.failure)
                 self.tl.stages.append(stage)
-                t = self.run_stage(stage, works[sid], t + 40)
+                if not self.tl.failure:
+                    t = self.run_stage(stage, works[sid], t + 40)
             job.end_ms = t + 10
             t = job.end_ms
+            if self.tl.failure:  # the driver's action raised: the application gives up
+                job.failure = self.tl.failure
+                break
         self.tl.app_end_ms = t + 300
         # Nodes requested near the end never joined the application.
         self.tl.executors = [e for e in self.tl.executors if e.add_ms < self.tl.app_end_ms]

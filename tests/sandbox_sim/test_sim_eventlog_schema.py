@@ -30,7 +30,11 @@ END_REASON_FIELDS = {
     "Success": {"Reason"},
     "Resubmitted": {"Reason"},
     "ExecutorLostFailure": {"Reason", "Executor ID", "Exit Caused By App", "Loss Reason"},
+    "ExceptionFailure": {"Reason", "Class Name", "Description", "Stack Trace", "Full Stack Trace",
+                         "Accumulator Updates"},
+    "TaskKilled": {"Reason", "Kill Reason", "Accumulator Updates"},
 }
+STACK_FRAME_FIELDS = {"Declaring Class", "Method Name", "File Name", "Line Number"}
 
 
 def _type(value: Any) -> str:
@@ -97,12 +101,29 @@ def test_every_event_kind_has_the_real_fields_and_types(real_spark_events) -> No
             assert set(event) == fields
 
 
-def test_failed_task_end_reasons_use_spark_fields() -> None:
-    reasons = [e["Task End Reason"] for e in _simulated_events() if e["Event"] == "SparkListenerTaskEnd"]
-    kinds = {r["Reason"] for r in reasons}
-    assert {"Success", "ExecutorLostFailure"} <= kinds
+def _failed_run_events() -> list[dict[str, Any]]:
+    spec = {"spark_version": "15.4.x-scala2.12", "node_type_id": "c5.xlarge", "num_workers": 3}
+    run = simulate_run(spec, "skewed_join", seed=1, day=0, cluster_id="1124-000000-oom", spark_context_id="8814",
+                       start_time_ms=1_790_000_000_000, job_id=1, run_id=3, app_name="Databricks Shell",
+                       spot_loss_prob=0.0)
+    assert run.result_state == "FAILED" and "OutOfMemoryError" in run.state_message
+    return [json.loads(line) for _, line in run.eventlog]
+
+
+def test_failed_task_end_reasons_and_failures_use_spark_fields() -> None:
+    events = _simulated_events() + _failed_run_events()
+    reasons = [e["Task End Reason"] for e in events if e["Event"] == "SparkListenerTaskEnd"]
+    assert {r["Reason"] for r in reasons} >= {"Success", "ExecutorLostFailure", "ExceptionFailure"}
     for reason in reasons:
         assert set(reason) == END_REASON_FIELDS[reason["Reason"]]
+        for frame in reason.get("Stack Trace", []):
+            assert set(frame) == STACK_FRAME_FIELDS and isinstance(frame["Line Number"], int)
+    failed_job = next(e for e in events if e["Event"] == "SparkListenerJobEnd" and e["Job Result"]["Result"] != "JobSucceeded")
+    assert failed_job["Job Result"]["Result"] == "JobFailed"
+    assert set(failed_job["Job Result"]["Exception"]) == {"Message", "Stack Trace"}
+    failed_stage = next(e for e in events if e["Event"] == "SparkListenerStageCompleted"
+                        and "Failure Reason" in e["Stage Info"])
+    assert failed_stage["Stage Info"]["Failure Reason"].startswith("Job aborted due to stage failure")
 
 
 def test_databricks_metadata_and_tags() -> None:

@@ -30,6 +30,9 @@ def simulated_logs(tmp_path: Path) -> tuple[Path, list[SimulatedRun]]:
         # Many small jobs with a cached dataset.
         _run({"spark_version": "16.4.x-scala2.12", "node_type_id": "Standard_E8s_v5", "num_workers": 2},
              "iterative_ml", seed=5, spot=0.0, start_ms=1_790_200_000_000),
+        # A hot key on small-memory nodes: OutOfMemoryError four times, stage aborted, job failed.
+        _run({"spark_version": "15.4.x-scala2.12", "node_type_id": "c5.xlarge", "num_workers": 3}, "skewed_join",
+             seed=1, spot=0.0, start_ms=1_790_300_000_000),
     ]
     log_dir = tmp_path / "spark-events"
     log_dir.mkdir()
@@ -43,6 +46,7 @@ def test_history_server_shows_the_simulated_applications(simulated_logs, history
     log_dir, runs = simulated_logs
     assert any(r.summary["spot_losses"] for r in runs)
     assert any(e["reason"] == "Executor killed by driver." for r in runs for e in r.summary["executors_removed"])
+    assert [r.result_state for r in runs] == ["SUCCESS", "SUCCESS", "SUCCESS", "FAILED"]
     server = history_server_factory(log_dir)
     server.wait_for_apps({r.spark_app_id for r in runs})
     apps = {a["id"]: a for a in server.get("/applications")}
@@ -55,16 +59,17 @@ def test_history_server_shows_the_simulated_applications(simulated_logs, history
 
         jobs = sorted(server.get(base + "/jobs"), key=lambda j: j["jobId"])
         assert [j["jobId"] for j in jobs] == [j["job_id"] for j in truth["jobs"]]
-        assert all(j["status"] == "SUCCEEDED" for j in jobs)
+        assert [j["status"] for j in jobs] == [j["status"] for j in truth["jobs"]]
         assert [sorted(j["stageIds"]) for j in jobs] == [sorted(j["stage_ids"]) for j in truth["jobs"]]
 
         stages = {s["stageId"]: s for s in server.get(base + "/stages")}
         assert sorted(stages) == [s["stage_id"] for s in truth["stages"]]
         for st in truth["stages"]:
             got = stages[st["stage_id"]]
-            assert got["status"] == "COMPLETE"
+            assert got["status"] == st["status"]
             assert got["numTasks"] == st["num_tasks"]
-            assert got["numCompletedIndices"] == st["num_tasks"]
+            assert got["numCompletedIndices"] == st["completed_indices"]
+            assert got["numKilledTasks"] == st["killed"]
             assert got["numCompleteTasks"] == st["succeeded"]
             # Spark counts a resubmitted map output as a failed task of the stage.
             assert got["numFailedTasks"] == st["failed"] + st["resubmitted"]
@@ -74,11 +79,14 @@ def test_history_server_shows_the_simulated_applications(simulated_logs, history
             assert got["outputBytes"] == st["output_bytes"]
             assert got["memoryBytesSpilled"] == st["memory_spilled_bytes"]
             assert got["executorRunTime"] == st["executor_run_ms"]
+            if st["status"] == "SKIPPED":
+                continue
             tasks = server.get(f"{base}/stages/{st['stage_id']}/0/taskList?length=100000")
             assert sorted(t["taskId"] for t in tasks) == st["task_ids"]
             # A resubmitted task keeps its SUCCESS record; its re-run is a new task id.
             assert sum(t["status"] == "SUCCESS" for t in tasks) == st["succeeded"]
             assert sum(t["status"] == "FAILED" for t in tasks) == st["failed"]
+            assert sum(t["status"] == "KILLED" for t in tasks) == st["killed"]
 
         executors = {e["id"]: e for e in server.get(base + "/allexecutors")}
         assert set(executors) == {*truth["executors_added"], "driver"}

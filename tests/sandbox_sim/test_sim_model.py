@@ -137,3 +137,16 @@ def test_single_node_cluster_runs_in_the_driver() -> None:
     executors = {e["Executor ID"] for e in events if e["Event"] == "SparkListenerExecutorAdded"}
     assert executors == {"driver"} and len(r.nodes) == 1
     assert r.summary["tasks"] > 0
+
+
+def test_hot_key_on_small_memory_nodes_fails_with_out_of_memory() -> None:
+    small = run({"node_type_id": "c5.xlarge", "num_workers": 3}, "skewed_join")
+    big = run({"node_type_id": "r5.xlarge", "num_workers": 3}, "skewed_join")
+    assert small.result_state == "FAILED" and "java.lang.OutOfMemoryError" in small.state_message
+    assert big.result_state == "SUCCESS" and big.state_message == ""
+    failed = [s for s in small.summary["stages"] if s["status"] == "FAILED"]
+    assert len(failed) == 1 and failed[0]["failed"] >= 4
+    assert small.summary["jobs"][-1]["status"] == "FAILED"
+    events = [json.loads(line) for _, line in small.eventlog]
+    assert events[-1] == {"Event": "SparkListenerApplicationEnd", "Timestamp": events[-1]["Timestamp"], "ExitCode": 1}
+    assert [e.type for e in small.cluster_events][-1] == "TERMINATING"
