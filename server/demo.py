@@ -107,6 +107,7 @@ class JobSummary:
     phases: dict[str, int]
     timeline_png: Path
     timeline_html: Path
+    terminal_timeline: str
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class DemoResult:
     rounds_total: int
     runs_ingested_completely: int
     runs_simulated: int
-    dashboard_hint: str = ""
+    state_dir: Path
 
 
 @dataclass
@@ -279,6 +280,7 @@ class _Loop:
 def _summarize(store: Any, projects: dict[str, Project], jobs: Sequence[DemoJob], state: _State,
                truth: _GroundTruth, state_dir: Path) -> DemoResult:
     from server.render import write_timeline
+    from server.render.terminal import render_terminal
     from server.services.projects import sla_met_fraction
     from server.services.savings import project_savings
     from server.timeline import timeline_of_runs
@@ -316,6 +318,7 @@ def _summarize(store: Any, projects: dict[str, Project], jobs: Sequence[DemoJob]
             final_runtime_s=last.runtime_s if last else None, saving_fraction=fraction,
             sla_seconds=project.settings.sla_seconds,
             sla_met_fraction=sla_met_fraction(runs, project.settings.sla_seconds),
-            phases=dict(Counter(r.phase for r in runs)), timeline_png=png, timeline_html=html))
+            phases=dict(Counter(r.phase for r in runs)), timeline_png=png, timeline_html=html,
+            terminal_timeline=render_terminal(chart, legend=False)))
     return DemoResult(jobs=tuple(summaries), rounds_total=state.rounds, runs_ingested_completely=complete,
-                      runs_simulated=simulated)
+                      runs_simulated=simulated, state_dir=state_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,20 @@ def _print_summary(result: Any) -> None:
                        "SLA MET", "PHASES (L/O/M)"])
     click.echo(f"\n{result.runs_ingested_completely}/{result.runs_simulated} simulated runs ingested completely "
                f"by the agents; {result.rounds_total} rounds so far.")
-    click.echo("Timelines:")
+    from server.render.terminal import LEGEND
+
+    for job in result.jobs:
+        click.echo("")
+        click.echo(job.terminal_timeline)
+    click.echo(LEGEND)
+    click.echo("\nTimeline charts:")
     for job in result.jobs:
         click.echo(f"  {job.timeline_png}\n  {job.timeline_html}")
+    state = shlex.quote(str(result.state_dir))
+    click.echo("\nBrowse it in the dashboard:\n"
+               f"  trimtab token create --name me --scope admin --state-dir {state}\n"
+               f"  trimtab server start --state-dir {state} --listen 127.0.0.1:0 --http 127.0.0.1:8080\n"
+               f"Run more: trimtab demo --state-dir {state} --runs 5")
 
 
 def _as_dict(result: Any) -> dict[str, Any]:

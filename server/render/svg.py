@@ -9,6 +9,7 @@ test can count what was drawn.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from html import escape
 
@@ -20,8 +21,22 @@ PANEL_HEIGHT = 190
 LEFT, RIGHT, TOP, GAP, BOTTOM = 70, 20, 40, 40, 36
 
 
-def _ticks(top: float, count: int = 4) -> list[float]:
-    return [top * i / count for i in range(count + 1)]
+DURATION_STEPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600,
+                  43200, 86400)
+
+
+def nice_step(top: float, durations: bool, count: int = 4) -> float:
+    """A round step (1/2/5 x 10^k, or a whole number of seconds/minutes/hours) giving about `count` ticks."""
+    raw = top / count if top > 0 else 1.0
+    if durations:
+        return float(next((s for s in DURATION_STEPS if s >= raw), DURATION_STEPS[-1]))
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+
+
+def _ticks(top: float, durations: bool) -> list[float]:
+    step = nice_step(top, durations)
+    return [step * i for i in range(int(top / step + 1e-9) + 1)]
 
 
 class _Panel:
@@ -43,7 +58,7 @@ def _panel(out: list[str], panel: _Panel, tl: ProjectTimeline, name: str, values
     out.append(f'<g class="panel panel-{name}">')
     out.append(f'<text x="{LEFT}" y="{panel.y0 - 8:.1f}" class="panel-title" font-size="13" '
                f'font-weight="600">{"runtime" if name == "runtime" else "cost per run"}</text>')
-    for tick in _ticks(panel.top_value):
+    for tick in _ticks(panel.top_value, durations=name == "runtime"):
         y = panel.y(tick)
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10" '

@@ -28,7 +28,11 @@ def spark(values: Sequence[float], top: float) -> str:
     return "".join(BLOCKS[min(len(BLOCKS) - 1, max(0, round(v / top * (len(BLOCKS) - 1))))] for v in values)
 
 
-def render_terminal(timeline: ProjectTimeline, width: int = 72) -> str:
+LEGEND = ("         L learning  O optimizing  M monitoring  ^ recommendation applied  "
+          "s spot loss  d data growth  F failure  e user edit")
+
+
+def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:
     points = timeline.points
     title = timeline.title or "timeline"
     if not points:
@@ -59,6 +63,6 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72) -> str:
             if events[note.index - offset] != "F":
                 events[note.index - offset] = letter
     lines.append(("events   " + "".join(events)).rstrip())
-    lines.append("         L learning  O optimizing  M monitoring  ^ recommendation applied  "
-                 "s spot loss  d data growth  F failure  e user edit")
+    if legend:
+        lines.append(LEGEND)
     return "\n".join(lines)

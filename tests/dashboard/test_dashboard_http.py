@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,30 @@ def test_bad_addresses_are_one_clear_error(site: Site) -> None:
         serve_dashboard(site.store, "nowhere")
     with pytest.raises(FailedPrecondition, match="cannot serve the dashboard"):
         serve_dashboard(site.store, site.dashboard.address)  # already taken
+
+
+def test_server_start_with_http_serves_the_dashboard(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The hook in `server.serve`: `--http` starts the dashboard, stopping the server stops it."""
+    import logging
+    import re
+
+    from server.config import ServerConfig
+    from server.serve import start_server
+    from server.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
+    _, token = store.tokens.create("admin", "admin")
+    with caplog.at_level(logging.INFO, logger="server.dashboard"):
+        running = start_server(ServerConfig(listen="127.0.0.1:0", http="127.0.0.1:0", state_dir=tmp_path), store)
+    try:
+        match = re.search(r"trimtab dashboard on (http://\S+)", caplog.text)
+        assert match is not None, caplog.text
+        url = match[1]
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            assert reply.status == 200 and b"No projects yet" in reply.read()
+    finally:
+        running.stop(grace=0)
+        store.close()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url, timeout=5)
