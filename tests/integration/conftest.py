@@ -51,6 +51,15 @@ def job_ids(emulator: RunningWorkspace) -> list[int]:
 
 
 @pytest.fixture
+def sqlite_store(sqlite_url: str) -> Iterator[Store]:
+    opened = open_store(sqlite_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
     """Each test runs on SQLite and on PostgreSQL (the store's two engines)."""
     opened = open_store(db_url)

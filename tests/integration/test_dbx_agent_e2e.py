@@ -22,6 +22,12 @@ from server.store import Store
 
 
 @pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """SQLite only: the engine does not matter here (import, cycle and collection run on both)."""
+    return sqlite_store
+
+
+@pytest.fixture
 def slower(tmp_path: Path) -> Iterator[RunningWorkspace]:
     # Slow enough that the agent has started before the run ends (at speed >= ~1000 a run is over
     # before the agent process is up, and it streams nothing: see the report to the lead).

@@ -16,6 +16,12 @@ from tests.integration.conftest import NOOP_INIT, WIRING
 
 
 @pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """SQLite only: the engine does not matter here (import, cycle and collection run on both)."""
+    return sqlite_store
+
+
+@pytest.fixture
 def trimtab(server: RunningServer, store: Store, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
             monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(workspaces._integration, "wiring", WIRING)

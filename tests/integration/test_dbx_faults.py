@@ -18,6 +18,12 @@ from server.store import Store
 from tests.integration.conftest import WIRING
 
 
+@pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """SQLite only: the engine does not matter here (import, cycle and collection run on both)."""
+    return sqlite_store
+
+
 class SharedFakeClock:
     """One fake time for both sides: the gateway's waits move the emulator's rate-limit window."""
 

@@ -24,6 +24,14 @@ from server.databricks import (
     DatabricksUnavailable,
     GatewayConfig,
 )
+from server.store import Store
+
+
+@pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """SQLite only: the engine does not matter here (import, cycle and collection run on both)."""
+    return sqlite_store
+
 
 Reply = tuple[int, dict[str, Any]]
 
