@@ -48,13 +48,21 @@ INIT_SCRIPT = Path(__file__).resolve().parents[2] / "init_scripts" / "trimtab-in
 GatewayFactory = Callable[[GatewayConfig, Clock], DatabricksGateway]
 
 
+def _real_gateway(config: GatewayConfig, clock: Clock) -> DatabricksGateway:
+    return DatabricksGateway(config, clock=clock)
+
+
 @dataclasses.dataclass
 class Integration:
-    """What the server sets once at start (`configure`): how agents reach it, the clock."""
+    """What the server sets once at start (`configure`): how agents reach it, the clock.
+
+    Module-level because the servicers call these functions with (store, secrets, ...) only;
+    the process has one server, so one setting.
+    """
 
     wiring: AgentWiring | None = None
     clock: Clock = dataclasses.field(default_factory=SystemClock)
-    gateway_factory: GatewayFactory = lambda cfg, clock: DatabricksGateway(cfg, clock=clock)  # noqa: E731
+    gateway_factory: GatewayFactory = _real_gateway
 
 
 _integration = Integration()
