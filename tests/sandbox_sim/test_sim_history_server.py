@@ -96,6 +96,8 @@ def test_history_server_shows_the_simulated_applications(simulated_logs, history
             if executor_id in removed:
                 assert ex["removeReason"] == removed[executor_id]["reason"]
         assert sum(e["totalTasks"] for e in executors.values()) == truth["tasks"]
+        active = {e["id"] for e in server.get(base + "/executors")}
+        assert active == {*truth["executors_added"], "driver"} - set(removed)
 
 
 def _app_start(run: SimulatedRun) -> int:
