@@ -148,7 +148,7 @@ def _stage(s: ingest_pb2.StageCompleted, app: str, where: str) -> Stage:
     peaks = []
     for i, p in enumerate(s.executor_peaks):
         _check_id(p.executor_id, f"{where}.executor_peaks[{i}].executor_id")
-        peaks.append(ExecutorStagePeak(executor_id=p.executor_id, metrics=dict(p.metrics)))
+        peaks.append(ExecutorStagePeak(executor_id=p.executor_id, metrics=dict(p.metrics.items())))
     return Stage(
         application_id=app, stage_id=s.stage_id, attempt_id=s.attempt_id, name=s.name, num_tasks=s.num_tasks,
         parent_ids=tuple(s.parent_ids), submission_time_ms=s.submission_time_ms,

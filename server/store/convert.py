@@ -152,19 +152,27 @@ def application(row: Any, counts: tuple[int, int, int], run_id: int | None) -> A
     )
 
 
+_ZERO_METRICS = dict.fromkeys(TASK_METRIC_NAMES, 0)
+_METRIC_SET = frozenset(TASK_METRIC_NAMES)
+_TD_COLUMNS = tuple(f"td_{name}" for name in _DIST_FIELDS)
+
+
 def stage_values(s: Stage) -> dict[str, Any]:
-    values: dict[str, Any] = {
+    """Column values of a stage row. On the ingest hot path: kept to dict
+    merges, no per-field Python loop."""
+    metrics = s.metrics if s.metrics.keys() <= _METRIC_SET else {
+        k: v for k, v in s.metrics.items() if k in _METRIC_SET}
+    d = s.task_duration_ms
+    return {
         "application_id": s.application_id, "stage_id": s.stage_id, "attempt_id": s.attempt_id,
         "name": s.name, "num_tasks": s.num_tasks, "parent_ids": list(s.parent_ids),
         "submission_time_ms": s.submission_time_ms, "completion_time_ms": s.completion_time_ms,
         "failure_reason": s.failure_reason, "tasks_succeeded": s.tasks_succeeded,
         "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed,
+        **_ZERO_METRICS, **metrics,
+        **dict(zip(_TD_COLUMNS, (d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum),
+                   strict=True)),
     }
-    for name in TASK_METRIC_NAMES:
-        values[name] = int(s.metrics.get(name, 0))
-    for name in _DIST_FIELDS:
-        values[f"td_{name}"] = getattr(s.task_duration_ms, name)
-    return values
 
 
 def stage(row: Any, peaks: tuple[Any, ...] = ()) -> Stage:
