@@ -50,12 +50,13 @@ class AgentWiring:
     server_address: str  # host:port the agent streams to
     secret_scope: str = "trimtab"
     secret_key: str = "agent-token"
-    # An InitScriptInfo (exactly one of workspace/volumes/dbfs/file/s3/abfss/gcs). DBFS by
-    # default because import can upload it there through the API it already uses.
+    # An InitScriptInfo (exactly one of workspace/volumes/dbfs/file/s3/abfss/gcs). A workspace
+    # file by default: import can upload it, and Databricks no longer runs DBFS init scripts.
     init_script: Mapping[str, Any] = field(
-        default_factory=lambda: {"dbfs": {"destination": "dbfs:/trimtab/trimtab-init.sh"}})
+        default_factory=lambda: {"workspace": {"destination": "/Shared/trimtab/trimtab-init.sh"}})
     log_destination: str = "dbfs:/cluster-logs"
-    # Import uploads Trimtab's init script to a DBFS destination; off when it is managed elsewhere.
+    # Import uploads Trimtab's init script to a workspace or DBFS destination; off when it is
+    # managed elsewhere (a UC volume, cloud storage, an allowlisted path).
     upload_init_script: bool = True
 
     @property

@@ -55,6 +55,7 @@ JOBS = "/api/2.2/jobs"
 CLUSTERS = "/api/2.1/clusters"
 SECRETS = "/api/2.0/secrets"
 DBFS = "/api/2.0/dbfs"
+WORKSPACE = "/api/2.0/workspace"
 
 
 class _SdkClockAdapter(SdkClock):
@@ -268,6 +269,16 @@ class DatabricksGateway:
         except DatabricksNotFound:
             return False
         return any(s.get("key") == key for s in page.get("secrets") or [])
+
+    def put_workspace_file(self, path: str, contents: bytes) -> None:
+        """Write a workspace file (``/Shared/...``), replacing it, creating its folder."""
+        import base64
+        import posixpath
+
+        self._do("POST", f"{WORKSPACE}/mkdirs", body={"path": posixpath.dirname(path) or "/"})
+        self._do("POST", f"{WORKSPACE}/import", body={
+            "path": path, "format": "AUTO", "overwrite": True,
+            "content": base64.b64encode(contents).decode("ascii")})
 
     def put_dbfs_file(self, path: str, contents: bytes) -> None:
         """Write a small file (one block, < 1 MiB) to DBFS, replacing it."""

@@ -231,8 +231,16 @@ def _prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiri
         # The plaintext exists only here: it goes straight into the workspace's secret scope.
         _, plaintext = store.tokens.create(f"agent-{ws.name}", "agent")
         gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext)
-    dbfs = (wiring.init_script.get("dbfs") or {}).get("destination") if wiring.upload_init_script else None
-    if dbfs and INIT_SCRIPT.is_file():
-        gateway.put_dbfs_file(str(dbfs).removeprefix("dbfs:"), INIT_SCRIPT.read_bytes())
-    elif dbfs:
+    if not wiring.upload_init_script:
+        return
+    if not INIT_SCRIPT.is_file():
         log.warning("init script %s not found: clusters will start without the agent", INIT_SCRIPT)
+        return
+    workspace_file = (wiring.init_script.get("workspace") or {}).get("destination")
+    dbfs = (wiring.init_script.get("dbfs") or {}).get("destination")
+    if workspace_file:
+        gateway.put_workspace_file(str(workspace_file), INIT_SCRIPT.read_bytes())
+    elif dbfs:
+        gateway.put_dbfs_file(str(dbfs).removeprefix("dbfs:"), INIT_SCRIPT.read_bytes())
+    else:
+        log.info("init script %s is not uploaded by Trimtab: make sure it is there", dict(wiring.init_script))
