@@ -38,7 +38,7 @@ class WorkloadProfile:
     description: str
     input_gb: float  # input size on day 0
     stages: tuple[StageTemplate, ...]
-    growth_per_day: float = 0.01  # compound daily growth of the input
+    growth_per_day: float = 0.003  # compound daily growth of the input (about x3 a year)
     split_mb: int = 128  # spark.sql.files.maxPartitionBytes
     max_tasks_per_stage: int = 800  # keeps a single event log small enough to simulate quickly
     driver_s_per_job: float = 0.6  # planning and scheduling on the driver before each job
@@ -78,7 +78,7 @@ def _etl(name: str, description: str, *, skew: float) -> WorkloadProfile:
             StageTemplate("save at ingest_orders.py:60", 0, parents=(2,), cpu_s_per_gb=18.0,
                           output_ratio=0.4, mem_ratio=0.8, partitions=200),
         ),
-        growth_per_day=0.01,
+        growth_per_day=0.003,
     )
 
 
@@ -105,7 +105,7 @@ PROFILES: dict[str, WorkloadProfile] = {
             StageTemplate("save at terasort.py:30", 1, parents=(1,), cpu_s_per_gb=12.0,
                           output_ratio=1.0, mem_ratio=1.6, partitions=400),
         ),
-        growth_per_day=0.015,
+        growth_per_day=0.003,
     ),
     "iterative_ml": WorkloadProfile(
         name="iterative_ml",
@@ -126,7 +126,8 @@ PROFILES: dict[str, WorkloadProfile] = {
                 )
             ),
         ),
-        growth_per_day=0.005,
+        growth_per_day=0.002,
+        max_tasks_per_stage=160,  # 20 stages read the cached table: keep the log to a few thousand tasks
         driver_s_per_job=0.9,
         noise_cv=0.05,
     ),
@@ -142,7 +143,7 @@ PROFILES: dict[str, WorkloadProfile] = {
             StageTemplate("save at sessionize.py:40", 0, parents=(1,), cpu_s_per_gb=10.0,
                           output_ratio=0.5, mem_ratio=1.0, partitions=160),
         ),
-        growth_per_day=0.01,
+        growth_per_day=0.003,
     ),
     "io_bound": WorkloadProfile(
         name="io_bound",
@@ -152,7 +153,7 @@ PROFILES: dict[str, WorkloadProfile] = {
             StageTemplate("parquet at copy_events.py:12", 0, input_share=1.0, cpu_s_per_gb=2.5,
                           output_ratio=0.35, mem_ratio=0.1),
         ),
-        growth_per_day=0.02,
+        growth_per_day=0.004,
         split_mb=256,
     ),
 }
