@@ -255,6 +255,8 @@ class _Scheduler:
         if not victims:
             return
         ex = victims[0]
+        # A node reclaimed before its executor registered is seen lost right after it registers.
+        loss = SpotLoss(loss.node_index, max(loss.t_ms, ex.add_ms + 1_000))
         n = self.alive_count()
         self.remove(ex, loss.t_ms, EXECUTOR_LOST_REASON, lost=True)
         self.tl.changes.append(ClusterChange(loss.t_ms, "NODES_LOST", {

@@ -53,6 +53,7 @@ def test_history_server_shows_the_simulated_applications(simulated_logs, history
     for run in runs:
         truth = run.summary
         app = apps[run.spark_app_id]
+        assert app["name"] == "Databricks Shell"
         assert app["attempts"][0]["completed"] is True
         assert app["attempts"][0]["duration"] == truth["app_end_ms"] - _app_start(run)
         base = f"/applications/{run.spark_app_id}"

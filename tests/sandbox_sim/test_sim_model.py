@@ -152,3 +152,17 @@ def test_hot_key_on_small_memory_nodes_fails_with_out_of_memory() -> None:
     events = [json.loads(line) for _, line in small.eventlog]
     assert events[-1] == {"Event": "SparkListenerApplicationEnd", "Timestamp": events[-1]["Timestamp"], "ExitCode": 1}
     assert [e.type for e in small.cluster_events][-1] == "TERMINATING"
+
+
+def test_executors_are_removed_only_after_they_were_added() -> None:
+    spec = {"node_type_id": "m5.4xlarge", "num_workers": 6, "aws_attributes": {"availability": "SPOT"}}
+    for seed in range(5):  # a short job and certain losses: some nodes go before their executor registers
+        r = run(spec, "io_bound", seed=seed, spot=1.0)
+        added: set[str] = set()
+        for _, line in r.eventlog:
+            event = json.loads(line)
+            if event["Event"] == "SparkListenerExecutorAdded":
+                added.add(event["Executor ID"])
+            elif event["Event"] == "SparkListenerExecutorRemoved":
+                assert event["Executor ID"] in added
+        assert r.summary["spot_losses"] == 6
