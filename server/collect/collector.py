@@ -48,6 +48,7 @@ DEFAULT_REGION = {"aws": "us-east-1", "azure": "eastus"}
 # After an ApplicationEnd the run may still be terminating: look again this often, this long.
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
+RECENT_RUNS = 10  # how far back a late application may find its run, per project
 
 
 class Collector:
@@ -263,7 +264,7 @@ class Collector:
         done = []
         for app_id, give_up in waiting.items():
             try:
-                tied = self._store.runs.for_application(app_id) is not None
+                tied = self._store.runs.for_application(app_id) is not None or self._attach_late(app_id)
             except NotFound:
                 tied = False
             if tied or now >= give_up:
@@ -271,6 +272,36 @@ class Collector:
         with self._lock:
             for app_id in done:
                 self._waiting_apps.pop(app_id, None)
+
+    def _attach_late(self, app_id: str) -> bool:
+        """Tie an application whose data landed after its run was collected (a slow agent flush).
+
+        A job cluster serves one run, so the cluster id finds the run; its input
+        size and spot-loss flag are recomputed with the application included.
+        """
+        app = self._store.applications.get(app_id)
+        if not app.cluster_id:
+            return False
+        for project in self._store.projects.list():
+            for run in self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS):
+                if run.cluster_id != app.cluster_id or app_id in run.application_ids:
+                    continue
+                with project_lock(int(project.id or 0)):
+                    ids = (*run.application_ids, app_id)
+                    apps = tuple(self._store.applications.get(a) for a in ids)
+                    agent = AgentData(apps, tuple(s for a in ids for s in self._store.applications.stages(a)),
+                                      tuple(e for a in ids for e in self._store.applications.executors(a)))
+                    anomalies = run.anomalies
+                    if agent.executors_lost and "spot_loss" not in anomalies:
+                        anomalies = (*anomalies, "spot_loss")
+                    cost = run.cost
+                    if cost is not None and agent.input_bytes:
+                        cost = dataclasses.replace(cost, cost_per_input_gb=cost.total / (agent.input_bytes / 1e9))
+                    self._store.runs.update(dataclasses.replace(
+                        run, application_ids=ids, input_bytes=agent.input_bytes, anomalies=anomalies, cost=cost))
+                log.info("application %s tied to run %s after collection", app_id, run.id)
+                return True
+        return False
 
 
 def _driver_spot(cluster: Mapping[str, Any] | None) -> bool | None:

@@ -102,3 +102,24 @@ def test_data_growth_is_against_the_recent_median() -> None:
     history = [Run(project_id=1, databricks_run_id=i, input_bytes=b) for i, b in enumerate([100, 110, 90])]
     assert data_grew(200, history) and not data_grew(140, history)
     assert not data_grew(None, history) and not data_grew(500, [])
+
+
+def test_an_application_that_lands_after_its_run_was_collected_is_tied_to_it(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    run_id = gateway.run_now(job_ids[0])
+    assert emulator.wait_idle(60)
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock())
+    (early,) = collector.poll_once()
+    assert early.application_ids == () and early.input_bytes is None  # no agent data yet
+
+    instance = gateway.get_run(run_id)["tasks"][0]["cluster_instance"]
+    store.ingest.write([_agent_batch("app-late", instance["cluster_id"], instance["spark_context_id"],
+                                     [4_000_000_000], True)])
+    collector.notify_application_end("app-late")
+    assert collector.poll_once() == []  # nothing new to collect...
+    late = store.runs.get(int(early.id or 0))  # ...but the run now carries the agent's data
+    assert late.application_ids == ("app-late",) and late.input_bytes == 4_000_000_000
+    assert "spot_loss" in late.anomalies
+    assert store.runs.for_application("app-late") == late
