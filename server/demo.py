@@ -23,9 +23,16 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from server.domain import Project, Run
+from server.domain import Project, Run, Workspace
+from server.errors import FailedPrecondition
+
+if TYPE_CHECKING:  # heavy imports only when the demo runs
+    from sandbox.workspace import RunningWorkspace
+    from server.config import ServerConfig
+    from server.databricks import DatabricksGateway
+    from server.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +165,12 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult
     emulator = None
     try:
         server = start_server(server_config, store)
-        emulator = start_workspace(state_dir / "workspace", speed=config.speed, port=state.workspace_port)
+        try:
+            emulator = start_workspace(state_dir / "workspace", speed=config.speed, port=state.workspace_port)
+        except OSError as exc:
+            # The jobs' specs and the stored workspace name this port: it must be the same one.
+            raise FailedPrecondition(f"the demo's workspace port {state.workspace_port} is in use ({exc}); "
+                                     "is another demo running on this state directory?") from exc
         truth = _GroundTruth(state_dir / GROUND_TRUTH_FILE)
         emulator.add_run_observer(truth.observe)
         state.grpc_port, state.workspace_port = server.port, int(emulator.host.rsplit(":", 1)[1])
@@ -203,7 +215,8 @@ class _GroundTruth:
 class _Loop:
     """The server side of the demo: connect, import, and after each round collect and plan."""
 
-    def __init__(self, store: Any, server_config: Any, server_address: str, host: str, token: str) -> None:
+    def __init__(self, store: Store, server_config: ServerConfig, server_address: str, host: str,
+                 token: str) -> None:
         from server.clock import SystemClock
         from server.collect import Collector
         from server.costing.catalog import load_catalog
@@ -218,7 +231,7 @@ class _Loop:
         self.host, self.token = host, token
         self.workspaces = workspaces
 
-        def gateway_for(ws: Any) -> Any:
+        def gateway_for(ws: Workspace) -> DatabricksGateway:
             return workspaces.gateway_for(store, self.secrets, ws)
 
         catalog = load_catalog()
@@ -244,7 +257,7 @@ class _Loop:
             ws = self.workspaces.add_workspace(self.store, self.secrets, WORKSPACE_NAME, self.host, self.token,
                                                "aws")
         if ws.host != self.host:
-            raise RuntimeError(f"the demo's workspace moved from {ws.host} to {self.host}; "
+            raise FailedPrecondition(f"the demo's workspace moved from {ws.host} to {self.host}; "
                                "start over with a new --state-dir")
         gateway = self.gateway_for(ws)
         for job in jobs:
@@ -263,12 +276,12 @@ class _Loop:
             projects[job.name] = self.store.projects.get(int(project.id or 0))
         return projects
 
-    def play_round(self, projects: dict[str, Project], round_no: int, emulator: Any, timeout_s: float,
+    def play_round(self, projects: dict[str, Project], round_no: int, emulator: RunningWorkspace, timeout_s: float,
                    progress: Progress | None) -> None:
         gateway = self.gateway_for(self.store.workspaces.get(WORKSPACE_NAME))
         started = {name: gateway.run_now(p.job_id) for name, p in projects.items()}
         if not emulator.wait_idle(timeout_s):
-            raise RuntimeError(f"round {round_no}: runs did not finish within {timeout_s:.0f}s")
+            raise FailedPrecondition(f"round {round_no}: runs did not finish within {timeout_s:.0f}s")
         self.collected.clear()
         self.collector.poll_once()
         by_run = {r.databricks_run_id: r for r in self.collected}
@@ -277,7 +290,7 @@ class _Loop:
                 progress(name, round_no, by_run.get(run_id))
 
 
-def _summarize(store: Any, projects: dict[str, Project], jobs: Sequence[DemoJob], state: _State,
+def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJob], state: _State,
                truth: _GroundTruth, state_dir: Path) -> DemoResult:
     from server.render import write_timeline
     from server.render.terminal import render_terminal
