@@ -61,7 +61,7 @@ class RunningServer:
         self._owns_store = owns_store
         self._writer = writer
         self.health = health_servicer
-        self._dashboard = dashboard
+        self.dashboard = dashboard  # what server.dashboard.serve_dashboard returned, if --http
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
 
@@ -77,10 +77,10 @@ class RunningServer:
             self.health.enter_graceful_shutdown()
             self._server.stop(grace).wait()
             self._writer.close()
-            if self._dashboard is not None:
+            if self.dashboard is not None:
                 for name in ("stop", "close", "shutdown"):
-                    if callable(getattr(self._dashboard, name, None)):
-                        getattr(self._dashboard, name)()
+                    if callable(getattr(self.dashboard, name, None)):
+                        getattr(self.dashboard, name)()
                         break
             if self._owns_store:
                 self.store.close()
@@ -142,7 +142,12 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     server.start()
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    dashboard = _start_dashboard(config, store)
+    try:
+        dashboard = _start_dashboard(config, store)
+    except BaseException:
+        server.stop(0).wait()
+        writer.close()
+        raise
     log.info("trimtab server listening on %s:%d (db %s)", host, port, store.url)
     return RunningServer(server, port, host if host != "0.0.0.0" else "127.0.0.1", store, owns_store,
                          writer, health_servicer, dashboard)

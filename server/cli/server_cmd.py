@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import click
@@ -36,9 +37,9 @@ def start(listen: str | None, http: str | None, tls_cert: Path | None, tls_key: 
     logging.getLogger("trimtab").info("config: %s", config.describe())
     running = start_server(config)
     # One line on stdout that scripts (and tests) wait for.
-    click.echo(f"listening on {running.address}", nl=True)
-    import sys
-
+    click.echo(f"listening on {running.address}")
+    if getattr(running.dashboard, "url", None):
+        click.echo(f"dashboard on {running.dashboard.url}")
     sys.stdout.flush()
     serve_until_signalled(running, config.grace_seconds)
     click.echo("stopped")
