@@ -32,10 +32,22 @@ class DatabricksEventLogWriter:
         self.spark_context_id = spark_context_id
         self.rotate_every_ms = rotate_every_ms
         self.gzip_rotated = gzip_rotated
-        self.rollover = 0
+        # Reopening an existing stream (the emulator restarted) continues it: same rollover count,
+        # same metadata header for the next segment.
+        self.rollover = sum(1 for p in self.directory.glob("eventlog-*") if not p.name.endswith(".tmp"))
         self.segment_start_ms: int | None = None
-        self.metadata: dict[str, Any] | None = None
+        self.metadata: dict[str, Any] | None = self._read_header()
         self._file: IO[str] | None = open(self.live_path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+
+    def _read_header(self) -> dict[str, Any] | None:
+        if not self.live_path.exists():
+            return None
+        with open(self.live_path, encoding="utf-8") as f:
+            first = f.readline()
+        if '"DBCEventLoggingListenerMetadata"' not in first or not first.endswith("\n"):
+            return None
+        header: dict[str, Any] = json.loads(first)
+        return header
 
     def append(self, t_ms: int, lines: list[str]) -> None:
         """Write ``lines`` (JSON, without newline) at simulated time ``t_ms``; rolls first if due."""

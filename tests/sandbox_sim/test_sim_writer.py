@@ -66,3 +66,18 @@ def test_uncompressed_rotation_and_minimum_interval(tmp_path: Path) -> None:
     writer.close()
     names = sorted(p.name for p in (tmp_path / "2").iterdir())
     assert names == ["eventlog", "eventlog-2026-09-21--14-14"]
+
+
+def test_reopened_stream_continues_rollover_numbers(tmp_path: Path) -> None:
+    header = '{"Event":"DBCEventLoggingListenerMetadata","SparkContext Id":5,"Rollover Number":0}'
+    first = DatabricksEventLogWriter(tmp_path, "5", rotate_every_ms=60_000)
+    first.append(1_790_000_000_000, [header, '{"Event":"A"}'])
+    first.append(1_790_000_070_000, ['{"Event":"B"}'])
+    first.close()
+    second = DatabricksEventLogWriter(tmp_path, "5", rotate_every_ms=60_000)  # e.g. after an emulator restart
+    second.append(1_790_000_080_000, ['{"Event":"C"}'])
+    second.append(1_790_000_150_000, ['{"Event":"D"}'])
+    second.close()
+    segments = _segments(tmp_path / "5")
+    assert [json.loads(seg[0])["Rollover Number"] for seg in segments] == [0, 1, 2]
+    assert [json.loads(line)["Event"] for seg in segments for line in seg[1:]] == ["A", "B", "C", "D"]
