@@ -27,12 +27,16 @@ from models.changes import screen
 from models.observation import Observation
 from models.prior import DEFAULT_PRIOR, Prior
 from models.replay import replay_log_shape
-from models.runtime import Prediction, RuntimeModel
+from models.runtime import Prediction, RuntimeModel, similarity
 from models.space import FEATURES, Candidate, design_features, feature_centre
 
 _SAMPLES = 400
 _REPLAY_CORRECTION_SD = 0.2  # how far the data may bend the replayed shape, per feature
 _CONFIDENT = 0.8  # P(best) at which learning stops early
+# Configuration similarity for correlated deviations: cores, nodes, memory/core, hardware class.
+_KERNEL_FEATURES = [0, 2, 3, 4]
+_LENGTHSCALE = 0.7
+_WHITE = 0.3
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,12 @@ class Settings:
     auto_apply: bool = True
     explore_horizon: float = 20.0  # future runs over which a discovered saving pays back
     miss_penalty: float = 3.0  # an SLA miss costs this many runs of the recommended configuration
-    p_learn: float = 0.6  # designed or exploratory runs must meet the SLA with at least this P
+    p_learn: float = 0.6  # see miss_badly
+    p_explore: float = 0.5  # an exploratory run (optimizing) must meet the SLA with at least this P
+    # False: P(the configuration's typical runtime <= SLA) >= p_target (uncertainty about the
+    # configuration). True: P(one run <= SLA) >= p_target, which also charges run-to-run noise.
+    sla_per_run: bool = False
+    miss_badly: float = 1.25  # a designed learning run must have P(runtime <= miss_badly x SLA) >= p_learn
 
 
 @dataclass(frozen=True)
@@ -73,9 +82,11 @@ class _Outlook:
     expected_s: np.ndarray
     cost: np.ndarray
     p_meet: np.ndarray
+    p_run: np.ndarray  # P(one run <= SLA)
     p_best: np.ndarray
     draws_cost: np.ndarray
     draws_feasible: np.ndarray
+    tried: frozenset[str]
 
 
 def decide(
@@ -113,7 +124,8 @@ def decide(
         why = "auto-apply is off, so this is a recommendation only: " + _best_reason(cands, out, best, settings)
         return _decision(cands, out, best, "monitoring", prefix + why, common)
     if designed < settings.learning_budget and out.p_best[best] < _CONFIDENT:
-        pick = _learning_pick(out, settings, avoid)
+        tried = np.array([c.config_id in out.tried for c in cands])
+        pick = _learning_pick(out, settings, avoid | tried)
         if pick is not None:
             why = (
                 f"learning run {designed + 1}/{settings.learning_budget}: {cands[pick].config_id} is the most "
@@ -149,9 +161,9 @@ def _outlook(
     mean, cov = prior.mean_array(), prior.cov_array()
     # Replay the project's own stage metrics (latest five runs that have them) for the shape.
     staged = [(o, known[o.config_id]) for o in runs if o.stages][-5:]
-    shape = replay_log_shape(staged, cands + run_cands) if staged else None
+    shape = replay_log_shape(staged, cands) if staged else None
     if shape is not None:
-        off_cands, off_runs = shape[: len(cands)], shape[len(cands) :]
+        off_cands = shape
         # The replay already knows how this job scales with cores, nodes and memory: the model
         # only corrects it, so those coefficients are centred on zero with a tight spread.
         for j in (0, 1, 2, 3):
@@ -160,18 +172,24 @@ def _outlook(
             cov[:, j] = 0.0
             cov[j, j] = _REPLAY_CORRECTION_SD**2
     else:
-        off_cands, off_runs = np.zeros(len(cands)), np.zeros(len(runs))
+        off_cands = np.zeros(len(cands))
+    index = {c.config_id: i for i, c in enumerate(cands)}
+    run_index = np.array([index[o.config_id] for o in runs], dtype=int)
+    # Runs keep their own input size through an offset relative to the latest input.
+    in_col = FEATURES.index("log_input")
+    in_shift = (x_runs[:, in_col] - x_cands[run_index, in_col]) * mean[in_col]
+    kernel = similarity(x_cands[:, _KERNEL_FEATURES], _LENGTHSCALE, _WHITE)
     model = RuntimeModel.fit(
-        x_runs,
-        np.log([o.runtime_s for o in runs]),
-        [o.config_id for o in runs],
-        off_runs,
+        x_cands,
+        kernel,
+        run_index,
+        np.log([o.runtime_s for o in runs]) - in_shift,
+        off_cands,
         mean,
         cov,
         prior,
     )
-    ids = [c.config_id for c in cands]
-    pred = model.predict(x_cands, ids, off_cands)
+    pred = model.predict(x_cands, off_cands)
     price = np.array([c.price_per_hour for c in cands])
     rate = np.array([c.interruption_rate for c in cands])
     expected = pred.expected_s()
@@ -180,19 +198,24 @@ def _outlook(
     expected = expected * (1.0 + 0.5 * p_loss)
     cost = price * expected / 3600.0
     rng = np.random.default_rng(seed)
-    draws = model.sample_mean_log(x_cands, ids, off_cands, _SAMPLES, rng)
+    draws = model.sample_mean_log(x_cands, off_cands, _SAMPLES, rng)
     draws_cost = price * np.exp(draws + 0.5 * model.sigma**2) * (1.0 + 0.5 * p_loss) / 3600.0
-    if settings.sla_s:
+    if settings.sla_s and settings.sla_per_run:
         p_meet = pred.p_below(settings.sla_s) * (1.0 - p_loss)
         draws_p = ndtr((math.log(settings.sla_s) - draws) / model.sigma) * (1.0 - p_loss)
         feasible = draws_p >= settings.p_target
+    elif settings.sla_s:
+        typical = pred.mean_log + 0.5 * model.sigma**2
+        p_meet = ndtr((math.log(settings.sla_s) - typical) / np.sqrt(pred.var_param + 1e-12)) * (1.0 - p_loss)
+        feasible = draws + 0.5 * model.sigma**2 <= math.log(settings.sla_s)
     else:
         p_meet = np.ones(len(cands))
         feasible = np.ones_like(draws, dtype=bool)
     masked = np.where(feasible, draws_cost, np.inf)
     winner = np.where(feasible.any(axis=1), masked.argmin(axis=1), draws.argmin(axis=1))
     p_best = np.bincount(winner, minlength=len(cands)) / _SAMPLES
-    return _Outlook(pred, expected, cost, p_meet, p_best, draws_cost, feasible)
+    p_run = pred.p_below(settings.sla_s) * (1.0 - p_loss) if settings.sla_s else np.ones(len(cands))
+    return _Outlook(pred, expected, cost, p_meet, p_run, p_best, draws_cost, feasible, frozenset(o.config_id for o in runs))
 
 
 def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int:
@@ -204,22 +227,28 @@ def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int:
 
 
 def _learning_pick(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int | None:
-    plausible = out.p_best >= 0.1 * out.p_best.max()
-    admissible = plausible & (out.p_meet >= settings.p_learn) & ~avoid
+    if settings.sla_s:
+        not_badly = out.pred.p_below(settings.miss_badly * settings.sla_s) >= settings.p_learn
+    else:
+        not_badly = np.ones(len(avoid), dtype=bool)
+    admissible = (out.p_best > 0) & not_badly & ~avoid
     if not admissible.any():
         return None
+    # Information (Bayesian D-optimal gain of one more run) weighted by the chance that the
+    # configuration is the one we are looking for and that this run meets the SLA: spread where
+    # it matters, without spending SLA misses on it.
     gain = np.log1p(out.pred.var_param / out.pred.sigma**2)
-    return int(np.argmax(np.where(admissible, gain, -np.inf)))
+    return int(np.argmax(np.where(admissible, gain * out.p_best * out.p_run, -np.inf)))
 
 
 def _explore_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarray) -> tuple[int, float] | None:
     inc = out.draws_cost[:, best]
     saving = np.mean(np.maximum(inc[:, None] - out.draws_cost, 0.0) * out.draws_feasible, axis=0)
     extra = np.maximum(out.cost - out.cost[best], 0.0)
-    risk = (1.0 - out.p_meet) * settings.miss_penalty * out.cost[best] if settings.sla_s else 0.0
+    risk = (1.0 - out.p_run) * settings.miss_penalty * out.cost[best] if settings.sla_s else 0.0
     value = settings.explore_horizon * saving - extra - risk
     value[best] = -np.inf
-    value[avoid | (out.p_meet < settings.p_learn)] = -np.inf
+    value[avoid | (out.p_run < settings.p_explore)] = -np.inf
     pick = int(np.argmax(value))
     if not value[pick] > 0:
         return None

@@ -45,10 +45,16 @@ def _diag_prior(mean: Sequence[float], sd: Sequence[float], tau: float, sigma: f
     return Prior(tuple(float(m) for m in mean), tuple(tuple(map(float, r)) for r in cov), tau, sigma, n)
 
 
+# Hardware class (price per core at equal cores) is not learned across projects: price tables
+# differ between clouds, regions and DBU plans, and on the public datasets a learned coefficient
+# made first recommendations worse, so it starts at "no effect" and each project learns its own.
+_CLASS = FEATURES.index("log_price_per_core")
+_CLASS_SD = 0.3
+
 # Used when the caller has no learned prior: modest sublinear scaling, wide uncertainty.
 DEFAULT_PRIOR = _diag_prior(
-    mean=(-0.6, 0.05, 0.0, -0.1, -0.2, _INPUT_MEAN),
-    sd=(0.35, 0.15, 0.3, 0.25, 0.4, _INPUT_SD),
+    mean=(-0.5, 0.15, -0.1, -0.1, 0.0, _INPUT_MEAN),
+    sd=(0.4, 0.25, 0.35, 0.4, _CLASS_SD, _INPUT_SD),
     tau=0.15,
     sigma=0.05,
 )
@@ -129,14 +135,22 @@ def learn_prior(
             if ok.sum() >= 3:
                 cjk = np.average((coefs[ok, j] - mean[j]) * (coefs[ok, k] - mean[k]), weights=w[ok])
                 cov[j, k] = cov[k, j] = cjk
+    mean[_CLASS] = 0.0
+    cov[_CLASS, :] = 0.0
+    cov[:, _CLASS] = 0.0
+    cov[_CLASS, _CLASS] = _CLASS_SD**2
     # Pairwise estimates need not be positive definite: clip eigenvalues, keep a floor so the
     # data can always move every coefficient a little.
     vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
     cov = vecs @ np.diag(np.maximum(vals, 0.02**2)) @ vecs.T
     tau = math.sqrt(max(float(np.average([f.tau2 for f in fits], weights=w)), 0.03**2))
-    wss = sum(f.within_ss * wi for f, wi in zip(fits, w, strict=True))
-    wdof = sum(f.within_dof * wi for f, wi in zip(fits, w, strict=True))
-    sigma = math.sqrt(wss / wdof) if wdof > 0 else DEFAULT_PRIOR.sigma_run
+    # Typical run noise: geometric mean over workloads with repetitions, so one very noisy family
+    # of jobs does not make every project look noisy (each project then learns its own).
+    noisy = [(math.log(max(f.within_ss / f.within_dof, 1e-8)), wi) for f, wi in zip(fits, w, strict=True) if f.within_dof]
+    if noisy:
+        sigma = math.sqrt(math.exp(np.average([v for v, _ in noisy], weights=[wi for _, wi in noisy])))
+    else:
+        sigma = DEFAULT_PRIOR.sigma_run
     return Prior(
         tuple(float(v) for v in mean),
         tuple(tuple(float(v) for v in row) for row in cov),

@@ -6,8 +6,9 @@
   hardware class, input size); ``theta`` has the cross-project prior of `models.prior`.
 - ``offset``: the log shape from replaying the project's own stage metrics (`models.replay`), zero
   when runs carry no stage metrics. With an offset, ``theta`` only corrects the replay.
-- ``delta``: a configuration's own deviation from the smooth model (prior sd ``tau``), so a measured
-  configuration is predicted from its measurements while unmeasured ones keep the model's spread.
+- ``delta``: a configuration's own deviation from the smooth model (prior sd ``tau``, correlated
+  between similar configurations by `similarity`), so a measured configuration is predicted from its
+  measurements, its neighbours learn from it, and unmeasured ones keep the model's spread.
 - ``eps``: run-to-run noise (sd ``sigma``), estimated from repetitions with the prior as a pseudo
   sample.
 
@@ -26,7 +27,7 @@ from scipy.linalg import cho_factor, cho_solve
 from models.prior import Prior
 
 _INTERCEPT_SD = 10.0  # the level is always learned from the project's own runs
-_SIGMA_PSEUDO_DOF = 6.0  # weight of the prior's run noise against observed repetitions
+_SIGMA_PSEUDO_DOF = 3.0  # weight of the prior's run noise against observed repetitions
 
 
 @dataclass(frozen=True)
@@ -65,84 +66,80 @@ def _z(q: float) -> float:
     return float(ndtri(q))
 
 
+def similarity(features: np.ndarray, lengthscale: float, white: float) -> np.ndarray:
+    """Correlation of configurations' deviations from the smooth model: an RBF kernel on the
+    (log) feature distance plus a white share, so neighbours (8 vs 10 nodes of one type) inform
+    each other while every configuration keeps some deviation of its own."""
+    d2 = np.sum((features[:, None, :] - features[None, :, :]) ** 2, axis=-1)
+    return (1.0 - white) * np.exp(-0.5 * d2 / lengthscale**2) + white * np.eye(len(features))
+
+
 @dataclass
 class RuntimeModel:
-    """Posterior of the runtime model for one project segment."""
+    """Posterior of the runtime model over a fixed candidate list (one project segment).
+
+    Parameters: intercept, shape coefficients (p), and one deviation per candidate.
+    """
 
     mean: np.ndarray
-    chol: tuple[np.ndarray, bool]
     cov: np.ndarray
     n_shape: int
-    tried: tuple[str, ...]
-    tau: float
     sigma: float
 
     @classmethod
     def fit(
         cls,
-        x_runs: np.ndarray,
+        x_cands: np.ndarray,
+        similarity_matrix: np.ndarray,
+        run_index: np.ndarray,
         y_log: np.ndarray,
-        run_config: list[str],
-        offset_runs: np.ndarray,
+        offset_cands: np.ndarray,
         prior_mean: np.ndarray,
         prior_cov: np.ndarray,
         prior: Prior,
     ) -> RuntimeModel:
-        """Fit on runs: features ``x_runs`` (n, p), log runtimes, config id per run, offsets."""
-        n, p = x_runs.shape
-        tried = tuple(dict.fromkeys(run_config))
-        index = {c: i for i, c in enumerate(tried)}
-        k = len(tried)
-        # Run noise: pooled within-configuration scatter, shrunk towards the prior's value.
-        resid = y_log - offset_runs
-        groups: dict[str, list[float]] = {}
-        for cfg, r in zip(run_config, resid, strict=True):
-            groups.setdefault(cfg, []).append(float(r))
-        wss = sum(float(np.sum((np.asarray(v) - np.mean(v)) ** 2)) for v in groups.values())
-        wdof = n - len(groups)
-        sigma2 = (_SIGMA_PSEUDO_DOF * prior.sigma_run**2 + wss) / (_SIGMA_PSEUDO_DOF + wdof)
-        dim = 1 + p + k
-        design = np.zeros((n, dim))
-        design[:, 0] = 1.0
-        design[:, 1 : 1 + p] = x_runs
-        design[np.arange(n), 1 + p + np.array([index[c] for c in run_config], dtype=int)] = 1.0
+        """Fit on runs given as candidate indices ``run_index`` with log runtimes ``y_log``."""
+        m, p = x_cands.shape
+        n = len(run_index)
+        resid = y_log - offset_cands[run_index]
+        # Run noise: pooled scatter of repeated runs on one configuration, shrunk to the prior.
+        wss, groups = 0.0, 0
+        for k in np.unique(run_index):
+            r = resid[run_index == k]
+            wss += float(np.sum((r - r.mean()) ** 2))
+            groups += 1
+        sigma2 = (_SIGMA_PSEUDO_DOF * prior.sigma_run**2 + wss) / (_SIGMA_PSEUDO_DOF + n - groups)
+        rows = cls.rows(x_cands)
+        design = rows[run_index]
+        dim = rows.shape[1]
         m0 = np.zeros(dim)
         m0[1 : 1 + p] = prior_mean
         prec0 = np.zeros((dim, dim))
         prec0[0, 0] = 1.0 / _INTERCEPT_SD**2
         prec0[1 : 1 + p, 1 : 1 + p] = np.linalg.inv(prior_cov)
-        prec0[1 + p :, 1 + p :] = np.eye(k) / prior.tau**2
+        prec0[1 + p :, 1 + p :] = np.linalg.inv(similarity_matrix) / prior.tau**2
         prec = prec0 + design.T @ design / sigma2
         chol = cho_factor(prec, lower=True)
         mean = cho_solve(chol, prec0 @ m0 + design.T @ resid / sigma2)
         cov = cho_solve(chol, np.eye(dim))
-        return cls(mean, chol, cov, p, tried, prior.tau, math.sqrt(sigma2))
+        return cls(mean, cov, p, math.sqrt(sigma2))
 
-    def _rows(self, x: np.ndarray, config_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        m = x.shape[0]
-        rows = np.zeros((m, self.mean.size))
-        rows[:, 0] = 1.0
-        rows[:, 1 : 1 + self.n_shape] = x
-        untried = np.ones(m, dtype=bool)
-        index = {c: i for i, c in enumerate(self.tried)}
-        for r, cfg in enumerate(config_ids):
-            if cfg in index:
-                rows[r, 1 + self.n_shape + index[cfg]] = 1.0
-                untried[r] = False
-        return rows, untried
+    @staticmethod
+    def rows(x_cands: np.ndarray) -> np.ndarray:
+        m, p = x_cands.shape
+        return np.hstack([np.ones((m, 1)), x_cands, np.eye(m)])
 
-    def predict(self, x: np.ndarray, config_ids: list[str], offset: np.ndarray) -> Prediction:
-        rows, untried = self._rows(x, config_ids)
-        mean = rows @ self.mean + offset
-        var = np.einsum("ij,jk,ik->i", rows, self.cov, rows) + untried * self.tau**2
+    def predict(self, x_cands: np.ndarray, offset_cands: np.ndarray) -> Prediction:
+        rows = self.rows(x_cands)
+        mean = rows @ self.mean + offset_cands
+        var = np.einsum("ij,jk,ik->i", rows, self.cov, rows)
         return Prediction(mean, np.maximum(var, 0.0), self.sigma)
 
     def sample_mean_log(
-        self, x: np.ndarray, config_ids: list[str], offset: np.ndarray, n: int, rng: np.random.Generator
+        self, x_cands: np.ndarray, offset_cands: np.ndarray, n: int, rng: np.random.Generator
     ) -> np.ndarray:
         """Joint posterior draws (n, candidates) of each configuration's mean log runtime."""
-        rows, untried = self._rows(x, config_ids)
+        rows = self.rows(x_cands)
         lower = np.linalg.cholesky(self.cov + 1e-12 * np.eye(self.mean.size))
         betas = self.mean + rng.standard_normal((n, self.mean.size)) @ lower.T
-        draws = betas @ rows.T + offset
-        return draws + untried * self.tau * rng.standard_normal((n, len(config_ids)))
+        return betas @ rows.T + offset_cands

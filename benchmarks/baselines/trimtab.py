@@ -13,14 +13,14 @@ from models.space import Candidate
 class TrimtabTuner:
     name = "trimtab"
 
-    def __init__(self, prior: Prior | None = None, learning_budget: int = 3, input_gb: float | None = None) -> None:
+    def __init__(self, prior: Prior | None = None, input_gb: float | None = None, **settings: float) -> None:
         self.prior = prior
-        self.learning_budget = learning_budget
         self.input_gb = input_gb
+        self.settings = settings  # overrides of models.decide.Settings, for experiments
 
     def reset(self, candidates: Sequence[Candidate], sla_s: float, seed: int) -> None:
         self._cands = list(candidates)
-        self._settings = Settings(sla_s=sla_s, learning_budget=self.learning_budget)
+        self._settings = Settings(sla_s=sla_s, **self.settings)  # type: ignore[arg-type]
         self._seed = seed
         self._history: list[Observation] = []
         self._decision: Decision | None = None
