@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", default="1,10,50")
     parser.add_argument("--events", type=int, default=100_000, help="events per SQLite measurement")
-    parser.add_argument("--pg-events", type=int, default=30_000, help="events per PostgreSQL measurement")
+    parser.add_argument("--pg-events", type=int, default=20_000, help="events per PostgreSQL measurement")
     parser.add_argument("--batch", type=int, default=500, help="events per batch")
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--postgres", default=os.environ.get("TRIMTAB_TEST_POSTGRES_URL", ""))
