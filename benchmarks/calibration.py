@@ -36,7 +36,7 @@ from sandbox.sim.scheduler import schedule
 DATASETS = ("cherrypick", "c3o", "bell", "dataproc", "lumos")
 CPU_FACTORS = (0.25, 1.0, 4.0, 16.0, 64.0)
 STARTUP_SHARES = (0.0, 0.15, 0.3, 0.5)  # application start-up as a share of the anchor's runtime
-MAX_TASKS = 200  # fewer tasks per stage than the sandbox default keeps the fit fast
+MAX_TASKS = 600  # more than the largest cluster's slots (480), so big clusters are not starved of tasks
 # Where each dataset's jobs read their input. Databricks reads cloud storage over the network;
 # these clusters mostly read HDFS on their own disks (bell: stated; lumos: one VM; c3o and
 # cherrypick: EMR/Hadoop set-ups with HDFS, assumed); Dataproc jobs read Cloud Storage (assumed).

@@ -186,6 +186,7 @@ class _Scheduler:
         self.by_id: dict[str, ExecutorRecord] = {}
         self.next_node = plan.min_workers + 1
         self.executor_seq = 0
+        self.n_alive = 0  # executors added and not removed (including ones still starting)
         self.task_id = 0
         self.last_launch = 0
         self.run_factor = rng.lognormvariate(0.0, profile.noise_cv) if noise else 1.0
@@ -198,6 +199,7 @@ class _Scheduler:
         if executor_id is None:
             self.executor_seq += 1
         self.tl.executors.append(ex)
+        self.n_alive += 1
         self.by_id[ex.executor_id] = ex
         for slot in range(ex.cores):
             heapq.heappush(self.slots, (t_ms, len(self.tl.executors) * 1000 + slot, ex.executor_id))
@@ -206,10 +208,11 @@ class _Scheduler:
         return [e for e in self.tl.executors if e.remove_ms is None and e.add_ms <= t_ms]
 
     def alive_count(self) -> int:
-        return sum(1 for e in self.tl.executors if e.remove_ms is None)
+        return self.n_alive
 
     def remove(self, ex: ExecutorRecord, t_ms: int, reason: str, lost: bool) -> None:
         ex.remove_ms, ex.remove_reason, ex.lost = t_ms, reason, lost
+        self.n_alive -= 1
 
     def startup_ms(self) -> int:
         return round(self.rng.uniform(3_000, 8_000)) if self.noise else 5_000
@@ -318,7 +321,7 @@ class _Scheduler:
                 self.last_launch = launch
                 noise = self.run_factor * (self.rng.lognormvariate(0.0, self.profile.task_noise_cv)
                                            if self.noise else 1.0)
-                workers = max(1, len(self.live(launch)))
+                workers = max(1, self.n_alive)  # shuffle's remote share; joining nodes count already
                 cost = (task_cost if self.noise else _cached_task_cost)(
                     works[index], self.plan.worker_type, concurrency=ex.cores, workers=workers, noise=noise)
                 finish = launch + (cost.duration_ms * 3 // 5 if cost.oom else cost.duration_ms)
