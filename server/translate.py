@@ -145,17 +145,17 @@ def _application(a: ingest_pb2.ApplicationStart, app: str, where: str) -> Applic
 def _stage(s: ingest_pb2.StageCompleted, app: str, where: str) -> Stage:
     if s.stage_id < 0:
         raise InvalidArgument(f"{where}.stage_id: must not be negative")
-    peaks = []
-    for i, p in enumerate(s.executor_peaks):
-        _check_id(p.executor_id, f"{where}.executor_peaks[{i}].executor_id")
-        peaks.append(ExecutorStagePeak(executor_id=p.executor_id, metrics=dict(p.metrics.items())))
+    peaks = tuple(ExecutorStagePeak(p.executor_id, dict(p.metrics.items())) for p in s.executor_peaks)
+    for i, peak in enumerate(peaks):
+        if not peak.executor_id or len(peak.executor_id) > MAX_ID_LENGTH:
+            _check_id(peak.executor_id, f"{where}.executor_peaks[{i}].executor_id")
     return Stage(
         application_id=app, stage_id=s.stage_id, attempt_id=s.attempt_id, name=s.name, num_tasks=s.num_tasks,
         parent_ids=tuple(s.parent_ids), submission_time_ms=s.submission_time_ms,
         completion_time_ms=s.completion_time_ms, failure_reason=s.failure_reason,
         metrics=metrics_from_proto(s.metrics), task_duration_ms=distribution_from_proto(s.task_duration_ms),
         tasks_succeeded=s.tasks_succeeded, tasks_failed=s.tasks_failed, tasks_killed=s.tasks_killed,
-        executor_peaks=tuple(peaks),
+        executor_peaks=peaks,
     )
 
 
