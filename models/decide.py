@@ -144,6 +144,49 @@ def decide(
     return _decision(cands, out, best, "optimizing", prefix + _best_reason(cands, out, best, settings), common)
 
 
+@dataclass(frozen=True)
+class Forecast:
+    """The model's view of one candidate (for display: the CLI's table of options)."""
+
+    candidate: Candidate
+    predicted_runtime_s: float
+    runtime_interval_s: tuple[float, float]
+    predicted_cost: float
+    p_meet_sla: float | None
+    p_best: float
+
+
+def forecast(
+    candidates: Sequence[Candidate],
+    history: Sequence[Observation],
+    settings: Settings,
+    prior: Prior | None = None,
+    *,
+    seed: int = 0,
+) -> list[Forecast]:
+    """Predictions for every candidate from the current segment's runs (empty before any usable run)."""
+    prior = prior or DEFAULT_PRIOR
+    cands = list(candidates)
+    known = {c.config_id: c for c in cands}
+    scr = screen(history, known, prior.sigma_run, prior.mean[FEATURES.index("log_input")])
+    if not scr.learn:
+        return []
+    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed)
+    lo, hi = out.pred.interval_s()
+    med = out.pred.median_s()
+    return [
+        Forecast(
+            c,
+            float(med[i]),
+            (float(lo[i]), float(hi[i])),
+            float(out.cost[i]),
+            float(out.p_meet[i]) if settings.sla_s else None,
+            float(out.p_best[i]),
+        )
+        for i, c in enumerate(cands)
+    ]
+
+
 def _outlook(
     cands: list[Candidate],
     runs: list[Observation],
@@ -222,8 +265,9 @@ def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int:
     ok = (out.p_meet >= settings.p_target) & ~avoid
     if ok.any():
         return int(np.argmin(np.where(ok, out.cost, np.inf)))
-    # Nothing is predicted to meet the SLA well enough: the likeliest to meet it.
-    return int(np.argmax(np.where(avoid, -1.0, out.p_meet - 1e-9 * out.cost)))
+    # Nothing is predicted to meet the SLA well enough: the likeliest to meet it, i.e. the fastest
+    # predicted (compared on the log scale, since far-off probabilities all underflow to zero).
+    return int(np.argmin(np.where(avoid, np.inf, out.pred.mean_log)))
 
 
 def _learning_pick(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int | None:

@@ -1,0 +1,75 @@
+"""The tuning benchmark harness on small files in the tuning dataset format v1."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import tuning
+from tests.models.models_synth import grid, random_job
+
+HEADER = ["dataset", "workload", "config_id", "instance_type", "vcpus", "memory_gib", "nodes", "price_per_hour",
+          "runtime_s", "ok", "data_size_gb", "rep", "m_cpu_user_pct"]
+
+
+def _write(path: Path, name: str, workloads: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    cands = grid((2, 4, 8, 16))
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(HEADER)
+        for k in range(workloads):
+            job = random_job(rng)
+            for c in cands:
+                for rep in (1, 2):
+                    t = job.mean_runtime(c) * float(np.exp(rng.normal(0, 0.03)))
+                    w.writerow([name, f"job{k}", c.config_id, c.instance_type, c.vcpus, c.memory_gib, c.nodes,
+                                c.price_per_hour, round(t, 3), 1, 10.0, rep, round(float(rng.uniform(20, 90)), 2)])
+
+
+def test_benchmark_prints_tables_and_a_rescorable_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scored, other = tmp_path / "scored.csv", tmp_path / "other.csv"
+    _write(scored, "scored", 2, 1)
+    _write(other, "other", 6, 2)
+    trace = tmp_path / "trace.jsonl"
+    rc = tuning.main(["--dataset", str(scored), "--seeds", "2", "--budget", "4", "--sla-quantiles", "0.5",
+                      "--trace", str(trace)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "prior from 6 workloads of other datasets" in out  # leave-one-dataset-out
+    assert "fit+decide with 500 runs" in out
+    lines = [json.loads(x) for x in trace.read_text().splitlines()]
+    tuners = {"trimtab", "cherrypick", "ernest", "random", "keep"}
+    assert {x["tuner"] for x in lines} == tuners
+    assert len(lines) == len(tuners) * 2 * 1 * 2 * 4
+    assert set(lines[0]) == {"tuner", "workload", "sla_quantile", "sla_s", "seed", "step", "tried", "runtime_s",
+                             "ok", "recommended"}
+    # Every tuner starts from the same configuration for a given workload and seed.
+    starts = {(x["workload"], x["seed"], x["tried"]) for x in lines if x["step"] == 1}
+    assert len(starts) == 2 * 2
+    # Rescore P@3 for trimtab from the trace and find the printed value.
+    wls = {f"{w.dataset}/{w.name}": w for w in tuning.load_dataset(scored)}
+    hits = []
+    for x in lines:
+        if x["tuner"] == "trimtab" and x["step"] == 3:
+            wl = wls[x["workload"]]
+            by_id = {c.config_id: c for c in wl.candidates}
+            mean = wl.mean_runtime(x["recommended"])
+            best = tuning.oracle_cost(wl, x["sla_s"])
+            hits.append(mean <= x["sla_s"] and by_id[x["recommended"]].cost(mean) <= 1.1 * best)
+    row = next(r for r in out.splitlines() if r.startswith("trimtab"))
+    assert float(row.split()[2]) == pytest.approx(np.mean(hits), abs=0.006)
+
+
+def test_benchmark_works_on_an_unseen_file_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lonely = tmp_path / "alone" / "new.csv"
+    lonely.parent.mkdir()
+    _write(lonely, "new", 1, 3)
+    assert tuning.main(["--dataset", str(lonely.parent), "--seeds", "1", "--budget", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "default prior" in out
+    assert out.count("trimtab ") == 3  # one row per SLA quantile

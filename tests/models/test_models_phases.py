@@ -1,0 +1,139 @@
+"""Phase transitions of `models.decide.decide`: learning -> optimizing, rebase, monitoring."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.decide import Settings, decide
+from models.observation import Observation
+from tests.models.models_synth import Job, grid
+
+
+def _loop(job: Job, settings: Settings, runs: int, seed: int = 0, start: int = 5):
+    cands = grid()
+    rng = np.random.default_rng(seed)
+    history = [job.run(cands[start], rng, recommendation_applied=False)]
+    decisions = []
+    for _ in range(runs - 1):
+        d = decide(cands, history, settings, seed=seed)
+        decisions.append(d)
+        history.append(job.run(d.candidate, rng))
+    decisions.append(decide(cands, history, settings, seed=seed))
+    return cands, history, decisions
+
+
+def test_learning_then_optimizing_and_good_final_choice() -> None:
+    job = Job()
+    cands = grid()
+    sla = float(np.quantile([job.mean_runtime(c) for c in cands], 0.5))
+    settings = Settings(sla_s=sla, learning_budget=3)
+    cands, history, decisions = _loop(job, settings, runs=10)
+    phases = [d.phase for d in decisions]
+    learning = [p for p in phases if p == "learning"]
+    assert 1 <= len(learning) <= 3, phases
+    # Learning comes first, and once it is over it does not come back without a change point.
+    first_opt = phases.index("optimizing")
+    assert all(p == "optimizing" for p in phases[first_opt:]), phases
+    assert not any(d.rebased for d in decisions)
+    final = decisions[-1]
+    oracle = job.oracle(cands, sla)
+    assert job.mean_runtime(final.best) <= sla
+    assert final.best.cost(job.mean_runtime(final.best)) <= 1.15 * oracle.cost(job.mean_runtime(oracle))
+    assert final.p_meet_sla is not None and final.p_meet_sla >= 0.9
+    lo, hi = final.runtime_interval_s
+    assert lo < final.predicted_runtime_s < hi
+    assert final.best.config_id in final.reason
+
+
+def test_monitoring_when_auto_apply_off_recommends_without_exploring() -> None:
+    job = Job()
+    cands = grid()
+    sla = float(np.quantile([job.mean_runtime(c) for c in cands], 0.5))
+    rng = np.random.default_rng(1)
+    history = [job.run(cands[i], rng) for i in (5, 9, 13)]
+    d = decide(cands, history, Settings(sla_s=sla, auto_apply=False))
+    assert d.phase == "monitoring"
+    assert d.candidate == d.best
+    assert "auto-apply is off" in d.reason
+
+
+def _steady(job: Job, n: int, cfg_index: int = 13, **fields: object) -> list[Observation]:
+    cands = grid()
+    rng = np.random.default_rng(2)
+    # A project that has been optimizing for a while: a few designed runs, then the incumbent.
+    spread = [job.run(cands[i], rng, **fields) for i in (1, 9, 21)]
+    return spread + [job.run(cands[cfg_index], rng, **fields) for _ in range(n)]
+
+
+def test_rebase_on_input_size_shift() -> None:
+    job = Job()
+    cands = grid()
+    sla = 2.0 * job.mean_runtime(cands[13])
+    history = _steady(job, 6, input_gb=100.0)
+    settings = Settings(sla_s=sla)
+    before = decide(cands, history, settings)
+    assert before.phase == "optimizing" and not before.rebased
+    rng = np.random.default_rng(3)
+    history.append(job.run(cands[13], rng, input_scale=2.2, input_gb=220.0))
+    after = decide(cands, history, settings)
+    assert after.rebased and after.phase == "learning"
+    assert "input size shifted" in after.reason
+
+
+def test_moderate_input_growth_is_a_covariate_not_a_change() -> None:
+    job = Job(fixed_s=10.0)
+    cands = grid()
+    history = _steady(job, 6, input_gb=100.0)
+    settings = Settings(sla_s=None)
+    base = decide(cands, history, settings)
+    rng = np.random.default_rng(4)
+    history.append(job.run(cands[13], rng, input_scale=1.3, input_gb=130.0))
+    grown = decide(cands, history, settings)
+    assert not grown.rebased
+    # Predictions are for the latest input size: a bigger input predicts a longer runtime.
+    assert grown.phase == "optimizing"
+    assert grown.predicted_runtime_s > 1.1 * base.predicted_runtime_s
+
+
+def test_rebase_on_new_stage_signature() -> None:
+    job = Job()
+    cands = grid()
+    history = _steady(job, 5, stage_signature="abc")
+    settings = Settings(sla_s=3.0 * job.mean_runtime(cands[13]))
+    assert not decide(cands, history, settings).rebased
+    history.append(job.run(cands[13], np.random.default_rng(5), stage_signature="def"))
+    d = decide(cands, history, settings)
+    assert d.rebased and d.phase == "learning"
+    assert "stage structure changed" in d.reason
+
+
+def test_rebase_on_runtime_regression_needs_two_slow_runs() -> None:
+    job = Job()
+    cands = grid()
+    history = _steady(job, 6)
+    settings = Settings(sla_s=3.0 * job.mean_runtime(cands[13]))
+    slow = Job(fixed_s=job.fixed_s * 3, work_core_s=job.work_core_s * 1.6)
+    rng = np.random.default_rng(6)
+    history.append(slow.run(cands[13], rng))
+    one = decide(cands, history, settings)
+    assert not one.rebased  # one slow run may be noise
+    history.append(slow.run(cands[13], rng))
+    two = decide(cands, history, settings)
+    assert two.rebased and two.phase == "learning"
+    assert "regression" in two.reason
+
+
+def test_no_rebase_on_ordinary_noise() -> None:
+    job = Job(noise=0.08)
+    cands = grid()
+    history = _steady(job, 40)
+    d = decide(cands, history, Settings(sla_s=3.0 * job.mean_runtime(cands[13])))
+    assert not d.rebased
+    assert d.phase == "optimizing"
+
+
+def test_first_decision_without_runs_is_learning_with_unknown_predictions() -> None:
+    cands = grid()
+    d = decide(cands, [], Settings(sla_s=100.0))
+    assert d.phase == "learning"
+    assert np.isnan(d.predicted_runtime_s) and d.p_meet_sla is None

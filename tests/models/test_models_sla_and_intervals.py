@@ -1,0 +1,82 @@
+"""SLA safety of recommendations and calibration of the runtime model's prediction intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.decide import Settings, decide
+from models.prior import DEFAULT_PRIOR
+from models.runtime import RuntimeModel, similarity
+from models.space import design_features, feature_centre
+from tests.models.models_synth import grid, random_job
+
+
+@pytest.mark.parametrize("quantile", [0.3, 0.7])
+def test_recommendations_respect_the_sla_across_random_jobs(quantile: float) -> None:
+    cands = grid()
+    rng = np.random.default_rng(10)
+    violations, bad_learning, jobs = 0, 0, 12
+    for j in range(jobs):
+        job = random_job(rng)
+        sla = float(np.quantile([job.mean_runtime(c) for c in cands], quantile))
+        history = [job.run(cands[int(rng.integers(len(cands)))], rng, recommendation_applied=False)]
+        for _ in range(7):
+            d = decide(cands, history, Settings(sla_s=sla), seed=j)
+            if d.phase == "learning" and job.mean_runtime(d.candidate) > 2.0 * sla:
+                bad_learning += 1
+            history.append(job.run(d.candidate, rng))
+        final = decide(cands, history, Settings(sla_s=sla), seed=j)
+        if final.p_meet_sla is not None and final.p_meet_sla >= 0.9:
+            violations += job.mean_runtime(final.best) > sla * 1.02
+    # The constraint is probabilistic (P >= 0.9), so allow one miss in twelve.
+    assert violations <= 1
+    assert bad_learning == 0
+
+
+def test_without_sla_minimises_cost() -> None:
+    cands = grid()
+    rng = np.random.default_rng(11)
+    job = random_job(rng)
+    history = [job.run(c, rng) for c in cands for _ in range(2)]
+    d = decide(cands, history, Settings(sla_s=None))
+    assert d.p_meet_sla is None
+    oracle = job.oracle(cands, None)
+    assert d.best.cost(job.mean_runtime(d.best)) <= 1.05 * oracle.cost(job.mean_runtime(oracle))
+
+
+def test_unreachable_sla_recommends_the_likeliest_to_meet_it() -> None:
+    cands = grid()
+    rng = np.random.default_rng(12)
+    job = random_job(rng)
+    history = [job.run(c, rng) for c in cands]
+    fastest = min(cands, key=job.mean_runtime)
+    d = decide(cands, history, Settings(sla_s=0.5 * job.mean_runtime(fastest)))
+    assert d.best.cores >= sorted(c.cores for c in cands)[-4]
+    assert "likeliest" in d.reason
+
+
+def test_prediction_intervals_cover_new_runs_in_simulation() -> None:
+    """Draw jobs from the model's own prior; 90% intervals must cover about 90% of new runs."""
+    cands = grid()
+    centre = feature_centre(cands)
+    x = design_features(cands, centre)
+    prior = DEFAULT_PRIOR
+    kernel = similarity(x[:, [0, 2, 3, 4]], 0.7, 0.3)
+    rng = np.random.default_rng(13)
+    z = 1.6449
+    covered = total = 0
+    for _ in range(150):
+        theta = rng.multivariate_normal(prior.mean_array(), prior.cov_array())
+        delta = rng.multivariate_normal(np.zeros(len(cands)), prior.tau**2 * kernel)
+        truth = 5.0 + x @ theta + delta
+        tried = rng.choice(len(cands), size=5, replace=False)
+        idx = np.repeat(tried, 2)
+        y = truth[idx] + rng.normal(0.0, prior.sigma_run, size=idx.size)
+        model = RuntimeModel.fit(x, kernel, idx, y, np.zeros(len(cands)), prior.mean_array(), prior.cov_array(), prior)
+        pred = model.predict(x, np.zeros(len(cands)))
+        new = truth + rng.normal(0.0, prior.sigma_run, size=len(cands))
+        sd = pred.sd_run
+        covered += int(np.sum(np.abs(new - pred.mean_log) <= z * sd))
+        total += len(cands)
+    assert 0.85 <= covered / total <= 0.95
