@@ -44,6 +44,10 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     with db.translate_errors(), engine.connect() as conn:
         conn = conn.execution_options(trimtab_write=True)
         with conn.begin():
+            if conn.dialect.name == "postgresql":
+                # Two servers starting at once must not both create the tables (SQLite's
+                # BEGIN IMMEDIATE already serializes them).
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7262846)"))
             command.upgrade(alembic_config(conn), revision)
 
 

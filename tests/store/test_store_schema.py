@@ -39,3 +39,27 @@ def test_unmigrated_database_is_refused_with_the_command_to_run(db_url: str) -> 
     engine.dispose()
     open_store(db_url).close()
     open_store(db_url, upgrade=False).close()
+
+
+def test_concurrent_upgrades_do_not_collide(db_url: str) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def open_one() -> None:
+        start.wait()
+        try:
+            open_store(db_url).close()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    engine = make_engine(db_url)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    engine.dispose()
