@@ -20,13 +20,16 @@ from server.store import Store, open_store
 from tests.e2e.eventlogs import written_by_cluster
 
 FIRST_ROUNDS, SECOND_ROUNDS = 4, 2  # learning budget 3: rounds 5 and 6 are model-driven
+# Below the demo's default: more wall time per simulated run, so that even on a loaded CI machine
+# every agent is up before its short simulated run ends.
+SPEED = "70"
 
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state_dir = tmp_path_factory.mktemp("demo")
     for rounds in (FIRST_ROUNDS, SECOND_ROUNDS):
-        assert main(["demo", "--runs", str(rounds), "--state-dir", str(state_dir)]) == 0
+        assert main(["demo", "--runs", str(rounds), "--state-dir", str(state_dir), "--speed", SPEED]) == 0
     return state_dir
 
 
