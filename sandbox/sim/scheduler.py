@@ -133,17 +133,18 @@ def _stage_works(profile: WorkloadProfile, day: int, conf: dict[str, str], rng: 
         weights = _skew_weights(n, template.skew_share, rng)
         stage_works = []
         for i, w in enumerate(weights):
-            in_memory = template.cached and i < cache_fraction * n
+            # DataFrame.cache() is MEMORY_AND_DISK: what does not fit in storage memory is read back
+            # from the workers' local disks and deserialized again.
+            on_disk = template.cached and i >= cache_fraction * n
             stage_works.append(TaskWork(
-                input_bytes=w * (read + (0.0 if in_memory else cached)),
+                input_bytes=w * (read + (cached if on_disk else 0.0)),
                 shuffle_read_bytes=w * shuffle,
-                cached_bytes=w * cached if in_memory else 0.0,
-                # Recomputing an evicted partition costs the scan's CPU again.
-                cpu_s_per_gb=template.cpu_s_per_gb * (1.0 if in_memory or not template.cached else 2.5),
+                cached_bytes=0.0 if on_disk else w * cached,
+                cpu_s_per_gb=template.cpu_s_per_gb * (1.3 if on_disk else 1.0),
                 shuffle_write_ratio=template.shuffle_write_ratio,
                 output_ratio=template.output_ratio,
                 mem_ratio=template.mem_ratio,
-                input_local=profile.input_local,
+                input_local=profile.input_local or on_disk,
                 stage_shuffle_bytes=shuffle + total * template.shuffle_write_ratio,
                 oom_pressure=profile.oom_pressure,
             ))
