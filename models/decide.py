@@ -77,6 +77,17 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class _Common:
+    """What every decision of one call shares, whichever configuration it proposes."""
+
+    rebased: bool
+    explained: Mapping[str, str]
+    best: Candidate
+    p_best: float
+    has_sla: bool
+
+
+@dataclass(frozen=True)
 class _Outlook:
     pred: Prediction
     expected_s: np.ndarray
@@ -113,13 +124,7 @@ def decide(
     avoid = np.array([c.config_id in scr.failed_configs for c in cands])
     best = _best_index(out, settings, avoid)
     designed = len(history) - scr.segment_start - 1
-    common = {
-        "rebased": rebased,
-        "explained": scr.explained,
-        "best": cands[best],
-        "p_best": float(out.p_best[best]),
-        "has_sla": bool(settings.sla_s),
-    }
+    common = _Common(rebased, scr.explained, cands[best], float(out.p_best[best]), bool(settings.sla_s))
     if not settings.auto_apply:
         why = "auto-apply is off, so this is a recommendation only: " + _best_reason(cands, out, best, settings)
         return _decision(cands, out, best, "monitoring", prefix + why, common)
@@ -315,7 +320,7 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
 
 
 def _decision(
-    cands: list[Candidate], out: _Outlook, i: int, phase: str, reason: str, common: Mapping[str, object]
+    cands: list[Candidate], out: _Outlook, i: int, phase: str, reason: str, common: _Common
 ) -> Decision:
     lo, hi = out.pred.interval_s()
     price = cands[i].price_per_hour / 3600.0
@@ -326,12 +331,12 @@ def _decision(
         runtime_interval_s=(float(lo[i]), float(hi[i])),
         predicted_cost=float(out.cost[i]),
         cost_interval=(float(lo[i] * price), float(hi[i] * price)),
-        p_meet_sla=float(out.p_meet[i]) if common["has_sla"] else None,
+        p_meet_sla=float(out.p_meet[i]) if common.has_sla else None,
         reason=reason,
-        rebased=bool(common["rebased"]),
-        explained=common["explained"],  # type: ignore[arg-type]
-        best=common["best"],  # type: ignore[arg-type]
-        p_best=float(common["p_best"]),  # type: ignore[arg-type]
+        rebased=common.rebased,
+        explained=common.explained,
+        best=common.best,
+        p_best=common.p_best,
     )
 
 
