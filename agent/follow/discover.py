@@ -159,11 +159,15 @@ class SegmentLister:
         return refs
 
     def _rollover_of(self, ref: SegmentRef) -> int | None:
-        if ref.key in self._rollover:
-            return self._rollover[ref.key]
+        # Only rotated segments are cached: they never change. The live ``eventlog`` is replaced
+        # at each rotation and the new file may reuse the old inode, so it is asked every time.
+        cache_key = f"{ref.key}:{ref.path.name}"
+        live = ref.path.name == "eventlog"
+        if not live and cache_key in self._rollover:
+            return self._rollover[cache_key]
         try:
             with open(ref.path, "rb") as f:
-                head = make_decoder(ref.codec).feed(f.read(65536))
+                head = make_decoder(ref.codec).feed(f.read(8192 if live else 65536))
         except (OSError, CorruptStream):
             return None
         nl = head.find(b"\n")
@@ -176,5 +180,6 @@ class SegmentLister:
                 value = int(first.get("Rollover Number"))
         except (orjson.JSONDecodeError, TypeError, ValueError):
             value = None
-        self._rollover[ref.key] = value
+        if not live:
+            self._rollover[cache_key] = value
         return value

@@ -46,8 +46,14 @@ def test_every_layout_and_codec_is_stored_one_for_one(spark_logs: Path, ingest: 
     assert c.lines_corrupt == 0 and c.events_dropped_spool_full == 0 and c.events_read == len(srv.stored)
 
 
-def test_databricks_layout_with_rotation_and_gzip(spark_logs: Path, ingest: IngestServer, tmp_path: Path):
-    """The plain log, rewritten as Databricks writes it: eventlogs/<ctx>/eventlog + rotated segments."""
+@pytest.mark.parametrize("rotation", ["rename-then-gzip", "gzip-copy-then-unlink", "gzip-copy-then-reuse-inode"])
+def test_databricks_layout_with_rotation_and_gzip(spark_logs: Path, ingest: IngestServer, tmp_path: Path,
+                                                  rotation: str):
+    """The plain log, rewritten as Databricks writes it: eventlogs/<ctx>/eventlog + rotated segments.
+
+    Two rotation styles: rename the live file then gzip it; or gzip a copy, delete the live file and
+    start a new one (the new live file often reuses the old inode: identity must not rely on it).
+    """
     plain = next(p for p in _apps(spark_logs) if p.is_file() and "." not in p.name)
     lines = plain.read_bytes().splitlines(keepends=True)
     ctx = "4127316491827352013"
@@ -72,10 +78,22 @@ def test_databricks_layout_with_rotation_and_gzip(spark_logs: Path, ingest: Inge
         with live.open("ab") as f:
             f.write(b"".join(thirds[1][len(thirds[1]) // 2 :]))
         rotated = d / "eventlog-2026-11-24--05-15"
-        live.rename(rotated)
-        (d / "eventlog").write_bytes(meta(2) + b"".join(thirds[2]))
-        rotated.with_name(rotated.name + ".gz").write_bytes(gzip.compress(rotated.read_bytes()))
-        rotated.unlink()
+        if rotation == "rename-then-gzip":
+            live.rename(rotated)
+            (d / "eventlog").write_bytes(meta(2) + b"".join(thirds[2][:5]))
+            rotated.with_name(rotated.name + ".gz").write_bytes(gzip.compress(rotated.read_bytes()))
+            rotated.unlink()
+        else:
+            tmp = d / ".eventlog-2026-11-24--05-15.gz.tmp"
+            tmp.write_bytes(gzip.compress(live.read_bytes()))
+            tmp.rename(rotated.with_name(rotated.name + ".gz"))
+            if rotation == "gzip-copy-then-unlink":
+                live.unlink()
+            # else: the new live file gets the old one's inode (as a file system may hand it out again)
+            (d / "eventlog").write_bytes(meta(2) + b"".join(thirds[2][:5]))
+        assert run.agent.wait_ticks(3, 10)
+        with (d / "eventlog").open("ab") as f:
+            f.write(b"".join(thirds[2][5:]))
         assert srv.wait_for(lambda: srv.keys("application_end"), 30)
         run.stop()
     expected = expected_summary(events_of(plain))
