@@ -94,6 +94,7 @@ class _Outlook:
     cost: np.ndarray
     p_meet: np.ndarray
     p_run: np.ndarray  # P(one run <= SLA)
+    z_meet: np.ndarray  # normal score behind p_meet (ranks even where p_meet underflows)
     p_best: np.ndarray
     draws_cost: np.ndarray
     draws_feasible: np.ndarray
@@ -249,30 +250,33 @@ def _outlook(
     draws = model.sample_mean_log(x_cands, off_cands, _SAMPLES, rng)
     draws_cost = price * np.exp(draws + 0.5 * model.sigma**2) * (1.0 + 0.5 * p_loss) / 3600.0
     if settings.sla_s and settings.sla_per_run:
-        p_meet = pred.p_below(settings.sla_s) * (1.0 - p_loss)
+        z_meet = (math.log(settings.sla_s) - pred.mean_log) / pred.sd_run
+        p_meet = ndtr(z_meet) * (1.0 - p_loss)
         draws_p = ndtr((math.log(settings.sla_s) - draws) / model.sigma) * (1.0 - p_loss)
         feasible = draws_p >= settings.p_target
     elif settings.sla_s:
         typical = pred.mean_log + 0.5 * model.sigma**2
-        p_meet = ndtr((math.log(settings.sla_s) - typical) / np.sqrt(pred.var_param + 1e-12)) * (1.0 - p_loss)
+        z_meet = (math.log(settings.sla_s) - typical) / np.sqrt(pred.var_param + 1e-12)
+        p_meet = ndtr(z_meet) * (1.0 - p_loss)
         feasible = draws + 0.5 * model.sigma**2 <= math.log(settings.sla_s)
     else:
+        z_meet = np.full(len(cands), np.inf)
         p_meet = np.ones(len(cands))
         feasible = np.ones_like(draws, dtype=bool)
     masked = np.where(feasible, draws_cost, np.inf)
     winner = np.where(feasible.any(axis=1), masked.argmin(axis=1), draws.argmin(axis=1))
     p_best = np.bincount(winner, minlength=len(cands)) / _SAMPLES
     p_run = pred.p_below(settings.sla_s) * (1.0 - p_loss) if settings.sla_s else np.ones(len(cands))
-    return _Outlook(pred, expected, cost, p_meet, p_run, p_best, draws_cost, feasible, frozenset(o.config_id for o in runs))
+    return _Outlook(pred, expected, cost, p_meet, p_run, z_meet, p_best, draws_cost, feasible, frozenset(o.config_id for o in runs))
 
 
 def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int:
     ok = (out.p_meet >= settings.p_target) & ~avoid
     if ok.any():
         return int(np.argmin(np.where(ok, out.cost, np.inf)))
-    # Nothing is predicted to meet the SLA well enough: the likeliest to meet it, i.e. the fastest
-    # predicted (compared on the log scale, since far-off probabilities all underflow to zero).
-    return int(np.argmin(np.where(avoid, np.inf, out.pred.mean_log)))
+    # Nothing is predicted to meet the SLA well enough: the likeliest to meet it, compared by its
+    # z-score (far-off probabilities all underflow to zero).
+    return int(np.argmax(np.where(avoid, -np.inf, out.z_meet)))
 
 
 def _learning_pick(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int | None:
