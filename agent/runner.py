@@ -102,8 +102,11 @@ class Agent:
     def tick(self, final: bool = False) -> None:
         force = final
         for follower in list(self._active().values()):
+            before = (follower.pos.order, follower.pos.out) if follower.pos else None
             events = follower.poll(self.cfg.read_budget_bytes)
-            self._dirty = True
+            after = (follower.pos.order, follower.pos.out) if follower.pos else None
+            # Checkpoint only when something moved: an idle agent does not rewrite its state.
+            self._dirty = self._dirty or before != after or follower.finished
             self._add(events)
             if follower.finished:
                 force = True
