@@ -41,6 +41,12 @@ def _config(args: argparse.Namespace) -> AgentConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First thing: a SIGTERM that arrives while the agent is still starting (a
+    # short run's cluster can terminate within a second of its init script) must
+    # not kill it unread; it is remembered and the agent drains and exits.
+    early_stop: list[bool] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: early_stop.append(True))
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: agent.stop())
+    if early_stop:
+        agent.stop()
     return agent.run()
 
 

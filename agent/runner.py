@@ -57,6 +57,7 @@ class Agent:
         self._dirty = False
         self._dir_error: str | None = None
         self._stop = threading.Event()
+        self._moved = False
         self.ticks = 0
         self._ticked = threading.Condition()
         self.sender = Sender(self.spool, SenderSettings(cfg.server, cfg.token, cfg.tls, cfg.rpc_timeout_s,
@@ -71,17 +72,36 @@ class Agent:
         log.info("trimtab-agent %s following %s, sending to %s (config %s)", VERSION, self.cfg.eventlog_dir,
                  self.cfg.server, self.cfg.masked())
         self.sender.start()
+        stop_by: float | None = None
         try:
             while not self._stop.is_set():
                 self._safe_tick(final=False)
                 self.clock.wait(self._stop, self.cfg.poll_interval_s)
-            self._safe_tick(final=True)
+            stop_by = self.clock.monotonic() + self.cfg.shutdown_flush_s
+            self._drain()
         finally:
-            self.sender.stop(self.cfg.shutdown_flush_s)
+            # Reading and sending share one shutdown bound, so the agent is done
+            # before the node is (Databricks, like the sandbox, kills after a grace).
+            left = self.cfg.shutdown_flush_s if stop_by is None else stop_by - self.clock.monotonic()
+            self.sender.stop(max(1.0, left))
             for f in self.followers.values():
                 f.close()
         log.info("trimtab-agent stopped; %d batch(es) left in the spool", self.spool.pending()[0])
         return 0
+
+    def _drain(self) -> None:
+        """Read what is left before stopping, within half the shutdown bound (the sender gets the rest).
+
+        A cluster is often terminated right after its application ends, so the
+        tail of the log (often the whole log of a short run) is read now rather
+        than one read budget at a time.
+        """
+        deadline = self.clock.monotonic() + self.cfg.shutdown_flush_s / 2
+        while True:
+            self._moved = False
+            self._safe_tick(final=True)
+            if not self._moved or self.clock.monotonic() >= deadline:
+                return
 
     def _safe_tick(self, final: bool) -> None:
         try:
@@ -107,6 +127,7 @@ class Agent:
             after = (follower.pos.order, follower.pos.out) if follower.pos else None
             # Checkpoint only when something moved: an idle agent does not rewrite its state.
             self._dirty = self._dirty or before != after or follower.finished
+            self._moved = self._moved or before != after
             self._add(events)
             if follower.finished:
                 force = True

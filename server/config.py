@@ -39,6 +39,12 @@ class ServerConfig:
     listen: str = field(default="127.0.0.1:50051", metadata=_meta(
         "TRIMTAB_LISTEN", "gRPC address to listen on (host:port; port 0 picks a free one)"))
     http: str = field(default="", metadata=_meta("TRIMTAB_HTTP", "dashboard address (empty: no dashboard)"))
+    advertise: str = field(default="", metadata=_meta(
+        "TRIMTAB_ADVERTISE", "address agents on clusters reach this server at (empty: the listen address)"))
+    collect: int = field(default=1, metadata=_meta(
+        "TRIMTAB_COLLECT", "1: collect finished Databricks runs, plan and auto-apply in the background; 0: off"))
+    collect_interval_seconds: float = field(default=60.0, metadata=_meta(
+        "TRIMTAB_COLLECT_INTERVAL_SECONDS", "how often the collector polls each workspace's run list"))
     state_dir: Path = field(default_factory=default_state_dir, metadata=_meta(
         "TRIMTAB_STATE_DIR", "directory for the SQLite database and the secret key"))
     db_url: str = field(default="", metadata=_meta(

@@ -53,7 +53,8 @@ class RunningServer:
     """A started server: where it listens, and how to stop it."""
 
     def __init__(self, server: grpc.Server, port: int, host: str, store: Store, owns_store: bool,
-                 writer: IngestWriter, health_servicer: health.HealthServicer, dashboard: Any = None) -> None:
+                 writer: IngestWriter, health_servicer: health.HealthServicer, dashboard: Any = None,
+                 collector: Any = None) -> None:
         self._server = server
         self.port = port
         self.host = host
@@ -62,6 +63,7 @@ class RunningServer:
         self._writer = writer
         self.health = health_servicer
         self.dashboard = dashboard  # what server.dashboard.serve_dashboard returned, if --http
+        self.collector = collector  # server.collect.RunningCollector, when collection is on
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
 
@@ -76,6 +78,8 @@ class RunningServer:
                 return
             self.health.enter_graceful_shutdown()
             self._server.stop(grace).wait()
+            if self.collector is not None:
+                self.collector.stop(timeout=grace)
             self._writer.close()
             if self.dashboard is not None:
                 for name in ("stop", "close", "shutdown"):
@@ -116,8 +120,9 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
                  # Never share a port with another process (tests bind port 0 side by side).
                  ("grpc.so_reuseport", 0)],
     )
+    loop = _ClosedLoop()
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-        IngestServicer(writer, config.max_events_per_batch), server)
+        IngestServicer(writer, config.max_events_per_batch, on_application_end=loop.application_ended), server)
     admin_pb2_grpc.add_WorkspaceServiceServicer_to_server(WorkspaceServicer(store, secrets), server)
     admin_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(store, secrets), server)
     admin_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(store), server)
@@ -142,15 +147,49 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     server.start()
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    public_host = host if host != "0.0.0.0" else "127.0.0.1"
     try:
         dashboard = _start_dashboard(config, store)
+        collector = loop.start(config, store, secrets, clock, f"{public_host}:{port}")
     except BaseException:
         server.stop(0).wait()
         writer.close()
         raise
     log.info("trimtab server listening on %s:%d (db %s)", host, port, store.url)
-    return RunningServer(server, port, host if host != "0.0.0.0" else "127.0.0.1", store, owns_store,
-                         writer, health_servicer, dashboard)
+    return RunningServer(server, port, public_host, store, owns_store, writer, health_servicer, dashboard,
+                         collector)
+
+
+class _ClosedLoop:
+    """The background half of the server: collect finished runs, plan, auto-apply.
+
+    Started after the port is known, because onboarding writes the address
+    agents reach into the jobs it changes (``--advertise``, else the bound address).
+    """
+
+    def __init__(self) -> None:
+        self.running: Any = None
+
+    def application_ended(self, application_id: str) -> None:
+        if self.running is not None:
+            self.running.notify_application_end(application_id)
+
+    def start(self, config: ServerConfig, store: Store, secrets: SecretBox, clock: Clock, bound: str) -> Any:
+        from server.onboard import AgentWiring
+        from server.services import workspaces
+
+        workspaces.configure(wiring=AgentWiring(server_address=config.advertise or bound), clock=clock)
+        if not config.collect:
+            return None
+        from server.collect.running import start_collector
+        from server.costing.catalog import load_active_catalog
+        from server.plan.planner import Planner
+
+        catalog = load_active_catalog(config.state_dir)
+        planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
+        self.running = start_collector(store, secrets, clock=clock, on_run_collected=planner, catalog=catalog,
+                                       poll_interval_s=config.collect_interval_seconds)
+        return self.running
 
 
 def _start_dashboard(config: ServerConfig, store: Store) -> Any:

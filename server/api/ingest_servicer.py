@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import grpc
 
@@ -18,8 +19,10 @@ TRANSLATE_CONCURRENCY = 2
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, writer: IngestWriter, max_events_per_batch: int) -> None:
+    def __init__(self, writer: IngestWriter, max_events_per_batch: int,
+                 on_application_end: Callable[[str], None] | None = None) -> None:
         self._writer = writer
+        self._on_application_end = on_application_end
         self._max_events = max_events_per_batch
         self._translating = threading.BoundedSemaphore(TRANSLATE_CONCURRENCY)
 
@@ -29,4 +32,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # Without a deadline gRPC reports an enormous remaining time: wait without one.
         remaining = context.time_remaining()
         timeout = remaining if remaining is not None and remaining < 86_400 else None
-        return translate.ack_to_proto(self._writer.submit(prepared, timeout=timeout))
+        ack = translate.ack_to_proto(self._writer.submit(prepared, timeout=timeout))
+        if self._on_application_end is not None:
+            # After the commit: the collector reads the application's data from the store.
+            for event in request.events:
+                if event.WhichOneof("body") == "application_end":
+                    self._on_application_end(event.application_id)
+        return ack
