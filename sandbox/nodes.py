@@ -39,7 +39,7 @@ class UnknownNodeType(KeyError):
 
 
 # (size suffix, vCPUs, memory multiplier over vCPUs) shared by the AWS general families.
-_AWS_SIZES = {"xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32}
+_AWS_SIZES = {"xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "9xlarge": 36}
 
 
 def _aws_family(
@@ -73,8 +73,10 @@ _NET_6TH = {"xlarge": 12.5, "2xlarge": 12.5, "4xlarge": 12.5, "8xlarge": 12.5}
 _NET_7G = {"xlarge": 12.5, "2xlarge": 15.0, "4xlarge": 15.0, "8xlarge": 15.0}
 _DISK_5D = {"xlarge": 150.0, "2xlarge": 300.0, "4xlarge": 600.0, "8xlarge": 1200.0}
 _DISK_6D = {"xlarge": 237.0, "2xlarge": 474.0, "4xlarge": 950.0, "8xlarge": 1900.0}
-_DISK_C5D = {"xlarge": 100.0, "2xlarge": 200.0, "4xlarge": 400.0}
-_C5_SIZES = ("xlarge", "2xlarge", "4xlarge")
+_DISK_C5D = {"xlarge": 100.0, "2xlarge": 200.0, "4xlarge": 400.0, "9xlarge": 900.0}
+# c5 has no 8xlarge: its next size is the 36-vCPU 9xlarge (12 Gbps).
+_C5_SIZES = ("xlarge", "2xlarge", "4xlarge", "9xlarge")
+_NET_C5 = {**_NET_5TH, "9xlarge": 12.0}
 
 _AWS: list[NodeType] = [
     *_aws_family("m5", 4, {}, _NET_5TH),
@@ -87,8 +89,8 @@ _AWS: list[NodeType] = [
     *_aws_family("r5d", 8, _DISK_5D, _NET_5TH),
     *_aws_family("r6i", 8, {}, _NET_6TH, core_speed=1.15),
     *_aws_family("r6id", 8, _DISK_6D, _NET_6TH, core_speed=1.15),
-    *_aws_family("c5", 2, {}, _NET_5TH, core_speed=1.1, sizes=_C5_SIZES),
-    *_aws_family("c5d", 2, _DISK_C5D, _NET_5TH, core_speed=1.1, sizes=_C5_SIZES),
+    *_aws_family("c5", 2, {}, _NET_C5, core_speed=1.1, sizes=_C5_SIZES),
+    *_aws_family("c5d", 2, _DISK_C5D, _NET_C5, core_speed=1.1, sizes=_C5_SIZES),
     *_aws_family("c6i", 2, {}, _NET_6TH, core_speed=1.25),
     *_aws_family("c6id", 2, _DISK_6D, _NET_6TH, core_speed=1.25),
     # i3: 30.5 GiB per 4 vCPUs, NVMe 950 GB per 4 vCPUs, Broadwell cores.
@@ -126,29 +128,34 @@ def _azure(
 
 
 _AZURE: list[NodeType] = [
-    *[_azure(f"Standard_D{n}s_v5", "Dsv5", n, 4 * n, 0, 12.5, 1.15) for n in (4, 8, 16)],
-    *[_azure(f"Standard_D{n}ds_v5", "Ddsv5", n, 4 * n, 37.5 * n, 12.5, 1.15) for n in (4, 8, 16)],
-    *[_azure(f"Standard_E{n}s_v5", "Esv5", n, 8 * n, 0, 12.5, 1.15) for n in (4, 8, 16)],
-    *[_azure(f"Standard_E{n}ds_v5", "Edsv5", n, 8 * n, 37.5 * n, 12.5, 1.15) for n in (4, 8, 16)],
-    # Fsv2: 2 GiB per vCPU, 8 GiB temp per vCPU, 875 Mbps per 2 vCPUs.
-    *[_azure(f"Standard_F{n}s_v2", "Fsv2", n, 2 * n, 8 * n, 0.4375 * n, 1.1) for n in (4, 8, 16)],
+    *[_azure(f"Standard_D{n}s_v5", "Dsv5", n, 4 * n, 0, 12.5 if n < 32 else 16.0, 1.15) for n in (4, 8, 16, 32)],
+    *[_azure(f"Standard_D{n}ds_v5", "Ddsv5", n, 4 * n, 37.5 * n, 12.5 if n < 32 else 16.0, 1.15)
+      for n in (4, 8, 16, 32)],
+    *[_azure(f"Standard_E{n}s_v5", "Esv5", n, 8 * n, 0, 12.5 if n < 32 else 16.0, 1.15) for n in (4, 8, 16, 32)],
+    *[_azure(f"Standard_E{n}ds_v5", "Edsv5", n, 8 * n, 37.5 * n, 12.5 if n < 32 else 16.0, 1.15)
+      for n in (4, 8, 16, 32)],
+    # Fsv2: 2 GiB per vCPU, 8 GiB temp per vCPU, 875 Mbps per 2 vCPUs (16 Gbps at 32 vCPUs).
+    *[_azure(f"Standard_F{n}s_v2", "Fsv2", n, 2 * n, 8 * n, min(0.4375 * n, 16.0), 1.1) for n in (4, 8, 16, 32)],
     # Lsv3: NVMe 1.92 TB per 8 vCPUs (plus a small temp disk we ignore).
-    *[_azure(f"Standard_L{n}s_v3", "Lsv3", n, 8 * n, 240 * n, 12.5, 1.1) for n in (8, 16)],
+    *[_azure(f"Standard_L{n}s_v3", "Lsv3", n, 8 * n, 240 * n, 12.5 if n < 32 else 16.0, 1.1) for n in (8, 16, 32)],
+    # DSv2 (older, still common in Databricks workspaces): 3.5 GiB per vCPU, 7 GiB temp per vCPU.
+    *[_azure(f"Standard_DS{k}_v2", "DSv2", n, 3.5 * n, 7 * n, net, 0.85)
+      for k, n, net in ((3, 4, 3.0), (4, 8, 6.0), (5, 16, 12.0))],
     *[
         _azure(f"Standard_D{n}s_v4", "Dsv4", n, 4 * n, 0, net, 1.05)
-        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5))
+        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5), (32, 16.0))
     ],
     *[
         _azure(f"Standard_D{n}ds_v4", "Ddsv4", n, 4 * n, 37.5 * n, net, 1.05)
-        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5))
+        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5), (32, 16.0))
     ],
     *[
         _azure(f"Standard_E{n}s_v4", "Esv4", n, 8 * n, 0, net, 1.05)
-        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5))
+        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5), (32, 16.0))
     ],
     *[
         _azure(f"Standard_E{n}ds_v4", "Edsv4", n, 8 * n, 37.5 * n, net, 1.05)
-        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5))
+        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5), (32, 16.0))
     ],
 ]
 

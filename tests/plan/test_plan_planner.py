@@ -120,3 +120,13 @@ def test_detached_projects_are_not_planned(store) -> None:
     project = _project(store)
     store.projects.update(dataclasses.replace(project, detached=True))
     assert plan_project(store, int(project.id), load_catalog()) is None
+
+
+def test_every_priced_node_type_exists_in_the_sandbox_workspace() -> None:
+    """The planner proposes any node type the catalog prices; the sandbox must accept each of them."""
+    from sandbox.nodes import NODE_TYPES
+
+    catalog = load_catalog()
+    for cloud in ("aws", "azure"):
+        offered = {k for k, v in NODE_TYPES.items() if v.cloud == cloud}
+        assert set(catalog.node_types(cloud)) <= offered, cloud
