@@ -32,7 +32,7 @@ class Workspace(_message.Message):
     def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., token_masked: _Optional[str] = ..., status: _Optional[str] = ..., last_error: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., has_cloud_credentials: _Optional[bool] = ..., region: _Optional[str] = ...) -> None: ...
 
 class AddWorkspaceRequest(_message.Message):
-    __slots__ = ("name", "host", "token", "cloud", "plan", "region", "cloud_credentials_json")
+    __slots__ = ("name", "host", "token", "cloud", "plan", "region", "cloud_credentials_json", "replace")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,7 @@ class AddWorkspaceRequest(_message.Message):
     PLAN_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     CLOUD_CREDENTIALS_JSON_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
     name: str
     host: str
     token: str
@@ -47,7 +48,8 @@ class AddWorkspaceRequest(_message.Message):
     plan: str
     region: str
     cloud_credentials_json: str
-    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ...) -> None: ...
+    replace: bool
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., replace: _Optional[bool] = ...) -> None: ...
 
 class ListWorkspacesRequest(_message.Message):
     __slots__ = ()
