@@ -41,7 +41,7 @@ def generate(out_dir: Path) -> list[Path]:
     code = protoc.main(args)
     if code != 0:
         raise RuntimeError(f"protoc failed with exit code {code}")
-    return sorted(p for p in out_dir.rglob("*_pb2*.py*"))
+    return sorted(p for p in out_dir.rglob("*_pb2*") if p.suffix in (".py", ".pyi") and "__pycache__" not in p.parts)
 
 
 def main() -> int:

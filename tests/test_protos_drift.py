@@ -16,7 +16,8 @@ def test_generated_code_matches_protos(tmp_path: Path) -> None:
         committed = ROOT / rel
         if not committed.exists() or committed.read_bytes() != path.read_bytes():
             drifted.append(str(rel))
-    committed_all = {p.relative_to(ROOT) for p in (ROOT / "protos").rglob("*_pb2*.py*")}
+    committed_all = {p.relative_to(ROOT) for p in (ROOT / "protos").rglob("*_pb2*")
+                     if p.suffix in (".py", ".pyi") and "__pycache__" not in p.parts}
     stale = committed_all - {p.relative_to(tmp_path) for p in fresh}
     assert not drifted, f"regenerate with `python -m protos.generate`: {drifted}"
     assert not stale, f"generated files without a .proto: {sorted(map(str, stale))}"
