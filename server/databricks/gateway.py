@@ -287,6 +287,23 @@ class DatabricksGateway:
         self._do("POST", f"{DBFS}/put", body={
             "path": path, "overwrite": True, "contents": base64.b64encode(contents).decode("ascii")})
 
+    def list_dbfs(self, path: str) -> list[dict[str, Any]]:
+        """``dbfs/list``: ``[{path, is_dir, file_size, modification_time}]`` (empty for an empty folder)."""
+        return list(self._do("GET", f"{DBFS}/list", query={"path": path}).get("files") or [])
+
+    def read_dbfs(self, path: str, chunk_bytes: int = 1024 * 1024) -> bytes:
+        """A whole DBFS file; ``dbfs/read`` returns at most 1 MiB per call, so it is read in chunks."""
+        import base64
+
+        out = bytearray()
+        while True:
+            page = self._do("GET", f"{DBFS}/read", query={"path": path, "offset": len(out),
+                                                          "length": chunk_bytes})
+            data = base64.b64decode(page.get("data") or "")
+            out += data
+            if len(data) < chunk_bytes or not int(page.get("bytes_read") or 0):
+                return bytes(out)
+
     # ------------------------------------------------------------ helpers
 
     def _pages(self, method: str, path: str, field: str, query: dict[str, Any], *, dedupe_key: str,

@@ -1,0 +1,51 @@
+"""Copy a DBFS cluster-log tree to local disk, so it is read like a local one.
+
+Only what backfill reads is copied: files named ``eventlog`` or
+``eventlog-...`` (the driver and executor logs next to them are skipped).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+from server.databricks import DatabricksGateway
+from server.errors import InvalidArgument
+
+SCHEME = "dbfs:"
+
+
+def is_dbfs(location: str) -> bool:
+    return location.startswith(SCHEME)
+
+
+def dbfs_path(location: str) -> str:
+    """``dbfs:/a/b/`` → ``/a/b`` (what the DBFS API takes)."""
+    path = location[len(SCHEME):] if is_dbfs(location) else location
+    if not path.startswith("/"):
+        raise InvalidArgument(f"{location}: a DBFS path must be absolute (dbfs:/...)")
+    return posixpath.normpath(path)
+
+
+def download_event_logs(gateway: DatabricksGateway, location: str, dest: Path) -> int:
+    """Mirror the event-log files under ``location`` into ``dest``; how many files were copied."""
+    root = dbfs_path(location)
+    copied = 0
+    stack = [root]
+    while stack:
+        current = stack.pop()
+        for entry in gateway.list_dbfs(current):
+            path = posixpath.normpath(str(entry.get("path") or ""))
+            if entry.get("is_dir"):
+                if path != current:
+                    stack.append(path)
+                continue
+            name = posixpath.basename(path)
+            if name != "eventlog" and not name.startswith("eventlog-"):
+                continue
+            rel = posixpath.relpath(path, root) if path != root else name
+            target = dest.joinpath(*[p for p in rel.split("/") if p not in ("", ".", "..")])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(gateway.read_dbfs(path))
+            copied += 1
+    return copied

@@ -1,0 +1,122 @@
+"""Applications from backfilled logs → runs of the project.
+
+Each application (or the applications of one Databricks run, when their logs
+name the same ``spark.databricks.job.runId``) becomes one `Run`, built by the
+collector's own `build_run` from a run piece made of what the log knows:
+runtime from the application's start and end, outcome from its jobs, the
+configuration from the Spark conf's ``clusterUsageTags`` over the project's
+current spec, input bytes from its stages. There are no cluster events in a
+log, so node-level anomalies come from the executors alone (spot loss) and the
+run is stored unpriced.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from server.collect.build import GROWTH_WINDOW, AgentData, Expected, build_run
+from server.collect.run_parse import ClusterRun
+from server.collect.usage import ClusterTimeline
+from server.domain import Application, Project, Run
+from server.errors import AlreadyExists
+from server.store import Store
+
+TAGS = "spark.databricks.clusterUsageTags."
+STATE_MESSAGE = "backfilled from event logs"
+
+
+@dataclass
+class RunsOutcome:
+    created: list[Run] = dataclasses.field(default_factory=list)
+    already_tied: int = 0  # applications some run already had
+    tied_to_existing: int = 0  # applications added to a run stored before (same Databricks run)
+    other_job: int = 0  # applications whose log names another job: not this project's
+
+
+def databricks_run_id(app: Application) -> int:
+    """The run id the log names, else a stable negative id (real run ids are positive)."""
+    if app.databricks_run_id.isdigit():
+        return int(app.databricks_run_id)
+    digest = hashlib.sha256(app.application_id.encode()).hexdigest()
+    return -int(digest[:13], 16)
+
+
+def spec_from_conf(conf: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
+    """The project's spec with what the cluster's usage tags say it really was."""
+    spec = copy.deepcopy(base)
+    for tag, key in (("clusterNodeType", "node_type_id"), ("driverNodeType", "driver_node_type_id"),
+                     ("sparkVersion", "spark_version")):
+        if conf.get(TAGS + tag):
+            spec[key] = conf[TAGS + tag]
+    lo, hi = conf.get(TAGS + "clusterMinWorkers", ""), conf.get(TAGS + "clusterMaxWorkers", "")
+    workers = conf.get(TAGS + "clusterTargetWorkers") or conf.get(TAGS + "clusterWorkers") or ""
+    if lo.isdigit() and hi.isdigit() and int(hi) > int(lo):
+        spec.pop("num_workers", None)
+        spec["autoscale"] = {"min_workers": int(lo), "max_workers": int(hi)}
+    elif workers.isdigit():
+        spec.pop("autoscale", None)
+        spec["num_workers"] = int(workers)
+    return spec
+
+
+def _outcome(store: Store, apps: Sequence[Application]) -> str:
+    if not all(a.ended for a in apps):
+        return "failed"  # the log stops without ApplicationEnd: the driver died
+    jobs = [j for a in apps for j in store.applications.jobs(a.application_id)]
+    return "succeeded" if all(j.succeeded for j in jobs) else "failed"
+
+
+def _piece(store: Store, project: Project, run_id: int, apps: Sequence[Application],
+           agent: AgentData) -> ClusterRun:
+    start = min(a.start_time_ms for a in apps)
+    ends = [a.end_time_ms for a in apps if a.end_time_ms]
+    ends += [s.completion_time_ms for s in agent.stages if s.completion_time_ms]
+    first = apps[0]
+    return ClusterRun(
+        run_id=run_id, job_id=project.job_id, cluster_key=project.cluster_key, cluster_id=first.cluster_id,
+        spark_context_id=first.spark_context_id, spec=spec_from_conf(first.conf, project.current_spec),
+        task_keys=(), start_ms=start, end_ms=max(ends, default=start),
+        outcome=_outcome(store, apps), state_message=STATE_MESSAGE)
+
+
+def make_runs(store: Store, project: Project, application_ids: Sequence[str]) -> RunsOutcome:
+    """Store one run per Databricks run among ``application_ids`` not tied to a run yet."""
+    outcome = RunsOutcome()
+    groups: dict[int, list[Application]] = {}
+    for app_id in dict.fromkeys(application_ids):
+        if store.runs.for_application(app_id) is not None:
+            outcome.already_tied += 1
+            continue
+        app = store.applications.get(app_id)
+        if app.job_id and app.job_id != str(project.job_id):
+            outcome.other_job += 1
+            continue
+        groups.setdefault(databricks_run_id(app), []).append(app)
+    project_id = int(project.id or 0)
+    # Oldest first, so each run's history (for data growth) holds the runs before it.
+    for run_id, apps in sorted(groups.items(), key=lambda kv: min(a.start_time_ms for a in kv[1])):
+        apps.sort(key=lambda a: (a.start_time_ms, a.application_id))
+        agent = AgentData(tuple(apps),
+                          tuple(s for a in apps for s in store.applications.stages(a.application_id)),
+                          tuple(e for a in apps for e in store.applications.executors(a.application_id)))
+        piece = _piece(store, project, run_id, apps, agent)
+        history = [r for r in store.runs.history(project_id) if r.start_ms < piece.start_ms][-GROWTH_WINDOW:]
+        timeline = ClusterTimeline(piece.start_ms, piece.end_ms, (), 0, 0)
+        # No expected spec: a backfilled run is history, never a user edit to rebase on.
+        run, _ = build_run(project, piece, cluster=None, timeline=timeline, agent=agent, history=history,
+                           expected=Expected({}, None))
+        try:
+            outcome.created.append(store.runs.add(run))
+        except AlreadyExists:
+            existing = store.runs.get_by_databricks_run(project_id, run_id)
+            if existing is None:  # pragma: no cover - deleted between the two calls
+                raise
+            ids = tuple(dict.fromkeys((*existing.application_ids, *run.application_ids)))
+            store.runs.update(dataclasses.replace(existing, application_ids=ids))
+            outcome.tied_to_existing += len(apps)
+    return outcome

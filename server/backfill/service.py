@@ -1,0 +1,130 @@
+"""`backfill`: event logs of past runs → stored applications → runs of a project.
+
+Steps: resolve the project; fetch the logs (a local path is read in place, a
+``dbfs:/`` tree is copied to a temporary directory through the Databricks
+gateway); find the applications; parse them on the chosen engine; store each
+application's events through the ingest path (a second backfill stores
+nothing new); make runs for applications not tied to a run yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from protos.trimtab.v1 import ingest_pb2
+from server.backfill import dbfs
+from server.backfill.discover import FoundApplication, find_applications
+from server.backfill.engines import ParseTask, parse_all
+from server.backfill.ingest import application_id_of, open_writer, store_application
+from server.backfill.runs import make_runs
+from server.databricks import DatabricksGateway
+from server.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+# The gateway for a workspace name (only needed for dbfs:/ sources).
+GatewayFor = Callable[[str], DatabricksGateway]
+
+
+@dataclass(frozen=True)
+class BackfillReport:
+    project: str
+    source: str
+    engine: str
+    applications_found: int
+    imported: int  # applications with at least one new event stored
+    already_present: int  # applications whose every event was stored before
+    runs_created: int
+    events_stored: int
+    events_duplicate: int
+    application_ids: tuple[str, ...] = ()
+    run_ids: tuple[int, ...] = ()
+    skipped_other_job: int = 0
+    tied_to_existing_runs: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _tasks(found: list[FoundApplication], local_root: Path, source: str) -> list[ParseTask]:
+    if not dbfs.is_dbfs(source):
+        return [ParseTask(str(a.path)) for a in found]
+    base = dbfs.dbfs_path(source).rstrip("/")
+    # Where each application really lives, not the temporary copy: that is what a person can find again.
+    return [ParseTask(str(a.path), f"dbfs:{base}/{a.path.relative_to(local_root).as_posix()}".rstrip("/."))
+            for a in found]
+
+
+def backfill(store: Store, project_ref: str, source: str, *, engine: str = "local",
+             spark_master: str | None = None, gateway_for: GatewayFor | None = None,
+             workers: int | None = None) -> BackfillReport:
+    """Import the applications under ``source`` (a local path or ``dbfs:/...``) as runs of a project.
+
+    Raises `NotFound` (unknown project, missing path), `FailedPrecondition` (no
+    event logs under the path) or `InvalidArgument` (unknown engine).
+    """
+    project = store.projects.find(project_ref)
+    if engine not in ("local", "spark"):
+        raise InvalidArgument(f"unknown engine {engine!r}: use local or spark")
+    with tempfile.TemporaryDirectory(prefix="trimtab-backfill-") as tmp:
+        if dbfs.is_dbfs(source):
+            if gateway_for is None:
+                raise FailedPrecondition("reading dbfs:/ needs the project's workspace connection")
+            from server.databricks import DatabricksNotFound
+
+            local_root = Path(tmp)
+            try:
+                copied = dbfs.download_event_logs(gateway_for(project.workspace), source, local_root)
+            except DatabricksNotFound:
+                raise NotFound(f"{source}: no such DBFS path") from None
+            log.info("copied %d event-log file(s) from %s", copied, source)
+        else:
+            local_root = Path(source).expanduser().resolve()
+            if not local_root.exists():
+                raise NotFound(f"{source}: no such file or directory")
+        found = find_applications(local_root)
+        if not found:
+            raise FailedPrecondition(f"{source}: no event logs found (expected "
+                                     "<cluster-id>/eventlog/<cluster-id>_<driver-ip>/<spark-context-id>/eventlog*)")
+        results = parse_all(_tasks(found, local_root, source), engine, spark_master=spark_master, workers=workers)
+    writer = open_writer(store)
+    app_ids: list[str] = []
+    imported = present = stored = duplicate = 0
+    try:
+        for app, serialized in zip(found, results, strict=True):
+            events = [ingest_pb2.Event.FromString(b) for b in serialized]
+            if not events:
+                continue
+            app_id = application_id_of(events, app.spark_context_id)
+            outcome = store_application(writer, app_id, events, app.cluster_id)
+            app_ids.append(app_id)
+            imported += 0 if outcome.already_present else 1
+            present += 1 if outcome.already_present else 0
+            stored += outcome.stored_events
+            duplicate += outcome.duplicate_events
+    finally:
+        writer.close()
+    known = [a for a in app_ids if _exists(store, a)]
+    runs = make_runs(store, project, known)
+    return BackfillReport(
+        project=project.name, source=source, engine=engine, applications_found=len(found), imported=imported,
+        already_present=present, runs_created=len(runs.created), events_stored=stored,
+        events_duplicate=duplicate, application_ids=tuple(app_ids),
+        run_ids=tuple(int(r.id or 0) for r in runs.created), skipped_other_job=runs.other_job,
+        tied_to_existing_runs=runs.tied_to_existing)
+
+
+def _exists(store: Store, application_id: str) -> bool:
+    # An application whose log never reached ApplicationStart has events but no application row.
+    try:
+        store.applications.get(application_id)
+    except NotFound:
+        return False
+    return True
