@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -16,6 +17,7 @@ from server.cli.context import (
     print_json,
     print_table,
 )
+from server.cli.store_options import config_from, store_options
 
 
 @click.group(name="project")
@@ -149,3 +151,47 @@ def detach(ctx: CliContext, project: str) -> None:
     from protos.trimtab.v1 import admin_pb2
 
     _show(ctx, admin_call(ctx, "ProjectServiceStub", "DetachProject", admin_pb2.DetachProjectRequest(project=project)))
+
+
+# ------------------------------------------------------------------ backfill (opens the store itself)
+
+
+@cli.command()
+@click.argument("project")
+@click.option("--eventlogs", required=True, metavar="PATH|dbfs:/...",
+              help="Delivered cluster logs: a local directory or a dbfs:/ path (any level of the tree).")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="Parse on local processes, or on Spark (one task per application).")
+@click.option("--spark-master", default=None, help="Spark master for --engine spark (default local[*]).")
+@store_options
+@click.pass_obj
+def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_master: str | None,
+             db_url: str | None, state_dir: Path | None) -> None:
+    """Import past runs of PROJECT from delivered event logs (id or name)."""
+    from server.backfill import backfill as run_backfill
+    from server.store import open_store
+
+    if spark_master and engine != "spark":
+        raise click.UsageError("--spark-master needs --engine spark")
+    config = config_from(db_url, state_dir)
+    store = open_store(config.database_url)
+    try:
+        def gateway_for(workspace: str) -> Any:
+            from server.services.secrets import SecretBox
+            from server.services.workspaces import gateway_for as workspace_gateway
+
+            return workspace_gateway(store, SecretBox.from_config(config.secret_key, config.state_dir), workspace)
+
+        report = run_backfill(store, project, eventlogs, engine=engine, spark_master=spark_master,
+                              gateway_for=gateway_for)
+    finally:
+        store.close()
+    if ctx.as_json:
+        print_json(report.as_dict())
+        return
+    print_table([(report.project, report.applications_found, report.imported, report.already_present,
+                  report.runs_created)], ["PROJECT", "APPLICATIONS FOUND", "IMPORTED", "ALREADY PRESENT",
+                                          "RUNS CREATED"])
+    if report.skipped_other_job:
+        click.echo(f"{report.skipped_other_job} application(s) belong to another job: no run made for them",
+                   err=True)

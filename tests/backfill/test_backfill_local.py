@@ -1,0 +1,86 @@
+"""Local backfill: discovery, stored data against the files, runs, idempotency (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.backfill import backfill
+from server.backfill.discover import find_applications
+from server.errors import FailedPrecondition, NotFound
+from server.store import Store
+from tests.backfill.conftest import JOB_ID, RUNS, Delivered, add_project, count_from_files
+
+pytestmark = pytest.mark.postgres
+
+
+def test_discovery_at_every_level_of_the_tree(delivered: Delivered) -> None:
+    everything = find_applications(delivered.root)
+    assert [a.path for a in everything] == sorted(delivered.app_dirs)
+    assert {a.cluster_id for a in everything} == set(delivered.cluster_ids)
+    assert {a.spark_context_id for a in everything} == {d.name for d in delivered.app_dirs}
+    one = delivered.app_dirs[1]
+    for level in (delivered.root / delivered.cluster_ids[1], one.parent.parent, one.parent, one):
+        assert [a.path for a in find_applications(level)] == [one], level
+    assert all(count_from_files(d).segments > 2 for d in delivered.app_dirs)  # rotated, gzipped parts
+    assert any(sim.summary["spot_losses"] for sim in delivered.runs)  # so spot loss is really checked
+
+
+def test_local_backfill_stores_what_the_logs_hold(delivered: Delivered, store: Store) -> None:
+    project = add_project(store)
+    report = backfill(store, str(project.id), str(delivered.root), engine="local", workers=2)
+    assert (report.applications_found, report.imported, report.already_present, report.runs_created) == (3, 3, 0, 3)
+    assert report.events_duplicate == 0
+    runs = {r.application_ids[0]: r for r in store.runs.history(int(project.id or 0))}
+    for i, (app_dir, sim, (_, node_type, _)) in enumerate(zip(delivered.app_dirs, delivered.runs, RUNS,
+                                                              strict=True)):
+        app_id = app_dir.name  # Databricks logs: the Spark context id, as the agent names it
+        counted = count_from_files(app_dir)
+        app = store.applications.get(app_id)
+        assert (app.spark_app_id, app.cluster_id, app.job_id) == (sim.spark_app_id, app_dir.parent.name
+                                                                   .split("_")[0], str(JOB_ID))
+        assert app.event_log_path == str(app_dir) and app.ended
+        assert len(store.applications.stages(app_id)) == counted.stages
+        assert len(store.applications.executors(app_id)) == counted.executors
+        assert len(store.applications.jobs(app_id)) == counted.jobs
+        run = runs[app_id]
+        assert run.databricks_run_id == 900 + i  # spark.databricks.job.runId in the log
+        assert (run.start_ms, run.end_ms) == (counted.start_ms, counted.end_ms) and counted.start_ms > 0
+        assert run.runtime_s == pytest.approx((counted.end_ms - counted.start_ms) / 1000)
+        assert run.input_bytes == sim.summary["input_bytes"]
+        assert run.outcome == ("succeeded" if counted.failed_jobs == 0 else "failed")
+        assert run.config is not None and run.config.node_type_id == node_type  # from clusterUsageTags
+        assert run.config.num_workers == 2  # not in the tags: the project's spec
+        assert ("spot_loss" in run.anomalies) == (sim.summary["spot_losses"] > 0)
+        assert store.runs.for_application(app_id) == run
+
+
+def test_backfill_twice_stores_once(delivered: Delivered, sqlite_store: Store) -> None:
+    project = add_project(sqlite_store)
+    first = backfill(sqlite_store, project.name, str(delivered.root), workers=1)
+    events = sqlite_store.applications.event_count()
+    second = backfill(sqlite_store, project.name, str(delivered.root), workers=1)
+    assert (second.imported, second.already_present, second.runs_created) == (0, 3, 0)
+    assert second.events_stored == 0 and second.events_duplicate == first.events_stored
+    assert sqlite_store.applications.event_count() == events == first.events_stored
+    assert sqlite_store.runs.count(int(project.id or 0)) == 3
+
+
+def test_one_new_application_later(delivered: Delivered, sqlite_store: Store) -> None:
+    project = add_project(sqlite_store)
+    first = backfill(sqlite_store, project.name, str(delivered.app_dirs[0].parent))
+    assert (first.applications_found, first.runs_created) == (1, 1)
+    again = backfill(sqlite_store, project.name, str(delivered.root))
+    assert (again.imported, again.already_present, again.runs_created) == (2, 1, 2)
+
+
+def test_errors(delivered: Delivered, sqlite_store: Store, tmp_path: Path) -> None:
+    project = add_project(sqlite_store)
+    with pytest.raises(NotFound, match="no such file"):
+        backfill(sqlite_store, project.name, str(tmp_path / "missing"))
+    (tmp_path / "empty" / "x").mkdir(parents=True)
+    with pytest.raises(FailedPrecondition, match="no event logs"):
+        backfill(sqlite_store, project.name, str(tmp_path / "empty"))
+    with pytest.raises(NotFound, match="project"):
+        backfill(sqlite_store, "sbx/999/main", str(delivered.root))
