@@ -69,6 +69,8 @@ class ServerConfig:
         "TRIMTAB_GRACE_SECONDS", "on SIGTERM, how long in-flight calls may finish"))
     token_cache_seconds: float = field(default=30.0, metadata=_meta(
         "TRIMTAB_TOKEN_CACHE_SECONDS", "how long a verified token is trusted without a lookup"))
+    token_revocation_check_seconds: float = field(default=2.0, metadata=_meta(
+        "TRIMTAB_TOKEN_REVOCATION_CHECK_SECONDS", "at most this long until a revoked token is refused"))
 
     @property
     def database_url(self) -> str:

@@ -111,7 +111,8 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     secrets = SecretBox.from_config(config.secret_key, config.state_dir)
     writer = IngestWriter(store, group_batches=config.ingest_group_batches,
                           queue_batches=config.ingest_queue_batches)
-    verifier = TokenVerifier(store, clock, config.token_cache_seconds)
+    verifier = TokenVerifier(store, clock, config.token_cache_seconds,
+                             config.token_revocation_check_seconds)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trimtab-grpc"),
         interceptors=[AuthInterceptor(verifier), ErrorInterceptor()],

@@ -3,7 +3,11 @@
 Clients send ``authorization: Bearer <token>``. Ingest accepts `agent` and
 `admin` tokens; every admin service needs `admin`. A verified token is
 trusted for ``cache_seconds`` (injected clock) so a busy agent does not cost
-a database read per batch; revoking a token takes effect within that time.
+a database read per batch. Revocation (`trimtab token revoke` writes the
+store, possibly from another process) must not wait that long, so at most
+every ``revocation_check_seconds`` one read of the revoked token ids drops
+revoked tokens from the cache: one query per interval however many agents
+call, and a revoked token is refused within that bound.
 """
 
 from __future__ import annotations
@@ -32,15 +36,19 @@ def required_scope(method: str) -> str | None:
 
 
 class TokenVerifier:
-    def __init__(self, store: Store, clock: Clock, cache_seconds: float) -> None:
+    def __init__(self, store: Store, clock: Clock, cache_seconds: float,
+                 revocation_check_seconds: float = 2.0) -> None:
         self._store = store
         self._clock = clock
         self._cache_seconds = cache_seconds
+        self._revocation_check_seconds = revocation_check_seconds
         self._cache: dict[str, tuple[ApiToken, float]] = {}
+        self._next_revocation_check = float("-inf")
         self._lock = threading.Lock()
 
     def verify(self, plaintext: str) -> ApiToken:
         now = self._clock.monotonic()
+        self._drop_revoked(now)
         with self._lock:
             hit = self._cache.get(plaintext)
         if hit is not None and hit[1] > now:
@@ -51,6 +59,23 @@ class TokenVerifier:
                 self._cache.clear()
             self._cache[plaintext] = (token, now + self._cache_seconds)
         return token
+
+    def _drop_revoked(self, now: float) -> None:
+        """Evict cached tokens revoked since the last check (one read, only when it is due)."""
+        with self._lock:
+            due = now >= self._next_revocation_check
+            # Claim the check before reading so concurrent calls do not all query. With nothing
+            # cached every verdict is about to be fresh from the database, so only start the clock.
+            if due or not self._cache:
+                self._next_revocation_check = now + self._revocation_check_seconds
+            if not due or not self._cache:
+                return
+        revoked = self._store.tokens.revoked_ids()
+        if not revoked:
+            return
+        with self._lock:
+            for key in [k for k, (t, _) in self._cache.items() if t.token_id in revoked]:
+                del self._cache[key]
 
 
 def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> None:

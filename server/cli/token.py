@@ -1,4 +1,4 @@
-"""`trimtab token create|list`: API tokens (opens the store itself)."""
+"""`trimtab token create|list|revoke`: API tokens (opens the store itself)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from server.cli.store_options import config_from, store_options
 
 @click.group(name="token")
 def cli() -> None:
-    """Create and list API tokens."""
+    """Create, list and revoke API tokens."""
 
 
 @cli.command()
@@ -54,3 +54,22 @@ def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> 
         return
     print_table([(t.token_id, t.name, t.scope, "revoked" if t.revoked else "") for t in tokens],
                 ["ID", "NAME", "SCOPE", "STATE"])
+
+
+@cli.command()
+@click.argument("token_id")
+@store_options
+@click.pass_obj
+def revoke(ctx: CliContext, token_id: str, db_url: str | None, state_dir: Path | None) -> None:
+    """Revoke TOKEN_ID (see `token list`); servers refuse it within TRIMTAB_TOKEN_REVOCATION_CHECK_SECONDS."""
+    from server.store import open_store
+
+    store = open_store(config_from(db_url, state_dir).database_url)
+    try:
+        store.tokens.revoke(token_id)
+    finally:
+        store.close()
+    if ctx.as_json:
+        print_json({"token_id": token_id, "revoked": True})
+        return
+    click.echo(f"revoked token {token_id}")

@@ -1,4 +1,4 @@
-"""Commands that open the store themselves: db upgrade, token create/list."""
+"""Commands that open the store themselves: db upgrade, token create/list/revoke."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from server.cli.context import format_duration, parse_duration
 from server.cli.main import main
+from server.errors import Unauthenticated
 from server.store import migrate, open_store
 
 
@@ -66,3 +67,28 @@ def test_parse_duration_rejects(text: str) -> None:
 
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (None, 5, 2700, 5400, 5405)] == ["-", "5s", "45m00s", "1h30m", "1h30m05s"]
+
+
+def test_token_revoke_shows_in_list_and_refuses_the_token(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    tokens = {}
+    for name in ("old-agent", "new-agent"):
+        code, out, _ = _run(capsys, "--json", "token", "create", "--name", name, "--scope", "agent", "--db", db_url)
+        assert code == 0
+        tokens[name] = json.loads(out)
+    code, out, _ = _run(capsys, "token", "revoke", tokens["old-agent"]["token_id"], "--db", db_url)
+    assert code == 0 and tokens["old-agent"]["token_id"] in out
+    code, out, _ = _run(capsys, "--json", "token", "list", "--db", db_url)
+    assert {t["name"]: t["revoked"] for t in json.loads(out)} == {"old-agent": True, "new-agent": False}
+    code, out, _ = _run(capsys, "token", "list", "--db", db_url)
+    [old_line] = [line for line in out.splitlines() if "old-agent" in line]
+    [new_line] = [line for line in out.splitlines() if "new-agent" in line]
+    assert "revoked" in old_line and "revoked" not in new_line
+    store = open_store(db_url)
+    try:
+        with pytest.raises(Unauthenticated):
+            store.tokens.verify(tokens["old-agent"]["token"])
+        assert store.tokens.verify(tokens["new-agent"]["token"]).name == "new-agent"
+    finally:
+        store.close()
+    code, _, err = _run(capsys, "token", "revoke", "nosuchtoken", "--db", db_url)
+    assert code != 0 and "nosuchtoken" in err

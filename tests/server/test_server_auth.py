@@ -52,7 +52,7 @@ def test_agent_token_cannot_administer(harness: Harness) -> None:
 
 def test_verified_tokens_are_cached_until_the_clock_says_otherwise(start_harness) -> None:
     clock = FakeClock()
-    h = start_harness(token_cache_seconds=30.0, clock=clock)
+    h = start_harness(token_cache_seconds=30.0, token_revocation_check_seconds=30.0, clock=clock)
     token, plaintext = h.store.tokens.create("short-lived", "agent")
     md = (("authorization", f"Bearer {plaintext}"),)
     assert h.ingest.SendBatch(event_batch("b", 1), metadata=md).stored_events == 1
@@ -63,3 +63,23 @@ def test_verified_tokens_are_cached_until_the_clock_says_otherwise(start_harness
     with pytest.raises(grpc.RpcError) as err:
         h.ingest.SendBatch(event_batch("b3", 1, first=2), metadata=md)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_revoked_agent_token_is_refused_within_the_revocation_bound(start_harness) -> None:
+    clock = FakeClock()
+    h = start_harness(token_cache_seconds=30.0, token_revocation_check_seconds=2.0, clock=clock)
+    token, plaintext = h.store.tokens.create("leaked", "agent")
+    _, other = h.store.tokens.create("kept", "agent")
+    md = (("authorization", f"Bearer {plaintext}"),)
+    kept = (("authorization", f"Bearer {other}"),)
+    assert h.ingest.SendBatch(event_batch("b", 1), metadata=md).stored_events == 1
+    assert h.ingest.SendBatch(event_batch("k", 1, first=10), metadata=kept).stored_events == 1
+    h.store.tokens.revoke(token.token_id)
+    clock.advance(1.0)  # inside the bound the cached verdict may still stand
+    assert h.ingest.SendBatch(event_batch("b2", 1, first=1), metadata=md).stored_events == 1
+    clock.advance(1.01)  # past the 2 s bound, far inside the 30 s cache
+    with pytest.raises(grpc.RpcError) as err:
+        h.ingest.SendBatch(event_batch("b3", 1, first=2), metadata=md)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # Other tokens keep working from the cache.
+    assert h.ingest.SendBatch(event_batch("k2", 1, first=11), metadata=kept).stored_events == 1
