@@ -1,0 +1,123 @@
+"""`trimtab project backfill` end to end: local paths and dbfs:/ through the workspace emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from sandbox.workspace import RunningWorkspace, start_workspace
+from server.cli.main import main
+from server.clock import SystemClock
+from server.databricks import DatabricksGateway, GatewayConfig
+from server.services import workspaces
+from server.services.secrets import SecretBox
+from server.store import open_store
+from tests.backfill.conftest import Delivered, add_project
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def db(sqlite_url: str) -> str:
+    store = open_store(sqlite_url)
+    try:
+        add_project(store)
+    finally:
+        store.close()
+    return sqlite_url
+
+
+def test_cli_local_table_then_json(delivered: Delivered, db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "project", "backfill", "sbx/7/main", "--eventlogs", str(delivered.root),
+                          "--db", db)
+    assert code == 0, err
+    header, _, row = out.strip().splitlines()
+    assert header.split() == ["PROJECT", "APPLICATIONS", "FOUND", "IMPORTED", "ALREADY", "PRESENT", "RUNS",
+                              "CREATED"]
+    assert row.split() == ["sbx/7/main", "3", "3", "0", "3"]
+    code, out, _ = _run(capsys, "--json", "project", "backfill", "1", "--eventlogs", str(delivered.root),
+                        "--db", db)
+    report = json.loads(out)
+    assert code == 0 and (report["imported"], report["already_present"], report["runs_created"]) == (0, 3, 0)
+    assert sorted(report["application_ids"]) == sorted(d.name for d in delivered.app_dirs)
+
+
+def test_cli_errors_are_one_line(delivered: Delivered, db: str, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (("sbx/7/main", "--eventlogs", str(tmp_path / "nope")), 1, "no such file or directory"),
+        (("sbx/7/main", "--eventlogs", str(tmp_path / "empty")), 1, "no event logs found"),
+        (("sbx/8/main", "--eventlogs", str(delivered.root)), 1, "project 'sbx/8/main' not found"),
+        (("1", "--eventlogs", str(delivered.root), "--engine", "dask"), 2, "dask"),
+        (("1", "--eventlogs", str(delivered.root), "--spark-master", "local[1]"), 2, "--engine spark"),
+    ]
+    for args, want_code, text in cases:
+        code, out, err = _run(capsys, "project", "backfill", *args, "--db", db)
+        assert code == want_code and text in err and len(err.strip().splitlines()) == 1, (args, err)
+        assert out == ""
+
+
+@pytest.fixture
+def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningWorkspace]:
+    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
+        monkeypatch.delenv(name)  # the SDK would read them
+    running = start_workspace(tmp_path / "workspace", speed=20000)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_dbfs_backfill_through_the_gateway(delivered: Delivered, emulator: RunningWorkspace, db: str,
+                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # Databricks delivered the logs to dbfs:/cluster-logs (the emulator keeps DBFS on its disk).
+    shutil.copytree(delivered.root, emulator.workspace.dbfs_root / "cluster-logs")
+    (emulator.workspace.dbfs_root / "cluster-logs" / delivered.cluster_ids[0] / "driver").mkdir()
+    (emulator.workspace.dbfs_root / "cluster-logs" / delivered.cluster_ids[0] / "driver" / "stdout").write_text("x")
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("TRIMTAB_SECRET_KEY", key)
+    store = open_store(db)
+    try:
+        workspaces.add_workspace(store, SecretBox(key), "sbx", emulator.host, emulator.token, "aws")
+    finally:
+        store.close()
+
+    code, out, err = _run(capsys, "--json", "project", "backfill", "1", "--eventlogs", "dbfs:/cluster-logs/",
+                          "--db", db, "--state-dir", str(tmp_path / "state"))
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["applications_found"], report["imported"], report["runs_created"]) == (3, 3, 3)
+    store = open_store(db)
+    try:
+        for app_dir in delivered.app_dirs:
+            app = store.applications.get(app_dir.name)
+            # Where the log really is, not the temporary copy it was read from.
+            assert app.event_log_path == "dbfs:/cluster-logs/" + app_dir.relative_to(delivered.root).as_posix()
+            assert store.runs.for_application(app_dir.name) is not None
+    finally:
+        store.close()
+    code, _, err = _run(capsys, "project", "backfill", "1", "--eventlogs", "dbfs:/elsewhere", "--db", db,
+                        "--state-dir", str(tmp_path / "state"))
+    assert code == 1 and "dbfs:/elsewhere: no such DBFS path" in err
+
+
+def test_gateway_reads_dbfs_in_chunks(emulator: RunningWorkspace) -> None:
+    gateway = DatabricksGateway(GatewayConfig(emulator.host, emulator.token, retry_timeout_s=20),
+                                clock=SystemClock())
+    data = bytes(range(256)) * 20
+    gateway.put_dbfs_file("/x/blob.bin", data)
+    assert gateway.read_dbfs("/x/blob.bin", chunk_bytes=1000) == data
+    assert [(f["path"], f["is_dir"]) for f in gateway.list_dbfs("/x")] == [("/x/blob.bin", False)]
