@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_dir", "TRIMTAB_AGENT_STATE_DIR", Path, Path("/databricks/trimtab/state"),
             help="spool and read positions"),
     Setting("spark_ui", "TRIMTAB_SPARK_UI", str, "", help="Spark UI base URL for REST gauges (optional)"),
+    Setting("driver_env_file", "TRIMTAB_DRIVER_ENV_FILE", str, "",
+            help="Databricks' driver-env.sh; its CONF_UI_PORT gives the Spark UI when spark_ui is not set"),
     Setting("tls", "TRIMTAB_TLS", bool, False, help="use TLS to the server"),
     Setting("cluster_id", "DB_CLUSTER_ID", str, "", help="Databricks cluster id"),
     Setting("poll_interval_s", "TRIMTAB_AGENT_POLL_S", float, 0.5),
@@ -70,6 +72,7 @@ class AgentConfig:
     token: str
     state_dir: Path
     spark_ui: str
+    driver_env_file: str
     tls: bool
     cluster_id: str
     poll_interval_s: float

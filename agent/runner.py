@@ -10,6 +10,7 @@ the loop goes on.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from importlib import metadata
@@ -19,6 +20,7 @@ from agent import encode
 from agent.checkpoint import CheckpointStore
 from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig, agent_id
+from agent.driver_env import spark_ui_url
 from agent.events import PlainEvent
 from agent.follow.app import AppFollower, ReadCounters
 from agent.follow.discover import SegmentLister, discover
@@ -168,9 +170,16 @@ class Agent:
         self.pending.extend(encode.encode_event(e) for e in events)
 
     def _poll_rest(self) -> None:
-        if self.rest is None or self.clock.monotonic() < self._next_rest:
+        if self.clock.monotonic() < self._next_rest:
             return
         self._next_rest = self.clock.monotonic() + self.cfg.rest_interval_s
+        if self.rest is None and self.cfg.driver_env_file:
+            url = spark_ui_url(self.cfg.driver_env_file, os.environ.get("DB_DRIVER_IP", ""))
+            if url:
+                log.info("Spark UI found at %s (from %s)", url, self.cfg.driver_env_file)
+                self.rest = RestPoller(url)
+        if self.rest is None:
+            return
         by_spark_id = {f.parser.info.get("spark_app_id"): f.parser.app_id for f in self.followers.values()
                        if not f.finished}
         events, dropped = self.rest.poll(self.clock.time_ms(), by_spark_id.get)

@@ -72,6 +72,9 @@ main() {
   # Detached: own session, no terminal, stdin closed; Databricks must not wait for it.
   local launcher=()
   command -v setsid >/dev/null 2>&1 && launcher=(setsid)
+  # The Spark UI's port is known only once the driver is up: the agent reads it
+  # from Databricks' driver-env.sh when that appears (REST gauges are optional).
+  TRIMTAB_DRIVER_ENV_FILE="${TRIMTAB_DRIVER_ENV_FILE:-${TRIMTAB_FS_ROOT:-}/tmp/driver-env.sh}" \
   TRIMTAB_TOKEN="${TRIMTAB_TOKEN:-}" nohup "${launcher[@]}" "$bin" run --eventlog-dir "$EVENTLOG_DIR" \
     --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN --state-dir "$AGENT_HOME/state" \
     >>"$AGENT_HOME/agent.log" 2>&1 </dev/null &

@@ -69,3 +69,17 @@ def test_starting_page_and_absent_ui_are_no_data(spark_ui: str):
     assert poller.poll(1, {"app-7": "x"}.get) == ([], {})
     gone = RestPoller("http://127.0.0.1:9", timeout_s=0.5)  # discard port: nothing listens
     assert gone.poll(1, {"app-7": "x"}.get) == ([], {}) and gone.failures == 1
+
+
+def test_driver_env_file_gives_the_ui_once_it_appears(tmp_path, spark_ui: str):
+    from agent.driver_env import parse_env_file, spark_ui_url
+
+    env_file = tmp_path / "driver-env.sh"
+    assert spark_ui_url(str(env_file)) == ""  # not written yet: the driver is still starting
+    port = spark_ui.rsplit(":", 1)[1]
+    env_file.write_text(f'export CONF_PUBLIC_DNS="ip-10-0-0-1"\nCONF_UI_PORT={port}\nsome other line\n')
+    assert parse_env_file(env_file.read_text())["CONF_UI_PORT"] == port
+    url = spark_ui_url(str(env_file), driver_ip="127.0.0.1")
+    assert url == spark_ui
+    events, _ = RestPoller(url).poll(5, {"app-7": "ctx-1"}.get)
+    assert len(events) == 2
