@@ -141,7 +141,8 @@ def measure_server(url: str, agents: int, total_events: int, batch_size: int) ->
     store = open_store(url)
     _, token = store.tokens.create("bench", "agent")
     with tempfile.TemporaryDirectory(prefix="trimtab-bench-state-") as state:
-        running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=Path(state), workers=max(8, agents + 4)),
+        running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=Path(state), workers=max(8, agents + 4),
+                                               collect=0),
                                store)
         ctx = mp.get_context("spawn")
         ready, go, results = ctx.Event(), ctx.Event(), ctx.Queue()

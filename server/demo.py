@@ -159,7 +159,9 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult
     state_dir.mkdir(parents=True, exist_ok=True)
     state_path = state_dir / STATE_FILE
     state = _State.load(state_path)
-    server_config = ServerConfig(listen=f"127.0.0.1:{state.grpc_port}", state_dir=state_dir)
+    # The demo collects and plans round by round itself (so each round's table is
+    # complete), so the server's own background collector stays off.
+    server_config = ServerConfig(listen=f"127.0.0.1:{state.grpc_port}", state_dir=state_dir, collect=0)
     store = open_store(server_config.database_url)
     server = None
     emulator = None

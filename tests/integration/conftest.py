@@ -85,8 +85,9 @@ def gateway(emulator: RunningWorkspace) -> DatabricksGateway:
 @pytest.fixture
 def server(store: Store, tmp_path: Path) -> Iterator[RunningServer]:
     """A real Trimtab server (gRPC on a free port) over the test's store."""
+    # collect=0: these tests drive a Collector themselves (the background one would race them).
     config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server",
-                          secret_key=Fernet.generate_key().decode())
+                          secret_key=Fernet.generate_key().decode(), collect=0)
     running = start_server(config, store=store)
     try:
         yield running
