@@ -27,7 +27,7 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
     def AddWorkspace(self, request: admin_pb2.AddWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
         return messages.workspace(workspaces.add_workspace(
             self._store, self._secrets, request.name, request.host, request.token, request.cloud,
-            request.plan, request.region, request.cloud_credentials_json))
+            request.plan, request.region, request.cloud_credentials_json, replace=request.replace))
 
     def ListWorkspaces(self, request: admin_pb2.ListWorkspacesRequest,
                        context: Ctx) -> admin_pb2.ListWorkspacesResponse:

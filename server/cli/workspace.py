@@ -1,6 +1,7 @@
 """`trimtab workspace`: connect Databricks workspaces and import their jobs.
 
     trimtab workspace add NAME --host URL --token-env VAR --cloud aws|azure [--plan premium] [--region R]
+                          [--cloud-credentials-env VAR] [--replace]
     trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run]
 
 The token is read from the named environment variable (never a flag, so it
@@ -38,17 +39,34 @@ def cli() -> None:
 @click.option("--plan", default="premium", show_default=True,
               type=click.Choice(["standard", "premium", "enterprise"]), help="Plan tier (DBU prices).")
 @click.option("--region", default="", help="Cloud region (prices); e.g. us-east-1.")
+@click.option("--cloud-credentials-env", default=None, metavar="VAR",
+              help="Environment variable holding cloud billing credentials as JSON (real bills instead of "
+                   "catalog estimates).")
+@click.option("--replace", is_flag=True,
+              help="Rotate the token (and credentials, if given) of the existing workspace NAME; host and "
+                   "cloud must match.")
 @click.pass_obj
-def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan: str, region: str) -> None:
+def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan: str, region: str,
+        cloud_credentials_env: str | None, replace: bool) -> None:
     """Connect a workspace (the token is checked with a real call first)."""
     from protos.trimtab.v1 import admin_pb2
 
-    token = os.environ.get(token_env, "")
-    if not token:
-        raise click.UsageError(f"environment variable {token_env} is not set (it must hold the token)")
+    token = _from_env(token_env, "the token")
+    credentials = _from_env(cloud_credentials_env, "the cloud credentials JSON") if cloud_credentials_env else ""
     ws = rpc(ctx, "WorkspaceServiceStub", "AddWorkspace", admin_pb2.AddWorkspaceRequest(
-        name=name, host=host, token=token, cloud=cloud, plan=plan, region=region))
+        name=name, host=host, token=token, cloud=cloud, plan=plan, region=region,
+        cloud_credentials_json=credentials, replace=replace))
+    if replace and not ctx.as_json:
+        click.echo(f"replaced the token of workspace {name}", err=True)
     _show(ctx, ws)
+
+
+def _from_env(var: str, what: str) -> str:
+    # Secrets come from the environment, never flags: flags end up in shell history and `ps`.
+    value = os.environ.get(var, "")
+    if not value:
+        raise click.UsageError(f"environment variable {var} is not set (it must hold {what})")
+    return value
 
 
 @cli.command(name="list")

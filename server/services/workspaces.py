@@ -110,8 +110,14 @@ def recording_status(store: Store, workspace: Workspace) -> Iterator[None]:
 
 
 def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token: str, cloud: str,
-                  plan: str = "premium", region: str = "", cloud_credentials_json: str = "") -> Workspace:
-    """Check the token with a real call, then store the workspace with its secrets encrypted."""
+                  plan: str = "premium", region: str = "", cloud_credentials_json: str = "",
+                  replace: bool = False) -> Workspace:
+    """Check the token with a real call, then store the workspace with its secrets encrypted.
+
+    With ``replace`` the workspace must exist with the same host and cloud: its token (and
+    its cloud credentials, when given) are replaced and its status goes back to ``ok``; plan
+    and region stay as they are. This is how a revoked Databricks token is rotated.
+    """
     for field, value in (("name", name), ("host", host), ("token", token)):
         if not value.strip():
             raise InvalidArgument(f"{field}: must not be empty")
@@ -127,17 +133,34 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
             raise InvalidArgument("cloud_credentials_json: not valid JSON") from exc
         credentials = secrets.encrypt(cloud_credentials_json)
     host = host.rstrip("/")
+    existing = store.workspaces.get(name) if replace else None
+    if existing is not None:
+        # Checked before the token: a typo in the host must not look like a bad token.
+        _same_workspace(existing, host, cloud)
+    verb = "updated" if replace else "added"
     gateway = _integration.gateway_factory(
         GatewayConfig(host=host, token=token, retry_timeout_s=ADD_CHECK_TIMEOUT_S), _integration.clock)
     try:
         gateway.check_token()
     except WorkspaceAuthError as err:
-        raise FailedPrecondition(f"workspace {name!r} not added: {err.message}") from err
+        raise FailedPrecondition(f"workspace {name!r} not {verb}: {err.message}") from err
     except DatabricksUnavailable as err:
-        raise FailedPrecondition(f"workspace {name!r} not added: cannot reach {host}: {err.message}") from err
+        raise FailedPrecondition(f"workspace {name!r} not {verb}: cannot reach {host}: {err.message}") from err
+    if existing is not None:
+        return store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
     workspace = Workspace(name=name, host=host, cloud=cloud, plan=plan or "premium",
                           region=region, token_masked=mask(token))
     return store.workspaces.add(workspace, secrets.encrypt(token), credentials)
+
+
+def _same_workspace(existing: Workspace, host: str, cloud: str) -> None:
+    """Replacing a token must not silently repoint a workspace: projects and runs belong to it."""
+    if existing.host.rstrip("/") != host:
+        raise FailedPrecondition(f"workspace {existing.name!r} is {existing.host}, not {host}: --replace only "
+                                 "rotates the token; add a workspace under a new name for another host")
+    if existing.cloud != cloud:
+        raise FailedPrecondition(f"workspace {existing.name!r} is on {existing.cloud}, not {cloud}: "
+                                 "--replace only rotates the token")
 
 
 def list_workspaces(store: Store) -> list[Workspace]:

@@ -61,6 +61,21 @@ class WorkspaceRepository(Repository):
             raise NotFound(f"workspace {name!r} not found")
         return WorkspaceSecrets(row.token_encrypted, row.cloud_credentials_encrypted)
 
+    def set_token(self, name: str, token_encrypted: str, token_masked: str,
+                  cloud_credentials_encrypted: str | None = None) -> Workspace:
+        """Replace the token (and the cloud credentials when given) of a workspace; status back to ok.
+
+        Only called after the new token passed a real call, so the old error no longer holds.
+        """
+        values: dict[str, object] = {"token_encrypted": token_encrypted, "token_masked": token_masked,
+                                     "status": "ok", "last_error": ""}
+        if cloud_credentials_encrypted is not None:
+            values["cloud_credentials_encrypted"] = cloud_credentials_encrypted
+        with self._write() as conn:
+            if not conn.execute(T.update().where(T.c.name == name).values(**values)).rowcount:
+                raise NotFound(f"workspace {name!r} not found")
+        return self.get(name)
+
     def set_status(self, name: str, status: str, last_error: str = "") -> Workspace:
         """Record whether the workspace was reachable last time (`ok` or `error`)."""
         with self._write() as conn:
