@@ -6,8 +6,11 @@ collector's own `build_run` from a run piece made of what the log knows:
 runtime from the application's start and end, outcome from its jobs, the
 configuration from the Spark conf's ``clusterUsageTags`` over the project's
 current spec, input bytes from its stages. There are no cluster events in a
-log, so node-level anomalies come from the executors alone (spot loss) and the
-run is stored unpriced.
+log, so node-level anomalies come from the executors alone (spot loss), and
+when a price catalog is given the run is priced as the collector prices one
+without a bill: the configuration's nodes over the application's span (the
+cluster's start-up before the application is not in the log, so this is a
+slight under-estimate).
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ from typing import Any
 
 from server.collect.build import GROWTH_WINDOW, AgentData, Expected, build_run
 from server.collect.run_parse import ClusterRun
-from server.collect.usage import ClusterTimeline
-from server.domain import Application, Project, Run
+from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
+from server.costing.billing import price_run
+from server.costing.catalog import PriceCatalog
+from server.costing.errors import TrimtabCostError
+from server.domain import Application, CostBreakdown, Project, Run
 from server.errors import AlreadyExists
 from server.store import Store
 
@@ -36,6 +42,17 @@ class RunsOutcome:
     already_tied: int = 0  # applications some run already had
     tied_to_existing: int = 0  # applications added to a run stored before (same Databricks run)
     other_job: int = 0  # applications whose log names another job: not this project's
+    unpriced: int = 0  # runs stored without a cost (no catalog, or a node type it lacks)
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """How the project's workspace is billed (see `server.collect.collector`)."""
+
+    catalog: PriceCatalog
+    cloud: str
+    region: str
+    plan: str
 
 
 def databricks_run_id(app: Application) -> int:
@@ -84,7 +101,21 @@ def _piece(store: Store, project: Project, run_id: int, apps: Sequence[Applicati
         outcome=_outcome(store, apps), state_message=STATE_MESSAGE)
 
 
-def make_runs(store: Store, project: Project, application_ids: Sequence[str]) -> RunsOutcome:
+def _cost(pricing: Pricing | None, piece: ClusterRun, input_bytes: int | None) -> CostBreakdown | None:
+    if pricing is None:
+        return None
+    timeline = cluster_timeline(piece.spec, [], fallback_start_ms=piece.start_ms, fallback_end_ms=piece.end_ms)
+    usage = cluster_usage(timeline, piece.spec, cloud=pricing.cloud, region=pricing.region, plan=pricing.plan,
+                          input_bytes=input_bytes)
+    try:
+        return price_run(usage, pricing.catalog, cluster_id=piece.cluster_id, start_ms=piece.start_ms,
+                         end_ms=piece.end_ms, bill_source=None)
+    except TrimtabCostError:  # e.g. a node type the catalog lacks: stored unpriced
+        return None
+
+
+def make_runs(store: Store, project: Project, application_ids: Sequence[str],
+              pricing: Pricing | None = None) -> RunsOutcome:
     """Store one run per Databricks run among ``application_ids`` not tied to a run yet."""
     outcome = RunsOutcome()
     groups: dict[int, list[Application]] = {}
@@ -110,6 +141,8 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str]) ->
         # No expected spec: a backfilled run is history, never a user edit to rebase on.
         run, _ = build_run(project, piece, cluster=None, timeline=timeline, agent=agent, history=history,
                            expected=Expected({}, None))
+        run = dataclasses.replace(run, cost=_cost(pricing, piece, run.input_bytes))
+        outcome.unpriced += int(run.cost is None)
         try:
             outcome.created.append(store.runs.add(run))
         except AlreadyExists:

@@ -20,7 +20,8 @@ from server.backfill import dbfs
 from server.backfill.discover import FoundApplication, find_applications
 from server.backfill.engines import ParseTask, parse_all
 from server.backfill.ingest import application_id_of, open_writer, store_application
-from server.backfill.runs import make_runs
+from server.backfill.runs import Pricing, make_runs
+from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.store import Store
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # The gateway for a workspace name (only needed for dbfs:/ sources).
 GatewayFor = Callable[[str], DatabricksGateway]
+DEFAULT_REGION = {"aws": "us-east-1", "azure": "eastus"}  # as the collector assumes
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class BackfillReport:
     run_ids: tuple[int, ...] = ()
     skipped_other_job: int = 0
     tied_to_existing_runs: int = 0
+    runs_unpriced: int = 0
 
     def as_dict(self) -> dict[str, object]:
         from dataclasses import asdict
@@ -64,9 +67,10 @@ def _tasks(found: list[FoundApplication], local_root: Path, source: str) -> list
 
 def backfill(store: Store, project_ref: str, source: str, *, engine: str = "local",
              spark_master: str | None = None, gateway_for: GatewayFor | None = None,
-             workers: int | None = None) -> BackfillReport:
+             workers: int | None = None, catalog: PriceCatalog | None = None) -> BackfillReport:
     """Import the applications under ``source`` (a local path or ``dbfs:/...``) as runs of a project.
 
+    With a price ``catalog`` the runs are priced for the project's workspace.
     Raises `NotFound` (unknown project, missing path), `FailedPrecondition` (no
     event logs under the path) or `InvalidArgument` (unknown engine).
     """
@@ -112,13 +116,23 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
     finally:
         writer.close()
     known = [a for a in app_ids if _exists(store, a)]
-    runs = make_runs(store, project, known)
+    runs = make_runs(store, project, known, _pricing(store, project.workspace, catalog))
     return BackfillReport(
         project=project.name, source=source, engine=engine, applications_found=len(found), imported=imported,
         already_present=present, runs_created=len(runs.created), events_stored=stored,
         events_duplicate=duplicate, application_ids=tuple(app_ids),
         run_ids=tuple(int(r.id or 0) for r in runs.created), skipped_other_job=runs.other_job,
-        tied_to_existing_runs=runs.tied_to_existing)
+        tied_to_existing_runs=runs.tied_to_existing, runs_unpriced=runs.unpriced)
+
+
+def _pricing(store: Store, workspace: str, catalog: PriceCatalog | None) -> Pricing | None:
+    if catalog is None:
+        return None
+    try:
+        ws = store.workspaces.get(workspace)
+    except NotFound:
+        return None  # a project whose workspace is gone: its runs are stored unpriced
+    return Pricing(catalog, ws.cloud, ws.region or DEFAULT_REGION.get(ws.cloud, ""), ws.plan)
 
 
 def _exists(store: Store, application_id: str) -> bool:

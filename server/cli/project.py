@@ -169,6 +169,7 @@ def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_m
              db_url: str | None, state_dir: Path | None) -> None:
     """Import past runs of PROJECT from delivered event logs (id or name)."""
     from server.backfill import backfill as run_backfill
+    from server.costing.catalog import load_active_catalog
     from server.store import open_store
 
     if spark_master and engine != "spark":
@@ -183,7 +184,7 @@ def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_m
             return workspace_gateway(store, SecretBox.from_config(config.secret_key, config.state_dir), workspace)
 
         report = run_backfill(store, project, eventlogs, engine=engine, spark_master=spark_master,
-                              gateway_for=gateway_for)
+                              gateway_for=gateway_for, catalog=load_active_catalog(config.state_dir))
     finally:
         store.close()
     if ctx.as_json:

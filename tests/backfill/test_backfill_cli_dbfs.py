@@ -100,13 +100,17 @@ def test_dbfs_backfill_through_the_gateway(delivered: Delivered, emulator: Runni
     assert code == 0, err
     report = json.loads(out)
     assert (report["applications_found"], report["imported"], report["runs_created"]) == (3, 3, 3)
+    assert report["runs_unpriced"] == 0
     store = open_store(db)
     try:
         for app_dir in delivered.app_dirs:
             app = store.applications.get(app_dir.name)
             # Where the log really is, not the temporary copy it was read from.
             assert app.event_log_path == "dbfs:/cluster-logs/" + app_dir.relative_to(delivered.root).as_posix()
-            assert store.runs.for_application(app_dir.name) is not None
+            run = store.runs.for_application(app_dir.name)
+            # Priced with the catalog for the workspace's cloud, over the application's span.
+            assert run is not None and run.cost is not None and run.cost.total > 0 and run.cost.dbus > 0
+            assert run.cost.source == "estimate"
     finally:
         store.close()
     code, _, err = _run(capsys, "project", "backfill", "1", "--eventlogs", "dbfs:/elsewhere", "--db", db,
