@@ -84,3 +84,51 @@ def test_errors(delivered: Delivered, sqlite_store: Store, tmp_path: Path) -> No
         backfill(sqlite_store, project.name, str(tmp_path / "empty"))
     with pytest.raises(NotFound, match="project"):
         backfill(sqlite_store, "sbx/999/main", str(delivered.root))
+
+
+def _copy_app(app_dir: Path, dest_root: Path, *, context_id: str) -> Path:
+    """The application under a new Spark context id (a driver restart writes a new one)."""
+    import shutil
+
+    target = dest_root / app_dir.parent.parent.parent.name / "eventlog" / app_dir.parent.name / context_id
+    shutil.copytree(app_dir, target)
+    return target
+
+
+def test_a_log_that_stops_early_is_a_failed_run(delivered: Delivered, sqlite_store: Store, tmp_path: Path) -> None:
+    app_dir = _copy_app(delivered.app_dirs[0], tmp_path / "logs", context_id="777001")
+    live = app_dir / "eventlog"
+    lines = live.read_text().splitlines(keepends=True)
+    cut = max(i for i, line in enumerate(lines) if '"SparkListenerStageCompleted"' in line)
+    live.write_text("".join(lines[:cut]))  # the driver died in its last stage: no ApplicationEnd
+    project = add_project(sqlite_store)
+    report = backfill(sqlite_store, project.name, str(tmp_path / "logs"))
+    assert (report.imported, report.runs_created) == (1, 1)
+    app = sqlite_store.applications.get("777001")
+    assert not app.ended and app.start_time_ms > 0
+    run = sqlite_store.runs.for_application("777001")
+    assert run is not None and run.outcome == "failed" and "failure" in run.anomalies
+    stages = sqlite_store.applications.stages("777001")
+    assert run.end_ms == max(s.completion_time_ms for s in stages)  # the last thing the log saw
+    assert len(stages) == count_from_files(delivered.app_dirs[0]).stages - 1
+
+
+def test_applications_of_one_databricks_run_make_one_run(delivered: Delivered, sqlite_store: Store,
+                                                         tmp_path: Path) -> None:
+    # Same log under two Spark context ids: both name job run 900, so they are one run.
+    for context_id in ("880001", "880002"):
+        _copy_app(delivered.app_dirs[0], tmp_path / "logs", context_id=context_id)
+    project = add_project(sqlite_store)
+    report = backfill(sqlite_store, project.name, str(tmp_path / "logs"))
+    assert (report.imported, report.runs_created) == (2, 1)
+    (run,) = sqlite_store.runs.history(int(project.id or 0))
+    assert run.databricks_run_id == 900 and run.application_ids == ("880001", "880002")
+
+
+def test_logs_of_another_job_make_no_runs(delivered: Delivered, sqlite_store: Store) -> None:
+    from dataclasses import replace
+
+    other = sqlite_store.projects.add(replace(add_project(sqlite_store), id=None, job_id=JOB_ID + 1))
+    report = backfill(sqlite_store, other.name, str(delivered.root))
+    assert (report.imported, report.runs_created, report.skipped_other_job) == (3, 0, 3)
+    assert sqlite_store.runs.count(int(other.id or 0)) == 0
