@@ -9,7 +9,6 @@ nothing new); make runs for applications not tied to a run yet.
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.store import Store
-
-log = logging.getLogger(__name__)
 
 # The gateway for a workspace name (only needed for dbfs:/ sources).
 GatewayFor = Callable[[str], DatabricksGateway]
@@ -67,13 +64,16 @@ def _tasks(found: list[FoundApplication], local_root: Path, source: str) -> list
 
 def backfill(store: Store, project_ref: str, source: str, *, engine: str = "local",
              spark_master: str | None = None, gateway_for: GatewayFor | None = None,
-             workers: int | None = None, catalog: PriceCatalog | None = None) -> BackfillReport:
+             workers: int | None = None, catalog: PriceCatalog | None = None,
+             progress: Callable[[str], None] | None = None) -> BackfillReport:
     """Import the applications under ``source`` (a local path or ``dbfs:/...``) as runs of a project.
 
     With a price ``catalog`` the runs are priced for the project's workspace.
+    ``progress`` receives one line per step (for a person waiting).
     Raises `NotFound` (unknown project, missing path), `FailedPrecondition` (no
     event logs under the path) or `InvalidArgument` (unknown engine).
     """
+    say = progress or (lambda _line: None)
     project = store.projects.find(project_ref)
     if engine not in ("local", "spark"):
         raise InvalidArgument(f"unknown engine {engine!r}: use local or spark")
@@ -88,7 +88,7 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
                 copied = dbfs.download_event_logs(gateway_for(project.workspace), source, local_root)
             except DatabricksNotFound:
                 raise NotFound(f"{source}: no such DBFS path") from None
-            log.info("copied %d event-log file(s) from %s", copied, source)
+            say(f"copied {copied} event-log file(s) from {source}")
         else:
             local_root = Path(source).expanduser().resolve()
             if not local_root.exists():
@@ -97,6 +97,7 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
         if not found:
             raise FailedPrecondition(f"{source}: no event logs found (expected "
                                      "<cluster-id>/eventlog/<cluster-id>_<driver-ip>/<spark-context-id>/eventlog*)")
+        say(f"parsing {len(found)} application(s) on the {engine} engine")
         results = parse_all(_tasks(found, local_root, source), engine, spark_master=spark_master, workers=workers)
     writer = open_writer(store)
     app_ids: list[str] = []
@@ -116,6 +117,7 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
     finally:
         writer.close()
     known = [a for a in app_ids if _exists(store, a)]
+    say(f"stored {stored} new event(s) of {len(app_ids)} application(s); making runs")
     runs = make_runs(store, project, known, _pricing(store, project.workspace, catalog))
     return BackfillReport(
         project=project.name, source=source, engine=engine, applications_found=len(found), imported=imported,

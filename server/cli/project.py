@@ -184,7 +184,8 @@ def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_m
             return workspace_gateway(store, SecretBox.from_config(config.secret_key, config.state_dir), workspace)
 
         report = run_backfill(store, project, eventlogs, engine=engine, spark_master=spark_master,
-                              gateway_for=gateway_for, catalog=load_active_catalog(config.state_dir))
+                              gateway_for=gateway_for, catalog=load_active_catalog(config.state_dir),
+                              progress=lambda line: click.echo(line, err=True))
     finally:
         store.close()
     if ctx.as_json:
