@@ -45,6 +45,8 @@ class ServerConfig:
         "TRIMTAB_COLLECT", "1: collect finished Databricks runs, plan and auto-apply in the background; 0: off"))
     collect_interval_seconds: float = field(default=60.0, metadata=_meta(
         "TRIMTAB_COLLECT_INTERVAL_SECONDS", "how often the collector polls each workspace's run list"))
+    recost_interval_seconds: float = field(default=1800.0, metadata=_meta(
+        "TRIMTAB_RECOST_INTERVAL_SECONDS", "how often runs still priced from the catalog look for their cloud bill"))
     state_dir: Path = field(default_factory=default_state_dir, metadata=_meta(
         "TRIMTAB_STATE_DIR", "directory for the SQLite database and the secret key"))
     db_url: str = field(default="", metadata=_meta(

@@ -189,7 +189,8 @@ class _ClosedLoop:
         catalog = load_active_catalog(config.state_dir)
         planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
         self.running = start_collector(store, secrets, clock=clock, on_run_collected=planner, catalog=catalog,
-                                       poll_interval_s=config.collect_interval_seconds)
+                                       poll_interval_s=config.collect_interval_seconds,
+                                       recost_interval_s=config.recost_interval_seconds)
         return self.running
 
 

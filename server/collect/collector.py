@@ -80,13 +80,18 @@ class Collector:
         """Poll now (and notice a set ``stop`` at once)."""
         self._wake.set()
 
-    def run_forever(self, stop: threading.Event) -> None:
-        """Poll until ``stop`` is set (then call `wake`); wakes early on ApplicationEnd. Never raises."""
+    def run_forever(self, stop: threading.Event, after_poll: Callable[[], None] | None = None) -> None:
+        """Poll until ``stop`` is set (then call `wake`); wakes early on ApplicationEnd. Never raises.
+
+        ``after_poll`` is called after every poll, good or bad (the server counts polls with it).
+        """
         while not stop.is_set():
             try:
                 self.poll_once()
             except Exception:  # one bad poll must not end collection
                 log.exception("collector poll failed")
+            if after_poll is not None:
+                after_poll()
             with self._lock:
                 timeout = RECHECK_EVERY_S if self._waiting_apps else self._poll_interval_s
             self._wake.wait(timeout)

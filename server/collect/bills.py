@@ -1,0 +1,137 @@
+"""Cloud bills for the running server: each workspace's bill source, and re-costing runs when bills land.
+
+`WorkspaceBills` is the collector's ``bill_source_for``: it decrypts the
+workspace's stored cloud credentials and builds the bill source once (cached
+until the credentials change, e.g. `workspace add --replace`). A workspace
+without credentials, or with ones that cannot be used, gets None: its runs keep
+the catalog estimate and their cost note says so.
+
+`Recoster` runs ``recost_runs`` over the recent runs of every workspace that
+has a bill source; `RecostThread` does that every ``interval_s`` in its own
+named thread (a slow cloud must not hold up collection), stopped with the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from server.clock import Clock
+from server.clouds.factory import bill_source
+from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy
+from server.costing.recost import RecostReport, recost_runs
+from server.domain import Workspace
+from server.errors import TrimtabError
+from server.services.secrets import SecretBox
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+# Newest runs per project looked at in one pass; older ones are past the give-up window in practice.
+RECENT_RUNS_PER_PROJECT = 100
+
+
+class WorkspaceBills:
+    def __init__(self, store: Store, secrets: SecretBox) -> None:
+        self._store = store
+        self._secrets = secrets
+        self._lock = threading.Lock()
+        # name -> (the encrypted credentials it was built from, the source): rebuilt when they change.
+        self._cache: dict[str, tuple[str, BillSource | None]] = {}
+
+    def __call__(self, workspace: Workspace) -> BillSource | None:
+        encrypted = self._store.workspaces.secrets(workspace.name).cloud_credentials_encrypted
+        if not encrypted:
+            return None
+        with self._lock:
+            hit = self._cache.get(workspace.name)
+        if hit is not None and hit[0] == encrypted:
+            return hit[1]
+        source: BillSource | None
+        try:
+            source = bill_source(workspace.cloud, self._secrets.decrypt(encrypted))
+        except TrimtabError as err:  # undecryptable or invalid: estimate, said once per change
+            log.warning("workspace %s: cloud credentials not usable (%s); runs keep the catalog estimate",
+                        workspace.name, err.message)
+            source = None
+        with self._lock:
+            self._cache[workspace.name] = (encrypted, source)
+        return source
+
+
+class Recoster:
+    def __init__(self, store: Store, bills: WorkspaceBills, clock: Clock,
+                 policy: RecostPolicy = DEFAULT_RECOST_POLICY) -> None:
+        self._store = store
+        self._bills = bills
+        self._clock = clock
+        self._policy = policy
+
+    def recost_once(self) -> RecostReport:
+        """One pass over every workspace with a bill source; what became billed, waits or was refused."""
+        total = RecostReport()
+        for workspace in self._store.workspaces.list():
+            source = self._bills(workspace)
+            if source is None:
+                continue
+            for project in self._store.projects.list(workspace.name):
+                runs = self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS_PER_PROJECT)
+                report = recost_runs(runs, source, now_ms=self._clock.now_ms(),
+                                     set_cost=self._store.runs.set_cost, policy=self._policy)
+                total.billed += report.billed
+                total.waiting += report.waiting
+                total.rejected.update(report.rejected)
+                total.errors.update(report.errors)
+        for run_id, why in total.rejected.items():
+            log.warning("run %d: cloud bill refused, estimate kept: %s", run_id, why)
+        if total.billed:
+            log.info("re-costed %d run(s) from their cloud bill", len(total.billed))
+        return total
+
+
+class RecostThread:
+    """``recost_once`` now, then every ``interval_s`` (or at once on `wake`), until `stop`."""
+
+    def __init__(self, recoster: Recoster, interval_s: float) -> None:
+        self._recoster = recoster
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._passes = 0
+        self._done = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="trimtab-recost", daemon=True)
+
+    def start(self) -> RecostThread:
+        self._thread.start()
+        return self
+
+    @property
+    def passes(self) -> int:
+        with self._done:
+            return self._passes
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wait_for_pass(self, count: int, timeout: float) -> bool:
+        """True once ``count`` passes have finished (for tests and operators who woke it)."""
+        with self._done:
+            return self._done.wait_for(lambda: self._passes >= count, timeout)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._recoster.recost_once()
+            except Exception:  # one bad pass (a store hiccup) must not end re-costing
+                log.exception("re-cost pass failed")
+            with self._done:
+                self._passes += 1
+                self._done.notify_all()
+            self._wake.wait(self._interval_s)
+            self._wake.clear()
