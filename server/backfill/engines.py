@@ -62,7 +62,8 @@ def parse_spark(tasks: Sequence[ParseTask], master: str | None = None) -> list[l
     owned = session is None
     if session is None:
         session = (SparkSession.builder.master(master or DEFAULT_SPARK_MASTER).appName("trimtab-backfill")
-                   .config("spark.ui.enabled", "false").getOrCreate())
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                   .getOrCreate())
     try:
         indexed = list(enumerate(tasks))
         rdd = session.sparkContext.parallelize(indexed, numSlices=len(indexed))
