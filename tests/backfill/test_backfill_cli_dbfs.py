@@ -125,3 +125,18 @@ def test_gateway_reads_dbfs_in_chunks(emulator: RunningWorkspace) -> None:
     gateway.put_dbfs_file("/x/blob.bin", data)
     assert gateway.read_dbfs("/x/blob.bin", chunk_bytes=1000) == data
     assert [(f["path"], f["is_dir"]) for f in gateway.list_dbfs("/x")] == [("/x/blob.bin", False)]
+
+
+@pytest.mark.spark
+def test_cli_spark_engine_starts_and_stops_its_own_session(delivered: Delivered, db: str,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from pyspark.sql import SparkSession
+
+    assert SparkSession.getActiveSession() is None
+    code, out, err = _run(capsys, "--json", "project", "backfill", "1", "--eventlogs", str(delivered.root),
+                          "--engine", "spark", "--spark-master", "local[1]", "--db", db)
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["engine"], report["imported"], report["runs_created"]) == ("spark", 3, 3)
+    assert "parsing 3 application(s) on the spark engine" in err
+    assert SparkSession.getActiveSession() is None  # the session it started is stopped
