@@ -41,6 +41,9 @@ def _describe(rec: Any) -> None:
         click.echo(f"  why:      {rec.reason}")
     if rec.storage_advice:
         click.echo(f"  storage:  {rec.storage_advice}")
+    if rec.HasField("projected_monthly_saving"):
+        # Prices come from the catalog (USD); a negative saving means the change costs more, e.g. to meet the SLA.
+        click.echo(f"  saving:   {rec.projected_monthly_saving:,.2f} USD per month (projected)")
 
 
 @cli.command()

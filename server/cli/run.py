@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import click
 
@@ -13,6 +14,27 @@ def when(ms: int) -> str:
     if not ms:
         return "-"
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def cost_lines(k: Any) -> list[str]:
+    """A run's cost breakdown: the parts, estimate against bill, what the models used, cost per input GB."""
+    cloud_estimate = k.compute_cost + k.storage_cost
+    used = "the bill" if (k.used_by_models or k.source) == "billed" else "the estimate"
+    lines = [f"cost {k.total:,.2f} {k.currency} ({k.source}; models learn from {used})",
+             f"  DBU      {k.dbu_cost:>10,.2f}  ({k.dbus:,.2f} DBU, catalog price)",
+             f"  compute  {k.compute_cost:>10,.2f}  (catalog estimate)",
+             f"  storage  {k.storage_cost:>10,.2f}  (catalog estimate)"]
+    if k.HasField("billed_cloud_cost"):
+        delta = k.billed_cloud_cost - cloud_estimate
+        lines.append(f"  billed   {k.billed_cloud_cost:>10,.2f}  (compute+storage from the cloud bill; "
+                     f"estimate {cloud_estimate:,.2f}, {delta:+,.2f})")
+    else:
+        lines.append("  billed   {:>10}  (no cloud bill yet: compute+storage are the estimate)".format("-"))
+    if k.HasField("cost_per_input_gb"):
+        lines.append(f"  per input GB {k.cost_per_input_gb:,.4f} {k.currency}")
+    if k.note:
+        lines.append(f"  note: {k.note}")
+    return lines
 
 
 @click.group(name="run")
@@ -67,9 +89,8 @@ def show(ctx: CliContext, run_id: str) -> None:
         click.echo(f"cluster {c.node_type_id} (driver {c.driver_node_type_id or c.node_type_id}), {size}, "
                    f"{c.availability or 'default availability'}")
     if r.HasField("cost"):
-        k = r.cost
-        click.echo(f"cost {k.total:,.2f} {k.currency} = DBU {k.dbu_cost:,.2f} + compute {k.compute_cost:,.2f}"
-                   f" + storage {k.storage_cost:,.2f} ({k.source})")
+        for line in cost_lines(r.cost):
+            click.echo(line)
     if r.HasField("input_bytes"):
         click.echo(f"input {r.input_bytes / 1e9:,.2f} GB")
     if r.anomalies:
