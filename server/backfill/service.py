@@ -21,7 +21,7 @@ from server.backfill.engines import ParseTask, parse_all
 from server.backfill.ingest import application_id_of, open_writer, store_application
 from server.backfill.runs import Pricing, make_runs
 from server.costing.catalog import PriceCatalog
-from server.databricks import DatabricksGateway
+from server.databricks import DatabricksGateway, DatabricksNotFound
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.store import Store
 
@@ -81,8 +81,6 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
         if dbfs.is_dbfs(source):
             if gateway_for is None:
                 raise FailedPrecondition("reading dbfs:/ needs the project's workspace connection")
-            from server.databricks import DatabricksNotFound
-
             local_root = Path(tmp)
             try:
                 copied = dbfs.download_event_logs(gateway_for(project.workspace), source, local_root)
