@@ -7,8 +7,9 @@ Phases:
   meeting the SLA and that are predicted to meet the SLA with probability >= ``p_learn``.
   Learning ends early when the model is already sure which configuration is best.
 - ``optimizing``: recommend the configuration with the least expected cost among those with
-  P(runtime <= SLA) >= ``p_target``; try another one only when its expected saving over
-  ``explore_horizon`` future runs outweighs its extra cost and the SLA-miss risk of one run.
+  P(runtime <= SLA) >= ``p_target``; try another one (or repeat one) only when its knowledge
+  gradient (`models.acquire`: the expected drop of the recommendation's cost once that run is
+  known) over ``explore_horizon`` future runs outweighs its extra cost and the SLA-miss risk.
 - ``monitoring``: auto-apply is off: the same recommendation as optimizing, never exploration.
 
 A change point (`models.changes`) restarts learning on the new segment (``rebased``).
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtr
 
+from models.acquire import Belief, knowledge_gradient, z_targets
 from models.changes import screen
 from models.observation import Observation
 from models.prior import DEFAULT_PRIOR, Prior
@@ -47,7 +49,7 @@ class Settings:
     learning_budget: int = 3
     p_target: float = 0.9
     auto_apply: bool = True
-    explore_horizon: float = 20.0  # future runs over which a discovered saving pays back
+    explore_horizon: float = 100.0  # future runs over which a discovered saving pays back
     miss_penalty: float = 3.0  # an SLA miss costs this many runs of the recommended configuration
     p_learn: float = 0.6  # see miss_badly
     p_explore: float = 0.5  # an exploratory run (optimizing) must meet the SLA with at least this P
@@ -99,6 +101,7 @@ class _Outlook:
     draws_cost: np.ndarray
     draws_feasible: np.ndarray
     tried: frozenset[str]
+    kg: np.ndarray  # knowledge gradient per candidate (models.acquire)
 
 
 def decide(
@@ -267,7 +270,18 @@ def _outlook(
     winner = np.where(feasible.any(axis=1), masked.argmin(axis=1), draws.argmin(axis=1))
     p_best = np.bincount(winner, minlength=len(cands)) / _SAMPLES
     p_run = pred.p_below(settings.sla_s) * (1.0 - p_loss) if settings.sla_s else np.ones(len(cands))
-    return _Outlook(pred, expected, cost, p_meet, p_run, z_meet, p_best, draws_cost, feasible, frozenset(o.config_id for o in runs))
+    rows = RuntimeModel.rows(x_cands)
+    belief = Belief(
+        pred.mean_log,
+        rows @ model.cov @ rows.T,
+        model.sigma,
+        price * (1.0 + 0.5 * p_loss) / 3600.0,
+        math.log(settings.sla_s) if settings.sla_s else None,
+        z_targets(settings.p_target, 1.0 - p_loss),
+    )
+    kg = knowledge_gradient(belief)
+    tried = frozenset(o.config_id for o in runs)
+    return _Outlook(pred, expected, cost, p_meet, p_run, z_meet, p_best, draws_cost, feasible, tried, kg)
 
 
 def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int:
@@ -295,8 +309,11 @@ def _learning_pick(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int 
 
 
 def _explore_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarray) -> tuple[int, float] | None:
-    inc = out.draws_cost[:, best]
-    saving = np.mean(np.maximum(inc[:, None] - out.draws_cost, 0.0) * out.draws_feasible, axis=0)
+    # The saving a run buys is the knowledge gradient: how much cheaper the recommendation is
+    # expected to become after it, including what it teaches about similar configurations (a
+    # one-step "is this one cheaper" saving never tries an unexplored instance type whose
+    # cheapest sizes only become safe once one of its sizes is measured).
+    saving = out.kg
     extra = np.maximum(out.cost - out.cost[best], 0.0)
     risk = (1.0 - out.p_run) * settings.miss_penalty * out.cost[best] if settings.sla_s else 0.0
     value = settings.explore_horizon * saving - extra - risk

