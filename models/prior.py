@@ -67,6 +67,7 @@ class _WorkloadFit:
     tau2: float
     within_ss: float
     within_dof: int
+    typical_sd: float | None  # median over configurations of their repetitions' sd
 
 
 def _fit_workload(candidates: Sequence[Candidate], history: Sequence[Observation]) -> _WorkloadFit | None:
@@ -98,7 +99,8 @@ def _fit_workload(candidates: Sequence[Candidate], history: Sequence[Observation
     within = [(np.asarray(v) - np.mean(v)) for v in runs.values() if len(v) > 1]
     wss = float(sum(np.sum(w * w) for w in within))
     wdof = int(sum(len(w) - 1 for w in within))
-    return _WorkloadFit(coef, float(resid @ resid / dof), wss, wdof)
+    sds = [float(np.std(v, ddof=1)) for v in runs.values() if len(v) > 1]
+    return _WorkloadFit(coef, float(resid @ resid / dof), wss, wdof, float(np.median(sds)) if sds else None)
 
 
 def learn_prior(
@@ -150,11 +152,14 @@ def learn_prior(
     vals, vecs = np.linalg.eigh((cov + cov.T) / 2)
     cov = vecs @ np.diag(np.maximum(vals, 0.02**2)) @ vecs.T
     tau = math.sqrt(max(float(np.average([f.tau2 for f in fits], weights=w)), 0.03**2))
-    # Typical run noise: geometric mean over workloads with repetitions, so one very noisy family
-    # of jobs does not make every project look noisy (each project then learns its own).
-    noisy = [(math.log(max(f.within_ss / f.within_dof, 1e-8)), wi) for f, wi in zip(fits, w, strict=True) if f.within_dof]
+    # Typical run noise: the median configuration's repetition sd, then the weighted median over
+    # workloads. Run noise is heavy-tailed (most configurations repeat within 1-2%, a few scatter
+    # by 15%), and a pooled variance let those few make every configuration look noisy, so a
+    # single run just under the SLA was never trusted. A noisy project learns its own noise from
+    # its repetitions (models.runtime).
+    noisy = [(f.typical_sd, wi) for f, wi in zip(fits, w, strict=True) if f.typical_sd is not None]
     if noisy:
-        sigma = math.sqrt(math.exp(np.average([v for v, _ in noisy], weights=[wi for _, wi in noisy])))
+        sigma = _weighted_median([v for v, _ in noisy], [wi for _, wi in noisy])
     else:
         sigma = DEFAULT_PRIOR.sigma_run
     return Prior(
@@ -164,3 +169,9 @@ def learn_prior(
         sigma_run=max(sigma, 0.01),
         n_workloads=len(fits),
     )
+
+
+def _weighted_median(values: Sequence[float], weights: Sequence[float]) -> float:
+    order = np.argsort(values)
+    v, cw = np.asarray(values)[order], np.cumsum(np.asarray(weights, dtype=float)[order])
+    return float(v[np.searchsorted(cw, 0.5 * cw[-1])])
