@@ -39,6 +39,9 @@ _CONFIDENT = 0.8  # P(best) at which learning stops early
 _KERNEL_FEATURES = [0, 2, 3, 4]
 _LENGTHSCALE = 0.7
 _WHITE = 0.3
+# A learning run is weighted by P(it meets the SLA) squared: learning runs caused most SLA misses
+# at tight SLAs; squared (LOO benchmark) cut misses ~7% with the same or better P@6.
+_LEARN_RUN_POW = 2.0
 
 
 @dataclass(frozen=True)
@@ -302,10 +305,10 @@ def _learning_pick(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int 
     if not admissible.any():
         return None
     # Information (Bayesian D-optimal gain of one more run) weighted by the chance that the
-    # configuration is the one we are looking for and that this run meets the SLA: spread where
-    # it matters, without spending SLA misses on it.
+    # configuration is the one we are looking for and (twice) that this run meets the SLA: spread
+    # where it matters, without spending SLA misses on it.
     gain = np.log1p(out.pred.var_param / out.pred.sigma**2)
-    return int(np.argmax(np.where(admissible, gain * out.p_best * out.p_run, -np.inf)))
+    return int(np.argmax(np.where(admissible, gain * out.p_best * out.p_run**_LEARN_RUN_POW, -np.inf)))
 
 
 def _explore_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarray) -> tuple[int, float] | None:
