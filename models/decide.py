@@ -55,7 +55,7 @@ class Settings:
     explore_horizon: float = 100.0  # future runs over which a discovered saving pays back
     miss_penalty: float = 3.0  # an SLA miss costs this many runs of the recommended configuration
     p_learn: float = 0.6  # see miss_badly
-    p_explore: float = 0.5  # an exploratory run (optimizing) must meet the SLA with at least this P
+    p_explore: float = 0.4  # an exploratory run (optimizing) must meet the SLA with at least this P
     # False: P(the configuration's typical runtime <= SLA) >= p_target (uncertainty about the
     # configuration). True: P(one run <= SLA) >= p_target, which also charges run-to-run noise.
     sla_per_run: bool = False
