@@ -25,7 +25,8 @@ model would settle on now). `forecast(...)` gives the same predictions for every
 
 Modules: `space` (candidates, features), `observation`, `replay` (single-run extrapolation from
 stage metrics), `runtime` (Bayesian runtime model with prediction intervals), `prior`,
-`changes` (anomaly screening, change points), `decide` (phases, SLA-constrained optimizer).
+`changes` (anomaly screening, change points), `acquire` (knowledge gradient: which run improves the
+recommendation most), `decide` (phases, SLA-constrained optimizer).
 """
 
 from models.decide import Decision, Forecast, Settings, decide, forecast
