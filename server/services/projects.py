@@ -8,6 +8,7 @@ from typing import Any
 
 from server.domain import ClusterConfig, Project, ProjectSettings, Run
 from server.errors import InvalidArgument
+from server.spec import config_from_spec as spec_config
 from server.store import Store
 
 
@@ -45,25 +46,12 @@ def sla_met_fraction(runs: list[Run], sla_seconds: float | None) -> float | None
 
 
 def config_from_spec(spec: dict[str, Any]) -> ClusterConfig | None:
-    """The named fields of a Databricks `new_cluster` spec (None for an empty spec)."""
-    if not spec:
-        return None
-    autoscale = spec.get("autoscale") or {}
-    aws = spec.get("aws_attributes") or {}
-    return ClusterConfig(
-        node_type_id=str(spec.get("node_type_id", "")),
-        driver_node_type_id=str(spec.get("driver_node_type_id", "")),
-        num_workers=int(spec.get("num_workers") or 0),
-        autoscale_min=int(autoscale.get("min_workers") or 0),
-        autoscale_max=int(autoscale.get("max_workers") or 0),
-        availability=str(aws.get("availability") or (spec.get("azure_attributes") or {}).get("availability", "")),
-        first_on_demand=int(aws.get("first_on_demand") or 0),
-        ebs_volume_type=str(aws.get("ebs_volume_type", "")),
-        ebs_volume_count=int(aws.get("ebs_volume_count") or 0),
-        ebs_volume_size_gb=int(aws.get("ebs_volume_size") or 0),
-        spark_version=str(spec.get("spark_version", "")),
-        spec=dict(spec),
-    )
+    """The named fields of a Databricks `new_cluster` spec (None for an empty spec).
+
+    One reading of specs for the whole server (`server.spec`), so the project page
+    and the planner never disagree (Azure availability names included).
+    """
+    return spec_config(spec) if spec else None
 
 
 def list_projects(store: Store, workspace: str = "") -> list[ProjectSummary]:
