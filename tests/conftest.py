@@ -61,3 +61,27 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'trimtab.db'}"
     else:
         yield request.getfixturevalue("postgres_schema_url")
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url: str):
+    """An opened (migrated) store on a fresh SQLite file, closed afterwards."""
+    from server.store import open_store
+
+    opened = open_store(sqlite_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def any_store(db_url: str):
+    """An opened store, once on SQLite and once on PostgreSQL."""
+    from server.store import open_store
+
+    opened = open_store(db_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from sandbox.sim.eventlog_writer import DatabricksEventLogWriter
 from sandbox.sim.run import SimulatedRun, simulate_run
 from server.domain import Project
-from server.store import Store, open_store
+from server.store import Store
 
 JOB_ID = 7
 SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 2,
@@ -100,18 +99,7 @@ def add_project(store: Store) -> Project:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    opened = open_store(db_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
+def store(any_store: Store) -> Store:
+    """Each test runs on SQLite and on PostgreSQL (the store's two engines)."""
+    return any_store
 
-
-@pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    opened = open_store(sqlite_url)
-    try:
-        yield opened
-    finally:
-        opened.close()

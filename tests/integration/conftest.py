@@ -17,7 +17,7 @@ from server.onboard import AgentWiring
 from server.serve import RunningServer, start_server
 from server.services import workspaces
 from server.services.secrets import SecretBox
-from server.store import Store, open_store
+from server.store import Store
 
 # A no-op init script: these tests check what Trimtab does to jobs and runs, not the agent.
 NOOP_INIT = b"#!/bin/bash\nexit 0\n"
@@ -50,23 +50,11 @@ def job_ids(emulator: RunningWorkspace) -> list[int]:
     return emulator.seed_jobs()
 
 
-@pytest.fixture
-def sqlite_store(sqlite_url: str) -> Iterator[Store]:
-    opened = open_store(sqlite_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
+def store(any_store: Store) -> Store:
     """Each test runs on SQLite and on PostgreSQL (the store's two engines)."""
-    opened = open_store(db_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
+    return any_store
 
 
 @pytest.fixture
