@@ -21,6 +21,8 @@ PHASES: tuple[str, ...] = ("learning", "optimizing", "monitoring")
 OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "canceled")
 RECOMMENDATION_STATES: tuple[str, ...] = ("pending", "applied", "superseded", "rejected")
 SCOPES: tuple[str, ...] = ("agent", "admin")
+# Where a workspace without a region set is priced (the regions most workspaces live in).
+DEFAULT_REGIONS: dict[str, str] = {"aws": "us-east-1", "azure": "eastus"}
 
 
 # ---------------------------------------------------------------- workspaces
@@ -41,6 +43,11 @@ class Workspace:
     has_cloud_credentials: bool = False
     created_at_ms: int = 0
     id: int | None = None
+
+    @property
+    def pricing_region(self) -> str:
+        """The region runs are priced in: the one set on the workspace, else the cloud's default."""
+        return self.region or DEFAULT_REGIONS.get(self.cloud, "")
 
 
 # ------------------------------------------------------------------ projects

@@ -27,7 +27,6 @@ from server.store import Store
 
 # The gateway for a workspace name (only needed for dbfs:/ sources).
 GatewayFor = Callable[[str], DatabricksGateway]
-DEFAULT_REGION = {"aws": "us-east-1", "azure": "eastus"}  # as the collector assumes
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ def _pricing(store: Store, workspace: str, catalog: PriceCatalog | None) -> Pric
         ws = store.workspaces.get(workspace)
     except NotFound:
         return None  # a project whose workspace is gone: its runs are stored unpriced
-    return Pricing(catalog, ws.cloud, ws.region or DEFAULT_REGION.get(ws.cloud, ""), ws.plan)
+    return Pricing(catalog, ws.cloud, ws.pricing_region, ws.plan)
 
 
 def _exists(store: Store, application_id: str) -> bool:

@@ -44,7 +44,6 @@ from server.store import Store
 log = logging.getLogger(__name__)
 
 GatewayFor = Callable[[Workspace], DatabricksGateway]
-DEFAULT_REGION = {"aws": "us-east-1", "azure": "eastus"}
 # After an ApplicationEnd the run may still be terminating: look again this often, this long.
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
@@ -252,7 +251,7 @@ class Collector:
         if self._catalog is None:
             return None
         usage = cluster_usage(timeline, spec, cloud=workspace.cloud,
-                              region=workspace.region or DEFAULT_REGION.get(workspace.cloud, ""),
+                              region=workspace.pricing_region,
                               plan=workspace.plan, input_bytes=input_bytes)
         bills = self._bill_source_for(workspace) if self._bill_source_for is not None else None
         try:
@@ -326,5 +325,5 @@ def run_usage(gateway: DatabricksGateway, workspace: Workspace, run: Run) -> Clu
     timeline = cluster_timeline(spec, events, fallback_start_ms=run.start_ms, fallback_end_ms=run.end_ms,
                                 driver_is_spot=_driver_spot(cluster))
     return cluster_usage(timeline, spec, cloud=workspace.cloud,
-                         region=workspace.region or DEFAULT_REGION.get(workspace.cloud, ""),
+                         region=workspace.pricing_region,
                          plan=workspace.plan, input_bytes=run.input_bytes)

@@ -27,7 +27,6 @@ WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40,
 SPOT_INTERRUPTIONS_PER_NODE_HOUR = 0.01
 # How far from the current total cores the search reaches by default.
 CORE_SPAN = 4.0
-DEFAULT_REGION = {"aws": "us-east-1", "azure": "eastus"}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway
 from server.domain import Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition, TrimtabError
-from server.plan.candidates import DEFAULT_REGION, Pricing, build_candidates, by_id, config_id_of, sku_of
+from server.plan.candidates import Pricing, build_candidates, by_id, config_id_of, sku_of
 from server.plan.observe import observation
 from server.plan.storage import advise, disk_use
 from server.spec import config_from_spec
@@ -31,7 +31,7 @@ GatewayFor = Callable[[Workspace], DatabricksGateway]
 
 
 def pricing_for(workspace: Workspace, spec: dict) -> Pricing:
-    return Pricing(cloud=workspace.cloud, region=workspace.region or DEFAULT_REGION.get(workspace.cloud, ""),
+    return Pricing(cloud=workspace.cloud, region=workspace.pricing_region,
                    plan=workspace.plan, sku=sku_of(spec))
 
 
