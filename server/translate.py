@@ -31,7 +31,7 @@ from server.errors import InvalidArgument, ResourceExhausted
 MAX_ID_LENGTH = 256
 MAX_KEY_LENGTH = 512
 
-_REMOVAL_REASONS = {
+REMOVAL_REASONS = {
     ingest_pb2.REMOVAL_REASON_UNSPECIFIED: "",
     ingest_pb2.REMOVAL_REASON_KILLED_BY_DRIVER: "killed_by_driver",
     ingest_pb2.REMOVAL_REASON_DECOMMISSION: "decommission",
@@ -49,18 +49,27 @@ def _check_id(value: str, field: str, limit: int = MAX_ID_LENGTH) -> None:
         raise InvalidArgument(f"{field}: longer than {limit} characters")
 
 
-def batch_from_proto(msg: ingest_pb2.EventBatch, max_events: int) -> IngestBatch:
-    """The domain batch for `msg`, or `InvalidArgument`/`ResourceExhausted`."""
+def check_batch(msg: ingest_pb2.EventBatch, max_events: int) -> None:
+    """Raise for a bad batch header (id, agent, size); events are checked by `check_event`."""
     _check_id(msg.batch_id, "batch_id")
     if not msg.HasField("agent"):
         raise InvalidArgument("agent: missing")
     _check_id(msg.agent.agent_id, "agent.agent_id")
     if len(msg.events) > max_events:
         raise ResourceExhausted(f"events: {len(msg.events)} events in one batch, at most {max_events}")
-    events = tuple(_event(ev, i) for i, ev in enumerate(msg.events))
+
+
+def agent_from_proto(msg: ingest_pb2.EventBatch) -> tuple[AgentInfo, AgentCounters | None]:
     agent = AgentInfo(agent_id=msg.agent.agent_id, version=msg.agent.version,
                       hostname=msg.agent.hostname, cluster_id=msg.agent.cluster_id)
-    counters = _counters(msg.counters) if msg.HasField("counters") else None
+    return agent, (_counters(msg.counters) if msg.HasField("counters") else None)
+
+
+def batch_from_proto(msg: ingest_pb2.EventBatch, max_events: int) -> IngestBatch:
+    """The domain batch for `msg`, or `InvalidArgument`/`ResourceExhausted`."""
+    check_batch(msg, max_events)
+    events = tuple(_event(ev, i) for i, ev in enumerate(msg.events))
+    agent, counters = agent_from_proto(msg)
     return IngestBatch(batch_id=msg.batch_id, agent=agent, events=events, counters=counters)
 
 
@@ -79,38 +88,61 @@ def _counters(c: ingest_pb2.AgentCounters) -> AgentCounters:
     )
 
 
-def _event(ev: ingest_pb2.Event, index: int) -> IngestEvent:
-    # Hot path (tens of thousands a second): the field path is only formatted on error.
+def check_event(ev: ingest_pb2.Event, index: int) -> str:
+    """The event's kind (its body's field name), or `InvalidArgument` naming the first bad field.
+    Hot path (tens of thousands a second): the field path is only formatted on error."""
     key, app = ev.key, ev.application_id
-    where = f"events[{index}]"
     if not key or len(key) > MAX_KEY_LENGTH:
-        _check_id(key, f"{where}.key", MAX_KEY_LENGTH)
+        _check_id(key, f"events[{index}].key", MAX_KEY_LENGTH)
     if not app or len(app) > MAX_ID_LENGTH:
-        _check_id(app, f"{where}.application_id")
+        _check_id(app, f"events[{index}].application_id")
     kind = ev.WhichOneof("body")
     if kind is None:
-        raise InvalidArgument(f"{where}.body: no event set")
+        raise InvalidArgument(f"events[{index}].body: no event set")
+    if kind == "stage_completed":
+        s = ev.stage_completed
+        if s.stage_id < 0:
+            raise InvalidArgument(f"events[{index}].stage_completed.stage_id: must not be negative")
+        for i, p in enumerate(s.executor_peaks):
+            if not p.executor_id or len(p.executor_id) > MAX_ID_LENGTH:
+                _check_id(p.executor_id, f"events[{index}].stage_completed.executor_peaks[{i}].executor_id")
+    elif kind in _NAMES_EXECUTOR:
+        executor_id = getattr(ev, kind).executor_id
+        if not executor_id or len(executor_id) > MAX_ID_LENGTH:
+            _check_id(executor_id, f"events[{index}].{kind}.executor_id")
+        if kind == "executor_removed" and ev.executor_removed.time_ms <= 0:
+            raise InvalidArgument(f"events[{index}].executor_removed.time_ms: must be positive")
+    elif kind == "application_start":
+        own = ev.application_start.application_id
+        if own and own != app:
+            raise InvalidArgument(f"events[{index}].application_start.application_id: {own!r} differs from "
+                                  f"the event's {app!r}")
+    return kind
+
+
+_NAMES_EXECUTOR = frozenset({"executor_added", "executor_removed", "executor_gauges"})
+
+
+def _event(ev: ingest_pb2.Event, index: int) -> IngestEvent:
+    kind = check_event(ev, index)
+    app = ev.application_id
     body: object
     if kind == "application_start":
-        body = _application(ev.application_start, app, f"{where}.application_start")
+        body = _application(ev.application_start, app)
     elif kind == "application_end":
         e = ev.application_end
         body = ApplicationEnd(end_time_ms=e.end_time_ms, stages_completed=e.stages_completed,
                               jobs_completed=e.jobs_completed, executors_added=e.executors_added)
     elif kind == "executor_added":
         a = ev.executor_added
-        _check_id(a.executor_id, f"{where}.executor_added.executor_id")
         body = Executor(application_id=app, executor_id=a.executor_id, host=a.host, total_cores=a.total_cores,
                         added_ms=a.time_ms, resource_profile_id=a.resource_profile_id)
     elif kind == "executor_removed":
         r = ev.executor_removed
-        _check_id(r.executor_id, f"{where}.executor_removed.executor_id")
-        if r.time_ms <= 0:
-            raise InvalidArgument(f"{where}.executor_removed.time_ms: must be positive")
         body = Executor(application_id=app, executor_id=r.executor_id, removed_ms=r.time_ms,
-                        removal_reason=_REMOVAL_REASONS.get(r.reason, ""), removal_text=r.reason_text)
+                        removal_reason=REMOVAL_REASONS.get(r.reason, ""), removal_text=r.reason_text)
     elif kind == "stage_completed":
-        body = _stage(ev.stage_completed, app, f"{where}.stage_completed")
+        body = _stage(ev.stage_completed, app)
     elif kind == "job_completed":
         j = ev.job_completed
         body = Job(application_id=app, job_id=j.job_id, submission_time_ms=j.submission_time_ms,
@@ -122,17 +154,14 @@ def _event(ev: ingest_pb2.Event, index: int) -> IngestEvent:
                             start_time_ms=s.start_time_ms, end_time_ms=s.end_time_ms, error=s.error)
     else:
         g = ev.executor_gauges
-        _check_id(g.executor_id, f"{where}.executor_gauges.executor_id")
         body = ExecutorGauges(application_id=app, executor_id=g.executor_id, time_ms=g.time_ms,
                               memory_used_bytes=g.memory_used_bytes, max_memory_bytes=g.max_memory_bytes,
                               active_tasks=g.active_tasks, total_gc_time_ms=g.total_gc_time_ms,
                               disk_used_bytes=g.disk_used_bytes)
-    return IngestEvent(application_id=app, key=key, kind=kind, body=body, payload=ev.SerializeToString())
+    return IngestEvent(application_id=app, key=ev.key, kind=kind, body=body, payload=ev.SerializeToString())
 
 
-def _application(a: ingest_pb2.ApplicationStart, app: str, where: str) -> Application:
-    if a.application_id and a.application_id != app:
-        raise InvalidArgument(f"{where}.application_id: {a.application_id!r} differs from the event's {app!r}")
+def _application(a: ingest_pb2.ApplicationStart, app: str) -> Application:
     return Application(
         application_id=app, spark_app_id=a.spark_app_id, attempt_id=a.attempt_id,
         spark_context_id=a.spark_context_id, app_name=a.app_name, spark_version=a.spark_version,
@@ -142,13 +171,8 @@ def _application(a: ingest_pb2.ApplicationStart, app: str, where: str) -> Applic
     )
 
 
-def _stage(s: ingest_pb2.StageCompleted, app: str, where: str) -> Stage:
-    if s.stage_id < 0:
-        raise InvalidArgument(f"{where}.stage_id: must not be negative")
+def _stage(s: ingest_pb2.StageCompleted, app: str) -> Stage:
     peaks = tuple(ExecutorStagePeak(p.executor_id, dict(p.metrics.items())) for p in s.executor_peaks)
-    for i, peak in enumerate(peaks):
-        if not peak.executor_id or len(peak.executor_id) > MAX_ID_LENGTH:
-            _check_id(peak.executor_id, f"{where}.executor_peaks[{i}].executor_id")
     return Stage(
         application_id=app, stage_id=s.stage_id, attempt_id=s.attempt_id, name=s.name, num_tasks=s.num_tasks,
         parent_ids=tuple(s.parent_ids), submission_time_ms=s.submission_time_ms,

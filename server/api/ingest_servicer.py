@@ -8,7 +8,7 @@ from collections.abc import Callable
 import grpc
 
 from protos.trimtab.v1 import ingest_pb2, ingest_pb2_grpc
-from server import translate
+from server import ingest_wire, translate
 from server.ingest import IngestWriter
 
 # How many handler threads may translate batches (and build their rows) at
@@ -28,14 +28,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     def SendBatch(self, request: ingest_pb2.EventBatch, context: grpc.ServicerContext) -> ingest_pb2.BatchAck:
         with self._translating:
-            prepared = self._writer.prepare(translate.batch_from_proto(request, self._max_events))
+            prepared = ingest_wire.prepare_batch(request, self._max_events)
         # Without a deadline gRPC reports an enormous remaining time: wait without one.
         remaining = context.time_remaining()
         timeout = remaining if remaining is not None and remaining < 86_400 else None
         ack = translate.ack_to_proto(self._writer.submit(prepared, timeout=timeout))
         if self._on_application_end is not None:
             # After the commit: the collector reads the application's data from the store.
-            for event in request.events:
-                if event.WhichOneof("body") == "application_end":
-                    self._on_application_end(event.application_id)
+            for application_id in prepared.ended_applications:
+                self._on_application_end(application_id)
         return ack

@@ -1,8 +1,8 @@
 """Store backfilled events exactly as agent batches are stored.
 
 The events go through the same steps as a batch arriving over gRPC: grouped
-like the agent groups them (`agent.encode.group_events`), validated and
-translated by `server.translate.batch_from_proto`, and committed by the
+like the agent groups them (`agent.encode.group_events`),
+validated and turned into rows by `server.ingest_wire.prepare_batch`, and committed by the
 server's `IngestWriter`. Batch ids are derived from the application, so a
 second backfill of the same logs resends the same batches and every event is
 recognised as a duplicate (stored once).
@@ -16,7 +16,7 @@ from importlib import metadata
 
 from agent import encode
 from protos.trimtab.v1 import ingest_pb2
-from server import translate
+from server import ingest_wire
 from server.ingest import IngestWriter
 from server.store import Store
 
@@ -62,7 +62,7 @@ def store_application(writer: IngestWriter, application_id: str, events: Sequenc
     """Store one application's events; how many were new and how many already there."""
     stored = duplicates = 0
     for batch in batches_for(application_id, events, cluster_id):
-        result = writer.submit(writer.prepare(translate.batch_from_proto(batch, max_events)))
+        result = writer.submit(ingest_wire.prepare_batch(batch, max_events))
         stored += result.stored_events
         duplicates += result.duplicate_events
     return StoredApplication(application_id, len(events), stored, duplicates)

@@ -22,6 +22,7 @@ from server.store.repos import fastsql
 from server.store.repos.base import Repository, chunks
 from server.store.repos.ingest_rows import (
     APP_START_COLUMNS,
+    EVENT_COLUMNS,
     PreparedBatch,
     PreparedEvent,
     event_rows,
@@ -58,7 +59,7 @@ class IngestRepository(Repository):
     def prepare(self, batch: IngestBatch) -> PreparedBatch:
         """The rows `batch` would add, computed without the database: call it on
         the request's own thread so the single writer only executes SQL."""
-        return prepare(batch, self._clock.now_ms())
+        return prepare(batch)
 
     def write(self, batches: Sequence[IngestBatch | PreparedBatch]) -> list[IngestResult]:
         """Store `batches` atomically; one result per batch, in order.
@@ -67,48 +68,54 @@ class IngestRepository(Repository):
         call) counts as a duplicate and is not materialized again.
         """
         now = self._clock.now_ms()
-        prepared = [b if isinstance(b, PreparedBatch) else prepare(b, now) for b in batches]
+        prepared = [b if isinstance(b, PreparedBatch) else prepare(b) for b in batches]
         with self._write() as conn:
-            new_keys = self._insert_events(conn, prepared)
+            new_keys = self._insert_events(conn, prepared, now)
             results: list[IngestResult] = []
-            fresh: list[PreparedEvent] = []
+            fresh: list[tuple[str, PreparedEvent]] = []
             for pb in prepared:
+                agent_id = pb.batch.agent.agent_id
                 stored = 0
                 for ev in pb.events:
                     # Each key counts as stored once: for its first occurrence only.
-                    if ev.key in new_keys:
-                        new_keys.discard(ev.key)
-                        fresh.append(ev)
+                    if ev[0] in new_keys:
+                        new_keys.discard(ev[0])
+                        fresh.append((agent_id, ev))
                         stored += 1
                 results.append(IngestResult(pb.batch.batch_id, stored, len(pb.events) - stored))
-            _materialize(conn, rows_by_purpose(fresh))
+            _materialize(conn, rows_by_purpose(fresh, now))
             self._record_batches(conn, [pb.batch for pb in prepared], results, now)
         return results
 
     @staticmethod
-    def _insert_events(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> set[tuple[str, str]]:
+    def _insert_events(conn: sa.Connection, prepared: Sequence[PreparedBatch], now: int) -> set[tuple[str, str]]:
         """Insert the events not stored yet; return their keys.
 
         The writer is the only one writing (`server.ingest`), so reading the
         known keys and then inserting the rest inside one write transaction is
         exact; ON CONFLICT DO NOTHING keeps a second server process harmless.
         """
-        rows = event_rows(prepared)
+        rows = event_rows(prepared, now)
         if not rows:
             return set()
         known: set[tuple[str, str]] = set()
         by_app: dict[str, list[str]] = {}
         for app_id, key in rows:
             by_app.setdefault(app_id, []).append(key)
-        ph = fastsql.placeholder(conn)
-        for app_id, keys in by_app.items():
-            for part in chunks(keys, 500):
-                sql = (f"SELECT key FROM events WHERE application_id = {ph} "
-                       f"AND key IN ({', '.join([ph] * len(part))})")
-                known.update((app_id, k) for (k,) in conn.exec_driver_sql(sql, (app_id, *part)).all())
-        new = [r for k, r in rows.items() if k not in known]
-        fastsql.insert(conn, EV, new, keys=("application_id", "key"), update=())
-        return {(r["application_id"], r["key"]) for r in new}
+        if conn.dialect.name == "postgresql":
+            # One array parameter: a statement with 500 placeholders costs PostgreSQL a fresh parse and plan.
+            sql = "SELECT key FROM events WHERE application_id = %s AND key = ANY(%s)"
+            for app_id, keys in by_app.items():
+                known.update((app_id, k) for (k,) in conn.exec_driver_sql(sql, (app_id, keys)).all())
+        else:
+            for app_id, keys in by_app.items():
+                for part in chunks(keys, 500):
+                    sql = f"SELECT key FROM events WHERE application_id = ? AND key IN ({', '.join('?' * len(part))})"
+                    known.update((app_id, k) for (k,) in conn.exec_driver_sql(sql, (app_id, *part)).all())
+        if known:
+            rows = {k: r for k, r in rows.items() if k not in known}
+        fastsql.insert_tuples(conn, EV, EVENT_COLUMNS, list(rows.values()), keys=("application_id", "key"))
+        return set(rows)
 
     @staticmethod
     def _record_batches(conn: sa.Connection, batches: Sequence[IngestBatch],

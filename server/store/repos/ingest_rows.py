@@ -2,11 +2,17 @@
 
 Kept apart from the repository so the rows can be built on the request's own
 thread (many at once) and the single writer thread only runs SQL.
+
+Two producers build the same `PreparedBatch`: `prepare` here, from domain
+objects (tests, tools), and `server.ingest_wire`, straight from an agent's
+protobuf batch on the ingest hot path (building domain objects only to take
+them apart again was most of the server's CPU per event). A test holds the
+two to the same rows for every kind of event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,58 +36,62 @@ APP_START_COLUMNS = ("spark_app_id", "attempt_id", "spark_context_id", "app_name
                      "start_time_ms", "agent_id")
 PURPOSES = ("starts", "ends", "added", "removed", "stages", "peaks", "jobs", "sqls", "gauges")
 
-
-@dataclass(frozen=True)
-class PreparedEvent:
-    key: tuple[str, str]  # (application_id, event key)
-    agent_id: str
-    event_row: dict[str, Any]
-    rows: tuple[tuple[str, dict[str, Any]], ...]  # (purpose, row) to upsert if the event is new
+# (purpose, row) pairs one event adds to the materialized tables if it is new.
+Materialized = tuple[tuple[str, dict[str, Any]], ...]
+# One event, as plain tuples (cheaper than an object per event on the hot path):
+# ((application_id, key), kind, payload as received, materialized rows).
+PreparedEvent = tuple[tuple[str, str], str, bytes, Materialized]
 
 
 @dataclass(frozen=True)
 class PreparedBatch:
+    """A validated batch as rows. ``batch`` carries the batch id, agent and
+    counters; its ``events`` may be empty: ``events`` here stands for them."""
+
     batch: IngestBatch
     events: tuple[PreparedEvent, ...]
+    ended_applications: tuple[str, ...] = ()  # applications this batch has an end event of
 
 
-def prepare(batch: IngestBatch, now: int) -> PreparedBatch:
+def prepare(batch: IngestBatch) -> PreparedBatch:
+    """The rows of a domain batch."""
     agent_id = batch.agent.agent_id
-    return PreparedBatch(batch, tuple(
-        PreparedEvent(key=(ev.application_id, ev.key), agent_id=agent_id,
-                      event_row={"application_id": ev.application_id, "key": ev.key, "kind": ev.kind,
-                                 "payload": ev.payload, "received_ms": now},
-                      rows=event_materialized(ev, agent_id))
-        for ev in batch.events))
+    events = tuple(((ev.application_id, ev.key), ev.kind, ev.payload, event_materialized(ev, agent_id))
+                   for ev in batch.events)
+    ended = tuple(dict.fromkeys(ev.application_id for ev in batch.events if ev.kind == "application_end"))
+    return PreparedBatch(batch, events, ended)
 
 
-def event_rows(prepared: Sequence[PreparedBatch]) -> dict[tuple[str, str], dict[str, Any]]:
-    """Rows of the events table, one per distinct (application_id, key), first wins."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
+def event_rows(prepared: Sequence[PreparedBatch], now: int) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Rows of the events table (`EVENT_COLUMNS`), one per distinct (application_id, key), first wins."""
+    rows: dict[tuple[str, str], tuple[Any, ...]] = {}
     for pb in prepared:
-        for ev in pb.events:
-            if ev.key not in rows:
-                rows[ev.key] = ev.event_row
+        for key, kind, payload, _ in pb.events:
+            if key not in rows:
+                rows[key] = (key[0], key[1], kind, payload, now)
     return rows
 
 
-def rows_by_purpose(fresh: Iterable[PreparedEvent]) -> dict[str, list[dict[str, Any]]]:
-    """The rows of new events grouped by what they do, plus one row per application."""
+EVENT_COLUMNS = ("application_id", "key", "kind", "payload", "received_ms")
+
+
+def rows_by_purpose(fresh: Sequence[tuple[str, PreparedEvent]], now: int) -> dict[str, list[dict[str, Any]]]:
+    """The rows of new events (with the agent that sent each) grouped by what
+    they do, plus one row per application."""
     out: dict[str, list[dict[str, Any]]] = {p: [] for p in ("apps", *PURPOSES)}
     seen_apps: set[str] = set()
-    for ev in fresh:
-        app_id = ev.key[0]
+    for agent_id, (key, _, _, rows) in fresh:
+        app_id = key[0]
         if app_id not in seen_apps:
             seen_apps.add(app_id)
-            out["apps"].append({"application_id": app_id, "agent_id": ev.agent_id,
-                                "received_ms": ev.event_row["received_ms"]})
-        for purpose, row in ev.rows:
+            out["apps"].append({"application_id": app_id, "agent_id": agent_id, "received_ms": now})
+        for purpose, row in rows:
             out[purpose].append(row)
     return out
 
 
-def event_materialized(ev: IngestEvent, agent_id: str) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """What one event adds to the materialized tables."""
+def event_materialized(ev: IngestEvent, agent_id: str) -> Materialized:
+    """What one domain event adds to the materialized tables."""
     app = ev.application_id
     body = ev.body
     if isinstance(body, Stage):

@@ -20,10 +20,10 @@ _TABLES = {"added": ingest.EX, "stages": ingest.ST, "peaks": ingest.PK, "jobs": 
 
 def rows_for(batches: Sequence[IngestBatch], now: int) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
     """(table, rows) for `batches` as if every event were new (per-application rows left out: one per app)."""
-    prepared = [ingest_rows.prepare(b, now) for b in batches]
-    events = ingest_rows.event_rows(prepared)
-    materialized = ingest_rows.rows_by_purpose(ev for pb in prepared for ev in pb.events)
-    out = [(ingest.EV, list(events.values()))]
+    prepared = [ingest_rows.prepare(b) for b in batches]
+    events = ingest_rows.event_rows(prepared, now)
+    materialized = ingest_rows.rows_by_purpose([("", ev) for pb in prepared for ev in pb.events], now)
+    out = [(ingest.EV, [dict(zip(ingest_rows.EVENT_COLUMNS, r, strict=True)) for r in events.values()])]
     out.extend((table, materialized[name]) for name, table in _TABLES.items() if materialized[name])
     return out
 
@@ -32,4 +32,4 @@ def insert_plain(engine: sa.Engine, rows: list[tuple[sa.Table, list[dict[str, An
     """One transaction of plain INSERT executemany per table. Fails on any clash (use a fresh db)."""
     with db.write(engine) as conn:
         for table, values in rows:
-            fastsql.insert(conn, table, values)
+            fastsql.insert(conn, table, values, plain=True)

@@ -1,0 +1,117 @@
+"""Pure: an agent's protobuf batch -> the rows it adds, validated. The ingest hot path.
+
+`prepare_batch` checks exactly what `server.translate.batch_from_proto` checks
+(it calls the same `check_batch`/`check_event`, so a bad batch gets the same
+error naming the same field, before anything is stored) and returns the same
+`PreparedBatch` the store builds from domain objects — without building them:
+making a frozen dataclass per event, per stage distribution and per peak, only
+to take it apart into a row again, was about two thirds of the server's CPU
+per event (see benchmarks/ingest.py). tests/server/test_ingest_wire.py holds
+both paths to identical rows for every kind of event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from protos.trimtab.v1 import common_pb2, ingest_pb2
+from server import translate
+from server.domain import TASK_METRIC_NAMES, IngestBatch
+from server.store import PreparedBatch
+from server.store.repos.fastsql import json_text
+from server.store.repos.ingest_rows import Materialized, PreparedEvent
+
+# The proto's TaskMetrics are the domain's metric names, so a set field needs no filtering.
+assert {f.name for f in common_pb2.TaskMetrics.DESCRIPTOR.fields} == set(TASK_METRIC_NAMES)
+_ZERO_METRICS = dict.fromkeys(TASK_METRIC_NAMES, 0)
+
+
+def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
+    """The rows of `msg`, or `InvalidArgument`/`ResourceExhausted` naming the first bad field."""
+    translate.check_batch(msg, max_events)
+    agent, counters = translate.agent_from_proto(msg)
+    agent_id = agent.agent_id
+    check = translate.check_event
+    events: list[PreparedEvent] = []
+    ended: list[str] = []
+    for i, ev in enumerate(msg.events):
+        kind = check(ev, i)
+        app = ev.application_id
+        events.append(((app, ev.key), kind, ev.SerializeToString(), _ROWS[kind](getattr(ev, kind), app, agent_id)))
+        if kind == "application_end":
+            ended.append(app)
+    return PreparedBatch(IngestBatch(msg.batch_id, agent, (), counters), tuple(events), tuple(dict.fromkeys(ended)))
+
+
+def _stage(s: ingest_pb2.StageCompleted, app: str, agent_id: str) -> Materialized:
+    d = s.task_duration_ms
+    row = {
+        "application_id": app, "stage_id": s.stage_id, "attempt_id": s.attempt_id, "name": s.name,
+        "num_tasks": s.num_tasks, "parent_ids": json_text(list(s.parent_ids)),
+        "submission_time_ms": s.submission_time_ms, "completion_time_ms": s.completion_time_ms,
+        "failure_reason": s.failure_reason, "tasks_succeeded": s.tasks_succeeded,
+        "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed,
+        **_ZERO_METRICS, **{f.name: v for f, v in s.metrics.ListFields()},
+        "td_count": d.count, "td_min": d.min, "td_p25": d.p25, "td_p50": d.p50, "td_p75": d.p75,
+        "td_p90": d.p90, "td_p95": d.p95, "td_p99": d.p99, "td_max": d.max, "td_sum": d.sum,
+    }
+    if not s.executor_peaks:
+        return (("stages", row),)
+    return (("stages", row), *(("peaks", {"application_id": app, "stage_id": s.stage_id, "attempt_id": s.attempt_id,
+                                          "executor_id": p.executor_id, "metrics": json_text(dict(p.metrics.items()))})
+                               for p in s.executor_peaks))
+
+
+def _gauges(g: ingest_pb2.ExecutorGauges, app: str, agent_id: str) -> Materialized:
+    return (("gauges", {"application_id": app, "executor_id": g.executor_id, "time_ms": g.time_ms,
+                        "memory_used_bytes": g.memory_used_bytes, "max_memory_bytes": g.max_memory_bytes,
+                        "active_tasks": g.active_tasks, "total_gc_time_ms": g.total_gc_time_ms,
+                        "disk_used_bytes": g.disk_used_bytes}),)
+
+
+def _added(a: ingest_pb2.ExecutorAdded, app: str, agent_id: str) -> Materialized:
+    return (("added", {"application_id": app, "executor_id": a.executor_id, "host": a.host,
+                       "total_cores": a.total_cores, "added_ms": a.time_ms,
+                       "resource_profile_id": a.resource_profile_id}),)
+
+
+def _removed(r: ingest_pb2.ExecutorRemoved, app: str, agent_id: str) -> Materialized:
+    return (("removed", {"application_id": app, "executor_id": r.executor_id, "removed_ms": r.time_ms,
+                         "removal_reason": translate.REMOVAL_REASONS.get(r.reason, ""),
+                         "removal_text": r.reason_text}),)
+
+
+def _job(j: ingest_pb2.JobCompleted, app: str, agent_id: str) -> Materialized:
+    return (("jobs", {"application_id": app, "job_id": j.job_id, "submission_time_ms": j.submission_time_ms,
+                      "completion_time_ms": j.completion_time_ms, "stage_ids": json_text(list(j.stage_ids)),
+                      "succeeded": j.succeeded, "sql_execution_id": j.sql_execution_id}),)
+
+
+def _sql(s: ingest_pb2.SqlExecution, app: str, agent_id: str) -> Materialized:
+    return (("sqls", {"application_id": app, "execution_id": s.execution_id, "description": s.description,
+                      "start_time_ms": s.start_time_ms, "end_time_ms": s.end_time_ms, "error": s.error}),)
+
+
+def _start(a: ingest_pb2.ApplicationStart, app: str, agent_id: str) -> Materialized:
+    return (("starts", {"application_id": app, "spark_app_id": a.spark_app_id, "attempt_id": a.attempt_id,
+                        "spark_context_id": a.spark_context_id, "app_name": a.app_name,
+                        "spark_version": a.spark_version, "user": a.user, "cluster_id": a.cluster_id,
+                        "cluster_name": a.cluster_name, "job_id": a.job_id, "databricks_run_id": a.run_id,
+                        "conf": json_text(dict(a.conf)), "event_log_path": a.event_log_path,
+                        "start_time_ms": a.start_time_ms, "agent_id": agent_id}),)
+
+
+def _end(e: ingest_pb2.ApplicationEnd, app: str, agent_id: str) -> Materialized:
+    return (("ends", {"application_id": app, "end_time_ms": e.end_time_ms, "ended": True,
+                      "expected_stages": e.stages_completed, "expected_jobs": e.jobs_completed,
+                      "expected_executors": e.executors_added}),)
+
+
+# Every body of the Event oneof (a new one without a row builder fails here, at import).
+_ROWS: dict[str, Callable[[Any, str, str], Materialized]] = {
+    "application_start": _start, "application_end": _end, "executor_added": _added,
+    "executor_removed": _removed, "stage_completed": _stage, "job_completed": _job,
+    "sql_execution": _sql, "executor_gauges": _gauges,
+}
+assert set(_ROWS) == {f.name for f in ingest_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields}
