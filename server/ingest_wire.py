@@ -59,7 +59,7 @@ def _stage(s: ingest_pb2.StageCompleted, app: str, agent_id: str) -> Materialize
     if not s.executor_peaks:
         return (("stages", row),)
     return (("stages", row), *(("peaks", {"application_id": app, "stage_id": s.stage_id, "attempt_id": s.attempt_id,
-                                          "executor_id": p.executor_id, "metrics": json_text(dict(p.metrics.items()))})
+                                          "executor_id": p.executor_id, "metrics": json_text({k: p.metrics[k] for k in p.metrics})})
                                for p in s.executor_peaks))
 
 
