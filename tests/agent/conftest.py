@@ -147,7 +147,7 @@ class AgentThread:
 
 @pytest.fixture(scope="session")
 def spark_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real PySpark 4 event logs: zstd rolling, lz4/snappy/plain single files (one JVM, once)."""
+    """Real PySpark 4 event logs: zstd rolling, lz4/snappy/lzf/plain single files (one JVM, once)."""
     out = tmp_path_factory.mktemp("spark-eventlogs")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-m", "tests.agent.spark_apps", str(out)], cwd=REPO, env=env,

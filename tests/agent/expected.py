@@ -41,6 +41,8 @@ def decode_file(path: Path) -> bytes:
             out += bytes(cramjam.snappy.decompress_raw(data[pos + 4 : pos + 4 + clen]))
             pos += 4 + clen
         return bytes(out)
+    if name.endswith(".lzf"):  # decoded by the JVM's compress-lzf when the log was written (spark_apps)
+        return (path.parent.parent / f"{path.parent.name}.oracle" / path.name).read_bytes()
     return data
 
 

@@ -4,6 +4,10 @@ Usage: python -m tests.agent.spark_apps OUT_DIR [codec:rolling ...]
 Each application: several jobs and stages, a shuffle, a skewed stage and one failed
 (then retried) task, on ``local[2,2]`` (2 threads, a task may fail once).
 All applications share one JVM: only the first start-up is slow.
+
+For lzf logs the JVM's own decoder (compress-lzf, what Spark reads them with) writes the
+decoded text to ``OUT_DIR.oracle/<file>``, so tests check the agent's decoder against an
+independent one (no Python package decodes this format).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-DEFAULT_VARIANTS = ("zstd:rolling", "lz4:single", "snappy:single", "none:single")
+DEFAULT_VARIANTS = ("zstd:rolling", "lz4:single", "snappy:single", "lzf:single", "none:single")
 
 
 def _fail_first_attempt(index: int, it):  # runs in the Python worker
@@ -55,6 +59,18 @@ def run(out: Path, variants: tuple[str, ...] = DEFAULT_VARIANTS) -> None:
             workload(spark)
         finally:
             spark.stop()
+        if codec == "lzf":
+            _write_lzf_oracle(out)
+
+
+def _write_lzf_oracle(out: Path) -> None:
+    from pyspark import SparkContext
+
+    oracle = out.parent / f"{out.name}.oracle"
+    oracle.mkdir(exist_ok=True)
+    jvm = SparkContext._jvm  # the gateway outlives the stopped context
+    for f in out.glob("*.lzf"):
+        (oracle / f.name).write_bytes(bytes(jvm.com.ning.compress.lzf.LZFDecoder.decode(bytearray(f.read_bytes()))))
 
 
 if __name__ == "__main__":

@@ -46,10 +46,57 @@ def encode(codec: str, text: bytes) -> bytes:
             body = bytes(cramjam.snappy.compress_raw(p))
             out += struct.pack(">i", len(body)) + body
         return out
+    if codec == "lzf":  # ning compress-lzf LZFOutputStream: "ZV" chunks, compressed or stored
+        out = b""
+        for i, p in enumerate(parts):
+            body = lzf_compress(p)
+            if i % 3 == 2:  # a stored chunk, as the writer emits when compression does not pay
+                out += b"ZV\x00" + struct.pack(">H", len(p)) + p
+            else:
+                out += b"ZV\x01" + struct.pack(">HH", len(body), len(p)) + body
+        return out
     return text
 
 
-CODECS = ["none", "zstd", "gzip", "lz4", "snappy"]
+def lzf_compress(data: bytes) -> bytes:
+    """A small greedy LZF encoder (liblzf's format) for the tests: literal runs and back
+    references, including overlapping ones, so the decoder meets every kind of token."""
+    out, lit = bytearray(), bytearray()
+    last: dict[bytes, int] = {}
+    i = 0
+
+    def flush() -> None:
+        for k in range(0, len(lit), 32):
+            run = lit[k : k + 32]
+            out.append(len(run) - 1)
+            out.extend(run)
+        lit.clear()
+
+    while i < len(data):
+        ref = last.get(data[i : i + 3], -1) if i + 3 <= len(data) else -1
+        last[data[i : i + 3]] = i
+        off = i - ref - 1
+        if ref >= 0 and off < 8192:
+            n = 0
+            while i + n < len(data) and n < 264 and data[ref + n] == data[i + n]:
+                n += 1
+            if n >= 3:
+                flush()
+                length = n - 2
+                if length < 7:
+                    out.append((length << 5) | (off >> 8))
+                else:
+                    out += bytes([(7 << 5) | (off >> 8), length - 7])
+                out.append(off & 0xFF)
+                i += n
+                continue
+        lit.append(data[i])
+        i += 1
+    flush()
+    return bytes(out)
+
+
+CODECS = ["none", "zstd", "gzip", "lz4", "snappy", "lzf"]
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -66,7 +113,7 @@ def test_any_split_decodes_to_the_same_text(codec: str):
         assert out == TEXT
 
 
-@pytest.mark.parametrize("codec", ["zstd", "gzip", "lz4", "snappy"])
+@pytest.mark.parametrize("codec", ["zstd", "gzip", "lz4", "snappy", "lzf"])
 def test_restart_points_resume_mid_stream(codec: str):
     raw = encode(codec, TEXT)
     dec = make_decoder(codec)
@@ -85,7 +132,25 @@ def test_unfinished_frame_is_waited_for():
     assert part + dec.feed(raw[-10:]) == TEXT
 
 
-@pytest.mark.parametrize("codec", ["zstd", "lz4", "snappy", "gzip"])
+def test_lzf_overlapping_back_reference_repeats_the_last_bytes():
+    # "ab" then a reference of length 6 at distance 2: the copy reads what it has just written.
+    chunk = bytes([1]) + b"ab" + bytes([(4 << 5) | 0, 1])
+    assert make_decoder("lzf").feed(b"ZV\x01" + struct.pack(">HH", len(chunk), 8) + chunk) == b"abababab"
+    assert lzf_compress(b"x" * 300).count(b"x") < 5  # the encoder above does use overlapping copies
+
+
+@pytest.mark.parametrize("raw", [
+    b"ZV\x01" + struct.pack(">HH", 3, 9) + bytes([(1 << 5), 5, 0]),  # reference before the chunk's start
+    b"ZV\x01" + struct.pack(">HH", 2, 9) + bytes([5, 65]),  # literal run past the end
+    b"ZV\x01" + struct.pack(">HH", 2, 4) + bytes([1]) + b"a",  # decodes to 2 bytes, header says 4
+    b"ZV\x07" + struct.pack(">H", 0),  # unknown chunk type
+])
+def test_lzf_bad_chunks_raise_corrupt_stream(raw: bytes):
+    with pytest.raises(CorruptStream, match="lzf"):
+        make_decoder("lzf").feed(raw)
+
+
+@pytest.mark.parametrize("codec", ["zstd", "lz4", "snappy", "gzip", "lzf"])
 def test_garbage_raises_corrupt_stream(codec: str):
     junk = b"NOTABLOCK" * 4 if codec == "lz4" else b"\x00\x01garbage-bytes" * 4
     if codec == "snappy":

@@ -21,7 +21,7 @@ def _apps(root: Path) -> list[Path]:
 def test_every_layout_and_codec_is_stored_one_for_one(spark_logs: Path, ingest: IngestServer, tmp_path: Path):
     apps = _apps(spark_logs)
     names = {p.name.rsplit(".", 1)[-1] if p.is_file() else "rolling" for p in apps}
-    assert {"lz4", "snappy", "rolling"} <= names and len(apps) == 4
+    assert {"lz4", "snappy", "lzf", "rolling"} <= names and len(apps) == 5
     expected: dict[tuple[str, str], tuple] = {}
     app_ids = []
     for p in apps:
@@ -35,7 +35,7 @@ def test_every_layout_and_codec_is_stored_one_for_one(spark_logs: Path, ingest: 
 
     srv = ingest.servicer
     with AgentThread(agent_config(spark_logs, tmp_path / "state", ingest.address)) as run:
-        assert srv.wait_for(lambda: len(srv.keys("application_end")) == 4, 60)
+        assert srv.wait_for(lambda: len(srv.keys("application_end")) == len(apps), 60)
         assert run.stop() == 0
     assert stored_summary(list(srv.stored.values())) == expected
     assert {a for a, _ in srv.keys("application_start")} == set(app_ids)
