@@ -42,6 +42,17 @@ def _stage(i: int, attempt: int = 0) -> Stage:
                  executor_peaks=(ExecutorStagePeak("1", {"JVMHeapMemory": 2**33}),))
 
 
+def test_a_later_batch_partly_stored_before_stores_and_materializes_only_the_new_events(store: Store) -> None:
+    assert store.ingest.write([_batch("b1", _ev("stage/0/0", _stage(0)), _ev("stage/1/0", _stage(1)))]) == [
+        IngestResult("b1", 2, 0)]
+    # The resend carries a changed copy of stage 1: the stored event wins, only stage 2 is new.
+    changed = Stage(application_id=APP, stage_id=1, name="changed")
+    assert store.ingest.write([_batch("b2", _ev("stage/1/0", changed), _ev("stage/2/0", _stage(2)),
+                                      _ev("stage/0/0", _stage(0)))]) == [IngestResult("b2", 1, 2)]
+    assert store.applications.event_count(APP) == 3
+    assert [s.name for s in store.applications.stages(APP)] == ["s0", "s1", "s2"]
+
+
 def test_events_are_stored_once_however_often_they_come(store: Store) -> None:
     b1 = _batch("b1", _ev("stage/0/0", _stage(0)), _ev("stage/1/0", _stage(1)))
     b2 = _batch("b2", _ev("stage/1/0", _stage(1)), _ev("stage/2/0", _stage(2)))

@@ -101,25 +101,34 @@ def insert(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
 
 
 def insert_tuples(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], params: list[tuple[Any, ...]],
-                  keys: tuple[str, ...] | None = None) -> None:
+                  keys: tuple[str, ...] | None = None, returning: tuple[str, ...] = ()) -> list[tuple[Any, ...]] | int:
     """Bulk INSERT of rows already in `columns` order, all columns given; with
-    `keys`, a row whose key exists is skipped (ON CONFLICT DO NOTHING)."""
-    if params:
-        _run(conn, table, columns, params, keys, None if keys is None else (), (), False)
+    `keys`, a row whose key exists is skipped (ON CONFLICT DO NOTHING).
+
+    Returns how many rows were inserted, or with `returning` (PostgreSQL only:
+    SQLite has no RETURNING with executemany) those columns of the inserted rows."""
+    if not params:
+        return [] if returning else 0
+    return _run(conn, table, columns, params, keys, None if keys is None else (), (), False, returning)
 
 
 def _run(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], params: list[tuple[Any, ...]],
          keys: tuple[str, ...] | None, update: tuple[str, ...] | None, accumulate: tuple[str, ...],
-         plain: bool) -> None:
+         plain: bool, returning: tuple[str, ...] = ()) -> list[tuple[Any, ...]] | int:
     """On SQLite, executemany (each row is a cheap in-process call). On
     PostgreSQL, one INSERT ... SELECT FROM unnest(column arrays): executemany
     costs a server round of parse/bind/execute per row (~30 us, pipelined or
     not), the arrays one statement for all rows, several times faster."""
     if plain or conn.dialect.name != "postgresql":
-        executemany(conn, _statement(table.name, columns, keys, update, accumulate, placeholder(conn)), params)
-        return
+        if returning:
+            raise ValueError("RETURNING needs PostgreSQL")
+        return _driver(conn, _statement(table.name, columns, keys, update, accumulate, placeholder(conn)), params,
+                       many=True)
     arrays = [list(col) for col in zip(*params, strict=True)]
-    execute(conn, _unnest_statement(table, columns, keys, update, accumulate), arrays)
+    sql = _unnest_statement(table, columns, keys, update, accumulate)
+    if returning:
+        sql += " RETURNING " + ", ".join(f'"{c}"' for c in returning)
+    return _driver(conn, sql, arrays, many=False, fetch=bool(returning))
 
 
 @lru_cache(maxsize=256)
@@ -136,31 +145,27 @@ def _unnest_statement(table: sa.Table, columns: tuple[str, ...], keys: tuple[str
     return f"{head} SELECT * FROM unnest({arrays}){tail}"
 
 
-def execute(conn: sa.Connection, sql: str, params: Sequence[Any]) -> None:
-    """One statement through the driver on this connection's transaction (errors as in `executemany`)."""
+def executemany(conn: sa.Connection, sql: str, params: list[tuple[Any, ...]]) -> int:
+    """The driver's own executemany on this connection's transaction; the rows changed."""
+    result = _driver(conn, sql, params, many=True)
+    assert isinstance(result, int)
+    return result
+
+
+def _driver(conn: sa.Connection, sql: str, params: Sequence[Any], *, many: bool,
+            fetch: bool = False) -> list[tuple[Any, ...]] | int:
+    """Run `sql` with the driver's cursor on this connection's transaction:
+    the rows it returns (`fetch`) or the count of rows it changed. Driver errors
+    are re-raised as SQLAlchemy's, so `engine.translate_errors` sees them."""
     dbapi = conn.dialect.dbapi
     assert dbapi is not None
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, params)
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi.Error,
-                                         dialect=conn.dialect) from exc  # type: ignore[arg-type]
-    finally:
-        cursor.close()
-
-
-def executemany(conn: sa.Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
-    """The driver's own executemany on this connection's transaction.
-
-    (psycopg's executemany pipelines the rows: no round trip per row.) Driver
-    errors are re-raised as SQLAlchemy's, so `engine.translate_errors` sees them.
-    """
-    dbapi = conn.dialect.dbapi
-    assert dbapi is not None
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(sql, params)
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        return [tuple(r) for r in cursor.fetchall()] if fetch else cursor.rowcount
     except dbapi.Error as exc:
         raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi.Error,
                                          dialect=conn.dialect) from exc  # type: ignore[arg-type]

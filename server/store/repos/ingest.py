@@ -91,30 +91,37 @@ class IngestRepository(Repository):
     def _insert_events(conn: sa.Connection, prepared: Sequence[PreparedBatch], now: int) -> set[tuple[str, str]]:
         """Insert the events not stored yet; return their keys.
 
-        The writer is the only one writing (`server.ingest`), so reading the
-        known keys and then inserting the rest inside one write transaction is
-        exact; ON CONFLICT DO NOTHING keeps a second server process harmless.
+        ON CONFLICT DO NOTHING skips the keys already stored, and the insert
+        itself says which rows were new: on PostgreSQL by RETURNING them; on
+        SQLite (no RETURNING with executemany) by how many it inserted — all of
+        them unless a batch is resent. Only then is the insert undone to a
+        savepoint and the stored keys looked up first. The writer is the only
+        one writing (`server.ingest`), so this is exact within its transaction.
         """
         rows = event_rows(prepared, now)
         if not rows:
             return set()
+        key = ("application_id", "key")
+        if conn.dialect.name == "postgresql":
+            inserted = fastsql.insert_tuples(conn, EV, EVENT_COLUMNS, list(rows.values()), keys=key, returning=key)
+            assert isinstance(inserted, list)
+            return {(a, k) for a, k in inserted}
+        conn.exec_driver_sql("SAVEPOINT trimtab_events")
+        if fastsql.insert_tuples(conn, EV, EVENT_COLUMNS, list(rows.values()), keys=key) == len(rows):
+            conn.exec_driver_sql("RELEASE trimtab_events")
+            return set(rows)
+        conn.exec_driver_sql("ROLLBACK TO trimtab_events")
+        conn.exec_driver_sql("RELEASE trimtab_events")
         known: set[tuple[str, str]] = set()
         by_app: dict[str, list[str]] = {}
-        for app_id, key in rows:
-            by_app.setdefault(app_id, []).append(key)
-        if conn.dialect.name == "postgresql":
-            # One array parameter: a statement with 500 placeholders costs PostgreSQL a fresh parse and plan.
-            sql = "SELECT key FROM events WHERE application_id = %s AND key = ANY(%s)"
-            for app_id, keys in by_app.items():
-                known.update((app_id, k) for (k,) in conn.exec_driver_sql(sql, (app_id, keys)).all())
-        else:
-            for app_id, keys in by_app.items():
-                for part in chunks(keys, 500):
-                    sql = f"SELECT key FROM events WHERE application_id = ? AND key IN ({', '.join('?' * len(part))})"
-                    known.update((app_id, k) for (k,) in conn.exec_driver_sql(sql, (app_id, *part)).all())
-        if known:
-            rows = {k: r for k, r in rows.items() if k not in known}
-        fastsql.insert_tuples(conn, EV, EVENT_COLUMNS, list(rows.values()), keys=("application_id", "key"))
+        for app_id, k in rows:
+            by_app.setdefault(app_id, []).append(k)
+        for app_id, keys in by_app.items():
+            for part in chunks(keys, 500):
+                sql = f"SELECT key FROM events WHERE application_id = ? AND key IN ({', '.join('?' * len(part))})"
+                known.update((app_id, k) for (k,) in conn.exec_driver_sql(sql, (app_id, *part)).all())
+        rows = {k: r for k, r in rows.items() if k not in known}
+        fastsql.insert_tuples(conn, EV, EVENT_COLUMNS, list(rows.values()), keys=key)
         return set(rows)
 
     @staticmethod
