@@ -209,8 +209,21 @@ def score(wl: Workload, quantile: float, recs: list[str], runs: list[tuple[str, 
     into.cost_ratio.append(sum(by_id[cfg].cost(t) for cfg, t, _ in runs) / (len(runs) * best))
 
 
-def make_tuners(prior: Prior | None, input_gb: float | None) -> list[Tuner]:
-    return [TrimtabTuner(prior, input_gb=input_gb), CherryPickTuner(), ErnestTuner(), RandomTuner(), KeepTuner()]
+TUNER_NAMES = ("trimtab", "cherrypick", "ernest", "random", "keep")
+
+
+def make_tuners(
+    prior: Prior | None, input_gb: float | None, names: Sequence[str] = TUNER_NAMES, overrides: dict[str, float] | None = None
+) -> list[Tuner]:
+    """The tuners named (all by default); ``overrides`` are Trimtab `Settings` fields, for experiments."""
+    every: dict[str, Callable[[], Tuner]] = {
+        "trimtab": lambda: TrimtabTuner(prior, input_gb=input_gb, **(overrides or {})),
+        "cherrypick": CherryPickTuner,
+        "ernest": ErnestTuner,
+        "random": RandomTuner,
+        "keep": KeepTuner,
+    }
+    return [every[n]() for n in names]
 
 
 def run_dataset(
@@ -222,10 +235,12 @@ def run_dataset(
     budget: int,
     trace: IO[str] | None,
     progress: Callable[[str], None],
+    names: Sequence[str] = TUNER_NAMES,
+    overrides: dict[str, float] | None = None,
 ) -> dict[tuple[str, float], Scores]:
     results: dict[tuple[str, float], Scores] = {}
     for wl in workloads:
-        for tuner in make_tuners(prior, wl.input_gb):
+        for tuner in make_tuners(prior, wl.input_gb, names, overrides):
             for q in quantiles:
                 sc = results.setdefault((tuner.name, q), Scores())
                 for seed in range(seeds):
@@ -275,7 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--trace", type=Path, default=None)
     ap.add_argument("--quick", action="store_true", help="3 seeds and at most 12 workloads per dataset")
     ap.add_argument("--max-workloads", type=int, default=None)
+    ap.add_argument("--tuners", default=",".join(TUNER_NAMES), help="comma-separated subset of " + ",".join(TUNER_NAMES))
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a Trimtab Settings field")
     args = ap.parse_args(argv)
+    names = [n.strip() for n in args.tuners.split(",") if n.strip()]
+    if unknown := set(names) - set(TUNER_NAMES):
+        ap.error(f"unknown tuners: {sorted(unknown)}")
+    overrides = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     quantiles = [float(q) for q in args.sla_quantiles.split(",") if q.strip()]
     seeds = min(args.seeds, 3) if args.quick else args.seeds
     max_wl = args.max_workloads or (12 if args.quick else None)
@@ -293,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workloads = [workloads[int(i * step)] for i in range(max_wl)]
             prior = loo_prior(path, pool)
             src = f"prior from {prior.n_workloads} workloads of other datasets" if prior else "default prior"
-            results = run_dataset(path, workloads, prior, quantiles, seeds, args.budget, trace, lambda m: None)
+            results = run_dataset(path, workloads, prior, quantiles, seeds, args.budget, trace, lambda m: None, names, overrides)
             print_table(f"{path.name} ({len(workloads)} workloads, {seeds} seeds, {src})", results, sys.stdout)
             sys.stdout.flush()
         all_wl = [wl for p in files for wl in pool[p]]
