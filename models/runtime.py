@@ -8,7 +8,8 @@
   when runs carry no stage metrics. With an offset, ``theta`` only corrects the replay.
 - ``delta``: a configuration's own deviation from the smooth model (prior sd ``tau``, correlated
   between similar configurations by `similarity`), so a measured configuration is predicted from its
-  measurements, its neighbours learn from it, and unmeasured ones keep the model's spread.
+  measurements, its neighbours learn from it, and unmeasured ones keep the model's spread. The
+  scale of ``tau`` is the project's own (marginal likelihood, shrunk to the prior's ``tau``).
 - ``eps``: run-to-run noise (sd ``sigma``), estimated from repetitions with the prior as a pseudo
   sample.
 
@@ -28,6 +29,9 @@ from models.prior import Prior
 
 _INTERCEPT_SD = 10.0  # the level is always learned from the project's own runs
 _SIGMA_PSEUDO_DOF = 3.0  # weight of the prior's run noise against observed repetitions
+# Candidate scales of the prior's tau for one project, and the sd of the log-normal prior on it.
+_TAU_SCALES = tuple(float(v) for v in np.exp(np.linspace(-1.2, 1.2, 9)))
+_TAU_SCALE_SD = 0.5
 
 
 @dataclass(frozen=True)
@@ -117,10 +121,30 @@ class RuntimeModel:
         prec0 = np.zeros((dim, dim))
         prec0[0, 0] = 1.0 / _INTERCEPT_SD**2
         prec0[1 : 1 + p, 1 : 1 + p] = np.linalg.inv(prior_cov)
-        prec0[1 + p :, 1 + p :] = np.linalg.inv(similarity_matrix) / prior.tau**2
-        prec = prec0 + design.T @ design / sigma2
-        chol = cho_factor(prec, lower=True)
-        mean = cho_solve(chol, prec0 @ m0 + design.T @ resid / sigma2)
+        sim_inv = np.linalg.inv(similarity_matrix)
+        _, logdet_sim = np.linalg.slogdet(similarity_matrix)
+        gram, xty = design.T @ design / sigma2, design.T @ resid / sigma2
+        # How far configurations stray from the smooth model differs between projects (the
+        # cross-project tau is too wide for a regular single-VM job and too narrow for a job with
+        # many instance families). Its scale is chosen per project by marginal likelihood over a
+        # small grid, shrunk to the prior's tau by a log-normal prior on the scale: the first few
+        # runs say little and keep the prior's width, a dozen distinct configurations say more.
+        best: tuple[float, np.ndarray, tuple[np.ndarray, bool]] | None = None
+        for scale in _TAU_SCALES:
+            tau2 = (prior.tau * scale) ** 2
+            prec0[1 + p :, 1 + p :] = sim_inv / tau2
+            prec = prec0 + gram
+            chol = cho_factor(prec, lower=True)
+            mean = cho_solve(chol, prec0 @ m0 + xty)
+            # log p(y | tau) up to terms that do not depend on tau.
+            logdet_prec0_dev = -m * math.log(tau2) - logdet_sim
+            logdet_prec = 2.0 * float(np.sum(np.log(np.diag(chol[0]))))
+            quad = float(m0 @ prec0 @ m0 - mean @ prec @ mean)
+            score = 0.5 * (logdet_prec0_dev - logdet_prec - quad) - 0.5 * (math.log(scale) / _TAU_SCALE_SD) ** 2
+            if best is None or score > best[0]:
+                best = (score, mean, chol)
+        assert best is not None
+        _, mean, chol = best
         cov = cho_solve(chol, np.eye(dim))
         return cls(mean, cov, p, math.sqrt(sigma2))
 
