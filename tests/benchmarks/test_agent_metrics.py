@@ -1,0 +1,91 @@
+"""The agent-metrics benchmark on a small slice: one profile, one family, one seed, a short budget."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks.agent_metrics import MODES, SearchResult, build_space, main, run_all
+from sandbox.sim.profiles import PROFILES
+
+PROFILE = "etl_join_aggregate"  # four stages, the first two reading input: replay has something to use
+SMALL = dict(families=("c5d",), n_draws=2, day=0)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the module: the slice is simulated once (about 7 s of CPU), then reused."""
+    return tmp_path_factory.mktemp("agent-metrics-cache")
+
+
+def test_table_has_both_modes_per_sla_and_the_summary(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--profiles", PROFILE, "--families", "c5d", "--draws", "2", "--seeds", "1", "--budget", "3",
+                 "--sla-quantiles", "0.2,0.8", "--day", "0", "--jobs", "1", "--cache", str(cache)])
+    assert code == 0
+    out = capsys.readouterr().out
+    tables = re.findall(r"== SLA quantile (\d\.\d\d) \(1 profiles x 1 seeds\)\n(.*)\n(.*)\n(.*)\n(.*)\n", out)
+    assert [t[0] for t in tables] == ["0.20", "0.80"]
+    for _, head, agent_row, runtime_row, reach in tables:
+        assert head.split() == ["profile", "mode", "P@1", "P@2", "P@3", "runs→10%", "misses", "regret@1", "regret@3"]
+        for row, label in ((agent_row, "agent metrics"), (runtime_row, "runtime-only")):
+            assert row.startswith(f"{PROFILE:<20} {label}")
+            cells = row[len(f"{PROFILE:<20} {label:<14}"):].split()
+            assert len(cells) == 7
+            p_values = [float(c) for c in cells[:3]]
+            assert all(p in (0.0, 1.0) for p in p_values)  # one search: each P is a yes or a no
+            assert cells[3] == ">3" or 1 <= int(cells[3]) <= 3
+            assert 0.0 <= float(cells[4]) <= 2.0  # at most the two runs the tuner chose
+            for regret in cells[5:]:
+                assert regret == "miss" or float(regret.rstrip("%")) >= 0.0  # never cheaper than the oracle
+        assert re.fullmatch(r"P>=0\.6 after: agent metrics (\d+|more than 3) runs?, runtime-only (\d+|more than 3)",
+                            reach)
+    assert re.search(r"agent metrics reach P>=0.6 after (\d+|more than 3) runs vs (\d+|more than 3) runtime-only",
+                     out)
+    assert list(cache.glob(f"{PROFILE}-day0-*.json")), "the simulated runs were cached"
+
+
+def test_the_two_modes_see_the_same_runs_with_and_without_agent_data(tmp_path: Path, cache: Path) -> None:
+    space = build_space(PROFILE, cache_dir=cache, **SMALL)
+    n_stages = len(PROFILES[PROFILE].stages)
+    for draws in space.draws.values():
+        for d in draws:
+            # Through the agent's parser and the planner's translation: one summary per stage.
+            assert len(d.agent.stages) == n_stages
+            assert d.agent.input_gb is not None and d.agent.input_gb == pytest.approx(PROFILES[PROFILE].input_gb, 0.01)
+            assert d.agent.stage_signature is not None
+            assert sum(s.task_time_total_s for s in d.agent.stages) > 0
+            # The same run as the server sees it without an agent.
+            assert d.runtime_only.stages == () and d.runtime_only.input_gb is None
+            assert d.runtime_only.stage_signature is None
+            assert (d.runtime_only.config_id, d.runtime_only.runtime_s, d.runtime_only.ok) == \
+                (d.agent.config_id, d.agent.runtime_s, d.agent.ok)
+    # Configurations really differ in runtime, and noise seeds differ within one configuration.
+    means = [space.truth.mean_runtime(c.config_id) for c in space.candidates]
+    assert max(m for m in means if m) > 1.2 * min(m for m in means if m)
+    assert any(len({d.agent.runtime_s for d in ds}) > 1 for ds in space.draws.values())
+
+    # The cache gives back the very same observations as simulating afresh.
+    loaded = build_space(PROFILE, cache_dir=cache, **SMALL)  # written by the call above at the latest
+    fresh = build_space(PROFILE, cache_dir=None, families=("c5d",), n_draws=1, day=0)
+    assert {k: v[:1] for k, v in loaded.draws.items()} == fresh.draws
+
+    results = run_all([PROFILE], SMALL["families"], SMALL["n_draws"], cache, 0, [0.5], 1, 3, 1, lambda _: None)
+    by_mode = {r.mode: r for r in results}
+    assert set(by_mode) == set(MODES)
+    assert by_mode["agent"].stages_seen == 3 * n_stages and by_mode["runtime"].stages_seen == 0
+    # Same start (the user's configuration) for both modes.
+    assert by_mode["agent"].tried[0] == by_mode["runtime"].tried[0]
+
+
+def test_runs_to_good_counts_until_the_recommendation_stays_good() -> None:
+    def result(*good: bool) -> SearchResult:
+        return SearchResult("p", "agent", 0.5, 0, tuple(1.0 if g else math.inf for g in good), 0, (), 0)
+
+    assert result(True, True, True).runs_to_good() == 1
+    assert result(False, True, False, True, True).runs_to_good() == 4
+    assert math.isinf(result(True, True, False).runs_to_good())
+    # Within 10% of the oracle's cost counts; more, or an SLA miss (inf), does not.
+    assert SearchResult("p", "agent", 0.5, 0, (1.0, 1.05, 1.2, math.inf), 0, (), 0).good == (True, True, False, False)
