@@ -1,7 +1,9 @@
 """How much do the agent's stage metrics shorten the search, compared with runtime-only modelling?
 
     python -m benchmarks.agent_metrics [--seeds 10] [--budget 10] [--sla-quantiles 0.2,0.5,0.8]
-        [--profiles a,b] [--families m5d,c5d] [--draws 3] [--jobs 2] [--cache DIR | --no-cache]
+        [--day 365] [--profiles a,b] [--families m5d,c5d] [--draws 3] [--jobs 2] [--cache DIR | --no-cache]
+
+Measured numbers and how to read them: docs/agent-metrics.md.
 
 The world is the sandbox's simulator (`sandbox.sim.run.simulate_run`) running each workload profile
 of `sandbox.sim.profiles` on the configurations the server would consider for a job imported on
