@@ -1,7 +1,7 @@
 """Ingest benchmark: concurrent agents over loopback against the real server.
 
-    python -m benchmarks.ingest [--agents 1,10,50] [--events 60000] [--batch 500]
-                                [--engines sqlite,postgresql] [--postgres URL]
+    python -m benchmarks.ingest [--agents 1,10,50] [--events 100000] [--batch 500]
+                                [--engines sqlite,postgresql] [--postgres URL] [--repeat 3]
 
 For each engine and each number of agents: a fresh database, the real gRPC
 server (in this process), and the agents in a separate process (so they do
@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=500, help="events per batch")
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--postgres", default=os.environ.get("TRIMTAB_TEST_POSTGRES_URL", ""))
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds per engine (ceiling, then each agent count); medians are printed")
     args = parser.parse_args(argv)
     rows = []
     for engine in args.engines.split(","):
@@ -205,21 +207,32 @@ def main(argv: list[str] | None = None) -> int:
             print("skipping postgresql: no --postgres URL or TRIMTAB_TEST_POSTGRES_URL", file=sys.stderr)
             continue
         events = args.events if engine == "sqlite" else args.pg_events
-        with fresh_database(engine, args.postgres) as url:
-            ceiling = measure_raw(url, events, args.batch)
-        for agents in (int(a) for a in args.agents.split(",")):
+        agent_counts = [int(a) for a in args.agents.split(",")]
+        ceilings: list[float] = []
+        runs: dict[int, list[dict[str, float]]] = {a: [] for a in agent_counts}
+        # Rounds interleave the ceiling and the server on the same machine state: on a shared,
+        # noisy machine one round's rates can differ by a third from the next one's.
+        for _ in range(max(1, args.repeat)):
             with fresh_database(engine, args.postgres) as url:
-                r = measure_server(url, agents, events, args.batch)
-            rows.append((engine, agents, r["events"], r["batch"], r["rate"], r["p50_ms"], r["p99_ms"], r["cpu_us"],
-                         ceiling, 100 * r["rate"] / ceiling))
-            print(f"  {engine} agents={agents}: {r['rate']:,.0f} events/s", file=sys.stderr, flush=True)
+                ceilings.append(measure_raw(url, events, args.batch))
+            for agents in agent_counts:
+                with fresh_database(engine, args.postgres) as url:
+                    runs[agents].append(measure_server(url, agents, events, args.batch))
+                print(f"  {engine} agents={agents}: {runs[agents][-1]['rate']:,.0f} events/s "
+                      f"(ceiling {ceilings[-1]:,.0f})", file=sys.stderr, flush=True)
+        ceiling = statistics.median(ceilings)
+        for agents in agent_counts:
+            med = {k: statistics.median(r[k] for r in runs[agents]) for k in runs[agents][0]}
+            rows.append((engine, agents, int(med["events"]), int(med["batch"]), med["rate"], med["p50_ms"],
+                         med["p99_ms"], med["cpu_us"], ceiling, 100 * med["rate"] / ceiling))
     header = ("engine", "agents", "events", "batch", "events/s", "ack p50 ms", "ack p99 ms", "server CPU us/event",
               "raw executemany/s", "% of raw")
     print(" | ".join(header))
     print(" | ".join("-" * len(h) for h in header))
     for e, a, n, b, rate, p50, p99, cpu, ceil, pct in rows:
         print(f"{e} | {a} | {n} | {b} | {rate:,.0f} | {p50:.1f} | {p99:.1f} | {cpu:.1f} | {ceil:,.0f} | {pct:.0f}%")
-    print(f"(load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(f"(medians of {max(1, args.repeat)} rounds; load average at the end: {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs)")
     return 0
 
 

@@ -67,6 +67,8 @@ class ServerConfig:
     db_busy_timeout_ms: int = field(default=5000, metadata=_meta(
         "TRIMTAB_DB_BUSY_TIMEOUT_MS", "how long SQLite waits for a lock before UNAVAILABLE"))
     workers: int = field(default=32, metadata=_meta("TRIMTAB_WORKERS", "gRPC handler threads"))
+    gc_threshold: int = field(default=10_000, metadata=_meta(
+        "TRIMTAB_GC_THRESHOLD", "allocations between young-generation garbage collections (0: Python's 700)"))
     grace_seconds: float = field(default=10.0, metadata=_meta(
         "TRIMTAB_GRACE_SECONDS", "on SIGTERM, how long in-flight calls may finish"))
     token_cache_seconds: float = field(default=30.0, metadata=_meta(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -31,9 +32,13 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 
+# What `submit` takes: a batch, its rows, or a function that makes its rows (run on the writer thread).
+Submission = IngestBatch | PreparedBatch | Callable[[], PreparedBatch]
+
+
 @dataclass
 class _Pending:
-    batch: IngestBatch | PreparedBatch
+    batch: Submission
     future: Future[IngestResult]
 
 
@@ -52,10 +57,15 @@ class IngestWriter:
         """Build `batch`'s rows on the caller's thread (see `submit`)."""
         return self._store.ingest.prepare(batch)
 
-    def submit(self, batch: IngestBatch | PreparedBatch, timeout: float | None = None) -> IngestResult:
+    def submit(self, batch: Submission, timeout: float | None = None) -> IngestResult:
         """Store `batch`; returns once it is committed. Raises `Unavailable` when
-        the database cannot take it now (the caller should retry). A batch from
-        `prepare` leaves the writer thread only SQL to run."""
+        the database cannot take it now (the caller should retry), or whatever
+        a rows-making function raises (e.g. `InvalidArgument`), for that batch only.
+
+        A function is called on the writer thread. That is on purpose for the
+        gRPC path: making rows is pure Python, and Python threads making rows
+        next to the writer contend for the GIL (each row the database inserts
+        hands the GIL over), which measured slower the more agents sent at once."""
         if self._closed.is_set():
             raise Unavailable("server is shutting down", retry_after_ms=self._retry_after_ms)
         pending = _Pending(batch, Future())
@@ -100,6 +110,9 @@ class IngestWriter:
                 return
 
     def _write(self, group: list[_Pending]) -> None:
+        group = [p for p in group if self._rows_made(p)]
+        if not group:
+            return
         try:
             results = self._store.ingest.write([p.batch for p in group])
         except Unavailable as exc:
@@ -118,3 +131,14 @@ class IngestWriter:
             return
         for p, result in zip(group, results, strict=True):
             p.future.set_result(result)
+
+    @staticmethod
+    def _rows_made(p: _Pending) -> bool:
+        """Make the rows of a batch submitted as a function; False (and the caller told) if that fails."""
+        if callable(p.batch):
+            try:
+                p.batch = p.batch()
+            except Exception as exc:  # bad input: only this batch fails
+                p.future.set_exception(exc)
+                return False
+        return True

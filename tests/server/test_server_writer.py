@@ -11,7 +11,7 @@ import pytest
 from protos.trimtab.v1 import common_pb2, ingest_pb2
 from server import translate
 from server.domain import AgentInfo, Application, Distribution, Executor, IngestBatch, IngestEvent, Stage
-from server.errors import Unavailable
+from server.errors import InvalidArgument, Unavailable
 from server.ingest import IngestWriter
 from server.store import open_store
 
@@ -120,3 +120,41 @@ def test_translate_maps_every_event_kind() -> None:
     assert ingest_pb2.Event.FromString(batch.events[2].payload) == msg.events[2]
     roundtrip = translate.metrics_from_proto(translate.metrics_to_proto(stage.metrics))
     assert roundtrip == stage.metrics
+
+
+def test_rows_made_on_the_writer_thread_fail_only_their_own_batch(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 't.db'}")
+    writer = IngestWriter(store, group_batches=8)
+    gate = threading.Event()
+    threads_seen: set[str] = set()
+
+    def rows(k: int):  # a batch submitted as a function: run by the writer, in one group with the others
+        def make():
+            gate.wait(5)
+            threads_seen.add(threading.current_thread().name)
+            if k == 2:
+                raise InvalidArgument("events[0].key: must not be empty")
+            return writer.prepare(_batch(f"b{k}", k * 10, 10))
+        return make
+
+    outcomes: dict[int, object] = {}
+
+    def agent(k: int) -> None:
+        try:
+            outcomes[k] = writer.submit(rows(k)).stored_events
+        except InvalidArgument as exc:
+            outcomes[k] = exc
+
+    threads = [threading.Thread(target=agent, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    gate.set()
+    for t in threads:
+        t.join()
+    writer.close()
+    assert threads_seen == {"trimtab-ingest-writer"}
+    assert [outcomes[k] for k in (0, 1, 3)] == [10, 10, 10]
+    assert isinstance(outcomes[2], InvalidArgument)
+    assert store.applications.event_count() == 30
+    store.close()
