@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.observation import NOT_LEARNED, Observation
+from models.observation import NOT_LEARNED, OUT_OF_MEMORY, Observation
 from models.space import Candidate
 
 INPUT_SHIFT = 1.5
@@ -35,6 +35,8 @@ class Screened:
     learn: tuple[int, ...]  # history indices the model learns from
     explained: Mapping[str, str] = field(default_factory=dict)  # "<index>:<config_id>" -> why not learned
     failed_configs: frozenset[str] = frozenset()  # failed in this segment and never succeeded
+    # Most memory per core (GiB) among those that failed out of memory (0: none did).
+    oom_memory_per_core: float = 0.0
 
 
 def run_key(index: int, obs: Observation) -> str:
@@ -42,6 +44,9 @@ def run_key(index: int, obs: Observation) -> str:
 
 
 def _why_not_learned(obs: Observation, known: Mapping[str, Candidate]) -> str | None:
+    if not obs.ok and OUT_OF_MEMORY in obs.anomalies:
+        return ("failed out of memory: not learned; configurations with no more memory per core than "
+                "this one are avoided")
     spotted = sorted(set(obs.anomalies) & NOT_LEARNED)
     if spotted:
         return f"{', '.join(spotted)}: runtime {obs.runtime_s:.0f}s is not this configuration's normal"
@@ -70,6 +75,7 @@ def screen(
     learn: list[int] = []
     ok_cfgs: set[str] = set()
     failed: set[str] = set()
+    oom: set[str] = set()
     for idx in range(start, n):
         obs = history[idx]
         why = _why_not_learned(obs, known)
@@ -81,7 +87,10 @@ def screen(
             # A plain failure (not a lost spot node) may be the configuration's fault (e.g. OOM).
             if not obs.ok and not set(obs.anomalies) & (NOT_LEARNED - {"failure"}):
                 failed.add(obs.config_id)
-    return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs))
+                if OUT_OF_MEMORY in obs.anomalies:
+                    oom.add(obs.config_id)
+    oom_mem = max((known[c].memory_per_core_gib for c in oom - ok_cfgs if c in known), default=0.0)
+    return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem)
 
 
 def _sig_before(history: Sequence[Observation], start: int) -> str | None:

@@ -125,10 +125,11 @@ def decide(
     scr = screen(history, known, prior.sigma_run, input_elasticity)
     rebased = scr.change_reason is not None
     prefix = f"{scr.change_reason}. " if rebased else ""
+    avoid = _avoided(cands, scr.failed_configs, scr.oom_memory_per_core)
     if not scr.learn:
-        return _first_run(cands, history, scr.explained, settings, rebased, prefix)
+        allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or cands
+        return _first_run(allowed, history, scr.explained, settings, rebased, prefix)
     out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed)
-    avoid = np.array([c.config_id in scr.failed_configs for c in cands])
     best = _best_index(out, settings, avoid)
     designed = len(history) - scr.segment_start - 1
     common = _Common(rebased, scr.explained, cands[best], float(out.p_best[best]), bool(settings.sla_s))
@@ -287,6 +288,17 @@ def _outlook(
     return _Outlook(pred, expected, cost, p_meet, p_run, z_meet, p_best, draws_cost, feasible, tried, kg)
 
 
+def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core: float) -> np.ndarray:
+    """Configurations not to run: those that failed, and after an out-of-memory failure those with
+    no more memory per core (unless that would leave nothing to run)."""
+    avoid = np.array([c.config_id in failed for c in cands])
+    if oom_memory_per_core > 0:
+        short = np.array([c.memory_per_core_gib <= oom_memory_per_core * (1 + 1e-9) for c in cands])
+        if not (avoid | short).all():
+            avoid |= short
+    return avoid
+
+
 def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int:
     ok = (out.p_meet >= settings.p_target) & ~avoid
     if ok.any():
@@ -372,7 +384,8 @@ def _first_run(
     rebased: bool,
     prefix: str,
 ) -> Decision:
-    """No usable run yet: keep the latest configuration if it is a candidate, else a mid-sized one."""
+    """No usable run yet: keep the latest configuration if it is a candidate, else a mid-sized one
+    (`cands` leaves out what failed, so a job failing everywhere moves on instead of repeating)."""
     known = {c.config_id for c in cands}
     last = next((o.config_id for o in reversed(history) if o.config_id in known and o.ok), None)
     if last is not None:

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 # Anomaly labels whose run says nothing about the configuration's normal runtime: they are
 # explained in the decision and left out of the fit.
 NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted"})
+# A failed run whose tasks ran out of memory: configurations with no more memory per core than
+# its configuration are avoided too (a hot key or a big partition needs memory per task slot).
+OUT_OF_MEMORY = "out_of_memory"
 
 
 @dataclass(frozen=True)

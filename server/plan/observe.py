@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from models.observation import Observation, StageObs
+from models.observation import OUT_OF_MEMORY, Observation, StageObs
 from server.domain import Run, Stage
 from server.plan.candidates import config_id_of
 
@@ -47,12 +47,23 @@ def stage_signature(stages: Sequence[Stage]) -> str | None:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+# How Spark and the cluster report a task that ran out of memory (JVM heap, or killed by the OS or
+# YARN for its container's memory; exit code 137 is SIGKILL, usually the OOM killer).
+_OOM_MARKERS = ("OutOfMemoryError", "exceeding memory limits", "exit code 137", "exit code: 137")
+
+
+def _ran_out_of_memory(failure_reason: str) -> bool:
+    return bool(failure_reason) and any(m in failure_reason for m in _OOM_MARKERS)
+
+
 def observation(run: Run, stages: Sequence[Stage], applied_recommendation: bool) -> Observation | None:
     """One run as the tuner sees it; None for a run without a known configuration."""
     if run.config is None:
         return None
     ok = run.outcome == "succeeded"
     anomalies = tuple(run.anomalies) + (() if ok or "failure" in run.anomalies else ("failure",))
+    if not ok and any(_ran_out_of_memory(s.failure_reason) for s in stages):
+        anomalies += (OUT_OF_MEMORY,)
     return Observation(
         config_id=config_id_of(run.config),
         runtime_s=float(run.runtime_s),

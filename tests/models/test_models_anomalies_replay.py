@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.decide import Settings, decide
-from models.observation import Observation, StageObs
+from models.observation import OUT_OF_MEMORY, Observation, StageObs
 from models.replay import replay_runtimes, stage_wall_time
 from tests.models.models_synth import Job, grid
 
@@ -27,6 +27,55 @@ def test_spot_loss_and_failures_are_explained_and_not_learned() -> None:
     assert d.candidate.config_id != cands[2].config_id
     assert d.best.config_id != cands[2].config_id
     assert not d.rebased
+
+
+def test_an_out_of_memory_failure_avoids_every_configuration_with_no_more_memory_per_core() -> None:
+    job = Job()
+    cands = grid()
+    rng = np.random.default_rng(21)
+    clean = [job.run(cands[i], rng) for i in (1, 9, 13)]
+    oom = Observation(cands[4].config_id, 30.0, False, anomalies=("failure", OUT_OF_MEMORY))
+    floor = cands[4].memory_per_core_gib
+    assert any(c.memory_per_core_gib <= floor for c in cands if c is not cands[4])
+    settings = Settings(sla_s=3.0 * job.mean_runtime(cands[13]))
+    for n in range(4):  # whatever the phase, no proposal has as little memory per core
+        d = decide(cands, [*clean, oom, *[job.run(cands[13], rng) for _ in range(n)]], settings, seed=n)
+        assert d.candidate.memory_per_core_gib > floor and d.best is not None
+        assert d.best.memory_per_core_gib > floor
+    assert "out of memory" in d.explained["3:" + cands[4].config_id]
+    # A plain failure avoids only its own configuration.
+    plain = Observation(cands[4].config_id, 30.0, False)
+    low = [c for c in cands if c.memory_per_core_gib <= floor and c is not cands[4]]
+    cheap_sla = Settings(sla_s=10.0 * job.mean_runtime(cands[13]))
+    picks = {decide(low + [cands[4]], [job.run(low[0], rng), plain], cheap_sla, seed=k).candidate.config_id
+             for k in range(3)}
+    assert cands[4].config_id not in picks and picks
+    # When every configuration is that short of memory, the avoidance is dropped, not the decision.
+    only_low = decide(low, [job.run(low[0], rng), Observation(low[1].config_id, 30.0, False,
+                                                               anomalies=("failure", OUT_OF_MEMORY))], cheap_sla)
+    assert only_low.candidate in low
+
+
+def test_before_any_successful_run_a_failed_configuration_is_not_proposed_again() -> None:
+    cands = grid()
+    settings = Settings(sla_s=600.0)
+    first = decide(cands, [], settings).candidate
+    second = decide(cands, [Observation(first.config_id, 50.0, False, anomalies=("failure",))], settings).candidate
+    assert second.config_id != first.config_id
+    # Out of memory: the next try has more memory per core than any that ran out.
+    history = [Observation(first.config_id, 50.0, False, anomalies=("failure", OUT_OF_MEMORY))]
+    for _ in range(3):
+        d = decide(cands, history, settings)
+        assert d.phase == "learning" and "no usable run yet" in d.reason
+        assert d.candidate.memory_per_core_gib > max(cands_by(cands, o.config_id).memory_per_core_gib
+                                                     for o in history)
+        history.append(Observation(d.candidate.config_id, 50.0, False, anomalies=("failure", OUT_OF_MEMORY)))
+        if d.candidate.memory_per_core_gib == max(c.memory_per_core_gib for c in cands):
+            break
+
+
+def cands_by(cands: list, config_id: str):  # noqa: ANN201 - test helper
+    return next(c for c in cands if c.config_id == config_id)
 
 
 def test_runs_outside_the_decision_space_are_explained() -> None:
