@@ -19,12 +19,12 @@ from protos.trimtab.v1 import common_pb2, ingest_pb2
 from server import translate
 from server.domain import TASK_METRIC_NAMES, IngestBatch
 from server.store import PreparedBatch
+from server.store.convert import TD_COLUMNS, ZERO_METRICS
 from server.store.repos.fastsql import json_text
 from server.store.repos.ingest_rows import Materialized, PreparedEvent
 
 # The proto's TaskMetrics are the domain's metric names, so a set field needs no filtering.
 assert {f.name for f in common_pb2.TaskMetrics.DESCRIPTOR.fields} == set(TASK_METRIC_NAMES)
-_ZERO_METRICS = dict.fromkeys(TASK_METRIC_NAMES, 0)
 
 
 def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
@@ -52,12 +52,10 @@ def _stage(s: ingest_pb2.StageCompleted, app: str, agent_id: str) -> Materialize
         "submission_time_ms": s.submission_time_ms, "completion_time_ms": s.completion_time_ms,
         "failure_reason": s.failure_reason, "tasks_succeeded": s.tasks_succeeded,
         "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed,
-        **_ZERO_METRICS, **{f.name: v for f, v in s.metrics.ListFields()},
-        "td_count": d.count, "td_min": d.min, "td_p25": d.p25, "td_p50": d.p50, "td_p75": d.p75,
-        "td_p90": d.p90, "td_p95": d.p95, "td_p99": d.p99, "td_max": d.max, "td_sum": d.sum,
+        **ZERO_METRICS, **{f.name: v for f, v in s.metrics.ListFields()},
+        **dict(zip(TD_COLUMNS, (d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum),
+                   strict=True)),
     }
-    if not s.executor_peaks:
-        return (("stages", row),)
     return (("stages", row), *(("peaks", {"application_id": app, "stage_id": s.stage_id, "attempt_id": s.attempt_id,
                                           "executor_id": p.executor_id, "metrics": json_text({k: p.metrics[k] for k in p.metrics})})
                                for p in s.executor_peaks))

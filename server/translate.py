@@ -88,6 +88,9 @@ def _counters(c: ingest_pb2.AgentCounters) -> AgentCounters:
     )
 
 
+_NAMES_EXECUTOR = frozenset({"executor_added", "executor_removed", "executor_gauges"})
+
+
 def check_event(ev: ingest_pb2.Event, index: int) -> str:
     """The event's kind (its body's field name), or `InvalidArgument` naming the first bad field.
     Hot path (tens of thousands a second): the field path is only formatted on error."""
@@ -119,8 +122,6 @@ def check_event(ev: ingest_pb2.Event, index: int) -> str:
                                   f"the event's {app!r}")
     return kind
 
-
-_NAMES_EXECUTOR = frozenset({"executor_added", "executor_removed", "executor_gauges"})
 
 
 def _event(ev: ingest_pb2.Event, index: int) -> IngestEvent:

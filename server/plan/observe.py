@@ -53,7 +53,7 @@ _OOM_MARKERS = ("OutOfMemoryError", "exceeding memory limits", "exit code 137", 
 
 
 def _ran_out_of_memory(failure_reason: str) -> bool:
-    return bool(failure_reason) and any(m in failure_reason for m in _OOM_MARKERS)
+    return any(m in failure_reason for m in _OOM_MARKERS)
 
 
 def observation(run: Run, stages: Sequence[Stage], applied_recommendation: bool) -> Observation | None:

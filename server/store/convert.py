@@ -152,9 +152,10 @@ def application(row: Any, counts: tuple[int, int, int], run_id: int | None) -> A
     )
 
 
-_ZERO_METRICS = dict.fromkeys(TASK_METRIC_NAMES, 0)
+# A stage row's metric columns before the set ones, and its task-duration columns (ingest_wire uses them too).
+ZERO_METRICS = dict.fromkeys(TASK_METRIC_NAMES, 0)
 _METRIC_SET = frozenset(TASK_METRIC_NAMES)
-_TD_COLUMNS = tuple(f"td_{name}" for name in _DIST_FIELDS)
+TD_COLUMNS = tuple(f"td_{name}" for name in _DIST_FIELDS)
 
 
 def stage_values(s: Stage) -> dict[str, Any]:
@@ -169,8 +170,8 @@ def stage_values(s: Stage) -> dict[str, Any]:
         "submission_time_ms": s.submission_time_ms, "completion_time_ms": s.completion_time_ms,
         "failure_reason": s.failure_reason, "tasks_succeeded": s.tasks_succeeded,
         "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed,
-        **_ZERO_METRICS, **metrics,
-        **dict(zip(_TD_COLUMNS, (d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum),
+        **ZERO_METRICS, **metrics,
+        **dict(zip(TD_COLUMNS, (d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum),
                    strict=True)),
     }
 

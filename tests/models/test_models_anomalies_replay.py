@@ -7,6 +7,7 @@ import numpy as np
 from models.decide import Settings, decide
 from models.observation import OUT_OF_MEMORY, Observation, StageObs
 from models.replay import replay_runtimes, stage_wall_time
+from models.space import Candidate
 from tests.models.models_synth import Job, grid
 
 
@@ -74,7 +75,7 @@ def test_before_any_successful_run_a_failed_configuration_is_not_proposed_again(
             break
 
 
-def cands_by(cands: list, config_id: str):  # noqa: ANN201 - test helper
+def cands_by(cands: list[Candidate], config_id: str) -> Candidate:
     return next(c for c in cands if c.config_id == config_id)
 
 

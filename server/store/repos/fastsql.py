@@ -145,13 +145,6 @@ def _unnest_statement(table: sa.Table, columns: tuple[str, ...], keys: tuple[str
     return f"{head} SELECT * FROM unnest({arrays}){tail}"
 
 
-def executemany(conn: sa.Connection, sql: str, params: list[tuple[Any, ...]]) -> int:
-    """The driver's own executemany on this connection's transaction; the rows changed."""
-    result = _driver(conn, sql, params, many=True)
-    assert isinstance(result, int)
-    return result
-
-
 def _driver(conn: sa.Connection, sql: str, params: Sequence[Any], *, many: bool,
             fetch: bool = False) -> list[tuple[Any, ...]] | int:
     """Run `sql` with the driver's cursor on this connection's transaction:
