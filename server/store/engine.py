@@ -11,6 +11,8 @@ busy handler ever being called.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -55,7 +57,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        _set_wal(cur, busy_timeout_ms)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
@@ -65,6 +67,21 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get("trimtab_write") else "BEGIN"
         conn.exec_driver_sql(mode)
+
+
+def _set_wal(cur: Any, busy_timeout_ms: int) -> None:
+    """Switch the file to WAL. On a new file, servers starting at once race for the switch, and
+    SQLite answers "database is locked" at once rather than through its busy handler, so this
+    retries like the busy handler would, within the same timeout (once WAL, the switch is a no-op)."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000.0
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 @contextmanager
