@@ -105,7 +105,8 @@ _AWS: list[NodeType] = [
         "i4i",
         8,
         {"xlarge": 937.0, "2xlarge": 1875.0, "4xlarge": 3750.0, "8xlarge": 7500.0},
-        {"xlarge": 25.0, "2xlarge": 12.0, "4xlarge": 25.0, "8xlarge": 18.75},
+        # i4i: up to 10 / up to 12 / up to 25 Gbps, then 18.75 Gbps at 8xlarge.
+        {"xlarge": 10.0, "2xlarge": 12.0, "4xlarge": 25.0, "8xlarge": 18.75},
         core_speed=1.15,
     ),
 ]
@@ -127,6 +128,9 @@ def _azure(
     )
 
 
+# Dv4/Ev4 (and their d/s variants): expected bandwidth 10, 12.5, 12.5 and 16 Gbps for 4-32 vCPUs.
+_NET_V4 = ((4, 10.0), (8, 12.5), (16, 12.5), (32, 16.0))
+
 _AZURE: list[NodeType] = [
     *[_azure(f"Standard_D{n}s_v5", "Dsv5", n, 4 * n, 0, 12.5 if n < 32 else 16.0, 1.15) for n in (4, 8, 16, 32)],
     *[_azure(f"Standard_D{n}ds_v5", "Ddsv5", n, 4 * n, 37.5 * n, 12.5 if n < 32 else 16.0, 1.15)
@@ -134,7 +138,7 @@ _AZURE: list[NodeType] = [
     *[_azure(f"Standard_E{n}s_v5", "Esv5", n, 8 * n, 0, 12.5 if n < 32 else 16.0, 1.15) for n in (4, 8, 16, 32)],
     *[_azure(f"Standard_E{n}ds_v5", "Edsv5", n, 8 * n, 37.5 * n, 12.5 if n < 32 else 16.0, 1.15)
       for n in (4, 8, 16, 32)],
-    # Fsv2: 2 GiB per vCPU, 8 GiB temp per vCPU, 875 Mbps per 2 vCPUs (16 Gbps at 32 vCPUs).
+    # Fsv2: 2 GiB per vCPU, 8 GiB temp per vCPU, 875 Mbps per 2 vCPUs (14 Gbps at 32 vCPUs).
     *[_azure(f"Standard_F{n}s_v2", "Fsv2", n, 2 * n, 8 * n, min(0.4375 * n, 16.0), 1.1) for n in (4, 8, 16, 32)],
     # Lsv3: NVMe 1.92 TB per 8 vCPUs (plus a small temp disk we ignore).
     *[_azure(f"Standard_L{n}s_v3", "Lsv3", n, 8 * n, 240 * n, 12.5 if n < 32 else 16.0, 1.1) for n in (8, 16, 32)],
@@ -143,19 +147,19 @@ _AZURE: list[NodeType] = [
       for k, n, net in ((3, 4, 3.0), (4, 8, 6.0), (5, 16, 12.0))],
     *[
         _azure(f"Standard_D{n}s_v4", "Dsv4", n, 4 * n, 0, net, 1.05)
-        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5), (32, 16.0))
+        for n, net in _NET_V4
     ],
     *[
         _azure(f"Standard_D{n}ds_v4", "Ddsv4", n, 4 * n, 37.5 * n, net, 1.05)
-        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5), (32, 16.0))
+        for n, net in _NET_V4
     ],
     *[
         _azure(f"Standard_E{n}s_v4", "Esv4", n, 8 * n, 0, net, 1.05)
-        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5), (32, 16.0))
+        for n, net in _NET_V4
     ],
     *[
         _azure(f"Standard_E{n}ds_v4", "Edsv4", n, 8 * n, 37.5 * n, net, 1.05)
-        for n, net in ((4, 5.0), (8, 10.0), (16, 12.5), (32, 16.0))
+        for n, net in _NET_V4
     ],
 ]
 

@@ -54,6 +54,17 @@ class NodeTypeInfo:
     memory_gb: float
     local_disk_gb: float
     dbus_per_hour: float
+    # Published network bandwidth of one node in Gbps (AWS's "up to" figure where that is all it
+    # quotes, Azure's expected bandwidth); None when a catalog does not know it. The replay uses it
+    # to share a node's network among the tasks running on it (`models.replay`).
+    network_gbps: float | None = None
+
+
+# Optional fields of an entry, each with its own source and date (the entry's ``source`` and
+# ``date`` are about its required fields): field -> (source key, date key).
+OPTIONAL_SOURCED: dict[str, dict[str, tuple[str, str]]] = {
+    "node_types": {"network_gbps": ("network_source", "network_date")},
+}
 
 
 @dataclass(frozen=True)
@@ -108,8 +119,10 @@ class PriceCatalog:
         e = self.entry("node_types", cloud, node_type)
         if e is None:
             raise UnknownNodeType(cloud, node_type, "DBUs per hour or sizes")
+        network = e.get("network_gbps")
         return NodeTypeInfo(cloud, node_type, str(e["family"]), int(e["vcpus"]), float(e["memory_gb"]),
-                            float(e["local_disk_gb"]), float(e["dbus_per_hour"]))
+                            float(e["local_disk_gb"]), float(e["dbus_per_hour"]),
+                            float(network) if network is not None else None)
 
     def dbus_per_hour(self, cloud: str, node_type: str) -> float:
         return self.node_type(cloud, node_type).dbus_per_hour
@@ -189,6 +202,15 @@ def _validate(kind: str, e: Any, where: str) -> None:
     for k in ("source", "date"):
         if not isinstance(e.get(k), str) or not e[k].strip():
             raise InvalidCatalog(f"{where}: entry {e!r} has no {k!r} (every price names its source and date)")
+    for k, provenance in OPTIONAL_SOURCED.get(kind, {}).items():
+        if e.get(k) is None:
+            continue
+        v = e[k]
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
+            raise InvalidCatalog(f"{where}: entry {e!r} has no valid {k!r}")
+        for p in provenance:
+            if not isinstance(e.get(p), str) or not e[p].strip():
+                raise InvalidCatalog(f"{where}: entry {e!r} has {k!r} but no {p!r} (every figure names its source)")
 
 
 def load_catalog(path: Path | None = None) -> PriceCatalog:

@@ -100,3 +100,44 @@ def test_entry_without_source_or_with_bad_price_is_rejected(tmp_path: Path) -> N
         load_catalog(d)
     with pytest.raises(InvalidCatalog, match="manifest"):
         load_catalog(tmp_path / "nowhere")
+
+
+def test_every_shipped_node_type_has_a_sourced_network_bandwidth() -> None:
+    cat = load_catalog()
+    for cloud in ("aws", "azure"):
+        for node_type in cat.node_types(cloud):
+            info = cat.node_type(cloud, node_type)
+            assert info.network_gbps is not None and 1.0 <= info.network_gbps <= 100.0, (cloud, node_type)
+            e = cat.entry("node_types", cloud, node_type) or {}
+            assert e["network_source"].startswith("https://") and e["network_date"][:2] == "20", e
+
+
+@pytest.mark.parametrize("cloud,node_type", _sandbox_node_types())
+def test_sandbox_and_catalog_agree_on_sizes_and_network(cloud: str, node_type: str) -> None:
+    """The simulator's physics and the planner's candidates describe the same hardware."""
+    from sandbox.nodes import get_node_type
+
+    node = get_node_type(node_type)
+    info = load_catalog().node_type(cloud, node_type)
+    assert (info.vcpus, info.memory_gb) == (node.vcpus, node.memory_gib)
+    assert info.network_gbps == node.network_gbps
+
+
+def test_network_bandwidth_is_optional_but_must_be_sourced_and_valid(tmp_path: Path) -> None:
+    d = tmp_path / "cat"
+    shutil.copytree(CATALOG_DIR, d)
+    data = json.loads((d / "node_types.json").read_text())
+    first = data["node_types"][0]
+    # A catalog without the field (an older or hand-made one) still loads; the type has no bandwidth.
+    for k in ("network_gbps", "network_source", "network_date"):
+        del first[k]
+    (d / "node_types.json").write_text(json.dumps(data))
+    assert load_catalog(d).node_type("aws", first["node_type"]).network_gbps is None
+    first["network_gbps"] = 10
+    (d / "node_types.json").write_text(json.dumps(data))
+    with pytest.raises(InvalidCatalog, match="network_source"):
+        load_catalog(d)
+    first.update(network_gbps=-1, network_source="x", network_date="2026-12-04")
+    (d / "node_types.json").write_text(json.dumps(data))
+    with pytest.raises(InvalidCatalog, match="network_gbps"):
+        load_catalog(d)
