@@ -15,7 +15,13 @@ OUT_OF_MEMORY = "out_of_memory"
 
 @dataclass(frozen=True)
 class StageObs:
-    """One Spark stage of a run, summarised by the agent (times in seconds, sizes in bytes)."""
+    """One Spark stage of a run, summarised by the agent (times in seconds, sizes in bytes).
+
+    Sizes and times are sums over the stage's successful tasks. ``input_bytes`` were read from
+    storage, ``output_bytes`` written to storage (both over the node's network for cloud storage),
+    ``shuffle_read_bytes`` fetched from shuffle files (remote and local), ``shuffle_write_time_s``
+    spent writing shuffle files to local disk.
+    """
 
     num_tasks: float
     task_time_total_s: float
@@ -29,6 +35,8 @@ class StageObs:
     gc_time_s: float = 0.0
     cpu_time_s: float = 0.0
     peak_memory_bytes: float = 0.0
+    output_bytes: float = 0.0
+    shuffle_write_time_s: float = 0.0
 
 
 @dataclass(frozen=True)

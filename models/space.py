@@ -41,7 +41,9 @@ class Candidate:
     compute, storage), computed by the caller from its price catalog. ``interruption_rate`` is the
     expected number of spot losses per hour (0 for on-demand). For autoscaling candidates ``nodes``
     is the size used for modelling (the caller's best guess of the typical size, e.g. the geometric
-    mean of min and max) and ``price_per_hour`` is priced at that size.
+    mean of min and max) and ``price_per_hour`` is priced at that size. ``network_gbps`` is one
+    worker's published network bandwidth; None when unknown (the replay then scales by task slots
+    alone, as it always did).
     """
 
     config_id: str
@@ -56,6 +58,7 @@ class Candidate:
     autoscale_max: int | None = None
     driver_type: str | None = None
     interruption_rate: float = 0.0
+    network_gbps: float | None = None
 
     @property
     def cores(self) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from models.space import Candidate
-from server.costing.catalog import PriceCatalog
+from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, ProjectSettings
@@ -111,7 +111,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                 continue
             for spot in spot_options:
                 config = _config(current, node_type, driver, workers, spot, autoscale)
-                pair = _priced(config, info.vcpus, info.memory_gb, info.family, catalog, pricing)
+                pair = _priced(config, info, catalog, pricing)
                 if pair is not None:
                     out.setdefault(pair[0].config_id, pair)
     # The configuration the job runs on now, and every one it ran on, are always
@@ -122,7 +122,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             info = catalog.node_type(cloud, config.node_type_id)
         except TrimtabCostError:
             continue
-        own = _priced(config, info.vcpus, info.memory_gb, info.family, catalog, pricing)
+        own = _priced(config, info, catalog, pricing)
         if own is not None:
             out.setdefault(own[0].config_id, own)
     return list(out.values())
@@ -143,7 +143,7 @@ def _config(current: ClusterConfig, node_type: str, driver: str, workers: int, s
                          ebs_volume_size_gb=current.ebs_volume_size_gb, spark_version=current.spark_version)
 
 
-def _priced(config: ClusterConfig, vcpus: float, memory_gb: float, family: str, catalog: PriceCatalog,
+def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog,
             pricing: Pricing) -> tuple[Candidate, ClusterConfig] | None:
     try:
         price = hourly_cost(config, pricing.cloud, pricing.region, pricing.plan, pricing.sku, catalog,
@@ -153,11 +153,12 @@ def _priced(config: ClusterConfig, vcpus: float, memory_gb: float, family: str, 
     spot = config.availability.upper().startswith("SPOT")
     workers = _model_workers(config)
     candidate = Candidate(
-        config_id=config_id_of(config), instance_type=config.node_type_id, vcpus=float(vcpus),
-        memory_gib=float(memory_gb), nodes=max(1, round(workers)), price_per_hour=price, family=family,
+        config_id=config_id_of(config), instance_type=config.node_type_id, vcpus=float(info.vcpus),
+        memory_gib=float(info.memory_gb), nodes=max(1, round(workers)), price_per_hour=price, family=info.family,
         spot=spot, autoscale_min=config.autoscale_min or None, autoscale_max=config.autoscale_max or None,
         driver_type=config.driver_node_type_id or None,
         interruption_rate=SPOT_INTERRUPTIONS_PER_NODE_HOUR * workers if spot else 0.0,
+        network_gbps=info.network_gbps,
     )
     return candidate, config
 

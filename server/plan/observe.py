@@ -28,6 +28,8 @@ def stage_obs(stage: Stage) -> StageObs:
         gc_time_s=m.get("jvm_gc_time_ms", 0) / 1000.0,
         cpu_time_s=m.get("executor_cpu_time_ns", 0) / 1e9,
         peak_memory_bytes=float(m.get("peak_execution_memory_bytes", 0)),
+        output_bytes=float(m.get("output_bytes", 0)),
+        shuffle_write_time_s=m.get("shuffle_write_time_ns", 0) / 1e9,
     )
 
 

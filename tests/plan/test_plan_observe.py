@@ -31,3 +31,17 @@ def test_a_run_that_succeeded_after_an_oom_retry_is_not_labelled() -> None:
              config=ClusterConfig(node_type_id="m5d.2xlarge", num_workers=4))
     obs = observation(ok, [Stage("app", 2, attempt_id=0, failure_reason=OOM), Stage("app", 2, attempt_id=1)], True)
     assert obs is not None and obs.ok and OUT_OF_MEMORY not in obs.anomalies
+
+
+def test_stage_metrics_reach_the_replay_including_output_and_shuffle_write_time() -> None:
+    from server.domain import Distribution
+    from server.plan.observe import stage_obs
+
+    metrics = {"input_bytes": 4_000_000_000, "output_bytes": 1_400_000_000, "shuffle_remote_bytes_read": 300,
+               "shuffle_local_bytes_read": 100, "shuffle_bytes_written": 700, "shuffle_write_time_ns": 2_500_000_000,
+               "executor_cpu_time_ns": 9_000_000_000, "jvm_gc_time_ms": 400}
+    s = stage_obs(Stage("app", 1, num_tasks=10, metrics=metrics,
+                        task_duration_ms=Distribution(count=10, p50=900, p90=1200, max=1500, sum=10_000)))
+    assert (s.num_tasks, s.task_time_total_s, s.task_max_s) == (10.0, 10.0, 1.5)
+    assert (s.input_bytes, s.output_bytes, s.shuffle_read_bytes) == (4e9, 1.4e9, 400.0)
+    assert (s.shuffle_write_time_s, s.cpu_time_s, s.gc_time_s) == (2.5, 9.0, 0.4)
