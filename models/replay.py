@@ -6,14 +6,40 @@ the even share plus half a large (p90) task as the expected tail, floored by the
 uniform CPU-bound stages scale ~1/S while skewed stages (long max task) stop improving early.
 
 Memory pressure: the time a stage lost to GC and spilling shrinks when the target has more memory
-per slot and grows when it has less. Time outside the stages (driver work, scheduling, startup) is
-treated as fixed. Stages are assumed sequential; the replay is calibrated so that replaying the run
-on its own configuration returns the measured runtime.
+per slot and grows when it has less.
+
+Network and disk: a node's network bandwidth is shared by all the tasks running on it at once (one
+per vCPU), so a task's transfers take longer on a node with less bandwidth per vCPU, however many
+slots the cluster has: one 32-vCPU node with 10 Gbps gives each task a quarter of what four 8-vCPU
+nodes with 10 Gbps each give. Over the network a task reads from and writes to cloud storage
+(``input_bytes``, ``output_bytes``), each request capped per connection (`_STORAGE_STREAM_GBS`, so
+a task with more bandwidth than that reads no faster), and fetches the shuffle blocks of other
+nodes. The blocks on its own node it reads from the local disk, and it writes its shuffle files
+there (``shuffle_write_time_s``, measured). The catalog has no disk throughput, so a node's disk is
+taken to be shared like its network and about as fast: local and remote shuffle reads are charged
+alike, and the write time scales with the per-task bandwidth. That is close for EBS-backed nodes
+(EBS bandwidth is fixed per node much like the NIC's) and pessimistic for big nodes with NVMe
+instance stores, whose disks grow with the node; it keeps the replay from thinking a shuffle on a
+single node is free.
+
+The agent measures bytes, not transfer times, so the transfer part of a stage's task time is
+estimated: the task time not spent computing or writing shuffle files (task time - CPU time - GC
+time - shuffle write time, all measured), but no more than moving the stage's bytes at the
+source's per-task rates would take. That part stretches by the ratio of the bytes' transfer times
+at the target's and the source's per-task rates (more when the target gives each task less
+bandwidth, less when it gives more), and a stage's task time is never below the target's transfer
+time alone. A stage without CPU time (no agent metrics), or a configuration whose bandwidth is
+unknown (``Candidate.network_gbps`` None), is replayed by slots and memory only, as before.
+
+Time outside the stages (driver work, scheduling, startup) is treated as fixed. Stages are assumed
+sequential; the replay is calibrated so that replaying the run on its own configuration returns the
+measured runtime.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,6 +52,30 @@ _SPILL_TIME_SHARE = 0.5
 # How strongly pressure time reacts to memory per slot (superlinear: spill stops entirely once a
 # partition fits).
 _PRESSURE_EXPONENT = 1.5
+# Share of a node's quoted bandwidth that carries data (TCP/IP and TLS/HTTP framing, many flows).
+_NETWORK_EFFICIENCY = 0.9
+# What one request to S3/ADLS delivers, GB/s: AWS's S3 performance guidelines size parallelism at
+# "one concurrent request for each 85-90 MB/s of desired network throughput".
+_STORAGE_STREAM_GBS = 0.09
+_GB = 1e9
+
+
+@dataclass(frozen=True)
+class NetworkShare:
+    """Per-task network throughput (GB/s) and worker count of configurations (one entry each)."""
+
+    per_task_gbs: np.ndarray
+    nodes: np.ndarray
+
+    @staticmethod
+    def of(configs: Sequence[Candidate]) -> NetworkShare | None:
+        """The configurations' shares (NaN where the bandwidth is unknown); None if none is known."""
+        if not any(c.network_gbps for c in configs):
+            return None
+        gbps = np.array([float(c.network_gbps) if c.network_gbps else np.nan for c in configs])
+        vcpus = np.array([max(c.vcpus, 1.0) for c in configs])
+        return NetworkShare(gbps / 8.0 * _NETWORK_EFFICIENCY / vcpus,
+                            np.array([float(max(c.nodes, 1)) for c in configs]))
 
 
 def _pressure_time(stage: StageObs) -> float:
@@ -36,16 +86,67 @@ def _pressure_time(stage: StageObs) -> float:
     return float(min(lost, 0.9 * stage.task_time_total_s))
 
 
-def stage_wall_time(stage: StageObs, slots: np.ndarray, memory_ratio: np.ndarray | float = 1.0) -> np.ndarray:
+def network_task_seconds(stage: StageObs, share: NetworkShare) -> np.ndarray:
+    """Task-seconds the stage's reads and writes take at each configuration's per-task rates.
+
+    Storage traffic is capped per request (`_STORAGE_STREAM_GBS`); shuffle blocks, remote or local,
+    move at the node's per-task share (see the module docstring for why local reads count too).
+    """
+    storage = (stage.input_bytes + stage.output_bytes) / _GB
+    rate = np.maximum(share.per_task_gbs, 1e-9)  # NaN (unknown bandwidth) stays NaN
+    return storage / np.minimum(rate, _STORAGE_STREAM_GBS) + stage.shuffle_read_bytes / _GB / rate
+
+
+def _io_stretch(
+    stage: StageObs, source: NetworkShare | None, target: NetworkShare | None
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """(task-seconds the stage gains on each target from its I/O, floor of its task-seconds).
+
+    The floor is the target's transfer time alone. Zero gain and no floor when the replay cannot
+    tell I/O time from compute time, or does not know the bandwidths.
+    """
+    if source is None or target is None or stage.cpu_time_s <= 0:
+        return 0.0, 0.0
+    at_source = float(network_task_seconds(stage, source)[0])
+    if not np.isfinite(at_source):  # the source's bandwidth is unknown
+        return 0.0, 0.0
+    # A target of unknown bandwidth is replayed as before (ratio 1, no floor).
+    known = np.isfinite(target.per_task_gbs)
+    node_ratio = np.where(known, source.per_task_gbs[0] / target.per_task_gbs, 1.0)
+    # Shuffle files are written to the local disk, measured directly; its time scales like the rest.
+    gain = stage.shuffle_write_time_s * (node_ratio - 1.0)
+    if at_source <= 0:
+        return gain, 0.0
+    ratio = np.where(known, network_task_seconds(stage, target) / at_source, 1.0)
+    compute = stage.cpu_time_s + stage.gc_time_s
+    not_computing = max(stage.task_time_total_s - compute - stage.shuffle_write_time_s, 0.0)
+    # Transfers longer than the tasks themselves mean the modelled rates are too low for this job:
+    # the measured task time wins (so the floor stays at or below it on the source).
+    moved = min(at_source, stage.task_time_total_s)
+    exposed = min(not_computing, moved)
+    return gain + exposed * (ratio - 1.0), np.where(known, moved * ratio, 0.0)
+
+
+def stage_wall_time(
+    stage: StageObs,
+    slots: np.ndarray,
+    memory_ratio: np.ndarray | float = 1.0,
+    source_network: NetworkShare | None = None,
+    target_network: NetworkShare | None = None,
+) -> np.ndarray:
     """Expected wall time of ``stage`` on each slot count in ``slots``.
 
     ``memory_ratio`` = target memory per slot / source memory per slot (one per slot entry or scalar).
+    ``source_network`` (one entry) and ``target_network`` (one per slot entry) share each node's
+    bandwidth among its tasks; without both, network time scales with slots like everything else.
     """
     slots = np.maximum(np.asarray(slots, dtype=float), 1.0)
     ratio = np.maximum(np.asarray(memory_ratio, dtype=float), 1e-3)
     lost = _pressure_time(stage)
     scale = np.minimum(ratio ** (-_PRESSURE_EXPONENT), 4.0)
     total = stage.task_time_total_s - lost + lost * scale
+    gain, floor = _io_stretch(stage, source_network, target_network)
+    total = np.maximum(total + gain, floor)
     # Task lengths stretch with the same factor as the stage's total task time.
     stretch = total / max(stage.task_time_total_s, 1e-9)
     t_max = stage.task_max_s * stretch
@@ -65,10 +166,12 @@ def replay_runtimes(run: Observation, source: Candidate, targets: Sequence[Candi
     slots = np.array([t.cores for t in targets], dtype=float)
     mem_ratio = np.array([t.memory_per_core_gib / source.memory_per_core_gib for t in targets])
     own_slots = np.array([source.cores])
+    source_net = NetworkShare.of([source])
+    target_net = NetworkShare.of(targets) if source_net is not None else None
     staged_target = np.zeros(len(targets))
     staged_source = 0.0
     for stage in run.stages:
-        staged_target += stage_wall_time(stage, slots, mem_ratio)
+        staged_target += stage_wall_time(stage, slots, mem_ratio, source_net, target_net)
         staged_source += float(stage_wall_time(stage, own_slots)[0])
     fixed = max(run.runtime_s - staged_source, 0.0)
     # Calibrate: if stages overlapped (sum of stage times > runtime), shrink the staged part.
