@@ -14,6 +14,12 @@ SLA tightness:
 - regret@6: median of cost(recommended)/oracle - 1 after 6 runs (inf when it misses the SLA);
 - misses: runs chosen by the tuner (steps >= 2) whose runtime exceeded the SLA or failed, per search;
 - cost/oracle: total cost of all the search's runs / (runs x the oracle's cost).
+- ceiling@6 (same for every tuner): share of workloads where a within-10% configuration stands far
+  enough below the SLA that any tuner holding the issue's rule, recommend only at
+  P(runtime <= SLA) >= 0.9, can be that sure of it after 5 runs on it (see `confirmable`). Where it
+  is below 0.9, P@6 >= 0.9 is out of reach for such a tuner: the SLA (a quantile of the
+  configurations' mean runtimes) then sits on, or within run-to-run noise of, the cheap
+  configurations' mean runtimes.
 
 Trimtab's prior is learned leave-one-dataset-out from the other files given or found next to the
 scored one (never the scored file); with none, the built-in default prior is used.
@@ -70,6 +76,9 @@ class Scores:
     regret6: list[float] = field(default_factory=list)
     misses: list[int] = field(default_factory=list)
     cost_ratio: list[float] = field(default_factory=list)
+    confirmable: list[bool] = field(default_factory=list)
+    # Why searches failed after 6 runs (see `why_failed`), counted per search.
+    why6: dict[str, int] = field(default_factory=dict)
 
 
 def _num(text: str) -> float | None:
@@ -146,6 +155,32 @@ def oracle_cost(wl: Workload, sla_s: float) -> float:
     return min(costs)
 
 
+# Run-to-run noise assumed for files with one run per configuration (log-scale sd; the repeated
+# files' median configuration scatters by 1-3%).
+_ASSUMED_NOISE_SD = 0.02
+_Z90 = 1.2816  # normal score of 0.9
+
+
+def noise_sd(wl: Workload) -> float:
+    """Median over configurations of the sd of log runtime between successful repetitions."""
+    sds = [float(np.std(np.log(ts), ddof=1)) for reps in wl.reps.values() if len(ts := [r.runtime_s for r in reps if r.ok]) > 1]
+    return float(np.median(sds)) if sds else _ASSUMED_NOISE_SD
+
+
+def confirmable(wl: Workload, quantile: float, runs: int = 5) -> bool:
+    """Whether some configuration within 10% of the oracle's cost has a mean runtime at least
+    z(0.9) x noise / sqrt(runs) below the SLA, i.e. ``runs`` runs on it could show P(mean <= SLA)
+    >= 0.9. A generous bound: it ignores the runs needed to find the configuration at all."""
+    sla_s = sla_for(wl, quantile)
+    best = oracle_cost(wl, sla_s)
+    margin = _Z90 * noise_sd(wl) / math.sqrt(runs)
+    for c in wl.candidates:
+        mean = wl.mean_runtime(c.config_id)
+        if mean is not None and mean <= sla_s and c.cost(mean) <= 1.10 * best and math.log(sla_s / mean) >= margin:
+            return True
+    return False
+
+
 def search(
     tuner: Tuner, wl: Workload, quantile: float, seed: int, budget: int, trace: IO[str] | None
 ) -> tuple[list[str], list[tuple[str, float, bool]]]:
@@ -205,8 +240,27 @@ def score(wl: Workload, quantile: float, recs: list[str], runs: list[tuple[str, 
             into.success.setdefault(k, []).append(meets and regret <= 0.10)
     if len(recs) >= 6:
         into.regret6.append(outcome(recs[5])[1])
+        meets, regret = outcome(recs[5])
+        if not (meets and regret <= 0.10):
+            good = {c.config_id for c in wl.candidates if (o := outcome(c.config_id))[0] and o[1] <= 0.10}
+            why = why_failed(meets, recs[5] in {cfg for cfg, _, _ in runs[:6]}, bool(good & {cfg for cfg, _, _ in runs[:6]}))
+            into.why6[why] = into.why6.get(why, 0) + 1
     into.misses.append(sum(1 for cfg, t, ok in runs[1:] if not ok or t > sla_s))
     into.cost_ratio.append(sum(by_id[cfg].cost(t) for cfg, t, _ in runs) / (len(runs) * best))
+    into.confirmable.append(confirmable(wl, quantile))
+
+
+WHY_FAILED = ("misses SLA", "good one run, not trusted", "good one never run")
+
+
+def why_failed(meets: bool, recommended_was_run: bool, good_was_run: bool) -> str:
+    """Why a search's recommendation after 6 runs is not within 10% of the oracle: it misses the SLA
+    (a wrong prediction, or a measured configuration whose mean lies above the SLA), or it is too
+    dear although a within-10% configuration was run (measured but not trusted), or too dear and no
+    within-10% configuration was ever run (the search looked elsewhere)."""
+    if not meets:
+        return WHY_FAILED[0]
+    return WHY_FAILED[1] if good_was_run else WHY_FAILED[2]
 
 
 TUNER_NAMES = ("trimtab", "cherrypick", "ernest", "random", "keep")
@@ -250,16 +304,25 @@ def run_dataset(
     return results
 
 
+def print_why(results: dict[tuple[str, float], Scores], out: IO[str]) -> None:
+    """Shares of all searches failing after 6 runs, by reason (Trimtab only: where to improve)."""
+    print(f"{'why not within 10% after 6 runs':<32}" + "".join(f"{w:>27}" for w in WHY_FAILED), file=out)
+    for (tuner, q), s in sorted(results.items(), key=lambda kv: kv[0][1]):
+        if tuner == "trimtab" and s.regret6:
+            n = len(s.regret6)
+            print(f"{tuner + ' q' + format(q, '.2f'):<32}" + "".join(f"{s.why6.get(w, 0) / n:27.2f}" for w in WHY_FAILED), file=out)
+
+
 def print_table(name: str, results: dict[tuple[str, float], Scores], out: IO[str]) -> None:
     steps = [k for k in REPORT_STEPS if any(k in s.success for s in results.values())]
     head = f"{'tuner':<11} {'SLA q':>5} " + " ".join(f"{'P@' + str(k):>6}" for k in steps)
-    head += f" {'regret@6':>9} {'misses':>7} {'cost/oracle':>11}"
+    head += f" {'regret@6':>9} {'misses':>7} {'cost/oracle':>11} {'ceiling@6':>9}"
     print(f"\n== {name}", file=out)
     print(head, file=out)
     for (tuner, q), s in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0] != "trimtab", kv[0][0])):
         cells = " ".join(f"{np.mean(s.success[k]):6.2f}" for k in steps)
         regret = f"{np.median(s.regret6):9.1%}" if s.regret6 else f"{'-':>9}"
-        print(f"{tuner:<11} {q:5.2f} {cells} {regret} {np.mean(s.misses):7.2f} {np.mean(s.cost_ratio):11.2f}", file=out)
+        print(f"{tuner:<11} {q:5.2f} {cells} {regret} {np.mean(s.misses):7.2f} {np.mean(s.cost_ratio):11.2f} {np.mean(s.confirmable):9.2f}", file=out)
 
 
 def timing_500(workloads: Sequence[Workload], prior: Prior | None) -> float:
@@ -316,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             src = f"prior from {prior.n_workloads} workloads of other datasets" if prior else "default prior"
             results = run_dataset(path, workloads, prior, quantiles, seeds, args.budget, trace, lambda m: None, names, overrides)
             print_table(f"{path.name} ({len(workloads)} workloads, {seeds} seeds, {src})", results, sys.stdout)
+            print_why(results, sys.stdout)
             sys.stdout.flush()
         all_wl = [wl for p in files for wl in pool[p]]
         print(f"\nfit+decide with 500 runs: {timing_500(all_wl, None) * 1000:.0f} ms")

@@ -42,6 +42,7 @@ def test_benchmark_prints_tables_and_a_rescorable_trace(tmp_path: Path, capsys: 
     out = capsys.readouterr().out
     assert "prior from 6 workloads of other datasets" in out  # leave-one-dataset-out
     assert "fit+decide with 500 runs" in out
+    assert "ceiling@6" in out.splitlines()[2]
     lines = [json.loads(x) for x in trace.read_text().splitlines()]
     tuners = {"trimtab", "cherrypick", "ernest", "random", "keep"}
     assert {x["tuner"] for x in lines} == tuners
@@ -73,3 +74,30 @@ def test_benchmark_works_on_an_unseen_file_alone(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert "default prior" in out
     assert out.count("trimtab ") == 3  # one row per SLA quantile
+
+
+def _workload(means: dict[str, tuple[float, float]]) -> tuning.Workload:
+    """A workload of single-node configurations: config id -> (price per hour, mean runtime)."""
+    from models.space import Candidate
+
+    cands = [Candidate(cid, cid, 4.0, 16.0, 1, price) for cid, (price, _) in means.items()]
+    reps = {cid: [tuning.Rep(t * 0.99, True, {}), tuning.Rep(t * 1.01, True, {})] for cid, (_, t) in means.items()}
+    return tuning.Workload("synth", "job", cands, reps, None)
+
+
+def test_ceiling_says_whether_a_good_configuration_stands_clear_of_the_sla() -> None:
+    wl = _workload({"cheap": (0.5, 300.0), "small": (1.0, 101.0), "mid": (2.0, 60.5), "big": (4.0, 40.5)})
+    assert tuning.noise_sd(wl) == pytest.approx(float(np.std(np.log([0.99, 1.01]), ddof=1)))
+    # SLA 300 s (the slowest mean): "small" is the cheapest that meets it, far below it.
+    assert tuning.sla_for(wl, 1.0) == pytest.approx(300.0)
+    assert tuning.confirmable(wl, 1.0)
+    # SLA = "mid"'s own mean: the cheapest that meets it does so with no margin, and the next one
+    # ("big") costs 34% more, so no tuner can be 90% sure of a within-10% configuration.
+    assert tuning.sla_for(wl, 1 / 3) == pytest.approx(60.5)
+    assert not tuning.confirmable(wl, 1 / 3)
+
+
+def test_failed_searches_are_told_apart() -> None:
+    assert tuning.why_failed(False, True, True) == "misses SLA"
+    assert tuning.why_failed(True, True, True) == "good one run, not trusted"
+    assert tuning.why_failed(True, True, False) == "good one never run"
