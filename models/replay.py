@@ -62,10 +62,9 @@ _GB = 1e9
 
 @dataclass(frozen=True)
 class NetworkShare:
-    """Per-task network throughput (GB/s) and worker count of configurations (one entry each)."""
+    """Per-task network throughput (GB/s) of configurations (one entry each)."""
 
     per_task_gbs: np.ndarray
-    nodes: np.ndarray
 
     @staticmethod
     def of(configs: Sequence[Candidate]) -> NetworkShare | None:
@@ -74,8 +73,7 @@ class NetworkShare:
             return None
         gbps = np.array([float(c.network_gbps) if c.network_gbps else np.nan for c in configs])
         vcpus = np.array([max(c.vcpus, 1.0) for c in configs])
-        return NetworkShare(gbps / 8.0 * _NETWORK_EFFICIENCY / vcpus,
-                            np.array([float(max(c.nodes, 1)) for c in configs]))
+        return NetworkShare(gbps / 8.0 * _NETWORK_EFFICIENCY / vcpus)
 
 
 def _pressure_time(stage: StageObs) -> float:
