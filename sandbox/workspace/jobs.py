@@ -9,6 +9,7 @@ import copy
 from typing import Any
 
 from sandbox.workspace.backend import SimBackend
+from sandbox.workspace.cron import check_schedule
 from sandbox.workspace.errors import invalid, job_missing
 from sandbox.workspace.paging import bool_param, int_param, page
 
@@ -28,6 +29,8 @@ MERGED_ARRAYS: dict[str, str] = {
 def validate_settings(settings: dict[str, Any], backend: SimBackend) -> None:
     if not isinstance(settings, dict):
         raise invalid("settings must be an object")
+    if settings.get("schedule") is not None:
+        check_schedule(settings["schedule"])
     keys: set[str] = set()
     for jc in settings.get("job_clusters") or []:
         key = jc.get("job_cluster_key")
@@ -72,6 +75,9 @@ def _with_format(settings: dict[str, Any]) -> dict[str, Any]:
     settings = copy.deepcopy(settings)
     settings.setdefault("format", "MULTI_TASK")
     settings.setdefault("max_concurrent_runs", 1)
+    if isinstance(settings.get("schedule"), dict):
+        # The service reads an unpaused schedule back when pause_status was not sent.
+        settings["schedule"].setdefault("pause_status", "UNPAUSED")
     return settings
 
 
