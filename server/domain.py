@@ -92,6 +92,19 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class JobSchedule:
+    """The job's own schedule as the workspace holds it (``settings.schedule`` of the job).
+
+    ``quartz_cron_expression`` is Quartz syntax (``server/schedule.py``), evaluated in
+    ``timezone_id``; a paused schedule starts no runs.
+    """
+
+    quartz_cron_expression: str
+    timezone_id: str = "UTC"
+    paused: bool = False
+
+
+@dataclass(frozen=True)
 class Project:
     """One job cluster of one Databricks job: ``(workspace, job_id, cluster_key)``.
 
@@ -101,6 +114,8 @@ class Project:
     ``last_seen_run_id`` is the collector's cursor in the job's run list.
     ``pending_apply`` holds the state of an apply in progress (free JSON).
     ``state`` is the model's own state (free JSON, owned by `server/plan`).
+    ``schedule`` is the job's schedule as last read at import (None: the job has none;
+    it runs when triggered, by hand or by another tool).
     """
 
     workspace: str
@@ -118,6 +133,7 @@ class Project:
     state: dict[str, Any] = field(default_factory=dict)
     created_at_ms: int = 0
     id: int | None = None
+    schedule: JobSchedule | None = None
 
     @property
     def name(self) -> str:

@@ -11,6 +11,9 @@ the Trimtab init script (which starts the agent on the driver), the agent's
 reference so it never appears in the job), the ``trimtab:project-id`` tag (so
 runs are attributed), and a ``cluster_log_conf`` when none is set (so event
 logs are delivered for backfill). Running it twice gives the same spec.
+
+Import also keeps the job's own ``schedule`` with each project (`job_schedule`): it says
+how often the job runs, which savings project over a year.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.domain import JobSchedule
 from server.spec import canonical_json, task_cluster_key
 
 PROJECT_TAG = "trimtab:project-id"
@@ -119,6 +123,18 @@ def qualify(job: Mapping[str, Any]) -> JobQualification:
     if not settings.get("tasks"):
         notes.append(REASON_NO_TASKS)
     return JobQualification(job_id, name, list(clusters.values()), notes)
+
+
+def job_schedule(settings: Mapping[str, Any]) -> JobSchedule | None:
+    """The job's ``schedule`` as a `JobSchedule`; None when it has none (triggered by hand, an
+    orchestrator, a file-arrival or continuous trigger). The expression is kept as written:
+    whether it can be counted is savings' concern, not import's."""
+    raw = settings.get("schedule")
+    if not isinstance(raw, Mapping) or not raw.get("quartz_cron_expression"):
+        return None
+    return JobSchedule(quartz_cron_expression=str(raw["quartz_cron_expression"]),
+                       timezone_id=str(raw.get("timezone_id") or "UTC"),
+                       paused=raw.get("pause_status") == "PAUSED")
 
 
 def onboard_spec(spec: Mapping[str, Any], *, project_id: str, wiring: AgentWiring) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Import lists the workspace's jobs (or the named ones), creates one project
 per qualified job cluster, and onboards each cluster with one ``jobs/update``
 per job that sends the complete entry of every changed key (see
 `server.onboard`). It is idempotent: a second import finds the projects and
-the specs already onboarded and changes nothing. ``dry_run`` shows the diffs
+the specs already onboarded and changes nothing in the workspace; it refreshes
+what the store keeps of the job (name, schedule). ``dry_run`` shows the diffs
 and changes nothing, neither in the store nor in the workspace.
 
 Every call that reaches Databricks records the outcome on the workspace:
@@ -33,7 +34,7 @@ from server.databricks import (
 )
 from server.domain import ImportedProject, ImportResult, Project, SkippedJob, Workspace
 from server.errors import FailedPrecondition, InvalidArgument
-from server.onboard import AgentWiring, ClusterTarget, onboard_spec, qualify, spec_diff
+from server.onboard import AgentWiring, ClusterTarget, job_schedule, onboard_spec, qualify, spec_diff
 from server.services.secrets import SecretBox, mask
 from server.spec import cluster_entry_update, find_cluster_spec, spec_drift
 from server.store import Store
@@ -231,11 +232,12 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
         gateway.update_job(int(job["job_id"]), update)
         _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _ in out])
     result = []
+    schedule = job_schedule(settings)  # as the job has it now: changed, paused or removed since
     for project, new_spec, diff, created in out:
         if not dry_run:
             project = store.projects.update(dataclasses.replace(
                 project, current_spec=new_spec, job_name=str(settings.get("name") or project.job_name),
-                detached=False, orphaned=False))
+                detached=False, orphaned=False, schedule=schedule))
         result.append(ImportedProject(project, diff, created))
     return result
 

@@ -14,6 +14,7 @@ from server.domain import (
     Distribution,
     Executor,
     Job,
+    JobSchedule,
     Project,
     ProjectSettings,
     Recommendation,
@@ -65,6 +66,7 @@ def project(row: Any) -> Project:
         original_spec=row.original_spec or {}, current_spec=row.current_spec or {},
         orphaned=row.orphaned, detached=row.detached, last_seen_run_id=row.last_seen_run_id,
         pending_apply=row.pending_apply, state=row.project_state or {}, created_at_ms=row.created_at_ms,
+        schedule=schedule_from_json(row.schedule),
     )
 
 
@@ -76,7 +78,24 @@ def project_values(p: Project) -> dict[str, Any]:
         "original_spec": p.original_spec, "current_spec": p.current_spec, "orphaned": p.orphaned,
         "detached": p.detached, "last_seen_run_id": p.last_seen_run_id,
         "pending_apply": p.pending_apply, "project_state": p.state, "created_at_ms": p.created_at_ms,
+        "schedule": schedule_to_json(p.schedule),
     }
+
+
+def schedule_from_json(data: dict[str, Any] | None) -> JobSchedule | None:
+    if not data:
+        return None
+    return JobSchedule(quartz_cron_expression=str(data.get("quartz_cron_expression") or ""),
+                       timezone_id=str(data.get("timezone_id") or "UTC"),
+                       paused=data.get("pause_status") == "PAUSED")
+
+
+def schedule_to_json(schedule: JobSchedule | None) -> dict[str, Any] | None:
+    """Stored in the Jobs API's own shape, so the column reads like the job's settings."""
+    if schedule is None:
+        return None
+    return {"quartz_cron_expression": schedule.quartz_cron_expression, "timezone_id": schedule.timezone_id,
+            "pause_status": "PAUSED" if schedule.paused else "UNPAUSED"}
 
 
 def cost(row: Any) -> CostBreakdown:

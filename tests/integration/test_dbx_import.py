@@ -101,3 +101,52 @@ def test_add_with_an_unreachable_host_fails_clearly(store: Store, secrets: Secre
     with pytest.raises(FailedPrecondition, match="cannot reach"):
         workspaces.add_workspace(store, secrets, "gone", f"http://127.0.0.1:{port}", "dapi-x", "aws")
     assert store.workspaces.list() == []
+
+
+def test_import_keeps_the_job_schedule_and_a_new_import_follows_its_changes(
+        store: Store, secrets: SecretBox, connected: Workspace, gateway: DatabricksGateway,
+        emulator: RunningWorkspace) -> None:
+    import requests
+
+    from server.domain import JobSchedule
+
+    settings = {"name": "scheduled", "schedule": {"quartz_cron_expression": "0 30 2 * * ?",
+                                                  "timezone_id": "Europe/Amsterdam"},
+                "job_clusters": [{"job_cluster_key": "main", "new_cluster": {
+                    "spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 2}}],
+                "tasks": [{"task_key": "main", "job_cluster_key": "main",
+                           "spark_python_task": {"python_file": "dbfs:/x.py"}}]}
+    job_id = gateway.create_job(settings)
+    unscheduled = next(int(j["job_id"]) for j in gateway.list_jobs()
+                       if int(j["job_id"]) != job_id and not j["settings"].get("schedule"))
+
+    def imported() -> tuple[JobSchedule | None, JobSchedule | None]:
+        result = workspaces.import_jobs(store, secrets, "sbx", [job_id, unscheduled], wiring=WIRING)
+        by_job = {p.project.job_id: p.project for p in result.projects}
+        # What import returned is what the store now holds.
+        assert by_job[job_id] == store.projects.get_by_key("sbx", job_id, "main")
+        return by_job[job_id].schedule, by_job[unscheduled].schedule
+
+    dry = workspaces.import_jobs(store, secrets, "sbx", [job_id], dry_run=True, wiring=WIRING)
+    assert dry.projects and store.projects.list() == []  # a dry run stores no schedule either
+    nightly = JobSchedule("0 30 2 * * ?", "Europe/Amsterdam", paused=False)
+    assert imported() == (nightly, None)
+    assert imported() == (nightly, None)  # again: nothing changes
+    project_id = store.projects.get_by_key("sbx", job_id, "main").id
+
+    weekdays = {"quartz_cron_expression": "0 0 6 ? * MON-FRI", "timezone_id": "UTC", "pause_status": "PAUSED"}
+    gateway.update_job(job_id, {"schedule": weekdays})
+    assert imported()[0] == JobSchedule("0 0 6 ? * MON-FRI", "UTC", paused=True)
+    weekdays["pause_status"] = "UNPAUSED"
+    gateway.update_job(job_id, {"schedule": weekdays})
+    assert imported()[0] == JobSchedule("0 0 6 ? * MON-FRI", "UTC", paused=False)
+
+    reply = requests.post(f"{emulator.host}/api/2.1/jobs/update", timeout=10,
+                          headers={"Authorization": f"Bearer {emulator.token}"},
+                          json={"job_id": job_id, "fields_to_remove": ["schedule"]})
+    assert reply.status_code == 200
+    assert imported() == (None, None)
+    assert imported() == (None, None)
+    # The same project all along, onboarded once.
+    assert store.projects.get_by_key("sbx", job_id, "main").id == project_id
+    assert len([p for p in store.projects.list() if p.job_id == job_id]) == 1

@@ -10,6 +10,7 @@ from server.clock import FakeClock
 from server.domain import (
     ClusterConfig,
     CostBreakdown,
+    JobSchedule,
     Project,
     ProjectSettings,
     Recommendation,
@@ -49,12 +50,29 @@ def test_project_update_keeps_every_field(store: Store) -> None:
         p, phase="optimizing", orphaned=True, last_seen_run_id=2**40, pending_apply={"rec": 3},
         state={"model": [1.5, 2]}, current_spec={**SPEC, "num_workers": 8},
         settings=ProjectSettings(sla_seconds=2700.0, auto_apply=True, allowed_families=("m5", "r5"),
-                                 max_workers=40))
+                                 max_workers=40),
+        schedule=JobSchedule("0 0 2 * * ?", "Europe/Berlin", paused=True))
     assert store.projects.update(changed) == changed
     assert store.projects.list() == [changed]
     assert store.projects.list(workspace="other") == []
     only = store.projects.update_settings(p.id, ProjectSettings(learning_budget=3))
     assert only.settings == ProjectSettings(learning_budget=3) and only.phase == "optimizing"
+
+
+def test_project_schedule_is_stored_changed_paused_and_removed(store: Store) -> None:
+    p = _project(store)
+    assert p.schedule is None  # a job without a schedule
+    nightly = JobSchedule("0 30 2 * * ?", "America/Los_Angeles")
+    assert store.projects.update(dataclasses.replace(p, schedule=nightly)).schedule == nightly
+    assert store.projects.get_by_key("prod", 42, "main").schedule == nightly
+    weekdays = JobSchedule("0 0 6 ? * MON-FRI", "UTC", paused=True)
+    assert store.projects.update(dataclasses.replace(p, schedule=weekdays)).schedule == weekdays
+    assert store.projects.update(dataclasses.replace(p, schedule=None)).schedule is None
+    # Other writers replace the whole project from a fresh read: the schedule survives them.
+    store.projects.update(dataclasses.replace(p, schedule=nightly))
+    fresh = store.projects.get(p.id)
+    assert store.projects.update(dataclasses.replace(fresh, last_seen_run_id=9)).schedule == nightly
+    assert store.projects.update_settings(p.id, ProjectSettings(auto_apply=True)).schedule == nightly
 
 
 def test_runs_with_cost_applications_and_paging(store: Store) -> None:

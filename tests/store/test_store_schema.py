@@ -24,6 +24,27 @@ def test_migrations_match_table_classes(db_url: str) -> None:
         store.close()
 
 
+def test_upgrade_from_0001_keeps_projects_and_adds_no_schedule(db_url: str) -> None:
+    """A database made by an older server: its projects come through with no schedule."""
+    import sqlalchemy as sa
+
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO projects (workspace, job_id, cluster_key, job_name, phase, settings, original_spec, "
+            "current_spec, orphaned, detached, project_state, created_at_ms) VALUES "
+            "('prod', 42, 'main', 'nightly', 'learning', '{}', '{}', '{}', false, false, '{}', 5)"))
+    engine.dispose()
+    store = open_store(db_url)
+    try:
+        assert migrate.current_revision(store.engine) == migrate.head_revision() != "0001"
+        [project] = store.projects.list()
+        assert (project.name, project.job_name, project.schedule) == ("prod/42/main", "nightly", None)
+    finally:
+        store.close()
+
+
 def test_upgrade_twice_is_harmless(db_url: str) -> None:
     open_store(db_url).close()
     store = open_store(db_url)
