@@ -6,6 +6,8 @@ import click
 
 from server.cli.context import CliContext, admin_call, message_dict, print_json, print_table
 
+CADENCE_DOC = "docs/savings.md"
+
 
 @click.command(name="savings")
 @click.argument("project", required=False, default="")
@@ -33,3 +35,7 @@ def cli(ctx: CliContext, project: str) -> None:
                        "PROJECTED/YEAR", "BASIS", "RUNS"])
     click.echo(f"total saved to date {money(reply.total_saved_to_date, cur)}, "
                f"projected annual {money(reply.total_projected_annual, cur)}")
+    # The per-project cadence basis is in the service result (ProjectSavings.cadence_basis) but
+    # not in the admin API's ProjectSavings message yet, so the table cannot show it per row.
+    click.echo(f"projected/year: runs a year from each job's unpaused schedule, else the observed "
+               f"gaps between its runs ({CADENCE_DOC})")

@@ -14,8 +14,12 @@ The exact definition is in docs/savings.md; in short:
   scale - the run's cost); the scale is 1 per run, or its input GB. A failed
   Trimtab run therefore counts as its whole cost lost.
 - *projected annual*: (baseline unit - current unit) x recent scale x runs a
-  year, current being the last three succeeded Trimtab runs and runs a year
-  the observed cadence (median gap between run starts).
+  year, current being the last three succeeded Trimtab runs. Runs a year come
+  from the job's own schedule when it has an unpaused Quartz schedule Trimtab can
+  count (``cadence_basis = "schedule"``: its fire times in the 365 days from the
+  latest run), else from the observed cadence (``"observed"``: one year / the
+  median gap between run starts). Observed gaps are distorted by manual re-runs,
+  repairs, backfills and accelerated demos; the schedule is what the job will do.
 
 `project_savings` is pure; `get_savings` reads the store.
 """
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from server.domain import Project, Run
+from server.schedule import CronError, UnsupportedCron, fires_per_year
 from server.store import Store
 
 YEAR_MS = 365 * 24 * 3600 * 1000
@@ -50,6 +55,8 @@ class ProjectSavings:
     baseline_cost_per_gb: float | None = None
     current_cost_per_gb: float | None = None
     runs_per_year: float = 0.0
+    cadence_basis: str = "observed"  # schedule | observed: where runs_per_year comes from
+    cadence_note: str = ""  # why a job's schedule was not used, when it has one
 
     @property
     def saving_fraction(self) -> float | None:
@@ -95,6 +102,34 @@ def runs_per_year(runs: Sequence[Run]) -> float:
     return YEAR_MS / statistics.median(gaps) if gaps else 0.0
 
 
+@dataclass(frozen=True)
+class Cadence:
+    runs_per_year: float
+    basis: str  # schedule | observed
+    note: str = ""
+
+
+def cadence(project: Project, runs: Sequence[Run]) -> Cadence:
+    """Runs a year: the job's unpaused schedule when it can be counted, else the observed cadence."""
+    schedule = project.schedule
+    if schedule is None:
+        return Cadence(runs_per_year(runs), "observed")
+    if schedule.paused:
+        # A paused schedule starts nothing: the runs that happen are triggered some other way.
+        return Cadence(runs_per_year(runs), "observed", "the job's schedule is paused")
+    # Counted from the latest run so the result does not depend on when it is asked (pure).
+    start_ms = max((r.start_ms for r in runs if r.start_ms), default=0)
+    try:
+        fires = fires_per_year(schedule.quartz_cron_expression, schedule.timezone_id, start_ms)
+    except UnsupportedCron as exc:
+        return Cadence(runs_per_year(runs), "observed", f"schedule not counted: {exc}")
+    except CronError as exc:
+        return Cadence(runs_per_year(runs), "observed", f"schedule not understood: {exc}")
+    if fires == 0:  # e.g. a year field that has passed
+        return Cadence(runs_per_year(runs), "observed", "the job's schedule fires no more")
+    return Cadence(float(fires), "schedule")
+
+
 def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | None:
     """None until there is both a baseline run and a Trimtab run."""
     costed = [r for r in runs if r.cost is not None]
@@ -119,16 +154,17 @@ def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | N
     # A failed run delivered nothing the baseline would have had to pay for: all of it is lost.
     saved = sum((baseline_unit * scale(r) if r.outcome == "succeeded" else 0.0) - cost(r) for r in trimtab)
     typical = statistics.fmean(scale(r) for r in recent)
-    cadence = runs_per_year(runs)
+    per_year = cadence(project, runs)
     assert project.id is not None
     return ProjectSavings(
         project_id=project.id, project_name=project.name,
         baseline_cost_per_run=baseline_unit * typical, current_cost_per_run=current_unit * typical,
-        saved_to_date=saved, projected_annual=(baseline_unit - current_unit) * typical * cadence,
+        saved_to_date=saved, projected_annual=(baseline_unit - current_unit) * typical * per_year.runs_per_year,
         basis="per_input_gb" if per_gb else "per_run", runs=len(costed),
         baseline_runs=len(baseline), trimtab_runs=len(trimtab),
         baseline_cost_per_gb=baseline_unit if per_gb else None,
-        current_cost_per_gb=current_unit if per_gb else None, runs_per_year=cadence,
+        current_cost_per_gb=current_unit if per_gb else None, runs_per_year=per_year.runs_per_year,
+        cadence_basis=per_year.basis, cadence_note=per_year.note,
     )
 
 

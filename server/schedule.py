@@ -1,0 +1,223 @@
+"""Quartz cron expressions, as Databricks job schedules use them (pure).
+
+A Databricks job's ``schedule`` is ``{quartz_cron_expression, timezone_id, pause_status}``.
+The expression has six or seven fields::
+
+    seconds minutes hours day-of-month month day-of-week [year]
+
+Supported in every field: numbers, ``*``, ranges ``a-b`` (wrapping, e.g. ``FRI-MON``),
+lists ``a,b,c``, steps ``*/n``, ``a/n`` and ``a-b/n``; month names ``JAN``-``DEC``;
+day-of-week names ``SUN``-``SAT`` or numbers 1-7 with **1 = Sunday** (Quartz, not Unix
+cron); ``?`` ("no specific value") in day-of-month or day-of-week. As in Quartz, exactly
+one of day-of-month and day-of-week must be ``?``.
+
+Not supported: ``L``, ``W``, ``LW`` and ``#`` (last day, nearest weekday, n-th weekday).
+They are valid Quartz, but they raise `UnsupportedCron` so that a caller can fall back to
+another estimate rather than count wrongly. Malformed expressions raise `CronError`.
+
+Counting is done day by day in the schedule's time zone: a year has at most 366 days, so
+`count_fires` stays cheap even for a schedule that fires every second. Daylight-saving
+gaps and repeats are not modelled (an hour a year, at most one fire either way).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # Quartz: SUN=1 .. SAT=7
+YEAR_DAYS = 365
+# Quartz's L/W/# forms: L, L-3, LW, 15W in day-of-month; L, 6L, FRIL, 6#3, FRI#3 in day-of-week.
+_SPECIAL = re.compile(r"L(-\d+)?|LW|\d+W|(\d|[A-Z]{3})L|(\d|[A-Z]{3})#\d")
+
+
+class CronError(ValueError):
+    """Not a valid Quartz cron expression (or time zone)."""
+
+
+class UnsupportedCron(CronError):
+    """Valid Quartz, but uses a feature this evaluator does not count (L, W, #)."""
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()  # names[i] means low + i
+
+
+_FIELDS = (
+    _Field("seconds", 0, 59),
+    _Field("minutes", 0, 59),
+    _Field("hours", 0, 23),
+    _Field("day-of-month", 1, 31),
+    _Field("month", 1, 12, MONTHS),
+    _Field("day-of-week", 1, 7, WEEKDAYS),
+    _Field("year", 1970, 2099),
+)
+
+
+@dataclass(frozen=True)
+class QuartzCron:
+    """A parsed expression: the set of allowed values per field (``None``: ``?``)."""
+
+    expression: str
+    seconds: frozenset[int]
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days_of_month: frozenset[int] | None
+    months: frozenset[int]
+    days_of_week: frozenset[int] | None  # Quartz numbering, 1 = Sunday
+    years: frozenset[int] | None  # None: every year
+
+    def matches_day(self, day: dt.date) -> bool:
+        if day.month not in self.months or (self.years is not None and day.year not in self.years):
+            return False
+        if self.days_of_month is not None:
+            return day.day in self.days_of_month
+        assert self.days_of_week is not None
+        return quartz_weekday(day) in self.days_of_week
+
+    def seconds_of_day(self) -> list[int]:
+        """Every fire time within a matching day, as seconds since local midnight, ascending."""
+        return sorted(h * 3600 + m * 60 + s for h in self.hours for m in self.minutes for s in self.seconds)
+
+
+def quartz_weekday(day: dt.date) -> int:
+    """1 = Sunday .. 7 = Saturday (Python's weekday() is 0 = Monday)."""
+    return (day.weekday() + 1) % 7 + 1
+
+
+def _value(token: str, spec: _Field) -> int:
+    upper = token.upper()
+    if upper in spec.names:
+        return spec.low + spec.names.index(upper)
+    if not token.isdigit():
+        raise CronError(f"{spec.name}: {token!r} is not a number" +
+                        (f" or one of {'/'.join(spec.names)}" if spec.names else ""))
+    number = int(token)
+    if not spec.low <= number <= spec.high:
+        raise CronError(f"{spec.name}: {number} is outside {spec.low}-{spec.high}")
+    return number
+
+
+def _span(low: int, high: int, step: int, spec: _Field) -> set[int]:
+    """low..high by step; high < low wraps past the field's end (Quartz allows FRI-MON, 22-2)."""
+    width = spec.high - spec.low + 1
+    count = (high - low) % width + 1
+    return {spec.low + (low - spec.low + i) % width for i in range(0, count, step)}
+
+
+def _parse_field(text: str, spec: _Field) -> frozenset[int] | None:
+    if text == "?":
+        if spec.name not in ("day-of-month", "day-of-week"):
+            raise CronError(f"{spec.name}: '?' is allowed only in day-of-month or day-of-week")
+        return None
+    values: set[int] = set()
+    for part in text.split(","):
+        if not part:
+            raise CronError(f"{spec.name}: empty list element in {text!r}")
+        if spec.name in ("day-of-month", "day-of-week") and _SPECIAL.fullmatch(part.upper()):
+            raise UnsupportedCron(f"{spec.name}: {part!r} (L, W and # are not supported)")
+        base, slash, step_text = part.partition("/")
+        step = 1
+        if slash:
+            if not step_text.isdigit() or int(step_text) == 0:
+                raise CronError(f"{spec.name}: step {step_text!r} must be a positive number")
+            step = int(step_text)
+            if step > spec.high - spec.low + 1 and spec.name != "year":
+                raise CronError(f"{spec.name}: step {step} is larger than the field's range")
+        if base == "*":
+            low, high = spec.low, spec.high
+        elif "-" in base:
+            first, _, last = base.partition("-")
+            low, high = _value(first, spec), _value(last, spec)
+        else:
+            low = _value(base, spec)
+            # "a/n" means from a to the field's end by n; a lone "a" is just a.
+            high = spec.high if slash else low
+        if high < low:
+            values |= _span(low, high, step, spec)
+        else:
+            values |= set(range(low, high + 1, step))
+    return frozenset(values)
+
+
+def parse(expression: str) -> QuartzCron:
+    """A `QuartzCron`, or `CronError` / `UnsupportedCron` with what is wrong."""
+    if not isinstance(expression, str) or not expression.strip():
+        raise CronError("empty cron expression")
+    parts = expression.split()
+    if len(parts) not in (6, 7):
+        raise CronError(f"expected 6 or 7 fields (sec min hour day-of-month month day-of-week [year]), "
+                        f"got {len(parts)}")
+    values = [_parse_field(text, spec) for text, spec in zip(parts, _FIELDS, strict=False)]
+    dom, dow = values[3], values[5]
+    if (dom is None) == (dow is None):
+        raise CronError("exactly one of day-of-month and day-of-week must be '?'")
+    for index in (0, 1, 2, 4):
+        if values[index] is None:  # pragma: no cover - _parse_field refuses '?' there
+            raise CronError(f"{_FIELDS[index].name}: '?' is not allowed")
+    seconds, minutes, hours, months = (values[i] or frozenset() for i in (0, 1, 2, 4))
+    return QuartzCron(expression=expression, seconds=seconds, minutes=minutes, hours=hours,
+                      days_of_month=dom, months=months, days_of_week=dow,
+                      years=values[6] if len(parts) == 7 else None)
+
+
+def zone(timezone_id: str) -> dt.tzinfo:
+    """The schedule's zone (Databricks takes Java zone ids; the IANA ones are the same names)."""
+    try:
+        return ZoneInfo(timezone_id or "UTC")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise CronError(f"unknown timezone_id {timezone_id!r}") from exc
+
+
+def fire_times(cron: QuartzCron, start: dt.datetime, end: dt.datetime, tz: dt.tzinfo) -> Iterator[dt.datetime]:
+    """Every fire time in [start, end), in `tz`, in order (start and end must be aware)."""
+    times = cron.seconds_of_day()
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    day = local_start.date()
+    while day <= local_end.date():
+        if cron.matches_day(day):
+            midnight = dt.datetime(day.year, day.month, day.day, tzinfo=tz)
+            for second in times:
+                moment = midnight + dt.timedelta(seconds=second)
+                if local_start <= moment < local_end:
+                    yield moment
+        day += dt.timedelta(days=1)
+
+
+def count_fires(cron: QuartzCron, start: dt.datetime, end: dt.datetime, tz: dt.tzinfo) -> int:
+    """How many times the schedule fires in [start, end); the same as len(list(fire_times(...)))."""
+    times = cron.seconds_of_day()
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    if local_end <= local_start:
+        return 0
+
+    def of_day(moment: dt.datetime) -> int:  # rounded up: t >= moment and t < moment hold as for ints
+        return moment.hour * 3600 + moment.minute * 60 + moment.second + (moment.microsecond > 0)
+
+    first, last = local_start.date(), local_end.date()
+    total = 0
+    day = first
+    while day <= last:
+        if cron.matches_day(day):
+            lo = bisect.bisect_left(times, of_day(local_start)) if day == first else 0
+            hi = bisect.bisect_left(times, of_day(local_end)) if day == last else len(times)
+            total += max(0, hi - lo)
+        day += dt.timedelta(days=1)
+    return total
+
+
+def fires_per_year(expression: str, timezone_id: str, from_ms: int) -> int:
+    """Fire times in the 365 days from `from_ms` (epoch ms), in the schedule's time zone."""
+    cron = parse(expression)
+    tz = zone(timezone_id)
+    start = dt.datetime.fromtimestamp(from_ms / 1000, tz=dt.UTC)
+    return count_fires(cron, start, start + dt.timedelta(days=YEAR_DAYS), tz)

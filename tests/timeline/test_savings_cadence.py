@@ -1,0 +1,71 @@
+"""Runs a year for the projected annual saving: the job's schedule when it has one, else observed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from server.domain import JobSchedule, Project
+from server.services.savings import project_savings, savings_report
+from tests.timeline.runs import run
+
+PROJECT = Project(workspace="ws", job_id=7, cluster_key="main", id=1)
+MINUTE_MS = 60 * 1000
+
+
+def _runs(gap_ms: int) -> list:
+    """Baseline 11 a run, then three Trimtab runs at 5: a saving of 6 a run."""
+    return [run(1, 1000, 10.0, gap_ms=gap_ms), run(2, 1000, 12.0, gap_ms=gap_ms),
+            run(3, 800, 5.0, rec=1, gap_ms=gap_ms), run(4, 800, 5.0, rec=1, gap_ms=gap_ms),
+            run(5, 800, 5.0, rec=1, gap_ms=gap_ms)]
+
+
+def test_without_a_schedule_the_observed_cadence_is_used_and_said() -> None:
+    s = project_savings(PROJECT, _runs(15 * MINUTE_MS))  # an accelerated demo: a run every 15 minutes
+    assert s is not None
+    assert s.cadence_basis == "observed" and s.cadence_note == ""
+    assert s.runs_per_year == pytest.approx(365 * 24 * 4)
+    assert s.projected_annual == pytest.approx(6.0 * 365 * 24 * 4)
+
+
+def test_an_unpaused_schedule_drives_runs_a_year_whatever_the_observed_gaps() -> None:
+    nightly = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0 2 * * ?", "America/New_York"))
+    s = project_savings(nightly, _runs(15 * MINUTE_MS))
+    assert s is not None and s.cadence_basis == "schedule" and s.cadence_note == ""
+    assert s.runs_per_year == 365
+    assert s.projected_annual == pytest.approx(6.0 * 365)
+    weekdays = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0 6 ? * MON-FRI", "UTC"))
+    s = project_savings(weekdays, _runs(15 * MINUTE_MS))
+    assert s is not None and s.runs_per_year in (260, 261, 262)  # 52 weeks and a day or two
+    assert s.projected_annual == pytest.approx(6.0 * s.runs_per_year)
+    # The other figures do not depend on the cadence.
+    plain = project_savings(PROJECT, _runs(15 * MINUTE_MS))
+    assert plain is not None and (s.saved_to_date, s.current_cost_per_run) == (plain.saved_to_date,
+                                                                               plain.current_cost_per_run)
+
+
+def test_a_paused_schedule_falls_back_to_the_observed_cadence() -> None:
+    paused = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0 2 * * ?", "UTC", paused=True))
+    s = project_savings(paused, _runs(7 * 24 * 3600 * 1000))  # run by hand once a week
+    assert s is not None and s.cadence_basis == "observed" and "paused" in s.cadence_note
+    assert s.runs_per_year == pytest.approx(365 / 7)
+    assert s.projected_annual == pytest.approx(6.0 * 365 / 7)
+
+
+@pytest.mark.parametrize(("cron", "note"), [("0 0 2 L * ?", "not counted"),
+                                            ("0 0 2 * * *", "not understood"),
+                                            ("0 0 2 * * ? 2020", "fires no more")])
+def test_a_schedule_that_cannot_be_counted_falls_back_and_says_why(cron: str, note: str) -> None:
+    project = dataclasses.replace(PROJECT, schedule=JobSchedule(cron, "UTC"))
+    s = project_savings(project, _runs(24 * 3600 * 1000))
+    assert s is not None and s.cadence_basis == "observed" and note in s.cadence_note
+    assert s.runs_per_year == pytest.approx(365)
+
+
+def test_totals_add_scheduled_and_observed_projects() -> None:
+    nightly = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0 2 * * ?", "UTC"))
+    other = dataclasses.replace(PROJECT, id=2, job_id=8)
+    report = savings_report([(nightly, _runs(15 * MINUTE_MS)), (other, _runs(2 * 24 * 3600 * 1000))])
+    assert [p.cadence_basis for p in report.projects] == ["schedule", "observed"]
+    assert report.total_projected_annual == pytest.approx(6.0 * 365 + 6.0 * 365 / 2)

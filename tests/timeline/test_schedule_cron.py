@@ -1,0 +1,112 @@
+"""The Quartz cron evaluator that savings count a job's runs a year with (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from server.schedule import (
+    CronError,
+    UnsupportedCron,
+    count_fires,
+    fire_times,
+    fires_per_year,
+    parse,
+    quartz_weekday,
+    zone,
+)
+
+# Thursday 2026-01-01 00:00 UTC: a year from here has 365 days, 261 of them Monday to Friday.
+NEW_YEAR_MS = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
+UTC = dt.UTC
+
+
+def _at(*args: int, tz: dt.tzinfo = UTC) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=tz)
+
+
+def test_daily_fires_365_times_a_year_at_its_local_time() -> None:
+    assert fires_per_year("0 30 2 * * ?", "UTC", NEW_YEAR_MS) == 365
+    la = zone("America/Los_Angeles")
+    first = list(fire_times(parse("0 30 2 * * ?"), _at(2026, 1, 1), _at(2026, 1, 4), la))
+    # 02:30 in Los Angeles is 10:30 UTC in winter; the evening of Dec 31 there is Jan 1 in UTC.
+    assert [t.astimezone(UTC) for t in first] == [_at(2026, 1, 1, 10, 30), _at(2026, 1, 2, 10, 30),
+                                                 _at(2026, 1, 3, 10, 30)]
+
+
+def test_weekdays_only_uses_quartz_numbering_where_1_is_sunday() -> None:
+    assert fires_per_year("0 0 6 ? * MON-FRI", "UTC", NEW_YEAR_MS) == 261
+    assert fires_per_year("0 0 6 ? * 2-6", "UTC", NEW_YEAR_MS) == 261  # MON=2 .. FRI=6
+    assert fires_per_year("0 0 6 ? * 1,7", "UTC", NEW_YEAR_MS) == 104  # SUN and SAT: 52 weekends
+    days = [t.date() for t in fire_times(parse("0 0 6 ? * MON-FRI"), _at(2026, 1, 1), _at(2026, 1, 8), UTC)]
+    assert [d.strftime("%a") for d in days] == ["Thu", "Fri", "Mon", "Tue", "Wed"]
+    assert quartz_weekday(dt.date(2026, 1, 4)) == 1 and quartz_weekday(dt.date(2026, 1, 10)) == 7
+
+
+def test_every_six_hours_and_other_steps() -> None:
+    assert fires_per_year("0 0 */6 * * ?", "UTC", NEW_YEAR_MS) == 4 * 365
+    assert sorted(parse("0 0 */6 * * ?").hours) == [0, 6, 12, 18]
+    assert sorted(parse("0 0 3/6 * * ?").hours) == [3, 9, 15, 21]  # a/n: from a, every n
+    assert sorted(parse("0 0/20 8-10 * * ?").minutes) == [0, 20, 40]
+    assert fires_per_year("0 0/15 * * * ?", "UTC", NEW_YEAR_MS) == 4 * 24 * 365
+    assert sorted(parse("0 0 22-2 * * ?").hours) == [0, 1, 2, 22, 23]  # ranges wrap, as in Quartz
+
+
+def test_a_month_list_quarterly_and_a_year_field() -> None:
+    quarterly = "0 0 1 1 JAN,APR,JUL,OCT ?"
+    assert fires_per_year(quarterly, "UTC", NEW_YEAR_MS) == 4
+    assert fires_per_year("0 0 1 1 1,4,7,10 ?", "UTC", NEW_YEAR_MS) == 4
+    assert fires_per_year("0 0 1 1 jan-mar ?", "UTC", NEW_YEAR_MS) == 3  # names in any case
+    assert fires_per_year("0 0 1 31 * ?", "UTC", NEW_YEAR_MS) == 7  # months with a 31st
+    assert fires_per_year("0 0 1 * * ? 2025", "UTC", NEW_YEAR_MS) == 0  # a year that has passed
+    assert fires_per_year("0 0 1 * * ? 2026-2030", "UTC", NEW_YEAR_MS) == 365
+
+
+def test_count_matches_the_listed_fire_times_on_window_edges() -> None:
+    tz = zone("Europe/Amsterdam")
+    for expression in ("0 30 2 * * ?", "0 0 6 ? * MON-FRI", "0 0 */6 * * ?", "30 15 9,17 ? * SAT,SUN",
+                       "0 0 12 1,15 * ?"):
+        cron = parse(expression)
+        for start, end in ((_at(2026, 3, 3, 6, 0, 0), _at(2026, 4, 9, 9, 15, 30)),
+                           (_at(2026, 3, 3, 5, 0, 0, 1), _at(2026, 3, 3, 5, 0, 1)),
+                           (_at(2026, 1, 1), _at(2027, 1, 1))):
+            assert count_fires(cron, start, end, tz) == len(list(fire_times(cron, start, end, tz))), expression
+    # [start, end): a fire exactly at start counts, one exactly at end does not.
+    daily = parse("0 0 5 * * ?")
+    assert count_fires(daily, _at(2026, 1, 1, 5), _at(2026, 1, 3, 5), UTC) == 2
+    assert count_fires(daily, _at(2026, 1, 1, 5, 0, 0, 1), _at(2026, 1, 3, 5, 0, 0, 1), UTC) == 2
+
+
+@pytest.mark.parametrize(("expression", "words"), [
+    ("", "empty"),
+    ("0 0 2 * *", "6 or 7 fields"),                   # Unix cron has five
+    ("0 0 2 * * ? 2026 x", "6 or 7 fields"),
+    ("0 0 2 * * *", "exactly one of day-of-month and day-of-week"),
+    ("0 0 2 ? * ?", "exactly one of day-of-month and day-of-week"),
+    ("0 60 2 * * ?", "minutes: 60 is outside 0-59"),
+    ("0 0 24 * * ?", "hours: 24"),
+    ("0 0 2 32 * ?", "day-of-month: 32"),
+    ("0 0 2 ? * 0", "day-of-week: 0 is outside 1-7"),  # Unix cron's Sunday
+    ("0 0 2 * SEPT ?", "month: 'SEPT'"),
+    ("0 0 */0 * * ?", "step '0'"),
+    ("0 0 2,,3 * * ?", "empty list element"),
+    ("0 ? 2 * * ?", "'?' is allowed only"),
+    ("nightly at two", "6 or 7 fields"),
+])
+def test_invalid_expressions_say_what_is_wrong(expression: str, words: str) -> None:
+    with pytest.raises(CronError, match=words) as info:
+        parse(expression)
+    assert not isinstance(info.value, UnsupportedCron)
+
+
+@pytest.mark.parametrize("expression", ["0 0 2 L * ?", "0 0 2 L-3 * ?", "0 0 2 LW * ?", "0 0 2 15W * ?",
+                                        "0 0 2 ? * 6L", "0 0 2 ? * FRIL", "0 0 2 ? * 6#3", "0 0 2 ? * MON#1"])
+def test_last_nearest_and_nth_weekday_forms_are_refused_as_unsupported(expression: str) -> None:
+    with pytest.raises(UnsupportedCron, match="not supported"):
+        parse(expression)
+
+
+def test_unknown_time_zone_is_an_error() -> None:
+    with pytest.raises(CronError, match="timezone_id"):
+        fires_per_year("0 0 2 * * ?", "Mars/Olympus_Mons", NEW_YEAR_MS)
