@@ -161,9 +161,7 @@ def parse(expression: str) -> QuartzCron:
     dom, dow = values[3], values[5]
     if (dom is None) == (dow is None):
         raise CronError("exactly one of day-of-month and day-of-week must be '?'")
-    for index in (0, 1, 2, 4):
-        if values[index] is None:  # pragma: no cover - _parse_field refuses '?' there
-            raise CronError(f"{_FIELDS[index].name}: '?' is not allowed")
+    # Never None: _parse_field refuses '?' outside day-of-month and day-of-week.
     seconds, minutes, hours, months = (values[i] or frozenset() for i in (0, 1, 2, 4))
     return QuartzCron(expression=expression, seconds=seconds, minutes=minutes, hours=hours,
                       days_of_month=dom, months=months, days_of_week=dow,

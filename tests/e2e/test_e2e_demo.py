@@ -118,3 +118,21 @@ def test_timeline_files_hold_every_run(store: Store, demo_dir: Path) -> None:
         assert ids == {str(r.id) for r in runs}
         png = (demo_dir / "timelines" / f"{project.job_name}.png").read_bytes()
         assert png[:4] == b"\x89PNG" and len(png) > 10_000
+
+
+def test_projects_keep_the_demo_schedules_and_savings_count_a_year_from_them(store: Store) -> None:
+    from server.domain import JobSchedule
+    from server.services.savings import project_savings
+
+    crons = {job.name: job.cron for job in DEMO_JOBS}
+    scheduled = 0
+    for name, (project, runs) in _history(store).items():
+        assert project.schedule == JobSchedule(crons[name], "UTC", paused=False)
+        savings = project_savings(project, runs)
+        if savings is None:
+            continue
+        scheduled += 1
+        # Not the demo's accelerated gaps (tens of thousands a year): nightly, or every six hours.
+        assert savings.cadence_basis == "schedule"
+        assert savings.runs_per_year == (4 * 365 if "*/6" in crons[name] else 365)
+    assert scheduled >= 1
