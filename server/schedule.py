@@ -17,7 +17,8 @@ another estimate rather than count wrongly. Malformed expressions raise `CronErr
 
 Counting is done day by day in the schedule's time zone: a year has at most 366 days, so
 `count_fires` stays cheap even for a schedule that fires every second. Daylight-saving
-gaps and repeats are not modelled (an hour a year, at most one fire either way).
+changes are not modelled: local times in the hour skipped in spring still count (one fire
+too many a year for a daily job at that hour; an hour's worth for one that fires within it).
 """
 
 from __future__ import annotations
