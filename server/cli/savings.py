@@ -27,15 +27,17 @@ def cli(ctx: CliContext, project: str) -> None:
         fraction = 1 - p.current_cost_per_run / p.baseline_cost_per_run if p.baseline_cost_per_run > 0 else None
         rows.append((p.project_id, p.project_name, money(p.baseline_cost_per_run, cur),
                      money(p.current_cost_per_run, cur), percent(fraction), money(p.saved_to_date, cur),
-                     money(p.projected_annual, cur), p.basis.replace("_", " "), p.runs))
+                     money(p.projected_annual, cur), p.basis.replace("_", " "), p.runs,
+                     f"{p.runs_per_year:.0f} ({p.cadence_basis})" if p.cadence_basis else "-"))
     if not rows:
         click.echo("no savings yet: a project needs a run as found and a run with an applied recommendation")
         return
     print_table(rows, ["ID", "PROJECT", "BEFORE/RUN", "NOW/RUN", "SAVING", "SAVED TO DATE",
-                       "PROJECTED/YEAR", "BASIS", "RUNS"])
+                       "PROJECTED/YEAR", "BASIS", "RUNS", "RUNS/YEAR"])
     click.echo(f"total saved to date {money(reply.total_saved_to_date, cur)}, "
                f"projected annual {money(reply.total_projected_annual, cur)}")
-    # The per-project cadence basis is in the service result (ProjectSavings.cadence_basis) but
-    # not in the admin API's ProjectSavings message yet, so the table cannot show it per row.
-    click.echo(f"projected/year: runs a year from each job's unpaused schedule, else the observed "
-               f"gaps between its runs ({CADENCE_DOC})")
+    for p in reply.projects:
+        if p.cadence_note:
+            click.echo(f"{p.project_name}: {p.cadence_note}")
+    click.echo(f"runs/year: from each job's unpaused schedule, else the observed gaps between its runs "
+               f"({CADENCE_DOC})")

@@ -68,12 +68,15 @@ def test_savings_table_and_json(served: tuple[RunningServer, str, Store],
     row = next(line for line in text.splitlines() if "ws/42/main" in line)
     # Baseline: mean of 10.0 and 10.4; now: the last three succeeded Trimtab runs 5.6, 7.9, 5.0.
     assert "$10.20" in row and "$6.17" in row
-    assert "runs a year from each job's unpaused schedule, else the observed gaps" in text
+    # The fixture's job has no schedule: runs a year come from the gaps between its runs.
+    assert "(observed)" in row
+    assert "runs/year: from each job's unpaused schedule, else the observed gaps" in text
     code, text = _run(capsys, running, token, "--json", "savings", "ws/42/main")
     data = json.loads(text)
     saved = (10.2 - 6.0) + (10.2 - 8.0) + (10.2 - 5.5) + (10.2 - 5.6) - 1.0 + (10.2 - 7.9) + (10.2 - 5.0)
     assert data["projects"][0]["saved_to_date"] == pytest.approx(saved)
     assert data["total_saved_to_date"] == pytest.approx(saved)
+    assert data["projects"][0]["cadence_basis"] == "observed" and data["projects"][0]["runs_per_year"] > 0
 
 
 def test_unknown_project_is_one_clear_line(served: tuple[RunningServer, str, Store],

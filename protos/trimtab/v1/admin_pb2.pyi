@@ -244,7 +244,7 @@ class GetSavingsRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class ProjectSavings(_message.Message):
-    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs")
+    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs", "cadence_basis", "runs_per_year", "cadence_note")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
     BASELINE_COST_PER_RUN_FIELD_NUMBER: _ClassVar[int]
@@ -253,6 +253,9 @@ class ProjectSavings(_message.Message):
     PROJECTED_ANNUAL_FIELD_NUMBER: _ClassVar[int]
     BASIS_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    CADENCE_BASIS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_PER_YEAR_FIELD_NUMBER: _ClassVar[int]
+    CADENCE_NOTE_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     project_name: str
     baseline_cost_per_run: float
@@ -261,7 +264,10 @@ class ProjectSavings(_message.Message):
     projected_annual: float
     basis: str
     runs: int
-    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ...) -> None: ...
+    cadence_basis: str
+    runs_per_year: float
+    cadence_note: str
+    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ...) -> None: ...
 
 class SavingsReport(_message.Message):
     __slots__ = ("projects", "total_saved_to_date", "total_projected_annual", "currency")
