@@ -38,6 +38,7 @@ from server.databricks import (
 )
 from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists, FailedPrecondition, NotFound
+from server.onboard import job_schedule
 from server.spec import find_cluster_spec
 from server.store import Store
 
@@ -171,11 +172,19 @@ class Collector:
                 if run is not None:
                     collected.append(run)
         new_cursor = min(running) - 1 if running else max([cursor, *finished])
+        # The job's schedule is followed on every poll (savings count its fire times), so a
+        # schedule changed, paused or removed in the workspace shows without a re-import.
+        schedule = job_schedule(settings)
         for project in active:
             with project_lock(int(project.id or 0)):
                 fresh = self._store.projects.get(int(project.id or 0))
+                changes: dict[str, Any] = {}
                 if (fresh.last_seen_run_id or 0) < new_cursor:
-                    self._store.projects.update(dataclasses.replace(fresh, last_seen_run_id=new_cursor))
+                    changes["last_seen_run_id"] = new_cursor
+                if fresh.schedule != schedule:
+                    changes["schedule"] = schedule
+                if changes:
+                    self._store.projects.update(dataclasses.replace(fresh, **changes))
         return collected
 
     def _has_run(self, project: Project, run_id: int) -> bool:

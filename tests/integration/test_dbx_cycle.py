@@ -53,6 +53,21 @@ def _recommend(store: Store, project: Project, **fields: object) -> Recommendati
                                                     reason="test"))
 
 
+def test_a_poll_follows_the_job_schedule_without_a_re_import(
+        store: Store, gateway: DatabricksGateway, daily: Project, collected: tuple[Collector, list[Run]]) -> None:
+    collector, _ = collected
+    nightly = {"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "Europe/Paris", "pause_status": "UNPAUSED"}
+    gateway.update_job(daily.job_id, {"schedule": nightly})
+    collector.poll_once()
+    got = store.projects.get(int(daily.id or 0)).schedule
+    assert got is not None and (got.quartz_cron_expression, got.timezone_id, got.paused) == \
+        ("0 0 2 * * ?", "Europe/Paris", False)
+    gateway.update_job(daily.job_id, {"schedule": {**nightly, "pause_status": "PAUSED"}})
+    collector.poll_once()
+    got = store.projects.get(int(daily.id or 0)).schedule
+    assert got is not None and got.paused
+
+
 def test_run_collect_apply_next_run_uses_the_new_spec(
         store: Store, emulator: RunningWorkspace, gateway: DatabricksGateway, daily: Project,
         collected: tuple[Collector, list[Run]]) -> None:
