@@ -66,11 +66,14 @@ def _print_summary(result: Any) -> None:
     for job in result.jobs:
         phases = " ".join(f"{p[0].upper()}{job.phases.get(p, 0)}" for p in ("learning", "optimizing", "monitoring"))
         sla = f"{percent(job.sla_met_fraction)} of {duration(job.sla_seconds)}" if job.sla_seconds else "no SLA"
+        per_year = "-" if job.projected_annual is None else \
+            f"{money(job.projected_annual)} ({job.runs_per_year:.0f} runs, {job.cadence_basis})"
         rows.append((job.name, job.runs, money(job.start_cost), duration(job.start_runtime_s),
-                     money(job.final_cost), duration(job.final_runtime_s), percent(job.saving_fraction), sla, phases))
+                     money(job.final_cost), duration(job.final_runtime_s), percent(job.saving_fraction), per_year,
+                     sla, phases))
     click.echo("")
     print_table(rows, ["JOB", "RUNS", "START COST", "START TIME", "FINAL COST", "FINAL TIME", "SAVING",
-                       "SLA MET", "PHASES (L/O/M)"])
+                       "PROJECTED/YEAR", "SLA MET", "PHASES (L/O/M)"])
     click.echo(f"\n{result.runs_ingested_completely}/{result.runs_simulated} simulated runs ingested completely "
                f"by the agents; {result.rounds_total} rounds so far.")
     from server.render.terminal import LEGEND

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -29,7 +31,10 @@ SPEED = "70"
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state_dir = tmp_path_factory.mktemp("demo")
     for rounds in (FIRST_ROUNDS, SECOND_ROUNDS):
-        assert main(["demo", "--runs", str(rounds), "--state-dir", str(state_dir), "--speed", SPEED]) == 0
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            assert main(["demo", "--runs", str(rounds), "--state-dir", str(state_dir), "--speed", SPEED]) == 0
+        (state_dir / "printed.txt").write_text(printed.getvalue())  # the second invocation's summary
     return state_dir
 
 
@@ -136,3 +141,9 @@ def test_projects_keep_the_demo_schedules_and_savings_count_a_year_from_them(sto
         assert savings.cadence_basis == "schedule"
         assert savings.runs_per_year == (4 * 365 if "*/6" in crons[name] else 365)
     assert scheduled >= 1
+
+
+def test_the_summary_shows_projected_savings_a_year_and_their_cadence(demo_dir: Path) -> None:
+    printed = (demo_dir / "printed.txt").read_text()
+    assert "PROJECTED/YEAR" in printed
+    assert "runs, schedule)" in printed
