@@ -6,7 +6,14 @@ the even share plus half a large (p90) task as the expected tail, floored by the
 uniform CPU-bound stages scale ~1/S while skewed stages (long max task) stop improving early.
 
 Memory pressure: the time a stage lost to GC and spilling shrinks when the target has more memory
-per slot and grows when it has less.
+per slot and grows when it has less. A stage that did not spill on the source has no such time to
+scale, yet it spills on a target whose task slots hold less execution memory than its largest task
+needed (Spark's ``peakExecutionMemory``, the largest task's: uncapped when nothing spilled). Execution
+memory per slot is Spark's unified memory (`_UNIFIED_SHARE` of the heap above the 300 MiB reserved)
+of a heap of about `_HEAP_SHARE` of the node's RAM less `_HEAP_OVERHEAD_GIB`, over its vCPUs; it is
+scaled so that the source's slots held the need it measured. The share of the task's data that does
+not fit is taken to spill, costing the same time per spilled share as a measured spill. The largest
+task stands for all of them, so a skewed stage's onset comes early (only its big tasks spill).
 
 Network and disk: a node's network bandwidth is shared by all the tasks running on it at once (one
 per vCPU), so a task's transfers take longer on a node with less bandwidth per vCPU, however many
@@ -52,6 +59,14 @@ _SPILL_TIME_SHARE = 0.5
 # How strongly pressure time reacts to memory per slot (superlinear: spill stops entirely once a
 # partition fits).
 _PRESSURE_EXPONENT = 1.5
+# Executor heap of a worker: Databricks gives Spark most of the node's RAM and keeps some for the OS
+# and its services (about three quarters less a couple of GiB on the common node types).
+_HEAP_SHARE = 0.75
+_HEAP_OVERHEAD_GIB = 2.0
+# spark.memory.fraction (default 0.6) of the heap above the 300 MiB Spark reserves.
+_UNIFIED_SHARE = 0.6
+_RESERVED_GIB = 0.3
+_GIB = 1024.0**3
 # Share of a node's quoted bandwidth that carries data (TCP/IP and TLS/HTTP framing, many flows).
 _NETWORK_EFFICIENCY = 0.9
 # What one request to S3/ADLS delivers, GB/s: AWS's S3 performance guidelines size parallelism at
@@ -82,6 +97,28 @@ def _pressure_time(stage: StageObs) -> float:
     spill_share = min(0.5, stage.spill_bytes / moved) * _SPILL_TIME_SHARE
     lost = stage.gc_time_s + spill_share * stage.task_time_total_s
     return float(min(lost, 0.9 * stage.task_time_total_s))
+
+
+def execution_memory_per_slot(configs: Sequence[Candidate]) -> np.ndarray:
+    """Bytes of Spark unified (execution) memory one task slot of each configuration can use (estimate)."""
+    heap = np.array([max(1.0, _HEAP_SHARE * c.memory_gib - _HEAP_OVERHEAD_GIB) for c in configs])
+    vcpus = np.array([max(c.vcpus, 1.0) for c in configs])
+    return (heap - _RESERVED_GIB) * _UNIFIED_SHARE * _GIB / vcpus
+
+
+def _spill_onset_time(stage: StageObs, source_slot: float, target_slot: np.ndarray | None) -> np.ndarray | float:
+    """Task-seconds a stage that did not spill on the source loses to spilling on each target.
+
+    The largest task's peak execution memory is what it needed (nothing spilled, so nothing was
+    capped). The slot estimates are scaled so that the source's slot held that need, which keeps
+    the replay of the run on its own configuration exact whatever the estimate's error.
+    """
+    need = stage.peak_memory_bytes
+    if target_slot is None or stage.spill_bytes > 0 or need <= 0 or source_slot <= 0:
+        return 0.0
+    held = target_slot * max(1.0, need / source_slot)
+    short = np.clip(1.0 - held / need, 0.0, 0.5)  # share of the task's data that does not fit
+    return short * _SPILL_TIME_SHARE * stage.task_time_total_s
 
 
 def network_task_seconds(stage: StageObs, share: NetworkShare) -> np.ndarray:
@@ -131,18 +168,23 @@ def stage_wall_time(
     memory_ratio: np.ndarray | float = 1.0,
     source_network: NetworkShare | None = None,
     target_network: NetworkShare | None = None,
+    source_slot_memory: float = 0.0,
+    target_slot_memory: np.ndarray | None = None,
 ) -> np.ndarray:
     """Expected wall time of ``stage`` on each slot count in ``slots``.
 
     ``memory_ratio`` = target memory per slot / source memory per slot (one per slot entry or scalar).
     ``source_network`` (one entry) and ``target_network`` (one per slot entry) share each node's
     bandwidth among its tasks; without both, network time scales with slots like everything else.
+    ``source_slot_memory`` (bytes) and ``target_slot_memory`` (one per slot entry) let a stage that
+    did not spill on the source spill where its largest task no longer fits; without them it cannot.
     """
     slots = np.maximum(np.asarray(slots, dtype=float), 1.0)
     ratio = np.maximum(np.asarray(memory_ratio, dtype=float), 1e-3)
     lost = _pressure_time(stage)
     scale = np.minimum(ratio ** (-_PRESSURE_EXPONENT), 4.0)
     total = stage.task_time_total_s - lost + lost * scale
+    total = total + _spill_onset_time(stage, source_slot_memory, target_slot_memory)
     gain, floor = _io_stretch(stage, source_network, target_network)
     total = np.maximum(total + gain, floor)
     # Task lengths stretch with the same factor as the stage's total task time.
@@ -166,10 +208,12 @@ def replay_runtimes(run: Observation, source: Candidate, targets: Sequence[Candi
     own_slots = np.array([source.cores])
     source_net = NetworkShare.of([source])
     target_net = NetworkShare.of(targets) if source_net is not None else None
+    source_slot = float(execution_memory_per_slot([source])[0])
+    target_slot = execution_memory_per_slot(targets)
     staged_target = np.zeros(len(targets))
     staged_source = 0.0
     for stage in run.stages:
-        staged_target += stage_wall_time(stage, slots, mem_ratio, source_net, target_net)
+        staged_target += stage_wall_time(stage, slots, mem_ratio, source_net, target_net, source_slot, target_slot)
         staged_source += float(stage_wall_time(stage, own_slots)[0])
     fixed = max(run.runtime_s - staged_source, 0.0)
     # Calibrate: if stages overlapped (sum of stage times > runtime), shrink the staged part.

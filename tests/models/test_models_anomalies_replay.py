@@ -262,3 +262,30 @@ def test_after_one_io_heavy_run_the_big_node_is_not_recommended() -> None:
     d = decide(cands, [run], Settings(sla_s=sla))
     assert np.isfinite(d.predicted_runtime_s)
     assert d.best is not None and d.best.config_id != ONE_BIG.config_id
+
+
+# ------------------------------------------------------------------ spill onset
+
+
+def test_a_stage_that_did_not_spill_spills_where_its_largest_task_no_longer_fits() -> None:
+    # A sort's reduce stage on 4 GiB per vCPU: 400 tasks, no spill, no GC to speak of; the largest
+    # task's peak execution memory was 0.9 GiB, which the source's ~1.6 GiB slots held.
+    stage = StageObs(400, 400 * 15.0, 14.0, 17.0, 22.0, shuffle_read_bytes=400 * 0.6e9, cpu_time_s=400 * 7.0,
+                     gc_time_s=400 * 0.3, peak_memory_bytes=0.9 * 1024**3)
+    source = _node("m5d.2xlarge", 8, 4, 8, None)
+    same_slots_less_memory = _node("c5d.xlarge", 4, 2, 16, None)  # ~0.55 GiB per slot: the task spills
+    same_slots_more_memory = _node("r5d.xlarge", 4, 8, 16, None)
+    pred = _replay((stage,), source, [source, same_slots_less_memory, same_slots_more_memory], 400.0)
+    assert pred[0] == pytest.approx(400.0)
+    # Without the onset the c5d target differs only by its GC time (2 % of the task time) scaled by
+    # the memory ratio; spilling about 40 % of each task's data costs it ~20 % more task time, i.e.
+    # ~19 s of a stage that takes ~94 s on 64 slots.
+    no_peak = _replay((replace(stage, peak_memory_bytes=0.0),), source, [source, same_slots_less_memory], 400.0)
+    assert pred[1] - no_peak[1] > 0.15 * 400 * 15.0 / 64
+    # More memory per slot than the task needed: nothing to spill, nothing added.
+    assert pred[2] <= pred[0]
+    # A stage that already spilled on the source is scaled by its measured spill, not by the onset.
+    spilled = replace(stage, spill_bytes=1e10)
+    np.testing.assert_allclose(_replay((spilled,), source, [source, same_slots_less_memory], 400.0),
+                               _replay((replace(spilled, peak_memory_bytes=0.0),), source,
+                                       [source, same_slots_less_memory], 400.0))
