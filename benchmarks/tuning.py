@@ -239,11 +239,11 @@ def score(wl: Workload, quantile: float, recs: list[str], runs: list[tuple[str, 
             meets, regret = outcome(recs[k - 1])
             into.success.setdefault(k, []).append(meets and regret <= 0.10)
     if len(recs) >= 6:
-        into.regret6.append(outcome(recs[5])[1])
         meets, regret = outcome(recs[5])
+        into.regret6.append(regret)
         if not (meets and regret <= 0.10):
             good = {c.config_id for c in wl.candidates if (o := outcome(c.config_id))[0] and o[1] <= 0.10}
-            why = why_failed(meets, recs[5] in {cfg for cfg, _, _ in runs[:6]}, bool(good & {cfg for cfg, _, _ in runs[:6]}))
+            why = why_failed(meets, bool(good & {cfg for cfg, _, _ in runs[:6]}))
             into.why6[why] = into.why6.get(why, 0) + 1
     into.misses.append(sum(1 for cfg, t, ok in runs[1:] if not ok or t > sla_s))
     into.cost_ratio.append(sum(by_id[cfg].cost(t) for cfg, t, _ in runs) / (len(runs) * best))
@@ -253,7 +253,7 @@ def score(wl: Workload, quantile: float, recs: list[str], runs: list[tuple[str, 
 WHY_FAILED = ("misses SLA", "good one run, not trusted", "good one never run")
 
 
-def why_failed(meets: bool, recommended_was_run: bool, good_was_run: bool) -> str:
+def why_failed(meets: bool, good_was_run: bool) -> str:
     """Why a search's recommendation after 6 runs is not within 10% of the oracle: it misses the SLA
     (a wrong prediction, or a measured configuration whose mean lies above the SLA), or it is too
     dear although a within-10% configuration was run (measured but not trusted), or too dear and no

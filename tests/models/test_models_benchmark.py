@@ -98,6 +98,6 @@ def test_ceiling_says_whether_a_good_configuration_stands_clear_of_the_sla() -> 
 
 
 def test_failed_searches_are_told_apart() -> None:
-    assert tuning.why_failed(False, True, True) == "misses SLA"
-    assert tuning.why_failed(True, True, True) == "good one run, not trusted"
-    assert tuning.why_failed(True, True, False) == "good one never run"
+    assert tuning.why_failed(False, True) == "misses SLA"
+    assert tuning.why_failed(True, True) == "good one run, not trusted"
+    assert tuning.why_failed(True, False) == "good one never run"
