@@ -93,7 +93,8 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class JobSchedule:
-    """The job's own schedule as the workspace holds it (``settings.schedule`` of the job).
+    """The job's own schedule as the workspace holds it: ``settings.schedule`` (a Quartz cron) or
+    ``settings.trigger.periodic`` (a run every ``interval_s`` seconds, cron empty).
 
     ``quartz_cron_expression`` is Quartz syntax (``server/schedule.py``), evaluated in
     ``timezone_id``; a paused schedule starts no runs.
@@ -102,6 +103,7 @@ class JobSchedule:
     quartz_cron_expression: str
     timezone_id: str = "UTC"
     paused: bool = False
+    interval_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -126,15 +126,28 @@ def qualify(job: Mapping[str, Any]) -> JobQualification:
 
 
 def job_schedule(settings: Mapping[str, Any]) -> JobSchedule | None:
-    """The job's ``schedule`` as a `JobSchedule`; None when it has none (triggered by hand, an
-    orchestrator, a file-arrival or continuous trigger). The expression is kept as written:
-    whether it can be counted is savings' concern, not import's."""
+    """The job's ``schedule`` (Quartz cron) or periodic trigger (``trigger.periodic``: every
+    ``interval`` HOURS, DAYS or WEEKS) as a `JobSchedule`; None when it has neither (triggered by
+    hand, an orchestrator, a file-arrival, table-update or continuous trigger). A cron expression is
+    kept as written: whether it can be counted is savings' concern, not import's."""
     raw = settings.get("schedule")
-    if not isinstance(raw, Mapping) or not raw.get("quartz_cron_expression"):
-        return None
-    return JobSchedule(quartz_cron_expression=str(raw["quartz_cron_expression"]),
-                       timezone_id=str(raw.get("timezone_id") or "UTC"),
-                       paused=raw.get("pause_status") == "PAUSED")
+    if isinstance(raw, Mapping) and raw.get("quartz_cron_expression"):
+        return JobSchedule(quartz_cron_expression=str(raw["quartz_cron_expression"]),
+                           timezone_id=str(raw.get("timezone_id") or "UTC"),
+                           paused=raw.get("pause_status") == "PAUSED")
+    trigger = settings.get("trigger")
+    periodic = trigger.get("periodic") if isinstance(trigger, Mapping) else None
+    if isinstance(periodic, Mapping):
+        unit_s = _PERIODIC_UNIT_S.get(str(periodic.get("unit") or "").upper())
+        interval = periodic.get("interval")
+        if unit_s and isinstance(interval, int | float) and interval > 0:
+            return JobSchedule(quartz_cron_expression="", paused=trigger.get("pause_status") == "PAUSED",
+                               interval_s=float(interval) * unit_s)
+    return None
+
+
+# Units of a periodic trigger's interval (Jobs API `trigger.periodic.unit`), in seconds.
+_PERIODIC_UNIT_S = {"HOURS": 3600.0, "DAYS": 86400.0, "WEEKS": 7 * 86400.0}
 
 
 def onboard_spec(spec: Mapping[str, Any], *, project_id: str, wiring: AgentWiring) -> dict[str, Any]:

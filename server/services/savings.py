@@ -117,6 +117,9 @@ def cadence(project: Project, runs: Sequence[Run]) -> Cadence:
     if schedule.paused:
         # A paused schedule starts nothing: the runs that happen are triggered some other way.
         return Cadence(runs_per_year(runs), "observed", "the job's schedule is paused")
+    if schedule.interval_s:
+        # A periodic trigger: one run every interval.
+        return Cadence(YEAR_MS / 1000.0 / schedule.interval_s, "schedule")
     # Counted from the latest run so the result does not depend on when it is asked (pure).
     start_ms = max((r.start_ms for r in runs if r.start_ms), default=0)
     try:

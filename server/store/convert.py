@@ -85,17 +85,24 @@ def project_values(p: Project) -> dict[str, Any]:
 def schedule_from_json(data: dict[str, Any] | None) -> JobSchedule | None:
     if not data:
         return None
+    periodic = data.get("periodic")
     return JobSchedule(quartz_cron_expression=str(data.get("quartz_cron_expression") or ""),
                        timezone_id=str(data.get("timezone_id") or "UTC"),
-                       paused=data.get("pause_status") == "PAUSED")
+                       paused=data.get("pause_status") == "PAUSED",
+                       interval_s=float(periodic["interval_s"]) if isinstance(periodic, dict) else None)
 
 
 def schedule_to_json(schedule: JobSchedule | None) -> dict[str, Any] | None:
-    """Stored in the Jobs API's own shape, so the column reads like the job's settings."""
+    """Stored in the Jobs API's own shape, so the column reads like the job's settings (a periodic
+    trigger's interval in seconds)."""
     if schedule is None:
         return None
-    return {"quartz_cron_expression": schedule.quartz_cron_expression, "timezone_id": schedule.timezone_id,
-            "pause_status": "PAUSED" if schedule.paused else "UNPAUSED"}
+    out: dict[str, Any] = {"quartz_cron_expression": schedule.quartz_cron_expression,
+                           "timezone_id": schedule.timezone_id,
+                           "pause_status": "PAUSED" if schedule.paused else "UNPAUSED"}
+    if schedule.interval_s is not None:
+        out["periodic"] = {"interval_s": schedule.interval_s}
+    return out
 
 
 def cost(row: Any) -> CostBreakdown:

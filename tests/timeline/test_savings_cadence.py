@@ -69,3 +69,24 @@ def test_totals_add_scheduled_and_observed_projects() -> None:
     report = savings_report([(nightly, _runs(15 * MINUTE_MS)), (other, _runs(2 * 24 * 3600 * 1000))])
     assert [p.cadence_basis for p in report.projects] == ["schedule", "observed"]
     assert report.total_projected_annual == pytest.approx(6.0 * 365 + 6.0 * 365 / 2)
+
+
+def test_a_periodic_trigger_counts_one_run_per_interval() -> None:
+    from server.onboard import job_schedule
+    from server.store.convert import schedule_from_json, schedule_to_json
+
+    settings = {"trigger": {"pause_status": "UNPAUSED", "periodic": {"interval": 6, "unit": "HOURS"}}}
+    every_6h = job_schedule(settings)
+    assert every_6h == JobSchedule("", paused=False, interval_s=6 * 3600.0)
+    assert schedule_from_json(schedule_to_json(every_6h)) == every_6h  # as the store keeps it
+    s = project_savings(dataclasses.replace(PROJECT, schedule=every_6h), _runs(15 * MINUTE_MS))
+    assert s is not None and s.cadence_basis == "schedule" and s.runs_per_year == pytest.approx(4 * 365)
+    weekly = job_schedule({"trigger": {"periodic": {"interval": 2, "unit": "WEEKS"}}})
+    assert weekly is not None and weekly.interval_s == 14 * 86400.0
+    paused = job_schedule({"trigger": {"pause_status": "PAUSED", "periodic": {"interval": 1, "unit": "DAYS"}}})
+    s = project_savings(dataclasses.replace(PROJECT, schedule=paused), _runs(7 * 24 * 3600 * 1000))
+    assert s is not None and s.cadence_basis == "observed" and "paused" in s.cadence_note
+    # A file-arrival trigger, or a periodic one with no usable interval, is no schedule.
+    assert job_schedule({"trigger": {"file_arrival": {"url": "s3://b/in/"}}}) is None
+    assert job_schedule({"trigger": {"periodic": {"interval": 0, "unit": "DAYS"}}}) is None
+    assert job_schedule({"trigger": {"periodic": {"interval": 3, "unit": "FORTNIGHTS"}}}) is None
