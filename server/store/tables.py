@@ -69,8 +69,8 @@ class ProjectRow(SQLModel, table=True):
     pending_apply: dict[str, Any] | None = _json(nullable=True)
     project_state: dict[str, Any] = _json()
     created_at_ms: int = _big()
-    # The job's Databricks schedule as read at import ({quartz_cron_expression, timezone_id,
-    # pause_status}); NULL when the job has none.
+    # The job's Databricks schedule as last read ({quartz_cron_expression, timezone_id,
+    # pause_status}, plus {periodic: {interval_s}} for a periodic trigger); NULL when it has none.
     schedule: dict[str, Any] | None = _json(nullable=True)
 
 

@@ -19,7 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     # Nullable, no default: projects imported before this revision show no schedule until
-    # the next import reads it (savings fall back to the observed cadence meanwhile).
+    # the next import or collector poll reads it (savings use the observed cadence meanwhile).
     with op.batch_alter_table('projects', schema=None) as batch_op:
         batch_op.add_column(sa.Column('schedule', sa.JSON(), nullable=True))
 
