@@ -116,7 +116,7 @@ class Project:
     ``last_seen_run_id`` is the collector's cursor in the job's run list.
     ``pending_apply`` holds the state of an apply in progress (free JSON).
     ``state`` is the model's own state (free JSON, owned by `server/plan`).
-    ``schedule`` is the job's schedule as last read at import (None: the job has none;
+    ``schedule`` is the job's schedule as last read, at import or by a collector poll (None: none;
     it runs when triggered, by hand or by another tool).
     """
 

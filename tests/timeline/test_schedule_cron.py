@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
 import pytest
 
 from server.schedule import (
     CronError,
+    QuartzCron,
     UnsupportedCron,
     count_fires,
-    fire_times,
     fires_per_year,
     parse,
     quartz_weekday,
@@ -24,6 +25,20 @@ UTC = dt.UTC
 
 def _at(*args: int, tz: dt.tzinfo = UTC) -> dt.datetime:
     return dt.datetime(*args, tzinfo=tz)
+
+
+def fire_times(cron: QuartzCron, start: dt.datetime, end: dt.datetime, tz: dt.tzinfo) -> Iterator[dt.datetime]:
+    """Every fire time in [start, end), in `tz`, one by one: the plain oracle `count_fires` must agree with."""
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    day = local_start.date()
+    while day <= local_end.date():
+        if cron.matches_day(day):
+            midnight = dt.datetime(day.year, day.month, day.day, tzinfo=tz)
+            for second in cron.seconds_of_day():
+                moment = midnight + dt.timedelta(seconds=second)
+                if local_start <= moment < local_end:
+                    yield moment
+        day += dt.timedelta(days=1)
 
 
 def test_daily_fires_365_times_a_year_at_its_local_time() -> None:
