@@ -83,12 +83,22 @@ def _block_manager(executor_id: str, host: str, port: int, t_ms: int, max_mem: i
             "Maximum Offheap Memory": 0}
 
 
-def _stage_rdds(s: StageRecord) -> list[dict[str, Any]]:
-    """The stage's RDD chain, last RDD first as Spark lists it: a source (scan or shuffle read) and a map."""
-    source = "ShuffledRowRDD" if s.parent_ids else "FileScanRDD"
+def _stage_rdds(s: StageRecord, cache_source: StageRecord | None = None) -> list[dict[str, Any]]:
+    """The stage's RDD chain, last RDD first as Spark lists it: a source (scan or shuffle read) and a map.
+
+    As in a real log (checked with PySpark 4): the stage that caches a dataset lists its RDD with a
+    storage level, and every later stage that reads the cached blocks lists that same RDD (same ID,
+    same storage level, with its lineage) under its own new RDD. Spark leaves the RDDs' cached
+    partition counts and sizes at 0 in the event log.
+    """
     base = s.stage_id * 3
+    if s.reads_cache and cache_source is not None:
+        cached = _stage_rdds(cache_source)
+        return [ev.rdd_info(base + 1, s.name, s.num_tasks, cached=False, codegen_id=s.stage_id + 1,
+                            parent_ids=[cached[0]["RDD ID"]]), *cached]
+    source = "ShuffledRowRDD" if s.parent_ids else "FileScanRDD"
     return [
-        ev.rdd_info(base + 1, s.name, s.num_tasks, cached="cache" in s.name, codegen_id=s.stage_id + 1,
+        ev.rdd_info(base + 1, s.name, s.num_tasks, cached=s.persists, codegen_id=s.stage_id + 1,
                     parent_ids=[base]),
         ev.rdd_info(base, s.name, s.num_tasks, cached=False, codegen_id=s.stage_id + 1, rdd_name=source),
     ]
@@ -101,6 +111,7 @@ class _Builder:
         self.out: list[tuple[int, int, dict[str, Any]]] = []  # (time, sequence, event)
         self.executors = {e.executor_id: e for e in tl.executors}
         self.storage_mem = int(ctx.executor_memory_mb * 1024 * 1024 * 0.6)
+        self.cache_source = next((s for s in tl.stages if s.persists), None)
 
     def emit(self, t_ms: int, event: dict[str, Any]) -> None:
         self.out.append((t_ms, len(self.out), event))
@@ -188,7 +199,7 @@ class _Builder:
             "sparkPlanInfo": ev.sql_plan([s.stage_id for s in stages]), "time": job.submit_ms - 5,
             "modifiedConfigs": {}, "jobTags": [f"{session}-execution-root-id-{job.job_id}", session],
             "jobGroupId": None, "queryId": query_id})
-        rdds = {s.stage_id: _stage_rdds(s) for s in stages}
+        rdds = {s.stage_id: _stage_rdds(s, self.cache_source) for s in stages}
         props = {"spark.sql.execution.id": str(job.job_id), "callSite.short": description,
                  "spark.jobGroup.id": f"{ctx.run_id}_job-{ctx.job_id}-run-{ctx.run_id}-action-{job.job_id}",
                  "spark.databricks.job.id": str(ctx.job_id), "spark.databricks.job.runId": str(ctx.run_id),

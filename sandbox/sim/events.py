@@ -92,8 +92,8 @@ def metric_values(cost: TaskCost) -> dict[str, int]:
         "shuffle.write.bytesWritten": cost.shuffle_write_bytes,
         "shuffle.write.recordsWritten": cost.shuffle_write_bytes // RECORD_BYTES,
         "shuffle.write.writeTime": cost.shuffle_write_ns,
-        "input.bytesRead": cost.input_bytes,
-        "input.recordsRead": cost.input_bytes // RECORD_BYTES,
+        "input.bytesRead": cost.reported_input_bytes,
+        "input.recordsRead": cost.reported_input_bytes // RECORD_BYTES,
         "output.bytesWritten": cost.output_bytes,
         "output.recordsWritten": cost.output_bytes // RECORD_BYTES,
     }

@@ -90,6 +90,13 @@ class TaskCost:
     peak_execution_memory: int
     result_size: int
     oom: bool = False  # the attempt dies with java.lang.OutOfMemoryError partway through
+    cache_read_bytes: int = 0  # read from cached blocks in executor memory (no I/O time)
+
+    @property
+    def reported_input_bytes(self) -> int:
+        """What Spark reports as the task's input (``inputMetrics.bytesRead``): it counts the blocks of
+        a cached RDD read from memory, like those read back from disk, as input (``RDD.getOrCompute``)."""
+        return self.input_bytes + self.cache_read_bytes
 
     @property
     def duration_ms(self) -> int:
@@ -160,4 +167,5 @@ def task_cost(work: TaskWork, node: NodeType, *, concurrency: int, workers: int,
         peak_execution_memory=round(min(need, avail)),
         result_size=2400 + (0 if shuffle_write else 1600),
         oom=work.oom_pressure is not None and pressure > work.oom_pressure,
+        cache_read_bytes=round(work.cached_bytes),
     )

@@ -30,6 +30,7 @@ class StageTemplate:
     partitions: int | None = None  # fixed task count; None = one task per input split
     skew_share: float = 0.0  # share of the stage's bytes that lands on the hottest 1% of tasks
     cached: bool = False  # reads the dataset cached by an earlier job (memory if it fits)
+    persists: bool = False  # caches the dataset it reads (DataFrame.cache()) for the ``cached`` stages
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ PROFILES: dict[str, WorkloadProfile] = {
         input_gb=24.0,
         stages=(
             StageTemplate("cache at train_model.py:33", 0, input_share=1.0, cpu_s_per_gb=16.0,
-                          mem_ratio=0.4),
+                          mem_ratio=0.4, persists=True),
             *(
                 stage
                 for i in range(10)

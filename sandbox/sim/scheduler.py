@@ -76,6 +76,8 @@ class StageRecord:
     complete_ms: int = 0
     failure_reason: str | None = None
     submitted: bool = True  # False for the stages of a failed job that never ran
+    persists: bool = False  # caches the dataset it reads (its RDD has a storage level)
+    reads_cache: bool = False  # reads the dataset an earlier stage cached
 
 
 @dataclass
@@ -377,7 +379,8 @@ class _Scheduler:
             for sid in stage_ids:
                 template = self.profile.stages[sid]
                 stage = StageRecord(sid, job_id, template.name, len(works[sid]), template.parents,
-                                    shuffle_map=sid in consumed, submitted=not self.tl.failure)
+                                    shuffle_map=sid in consumed, submitted=not self.tl.failure,
+                                    persists=template.persists, reads_cache=template.cached)
                 self.tl.stages.append(stage)
                 if not self.tl.failure:
                     t = self.run_stage(stage, works[sid], t + 40)

@@ -30,7 +30,7 @@ def summarize(tl: Timeline, profile: WorkloadProfile, plan: ClusterPlan, *, day:
             "resubmitted": sum(1 for r in recs if r.end_reason == "Resubmitted"),
             "submit_ms": s.submit_ms,
             "complete_ms": s.complete_ms,
-            "input_bytes": sum(r.cost.input_bytes for r in ok),
+            "input_bytes": sum(r.cost.reported_input_bytes for r in ok),  # as Spark reports it
             "shuffle_read_bytes": sum(r.cost.shuffle_remote_bytes + r.cost.shuffle_local_bytes for r in ok),
             "shuffle_write_bytes": sum(r.cost.shuffle_write_bytes for r in ok),
             "output_bytes": sum(r.cost.output_bytes for r in ok),
