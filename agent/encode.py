@@ -40,7 +40,8 @@ def encode_event(e: ev.PlainEvent) -> ingest_pb2.Event:
             metrics=_metrics(b.metrics), task_duration_ms=_distribution(b.task_duration_ms),
             tasks_succeeded=b.tasks_succeeded, tasks_failed=b.tasks_failed, tasks_killed=b.tasks_killed,
             executor_peaks=[ingest_pb2.ExecutorStagePeak(executor_id=k, metrics=v)
-                            for k, v in sorted(b.executor_peaks.items())]))
+                            for k, v in sorted(b.executor_peaks.items())],
+            input_from_cache=b.input_from_cache))
     elif isinstance(b, ev.JobCompleted):
         out.job_completed.CopyFrom(ingest_pb2.JobCompleted(**vars(b)))
     elif isinstance(b, ev.SqlExecution):

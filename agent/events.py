@@ -123,6 +123,8 @@ class StageCompleted:
     tasks_failed: int
     tasks_killed: int
     executor_peaks: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Read (some of) its input from an RDD an earlier stage cached (see AppParser._reads_cache).
+    input_from_cache: bool = False
 
 
 @dataclass

@@ -71,6 +71,11 @@ def event_name(line: bytes) -> str | None:
     return None
 
 
+def cached_level(level: Any) -> bool:
+    """A Spark ``Storage Level`` that keeps an RDD's blocks (memory, disk or off-heap), i.e. a cached RDD."""
+    return isinstance(level, dict) and any(level.get(k) is True for k in ("Use Memory", "Use Disk", "Use Off Heap"))
+
+
 def _int(v: Any) -> int:
     try:
         return int(v)
@@ -106,6 +111,9 @@ class AppParser:
         self.exec_added: set[str] = set()
         self.exec_removed: set[str] = set()
         self.done_sql: set[int] = set()
+        # Cached RDDs (a storage level that keeps blocks) -> the completed stage that first listed
+        # them, i.e. computed and stored their blocks; see ``_reads_cache``.
+        self.cached_rdds: dict[int, int] = {}
         self.open_jobs: dict[int, list[Any]] = {}
         self.open_sql: dict[int, list[Any]] = {}
         self.open_stages: dict[str, _OpenStage] = {}
@@ -122,6 +130,7 @@ class AppParser:
             "done_stages": sorted(self.done_stages), "done_jobs": sorted(self.done_jobs),
             "exec_added": sorted(self.exec_added), "exec_removed": sorted(self.exec_removed),
             "done_sql": sorted(self.done_sql),
+            "cached_rdds": {str(k): v for k, v in self.cached_rdds.items()},
             "open_jobs": {str(k): v for k, v in self.open_jobs.items()},
             "open_sql": {str(k): v for k, v in self.open_sql.items()},
         }
@@ -137,6 +146,7 @@ class AppParser:
         self.exec_added = set(s.get("exec_added", []))
         self.exec_removed = set(s.get("exec_removed", []))
         self.done_sql = set(s.get("done_sql", []))
+        self.cached_rdds = {int(k): int(v) for k, v in s.get("cached_rdds", {}).items()}
         self.open_jobs = {int(k): v for k, v in s.get("open_jobs", {}).items()}
         self.open_sql = {int(k): v for k, v in s.get("open_sql", {}).items()}
 
@@ -312,7 +322,25 @@ class AppParser:
             sid, att, str(si.get("Stage Name", "")), _int(si.get("Number of Tasks")),
             [_int(p) for p in parents], _int(si.get("Submission Time")), _int(si.get("Completion Time")),
             str(si.get("Failure Reason") or ""), sums, distribution(st.durations),
-            st.succeeded, st.failed, st.killed, st.peaks)))
+            st.succeeded, st.failed, st.killed, st.peaks, self._reads_cache(sid, si.get("RDD Info")))))
+
+    def _reads_cache(self, sid: int, rdds: Any) -> bool:
+        """Whether the stage read (some of) its input from the blocks of an RDD cached by an earlier stage.
+
+        Spark counts a cached block read, from memory or disk, as input bytes, like a storage read,
+        and its event log leaves the RDDs' cached sizes at 0; what tells them apart is the RDD Info:
+        the stage that computes a cached RDD lists it with a storage level that keeps blocks, and
+        every later stage that reads those blocks lists the same RDD ID again. An earlier attempt of
+        the same stage does not count (a retry recomputes what that attempt lost).
+        """
+        hit = False
+        for rdd in rdds if isinstance(rdds, list) else ():
+            if not isinstance(rdd, dict) or not cached_level(rdd.get("Storage Level")):
+                continue
+            rid = _int(rdd.get("RDD ID"))
+            first = self.cached_rdds.setdefault(rid, sid)
+            hit = hit or first != sid
+        return hit
 
     def _on_job_start(self, ev: dict[str, Any], token: Any, out: list) -> None:
         jid = _int(ev.get("Job ID"))

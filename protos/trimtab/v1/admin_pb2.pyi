@@ -320,7 +320,7 @@ class Run(_message.Message):
     def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., databricks_run_id: _Optional[int] = ..., cluster_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., outcome: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., input_bytes: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CostBreakdown, _Mapping]] = ..., anomalies: _Optional[_Iterable[str]] = ..., application_ids: _Optional[_Iterable[str]] = ..., recommendation_id: _Optional[str] = ..., phase: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageSummary, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[ExecutorSummary, _Mapping]]] = ...) -> None: ...
 
 class StageSummary(_message.Message):
-    __slots__ = ("stage_id", "attempt_id", "name", "num_tasks", "duration_s", "metrics", "task_duration_ms", "failure_reason")
+    __slots__ = ("stage_id", "attempt_id", "name", "num_tasks", "duration_s", "metrics", "task_duration_ms", "failure_reason", "input_from_cache")
     STAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -329,6 +329,7 @@ class StageSummary(_message.Message):
     METRICS_FIELD_NUMBER: _ClassVar[int]
     TASK_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
     stage_id: int
     attempt_id: int
     name: str
@@ -337,7 +338,8 @@ class StageSummary(_message.Message):
     metrics: _common_pb2.TaskMetrics
     task_duration_ms: _common_pb2.Distribution
     failure_reason: str
-    def __init__(self, stage_id: _Optional[int] = ..., attempt_id: _Optional[int] = ..., name: _Optional[str] = ..., num_tasks: _Optional[int] = ..., duration_s: _Optional[float] = ..., metrics: _Optional[_Union[_common_pb2.TaskMetrics, _Mapping]] = ..., task_duration_ms: _Optional[_Union[_common_pb2.Distribution, _Mapping]] = ..., failure_reason: _Optional[str] = ...) -> None: ...
+    input_from_cache: bool
+    def __init__(self, stage_id: _Optional[int] = ..., attempt_id: _Optional[int] = ..., name: _Optional[str] = ..., num_tasks: _Optional[int] = ..., duration_s: _Optional[float] = ..., metrics: _Optional[_Union[_common_pb2.TaskMetrics, _Mapping]] = ..., task_duration_ms: _Optional[_Union[_common_pb2.Distribution, _Mapping]] = ..., failure_reason: _Optional[str] = ..., input_from_cache: _Optional[bool] = ...) -> None: ...
 
 class ExecutorSummary(_message.Message):
     __slots__ = ("executor_id", "host", "total_cores", "added_ms", "removed_ms", "removal_reason")

@@ -191,7 +191,7 @@ class ExecutorStagePeak(_message.Message):
     def __init__(self, executor_id: _Optional[str] = ..., metrics: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class StageCompleted(_message.Message):
-    __slots__ = ("stage_id", "attempt_id", "name", "num_tasks", "parent_ids", "submission_time_ms", "completion_time_ms", "failure_reason", "metrics", "task_duration_ms", "tasks_succeeded", "tasks_failed", "tasks_killed", "executor_peaks")
+    __slots__ = ("stage_id", "attempt_id", "name", "num_tasks", "parent_ids", "submission_time_ms", "completion_time_ms", "failure_reason", "metrics", "task_duration_ms", "tasks_succeeded", "tasks_failed", "tasks_killed", "executor_peaks", "input_from_cache")
     STAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +206,7 @@ class StageCompleted(_message.Message):
     TASKS_FAILED_FIELD_NUMBER: _ClassVar[int]
     TASKS_KILLED_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_PEAKS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
     stage_id: int
     attempt_id: int
     name: str
@@ -220,7 +221,8 @@ class StageCompleted(_message.Message):
     tasks_failed: int
     tasks_killed: int
     executor_peaks: _containers.RepeatedCompositeFieldContainer[ExecutorStagePeak]
-    def __init__(self, stage_id: _Optional[int] = ..., attempt_id: _Optional[int] = ..., name: _Optional[str] = ..., num_tasks: _Optional[int] = ..., parent_ids: _Optional[_Iterable[int]] = ..., submission_time_ms: _Optional[int] = ..., completion_time_ms: _Optional[int] = ..., failure_reason: _Optional[str] = ..., metrics: _Optional[_Union[_common_pb2.TaskMetrics, _Mapping]] = ..., task_duration_ms: _Optional[_Union[_common_pb2.Distribution, _Mapping]] = ..., tasks_succeeded: _Optional[int] = ..., tasks_failed: _Optional[int] = ..., tasks_killed: _Optional[int] = ..., executor_peaks: _Optional[_Iterable[_Union[ExecutorStagePeak, _Mapping]]] = ...) -> None: ...
+    input_from_cache: bool
+    def __init__(self, stage_id: _Optional[int] = ..., attempt_id: _Optional[int] = ..., name: _Optional[str] = ..., num_tasks: _Optional[int] = ..., parent_ids: _Optional[_Iterable[int]] = ..., submission_time_ms: _Optional[int] = ..., completion_time_ms: _Optional[int] = ..., failure_reason: _Optional[str] = ..., metrics: _Optional[_Union[_common_pb2.TaskMetrics, _Mapping]] = ..., task_duration_ms: _Optional[_Union[_common_pb2.Distribution, _Mapping]] = ..., tasks_succeeded: _Optional[int] = ..., tasks_failed: _Optional[int] = ..., tasks_killed: _Optional[int] = ..., executor_peaks: _Optional[_Iterable[_Union[ExecutorStagePeak, _Mapping]]] = ..., input_from_cache: _Optional[bool] = ...) -> None: ...
 
 class JobCompleted(_message.Message):
     __slots__ = ("job_id", "submission_time_ms", "completion_time_ms", "stage_ids", "succeeded", "sql_execution_id")
