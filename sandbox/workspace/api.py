@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sandbox.workspace.backend import SimBackend
 from sandbox.workspace.clock import Clock
+from sandbox.workspace.job_scheduler import JobScheduler
 from sandbox.workspace.seed import seed_jobs
 from sandbox.workspace.server import WorkspaceHTTPServer
 from sandbox.workspace.workspace import RunObserver, Workspace
@@ -39,6 +40,11 @@ class RunningWorkspace:
     def wait_idle(self, timeout: float) -> bool:
         return self.workspace.wait_idle(timeout)
 
+    @property
+    def scheduler(self) -> JobScheduler | None:
+        """The job scheduler when started with schedules=True."""
+        return self.workspace.scheduler
+
     def add_run_observer(self, fn: RunObserver) -> None:
         self.workspace.add_run_observer(fn)
 
@@ -46,6 +52,8 @@ class RunningWorkspace:
         if self._stopped:
             return
         self._stopped = True
+        if self.workspace.scheduler is not None:
+            self.workspace.scheduler.stop()  # before the server: no run starts while stopping
         self.server.shutdown()
         self.server.server_close()
         self.workspace.stop()
@@ -59,10 +67,18 @@ class RunningWorkspace:
 
 def start_workspace(state_dir: Path, *, speed: float = 600.0, rate_limit: int | None = None,
                     clock: Clock | None = None, backend: SimBackend | None = None,
-                    port: int = 0) -> RunningWorkspace:
-    """Serve a workspace kept in `state_dir` on 127.0.0.1:`port` (0: any free port)."""
+                    port: int = 0, schedules: bool = False) -> RunningWorkspace:
+    """Serve a workspace kept in `state_dir` on 127.0.0.1:`port` (0: any free port).
+
+    `schedules=True` fires jobs' unpaused schedules and periodic triggers (job_scheduler.py).
+    It is off by default: the demo and most tests start runs themselves, and a FakeClock,
+    which jumps ahead on every wait, would make the scheduler run through time unchecked.
+    """
     workspace = Workspace(Path(state_dir), speed=speed, rate_limit=rate_limit, clock=clock,
                           backend=backend)
     server = WorkspaceHTTPServer(workspace, port=port)
     server.thread.start()
+    if schedules:
+        workspace.scheduler = JobScheduler(workspace)
+        workspace.scheduler.start()
     return RunningWorkspace(workspace, server)

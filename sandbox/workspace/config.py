@@ -37,6 +37,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Answer 429 beyond this many requests per second (none: unlimited)."),
     Setting("seed", "TRIMTAB_SANDBOX_SEED", _bool, True,
             "Create the example jobs on the first start."),
+    Setting("schedules", "TRIMTAB_SANDBOX_SCHEDULES", _bool, True,
+            "Start runs at each job's unpaused schedule or periodic trigger."),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -48,6 +50,7 @@ class SandboxConfig:
     port: int
     rate_limit: int | None
     seed: bool
+    schedules: bool = True
 
     def __post_init__(self) -> None:
         if self.speed <= 0:

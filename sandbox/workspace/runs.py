@@ -92,7 +92,9 @@ def _state(life: str, result: str | None = None, message: str = "") -> dict[str,
 
 
 def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms: int,
-            next_task_run_id: Any) -> tuple[dict[str, Any], RunPlan]:
+            next_task_run_id: Any, trigger: str = "ONE_TIME") -> tuple[dict[str, Any], RunPlan]:
+    """A run of the job: ONE_TIME from run-now, PERIODIC from its schedule (as the service
+    reports cron-scheduled and periodic-trigger runs)."""
     job_id = parse_job_id(body.get("job_id"))
     job = get_job(data, job_id)
     settings = job["settings"]
@@ -135,7 +137,7 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
     run = {
         "job_id": job_id, "run_id": run_id, "number_in_job": number,
         "original_attempt_run_id": run_id, "attempt_number": 0, "run_name": run_name,
-        "run_type": "JOB_RUN", "trigger": "ONE_TIME", "format": "MULTI_TASK",
+        "run_type": "JOB_RUN", "trigger": trigger, "format": "MULTI_TASK",
         "creator_user_name": job["creator_user_name"],
         "run_page_url": f"/#job/{job_id}/run/{run_id}",
         "state": _state("PENDING", message="Waiting for cluster"),

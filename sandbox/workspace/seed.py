@@ -80,4 +80,5 @@ def seed_jobs(ws: Workspace, profiles: list[str] | None = None) -> list[int]:
             jobs.create(ws.store.data, settings, job_id, ws.now_ms(), ws.backend)
             ws.store.save()
         ids.append(job_id)
+    ws.jobs_changed()  # seeded jobs have no schedule today, but one added here would fire
     return ids

@@ -18,7 +18,8 @@ def describe(info: dict[str, Any]) -> list[str]:
     """The lines `sandbox up` prints for a person (the first two are shell assignments)."""
     lines = [f"DATABRICKS_HOST={info['host']}", f"DATABRICKS_TOKEN={info['token']}",
              f"# state in {info['state_dir']}, speed x{info['speed']:g}, "
-             f"{len(info['jobs'])} jobs ({info['seeded']} just seeded); Ctrl-C to stop"]
+             f"{len(info['jobs'])} jobs ({info['seeded']} just seeded), schedules "
+             f"{'fire' if info.get('schedules', True) else 'off'}; Ctrl-C to stop"]
     lines += [f"#   job {j['job_id']}: {j['name']}" for j in info["jobs"]]
     return lines
 
@@ -34,7 +35,7 @@ def serve_until_stopped(config: SandboxConfig, *,
     # sent as soon as the credentials appear still shuts down cleanly).
     previous = _on_signals(stop)
     ws = start_workspace(config.state_dir, speed=config.speed, port=config.port,
-                         rate_limit=config.rate_limit)
+                         rate_limit=config.rate_limit, schedules=config.schedules)
     try:
         with ws.workspace.store.lock:
             fresh = not ws.workspace.store.data["jobs"]
@@ -44,7 +45,8 @@ def serve_until_stopped(config: SandboxConfig, *,
                     for j in sorted(ws.workspace.store.data["jobs"].values(),
                                     key=lambda j: j["job_id"])]
         info = {"host": ws.host, "token": ws.token, "state_dir": str(config.state_dir),
-                "speed": config.speed, "jobs": jobs, "seeded": len(seeded)}
+                "speed": config.speed, "jobs": jobs, "seeded": len(seeded),
+                "schedules": config.schedules}
         (on_ready or (lambda i: print("\n".join(describe(i)), flush=True)))(info)
         stop.wait()
         return info

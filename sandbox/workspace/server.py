@@ -96,13 +96,26 @@ def _files(fn: Callable[[Path, dict[str, Any]], dict[str, Any]]) -> Handler:
     return lambda ws, params: fn(ws.state_dir / "workspace", params)
 
 
+def _schedules_follow(handler: Handler) -> Handler:
+    """After a job changed (and the store lock is released), its schedule applies from now."""
+
+    def changed(ws: Workspace, params: dict[str, Any]) -> dict[str, Any]:
+        out = handler(ws, params)
+        ws.jobs_changed()
+        return out
+
+    return changed
+
+
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "jobs/list"): _plain(jobs.list_jobs),
     ("GET", "jobs/get"): _locked(_get_job),
-    ("POST", "jobs/create"): _locked(_create_job, save=True),
-    ("POST", "jobs/update"): _locked(lambda ws, d, p: jobs.update(d, p, ws.backend), save=True),
-    ("POST", "jobs/reset"): _locked(lambda ws, d, p: jobs.reset(d, p, ws.backend), save=True),
-    ("POST", "jobs/delete"): _plain(jobs.delete, save=True),
+    ("POST", "jobs/create"): _schedules_follow(_locked(_create_job, save=True)),
+    ("POST", "jobs/update"): _schedules_follow(
+        _locked(lambda ws, d, p: jobs.update(d, p, ws.backend), save=True)),
+    ("POST", "jobs/reset"): _schedules_follow(
+        _locked(lambda ws, d, p: jobs.reset(d, p, ws.backend), save=True)),
+    ("POST", "jobs/delete"): _schedules_follow(_plain(jobs.delete, save=True)),
     ("POST", "jobs/run-now"): lambda ws, body: ws.run_now(body),
     ("GET", "jobs/runs/list"): _plain(runs.list_runs),
     ("GET", "jobs/runs/get"): _plain(runs.get_run),

@@ -32,6 +32,9 @@ def _empty() -> dict[str, Any]:
         "tokens": [],        # valid personal access tokens
         "revoked_tokens": [],
         "sim_now_ms": 0,     # simulated time at the last save, so time never runs backwards
+        # str(job_id) -> {"key", "since_ms"}: the scheduled jobs' triggers and when each was
+        # set, so a periodic trigger keeps its phase across restarts (job_scheduler.py).
+        "trigger_state": {},
     }
 
 

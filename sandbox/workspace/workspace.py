@@ -17,6 +17,7 @@ from sandbox.workspace.backend import SandboxSimBackend, SimBackend
 from sandbox.workspace.clock import Clock, RealClock, SimClock
 from sandbox.workspace.dbfs import Streams
 from sandbox.workspace.errors import ApiError, invalid
+from sandbox.workspace.job_scheduler import JobScheduler
 from sandbox.workspace.player import RunPlayer
 from sandbox.workspace.ratelimit import RateLimiter
 from sandbox.workspace.state import StateStore, new_token
@@ -44,6 +45,8 @@ class Workspace:
         self.dbfs_streams = Streams(self.dbfs_root)
         self.stopping = threading.Event()
         self._players: dict[int, RunPlayer] = {}
+        # Set by start_workspace(schedules=True): fires jobs' schedules and periodic triggers.
+        self.scheduler: JobScheduler | None = None
         self._idle = threading.Condition()
         self._recover_interrupted()
 
@@ -100,21 +103,42 @@ class Workspace:
 
     # -- runs --------------------------------------------------------------------------
     def run_now(self, body: dict[str, Any]) -> dict[str, Any]:
+        started = self.start_run(body)
+        assert started is not None  # no still_wanted check: always started
+        return started[0]
+
+    def start_run(self, body: dict[str, Any], *, trigger: str = "ONE_TIME",
+                  still_wanted: Callable[[dict[str, Any]], bool] | None = None,
+                  ) -> tuple[dict[str, Any], str] | None:
+        """run-now's one path, for run-now (ONE_TIME) and the job scheduler (PERIODIC).
+
+        Returns the run-now reply and the admission ("run", "queue" or "skip"), or None when
+        `still_wanted(state)`, checked under the store lock, says no.
+        """
         if self.stopping.is_set():
             raise ApiError(503, "TEMPORARILY_UNAVAILABLE", "The workspace is shutting down.")
         with self.store.lock:
+            if still_wanted is not None and not still_wanted(self.store.data):
+                return None
             run_id = self.store.next_id("run_id")
             reply, plan = runs.run_now(
                 self.store.data, body, run_id=run_id, start_ms=self.now_ms(),
-                next_task_run_id=lambda: self.store.next_id("run_id"))
+                next_task_run_id=lambda: self.store.next_id("run_id"), trigger=trigger)
             self.store.save()
         if plan.admission == "skip":
-            return reply
+            return reply, plan.admission
         player = RunPlayer(self, plan)
         with self._idle:
             self._players[plan.run_id] = player
         player.start()
-        return reply
+        return reply, plan.admission
+
+    def jobs_changed(self) -> None:
+        """A job was created, edited or deleted: its schedule takes effect from now.
+
+        Call without holding the store lock (the scheduler takes its own lock first)."""
+        if self.scheduler is not None:
+            self.scheduler.jobs_changed()
 
     def cancel_run(self, body: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
@@ -173,6 +197,8 @@ class Workspace:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop playing runs (agents get SIGTERM); unfinished runs fail on the next start."""
+        if self.scheduler is not None:
+            self.scheduler.stop()  # first: no scheduled run may start while stopping
         self.stopping.set()
         with self._idle:
             players = list(self._players.values())

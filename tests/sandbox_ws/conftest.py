@@ -39,9 +39,10 @@ class Sandbox:
         self.backend = FakeSimBackend()
 
     def start(self, *, clock: Clock | None = None, speed: float = 1.0,
-              rate_limit: int | None = None) -> RunningWorkspace:
+              rate_limit: int | None = None, schedules: bool = False) -> RunningWorkspace:
         ws = start_workspace(self.state_dir, speed=speed, rate_limit=rate_limit,
-                             clock=clock or FakeClock(), backend=self.backend)
+                             clock=clock or FakeClock(), backend=self.backend,
+                             schedules=schedules)
         self.running.append(ws)
         return ws
 

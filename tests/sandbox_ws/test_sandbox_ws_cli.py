@@ -9,15 +9,18 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 from tests.sandbox_ws.conftest import client
 
 
-def start(state_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
+def start(state_dir: Path, *extra: str, **env_extra: str,
+          ) -> tuple[subprocess.Popen[str], list[str]]:
     """Start `trimtab sandbox up` and return its first output lines (up to the job list)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
+    env.update(env_extra)
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli.main", *extra, "sandbox", "up", "--state-dir",
          str(state_dir), "--speed", "1000"],
@@ -101,3 +104,35 @@ def test_python_m_sandbox_help_and_usage_errors() -> None:
     bad = subprocess.run([sys.executable, "-m", "server.cli.main", "sandbox", "up", "--speed",
                           "0"], capture_output=True, text=True, timeout=30)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+def test_sandbox_up_fires_schedules_unless_turned_off(tmp_path: Path) -> None:
+    from databricks.sdk.service.jobs import CronSchedule, TriggerType
+
+    proc, lines = start(tmp_path / "sandbox")
+    try:
+        assert "schedules fire" in lines[2], lines
+        host, token = lines[0].split("=", 1)[1], lines[1].split("=", 1)[1]
+        w = client(SimpleNamespace(host=host, token=token))  # type: ignore[arg-type]
+        seeded = next(j for j in w.jobs.list(expand_tasks=True) if j.settings.job_clusters)
+        job_id = w.jobs.create(name="every-minute", tasks=seeded.settings.tasks,
+                               job_clusters=seeded.settings.job_clusters,
+                               schedule=CronSchedule(quartz_cron_expression="0 * * * * ?",
+                                                     timezone_id="UTC")).job_id
+        deadline = time.monotonic() + 30  # a simulated minute is 0.06 s at x1000
+        found: list = []
+        while not found and time.monotonic() < deadline:
+            found = [r for r in w.jobs.list_runs(job_id=job_id)
+                     if r.trigger == TriggerType.PERIODIC]
+            time.sleep(0.1)
+        assert found and found[-1].start_time % 60_000 < 30_000
+    finally:
+        code, err = interrupt(proc)
+    assert code == 0, err
+
+    proc, lines = start(tmp_path / "sandbox", TRIMTAB_SANDBOX_SCHEDULES="0")
+    try:
+        assert "schedules off" in lines[2], lines
+    finally:
+        code, err = interrupt(proc)
+    assert code == 0, err

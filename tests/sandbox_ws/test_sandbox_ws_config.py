@@ -19,6 +19,10 @@ def test_flags_win_over_environment_which_wins_over_defaults(tmp_path: Path) -> 
     assert config.rate_limit is None       # default
     defaults = load({}, {})
     assert defaults.speed == 600.0 and defaults.port == 0 and defaults.seed is True
+    # `sandbox up` fires schedules unless told not to (the Python API's default is off).
+    assert defaults.schedules is True
+    assert load({}, {"TRIMTAB_SANDBOX_SCHEDULES": "0"}).schedules is False
+    assert load({"schedules": True}, {"TRIMTAB_SANDBOX_SCHEDULES": "off"}).schedules is True
     assert all(s.env.startswith("TRIMTAB_SANDBOX_") and not s.sensitive for s in SETTINGS)
 
 
