@@ -20,7 +20,9 @@ class StageObs:
     Sizes and times are sums over the stage's successful tasks. ``input_bytes`` were read from
     storage, ``output_bytes`` written to storage (both over the node's network for cloud storage),
     ``shuffle_read_bytes`` fetched from shuffle files (remote and local), ``shuffle_write_time_s``
-    spent writing shuffle files to local disk.
+    spent writing shuffle files to local disk. When ``input_from_cache``, the stage's
+    ``input_bytes`` were (mostly) the blocks of a dataset an earlier stage cached, read from
+    executor memory or, what did not fit there, from local disk: Spark counts both as input.
     """
 
     num_tasks: float
@@ -37,6 +39,7 @@ class StageObs:
     peak_memory_bytes: float = 0.0
     output_bytes: float = 0.0
     shuffle_write_time_s: float = 0.0
+    input_from_cache: bool = False
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,9 @@ class Stage:
     tasks_failed: int = 0
     tasks_killed: int = 0
     executor_peaks: tuple[ExecutorStagePeak, ...] = ()
+    # Read (some of) its input from an RDD an earlier stage cached: Spark counts those reads, from
+    # executor memory or local disk, in ``metrics["input_bytes"]`` like storage reads.
+    input_from_cache: bool = False
 
     @property
     def duration_s(self) -> float:

@@ -51,7 +51,7 @@ def _stage(s: ingest_pb2.StageCompleted, app: str, agent_id: str) -> Materialize
         "num_tasks": s.num_tasks, "parent_ids": json_text(list(s.parent_ids)),
         "submission_time_ms": s.submission_time_ms, "completion_time_ms": s.completion_time_ms,
         "failure_reason": s.failure_reason, "tasks_succeeded": s.tasks_succeeded,
-        "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed,
+        "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed, "input_from_cache": s.input_from_cache,
         **ZERO_METRICS, **{f.name: v for f, v in s.metrics.ListFields()},
         **dict(zip(TD_COLUMNS, (d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum),
                    strict=True)),

@@ -180,7 +180,7 @@ def _stage(s: ingest_pb2.StageCompleted, app: str) -> Stage:
         completion_time_ms=s.completion_time_ms, failure_reason=s.failure_reason,
         metrics=metrics_from_proto(s.metrics), task_duration_ms=distribution_from_proto(s.task_duration_ms),
         tasks_succeeded=s.tasks_succeeded, tasks_failed=s.tasks_failed, tasks_killed=s.tasks_killed,
-        executor_peaks=peaks,
+        executor_peaks=peaks, input_from_cache=s.input_from_cache,
     )
 
 

@@ -95,6 +95,7 @@ def stage(s: Stage) -> admin_pb2.StageSummary:
         stage_id=s.stage_id, attempt_id=s.attempt_id, name=s.name, num_tasks=s.num_tasks,
         duration_s=s.duration_s, metrics=translate.metrics_to_proto(s.metrics),
         task_duration_ms=translate.distribution_to_proto(s.task_duration_ms), failure_reason=s.failure_reason,
+        input_from_cache=s.input_from_cache,
     )
 
 

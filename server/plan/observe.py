@@ -30,6 +30,7 @@ def stage_obs(stage: Stage) -> StageObs:
         peak_memory_bytes=float(m.get("peak_execution_memory_bytes", 0)),
         output_bytes=float(m.get("output_bytes", 0)),
         shuffle_write_time_s=m.get("shuffle_write_time_ns", 0) / 1e9,
+        input_from_cache=stage.input_from_cache,
     )
 
 

@@ -195,7 +195,7 @@ def stage_values(s: Stage) -> dict[str, Any]:
         "name": s.name, "num_tasks": s.num_tasks, "parent_ids": list(s.parent_ids),
         "submission_time_ms": s.submission_time_ms, "completion_time_ms": s.completion_time_ms,
         "failure_reason": s.failure_reason, "tasks_succeeded": s.tasks_succeeded,
-        "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed,
+        "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed, "input_from_cache": s.input_from_cache,
         **ZERO_METRICS, **metrics,
         **dict(zip(TD_COLUMNS, (d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum),
                    strict=True)),
@@ -215,6 +215,7 @@ def stage(row: Any, peaks: tuple[Any, ...] = ()) -> Stage:
         tasks_succeeded=row.tasks_succeeded, tasks_failed=row.tasks_failed, tasks_killed=row.tasks_killed,
         executor_peaks=tuple(ExecutorStagePeak(executor_id=p.executor_id, metrics=dict(p.metrics or {}))
                              for p in peaks),
+        input_from_cache=bool(row.input_from_cache),
     )
 
 

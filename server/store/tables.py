@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
@@ -242,6 +242,8 @@ class StageRow(SQLModel, table=True):
     tasks_succeeded: int = 0
     tasks_failed: int = 0
     tasks_killed: int = 0
+    # Read its input from a cached RDD (server.domain.Stage); rows stored before 0003 read false.
+    input_from_cache: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # Aggregated task metrics (server.domain.TASK_METRIC_NAMES).
     executor_run_time_ms: int = _big()
     executor_cpu_time_ns: int = _big()

@@ -45,3 +45,11 @@ def test_stage_metrics_reach_the_replay_including_output_and_shuffle_write_time(
     assert (s.num_tasks, s.task_time_total_s, s.task_max_s) == (10.0, 10.0, 1.5)
     assert (s.input_bytes, s.output_bytes, s.shuffle_read_bytes) == (4e9, 1.4e9, 400.0)
     assert (s.shuffle_write_time_s, s.cpu_time_s, s.gc_time_s) == (2.5, 9.0, 0.4)
+
+
+def test_whether_a_stage_read_a_cached_rdd_reaches_the_replay() -> None:
+    stages = [Stage("app", 0, name="cache", metrics={"input_bytes": 10}),
+              Stage("app", 1, name="iterate", metrics={"input_bytes": 30}, input_from_cache=True)]
+    obs = observation(RUN, stages, applied_recommendation=True)
+    assert obs is not None
+    assert [(s.input_bytes, s.input_from_cache) for s in obs.stages] == [(10.0, False), (30.0, True)]

@@ -35,7 +35,7 @@ def _every_kind() -> ingest_pb2.EventBatch:
                                            peak_execution_memory_bytes=1 << 20),
             task_duration_ms=common_pb2.Distribution(count=200, min=10, p25=20, p50=40, p75=60, p90=80, p95=90,
                                                      p99=99, max=120, sum=9000),
-            tasks_succeeded=199, tasks_failed=1, tasks_killed=0,
+            tasks_succeeded=199, tasks_failed=1, tasks_killed=0, input_from_cache=True,
             executor_peaks=[ingest_pb2.ExecutorStagePeak(executor_id="1", metrics={"JVMHeapMemory": 7}),
                             ingest_pb2.ExecutorStagePeak(executor_id="2", metrics={})])),
         ingest_pb2.Event(key="st0", application_id=app, stage_completed=ingest_pb2.StageCompleted(stage_id=0)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from server.domain import (
     TASK_METRIC_NAMES,
     AgentCounters,
@@ -111,3 +113,9 @@ def test_many_applications_and_agents_in_one_write(store: Store) -> None:
     assert {a.agent_id: a.batches_received for a in store.ingest.agents()} == {"agent-0": 2, "agent-1": 2}
     assert sorted(a.application_id for a in store.applications.list(unassigned=True)) == [
         "app-0", "app-1", "app-2", "app-3"]
+
+
+def test_a_stage_keeps_whether_it_read_a_cached_rdd(store: Store) -> None:
+    cached = replace(_stage(1), input_from_cache=True)
+    store.ingest.write([_batch("b", _ev("stage/0/0", _stage(0)), _ev("stage/1/0", cached))])
+    assert store.applications.stages(APP) == [_stage(0), cached]

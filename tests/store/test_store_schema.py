@@ -45,6 +45,28 @@ def test_upgrade_from_0001_keeps_projects_and_adds_no_schedule(db_url: str) -> N
         store.close()
 
 
+def test_upgrade_from_0002_keeps_stages_as_storage_reads(db_url: str) -> None:
+    """Stages stored by an older server come through as not read from a cached RDD."""
+    import sqlalchemy as sa
+
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0002")
+    metric_cols = [c.name for c in metadata.tables["stages"].columns
+                   if c.name not in ("application_id", "stage_id", "attempt_id", "name", "parent_ids",
+                                     "failure_reason", "input_from_cache")]
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            f"INSERT INTO stages (application_id, stage_id, attempt_id, name, parent_ids, failure_reason, "
+            f"{', '.join(metric_cols)}) VALUES ('app', 1, 0, 'scan', '[]', '', {', '.join('0' * len(metric_cols))})"))
+    engine.dispose()
+    store = open_store(db_url)
+    try:
+        [stage] = store.applications.stages("app")
+        assert (stage.name, stage.input_from_cache) == ("scan", False)
+    finally:
+        store.close()
+
+
 def test_upgrade_twice_is_harmless(db_url: str) -> None:
     open_store(db_url).close()
     store = open_store(db_url)
