@@ -166,7 +166,14 @@ class JobScheduler:
             changed = False
             current: dict[int, Trigger] = {}
             for job in data["jobs"].values():
-                trigger = active_trigger(job.get("settings") or {})
+                try:
+                    trigger = active_trigger(job.get("settings") or {})
+                except (ApiError, KeyError, ValueError) as exc:
+                    # Checked on the way in, so only a hand-edited or older state file gets
+                    # here: that job does not fire, the others still do.
+                    log.warning("job %s: schedule not usable, not fired: %s", job.get("job_id"),
+                                exc)
+                    continue
                 if trigger is not None:
                     current[int(job["job_id"])] = trigger
             for job_id, trigger in current.items():
