@@ -264,7 +264,9 @@ def test_schedules_are_off_unless_asked_for(sandbox: Sandbox) -> None:
 
 
 def test_fires_on_the_real_clock_at_high_speed(sandbox: Sandbox) -> None:
-    ws = sandbox.start(clock=RealClock(), speed=600.0, schedules=True)  # a minute: 0.1 s
+    # x120: a minute is 0.5 s of wall time, so 45 simulated seconds of slack are 375 ms (a loaded
+    # 2-core CI machine delays the scheduler thread by tens of ms at times).
+    ws = sandbox.start(clock=RealClock(), speed=120.0, schedules=True)
     w = client(ws)
     template = w.jobs.get(create(w)).settings
     job_id = w.jobs.create(name="every-minute", tasks=template.tasks,
@@ -273,12 +275,12 @@ def test_fires_on_the_real_clock_at_high_speed(sandbox: Sandbox) -> None:
                                                  timezone_id="UTC"),
                            queue=QueueSettings(enabled=False)).job_id
     deadline = time.monotonic() + 20
-    while len(starts(w, job_id)) < 5 and time.monotonic() < deadline:
+    while len(starts(w, job_id)) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     found = [r for r in w.jobs.list_runs(job_id=job_id) if r.trigger == TriggerType.PERIODIC]
-    assert len(found) >= 5
+    assert len(found) >= 3
     for r in found:
-        # Late by at most 45 simulated seconds (75 ms of wall time on a busy machine), and
+        # Late by at most 45 simulated seconds, and
         # never early (an early fire would sit just below the next minute).
         assert r.start_time % 60_000 <= 45_000, iso(r.start_time)
     assert len({r.start_time // 60_000 for r in found}) == len(found)  # one per minute
