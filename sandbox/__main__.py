@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
                             help=f"{setting.help} [env {setting.env}]")
     parser.add_argument("--no-seed", dest="seed", action="store_const", const=False,
                         default=None, help=BY_NAME["seed"].help.replace("Create", "Do not create"))
+    parser.add_argument("--no-schedules", dest="schedules", action="store_const", const=False,
+                        default=None, help=BY_NAME["schedules"].help.replace("Start", "Do not start"))
     args = parser.parse_args(argv)
     try:
         config = load(vars(args))

@@ -35,16 +35,18 @@ def cli() -> None:
                    "[env TRIMTAB_SANDBOX_RATE_LIMIT].")
 @click.option("--no-seed", "seed", flag_value=False, default=None,
               help="Do not create the example jobs  [env TRIMTAB_SANDBOX_SEED=0].")
+@click.option("--no-schedules", "schedules", flag_value=False, default=None,
+              help="Do not start runs at the jobs' schedules  [env TRIMTAB_SANDBOX_SCHEDULES=0].")
 @click.pass_obj
 def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port: int | None,
-       rate_limit: int | None, seed: bool | None) -> None:
+       rate_limit: int | None, seed: bool | None, schedules: bool | None) -> None:
     """Serve the workspace until Ctrl-C; prints DATABRICKS_HOST and DATABRICKS_TOKEN."""
     from sandbox.workspace.config import load
     from sandbox.workspace.serve import describe, serve_until_stopped
 
     try:
         config = load({"state_dir": state_dir, "speed": speed, "port": port,
-                       "rate_limit": rate_limit, "seed": seed})
+                       "rate_limit": rate_limit, "seed": seed, "schedules": schedules})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 

@@ -16,14 +16,14 @@ from types import SimpleNamespace
 from tests.sandbox_ws.conftest import client
 
 
-def start(state_dir: Path, *extra: str, **env_extra: str,
+def start(state_dir: Path, *extra: str, up_args: tuple[str, ...] = (), **env_extra: str,
           ) -> tuple[subprocess.Popen[str], list[str]]:
     """Start `trimtab sandbox up` and return its first output lines (up to the job list)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
     env.update(env_extra)
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli.main", *extra, "sandbox", "up", "--state-dir",
-         str(state_dir), "--speed", "1000"],
+         str(state_dir), "--speed", "1000", *up_args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out: queue.Queue[str | None] = queue.Queue()
 
@@ -125,12 +125,14 @@ def test_sandbox_up_fires_schedules_unless_turned_off(tmp_path: Path) -> None:
             found = [r for r in w.jobs.list_runs(job_id=job_id)
                      if r.trigger == TriggerType.PERIODIC]
             time.sleep(0.1)
-        assert found and found[-1].start_time % 60_000 < 30_000
+        # Only that it fires: how late a fire may be is tested on a slower clock
+        # (test_sandbox_ws_fire), since a simulated minute here is 60 ms of wall time.
+        assert found
     finally:
         code, err = interrupt(proc)
     assert code == 0, err
 
-    proc, lines = start(tmp_path / "sandbox", TRIMTAB_SANDBOX_SCHEDULES="0")
+    proc, lines = start(tmp_path / "sandbox", up_args=("--no-schedules",))
     try:
         assert "schedules off" in lines[2], lines
     finally:
