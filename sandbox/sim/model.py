@@ -23,6 +23,7 @@ STORAGE_READ_STREAM_GBPS = 0.12  # GB/s one task can pull from S3/ADLS
 STORAGE_WRITE_STREAM_GBPS = 0.08  # GB/s one task can push to S3/ADLS
 NETWORK_EFFICIENCY = 0.8  # usable share of the quoted NIC bandwidth
 IO_CPU_OVERLAP = 0.7  # share of the shorter of CPU and I/O time hidden under the longer
+CACHE_FOOTPRINT = 1.2  # bytes a cached dataset takes in executor memory per byte of its input
 
 
 def executor_heap_gib(node: NodeType) -> float:
@@ -90,12 +91,13 @@ class TaskCost:
     peak_execution_memory: int
     result_size: int
     oom: bool = False  # the attempt dies with java.lang.OutOfMemoryError partway through
-    cache_read_bytes: int = 0  # read from cached blocks in executor memory (no I/O time)
+    cache_read_bytes: int = 0  # in-memory size of the cached blocks it read (no I/O time)
 
     @property
     def reported_input_bytes(self) -> int:
-        """What Spark reports as the task's input (``inputMetrics.bytesRead``): it counts the blocks of
-        a cached RDD read from memory, like those read back from disk, as input (``RDD.getOrCompute``)."""
+        """What Spark reports as the task's input (``inputMetrics.bytesRead``): it counts the cached
+        blocks it read as input (``RDD.getOrCompute``), at their size where they were stored: in memory,
+        their in-memory size; on disk (``input_bytes`` here), the bytes read back."""
         return self.input_bytes + self.cache_read_bytes
 
     @property
@@ -167,5 +169,5 @@ def task_cost(work: TaskWork, node: NodeType, *, concurrency: int, workers: int,
         peak_execution_memory=round(min(need, avail)),
         result_size=2400 + (0 if shuffle_write else 1600),
         oom=work.oom_pressure is not None and pressure > work.oom_pressure,
-        cache_read_bytes=round(work.cached_bytes),
+        cache_read_bytes=round(work.cached_bytes * CACHE_FOOTPRINT),
     )

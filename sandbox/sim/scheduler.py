@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from sandbox.sim.cluster import ClusterPlan
-from sandbox.sim.model import GB, TaskCost, TaskWork, storage_memory_bytes, task_cost
+from sandbox.sim.model import CACHE_FOOTPRINT, GB, TaskCost, TaskWork, storage_memory_bytes, task_cost
 from sandbox.sim.profiles import StageTemplate, WorkloadProfile
 
 EXECUTOR_LOST_REASON = (
@@ -400,7 +400,7 @@ def schedule(profile: WorkloadProfile, plan: ClusterPlan, *, day: int, rng: rand
     """Simulate the application of ``profile`` on ``plan`` from ``start_ms`` (ms since app start)."""
     workers = max(plan.min_workers, 1)
     cached_capacity = storage_memory_bytes(plan.worker_type) * workers
-    cache_fraction = min(1.0, cached_capacity / max(profile.input_gb_on(day) * GB * 1.2, 1.0))
+    cache_fraction = min(1.0, cached_capacity / max(profile.input_gb_on(day) * GB * CACHE_FOOTPRINT, 1.0))
     works = _stage_works(profile, day, plan.spark_conf, rng, cache_fraction)
     sched = _Scheduler(profile, plan, rng, losses or [], noise)
     timeline = sched.run(works, start_ms)

@@ -15,6 +15,7 @@ import pytest
 
 from agent.events import StageCompleted
 from agent.parse import AppParser, cached_level
+from sandbox.sim.model import CACHE_FOOTPRINT
 from sandbox.sim.run import SimulatedRun, simulate_run
 
 T0 = 1_790_000_000_000
@@ -59,15 +60,15 @@ def test_the_agent_flags_exactly_the_cache_reads_and_their_input_is_the_cached_t
     small, large = agent_stages(run(SMALL)), agent_stages(run(LARGE))
     for stages in (small, large):
         assert [s.stage_id for s in stages if s.input_from_cache] == list(range(1, 21, 2))
-    # Spark counts cached blocks read from memory (large) and from disk (small) alike as input, so
-    # every iteration reports the whole table on either cluster, as much as the caching scan read.
+    # Spark counts cached blocks read from memory (large) and from disk (small) alike as input, at
+    # their stored size: the table's in-memory size where it fits, less where most is read from disk.
     table = small[0].metrics[7]
+    assert large[0].metrics[7] == table  # the caching scan reads the table from storage
+    in_memory = [s.metrics[7] for s in large if s.input_from_cache]
+    assert in_memory == [pytest.approx(table * CACHE_FOOTPRINT, rel=1e-6)] * 10
+    assert all(table < s.metrics[7] < table * 1.1 for s in small if s.input_from_cache)
     for stages in (small, large):
-        for s in stages:
-            if s.input_from_cache:
-                assert s.metrics[7] == pytest.approx(table, rel=1e-6)
-            elif s.stage_id:
-                assert s.metrics[7] == 0
+        assert all(s.metrics[7] == 0 for s in stages if s.stage_id and not s.input_from_cache)
 
 
 def test_other_profiles_have_no_cache_reads() -> None:
