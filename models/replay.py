@@ -38,6 +38,23 @@ bandwidth, less when it gives more), and a stage's task time is never below the 
 time alone. A stage without CPU time (no agent metrics), or a configuration whose bandwidth is
 unknown (``Candidate.network_gbps`` None), is replayed by slots and memory only, as before.
 
+Cached datasets: a stage that reads the blocks of a dataset an earlier stage cached
+(``StageObs.input_from_cache``) reads them from executor memory, which costs no transfer at all,
+or, for the share that did not fit in the cluster's storage memory, from the local disk
+(``DataFrame.cache()`` is MEMORY_AND_DISK: the blocks that do not fit are written there once and
+read back by every later stage). Spark counts both as input bytes, so those bytes are not storage
+reads over the network. The cached dataset's size is estimated by the largest such stage's input
+(a stage that reads it whole); the storage memory of a cluster is its nodes times the unified
+memory's protected storage share (``spark.memory.storageFraction``, which execution cannot evict)
+of each executor. The share of the dataset beyond that is read from disk at the per-task disk rate
+(taken like the network's, see above) on the source and on each target; the difference is what the
+target gains or loses. When the source read from disk, only the part of that time the tasks were
+not computing is taken as exposed, and the target's disk time is scaled by the same share; when
+everything fit on the source there is nothing measured to scale and the target's disk time counts
+whole. A dataset persisted MEMORY_ONLY is recomputed rather than read from disk where it does not
+fit; that is not modelled (the agent does not send the storage level), nor is the CPU time of
+deserializing blocks read from disk.
+
 Time outside the stages (driver work, scheduling, startup) is treated as fixed. Stages are assumed
 sequential; the replay is calibrated so that replaying the run on its own configuration returns the
 measured runtime.
@@ -73,6 +90,9 @@ _NETWORK_EFFICIENCY = 0.9
 # "one concurrent request for each 85-90 MB/s of desired network throughput".
 _STORAGE_STREAM_GBS = 0.09
 _GB = 1e9
+# spark.memory.storageFraction (default 0.5): the share of unified memory cached blocks keep even
+# when execution needs memory (they may borrow more while execution does not, but can lose it).
+_STORAGE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -121,13 +141,26 @@ def _spill_onset_time(stage: StageObs, source_slot: float, target_slot: np.ndarr
     return short * _SPILL_TIME_SHARE * stage.task_time_total_s
 
 
+def storage_memory_bytes(configs: Sequence[Candidate]) -> np.ndarray:
+    """Bytes of cached blocks each configuration's executors keep in memory, all nodes together (estimate)."""
+    heap = np.array([max(1.0, _HEAP_SHARE * c.memory_gib - _HEAP_OVERHEAD_GIB) for c in configs])
+    nodes = np.array([max(c.nodes, 1) for c in configs], dtype=float)
+    return nodes * (heap - _RESERVED_GIB) * _UNIFIED_SHARE * _STORAGE_SHARE * _GIB
+
+
+def cached_dataset_bytes(run: Observation) -> float:
+    """Size of the run's cached dataset: the input of its largest stage that read it (0 if none did)."""
+    return max((s.input_bytes for s in run.stages if s.input_from_cache), default=0.0)
+
+
 def network_task_seconds(stage: StageObs, share: NetworkShare) -> np.ndarray:
     """Task-seconds the stage's reads and writes take at each configuration's per-task rates.
 
     Storage traffic is capped per request (`_STORAGE_STREAM_GBS`); shuffle blocks, remote or local,
     move at the node's per-task share (see the module docstring for why local reads count too).
+    Input read from a cached dataset is not storage traffic (`_cache_disk_time`).
     """
-    storage = (stage.input_bytes + stage.output_bytes) / _GB
+    storage = ((0.0 if stage.input_from_cache else stage.input_bytes) + stage.output_bytes) / _GB
     rate = np.maximum(share.per_task_gbs, 1e-9)  # NaN (unknown bandwidth) stays NaN
     return storage / np.minimum(rate, _STORAGE_STREAM_GBS) + stage.shuffle_read_bytes / _GB / rate
 
@@ -162,6 +195,42 @@ def _io_stretch(
     return gain + exposed * (ratio - 1.0), np.where(known, moved * ratio, 0.0)
 
 
+@dataclass(frozen=True)
+class CacheFit:
+    """The run's cached dataset (bytes) and the storage memory of the source (one entry) and the targets."""
+
+    dataset_bytes: float
+    source_bytes: np.ndarray
+    target_bytes: np.ndarray
+
+
+def _cache_disk_time(
+    stage: StageObs, cache: CacheFit | None, source: NetworkShare | None, target: NetworkShare | None
+) -> np.ndarray | float:
+    """Task-seconds a stage that read a cached dataset gains on each target from reading less or more
+    of it from local disk (see the module docstring). Zero without the bandwidths or the sizes."""
+    if (cache is None or not stage.input_from_cache or cache.dataset_bytes <= 0 or stage.input_bytes <= 0
+            or source is None or target is None or stage.cpu_time_s <= 0):
+        return 0.0
+    src_rate = float(source.per_task_gbs[0])
+    if not np.isfinite(src_rate) or src_rate <= 0:
+        return 0.0
+    known = np.isfinite(target.per_task_gbs)
+    tgt_rate = np.where(known, np.maximum(target.per_task_gbs, 1e-9), src_rate)
+
+    def on_disk(storage: np.ndarray) -> np.ndarray:  # share of the stage's cached input read from disk
+        return np.clip(1.0 - storage / cache.dataset_bytes, 0.0, 1.0)
+
+    at_source = float(on_disk(cache.source_bytes)[0]) * stage.input_bytes / _GB / src_rate
+    at_target = np.where(known, on_disk(cache.target_bytes) * stage.input_bytes / _GB / tgt_rate, at_source)
+    if at_source <= 0:
+        return at_target
+    compute = stage.cpu_time_s + stage.gc_time_s
+    not_computing = max(stage.task_time_total_s - compute - stage.shuffle_write_time_s, 0.0)
+    exposed = min(at_source, not_computing) / at_source
+    return exposed * (at_target - at_source)
+
+
 def stage_wall_time(
     stage: StageObs,
     slots: np.ndarray,
@@ -170,6 +239,7 @@ def stage_wall_time(
     target_network: NetworkShare | None = None,
     source_slot_memory: float = 0.0,
     target_slot_memory: np.ndarray | None = None,
+    cache: CacheFit | None = None,
 ) -> np.ndarray:
     """Expected wall time of ``stage`` on each slot count in ``slots``.
 
@@ -178,6 +248,8 @@ def stage_wall_time(
     bandwidth among its tasks; without both, network time scales with slots like everything else.
     ``source_slot_memory`` (bytes) and ``target_slot_memory`` (one per slot entry) let a stage that
     did not spill on the source spill where its largest task no longer fits; without them it cannot.
+    ``cache`` (with both networks) lets a stage that read a cached dataset read more or less of it
+    from local disk where the target's storage memory holds less or more of it.
     """
     slots = np.maximum(np.asarray(slots, dtype=float), 1.0)
     ratio = np.maximum(np.asarray(memory_ratio, dtype=float), 1e-3)
@@ -186,6 +258,7 @@ def stage_wall_time(
     total = stage.task_time_total_s - lost + lost * scale
     total = total + _spill_onset_time(stage, source_slot_memory, target_slot_memory)
     gain, floor = _io_stretch(stage, source_network, target_network)
+    gain = gain + _cache_disk_time(stage, cache, source_network, target_network)
     total = np.maximum(total + gain, floor)
     # Task lengths stretch with the same factor as the stage's total task time.
     stretch = total / max(stage.task_time_total_s, 1e-9)
@@ -210,10 +283,14 @@ def replay_runtimes(run: Observation, source: Candidate, targets: Sequence[Candi
     target_net = NetworkShare.of(targets) if source_net is not None else None
     source_slot = float(execution_memory_per_slot([source])[0])
     target_slot = execution_memory_per_slot(targets)
+    cached = cached_dataset_bytes(run)
+    cache = (CacheFit(cached, storage_memory_bytes([source]), storage_memory_bytes(targets))
+             if cached > 0 else None)
     staged_target = np.zeros(len(targets))
     staged_source = 0.0
     for stage in run.stages:
-        staged_target += stage_wall_time(stage, slots, mem_ratio, source_net, target_net, source_slot, target_slot)
+        staged_target += stage_wall_time(stage, slots, mem_ratio, source_net, target_net, source_slot, target_slot,
+                                         cache)
         staged_source += float(stage_wall_time(stage, own_slots)[0])
     fixed = max(run.runtime_s - staged_source, 0.0)
     # Calibrate: if stages overlapped (sum of stage times > runtime), shrink the staged part.
