@@ -137,3 +137,26 @@ def test_first_decision_without_runs_is_learning_with_unknown_predictions() -> N
     d = decide(cands, [], Settings(sla_s=100.0))
     assert d.phase == "learning"
     assert np.isnan(d.predicted_runtime_s) and d.p_meet_sla is None
+
+
+def test_exploration_needs_a_material_expected_saving() -> None:
+    # A no-SLA job: nothing but the expected saving limits exploration, so find a decision that
+    # explores, then raise the threshold just above the saving it reported.
+    job = Job()
+    cands = grid()
+    rng = np.random.default_rng(7)
+    history = [job.run(cands[5], rng, recommendation_applied=False)]
+    eager = Settings(sla_s=None, min_saving=0.0)
+    exploring = None
+    for _ in range(12):
+        d = decide(cands, history, eager)
+        if d.phase == "optimizing" and d.candidate != d.best:
+            exploring = d
+            break
+        history.append(job.run(d.candidate, rng))
+    assert exploring is not None, "the synthetic job never explored"
+    saving = float(exploring.reason.split("expected saving ")[1].split("%")[0]) / 100
+    below = decide(cands, history, Settings(sla_s=None, min_saving=saving * 0.9))
+    assert below.candidate != below.best and "trying" in below.reason
+    above = decide(cands, history, Settings(sla_s=None, min_saving=saving * 1.1 + 1e-4))
+    assert above.candidate == above.best and "trying" not in above.reason
