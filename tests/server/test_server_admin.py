@@ -119,3 +119,11 @@ def test_recommendation_show_and_reject(harness: Harness) -> None:
     assert rejected.state == "rejected"
     assert _code(stub.RejectRecommendation, admin_pb2.RejectRecommendationRequest(project=str(p.id)),
                  metadata=harness.admin) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_run_detail_stage_says_whether_it_read_a_cached_rdd() -> None:
+    from server.api.messages import stage
+    from server.domain import Stage
+
+    assert stage(Stage("app-1", 3, input_from_cache=True)).input_from_cache
+    assert not stage(Stage("app-1", 2)).input_from_cache
