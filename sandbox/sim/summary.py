@@ -59,7 +59,8 @@ def summarize(tl: Timeline, profile: WorkloadProfile, plan: ClusterPlan, *, day:
         "executors_added": [e.executor_id for e in tl.executors],
         "executors_removed": [{"executor_id": e.executor_id, "reason": e.remove_reason, "time_ms": e.remove_ms,
                                "lost": e.lost} for e in tl.executors if e.remove_ms is not None],
-        "input_bytes": sum(r.cost.input_bytes for r in ok_all),
+        # As the stages report it: Spark counts a cached dataset's blocks as input of every stage reading it.
+        "input_bytes": sum(r.cost.reported_input_bytes for r in ok_all),
         "shuffle_bytes": sum(r.cost.shuffle_write_bytes for r in ok_all),
         "output_bytes": sum(r.cost.output_bytes for r in ok_all),
         "spilled_bytes": sum(r.cost.memory_spilled for r in ok_all),
