@@ -44,7 +44,9 @@ or, for the share that did not fit in the cluster's storage memory, from the loc
 (``DataFrame.cache()`` is MEMORY_AND_DISK: the blocks that do not fit are written there once and
 read back by every later stage). Spark counts both as input bytes, so those bytes are not storage
 reads over the network. The cached dataset's size is estimated by the largest such stage's input
-(a stage that reads it whole); the storage memory of a cluster is its nodes times the unified
+(a stage that reads it whole; Spark counts each block at the size it was stored at, so on a source
+where much of it was read back from disk, serialized, the in-memory size may be underestimated and
+the targets' disk share with it); the storage memory of a cluster is its nodes times the unified
 memory's protected storage share (``spark.memory.storageFraction``, which execution cannot evict)
 of each executor. The share of the dataset beyond that is read from disk at the per-task disk rate
 (taken like the network's, see above) on the source and on each target; the difference is what the
