@@ -38,6 +38,7 @@ def summarize(tl: Timeline, profile: WorkloadProfile, plan: ClusterPlan, *, day:
             "executor_run_ms": sum(r.cost.run_ms for r in ok),
         })
     ok_all = [r for r in tl.tasks if r.end_reason == "Success"]
+    cache_readers = {s.stage_id for s in tl.stages if s.reads_cache}
     return {
         "profile": profile.name,
         "seed": seed,
@@ -61,6 +62,8 @@ def summarize(tl: Timeline, profile: WorkloadProfile, plan: ClusterPlan, *, day:
                                "lost": e.lost} for e in tl.executors if e.remove_ms is not None],
         # As the stages report it: Spark counts a cached dataset's blocks as input of every stage reading it.
         "input_bytes": sum(r.cost.reported_input_bytes for r in ok_all),
+        # What the job read from storage: the stages that do not read a cached dataset.
+        "storage_input_bytes": sum(r.cost.reported_input_bytes for r in ok_all if r.stage_id not in cache_readers),
         "shuffle_bytes": sum(r.cost.shuffle_write_bytes for r in ok_all),
         "output_bytes": sum(r.cost.output_bytes for r in ok_all),
         "spilled_bytes": sum(r.cost.memory_spilled for r in ok_all),

@@ -37,7 +37,10 @@ class AgentData:
     def input_bytes(self) -> int | None:
         if not self.applications:
             return None  # no agent: unknown, not zero
-        return sum(int(s.metrics.get("input_bytes", 0)) for s in self.stages)
+        # A run's input size is what it read from storage. Spark also counts reads of a cached
+        # dataset as input bytes, once per pass over it: an iterative job would report ten times its
+        # data, and more on a cluster whose cache spills to disk, which looks like data growth.
+        return sum(int(s.metrics.get("input_bytes", 0)) for s in self.stages if not s.input_from_cache)
 
     @property
     def executors_lost(self) -> int:

@@ -48,7 +48,7 @@ def test_local_backfill_stores_what_the_logs_hold(delivered: Delivered, store: S
         assert run.databricks_run_id == 900 + i  # spark.databricks.job.runId in the log
         assert (run.start_ms, run.end_ms) == (counted.start_ms, counted.end_ms) and counted.start_ms > 0
         assert run.runtime_s == pytest.approx((counted.end_ms - counted.start_ms) / 1000)
-        assert run.input_bytes == sim.summary["input_bytes"]
+        assert run.input_bytes == sim.summary["storage_input_bytes"]
         assert run.outcome == ("succeeded" if counted.failed_jobs == 0 else "failed")
         assert run.config is not None and run.config.node_type_id == node_type  # from clusterUsageTags
         assert run.config.num_workers == 2  # not in the tags: the project's spec

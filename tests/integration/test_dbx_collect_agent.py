@@ -27,8 +27,9 @@ from tests.integration.conftest import WIRING
 
 
 def _agent_batch(app_id: str, cluster_id: str, context_id: str, input_bytes: list[int],
-                 lost_executor: bool) -> IngestBatch:
-    """What an agent on the driver would have sent for one application."""
+                 lost_executor: bool, cache_reads: tuple[int, ...] = ()) -> IngestBatch:
+    """What an agent on the driver would have sent for one application (``cache_reads``: input
+    bytes of later stages that re-read a dataset an earlier stage cached)."""
     events = [IngestEvent(app_id, "start", "application_start", Application(
         application_id=app_id, spark_app_id=f"local-{app_id}", spark_context_id=context_id,
         cluster_id=cluster_id, app_name="job", start_time_ms=1, spark_version="3.5.0"))]
@@ -36,6 +37,10 @@ def _agent_batch(app_id: str, cluster_id: str, context_id: str, input_bytes: lis
         events.append(IngestEvent(app_id, f"stage-{i}", "stage", Stage(
             application_id=app_id, stage_id=i, num_tasks=4, submission_time_ms=10, completion_time_ms=20,
             metrics={"input_bytes": n, "executor_run_time_ms": 100})))
+    for i, n in enumerate(cache_reads, start=len(input_bytes)):
+        events.append(IngestEvent(app_id, f"stage-{i}", "stage", Stage(
+            application_id=app_id, stage_id=i, num_tasks=4, submission_time_ms=20, completion_time_ms=25,
+            metrics={"input_bytes": n, "executor_run_time_ms": 50}, input_from_cache=True)))
     events.append(IngestEvent(app_id, "exec-1", "executor", Executor(
         application_id=app_id, executor_id="1", host="10.0.0.2", total_cores=4, added_ms=5,
         removed_ms=15 if lost_executor else 0, removal_reason="lost" if lost_executor else "")))
@@ -52,13 +57,15 @@ def test_run_joins_the_agents_application_by_cluster_and_context(
     assert emulator.wait_idle(60)
     instance = gateway.get_run(run_id)["tasks"][0]["cluster_instance"]
     cluster_id, context_id = instance["cluster_id"], instance["spark_context_id"]
-    store.ingest.write([_agent_batch("app-ours", cluster_id, context_id, [3_000_000, 2_000_000], True),
+    store.ingest.write([_agent_batch("app-ours", cluster_id, context_id, [3_000_000, 2_000_000], True,
+                                     cache_reads=(6_000_000, 6_000_000)),
                         # Same cluster, another Spark context (a restarted driver): not this run's.
                         _agent_batch("app-other", cluster_id, "999", [7], False)])
 
     collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock())
     (run,) = collector.poll_once()
     assert run.project_id == imported.project.id
+    # Passes over a cached dataset are input bytes to Spark, not data the job read from storage.
     assert run.application_ids == ("app-ours",) and run.input_bytes == 5_000_000
     assert "spot_loss" in run.anomalies  # the agent saw an executor LOST
     assert [a.application_id for a in store.applications.for_run(int(run.id or 0))] == ["app-ours"]
