@@ -94,54 +94,124 @@ def show(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, clou
                 ["CLOUD", "REGION", "NODE TYPE", "$/HOUR", "DBU/HOUR", "SPOT OFF", "DATE"])
 
 
-@cli.command("update")
+UPDATE_HELP = """Refresh list prices from the clouds' price APIs into a new catalog version.
+
+\b
+AWS: instance and EBS prices from the AWS Price List API (needs AWS credentials).
+Azure: Linux pay-as-you-go VM prices from the Azure Retail Prices API (public,
+no credentials).
+
+--cloud all (the default) refreshes every cloud that can run: without AWS
+credentials it refreshes Azure and says AWS was skipped. Prices an API does not
+offer are reported and kept from the old catalog. On any API error nothing is
+written.
+"""
+
+
+def _split_regions(cloud: str, regions: tuple[str, ...], cat: Any) -> tuple[list[str], list[str]]:
+    """(AWS regions, Azure regions) to refresh; with ``all`` a given region goes to the cloud whose catalog knows it."""
+    aws_all, azure_all = cat.regions("aws"), cat.regions("azure")
+    if cloud == "aws":
+        return list(regions) or aws_all, []
+    if cloud == "azure":
+        return [], list(regions) or azure_all
+    if not regions:
+        return aws_all, azure_all
+    # Azure names ("eastus") and AWS names ("us-east-1") never collide; a region new to the
+    # catalog goes to AWS, as before --cloud existed (use --cloud azure to add an Azure one).
+    return [r for r in regions if r not in azure_all], [r for r in regions if r in azure_all]
+
+
+@cli.command("update", help=UPDATE_HELP)
 @click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Catalog to start from (default: the refreshed one if any, else the shipped one).")
 @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False), envvar="TRIMTAB_STATE_DIR",
               default=None, help=STATE_DIR_HELP)
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where to write the new catalog (default: <state-dir>/prices).")
-@click.option("--region", "regions", multiple=True, help="AWS regions to refresh (default: all in the catalog).")
+@click.option("--cloud", type=click.Choice(["aws", "azure", "all"]), default="all", show_default=True,
+              help="Which cloud's prices to refresh.")
+@click.option("--region", "regions", multiple=True,
+              help="Regions to refresh (repeatable; default: every region in the catalog of each cloud refreshed).")
 @click.option("--endpoint-url", envvar="TRIMTAB_AWS_PRICING_ENDPOINT", default=None,
-              help="Price List API endpoint (a stand-in); default AWS's.")
+              help="AWS Price List API endpoint (a stand-in); default AWS's.")
+@click.option("--azure-endpoint-url", envvar="TRIMTAB_AZURE_PRICES_ENDPOINT", default=None,
+              help="Azure Retail Prices API endpoint (a stand-in); default https://prices.azure.com.")
 @click.pass_obj
-def update(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, out: Path | None,
-           regions: tuple[str, ...], endpoint_url: str | None) -> None:
-    """Refresh AWS instance and EBS prices from the AWS Price List API (needs AWS credentials)."""
+def update(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, out: Path | None, cloud: str,
+           regions: tuple[str, ...], endpoint_url: str | None, azure_endpoint_url: str | None) -> None:
     from server.clouds.aws import default_credentials
-    from server.clouds.prices import PriceListClient
 
     state = _state_dir(state_dir)
     cat = _source_catalog(catalog_dir, state)
-    creds = default_credentials()
-    if creds is None:
-        raise click.ClickException(
-            "no AWS credentials found (environment, ~/.aws or instance role): "
-            f"the catalog is unchanged (version {cat.version})")
-    if endpoint_url:
-        creds = dataclasses.replace(creds, endpoint_url=endpoint_url)
     now = datetime.now(UTC)
-    wanted_regions = list(regions) or cat.regions("aws")
-    click.echo(f"Asking the AWS Price List API for {len(wanted_regions)} region(s)...", err=True)
-    fetched = PriceListClient(creds).fetch(wanted_regions, set(cat.node_types("aws")), {"gp2", "gp3", "st1"},
-                                           today=now.date().isoformat())
-    if not fetched.compute and not fetched.storage:
-        raise click.ClickException(f"the Price List API returned no prices: the catalog is unchanged "
-                                   f"(version {cat.version})")
-    # Storage entries keep fields the API refresh does not cover (gp3 IOPS and throughput prices).
-    storage = [{**(cat.entry("storage_prices", e["cloud"], e["region"], e["volume_type"]) or {}), **e}
-               for e in fetched.storage]
-    version = now.strftime("%Y.%m.%d-%H%M%S") + "-aws"
-    new = cat.with_entries("compute_prices", fetched.compute, version).with_entries("storage_prices", storage,
-                                                                                     version)
+    aws_regions, azure_regions = _split_regions(cloud, regions, cat)
+    compute: list[dict[str, Any]] = []
+    storage: list[dict[str, Any]] = []
+    missing: list[str] = []
+    lines: list[str] = []
+    refreshed: list[str] = []
+    skipped: list[str] = []
+
+    if aws_regions:
+        creds = default_credentials()
+        if creds is None:
+            reason = "no AWS credentials found (environment, ~/.aws or instance role)"
+            if cloud == "aws":
+                raise click.ClickException(f"{reason}: the catalog is unchanged (version {cat.version})")
+            skipped.append(f"AWS skipped: {reason}")
+        else:
+            from server.clouds.prices import PriceListClient
+
+            if endpoint_url:
+                creds = dataclasses.replace(creds, endpoint_url=endpoint_url)
+            click.echo(f"Asking the AWS Price List API for {len(aws_regions)} region(s)...", err=True)
+            fetched = PriceListClient(creds).fetch(aws_regions, set(cat.node_types("aws")),
+                                                   {"gp2", "gp3", "st1"}, today=now.date().isoformat())
+            if not fetched.compute and not fetched.storage:
+                raise click.ClickException(f"the Price List API returned no prices: the catalog is unchanged "
+                                           f"(version {cat.version})")
+            # Storage entries keep fields the API refresh does not cover (gp3 IOPS and throughput prices).
+            storage = [{**(cat.entry("storage_prices", e["cloud"], e["region"], e["volume_type"]) or {}), **e}
+                       for e in fetched.storage]
+            compute += fetched.compute
+            missing += fetched.missing
+            refreshed.append("aws")
+            lines.append(f"Updated {len(fetched.compute)} instance prices and {len(storage)} EBS prices "
+                         f"in {', '.join(aws_regions)}.")
+            if fetched.missing:
+                lines.append(f"Not offered by the AWS Price List API (kept from catalog {cat.version}): "
+                             f"{', '.join(fetched.missing)}")
+
+    if azure_regions:
+        from server.clouds.azure_prices import RetailPricesClient
+
+        node_types = cat.node_types("azure")
+        click.echo(f"Asking the Azure Retail Prices API for {len(node_types)} VM size(s) in "
+                   f"{len(azure_regions)} region(s)...", err=True)
+        got = RetailPricesClient(azure_endpoint_url).fetch(azure_regions, node_types)
+        if not got.compute:
+            raise click.ClickException(f"the Azure Retail Prices API returned no prices: the catalog is unchanged "
+                                       f"(version {cat.version})")
+        compute += got.compute
+        missing += got.missing
+        refreshed.append("azure")
+        lines.append(f"Updated {len(got.compute)} Azure VM prices in {', '.join(azure_regions)}.")
+        if got.missing:
+            lines.append(f"Not offered by the Azure Retail Prices API (kept from catalog {cat.version}): "
+                         f"{', '.join(got.missing)}")
+
+    if not refreshed:
+        raise click.ClickException("; ".join(skipped + ["no cloud was refreshed"])
+                                   + f": the catalog is unchanged (version {cat.version})")
+    version = now.strftime("%Y.%m.%d-%H%M%S") + "".join(f"-{c}" for c in refreshed)
+    new = cat.with_entries("compute_prices", compute, version).with_entries("storage_prices", storage, version)
     target = out or state / "prices"
     new.write(target)
     if obj is not None and obj.as_json:
-        print_json({"version": version, "path": str(target), "compute_prices": len(fetched.compute),
-                    "storage_prices": len(storage), "missing": fetched.missing})
+        print_json({"version": version, "path": str(target), "clouds": refreshed, "skipped": skipped,
+                    "compute_prices": len(compute), "storage_prices": len(storage), "missing": missing})
         return
-    click.echo(f"Updated {len(fetched.compute)} instance prices and {len(storage)} EBS prices "
-               f"in {', '.join(wanted_regions)}.")
-    if fetched.missing:
-        click.echo(f"Not offered by the API (kept from catalog {cat.version}): {', '.join(fetched.missing)}")
+    for line in skipped + lines:
+        click.echo(line)
     click.echo(f"Catalog {version} written to {target}")

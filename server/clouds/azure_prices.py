@@ -1,0 +1,178 @@
+"""Fresh Azure VM list prices from the Azure Retail Prices API, as catalog entries.
+
+The API (``GET https://prices.azure.com/api/retail/prices``) is public and needs
+no credentials. For each (region, node type) the catalog knows we ask for the
+``Virtual Machines`` meters of that ``armSkuName`` in that ``armRegionName``,
+follow ``NextPageLink`` to the end, and keep the Linux pay-as-you-go price:
+``type`` "Consumption" (not "Reservation" or "DevTestConsumption"), not a
+Windows product, not a Spot or Low Priority SKU, USD per "1 Hour". One query
+per SKU keeps each answer to a page or two (a region-wide query is thousands
+of meters), and uses only ``eq``/``and`` in ``$filter``, which the API
+documents. Filter values are case-sensitive from api-version 2023-01-01-preview
+on, so SKU and region names are passed exactly as the catalog spells them.
+
+Parsing and selection (``linux_consumption_price``, ``select_prices``) are pure;
+``RetailPricesClient`` does the HTTP, with a timeout per request and retries
+with backoff (on the injected clock) for throttling, 5xx and network errors.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.clock import Clock, SystemClock
+from server.errors import FailedPrecondition, Unavailable
+
+API_URL = "https://prices.azure.com/api/retail/prices"
+API_VERSION = "2023-01-01-preview"
+SOURCE = "Azure Retail Prices API (prices.azure.com, Virtual Machines, Linux, pay-as-you-go)"
+# A guard against a NextPageLink that never ends; one SKU in one region is a handful of meters.
+MAX_PAGES = 200
+RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class AzurePriceUpdate:
+    compute: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # "region node_type" the API had no price for
+
+
+def sku_filter(region: str, node_type: str) -> str:
+    """The OData ``$filter`` for one VM size in one region (values quoted, ``'`` doubled as OData escapes it)."""
+    def q(v: str) -> str:
+        return "'" + v.replace("'", "''") + "'"
+    return (f"serviceName eq {q('Virtual Machines')} and armRegionName eq {q(region)} "
+            f"and armSkuName eq {q(node_type)}")
+
+
+def is_linux_consumption(item: dict[str, Any]) -> bool:
+    """True for the meter a Databricks cluster node is billed on: Linux, pay-as-you-go, regular priority."""
+    sku_name = str(item.get("skuName") or "")
+    return (item.get("type") == "Consumption"
+            and item.get("serviceName", "Virtual Machines") == "Virtual Machines"
+            and "Windows" not in str(item.get("productName") or "")
+            and not sku_name.endswith(" Spot") and not sku_name.endswith(" Low Priority")
+            and str(item.get("currencyCode") or "USD") == "USD"
+            and item.get("unitOfMeasure") == "1 Hour"
+            # Tiered meters start at 0; a later tier is not the list price of the first hour.
+            and float(item.get("tierMinimumUnits") or 0) == 0)
+
+
+def linux_consumption_price(items: Iterable[dict[str, Any]], region: str,
+                            node_type: str) -> dict[str, Any] | None:
+    """The catalog entry for ``node_type`` in ``region`` from the API's items, or None if none fits.
+
+    With api-version 2023-01-01-preview the API also returns non-primary meters of
+    the same size; the primary meter wins, then the latest ``effectiveStartDate``
+    (an older price that is still listed is not the one charged today).
+    """
+    candidates = []
+    for item in items:
+        if item.get("armRegionName") != region or item.get("armSkuName") != node_type:
+            continue
+        if not is_linux_consumption(item):
+            continue
+        try:
+            price = float(item.get("retailPrice", item.get("unitPrice")))
+        except (TypeError, ValueError):
+            continue
+        if not price > 0:
+            continue
+        candidates.append((item.get("isPrimaryMeterRegion") is not False,
+                           str(item.get("effectiveStartDate") or ""), price))
+    if not candidates:
+        return None
+    _, start, price = max(candidates)
+    return {"cloud": "azure", "region": region, "node_type": node_type, "usd_per_hour": price,
+            "source": SOURCE, "date": start[:10]}
+
+
+def select_prices(items_by_key: dict[tuple[str, str], list[dict[str, Any]]]) -> AzurePriceUpdate:
+    """Catalog entries for every (region, node_type) key; keys without a fitting item are ``missing``."""
+    update = AzurePriceUpdate()
+    for region, node_type in sorted(items_by_key):
+        entry = linux_consumption_price(items_by_key[(region, node_type)], region, node_type)
+        if entry is None or not entry["date"]:
+            update.missing.append(f"{region} {node_type}")
+        else:
+            update.compute.append(entry)
+    return update
+
+
+def parse_page(body: bytes, url: str) -> tuple[list[dict[str, Any]], str | None]:
+    """``Items`` and ``NextPageLink`` of one answer; anything else is an Unavailable naming the URL."""
+    try:
+        page = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unavailable(f"Azure Retail Prices API returned a body that is not JSON ({url}): {exc}") from exc
+    if not isinstance(page, dict) or not isinstance(page.get("Items"), list):
+        raise Unavailable(f"Azure Retail Prices API returned JSON without an 'Items' list ({url})")
+    items = [i for i in page["Items"] if isinstance(i, dict)]
+    nxt = page.get("NextPageLink")
+    return items, (nxt if isinstance(nxt, str) and nxt else None)
+
+
+class RetailPricesClient:
+    def __init__(self, endpoint_url: str | None = None, *, timeout_s: float = 30.0, max_attempts: int = 3,
+                 backoff_s: float = 1.0, clock: Clock | None = None) -> None:
+        self._url = (endpoint_url or API_URL).rstrip("/")
+        if not self._url.endswith("/api/retail/prices"):
+            self._url += "/api/retail/prices"
+        self._timeout_s = timeout_s
+        self._max_attempts = max(1, max_attempts)
+        self._backoff_s = backoff_s
+        self._clock = clock or SystemClock()
+
+    def first_page_url(self, region: str, node_type: str) -> str:
+        query = urllib.parse.urlencode({"api-version": API_VERSION, "$filter": sku_filter(region, node_type)},
+                                       quote_via=urllib.parse.quote)
+        return f"{self._url}?{query}"
+
+    def _get(self, url: str) -> bytes:
+        last = ""
+        for attempt in range(self._max_attempts):
+            if attempt:
+                self._clock.sleep(self._backoff_s * 2 ** (attempt - 1))
+            request = urllib.request.Request(url, headers={"Accept": "application/json",
+                                                           "User-Agent": "trimtab-prices"})
+            try:
+                with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310 - https/http URL we build
+                    return response.read()
+            except urllib.error.HTTPError as exc:
+                detail = exc.read()[:200].decode("utf-8", "replace").strip()
+                if exc.code not in RETRYABLE_STATUS:
+                    raise FailedPrecondition(
+                        f"Azure Retail Prices API refused the query (HTTP {exc.code}): {detail or exc.reason}") from exc
+                last = f"HTTP {exc.code}" + (f": {detail}" if detail else "")
+            except TimeoutError as exc:
+                last = f"no answer within {self._timeout_s:g}s ({exc})"
+            except urllib.error.URLError as exc:
+                reason = exc.reason
+                last = (f"no answer within {self._timeout_s:g}s" if isinstance(reason, TimeoutError)
+                        else f"unreachable ({reason})")
+            except OSError as exc:  # connection reset mid-body and the like
+                last = f"connection failed ({exc})"
+        raise Unavailable(f"Azure Retail Prices API failed after {self._max_attempts} attempt(s): {last}")
+
+    def items(self, region: str, node_type: str) -> Iterator[dict[str, Any]]:
+        url: str | None = self.first_page_url(region, node_type)
+        pages = 0
+        while url:
+            pages += 1
+            if pages > MAX_PAGES:
+                raise Unavailable(f"Azure Retail Prices API kept paging past {MAX_PAGES} pages "
+                                  f"for {node_type} in {region}")
+            items, url = parse_page(self._get(url), url)
+            yield from items
+
+    def fetch(self, regions: Iterable[str], node_types: Iterable[str]) -> AzurePriceUpdate:
+        """Linux pay-as-you-go prices of ``node_types`` in ``regions``; what the API lacks is ``missing``."""
+        wanted = sorted(set(node_types))
+        found = {(r, t): list(self.items(r, t)) for r in regions for t in wanted}
+        return select_prices(found)
