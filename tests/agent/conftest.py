@@ -148,9 +148,13 @@ class AgentThread:
 @pytest.fixture(scope="session")
 def spark_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real PySpark 4 event logs: zstd rolling, lz4/snappy/lzf/plain single files (one JVM, once)."""
-    out = tmp_path_factory.mktemp("spark-eventlogs")
+    return run_spark_module("tests.agent.spark_apps", tmp_path_factory.mktemp("spark-eventlogs"))
+
+
+def run_spark_module(module: str, out: Path) -> Path:
+    """Run a real PySpark application module (its own JVM) writing its event logs under ``out``."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-m", "tests.agent.spark_apps", str(out)], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", module, str(out)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out

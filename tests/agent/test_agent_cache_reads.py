@@ -7,9 +7,6 @@ the RDD Info (a cached RDD listed again by a later stage) and sends ``input_from
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ import pytest
 from agent import encode
 from agent.events import StageCompleted
 from agent.parse import AppParser
-from tests.agent.conftest import REPO
+from tests.agent.conftest import run_spark_module
 
 
 def rdd(rdd_id: int, *, memory: bool = False, disk: bool = False, parents: tuple[int, ...] = ()) -> dict:
@@ -88,11 +85,7 @@ def test_the_flag_is_encoded():
 
 @pytest.fixture(scope="module")
 def cache_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("spark-cache")
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-m", "tests.agent.spark_cache_app", str(out)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = run_spark_module("tests.agent.spark_cache_app", tmp_path_factory.mktemp("spark-cache"))
     [log] = [f for f in (out / "logs").rglob("*") if f.is_file() and f.name.startswith(("events_", "local-"))]
     return log
 
