@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.clouds.loopback import LoopbackServer
 from sandbox.clouds.tls import write_self_signed
 
 QUERY_SUFFIX = "/providers/Microsoft.CostManagement/query"
@@ -42,9 +43,13 @@ class AzureCostRow:
     currency: str = "USD"
 
 
-class AzureStandIn:
+class AzureStandIn(LoopbackServer):
+    thread_name = "azure-stand-in"
+    scheme = "https"
+
     def __init__(self, subscription_id: str = "00000000-0000-0000-0000-000000000001", token: str = "sandbox-token",
                  page_size: int = 1000, cert_dir: Path | None = None) -> None:
+        super().__init__()
         self.subscription_id = subscription_id
         self.token = token
         self.page_size = page_size
@@ -52,40 +57,25 @@ class AzureStandIn:
         self._lock = threading.Lock()
         self._tmp = None if cert_dir else tempfile.TemporaryDirectory(prefix="trimtab-azure-")
         self.cert_path, self._key_path = write_self_signed(cert_dir or Path(self._tmp.name))  # type: ignore[union-attr]
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.before_query: Callable[[], None] | None = None  # lets a billing delay release bills on demand
         self.requests: deque[dict[str, Any]] = deque(maxlen=100)  # the latest queries, for tests
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None, "start() first"
-        return f"https://127.0.0.1:{self._httpd.server_address[1]}"
+        return self.endpoint_url
 
-    def start(self) -> AzureStandIn:
-        handler = type("Handler", (_Handler,), {"stand_in": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
+
+    def _wrap(self, httpd: ThreadingHTTPServer) -> None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.cert_path, self._key_path)
-        self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="azure-stand-in", daemon=True)
-        self._thread.start()
-        return self
+        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().stop()
         if self._tmp is not None:
             self._tmp.cleanup()
-
-    def __enter__(self) -> AzureStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def add_cost(self, row: AzureCostRow) -> None:
         with self._lock:

@@ -10,11 +10,12 @@ them. Requests are not signature-checked (any dummy keys work).
 from __future__ import annotations
 
 import json
-import threading
 import zlib
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from sandbox.clouds.loopback import LoopbackServer
 
 PUBLICATION_DATE = "2026-11-01T00:00:00Z"
 
@@ -46,37 +47,16 @@ def storage_product(region: str, volume_api_name: str, usd_per_gb_month: float) 
     }
 
 
-class PricingStandIn:
+class PricingStandIn(LoopbackServer):
+    thread_name = "pricing-stand-in"
+
     def __init__(self) -> None:
+        super().__init__()
         self.products: list[dict[str, Any]] = []
         self.requests: deque[dict[str, Any]] = deque(maxlen=100)  # the latest queries, for tests
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def endpoint_url(self) -> str:
-        assert self._httpd is not None, "start() first"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def start(self) -> PricingStandIn:
-        handler = type("Handler", (_Handler,), {"stand_in": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="pricing-stand-in", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> PricingStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     def get_products(self, body: dict[str, Any]) -> dict[str, Any]:
         self.requests.append(body)

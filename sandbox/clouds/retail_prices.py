@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import urllib.parse
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from sandbox.clouds.loopback import LoopbackServer
 
 EFFECTIVE_START = "2026-10-01T00:00:00Z"
 _CLAUSE = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$")
@@ -59,43 +60,20 @@ def parse_filter(text: str) -> dict[str, str]:
     return out
 
 
-class RetailPricesStandIn:
+class RetailPricesStandIn(LoopbackServer):
+    thread_name = "retail-prices-stand-in"
+
     def __init__(self, items: list[dict[str, Any]] | None = None, *, page_size: int = 100) -> None:
+        super().__init__()
         self.items: list[dict[str, Any]] = list(items or [])
         self.page_size = page_size
         self.requests: deque[str] = deque(maxlen=500)  # request paths with query, for tests
         # Failures served before normal answers, one per request: an int status, "bad-json",
         # or ("delay", seconds) to outwait a client's timeout.
         self.failures: deque[Any] = deque()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def endpoint_url(self) -> str:
-        assert self._httpd is not None, "start() first"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def start(self) -> RetailPricesStandIn:
-        handler = type("Handler", (_Handler,), {"stand_in": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="retail-prices-stand-in",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> RetailPricesStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     def page(self, query: dict[str, str]) -> dict[str, Any]:
         wanted = parse_filter(query.get("$filter", ""))
