@@ -31,6 +31,9 @@ def validate_settings(settings: dict[str, Any], backend: SimBackend) -> None:
         raise invalid("settings must be an object")
     if settings.get("schedule") is not None:
         check_schedule(settings["schedule"])
+    limit = settings.get("max_concurrent_runs")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= 1000):
+        raise invalid(f"max_concurrent_runs must be an integer from 0 to 1000, got {limit!r}")
     keys: set[str] = set()
     for jc in settings.get("job_clusters") or []:
         key = jc.get("job_cluster_key")

@@ -50,13 +50,23 @@ def admission(data: dict[str, Any], job_id: int, settings: dict[str, Any]) -> st
     """Whether a new run of the job starts, waits in the queue, or is skipped.
 
     Like the service: at most `max_concurrent_runs` active runs; beyond that the run is
-    queued when `queue.enabled` (the default for jobs made through API 2.2), else skipped.
+    queued when `queue.enabled` (the default for jobs made through API 2.2), else skipped;
+    with `max_concurrent_runs` 0 every new run is skipped, queue or not.
     """
+    limit = concurrency_limit(settings)
+    if limit == 0:
+        return "skip"  # the service: "Setting this value to 0 causes all new runs to be skipped."
     active = sum(1 for r in data["runs"].values()
                  if r["job_id"] == job_id and r["state"]["life_cycle_state"] not in TERMINAL)
-    if active < int(settings.get("max_concurrent_runs") or 1):
+    if active < limit:
         return "run"
     return "queue" if (settings.get("queue") or {}).get("enabled", True) else "skip"
+
+
+def concurrency_limit(settings: dict[str, Any]) -> int:
+    """The job's `max_concurrent_runs` (1 when unset; 0 skips every new run)."""
+    value = settings.get("max_concurrent_runs")
+    return 1 if value is None else int(value)
 
 
 def create_cluster_records(data: dict[str, Any], plan: RunPlan) -> None:

@@ -161,7 +161,7 @@ class Workspace:
             with self.store.lock:
                 data = self.store.data
                 settings = (data["jobs"].get(str(plan.job_id)) or {}).get("settings") or {}
-                limit = int(settings.get("max_concurrent_runs") or 1)
+                limit = runs.concurrency_limit(settings)
                 ahead = [r for r in data["runs"].values() if r["job_id"] == plan.job_id
                          and r["run_id"] != plan.run_id
                          and r["state"]["life_cycle_state"] not in runs.TERMINAL

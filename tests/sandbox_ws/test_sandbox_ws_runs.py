@@ -6,6 +6,8 @@ second), so each state is checked at a known moment of the fake simulator's time
 
 from __future__ import annotations
 
+import pytest
+from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service.compute import EventType, GetEventsOrder
 from databricks.sdk.service.jobs import Run, RunLifeCycleState, RunResultState
 
@@ -205,6 +207,24 @@ def test_cluster_events_page_filter_and_order(ws: RunningWorkspace) -> None:
     assert {e.type.value for e in late} == {"RUNNING", "RESIZING"}
     cluster = w.clusters.get(cid)
     assert cluster.autoscale.max_workers == 4 and len(cluster.executors) == 4
+
+
+def test_max_concurrent_runs_zero_skips_every_run_and_the_limit_is_checked(sandbox: Sandbox,
+                                                                          step_clock: StepClock) -> None:
+    ws = sandbox.start(clock=step_clock, speed=1.0)
+    w = client(ws)
+    job_id = single_job(w, "sort")
+    # "Setting this value to 0 causes all new runs to be skipped", queueing on or off.
+    w.api_client.do("POST", "/api/2.2/jobs/update", body={
+        "job_id": job_id, "new_settings": {"max_concurrent_runs": 0}})
+    skipped = w.jobs.get_run(w.jobs.run_now(job_id).run_id)
+    assert skipped.state.life_cycle_state == RunLifeCycleState.SKIPPED
+    assert skipped.state.result_state == RunResultState.MAXIMUM_CONCURRENT_RUNS_REACHED
+    for bad in (1001, -1, "2", True):
+        with pytest.raises(DatabricksError, match="max_concurrent_runs must be an integer from 0 to 1000"):
+            w.api_client.do("POST", "/api/2.2/jobs/update", body={
+                "job_id": job_id, "new_settings": {"max_concurrent_runs": bad}})
+    assert w.jobs.get(job_id).settings.max_concurrent_runs == 0  # a refused update changes nothing
 
 
 def test_runs_beyond_max_concurrent_are_queued_or_skipped(sandbox: Sandbox,
