@@ -47,6 +47,27 @@ def vm_item(region: str, sku: str, usd_per_hour: float, *, price_type: str = "Co
     return item
 
 
+def disk_item(region: str, sku: str, usd: float, *, meter: str = " Disk", unit: str = "1/Month",
+              price_type: str = "Consumption", effective_start: str = EFFECTIVE_START,
+              primary: bool = True) -> dict[str, Any]:
+    """One managed-disk meter as the API lists it: ``sku`` "P10 LRS" (Premium SSD) or "E10 LRS"
+    (Standard SSD); ``meter`` " Disk" is the monthly disk price, " Disk Mount" and " Disk Operations"
+    (unit "10K") are the other meters of the same SKU."""
+    product = {"P": "Premium SSD Managed Disks", "E": "Standard SSD Managed Disks",
+               "S": "Standard HDD Managed Disks"}[sku[0]]
+    item: dict[str, Any] = {
+        "currencyCode": "USD", "tierMinimumUnits": 0.0, "retailPrice": usd, "unitPrice": usd,
+        "armRegionName": region, "location": region, "effectiveStartDate": effective_start,
+        "meterId": f"{region}-{sku}-{meter.strip()}-{price_type}", "meterName": f"{sku}{meter}",
+        "productId": "DZH318Z0BP04", "skuId": "DZH318Z0BP04/00BW", "productName": product,
+        "skuName": sku, "serviceName": "Storage", "serviceId": "DZH317F1HKN0", "serviceFamily": "Storage",
+        "unitOfMeasure": unit, "type": price_type, "isPrimaryMeterRegion": primary, "armSkuName": "",
+    }
+    if price_type == "Reservation":
+        item["reservationTerm"] = "1 Year"
+    return item
+
+
 def parse_filter(text: str) -> dict[str, str]:
     """``a eq 'x' and b eq 'y'`` -> {a: x, b: y}; ValueError for what this stand-in does not speak."""
     if not text.strip():

@@ -98,8 +98,9 @@ UPDATE_HELP = """Refresh list prices from the clouds' price APIs into a new cata
 
 \b
 AWS: instance and EBS prices from the AWS Price List API (needs AWS credentials).
-Azure: Linux pay-as-you-go VM prices from the Azure Retail Prices API (public,
-no credentials).
+Azure: Linux pay-as-you-go VM prices and Premium/Standard SSD managed-disk
+prices (per GB-month of the 128 GiB tier) from the Azure Retail Prices API
+(public, no credentials).
 
 --cloud all (the default) refreshes every cloud that can run: without AWS
 credentials it refreshes Azure and says AWS was skipped. Prices an API does not
@@ -187,19 +188,29 @@ def update(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, ou
         from server.clouds.azure_prices import RetailPricesClient
 
         node_types = cat.node_types("azure")
-        click.echo(f"Asking the Azure Retail Prices API for {len(node_types)} VM size(s) in "
-                   f"{len(azure_regions)} region(s)...", err=True)
-        got = RetailPricesClient(azure_endpoint_url).fetch(azure_regions, node_types)
-        if not got.compute:
+        # The managed-disk entries the catalog already has for these regions (one refresh covers VMs and disks).
+        disks = [(e["region"], e["volume_type"]) for e in cat.entries["storage_prices"]
+                 if e["cloud"] == "azure" and e["region"] in azure_regions]
+        click.echo(f"Asking the Azure Retail Prices API for {len(node_types)} VM size(s) and {len(disks)} "
+                   f"managed-disk price(s) in {len(azure_regions)} region(s)...", err=True)
+        client = RetailPricesClient(azure_endpoint_url)
+        got = client.fetch(azure_regions, node_types)
+        got_disks = client.fetch_disks(disks)
+        if not got.compute and not got_disks.storage:
             raise click.ClickException(f"the Azure Retail Prices API returned no prices: the catalog is unchanged "
                                        f"(version {cat.version})")
         compute += got.compute
-        missing += got.missing
+        azure_storage = [{**(cat.entry("storage_prices", e["cloud"], e["region"], e["volume_type"]) or {}), **e}
+                         for e in got_disks.storage]
+        storage += azure_storage
+        azure_missing = got.missing + got_disks.missing
+        missing += azure_missing
         refreshed.append("azure")
-        lines.append(f"Updated {len(got.compute)} Azure VM prices in {', '.join(azure_regions)}.")
-        if got.missing:
+        lines.append(f"Updated {len(got.compute)} Azure VM prices and {len(azure_storage)} managed-disk prices "
+                     f"in {', '.join(azure_regions)}.")
+        if azure_missing:
             lines.append(f"Not offered by the Azure Retail Prices API (kept from catalog {cat.version}): "
-                         f"{', '.join(got.missing)}")
+                         f"{', '.join(azure_missing)}")
 
     if not refreshed:
         raise click.ClickException("; ".join(skipped + ["no cloud was refreshed"])

@@ -11,7 +11,14 @@ of meters), and uses only ``eq``/``and`` in ``$filter``, which the API
 documents. Filter values are case-sensitive from api-version 2023-01-01-preview
 on, so SKU and region names are passed exactly as the catalog spells them.
 
-Parsing and selection (``linux_consumption_price``, ``select_prices``) are pure;
+Managed disks (the catalog's Azure ``storage_prices``) come from the same API:
+the ``Storage`` meters of one disk tier (``productName`` + ``skuName``, see
+``DISK_TIERS``) per region, keeping the pay-as-you-go monthly disk meter
+(``meterName`` "<skuName> Disk", "1/Month"), not the "Disk Mount" or "Disk
+Operations" meters that share the SKU, and not reservations.
+
+Parsing and selection (``linux_consumption_price``, ``select_prices``,
+``managed_disk_price``, ``select_disk_prices``) are pure;
 ``RetailPricesClient`` does the HTTP, with a timeout per request and retries
 with backoff (on the injected clock) for throttling, 5xx and network errors.
 """
@@ -32,6 +39,17 @@ from server.errors import FailedPrecondition, Unavailable
 API_URL = "https://prices.azure.com/api/retail/prices"
 API_VERSION = "2023-01-01-preview"
 SOURCE = "Azure Retail Prices API (prices.azure.com, Virtual Machines, Linux, pay-as-you-go)"
+DISK_SOURCE = ("Azure Retail Prices API (prices.azure.com, Storage, managed disks, pay-as-you-go; "
+               "per-GB-month equivalent of the 128 GiB tier)")
+# Managed disks are billed per provisioned size tier (a 100 GiB disk pays the 128 GiB tier), not
+# per GB; the catalog stores one $/GB-month per volume type, and by its convention that is the
+# 128 GiB tier's monthly price / 128 (the shipped entries were transcribed the same way), so a
+# refresh stays comparable with them. volume_type -> (productName, skuName) of that tier, LRS.
+DISK_TIER_GIB = 128
+DISK_TIERS: dict[str, tuple[str, str]] = {
+    "premium_ssd": ("Premium SSD Managed Disks", "P10 LRS"),
+    "standard_ssd": ("Standard SSD Managed Disks", "E10 LRS"),
+}
 # A guard against a NextPageLink that never ends; one SKU in one region is a handful of meters.
 MAX_PAGES = 200
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
@@ -40,15 +58,25 @@ RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 @dataclass
 class AzurePriceUpdate:
     compute: list[dict[str, Any]] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # "region node_type" the API had no price for
+    storage: list[dict[str, Any]] = field(default_factory=list)
+    # "region node_type" / "region volume_type" the API had no price for
+    missing: list[str] = field(default_factory=list)
+
+
+def _odata_eq(**fields: str) -> str:
+    """``a eq 'x' and b eq 'y'`` (values quoted, ``'`` doubled as OData escapes it)."""
+    return " and ".join(f"{k} eq '" + v.replace("'", "''") + "'" for k, v in fields.items())
 
 
 def sku_filter(region: str, node_type: str) -> str:
-    """The OData ``$filter`` for one VM size in one region (values quoted, ``'`` doubled as OData escapes it)."""
-    def q(v: str) -> str:
-        return "'" + v.replace("'", "''") + "'"
-    return (f"serviceName eq {q('Virtual Machines')} and armRegionName eq {q(region)} "
-            f"and armSkuName eq {q(node_type)}")
+    """The OData ``$filter`` for one VM size in one region."""
+    return _odata_eq(serviceName="Virtual Machines", armRegionName=region, armSkuName=node_type)
+
+
+def disk_filter(region: str, volume_type: str) -> str:
+    """The OData ``$filter`` for one managed-disk tier in one region (KeyError for a type not in DISK_TIERS)."""
+    product, sku = DISK_TIERS[volume_type]
+    return _odata_eq(serviceName="Storage", armRegionName=region, productName=product, skuName=sku)
 
 
 def is_linux_consumption(item: dict[str, Any]) -> bool:
@@ -105,6 +133,61 @@ def select_prices(items_by_key: dict[tuple[str, str], list[dict[str, Any]]]) -> 
     return update
 
 
+def is_disk_consumption(item: dict[str, Any], product: str, sku: str) -> bool:
+    """True for the pay-as-you-go monthly price of one disk of tier ``sku``.
+
+    The same product and skuName also list "<sku> Disk Mount" (1/Month, for shared disks)
+    and "<sku> Disk Operations" (per 10K transactions), hence the exact meterName.
+    """
+    return (item.get("type") == "Consumption"
+            and item.get("serviceName", "Storage") == "Storage"
+            and item.get("productName") == product and item.get("skuName") == sku
+            and item.get("meterName") == f"{sku} Disk"
+            and str(item.get("currencyCode") or "USD") == "USD"
+            and item.get("unitOfMeasure") == "1/Month"
+            and float(item.get("tierMinimumUnits") or 0) == 0)
+
+
+def managed_disk_price(items: Iterable[dict[str, Any]], region: str,
+                       volume_type: str) -> dict[str, Any] | None:
+    """The catalog entry for ``volume_type`` in ``region``: the tier's monthly price / DISK_TIER_GIB.
+
+    As for VMs, the primary meter region wins, then the latest ``effectiveStartDate``.
+    """
+    product, sku = DISK_TIERS[volume_type]
+    candidates = []
+    for item in items:
+        if item.get("armRegionName") != region or not is_disk_consumption(item, product, sku):
+            continue
+        try:
+            price = float(item.get("retailPrice", item.get("unitPrice")))
+        except (TypeError, ValueError):
+            continue
+        if not price > 0:
+            continue
+        candidates.append((item.get("isPrimaryMeterRegion") is not False,
+                           str(item.get("effectiveStartDate") or ""), price))
+    if not candidates:
+        return None
+    _, start, price = max(candidates)
+    # Rounded to 1e-6 $/GB-month (under a cent a month on a 10 TB volume) so the file stays readable.
+    return {"cloud": "azure", "region": region, "volume_type": volume_type,
+            "usd_per_gb_month": round(price / DISK_TIER_GIB, 6), "source": DISK_SOURCE, "date": start[:10]}
+
+
+def select_disk_prices(items_by_key: dict[tuple[str, str], list[dict[str, Any]]]) -> AzurePriceUpdate:
+    """Storage entries for every (region, volume_type) key; keys without a fitting item are ``missing``."""
+    update = AzurePriceUpdate()
+    for region, volume_type in sorted(items_by_key):
+        entry = (managed_disk_price(items_by_key[(region, volume_type)], region, volume_type)
+                 if volume_type in DISK_TIERS else None)
+        if entry is None or not entry["date"]:
+            update.missing.append(f"{region} {volume_type}")
+        else:
+            update.storage.append(entry)
+    return update
+
+
 def parse_page(body: bytes, url: str) -> tuple[list[dict[str, Any]], str | None]:
     """``Items`` and ``NextPageLink`` of one answer; anything else is an Unavailable naming the URL."""
     try:
@@ -129,8 +212,8 @@ class RetailPricesClient:
         self._backoff_s = backoff_s
         self._clock = clock or SystemClock()
 
-    def first_page_url(self, region: str, node_type: str) -> str:
-        query = urllib.parse.urlencode({"api-version": API_VERSION, "$filter": sku_filter(region, node_type)},
+    def first_page_url(self, odata_filter: str) -> str:
+        query = urllib.parse.urlencode({"api-version": API_VERSION, "$filter": odata_filter},
                                        quote_via=urllib.parse.quote)
         return f"{self._url}?{query}"
 
@@ -160,19 +243,30 @@ class RetailPricesClient:
                 last = f"connection failed ({exc})"
         raise Unavailable(f"Azure Retail Prices API failed after {self._max_attempts} attempt(s): {last}")
 
-    def items(self, region: str, node_type: str) -> Iterator[dict[str, Any]]:
-        url: str | None = self.first_page_url(region, node_type)
+    def _pages(self, odata_filter: str, what: str) -> Iterator[dict[str, Any]]:
+        url: str | None = self.first_page_url(odata_filter)
         pages = 0
         while url:
             pages += 1
             if pages > MAX_PAGES:
-                raise Unavailable(f"Azure Retail Prices API kept paging past {MAX_PAGES} pages "
-                                  f"for {node_type} in {region}")
+                raise Unavailable(f"Azure Retail Prices API kept paging past {MAX_PAGES} pages for {what}")
             items, url = parse_page(self._get(url), url)
             yield from items
+
+    def items(self, region: str, node_type: str) -> Iterator[dict[str, Any]]:
+        return self._pages(sku_filter(region, node_type), f"{node_type} in {region}")
+
+    def disk_items(self, region: str, volume_type: str) -> Iterator[dict[str, Any]]:
+        return self._pages(disk_filter(region, volume_type), f"{volume_type} disks in {region}")
 
     def fetch(self, regions: Iterable[str], node_types: Iterable[str]) -> AzurePriceUpdate:
         """Linux pay-as-you-go prices of ``node_types`` in ``regions``; what the API lacks is ``missing``."""
         wanted = sorted(set(node_types))
         found = {(r, t): list(self.items(r, t)) for r in regions for t in wanted}
         return select_prices(found)
+
+    def fetch_disks(self, keys: Iterable[tuple[str, str]]) -> AzurePriceUpdate:
+        """Managed-disk prices for (region, volume_type) keys; a type not in DISK_TIERS is not asked for
+        and, like what the API lacks, ends up ``missing``."""
+        found = {(r, v): (list(self.disk_items(r, v)) if v in DISK_TIERS else []) for r, v in set(keys)}
+        return select_disk_prices(found)

@@ -1,4 +1,5 @@
-"""Azure VM prices from the Azure Retail Prices API, against the stand-in in sandbox/clouds/retail_prices.py."""
+"""Azure VM and managed-disk prices from the Azure Retail Prices API, against the stand-in in
+sandbox/clouds/retail_prices.py."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.clouds.retail_prices import RetailPricesStandIn, parse_filter, vm_item
+from sandbox.clouds.retail_prices import RetailPricesStandIn, disk_item, parse_filter, vm_item
 from server.cli.main import main
 from server.clock import FakeClock
-from server.clouds.azure_prices import RetailPricesClient, linux_consumption_price, sku_filter
-from server.costing.catalog import load_active_catalog, load_catalog
+from server.clouds.azure_prices import (
+    RetailPricesClient,
+    disk_filter,
+    linux_consumption_price,
+    managed_disk_price,
+    sku_filter,
+)
+from server.costing.catalog import SHIPPED_DIR, load_active_catalog, load_catalog
 from server.errors import FailedPrecondition, Unavailable
 
 D4 = "Standard_D4ds_v5"
+# Monthly price of the 128 GiB tier per region: (P10 LRS, E10 LRS).
+DISKS = {"eastus": (19.71, 9.6), "westeurope": (21.68, 10.56)}
 
 
 def _noise(region: str, sku: str, price: float) -> list[dict]:
@@ -27,6 +36,17 @@ def _noise(region: str, sku: str, price: float) -> list[dict]:
             vm_item(region, sku, price * 0.5, price_type="DevTestConsumption")]
 
 
+def _disk_noise(region: str, sku: str, price: float) -> list[dict]:
+    """Other meters of the same disk product the refresh must ignore, priced so that picking one would show."""
+    bigger = sku.replace("10", "20")
+    return [disk_item(region, sku, 1.5, meter=" Disk Mount"),
+            disk_item(region, sku, 0.002, meter=" Disk Operations", unit="10K"),
+            disk_item(region, sku, price * 0.7, price_type="Reservation"),
+            disk_item(region, sku, price * 0.5, price_type="DevTestConsumption"),
+            disk_item(region, bigger, price * 2),
+            disk_item(region, sku.replace("LRS", "ZRS"), price * 1.5)]
+
+
 @pytest.fixture
 def retail() -> Iterator[RetailPricesStandIn]:
     items = []
@@ -36,6 +56,12 @@ def retail() -> Iterator[RetailPricesStandIn]:
             items += _noise(region, sku, price) + [vm_item(region, sku, price)]
     # One size the API does not list in westeurope: it must be reported and kept.
     items = [i for i in items if not (i["armRegionName"] == "westeurope" and i["armSkuName"] == "Standard_E32s_v5")]
+    for region, (p10, e10) in DISKS.items():
+        items += _disk_noise(region, "P10 LRS", p10) + [disk_item(region, "P10 LRS", p10)]
+        items += _disk_noise(region, "E10 LRS", e10)
+        # Standard SSD's disk meter is missing in westeurope: reported, and the old entry kept.
+        if region != "westeurope":
+            items.append(disk_item(region, "E10 LRS", e10))
     with RetailPricesStandIn(items, page_size=2) as stand_in:
         yield stand_in
 
@@ -58,6 +84,40 @@ def test_selection_keeps_linux_pay_as_you_go_only() -> None:
     assert linux_consumption_price(items + [newer], "eastus", D4)["usd_per_hour"] == 0.23  # type: ignore[index]
     other = vm_item("eastus", D4, 0.3, effective_start="2026-12-01T00:00:00Z", primary=False)
     assert linux_consumption_price(items + [other], "eastus", D4)["usd_per_hour"] == 0.226  # type: ignore[index]
+
+
+def test_disk_filter_asks_for_the_128_gib_tier() -> None:
+    assert parse_filter(disk_filter("eastus", "premium_ssd")) == {
+        "serviceName": "Storage", "armRegionName": "eastus", "productName": "Premium SSD Managed Disks",
+        "skuName": "P10 LRS"}
+    assert parse_filter(disk_filter("eastus", "standard_ssd"))["skuName"] == "E10 LRS"
+
+
+def test_disk_selection_keeps_the_monthly_disk_meter_per_gb() -> None:
+    items = _disk_noise("eastus", "P10 LRS", 19.71) + [disk_item("eastus", "P10 LRS", 19.71)]
+    entry = managed_disk_price(items, "eastus", "premium_ssd")
+    assert entry is not None
+    assert entry["usd_per_gb_month"] == pytest.approx(19.71 / 128, abs=1e-6) and entry["usd_per_gb_month"] == 0.153984
+    assert entry["volume_type"] == "premium_ssd" and entry["date"] == "2026-10-01"
+    assert "Azure Retail Prices API" in entry["source"] and "128 GiB" in entry["source"]
+    # Mount, transactions, reservations, dev/test, P20 and ZRS alone give no price.
+    assert managed_disk_price(_disk_noise("eastus", "P10 LRS", 19.71), "eastus", "premium_ssd") is None
+    # A Standard SSD query does not pick a Premium meter, nor another region's.
+    assert managed_disk_price(items, "eastus", "standard_ssd") is None
+    assert managed_disk_price(items, "westeurope", "premium_ssd") is None
+    newer = disk_item("eastus", "P10 LRS", 20.48, effective_start="2026-11-15T00:00:00Z")
+    assert managed_disk_price(items + [newer], "eastus", "premium_ssd")["usd_per_gb_month"] == 0.16  # type: ignore[index]
+
+
+def test_disks_fetched_over_pages_missing_reported(retail: RetailPricesStandIn) -> None:
+    keys = [(r, v) for r in DISKS for v in ("premium_ssd", "standard_ssd")] + [("eastus", "ultra_ssd")]
+    got = RetailPricesClient(retail.endpoint_url).fetch_disks(keys)
+    assert {(e["region"], e["volume_type"], e["usd_per_gb_month"]) for e in got.storage} == {
+        ("eastus", "premium_ssd", round(19.71 / 128, 6)), ("eastus", "standard_ssd", 0.075),
+        ("westeurope", "premium_ssd", round(21.68 / 128, 6))}
+    assert got.missing == ["eastus ultra_ssd", "westeurope standard_ssd"] and not got.compute
+    assert sum("%24skip=" in r for r in retail.requests) >= 4  # seven meters per query at two per page
+    assert not any("ultra" in r for r in retail.requests)  # a type without a tier is not asked for
 
 
 def test_pages_are_followed_and_noise_ignored(retail: RetailPricesStandIn) -> None:
@@ -111,6 +171,7 @@ def test_update_all_without_aws_credentials_refreshes_azure(retail: RetailPrices
     assert code == 0, out
     assert "AWS skipped: no AWS credentials found" in out
     assert "Not offered by the Azure Retail Prices API" in out and "westeurope Standard_E32s_v5" in out
+    assert "and 3 managed-disk prices" in out and "westeurope standard_ssd" in out
 
     shipped, fresh = load_catalog(), load_active_catalog(state)
     assert fresh.version.endswith("-azure") and fresh.version != shipped.version
@@ -120,7 +181,25 @@ def test_update_all_without_aws_credentials_refreshes_azure(retail: RetailPrices
     # The size the API lacks keeps its old entry; AWS is untouched.
     assert (fresh.entry("compute_prices", "azure", "westeurope", "Standard_E32s_v5")
             == shipped.entry("compute_prices", "azure", "westeurope", "Standard_E32s_v5"))
-    assert fresh.entries["storage_prices"] == shipped.entries["storage_prices"]
+    # Storage: the Azure disk entries changed (the one the API lacks kept), AWS's did not, order kept.
+    assert ([e for e in fresh.entries["storage_prices"] if e["cloud"] == "aws"]
+            == [e for e in shipped.entries["storage_prices"] if e["cloud"] == "aws"])
+    assert [(e["region"], e["volume_type"]) for e in fresh.entries["storage_prices"]] == [
+        (e["region"], e["volume_type"]) for e in shipped.entries["storage_prices"]]
+    premium = fresh.entry("storage_prices", "azure", "eastus", "premium_ssd")
+    assert premium is not None and premium["usd_per_gb_month"] == round(19.71 / 128, 6)
+    assert premium["date"] == "2026-10-01" and "Azure Retail Prices API" in premium["source"]
+    assert fresh.entry("storage_prices", "azure", "eastus", "standard_ssd")["usd_per_gb_month"] == 0.075  # type: ignore[index]
+    assert (fresh.entry("storage_prices", "azure", "westeurope", "standard_ssd")
+            == shipped.entry("storage_prices", "azure", "westeurope", "standard_ssd"))
+    changed = [a for a, b in zip(fresh.entries["storage_prices"], shipped.entries["storage_prices"], strict=True)
+               if a != b]
+    assert {e["cloud"] for e in changed} == {"azure"} and len(changed) == 3
+    # The file on disk too: every AWS line is byte-for-byte the shipped one.
+    aws_lines = [ln for ln in (state / "prices" / "storage_prices.json").read_text().splitlines()
+                 if '"cloud": "aws"' in ln]
+    shipped_path = SHIPPED_DIR / "storage_prices.json"
+    assert aws_lines and aws_lines == [ln for ln in shipped_path.read_text().splitlines() if '"cloud": "aws"' in ln]
     for region in shipped.regions("aws"):
         for nt in shipped.node_types("aws"):
             assert fresh.entry("compute_prices", "aws", region, nt) == shipped.entry("compute_prices", "aws",
@@ -141,7 +220,7 @@ def test_update_azure_json_and_a_failing_api_writes_nothing(retail: RetailPrices
                  "--azure-endpoint-url", retail.endpoint_url])
     result = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert result["clouds"] == ["azure"] and result["missing"] == [] and result["storage_prices"] == 0
+    assert result["clouds"] == ["azure"] and result["missing"] == [] and result["storage_prices"] == 2
     assert result["compute_prices"] == len(load_catalog().node_types("azure"))
     fresh = load_active_catalog(state)
     assert fresh.version == result["version"]
@@ -173,7 +252,7 @@ def test_update_all_with_aws_credentials_refreshes_both(retail: RetailPricesStan
                      "--endpoint-url", aws_pricing.endpoint_url, "--azure-endpoint-url", retail.endpoint_url])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "Updated 1 instance prices" in out and "Azure VM prices in eastus." in out and "skipped" not in out
+    assert "Updated 1 instance prices" in out and "managed-disk prices in eastus." in out and "skipped" not in out
     fresh = load_active_catalog(state)
     assert fresh.version.endswith("-aws-azure")
     assert fresh.hourly_price("aws", "us-east-1", "m5.xlarge") == 0.2
