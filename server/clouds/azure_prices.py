@@ -92,6 +92,25 @@ def is_linux_consumption(item: dict[str, Any]) -> bool:
             and float(item.get("tierMinimumUnits") or 0) == 0)
 
 
+def _current_price(items: Iterable[dict[str, Any]]) -> tuple[str, float] | None:
+    """(effectiveStartDate, price) of the meter charged today among matching items: a positive
+    price, the primary meter region first, then the latest start (an older price that is still
+    listed is not the one charged today)."""
+    candidates = []
+    for item in items:
+        try:
+            price = float(item.get("retailPrice", item.get("unitPrice")))
+        except (TypeError, ValueError):
+            continue
+        if price > 0:
+            candidates.append((item.get("isPrimaryMeterRegion") is not False,
+                               str(item.get("effectiveStartDate") or ""), price))
+    if not candidates:
+        return None
+    _, start, price = max(candidates)
+    return start, price
+
+
 def linux_consumption_price(items: Iterable[dict[str, Any]], region: str,
                             node_type: str) -> dict[str, Any] | None:
     """The catalog entry for ``node_type`` in ``region`` from the API's items, or None if none fits.
@@ -100,23 +119,11 @@ def linux_consumption_price(items: Iterable[dict[str, Any]], region: str,
     the same size; the primary meter wins, then the latest ``effectiveStartDate``
     (an older price that is still listed is not the one charged today).
     """
-    candidates = []
-    for item in items:
-        if item.get("armRegionName") != region or item.get("armSkuName") != node_type:
-            continue
-        if not is_linux_consumption(item):
-            continue
-        try:
-            price = float(item.get("retailPrice", item.get("unitPrice")))
-        except (TypeError, ValueError):
-            continue
-        if not price > 0:
-            continue
-        candidates.append((item.get("isPrimaryMeterRegion") is not False,
-                           str(item.get("effectiveStartDate") or ""), price))
-    if not candidates:
+    best = _current_price(i for i in items if i.get("armRegionName") == region
+                          and i.get("armSkuName") == node_type and is_linux_consumption(i))
+    if best is None:
         return None
-    _, start, price = max(candidates)
+    start, price = best
     return {"cloud": "azure", "region": region, "node_type": node_type, "usd_per_hour": price,
             "source": SOURCE, "date": start[:10]}
 
@@ -155,21 +162,11 @@ def managed_disk_price(items: Iterable[dict[str, Any]], region: str,
     As for VMs, the primary meter region wins, then the latest ``effectiveStartDate``.
     """
     product, sku = DISK_TIERS[volume_type]
-    candidates = []
-    for item in items:
-        if item.get("armRegionName") != region or not is_disk_consumption(item, product, sku):
-            continue
-        try:
-            price = float(item.get("retailPrice", item.get("unitPrice")))
-        except (TypeError, ValueError):
-            continue
-        if not price > 0:
-            continue
-        candidates.append((item.get("isPrimaryMeterRegion") is not False,
-                           str(item.get("effectiveStartDate") or ""), price))
-    if not candidates:
+    best = _current_price(i for i in items
+                          if i.get("armRegionName") == region and is_disk_consumption(i, product, sku))
+    if best is None:
         return None
-    _, start, price = max(candidates)
+    start, price = best
     # Rounded to 1e-6 $/GB-month (under a cent a month on a 10 TB volume) so the file stays readable.
     return {"cloud": "azure", "region": region, "volume_type": volume_type,
             "usd_per_gb_month": round(price / DISK_TIER_GIB, 6), "source": DISK_SOURCE, "date": start[:10]}
