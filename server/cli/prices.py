@@ -123,6 +123,13 @@ def _split_regions(cloud: str, regions: tuple[str, ...], cat: Any) -> tuple[list
     return [r for r in regions if r not in azure_all], [r for r in regions if r in azure_all]
 
 
+def _keep_other_fields(cat: Any, fetched: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Refreshed storage entries over the old ones: fields a refresh does not cover (gp3 IOPS and
+    throughput prices) are kept."""
+    return [{**(cat.entry("storage_prices", e["cloud"], e["region"], e["volume_type"]) or {}), **e}
+            for e in fetched]
+
+
 @cli.command("update", help=UPDATE_HELP)
 @click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Catalog to start from (default: the refreshed one if any, else the shipped one).")
@@ -172,9 +179,7 @@ def update(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, ou
             if not fetched.compute and not fetched.storage:
                 raise click.ClickException(f"the Price List API returned no prices: the catalog is unchanged "
                                            f"(version {cat.version})")
-            # Storage entries keep fields the API refresh does not cover (gp3 IOPS and throughput prices).
-            storage = [{**(cat.entry("storage_prices", e["cloud"], e["region"], e["volume_type"]) or {}), **e}
-                       for e in fetched.storage]
+            storage = _keep_other_fields(cat, fetched.storage)
             compute += fetched.compute
             missing += fetched.missing
             refreshed.append("aws")
@@ -200,8 +205,7 @@ def update(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, ou
             raise click.ClickException(f"the Azure Retail Prices API returned no prices: the catalog is unchanged "
                                        f"(version {cat.version})")
         compute += got.compute
-        azure_storage = [{**(cat.entry("storage_prices", e["cloud"], e["region"], e["volume_type"]) or {}), **e}
-                         for e in got_disks.storage]
+        azure_storage = _keep_other_fields(cat, got_disks.storage)
         storage += azure_storage
         azure_missing = got.missing + got_disks.missing
         missing += azure_missing
