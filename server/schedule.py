@@ -16,9 +16,9 @@ They are valid Quartz, but they raise `UnsupportedCron` so that a caller can fal
 another estimate rather than count wrongly. Malformed expressions raise `CronError`.
 
 Counting is done day by day in the schedule's time zone: a year has at most 366 days, so
-`count_fires` stays cheap even for a schedule that fires every second. Daylight-saving
-changes are not modelled: local times in the hour skipped in spring still count (one fire
-too many a year for a daily job at that hour; an hour's worth for one that fires within it).
+`count_fires` stays cheap even for a schedule that fires every second. Local times that do not
+exist (the hour skipped when clocks go forward) do not fire; a local time that happens twice
+(clocks go back) fires once, as Quartz does.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # Quartz: SUN=1 .. SAT=7
 YEAR_DAYS = 365
+DAY_SECONDS = 86_400
 # Quartz's L/W/# forms: L, L-3, LW, 15W in day-of-month; L, 6L, FRIL, 6#3, FRI#3 in day-of-week.
 _SPECIAL = re.compile(r"L(-\d+)?|LW|\d+W|(\d|[A-Z]{3})L|(\d|[A-Z]{3})#\d")
 
@@ -192,11 +193,34 @@ def count_fires(cron: QuartzCron, start: dt.datetime, end: dt.datetime, tz: dt.t
     day = first
     while day <= last:
         if cron.matches_day(day):
-            lo = bisect.bisect_left(times, of_day(local_start)) if day == first else 0
-            hi = bisect.bisect_left(times, of_day(local_end)) if day == last else len(times)
-            total += max(0, hi - lo)
+            start_s = of_day(local_start) if day == first else 0
+            end_s = of_day(local_end) if day == last else DAY_SECONDS
+            total += max(0, bisect.bisect_left(times, end_s) - bisect.bisect_left(times, start_s))
+            gap = skipped_seconds(day, tz)
+            if gap is not None:  # fire times the clocks jump over
+                g0, g1 = max(gap[0], start_s), min(gap[1], end_s)
+                total -= max(0, bisect.bisect_left(times, g1) - bisect.bisect_left(times, g0))
         day += dt.timedelta(days=1)
     return total
+
+
+def skipped_seconds(day: dt.date, tz: dt.tzinfo) -> tuple[int, int] | None:
+    """The seconds [from, to) of a local day that do not exist because clocks go forward, or None."""
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=tz)
+    before = midnight.utcoffset()
+    after = (midnight + dt.timedelta(days=1)).utcoffset()  # wall-clock arithmetic: next local midnight
+    if before is None or after is None or after <= before:
+        return None
+    # A local time in the gap reads with the offset from before it (fold=0, PEP 495), so the first
+    # second of the day that reads with the later offset is where the gap ends.
+    lo, hi = 0, DAY_SECONDS
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if (midnight + dt.timedelta(seconds=mid)).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo - int((after - before).total_seconds()), lo
 
 
 def fires_per_year(expression: str, timezone_id: str, from_ms: int) -> int:

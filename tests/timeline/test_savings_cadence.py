@@ -33,8 +33,9 @@ def test_an_unpaused_schedule_drives_runs_a_year_whatever_the_observed_gaps() ->
     nightly = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0 2 * * ?", "America/New_York"))
     s = project_savings(nightly, _runs(15 * MINUTE_MS))
     assert s is not None and s.cadence_basis == "schedule" and s.cadence_note == ""
-    assert s.runs_per_year == 365
-    assert s.projected_annual == pytest.approx(6.0 * 365)
+    # 02:00 does not exist in New York on the day clocks go forward, and Quartz skips it.
+    assert s.runs_per_year == 364
+    assert s.projected_annual == pytest.approx(6.0 * 364)
     weekdays = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0 6 ? * MON-FRI", "UTC"))
     s = project_savings(weekdays, _runs(15 * MINUTE_MS))
     assert s is not None and s.runs_per_year in (260, 261, 262)  # 52 weeks and a day or two

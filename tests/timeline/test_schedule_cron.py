@@ -15,6 +15,7 @@ from server.schedule import (
     fires_per_year,
     parse,
     quartz_weekday,
+    skipped_seconds,
     zone,
 )
 
@@ -36,7 +37,8 @@ def fire_times(cron: QuartzCron, start: dt.datetime, end: dt.datetime, tz: dt.tz
             midnight = dt.datetime(day.year, day.month, day.day, tzinfo=tz)
             for second in cron.seconds_of_day():
                 moment = midnight + dt.timedelta(seconds=second)
-                if local_start <= moment < local_end:
+                exists = moment.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == moment.replace(tzinfo=None)
+                if exists and local_start <= moment < local_end:
                     yield moment
         day += dt.timedelta(days=1)
 
@@ -48,6 +50,21 @@ def test_daily_fires_365_times_a_year_at_its_local_time() -> None:
     # 02:30 in Los Angeles is 10:30 UTC in winter; the evening of Dec 31 there is Jan 1 in UTC.
     assert [t.astimezone(UTC) for t in first] == [_at(2026, 1, 1, 10, 30), _at(2026, 1, 2, 10, 30),
                                                  _at(2026, 1, 3, 10, 30)]
+
+
+def test_local_times_the_clocks_skip_do_not_fire_and_repeated_ones_fire_once() -> None:
+    # 2026: clocks go forward on Mar 8 (New York) and Mar 29 (Amsterdam), back on Nov 1 / Oct 25.
+    assert fires_per_year("0 30 2 * * ?", "America/New_York", NEW_YEAR_MS) == 364
+    assert fires_per_year("0 30 1 * * ?", "America/New_York", NEW_YEAR_MS) == 365  # 01:30 twice on Nov 1
+    assert fires_per_year("0 0/15 * * * ?", "Europe/Amsterdam", NEW_YEAR_MS) == 4 * 24 * 365 - 4
+    assert fires_per_year("0 0/15 * * * ?", "UTC", NEW_YEAR_MS) == 4 * 24 * 365
+    assert skipped_seconds(dt.date(2026, 3, 29), zone("Europe/Amsterdam")) == (2 * 3600, 3 * 3600)
+    assert skipped_seconds(dt.date(2026, 3, 8), zone("America/New_York")) == (2 * 3600, 3 * 3600)
+    assert skipped_seconds(dt.date(2026, 10, 25), zone("Europe/Amsterdam")) is None  # clocks go back
+    assert skipped_seconds(dt.date(2026, 3, 28), zone("Europe/Amsterdam")) is None
+    # A window that starts inside the gap's day after it: nothing to take off.
+    cron, ams = parse("0 30 2 * * ?"), zone("Europe/Amsterdam")
+    assert count_fires(cron, _at(2026, 3, 29, 2, 0), _at(2026, 3, 31), ams) == 1  # 03:00 CEST start
 
 
 def test_weekdays_only_uses_quartz_numbering_where_1_is_sunday() -> None:
