@@ -121,11 +121,16 @@ def _pressure_time(stage: StageObs) -> float:
     return float(min(lost, 0.9 * stage.task_time_total_s))
 
 
+def _unified_memory_bytes(configs: Sequence[Candidate]) -> np.ndarray:
+    """Bytes of Spark unified memory (execution and storage) of one executor per node (estimate)."""
+    heap = np.array([max(1.0, _HEAP_SHARE * c.memory_gib - _HEAP_OVERHEAD_GIB) for c in configs])
+    return (heap - _RESERVED_GIB) * _UNIFIED_SHARE * _GIB
+
+
 def execution_memory_per_slot(configs: Sequence[Candidate]) -> np.ndarray:
     """Bytes of Spark unified (execution) memory one task slot of each configuration can use (estimate)."""
-    heap = np.array([max(1.0, _HEAP_SHARE * c.memory_gib - _HEAP_OVERHEAD_GIB) for c in configs])
     vcpus = np.array([max(c.vcpus, 1.0) for c in configs])
-    return (heap - _RESERVED_GIB) * _UNIFIED_SHARE * _GIB / vcpus
+    return _unified_memory_bytes(configs) / vcpus
 
 
 def _spill_onset_time(stage: StageObs, source_slot: float, target_slot: np.ndarray | None) -> np.ndarray | float:
@@ -145,9 +150,8 @@ def _spill_onset_time(stage: StageObs, source_slot: float, target_slot: np.ndarr
 
 def storage_memory_bytes(configs: Sequence[Candidate]) -> np.ndarray:
     """Bytes of cached blocks each configuration's executors keep in memory, all nodes together (estimate)."""
-    heap = np.array([max(1.0, _HEAP_SHARE * c.memory_gib - _HEAP_OVERHEAD_GIB) for c in configs])
     nodes = np.array([max(c.nodes, 1) for c in configs], dtype=float)
-    return nodes * (heap - _RESERVED_GIB) * _UNIFIED_SHARE * _STORAGE_SHARE * _GIB
+    return nodes * _unified_memory_bytes(configs) * _STORAGE_SHARE
 
 
 def cached_dataset_bytes(run: Observation) -> float:
