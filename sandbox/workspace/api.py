@@ -52,8 +52,6 @@ class RunningWorkspace:
         if self._stopped:
             return
         self._stopped = True
-        if self.workspace.scheduler is not None:
-            self.workspace.scheduler.stop()  # before the server: no run starts while stopping
         self.server.shutdown()
         self.server.server_close()
         self.workspace.stop()
