@@ -47,6 +47,8 @@ def _why_not_learned(obs: Observation, known: Mapping[str, Candidate]) -> str | 
     if not obs.ok and OUT_OF_MEMORY in obs.anomalies:
         return ("failed out of memory: not learned; configurations with no more memory per core than "
                 "this one are avoided")
+    if "driver_lost" in obs.anomalies:
+        return "the driver died: not learned; the driver is sized up, the workers are not blamed"
     spotted = sorted(set(obs.anomalies) & NOT_LEARNED)
     if spotted:
         return f"{', '.join(spotted)}: runtime {obs.runtime_s:.0f}s is not this configuration's normal"

@@ -23,6 +23,22 @@ from server.spec import config_from_spec, spec_drift
 # cost moved for a reason that is not the configuration.
 DATA_GROWTH_FACTOR = 1.5
 GROWTH_WINDOW = 5
+# How Databricks words a run whose driver died: the driver stopped or stopped answering (often a
+# full heap stuck in GC), or the driver's own failure surfaced in the run's state message.
+_DRIVER_FAILURE_MARKERS = (
+    "spark driver has stopped unexpectedly",
+    "driver is up but is not responsive",
+    "could not reach driver",
+    "driver was restarted",
+)
+
+
+def driver_died(piece: ClusterRun, timeline: ClusterTimeline) -> bool:
+    """A failed run whose driver died: the run's message says so, or the cluster lost its driver."""
+    if piece.outcome != "failed":
+        return False
+    text = piece.state_message.lower()
+    return timeline.driver_unavailable or any(m in text for m in _DRIVER_FAILURE_MARKERS)
 
 
 @dataclass(frozen=True)
@@ -102,6 +118,8 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         anomalies.append("spot_loss")
     if piece.outcome == "failed":
         anomalies.append("failure")
+    if driver_died(piece, timeline):
+        anomalies.append("driver_lost")  # the driver is sized up; the workers are not blamed
     if drift:
         anomalies.append("user_edit")
     input_bytes = agent.input_bytes

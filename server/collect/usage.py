@@ -22,6 +22,7 @@ from server.costing.run_cost import ClusterUsage, NodeUsage
 START_TYPES = frozenset({"CREATING", "STARTING"})
 END_TYPES = frozenset({"TERMINATING", "TERMINATED"})
 RESIZE_TYPES = frozenset({"RUNNING", "UPSIZE_COMPLETED", "RESIZING", "AUTOSCALING_STATS_REPORT"})
+DRIVER_TROUBLE_TYPES = frozenset({"DRIVER_NOT_RESPONDING", "DRIVER_UNAVAILABLE"})
 SPOT_AVAILABILITY = frozenset({"SPOT", "SPOT_WITH_FALLBACK", "SPOT_AZURE", "SPOT_WITH_FALLBACK_AZURE"})
 EBS_TYPES = {"GENERAL_PURPOSE_SSD": "gp3", "THROUGHPUT_OPTIMIZED_HDD": "st1"}
 
@@ -33,6 +34,9 @@ class ClusterTimeline:
     nodes: tuple[NodeUsage, ...]
     nodes_lost: int
     max_workers_seen: int
+    # The cluster reported its driver unreachable (DRIVER_NOT_RESPONDING / DRIVER_UNAVAILABLE):
+    # a GC-bound or out-of-memory driver. Transient on a run that succeeds.
+    driver_unavailable: bool = False
 
 
 def _availability(spec: Mapping[str, Any]) -> tuple[bool, int, bool]:
@@ -122,8 +126,10 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
         state["peak"] = max(state["peak"], len(open_spans))
 
     running_seen = False
+    driver_unavailable = False
     for event in ordered:
         kind = event.get("type")
+        driver_unavailable = driver_unavailable or kind in DRIVER_TROUBLE_TYPES
         at = min(max(int(event.get("timestamp") or start), start), end)
         details = event.get("details") or {}
         current = _workers_in(details)
@@ -148,7 +154,7 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     if not running_seen and not ordered:
         set_count(initial_workers(spec), start)  # no events at all: assume the spec's size throughout
     close(len(open_spans), end, prefer_spot=False)
-    return ClusterTimeline(start, end, tuple(nodes), state["lost"], state["peak"])
+    return ClusterTimeline(start, end, tuple(nodes), state["lost"], state["peak"], driver_unavailable)
 
 
 def cluster_usage(timeline: ClusterTimeline, spec: Mapping[str, Any], *, cloud: str, region: str, plan: str,

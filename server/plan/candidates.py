@@ -7,6 +7,7 @@ whether Trimtab or the user chose it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterable
@@ -52,6 +53,25 @@ def sku_of(spec: dict) -> str:
     return "jobs_photon" if str(spec.get("runtime_engine", "")).upper() == "PHOTON" else "jobs"
 
 
+def driver_of(config: ClusterConfig) -> str:
+    """Databricks runs the driver on the worker type unless the spec names one."""
+    return config.driver_node_type_id or config.node_type_id
+
+
+def same_cluster(a: ClusterConfig, b: ClusterConfig) -> bool:
+    """Whether applying ``a`` over ``b`` would change nothing Trimtab decides (size, types, volumes)."""
+    return (config_id_of(a) == config_id_of(b) and driver_of(a) == driver_of(b)
+            and (a.ebs_volume_type, a.ebs_volume_count, a.ebs_volume_size_gb)
+            == (b.ebs_volume_type, b.ebs_volume_count, b.ebs_volume_size_gb))
+
+
+def families_for(current: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
+                 cloud: str) -> tuple[str, ...]:
+    """The worker families the project may use: the user's list, else the current one's siblings."""
+    return settings.allowed_families or default_families(
+        catalog, cloud, catalog.node_type(cloud, current.node_type_id).family)
+
+
 def default_families(catalog: PriceCatalog, cloud: str, family: str) -> tuple[str, ...]:
     """The current family plus its general-purpose/compute/memory siblings of the same generation.
 
@@ -78,27 +98,30 @@ def worker_counts(low: int, high: int) -> list[int]:
 
 def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
                      pricing: Pricing, *, anchor: ClusterConfig | None = None,
-                     tried: Iterable[ClusterConfig] = ()) -> list[tuple[Candidate, ClusterConfig]]:
+                     tried: Iterable[ClusterConfig] = (), driver: str | None = None
+                     ) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
     default bounds, so the space does not wander as recommendations are applied.
     Returns (candidate, configuration) pairs; the configuration is what applying
     the candidate writes (node type, driver, size, availability), everything
-    else being kept from the live spec by `server.spec` when applied.
+    else being kept from the live spec by `server.spec` when applied. ``driver``
+    (Trimtab's driver choice, `server.plan.driver`) is every candidate's driver
+    unless the user fixed one; without it the driver is the anchor's.
     """
     own_configs = [current, *tried]
     current = anchor or current
     cloud = pricing.cloud
     cur_info = catalog.node_type(cloud, current.node_type_id)
-    families = settings.allowed_families or default_families(catalog, cloud, cur_info.family)
+    families = families_for(current, settings, catalog, cloud)
     autoscale = current.autoscale_max > 0 and settings.keep_autoscaling
     cur_workers = current.autoscale_max if current.autoscale_max > 0 else max(current.num_workers, 1)
     cur_cores = cur_info.vcpus * cur_workers
     low = settings.min_workers if settings.min_workers is not None else 1
     high = settings.max_workers if settings.max_workers is not None else max(2 * cur_workers, 8)
     spot_options = [False, True] if settings.spot_allowed else [False]
-    driver = settings.driver_node_type_id or current.driver_node_type_id or current.node_type_id
+    driver = settings.driver_node_type_id or driver or driver_of(current)
 
     out: dict[str, tuple[Candidate, ClusterConfig]] = {}
     for node_type in catalog.node_types(cloud):
@@ -118,6 +141,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # candidates, bounds or not: their runs must be understood, and "keep it"
     # must stay an option.
     for config in own_configs:
+        config = dataclasses.replace(config, driver_node_type_id=driver)  # priced like the others
         try:
             info = catalog.node_type(cloud, config.node_type_id)
         except TrimtabCostError:

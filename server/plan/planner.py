@@ -19,7 +19,16 @@ from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway
 from server.domain import Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition, TrimtabError
-from server.plan.candidates import Pricing, build_candidates, by_id, config_id_of, sku_of
+from server.plan.candidates import (
+    Pricing,
+    build_candidates,
+    by_id,
+    config_id_of,
+    families_for,
+    same_cluster,
+    sku_of,
+)
+from server.plan.driver import driver_options, driver_run, plan_driver
 from server.plan.observe import observation
 from server.plan.storage import advise, disk_use
 from server.spec import config_from_spec
@@ -49,9 +58,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     current = config_from_spec(project.current_spec)
     anchor = config_from_spec(project.original_spec) if project.original_spec else None
     runs = store.runs.history(project_id)
-    pairs = by_id(build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
-                                   anchor=anchor, tried=[r.config for r in runs if r.config is not None]))
-    history, disk = [], []
+    pricing = pricing_for(workspace, project.current_spec)
+    history, disk, drivers = [], [], []
     for run in runs:
         stages = [s for app in run.application_ids for s in store.applications.stages(app)]
         obs = observation(run, stages, applied_recommendation=run.recommendation_id is not None)
@@ -60,15 +68,27 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         use = disk_use(run, stages) if run.outcome == "succeeded" else None
         if use is not None and stages:
             disk.append(use)
+        driver = driver_run(run, stages, catalog, pricing.cloud)
+        if driver is not None:
+            drivers.append(driver)
+    # The driver first: it does not change the workers' runtime, and every candidate is priced with it.
+    options = driver_options(catalog, pricing.cloud, families_for(anchor or current, project.settings, catalog,
+                                                                  pricing.cloud),
+                             current, region=pricing.region, plan=pricing.plan, sku=pricing.sku)
+    driver_choice = plan_driver(project.settings, current, drivers, options)
+    pairs = by_id(build_candidates(current, project.settings, catalog, pricing, anchor=anchor,
+                                   tried=[r.config for r in runs if r.config is not None],
+                                   driver=driver_choice.option.node_type if driver_choice else None))
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply)
     # Seeded by project and history length: the same history gives the same decision.
     decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history))
     config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})
-    pricing = pricing_for(workspace, project.current_spec)
     runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
     config, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region)
     rec = _recommendation(project, config, decision)
+    if driver_choice is not None and driver_choice.changed:
+        rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
     if advice is not None and advice.changed:
         rec = dataclasses.replace(rec, storage_advice=advice.reason,
                                   projected_monthly_saving=advice.projected_monthly_saving)
@@ -117,7 +137,7 @@ class Planner:
         project = self._store.projects.get(run.project_id)
         if rec is None or not project.settings.auto_apply:
             return rec
-        if config_id_of(rec.config) == config_id_of(config_from_spec(project.current_spec)):
+        if same_cluster(rec.config, config_from_spec(project.current_spec)):
             return rec  # nothing to change: the job already runs the recommended configuration
         workspace = self._store.workspaces.get(project.workspace)
         try:

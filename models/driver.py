@@ -1,0 +1,131 @@
+"""Driver sizing: the cheapest driver node that holds what the job's driver used.
+
+The driver of a batch job plans queries, schedules tasks, and holds what the job collects or
+broadcasts; it rarely sets the runtime, but a driver that runs out of memory fails the whole run.
+So the driver is sized by a rule over the memory it used, not by the runtime model:
+
+- its JVM heap peaks (the largest used-heap sample Spark logs per stage for executor "driver") must
+  fit ``HEADROOM`` times over in the heap a node gives the driver (``HEAP_SHARE`` of its memory);
+- it shrinks only on evidence (``EVIDENCE_RUNS`` successful runs with driver peaks in the last
+  ``WINDOW`` runs) and at most halves its memory per step, so every step is measured before the next;
+- after a run whose driver died (out of memory, unresponsive) or spent more than ``GC_PRESSURE`` of
+  the run collecting garbage, it doubles its memory, and drivers no larger than the troubled one
+  are not used again for ``TROUBLE_WINDOW`` runs (else it would shrink back on the next quiet run);
+- it never goes below ``MIN_VCPUS`` vCPUs (or the current driver's, if that is smaller): the agent
+  sees no driver CPU, and a driver that schedules thousands of tasks needs a few cores.
+
+A used-heap sample includes garbage not yet collected, so it overstates what the driver needs: the
+rule errs towards a driver too big, never one too small for what was seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Share of a driver node's memory its JVM heap gets, for planning. Databricks sizes the heap from
+# the node's memory after the OS, the Python processes and off-heap reservations; half is below
+# what it gives on the node sizes jobs use, so the rule stays on the safe side.
+HEAP_SHARE = 0.5
+HEADROOM = 1.5  # the planned heap must hold this multiple of the largest used-heap peak seen
+MIN_VCPUS = 4.0
+GC_PRESSURE = 0.10  # share of the run the driver may spend in GC before it is grown
+EVIDENCE_RUNS = 2
+WINDOW = 10  # runs whose peaks count: recent enough to reflect today's data
+TROUBLE_WINDOW = 30  # runs over which a troubled driver size is remembered (a month of nightly runs)
+
+
+@dataclass(frozen=True)
+class DriverOption:
+    """A node type the driver may use; ``price_per_hour`` is one driver node's all-in price."""
+
+    node_type: str
+    vcpus: float
+    memory_gib: float
+    price_per_hour: float
+
+
+@dataclass(frozen=True)
+class DriverRun:
+    """What one run says about its driver (oldest first in a history).
+
+    ``peak_heap_gib``: the largest used JVM heap sampled on the driver (None: not measured, e.g. an
+    agent-less run). ``gc_share``: the driver's GC time over the run's time (None: not measured).
+    ``driver_failed``: the run failed because its driver died.
+    """
+
+    node_type: str
+    memory_gib: float
+    ok: bool
+    peak_heap_gib: float | None = None
+    gc_share: float | None = None
+    driver_failed: bool = False
+
+
+@dataclass(frozen=True)
+class DriverChoice:
+    option: DriverOption
+    changed: bool
+    reason: str
+
+
+def choose_driver(options: Sequence[DriverOption], current: DriverOption,
+                  runs: Sequence[DriverRun]) -> DriverChoice:
+    """The driver for the next run: ``current`` unless the evidence says smaller or bigger."""
+    recent = list(runs)[-WINDOW:]
+    grow_to, why_grow = _growth(recent)
+    failed_mem = max((r.memory_gib for r in list(runs)[-TROUBLE_WINDOW:] if _troubled(r)), default=0.0)
+    measured = [r for r in recent if r.ok and r.peak_heap_gib is not None]
+    peak = max((r.peak_heap_gib or 0.0 for r in measured), default=0.0)
+    need = max(grow_to, peak * HEADROOM / HEAP_SHARE)
+    min_vcpus = min(MIN_VCPUS, current.vcpus)
+    eligible = [o for o in options
+                if o.memory_gib >= need and o.memory_gib > failed_mem and o.vcpus >= min_vcpus]
+    if grow_to > 0:
+        if current.memory_gib >= need and current.memory_gib > failed_mem:
+            return DriverChoice(current, False, f"driver {current.node_type} kept ({why_grow}; it has "
+                                                f"{_gib(current.memory_gib)}, enough)")
+        pick = _cheapest(eligible) or max(options, key=lambda o: (o.memory_gib, -o.price_per_hour), default=None)
+        if pick is None or pick.memory_gib <= current.memory_gib:
+            return DriverChoice(current, False, f"driver {current.node_type} kept ({why_grow}; no larger "
+                                                "driver is allowed)")
+        return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} "
+                                        f"({_gib(pick.memory_gib)}): {why_grow}")
+    if len(measured) < EVIDENCE_RUNS:
+        return DriverChoice(current, False, f"driver {current.node_type} kept: its heap was measured in "
+                                            f"{len(measured)} of the {EVIDENCE_RUNS} runs needed to size it")
+    # One step at a time: at most half the memory of the current driver.
+    smaller = [o for o in eligible if o.memory_gib >= current.memory_gib / 2]
+    pick = _cheapest(smaller)
+    if pick is None or pick.price_per_hour >= current.price_per_hour:
+        return DriverChoice(current, False, f"driver {current.node_type} kept: its heap peaked at "
+                                            f"{_gib(peak)}; no cheaper driver holds {HEADROOM:g}x that")
+    saving = current.price_per_hour - pick.price_per_hour
+    return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} ({_gib(pick.memory_gib)}): "
+                                    f"its heap peaked at {_gib(peak)} in {len(measured)} runs; "
+                                    f"saves {saving:.2f}/h")
+
+
+def _growth(recent: Sequence[DriverRun]) -> tuple[float, str]:
+    """Memory the driver must reach after trouble (0: no trouble), and why."""
+    for r in reversed(recent):
+        if r.driver_failed:
+            return 2.0 * r.memory_gib, f"the driver died on {r.node_type} ({_gib(r.memory_gib)})"
+        if r.ok and r.gc_share is not None:
+            if r.gc_share > GC_PRESSURE:
+                return 2.0 * r.memory_gib, (f"the driver spent {r.gc_share:.0%} of the last run in GC "
+                                            f"on {r.node_type}")
+            return 0.0, ""  # the latest measured run was healthy: older trouble is behind us
+    return 0.0, ""
+
+
+def _troubled(r: DriverRun) -> bool:
+    return r.driver_failed or (r.ok and r.gc_share is not None and r.gc_share > GC_PRESSURE)
+
+
+def _cheapest(options: Sequence[DriverOption]) -> DriverOption | None:
+    return min(options, key=lambda o: (o.price_per_hour, o.memory_gib, o.node_type), default=None)
+
+
+def _gib(x: float) -> str:
+    return f"{x:.1f} GiB" if x < 10 else f"{x:.0f} GiB"

@@ -1,0 +1,77 @@
+"""The driver's side of a plan: stored runs -> `models.driver` evidence, the allowed driver types priced.
+
+A run's driver peaks are the per-stage peak metrics Spark logs for executor "driver"
+(``spark.eventLog.logStageExecutorMetrics``, set by the init script); its GC share is
+the driver JVM's cumulative GC time at its last sample over the run's time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from models.driver import DriverChoice, DriverOption, DriverRun, choose_driver
+from server.costing.catalog import PriceCatalog
+from server.costing.errors import TrimtabCostError
+from server.costing.run_cost import hourly_cost
+from server.domain import ClusterConfig, ProjectSettings, Run, Stage
+from server.plan.candidates import driver_of
+
+GIB = 1024**3
+DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
+def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: str) -> DriverRun | None:
+    """What one stored run says about its driver; None without a known configuration."""
+    if run.config is None:
+        return None
+    node_type = driver_of(run.config)
+    try:
+        memory = float(catalog.node_type(cloud, node_type).memory_gb)
+    except TrimtabCostError:
+        memory = 0.0
+    peaks = [p.metrics for s in stages for p in s.executor_peaks if p.executor_id == DRIVER_EXECUTOR_ID]
+    heap = max((m.get("JVMHeapMemory", 0) for m in peaks), default=0)
+    gc_ms = max((m.get("TotalGCTime", 0) for m in peaks), default=0)
+    measured = heap > 0
+    return DriverRun(
+        node_type=node_type, memory_gib=memory, ok=run.outcome == "succeeded",
+        peak_heap_gib=heap / GIB if measured else None,
+        gc_share=gc_ms / 1000.0 / run.runtime_s if measured and run.runtime_s > 0 else None,
+        driver_failed="driver_lost" in run.anomalies,
+    )
+
+
+def driver_options(catalog: PriceCatalog, cloud: str, families: Iterable[str], like: ClusterConfig, *,
+                   region: str, plan: str, sku: str) -> list[DriverOption]:
+    """Every catalog node type of ``families`` as a driver, priced alone (DBUs, instance, volumes)."""
+    wanted = set(families)
+    out = []
+    for node_type in catalog.node_types(cloud):
+        info = catalog.node_type(cloud, node_type)
+        if info.family not in wanted and node_type != driver_of(like):
+            continue
+        price = driver_price(catalog, cloud, node_type, like, region=region, plan=plan, sku=sku)
+        if price is not None:
+            out.append(DriverOption(node_type, float(info.vcpus), float(info.memory_gb), price))
+    return out
+
+
+def driver_price(catalog: PriceCatalog, cloud: str, node_type: str, like: ClusterConfig, *,
+                 region: str, plan: str, sku: str) -> float | None:
+    alone = dataclasses.replace(like, node_type_id=node_type, driver_node_type_id=node_type, num_workers=0,
+                                autoscale_min=0, autoscale_max=0, availability="ON_DEMAND", spec={})
+    try:
+        return hourly_cost(alone, cloud, region, plan, sku, catalog, workers=0)
+    except TrimtabCostError:
+        return None
+
+
+def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequence[DriverRun],
+                options: Sequence[DriverOption]) -> DriverChoice | None:
+    """The driver for the next run; None when the user fixed it or the current one cannot be priced."""
+    if settings.driver_node_type_id:
+        return None
+    name = driver_of(current)
+    mine = next((o for o in options if o.node_type == name), None)
+    if mine is None:
+        return None
+    return choose_driver(options, mine, runs)

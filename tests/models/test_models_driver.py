@@ -1,0 +1,97 @@
+"""Driver sizing (`models.driver`): shrink on evidence one step at a time, grow after trouble."""
+
+from __future__ import annotations
+
+from models.driver import EVIDENCE_RUNS, HEADROOM, HEAP_SHARE, DriverOption, DriverRun, choose_driver
+
+# AWS m5/c5/r5 sizes with made-up but ordered prices (per hour, one node): more memory costs more
+# within a vCPU count, more vCPUs cost more.
+OPTIONS = [
+    DriverOption("c5.xlarge", 4, 8, 0.30), DriverOption("m5.xlarge", 4, 16, 0.35),
+    DriverOption("r5.xlarge", 4, 32, 0.45), DriverOption("c5.2xlarge", 8, 16, 0.60),
+    DriverOption("m5.2xlarge", 8, 32, 0.70), DriverOption("r5.2xlarge", 8, 64, 0.90),
+    DriverOption("m5.4xlarge", 16, 64, 1.40), DriverOption("r5.4xlarge", 16, 128, 1.80),
+    DriverOption("m5.large", 2, 8, 0.18),
+]
+BY = {o.node_type: o for o in OPTIONS}
+
+
+def _ok(node: str, peak_gib: float, gc: float = 0.01) -> DriverRun:
+    return DriverRun(node, BY[node].memory_gib, ok=True, peak_heap_gib=peak_gib, gc_share=gc)
+
+
+def _settle(start: str, peak_gib: float, rounds: int = 6) -> list[str]:
+    """Follow the rule run after run, the driver's use staying the same."""
+    current, path, runs = BY[start], [start], []
+    for _ in range(rounds):
+        runs.append(_ok(current.node_type, peak_gib))
+        choice = choose_driver(OPTIONS, current, runs)
+        current = choice.option
+        path.append(current.node_type)
+    return path
+
+
+def test_the_driver_is_kept_until_its_heap_was_measured_in_enough_runs() -> None:
+    current = BY["r5.4xlarge"]
+    runs = [DriverRun("r5.4xlarge", 128, ok=True)]  # no agent: no peaks
+    runs += [_ok("r5.4xlarge", 2.0)] * (EVIDENCE_RUNS - 1)
+    choice = choose_driver(OPTIONS, current, runs)
+    assert not choice.changed and choice.option == current
+    assert f"{EVIDENCE_RUNS - 1} of the {EVIDENCE_RUNS} runs" in choice.reason
+
+
+def test_an_idle_driver_shrinks_at_most_by_half_per_step_to_the_cheapest_that_holds_its_peak() -> None:
+    # 2 GiB peaks need 2 x 1.5 / 0.5 = 6 GiB of node memory; 4 vCPUs at least.
+    path = _settle("r5.4xlarge", 2.0)
+    # One measured run is not enough; then 128 -> 64 -> 32 -> 16 -> 8 GiB and there it stays.
+    assert path == ["r5.4xlarge", "r5.4xlarge", "r5.2xlarge", "r5.xlarge", "m5.xlarge", "c5.xlarge",
+                    "c5.xlarge"]  # c5.xlarge: 8 GiB >= 6 GiB, the cheapest with 4 vCPUs
+    assert "m5.large" not in path  # 2 vCPUs: below the floor
+    memory = [BY[p].memory_gib for p in path]
+    assert all(b >= a / 2 for a, b in zip(memory, memory[1:], strict=False))
+    choice = choose_driver(OPTIONS, BY["r5.4xlarge"], [_ok("r5.4xlarge", 2.0)] * 2)
+    assert choice.changed and "peaked at 2.0 GiB in 2 runs" in choice.reason and "saves 0.90/h" in choice.reason
+
+
+def test_the_largest_recent_peak_sets_the_floor() -> None:
+    need = 7.0 * HEADROOM / HEAP_SHARE  # 21 GiB
+    runs = [_ok("r5.2xlarge", 2.0), _ok("r5.2xlarge", 7.0), _ok("r5.2xlarge", 3.0)]
+    choice = choose_driver(OPTIONS, BY["r5.2xlarge"], runs)
+    assert choice.changed and choice.option.memory_gib >= need
+    assert choice.option.node_type == "r5.xlarge"  # 32 GiB, cheapest >= 21 GiB
+    # A driver already at the cheapest that fits stays.
+    assert not choose_driver(OPTIONS, BY["r5.xlarge"], runs).changed
+
+
+def test_a_driver_that_died_is_doubled_and_never_used_again_within_the_window() -> None:
+    runs = [_ok("m5.xlarge", 2.0), _ok("m5.xlarge", 2.5),
+            DriverRun("m5.xlarge", 16, ok=False, driver_failed=True)]
+    choice = choose_driver(OPTIONS, BY["m5.xlarge"], runs)
+    assert choice.changed and choice.option.node_type == "r5.xlarge"  # cheapest with >= 32 GiB
+    assert "died on m5.xlarge" in choice.reason
+    # The bigger driver runs fine with small peaks: it does not go back to 16 GiB or less.
+    runs += [_ok("r5.xlarge", 2.0), _ok("r5.xlarge", 2.0)]
+    after = choose_driver(OPTIONS, BY["r5.xlarge"], runs)
+    assert after.option.memory_gib > 16
+    assert not after.changed
+
+
+def test_driver_gc_pressure_grows_it_and_a_healthy_run_ends_the_pressure() -> None:
+    runs = [_ok("m5.xlarge", 5.0), _ok("m5.xlarge", 5.2, gc=0.18)]
+    choice = choose_driver(OPTIONS, BY["m5.xlarge"], runs)
+    assert choice.changed and choice.option.memory_gib >= 32 and "18% of the last run in GC" in choice.reason
+    runs.append(_ok("r5.xlarge", 5.0, gc=0.02))
+    assert not choose_driver(OPTIONS, BY["r5.xlarge"], runs).changed
+
+
+def test_no_larger_driver_allowed_keeps_the_current_one_and_says_why() -> None:
+    small = [o for o in OPTIONS if o.memory_gib <= 16]
+    runs = [DriverRun("m5.xlarge", 16, ok=False, driver_failed=True)]
+    choice = choose_driver(small, BY["m5.xlarge"], runs)
+    assert not choice.changed and "no larger driver is allowed" in choice.reason
+
+
+def test_a_current_driver_below_the_vcpu_floor_is_not_forced_up() -> None:
+    runs = [_ok("m5.large", 0.5)] * 3
+    choice = choose_driver(OPTIONS, BY["m5.large"], runs)
+    assert not choice.changed and choice.option.node_type == "m5.large"

@@ -1,0 +1,155 @@
+"""The driver in a plan: evidence from stored runs, driver prices, the planner's choice, driver failures."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from server.collect.build import driver_died
+from server.collect.run_parse import ClusterRun
+from server.collect.usage import cluster_timeline
+from server.costing.catalog import load_catalog
+from server.costing.run_cost import hourly_cost
+from server.domain import (
+    AgentInfo,
+    Distribution,
+    ExecutorStagePeak,
+    IngestBatch,
+    IngestEvent,
+    Project,
+    ProjectSettings,
+    Run,
+    Stage,
+    Workspace,
+)
+from server.plan.candidates import same_cluster
+from server.plan.driver import driver_options, driver_run
+from server.plan.planner import plan_project
+from server.spec import config_from_spec
+from server.store import open_store
+
+GIB = 1024**3
+SPEC = {
+    "spark_version": "15.4.x-scala2.12",
+    "node_type_id": "r5.2xlarge",  # no driver_node_type_id: Databricks runs the driver on r5.2xlarge
+    "num_workers": 8,
+    "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1},
+}
+
+
+def _stage(app: str, i: int, driver_heap: int, driver_gc_ms: int = 0) -> Stage:
+    return Stage(application_id=app, stage_id=i, name=f"s{i}", num_tasks=64, submission_time_ms=0,
+                 completion_time_ms=60_000, metrics={"executor_run_time_ms": 600_000},
+                 task_duration_ms=Distribution(count=64, sum=600_000.0, p50=9000.0, p90=11000.0, max=12000.0),
+                 executor_peaks=(ExecutorStagePeak("driver", {"JVMHeapMemory": driver_heap,
+                                                              "TotalGCTime": driver_gc_ms}),
+                                 ExecutorStagePeak("1", {"JVMHeapMemory": 40 * GIB, "TotalGCTime": 99_000})))
+
+
+def test_a_runs_driver_evidence_comes_from_the_driver_peaks_only() -> None:
+    catalog = load_catalog()
+    run = Run(project_id=1, databricks_run_id=1, runtime_s=600.0, outcome="succeeded",
+              config=config_from_spec(SPEC), application_ids=("a",))
+    stages = [_stage("a", 0, 2 * GIB, 3000), _stage("a", 1, 3 * GIB, 12_000)]
+    d = driver_run(run, stages, catalog, "aws")
+    assert d is not None and d.node_type == "r5.2xlarge" and d.memory_gib == 64
+    assert d.peak_heap_gib == pytest.approx(3.0)  # the executor's 40 GiB is not the driver's
+    assert d.gc_share == pytest.approx(12.0 / 600.0)
+    assert d.ok and not d.driver_failed
+    bare = driver_run(dataclasses.replace(run, anomalies=("failure", "driver_lost"), outcome="failed"), [],
+                      catalog, "aws")
+    assert bare is not None and bare.peak_heap_gib is None and bare.gc_share is None and bare.driver_failed
+
+
+def test_driver_options_price_one_driver_node_alone() -> None:
+    catalog = load_catalog()
+    like = config_from_spec(SPEC)
+    options = {o.node_type: o for o in driver_options(catalog, "aws", ["m5"], like, region="us-east-1",
+                                                       plan="premium", sku="jobs")}
+    assert "m5.xlarge" in options and "c5.xlarge" not in options
+    assert "r5.2xlarge" in options  # the current driver is always priced, family or not
+    # A cluster's price is its driver's plus its workers': the difference of two drivers is theirs.
+    with_m5 = hourly_cost(dataclasses.replace(like, driver_node_type_id="m5.xlarge"), "aws", "us-east-1",
+                          "premium", "jobs", catalog)
+    with_r5 = hourly_cost(like, "aws", "us-east-1", "premium", "jobs", catalog)
+    assert with_r5 - with_m5 == pytest.approx(options["r5.2xlarge"].price_per_hour
+                                              - options["m5.xlarge"].price_per_hour)
+
+
+@pytest.fixture
+def store(sqlite_url):
+    s = open_store(sqlite_url)
+    s.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
+    yield s
+    s.close()
+
+
+def _run_with_driver_peaks(store, project: Project, n: int, heap: int) -> None:
+    app = f"ctx-{n}"
+    events = tuple(IngestEvent(application_id=app, key=f"stage/{i}/0", kind="Stage", body=_stage(app, i, heap),
+                               payload=f"{app}/{i}".encode()) for i in range(2))
+    store.ingest.write([IngestBatch(batch_id=f"b{n}", agent=AgentInfo(agent_id="a", version="0", cluster_id="c"),
+                                    events=events)])
+    store.runs.add(Run(project_id=int(project.id), databricks_run_id=n, start_ms=n * 86_400_000,
+                       end_ms=n * 86_400_000 + 900_000, runtime_s=900.0, outcome="succeeded",
+                       config=config_from_spec(project.current_spec), application_ids=(app,)))
+
+
+def test_the_planner_sizes_the_driver_and_prices_every_candidate_with_it(store) -> None:
+    catalog = load_catalog()
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=3600.0)))
+    _run_with_driver_peaks(store, project, 1, 2 * GIB)
+    first = plan_project(store, int(project.id), catalog)
+    assert first is not None and first.config.driver_node_type_id == "r5.2xlarge"  # one run: not enough
+    assert "driver" not in first.reason
+    _run_with_driver_peaks(store, project, 2, 2 * GIB)
+    rec = plan_project(store, int(project.id), catalog)
+    assert rec is not None
+    # 2 GiB peaks: 64 GiB -> the cheapest allowed driver with >= 32 GiB and 4+ vCPUs (one step).
+    assert rec.config.driver_node_type_id == "r5.xlarge"
+    assert "driver r5.2xlarge -> r5.xlarge (32 GiB): its heap peaked at 2.0 GiB in 2 runs" in rec.reason
+    # The predicted cost is priced with the smaller driver.
+    price = hourly_cost(rec.config, "aws", "us-east-1", "premium", "jobs", catalog)
+    low_s, high_s = rec.runtime_interval_s
+    assert rec.cost_interval == pytest.approx((price * low_s / 3600.0, price * high_s / 3600.0))
+    assert not same_cluster(rec.config, config_from_spec(SPEC))  # a driver-only change is a change to apply
+
+
+def test_a_driver_the_user_fixed_is_left_alone(store) -> None:
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC,
+                                         settings=ProjectSettings(sla_seconds=3600.0, driver_node_type_id="r5.2xlarge")))
+    for n in (1, 2, 3):
+        _run_with_driver_peaks(store, project, n, GIB)
+    rec = plan_project(store, int(project.id), load_catalog())
+    assert rec is not None and rec.config.driver_node_type_id == "r5.2xlarge" and "driver" not in rec.reason
+
+
+def test_same_cluster_reads_an_unset_driver_as_the_worker_type() -> None:
+    base = config_from_spec(SPEC)
+    assert same_cluster(dataclasses.replace(base, driver_node_type_id="r5.2xlarge"), base)
+    assert not same_cluster(dataclasses.replace(base, driver_node_type_id="m5.xlarge"), base)
+    assert not same_cluster(dataclasses.replace(base, ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=1,
+                                                ebs_volume_size_gb=100), base)
+
+
+def _piece(outcome: str, message: str) -> ClusterRun:
+    return ClusterRun(run_id=1, job_id=1, cluster_key="main", cluster_id="c", spark_context_id="", spec=SPEC,
+                      task_keys=("t",), start_ms=0, end_ms=600_000, outcome=outcome, state_message=message)
+
+
+@pytest.mark.parametrize(("outcome", "message", "events", "died"), [
+    ("failed", "The Spark driver has stopped unexpectedly and is restarting. "
+               "java.lang.OutOfMemoryError: Java heap space", [], True),
+    ("failed", "Driver is up but is not responsive, likely due to GC.", [], True),
+    ("failed", "Task t failed with an exception", [{"type": "DRIVER_UNAVAILABLE", "timestamp": 500_000}], True),
+    ("failed", "Job aborted due to stage failure: Task 3 in stage 2.0 failed 4 times", [], False),
+    # A driver that stopped answering for a while in a run that then succeeded did not die.
+    ("succeeded", "", [{"type": "DRIVER_NOT_RESPONDING", "timestamp": 500_000}], False),
+])
+def test_a_failed_run_whose_driver_died_is_told_apart(outcome: str, message: str, events: list, died: bool) -> None:
+    timeline = cluster_timeline(SPEC, events, fallback_start_ms=0, fallback_end_ms=600_000)
+    assert driver_died(_piece(outcome, message), timeline) is died
+
