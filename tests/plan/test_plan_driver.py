@@ -21,13 +21,11 @@ from server.domain import (
     ProjectSettings,
     Run,
     Stage,
-    Workspace,
 )
 from server.plan.candidates import same_cluster
 from server.plan.driver import driver_options, driver_run
 from server.plan.planner import plan_project
 from server.spec import config_from_spec
-from server.store import open_store
 
 GIB = 1024**3
 SPEC = {
@@ -75,14 +73,6 @@ def test_driver_options_price_one_driver_node_alone() -> None:
     with_r5 = hourly_cost(like, "aws", "us-east-1", "premium", "jobs", catalog)
     assert with_r5 - with_m5 == pytest.approx(options["r5.2xlarge"].price_per_hour
                                               - options["m5.xlarge"].price_per_hour)
-
-
-@pytest.fixture
-def store(sqlite_url):
-    s = open_store(sqlite_url)
-    s.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
-    yield s
-    s.close()
 
 
 def _run_with_driver_peaks(store, project: Project, n: int, heap: int) -> None:

@@ -7,11 +7,10 @@ import dataclasses
 import pytest
 
 from server.costing.catalog import load_catalog
-from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
+from server.domain import ClusterConfig, Project, ProjectSettings, Run
 from server.plan.candidates import Pricing, build_candidates, config_id_of, default_families
 from server.plan.planner import plan_project
 from server.spec import config_from_spec
-from server.store import open_store
 
 SPEC = {
     "spark_version": "15.4.x-scala2.12",
@@ -28,14 +27,6 @@ def _runtime_s(config: ClusterConfig) -> float:
     info = catalog.node_type("aws", config.node_type_id)
     workers = config.num_workers or config.autoscale_max
     return 60.0 + 40 * 3600 / (info.vcpus * workers) + 4.0 * workers
-
-
-@pytest.fixture
-def store(sqlite_url):
-    s = open_store(sqlite_url)
-    s.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
-    yield s
-    s.close()
 
 
 def _project(store, **settings) -> Project:
