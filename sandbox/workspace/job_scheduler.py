@@ -12,6 +12,11 @@ starts one run as soon as it can, and a restarted one resumes from "now".
 Editing, pausing or deleting a job reaches the scheduler at once (`jobs_changed`, called by
 the HTTP layer after jobs/create|update|reset|delete), so the next fire follows the new
 settings. The one thread waits only through the workspace's injected clock.
+
+The same thread also ends queued runs at the service's queue deadline (48 hours,
+runs.MAX_QUEUE_MS): it is the workspace's one thread that waits on the clock for a moment in
+simulated time, and a schedule faster than its runs is what fills a job's queue. A newly
+queued run wakes it (`wake`), since its deadline may come before the next fire.
 """
 
 from __future__ import annotations
@@ -121,6 +126,10 @@ class JobScheduler:
         if self.thread.is_alive():
             self.thread.join(timeout)
 
+    def wake(self) -> None:
+        """Recompute the next wake-up (a run was queued). Takes no lock: callable from a fire."""
+        self._wake.set()
+
     def jobs_changed(self) -> None:
         """Settings changed: next fire times follow them from now on."""
         with self._lock:
@@ -143,7 +152,8 @@ class JobScheduler:
 
     # -- one pass ---------------------------------------------------------------------------
     def tick(self) -> int | None:
-        """Start every run that is due; return the next fire time (sim ms) or None."""
+        """Start every run that is due and end the queued runs past their deadline; return
+        the next moment to act on (a fire or a queue deadline, sim ms) or None."""
         with self._lock:
             now = self.ws.now_ms()
             self._refresh(now)
@@ -156,6 +166,11 @@ class JobScheduler:
                 # 10 s after this one (which starts now).
                 entry.next_ms = entry.trigger.next_after(now + MIN_GAP_MS - 1, entry.since_ms)
             pending = [e.next_ms for e in self._entries.values() if e.next_ms is not None]
+        # (A fire has already dropped the expired runs from its job's queue: start_run
+        # expires before it counts the queue.)
+        queue_deadline = self.ws.expire_queued_runs(now)
+        if queue_deadline is not None:
+            pending.append(queue_deadline)
         return min(pending, default=None)
 
     def _refresh(self, now: int) -> None:

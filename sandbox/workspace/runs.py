@@ -20,6 +20,22 @@ DEFAULT_PROFILE = "etl_join_aggregate"
 PROFILE_TAG = "sandbox:profile"
 TERMINAL = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
 
+# The service's limits on a job's queue.
+# "When queueing is enabled, the run is queued for up to 48 hours" (Databricks docs, "Jobs
+# queueing and concurrency settings": docs.databricks.com/.../jobs/advanced and
+# learn.microsoft.com/azure/databricks/jobs/advanced). The docs do not say how such a run ends;
+# the emulator ends it TERMINATED / TIMEDOUT ("stopped after reaching the timeout") with
+# termination code CANCELED ("canceled ... by the Databricks platform; for example, if the
+# maximum run duration was exceeded"), both from databricks-sdk's RunResultState and
+# TerminationCodeCode. The state message is the emulator's own wording.
+MAX_QUEUE_MS = 48 * 3600 * 1000
+# databricks-sdk's TerminationCodeCode.MAX_JOB_QUEUE_SIZE_EXCEEDED: "The run was skipped due to
+# reaching the job level queue size limit." The size itself is not published in any page we
+# could reach (docs, resource-limits table, SDK, issues): 1000 is an ASSUMPTION, the order of the
+# service's other documented job limits (max_concurrent_runs <= 1000; 1000 tasks running at
+# once per workspace). The SDK names no workspace-level queue limit, so none is emulated.
+MAX_QUEUED_RUNS_PER_JOB = 1000
+
 
 @dataclass
 class ClusterPlan:
@@ -46,21 +62,40 @@ class RunPlan:
     existing_tasks: list[str] = field(default_factory=list)
 
 
-def admission(data: dict[str, Any], job_id: int, settings: dict[str, Any]) -> str:
-    """Whether a new run of the job starts, waits in the queue, or is skipped.
+def admission(data: dict[str, Any], job_id: int, settings: dict[str, Any],
+              queue_limit: int = MAX_QUEUED_RUNS_PER_JOB) -> str:
+    """Whether a new run of the job starts ("run"), waits in the queue ("queue"), is skipped
+    ("skip") or is skipped because the job's queue is full ("queue_full").
 
     Like the service: at most `max_concurrent_runs` active runs; beyond that the run is
     queued when `queue.enabled` (the default for jobs made through API 2.2), else skipped;
-    with `max_concurrent_runs` 0 every new run is skipped, queue or not.
+    with `max_concurrent_runs` 0 every new run is skipped, queue or not; a queue already
+    holding `queue_limit` runs takes no more.
     """
     limit = concurrency_limit(settings)
     if limit == 0:
         return "skip"  # the service: "Setting this value to 0 causes all new runs to be skipped."
-    active = sum(1 for r in data["runs"].values()
-                 if r["job_id"] == job_id and r["state"]["life_cycle_state"] not in TERMINAL)
-    if active < limit:
-        return "run"
-    return "queue" if (settings.get("queue") or {}).get("enabled", True) else "skip"
+    queued = sum(1 for r in data["runs"].values()
+                 if r["job_id"] == job_id and r["state"]["life_cycle_state"] == "QUEUED")
+    free = has_free_slot(data, job_id, settings)
+    if not (settings.get("queue") or {}).get("enabled", True):
+        return "run" if free else "skip"
+    if free and not queued:
+        return "run"  # a run never overtakes the job's queue, even in the instant a slot frees
+    return "queue" if queued < queue_limit else "queue_full"
+
+
+def has_free_slot(data: dict[str, Any], job_id: int, settings: dict[str, Any]) -> bool:
+    return free_slots(data, job_id, settings) > 0
+
+
+def free_slots(data: dict[str, Any], job_id: int, settings: dict[str, Any]) -> int:
+    """How many more of the job's runs may be active: `max_concurrent_runs` less the runs
+    holding a slot (PENDING, RUNNING, TERMINATING; a queued run holds none)."""
+    holding = sum(1 for r in data["runs"].values()
+                  if r["job_id"] == job_id
+                  and r["state"]["life_cycle_state"] not in TERMINAL | {"QUEUED"})
+    return max(0, concurrency_limit(settings) - holding)
 
 
 def concurrency_limit(settings: dict[str, Any]) -> int:
@@ -102,16 +137,21 @@ def _state(life: str, result: str | None = None, message: str = "") -> dict[str,
 
 
 def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms: int,
-            next_task_run_id: Any, trigger: str = "ONE_TIME") -> tuple[dict[str, Any], RunPlan]:
+            next_task_run_id: Any, trigger: str = "ONE_TIME",
+            queue_limit: int = MAX_QUEUED_RUNS_PER_JOB) -> tuple[dict[str, Any], RunPlan]:
     """A run of the job: ONE_TIME from run-now, PERIODIC from its schedule (as the service
-    reports cron-scheduled and periodic-trigger runs)."""
+    reports cron-scheduled and periodic-trigger runs). A run skipped because the job's queue
+    is full has plan admission "skip", like any other skipped run."""
     job_id = parse_job_id(body.get("job_id"))
     job = get_job(data, job_id)
     settings = job["settings"]
     tasks = settings.get("tasks") or []
     if not tasks:
         raise invalid(f"Job {job_id} has no tasks to run.")
-    admit = admission(data, job_id, settings)
+    admit = admission(data, job_id, settings, queue_limit)
+    queue_full = admit == "queue_full"
+    if queue_full:
+        admit = "skip"
     day = int(data["job_days"].get(str(job_id), 0)) + (0 if admit == "skip" else 1)
     data["job_days"][str(job_id)] = day
     number = 1 + sum(1 for r in data["runs"].values() if r["job_id"] == job_id)
@@ -162,14 +202,25 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
     if admit == "queue":
         run["state"] = _state("QUEUED", message="Queued: the job has reached its maximum "
                               "number of concurrent runs.")
+        # MAX_CONCURRENT_RUNS_REACHED is the SDK's code for the per-job limit
+        # (ACTIVE_RUNS_LIMIT_REACHED is the workspace's limit of active task runs).
         run["status"] = {"state": "QUEUED", "queue_details": {
-            "code": "ACTIVE_RUNS_LIMIT_REACHED", "message": "Maximum concurrent runs reached."}}
+            "code": "MAX_CONCURRENT_RUNS_REACHED", "message": "Maximum concurrent runs reached."}}
     elif admit == "skip":
-        message = (f"Skipping this run because the limit of {settings.get('max_concurrent_runs')}"
-                   " maximum concurrent runs has been reached.")
+        if queue_full:
+            # The result state stays the one for a run skipped at the concurrency limit (the
+            # SDK has no queue-specific one); the termination code says the queue was full.
+            message = (f"Skipping this run because the job's queue already holds the maximum of "
+                       f"{queue_limit} queued runs.")
+            code = "MAX_JOB_QUEUE_SIZE_EXCEEDED"
+        else:
+            message = ("Skipping this run because the limit of "
+                       f"{settings.get('max_concurrent_runs')} maximum concurrent runs has been "
+                       "reached.")
+            code = "MAX_CONCURRENT_RUNS_EXCEEDED"
         run["state"] = _state("SKIPPED", "MAXIMUM_CONCURRENT_RUNS_REACHED", message)
         run["status"] = {"state": "TERMINATED", "termination_details": {
-            "code": "MAX_CONCURRENT_RUNS_EXCEEDED", "type": "CLIENT_ERROR", "message": message}}
+            "code": code, "type": "CLIENT_ERROR", "message": message}}
         run["end_time"] = start_ms
         for task in run_tasks:
             task["state"] = _state("SKIPPED", message=message)
@@ -179,6 +230,42 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
         create_cluster_records(data, plan)
     data["runs"][str(run_id)] = run
     return {"run_id": run_id, "number_in_job": number}, plan
+
+
+def leave_queue(data: dict[str, Any], plan: RunPlan, now_ms: int) -> None:
+    """The queued run takes a free slot: PENDING from `now_ms`, its clusters created."""
+    plan.admission = "run"
+    plan.start_ms = now_ms
+    run = data["runs"][str(plan.run_id)]
+    run["queue_duration"] = now_ms - run["start_time"]
+    run["state"] = _state("PENDING", message="Waiting for cluster")
+    run["status"] = {"state": "PENDING"}
+    create_cluster_records(data, plan)
+
+
+def queue_deadline(run: dict[str, Any]) -> int:
+    """When a run queued at its start time has waited the service's maximum."""
+    return int(run["start_time"]) + MAX_QUEUE_MS
+
+
+def expire_from_queue(run: dict[str, Any]) -> None:
+    """The queued run has waited MAX_QUEUE_MS: it ends then, never having had a cluster."""
+    end = queue_deadline(run)
+    message = (f"The run was in the queue for the maximum of {MAX_QUEUE_MS // 3_600_000} hours "
+               "and has been cancelled without running.")
+    run["state"] = _state("TERMINATED", "TIMEDOUT", message)
+    run["state"]["user_cancelled_or_timedout"] = True
+    run["status"] = {"state": "TERMINATED", "termination_details": {
+        "code": "CANCELED", "type": "CLIENT_ERROR", "message": message}}
+    run.update({"queue_duration": MAX_QUEUE_MS, "end_time": end, "run_duration": MAX_QUEUE_MS,
+                "setup_duration": 0, "execution_duration": 0, "cleanup_duration": 0})
+    for task in run["tasks"]:
+        task["state"] = _state("TERMINATED", "TIMEDOUT", message)
+        task["state"]["user_cancelled_or_timedout"] = True
+        task["status"] = {"state": "TERMINATED", "termination_details": {
+            "code": "CANCELED", "type": "CLIENT_ERROR", "message": message}}
+        task["end_time"] = end
+        task.pop("cluster_instance", None)
 
 
 def get_run(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox.workspace import node, runs
+from sandbox.workspace import node, outcome, runs
 from sandbox.workspace.backend import SandboxSimBackend, SimBackend
 from sandbox.workspace.clock import Clock, RealClock, SimClock
 from sandbox.workspace.dbfs import Streams
 from sandbox.workspace.errors import ApiError, invalid
 from sandbox.workspace.job_scheduler import JobScheduler
-from sandbox.workspace.player import RunPlayer
+from sandbox.workspace.player import LiveCluster, RunPlayer
 from sandbox.workspace.ratelimit import RateLimiter
 from sandbox.workspace.state import StateStore, new_token
 
@@ -45,6 +45,13 @@ class Workspace:
         self.dbfs_streams = Streams(self.dbfs_root)
         self.stopping = threading.Event()
         self._players: dict[int, RunPlayer] = {}
+        # Runs waiting in their job's queue, by run id. A queued run is only data until it
+        # leaves the queue: no thread, no cluster (a schedule faster than its runs must not
+        # grow a thread per queued run). Guarded by the store lock.
+        self._queued: dict[int, runs.RunPlan] = {}
+        # How many runs a job's queue holds (the service's limit, runs.MAX_QUEUED_RUNS_PER_JOB);
+        # Python-only, so tests can reach a full queue in a few runs.
+        self.max_queued_runs_per_job = runs.MAX_QUEUED_RUNS_PER_JOB
         # Set by start_workspace(schedules=True): fires jobs' schedules and periodic triggers.
         self.scheduler: JobScheduler | None = None
         self._idle = threading.Condition()
@@ -120,12 +127,20 @@ class Workspace:
         with self.store.lock:
             if still_wanted is not None and not still_wanted(self.store.data):
                 return None
+            now = self.now_ms()
+            # Runs past their queue deadline leave the job's queue before this one is counted.
+            self.expire_queued_runs(now)
             run_id = self.store.next_id("run_id")
             reply, plan = runs.run_now(
-                self.store.data, body, run_id=run_id, start_ms=self.now_ms(),
-                next_task_run_id=lambda: self.store.next_id("run_id"), trigger=trigger)
+                self.store.data, body, run_id=run_id, start_ms=now,
+                next_task_run_id=lambda: self.store.next_id("run_id"), trigger=trigger,
+                queue_limit=self.max_queued_runs_per_job)
+            if plan.admission == "queue":
+                self._queued[plan.run_id] = plan
             self.store.save()
-        if plan.admission == "skip":
+        if plan.admission == "queue" and self.scheduler is not None:
+            self.scheduler.wake()  # it ends queued runs at their deadline: a new one may be sooner
+        if plan.admission != "run":
             return reply, plan.admission
         player = RunPlayer(self, plan)
         with self._idle:
@@ -134,58 +149,94 @@ class Workspace:
         return reply, plan.admission
 
     def jobs_changed(self) -> None:
-        """A job was created, edited or deleted: its schedule takes effect from now.
+        """A job was created, edited or deleted: its schedule takes effect from now, and a
+        raised `max_concurrent_runs` lets queued runs start.
 
         Call without holding the store lock (the scheduler takes its own lock first)."""
         if self.scheduler is not None:
             self.scheduler.jobs_changed()
+        self._admit_queued()
 
     def cancel_run(self, body: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
             runs.get_run(self.store.data, body)
+            plan = self._queued.pop(int(body["run_id"]), None)
+            if plan is not None:
+                # A queued run has nothing to tear down: it ends cancelled before the reply.
+                # (The store lock is re-entrant, so no admission or expiry sees it half-done.)
+                outcome.finish_run(self, plan, [LiveCluster(cp, done=True) for cp in plan.clusters],
+                                   cancelled=True)
+                return {}
         with self._idle:
             player = self._players.get(int(body["run_id"]))
             if player is not None:
                 player.cancel.set()
-                self._idle.notify_all()  # a queued run waits on this condition
-        if player is not None and player.queued:
-            # A run still in the queue has nothing to tear down: let it settle before replying.
-            player.thread.join(5.0)
         return {}
 
     def wait_turn(self, player: RunPlayer) -> bool:
-        """Block a queued run until it may start (True) or is cancelled/stopped (False)."""
-        plan = player.plan
+        """A run gets a player only once it has left the queue (`_admit_queued`), so there is
+        nothing to wait for; kept for the player's queued path, which no longer runs."""
+        return not player.cancel.is_set()
 
-        def my_turn() -> bool:
-            with self.store.lock:
-                data = self.store.data
-                settings = (data["jobs"].get(str(plan.job_id)) or {}).get("settings") or {}
-                limit = runs.concurrency_limit(settings)
-                ahead = [r for r in data["runs"].values() if r["job_id"] == plan.job_id
-                         and r["run_id"] != plan.run_id
-                         and r["state"]["life_cycle_state"] not in runs.TERMINAL
-                         and (r["state"]["life_cycle_state"] != "QUEUED"
-                              or r["run_id"] < plan.run_id)]
-                return len(ahead) < limit
+    def expire_queued_runs(self, now_ms: int | None = None) -> int | None:
+        """End the queued runs that have waited the service's maximum (runs.MAX_QUEUE_MS) by
+        `now_ms`; return the next such deadline (sim ms), or None with nothing queued.
 
-        with self._idle:
-            self._idle.wait_for(lambda: player.cancel.is_set() or my_turn())
-        if player.cancel.is_set():
-            return False
+        Called by the job scheduler's thread (which waits for the deadline on the injected
+        clock) and before every admission; without a scheduler an overdue run ends at the
+        next run-now, run end or cancel, still dated at its deadline."""
         with self.store.lock:
-            player.queued = False
-            plan.start_ms = self.now_ms()
-            run = self.store.data["runs"][str(plan.run_id)]
-            run["queue_duration"] = plan.start_ms - run["start_time"]
-            run["state"] = {"life_cycle_state": "PENDING", "state_message": "Waiting for cluster",
-                            "user_cancelled_or_timedout": False}
-            run["status"] = {"state": "PENDING"}
-            runs.create_cluster_records(self.store.data, plan)
-            self.store.save()
-        return True
+            now = self.now_ms() if now_ms is None else now_ms
+            data = self.store.data
+            changed = False
+            deadlines: list[int] = []
+            for run_id in sorted(self._queued):
+                run = data["runs"][str(run_id)]
+                deadline = runs.queue_deadline(run)
+                if deadline <= now:
+                    runs.expire_from_queue(run)
+                    del self._queued[run_id]
+                    changed = True
+                    log.info("run %s of job %s: ended after %d h in the queue", run_id,
+                             run["job_id"], runs.MAX_QUEUE_MS // 3_600_000)
+                else:
+                    deadlines.append(deadline)
+            if changed:
+                self.store.save()
+            return min(deadlines, default=None)
+
+    def _admit_queued(self) -> None:
+        """Start the queued runs whose job has a free slot, oldest first in each job."""
+        if self.stopping.is_set():
+            return
+        started: list[RunPlayer] = []
+        # Lock order: the store's, then _idle (as everywhere in this class).
+        with self.store.lock:
+            now = self.now_ms()
+            self.expire_queued_runs(now)
+            data = self.store.data
+            by_job: dict[int, list[int]] = {}
+            for run_id in sorted(self._queued):
+                by_job.setdefault(self._queued[run_id].job_id, []).append(run_id)
+            for job_id, queued in by_job.items():
+                settings = (data["jobs"].get(str(job_id)) or {}).get("settings") or {}
+                # One count per job, not per queued run: a full queue holds 1000 runs.
+                for run_id in queued[:runs.free_slots(data, job_id, settings)]:
+                    plan = self._queued.pop(run_id)
+                    runs.leave_queue(data, plan, now)
+                    started.append(RunPlayer(self, plan))
+            if started:
+                self.store.save()
+                with self._idle:
+                    for player in started:
+                        self._players[player.plan.run_id] = player
+                        # Started under _idle: stop() never sees (and joins) an unstarted thread.
+                        player.start()
 
     def _player_done(self, player: RunPlayer) -> None:
+        # Admit first: wait_idle must not see "no players" in the moment between this run's
+        # end and the start of the queued run that takes its slot.
+        self._admit_queued()
         with self._idle:
             self._players.pop(player.plan.run_id, None)
             self._idle.notify_all()
@@ -220,7 +271,10 @@ class Workspace:
         message = "The sandbox workspace stopped while this run was in progress."
         with self.store.lock:
             for run in self.store.data["runs"].values():
-                if run["state"]["life_cycle_state"] not in runs.TERMINAL:
+                if (run["state"]["life_cycle_state"] == "QUEUED"
+                        and runs.queue_deadline(run) <= now):
+                    runs.expire_from_queue(run)  # its 48 hours ran out while we were down
+                elif run["state"]["life_cycle_state"] not in runs.TERMINAL:
                     run["state"] = {"life_cycle_state": "INTERNAL_ERROR", "result_state": "FAILED",
                                     "state_message": message, "user_cancelled_or_timedout": False}
                     run["status"] = {"state": "TERMINATED", "termination_details": {
