@@ -3,7 +3,10 @@
 The first line is Databricks' ``DBCEventLoggingListenerMetadata``; the rest is what Spark's
 EventLoggingListener writes, in time order: log start, resource profile, driver block manager,
 environment (with the Databricks cluster and job tags), application start, executors, and per job
-the SQL execution, job, stage and task events, then application end.
+the SQL execution, job, stage and task events, then application end. The driver's heartbeats
+are logged too, and feed the per-stage peaks Spark logs for executor "driver"
+(``spark.eventLog.logStageExecutorMetrics``). A driver that died of a full heap writes nothing
+after that moment: no stage or job ends, no last heartbeat, no application end.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.sim import events as ev
+from sandbox.sim.driver import stage_peaks
 from sandbox.sim.scheduler import ExecutorRecord, StageRecord, TaskRecord, Timeline
 
 
@@ -36,6 +40,7 @@ class LogContext:
     worker_node_type: str
     driver_node_type: str
     shuffle_partitions: int
+    driver_memory: str = ""  # spark.driver.memory as the cluster's spark_conf sets it ("" = not set)
 
 
 def _spark_properties(ctx: LogContext) -> dict[str, str]:
@@ -60,6 +65,8 @@ def _spark_properties(ctx: LogContext) -> dict[str, str]:
         "spark.databricks.sparkContextId": ctx.spark_context_id,
         "spark.scheduler.mode": "FAIR",
     }
+    if ctx.driver_memory:
+        props["spark.driver.memory"] = ctx.driver_memory
     return props
 
 
@@ -236,10 +243,18 @@ class _Builder:
                 peak = peaks[rec.executor_id]
                 peak["OnHeapExecutionMemory"] = max(peak["OnHeapExecutionMemory"], rec.cost.peak_execution_memory)
                 peak["TotalGCTime"] += rec.cost.gc_ms
-        for executor_id, peak in sorted(peaks.items()):
+        by_executor: dict[str, dict[str, int]] = {}
+        for executor_id, peak in peaks.items():
             cores = self.executors[executor_id].cores
-            values = {**peak, "JVMHeapMemory": 350_000_000 + cores * peak["OnHeapExecutionMemory"],
-                      "OnHeapUnifiedMemory": cores * peak["OnHeapExecutionMemory"]}
+            by_executor[executor_id] = {**peak, "JVMHeapMemory": 350_000_000 + cores * peak["OnHeapExecutionMemory"],
+                                        "OnHeapUnifiedMemory": cores * peak["OnHeapExecutionMemory"]}
+        # The driver's heartbeats while the stage was live (onExecutorMetricsUpdate updates every
+        # live stage); merged by maximum with what its own tasks reported when it runs tasks.
+        driver = stage_peaks(self.tl.driver_samples, s.submit_ms, s.complete_ms)
+        if driver is not None:
+            mine = by_executor.get("driver", {})
+            by_executor["driver"] = {k: max(mine.get(k, 0), driver.get(k, 0)) for k in {*mine, *driver}}
+        for executor_id, values in sorted(by_executor.items()):
             self.emit(s.complete_ms, {"Event": "SparkListenerStageExecutorMetrics", "Executor ID": executor_id,
                                       "Stage ID": s.stage_id, "Stage Attempt ID": 0,
                                       "Executor Metrics": ev.executor_metrics(values)})
@@ -260,8 +275,17 @@ def build_event_log(ctx: LogContext, tl: Timeline) -> list[tuple[int, str]]:
         tasks_by_stage[rec.stage_id].append(rec)
     for i in range(len(tl.jobs)):
         b.job_events(i, tasks_by_stage)
-    b.emit(tl.app_end_ms, {"Event": "SparkListenerApplicationEnd", "Timestamp": tl.app_end_ms,
-                           "ExitCode": 1 if tl.failure else 0})
+    for sample in tl.driver_samples:  # Spark logs the driver's own metrics updates (not executors')
+        b.emit(sample.t_ms, {"Event": "SparkListenerExecutorMetricsUpdate", "Executor ID": "driver",
+                             "Metrics Updated": [], "Executor Metrics Updated": [
+                                 {"Stage ID": -1, "Stage Attempt ID": -1,
+                                  "Executor Metrics": ev.executor_metrics(sample.metrics)}]})
+    crash = tl.driver_crash_ms
+    if crash is None:
+        b.emit(tl.app_end_ms, {"Event": "SparkListenerApplicationEnd", "Timestamp": tl.app_end_ms,
+                               "ExitCode": 1 if tl.failure else 0})
+    else:  # the driver died: nothing from that moment on reaches the log
+        b.out = [item for item in b.out if item[0] < crash]
     b.out.sort(key=lambda item: (item[0], item[1]))
     ctx_id: int | str = int(ctx.spark_context_id) if ctx.spark_context_id.isdigit() else ctx.spark_context_id
     metadata = {"Event": "DBCEventLoggingListenerMetadata", "Spark Version": ctx.spark_version,

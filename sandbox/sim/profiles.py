@@ -5,7 +5,8 @@ input it reads from storage, which earlier stages' shuffle output it reads, how 
 each processed byte costs, how much it writes to shuffle and to storage, and how much execution
 memory a task needs per processed byte (hash tables, sort buffers). The performance model in
 ``model.py`` turns that into task durations on a given node type; ``scheduler.py`` places the
-tasks onto executor slots.
+tasks onto executor slots. The driver's memory need (``driver_gb``, brought in by the stages with a
+``driver_share``) is played out by ``driver.py``: a driver too small for it fails the run.
 
 Numbers are chosen so that typical runs take minutes to an hour on a few workers, and were
 checked against the measured runs in ``../shared/datasets/tuning`` with
@@ -31,6 +32,9 @@ class StageTemplate:
     skew_share: float = 0.0  # share of the stage's bytes that lands on the hottest 1% of tasks
     cached: bool = False  # reads the dataset cached by an earlier job (memory if it fits)
     persists: bool = False  # caches the dataset it reads (DataFrame.cache()) for the ``cached`` stages
+    # Share of the profile's ``driver_gb`` this stage brings to the driver as its tasks finish
+    # (collected results, a broadcast relation being built, commit metadata); held until its job ends.
+    driver_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,10 @@ class WorkloadProfile:
     task_noise_cv: float = 0.12  # variation between tasks of a stage
     input_local: bool = False  # input read from the workers' disks (HDFS) instead of cloud storage
     oom_pressure: float | None = 8.0  # memory need/available that kills a task (None: never)
+    # Live data the driver holds at its peak on day 0 (GB), above its base use; scales with the
+    # day's input and varies run to run (``driver.DRIVER_NOISE_CV``). See ``sandbox/sim/driver.py``.
+    driver_gb: float = 0.3
+    driver_keeps: bool = False  # the driver keeps what its jobs built until the end (a model it trains)
 
     def input_gb_on(self, day: int) -> float:
         """The input size on ``day`` (day 0 = ``input_gb``), growing by ``growth_per_day``."""
@@ -64,7 +72,8 @@ class WorkloadProfile:
         )
 
 
-def _etl(name: str, description: str, *, skew: float) -> WorkloadProfile:
+def _etl(name: str, description: str, *, skew: float, driver_gb: float, broadcast: bool) -> WorkloadProfile:
+    """Two scans, a join, a write. ``broadcast``: the driver builds a broadcast relation for the join."""
     return WorkloadProfile(
         name=name,
         description=description,
@@ -75,11 +84,14 @@ def _etl(name: str, description: str, *, skew: float) -> WorkloadProfile:
             StageTemplate("parquet at ingest_orders.py:43", 0, input_share=0.2, cpu_s_per_gb=10.0,
                           shuffle_write_ratio=0.9, mem_ratio=0.3),
             StageTemplate("join at ingest_orders.py:51", 0, parents=(0, 1), cpu_s_per_gb=22.0,
-                          shuffle_write_ratio=0.35, mem_ratio=1.4, partitions=200, skew_share=skew),
+                          shuffle_write_ratio=0.35, mem_ratio=1.4, partitions=200, skew_share=skew,
+                          driver_share=1.0 if broadcast else 0.0),
+            # The driver gathers the write tasks' commit messages and file statuses for the commit.
             StageTemplate("save at ingest_orders.py:60", 0, parents=(2,), cpu_s_per_gb=18.0,
-                          output_ratio=0.4, mem_ratio=0.8, partitions=200),
+                          output_ratio=0.4, mem_ratio=0.8, partitions=200, driver_share=1.0),
         ),
         growth_per_day=0.003,
+        driver_gb=driver_gb,
     )
 
 
@@ -87,26 +99,29 @@ PROFILES: dict[str, WorkloadProfile] = {
     "etl_join_aggregate": _etl(
         "etl_join_aggregate",
         "Scan two tables, shuffle-hash join them, aggregate and write the result.",
-        skew=0.0,
+        skew=0.0, driver_gb=0.5, broadcast=False,
     ),
     "skewed_join": _etl(
         "skewed_join",
-        "The same join with a hot key: 1% of the join tasks get 25% of the data.",
-        skew=0.25,
+        "The same join with a hot key: 1% of the join tasks get 25% of the data. The hot keys' rows are "
+        "broadcast: the driver builds that relation, more than an 8 GiB node's driver heap holds.",
+        skew=0.25, driver_gb=4.5, broadcast=True,
     ),
     "sort": WorkloadProfile(
         name="sort",
         description="Global sort of the whole input (TeraSort-like): everything goes through shuffle.",
         input_gb=80.0,
         stages=(
+            # The range partitioner's key sample comes back to the driver.
             StageTemplate("sortByKey at terasort.py:20", 0, input_share=0.02, cpu_s_per_gb=6.0,
-                          mem_ratio=0.1),
+                          mem_ratio=0.1, driver_share=0.6),
             StageTemplate("parquet at terasort.py:24", 1, input_share=1.0, cpu_s_per_gb=9.0,
                           shuffle_write_ratio=1.0, mem_ratio=0.6),
             StageTemplate("save at terasort.py:30", 1, parents=(1,), cpu_s_per_gb=12.0,
-                          output_ratio=1.0, mem_ratio=1.6, partitions=400),
+                          output_ratio=1.0, mem_ratio=1.6, partitions=400, driver_share=0.4),
         ),
         growth_per_day=0.003,
+        driver_gb=0.6,
     ),
     "iterative_ml": WorkloadProfile(
         name="iterative_ml",
@@ -121,9 +136,11 @@ PROFILES: dict[str, WorkloadProfile] = {
                 for stage in (
                     StageTemplate(f"treeAggregate at train_model.py:{50 + i}", 1 + i, cached=True,
                                   cpu_s_per_gb=9.0, shuffle_write_ratio=0.0005, mem_ratio=0.2),
+                    # The last level of the tree sends its partial gradients (hashed features,
+                    # 2^26 dimensions) to the driver, which combines them into the model it keeps.
                     StageTemplate(f"treeAggregate at train_model.py:{50 + i}", 1 + i,
                                   parents=(1 + 2 * i,), cpu_s_per_gb=5.0, mem_ratio=0.2,
-                                  partitions=8),
+                                  partitions=8, driver_share=1.0),
                 )
             ),
         ),
@@ -131,6 +148,8 @@ PROFILES: dict[str, WorkloadProfile] = {
         max_tasks_per_stage=160,  # 20 stages read the cached table: keep the log to a few thousand tasks
         driver_s_per_job=0.9,
         noise_cv=0.05,
+        driver_gb=2.0,
+        driver_keeps=True,  # the model and its aggregation buffers live for the whole training
     ),
     "memory_bound": WorkloadProfile(
         name="memory_bound",
@@ -142,19 +161,22 @@ PROFILES: dict[str, WorkloadProfile] = {
             StageTemplate("groupBy at sessionize.py:27", 0, parents=(0,), cpu_s_per_gb=28.0,
                           shuffle_write_ratio=0.2, mem_ratio=7.0, partitions=160),
             StageTemplate("save at sessionize.py:40", 0, parents=(1,), cpu_s_per_gb=10.0,
-                          output_ratio=0.5, mem_ratio=1.0, partitions=160),
+                          output_ratio=0.5, mem_ratio=1.0, partitions=160, driver_share=1.0),
         ),
         growth_per_day=0.003,
+        driver_gb=0.4,
     ),
     "io_bound": WorkloadProfile(
         name="io_bound",
         description="Scan a large table, filter and copy (grep-like): storage and network throughput bound.",
         input_gb=150.0,
         stages=(
+            # Listing a large table and committing the copy's many files: metadata on the driver.
             StageTemplate("parquet at copy_events.py:12", 0, input_share=1.0, cpu_s_per_gb=2.5,
-                          output_ratio=0.35, mem_ratio=0.1),
+                          output_ratio=0.35, mem_ratio=0.1, driver_share=1.0),
         ),
         growth_per_day=0.004,
+        driver_gb=1.0,
         split_mb=256,
     ),
 }

@@ -3,6 +3,10 @@
 The result carries everything the workspace emulator plays back: the nodes (instances, IPs, spot
 or on-demand, EBS volumes), the cluster events, the Spark event log lines with their simulated
 times, and a ground-truth summary for tests. Same arguments and seed, same run.
+
+A driver that runs out of heap fails the run as on Databricks: the log stops where the driver died,
+the cluster reports the driver not responding, then unavailable, and the run's state message says
+the Spark driver stopped unexpectedly, with the OutOfMemoryError.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sandbox.sim.scheduler import SpotLoss, Timeline, schedule
 from sandbox.sim.summary import summarize
 
 DEFAULT_SPOT_LOSS_PROB = 0.03  # chance that a given spot worker is reclaimed during a run
+DRIVER_NOT_RESPONDING_MESSAGE = "Driver is up but is not responsive, likely due to GC."
 
 
 @dataclass
@@ -123,6 +128,25 @@ def _nodes(plan: ClusterPlan, tl: Timeline, rng: random.Random, start: int, end:
     return by_index
 
 
+def _driver_events(tl: Timeline, rng: random.Random) -> list[ClusterEvent]:
+    """What the cluster reports about a driver in trouble: a driver deep in GC misses its health
+    checks (DRIVER_NOT_RESPONDING; DRIVER_HEALTHY if it recovers), a dead one is DRIVER_UNAVAILABLE."""
+    trace = tl.driver
+    if trace is None or (trace.crash_ms is None and trace.strained_ms is None):
+        return []
+    gc_message = {"driver_state_message": DRIVER_NOT_RESPONDING_MESSAGE}
+    if trace.crash_ms is not None:
+        silent = min(trace.strained_ms or trace.crash_ms, trace.crash_ms) + round(rng.uniform(10, 30) * 1000)
+        gone = max(silent, trace.crash_ms) + round(rng.uniform(30, 90) * 1000)
+        return [ClusterEvent(silent, "DRIVER_NOT_RESPONDING", gc_message), ClusterEvent(gone, "DRIVER_UNAVAILABLE", {})]
+    assert trace.strained_ms is not None
+    silent = trace.strained_ms + round(rng.uniform(10, 30) * 1000)
+    if silent >= tl.app_end_ms:
+        return []
+    healthy = min(silent + round(rng.uniform(20, 60) * 1000), tl.app_end_ms)
+    return [ClusterEvent(silent, "DRIVER_NOT_RESPONDING", gc_message), ClusterEvent(healthy, "DRIVER_HEALTHY", {})]
+
+
 def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: int, cluster_id: str,
                  spark_context_id: str, start_time_ms: int, job_id: int, run_id: int, app_name: str,
                  spot_loss_prob: float | None = None) -> SimulatedRun:
@@ -138,13 +162,17 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
     running = init_done + round(rng.uniform(2, 6) * 1000)
     app_start = running + round(rng.uniform(8, 20) * 1000)
 
-    timeline = schedule(prof, plan, day=day, rng=random.Random(key + "/spark"), start_ms=app_start)
+    timeline = schedule(prof, plan, day=day, rng=random.Random(key + "/spark"), start_ms=app_start,
+                        driver_rng=random.Random(key + "/driver"))
     prob = DEFAULT_SPOT_LOSS_PROB if spot_loss_prob is None else spot_loss_prob
     losses = _draw_losses(plan, random.Random(key + "/spot"), prob, app_start, timeline.app_end_ms - app_start)
     if losses:
         timeline = schedule(prof, plan, day=day, rng=random.Random(key + "/spark"), start_ms=app_start,
-                            losses=losses)
+                            losses=losses, driver_rng=random.Random(key + "/driver"))
     terminating = timeline.app_end_ms + round(rng.uniform(2, 6) * 1000)
+    driver_events = _driver_events(timeline, random.Random(key + "/driver-events"))
+    if timeline.driver_crash_ms is not None:  # Databricks gives up on the run once the driver is gone
+        terminating = max(terminating, driver_events[-1].timestamp_ms + round(rng.uniform(10, 30) * 1000))
     end_time = terminating + round(rng.uniform(3, 8) * 1000)
     nodes_by_index = _nodes(plan, timeline, random.Random(key + "/nodes"), start_time_ms, terminating)
     nodes = [nodes_by_index[i] for i in sorted(nodes_by_index)]
@@ -159,6 +187,7 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
     ]
     events += [ClusterEvent(c.t_ms, c.type, c.details) for c in timeline.changes
                if c.type != "ADD" and c.t_ms < timeline.app_end_ms]
+    events += driver_events
     events.append(ClusterEvent(terminating, "TERMINATING", {"reason": {"code": "JOB_FINISHED", "type": "SUCCESS"}}))
     events.sort(key=lambda e: e.timestamp_ms)
 
@@ -172,6 +201,7 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
         driver_cores=plan.worker_type.vcpus, worker_node_type=plan.worker_type.node_type_id,
         driver_node_type=plan.driver_type.node_type_id,
         shuffle_partitions=_shuffle_partitions(plan),
+        driver_memory=plan.spark_conf.get("spark.driver.memory", ""),
     )
     summary = summarize(timeline, prof, plan, day=day, seed=seed)
     summary["runtime_s"] = (end_time - start_time_ms) / 1000.0

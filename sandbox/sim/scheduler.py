@@ -4,7 +4,9 @@ One executor per worker, one slot per vCPU, FIFO over tasks in index order, one 
 (each stage waits for the shuffle output of its parents). Around that: autoscaling (a backlog
 raises the target worker count, idle executors are released), spot loss (the executor dies, its
 running tasks fail with ExecutorLostFailure, finished map outputs of the running stage are
-resubmitted, and a replacement node joins later), and driver overhead between jobs.
+resubmitted, and a replacement node joins later), and driver overhead between jobs. The driver's
+memory (``driver.py``) rides along: GC pauses slow its work, and a driver out of heap ends the
+application where it stands.
 
 Times are milliseconds since the application started. Everything random comes from the
 ``random.Random`` passed in, so a seed fixes the whole timeline.
@@ -20,6 +22,14 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from sandbox.sim.cluster import ClusterPlan
+from sandbox.sim.driver import (
+    DriverMemory,
+    DriverSample,
+    DriverTrace,
+    driver_heap_bytes,
+    driver_need_bytes,
+    heartbeat_samples,
+)
 from sandbox.sim.model import CACHE_FOOTPRINT, GB, TaskCost, TaskWork, storage_memory_bytes, task_cost
 from sandbox.sim.profiles import StageTemplate, WorkloadProfile
 
@@ -33,6 +43,13 @@ AUTOSCALE_CHECK_MS = 10_000  # backlog has to persist this long before scaling u
 DRIVER_LAUNCH_MS = 2  # the driver launches tasks one after another
 MAX_TASK_FAILURES = 4  # spark.task.maxFailures
 OOM_MESSAGE = "java.lang.OutOfMemoryError: Java heap space"
+# The run's state message when the driver dies of a full heap: Databricks' words for a driver that
+# stopped (as job runs report it), then what killed it.
+DRIVER_STOPPED_MESSAGE = (
+    "The spark driver has stopped unexpectedly and is restarting. Your notebook will be automatically "
+    "reattached.\n\tat com.databricks.spark.chauffeur.Chauffeur.onDriverStateChange(Chauffeur.scala:1478)\n"
+    f"Caused by: {OOM_MESSAGE}"
+)
 # Without noise, equal tasks cost the same: memoize (calibration runs thousands of simulations).
 _cached_task_cost = functools.lru_cache(maxsize=16384)(task_cost)
 
@@ -59,7 +76,9 @@ class TaskRecord:
     node_index: int
     launch_ms: int
     finish_ms: int
-    end_reason: str  # Success | ExecutorLostFailure | Resubmitted | ExceptionFailure | TaskKilled
+    # Success | ExecutorLostFailure | Resubmitted | ExceptionFailure | TaskKilled, or Running: the
+    # driver died before the attempt ended (its TaskEnd is never logged)
+    end_reason: str
     task_type: str  # ShuffleMapTask | ResultTask
     cost: TaskCost
 
@@ -78,6 +97,7 @@ class StageRecord:
     submitted: bool = True  # False for the stages of a failed job that never ran
     persists: bool = False  # caches the dataset it reads (its RDD has a storage level)
     reads_cache: bool = False  # reads the dataset an earlier stage cached
+    ended: bool = True  # False: the driver died while the stage ran (it never completed)
 
 
 @dataclass
@@ -109,6 +129,13 @@ class Timeline:
     app_end_ms: int = 0
     input_bytes: float = 0.0
     failure: str | None = None  # why the application's job failed, if it did
+    driver: DriverTrace | None = None  # the driver's memory over the run
+    driver_samples: list[DriverSample] = field(default_factory=list)  # its heartbeats, in time order
+
+    @property
+    def driver_crash_ms(self) -> int | None:
+        """When the driver died of a full heap (the application ends there), else None."""
+        return self.driver.crash_ms if self.driver is not None else None
 
 
 @dataclass(frozen=True)
@@ -178,8 +205,9 @@ def _skew_weights(n: int, skew_share: float, rng: random.Random) -> list[float]:
 
 class _Scheduler:
     def __init__(self, profile: WorkloadProfile, plan: ClusterPlan, rng: random.Random,
-                 losses: list[SpotLoss], noise: bool) -> None:
+                 losses: list[SpotLoss], noise: bool, driver: DriverMemory) -> None:
         self.profile = profile
+        self.driver = driver
         self.plan = plan
         self.rng = rng
         self.noise = noise
@@ -361,6 +389,19 @@ class _Scheduler:
         self.tl.failure = stage.failure_reason
         return stage.complete_ms
 
+    def driver_died(self, stage: StageRecord, t_ms: int) -> None:
+        """The driver ran out of heap at ``t_ms``: attempts still going never report back."""
+        self.tl.failure = DRIVER_STOPPED_MESSAGE
+        stage.complete_ms, stage.ended = t_ms, False
+        kept = []
+        for rec in self.tl.tasks:
+            if rec.finish_ms >= t_ms:
+                if rec.end_reason == "Resubmitted":
+                    continue  # a bookkeeping record of an attempt already listed
+                rec.end_reason = "Running"
+            kept.append(rec)
+        self.tl.tasks = kept
+
     def run(self, works: list[list[TaskWork]], start_ms: int) -> Timeline:
         for w in range(1, self.plan.min_workers + 1):
             self.add_executor(w, start_ms + self.startup_ms())
@@ -370,10 +411,11 @@ class _Scheduler:
         for i, template in enumerate(self.profile.stages):
             stages_by_job.setdefault(template.job, []).append(i)
         consumed = {p for t in self.profile.stages for p in t.parents}
-        t = start_ms + round(self.profile.startup_s * 1000)
+        t = start_ms + self.driver.work_ms(start_ms, self.profile.startup_s * 1000)
+        crash: int | None = None
         for job_id, stage_ids in sorted(stages_by_job.items()):
             driver_s = self.profile.driver_s_per_job * (self.rng.uniform(0.7, 1.3) if self.noise else 1.0)
-            job = JobRecord(job_id, stage_ids, submit_ms=t + round(driver_s * 1000))
+            job = JobRecord(job_id, stage_ids, submit_ms=t + self.driver.work_ms(t, driver_s * 1000))
             self.tl.jobs.append(job)
             t = job.submit_ms
             for sid in stage_ids:
@@ -383,26 +425,51 @@ class _Scheduler:
                                     persists=template.persists, reads_cache=template.cached)
                 self.tl.stages.append(stage)
                 if not self.tl.failure:
+                    first = len(self.tl.tasks)
                     t = self.run_stage(stage, works[sid], t + 40)
-            job.end_ms = t + 10
+                    if template.driver_share > 0 and not self.tl.failure:
+                        finishes = sorted(r.finish_ms for r in self.tl.tasks[first:] if r.end_reason == "Success")
+                        crash, delay = self.driver.take(stage.submit_ms, finishes, template.driver_share)
+                        if crash is not None:
+                            self.driver_died(stage, crash)
+                            t = crash
+                        else:  # GC pauses held up the results' handling
+                            stage.complete_ms += delay
+                            t += delay
+            job.end_ms = t if crash is not None else t + 10
             t = job.end_ms
+            self.driver.release(t)
             if self.tl.failure:  # the driver's action raised: the application gives up
                 job.failure = self.tl.failure
                 break
-        self.tl.app_end_ms = t + 300
+        # A dead driver writes nothing more: the application ends where it died.
+        self.tl.app_end_ms = t if crash is not None else t + 300
         # Nodes requested near the end never joined the application.
         self.tl.executors = [e for e in self.tl.executors if e.add_ms < self.tl.app_end_ms]
         return self.tl
 
 
 def schedule(profile: WorkloadProfile, plan: ClusterPlan, *, day: int, rng: random.Random,
-             start_ms: int, losses: list[SpotLoss] | None = None, noise: bool = True) -> Timeline:
-    """Simulate the application of ``profile`` on ``plan`` from ``start_ms`` (ms since app start)."""
+             start_ms: int, losses: list[SpotLoss] | None = None, noise: bool = True,
+             driver_rng: random.Random | None = None) -> Timeline:
+    """Simulate the application of ``profile`` on ``plan`` from ``start_ms`` (ms since app start).
+
+    ``driver_rng`` draws the driver's run-to-run variation and heartbeat phase (its own stream, so
+    the rest of the run draws what it drew before the driver had a memory); None: no variation."""
     workers = max(plan.min_workers, 1)
     cached_capacity = storage_memory_bytes(plan.worker_type) * workers
     cache_fraction = min(1.0, cached_capacity / max(profile.input_gb_on(day) * GB * CACHE_FOOTPRINT, 1.0))
     works = _stage_works(profile, day, plan.spark_conf, rng, cache_fraction)
-    sched = _Scheduler(profile, plan, rng, losses or [], noise)
+    input_factor = profile.input_gb_on(day) / profile.input_gb if profile.input_gb else 1.0
+    driver = DriverMemory(driver_heap_bytes(plan.driver_type, plan.spark_conf),
+                          driver_need_bytes(profile.driver_gb, input_factor, driver_rng if noise else None),
+                          keeps=profile.driver_keeps)
+    sched = _Scheduler(profile, plan, rng, losses or [], noise, driver)
     timeline = sched.run(works, start_ms)
+    timeline.driver = driver.trace
+    crash = driver.trace.crash_ms
+    timeline.driver_samples = heartbeat_samples(
+        driver.trace, start_ms, crash if crash is not None else timeline.app_end_ms,
+        driver_rng or random.Random(0), final_ms=None if crash is not None else timeline.app_end_ms)
     timeline.input_bytes = sum(r.cost.input_bytes for r in timeline.tasks if r.end_reason == "Success")
     return timeline

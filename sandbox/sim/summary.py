@@ -26,7 +26,8 @@ def summarize(tl: Timeline, profile: WorkloadProfile, plan: ClusterPlan, *, day:
             "failed": sum(1 for r in recs if r.end_reason in ("ExecutorLostFailure", "ExceptionFailure")),
             "killed": sum(1 for r in recs if r.end_reason == "TaskKilled"),
             "completed_indices": len({r.index for r in ok}),
-            "status": "SKIPPED" if not s.submitted else "FAILED" if s.failure_reason else "COMPLETE",
+            "status": ("SKIPPED" if not s.submitted else "ACTIVE" if not s.ended
+                       else "FAILED" if s.failure_reason else "COMPLETE"),
             "resubmitted": sum(1 for r in recs if r.end_reason == "Resubmitted"),
             "submit_ms": s.submit_ms,
             "complete_ms": s.complete_ms,
@@ -38,6 +39,7 @@ def summarize(tl: Timeline, profile: WorkloadProfile, plan: ClusterPlan, *, day:
             "executor_run_ms": sum(r.cost.run_ms for r in ok),
         })
     ok_all = [r for r in tl.tasks if r.end_reason == "Success"]
+    drv = tl.driver
     cache_readers = {s.stage_id for s in tl.stages if s.reads_cache}
     return {
         "profile": profile.name,
@@ -70,4 +72,13 @@ def summarize(tl: Timeline, profile: WorkloadProfile, plan: ClusterPlan, *, day:
         "disk_spilled_bytes": sum(r.cost.disk_spilled for r in ok_all),
         "gc_ms": sum(r.cost.gc_ms for r in ok_all),
         "executor_cpu_ns": sum(r.cost.cpu_ns for r in ok_all),
+        # The driver: its heap, the most it held live (base + job data, after GC), what the jobs would
+        # have brought (fit or not), whether it died of a full heap, and its heartbeats' largest figures.
+        "driver_heap_bytes": drv.heap_bytes if drv else 0,
+        "driver_peak_live_bytes": round(drv.base_bytes + drv.peak_live_bytes) if drv else 0,
+        "driver_need_bytes": round(drv.base_bytes + drv.need_bytes) if drv else 0,
+        "driver_oom": bool(drv and drv.crash_ms is not None),
+        "driver_crash_ms": drv.crash_ms if drv else None,
+        "driver_peak_heap_sampled": max((x.metrics["JVMHeapMemory"] for x in tl.driver_samples), default=0),
+        "driver_gc_ms": max((x.metrics["TotalGCTime"] for x in tl.driver_samples), default=0),
     }
