@@ -61,7 +61,6 @@ class RunPlayer:
         self.ws = ws
         self.plan = plan
         self.cancel = threading.Event()
-        self.queued = plan.admission == "queue"  # until wait_turn lets it start
         self.live = [LiveCluster(p) for p in plan.clusters]
         self.thread = threading.Thread(target=self._main, name=f"sandbox-run-{plan.run_id}",
                                        daemon=True)
@@ -81,12 +80,7 @@ class RunPlayer:
             self.ws._player_done(self)
 
     def _play(self) -> None:
-        if self.plan.admission == "queue" and not self.ws.wait_turn(self):
-            if not self.ws.stopping.is_set():
-                for live in self.live:
-                    live.done = True  # never created: nothing to terminate
-                outcome.finish_run(self.ws, self.plan, self.live, cancelled=True)
-            return
+        # A run gets its player only once it leaves the job's queue (Workspace._admit_queued).
         actions = self._simulate()
         if self.plan.existing_tasks:
             outcome.mark_run_running(self.ws, self.plan)

@@ -173,11 +173,6 @@ class Workspace:
                 player.cancel.set()
         return {}
 
-    def wait_turn(self, player: RunPlayer) -> bool:
-        """A run gets a player only once it has left the queue (`_admit_queued`), so there is
-        nothing to wait for; kept for the player's queued path, which no longer runs."""
-        return not player.cancel.is_set()
-
     def expire_queued_runs(self, now_ms: int | None = None) -> int | None:
         """End the queued runs that have waited the service's maximum (runs.MAX_QUEUE_MS) by
         `now_ms`; return the next such deadline (sim ms), or None with nothing queued.

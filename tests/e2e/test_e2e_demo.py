@@ -94,6 +94,8 @@ def test_the_jobs_in_the_workspace_hold_the_applied_configuration(store: Store, 
                                              "max_workers": applied.config.autoscale_max}
             else:
                 assert live["num_workers"] == applied.config.num_workers
+            assert live.get("driver_node_type_id", live["node_type_id"]) == \
+                (applied.config.driver_node_type_id or applied.config.node_type_id)
             assert live == project.current_spec
             assert any(r.recommendation_id is not None for r in runs)  # the next runs used what was applied
     finally:
@@ -111,6 +113,21 @@ def test_cost_fell_and_the_sla_job_met_its_sla_while_optimizing(store: Store) ->
     optimizing = [r for r in runs if r.phase == "optimizing"]
     assert optimizing, [r.phase for r in runs]
     assert all(r.outcome == "succeeded" and r.runtime_s <= (project.settings.sla_seconds or 0) for r in optimizing)
+
+
+def test_drivers_shrank_to_what_they_used_and_none_died(store: Store) -> None:
+    """The demo jobs' drivers start on their worker type; their heap peaks say a smaller one will do."""
+    from server.costing.catalog import load_catalog
+    from server.plan.candidates import driver_of
+
+    catalog = load_catalog()
+    shrunk = 0
+    for _project, runs in _history(store).values():
+        assert not any("driver_lost" in r.anomalies for r in runs)
+        memory = [catalog.node_type("aws", driver_of(r.config)).memory_gb for r in runs if r.config]
+        assert memory[-1] <= memory[0]
+        shrunk += memory[-1] < memory[0]
+    assert shrunk >= 2
 
 
 def test_timeline_files_hold_every_run(store: Store, demo_dir: Path) -> None:

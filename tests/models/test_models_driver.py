@@ -95,3 +95,18 @@ def test_a_current_driver_below_the_vcpu_floor_is_not_forced_up() -> None:
     runs = [_ok("m5.large", 0.5)] * 3
     choice = choose_driver(OPTIONS, BY["m5.large"], runs)
     assert not choice.changed and choice.option.node_type == "m5.large"
+
+
+def test_a_run_whose_driver_died_is_explained_and_its_workers_are_not_avoided() -> None:
+    from models.changes import screen
+    from models.observation import Observation
+    from models.space import Candidate
+
+    known = {"a": Candidate("a", "m5.xlarge", 4, 16, 4, 1.0)}
+    died = Observation("a", 300.0, ok=False, anomalies=("failure", "driver_lost"))
+    plain = Observation("a", 300.0, ok=False, anomalies=("failure",))
+    s = screen([died], known, 0.05, 1.0)
+    assert s.failed_configs == frozenset() and s.learn == ()
+    assert "the driver died" in s.explained["0:a"] and "workers are not blamed" in s.explained["0:a"]
+    # A plain failure may be the configuration's own (e.g. out of memory): it is avoided.
+    assert screen([plain], known, 0.05, 1.0).failed_configs == frozenset({"a"})
