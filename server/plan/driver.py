@@ -19,6 +19,8 @@ from server.plan.candidates import driver_of
 
 GIB = 1024**3
 DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
+
+
 def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: str) -> DriverRun | None:
     """What one stored run says about its driver; None without a known configuration."""
     if run.config is None:
@@ -57,6 +59,7 @@ def driver_options(catalog: PriceCatalog, cloud: str, families: Iterable[str], l
 
 def driver_price(catalog: PriceCatalog, cloud: str, node_type: str, like: ClusterConfig, *,
                  region: str, plan: str, sku: str) -> float | None:
+    """One hour of ``node_type`` as a cluster's on-demand driver with ``like``'s volumes; None if unpriced."""
     alone = dataclasses.replace(like, node_type_id=node_type, driver_node_type_id=node_type, num_workers=0,
                                 autoscale_min=0, autoscale_max=0, availability="ON_DEMAND", spec={})
     try:
