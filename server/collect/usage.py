@@ -22,7 +22,9 @@ from server.costing.run_cost import ClusterUsage, NodeUsage
 START_TYPES = frozenset({"CREATING", "STARTING"})
 END_TYPES = frozenset({"TERMINATING", "TERMINATED"})
 RESIZE_TYPES = frozenset({"RUNNING", "UPSIZE_COMPLETED", "RESIZING", "AUTOSCALING_STATS_REPORT"})
-DRIVER_TROUBLE_TYPES = frozenset({"DRIVER_NOT_RESPONDING", "DRIVER_UNAVAILABLE"})
+# DRIVER_NOT_RESPONDING alone is a pause (often GC) the driver may come back from; a driver the
+# cluster gives up on is DRIVER_UNAVAILABLE.
+DRIVER_GONE_TYPES = frozenset({"DRIVER_UNAVAILABLE"})
 SPOT_AVAILABILITY = frozenset({"SPOT", "SPOT_WITH_FALLBACK", "SPOT_AZURE", "SPOT_WITH_FALLBACK_AZURE"})
 EBS_TYPES = {"GENERAL_PURPOSE_SSD": "gp3", "THROUGHPUT_OPTIMIZED_HDD": "st1"}
 
@@ -34,8 +36,7 @@ class ClusterTimeline:
     nodes: tuple[NodeUsage, ...]
     nodes_lost: int
     max_workers_seen: int
-    # The cluster reported its driver unreachable (DRIVER_NOT_RESPONDING / DRIVER_UNAVAILABLE):
-    # a GC-bound or out-of-memory driver. Transient on a run that succeeds.
+    # The cluster reported its driver gone (DRIVER_UNAVAILABLE): out of memory, or stuck in GC.
     driver_unavailable: bool = False
 
 
@@ -129,7 +130,7 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     driver_unavailable = False
     for event in ordered:
         kind = event.get("type")
-        driver_unavailable = driver_unavailable or kind in DRIVER_TROUBLE_TYPES
+        driver_unavailable = driver_unavailable or kind in DRIVER_GONE_TYPES
         at = min(max(int(event.get("timestamp") or start), start), end)
         details = event.get("details") or {}
         current = _workers_in(details)

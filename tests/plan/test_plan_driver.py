@@ -136,6 +136,10 @@ def _piece(outcome: str, message: str) -> ClusterRun:
     ("failed", "Driver is up but is not responsive, likely due to GC.", [], True),
     ("failed", "Task t failed with an exception", [{"type": "DRIVER_UNAVAILABLE", "timestamp": 500_000}], True),
     ("failed", "Job aborted due to stage failure: Task 3 in stage 2.0 failed 4 times", [], False),
+    # A driver that paused (GC) and came back is not why a run with a task failure failed.
+    ("failed", "Job aborted due to stage failure: Task 3 in stage 2.0 failed 4 times",
+     [{"type": "DRIVER_NOT_RESPONDING", "timestamp": 400_000}, {"type": "DRIVER_HEALTHY", "timestamp": 450_000}],
+     False),
     # A driver that stopped answering for a while in a run that then succeeded did not die.
     ("succeeded", "", [{"type": "DRIVER_NOT_RESPONDING", "timestamp": 500_000}], False),
 ])
