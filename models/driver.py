@@ -72,17 +72,21 @@ class DriverChoice:
 def choose_driver(options: Sequence[DriverOption], current: DriverOption,
                   runs: Sequence[DriverRun]) -> DriverChoice:
     """The driver for the next run: ``current`` unless the evidence says smaller or bigger."""
-    recent = list(runs)[-WINDOW:]
+    history = list(runs)
+    recent = history[-WINDOW:]
     grow_to, why_grow = _growth(recent)
-    failed_mem = max((r.memory_gib for r in list(runs)[-TROUBLE_WINDOW:] if _troubled(r)), default=0.0)
+    troubled_mem = max((r.memory_gib for r in history[-TROUBLE_WINDOW:] if _troubled(r)), default=0.0)
     measured = [r for r in recent if r.ok and r.peak_heap_gib is not None]
     peak = max((r.peak_heap_gib or 0.0 for r in measured), default=0.0)
     need = max(grow_to, peak * HEADROOM / HEAP_SHARE)
     min_vcpus = min(MIN_VCPUS, current.vcpus)
-    eligible = [o for o in options
-                if o.memory_gib >= need and o.memory_gib > failed_mem and o.vcpus >= min_vcpus]
+
+    def fits(o: DriverOption) -> bool:
+        return o.memory_gib >= need and o.memory_gib > troubled_mem
+
+    eligible = [o for o in options if fits(o) and o.vcpus >= min_vcpus]
     if grow_to > 0:
-        if current.memory_gib >= need and current.memory_gib > failed_mem:
+        if fits(current):
             return DriverChoice(current, False, f"driver {current.node_type} kept ({why_grow}; it has "
                                                 f"{_gib(current.memory_gib)}, enough)")
         pick = _cheapest(eligible) or max(options, key=lambda o: (o.memory_gib, -o.price_per_hour), default=None)
@@ -111,15 +115,15 @@ def _growth(recent: Sequence[DriverRun]) -> tuple[float, str]:
     for r in reversed(recent):
         if r.driver_failed:
             return 2.0 * r.memory_gib, f"the driver died on {r.node_type} ({_gib(r.memory_gib)})"
+        if _troubled(r):
+            return 2.0 * r.memory_gib, f"the driver spent {r.gc_share:.0%} of the last run in GC on {r.node_type}"
         if r.ok and r.gc_share is not None:
-            if r.gc_share > GC_PRESSURE:
-                return 2.0 * r.memory_gib, (f"the driver spent {r.gc_share:.0%} of the last run in GC "
-                                            f"on {r.node_type}")
             return 0.0, ""  # the latest measured run was healthy: older trouble is behind us
     return 0.0, ""
 
 
 def _troubled(r: DriverRun) -> bool:
+    """The run's driver died or was short of memory (GC over ``GC_PRESSURE`` of the run)."""
     return r.driver_failed or (r.ok and r.gc_share is not None and r.gc_share > GC_PRESSURE)
 
 

@@ -13,10 +13,12 @@ import pytest
 
 from sandbox.workspace import start_workspace
 from server.cli.main import main
+from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.demo import DEMO_JOBS, GROUND_TRUTH_FILE
 from server.domain import Project, Run
 from server.onboard import RECOMMENDATION_TAG
+from server.plan.candidates import driver_of
 from server.spec import find_cluster_spec
 from server.store import Store, open_store
 from tests.e2e.eventlogs import written_by_cluster
@@ -117,9 +119,6 @@ def test_cost_fell_and_the_sla_job_met_its_sla_while_optimizing(store: Store) ->
 
 def test_drivers_shrank_to_what_they_used_and_none_died(store: Store) -> None:
     """The demo jobs' drivers start on their worker type; their heap peaks say a smaller one will do."""
-    from server.costing.catalog import load_catalog
-    from server.plan.candidates import driver_of
-
     catalog = load_catalog()
     shrunk = 0
     for _project, runs in _history(store).values():
