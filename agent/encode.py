@@ -48,6 +48,8 @@ def encode_event(e: ev.PlainEvent) -> ingest_pb2.Event:
         out.sql_execution.CopyFrom(ingest_pb2.SqlExecution(**vars(b)))
     elif isinstance(b, ev.ExecutorGauges):
         out.executor_gauges.CopyFrom(ingest_pb2.ExecutorGauges(**vars(b)))
+    elif isinstance(b, ev.DriverPeaks):
+        out.driver_peaks.CopyFrom(ingest_pb2.DriverPeaks(metrics=b.metrics))
     else:  # pragma: no cover - the Body union is closed
         raise TypeError(f"unknown event body {type(b).__name__}")
     return out

@@ -157,6 +157,13 @@ class ExecutorGauges:
     disk_used_bytes: int
 
 
+@dataclass
+class DriverPeaks:
+    """The driver JVM's running peak metrics (cumulative counters: latest value), by Spark's names."""
+
+    metrics: dict[str, int]
+
+
 Body = (
     AppStarted
     | AppEnded
@@ -166,6 +173,7 @@ Body = (
     | JobCompleted
     | SqlExecution
     | ExecutorGauges
+    | DriverPeaks
 )
 
 

@@ -7,6 +7,8 @@ State is split in two on purpose, so a restart after ``kill -9`` has no gap:
 - *application state* (ids, conf, which stages/jobs/executors were already
   emitted, open jobs and SQL executions) is small and idempotent under replay;
   it is snapshotted with every checkpoint (``snapshot``/``restore``);
+- the driver's running peak metrics and what of them was last sent are application state too:
+  a replayed heartbeat cannot raise a maximum that already includes it, so it sends nothing again;
 - *open stages* (task aggregates) are never snapshotted. Instead the follower
   checkpoints a read position no later than the first line of the oldest open
   stage (``low_water``), so a restart replays those lines. Replayed lines of
@@ -25,6 +27,7 @@ from agent.events import (
     PEAK_INDEX,
     AppEnded,
     AppStarted,
+    DriverPeaks,
     ExecutorAdded,
     ExecutorRemoved,
     JobCompleted,
@@ -48,6 +51,7 @@ WANTED = frozenset(
         "SparkListenerStageSubmitted",
         "SparkListenerTaskEnd",
         "SparkListenerStageExecutorMetrics",
+        "SparkListenerExecutorMetricsUpdate",
         "SparkListenerStageCompleted",
         "SparkListenerJobStart",
         "SparkListenerJobEnd",
@@ -56,6 +60,14 @@ WANTED = frozenset(
     }
 )
 _PREFIX = b'{"Event":"'
+DRIVER_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
+# The driver's peaks are sent again once its heap peak grew by this share, or its GC time by this
+# share and at least _GC_STEP_MS: enough to size a driver (the planner wants the peak within a few
+# percent and the GC share within a point), few enough events (tens per application, not one per
+# 10 s heartbeat). The application's end sends the final values whatever they are.
+_HEAP_STEP = 0.05
+_GC_SHARE_STEP = 0.2
+_GC_STEP_MS = 1000
 # Spark conf keys worth sending: they identify the cluster/job or size it. Never secrets.
 _CONF_KEEP = re.compile(
     r"^spark\.(databricks\.clusterUsageTags\.|databricks\.job\.|executor\.(memory|cores|instances)|"
@@ -114,6 +126,9 @@ class AppParser:
         # Cached RDDs (a storage level that keeps blocks) -> the completed stage that first listed
         # them, i.e. computed and stored their blocks; see ``_reads_cache``.
         self.cached_rdds: dict[int, int] = {}
+        # The driver's running peak metrics, and the (heap, GC time) last sent.
+        self.driver_max: dict[str, int] = {}
+        self.driver_sent: tuple[int, int] = (0, 0)
         self.open_jobs: dict[int, list[Any]] = {}
         self.open_sql: dict[int, list[Any]] = {}
         self.open_stages: dict[str, _OpenStage] = {}
@@ -131,6 +146,7 @@ class AppParser:
             "exec_added": sorted(self.exec_added), "exec_removed": sorted(self.exec_removed),
             "done_sql": sorted(self.done_sql),
             "cached_rdds": {str(k): v for k, v in self.cached_rdds.items()},
+            "driver_max": self.driver_max, "driver_sent": list(self.driver_sent),
             "open_jobs": {str(k): v for k, v in self.open_jobs.items()},
             "open_sql": {str(k): v for k, v in self.open_sql.items()},
         }
@@ -147,6 +163,9 @@ class AppParser:
         self.exec_removed = set(s.get("exec_removed", []))
         self.done_sql = set(s.get("done_sql", []))
         self.cached_rdds = {int(k): int(v) for k, v in s.get("cached_rdds", {}).items()}
+        self.driver_max = {str(k): int(v) for k, v in s.get("driver_max", {}).items()}
+        sent = s.get("driver_sent") or (0, 0)
+        self.driver_sent = (int(sent[0]), int(sent[1]))
         self.open_jobs = {int(k): v for k, v in s.get("open_jobs", {}).items()}
         self.open_sql = {int(k): v for k, v in s.get("open_sql", {}).items()}
 
@@ -242,6 +261,7 @@ class AppParser:
             return
         self._maybe_emit_start(out)
         self.ended = True
+        self._send_driver_peaks(out, final=True)
         out.append(("app-end", AppEnded(_int(ev.get("Timestamp")), len(self.done_stages),
                                         len(self.done_jobs), len(self.exec_added))))
 
@@ -301,6 +321,30 @@ class AppParser:
         metrics = ev.get("Executor Metrics")
         if st is not None and isinstance(metrics, dict):
             st.peaks[str(ev.get("Executor ID", ""))] = {str(k): _int(v) for k, v in metrics.items()}
+
+    def _on_metrics_update(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        """A driver heartbeat (Spark logs only the driver's): fold it into the running peaks."""
+        if str(ev.get("Executor ID", "")) != DRIVER_ID:
+            return
+        peaks = self.driver_max
+        for update in ev.get("Executor Metrics Updated") or ():
+            metrics = update.get("Executor Metrics") if isinstance(update, dict) else None
+            for k, v in metrics.items() if isinstance(metrics, dict) else ():
+                n = _int(v)
+                if n > peaks.get(k, 0):
+                    peaks[str(k)] = n
+        self._send_driver_peaks(out, final=False)
+
+    def _send_driver_peaks(self, out: list, *, final: bool) -> None:
+        heap, gc = self.driver_max.get("JVMHeapMemory", 0), self.driver_max.get("TotalGCTime", 0)
+        sent_heap, sent_gc = self.driver_sent
+        if not self.driver_max or (heap, gc) == (sent_heap, sent_gc):
+            return
+        grew = heap > sent_heap * (1 + _HEAP_STEP) or gc >= max(sent_gc * (1 + _GC_SHARE_STEP), sent_gc + _GC_STEP_MS)
+        if final or grew:
+            self.driver_sent = (heap, gc)
+            # Keyed by content: a re-read after a restart sends the same key, never a second row.
+            out.append((f"driver/{heap}/{gc}", DriverPeaks(dict(self.driver_max))))
 
     def _on_stage_completed(self, ev: dict[str, Any], token: Any, out: list) -> None:
         si = ev.get("Stage Info") or {}
@@ -393,6 +437,7 @@ _HANDLERS = {
     "SparkListenerStageSubmitted": AppParser._on_stage_submitted,
     "SparkListenerTaskEnd": AppParser._on_task_end,
     "SparkListenerStageExecutorMetrics": AppParser._on_stage_peaks,
+    "SparkListenerExecutorMetricsUpdate": AppParser._on_metrics_update,
     "SparkListenerStageCompleted": AppParser._on_stage_completed,
     "SparkListenerJobStart": AppParser._on_job_start,
     "SparkListenerJobEnd": AppParser._on_job_end,

@@ -61,7 +61,9 @@ def events_of(app_path: Path) -> list[dict]:
 
 
 def expected_summary(events: list[dict]) -> dict[str, tuple]:
-    """key → comparable summary, for stages, executors, jobs and SQL executions."""
+    """key → comparable summary, for stages, executors, jobs, SQL executions and the driver's peaks
+    (largest used heap and final GC time over its heartbeats, under the key "driver")."""
+    driver: dict[str, int] = {}
     tasks: dict[tuple[int, int], list[dict]] = {}
     peaks: dict[tuple[int, int], int] = {}
     out: dict[str, tuple] = {}
@@ -72,6 +74,10 @@ def expected_summary(events: list[dict]) -> dict[str, tuple]:
         elif kind == "SparkListenerStageExecutorMetrics":
             k = (e["Stage ID"], e["Stage Attempt ID"])
             peaks[k] = peaks.get(k, 0) + 1
+        elif kind == "SparkListenerExecutorMetricsUpdate" and e["Executor ID"] == "driver":
+            for update in e["Executor Metrics Updated"]:
+                for name in ("JVMHeapMemory", "TotalGCTime"):
+                    driver[name] = max(driver.get(name, 0), update["Executor Metrics"][name])
         elif kind == "SparkListenerStageCompleted":
             si = e["Stage Info"]
             k = (si["Stage ID"], si["Stage Attempt ID"])
@@ -91,6 +97,8 @@ def expected_summary(events: list[dict]) -> dict[str, tuple]:
             out[f"job/{e['Job ID']}"] = (e["Job Result"]["Result"] == "JobSucceeded",)
         elif kind.endswith("SparkListenerSQLExecutionEnd"):
             out[f"sql/{e['executionId']}"] = (e["time"],)
+    if driver:
+        out["driver"] = (driver["JVMHeapMemory"], driver["TotalGCTime"])
     return out
 
 
@@ -113,6 +121,11 @@ def stored_summary(stored: list[ingest_pb2.Event], app: str | None = None) -> di
             out[_k(e, app)] = (e.job_completed.succeeded,)
         elif body == "sql_execution":
             out[_k(e, app)] = (e.sql_execution.end_time_ms,)
+        elif body == "driver_peaks":
+            key = "driver" if app is not None else (e.application_id, "driver")
+            m = e.driver_peaks.metrics
+            heap, gc = out.get(key, (0, 0))
+            out[key] = (max(heap, m["JVMHeapMemory"]), max(gc, m["TotalGCTime"]))
     return out
 
 

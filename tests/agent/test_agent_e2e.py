@@ -30,7 +30,7 @@ def test_every_layout_and_codec_is_stored_one_for_one(spark_logs: Path, ingest: 
         app_ids.append(app_id)
         expected.update({(app_id, k): v for k, v in expected_summary(evs).items()})
     kinds = {k.split("/")[0] for _, k in expected}
-    assert kinds == {"stage", "executor-added", "job", "sql"}
+    assert kinds == {"stage", "executor-added", "job", "sql", "driver"}  # every app logs the driver's last beat
     assert any(v[2] >= 1 for (_, k), v in expected.items() if k.startswith("stage/")), "a failed task"
 
     srv = ingest.servicer

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from agent import encode
-from agent.events import Removal, StageCompleted
+from agent.events import DriverPeaks, Removal, StageCompleted
 from agent.parse import AppParser, classify_removal, distribution, event_name
 
 
@@ -123,6 +123,55 @@ def test_replay_after_restore_emits_nothing_twice():
     assert (start.job_id, start.run_id, start.application_id) == ("77", "88", "app-1/2")
     end = next(e.body for e in emitted if e.key == "app-end")
     assert (end.stages_completed, end.jobs_completed) == (2, 1)
+
+
+def heartbeat(heap: int, gc: int, executor: str = "driver") -> dict:
+    return {"Event": "SparkListenerExecutorMetricsUpdate", "Executor ID": executor, "Metrics Updated": [],
+            "Executor Metrics Updated": [{"Stage ID": -1, "Stage Attempt ID": -1, "Executor Metrics": {
+                "JVMHeapMemory": heap, "TotalGCTime": gc, "JVMOffHeapMemory": heap // 4}}]}
+
+
+def test_driver_heartbeats_send_running_peaks_when_they_grow_and_at_the_end():
+    gib = 1024**3
+    p = AppParser()
+    sent = p.feed(APP_START, (0, 0))
+    beats = [heartbeat(gib, 100), heartbeat(gib + gib // 100, 300),  # +1% heap, +200 ms GC: not worth a send
+             heartbeat(gib // 2, 900),  # the heap went down: the peak stays
+             heartbeat(2 * gib, 1000),  # the peak doubled: sent
+             heartbeat(2 * gib, 1900),  # +900 ms GC: under the 1 s step
+             heartbeat(2 * gib, 2100),  # +1.1 s and +110%: sent
+             heartbeat(9 * gib, 9999, executor="3"),  # an executor's (Spark logs only the driver's): ignored
+             heartbeat(2 * gib, 2200)]
+    for i, line in enumerate(beats, start=1):
+        sent += p.feed(line, (0, i))
+    sent += p.feed({"Event": "SparkListenerApplicationEnd", "Timestamp": 9}, (0, 99))
+    driver = [(e.key, e.body.metrics) for e in sent if isinstance(e.body, DriverPeaks)]
+    assert [k for k, _ in driver] == [f"driver/{gib}/100", f"driver/{2 * gib}/1000", f"driver/{2 * gib}/2100",
+                                      f"driver/{2 * gib}/2200"]
+    assert driver[1][1] == {"JVMHeapMemory": 2 * gib, "TotalGCTime": 1000, "JVMOffHeapMemory": gib // 2}
+    assert [e.key for e in sent][-1] == "app-end"  # the final peaks go first: a reader of the end has them
+    proto = encode.encode_event(next(e for e in sent if e.key == f"driver/{2 * gib}/2200"))
+    assert dict(proto.driver_peaks.metrics)["TotalGCTime"] == 2200
+
+
+def test_driver_peaks_replayed_after_restore_send_the_same_keys_or_nothing():
+    gib = 1024**3
+    lines = [APP_START, task_end(0, 1, 2, 1), heartbeat(gib, 100), heartbeat(3 * gib, 200), task_end(0, 1, 3, 2),
+             heartbeat(3 * gib, 5000), stage_completed(0), {"Event": "SparkListenerApplicationEnd", "Timestamp": 9}]
+    once = AppParser()
+    straight = [e for i, line in enumerate(lines) for e in once.feed(line, (0, i))]
+    first = AppParser()
+    emitted = [e for i, line in enumerate(lines[:5]) for e in first.feed(line, (0, i))]
+    snap, low = first.snapshot(), first.low_water()
+    assert low == (0, 1)  # stage 0 is open: the heartbeats after its first line are read again
+    second = AppParser()
+    second.restore(snap)
+    emitted += [e for i, line in enumerate(lines) if (0, i) >= low for e in second.feed(line, (0, i))]
+    keys = [e.key for e in emitted]
+    assert sorted(keys) == sorted(set(keys))
+    assert keys == [e.key for e in straight]
+    assert [k for k in keys if k.startswith("driver/")] == [f"driver/{gib}/100", f"driver/{3 * gib}/200",
+                                                           f"driver/{3 * gib}/5000"]
 
 
 def test_conf_keeps_identifying_keys_and_never_secrets():

@@ -1,5 +1,6 @@
 """The agent against the real Trimtab server (server.serve.start_server) on SQLite and PostgreSQL:
-the stored stages, executors and jobs equal, one for one, what the real PySpark logs hold."""
+the stored stages, executors, jobs and the driver's peaks equal, one for one, what the real PySpark
+logs hold."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def _summary_from_store(store, app: str) -> dict[str, tuple]:
         out[f"job/{j.job_id}"] = (j.succeeded,)
     for q in store.applications.sql_executions(app):
         out[f"sql/{q.execution_id}"] = (q.end_time_ms,)
+    beats = store.applications.driver_peaks(app)
+    if beats:
+        out["driver"] = (max(b.jvm_heap_bytes for b in beats), max(b.total_gc_ms for b in beats))
     return out
 
 

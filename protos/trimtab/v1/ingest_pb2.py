@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.trimtab.v1 import common_pb2 as protos_dot_trimtab_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/trimtab/v1/ingest.proto\x12\ntrimtab.v1\x1a\x1eprotos/trimtab/v1/common.proto\"\x94\x01\n\nEventBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12$\n\x05\x61gent\x18\x02 \x01(\x0b\x32\x15.trimtab.v1.AgentInfo\x12!\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x11.trimtab.v1.Event\x12+\n\x08\x63ounters\x18\x04 \x01(\x0b\x32\x19.trimtab.v1.AgentCounters\"T\n\tAgentInfo\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x12\n\ncluster_id\x18\x04 \x01(\t\"\xd6\x02\n\rAgentCounters\x12\x13\n\x0b\x65vents_read\x18\x01 \x01(\x03\x12\x13\n\x0b\x65vents_sent\x18\x02 \x01(\x03\x12!\n\x19\x65vents_dropped_spool_full\x18\x03 \x01(\x03\x12\"\n\x1a\x62\x61tches_dropped_spool_full\x18\x04 \x01(\x03\x12\x15\n\rlines_corrupt\x18\x05 \x01(\x03\x12\x17\n\x0flines_oversized\x18\x06 \x01(\x03\x12\x18\n\x10\x62\x61tches_rejected\x18\x07 \x01(\x03\x12O\n\x14spark_dropped_events\x18\x08 \x03(\x0b\x32\x31.trimtab.v1.AgentCounters.SparkDroppedEventsEntry\x1a\x39\n\x17SparkDroppedEventsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xe8\x03\n\x05\x45vent\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0e\x61pplication_id\x18\x02 \x01(\t\x12\x39\n\x11\x61pplication_start\x18\n \x01(\x0b\x32\x1c.trimtab.v1.ApplicationStartH\x00\x12\x35\n\x0f\x61pplication_end\x18\x0b \x01(\x0b\x32\x1a.trimtab.v1.ApplicationEndH\x00\x12\x33\n\x0e\x65xecutor_added\x18\x0c \x01(\x0b\x32\x19.trimtab.v1.ExecutorAddedH\x00\x12\x37\n\x10\x65xecutor_removed\x18\r \x01(\x0b\x32\x1b.trimtab.v1.ExecutorRemovedH\x00\x12\x35\n\x0fstage_completed\x18\x0e \x01(\x0b\x32\x1a.trimtab.v1.StageCompletedH\x00\x12\x31\n\rjob_completed\x18\x0f \x01(\x0b\x32\x18.trimtab.v1.JobCompletedH\x00\x12\x31\n\rsql_execution\x18\x10 \x01(\x0b\x32\x18.trimtab.v1.SqlExecutionH\x00\x12\x35\n\x0f\x65xecutor_gauges\x18\x11 \x01(\x0b\x32\x1a.trimtab.v1.ExecutorGaugesH\x00\x42\x06\n\x04\x62ody\"\x81\x03\n\x10\x41pplicationStart\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x14\n\x0cspark_app_id\x18\x02 \x01(\t\x12\x12\n\nattempt_id\x18\x03 \x01(\t\x12\x18\n\x10spark_context_id\x18\x04 \x01(\t\x12\x10\n\x08\x61pp_name\x18\x05 \x01(\t\x12\x15\n\rspark_version\x18\x06 \x01(\t\x12\x15\n\rstart_time_ms\x18\x07 \x01(\x03\x12\x0c\n\x04user\x18\x08 \x01(\t\x12\x12\n\ncluster_id\x18\t \x01(\t\x12\x14\n\x0c\x63luster_name\x18\n \x01(\t\x12\x0e\n\x06job_id\x18\x0b \x01(\t\x12\x0e\n\x06run_id\x18\x0c \x01(\t\x12\x34\n\x04\x63onf\x18\r \x03(\x0b\x32&.trimtab.v1.ApplicationStart.ConfEntry\x12\x16\n\x0e\x65vent_log_path\x18\x0e \x01(\t\x1a+\n\tConfEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"p\n\x0e\x41pplicationEnd\x12\x13\n\x0b\x65nd_time_ms\x18\x01 \x01(\x03\x12\x18\n\x10stages_completed\x18\x02 \x01(\x05\x12\x16\n\x0ejobs_completed\x18\x03 \x01(\x05\x12\x17\n\x0f\x65xecutors_added\x18\x04 \x01(\x05\"u\n\rExecutorAdded\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x13\n\x0btotal_cores\x18\x03 \x01(\x05\x12\x0f\n\x07time_ms\x18\x04 \x01(\x03\x12\x1b\n\x13resource_profile_id\x18\x05 \x01(\x05\"w\n\x0f\x45xecutorRemoved\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07time_ms\x18\x02 \x01(\x03\x12)\n\x06reason\x18\x03 \x01(\x0e\x32\x19.trimtab.v1.RemovalReason\x12\x13\n\x0breason_text\x18\x04 \x01(\t\"\x95\x01\n\x11\x45xecutorStagePeak\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12;\n\x07metrics\x18\x02 \x03(\x0b\x32*.trimtab.v1.ExecutorStagePeak.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xaf\x03\n\x0eStageCompleted\x12\x10\n\x08stage_id\x18\x01 \x01(\x05\x12\x12\n\nattempt_id\x18\x02 \x01(\x05\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\tnum_tasks\x18\x04 \x01(\x05\x12\x12\n\nparent_ids\x18\x05 \x03(\x05\x12\x1a\n\x12submission_time_ms\x18\x06 \x01(\x03\x12\x1a\n\x12\x63ompletion_time_ms\x18\x07 \x01(\x03\x12\x16\n\x0e\x66\x61ilure_reason\x18\x08 \x01(\t\x12(\n\x07metrics\x18\t \x01(\x0b\x32\x17.trimtab.v1.TaskMetrics\x12\x32\n\x10task_duration_ms\x18\n \x01(\x0b\x32\x18.trimtab.v1.Distribution\x12\x17\n\x0ftasks_succeeded\x18\x0b \x01(\x05\x12\x14\n\x0ctasks_failed\x18\x0c \x01(\x05\x12\x14\n\x0ctasks_killed\x18\r \x01(\x05\x12\x35\n\x0e\x65xecutor_peaks\x18\x0e \x03(\x0b\x32\x1d.trimtab.v1.ExecutorStagePeak\x12\x18\n\x10input_from_cache\x18\x0f \x01(\x08\"\x96\x01\n\x0cJobCompleted\x12\x0e\n\x06job_id\x18\x01 \x01(\x05\x12\x1a\n\x12submission_time_ms\x18\x02 \x01(\x03\x12\x1a\n\x12\x63ompletion_time_ms\x18\x03 \x01(\x03\x12\x11\n\tstage_ids\x18\x04 \x03(\x05\x12\x11\n\tsucceeded\x18\x05 \x01(\x08\x12\x18\n\x10sql_execution_id\x18\x06 \x01(\t\"t\n\x0cSqlExecution\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x15\n\rstart_time_ms\x18\x03 \x01(\x03\x12\x13\n\x0b\x65nd_time_ms\x18\x04 \x01(\x03\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"\xb4\x01\n\x0e\x45xecutorGauges\x12\x0f\n\x07time_ms\x18\x01 \x01(\x03\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x19\n\x11memory_used_bytes\x18\x03 \x01(\x03\x12\x18\n\x10max_memory_bytes\x18\x04 \x01(\x03\x12\x14\n\x0c\x61\x63tive_tasks\x18\x05 \x01(\x05\x12\x18\n\x10total_gc_time_ms\x18\x06 \x01(\x03\x12\x17\n\x0f\x64isk_used_bytes\x18\x07 \x01(\x03\"M\n\x08\x42\x61tchAck\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x15\n\rstored_events\x18\x02 \x01(\x05\x12\x18\n\x10\x64uplicate_events\x18\x03 \x01(\x05*\xcf\x01\n\rRemovalReason\x12\x1e\n\x1aREMOVAL_REASON_UNSPECIFIED\x10\x00\x12#\n\x1fREMOVAL_REASON_KILLED_BY_DRIVER\x10\x01\x12\x1f\n\x1bREMOVAL_REASON_DECOMMISSION\x10\x02\x12\x17\n\x13REMOVAL_REASON_LOST\x10\x03\x12$\n REMOVAL_REASON_HEARTBEAT_TIMEOUT\x10\x04\x12\x19\n\x15REMOVAL_REASON_EXITED\x10\x05\x32J\n\rIngestService\x12\x39\n\tSendBatch\x12\x16.trimtab.v1.EventBatch\x1a\x14.trimtab.v1.BatchAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/trimtab/v1/ingest.proto\x12\ntrimtab.v1\x1a\x1eprotos/trimtab/v1/common.proto\"\x94\x01\n\nEventBatch\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12$\n\x05\x61gent\x18\x02 \x01(\x0b\x32\x15.trimtab.v1.AgentInfo\x12!\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x11.trimtab.v1.Event\x12+\n\x08\x63ounters\x18\x04 \x01(\x0b\x32\x19.trimtab.v1.AgentCounters\"T\n\tAgentInfo\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12\x12\n\ncluster_id\x18\x04 \x01(\t\"\xd6\x02\n\rAgentCounters\x12\x13\n\x0b\x65vents_read\x18\x01 \x01(\x03\x12\x13\n\x0b\x65vents_sent\x18\x02 \x01(\x03\x12!\n\x19\x65vents_dropped_spool_full\x18\x03 \x01(\x03\x12\"\n\x1a\x62\x61tches_dropped_spool_full\x18\x04 \x01(\x03\x12\x15\n\rlines_corrupt\x18\x05 \x01(\x03\x12\x17\n\x0flines_oversized\x18\x06 \x01(\x03\x12\x18\n\x10\x62\x61tches_rejected\x18\x07 \x01(\x03\x12O\n\x14spark_dropped_events\x18\x08 \x03(\x0b\x32\x31.trimtab.v1.AgentCounters.SparkDroppedEventsEntry\x1a\x39\n\x17SparkDroppedEventsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x99\x04\n\x05\x45vent\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x16\n\x0e\x61pplication_id\x18\x02 \x01(\t\x12\x39\n\x11\x61pplication_start\x18\n \x01(\x0b\x32\x1c.trimtab.v1.ApplicationStartH\x00\x12\x35\n\x0f\x61pplication_end\x18\x0b \x01(\x0b\x32\x1a.trimtab.v1.ApplicationEndH\x00\x12\x33\n\x0e\x65xecutor_added\x18\x0c \x01(\x0b\x32\x19.trimtab.v1.ExecutorAddedH\x00\x12\x37\n\x10\x65xecutor_removed\x18\r \x01(\x0b\x32\x1b.trimtab.v1.ExecutorRemovedH\x00\x12\x35\n\x0fstage_completed\x18\x0e \x01(\x0b\x32\x1a.trimtab.v1.StageCompletedH\x00\x12\x31\n\rjob_completed\x18\x0f \x01(\x0b\x32\x18.trimtab.v1.JobCompletedH\x00\x12\x31\n\rsql_execution\x18\x10 \x01(\x0b\x32\x18.trimtab.v1.SqlExecutionH\x00\x12\x35\n\x0f\x65xecutor_gauges\x18\x11 \x01(\x0b\x32\x1a.trimtab.v1.ExecutorGaugesH\x00\x12/\n\x0c\x64river_peaks\x18\x12 \x01(\x0b\x32\x17.trimtab.v1.DriverPeaksH\x00\x42\x06\n\x04\x62ody\"\x81\x03\n\x10\x41pplicationStart\x12\x16\n\x0e\x61pplication_id\x18\x01 \x01(\t\x12\x14\n\x0cspark_app_id\x18\x02 \x01(\t\x12\x12\n\nattempt_id\x18\x03 \x01(\t\x12\x18\n\x10spark_context_id\x18\x04 \x01(\t\x12\x10\n\x08\x61pp_name\x18\x05 \x01(\t\x12\x15\n\rspark_version\x18\x06 \x01(\t\x12\x15\n\rstart_time_ms\x18\x07 \x01(\x03\x12\x0c\n\x04user\x18\x08 \x01(\t\x12\x12\n\ncluster_id\x18\t \x01(\t\x12\x14\n\x0c\x63luster_name\x18\n \x01(\t\x12\x0e\n\x06job_id\x18\x0b \x01(\t\x12\x0e\n\x06run_id\x18\x0c \x01(\t\x12\x34\n\x04\x63onf\x18\r \x03(\x0b\x32&.trimtab.v1.ApplicationStart.ConfEntry\x12\x16\n\x0e\x65vent_log_path\x18\x0e \x01(\t\x1a+\n\tConfEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"p\n\x0e\x41pplicationEnd\x12\x13\n\x0b\x65nd_time_ms\x18\x01 \x01(\x03\x12\x18\n\x10stages_completed\x18\x02 \x01(\x05\x12\x16\n\x0ejobs_completed\x18\x03 \x01(\x05\x12\x17\n\x0f\x65xecutors_added\x18\x04 \x01(\x05\"u\n\rExecutorAdded\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x13\n\x0btotal_cores\x18\x03 \x01(\x05\x12\x0f\n\x07time_ms\x18\x04 \x01(\x03\x12\x1b\n\x13resource_profile_id\x18\x05 \x01(\x05\"w\n\x0f\x45xecutorRemoved\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0f\n\x07time_ms\x18\x02 \x01(\x03\x12)\n\x06reason\x18\x03 \x01(\x0e\x32\x19.trimtab.v1.RemovalReason\x12\x13\n\x0breason_text\x18\x04 \x01(\t\"\x95\x01\n\x11\x45xecutorStagePeak\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12;\n\x07metrics\x18\x02 \x03(\x0b\x32*.trimtab.v1.ExecutorStagePeak.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\xaf\x03\n\x0eStageCompleted\x12\x10\n\x08stage_id\x18\x01 \x01(\x05\x12\x12\n\nattempt_id\x18\x02 \x01(\x05\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\tnum_tasks\x18\x04 \x01(\x05\x12\x12\n\nparent_ids\x18\x05 \x03(\x05\x12\x1a\n\x12submission_time_ms\x18\x06 \x01(\x03\x12\x1a\n\x12\x63ompletion_time_ms\x18\x07 \x01(\x03\x12\x16\n\x0e\x66\x61ilure_reason\x18\x08 \x01(\t\x12(\n\x07metrics\x18\t \x01(\x0b\x32\x17.trimtab.v1.TaskMetrics\x12\x32\n\x10task_duration_ms\x18\n \x01(\x0b\x32\x18.trimtab.v1.Distribution\x12\x17\n\x0ftasks_succeeded\x18\x0b \x01(\x05\x12\x14\n\x0ctasks_failed\x18\x0c \x01(\x05\x12\x14\n\x0ctasks_killed\x18\r \x01(\x05\x12\x35\n\x0e\x65xecutor_peaks\x18\x0e \x03(\x0b\x32\x1d.trimtab.v1.ExecutorStagePeak\x12\x18\n\x10input_from_cache\x18\x0f \x01(\x08\"\x96\x01\n\x0cJobCompleted\x12\x0e\n\x06job_id\x18\x01 \x01(\x05\x12\x1a\n\x12submission_time_ms\x18\x02 \x01(\x03\x12\x1a\n\x12\x63ompletion_time_ms\x18\x03 \x01(\x03\x12\x11\n\tstage_ids\x18\x04 \x03(\x05\x12\x11\n\tsucceeded\x18\x05 \x01(\x08\x12\x18\n\x10sql_execution_id\x18\x06 \x01(\t\"t\n\x0cSqlExecution\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x15\n\rstart_time_ms\x18\x03 \x01(\x03\x12\x13\n\x0b\x65nd_time_ms\x18\x04 \x01(\x03\x12\r\n\x05\x65rror\x18\x05 \x01(\t\"\xb4\x01\n\x0e\x45xecutorGauges\x12\x0f\n\x07time_ms\x18\x01 \x01(\x03\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x19\n\x11memory_used_bytes\x18\x03 \x01(\x03\x12\x18\n\x10max_memory_bytes\x18\x04 \x01(\x03\x12\x14\n\x0c\x61\x63tive_tasks\x18\x05 \x01(\x05\x12\x18\n\x10total_gc_time_ms\x18\x06 \x01(\x03\x12\x17\n\x0f\x64isk_used_bytes\x18\x07 \x01(\x03\"t\n\x0b\x44riverPeaks\x12\x35\n\x07metrics\x18\x01 \x03(\x0b\x32$.trimtab.v1.DriverPeaks.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"M\n\x08\x42\x61tchAck\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x15\n\rstored_events\x18\x02 \x01(\x05\x12\x18\n\x10\x64uplicate_events\x18\x03 \x01(\x05*\xcf\x01\n\rRemovalReason\x12\x1e\n\x1aREMOVAL_REASON_UNSPECIFIED\x10\x00\x12#\n\x1fREMOVAL_REASON_KILLED_BY_DRIVER\x10\x01\x12\x1f\n\x1bREMOVAL_REASON_DECOMMISSION\x10\x02\x12\x17\n\x13REMOVAL_REASON_LOST\x10\x03\x12$\n REMOVAL_REASON_HEARTBEAT_TIMEOUT\x10\x04\x12\x19\n\x15REMOVAL_REASON_EXITED\x10\x05\x32J\n\rIngestService\x12\x39\n\tSendBatch\x12\x16.trimtab.v1.EventBatch\x1a\x14.trimtab.v1.BatchAckb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPLICATIONSTART_CONFENTRY']._serialized_options = b'8\001'
   _globals['_EXECUTORSTAGEPEAK_METRICSENTRY']._loaded_options = None
   _globals['_EXECUTORSTAGEPEAK_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_REMOVALREASON']._serialized_start=3013
-  _globals['_REMOVALREASON']._serialized_end=3220
+  _globals['_DRIVERPEAKS_METRICSENTRY']._loaded_options = None
+  _globals['_DRIVERPEAKS_METRICSENTRY']._serialized_options = b'8\001'
+  _globals['_REMOVALREASON']._serialized_start=3180
+  _globals['_REMOVALREASON']._serialized_end=3387
   _globals['_EVENTBATCH']._serialized_start=79
   _globals['_EVENTBATCH']._serialized_end=227
   _globals['_AGENTINFO']._serialized_start=229
@@ -49,31 +51,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENTCOUNTERS_SPARKDROPPEDEVENTSENTRY']._serialized_start=601
   _globals['_AGENTCOUNTERS_SPARKDROPPEDEVENTSENTRY']._serialized_end=658
   _globals['_EVENT']._serialized_start=661
-  _globals['_EVENT']._serialized_end=1149
-  _globals['_APPLICATIONSTART']._serialized_start=1152
-  _globals['_APPLICATIONSTART']._serialized_end=1537
-  _globals['_APPLICATIONSTART_CONFENTRY']._serialized_start=1494
-  _globals['_APPLICATIONSTART_CONFENTRY']._serialized_end=1537
-  _globals['_APPLICATIONEND']._serialized_start=1539
-  _globals['_APPLICATIONEND']._serialized_end=1651
-  _globals['_EXECUTORADDED']._serialized_start=1653
-  _globals['_EXECUTORADDED']._serialized_end=1770
-  _globals['_EXECUTORREMOVED']._serialized_start=1772
-  _globals['_EXECUTORREMOVED']._serialized_end=1891
-  _globals['_EXECUTORSTAGEPEAK']._serialized_start=1894
-  _globals['_EXECUTORSTAGEPEAK']._serialized_end=2043
-  _globals['_EXECUTORSTAGEPEAK_METRICSENTRY']._serialized_start=1997
-  _globals['_EXECUTORSTAGEPEAK_METRICSENTRY']._serialized_end=2043
-  _globals['_STAGECOMPLETED']._serialized_start=2046
-  _globals['_STAGECOMPLETED']._serialized_end=2477
-  _globals['_JOBCOMPLETED']._serialized_start=2480
-  _globals['_JOBCOMPLETED']._serialized_end=2630
-  _globals['_SQLEXECUTION']._serialized_start=2632
-  _globals['_SQLEXECUTION']._serialized_end=2748
-  _globals['_EXECUTORGAUGES']._serialized_start=2751
-  _globals['_EXECUTORGAUGES']._serialized_end=2931
-  _globals['_BATCHACK']._serialized_start=2933
-  _globals['_BATCHACK']._serialized_end=3010
-  _globals['_INGESTSERVICE']._serialized_start=3222
-  _globals['_INGESTSERVICE']._serialized_end=3296
+  _globals['_EVENT']._serialized_end=1198
+  _globals['_APPLICATIONSTART']._serialized_start=1201
+  _globals['_APPLICATIONSTART']._serialized_end=1586
+  _globals['_APPLICATIONSTART_CONFENTRY']._serialized_start=1543
+  _globals['_APPLICATIONSTART_CONFENTRY']._serialized_end=1586
+  _globals['_APPLICATIONEND']._serialized_start=1588
+  _globals['_APPLICATIONEND']._serialized_end=1700
+  _globals['_EXECUTORADDED']._serialized_start=1702
+  _globals['_EXECUTORADDED']._serialized_end=1819
+  _globals['_EXECUTORREMOVED']._serialized_start=1821
+  _globals['_EXECUTORREMOVED']._serialized_end=1940
+  _globals['_EXECUTORSTAGEPEAK']._serialized_start=1943
+  _globals['_EXECUTORSTAGEPEAK']._serialized_end=2092
+  _globals['_EXECUTORSTAGEPEAK_METRICSENTRY']._serialized_start=2046
+  _globals['_EXECUTORSTAGEPEAK_METRICSENTRY']._serialized_end=2092
+  _globals['_STAGECOMPLETED']._serialized_start=2095
+  _globals['_STAGECOMPLETED']._serialized_end=2526
+  _globals['_JOBCOMPLETED']._serialized_start=2529
+  _globals['_JOBCOMPLETED']._serialized_end=2679
+  _globals['_SQLEXECUTION']._serialized_start=2681
+  _globals['_SQLEXECUTION']._serialized_end=2797
+  _globals['_EXECUTORGAUGES']._serialized_start=2800
+  _globals['_EXECUTORGAUGES']._serialized_end=2980
+  _globals['_DRIVERPEAKS']._serialized_start=2982
+  _globals['_DRIVERPEAKS']._serialized_end=3098
+  _globals['_DRIVERPEAKS_METRICSENTRY']._serialized_start=2046
+  _globals['_DRIVERPEAKS_METRICSENTRY']._serialized_end=2092
+  _globals['_BATCHACK']._serialized_start=3100
+  _globals['_BATCHACK']._serialized_end=3177
+  _globals['_INGESTSERVICE']._serialized_start=3389
+  _globals['_INGESTSERVICE']._serialized_end=3463
 # @@protoc_insertion_point(module_scope)

@@ -75,7 +75,7 @@ class AgentCounters(_message.Message):
     def __init__(self, events_read: _Optional[int] = ..., events_sent: _Optional[int] = ..., events_dropped_spool_full: _Optional[int] = ..., batches_dropped_spool_full: _Optional[int] = ..., lines_corrupt: _Optional[int] = ..., lines_oversized: _Optional[int] = ..., batches_rejected: _Optional[int] = ..., spark_dropped_events: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("key", "application_id", "application_start", "application_end", "executor_added", "executor_removed", "stage_completed", "job_completed", "sql_execution", "executor_gauges")
+    __slots__ = ("key", "application_id", "application_start", "application_end", "executor_added", "executor_removed", "stage_completed", "job_completed", "sql_execution", "executor_gauges", "driver_peaks")
     KEY_FIELD_NUMBER: _ClassVar[int]
     APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
     APPLICATION_START_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class Event(_message.Message):
     JOB_COMPLETED_FIELD_NUMBER: _ClassVar[int]
     SQL_EXECUTION_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_GAUGES_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_PEAKS_FIELD_NUMBER: _ClassVar[int]
     key: str
     application_id: str
     application_start: ApplicationStart
@@ -96,7 +97,8 @@ class Event(_message.Message):
     job_completed: JobCompleted
     sql_execution: SqlExecution
     executor_gauges: ExecutorGauges
-    def __init__(self, key: _Optional[str] = ..., application_id: _Optional[str] = ..., application_start: _Optional[_Union[ApplicationStart, _Mapping]] = ..., application_end: _Optional[_Union[ApplicationEnd, _Mapping]] = ..., executor_added: _Optional[_Union[ExecutorAdded, _Mapping]] = ..., executor_removed: _Optional[_Union[ExecutorRemoved, _Mapping]] = ..., stage_completed: _Optional[_Union[StageCompleted, _Mapping]] = ..., job_completed: _Optional[_Union[JobCompleted, _Mapping]] = ..., sql_execution: _Optional[_Union[SqlExecution, _Mapping]] = ..., executor_gauges: _Optional[_Union[ExecutorGauges, _Mapping]] = ...) -> None: ...
+    driver_peaks: DriverPeaks
+    def __init__(self, key: _Optional[str] = ..., application_id: _Optional[str] = ..., application_start: _Optional[_Union[ApplicationStart, _Mapping]] = ..., application_end: _Optional[_Union[ApplicationEnd, _Mapping]] = ..., executor_added: _Optional[_Union[ExecutorAdded, _Mapping]] = ..., executor_removed: _Optional[_Union[ExecutorRemoved, _Mapping]] = ..., stage_completed: _Optional[_Union[StageCompleted, _Mapping]] = ..., job_completed: _Optional[_Union[JobCompleted, _Mapping]] = ..., sql_execution: _Optional[_Union[SqlExecution, _Mapping]] = ..., executor_gauges: _Optional[_Union[ExecutorGauges, _Mapping]] = ..., driver_peaks: _Optional[_Union[DriverPeaks, _Mapping]] = ...) -> None: ...
 
 class ApplicationStart(_message.Message):
     __slots__ = ("application_id", "spark_app_id", "attempt_id", "spark_context_id", "app_name", "spark_version", "start_time_ms", "user", "cluster_id", "cluster_name", "job_id", "run_id", "conf", "event_log_path")
@@ -271,6 +273,19 @@ class ExecutorGauges(_message.Message):
     total_gc_time_ms: int
     disk_used_bytes: int
     def __init__(self, time_ms: _Optional[int] = ..., executor_id: _Optional[str] = ..., memory_used_bytes: _Optional[int] = ..., max_memory_bytes: _Optional[int] = ..., active_tasks: _Optional[int] = ..., total_gc_time_ms: _Optional[int] = ..., disk_used_bytes: _Optional[int] = ...) -> None: ...
+
+class DriverPeaks(_message.Message):
+    __slots__ = ("metrics",)
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    metrics: _containers.ScalarMap[str, int]
+    def __init__(self, metrics: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class BatchAck(_message.Message):
     __slots__ = ("batch_id", "stored_events", "duplicate_events")
