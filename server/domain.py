@@ -254,6 +254,22 @@ class ExecutorGauges:
 
 
 @dataclass(frozen=True)
+class DriverPeaks:
+    """The driver JVM's running peak metrics (Spark's names; cumulative counters at their latest)."""
+
+    application_id: str
+    metrics: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def jvm_heap_bytes(self) -> int:
+        return int(self.metrics.get("JVMHeapMemory", 0))
+
+    @property
+    def total_gc_ms(self) -> int:
+        return int(self.metrics.get("TotalGCTime", 0))
+
+
+@dataclass(frozen=True)
 class Application:
     """One Spark application attempt, as received from agents.
 
@@ -300,7 +316,7 @@ class ApplicationEnd:
 class IngestEvent:
     """One event of a batch. ``body`` is one of Application (start),
     ApplicationEnd, Executor (added: removed_ms == 0; removed: removed_ms > 0),
-    Stage, Job, SqlExecution or ExecutorGauges. ``payload`` is the event as
+    Stage, Job, SqlExecution, ExecutorGauges or DriverPeaks. ``payload`` is the event as
     received, kept verbatim so it can be read again later."""
 
     application_id: str

@@ -68,6 +68,12 @@ def _gauges(g: ingest_pb2.ExecutorGauges, app: str, agent_id: str) -> Materializ
                         "disk_used_bytes": g.disk_used_bytes}),)
 
 
+def _driver(d: ingest_pb2.DriverPeaks, app: str, agent_id: str) -> Materialized:
+    m = d.metrics
+    return (("drivers", {"application_id": app, "jvm_heap_bytes": m.get("JVMHeapMemory", 0),
+                         "total_gc_ms": m.get("TotalGCTime", 0), "metrics": json_text({k: m[k] for k in m})}),)
+
+
 def _added(a: ingest_pb2.ExecutorAdded, app: str, agent_id: str) -> Materialized:
     return (("added", {"application_id": app, "executor_id": a.executor_id, "host": a.host,
                        "total_cores": a.total_cores, "added_ms": a.time_ms,
@@ -110,6 +116,6 @@ def _end(e: ingest_pb2.ApplicationEnd, app: str, agent_id: str) -> Materialized:
 _ROWS: dict[str, Callable[[Any, str, str], Materialized]] = {
     "application_start": _start, "application_end": _end, "executor_added": _added,
     "executor_removed": _removed, "stage_completed": _stage, "job_completed": _job,
-    "sql_execution": _sql, "executor_gauges": _gauges,
+    "sql_execution": _sql, "executor_gauges": _gauges, "driver_peaks": _driver,
 }
 assert set(_ROWS) == {f.name for f in ingest_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields}

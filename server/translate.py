@@ -16,6 +16,7 @@ from server.domain import (
     Application,
     ApplicationEnd,
     Distribution,
+    DriverPeaks,
     Executor,
     ExecutorGauges,
     ExecutorStagePeak,
@@ -115,6 +116,12 @@ def check_event(ev: ingest_pb2.Event, index: int) -> str:
             _check_id(executor_id, f"events[{index}].{kind}.executor_id")
         if kind == "executor_removed" and ev.executor_removed.time_ms <= 0:
             raise InvalidArgument(f"events[{index}].executor_removed.time_ms: must be positive")
+    elif kind == "driver_peaks":
+        for name, value in ev.driver_peaks.metrics.items():
+            if not name or len(name) > MAX_ID_LENGTH:
+                _check_id(name, f"events[{index}].driver_peaks.metrics key")
+            if value < 0:
+                raise InvalidArgument(f"events[{index}].driver_peaks.metrics[{name!r}]: must not be negative")
     elif kind == "application_start":
         own = ev.application_start.application_id
         if own and own != app:
@@ -153,6 +160,8 @@ def _event(ev: ingest_pb2.Event, index: int) -> IngestEvent:
         s = ev.sql_execution
         body = SqlExecution(application_id=app, execution_id=s.execution_id, description=s.description,
                             start_time_ms=s.start_time_ms, end_time_ms=s.end_time_ms, error=s.error)
+    elif kind == "driver_peaks":
+        body = DriverPeaks(application_id=app, metrics=dict(ev.driver_peaks.metrics))
     else:
         g = ev.executor_gauges
         body = ExecutorGauges(application_id=app, executor_id=g.executor_id, time_ms=g.time_ms,

@@ -293,6 +293,22 @@ class StageExecutorPeakRow(SQLModel, table=True):
     metrics: dict[str, Any] = _json()
 
 
+class DriverPeakRow(SQLModel, table=True):
+    """The driver JVM's running peak metrics at one point of an application (agent: driver heartbeats).
+
+    Keyed by the two values that identify a sample, as the agent's event key is: a resend is the
+    same row. The application's driver peak is the largest of its rows.
+    """
+
+    __tablename__ = "driver_peaks"
+    __table_args__ = _NO_ROWID
+
+    application_id: str = Field(primary_key=True)
+    jvm_heap_bytes: int = Field(default=0, sa_type=BigInteger, primary_key=True)
+    total_gc_ms: int = Field(default=0, sa_type=BigInteger, primary_key=True)
+    metrics: dict[str, Any] = _json()
+
+
 class ExecutorRow(SQLModel, table=True):
     __tablename__ = "executors"
     __table_args__ = _NO_ROWID

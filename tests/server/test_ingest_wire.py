@@ -51,6 +51,8 @@ def _every_kind() -> ingest_pb2.EventBatch:
             executor_id="1", time_ms=6000, reason=ingest_pb2.REMOVAL_REASON_LOST, reason_text="spot")),
         ingest_pb2.Event(key="e", application_id=app, application_end=ingest_pb2.ApplicationEnd(
             end_time_ms=7000, stages_completed=2, jobs_completed=1, executors_added=1)),
+        ingest_pb2.Event(key="d", application_id=app, driver_peaks=ingest_pb2.DriverPeaks(
+            metrics={"JVMHeapMemory": 3 << 30, "TotalGCTime": 1200, "JVMOffHeapMemory": 5})),
         ingest_pb2.Event(key="e2", application_id="app-2", application_end=ingest_pb2.ApplicationEnd(end_time_ms=1)),
     ]
     return ingest_pb2.EventBatch(batch_id="b1", agent=ingest_pb2.AgentInfo(agent_id="agent-1", version="0.1",
@@ -71,6 +73,8 @@ def test_every_kind_of_event_becomes_the_same_rows_both_ways() -> None:
         domain.batch.batch_id, domain.batch.agent, domain.batch.counters)
     # Each materialized row keeps the payload as received, byte for byte.
     assert [payload for _, _, payload, _ in wire.events] == [ev.SerializeToString() for ev in msg.events]
+    driver = dict(wire.events[9][3])["drivers"]
+    assert (driver["jvm_heap_bytes"], driver["total_gc_ms"]) == (3 << 30, 1200)
     stage = dict(wire.events[2][3])["stages"]
     assert (stage["executor_run_time_ms"], stage["jvm_gc_time_ms"], stage["td_p50"]) == (9000, 0, 40)
 
@@ -87,6 +91,9 @@ _BAD: list[tuple[Callable[[ingest_pb2.EventBatch], object], str]] = [
     (lambda b: setattr(b.events[1].executor_added, "executor_id", ""), "events[1].executor_added.executor_id"),
     (lambda b: setattr(b.events[7].executor_removed, "time_ms", 0), "events[7].executor_removed.time_ms"),
     (lambda b: setattr(b.events[6].executor_gauges, "executor_id", ""), "events[6].executor_gauges.executor_id"),
+    (lambda b: b.events[9].driver_peaks.metrics.__setitem__("TotalGCTime", -1),
+     "events[9].driver_peaks.metrics['TotalGCTime']"),
+    (lambda b: b.events[9].driver_peaks.metrics.__setitem__("", 1), "events[9].driver_peaks.metrics key"),
     (lambda b: setattr(b.events[0].application_start, "application_id", "other"),
      "events[0].application_start.application_id"),
 ]
@@ -107,5 +114,5 @@ def test_bad_input_is_rejected_the_same_way_both_ways(mutate: Callable[[ingest_p
 
 
 def test_too_many_events_is_resource_exhausted_naming_the_count() -> None:
-    with pytest.raises(ResourceExhausted, match="events: 10 events in one batch, at most 9"):
-        ingest_wire.prepare_batch(_every_kind(), 9)
+    with pytest.raises(ResourceExhausted, match="events: 11 events in one batch, at most 10"):
+        ingest_wire.prepare_batch(_every_kind(), 10)

@@ -11,6 +11,7 @@ from server.domain import (
     Application,
     ApplicationEnd,
     Distribution,
+    DriverPeaks,
     Executor,
     ExecutorGauges,
     ExecutorStagePeak,
@@ -102,6 +103,18 @@ def test_materialized_application_in_any_order(store: Store) -> None:
     assert store.applications.stages(APP)[0].executor_peaks[0].metrics == {"JVMHeapMemory": 2**33}
     assert [a.application_id for a in store.applications.list(cluster_id="c-1")] == [APP]
     assert store.applications.list(cluster_id="other") == []
+
+
+def test_driver_peaks_are_stored_once_per_sample_and_read_in_the_order_they_grew(store: Store) -> None:
+    gib = 2**30
+    first = DriverPeaks(APP, {"JVMHeapMemory": 2 * gib, "TotalGCTime": 900, "JVMOffHeapMemory": gib})
+    later = DriverPeaks(APP, {"JVMHeapMemory": 6 * gib, "TotalGCTime": 4000, "JVMOffHeapMemory": gib})
+    store.ingest.write([_batch("b1", _ev(f"driver/{2 * gib}/900", first))])
+    # A resend after an agent restart (same key), then the next sample.
+    store.ingest.write([_batch("b2", _ev(f"driver/{2 * gib}/900", first), _ev(f"driver/{6 * gib}/4000", later))])
+    assert store.applications.driver_peaks(APP) == [first, later]
+    assert store.applications.driver_peaks("other") == []
+    assert [p.jvm_heap_bytes for p in store.applications.driver_peaks(APP)] == [2 * gib, 6 * gib]  # > 2**31
 
 
 def test_many_applications_and_agents_in_one_write(store: Store) -> None:

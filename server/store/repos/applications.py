@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from server.domain import Application, Executor, ExecutorGauges, Job, SqlExecution, Stage
+from server.domain import Application, DriverPeaks, Executor, ExecutorGauges, Job, SqlExecution, Stage
 from server.errors import NotFound
 from server.store import convert
 from server.store.repos.base import Repository
 from server.store.tables import (
     ApplicationRow,
+    DriverPeakRow,
     EventRow,
     ExecutorGaugeRow,
     ExecutorRow,
@@ -25,6 +26,7 @@ ST = StageRow.__table__  # type: ignore[attr-defined]
 PK = StageExecutorPeakRow.__table__  # type: ignore[attr-defined]
 EX = ExecutorRow.__table__  # type: ignore[attr-defined]
 GA = ExecutorGaugeRow.__table__  # type: ignore[attr-defined]
+DP = DriverPeakRow.__table__  # type: ignore[attr-defined]
 JB = JobRow.__table__  # type: ignore[attr-defined]
 SQ = SqlExecutionRow.__table__  # type: ignore[attr-defined]
 EV = EventRow.__table__  # type: ignore[attr-defined]
@@ -90,6 +92,14 @@ class ApplicationRepository(Repository):
                                memory_used_bytes=r.memory_used_bytes, max_memory_bytes=r.max_memory_bytes,
                                active_tasks=r.active_tasks, total_gc_time_ms=r.total_gc_time_ms,
                                disk_used_bytes=r.disk_used_bytes) for r in rows]
+
+    def driver_peaks(self, application_id: str) -> list[DriverPeaks]:
+        """The driver's running peaks as the agent sent them, in the order they grew."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(DP).where(DP.c.application_id == application_id)
+                                .order_by(DP.c.total_gc_ms, DP.c.jvm_heap_bytes)).all()
+        return [DriverPeaks(application_id=r.application_id, metrics={k: int(v) for k, v in (r.metrics or {}).items()})
+                for r in rows]
 
     def event_count(self, application_id: str | None = None) -> int:
         """How many distinct events are stored (for one application if given)."""

@@ -32,6 +32,7 @@ from server.store.repos.ingest_rows import (
 from server.store.tables import (
     AgentRow,
     ApplicationRow,
+    DriverPeakRow,
     EventRow,
     ExecutorGaugeRow,
     ExecutorRow,
@@ -50,6 +51,7 @@ ST = StageRow.__table__  # type: ignore[attr-defined]
 PK = StageExecutorPeakRow.__table__  # type: ignore[attr-defined]
 EX = ExecutorRow.__table__  # type: ignore[attr-defined]
 GA = ExecutorGaugeRow.__table__  # type: ignore[attr-defined]
+DP = DriverPeakRow.__table__  # type: ignore[attr-defined]
 JB = JobRow.__table__  # type: ignore[attr-defined]
 SQ = SqlExecutionRow.__table__  # type: ignore[attr-defined]
 
@@ -187,3 +189,4 @@ def _materialize(conn: sa.Connection, rows: dict[str, list[dict[str, Any]]]) -> 
     fastsql.insert(conn, JB, rows["jobs"], keys=("application_id", "job_id"))
     fastsql.insert(conn, SQ, rows["sqls"], keys=("application_id", "execution_id"))
     fastsql.insert(conn, GA, rows["gauges"], keys=("application_id", "executor_id", "time_ms"))
+    fastsql.insert(conn, DP, rows["drivers"], keys=("application_id", "jvm_heap_bytes", "total_gc_ms"))

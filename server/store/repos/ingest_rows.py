@@ -19,6 +19,7 @@ from typing import Any
 from server.domain import (
     Application,
     ApplicationEnd,
+    DriverPeaks,
     Executor,
     ExecutorGauges,
     IngestBatch,
@@ -34,7 +35,7 @@ from server.store.repos.fastsql import json_text
 APP_START_COLUMNS = ("spark_app_id", "attempt_id", "spark_context_id", "app_name", "spark_version", "user",
                      "cluster_id", "cluster_name", "job_id", "databricks_run_id", "conf", "event_log_path",
                      "start_time_ms", "agent_id")
-PURPOSES = ("starts", "ends", "added", "removed", "stages", "peaks", "jobs", "sqls", "gauges")
+PURPOSES = ("starts", "ends", "added", "removed", "stages", "peaks", "jobs", "sqls", "gauges", "drivers")
 
 # (purpose, row) pairs one event adds to the materialized tables if it is new.
 Materialized = tuple[tuple[str, dict[str, Any]], ...]
@@ -107,6 +108,9 @@ def event_materialized(ev: IngestEvent, agent_id: str) -> Materialized:
                             "memory_used_bytes": body.memory_used_bytes, "max_memory_bytes": body.max_memory_bytes,
                             "active_tasks": body.active_tasks, "total_gc_time_ms": body.total_gc_time_ms,
                             "disk_used_bytes": body.disk_used_bytes}),)
+    if isinstance(body, DriverPeaks):
+        return (("drivers", {"application_id": app, "jvm_heap_bytes": body.jvm_heap_bytes,
+                             "total_gc_ms": body.total_gc_ms, "metrics": json_text(body.metrics)}),)
     if isinstance(body, Executor):
         if body.removed_ms:
             return (("removed", {"application_id": app, "executor_id": body.executor_id,

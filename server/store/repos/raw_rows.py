@@ -15,7 +15,7 @@ from server.store import engine as db
 from server.store.repos import fastsql, ingest, ingest_rows
 
 _TABLES = {"added": ingest.EX, "stages": ingest.ST, "peaks": ingest.PK, "jobs": ingest.JB,
-           "sqls": ingest.SQ, "gauges": ingest.GA}
+           "sqls": ingest.SQ, "gauges": ingest.GA, "drivers": ingest.DP}
 
 
 def rows_for(batches: Sequence[IngestBatch], now: int) -> list[tuple[sa.Table, list[dict[str, Any]]]]:
