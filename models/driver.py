@@ -67,6 +67,9 @@ class DriverChoice:
     option: DriverOption
     changed: bool
     reason: str
+    # The driver should grow and cannot (no larger allowed size): the user has to act, so the
+    # recommendation says so although the driver does not change.
+    blocked: bool = False
 
 
 def choose_driver(options: Sequence[DriverOption], current: DriverOption,
@@ -92,7 +95,8 @@ def choose_driver(options: Sequence[DriverOption], current: DriverOption,
         pick = _cheapest(eligible) or max(options, key=lambda o: (o.memory_gib, -o.price_per_hour), default=None)
         if pick is None or pick.memory_gib <= current.memory_gib:
             return DriverChoice(current, False, f"driver {current.node_type} kept ({why_grow}; no larger "
-                                                "driver is allowed)")
+                                                "driver is allowed: widen --allowed-families or set --driver-type)",
+                                blocked=True)
         return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} "
                                         f"({_gib(pick.memory_gib)}): {why_grow}")
     if len(measured) < EVIDENCE_RUNS:

@@ -122,6 +122,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     high = settings.max_workers if settings.max_workers is not None else max(2 * cur_workers, 8)
     spot_options = [False, True] if settings.spot_allowed else [False]
     driver = settings.driver_node_type_id or driver or driver_of(current)
+    # Every candidate is priced with this driver: one the catalog lacks would leave no candidate.
+    catalog.node_type(cloud, driver)
 
     out: dict[str, tuple[Candidate, ClusterConfig]] = {}
     for node_type in catalog.node_types(cloud):

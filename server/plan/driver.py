@@ -1,8 +1,10 @@
 """The driver's side of a plan: stored runs -> `models.driver` evidence, the allowed driver types priced.
 
 A run's driver peaks are the per-stage peak metrics Spark logs for executor "driver"
-(``spark.eventLog.logStageExecutorMetrics``, set by the init script); its GC share is
-the driver JVM's cumulative GC time at its last sample over the run's time.
+(``spark.eventLog.logStageExecutorMetrics``, set by the init script) and the driver's own
+heartbeats, which also cover the time no stage runs (collects, broadcasts, planning) and the
+context's stop (`DriverPeaks`, sent by the agent); its GC share is the driver JVM's cumulative
+GC time at its last sample over the run's time.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from models.driver import DriverChoice, DriverOption, DriverRun, choose_driver
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
-from server.domain import ClusterConfig, ProjectSettings, Run, Stage
+from server.domain import ClusterConfig, DriverPeaks, ProjectSettings, Run, Stage
 from server.plan.candidates import driver_of
 
 GIB = 1024**3
 DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
 
 
-def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: str) -> DriverRun | None:
-    """What one stored run says about its driver; None without a known configuration."""
+def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: str,
+               beats: Sequence[DriverPeaks] = ()) -> DriverRun | None:
+    """What one stored run says about its driver (its stages' and its heartbeats' peaks); None without
+    a known configuration."""
     if run.config is None:
         return None
     node_type = driver_of(run.config)
@@ -31,6 +35,7 @@ def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: 
     except TrimtabCostError:
         memory = 0.0
     peaks = [p.metrics for s in stages for p in s.executor_peaks if p.executor_id == DRIVER_EXECUTOR_ID]
+    peaks += [b.metrics for b in beats]
     heap = max((m.get("JVMHeapMemory", 0) for m in peaks), default=0)
     gc_ms = max((m.get("TotalGCTime", 0) for m in peaks), default=0)
     measured = heap > 0

@@ -68,7 +68,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         use = disk_use(run, stages) if run.outcome == "succeeded" else None
         if use is not None and stages:
             disk.append(use)
-        driver = driver_run(run, stages, catalog, pricing.cloud)
+        beats = [b for app in run.application_ids for b in store.applications.driver_peaks(app)]
+        driver = driver_run(run, stages, catalog, pricing.cloud, beats)
         if driver is not None:
             drivers.append(driver)
     # The driver first: it does not change the workers' runtime, and every candidate is priced with it.
@@ -87,7 +88,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
     config, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region)
     rec = _recommendation(project, config, decision)
-    if driver_choice is not None and driver_choice.changed:
+    if driver_choice is not None and (driver_choice.changed or driver_choice.blocked):
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
     if advice is not None and advice.changed:
         rec = dataclasses.replace(rec, storage_advice=advice.reason,

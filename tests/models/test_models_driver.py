@@ -88,7 +88,8 @@ def test_no_larger_driver_allowed_keeps_the_current_one_and_says_why() -> None:
     small = [o for o in OPTIONS if o.memory_gib <= 16]
     runs = [DriverRun("m5.xlarge", 16, ok=False, driver_failed=True)]
     choice = choose_driver(small, BY["m5.xlarge"], runs)
-    assert not choice.changed and "no larger driver is allowed" in choice.reason
+    assert not choice.changed and "no larger driver is allowed" in choice.reason and choice.blocked
+    assert not choose_driver(OPTIONS, BY["m5.xlarge"], runs).blocked  # a larger one exists: it grows
 
 
 def test_a_current_driver_below_the_vcpu_floor_is_not_forced_up() -> None:

@@ -10,10 +10,12 @@ from server.collect.build import driver_died
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import cluster_timeline
 from server.costing.catalog import load_catalog
+from server.costing.errors import UnknownNodeType
 from server.costing.run_cost import hourly_cost
 from server.domain import (
     AgentInfo,
     Distribution,
+    DriverPeaks,
     ExecutorStagePeak,
     IngestBatch,
     IngestEvent,
@@ -60,6 +62,21 @@ def test_a_runs_driver_evidence_comes_from_the_driver_peaks_only() -> None:
     assert bare is not None and bare.peak_heap_gib is None and bare.gc_share is None and bare.driver_failed
 
 
+def test_the_drivers_heartbeats_count_beside_its_stage_peaks() -> None:
+    # A collect() after the last stage: the heap peaks while no stage runs, and the GC time at the
+    # context's stop is the run's total; only the heartbeats see either.
+    catalog = load_catalog()
+    run = Run(project_id=1, databricks_run_id=1, runtime_s=600.0, outcome="succeeded",
+              config=config_from_spec(SPEC), application_ids=("a",))
+    stages = [_stage("a", 0, 2 * GIB, 3000)]
+    beats = [DriverPeaks("a", {"JVMHeapMemory": GIB, "TotalGCTime": 1000}),
+             DriverPeaks("a", {"JVMHeapMemory": 11 * GIB, "TotalGCTime": 90_000})]
+    d = driver_run(run, stages, catalog, "aws", beats)
+    assert d is not None and d.peak_heap_gib == pytest.approx(11.0) and d.gc_share == pytest.approx(0.15)
+    alone = driver_run(run, [], catalog, "aws", beats[:1])
+    assert alone is not None and alone.peak_heap_gib == pytest.approx(1.0)  # heartbeats alone are evidence
+
+
 def test_driver_options_price_one_driver_node_alone() -> None:
     catalog = load_catalog()
     like = config_from_spec(SPEC)
@@ -75,10 +92,14 @@ def test_driver_options_price_one_driver_node_alone() -> None:
                                               - options["m5.xlarge"].price_per_hour)
 
 
-def _run_with_driver_peaks(store, project: Project, n: int, heap: int) -> None:
+def _run_with_driver_peaks(store, project: Project, n: int, heap: int, beat_heap: int = 0) -> None:
     app = f"ctx-{n}"
     events = tuple(IngestEvent(application_id=app, key=f"stage/{i}/0", kind="Stage", body=_stage(app, i, heap),
                                payload=f"{app}/{i}".encode()) for i in range(2))
+    if beat_heap:
+        events += (IngestEvent(application_id=app, key=f"driver/{beat_heap}/100", kind="DriverPeaks",
+                               body=DriverPeaks(app, {"JVMHeapMemory": beat_heap, "TotalGCTime": 100}),
+                               payload=b"d"),)
     store.ingest.write([IngestBatch(batch_id=f"b{n}", agent=AgentInfo(agent_id="a", version="0", cluster_id="c"),
                                     events=events)])
     store.runs.add(Run(project_id=int(project.id), databricks_run_id=n, start_ms=n * 86_400_000,
@@ -105,6 +126,42 @@ def test_the_planner_sizes_the_driver_and_prices_every_candidate_with_it(store) 
     low_s, high_s = rec.runtime_interval_s
     assert rec.cost_interval == pytest.approx((price * low_s / 3600.0, price * high_s / 3600.0))
     assert not same_cluster(rec.config, config_from_spec(SPEC))  # a driver-only change is a change to apply
+
+
+def test_a_heap_peak_between_stages_keeps_the_driver_big_enough(store) -> None:
+    # The stages saw 2 GiB, the heartbeats 12 GiB (a collect after the last stage): half of a 32 GiB
+    # r5.xlarge cannot hold 12 x 1.5 GiB, so the 64 GiB driver stays.
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=3600.0)))
+    for n in (1, 2, 3):
+        _run_with_driver_peaks(store, project, n, 2 * GIB, beat_heap=12 * GIB)
+    rec = plan_project(store, int(project.id), load_catalog())
+    assert rec is not None and rec.config.driver_node_type_id == "r5.2xlarge" and "driver" not in rec.reason
+
+
+def test_a_driver_that_must_grow_and_cannot_is_named_in_the_recommendation(store) -> None:
+    # The largest r5 died and only r5 is allowed: nothing changes, and the user is told what to do.
+    spec = {**SPEC, "driver_node_type_id": "r5.8xlarge"}
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=spec,
+                                         original_spec=spec, settings=ProjectSettings(
+                                             sla_seconds=3600.0, allowed_families=("r5",))))
+    _run_with_driver_peaks(store, project, 1, 2 * GIB)
+    store.runs.add(Run(project_id=int(project.id), databricks_run_id=2, start_ms=2 * 86_400_000,
+                       end_ms=2 * 86_400_000 + 300_000, runtime_s=300.0, outcome="failed",
+                       anomalies=("failure", "driver_lost"), config=config_from_spec(spec)))
+    rec = plan_project(store, int(project.id), load_catalog())
+    assert rec is not None and rec.config.driver_node_type_id == "r5.8xlarge"
+    assert "driver r5.8xlarge kept (the driver died on r5.8xlarge (256 GiB); no larger driver is allowed" \
+        in rec.reason
+
+
+def test_a_driver_the_catalog_cannot_price_is_a_clear_error(store) -> None:
+    spec = {**SPEC, "driver_node_type_id": "r5.24xlarge"}  # not in the price catalog
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=spec,
+                                         original_spec=spec, settings=ProjectSettings(sla_seconds=3600.0)))
+    _run_with_driver_peaks(store, project, 1, 2 * GIB)
+    with pytest.raises(UnknownNodeType, match="unknown node type 'r5.24xlarge' on aws"):
+        plan_project(store, int(project.id), load_catalog())
 
 
 def test_a_driver_the_user_fixed_is_left_alone(store) -> None:
