@@ -152,8 +152,9 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
     queue_full = admit == "queue_full"
     if queue_full:
         admit = "skip"
-    day = int(data["job_days"].get(str(job_id), 0)) + (0 if admit == "skip" else 1)
-    data["job_days"][str(job_id)] = day
+    # The job's input grows with each run that gets a cluster: a queued run takes its day when it
+    # leaves the queue (`leave_queue`), so one that expires or is cancelled there takes none.
+    day = _next_day(data, job_id) if admit == "run" else 0
     number = 1 + sum(1 for r in data["runs"].values() if r["job_id"] == job_id)
     run_name = settings.get("name") or f"job-{job_id}"
     tags = settings.get("tags") or {}
@@ -236,11 +237,18 @@ def leave_queue(data: dict[str, Any], plan: RunPlan, now_ms: int) -> None:
     """The queued run takes a free slot: PENDING from `now_ms`, its clusters created."""
     plan.admission = "run"
     plan.start_ms = now_ms
+    plan.day = _next_day(data, plan.job_id)
     run = data["runs"][str(plan.run_id)]
     run["queue_duration"] = now_ms - run["start_time"]
     run["state"] = _state("PENDING", message="Waiting for cluster")
     run["status"] = {"state": "PENDING"}
     create_cluster_records(data, plan)
+
+
+def _next_day(data: dict[str, Any], job_id: int) -> int:
+    day = int(data["job_days"].get(str(job_id), 0)) + 1
+    data["job_days"][str(job_id)] = day
+    return day
 
 
 def queue_deadline(run: dict[str, Any]) -> int:

@@ -10,6 +10,7 @@ fake timeline) so that the queue does not drain first.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from databricks.sdk.service.jobs import (
@@ -96,6 +97,12 @@ def test_a_queued_run_from_run_now_ends_after_48_hours_without_a_cluster(
     expired_from_the_queue(w.jobs.get_run(queued))
     assert job_clusters(ws) == clusters
     assert len(sandbox.backend.simulated) == 1
+    second = w.jobs.run_now(job_id).run_id  # the job's second day: the expired run took none
+    assert w.jobs.get_run(second).state.life_cycle_state != RunLifeCycleState.QUEUED
+    deadline = time.monotonic() + 10  # the run's player thread simulates it
+    while len(sandbox.backend.simulated) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [s["day"] for s in sandbox.backend.simulated] == [1, 2]
 
 
 def test_a_schedule_faster_than_its_runs_fills_the_queue_to_its_limit_and_no_further(
@@ -178,6 +185,8 @@ def test_run_now_beyond_the_queue_limit_is_skipped_and_the_queue_keeps_its_order
     assert w.jobs.get_run(queued[1]).state.life_cycle_state == RunLifeCycleState.PENDING
     assert w.jobs.get_run(last).state.life_cycle_state == RunLifeCycleState.QUEUED
     assert len(sandbox.backend.simulated) == 2
+    # The job's input grows once per run that had a cluster: the cancelled queued run took no day.
+    assert [s["day"] for s in sandbox.backend.simulated] == [1, 2]
 
 
 def test_without_a_scheduler_an_overdue_run_leaves_the_queue_before_the_next_run_is_counted(
