@@ -61,10 +61,11 @@ WANTED = frozenset(
 )
 _PREFIX = b'{"Event":"'
 DRIVER_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
-# The driver's peaks are sent again once its heap peak grew by this share, or its GC time by this
-# share and at least _GC_STEP_MS: enough to size a driver (the planner wants the peak within a few
-# percent and the GC share within a point), few enough events (tens per application, not one per
-# 10 s heartbeat). The application's end sends the final values whatever they are.
+# The driver's peaks are sent again once its heap peak (or the resident memory of its Python and
+# other child processes) grew by this share, or its GC time by this share and at least _GC_STEP_MS:
+# enough to size a driver (the planner wants the peak within a few percent and the GC share within
+# a point), few enough events (tens per application, not one per 10 s heartbeat). The
+# application's end sends the final values whatever they are.
 _HEAP_STEP = 0.05
 _GC_SHARE_STEP = 0.2
 _GC_STEP_MS = 1000
@@ -74,6 +75,12 @@ _CONF_KEEP = re.compile(
     r"driver\.(memory|cores)|dynamicAllocation\.|eventLog\.|app\.(name|id)|master$|sql\.shuffle\.partitions)"
 )
 _CONF_SECRET = re.compile(r"(?i)(secret|password|token|credential|\.key$|apikey)")
+def driver_key(metrics: dict[str, int]) -> tuple[int, int, int]:
+    """(used heap, GC time, resident memory of the Python and other child processes) of driver peaks."""
+    return (metrics.get("JVMHeapMemory", 0), metrics.get("TotalGCTime", 0),
+            metrics.get("ProcessTreePythonRSSMemory", 0) + metrics.get("ProcessTreeOtherRSSMemory", 0))
+
+
 def event_name(line: bytes) -> str | None:
     """The ``Event`` of a line from its prefix (Spark always writes it first), else None."""
     if line.startswith(_PREFIX):
@@ -126,9 +133,9 @@ class AppParser:
         # Cached RDDs (a storage level that keeps blocks) -> the completed stage that first listed
         # them, i.e. computed and stored their blocks; see ``_reads_cache``.
         self.cached_rdds: dict[int, int] = {}
-        # The driver's running peak metrics, and the (heap, GC time) last sent.
+        # The driver's running peak metrics, and the (heap, GC time, outside-heap memory) last sent.
         self.driver_max: dict[str, int] = {}
-        self.driver_sent: tuple[int, int] = (0, 0)
+        self.driver_sent: tuple[int, int, int] = (0, 0, 0)
         self.open_jobs: dict[int, list[Any]] = {}
         self.open_sql: dict[int, list[Any]] = {}
         self.open_stages: dict[str, _OpenStage] = {}
@@ -164,8 +171,8 @@ class AppParser:
         self.done_sql = set(s.get("done_sql", []))
         self.cached_rdds = {int(k): int(v) for k, v in s.get("cached_rdds", {}).items()}
         self.driver_max = {str(k): int(v) for k, v in s.get("driver_max", {}).items()}
-        sent = s.get("driver_sent") or (0, 0)
-        self.driver_sent = (int(sent[0]), int(sent[1]))
+        sent = [int(v) for v in s.get("driver_sent") or ()] + [0, 0, 0]
+        self.driver_sent = (sent[0], sent[1], sent[2])
         self.open_jobs = {int(k): v for k, v in s.get("open_jobs", {}).items()}
         self.open_sql = {int(k): v for k, v in s.get("open_sql", {}).items()}
 
@@ -336,15 +343,17 @@ class AppParser:
         self._send_driver_peaks(out, final=False)
 
     def _send_driver_peaks(self, out: list, *, final: bool) -> None:
-        heap, gc = self.driver_max.get("JVMHeapMemory", 0), self.driver_max.get("TotalGCTime", 0)
-        sent_heap, sent_gc = self.driver_sent
-        if not self.driver_max or (heap, gc) == (sent_heap, sent_gc):
+        now = driver_key(self.driver_max)
+        heap, gc, outside = now
+        sent_heap, sent_gc, sent_outside = self.driver_sent
+        if not self.driver_max or now == self.driver_sent:
             return
-        grew = heap > sent_heap * (1 + _HEAP_STEP) or gc >= max(sent_gc * (1 + _GC_SHARE_STEP), sent_gc + _GC_STEP_MS)
+        grew = (heap > sent_heap * (1 + _HEAP_STEP) or outside > sent_outside * (1 + _HEAP_STEP)
+                or gc >= max(sent_gc * (1 + _GC_SHARE_STEP), sent_gc + _GC_STEP_MS))
         if final or grew:
-            self.driver_sent = (heap, gc)
+            self.driver_sent = now
             # Keyed by content: a re-read after a restart sends the same key, never a second row.
-            out.append((f"driver/{heap}/{gc}", DriverPeaks(dict(self.driver_max))))
+            out.append((f"driver/{heap}/{gc}/{outside}", DriverPeaks(dict(self.driver_max))))
 
     def _on_stage_completed(self, ev: dict[str, Any], token: Any, out: list) -> None:
         si = ev.get("Stage Info") or {}

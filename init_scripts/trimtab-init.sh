@@ -46,6 +46,7 @@ write_spark_conf() {
   cat >"$CONF_DIR/00-trimtab-driver-defaults.conf" <<'CONF'
 [driver] {
   "spark.eventLog.logStageExecutorMetrics" = "true"
+  "spark.executor.processTreeMetrics.enabled" = "true"
 }
 CONF
 }

@@ -5,7 +5,9 @@ broadcasts; it rarely sets the runtime, but a driver that runs out of memory fai
 So the driver is sized by a rule over the memory it used, not by the runtime model:
 
 - its JVM heap peaks (the largest used-heap sample Spark logs per stage for executor "driver") must
-  fit ``HEADROOM`` times over in the heap a node gives the driver (``HEAP_SHARE`` of its memory);
+  fit ``HEADROOM`` times over in the heap a node gives the driver (``HEAP_SHARE`` of its memory),
+  and the memory of its other processes (Python: the job's own code, ``toPandas``, notebooks'
+  REPLs; measured when Spark's process-tree metrics are on) ``HEADROOM`` times over in the rest;
 - it shrinks only on evidence (``EVIDENCE_RUNS`` successful runs with driver peaks in the last
   ``WINDOW`` runs) and at most halves its memory per step, so every step is measured before the next;
 - after a run whose driver died (out of memory, unresponsive) or spent more than ``GC_PRESSURE`` of
@@ -50,7 +52,9 @@ class DriverRun:
     """What one run says about its driver (oldest first in a history).
 
     ``peak_heap_gib``: the largest used JVM heap sampled on the driver (None: not measured, e.g. an
-    agent-less run). ``gc_share``: the driver's GC time over the run's time (None: not measured).
+    agent-less run). ``peak_outside_gib``: the largest resident memory of the driver JVM's child
+    processes (Python and others; 0 when not measured). ``gc_share``: the driver's GC time over the
+    run's time (None: not measured).
     ``driver_failed``: the run failed because its driver died.
     """
 
@@ -59,6 +63,7 @@ class DriverRun:
     ok: bool
     peak_heap_gib: float | None = None
     gc_share: float | None = None
+    peak_outside_gib: float = 0.0
     driver_failed: bool = False
 
 
@@ -81,7 +86,10 @@ def choose_driver(options: Sequence[DriverOption], current: DriverOption,
     troubled_mem = max((r.memory_gib for r in history[-TROUBLE_WINDOW:] if _troubled(r)), default=0.0)
     measured = [r for r in recent if r.ok and r.peak_heap_gib is not None]
     peak = max((r.peak_heap_gib or 0.0 for r in measured), default=0.0)
-    need = max(grow_to, peak * HEADROOM / HEAP_SHARE)
+    outside = max((r.peak_outside_gib for r in measured), default=0.0)
+    need = max(grow_to, peak * HEADROOM / HEAP_SHARE, outside * HEADROOM / (1.0 - HEAP_SHARE))
+    used = f"its heap peaked at {_gib(peak)}" + (f" and its Python and other processes at {_gib(outside)}"
+                                                    if outside > 0 else "")
     min_vcpus = min(MIN_VCPUS, current.vcpus)
 
     def fits(o: DriverOption) -> bool:
@@ -106,11 +114,11 @@ def choose_driver(options: Sequence[DriverOption], current: DriverOption,
     smaller = [o for o in eligible if o.memory_gib >= current.memory_gib / 2]
     pick = _cheapest(smaller)
     if pick is None or pick.price_per_hour >= current.price_per_hour:
-        return DriverChoice(current, False, f"driver {current.node_type} kept: its heap peaked at "
-                                            f"{_gib(peak)}; no cheaper driver holds {HEADROOM:g}x that")
+        return DriverChoice(current, False, f"driver {current.node_type} kept: {used}; no cheaper driver "
+                                            f"holds {HEADROOM:g}x that")
     saving = current.price_per_hour - pick.price_per_hour
     return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} ({_gib(pick.memory_gib)}): "
-                                    f"its heap peaked at {_gib(peak)} in {len(measured)} runs; "
+                                    f"{used} in {len(measured)} runs; "
                                     f"saves {saving:.2f}/h")
 
 

@@ -268,6 +268,11 @@ class DriverPeaks:
     def total_gc_ms(self) -> int:
         return int(self.metrics.get("TotalGCTime", 0))
 
+    @property
+    def outside_heap_bytes(self) -> int:
+        """Resident memory of the driver JVM's Python and other child processes (process-tree metrics)."""
+        return int(self.metrics.get("ProcessTreePythonRSSMemory", 0) + self.metrics.get("ProcessTreeOtherRSSMemory", 0))
+
 
 @dataclass(frozen=True)
 class Application:

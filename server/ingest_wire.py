@@ -71,7 +71,10 @@ def _gauges(g: ingest_pb2.ExecutorGauges, app: str, agent_id: str) -> Materializ
 def _driver(d: ingest_pb2.DriverPeaks, app: str, agent_id: str) -> Materialized:
     m = d.metrics
     return (("drivers", {"application_id": app, "jvm_heap_bytes": m.get("JVMHeapMemory", 0),
-                         "total_gc_ms": m.get("TotalGCTime", 0), "metrics": json_text({k: m[k] for k in m})}),)
+                         "total_gc_ms": m.get("TotalGCTime", 0),
+                         "outside_heap_bytes": m.get("ProcessTreePythonRSSMemory", 0)
+                         + m.get("ProcessTreeOtherRSSMemory", 0),
+                         "metrics": json_text({k: m[k] for k in m})}),)
 
 
 def _added(a: ingest_pb2.ExecutorAdded, app: str, agent_id: str) -> Materialized:

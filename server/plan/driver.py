@@ -4,7 +4,9 @@ A run's driver peaks are the per-stage peak metrics Spark logs for executor "dri
 (``spark.eventLog.logStageExecutorMetrics``, set by the init script) and the driver's own
 heartbeats, which also cover the time no stage runs (collects, broadcasts, planning) and the
 context's stop (`DriverPeaks`, sent by the agent); its GC share is the driver JVM's cumulative
-GC time at its last sample over the run's time.
+GC time at its last sample over the run's time. The memory of the driver's Python and other child
+processes is Spark's process-tree metrics (``spark.executor.processTreeMetrics.enabled``, set by
+the init script; Linux /proc), zero where they are off.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from server.plan.candidates import driver_of
 
 GIB = 1024**3
 DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
+# Resident memory of the driver JVM's process tree outside the JVM itself (Spark's ExecutorMetricType).
+OUTSIDE_HEAP = ("ProcessTreePythonRSSMemory", "ProcessTreeOtherRSSMemory")
 
 
 def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: str,
@@ -38,11 +42,14 @@ def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: 
     peaks += [b.metrics for b in beats]
     heap = max((m.get("JVMHeapMemory", 0) for m in peaks), default=0)
     gc_ms = max((m.get("TotalGCTime", 0) for m in peaks), default=0)
+    # Per-metric peaks may come from different samples: their sum errs towards a bigger driver.
+    outside = max((sum(m.get(k, 0) for k in OUTSIDE_HEAP) for m in peaks), default=0)
     measured = heap > 0
     return DriverRun(
         node_type=node_type, memory_gib=memory, ok=run.outcome == "succeeded",
         peak_heap_gib=heap / GIB if measured else None,
         gc_share=gc_ms / 1000.0 / run.runtime_s if measured and run.runtime_s > 0 else None,
+        peak_outside_gib=outside / GIB,
         driver_failed="driver_lost" in run.anomalies,
     )
 

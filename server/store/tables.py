@@ -296,8 +296,8 @@ class StageExecutorPeakRow(SQLModel, table=True):
 class DriverPeakRow(SQLModel, table=True):
     """The driver JVM's running peak metrics at one point of an application (agent: driver heartbeats).
 
-    Keyed by the two values that identify a sample, as the agent's event key is: a resend is the
-    same row. The application's driver peak is the largest of its rows.
+    Keyed by the values that identify a sample, as the agent's event key is: a resend is the same
+    row. The application's driver peak is the largest of its rows.
     """
 
     __tablename__ = "driver_peaks"
@@ -306,6 +306,7 @@ class DriverPeakRow(SQLModel, table=True):
     application_id: str = Field(primary_key=True)
     jvm_heap_bytes: int = Field(default=0, sa_type=BigInteger, primary_key=True)
     total_gc_ms: int = Field(default=0, sa_type=BigInteger, primary_key=True)
+    outside_heap_bytes: int = Field(default=0, sa_type=BigInteger, primary_key=True)
     metrics: dict[str, Any] = _json()
 
 

@@ -62,7 +62,7 @@ def events_of(app_path: Path) -> list[dict]:
 
 def expected_summary(events: list[dict]) -> dict[str, tuple]:
     """key → comparable summary, for stages, executors, jobs, SQL executions and the driver's peaks
-    (largest used heap and final GC time over its heartbeats, under the key "driver")."""
+    (largest used heap, final GC time and largest Python RSS over its heartbeats, under the key "driver")."""
     driver: dict[str, int] = {}
     tasks: dict[tuple[int, int], list[dict]] = {}
     peaks: dict[tuple[int, int], int] = {}
@@ -76,7 +76,7 @@ def expected_summary(events: list[dict]) -> dict[str, tuple]:
             peaks[k] = peaks.get(k, 0) + 1
         elif kind == "SparkListenerExecutorMetricsUpdate" and e["Executor ID"] == "driver":
             for update in e["Executor Metrics Updated"]:
-                for name in ("JVMHeapMemory", "TotalGCTime"):
+                for name in ("JVMHeapMemory", "TotalGCTime", "ProcessTreePythonRSSMemory"):
                     driver[name] = max(driver.get(name, 0), update["Executor Metrics"][name])
         elif kind == "SparkListenerStageCompleted":
             si = e["Stage Info"]
@@ -98,7 +98,7 @@ def expected_summary(events: list[dict]) -> dict[str, tuple]:
         elif kind.endswith("SparkListenerSQLExecutionEnd"):
             out[f"sql/{e['executionId']}"] = (e["time"],)
     if driver:
-        out["driver"] = (driver["JVMHeapMemory"], driver["TotalGCTime"])
+        out["driver"] = (driver["JVMHeapMemory"], driver["TotalGCTime"], driver["ProcessTreePythonRSSMemory"])
     return out
 
 
@@ -124,8 +124,9 @@ def stored_summary(stored: list[ingest_pb2.Event], app: str | None = None) -> di
         elif body == "driver_peaks":
             key = "driver" if app is not None else (e.application_id, "driver")
             m = e.driver_peaks.metrics
-            heap, gc = out.get(key, (0, 0))
-            out[key] = (max(heap, m["JVMHeapMemory"]), max(gc, m["TotalGCTime"]))
+            heap, gc, python = out.get(key, (0, 0, 0))
+            out[key] = (max(heap, m["JVMHeapMemory"]), max(gc, m["TotalGCTime"]),
+                        max(python, m.get("ProcessTreePythonRSSMemory", 0)))
     return out
 
 

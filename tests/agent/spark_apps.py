@@ -46,6 +46,7 @@ def run(out: Path, variants: tuple[str, ...] = DEFAULT_VARIANTS) -> None:
         b = (SparkSession.builder.master("local[2,2]").appName(f"trimtab-test-{codec}-{layout}")
              .config("spark.eventLog.enabled", "true").config("spark.eventLog.dir", str(out))
              .config("spark.eventLog.logStageExecutorMetrics", "true")
+             .config("spark.executor.processTreeMetrics.enabled", "true")  # as the init script sets
              .config("spark.eventLog.rolling.enabled", "true" if layout == "rolling" else "false")
              .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
              .config("spark.sql.adaptive.enabled", "false"))

@@ -31,6 +31,9 @@ def test_every_layout_and_codec_is_stored_one_for_one(spark_logs: Path, ingest: 
         expected.update({(app_id, k): v for k, v in expected_summary(evs).items()})
     kinds = {k.split("/")[0] for _, k in expected}
     assert kinds == {"stage", "executor-added", "job", "sql", "driver"}  # every app logs the driver's last beat
+    # Process-tree metrics on: the Python workers the JVM started are measured (local mode runs them
+    # under the driver's JVM), so the driver's Python memory reaches the server.
+    assert any(v[2] > 0 for (_, k), v in expected.items() if k == "driver")
     assert any(v[2] >= 1 for (_, k), v in expected.items() if k.startswith("stage/")), "a failed task"
 
     srv = ingest.servicer

@@ -61,6 +61,7 @@ def test_driver_starts_agent_that_follows_databricks_logs_and_stops_on_sigterm(
     try:
         conf = (tmp_path / "databricks/driver/conf/00-trimtab-driver-defaults.conf").read_text()
         assert '"spark.eventLog.logStageExecutorMetrics" = "true"' in conf
+        assert '"spark.executor.processTreeMetrics.enabled" = "true"' in conf  # the driver's Python memory
         assert "extraListeners" not in conf  # Databricks' DBCEventLoggingListener stays in place
         # Databricks writes its log after the script ran (the JVM starts later).
         plain = next(p for p in spark_logs.iterdir() if p.is_file() and "." not in p.name)

@@ -125,10 +125,11 @@ def test_replay_after_restore_emits_nothing_twice():
     assert (end.stages_completed, end.jobs_completed) == (2, 1)
 
 
-def heartbeat(heap: int, gc: int, executor: str = "driver") -> dict:
+def heartbeat(heap: int, gc: int, executor: str = "driver", python: int = 0) -> dict:
     return {"Event": "SparkListenerExecutorMetricsUpdate", "Executor ID": executor, "Metrics Updated": [],
             "Executor Metrics Updated": [{"Stage ID": -1, "Stage Attempt ID": -1, "Executor Metrics": {
-                "JVMHeapMemory": heap, "TotalGCTime": gc, "JVMOffHeapMemory": heap // 4}}]}
+                "JVMHeapMemory": heap, "TotalGCTime": gc, "JVMOffHeapMemory": heap // 4,
+                "ProcessTreePythonRSSMemory": python, "ProcessTreeOtherRSSMemory": python // 8}}]}
 
 
 def test_driver_heartbeats_send_running_peaks_when_they_grow_and_at_the_end():
@@ -141,17 +142,21 @@ def test_driver_heartbeats_send_running_peaks_when_they_grow_and_at_the_end():
              heartbeat(2 * gib, 1900),  # +900 ms GC: under the 1 s step
              heartbeat(2 * gib, 2100),  # +1.1 s and +110%: sent
              heartbeat(9 * gib, 9999, executor="3"),  # an executor's (Spark logs only the driver's): ignored
-             heartbeat(2 * gib, 2200)]
+             heartbeat(2 * gib, 2200, python=8 * gib),  # toPandas in the driver's Python: sent
+             heartbeat(2 * gib, 2300, python=8 * gib + gib // 100),  # +1%: not
+             heartbeat(2 * gib, 2400)]
     for i, line in enumerate(beats, start=1):
         sent += p.feed(line, (0, i))
     sent += p.feed({"Event": "SparkListenerApplicationEnd", "Timestamp": 9}, (0, 99))
     driver = [(e.key, e.body.metrics) for e in sent if isinstance(e.body, DriverPeaks)]
-    assert [k for k, _ in driver] == [f"driver/{gib}/100", f"driver/{2 * gib}/1000", f"driver/{2 * gib}/2100",
-                                      f"driver/{2 * gib}/2200"]
+    outside = 8 * gib + gib // 100 + (8 * gib + gib // 100) // 8
+    assert [k for k, _ in driver] == [f"driver/{gib}/100/0", f"driver/{2 * gib}/1000/0", f"driver/{2 * gib}/2100/0",
+                                      f"driver/{2 * gib}/2200/{9 * gib}", f"driver/{2 * gib}/2400/{outside}"]
+    # Zeros (metrics Spark does not measure here) are left out.
     assert driver[1][1] == {"JVMHeapMemory": 2 * gib, "TotalGCTime": 1000, "JVMOffHeapMemory": gib // 2}
     assert [e.key for e in sent][-1] == "app-end"  # the final peaks go first: a reader of the end has them
-    proto = encode.encode_event(next(e for e in sent if e.key == f"driver/{2 * gib}/2200"))
-    assert dict(proto.driver_peaks.metrics)["TotalGCTime"] == 2200
+    proto = encode.encode_event(next(e for e in sent if e.key == f"driver/{2 * gib}/2400/{outside}"))
+    assert dict(proto.driver_peaks.metrics)["TotalGCTime"] == 2400
 
 
 def test_driver_peaks_replayed_after_restore_send_the_same_keys_or_nothing():
@@ -170,8 +175,8 @@ def test_driver_peaks_replayed_after_restore_send_the_same_keys_or_nothing():
     keys = [e.key for e in emitted]
     assert sorted(keys) == sorted(set(keys))
     assert keys == [e.key for e in straight]
-    assert [k for k in keys if k.startswith("driver/")] == [f"driver/{gib}/100", f"driver/{3 * gib}/200",
-                                                           f"driver/{3 * gib}/5000"]
+    assert [k for k in keys if k.startswith("driver/")] == [f"driver/{gib}/100/0", f"driver/{3 * gib}/200/0",
+                                                           f"driver/{3 * gib}/5000/0"]
 
 
 def test_conf_keeps_identifying_keys_and_never_secrets():

@@ -30,7 +30,8 @@ def _summary_from_store(store, app: str) -> dict[str, tuple]:
         out[f"sql/{q.execution_id}"] = (q.end_time_ms,)
     beats = store.applications.driver_peaks(app)
     if beats:
-        out["driver"] = (max(b.jvm_heap_bytes for b in beats), max(b.total_gc_ms for b in beats))
+        out["driver"] = (max(b.jvm_heap_bytes for b in beats), max(b.total_gc_ms for b in beats),
+                         max(b.metrics.get("ProcessTreePythonRSSMemory", 0) for b in beats))
     return out
 
 

@@ -111,3 +111,15 @@ def test_a_run_whose_driver_died_is_explained_and_its_workers_are_not_avoided() 
     assert "the driver died" in s.explained["0:a"] and "workers are not blamed" in s.explained["0:a"]
     # A plain failure may be the configuration's own (e.g. out of memory): it is avoided.
     assert screen([plain], known, 0.05, 1.0).failed_configs == frozenset({"a"})
+
+
+def test_memory_of_the_drivers_python_processes_must_fit_beside_the_heap() -> None:
+    # A 1 GiB heap alone would fit a 16 GiB driver (1 x 1.5 / 0.5 = 3 GiB); 5 GiB of Python (a
+    # toPandas) needs 5 x 1.5 in the half of the node outside the heap: 15 GiB, so 16 GiB still
+    # fits; 6 GiB needs 18 GiB: a 32 GiB driver.
+    runs = [DriverRun("r5.2xlarge", 64, ok=True, peak_heap_gib=1.0, gc_share=0.01, peak_outside_gib=6.0)] * 2
+    choice = choose_driver(OPTIONS, BY["r5.2xlarge"], runs)
+    assert choice.changed and choice.option.node_type == "r5.xlarge"
+    assert "its heap peaked at 1.0 GiB and its Python and other processes at 6.0 GiB in 2 runs" in choice.reason
+    lighter = [DriverRun("r5.xlarge", 32, ok=True, peak_heap_gib=1.0, gc_share=0.01, peak_outside_gib=5.0)] * 2
+    assert choose_driver(OPTIONS, BY["r5.xlarge"], lighter).option.node_type == "m5.xlarge"

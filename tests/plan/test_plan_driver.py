@@ -75,6 +75,11 @@ def test_the_drivers_heartbeats_count_beside_its_stage_peaks() -> None:
     assert d is not None and d.peak_heap_gib == pytest.approx(11.0) and d.gc_share == pytest.approx(0.15)
     alone = driver_run(run, [], catalog, "aws", beats[:1])
     assert alone is not None and alone.peak_heap_gib == pytest.approx(1.0)  # heartbeats alone are evidence
+    assert d.peak_outside_gib == 0.0  # process-tree metrics off: nothing measured outside the heap
+    python = DriverPeaks("a", {"JVMHeapMemory": GIB, "ProcessTreePythonRSSMemory": 5 * GIB,
+                               "ProcessTreeOtherRSSMemory": GIB})
+    with_python = driver_run(run, stages, catalog, "aws", [*beats, python])
+    assert with_python is not None and with_python.peak_outside_gib == pytest.approx(6.0)
 
 
 def test_driver_options_price_one_driver_node_alone() -> None:

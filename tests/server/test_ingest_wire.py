@@ -52,7 +52,8 @@ def _every_kind() -> ingest_pb2.EventBatch:
         ingest_pb2.Event(key="e", application_id=app, application_end=ingest_pb2.ApplicationEnd(
             end_time_ms=7000, stages_completed=2, jobs_completed=1, executors_added=1)),
         ingest_pb2.Event(key="d", application_id=app, driver_peaks=ingest_pb2.DriverPeaks(
-            metrics={"JVMHeapMemory": 3 << 30, "TotalGCTime": 1200, "JVMOffHeapMemory": 5})),
+            metrics={"JVMHeapMemory": 3 << 30, "TotalGCTime": 1200, "JVMOffHeapMemory": 5,
+                     "ProcessTreePythonRSSMemory": 7, "ProcessTreeOtherRSSMemory": 2})),
         ingest_pb2.Event(key="e2", application_id="app-2", application_end=ingest_pb2.ApplicationEnd(end_time_ms=1)),
     ]
     return ingest_pb2.EventBatch(batch_id="b1", agent=ingest_pb2.AgentInfo(agent_id="agent-1", version="0.1",
@@ -74,7 +75,7 @@ def test_every_kind_of_event_becomes_the_same_rows_both_ways() -> None:
     # Each materialized row keeps the payload as received, byte for byte.
     assert [payload for _, _, payload, _ in wire.events] == [ev.SerializeToString() for ev in msg.events]
     driver = dict(wire.events[9][3])["drivers"]
-    assert (driver["jvm_heap_bytes"], driver["total_gc_ms"]) == (3 << 30, 1200)
+    assert (driver["jvm_heap_bytes"], driver["total_gc_ms"], driver["outside_heap_bytes"]) == (3 << 30, 1200, 9)
     stage = dict(wire.events[2][3])["stages"]
     assert (stage["executor_run_time_ms"], stage["jvm_gc_time_ms"], stage["td_p50"]) == (9000, 0, 40)
 

@@ -109,12 +109,15 @@ def test_driver_peaks_are_stored_once_per_sample_and_read_in_the_order_they_grew
     gib = 2**30
     first = DriverPeaks(APP, {"JVMHeapMemory": 2 * gib, "TotalGCTime": 900, "JVMOffHeapMemory": gib})
     later = DriverPeaks(APP, {"JVMHeapMemory": 6 * gib, "TotalGCTime": 4000, "JVMOffHeapMemory": gib})
-    store.ingest.write([_batch("b1", _ev(f"driver/{2 * gib}/900", first))])
-    # A resend after an agent restart (same key), then the next sample.
-    store.ingest.write([_batch("b2", _ev(f"driver/{2 * gib}/900", first), _ev(f"driver/{6 * gib}/4000", later))])
-    assert store.applications.driver_peaks(APP) == [first, later]
+    python = DriverPeaks(APP, {**later.metrics, "ProcessTreePythonRSSMemory": 3 * gib})  # only Python grew
+    store.ingest.write([_batch("b1", _ev(f"driver/{2 * gib}/900/0", first))])
+    # A resend after an agent restart (same key), then the next samples.
+    store.ingest.write([_batch("b2", _ev(f"driver/{2 * gib}/900/0", first), _ev(f"driver/{6 * gib}/4000/0", later),
+                               _ev(f"driver/{6 * gib}/4000/{3 * gib}", python))])
+    assert store.applications.driver_peaks(APP) == [first, later, python]
+    assert python.outside_heap_bytes == 3 * gib
     assert store.applications.driver_peaks("other") == []
-    assert [p.jvm_heap_bytes for p in store.applications.driver_peaks(APP)] == [2 * gib, 6 * gib]  # > 2**31
+    assert [p.jvm_heap_bytes for p in store.applications.driver_peaks(APP)] == [2 * gib, 6 * gib, 6 * gib]  # > 2**31
 
 
 def test_many_applications_and_agents_in_one_write(store: Store) -> None:

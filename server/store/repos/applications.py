@@ -97,7 +97,7 @@ class ApplicationRepository(Repository):
         """The driver's running peaks as the agent sent them, in the order they grew."""
         with self._read() as conn:
             rows = conn.execute(sa.select(DP).where(DP.c.application_id == application_id)
-                                .order_by(DP.c.total_gc_ms, DP.c.jvm_heap_bytes)).all()
+                                .order_by(DP.c.total_gc_ms, DP.c.jvm_heap_bytes, DP.c.outside_heap_bytes)).all()
         return [DriverPeaks(application_id=r.application_id, metrics={k: int(v) for k, v in (r.metrics or {}).items()})
                 for r in rows]
 

@@ -189,4 +189,5 @@ def _materialize(conn: sa.Connection, rows: dict[str, list[dict[str, Any]]]) -> 
     fastsql.insert(conn, JB, rows["jobs"], keys=("application_id", "job_id"))
     fastsql.insert(conn, SQ, rows["sqls"], keys=("application_id", "execution_id"))
     fastsql.insert(conn, GA, rows["gauges"], keys=("application_id", "executor_id", "time_ms"))
-    fastsql.insert(conn, DP, rows["drivers"], keys=("application_id", "jvm_heap_bytes", "total_gc_ms"))
+    fastsql.insert(conn, DP, rows["drivers"],
+                   keys=("application_id", "jvm_heap_bytes", "total_gc_ms", "outside_heap_bytes"))

@@ -110,7 +110,8 @@ def event_materialized(ev: IngestEvent, agent_id: str) -> Materialized:
                             "disk_used_bytes": body.disk_used_bytes}),)
     if isinstance(body, DriverPeaks):
         return (("drivers", {"application_id": app, "jvm_heap_bytes": body.jvm_heap_bytes,
-                             "total_gc_ms": body.total_gc_ms, "metrics": json_text(body.metrics)}),)
+                             "total_gc_ms": body.total_gc_ms, "outside_heap_bytes": body.outside_heap_bytes,
+                             "metrics": json_text(body.metrics)}),)
     if isinstance(body, Executor):
         if body.removed_ms:
             return (("removed", {"application_id": app, "executor_id": body.executor_id,

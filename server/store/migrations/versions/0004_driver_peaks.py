@@ -25,8 +25,9 @@ def upgrade() -> None:
     sa.Column('application_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('jvm_heap_bytes', sa.BigInteger(), nullable=False),
     sa.Column('total_gc_ms', sa.BigInteger(), nullable=False),
+    sa.Column('outside_heap_bytes', sa.BigInteger(), nullable=False),
     sa.Column('metrics', sa.JSON(), nullable=False),
-    sa.PrimaryKeyConstraint('application_id', 'jvm_heap_bytes', 'total_gc_ms'),
+    sa.PrimaryKeyConstraint('application_id', 'jvm_heap_bytes', 'total_gc_ms', 'outside_heap_bytes'),
     sqlite_with_rowid=False
     )
 
