@@ -116,6 +116,10 @@ def run(r: Run, detail: RunDetail | None = None) -> admin_pb2.Run:
     if detail is not None:
         msg.stages.extend(stage(s) for s in detail.stages)
         msg.executors.extend(executor(e) for e in detail.executors)
+        if detail.driver is not None:
+            d = detail.driver
+            msg.driver.CopyFrom(admin_pb2.DriverUse(peak_heap_bytes=d.peak_heap_bytes, gc_ms=d.gc_ms,
+                                                    peak_outside_heap_bytes=d.peak_outside_heap_bytes))
     return msg
 
 

@@ -93,6 +93,12 @@ def show(ctx: CliContext, run_id: str) -> None:
             click.echo(line)
     if r.HasField("input_bytes"):
         click.echo(f"input {r.input_bytes / 1e9:,.2f} GB")
+    if r.HasField("driver"):
+        d = r.driver
+        gc = f"GC {d.gc_ms / 1000:,.1f} s" + (f" ({d.gc_ms / 1000 / r.runtime_s:.1%} of the run)" if r.runtime_s else "")
+        outside = f", Python and other processes {d.peak_outside_heap_bytes / 2**30:,.1f} GiB" \
+            if d.peak_outside_heap_bytes else ""
+        click.echo(f"driver heap peak {d.peak_heap_bytes / 2**30:,.1f} GiB, {gc}{outside}")
     if r.anomalies:
         click.echo(f"unusual: {', '.join(r.anomalies)}")
     if r.stages:

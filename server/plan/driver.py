@@ -27,6 +27,27 @@ DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
 OUTSIDE_HEAP = ("ProcessTreePythonRSSMemory", "ProcessTreeOtherRSSMemory")
 
 
+@dataclasses.dataclass(frozen=True)
+class DriverUse:
+    """The driver's peaks over one run (bytes, ms); see `driver_use`."""
+
+    peak_heap_bytes: int
+    gc_ms: int
+    peak_outside_heap_bytes: int
+
+
+def driver_use(stages: Sequence[Stage], beats: Sequence[DriverPeaks] = ()) -> DriverUse | None:
+    """The driver's peaks from its per-stage peaks and its heartbeats; None when neither measured its heap."""
+    peaks = [p.metrics for s in stages for p in s.executor_peaks if p.executor_id == DRIVER_EXECUTOR_ID]
+    peaks += [b.metrics for b in beats]
+    heap = max((m.get("JVMHeapMemory", 0) for m in peaks), default=0)
+    if heap <= 0:
+        return None
+    # Per-metric peaks may come from different samples: their sum errs towards a bigger driver.
+    outside = max((sum(m.get(k, 0) for k in OUTSIDE_HEAP) for m in peaks), default=0)
+    return DriverUse(heap, max(m.get("TotalGCTime", 0) for m in peaks), outside)
+
+
 def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: str,
                beats: Sequence[DriverPeaks] = ()) -> DriverRun | None:
     """What one stored run says about its driver (its stages' and its heartbeats' peaks); None without
@@ -38,18 +59,12 @@ def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: 
         memory = float(catalog.node_type(cloud, node_type).memory_gb)
     except TrimtabCostError:
         memory = 0.0
-    peaks = [p.metrics for s in stages for p in s.executor_peaks if p.executor_id == DRIVER_EXECUTOR_ID]
-    peaks += [b.metrics for b in beats]
-    heap = max((m.get("JVMHeapMemory", 0) for m in peaks), default=0)
-    gc_ms = max((m.get("TotalGCTime", 0) for m in peaks), default=0)
-    # Per-metric peaks may come from different samples: their sum errs towards a bigger driver.
-    outside = max((sum(m.get(k, 0) for k in OUTSIDE_HEAP) for m in peaks), default=0)
-    measured = heap > 0
+    use = driver_use(stages, beats)
     return DriverRun(
         node_type=node_type, memory_gib=memory, ok=run.outcome == "succeeded",
-        peak_heap_gib=heap / GIB if measured else None,
-        gc_share=gc_ms / 1000.0 / run.runtime_s if measured and run.runtime_s > 0 else None,
-        peak_outside_gib=outside / GIB,
+        peak_heap_gib=use.peak_heap_bytes / GIB if use else None,
+        gc_share=use.gc_ms / 1000.0 / run.runtime_s if use and run.runtime_s > 0 else None,
+        peak_outside_gib=use.peak_outside_heap_bytes / GIB if use else 0.0,
         driver_failed="driver_lost" in run.anomalies,
     )
 

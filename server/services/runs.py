@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.domain import Application, Executor, Run, Stage
+from server.domain import Application, DriverPeaks, Executor, Run, Stage
 from server.errors import InvalidArgument
+from server.plan.driver import DriverUse, driver_use
 from server.store import Store
 
 MAX_PAGE = 500
@@ -13,11 +14,12 @@ MAX_PAGE = 500
 
 @dataclass(frozen=True)
 class RunDetail:
-    """A run with the stages and executors of its Spark applications."""
+    """A run with the stages and executors of its Spark applications, and what its driver used."""
 
     run: Run
     stages: tuple[Stage, ...] = ()
     executors: tuple[Executor, ...] = ()
+    driver: DriverUse | None = None
 
 
 def list_runs(store: Store, project_ref: str, page_size: int = 50,
@@ -44,10 +46,12 @@ def get_run(store: Store, run_id: str) -> RunDetail:
     run = store.runs.get(_id(run_id, "run_id"))
     stages: list[Stage] = []
     executors: list[Executor] = []
+    beats: list[DriverPeaks] = []
     for app_id in run.application_ids:
         stages.extend(store.applications.stages(app_id))
         executors.extend(store.applications.executors(app_id))
-    return RunDetail(run=run, stages=tuple(stages), executors=tuple(executors))
+        beats.extend(store.applications.driver_peaks(app_id))
+    return RunDetail(run=run, stages=tuple(stages), executors=tuple(executors), driver=driver_use(stages, beats))
 
 
 def list_applications(store: Store, limit: int = 50) -> list[Application]:

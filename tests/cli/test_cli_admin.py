@@ -6,7 +6,18 @@ import json
 
 import pytest
 
-from server.domain import ClusterConfig, CostBreakdown, Project, Run
+from server.domain import (
+    AgentInfo,
+    ClusterConfig,
+    CostBreakdown,
+    DriverPeaks,
+    ExecutorStagePeak,
+    IngestBatch,
+    IngestEvent,
+    Project,
+    Run,
+    Stage,
+)
 from server.store import Store
 from tests.cli.conftest import Trimtab
 
@@ -85,7 +96,27 @@ def test_run_list_show_and_apps(trimtab: Trimtab, project: Project, cli_store: S
     assert [r["databricks_run_id"] for r in runs] == ["502", "501", "500"]
     code, out, _ = trimtab("run", "show", runs[0]["id"])
     assert code == 0 and "Databricks run 502" in out and "cost 5.50 USD" in out
+    assert "driver heap" not in out  # no agent data: nothing to show
     code, out, _ = trimtab("app", "list")
     assert code == 0 and out.splitlines()[0].split()[0] == "APPLICATION"
     code, _, err = trimtab("app", "show", "nope")
     assert code == 1 and "NOT_FOUND" in err
+
+
+def test_run_show_names_what_the_driver_used(trimtab: Trimtab, project: Project, cli_store: Store) -> None:
+    gib = 2**30
+    app = "ctx-9"
+    stage = Stage(application_id=app, stage_id=0, name="s", num_tasks=4, completion_time_ms=1000,
+                  executor_peaks=(ExecutorStagePeak("driver", {"JVMHeapMemory": 2 * gib, "TotalGCTime": 800}),
+                                  ExecutorStagePeak("1", {"JVMHeapMemory": 9 * gib})))
+    beat = DriverPeaks(app, {"JVMHeapMemory": 3 * gib, "TotalGCTime": 1200, "ProcessTreePythonRSSMemory": gib})
+    cli_store.ingest.write([IngestBatch(batch_id="b", agent=AgentInfo(agent_id="a"), events=(
+        IngestEvent(app, "stage/0/0", "Stage", stage, b"s"), IngestEvent(app, "driver/x", "DriverPeaks", beat, b"d")))])
+    run = cli_store.runs.add(Run(project_id=project.id, databricks_run_id=900, start_ms=1_800_000_000_000,
+                                 runtime_s=600.0, application_ids=(app,)))
+    code, out, _ = trimtab("run", "show", str(run.id))
+    assert code == 0
+    assert "driver heap peak 3.0 GiB, GC 1.2 s (0.2% of the run), Python and other processes 1.0 GiB" in out
+    code, out, _ = trimtab("--json", "run", "show", str(run.id))
+    assert json.loads(out)["driver"] == {"peak_heap_bytes": str(3 * gib), "gc_ms": "1200",
+                                         "peak_outside_heap_bytes": str(gib)}
