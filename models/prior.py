@@ -62,15 +62,20 @@ DEFAULT_PRIOR = _diag_prior(
 
 
 @dataclass(frozen=True)
-class _WorkloadFit:
-    coef: np.ndarray  # NaN where the workload does not identify the feature
-    tau2: float
-    within_ss: float
-    within_dof: int
-    typical_sd: float | None  # median over configurations of their repetitions' sd
+class WorkloadFit:
+    """How one workload (a project, or a job of a public dataset) scales: its fitted shape.
+
+    Plain floats, so that fits can be kept as data (`models.public_prior`) and pooled with others.
+    """
+
+    coef: tuple[float, ...]  # per feature of `models.space.FEATURES`; NaN where not identified
+    tau2: float  # variance of its configurations' deviations from its fitted shape (log scale)
+    typical_sd: float | None  # median over configurations of their repetitions' sd (log scale)
 
 
-def _fit_workload(candidates: Sequence[Candidate], history: Sequence[Observation]) -> _WorkloadFit | None:
+def fit_workload(candidates: Sequence[Candidate], history: Sequence[Observation]) -> WorkloadFit | None:
+    """One workload's shape from its measured configurations (ok runs not marked NOT_LEARNED); None
+    with fewer than five configurations, or too few for the features they vary."""
     by_id = {c.config_id: c for c in candidates}
     runs: dict[str, list[float]] = {}
     for obs in history:
@@ -96,11 +101,9 @@ def _fit_workload(candidates: Sequence[Candidate], history: Sequence[Observation
     dof = max(len(ids) - a.shape[1], 1)
     coef = np.full(len(FEATURES), np.nan)
     coef[ident] = beta[1:]
-    within = [(np.asarray(v) - np.mean(v)) for v in runs.values() if len(v) > 1]
-    wss = float(sum(np.sum(w * w) for w in within))
-    wdof = int(sum(len(w) - 1 for w in within))
     sds = [float(np.std(v, ddof=1)) for v in runs.values() if len(v) > 1]
-    return _WorkloadFit(coef, float(resid @ resid / dof), wss, wdof, float(np.median(sds)) if sds else None)
+    return WorkloadFit(tuple(float(c) for c in coef), float(resid @ resid / dof),
+                       float(np.median(sds)) if sds else None)
 
 
 def learn_prior(
@@ -115,15 +118,18 @@ def learn_prior(
     contribution. Falls back to `DEFAULT_PRIOR` for anything no history identifies.
     """
     ws = list(weights) if weights is not None else [1.0] * len(histories)
-    fits, fw = [], []
-    for (cands, hist), w in zip(histories, ws, strict=True):
-        fit = _fit_workload(cands, hist)
-        if fit is not None and w > 0:
-            fits.append(fit)
-            fw.append(w)
+    fitted = [(fit_workload(cands, hist), w) for (cands, hist), w in zip(histories, ws, strict=True)]
+    return combine_fits([f for f, _ in fitted if f is not None], [w for f, w in fitted if f is not None])
+
+
+def combine_fits(fits: Sequence[WorkloadFit], weights: Sequence[float] | None = None) -> Prior:
+    """The prior that workloads' fits imply (weighted; see `learn_prior`); `DEFAULT_PRIOR` without any."""
+    ws = list(weights) if weights is not None else [1.0] * len(fits)
+    kept = [(f, w) for f, w in zip(fits, ws, strict=True) if w > 0]
+    fits, fw = [f for f, _ in kept], [w for _, w in kept]
     if not fits:
         return DEFAULT_PRIOR
-    coefs = np.array([f.coef for f in fits])
+    coefs = np.array([f.coef for f in fits], dtype=float)
     w = np.asarray(fw)
     p = len(FEATURES)
     mean = DEFAULT_PRIOR.mean_array().copy()

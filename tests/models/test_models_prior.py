@@ -7,7 +7,8 @@ import time
 import numpy as np
 
 from models.decide import Settings, decide, forecast
-from models.prior import DEFAULT_PRIOR, Prior, learn_prior
+from models.prior import DEFAULT_PRIOR, Prior, combine_fits, fit_workload, learn_prior
+from models.public_prior import FITS
 from models.space import FEATURES
 from tests.models.models_synth import Job, grid
 
@@ -64,3 +65,26 @@ def test_fit_and_decide_with_500_runs() -> None:
     elapsed = time.perf_counter() - t0
     assert d.phase == "optimizing"
     assert elapsed < 5.0  # loose: the benchmark measures the real figure (target < 1 s)
+
+
+def test_a_prior_is_its_workloads_fits_pooled() -> None:
+    cands = grid()
+    rng = np.random.default_rng(33)
+    histories = [(cands, [_scaling_job(rng).run(c, rng) for c in cands]) for _ in range(6)]
+    histories.append((cands[:3], [_scaling_job(rng).run(c, rng) for c in cands[:3]]))  # too few: no fit
+    fits = [fit_workload(c, h) for c, h in histories]
+    assert fits[-1] is None and all(f is not None for f in fits[:-1])
+    weights = [1.0, 2.0, 1.0, 1.0, 3.0, 1.0]
+    assert combine_fits([f for f in fits if f], weights) == learn_prior(histories, [*weights, 5.0])
+    assert combine_fits([]) == DEFAULT_PRIOR
+
+
+def test_the_public_fits_make_a_usable_prior() -> None:
+    # models/public_prior.py is generated (benchmarks.export_prior); whatever it holds must pool
+    # into a proper Gaussian: finite, positive definite, every file counted once in total.
+    prior = combine_fits([f for _, _, f in FITS], [w for _, w, _ in FITS])
+    cov = prior.cov_array()
+    assert np.all(np.isfinite(prior.mean_array())) and np.all(np.linalg.eigvalsh(cov) > 0)
+    assert len({name.split("/")[0] for name, _, _ in FITS}) == 5
+    assert sum(w for _, w, _ in FITS) <= 5.0 + 1e-9
+    assert prior.mean[FEATURES.index("log_cores")] < 0 and 0.005 < prior.sigma_run < 0.2
