@@ -17,7 +17,7 @@ from models.space import Candidate
 from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
-from server.domain import ClusterConfig, ProjectSettings
+from server.domain import ClusterConfig, ProjectSettings, Workspace
 
 # Worker counts tried: a geometric grid, dense where clusters are small.
 WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
@@ -51,6 +51,12 @@ def config_id_of(config: ClusterConfig) -> str:
 def sku_of(spec: dict) -> str:
     """Databricks bills Photon job clusters under their own SKU."""
     return "jobs_photon" if str(spec.get("runtime_engine", "")).upper() == "PHOTON" else "jobs"
+
+
+def pricing_for(workspace: Workspace, spec: dict) -> Pricing:
+    """How a workspace's cluster with ``spec`` is priced: its cloud, region, plan and SKU."""
+    return Pricing(cloud=workspace.cloud, region=workspace.pricing_region,
+                   plan=workspace.plan, sku=sku_of(spec))
 
 
 def driver_of(config: ClusterConfig) -> str:

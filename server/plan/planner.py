@@ -20,16 +20,16 @@ from server.databricks import DatabricksGateway
 from server.domain import Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition, TrimtabError
 from server.plan.candidates import (
-    Pricing,
     build_candidates,
     by_id,
     config_id_of,
     families_for,
+    pricing_for,
     same_cluster,
-    sku_of,
 )
 from server.plan.driver import driver_options, driver_run, plan_driver
 from server.plan.observe import observation
+from server.plan.prior import ProjectPriors
 from server.plan.storage import advise, disk_use
 from server.spec import config_from_spec
 from server.store import Store
@@ -37,11 +37,6 @@ from server.store import Store
 log = logging.getLogger(__name__)
 
 GatewayFor = Callable[[Workspace], DatabricksGateway]
-
-
-def pricing_for(workspace: Workspace, spec: dict) -> Pricing:
-    return Pricing(cloud=workspace.cloud, region=workspace.pricing_region,
-                   plan=workspace.plan, sku=sku_of(spec))
 
 
 def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior: Prior | None = None) -> \
@@ -116,7 +111,10 @@ def _recommendation(project: Project, config, decision: Decision) -> Recommendat
 
 
 class Planner:
-    """The collector's callback: plan the run's project, then auto-apply when it is on."""
+    """The collector's callback: plan the run's project, then auto-apply when it is on.
+
+    Each project starts from the prior of what similar jobs did (`server.plan.prior`), unless a
+    fixed ``prior`` is given (tests and tools that want one)."""
 
     def __init__(self, store: Store, catalog: PriceCatalog, gateway_for: GatewayFor, *,
                  prior: Prior | None = None) -> None:
@@ -124,6 +122,7 @@ class Planner:
         self._catalog = catalog
         self._gateway_for = gateway_for
         self._prior = prior
+        self._priors = ProjectPriors(store, catalog)
 
     def __call__(self, run: Run) -> None:
         try:
@@ -134,7 +133,8 @@ class Planner:
     def after_run(self, run: Run) -> Recommendation | None:
         from server import apply  # imports databricks-sdk; only needed once a run arrives
 
-        rec = plan_project(self._store, run.project_id, self._catalog, prior=self._prior)
+        prior = self._prior or self._priors.for_project(run.project_id)
+        rec = plan_project(self._store, run.project_id, self._catalog, prior=prior)
         project = self._store.projects.get(run.project_id)
         if rec is None or not project.settings.auto_apply:
             return rec

@@ -81,6 +81,13 @@ class RunRepository(Repository):
             return int(conn.execute(sa.select(sa.func.count()).select_from(T)
                                     .where(T.c.project_id == project_id)).scalar_one())
 
+    def versions(self) -> dict[int, tuple[int, int]]:
+        """Per project with runs: (how many, the newest run id), in one query: what changed since."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(T.c.project_id, sa.func.count(), sa.func.max(T.c.id))
+                                .group_by(T.c.project_id)).all()
+        return {int(pid): (int(n), int(newest)) for pid, n, newest in rows}
+
     def for_application(self, application_id: str) -> Run | None:
         with self._read() as conn:
             run_id = conn.execute(sa.select(A.c.run_id).where(A.c.application_id == application_id)

@@ -1,0 +1,107 @@
+"""The prior a project starts from: the public fits pooled with this server's other projects (never its own)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import server.plan.prior as prior_module
+from models.prior import DEFAULT_PRIOR
+from models.space import FEATURES
+from server.costing.catalog import load_catalog
+from server.domain import Project, ProjectSettings, Run
+from server.plan.prior import ProjectPriors
+from server.spec import config_from_spec
+
+CORES = FEATURES.index("log_cores")
+
+
+def _spec(node: str, workers: int) -> dict:
+    return {"spark_version": "15.4.x-scala2.12", "node_type_id": node, "num_workers": workers,
+            "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
+
+
+# Seven configurations of one family: cores, nodes and their square are identified (six would do).
+SHAPES = [("m5.xlarge", 2), ("m5.xlarge", 4), ("m5.xlarge", 8), ("m5.xlarge", 16),
+          ("m5.2xlarge", 2), ("m5.2xlarge", 4), ("m5.2xlarge", 8)]
+
+
+def _project(store, job_id: int, node: str = "m5.xlarge") -> Project:
+    spec = _spec(node, 8)
+    return store.projects.add(Project(workspace="ws", job_id=job_id, cluster_key="main", current_spec=spec,
+                                      original_spec=spec, settings=ProjectSettings(sla_seconds=7200.0)))
+
+
+def _scaling_runs(store, project: Project, elasticity: float, start: int = 0) -> None:
+    """Runs whose runtime follows cores^elasticity exactly, each configuration twice (1% apart)."""
+    n = start
+    for node, workers in SHAPES:
+        cores = workers * (4 if node == "m5.xlarge" else 8)
+        for noise in (1.0, 1.01):
+            n += 1
+            store.runs.add(Run(project_id=int(project.id), databricks_run_id=n, start_ms=n * 86_400_000,
+                               end_ms=n * 86_400_000 + 1000, outcome="succeeded",
+                               runtime_s=3600.0 * (cores / 32) ** elasticity * noise,
+                               config=config_from_spec(_spec(node, workers))))
+
+
+def test_without_other_projects_a_project_starts_from_the_public_fits(store) -> None:
+    priors = ProjectPriors(store, load_catalog())
+    new = _project(store, 1)
+    prior = priors.for_project(int(new.id))
+    assert prior == priors.base and prior.n_workloads == 118  # every public workload that could be fitted
+    assert prior.mean != DEFAULT_PRIOR.mean  # learned, not the built-in guess
+    assert -0.8 < prior.mean[CORES] < -0.2  # runtime falls with cores, sublinearly, as most jobs do
+
+
+def test_other_projects_pull_the_prior_towards_how_they_scale_and_own_runs_never_count(store) -> None:
+    priors = ProjectPriors(store, load_catalog())
+    new, linear = _project(store, 1), _project(store, 2)
+    _scaling_runs(store, linear, elasticity=-0.95)  # scales almost perfectly with cores
+    pooled = priors.for_project(int(new.id))
+    assert pooled.n_workloads == 119
+    assert pooled.mean[CORES] < priors.base.mean[CORES] - 0.05
+    # The linear project's own prior leaves its own runs out: nothing else qualifies.
+    assert priors.for_project(int(linear.id)) == priors.base
+
+
+def test_fits_are_cached_until_a_project_runs_again(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = prior_module.fit_workload
+    monkeypatch.setattr(prior_module, "fit_workload", lambda c, h: calls.append(len(h)) or real(c, h))
+    priors = ProjectPriors(store, load_catalog())
+    new, other = _project(store, 1), _project(store, 2)
+    _scaling_runs(store, other, elasticity=-0.95)
+    first = priors.for_project(int(new.id))
+    assert priors.for_project(int(new.id)) == first and calls == [14]
+    _scaling_runs(store, other, elasticity=-0.2, start=100)  # the job changed how it scales
+    again = priors.for_project(int(new.id))
+    # Refitted on its current segment: the change of scaling starts a new one.
+    assert len(calls) == 2 and calls[1] < 28 and again.mean[CORES] > first.mean[CORES]
+
+
+def test_a_project_that_cannot_be_priced_or_is_detached_adds_nothing(store) -> None:
+    priors = ProjectPriors(store, load_catalog())
+    new = _project(store, 1)
+    unknown = _project(store, 2, node="x9.huge")  # the catalog has no such node type
+    _scaling_runs(store, unknown, elasticity=-0.95)
+    assert priors.for_project(int(new.id)) == priors.base
+    gone = _project(store, 3)
+    _scaling_runs(store, gone, elasticity=-0.95, start=100)
+    assert priors.for_project(int(new.id)) != priors.base
+    store.projects.update(dataclasses.replace(store.projects.get(int(gone.id)), detached=True))
+    assert priors.for_project(int(new.id)) == priors.base
+
+
+def test_the_planner_plans_every_project_from_its_pooled_prior(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import server.plan.planner as planner_module
+
+    seen = []
+    monkeypatch.setattr(planner_module, "plan_project", lambda st, pid, cat, prior=None: seen.append(prior))
+    new, other = _project(store, 1), _project(store, 2)
+    _scaling_runs(store, other, elasticity=-0.95)
+    planner = planner_module.Planner(store, load_catalog(), lambda ws: None)  # type: ignore[arg-type,return-value]
+    planner.after_run(Run(project_id=int(new.id), databricks_run_id=999))
+    assert seen == [ProjectPriors(store, load_catalog()).for_project(int(new.id))]
+    assert seen[0].n_workloads == 119
