@@ -76,6 +76,10 @@ def _print_summary(result: Any) -> None:
                        "PROJECTED/YEAR", "SLA MET", "PHASES (L/O/M)"])
     click.echo(f"\n{result.runs_ingested_completely}/{result.runs_simulated} simulated runs ingested completely "
                f"by the agents; {result.rounds_total} rounds so far.")
+    click.echo("\nClusters, imported -> now:")
+    for job in result.jobs:
+        p = job.project
+        click.echo(f"  {job.name}: {_cluster(p.original_spec)} -> {_cluster(p.current_spec)}")
     from server.render.terminal import LEGEND
 
     for job in result.jobs:
@@ -90,6 +94,17 @@ def _print_summary(result: Any) -> None:
                f"  trimtab token create --name me --scope admin --state-dir {state}\n"
                f"  trimtab server start --state-dir {state} --listen 127.0.0.1:0 --http 127.0.0.1:8080\n"
                f"Run more: trimtab demo --state-dir {state} --runs 5")
+
+
+def _cluster(spec: dict[str, Any] | None) -> str:
+    from server.spec import config_from_spec
+
+    if not spec:
+        return "-"
+    c = config_from_spec(spec)
+    size = f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else f"x {c.num_workers}"
+    spot = ", spot" if c.availability.upper().startswith("SPOT") else ""
+    return f"{c.node_type_id} {size}{spot} (driver {c.driver_node_type_id or c.node_type_id})"
 
 
 def _as_dict(result: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from server.demo import DEMO_JOBS, GROUND_TRUTH_FILE
 from server.domain import Project, Run
 from server.onboard import RECOMMENDATION_TAG
 from server.plan.candidates import driver_of
-from server.spec import find_cluster_spec
+from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store, open_store
 from tests.e2e.eventlogs import written_by_cluster
 
@@ -163,3 +163,14 @@ def test_the_summary_shows_projected_savings_a_year_and_their_cadence(demo_dir: 
     printed = (demo_dir / "printed.txt").read_text()
     assert "PROJECTED/YEAR" in printed
     assert "runs, schedule)" in printed
+
+
+def test_the_summary_shows_each_jobs_cluster_as_imported_and_now(demo_dir: Path, store: Store) -> None:
+    printed = (demo_dir / "printed.txt").read_text()
+    lines = printed[printed.index("Clusters, imported -> now:"):].splitlines()
+    for project in store.projects.list():
+        line = next(x for x in lines if x.strip().startswith(f"{project.job_name}: "))
+        before, now = line.split(": ", 1)[1].split(" -> ")
+        assert before.startswith(str(project.original_spec["node_type_id"]))
+        assert now.startswith(str(project.current_spec["node_type_id"]))
+        assert now.endswith(f"(driver {driver_of(config_from_spec(project.current_spec))})")
