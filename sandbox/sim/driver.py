@@ -20,6 +20,10 @@ keeps what it built (``driver_keeps``: the model it trains).
 - Samples: the driver's heartbeater samples its JVM every ``spark.executor.heartbeatInterval``
   (10 s, first after 10-20 s as Spark's ``Heartbeater`` does); a sample's used heap is base + live +
   garbage not yet collected, never above the heap. GC times are cumulative since the JVM started.
+  With ``spark.executor.processTreeMetrics.enabled`` (the init script sets it) a sample also holds
+  the resident memory of the JVM's Python children: here the job's Python process, a steady
+  ``DRIVER_PYTHON_RSS_BYTES`` (ASSUMPTION: a PySpark driver process with the usual imports; no
+  profile does heavy work in the driver's Python).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sandbox.sim.model import GIB, executor_heap_gib
 
 DRIVER_BASE_BYTES = 0.8e9  # used heap of an idle Databricks driver JVM after a full GC
 DRIVER_OFF_HEAP_BYTES = 320e6  # metaspace, code cache, thread stacks: JVMOffHeapMemory
+DRIVER_PYTHON_RSS_BYTES = 350e6  # the job's Python process on the driver: ProcessTreePythonRSSMemory
 DRIVER_NOISE_CV = 0.10  # run-to-run variation of the driver's live data (lognormal sigma)
 HEARTBEAT_MS = 10_000  # spark.executor.heartbeatInterval: the driver samples its own JVM this often
 GC_STEADY_SHARE = 0.003  # young collections of a driver with room to spare, share of wall time
@@ -224,6 +229,8 @@ def heartbeat_samples(trace: DriverTrace, start_ms: int, end_ms: int, rng: rando
     if final_ms is not None:
         times.append(final_ms)
     gc = trace.gc_ms_until(times)
+    # Its own generator: the run's other draws stay what they were before Python was sampled.
+    python_rng = random.Random(start_ms)
     samples = []
     for t, (minor, major) in zip(times, gc, strict=True):
         live = trace.base_bytes + trace.live(t)
@@ -232,6 +239,7 @@ def heartbeat_samples(trace: DriverTrace, start_ms: int, end_ms: int, rng: rando
             "JVMHeapMemory": round(min(live + garbage, trace.heap_bytes)),
             "JVMOffHeapMemory": round(DRIVER_OFF_HEAP_BYTES * rng.uniform(0.95, 1.05)),
             "DirectPoolMemory": 24_000_000,
+            "ProcessTreePythonRSSMemory": round(DRIVER_PYTHON_RSS_BYTES * python_rng.uniform(0.97, 1.03)),
             "MinorGCCount": 1 + round(minor / 12), "MinorGCTime": round(minor),
             "MajorGCCount": round(major / 350), "MajorGCTime": round(major),
             "TotalGCTime": round(minor) + round(major),

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.events import StageCompleted
+from agent.events import DriverPeaks, StageCompleted
 from agent.parse import AppParser
 from sandbox.nodes import get_node_type
 from sandbox.sim.driver import driver_heap_bytes, gc_share, parse_jvm_memory
@@ -70,6 +70,9 @@ def test_ample_driver_succeeds_with_driver_peaks_below_its_heap() -> None:
     assert beats and all(b["Executor ID"] == "driver" for b in beats)
     gc = [b["Executor Metrics Updated"][0]["Executor Metrics"]["TotalGCTime"] for b in beats]
     assert gc == sorted(gc)
+    # Process-tree metrics on (the init script's conf): the driver's Python process is sampled too.
+    python = [b["Executor Metrics Updated"][0]["Executor Metrics"]["ProcessTreePythonRSSMemory"] for b in beats]
+    assert all(300e6 < v < 400e6 for v in python)
     assert events[-2]["Event"] == "SparkListenerExecutorMetricsUpdate"
     assert events[-1]["Event"] == "SparkListenerApplicationEnd"
     # The stage's driver peaks come before its StageCompleted, as EventLoggingListener writes them.
@@ -170,6 +173,11 @@ def test_agent_parser_sees_the_driver_peaks() -> None:
     assert with_driver
     heap = run.summary["driver_heap_bytes"]
     assert all(0 < st.executor_peaks["driver"]["JVMHeapMemory"] <= heap for st in with_driver)
+    # The heartbeats reach the agent as running peaks too; the last one at the application's end.
+    beats = [e.body.metrics for e in out if isinstance(e.body, DriverPeaks)]
+    assert beats and max(b["JVMHeapMemory"] for b in beats) >= max(
+        st.executor_peaks["driver"]["JVMHeapMemory"] for st in with_driver)
+    assert 300e6 < beats[-1]["ProcessTreePythonRSSMemory"] < 400e6
     # A crashed driver's log parses too: its completed stages keep their peaks, no application end.
     small = _run("skewed_join", "m5d.2xlarge", driver="c6id.xlarge")
     parser = AppParser(fallback_id="app2")
