@@ -24,12 +24,15 @@ from server.spec import config_from_spec, spec_drift
 DATA_GROWTH_FACTOR = 1.5
 GROWTH_WINDOW = 5
 # How Databricks words a run whose driver died: the driver stopped or stopped answering (often a
-# full heap stuck in GC), or the driver's own failure surfaced in the run's state message.
+# full heap stuck in GC), the driver's own failure surfaced in the run's state message, or the
+# job's Python process on the driver died (usually killed for memory: "Fatal error: The Python
+# kernel is unresponsive."), which a bigger driver cures as well.
 _DRIVER_FAILURE_MARKERS = (
     "spark driver has stopped unexpectedly",
     "driver is up but is not responsive",
     "could not reach driver",
     "driver was restarted",
+    "python kernel is unresponsive",
 )
 
 

@@ -196,6 +196,7 @@ def _piece(outcome: str, message: str) -> ClusterRun:
     ("failed", "The Spark driver has stopped unexpectedly and is restarting. "
                "java.lang.OutOfMemoryError: Java heap space", [], True),
     ("failed", "Driver is up but is not responsive, likely due to GC.", [], True),
+    ("failed", "Fatal error: The Python kernel is unresponsive.", [], True),
     ("failed", "Task t failed with an exception", [{"type": "DRIVER_UNAVAILABLE", "timestamp": 500_000}], True),
     ("failed", "Job aborted due to stage failure: Task 3 in stage 2.0 failed 4 times", [], False),
     # A driver that paused (GC) and came back is not why a run with a task failure failed.
