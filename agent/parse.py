@@ -75,6 +75,8 @@ _CONF_KEEP = re.compile(
     r"driver\.(memory|cores)|dynamicAllocation\.|eventLog\.|app\.(name|id)|master$|sql\.shuffle\.partitions)"
 )
 _CONF_SECRET = re.compile(r"(?i)(secret|password|token|credential|\.key$|apikey)")
+
+
 def driver_key(metrics: dict[str, int]) -> tuple[int, int, int]:
     """(used heap, GC time, resident memory of the Python and other child processes) of driver peaks."""
     return (metrics.get("JVMHeapMemory", 0), metrics.get("TotalGCTime", 0),

@@ -9,6 +9,7 @@ not stored yet has ``id=None``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -253,6 +254,15 @@ class ExecutorGauges:
     disk_used_bytes: int = 0
 
 
+# Resident memory of a JVM's process tree outside the JVM itself (Spark's process-tree metrics).
+OUTSIDE_HEAP_METRICS = ("ProcessTreePythonRSSMemory", "ProcessTreeOtherRSSMemory")
+
+
+def outside_heap_bytes(metrics: Mapping[str, int]) -> int:
+    """Memory of a JVM's Python and other child processes in one set of Spark executor metrics."""
+    return int(sum(metrics.get(k, 0) for k in OUTSIDE_HEAP_METRICS))
+
+
 @dataclass(frozen=True)
 class DriverPeaks:
     """The driver JVM's running peak metrics (Spark's names; cumulative counters at their latest)."""
@@ -271,7 +281,7 @@ class DriverPeaks:
     @property
     def outside_heap_bytes(self) -> int:
         """Resident memory of the driver JVM's Python and other child processes (process-tree metrics)."""
-        return int(self.metrics.get("ProcessTreePythonRSSMemory", 0) + self.metrics.get("ProcessTreeOtherRSSMemory", 0))
+        return outside_heap_bytes(self.metrics)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from protos.trimtab.v1 import common_pb2, ingest_pb2
 from server import translate
-from server.domain import TASK_METRIC_NAMES, IngestBatch
+from server.domain import TASK_METRIC_NAMES, IngestBatch, outside_heap_bytes
 from server.store import PreparedBatch
 from server.store.convert import TD_COLUMNS, ZERO_METRICS
 from server.store.repos.fastsql import json_text
@@ -72,8 +72,7 @@ def _driver(d: ingest_pb2.DriverPeaks, app: str, agent_id: str) -> Materialized:
     m = d.metrics
     return (("drivers", {"application_id": app, "jvm_heap_bytes": m.get("JVMHeapMemory", 0),
                          "total_gc_ms": m.get("TotalGCTime", 0),
-                         "outside_heap_bytes": m.get("ProcessTreePythonRSSMemory", 0)
-                         + m.get("ProcessTreeOtherRSSMemory", 0),
+                         "outside_heap_bytes": outside_heap_bytes(m),
                          "metrics": json_text({k: m[k] for k in m})}),)
 
 

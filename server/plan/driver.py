@@ -18,13 +18,11 @@ from models.driver import DriverChoice, DriverOption, DriverRun, choose_driver
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
-from server.domain import ClusterConfig, DriverPeaks, ProjectSettings, Run, Stage
+from server.domain import ClusterConfig, DriverPeaks, ProjectSettings, Run, Stage, outside_heap_bytes
 from server.plan.candidates import driver_of
 
 GIB = 1024**3
 DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
-# Resident memory of the driver JVM's process tree outside the JVM itself (Spark's ExecutorMetricType).
-OUTSIDE_HEAP = ("ProcessTreePythonRSSMemory", "ProcessTreeOtherRSSMemory")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +42,7 @@ def driver_use(stages: Sequence[Stage], beats: Sequence[DriverPeaks] = ()) -> Dr
     if heap <= 0:
         return None
     # Per-metric peaks may come from different samples: their sum errs towards a bigger driver.
-    outside = max((sum(m.get(k, 0) for k in OUTSIDE_HEAP) for m in peaks), default=0)
+    outside = max((outside_heap_bytes(m) for m in peaks), default=0)
     return DriverUse(heap, max(m.get("TotalGCTime", 0) for m in peaks), outside)
 
 
