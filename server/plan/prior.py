@@ -8,11 +8,13 @@ Pooled from two sources (`models.prior.combine_fits`):
   clouds, prices, data, code style). A project's own runs never enter its own prior: its model
   learns from them directly, and counting them twice would make it overconfident.
 
-A project contributes once its current segment (`models.changes.screen`: since its last code
-change or input shift) has runs on at least five configurations, enough to fit its shape
+A project contributes once its current segment (`models.changes.screen`: since its last input
+shift or runtime regression) has runs on at least five configurations, enough to fit its shape
 (`models.prior.fit_workload`). Fits come from the stored runs alone (runtime, configuration,
-input, anomalies), so they do not depend on which stages are loaded, and are cached by each
-project's run count and newest run: a plan refits only the projects that ran since the last one.
+input, anomalies), not their stages: cheap, the same whichever path loads them, but blind to code
+changes (a new stage structure), which only the project's own plan sees. They are cached by each
+project's run count and newest run, so a plan refits only the projects that ran since the last
+one; the first plan after a start fits every project once (~10-30 ms each here).
 """
 
 from __future__ import annotations
