@@ -347,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tuning", description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", action="append", required=True, help="CSV file or directory (repeatable)")
     ap.add_argument("--prior-from", action="append", default=None, help="extra files/dirs for the prior pool")
+    ap.add_argument("--prior", choices=("loo", "default"), default="loo",
+                    help="loo: learned from the other datasets (default); default: the built-in guess, for comparison")
     ap.add_argument("--sla-quantiles", default="0.2,0.5,0.8")
     ap.add_argument("--budget", type=int, default=10)
     ap.add_argument("--seeds", type=int, default=10)
@@ -375,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if max_wl and len(workloads) > max_wl:
                 step = len(workloads) / max_wl
                 workloads = [workloads[int(i * step)] for i in range(max_wl)]
-            prior = loo_prior(path, pool)
+            prior = loo_prior(path, pool) if args.prior == "loo" else None
             src = f"prior from {prior.n_workloads} workloads of other datasets" if prior else "default prior"
             results = run_dataset(path, workloads, prior, quantiles, seeds, args.budget, trace, lambda m: None, names, overrides)
             print_table(f"{path.name} ({len(workloads)} workloads, {seeds} seeds, {src})", results, sys.stdout)

@@ -101,3 +101,36 @@ def test_failed_searches_are_told_apart() -> None:
     assert tuning.why_failed(False, True) == "misses SLA"
     assert tuning.why_failed(True, True) == "good one run, not trusted"
     assert tuning.why_failed(True, False) == "good one never run"
+
+
+def test_the_default_prior_can_be_chosen_for_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scored, other = tmp_path / "scored.csv", tmp_path / "other.csv"
+    _write(scored, "scored", 1, 1)
+    _write(other, "other", 6, 2)
+    assert tuning.main(["--dataset", str(scored), "--seeds", "1", "--budget", "3", "--sla-quantiles", "0.5",
+                        "--tuners", "trimtab", "--prior", "default"]) == 0
+    assert "default prior" in capsys.readouterr().out  # although another file is beside it
+
+
+def test_export_prior_writes_every_workloads_fit_and_checks_staleness(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import export_prior
+    from models.prior import combine_fits
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write(data / "a.csv", "a", 2, 3)
+    _write(data / "b.csv", "b", 4, 4)
+    out = tmp_path / "public_prior.py"
+    assert export_prior.main(["--dataset", str(data), "--out", str(out)]) == 0
+    module: dict = {}
+    exec(compile(out.read_text(), str(out), "exec"), module)  # noqa: S102 - the file just written
+    fits = module["FITS"]
+    assert sorted(name for name, _, _ in fits) == ["a/job0", "a/job1", "b/job0", "b/job1", "b/job2", "b/job3"]
+    assert {name: w for name, w, _ in fits}["a/job0"] == pytest.approx(0.5)  # each file weighs one
+    prior = combine_fits([f for _, _, f in fits], [w for _, w, _ in fits])
+    assert prior.n_workloads == 6 and np.all(np.linalg.eigvalsh(prior.cov_array()) > 0)
+    assert export_prior.main(["--dataset", str(data), "--out", str(out), "--check"]) == 0
+    _write(data / "b.csv", "b", 4, 5)  # the measurements changed
+    assert export_prior.main(["--dataset", str(data), "--out", str(out), "--check"]) == 1
+    assert "stale" in capsys.readouterr().out
