@@ -205,6 +205,10 @@ class AppParser:
         """Emit what waits for the application id or the first job (file ended or app idle)."""
         out: list[tuple[str, Any]] = []
         self._maybe_emit_start(out)
+        if not self.ended:
+            # A log that ends without the application's end (its driver died, say): what the last
+            # heartbeats added below the sending steps is sent now, not lost.
+            self._send_driver_peaks(out, final=True)
         if not self.app_id:
             self.app_id = self.fallback_id
         return self._stamp(out)

@@ -159,6 +159,17 @@ def test_driver_heartbeats_send_running_peaks_when_they_grow_and_at_the_end():
     assert dict(proto.driver_peaks.metrics)["TotalGCTime"] == 2400
 
 
+def test_a_log_that_ends_without_the_application_end_sends_the_last_driver_peaks():
+    gib = 1024**3
+    p = AppParser()
+    sent = p.feed(APP_START, (0, 0)) + p.feed(heartbeat(4 * gib, 100), (0, 1))
+    sent += p.feed(heartbeat(4 * gib + gib // 10, 300), (0, 2))  # +2.5%: below the step
+    sent += p.finish()  # the driver died: no SparkListenerApplicationEnd
+    assert [e.key for e in sent if e.key.startswith("driver/")] == [f"driver/{4 * gib}/100/0",
+                                                                   f"driver/{4 * gib + gib // 10}/300/0"]
+    assert not [e for e in p.finish() if e.key.startswith("driver/")]  # nothing new: nothing sent
+
+
 def test_driver_peaks_replayed_after_restore_send_the_same_keys_or_nothing():
     gib = 1024**3
     lines = [APP_START, task_end(0, 1, 2, 1), heartbeat(gib, 100), heartbeat(3 * gib, 200), task_end(0, 1, 3, 2),
