@@ -65,7 +65,7 @@ DRIVER_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
 # other child processes) grew by this share, or its GC time by this share and at least _GC_STEP_MS:
 # enough to size a driver (the planner wants the peak within a few percent and the GC share within
 # a point), few enough events (tens per application, not one per 10 s heartbeat). The
-# application's end sends the final values whatever they are.
+# application's end (or its log's, see finish) sends the final values whatever they are.
 _HEAP_STEP = 0.05
 _GC_SHARE_STEP = 0.2
 _GC_STEP_MS = 1000
