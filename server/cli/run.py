@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, admin_call, format_duration, message_dict, print_json, print_table
+from server.render.fmt import driver_use
 
 
 def when(ms: int) -> str:
@@ -95,10 +96,7 @@ def show(ctx: CliContext, run_id: str) -> None:
         click.echo(f"input {r.input_bytes / 1e9:,.2f} GB")
     if r.HasField("driver"):
         d = r.driver
-        gc = f"GC {d.gc_ms / 1000:,.1f} s" + (f" ({d.gc_ms / 1000 / r.runtime_s:.1%} of the run)" if r.runtime_s else "")
-        outside = f", Python and other processes {d.peak_outside_heap_bytes / 2**30:,.1f} GiB" \
-            if d.peak_outside_heap_bytes else ""
-        click.echo(f"driver heap peak {d.peak_heap_bytes / 2**30:,.1f} GiB, {gc}{outside}")
+        click.echo("driver " + driver_use(d.peak_heap_bytes, d.gc_ms, d.peak_outside_heap_bytes, r.runtime_s))
     if r.anomalies:
         click.echo(f"unusual: {', '.join(r.anomalies)}")
     if r.stages:

@@ -7,6 +7,7 @@ from html import escape
 
 from server.dashboard.views import ProjectPage, ProjectRow, RunPage
 from server.domain import CostBreakdown
+from server.render.fmt import driver_use as fmt_driver_use
 from server.render.fmt import duration, money, percent
 from server.render.html import STYLE
 from server.render.svg import legend_html, timeline_svg
@@ -171,7 +172,9 @@ def run_page(page: RunPage) -> str:
              ("input", gb(run.input_bytes) if run.input_bytes is not None else "-"),
              ("anomalies", escape(", ".join(run.anomalies)) or "none"),
              ("applications", escape(", ".join(a.application_id for a in page.applications)) or "none"),
-             ("executors", str(len(page.executors)))]
+             ("executors", str(len(page.executors))),
+             ("driver", escape(fmt_driver_use(d.peak_heap_bytes, d.gc_ms, d.peak_outside_heap_bytes, run.runtime_s))
+              if (d := page.driver) is not None else "-")]
     stage_rows = "".join(
         f'<tr class="stage-row" data-stage-id="{s.stage_id}"><td>{s.stage_id}</td><td>{escape(s.name)}</td>'
         f"<td class=num>{s.num_tasks}</td><td class=num>{duration(s.duration_s)}</td>"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from server.domain import Application, Executor, Project, Recommendation, Run, Stage
 from server.errors import NotFound
 from server.onboard import spec_diff
+from server.plan.driver import DriverUse, driver_use
 from server.services.projects import sla_met_fraction
 from server.services.savings import ProjectSavings, project_savings
 from server.spec import merge_recommendation, recommendation_overlay
@@ -45,6 +46,7 @@ class RunPage:
     applications: tuple[Application, ...]
     stages: tuple[Stage, ...]
     executors: tuple[Executor, ...]
+    driver: DriverUse | None = None  # what the run's driver used (None: no agent data on it)
 
 
 def _title(project: Project) -> str:
@@ -92,5 +94,6 @@ def run_page(store: Store, run_id: int) -> RunPage:
         apps = tuple(found)
     stages = tuple(s for a in apps for s in store.applications.stages(a.application_id))
     executors = tuple(e for a in apps for e in store.applications.executors(a.application_id))
+    beats = [b for a in apps for b in store.applications.driver_peaks(a.application_id)]
     return RunPage(run=run, project=store.projects.get(run.project_id), applications=apps,
-                   stages=stages, executors=executors)
+                   stages=stages, executors=executors, driver=driver_use(stages, beats))

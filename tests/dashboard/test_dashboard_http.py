@@ -102,3 +102,12 @@ def test_server_start_with_http_serves_the_dashboard(tmp_path: Path, caplog: pyt
         store.close()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)
+
+
+def test_a_run_page_says_what_its_driver_used(site: Site) -> None:
+    cookie = {"Cookie": f"trimtab_token={site.admin_token}"}
+    with_app = next(r for r in site.run_ids if site.store.runs.get(r).application_ids)
+    status, _, body = _get(site, f"/runs/{with_app}", cookie)
+    assert status == 200 and b"heap peak 3.0 GiB, GC 12.0 s" in body and b"Python and other processes 0.5 GiB" in body
+    without = next(r for r in site.run_ids if not site.store.runs.get(r).application_ids)
+    assert b"heap peak" not in _get(site, f"/runs/{without}", cookie)[2]

@@ -9,6 +9,7 @@ from server.domain import (
     Application,
     ClusterConfig,
     CostBreakdown,
+    DriverPeaks,
     Executor,
     IngestBatch,
     IngestEvent,
@@ -64,4 +65,7 @@ def _ingest_application(store: Store) -> None:
     for i in range(2):
         events.append(IngestEvent(APP_ID, f"executor-{i}", "executor_added",
                                   Executor(application_id=APP_ID, executor_id=str(i + 1), total_cores=4)))
+    # The driver's heartbeat peaks (3 GiB of heap, 12 s of GC, 0.5 GiB of Python).
+    events.append(IngestEvent(APP_ID, "driver/x", "driver_peaks", DriverPeaks(APP_ID, {
+        "JVMHeapMemory": 3 * 2**30, "TotalGCTime": 12_000, "ProcessTreePythonRSSMemory": 2**29})))
     store.ingest.write([IngestBatch("b1", AgentInfo("agent-1"), tuple(events))])
