@@ -38,7 +38,8 @@ def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
     for i, ev in enumerate(msg.events):
         kind = check(ev, i)
         app = ev.application_id
-        events.append(((app, ev.key), kind, ev.SerializeToString(), _ROWS[kind](getattr(ev, kind), app, agent_id)))
+        body = getattr(ev, kind) if kind != translate.UNKNOWN_KIND else None
+        events.append(((app, ev.key), kind, ev.SerializeToString(), _ROWS[kind](body, app, agent_id)))
         if kind == "application_end":
             ended.append(app)
     return PreparedBatch(IngestBatch(msg.batch_id, agent, (), counters), tuple(events), tuple(dict.fromkeys(ended)))
@@ -114,10 +115,12 @@ def _end(e: ingest_pb2.ApplicationEnd, app: str, agent_id: str) -> Materialized:
                       "expected_executors": e.executors_added}),)
 
 
-# Every body of the Event oneof (a new one without a row builder fails here, at import).
+# Every body of the Event oneof (a new one without a row builder fails here, at import), and
+# bodies a newer agent sends that this server does not know (kept as payload, no rows).
 _ROWS: dict[str, Callable[[Any, str, str], Materialized]] = {
     "application_start": _start, "application_end": _end, "executor_added": _added,
     "executor_removed": _removed, "stage_completed": _stage, "job_completed": _job,
     "sql_execution": _sql, "executor_gauges": _gauges, "driver_peaks": _driver,
 }
 assert set(_ROWS) == {f.name for f in ingest_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields}
+_ROWS[translate.UNKNOWN_KIND] = lambda body, app, agent_id: ()

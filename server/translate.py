@@ -8,6 +8,8 @@ stored — so a rejected batch leaves no rows behind.
 
 from __future__ import annotations
 
+from google.protobuf.unknown_fields import UnknownFieldSet
+
 from protos.trimtab.v1 import common_pb2, ingest_pb2
 from server.domain import (
     TASK_METRIC_NAMES,
@@ -28,6 +30,12 @@ from server.domain import (
     Stage,
 )
 from server.errors import InvalidArgument, ResourceExhausted
+
+# The kind of an event whose body this server does not know: a newer agent's. It is stored as
+# received (the events table keeps every payload verbatim) and materializes nothing, so an agent
+# upgraded before its server loses nothing and blocks nothing; a later server can read it again.
+UNKNOWN_KIND = "unknown"
+_FIRST_BODY_FIELD = min(f.number for f in ingest_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 
 MAX_ID_LENGTH = 256
 MAX_KEY_LENGTH = 512
@@ -102,6 +110,8 @@ def check_event(ev: ingest_pb2.Event, index: int) -> str:
         _check_id(app, f"events[{index}].application_id")
     kind = ev.WhichOneof("body")
     if kind is None:
+        if any(f.field_number >= _FIRST_BODY_FIELD for f in UnknownFieldSet(ev)):
+            return UNKNOWN_KIND
         raise InvalidArgument(f"events[{index}].body: no event set")
     if kind == "stage_completed":
         s = ev.stage_completed
@@ -135,7 +145,9 @@ def _event(ev: ingest_pb2.Event, index: int) -> IngestEvent:
     kind = check_event(ev, index)
     app = ev.application_id
     body: object
-    if kind == "application_start":
+    if kind == UNKNOWN_KIND:
+        body = None  # kept as its payload only (see UNKNOWN_KIND)
+    elif kind == "application_start":
         body = _application(ev.application_start, app)
     elif kind == "application_end":
         e = ev.application_end

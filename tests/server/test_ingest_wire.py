@@ -117,3 +117,17 @@ def test_bad_input_is_rejected_the_same_way_both_ways(mutate: Callable[[ingest_p
 def test_too_many_events_is_resource_exhausted_naming_the_count() -> None:
     with pytest.raises(ResourceExhausted, match="events: 11 events in one batch, at most 10"):
         ingest_wire.prepare_batch(_every_kind(), 10)
+
+
+def test_an_unknown_body_is_the_same_payload_only_event_both_ways() -> None:
+    msg = _every_kind()
+    newer = ingest_pb2.Event(key="gpu/1", application_id="app-1").SerializeToString() + bytes([154, 6, 2, 8, 1])
+    msg.events.append(ingest_pb2.Event.FromString(newer))
+    wire = ingest_wire.prepare_batch(msg, 100)
+    domain = prepare(translate.batch_from_proto(msg, 100))
+    assert wire.events == domain.events
+    assert wire.events[-1] == (("app-1", "gpu/1"), translate.UNKNOWN_KIND, newer, ())
+    # No body at all (nor an unknown one) is still an error.
+    msg.events.append(ingest_pb2.Event(key="empty", application_id="app-1"))
+    with pytest.raises(InvalidArgument, match=r"^events\[12\]\.body: no event set"):
+        ingest_wire.prepare_batch(msg, 100)

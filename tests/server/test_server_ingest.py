@@ -57,6 +57,19 @@ def test_malformed_batch_is_invalid_argument_naming_the_field(harness: Harness, 
     _no_rows(harness)
 
 
+def test_an_event_kind_from_a_newer_agent_is_kept_as_received_and_blocks_nothing(harness: Harness) -> None:
+    # A newer agent's body (field 99 of Event's oneof, unknown here), beside ordinary events.
+    newer = ingest_pb2.Event(key="gpu/1", application_id="app-1").SerializeToString() + bytes([154, 6, 2, 8, 1])
+    batch = event_batch("b1", 3)
+    batch.events.append(ingest_pb2.Event.FromString(newer))
+    ack = harness.ingest.SendBatch(batch, metadata=harness.agent)
+    assert (ack.stored_events, ack.duplicate_events) == (4, 0)
+    assert harness.store.applications.get("app-1").stage_count == 3
+    kept = {key: (kind, payload) for key, kind, payload in harness.store.ingest.events("app-1")}
+    assert kept["gpu/1"] == ("unknown", newer)  # verbatim: a later server can read it
+    assert harness.ingest.SendBatch(batch, metadata=harness.agent).duplicate_events == 4
+
+
 def test_too_many_events_or_too_many_bytes_is_resource_exhausted(start_harness: StartHarness) -> None:
     h = start_harness(max_events_per_batch=100, max_receive_bytes=64 * 1024)
     with pytest.raises(grpc.RpcError) as err:
