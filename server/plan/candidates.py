@@ -17,7 +17,8 @@ from models.space import Candidate
 from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
-from server.domain import ClusterConfig, ProjectSettings, Workspace
+from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
+from server.spec import config_from_spec
 
 # Worker counts tried: a geometric grid, dense where clusters are small.
 WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
@@ -158,6 +159,16 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         if own is not None:
             out.setdefault(own[0].config_id, own)
     return list(out.values())
+
+
+def project_candidates(project: Project, workspace: Workspace, catalog: PriceCatalog, runs: Iterable[Run],
+                       *, driver: str | None = None) -> list[tuple[Candidate, ClusterConfig]]:
+    """`build_candidates` for a stored project: bounds from the cluster it was imported with, its live
+    cluster and every cluster of ``runs`` included, priced in its workspace."""
+    current = config_from_spec(project.current_spec)
+    anchor = config_from_spec(project.original_spec) if project.original_spec else None
+    return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
+                            anchor=anchor, tried=[r.config for r in runs if r.config is not None], driver=driver)
 
 
 def _config(current: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,

@@ -20,11 +20,11 @@ from server.databricks import DatabricksGateway
 from server.domain import Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition, TrimtabError
 from server.plan.candidates import (
-    build_candidates,
     by_id,
     config_id_of,
     families_for,
     pricing_for,
+    project_candidates,
     same_cluster,
 )
 from server.plan.driver import driver_options, driver_run, plan_driver
@@ -72,9 +72,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
                                                                   pricing.cloud),
                              current, region=pricing.region, plan=pricing.plan, sku=pricing.sku)
     driver_choice = plan_driver(project.settings, current, drivers, options)
-    pairs = by_id(build_candidates(current, project.settings, catalog, pricing, anchor=anchor,
-                                   tried=[r.config for r in runs if r.config is not None],
-                                   driver=driver_choice.option.node_type if driver_choice else None))
+    pairs = by_id(project_candidates(project, workspace, catalog, runs,
+                                     driver=driver_choice.option.node_type if driver_choice else None))
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply)
     # Seeded by project and history length: the same history gives the same decision.

@@ -30,9 +30,8 @@ from models.space import FEATURES
 from server.costing.catalog import PriceCatalog
 from server.domain import Project
 from server.errors import TrimtabError
-from server.plan.candidates import build_candidates, pricing_for
+from server.plan.candidates import project_candidates
 from server.plan.observe import observation
-from server.spec import config_from_spec
 from server.store import Store
 
 log = logging.getLogger("trimtab.plan.prior")
@@ -83,12 +82,8 @@ class ProjectPriors:
             return None
         try:
             workspace = self._store.workspaces.get(project.workspace)
-            current = config_from_spec(project.current_spec)
-            anchor = config_from_spec(project.original_spec) if project.original_spec else None
             runs = list(reversed(self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS)))
-            pairs = build_candidates(current, project.settings, self._catalog,
-                                     pricing_for(workspace, project.current_spec), anchor=anchor,
-                                     tried=[r.config for r in runs if r.config is not None])
+            pairs = project_candidates(project, workspace, self._catalog, runs)
         except TrimtabError as err:  # e.g. a node type the catalog lacks: this project adds nothing
             log.info("project %s is left out of the shared prior: %s", project.name, err)
             return None
