@@ -79,6 +79,10 @@ class Scores:
     confirmable: list[bool] = field(default_factory=list)
     # Why searches failed after 6 runs (see `why_failed`), counted per search.
     why6: dict[str, int] = field(default_factory=dict)
+    # Whether each chosen run's runtime fell inside the 90% interval the tuner predicted for it
+    # (tuners that state one), for configurations run before and for new ones.
+    covered_tried: list[bool] = field(default_factory=list)
+    covered_new: list[bool] = field(default_factory=list)
 
 
 def _num(text: str) -> float | None:
@@ -182,9 +186,17 @@ def confirmable(wl: Workload, quantile: float, runs: int = 5) -> bool:
 
 
 def search(
-    tuner: Tuner, wl: Workload, quantile: float, seed: int, budget: int, trace: IO[str] | None
+    tuner: Tuner,
+    wl: Workload,
+    quantile: float,
+    seed: int,
+    budget: int,
+    trace: IO[str] | None,
+    coverage: Scores | None = None,
 ) -> tuple[list[str], list[tuple[str, float, bool]]]:
-    """One search: returns the recommendation after each step and the runs made."""
+    """One search: returns the recommendation after each step and the runs made. With ``coverage``,
+    each chosen successful run is checked against the 90% runtime interval the tuner predicted for
+    it (`Tuner.interval`, where the tuner has one)."""
     sla_s = sla_for(wl, quantile)
     # The start and the repetitions drawn depend on (workload, seed) only, so every tuner starts
     # from the same configuration and sees the same luck on the same configuration.
@@ -198,6 +210,11 @@ def search(
         cfg = start if step == 1 else tuner.ask()
         reps = wl.reps[cfg]
         rep = reps[int(draw_rng[cfg].integers(len(reps)))]
+        interval = getattr(tuner, "interval", None)
+        if coverage is not None and step > 1 and rep.ok and interval is not None and (iv := interval(cfg)) is not None:
+            inside = iv[0] <= rep.runtime_s <= iv[1]
+            seen = any(c == cfg for c, _, _ in runs)
+            (coverage.covered_tried if seen else coverage.covered_new).append(inside)
         tuner.tell(cfg, rep.runtime_s, rep.ok, rep.metrics)
         rec = tuner.recommend()
         recs.append(rec)
@@ -298,7 +315,7 @@ def run_dataset(
             for q in quantiles:
                 sc = results.setdefault((tuner.name, q), Scores())
                 for seed in range(seeds):
-                    recs, runs = search(tuner, wl, q, seed, budget, trace)
+                    recs, runs = search(tuner, wl, q, seed, budget, trace, sc)
                     score(wl, q, recs, runs, sc)
         progress(f"{path.name}: {wl.name} done")
     return results
@@ -311,6 +328,18 @@ def print_why(results: dict[tuple[str, float], Scores], out: IO[str]) -> None:
         if tuner == "trimtab" and s.regret6:
             n = len(s.regret6)
             print(f"{tuner + ' q' + format(q, '.2f'):<32}" + "".join(f"{s.why6.get(w, 0) / n:27.2f}" for w in WHY_FAILED), file=out)
+
+
+def print_coverage(results: dict[tuple[str, float], Scores], out: IO[str]) -> None:
+    """How often a chosen run fell inside the 90% runtime interval predicted for it (tuners that
+    predict one): for a configuration run before, and for one run for the first time."""
+    rows = [(k, s) for k, s in sorted(results.items(), key=lambda kv: kv[0][1]) if s.covered_tried or s.covered_new]
+    if not rows:
+        return
+    print(f"{'90% interval held the run':<32}{'run before':>27}{'new configuration':>27}", file=out)
+    for (tuner, q), s in rows:
+        cells = "".join(f"{np.mean(c):20.2f} ({len(c):>4})" if c else f"{'-':>27}" for c in (s.covered_tried, s.covered_new))
+        print(f"{tuner + ' q' + format(q, '.2f'):<32}{cells}", file=out)
 
 
 def print_table(name: str, results: dict[tuple[str, float], Scores], out: IO[str]) -> None:
@@ -382,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results = run_dataset(path, workloads, prior, quantiles, seeds, args.budget, trace, lambda m: None, names, overrides)
             print_table(f"{path.name} ({len(workloads)} workloads, {seeds} seeds, {src})", results, sys.stdout)
             print_why(results, sys.stdout)
+            print_coverage(results, sys.stdout)
             sys.stdout.flush()
         all_wl = [wl for p in files for wl in pool[p]]
         print(f"\nfit+decide with 500 runs: {timing_500(all_wl, None) * 1000:.0f} ms")

@@ -11,6 +11,10 @@ from models.space import Candidate
 
 
 class Tuner(Protocol):
+    """A tuner may also have ``interval(config_id) -> (low_s, high_s) | None``: the 90% interval of
+    one run's runtime it predicts for the configuration it just asked for (the harness then reports
+    how often runs fall inside it)."""
+
     name: str
 
     def reset(self, candidates: Sequence[Candidate], sla_s: float, seed: int) -> None: ...

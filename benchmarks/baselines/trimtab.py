@@ -43,6 +43,14 @@ class TrimtabTuner:
         assert self._decision is not None, "tell the starting run first"
         return self._decision.candidate.config_id
 
+    def interval(self, config_id: str) -> tuple[float, float] | None:
+        """The 90% interval of one run's runtime the last decision gave for ``config_id``, if it
+        chose that configuration (the interval the server shows with a recommendation)."""
+        d = self._decision
+        if d is None or d.candidate.config_id != config_id or not d.runtime_interval_s[0] > 0:
+            return None
+        return d.runtime_interval_s
+
     def recommend(self) -> str:
         assert self._decision is not None and self._decision.best is not None
         return self._decision.best.config_id

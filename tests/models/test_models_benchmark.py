@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,10 @@ def test_benchmark_prints_tables_and_a_rescorable_trace(tmp_path: Path, capsys: 
     assert "prior from 6 workloads of other datasets" in out  # leave-one-dataset-out
     assert "fit+decide with 500 runs" in out
     assert "ceiling@6" in out.splitlines()[2]
+    # Trimtab states a 90% interval with every run it picks; the others state none.
+    coverage = [r for r in out.splitlines() if r.startswith("trimtab q")][-1].split()
+    assert 0.0 <= float(coverage[2]) <= 1.0 or coverage[2] == "-"
+    assert not any(r.startswith(("cherrypick q", "random q")) for r in out.splitlines())
     lines = [json.loads(x) for x in trace.read_text().splitlines()]
     tuners = {"trimtab", "cherrypick", "ernest", "random", "keep"}
     assert {x["tuner"] for x in lines} == tuners
@@ -73,7 +78,7 @@ def test_benchmark_works_on_an_unseen_file_alone(tmp_path: Path, capsys: pytest.
     assert tuning.main(["--dataset", str(lonely.parent), "--seeds", "1", "--budget", "3"]) == 0
     out = capsys.readouterr().out
     assert "default prior" in out
-    assert out.count("trimtab ") == 3  # one row per SLA quantile
+    assert len(re.findall(r"^trimtab +0\.", out, re.M)) == 3  # one table row per SLA quantile
 
 
 def _workload(means: dict[str, tuple[float, float]]) -> tuning.Workload:
@@ -101,6 +106,48 @@ def test_failed_searches_are_told_apart() -> None:
     assert tuning.why_failed(False, True) == "misses SLA"
     assert tuning.why_failed(True, True) == "good one run, not trusted"
     assert tuning.why_failed(True, False) == "good one never run"
+
+
+class _Fixed:
+    """Runs each configuration in turn and predicts a fixed interval for every run (test tuner)."""
+
+    name = "fixed"
+
+    def __init__(self, interval: tuple[float, float] | None) -> None:
+        self._interval = interval
+
+    def reset(self, candidates: list, sla_s: float, seed: int) -> None:  # type: ignore[type-arg]
+        self._ids = [c.config_id for c in candidates]
+        self._n = 0
+
+    def tell(self, config_id: str, runtime_s: float, ok: bool, metrics: object) -> None:
+        self._n += 1
+
+    def ask(self) -> str:
+        return self._ids[(self._n // 2) % len(self._ids)]  # each configuration twice: new, then run before
+
+    def recommend(self) -> str:
+        return self._ids[0]
+
+    def interval(self, config_id: str) -> tuple[float, float] | None:
+        return self._interval
+
+
+@pytest.mark.parametrize(("interval", "share"), [((0.0, 1e9), 1.0), ((0.0, 1e-3), 0.0)])
+def test_interval_coverage_counts_each_chosen_run_once(tmp_path: Path, interval: tuple[float, float], share: float) -> None:
+    path = tmp_path / "one.csv"
+    _write(path, "one", 1, 3)
+    wl = tuning.load_dataset(path)[0]
+    scores = tuning.Scores()
+    tuning.search(_Fixed(interval), wl, 0.5, 0, 6, None, scores)  # type: ignore[arg-type]
+    # Five chosen runs (the first is the user's): the first pick and every other one are new.
+    assert len(scores.covered_new) + len(scores.covered_tried) == 5
+    assert scores.covered_new and scores.covered_tried
+    assert np.mean(scores.covered_new + scores.covered_tried) == share
+    # A tuner that predicts no interval is not counted.
+    quiet = tuning.Scores()
+    tuning.search(_Fixed(None), wl, 0.5, 0, 6, None, quiet)  # type: ignore[arg-type]
+    assert not quiet.covered_new and not quiet.covered_tried
 
 
 def test_the_default_prior_can_be_chosen_for_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
