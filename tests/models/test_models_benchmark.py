@@ -45,8 +45,12 @@ def test_benchmark_prints_tables_and_a_rescorable_trace(tmp_path: Path, capsys: 
     assert "fit+decide with 500 runs" in out
     assert "ceiling@6" in out.splitlines()[2]
     # Trimtab states a 90% interval with every run it picks; the others state none.
-    coverage = [r for r in out.splitlines() if r.startswith("trimtab q")][-1].split()
-    assert 0.0 <= float(coverage[2]) <= 1.0 or coverage[2] == "-"
+    rows = out.splitlines()
+    head = next(i for i, r in enumerate(rows) if r.startswith("90% interval held the run"))
+    coverage = rows[head + 1].split()
+    assert coverage[:2] == ["trimtab", "q0.50"]
+    shares = [float(v) for v in coverage[2:] if re.fullmatch(r"\d\.\d\d", v)]
+    assert shares and all(0.0 <= v <= 1.0 for v in shares)
     assert not any(r.startswith(("cherrypick q", "random q")) for r in out.splitlines())
     lines = [json.loads(x) for x in trace.read_text().splitlines()]
     tuners = {"trimtab", "cherrypick", "ernest", "random", "keep"}
