@@ -327,12 +327,19 @@ class ApplicationEnd:
 # ---------------------------------------------------------------- ingestion
 
 
+# The kind of an event whose body this server does not know: a newer agent's. It is stored as
+# received (its payload) and materializes nothing, so an agent upgraded before its server loses
+# nothing and blocks nothing; a later server can read it again. Its payload is its only copy.
+UNKNOWN_EVENT_KIND = "unknown"
+
+
 @dataclass(frozen=True)
 class IngestEvent:
     """One event of a batch. ``body`` is one of Application (start),
     ApplicationEnd, Executor (added: removed_ms == 0; removed: removed_ms > 0),
-    Stage, Job, SqlExecution, ExecutorGauges or DriverPeaks. ``payload`` is the event as
-    received, kept verbatim so it can be read again later."""
+    Stage, Job, SqlExecution, ExecutorGauges or DriverPeaks (None for `UNKNOWN_EVENT_KIND`).
+    ``payload`` is the event as received, kept verbatim so it can be read again later (until
+    `trimtab db compact-events` drops old copies)."""
 
     application_id: str
     key: str

@@ -13,6 +13,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from protos.trimtab.v1 import common_pb2, ingest_pb2
 from server.domain import (
     TASK_METRIC_NAMES,
+    UNKNOWN_EVENT_KIND,
     AgentCounters,
     AgentInfo,
     Application,
@@ -31,10 +32,7 @@ from server.domain import (
 )
 from server.errors import InvalidArgument, ResourceExhausted
 
-# The kind of an event whose body this server does not know: a newer agent's. It is stored as
-# received (the events table keeps every payload verbatim) and materializes nothing, so an agent
-# upgraded before its server loses nothing and blocks nothing; a later server can read it again.
-UNKNOWN_KIND = "unknown"
+UNKNOWN_KIND = UNKNOWN_EVENT_KIND  # see server.domain
 _FIRST_BODY_FIELD = min(f.number for f in ingest_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 
 MAX_ID_LENGTH = 256

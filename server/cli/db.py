@@ -1,4 +1,5 @@
-"""`trimtab db upgrade`: bring the database schema to this version's."""
+"""`trimtab db upgrade`: bring the database schema to this version's. `trimtab db compact-events`:
+drop old events' verbatim copies (run it from cron, like `mlflow gc`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from server.cli.context import CliContext, print_json
+from server.cli.context import CliContext, parse_duration, print_json
 from server.cli.store_options import config_from, store_options
 
 
 @click.group(name="db")
 def cli() -> None:
-    """Manage the database schema."""
+    """Manage the database: schema, stored event copies."""
 
 
 @cli.command()
@@ -32,3 +33,38 @@ def upgrade(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None
         print_json({"database": store.url, "revision": revision})
     else:
         click.echo(f"database {store.url} is at revision {revision}")
+
+
+@cli.command("compact-events")
+@click.option("--older-than", "older_than", required=True, metavar="DURATION",
+              help="Events received longer ago than this, e.g. 90d or 2160h.")
+@store_options
+@click.pass_obj
+def compact_events(ctx: CliContext, older_than: str, db_url: str | None, state_dir: Path | None) -> None:
+    """Drop the verbatim copy of events received before --older-than ago.
+
+    Everything read from them stays: applications, stages, executors, driver peaks, runs and
+    recommendations, and each event's key, so a re-sent old event is still a duplicate. Events
+    of a kind this server does not know (from a newer agent) keep their copy, their only one.
+    The copies are about half of a server's database; nothing but an upgrade that reads old
+    events again would need them.
+    """
+    from server.clock import SystemClock
+    from server.store import open_store
+
+    try:
+        seconds = parse_duration(older_than)
+    except click.BadParameter as err:
+        raise click.BadParameter(err.message, param_hint="--older-than") from None
+    config = config_from(db_url, state_dir)
+    store = open_store(config.database_url, upgrade=False)
+    try:
+        cutoff_ms = SystemClock().now_ms() - int(seconds * 1000)
+        events, dropped = store.ingest.compact_event_payloads(cutoff_ms)
+    finally:
+        store.close()
+    if ctx.as_json:
+        print_json({"database": store.url, "received_before_ms": cutoff_ms, "events": events, "bytes": dropped})
+    else:
+        click.echo(f"dropped the stored copy of {events} events received before {older_than} ago "
+                   f"({dropped / 2**20:.1f} MiB) in {store.url}")

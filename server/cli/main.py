@@ -20,7 +20,7 @@ import click
 GROUPS: dict[str, tuple[str, str]] = {
     "demo": ("server.cli.demo", "Run the whole closed loop locally on the embedded sandbox."),
     "server": ("server.cli.server_cmd", "Run the Trimtab server."),
-    "db": ("server.cli.db", "Manage the database schema."),
+    "db": ("server.cli.db", "Manage the database: schema, stored event copies."),
     "token": ("server.cli.token", "Create and list API tokens."),
     "workspace": ("server.cli.workspace", "Connect Databricks workspaces and import their jobs."),
     "project": ("server.cli.project", "List, inspect and configure projects."),

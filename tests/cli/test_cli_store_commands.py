@@ -92,3 +92,31 @@ def test_token_revoke_shows_in_list_and_refuses_the_token(db_url: str, capsys: p
         store.close()
     code, _, err = _run(capsys, "token", "revoke", "nosuchtoken", "--db", db_url)
     assert code != 0 and "nosuchtoken" in err
+
+
+def test_compact_events_drops_only_old_copies(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from server.clock import FakeClock, SystemClock
+    from server.domain import AgentInfo, IngestBatch, IngestEvent, Job
+
+    def batch(batch_id: str, key: str) -> IngestBatch:
+        job = Job(application_id="app-1", job_id=int(key.split("/")[1]), stage_ids=(), submission_time_ms=0)
+        return IngestBatch(batch_id=batch_id, agent=AgentInfo(agent_id="a-1"),
+                           events=(IngestEvent("app-1", key, "Job", job, payload=key.encode() * 100),))
+
+    now = SystemClock().now_ms()
+    for when, key in ((now - 100 * 86_400_000, "job/1"), (now, "job/2")):
+        store = open_store(db_url, clock=FakeClock(when))
+        try:
+            store.ingest.write([batch(key, key)])
+        finally:
+            store.close()
+    code, out, _ = _run(capsys, "--json", "db", "compact-events", "--older-than", "30d", "--db", db_url)
+    assert code == 0 and json.loads(out)["events"] == 1 and json.loads(out)["bytes"] == len(b"job/1") * 100
+    store = open_store(db_url)
+    try:
+        assert [(k, len(p)) for k, _, p in store.ingest.events("app-1")] == [("job/1", 0), ("job/2", 500)]
+        assert [j.job_id for j in store.applications.jobs("app-1")] == [1, 2]
+    finally:
+        store.close()
+    code, _, err = _run(capsys, "db", "compact-events", "--older-than", "soon", "--db", db_url)
+    assert code == 2 and "--older-than" in err and "not a duration" in err

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from server.clock import FakeClock
 from server.domain import (
     TASK_METRIC_NAMES,
+    UNKNOWN_EVENT_KIND,
     AgentCounters,
     AgentInfo,
     Application,
@@ -135,3 +137,20 @@ def test_a_stage_keeps_whether_it_read_a_cached_rdd(store: Store) -> None:
     cached = replace(_stage(1), input_from_cache=True)
     store.ingest.write([_batch("b", _ev("stage/0/0", _stage(0)), _ev("stage/1/0", cached))])
     assert store.applications.stages(APP) == [_stage(0), cached]
+
+
+def test_old_events_lose_their_stored_copy_and_nothing_else(store: Store, clock: FakeClock) -> None:
+    """`trimtab db compact-events`: copies of old events go, their keys and what they became stay."""
+    unknown = IngestEvent(application_id=APP, key="future/1", kind=UNKNOWN_EVENT_KIND, body=None, payload=b"new-agent")
+    store.ingest.write([_batch("b1", *(_ev(f"stage/{i}/0", _stage(i)) for i in range(5)), unknown)])
+    clock.advance(40 * 86_400)
+    store.ingest.write([_batch("b2", _ev("stage/5/0", _stage(5)))])
+    cutoff = clock.now_ms() - 30 * 86_400 * 1000
+    # Batches of two: the pass goes on along the key until no old copy is left.
+    assert store.ingest.compact_event_payloads(cutoff, batch=2) == (5, len(b"stage/0/0") * 5)
+    payloads = {key: payload for key, _, payload in store.ingest.events(APP)}
+    assert payloads == {**{f"stage/{i}/0": b"" for i in range(5)}, "future/1": b"new-agent", "stage/5/0": b"stage/5/0"}
+    assert store.applications.stages(APP) == [_stage(i) for i in range(6)]
+    # A re-sent old event is still a duplicate, and a second pass finds nothing to do.
+    assert store.ingest.write([_batch("b3", _ev("stage/0/0", _stage(0)))]) == [IngestResult("b3", 0, 1)]
+    assert store.ingest.compact_event_payloads(cutoff) == (0, 0)

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import AgentCounters, AgentStatus, IngestBatch, IngestResult
+from server.domain import UNKNOWN_EVENT_KIND, AgentCounters, AgentStatus, IngestBatch, IngestResult
 from server.store.repos import fastsql
 from server.store.repos.base import Repository, chunks
 from server.store.repos.ingest_rows import (
@@ -169,6 +169,38 @@ class IngestRepository(Repository):
             rows = conn.execute(sa.select(EV.c.key, EV.c.kind, EV.c.payload)
                                 .where(EV.c.application_id == application_id).order_by(EV.c.key)).all()
         return [(r.key, r.kind, bytes(r.payload)) for r in rows]
+
+    def compact_event_payloads(self, received_before_ms: int, batch: int = 5000) -> tuple[int, int]:
+        """Drop the verbatim copy (payload) of events received before ``received_before_ms``;
+        returns (events compacted, payload bytes dropped).
+
+        Each event keeps its row: its key is what makes a re-sent event a duplicate, and everything
+        materialized from it (applications, stages, executors, peaks) stays as it is. Events of a
+        kind this server does not know keep their payload, their only copy. Works in batches of
+        ``batch`` events so that a large table is never locked by one long transaction. The
+        database reuses the space; only a VACUUM gives it back to the file system.
+        """
+        size = sa.func.length(EV.c.payload)
+        pk = sa.tuple_(EV.c.application_id, EV.c.key)
+        pick = (sa.select(EV.c.application_id, EV.c.key, size)
+                .where(EV.c.received_ms < received_before_ms, size > 0, EV.c.kind != UNKNOWN_EVENT_KIND)
+                .order_by(EV.c.application_id, EV.c.key).limit(batch))
+        clear = (sa.update(EV).where(EV.c.application_id == sa.bindparam("app"), EV.c.key == sa.bindparam("ev"))
+                 .values(payload=b""))
+        events = dropped = 0
+        after: tuple[str, str] | None = None
+        while True:
+            # Keyset pagination along the primary key: one pass over the table however many batches.
+            query = pick if after is None else pick.where(pk > sa.tuple_(*after))
+            with self._write() as conn:
+                rows = conn.execute(query).all()
+                if rows:
+                    conn.execute(clear, [{"app": app_id, "ev": key} for app_id, key, _ in rows])
+            events += len(rows)
+            dropped += sum(int(n) for _, _, n in rows)
+            if len(rows) < batch:
+                return events, dropped
+            after = (rows[-1][0], rows[-1][1])
 
 
 def _counters(data: dict[str, Any] | None) -> AgentCounters:
