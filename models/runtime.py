@@ -129,8 +129,7 @@ class RuntimeModel:
         m0 = np.zeros(dim)
         m0[1 : 1 + p] = prior_mean
         prec0 = np.zeros((dim, dim))
-        prec0[0, 0] = 1.0 / _INTERCEPT_SD**2
-        prec0[1 : 1 + p, 1 : 1 + p] = np.linalg.inv(prior_cov)
+        prec0[0, 0] = 1.0 / _INTERCEPT_SD**2  # the coefficient and deviation blocks are set per grid point below
         sim_inv = np.linalg.inv(similarity_matrix)
         _, logdet_sim = np.linalg.slogdet(similarity_matrix)
         gram, xty = design.T @ design / sigma2, design.T @ resid / sigma2

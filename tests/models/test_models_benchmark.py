@@ -123,18 +123,22 @@ class _Fixed:
     def reset(self, candidates: list, sla_s: float, seed: int) -> None:  # type: ignore[type-arg]
         self._ids = [c.config_id for c in candidates]
         self._n = 0
+        self._asked: str | None = None
 
     def tell(self, config_id: str, runtime_s: float, ok: bool, metrics: object) -> None:
         self._n += 1
+        self._asked = None
 
     def ask(self) -> str:
-        return self._ids[(self._n // 2) % len(self._ids)]  # each configuration twice: new, then run before
+        self._asked = self._ids[(self._n // 2) % len(self._ids)]  # each configuration twice: new, then run before
+        return self._asked
 
     def recommend(self) -> str:
         return self._ids[0]
 
     def interval(self, config_id: str) -> tuple[float, float] | None:
-        return self._interval
+        # Only the prediction for the run just asked for, before its outcome is told.
+        return self._interval if config_id == self._asked else None
 
 
 @pytest.mark.parametrize(("interval", "share"), [((0.0, 1e9), 1.0), ((0.0, 1e-3), 0.0)])

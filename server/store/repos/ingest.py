@@ -176,7 +176,8 @@ class IngestRepository(Repository):
 
         Each event keeps its row: its key is what makes a re-sent event a duplicate, and everything
         materialized from it (applications, stages, executors, peaks) stays as it is. Events of a
-        kind this server does not know keep their payload, their only copy. Works in batches of
+        kind this server does not know keep their payload, their only copy. Fields a newer agent
+        added to a kind this server does know live only in the payload and go with it. Works in batches of
         ``batch`` events so that a large table is never locked by one long transaction. The
         database reuses the space; only a VACUUM gives it back to the file system.
         """
