@@ -17,7 +17,7 @@ from typing import Any
 
 from protos.trimtab.v1 import common_pb2, ingest_pb2
 from server import translate
-from server.domain import TASK_METRIC_NAMES, IngestBatch, outside_heap_bytes
+from server.domain import TASK_METRIC_NAMES, UNKNOWN_EVENT_KIND, IngestBatch, outside_heap_bytes
 from server.store import PreparedBatch
 from server.store.convert import TD_COLUMNS, ZERO_METRICS
 from server.store.repos.fastsql import json_text
@@ -38,7 +38,7 @@ def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
     for i, ev in enumerate(msg.events):
         kind = check(ev, i)
         app = ev.application_id
-        body = getattr(ev, kind) if kind != translate.UNKNOWN_KIND else None
+        body = getattr(ev, kind) if kind != UNKNOWN_EVENT_KIND else None
         events.append(((app, ev.key), kind, ev.SerializeToString(), _ROWS[kind](body, app, agent_id)))
         if kind == "application_end":
             ended.append(app)
@@ -123,4 +123,4 @@ _ROWS: dict[str, Callable[[Any, str, str], Materialized]] = {
     "sql_execution": _sql, "executor_gauges": _gauges, "driver_peaks": _driver,
 }
 assert set(_ROWS) == {f.name for f in ingest_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields}
-_ROWS[translate.UNKNOWN_KIND] = lambda body, app, agent_id: ()
+_ROWS[UNKNOWN_EVENT_KIND] = lambda body, app, agent_id: ()

@@ -32,7 +32,6 @@ from server.domain import (
 )
 from server.errors import InvalidArgument, ResourceExhausted
 
-UNKNOWN_KIND = UNKNOWN_EVENT_KIND  # see server.domain
 _FIRST_BODY_FIELD = min(f.number for f in ingest_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 
 MAX_ID_LENGTH = 256
@@ -109,7 +108,7 @@ def check_event(ev: ingest_pb2.Event, index: int) -> str:
     kind = ev.WhichOneof("body")
     if kind is None:
         if any(f.field_number >= _FIRST_BODY_FIELD for f in UnknownFieldSet(ev)):
-            return UNKNOWN_KIND
+            return UNKNOWN_EVENT_KIND
         raise InvalidArgument(f"events[{index}].body: no event set")
     if kind == "stage_completed":
         s = ev.stage_completed
@@ -143,8 +142,8 @@ def _event(ev: ingest_pb2.Event, index: int) -> IngestEvent:
     kind = check_event(ev, index)
     app = ev.application_id
     body: object
-    if kind == UNKNOWN_KIND:
-        body = None  # kept as its payload only (see UNKNOWN_KIND)
+    if kind == UNKNOWN_EVENT_KIND:
+        body = None  # kept as its payload only (see server.domain.UNKNOWN_EVENT_KIND)
     elif kind == "application_start":
         body = _application(ev.application_start, app)
     elif kind == "application_end":

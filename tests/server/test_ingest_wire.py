@@ -14,6 +14,7 @@ import pytest
 
 from protos.trimtab.v1 import common_pb2, ingest_pb2
 from server import ingest_wire, translate
+from server.domain import UNKNOWN_EVENT_KIND
 from server.errors import InvalidArgument, ResourceExhausted, TrimtabError
 from server.store.repos.ingest_rows import prepare
 
@@ -126,7 +127,7 @@ def test_an_unknown_body_is_the_same_payload_only_event_both_ways() -> None:
     wire = ingest_wire.prepare_batch(msg, 100)
     domain = prepare(translate.batch_from_proto(msg, 100))
     assert wire.events == domain.events
-    assert wire.events[-1] == (("app-1", "gpu/1"), translate.UNKNOWN_KIND, newer, ())
+    assert wire.events[-1] == (("app-1", "gpu/1"), UNKNOWN_EVENT_KIND, newer, ())
     # No body at all (nor an unknown one) is still an error.
     msg.events.append(ingest_pb2.Event(key="empty", application_id="app-1"))
     with pytest.raises(InvalidArgument, match=r"^events\[12\]\.body: no event set"):
