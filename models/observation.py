@@ -48,6 +48,11 @@ class Observation:
 
     ``recommendation_applied`` is False for runs on a configuration the user chose (the starting
     configuration, or a manual edit); those runs are still valid measurements.
+
+    ``setup_s`` is the part of ``runtime_s`` spent creating the cluster before the job's code ran
+    (the Jobs API's ``setup_duration``), None when unknown. On Databricks it is minutes, varies
+    from run to run and hardly depends on the configuration, so the model learns it apart from
+    the execution, which is what the configuration changes.
     """
 
     config_id: str
@@ -59,3 +64,4 @@ class Observation:
     anomalies: tuple[str, ...] = ()
     stage_signature: str | None = None
     recommendation_applied: bool = True
+    setup_s: float | None = None
