@@ -417,8 +417,8 @@ class CostBreakdown:
 @dataclass(frozen=True)
 class Run:
     """One execution of a project's cluster. ``start_ms``/``end_ms`` bound the
-    cluster's run; ``anomalies`` are words like ``spot_loss``, ``data_growth``,
-    ``failure``."""
+    cluster's run (cluster setup included); ``anomalies`` are words like ``spot_loss``,
+    ``data_growth``, ``failure``."""
 
     project_id: int
     databricks_run_id: int
@@ -435,6 +435,10 @@ class Run:
     recommendation_id: int | None = None
     phase: str = "learning"
     created_at_ms: int = 0
+    # The part of ``runtime_s`` spent creating the cluster (the Jobs API's ``setup_duration``);
+    # None when unknown. The tuner learns it apart from the execution: it is minutes, varies
+    # from run to run and hardly depends on the configuration.
+    setup_s: float | None = None
     id: int | None = None
 
 

@@ -110,6 +110,19 @@ def data_grew(input_bytes: int | None, history: Sequence[Run]) -> bool:
     return input_bytes > DATA_GROWTH_FACTOR * statistics.median(previous[-GROWTH_WINDOW:])
 
 
+def setup_seconds(piece: ClusterRun) -> float | None:
+    """The run's cluster setup in seconds, kept only when it fits inside the run's runtime.
+
+    The runtime spans setup, execution and cleanup, so a setup outside [0, runtime] was
+    mis-reported; learned from, it would move runtime between the cloud's share and the
+    configuration's, so it is taken as unknown instead.
+    """
+    if piece.setup_ms is None:
+        return None
+    setup_s = piece.setup_ms / 1000.0
+    return setup_s if 0.0 <= setup_s <= piece.runtime_s else None
+
+
 def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any] | None,
               timeline: ClusterTimeline, agent: AgentData, history: Sequence[Run],
               expected: Expected) -> tuple[Run, list[str]]:
@@ -137,5 +150,5 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         start_ms=piece.start_ms, end_ms=piece.end_ms, runtime_s=piece.runtime_s, outcome=piece.outcome,
         config=config_from_spec(spec), input_bytes=input_bytes, anomalies=tuple(anomalies),
         application_ids=tuple(a.application_id for a in agent.applications),
-        recommendation_id=rec_id, phase=project.phase)
+        recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece))
     return run, drift

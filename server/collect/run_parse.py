@@ -13,7 +13,7 @@ edited since.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,9 @@ class ClusterRun:
     end_ms: int
     outcome: str  # succeeded | failed | canceled
     state_message: str
+    # Creating the cluster before its first task's code ran (``setup_duration``); None when the
+    # run does not report it. Part of the runtime, but set by the cloud, not the configuration.
+    setup_ms: int | None = None
 
     @property
     def runtime_s(self) -> float:
@@ -85,6 +88,22 @@ def task_key_of(task: Mapping[str, Any]) -> str | None:
     return None
 
 
+def cluster_setup_ms(tasks: Sequence[Mapping[str, Any]]) -> int | None:
+    """The time the cluster key's job cluster took to come up, from its tasks' ``setup_duration``.
+
+    For a multi-task run the top-level durations are 0 and each task holds its own. Only the
+    earliest-starting task waited for the job cluster to be created; later tasks on the same
+    cluster report ~0, so summing or taking the latest would be wrong. None when that task does
+    not report the field (older runs, or a task that never got a cluster).
+    """
+    started = [t for t in tasks if t.get("start_time")]
+    if not started:
+        return None
+    first = min(started, key=lambda t: int(t["start_time"]))
+    value = first.get("setup_duration")
+    return int(value) if value is not None else None
+
+
 def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
     """The run's pieces, one per cluster key that got a cluster, in first-start order."""
     shared = {e.get("job_cluster_key"): e.get("new_cluster") for e in run.get("job_clusters") or []}
@@ -115,6 +134,6 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
             start_ms=min(starts) if starts else int(run.get("start_time") or 0),
             end_ms=max(ends) if ends else int(run.get("end_time") or 0),
             outcome=_combine([task_outcome(t) for t in tasks]),
-            state_message="; ".join(m for m in messages if m)))
+            state_message="; ".join(m for m in messages if m), setup_ms=cluster_setup_ms(tasks)))
     out.sort(key=lambda c: c.start_ms)
     return out

@@ -76,4 +76,5 @@ def observation(run: Run, stages: Sequence[Stage], applied_recommendation: bool)
         anomalies=anomalies,
         stage_signature=stage_signature(stages),
         recommendation_applied=applied_recommendation,
+        setup_s=run.setup_s,
     )

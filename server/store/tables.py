@@ -92,6 +92,7 @@ class RunRow(SQLModel, table=True):
     recommendation_id: int | None = None
     phase: str = "learning"
     created_at_ms: int = _big()
+    setup_s: float | None = None
 
 
 class RunCostRow(SQLModel, table=True):

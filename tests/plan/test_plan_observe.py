@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from models.observation import OUT_OF_MEMORY
@@ -31,6 +33,14 @@ def test_a_run_that_succeeded_after_an_oom_retry_is_not_labelled() -> None:
              config=ClusterConfig(node_type_id="m5d.2xlarge", num_workers=4))
     obs = observation(ok, [Stage("app", 2, attempt_id=0, failure_reason=OOM), Stage("app", 2, attempt_id=1)], True)
     assert obs is not None and obs.ok and OUT_OF_MEMORY not in obs.anomalies
+
+
+def test_the_cluster_setup_reaches_the_tuner_apart_from_the_runtime() -> None:
+    timed = dataclasses.replace(RUN, outcome="succeeded", anomalies=(), runtime_s=370.0, setup_s=235.0)
+    obs = observation(timed, [], applied_recommendation=True)
+    assert obs is not None and (obs.runtime_s, obs.setup_s) == (370.0, 235.0)
+    unknown = observation(dataclasses.replace(timed, setup_s=None), [], applied_recommendation=True)
+    assert unknown is not None and unknown.setup_s is None  # unknown stays unknown, not zero
 
 
 def test_stage_metrics_reach_the_replay_including_output_and_shuffle_write_time() -> None:

@@ -102,6 +102,16 @@ def test_runs_with_cost_applications_and_paging(store: Store) -> None:
     assert updated.outcome == "failed" and updated.application_ids == ("x", "y") and updated.cost is None
 
 
+def test_run_setup_round_trips_set_and_unknown(store: Store) -> None:
+    p = _project(store)
+    timed = store.runs.add(Run(project_id=p.id, databricks_run_id=1, runtime_s=370.0, setup_s=235.5))
+    unknown = store.runs.add(Run(project_id=p.id, databricks_run_id=2, runtime_s=120.0))
+    assert (timed.setup_s, unknown.setup_s) == (235.5, None)
+    assert [r.setup_s for r in store.runs.history(p.id)] == [235.5, None]
+    assert store.runs.update(dataclasses.replace(timed, setup_s=None)).setup_s is None
+    assert store.runs.update(dataclasses.replace(unknown, setup_s=61.25)).setup_s == 61.25
+
+
 def test_only_one_pending_recommendation(store: Store) -> None:
     p = _project(store)
     config = ClusterConfig(node_type_id="r5.xlarge", num_workers=6, spec={"node_type_id": "r5.xlarge"})

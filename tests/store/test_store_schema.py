@@ -6,6 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from server.domain import Run
 from server.errors import FailedPrecondition
 from server.store import migrate, open_store
 from server.store.engine import make_engine
@@ -63,6 +64,35 @@ def test_upgrade_from_0002_keeps_stages_as_storage_reads(db_url: str) -> None:
     try:
         [stage] = store.applications.stages("app")
         assert (stage.name, stage.input_from_cache) == ("scan", False)
+    finally:
+        store.close()
+
+
+def test_upgrade_from_0004_adds_run_setup_unknown_for_stored_runs(db_url: str) -> None:
+    """Runs stored by an older server come through with their cluster setup unknown, not zero."""
+    import sqlalchemy as sa
+
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0004")
+    assert "setup_s" not in {c["name"] for c in sa.inspect(engine).get_columns("runs")}
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO projects (workspace, job_id, cluster_key, job_name, phase, settings, original_spec, "
+            "current_spec, orphaned, detached, project_state, created_at_ms) VALUES "
+            "('prod', 42, 'main', 'nightly', 'learning', '{}', '{}', '{}', false, false, '{}', 5)"))
+        project_id = conn.execute(sa.text("SELECT id FROM projects")).scalar_one()
+        conn.execute(sa.text(
+            "INSERT INTO runs (project_id, databricks_run_id, cluster_id, start_ms, end_ms, runtime_s, outcome, "
+            "anomalies, phase, created_at_ms) VALUES "
+            f"({project_id}, 900, 'c-1', 1000, 371000, 370.0, 'succeeded', '[]', 'learning', 5)"))
+    engine.dispose()
+    store = open_store(db_url)
+    try:
+        assert migrate.current_revision(store.engine) == migrate.head_revision()
+        [old] = store.runs.history(project_id)
+        assert (old.databricks_run_id, old.runtime_s, old.setup_s) == (900, 370.0, None)
+        new = store.runs.add(Run(project_id=project_id, databricks_run_id=901, runtime_s=300.0, setup_s=200.0))
+        assert store.runs.get(int(new.id or 0)).setup_s == 200.0
     finally:
         store.close()
 
