@@ -89,7 +89,7 @@ ANCHOR_SPEC: dict[str, Any] = {
 PRICING = Pricing(cloud="aws", region="us-east-1", plan="premium")
 START_MS = 1_767_225_600_000  # 2026-01-01 UTC: a fixed clock, so the same draw is the same run
 CONTEXT_ID = "4242424242424242424"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: observations carry the cluster's setup time
 # The profiles' input a year after day 0 (x3 at their 0.3%/day growth). On day-0 inputs the Spark
 # work is a minute or two and the run time (cluster creation to termination, what the Jobs API
 # reports and the SLA is about) is mostly the 3-5 minutes of cluster start, whose run-to-run noise
@@ -172,7 +172,9 @@ def simulate(profile: str, config: ClusterConfig, draw: int, day: int = 0) -> Dr
     # Without an agent the collector knows neither the input size nor any stage.
     without = observation(replace(run, input_bytes=None, application_ids=()), [], applied_recommendation=True)
     assert with_agent is not None and without is not None  # the run has a configuration
-    return Draw(with_agent, without)
+    # The cluster's setup (start to RUNNING) is the Jobs API's setup_duration: known with or without the agent.
+    setup_s = max(0, sim.running_ms - sim.start_time_ms) / 1000.0
+    return Draw(replace(with_agent, setup_s=setup_s), replace(without, setup_s=setup_s))
 
 
 # ------------------------------------------------------------------ cache
@@ -269,8 +271,9 @@ class SearchResult:
         return float(k)
 
 
-def search(space: Space, mode: str, quantile: float, seed: int, budget: int) -> SearchResult:
-    """One ask/tell search with `decide`, seeing the runs with (``agent``) or without (``runtime``) stages."""
+def search(space: Space, mode: str, quantile: float, seed: int, budget: int, setup_known: bool = True) -> SearchResult:
+    """One ask/tell search with `decide`, seeing the runs with (``agent``) or without (``runtime``) stages;
+    without their cluster setup times too unless ``setup_known``."""
     truth = space.truth
     sla_s = sla_for(truth, quantile)
     best = oracle_cost(truth, sla_s)
@@ -289,6 +292,8 @@ def search(space: Space, mode: str, quantile: float, seed: int, budget: int) -> 
     for step in range(1, budget + 1):
         draws = space.draws[cfg]
         obs = draws[int(draw_rng[cfg].integers(len(draws)))].seen_by(mode)
+        if not setup_known:
+            obs = replace(obs, setup_s=None)
         # The first run is the user's own configuration, not one Trimtab chose.
         history.append(replace(obs, recommendation_applied=step > 1))
         tried.append(cfg)
@@ -304,9 +309,10 @@ def search(space: Space, mode: str, quantile: float, seed: int, budget: int) -> 
 
 
 def run_profile(profile: str, families: Sequence[str], n_draws: int, cache_dir: Path | None, day: int,
-                quantiles: Sequence[float], seeds: int, budget: int) -> list[SearchResult]:
+                quantiles: Sequence[float], seeds: int, budget: int, setup_known: bool = True) -> list[SearchResult]:
     space = build_space(profile, families, n_draws, cache_dir, day)
-    return [search(space, mode, q, seed, budget) for q in quantiles for seed in range(seeds) for mode in MODES]
+    return [search(space, mode, q, seed, budget, setup_known)
+            for q in quantiles for seed in range(seeds) for mode in MODES]
 
 
 def _run_profile_args(args: tuple[Any, ...]) -> tuple[str, float, list[SearchResult]]:
@@ -320,8 +326,9 @@ def _run_profile_args(args: tuple[Any, ...]) -> tuple[str, float, list[SearchRes
 
 def run_all(profiles: Sequence[str], families: Sequence[str], n_draws: int, cache_dir: Path | None, day: int,
             quantiles: Sequence[float], seeds: int, budget: int, jobs: int,
-            progress: Callable[[str], None]) -> list[SearchResult]:
-    work = [(p, tuple(families), n_draws, cache_dir, day, tuple(quantiles), seeds, budget) for p in profiles]
+            progress: Callable[[str], None], setup_known: bool = True) -> list[SearchResult]:
+    work = [(p, tuple(families), n_draws, cache_dir, day, tuple(quantiles), seeds, budget, setup_known)
+            for p in profiles]
     out: list[SearchResult] = []
     if jobs <= 1 or len(work) == 1:
         for w in work:
@@ -406,6 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="profiles simulated and searched in parallel")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "trimtab" / "agent_metrics")
     ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--without-setup", action="store_true",
+                    help="hide the runs' cluster setup times from the tuner (it then models whole runtimes)")
     args = ap.parse_args(argv)
     profiles = [p for p in args.profiles.split(",") if p.strip()]
     unknown = [p for p in profiles if p not in PROFILES]
@@ -421,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(profiles)} profiles (input of day {args.day}) x {n_cands} configurations x {args.draws} "
           f"simulated runs; {args.seeds} seeds, budget {args.budget}", file=sys.stderr)
     results = run_all(profiles, families, args.draws, cache, args.day, quantiles, args.seeds, args.budget, args.jobs,
-                      lambda m: print(m, file=sys.stderr, flush=True))
+                      lambda m: print(m, file=sys.stderr, flush=True), setup_known=not args.without_setup)
     print_tables(results, args.budget, sys.stdout)
     print(f"total benchmark time: {time.perf_counter() - t0:.0f} s")
     return 0

@@ -34,6 +34,8 @@ class Belief:
     cost_per_s: np.ndarray  # (m,) price per second, including expected spot rework
     log_sla: float | None
     z_target: np.ndarray  # (m,) normal score a configuration's P(meet) must reach to be recommended
+    # (m,) cost of a run that does not scale with its execution time: its cluster setup
+    fixed_cost: np.ndarray | float = 0.0
 
 
 def z_targets(p_target: float, p_survive: np.ndarray) -> np.ndarray:
@@ -46,7 +48,7 @@ def z_targets(p_target: float, p_survive: np.ndarray) -> np.ndarray:
 def _best_cost(belief: Belief, mean_log: np.ndarray, var: np.ndarray) -> np.ndarray:
     """Expected cost of the configuration that would be recommended, per row of ``mean_log``."""
     s2 = belief.sigma**2
-    cost = belief.cost_per_s * np.exp(mean_log + 0.5 * (var + s2))
+    cost = belief.cost_per_s * np.exp(mean_log + 0.5 * (var + s2)) + belief.fixed_cost
     if belief.log_sla is None:
         return cost.min(axis=-1)
     typical = mean_log + 0.5 * s2

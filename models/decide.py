@@ -31,6 +31,7 @@ from models.observation import Observation
 from models.prior import DEFAULT_PRIOR, Prior
 from models.replay import replay_log_shape
 from models.runtime import Prediction, RuntimeModel, similarity
+from models.setup import Setup, estimate, execution_view, p_total_below, total_interval
 from models.space import FEATURES, Candidate, design_features, feature_centre
 
 _SAMPLES = 400
@@ -120,6 +121,11 @@ class _Outlook:
     draws_feasible: np.ndarray
     tried: frozenset[str]
     kg: np.ndarray  # knowledge gradient per candidate (models.acquire)
+    setup: Setup  # the project's cluster setup time (zero when its runs do not report it)
+    # One run's whole runtime (setup + execution): median and 90% interval
+    median_s: np.ndarray
+    lo_s: np.ndarray
+    hi_s: np.ndarray
 
 
 def decide(
@@ -137,6 +143,9 @@ def decide(
     cands = list(candidates)
     known = {c.config_id: c for c in cands}
     input_elasticity = prior.mean[FEATURES.index("log_input")]
+    # The model learns the execution; the cluster's setup is added back where the whole run counts.
+    setup = estimate(history)
+    history = execution_view(history, setup)
     scr = screen(history, known, prior.sigma_run, input_elasticity)
     rebased = scr.change_reason is not None
     prefix = f"{scr.change_reason}. " if rebased else ""
@@ -144,7 +153,7 @@ def decide(
     if not scr.learn:
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or cands
         return _first_run(allowed, history, scr.explained, settings, rebased, prefix)
-    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed)
+    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup)
     best = _best_index(out, settings, avoid)
     designed = len(history) - scr.segment_start - 1
     common = _Common(rebased, scr.explained, cands[best], float(out.p_best[best]), bool(settings.sla_s))
@@ -196,12 +205,13 @@ def forecast(
     prior = prior or DEFAULT_PRIOR
     cands = list(candidates)
     known = {c.config_id: c for c in cands}
+    setup = estimate(history)
+    history = execution_view(history, setup)
     scr = screen(history, known, prior.sigma_run, prior.mean[FEATURES.index("log_input")])
     if not scr.learn:
         return []
-    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed)
-    lo, hi = out.pred.interval_s()
-    med = out.pred.median_s()
+    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup)
+    lo, hi, med = out.lo_s, out.hi_s, out.median_s
     return [
         Forecast(
             c,
@@ -222,7 +232,9 @@ def _outlook(
     prior: Prior,
     known: Mapping[str, Candidate],
     seed: int,
+    setup: Setup,
 ) -> _Outlook:
+    """The model's view of every candidate from ``runs`` (execution times, see `models.setup`)."""
     sizes = [o.input_gb for o in runs if o.input_gb]
     centre = feature_centre(cands, float(np.median(sizes)) if sizes else None)
     run_cands = [known[o.config_id] for o in runs]
@@ -263,24 +275,29 @@ def _outlook(
     pred = model.predict(x_cands, off_cands)
     price = np.array([c.price_per_hour for c in cands])
     rate = np.array([c.interruption_rate for c in cands])
-    expected = pred.expected_s()
+    # Setup is paid and waited for whatever the configuration: it adds to runtime and cost.
+    expected = pred.expected_s() + setup.mean_s
     # A spot loss mid-run costs on average half a run of rework (and usually the SLA).
     p_loss = 1.0 - np.exp(-rate * expected / 3600.0)
     expected = expected * (1.0 + 0.5 * p_loss)
     cost = price * expected / 3600.0
     rng = np.random.default_rng(seed)
     draws = model.sample_mean_log(x_cands, off_cands, _SAMPLES, rng)
-    draws_cost = price * np.exp(draws + 0.5 * model.sigma**2) * (1.0 + 0.5 * p_loss) / 3600.0
+    draws_cost = price * (np.exp(draws + 0.5 * model.sigma**2) + setup.mean_s) * (1.0 + 0.5 * p_loss) / 3600.0
+    # What is left of the SLA for the execution once the typical setup is over.
+    log_sla = math.log(max(settings.sla_s - setup.mean_s, 1e-9)) if settings.sla_s else math.nan
     if settings.sla_s and settings.sla_per_run:
-        z_meet = (math.log(settings.sla_s) - pred.mean_log) / pred.sd_run
-        p_meet = ndtr(z_meet) * (1.0 - p_loss)
-        draws_p = ndtr((math.log(settings.sla_s) - draws) / model.sigma) * (1.0 - p_loss)
+        z_meet = (log_sla - pred.mean_log) / pred.sd_run
+        p_meet = p_total_below(pred.mean_log, pred.sd_run, setup, settings.sla_s) * (1.0 - p_loss)
+        draws_p = p_total_below(draws, model.sigma, setup, settings.sla_s) * (1.0 - p_loss)
         feasible = draws_p >= settings.p_target
     elif settings.sla_s:
         typical = pred.mean_log + 0.5 * model.sigma**2
-        z_meet = (math.log(settings.sla_s) - typical) / np.sqrt(pred.var_param + 1e-12)
+        # The typical setup is an estimate too: its uncertainty, in the execution's log units.
+        var_setup = (setup.se_mean_s / math.exp(log_sla)) ** 2
+        z_meet = (log_sla - typical) / np.sqrt(pred.var_param + var_setup + 1e-12)
         p_meet = ndtr(z_meet) * (1.0 - p_loss)
-        feasible = draws + 0.5 * model.sigma**2 <= math.log(settings.sla_s)
+        feasible = draws + 0.5 * model.sigma**2 <= log_sla
     else:
         z_meet = np.full(len(cands), np.inf)
         p_meet = np.ones(len(cands))
@@ -288,19 +305,23 @@ def _outlook(
     masked = np.where(feasible, draws_cost, np.inf)
     winner = np.where(feasible.any(axis=1), masked.argmin(axis=1), draws.argmin(axis=1))
     p_best = np.bincount(winner, minlength=len(cands)) / _SAMPLES
-    p_run = pred.p_below(settings.sla_s) * (1.0 - p_loss) if settings.sla_s else np.ones(len(cands))
+    p_run = (p_total_below(pred.mean_log, pred.sd_run, setup, settings.sla_s) * (1.0 - p_loss)
+             if settings.sla_s else np.ones(len(cands)))
     rows = RuntimeModel.rows(x_cands)
     belief = Belief(
         pred.mean_log,
         rows @ model.cov @ rows.T,
         model.sigma,
         price * (1.0 + 0.5 * p_loss) / 3600.0,
-        math.log(settings.sla_s) if settings.sla_s else None,
+        log_sla if settings.sla_s else None,
         z_targets(settings.p_target, 1.0 - p_loss),
+        price * setup.mean_s * (1.0 + 0.5 * p_loss) / 3600.0,
     )
     kg = knowledge_gradient(belief)
     tried = frozenset(o.config_id for o in runs)
-    return _Outlook(pred, expected, cost, p_meet, p_run, z_meet, p_best, draws_cost, feasible, tried, kg)
+    median, lo, hi = total_interval(pred.mean_log, pred.sd_run, setup)
+    return _Outlook(pred, expected, cost, p_meet, p_run, z_meet, p_best, draws_cost, feasible, tried, kg, setup,
+                    median, lo, hi)
 
 
 def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core: float) -> np.ndarray:
@@ -325,7 +346,8 @@ def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int:
 
 def _learning_pick(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int | None:
     if settings.sla_s:
-        not_badly = out.pred.p_below(settings.miss_badly * settings.sla_s) >= settings.p_learn
+        limit = settings.miss_badly * settings.sla_s
+        not_badly = p_total_below(out.pred.mean_log, out.pred.sd_run, out.setup, limit) >= settings.p_learn
     else:
         not_badly = np.ones(len(avoid), dtype=bool)
     admissible = (out.p_best > 0) & not_badly & ~avoid
@@ -361,9 +383,10 @@ def _sla_note(out: _Outlook, i: int, settings: Settings) -> str:
 
 
 def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settings) -> str:
-    lo, hi = out.pred.interval_s()
-    what = f"{cands[i].config_id}: cheapest expected cost {out.cost[i]:.4g}/run, runtime {out.pred.median_s()[i]:.0f}s"
-    what += f" [{lo[i]:.0f}, {hi[i]:.0f}]"
+    what = f"{cands[i].config_id}: cheapest expected cost {out.cost[i]:.4g}/run, runtime {out.median_s[i]:.0f}s"
+    what += f" [{out.lo_s[i]:.0f}, {out.hi_s[i]:.0f}]"
+    if out.setup.mean_s > 0:
+        what += f" incl. ~{out.setup.mean_s:.0f}s cluster setup"
     if not settings.sla_s:
         return what + " (no SLA)"
     if out.p_meet[i] >= settings.p_target:
@@ -374,12 +397,12 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
 def _decision(
     cands: list[Candidate], out: _Outlook, i: int, phase: str, reason: str, common: _Common
 ) -> Decision:
-    lo, hi = out.pred.interval_s()
+    lo, hi = out.lo_s, out.hi_s
     price = cands[i].price_per_hour / 3600.0
     return Decision(
         candidate=cands[i],
         phase=phase,
-        predicted_runtime_s=float(out.pred.median_s()[i]),
+        predicted_runtime_s=float(out.median_s[i]),
         runtime_interval_s=(float(lo[i]), float(hi[i])),
         predicted_cost=float(out.cost[i]),
         cost_interval=(float(lo[i] * price), float(hi[i] * price)),

@@ -7,6 +7,7 @@ import numpy as np
 
 from models.decide import Settings, _explore_pick, _Outlook
 from models.runtime import Prediction
+from models.setup import NO_SETUP
 
 
 def _outlook(cost: list[float], p_run: list[float], kg: list[float]) -> _Outlook:
@@ -28,6 +29,10 @@ def _outlook(cost: list[float], p_run: list[float], kg: list[float]) -> _Outlook
         draws_feasible=np.ones((4, n), dtype=bool),
         tried=frozenset(),
         kg=np.array(kg),
+        setup=NO_SETUP,
+        median_s=c * 3600.0,
+        lo_s=c * 3600.0,
+        hi_s=c * 3600.0,
     )
 
 

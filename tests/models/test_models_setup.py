@@ -1,0 +1,109 @@
+"""Cluster setup learned apart from the execution (`models.setup`) and how `decide` uses it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy.special import ndtr
+
+from models.decide import Settings, decide
+from models.observation import Observation
+from models.setup import NO_SETUP, Setup, estimate, execution_view, p_total_below, total_interval
+from tests.models.models_synth import Job, grid
+
+
+def _obs(runtime_s: float, setup_s: float | None, config: str = "a") -> Observation:
+    return Observation(config_id=config, runtime_s=runtime_s, ok=True, setup_s=setup_s)
+
+
+def test_setup_is_estimated_from_every_run_that_reports_one() -> None:
+    runs = [_obs(400, 200), _obs(500, 240, "b"), _obs(300, None), _obs(450, 220, "c")]
+    setup = estimate(runs)
+    assert setup.mean_s == pytest.approx(220.0)
+    # Three setups scatter by 20 s; the prior (15% of the mean, two pseudo-runs) keeps it wider.
+    assert 20.0 < setup.sd_s < 0.15 * 220.0
+    assert setup.se_mean_s == pytest.approx(setup.sd_s / np.sqrt(3))
+
+
+def test_without_setup_figures_the_model_sees_whole_runtimes() -> None:
+    runs = [_obs(400, None), _obs(500, None)]
+    assert estimate(runs) is NO_SETUP
+    assert execution_view(runs, NO_SETUP) == runs
+
+
+def test_a_setup_longer_than_its_run_is_not_believed() -> None:
+    runs = [_obs(400, 200), _obs(100, 150)]
+    setup = estimate(runs)
+    assert setup.mean_s == pytest.approx(200.0)
+    # The bad figure is replaced by the mean, and an execution never drops below 5% of its runtime.
+    assert [o.runtime_s for o in execution_view(runs, setup)] == pytest.approx([200.0, 5.0])
+
+
+def test_runs_without_a_setup_figure_are_taken_to_have_the_mean_one() -> None:
+    runs = [_obs(400, 200), _obs(600, None), _obs(500, 240)]
+    view = execution_view(runs, estimate(runs))
+    assert [o.runtime_s for o in view] == pytest.approx([200.0, 380.0, 260.0])
+    assert [o.setup_s for o in view] == [200, None, 240]
+
+
+def test_p_total_below_is_the_convolution_of_setup_and_execution() -> None:
+    mean_log = np.log([100.0, 200.0, 300.0])
+    sd = np.array([0.1, 0.2, 0.3])
+    setup = Setup(100.0, 20.0, 5.0)
+    rng = np.random.default_rng(0)
+    execution = np.exp(mean_log + sd * rng.standard_normal((200_000, 3)))
+    total = execution + setup.mean_s + setup.sd_next_s * rng.standard_normal((200_000, 1))
+    for limit in (250.0, 350.0, 450.0):
+        assert p_total_below(mean_log, sd, setup, limit) == pytest.approx((total <= limit).mean(0), abs=0.005)
+    # Without a setup it is the execution's own log-normal probability.
+    assert p_total_below(mean_log, sd, NO_SETUP, 250.0) == pytest.approx(ndtr((np.log(250.0) - mean_log) / sd))
+    # Any shape: posterior draws (rows) of every configuration (columns).
+    draws = np.stack([mean_log, mean_log + 0.1])
+    assert p_total_below(draws, 0.2, setup, 350.0).shape == (2, 3)
+    # A limit the setup alone uses up leaves nothing.
+    assert p_total_below(mean_log, sd, Setup(400.0, 1.0, 0.0), 300.0) == pytest.approx([0.0, 0.0, 0.0])
+
+
+def test_total_interval_holds_90_percent_of_runs() -> None:
+    mean_log = np.log([60.0, 200.0, 900.0])
+    sd = np.array([0.05, 0.15, 0.3])
+    setup = Setup(240.0, 40.0, 10.0)
+    median, lo, hi = total_interval(mean_log, sd, setup)
+    rng = np.random.default_rng(1)
+    total = (np.exp(mean_log + sd * rng.standard_normal((200_000, 3)))
+             + setup.mean_s + setup.sd_next_s * rng.standard_normal((200_000, 1)))
+    held = ((total >= lo) & (total <= hi)).mean(0)
+    assert held == pytest.approx([0.9, 0.9, 0.9], abs=0.02)
+    assert median == pytest.approx(np.median(total, axis=0), rel=0.02)
+
+
+def test_a_long_setup_is_not_blamed_on_the_configuration() -> None:
+    # A job measured three times on the dear configuration and once on the cheap one, whose run
+    # happened to wait 330 s for its cluster (the others 190-230 s). The cheap one's execution
+    # plus the usual setup meets the SLA; its whole runtime that one time did not.
+    cands = grid()
+    by_id = {c.config_id: c for c in cands}
+    cheap, dear = by_id["8xc.2x"], by_id["16xc.4x"]
+    job = Job(fixed_s=30.0, noise=0.02)
+    rng = np.random.default_rng(1)
+    history = []
+    for cand, setup_s in ((dear, 190.0), (dear, 230.0), (dear, 210.0), (cheap, 330.0)):
+        run = job.run(cand, rng)
+        history.append(replace(run, runtime_s=run.runtime_s + setup_s, setup_s=setup_s))
+    sla = job.mean_runtime(cheap) + 300.0
+    assert history[-1].runtime_s > sla
+    settings = Settings(sla_s=sla, learning_budget=0)
+
+    known = decide([cheap, dear], history, settings)
+    assert known.best is not None and known.best.config_id == cheap.config_id
+    assert known.p_meet_sla is not None and known.p_meet_sla >= 0.9
+    assert "240s cluster setup" in known.reason
+    # The prediction is for the whole run: the execution and the usual setup.
+    lo, hi = known.runtime_interval_s
+    assert lo < job.mean_runtime(cheap) + 240.0 < hi
+
+    # The same runs without their setup figures: the cheap configuration's one run missed the SLA.
+    blind = decide([cheap, dear], [replace(o, setup_s=None) for o in history], settings)
+    assert blind.best is not None and blind.best.config_id == dear.config_id
