@@ -10,11 +10,12 @@ Pooled from two sources (`models.prior.combine_fits`):
 
 A project contributes once its current segment (`models.changes.screen`: since its last input
 shift or runtime regression) has runs on at least five configurations, enough to fit its shape
-(`models.prior.fit_workload`). Fits come from the stored runs alone (runtime, configuration,
-input, anomalies), not their stages: cheap, the same whichever path loads them, but blind to code
-changes (a new stage structure), which only the project's own plan sees. They are cached by each
-project's run count and newest run, so a plan refits only the projects that ran since the last
-one; the first plan after a start fits every project once (~10-30 ms each here).
+(`models.prior.fit_workload`). Fits come from the stored runs alone (runtime, or execution time
+when runs report their cluster setup; configuration, input, anomalies), not their stages: cheap,
+the same whichever path loads them, but blind to code changes (a new stage structure), which
+only the project's own plan sees. They are cached by each project's run count and newest run, so
+a plan refits only the projects that ran since the last one; the first plan after a start fits
+every project once (~10-30 ms each here).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from models.changes import screen
 from models.prior import Prior, WorkloadFit, combine_fits, fit_workload
 from models.public_prior import FITS as PUBLIC_FITS
+from models.setup import estimate, execution_view
 from models.space import FEATURES
 from server.costing.catalog import PriceCatalog
 from server.domain import Project
@@ -93,5 +95,7 @@ class ProjectPriors:
         history = [o for o in history if o.config_id in known]
         if not history:
             return None
+        # The prior is about how the execution scales, as the project models see it (`models.setup`).
+        history = execution_view(history, estimate(history))
         segment = screen(history, known, self._base.sigma_run, self._base.mean[FEATURES.index("log_input")])
         return fit_workload(cands, [history[i] for i in segment.learn])

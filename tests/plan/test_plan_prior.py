@@ -33,17 +33,19 @@ def _project(store, job_id: int, node: str = "m5.xlarge") -> Project:
                                       original_spec=spec, settings=ProjectSettings(sla_seconds=7200.0)))
 
 
-def _scaling_runs(store, project: Project, elasticity: float, start: int = 0) -> None:
-    """Runs whose runtime follows cores^elasticity exactly, each configuration twice (1% apart)."""
+def _scaling_runs(store, project: Project, elasticity: float, start: int = 0, setup_s: float = 0.0) -> None:
+    """Runs whose execution follows cores^elasticity exactly, each configuration twice (1% apart),
+    after a cluster setup of ``setup_s`` +-10% (reported with the run) when given."""
     n = start
     for node, workers in SHAPES:
         cores = workers * (4 if node == "m5.xlarge" else 8)
         for noise in (1.0, 1.01):
             n += 1
+            setup = setup_s * (0.9 + 0.2 * (n % 3) / 2) if setup_s else None
             store.runs.add(Run(project_id=int(project.id), databricks_run_id=n, start_ms=n * 86_400_000,
                                end_ms=n * 86_400_000 + 1000, outcome="succeeded",
-                               runtime_s=3600.0 * (cores / 32) ** elasticity * noise,
-                               config=config_from_spec(_spec(node, workers))))
+                               runtime_s=3600.0 * (cores / 32) ** elasticity * noise + (setup or 0.0),
+                               config=config_from_spec(_spec(node, workers)), setup_s=setup))
 
 
 def test_without_other_projects_a_project_starts_from_the_public_fits(store) -> None:
@@ -64,6 +66,15 @@ def test_other_projects_pull_the_prior_towards_how_they_scale_and_own_runs_never
     assert pooled.mean[CORES] < priors.base.mean[CORES] - 0.05
     # The linear project's own prior leaves its own runs out: nothing else qualifies.
     assert priors.for_project(int(linear.id)) == priors.base
+
+
+def test_another_projects_cluster_setup_does_not_flatten_how_it_scales(store) -> None:
+    # Its execution scales almost perfectly with cores, after an hour's setup that no configuration
+    # changes: whole runtimes would flatten the slope to about the public fits' own.
+    priors = ProjectPriors(store, load_catalog())
+    new, slow_start = _project(store, 1), _project(store, 2)
+    _scaling_runs(store, slow_start, elasticity=-0.95, setup_s=3600.0)
+    assert priors.for_project(int(new.id)).mean[CORES] < priors.base.mean[CORES] - 0.05
 
 
 def test_fits_are_cached_until_a_project_runs_again(store, monkeypatch: pytest.MonkeyPatch) -> None:
