@@ -58,10 +58,13 @@ def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: 
     except TrimtabCostError:
         memory = 0.0
     use = driver_use(stages, beats)
+    # The share of the driver's own life: it starts once the cluster's setup is over.
+    setup = run.setup_s if run.setup_s is not None and run.setup_s < run.runtime_s else 0.0
+    alive_s = run.runtime_s - setup
     return DriverRun(
         node_type=node_type, memory_gib=memory, ok=run.outcome == "succeeded",
         peak_heap_gib=use.peak_heap_bytes / GIB if use else None,
-        gc_share=use.gc_ms / 1000.0 / run.runtime_s if use and run.runtime_s > 0 else None,
+        gc_share=use.gc_ms / 1000.0 / alive_s if use and alive_s > 0 else None,
         peak_outside_gib=use.peak_outside_heap_bytes / GIB if use else 0.0,
         driver_failed="driver_lost" in run.anomalies,
     )

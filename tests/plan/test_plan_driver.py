@@ -57,6 +57,9 @@ def test_a_runs_driver_evidence_comes_from_the_driver_peaks_only() -> None:
     assert d.peak_heap_gib == pytest.approx(3.0)  # the executor's 40 GiB is not the driver's
     assert d.gc_share == pytest.approx(12.0 / 600.0)
     assert d.ok and not d.driver_failed
+    # The driver lives after the cluster's setup: GC is a share of that part of the run.
+    late = driver_run(dataclasses.replace(run, setup_s=360.0), stages, catalog, "aws")
+    assert late is not None and late.gc_share == pytest.approx(12.0 / 240.0)
     bare = driver_run(dataclasses.replace(run, anomalies=("failure", "driver_lost"), outcome="failed"), [],
                       catalog, "aws")
     assert bare is not None and bare.peak_heap_gib is None and bare.gc_share is None and bare.driver_failed
