@@ -11,7 +11,7 @@ The server calls ONE entry point after every collected run::
   Build them from the project's bounds; the decision only ever returns one of them.
 - ``history``: `Observation` per collected run, oldest first (runtime, ok, input size, the agent's
   per-stage summaries `StageObs`, anomalies such as "spot_loss"/"failure", stage signature, whether
-  the run used Trimtab's recommendation).
+  the run used Trimtab's recommendation, the cluster's setup time when the run reports it).
 - ``settings``: `Settings` (SLA seconds or None, learning budget, P target 0.9, auto-apply, plus
   the optimizer's risk attitude; see `models.decide.Settings`).
 - ``prior``: from `learn_prior([(candidates, history), ...])` over other projects; None uses
@@ -25,8 +25,9 @@ model would settle on now). `forecast(...)` gives the same predictions for every
 
 Modules: `space` (candidates, features), `observation`, `replay` (single-run extrapolation from
 stage metrics), `runtime` (Bayesian runtime model with prediction intervals), `prior`,
-`changes` (anomaly screening, change points), `acquire` (knowledge gradient: which run improves the
-recommendation most), `decide` (phases, SLA-constrained optimizer).
+`changes` (anomaly screening, change points), `setup` (the cluster's setup time, learned apart
+from the execution), `acquire` (knowledge gradient: which run improves the recommendation most),
+`decide` (phases, SLA-constrained optimizer).
 """
 
 from models.decide import Decision, Forecast, Settings, decide, forecast
