@@ -29,17 +29,19 @@ def test_table_has_both_modes_per_sla_and_the_summary(cache: Path, capsys: pytes
     tables = re.findall(r"== SLA quantile (\d\.\d\d) \(1 profiles x 1 seeds\)\n(.*)\n(.*)\n(.*)\n(.*)\n", out)
     assert [t[0] for t in tables] == ["0.20", "0.80"]
     for _, head, agent_row, runtime_row, reach in tables:
-        assert head.split() == ["profile", "mode", "P@1", "P@2", "P@3", "runs→10%", "misses", "regret@1", "regret@3"]
+        assert head.split() == ["profile", "mode", "P@1", "P@2", "P@3", "runs→10%", "misses", "regret@1", "regret@3",
+                                "ceiling"]
         for row, label in ((agent_row, "agent metrics"), (runtime_row, "runtime-only")):
             assert row.startswith(f"{PROFILE:<20} {label}")
             cells = row[len(f"{PROFILE:<20} {label:<14}"):].split()
-            assert len(cells) == 7
+            assert len(cells) == 8
             p_values = [float(c) for c in cells[:3]]
             assert all(p in (0.0, 1.0) for p in p_values)  # one search: each P is a yes or a no
             assert cells[3] == ">3" or 1 <= int(cells[3]) <= 3
             assert 0.0 <= float(cells[4]) <= 2.0  # at most the two runs the tuner chose
-            for regret in cells[5:]:
+            for regret in cells[5:7]:
                 assert regret == "miss" or float(regret.rstrip("%")) >= 0.0  # never cheaper than the oracle
+            assert cells[7] in ("0.00", "1.00")  # one profile: the ceiling is a yes or a no
         assert re.fullmatch(r"P>=0\.6 after: agent metrics (\d+|more than 3) runs?, runtime-only (\d+|more than 3)",
                             reach)
     assert re.search(r"agent metrics reach P>=0.6 after (\d+|more than 3) runs vs (\d+|more than 3) runtime-only",
@@ -62,6 +64,9 @@ def test_the_two_modes_see_the_same_runs_with_and_without_agent_data(tmp_path: P
             assert d.runtime_only.stage_signature is None
             assert (d.runtime_only.config_id, d.runtime_only.runtime_s, d.runtime_only.ok) == \
                 (d.agent.config_id, d.agent.runtime_s, d.agent.ok)
+            # The cluster's setup (the Jobs API's setup_duration) is known with or without the agent.
+            assert d.agent.setup_s is not None and 0 < d.agent.setup_s < d.agent.runtime_s
+            assert d.runtime_only.setup_s == d.agent.setup_s
     # Configurations really differ in runtime, and noise seeds differ within one configuration.
     means = [space.truth.mean_runtime(c.config_id) for c in space.candidates]
     assert max(m for m in means if m) > 1.2 * min(m for m in means if m)
