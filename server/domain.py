@@ -441,6 +441,14 @@ class Run:
     setup_s: float | None = None
     id: int | None = None
 
+    @property
+    def execution_s(self) -> float:
+        """The runtime after the cluster's setup: the part the driver and executors lived for (the
+        whole runtime when the setup is unknown)."""
+        if self.setup_s is not None and 0.0 <= self.setup_s < self.runtime_s:
+            return self.runtime_s - self.setup_s
+        return self.runtime_s
+
 
 # ----------------------------------------------------------- recommendations
 

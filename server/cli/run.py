@@ -61,10 +61,11 @@ def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> Non
     for r in reply.runs:
         c = r.config
         size = f"{c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else str(c.num_workers)
-        rows.append((r.id, when(r.start_time_ms), format_duration(r.runtime_s), r.outcome,
+        setup = format_duration(r.setup_s) if r.HasField("setup_s") else "-"
+        rows.append((r.id, when(r.start_time_ms), format_duration(r.runtime_s), setup, r.outcome,
                      f"{c.node_type_id} x{size}" if c.node_type_id else "-",
                      f"{r.cost.total:,.2f}" if r.HasField("cost") else "-", r.phase, ",".join(r.anomalies)))
-    print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "OUTCOME", "CLUSTER", "COST", "PHASE", "NOTES"])
+    print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "SETUP", "OUTCOME", "CLUSTER", "COST", "PHASE", "NOTES"])
     if reply.next_page_token:
         click.echo(f"more: --page-token {reply.next_page_token}")
 
@@ -99,7 +100,9 @@ def show(ctx: CliContext, run_id: str) -> None:
         click.echo(f"input {r.input_bytes / 1e9:,.2f} GB")
     if r.HasField("driver"):
         d = r.driver
-        click.echo("driver " + driver_use(d.peak_heap_bytes, d.gc_ms, d.peak_outside_heap_bytes, r.runtime_s))
+        # GC as a share of the driver's life, which starts after the cluster's setup.
+        alive_s = r.runtime_s - r.setup_s if r.HasField("setup_s") and 0 <= r.setup_s < r.runtime_s else r.runtime_s
+        click.echo("driver " + driver_use(d.peak_heap_bytes, d.gc_ms, d.peak_outside_heap_bytes, alive_s))
     if r.anomalies:
         click.echo(f"unusual: {', '.join(r.anomalies)}")
     if r.stages:

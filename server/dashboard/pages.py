@@ -169,11 +169,12 @@ def run_page(page: RunPage) -> str:
     facts = [("project", f'<a href="/projects/{page.project.id}">{escape(page.project.name)}</a>'),
              ("Databricks run", str(run.databricks_run_id)), ("cluster", escape(run.cluster_id)),
              ("phase", _phase(run.phase)), ("outcome", escape(run.outcome)), ("runtime", duration(run.runtime_s)),
+             ("cluster setup", duration(run.setup_s)),
              ("input", gb(run.input_bytes) if run.input_bytes is not None else "-"),
              ("anomalies", escape(", ".join(run.anomalies)) or "none"),
              ("applications", escape(", ".join(a.application_id for a in page.applications)) or "none"),
              ("executors", str(len(page.executors))),
-             ("driver", escape(fmt_driver_use(d.peak_heap_bytes, d.gc_ms, d.peak_outside_heap_bytes, run.runtime_s))
+             ("driver", escape(fmt_driver_use(d.peak_heap_bytes, d.gc_ms, d.peak_outside_heap_bytes, run.execution_s))
               if (d := page.driver) is not None else "-")]
     stage_rows = "".join(
         f'<tr class="stage-row" data-stage-id="{s.stage_id}"><td>{s.stage_id}</td><td>{escape(s.name)}</td>'

@@ -58,9 +58,7 @@ def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: 
     except TrimtabCostError:
         memory = 0.0
     use = driver_use(stages, beats)
-    # The share of the driver's own life: it starts once the cluster's setup is over.
-    setup = run.setup_s if run.setup_s is not None and run.setup_s < run.runtime_s else 0.0
-    alive_s = run.runtime_s - setup
+    alive_s = run.execution_s  # the driver starts once the cluster's setup is over
     return DriverRun(
         node_type=node_type, memory_gib=memory, ok=run.outcome == "succeeded",
         peak_heap_gib=use.peak_heap_bytes / GIB if use else None,

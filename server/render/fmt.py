@@ -40,7 +40,8 @@ def percent(fraction: float | None) -> str:
 
 def driver_use(peak_heap_bytes: int, gc_ms: int, outside_heap_bytes: int, runtime_s: float) -> str:
     """What a run's driver used, as the recommendation's reason cites it:
-    ``heap peak 3.5 GiB, GC 1.2 s (0.2% of the run), Python and other processes 0.3 GiB``."""
+    ``heap peak 3.5 GiB, GC 1.2 s (0.2% of the run), Python and other processes 0.3 GiB``, the GC
+    share of ``runtime_s``: the run's time after its cluster's setup, which is the driver's life."""
     gib = 2**30
     gc = f"GC {gc_ms / 1000:,.1f} s" + (f" ({gc_ms / 1000 / runtime_s:.1%} of the run)" if runtime_s > 0 else "")
     outside = f", Python and other processes {outside_heap_bytes / gib:,.1f} GiB" if outside_heap_bytes else ""

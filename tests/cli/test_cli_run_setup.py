@@ -36,3 +36,17 @@ def test_run_show_prints_the_cluster_setup_within_the_runtime(trimtab: Trimtab, 
     assert code == 0 and "runtime 6m10s, succeeded" in _runtime_line(out) and "setup" not in out
     code, out, _ = trimtab("--json", "run", "show", str(unknown.id))
     assert code == 0 and "setup_s" not in json.loads(out)
+
+
+def test_run_list_has_a_setup_column(trimtab: Trimtab, cli_store: Store) -> None:
+    project = cli_store.projects.add(Project(workspace="prod", job_id=43, cluster_key="main", job_name="hourly",
+                                             current_spec=SPEC, original_spec=SPEC))
+    timed, unknown = _run(cli_store, project, 11, 235.0), _run(cli_store, project, 12, None)
+    code, out, _ = trimtab("run", "list", str(project.id))
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["RUN", "STARTED", "(UTC)", "RUNTIME", "SETUP"]
+    rows = {line.split()[0]: line.split() for line in lines[2:] if line.split() and line.split()[0].isdigit()}
+    # RUN, date, time, RUNTIME, SETUP, OUTCOME
+    assert rows[str(timed.id)][3:6] == ["6m10s", "3m55s", "succeeded"]
+    assert rows[str(unknown.id)][3:6] == ["6m10s", "-", "succeeded"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 
 from server.dashboard import serve_dashboard
 from server.errors import FailedPrecondition
+from server.render.fmt import duration
 from tests.dashboard.conftest import Site
 
 
@@ -111,3 +114,20 @@ def test_a_run_page_says_what_its_driver_used(site: Site) -> None:
     assert status == 200 and b"heap peak 3.0 GiB, GC 12.0 s" in body and b"Python and other processes 0.5 GiB" in body
     without = next(r for r in site.run_ids if not site.store.runs.get(r).application_ids)
     assert b"heap peak" not in _get(site, f"/runs/{without}", cookie)[2]
+
+
+def test_a_run_page_shows_the_cluster_setup_and_the_driver_gc_after_it(site: Site) -> None:
+    cookie = {"Cookie": f"trimtab_token={site.admin_token}"}
+    run = site.store.runs.get(next(r for r in site.run_ids if site.store.runs.get(r).application_ids))
+    body = _get(site, f"/runs/{run.id}", cookie)[2]
+    assert b"<dt>cluster setup</dt><dd>-</dd>" in body  # not reported: unknown, not zero
+    before = re.search(rb"GC 12.0 s \((\d+\.\d)% of the run\)", body)
+    site.store.runs.update(dataclasses.replace(run, setup_s=run.runtime_s / 2))
+    try:
+        body = _get(site, f"/runs/{run.id}", cookie)[2]
+        assert f"<dt>cluster setup</dt><dd>{duration(run.runtime_s / 2)}</dd>".encode() in body
+        after = re.search(rb"GC 12.0 s \((\d+\.\d)% of the run\)", body)
+        # The driver lived for the half of the run after the setup: its GC share doubles.
+        assert before and after and float(after[1]) == pytest.approx(2 * float(before[1]), abs=0.1)
+    finally:
+        site.store.runs.update(run)
