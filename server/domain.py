@@ -444,10 +444,8 @@ class Run:
     @property
     def execution_s(self) -> float:
         """The runtime after the cluster's setup: the part the driver and executors lived for (the
-        whole runtime when the setup is unknown)."""
-        if self.setup_s is not None and 0.0 <= self.setup_s < self.runtime_s:
-            return self.runtime_s - self.setup_s
-        return self.runtime_s
+        whole runtime when the setup is unknown; the collector keeps a setup only within the runtime)."""
+        return self.runtime_s - (self.setup_s or 0.0)
 
 
 # ----------------------------------------------------------- recommendations

@@ -101,7 +101,7 @@ def show(ctx: CliContext, run_id: str) -> None:
     if r.HasField("driver"):
         d = r.driver
         # GC as a share of the driver's life, which starts after the cluster's setup.
-        alive_s = r.runtime_s - r.setup_s if r.HasField("setup_s") and 0 <= r.setup_s < r.runtime_s else r.runtime_s
+        alive_s = r.runtime_s - (r.setup_s if r.HasField("setup_s") else 0.0)
         click.echo("driver " + driver_use(d.peak_heap_bytes, d.gc_ms, d.peak_outside_heap_bytes, alive_s))
     if r.anomalies:
         click.echo(f"unusual: {', '.join(r.anomalies)}")
