@@ -35,7 +35,8 @@ ANOMALY_LABELS: dict[str, str] = {
 @dataclass(frozen=True)
 class TimelinePoint:
     """One run on the timeline. ``applied_recommendation_id`` is set only on the
-    first run made with a newly applied recommendation."""
+    first run made with a newly applied recommendation. ``setup_s`` is the part of
+    ``runtime_s`` the job cluster took to come up (None when the run did not say)."""
 
     run_id: int
     start_time_ms: int
@@ -46,6 +47,7 @@ class TimelinePoint:
     anomalies: tuple[str, ...] = ()
     applied_recommendation_id: int | None = None
     input_gb: float | None = None
+    setup_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ def points_from_runs(runs: Iterable[Run]) -> list[TimelinePoint]:
             anomalies=tuple(run.anomalies),
             applied_recommendation_id=run.recommendation_id if changed else None,
             input_gb=run.input_bytes / 1e9 if run.input_bytes is not None else None,
+            setup_s=run.setup_s,
         ))
     return points
 

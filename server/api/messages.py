@@ -167,7 +167,7 @@ def timeline(t: Timeline) -> admin_pb2.Timeline:
             phase=p.phase, outcome=p.outcome, anomalies=list(p.anomalies),
             applied_recommendation_id=str(p.applied_recommendation_id)
             if p.applied_recommendation_id is not None else "",
-            input_gb=p.input_gb) for p in t.points],
+            input_gb=p.input_gb, setup_s=p.setup_s) for p in t.points],
     )
 
 

@@ -18,7 +18,8 @@ def chart_from_message(reply: Any) -> Any:
         run_id=int(p.run_id) if p.run_id.isdigit() else 0, start_time_ms=p.start_time_ms, runtime_s=p.runtime_s,
         cost=p.cost, phase=p.phase, outcome=p.outcome, anomalies=tuple(p.anomalies),
         applied_recommendation_id=int(p.applied_recommendation_id) if p.applied_recommendation_id else None,
-        input_gb=p.input_gb if p.HasField("input_gb") else None) for p in reply.points]
+        input_gb=p.input_gb if p.HasField("input_gb") else None,
+        setup_s=p.setup_s if p.HasField("setup_s") else None) for p in reply.points]
     project = reply.project
     title = f"{project.job_name} ({project.name})" if project.job_name else project.name
     return build_timeline(points, reply.sla_seconds if reply.HasField("sla_seconds") else None, title)

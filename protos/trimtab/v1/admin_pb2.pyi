@@ -206,7 +206,7 @@ class GetTimelineRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class TimelinePoint(_message.Message):
-    __slots__ = ("run_id", "start_time_ms", "runtime_s", "cost", "phase", "outcome", "anomalies", "applied_recommendation_id", "input_gb")
+    __slots__ = ("run_id", "start_time_ms", "runtime_s", "cost", "phase", "outcome", "anomalies", "applied_recommendation_id", "input_gb", "setup_s")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_S_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +216,7 @@ class TimelinePoint(_message.Message):
     ANOMALIES_FIELD_NUMBER: _ClassVar[int]
     APPLIED_RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_GB_FIELD_NUMBER: _ClassVar[int]
+    SETUP_S_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     start_time_ms: int
     runtime_s: float
@@ -225,7 +226,8 @@ class TimelinePoint(_message.Message):
     anomalies: _containers.RepeatedScalarFieldContainer[str]
     applied_recommendation_id: str
     input_gb: float
-    def __init__(self, run_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., cost: _Optional[float] = ..., phase: _Optional[str] = ..., outcome: _Optional[str] = ..., anomalies: _Optional[_Iterable[str]] = ..., applied_recommendation_id: _Optional[str] = ..., input_gb: _Optional[float] = ...) -> None: ...
+    setup_s: float
+    def __init__(self, run_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., cost: _Optional[float] = ..., phase: _Optional[str] = ..., outcome: _Optional[str] = ..., anomalies: _Optional[_Iterable[str]] = ..., applied_recommendation_id: _Optional[str] = ..., input_gb: _Optional[float] = ..., setup_s: _Optional[float] = ...) -> None: ...
 
 class Timeline(_message.Message):
     __slots__ = ("project", "points", "sla_seconds")
