@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # before pyplot: headless servers and CI have no display
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
 from server.render.fmt import ANOMALY_COLORS, OTHER_COLOR, PHASE_COLORS, duration, money  # noqa: E402
+from server.render.svg import SETUP_COLOR, SETUP_OPACITY  # noqa: E402
 from server.timeline import ProjectTimeline  # noqa: E402
 
 
@@ -26,11 +27,17 @@ def timeline_png(tl: ProjectTimeline, dpi: int = 100) -> bytes:
                        alpha=0.55, lw=0)
         runtime_ax.text((band.first + band.last) / 2 + 1, 1.0, band.phase, transform=runtime_ax.get_xaxis_transform(),
                         ha="center", va="bottom", fontsize=8)
-    runtime_ax.plot(xs, [p.runtime_s / 60 for p in tl.points], "o-", color="#2563eb", ms=3, lw=1.2)
+    setups = [(i + 1, p.setup_s / 60) for i, p in enumerate(tl.points) if p.setup_s is not None]
+    if setups:
+        # Under the runtime line, like the SVG's rect.setup: how much of each runtime was cluster setup.
+        runtime_ax.bar([x for x, _ in setups], [s for _, s in setups], width=0.25, color=SETUP_COLOR,
+                       alpha=SETUP_OPACITY, lw=0, label="cluster setup", zorder=1)
+    runtime_ax.plot(xs, [p.runtime_s / 60 for p in tl.points], "o-", color="#2563eb", ms=3, lw=1.2, zorder=2)
     cost_ax.plot(xs, [p.cost for p in tl.points], "o-", color="#059669", ms=3, lw=1.2)
     if tl.sla_seconds is not None:
         runtime_ax.axhline(tl.sla_seconds / 60, color="#dc2626", ls="--", lw=1.2,
                            label=f"SLA {duration(tl.sla_seconds)}")
+    if tl.sla_seconds is not None or setups:
         runtime_ax.legend(loc="upper right", fontsize=8)
     for marker in tl.markers:
         for ax in (runtime_ax, cost_ax):

@@ -4,7 +4,9 @@ Two panels share the run axis: runtime (with the SLA line) above, cost below.
 Phase bands shade both panels, dashed lines mark applied recommendations and
 anomalies sit as labelled dots above their run. Elements carry classes and
 ``data-*`` attributes (``circle.point.runtime``, ``data-run-id``) so a browser
-test can count what was drawn.
+test can count what was drawn. A run that reported its cluster's setup gets a
+pale bar (``rect.setup``) from the runtime axis up to the setup, under its
+runtime point: how much of the runtime was the cluster coming up.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from server.timeline import ProjectTimeline, TimelinePoint
 WIDTH = 900
 PANEL_HEIGHT = 190
 LEFT, RIGHT, TOP, GAP, BOTTOM = 70, 20, 40, 40, 36
+# Pale and grey so the setup reads as "part of the runtime", not as a second series: it must stay
+# distinct from the phase bands (yellow/green/blue) and the runtime line (blue) it sits under.
+SETUP_COLOR = "#64748b"
+SETUP_OPACITY = 0.35
 
 
 DURATION_STEPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600,
@@ -63,6 +69,8 @@ def _panel(out: list[str], panel: _Panel, tl: ProjectTimeline, name: str, values
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
         out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10" '
                    f'fill="#4b5563">{escape(label(tick))}</text>')
+    if name == "runtime":
+        _setup_bars(out, panel, tl)
     if name == "runtime" and tl.sla_seconds is not None:
         y = panel.y(tl.sla_seconds)
         out.append(f'<line class="sla" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
@@ -80,8 +88,34 @@ def _panel(out: list[str], panel: _Panel, tl: ProjectTimeline, name: str, values
     out.append("</g>")
 
 
+def _setup_bars(out: list[str], panel: _Panel, tl: ProjectTimeline) -> None:
+    """One pale bar per run with a known setup, drawn before the line and points so it sits under them;
+    runs without one draw nothing, so a timeline without setups renders as it always did."""
+    known = [(i, p) for i, p in enumerate(tl.points) if p.setup_s is not None]
+    if not known:
+        return
+    spacing = (WIDTH - LEFT - RIGHT) / max(1, panel.n - 1)
+    width = min(10.0, max(2.0, spacing * 0.5))  # thin, and never wider than half the gap between runs
+    base = panel.y(0)
+    for i, point in known:
+        top = panel.y(point.setup_s or 0.0)
+        out.append(f'<rect class="setup" data-run-id="{point.run_id}" data-setup-s="{point.setup_s:g}" '
+                   f'x="{panel.x(i) - width / 2:.1f}" y="{top:.1f}" width="{width:.1f}" '
+                   f'height="{base - top:.1f}" fill="{SETUP_COLOR}" fill-opacity="{SETUP_OPACITY}">'
+                   f'<title>run {point.run_id}: cluster setup {escape(duration(point.setup_s))} of '
+                   f'{escape(duration(point.runtime_s))}</title></rect>')
+    # The legend entry sits beside the panel's title, only on charts that have a setup to explain.
+    x = LEFT + 70
+    out.append(f'<g class="legend-setup"><rect x="{x}" y="{panel.y0 - 18:.1f}" width="10" height="10" '
+               f'fill="{SETUP_COLOR}" fill-opacity="{SETUP_OPACITY}"/><text x="{x + 14}" y="{panel.y0 - 9:.1f}" '
+               f'font-size="11" fill="#374151">cluster setup</text></g>')
+
+
 def _tooltip(tl: ProjectTimeline, p: TimelinePoint) -> str:
-    parts = [f"run {p.run_id}", p.phase, duration(p.runtime_s), money(p.cost, tl.currency), p.outcome]
+    parts = [f"run {p.run_id}", p.phase, duration(p.runtime_s)]
+    if p.setup_s is not None:
+        parts.append(f"setup {duration(p.setup_s)}")
+    parts += [money(p.cost, tl.currency), p.outcome]
     if p.input_gb is not None:
         parts.append(f"{p.input_gb:.1f} GB in")
     if p.anomalies:

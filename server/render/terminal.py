@@ -1,17 +1,19 @@
 """A compact timeline for the terminal: one column per run, a few rows.
 
-    runtime  ▇▆▅▃▂▂▂▂  (SLA 45m00s: 7/8 met)
+    runtime  ▇▆▅▃▂▂▂▂  21m40s .. 48m10s (setup ~4m05s)  SLA 45m00s: 7/8 met
     cost     ▇▆▅▃▂▂▂▂  $1.20 .. $4.00
     phase    LLLLOOOO
     applied      ^ ^
     events    s  d  F
 
-Only the last `width` runs fit; the header says how many were left out.
+Only the last `width` runs fit; the header says how many were left out. The
+runtime row names the median cluster setup of the shown runs that reported one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from statistics import median
 
 from server.render.fmt import duration, money
 from server.timeline import ProjectTimeline
@@ -48,8 +50,10 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
     if timeline.sla_seconds is not None:
         met = sum(1 for p in points if timeline.sla_met(p))
         sla_note = f"  SLA {duration(timeline.sla_seconds)}: {met}/{len(points)} met"
+    setups = [p.setup_s for p in shown if p.setup_s is not None]
+    setup_note = f" (setup ~{duration(median(setups))})" if setups else ""
     lines.append(f"runtime  {spark(runtimes, timeline.max_runtime_s)}  "
-                 f"{duration(min(runtimes))} .. {duration(max(runtimes))}{sla_note}")
+                 f"{duration(min(runtimes))} .. {duration(max(runtimes))}{setup_note}{sla_note}")
     lines.append(f"cost     {spark(costs, max(costs))}  "
                  f"{money(min(costs), timeline.currency)} .. {money(max(costs), timeline.currency)}")
     lines.append("phase    " + "".join(PHASE_LETTERS.get(p.phase, "?") for p in shown))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from server.domain import (
     AgentInfo,
@@ -28,8 +29,10 @@ NEW_SPEC = {**SPEC, "node_type_id": "m5.2xlarge", "num_workers": 3}
 STAGES = (("read input", 10_000, 40_000), ("join", 40_000, 95_000), ("write", 95_000, 120_000))
 
 
-def seed(store: Store, sla_seconds: float | None = 2000) -> tuple[Project, list[int]]:
-    """The project, and the store ids of its runs (oldest first)."""
+def seed(store: Store, sla_seconds: float | None = 2000,
+         setups: Mapping[int, float] | None = None) -> tuple[Project, list[int]]:
+    """The project, and the store ids of its runs (oldest first); `setups` gives the cluster setup
+    (seconds) of some runs by their `story` id, the others have none."""
     project = store.projects.add(Project(
         workspace="ws", job_id=42, cluster_key="main", job_name="nightly etl", phase="monitoring",
         settings=ProjectSettings(sla_seconds=sla_seconds, auto_apply=False),
@@ -44,7 +47,7 @@ def seed(store: Store, sla_seconds: float | None = 2000) -> tuple[Project, list[
         stored = store.runs.add(dataclasses.replace(
             run, id=None, project_id=project.id, cost=cost, config=ClusterConfig(node_type_id="m5.xlarge",
                                                                                  num_workers=8, spec=SPEC),
-            application_ids=(APP_ID,) if run.id == 9 else ()))
+            application_ids=(APP_ID,) if run.id == 9 else (), setup_s=(setups or {}).get(int(run.id or 0))))
         ids.append(int(stored.id or 0))
     store.recommendations.add(Recommendation(
         project_id=project.id, config=ClusterConfig(node_type_id="m5.2xlarge", num_workers=3, spec=NEW_SPEC),
