@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
+
+from server.cli.main import main
+from server.config import ServerConfig
 from server.domain import (
     AgentInfo,
     Application,
@@ -19,7 +25,8 @@ from server.domain import (
     Recommendation,
     Stage,
 )
-from server.store import Store
+from server.serve import RunningServer, start_server
+from server.store import Store, open_store
 from tests.timeline.runs import story
 
 APP_ID = "app-20250101-0001"
@@ -72,3 +79,24 @@ def _ingest_application(store: Store) -> None:
     events.append(IngestEvent(APP_ID, "driver/x", "driver_peaks", DriverPeaks(APP_ID, {
         "JVMHeapMemory": 3 * 2**30, "TotalGCTime": 12_000, "ProcessTreePythonRSSMemory": 2**29})))
     store.ingest.write([IngestBatch("b1", AgentInfo("agent-1"), tuple(events))])
+
+
+@contextmanager
+def serving(tmp_path: Path, setups: Mapping[int, float] | None = None) -> Iterator[tuple[RunningServer, str, Store]]:
+    """A real gRPC server on loopback over a seeded SQLite store, and an admin token for the CLI."""
+    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
+    seed(store, setups=setups)
+    _, token = store.tokens.create("cli", "admin")
+    running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path), store)
+    try:
+        yield running, token, store
+    finally:
+        running.stop(grace=0)
+        store.close()
+
+
+def cli(capsys: pytest.CaptureFixture[str], running: RunningServer, token: str, *args: str) -> tuple[int, str]:
+    """Run `trimtab` against ``running``: exit code and everything it printed."""
+    code = main(["--server", running.address, "--token", token, *args])
+    out = capsys.readouterr()
+    return code, out.out + out.err

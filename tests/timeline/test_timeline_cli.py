@@ -9,36 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from server.cli.main import main
-from server.config import ServerConfig
-from server.serve import RunningServer, start_server
-from server.store import Store, open_store
-from tests.timeline.seed import seed
+from server.serve import RunningServer
+from server.store import Store
+from tests.timeline.seed import cli, serving
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[RunningServer, str, Store]]:
-    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
-    seed(store)
-    _, token = store.tokens.create("cli", "admin")
-    running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path), store)
-    try:
-        yield running, token, store
-    finally:
-        running.stop(grace=0)
-        store.close()
-
-
-def _run(capsys: pytest.CaptureFixture[str], running: RunningServer, token: str, *args: str) -> tuple[int, str]:
-    code = main(["--server", running.address, "--token", token, *args])
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    with serving(tmp_path) as running:
+        yield running
 
 
 def test_timeline_in_the_terminal(served: tuple[RunningServer, str, Store],
                                   capsys: pytest.CaptureFixture[str]) -> None:
     running, token, _ = served
-    code, text = _run(capsys, running, token, "timeline", "ws/42/main")
+    code, text = cli(capsys, running, token, "timeline", "ws/42/main")
     assert code == 0, text
     lines = text.splitlines()
     assert lines[0] == "nightly etl (ws/42/main)  (9 runs)"
@@ -49,21 +34,21 @@ def test_timeline_in_the_terminal(served: tuple[RunningServer, str, Store],
 def test_timeline_files(served: tuple[RunningServer, str, Store], capsys: pytest.CaptureFixture[str],
                         tmp_path: Path) -> None:
     running, token, _ = served
-    code, text = _run(capsys, running, token, "timeline", "ws/42/main", "--out", str(tmp_path / "t.html"))
+    code, text = cli(capsys, running, token, "timeline", "ws/42/main", "--out", str(tmp_path / "t.html"))
     assert code == 0 and "(9 runs)" in text
     page = (tmp_path / "t.html").read_text()
     svg = page[page.index("<svg"):page.index("</svg>") + 6]
     assert ET.fromstring(svg).get("data-points") == "9"
-    code, _ = _run(capsys, running, token, "timeline", "ws/42/main", "--out", str(tmp_path / "t.png"))
+    code, _ = cli(capsys, running, token, "timeline", "ws/42/main", "--out", str(tmp_path / "t.png"))
     assert code == 0 and (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
-    code, text = _run(capsys, running, token, "timeline", "ws/42/main", "--out", str(tmp_path / "t.jpg"))
+    code, text = cli(capsys, running, token, "timeline", "ws/42/main", "--out", str(tmp_path / "t.jpg"))
     assert code == 2 and "must end in .png, .html or .svg" in text
 
 
 def test_savings_table_and_json(served: tuple[RunningServer, str, Store],
                                 capsys: pytest.CaptureFixture[str]) -> None:
     running, token, _ = served
-    code, text = _run(capsys, running, token, "savings")
+    code, text = cli(capsys, running, token, "savings")
     assert code == 0, text
     row = next(line for line in text.splitlines() if "ws/42/main" in line)
     # Baseline: mean of 10.0 and 10.4; now: the last three succeeded Trimtab runs 5.6, 7.9, 5.0.
@@ -71,7 +56,7 @@ def test_savings_table_and_json(served: tuple[RunningServer, str, Store],
     # The fixture's job has no schedule: runs a year come from the gaps between its runs.
     assert "(observed)" in row
     assert "runs/year: from each job's unpaused schedule, else the observed gaps" in text
-    code, text = _run(capsys, running, token, "--json", "savings", "ws/42/main")
+    code, text = cli(capsys, running, token, "--json", "savings", "ws/42/main")
     data = json.loads(text)
     saved = (10.2 - 6.0) + (10.2 - 8.0) + (10.2 - 5.5) + (10.2 - 5.6) - 1.0 + (10.2 - 7.9) + (10.2 - 5.0)
     assert data["projects"][0]["saved_to_date"] == pytest.approx(saved)
@@ -82,5 +67,5 @@ def test_savings_table_and_json(served: tuple[RunningServer, str, Store],
 def test_unknown_project_is_one_clear_line(served: tuple[RunningServer, str, Store],
                                            capsys: pytest.CaptureFixture[str]) -> None:
     running, token, _ = served
-    code, text = _run(capsys, running, token, "timeline", "ws/1/nope")
+    code, text = cli(capsys, running, token, "timeline", "ws/1/nope")
     assert code == 1 and "not found" in text and len(text.strip().splitlines()) == 1

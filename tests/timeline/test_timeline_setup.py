@@ -14,17 +14,15 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from server.cli.main import main
-from server.config import ServerConfig
 from server.render.png import timeline_png
 from server.render.svg import timeline_svg
 from server.render.terminal import render_terminal
-from server.serve import RunningServer, start_server
+from server.serve import RunningServer
 from server.services.timeline import get_timeline
-from server.store import open_store
+from server.store import Store, open_store
 from server.timeline import ProjectTimeline, timeline_of_runs
 from tests.timeline.runs import story
-from tests.timeline.seed import seed
+from tests.timeline.seed import cli, seed, serving
 
 SVG = "{http://www.w3.org/2000/svg}"
 # By `story` run id; the others (3, 4, 6, 8) did not report a setup. Run 7 failed after 5 minutes,
@@ -128,35 +126,22 @@ def test_terminal_names_the_median_setup_and_keeps_its_columns() -> None:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[RunningServer, str]]:
-    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
-    seed(store, setups=SETUPS)
-    _, token = store.tokens.create("cli", "admin")
-    running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path), store)
-    try:
-        yield running, token
-    finally:
-        running.stop(grace=0)
-        store.close()
-
-
-def _run(capsys: pytest.CaptureFixture[str], running: RunningServer, token: str, *args: str) -> tuple[int, str]:
-    code = main(["--server", running.address, "--token", token, *args])
-    out = capsys.readouterr()
-    return code, out.out + out.err
+def served(tmp_path: Path) -> Iterator[tuple[RunningServer, str, Store]]:
+    with serving(tmp_path, setups=SETUPS) as running:
+        yield running
 
 
 def test_the_setup_crosses_the_grpc_api_and_reaches_the_clis_charts(
-        served: tuple[RunningServer, str], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    running, token = served
-    code, text = _run(capsys, running, token, "--json", "timeline", "ws/42/main")
+        served: tuple[RunningServer, str, Store], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    running, token, _ = served
+    code, text = cli(capsys, running, token, "--json", "timeline", "ws/42/main")
     assert code == 0, text
     points = json.loads(text)["points"]
     # proto3 optional: a run without a setup sends none, not a zero.
     assert [p.get("setup_s") for p in points] == [SETUPS.get(i) for i in range(1, 10)]
-    code, text = _run(capsys, running, token, "timeline", "ws/42/main", "--out", str(tmp_path / "t.svg"))
+    code, text = cli(capsys, running, token, "timeline", "ws/42/main", "--out", str(tmp_path / "t.svg"))
     assert code == 0, text
     root = ET.fromstring((tmp_path / "t.svg").read_text())
     assert len(_classes(root, "setup")) == len(SETUPS)
-    code, text = _run(capsys, running, token, "timeline", "ws/42/main")
+    code, text = cli(capsys, running, token, "timeline", "ws/42/main")
     assert code == 0 and "(setup ~4m10s)" in text.splitlines()[1]
