@@ -66,7 +66,9 @@ class ProjectSettings:
     spot_allowed: bool = True
     driver_node_type_id: str | None = None
     keep_autoscaling: bool = False
-    learning_budget: int = 8
+    # Designed runs at most per segment: the decision core's default (models.decide.Settings), the
+    # issue's, and the best of 2-5 on the tuning benchmark (docs/tuning.md); 8 was a placeholder.
+    learning_budget: int = 3
 
 
 @dataclass(frozen=True)

@@ -121,3 +121,10 @@ def test_every_priced_node_type_exists_in_the_sandbox_workspace() -> None:
     for cloud in ("aws", "azure"):
         offered = {k for k, v in NODE_TYPES.items() if v.cloud == cloud}
         assert set(catalog.node_types(cloud)) <= offered, cloud
+
+
+def test_a_new_projects_learning_budget_is_the_decision_cores_default() -> None:
+    from models.decide import Settings
+
+    # Imported projects start with the learning budget the tuner was measured with (3 designed runs).
+    assert ProjectSettings().learning_budget == Settings(sla_s=None).learning_budget == 3
