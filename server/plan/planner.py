@@ -75,7 +75,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     pairs = by_id(project_candidates(project, workspace, catalog, runs,
                                      driver=driver_choice.option.node_type if driver_choice else None))
     s = project.settings
-    settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply)
+    settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
+                        sla_per_run=s.sla_every_run)
     # Seeded by project and history length: the same history gives the same decision.
     decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history))
     config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})

@@ -1,0 +1,41 @@
+"""`ProjectSettings.sla_every_run` on both engines: stored, read back, and False for settings stored
+before the key existed."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from server.domain import Project, ProjectSettings
+from server.store import Store
+from server.store.tables import ProjectRow
+
+SPEC = {"node_type_id": "m5.xlarge", "num_workers": 4, "spark_version": "15.4.x-scala2.12"}
+
+
+def _project(store: Store, settings: ProjectSettings) -> Project:
+    return store.projects.add(Project(workspace="prod", job_id=42, cluster_key="main", job_name="nightly",
+                                      original_spec=SPEC, current_spec=SPEC, settings=settings))
+
+
+def test_sla_every_run_round_trips(store: Store) -> None:
+    p = _project(store, ProjectSettings(sla_seconds=2700.0, sla_every_run=True))
+    assert p.id is not None
+    assert store.projects.get(p.id).settings.sla_every_run is True
+    back = store.projects.update_settings(p.id, ProjectSettings(sla_seconds=2700.0))
+    assert back.settings.sla_every_run is False and store.projects.get(p.id).settings.sla_every_run is False
+
+
+def test_settings_stored_without_the_key_read_as_the_typical_run(store: Store) -> None:
+    p = _project(store, ProjectSettings(sla_seconds=2700.0, sla_every_run=True))
+    assert p.id is not None
+    # The JSON as a server from before `sla_every_run` wrote it: no migration, the dataclass default fills in.
+    old = {"sla_seconds": 2700.0, "auto_apply": True, "min_workers": None, "max_workers": None,
+           "allowed_families": ["m5"], "spot_allowed": True, "driver_node_type_id": None,
+           "keep_autoscaling": False, "learning_budget": 3}
+    table = ProjectRow.__table__
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == p.id).values(settings=old))
+        raw = conn.execute(sa.select(table.c.settings).where(table.c.id == p.id)).scalar_one()
+    assert "sla_every_run" not in raw
+    assert store.projects.get(p.id).settings == ProjectSettings(sla_seconds=2700.0, auto_apply=True,
+                                                                allowed_families=("m5",))
