@@ -64,6 +64,9 @@ def _show(ctx: CliContext, project: Any) -> None:
         ("phase", project.phase + (" — detached" if project.detached else "")
          + (" — orphaned" if project.orphaned else "")),
         ("SLA", format_duration(s.sla_seconds) if s.HasField("sla_seconds") else "none (minimize cost)"),
+        # Without an SLA there is nothing for a run to meet, so the line would only mislead.
+        *([("SLA applies to", "every run" if s.sla_every_run else "the typical run")]
+          if s.HasField("sla_seconds") else []),
         ("auto-apply", "on" if s.auto_apply else "off"),
         ("workers", f"{s.min_workers if s.HasField('min_workers') else '-'}"
                     f"..{s.max_workers if s.HasField('max_workers') else '-'}"),
@@ -105,11 +108,13 @@ def show(ctx: CliContext, project: str) -> None:
 @click.option("--driver-type", default=None, help="Fixed driver node type ('' to let Trimtab choose).")
 @click.option("--keep-autoscaling", default=None, metavar="on|off")
 @click.option("--learning-budget", type=click.IntRange(min=0), default=None, help="Most learning runs.")
+@click.option("--sla-every-run/--sla-typical-run", "sla_every_run", default=None,
+              help="Every run meets the SLA (dearer, fewer misses) / the typical run does (the default).")
 @click.pass_obj
 def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str | None,
                  min_workers: int | None, max_workers: int | None, allowed_families: str | None,
                  spot: str | None, driver_type: str | None, keep_autoscaling: str | None,
-                 learning_budget: int | None) -> None:
+                 learning_budget: int | None, sla_every_run: bool | None) -> None:
     """Change only the settings given."""
     from protos.trimtab.v1 import admin_pb2
 
@@ -136,6 +141,8 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
         s.keep_autoscaling = parse_switch(keep_autoscaling)
     if learning_budget is not None:
         s.learning_budget = learning_budget
+    if sla_every_run is not None:
+        s.sla_every_run = sla_every_run
     if not s.ListFields():
         raise click.UsageError("nothing to change: give at least one setting (see --help)")
     reply = admin_call(ctx, "ProjectServiceStub", "UpdateProjectSettings",
