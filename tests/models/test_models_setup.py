@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import replace
 
@@ -107,6 +108,11 @@ def test_a_long_setup_is_not_blamed_on_the_configuration() -> None:
     # The prediction is for the whole run: the execution and the usual setup.
     lo, hi = known.runtime_interval_s
     assert lo < job.mean_runtime(cheap) + 240.0 < hi
+
+    # Asked for every run to meet the SLA, the cheap configuration (86% of single runs) is not enough.
+    each = decide([cheap, dear], history, dataclasses.replace(settings, sla_per_run=True))
+    assert each.best is not None and each.best.config_id == dear.config_id
+    assert "each run meets the" in each.reason
 
     # The same runs without their setup figures: the cheap configuration's one run missed the SLA.
     blind = decide([cheap, dear], [replace(o, setup_s=None) for o in history], settings)
