@@ -56,8 +56,7 @@ NO_SETUP = Setup(0.0, 0.0, 0.0)
 def estimate(history: Sequence[Observation]) -> Setup:
     """The setup distribution from the latest runs that report one; `NO_SETUP` when none does
     (then the runtime model learns whole runtimes, as before setup was known)."""
-    seen = [float(o.setup_s) for o in history if o.setup_s is not None and 0.0 <= o.setup_s < o.runtime_s]
-    seen = seen[-RECENT:]
+    seen = [s for o in history if (s := _reported(o)) is not None][-RECENT:]
     if not seen:
         return NO_SETUP
     n = len(seen)
@@ -75,9 +74,15 @@ def execution_view(history: Sequence[Observation], setup: Setup) -> list[Observa
         return list(history)
     out = []
     for o in history:
-        own = o.setup_s if o.setup_s is not None and 0.0 <= o.setup_s < o.runtime_s else setup.mean_s
+        own = _reported(o)
+        own = setup.mean_s if own is None else own
         out.append(replace(o, runtime_s=max(o.runtime_s - own, _MIN_EXECUTION_SHARE * o.runtime_s)))
     return out
+
+
+def _reported(o: Observation) -> float | None:
+    """The run's own setup figure when it is believable (inside its runtime), else None."""
+    return float(o.setup_s) if o.setup_s is not None and 0.0 <= o.setup_s < o.runtime_s else None
 
 
 def p_total_below(mean_log: np.ndarray, sd_log: np.ndarray | float, setup: Setup, limit_s: float) -> np.ndarray:

@@ -10,8 +10,15 @@ matplotlib.use("Agg")  # before pyplot: headless servers and CI have no display
 
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
-from server.render.fmt import ANOMALY_COLORS, OTHER_COLOR, PHASE_COLORS, duration, money  # noqa: E402
-from server.render.svg import SETUP_COLOR, SETUP_OPACITY  # noqa: E402
+from server.render.fmt import (  # noqa: E402
+    ANOMALY_COLORS,
+    OTHER_COLOR,
+    PHASE_COLORS,
+    SETUP_COLOR,
+    SETUP_OPACITY,
+    duration,
+    money,
+)
 from server.timeline import ProjectTimeline  # noqa: E402
 
 

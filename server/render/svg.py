@@ -15,16 +15,20 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
-from server.render.fmt import ANOMALY_COLORS, OTHER_COLOR, PHASE_COLORS, duration, money
+from server.render.fmt import (
+    ANOMALY_COLORS,
+    OTHER_COLOR,
+    PHASE_COLORS,
+    SETUP_COLOR,
+    SETUP_OPACITY,
+    duration,
+    money,
+)
 from server.timeline import ProjectTimeline, TimelinePoint
 
 WIDTH = 900
 PANEL_HEIGHT = 190
 LEFT, RIGHT, TOP, GAP, BOTTOM = 70, 20, 40, 40, 36
-# Pale and grey so the setup reads as "part of the runtime", not as a second series: it must stay
-# distinct from the phase bands (yellow/green/blue) and the runtime line (blue) it sits under.
-SETUP_COLOR = "#64748b"
-SETUP_OPACITY = 0.35
 
 
 DURATION_STEPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600,
