@@ -113,6 +113,39 @@ class JobSchedule:
     interval_s: float | None = None
 
 
+PROBLEM_KEY = "problem"  # where `PlanProblem` lives in `Project.state`
+PROBLEM_STEPS: tuple[str, ...] = ("plan", "apply")
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    """Why Trimtab stopped moving a project on: the last planning or auto-apply failure.
+
+    ``step`` is ``"plan"`` or ``"apply"``; ``run_id`` the (Trimtab) run after which it
+    failed; ``message`` one line, the error's type and message. Kept in the project's
+    ``state`` under `PROBLEM_KEY` by `server.plan.planner` until a later plan (or apply) succeeds.
+    """
+
+    step: str
+    run_id: int
+    at_ms: int
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "run_id": self.run_id, "at_ms": self.at_ms, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PlanProblem | None:
+        """None for anything that is not a problem as `to_json` writes it (state is free JSON)."""
+        if not isinstance(data, dict) or data.get("step") not in PROBLEM_STEPS:
+            return None
+        try:
+            return cls(step=str(data["step"]), run_id=int(data.get("run_id") or 0),
+                       at_ms=int(data.get("at_ms") or 0), message=str(data.get("message") or ""))
+        except (TypeError, ValueError):
+            return None
+
+
 @dataclass(frozen=True)
 class Project:
     """One job cluster of one Databricks job: ``(workspace, job_id, cluster_key)``.
@@ -122,7 +155,8 @@ class Project:
     restores); ``current_spec`` what Trimtab last wrote or saw.
     ``last_seen_run_id`` is the collector's cursor in the job's run list.
     ``pending_apply`` holds the state of an apply in progress (free JSON).
-    ``state`` is the model's own state (free JSON, owned by `server/plan`).
+    ``state`` is the model's own state (free JSON, owned by `server/plan`); `problem` reads the
+    planning or auto-apply failure kept there.
     ``schedule`` is the job's schedule as last read, at import or by a collector poll (None: none;
     it runs when triggered, by hand or by another tool).
     """
@@ -147,6 +181,11 @@ class Project:
     @property
     def name(self) -> str:
         return f"{self.workspace}/{self.job_id}/{self.cluster_key}"
+
+    @property
+    def problem(self) -> PlanProblem | None:
+        """The last planning or auto-apply failure not yet cleared by a success (None: none)."""
+        return PlanProblem.from_json(self.state.get(PROBLEM_KEY))
 
 
 # -------------------------------------------------------- Spark applications

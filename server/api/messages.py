@@ -14,6 +14,7 @@ from server.domain import (
     CostBreakdown,
     Executor,
     ImportResult,
+    PlanProblem,
     ProjectSettings,
     Recommendation,
     Run,
@@ -79,6 +80,12 @@ def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
     return changes
 
 
+def plan_problem(p: PlanProblem | None) -> admin_pb2.PlanProblem | None:
+    if p is None:
+        return None
+    return admin_pb2.PlanProblem(step=p.step, run_id=p.run_id, at_ms=p.at_ms, message=p.message)
+
+
 def project(s: ProjectSummary) -> admin_pb2.Project:
     p = s.project
     return admin_pb2.Project(
@@ -87,6 +94,7 @@ def project(s: ProjectSummary) -> admin_pb2.Project:
         detached=p.detached, created_at_ms=p.created_at_ms, run_count=s.run_count,
         current_config=config(s.current_config), latest_cost=s.latest_cost,
         latest_runtime_s=s.latest_runtime_s, sla_met_fraction=s.sla_met_fraction,
+        problem=plan_problem(p.problem),
     )
 
 

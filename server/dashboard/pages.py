@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from html import escape
 
 from server.dashboard.views import ProjectPage, ProjectRow, RunPage
-from server.domain import CostBreakdown
+from server.domain import CostBreakdown, Project
 from server.render.fmt import driver_use as fmt_driver_use
 from server.render.fmt import duration, money, percent
 from server.render.html import STYLE
@@ -93,12 +94,23 @@ def _recommendation(page: ProjectPage) -> str:
             f"{escape(page.diff)}</pre>")
 
 
+def _problem(p: Project) -> list[tuple[str, str]]:
+    """The project's planning or auto-apply failure, right under its phase (which it freezes)."""
+    problem = p.problem
+    if problem is None:
+        return []
+    step = "planning" if problem.step == "plan" else "auto-apply"
+    when = datetime.fromtimestamp(problem.at_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [("problem", f'<span class="bad" id="problem" data-step="{escape(problem.step)}">'
+                        f"{escape(step)} after run {problem.run_id} failed {when}: {escape(problem.message)}</span>")]
+
+
 def project_page(page: ProjectPage) -> str:
     p = page.row.project
     tl = page.timeline
     s = p.settings
     savings = page.row.savings
-    facts = [("phase", _phase(p.phase)), ("SLA", _sla_status(page.row)),
+    facts = [("phase", _phase(p.phase)), *_problem(p), ("SLA", _sla_status(page.row)),
              ("auto-apply", "on" if s.auto_apply else "off"),
              ("saved to date", money(savings.saved_to_date if savings else None, tl.currency)),
              ("projected annual", money(savings.projected_annual if savings else None, tl.currency)),

@@ -4,7 +4,9 @@
 pure `models.decide`, store the recommendation and the phase). `Planner` is the
 collector's ``on_run_collected`` callback: it plans, then applies through
 `server.apply` when the project has auto-apply on. It never raises into the
-collector: a project that cannot be planned is logged and left as it was.
+collector: a project that cannot be planned is logged and left as it was, and
+the failure is kept on the project (`PlanProblem` in its state) so its owner
+sees it in `trimtab project show` until a later plan, or apply, succeeds.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from models.decide import Decision, Settings, decide
 from models.prior import Prior
+from server.clock import Clock, SystemClock
 from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway
-from server.domain import Project, Recommendation, Run, Workspace
+from server.domain import PROBLEM_KEY, PlanProblem, Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition, TrimtabError
 from server.plan.candidates import (
     by_id,
@@ -37,6 +41,10 @@ from server.store import Store
 log = logging.getLogger(__name__)
 
 GatewayFor = Callable[[Workspace], DatabricksGateway]
+
+# A kept problem message is one line of at most this many characters: enough for a database's
+# or the Jobs API's own sentence, short enough for a terminal line and the project row.
+PROBLEM_MESSAGE_CHARS = 300
 
 
 def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior: Prior | None = None) -> \
@@ -90,7 +98,10 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
                                   projected_monthly_saving=advice.projected_monthly_saving)
     rec = store.recommendations.add(rec)
     if project.phase != decision.phase:
-        store.projects.update(dataclasses.replace(store.projects.get(project_id), phase=decision.phase))
+        from server.apply import project_lock  # imports databricks-sdk; see Planner.after_run
+
+        with project_lock(project_id):  # rows are written whole: re-read under the lock
+            store.projects.update(dataclasses.replace(store.projects.get(project_id), phase=decision.phase))
     log.info("project %s: %s -> %s (%s)", project.name, config_id_of(current), decision.candidate.config_id,
              decision.phase)
     return rec
@@ -114,39 +125,108 @@ class Planner:
     """The collector's callback: plan the run's project, then auto-apply when it is on.
 
     Each project starts from the prior of what similar jobs did (`server.plan.prior`), unless a
-    fixed ``prior`` is given (tests and tools that want one)."""
+    fixed ``prior`` is given (tests and tools that want one). A failure is kept on the project
+    (`PlanProblem`, stamped by ``clock``) and cleared by the next success."""
 
     def __init__(self, store: Store, catalog: PriceCatalog, gateway_for: GatewayFor, *,
-                 prior: Prior | None = None) -> None:
+                 prior: Prior | None = None, clock: Clock | None = None) -> None:
         self._store = store
         self._catalog = catalog
         self._gateway_for = gateway_for
         self._prior = prior
         self._priors = ProjectPriors(store, catalog)
+        self._clock: Clock = clock or SystemClock()
 
     def __call__(self, run: Run) -> None:
         try:
             self.after_run(run)
         except Exception:  # the collector must keep collecting whatever one project does
-            log.exception("planning after run %s of project %s failed", run.id, run.project_id)
+            log.exception("planning or auto-apply after run %s of project %s failed", run.id, run.project_id)
 
     def after_run(self, run: Run) -> Recommendation | None:
+        """Plan, then auto-apply; a failure is recorded on the project (a plan failure is re-raised)."""
         from server import apply  # imports databricks-sdk; only needed once a run arrives
 
-        prior = self._prior or self._priors.for_project(run.project_id)
-        rec = plan_project(self._store, run.project_id, self._catalog, prior=prior)
-        project = self._store.projects.get(run.project_id)
-        if rec is None or not project.settings.auto_apply:
-            return rec
-        if same_cluster(rec.config, config_from_spec(project.current_spec)):
-            return rec  # nothing to change: the job already runs the recommended configuration
-        workspace = self._store.workspaces.get(project.workspace)
         try:
+            prior = self._prior or self._priors.for_project(run.project_id)
+            rec = plan_project(self._store, run.project_id, self._catalog, prior=prior)
+            project = self._store.projects.get(run.project_id)
+        except Exception as err:
+            self._record(run, "plan", err)
+            raise
+        if rec is None or not project.settings.auto_apply or \
+                same_cluster(rec.config, config_from_spec(project.current_spec)):
+            # Planned, and nothing to apply (not planned at all, auto-apply off, or the job
+            # already runs the recommendation): whatever failed before no longer holds it back.
+            self._clear(run, project, ("plan", "apply"))
+            return rec
+        try:
+            workspace = self._store.workspaces.get(project.workspace)
             result = apply.apply_recommendation(self._store, self._gateway_for(workspace), run.project_id)
         except FailedPrecondition as err:
+            # Normal (an apply waiting for its run, a user edit adopted): not a problem, and it
+            # says nothing about an earlier failed apply, which stays until an apply succeeds.
             log.info("project %s: not applied now: %s", project.name, err)
+            self._clear(run, project, ("plan",))
             return rec
         except TrimtabError as err:
             log.warning("project %s: auto-apply failed: %s", project.name, err)
+            self._record(run, "apply", err)
             return rec
+        except Exception as err:
+            self._record(run, "apply", err)
+            raise
+        self._clear(run, project, ("plan", "apply"))
         return result.recommendation
+
+    def _record(self, run: Run, step: str, err: BaseException) -> None:
+        """Keep the failure on the project; never raises (the store may be what failed)."""
+        problem = PlanProblem(step=step, run_id=int(run.id or 0), at_ms=self._clock.now_ms(),
+                              message=problem_message(err))
+        try:
+            self._update_state(run.project_id, lambda state: {**state, PROBLEM_KEY: problem.to_json()})
+        except Exception as store_err:  # the caller's error is the one that matters; it is logged there
+            log.warning("project %s: could not record the %s failure after run %s: %s",
+                        run.project_id, step, run.id, store_err)
+
+    def _clear(self, run: Run, project: Project, steps: tuple[str, ...]) -> None:
+        """Drop a kept problem of one of ``steps``; never raises (a success is not worth a failure).
+
+        ``project`` as read after planning: only this planner writes a problem, so one it does
+        not show is not there, and the common case costs no lock and no write."""
+        if PROBLEM_KEY not in project.state:
+            return
+
+        def cleared(state: dict[str, Any]) -> dict[str, Any] | None:
+            problem = PlanProblem.from_json(state.get(PROBLEM_KEY))
+            if PROBLEM_KEY not in state or (problem is not None and problem.step not in steps):
+                return None
+            return {k: v for k, v in state.items() if k != PROBLEM_KEY}
+
+        try:
+            self._update_state(run.project_id, cleared)
+        except Exception as store_err:  # the plan itself went through
+            log.warning("project %s: could not clear its problem after run %s: %s",
+                        run.project_id, run.id, store_err)
+
+    def _update_state(self, project_id: int,
+                      change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
+        """Read-modify-write of the project's state under its lock (rows are written whole, so an
+        apply or the collector writing meanwhile would otherwise lose its change or ours).
+        ``change`` returns the new state, or None for no write."""
+        from server.apply import project_lock  # see after_run
+
+        with project_lock(project_id):
+            project = self._store.projects.get(project_id)
+            state = change(dict(project.state))
+            if state is not None:
+                self._store.projects.update(dataclasses.replace(project, state=state))
+
+
+def problem_message(err: BaseException) -> str:
+    """One line for a kept problem: the error's type and message, whitespace folded, truncated."""
+    text = " ".join(str(err).split())
+    line = f"{type(err).__name__}: {text}" if text else type(err).__name__
+    if len(line) > PROBLEM_MESSAGE_CHARS:
+        line = line[:PROBLEM_MESSAGE_CHARS - 1].rstrip() + "…"
+    return line

@@ -134,7 +134,7 @@ class ProjectSettings(_message.Message):
     def __init__(self, sla_seconds: _Optional[float] = ..., auto_apply: _Optional[bool] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., allowed_families: _Optional[_Iterable[str]] = ..., spot_allowed: _Optional[bool] = ..., driver_node_type_id: _Optional[str] = ..., keep_autoscaling: _Optional[bool] = ..., learning_budget: _Optional[int] = ..., clear_sla: _Optional[bool] = ..., replace_allowed_families: _Optional[bool] = ..., sla_every_run: _Optional[bool] = ...) -> None: ...
 
 class Project(_message.Message):
-    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction")
+    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +151,7 @@ class Project(_message.Message):
     LATEST_COST_FIELD_NUMBER: _ClassVar[int]
     LATEST_RUNTIME_S_FIELD_NUMBER: _ClassVar[int]
     SLA_MET_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     workspace: str
@@ -167,7 +168,20 @@ class Project(_message.Message):
     latest_cost: float
     latest_runtime_s: float
     sla_met_fraction: float
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ...) -> None: ...
+    problem: PlanProblem
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ...) -> None: ...
+
+class PlanProblem(_message.Message):
+    __slots__ = ("step", "run_id", "at_ms", "message")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    step: str
+    run_id: int
+    at_ms: int
+    message: str
+    def __init__(self, step: _Optional[str] = ..., run_id: _Optional[int] = ..., at_ms: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ListProjectsRequest(_message.Message):
     __slots__ = ("workspace",)
