@@ -254,13 +254,14 @@ class _Loop:
 
         catalog = load_catalog()
         self.collected: list[Run] = []
-        planner = Planner(store, catalog, gateway_for)
+        clock = SystemClock()
+        planner = Planner(store, catalog, gateway_for, clock=clock)
 
         def on_run(run: Run) -> None:
             self.collected.append(run)
             planner(run)  # plan, then auto-apply before the next round starts
 
-        self.collector = Collector(store, gateway_for, clock=SystemClock(), on_run_collected=on_run,
+        self.collector = Collector(store, gateway_for, clock=clock, on_run_collected=on_run,
                                    catalog=catalog)
         self.gateway_for = gateway_for
 

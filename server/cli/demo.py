@@ -74,6 +74,7 @@ def _print_summary(result: Any) -> None:
     click.echo("")
     print_table(rows, ["JOB", "RUNS", "START COST", "START TIME", "FINAL COST", "FINAL TIME", "SAVING",
                        "PROJECTED/YEAR", "SLA MET", "PHASES (L/O/M)"])
+    _print_problems(result)
     click.echo(f"\n{result.runs_ingested_completely}/{result.runs_simulated} simulated runs ingested completely "
                f"by the agents; {result.rounds_total} rounds so far.")
     click.echo("\nClusters, imported -> now:")
@@ -96,6 +97,16 @@ def _print_summary(result: Any) -> None:
                f"Run more: trimtab demo --state-dir {state} --runs 5")
 
 
+def _print_problems(result: Any) -> None:
+    """A job whose planning or auto-apply failed says so under the table: its figures stopped moving."""
+    from server.cli.project import problem_line
+
+    for job in result.jobs:
+        problem = job.project.problem
+        if problem is not None:
+            click.echo(f"{job.name}: {problem_line(problem.step, problem.run_id, problem.at_ms, problem.message)}")
+
+
 def _cluster(spec: dict[str, Any] | None) -> str:
     from server.spec import config_from_spec
 
@@ -114,5 +125,6 @@ def _as_dict(result: Any) -> dict[str, Any]:
                       "start_runtime_s": j.start_runtime_s, "final_cost": j.final_cost,
                       "final_runtime_s": j.final_runtime_s, "saving_fraction": j.saving_fraction,
                       "sla_seconds": j.sla_seconds, "sla_met_fraction": j.sla_met_fraction, "phases": j.phases,
-                      "timeline_png": str(j.timeline_png), "timeline_html": str(j.timeline_html)}
+                      "timeline_png": str(j.timeline_png), "timeline_html": str(j.timeline_html),
+                      "problem": j.project.problem.to_json() if j.project.problem else None}
                      for j in result.jobs]}

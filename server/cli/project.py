@@ -29,6 +29,19 @@ def _money(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+# What each step of a kept problem is called where people read it.
+_STEP_WORDS = {"plan": "planning", "apply": "auto-apply"}
+
+
+def problem_line(step: str, run_id: int, at_ms: int, message: str) -> str:
+    """A project's planning or auto-apply failure, e.g. ``planning after run 31 failed
+    2026-12-05 04:17 UTC: Unavailable: database unavailable: ...`` (also `trimtab demo`'s)."""
+    from server.cli.run import when
+
+    at = f" {when(at_ms)} UTC" if at_ms else ""
+    return f"{_STEP_WORDS.get(step, step)} after run {run_id} failed{at}: {message}"
+
+
 @cli.command(name="list")
 @click.option("--workspace", default="", help="Only this workspace's projects.")
 @click.pass_obj
@@ -43,11 +56,20 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
     rows = []
     for p in reply.projects:
         sla = p.settings.sla_seconds if p.settings.HasField("sla_seconds") else None
-        rows.append((p.id, p.name, p.phase + (" (detached)" if p.detached else ""), format_duration(sla),
+        # A failing project says so where its phase is, since that phase is as of the last success.
+        failing = (f" ({_STEP_WORDS.get(p.problem.step, p.problem.step)} failed)"
+                   if p.HasField("problem") else "")
+        phase = p.phase + (" (detached)" if p.detached else "") + failing
+        rows.append((p.id, p.name, phase, format_duration(sla),
                      "on" if p.settings.auto_apply else "off", p.run_count,
                      _money(p.latest_cost if p.HasField("latest_cost") else None),
                      format_duration(p.latest_runtime_s if p.HasField("latest_runtime_s") else None)))
     print_table(rows, ["ID", "PROJECT", "PHASE", "SLA", "AUTO-APPLY", "RUNS", "LAST COST", "LAST RUNTIME"])
+    failing_ids = [p.id for p in reply.projects if p.HasField("problem")]
+    if failing_ids:
+        # On stderr: the table stays the same shape for whoever reads stdout.
+        click.echo(f"planning or auto-apply is failing for project(s) {', '.join(failing_ids)}: "
+                   "`trimtab project show <id>` says why", err=True)
 
 
 def _show(ctx: CliContext, project: Any) -> None:
@@ -63,6 +85,9 @@ def _show(ctx: CliContext, project: Any) -> None:
         ("job", f"{project.job_id} {project.job_name}".strip()),
         ("phase", project.phase + (" — detached" if project.detached else "")
          + (" — orphaned" if project.orphaned else "")),
+        # Right under the phase: while this shows, the phase and recommendation are as of the last success.
+        *([("problem", problem_line(project.problem.step, project.problem.run_id, project.problem.at_ms,
+                                    project.problem.message))] if project.HasField("problem") else []),
         ("SLA", format_duration(s.sla_seconds) if s.HasField("sla_seconds") else "none (minimize cost)"),
         # Without an SLA there is nothing for a run to meet, so the line would only mislead.
         *([("SLA applies to", "every run" if s.sla_every_run else "the typical run")]
