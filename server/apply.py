@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound
-from server.domain import Project, Recommendation
+from server.domain import PROBLEM_KEY, Project, Recommendation
 from server.errors import FailedPrecondition, NotFound
 from server.onboard import RECOMMENDATION_TAG, spec_diff
 from server.spec import (
@@ -95,7 +95,12 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     after_run = gateway.latest_run_id(project.job_id) or 0
     _write_verified(gateway, project, settings, live, new_spec)
     applied = store.recommendations.set_state(rec.id, "applied")
-    store.projects.update(dataclasses.replace(project, current_spec=new_spec, pending_apply={
+    # An apply that went through ends a kept auto-apply failure (a planning one stays: it is the
+    # plan's to clear).
+    state = project.state
+    if project.problem is not None and project.problem.step == "apply":
+        state = {k: v for k, v in state.items() if k != PROBLEM_KEY}
+    store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply={
         "recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": live,
         "previous_recommendation_id": pending.get("recommendation_id"),
         "applied_after_run_id": after_run, "confirmed": False}))

@@ -205,7 +205,7 @@ class _ClosedLoop:
         from server.plan.planner import Planner
 
         catalog = load_active_catalog(config.state_dir)
-        planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
+        planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=clock)
         self.running = start_collector(store, secrets, clock=clock, on_run_collected=planner, catalog=catalog,
                                        poll_interval_s=config.collect_interval_seconds,
                                        recost_interval_s=config.recost_interval_seconds)

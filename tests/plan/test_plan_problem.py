@@ -265,3 +265,18 @@ def test_an_apply_problem_follows_the_latest_run_and_goes_when_no_apply_is_neede
     rec = it.planner.after_run(_run(store, store.projects.get(it.pid), 3))
     got = store.projects.get(it.pid)
     assert rec is not None and rec.phase == "monitoring" and got.problem is None and got.pending_apply is None
+
+
+def test_a_manual_apply_that_goes_through_clears_a_kept_apply_problem(store: Store, emulator: RunningWorkspace) -> None:
+    """The owner fixes the token and applies by hand (`trimtab recommendation apply`): the kept
+    auto-apply failure goes at once, not only after the next run."""
+    from server import apply
+
+    it = _import_with_a_revoked_token(store, emulator)
+    it.planner.after_run(_run(store, store.projects.get(it.pid), 1))
+    assert store.projects.get(it.pid).problem is not None
+    workspaces.add_workspace(store, it.secrets, "sbx", emulator.host, it.spare_token, "aws", replace=True)
+    result = apply.apply_recommendation(store, workspaces.gateway_for(store, it.secrets, "sbx"), it.pid)
+    got = store.projects.get(it.pid)
+    assert result.applied and got.problem is None and PROBLEM_KEY not in got.state
+    assert got.pending_apply is not None and got.pending_apply["recommendation_id"] == result.recommendation.id
