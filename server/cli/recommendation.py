@@ -34,7 +34,8 @@ def _describe(rec: Any) -> None:
         click.echo(f"  disks:    {c.ebs_volume_count} x {c.ebs_volume_size_gb} GB {c.ebs_volume_type}")
     rt, cost = rec.runtime_interval_s, rec.cost_interval
     click.echo(f"  runtime:  {rec.predicted_runtime_s:.0f} s  [{rt.low:.0f}, {rt.high:.0f}]")
-    click.echo(f"  cost:     {rec.predicted_cost:.2f}  [{cost.low:.2f}, {cost.high:.2f}]")
+    # Catalog prices are USD (see `saving` below); one run's expected cost and its 90% interval.
+    click.echo(f"  cost:     {rec.predicted_cost:.2f} USD per run  [{cost.low:.2f}, {cost.high:.2f}]")
     if rec.HasField("p_meet_sla"):
         click.echo(f"  P(SLA):   {rec.p_meet_sla:.0%}")
     if rec.reason:
