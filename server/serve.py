@@ -35,6 +35,7 @@ from server.api.errors import ErrorInterceptor
 from server.api.ingest_servicer import IngestServicer
 from server.clock import Clock, SystemClock
 from server.config import ServerConfig
+from server.costing.catalog import PriceCatalog, load_active_catalog
 from server.errors import FailedPrecondition
 from server.ingest import IngestWriter
 from server.services.secrets import SecretBox
@@ -123,6 +124,11 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     """Start serving on ``config.listen``; opens (and migrates) the store unless given one."""
     clock = clock or SystemClock()
     _tune_gc(config.gc_threshold)
+    # One catalog for the server's life, read at start: the planner and collector price with it
+    # and `project set` checks driver types and families against it, so what the API accepts is
+    # what the planner knows. `trimtab prices update` writes a new version for the next start.
+    # Read before the store is opened, so a broken catalog leaves nothing open.
+    catalog = load_active_catalog(config.state_dir)
     owns_store = store is None
     if store is None:
         store = open_store(config.database_url, clock=clock, busy_timeout_ms=config.db_busy_timeout_ms)
@@ -143,7 +149,7 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(writer, config.max_events_per_batch, on_application_end=loop.application_ended), server)
     admin_pb2_grpc.add_WorkspaceServiceServicer_to_server(WorkspaceServicer(store, secrets), server)
-    admin_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(store, secrets), server)
+    admin_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(store, secrets, catalog), server)
     admin_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(store), server)
     admin_pb2_grpc.add_RecommendationServiceServicer_to_server(RecommendationServicer(store, secrets), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
@@ -169,7 +175,7 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     public_host = host if host != "0.0.0.0" else "127.0.0.1"
     try:
         dashboard = _start_dashboard(config, store)
-        collector = loop.start(config, store, secrets, clock, f"{public_host}:{port}")
+        collector = loop.start(config, store, secrets, catalog, clock, f"{public_host}:{port}")
     except BaseException:
         server.stop(0).wait()
         writer.close()
@@ -193,7 +199,8 @@ class _ClosedLoop:
         if self.running is not None:
             self.running.notify_application_end(application_id)
 
-    def start(self, config: ServerConfig, store: Store, secrets: SecretBox, clock: Clock, bound: str) -> Any:
+    def start(self, config: ServerConfig, store: Store, secrets: SecretBox, catalog: PriceCatalog, clock: Clock,
+              bound: str) -> Any:
         from server.onboard import AgentWiring
         from server.services import workspaces
 
@@ -201,10 +208,8 @@ class _ClosedLoop:
         if not config.collect:
             return None
         from server.collect.running import start_collector
-        from server.costing.catalog import load_active_catalog
         from server.plan.planner import Planner
 
-        catalog = load_active_catalog(config.state_dir)
         planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=clock)
         self.running = start_collector(store, secrets, clock=clock, on_run_collected=planner, catalog=catalog,
                                        poll_interval_s=config.collect_interval_seconds,

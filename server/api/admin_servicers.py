@@ -13,6 +13,7 @@ import grpc
 
 from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
 from server.api import messages
+from server.costing.catalog import PriceCatalog
 from server.services import projects, recommendations, runs, savings, timeline, workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
@@ -46,8 +47,10 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
 
 
 class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
-    def __init__(self, store: Store, secrets: SecretBox) -> None:
-        self._store, self._secrets = store, secrets
+    def __init__(self, store: Store, secrets: SecretBox, catalog: PriceCatalog) -> None:
+        # `catalog` is the one the server's planner prices with, so a driver type or family
+        # accepted here is one the planner knows.
+        self._store, self._secrets, self._catalog = store, secrets, catalog
 
     def ListProjects(self, request: admin_pb2.ListProjectsRequest, context: Ctx) -> admin_pb2.ListProjectsResponse:
         return admin_pb2.ListProjectsResponse(
@@ -59,7 +62,7 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
     def UpdateProjectSettings(self, request: admin_pb2.UpdateProjectSettingsRequest,
                               context: Ctx) -> admin_pb2.Project:
         return messages.project(projects.update_settings(
-            self._store, request.project, messages.settings_changes(request.settings)))
+            self._store, request.project, messages.settings_changes(request.settings), self._catalog))
 
     def DetachProject(self, request: admin_pb2.DetachProjectRequest, context: Ctx) -> admin_pb2.Project:
         # Put the job's original cluster back through the Jobs API first; only then

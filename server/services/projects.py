@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
+from server.costing.catalog import PriceCatalog
 from server.domain import ClusterConfig, Project, ProjectSettings, Run
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, NotFound
 from server.spec import config_from_spec as spec_config
 from server.store import Store
 
@@ -62,11 +64,26 @@ def get_project(store: Store, ref: str) -> ProjectSummary:
     return summarize(store, store.projects.find(_ref(ref)))
 
 
-def update_settings(store: Store, ref: str, changes: dict[str, Any]) -> ProjectSummary:
-    """Apply `changes` (setting name -> new value; ``sla_seconds: None`` clears the SLA)."""
+def update_settings(store: Store, ref: str, changes: dict[str, Any],
+                    catalog: PriceCatalog | None = None) -> ProjectSummary:
+    """Apply `changes` (setting name -> new value; ``sla_seconds: None`` clears the SLA).
+
+    With `catalog` (the one the server plans with), a driver type or instance family it does not
+    know for the workspace's cloud is refused before anything is saved (`check_catalog_names`).
+    """
     project = store.projects.find(_ref(ref))
     settings = apply_changes(project.settings, changes)
     assert project.id is not None
+    if catalog is not None and catalog_names_to_check(project.settings, settings):
+        # Looked up only when a name is to be checked, so other changes cost no extra read.
+        try:
+            cloud = store.workspaces.get(project.workspace).cloud
+        except NotFound:
+            # No connected workspace, so no cloud to check against; planning such a project
+            # fails on the missing workspace itself (and keeps that on the project).
+            cloud = ""
+        if cloud:
+            check_catalog_names(project.settings, settings, catalog, cloud)
     # The phase follows from auto-apply, but moving it is the planner's job (server/plan).
     return summarize(store, store.projects.update_settings(project.id, settings))
 
@@ -92,6 +109,60 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
     if bad:
         raise InvalidArgument(f"settings.allowed_families: not an instance family: {bad[0]!r}")
     return new
+
+
+def catalog_names_to_check(before: ProjectSettings, after: ProjectSettings) -> dict[str, tuple[str, ...]]:
+    """Setting -> the names in it the price catalog must know: the driver type and families this
+    change brings in. A name already saved is not checked again, because a catalog that dropped it
+    since must not block every other change to the project (the planner keeps that failure on the
+    project instead); an empty setting means "let Trimtab choose" and names nothing."""
+    names: dict[str, tuple[str, ...]] = {}
+    if after.driver_node_type_id and after.driver_node_type_id != before.driver_node_type_id:
+        names["driver_node_type_id"] = (after.driver_node_type_id,)
+    added = tuple(f for f in dict.fromkeys(after.allowed_families) if f not in before.allowed_families)
+    if added:
+        names["allowed_families"] = added
+    return names
+
+
+def check_catalog_names(before: ProjectSettings, after: ProjectSettings, catalog: PriceCatalog,
+                        cloud: str) -> None:
+    """`InvalidArgument` when the change from `before` to `after` sets a driver node type or an
+    instance family that `catalog` does not price on `cloud`, naming the setting, the value and a
+    few close known names so a typo can be fixed at once; pure."""
+    wanted = catalog_names_to_check(before, after)
+    if not wanted:
+        return
+    known = {
+        "driver_node_type_id": ("node type", catalog.node_types(cloud)),
+        # The families the planner can choose from: those of the node types the catalog prices
+        # (as `server.plan.candidates.default_families` counts them).
+        "allowed_families": ("instance family",
+                             sorted({catalog.node_type(cloud, t).family for t in catalog.node_types(cloud)})),
+    }
+    for name, values in wanted.items():
+        what, names = known[name]
+        known_names = set(names)
+        bad = [v for v in values if v not in known_names]
+        if bad:
+            raise InvalidArgument(f"settings.{name}: " + "; ".join(
+                f"{v!r} is not {_article(cloud)} {cloud} {what} in the price catalog ({_close(v, names, cloud)})"
+                for v in bad))
+
+
+def _close(value: str, names: list[str], cloud: str) -> str:
+    """A few known names like `value` (case aside: Databricks names are case-sensitive, people's
+    typing is not), else where to see them all."""
+    by_lower = {n.lower(): n for n in names}
+    # 0.4, not difflib's 0.6: a made-up size such as "m5.mega" still finds m5.xlarge.
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=3, cutoff=0.4)
+    if close:
+        return "close: " + ", ".join(by_lower[c] for c in close)
+    return f"none close; `trimtab prices show --cloud {cloud}` lists the node types it prices"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def detach_project(store: Store, ref: str) -> ProjectSummary:
