@@ -63,6 +63,9 @@ def _cells(out: str, header: str) -> dict[str, str]:
 
 
 def test_show_and_list_say_planning_failed_until_the_next_good_plan(trimtab: Trimtab, cli_store: Store) -> None:
+    # The unknown driver type is saved through the store, below `project set`'s catalog check (which
+    # refuses it, tests/cli/test_cli_settings_catalog.py): how a catalog update that dropped the type
+    # leaves a project whose owner set it while the catalog still knew it.
     failing = cli_store.projects.add(Project(
         workspace="prod", job_id=42, cluster_key="main", job_name="nightly", current_spec=SPEC, original_spec=SPEC,
         settings=ProjectSettings(sla_seconds=2700.0, driver_node_type_id="m5.mega")))
@@ -96,7 +99,11 @@ def test_show_and_list_say_planning_failed_until_the_next_good_plan(trimtab: Tri
     code, out, _ = trimtab("--json", "project", "list")
     assert [p.get("problem", {}).get("step") for p in json.loads(out)] == ["plan", None]
 
-    # The owner lets Trimtab choose the driver; the next run is planned and the problem is gone.
+    # A mistyped fix is refused at once and changes nothing ...
+    code, out, err = trimtab("project", "set", str(failing.id), "--driver-type", "m5.xlage")
+    assert code == 1 and "'m5.xlage' is not an aws node type in the price catalog (close: m5.xlarge" in err
+    assert cli_store.projects.get(int(failing.id or 0)).settings.driver_node_type_id == "m5.mega"
+    # ... and the owner lets Trimtab choose the driver; the next run is planned and the problem is gone.
     code, out, err = trimtab("project", "set", str(failing.id), "--driver-type", "")
     assert code == 0, err
     planner(_run(cli_store, failing, 2))

@@ -35,8 +35,10 @@ SPEC = {
     "num_workers": 12,
     "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1},
 }
-# A driver type the price catalog does not know (a typo, or a type a newer catalog dropped):
-# every candidate is priced with the driver, so the project cannot be planned.
+# A driver type the price catalog does not know: every candidate is priced with the driver, so the
+# project cannot be planned. `project set` refuses it as a new setting (`update_settings` checks it
+# against the catalog), so the tests save it through the store, below that check: how a catalog
+# update that dropped the type leaves a project whose owner set it while the catalog still knew it.
 UNKNOWN_DRIVER = "m5.mega"
 UNKNOWN_DRIVER_MESSAGE = (f"UnknownNodeType: unknown node type {UNKNOWN_DRIVER!r} on aws: "
                           "the price catalog has no DBUs per hour or sizes for it")
@@ -58,6 +60,7 @@ def _no_gateway(ws: Workspace) -> DatabricksGateway:
 
 
 def _project(store: Store, **settings: object) -> Project:
+    """A project with `settings` saved as they are (through the store: no catalog check)."""
     return store.projects.add(Project(
         workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC, original_spec=SPEC,
         settings=ProjectSettings(**{"sla_seconds": 3000.0, "auto_apply": False, **settings}),  # type: ignore[arg-type]
@@ -92,8 +95,9 @@ def test_a_failed_plan_is_kept_on_the_project_and_the_next_good_plan_clears_it(s
     assert store.projects.get(pid).problem == PlanProblem("plan", int(first.id or 0), START_MS + 60_000,
                                                           UNKNOWN_DRIVER_MESSAGE)
 
-    # The owner fixes the setting; the next run's plan succeeds and the problem is gone.
-    update_settings(store, str(pid), {"driver_node_type_id": "m5.xlarge"})
+    # The owner fixes the setting (checked against the catalog, as the server does); the next
+    # run's plan succeeds and the problem is gone.
+    update_settings(store, str(pid), {"driver_node_type_id": "m5.xlarge"}, load_catalog())
     clock.advance(3600)
     rec = planner.after_run(_run(store, project, 2))
     assert rec is not None and rec.id is not None
