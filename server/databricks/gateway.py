@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk import errors as sdk_errors
 from databricks.sdk.clock import Clock as SdkClock
+from databricks.sdk.config import ConfigAttribute
 from databricks.sdk.core import Config
 
 from server.clock import Clock
@@ -38,16 +39,6 @@ from server.databricks.errors import (
 
 log = logging.getLogger(__name__)
 
-
-class _NoHostMetadataNoise(logging.Filter):
-    """Newer SDKs probe ``/.well-known/databricks-config`` and warn when it is absent (older
-    workspaces, the sandbox); the probe is optional, so one warning per client is noise."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "resolve config from host metadata" not in record.getMessage()
-
-
-logging.getLogger("databricks.sdk").addFilter(_NoHostMetadataNoise())
 
 T = TypeVar("T")
 
@@ -71,18 +62,43 @@ class _SdkClockAdapter(SdkClock):
         self._clock.sleep(seconds)
 
 
+class _PatConfig(Config):
+    """The SDK's Config without its host-metadata probe.
+
+    Newer SDKs' ``Config.__init__`` asks ``{host}/.well-known/databricks-config`` for the
+    account id, OIDC discovery URL and token audience, retrying for the whole
+    ``retry_timeout_seconds`` with real sleeps (not our clock) and then going on without them.
+    Trimtab authenticates with a PAT against the workspace host and uses none of those
+    fields, so the probe only costs time: a workspace that cannot be reached blocked
+    building the client for over a minute, stalling every other workspace's collection.
+    The SDK has no option to turn it off; this private hook is the narrowest place to do
+    it. tests/integration/test_dbx_collect_unreachable.py fails if an SDK upgrade renames the
+    hook and the probe comes back (building a gateway on a refusing host must return at once).
+    """
+
+    def _resolve_host_metadata(self) -> None:
+        return
+
+    @classmethod
+    def attributes(cls) -> Iterable[ConfigAttribute]:
+        # Config finds its settings in its own class ``__dict__`` (and caches them on the
+        # class asked first): a subclass asked first would have none, and PAT auth would fail.
+        return Config.attributes()
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     host: str
     token: str
-    # The deadline for all retries of one call. Building the client probes the host once with
-    # the same budget, so an unreachable host costs up to twice this before the first error.
+    # The deadline for all retries of one call (building the client makes no call).
     retry_timeout_s: int = 60
     http_timeout_s: float = 30.0
 
 
 # The SDK appends ". Config: host=..., token=***, auth_type=pat" to auth errors.
 _CONFIG_SUFFIX = re.compile(r"\.?\s*Config:.*$", re.DOTALL)
+# urllib3 prefixes a connection failure with the connection's repr: "HTTPConnection(host=..., port=...): ".
+_CONNECTION_REPR = re.compile(r"^\w*Connection(?:Pool)?\(host=[^)]*\):\s*")
 
 
 def _message(err: BaseException) -> str:
@@ -96,7 +112,7 @@ class DatabricksGateway:
     def __init__(self, config: GatewayConfig, *, clock: Clock) -> None:
         self._cfg = config
         self._clock = clock
-        sdk_config = Config(
+        sdk_config = _PatConfig(
             host=config.host,
             token=config.token,
             auth_type="pat",
@@ -134,13 +150,23 @@ class DatabricksGateway:
                     continue
                 raise _translate(method, path, err) from err
             except TimeoutError as err:
-                # The SDK's 429/503 retry budget (our deadline) ran out.
+                # The SDK's retry budget (our deadline) ran out: 429/503, or no connection at all.
                 cause = err.__cause__ or err
+                why = self._cannot_reach(cause) or _message(cause)
                 raise DatabricksUnavailable(
-                    f"{method} {path}: still failing after {self._cfg.retry_timeout_s}s of retries "
-                    f"({_message(cause)})") from err
-            except OSError as err:  # connection refused / reset after the SDK's retries
-                raise DatabricksUnavailable(f"{method} {path}: {_message(err)}") from err
+                    f"{method} {path}: {why} (still failing after {self._cfg.retry_timeout_s}s of retries)") from err
+            except OSError as err:  # connection refused / reset, not retried by the SDK
+                raise DatabricksUnavailable(f"{method} {path}: {self._cannot_reach(err) or _message(err)}") from err
+
+    def _cannot_reach(self, err: BaseException) -> str | None:
+        """"cannot reach HOST: why" for a connection that failed (refused, unknown name,
+        timed out), else None. requests' own text is a long pool repr; its innermost reason
+        (urllib3's ``MaxRetryError.reason``) says what happened."""
+        if not isinstance(err, OSError) or isinstance(err, TimeoutError):
+            return None
+        reason = getattr(err.args[0] if err.args else None, "reason", None)
+        text = _CONNECTION_REPR.sub("", str(reason or err)).strip()
+        return f"cannot reach {self._cfg.host}: {text or err.__class__.__name__}"
 
     def _backoff(self, attempt: int, err: BaseException, deadline: float) -> None:
         retry_after = getattr(err, "retry_after_secs", None)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from server.clock import Clock, SystemClock
 from server.databricks import (
@@ -126,6 +127,7 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         raise InvalidArgument(f"cloud: must be one of {', '.join(CLOUDS)}, not {cloud!r}")
     if not host.startswith(("http://", "https://")):
         raise InvalidArgument(f"host: {host!r} is not an http(s) URL")
+    _check_host(host)
     credentials = None
     if cloud_credentials_json:
         try:
@@ -146,12 +148,25 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     except WorkspaceAuthError as err:
         raise FailedPrecondition(f"workspace {name!r} not {verb}: {err.message}") from err
     except DatabricksUnavailable as err:
-        raise FailedPrecondition(f"workspace {name!r} not {verb}: cannot reach {host}: {err.message}") from err
+        # No connection: the gateway's message names the host already; a 5xx or 429 past the deadline does not.
+        why = err.message if f"cannot reach {host}" in err.message else f"cannot reach {host}: {err.message}"
+        raise FailedPrecondition(f"workspace {name!r} not {verb}: {why}") from err
     if existing is not None:
         return store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
     workspace = Workspace(name=name, host=host, cloud=cloud, plan=plan or "premium",
                           region=region, token_masked=mask(token))
     return store.workspaces.add(workspace, secrets.encrypt(token), credentials)
+
+
+def _check_host(host: str) -> None:
+    """A host the SDK can build a client for: a bad port or IPv6 literal is the user's typo, not a crash."""
+    try:
+        parts = urlsplit(host)
+        _ = parts.port  # raises ValueError for a port out of range
+    except ValueError as exc:
+        raise InvalidArgument(f"host: {host!r} is not a valid URL ({exc})") from exc
+    if not parts.hostname:
+        raise InvalidArgument(f"host: {host!r} is not a valid URL (no host name)")
 
 
 def _same_workspace(existing: Workspace, host: str, cloud: str) -> None:
