@@ -10,6 +10,16 @@ Spark context id, and stores one `Run` per (project, Databricks run).
 The cursor never moves past a run that is still going, and storing is
 idempotent (one row per project and Databricks run), so polls may overlap
 or repeat without duplicates.
+
+Workspaces are polled one after the other, and one workspace's trouble never
+stops the others. A workspace that cannot be reached (no connection, or 5xx or
+429 past the gateway's retry deadline: `DatabricksUnavailable`) is left for the
+rest of the poll at its first failed call, not retried job by job, and its status
+becomes ``unreachable`` with the error. While it stays so it rests between tries,
+one poll interval after the first failure, then 2, 4, ... up to `BACKOFF_CAP_S`
+(on the injected clock), so healthy workspaces keep their cadence. A status set
+back meanwhile (``workspace add --replace`` sets ``ok``, as does a successful import)
+ends the rest at once; the first successful poll sets ``ok`` again.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
     DatabricksNotFound,
+    DatabricksUnavailable,
     WorkspaceAuthError,
     call_or_none,
 )
@@ -49,6 +60,17 @@ GatewayFor = Callable[[Workspace], DatabricksGateway]
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
 RECENT_RUNS = 10  # how far back a late application may find its run, per project
+# A workspace's status while it cannot be reached (``ok``, and ``error`` for a refused token, are the others).
+UNREACHABLE = "unreachable"
+BACKOFF_CAP_S = 1800.0  # the longest an unreachable workspace rests between tries
+
+
+@dataclasses.dataclass
+class _Resting:
+    """An unreachable workspace: how many polls in a row found it so, when to try it next."""
+
+    failures: int
+    retry_at: float  # monotonic s on the collector's clock
 
 
 class Collector:
@@ -67,6 +89,7 @@ class Collector:
         self._lock = threading.Lock()
         self._waiting_apps: dict[str, float] = {}  # application id -> give up at (monotonic s)
         self._wake = threading.Event()
+        self._resting: dict[str, _Resting] = {}  # workspace name -> backoff; only the poll thread uses it
 
     # ------------------------------------------------------------ triggers
 
@@ -100,10 +123,19 @@ class Collector:
     # ------------------------------------------------------------ one poll
 
     def poll_once(self) -> list[Run]:
-        """Collect every finished, not yet stored run of every active project; the new runs."""
+        """Collect every finished, not yet stored run of every active project; the new runs.
+
+        Never stops at one workspace: each is polled on its own, an unreachable one rests
+        (see the module doc), and anything unexpected is logged and the next one polled.
+        """
         collected: list[Run] = []
         for workspace in self._store.workspaces.list():
-            collected.extend(self._poll_workspace(workspace))
+            if self._resting_now(workspace):
+                continue
+            try:
+                collected.extend(self._poll_workspace(workspace))
+            except Exception:  # one workspace's bug must not cost every later workspace its poll
+                log.exception("workspace %s: poll failed", workspace.name)
         self._forget_collected_apps()
         return collected
 
@@ -125,17 +157,57 @@ class Collector:
             for job_id, group in sorted(by_job.items()):
                 try:
                     collected.extend(self._collect_job(workspace, gateway, job_id, group))
-                except WorkspaceAuthError:
-                    raise
+                except (WorkspaceAuthError, DatabricksUnavailable):
+                    raise  # the whole workspace's trouble: every other job would meet it too
                 except DatabricksCallError as err:  # one job's trouble must not stop the others
                     log.warning("workspace %s job %s: %s", workspace.name, job_id, err)
         except WorkspaceAuthError as err:
+            self._reachable_again(workspace)
             self._store.workspaces.set_status(workspace.name, "error", str(err))
             log.error("workspace %s: %s", workspace.name, err)
             return collected
+        except DatabricksUnavailable as err:
+            self._unreachable(workspace, err)
+            return collected
+        self._reachable_again(workspace)
         if workspace.status != "ok":
             self._store.workspaces.set_status(workspace.name, "ok")
         return collected
+
+    # ------------------------------------------------------------ unreachable workspaces
+
+    def _resting_now(self, workspace: Workspace) -> bool:
+        """True while an unreachable workspace waits for its next try."""
+        resting = self._resting.get(workspace.name)
+        if resting is None:
+            return False
+        if workspace.status != UNREACHABLE:
+            # Set back by someone else (`workspace add --replace`, a successful import): try it now.
+            log.info("workspace %s: status is %s again; trying it now", workspace.name, workspace.status)
+            del self._resting[workspace.name]
+            return False
+        return self._clock.monotonic() < resting.retry_at
+
+    def _unreachable(self, workspace: Workspace, err: DatabricksUnavailable) -> None:
+        """Rest the workspace: 1, 2, 4, ... poll intervals (capped) after each failed poll in a row."""
+        failures = self._resting[workspace.name].failures + 1 if workspace.name in self._resting else 1
+        rest_s = min(BACKOFF_CAP_S, self._poll_interval_s * 2 ** min(failures - 1, 32))
+        self._resting[workspace.name] = _Resting(failures, self._clock.monotonic() + rest_s)
+        message = str(err)
+        if (workspace.status, workspace.last_error) != (UNREACHABLE, message):
+            self._store.workspaces.set_status(workspace.name, UNREACHABLE, message)
+        if failures == 1:  # once per change of state; later tries say so only at debug level
+            log.warning("workspace %s unreachable, skipped for this poll and tried again in %.0fs "
+                        "(then less often, up to every %.0fs): %s", workspace.name, rest_s, BACKOFF_CAP_S, err)
+        else:
+            log.debug("workspace %s still unreachable (%d polls in a row); next try in %.0fs",
+                      workspace.name, failures, rest_s)
+
+    def _reachable_again(self, workspace: Workspace) -> None:
+        resting = self._resting.pop(workspace.name, None)
+        if resting is not None or workspace.status == UNREACHABLE:
+            log.info("workspace %s reachable again%s", workspace.name,
+                     f" after {resting.failures} failed polls" if resting is not None else "")
 
     def _collect_job(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int,
                      group: list[Project]) -> list[Run]:
