@@ -81,6 +81,11 @@ def list_(ctx: CliContext) -> None:
         return
     print_table([(w.name, w.host, w.cloud, w.plan, w.region, w.status, w.token_masked) for w in found],
                 ["NAME", "HOST", "CLOUD", "PLAN", "REGION", "STATUS", "TOKEN"])
+    troubled = [w.name for w in found if w.status != "ok"]
+    if troubled:
+        # On stderr: the table stays the same shape for whoever reads stdout.
+        click.echo(f"not collecting from workspace(s) {', '.join(troubled)}: "
+                   "`trimtab workspace show <name>` says why", err=True)
 
 
 @cli.command()
@@ -102,6 +107,19 @@ def _show(ctx: CliContext, ws: Any) -> None:
         click.echo(f"{label + ':':<8} {value}")
     if ws.last_error:
         click.echo(f"{'error:':<8} {ws.last_error}")
+    hint = _STATUS_HINTS.get(ws.status)
+    if hint:
+        click.echo(f"{'':<8} {hint.format(name=ws.name)}")
+
+
+# What the collector does about a workspace in each status other than ok, and what a person can do
+# (30 min: server.collect.collector.BACKOFF_CAP_S; not imported, the CLI stays light).
+_STATUS_HINTS = {
+    "unreachable": ("the collector cannot reach this host (down, network, wrong host); it tries again "
+                    "less and less often, up to every 30 min, and collects by itself once it answers. "
+                    "`trimtab workspace add {name} ... --replace` tries at once."),
+    "error": "collection is stopped until the token is replaced: `trimtab workspace add {name} ... --replace`",
+}
 
 
 @cli.command(name="import")
