@@ -91,7 +91,7 @@ def test_add_with_an_unreachable_host_fails_clearly(store: Store, secrets: Secre
 
     from server.clock import FakeClock
 
-    # The SDK's host probe waits in real time (it takes no clock): keep its budget short.
+    # The SDK's retries sleep on the injected (fake) clock; a short budget keeps the loop short too.
     monkeypatch.setattr(workspaces, "ADD_CHECK_TIMEOUT_S", 1)
     monkeypatch.setattr(workspaces._integration, "clock", FakeClock())
 

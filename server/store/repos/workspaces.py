@@ -77,7 +77,7 @@ class WorkspaceRepository(Repository):
         return self.get(name)
 
     def set_status(self, name: str, status: str, last_error: str = "") -> Workspace:
-        """Record whether the workspace was reachable last time (`ok` or `error`)."""
+        """Record whether the workspace was reachable last time (`ok`, `error` or `unreachable`)."""
         with self._write() as conn:
             done = conn.execute(T.update().where(T.c.name == name)
                                 .values(status=status, last_error=last_error)).rowcount
