@@ -54,9 +54,11 @@ NO_SETUP = Setup(0.0, 0.0, 0.0)
 
 
 def estimate(history: Sequence[Observation]) -> Setup:
-    """The setup distribution from the latest runs that report one; `NO_SETUP` when none does
-    (then the runtime model learns whole runtimes, as before setup was known)."""
-    seen = [s for o in history if (s := _reported(o)) is not None][-RECENT:]
+    """The setup distribution from the latest succeeded runs that report one; `NO_SETUP` when none
+    does (then the runtime model learns whole runtimes, as before setup was known). A failed or
+    interrupted run's figure is left out: its cluster may never have come up (a run cut off by a
+    restart reports a setup of 0 s after minutes), so it says nothing about the next start."""
+    seen = [s for o in history if o.ok and (s := _reported(o)) is not None][-RECENT:]
     if not seen:
         return NO_SETUP
     n = len(seen)

@@ -29,6 +29,14 @@ def test_setup_is_estimated_from_every_run_that_reports_one() -> None:
     assert setup.se_mean_s == pytest.approx(setup.sd_s / np.sqrt(3))
 
 
+def test_a_failed_runs_setup_is_not_counted() -> None:
+    """A run interrupted before its cluster came up reports 0 s of setup after minutes (seen in the
+    emulator after a restart): it must not pull the next start's estimate down."""
+    runs = [_obs(400, 200), dataclasses.replace(_obs(560, 0), ok=False), _obs(450, 220)]
+    assert estimate(runs).mean_s == pytest.approx(210.0)
+    assert estimate(runs[1:2]) is NO_SETUP
+
+
 def test_without_setup_figures_the_model_sees_whole_runtimes() -> None:
     runs = [_obs(400, None), _obs(500, None)]
     assert estimate(runs) is NO_SETUP
