@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain import JobSchedule
-from server.spec import canonical_json, task_cluster_key
+from server.spec import canonical_json, pool_fields, task_cluster_key
 
 PROJECT_TAG = "trimtab:project-id"
 # Set on the cluster by each apply, so the runs that used a recommendation are attributed exactly.
@@ -36,6 +36,12 @@ TOKEN_ENV = "TRIMTAB_TOKEN"
 REASON_EXISTING = "runs on an existing all-purpose cluster (existing_cluster_id), which Trimtab does not size"
 REASON_SERVERLESS = "serverless compute (no job cluster to tune)"
 REASON_NO_TASKS = "has no tasks"
+# A pool fixes the node type (the pool's) and Databricks refuses node_type_id beside
+# instance_pool_id, so neither the instance type nor the driver could be changed, and pricing
+# would need the pool's type from the Instance Pools API. Until that is built, say so at import
+# instead of onboarding a cluster whose every plan would fail.
+REASON_POOL = ("draws its nodes from an instance pool ({fields}), whose node type Trimtab cannot "
+               "change; pool-backed clusters are not sized yet")
 # Tasks that run on no cluster of their own: what they run on instead.
 OTHER_COMPUTE = {
     "sql_task": "runs on a SQL warehouse",
@@ -122,6 +128,11 @@ def qualify(job: Mapping[str, Any]) -> JobQualification:
             notes.append(OTHER_COMPUTE[kind] if kind else REASON_SERVERLESS)
     if not settings.get("tasks"):
         notes.append(REASON_NO_TASKS)
+    for key, target in list(clusters.items()):
+        pooled = pool_fields(target.spec)
+        if pooled:
+            del clusters[key]
+            notes.append(f"cluster {key!r} " + REASON_POOL.format(fields=", ".join(pooled)))
     return JobQualification(job_id, name, list(clusters.values()), notes)
 
 

@@ -133,6 +133,11 @@ _AZURE_AVAILABILITY = {"SPOT": "SPOT_AZURE", "ON_DEMAND": "ON_DEMAND_AZURE",
 _AWS_AVAILABILITY = {v: k for k, v in _AZURE_AVAILABILITY.items()}
 
 
+def pool_fields(spec: Mapping[str, Any]) -> list[str]:
+    """The instance-pool fields a cluster spec sets (empty: its nodes are not from a pool)."""
+    return [f for f in ("instance_pool_id", "driver_instance_pool_id") if spec.get(f)]
+
+
 def config_from_spec(spec: Mapping[str, Any]) -> ClusterConfig:
     """The fields Trimtab decides on, read from a complete ``new_cluster`` (kept whole in ``spec``)."""
     aws = spec.get("aws_attributes") or {}

@@ -35,7 +35,7 @@ from server.plan.driver import driver_options, driver_run, plan_driver
 from server.plan.observe import observation
 from server.plan.prior import ProjectPriors
 from server.plan.storage import advise, disk_use
-from server.spec import config_from_spec
+from server.spec import config_from_spec, pool_fields
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,14 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     project = store.projects.get(project_id)
     if project.detached or project.orphaned or not project.current_spec:
         return None
+    pooled = pool_fields(project.current_spec)
+    if pooled:
+        # Import skips pool-backed clusters; this one was moved onto a pool since (a user edit).
+        # Kept on the project as its problem by `Planner`, so the owner sees why it stands still.
+        raise FailedPrecondition(
+            f"project {project.name}: the cluster now draws its nodes from an instance pool "
+            f"({', '.join(pooled)}), whose node type Trimtab cannot change; pool-backed clusters are "
+            "not sized yet (detach the project, or take the pool out of the cluster)")
     workspace = store.workspaces.get(project.workspace)
     current = config_from_spec(project.current_spec)
     anchor = config_from_spec(project.original_spec) if project.original_spec else None

@@ -53,6 +53,28 @@ def test_qualify_skips_existing_cluster_and_serverless_jobs_with_reasons() -> No
     assert notebook_only.skipped_reason == REASON_SERVERLESS  # no cluster named: serverless compute
 
 
+def test_qualify_skips_pool_backed_clusters_and_says_why() -> None:
+    """A pool fixes the node type and Databricks refuses node_type_id beside instance_pool_id:
+    such a cluster is not onboarded, its neighbours in the job are."""
+    job = _job(8, [
+        {"task_key": "a", "job_cluster_key": "pooled"},
+        {"task_key": "b", "job_cluster_key": "plain"},
+        {"task_key": "c", "new_cluster": {"driver_instance_pool_id": "p2", "node_type_id": "m5.xlarge",
+                                          "num_workers": 2}},
+    ], [{"job_cluster_key": "pooled", "new_cluster": {"instance_pool_id": "p1", "num_workers": 4}},
+        {"job_cluster_key": "plain", "new_cluster": {"node_type_id": "m5.xlarge", "num_workers": 2}}])
+    q = qualify(job)
+    assert [c.cluster_key for c in q.clusters] == ["plain"]
+    assert q.notes == [
+        "cluster 'pooled' draws its nodes from an instance pool (instance_pool_id), whose node type "
+        "Trimtab cannot change; pool-backed clusters are not sized yet",
+        "cluster 'task:c' draws its nodes from an instance pool (driver_instance_pool_id), whose node "
+        "type Trimtab cannot change; pool-backed clusters are not sized yet"]
+    only_pooled = qualify(_job(9, [{"task_key": "a", "job_cluster_key": "pooled"}],
+                               [{"job_cluster_key": "pooled", "new_cluster": {"instance_pool_id": "p1"}}]))
+    assert only_pooled.clusters == [] and "instance pool" in (only_pooled.skipped_reason or "")
+
+
 def test_onboard_adds_agent_wiring_and_keeps_user_settings() -> None:
     spec = {"node_type_id": "i3.xlarge", "num_workers": 2,
             "init_scripts": [{"workspace": {"destination": "/mine.sh"}}],

@@ -284,3 +284,22 @@ def test_a_manual_apply_that_goes_through_clears_a_kept_apply_problem(store: Sto
     got = store.projects.get(it.pid)
     assert result.applied and got.problem is None and PROBLEM_KEY not in got.state
     assert got.pending_apply is not None and got.pending_apply["recommendation_id"] == result.recommendation.id
+
+
+def test_a_cluster_moved_onto_an_instance_pool_is_not_planned_and_says_why(store: Store) -> None:
+    """Import skips pool-backed clusters; one moved onto a pool later (a user edit) gets no plan that
+    Databricks would refuse (node_type_id beside instance_pool_id), and its owner is told why."""
+    project = _project(store)
+    pid = int(project.id or 0)
+    pooled = {k: v for k, v in SPEC.items() if k != "node_type_id"} | {"instance_pool_id": "0101-pool"}
+    store.projects.update(dataclasses.replace(store.projects.get(pid), current_spec=pooled))
+    planner = Planner(store, load_catalog(), _no_gateway, clock=FakeClock(START_MS))
+    run = _run(store, project, 1)
+
+    planner(run)
+
+    got = store.projects.get(pid)
+    assert got.problem is not None and got.problem.step == "plan"
+    assert "instance pool (instance_pool_id)" in got.problem.message
+    assert got.problem.message.startswith("FailedPrecondition: ")
+    assert store.recommendations.pending(pid) is None
