@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sandbox.workspace import policies
 from sandbox.workspace.backend import SimBackend
 from sandbox.workspace.cron import check_schedule
 from sandbox.workspace.errors import invalid, job_missing
@@ -26,7 +27,10 @@ MERGED_ARRAYS: dict[str, str] = {
 }
 
 
-def validate_settings(settings: dict[str, Any], backend: SimBackend) -> None:
+def validate_settings(settings: dict[str, Any], backend: SimBackend,
+                      data: dict[str, Any] | None = None) -> None:
+    """Refuse settings the service refuses; with the workspace's ``data``, a cluster spec that
+    names a policy is checked against it too (`policies.check_spec`)."""
     if not isinstance(settings, dict):
         raise invalid("settings must be an object")
     if settings.get("schedule") is not None:
@@ -42,7 +46,7 @@ def validate_settings(settings: dict[str, Any], backend: SimBackend) -> None:
         if key in keys:
             raise invalid(f"Duplicate job cluster key: {key}")
         keys.add(key)
-        _validate_spec(jc.get("new_cluster"), f"job_clusters/{key}/new_cluster", backend)
+        _validate_spec(jc.get("new_cluster"), f"job_clusters/{key}/new_cluster", backend, data)
     task_keys: set[str] = set()
     for task in settings.get("tasks") or []:
         tkey = task.get("task_key")
@@ -52,7 +56,7 @@ def validate_settings(settings: dict[str, Any], backend: SimBackend) -> None:
             raise invalid(f"Duplicate task key: {tkey}")
         task_keys.add(tkey)
         if "new_cluster" in task:
-            _validate_spec(task["new_cluster"], f"tasks/{tkey}/new_cluster", backend)
+            _validate_spec(task["new_cluster"], f"tasks/{tkey}/new_cluster", backend, data)
         ref = task.get("job_cluster_key")
         if ref is not None and ref not in keys:
             raise invalid(f"The job cluster with key '{ref}' is referenced by task '{tkey}' "
@@ -64,7 +68,7 @@ def validate_settings(settings: dict[str, Any], backend: SimBackend) -> None:
                               f"{dep.get('task_key')}")
 
 
-def _validate_spec(spec: Any, where: str, backend: SimBackend) -> None:
+def _validate_spec(spec: Any, where: str, backend: SimBackend, data: dict[str, Any] | None) -> None:
     if not isinstance(spec, dict):
         raise invalid(f"{where} must be an object")
     try:
@@ -72,6 +76,8 @@ def _validate_spec(spec: Any, where: str, backend: SimBackend) -> None:
     except (ValueError, KeyError) as exc:
         msg = exc.args[0] if exc.args else str(exc)
         raise invalid(f"Invalid {where}: {msg}") from exc
+    if data is not None:
+        policies.check_spec(data, spec)
 
 
 def _with_format(settings: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +93,7 @@ def _with_format(settings: dict[str, Any]) -> dict[str, Any]:
 def create(data: dict[str, Any], body: dict[str, Any], job_id: int, now_ms: int,
            backend: SimBackend) -> dict[str, Any]:
     settings = {k: v for k, v in body.items() if k not in {"access_control_list"}}
-    validate_settings(settings, backend)
+    validate_settings(settings, backend, data)
     data["jobs"][str(job_id)] = {
         "job_id": job_id,
         "creator_user_name": CREATOR,
@@ -175,7 +181,7 @@ def update(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> d
     job = get_job(data, parse_job_id(body.get("job_id")))
     merged = merge_settings(job["settings"], body.get("new_settings") or {})
     remove_fields(merged, list(body.get("fields_to_remove") or []))
-    validate_settings(merged, backend)
+    validate_settings(merged, backend, data)
     job["settings"] = _with_format(merged)
     return {}
 
@@ -185,7 +191,7 @@ def reset(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> di
     new = body.get("new_settings")
     if not isinstance(new, dict):
         raise invalid("Missing required field: new_settings")
-    validate_settings(new, backend)
+    validate_settings(new, backend, data)
     job["settings"] = _with_format(new)
     return {}
 

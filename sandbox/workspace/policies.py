@@ -1,0 +1,161 @@
+"""Cluster policies: `policies/clusters/create|get`, and a job cluster spec checked against its policy.
+
+A policy definition maps attribute paths (dots for nested fields: ``aws_attributes.availability``)
+to one rule each; attributes it does not name are not limited (Databricks' compute policy
+reference). The rule types emulated: ``fixed`` (``value``), ``forbidden``, ``allowlist`` and
+``blocklist`` (``values``), ``regex`` (``pattern``, matched against the whole value), ``range``
+(``minValue``/``maxValue``, either may be left out) and ``unlimited``. Virtual attributes
+(``dbus_per_hour``, ``cluster_type``), ``isOptional`` and defaults are not emulated: a rule only
+judges a value the spec sets (the service fills fixed values and defaults in itself), so a job
+cluster spec passes or fails on what it says. A spec that names an unknown policy is refused as
+the service refuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sandbox.workspace.errors import ApiError, invalid
+
+RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex", "range", "unlimited"})
+
+
+def _policies(data: dict[str, Any]) -> dict[str, Any]:
+    # State files written before policies existed have no such key: created on first use.
+    return data.setdefault("policies", {})
+
+
+def policy_missing(policy_id: object) -> ApiError:
+    return ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Can't find a cluster policy with id: {policy_id}.")
+
+
+def create_policy(data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """``POST policies/clusters/create {name, definition}`` -> ``{policy_id}``."""
+    name = body.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise invalid("Missing required field: name (1 to 100 characters)")
+    if any(p["name"] == name for p in _policies(data).values()):
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Policy with name {name} already exists.")
+    text = body.get("definition") or "{}"
+    definition = parse_definition(text)
+    counters = data["counters"]
+    counters["policy_id"] = int(counters.get("policy_id", 0)) + 1
+    # The service's ids are 16 hex digits.
+    policy_id = f"{0xE0000000000000 + counters['policy_id']:016X}"
+    _policies(data)[policy_id] = {"policy_id": policy_id, "name": name,
+                                  "definition": json.dumps(definition)}
+    return {"policy_id": policy_id}
+
+
+def get_policy(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """``GET policies/clusters/get?policy_id=`` -> ``{policy_id, name, definition}``."""
+    policy_id = params.get("policy_id")
+    if not policy_id:
+        raise invalid("Missing required field: policy_id")
+    policy = _policies(data).get(str(policy_id))
+    if policy is None:
+        raise policy_missing(policy_id)
+    return dict(policy)
+
+
+def parse_definition(text: Any) -> dict[str, dict[str, Any]]:
+    """A definition as sent (a JSON string): each attribute's rule an object with a known type."""
+    try:
+        definition = json.loads(text) if isinstance(text, str) else text
+    except ValueError as exc:
+        raise invalid(f"Invalid policy definition: {exc}") from exc
+    if not isinstance(definition, dict):
+        raise invalid("Invalid policy definition: it must be a JSON object")
+    for path, rule in definition.items():
+        if not isinstance(rule, dict) or rule.get("type") not in RULE_TYPES:
+            raise invalid(f"Invalid policy definition for {path}: unknown policy type "
+                          f"{rule.get('type') if isinstance(rule, dict) else rule!r}")
+    return definition
+
+
+def check_spec(data: dict[str, Any], spec: Mapping[str, Any]) -> None:
+    """Refuse a cluster spec its policy does not allow (400 ``INVALID_PARAMETER_VALUE``)."""
+    policy_id = spec.get("policy_id")
+    if not policy_id:
+        return
+    policy = _policies(data).get(str(policy_id))
+    if policy is None:
+        raise invalid(f"Cluster validation error: Can't find a cluster policy with id: {policy_id}.")
+    problems = violations(json.loads(policy["definition"]), spec)
+    if problems:
+        raise invalid("Cluster validation error: " + "; ".join(problems))
+
+
+def violations(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, Any]) -> list[str]:
+    """The service's sentence for each attribute of ``spec`` its rule refuses, in path order."""
+    flat = _flatten(spec)
+    out = []
+    for path in sorted(definition):
+        if path in flat:
+            why = _refusal(definition[path], flat[path])
+            if why is not None:
+                out.append(f"Validation failed for {path}, {why}")
+    return out
+
+
+def _refusal(rule: Mapping[str, Any], value: Any) -> str | None:
+    kind = rule.get("type")
+    shown = f'(is "{_text(value)}")'
+    if kind == "fixed":
+        return None if _same(value, rule.get("value")) else f"the value must be {_text(rule.get('value'))} {shown}"
+    if kind == "forbidden":
+        return "the value must not be present"
+    if kind == "allowlist":
+        allowed = list(rule.get("values") or [])
+        return None if any(_same(value, v) for v in allowed) else \
+            f"the value must be one of [{', '.join(_text(v) for v in allowed)}] {shown}"
+    if kind == "blocklist":
+        blocked = list(rule.get("values") or [])
+        return f"the value must not be one of [{', '.join(_text(v) for v in blocked)}] {shown}" \
+            if any(_same(value, v) for v in blocked) else None
+    if kind == "regex":
+        pattern = str(rule.get("pattern") or "")
+        # The service anchors the pattern at both ends of the value.
+        return None if re.fullmatch(pattern, _text(value)) else \
+            f'the value must match the regular expression "{pattern}" {shown}'
+    if kind == "range":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return f"the value must be a number {shown}"
+        low, high = rule.get("minValue"), rule.get("maxValue")
+        if low is not None and number < float(low):
+            return f"the value must be at least {_text(low)} {shown}"
+        if high is not None and number > float(high):
+            return f"the value must be at most {_text(high)} {shown}"
+    return None
+
+
+def _same(value: Any, expected: Any) -> bool:
+    """Policy values compare as the service compares them: numbers by value, the rest as text."""
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return _text(value) == _text(expected)
+    if isinstance(value, int | float) and isinstance(expected, int | float):
+        return float(value) == float(expected)
+    return _text(value) == _text(expected)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
