@@ -47,6 +47,7 @@ CLUSTERS = "/api/2.1/clusters"
 SECRETS = "/api/2.0/secrets"
 DBFS = "/api/2.0/dbfs"
 WORKSPACE = "/api/2.0/workspace"
+POLICIES = "/api/2.0/policies/clusters"
 
 
 class _SdkClockAdapter(SdkClock):
@@ -277,6 +278,12 @@ class DatabricksGateway:
             else:
                 request = None
         return events
+
+    def get_cluster_policy(self, policy_id: str) -> dict[str, Any]:
+        """``policies/clusters/get``: ``{policy_id, name, definition}``, the definition a JSON string.
+
+        An unknown id is :class:`DatabricksNotFound` (404) or :class:`DatabricksRejected` (400)."""
+        return self._do("GET", f"{POLICIES}/get", query={"policy_id": policy_id})
 
     # ------------------------------------------------------------ secrets and files
 
