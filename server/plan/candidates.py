@@ -18,6 +18,7 @@ from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
+from server.plan.policy import ClusterPolicy
 from server.spec import config_from_spec
 
 # Worker counts tried: a geometric grid, dense where clusters are small.
@@ -105,8 +106,8 @@ def worker_counts(low: int, high: int) -> list[int]:
 
 def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
                      pricing: Pricing, *, anchor: ClusterConfig | None = None,
-                     tried: Iterable[ClusterConfig] = (), driver: str | None = None
-                     ) -> list[tuple[Candidate, ClusterConfig]]:
+                     tried: Iterable[ClusterConfig] = (), driver: str | None = None,
+                     policy: ClusterPolicy | None = None) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -116,8 +117,19 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     else being kept from the live spec by `server.spec` when applied. ``driver``
     (Trimtab's driver choice, `server.plan.driver`) is every candidate's driver
     unless the user fixed one; without it the driver is the anchor's.
+
+    ``policy`` (the cluster's cluster policy, `server.plan.policy`) removes every configuration
+    whose spec, as applying it over ``current``'s spec would write it, the policy refuses: the
+    current one excepted, which keeping changes nothing (its runs show what the job does today).
+    A tried configuration the policy refuses is left out too, and with it what its runs taught.
     """
     own_configs = [current, *tried]
+    live = current
+    azure = pricing.cloud == "azure"
+
+    def allowed(config: ClusterConfig) -> bool:
+        return policy is None or policy.allows_config(config, live.spec, azure=azure)
+
     current = anchor or current
     cloud = pricing.cloud
     cur_info = catalog.node_type(cloud, current.node_type_id)
@@ -143,14 +155,18 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                 continue
             for spot in spot_options:
                 config = _config(current, node_type, driver, workers, spot, autoscale)
+                if not allowed(config):
+                    continue
                 pair = _priced(config, info, catalog, pricing)
                 if pair is not None:
                     out.setdefault(pair[0].config_id, pair)
     # The configuration the job runs on now, and every one it ran on, are always
     # candidates, bounds or not: their runs must be understood, and "keep it"
     # must stay an option.
-    for config in own_configs:
+    for i, config in enumerate(own_configs):
         config = dataclasses.replace(config, driver_node_type_id=driver)  # priced like the others
+        if i > 0 and not allowed(config):
+            continue
         try:
             info = catalog.node_type(cloud, config.node_type_id)
         except TrimtabCostError:
@@ -162,13 +178,15 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 
 
 def project_candidates(project: Project, workspace: Workspace, catalog: PriceCatalog, runs: Iterable[Run],
-                       *, driver: str | None = None) -> list[tuple[Candidate, ClusterConfig]]:
+                       *, driver: str | None = None, policy: ClusterPolicy | None = None
+                       ) -> list[tuple[Candidate, ClusterConfig]]:
     """`build_candidates` for a stored project: bounds from the cluster it was imported with, its live
-    cluster and every cluster of ``runs`` included, priced in its workspace."""
+    cluster and every cluster of ``runs`` included, priced in its workspace, inside ``policy``."""
     current = config_from_spec(project.current_spec)
     anchor = config_from_spec(project.original_spec) if project.original_spec else None
     return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
-                            anchor=anchor, tried=[r.config for r in runs if r.config is not None], driver=driver)
+                            anchor=anchor, tried=[r.config for r in runs if r.config is not None], driver=driver,
+                            policy=policy)
 
 
 def _config(current: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,

@@ -20,6 +20,7 @@ from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, DriverPeaks, ProjectSettings, Run, Stage, outside_heap_bytes
 from server.plan.candidates import driver_of
+from server.plan.policy import ClusterPolicy
 
 GIB = 1024**3
 DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
@@ -69,13 +70,20 @@ def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: 
 
 
 def driver_options(catalog: PriceCatalog, cloud: str, families: Iterable[str], like: ClusterConfig, *,
-                   region: str, plan: str, sku: str) -> list[DriverOption]:
-    """Every catalog node type of ``families`` as a driver, priced alone (DBUs, instance, volumes)."""
+                   region: str, plan: str, sku: str, policy: ClusterPolicy | None = None) -> list[DriverOption]:
+    """Every catalog node type of ``families`` as a driver, priced alone (DBUs, instance, volumes).
+
+    A ``policy`` that limits ``driver_node_type_id`` leaves out the types it refuses, the current
+    one too: with the current driver refused there is no choice to make (`plan_driver` returns
+    None) and every candidate would carry it, so the policy leaves the planner only the current
+    configuration, which the plan's reason says."""
     wanted = set(families)
     out = []
     for node_type in catalog.node_types(cloud):
         info = catalog.node_type(cloud, node_type)
         if info.family not in wanted and node_type != driver_of(like):
+            continue
+        if policy is not None and not policy.allows_value("driver_node_type_id", node_type):
             continue
         price = driver_price(catalog, cloud, node_type, like, region=region, plan=plan, sku=sku)
         if price is not None:

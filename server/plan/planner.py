@@ -3,7 +3,9 @@
 `plan_project` is the whole decision for one project (read the store, call the
 pure `models.decide`, store the recommendation and the phase). `Planner` is the
 collector's ``on_run_collected`` callback: it plans, then applies through
-`server.apply` when the project has auto-apply on. It never raises into the
+`server.apply` when the project has auto-apply on. Before planning it fetches the cluster
+policy the project's spec names (kept `POLICY_TTL_S` per workspace and policy, in memory
+only), so that only configurations Databricks accepts are recommended. It never raises into the
 collector: a project that cannot be planned is logged and left as it was, and
 the failure is kept on the project (`PlanProblem` in its state) so its owner
 sees it in `trimtab project show` until a later plan, or apply, succeeds.
@@ -13,15 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from models.decide import Decision, Settings, decide
 from models.prior import Prior
+from models.space import Candidate
 from server.clock import Clock, SystemClock
 from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway
-from server.domain import PROBLEM_KEY, PlanProblem, Project, Recommendation, Run, Workspace
+from server.domain import PROBLEM_KEY, ClusterConfig, PlanProblem, Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition, TrimtabError
 from server.plan.candidates import (
     by_id,
@@ -33,6 +36,7 @@ from server.plan.candidates import (
 )
 from server.plan.driver import driver_options, driver_run, plan_driver
 from server.plan.observe import observation
+from server.plan.policy import ClusterPolicy
 from server.plan.prior import ProjectPriors
 from server.plan.storage import advise, disk_use
 from server.spec import config_from_spec, pool_fields
@@ -42,17 +46,27 @@ log = logging.getLogger(__name__)
 
 GatewayFor = Callable[[Workspace], DatabricksGateway]
 
+# How long a fetched cluster policy is used before it is fetched again (on the planner's clock):
+# an admin's edit reaches the plans within minutes, and a collector poll that finishes many runs
+# of one workspace asks for the policy once.
+POLICY_TTL_S = 300.0
+
 # A kept problem message is one line of at most this many characters: enough for a database's
 # or the Jobs API's own sentence, short enough for a terminal line and the project row.
 PROBLEM_MESSAGE_CHARS = 300
 
 
-def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior: Prior | None = None) -> \
-        Recommendation | None:
+def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior: Prior | None = None,
+                 policy: dict[str, Any] | None = None) -> Recommendation | None:
     """Decide and store the project's next recommendation; None when the project is not planned.
 
     Detached and orphaned projects are not planned. The project's phase follows
     the decision (learning, optimizing, or monitoring when auto-apply is off).
+    ``policy`` is the cluster's cluster policy as ``policies/clusters/get`` returns it (`Planner`
+    fetches it): only configurations inside it are recommended. When it allows none but the
+    current one, the current one is planned and the reason says why: the job runs on it today,
+    so keeping it is safe, and the owner sees that the policy, not Trimtab, holds the job where
+    it is (a failure instead would flag a healthy job as a problem on every run).
     """
     project = store.projects.get(project_id)
     if project.detached or project.orphaned or not project.current_spec:
@@ -66,6 +80,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
             f"({', '.join(pooled)}), whose node type Trimtab cannot change; pool-backed clusters are "
             "not sized yet (detach the project, or take the pool out of the cluster)")
     workspace = store.workspaces.get(project.workspace)
+    cluster_policy = ClusterPolicy.from_api(policy) if policy else None
     current = config_from_spec(project.current_spec)
     anchor = config_from_spec(project.original_spec) if project.original_spec else None
     runs = store.runs.history(project_id)
@@ -86,10 +101,12 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # The driver first: it does not change the workers' runtime, and every candidate is priced with it.
     options = driver_options(catalog, pricing.cloud, families_for(anchor or current, project.settings, catalog,
                                                                   pricing.cloud),
-                             current, region=pricing.region, plan=pricing.plan, sku=pricing.sku)
+                             current, region=pricing.region, plan=pricing.plan, sku=pricing.sku,
+                             policy=cluster_policy)
     driver_choice = plan_driver(project.settings, current, drivers, options)
     pairs = by_id(project_candidates(project, workspace, catalog, runs,
-                                     driver=driver_choice.option.node_type if driver_choice else None))
+                                     driver=driver_choice.option.node_type if driver_choice else None,
+                                     policy=cluster_policy))
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
                         sla_per_run=s.sla_every_run)
@@ -97,8 +114,17 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history))
     config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})
     runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
-    config, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region)
+    advised, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region)
+    if cluster_policy is not None and advice is not None and advice.changed and not \
+            cluster_policy.allows_config(advised, project.current_spec, azure=pricing.cloud == "azure"):
+        advice = None  # volumes the policy refuses are not advised; the candidate's own are kept
+    else:
+        config = advised
     rec = _recommendation(project, config, decision)
+    if cluster_policy is not None and _only_current(pairs.values(), current, cluster_policy, project.current_spec,
+                                                    azure=pricing.cloud == "azure"):
+        rec = dataclasses.replace(rec, reason=f"{rec.reason}; the {cluster_policy.label} allows no other "
+                                              "configuration within the project's bounds, so the current one is kept")
     if driver_choice is not None and (driver_choice.changed or driver_choice.blocked):
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
     if advice is not None and advice.changed:
@@ -113,6 +139,12 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     log.info("project %s: %s -> %s (%s)", project.name, config_id_of(current), decision.candidate.config_id,
              decision.phase)
     return rec
+
+
+def _only_current(pairs: Iterable[tuple[Candidate, ClusterConfig]], current: ClusterConfig, policy: ClusterPolicy,
+                  spec: dict[str, Any], *, azure: bool) -> bool:
+    """Whether every candidate the policy allows is the current configuration (or there is none)."""
+    return all(same_cluster(cfg, current) or not policy.allows_config(cfg, spec, azure=azure) for _, cfg in pairs)
 
 
 def _recommendation(project: Project, config, decision: Decision) -> Recommendation:
@@ -144,6 +176,8 @@ class Planner:
         self._prior = prior
         self._priors = ProjectPriors(store, catalog)
         self._clock: Clock = clock or SystemClock()
+        # (workspace, policy id) -> (fetched at, monotonic s; the policy): see POLICY_TTL_S.
+        self._policies: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     def __call__(self, run: Run) -> None:
         try:
@@ -157,7 +191,10 @@ class Planner:
 
         try:
             prior = self._prior or self._priors.for_project(run.project_id)
-            rec = plan_project(self._store, run.project_id, self._catalog, prior=prior)
+            policy = self._policy_of(self._store.projects.get(run.project_id))
+            # Passed only when there is one: callers that stand in for plan_project need not know it.
+            extra: dict[str, Any] = {"policy": policy} if policy is not None else {}
+            rec = plan_project(self._store, run.project_id, self._catalog, prior=prior, **extra)
             project = self._store.projects.get(run.project_id)
         except Exception as err:
             self._record(run, "plan", err)
@@ -186,6 +223,23 @@ class Planner:
             raise
         self._clear(run, project, ("plan", "apply"))
         return result.recommendation
+
+    def _policy_of(self, project: Project) -> dict[str, Any] | None:
+        """The cluster policy the project's current spec names, fetched at most every POLICY_TTL_S
+        per workspace and policy; None without one. A failed fetch raises (a planning failure):
+        planning without the policy could recommend what Databricks refuses."""
+        policy_id = str((project.current_spec or {}).get("policy_id") or "")
+        if not policy_id or project.detached or project.orphaned:
+            return None
+        key = (project.workspace, policy_id)
+        now = self._clock.monotonic()
+        cached = self._policies.get(key)
+        if cached is not None and now - cached[0] < POLICY_TTL_S:
+            return cached[1]
+        workspace = self._store.workspaces.get(project.workspace)
+        policy = self._gateway_for(workspace).get_cluster_policy(policy_id)
+        self._policies[key] = (now, policy)
+        return policy
 
     def _record(self, run: Run, step: str, err: BaseException) -> None:
         """Keep the failure on the project; never raises (the store may be what failed)."""
