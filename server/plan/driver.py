@@ -73,17 +73,16 @@ def driver_options(catalog: PriceCatalog, cloud: str, families: Iterable[str], l
                    region: str, plan: str, sku: str, policy: ClusterPolicy | None = None) -> list[DriverOption]:
     """Every catalog node type of ``families`` as a driver, priced alone (DBUs, instance, volumes).
 
-    A ``policy`` that limits ``driver_node_type_id`` leaves out the types it refuses, the current
-    one too: with the current driver refused there is no choice to make (`plan_driver` returns
-    None) and every candidate would carry it, so the policy leaves the planner only the current
-    configuration, which the plan's reason says."""
+    A ``policy`` that limits ``driver_node_type_id`` leaves out the types it refuses, except the
+    current one: `plan_driver` needs its size to pick an allowed replacement."""
     wanted = set(families)
     out = []
     for node_type in catalog.node_types(cloud):
         info = catalog.node_type(cloud, node_type)
         if info.family not in wanted and node_type != driver_of(like):
             continue
-        if policy is not None and not policy.allows_value("driver_node_type_id", node_type):
+        if policy is not None and node_type != driver_of(like) and \
+                not policy.allows_value("driver_node_type_id", node_type):
             continue
         price = driver_price(catalog, cloud, node_type, like, region=region, plan=plan, sku=sku)
         if price is not None:
@@ -103,12 +102,25 @@ def driver_price(catalog: PriceCatalog, cloud: str, node_type: str, like: Cluste
 
 
 def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequence[DriverRun],
-                options: Sequence[DriverOption]) -> DriverChoice | None:
-    """The driver for the next run; None when the user fixed it or the current one cannot be priced."""
+                options: Sequence[DriverOption], *, policy: ClusterPolicy | None = None) -> DriverChoice | None:
+    """The driver for the next run; None when the user fixed it or the current one cannot be priced.
+
+    When ``policy`` refuses the current driver, the cheapest allowed one at least as big replaces
+    it (the biggest allowed one when none is): the run's memory needs do not shrink because an
+    admin narrowed the types, and without a replacement no candidate would be inside the policy."""
     if settings.driver_node_type_id:
         return None
     name = driver_of(current)
     mine = next((o for o in options if o.node_type == name), None)
     if mine is None:
         return None
+    if policy is not None and not policy.allows_value("driver_node_type_id", name):
+        allowed = [o for o in options if o.node_type != name]
+        big_enough = [o for o in allowed if o.memory_gib >= mine.memory_gib]
+        pick = min(big_enough, key=lambda o: (o.price_per_hour, o.node_type), default=None) or \
+            max(allowed, key=lambda o: (o.memory_gib, -o.price_per_hour), default=None)
+        if pick is None:
+            return None
+        return DriverChoice(pick, True, f"driver {name} -> {pick.node_type} ({pick.memory_gib:g} GiB): "
+                                        f"the {policy.label} does not allow {name} as the driver")
     return choose_driver(options, mine, runs)

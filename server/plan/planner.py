@@ -103,7 +103,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
                                                                   pricing.cloud),
                              current, region=pricing.region, plan=pricing.plan, sku=pricing.sku,
                              policy=cluster_policy)
-    driver_choice = plan_driver(project.settings, current, drivers, options)
+    driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy)
     pairs = by_id(project_candidates(project, workspace, catalog, runs,
                                      driver=driver_choice.option.node_type if driver_choice else None,
                                      policy=cluster_policy))

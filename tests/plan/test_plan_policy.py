@@ -13,7 +13,7 @@ from server.costing.catalog import load_catalog
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
 from server.plan.candidates import Pricing, build_candidates, config_id_of
-from server.plan.driver import driver_options
+from server.plan.driver import driver_options, plan_driver
 from server.plan.planner import plan_project
 from server.plan.policy import ClusterPolicy, Rule, parse_rules
 from server.spec import config_from_spec
@@ -148,6 +148,30 @@ def test_driver_options_leave_out_the_driver_types_the_policy_refuses() -> None:
     assert kept == every - {"m5.4xlarge", "m5.8xlarge"}
 
 
+def test_a_refused_current_driver_is_replaced_by_the_cheapest_allowed_one_at_least_as_big() -> None:
+    catalog = load_catalog()
+    like = config_from_spec(SPEC)  # driver m5.2xlarge, 32 GiB
+    policy = _policy({"driver_node_type_id": {"type": "allowlist", "values": ["m5.xlarge", "m5.4xlarge",
+                                                                               "m5.8xlarge"]}})
+    options = driver_options(catalog, "aws", ["m5"], like, region="us-east-1", plan="premium", sku="jobs",
+                             policy=policy)
+    # The refused current driver stays among the options: its size is what a replacement must hold.
+    assert {o.node_type for o in options} == {"m5.xlarge", "m5.2xlarge", "m5.4xlarge", "m5.8xlarge"}
+    choice = plan_driver(ProjectSettings(), like, [], options, policy=policy)
+    assert choice is not None and choice.changed and choice.option.node_type == "m5.4xlarge"
+    assert choice.reason == ('driver m5.2xlarge -> m5.4xlarge (64 GiB): the cluster policy "etl-jobs" '
+                             "(E0000000000001) does not allow m5.2xlarge as the driver")
+    # Only smaller types allowed: the biggest of them. The user's own driver setting is left alone.
+    small = _policy({"driver_node_type_id": {"type": "allowlist", "values": ["m5.large", "m5.xlarge"]}})
+    small_options = driver_options(catalog, "aws", ["m5"], like, region="us-east-1", plan="premium", sku="jobs",
+                                   policy=small)
+    choice = plan_driver(ProjectSettings(), like, [], small_options, policy=small)
+    assert choice is not None and choice.option.node_type == "m5.xlarge"
+    assert plan_driver(ProjectSettings(driver_node_type_id="m5.2xlarge"), like, [], options, policy=policy) is None
+    # Allowed, the current driver is sized by the evidence as before: kept without enough runs.
+    assert not plan_driver(ProjectSettings(), like, [], options).changed  # type: ignore[union-attr]
+
+
 # ------------------------------------------------------------------ the planner with a policy
 
 
@@ -193,3 +217,15 @@ def test_a_policy_that_allows_nothing_else_keeps_the_current_configuration_and_s
     assert rec is not None and config_id_of(rec.config) == "m5.2xlargex6"
     assert rec.reason.endswith('; the cluster policy "etl-jobs" (E0000000000001) allows no other configuration '
                                "within the project's bounds, so the current one is kept")
+
+
+def test_a_policy_that_refuses_the_current_driver_gets_a_plan_inside_it(store: Store) -> None:
+    pid = _project_with_runs(store)
+    definition = {"driver_node_type_id": {"type": "allowlist", "values": ["m5.4xlarge", "r5.2xlarge"]},
+                  "node_type_id": {"type": "allowlist", "values": ["m5.xlarge", "m5.2xlarge"]}}
+    rec = plan_project(store, pid, load_catalog(),
+                       policy={"policy_id": "E0000000000001", "name": "etl-jobs", "definition": json.dumps(definition)})
+    assert rec is not None and rec.config.driver_node_type_id in {"m5.4xlarge", "r5.2xlarge"}
+    assert rec.config.node_type_id in {"m5.xlarge", "m5.2xlarge"}
+    assert "does not allow m5.2xlarge as the driver" in rec.reason
+    assert "allows no other configuration" not in rec.reason
