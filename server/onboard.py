@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain import JobSchedule
-from server.spec import canonical_json, pool_fields, task_cluster_key
+from server.spec import canonical_json, pool_fields, single_node, task_cluster_key
 
 PROJECT_TAG = "trimtab:project-id"
 # Set on the cluster by each apply, so the runs that used a recommendation are attributed exactly.
@@ -40,6 +40,9 @@ REASON_NO_TASKS = "has no tasks"
 # instance_pool_id, so neither the instance type nor the driver could be changed, and pricing
 # would need the pool's type from the Instance Pools API. Until that is built, say so at import
 # instead of onboarding a cluster whose every plan would fail.
+# Spark runs on the driver alone, so the decision space (worker count and type) does not apply;
+# sizing the one node is not built.
+REASON_SINGLE_NODE = "is a single-node cluster (Spark runs on the driver alone), which is not sized yet"
 REASON_POOL = ("draws its nodes from an instance pool ({fields}), whose node type Trimtab cannot "
                "change; pool-backed clusters are not sized yet")
 # Tasks that run on no cluster of their own: what they run on instead.
@@ -133,6 +136,9 @@ def qualify(job: Mapping[str, Any]) -> JobQualification:
         if pooled:
             del clusters[key]
             notes.append(f"cluster {key!r} " + REASON_POOL.format(fields=", ".join(pooled)))
+        elif single_node(target.spec):
+            del clusters[key]
+            notes.append(f"cluster {key!r} " + REASON_SINGLE_NODE)
     return JobQualification(job_id, name, list(clusters.values()), notes)
 
 

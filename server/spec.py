@@ -138,6 +138,20 @@ def pool_fields(spec: Mapping[str, Any]) -> list[str]:
     return [f for f in ("instance_pool_id", "driver_instance_pool_id") if spec.get(f)]
 
 
+def single_node(spec: Mapping[str, Any]) -> bool:
+    """A single-node cluster: Spark runs on the driver alone (``local[*]``), so workers would idle.
+
+    Databricks marks one by the ``singleNode`` cluster profile (with ``spark.master`` local and the
+    ``ResourceClass: SingleNode`` tag); a spec with no autoscale and ``num_workers`` 0 is one too."""
+    conf = spec.get("spark_conf") or {}
+    tags = spec.get("custom_tags") or {}
+    if conf.get("spark.databricks.cluster.profile") == "singleNode" or tags.get("ResourceClass") == "SingleNode":
+        return True
+    if str(conf.get("spark.master", "")).startswith("local"):
+        return True
+    return not spec.get("autoscale") and "num_workers" in spec and int(spec.get("num_workers") or 0) == 0
+
+
 def config_from_spec(spec: Mapping[str, Any]) -> ClusterConfig:
     """The fields Trimtab decides on, read from a complete ``new_cluster`` (kept whole in ``spec``)."""
     aws = spec.get("aws_attributes") or {}

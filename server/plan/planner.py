@@ -39,7 +39,7 @@ from server.plan.observe import observation
 from server.plan.policy import ClusterPolicy
 from server.plan.prior import ProjectPriors
 from server.plan.storage import advise, disk_use
-from server.spec import config_from_spec, pool_fields
+from server.spec import config_from_spec, pool_fields, single_node
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,11 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
             f"project {project.name}: the cluster now draws its nodes from an instance pool "
             f"({', '.join(pooled)}), whose node type Trimtab cannot change; pool-backed clusters are "
             "not sized yet (detach the project, or take the pool out of the cluster)")
+    if single_node(project.current_spec):
+        # As for pools: import skips single-node clusters; workers added to one would idle.
+        raise FailedPrecondition(
+            f"project {project.name}: the cluster is now a single-node cluster (Spark runs on the driver "
+            "alone), which is not sized yet (detach the project, or give the cluster workers)")
     workspace = store.workspaces.get(project.workspace)
     cluster_policy = ClusterPolicy.from_api(policy) if policy else None
     current = config_from_spec(project.current_spec)

@@ -75,6 +75,23 @@ def test_qualify_skips_pool_backed_clusters_and_says_why() -> None:
     assert only_pooled.clusters == [] and "instance pool" in (only_pooled.skipped_reason or "")
 
 
+def test_qualify_skips_single_node_clusters_and_says_why() -> None:
+    """Spark runs on the driver alone: workers Trimtab added would idle."""
+    single = {"node_type_id": "m5.xlarge", "num_workers": 0,
+              "spark_conf": {"spark.databricks.cluster.profile": "singleNode", "spark.master": "local[*]"},
+              "custom_tags": {"ResourceClass": "SingleNode"}}
+    job = _job(10, [{"task_key": "a", "job_cluster_key": "one"}, {"task_key": "b", "job_cluster_key": "many"},
+                    {"task_key": "c", "new_cluster": {"node_type_id": "m5.xlarge", "num_workers": 0}}],
+               [{"job_cluster_key": "one", "new_cluster": single},
+                {"job_cluster_key": "many", "new_cluster": {"node_type_id": "m5.xlarge", "autoscale": {
+                    "min_workers": 1, "max_workers": 4}}}])
+    q = qualify(job)
+    assert [c.cluster_key for c in q.clusters] == ["many"]
+    assert q.notes == [
+        "cluster 'one' is a single-node cluster (Spark runs on the driver alone), which is not sized yet",
+        "cluster 'task:c' is a single-node cluster (Spark runs on the driver alone), which is not sized yet"]
+
+
 def test_onboard_adds_agent_wiring_and_keeps_user_settings() -> None:
     spec = {"node_type_id": "i3.xlarge", "num_workers": 2,
             "init_scripts": [{"workspace": {"destination": "/mine.sh"}}],

@@ -303,3 +303,16 @@ def test_a_cluster_moved_onto_an_instance_pool_is_not_planned_and_says_why(store
     assert "instance pool (instance_pool_id)" in got.problem.message
     assert got.problem.message.startswith("FailedPrecondition: ")
     assert store.recommendations.pending(pid) is None
+
+
+def test_a_cluster_made_single_node_is_not_planned_and_says_why(store: Store) -> None:
+    """Workers added to a single-node cluster would idle (Spark runs on the driver alone)."""
+    project = _project(store)
+    pid = int(project.id or 0)
+    single = SPEC | {"num_workers": 0, "spark_conf": {"spark.databricks.cluster.profile": "singleNode",
+                                                      "spark.master": "local[*]"}}
+    store.projects.update(dataclasses.replace(store.projects.get(pid), current_spec=single))
+    Planner(store, load_catalog(), _no_gateway, clock=FakeClock(START_MS))(_run(store, project, 1))
+    got = store.projects.get(pid)
+    assert got.problem is not None and "single-node cluster" in got.problem.message
+    assert store.recommendations.pending(pid) is None
