@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain import JobSchedule
-from server.spec import canonical_json, pool_fields, single_node, task_cluster_key
+from server.spec import canonical_json, pool_fields, single_node, standard_access_mode, task_cluster_key
 
 PROJECT_TAG = "trimtab:project-id"
 # Set on the cluster by each apply, so the runs that used a recommendation are attributed exactly.
@@ -43,6 +43,11 @@ REASON_NO_TASKS = "has no tasks"
 # Spark runs on the driver alone, so the decision space (worker count and type) does not apply;
 # sizing the one node is not built.
 REASON_SINGLE_NODE = "is a single-node cluster (Spark runs on the driver alone), which is not sized yet"
+# Onboarding adds Trimtab's init script, which Unity Catalog refuses to run on standard-access
+# compute unless a metastore admin allowlisted it: the cluster would fail to start, and with it
+# the job. Trimtab never breaks a cluster, so such clusters are left alone.
+REASON_STANDARD_ACCESS = ("runs in standard (shared) access mode ({mode}), where Unity Catalog runs only "
+                          "allowlisted init scripts; onboarding would fail the cluster, so it is left alone")
 REASON_POOL = ("draws its nodes from an instance pool ({fields}), whose node type Trimtab cannot "
                "change; pool-backed clusters are not sized yet")
 # Tasks that run on no cluster of their own: what they run on instead.
@@ -139,6 +144,9 @@ def qualify(job: Mapping[str, Any]) -> JobQualification:
         elif single_node(target.spec):
             del clusters[key]
             notes.append(f"cluster {key!r} " + REASON_SINGLE_NODE)
+        elif standard_access_mode(target.spec):
+            del clusters[key]
+            notes.append(f"cluster {key!r} " + REASON_STANDARD_ACCESS.format(mode=target.spec["data_security_mode"]))
     return JobQualification(job_id, name, list(clusters.values()), notes)
 
 

@@ -152,6 +152,16 @@ def single_node(spec: Mapping[str, Any]) -> bool:
     return not spec.get("autoscale") and "num_workers" in spec and int(spec.get("num_workers") or 0) == 0
 
 
+# Standard (formerly shared) access mode: Unity Catalog runs only allowlisted init scripts there
+# (Databricks Runtime 13.3 LTS and above; the allowlist is empty by default).
+STANDARD_ACCESS_MODES = frozenset({"USER_ISOLATION", "DATA_SECURITY_MODE_STANDARD"})
+
+
+def standard_access_mode(spec: Mapping[str, Any]) -> bool:
+    """The cluster runs in standard (shared) access mode, where init scripts must be allowlisted."""
+    return str(spec.get("data_security_mode") or "").upper() in STANDARD_ACCESS_MODES
+
+
 def config_from_spec(spec: Mapping[str, Any]) -> ClusterConfig:
     """The fields Trimtab decides on, read from a complete ``new_cluster`` (kept whole in ``spec``)."""
     aws = spec.get("aws_attributes") or {}

@@ -92,6 +92,21 @@ def test_qualify_skips_single_node_clusters_and_says_why() -> None:
         "cluster 'task:c' is a single-node cluster (Spark runs on the driver alone), which is not sized yet"]
 
 
+def test_qualify_leaves_standard_access_mode_clusters_alone() -> None:
+    """Unity Catalog runs only allowlisted init scripts on standard (shared) access mode compute:
+    adding Trimtab's would fail the cluster, and the job with it."""
+    job = _job(11, [{"task_key": "a", "job_cluster_key": "shared"}, {"task_key": "b", "job_cluster_key": "own"}],
+               [{"job_cluster_key": "shared", "new_cluster": {"node_type_id": "m5.xlarge", "num_workers": 2,
+                                                              "data_security_mode": "USER_ISOLATION"}},
+                {"job_cluster_key": "own", "new_cluster": {"node_type_id": "m5.xlarge", "num_workers": 2,
+                                                           "data_security_mode": "SINGLE_USER"}}])
+    q = qualify(job)
+    assert [c.cluster_key for c in q.clusters] == ["own"]
+    assert q.notes == ["cluster 'shared' runs in standard (shared) access mode (USER_ISOLATION), where Unity "
+                       "Catalog runs only allowlisted init scripts; onboarding would fail the cluster, so it "
+                       "is left alone"]
+
+
 def test_onboard_adds_agent_wiring_and_keeps_user_settings() -> None:
     spec = {"node_type_id": "i3.xlarge", "num_workers": 2,
             "init_scripts": [{"workspace": {"destination": "/mine.sh"}}],
