@@ -24,6 +24,10 @@ from sandbox.sim.profiles import PROFILES
 from sandbox.sim.scheduler import SpotLoss, Timeline, schedule
 from sandbox.sim.summary import summarize
 
+# Seconds from the request to the nodes being up (uniform range): fresh cloud instances, and a
+# pool's idle ones (Databricks: pools "reduce cluster start and auto-scaling times").
+PROVISION_S = (150.0, 300.0)
+POOL_PROVISION_S = (20.0, 60.0)
 DEFAULT_SPOT_LOSS_PROB = 0.03  # chance that a given spot worker is reclaimed during a run
 DRIVER_NOT_RESPONDING_MESSAGE = "Driver is up but is not responsive, likely due to GC."
 
@@ -157,7 +161,9 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
     prof = PROFILES[profile]
     key = f"{seed}/{day}/{profile}"
     rng = random.Random(key)
-    provisioned = start_time_ms + round(rng.uniform(150, 300) * 1000)
+    # A pool's idle instances are already up: its clusters skip most of the cloud's provisioning.
+    provision_s = POOL_PROVISION_S if new_cluster.get("instance_pool_id") else PROVISION_S
+    provisioned = start_time_ms + round(rng.uniform(*provision_s) * 1000)
     init_done = provisioned + round(rng.uniform(8, 25) * 1000)
     running = init_done + round(rng.uniform(2, 6) * 1000)
     app_start = running + round(rng.uniform(8, 20) * 1000)

@@ -45,7 +45,9 @@ def new_cluster_record(cluster_id: str, spec: dict[str, Any], *, job_id: int, ru
         "state": "PENDING",
         "state_message": "Starting Spark",
         "start_time": start_ms,
-        "spec": copy.deepcopy(spec),
+        # As the user sent it: a pool-backed spec names the pools, not the types they supplied.
+        "spec": {k: copy.deepcopy(v) for k, v in spec.items()
+                 if not (spec.get("instance_pool_id") and k in ("node_type_id", "driver_node_type_id"))},
         "default_tags": {
             "Vendor": "Databricks", "Creator": "sandbox@trimtab.local", "ClusterName": name,
             "ClusterId": cluster_id, "JobId": str(job_id), "RunName": run_name,

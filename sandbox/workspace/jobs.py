@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sandbox.workspace import policies
+from sandbox.workspace import policies, pools
 from sandbox.workspace.backend import SimBackend
 from sandbox.workspace.cron import check_schedule
 from sandbox.workspace.errors import invalid, job_missing
@@ -30,7 +30,8 @@ MERGED_ARRAYS: dict[str, str] = {
 def validate_settings(settings: dict[str, Any], backend: SimBackend,
                       data: dict[str, Any] | None = None) -> None:
     """Refuse settings the service refuses; with the workspace's ``data``, a cluster spec that
-    names a policy is checked against it too (`policies.check_spec`)."""
+    names a policy is checked against it too (`policies.check_spec`), and one that names an instance
+    pool against the pool (`pools.check_spec`)."""
     if not isinstance(settings, dict):
         raise invalid("settings must be an object")
     if settings.get("schedule") is not None:
@@ -71,8 +72,10 @@ def validate_settings(settings: dict[str, Any], backend: SimBackend,
 def _validate_spec(spec: Any, where: str, backend: SimBackend, data: dict[str, Any] | None) -> None:
     if not isinstance(spec, dict):
         raise invalid(f"{where} must be an object")
+    pools.check_spec(data, spec)
     try:
-        backend.validate_cluster_spec(spec)
+        # A pool-backed spec is checked as it will run: with its pools' node types filled in.
+        backend.validate_cluster_spec(pools.resolve_spec(data, spec) if data is not None else spec)
     except (ValueError, KeyError) as exc:
         msg = exc.args[0] if exc.args else str(exc)
         raise invalid(f"Invalid {where}: {msg}") from exc

@@ -11,6 +11,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.workspace import pools
 from sandbox.workspace.clusters import make_cluster_id, make_spark_context_id, new_cluster_record
 from sandbox.workspace.errors import invalid, run_missing
 from sandbox.workspace.jobs import get_job, parse_job_id
@@ -177,7 +178,7 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
                 cid = make_cluster_id(start_ms, run_id, slot)
                 by_key[slot] = ClusterPlan(
                     cluster_id=cid, spark_context_id=make_spark_context_id(run_id, slot),
-                    spec=copy.deepcopy(spec), profile=task_profile(task, tags), task_keys=[],
+                    spec=pools.resolve_spec(data, spec), profile=task_profile(task, tags), task_keys=[],
                     seed=run_id * 1000 + len(by_key), task_run_id=task_run_id)
             by_key[slot].task_keys.append(task["task_key"])
         elif task.get("existing_cluster_id"):
