@@ -48,6 +48,7 @@ SECRETS = "/api/2.0/secrets"
 DBFS = "/api/2.0/dbfs"
 WORKSPACE = "/api/2.0/workspace"
 POLICIES = "/api/2.0/policies/clusters"
+INSTANCE_POOLS = "/api/2.0/instance-pools"
 
 
 class _SdkClockAdapter(SdkClock):
@@ -284,6 +285,12 @@ class DatabricksGateway:
 
         An unknown id is :class:`DatabricksNotFound` (404) or :class:`DatabricksRejected` (400)."""
         return self._do("GET", f"{POLICIES}/get", query={"policy_id": policy_id})
+
+    def get_instance_pool(self, pool_id: str) -> dict[str, Any]:
+        """``instance-pools/get``: the pool (``instance_pool_id``, ``node_type_id``, ``max_capacity``...).
+
+        An unknown id is :class:`DatabricksNotFound` (404) or :class:`DatabricksRejected` (400)."""
+        return self._do("GET", f"{INSTANCE_POOLS}/get", query={"instance_pool_id": pool_id})
 
     # ------------------------------------------------------------ secrets and files
 
