@@ -36,10 +36,6 @@ TOKEN_ENV = "TRIMTAB_TOKEN"
 REASON_EXISTING = "runs on an existing all-purpose cluster (existing_cluster_id), which Trimtab does not size"
 REASON_SERVERLESS = "serverless compute (no job cluster to tune)"
 REASON_NO_TASKS = "has no tasks"
-# A pool fixes the node type (the pool's) and Databricks refuses node_type_id beside
-# instance_pool_id, so neither the instance type nor the driver could be changed, and pricing
-# would need the pool's type from the Instance Pools API. Until that is built, say so at import
-# instead of onboarding a cluster whose every plan would fail.
 # Spark runs on the driver alone, so the decision space (worker count and type) does not apply;
 # sizing the one node is not built.
 REASON_SINGLE_NODE = "is a single-node cluster (Spark runs on the driver alone), which is not sized yet"
@@ -48,8 +44,11 @@ REASON_SINGLE_NODE = "is a single-node cluster (Spark runs on the driver alone),
 # the job. Trimtab never breaks a cluster, so such clusters are left alone.
 REASON_STANDARD_ACCESS = ("runs in standard (shared) access mode ({mode}), where Unity Catalog runs only "
                           "allowlisted init scripts; onboarding would fail the cluster, so it is left alone")
-REASON_POOL = ("draws its nodes from an instance pool ({fields}), whose node type Trimtab cannot "
-               "change; pool-backed clusters are not sized yet")
+# A pool-backed cluster is sized (its worker count: the pool fixes the node types), but a driver
+# pool without a worker pool is a spec Databricks refuses ("driver_instance_pool_id: you must also
+# specify instance_pool_id"): nothing that could run to tune.
+REASON_POOL = ("names a driver instance pool (driver_instance_pool_id) without a worker pool "
+               "(instance_pool_id), which Databricks refuses")
 # Tasks that run on no cluster of their own: what they run on instead.
 OTHER_COMPUTE = {
     "sql_task": "runs on a SQL warehouse",
@@ -137,10 +136,9 @@ def qualify(job: Mapping[str, Any]) -> JobQualification:
     if not settings.get("tasks"):
         notes.append(REASON_NO_TASKS)
     for key, target in list(clusters.items()):
-        pooled = pool_fields(target.spec)
-        if pooled:
+        if pool_fields(target.spec) and not target.spec.get("instance_pool_id"):
             del clusters[key]
-            notes.append(f"cluster {key!r} " + REASON_POOL.format(fields=", ".join(pooled)))
+            notes.append(f"cluster {key!r} " + REASON_POOL)
         elif single_node(target.spec):
             del clusters[key]
             notes.append(f"cluster {key!r} " + REASON_SINGLE_NODE)

@@ -84,8 +84,11 @@ def merge_recommendation(base_spec: Mapping[str, Any], recommended: Mapping[str,
 
     Sizing is dropped from the base first (the recommendation decides fixed or
     autoscaling); everything else the user set and the recommendation does not
-    own (init scripts, Spark conf keys, tags, policies...) is kept.
+    own (init scripts, Spark conf keys, tags, policies...) is kept. Over a pool-backed spec only
+    the sizing is merged (`pool_overlay`): the pool owns the rest.
     """
+    if pool_fields(base_spec):
+        recommended = pool_overlay(recommended)
     base = {k: v for k, v in base_spec.items() if k not in SIZING_FIELDS}
     if not any(k in recommended for k in SIZING_FIELDS):
         # A recommendation without sizing keeps the current one.
@@ -133,9 +136,28 @@ _AZURE_AVAILABILITY = {"SPOT": "SPOT_AZURE", "ON_DEMAND": "ON_DEMAND_AZURE",
 _AWS_AVAILABILITY = {v: k for k, v in _AZURE_AVAILABILITY.items()}
 
 
+POOL_ID_FIELDS = ("instance_pool_id", "driver_instance_pool_id")
+
+
 def pool_fields(spec: Mapping[str, Any]) -> list[str]:
     """The instance-pool fields a cluster spec sets (empty: its nodes are not from a pool)."""
-    return [f for f in ("instance_pool_id", "driver_instance_pool_id") if spec.get(f)]
+    return [f for f in POOL_ID_FIELDS if spec.get(f)]
+
+
+def pool_ids(spec: Mapping[str, Any]) -> tuple[str, str]:
+    """(worker pool, driver pool) a spec names, "" for none. With ``instance_pool_id`` alone the
+    driver comes from the same pool (Databricks), so the driver pool is the worker pool then."""
+    worker = str(spec.get("instance_pool_id") or "")
+    return worker, str(spec.get("driver_instance_pool_id") or "") or worker
+
+
+def pool_overlay(recommended: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a recommendation a pool-backed spec may take: its sizing only.
+
+    The pool fixes the node types (Databricks refuses ``node_type_id`` and ``driver_node_type_id``
+    beside ``instance_pool_id``) and its instances' availability and disks (the pool's
+    ``aws_attributes``/``azure_attributes`` and disk spec), so none of those is written."""
+    return {k: copy.deepcopy(v) for k, v in recommended.items() if k in SIZING_FIELDS}
 
 
 def single_node(spec: Mapping[str, Any]) -> bool:
@@ -162,16 +184,29 @@ def standard_access_mode(spec: Mapping[str, Any]) -> bool:
     return str(spec.get("data_security_mode") or "").upper() in STANDARD_ACCESS_MODES
 
 
-def config_from_spec(spec: Mapping[str, Any]) -> ClusterConfig:
-    """The fields Trimtab decides on, read from a complete ``new_cluster`` (kept whole in ``spec``)."""
+def config_from_spec(spec: Mapping[str, Any],
+                     pools: Mapping[str, Mapping[str, Any]] | None = None) -> ClusterConfig:
+    """The fields Trimtab decides on, read from a complete ``new_cluster`` (kept whole in ``spec``).
+
+    ``pools`` (``instance-pools/get`` answers by id) supply what a pool-backed spec leaves to its
+    pools: the worker and driver node types, and the availability of the worker pool's instances.
+    Without them (or for a pool not among them) those read as the spec has them: empty."""
     aws = spec.get("aws_attributes") or {}
     azure = spec.get("azure_attributes") or {}
+    worker_pool_id, driver_pool_id = pool_ids(spec)
+    worker_pool = (pools or {}).get(worker_pool_id) if worker_pool_id else None
+    driver_pool = (pools or {}).get(driver_pool_id) if driver_pool_id else None
+    if worker_pool:
+        # The pool's instances are what the cluster gets: their availability is the pool's.
+        aws = {**aws, **(worker_pool.get("aws_attributes") or {})}
+        azure = {**azure, **(worker_pool.get("azure_attributes") or {})}
     attrs = aws or azure
     autoscale = spec.get("autoscale") or {}
     availability = str(attrs.get("availability") or "")
     return ClusterConfig(
-        node_type_id=str(spec.get("node_type_id") or ""),
-        driver_node_type_id=str(spec.get("driver_node_type_id") or ""),
+        node_type_id=str((worker_pool or spec).get("node_type_id") or ""),
+        driver_node_type_id=str(driver_pool.get("node_type_id") or "") if driver_pool
+        else str(spec.get("driver_node_type_id") or ""),
         num_workers=0 if autoscale else int(spec.get("num_workers") or 0),
         autoscale_min=int(autoscale.get("min_workers") or 0),
         autoscale_max=int(autoscale.get("max_workers") or 0),

@@ -19,7 +19,7 @@ from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.plan.policy import ClusterPolicy
-from server.spec import config_from_spec
+from server.spec import config_from_spec, pool_ids
 
 # Worker counts tried: a geometric grid, dense where clusters are small.
 WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
@@ -38,6 +38,47 @@ class Pricing:
     region: str
     plan: str
     sku: str = "jobs"
+
+
+@dataclass(frozen=True)
+class PoolBacking:
+    """What a cluster's instance pool(s) fix: the node types, and the most workers the pool holds.
+
+    Nothing is added to the price for a pool: Databricks bills a pool's instances as any cluster's
+    while a cluster uses them (no surcharge), and the idle instances a pool keeps warm are the
+    pool owner's cost, which no one job's configuration changes."""
+
+    node_type: str  # the worker pool's
+    driver: str  # the driver pool's (the worker pool's when the spec names no driver pool)
+    # The worker pool's max_capacity, less the driver when it comes from the same pool; None:
+    # unlimited. Other clusters on the pool share it, so this is only an upper bound.
+    max_workers: int | None
+
+
+def pool_backing(spec: dict, pools: dict[str, dict] | None) -> PoolBacking | None:
+    """The pool side of ``spec`` from its pools (``instance-pools/get`` by id); None off a pool
+    (or when its worker pool is not among ``pools``)."""
+    worker_id, driver_id = pool_ids(spec)
+    worker = (pools or {}).get(worker_id) if worker_id else None
+    driver = (pools or {}).get(driver_id) if driver_id else None
+    if not worker or not driver:
+        return None
+    capacity = worker.get("max_capacity")
+    max_workers = None
+    if capacity is not None:
+        max_workers = max(0, int(capacity) - (1 if driver_id == worker_id else 0))
+    return PoolBacking(node_type=str(worker["node_type_id"]), driver=str(driver["node_type_id"]),
+                       max_workers=max_workers)
+
+
+def on_pool(config: ClusterConfig, current: ClusterConfig) -> ClusterConfig:
+    """A run's configuration as the planner compares it: a run on the current pool(s) whose node
+    types were not recorded (the run's spec names the pool, not the type) gets the pool's types."""
+    if config.node_type_id or not current.spec or pool_ids(config.spec) != pool_ids(current.spec):
+        return config
+    return dataclasses.replace(config, node_type_id=current.node_type_id,
+                               driver_node_type_id=current.driver_node_type_id,
+                               availability=config.availability or current.availability)
 
 
 def config_id_of(config: ClusterConfig) -> str:
@@ -107,7 +148,8 @@ def worker_counts(low: int, high: int) -> list[int]:
 def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
                      pricing: Pricing, *, anchor: ClusterConfig | None = None,
                      tried: Iterable[ClusterConfig] = (), driver: str | None = None,
-                     policy: ClusterPolicy | None = None) -> list[tuple[Candidate, ClusterConfig]]:
+                     policy: ClusterPolicy | None = None,
+                     pool: PoolBacking | None = None) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -122,8 +164,15 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     whose spec, as applying it over ``current``'s spec would write it, the policy refuses: the
     current one excepted, which keeping changes nothing (its runs show what the job does today).
     A tried configuration the policy refuses is left out too, and with it what its runs taught.
+
+    ``pool`` (the cluster draws its nodes from an instance pool, `pool_backing`) leaves only the
+    worker count or autoscale range to choose: every candidate has the pool's node type and driver
+    and ``current``'s availability (the pool's), and at most the pool's workers; configurations
+    the job ran on with other node types (before the pool) are left out, as no apply reaches them.
     """
     own_configs = [current, *tried]
+    if pool is not None:
+        own_configs = [c for c in own_configs if c.node_type_id == pool.node_type]
     live = current
     azure = pricing.cloud == "azure"
 
@@ -133,7 +182,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     current = anchor or current
     cloud = pricing.cloud
     cur_info = catalog.node_type(cloud, current.node_type_id)
-    families = families_for(current, settings, catalog, cloud)
+    families = families_for(current, settings, catalog, cloud) if pool is None else ()
     autoscale = current.autoscale_max > 0 and settings.keep_autoscaling
     cur_workers = current.autoscale_max if current.autoscale_max > 0 else max(current.num_workers, 1)
     cur_cores = cur_info.vcpus * cur_workers
@@ -141,13 +190,22 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     high = settings.max_workers if settings.max_workers is not None else max(2 * cur_workers, 8)
     spot_options = [False, True] if settings.spot_allowed else [False]
     driver = settings.driver_node_type_id or driver or driver_of(current)
+    node_types = catalog.node_types(cloud)
+    if pool is not None:
+        # The pool decides the types and the availability; a driver the user fixed cannot be
+        # written beside a pool either.
+        node_types, driver = [pool.node_type], pool.driver
+        spot_options = [live.availability.upper().startswith("SPOT")]
+        if pool.max_workers is not None:
+            high = min(high, max(pool.max_workers, 1))
+            low = min(low, high)
     # Every candidate is priced with this driver: one the catalog lacks would leave no candidate.
     catalog.node_type(cloud, driver)
 
     out: dict[str, tuple[Candidate, ClusterConfig]] = {}
-    for node_type in catalog.node_types(cloud):
+    for node_type in node_types:
         info = catalog.node_type(cloud, node_type)
-        if info.family not in families:
+        if pool is None and info.family not in families:
             continue
         for workers in worker_counts(low, high):
             cores = info.vcpus * workers
@@ -155,6 +213,11 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                 continue
             for spot in spot_options:
                 config = _config(current, node_type, driver, workers, spot, autoscale)
+                if pool is not None:  # the pool's instances, as they are: nothing else changes
+                    config = dataclasses.replace(
+                        config, availability=live.availability, first_on_demand=live.first_on_demand,
+                        ebs_volume_type=live.ebs_volume_type, ebs_volume_count=live.ebs_volume_count,
+                        ebs_volume_size_gb=live.ebs_volume_size_gb)
                 if not allowed(config):
                     continue
                 pair = _priced(config, info, catalog, pricing)
@@ -178,15 +241,24 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 
 
 def project_candidates(project: Project, workspace: Workspace, catalog: PriceCatalog, runs: Iterable[Run],
-                       *, driver: str | None = None, policy: ClusterPolicy | None = None
-                       ) -> list[tuple[Candidate, ClusterConfig]]:
+                       *, driver: str | None = None, policy: ClusterPolicy | None = None,
+                       pools: dict[str, dict] | None = None) -> list[tuple[Candidate, ClusterConfig]]:
     """`build_candidates` for a stored project: bounds from the cluster it was imported with, its live
-    cluster and every cluster of ``runs`` included, priced in its workspace, inside ``policy``."""
-    current = config_from_spec(project.current_spec)
-    anchor = config_from_spec(project.original_spec) if project.original_spec else None
+    cluster and every cluster of ``runs`` included, priced in its workspace, inside ``policy``, on the
+    instance pool(s) its spec names (``pools``: their ``instance-pools/get`` answers by id)."""
+    current = config_from_spec(project.current_spec, pools)
+    anchor = project_anchor(project, pools)
     return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
-                            anchor=anchor, tried=[r.config for r in runs if r.config is not None], driver=driver,
-                            policy=policy)
+                            anchor=anchor, tried=[on_pool(r.config, current) for r in runs if r.config is not None],
+                            driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools))
+
+
+def project_anchor(project: Project, pools: dict[str, dict] | None = None) -> ClusterConfig | None:
+    """The configuration the project was imported with, which fixes the default bounds; None when
+    there is none or the cluster has moved onto other pools since (its node type is gone then)."""
+    if not project.original_spec or pool_ids(project.original_spec) != pool_ids(project.current_spec):
+        return None
+    return config_from_spec(project.original_spec, pools)
 
 
 def _config(current: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,

@@ -21,6 +21,7 @@ from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, DriverPeaks, ProjectSettings, Run, Stage, outside_heap_bytes
 from server.plan.candidates import driver_of
 from server.plan.policy import ClusterPolicy
+from server.spec import pool_fields
 
 GIB = 1024**3
 DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
@@ -103,12 +104,15 @@ def driver_price(catalog: PriceCatalog, cloud: str, node_type: str, like: Cluste
 
 def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequence[DriverRun],
                 options: Sequence[DriverOption], *, policy: ClusterPolicy | None = None) -> DriverChoice | None:
-    """The driver for the next run; None when the user fixed it or the current one cannot be priced.
+    """The driver for the next run; None when the user fixed it, a pool supplies it, or the current
+    one cannot be priced.
 
     When ``policy`` refuses the current driver, the cheapest allowed one at least as big replaces
     it (the biggest allowed one when none is): the run's memory needs do not shrink because an
     admin narrowed the types, and without a replacement no candidate would be inside the policy."""
-    if settings.driver_node_type_id:
+    if settings.driver_node_type_id or pool_fields(current.spec):
+        # A pool-backed cluster's driver comes from a pool (the driver pool, else the workers'):
+        # Databricks refuses driver_node_type_id beside it, so there is no driver to choose.
         return None
     name = driver_of(current)
     mine = next((o for o in options if o.node_type == name), None)

@@ -5,7 +5,8 @@ pure `models.decide`, store the recommendation and the phase). `Planner` is the
 collector's ``on_run_collected`` callback: it plans, then applies through
 `server.apply` when the project has auto-apply on. Before planning it fetches the cluster
 policy the project's spec names (kept `POLICY_TTL_S` per workspace and policy, in memory
-only), so that only configurations Databricks accepts are recommended. It never raises into the
+only), so that only configurations Databricks accepts are recommended, and the instance pools
+it names (kept as long), whose node types a pool-backed cluster runs on. It never raises into the
 collector: a project that cannot be planned is logged and left as it was, and
 the failure is kept on the project (`PlanProblem` in its state) so its owner
 sees it in `trimtab project show` until a later plan, or apply, succeeds.
@@ -30,7 +31,9 @@ from server.plan.candidates import (
     by_id,
     config_id_of,
     families_for,
+    on_pool,
     pricing_for,
+    project_anchor,
     project_candidates,
     same_cluster,
 )
@@ -39,7 +42,7 @@ from server.plan.observe import observation
 from server.plan.policy import ClusterPolicy
 from server.plan.prior import ProjectPriors
 from server.plan.storage import advise, disk_use
-from server.spec import config_from_spec, pool_fields, single_node
+from server.spec import config_from_spec, pool_fields, pool_ids, single_node
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,8 @@ PROBLEM_MESSAGE_CHARS = 300
 
 
 def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior: Prior | None = None,
-                 policy: dict[str, Any] | None = None) -> Recommendation | None:
+                 policy: dict[str, Any] | None = None,
+                 pools: dict[str, dict[str, Any]] | None = None) -> Recommendation | None:
     """Decide and store the project's next recommendation; None when the project is not planned.
 
     Detached and orphaned projects are not planned. The project's phase follows
@@ -67,28 +71,27 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     current one, the current one is planned and the reason says why: the job runs on it today,
     so keeping it is safe, and the owner sees that the policy, not Trimtab, holds the job where
     it is (a failure instead would flag a healthy job as a problem on every run).
+    ``pools`` are the instance pools the spec names, as ``instance-pools/get`` returns them by id
+    (`Planner` fetches them): a pool-backed cluster is planned on the pool's node types, and only
+    its worker count or autoscale range is chosen (`server.plan.candidates.PoolBacking`).
     """
     project = store.projects.get(project_id)
     if project.detached or project.orphaned or not project.current_spec:
         return None
-    pooled = pool_fields(project.current_spec)
-    if pooled:
-        # Import skips pool-backed clusters; this one was moved onto a pool since (a user edit).
-        # Kept on the project as its problem by `Planner`, so the owner sees why it stands still.
-        raise FailedPrecondition(
-            f"project {project.name}: the cluster now draws its nodes from an instance pool "
-            f"({', '.join(pooled)}), whose node type Trimtab cannot change; pool-backed clusters are "
-            "not sized yet (detach the project, or take the pool out of the cluster)")
+    _check_pools(project, pools)
     if single_node(project.current_spec):
-        # As for pools: import skips single-node clusters; workers added to one would idle.
+        # Import skips single-node clusters; this one became one since (a user edit): workers added
+        # to it would idle. Kept on the project as its problem by `Planner`.
         raise FailedPrecondition(
             f"project {project.name}: the cluster is now a single-node cluster (Spark runs on the driver "
             "alone), which is not sized yet (detach the project, or give the cluster workers)")
     workspace = store.workspaces.get(project.workspace)
     cluster_policy = ClusterPolicy.from_api(policy) if policy else None
-    current = config_from_spec(project.current_spec)
-    anchor = config_from_spec(project.original_spec) if project.original_spec else None
-    runs = store.runs.history(project_id)
+    current = config_from_spec(project.current_spec, pools)
+    anchor = project_anchor(project, pools)
+    # A pool-backed run records the pool, not its node type: it is read on the pool's type.
+    runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
+            for r in store.runs.history(project_id)]
     pricing = pricing_for(workspace, project.current_spec)
     history, disk, drivers = [], [], []
     for run in runs:
@@ -111,7 +114,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy)
     pairs = by_id(project_candidates(project, workspace, catalog, runs,
                                      driver=driver_choice.option.node_type if driver_choice else None,
-                                     policy=cluster_policy))
+                                     policy=cluster_policy, pools=pools))
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
                         sla_per_run=s.sla_every_run)
@@ -120,7 +123,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})
     runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
     advised, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region)
-    if cluster_policy is not None and advice is not None and advice.changed and not \
+    if pool_fields(project.current_spec):
+        advice = None  # a pool's instances come with the pool's disks: no volume change reaches them
+    elif cluster_policy is not None and advice is not None and advice.changed and not \
             cluster_policy.allows_config(advised, project.current_spec, azure=pricing.cloud == "azure"):
         advice = None  # volumes the policy refuses are not advised; the candidate's own are kept
     else:
@@ -144,6 +149,24 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     log.info("project %s: %s -> %s (%s)", project.name, config_id_of(current), decision.candidate.config_id,
              decision.phase)
     return rec
+
+
+def _check_pools(project: Project, pools: dict[str, dict[str, Any]] | None) -> None:
+    """Refuse to plan a pool-backed cluster whose pools are not known (FailedPrecondition)."""
+    pooled = pool_fields(project.current_spec)
+    if not pooled:
+        return
+    worker, driver = pool_ids(project.current_spec)
+    if not worker:
+        # Databricks refuses a driver pool without a worker pool: the spec cannot be run as it is.
+        raise FailedPrecondition(
+            f"project {project.name}: the cluster names a driver instance pool (driver_instance_pool_id) "
+            "without a worker pool (instance_pool_id), which Databricks refuses; it is not sized")
+    missing = [p for p in dict.fromkeys((worker, driver)) if p not in (pools or {})]
+    if missing:
+        raise FailedPrecondition(
+            f"project {project.name}: the cluster draws its nodes from instance pool(s) "
+            f"{', '.join(missing)}, which were not read (the pool's node type is the cluster's)")
 
 
 def _only_current(pairs: Iterable[tuple[Candidate, ClusterConfig]], current: ClusterConfig, policy: ClusterPolicy,
@@ -183,6 +206,8 @@ class Planner:
         self._clock: Clock = clock or SystemClock()
         # (workspace, policy id) -> (fetched at, monotonic s; the policy): see POLICY_TTL_S.
         self._policies: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        # (workspace, instance pool id) -> (fetched at, monotonic s; the pool): the same TTL.
+        self._pools: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     def __call__(self, run: Run) -> None:
         try:
@@ -196,16 +221,20 @@ class Planner:
 
         try:
             prior = self._prior or self._priors.for_project(run.project_id)
-            policy = self._policy_of(self._store.projects.get(run.project_id))
-            # Passed only when there is one: callers that stand in for plan_project need not know it.
+            project = self._store.projects.get(run.project_id)
+            policy = self._policy_of(project)
+            pools = self._pools_of(project)
+            # Passed only when there are some: callers that stand in for plan_project need not know them.
             extra: dict[str, Any] = {"policy": policy} if policy is not None else {}
+            if pools:
+                extra["pools"] = pools
             rec = plan_project(self._store, run.project_id, self._catalog, prior=prior, **extra)
             project = self._store.projects.get(run.project_id)
         except Exception as err:
             self._record(run, "plan", err)
             raise
         if rec is None or not project.settings.auto_apply or \
-                same_cluster(rec.config, config_from_spec(project.current_spec)):
+                same_cluster(rec.config, config_from_spec(project.current_spec, pools)):
             # Planned, and nothing to apply (not planned at all, auto-apply off, or the job
             # already runs the recommendation): whatever failed before no longer holds it back.
             self._clear(run, project, ("plan", "apply"))
@@ -245,6 +274,25 @@ class Planner:
         policy = self._gateway_for(workspace).get_cluster_policy(policy_id)
         self._policies[key] = (now, policy)
         return policy
+
+    def _pools_of(self, project: Project) -> dict[str, dict[str, Any]]:
+        """The instance pools the project's current spec names, by id, each fetched at most every
+        POLICY_TTL_S per workspace and pool (a pool's node type never changes, its max_capacity
+        may); empty off a pool. A failed fetch raises (a planning failure): without the pool the
+        cluster's node type is unknown."""
+        if project.detached or project.orphaned:
+            return {}
+        wanted = [p for p in dict.fromkeys(pool_ids(project.current_spec or {})) if p]
+        out: dict[str, dict[str, Any]] = {}
+        for pool_id in wanted:
+            key = (project.workspace, pool_id)
+            now = self._clock.monotonic()
+            cached = self._pools.get(key)
+            if cached is None or now - cached[0] >= POLICY_TTL_S:
+                workspace = self._store.workspaces.get(project.workspace)
+                cached = self._pools[key] = (now, self._gateway_for(workspace).get_instance_pool(pool_id))
+            out[pool_id] = cached[1]
+        return out
 
     def _record(self, run: Run, step: str, err: BaseException) -> None:
         """Keep the failure on the project; never raises (the store may be what failed)."""

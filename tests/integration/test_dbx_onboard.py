@@ -53,58 +53,23 @@ def test_qualify_skips_existing_cluster_and_serverless_jobs_with_reasons() -> No
     assert notebook_only.skipped_reason == REASON_SERVERLESS  # no cluster named: serverless compute
 
 
-def test_qualify_skips_pool_backed_clusters_and_says_why() -> None:
-    """A pool fixes the node type and Databricks refuses node_type_id beside instance_pool_id:
-    such a cluster is not onboarded, its neighbours in the job are."""
+def test_qualify_onboards_pool_backed_clusters_and_skips_a_driver_pool_alone() -> None:
+    """A pool-backed cluster is sized (its worker count; the pool fixes the node types), so it is
+    onboarded; a driver pool without a worker pool is a spec Databricks refuses: skipped, saying why."""
     job = _job(8, [
         {"task_key": "a", "job_cluster_key": "pooled"},
         {"task_key": "b", "job_cluster_key": "plain"},
         {"task_key": "c", "new_cluster": {"driver_instance_pool_id": "p2", "node_type_id": "m5.xlarge",
                                           "num_workers": 2}},
+        {"task_key": "d", "new_cluster": {"instance_pool_id": "p1", "driver_instance_pool_id": "p2",
+                                          "num_workers": 2}},
     ], [{"job_cluster_key": "pooled", "new_cluster": {"instance_pool_id": "p1", "num_workers": 4}},
         {"job_cluster_key": "plain", "new_cluster": {"node_type_id": "m5.xlarge", "num_workers": 2}}])
     q = qualify(job)
-    assert [c.cluster_key for c in q.clusters] == ["plain"]
+    assert [c.cluster_key for c in q.clusters] == ["pooled", "plain", "task:d"]
     assert q.notes == [
-        "cluster 'pooled' draws its nodes from an instance pool (instance_pool_id), whose node type "
-        "Trimtab cannot change; pool-backed clusters are not sized yet",
-        "cluster 'task:c' draws its nodes from an instance pool (driver_instance_pool_id), whose node "
-        "type Trimtab cannot change; pool-backed clusters are not sized yet"]
-    only_pooled = qualify(_job(9, [{"task_key": "a", "job_cluster_key": "pooled"}],
-                               [{"job_cluster_key": "pooled", "new_cluster": {"instance_pool_id": "p1"}}]))
-    assert only_pooled.clusters == [] and "instance pool" in (only_pooled.skipped_reason or "")
-
-
-def test_qualify_skips_single_node_clusters_and_says_why() -> None:
-    """Spark runs on the driver alone: workers Trimtab added would idle."""
-    single = {"node_type_id": "m5.xlarge", "num_workers": 0,
-              "spark_conf": {"spark.databricks.cluster.profile": "singleNode", "spark.master": "local[*]"},
-              "custom_tags": {"ResourceClass": "SingleNode"}}
-    job = _job(10, [{"task_key": "a", "job_cluster_key": "one"}, {"task_key": "b", "job_cluster_key": "many"},
-                    {"task_key": "c", "new_cluster": {"node_type_id": "m5.xlarge", "num_workers": 0}}],
-               [{"job_cluster_key": "one", "new_cluster": single},
-                {"job_cluster_key": "many", "new_cluster": {"node_type_id": "m5.xlarge", "autoscale": {
-                    "min_workers": 1, "max_workers": 4}}}])
-    q = qualify(job)
-    assert [c.cluster_key for c in q.clusters] == ["many"]
-    assert q.notes == [
-        "cluster 'one' is a single-node cluster (Spark runs on the driver alone), which is not sized yet",
-        "cluster 'task:c' is a single-node cluster (Spark runs on the driver alone), which is not sized yet"]
-
-
-def test_qualify_leaves_standard_access_mode_clusters_alone() -> None:
-    """Unity Catalog runs only allowlisted init scripts on standard (shared) access mode compute:
-    adding Trimtab's would fail the cluster, and the job with it."""
-    job = _job(11, [{"task_key": "a", "job_cluster_key": "shared"}, {"task_key": "b", "job_cluster_key": "own"}],
-               [{"job_cluster_key": "shared", "new_cluster": {"node_type_id": "m5.xlarge", "num_workers": 2,
-                                                              "data_security_mode": "USER_ISOLATION"}},
-                {"job_cluster_key": "own", "new_cluster": {"node_type_id": "m5.xlarge", "num_workers": 2,
-                                                           "data_security_mode": "SINGLE_USER"}}])
-    q = qualify(job)
-    assert [c.cluster_key for c in q.clusters] == ["own"]
-    assert q.notes == ["cluster 'shared' runs in standard (shared) access mode (USER_ISOLATION), where Unity "
-                       "Catalog runs only allowlisted init scripts; onboarding would fail the cluster, so it "
-                       "is left alone"]
+        "cluster 'task:c' names a driver instance pool (driver_instance_pool_id) without a worker pool "
+        "(instance_pool_id), which Databricks refuses"]
 
 
 def test_onboard_adds_agent_wiring_and_keeps_user_settings() -> None:

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sqlite3
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -286,33 +288,40 @@ def test_a_manual_apply_that_goes_through_clears_a_kept_apply_problem(store: Sto
     assert got.pending_apply is not None and got.pending_apply["recommendation_id"] == result.recommendation.id
 
 
-def test_a_cluster_moved_onto_an_instance_pool_is_not_planned_and_says_why(store: Store) -> None:
-    """Import skips pool-backed clusters; one moved onto a pool later (a user edit) gets no plan that
-    Databricks would refuse (node_type_id beside instance_pool_id), and its owner is told why."""
-    project = _project(store)
+def test_a_cluster_moved_onto_an_instance_pool_is_planned_on_the_pool_and_an_unknown_pool_says_why(
+        store: Store, emulator: RunningWorkspace) -> None:
+    """A cluster moved onto a pool later (a user edit) is planned on the pool's node type, the pool
+    read from the workspace; moved onto a pool the workspace does not have, its plan fails and the
+    owner is told why (the pool's node type is the cluster's, and it could not be read)."""
+    secrets = SecretBox(Fernet.generate_key())
+    workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
+    # An admin's call Trimtab never makes: the pool is created over plain HTTP.
+    request = urllib.request.Request(
+        f"{emulator.host}/api/2.0/instance-pools/create", method="POST",
+        data=json.dumps({"instance_pool_name": "warm", "node_type_id": "m5.xlarge"}).encode(),
+        headers={"Authorization": f"Bearer {emulator.token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        pool_id = str(json.loads(answer.read())["instance_pool_id"])
+    project = store.projects.add(Project(
+        workspace="sbx", job_id=1, cluster_key="main", current_spec=SPEC, original_spec=SPEC,
+        settings=ProjectSettings(sla_seconds=3000.0, auto_apply=False)))
     pid = int(project.id or 0)
-    pooled = {k: v for k, v in SPEC.items() if k != "node_type_id"} | {"instance_pool_id": "0101-pool"}
+    pooled = {k: v for k, v in SPEC.items() if k != "node_type_id"} | {"instance_pool_id": "0101-gone-pool"}
     store.projects.update(dataclasses.replace(store.projects.get(pid), current_spec=pooled))
-    planner = Planner(store, load_catalog(), _no_gateway, clock=FakeClock(START_MS))
-    run = _run(store, project, 1)
+    clock = FakeClock(START_MS)
+    planner = Planner(store, load_catalog(), lambda ws: workspaces.gateway_for(store, secrets, ws), clock=clock)
 
-    planner(run)
+    planner(_run(store, store.projects.get(pid), 1))
 
     got = store.projects.get(pid)
     assert got.problem is not None and got.problem.step == "plan"
-    assert "instance pool (instance_pool_id)" in got.problem.message
-    assert got.problem.message.startswith("FailedPrecondition: ")
+    assert got.problem.message.startswith("DatabricksNotFound: ") and "0101-gone-pool" in got.problem.message
     assert store.recommendations.pending(pid) is None
 
-
-def test_a_cluster_made_single_node_is_not_planned_and_says_why(store: Store) -> None:
-    """Workers added to a single-node cluster would idle (Spark runs on the driver alone)."""
-    project = _project(store)
-    pid = int(project.id or 0)
-    single = SPEC | {"num_workers": 0, "spark_conf": {"spark.databricks.cluster.profile": "singleNode",
-                                                      "spark.master": "local[*]"}}
-    store.projects.update(dataclasses.replace(store.projects.get(pid), current_spec=single))
-    Planner(store, load_catalog(), _no_gateway, clock=FakeClock(START_MS))(_run(store, project, 1))
+    # The owner points the cluster at a pool that exists: planned on its node type, problem gone.
+    store.projects.update(dataclasses.replace(store.projects.get(pid), current_spec=pooled | {
+        "instance_pool_id": pool_id}))
+    rec = planner.after_run(_run(store, store.projects.get(pid), 2))
     got = store.projects.get(pid)
-    assert got.problem is not None and "single-node cluster" in got.problem.message
-    assert store.recommendations.pending(pid) is None
+    assert rec is not None and got.problem is None
+    assert rec.config.node_type_id == "m5.xlarge" and rec.config.driver_node_type_id == "m5.xlarge"
