@@ -17,7 +17,7 @@ from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.domain import Application, Executor, Project, Run, Stage
 from server.onboard import RECOMMENDATION_TAG
-from server.spec import config_from_spec, spec_drift
+from server.spec import config_from_spec, pool_fields, spec_drift
 
 # Input this much larger than the recent median is "data growth": runtime and
 # cost moved for a reason that is not the configuration.
@@ -123,6 +123,24 @@ def setup_seconds(piece: ClusterRun) -> float | None:
     return setup_s if 0.0 <= setup_s <= piece.runtime_s else None
 
 
+def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``spec`` as the run got it: a pool-backed spec names pools, not node types (Databricks refuses
+    both), and the cluster record (``clusters/get``) carries the node types and the instances'
+    availability the pools gave it. The run is costed and recorded on those; drift is still judged
+    on the spec as the user wrote it."""
+    if not pool_fields(spec) or not cluster:
+        return dict(spec)
+    out = dict(spec)
+    for key in ("node_type_id", "driver_node_type_id"):
+        if cluster.get(key) and not out.get(key):
+            out[key] = cluster[key]
+    for attrs in ("aws_attributes", "azure_attributes"):
+        availability = (cluster.get(attrs) or {}).get("availability")
+        if availability:
+            out[attrs] = {**(out.get(attrs) or {}), "availability": availability}
+    return out
+
+
 def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any] | None,
               timeline: ClusterTimeline, agent: AgentData, history: Sequence[Run],
               expected: Expected) -> tuple[Run, list[str]]:
@@ -148,7 +166,8 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
     run = Run(
         project_id=int(project.id or 0), databricks_run_id=piece.run_id, cluster_id=piece.cluster_id,
         start_ms=piece.start_ms, end_ms=piece.end_ms, runtime_s=piece.runtime_s, outcome=piece.outcome,
-        config=config_from_spec(spec), input_bytes=input_bytes, anomalies=tuple(anomalies),
+        config=config_from_spec(with_pool_node_types(spec, cluster)), input_bytes=input_bytes,
+        anomalies=tuple(anomalies),
         application_ids=tuple(a.application_id for a in agent.applications),
         recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece))
     return run, drift

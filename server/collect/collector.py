@@ -32,7 +32,13 @@ from typing import Any
 
 from server.apply import project_lock, rebase
 from server.clock import Clock
-from server.collect.build import AgentData, build_run, expected_spec, matching_applications
+from server.collect.build import (
+    AgentData,
+    build_run,
+    expected_spec,
+    matching_applications,
+    with_pool_node_types,
+)
 from server.collect.run_parse import ClusterRun, cluster_runs, is_finished
 from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
 from server.costing.billing import BillSource, price_run
@@ -271,14 +277,15 @@ class Collector:
         cluster = call_or_none(lambda: gateway.get_cluster(piece.cluster_id))
         events = call_or_none(lambda: gateway.cluster_events(piece.cluster_id)) or []
         spec = piece.spec or dict((cluster or {}).get("spec") or {})
+        ran = with_pool_node_types(spec, cluster)  # what the run got: a pool's node types filled in
         agent = self._agent_data(piece)
-        timeline = cluster_timeline(spec, events, fallback_start_ms=piece.start_ms,
+        timeline = cluster_timeline(ran, events, fallback_start_ms=piece.start_ms,
                                     fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster))
         history = list(reversed(self._store.runs.list(int(project.id or 0), limit=5)))
         expected = expected_spec(project, piece)
         run, drift = build_run(project, piece, cluster=cluster, timeline=timeline, agent=agent,
                                history=history, expected=expected)
-        run = dataclasses.replace(run, cost=self._cost(workspace, piece.cluster_id, timeline, spec,
+        run = dataclasses.replace(run, cost=self._cost(workspace, piece.cluster_id, timeline, ran,
                                                            run.input_bytes))
         try:
             stored = self._store.runs.add(run)

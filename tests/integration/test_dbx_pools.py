@@ -225,14 +225,14 @@ def test_a_pool_backed_job_is_planned_on_the_pool_and_auto_apply_writes_the_work
     assert it.fetched == [it.pool_id]  # fetched once: the planner's clock did not move past the TTL
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the collector prices a run from the run's own spec (jobs/runs/get job_clusters), which names the "
-    "pool and no node type; it needs the cluster record's node_type_id/driver_node_type_id "
-    "(server/collect/collector.py, outside this change)"))
 def test_a_pool_backed_run_is_costed_with_the_pools_node_type(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
         connected: Workspace, job_ids: list[int]) -> None:
     it = _import_on_a_pool(store, secrets, emulator, gateway, job_ids[0])
     run = _collect_one(store, secrets, emulator, gateway, it.job_id)
     assert gateway.get_cluster(run.cluster_id)["node_type_id"] == POOL_TYPE  # the record has it
+    # Costed and recorded on the pool's node type (the run's own spec names only the pool) ...
     assert run.cost is not None and run.cost.total > 0
+    assert run.config is not None and run.config.node_type_id == POOL_TYPE
+    # ... and a pool-backed spec is not mistaken for a user edit.
+    assert "user_edit" not in run.anomalies
