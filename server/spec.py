@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from server.domain import ClusterConfig
@@ -149,6 +149,21 @@ def pool_ids(spec: Mapping[str, Any]) -> tuple[str, str]:
     driver comes from the same pool (Databricks), so the driver pool is the worker pool then."""
     worker = str(spec.get("instance_pool_id") or "")
     return worker, str(spec.get("driver_instance_pool_id") or "") or worker
+
+
+def pools_seen(spec: Mapping[str, Any], configs: Iterable[ClusterConfig | None]) -> dict[str, dict[str, Any]] | None:
+    """The pools ``spec`` names, as the latest recorded run on them saw them: their node types from
+    the run's configuration (the collector records the types the cluster got). For readers without
+    a workspace to ask (the project page, the shared prior); the planner reads the pools themselves.
+    None when the spec names no pool or no run on its pools recorded a node type."""
+    worker_id, driver_id = pool_ids(spec)
+    if not worker_id:
+        return None
+    for config in reversed(list(configs)):
+        if config is not None and config.node_type_id and pool_ids(config.spec) == (worker_id, driver_id):
+            return {driver_id: {"node_type_id": config.driver_node_type_id or config.node_type_id},
+                    worker_id: {"node_type_id": config.node_type_id}}
+    return None
 
 
 def pool_overlay(recommended: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from server.domain import Project
 from server.errors import TrimtabError
 from server.plan.candidates import project_candidates
 from server.plan.observe import observation
+from server.spec import pools_seen
 from server.store import Store
 
 log = logging.getLogger("trimtab.plan.prior")
@@ -85,7 +86,9 @@ class ProjectPriors:
         try:
             workspace = self._store.workspaces.get(project.workspace)
             runs = list(reversed(self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS)))
-            pairs = project_candidates(project, workspace, self._catalog, runs)
+            # A pool-backed spec names pools, not node types: as its latest runs saw them.
+            pools = pools_seen(project.current_spec, [r.config for r in runs])
+            pairs = project_candidates(project, workspace, self._catalog, runs, pools=pools)
         except TrimtabError as err:  # e.g. a node type the catalog lacks: this project adds nothing
             log.info("project %s is left out of the shared prior: %s", project.name, err)
             return None

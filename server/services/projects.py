@@ -11,6 +11,7 @@ from server.costing.catalog import PriceCatalog
 from server.domain import ClusterConfig, Project, ProjectSettings, Run
 from server.errors import InvalidArgument, NotFound
 from server.spec import config_from_spec as spec_config
+from server.spec import pools_seen
 from server.store import Store
 
 
@@ -33,7 +34,9 @@ def summarize(store: Store, project: Project) -> ProjectSummary:
     return ProjectSummary(
         project=project,
         run_count=len(runs),
-        current_config=config_from_spec(project.current_spec) or (latest.config if latest else None),
+        current_config=config_from_spec(project.current_spec, pools_seen(project.current_spec,
+                                                                           [r.config for r in runs]))
+        or (latest.config if latest else None),
         latest_cost=latest.cost.total if latest and latest.cost else None,
         latest_runtime_s=latest.runtime_s if latest else None,
         sla_met_fraction=sla_met_fraction(runs, project.settings.sla_seconds),
@@ -47,13 +50,14 @@ def sla_met_fraction(runs: list[Run], sla_seconds: float | None) -> float | None
     return sum(1 for r in finished if r.runtime_s <= sla_seconds) / len(finished)
 
 
-def config_from_spec(spec: dict[str, Any]) -> ClusterConfig | None:
-    """The named fields of a Databricks `new_cluster` spec (None for an empty spec).
+def config_from_spec(spec: dict[str, Any], pools: dict[str, dict[str, Any]] | None = None) -> ClusterConfig | None:
+    """The named fields of a Databricks `new_cluster` spec (None for an empty spec); ``pools`` give
+    a pool-backed spec its node types (`server.spec.pools_seen`).
 
     One reading of specs for the whole server (`server.spec`), so the project page
     and the planner never disagree (Azure availability names included).
     """
-    return spec_config(spec) if spec else None
+    return spec_config(spec, pools) if spec else None
 
 
 def list_projects(store: Store, workspace: str = "") -> list[ProjectSummary]:

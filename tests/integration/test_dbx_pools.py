@@ -23,7 +23,7 @@ from server.databricks.errors import DatabricksNotFound, DatabricksRejected
 from server.domain import Project, Run, Workspace
 from server.plan.planner import Planner
 from server.services import workspaces
-from server.services.projects import update_settings
+from server.services.projects import summarize, update_settings
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store
@@ -236,3 +236,6 @@ def test_a_pool_backed_run_is_costed_with_the_pools_node_type(
     assert run.config is not None and run.config.node_type_id == POOL_TYPE
     # ... and a pool-backed spec is not mistaken for a user edit.
     assert "user_edit" not in run.anomalies
+    # The project page names the pool's node type (from the run), not an empty one.
+    current = summarize(store, store.projects.get(run.project_id)).current_config
+    assert current is not None and current.node_type_id == POOL_TYPE

@@ -116,3 +116,20 @@ def test_the_planner_plans_every_project_from_its_pooled_prior(store, monkeypatc
     planner.after_run(Run(project_id=int(new.id), databricks_run_id=999))
     assert seen == [ProjectPriors(store, load_catalog()).for_project(int(new.id))]
     assert seen[0].n_workloads == 119
+
+
+def test_a_pool_backed_project_adds_its_shape_with_the_node_types_its_runs_got(store) -> None:
+    """The spec names a pool, not a node type; the collector records the type the cluster got, and
+    the shared prior reads the pool's type from those runs (before, the project was left out)."""
+    pooled = {"spark_version": "15.4.x-scala2.12", "instance_pool_id": "pool-1", "num_workers": 8}
+    project = store.projects.add(Project(workspace="ws", job_id=9, cluster_key="main", current_spec=pooled,
+                                         original_spec=pooled, settings=ProjectSettings(sla_seconds=7200.0)))
+    for n, workers in enumerate((1, 2, 3, 4, 6, 8, 12, 16), start=1):
+        config = dataclasses.replace(config_from_spec({**pooled, "num_workers": workers}),
+                                     node_type_id="m5.xlarge", driver_node_type_id="m5.xlarge")
+        for noise in (1.0, 1.01):
+            store.runs.add(Run(project_id=int(project.id), databricks_run_id=2 * n + int(noise > 1),
+                               start_ms=n * 86_400_000, end_ms=n * 86_400_000 + 1000, outcome="succeeded",
+                               runtime_s=3600.0 * (workers / 8) ** -0.5 * noise, config=config))
+    fit = ProjectPriors(store, load_catalog())._fit(store.projects.get(int(project.id)))
+    assert fit is not None
