@@ -204,10 +204,9 @@ class Planner:
         self._prior = prior
         self._priors = ProjectPriors(store, catalog)
         self._clock: Clock = clock or SystemClock()
-        # (workspace, policy id) -> (fetched at, monotonic s; the policy): see POLICY_TTL_S.
-        self._policies: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-        # (workspace, instance pool id) -> (fetched at, monotonic s; the pool): the same TTL.
-        self._pools: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        # (kind, workspace, id) -> (fetched at, monotonic s; the answer): cluster policies and
+        # instance pools, each kept POLICY_TTL_S.
+        self._fetched: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
 
     def __call__(self, run: Run) -> None:
         try:
@@ -224,11 +223,8 @@ class Planner:
             project = self._store.projects.get(run.project_id)
             policy = self._policy_of(project)
             pools = self._pools_of(project)
-            # Passed only when there are some: callers that stand in for plan_project need not know them.
-            extra: dict[str, Any] = {"policy": policy} if policy is not None else {}
-            if pools:
-                extra["pools"] = pools
-            rec = plan_project(self._store, run.project_id, self._catalog, prior=prior, **extra)
+            rec = plan_project(self._store, run.project_id, self._catalog, prior=prior, policy=policy,
+                               pools=pools or None)
             project = self._store.projects.get(run.project_id)
         except Exception as err:
             self._record(run, "plan", err)
@@ -265,15 +261,8 @@ class Planner:
         policy_id = str((project.current_spec or {}).get("policy_id") or "")
         if not policy_id or project.detached or project.orphaned:
             return None
-        key = (project.workspace, policy_id)
-        now = self._clock.monotonic()
-        cached = self._policies.get(key)
-        if cached is not None and now - cached[0] < POLICY_TTL_S:
-            return cached[1]
-        workspace = self._store.workspaces.get(project.workspace)
-        policy = self._gateway_for(workspace).get_cluster_policy(policy_id)
-        self._policies[key] = (now, policy)
-        return policy
+        return self._fetch("policy", project.workspace, policy_id,
+                           lambda gateway: gateway.get_cluster_policy(policy_id))
 
     def _pools_of(self, project: Project) -> dict[str, dict[str, Any]]:
         """The instance pools the project's current spec names, by id, each fetched at most every
@@ -283,16 +272,19 @@ class Planner:
         if project.detached or project.orphaned:
             return {}
         wanted = [p for p in dict.fromkeys(pool_ids(project.current_spec or {})) if p]
-        out: dict[str, dict[str, Any]] = {}
-        for pool_id in wanted:
-            key = (project.workspace, pool_id)
-            now = self._clock.monotonic()
-            cached = self._pools.get(key)
-            if cached is None or now - cached[0] >= POLICY_TTL_S:
-                workspace = self._store.workspaces.get(project.workspace)
-                cached = self._pools[key] = (now, self._gateway_for(workspace).get_instance_pool(pool_id))
-            out[pool_id] = cached[1]
-        return out
+        return {pool_id: self._fetch("pool", project.workspace, pool_id,
+                                     lambda gateway, pool_id=pool_id: gateway.get_instance_pool(pool_id))
+                for pool_id in wanted}
+
+    def _fetch(self, kind: str, workspace: str, object_id: str,
+               call: Callable[[DatabricksGateway], dict[str, Any]]) -> dict[str, Any]:
+        """One workspace object (a policy, a pool), asked again only after POLICY_TTL_S on the clock."""
+        key = (kind, workspace, object_id)
+        now = self._clock.monotonic()
+        cached = self._fetched.get(key)
+        if cached is None or now - cached[0] >= POLICY_TTL_S:
+            cached = self._fetched[key] = (now, call(self._gateway_for(self._store.workspaces.get(workspace))))
+        return cached[1]
 
     def _record(self, run: Run, step: str, err: BaseException) -> None:
         """Keep the failure on the project; never raises (the store may be what failed)."""

@@ -109,7 +109,7 @@ def test_the_planner_plans_every_project_from_its_pooled_prior(store, monkeypatc
     import server.plan.planner as planner_module
 
     seen = []
-    monkeypatch.setattr(planner_module, "plan_project", lambda st, pid, cat, prior=None: seen.append(prior))
+    monkeypatch.setattr(planner_module, "plan_project", lambda st, pid, cat, prior=None, **_: seen.append(prior))
     new, other = _project(store, 1), _project(store, 2)
     _scaling_runs(store, other, elasticity=-0.95)
     planner = planner_module.Planner(store, load_catalog(), lambda ws: None)  # type: ignore[arg-type,return-value]
