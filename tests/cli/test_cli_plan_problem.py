@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from server.demo import DemoResult, JobSummary
 from server.domain import PROBLEM_KEY, PlanProblem, Project, ProjectSettings, Run, Workspace
 from server.plan.planner import Planner
 from server.spec import config_from_spec
-from server.store import Store, open_store
+from server.store import Store
 from tests.cli.conftest import Trimtab
 
 SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.2xlarge", "num_workers": 12,
@@ -30,12 +29,10 @@ MESSAGE = ("UnknownNodeType: unknown node type 'm5.mega' on aws: the price catal
 
 
 @pytest.fixture
-def cli_store(db_url: str) -> Iterator[Store]:
+def cli_store(any_store: Store) -> Store:
     """The server's store on both engines (the folder's fixture is SQLite only)."""
-    store = open_store(db_url)
-    store.workspaces.add(Workspace(name="prod", host="http://x", cloud="aws", plan="premium"), "enc")
-    yield store
-    store.close()
+    any_store.workspaces.add(Workspace(name="prod", host="http://x", cloud="aws", plan="premium"), "enc")
+    return any_store
 
 
 def _no_gateway(ws: Workspace) -> DatabricksGateway:

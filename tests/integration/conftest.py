@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -89,3 +90,24 @@ def connected(store: Store, secrets: SecretBox, emulator: RunningWorkspace,
     """The emulator added as workspace "sbx" (token checked), with the test init script in DBFS."""
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
     return workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
+
+
+class CountingGateway:
+    """The real gateway, recording the ids asked of one fetch method (``get_cluster_policy``,
+    ``get_instance_pool``): to see the planner's cache. Every other call goes straight through."""
+
+    def __init__(self, inner: DatabricksGateway, method: str, fetched: list[str]) -> None:
+        self._inner = inner
+        self._method = method
+        self._fetched = fetched
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if name != self._method:
+            return target
+
+        def counted(object_id: str) -> Any:
+            self._fetched.append(object_id)
+            return target(object_id)
+
+        return counted

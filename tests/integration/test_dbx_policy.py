@@ -25,7 +25,7 @@ from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING
+from tests.integration.conftest import WIRING, CountingGateway
 
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 ALLOWED_TYPES = ["m5d.xlarge", "r5d.xlarge"]
@@ -119,21 +119,6 @@ def test_the_emulator_refuses_job_clusters_outside_their_policy(emulator: Runnin
 # ------------------------------------------------------------------ the planner and auto-apply
 
 
-class _CountingGateway:
-    """The real gateway, counting the policy fetches (to see the planner's cache)."""
-
-    def __init__(self, inner: DatabricksGateway, fetched: list[str]) -> None:
-        self._inner = inner
-        self._fetched = fetched
-
-    def get_cluster_policy(self, policy_id: str) -> dict[str, Any]:
-        self._fetched.append(policy_id)
-        return self._inner.get_cluster_policy(policy_id)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 @dataclasses.dataclass
 class _Imported:
     pid: int
@@ -156,7 +141,8 @@ def _import_under_a_policy(store: Store, secrets: SecretBox, emulator: RunningWo
     clock = FakeClock(START_MS)
     fetched: list[str] = []
     planner = Planner(store, load_catalog(),
-                      lambda ws: _CountingGateway(workspaces.gateway_for(store, secrets, ws), fetched),  # type: ignore[arg-type,return-value]
+                      lambda ws: CountingGateway(  # type: ignore[arg-type,return-value]
+                          workspaces.gateway_for(store, secrets, ws), "get_cluster_policy", fetched),
                       clock=clock)
     return _Imported(pid, job_id, policy_id, planner, clock, fetched)
 

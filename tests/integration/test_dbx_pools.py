@@ -27,7 +27,7 @@ from server.services.projects import summarize, update_settings
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING
+from tests.integration.conftest import WIRING, CountingGateway
 
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 POOL_TYPE = "m5d.2xlarge"  # not the seeded job's m5d.xlarge: the run shows whose type it got
@@ -144,21 +144,6 @@ class _Imported:
     fetched: list[str]
 
 
-class _CountingGateway:
-    """The real gateway, counting the pool fetches (to see the planner's cache)."""
-
-    def __init__(self, inner: DatabricksGateway, fetched: list[str]) -> None:
-        self._inner = inner
-        self._fetched = fetched
-
-    def get_instance_pool(self, pool_id: str) -> dict[str, Any]:
-        self._fetched.append(pool_id)
-        return self._inner.get_instance_pool(pool_id)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 def _import_on_a_pool(store: Store, secrets: SecretBox, emulator: RunningWorkspace,
                       gateway: DatabricksGateway, job_id: int) -> _Imported:
     pool_id = _create_pool(emulator, max_capacity=CAPACITY)
@@ -171,7 +156,8 @@ def _import_on_a_pool(store: Store, secrets: SecretBox, emulator: RunningWorkspa
     update_settings(store, str(pid), {"auto_apply": True, "spot_allowed": True, "max_workers": 12})
     fetched: list[str] = []
     planner = Planner(store, load_catalog(),
-                      lambda ws: _CountingGateway(workspaces.gateway_for(store, secrets, ws), fetched),  # type: ignore[arg-type,return-value]
+                      lambda ws: CountingGateway(  # type: ignore[arg-type,return-value]
+                          workspaces.gateway_for(store, secrets, ws), "get_instance_pool", fetched),
                       clock=FakeClock(START_MS))
     return _Imported(pid, job_id, pool_id, planner, fetched)
 

@@ -5,7 +5,6 @@ nothing else, and says so (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,7 +16,7 @@ from server.plan.driver import driver_options, plan_driver
 from server.plan.planner import plan_project
 from server.plan.policy import ClusterPolicy, Rule, parse_rules
 from server.spec import config_from_spec
-from server.store import Store, open_store
+from server.store import Store
 
 SPEC = {
     "spark_version": "15.4.x-scala2.12",
@@ -176,11 +175,10 @@ def test_a_refused_current_driver_is_replaced_by_the_cheapest_allowed_one_at_lea
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    s.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
-    yield s
-    s.close()
+def store(any_store: Store) -> Store:
+    """Both engines (the folder's `store` is SQLite only), with workspace "ws"."""
+    any_store.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
+    return any_store
 
 
 def _project_with_runs(store: Store, runs: int = 2) -> int:
