@@ -237,7 +237,7 @@ class _Loop:
                  token: str) -> None:
         from server.clock import SystemClock
         from server.collect import Collector
-        from server.costing.catalog import load_catalog
+        from server.costing.catalog import load_active_catalog
         from server.onboard import AgentWiring
         from server.plan.planner import Planner
         from server.services import workspaces
@@ -252,7 +252,10 @@ class _Loop:
         def gateway_for(ws: Workspace) -> DatabricksGateway:
             return workspaces.gateway_for(store, self.secrets, ws)
 
-        catalog = load_catalog()
+        # The catalog the server would plan with for this state directory (an imported one, else
+        # the shipped one), kept so the demo's own settings go through the same check as `project set`.
+        catalog = load_active_catalog(server_config.state_dir)
+        self.catalog = catalog
         self.collected: list[Run] = []
         clock = SystemClock()
         planner = Planner(store, catalog, gateway_for, clock=clock)
@@ -295,7 +298,8 @@ class _Loop:
             update_settings(self.store, str(project.id), {"auto_apply": True, "sla_seconds": job.sla_seconds,
                                                           "learning_budget": job.learning_budget,
                                                           "allowed_families": job.allowed_families,
-                                                          "spot_allowed": job.spot_allowed})
+                                                          "spot_allowed": job.spot_allowed},
+                            catalog=self.catalog)
             projects[job.name] = self.store.projects.get(int(project.id or 0))
         return projects
 
