@@ -75,6 +75,20 @@ class ServerConfig:
         "TRIMTAB_TOKEN_CACHE_SECONDS", "how long a verified token is trusted without a lookup"))
     token_revocation_check_seconds: float = field(default=2.0, metadata=_meta(
         "TRIMTAB_TOKEN_REVOCATION_CHECK_SECONDS", "at most this long until a revoked token is refused"))
+    init_script: str = field(default="/Shared/trimtab/trimtab-init.sh", metadata=_meta(
+        "TRIMTAB_INIT_SCRIPT", "where onboarded clusters find Trimtab's init script: a workspace path, a "
+        "/Volumes/<catalog>/<schema>/<volume>/... path (import uploads to both; standard access mode needs a "
+        "volume or cloud path on the metastore's INIT_SCRIPT allowlist), or a dbfs:/, s3://, abfss://, gs:// "
+        "URI (cloud URIs are not uploaded)"))
+
+    def __post_init__(self) -> None:
+        # Checked when the configuration is made, so a typo stops the server at start, not at import.
+        from server.onboard import init_script_info
+
+        try:
+            init_script_info(self.init_script)
+        except ValueError as exc:
+            raise InvalidArgument(f"setting init_script (TRIMTAB_INIT_SCRIPT): {exc}") from exc
 
     @property
     def database_url(self) -> str:

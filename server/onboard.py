@@ -12,6 +12,14 @@ reference so it never appears in the job), the ``trimtab:project-id`` tag (so
 runs are attributed), and a ``cluster_log_conf`` when none is set (so event
 logs are delivered for backfill). Running it twice gives the same spec.
 
+A cluster in standard (formerly shared) access mode runs only init scripts on the Unity
+Catalog metastore's INIT_SCRIPT allowlist (Databricks Runtime 13.3 LTS and above), and on
+runtime 19 and above its init scripts see only Databricks' own environment variables. Such a
+cluster is onboarded only when that is provably safe (`standard_access_problem`): Trimtab's init
+script in a volume or cloud storage, covered by the allowlist, on runtime 13.3 to 18.x.
+Otherwise it is skipped with what is missing, since a script the service refuses fails the
+cluster, and with it the job.
+
 Import also keeps the job's own ``schedule`` with each project (`job_schedule`): it says
 how often the job runs, which savings project over a year.
 """
@@ -20,7 +28,8 @@ from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +48,34 @@ REASON_NO_TASKS = "has no tasks"
 # Spark runs on the driver alone, so the decision space (worker count and type) does not apply;
 # sizing the one node is not built.
 REASON_SINGLE_NODE = "is a single-node cluster (Spark runs on the driver alone), which is not sized yet"
-# Onboarding adds Trimtab's init script, which Unity Catalog refuses to run on standard-access
-# compute unless a metastore admin allowlisted it: the cluster would fail to start, and with it
-# the job. Trimtab never breaks a cluster, so such clusters are left alone.
-REASON_STANDARD_ACCESS = ("runs in standard (shared) access mode ({mode}), where Unity Catalog runs only "
-                          "allowlisted init scripts; onboarding would fail the cluster, so it is left alone")
+# Standard access: why Trimtab's init script cannot go on the cluster (each says what an admin can do).
+# The first runtime whose standard access runs allowlisted init scripts, and the first whose init
+# scripts no longer see spark_env_vars (where the agent finds TRIMTAB_SERVER and its token).
+STANDARD_ACCESS_FIRST_RUNTIME = (13, 3)
+STANDARD_ACCESS_ENV_CUTOFF_RUNTIME = (19, 0)
+REASON_STANDARD_ACCESS = "runs in standard (shared) access mode ({mode}), where {why}"
+WHY_RUNTIME_UNKNOWN = ("init scripts run only from runtime 13.3 LTS, and its runtime {version!r} does not "
+                       "say which it is; set a numbered spark_version (13.3 to 18.x) to onboard it")
+WHY_RUNTIME_OLD = ("init scripts run only from runtime 13.3 LTS; its runtime is {version}: upgrade the "
+                   "job to 13.3 to 18.x to onboard it")
+WHY_RUNTIME_NEW = ("on runtime 19 and above init scripts see only Databricks' own environment variables, so "
+                   "the agent would not find Trimtab (TRIMTAB_SERVER comes from spark_env_vars); its runtime "
+                   "is {version}, so it is left alone")
+WHY_NOT_ALLOWABLE = ("only allowlisted init scripts in a Unity Catalog volume or cloud storage run, and "
+                     "Trimtab's init script {script} is {kind}; set TRIMTAB_INIT_SCRIPT to a /Volumes path "
+                     "(or an s3://, abfss://, gs:// URI) and allowlist it")
+WHY_ALLOWLIST_UNREAD = ("only allowlisted init scripts run, and the metastore's INIT_SCRIPT allowlist could not "
+                        "be read ({error}); a metastore admin can allowlist {script} and grant Trimtab's "
+                        "token MANAGE ALLOWLIST on the metastore so import can check it")
+WHY_NOT_ALLOWLISTED = ("only allowlisted init scripts run, and {script} is not on the metastore's INIT_SCRIPT "
+                       "allowlist; a metastore admin can add it (or its folder) as PREFIX_MATCH")
+# Where each InitScriptInfo kind lives, for the reason above.
+_SCRIPT_KIND_WORDS = {"workspace": "a workspace file", "dbfs": "on DBFS", "file": "a local file on the node"}
+# Kinds standard access can run (when allowlisted): Unity Catalog volumes and cloud storage.
+ALLOWLISTABLE_KINDS = frozenset({"volumes", "s3", "abfss", "gcs"})
+# The allowlist's only match type (databricks.sdk.service.catalog.MatchType; the REST reference also
+# lists MATCH_TYPE_UNSPECIFIED, which matches nothing here): any other is not trusted to cover a path.
+PREFIX_MATCH = "PREFIX_MATCH"
 # A pool-backed cluster is sized (its worker count: the pool fixes the node types), but a driver
 # pool without a worker pool is a spec Databricks refuses ("driver_instance_pool_id: you must also
 # specify instance_pool_id"): nothing that could run to tune.
@@ -60,6 +92,124 @@ OTHER_COMPUTE = {
 }
 
 
+DEFAULT_INIT_SCRIPT = "/Shared/trimtab/trimtab-init.sh"
+# Cloud storage URI schemes and the InitScriptInfo kind each is (`gs://` is the `gcs` kind).
+_CLOUD_KINDS = (("s3://", "s3"), ("abfss://", "abfss"), ("gs://", "gcs"))
+
+
+def init_script_info(location: str) -> dict[str, dict[str, str]]:
+    """The InitScriptInfo for where Trimtab's init script lives (``TRIMTAB_INIT_SCRIPT``).
+
+    ``/Volumes/<catalog>/<schema>/<volume>/...`` is a Unity Catalog volume, any other absolute
+    path a workspace file, ``dbfs:/``, ``s3://``, ``abfss://`` and ``gs://`` URIs their kinds.
+    Raises ValueError, saying what is accepted, for anything else.
+    """
+    text = location.strip()
+    accepted = ("a workspace path (/Shared/...), a /Volumes/<catalog>/<schema>/<volume>/... path, "
+                "or a dbfs:/, s3://, abfss:// or gs:// URI")
+    if not text or text.endswith("/") or any(c.isspace() for c in text):
+        raise ValueError(f"{location!r} is not an init script location: expected a file, {accepted}")
+    if ".." in text.split("/"):
+        raise ValueError(f"{location!r}: an init script path must not contain '..'")
+    for scheme, kind in _CLOUD_KINDS:
+        if text.startswith(scheme):
+            if len(text) == len(scheme) or "/" not in text[len(scheme):]:
+                raise ValueError(f"{location!r}: expected {scheme}<bucket or container>/<path to the script>")
+            return {kind: {"destination": text}}
+    if text.startswith("dbfs:/"):
+        return {"dbfs": {"destination": text}}
+    if text.startswith("/Volumes/") or text == "/Volumes":
+        # A file sits inside a volume: /Volumes/catalog/schema/volume/file at least.
+        if len([p for p in text.split("/") if p]) < 5:
+            raise ValueError(f"{location!r}: expected /Volumes/<catalog>/<schema>/<volume>/<file>")
+        return {"volumes": {"destination": text}}
+    if text.startswith("/"):
+        return {"workspace": {"destination": text}}
+    raise ValueError(f"{location!r} is not an init script location: expected {accepted}")
+
+
+def script_location(info: Mapping[str, Any]) -> tuple[str, str]:
+    """An InitScriptInfo's kind and destination (``("", "")`` for one without a destination)."""
+    for kind, value in info.items():
+        if isinstance(value, Mapping) and value.get("destination"):
+            return str(kind), str(value["destination"])
+    return "", ""
+
+
+@dataclass(frozen=True)
+class AllowlistMatcher:
+    """One entry of the metastore's INIT_SCRIPT allowlist."""
+
+    artifact: str
+    match_type: str = PREFIX_MATCH
+
+
+@dataclass(frozen=True)
+class StandardAccess:
+    """What decides whether Trimtab's init script may go on a standard-access cluster.
+
+    Import fills it in: the script the wiring puts on clusters and, once some job needs it, the
+    metastore's INIT_SCRIPT allowlist (``allowlist`` None: not read; ``allowlist_error``: why it
+    could not be read)."""
+
+    init_script: Mapping[str, Any] = field(default_factory=lambda: init_script_info(DEFAULT_INIT_SCRIPT))
+    allowlist: tuple[AllowlistMatcher, ...] | None = None
+    allowlist_error: str = ""
+
+    @property
+    def allowlist_known(self) -> bool:
+        return self.allowlist is not None or bool(self.allowlist_error)
+
+
+def allowlisted(artifact: str, matchers: Sequence[AllowlistMatcher]) -> bool:
+    """Whether a matcher covers ``artifact``: a PREFIX_MATCH equal to it, or a prefix of it that
+    ends on a path-segment boundary (``/Volumes/a/b`` covers ``/Volumes/a/b/x.sh``, not
+    ``/Volumes/a/bc/x.sh``). Stricter than a bare string prefix on purpose: onboarding must be
+    certain the service runs the script, and a folder is what admins allowlist."""
+    for matcher in matchers:
+        if matcher.match_type != PREFIX_MATCH or not matcher.artifact:
+            continue
+        prefix = matcher.artifact
+        if artifact == prefix or artifact.startswith(prefix if prefix.endswith("/") else prefix + "/"):
+            return True
+    return False
+
+
+_RUNTIME = re.compile(r"^(\d+)\.(\d+)\.")
+
+
+def runtime_version(spark_version: object) -> tuple[int, int] | None:
+    """``(major, minor)`` of a spark_version key such as ``13.3.x-scala2.12``; None when unreadable."""
+    match = _RUNTIME.match(str(spark_version or ""))
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def standard_access_problem(spec: Mapping[str, Any], access: StandardAccess) -> str | None:
+    """Why Trimtab's init script cannot safely go on this standard-access cluster; None when it can.
+
+    "Unknown" is never safe: an unreadable runtime or an allowlist not read is a reason too."""
+    raw_version = spec.get("spark_version")
+    version = runtime_version(raw_version)
+    if version is None:
+        return WHY_RUNTIME_UNKNOWN.format(version=str(raw_version or ""))
+    shown = f"{version[0]}.{version[1]}"
+    if version < STANDARD_ACCESS_FIRST_RUNTIME:
+        return WHY_RUNTIME_OLD.format(version=shown)
+    if version >= STANDARD_ACCESS_ENV_CUTOFF_RUNTIME:
+        return WHY_RUNTIME_NEW.format(version=shown)
+    kind, destination = script_location(access.init_script)
+    if kind not in ALLOWLISTABLE_KINDS:
+        return WHY_NOT_ALLOWABLE.format(script=destination or dict(access.init_script),
+                                        kind=_SCRIPT_KIND_WORDS.get(kind, f"of kind {kind or 'unknown'}"))
+    if access.allowlist_error:
+        return WHY_ALLOWLIST_UNREAD.format(error=access.allowlist_error, script=destination)
+    if access.allowlist is None:
+        return WHY_ALLOWLIST_UNREAD.format(error="not read", script=destination)
+    if not allowlisted(destination, access.allowlist):
+        return WHY_NOT_ALLOWLISTED.format(script=destination)
+    return None
+
+
 @dataclass(frozen=True)
 class AgentWiring:
     """How onboarded clusters reach Trimtab."""
@@ -69,11 +219,10 @@ class AgentWiring:
     secret_key: str = "agent-token"
     # An InitScriptInfo (exactly one of workspace/volumes/dbfs/file/s3/abfss/gcs). A workspace
     # file by default: import can upload it, and Databricks no longer runs DBFS init scripts.
-    init_script: Mapping[str, Any] = field(
-        default_factory=lambda: {"workspace": {"destination": "/Shared/trimtab/trimtab-init.sh"}})
+    init_script: Mapping[str, Any] = field(default_factory=lambda: init_script_info(DEFAULT_INIT_SCRIPT))
     log_destination: str = "dbfs:/cluster-logs"
-    # Import uploads Trimtab's init script to a workspace or DBFS destination; off when it is
-    # managed elsewhere (a UC volume, cloud storage, an allowlisted path).
+    # Import uploads Trimtab's init script to a workspace, DBFS or volume destination; off when
+    # it is managed elsewhere (cloud storage is never uploaded: Trimtab holds no cloud credentials).
     upload_init_script: bool = True
 
     @property
@@ -98,6 +247,9 @@ class JobQualification:
     clusters: list[ClusterTarget]
     # Why tasks were left out (one line each); when `clusters` is empty, why the job was skipped.
     notes: list[str]
+    # A standard-access cluster was left out only because the allowlist was not read yet: import
+    # reads it (once) and qualifies the job again.
+    needs_allowlist: bool = False
 
     @property
     def skipped_reason(self) -> str | None:
@@ -106,14 +258,19 @@ class JobQualification:
         return "; ".join(dict.fromkeys(self.notes)) or REASON_NO_TASKS
 
 
-def qualify(job: Mapping[str, Any]) -> JobQualification:
-    """Sort a job's clusters (``jobs/get`` or expanded ``jobs/list`` entry) into tunable or not."""
+def qualify(job: Mapping[str, Any], access: StandardAccess | None = None) -> JobQualification:
+    """Sort a job's clusters (``jobs/get`` or expanded ``jobs/list`` entry) into tunable or not.
+
+    ``access`` judges standard-access clusters (`standard_access_problem`); without it they are
+    judged with the default workspace-file script and no allowlist, so they are left out."""
+    access = access or StandardAccess()
     settings = job.get("settings") or {}
     job_id = int(job["job_id"])
     name = str(settings.get("name") or f"job {job_id}")
     shared = {e.get("job_cluster_key"): e.get("new_cluster") for e in settings.get("job_clusters") or []}
     clusters: dict[str, ClusterTarget] = {}
     notes: list[str] = []
+    needs_allowlist = False
     for task in settings.get("tasks") or []:
         task_key = str(task.get("task_key", "?"))
         if task.get("job_cluster_key"):
@@ -143,9 +300,21 @@ def qualify(job: Mapping[str, Any]) -> JobQualification:
             del clusters[key]
             notes.append(f"cluster {key!r} " + REASON_SINGLE_NODE)
         elif standard_access_mode(target.spec):
-            del clusters[key]
-            notes.append(f"cluster {key!r} " + REASON_STANDARD_ACCESS.format(mode=target.spec["data_security_mode"]))
-    return JobQualification(job_id, name, list(clusters.values()), notes)
+            why = standard_access_problem(target.spec, access)
+            if why is not None:
+                del clusters[key]
+                needs_allowlist = needs_allowlist or (
+                    not access.allowlist_known
+                    and standard_access_problem(target.spec, _assume_allowlisted(access)) is None)
+                notes.append(f"cluster {key!r} " + REASON_STANDARD_ACCESS.format(
+                    mode=target.spec["data_security_mode"], why=why))
+    return JobQualification(job_id, name, list(clusters.values()), notes, needs_allowlist)
+
+
+def _assume_allowlisted(access: StandardAccess) -> StandardAccess:
+    """``access`` with an allowlist covering its script: what the allowlist alone would decide."""
+    _, destination = script_location(access.init_script)
+    return StandardAccess(access.init_script, (AllowlistMatcher(destination),))
 
 
 def job_schedule(settings: Mapping[str, Any]) -> JobSchedule | None:

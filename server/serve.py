@@ -201,10 +201,11 @@ class _ClosedLoop:
 
     def start(self, config: ServerConfig, store: Store, secrets: SecretBox, catalog: PriceCatalog, clock: Clock,
               bound: str) -> Any:
-        from server.onboard import AgentWiring
+        from server.onboard import AgentWiring, init_script_info
         from server.services import workspaces
 
-        workspaces.configure(wiring=AgentWiring(server_address=config.advertise or bound), clock=clock)
+        workspaces.configure(wiring=AgentWiring(server_address=config.advertise or bound,
+                                                init_script=init_script_info(config.init_script)), clock=clock)
         if not config.collect:
             return None
         from server.collect.running import start_collector

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sandbox.workspace import allowlists
 from sandbox.workspace.backend import SimBackend
 from sandbox.workspace.clock import Clock
 from sandbox.workspace.job_scheduler import JobScheduler
@@ -33,6 +34,13 @@ class RunningWorkspace:
 
     def revoke_token(self, token: str) -> None:
         self.workspace.revoke_token(token)
+
+    def set_manage_allowlist(self, granted: bool) -> None:
+        """Give the tokens metastore admin / MANAGE ALLOWLIST (the default) or take it: without
+        it the artifact allowlists answer 403 PERMISSION_DENIED."""
+        with self.workspace.store.lock:
+            allowlists.set_manage_allowlist(self.workspace.store.data, granted)
+            self.workspace.store.save()
 
     def seed_jobs(self, profiles: list[str] | None = None) -> list[int]:
         return seed_jobs(self.workspace, profiles)

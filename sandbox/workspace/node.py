@@ -41,7 +41,8 @@ class NodeIdentity:
 
 
 def script_path(info: dict[str, Any], state_dir: Path) -> Path:
-    """Where an InitScriptInfo's destination lives in the emulator state."""
+    """Where an InitScriptInfo's destination lives in the emulator state (``volumes``: where the
+    Files API keeps ``/Volumes/...`` files, ``<state>/volumes/Volumes/...``; files_api.py)."""
     for kind in ("workspace", "volumes", "dbfs", "file"):
         if kind in info:
             dest = str(info[kind].get("destination") or "")

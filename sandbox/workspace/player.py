@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sandbox.workspace import node, outcome
+from sandbox.workspace import allowlists, node, outcome
 from sandbox.workspace.backend import EventLogWriter
 from sandbox.workspace.clusters import event_dict, set_nodes
 from sandbox.workspace.dbfs import local_path
@@ -179,9 +179,18 @@ class RunPlayer:
                 name = self.ws.store.data["clusters"][cid]["cluster_name"]
                 env = live.plan.spec.get("spark_env_vars") or {}
                 live.spark_env = {k: resolve(self.ws.store.data, str(v)) for k, v in env.items()}
+                # Standard access mode: the allowlist as it is when the cluster starts decides.
+                refused = allowlists.refused_init_script(self.ws.store.data, live.plan.spec)
         except SecretNotFound as exc:
             self._fail(live, f"Failed to resolve spark_env_vars: {exc}", t)
             return
+        if refused is not None:
+            self._fail(live, f"Init script failure: {refused}", t, code="INIT_SCRIPT_FAILURE")
+            return
+        if not allowlists.script_env_allowed(live.plan.spec):
+            # Standard access on runtime 19+: init scripts (and what they start) see only
+            # Databricks' own variables, so the agent gets no TRIMTAB_SERVER.
+            live.spark_env = {}
         scripts = live.plan.spec.get("init_scripts") or []
         driver = next((n for n in sim.nodes if n.is_driver), None)
         worker = next((n for n in sim.nodes if not n.is_driver), None)

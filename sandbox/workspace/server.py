@@ -14,12 +14,14 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sandbox.workspace import (
+    allowlists,
     array_pages,
     clusters,
     dbfs,
+    files_api,
     jobs,
     policies,
     pools,
@@ -157,6 +159,17 @@ ROUTES_2_2: dict[tuple[str, str], Handler] = {
 }
 
 
+# Endpoints whose path carries their parameter (a volume file's path, an artifact type, which
+# API_PATH's lowercase endpoints cannot match): the handler gets the rest of the path
+# (percent-decoded), the method, the query, and the body raw (a Files API PUT is bytes, not JSON).
+PathHandler = Callable[[Workspace, str, str, dict[str, Any], bytes], "dict[str, Any] | files_api.RawReply"]
+PATH_ROUTES: dict[str, PathHandler] = {
+    "fs/files": files_api.handle,
+    "unity-catalog/artifact-allowlists": allowlists.handle,
+}
+PATH_PARAM = re.compile(r"^/api/2\.[012]/(?P<endpoint>fs/files|unity-catalog/artifact-allowlists)(?P<rest>/.+)$")
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Without this, keep-alive + Nagle + delayed ACK costs ~40 ms per SDK call.
@@ -169,6 +182,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._handle("POST")
 
+    def do_PUT(self) -> None:  # noqa: N802
+        self._handle("PUT")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._handle("HEAD")
+
     def _handle(self, method: str) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
@@ -180,6 +199,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             ws.authenticate(self.headers.get("Authorization"))
             if ws.rate_limiter is not None:
                 ws.rate_limiter.check()
+            by_path = PATH_PARAM.match(url.path)
+            if by_path:
+                out = PATH_ROUTES[by_path["endpoint"]](
+                    ws, method, unquote(by_path["rest"]), dict(parse_qsl(url.query, keep_blank_values=True)), raw)
+                if isinstance(out, files_api.RawReply):
+                    self._reply_raw(out)
+                else:
+                    self._reply(200, out)
+                return
             match = API_PATH.match(url.path)
             route = None
             if match:
@@ -223,7 +251,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":  # a HEAD reply has headers only: a body would desync keep-alive
+            self.wfile.write(data)
+
+    def _reply_raw(self, reply: files_api.RawReply) -> None:
+        self.send_response(reply.status)
+        headers = {"Content-Length": str(len(reply.body)), **reply.headers}
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.debug("%s - %s", self.address_string(), format % args)

@@ -49,6 +49,17 @@ DBFS = "/api/2.0/dbfs"
 WORKSPACE = "/api/2.0/workspace"
 POLICIES = "/api/2.0/policies/clusters"
 INSTANCE_POOLS = "/api/2.0/instance-pools"
+ARTIFACT_ALLOWLISTS = "/api/2.1/unity-catalog/artifact-allowlists"
+FILES = "/api/2.0/fs/files"
+
+
+class DatabricksPermissionDenied(DatabricksCallError):
+    """The token works but lacks a privilege this one call needs (403 on a call others succeed on).
+
+    Unlike :class:`WorkspaceAuthError` it says nothing about the token as a whole, so it does not
+    mark the workspace as failing."""
+
+    code = "PERMISSION_DENIED"
 
 
 class _SdkClockAdapter(SdkClock):
@@ -344,7 +355,53 @@ class DatabricksGateway:
             if len(data) < chunk_bytes or not int(page.get("bytes_read") or 0):
                 return bytes(out)
 
+    def put_volume_file(self, path: str, contents: bytes) -> None:
+        """Write a file in a Unity Catalog volume (``/Volumes/<catalog>/<schema>/<volume>/...``),
+        replacing it: the Files API takes the raw bytes and creates missing parent folders."""
+        from urllib.parse import quote
+
+        self._do_bytes("PUT", f"{FILES}{quote(path)}", query={"overwrite": "true"}, data=contents)
+
+    # ------------------------------------------------------------ Unity Catalog
+
+    def get_artifact_allowlist(self, artifact_type: str = "INIT_SCRIPT") -> dict[str, Any]:
+        """``artifact-allowlists/get``: ``{artifact_type, artifact_matchers: [{artifact, match_type}]}``.
+
+        Reading it needs metastore admin or MANAGE ALLOWLIST on the metastore; without that the 403
+        is :class:`DatabricksPermissionDenied`, not a refused token (the token did its other calls)."""
+        try:
+            return self._do("GET", f"{ARTIFACT_ALLOWLISTS}/{artifact_type}")
+        except WorkspaceAuthError as err:
+            if isinstance(err.__cause__, sdk_errors.PermissionDenied):
+                raise DatabricksPermissionDenied(
+                    f"GET {ARTIFACT_ALLOWLISTS}/{artifact_type}: {_message(err.__cause__)}") from err.__cause__
+            raise
+
     # ------------------------------------------------------------ helpers
+
+    def _do_bytes(self, method: str, path: str, *, query: dict[str, Any], data: bytes) -> None:
+        """One call with a raw body (the Files API), with ``_do``'s error types; 5xx are retried
+        until the deadline (an upload with ``overwrite`` is idempotent)."""
+        deadline = self._clock.monotonic() + self._cfg.retry_timeout_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._client.api_client.do(method, path, query=query, data=data,
+                                           headers={"Content-Type": "application/octet-stream"})
+                return
+            except (sdk_errors.InternalError, sdk_errors.DeadlineExceeded) as err:
+                if self._clock.monotonic() >= deadline:
+                    raise DatabricksUnavailable(f"{method} {path}: {_message(err)}") from err
+                self._backoff(attempt, err, deadline)
+            except sdk_errors.DatabricksError as err:
+                raise _translate(method, path, err) from err
+            except TimeoutError as err:
+                cause = err.__cause__ or err
+                raise DatabricksUnavailable(f"{method} {path}: {self._cannot_reach(cause) or _message(cause)}") from err
+            except OSError as err:
+                raise DatabricksUnavailable(f"{method} {path}: {self._cannot_reach(err) or _message(err)}") from err
+
 
     def _pages(self, method: str, path: str, field: str, query: dict[str, Any], *, dedupe_key: str,
                stop: Callable[[dict[str, Any]], bool] | None = None) -> Iterator[dict[str, Any]]:

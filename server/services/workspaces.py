@@ -8,6 +8,10 @@ the specs already onboarded and changes nothing in the workspace; it refreshes
 what the store keeps of the job (name, schedule). ``dry_run`` shows the diffs
 and changes nothing, neither in the store nor in the workspace.
 
+A cluster in standard access mode is onboarded only when the service will run Trimtab's
+init script there (`server.onboard.standard_access_problem`): import reads the metastore's
+INIT_SCRIPT allowlist for that, at most once, and only when a job has such a cluster.
+
 Every call that reaches Databricks records the outcome on the workspace:
 a refused token sets its status to ``error`` with the one clear message, which
 ``workspace show`` prints; the next successful call sets it back to ``ok``.
@@ -27,15 +31,26 @@ from urllib.parse import urlsplit
 
 from server.clock import Clock, SystemClock
 from server.databricks import (
+    DatabricksCallError,
     DatabricksGateway,
     DatabricksNotFound,
     DatabricksUnavailable,
     GatewayConfig,
     WorkspaceAuthError,
 )
+from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import ImportedProject, ImportResult, Project, SkippedJob, Workspace
 from server.errors import FailedPrecondition, InvalidArgument
-from server.onboard import AgentWiring, ClusterTarget, job_schedule, onboard_spec, qualify, spec_diff
+from server.onboard import (
+    AgentWiring,
+    AllowlistMatcher,
+    ClusterTarget,
+    StandardAccess,
+    job_schedule,
+    onboard_spec,
+    qualify,
+    spec_diff,
+)
 from server.services.secrets import SecretBox, mask
 from server.spec import cluster_entry_update, find_cluster_spec, spec_drift
 from server.store import Store
@@ -198,6 +213,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     wiring = wiring or agent_wiring()
     imported: list[ImportedProject] = []
     skipped: list[SkippedJob] = []
+    access = StandardAccess(init_script=wiring.init_script)
     with recording_status(store, ws):
         ids = list(job_ids) or [int(j["job_id"]) for j in gateway.list_jobs()]
         agent_ready = False
@@ -207,7 +223,11 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             except DatabricksNotFound:
                 skipped.append(SkippedJob(job_id, "", "job not found in the workspace"))
                 continue
-            found = qualify(job)
+            found = qualify(job, access)
+            if found.needs_allowlist:
+                # Only the allowlist decides now: read it (once per import) and judge the job again.
+                access = read_init_script_allowlist(gateway, access)
+                found = qualify(job, access)
             if found.skipped_reason is not None:
                 skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason))
                 continue
@@ -216,6 +236,30 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 agent_ready = True
             imported.extend(_import_job(store, gateway, ws, job, found.clusters, wiring, dry_run))
     return ImportResult(tuple(imported), tuple(skipped))
+
+
+def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAccess) -> StandardAccess:
+    """``access`` with the metastore's INIT_SCRIPT allowlist, or with why it could not be read.
+
+    A refusal here says nothing about the token (it did the other calls): the jobs that need the
+    allowlist are skipped saying so, and the rest of the import goes on."""
+    try:
+        info = gateway.get_artifact_allowlist("INIT_SCRIPT")
+    except DatabricksPermissionDenied as err:
+        log.info("INIT_SCRIPT allowlist not readable: %s", err.message)
+        return dataclasses.replace(access, allowlist_error="403: needs metastore admin or MANAGE ALLOWLIST "
+                                                           "on the metastore")
+    except DatabricksNotFound as err:
+        log.info("INIT_SCRIPT allowlist not found: %s", err.message)
+        return dataclasses.replace(access, allowlist_error="404: is a Unity Catalog metastore assigned "
+                                                           "to the workspace?")
+    except DatabricksUnavailable:
+        raise  # the workspace is failing: as for any other call of the import
+    except DatabricksCallError as err:
+        return dataclasses.replace(access, allowlist_error=err.message)
+    matchers = tuple(AllowlistMatcher(str(m.get("artifact") or ""), str(m.get("match_type") or ""))
+                     for m in info.get("artifact_matchers") or [] if isinstance(m, dict))
+    return dataclasses.replace(access, allowlist=matchers)
 
 
 def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
@@ -266,7 +310,8 @@ def _verify(gateway: DatabricksGateway, job_id: int, expected: list[tuple[str, d
 
 
 def _prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring) -> None:
-    """The agent's token as a Databricks secret, and the init script where the spec points."""
+    """The agent's token as a Databricks secret, and the init script where the spec points
+    (a workspace file, DBFS, or a Unity Catalog volume through the Files API)."""
     if not gateway.has_secret(wiring.secret_scope, wiring.secret_key):
         # The plaintext exists only here: it goes straight into the workspace's secret scope.
         _, plaintext = store.tokens.create(f"agent-{ws.name}", "agent")
@@ -278,9 +323,13 @@ def _prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiri
         return
     workspace_file = (wiring.init_script.get("workspace") or {}).get("destination")
     dbfs = (wiring.init_script.get("dbfs") or {}).get("destination")
+    volume = (wiring.init_script.get("volumes") or {}).get("destination")
     if workspace_file:
         gateway.put_workspace_file(str(workspace_file), INIT_SCRIPT.read_bytes())
     elif dbfs:
         gateway.put_dbfs_file(str(dbfs).removeprefix("dbfs:"), INIT_SCRIPT.read_bytes())
+    elif volume:
+        gateway.put_volume_file(str(volume), INIT_SCRIPT.read_bytes())
     else:
+        # Cloud storage: Trimtab holds no credentials for the bucket or container.
         log.info("init script %s is not uploaded by Trimtab: make sure it is there", dict(wiring.init_script))
