@@ -26,6 +26,31 @@ class NodeType:
     spot_capable: bool = True
     core_speed: float = 1.0
 
+    @property
+    def dbus_per_hour(self) -> float:
+        """DBUs one node of this type burns per hour on jobs compute (see `DBUS_PER_VCPU`)."""
+        return round(self.vcpus * DBUS_PER_VCPU[self.family], 4)
+
+
+# DBUs per hour per vCPU of each family: Databricks' published DBU/h per instance type, which within
+# these families is proportional to vCPUs (m5.xlarge 0.69, m5.2xlarge 1.38, c5.9xlarge 5.49; Azure
+# D4s_v5 0.75, E8s_v5 2.0). Source: https://www.databricks.com/product/pricing/product-pricing/instance-types
+# (AWS and Azure tabs, DBU/h column), transcribed 2026-11-24. The emulator judges a cluster policy's
+# `dbus_per_hour` with them (`sandbox.workspace.policies`).
+DBUS_PER_VCPU: dict[str, float] = {
+    **dict.fromkeys(("m5", "m5d", "m6i", "m6id"), 0.1725),
+    **dict.fromkeys(("m7g", "m7gd"), 0.15),
+    **dict.fromkeys(("r5", "r5d", "r6i", "r6id"), 0.225),
+    **dict.fromkeys(("c5", "c5d", "c6i", "c6id"), 0.1525),
+    **dict.fromkeys(("i3", "i4i"), 0.25),
+    **dict.fromkeys(("Dsv5", "Ddsv5", "DSv2", "Dsv4", "Ddsv4"), 0.1875),
+    **dict.fromkeys(("Esv5", "Edsv5", "Esv4", "Edsv4", "Lsv3"), 0.25),
+    "Fsv2": 0.125,
+}
+# How many times a node's DBUs a Photon job cluster burns (``runtime_engine: PHOTON``). Source:
+# https://docs.databricks.com/en/compute/photon.html (Photon DBU consumption), transcribed 2026-11-24.
+PHOTON_DBU_MULTIPLIER: dict[str, float] = {"aws": 2.9, "azure": 2.5}
+
 
 class UnknownNodeType(KeyError):
     """Raised for a node type id that is not in the catalog; the message names it."""

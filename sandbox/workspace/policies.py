@@ -4,11 +4,17 @@ A policy definition maps attribute paths (dots for nested fields: ``aws_attribut
 to one rule each; attributes it does not name are not limited (Databricks' compute policy
 reference). The rule types emulated: ``fixed`` (``value``), ``forbidden``, ``allowlist`` and
 ``blocklist`` (``values``), ``regex`` (``pattern``, matched against the whole value), ``range``
-(``minValue``/``maxValue``, either may be left out) and ``unlimited``. Virtual attributes
-(``dbus_per_hour``, ``cluster_type``), ``isOptional`` and defaults are not emulated: a rule only
-judges a value the spec sets (the service fills fixed values and defaults in itself), so a job
-cluster spec passes or fails on what it says. A spec that names an unknown policy is refused as
-the service refuses it.
+(``minValue``/``maxValue``, either may be left out) and ``unlimited``. A rule makes its attribute
+required: a spec that leaves it out is refused ("the value must be present") unless the rule says
+``isOptional: true``, is ``forbidden``, fixes the value (the service fills it in), or has a
+``defaultValue`` and the spec asks for defaults (``apply_policy_default_values: true``; the default
+is then judged like a value the spec sets). The driver's type is the workers' when the spec names
+none, and a pool supplies the node types of a spec that names one. The virtual attribute
+``dbus_per_hour`` is the most DBUs per hour the cluster burns: its driver plus every worker
+(``autoscale.max_workers`` when it autoscales), at the node types' DBU rates (`sandbox.nodes`),
+times Photon's multiplier for ``runtime_engine: PHOTON``; its rule judges that number. The virtual
+``cluster_type`` is not emulated (every spec checked here is a job cluster's). A spec that names
+an unknown policy is refused as the service refuses it.
 """
 
 from __future__ import annotations
@@ -18,9 +24,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sandbox.nodes import PHOTON_DBU_MULTIPLIER, UnknownNodeType, get_node_type
+from sandbox.workspace import pools
 from sandbox.workspace.errors import ApiError, invalid
 
 RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex", "range", "unlimited"})
+DBUS_PER_HOUR = "dbus_per_hour"
+# Virtual attributes: computed from the spec, never set in it, so never "missing".
+VIRTUAL = frozenset({DBUS_PER_HOUR, "cluster_type"})
 
 
 def _policies(data: dict[str, Any]) -> dict[str, Any]:
@@ -84,21 +95,68 @@ def check_spec(data: dict[str, Any], spec: Mapping[str, Any]) -> None:
     policy = _policies(data).get(str(policy_id))
     if policy is None:
         raise invalid(f"Cluster validation error: Can't find a cluster policy with id: {policy_id}.")
-    problems = violations(json.loads(policy["definition"]), spec)
+    try:
+        # The node types the cluster gets: a pool's fill in those the spec leaves to it.
+        resolved = pools.resolve_spec(data, spec)
+    except ValueError:
+        resolved = dict(spec)  # an unknown pool is refused by `pools.check_spec` with its own message
+    problems = violations(json.loads(policy["definition"]), spec, resolved=resolved)
     if problems:
         raise invalid("Cluster validation error: " + "; ".join(problems))
 
 
-def violations(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, Any]) -> list[str]:
-    """The service's sentence for each attribute of ``spec`` its rule refuses, in path order."""
+def violations(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, Any], *,
+               resolved: Mapping[str, Any] | None = None) -> list[str]:
+    """The service's sentence for each attribute of ``spec`` its rule refuses, in path order.
+
+    ``resolved`` is ``spec`` with its pools' node types filled in (`pools.resolve_spec`)."""
     flat = _flatten(spec)
+    cluster = _flatten(resolved if resolved is not None else spec)  # what the cluster runs on
+    apply_defaults = spec.get("apply_policy_default_values") is True
+    # What the service fills in before judging: fixed values always, defaults when asked for.
+    for path, rule in definition.items():
+        if path in VIRTUAL or path in cluster:
+            continue
+        if rule.get("type") == "fixed":
+            cluster[path] = rule.get("value")
+        elif "defaultValue" in rule and apply_defaults:
+            cluster[path] = rule["defaultValue"]
     out = []
     for path in sorted(definition):
-        if path in flat:
-            why = _refusal(definition[path], flat[path])
-            if why is not None:
-                out.append(f"Validation failed for {path}, {why}")
+        rule = definition[path]
+        if path == DBUS_PER_HOUR:
+            why = _dbus_refusal(rule, cluster, spec)
+        elif path in VIRTUAL or rule.get("type") == "forbidden" and path not in flat:
+            why = None
+        elif path in flat:
+            why = _refusal(rule, flat[path])
+        elif path in ("node_type_id", "driver_node_type_id") and spec.get("instance_pool_id"):
+            why = None  # the pool supplies the node types
+        elif path == "driver_node_type_id" and "node_type_id" in flat:
+            why = _refusal(rule, flat["node_type_id"])  # the driver runs on the workers' type
+        elif path in cluster:
+            why = _refusal(rule, cluster[path])  # filled in: a fixed value passes, a default is judged
+        elif rule.get("isOptional") is True:
+            why = None
+        else:
+            why = "the value must be present"
+        if why is not None:
+            out.append(f"Validation failed for {path}, {why}")
     return out
+
+
+def _dbus_refusal(rule: Mapping[str, Any], cluster: Mapping[str, Any], spec: Mapping[str, Any]) -> str | None:
+    """The ``dbus_per_hour`` rule judged on the cluster's DBUs per hour with every worker up."""
+    node = str(cluster.get("node_type_id") or "")
+    driver = str(cluster.get("driver_node_type_id") or "") or node
+    workers = cluster.get("autoscale.max_workers", cluster.get("num_workers", 0))
+    try:
+        burn = get_node_type(driver).dbus_per_hour + float(workers or 0) * get_node_type(node).dbus_per_hour
+    except (UnknownNodeType, TypeError, ValueError):
+        return f'the value must be a number (is "{_text(workers)} workers of {node or "no node type"}")'
+    if str(spec.get("runtime_engine") or "").upper() == "PHOTON":
+        burn *= PHOTON_DBU_MULTIPLIER[get_node_type(node).cloud]
+    return _refusal(rule, round(burn, 4))
 
 
 def _refusal(rule: Mapping[str, Any], value: Any) -> str | None:

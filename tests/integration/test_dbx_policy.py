@@ -37,7 +37,8 @@ DEFINITION = {
     "autoscale.max_workers": {"type": "forbidden"},
     "aws_attributes.availability": {"type": "fixed", "value": "ON_DEMAND"},
     "spark_version": {"type": "regex", "pattern": "1[45]\\.[0-9]+\\.x-scala2\\.12"},
-    "autotermination_minutes": {"type": "unlimited", "defaultValue": 30},
+    # Optional, as the compute policy reference's own example: a rule makes its attribute required.
+    "autotermination_minutes": {"type": "unlimited", "defaultValue": 30, "isOptional": True},
 }
 
 
