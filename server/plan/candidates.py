@@ -18,7 +18,7 @@ from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
-from server.plan.policy import ClusterPolicy
+from server.plan.policy import ClusterPolicy, DbuRate
 from server.spec import config_from_spec, pool_ids
 
 # Worker counts tried: a geometric grid, dense where clusters are small.
@@ -100,6 +100,21 @@ def pricing_for(workspace: Workspace, spec: dict) -> Pricing:
     """How a workspace's cluster with ``spec`` is priced: its cloud, region, plan and SKU."""
     return Pricing(cloud=workspace.cloud, region=workspace.pricing_region,
                    plan=workspace.plan, sku=sku_of(spec))
+
+
+def dbu_rates(catalog: PriceCatalog, pricing: Pricing) -> DbuRate:
+    """DBUs per hour of one node of a type as a cluster priced by ``pricing`` burns them: the
+    catalog's rate times the SKU's multiplier (a Photon cluster's policy cap counts Photon's DBUs,
+    as its bill does); None for a type or SKU the catalog does not know (`server.plan.policy`
+    refuses such a configuration under a ``dbus_per_hour`` rule)."""
+
+    def rate(node_type: str) -> float | None:
+        try:
+            return catalog.dbus_per_hour(pricing.cloud, node_type) * catalog.dbu_multiplier(pricing.cloud, pricing.sku)
+        except TrimtabCostError:
+            return None
+
+    return rate
 
 
 def driver_of(config: ClusterConfig) -> str:

@@ -30,6 +30,7 @@ from server.errors import FailedPrecondition, TrimtabError
 from server.plan.candidates import (
     by_id,
     config_id_of,
+    dbu_rates,
     families_for,
     on_pool,
     pricing_for,
@@ -86,13 +87,14 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
             f"project {project.name}: the cluster is now a single-node cluster (Spark runs on the driver "
             "alone), which is not sized yet (detach the project, or give the cluster workers)")
     workspace = store.workspaces.get(project.workspace)
-    cluster_policy = ClusterPolicy.from_api(policy) if policy else None
+    pricing = pricing_for(workspace, project.current_spec)
+    # The policy's dbus_per_hour rule is judged at the DBU rates the cluster is billed at.
+    cluster_policy = ClusterPolicy.from_api(policy, dbu_rate=dbu_rates(catalog, pricing)) if policy else None
     current = config_from_spec(project.current_spec, pools)
     anchor = project_anchor(project, pools)
     # A pool-backed run records the pool, not its node type: it is read on the pool's type.
     runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
             for r in store.runs.history(project_id)]
-    pricing = pricing_for(workspace, project.current_spec)
     history, disk, drivers = [], [], []
     for run in runs:
         stages = [s for app in run.application_ids for s in store.applications.stages(app)]
@@ -112,9 +114,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
                              current, region=pricing.region, plan=pricing.plan, sku=pricing.sku,
                              policy=cluster_policy)
     driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy)
-    pairs = by_id(project_candidates(project, workspace, catalog, runs,
-                                     driver=driver_choice.option.node_type if driver_choice else None,
-                                     policy=cluster_policy, pools=pools))
+    driver = driver_choice.option.node_type if driver_choice else None
+    pairs = by_id(project_candidates(project, workspace, catalog, runs, driver=driver, policy=cluster_policy,
+                                     pools=pools))
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
                         sla_per_run=s.sla_every_run)
@@ -131,10 +133,11 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     else:
         config = advised
     rec = _recommendation(project, config, decision)
-    if cluster_policy is not None and _only_current(pairs.values(), current, cluster_policy, project.current_spec,
-                                                    azure=pricing.cloud == "azure"):
-        rec = dataclasses.replace(rec, reason=f"{rec.reason}; the {cluster_policy.label} allows no other "
-                                              "configuration within the project's bounds, so the current one is kept")
+    if cluster_policy is not None:
+        rec = dataclasses.replace(rec, reason=_policy_reason(
+            rec.reason, cluster_policy, pairs.values(), current, project.current_spec, azure=pricing.cloud == "azure",
+            space=[cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver,
+                                                        pools=pools)]))
     if driver_choice is not None and (driver_choice.changed or driver_choice.blocked):
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
     if advice is not None and advice.changed:
@@ -167,6 +170,19 @@ def _check_pools(project: Project, pools: dict[str, dict[str, Any]] | None) -> N
         raise FailedPrecondition(
             f"project {project.name}: the cluster draws its nodes from instance pool(s) "
             f"{', '.join(missing)}, which were not read (the pool's node type is the cluster's)")
+
+
+def _policy_reason(reason: str, policy: ClusterPolicy, pairs: Iterable[tuple[Candidate, ClusterConfig]],
+                   current: ClusterConfig, spec: dict[str, Any], *, azure: bool, space: list[ClusterConfig]) -> str:
+    """The recommendation's reason with the policy's part: the rules that kept configurations of the
+    project's ``space`` (its candidates before the policy) out, by name ("caps dbus_per_hour at 12"),
+    and whether the current one is all that is left."""
+    rules = policy.narrowing(space, spec, azure=azure)
+    named = f" ({'; '.join(rules)})" if rules else ""
+    if _only_current(pairs, current, policy, spec, azure=azure):
+        return (f"{reason}; the {policy.label} allows no other configuration within the project's bounds{named}, "
+                "so the current one is kept")
+    return f"{reason}; kept inside the {policy.label}: it {', '.join(rules)}" if rules else reason
 
 
 def _only_current(pairs: Iterable[tuple[Candidate, ClusterConfig]], current: ClusterConfig, policy: ClusterPolicy,

@@ -7,14 +7,30 @@ node_type_id, ..."). The planner therefore only offers configurations whose spec
 them would write it, satisfies the policy.
 
 A definition maps attribute paths (dots for nested fields) to one rule each (Databricks' compute
-policy reference). Only the attributes a recommendation writes are judged
-(`WRITTEN_ATTRIBUTES`): the rest of the spec is the user's, kept as it is by
-`server.spec.merge_recommendation`, and whether it passes does not depend on Trimtab. Rule
-types other than fixed, forbidden, allowlist, blocklist, regex, range and unlimited, and
-virtual attributes (``dbus_per_hour``, ``cluster_type``), are ignored: Trimtab cannot evaluate
-them, and refusing every candidate over a rule it does not understand would stop the project
-for nothing. A rule judges a value the spec sets; an attribute the spec leaves out (``num_workers``
-of an autoscaling cluster) is filled in by Databricks from the policy's fixed value or default.
+policy reference). What is judged:
+
+- the rules on the attributes a recommendation writes (`WRITTEN_ATTRIBUTES`) of the types fixed,
+  forbidden, allowlist, blocklist, regex, range and unlimited, on the value the spec sets;
+- an attribute the spec leaves out (``num_workers`` of an autoscaling cluster, ``autoscale.*`` of a
+  fixed-size one): a rule makes its attribute required unless it says ``isOptional: true``. A fixed
+  value is filled in by Databricks, and so is the rule's ``defaultValue`` when the spec asks for
+  defaults (``apply_policy_default_values: true``; without it only fixed values are applied, as
+  the Clusters API says), and the default is then judged by the rule like a value the spec sets.
+  ``forbidden`` needs the attribute left out. The node types a pool supplies (``instance_pool_id``)
+  count as set, and the driver's type is the workers' when the spec names none, as Databricks
+  runs it;
+- the virtual attribute ``dbus_per_hour`` with a ``range`` rule: the most DBUs per hour the cluster
+  can burn, driver included, with every worker up (``autoscale.max_workers`` when it autoscales),
+  at the rates of the SKU it runs under (Photon's multiplier included). The rates come from the
+  caller (`DbuRate`, the planner's price catalog): without them the rule is not judged, and a node
+  type they do not know refuses the configuration (its DBUs cannot be shown to be under the cap).
+
+Still ignored: every other attribute (the rest of the spec is the user's, kept as it is by
+`server.spec.merge_recommendation`, and whether it passes does not depend on Trimtab); rule types
+Trimtab does not know, and ``dbus_per_hour`` rules other than ``range`` (the reference documents
+it for ranges only); the virtual attribute ``cluster_type``: a job cluster is ``job`` whatever
+Trimtab recommends, so the rule passes or fails the job before and after alike. Refusing every
+candidate over a rule Trimtab does not understand would stop the project for nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +38,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +55,12 @@ WRITTEN_ATTRIBUTES = frozenset({
     "azure_attributes.availability", "azure_attributes.first_on_demand",
 })
 RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex", "range", "unlimited"})
+# The virtual attribute a recommendation changes: the cluster's DBUs per hour at its largest.
+DBUS_PER_HOUR = "dbus_per_hour"
+
+# DBUs per hour of one node of a type under the cluster's SKU (its multiplier included); None when
+# the type is not known. Plain data from the caller keeps the judge free of the price catalog.
+DbuRate = Callable[[str], float | None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,9 @@ class Rule:
     pattern: str = ""
     min_value: float | None = None
     max_value: float | None = None
+    optional: bool = False  # isOptional: the spec may leave the attribute out
+    has_default: bool = False  # defaultValue given (it may be 0 or false, hence the flag)
+    default: Any = None
 
     def allows(self, value: Any) -> bool:
         if self.type == "fixed":
@@ -73,17 +98,42 @@ class Rule:
                 (self.max_value is None or number <= self.max_value)
         return True  # unlimited
 
+    def describe(self, path: str) -> str:
+        """The rule in a person's words, naming the attribute: "caps dbus_per_hour at 12"."""
+        if self.type == "fixed":
+            return f"fixes {path} at {_text(self.value)}"
+        if self.type == "forbidden":
+            return f"forbids {path}"
+        if self.type == "allowlist":
+            return f"allows {path} only in [{', '.join(_text(v) for v in self.values)}]"
+        if self.type == "blocklist":
+            return f"refuses {path} in [{', '.join(_text(v) for v in self.values)}]"
+        if self.type == "regex":
+            return f'allows {path} only matching "{self.pattern}"'
+        if self.type == "range":
+            if self.min_value is not None and self.max_value is not None:
+                return f"keeps {path} between {_text(self.min_value)} and {_text(self.max_value)}"
+            if self.max_value is not None:
+                return f"caps {path} at {_text(self.max_value)}"
+            if self.min_value is not None:
+                return f"keeps {path} at {_text(self.min_value)} or more"
+        return f"requires {path}"  # unlimited, or a range without bounds: only presence is ruled
+
 
 @dataclass(frozen=True)
 class ClusterPolicy:
-    """The rules of one policy on the attributes a recommendation writes."""
+    """The rules of one policy on the attributes a recommendation writes, and ``dbus_per_hour``.
+
+    ``dbu_rate`` (see `DbuRate`) is what judging ``dbus_per_hour`` needs; without it that rule is
+    not judged."""
 
     policy_id: str
     name: str = ""
     rules: Mapping[str, Rule] = field(default_factory=dict)
+    dbu_rate: DbuRate | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_api(cls, policy: Mapping[str, Any]) -> ClusterPolicy:
+    def from_api(cls, policy: Mapping[str, Any], *, dbu_rate: DbuRate | None = None) -> ClusterPolicy:
         """From ``policies/clusters/get``'s answer (``definition`` is a JSON string)."""
         policy_id = str(policy.get("policy_id") or "")
         raw = policy.get("definition") or "{}"
@@ -93,40 +143,131 @@ class ClusterPolicy:
             raise FailedPrecondition(f"cluster policy {policy_id}: its definition is not JSON: {err}") from err
         if not isinstance(definition, Mapping):
             raise FailedPrecondition(f"cluster policy {policy_id}: its definition is not a JSON object")
-        return cls(policy_id=policy_id, name=str(policy.get("name") or ""), rules=parse_rules(definition))
+        return cls(policy_id=policy_id, name=str(policy.get("name") or ""), rules=parse_rules(definition),
+                   dbu_rate=dbu_rate)
 
     @property
     def label(self) -> str:
         return f'cluster policy "{self.name}" ({self.policy_id})' if self.name else f"cluster policy {self.policy_id}"
 
-    def violations(self, spec: Mapping[str, Any]) -> list[str]:
-        """The written attributes of ``spec`` the policy refuses, in path order."""
+    def refusals(self, spec: Mapping[str, Any], *, node_types: tuple[str, str] | None = None) -> dict[str, str]:
+        """Each judged attribute of ``spec`` the policy refuses, in path order, with why in a person's
+        words ("caps dbus_per_hour at 12 (this configuration: 14.5)").
+
+        ``node_types`` (workers', driver's) are those a pool supplies when the spec names none."""
+        return {path: f"{rule} ({detail})" for path, (rule, detail) in self._judge(spec, node_types).items()}
+
+    def _judge(self, spec: Mapping[str, Any], node_types: tuple[str, str] | None) -> dict[str, tuple[str, str]]:
+        """path -> (the rule that refuses, in words; what it refuses), in path order."""
         flat = flatten(spec)
-        return [path for path in sorted(self.rules) if path in flat and not self.rules[path].allows(flat[path])]
+        pooled = bool(spec.get("instance_pool_id"))
+        effective = dict(flat)  # what the cluster gets: the spec, plus what Databricks fills in
+        if pooled and node_types is not None:
+            # Counted for the DBUs only: Trimtab never writes a pool's types, so their own rules
+            # pass or fail the job whatever it recommends.
+            effective.setdefault("node_type_id", node_types[0])
+            effective.setdefault("driver_node_type_id", node_types[1] or node_types[0])
+        out: dict[str, tuple[str, str]] = {}
+        for path in sorted(self.rules):
+            rule = self.rules[path]
+            if path == DBUS_PER_HOUR:
+                continue
+            if path in flat:
+                if not rule.allows(flat[path]):
+                    out[path] = (rule.describe(path), f"this configuration: {_text(flat[path])}")
+            elif pooled and path in ("node_type_id", "driver_node_type_id"):
+                continue  # the pool supplies them
+            elif path == "driver_node_type_id" and "node_type_id" in flat:
+                # Databricks runs the driver on the workers' type when the spec names none.
+                effective[path] = flat["node_type_id"]
+                if not rule.allows(flat["node_type_id"]):
+                    out[path] = (rule.describe(path), f"this configuration's driver: {_text(flat['node_type_id'])}")
+            elif rule.type == "forbidden":
+                continue
+            elif rule.type == "fixed":
+                effective[path] = rule.value
+            elif rule.has_default and spec.get("apply_policy_default_values") is True:
+                effective[path] = rule.default
+                if not rule.allows(rule.default):
+                    out[path] = (rule.describe(path), f"its default: {_text(rule.default)}")
+            elif not rule.optional:
+                out[path] = (f"requires {path}", "this configuration leaves it out")
+        dbus = self.rules.get(DBUS_PER_HOUR)
+        if dbus is not None and self.dbu_rate is not None:
+            burn = cluster_dbus_per_hour(effective, self.dbu_rate)
+            if isinstance(burn, str):
+                out[DBUS_PER_HOUR] = (dbus.describe(DBUS_PER_HOUR), burn)
+            elif not dbus.allows(burn):
+                out[DBUS_PER_HOUR] = (dbus.describe(DBUS_PER_HOUR), f"this configuration: {burn:.4g}")
+        return dict(sorted(out.items()))
+
+    def violations(self, spec: Mapping[str, Any]) -> list[str]:
+        """The judged attributes of ``spec`` the policy refuses, in path order."""
+        return list(self.refusals(spec))
 
     def allows_spec(self, spec: Mapping[str, Any]) -> bool:
-        return not self.violations(spec)
+        return not self.refusals(spec)
 
     def allows_value(self, path: str, value: Any) -> bool:
         rule = self.rules.get(path)
         return rule is None or rule.allows(value)
 
+    def config_refusals(self, config: ClusterConfig, base_spec: Mapping[str, Any], *, azure: bool) -> dict[str, str]:
+        """`refusals` of the spec applying ``config`` over ``base_spec`` writes (a pool's node types
+        from ``config``, which the planner reads from the pools)."""
+        spec = merge_recommendation(base_spec, recommendation_overlay(config, azure=azure))
+        return self.refusals(spec, node_types=(config.node_type_id, config.driver_node_type_id))
+
     def allows_config(self, config: ClusterConfig, base_spec: Mapping[str, Any], *, azure: bool) -> bool:
         """Whether applying ``config`` over ``base_spec`` writes a spec inside the policy."""
-        return self.allows_spec(merge_recommendation(base_spec, recommendation_overlay(config, azure=azure)))
+        return not self.config_refusals(config, base_spec, azure=azure)
+
+    def narrowing(self, configs: Iterable[ClusterConfig], base_spec: Mapping[str, Any], *, azure: bool) -> list[str]:
+        """The rules that refuse at least one of ``configs``, each once in a person's words, in path
+        order: what kept the plan from them ("caps dbus_per_hour at 12", "requires autoscale.max_workers")."""
+        found: dict[str, set[str]] = {}
+        for config in configs:
+            spec = merge_recommendation(base_spec, recommendation_overlay(config, azure=azure))
+            for path, (rule, _) in self._judge(spec, (config.node_type_id, config.driver_node_type_id)).items():
+                found.setdefault(path, set()).add(rule)
+        return [rule for path in sorted(found) for rule in sorted(found[path])]
+
+
+def cluster_dbus_per_hour(flat: Mapping[str, Any], dbu_rate: DbuRate) -> float | str:
+    """The most DBUs per hour a cluster of flattened spec ``flat`` burns: its driver plus every worker
+    it may have (``autoscale.max_workers`` when it autoscales); a sentence when it cannot be known."""
+    node = str(flat.get("node_type_id") or "")
+    driver = str(flat.get("driver_node_type_id") or "") or node
+    if not node:
+        return "the workers' node type is not known"
+    workers = flat.get("autoscale.max_workers") if "autoscale.max_workers" in flat else flat.get("num_workers")
+    try:
+        count = float(workers or 0)
+    except (TypeError, ValueError):
+        return f"the number of workers is not a number: {_text(workers)}"
+    rates = {t: dbu_rate(t) for t in dict.fromkeys((node, driver))}
+    unknown = [t for t, r in rates.items() if r is None]
+    if unknown:
+        return f"the DBUs per hour of {', '.join(unknown)} are not known"
+    return float(rates[driver] or 0.0) + count * float(rates[node] or 0.0)
 
 
 def parse_rules(definition: Mapping[str, Any]) -> dict[str, Rule]:
-    """The rules on `WRITTEN_ATTRIBUTES` of known types; everything else is ignored (module doc)."""
+    """The rules on `WRITTEN_ATTRIBUTES` of known types, and a ``dbus_per_hour`` range; everything
+    else is ignored (module doc)."""
     rules: dict[str, Rule] = {}
     for path, raw in definition.items():
-        if path not in WRITTEN_ATTRIBUTES or not isinstance(raw, Mapping) or raw.get("type") not in RULE_TYPES:
+        if not isinstance(raw, Mapping) or raw.get("type") not in RULE_TYPES:
+            continue
+        if path not in WRITTEN_ATTRIBUTES and not (path == DBUS_PER_HOUR and raw.get("type") == "range"):
             continue
         values = raw.get("values")
         rules[path] = Rule(type=str(raw["type"]), value=raw.get("value"),
                            values=tuple(values) if isinstance(values, list) else (),
                            pattern=str(raw.get("pattern") or ""),
-                           min_value=_number(raw.get("minValue")), max_value=_number(raw.get("maxValue")))
+                           min_value=_number(raw.get("minValue")), max_value=_number(raw.get("maxValue")),
+                           optional=raw.get("isOptional") is True, has_default="defaultValue" in raw,
+                           default=raw.get("defaultValue"))
     return rules
 
 

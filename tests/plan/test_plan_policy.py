@@ -64,11 +64,13 @@ def test_attributes_trimtab_never_writes_and_unknown_rule_types_are_ignored() ->
     rules = parse_rules({
         "node_type_id": {"type": "allowlist", "values": ["m5.xlarge"]},
         "autotermination_minutes": {"type": "fixed", "value": 0},      # not written by a recommendation
-        "dbus_per_hour": {"type": "range", "maxValue": 1},              # a virtual attribute
+        "dbus_per_hour": {"type": "range", "maxValue": 1},              # judged (tests/plan/test_policy_dbus.py)
+        "cluster_type": {"type": "fixed", "value": "job"},              # a virtual attribute Trimtab never changes
         "spark_version": {"type": "someday_new_type", "values": []},  # a rule type Trimtab does not know
         "num_workers": "not a rule",
     })
-    assert rules == {"node_type_id": Rule(type="allowlist", values=("m5.xlarge",))}
+    assert rules == {"node_type_id": Rule(type="allowlist", values=("m5.xlarge",)),
+                     "dbus_per_hour": Rule(type="range", max_value=1.0)}
 
 
 def test_a_definition_that_is_not_json_fails_clearly() -> None:
@@ -82,8 +84,9 @@ def test_a_definition_that_is_not_json_fails_clearly() -> None:
 def test_a_config_is_judged_on_the_spec_applying_it_writes() -> None:
     policy = _policy({
         "node_type_id": {"type": "allowlist", "values": ["m5.xlarge", "m5.2xlarge"]},
-        "num_workers": {"type": "range", "minValue": 1, "maxValue": 8},
-        "autoscale.max_workers": {"type": "range", "maxValue": 10},
+        # Optional: a fixed-size cluster may leave autoscale out and an autoscaling one num_workers.
+        "num_workers": {"type": "range", "minValue": 1, "maxValue": 8, "isOptional": True},
+        "autoscale.max_workers": {"type": "range", "maxValue": 10, "isOptional": True},
         "aws_attributes.availability": {"type": "fixed", "value": "ON_DEMAND"},
         "custom_tags.team": {"type": "fixed", "value": "finance"},  # the user's field: not judged
     })
@@ -203,6 +206,8 @@ def test_the_plan_stays_inside_the_policy(store: Store) -> None:
         assert rec is not None
         assert rec.config.node_type_id in {"m5.xlarge", "m5.2xlarge"} and 2 <= rec.config.num_workers <= 8
         assert "allows no other configuration" not in rec.reason
+        assert rec.reason.endswith('; kept inside the cluster policy "etl-jobs" (E0000000000001): it allows '
+                                   "node_type_id only in [m5.xlarge, m5.2xlarge], keeps num_workers between 2 and 8")
 
 
 def test_a_policy_that_allows_nothing_else_keeps_the_current_configuration_and_says_so(store: Store) -> None:
@@ -213,8 +218,11 @@ def test_a_policy_that_allows_nothing_else_keeps_the_current_configuration_and_s
     rec = plan_project(store, pid, load_catalog(),
                        policy={"policy_id": "E0000000000001", "name": "etl-jobs", "definition": json.dumps(definition)})
     assert rec is not None and config_id_of(rec.config) == "m5.2xlargex6"
+    # The rules that held the plan are named, in the definition's path order.
     assert rec.reason.endswith('; the cluster policy "etl-jobs" (E0000000000001) allows no other configuration '
-                               "within the project's bounds, so the current one is kept")
+                               "within the project's bounds (fixes aws_attributes.availability at ON_DEMAND; "
+                               "allows node_type_id only in [m5.2xlarge]; fixes num_workers at 6), so the current "
+                               "one is kept")
 
 
 def test_a_policy_that_refuses_the_current_driver_gets_a_plan_inside_it(store: Store) -> None:
