@@ -60,7 +60,7 @@ WHY_RUNTIME_OLD = ("init scripts run only from runtime 13.3 LTS; its runtime is 
                    "job to 13.3 to 18.x to onboard it")
 WHY_RUNTIME_NEW = ("on runtime 19 and above init scripts see only Databricks' own environment variables, so "
                    "the agent would not find Trimtab (TRIMTAB_SERVER comes from spark_env_vars); its runtime "
-                   "is {version}, so it is left alone")
+                   "is {version}")
 WHY_NOT_ALLOWABLE = ("only allowlisted init scripts in a Unity Catalog volume or cloud storage run, and "
                      "Trimtab's init script {script} is {kind}; set TRIMTAB_INIT_SCRIPT to a /Volumes path "
                      "(or an s3://, abfss://, gs:// URI) and allowlist it")
@@ -208,6 +208,30 @@ def standard_access_problem(spec: Mapping[str, Any], access: StandardAccess) -> 
     if not allowlisted(destination, access.allowlist):
         return WHY_NOT_ALLOWLISTED.format(script=destination)
     return None
+
+
+def standard_access_blocker(spec: Mapping[str, Any]) -> str | None:
+    """Why an onboarded cluster that is in standard access mode *now* cannot run Trimtab's agent,
+    as far as its spec says; None when the spec does not say (or it is not standard access).
+
+    Import reads the allowlist before onboarding such a cluster; this is for one that became
+    standard access since (a user edit) or moved to another runtime. A runtime outside 13.3 to
+    18.x, or an init script of a kind standard access never runs (a workspace or DBFS file), fails
+    the cluster or blinds the agent whatever the allowlist says. Whether a volume or cloud script
+    is allowlisted only the allowlist tells, so that case is not judged here."""
+    if not standard_access_mode(spec):
+        return None
+    mode = spec["data_security_mode"]
+    for script in [s for s in spec.get("init_scripts") or [] if isinstance(s, Mapping)]:
+        kind, destination = script_location(script)
+        if kind and kind not in ALLOWLISTABLE_KINDS:
+            return REASON_STANDARD_ACCESS.format(mode=mode, why=(
+                f"only allowlisted init scripts in a Unity Catalog volume or cloud storage run, and its init "
+                f"script {destination} is {_SCRIPT_KIND_WORDS.get(kind, kind)}, so the cluster fails at start"))
+    # The runtime alone: a script assumed allowlisted leaves only the runtime to object.
+    assumed = init_script_info("/Volumes/trimtab/assumed/allowlisted/trimtab-init.sh")
+    why = standard_access_problem(spec, _assume_allowlisted(StandardAccess(init_script=assumed)))
+    return REASON_STANDARD_ACCESS.format(mode=mode, why=why) if why is not None else None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway
 from server.domain import PROBLEM_KEY, ClusterConfig, PlanProblem, Project, Recommendation, Run, Workspace
 from server.errors import FailedPrecondition, TrimtabError
+from server.onboard import standard_access_blocker
 from server.plan.candidates import (
     by_id,
     config_id_of,
@@ -86,6 +87,12 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         raise FailedPrecondition(
             f"project {project.name}: the cluster is now a single-node cluster (Spark runs on the driver "
             "alone), which is not sized yet (detach the project, or give the cluster workers)")
+    blocker = standard_access_blocker(project.current_spec)
+    if blocker is not None:
+        # Import would have skipped this cluster; it became so since (a user edit). Its runs fail or
+        # send nothing, and a recommendation would only be written beside the fault: say so instead.
+        raise FailedPrecondition(f"project {project.name}: the cluster {blocker}. Change the cluster back, or "
+                                 "detach the project (which puts back the cluster entry as it was at import)")
     workspace = store.workspaces.get(project.workspace)
     pricing = pricing_for(workspace, project.current_spec)
     # The policy's dbus_per_hour rule is judged at the DBU rates the cluster is billed at.

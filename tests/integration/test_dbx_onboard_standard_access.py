@@ -188,8 +188,8 @@ def test_an_unreadable_allowlist_is_skipped_with_the_permission_it_needs() -> No
     ("13.2.x-scala2.12", "its runtime is 13.2: upgrade"),
     ("19.0.x-scala2.13", "on runtime 19 and above init scripts see only Databricks' own environment variables, "
                          "so the agent would not find Trimtab (TRIMTAB_SERVER comes from spark_env_vars); its "
-                         "runtime is 19.0, so it is left alone"),
-    ("21.1.x-scala2.13", "its runtime is 21.1, so it is left alone"),
+                         "runtime is 19.0"),
+    ("21.1.x-scala2.13", "its runtime is 21.1"),
     ("custom:team-image", "its runtime 'custom:team-image' does not say which it is; set a numbered "
                           "spark_version (13.3 to 18.x) to onboard it"),
     ("", "its runtime '' does not say which it is"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
 from server.costing.catalog import load_catalog
 from server.domain import ClusterConfig, Project, ProjectSettings, Run
+from server.errors import FailedPrecondition
 from server.plan.candidates import Pricing, build_candidates, config_id_of, default_families
 from server.plan.planner import plan_project
 from server.spec import config_from_spec
@@ -128,3 +130,37 @@ def test_a_new_projects_learning_budget_is_the_decision_cores_default() -> None:
 
     # Imported projects start with the learning budget the tuner was measured with (3 designed runs).
     assert ProjectSettings().learning_budget == Settings(sla_s=None).learning_budget == 3
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    # Made single-node since import: workers added to it would idle.
+    ({"num_workers": 0}, "is now a single-node cluster"),
+    # Made standard access since import, with the workspace-file script import put there: the
+    # service never runs it there, so every run fails at start.
+    ({"data_security_mode": "USER_ISOLATION",
+      "init_scripts": [{"workspace": {"destination": "/Shared/trimtab/trimtab-init.sh"}}]},
+     "/Shared/trimtab/trimtab-init.sh is a workspace file, so the cluster fails at start"),
+    # Standard access on runtime 19: its init scripts no longer see spark_env_vars.
+    ({"data_security_mode": "DATA_SECURITY_MODE_STANDARD", "spark_version": "19.0.x-scala2.13",
+      "init_scripts": [{"volumes": {"destination": "/Volumes/main/ops/scripts/trimtab-init.sh"}}]},
+     "its runtime is 19.0"),
+])
+def test_a_cluster_edited_into_one_trimtab_cannot_serve_is_a_problem_not_a_plan(store, edit: dict,
+                                                                               expected: str) -> None:
+    project = _project(store, sla_seconds=3000.0, auto_apply=True)
+    _collect(store, project, 1, config_from_spec(SPEC), None)
+    store.projects.update(dataclasses.replace(store.projects.get(int(project.id)),
+                                              current_spec={**SPEC, **edit}))
+    with pytest.raises(FailedPrecondition, match=re.escape(expected)):
+        plan_project(store, int(project.id), load_catalog())
+    assert store.recommendations.latest(int(project.id)) is None
+
+
+def test_a_standard_access_cluster_with_a_volume_script_on_a_supported_runtime_is_planned(store) -> None:
+    # Whether the volume script is allowlisted only the allowlist says (import read it): planned.
+    spec = {**SPEC, "data_security_mode": "USER_ISOLATION",
+            "init_scripts": [{"volumes": {"destination": "/Volumes/main/ops/scripts/trimtab-init.sh"}}]}
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=spec,
+                                         original_spec=spec, settings=ProjectSettings(sla_seconds=3000.0)))
+    _collect(store, project, 1, config_from_spec(spec), None)
+    assert plan_project(store, int(project.id), load_catalog()) is not None
