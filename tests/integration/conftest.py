@@ -3,6 +3,8 @@ a store, a secret box, and the workspace connected through the real services."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,15 @@ NOOP_INIT = b"#!/bin/bash\nexit 0\n"
 WIRING = AgentWiring(server_address="127.0.0.1:50999", secret_scope="trimtab", secret_key="agent-token",
                      init_script={"dbfs": {"destination": "dbfs:/trimtab/test-init.sh"}},
                      upload_init_script=False)
+
+
+def admin_post(emulator: RunningWorkspace, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An admin's call the gateway does not make (Trimtab never creates policies or pools)."""
+    request = urllib.request.Request(f"{emulator.host}/api/2.0/{endpoint}", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Authorization": f"Bearer {emulator.token}",
+                                                             "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return dict(json.loads(answer.read()))
 
 
 @pytest.fixture(autouse=True)

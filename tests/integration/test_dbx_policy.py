@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import urllib.request
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING, CountingGateway
+from tests.integration.conftest import WIRING, CountingGateway, admin_post
 
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 ALLOWED_TYPES = ["m5d.xlarge", "r5d.xlarge"]
@@ -42,17 +41,8 @@ DEFINITION = {
 }
 
 
-def _post(emulator: RunningWorkspace, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    """An admin's call the gateway does not make (Trimtab never creates policies)."""
-    request = urllib.request.Request(f"{emulator.host}/api/2.0/{endpoint}", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Authorization": f"Bearer {emulator.token}",
-                                                             "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return dict(json.loads(answer.read()))
-
-
 def _create_policy(emulator: RunningWorkspace, name: str = "etl-jobs") -> str:
-    return str(_post(emulator, "policies/clusters/create",
+    return str(admin_post(emulator, "policies/clusters/create",
                      {"name": name, "definition": json.dumps(DEFINITION)})["policy_id"])
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +27,7 @@ from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING
+from tests.integration.conftest import WIRING, admin_post
 
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 # The first seeded job's cluster is m5d.xlarge x 4 (0.69 DBU/h each, driver on the same type): 3.45 DBU/h.
@@ -43,17 +42,8 @@ AUTOSCALE_ONLY = {"autoscale.max_workers": {"type": "range", "maxValue": 8}}
 AUTOSCALING_JOB = 4  # index in the seeded jobs (sandbox.workspace.seed)
 
 
-def _post(emulator: RunningWorkspace, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    """An admin's call the gateway does not make (Trimtab never creates policies)."""
-    request = urllib.request.Request(f"{emulator.host}/api/2.0/{endpoint}", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Authorization": f"Bearer {emulator.token}",
-                                                             "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return dict(json.loads(answer.read()))
-
-
 def _create_policy(emulator: RunningWorkspace, name: str, definition: dict[str, Any]) -> str:
-    return str(_post(emulator, "policies/clusters/create",
+    return str(admin_post(emulator, "policies/clusters/create",
                      {"name": name, "definition": json.dumps(definition)})["policy_id"])
 
 

@@ -7,7 +7,6 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import urllib.error
 import urllib.request
 from typing import Any
@@ -27,25 +26,16 @@ from server.services.projects import summarize, update_settings
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING, CountingGateway
+from tests.integration.conftest import WIRING, CountingGateway, admin_post
 
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 POOL_TYPE = "m5d.2xlarge"  # not the seeded job's m5d.xlarge: the run shows whose type it got
 CAPACITY = 7
 
 
-def _post(emulator: RunningWorkspace, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    """An admin's call the gateway does not make (Trimtab never creates pools)."""
-    request = urllib.request.Request(f"{emulator.host}/api/2.0/{endpoint}", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Authorization": f"Bearer {emulator.token}",
-                                                             "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return dict(json.loads(answer.read()))
-
-
 def _create_pool(emulator: RunningWorkspace, name: str = "warm-etl", node_type: str = POOL_TYPE,
                  **extra: Any) -> str:
-    return str(_post(emulator, "instance-pools/create",
+    return str(admin_post(emulator, "instance-pools/create",
                      {"instance_pool_name": name, "node_type_id": node_type, **extra})["instance_pool_id"])
 
 
@@ -70,7 +60,7 @@ def test_the_gateway_fetches_a_pool_and_an_unknown_one_is_not_found(emulator: Ru
     with pytest.raises(DatabricksRejected, match="instance_pool_id"):
         gateway.get_instance_pool("")
     with pytest.raises(urllib.error.HTTPError) as refused:
-        _post(emulator, "instance-pools/create", {"instance_pool_name": "typeless"})
+        admin_post(emulator, "instance-pools/create", {"instance_pool_name": "typeless"})
     assert refused.value.code == 400
 
 
