@@ -177,7 +177,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 
     ``policy`` (the cluster's cluster policy, `server.plan.policy`) removes every configuration
     whose spec, as applying it over ``current``'s spec would write it, the policy refuses: the
-    current one excepted, which keeping changes nothing (its runs show what the job does today).
+    current one on its own driver excepted, which keeping changes nothing (its runs show what the
+    job does today).
     A tried configuration the policy refuses is left out too, and with it what its runs taught.
 
     ``pool`` (the cluster draws its nodes from an instance pool, `pool_backing`) leaves only the
@@ -242,8 +243,11 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # candidates, bounds or not: their runs must be understood, and "keep it"
     # must stay an option.
     for i, config in enumerate(own_configs):
+        # Keeping the current configuration changes nothing, whatever the policy says; on another
+        # driver (Trimtab's choice) it is a change like any other, and the policy judges it.
+        kept = i == 0 and driver == driver_of(live)
         config = dataclasses.replace(config, driver_node_type_id=driver)  # priced like the others
-        if i > 0 and not allowed(config):
+        if not kept and not allowed(config):
             continue
         try:
             info = catalog.node_type(cloud, config.node_type_id)

@@ -12,7 +12,8 @@ the init script; Linux /proc), zero where they are off.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from models.driver import DriverChoice, DriverOption, DriverRun, choose_driver
 from server.costing.catalog import PriceCatalog
@@ -103,13 +104,24 @@ def driver_price(catalog: PriceCatalog, cloud: str, node_type: str, like: Cluste
 
 
 def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequence[DriverRun],
-                options: Sequence[DriverOption], *, policy: ClusterPolicy | None = None) -> DriverChoice | None:
+                options: Sequence[DriverOption], *, policy: ClusterPolicy | None = None,
+                space: Sequence[ClusterConfig] = (), spec: Mapping[str, Any] | None = None,
+                azure: bool = False) -> DriverChoice | None:
     """The driver for the next run; None when the user fixed it, a pool supplies it, or the current
     one cannot be priced.
 
     When ``policy`` refuses the current driver, the cheapest allowed one at least as big replaces
     it (the biggest allowed one when none is): the run's memory needs do not shrink because an
-    admin narrowed the types, and without a replacement no candidate would be inside the policy."""
+    admin narrowed the types, and without a replacement no candidate would be inside the policy.
+
+    ``space`` is the project's worker configurations as the planner builds them before the policy
+    (its bounds, the configurations it ran on), and ``spec`` the live spec they are applied over
+    (``current``'s by default). Under a ``policy`` a driver other than the current one is offered
+    only if at least one of them, with that driver, is inside the policy: a big driver can push
+    every worker count over a ``dbus_per_hour`` cap, and choosing it would leave the plan nothing
+    but the current configuration. When the driver the evidence wants is refused so, the cheapest
+    offered driver that still holds what the evidence asks for replaces it; when none does, the
+    current driver is kept, and the reason names the rule."""
     if settings.driver_node_type_id or pool_fields(current.spec):
         # A pool-backed cluster's driver comes from a pool (the driver pool, else the workers'):
         # Databricks refuses driver_node_type_id beside it, so there is no driver to choose.
@@ -118,8 +130,20 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
     mine = next((o for o in options if o.node_type == name), None)
     if mine is None:
         return None
+    base = current.spec if spec is None else spec
+    judged: dict[str, list[str]] = {}
+
+    def no_room(option: DriverOption) -> list[str]:
+        """The rules that leave ``option`` no configuration of ``space``; empty: it is offered. The
+        current driver always is: keeping it changes nothing the policy has not accepted."""
+        if policy is None or option.node_type == name:
+            return []
+        if option.node_type not in judged:
+            judged[option.node_type] = policy.refuses_driver(option.node_type, space, base, azure=azure)
+        return judged[option.node_type]
+
     if policy is not None and not policy.allows_value("driver_node_type_id", name):
-        allowed = [o for o in options if o.node_type != name]
+        allowed = [o for o in options if o.node_type != name and not no_room(o)]
         big_enough = [o for o in allowed if o.memory_gib >= mine.memory_gib]
         pick = min(big_enough, key=lambda o: (o.price_per_hour, o.node_type), default=None) or \
             max(allowed, key=lambda o: (o.memory_gib, -o.price_per_hour), default=None)
@@ -127,4 +151,26 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
             return None
         return DriverChoice(pick, True, f"driver {name} -> {pick.node_type} ({pick.memory_gib:g} GiB): "
                                         f"the {policy.label} does not allow {name} as the driver")
-    return choose_driver(options, mine, runs)
+    wanted = choose_driver(options, mine, runs)
+    refused_by = no_room(wanted.option)
+    if policy is None or not refused_by:
+        return wanted
+    offered = [o for o in options if not no_room(o)]
+    fallback = choose_driver(offered, mine, runs)
+    if wanted.option.memory_gib <= mine.memory_gib:
+        # A smaller driver the policy leaves no room for: the evidence's choice among the others.
+        return fallback
+    words = policy.no_room_words(refused_by)
+    if fallback.changed and fallback.option.memory_gib > mine.memory_gib and _holds(fallback.option, runs):
+        return DriverChoice(fallback.option, True, f"{fallback.reason}; {wanted.option.node_type} would leave "
+                                                   f"no configuration {words}")
+    # The evidence's words for why the driver must grow: "driver A -> B (64 GiB): <why>".
+    why = wanted.reason.partition("): ")[2] or wanted.reason
+    return DriverChoice(mine, False, f"driver {name} kept ({why}; a bigger driver would leave no configuration "
+                                     f"{words})", blocked=True)
+
+
+def _holds(option: DriverOption, runs: Sequence[DriverRun]) -> bool:
+    """Whether ``option`` holds what the runs ask of the driver: the evidence would keep it rather
+    than grow it (`choose_driver` with no other option says it is blocked only when it must grow)."""
+    return not choose_driver([], option, runs).blocked

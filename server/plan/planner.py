@@ -120,7 +120,13 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
                                                                   pricing.cloud),
                              current, region=pricing.region, plan=pricing.plan, sku=pricing.sku,
                              policy=cluster_policy)
-    driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy)
+    # A driver is offered only if some worker configuration of the project's space is inside the
+    # policy with it (a dbus_per_hour cap counts the driver): the space before the policy, each
+    # configuration judged with the driver in question.
+    space = [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, pools=pools)] \
+        if cluster_policy is not None else []
+    driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy, space=space,
+                                spec=project.current_spec, azure=pricing.cloud == "azure")
     driver = driver_choice.option.node_type if driver_choice else None
     pairs = by_id(project_candidates(project, workspace, catalog, runs, driver=driver, policy=cluster_policy,
                                      pools=pools))

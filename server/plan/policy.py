@@ -35,6 +35,7 @@ candidate over a rule Trimtab does not understand would stop the project for not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -231,6 +232,32 @@ class ClusterPolicy:
             for path, (rule, _) in self._judge(spec, (config.node_type_id, config.driver_node_type_id)).items():
                 found.setdefault(path, set()).add(rule)
         return [rule for path in sorted(found) for rule in sorted(found[path])]
+
+    def refuses_driver(self, driver: str, configs: Iterable[ClusterConfig], base_spec: Mapping[str, Any], *,
+                       azure: bool) -> list[str]:
+        """The rules that keep every one of ``configs`` out of the policy once ``driver`` is its driver,
+        as `narrowing` words them ("caps dbus_per_hour at 12"); empty when one of them is inside it
+        (or there are none): the driver leaves the plan room. A driver bigger than the workers can
+        push every worker count of the project's bounds over a ``dbus_per_hour`` cap."""
+        found: dict[str, set[str]] = {}
+        for config in configs:
+            config = dataclasses.replace(config, driver_node_type_id=driver)
+            spec = merge_recommendation(base_spec, recommendation_overlay(config, azure=azure))
+            judged = self._judge(spec, (config.node_type_id, driver))
+            if not judged:
+                return []
+            for path, (rule, _) in judged.items():
+                found.setdefault(path, set()).add(rule)
+        return [rule for path in sorted(found) for rule in sorted(found[path])]
+
+    def no_room_words(self, rules: Iterable[str]) -> str:
+        """What ``rules`` (from `refuses_driver`) leave no configuration inside, in a person's words:
+        "under the policy's dbus_per_hour cap of 12" when the cap is among them."""
+        rules = list(rules)
+        cap = self.rules.get(DBUS_PER_HOUR)
+        if cap is not None and cap.max_value is not None and cap.describe(DBUS_PER_HOUR) in rules:
+            return f"under the policy's dbus_per_hour cap of {_text(cap.max_value)}"
+        return f"inside the policy ({'; '.join(rules)})" if rules else "inside the policy"
 
 
 def cluster_dbus_per_hour(flat: Mapping[str, Any], dbu_rate: DbuRate) -> float | str:
