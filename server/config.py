@@ -45,6 +45,9 @@ class ServerConfig:
         "TRIMTAB_COLLECT", "1: collect finished Databricks runs, plan and auto-apply in the background; 0: off"))
     collect_interval_seconds: float = field(default=60.0, metadata=_meta(
         "TRIMTAB_COLLECT_INTERVAL_SECONDS", "how often the collector polls each workspace's run list"))
+    auto_import_interval_seconds: float = field(default=900.0, metadata=_meta(
+        "TRIMTAB_AUTO_IMPORT_INTERVAL_SECONDS", "how often the collector lists the jobs of a workspace with "
+        "auto-import on, to import the new ones"))
     recost_interval_seconds: float = field(default=1800.0, metadata=_meta(
         "TRIMTAB_RECOST_INTERVAL_SECONDS", "how often runs still priced from the catalog look for their cloud bill"))
     state_dir: Path = field(default_factory=default_state_dir, metadata=_meta(

@@ -43,6 +43,9 @@ class Workspace:
     last_error: str = ""
     has_cloud_credentials: bool = False
     created_at_ms: int = 0
+    # Opt-in: importing changes the job (init script, env vars, tag), so new jobs become
+    # projects by themselves only when someone asked for it (server.collect.discovery).
+    auto_import: bool = False
     id: int | None = None
 
     @property

@@ -214,7 +214,8 @@ class _ClosedLoop:
         planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=clock)
         self.running = start_collector(store, secrets, clock=clock, on_run_collected=planner, catalog=catalog,
                                        poll_interval_s=config.collect_interval_seconds,
-                                       recost_interval_s=config.recost_interval_seconds)
+                                       recost_interval_s=config.recost_interval_seconds,
+                                       auto_import_interval_s=config.auto_import_interval_seconds)
         return self.running
 
 

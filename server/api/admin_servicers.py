@@ -28,7 +28,8 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
     def AddWorkspace(self, request: admin_pb2.AddWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
         return messages.workspace(workspaces.add_workspace(
             self._store, self._secrets, request.name, request.host, request.token, request.cloud,
-            request.plan, request.region, request.cloud_credentials_json, replace=request.replace))
+            request.plan, request.region, request.cloud_credentials_json, replace=request.replace,
+            auto_import=request.auto_import if request.HasField("auto_import") else None))
 
     def ListWorkspaces(self, request: admin_pb2.ListWorkspacesRequest,
                        context: Ctx) -> admin_pb2.ListWorkspacesResponse:
@@ -37,6 +38,11 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
 
     def GetWorkspace(self, request: admin_pb2.GetWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
         return messages.workspace(workspaces.get_workspace(self._store, request.name))
+
+    def UpdateWorkspace(self, request: admin_pb2.UpdateWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
+        return messages.workspace(workspaces.update_workspace(
+            self._store, request.name,
+            auto_import=request.auto_import if request.HasField("auto_import") else None))
 
     def ImportJobs(self, request: admin_pb2.ImportJobsRequest, context: Ctx) -> admin_pb2.ImportJobsResponse:
         result = workspaces.import_jobs(self._store, self._secrets, request.workspace, list(request.job_ids),

@@ -53,7 +53,7 @@ def workspace(w: Workspace) -> admin_pb2.Workspace:
     return admin_pb2.Workspace(
         name=w.name, host=w.host, cloud=w.cloud, plan=w.plan, token_masked=w.token_masked, status=w.status,
         last_error=w.last_error, created_at_ms=w.created_at_ms, has_cloud_credentials=w.has_cloud_credentials,
-        region=w.region,
+        region=w.region, auto_import=w.auto_import,
     )
 
 

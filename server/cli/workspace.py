@@ -1,8 +1,9 @@
 """`trimtab workspace`: connect Databricks workspaces and import their jobs.
 
     trimtab workspace add NAME --host URL --token-env VAR --cloud aws|azure [--plan premium] [--region R]
-                          [--cloud-credentials-env VAR] [--replace]
+                          [--cloud-credentials-env VAR] [--replace] [--auto-import]
     trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run]
+    trimtab workspace set NAME --auto-import on|off
 
 The token is read from the named environment variable (never a flag, so it
 stays out of shell history and process lists) and sent once to the server,
@@ -16,7 +17,7 @@ from typing import Any
 
 import click
 
-from server.cli.context import CliContext, admin_call, message_dict, print_json, print_table
+from server.cli.context import CliContext, admin_call, message_dict, parse_switch, print_json, print_table
 
 # Import and apply talk to Databricks, which may throttle: allow minutes, not the default minute.
 DATABRICKS_CALL_TIMEOUT_S = 600.0
@@ -45,17 +46,22 @@ def cli() -> None:
 @click.option("--replace", is_flag=True,
               help="Rotate the token (and credentials, if given) of the existing workspace NAME; host and "
                    "cloud must match.")
+@click.option("--auto-import", is_flag=True,
+              help="Import new jobs by themselves (it changes them as `workspace import` does); off by default.")
 @click.pass_obj
 def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan: str, region: str,
-        cloud_credentials_env: str | None, replace: bool) -> None:
+        cloud_credentials_env: str | None, replace: bool, auto_import: bool) -> None:
     """Connect a workspace (the token is checked with a real call first)."""
     from protos.trimtab.v1 import admin_pb2
 
     token = _from_env(token_env, "the token")
     credentials = _from_env(cloud_credentials_env, "the cloud credentials JSON") if cloud_credentials_env else ""
-    ws = rpc(ctx, "WorkspaceServiceStub", "AddWorkspace", admin_pb2.AddWorkspaceRequest(
-        name=name, host=host, token=token, cloud=cloud, plan=plan, region=region,
-        cloud_credentials_json=credentials, replace=replace))
+    request = admin_pb2.AddWorkspaceRequest(name=name, host=host, token=token, cloud=cloud, plan=plan,
+                                            region=region, cloud_credentials_json=credentials, replace=replace)
+    if auto_import:
+        # Sent only when given: with --replace, leaving the flag out keeps the workspace's setting.
+        request.auto_import = True
+    ws = rpc(ctx, "WorkspaceServiceStub", "AddWorkspace", request)
     if replace and not ctx.as_json:
         click.echo(f"replaced the token of workspace {name}", err=True)
     _show(ctx, ws)
@@ -79,8 +85,9 @@ def list_(ctx: CliContext) -> None:
     if ctx.as_json:
         print_json([message_dict(w) for w in found])
         return
-    print_table([(w.name, w.host, w.cloud, w.plan, w.region, w.status, w.token_masked) for w in found],
-                ["NAME", "HOST", "CLOUD", "PLAN", "REGION", "STATUS", "TOKEN"])
+    print_table([(w.name, w.host, w.cloud, w.plan, w.region, w.status, w.token_masked, _switch(w.auto_import))
+                 for w in found],
+                ["NAME", "HOST", "CLOUD", "PLAN", "REGION", "STATUS", "TOKEN", "AUTO-IMPORT"])
     troubled = [w.name for w in found if w.status != "ok"]
     if troubled:
         # On stderr: the table stays the same shape for whoever reads stdout.
@@ -98,18 +105,44 @@ def show(ctx: CliContext, name: str) -> None:
     _show(ctx, rpc(ctx, "WorkspaceServiceStub", "GetWorkspace", admin_pb2.GetWorkspaceRequest(name=name)))
 
 
+@cli.command(name="set")
+@click.argument("name")
+@click.option("--auto-import", default=None, metavar="on|off",
+              help="on: new jobs become projects by themselves (each is changed as `workspace import` "
+                   "changes it); off: only `workspace import` imports.")
+@click.pass_obj
+def set_(ctx: CliContext, name: str, auto_import: str | None) -> None:
+    """Change only the workspace settings given."""
+    from protos.trimtab.v1 import admin_pb2
+
+    request = admin_pb2.UpdateWorkspaceRequest(name=name)
+    if auto_import is not None:
+        request.auto_import = parse_switch(auto_import)
+    if not request.HasField("auto_import"):
+        raise click.UsageError("nothing to change: give --auto-import on|off")
+    _show(ctx, rpc(ctx, "WorkspaceServiceStub", "UpdateWorkspace", request))
+
+
+def _switch(value: bool) -> str:
+    return "on" if value else "off"
+
+
 def _show(ctx: CliContext, ws: Any) -> None:
     if ctx.as_json:
         print_json(message_dict(ws))
         return
     for label, value in (("name", ws.name), ("host", ws.host), ("cloud", ws.cloud), ("plan", ws.plan),
-                         ("region", ws.region or "-"), ("token", ws.token_masked), ("status", ws.status)):
-        click.echo(f"{label + ':':<8} {value}")
+                         ("region", ws.region or "-"), ("token", ws.token_masked), ("status", ws.status),
+                         ("auto-import", _switch(ws.auto_import))):
+        click.echo(f"{label + ':':<{_LABEL}} {value}")
     if ws.last_error:
-        click.echo(f"{'error:':<8} {ws.last_error}")
+        click.echo(f"{'error:':<{_LABEL}} {ws.last_error}")
     hint = _STATUS_HINTS.get(ws.status)
     if hint:
-        click.echo(f"{'':<8} {hint.format(name=ws.name)}")
+        click.echo(f"{'':<{_LABEL}} {hint.format(name=ws.name)}")
+
+
+_LABEL = len("auto-import:")  # the longest label: values line up
 
 
 # What the collector does about a workspace in each status other than ok, and what a person can do

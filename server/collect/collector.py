@@ -20,6 +20,11 @@ one poll interval after the first failure, then 2, 4, ... up to `BACKOFF_CAP_S`
 (on the injected clock), so healthy workspaces keep their cadence. A status set
 back meanwhile (``workspace add --replace`` sets ``ok``, as does a successful import)
 ends the rest at once; the first successful poll sets ``ok`` again.
+
+A workspace with auto-import on also has its new jobs imported (`server.collect.discovery`),
+in the same poll and after its runs are collected, so a resting workspace is not tried by
+discovery either. A token refused or a workspace unreachable there is recorded as for
+collection; any other failure of discovery is logged and costs no run.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from server.collect.build import (
     matching_applications,
     with_pool_node_types,
 )
+from server.collect.discovery import AutoImport
 from server.collect.run_parse import ClusterRun, cluster_runs, is_finished
 from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
 from server.costing.billing import BillSource, price_run
@@ -84,8 +90,9 @@ class Collector:
                  on_run_collected: Callable[[Run], None] | None = None,
                  catalog: PriceCatalog | None = None,
                  bill_source_for: Callable[[Workspace], BillSource | None] | None = None,
-                 poll_interval_s: float = 60.0) -> None:
+                 poll_interval_s: float = 60.0, discovery: AutoImport | None = None) -> None:
         self._store = store
+        self._discovery = discovery  # None: no auto-import (its passes run on this poll thread)
         self._gateway_for = gateway_for
         self._clock = clock
         self._on_run_collected = on_run_collected
@@ -147,7 +154,8 @@ class Collector:
 
     def _poll_workspace(self, workspace: Workspace) -> list[Run]:
         projects = [p for p in self._store.projects.list(workspace.name) if not (p.detached or p.orphaned)]
-        if not projects:
+        discover = self._discovery is not None and self._discovery.due(workspace)
+        if not projects and not discover:
             return []
         by_job: dict[int, list[Project]] = {}
         for project in projects:
@@ -159,6 +167,15 @@ class Collector:
             self._store.workspaces.set_status(workspace.name, "error", str(err))
             log.error("workspace %s: %s", workspace.name, err)
             return collected
+        if projects and not self._collect_jobs(workspace, gateway, by_job, collected):
+            return collected  # the workspace's trouble is recorded; discovery would only meet it again
+        if discover:
+            self._discover(workspace, gateway, answered=bool(projects))
+        return collected
+
+    def _collect_jobs(self, workspace: Workspace, gateway: DatabricksGateway, by_job: dict[int, list[Project]],
+                      collected: list[Run]) -> bool:
+        """Collect every job's new runs into ``collected``; False when the workspace failed as a whole."""
         try:
             for job_id, group in sorted(by_job.items()):
                 try:
@@ -168,17 +185,39 @@ class Collector:
                 except DatabricksCallError as err:  # one job's trouble must not stop the others
                     log.warning("workspace %s job %s: %s", workspace.name, job_id, err)
         except WorkspaceAuthError as err:
-            self._reachable_again(workspace)
-            self._store.workspaces.set_status(workspace.name, "error", str(err))
-            log.error("workspace %s: %s", workspace.name, err)
-            return collected
+            self._refused(workspace, err)
+            return False
         except DatabricksUnavailable as err:
             self._unreachable(workspace, err)
-            return collected
+            return False
+        self._answered(workspace)
+        return True
+
+    def _discover(self, workspace: Workspace, gateway: DatabricksGateway, *, answered: bool) -> None:
+        """Auto-import's pass (`server.collect.discovery`); ``answered``: collection already reached the workspace."""
+        assert self._discovery is not None
+        try:
+            self._discovery.run(workspace, gateway)
+        except WorkspaceAuthError as err:
+            self._refused(workspace, err)
+        except DatabricksUnavailable as err:
+            # Rests as after a failed collection: the backoff holds for both, so neither hammers it.
+            self._unreachable(workspace, err)
+        except Exception:  # discovery's bug must not stop collection: this poll's runs are stored already
+            log.exception("workspace %s: auto-import failed; run collection goes on", workspace.name)
+        else:
+            if not answered:  # a workspace with no projects yet answered only here
+                self._answered(workspace)
+
+    def _refused(self, workspace: Workspace, err: WorkspaceAuthError) -> None:
+        self._reachable_again(workspace)
+        self._store.workspaces.set_status(workspace.name, "error", str(err))
+        log.error("workspace %s: %s", workspace.name, err)
+
+    def _answered(self, workspace: Workspace) -> None:
         self._reachable_again(workspace)
         if workspace.status != "ok":
             self._store.workspaces.set_status(workspace.name, "ok")
-        return collected
 
     # ------------------------------------------------------------ unreachable workspaces
 

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 from server.clock import Clock
 from server.collect.collector import Collector
+from server.collect.discovery import DEFAULT_INTERVAL_S, AutoImport
 from server.costing.catalog import PriceCatalog
 from server.domain import Run
 from server.services.secrets import SecretBox
-from server.services.workspaces import gateway_for
+from server.services.workspaces import gateway_for, import_jobs
 from server.store import Store
 
 if TYPE_CHECKING:  # imported lazily below: the cloud SDKs load only when bills are on
@@ -74,11 +75,13 @@ class RunningCollector:
 def start_collector(store: Store, secrets: SecretBox, *, clock: Clock,
                     on_run_collected: Callable[[Run], None] | None = None,
                     catalog: PriceCatalog | None = None, poll_interval_s: float = 60.0,
-                    recost_interval_s: float | None = None) -> RunningCollector:
+                    recost_interval_s: float | None = None,
+                    auto_import_interval_s: float = DEFAULT_INTERVAL_S) -> RunningCollector:
     """Collect every workspace's runs in the background, with gateways from the stored tokens.
 
     With ``recost_interval_s`` runs are priced from cloud bills where a workspace has cloud
-    credentials, and re-costed that often until their bill lands.
+    credentials, and re-costed that often until their bill lands. Workspaces with auto-import
+    on have their new jobs imported at most every ``auto_import_interval_s``.
     """
     bills = recost = None
     if recost_interval_s is not None:
@@ -88,5 +91,7 @@ def start_collector(store: Store, secrets: SecretBox, *, clock: Clock,
         recost = RecostThread(Recoster(store, bills, clock), recost_interval_s)
     collector = Collector(store, lambda ws: gateway_for(store, secrets, ws), clock=clock,
                           on_run_collected=on_run_collected, catalog=catalog, poll_interval_s=poll_interval_s,
-                          bill_source_for=bills)
+                          bill_source_for=bills,
+                          discovery=AutoImport(store, lambda name, ids: import_jobs(store, secrets, name, ids),
+                                               clock=clock, interval_s=auto_import_interval_s))
     return RunningCollector(collector, recost).start()

@@ -128,12 +128,14 @@ def recording_status(store: Store, workspace: Workspace) -> Iterator[None]:
 
 def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token: str, cloud: str,
                   plan: str = "premium", region: str = "", cloud_credentials_json: str = "",
-                  replace: bool = False) -> Workspace:
+                  replace: bool = False, auto_import: bool | None = None) -> Workspace:
     """Check the token with a real call, then store the workspace with its secrets encrypted.
 
     With ``replace`` the workspace must exist with the same host and cloud: its token (and
     its cloud credentials, when given) are replaced and its status goes back to ``ok``; plan
-    and region stay as they are. This is how a revoked Databricks token is rotated.
+    and region stay as they are, and so does auto-import unless ``auto_import`` is given.
+    This is how a revoked Databricks token is rotated. ``auto_import`` None: off for a new
+    workspace (importing changes jobs, so it is opt-in).
     """
     for field, value in (("name", name), ("host", host), ("token", token)):
         if not value.strip():
@@ -167,9 +169,12 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         why = err.message if f"cannot reach {host}" in err.message else f"cannot reach {host}: {err.message}"
         raise FailedPrecondition(f"workspace {name!r} not {verb}: {why}") from err
     if existing is not None:
-        return store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
+        updated = store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
+        if auto_import is not None and auto_import != updated.auto_import:
+            updated = store.workspaces.set_auto_import(name, auto_import)
+        return updated
     workspace = Workspace(name=name, host=host, cloud=cloud, plan=plan or "premium",
-                          region=region, token_masked=mask(token))
+                          region=region, token_masked=mask(token), auto_import=bool(auto_import))
     return store.workspaces.add(workspace, secrets.encrypt(token), credentials)
 
 
@@ -200,6 +205,19 @@ def list_workspaces(store: Store) -> list[Workspace]:
 
 def get_workspace(store: Store, name: str) -> Workspace:
     return store.workspaces.get(name)
+
+
+def update_workspace(store: Store, name: str, *, auto_import: bool | None = None) -> Workspace:
+    """Change only the settings given (``None``: unchanged); `NotFound` for an unknown name.
+
+    No Databricks call: turning auto-import on takes effect at the collector's next discovery
+    pass (`server.collect.discovery`), which is where the workspace is reached.
+    """
+    workspace = store.workspaces.get(name)
+    if auto_import is not None and auto_import != workspace.auto_import:
+        workspace = store.workspaces.set_auto_import(name, auto_import)
+        log.info("workspace %s: auto-import %s", name, "on" if auto_import else "off")
+    return workspace
 
 
 # ------------------------------------------------------------------ import

@@ -56,6 +56,7 @@ def workspace(row: Any) -> Workspace:
         id=row.id, name=row.name, host=row.host, cloud=row.cloud, plan=row.plan, region=row.region,
         token_masked=row.token_masked, status=row.status, last_error=row.last_error,
         has_cloud_credentials=bool(row.cloud_credentials_encrypted), created_at_ms=row.created_at_ms,
+        auto_import=bool(row.auto_import),
     )
 
 

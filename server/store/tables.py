@@ -48,6 +48,8 @@ class WorkspaceRow(SQLModel, table=True):
     status: str = "ok"
     last_error: str = ""
     created_at_ms: int = _big()
+    # New jobs become projects without `workspace import` (server.collect.discovery); rows from before 0006 read false.
+    auto_import: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class ProjectRow(SQLModel, table=True):

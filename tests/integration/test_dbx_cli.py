@@ -48,7 +48,7 @@ def test_workspace_commands_and_recommendation_apply(
                            "--cloud", "aws", "--region", "us-east-1")
     assert code == 0 and "sbx" in out
     code, out, _ = trimtab("workspace", "show", "sbx")
-    assert code == 0 and "status:  ok" in out and emulator.token not in out and emulator.token[:4] in out
+    assert code == 0 and "status:      ok" in out and emulator.token not in out and emulator.token[:4] in out
     code, out, _ = trimtab("workspace", "list")
     assert code == 0 and out.splitlines()[0].split()[:3] == ["NAME", "HOST", "CLOUD"]
 
@@ -88,4 +88,4 @@ def test_workspace_commands_and_recommendation_apply(
     assert code == 1 and "refused the token" in line
     assert "FAILED_PRECONDITION" in err and "Traceback" not in err
     code, out, _ = trimtab("workspace", "show", "sbx")
-    assert "status:  error" in out and "refused the token" in out
+    assert "status:      error" in out and "refused the token" in out

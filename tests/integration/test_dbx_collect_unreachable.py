@@ -300,7 +300,7 @@ def test_workspace_show_and_list_say_it_is_unreachable(
 
     code, out, _ = trimtab("workspace", "show", "a-down")
     lines = out.splitlines()
-    assert code == 0 and "status:  unreachable" in lines
+    assert code == 0 and "status:      unreachable" in lines
     (error,) = [line for line in lines if line.startswith("error:")]
     assert f"cannot reach {down.host}" in error and "Connection refused" in error
     assert "tries again less and less often" in out and "workspace add a-down ... --replace" in out
@@ -309,4 +309,4 @@ def test_workspace_show_and_list_say_it_is_unreachable(
     assert code == 0 and "unreachable" in rows["a-down"] and "ok" in rows["sbx"]
     assert "not collecting from workspace(s) a-down" in err
     code, out, err = trimtab("workspace", "show", "sbx")
-    assert "status:  ok" in out and "error:" not in out and "--replace" not in out
+    assert "status:      ok" in out and "error:" not in out and "--replace" not in out

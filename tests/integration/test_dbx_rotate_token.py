@@ -82,7 +82,7 @@ def test_replace_a_revoked_token_and_collection_works_again(
     assert collector.poll_once() == []
     code, out, _ = trimtab("workspace", "show", "sbx")
     (error_line,) = [line for line in out.splitlines() if line.startswith("error:")]
-    assert "status:  error" in out and "refused the token" in error_line
+    assert "status:      error" in out and "refused the token" in error_line
 
     # A plain add of an existing name is refused; --replace with another host or cloud is a clear error.
     monkeypatch.setenv("TT_DBX_TOKEN", new_token)
@@ -102,7 +102,7 @@ def test_replace_a_revoked_token_and_collection_works_again(
 
     code, out, err = trimtab(*add, "--cloud", "aws", "--replace")
     assert code == 0 and "replaced the token" in err
-    assert "status:  ok" in out and "error:" not in out and new_token not in out and new_token[:4] in out
+    assert "status:      ok" in out and "error:" not in out and new_token not in out and new_token[:4] in out
     ws = store.workspaces.get("sbx")
     assert (ws.status, ws.last_error, ws.region, ws.plan) == ("ok", "", "us-east-1", "premium")
     assert SecretBox(key).decrypt(store.workspaces.secrets("sbx").token_encrypted) == new_token

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Workspace(_message.Message):
-    __slots__ = ("name", "host", "cloud", "plan", "token_masked", "status", "last_error", "created_at_ms", "has_cloud_credentials", "region")
+    __slots__ = ("name", "host", "cloud", "plan", "token_masked", "status", "last_error", "created_at_ms", "has_cloud_credentials", "region", "auto_import")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     CLOUD_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class Workspace(_message.Message):
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     HAS_CLOUD_CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
+    AUTO_IMPORT_FIELD_NUMBER: _ClassVar[int]
     name: str
     host: str
     cloud: str
@@ -29,10 +30,11 @@ class Workspace(_message.Message):
     created_at_ms: int
     has_cloud_credentials: bool
     region: str
-    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., token_masked: _Optional[str] = ..., status: _Optional[str] = ..., last_error: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., has_cloud_credentials: _Optional[bool] = ..., region: _Optional[str] = ...) -> None: ...
+    auto_import: bool
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., token_masked: _Optional[str] = ..., status: _Optional[str] = ..., last_error: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., has_cloud_credentials: _Optional[bool] = ..., region: _Optional[str] = ..., auto_import: _Optional[bool] = ...) -> None: ...
 
 class AddWorkspaceRequest(_message.Message):
-    __slots__ = ("name", "host", "token", "cloud", "plan", "region", "cloud_credentials_json", "replace")
+    __slots__ = ("name", "host", "token", "cloud", "plan", "region", "cloud_credentials_json", "replace", "auto_import")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +43,7 @@ class AddWorkspaceRequest(_message.Message):
     REGION_FIELD_NUMBER: _ClassVar[int]
     CLOUD_CREDENTIALS_JSON_FIELD_NUMBER: _ClassVar[int]
     REPLACE_FIELD_NUMBER: _ClassVar[int]
+    AUTO_IMPORT_FIELD_NUMBER: _ClassVar[int]
     name: str
     host: str
     token: str
@@ -49,7 +52,16 @@ class AddWorkspaceRequest(_message.Message):
     region: str
     cloud_credentials_json: str
     replace: bool
-    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., replace: _Optional[bool] = ...) -> None: ...
+    auto_import: bool
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., replace: _Optional[bool] = ..., auto_import: _Optional[bool] = ...) -> None: ...
+
+class UpdateWorkspaceRequest(_message.Message):
+    __slots__ = ("name", "auto_import")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AUTO_IMPORT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    auto_import: bool
+    def __init__(self, name: _Optional[str] = ..., auto_import: _Optional[bool] = ...) -> None: ...
 
 class ListWorkspacesRequest(_message.Message):
     __slots__ = ()

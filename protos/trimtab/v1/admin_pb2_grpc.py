@@ -56,6 +56,11 @@ class WorkspaceServiceStub:
                 request_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ImportJobsRequest.SerializeToString,
                 response_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ImportJobsResponse.FromString,
                 _registered_method=True)
+        self.UpdateWorkspace = channel.unary_unary(
+                '/trimtab.v1.WorkspaceService/UpdateWorkspace',
+                request_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.UpdateWorkspaceRequest.SerializeToString,
+                response_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.Workspace.FromString,
+                _registered_method=True)
 
 
 class WorkspaceServiceServicer:
@@ -87,6 +92,13 @@ class WorkspaceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateWorkspace(self, request, context):
+        """Change a workspace's settings; only the fields set change. NOT_FOUND for an unknown name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkspaceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +121,11 @@ def add_WorkspaceServiceServicer_to_server(servicer, server):
                     servicer.ImportJobs,
                     request_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ImportJobsRequest.FromString,
                     response_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ImportJobsResponse.SerializeToString,
+            ),
+            'UpdateWorkspace': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWorkspace,
+                    request_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.UpdateWorkspaceRequest.FromString,
+                    response_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.Workspace.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +238,33 @@ class WorkspaceService:
             '/trimtab.v1.WorkspaceService/ImportJobs',
             protos_dot_trimtab_dot_v1_dot_admin__pb2.ImportJobsRequest.SerializeToString,
             protos_dot_trimtab_dot_v1_dot_admin__pb2.ImportJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWorkspace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trimtab.v1.WorkspaceService/UpdateWorkspace',
+            protos_dot_trimtab_dot_v1_dot_admin__pb2.UpdateWorkspaceRequest.SerializeToString,
+            protos_dot_trimtab_dot_v1_dot_admin__pb2.Workspace.FromString,
             options,
             channel_credentials,
             insecure,

@@ -33,6 +33,7 @@ class WorkspaceRepository(Repository):
             "plan": workspace.plan, "region": workspace.region, "token_encrypted": token_encrypted,
             "token_masked": workspace.token_masked, "cloud_credentials_encrypted": cloud_credentials_encrypted,
             "status": workspace.status, "last_error": workspace.last_error, "created_at_ms": created,
+            "auto_import": workspace.auto_import,
         }
         with self._write() as conn:
             if conn.execute(sa.select(T.c.id).where(T.c.name == workspace.name)).first():
@@ -81,6 +82,14 @@ class WorkspaceRepository(Repository):
         with self._write() as conn:
             done = conn.execute(T.update().where(T.c.name == name)
                                 .values(status=status, last_error=last_error)).rowcount
+        if not done:
+            raise NotFound(f"workspace {name!r} not found")
+        return self.get(name)
+
+    def set_auto_import(self, name: str, auto_import: bool) -> Workspace:
+        """Turn auto-import of the workspace's new jobs on or off; `NotFound` for an unknown name."""
+        with self._write() as conn:
+            done = conn.execute(T.update().where(T.c.name == name).values(auto_import=auto_import)).rowcount
         if not done:
             raise NotFound(f"workspace {name!r} not found")
         return self.get(name)
