@@ -12,6 +12,8 @@ import logging
 from typing import Any
 
 import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.catalog import ArtifactMatcher, ArtifactType, MatchType
 
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import aws_cluster
@@ -23,7 +25,7 @@ from server.collect.discovery import AutoImport
 from server.config import load_config
 from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksUnavailable
 from server.domain import ImportResult, ProjectSettings, Workspace
-from server.onboard import PROJECT_TAG
+from server.onboard import PROJECT_TAG, AgentWiring, init_script_info
 from server.serve import RunningServer
 from server.services import workspaces
 from server.services.secrets import SecretBox
@@ -282,3 +284,27 @@ def test_cli_add_set_show_and_list_auto_import(
     code, out, err = trimtab("workspace", "set", "nope", "--auto-import", "on")
     assert code == 1 and out == ""
     assert "workspace 'nope' not found" in err and "NOT_FOUND" in err and "Traceback" not in err
+
+
+def test_a_standard_access_job_waiting_for_the_allowlist_is_imported_once_the_script_is_allowlisted(
+        store: Store, clock: FakeClock, collector: Collector, auto: Workspace, gateway: DatabricksGateway,
+        emulator: RunningWorkspace, judged: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Allowlisting changes nothing in the job, so its unchanged settings must not keep it skipped.
+    script = "/Volumes/main/ops/trimtab/trimtab-init.sh"
+    monkeypatch.setattr(workspaces._integration, "wiring", AgentWiring(
+        server_address="127.0.0.1:50999", init_script=init_script_info(script), upload_init_script=False))
+    collector.poll_once()
+    spec = {**aws_cluster("m5d.xlarge", 2), "spark_version": "15.4.x-scala2.12", "data_security_mode": "USER_ISOLATION"}
+    job_id = gateway.create_job(_job("standard-etl", spec))
+    judged.clear()
+    for _ in range(2):  # not allowlisted: skipped, and judged again on the next pass
+        clock.advance(INTERVAL_S)
+        collector.poll_once()
+    assert judged == [job_id, job_id] and _projects_of(store, job_id) == []
+
+    admin = WorkspaceClient(host=emulator.host, token=emulator.token, auth_type="pat")
+    admin.artifact_allowlists.update(ArtifactType.INIT_SCRIPT, [
+        ArtifactMatcher(artifact="/Volumes/main/ops/trimtab", match_type=MatchType.PREFIX_MATCH)])
+    clock.advance(INTERVAL_S)
+    collector.poll_once()
+    assert len(_projects_of(store, job_id)) == 1
