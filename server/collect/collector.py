@@ -17,7 +17,9 @@ stops the others. A workspace that cannot be reached (no connection, or 5xx or
 rest of the poll at its first failed call, not retried job by job, and its status
 becomes ``unreachable`` with the error. While it stays so it rests between tries,
 one poll interval after the first failure, then 2, 4, ... up to `BACKOFF_CAP_S`
-(on the injected clock), so healthy workspaces keep their cadence. A status set
+(on the injected clock), so healthy workspaces keep their cadence. Each try starts with one
+cheap call on a short retry budget (`DatabricksGateway.probe`), so a workspace still down costs
+the poll seconds, not a whole call's budget. A status set
 back meanwhile (``workspace add --replace`` sets ``ok``, as does a successful import)
 ends the rest at once; the first successful poll sets ``ok`` again.
 
@@ -167,6 +169,8 @@ class Collector:
             self._store.workspaces.set_status(workspace.name, "error", str(err))
             log.error("workspace %s: %s", workspace.name, err)
             return collected
+        if workspace.name in self._resting and not self._answers_again(workspace, gateway):
+            return collected
         if projects and not self._collect_jobs(workspace, gateway, by_job, collected):
             return collected  # the workspace's trouble is recorded; discovery would only meet it again
         if discover:
@@ -208,6 +212,20 @@ class Collector:
         else:
             if not answered:  # a workspace with no projects yet answered only here
                 self._answered(workspace)
+
+    def _answers_again(self, workspace: Workspace, gateway: DatabricksGateway) -> bool:
+        """A resting workspace's try: one cheap call on a short budget (`DatabricksGateway.probe`)
+        before the real ones, so a workspace still down costs this poll seconds, not a call's full
+        retry budget. False (its trouble recorded) when it still fails."""
+        try:
+            gateway.probe()
+        except WorkspaceAuthError as err:
+            self._refused(workspace, err)
+            return False
+        except DatabricksUnavailable as err:
+            self._unreachable(workspace, err)
+            return False
+        return True
 
     def _refused(self, workspace: Workspace, err: WorkspaceAuthError) -> None:
         self._reachable_again(workspace)

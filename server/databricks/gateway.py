@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
@@ -97,6 +97,10 @@ class _PatConfig(Config):
         # Config finds its settings in its own class ``__dict__`` (and caches them on the
         # class asked first): a subclass asked first would have none, and PAT auth would fail.
         return Config.attributes()
+
+
+# The retry budget of `DatabricksGateway.probe`: a dead host costs this, not `retry_timeout_s`.
+PROBE_BUDGET_S = 10
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,15 @@ class DatabricksGateway:
     def check_token(self) -> None:
         """One real, cheap call; raises WorkspaceAuthError when the token is refused."""
         self._do("GET", f"{JOBS}/list", query={"limit": 1})
+
+    def probe(self, budget_s: int = PROBE_BUDGET_S) -> None:
+        """`check_token` within ``budget_s`` of retries instead of the full budget: whether a
+        workspace found unreachable answers again. Its tries (1, 2, 4, ... polls apart) then cost
+        the other workspaces' collection seconds, not a whole call's retry budget each, while a
+        workspace that answers gets the full budget for its real calls."""
+        short = replace(self._cfg, retry_timeout_s=min(budget_s, self._cfg.retry_timeout_s),
+                        http_timeout_s=min(float(budget_s), self._cfg.http_timeout_s))
+        DatabricksGateway(short, clock=self._clock).check_token()
 
     # ------------------------------------------------------------ jobs
 

@@ -24,6 +24,7 @@ from server.clock import Clock, FakeClock, SystemClock
 from server.collect import Collector
 from server.collect.collector import BACKOFF_CAP_S, UNREACHABLE
 from server.databricks import DatabricksGateway, DatabricksUnavailable, GatewayConfig
+from server.databricks.gateway import PROBE_BUDGET_S
 from server.domain import Project, Workspace
 from server.errors import FailedPrecondition, InvalidArgument
 from server.serve import RunningServer
@@ -243,6 +244,32 @@ def test_an_unreachable_workspace_rests_longer_each_time_and_the_others_keep_the
     built.clear()
     collector.poll_once()
     assert built[down.host] == 1
+
+
+def test_a_try_at_a_resting_workspace_costs_the_probe_budget_not_a_calls_retry_budget(
+        store: Store, secrets: SecretBox, clock: FakeClock, built: Counter[str], down: Down,
+        healthy: Project, emulator: RunningWorkspace) -> None:
+    collector = _collector(store, secrets, clock)
+    before = clock.monotonic()
+    collector.poll_once()  # found unreachable: one call's whole retry budget, as for a blip
+    assert clock.monotonic() - before >= RETRY_S
+    assert PROBE_BUDGET_S < RETRY_S  # else this test could not tell them apart
+    for rest in (POLL_S, 2 * POLL_S, 4 * POLL_S):
+        clock.advance(rest)
+        before = clock.monotonic()
+        collector.poll_once()
+        spent = clock.monotonic() - before
+        # The try is the probe alone: its short budget, and no call of the workspace's jobs after it.
+        assert PROBE_BUDGET_S <= spent < RETRY_S, (rest, spent)
+        ws = store.workspaces.get("a-down")
+        assert ws.status == UNREACHABLE and ws.last_error.startswith(f"GET /api/2.2/jobs/list: cannot reach {down.host}")
+
+    # Back: the probe passes and the real calls follow in the same poll.
+    back = down.start_again()
+    run_id = _run(back, down.job_ids[0])
+    clock.advance(8 * POLL_S)
+    assert run_id in {r.databricks_run_id for r in collector.poll_once()}
+    assert store.workspaces.get("a-down").status == "ok"
 
 
 def test_replacing_the_token_tries_a_resting_workspace_at_once(
