@@ -28,13 +28,20 @@ from __future__ import annotations
 
 import copy
 import difflib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain import JobSchedule
-from server.spec import canonical_json, pool_fields, single_node, standard_access_mode, task_cluster_key
+from server.spec import (
+    access_mode_label,
+    canonical_json,
+    pool_fields,
+    runtime_version,
+    single_node,
+    standard_access_mode,
+    task_cluster_key,
+)
 
 PROJECT_TAG = "trimtab:project-id"
 # Set on the cluster by each apply, so the runs that used a recommendation are attributed exactly.
@@ -175,15 +182,6 @@ def allowlisted(artifact: str, matchers: Sequence[AllowlistMatcher]) -> bool:
     return False
 
 
-_RUNTIME = re.compile(r"^(\d+)\.(\d+)\.")
-
-
-def runtime_version(spark_version: object) -> tuple[int, int] | None:
-    """``(major, minor)`` of a spark_version key such as ``13.3.x-scala2.12``; None when unreadable."""
-    match = _RUNTIME.match(str(spark_version or ""))
-    return (int(match[1]), int(match[2])) if match else None
-
-
 def standard_access_problem(spec: Mapping[str, Any], access: StandardAccess) -> str | None:
     """Why Trimtab's init script cannot safely go on this standard-access cluster; None when it can.
 
@@ -221,7 +219,7 @@ def standard_access_blocker(spec: Mapping[str, Any]) -> str | None:
     is allowlisted only the allowlist tells, so that case is not judged here."""
     if not standard_access_mode(spec):
         return None
-    mode = spec["data_security_mode"]
+    mode = access_mode_label(spec)
     for script in [s for s in spec.get("init_scripts") or [] if isinstance(s, Mapping)]:
         kind, destination = script_location(script)
         if kind and kind not in ALLOWLISTABLE_KINDS:
@@ -331,7 +329,7 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None) -> Job
                     not access.allowlist_known
                     and standard_access_problem(target.spec, _assume_allowlisted(access)) is None)
                 notes.append(f"cluster {key!r} " + REASON_STANDARD_ACCESS.format(
-                    mode=target.spec["data_security_mode"], why=why))
+                    mode=access_mode_label(target.spec), why=why))
     return JobQualification(job_id, name, list(clusters.values()), notes, needs_allowlist)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -192,11 +193,47 @@ def single_node(spec: Mapping[str, Any]) -> bool:
 # Standard (formerly shared) access mode: Unity Catalog runs only allowlisted init scripts there
 # (Databricks Runtime 13.3 LTS and above; the allowlist is empty by default).
 STANDARD_ACCESS_MODES = frozenset({"USER_ISOLATION", "DATA_SECURITY_MODE_STANDARD"})
+AUTO_ACCESS_MODE = "DATA_SECURITY_MODE_AUTO"
+# "Auto defaults to Standard unless a machine learning runtime, a GPU instance type, or a Databricks
+# Runtime lower than 14.3 is selected, in which case Dedicated is used" (Databricks, access modes).
+AUTO_DEDICATED_BELOW = (14, 3)
+# GPU instance families: AWS g*/p* (g4dn, g5, p3, p4d, ...), Azure's N-series (NC, ND, NV).
+_GPU_NODE_TYPE = re.compile(r"^(?:[gp]\d|Standard_N[CDV])", re.IGNORECASE)
+_RUNTIME = re.compile(r"^(\d+)\.(\d+)\.")
+
+
+def runtime_version(spark_version: object) -> tuple[int, int] | None:
+    """``(major, minor)`` of a spark_version key such as ``13.3.x-scala2.12``; None when unreadable."""
+    match = _RUNTIME.match(str(spark_version or ""))
+    return (int(match[1]), int(match[2])) if match else None
 
 
 def standard_access_mode(spec: Mapping[str, Any]) -> bool:
-    """The cluster runs in standard (shared) access mode, where init scripts must be allowlisted."""
-    return str(spec.get("data_security_mode") or "").upper() in STANDARD_ACCESS_MODES
+    """The cluster runs in standard (shared) access mode, where init scripts must be allowlisted:
+    set so, or ``DATA_SECURITY_MODE_AUTO`` where Databricks picks standard (`auto_is_standard`)."""
+    mode = str(spec.get("data_security_mode") or "").upper()
+    return mode in STANDARD_ACCESS_MODES or (mode == AUTO_ACCESS_MODE and auto_is_standard(spec))
+
+
+def auto_is_standard(spec: Mapping[str, Any]) -> bool:
+    """Whether Databricks runs a ``DATA_SECURITY_MODE_AUTO`` cluster in standard access mode: unless
+    its runtime is an ML or GPU one or below 14.3, or a node is a GPU type. A runtime whose number
+    cannot be read counts as standard: onboarding must be sure the init script will run."""
+    version_key = str(spec.get("spark_version") or "").lower()
+    if "-ml-" in version_key or "-gpu-" in version_key:
+        return False
+    version = runtime_version(version_key)
+    if version is not None and version < AUTO_DEDICATED_BELOW:
+        return False
+    nodes = (spec.get("node_type_id"), spec.get("driver_node_type_id"))
+    return not any(_GPU_NODE_TYPE.match(str(n)) for n in nodes if n)
+
+
+def access_mode_label(spec: Mapping[str, Any]) -> str:
+    """The spec's access mode as a person reads it in a reason ("USER_ISOLATION", or
+    "DATA_SECURITY_MODE_AUTO, which is standard on this runtime")."""
+    mode = str(spec.get("data_security_mode") or "")
+    return f"{mode}, which is standard on this runtime" if mode.upper() == AUTO_ACCESS_MODE else mode
 
 
 def config_from_spec(spec: Mapping[str, Any],

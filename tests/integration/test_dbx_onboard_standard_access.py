@@ -207,3 +207,36 @@ def test_a_job_keeps_its_safe_clusters_and_notes_the_standard_one() -> None:
     q = qualify(_job(_standard(), extra=dedicated), StandardAccess(ON_VOLUME, ()))
     assert [c.cluster_key for c in q.clusters] == ["other"] and q.skipped_reason is None
     assert len(q.notes) == 1 and q.notes[0].startswith("cluster 'main' runs in standard")
+
+
+# ------------------------------------------------------------------ access mode "Auto"
+
+
+@pytest.mark.parametrize(("spark_version", "node_type", "standard"), [
+    # "Auto defaults to Standard unless a machine learning runtime, a GPU instance type, or a
+    # Databricks Runtime lower than 14.3 is selected, in which case Dedicated is used."
+    ("15.4.x-scala2.12", "m5d.xlarge", True),
+    ("14.3.x-scala2.12", "m5d.xlarge", True),
+    ("custom:team-image", "m5d.xlarge", True),  # cannot tell: treated as standard (never break a cluster)
+    ("14.2.x-scala2.12", "m5d.xlarge", False),
+    ("15.4.x-cpu-ml-scala2.12", "m5d.xlarge", False),
+    ("15.4.x-gpu-ml-scala2.12", "g5.xlarge", False),
+    ("15.4.x-scala2.12", "g5.xlarge", False),
+    ("15.4.x-scala2.12", "Standard_NC6s_v3", False),
+    ("15.4.x-scala2.12", "Standard_D4ds_v5", True),
+])
+def test_access_mode_auto_is_judged_as_databricks_resolves_it(spark_version: str, node_type: str,
+                                                             standard: bool) -> None:
+    spec = {**_standard(spark_version, mode="DATA_SECURITY_MODE_AUTO"), "node_type_id": node_type}
+    found = qualify(_job(spec))
+    if standard:
+        assert found.clusters == []
+        assert "(DATA_SECURITY_MODE_AUTO, which is standard on this runtime)" in found.notes[0]
+    else:
+        assert [c.cluster_key for c in found.clusters] == ["main"] and found.notes == []
+
+
+def test_access_mode_auto_on_a_standard_runtime_is_onboarded_like_standard_once_allowlisted() -> None:
+    access = StandardAccess(init_script=ON_VOLUME, allowlist=COVERING)
+    found = qualify(_job(_standard(mode="DATA_SECURITY_MODE_AUTO")), access)
+    assert [c.cluster_key for c in found.clusters] == ["main"]
