@@ -117,8 +117,24 @@ def allowlisted(data: dict[str, Any], artifact_type: str, artifact: str) -> bool
     return False
 
 
+# GPU instance families: AWS g*/p*, Azure's N-series (NC, ND, NV).
+_GPU_NODE_TYPE = re.compile(r"^(?:[gp]\d|Standard_N[CDV])", re.IGNORECASE)
+
+
 def standard_access(spec: Mapping[str, Any]) -> bool:
-    return str(spec.get("data_security_mode") or "").upper() in STANDARD_ACCESS_MODES
+    """Standard access mode as the service runs the cluster: set so, or ``DATA_SECURITY_MODE_AUTO``,
+    which "defaults to Standard unless a machine learning runtime, a GPU instance type, or a
+    Databricks Runtime lower than 14.3 is selected" (Databricks, access modes)."""
+    mode = str(spec.get("data_security_mode") or "").upper()
+    if mode in STANDARD_ACCESS_MODES:
+        return True
+    if mode != "DATA_SECURITY_MODE_AUTO":
+        return False
+    key = str(spec.get("spark_version") or "").lower()
+    version = _runtime(spec)
+    if "-ml-" in key or "-gpu-" in key or (version is not None and version < (14, 3)):
+        return False
+    return not any(_GPU_NODE_TYPE.match(str(n)) for n in (spec.get("node_type_id"), spec.get("driver_node_type_id")) if n)
 
 
 def _runtime(spec: Mapping[str, Any]) -> tuple[int, int] | None:
