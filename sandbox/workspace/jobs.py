@@ -6,6 +6,7 @@ Plain functions over the state dict; the HTTP layer holds the lock and saves.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.workspace import policies, pools
@@ -15,6 +16,9 @@ from sandbox.workspace.errors import invalid, job_missing
 from sandbox.workspace.paging import bool_param, int_param, page
 
 CREATOR = "sandbox@trimtab.local"
+# Every `run_if` of databricks-sdk's RunIf; the runs honour each (runs.run_if_outcome).
+RUN_IF = ("ALL_SUCCESS", "ALL_DONE", "NONE_FAILED", "AT_LEAST_ONE_SUCCESS", "ALL_FAILED",
+          "AT_LEAST_ONE_FAILED")
 
 # jobs/update merges these arrays entry by entry on their key field; every other top-level
 # field is replaced whole. A matching entry is replaced WHOLE too: nested specs such as
@@ -67,6 +71,61 @@ def validate_settings(settings: dict[str, Any], backend: SimBackend,
             if dep.get("task_key") not in task_keys:
                 raise invalid(f"Task {task['task_key']} depends on unknown task "
                               f"{dep.get('task_key')}")
+        rule = task.get("run_if")
+        if rule is not None and rule not in RUN_IF:
+            raise invalid(f"Invalid run_if {rule!r} for task {task['task_key']}: must be one of "
+                          f"{', '.join(RUN_IF)}")
+    _check_order(settings.get("tasks") or [])
+
+
+def cluster_slot(task: dict[str, Any]) -> str:
+    """What a task runs on, as the emulator schedules it: a shared job cluster
+    (`job_clusters/<key>`), or the task alone (its own new_cluster, an existing cluster, or no
+    cluster at all) as `tasks/<key>`."""
+    key = task.get("job_cluster_key")
+    return f"job_clusters/{key}" if key else f"tasks/{task['task_key']}"
+
+
+def upstream(task: dict[str, Any]) -> list[str]:
+    return [str(d["task_key"]) for d in task.get("depends_on") or []]
+
+
+def _check_order(tasks: list[dict[str, Any]]) -> None:
+    """Refuse a depends_on cycle (the service does), and one the emulator cannot play: a shared
+    job cluster starts once and plays one simulated timeline, so it cannot wait in the middle for a
+    task on another cluster that itself waits for this cluster (a1 -> b -> a2 with a1, a2 on one
+    job cluster)."""
+    by_key = {str(t["task_key"]): t for t in tasks}
+    _find_cycle({k: set(upstream(t)) for k, t in by_key.items()},
+                lambda cycle: f"The job's tasks depend on each other in a cycle: "
+                              f"{' -> '.join(cycle)}.")
+    slots: dict[str, set[str]] = {}
+    for task in by_key.values():
+        mine = slots.setdefault(cluster_slot(task), set())
+        mine.update(cluster_slot(by_key[d]) for d in upstream(task))
+    for slot, ups in slots.items():
+        ups.discard(slot)
+    _find_cycle(slots, lambda cycle: "The sandbox workspace cannot sequence these tasks: "
+                f"{' -> '.join(cycle)} would each wait for the other (a shared job cluster starts "
+                "once, when its first task may start, and runs its tasks in one timeline).")
+
+
+def _find_cycle(graph: dict[str, set[str]], message: Callable[[list[str]], str]) -> None:
+    """Raise `invalid(message(cycle))` when `graph` (node -> the nodes it waits for) has a cycle."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node) or ()):
+            if state.get(nxt) == 1:  # on the current path: the path from it back to it
+                raise invalid(message([*path[path.index(nxt):], nxt]))
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
 
 
 def _validate_spec(spec: Any, where: str, backend: SimBackend, data: dict[str, Any] | None) -> None:

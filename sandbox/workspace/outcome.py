@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from sandbox.workspace.clusters import set_nodes
-from sandbox.workspace.runs import RunPlan
+from sandbox.workspace.runs import FAILED_RESULTS, RunPlan, create_cluster_record
 
 if TYPE_CHECKING:
     from sandbox.workspace.player import LiveCluster
@@ -38,14 +38,6 @@ def _set_state(target: dict[str, Any], life: str, result: str | None = None,
     target["status"] = status
 
 
-def mark_run_running(ws: Workspace, plan: RunPlan) -> None:
-    with ws.store.lock:
-        run = _run(ws, plan)
-        if run["state"]["life_cycle_state"] == "PENDING":
-            _set_state(run, "RUNNING", message="In run")
-            ws.store.save()
-
-
 def run_terminating(ws: Workspace, plan: RunPlan) -> None:
     with ws.store.lock:
         run = _run(ws, plan)
@@ -63,12 +55,30 @@ def record_event(ws: Workspace, live: LiveCluster, t: int, type_: str,
         ws.store.save()
 
 
-def cluster_assigned(ws: Workspace, plan: RunPlan, live: LiveCluster) -> None:
-    """From CREATING on, tasks name their cluster; spark_context_id follows at RUNNING."""
+def _tasks(ws: Workspace, plan: RunPlan, keys: list[str] | set[str]) -> list[dict[str, Any]]:
+    return [t for t in _run(ws, plan)["tasks"] if t["task_key"] in keys]
+
+
+def _ended(task: dict[str, Any]) -> bool:
+    return "result_state" in task["state"]
+
+
+def cluster_requested(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> None:
+    """The cluster's first tasks may start: it comes to exist, and they are PENDING from `t`."""
     with ws.store.lock:
-        for task in _run(ws, plan)["tasks"]:
-            if task["task_key"] in live.plan.task_keys:
-                task["cluster_instance"] = {"cluster_id": live.plan.cluster_id}
+        create_cluster_record(ws.store.data, plan, live.plan, t)
+        for task in _tasks(ws, plan, live.waves[0]):
+            task["start_time"] = t
+            _set_state(task, "PENDING")
+        ws.store.save()
+
+
+def cluster_assigned(ws: Workspace, plan: RunPlan, live: LiveCluster, keys: list[str]) -> None:
+    """From CREATING on, the tasks starting with the cluster name it; spark_context_id follows
+    at RUNNING."""
+    with ws.store.lock:
+        for task in _tasks(ws, plan, keys):
+            task["cluster_instance"] = {"cluster_id": live.plan.cluster_id}
         ws.store.save()
 
 
@@ -100,10 +110,9 @@ def cluster_running(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> 
         record["cluster_memory_mb"] = int(sum(_size(n)[1] for n in alive) * 1024)
         run = _run(ws, plan)
         instance = {"cluster_id": cid, "spark_context_id": live.plan.spark_context_id}
-        for task in run["tasks"]:
-            if task["task_key"] in live.plan.task_keys:
-                task["cluster_instance"] = dict(instance)
-                _set_state(task, "RUNNING", message="In run")
+        for task in _tasks(ws, plan, live.waves[0]):
+            task["cluster_instance"] = dict(instance)
+            _set_state(task, "RUNNING", message="In run")
         if len(plan.clusters) == 1 and not plan.existing_tasks:
             run["cluster_instance"] = dict(instance)
         if run["state"]["life_cycle_state"] == "PENDING":
@@ -164,83 +173,204 @@ def _run_seen_from(ws: Workspace, live: LiveCluster) -> dict[str, Any] | None:
     return None
 
 
-def finish_existing_tasks(ws: Workspace, plan: RunPlan, t: int) -> None:
+def _task_timings(live: LiveCluster, wave: int, end: int) -> dict[str, int]:
+    """Timings of a task of `wave` that ended at `end`: the first wave waited for the cluster
+    (setup_duration), later ones start when the wave before them ends; the last wave's end is
+    the cluster's, after TERMINATING (cleanup_duration)."""
+    sim = live.sim
+    start = live.start_ms if wave == 0 else live.wave_ends[wave - 1]
+    ready = int(sim.running_ms) if wave == 0 else start
+    last = wave == len(live.waves) - 1
+    term = (live.terminating_ms or end) if last else end
+    return _timings(start, ready, term, end)
+
+
+def wave_done(ws: Workspace, plan: RunPlan, live: LiveCluster, wave: int, t: int) -> dict[str, str]:
+    """A wave that is not the cluster's last ended at `t`: its tasks succeeded (a simulated
+    failure is the last wave's), and the next wave's tasks start on the running cluster."""
+    instance = {"cluster_id": live.plan.cluster_id, "spark_context_id": live.plan.spark_context_id}
     with ws.store.lock:
-        for task in _run(ws, plan)["tasks"]:
-            if task["task_key"] in plan.existing_tasks:
-                task.update({"execution_duration": t - plan.start_ms, "end_time": t})
-                _set_state(task, "TERMINATED", "SUCCESS", code="SUCCESS")
+        for task in _tasks(ws, plan, live.waves[wave]):
+            task.update(_task_timings(live, wave, t))
+            _set_state(task, "TERMINATED", "SUCCESS", "", "SUCCESS")
+        for task in _tasks(ws, plan, live.waves[wave + 1]):
+            task.update({"start_time": t, "cluster_instance": dict(instance)})
+            _set_state(task, "RUNNING", message="In run")
+        ws.store.save()
+    return dict.fromkeys(live.waves[wave], "SUCCESS")
+
+
+def last_wave_done(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> dict[str, str]:
+    """The cluster ended at `t`: its last wave's tasks have the simulated run's result."""
+    sim, wave = live.sim, len(live.waves) - 1
+    with ws.store.lock:
+        for task in _tasks(ws, plan, live.waves[wave]):
+            task.update(_task_timings(live, wave, t))
+            if sim.result_state != "SUCCESS":
+                _set_state(task, "TERMINATED", "FAILED", sim.state_message,
+                           "RUN_EXECUTION_ERROR", "CLIENT_ERROR")
+            else:
+                _set_state(task, "TERMINATED", "SUCCESS", sim.state_message, "SUCCESS")
+        ws.store.save()
+    return dict.fromkeys(live.waves[wave], "SUCCESS" if sim.result_state == "SUCCESS" else "FAILED")
+
+
+def cluster_failed(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> dict[str, str]:
+    """The cluster failed at `t` (init script, secret, simulation): its tasks still running or
+    waiting for it fail with it."""
+    keys = [k for wave in live.waves for k in wave]
+    failed: dict[str, str] = {}
+    with ws.store.lock:
+        for task in _tasks(ws, plan, keys):
+            if _ended(task):
+                continue
+            task.update(_timings(task["start_time"] or t, None, t, t))
+            _set_state(task, "INTERNAL_ERROR", "FAILED", live.failure or "", "CLUSTER_ERROR",
+                       "CLIENT_ERROR")
+            failed[task["task_key"]] = "FAILED"
+        ws.store.save()
+    return failed
+
+
+def skip_tasks(ws: Workspace, plan: RunPlan, skipped: dict[str, str], results: dict[str, str],
+               t: int) -> None:
+    """Tasks that never run, each with its result_state (UPSTREAM_FAILED, UPSTREAM_CANCELED or
+    EXCLUDED) and termination code SKIPPED ("the run was never executed, for example, if the
+    upstream task run failed, the dependency type condition was not met", TerminationCodeCode).
+    They have no start time and no cluster; `end_time` is when they were skipped. Life cycle
+    TERMINATED is the emulator's reading (the SDK's SKIPPED life cycle is for whole runs)."""
+    with ws.store.lock:
+        for task in _tasks(ws, plan, skipped.keys()):
+            key, result = task["task_key"], skipped[task["task_key"]]
+            ups = plan.upstream.get(key, [])
+            if result == "UPSTREAM_FAILED":
+                why = [u for u in ups if results.get(u) in FAILED_RESULTS]
+                message = f"Upstream task(s) failed: {', '.join(why)}."
+            elif result == "UPSTREAM_CANCELED":
+                message = "Upstream task(s) were cancelled."
+            else:
+                message = (f"The task's run_if condition {plan.run_if.get(key)} was not met by "
+                           f"its dependencies {', '.join(ups)}.")
+            task.update({"start_time": 0, "setup_duration": 0, "execution_duration": 0,
+                         "cleanup_duration": 0, "end_time": t})
+            task.pop("cluster_instance", None)
+            _set_state(task, "TERMINATED", result, message, "SKIPPED", "SUCCESS")
+        ws.store.save()
+
+
+def start_existing_task(ws: Workspace, plan: RunPlan, key: str, t: int) -> None:
+    """A task on an existing cluster (or none) starts at `t`: it runs at once."""
+    with ws.store.lock:
+        run = _run(ws, plan)
+        for task in _tasks(ws, plan, [key]):
+            task["start_time"] = t
+            if task.get("existing_cluster_id"):
+                task["cluster_instance"] = {"cluster_id": task["existing_cluster_id"]}
+            _set_state(task, "RUNNING", message="In run")
+        if run["state"]["life_cycle_state"] == "PENDING":
+            _set_state(run, "RUNNING", message="In run")
+        ws.store.save()
+
+
+def finish_existing_task(ws: Workspace, plan: RunPlan, key: str, t: int) -> None:
+    with ws.store.lock:
+        for task in _tasks(ws, plan, [key]):
+            task.update({"execution_duration": t - task["start_time"], "end_time": t})
+            _set_state(task, "TERMINATED", "SUCCESS", code="SUCCESS")
         ws.store.save()
 
 
 def finish_run(ws: Workspace, plan: RunPlan, lives: list[LiveCluster], *,
                cancelled: bool = False, error: str | None = None) -> None:
-    """Final task and run states with timings from the clusters' timelines."""
+    """The tasks still going end (cancelled, or failed by `error`), then the run's result and
+    timings from its tasks and clusters."""
     now = ws.simclock.now_ms()
     with ws.store.lock:
         run = _run(ws, plan)
+        by_task = {k: (live, i) for live in lives for i, wave in enumerate(live.waves)
+                   for k in wave}
+        for task in run["tasks"]:
+            if _ended(task):
+                continue
+            key = task["task_key"]
+            live, wave = by_task.get(key, (None, 0))
+            # Started: on a requested cluster with its start time set (a later wave has none
+            # until the wave before it ends), or an existing-cluster task already RUNNING.
+            started = bool(task["start_time"]) and (
+                live is not None or task["state"]["life_cycle_state"] == "RUNNING")
+            if started:
+                task.update(_interrupted(task, live, wave, now))
+            else:
+                task["end_time"] = now  # never ran (blocked, or its run still queued)
+            if cancelled:
+                _set_state(task, "TERMINATED", "CANCELED", "Run cancelled.", "USER_CANCELED")
+            else:
+                _set_state(task, "TERMINATED", "FAILED", error or "", "INTERNAL_ERROR",
+                           "INTERNAL_ERROR")
         ends, runnings, terms = [], [], []
         for live in lives:
             sim = live.sim
-            end = (sim.end_time_ms if sim is not None and not cancelled and live.failure is None
-                   else (live.terminating_ms or now))
+            if sim is None and live.failure is None:
+                continue  # never requested: skipped, or the run was cancelled before it
+            finished = sim is not None and live.done and not cancelled and live.failure is None
+            end = sim.end_time_ms if finished else (live.terminating_ms or now)
             term = live.terminating_ms or end
-            # Spark ran only if the cluster got to RUNNING before it was torn down.
-            running = (sim.running_ms if sim is not None and live.failure is None
-                       and sim.running_ms <= term else None)
             ends.append(end)
-            if running is not None:
-                runnings.append(running)
+            # Spark ran only if the cluster got to RUNNING before it was torn down.
+            if sim is not None and live.failure is None and sim.running_ms <= term:
+                runnings.append(sim.running_ms)
                 terms.append(term)
-            for task in run["tasks"]:
-                if task["task_key"] not in live.plan.task_keys:
-                    continue
-                task.update(_timings(plan.start_ms, running, term, end))
-                if cancelled:
-                    _set_state(task, "TERMINATED", "CANCELED", "Run cancelled.", "USER_CANCELED")
-                elif live.failure:
-                    _set_state(task, "INTERNAL_ERROR", "FAILED", live.failure, "CLUSTER_ERROR",
-                               "CLIENT_ERROR")
-                elif sim.result_state != "SUCCESS":
-                    _set_state(task, "TERMINATED", "FAILED", sim.state_message,
-                               "RUN_EXECUTION_ERROR", "CLIENT_ERROR")
-                else:
-                    _set_state(task, "TERMINATED", "SUCCESS", sim.state_message, "SUCCESS")
-        for task in run["tasks"]:
-            if task["task_key"] in plan.existing_tasks and not task["end_time"]:
-                # Cancelled (or failed) before its simulated time was up.
-                task.update({"execution_duration": now - plan.start_ms, "end_time": now})
-                _set_state(task, "TERMINATED", "CANCELED" if cancelled else "FAILED",
-                           "Run cancelled." if cancelled else (error or ""),
-                           "USER_CANCELED" if cancelled else "INTERNAL_ERROR")
-        existing_end = _existing_end(run, plan)
-        end = max([plan.start_ms, *ends] + ([existing_end] if existing_end else []))
+        task_ends = [t["end_time"] for t in run["tasks"] if t["end_time"]]
+        end = max([plan.start_ms, *ends, *task_ends] + ([now] if cancelled or error else []))
         timings = _timings(plan.start_ms, min(runnings) if runnings else None,
                            max(terms) if terms else end, end)
         timings.pop("start_time")  # a queued run started when it was triggered
         run.update(timings)
         run["run_duration"] = end - run["start_time"]
-        failures = [lv.failure for lv in lives if lv.failure]
-        failed_sims = [lv.sim for lv in lives if lv.sim is not None and lv.failure is None
-                       and lv.sim.result_state != "SUCCESS"]
-        if error:
-            _set_state(run, "INTERNAL_ERROR", "FAILED", error, "INTERNAL_ERROR", "INTERNAL_ERROR")
-        elif cancelled:
-            _set_state(run, "TERMINATED", "CANCELED", "Run cancelled.", "USER_CANCELED")
-        elif failures:
-            _set_state(run, "INTERNAL_ERROR", "FAILED", failures[0], "CLUSTER_ERROR",
-                       "CLIENT_ERROR")
-        elif failed_sims:
-            _set_state(run, "TERMINATED", "FAILED", failed_sims[0].state_message,
-                       "RUN_EXECUTION_ERROR", "CLIENT_ERROR")
-        else:
-            _set_state(run, "TERMINATED", "SUCCESS", "", "SUCCESS")
+        _set_run_result(run, plan, lives, cancelled=cancelled, error=error)
         ws.store.save()
 
 
-def _existing_end(run: dict[str, Any], plan: RunPlan) -> int | None:
-    ends = [t["end_time"] for t in run["tasks"] if t["task_key"] in plan.existing_tasks]
-    return max(ends) if ends else None
+def _interrupted(task: dict[str, Any], live: LiveCluster | None, wave: int,
+                 now: int) -> dict[str, int]:
+    """Timings of a task cut short at `now` (cancel, or the player's error)."""
+    start = int(task["start_time"])
+    if live is None or live.sim is None:
+        return {"execution_duration": max(0, now - start), "end_time": now}
+    term = live.terminating_ms or now
+    running = int(live.sim.running_ms) if wave == 0 else start
+    return _timings(start, running if live.failure is None and running <= term else None,
+                    term, term)
+
+
+def _set_run_result(run: dict[str, Any], plan: RunPlan, lives: list[LiveCluster], *,
+                    cancelled: bool, error: str | None) -> None:
+    """As the service: the run fails when a leaf task (one no other task depends on) did not
+    succeed; a failure that a later task got past (run_if ALL_DONE, ...) makes it
+    SUCCESS_WITH_FAILURES ("leaf tasks were successful", RunResultState)."""
+    results = {t["task_key"]: t["state"].get("result_state") for t in run["tasks"]}
+    needed = {u for ups in plan.upstream.values() for u in ups}
+    leaves = [k for k in results if k not in needed]
+    failures = [lv.failure for lv in lives if lv.failure]
+    failed_sims = [lv.sim for lv in lives if lv.sim is not None and lv.failure is None
+                   and lv.sim.result_state != "SUCCESS"]
+    if error:
+        _set_state(run, "INTERNAL_ERROR", "FAILED", error, "INTERNAL_ERROR", "INTERNAL_ERROR")
+    elif cancelled:
+        _set_state(run, "TERMINATED", "CANCELED", "Run cancelled.", "USER_CANCELED")
+    elif any(results[k] not in {"SUCCESS", "EXCLUDED"} for k in leaves):
+        if failures:
+            _set_state(run, "INTERNAL_ERROR", "FAILED", failures[0], "CLUSTER_ERROR",
+                       "CLIENT_ERROR")
+        else:
+            message = failed_sims[0].state_message if failed_sims else "A task did not succeed."
+            _set_state(run, "TERMINATED", "FAILED", message, "RUN_EXECUTION_ERROR",
+                       "CLIENT_ERROR")
+    elif failures or failed_sims:
+        _set_state(run, "TERMINATED", "SUCCESS_WITH_FAILURES", "Some tasks failed; the tasks "
+                   "that ended the run succeeded.", "SUCCESS_WITH_FAILURES")
+    else:
+        _set_state(run, "TERMINATED", "SUCCESS", "", "SUCCESS")
 
 
 def _timings(start: int, running: int | None, term: int, end: int) -> dict[str, int]:

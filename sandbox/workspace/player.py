@@ -1,20 +1,30 @@
-"""Plays one run's simulated clusters in accelerated time (one thread per run).
+"""Plays one run's tasks and simulated clusters in accelerated time (one thread per run).
 
 The simulator computes a whole cluster timeline up front (SimulatedRun); the player walks
 it in simulated time, which the workspace's SimClock maps onto the injected clock, and
 makes each moment visible: cluster events and states, init scripts executed at
 INIT_SCRIPTS_STARTED, event-log lines appended to the driver's disk, the agent stopped at
 TERMINATING, logs delivered to DBFS, and finally the run's result and timings.
+
+Tasks follow `depends_on`: a cluster is requested (and simulated from that moment) when every
+task on another cluster that its tasks depend on has ended, and only for the tasks whose
+`run_if` then holds; the others are skipped (UPSTREAM_FAILED, EXCLUDED, ...) and a cluster left
+with no task never starts. The tasks sharing a job cluster run in the order of their own
+dependencies (`runs.waves`): the cluster's Spark time, RUNNING to TERMINATING, is split evenly
+between the waves, and a simulated failure fails the last one. Tasks with no dependency
+between them run at once. Moments are kept in a heap because a task's end can start a new
+cluster whose timeline joins the ones already playing.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sandbox.workspace import allowlists, node, outcome
+from sandbox.workspace import allowlists, node, outcome, runs
 from sandbox.workspace.backend import EventLogWriter
 from sandbox.workspace.clusters import event_dict, set_nodes
 from sandbox.workspace.dbfs import local_path
@@ -28,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXISTING_CLUSTER_TASK_MS = 5 * 60 * 1000   # tasks on all-purpose clusters are not simulated
-EVENT, LOG, END = 0, 1, 2                  # order of actions sharing one timestamp
+EVENT, LOG, WAVE, END = 0, 1, 2, 3         # order of actions sharing one timestamp
 EXISTING = -1                              # cluster index of the existing-cluster tasks
 
 
@@ -54,6 +64,11 @@ class LiveCluster:
     failure: str | None = None
     done: bool = False
     pending_lines: list[tuple[int, str]] = field(default_factory=list)
+    started: bool = False     # its dependencies were settled: requested, or skipped with no task
+    start_ms: int = 0         # when the cluster was requested
+    # The tasks it runs, in dependency order, and when each wave but the last ends (sim ms).
+    waves: list[list[str]] = field(default_factory=list)
+    wave_ends: list[int] = field(default_factory=list)
 
 
 class RunPlayer:
@@ -81,22 +96,27 @@ class RunPlayer:
 
     def _play(self) -> None:
         # A run gets its player only once it leaves the job's queue (Workspace._admit_queued).
-        actions = self._simulate()
-        if self.plan.existing_tasks:
-            outcome.mark_run_running(self.ws, self.plan)
-        i = 0
-        while i < len(actions):
+        self._heap: list[Action] = []
+        self._seq = 0
+        self._results: dict[str, str] = {}     # task_key -> result_state once it has one
+        self._existing_started: set[str] = set()
+        self._released_at = -1                 # len(_results) when _release last looked
+        self._release(self.plan.start_ms)
+        while self._heap:
             if self.cancel.is_set():
                 break
-            wait = self.ws.simclock.wall_seconds_until(actions[i].t_ms)
+            wait = self.ws.simclock.wall_seconds_until(self._heap[0].t_ms)
             if wait > 0:
                 # Wake at least every second so stop() and cancel are noticed promptly.
                 self.ws.clock.wait(self.cancel, min(wait, 1.0))
                 continue
             now = self.ws.simclock.now_ms()
-            while i < len(actions) and actions[i].t_ms <= now and not self.cancel.is_set():
-                self._apply(actions[i])
-                i += 1
+            while self._heap and self._heap[0].t_ms <= now and not self.cancel.is_set():
+                action = heapq.heappop(self._heap)
+                self._apply(action)
+                if len(self._results) != self._released_at:
+                    # A task that ended may let others start, at that very moment.
+                    self._release(action.t_ms)
             for live in self.live:
                 self._flush(live)
         if self.ws.stopping.is_set():
@@ -108,33 +128,96 @@ class RunPlayer:
             return
         outcome.finish_run(self.ws, self.plan, self.live)
 
-    def _simulate(self) -> list[Action]:
-        actions: list[Action] = []
-        for index, live in enumerate(self.live):
-            p = live.plan
-            try:
-                live.sim = self.ws.backend.simulate_run(
-                    p.spec, p.profile, seed=p.seed, day=self.plan.day, cluster_id=p.cluster_id,
-                    spark_context_id=p.spark_context_id, start_time_ms=self.plan.start_ms,
-                    job_id=self.plan.job_id, run_id=self.plan.run_id, app_name="Databricks Shell")
-            except Exception as exc:  # bad profile or spec: the cluster never starts
-                self._fail(live, f"Simulation failed: {exc}", self.plan.start_ms)
-                continue
-            actions += [Action(int(ev.timestamp_ms), EVENT, len(actions) + i, index, ev)
-                        for i, ev in enumerate(live.sim.cluster_events)]
-            actions += [Action(int(t), LOG, len(actions) + i, index, line)
-                        for i, (t, line) in enumerate(live.sim.eventlog)]
-            actions.append(Action(int(live.sim.end_time_ms), END, len(actions), index, None))
-        if self.plan.existing_tasks:
-            actions.append(Action(self.plan.start_ms + EXISTING_CLUSTER_TASK_MS, END,
-                                  len(actions), EXISTING, None))
-        actions.sort()  # payloads never compare: (t_ms, kind, seq) is unique
-        return actions
+    def _push(self, t_ms: int, kind: int, cluster: int, payload: Any) -> None:
+        self._seq += 1  # payloads never compare: (t_ms, kind, seq) is unique
+        heapq.heappush(self._heap, Action(int(t_ms), kind, self._seq, cluster, payload))
+
+    # -- dependencies --------------------------------------------------------------------
+    def _release(self, t: int) -> None:
+        """Start every cluster and existing-cluster task whose dependencies have all ended by
+        `t`; repeat, since a skip settles its dependants at once."""
+        changed = True
+        while changed:
+            changed = False
+            for index, live in enumerate(self.live):
+                keys = live.plan.task_keys
+                outside = {u for k in keys for u in self.plan.upstream.get(k, []) if u not in keys}
+                if not live.started and outside <= self._results.keys():
+                    live.started = changed = True
+                    self._start_cluster(index, live, t)
+            for key in self.plan.existing_tasks:
+                ups = self.plan.upstream.get(key, [])
+                if key in self._existing_started or not set(ups) <= self._results.keys():
+                    continue
+                self._existing_started.add(key)
+                changed = True
+                skip = runs.run_if_outcome(self.plan.run_if.get(key),
+                                           [self._results[u] for u in ups])
+                if skip is not None:
+                    self._skip({key: skip}, t)
+                    continue
+                outcome.start_existing_task(self.ws, self.plan, key, t)
+                self._push(t + EXISTING_CLUSTER_TASK_MS, END, EXISTING, key)
+        self._released_at = len(self._results)
+
+    def _skip(self, skipped: dict[str, str], t: int) -> None:
+        self._results.update(skipped)
+        outcome.skip_tasks(self.ws, self.plan, skipped, self._results, t)
+
+    def _start_cluster(self, index: int, live: LiveCluster, t: int) -> None:
+        """Decide which of the cluster's tasks run (`run_if`), then request it at `t`."""
+        keys = live.plan.task_keys
+        skipped: dict[str, str] = {}
+        running: list[str] = []
+        for key in [k for wave in runs.waves(keys, self.plan.upstream) for k in wave]:
+            # A dependency on the same cluster runs before this task does: it counts as
+            # succeeded unless it is skipped itself (a failure fails the cluster's last wave).
+            results = [self._results.get(u) or skipped.get(u) or "SUCCESS"
+                       for u in self.plan.upstream.get(key, [])]
+            skip = runs.run_if_outcome(self.plan.run_if.get(key), results)
+            if skip is None:
+                running.append(key)
+            else:
+                skipped[key] = skip
+        if skipped:
+            self._skip(skipped, t)
+        if not running:
+            live.done = True  # no task left for it: the cluster is never created
+            return
+        live.waves = runs.waves(running, self.plan.upstream)
+        live.start_ms = t
+        outcome.cluster_requested(self.ws, self.plan, live, t)
+        p = live.plan
+        try:
+            live.sim = self.ws.backend.simulate_run(
+                p.spec, p.profile, seed=p.seed, day=self.plan.day, cluster_id=p.cluster_id,
+                spark_context_id=p.spark_context_id, start_time_ms=t,
+                job_id=self.plan.job_id, run_id=self.plan.run_id, app_name="Databricks Shell")
+        except Exception as exc:  # bad profile or spec: the cluster never starts
+            self._fail(live, f"Simulation failed: {exc}", t)
+            return
+        for ev in live.sim.cluster_events:
+            self._push(int(ev.timestamp_ms), EVENT, index, ev)
+        for line_t, line in live.sim.eventlog:
+            self._push(int(line_t), LOG, index, line)
+        running_ms, term = int(live.sim.running_ms), self._terminating_at(live)
+        n = len(live.waves)
+        live.wave_ends = [running_ms + (term - running_ms) * j // n for j in range(1, n)]
+        for j, wave_end in enumerate(live.wave_ends):
+            self._push(wave_end, WAVE, index, j)
+        self._push(int(live.sim.end_time_ms), END, index, None)
+
+    @staticmethod
+    def _terminating_at(live: LiveCluster) -> int:
+        ends = [int(ev.timestamp_ms) for ev in live.sim.cluster_events if ev.type == "TERMINATING"]
+        return ends[-1] if ends else int(live.sim.end_time_ms)
 
     def _apply(self, action: Action) -> None:
         t, kind, _, index, payload = action
         if index == EXISTING:
-            outcome.finish_existing_tasks(self.ws, self.plan, t)
+            outcome.finish_existing_task(self.ws, self.plan, payload, t)
+            self._results.update({payload: "SUCCESS"})
+            self._maybe_terminating()
             return
         live = self.live[index]
         if live.done:
@@ -145,8 +228,16 @@ class RunPlayer:
         self._flush(live)
         if kind == EVENT:
             self._on_event(live, payload)
+        elif kind == WAVE:
+            self._results.update(outcome.wave_done(self.ws, self.plan, live, payload, t))
         else:
             self._on_end(live, t)
+
+    def _maybe_terminating(self) -> None:
+        """The run is TERMINATING once nothing is left to start and every cluster is going."""
+        if (all(lv.started and (lv.done or lv.terminating_ms is not None) for lv in self.live)
+                and all(k in self._results for k in self.plan.existing_tasks)):
+            outcome.run_terminating(self.ws, self.plan)
 
     # -- cluster moments ---------------------------------------------------------------
     def _on_event(self, live: LiveCluster, ev: Any) -> None:
@@ -157,7 +248,7 @@ class RunPlayer:
             set_nodes(record, live.sim.nodes, int(ev.timestamp_ms))
             self.ws.store.save()
         if ev.type == "CREATING":
-            outcome.cluster_assigned(self.ws, self.plan, live)
+            outcome.cluster_assigned(self.ws, self.plan, live, live.waves[0])
         if ev.type == "INIT_SCRIPTS_STARTED" or (ev.type == "RUNNING" and not live.init_done):
             self._init_scripts(live, int(ev.timestamp_ms))
             if live.done:
@@ -168,8 +259,7 @@ class RunPlayer:
             live.terminating_ms = int(ev.timestamp_ms)
             self._shutdown(live)
             outcome.cluster_state(self.ws, live, "TERMINATING", "Terminating the cluster")
-            if all(lv.done or lv.terminating_ms is not None for lv in self.live):
-                outcome.run_terminating(self.ws, self.plan)
+            self._maybe_terminating()
 
     def _init_scripts(self, live: LiveCluster, t: int) -> None:
         live.init_done = True
@@ -235,6 +325,7 @@ class RunPlayer:
         self._deliver(live, t)
         live.done = True
         outcome.cluster_terminated(self.ws, live, t, code="JOB_FINISHED", type_="SUCCESS")
+        self._results.update(outcome.last_wave_done(self.ws, self.plan, live, t))
 
     def _deliver(self, live: LiveCluster, t: int) -> None:
         """Databricks delivers all logs at termination; DBFS and volumes destinations only."""
@@ -270,11 +361,12 @@ class RunPlayer:
         self._deliver(live, t)
         outcome.cluster_terminated(self.ws, live, t, code=code, type_="CLIENT_ERROR",
                                    message=message)
+        self._results.update(outcome.cluster_failed(self.ws, self.plan, live, t))
 
     def _cancel_all(self) -> None:
         now = self.ws.simclock.now_ms()
         for live in self.live:
-            if live.done:
+            if live.done or not live.started:
                 continue
             outcome.record_event(self.ws, live, now, "TERMINATING",
                                  {"reason": {"code": "USER_REQUEST", "type": "SUCCESS"}})
@@ -286,7 +378,7 @@ class RunPlayer:
 
     def _stop_all(self) -> None:
         for live in self.live:
-            if not live.done:
+            if live.started and not live.done:
                 try:
                     self._shutdown(live)
                 except Exception:  # stopping must go on for the other clusters

@@ -1,8 +1,10 @@
 """Runs API semantics: run-now creates the run record and its cluster plans; list/get views.
 
-A run's clusters all start when the run starts (task dependencies are not sequenced):
-each job cluster used by a task, and each task-level new_cluster, is one simulated
-cluster; a task on an existing cluster borrows that cluster and gets no new one.
+Each job cluster used by a task, and each task-level new_cluster, is one simulated cluster;
+a task on an existing cluster borrows that cluster and gets no new one. The player starts a
+cluster when its tasks' dependencies on other clusters' tasks have ended (`depends_on`,
+judged by `run_if`: `run_if_outcome`), and runs the tasks sharing a job cluster in the order
+their own dependencies give (`waves`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from sandbox.workspace import pools
 from sandbox.workspace.clusters import make_cluster_id, make_spark_context_id, new_cluster_record
 from sandbox.workspace.errors import invalid, run_missing
-from sandbox.workspace.jobs import get_job, parse_job_id
+from sandbox.workspace.jobs import get_job, parse_job_id, upstream
 from sandbox.workspace.paging import bool_param, int_param, page
 
 DEFAULT_PROFILE = "etl_join_aggregate"
@@ -56,11 +58,67 @@ class RunPlan:
     run_id: int
     job_id: int
     day: int
-    start_ms: int             # when the clusters are requested (later than run-now if queued)
+    start_ms: int             # when the run may start its tasks (later than run-now if queued)
     run_name: str = ""
     admission: str = "run"    # "run" now, "queue" behind earlier runs, or "skip"
     clusters: list[ClusterPlan] = field(default_factory=list)
+    # Tasks on an existing cluster, or on none (serverless): played as EXISTING_CLUSTER_TASK_MS.
     existing_tasks: list[str] = field(default_factory=list)
+    upstream: dict[str, list[str]] = field(default_factory=dict)  # task -> its depends_on keys
+    run_if: dict[str, str] = field(default_factory=dict)          # task -> its run_if
+
+
+# A dependency's result, as `run_if` reads it. UPSTREAM_FAILED counts as failed, as a failure
+# propagates down a chain on the service (a -> b -> c: c is UPSTREAM_FAILED when a failed).
+FAILED_RESULTS = frozenset({"FAILED", "UPSTREAM_FAILED", "TIMEDOUT"})
+CANCELED_RESULTS = frozenset({"CANCELED", "UPSTREAM_CANCELED"})
+
+
+def run_if_outcome(rule: str | None, results: list[str]) -> str | None:
+    """None when a task whose dependencies ended with `results` runs under `rule` (RunIf,
+    ALL_SUCCESS when unset); else the result_state it is skipped with: UPSTREAM_FAILED (or
+    UPSTREAM_CANCELED) when a failed (cancelled) dependency is why, else EXCLUDED ("skipped
+    because the necessary conditions were not met", databricks-sdk's RunResultState)."""
+    ok = sum(1 for r in results if r == "SUCCESS")
+    failed = sum(1 for r in results if r in FAILED_RESULTS)
+    canceled = sum(1 for r in results if r in CANCELED_RESULTS)
+    rule = rule or "ALL_SUCCESS"
+    met = {
+        "ALL_SUCCESS": ok == len(results),
+        "ALL_DONE": True,
+        # RunIf: "None of the dependencies have failed and at least one was executed".
+        "NONE_FAILED": not failed and (not results or ok > 0),
+        "AT_LEAST_ONE_SUCCESS": not results or ok > 0,
+        "ALL_FAILED": failed == len(results),
+        "AT_LEAST_ONE_FAILED": not results or failed > 0,
+    }[rule]
+    if met:
+        return None
+    if rule in {"ALL_FAILED", "AT_LEAST_ONE_FAILED"}:
+        return "EXCLUDED"  # the condition was about failures: nothing upstream went wrong
+    if failed:
+        return "UPSTREAM_FAILED"
+    return "UPSTREAM_CANCELED" if canceled else "EXCLUDED"
+
+
+def waves(task_keys: list[str], upstream_of: dict[str, list[str]]) -> list[list[str]]:
+    """The tasks sharing one cluster in the order their dependencies on each other allow: wave
+    0 needs none of the others, wave n one in wave n-1 (a cycle is refused at jobs/create)."""
+    mine = set(task_keys)
+    depth: dict[str, int] = {}
+
+    def level(key: str) -> int:
+        if key not in depth:
+            depth[key] = 1 + max((level(u) for u in upstream_of.get(key, []) if u in mine),
+                                 default=-1)
+        return depth[key]
+
+    out: list[list[str]] = []
+    for key in task_keys:
+        n = level(key)
+        out.extend([] for _ in range(n + 1 - len(out)))
+        out[n].append(key)
+    return out
 
 
 def admission(data: dict[str, Any], job_id: int, settings: dict[str, Any],
@@ -105,13 +163,25 @@ def concurrency_limit(settings: dict[str, Any]) -> int:
     return 1 if value is None else int(value)
 
 
-def create_cluster_records(data: dict[str, Any], plan: RunPlan) -> None:
-    """The job clusters come to exist when the run leaves the queue."""
+def create_cluster_record(data: dict[str, Any], plan: RunPlan, cp: ClusterPlan,
+                          start_ms: int) -> None:
+    """A job cluster comes to exist when its first task may start (a cluster whose tasks are
+    all skipped never does); once only."""
+    if cp.cluster_id in data["clusters"]:
+        return
+    data["clusters"][cp.cluster_id] = new_cluster_record(
+        cp.cluster_id, cp.spec, job_id=plan.job_id, run_name=plan.run_name,
+        task_run_id=cp.task_run_id, start_ms=start_ms)
+    data["events"][cp.cluster_id] = []
+
+
+def create_starting_clusters(data: dict[str, Any], plan: RunPlan) -> None:
+    """The clusters that wait for no other cluster's task exist as soon as the run leaves the
+    queue, before run-now answers; the others when the player requests them."""
     for cp in plan.clusters:
-        data["clusters"][cp.cluster_id] = new_cluster_record(
-            cp.cluster_id, cp.spec, job_id=plan.job_id, run_name=plan.run_name,
-            task_run_id=cp.task_run_id, start_ms=plan.start_ms)
-        data["events"][cp.cluster_id] = []
+        mine = set(cp.task_keys)
+        if all(u in mine for k in cp.task_keys for u in plan.upstream.get(k, [])):
+            create_cluster_record(data, plan, cp, plan.start_ms)
 
 
 def task_profile(task: dict[str, Any], job_tags: dict[str, Any]) -> str:
@@ -167,9 +237,16 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
     for task in tasks:
         task_run_id = next_task_run_id()
         run_task = {k: copy.deepcopy(v) for k, v in task.items()}
-        run_task.update({"run_id": task_run_id, "attempt_number": 0, "start_time": start_ms,
+        plan.upstream[task["task_key"]] = upstream(task)
+        plan.run_if[task["task_key"]] = str(task.get("run_if") or "ALL_SUCCESS")
+        # A task waiting for its dependencies is BLOCKED ("blocked on an upstream dependency",
+        # RunLifeCycleState) with no start time until it starts.
+        waiting = bool(plan.upstream[task["task_key"]])
+        life = "BLOCKED" if waiting else "PENDING"
+        run_task.update({"run_id": task_run_id, "attempt_number": 0,
+                         "start_time": 0 if waiting else start_ms,
                          "setup_duration": 0, "execution_duration": 0, "cleanup_duration": 0,
-                         "end_time": 0, "state": _state("PENDING"), "status": {"state": "PENDING"}})
+                         "end_time": 0, "state": _state(life), "status": {"state": life}})
         key = task.get("job_cluster_key")
         spec = job_clusters[key]["new_cluster"] if key else task.get("new_cluster")
         if spec is not None:
@@ -181,9 +258,11 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
                     spec=pools.resolve_spec(data, spec), profile=task_profile(task, tags), task_keys=[],
                     seed=run_id * 1000 + len(by_key), task_run_id=task_run_id)
             by_key[slot].task_keys.append(task["task_key"])
-        elif task.get("existing_cluster_id"):
+        else:
+            # An existing cluster, or no cluster (serverless): a fixed time, no simulated cluster.
             plan.existing_tasks.append(task["task_key"])
-            run_task["cluster_instance"] = {"cluster_id": task["existing_cluster_id"]}
+            if task.get("existing_cluster_id") and not waiting:
+                run_task["cluster_instance"] = {"cluster_id": task["existing_cluster_id"]}
         run_tasks.append(run_task)
     plan.clusters = list(by_key.values())
     run = {
@@ -229,7 +308,7 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
             task.pop("cluster_instance", None)
         plan.clusters, plan.existing_tasks = [], []
     else:
-        create_cluster_records(data, plan)
+        create_starting_clusters(data, plan)
     data["runs"][str(run_id)] = run
     return {"run_id": run_id, "number_in_job": number}, plan
 
@@ -243,7 +322,7 @@ def leave_queue(data: dict[str, Any], plan: RunPlan, now_ms: int) -> None:
     run["queue_duration"] = now_ms - run["start_time"]
     run["state"] = _state("PENDING", message="Waiting for cluster")
     run["status"] = {"state": "PENDING"}
-    create_cluster_records(data, plan)
+    create_starting_clusters(data, plan)
 
 
 def _next_day(data: dict[str, Any], job_id: int) -> int:
