@@ -312,7 +312,9 @@ def finish_run(ws: Workspace, plan: RunPlan, lives: list[LiveCluster], *,
             sim = live.sim
             if sim is None and live.failure is None:
                 continue  # never requested: skipped, or the run was cancelled before it
-            finished = sim is not None and live.done and not cancelled and live.failure is None
+            # A cluster that reached its end before a cancel ended as simulated.
+            finished = (sim is not None and live.done and live.failure is None
+                        and (not cancelled or sim.end_time_ms <= now))
             end = sim.end_time_ms if finished else (live.terminating_ms or now)
             term = live.terminating_ms or end
             ends.append(end)

@@ -126,6 +126,14 @@ class RunPlayer:
             self._cancel_all()
             outcome.finish_run(self.ws, self.plan, self.live, cancelled=True)
             return
+        if not all(lv.started for lv in self.live) or \
+                not self._existing_started.issuperset(self.plan.existing_tasks):
+            # Only a job saved before jobs/create refused such orders can get here: nothing
+            # is left to play, yet some tasks still wait for each other.
+            outcome.finish_run(self.ws, self.plan, self.live, error=(
+                "The sandbox workspace cannot sequence this job's tasks: some wait for each "
+                "other through a shared job cluster."))
+            return
         outcome.finish_run(self.ws, self.plan, self.live)
 
     def _push(self, t_ms: int, kind: int, cluster: int, payload: Any) -> None:

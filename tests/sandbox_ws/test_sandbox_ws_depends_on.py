@@ -263,6 +263,25 @@ def test_cancel_while_a_task_waits(sandbox: Sandbox, step_clock: StepClock) -> N
     assert len(sandbox.backend.simulated) == 1
 
 
+def test_cancel_after_an_upstream_ended_keeps_its_result(sandbox: Sandbox,
+                                                        step_clock: StepClock) -> None:
+    ws = sandbox.start(clock=step_clock, speed=1.0)
+    w = client(ws)
+    run_id = w.jobs.run_now(create(w, [task("a"), task("b", "a")])).run_id
+    a_ends = fakes.RUNNING_AT + fakes.WORK_S + fakes.CLEANUP_S
+    step_clock.advance(a_ends + fakes.RUNNING_AT + 10)  # b's cluster is running
+    step_clock.settle()
+    w.jobs.cancel_run(run_id)
+    assert ws.wait_idle(10)
+    run = w.jobs.get_run(run_id)
+    t = tasks_of(run)
+    assert result(t["a"]) == RunResultState.SUCCESS
+    assert t["a"].end_time == run.start_time + a_ends * 1000
+    assert result(t["b"]) == RunResultState.CANCELED
+    assert t["b"].end_time == run.end_time > t["a"].end_time
+    assert run.state.result_state == RunResultState.CANCELED
+
+
 def test_a_stop_while_a_task_waits_fails_the_run_after_restart(sandbox: Sandbox,
                                                                step_clock: StepClock) -> None:
     first = sandbox.start(clock=step_clock, speed=1.0)
@@ -295,3 +314,21 @@ def test_jobs_create_refuses_orders_it_cannot_run(ws: RunningWorkspace, tasks: l
         create(w, tasks, clusters)
     assert words in str(info.value)
     assert info.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_a_stored_order_it_cannot_play_ends_the_run_instead_of_hanging(ws: RunningWorkspace,
+                                                                      ) -> None:
+    w = client(ws)
+    job_id = create(w, [task("a1", job_cluster_key="m"), task("b"),
+                        task("a2", job_cluster_key="m")],
+                    [{"job_cluster_key": "m", "new_cluster": SPEC}])
+    # As a state file written before jobs/create refused it: a2 -> b -> a1, a1 and a2 on "m".
+    with ws.workspace.store.lock:
+        tasks = ws.workspace.store.data["jobs"][str(job_id)]["settings"]["tasks"]
+        tasks[1]["depends_on"] = [{"task_key": "a1"}]
+        tasks[2]["depends_on"] = [{"task_key": "b"}]
+    run = finish(ws, w, job_id)
+    assert run.state.life_cycle_state == RunLifeCycleState.INTERNAL_ERROR
+    assert "cannot sequence" in run.state.state_message
+    assert all(result(t) == RunResultState.FAILED for t in run.tasks)
+    assert ws.workspace.backend.simulated == []  # type: ignore[attr-defined]
