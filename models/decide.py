@@ -139,6 +139,10 @@ def decide(
     """Choose the next configuration for a project from its candidates and run history (oldest first)."""
     if not candidates:
         raise ValueError("decide needs at least one candidate")
+    if not any(c.allowed for c in candidates):
+        # Observed-only candidates teach the model but are never run: with nothing else there is
+        # nothing to recommend (the planner reports this before calling).
+        raise ValueError("decide needs at least one allowed candidate (every candidate is observed only)")
     prior = prior or DEFAULT_PRIOR
     cands = list(candidates)
     known = {c.config_id: c for c in cands}
@@ -151,10 +155,10 @@ def decide(
     prefix = f"{scr.change_reason}. " if rebased else ""
     avoid = _avoided(cands, scr.failed_configs, scr.oom_memory_per_core)
     if not scr.learn:
-        allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or cands
+        allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         return _first_run(allowed, history, scr.explained, settings, rebased, prefix)
     out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup)
-    best = _best_index(out, settings, avoid)
+    best = _best_index(out, settings, avoid, np.array([not c.allowed for c in cands]))
     designed = len(history) - scr.segment_start - 1
     common = _Common(rebased, scr.explained, cands[best], float(out.p_best[best]), bool(settings.sla_s))
     if not settings.auto_apply:
@@ -325,9 +329,9 @@ def _outlook(
 
 
 def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core: float) -> np.ndarray:
-    """Configurations not to run: those that failed, and after an out-of-memory failure those with
-    no more memory per core (unless that would leave nothing to run)."""
-    avoid = np.array([c.config_id in failed for c in cands])
+    """Configurations not to run: those not allowed (observed only), those that failed, and after an
+    out-of-memory failure those with no more memory per core (unless that would leave nothing to run)."""
+    avoid = np.array([c.config_id in failed or not c.allowed for c in cands])
     if oom_memory_per_core > 0:
         short = np.array([c.memory_per_core_gib <= oom_memory_per_core * (1 + 1e-9) for c in cands])
         if not (avoid | short).all():
@@ -335,12 +339,17 @@ def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core
     return avoid
 
 
-def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int:
+def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray, barred: np.ndarray) -> int:
+    """The recommendation; ``barred`` marks the candidates that are not allowed (also in ``avoid``)."""
     ok = (out.p_meet >= settings.p_target) & ~avoid
     if ok.any():
         return int(np.argmin(np.where(ok, out.cost, np.inf)))
     # Nothing is predicted to meet the SLA well enough: the likeliest to meet it, compared by its
     # z-score (far-off probabilities all underflow to zero).
+    if avoid.all() and barred.any():
+        # Every allowed configuration failed: the likeliest of them still, never one that is not
+        # allowed (with every candidate allowed this is the old all-avoided pick, unchanged).
+        avoid = barred
     return int(np.argmax(np.where(avoid, -np.inf, out.z_meet)))
 
 

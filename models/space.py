@@ -43,7 +43,9 @@ class Candidate:
     is the size used for modelling (the caller's best guess of the typical size, e.g. the geometric
     mean of min and max) and ``price_per_hour`` is priced at that size. ``network_gbps`` is one
     worker's published network bandwidth; None when unknown (the replay then scales by task slots
-    alone, as it always did).
+    alone, as it always did). ``allowed`` False makes the candidate observed only: runs on it are
+    learned from (its features stay in the model), but it is never recommended nor run (the caller's
+    cluster policy refuses it, so a run on it would fail at start).
     """
 
     config_id: str
@@ -59,6 +61,7 @@ class Candidate:
     driver_type: str | None = None
     interruption_rate: float = 0.0
     network_gbps: float | None = None
+    allowed: bool = True
 
     @property
     def cores(self) -> float:

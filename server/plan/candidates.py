@@ -175,11 +175,12 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     (Trimtab's driver choice, `server.plan.driver`) is every candidate's driver
     unless the user fixed one; without it the driver is the anchor's.
 
-    ``policy`` (the cluster's cluster policy, `server.plan.policy`) removes every configuration
-    whose spec, as applying it over ``current``'s spec would write it, the policy refuses: the
-    current one on its own driver excepted, which keeping changes nothing (its runs show what the
-    job does today).
-    A tried configuration the policy refuses is left out too, and with it what its runs taught.
+    ``policy`` (the cluster's cluster policy, `server.plan.policy`) judges every configuration on
+    the spec applying it over ``current``'s spec would write. A new configuration it refuses is left
+    out. One the job ran on (current or tried) that it refuses stays, with ``allowed=False``: its
+    runs still teach the model, but it is never recommended. The current configuration is not
+    exempt: Databricks validates the policy again when a run's cluster starts, so once an admin
+    tightens the policy, keeping it makes every run fail at start.
 
     ``pool`` (the cluster draws its nodes from an instance pool, `pool_backing`) leaves only the
     worker count or autoscale range to choose: every candidate has the pool's node type and driver
@@ -242,20 +243,19 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # The configuration the job runs on now, and every one it ran on, are always
     # candidates, bounds or not: their runs must be understood, and "keep it"
     # must stay an option.
-    for i, config in enumerate(own_configs):
-        # Keeping the current configuration changes nothing, whatever the policy says; on another
-        # driver (Trimtab's choice) it is a change like any other, and the policy judges it.
-        kept = i == 0 and driver == driver_of(live)
+    for config in own_configs:
         config = dataclasses.replace(config, driver_node_type_id=driver)  # priced like the others
-        if not kept and not allowed(config):
-            continue
         try:
             info = catalog.node_type(cloud, config.node_type_id)
         except TrimtabCostError:
             continue
         own = _priced(config, info, catalog, pricing)
-        if own is not None:
-            out.setdefault(own[0].config_id, own)
+        if own is None:
+            continue
+        if not allowed(config):
+            # Observed only: what its runs taught stays in the model, and it is never run again.
+            own = (dataclasses.replace(own[0], allowed=False), own[1])
+        out.setdefault(own[0].config_id, own)
     return list(out.values())
 
 

@@ -72,7 +72,12 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     fetches it): only configurations inside it are recommended. When it allows none but the
     current one, the current one is planned and the reason says why: the job runs on it today,
     so keeping it is safe, and the owner sees that the policy, not Trimtab, holds the job where
-    it is (a failure instead would flag a healthy job as a problem on every run).
+    it is (a failure instead would flag a healthy job as a problem on every run). When it refuses
+    the current one (an admin tightened it: Databricks validates the policy again as each run's
+    cluster starts, so every run would fail at start), the plan moves inside it and the reason
+    names the rules; the runs on refused configurations still teach the model (observed-only
+    candidates). When it allows no configuration at all, planning fails (FailedPrecondition) with
+    what to change: the policy, the project's bounds, or detaching.
     ``pools`` are the instance pools the spec names, as ``instance-pools/get`` returns them by id
     (`Planner` fetches them): a pool-backed cluster is planned on the pool's node types, and only
     its worker count or autoscale range is chosen (`server.plan.candidates.PoolBacking`).
@@ -130,6 +135,14 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     driver = driver_choice.option.node_type if driver_choice else None
     pairs = by_id(project_candidates(project, workspace, catalog, runs, driver=driver, policy=cluster_policy,
                                      pools=pools))
+    current_refused = cluster_policy.refusals(
+        project.current_spec, node_types=(current.node_type_id, current.driver_node_type_id)) \
+        if cluster_policy is not None else {}
+    if not any(c.allowed for c, _ in pairs.values()):
+        # The rules named are those that keep the project's whole space (before the policy) out.
+        bounded = project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools)
+        raise FailedPrecondition(_no_room(project.name, cluster_policy, current_refused, bounded,
+                                          project.current_spec, azure=pricing.cloud == "azure"))
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
                         sla_per_run=s.sla_every_run)
@@ -150,7 +163,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         rec = dataclasses.replace(rec, reason=_policy_reason(
             rec.reason, cluster_policy, pairs.values(), current, project.current_spec, azure=pricing.cloud == "azure",
             space=[cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver,
-                                                        pools=pools)]))
+                                                        pools=pools)],
+            current_refused=current_refused))
     if driver_choice is not None and (driver_choice.changed or driver_choice.blocked):
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
     if advice is not None and advice.changed:
@@ -186,16 +200,39 @@ def _check_pools(project: Project, pools: dict[str, dict[str, Any]] | None) -> N
 
 
 def _policy_reason(reason: str, policy: ClusterPolicy, pairs: Iterable[tuple[Candidate, ClusterConfig]],
-                   current: ClusterConfig, spec: dict[str, Any], *, azure: bool, space: list[ClusterConfig]) -> str:
+                   current: ClusterConfig, spec: dict[str, Any], *, azure: bool, space: list[ClusterConfig],
+                   current_refused: dict[str, str] | None = None) -> str:
     """The recommendation's reason with the policy's part: the rules that kept configurations of the
     project's ``space`` (its candidates before the policy) out, by name ("caps dbus_per_hour at 12"),
-    and whether the current one is all that is left."""
+    and whether the current one is all that is left; or, when the policy refuses the live
+    configuration (``current_refused``, `ClusterPolicy.refusals` of the live spec), that the plan
+    moves inside it and why."""
+    if current_refused:
+        return (f"{reason}; the {policy.label} now refuses the current configuration "
+                f"({'; '.join(current_refused.values())}), so its runs would fail at start; moving inside it")
     rules = policy.narrowing(space, spec, azure=azure)
     named = f" ({'; '.join(rules)})" if rules else ""
     if _only_current(pairs, current, policy, spec, azure=azure):
         return (f"{reason}; the {policy.label} allows no other configuration within the project's bounds{named}, "
                 "so the current one is kept")
     return f"{reason}; kept inside the {policy.label}: it {', '.join(rules)}" if rules else reason
+
+
+def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str, str],
+             pairs: Iterable[tuple[Candidate, ClusterConfig]], spec: dict[str, Any], *, azure: bool) -> str:
+    """Why no configuration can be planned (every candidate is observed only), and what to change.
+
+    What to change comes before the rules: a kept problem is cut at `PROBLEM_MESSAGE_CHARS`."""
+    fix = (f"change the policy, widen the project's bounds (trimtab project set {name} --min-workers/"
+           f"--max-workers/--allowed-families) or detach the project (trimtab project detach {name})")
+    if policy is None:  # only a policy marks candidates not allowed; a clear message all the same
+        return f"project {name}: no configuration within the project's bounds can be run: {fix}"
+    rules = policy.narrowing([cfg for _, cfg in pairs], spec, azure=azure)
+    refused = ", which now refuses the current one (its runs would fail at start)" if current_refused else ""
+    out = f"project {name}: no configuration within the project's bounds is inside the {policy.label}{refused}: {fix}"
+    if current_refused:
+        out += f". The current configuration: {'; '.join(current_refused.values())}"
+    return out + (f". The policy {'; '.join(rules)}" if rules else "")
 
 
 def _only_current(pairs: Iterable[tuple[Candidate, ClusterConfig]], current: ClusterConfig, policy: ClusterPolicy,

@@ -80,10 +80,13 @@ def test_the_current_configuration_on_another_driver_is_judged_like_any_candidat
     settings = ProjectSettings(allowed_families=("m5",), min_workers=7, max_workers=7)
     policy = _cap(12)
     own = {c.config_id for c, _ in build_candidates(current, settings, CATALOG, PRICING, policy=policy)}
-    bigger = {c.config_id: cfg for c, cfg in build_candidates(current, settings, CATALOG, PRICING,
-                                                              driver="m5.4xlarge", policy=policy)}
+    pairs = build_candidates(current, settings, CATALOG, PRICING, driver="m5.4xlarge", policy=policy)
+    bigger = {c.config_id: cfg for c, cfg in pairs if c.allowed}
     assert config_id_of(current) in own
-    assert config_id_of(current) not in bigger  # a change of driver: no longer "keep what runs today"
+    # A change of driver: judged like any candidate, so refused. It stays observed only (its runs
+    # still teach the model), never recommended.
+    assert config_id_of(current) not in bigger
+    assert [c.config_id for c, _ in pairs if not c.allowed] == [config_id_of(current)]
     assert bigger and all(cfg.driver_node_type_id == "m5.4xlarge" and policy.allows_config(cfg, SPEC, azure=False)
                           for cfg in bigger.values())
 
