@@ -6,6 +6,9 @@ makes each moment visible: cluster events and states, init scripts executed at
 INIT_SCRIPTS_STARTED, event-log lines appended to the driver's disk, the agent stopped at
 TERMINATING, logs delivered to DBFS, and finally the run's result and timings.
 
+A job cluster is checked against its cluster policy as it is requested (`policies.refusal`): one the
+policy now refuses never starts, and its tasks fail with the service's "Cluster validation error".
+
 Tasks follow `depends_on`: a cluster is requested (and simulated from that moment) when every
 task on another cluster that its tasks depend on has ended, and only for the tasks whose
 `run_if` then holds; the others are skipped (UPSTREAM_FAILED, EXCLUDED, ...) and a cluster left
@@ -24,7 +27,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sandbox.workspace import allowlists, node, outcome, runs
+from sandbox.workspace import allowlists, node, outcome, policies, runs
 from sandbox.workspace.backend import EventLogWriter
 from sandbox.workspace.clusters import event_dict, set_nodes
 from sandbox.workspace.dbfs import local_path
@@ -196,6 +199,13 @@ class RunPlayer:
         live.start_ms = t
         outcome.cluster_requested(self.ws, self.plan, live, t)
         p = live.plan
+        with self.ws.store.lock:
+            # Databricks validates a job cluster against its policy again when it creates the
+            # cluster: a policy tightened since the job was saved fails the run at start.
+            refused = policies.refusal(self.ws.store.data, p.sent_spec)
+        if refused is not None:
+            self._fail(live, refused, t)
+            return
         try:
             live.sim = self.ws.backend.simulate_run(
                 p.spec, p.profile, seed=p.seed, day=self.plan.day, cluster_id=p.cluster_id,

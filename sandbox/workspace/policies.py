@@ -1,4 +1,5 @@
-"""Cluster policies: `policies/clusters/create|get`, and a job cluster spec checked against its policy.
+"""Cluster policies: `policies/clusters/create|edit|get`, and a job cluster spec checked against its
+policy, on jobs/create|reset|update and again when a run's cluster is created.
 
 A policy definition maps attribute paths (dots for nested fields: ``aws_attributes.availability``)
 to one rule each; attributes it does not name are not limited (Databricks' compute policy
@@ -89,20 +90,50 @@ def parse_definition(text: Any) -> dict[str, dict[str, Any]]:
 
 def check_spec(data: dict[str, Any], spec: Mapping[str, Any]) -> None:
     """Refuse a cluster spec its policy does not allow (400 ``INVALID_PARAMETER_VALUE``)."""
+    why = refusal(data, spec)
+    if why is not None:
+        raise invalid(why)
+
+
+def refusal(data: dict[str, Any], spec: Mapping[str, Any]) -> str | None:
+    """The service's message refusing ``spec`` under its policy as the policy stands now ("Cluster
+    validation error: Validation failed for num_workers, ..."); None when it is allowed or names no
+    policy. Judged on ``jobs/create|reset|update`` and again when a run's cluster is created, so a
+    policy edited since the job was saved fails the run at start."""
     policy_id = spec.get("policy_id")
     if not policy_id:
-        return
+        return None
     policy = _policies(data).get(str(policy_id))
     if policy is None:
-        raise invalid(f"Cluster validation error: Can't find a cluster policy with id: {policy_id}.")
+        return f"Cluster validation error: Can't find a cluster policy with id: {policy_id}."
     try:
         # The node types the cluster gets: a pool's fill in those the spec leaves to it.
         resolved = pools.resolve_spec(data, spec)
     except ValueError:
         resolved = dict(spec)  # an unknown pool is refused by `pools.check_spec` with its own message
     problems = violations(json.loads(policy["definition"]), spec, resolved=resolved)
-    if problems:
-        raise invalid("Cluster validation error: " + "; ".join(problems))
+    return "Cluster validation error: " + "; ".join(problems) if problems else None
+
+
+def edit_policy(data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """``POST policies/clusters/edit {policy_id, name?, definition?}`` -> ``{}``: the policy's name and
+    definition replaced (one left out is kept). Jobs already saved under it are not re-checked (as the service does): their
+    next run's cluster is, when it is created."""
+    policy_id = body.get("policy_id")
+    if not policy_id:
+        raise invalid("Missing required field: policy_id")
+    policy = _policies(data).get(str(policy_id))
+    if policy is None:
+        raise policy_missing(policy_id)
+    # The SDK sends name and definition as optional fields: one left out is kept.
+    name = body.get("name", policy["name"])
+    if not isinstance(name, str) or not 1 <= len(name) <= 100:
+        raise invalid("Invalid field: name (1 to 100 characters)")
+    if any(p["name"] == name and pid != str(policy_id) for pid, p in _policies(data).items()):
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Policy with name {name} already exists.")
+    definition = parse_definition(body.get("definition") or policy["definition"])
+    policy.update({"name": name, "definition": json.dumps(definition)})
+    return {}
 
 
 def violations(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, Any], *,

@@ -51,6 +51,9 @@ class ClusterPlan:
     task_keys: list[str]
     seed: int
     task_run_id: int
+    # The spec as the job names it (``spec`` has a pool's node types filled in): what the cluster's
+    # policy is judged on when the cluster is created (`policies.refusal`).
+    sent_spec: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -256,7 +259,8 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
                 by_key[slot] = ClusterPlan(
                     cluster_id=cid, spark_context_id=make_spark_context_id(run_id, slot),
                     spec=pools.resolve_spec(data, spec), profile=task_profile(task, tags), task_keys=[],
-                    seed=run_id * 1000 + len(by_key), task_run_id=task_run_id)
+                    seed=run_id * 1000 + len(by_key), task_run_id=task_run_id,
+                    sent_spec=copy.deepcopy(spec))
             by_key[slot].task_keys.append(task["task_key"])
         else:
             # An existing cluster, or no cluster (serverless): a fixed time, no simulated cluster.

@@ -126,6 +126,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "jobs/runs/cancel"): lambda ws, body: ws.cancel_run(body),
     ("GET", "clusters/get"): _plain(clusters.get_cluster),
     ("POST", "policies/clusters/create"): _plain(policies.create_policy, save=True),
+    ("POST", "policies/clusters/edit"): _plain(policies.edit_policy, save=True),
     ("GET", "policies/clusters/get"): _plain(policies.get_policy),
     ("POST", "instance-pools/create"): _plain(pools.create_pool, save=True),
     ("GET", "instance-pools/get"): _plain(pools.get_pool),
