@@ -222,16 +222,18 @@ def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str,
              pairs: Iterable[tuple[Candidate, ClusterConfig]], spec: dict[str, Any], *, azure: bool) -> str:
     """Why no configuration can be planned (every candidate is observed only), and what to change.
 
-    What to change comes before the rules: a kept problem is cut at `PROBLEM_MESSAGE_CHARS`."""
-    fix = (f"change the policy, widen the project's bounds (trimtab project set {name} --min-workers/"
-           f"--max-workers/--allowed-families) or detach the project (trimtab project detach {name})")
+    What to change comes before the rules, in few words: a kept problem is cut at
+    `PROBLEM_MESSAGE_CHARS`."""
+    fix = ("change the policy, widen the bounds (trimtab project set --min-workers/--max-workers/"
+           "--allowed-families) or detach the project")
     if policy is None:  # only a policy marks candidates not allowed; a clear message all the same
-        return f"project {name}: no configuration within the project's bounds can be run: {fix}"
-    rules = policy.narrowing([cfg for _, cfg in pairs], spec, azure=azure)
-    refused = ", which now refuses the current one (its runs would fail at start)" if current_refused else ""
-    out = f"project {name}: no configuration within the project's bounds is inside the {policy.label}{refused}: {fix}"
+        return f"project {name}: no configuration within its bounds can be run; {fix}"
+    refused = ", which now refuses the current one" if current_refused else ""
+    out = f"project {name}: no configuration within its bounds is inside the {policy.label}{refused}; {fix}"
     if current_refused:
-        out += f". The current configuration: {'; '.join(current_refused.values())}"
+        out += (f". The current configuration's runs would fail at start: "
+                f"{'; '.join(current_refused.values())}")
+    rules = policy.narrowing([cfg for _, cfg in pairs], spec, azure=azure)
     return out + (f". The policy {'; '.join(rules)}" if rules else "")
 
 

@@ -139,6 +139,20 @@ def test_a_tightened_policy_fails_the_run_at_start_and_the_plan_moves_inside_it(
     assert run.outcome == "succeeded" and run.config is not None
     assert run.config.num_workers == rec.config.num_workers
 
+    # Tightened again, to node types outside the project's bounds: nothing can be planned, and the
+    # project keeps the failure, saying what to change.
+    admin_post(emulator, "policies/clusters/edit", {"policy_id": policy_id, "name": "etl", "definition": json.dumps(
+        {"node_type_id": {"type": "allowlist", "values": ["i3.xlarge"]}})})
+    clock.advance(POLICY_TTL_S)
+    planner(run)  # the collector's call: kept, not raised
+    problem = store.projects.get(pid).problem
+    assert problem is not None and (problem.step, problem.run_id) == ("plan", run.id)
+    assert problem.message.startswith(f"FailedPrecondition: project {store.projects.get(pid).name}: no "
+                                      "configuration within its bounds is inside the cluster policy \"etl\"")
+    # Cut at the kept problem's length, what to change is all there.
+    assert "which now refuses the current one; change the policy, widen the bounds (trimtab project set " \
+        "--min-workers/--max-workers/--allowed-families) or detach the project" in problem.message
+
 
 
 def test_a_policy_edit_replaces_its_definition_and_refuses_what_the_service_refuses(

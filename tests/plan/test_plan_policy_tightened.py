@@ -70,11 +70,11 @@ def test_a_policy_that_allows_no_configuration_fails_the_plan_with_what_to_chang
     with pytest.raises(FailedPrecondition) as err:
         plan_project(store, pid, load_catalog(), policy=policy)
     message = str(err.value)
-    assert message.startswith('project ws/1/main: no configuration within the project\'s bounds is inside the '
-                              'cluster policy "etl" (E0000000000001), which now refuses the current one (its runs '
-                              "would fail at start): change the policy, widen the project's bounds (trimtab "
-                              "project set ws/1/main --min-workers/--max-workers/--allowed-families) or detach "
-                              "the project (trimtab project detach ws/1/main)")
-    assert "The current configuration: allows node_type_id only in [p3.2xlarge] (this configuration: m5.2xlarge); " \
-        "caps num_workers at 4 (this configuration: 6)" in message
+    assert message.startswith('project ws/1/main: no configuration within its bounds is inside the cluster policy '
+                              '"etl" (E0000000000001), which now refuses the current one; change the policy, widen '
+                              "the bounds (trimtab project set --min-workers/--max-workers/--allowed-families) or "
+                              "detach the project. ")
+    assert "The current configuration's runs would fail at start: allows node_type_id only in [p3.2xlarge] " \
+        "(this configuration: m5.2xlarge); caps num_workers at 4 (this configuration: 6)" in message
     assert store.recommendations.pending(pid) is None
+
