@@ -331,19 +331,23 @@ class Collector:
         project = self._store.projects.get(int(project.id or 0))  # fresh: an earlier piece may have rebased it
         if self._store.runs.get_by_databricks_run(int(project.id or 0), piece.run_id) is not None:
             return None
-        cluster = call_or_none(lambda: gateway.get_cluster(piece.cluster_id))
-        events = call_or_none(lambda: gateway.cluster_events(piece.cluster_id)) or []
+        # A piece with no cluster (refused at creation, `never_launched`): nothing to read or bill,
+        # but stored as the failed run it is, so the project is planned after it.
+        launched = bool(piece.cluster_id)
+        cluster = call_or_none(lambda: gateway.get_cluster(piece.cluster_id)) if launched else None
+        events = (call_or_none(lambda: gateway.cluster_events(piece.cluster_id)) or []) if launched else []
         spec = piece.spec or dict((cluster or {}).get("spec") or {})
         ran = with_pool_node_types(spec, cluster)  # what the run got: a pool's node types filled in
-        agent = self._agent_data(piece)
+        agent = self._agent_data(piece) if launched else AgentData((), (), ())
         timeline = cluster_timeline(ran, events, fallback_start_ms=piece.start_ms,
                                     fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster))
         history = list(reversed(self._store.runs.list(int(project.id or 0), limit=5)))
         expected = expected_spec(project, piece)
         run, drift = build_run(project, piece, cluster=cluster, timeline=timeline, agent=agent,
                                history=history, expected=expected)
-        run = dataclasses.replace(run, cost=self._cost(workspace, piece.cluster_id, timeline, ran,
-                                                           run.input_bytes))
+        cost = self._cost(workspace, piece.cluster_id, timeline, ran, run.input_bytes) if launched \
+            else CostBreakdown(note="no cluster was created: nothing billed")
+        run = dataclasses.replace(run, cost=cost)
         try:
             stored = self._store.runs.add(run)
         except AlreadyExists:  # another poll stored it meanwhile

@@ -23,6 +23,10 @@ FINAL_LIFE_CYCLE = frozenset({"TERMINATED", "INTERNAL_ERROR", "SKIPPED"})
 # result_state -> outcome; unknown states (Databricks adds some) count as failed.
 SUCCEEDED = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES"})
 CANCELED = frozenset({"CANCELED", "UPSTREAM_CANCELED", "EXCLUDED", "DISABLED", "SKIPPED"})
+# A task that did not run because of its dependencies or its run_if, not because of its cluster.
+NOT_RUN = frozenset({"UPSTREAM_FAILED", "UPSTREAM_CANCELED", "EXCLUDED", "DISABLED", "SKIPPED"})
+# A task's result when it ended in failure of its own (with no cluster: its cluster was refused).
+LAUNCH_FAILED = frozenset({"FAILED", "INTERNAL_ERROR"})
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,24 @@ def cluster_setup_ms(tasks: Sequence[Mapping[str, Any]]) -> int | None:
     return int(value) if value is not None else None
 
 
+def never_launched(tasks: Sequence[Mapping[str, Any]]) -> bool:
+    """A task failed without a cluster, and not for its dependencies: the job cluster was refused
+    before one was created (Databricks validates a job cluster against its cluster policy when the
+    run creates it: "Cluster validation error: ..."). Such a run costs nothing, but it says the job
+    cannot run on its configuration, which the project must hear of."""
+    for task in tasks:
+        state = task.get("state") or {}
+        code = ((task.get("status") or {}).get("termination_details") or {}).get("code")
+        if state.get("life_cycle_state") == "SKIPPED" or state.get("result_state") in NOT_RUN or code in NOT_RUN:
+            continue
+        if state.get("life_cycle_state") == "INTERNAL_ERROR" or state.get("result_state") in LAUNCH_FAILED:
+            return True
+    return False
+
+
 def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
-    """The run's pieces, one per cluster key that got a cluster, in first-start order."""
+    """The run's pieces, one per cluster key that got a cluster or was refused one (``cluster_id``
+    empty, `never_launched`), in first-start order."""
     shared = {e.get("job_cluster_key"): e.get("new_cluster") for e in run.get("job_clusters") or []}
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for task in run.get("tasks") or []:
@@ -116,18 +136,19 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
     for key, tasks in groups.items():
         instances = [t.get("cluster_instance") or {} for t in tasks if (t.get("cluster_instance") or {})
                      .get("cluster_id")]
-        if not instances:
-            continue  # never got a cluster (skipped, or failed before one started)
+        if not instances and not never_launched(tasks):
+            continue  # skipped (its dependencies, its run_if) or canceled before a cluster
         # A retried task can run on a new cluster: the last attempt's is the one that finished.
         last = max(tasks, key=lambda t: (int(t.get("attempt_number") or 0), int(t.get("start_time") or 0)))
-        instance = last.get("cluster_instance") or instances[-1]
+        # No instance at all: the job cluster was refused before one existed (a piece with no cluster).
+        instance = last.get("cluster_instance") or (instances[-1] if instances else {})
         spec = shared.get(key) if not key.startswith("task:") else tasks[0].get("new_cluster")
         starts = [int(t["start_time"]) for t in tasks if t.get("start_time")]
         ends = [int(t["end_time"]) for t in tasks if t.get("end_time")]
         messages = [str((t.get("state") or {}).get("state_message") or "") for t in tasks]
         out.append(ClusterRun(
             run_id=int(run["run_id"]), job_id=int(run.get("job_id") or 0), cluster_key=key,
-            cluster_id=str(instance.get("cluster_id")),
+            cluster_id=str(instance.get("cluster_id") or ""),
             spark_context_id=str(instance.get("spark_context_id") or ""),
             spec=copy.deepcopy(spec) if isinstance(spec, dict) else {},
             task_keys=tuple(str(t.get("task_key")) for t in tasks),

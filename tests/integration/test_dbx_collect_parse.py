@@ -37,6 +37,28 @@ def test_cluster_runs_one_piece_per_cluster_key_with_its_own_outcome() -> None:
     assert solo.spec["node_type_id"] == "r5.large"
 
 
+def test_a_cluster_key_refused_its_cluster_is_a_failed_piece_and_one_skipped_is_none() -> None:
+    # Databricks validates a job cluster against its policy when the run creates it: refused, the
+    # task fails with no cluster_instance. A task skipped for its dependencies has none either.
+    refused = {"task_key": "load", "job_cluster_key": "etl", "start_time": 1000, "end_time": 1200,
+               "state": {"life_cycle_state": "INTERNAL_ERROR", "result_state": "FAILED",
+                         "state_message": "Cluster validation error: Validation failed for num_workers"}}
+    skipped = [
+        {"task_key": "after", "job_cluster_key": "late", "state": {"life_cycle_state": "TERMINATED",
+                                                                    "result_state": "UPSTREAM_FAILED"}},
+        {"task_key": "off", "job_cluster_key": "off", "state": {"life_cycle_state": "SKIPPED"}},
+        {"task_key": "ex", "job_cluster_key": "ex", "state": {"life_cycle_state": "TERMINATED", "result_state": "FAILED"},
+         "status": {"termination_details": {"code": "SKIPPED"}}},
+    ]
+    run = {**RUN, "job_clusters": [{"job_cluster_key": k, "new_cluster": {"node_type_id": "m5.xlarge", "num_workers": 4}}
+                                   for k in ("etl", "late", "off", "ex")],
+           "tasks": [refused, *skipped]}
+    (piece,) = cluster_runs(run)
+    assert (piece.cluster_key, piece.cluster_id, piece.spark_context_id, piece.outcome) == ("etl", "", "", "failed")
+    assert piece.state_message.startswith("Cluster validation error") and piece.spec["num_workers"] == 4
+    assert (piece.start_ms, piece.end_ms) == (1000, 1200)
+
+
 SPOT_SPEC = {"node_type_id": "m5.xlarge", "driver_node_type_id": "m5.large", "num_workers": 3,
              "aws_attributes": {"availability": "SPOT_WITH_FALLBACK", "first_on_demand": 2,
                                 "ebs_volume_type": "GENERAL_PURPOSE_SSD", "ebs_volume_count": 1,

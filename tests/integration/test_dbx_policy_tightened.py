@@ -109,15 +109,15 @@ def test_a_tightened_policy_fails_the_run_at_start_and_the_plan_moves_inside_it(
     assert task["state"]["result_state"] == "FAILED" and "cluster_instance" not in task
     assert state["execution_duration"] == 0
 
-    # The planner (auto-apply on now) moves the job inside the policy, and the emulator accepts it.
+    # The collector stores it as a failed run that cost nothing (no cluster was created), and the
+    # planner (auto-apply on now) plans after it: the job moves inside the policy.
+    (failed,) = collected
+    assert (failed.outcome, failed.cluster_id, failed.anomalies) == ("failed", "", ("failure",))
+    assert failed.cost is not None and failed.cost.total == 0.0 and failed.config is not None
+    assert config_id_of(failed.config) == old_id
     update_settings(store, str(pid), {"auto_apply": True})
     clock.advance(POLICY_TTL_S)  # the planner's copy of the policy is fetched again
-    # Its task never got a cluster, so the collector stores nothing for it (server.collect skips a
-    # cluster key with no cluster_instance): the plan below is what the planner does on its next
-    # call, after the last run it did collect.
-    assert collected == []
-    last = store.runs.history(pid)[-1]
-    rec = planner.after_run(last)
+    rec = planner.after_run(failed)
     project = store.projects.get(pid)
     assert project.problem is None, project.problem
     assert rec is not None and rec.state == "applied"
