@@ -180,7 +180,8 @@ class Collector:
     def _collect_jobs(self, workspace: Workspace, gateway: DatabricksGateway, by_job: dict[int, list[Project]],
                       collected: list[Run]) -> bool:
         """Collect every job's new runs into ``collected``; False when the workspace failed as a whole."""
-        try:
+
+        def every_job() -> None:
             for job_id, group in sorted(by_job.items()):
                 try:
                     collected.extend(self._collect_job(workspace, gateway, job_id, group))
@@ -188,44 +189,43 @@ class Collector:
                     raise  # the whole workspace's trouble: every other job would meet it too
                 except DatabricksCallError as err:  # one job's trouble must not stop the others
                     log.warning("workspace %s job %s: %s", workspace.name, job_id, err)
-        except WorkspaceAuthError as err:
-            self._refused(workspace, err)
-            return False
-        except DatabricksUnavailable as err:
-            self._unreachable(workspace, err)
+
+        if not self._reached(workspace, every_job):
             return False
         self._answered(workspace)
         return True
 
-    def _discover(self, workspace: Workspace, gateway: DatabricksGateway, *, answered: bool) -> None:
-        """Auto-import's pass (`server.collect.discovery`); ``answered``: collection already reached the workspace."""
-        assert self._discovery is not None
+    def _reached(self, workspace: Workspace, call: Callable[[], object]) -> bool:
+        """Make ``call``; False when it met the workspace's own trouble (its token refused, or it
+        cannot be reached), which is recorded on the workspace."""
         try:
-            self._discovery.run(workspace, gateway)
+            call()
         except WorkspaceAuthError as err:
             self._refused(workspace, err)
+            return False
         except DatabricksUnavailable as err:
-            # Rests as after a failed collection: the backoff holds for both, so neither hammers it.
             self._unreachable(workspace, err)
+            return False
+        return True
+
+    def _discover(self, workspace: Workspace, gateway: DatabricksGateway, *, answered: bool) -> None:
+        """Auto-import's pass (`server.collect.discovery`); ``answered``: collection already reached the workspace."""
+        discovery = self._discovery
+        assert discovery is not None
+        try:
+            # Its trouble rests the workspace as a failed collection does: one backoff for both.
+            reached = self._reached(workspace, lambda: discovery.run(workspace, gateway))
         except Exception:  # discovery's bug must not stop collection: this poll's runs are stored already
             log.exception("workspace %s: auto-import failed; run collection goes on", workspace.name)
-        else:
-            if not answered:  # a workspace with no projects yet answered only here
-                self._answered(workspace)
+            return
+        if reached and not answered:  # a workspace with no projects yet answered only here
+            self._answered(workspace)
 
     def _answers_again(self, workspace: Workspace, gateway: DatabricksGateway) -> bool:
         """A resting workspace's try: one cheap call on a short budget (`DatabricksGateway.probe`)
         before the real ones, so a workspace still down costs this poll seconds, not a call's full
         retry budget. False (its trouble recorded) when it still fails."""
-        try:
-            gateway.probe()
-        except WorkspaceAuthError as err:
-            self._refused(workspace, err)
-            return False
-        except DatabricksUnavailable as err:
-            self._unreachable(workspace, err)
-            return False
-        return True
+        return self._reached(workspace, gateway.probe)
 
     def _refused(self, workspace: Workspace, err: WorkspaceAuthError) -> None:
         self._reachable_again(workspace)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace, start_workspace
+from server.clock import FakeClock
 from server.config import ServerConfig
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.domain import Workspace
@@ -122,3 +123,31 @@ class CountingGateway:
             return target(object_id)
 
         return counted
+
+
+@pytest.fixture
+def integration_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """A FakeClock the real services' gateways wait on (the SDK's retries cost fake time), with the
+    test wiring: the collector and import tests' clock."""
+    fake = FakeClock()
+    monkeypatch.setattr(workspaces._integration, "clock", fake)
+    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
+    return fake
+
+
+@pytest.fixture
+def trimtab(server: RunningServer, store: Store, capsys: pytest.CaptureFixture[str],
+            monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[int, str, str]]:
+    """The `trimtab` CLI against the real gRPC server: run(*args) -> (exit code, stdout, stderr)."""
+    from server.cli.main import main
+
+    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
+    _, token = store.tokens.create("cli", "admin")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(["--server", server.address, "--token", token, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

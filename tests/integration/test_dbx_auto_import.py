@@ -17,7 +17,6 @@ from databricks.sdk.service.catalog import ArtifactMatcher, ArtifactType, MatchT
 
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import aws_cluster
-from server.cli.main import main
 from server.clock import FakeClock
 from server.collect import Collector
 from server.collect.collector import UNREACHABLE
@@ -26,7 +25,6 @@ from server.config import load_config
 from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksUnavailable
 from server.domain import ImportResult, ProjectSettings, Workspace
 from server.onboard import PROJECT_TAG, AgentWiring, init_script_info
-from server.serve import RunningServer
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
@@ -38,11 +36,8 @@ POLL_S = 60.0
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(workspaces._integration, "clock", fake)
-    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
-    return fake
+def clock(integration_clock: FakeClock) -> FakeClock:
+    return integration_clock
 
 
 @pytest.fixture
@@ -236,20 +231,6 @@ def test_interval_setting_comes_from_the_environment() -> None:
 
 # ------------------------------------------------------------------ CLI over real gRPC
 
-
-@pytest.fixture
-def trimtab(server: RunningServer, store: Store, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
-            monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
-    _, token = store.tokens.create("cli", "admin")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(["--server", server.address, "--token", token, *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_cli_add_set_show_and_list_auto_import(

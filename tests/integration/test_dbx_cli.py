@@ -5,14 +5,11 @@ from __future__ import annotations
 import pytest
 
 from sandbox.workspace import RunningWorkspace
-from server.cli.main import main
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Recommendation
-from server.serve import RunningServer
-from server.services import workspaces
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, WIRING
+from tests.integration.conftest import NOOP_INIT
 
 
 @pytest.fixture
@@ -20,20 +17,6 @@ def store(sqlite_store: Store) -> Store:
     """SQLite only: the engine does not matter here (import, cycle and collection run on both)."""
     return sqlite_store
 
-
-@pytest.fixture
-def trimtab(server: RunningServer, store: Store, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
-            monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
-    _, token = store.tokens.create("cli", "admin")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(["--server", server.address, "--token", token, *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 def test_workspace_commands_and_recommendation_apply(

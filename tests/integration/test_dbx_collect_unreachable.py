@@ -45,11 +45,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(workspaces._integration, "clock", fake)
-    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
-    return fake
+def clock(integration_clock: FakeClock) -> FakeClock:
+    return integration_clock
 
 
 @pytest.fixture
