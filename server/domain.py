@@ -487,6 +487,9 @@ class Run:
     # None when unknown. The tuner learns it apart from the execution: it is minutes, varies
     # from run to run and hardly depends on the configuration.
     setup_s: float | None = None
+    # Why a run that did not succeed ended so, in Databricks' own words (its tasks' state
+    # messages); "" for a succeeded run, whose message is noise, and for runs stored before it.
+    message: str = ""
     id: int | None = None
 
     @property

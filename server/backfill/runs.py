@@ -81,11 +81,17 @@ def spec_from_conf(conf: dict[str, str], base: dict[str, Any]) -> dict[str, Any]
     return spec
 
 
-def _outcome(store: Store, apps: Sequence[Application]) -> str:
+def _outcome(store: Store, apps: Sequence[Application]) -> tuple[str, str]:
+    """The outcome, and the state message: a failed backfilled run's message is shown to users as
+    the reason it failed, so it says what the event log shows rather than only where it came from.
+    It avoids the words build.driver_died looks for: the log alone does not prove the driver died."""
     if not all(a.ended for a in apps):
-        return "failed"  # the log stops without ApplicationEnd: the driver died
+        # the log stops without ApplicationEnd: the driver died
+        return "failed", f"{STATE_MESSAGE}: the event log ends without the application's end"
     jobs = [j for a in apps for j in store.applications.jobs(a.application_id)]
-    return "succeeded" if all(j.succeeded for j in jobs) else "failed"
+    if all(j.succeeded for j in jobs):
+        return "succeeded", STATE_MESSAGE
+    return "failed", f"{STATE_MESSAGE}: a Spark job failed"
 
 
 def _piece(store: Store, project: Project, run_id: int, apps: Sequence[Application],
@@ -94,11 +100,12 @@ def _piece(store: Store, project: Project, run_id: int, apps: Sequence[Applicati
     ends = [a.end_time_ms for a in apps if a.end_time_ms]
     ends += [s.completion_time_ms for s in agent.stages if s.completion_time_ms]
     first = apps[0]
+    outcome, message = _outcome(store, apps)
     return ClusterRun(
         run_id=run_id, job_id=project.job_id, cluster_key=project.cluster_key, cluster_id=first.cluster_id,
         spark_context_id=first.spark_context_id, spec=spec_from_conf(first.conf, project.current_spec),
         task_keys=(), start_ms=start, end_ms=max(ends, default=start),
-        outcome=_outcome(store, apps), state_message=STATE_MESSAGE)
+        outcome=outcome, state_message=message)
 
 
 def _cost(pricing: Pricing | None, piece: ClusterRun, input_bytes: int | None) -> CostBreakdown | None:

@@ -38,6 +38,19 @@ def cost_lines(k: Any) -> list[str]:
     return lines
 
 
+# `run list` keeps its outcome column to this width: a failed run's message can be 500 characters,
+# and the table sizes each column to its widest cell.
+OUTCOME_WIDTH = 64
+
+
+def outcome_cell(outcome: str, message: str, width: int = OUTCOME_WIDTH) -> str:
+    """The outcome, followed by as much of Databricks' reason as fits in ``width`` characters."""
+    if not message:
+        return outcome
+    text = f"{outcome}: {' '.join(message.split())}"
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 @click.group(name="run")
 def cli() -> None:
     """List and inspect collected runs."""
@@ -62,7 +75,8 @@ def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> Non
         c = r.config
         size = f"{c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else str(c.num_workers)
         setup = format_duration(r.setup_s) if r.HasField("setup_s") else "-"
-        rows.append((r.id, when(r.start_time_ms), format_duration(r.runtime_s), setup, r.outcome,
+        rows.append((r.id, when(r.start_time_ms), format_duration(r.runtime_s), setup,
+                     outcome_cell(r.outcome, r.message),
                      f"{c.node_type_id} x{size}" if c.node_type_id else "-",
                      f"{r.cost.total:,.2f}" if r.HasField("cost") else "-", r.phase, ",".join(r.anomalies)))
     print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "SETUP", "OUTCOME", "CLUSTER", "COST", "PHASE", "NOTES"])
@@ -89,6 +103,9 @@ def show(ctx: CliContext, run_id: str) -> None:
     setup = f" (cluster setup {format_duration(r.setup_s)})" if r.HasField("setup_s") else ""
     click.echo(f"started {when(r.start_time_ms)}, runtime {format_duration(r.runtime_s)}{setup}, {r.outcome}, "
                f"phase {r.phase}")
+    if r.message:
+        # Databricks' own words on why the run failed or was canceled: the first thing a user asks.
+        click.echo(f"why: {r.message}")
     if c.node_type_id:
         size = f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else f"{c.num_workers} workers"
         click.echo(f"cluster {c.node_type_id} (driver {c.driver_node_type_id or c.node_type_id}), {size}, "

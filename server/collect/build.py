@@ -36,6 +36,34 @@ _DRIVER_FAILURE_MARKERS = (
 )
 
 
+# A run's message is kept to this many characters: Databricks' messages can carry a whole stack
+# trace, and the user needs its first words, not a second log store.
+MESSAGE_CHARS = 500
+
+
+def cut_on_word(text: str, limit: int) -> str:
+    """``text`` on one line, cut to at most ``limit`` characters on a word boundary, ending with "…"
+    when cut (a limit below 2 still gets the ellipsis alone)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    head = flat[:max(limit - 1, 0)]
+    space = head.rfind(" ")
+    # Cut on the last word only when that keeps most of the room: one long token (a class name,
+    # a path) would otherwise leave almost nothing.
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:") + "…"
+
+
+def run_message(piece: ClusterRun) -> str:
+    """Databricks' words on why this piece did not succeed; "" for a succeeded one (its message,
+    like "Task succeeded", is noise)."""
+    if piece.outcome == "succeeded":
+        return ""
+    return cut_on_word(piece.state_message, MESSAGE_CHARS)
+
+
 def driver_died(piece: ClusterRun, timeline: ClusterTimeline) -> bool:
     """A failed run whose driver died: the run's message says so, or the cluster lost its driver."""
     if piece.outcome != "failed":
@@ -169,5 +197,6 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         config=config_from_spec(with_pool_node_types(spec, cluster)), input_bytes=input_bytes,
         anomalies=tuple(anomalies),
         application_ids=tuple(a.application_id for a in agent.applications),
-        recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece))
+        recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece),
+        message=run_message(piece))
     return run, drift

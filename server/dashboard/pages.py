@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from server.dashboard.views import ProjectPage, ProjectRow, RunPage
-from server.domain import CostBreakdown, Project
+from server.domain import CostBreakdown, Project, Run
 from server.render.fmt import driver_use as fmt_driver_use
 from server.render.fmt import duration, money, percent
 from server.render.html import STYLE
@@ -105,6 +105,20 @@ def _problem(p: Project) -> list[tuple[str, str]]:
                         f"{escape(step)} after run {problem.run_id} failed {when}: {escape(problem.message)}</span>")]
 
 
+# The run row shows this much of a failed run's message; the whole message is its tooltip.
+_ROW_MESSAGE_CHARS = 60
+
+
+def _outcome_cell(r: Run) -> str:
+    """The outcome, and for a run that did not succeed Databricks' reason: the message is text
+    from the workspace (a job's exception can carry anything), so it is escaped everywhere."""
+    if not r.message:
+        return f"<td>{escape(r.outcome)}</td>"
+    short = r.message if len(r.message) <= _ROW_MESSAGE_CHARS else r.message[:_ROW_MESSAGE_CHARS - 1] + "…"
+    return (f'<td class="outcome" title="{escape(r.message)}">{escape(r.outcome)}: '
+            f'<span class="why">{escape(short)}</span></td>')
+
+
 def project_page(page: ProjectPage) -> str:
     p = page.row.project
     tl = page.timeline
@@ -126,7 +140,7 @@ def project_page(page: ProjectPage) -> str:
             f"<td>{r.databricks_run_id}</td><td>{_phase(r.phase)}</td><td>{escape(cluster)}</td>"
             f"<td class=num>{duration(r.runtime_s)}</td>"
             f"<td class=num>{money(r.cost.total if r.cost else None, tl.currency)}</td><td>{met}</td>"
-            f"<td>{escape(r.outcome)}</td><td>{escape(', '.join(r.anomalies))}</td></tr>")
+            f"{_outcome_cell(r)}<td>{escape(', '.join(r.anomalies))}</td></tr>")
     body = (
         '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
         f"<h2>Timeline</h2>{legend_html()}<div class=chart>{timeline_svg(tl)}</div>"

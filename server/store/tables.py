@@ -95,6 +95,8 @@ class RunRow(SQLModel, table=True):
     phase: str = "learning"
     created_at_ms: int = _big()
     setup_s: float | None = None
+    # Databricks' state message of a run that did not succeed; "" otherwise and for older rows.
+    message: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class RunCostRow(SQLModel, table=True):
