@@ -194,8 +194,9 @@ def run_page(page: RunPage) -> str:
     gb = (lambda b: f"{b / 1e9:.2f} GB")  # noqa: E731 - a tiny local formatter
     facts = [("project", f'<a href="/projects/{page.project.id}">{escape(page.project.name)}</a>'),
              ("Databricks run", str(run.databricks_run_id)), ("cluster", escape(run.cluster_id)),
-             ("phase", _phase(run.phase)), ("outcome", escape(run.outcome)), ("runtime", duration(run.runtime_s)),
-             ("cluster setup", duration(run.setup_s)),
+             ("phase", _phase(run.phase)), ("outcome", escape(run.outcome)),
+             *([("why", escape(run.message))] if run.message else []),  # Databricks' words: escaped
+             ("runtime", duration(run.runtime_s)), ("cluster setup", duration(run.setup_s)),
              ("input", gb(run.input_bytes) if run.input_bytes is not None else "-"),
              ("anomalies", escape(", ".join(run.anomalies)) or "none"),
              ("applications", escape(", ".join(a.application_id for a in page.applications)) or "none"),

@@ -27,6 +27,11 @@ def test_a_failed_runs_message_is_shown_escaped_in_its_row(tmp_path: Path) -> No
                                          headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=10) as reply:
             page = reply.read().decode()
+        # The run's own page says why too, in full and escaped.
+        request = urllib.request.Request(f"{dashboard.url.rstrip('/')}/runs/{failed.id}",
+                                         headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            run_page = reply.read().decode()
     finally:
         dashboard.stop()
         store.close()
@@ -38,3 +43,6 @@ def test_a_failed_runs_message_is_shown_escaped_in_its_row(tmp_path: Path) -> No
     (shown,) = re.findall(r'<span class="why">(.*?)</span>', failed_row)
     assert unescape(shown) == HOSTILE[:59] + "…" and "failed: " in failed_row
     assert "<td>succeeded</td>" in ok_row and "title=" not in ok_row
+    assert "<script>" not in run_page
+    (why,) = re.findall(r"<dt>why</dt><dd>(.*?)</dd>", run_page)
+    assert unescape(why) == HOSTILE
