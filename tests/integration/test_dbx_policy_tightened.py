@@ -113,6 +113,7 @@ def test_a_tightened_policy_fails_the_run_at_start_and_the_plan_moves_inside_it(
     # planner (auto-apply on now) plans after it: the job moves inside the policy.
     (failed,) = collected
     assert (failed.outcome, failed.cluster_id, failed.anomalies) == ("failed", "", ("failure",))
+    assert failed.message == state["state"]["state_message"]  # why, in Databricks' words
     assert failed.cost is not None and failed.cost.total == 0.0 and failed.config is not None
     assert config_id_of(failed.config) == old_id
     update_settings(store, str(pid), {"auto_apply": True})
