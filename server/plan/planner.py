@@ -138,9 +138,11 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     current_refused = cluster_policy.refusals(
         project.current_spec, node_types=(current.node_type_id, current.driver_node_type_id)) \
         if cluster_policy is not None else {}
+    # The project's space before the policy, on the chosen driver: the rules a reason names are
+    # those that keep some of it out.
+    bounded = [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools)] \
+        if cluster_policy is not None else []
     if not any(c.allowed for c, _ in pairs.values()):
-        # The rules named are those that keep the project's whole space (before the policy) out.
-        bounded = project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools)
         raise FailedPrecondition(_no_room(project.name, cluster_policy, current_refused, bounded,
                                           project.current_spec, azure=pricing.cloud == "azure"))
     s = project.settings
@@ -162,9 +164,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     if cluster_policy is not None:
         rec = dataclasses.replace(rec, reason=_policy_reason(
             rec.reason, cluster_policy, pairs.values(), current, project.current_spec, azure=pricing.cloud == "azure",
-            space=[cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver,
-                                                        pools=pools)],
-            current_refused=current_refused))
+            space=bounded, current_refused=current_refused))
     if driver_choice is not None and (driver_choice.changed or driver_choice.blocked):
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
     if advice is not None and advice.changed:
@@ -219,7 +219,7 @@ def _policy_reason(reason: str, policy: ClusterPolicy, pairs: Iterable[tuple[Can
 
 
 def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str, str],
-             pairs: Iterable[tuple[Candidate, ClusterConfig]], spec: dict[str, Any], *, azure: bool) -> str:
+             space: list[ClusterConfig], spec: dict[str, Any], *, azure: bool) -> str:
     """Why no configuration can be planned (every candidate is observed only), and what to change.
 
     What to change comes before the rules, in few words: a kept problem is cut at
@@ -233,7 +233,7 @@ def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str,
     if current_refused:
         out += (f". The current configuration's runs would fail at start: "
                 f"{'; '.join(current_refused.values())}")
-    rules = policy.narrowing([cfg for _, cfg in pairs], spec, azure=azure)
+    rules = policy.narrowing(space, spec, azure=azure)
     return out + (f". The policy {'; '.join(rules)}" if rules else "")
 
 
