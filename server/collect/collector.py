@@ -15,13 +15,10 @@ Workspaces are polled one after the other, and one workspace's trouble never
 stops the others. A workspace that cannot be reached (no connection, or 5xx or
 429 past the gateway's retry deadline: `DatabricksUnavailable`) is left for the
 rest of the poll at its first failed call, not retried job by job, and its status
-becomes ``unreachable`` with the error. While it stays so it rests between tries,
-one poll interval after the first failure, then 2, 4, ... up to `BACKOFF_CAP_S`
-(on the injected clock), so healthy workspaces keep their cadence. Each try starts with one
-cheap call on a short retry budget (`DatabricksGateway.probe`), so a workspace still down costs
-the poll seconds, not a whole call's budget. A status set
-back meanwhile (``workspace add --replace`` sets ``ok``, as does a successful import)
-ends the rest at once; the first successful poll sets ``ok`` again.
+becomes ``unreachable`` with the error; it then rests between tries
+(`server.collect.health`). Each try starts with one cheap call on a short retry
+budget (`DatabricksGateway.probe`), so a workspace still down costs the poll
+seconds, not a whole call's budget.
 
 A workspace with auto-import on also has its new jobs imported (`server.collect.discovery`),
 in the same poll and after its runs are collected, so a resting workspace is not tried by
@@ -47,6 +44,7 @@ from server.collect.build import (
     with_pool_node_types,
 )
 from server.collect.discovery import AutoImport
+from server.collect.health import WorkspaceHealth
 from server.collect.run_parse import ClusterRun, cluster_runs, is_finished
 from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
 from server.costing.billing import BillSource, price_run
@@ -74,18 +72,6 @@ GatewayFor = Callable[[Workspace], DatabricksGateway]
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
 RECENT_RUNS = 10  # how far back a late application may find its run, per project
-# A workspace's status while it cannot be reached (``ok``, and ``error`` for a refused token, are the others).
-UNREACHABLE = "unreachable"
-BACKOFF_CAP_S = 1800.0  # the longest an unreachable workspace rests between tries
-
-
-@dataclasses.dataclass
-class _Resting:
-    """An unreachable workspace: how many polls in a row found it so, when to try it next."""
-
-    failures: int
-    retry_at: float  # monotonic s on the collector's clock
-
 
 class Collector:
     def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,
@@ -104,7 +90,7 @@ class Collector:
         self._lock = threading.Lock()
         self._waiting_apps: dict[str, float] = {}  # application id -> give up at (monotonic s)
         self._wake = threading.Event()
-        self._resting: dict[str, _Resting] = {}  # workspace name -> backoff; only the poll thread uses it
+        self._health = WorkspaceHealth(store, clock, poll_interval_s)
 
     # ------------------------------------------------------------ triggers
 
@@ -145,7 +131,7 @@ class Collector:
         """
         collected: list[Run] = []
         for workspace in self._store.workspaces.list():
-            if self._resting_now(workspace):
+            if self._health.resting_now(workspace):
                 continue
             try:
                 collected.extend(self._poll_workspace(workspace))
@@ -169,7 +155,7 @@ class Collector:
             self._store.workspaces.set_status(workspace.name, "error", str(err))
             log.error("workspace %s: %s", workspace.name, err)
             return collected
-        if workspace.name in self._resting and not self._answers_again(workspace, gateway):
+        if self._health.was_unreachable(workspace) and not self._answers_again(workspace, gateway):
             return collected
         if projects and not self._collect_jobs(workspace, gateway, by_job, collected):
             return collected  # the workspace's trouble is recorded; discovery would only meet it again
@@ -190,22 +176,9 @@ class Collector:
                 except DatabricksCallError as err:  # one job's trouble must not stop the others
                     log.warning("workspace %s job %s: %s", workspace.name, job_id, err)
 
-        if not self._reached(workspace, every_job):
+        if not self._health.reached(workspace, every_job):
             return False
-        self._answered(workspace)
-        return True
-
-    def _reached(self, workspace: Workspace, call: Callable[[], object]) -> bool:
-        """Make ``call``; False when it met the workspace's own trouble (its token refused, or it
-        cannot be reached), which is recorded on the workspace."""
-        try:
-            call()
-        except WorkspaceAuthError as err:
-            self._refused(workspace, err)
-            return False
-        except DatabricksUnavailable as err:
-            self._unreachable(workspace, err)
-            return False
+        self._health.answered(workspace)
         return True
 
     def _discover(self, workspace: Workspace, gateway: DatabricksGateway, *, answered: bool) -> None:
@@ -214,63 +187,18 @@ class Collector:
         assert discovery is not None
         try:
             # Its trouble rests the workspace as a failed collection does: one backoff for both.
-            reached = self._reached(workspace, lambda: discovery.run(workspace, gateway))
+            reached = self._health.reached(workspace, lambda: discovery.run(workspace, gateway))
         except Exception:  # discovery's bug must not stop collection: this poll's runs are stored already
             log.exception("workspace %s: auto-import failed; run collection goes on", workspace.name)
             return
         if reached and not answered:  # a workspace with no projects yet answered only here
-            self._answered(workspace)
+            self._health.answered(workspace)
 
     def _answers_again(self, workspace: Workspace, gateway: DatabricksGateway) -> bool:
         """A resting workspace's try: one cheap call on a short budget (`DatabricksGateway.probe`)
         before the real ones, so a workspace still down costs this poll seconds, not a call's full
         retry budget. False (its trouble recorded) when it still fails."""
-        return self._reached(workspace, gateway.probe)
-
-    def _refused(self, workspace: Workspace, err: WorkspaceAuthError) -> None:
-        self._reachable_again(workspace)
-        self._store.workspaces.set_status(workspace.name, "error", str(err))
-        log.error("workspace %s: %s", workspace.name, err)
-
-    def _answered(self, workspace: Workspace) -> None:
-        self._reachable_again(workspace)
-        if workspace.status != "ok":
-            self._store.workspaces.set_status(workspace.name, "ok")
-
-    # ------------------------------------------------------------ unreachable workspaces
-
-    def _resting_now(self, workspace: Workspace) -> bool:
-        """True while an unreachable workspace waits for its next try."""
-        resting = self._resting.get(workspace.name)
-        if resting is None:
-            return False
-        if workspace.status != UNREACHABLE:
-            # Set back by someone else (`workspace add --replace`, a successful import): try it now.
-            log.info("workspace %s: status is %s again; trying it now", workspace.name, workspace.status)
-            del self._resting[workspace.name]
-            return False
-        return self._clock.monotonic() < resting.retry_at
-
-    def _unreachable(self, workspace: Workspace, err: DatabricksUnavailable) -> None:
-        """Rest the workspace: 1, 2, 4, ... poll intervals (capped) after each failed poll in a row."""
-        failures = self._resting[workspace.name].failures + 1 if workspace.name in self._resting else 1
-        rest_s = min(BACKOFF_CAP_S, self._poll_interval_s * 2 ** min(failures - 1, 32))
-        self._resting[workspace.name] = _Resting(failures, self._clock.monotonic() + rest_s)
-        message = str(err)
-        if (workspace.status, workspace.last_error) != (UNREACHABLE, message):
-            self._store.workspaces.set_status(workspace.name, UNREACHABLE, message)
-        if failures == 1:  # once per change of state; later tries say so only at debug level
-            log.warning("workspace %s unreachable, skipped for this poll and tried again in %.0fs "
-                        "(then less often, up to every %.0fs): %s", workspace.name, rest_s, BACKOFF_CAP_S, err)
-        else:
-            log.debug("workspace %s still unreachable (%d polls in a row); next try in %.0fs",
-                      workspace.name, failures, rest_s)
-
-    def _reachable_again(self, workspace: Workspace) -> None:
-        resting = self._resting.pop(workspace.name, None)
-        if resting is not None or workspace.status == UNREACHABLE:
-            log.info("workspace %s reachable again%s", workspace.name,
-                     f" after {resting.failures} failed polls" if resting is not None else "")
+        return self._health.reached(workspace, gateway.probe)
 
     def _collect_job(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int,
                      group: list[Project]) -> list[Run]:

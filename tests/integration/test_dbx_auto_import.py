@@ -19,8 +19,8 @@ from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import aws_cluster
 from server.clock import FakeClock
 from server.collect import Collector
-from server.collect.collector import UNREACHABLE
 from server.collect.discovery import AutoImport
+from server.collect.health import UNREACHABLE
 from server.config import load_config
 from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksUnavailable
 from server.domain import ImportResult, ProjectSettings, Workspace

@@ -22,7 +22,7 @@ import pytest
 from sandbox.workspace import RunningWorkspace, start_workspace
 from server.clock import Clock, FakeClock, SystemClock
 from server.collect import Collector
-from server.collect.collector import BACKOFF_CAP_S, UNREACHABLE
+from server.collect.health import BACKOFF_CAP_S, UNREACHABLE
 from server.databricks import DatabricksGateway, DatabricksUnavailable, GatewayConfig
 from server.databricks.gateway import PROBE_BUDGET_S
 from server.domain import Project, Workspace

@@ -1,0 +1,104 @@
+"""Each workspace's health as the collector meets it: ``ok``, ``error`` (its token refused) or
+``unreachable`` (no connection, or 5xx or 429 past the gateway's retry deadline).
+
+An unreachable workspace rests between tries: one poll interval after the first failure, then 2,
+4, ... up to `BACKOFF_CAP_S` (on the injected clock), so healthy workspaces keep their cadence. A
+status set back meanwhile (``workspace add --replace`` sets ``ok``, as does a successful import)
+ends the rest at once; the first call that goes through sets ``ok`` again. Only the collector's
+poll thread uses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from server.clock import Clock
+from server.databricks import DatabricksUnavailable, WorkspaceAuthError
+from server.domain import Workspace
+from server.store import Store
+
+log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
+
+# A workspace's status while it cannot be reached (``ok``, and ``error`` for a refused token, are the others).
+UNREACHABLE = "unreachable"
+BACKOFF_CAP_S = 1800.0  # the longest an unreachable workspace rests between tries
+
+
+@dataclasses.dataclass
+class _Resting:
+    """An unreachable workspace: how many polls in a row found it so, when to try it next."""
+
+    failures: int
+    retry_at: float  # monotonic s on the collector's clock
+
+
+class WorkspaceHealth:
+    """Records what the collector's calls met on each workspace, and rests the unreachable ones."""
+
+    def __init__(self, store: Store, clock: Clock, poll_interval_s: float) -> None:
+        self._store = store
+        self._clock = clock
+        self._poll_interval_s = poll_interval_s
+        self._resting: dict[str, _Resting] = {}  # workspace name -> backoff
+
+    def resting_now(self, workspace: Workspace) -> bool:
+        """True while an unreachable workspace waits for its next try."""
+        resting = self._resting.get(workspace.name)
+        if resting is None:
+            return False
+        if workspace.status != UNREACHABLE:
+            # Set back by someone else (`workspace add --replace`, a successful import): try it now.
+            log.info("workspace %s: status is %s again; trying it now", workspace.name, workspace.status)
+            del self._resting[workspace.name]
+            return False
+        return self._clock.monotonic() < resting.retry_at
+
+    def was_unreachable(self, workspace: Workspace) -> bool:
+        """The workspace rested since its last failure: this poll is a try at it."""
+        return workspace.name in self._resting
+
+    def reached(self, workspace: Workspace, call: Callable[[], object]) -> bool:
+        """Make ``call``; False when it met the workspace's own trouble (its token refused, or it
+        cannot be reached), which is recorded on the workspace."""
+        try:
+            call()
+        except WorkspaceAuthError as err:
+            self.refused(workspace, err)
+            return False
+        except DatabricksUnavailable as err:
+            self.unreachable(workspace, err)
+            return False
+        return True
+
+    def refused(self, workspace: Workspace, err: WorkspaceAuthError) -> None:
+        self._reachable_again(workspace)
+        self._store.workspaces.set_status(workspace.name, "error", str(err))
+        log.error("workspace %s: %s", workspace.name, err)
+
+    def answered(self, workspace: Workspace) -> None:
+        self._reachable_again(workspace)
+        if workspace.status != "ok":
+            self._store.workspaces.set_status(workspace.name, "ok")
+
+    def unreachable(self, workspace: Workspace, err: DatabricksUnavailable) -> None:
+        """Rest the workspace: 1, 2, 4, ... poll intervals (capped) after each failed poll in a row."""
+        failures = self._resting[workspace.name].failures + 1 if workspace.name in self._resting else 1
+        rest_s = min(BACKOFF_CAP_S, self._poll_interval_s * 2 ** min(failures - 1, 32))
+        self._resting[workspace.name] = _Resting(failures, self._clock.monotonic() + rest_s)
+        message = str(err)
+        if (workspace.status, workspace.last_error) != (UNREACHABLE, message):
+            self._store.workspaces.set_status(workspace.name, UNREACHABLE, message)
+        if failures == 1:  # once per change of state; later tries say so only at debug level
+            log.warning("workspace %s unreachable, skipped for this poll and tried again in %.0fs "
+                        "(then less often, up to every %.0fs): %s", workspace.name, rest_s, BACKOFF_CAP_S, err)
+        else:
+            log.debug("workspace %s still unreachable (%d polls in a row); next try in %.0fs",
+                      workspace.name, failures, rest_s)
+
+    def _reachable_again(self, workspace: Workspace) -> None:
+        resting = self._resting.pop(workspace.name, None)
+        if resting is not None or workspace.status == UNREACHABLE:
+            log.info("workspace %s reachable again%s", workspace.name,
+                     f" after {resting.failures} failed polls" if resting is not None else "")
