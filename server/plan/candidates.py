@@ -164,7 +164,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                      pricing: Pricing, *, anchor: ClusterConfig | None = None,
                      tried: Iterable[ClusterConfig] = (), driver: str | None = None,
                      policy: ClusterPolicy | None = None,
-                     pool: PoolBacking | None = None) -> list[tuple[Candidate, ClusterConfig]]:
+                     pool: PoolBacking | None = None,
+                     current_refused: bool = False) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -178,9 +179,10 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     ``policy`` (the cluster's cluster policy, `server.plan.policy`) judges every configuration on
     the spec applying it over ``current``'s spec would write. A new configuration it refuses is left
     out. One the job ran on (current or tried) that it refuses stays, with ``allowed=False``: its
-    runs still teach the model, but it is never recommended. The current configuration is not
-    exempt: Databricks validates the policy again when a run's cluster starts, so once an admin
-    tightens the policy, keeping it makes every run fail at start.
+    runs still teach the model, but it is never recommended. The current configuration on its own
+    driver is refused only on Databricks' word (``current_refused``: a run failed the policy's
+    validation when its cluster was created, as happens once an admin tightens the policy), not on
+    Trimtab's reading of it, which must not move a job the service runs.
 
     ``pool`` (the cluster draws its nodes from an instance pool, `pool_backing`) leaves only the
     worker count or autoscale range to choose: every candidate has the pool's node type and driver
@@ -243,7 +245,12 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # The configuration the job runs on now, and every one it ran on, are always
     # candidates, bounds or not: their runs must be understood, and "keep it"
     # must stay an option.
-    for config in own_configs:
+    for i, config in enumerate(own_configs):
+        # The configuration the job runs on, on its own driver, is judged by Databricks, not by
+        # Trimtab's reading of the policy: refused only once a run failed its validation at start
+        # (``current_refused``). Its runs show it passes today, and a reading that differs from the
+        # service's must not move a healthy job. On another driver it is a change like any other.
+        kept = i == 0 and driver == driver_of(live) and not current_refused
         config = dataclasses.replace(config, driver_node_type_id=driver)  # priced like the others
         try:
             info = catalog.node_type(cloud, config.node_type_id)
@@ -252,7 +259,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         own = _priced(config, info, catalog, pricing)
         if own is None:
             continue
-        if not allowed(config):
+        if (i == 0 and current_refused) or not (kept or allowed(config)):
             # Observed only: what its runs taught stays in the model, and it is never run again.
             own = (dataclasses.replace(own[0], allowed=False), own[1])
         out.setdefault(own[0].config_id, own)
@@ -261,7 +268,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 
 def project_candidates(project: Project, workspace: Workspace, catalog: PriceCatalog, runs: Iterable[Run],
                        *, driver: str | None = None, policy: ClusterPolicy | None = None,
-                       pools: dict[str, dict] | None = None) -> list[tuple[Candidate, ClusterConfig]]:
+                       pools: dict[str, dict] | None = None,
+                       current_refused: bool = False) -> list[tuple[Candidate, ClusterConfig]]:
     """`build_candidates` for a stored project: bounds from the cluster it was imported with, its live
     cluster and every cluster of ``runs`` included, priced in its workspace, inside ``policy``, on the
     instance pool(s) its spec names (``pools``: their ``instance-pools/get`` answers by id)."""
@@ -269,7 +277,8 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
     anchor = project_anchor(project, pools)
     return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
                             anchor=anchor, tried=[on_pool(r.config, current) for r in runs if r.config is not None],
-                            driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools))
+                            driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
+                            current_refused=current_refused)
 
 
 def project_anchor(project: Project, pools: dict[str, dict] | None = None) -> ClusterConfig | None:

@@ -133,11 +133,13 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy, space=space,
                                 spec=project.current_spec, azure=pricing.cloud == "azure")
     driver = driver_choice.option.node_type if driver_choice else None
+    # Databricks' word that the policy now refuses the configuration the job runs on.
+    refused_at_start = _refused_at_start(runs, current) if cluster_policy is not None else ""
     pairs = by_id(project_candidates(project, workspace, catalog, runs, driver=driver, policy=cluster_policy,
-                                     pools=pools))
-    current_refused = cluster_policy.refusals(
-        project.current_spec, node_types=(current.node_type_id, current.driver_node_type_id)) \
-        if cluster_policy is not None else {}
+                                     pools=pools, current_refused=bool(refused_at_start)))
+    current_refused = (cluster_policy.refusals(project.current_spec, node_types=(
+        current.node_type_id, current.driver_node_type_id)) or {"": refused_at_start}) \
+        if cluster_policy is not None and refused_at_start else {}
     # The project's space before the policy, on the chosen driver: the rules a reason names are
     # those that keep some of it out.
     bounded = [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools)] \
@@ -216,6 +218,19 @@ def _policy_reason(reason: str, policy: ClusterPolicy, pairs: Iterable[tuple[Can
         return (f"{reason}; the {policy.label} allows no other configuration within the project's bounds{named}, "
                 "so the current one is kept")
     return f"{reason}; kept inside the {policy.label}: it {', '.join(rules)}" if rules else reason
+
+
+# How Databricks words a job cluster its policy refuses when the run creates it.
+VALIDATION_FAILED = "Cluster validation error"
+
+
+def _refused_at_start(runs: list[Run], current: ClusterConfig) -> str:
+    """Databricks' message when the project's latest run failed its policy's validation at start on
+    the configuration the job runs on; "" otherwise (then that configuration stays a candidate)."""
+    last = runs[-1] if runs else None
+    if last is None or last.outcome != "failed" or VALIDATION_FAILED not in last.message or last.config is None:
+        return ""
+    return last.message if config_id_of(last.config) == config_id_of(current) else ""
 
 
 def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str, str],

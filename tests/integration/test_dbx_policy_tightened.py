@@ -140,14 +140,21 @@ def test_a_tightened_policy_fails_the_run_at_start_and_the_plan_moves_inside_it(
     assert run.outcome == "succeeded" and run.config is not None
     assert run.config.num_workers == rec.config.num_workers
 
-    # Tightened again, to node types outside the project's bounds: nothing can be planned, and the
-    # project keeps the failure, saying what to change.
+    # Tightened again, to node types outside the project's bounds. Trimtab's reading of the policy
+    # alone does not move a job the service runs: the plan after the last good run keeps it.
     admin_post(emulator, "policies/clusters/edit", {"policy_id": policy_id, "name": "etl", "definition": json.dumps(
         {"node_type_id": {"type": "allowlist", "values": ["i3.xlarge"]}})})
     clock.advance(POLICY_TTL_S)
-    planner(run)  # the collector's call: kept, not raised
+    kept = planner.after_run(run)
+    assert kept is not None and config_id_of(kept.config) == config_id_of(run.config)
+    assert store.projects.get(pid).problem is None
+    # Databricks' word: the next run fails at start, and then nothing can be planned; the project
+    # keeps the failure, saying what to change.
+    state, (refused,) = _run_and_collect(store, secrets, emulator, gateway, job_id)
+    assert refused.outcome == "failed" and "Cluster validation error" in refused.message
+    planner(refused)  # the collector's call: kept, not raised
     problem = store.projects.get(pid).problem
-    assert problem is not None and (problem.step, problem.run_id) == ("plan", run.id)
+    assert problem is not None and (problem.step, problem.run_id) == ("plan", refused.id)
     assert problem.message.startswith(f"FailedPrecondition: project {store.projects.get(pid).name}: no "
                                       "configuration within its bounds is inside the cluster policy \"etl\"")
     # Cut at the kept problem's length, what to change is all there.

@@ -130,13 +130,17 @@ def test_candidates_stay_inside_the_policy_and_the_refused_ones_the_job_ran_on_a
     ids = {c.config_id for c, _ in pairs}
     current_id = config_id_of(current)
     inside = {c.config_id for c, cfg in pairs if policy.allows_config(cfg, current.spec, azure=False)}
-    # The configurations the job ran on stay, observed only (their runs teach the model), current
-    # included: the policy refuses it, so a run on it would fail at start. Every other one is inside.
+    # The configurations the job ran on stay, observed only (their runs teach the model); the current
+    # one stays a candidate until Databricks refuses it (a run failed the policy's validation at
+    # start). Every other one is inside.
     assert ids - inside == {current_id, config_id_of(tried)}
-    assert {c.config_id for c, _ in pairs if not c.allowed} == {current_id, config_id_of(tried)}
-    assert {c.instance_type for c, _ in pairs if c.allowed} == {"m5.xlarge", "m5.2xlarge"}
-    assert max(c.nodes for c, _ in pairs if c.allowed) == 8
+    assert {c.config_id for c, _ in pairs if not c.allowed} == {config_id_of(tried)}
+    assert {c.instance_type for c, _ in pairs if c.allowed} == {"m5.xlarge", "m5.2xlarge", "r5.2xlarge"}
+    assert max(c.nodes for c, _ in pairs if c.allowed and c.config_id != current_id) == 8
     assert not any(c.spot for c, _ in pairs)
+    refused = build_candidates(current, settings, catalog, PRICING, tried=[tried], policy=policy,
+                               current_refused=True)
+    assert {c.config_id for c, _ in refused if not c.allowed} == {current_id, config_id_of(tried)}
 
 
 def test_driver_options_leave_out_the_driver_types_the_policy_refuses() -> None:

@@ -44,6 +44,15 @@ def _project_with_runs(store: Store, runs: int = 3, learning_budget: int = 4) ->
     return pid
 
 
+def _refused_at_start(store: Store, pid: int) -> None:
+    """The run Databricks failed at start: the policy now refuses the job's configuration."""
+    n = len(store.runs.history(pid)) + 1
+    store.runs.add(Run(project_id=pid, databricks_run_id=n, start_ms=n * 86_400_000, end_ms=n * 86_400_000 + 200,
+                       runtime_s=0.2, outcome="failed", anomalies=("failure",), config=config_from_spec(SPEC),
+                       message="Cluster validation error: Validation failed for num_workers, the value must be "
+                               'at most 4 (is "6")'))
+
+
 def _policy(definition: dict[str, object]) -> dict[str, str]:
     return {"policy_id": "E0000000000001", "name": "etl", "definition": json.dumps(definition)}
 
@@ -51,6 +60,7 @@ def _policy(definition: dict[str, object]) -> dict[str, str]:
 def test_a_policy_that_now_refuses_the_current_configuration_moves_the_plan_inside_it(store: Store) -> None:
     pid = _project_with_runs(store)
     policy = _policy({"num_workers": {"type": "range", "maxValue": 4}})
+    _refused_at_start(store, pid)
     for _ in range(3):  # learning picks differ from plan to plan: each is inside the policy
         rec = plan_project(store, pid, load_catalog(), policy=policy)
         assert rec is not None
@@ -67,6 +77,7 @@ def test_a_policy_that_allows_no_configuration_fails_the_plan_with_what_to_chang
     pid = _project_with_runs(store)
     policy = _policy({"node_type_id": {"type": "allowlist", "values": ["p3.2xlarge"]},
                       "num_workers": {"type": "range", "maxValue": 4}})
+    _refused_at_start(store, pid)
     with pytest.raises(FailedPrecondition) as err:
         plan_project(store, pid, load_catalog(), policy=policy)
     message = str(err.value)
@@ -78,3 +89,13 @@ def test_a_policy_that_allows_no_configuration_fails_the_plan_with_what_to_chang
         "(this configuration: m5.2xlarge); caps num_workers at 4 (this configuration: 6)" in message
     assert store.recommendations.pending(pid) is None
 
+
+
+def test_without_databricks_word_the_current_configuration_stays_a_candidate(store: Store) -> None:
+    # Trimtab's reading of a policy may differ from the service's (isOptional, defaults): the
+    # configuration the job runs on is refused only once a run failed the policy's validation.
+    pid = _project_with_runs(store)
+    policy = _policy({"node_type_id": {"type": "allowlist", "values": ["p3.2xlarge"]}})
+    rec = plan_project(store, pid, load_catalog(), policy=policy)
+    assert rec is not None and config_id_of(rec.config) == "m5.2xlargex6"
+    assert "now refuses" not in rec.reason and "allows no other configuration" in rec.reason
