@@ -96,9 +96,17 @@ class AutoImport:
             try:
                 # One job per import: a job Databricks refuses to update must not hold up the next one.
                 result = self._import_jobs(workspace.name, [job_id])
-            except (WorkspaceAuthError, DatabricksUnavailable):
+            except DatabricksUnavailable:
                 self._failed[workspace.name].add(job_id)
                 raise
+            except WorkspaceAuthError as err:
+                # A 403 may be this job's alone: the token lists jobs it cannot edit. Only a token the
+                # workspace refuses outright is the workspace's trouble.
+                gateway.check_token()  # raises WorkspaceAuthError when it is
+                kept[job_id] = fingerprint  # judged again once the job (or its permissions) changes
+                log.warning("workspace %s: job %d not auto-imported: %s (the token may not edit it; tried "
+                            "again when the job changes)", workspace.name, job_id, err)
+                continue
             except Exception as err:  # any one job's failure: logged, and that job tried next pass
                 self._failed[workspace.name].add(job_id)
                 log.warning("workspace %s: auto-import of job %d failed (tried again next pass): %s",

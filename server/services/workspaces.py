@@ -306,7 +306,15 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
         out.append((project, new_spec, diff, created))
     if update and not dry_run:
         # One update for the whole job: all its clusters are onboarded together or not at all.
-        gateway.update_job(int(job["job_id"]), update)
+        try:
+            gateway.update_job(int(job["job_id"]), update)
+        except Exception:
+            # Not onboarded (e.g. a 403: the token may view the job, not edit it): the projects
+            # this import created would stand for clusters Trimtab never reaches.
+            for project, _, _, created in out:
+                if created and project.id is not None:
+                    store.projects.remove_unused(project.id)
+            raise
         _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _ in out])
     result = []
     schedule = job_schedule(settings)  # as the job has it now: changed, paused or removed since

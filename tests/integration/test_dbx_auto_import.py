@@ -22,7 +22,12 @@ from server.collect import Collector
 from server.collect.discovery import AutoImport
 from server.collect.health import UNREACHABLE
 from server.config import load_config
-from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksUnavailable
+from server.databricks import (
+    DatabricksCallError,
+    DatabricksGateway,
+    DatabricksUnavailable,
+    WorkspaceAuthError,
+)
 from server.domain import ImportResult, ProjectSettings, Workspace
 from server.onboard import PROJECT_TAG, AgentWiring, init_script_info
 from server.services import workspaces
@@ -289,3 +294,31 @@ def test_a_standard_access_job_waiting_for_the_allowlist_is_imported_once_the_sc
     clock.advance(INTERVAL_S)
     collector.poll_once()
     assert len(_projects_of(store, job_id)) == 1
+
+
+def test_a_job_the_token_may_not_edit_is_skipped_and_the_workspace_stays_ok(
+        store: Store, clock: FakeClock, collector: Collector, auto: Workspace, gateway: DatabricksGateway,
+        judged: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    # jobs/list shows jobs the token can only view; editing one is a 403 for that job alone.
+    collector.poll_once()
+    locked = gateway.create_job(_job("someone-elses", aws_cluster("m5d.xlarge", 2)))
+    mine = gateway.create_job(_job("mine", aws_cluster("m5d.xlarge", 2)))
+    real_update = DatabricksGateway.update_job
+
+    def update_job(self: DatabricksGateway, job_id: int, new_settings: dict[str, Any]) -> None:
+        if job_id == locked:
+            raise WorkspaceAuthError(f"POST /api/2.2/jobs/update: 403 PERMISSION_DENIED: no CAN_MANAGE on job {job_id}")
+        real_update(self, job_id, new_settings)
+
+    monkeypatch.setattr(DatabricksGateway, "update_job", update_job)
+    judged.clear()
+    clock.advance(INTERVAL_S)
+    collector.poll_once()
+    assert sorted(judged) == sorted([locked, mine])
+    assert _projects_of(store, locked) == [] and len(_projects_of(store, mine)) == 1
+    assert store.workspaces.get("sbx").status == "ok"
+    # Not tried again while the job is unchanged: no jobs/update every 15 minutes.
+    judged.clear()
+    clock.advance(INTERVAL_S)
+    collector.poll_once()
+    assert judged == []

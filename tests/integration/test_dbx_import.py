@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sandbox.workspace import RunningWorkspace
-from server.databricks import DatabricksGateway
-from server.domain import Workspace
-from server.errors import FailedPrecondition
+from server.databricks import DatabricksGateway, WorkspaceAuthError
+from server.domain import Project, Run, Workspace
+from server.errors import AlreadyExists, FailedPrecondition
 from server.onboard import PROJECT_TAG, REASON_EXISTING
 from server.services import workspaces
 from server.services.secrets import SecretBox
@@ -150,3 +150,28 @@ def test_import_keeps_the_job_schedule_and_a_new_import_follows_its_changes(
     # The same project all along, onboarded once.
     assert store.projects.get_by_key("sbx", job_id, "main").id == project_id
     assert len([p for p in store.projects.list() if p.job_id == job_id]) == 1
+
+
+def test_a_job_databricks_will_not_let_the_token_edit_leaves_no_project_behind(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The project is stored before the job update (its id goes into the cluster's tag); a refused
+    # update must not leave it standing for a cluster Trimtab never reached.
+    def refused(self: DatabricksGateway, job_id: int, new_settings: dict) -> None:
+        raise WorkspaceAuthError(f"POST /api/2.2/jobs/update: 403 PERMISSION_DENIED: no CAN_MANAGE on job {job_id}")
+
+    monkeypatch.setattr(DatabricksGateway, "update_job", refused)
+    with pytest.raises(WorkspaceAuthError):
+        workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    assert store.projects.list() == []
+    monkeypatch.undo()
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
+    assert imported.created and [p.job_id for p in store.projects.list()] == [job_ids[0]]
+
+
+def test_a_project_with_history_is_never_removed(store: Store) -> None:
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main"))
+    store.runs.add(Run(project_id=int(project.id or 0), databricks_run_id=1))
+    with pytest.raises(AlreadyExists, match="has runs"):
+        store.projects.remove_unused(int(project.id or 0))
+    assert store.projects.get(int(project.id or 0)).job_id == 1

@@ -10,7 +10,7 @@ from server.domain import Project, ProjectSettings
 from server.errors import AlreadyExists, NotFound
 from server.store import convert
 from server.store.repos.base import Repository
-from server.store.tables import ProjectRow
+from server.store.tables import ProjectRow, RecommendationRow, RunRow
 
 T = ProjectRow.__table__  # type: ignore[attr-defined]
 
@@ -26,6 +26,17 @@ class ProjectRepository(Repository):
             new_id = conn.execute(T.insert().values(**convert.project_values(project))
                                   .returning(T.c.id)).scalar_one()
         return dataclasses.replace(project, id=new_id)
+
+    def remove_unused(self, project_id: int) -> None:
+        """Delete a project nothing refers to yet (no run, no recommendation): one an import created
+        and could not onboard. A project with history is never deleted (detach keeps it)."""
+        with self._write() as conn:
+            for row in (RunRow, RecommendationRow):
+                table = row.__table__  # type: ignore[attr-defined]
+                if conn.execute(sa.select(table.c.project_id).where(table.c.project_id == project_id)
+                                .limit(1)).first() is not None:
+                    raise AlreadyExists(f"project {project_id} has {table.name}: not removed")
+            conn.execute(T.delete().where(T.c.id == project_id))
 
     def get(self, project_id: int) -> Project:
         with self._read() as conn:
