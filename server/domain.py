@@ -550,6 +550,9 @@ class SkippedJob:
     job_id: int
     job_name: str = ""
     reason: str = ""
+    # Skipped only over the metastore's INIT_SCRIPT allowlist: an admin allowlisting Trimtab's
+    # script changes the answer while the job stays as it is.
+    allowlist_bound: bool = False
 
 
 @dataclass(frozen=True)

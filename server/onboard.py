@@ -272,6 +272,9 @@ class JobQualification:
     # A standard-access cluster was left out only because the allowlist was not read yet: import
     # reads it (once) and qualifies the job again.
     needs_allowlist: bool = False
+    # A standard-access cluster was left out only over the allowlist (not on it, or it could not be
+    # read): allowlisting Trimtab's script changes that without any change to the job.
+    allowlist_bound: bool = False
 
     @property
     def skipped_reason(self) -> str | None:
@@ -292,7 +295,7 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None) -> Job
     shared = {e.get("job_cluster_key"): e.get("new_cluster") for e in settings.get("job_clusters") or []}
     clusters: dict[str, ClusterTarget] = {}
     notes: list[str] = []
-    needs_allowlist = False
+    needs_allowlist = allowlist_bound = False
     for task in settings.get("tasks") or []:
         task_key = str(task.get("task_key", "?"))
         if task.get("job_cluster_key"):
@@ -325,12 +328,12 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None) -> Job
             why = standard_access_problem(target.spec, access)
             if why is not None:
                 del clusters[key]
-                needs_allowlist = needs_allowlist or (
-                    not access.allowlist_known
-                    and standard_access_problem(target.spec, _assume_allowlisted(access)) is None)
+                only_the_allowlist = standard_access_problem(target.spec, _assume_allowlisted(access)) is None
+                needs_allowlist = needs_allowlist or (only_the_allowlist and not access.allowlist_known)
+                allowlist_bound = allowlist_bound or only_the_allowlist
                 notes.append(f"cluster {key!r} " + REASON_STANDARD_ACCESS.format(
                     mode=access_mode_label(target.spec), why=why))
-    return JobQualification(job_id, name, list(clusters.values()), notes, needs_allowlist)
+    return JobQualification(job_id, name, list(clusters.values()), notes, needs_allowlist, allowlist_bound)
 
 
 def _assume_allowlisted(access: StandardAccess) -> StandardAccess:

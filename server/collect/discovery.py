@@ -115,7 +115,7 @@ class AutoImport:
             for item in result.skipped:
                 # A standard-access cluster skipped over the metastore's INIT_SCRIPT allowlist is
                 # judged again each pass: an admin allowlisting the script changes nothing in the job.
-                if "allowlist" not in item.reason:
+                if not item.allowlist_bound:
                     kept[item.job_id] = fingerprint
                 log.debug("workspace %s: job %d (%s) not auto-imported: %s", workspace.name, item.job_id,
                           item.job_name, item.reason)

@@ -247,7 +247,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 access = read_init_script_allowlist(gateway, access)
                 found = qualify(job, access)
             if found.skipped_reason is not None:
-                skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason))
+                skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
                 continue
             if not dry_run and not agent_ready:
                 _prepare_agent(store, gateway, ws, wiring)

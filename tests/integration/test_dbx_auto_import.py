@@ -322,3 +322,18 @@ def test_a_job_the_token_may_not_edit_is_skipped_and_the_workspace_stays_ok(
     clock.advance(INTERVAL_S)
     collector.poll_once()
     assert judged == []
+
+
+def test_a_standard_access_job_no_allowlist_can_help_is_judged_once(
+        store: Store, clock: FakeClock, collector: Collector, auto: Workspace, gateway: DatabricksGateway,
+        judged: list[int]) -> None:
+    # The wiring's init script is on DBFS, which standard access never runs: only a setting or the
+    # job changing could change the answer, so it is not judged again each pass.
+    collector.poll_once()
+    spec = {**aws_cluster("m5d.xlarge", 2), "spark_version": "15.4.x-scala2.12", "data_security_mode": "USER_ISOLATION"}
+    job_id = gateway.create_job(_job("standard-etl", spec))
+    judged.clear()
+    for _ in range(3):
+        clock.advance(INTERVAL_S)
+        collector.poll_once()
+    assert judged == [job_id] and _projects_of(store, job_id) == []

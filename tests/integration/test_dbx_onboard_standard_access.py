@@ -240,3 +240,11 @@ def test_access_mode_auto_on_a_standard_runtime_is_onboarded_like_standard_once_
     access = StandardAccess(init_script=ON_VOLUME, allowlist=COVERING)
     found = qualify(_job(_standard(mode="DATA_SECURITY_MODE_AUTO")), access)
     assert [c.cluster_key for c in found.clusters] == ["main"]
+
+
+def test_a_skip_the_allowlist_alone_decides_is_marked_so() -> None:
+    job = _job(_standard())
+    assert qualify(job, StandardAccess(init_script=ON_VOLUME, allowlist=())).allowlist_bound
+    assert qualify(job, StandardAccess(init_script=ON_VOLUME, allowlist_error="403")).allowlist_bound
+    assert not qualify(job).allowlist_bound  # the default workspace-file script: no allowlist helps
+    assert not qualify(_job(_standard("19.0.x-scala2.13")), StandardAccess(init_script=ON_VOLUME)).allowlist_bound
