@@ -160,6 +160,8 @@ class Collector:
         if projects and not self._collect_jobs(workspace, gateway, by_job, collected):
             return collected  # the workspace's trouble is recorded; discovery would only meet it again
         if discover:
+            if projects:  # collection may have set its status: discovery's trouble is judged on the fresh one
+                workspace = self._store.workspaces.get(workspace.name)
             self._discover(workspace, gateway, answered=bool(projects))
         return collected
 

@@ -337,3 +337,23 @@ def test_a_standard_access_job_no_allowlist_can_help_is_judged_once(
         clock.advance(INTERVAL_S)
         collector.poll_once()
     assert judged == [job_id] and _projects_of(store, job_id) == []
+
+
+def test_discovery_failing_right_after_a_workspace_came_back_rests_it_again(
+        store: Store, clock: FakeClock, collector: Collector, auto: Workspace,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its status is judged on the store as collection left it, not as the poll started: here the
+    # same error as before it came back must still be written.
+    down = DatabricksUnavailable("GET /api/2.2/jobs/list: cannot reach the host")
+
+    def failing(self: DatabricksGateway, *args: Any, **kwargs: Any) -> Any:
+        raise down
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DatabricksGateway, "get_job", failing)
+        collector.poll_once()
+    assert (store.workspaces.get("sbx").status, store.workspaces.get("sbx").last_error) == (UNREACHABLE, str(down))
+    monkeypatch.setattr(DatabricksGateway, "list_jobs", failing)
+    clock.advance(INTERVAL_S)  # past its rest, and a discovery pass is due
+    collector.poll_once()  # the probe and collection go through; discovery fails as before
+    assert store.workspaces.get("sbx").status == UNREACHABLE
