@@ -27,19 +27,21 @@ def _history(job: Job, cands: list[Candidate], ids: list[str], seed: int = 3) ->
 JOB = Job(fixed_s=60.0, work_core_s=40000.0, coord_s=4.0, mem_penalty=0.15, noise=0.03)
 
 
-def test_an_observed_only_configuration_teaches_its_neighbours_exactly_as_an_allowed_one() -> None:
+def test_an_observed_only_configuration_teaches_the_decision_exactly_as_an_allowed_one() -> None:
     cands = grid()
     history = _history(JOB, cands, ["8xm.2x"] * 4)
     settings = Settings(sla_s=3000.0)
-    free = forecast(cands, history, settings, seed=11)
-    observed = forecast(_barred(cands, "8xm.2x"), history, settings, seed=11)
-    # Same posterior: every candidate's prediction is the same number, the refused one's included.
-    assert [f.predicted_runtime_s for f in observed] == [f.predicted_runtime_s for f in free]
-    assert [f.runtime_interval_s for f in observed] == [f.runtime_interval_s for f in free]
-    assert [f.p_meet_sla for f in observed] == [f.p_meet_sla for f in free]
-    # And the runs did teach: its neighbour's prediction is near the truth, not the prior's guess.
-    near = next(f for f in observed if f.candidate.config_id == "8xc.2x")
-    assert near.predicted_runtime_s == pytest.approx(JOB.mean_runtime(near.candidate), rel=0.25)
+    decision = decide(_barred(cands, "8xm.2x"), history, settings, seed=11)
+    assert decision.candidate.config_id != "8xm.2x"
+    # The decision's prediction is the full posterior's, refused runs included ...
+    full = {f.candidate.config_id: f for f in forecast(cands, history, settings, seed=11)}
+    assert decision.predicted_runtime_s == full[decision.candidate.config_id].predicted_runtime_s
+    # ... and those runs did teach: without them the same candidate is predicted otherwise.
+    other = _history(JOB, cands, ["2xc.2x"])
+    without = {f.candidate.config_id: f for f in forecast(cands, other, settings, seed=11)}
+    assert without[decision.candidate.config_id].predicted_runtime_s != pytest.approx(
+        decision.predicted_runtime_s, rel=0.02)
+    assert decision.predicted_runtime_s == pytest.approx(JOB.mean_runtime(decision.candidate), rel=0.25)
 
 
 @pytest.mark.parametrize("auto_apply", [True, False])
