@@ -80,7 +80,7 @@ class ServerConfig:
         "TRIMTAB_TOKEN_REVOCATION_CHECK_SECONDS", "at most this long until a revoked token is refused"))
     init_script: str = field(default="/Shared/trimtab/trimtab-init.sh", metadata=_meta(
         "TRIMTAB_INIT_SCRIPT", "where onboarded clusters find Trimtab's init script: a workspace path, a "
-        "/Volumes/<catalog>/<schema>/<volume>/... path (import uploads to both; standard access mode needs a "
+        "/Volumes/<catalog>/<schema>/<volume>/... path (import uploads to a workspace, DBFS or volume location; standard access mode needs a "
         "volume or cloud path on the metastore's INIT_SCRIPT allowlist), or a dbfs:/, s3://, abfss://, gs:// "
         "URI (cloud URIs are not uploaded)"))
 

@@ -204,8 +204,14 @@ class _ClosedLoop:
         from server.onboard import AgentWiring, init_script_info
         from server.services import workspaces
 
-        workspaces.configure(wiring=AgentWiring(server_address=config.advertise or bound,
-                                                init_script=init_script_info(config.init_script)), clock=clock)
+        script = init_script_info(config.init_script)
+        if "dbfs" in script:
+            # Accepted for workspaces that still run them, but Databricks has ended DBFS init scripts
+            # (end of life): where they no longer run, onboarded clusters would not start the agent.
+            log.warning("TRIMTAB_INIT_SCRIPT %s is on DBFS: Databricks has ended init scripts on DBFS; use a "
+                        "workspace path or a /Volumes path", config.init_script)
+        workspaces.configure(wiring=AgentWiring(server_address=config.advertise or bound, init_script=script),
+                             clock=clock)
         if not config.collect:
             return None
         from server.collect.running import start_collector
