@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, admin_call, format_duration, message_dict, print_json, print_table
-from server.render.fmt import driver_use
+from server.render.fmt import cut, driver_use
 
 
 def when(ms: int) -> str:
@@ -47,8 +47,7 @@ def outcome_cell(outcome: str, message: str, width: int = OUTCOME_WIDTH) -> str:
     """The outcome, followed by as much of Databricks' reason as fits in ``width`` characters."""
     if not message:
         return outcome
-    text = f"{outcome}: {' '.join(message.split())}"
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return cut(f"{outcome}: {message}", width)
 
 
 @click.group(name="run")

@@ -17,6 +17,7 @@ from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.domain import Application, Executor, Project, Run, Stage
 from server.onboard import RECOMMENDATION_TAG
+from server.render.fmt import cut
 from server.spec import config_from_spec, pool_fields, spec_drift
 
 # Input this much larger than the recent median is "data growth": runtime and
@@ -41,27 +42,12 @@ _DRIVER_FAILURE_MARKERS = (
 MESSAGE_CHARS = 500
 
 
-def cut_on_word(text: str, limit: int) -> str:
-    """``text`` on one line, cut to at most ``limit`` characters on a word boundary, ending with "…"
-    when cut (a limit below 2 still gets the ellipsis alone)."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    head = flat[:max(limit - 1, 0)]
-    space = head.rfind(" ")
-    # Cut on the last word only when that keeps most of the room: one long token (a class name,
-    # a path) would otherwise leave almost nothing.
-    if space > limit // 2:
-        head = head[:space]
-    return head.rstrip(" ,;:") + "…"
-
-
 def run_message(piece: ClusterRun) -> str:
     """Databricks' words on why this piece did not succeed; "" for a succeeded one (its message,
     like "Task succeeded", is noise)."""
     if piece.outcome == "succeeded":
         return ""
-    return cut_on_word(piece.state_message, MESSAGE_CHARS)
+    return cut(piece.state_message, MESSAGE_CHARS, on_word=True)
 
 
 def driver_died(piece: ClusterRun, timeline: ClusterTimeline) -> bool:

@@ -8,8 +8,8 @@ from html import escape
 
 from server.dashboard.views import ProjectPage, ProjectRow, RunPage
 from server.domain import CostBreakdown, Project, Run
+from server.render.fmt import cut, duration, money, percent
 from server.render.fmt import driver_use as fmt_driver_use
-from server.render.fmt import duration, money, percent
 from server.render.html import STYLE
 from server.render.svg import legend_html, timeline_svg
 
@@ -114,7 +114,7 @@ def _outcome_cell(r: Run) -> str:
     from the workspace (a job's exception can carry anything), so it is escaped everywhere."""
     if not r.message:
         return f"<td>{escape(r.outcome)}</td>"
-    short = r.message if len(r.message) <= _ROW_MESSAGE_CHARS else r.message[:_ROW_MESSAGE_CHARS - 1] + "…"
+    short = cut(r.message, _ROW_MESSAGE_CHARS)
     return (f'<td class="outcome" title="{escape(r.message)}">{escape(r.outcome)}: '
             f'<span class="why">{escape(short)}</span></td>')
 

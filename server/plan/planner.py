@@ -44,6 +44,7 @@ from server.plan.observe import observation
 from server.plan.policy import ClusterPolicy
 from server.plan.prior import ProjectPriors
 from server.plan.storage import advise, disk_use
+from server.render.fmt import cut
 from server.spec import config_from_spec, pool_fields, pool_ids, single_node
 from server.store import Store
 
@@ -415,8 +416,5 @@ class Planner:
 
 def problem_message(err: BaseException) -> str:
     """One line for a kept problem: the error's type and message, whitespace folded, truncated."""
-    text = " ".join(str(err).split())
-    line = f"{type(err).__name__}: {text}" if text else type(err).__name__
-    if len(line) > PROBLEM_MESSAGE_CHARS:
-        line = line[:PROBLEM_MESSAGE_CHARS - 1].rstrip() + "…"
-    return line
+    text = str(err)
+    return cut(f"{type(err).__name__}: {text}" if text.strip() else type(err).__name__, PROBLEM_MESSAGE_CHARS)

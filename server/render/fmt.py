@@ -14,6 +14,20 @@ SETUP_COLOR = "#64748b"
 SETUP_OPACITY = 0.35
 
 
+def cut(text: str, limit: int, *, on_word: bool = False) -> str:
+    """``text`` on one line (whitespace folded), at most ``limit`` characters, ending with "…" when
+    cut. ``on_word`` cuts at the last space when that keeps more than half the room (one long
+    token, a class name or a path, would otherwise leave almost nothing)."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    head = flat[:max(limit - 1, 0)]
+    space = head.rfind(" ")
+    if on_word and space > limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:") + "…"
+
+
 def duration(seconds: float | None) -> str:
     """``95`` -> ``1m35s``; ``4000`` -> ``1h06m``."""
     if seconds is None:

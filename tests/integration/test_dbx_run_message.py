@@ -12,12 +12,13 @@ import pytest
 from sandbox.workspace import RunningWorkspace
 from server.clock import SystemClock
 from server.collect import Collector
-from server.collect.build import MESSAGE_CHARS, AgentData, Expected, build_run, cut_on_word
+from server.collect.build import MESSAGE_CHARS, AgentData, Expected, build_run
 from server.collect.run_parse import ClusterRun, cluster_runs
 from server.collect.usage import ClusterTimeline
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import Project, Workspace
+from server.render.fmt import cut
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
@@ -69,8 +70,9 @@ def test_a_long_message_is_cut_on_a_word_with_an_ellipsis() -> None:
     kept = _build(_piece("failed", spark))
     assert len(kept) <= MESSAGE_CHARS and kept.endswith("lost…") and kept.startswith(spark[:60])
     # One long token is cut inside it rather than dropped whole.
-    assert cut_on_word("x" * 30, 10) == "x" * 9 + "…"
-    assert cut_on_word("short enough", 12) == "short enough"
+    assert cut("x" * 30, 10, on_word=True) == "x" * 9 + "…"
+    assert cut("short enough", 12, on_word=True) == "short enough"
+    assert cut("a b c d e f g h", 8) == "a b c d…" and cut("a b c d e f g h", 8, on_word=True) == "a b c…"
 
 
 def test_a_run_whose_init_script_fails_is_collected_with_why_and_shown_by_the_cli(
