@@ -146,14 +146,17 @@ class DatabricksGateway:
     # ------------------------------------------------------------ transport
 
     def _do(self, method: str, path: str, *, query: dict[str, Any] | None = None,
-            body: dict[str, Any] | None = None, retry_5xx: bool = True) -> dict[str, Any]:
-        """One call, with 5xx retries (unless the call is not idempotent) and our error types."""
+            body: dict[str, Any] | None = None, data: bytes | None = None,
+            retry_5xx: bool = True) -> dict[str, Any]:
+        """One call, with 5xx retries (unless the call is not idempotent) and our error types.
+        ``data`` is a raw body (the Files API) instead of a JSON ``body``."""
+        raw = {"data": data, "headers": {"Content-Type": "application/octet-stream"}} if data is not None else {}
         deadline = self._clock.monotonic() + self._cfg.retry_timeout_s
         attempt = 0
         while True:
             attempt += 1
             try:
-                result = self._client.api_client.do(method, path, query=query, body=body)
+                result = self._client.api_client.do(method, path, query=query, body=body, **raw)
                 return result if isinstance(result, dict) else {"items": result}
             except (sdk_errors.InternalError, sdk_errors.DeadlineExceeded) as err:
                 # 500/504 (and 502 below): the SDK does not retry these; we do.
@@ -373,7 +376,8 @@ class DatabricksGateway:
         replacing it: the Files API takes the raw bytes and creates missing parent folders."""
         from urllib.parse import quote
 
-        self._do_bytes("PUT", f"{FILES}{quote(path)}", query={"overwrite": "true"}, data=contents)
+        # A raw body; retried on 5xx like any call (an upload with ``overwrite`` is idempotent).
+        self._do("PUT", f"{FILES}{quote(path)}", query={"overwrite": "true"}, data=contents)
 
     # ------------------------------------------------------------ Unity Catalog
 
@@ -391,30 +395,6 @@ class DatabricksGateway:
             raise
 
     # ------------------------------------------------------------ helpers
-
-    def _do_bytes(self, method: str, path: str, *, query: dict[str, Any], data: bytes) -> None:
-        """One call with a raw body (the Files API), with ``_do``'s error types; 5xx are retried
-        until the deadline (an upload with ``overwrite`` is idempotent)."""
-        deadline = self._clock.monotonic() + self._cfg.retry_timeout_s
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._client.api_client.do(method, path, query=query, data=data,
-                                           headers={"Content-Type": "application/octet-stream"})
-                return
-            except (sdk_errors.InternalError, sdk_errors.DeadlineExceeded) as err:
-                if self._clock.monotonic() >= deadline:
-                    raise DatabricksUnavailable(f"{method} {path}: {_message(err)}") from err
-                self._backoff(attempt, err, deadline)
-            except sdk_errors.DatabricksError as err:
-                raise _translate(method, path, err) from err
-            except TimeoutError as err:
-                cause = err.__cause__ or err
-                raise DatabricksUnavailable(f"{method} {path}: {self._cannot_reach(cause) or _message(cause)}") from err
-            except OSError as err:
-                raise DatabricksUnavailable(f"{method} {path}: {self._cannot_reach(err) or _message(err)}") from err
-
 
     def _pages(self, method: str, path: str, field: str, query: dict[str, Any], *, dedupe_key: str,
                stop: Callable[[dict[str, Any]], bool] | None = None) -> Iterator[dict[str, Any]]:
