@@ -182,10 +182,9 @@ def allowlisted(artifact: str, matchers: Sequence[AllowlistMatcher]) -> bool:
     return False
 
 
-def standard_access_problem(spec: Mapping[str, Any], access: StandardAccess) -> str | None:
-    """Why Trimtab's init script cannot safely go on this standard-access cluster; None when it can.
-
-    "Unknown" is never safe: an unreadable runtime or an allowlist not read is a reason too."""
+def runtime_problem(spec: Mapping[str, Any]) -> str | None:
+    """Why a standard-access cluster's runtime cannot run Trimtab's agent from an init script
+    (outside 13.3 to 18.x, or unreadable); None when it can."""
     raw_version = spec.get("spark_version")
     version = runtime_version(raw_version)
     if version is None:
@@ -195,6 +194,16 @@ def standard_access_problem(spec: Mapping[str, Any], access: StandardAccess) -> 
         return WHY_RUNTIME_OLD.format(version=shown)
     if version >= STANDARD_ACCESS_ENV_CUTOFF_RUNTIME:
         return WHY_RUNTIME_NEW.format(version=shown)
+    return None
+
+
+def standard_access_problem(spec: Mapping[str, Any], access: StandardAccess) -> str | None:
+    """Why Trimtab's init script cannot safely go on this standard-access cluster; None when it can.
+
+    "Unknown" is never safe: an unreadable runtime or an allowlist not read is a reason too."""
+    why = runtime_problem(spec)
+    if why is not None:
+        return why
     kind, destination = script_location(access.init_script)
     if kind not in ALLOWLISTABLE_KINDS:
         return WHY_NOT_ALLOWABLE.format(script=destination or dict(access.init_script),
@@ -226,9 +235,7 @@ def standard_access_blocker(spec: Mapping[str, Any]) -> str | None:
             return REASON_STANDARD_ACCESS.format(mode=mode, why=(
                 f"only allowlisted init scripts in a Unity Catalog volume or cloud storage run, and its init "
                 f"script {destination} is {_SCRIPT_KIND_WORDS.get(kind, kind)}, so the cluster fails at start"))
-    # The runtime alone: a script assumed allowlisted leaves only the runtime to object.
-    assumed = init_script_info("/Volumes/trimtab/assumed/allowlisted/trimtab-init.sh")
-    why = standard_access_problem(spec, _assume_allowlisted(StandardAccess(init_script=assumed)))
+    why = runtime_problem(spec)
     return REASON_STANDARD_ACCESS.format(mode=mode, why=why) if why is not None else None
 
 
