@@ -11,10 +11,12 @@ it, and auto-import must not undo that.
 A job that does not qualify (single node, an all-purpose cluster, ...) is remembered with a
 fingerprint of its settings and not judged again while they stay the same: judging reads the
 job again (``jobs/get``), for every such job on every pass otherwise. Once edited it is judged
-at the next pass. A job whose import failed half way (its project stored, its cluster not
-onboarded) is imported again at the next pass, which import's idempotence makes safe. Both
-memories live in the process: after a restart every job that is not a project is judged once
-more, which changes nothing for one that still does not qualify.
+at the next pass. A job whose import failed is remembered the same way (a refusal that does
+not pass by itself must not rewrite the job every pass); one cut off by the workspace going
+away is imported again at the next pass, which import's idempotence makes safe. A job skipped
+only over the metastore's INIT_SCRIPT allowlist is judged every pass: allowlisting changes
+nothing in the job. These memories live in the process: after a restart every job that is not a
+project is judged once more.
 """
 
 from __future__ import annotations
@@ -107,10 +109,11 @@ class AutoImport:
                 log.warning("workspace %s: job %d not auto-imported: %s (the token may not edit it; tried "
                             "again when the job changes)", workspace.name, job_id, err)
                 continue
-            except Exception as err:  # any one job's failure: logged, and that job tried next pass
-                self._failed[workspace.name].add(job_id)
-                log.warning("workspace %s: auto-import of job %d failed (tried again next pass): %s",
-                            workspace.name, job_id, err)
+            except Exception as err:  # any one job's failure: logged, and that job tried again once it changes
+                # Not every pass: a refusal that does not pass by itself would rewrite the job each time.
+                kept[job_id] = fingerprint
+                log.warning("workspace %s: auto-import of job %d failed (tried again when the job changes, or "
+                            "after a restart): %s", workspace.name, job_id, err)
                 continue
             for item in result.skipped:
                 # A standard-access cluster skipped over the metastore's INIT_SCRIPT allowlist is

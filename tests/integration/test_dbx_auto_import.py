@@ -28,6 +28,7 @@ from server.databricks import (
     DatabricksUnavailable,
     WorkspaceAuthError,
 )
+from server.databricks.errors import DatabricksRejected
 from server.domain import ImportResult, ProjectSettings, Workspace
 from server.onboard import PROJECT_TAG, AgentWiring, init_script_info
 from server.services import workspaces
@@ -357,3 +358,27 @@ def test_discovery_failing_right_after_a_workspace_came_back_rests_it_again(
     clock.advance(INTERVAL_S)  # past its rest, and a discovery pass is due
     collector.poll_once()  # the probe and collection go through; discovery fails as before
     assert store.workspaces.get("sbx").status == UNREACHABLE
+
+
+def test_a_job_whose_import_is_refused_is_not_rewritten_every_pass(
+        store: Store, clock: FakeClock, collector: Collector, auto: Workspace, gateway: DatabricksGateway,
+        judged: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    collector.poll_once()
+    job_id = gateway.create_job(_job("refused", aws_cluster("m5d.xlarge", 2)))
+    updates: list[int] = []
+
+    def refused(self: DatabricksGateway, job: int, new_settings: dict[str, Any]) -> None:
+        updates.append(job)
+        raise DatabricksRejected("POST /api/2.2/jobs/update: 400 INVALID_PARAMETER_VALUE: Cluster validation error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DatabricksGateway, "update_job", refused)
+        for _ in range(3):
+            clock.advance(INTERVAL_S)
+            collector.poll_once()
+    assert updates == [job_id] and _projects_of(store, job_id) == []
+    # Once the job changes it is tried again.
+    gateway.update_job(job_id, {"name": "refused-then-fixed"})
+    clock.advance(INTERVAL_S)
+    collector.poll_once()
+    assert len(_projects_of(store, job_id)) == 1

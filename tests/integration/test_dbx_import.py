@@ -160,11 +160,11 @@ def test_a_job_databricks_will_not_let_the_token_edit_leaves_no_project_behind(
     def refused(self: DatabricksGateway, job_id: int, new_settings: dict) -> None:
         raise WorkspaceAuthError(f"POST /api/2.2/jobs/update: 403 PERMISSION_DENIED: no CAN_MANAGE on job {job_id}")
 
-    monkeypatch.setattr(DatabricksGateway, "update_job", refused)
-    with pytest.raises(WorkspaceAuthError):
-        workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    with monkeypatch.context() as patch:
+        patch.setattr(DatabricksGateway, "update_job", refused)
+        with pytest.raises(WorkspaceAuthError):
+            workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
     assert store.projects.list() == []
-    monkeypatch.undo()
     (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
     assert imported.created and [p.job_id for p in store.projects.list()] == [job_ids[0]]
 
