@@ -53,7 +53,7 @@ def test_upgrade_from_0006_keeps_stored_runs_with_no_message(db_url: str) -> Non
     engine.dispose()
     store = open_store(db_url)
     try:
-        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0007"
+        assert migrate.current_revision(store.engine) == migrate.head_revision()
         [old] = store.runs.history(project_id)
         assert (old.databricks_run_id, old.outcome, old.setup_s, old.message) == (900, "failed", 12.5, "")
         new = store.runs.add(Run(project_id=project_id, databricks_run_id=901, outcome="failed", message=WHY))
