@@ -98,17 +98,11 @@ class AutoImport:
             try:
                 # One job per import: a job Databricks refuses to update must not hold up the next one.
                 result = self._import_jobs(workspace.name, [job_id])
-            except DatabricksUnavailable:
+            except (WorkspaceAuthError, DatabricksUnavailable):
+                # The workspace's trouble (a 403 on one job the token may only view comes back as a
+                # skipped job instead: `import_jobs`).
                 self._failed[workspace.name].add(job_id)
                 raise
-            except WorkspaceAuthError as err:
-                # A 403 may be this job's alone: the token lists jobs it cannot edit. Only a token the
-                # workspace refuses outright is the workspace's trouble.
-                gateway.check_token()  # raises WorkspaceAuthError when it is
-                kept[job_id] = fingerprint  # judged again once the job (or its permissions) changes
-                log.warning("workspace %s: job %d not auto-imported: %s (the token may not edit it; tried "
-                            "again when the job changes)", workspace.name, job_id, err)
-                continue
             except Exception as err:  # any one job's failure: logged, and that job tried again once it changes
                 # Not every pass: a refusal that does not pass by itself would rewrite the job each time.
                 kept[job_id] = fingerprint

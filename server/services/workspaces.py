@@ -252,8 +252,19 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             if not dry_run and not agent_ready:
                 _prepare_agent(store, gateway, ws, wiring)
                 agent_ready = True
-            imported.extend(_import_job(store, gateway, ws, job, found.clusters, wiring, dry_run))
+            try:
+                imported.extend(_import_job(store, gateway, ws, job, found.clusters, wiring, dry_run))
+            except WorkspaceAuthError as err:
+                # jobs/list shows jobs the token may only view: a 403 editing one is that job's
+                # alone, unless the token is refused outright (then this raises, for the workspace).
+                gateway.check_token()
+                skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
     return ImportResult(tuple(imported), tuple(skipped))
+
+
+# Why a job Databricks would not let the token update is skipped (the import goes on with the others).
+REASON_NOT_EDITABLE = ("Databricks refused to update the job ({error}): the token can see it but needs "
+                       "CAN_MANAGE on it to onboard it")
 
 
 def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAccess) -> StandardAccess:

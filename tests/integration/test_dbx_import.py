@@ -152,21 +152,31 @@ def test_import_keeps_the_job_schedule_and_a_new_import_follows_its_changes(
     assert len([p for p in store.projects.list() if p.job_id == job_id]) == 1
 
 
-def test_a_job_databricks_will_not_let_the_token_edit_leaves_no_project_behind(
+def test_a_job_the_token_may_not_edit_is_skipped_saying_so_and_the_others_are_imported(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    # The project is stored before the job update (its id goes into the cluster's tag); a refused
-    # update must not leave it standing for a cluster Trimtab never reached.
-    def refused(self: DatabricksGateway, job_id: int, new_settings: dict) -> None:
-        raise WorkspaceAuthError(f"POST /api/2.2/jobs/update: 403 PERMISSION_DENIED: no CAN_MANAGE on job {job_id}")
+    # jobs/list shows jobs the token may only view; a 403 updating one must neither stop the import
+    # of the others nor leave a project standing for a cluster Trimtab never reached (the project
+    # is stored before the update: its id goes into the cluster's tag).
+    locked = job_ids[0]
+    real_update = DatabricksGateway.update_job
+
+    def update_job(self: DatabricksGateway, job_id: int, new_settings: dict) -> None:
+        if job_id == locked:
+            raise WorkspaceAuthError(f"POST /api/2.2/jobs/update: 403 PERMISSION_DENIED: no CAN_MANAGE on job {job_id}")
+        real_update(self, job_id, new_settings)
 
     with monkeypatch.context() as patch:
-        patch.setattr(DatabricksGateway, "update_job", refused)
-        with pytest.raises(WorkspaceAuthError):
-            workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
-    assert store.projects.list() == []
-    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
-    assert imported.created and [p.job_id for p in store.projects.list()] == [job_ids[0]]
+        patch.setattr(DatabricksGateway, "update_job", update_job)
+        result = workspaces.import_jobs(store, secrets, "sbx", job_ids[:2], wiring=WIRING)
+    (skipped,) = result.skipped
+    assert skipped.job_id == locked and skipped.reason.startswith("Databricks refused to update the job (POST ")
+    assert skipped.reason.endswith("needs CAN_MANAGE on it to onboard it")
+    assert {p.job_id for p in store.projects.list()} == {job_ids[1]}
+    assert store.workspaces.get("sbx").status == "ok"
+    # With the permission granted, the same import takes it.
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [locked], wiring=WIRING).projects
+    assert imported.created and imported.project.job_id == locked
 
 
 def test_a_project_with_history_is_never_removed(store: Store) -> None:
