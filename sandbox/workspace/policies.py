@@ -64,13 +64,17 @@ def create_policy(data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
 
 def get_policy(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """``GET policies/clusters/get?policy_id=`` -> ``{policy_id, name, definition}``."""
-    policy_id = params.get("policy_id")
+    return dict(_policy(data, params.get("policy_id")))
+
+
+def _policy(data: dict[str, Any], policy_id: Any) -> dict[str, Any]:
+    """The stored policy ``policy_id`` names; 400 without one, 404 for an unknown one."""
     if not policy_id:
         raise invalid("Missing required field: policy_id")
     policy = _policies(data).get(str(policy_id))
     if policy is None:
         raise policy_missing(policy_id)
-    return dict(policy)
+    return policy
 
 
 def parse_definition(text: Any) -> dict[str, dict[str, Any]]:
@@ -119,17 +123,12 @@ def edit_policy(data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """``POST policies/clusters/edit {policy_id, name?, definition?}`` -> ``{}``: the policy's name and
     definition replaced (one left out is kept). Jobs already saved under it are not re-checked (as the service does): their
     next run's cluster is, when it is created."""
-    policy_id = body.get("policy_id")
-    if not policy_id:
-        raise invalid("Missing required field: policy_id")
-    policy = _policies(data).get(str(policy_id))
-    if policy is None:
-        raise policy_missing(policy_id)
+    policy = _policy(data, body.get("policy_id"))
     # The SDK sends name and definition as optional fields: one left out is kept.
     name = body.get("name", policy["name"])
     if not isinstance(name, str) or not 1 <= len(name) <= 100:
         raise invalid("Invalid field: name (1 to 100 characters)")
-    if any(p["name"] == name and pid != str(policy_id) for pid, p in _policies(data).items()):
+    if any(p["name"] == name and pid != policy["policy_id"] for pid, p in _policies(data).items()):
         raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Policy with name {name} already exists.")
     definition = parse_definition(body.get("definition") or policy["definition"])
     policy.update({"name": name, "definition": json.dumps(definition)})

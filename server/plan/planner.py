@@ -143,8 +143,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         if cluster_policy is not None and refused_at_start else {}
     # The project's space before the policy, on the chosen driver: the rules a reason names are
     # those that keep some of it out.
-    bounded = [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools)] \
-        if cluster_policy is not None else []
+    bounded = space if driver is None or all(c.driver_node_type_id == driver for c in space) else \
+        [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools)]
     if not any(c.allowed for c, _ in pairs.values()):
         raise FailedPrecondition(_no_room(project.name, cluster_policy, current_refused, bounded,
                                           project.current_spec, azure=pricing.cloud == "azure"))
