@@ -10,7 +10,9 @@ A project's history is cut at its latest change point; only the segment after it
   what noise sometimes does.
 
 Runs that failed or lost spot capacity, and runs on configurations outside the decision space, are
-explained and not learned as a configuration's normal runtime.
+explained and not learned as a configuration's normal runtime. A failed run's configuration is
+avoided in the segment unless another label explains the failure (a lost spot node, a dead driver,
+a cluster the cloud or the service failed: "launch_failed").
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.observation import NOT_LEARNED, OUT_OF_MEMORY, Observation
+from models.observation import LAUNCH_FAILED, NOT_LEARNED, OUT_OF_MEMORY, Observation
 from models.space import Candidate
 
 INPUT_SHIFT = 1.5
@@ -49,6 +51,9 @@ def _why_not_learned(obs: Observation, known: Mapping[str, Candidate]) -> str | 
                 "this one are avoided")
     if "driver_lost" in obs.anomalies:
         return "the driver died: not learned; the driver is sized up, the workers are not blamed"
+    if LAUNCH_FAILED in obs.anomalies:
+        return ("the cloud or the service failed the run's cluster (its reason is in the run's message): "
+                "not the configuration's fault; not learned, and the configuration is not avoided")
     spotted = sorted(set(obs.anomalies) & NOT_LEARNED)
     if spotted:
         return f"{', '.join(spotted)}: runtime {obs.runtime_s:.0f}s is not this configuration's normal"

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 
 # Anomaly labels whose run says nothing about the configuration's normal runtime: they are
 # explained in the decision and left out of the fit.
-NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted"})
+# "launch_failed": the cloud or the service failed the run's cluster (no capacity, a reclaimed
+# instance, a limit, an outage), not its configuration, which is therefore not avoided for it.
+LAUNCH_FAILED = "launch_failed"
+NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted",
+                         LAUNCH_FAILED})
 # A failed run whose tasks ran out of memory: configurations with no more memory per core than
 # its configuration are avoided too (a hot key or a big partition needs memory per task slot).
 OUT_OF_MEMORY = "out_of_memory"

@@ -11,6 +11,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 
+class CloudLaunchFailure(Exception):
+    """What a backend's `simulate_run` raises for a cluster the cloud does not give: the cluster is
+    created, then terminated during launch with ``code`` (a ``compute.TerminationReasonCode`` such as
+    ``AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE``, ``CLOUD_PROVIDER_LAUNCH_FAILURE``) and ``type_``
+    (``CLOUD_FAILURE``, or ``SERVICE_FAULT`` for Databricks' own). Tests inject it, as they inject
+    spot losses, by wrapping the real simulator's backend."""
+
+    def __init__(self, code: str, message: str, type_: str = "CLOUD_FAILURE") -> None:
+        super().__init__(message)
+        self.code = code
+        self.type_ = type_
+        self.message = message
+
+
 class EventLogWriter(Protocol):
     def append(self, t_ms: int, lines: list[str]) -> None: ...
 
@@ -24,7 +38,8 @@ class SimBackend(Protocol):
     def simulate_run(self, new_cluster: dict[str, Any], profile: str, *, seed: int, day: int,
                      cluster_id: str, spark_context_id: str, start_time_ms: int, job_id: int,
                      run_id: int, app_name: str) -> Any:
-        """A SimulatedRun (see sandbox/sim/run.py)."""
+        """A SimulatedRun (see sandbox/sim/run.py); raises CloudLaunchFailure for a launch the
+        cloud refuses."""
 
     def eventlog_writer(self, eventlogs_dir: Path, spark_context_id: str) -> EventLogWriter: ...
 

@@ -216,8 +216,8 @@ def last_wave_done(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> d
 
 
 def cluster_failed(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> dict[str, str]:
-    """The cluster failed at `t` (init script, secret, simulation): its tasks still running or
-    waiting for it fail with it."""
+    """The cluster failed at `t` (init script, secret, simulation, a launch the cloud refused): its
+    tasks still running or waiting for it fail with it, with the failure's code and type."""
     keys = [k for wave in live.waves for k in wave]
     failed: dict[str, str] = {}
     with ws.store.lock:
@@ -225,8 +225,8 @@ def cluster_failed(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> d
             if _ended(task):
                 continue
             task.update(_timings(task["start_time"] or t, None, t, t))
-            _set_state(task, "INTERNAL_ERROR", "FAILED", live.failure or "", "CLUSTER_ERROR",
-                       "CLIENT_ERROR")
+            _set_state(task, "INTERNAL_ERROR", "FAILED", live.failure or "", live.failure_code,
+                       live.failure_type)
             failed[task["task_key"]] = "FAILED"
         ws.store.save()
     return failed
@@ -353,7 +353,7 @@ def _set_run_result(run: dict[str, Any], plan: RunPlan, lives: list[LiveCluster]
     results = {t["task_key"]: t["state"].get("result_state") for t in run["tasks"]}
     needed = {u for ups in plan.upstream.values() for u in ups}
     leaves = [k for k in results if k not in needed]
-    failures = [lv.failure for lv in lives if lv.failure]
+    failures = [lv for lv in lives if lv.failure]
     failed_sims = [lv.sim for lv in lives if lv.sim is not None and lv.failure is None
                    and lv.sim.result_state != "SUCCESS"]
     if error:
@@ -362,8 +362,9 @@ def _set_run_result(run: dict[str, Any], plan: RunPlan, lives: list[LiveCluster]
         _set_state(run, "TERMINATED", "CANCELED", "Run cancelled.", "USER_CANCELED")
     elif any(results[k] not in {"SUCCESS", "EXCLUDED"} for k in leaves):
         if failures:
-            _set_state(run, "INTERNAL_ERROR", "FAILED", failures[0], "CLUSTER_ERROR",
-                       "CLIENT_ERROR")
+            first = failures[0]
+            _set_state(run, "INTERNAL_ERROR", "FAILED", first.failure or "", first.failure_code,
+                       first.failure_type)
         else:
             message = failed_sims[0].state_message if failed_sims else "A task did not succeed."
             _set_state(run, "TERMINATED", "FAILED", message, "RUN_EXECUTION_ERROR",

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sandbox.workspace import allowlists, node, outcome, policies, runs
-from sandbox.workspace.backend import EventLogWriter
+from sandbox.workspace.backend import CloudLaunchFailure, EventLogWriter
 from sandbox.workspace.clusters import event_dict, set_nodes
 from sandbox.workspace.dbfs import local_path
 from sandbox.workspace.errors import ApiError
@@ -65,6 +65,10 @@ class LiveCluster:
     agent_stopped: bool = False
     terminating_ms: int | None = None
     failure: str | None = None
+    # The failed tasks' termination_details {code, type} (Jobs API 2.2): the cluster's fault as the
+    # Jobs service words it, or the cloud's (CLOUD_FAILURE) for a launch the cloud refused.
+    failure_code: str = "CLUSTER_ERROR"
+    failure_type: str = "CLIENT_ERROR"
     done: bool = False
     pending_lines: list[tuple[int, str]] = field(default_factory=list)
     started: bool = False     # its dependencies were settled: requested, or skipped with no task
@@ -211,6 +215,9 @@ class RunPlayer:
                 p.spec, p.profile, seed=p.seed, day=self.plan.day, cluster_id=p.cluster_id,
                 spark_context_id=p.spark_context_id, start_time_ms=t,
                 job_id=self.plan.job_id, run_id=self.plan.run_id, app_name="Databricks Shell")
+        except CloudLaunchFailure as exc:  # injected: the cloud did not give the instances
+            self._launch_failed(live, exc, t)
+            return
         except Exception as exc:  # bad profile or spec: the cluster never starts
             self._fail(live, f"Simulation failed: {exc}", t)
             return
@@ -368,17 +375,31 @@ class RunPlayer:
             return
         outcome.log_status(self.ws, live, t)
 
-    def _fail(self, live: LiveCluster, message: str, t: int, code: str = "INVALID_ARGUMENT") -> None:
+    def _launch_failed(self, live: LiveCluster, exc: CloudLaunchFailure, t: int) -> None:
+        """The cluster was created (CREATING; its tasks name it) and the cloud did not give its
+        instances: it terminates at once with the cloud's code, and its tasks fail with the Jobs
+        service's CLOUD_FAILURE code and type. The message quotes the cluster's code and type; its
+        wording is the emulator's reading."""
+        cid = live.plan.cluster_id
+        outcome.record_event(self.ws, live, t, "CREATING",
+                             {"user": "jobs-service", "attributes": dict(live.plan.spec)})
+        outcome.cluster_assigned(self.ws, self.plan, live, live.waves[0])
+        message = (f"Cluster {cid} was terminated during launch: {exc.code}({exc.type_}): "
+                   f"{exc.message}")
+        live.failure_code = live.failure_type = "CLOUD_FAILURE"
+        self._fail(live, message, t, code=exc.code, type_=exc.type_)
+
+    def _fail(self, live: LiveCluster, message: str, t: int, code: str = "INVALID_ARGUMENT",
+              type_: str = "CLIENT_ERROR") -> None:
         live.failure = message
         live.done = True
         outcome.record_event(self.ws, live, t, "TERMINATING", {"reason": {
-            "code": code, "type": "CLIENT_ERROR",
+            "code": code, "type": type_,
             "parameters": {"databricks_error_message": message}}})
         live.terminating_ms = t
         self._shutdown(live)
         self._deliver(live, t)
-        outcome.cluster_terminated(self.ws, live, t, code=code, type_="CLIENT_ERROR",
-                                   message=message)
+        outcome.cluster_terminated(self.ws, live, t, code=code, type_=type_, message=message)
         self._results.update(outcome.cluster_failed(self.ws, self.plan, live, t))
 
     def _cancel_all(self) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.collect.failure import FailureCause, classify_failure
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.domain import Application, Executor, Project, Run, Stage
@@ -48,6 +49,22 @@ def run_message(piece: ClusterRun) -> str:
     if piece.outcome == "succeeded":
         return ""
     return cut(piece.state_message, MESSAGE_CHARS, on_word=True)
+
+
+def _with_reason(message: str, reason: str) -> str:
+    """The run's message, naming the cloud's or the service's reason when Databricks' words do not
+    (the cluster record had it): the user sees why the run was not held against its configuration."""
+    if not reason or reason.split(" ")[0] in message:
+        return message
+    return cut(f"{message} ({reason})" if message else reason, MESSAGE_CHARS, on_word=True)
+
+
+def failure_cause(piece: ClusterRun, cluster: Mapping[str, Any] | None) -> FailureCause | None:
+    """Whose fault a failed piece is (`server.collect.failure`); None for a piece that did not fail.
+    The cluster record is None for a piece that never got a cluster (`never_launched`)."""
+    if piece.outcome != "failed":
+        return None
+    return classify_failure(piece.failed_tasks, (cluster or {}).get("termination_reason"))
 
 
 def driver_died(piece: ClusterRun, timeline: ClusterTimeline) -> bool:
@@ -164,10 +181,18 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
     anomalies: list[str] = []
     if timeline.nodes_lost or agent.executors_lost:
         anomalies.append("spot_loss")
+    cause = failure_cause(piece, cluster)
+    transient = cause is not None and cause.transient
     if piece.outcome == "failed":
-        anomalies.append("failure")
-    if driver_died(piece, timeline):
-        anomalies.append("driver_lost")  # the driver is sized up; the workers are not blamed
+        anomalies.append("failure")  # kept: the timeline, the terminal and observe.py read it
+    if transient:
+        # The cloud or the service failed the cluster (no capacity, a reclaimed instance, a
+        # limit, an outage): explained, and the configuration is not avoided for it.
+        anomalies.append("launch_failed")
+    elif driver_died(piece, timeline):
+        # The driver is sized up; the workers are not blamed. Not when the cloud took the driver
+        # (a reclaimed spot driver): a bigger one would have been lost the same way.
+        anomalies.append("driver_lost")
     if drift:
         anomalies.append("user_edit")
     input_bytes = agent.input_bytes
@@ -184,5 +209,5 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         anomalies=tuple(anomalies),
         application_ids=tuple(a.application_id for a in agent.applications),
         recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece),
-        message=run_message(piece))
+        message=_with_reason(run_message(piece), cause.reason if cause and transient else ""))
     return run, drift

@@ -47,6 +47,9 @@ class ClusterRun:
     # Creating the cluster before its first task's code ran (``setup_duration``); None when the
     # run does not report it. Part of the runtime, but set by the cloud, not the configuration.
     setup_ms: int | None = None
+    # Each failed task's ``status.termination_details`` ({code, type, message}, the message falling
+    # back to its state message): whose fault the failure was (`server.collect.failure`).
+    failed_tasks: tuple[dict[str, Any], ...] = ()
 
     @property
     def runtime_s(self) -> float:
@@ -73,6 +76,14 @@ def task_outcome(task: Mapping[str, Any]) -> str:
     if result in CANCELED or result == "USER_CANCELED":
         return "canceled"
     return "failed"
+
+
+def failure_details(task: Mapping[str, Any]) -> dict[str, Any]:
+    """A failed task's ``termination_details`` (Jobs API 2.2); a run from an older API has none, and
+    its state message is all there is to go by."""
+    details = dict((task.get("status") or {}).get("termination_details") or {})
+    return {"code": details.get("code"), "type": details.get("type"),
+            "message": details.get("message") or (task.get("state") or {}).get("state_message") or ""}
 
 
 def _combine(outcomes: list[str]) -> str:
@@ -146,6 +157,7 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
         starts = [int(t["start_time"]) for t in tasks if t.get("start_time")]
         ends = [int(t["end_time"]) for t in tasks if t.get("end_time")]
         messages = [str((t.get("state") or {}).get("state_message") or "") for t in tasks]
+        outcomes = [task_outcome(t) for t in tasks]
         out.append(ClusterRun(
             run_id=int(run["run_id"]), job_id=int(run.get("job_id") or 0), cluster_key=key,
             cluster_id=str(instance.get("cluster_id") or ""),
@@ -154,7 +166,8 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
             task_keys=tuple(str(t.get("task_key")) for t in tasks),
             start_ms=min(starts) if starts else int(run.get("start_time") or 0),
             end_ms=max(ends) if ends else int(run.get("end_time") or 0),
-            outcome=_combine([task_outcome(t) for t in tasks]),
-            state_message="; ".join(m for m in messages if m), setup_ms=cluster_setup_ms(tasks)))
+            outcome=_combine(outcomes),
+            state_message="; ".join(m for m in messages if m), setup_ms=cluster_setup_ms(tasks),
+            failed_tasks=tuple(failure_details(t) for t, o in zip(tasks, outcomes, strict=True) if o == "failed")))
     out.sort(key=lambda c: c.start_ms)
     return out
