@@ -60,7 +60,8 @@ from typing import IO, Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.tuning import Rep, Workload, confirmable, oracle_cost, sla_for
+from benchmarks.dataset_format import Rep, Workload
+from benchmarks.tuning import confirmable, oracle_cost, sla_for
 from models.decide import Settings, decide
 from models.observation import Observation, StageObs
 from models.space import Candidate

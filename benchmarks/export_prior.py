@@ -18,7 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.tuning import dataset_files, histories, load_dataset
+from benchmarks.dataset_format import DatasetError, dataset_files, load_dataset
+from benchmarks.tuning import histories
 from models.prior import WorkloadFit, fit_workload
 
 OUT = Path(__file__).resolve().parents[1] / "models" / "public_prior.py"
@@ -75,10 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--check", action="store_true", help="exit 1 when --out differs from what would be written")
     args = ap.parse_args(argv)
-    files = dataset_files(args.dataset)
-    if not files:
-        ap.error("no CSV files found")
-    text = render(files, fits_of(files))
+    try:
+        files = dataset_files(args.dataset)
+        text = render(files, fits_of(files))
+    except DatasetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.check:
         same = args.out.exists() and args.out.read_text() == text
         print(f"{args.out}: {'up to date' if same else 'stale: rerun without --check'}")

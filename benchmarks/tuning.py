@@ -28,13 +28,12 @@ scored one (never the scored file); with none, the built-in default prior is use
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -42,32 +41,13 @@ from typing import IO
 import numpy as np
 
 from benchmarks.baselines import CherryPickTuner, ErnestTuner, KeepTuner, RandomTuner, TrimtabTuner, Tuner
+from benchmarks.dataset_format import DatasetError, Workload, dataset_files, load_dataset
 from models.decide import Settings, decide
 from models.observation import Observation
 from models.prior import Prior, learn_prior
 from models.space import Candidate
 
 REPORT_STEPS = (3, 6, 10)
-
-
-@dataclass
-class Rep:
-    runtime_s: float
-    ok: bool
-    metrics: dict[str, float]
-
-
-@dataclass
-class Workload:
-    dataset: str
-    name: str
-    candidates: list[Candidate]
-    reps: dict[str, list[Rep]]
-    input_gb: float | None
-
-    def mean_runtime(self, config_id: str) -> float | None:
-        ok = [r.runtime_s for r in self.reps[config_id] if r.ok]
-        return float(np.mean(ok)) if ok else None
 
 
 @dataclass
@@ -83,45 +63,6 @@ class Scores:
     # (tuners that state one), for configurations run before and for new ones.
     covered_tried: list[bool] = field(default_factory=list)
     covered_new: list[bool] = field(default_factory=list)
-
-
-def _num(text: str) -> float | None:
-    return float(text) if text not in ("", None) else None
-
-
-def load_dataset(path: Path) -> list[Workload]:
-    """Read one CSV in the tuning dataset format v1."""
-    by_key: dict[tuple[str, str], Workload] = {}
-    seen: dict[tuple[str, str], set[str]] = {}
-    with path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            key = (row["dataset"], row["workload"])
-            wl = by_key.setdefault(key, Workload(row["dataset"], row["workload"], [], {}, _num(row.get("data_size_gb", ""))))
-            cfg = row["config_id"]
-            if cfg not in seen.setdefault(key, set()):
-                seen[key].add(cfg)
-                vcpus = _num(row["vcpus"]) or 1.0
-                wl.candidates.append(
-                    Candidate(
-                        config_id=cfg,
-                        instance_type=row["instance_type"],
-                        vcpus=vcpus,
-                        memory_gib=_num(row["memory_gib"]) or 4.0 * vcpus,
-                        nodes=int(float(row["nodes"])),
-                        price_per_hour=float(row["price_per_hour"]),
-                        family=row["instance_type"].split(".")[0].split("-")[0],
-                    )
-                )
-            metrics = {k: float(v) for k, v in row.items() if k.startswith("m_") and v not in ("", None)}
-            wl.reps.setdefault(cfg, []).append(Rep(float(row["runtime_s"]), row["ok"].strip() == "1", metrics))
-    return list(by_key.values())
-
-
-def dataset_files(paths: Iterable[str]) -> list[Path]:
-    out: list[Path] = []
-    for p in map(Path, paths):
-        out.extend(sorted(p.glob("*.csv")) if p.is_dir() else [p])
-    return out
 
 
 def histories(workloads: Sequence[Workload]) -> list[tuple[list[Candidate], list[Observation]]]:
@@ -147,6 +88,22 @@ def loo_prior(scored: Path, pool: dict[Path, list[Workload]]) -> Prior | None:
         hist.extend(histories(wls))
         weights.extend([1.0 / len(wls)] * len(wls))
     return learn_prior(hist, weights)
+
+
+def load_pool(files: Sequence[Path], prior_from: Sequence[Path], note: Callable[[str], None]) -> dict[Path, list[Workload]]:
+    """Every file to score, and the prior pool beside them: the files of ``--prior-from`` and the
+    scored files' neighbours (other datasets in the same folder). A file to score or named for the
+    prior must be in the format (`DatasetError` otherwise); a neighbour that is not is left out of
+    the pool with a note, since a folder may hold other CSV files."""
+    named = set(files) | set(prior_from)
+    neighbours = {q for p in files for q in p.parent.glob("*.csv")} - named
+    pool = {p: load_dataset(p, note) for p in sorted(named)}
+    for p in sorted(neighbours):
+        try:
+            pool[p] = load_dataset(p, note)
+        except DatasetError as err:
+            note(f"not used for the prior: {err}")
+    return pool
 
 
 def sla_for(wl: Workload, quantile: float) -> float:
@@ -394,10 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     quantiles = [float(q) for q in args.sla_quantiles.split(",") if q.strip()]
     seeds = min(args.seeds, 3) if args.quick else args.seeds
     max_wl = args.max_workloads or (12 if args.quick else None)
-    files = dataset_files(args.dataset)
-    # The prior pool: every given file plus its neighbours (other datasets in the same folder).
-    pool_paths = set(files) | set(dataset_files(args.prior_from or [])) | {q for p in files for q in p.parent.glob("*.csv")}
-    pool = {p: load_dataset(p) for p in sorted(pool_paths)}
+    try:
+        files = dataset_files(args.dataset)
+        pool = load_pool(files, dataset_files(args.prior_from or []), note=lambda m: print(f"note: {m}", file=sys.stderr))
+    except DatasetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     trace = args.trace.open("w", encoding="utf-8") if args.trace else None
     t_start = time.perf_counter()
     try:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchmarks import tuning
+from benchmarks.dataset_format import Rep, Workload, load_dataset
 from tests.models.models_synth import grid, random_job
 
 HEADER = ["dataset", "workload", "config_id", "instance_type", "vcpus", "memory_gib", "nodes", "price_per_hour",
@@ -62,7 +63,7 @@ def test_benchmark_prints_tables_and_a_rescorable_trace(tmp_path: Path, capsys: 
     starts = {(x["workload"], x["seed"], x["tried"]) for x in lines if x["step"] == 1}
     assert len(starts) == 2 * 2
     # Rescore P@3 for trimtab from the trace and find the printed value.
-    wls = {f"{w.dataset}/{w.name}": w for w in tuning.load_dataset(scored)}
+    wls = {f"{w.dataset}/{w.name}": w for w in load_dataset(scored)}
     hits = []
     for x in lines:
         if x["tuner"] == "trimtab" and x["step"] == 3:
@@ -85,13 +86,13 @@ def test_benchmark_works_on_an_unseen_file_alone(tmp_path: Path, capsys: pytest.
     assert len(re.findall(r"^trimtab +0\.", out, re.M)) == 3  # one table row per SLA quantile
 
 
-def _workload(means: dict[str, tuple[float, float]]) -> tuning.Workload:
+def _workload(means: dict[str, tuple[float, float]]) -> Workload:
     """A workload of single-node configurations: config id -> (price per hour, mean runtime)."""
     from models.space import Candidate
 
     cands = [Candidate(cid, cid, 4.0, 16.0, 1, price) for cid, (price, _) in means.items()]
-    reps = {cid: [tuning.Rep(t * 0.99, True, {}), tuning.Rep(t * 1.01, True, {})] for cid, (_, t) in means.items()}
-    return tuning.Workload("synth", "job", cands, reps, None)
+    reps = {cid: [Rep(t * 0.99, True, {}), Rep(t * 1.01, True, {})] for cid, (_, t) in means.items()}
+    return Workload("synth", "job", cands, reps, None)
 
 
 def test_ceiling_says_whether_a_good_configuration_stands_clear_of_the_sla() -> None:
@@ -145,7 +146,7 @@ class _Fixed:
 def test_interval_coverage_counts_each_chosen_run_once(tmp_path: Path, interval: tuple[float, float], share: float) -> None:
     path = tmp_path / "one.csv"
     _write(path, "one", 1, 3)
-    wl = tuning.load_dataset(path)[0]
+    wl = load_dataset(path)[0]
     scores = tuning.Scores()
     tuning.search(_Fixed(interval), wl, 0.5, 0, 6, None, scores)  # type: ignore[arg-type]
     # Five chosen runs (the first is the user's): the first pick and every other one are new.
