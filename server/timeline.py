@@ -28,6 +28,9 @@ ANOMALY_LABELS: dict[str, str] = {
     "spot_loss": "spot loss",
     "data_growth": "data growth",
     "failure": "failure",
+    # The cloud or the service failed the run (server/collect/failure.py): a failure, but not the
+    # configuration's, so it is shown instead of "failure" and the chart says so.
+    "launch_failed": "cloud failure",
     "user_edit": "user edit",
 }
 
@@ -139,6 +142,8 @@ def annotations_of(points: Sequence[TimelinePoint]) -> list[Annotation]:
         kinds = list(dict.fromkeys(point.anomalies))
         if point.outcome != "succeeded" and "failure" not in kinds:
             kinds.append("failure")
+        if "launch_failed" in kinds:
+            kinds.remove("failure")
         order = list(ANOMALY_LABELS)
         kinds.sort(key=lambda k: order.index(k) if k in order else len(order))
         found.extend(Annotation(i, point.run_id, k, ANOMALY_LABELS.get(k, k.replace("_", " ")))

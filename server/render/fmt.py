@@ -6,7 +6,7 @@ CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 PHASE_COLORS = {"learning": "#fde68a", "optimizing": "#bbf7d0", "monitoring": "#bfdbfe"}
 ANOMALY_COLORS = {"spot_loss": "#d97706", "data_growth": "#7c3aed", "failure": "#dc2626",
-                  "user_edit": "#0891b2"}
+                  "launch_failed": "#9ca3af", "user_edit": "#0891b2"}
 OTHER_COLOR = "#6b7280"
 # Pale and grey so the setup reads as "part of the runtime", not as a second series: it must stay
 # distinct from the phase bands (yellow/green/blue) and the runtime line (blue) it sits under.

@@ -24,7 +24,7 @@ from server.render.fmt import (
     duration,
     money,
 )
-from server.timeline import ProjectTimeline, TimelinePoint
+from server.timeline import ANOMALY_LABELS, ProjectTimeline, TimelinePoint
 
 WIDTH = 900
 PANEL_HEIGHT = 190
@@ -186,7 +186,7 @@ def legend_html() -> str:
     items = [f'<span class="key"><i style="background:{c}"></i>{escape(p)}</span>'
              for p, c in PHASE_COLORS.items()]
     items += [f'<span class="key"><i style="background:{c};border-radius:50%"></i>'
-              f'{escape(k.replace("_", " "))}</span>' for k, c in ANOMALY_COLORS.items()]
+              f'{escape(ANOMALY_LABELS.get(k, k.replace("_", " ")))}</span>' for k, c in ANOMALY_COLORS.items()]
     items.append('<span class="key"><i style="border-left:2px dashed #111827"></i>recommendation applied</span>')
     items.append('<span class="key"><i style="border-top:2px dashed #dc2626"></i>SLA</span>')
     return '<div class="legend">' + "".join(items) + "</div>"

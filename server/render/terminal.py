@@ -20,7 +20,7 @@ from server.timeline import ProjectTimeline
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 PHASE_LETTERS = {"learning": "L", "optimizing": "O", "monitoring": "M"}
-ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "user_edit": "e"}
+ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "launch_failed": "c", "user_edit": "e"}
 
 
 def spark(values: Sequence[float], top: float) -> str:
@@ -31,7 +31,7 @@ def spark(values: Sequence[float], top: float) -> str:
 
 
 LEGEND = ("         L learning  O optimizing  M monitoring  ^ recommendation applied  "
-          "s spot loss  d data growth  F failure  e user edit")
+          "s spot loss  d data growth  F failure  c cloud failure  e user edit")
 
 
 def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:

@@ -1,3 +1,4 @@
+from server.render.terminal import render_terminal
 from server.timeline import build_timeline, points_from_runs, timeline_of_runs
 from tests.timeline.runs import run, story
 
@@ -36,6 +37,17 @@ def test_anomalies_are_annotated_and_an_unsuccessful_run_is_a_failure() -> None:
     kinds = [(a.run_id, a.kind, a.label) for a in tl.annotations]
     assert kinds == [(4, "spot_loss", "spot loss"), (7, "failure", "failure"),
                      (8, "data_growth", "data growth"), (8, "user_edit", "user edit")]
+
+
+def test_a_run_the_cloud_failed_is_a_cloud_failure_not_a_failure_of_its_configuration() -> None:
+    runs = [run(1, 100, 1.0), run(2, 0, 0.0, outcome="failed", anomalies=("failure", "launch_failed")),
+            run(3, 0, 0.0, outcome="failed", anomalies=("failure",))]
+    tl = timeline_of_runs(runs, None)
+    assert [(a.run_id, a.kind, a.label) for a in tl.annotations] == [
+        (2, "launch_failed", "cloud failure"), (3, "failure", "failure")]
+    text = render_terminal(tl)
+    assert "c cloud failure" in text
+    assert "events    cF" in text.splitlines()  # run 1 none, run 2 the cloud's, run 3 its own
 
 
 def test_sla_met_needs_success_within_the_sla() -> None:
