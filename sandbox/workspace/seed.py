@@ -30,19 +30,33 @@ def aws_cluster(node_type: str, workers: int | None = None, *, autoscale: tuple[
     return spec
 
 
+def nightly(hour: int, minute: int = 0, timezone_id: str = "UTC") -> dict[str, Any]:
+    """A job schedule as data teams set one: once a day in the small hours of their zone. At the
+    sandbox's default speed (600x) a day is 2.4 minutes, so each such job runs about that often
+    when schedules fire (`sandbox up`; `start_workspace(schedules=False)` keeps them still)."""
+    return {"quartz_cron_expression": f"0 {minute} {hour} * * ?", "timezone_id": timezone_id,
+            "pause_status": "UNPAUSED"}
+
+
 def _task(key: str, profile: str, **compute: Any) -> dict[str, Any]:
     return {"task_key": key, **compute, "spark_python_task": {
         "python_file": f"dbfs:/jobs/{profile}.py", "parameters": [f"--sandbox-profile={profile}"]}}
 
 
 def seed_settings(profiles: list[str], existing_cluster_id: str) -> list[dict[str, Any]]:
-    """Job settings: the shapes first (cycling through profiles), then one job per profile left."""
+    """Job settings: the shapes first (cycling through profiles), then one job per profile left.
+
+    Every job but the ad hoc one runs on an unpaused nightly schedule, spread over the night and
+    over time zones so their runs do not all start at once; the ad hoc job is started by hand, as
+    its name says. (`trimtab demo` does not use these jobs: it creates its own and starts every
+    run itself, with schedules off.)"""
     p = [profiles[i % len(profiles)] for i in range(6)]
     shaped: list[dict[str, Any]] = [
-        {"name": f"daily-{p[0]}", "tags": {PROFILE_TAG: p[0]},
+        {"name": f"daily-{p[0]}", "tags": {PROFILE_TAG: p[0]}, "schedule": nightly(2),
          "job_clusters": [{"job_cluster_key": "main", "new_cluster": aws_cluster("m5d.xlarge", 4)}],
          "tasks": [_task("main", p[0], job_cluster_key="main")]},
         {"name": f"pipeline-{p[1]}-{p[2]}", "tags": {PROFILE_TAG: p[1]},
+         "schedule": nightly(3, 30, "America/New_York"),
          "job_clusters": [
              {"job_cluster_key": "ingest", "new_cluster": aws_cluster("r5d.xlarge", 2)},
              {"job_cluster_key": "report", "new_cluster": aws_cluster("c5d.2xlarge", 3)}],
@@ -52,8 +66,10 @@ def seed_settings(profiles: list[str], existing_cluster_id: str) -> list[dict[st
         {"name": f"adhoc-{p[3]}", "tags": {PROFILE_TAG: p[3]},
          "tasks": [_task("main", p[3], new_cluster=aws_cluster("i3.xlarge", 3))]},
         {"name": f"shared-cluster-{p[4]}", "tags": {PROFILE_TAG: p[4]},
+         "schedule": nightly(1, 15, "Europe/London"),
          "tasks": [_task("main", p[4], existing_cluster_id=existing_cluster_id)]},
         {"name": f"autoscaling-{p[5]}", "tags": {PROFILE_TAG: p[5]},
+         "schedule": nightly(4, 0, "Asia/Kolkata"),
          "job_clusters": [{"job_cluster_key": "auto",
                            "new_cluster": aws_cluster("m5d.2xlarge", autoscale=(2, 8))}],
          "tasks": [_task("main", p[5], job_cluster_key="auto")]},
@@ -61,7 +77,10 @@ def seed_settings(profiles: list[str], existing_cluster_id: str) -> list[dict[st
     covered = set(p[:4]) | {p[5]}  # the shared-cluster job runs no simulated cluster
     for profile in profiles:
         if profile not in covered:
+            # Ten minutes apart after the first daily job, so the night's runs are staggered.
+            minute = 10 * (len(shaped) - 4) % 60
             shaped.append({"name": f"daily-{profile}", "tags": {PROFILE_TAG: profile},
+                           "schedule": nightly(2, minute),
                            "job_clusters": [{"job_cluster_key": "main",
                                              "new_cluster": aws_cluster("m5d.2xlarge", 4)}],
                            "tasks": [_task("main", profile, job_cluster_key="main")]})
@@ -80,5 +99,5 @@ def seed_jobs(ws: Workspace, profiles: list[str] | None = None) -> list[int]:
             jobs.create(ws.store.data, settings, job_id, ws.now_ms(), ws.backend)
             ws.store.save()
         ids.append(job_id)
-    ws.jobs_changed()  # seeded jobs have no schedule today, but one added here would fire
+    ws.jobs_changed()  # their schedules count from now (and fire when schedules are on)
     return ids
