@@ -86,7 +86,15 @@ def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str |
     header = next((str(v) for k, v in metadata if k == "authorization"), "")
     if not header.lower().startswith("bearer ") or not header[7:].strip():
         raise Unauthenticated("missing token: send 'authorization: Bearer <token>'")
-    token = verifier.verify(header[7:].strip())
+    try:
+        token = verifier.verify(header[7:].strip())
+    except Unauthenticated as exc:
+        if str(exc) != "invalid token":  # a malformed token keeps its own words
+            raise
+        # The store does not say whether the id is unknown, the secret wrong or the token
+        # revoked (telling them apart would confirm a guessed id exists), so name both: a
+        # user whose token stopped working learns revocation is one possible reason.
+        raise Unauthenticated("invalid or revoked token (see `trimtab token list`)") from None
     if scope == "admin" and token.scope != "admin":
         raise PermissionDenied(f"token {token.name!r} has scope {token.scope!r}; this call needs 'admin'")
 

@@ -50,6 +50,49 @@ def print_json(data: Any) -> None:
 # ------------------------------------------------------- talking to the server
 
 
+def check_server_address(address: str) -> str:
+    """`address` if it is HOST:PORT (or a ``unix:`` socket), else a usage error naming where it came from.
+
+    Checked before dialling because gRPC turns a malformed target into C-core log lines and
+    a resolver error that do not say which setting is wrong.
+    """
+    import re
+
+    value = address.strip()
+    if value.startswith(("unix:", "unix-abstract:")) and len(value.split(":", 1)[1]) > 0:
+        return value
+    # [v6]:port, or host:port where the host has no colon of its own.
+    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d{1,5})", value)
+    if match is None or not 1 <= int(match.group(2)) <= 65535:
+        raise click.UsageError(f"--server/TRIMTAB_SERVER {address!r} is not HOST:PORT with a port from 1 to 65535 "
+                               "(e.g. 127.0.0.1:50051)")
+    return value
+
+
+# What gRPC's client itself says when no connection was made. Only these count: an UNAVAILABLE
+# the server sent (its database is down, a Databricks host it could not reach) keeps its own
+# text, even if that text says "connection refused" about something else.
+_NO_CONNECTION = ("failed to connect to all addresses", "errors resolving", "dns resolution failed",
+                  "socket closed", "connection reset by peer", "broken pipe")
+# The reason shown, from the first of these words in gRPC's text.
+_REASONS = (("connection refused", "connection refused"), ("resolv", "name not resolved"),
+            ("dns", "name not resolved"), ("handshake", "TLS handshake failed"), ("timed out", "timed out"),
+            ("timeout", "timed out"), ("socket closed", "connection closed"),
+            ("connection reset", "connection reset"))
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why the call never reached a Trimtab server (``connection refused``, ...), or None if it did."""
+    import grpc
+
+    if not isinstance(exc, grpc.RpcError) or not hasattr(exc, "code") or exc.code() != grpc.StatusCode.UNAVAILABLE:
+        return None
+    details = (exc.details() or "").lower() if hasattr(exc, "details") else ""
+    if not any(marker in details for marker in _NO_CONNECTION):
+        return None
+    return next((reason for words, reason in _REASONS if words in details), "connection failed")
+
+
 def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeout: float = 60.0) -> Any:
     """One admin call with the CLI's server address and token.
 
@@ -62,18 +105,26 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
 
     from protos.trimtab.v1 import admin_pb2_grpc
 
+    address = check_server_address(ctx.server)
     if not ctx.token:
         raise click.UsageError("no token: pass --token or set TRIMTAB_TOKEN (see `trimtab token create`)")
     ca = os.environ.get("TRIMTAB_TLS_CA", "")
     if ca:
         with open(ca, "rb") as fh:
-            channel = grpc.secure_channel(ctx.server, grpc.ssl_channel_credentials(fh.read()))
+            channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(fh.read()))
     else:
-        channel = grpc.insecure_channel(ctx.server)
+        channel = grpc.insecure_channel(address)
     with channel:
         stub = getattr(admin_pb2_grpc, stub_name)(channel)
-        return getattr(stub, method)(request, metadata=[("authorization", f"Bearer {ctx.token}")],
-                                     timeout=timeout)
+        try:
+            return getattr(stub, method)(request, metadata=[("authorization", f"Bearer {ctx.token}")],
+                                         timeout=timeout)
+        except grpc.RpcError as exc:
+            reason = unreachable_reason(exc)
+            if reason is None or ctx.debug:
+                raise
+            raise click.ClickException(f"cannot reach the Trimtab server at {address} ({reason}): is it running? "
+                                       "Set --server or TRIMTAB_SERVER.") from exc
 
 
 def message_dict(message: Any) -> dict[str, Any]:
@@ -86,22 +137,62 @@ def message_dict(message: Any) -> dict[str, Any]:
 # ------------------------------------------------------------ parsing values
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``45m``, ``1h30m``, ``900s``, ``2h``, ``1d`` or a bare number of seconds."""
+# An SLA is one job run's runtime. Databricks job runs are measured in minutes to hours; a week
+# is far beyond any batch run Trimtab plans for, so anything longer is a typo (a unit slip or
+# extra digits), and refusing it keeps float rounding of huge values from showing up as seconds.
+MAX_SLA_SECONDS = 7 * 86400
+# `db compact-events --older-than`: event copies are kept months, not decades; ten years is
+# generous and stops an overflowing cutoff before the past (a negative timestamp).
+MAX_AGE_SECONDS = 3650 * 86400
+
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _option_of(text: str) -> click.Parameter | None:
+    """The current command's option whose value is `text`: names it in an error when the caller did not."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    return next((p for p in ctx.command.params
+                 if isinstance(p, click.Option) and p.name is not None and ctx.params.get(p.name) == text), None)
+
+
+def _bad(message: str, option: str | None, text: str) -> click.BadParameter:
+    if option is not None:
+        return click.BadParameter(message, param_hint=f"'{option}'")
+    return click.BadParameter(message, param=_option_of(text))
+
+
+def parse_duration(text: str, option: str | None = None, max_seconds: float = MAX_SLA_SECONDS) -> float:
+    """Whole seconds in ``45m``, ``1h30m``, ``900s``, ``1.5h`` or ``1d``: every number has a unit,
+    each unit at most once, largest first (``5m5m`` and ``30s5m`` are refused).
+
+    `option` (e.g. ``--sla``) is named in the error; without it the current command's option
+    holding `text` is. A bare number is refused: 45 could mean seconds or minutes, and a wrong
+    guess is an SLA sixty times too tight.
+    """
     import re
+    from decimal import Decimal
 
     value = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", value):
-        seconds = float(value)
-    else:
-        parts = re.findall(r"(\d+(?:\.\d+)?)([dhms])", value)
-        if not parts or "".join(n + u for n, u in parts) != value:
-            raise click.BadParameter(f"{text!r} is not a duration like 45m, 1h30m or 900s")
-        scale = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-        seconds = sum(float(n) * scale[u] for n, u in parts)
+        raise _bad(f"{text!r}: add a unit: {value}s, {value}m or {value}h", option, text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)([dhms])", value)
+    units = [u for _, u in parts]
+    if not parts or "".join(n + u for n, u in parts) != value or units != sorted(set(units), key="dhms".index):
+        raise _bad(f"{text!r} is not a duration like 45m, 1h30m or 900s (each unit once, largest first)",
+                   option, text)
+    # Decimal: 1.1h is exactly 3960 s, so the whole-seconds check below is not fooled by float error.
+    seconds = sum((Decimal(n) * _UNIT_SECONDS[u] for n, u in parts), Decimal(0))
     if seconds <= 0:
-        raise click.BadParameter(f"{text!r}: a duration must be positive")
-    return seconds
+        raise _bad(f"{text!r}: a duration must be positive", option, text)
+    if seconds != seconds.to_integral_value():
+        # Shown in whole seconds everywhere, so 0.5s would read as 0s, which is refused.
+        raise _bad(f"{text!r}: a duration is whole seconds ({float(seconds):g} s is not)", option, text)
+    if seconds > max_seconds:
+        limit = f"{max_seconds / 86400:g}d" if max_seconds % 86400 == 0 else format_duration(max_seconds)
+        raise _bad(f"{text!r} is longer than the {limit} allowed", option, text)
+    return float(seconds)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -115,10 +206,12 @@ def format_duration(seconds: float | None) -> str:
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def parse_switch(text: str) -> bool:
+def parse_switch(text: str, option: str | None = None) -> bool:
+    """on/off (also true/false, yes/no, 1/0); `option` (e.g. ``--spot``) is named in the error,
+    else the current command's option holding `text`."""
     value = text.strip().lower()
     if value in {"on", "true", "yes", "1"}:
         return True
     if value in {"off", "false", "no", "0"}:
         return False
-    raise click.BadParameter(f"{text!r}: use on or off")
+    raise _bad(f"{text!r}: use on or off", option, text)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from server.cli.context import CliContext, parse_duration, print_json
+from server.cli.context import MAX_AGE_SECONDS, CliContext, parse_duration, print_json
 from server.cli.store_options import config_from, store_options
 
 
@@ -52,10 +52,7 @@ def compact_events(ctx: CliContext, older_than: str, db_url: str | None, state_d
     from server.clock import SystemClock
     from server.store import open_store
 
-    try:
-        seconds = parse_duration(older_than)
-    except click.BadParameter as err:
-        raise click.BadParameter(err.message, param_hint="--older-than") from None
+    seconds = parse_duration(older_than, "--older-than", max_seconds=MAX_AGE_SECONDS)
     config = config_from(db_url, state_dir)
     store = open_store(config.database_url, upgrade=False)
     try:

@@ -12,7 +12,9 @@ one clear line; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from typing import Any
 
 import click
 
@@ -48,13 +50,58 @@ class LazyGroup(click.Group):
             if exc.name and entry[0].startswith(exc.name):
                 return _not_available(cmd_name, entry[1])
             raise
-        return module.cli
+        return with_common_options(module.cli)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help text comes from GROUPS so --help imports nothing heavy.
         rows = [(name, GROUPS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+# --------------------------------------------- options every command takes, before or after it
+
+
+def _override(field: str) -> Any:
+    """Option callback: a value given after the subcommand replaces the root's (flag, env or default)."""
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        # Only a value typed on the command line counts here: the root option already read the
+        # environment, and a flag left off must not turn off `trimtab --json project list`.
+        if value is None or value is False:
+            return
+        from server.cli.context import CliContext
+
+        obj = ctx.find_object(CliContext)
+        if obj is not None:
+            setattr(obj, field, value)
+
+    return callback
+
+
+def common_options() -> list[click.Option]:
+    """`--server`, `--token`, `--json` and `--debug` for a subcommand, meaning what they mean on `trimtab`."""
+    return [
+        click.Option(["--server", "server_override"], default=None, expose_value=False, metavar="ADDR",
+                     callback=_override("server"), help="Address of the Trimtab server (env TRIMTAB_SERVER)."),
+        click.Option(["--token", "token_override"], default=None, expose_value=False,
+                     callback=_override("token"), help="API token, admin scope (env TRIMTAB_TOKEN)."),
+        click.Option(["--json", "json_override"], is_flag=True, default=False, expose_value=False,
+                     callback=_override("as_json"), help="Print JSON for scripts instead of tables."),
+        click.Option(["--debug", "debug_override"], is_flag=True, default=False, expose_value=False,
+                     callback=_override("debug"), help="Show tracebacks on errors."),
+    ]
+
+
+def with_common_options(command: click.Command) -> click.Command:
+    """Add the common options to `command` and every command under it (once; never over its own)."""
+    taken = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    if not getattr(command, "_trimtab_common", False):
+        command.params.extend(o for o in common_options() if not taken.intersection(o.opts))
+        command._trimtab_common = True  # type: ignore[attr-defined]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_common_options(sub)
+    return command
 
 
 def _not_available(name: str, help_text: str) -> click.Command:
@@ -79,8 +126,25 @@ def cli(ctx: click.Context, server_addr: str, token: str | None, as_json: bool, 
     ctx.obj = CliContext(server=server_addr, token=token, as_json=as_json, debug=debug)
 
 
+def _subcommand(args: list[str]) -> str | None:
+    """The group `args` run (e.g. ``server``), skipping the root options and their values."""
+    rest = iter(args)
+    for arg in rest:
+        if arg in ("--server", "--token"):
+            next(rest, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = argv if argv is not None else sys.argv[1:]
+    debug = "--debug" in args
+    if _subcommand(args) not in ("server", "demo") and not debug:
+        # Before grpc is imported: the CLI says what went wrong in one line, so gRPC C-core's
+        # own log lines (resolver and channel errors) would only be noise. A server (also the
+        # demo's) keeps them, and a value the user set is left alone.
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         cli.main(args=argv, prog_name="trimtab", standalone_mode=False)
     except click.exceptions.Exit as exc:

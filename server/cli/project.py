@@ -17,7 +17,7 @@ from server.cli.context import (
     print_json,
     print_table,
 )
-from server.cli.store_options import config_from, store_options
+from server.cli.store_options import open_cli_store, store_options
 
 
 @click.group(name="project")
@@ -124,7 +124,8 @@ def show(ctx: CliContext, project: str) -> None:
 
 @cli.command(name="set")
 @click.argument("project")
-@click.option("--sla", default=None, help="Max runtime, e.g. 45m, 1h30m, 900s; 'none' to clear.")
+@click.option("--sla", default=None,
+              help="Max runtime with a unit, e.g. 45m, 1h30m, 900s (at most 7d); 'none' to clear.")
 @click.option("--auto-apply", default=None, metavar="on|off")
 @click.option("--min-workers", type=click.IntRange(min=0), default=None)
 @click.option("--max-workers", type=click.IntRange(min=0), default=None)
@@ -145,12 +146,17 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
 
     s = admin_pb2.ProjectSettings()
     if sla is not None:
-        if sla.strip().lower() in {"none", "off", ""}:
+        # Only the word clears: an empty value is most often an unset shell variable (--sla "$SLA"),
+        # which must not wipe the SLA.
+        if sla.strip().lower() == "none":
             s.clear_sla = True
+        elif not sla.strip():
+            raise click.BadParameter("'': give a duration like 45m, or 'none' to clear the SLA",
+                                     param_hint="'--sla'")
         else:
-            s.sla_seconds = parse_duration(sla)
+            s.sla_seconds = parse_duration(sla, "--sla")
     if auto_apply is not None:
-        s.auto_apply = parse_switch(auto_apply)
+        s.auto_apply = parse_switch(auto_apply, "--auto-apply")
     if min_workers is not None:
         s.min_workers = min_workers
     if max_workers is not None:
@@ -159,11 +165,11 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
         s.replace_allowed_families = True
         s.allowed_families.extend(f.strip() for f in allowed_families.split(",") if f.strip())
     if spot is not None:
-        s.spot_allowed = parse_switch(spot)
+        s.spot_allowed = parse_switch(spot, "--spot")
     if driver_type is not None:
         s.driver_node_type_id = driver_type
     if keep_autoscaling is not None:
-        s.keep_autoscaling = parse_switch(keep_autoscaling)
+        s.keep_autoscaling = parse_switch(keep_autoscaling, "--keep-autoscaling")
     if learning_budget is not None:
         s.learning_budget = learning_budget
     if sla_every_run is not None:
@@ -202,12 +208,10 @@ def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_m
     """Import past runs of PROJECT from delivered event logs (id or name)."""
     from server.backfill import backfill as run_backfill
     from server.costing.catalog import load_active_catalog
-    from server.store import open_store
 
     if spark_master and engine != "spark":
         raise click.UsageError("--spark-master needs --engine spark")
-    config = config_from(db_url, state_dir)
-    store = open_store(config.database_url)
+    config, store = open_cli_store(db_url, state_dir)
     try:
         def gateway_for(workspace: str) -> Any:
             from server.services.secrets import SecretBox

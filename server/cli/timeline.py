@@ -38,12 +38,18 @@ def cli(ctx: CliContext, project: str, out: Path | None, width: int) -> None:
 
     if out is not None and out.suffix.lower() not in (".png", ".html", ".htm", ".svg"):
         raise click.UsageError(f"--out {out}: the file must end in .png, .html or .svg")
+    if out is not None and not out.parent.is_dir():
+        # Checked before the call so a typo in the folder does not cost the server a timeline.
+        raise click.UsageError(f"cannot write {out}: no such directory")
     reply = admin_call(ctx, "ProjectServiceStub", "GetTimeline", admin_pb2.GetTimelineRequest(project=project))
     chart = chart_from_message(reply)
     if out is not None:
         from server.render import write_timeline
 
-        write_timeline(chart, out)
+        try:
+            write_timeline(chart, out)
+        except OSError as exc:  # permissions, a full disk: the path and the reason, not errno text
+            raise click.ClickException(f"cannot write {out}: {(exc.strerror or str(exc)).lower()}") from exc
         click.echo(f"wrote {out} ({len(chart.points)} runs)")
     elif ctx.as_json:
         print_json(message_dict(reply))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from server.cli.context import CliContext, print_json, print_table
-from server.cli.store_options import config_from, store_options
+from server.cli.store_options import open_cli_store, store_options
 
 
 @click.group(name="token")
@@ -22,9 +22,7 @@ def cli() -> None:
 @click.pass_obj
 def create(ctx: CliContext, name: str, scope: str, db_url: str | None, state_dir: Path | None) -> None:
     """Create a token; it is printed once, alone on the last line."""
-    from server.store import open_store
-
-    store = open_store(config_from(db_url, state_dir).database_url)
+    _, store = open_cli_store(db_url, state_dir)
     try:
         token, plaintext = store.tokens.create(name, scope)
     finally:
@@ -41,9 +39,7 @@ def create(ctx: CliContext, name: str, scope: str, db_url: str | None, state_dir
 @click.pass_obj
 def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None:
     """Tokens by creation time (never their secret)."""
-    from server.store import open_store
-
-    store = open_store(config_from(db_url, state_dir).database_url)
+    _, store = open_cli_store(db_url, state_dir)
     try:
         tokens = store.tokens.list()
     finally:
@@ -62,9 +58,7 @@ def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> 
 @click.pass_obj
 def revoke(ctx: CliContext, token_id: str, db_url: str | None, state_dir: Path | None) -> None:
     """Revoke TOKEN_ID (see `token list`); servers refuse it within TRIMTAB_TOKEN_REVOCATION_CHECK_SECONDS."""
-    from server.store import open_store
-
-    store = open_store(config_from(db_url, state_dir).database_url)
+    _, store = open_cli_store(db_url, state_dir)
     try:
         store.tokens.revoke(token_id)
     finally:

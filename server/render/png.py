@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: headless servers and CI have no display
 
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from server.render.fmt import (  # noqa: E402
     ANOMALY_COLORS,
@@ -23,6 +24,13 @@ from server.timeline import ProjectTimeline  # noqa: E402
 
 
 def timeline_png(tl: ProjectTimeline, dpi: int = 100) -> bytes:
+    fig = timeline_figure(tl, dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def timeline_figure(tl: ProjectTimeline, dpi: int = 100) -> Figure:
     # A Figure, not pyplot: no global state, safe from the dashboard's threads.
     fig = Figure(figsize=(10, 6), dpi=dpi)
     runtime_ax, cost_ax = fig.subplots(2, 1, sharex=True)
@@ -62,10 +70,13 @@ def timeline_png(tl: ProjectTimeline, dpi: int = 100) -> bytes:
     runtime_ax.set_ylabel("runtime (min)")
     cost_ax.set_ylabel(f"cost per run ({tl.currency})")
     cost_ax.set_xlabel("run")
+    # Runs are counted: ticks only on whole numbers (the axes share x, so this sets both). The view
+    # is half a run either side, as the phase bands are, so one run still gets its tick (1).
+    if tl.points:
+        cost_ax.set_xlim(0.5, len(tl.points) + 0.5)
+    cost_ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     runtime_ax.set_ylim(bottom=0)
     cost_ax.set_ylim(bottom=0)
     cost_ax.yaxis.set_major_formatter(lambda v, _pos: money(v, tl.currency))
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return fig

@@ -51,13 +51,14 @@ def test_token_create_on_a_given_database(db_url: str, capsys: pytest.CaptureFix
     assert code == 2 and "root" in err
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("45m", 2700), ("1h30m", 5400), ("900s", 900), ("900", 900),
-                                               ("2h", 7200), ("1d", 86400), ("1.5h", 5400)])
+@pytest.mark.parametrize(("text", "seconds"), [("45m", 2700), ("1h30m", 5400), ("900s", 900), ("2h", 7200),
+                                               ("1d", 86400), ("1.5h", 5400), ("1.1h", 3960)])
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "m", "45x", "1h 30m", "-5m", "0s", "30m1h2"])
+# A bare number ("900") was taken as seconds; it now needs a unit (see test_cli_review_fixes.py).
+@pytest.mark.parametrize("text", ["", "m", "45x", "1h 30m", "-5m", "0s", "30m1h2", "900", "5m5m", "0.5s", "8d"])
 def test_parse_duration_rejects(text: str) -> None:
     import click
 
