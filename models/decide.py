@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.special import ndtr
 
 from models.acquire import Belief, knowledge_gradient, z_targets
 from models.changes import screen
@@ -31,7 +30,7 @@ from models.observation import Observation
 from models.prior import DEFAULT_PRIOR, Prior
 from models.replay import replay_log_shape
 from models.runtime import Prediction, RuntimeModel, similarity
-from models.setup import Setup, estimate, execution_view, p_total_below, total_interval
+from models.setup import NO_SETUP, Setup, estimate, execution_view, p_total_below, total_interval
 from models.space import FEATURES, Candidate, design_features, feature_centre
 
 _SAMPLES = 400
@@ -158,6 +157,9 @@ def decide(
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         return _first_run(allowed, history, scr.explained, settings, rebased, prefix)
     out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup)
+    if _sla_below_setup(settings, setup):
+        return _sla_out_of_reach(cands, history, out, avoid, settings, prefix, _Common(
+            rebased, scr.explained, cands[0], 0.0, True))
     best = _best_index(out, settings, avoid, np.array([not c.allowed for c in cands]))
     designed = len(history) - scr.segment_start - 1
     common = _Common(rebased, scr.explained, cands[best], float(out.p_best[best]), bool(settings.sla_s))
@@ -297,10 +299,16 @@ def _outlook(
         feasible = draws_p >= settings.p_target
     elif settings.sla_s:
         typical = pred.mean_log + 0.5 * model.sigma**2
-        # The typical setup is an estimate too: its uncertainty, in the execution's log units.
-        var_setup = (setup.se_mean_s / math.exp(log_sla)) ** 2
+        sd_param = np.sqrt(pred.var_param + 1e-12)
+        # The typical setup is an estimate too (sd se_mean_s): P is taken over it, as
+        # `p_total_below` does for one run's setup. Linearised into the execution's log units it
+        # blew up where little of the SLA is left after the setup, and an SLA below the setup
+        # read as P = 50% for every configuration.
+        p_meet = p_total_below(typical, sd_param, Setup(setup.mean_s, 0.0, setup.se_mean_s), settings.sla_s)
+        p_meet = p_meet * (1.0 - p_loss)
+        # Only ranks configurations where P underflows (nothing reaches the target).
+        var_setup = (setup.se_mean_s / max(math.exp(log_sla), setup.se_mean_s, 1e-9)) ** 2
         z_meet = (log_sla - typical) / np.sqrt(pred.var_param + var_setup + 1e-12)
-        p_meet = ndtr(z_meet) * (1.0 - p_loss)
         feasible = draws + 0.5 * model.sigma**2 <= log_sla
     else:
         z_meet = np.full(len(cands), np.inf)
@@ -351,6 +359,29 @@ def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray, barred: np
         # allowed (with every candidate allowed this is the old all-avoided pick, unchanged).
         avoid = barred
     return int(np.argmax(np.where(avoid, -np.inf, out.z_meet)))
+
+
+def _sla_below_setup(settings: Settings, setup: Setup) -> bool:
+    """The SLA is shorter than the cluster's typical setup alone: no configuration can meet it."""
+    return bool(settings.sla_s) and setup is not NO_SETUP and settings.sla_s <= setup.mean_s
+
+
+def _sla_out_of_reach(cands: list[Candidate], history: Sequence[Observation], out: _Outlook, avoid: np.ndarray,
+                      settings: Settings, prefix: str, common: _Common) -> Decision:
+    """An SLA below the setup time is a mistake of its owner (a unit, a typo), not a target: chasing
+    it would buy the fastest, dearest cluster every night for a P that stays 0. So the job stays on
+    the configuration it last ran well on (the cheapest allowed one if none), nothing is explored,
+    and the reason says what to fix."""
+    usable = {c.config_id: i for i, c in enumerate(cands) if not avoid[i]}
+    last = next((usable[o.config_id] for o in reversed(history) if o.ok and o.config_id in usable), None)
+    if last is None:
+        last = int(np.argmin(np.where(avoid, np.inf, out.cost))) if not avoid.all() else int(np.argmin(out.cost))
+    why = (f"the {settings.sla_s:.0f}s SLA is shorter than the cluster setup alone (~{out.setup.mean_s:.0f}s): no "
+           f"configuration can meet it, so {cands[last].config_id} is kept until the SLA is raised (its runtime "
+           f"{out.median_s[last]:.0f}s [{out.lo_s[last]:.0f}, {out.hi_s[last]:.0f}])")
+    phase = "optimizing" if settings.auto_apply else "monitoring"
+    common = replace(common, best=cands[last], p_best=float(out.p_best[last]))
+    return _decision(cands, out, last, phase, prefix + why, common)
 
 
 def _learning_pick(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int | None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.special import ndtr
 
-from models.decide import Settings, decide
+from models.decide import Settings, decide, forecast
 from models.observation import Observation
 from models.setup import NO_SETUP, Setup, estimate, execution_view, p_total_below, total_interval
 from tests.models.models_synth import Job, grid
@@ -125,3 +125,54 @@ def test_a_long_setup_is_not_blamed_on_the_configuration() -> None:
     # The same runs without their setup figures: the cheap configuration's one run missed the SLA.
     blind = decide([cheap, dear], [replace(o, setup_s=None) for o in history], settings)
     assert blind.best is not None and blind.best.config_id == dear.config_id
+
+
+def _with_setup(job: Job, cands: list, setups: list[float], seed: int = 3) -> list[Observation]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for cand, setup_s in zip(cands, setups, strict=True):
+        run = job.run(cand, rng)
+        out.append(replace(run, runtime_s=run.runtime_s + setup_s, setup_s=setup_s))
+    return out
+
+
+def test_an_sla_shorter_than_the_setup_keeps_the_job_where_it_is_and_says_why() -> None:
+    """Seen in review: a 1 s SLA on a job whose cluster takes ~230 s to start read P = 50% for every
+    configuration (the setup's uncertainty, linearised, swamped everything) and auto-apply moved
+    the job from 2 to 8 workers, the dearest, chasing it."""
+    cands = grid((2, 4, 8))
+    by_id = {c.config_id: c for c in cands}
+    job = Job(fixed_s=30.0, noise=0.02)
+    history = _with_setup(job, [by_id["4xc.2x"], by_id["8xc.2x"], by_id["2xc.2x"]], [220.0, 240.0, 230.0])
+    for sla in (1.0, 200.0):
+        settings = Settings(sla_s=sla)
+        got = decide(cands, history, settings)
+        assert got.candidate.config_id == "2xc.2x" and got.best is not None and got.best.config_id == "2xc.2x"
+        assert got.p_meet_sla == 0.0
+        assert f"the {sla:.0f}s SLA is shorter than the cluster setup alone (~230s)" in got.reason
+        assert "2xc.2x is kept until the SLA is raised" in got.reason
+        # The typical setup is itself uncertain (three runs), so 30 s under it leaves a sliver of P.
+        assert all((f.p_meet_sla or 0.0) < (1e-9 if sla == 1.0 else 0.05) for f in forecast(cands, history, settings))
+    # With auto-apply off it is the same advice, as monitoring.
+    off = decide(cands, history, Settings(sla_s=1.0, auto_apply=False))
+    assert off.phase == "monitoring" and off.candidate.config_id == "2xc.2x"
+    # An SLA the setup leaves room for is a target again: the control.
+    reachable = decide(cands, history, Settings(sla_s=job.mean_runtime(by_id["8xc.2x"]) + 400.0))
+    assert "shorter than the cluster setup" not in reachable.reason
+    assert reachable.p_meet_sla is not None and reachable.p_meet_sla > 0.5
+
+
+def test_p_meet_just_above_the_setup_counts_the_setups_uncertainty_without_blowing_up() -> None:
+    """An SLA 20 s above a ~230 s setup leaves 20 s for an execution of 100+ s: P must be ~0, not the
+    50% the linearised setup variance gave (it divided the setup's sd by the 20 s left)."""
+    cands = grid((2, 4, 8))
+    by_id = {c.config_id: c for c in cands}
+    job = Job(fixed_s=30.0, noise=0.02)
+    history = _with_setup(job, [by_id["4xc.2x"], by_id["8xc.2x"], by_id["2xc.2x"]], [220.0, 240.0, 230.0])
+    tight = forecast(cands, history, Settings(sla_s=250.0))
+    assert max(f.p_meet_sla or 0.0 for f in tight) < 0.01
+    # P grows with the SLA and the faster configurations lead.
+    by_sla = {sla: {f.candidate.config_id: f.p_meet_sla or 0.0 for f in forecast(cands, history, Settings(sla_s=sla))}
+              for sla in (330.0, 400.0, 600.0)}
+    assert by_sla[330.0]["8xc.2x"] <= by_sla[400.0]["8xc.2x"] <= by_sla[600.0]["8xc.2x"]
+    assert by_sla[400.0]["8xc.2x"] > by_sla[400.0]["2xc.2x"]
