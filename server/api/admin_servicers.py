@@ -42,11 +42,15 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
     def UpdateWorkspace(self, request: admin_pb2.UpdateWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
         return messages.workspace(workspaces.update_workspace(
             self._store, request.name,
-            auto_import=request.auto_import if request.HasField("auto_import") else None))
+            auto_import=request.auto_import if request.HasField("auto_import") else None,
+            plan=request.plan if request.HasField("plan") else None,
+            region=request.region if request.HasField("region") else None))
 
     def ImportJobs(self, request: admin_pb2.ImportJobsRequest, context: Ctx) -> admin_pb2.ImportJobsResponse:
+        # A person naming a job asks for it, detached or not: that is how a detached project is
+        # re-attached (auto-import calls the service itself and never re-attaches).
         result = workspaces.import_jobs(self._store, self._secrets, request.workspace, list(request.job_ids),
-                                        request.dry_run)
+                                        request.dry_run, reattach=bool(request.job_ids))
         summaries = [projects.summarize(self._store, i.project) if i.project.id is not None
                      else projects.ProjectSummary(project=i.project) for i in result.projects]
         return messages.import_result(result, summaries)

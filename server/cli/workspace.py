@@ -3,7 +3,7 @@
     trimtab workspace add NAME --host URL --token-env VAR --cloud aws|azure [--plan premium] [--region R]
                           [--cloud-credentials-env VAR] [--replace] [--auto-import]
     trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run]
-    trimtab workspace set NAME --auto-import on|off
+    trimtab workspace set NAME [--auto-import on|off] [--plan P] [--region R]
 
 The token is read from the named environment variable (never a flag, so it
 stays out of shell history and process lists) and sent once to the server,
@@ -18,6 +18,9 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, admin_call, message_dict, parse_switch, print_json, print_table
+
+# As `server.services.workspaces.PLANS` (not imported: the CLI stays light); the server checks too.
+PLANS = ("standard", "premium", "enterprise")
 
 # Import and apply talk to Databricks, which may throttle: allow minutes, not the default minute.
 DATABRICKS_CALL_TIMEOUT_S = 600.0
@@ -37,33 +40,44 @@ def cli() -> None:
 @click.option("--host", required=True, help="Workspace URL, e.g. https://dbc-123.cloud.databricks.com")
 @click.option("--token-env", required=True, metavar="VAR", help="Environment variable holding the token.")
 @click.option("--cloud", required=True, type=click.Choice(["aws", "azure"]))
-@click.option("--plan", default="premium", show_default=True,
-              type=click.Choice(["standard", "premium", "enterprise"]), help="Plan tier (DBU prices).")
-@click.option("--region", default="", help="Cloud region (prices); e.g. us-east-1.")
+@click.option("--plan", default=None, type=click.Choice(PLANS),
+              help="Plan tier (DBU prices); premium for a new workspace. With --replace: changed only if given.")
+@click.option("--region", default=None,
+              help="Cloud region (prices); e.g. us-east-1. With --replace: changed only if given.")
 @click.option("--cloud-credentials-env", default=None, metavar="VAR",
               help="Environment variable holding cloud billing credentials as JSON (real bills instead of "
                    "catalog estimates).")
 @click.option("--replace", is_flag=True,
-              help="Rotate the token (and credentials, if given) of the existing workspace NAME; host and "
-                   "cloud must match.")
+              help="Rotate the token (and credentials, if given) of the existing workspace NAME, and set the "
+                   "--plan/--region given; the host must match, the cloud may change only while the workspace "
+                   "has no project.")
 @click.option("--auto-import", is_flag=True,
               help="Import new jobs by themselves (it changes them as `workspace import` does); off by default.")
 @click.pass_obj
-def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan: str, region: str,
+def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan: str | None, region: str | None,
         cloud_credentials_env: str | None, replace: bool, auto_import: bool) -> None:
     """Connect a workspace (the token is checked with a real call first)."""
     from protos.trimtab.v1 import admin_pb2
 
+    if region is not None and not region.strip():
+        # An empty --region (an unset shell variable) would mean "unchanged" with --replace: refuse.
+        raise click.BadParameter("must not be empty (leave --region out for the cloud's default)",
+                                 param_hint="'--region'")
     token = _from_env(token_env, "the token")
     credentials = _from_env(cloud_credentials_env, "the cloud credentials JSON") if cloud_credentials_env else ""
-    request = admin_pb2.AddWorkspaceRequest(name=name, host=host, token=token, cloud=cloud, plan=plan,
-                                            region=region, cloud_credentials_json=credentials, replace=replace)
+    # "" is "not given": premium and the cloud's default region for a new workspace, unchanged with --replace.
+    request = admin_pb2.AddWorkspaceRequest(name=name, host=host, token=token, cloud=cloud, plan=plan or "",
+                                            region=(region or "").strip(), cloud_credentials_json=credentials,
+                                            replace=replace)
     if auto_import:
         # Sent only when given: with --replace, leaving the flag out keeps the workspace's setting.
         request.auto_import = True
+    before = (rpc(ctx, "WorkspaceServiceStub", "GetWorkspace", admin_pb2.GetWorkspaceRequest(name=name))
+              if replace else None)
     ws = rpc(ctx, "WorkspaceServiceStub", "AddWorkspace", request)
-    if replace and not ctx.as_json:
+    if before is not None and not ctx.as_json:
         click.echo(f"replaced the token of workspace {name}", err=True)
+        _pricing_note(before, ws)
     _show(ctx, ws)
 
 
@@ -110,17 +124,43 @@ def show(ctx: CliContext, name: str) -> None:
 @click.option("--auto-import", default=None, metavar="on|off",
               help="on: new jobs become projects by themselves (each is changed as `workspace import` "
                    "changes it); off: only `workspace import` imports.")
+@click.option("--plan", default=None, type=click.Choice(PLANS),
+              help="Plan tier (DBU prices) of the runs priced from now on.")
+@click.option("--region", default=None, help="Cloud region (prices) of the runs priced from now on; e.g. us-east-1.")
 @click.pass_obj
-def set_(ctx: CliContext, name: str, auto_import: str | None) -> None:
+def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, region: str | None) -> None:
     """Change only the workspace settings given."""
     from protos.trimtab.v1 import admin_pb2
 
     request = admin_pb2.UpdateWorkspaceRequest(name=name)
     if auto_import is not None:
         request.auto_import = parse_switch(auto_import)
-    if not request.HasField("auto_import"):
-        raise click.UsageError("nothing to change: give --auto-import on|off")
-    _show(ctx, rpc(ctx, "WorkspaceServiceStub", "UpdateWorkspace", request))
+    if plan is not None:
+        request.plan = plan
+    if region is not None:
+        if not region.strip():
+            # An unset shell variable must not reset the region; the server refuses it too.
+            raise click.BadParameter("must not be empty", param_hint="'--region'")
+        request.region = region.strip()
+    if not any(request.HasField(f) for f in ("auto_import", "plan", "region")):
+        raise click.UsageError("nothing to change: give --auto-import on|off, --plan or --region")
+    before = (rpc(ctx, "WorkspaceServiceStub", "GetWorkspace", admin_pb2.GetWorkspaceRequest(name=name))
+              if plan is not None or region is not None else None)
+    ws = rpc(ctx, "WorkspaceServiceStub", "UpdateWorkspace", request)
+    if before is not None and not ctx.as_json:
+        _pricing_note(before, ws)
+    _show(ctx, ws)
+
+
+def _pricing_note(before: Any, after: Any) -> None:
+    """On stderr, what changed in how runs are priced, and that it holds for future runs only."""
+    changes = [f"{label} {old or '-'} -> {new or '-'}"
+               for label, old, new in (("cloud", before.cloud, after.cloud), ("plan", before.plan, after.plan),
+                                       ("region", before.region, after.region)) if old != new]
+    if changes:
+        # Stored costs are not rewritten (server.services.workspaces.update_workspace says why).
+        click.echo(f"{', '.join(changes)}: runs collected from now on are priced with this; the costs of runs "
+                   "already collected stay as they are", err=True)
 
 
 def _switch(value: bool) -> str:
@@ -157,11 +197,16 @@ _STATUS_HINTS = {
 
 @cli.command(name="import")
 @click.argument("name")
-@click.option("--job", "jobs", multiple=True, type=int, metavar="ID", help="Import only this job (repeatable).")
+@click.option("--job", "jobs", multiple=True, type=int, metavar="ID",
+              help="Import only this job (repeatable); it re-attaches the job's detached projects, and a job "
+                   "not in the workspace fails the command (exit 1).")
 @click.option("--dry-run", is_flag=True, help="Show what onboarding would change; change nothing.")
 @click.pass_obj
 def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool) -> None:
-    """One project per qualified job cluster (every qualified job, or the named ones)."""
+    """One project per qualified job cluster (every qualified job, or the named ones).
+
+    Without --job, detached projects are left as they are (listed as skipped).
+    """
     from protos.trimtab.v1 import admin_pb2
 
     if not ctx.as_json:
@@ -170,15 +215,32 @@ def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool) ->
         workspace=name, job_ids=list(jobs), dry_run=dry_run))
     if ctx.as_json:
         print_json(message_dict(result))
-        return
+    else:
+        _print_import(result, dry_run)
+    missing = [str(s.job_id) for s in result.skipped if s.not_found]
+    if missing:
+        # A job named with --job that does not exist is the caller's typo: scripts must see it
+        # (exit 1). A job skipped for what it is (single node, ...) is an answer, not a failure.
+        raise click.ClickException(f"job {', '.join(missing)} not found in workspace {name}")
+
+
+def _print_import(result: Any, dry_run: bool) -> None:
     for item in result.projects:
         p = item.project
-        verb = ("would create" if dry_run else "created") if item.created else "exists"
+        if item.created:
+            verb = "would create" if dry_run else "created"
+        elif item.reattached:
+            verb = "would re-attach" if dry_run else "re-attached"
+        else:
+            verb = "exists"
         ident = p.id if p.id not in ("", "None") else "-"
-        click.echo(f"{verb:<13} project {ident:<4} {p.name}  ({p.job_name})")
-        if item.diff and (dry_run or item.created):
+        click.echo(f"{verb:<15} project {ident:<4} {p.name}  ({p.job_name})")
+        # Whatever the import wrote into the job is shown (an existing, attached project's diff is
+        # empty unless someone took the onboarding out of the job since).
+        if item.diff:
             click.echo(item.diff.rstrip("\n"))
     for skipped in result.skipped:
-        click.echo(f"{'skipped':<13} job {skipped.job_id} {skipped.job_name}: {skipped.reason}")
+        job = f"job {skipped.job_id}" + (f" ({skipped.job_name})" if skipped.job_name else "")
+        click.echo(f"{'skipped':<15} {job}: {skipped.reason}")
     if not result.projects and not result.skipped:
         click.echo("no jobs found")

@@ -8,6 +8,12 @@ the specs already onboarded and changes nothing in the workspace; it refreshes
 what the store keeps of the job (name, schedule). ``dry_run`` shows the diffs
 and changes nothing, neither in the store nor in the workspace.
 
+A detached project is left as it is by an import of every job (and by auto-import): the
+person who detached it put the job back as it was. Only an import that names the job
+(``job_ids``, `workspace import W --job N`) onboards it again, and says so
+(`ReattachedProject`). A job named that way and not found is a `NamedJobNotFound`, which
+the CLI turns into a failure; an import of every job skips quietly.
+
 A cluster in standard access mode is onboarded only when the service will run Trimtab's
 init script there (`server.onboard.standard_access_problem`): import reads the metastore's
 INIT_SCRIPT allowlist for that, at most once, and only when a job has such a cluster.
@@ -39,7 +45,7 @@ from server.databricks import (
     WorkspaceAuthError,
 )
 from server.databricks.gateway import DatabricksPermissionDenied
-from server.domain import ImportedProject, ImportResult, Project, SkippedJob, Workspace
+from server.domain import DEFAULT_REGIONS, ImportedProject, ImportResult, Project, SkippedJob, Workspace
 from server.errors import FailedPrecondition, InvalidArgument
 from server.onboard import (
     AgentWiring,
@@ -58,6 +64,8 @@ from server.store import Store
 log = logging.getLogger(__name__)
 
 CLOUDS = ("aws", "azure")
+# The plan tiers `workspace add` offers (the price catalog's DBU rates are per cloud and plan).
+PLANS = ("standard", "premium", "enterprise")
 # A person is waiting on `workspace add`: a wrong host fails in seconds, not after the collector's budget.
 ADD_CHECK_TIMEOUT_S = 10
 INIT_SCRIPT = Path(__file__).resolve().parents[2] / "init_scripts" / "trimtab-init.sh"
@@ -123,25 +131,41 @@ def recording_status(store: Store, workspace: Workspace) -> Iterator[None]:
         store.workspaces.set_status(workspace.name, "ok")
 
 
+@dataclasses.dataclass(frozen=True)
+class ReattachedProject(ImportedProject):
+    """A detached project that an import naming its job onboarded again (``created`` is False)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedJobNotFound(SkippedJob):
+    """A job the import was asked for by id that the workspace does not have: the caller's typo,
+    unlike a listed job deleted before the import read it."""
+
+
 # ------------------------------------------------------------------ connect
 
 
 def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token: str, cloud: str,
-                  plan: str = "premium", region: str = "", cloud_credentials_json: str = "",
+                  plan: str = "", region: str = "", cloud_credentials_json: str = "",
                   replace: bool = False, auto_import: bool | None = None) -> Workspace:
     """Check the token with a real call, then store the workspace with its secrets encrypted.
 
-    With ``replace`` the workspace must exist with the same host and cloud: its token (and
-    its cloud credentials, when given) are replaced and its status goes back to ``ok``; plan
-    and region stay as they are, and so does auto-import unless ``auto_import`` is given.
-    This is how a revoked Databricks token is rotated. ``auto_import`` None: off for a new
-    workspace (importing changes jobs, so it is opt-in).
+    ``plan`` "": premium; ``region`` "": the cloud's default. With ``replace`` the workspace
+    must exist with the same host: its token (and its cloud credentials, when given) are
+    replaced and its status goes back to ``ok``; a plan or region given replaces the stored
+    one (runs priced from then on use it), "" keeps it; the cloud may change only while the
+    workspace has no project (`_cloud_change_problem`); auto-import stays unless
+    ``auto_import`` is given. This is how a revoked Databricks token is rotated and a wrong
+    plan or region put right. ``auto_import`` None: off for a new workspace (importing
+    changes jobs, so it is opt-in).
     """
     for field, value in (("name", name), ("host", host), ("token", token)):
         if not value.strip():
             raise InvalidArgument(f"{field}: must not be empty")
     if cloud not in CLOUDS:
         raise InvalidArgument(f"cloud: must be one of {', '.join(CLOUDS)}, not {cloud!r}")
+    if plan:
+        _check_plan(plan)
     if not host.startswith(("http://", "https://")):
         raise InvalidArgument(f"host: {host!r} is not an http(s) URL")
     _check_host(host)
@@ -156,7 +180,11 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     existing = store.workspaces.get(name) if replace else None
     if existing is not None:
         # Checked before the token: a typo in the host must not look like a bad token.
-        _same_workspace(existing, host, cloud)
+        _same_workspace(existing, host)
+        if cloud != existing.cloud:
+            problem = _cloud_change_problem(store, existing, cloud, given_credentials=credentials is not None)
+            if problem:
+                raise FailedPrecondition(problem)
     verb = "updated" if replace else "added"
     gateway = _integration.gateway_factory(
         GatewayConfig(host=host, token=token, retry_timeout_s=ADD_CHECK_TIMEOUT_S), _integration.clock)
@@ -170,6 +198,12 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         raise FailedPrecondition(f"workspace {name!r} not {verb}: {why}") from err
     if existing is not None:
         updated = store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
+        if cloud != existing.cloud:
+            # The old cloud's region means nothing on the new one: the given region, else the default.
+            updated = store.workspaces.set_pricing(name, cloud=cloud, plan=plan or existing.plan, region=region)
+            log.info("workspace %s: cloud %s -> %s", name, existing.cloud, cloud)
+        else:
+            updated = _set_pricing(store, updated, plan=plan or None, region=region or None)
         if auto_import is not None and auto_import != updated.auto_import:
             updated = store.workspaces.set_auto_import(name, auto_import)
         return updated
@@ -189,14 +223,48 @@ def _check_host(host: str) -> None:
         raise InvalidArgument(f"host: {host!r} is not a valid URL (no host name)")
 
 
-def _same_workspace(existing: Workspace, host: str, cloud: str) -> None:
+def _same_workspace(existing: Workspace, host: str) -> None:
     """Replacing a token must not silently repoint a workspace: projects and runs belong to it."""
     if existing.host.rstrip("/") != host:
         raise FailedPrecondition(f"workspace {existing.name!r} is {existing.host}, not {host}: --replace only "
-                                 "rotates the token; add a workspace under a new name for another host")
-    if existing.cloud != cloud:
-        raise FailedPrecondition(f"workspace {existing.name!r} is on {existing.cloud}, not {cloud}: "
-                                 "--replace only rotates the token")
+                                 "rotates the token (and sets the plan and region given), never the host; add a "
+                                 "workspace under a new name for another host")
+
+
+def _cloud_change_problem(store: Store, existing: Workspace, cloud: str, *, given_credentials: bool) -> str | None:
+    """Why the workspace's cloud may not change now, or None.
+
+    Only while it has no project: a project's node types, driver type and instance families
+    were checked against the old cloud's catalog, its runs were priced there and its model
+    learned from those prices, so a new cloud would leave them all wrong (a host is on one
+    cloud: a workspace with projects on the wrong one was added wrong, and is added again
+    under a new name). The old cloud's billing credentials cannot read the new cloud's bill.
+    """
+    projects = store.projects.list(existing.name)
+    if projects:
+        return (f"workspace {existing.name!r} is on {existing.cloud}, not {cloud}: its {len(projects)} "
+                f"project(s) were sized and priced on {existing.cloud}, so its cloud cannot change; "
+                "add the workspace under a new name")
+    if existing.has_cloud_credentials and not given_credentials:
+        return (f"workspace {existing.name!r}: its cloud billing credentials are for {existing.cloud}; "
+                f"give {cloud} credentials (--cloud-credentials-env) to move it to {cloud}")
+    return None
+
+
+def _check_plan(plan: str) -> None:
+    if plan not in PLANS:
+        raise InvalidArgument(f"plan: must be one of {', '.join(PLANS)}, not {plan!r}")
+
+
+def _set_pricing(store: Store, workspace: Workspace, *, plan: str | None, region: str | None) -> Workspace:
+    """The workspace with the plan and region given (None: unchanged), logged when they change."""
+    new_plan = workspace.plan if plan is None else plan
+    new_region = workspace.region if region is None else region
+    if (new_plan, new_region) == (workspace.plan, workspace.region):
+        return workspace
+    log.info("workspace %s: plan %s -> %s, region %r -> %r (runs priced from now on)", workspace.name,
+             workspace.plan, new_plan, workspace.region, new_region)
+    return store.workspaces.set_pricing(workspace.name, cloud=workspace.cloud, plan=new_plan, region=new_region)
 
 
 def list_workspaces(store: Store) -> list[Workspace]:
@@ -207,13 +275,25 @@ def get_workspace(store: Store, name: str) -> Workspace:
     return store.workspaces.get(name)
 
 
-def update_workspace(store: Store, name: str, *, auto_import: bool | None = None) -> Workspace:
+def update_workspace(store: Store, name: str, *, auto_import: bool | None = None, plan: str | None = None,
+                     region: str | None = None) -> Workspace:
     """Change only the settings given (``None``: unchanged); `NotFound` for an unknown name.
 
     No Databricks call: turning auto-import on takes effect at the collector's next discovery
-    pass (`server.collect.discovery`), which is where the workspace is reached.
+    pass (`server.collect.discovery`), which is where the workspace is reached. A new plan or
+    region prices the runs collected from then on; stored costs are not rewritten (a run still
+    waiting for its cloud bill is re-costed with the new one when the bill lands). Both are
+    checked before anything is saved, so a refused value changes nothing.
     """
     workspace = store.workspaces.get(name)
+    if plan is not None:
+        _check_plan(plan)
+    if region is not None and not region.strip():
+        # "" is how `add` says "the cloud's default"; here it would be a silent reset (an unset
+        # shell variable), so the default region is given by name instead.
+        raise InvalidArgument(f"region: must not be empty (the {workspace.cloud} default is "
+                              f"{DEFAULT_REGIONS.get(workspace.cloud, '-')})")
+    workspace = _set_pricing(store, workspace, plan=plan, region=region.strip() if region is not None else None)
     if auto_import is not None and auto_import != workspace.auto_import:
         workspace = store.workspaces.set_auto_import(name, auto_import)
         log.info("workspace %s: auto-import %s", name, "on" if auto_import else "off")
@@ -224,8 +304,14 @@ def update_workspace(store: Store, name: str, *, auto_import: bool | None = None
 
 
 def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[int],
-                dry_run: bool = False, *, wiring: AgentWiring | None = None) -> ImportResult:
-    """One project per qualified job cluster, onboarded; skipped jobs with the reason why."""
+                dry_run: bool = False, *, wiring: AgentWiring | None = None,
+                reattach: bool = False) -> ImportResult:
+    """One project per qualified job cluster, onboarded; skipped jobs with the reason why.
+
+    A detached project is left alone (reported skipped) unless ``reattach``: set only when a
+    person named the job (`workspace import W --job N`), never by auto-import, which passes
+    job ids too but must not undo a detach.
+    """
     ws = store.workspaces.get(workspace)
     gateway = gateway_for(store, secrets, ws)
     wiring = wiring or agent_wiring()
@@ -239,7 +325,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             try:
                 job = gateway.get_job(job_id)
             except DatabricksNotFound:
-                skipped.append(SkippedJob(job_id, "", "job not found in the workspace"))
+                named = NamedJobNotFound if job_ids else SkippedJob
+                skipped.append(named(job_id, "", "job not found in the workspace"))
                 continue
             found = qualify(job, access)
             if found.needs_allowlist:
@@ -249,11 +336,18 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             if found.skipped_reason is not None:
                 skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
                 continue
+            targets, detached = _split_detached(store, ws, found.clusters, reattach)
+            if detached:
+                names = ", ".join(p.name for p in detached)
+                skipped.append(SkippedJob(job_id, found.job_name, REASON_DETACHED.format(
+                    projects=names, workspace=ws.name, job_id=job_id)))
+            if not targets:
+                continue
             if not dry_run and not agent_ready:
                 _prepare_agent(store, gateway, ws, wiring)
                 agent_ready = True
             try:
-                imported.extend(_import_job(store, gateway, ws, job, found.clusters, wiring, dry_run))
+                imported.extend(_import_job(store, gateway, ws, job, targets, wiring, dry_run))
             except WorkspaceAuthError as err:
                 # jobs/list shows jobs the token may only view: a 403 editing one is that job's
                 # alone, unless the token is refused outright (then this raises, for the workspace).
@@ -265,6 +359,29 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
 # Why a job Databricks would not let the token update is skipped (the import goes on with the others).
 REASON_NOT_EDITABLE = ("Databricks refused to update the job ({error}): the token can see it but needs "
                        "CAN_MANAGE on it to onboard it")
+# Why a detached project's cluster is left as it is by an import of every job.
+REASON_DETACHED = ("project {projects} is detached: left as it is (`trimtab workspace import {workspace} "
+                   "--job {job_id}` re-attaches it)")
+
+
+def _split_detached(store: Store, ws: Workspace, targets: list[ClusterTarget],
+                    reattach: bool) -> tuple[list[ClusterTarget], list[Project]]:
+    """(the clusters to import, the detached projects left alone): all of them with ``reattach``.
+
+    Per cluster, not per job: a cluster added to the job later is imported beside a detached one,
+    whose entry the job update then does not touch (`cluster_entry_update` sends changed keys only).
+    """
+    if reattach:
+        return list(targets), []
+    kept: list[ClusterTarget] = []
+    detached: list[Project] = []
+    for target in targets:
+        project = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
+        if project is not None and project.detached:
+            detached.append(project)
+        else:
+            kept.append(target)
+    return kept, detached
 
 
 def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAccess) -> StandardAccess:
@@ -330,11 +447,15 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
     result = []
     schedule = job_schedule(settings)  # as the job has it now: changed, paused or removed since
     for project, new_spec, diff, created in out:
+        # Only reached for a detached project when the import named its job (`_split_detached`).
+        kind = ReattachedProject if project.detached else ImportedProject
         if not dry_run:
             project = store.projects.update(dataclasses.replace(
                 project, current_spec=new_spec, job_name=str(settings.get("name") or project.job_name),
                 detached=False, orphaned=False, schedule=schedule))
-        result.append(ImportedProject(project, diff, created))
+        if kind is ReattachedProject and not dry_run:
+            log.info("project %s re-attached by an import naming job %s", project.name, job["job_id"])
+        result.append(kind(project, diff, created))
     return result
 
 

@@ -56,12 +56,16 @@ class AddWorkspaceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., replace: _Optional[bool] = ..., auto_import: _Optional[bool] = ...) -> None: ...
 
 class UpdateWorkspaceRequest(_message.Message):
-    __slots__ = ("name", "auto_import")
+    __slots__ = ("name", "auto_import", "plan", "region")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AUTO_IMPORT_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
     name: str
     auto_import: bool
-    def __init__(self, name: _Optional[str] = ..., auto_import: _Optional[bool] = ...) -> None: ...
+    plan: str
+    region: str
+    def __init__(self, name: _Optional[str] = ..., auto_import: _Optional[bool] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ...) -> None: ...
 
 class ListWorkspacesRequest(_message.Message):
     __slots__ = ()
@@ -90,24 +94,28 @@ class ImportJobsRequest(_message.Message):
     def __init__(self, workspace: _Optional[str] = ..., job_ids: _Optional[_Iterable[int]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
 class ImportedProject(_message.Message):
-    __slots__ = ("project", "diff", "created")
+    __slots__ = ("project", "diff", "created", "reattached")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     DIFF_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    REATTACHED_FIELD_NUMBER: _ClassVar[int]
     project: Project
     diff: str
     created: bool
-    def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ..., diff: _Optional[str] = ..., created: _Optional[bool] = ...) -> None: ...
+    reattached: bool
+    def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ..., diff: _Optional[str] = ..., created: _Optional[bool] = ..., reattached: _Optional[bool] = ...) -> None: ...
 
 class SkippedJob(_message.Message):
-    __slots__ = ("job_id", "job_name", "reason")
+    __slots__ = ("job_id", "job_name", "reason", "not_found")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_NAME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    NOT_FOUND_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     job_name: str
     reason: str
-    def __init__(self, job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    not_found: bool
+    def __init__(self, job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., reason: _Optional[str] = ..., not_found: _Optional[bool] = ...) -> None: ...
 
 class ImportJobsResponse(_message.Message):
     __slots__ = ("projects", "skipped")

@@ -93,3 +93,13 @@ class WorkspaceRepository(Repository):
         if not done:
             raise NotFound(f"workspace {name!r} not found")
         return self.get(name)
+
+    def set_pricing(self, name: str, *, cloud: str, plan: str, region: str) -> Workspace:
+        """Set what the workspace's runs are priced with (cloud, plan tier, region); `NotFound` for an
+        unknown name. The caller decides when a change is safe (`server.services.workspaces`)."""
+        with self._write() as conn:
+            done = conn.execute(T.update().where(T.c.name == name)
+                                .values(cloud=cloud, plan=plan, region=region)).rowcount
+        if not done:
+            raise NotFound(f"workspace {name!r} not found")
+        return self.get(name)
