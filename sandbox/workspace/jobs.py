@@ -78,36 +78,18 @@ def validate_settings(settings: dict[str, Any], backend: SimBackend,
     _check_order(settings.get("tasks") or [])
 
 
-def cluster_slot(task: dict[str, Any]) -> str:
-    """What a task runs on, as the emulator schedules it: a shared job cluster
-    (`job_clusters/<key>`), or the task alone (its own new_cluster, an existing cluster, or no
-    cluster at all) as `tasks/<key>`."""
-    key = task.get("job_cluster_key")
-    return f"job_clusters/{key}" if key else f"tasks/{task['task_key']}"
-
-
 def upstream(task: dict[str, Any]) -> list[str]:
     return [str(d["task_key"]) for d in task.get("depends_on") or []]
 
 
 def _check_order(tasks: list[dict[str, Any]]) -> None:
-    """Refuse a depends_on cycle (the service does), and one the emulator cannot play: a shared
-    job cluster starts once and plays one simulated timeline, so it cannot wait in the middle for a
-    task on another cluster that itself waits for this cluster (a1 -> b -> a2 with a1, a2 on one
-    job cluster)."""
+    """Refuse a depends_on cycle, as the service does. Orders that pass through one shared job
+    cluster twice (a1 -> b -> a2 with a1, a2 on one job cluster, b elsewhere) are accepted, as
+    the service accepts them: the cluster waits for b between a1 and a2 (`sandbox.workspace.pause`)."""
     by_key = {str(t["task_key"]): t for t in tasks}
     _find_cycle({k: set(upstream(t)) for k, t in by_key.items()},
                 lambda cycle: f"The job's tasks depend on each other in a cycle: "
                               f"{' -> '.join(cycle)}.")
-    slots: dict[str, set[str]] = {}
-    for task in by_key.values():
-        mine = slots.setdefault(cluster_slot(task), set())
-        mine.update(cluster_slot(by_key[d]) for d in upstream(task))
-    for slot, ups in slots.items():
-        ups.discard(slot)
-    _find_cycle(slots, lambda cycle: "The sandbox workspace cannot sequence these tasks: "
-                f"{' -> '.join(cycle)} would each wait for the other (a shared job cluster starts "
-                "once, when its first task may start, and runs its tasks in one timeline).")
 
 
 def _find_cycle(graph: dict[str, set[str]], message: Callable[[list[str]], str]) -> None:

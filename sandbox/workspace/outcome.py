@@ -178,7 +178,7 @@ def _task_timings(live: LiveCluster, wave: int, end: int) -> dict[str, int]:
     (setup_duration), later ones start when the wave before them ends; the last wave's end is
     the cluster's, after TERMINATING (cleanup_duration)."""
     sim = live.sim
-    start = live.start_ms if wave == 0 else live.wave_ends[wave - 1]
+    start = live.wave_starts[wave] if live.wave_starts else live.start_ms
     ready = int(sim.running_ms) if wave == 0 else start
     last = wave == len(live.waves) - 1
     term = (live.terminating_ms or end) if last else end
@@ -187,17 +187,24 @@ def _task_timings(live: LiveCluster, wave: int, end: int) -> dict[str, int]:
 
 def wave_done(ws: Workspace, plan: RunPlan, live: LiveCluster, wave: int, t: int) -> dict[str, str]:
     """A wave that is not the cluster's last ended at `t`: its tasks succeeded (a simulated
-    failure is the last wave's), and the next wave's tasks start on the running cluster."""
-    instance = {"cluster_id": live.plan.cluster_id, "spark_context_id": live.plan.spark_context_id}
+    failure is the last wave's)."""
     with ws.store.lock:
         for task in _tasks(ws, plan, live.waves[wave]):
             task.update(_task_timings(live, wave, t))
             _set_state(task, "TERMINATED", "SUCCESS", "", "SUCCESS")
-        for task in _tasks(ws, plan, live.waves[wave + 1]):
+        ws.store.save()
+    return dict.fromkeys(live.waves[wave], "SUCCESS")
+
+
+def wave_started(ws: Workspace, plan: RunPlan, live: LiveCluster, wave: int, t: int) -> None:
+    """The wave's tasks start on the running cluster at `t`: when the wave before ended, or when
+    the cluster's wait for their dependencies on other clusters ended."""
+    instance = {"cluster_id": live.plan.cluster_id, "spark_context_id": live.plan.spark_context_id}
+    with ws.store.lock:
+        for task in _tasks(ws, plan, live.waves[wave]):
             task.update({"start_time": t, "cluster_instance": dict(instance)})
             _set_state(task, "RUNNING", message="In run")
         ws.store.save()
-    return dict.fromkeys(live.waves[wave], "SUCCESS")
 
 
 def last_wave_done(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> dict[str, str]:

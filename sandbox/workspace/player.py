@@ -22,12 +22,13 @@ cluster whose timeline joins the ones already playing.
 from __future__ import annotations
 
 import heapq
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sandbox.workspace import allowlists, node, outcome, policies, runs
+from sandbox.workspace import allowlists, node, outcome, pause, policies, runs
 from sandbox.workspace.backend import CloudLaunchFailure, EventLogWriter
 from sandbox.workspace.clusters import event_dict, set_nodes
 from sandbox.workspace.dbfs import local_path
@@ -76,6 +77,16 @@ class LiveCluster:
     # The tasks it runs, in dependency order, and when each wave but the last ends (sim ms).
     waves: list[list[str]] = field(default_factory=list)
     wave_ends: list[int] = field(default_factory=list)
+    # When each wave started (sim ms): the cluster's request for wave 0, the wave before's end
+    # for the others, or the end of a wait (below).
+    wave_starts: list[int] = field(default_factory=list)
+    # Tasks that were waiting for a task on another cluster when this one started: each is
+    # judged (`run_if`) when its wave is due, and the cluster waits there until those tasks end.
+    deferred: set[str] = field(default_factory=set)
+    # While it waits: the wave it waits to start, since when, and its timeline's actions held.
+    paused_wave: int | None = None
+    paused_at: int = 0
+    held: list[Action] = field(default_factory=list)
 
 
 class RunPlayer:
@@ -133,10 +144,11 @@ class RunPlayer:
             self._cancel_all()
             outcome.finish_run(self.ws, self.plan, self.live, cancelled=True)
             return
-        if not all(lv.started for lv in self.live) or \
+        if not all(lv.started and lv.paused_wave is None for lv in self.live) or \
                 not self._existing_started.issuperset(self.plan.existing_tasks):
-            # Only a job saved before jobs/create refused such orders can get here: nothing
-            # is left to play, yet some tasks still wait for each other.
+            # A guard, not a path: every acyclic order plays (runs.waves puts a task after the
+            # cluster's tasks it waits for through other clusters). Were it reached, nothing is
+            # left to play yet some tasks still wait: end the run rather than hang.
             outcome.finish_run(self.ws, self.plan, self.live, error=(
                 "The sandbox workspace cannot sequence this job's tasks: some wait for each "
                 "other through a shared job cluster."))
@@ -155,11 +167,16 @@ class RunPlayer:
         while changed:
             changed = False
             for index, live in enumerate(self.live):
-                keys = live.plan.task_keys
-                outside = {u for k in keys for u in self.plan.upstream.get(k, []) if u not in keys}
-                if not live.started and outside <= self._results.keys():
-                    live.started = changed = True
-                    self._start_cluster(index, live, t)
+                if live.started:
+                    if live.paused_wave is not None and self._wave_ready(live, live.paused_wave):
+                        self._resume(index, live, t)
+                        changed = True
+                    continue
+                changed = self._settle_ready(live, t) or changed
+                if live.started:
+                    changed = True
+                    if not live.done:
+                        self._start_cluster(index, live, t)
             for key in self.plan.existing_tasks:
                 ups = self.plan.upstream.get(key, [])
                 if key in self._existing_started or not set(ups) <= self._results.keys():
@@ -179,17 +196,50 @@ class RunPlayer:
         self._results.update(skipped)
         outcome.skip_tasks(self.ws, self.plan, skipped, self._results, t)
 
+    def _settle_ready(self, live: LiveCluster, t: int) -> bool:
+        """Skip the cluster's tasks whose dependencies have all ended and whose `run_if` fails
+        (no cluster is needed for that); mark it started once one of its tasks can run, or once
+        none is left (a cluster left with no task is never created). True when a task was
+        skipped."""
+        skipped_any = False
+        while True:
+            waiting = [k for k in live.plan.task_keys if k not in self._results]
+            if not waiting:
+                live.started = live.done = True
+                return skipped_any
+            ready = [k for k in waiting
+                     if set(self.plan.upstream.get(k, [])) <= self._results.keys()]
+            skips = {k: skip for k in ready if (skip := self._judge(k)) is not None}
+            if not skips:
+                # On Databricks the cluster starts when its first task may run.
+                live.started = bool(ready)
+                return skipped_any
+            self._skip(skips, t)
+            skipped_any = True
+
+    def _judge(self, key: str, assumed: dict[str, str] | None = None) -> str | None:
+        """`run_if_outcome` of the task on its dependencies' results; `assumed` gives those of
+        tasks on the same cluster that have not run yet (they succeed unless skipped)."""
+        results = [self._results.get(u) or (assumed or {}).get(u) or "SUCCESS"
+                   for u in self.plan.upstream.get(key, [])]
+        return runs.run_if_outcome(self.plan.run_if.get(key), results)
+
     def _start_cluster(self, index: int, live: LiveCluster, t: int) -> None:
-        """Decide which of the cluster's tasks run (`run_if`), then request it at `t`."""
-        keys = live.plan.task_keys
+        """Decide which of the cluster's tasks run (`run_if`), then request it at `t`. A task
+        that still waits for a task on another cluster (directly, or through one of this
+        cluster's tasks that waits) is deferred to a later wave and judged when it is due."""
+        keys = [k for k in live.plan.task_keys if k not in self._results]
+        mine = set(keys)
         skipped: dict[str, str] = {}
         running: list[str] = []
         for key in [k for wave in runs.waves(keys, self.plan.upstream) for k in wave]:
+            ups = self.plan.upstream.get(key, [])
+            if any(u not in self._results and (u not in mine or u in live.deferred) for u in ups):
+                live.deferred.add(key)
+                continue
             # A dependency on the same cluster runs before this task does: it counts as
             # succeeded unless it is skipped itself (a failure fails the cluster's last wave).
-            results = [self._results.get(u) or skipped.get(u) or "SUCCESS"
-                       for u in self.plan.upstream.get(key, [])]
-            skip = runs.run_if_outcome(self.plan.run_if.get(key), results)
+            skip = self._judge(key, skipped)
             if skip is None:
                 running.append(key)
             else:
@@ -199,7 +249,8 @@ class RunPlayer:
         if not running:
             live.done = True  # no task left for it: the cluster is never created
             return
-        live.waves = runs.waves(running, self.plan.upstream)
+        live.waves = runs.waves(running + sorted(live.deferred), self.plan.upstream,
+                                later=live.deferred)
         live.start_ms = t
         outcome.cluster_requested(self.ws, self.plan, live, t)
         p = live.plan
@@ -227,7 +278,14 @@ class RunPlayer:
             self._push(int(line_t), LOG, index, line)
         running_ms, term = int(live.sim.running_ms), self._terminating_at(live)
         n = len(live.waves)
-        live.wave_ends = [running_ms + (term - running_ms) * j // n for j in range(1, n)]
+        even = [running_ms + (term - running_ms) * j // n for j in range(1, n)]
+        # A boundary before a wave with a deferred task may become a wait: put it between two
+        # of the application's Spark jobs when there is such a place.
+        may_wait = {j - 1 for j, wave in enumerate(live.waves) if live.deferred & set(wave)}
+        cuts = [c for c in pause.quiet_points(live.sim.eventlog) if c > running_ms] \
+            if may_wait else []
+        live.wave_ends = pause.boundaries(even, may_wait, cuts, term)
+        live.wave_starts = [t, *live.wave_ends]
         for j, wave_end in enumerate(live.wave_ends):
             self._push(wave_end, WAVE, index, j)
         self._push(int(live.sim.end_time_ms), END, index, None)
@@ -255,6 +313,7 @@ class RunPlayer:
             self._on_event(live, payload)
         elif kind == WAVE:
             self._results.update(outcome.wave_done(self.ws, self.plan, live, payload, t))
+            self._next_wave(index, live, payload + 1, t)
         else:
             self._on_end(live, t)
 
@@ -263,6 +322,75 @@ class RunPlayer:
         if (all(lv.started and (lv.done or lv.terminating_ms is not None) for lv in self.live)
                 and all(k in self._results for k in self.plan.existing_tasks)):
             outcome.run_terminating(self.ws, self.plan)
+
+    # -- waits between waves -------------------------------------------------------------
+    def _wave_ready(self, live: LiveCluster, wave: int) -> bool:
+        """Every task the wave's deferred tasks depend on has ended."""
+        return all(u in self._results for k in live.waves[wave] if k in live.deferred
+                   for u in self.plan.upstream.get(k, []))
+
+    def _next_wave(self, index: int, live: LiveCluster, wave: int, t: int) -> None:
+        """The wave before `wave` ended at `t`: start `wave` on the running cluster, or wait
+        (the cluster stays up, its timeline held) until its deferred tasks' dependencies end."""
+        if self._wave_ready(live, wave):
+            self._begin_wave(index, live, wave, t)
+            return
+        live.paused_wave, live.paused_at = wave, t
+        live.held = [a for a in self._heap if a.cluster == index]
+        self._heap = [a for a in self._heap if a.cluster != index]
+        heapq.heapify(self._heap)
+
+    def _resume(self, index: int, live: LiveCluster, t: int) -> None:
+        """The wait ends at `t`: the rest of the cluster's timeline moves later by the wait."""
+        wave, delta = live.paused_wave, t - live.paused_at
+        assert wave is not None
+        live.paused_wave = None
+        if delta > 0:
+            pause.shift_run(live.sim, live.paused_at, delta)
+            live.wave_ends = [e + delta if e >= live.paused_at else e for e in live.wave_ends]
+        for action in live.held:
+            payload = action.payload
+            if action.kind == EVENT:
+                payload.timestamp_ms = int(payload.timestamp_ms) + delta
+            elif action.kind == LOG:
+                payload = pause.shift_line(payload, live.paused_at, delta)
+            self._push(action.t_ms + delta, action.kind, index, payload)
+        live.held = []
+        self._begin_wave(index, live, wave, t)
+
+    def _begin_wave(self, index: int, live: LiveCluster, wave: int, t: int) -> None:
+        """Judge the wave's deferred tasks now that their dependencies have ended; the others
+        start on the cluster at `t`. With no task left for it in any wave to come, the cluster
+        terminates now instead."""
+        deferred = [k for k in live.waves[wave] if k in live.deferred]
+        skips = {k: skip for k in deferred if (skip := self._judge(k)) is not None}
+        if skips:
+            live.waves[wave] = [k for k in live.waves[wave] if k not in skips]
+            self._skip(skips, t)
+        live.wave_starts[wave] = t
+        if not any(live.waves[wave:]):
+            self._end_early(index, live, t)
+            return
+        outcome.wave_started(self.ws, self.plan, live, wave, t)
+
+    def _end_early(self, index: int, live: LiveCluster, t: int) -> None:
+        """No task is left for the cluster: Spark stops and the cluster terminates at `t`."""
+        self._heap = [a for a in self._heap if a.cluster != index]
+        heapq.heapify(self._heap)
+        live.pending_lines.append((t, json.dumps({"Event": "SparkListenerApplicationEnd",
+                                                  "Timestamp": t, "ExitCode": 0},
+                                                 separators=(",", ":"))))
+        self._flush(live)
+        pause.cut_short(live.sim, t)
+        outcome.record_event(self.ws, live, t, "TERMINATING",
+                             {"reason": {"code": "JOB_FINISHED", "type": "SUCCESS"}})
+        live.terminating_ms = t
+        self._shutdown(live)
+        outcome.cluster_state(self.ws, live, "TERMINATING", "Terminating the cluster")
+        self._deliver(live, t)
+        live.done = True
+        outcome.cluster_terminated(self.ws, live, t, code="JOB_FINISHED", type_="SUCCESS")
+        self._maybe_terminating()
 
     # -- cluster moments ---------------------------------------------------------------
     def _on_event(self, live: LiveCluster, ev: Any) -> None:

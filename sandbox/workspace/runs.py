@@ -104,16 +104,34 @@ def run_if_outcome(rule: str | None, results: list[str]) -> str | None:
     return "UPSTREAM_CANCELED" if canceled else "EXCLUDED"
 
 
-def waves(task_keys: list[str], upstream_of: dict[str, list[str]]) -> list[list[str]]:
-    """The tasks sharing one cluster in the order their dependencies on each other allow: wave
-    0 needs none of the others, wave n one in wave n-1 (a cycle is refused at jobs/create)."""
+def waves(task_keys: list[str], upstream_of: dict[str, list[str]],
+          later: frozenset[str] | set[str] = frozenset()) -> list[list[str]]:
+    """The tasks sharing one cluster in the order their dependencies allow: wave 0 needs none
+    of the others; a task comes after every task of the cluster it waits for, directly or through
+    tasks on other clusters (a1 -> b -> a2: a2 after a1), and a task in `later` (one waiting for
+    a task elsewhere when the cluster starts) never in wave 0. A cycle is refused at jobs/create."""
     mine = set(task_keys)
     depth: dict[str, int] = {}
 
+    def mine_above(key: str) -> set[str]:
+        """The cluster's tasks `key` waits for, through other clusters' tasks if need be."""
+        found: set[str] = set()
+        seen: set[str] = set()
+        stack = list(upstream_of.get(key, []))
+        while stack:
+            u = stack.pop()
+            if u in seen:
+                continue
+            seen.add(u)
+            if u in mine:
+                found.add(u)
+            else:
+                stack.extend(upstream_of.get(u, []))
+        return found
+
     def level(key: str) -> int:
         if key not in depth:
-            depth[key] = 1 + max((level(u) for u in upstream_of.get(key, []) if u in mine),
-                                 default=-1)
+            depth[key] = max([1 if key in later else 0, *(1 + level(u) for u in mine_above(key))])
         return depth[key]
 
     out: list[list[str]] = []
