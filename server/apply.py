@@ -11,8 +11,15 @@ An apply is *unconfirmed* until a run used it (the collector confirms it);
 no new apply happens before that, so every configuration gets a run.
 ``pending_apply`` on the project records the apply:
 ``{recommendation_id, applied_spec, previous_spec, previous_recommendation_id,
-applied_after_run_id, confirmed}``; runs with an id up to
+applied_after_run_id, applied_at_ms, confirmed}``; runs with an id up to
 ``applied_after_run_id`` had started before it and used ``previous_spec``.
+
+Revert writes ``previous_spec`` back and records it the same way with ``reverted``
+set. Its ``previous_spec`` is then the reverted recommendation's, kept only so runs
+that started before the revert are attributed to what they ran; it is never a revert
+target: a second revert is refused until the next apply. The reverted recommendation
+is rejected, and its configuration is remembered on the project
+(`server.plan.candidates.REJECTED_KEY`) so no later plan, automatic or not, brings it back.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound
-from server.domain import PROBLEM_KEY, Project, Recommendation
-from server.errors import FailedPrecondition, NotFound
+from server.domain import PROBLEM_KEY, ClusterConfig, Project, Recommendation
+from server.errors import FailedPrecondition, NotFound, TrimtabError
 from server.onboard import RECOMMENDATION_TAG, spec_diff
+from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of
 from server.spec import (
     cluster_entry_update,
     find_cluster_spec,
@@ -79,7 +88,7 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     project = _active(store, project_id)
     rec = store.recommendations.pending(project_id)
     if rec is None or rec.id is None:
-        raise NotFound(f"project {project.name} has no pending recommendation")
+        raise no_pending(store, project)
     pending = project.pending_apply or {}
     if pending and not pending.get("confirmed", False):
         raise FailedPrecondition(
@@ -100,19 +109,26 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     state = project.state
     if project.problem is not None and project.problem.step == "apply":
         state = {k: v for k, v in state.items() if k != PROBLEM_KEY}
+    # Applied on purpose: a configuration turned down before is no longer refused.
+    state = _without_rejected(state, rec.config)
     store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply={
         "recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": live,
         "previous_recommendation_id": pending.get("recommendation_id"),
-        "applied_after_run_id": after_run, "confirmed": False}))
+        "applied_after_run_id": after_run, "applied_at_ms": store.clock.now_ms(), "confirmed": False}))
     log.info("project %s: applied recommendation %s", project.name, rec.id)
     return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}")
 
 
 @_locked
 def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run: bool = False) -> ApplyResult:
-    """Go back to the configuration before the last apply."""
+    """Go back to the configuration before the last apply, once: a second revert is refused."""
     project = _active(store, project_id)
     pending = project.pending_apply or {}
+    if pending.get("reverted"):
+        # Its previous_spec is the reverted recommendation's (for attributing runs in flight);
+        # writing it back would put the rejected recommendation on the job again.
+        raise FailedPrecondition(f"project {project.name}: nothing to revert: the last apply was already "
+                                 "reverted (the next apply can be)")
     if not pending.get("previous_spec"):
         raise FailedPrecondition(f"project {project.name}: nothing to revert (no apply recorded)")
     settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
@@ -124,13 +140,20 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
         return ApplyResult(rec, diff, applied=False, message="dry run: nothing changed")
     after_run = gateway.latest_run_id(project.job_id) or 0
     _write_verified(gateway, project, settings, live, previous)
+    state = project.state
     if rec is not None and rec.id is not None:
         rec = store.recommendations.set_state(rec.id, "rejected")
+        state = _with_rejected(state, rec.config)
+    # A recommendation planned on top of the reverted spec no longer fits the job (and may be
+    # the configuration just turned down): the next run brings a new one.
+    waiting = store.recommendations.pending(project_id)
+    if waiting is not None and waiting.id is not None:
+        store.recommendations.set_state(waiting.id, "superseded")
     back = pending.get("previous_recommendation_id")
-    store.projects.update(dataclasses.replace(project, current_spec=previous, pending_apply={
+    store.projects.update(dataclasses.replace(project, current_spec=previous, state=state, pending_apply={
         "recommendation_id": back, "applied_spec": previous, "previous_spec": live,
         "previous_recommendation_id": rec_id, "applied_after_run_id": after_run,
-        "confirmed": False, "reverted": True}))
+        "applied_at_ms": store.clock.now_ms(), "confirmed": False, "reverted": True}))
     return ApplyResult(rec, diff, applied=True, message="reverted to the configuration before the last apply")
 
 
@@ -165,7 +188,60 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
     return ApplyResult(None, diff, applied=bool(diff), message=f"project {project.name} detached")
 
 
+def reject(store: Store, project_id: int) -> Recommendation:
+    """Reject the project's pending recommendation (the job is not changed) and remember its
+    configuration, so later plans do not offer it again."""
+    with project_lock(project_id):  # the project's state is written whole
+        project = store.projects.get(project_id)
+        rec = store.recommendations.pending(project_id)
+        if rec is None or rec.id is None:
+            raise no_pending(store, project)
+        rejected = store.recommendations.set_state(rec.id, "rejected")
+        store.projects.update(dataclasses.replace(project, state=_with_rejected(project.state, rec.config)))
+    return rejected
+
+
+def no_pending(store: Store, project: Project) -> TrimtabError:
+    """Why the project has no pending recommendation, in what is true of its newest one."""
+    latest = store.recommendations.latest(int(project.id or 0))
+    if latest is None:
+        return NotFound(f"project {project.name} has no recommendation yet (one is planned after its next run)")
+    pending = project.pending_apply or {}
+    if latest.state == "applied" and pending.get("recommendation_id") == latest.id:
+        when = pending.get("applied_at_ms")
+        at = f"applied at {_utc(int(when))}" if when else "applied"
+        if not pending.get("confirmed", False):
+            at += ", no run has used it yet"
+        return FailedPrecondition(f"recommendation {latest.id} is already applied ({at}); "
+                                  f"`trimtab recommendation revert {project.name}` goes back")
+    if latest.state == "applied":
+        return FailedPrecondition(f"project {project.name} has no pending recommendation: recommendation "
+                                  f"{latest.id} was applied, and the cluster has changed since; "
+                                  "a new one is planned after the next run")
+    return FailedPrecondition(f"project {project.name} has no pending recommendation: recommendation "
+                              f"{latest.id} was {latest.state}; a new one is planned after the next run")
+
+
 # ------------------------------------------------------------------ helpers
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _with_rejected(state: dict[str, Any], config: ClusterConfig) -> dict[str, Any]:
+    """``state`` remembering ``config`` as turned down (the newest `REJECTED_KEPT`)."""
+    config_id = config_id_of(config)
+    kept = [c for c in state.get(REJECTED_KEY) or [] if c != config_id]
+    return {**state, REJECTED_KEY: [*kept, config_id][-REJECTED_KEPT:]}
+
+
+def _without_rejected(state: dict[str, Any], config: ClusterConfig) -> dict[str, Any]:
+    kept = state.get(REJECTED_KEY) or []
+    config_id = config_id_of(config)
+    if config_id not in kept:
+        return state
+    return {**state, REJECTED_KEY: [c for c in kept if c != config_id]}
 
 
 def _active(store: Store, project_id: int) -> Project:

@@ -18,6 +18,7 @@ from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
+from server.errors import FailedPrecondition
 from server.plan.policy import ClusterPolicy, DbuRate
 from server.spec import config_from_spec, pool_ids
 
@@ -30,6 +31,16 @@ WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40,
 SPOT_INTERRUPTIONS_PER_NODE_HOUR = 0.01
 # How far from the current total cores the search reaches by default.
 CORE_SPAN = 4.0
+# The fewest workers a candidate has when the project sets no min_workers: a job cluster with no
+# worker runs Spark on the driver alone (single-node clusters are not sized), so 0 is never one.
+# `server.services.projects` validates the bounds against the same number.
+MIN_WORKERS = 1
+# Where `Project.state` keeps the ids (`config_id_of`) of configurations the user turned down (a
+# rejected or reverted recommendation): they are never recommended again, only learned from.
+REJECTED_KEY = "rejected_configs"
+# The most rejected configurations kept per project (the newest): enough to remember every recent
+# "no", few enough that an old one does not close the space for good.
+REJECTED_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,10 @@ def default_families(catalog: PriceCatalog, cloud: str, family: str) -> tuple[st
 
 
 def worker_counts(low: int, high: int) -> list[int]:
+    """The worker counts tried between ``low`` and ``high`` (both included); ValueError for bounds
+    that hold no valid count, rather than counts outside them."""
+    if low < MIN_WORKERS or high < low:
+        raise ValueError(f"worker bounds {low}..{high}: need {MIN_WORKERS} <= low <= high")
     counts = [n for n in WORKER_GRID if low <= n <= high]
     for edge in (low, high):  # the bounds themselves are always candidates
         if edge not in counts:
@@ -165,7 +180,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                      tried: Iterable[ClusterConfig] = (), driver: str | None = None,
                      policy: ClusterPolicy | None = None,
                      pool: PoolBacking | None = None,
-                     current_refused: bool = False) -> list[tuple[Candidate, ClusterConfig]]:
+                     current_refused: bool = False,
+                     rejected: Iterable[str] = ()) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -188,7 +204,15 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     worker count or autoscale range to choose: every candidate has the pool's node type and driver
     and ``current``'s availability (the pool's), and at most the pool's workers; configurations
     the job ran on with other node types (before the pool) are left out, as no apply reaches them.
+
+    ``rejected`` (configuration ids the user turned down, `REJECTED_KEY`) are never new candidates;
+    one the job ran on stays observed only (``allowed=False``), unless it is the one the job runs now.
+
+    The project's worker bounds must hold a valid count (``MIN_WORKERS <= min <= max``, as
+    `server.services.projects` validates them); bounds stored before that check are refused with a
+    FailedPrecondition naming them, never turned into candidates outside them.
     """
+    turned_down = set(rejected)
     own_configs = [current, *tried]
     if pool is not None:
         own_configs = [c for c in own_configs if c.node_type_id == pool.node_type]
@@ -205,8 +229,13 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     autoscale = current.autoscale_max > 0 and settings.keep_autoscaling
     cur_workers = current.autoscale_max if current.autoscale_max > 0 else max(current.num_workers, 1)
     cur_cores = cur_info.vcpus * cur_workers
-    low = settings.min_workers if settings.min_workers is not None else 1
+    low = settings.min_workers if settings.min_workers is not None else MIN_WORKERS
     high = settings.max_workers if settings.max_workers is not None else max(2 * cur_workers, 8)
+    if low < MIN_WORKERS or high < low:
+        raise FailedPrecondition(
+            f"the project's worker bounds hold no valid worker count (min_workers {settings.min_workers}, "
+            f"max_workers {settings.max_workers}; at least {MIN_WORKERS}, and min <= max): "
+            "fix them with `trimtab project set --min-workers/--max-workers`")
     spot_options = [False, True] if settings.spot_allowed else [False]
     driver = settings.driver_node_type_id or driver or driver_of(current)
     node_types = catalog.node_types(cloud)
@@ -231,13 +260,13 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             if not (cur_cores / CORE_SPAN <= cores <= cur_cores * CORE_SPAN):
                 continue
             for spot in spot_options:
-                config = _config(current, node_type, driver, workers, spot, autoscale)
+                config = _config(current, node_type, driver, workers, spot, autoscale, low)
                 if pool is not None:  # the pool's instances, as they are: nothing else changes
                     config = dataclasses.replace(
                         config, availability=live.availability, first_on_demand=live.first_on_demand,
                         ebs_volume_type=live.ebs_volume_type, ebs_volume_count=live.ebs_volume_count,
                         ebs_volume_size_gb=live.ebs_volume_size_gb)
-                if not allowed(config):
+                if not allowed(config) or config_id_of(config) in turned_down:
                     continue
                 pair = _priced(config, info, catalog, pricing)
                 if pair is not None:
@@ -259,7 +288,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         own = _priced(config, info, catalog, pricing)
         if own is None:
             continue
-        if (i == 0 and current_refused) or not (kept or allowed(config)):
+        if (i == 0 and current_refused) or not (kept or allowed(config)) or \
+                (own[0].config_id in turned_down and not kept):
             # Observed only: what its runs taught stays in the model, and it is never run again.
             own = (dataclasses.replace(own[0], allowed=False), own[1])
         out.setdefault(own[0].config_id, own)
@@ -278,7 +308,13 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
     return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
                             anchor=anchor, tried=[on_pool(r.config, current) for r in runs if r.config is not None],
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
-                            current_refused=current_refused)
+                            current_refused=current_refused, rejected=rejected_configs(project))
+
+
+def rejected_configs(project: Project) -> tuple[str, ...]:
+    """The ids of the configurations the project's user turned down (`REJECTED_KEY`), oldest first."""
+    kept = project.state.get(REJECTED_KEY) or []
+    return tuple(str(c) for c in kept) if isinstance(kept, list) else ()
 
 
 def project_anchor(project: Project, pools: dict[str, dict] | None = None) -> ClusterConfig | None:
@@ -290,11 +326,12 @@ def project_anchor(project: Project, pools: dict[str, dict] | None = None) -> Cl
 
 
 def _config(current: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,
-            autoscale: bool) -> ClusterConfig:
+            autoscale: bool, low: int = MIN_WORKERS) -> ClusterConfig:
     availability = "SPOT_WITH_FALLBACK" if spot else "ON_DEMAND"
     if autoscale:
+        # The range's floor keeps to the project's minimum too (``workers`` is at least ``low``).
         return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver,
-                             autoscale_min=max(1, workers // 2), autoscale_max=workers,
+                             autoscale_min=max(low, workers // 2), autoscale_max=workers,
                              availability=availability, first_on_demand=1,
                              ebs_volume_type=current.ebs_volume_type, ebs_volume_count=current.ebs_volume_count,
                              ebs_volume_size_gb=current.ebs_volume_size_gb, spark_version=current.spark_version)

@@ -10,6 +10,7 @@ from typing import Any
 from server.costing.catalog import PriceCatalog
 from server.domain import ClusterConfig, Project, ProjectSettings, Run
 from server.errors import InvalidArgument, NotFound
+from server.plan.candidates import MIN_WORKERS
 from server.spec import config_from_spec as spec_config
 from server.spec import pools_seen
 from server.store import Store
@@ -61,7 +62,14 @@ def config_from_spec(spec: dict[str, Any], pools: dict[str, dict[str, Any]] | No
 
 
 def list_projects(store: Store, workspace: str = "") -> list[ProjectSummary]:
-    return [summarize(store, p) for p in store.projects.list(workspace or None)]
+    """Every project, or those of ``workspace``: NotFound when no such workspace is known.
+
+    A workspace is known when it is connected or still has projects (a project outlives its
+    workspace's connection), so an empty list means "no projects", never "no such workspace"."""
+    projects = store.projects.list(workspace or None)
+    if workspace and not projects:
+        store.workspaces.get(workspace)  # NotFound: "workspace 'nope' not found"
+    return [summarize(store, p) for p in projects]
 
 
 def get_project(store: Store, ref: str) -> ProjectSummary:
@@ -101,18 +109,28 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
     new = dataclasses.replace(settings, **changes)
     if new.sla_seconds is not None and new.sla_seconds <= 0:
         raise InvalidArgument("settings.sla_seconds: must be positive")
-    for name in ("min_workers", "max_workers"):
-        value = getattr(new, name)
-        if value is not None and value < 0:
-            raise InvalidArgument(f"settings.{name}: must not be negative")
-    if new.min_workers is not None and new.max_workers is not None and new.min_workers > new.max_workers:
-        raise InvalidArgument(f"settings.min_workers: {new.min_workers} is above max_workers {new.max_workers}")
+    check_worker_bounds(new)
     if new.learning_budget < 0:
         raise InvalidArgument("settings.learning_budget: must not be negative")
     bad = [f for f in new.allowed_families if not f or not f.replace("-", "").replace("_", "").isalnum()]
     if bad:
         raise InvalidArgument(f"settings.allowed_families: not an instance family: {bad[0]!r}")
     return new
+
+
+def check_worker_bounds(settings: ProjectSettings) -> None:
+    """`InvalidArgument` naming the option unless the worker bounds hold a worker count the planner
+    can choose: ``MIN_WORKERS <= min_workers <= max_workers``, an unset minimum being ``MIN_WORKERS``
+    (as `server.plan.candidates` reads it). The one place the bounds are checked; pure."""
+    low, high = settings.min_workers, settings.max_workers
+    if low is not None and low < MIN_WORKERS:
+        raise InvalidArgument(f"settings.min_workers (--min-workers): {low} is below {MIN_WORKERS}; a job "
+                              "cluster Trimtab sizes has at least one worker")
+    if high is not None and high < (low if low is not None else MIN_WORKERS):
+        if low is None:
+            raise InvalidArgument(f"settings.max_workers (--max-workers): {high} is below {MIN_WORKERS}, the "
+                                  "fewest workers Trimtab recommends (min_workers unset)")
+        raise InvalidArgument(f"settings.max_workers (--max-workers): {high} is below min_workers {low}")
 
 
 def catalog_names_to_check(before: ProjectSettings, after: ProjectSettings) -> dict[str, tuple[str, ...]]:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from server import apply
 from server.databricks import DatabricksGateway
 from server.domain import ApplyOutcome, Project, Recommendation
-from server.errors import FailedPrecondition, NotFound
+from server.errors import NotFound
 from server.services.secrets import SecretBox
 from server.services.workspaces import gateway_for, recording_status
 from server.store import Store
@@ -29,13 +29,10 @@ def get_recommendation(store: Store, project_ref: str) -> Recommendation:
 
 
 def reject_recommendation(store: Store, project_ref: str) -> Recommendation:
+    """Reject the pending recommendation; its configuration is not recommended again (`apply.reject`)."""
     project = store.projects.find(project_ref)
     assert project.id is not None
-    rec = store.recommendations.pending(project.id)
-    if rec is None:
-        raise FailedPrecondition(f"project {project.name} has no pending recommendation")
-    assert rec.id is not None
-    return store.recommendations.set_state(rec.id, "rejected")
+    return apply.reject(store, project.id)
 
 
 def apply_recommendation(store: Store, secrets: SecretBox, project_ref: str,
