@@ -127,8 +127,8 @@ def show(ctx: CliContext, project: str) -> None:
 @click.option("--sla", default=None,
               help="Max runtime with a unit, e.g. 45m, 1h30m, 900s (at most 7d); 'none' to clear.")
 @click.option("--auto-apply", default=None, metavar="on|off")
-@click.option("--min-workers", type=click.IntRange(min=0), default=None)
-@click.option("--max-workers", type=click.IntRange(min=0), default=None)
+@click.option("--min-workers", type=click.IntRange(min=1), default=None)
+@click.option("--max-workers", type=click.IntRange(min=1), default=None)
 @click.option("--allowed-families", default=None, metavar="F1,F2", help="Instance families; '' for any.")
 @click.option("--spot", default=None, metavar="on|off")
 @click.option("--driver-type", default=None, help="Fixed driver node type ('' to let Trimtab choose).")

@@ -146,11 +146,13 @@ def test_after_a_revert_runs_are_not_the_rejected_recommendation_and_auto_apply_
 def test_worker_bounds_without_a_worker_are_refused_naming_the_option(
         trimtab: Cli, store: Store, cli_workspace: str, job_ids: list[int]) -> None:
     project = _cli_import(trimtab, store, job_ids[0])
-    for args, option in ((("--max-workers", "0"), "--max-workers"), (("--min-workers", "0"), "--min-workers"),
-                         (("--min-workers", "6", "--max-workers", "3"), "--max-workers")):
-        code, _, err = trimtab("project", "set", project.name, *args)
-        (line,) = err.strip().splitlines()
-        assert code == 1 and "INVALID_ARGUMENT" in line and option in line, line
+    # No worker at all: the CLI refuses it before calling (the server refuses it too: tests/plan).
+    for option in ("--max-workers", "--min-workers"):
+        code, _, err = trimtab("project", "set", project.name, option, "0")
+        assert code == 2 and f"Invalid value for '{option}': 0 is not in the range x>=1" in err, err
+    code, _, err = trimtab("project", "set", project.name, "--min-workers", "6", "--max-workers", "3")
+    (line,) = err.strip().splitlines()
+    assert code == 1 and "INVALID_ARGUMENT" in line and "--max-workers" in line, line
     settings = store.projects.get(int(project.id or 0)).settings
     assert (settings.min_workers, settings.max_workers) == (None, None)  # nothing saved
     code, _, err = trimtab("project", "set", project.name, "--min-workers", "3")
