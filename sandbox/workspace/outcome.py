@@ -239,6 +239,20 @@ def cluster_failed(ws: Workspace, plan: RunPlan, live: LiveCluster, t: int) -> d
     return failed
 
 
+def interrupt_tasks(ws: Workspace, plan: RunPlan, keys: list[str], message: str, t: int) -> None:
+    """Tasks a restart cut short (running, or waiting for a cluster that had started) fail at
+    `t` with INTERNAL_ERROR, the code the Jobs service gives its own faults."""
+    with ws.store.lock:
+        for task in _tasks(ws, plan, keys):
+            if _ended(task):
+                continue
+            start = int(task["start_time"] or 0)
+            task.update({"execution_duration": max(0, t - start) if start else 0, "end_time": t})
+            _set_state(task, "INTERNAL_ERROR", "FAILED", message, "INTERNAL_ERROR",
+                       "INTERNAL_ERROR")
+        ws.store.save()
+
+
 def skip_tasks(ws: Workspace, plan: RunPlan, skipped: dict[str, str], results: dict[str, str],
                t: int) -> None:
     """Tasks that never run, each with its result_state (UPSTREAM_FAILED, UPSTREAM_CANCELED or

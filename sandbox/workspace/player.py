@@ -97,6 +97,12 @@ class RunPlayer:
         self.live = [LiveCluster(p) for p in plan.clusters]
         self.thread = threading.Thread(target=self._main, name=f"sandbox-run-{plan.run_id}",
                                        daemon=True)
+        self._heap: list[Action] = []
+        self._seq = 0
+        self._results: dict[str, str] = {}     # task_key -> result_state once it has one
+        self._existing_started: set[str] = set()
+        self._released_at = -1                 # len(_results) when _release last looked
+        self._resumed = False                  # picked up after a restart (`resume`)
 
     def start(self) -> None:
         self.thread.start()
@@ -112,14 +118,24 @@ class RunPlayer:
         finally:
             self.ws._player_done(self)
 
+    def resume(self, results: dict[str, str], t: int) -> bool:
+        """Pick the run up after a restart (`recover.py`): `results` are its tasks that have
+        ended (the interrupted ones failed); clusters already started are marked done by the
+        caller. The tasks still waiting start or are skipped as their dependencies allow, at
+        `t`. True when something is left to play (then `start()`); else the run has ended."""
+        self._resumed = True
+        self._results.update(results)
+        self._existing_started.update(k for k in self.plan.existing_tasks if k in results)
+        self._release(t)
+        if self._heap:
+            return True
+        self._finish()
+        return False
+
     def _play(self) -> None:
         # A run gets its player only once it leaves the job's queue (Workspace._admit_queued).
-        self._heap: list[Action] = []
-        self._seq = 0
-        self._results: dict[str, str] = {}     # task_key -> result_state once it has one
-        self._existing_started: set[str] = set()
-        self._released_at = -1                 # len(_results) when _release last looked
-        self._release(self.plan.start_ms)
+        if not self._resumed:
+            self._release(self.plan.start_ms)
         while self._heap:
             if self.cancel.is_set():
                 break
@@ -137,6 +153,10 @@ class RunPlayer:
                     self._release(action.t_ms)
             for live in self.live:
                 self._flush(live)
+        self._finish()
+
+    def _finish(self) -> None:
+        """Nothing left to play: the run ends (stopped, cancelled, or as its tasks ended)."""
         if self.ws.stopping.is_set():
             self._stop_all()  # the restart marks the run interrupted
             return

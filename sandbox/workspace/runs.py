@@ -268,23 +268,9 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
                          "start_time": 0 if waiting else start_ms,
                          "setup_duration": 0, "execution_duration": 0, "cleanup_duration": 0,
                          "end_time": 0, "state": _state(life), "status": {"state": life}})
-        key = task.get("job_cluster_key")
-        spec = job_clusters[key]["new_cluster"] if key else task.get("new_cluster")
-        if spec is not None:
-            slot = f"job_clusters/{key}" if key else f"tasks/{task['task_key']}"
-            if slot not in by_key:
-                cid = make_cluster_id(start_ms, run_id, slot)
-                by_key[slot] = ClusterPlan(
-                    cluster_id=cid, spark_context_id=make_spark_context_id(run_id, slot),
-                    spec=pools.resolve_spec(data, spec), profile=task_profile(task, tags), task_keys=[],
-                    seed=run_id * 1000 + len(by_key), task_run_id=task_run_id,
-                    sent_spec=copy.deepcopy(spec))
-            by_key[slot].task_keys.append(task["task_key"])
-        else:
-            # An existing cluster, or no cluster (serverless): a fixed time, no simulated cluster.
-            plan.existing_tasks.append(task["task_key"])
-            if task.get("existing_cluster_id") and not waiting:
-                run_task["cluster_instance"] = {"cluster_id": task["existing_cluster_id"]}
+        if not _plan_task(data, plan, by_key, task, job_clusters, tags, task_run_id, start_ms) \
+                and task.get("existing_cluster_id") and not waiting:
+            run_task["cluster_instance"] = {"cluster_id": task["existing_cluster_id"]}
         run_tasks.append(run_task)
     plan.clusters = list(by_key.values())
     run = {
@@ -333,6 +319,49 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
         create_starting_clusters(data, plan)
     data["runs"][str(run_id)] = run
     return {"run_id": run_id, "number_in_job": number}, plan
+
+
+def _plan_task(data: dict[str, Any], plan: RunPlan, by_key: dict[str, ClusterPlan],
+               task: dict[str, Any], job_clusters: dict[str, Any], tags: dict[str, Any],
+               task_run_id: int, start_ms: int) -> bool:
+    """Put the task on its cluster's plan (one per job cluster, or its own new_cluster); False
+    for a task on an existing cluster or none (serverless), played as a fixed time."""
+    key = task.get("job_cluster_key")
+    spec = job_clusters[key]["new_cluster"] if key else task.get("new_cluster")
+    if spec is None:
+        plan.existing_tasks.append(task["task_key"])
+        return False
+    slot = f"job_clusters/{key}" if key else f"tasks/{task['task_key']}"
+    if slot not in by_key:
+        run_id = plan.run_id
+        by_key[slot] = ClusterPlan(
+            cluster_id=make_cluster_id(start_ms, run_id, slot),
+            spark_context_id=make_spark_context_id(run_id, slot),
+            spec=pools.resolve_spec(data, spec), profile=task_profile(task, tags), task_keys=[],
+            seed=run_id * 1000 + len(by_key), task_run_id=task_run_id,
+            sent_spec=copy.deepcopy(spec))
+    by_key[slot].task_keys.append(task["task_key"])
+    return True
+
+
+def plan_of(data: dict[str, Any], run: dict[str, Any]) -> RunPlan:
+    """The plan a stored run was started with, rebuilt from its record (its tasks and job
+    clusters as they were when it started), to pick it up after a restart. The cluster ids and
+    seeds are those run-now gave; the day is the job's latest (not stored per run)."""
+    job_id, run_id = int(run["job_id"]), int(run["run_id"])
+    settings = (data["jobs"].get(str(job_id)) or {}).get("settings") or {}
+    plan = RunPlan(run_id=run_id, job_id=job_id, day=int(data["job_days"].get(str(job_id), 1)),
+                   start_ms=int(run["start_time"]) + int(run.get("queue_duration") or 0),
+                   run_name=str(run.get("run_name") or ""))
+    job_clusters = {jc["job_cluster_key"]: jc for jc in run.get("job_clusters") or []}
+    by_key: dict[str, ClusterPlan] = {}
+    for task in run["tasks"]:
+        plan.upstream[task["task_key"]] = upstream(task)
+        plan.run_if[task["task_key"]] = str(task.get("run_if") or "ALL_SUCCESS")
+        _plan_task(data, plan, by_key, task, job_clusters, settings.get("tags") or {},
+                   int(task["run_id"]), int(run["start_time"]))
+    plan.clusters = list(by_key.values())
+    return plan
 
 
 def leave_queue(data: dict[str, Any], plan: RunPlan, now_ms: int) -> None:

@@ -261,21 +261,15 @@ class Workspace:
         data["sim_now_ms"] = max(int(data.get("sim_now_ms", 0)), self.simclock.now_ms())
 
     def _recover_interrupted(self) -> None:
-        """Runs left unfinished by a previous process end as INTERNAL_ERROR, clusters TERMINATED."""
+        """Runs left unfinished by a previous process: their clusters terminate, what was
+        running fails, and the tasks still waiting for dependencies are resumed (`recover.py`);
+        a queued run fails (or expires, its 48 hours over)."""
+        from sandbox.workspace.recover import resume_run
+
         now = self.now_ms()
         message = "The sandbox workspace stopped while this run was in progress."
+        resumed: list[RunPlayer] = []
         with self.store.lock:
-            for run in self.store.data["runs"].values():
-                if (run["state"]["life_cycle_state"] == "QUEUED"
-                        and runs.queue_deadline(run) <= now):
-                    runs.expire_from_queue(run)  # its 48 hours ran out while we were down
-                elif run["state"]["life_cycle_state"] not in runs.TERMINAL:
-                    run["state"] = {"life_cycle_state": "INTERNAL_ERROR", "result_state": "FAILED",
-                                    "state_message": message, "user_cancelled_or_timedout": False}
-                    run["status"] = {"state": "TERMINATED", "termination_details": {
-                        "code": "INTERNAL_ERROR", "type": "INTERNAL_ERROR", "message": message}}
-                    run["end_time"] = now
-                    run["run_duration"] = now - run["start_time"]
             for cid, cluster in self.store.data["clusters"].items():
                 if cluster["state"] != "TERMINATED" and cluster.get("cluster_source") == "JOB":
                     node.stop_agent(node.agent_pid_file(self.driver_root(cid), {}), self.clock)
@@ -283,7 +277,26 @@ class Workspace:
                                     "state_message": message, "termination_reason": {
                                         "code": "INACTIVITY", "type": "SERVICE_FAULT",
                                         "parameters": {}}})
+            for run in list(self.store.data["runs"].values()):
+                life = run["state"]["life_cycle_state"]
+                if life == "QUEUED" and runs.queue_deadline(run) <= now:
+                    runs.expire_from_queue(run)  # its 48 hours ran out while we were down
+                elif life == "QUEUED":
+                    run["state"] = {"life_cycle_state": "INTERNAL_ERROR", "result_state": "FAILED",
+                                    "state_message": message, "user_cancelled_or_timedout": False}
+                    run["status"] = {"state": "TERMINATED", "termination_details": {
+                        "code": "INTERNAL_ERROR", "type": "INTERNAL_ERROR", "message": message}}
+                    run["end_time"] = now
+                    run["run_duration"] = now - run["start_time"]
+                elif life not in runs.TERMINAL:
+                    player = resume_run(self, run, message, now)
+                    if player is not None:
+                        resumed.append(player)
             self.store.save()
+            with self._idle:
+                for player in resumed:
+                    self._players[player.plan.run_id] = player
+                    player.start()
 
     def add_existing_cluster(self, spec: dict[str, Any], name: str) -> str:
         """An always-running all-purpose cluster, for tasks that use existing_cluster_id."""
