@@ -367,7 +367,7 @@ class RunPlayer:
         live.paused_wave = None
         if delta > 0:
             pause.shift_run(live.sim, live.paused_at, delta)
-            live.wave_ends = [e + delta if e >= live.paused_at else e for e in live.wave_ends]
+            live.wave_ends = [e + delta if e > live.paused_at else e for e in live.wave_ends]
         for action in live.held:
             payload = action.payload
             if action.kind == EVENT:
@@ -397,11 +397,12 @@ class RunPlayer:
         """No task is left for the cluster: Spark stops and the cluster terminates at `t`."""
         self._heap = [a for a in self._heap if a.cluster != index]
         heapq.heapify(self._heap)
-        live.pending_lines.append((t, json.dumps({"Event": "SparkListenerApplicationEnd",
-                                                  "Timestamp": t, "ExitCode": 0},
-                                                 separators=(",", ":"))))
+        app_end = json.dumps({"Event": "SparkListenerApplicationEnd", "Timestamp": t,
+                              "ExitCode": 0}, separators=(",", ":"))
+        live.pending_lines.append((t, app_end))
         self._flush(live)
         pause.cut_short(live.sim, t)
+        live.sim.eventlog.append((t, app_end))
         outcome.record_event(self.ws, live, t, "TERMINATING",
                              {"reason": {"code": "JOB_FINISHED", "type": "SUCCESS"}})
         live.terminating_ms = t
