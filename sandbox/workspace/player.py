@@ -9,14 +9,15 @@ TERMINATING, logs delivered to DBFS, and finally the run's result and timings.
 A job cluster is checked against its cluster policy as it is requested (`policies.refusal`): one the
 policy now refuses never starts, and its tasks fail with the service's "Cluster validation error".
 
-Tasks follow `depends_on`: a cluster is requested (and simulated from that moment) when every
-task on another cluster that its tasks depend on has ended, and only for the tasks whose
-`run_if` then holds; the others are skipped (UPSTREAM_FAILED, EXCLUDED, ...) and a cluster left
-with no task never starts. The tasks sharing a job cluster run in the order of their own
-dependencies (`runs.waves`): the cluster's Spark time, RUNNING to TERMINATING, is split evenly
-between the waves, and a simulated failure fails the last one. Tasks with no dependency
-between them run at once. Moments are kept in a heap because a task's end can start a new
-cluster whose timeline joins the ones already playing.
+Tasks follow `depends_on`: a cluster is requested (and simulated from that moment) when its
+first task may run (its dependencies ended, its `run_if` holding); tasks whose condition fails
+are skipped (UPSTREAM_FAILED, EXCLUDED, ...) and a cluster left with no task never starts. The
+tasks sharing a job cluster run in the order of their dependencies (`runs.waves`): the
+cluster's Spark time, RUNNING to TERMINATING, is split evenly between the waves, and a
+simulated failure fails the last one. A wave whose tasks still wait for tasks on other clusters
+makes the cluster wait, up and billed, its timeline held and then moved later (`pause.py`).
+Tasks with no dependency between them run at once. Moments are kept in a heap because a task's
+end can start a new cluster whose timeline joins the ones already playing.
 """
 
 from __future__ import annotations

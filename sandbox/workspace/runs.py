@@ -2,9 +2,8 @@
 
 Each job cluster used by a task, and each task-level new_cluster, is one simulated cluster;
 a task on an existing cluster borrows that cluster and gets no new one. The player starts a
-cluster when its tasks' dependencies on other clusters' tasks have ended (`depends_on`,
-judged by `run_if`: `run_if_outcome`), and runs the tasks sharing a job cluster in the order
-their own dependencies give (`waves`).
+cluster when its first task may run (`depends_on`, judged by `run_if`: `run_if_outcome`), and
+runs the tasks sharing a job cluster in the order their dependencies give (`waves`).
 """
 
 from __future__ import annotations
