@@ -79,19 +79,50 @@ def show(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, clou
         return
     click.echo(f"Price catalog {cat.version} ({cat.currency}); {cat.note}")
     click.echo("")
-    print_table([(e["cloud"], e["plan"], e["sku"], f"{e['usd_per_dbu']:.3f}", e["date"]) for e in rates],
-                ["CLOUD", "PLAN", "SKU", "$/DBU", "DATE"])
+    sources = _Sources()
+    print_table([(e["cloud"], e["plan"], e["sku"], f"{e['usd_per_dbu']:.3f}", e["date"], sources.mark(e["source"]))
+                 for e in rates], ["CLOUD", "PLAN", "SKU", "$/DBU", "DATE", "SOURCE"])
     for e in multipliers:
         click.echo(f"{e['cloud']} {e['sku']} consumes {e['multiplier']}x the node's DBUs ({e['source']})")
     click.echo("")
     print_table([(e["cloud"], e["region"], e["volume_type"], f"{e['usd_per_gb_month']:.4f}",
                   f"{e['usd_per_iops_month']} over {e['included_iops']}" if e.get("usd_per_iops_month") else "",
-                  e["date"]) for e in storage],
-                ["CLOUD", "REGION", "VOLUME", "$/GB-MONTH", "$/IOPS-MONTH", "DATE"])
+                  e["date"], sources.mark(e["source"])) for e in storage],
+                ["CLOUD", "REGION", "VOLUME", "$/GB-MONTH", "$/IOPS-MONTH", "DATE", "SOURCE"])
     click.echo("")
     print_table([(n["cloud"], n["region"], n["node_type"], f"{n['usd_per_hour']:.4f}", f"{n['dbus_per_hour']:.3f}",
-                  f"{n['spot_discount']:.0%}", n["date"]) for n in nodes],
-                ["CLOUD", "REGION", "NODE TYPE", "$/HOUR", "DBU/HOUR", "SPOT OFF", "DATE"])
+                  f"{n['spot_discount']:.0%}", n["date"], sources.mark(n["source"])) for n in nodes],
+                ["CLOUD", "REGION", "NODE TYPE", "$/HOUR", "DBU/HOUR", "SPOT OFF", "DATE", "SOURCE"])
+    if sources.names:
+        click.echo("")
+        click.echo("Sources:")
+        for number, name in enumerate(sources.names, 1):
+            click.echo(f"  [{number}] {name}")
+
+
+class _Sources:
+    """Each distinct source once, numbered: a source is a URL and a sentence, too long for a table
+    cell repeated on a hundred rows, so the SOURCE column shows its number and the list follows."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def mark(self, source: str) -> str:
+        if not source:
+            return "-"
+        if source not in self.names:
+            self.names.append(source)
+        return f"[{self.names.index(source) + 1}]"
+
+
+# How `update` marks the catalog's note, so the header of `prices show` does not keep saying
+# "transcribed by hand" over refreshed prices (an older mark is replaced, not stacked).
+REFRESHED_MARK = "; refreshed "
+
+
+def refreshed_note(note: str, clouds: list[str], when: str) -> str:
+    base = note.split(REFRESHED_MARK, 1)[0]
+    return f"{base}{REFRESHED_MARK}{when} from the {' and '.join(clouds)} price API(s) (see each entry's source)"
 
 
 UPDATE_HELP = """Refresh list prices from the clouds' price APIs into a new catalog version.
@@ -221,6 +252,8 @@ def update(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, ou
                                    + f": the catalog is unchanged (version {cat.version})")
     version = now.strftime("%Y.%m.%d-%H%M%S") + "".join(f"-{c}" for c in refreshed)
     new = cat.with_entries("compute_prices", compute, version).with_entries("storage_prices", storage, version)
+    new = type(new)(new.version, new.currency, new.hours_per_month, new.entries,
+                    refreshed_note(new.note, refreshed, now.strftime("%Y-%m-%d")))
     target = out or state / "prices"
     new.write(target)
     if obj is not None and obj.as_json:

@@ -38,6 +38,26 @@ def cost_lines(k: Any) -> list[str]:
     return lines
 
 
+def unpriced_lines(ctx: CliContext, project_id: str) -> list[str]:
+    """Why a run has no cost: the server's catalog could not price it. The run keeps no note of its
+    own, so this names what decides it (the workspace's cloud and region) and the project's kept
+    problem when that says what could not be priced; a failing extra call leaves just the first line."""
+    from protos.trimtab.v1 import admin_pb2
+
+    lines = ["cost -  (not priced: the server's price catalog has no price for this run's cluster, in its "
+             "workspace's region or for a node type; `trimtab prices show` lists what it prices)"]
+    try:
+        project = admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=project_id))
+        ws = admin_call(ctx, "WorkspaceServiceStub", "GetWorkspace",
+                        admin_pb2.GetWorkspaceRequest(name=project.workspace))
+    except click.ClickException:
+        return lines
+    lines.append(f"  workspace {ws.name}: {ws.cloud}, region {ws.region or 'the cloud default'}")
+    if project.HasField("problem") and "could be priced" in project.problem.message:
+        lines.append(f"  note: {project.problem.message}")
+    return lines
+
+
 # `run list` keeps its outcome column to this width: a failed run's message can be 500 characters,
 # and the table sizes each column to its widest cell.
 OUTCOME_WIDTH = 64
@@ -111,6 +131,9 @@ def show(ctx: CliContext, run_id: str) -> None:
                    f"{c.availability or 'default availability'}")
     if r.HasField("cost"):
         for line in cost_lines(r.cost):
+            click.echo(line)
+    else:
+        for line in unpriced_lines(ctx, r.project_id):
             click.echo(line)
     if r.HasField("input_bytes"):
         click.echo(f"input {r.input_bytes / 1e9:,.2f} GB")

@@ -173,7 +173,10 @@ def _show(ctx: CliContext, ws: Any) -> None:
         return
     for label, value in (("name", ws.name), ("host", ws.host), ("cloud", ws.cloud), ("plan", ws.plan),
                          ("region", ws.region or "-"), ("token", ws.token_masked), ("status", ws.status),
-                         ("auto-import", _switch(ws.auto_import))):
+                         ("auto-import", _switch(ws.auto_import)),
+                         # Whether runs can be reconciled with the cloud bill, or stay catalog estimates.
+                         ("billing", "cloud billing credentials set" if ws.has_cloud_credentials
+                          else "no cloud billing credentials (costs are catalog estimates)")):
         click.echo(f"{label + ':':<{_LABEL}} {value}")
     if ws.last_error:
         click.echo(f"{'error:':<{_LABEL}} {ws.last_error}")

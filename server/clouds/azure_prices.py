@@ -38,9 +38,14 @@ from server.errors import FailedPrecondition, Unavailable
 
 API_URL = "https://prices.azure.com/api/retail/prices"
 API_VERSION = "2023-01-01-preview"
-SOURCE = "Azure Retail Prices API (prices.azure.com, Virtual Machines, Linux, pay-as-you-go)"
-DISK_SOURCE = ("Azure Retail Prices API (prices.azure.com, Storage, managed disks, pay-as-you-go; "
-               "per-GB-month equivalent of the 128 GiB tier)")
+# Each entry's source names the endpoint that answered: prices.azure.com, or the stand-in given with
+# `trimtab prices update --azure-endpoint-url`, so a catalog refreshed from a stand-in never passes for
+# Azure's own list prices.
+SOURCE_TEMPLATE = "Azure Retail Prices API ({where}, Virtual Machines, Linux, pay-as-you-go)"
+DISK_SOURCE_TEMPLATE = ("Azure Retail Prices API ({where}, Storage, managed disks, pay-as-you-go; "
+                        "per-GB-month equivalent of the 128 GiB tier)")
+SOURCE = SOURCE_TEMPLATE.format(where="prices.azure.com")
+DISK_SOURCE = DISK_SOURCE_TEMPLATE.format(where="prices.azure.com")
 # Managed disks are billed per provisioned size tier (a 100 GiB disk pays the 128 GiB tier), not
 # per GB; the catalog stores one $/GB-month per volume type, and by its convention that is the
 # 128 GiB tier's monthly price / 128 (the shipped entries were transcribed the same way), so a
@@ -111,8 +116,14 @@ def _current_price(items: Iterable[dict[str, Any]]) -> tuple[str, float] | None:
     return start, price
 
 
+def source_where(endpoint_url: str | None) -> str:
+    """How an entry's source names the endpoint: "prices.azure.com" for Azure's own, else the URL given."""
+    url = (endpoint_url or API_URL).rstrip("/")
+    return "prices.azure.com" if url in (API_URL, "https://prices.azure.com") else url
+
+
 def linux_consumption_price(items: Iterable[dict[str, Any]], region: str,
-                            node_type: str) -> dict[str, Any] | None:
+                            node_type: str, source: str = SOURCE) -> dict[str, Any] | None:
     """The catalog entry for ``node_type`` in ``region`` from the API's items, or None if none fits.
 
     With api-version 2023-01-01-preview the API also returns non-primary meters of
@@ -125,14 +136,15 @@ def linux_consumption_price(items: Iterable[dict[str, Any]], region: str,
         return None
     start, price = best
     return {"cloud": "azure", "region": region, "node_type": node_type, "usd_per_hour": price,
-            "source": SOURCE, "date": start[:10]}
+            "source": source, "date": start[:10]}
 
 
-def select_prices(items_by_key: dict[tuple[str, str], list[dict[str, Any]]]) -> AzurePriceUpdate:
+def select_prices(items_by_key: dict[tuple[str, str], list[dict[str, Any]]],
+                  source: str = SOURCE) -> AzurePriceUpdate:
     """Catalog entries for every (region, node_type) key; keys without a fitting item are ``missing``."""
     update = AzurePriceUpdate()
     for region, node_type in sorted(items_by_key):
-        entry = linux_consumption_price(items_by_key[(region, node_type)], region, node_type)
+        entry = linux_consumption_price(items_by_key[(region, node_type)], region, node_type, source)
         if entry is None or not entry["date"]:
             update.missing.append(f"{region} {node_type}")
         else:
@@ -156,7 +168,7 @@ def is_disk_consumption(item: dict[str, Any], product: str, sku: str) -> bool:
 
 
 def managed_disk_price(items: Iterable[dict[str, Any]], region: str,
-                       volume_type: str) -> dict[str, Any] | None:
+                       volume_type: str, source: str = DISK_SOURCE) -> dict[str, Any] | None:
     """The catalog entry for ``volume_type`` in ``region``: the tier's monthly price / DISK_TIER_GIB.
 
     As for VMs, the primary meter region wins, then the latest ``effectiveStartDate``.
@@ -169,14 +181,15 @@ def managed_disk_price(items: Iterable[dict[str, Any]], region: str,
     start, price = best
     # Rounded to 1e-6 $/GB-month (under a cent a month on a 10 TB volume) so the file stays readable.
     return {"cloud": "azure", "region": region, "volume_type": volume_type,
-            "usd_per_gb_month": round(price / DISK_TIER_GIB, 6), "source": DISK_SOURCE, "date": start[:10]}
+            "usd_per_gb_month": round(price / DISK_TIER_GIB, 6), "source": source, "date": start[:10]}
 
 
-def select_disk_prices(items_by_key: dict[tuple[str, str], list[dict[str, Any]]]) -> AzurePriceUpdate:
+def select_disk_prices(items_by_key: dict[tuple[str, str], list[dict[str, Any]]],
+                       source: str = DISK_SOURCE) -> AzurePriceUpdate:
     """Storage entries for every (region, volume_type) key; keys without a fitting item are ``missing``."""
     update = AzurePriceUpdate()
     for region, volume_type in sorted(items_by_key):
-        entry = (managed_disk_price(items_by_key[(region, volume_type)], region, volume_type)
+        entry = (managed_disk_price(items_by_key[(region, volume_type)], region, volume_type, source)
                  if volume_type in DISK_TIERS else None)
         if entry is None or not entry["date"]:
             update.missing.append(f"{region} {volume_type}")
@@ -204,6 +217,9 @@ class RetailPricesClient:
         self._url = (endpoint_url or API_URL).rstrip("/")
         if not self._url.endswith("/api/retail/prices"):
             self._url += "/api/retail/prices"
+        where = source_where(self._url)
+        self.source = SOURCE_TEMPLATE.format(where=where)
+        self.disk_source = DISK_SOURCE_TEMPLATE.format(where=where)
         self._timeout_s = timeout_s
         self._max_attempts = max(1, max_attempts)
         self._backoff_s = backoff_s
@@ -260,10 +276,10 @@ class RetailPricesClient:
         """Linux pay-as-you-go prices of ``node_types`` in ``regions``; what the API lacks is ``missing``."""
         wanted = sorted(set(node_types))
         found = {(r, t): list(self.items(r, t)) for r in regions for t in wanted}
-        return select_prices(found)
+        return select_prices(found, self.source)
 
     def fetch_disks(self, keys: Iterable[tuple[str, str]]) -> AzurePriceUpdate:
         """Managed-disk prices for (region, volume_type) keys; a type not in DISK_TIERS is not asked for
         and, like what the API lacks, ends up ``missing``."""
         found = {(r, v): (list(self.disk_items(r, v)) if v in DISK_TIERS else []) for r, v in set(keys)}
-        return select_disk_prices(found)
+        return select_disk_prices(found, self.disk_source)

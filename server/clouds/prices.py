@@ -23,6 +23,9 @@ from server.clouds.aws import AwsCredentials
 from server.errors import FailedPrecondition, Unavailable
 
 SOURCE = "AWS Price List API (pricing:GetProducts, AmazonEC2, {what})"
+# With an endpoint given (a stand-in), entries name it: a catalog refreshed from one never passes for
+# AWS's own list prices.
+SOURCE_AT = "AWS Price List API (pricing:GetProducts at {endpoint}, AmazonEC2, {what})"
 INSTANCE_FILTERS = {"operatingSystem": "Linux", "tenancy": "Shared", "preInstalledSw": "NA",
                     "capacitystatus": "Used", "productFamily": "Compute Instance"}
 
@@ -56,6 +59,13 @@ class PriceListClient:
             config=BotoConfig(retries={"max_attempts": max_attempts, "mode": "standard"}),
         )
         self._page_size = page_size
+        self._endpoint = credentials.endpoint_url
+
+    def source(self, what: str) -> str:
+        """An entry's source: the API, and the endpoint that answered when it is not AWS's own."""
+        if self._endpoint:
+            return SOURCE_AT.format(endpoint=self._endpoint.rstrip("/"), what=what)
+        return SOURCE.format(what=what)
 
     def products(self, filters: dict[str, str]) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {
@@ -93,7 +103,7 @@ class PriceListClient:
                     found.add(node_type)
                     update.compute.append({
                         "cloud": "aws", "region": region, "node_type": node_type, "usd_per_hour": price,
-                        "source": SOURCE.format(what="Linux, shared tenancy, on-demand"),
+                        "source": self.source("Linux, shared tenancy, on-demand"),
                         "date": str(item.get("publicationDate") or today)[:10]})
             update.missing += [f"{region} {t}" for t in sorted(node_types - found)]
             for item in self.products({"productFamily": "Storage", "regionCode": region}):
@@ -103,6 +113,6 @@ class PriceListClient:
                 if vtype in volume_types and price is not None:
                     update.storage.append({
                         "cloud": "aws", "region": region, "volume_type": vtype, "usd_per_gb_month": price,
-                        "source": SOURCE.format(what="EBS storage, GB-month"),
+                        "source": self.source("EBS storage, GB-month"),
                         "date": str(item.get("publicationDate") or today)[:10]})
         return update

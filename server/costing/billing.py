@@ -7,6 +7,8 @@ raises ``MalformedBill`` so the caller leaves the stored cost untouched.
 
 Fallbacks, each said in ``note``:
 - no cloud credentials: the catalog estimate;
+- credentials stored that cannot be used (`UnusableCredentials`, e.g. stored before `workspace add`
+  checked them): the catalog estimate, and why they cannot be used;
 - the bill could not be read (network, permissions): the catalog estimate;
 - no lines for the cluster yet: the catalog estimate, re-costed later.
 """
@@ -30,6 +32,7 @@ from server.errors import FailedPrecondition, Unavailable
 
 HOUR_MS = 3_600_000
 NOTE_NO_CREDENTIALS = "no cloud credentials for this workspace: compute and storage are catalog estimates"
+NOTE_UNUSABLE = "cloud credentials not usable: {why}: compute and storage are catalog estimates"
 NOTE_NOT_LANDED = "cloud bill not available yet (billing lags by hours): estimate shown, re-costed when it lands"
 
 
@@ -44,6 +47,23 @@ class _AwsGatewayLike(Protocol):
 
 class _AzureGatewayLike(Protocol):
     def cluster_cost_pages(self, cluster_id: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class UnusableCredentials:
+    """The workspace has cloud credentials that cannot be used, and ``why``: in place of a bill
+    source, so a run's note says that, not that the workspace has none (which `workspace show`
+    would contradict). It never reaches a cloud."""
+
+    why: str
+
+    def cluster_bill(self, cluster_id: str, start_ms: int, end_ms: int) -> list[BillLine]:
+        raise FailedPrecondition(f"cloud credentials not usable: {self.why}")
+
+
+def usable(bill_source: BillSource | None) -> BillSource | None:
+    """``bill_source`` when it can read a bill, else None (no credentials, or unusable ones)."""
+    return None if isinstance(bill_source, UnusableCredentials) else bill_source
 
 
 @dataclass
@@ -77,6 +97,9 @@ def price_run(
 ) -> CostBreakdown:
     """The run's breakdown: catalog estimate, plus the cloud bill beside it when it has landed."""
     estimate = cost_run(usage, catalog)
+    if isinstance(bill_source, UnusableCredentials):
+        return breakdown(estimate, usage.input_bytes,
+                         note=f"{NOTE_UNUSABLE.format(why=bill_source.why)} (catalog {catalog.version})")
     if bill_source is None:
         return breakdown(estimate, usage.input_bytes, note=f"{NOTE_NO_CREDENTIALS} (catalog {catalog.version})")
     try:

@@ -228,7 +228,23 @@ def active_catalog_dir(state_dir: Path) -> Path | None:
 
 def load_active_catalog(state_dir: Path) -> PriceCatalog:
     """The refreshed catalog in the state directory if there is one, else the shipped catalog."""
-    return load_catalog(active_catalog_dir(state_dir))
+    global _last_active
+    catalog = load_catalog(active_catalog_dir(state_dir))
+    _last_active = catalog
+    return catalog
+
+
+# The catalog `load_active_catalog` read last in this process. A server reads its catalog once at
+# start (`server.serve.start_server`), so in a server process this is the one its collector and
+# planner price with; the workspace service checks a region against it when the server has not
+# handed it one (`server.services.workspaces.configure(catalog=...)`), so what `workspace add/set`
+# accepts is what runs can be priced in.
+_last_active: PriceCatalog | None = None
+
+
+def last_active_catalog() -> PriceCatalog | None:
+    """The catalog `load_active_catalog` read last in this process, or None before any."""
+    return _last_active
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, should_recost
+from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, should_recost, usable
 from server.costing.errors import MalformedBill
 from server.costing.reconcile import sum_bill, with_bill
 from server.domain import CostBreakdown, Run
@@ -40,6 +40,9 @@ def recost_runs(
 ) -> RecostReport:
     """Looks for the bill of every run ``should_recost`` accepts; stores the billed breakdown via ``set_cost``."""
     report = RecostReport()
+    # Unusable credentials read no bill: their runs keep the estimate (and its note) without an
+    # error every pass.
+    bill_source = usable(bill_source)
     for run in runs:
         if run.id is None or run.cost is None or not run.cluster_id:
             continue

@@ -146,6 +146,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     bounded = space if driver is None or all(c.driver_node_type_id == driver for c in space) else \
         [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools)]
     if not any(c.allowed for c, _ in pairs.values()):
+        unpriced = _unpriced(project.name, workspace, catalog)
+        if unpriced:
+            raise FailedPrecondition(unpriced)
         raise FailedPrecondition(_no_room(project.name, cluster_policy, current_refused, bounded,
                                           project.current_spec, azure=pricing.cloud == "azure"))
     s = project.settings
@@ -232,6 +235,20 @@ def _refused_at_start(runs: list[Run], current: ClusterConfig) -> str:
     if last is None or last.outcome != "failed" or VALIDATION_FAILED not in last.message or last.config is None:
         return ""
     return last.message if config_id_of(last.config) == config_id_of(current) else ""
+
+
+def _unpriced(name: str, workspace: Workspace, catalog: PriceCatalog) -> str:
+    """Why nothing could be priced when the workspace's region is one the catalog lacks, else "".
+
+    Then no configuration is allowed whatever the bounds or policy: saying so sends the owner to
+    the workspace's region (a typo, or a catalog that has dropped it since), not to the bounds."""
+    cloud, region = workspace.cloud, workspace.pricing_region
+    known = catalog.regions(cloud)
+    if region in known:
+        return ""
+    return (f"project {name}: nothing could be priced: unknown region {region!r} on {cloud} (catalog "
+            f"{catalog.version} has {', '.join(known) or 'none'}); set one: trimtab workspace set "
+            f"{workspace.name} --region R, or add it: trimtab prices update --cloud {cloud} --region {region}")
 
 
 def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str, str],

@@ -26,7 +26,6 @@ a refused token sets its status to ``error`` with the one clear message, which
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -36,6 +35,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from server.clock import Clock, SystemClock
+from server.clouds.factory import parse_cloud_credentials
+from server.costing.catalog import PriceCatalog, last_active_catalog, load_catalog
 from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
@@ -88,14 +89,18 @@ class Integration:
     wiring: AgentWiring | None = None
     clock: Clock = dataclasses.field(default_factory=SystemClock)
     gateway_factory: GatewayFactory = _real_gateway
+    # The price catalog the server prices runs with: a region is checked against it.
+    catalog: PriceCatalog | None = None
 
 
 _integration = Integration()
 
 
 def configure(*, wiring: AgentWiring | None = None, clock: Clock | None = None,
-              gateway_factory: GatewayFactory | None = None) -> None:
+              gateway_factory: GatewayFactory | None = None, catalog: PriceCatalog | None = None) -> None:
     """Set the server-wide integration settings (called by the server at start)."""
+    if catalog is not None:
+        _integration.catalog = catalog
     if wiring is not None:
         _integration.wiring = wiring
     if clock is not None:
@@ -171,10 +176,6 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     _check_host(host)
     credentials = None
     if cloud_credentials_json:
-        try:
-            json.loads(cloud_credentials_json)
-        except ValueError as exc:
-            raise InvalidArgument("cloud_credentials_json: not valid JSON") from exc
         credentials = secrets.encrypt(cloud_credentials_json)
     host = host.rstrip("/")
     existing = store.workspaces.get(name) if replace else None
@@ -185,6 +186,13 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
             problem = _cloud_change_problem(store, existing, cloud, given_credentials=credentials is not None)
             if problem:
                 raise FailedPrecondition(problem)
+    # Before the token check too (a person is waiting, a typo must not cost a Databricks call), after
+    # the cloud change's (a cloud that may not change is the first thing to say).
+    if region and not (existing is not None and (existing.cloud, existing.region) == (cloud, region)):
+        # The region already saved is not checked again (see `update_workspace`).
+        _check_region(region, cloud)
+    if cloud_credentials_json:
+        _check_cloud_credentials(cloud, cloud_credentials_json)
     verb = "updated" if replace else "added"
     gateway = _integration.gateway_factory(
         GatewayConfig(host=host, token=token, retry_timeout_s=ADD_CHECK_TIMEOUT_S), _integration.clock)
@@ -256,6 +264,43 @@ def _check_plan(plan: str) -> None:
         raise InvalidArgument(f"plan: must be one of {', '.join(PLANS)}, not {plan!r}")
 
 
+def pricing_catalog() -> PriceCatalog:
+    """The catalog a region is checked against: the one the server was configured with, else the one
+    this process's server read at start (`last_active_catalog`), else the shipped one."""
+    return _integration.catalog or last_active_catalog() or load_catalog()
+
+
+def _check_region(region: str, cloud: str) -> None:
+    """`InvalidArgument` for a region the price catalog has no prices for on ``cloud``, naming close ones.
+
+    A typo here ("us-wst-2") would otherwise be stored, and every run collected afterwards would
+    be left unpriced, so the planner could price no configuration: the same check as `project set
+    --driver-type` makes of a node type (`server.services.projects`)."""
+    known = pricing_catalog().regions(cloud)
+    if region in known:
+        return
+    # The helper `project set --driver-type` names close node types with.
+    from server.services.projects import _close
+
+    close = _close(region, known, cloud)
+    if not close.startswith("close: "):
+        # `_close`'s fallback points at the node types; for a region, the few the catalog has are the answer.
+        close = f"it has prices for {', '.join(known) or 'none'}"
+    article = "an" if cloud[:1] in "aeiou" else "a"
+    raise InvalidArgument(f"region: {region!r} is not {article} {cloud} region in the price catalog ({close}); "
+                          f"runs there could not be priced")
+
+
+def _check_cloud_credentials(cloud: str, text: str) -> None:
+    """Refuse billing credentials the server could not use, with the factory's reason (never echoing
+    secrets): checked once here rather than found out run after run by the collector, whose note
+    would otherwise say the workspace has none."""
+    try:
+        parse_cloud_credentials(cloud, text)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"cloud_credentials_json: {exc.message}") from exc
+
+
 def _set_pricing(store: Store, workspace: Workspace, *, plan: str | None, region: str | None) -> Workspace:
     """The workspace with the plan and region given (None: unchanged), logged when they change."""
     new_plan = workspace.plan if plan is None else plan
@@ -293,6 +338,10 @@ def update_workspace(store: Store, name: str, *, auto_import: bool | None = None
         # shell variable), so the default region is given by name instead.
         raise InvalidArgument(f"region: must not be empty (the {workspace.cloud} default is "
                               f"{DEFAULT_REGIONS.get(workspace.cloud, '-')})")
+    if region is not None and region.strip() != workspace.region:
+        # The region already saved is not checked again: a catalog that dropped it since must not
+        # block a plan change (the planner names that region as the project's problem instead).
+        _check_region(region.strip(), workspace.cloud)
     workspace = _set_pricing(store, workspace, plan=plan, region=region.strip() if region is not None else None)
     if auto_import is not None and auto_import != workspace.auto_import:
         workspace = store.workspaces.set_auto_import(name, auto_import)
