@@ -1,5 +1,9 @@
-"""`trimtab db upgrade`: bring the database schema to this version's. `trimtab db compact-events`:
-drop old events' verbatim copies (run it from cron, like `mlflow gc`)."""
+"""`trimtab db status`: where the schema stands, read-only. `trimtab db upgrade`: bring the database
+schema to this version's. `trimtab db compact-events`: drop old events' verbatim copies (run it from
+cron, like `mlflow gc`).
+
+A schema newer than this code is refused by every command that opens the store (see
+`server.store.migrate`), `db status` excepted: it only reports it."""
 
 from __future__ import annotations
 
@@ -14,6 +18,45 @@ from server.cli.store_options import config_from, store_options
 @click.group(name="db")
 def cli() -> None:
     """Manage the database: schema, stored event copies."""
+
+
+@cli.command()
+@store_options
+@click.pass_obj
+def status(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None:
+    """Show the schema revision, this version's, and whether an upgrade is due (changes nothing)."""
+    import sqlalchemy as sa
+
+    from server.store import engine as db
+    from server.store import migrate
+
+    config = config_from(db_url, state_dir)
+    url = sa.engine.make_url(config.database_url)
+    shown = url.render_as_string(hide_password=True)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not Path(path).exists():
+        # Connecting would create the file; a status look must leave no trace.
+        found = migrate.SchemaStatus(None, migrate.head_revision(), len(migrate.known_revisions()), False)
+    else:
+        engine = db.make_engine(config.database_url)
+        try:
+            found = migrate.status(engine)
+        finally:
+            engine.dispose()
+    if ctx.as_json:
+        print_json({"database": shown, "revision": found.current, "head": found.head,
+                    "behind": found.behind, "newer": found.newer, "state": found.state})
+        return
+    click.echo(f"database:  {shown}")
+    click.echo(f"revision:  {found.current or 'none (no Trimtab schema yet)'}")
+    click.echo(f"head:      {found.head} (this Trimtab)")
+    if found.newer:
+        click.echo("state:     newer than this code: run the newer Trimtab version, or restore a backup")
+    elif found.behind:
+        plural = "s" if found.behind != 1 else ""
+        click.echo(f"state:     behind {found.behind} migration{plural}: `trimtab db upgrade` applies them")
+    else:
+        click.echo("state:     up to date")
 
 
 @cli.command()
