@@ -21,6 +21,11 @@ from server.store import Store
 Ctx = grpc.ServicerContext
 
 
+def _project(ref: str) -> str:
+    """A request's project reference, an impossible numeric id already refused as not found."""
+    return messages.requested_id(ref, "project")
+
+
 class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
     def __init__(self, store: Store, secrets: SecretBox) -> None:
         self._store, self._secrets = store, secrets
@@ -67,24 +72,25 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
             projects=[messages.project(p) for p in projects.list_projects(self._store, request.workspace)])
 
     def GetProject(self, request: admin_pb2.GetProjectRequest, context: Ctx) -> admin_pb2.Project:
-        return messages.project(projects.get_project(self._store, request.project))
+        return messages.project(projects.get_project(self._store, _project(request.project)))
 
     def UpdateProjectSettings(self, request: admin_pb2.UpdateProjectSettingsRequest,
                               context: Ctx) -> admin_pb2.Project:
         return messages.project(projects.update_settings(
-            self._store, request.project, messages.settings_changes(request.settings), self._catalog))
+            self._store, _project(request.project), messages.settings_changes(request.settings),
+            self._catalog))
 
     def DetachProject(self, request: admin_pb2.DetachProjectRequest, context: Ctx) -> admin_pb2.Project:
         # Put the job's original cluster back through the Jobs API first; only then
         # mark the project detached, so a failed restore leaves it managed.
-        recommendations.detach_project(self._store, self._secrets, request.project)
-        return messages.project(projects.detach_project(self._store, request.project))
+        recommendations.detach_project(self._store, self._secrets, _project(request.project))
+        return messages.project(projects.detach_project(self._store, _project(request.project)))
 
     def GetTimeline(self, request: admin_pb2.GetTimelineRequest, context: Ctx) -> admin_pb2.Timeline:
-        return messages.timeline(timeline.get_timeline(self._store, request.project))
+        return messages.timeline(timeline.get_timeline(self._store, _project(request.project)))
 
     def GetSavings(self, request: admin_pb2.GetSavingsRequest, context: Ctx) -> admin_pb2.SavingsReport:
-        return messages.savings(savings.get_savings(self._store, request.project))
+        return messages.savings(savings.get_savings(self._store, _project(request.project)))
 
 
 class RunServicer(admin_pb2_grpc.RunServiceServicer):
@@ -92,11 +98,12 @@ class RunServicer(admin_pb2_grpc.RunServiceServicer):
         self._store = store
 
     def ListRuns(self, request: admin_pb2.ListRunsRequest, context: Ctx) -> admin_pb2.ListRunsResponse:
-        found, token = runs.list_runs(self._store, request.project, request.page_size, request.page_token)
+        found, token = runs.list_runs(self._store, _project(request.project), request.page_size,
+                                      messages.requested_page_token(request.page_token))
         return admin_pb2.ListRunsResponse(runs=[messages.run(r) for r in found], next_page_token=token)
 
     def GetRun(self, request: admin_pb2.GetRunRequest, context: Ctx) -> admin_pb2.Run:
-        detail = runs.get_run(self._store, request.run_id)
+        detail = runs.get_run(self._store, messages.requested_id(request.run_id, "run"))
         return messages.run(detail.run, detail)
 
     def ListApplications(self, request: admin_pb2.ListApplicationsRequest,
@@ -114,18 +121,20 @@ class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):
 
     def GetRecommendation(self, request: admin_pb2.GetRecommendationRequest,
                           context: Ctx) -> admin_pb2.Recommendation:
-        return messages.recommendation(recommendations.get_recommendation(self._store, request.project))
+        return messages.recommendation(
+            recommendations.get_recommendation(self._store, _project(request.project)))
 
     def ApplyRecommendation(self, request: admin_pb2.ApplyRecommendationRequest,
                             context: Ctx) -> admin_pb2.ApplyResult:
         return messages.apply_result(recommendations.apply_recommendation(
-            self._store, self._secrets, request.project, request.dry_run))
+            self._store, self._secrets, _project(request.project), request.dry_run))
 
     def RejectRecommendation(self, request: admin_pb2.RejectRecommendationRequest,
                              context: Ctx) -> admin_pb2.Recommendation:
-        return messages.recommendation(recommendations.reject_recommendation(self._store, request.project))
+        return messages.recommendation(
+            recommendations.reject_recommendation(self._store, _project(request.project)))
 
     def RevertRecommendation(self, request: admin_pb2.RevertRecommendationRequest,
                              context: Ctx) -> admin_pb2.ApplyResult:
         return messages.apply_result(recommendations.revert_recommendation(
-            self._store, self._secrets, request.project, request.dry_run))
+            self._store, self._secrets, _project(request.project), request.dry_run))

@@ -1,8 +1,9 @@
-"""Domain objects -> admin protobuf messages (and settings changes back). Pure."""
+"""Domain objects -> admin protobuf messages (and settings changes and request ids back). Pure."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from protos.trimtab.v1 import admin_pb2, common_pb2
@@ -21,6 +22,7 @@ from server.domain import (
     Stage,
     Workspace,
 )
+from server.errors import InvalidArgument, NotFound
 from server.services.projects import ProjectSummary
 from server.services.runs import RunDetail
 from server.services.savings import SavingsReport
@@ -79,6 +81,35 @@ def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
     if msg.replace_allowed_families or msg.allowed_families:
         changes["allowed_families"] = tuple(msg.allowed_families)
     return changes
+
+
+# Project, run and recommendation ids are SQL INTEGER columns: 32-bit on PostgreSQL, so no row
+# there can have a larger id (SQLite would issue one only after 2**31 rows). A larger number sent to
+# the database fails deep in the driver (OverflowError on SQLite beyond 64 bits, "integer out of
+# range" on PostgreSQL beyond 32), which was INTERNAL, not the NOT_FOUND a mistyped id deserves.
+MAX_ID = 2**31 - 1
+_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def requested_id(text: str, kind: str) -> str:
+    """`text` (a project reference or a run id from a request) unchanged, unless it is a number
+    no row can have: negative, above `MAX_ID`, or digits other than 0-9 (which `isdigit` accepts
+    and `int` may refuse), all `NotFound` like an id that is merely absent."""
+    number = text.strip()
+    if _NUMBER.fullmatch(number):
+        if not 0 <= int(number) <= MAX_ID:
+            raise NotFound(f"{kind} {number} not found")
+    elif number.isdigit():
+        raise NotFound(f"{kind} {number!r} not found")
+    return text
+
+
+def requested_page_token(token: str) -> str:
+    """A page token is the last id of the page before: one out of range was never issued."""
+    number = token.strip()
+    if token and (not _NUMBER.fullmatch(number) or not 0 <= int(number) <= MAX_ID):
+        raise InvalidArgument("page_token: not a token this server issued")
+    return token
 
 
 def plan_problem(p: PlanProblem | None) -> admin_pb2.PlanProblem | None:

@@ -35,20 +35,36 @@ def _html(text: str) -> tuple[str, bytes]:
     return "text/html; charset=utf-8", text.encode("utf-8")
 
 
+# Project and run ids are SQL INTEGER columns, 32-bit on PostgreSQL (SQLite would pass 2**31 only
+# after as many rows): a larger number in a URL names no row, and handed to the driver it raises
+# OverflowError or "integer out of range", which no handler here catches (the connection dropped).
+MAX_ID = 2**31 - 1
+
+
+def _id(m: re.Match[str], kind: str) -> int:
+    """The route's ``id``: one above `MAX_ID` is a 404 like any id that names nothing.
+
+    Negative ids never get here: the routes match digits only, so ``/runs/-1`` is "no page"."""
+    number = int(m["id"])
+    if number > MAX_ID:
+        raise NotFound(f"{kind} {m['id']} not found")
+    return number
+
+
 def _projects(store: Store, _m: re.Match[str]) -> tuple[str, bytes]:
     return _html(pages.projects_page(views.project_rows(store)))
 
 
 def _project(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
-    return _html(pages.project_page(views.project_page(store, int(m["id"]))))
+    return _html(pages.project_page(views.project_page(store, _id(m, "project"))))
 
 
 def _run(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
-    return _html(pages.run_page(views.run_page(store, int(m["id"]))))
+    return _html(pages.run_page(views.run_page(store, _id(m, "run"))))
 
 
 def _chart(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
-    timeline = views.project_page(store, int(m["id"])).timeline
+    timeline = views.project_page(store, _id(m, "project")).timeline
     if m["fmt"] == "png":
         from server.render.png import timeline_png
 
@@ -60,9 +76,10 @@ def _chart(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
 
 ROUTES: list[Route] = [
     (re.compile(r"/"), _projects),
-    (re.compile(r"/projects/(?P<id>\d+)"), _project),
-    (re.compile(r"/projects/(?P<id>\d+)/timeline\.(?P<fmt>png|svg)"), _chart),
-    (re.compile(r"/runs/(?P<id>\d+)"), _run),
+    # [0-9], not \d: \d also matches other scripts' digits, some of which int() refuses.
+    (re.compile(r"/projects/(?P<id>[0-9]+)"), _project),
+    (re.compile(r"/projects/(?P<id>[0-9]+)/timeline\.(?P<fmt>png|svg)"), _chart),
+    (re.compile(r"/runs/(?P<id>[0-9]+)"), _run),
 ]
 
 
