@@ -17,7 +17,8 @@ before answering a bill query, so nothing needs a timer thread and tests
 move an injected clock instead of sleeping.
 
 Prices come from the caller (``instance_rate``, ``storage_rate``): the sandbox
-does not read Trimtab's catalog, the demo passes list prices in.
+does not read Trimtab's catalog, its caller (`sandbox up --clouds`, the tests) passes list
+prices in.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Both cloud stand-ins plus the billing observer, started together for the demo and end-to-end tests.
+"""Both cloud stand-ins plus the billing observer, started together by `trimtab sandbox up --clouds`
+(sandbox/clouds/up.py) and the end-to-end tests. `trimtab demo` does not start them: its runs are
+priced from the catalog alone.
 
     stack = CloudStack.start(instance_rate, storage_rate, delay_s=0).attach(workspace)
     ... trimtab workspace add ... with stack.credentials_json("aws")  (or "azure")

@@ -3,6 +3,8 @@
 Imports only the sandbox package (never the server's stack): the sandbox stands in for
 the outside world and talks to Trimtab only over HTTP, files and init scripts. Options
 and their environment variables come from the sandbox's one config (sandbox.workspace.config).
+`--clouds` also reads Trimtab's shipped price catalog, only for the rates the stand-in clouds
+bill at: list prices, as a real cloud bills a customer without discounts.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ def cli() -> None:
               help="Do not create the example jobs  [env TRIMTAB_SANDBOX_SEED=0].")
 @click.option("--no-schedules", "schedules", flag_value=False, default=None,
               help="Do not start runs at the jobs' schedules  [env TRIMTAB_SANDBOX_SCHEDULES=0].")
+@click.option("--clouds", is_flag=True, default=False,
+              help="Also start the cloud stand-ins (moto for AWS, an HTTPS Azure Cost Management stand-in) "
+                   "and bill each run's cluster in them; prints the credentials JSON for "
+                   "`trimtab workspace add --cloud-credentials-env`.")
 @click.pass_obj
 def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port: int | None,
-       rate_limit: int | None, seed: bool | None, schedules: bool | None) -> None:
+       rate_limit: int | None, seed: bool | None, schedules: bool | None, clouds: bool) -> None:
     """Serve the workspace until Ctrl-C; prints DATABRICKS_HOST and DATABRICKS_TOKEN."""
     from sandbox.workspace.config import load
     from sandbox.workspace.serve import describe, serve_until_stopped
@@ -53,9 +59,23 @@ def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port
     def ready(info: dict[str, Any]) -> None:
         if obj is not None and obj.as_json:
             click.echo(json.dumps(info, sort_keys=True))  # one line: readable while running
-        else:
-            for line in describe(info):
+            return
+        for line in describe(info):
+            click.echo(line)
+        if "clouds" in info:
+            from sandbox.clouds.up import describe_clouds
+
+            for line in describe_clouds(info):
                 click.echo(line)
 
-    serve_until_stopped(config, on_ready=ready)
+    if not clouds:
+        serve_until_stopped(config, on_ready=ready)
+    else:
+        from sandbox.clouds.up import AWS_REGION, AZURE_REGION, serve_with_clouds
+        from server.costing.billing import list_price_rates
+        from server.costing.catalog import load_catalog
+
+        regions = {"aws": AWS_REGION, "azure": AZURE_REGION}
+        instance_rate, storage_rate = list_price_rates(load_catalog(), regions)
+        serve_with_clouds(config, instance_rate, storage_rate, on_ready=ready)
     click.echo("# sandbox stopped", err=True)
