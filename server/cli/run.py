@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import click
+import grpc
 
 from server.cli.context import CliContext, admin_call, format_duration, message_dict, print_json, print_table
 from server.render.fmt import cut, driver_use
@@ -50,7 +51,7 @@ def unpriced_lines(ctx: CliContext, project_id: str) -> list[str]:
         project = admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=project_id))
         ws = admin_call(ctx, "WorkspaceServiceStub", "GetWorkspace",
                         admin_pb2.GetWorkspaceRequest(name=project.workspace))
-    except click.ClickException:
+    except (click.ClickException, grpc.RpcError):  # admin_call re-raises NOT_FOUND for its caller to judge
         return lines
     lines.append(f"  workspace {ws.name}: {ws.cloud}, region {ws.region or 'the cloud default'}")
     if project.HasField("problem") and "could be priced" in project.problem.message:
