@@ -2,7 +2,8 @@
 
 Both engines run the same function (`parse.parse_application_bytes`) on one
 application at a time and hand back serialized ``trimtab.v1.Event`` messages
-per application; the driver (this process) stores them. So the two engines
+per application with what its log had to skip (`parse.ParsedApplication`); the
+driver (this process) stores them. So the two engines
 cannot differ in what they parse, only in where.
 
 Spark: one task per application directory. With ``local[*]`` (the default) the
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from server.backfill.parse import parse_application_bytes
+from server.backfill.parse import ParsedApplication, parse_application_bytes
 from server.errors import InvalidArgument
 
 ENGINES = ("local", "spark")
@@ -33,11 +34,11 @@ class ParseTask:
     event_log_path: str = ""
 
 
-def _parse(task: ParseTask) -> list[bytes]:
+def _parse(task: ParseTask) -> ParsedApplication:
     return parse_application_bytes(task.path, task.event_log_path)
 
 
-def parse_local(tasks: Sequence[ParseTask], workers: int | None = None) -> list[list[bytes]]:
+def parse_local(tasks: Sequence[ParseTask], workers: int | None = None) -> list[ParsedApplication]:
     """Parse in a process pool (in this process for one application); results in task order."""
     if not tasks:
         return []
@@ -48,7 +49,7 @@ def parse_local(tasks: Sequence[ParseTask], workers: int | None = None) -> list[
         return list(pool.map(_parse, tasks))
 
 
-def parse_spark(tasks: Sequence[ParseTask], master: str | None = None) -> list[list[bytes]]:
+def parse_spark(tasks: Sequence[ParseTask], master: str | None = None) -> list[ParsedApplication]:
     """Parse with one Spark task per application; results in task order.
 
     An active SparkSession is used as it is (and left running); otherwise one is
@@ -75,7 +76,7 @@ def parse_spark(tasks: Sequence[ParseTask], master: str | None = None) -> list[l
 
 
 def parse_all(tasks: Sequence[ParseTask], engine: str = "local", *, spark_master: str | None = None,
-              workers: int | None = None) -> list[list[bytes]]:
+              workers: int | None = None) -> list[ParsedApplication]:
     if engine == "local":
         return parse_local(tasks, workers)
     if engine == "spark":

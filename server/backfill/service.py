@@ -5,6 +5,11 @@ Steps: resolve the project; fetch the logs (a local path is read in place, a
 gateway); find the applications; parse them on the chosen engine; store each
 application's events through the ingest path (a second backfill stores
 nothing new); make runs for applications not tied to a run yet.
+
+Damaged logs are imported as far as they can be read, and the report lists each
+one (`DamagedLog`): corrupt and oversized lines skipped, segments that could not
+be read to their end, and a log without the application's end (no run is made
+from it, see `runs.make_runs`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from server.backfill import dbfs
 from server.backfill.discover import FoundApplication, find_applications
 from server.backfill.engines import ParseTask, parse_all
 from server.backfill.ingest import application_id_of, open_writer, store_application
+from server.backfill.parse import LogHealth, ParsedApplication, UnreadableSegment
 from server.backfill.runs import Pricing, make_runs
 from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway, DatabricksNotFound
@@ -27,6 +33,35 @@ from server.store import Store
 
 # The gateway for a workspace name (only needed for dbfs:/ sources).
 GatewayFor = Callable[[str], DatabricksGateway]
+
+
+@dataclass(frozen=True)
+class DamagedLog:
+    """One application whose log was not read whole, and what that cost."""
+
+    application_id: str
+    path: str  # the application's log directory, where it really lives (``dbfs:/...`` for DBFS)
+    lines_corrupt: int = 0
+    lines_oversized: int = 0
+    unreadable_segments: tuple[UnreadableSegment, ...] = ()
+    incomplete: bool = False  # no application end in the log
+    events: int = 0  # events read from it anyway (0: nothing usable)
+    run_made: bool = False  # whether a run of the project includes it after this backfill
+
+    def lines(self) -> list[str]:
+        """What a person reads about it, one line each."""
+        out = []
+        if self.incomplete:
+            fate = ("its events are stored; no run made" if not self.run_made
+                    else "its events are stored; the application's end was already stored, so it has a run")
+            out.append(f"{self.application_id}: incomplete log ({self.path}): it ends without the application's "
+                       f"end; {fate}" if self.events else
+                       f"{self.application_id}: incomplete log ({self.path}): nothing in it could be read")
+        if self.lines_corrupt or self.lines_oversized:
+            out.append(f"{self.application_id}: skipped {self.lines_corrupt} corrupt and {self.lines_oversized} "
+                       f"oversized line(s) in {self.path}")
+        out += [f"{self.application_id}: unreadable segment {u.path}: {u.reason}" for u in self.unreadable_segments]
+        return out
 
 
 @dataclass(frozen=True)
@@ -45,11 +80,19 @@ class BackfillReport:
     skipped_other_job: int = 0
     tied_to_existing_runs: int = 0
     runs_unpriced: int = 0
+    damaged_logs: tuple[DamagedLog, ...] = ()  # only the applications whose log was not read whole
+    incomplete_logs: int = 0  # applications whose log ends without the application's end
+    unusable_logs: int = 0  # applications of which not one event could be read
+
+    @property
+    def usable(self) -> bool:
+        """Whether anything was found to import (new or stored before): else the backfill failed."""
+        return self.imported + self.already_present > 0
 
     def as_dict(self) -> dict[str, object]:
         from dataclasses import asdict
 
-        return asdict(self)
+        return {**asdict(self), "usable": self.usable}
 
 
 def _tasks(found: list[FoundApplication], local_root: Path, source: str) -> list[ParseTask]:
@@ -70,7 +113,9 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
     With a price ``catalog`` the runs are priced for the project's workspace.
     ``progress`` receives one line per step (for a person waiting).
     Raises `NotFound` (unknown project, missing path), `FailedPrecondition` (no
-    event logs under the path) or `InvalidArgument` (unknown engine).
+    event logs under the path) or `InvalidArgument` (unknown engine). Damaged logs
+    do not raise: the report lists them, and `BackfillReport.usable` is False when
+    not one application's log could be read.
     """
     say = progress or (lambda _line: None)
     project = store.projects.find(project_ref)
@@ -95,16 +140,20 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
             raise FailedPrecondition(f"{source}: no event logs found (expected "
                                      "<cluster-id>/eventlog/<cluster-id>_<driver-ip>/<spark-context-id>/eventlog*)")
         say(f"parsing {len(found)} application(s) on the {engine} engine")
-        results = parse_all(_tasks(found, local_root, source), engine, spark_master=spark_master, workers=workers)
+        tasks = _tasks(found, local_root, source)
+        results: list[ParsedApplication] = parse_all(tasks, engine, spark_master=spark_master, workers=workers)
     writer = open_writer(store)
     app_ids: list[str] = []
+    # (application id, where its log lives, what reading it skipped, events read) for the report
+    health: list[tuple[str, str, LogHealth, int]] = []
     imported = present = stored = duplicate = 0
     try:
-        for app, serialized in zip(found, results, strict=True):
-            events = [ingest_pb2.Event.FromString(b) for b in serialized]
+        for app, task, parsed in zip(found, tasks, results, strict=True):
+            events = [ingest_pb2.Event.FromString(b) for b in parsed.events]
+            app_id = application_id_of(events, app.spark_context_id)
+            health.append((app_id, task.event_log_path or task.path, parsed.health, len(events)))
             if not events:
                 continue
-            app_id = application_id_of(events, app.spark_context_id)
             outcome = store_application(writer, app_id, events, app.cluster_id)
             app_ids.append(app_id)
             imported += 0 if outcome.already_present else 1
@@ -116,12 +165,18 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
     known = [a for a in app_ids if _exists(store, a)]
     say(f"stored {stored} new event(s) of {len(app_ids)} application(s); making runs")
     runs = make_runs(store, project, known, _pricing(store, project.workspace, catalog))
+    damaged = tuple(
+        DamagedLog(app_id, path, h.lines_corrupt, h.lines_oversized, h.unreadable_segments, not h.ended, n,
+                   store.runs.for_application(app_id) is not None if n else False)
+        for app_id, path, h, n in health if h.damaged or not n)
     return BackfillReport(
         project=project.name, source=source, engine=engine, applications_found=len(found), imported=imported,
         already_present=present, runs_created=len(runs.created), events_stored=stored,
         events_duplicate=duplicate, application_ids=tuple(app_ids),
         run_ids=tuple(int(r.id or 0) for r in runs.created), skipped_other_job=runs.other_job,
-        tied_to_existing_runs=runs.tied_to_existing, runs_unpriced=runs.unpriced)
+        tied_to_existing_runs=runs.tied_to_existing, runs_unpriced=runs.unpriced, damaged_logs=damaged,
+        incomplete_logs=sum(1 for d in damaged if d.incomplete),
+        unusable_logs=sum(1 for _, _, _, n in health if not n))
 
 
 def _pricing(store: Store, workspace: str, catalog: PriceCatalog | None) -> Pricing | None:

@@ -226,10 +226,21 @@ def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_m
         store.close()
     if ctx.as_json:
         print_json(report.as_dict())
-        return
-    print_table([(report.project, report.applications_found, report.imported, report.already_present,
-                  report.runs_created)], ["PROJECT", "APPLICATIONS FOUND", "IMPORTED", "ALREADY PRESENT",
-                                          "RUNS CREATED"])
-    if report.skipped_other_job:
-        click.echo(f"{report.skipped_other_job} application(s) belong to another job: no run made for them",
-                   err=True)
+    else:
+        print_table([(report.project, report.applications_found, report.imported, report.already_present,
+                      report.runs_created)], ["PROJECT", "APPLICATIONS FOUND", "IMPORTED", "ALREADY PRESENT",
+                                              "RUNS CREATED"])
+        if report.skipped_other_job:
+            click.echo(f"{report.skipped_other_job} application(s) belong to another job: no run made for them",
+                       err=True)
+        if report.damaged_logs:
+            # On stderr like the note above, so the table on stdout stays the same for scripts.
+            imported = ": what could be read was imported" if report.usable else ""
+            click.echo(f"damaged event logs ({len(report.damaged_logs)}){imported}", err=True)
+            for damaged in report.damaged_logs:
+                for line in damaged.lines():
+                    click.echo(f"  {line}", err=True)
+    if not report.usable:
+        # Damage alone is not a failure (the rest was imported); finding nothing to import is.
+        raise click.ClickException(f"{eventlogs}: no usable event log: not one of the "
+                                   f"{report.applications_found} application(s) could be read")

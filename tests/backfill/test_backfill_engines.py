@@ -11,16 +11,17 @@ import pytest
 from protos.trimtab.v1 import ingest_pb2
 from server.backfill import backfill
 from server.backfill.engines import ParseTask, parse_all
+from server.backfill.parse import ParsedApplication
 from server.store import Store, open_store
 from tests.agent.conftest import AgentThread, IngestServer, RecordingIngest, agent_config
 from tests.backfill.conftest import Delivered, add_project
 
 
-def _by_key(serialized: list[list[bytes]]) -> dict[tuple[str, str], ingest_pb2.Event]:
+def _by_key(parsed: list[ParsedApplication]) -> dict[tuple[str, str], ingest_pb2.Event]:
     # Messages, not bytes: protobuf does not promise one byte order for map fields.
     out = {}
-    for events in serialized:
-        for raw in events:
+    for app in parsed:
+        for raw in app.events:
             e = ingest_pb2.Event.FromString(raw)
             out[(e.application_id, e.key)] = e
     return out
