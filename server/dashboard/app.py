@@ -159,6 +159,10 @@ class DashboardHandler(BaseHTTPRequestHandler):
         except TrimtabError as exc:
             self._send(500, *_html(pages.error_page(500, str(exc))))
             return
+        except Exception:  # a bug must still answer: a dropped connection tells the reader nothing
+            log.exception("dashboard: %s failed", path)
+            self._send(500, *_html(pages.error_page(500, "internal error (see the server log)")))
+            return
         self._send(200, content_type, body)
 
     def do_POST(self) -> None:  # noqa: N802

@@ -131,3 +131,22 @@ def test_a_run_page_shows_the_cluster_setup_and_the_driver_gc_after_it(site: Sit
         assert before and after and float(after[1]) == pytest.approx(2 * float(before[1]), abs=0.1)
     finally:
         site.store.runs.update(run)
+
+
+def test_a_page_whose_view_fails_unexpectedly_answers_500_and_logs_it(
+        site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Seen in review: an exception other than Trimtab's own (there an OverflowError from a huge id)
+    dropped the connection, which a browser shows as a network error with nothing to report."""
+    from server.dashboard import app
+
+    def broken(store: object, run_id: int) -> object:
+        raise RuntimeError("view bug")
+
+    with monkeypatch.context() as m:
+        m.setattr(app.views, "run_page", broken)
+        status, headers, body = _get(site, f"/runs/{site.run_ids[0]}", {"Authorization": f"Bearer {site.admin_token}"})
+    assert status == 500 and headers["Content-Type"].startswith("text/html")
+    assert b"internal error (see the server log)" in body and b"view bug" not in body
+    assert any("view bug" in (r.exc_text or "") for r in caplog.records)
+    # The same page answers again once the view works (the control).
+    assert _get(site, f"/runs/{site.run_ids[0]}", {"Authorization": f"Bearer {site.admin_token}"})[0] == 200
