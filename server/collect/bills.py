@@ -18,7 +18,7 @@ import threading
 
 from server.clock import Clock
 from server.clouds.factory import bill_source
-from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy
+from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, UnusableCredentials
 from server.costing.recost import RecostReport, recost_runs
 from server.domain import Workspace
 from server.errors import TrimtabError
@@ -53,7 +53,9 @@ class WorkspaceBills:
         except TrimtabError as err:  # undecryptable or invalid: estimate, said once per change
             log.warning("workspace %s: cloud credentials not usable (%s); runs keep the catalog estimate",
                         workspace.name, err.message)
-            source = None
+            # Not None: the run's note must say the credentials are unusable, not that there are none
+            # (`workspace show` says they are set). Re-costing skips it (`billing.usable`).
+            source = UnusableCredentials(err.message)
         with self._lock:
             self._cache[workspace.name] = (encrypted, source)
         return source

@@ -15,7 +15,7 @@ from server.cli.main import main
 from server.clock import FakeClock
 from server.collect.bills import WorkspaceBills
 from server.config import ServerConfig
-from server.costing.billing import NOTE_NO_CREDENTIALS, NOTE_NOT_LANDED, list_price_rates
+from server.costing.billing import NOTE_NO_CREDENTIALS, NOTE_NOT_LANDED, UnusableCredentials, list_price_rates
 from server.costing.catalog import load_catalog
 from server.domain import Workspace
 from server.serve import RunningServer, start_server
@@ -132,7 +132,9 @@ def test_workspace_bills_without_or_with_unusable_credentials_fall_back_to_the_e
     assert bills(plain) is None
     source = bills(billed)
     assert source is not None and bills(billed) is source  # built once, not per run
-    assert bills(broken) is None and "secret_access_key" in caplog.text and "A\"" not in caplog.text
+    unusable = bills(broken)
+    assert isinstance(unusable, UnusableCredentials) and "secret_access_key" in unusable.why
+    assert "secret_access_key" in caplog.text and "A\"" not in caplog.text
     # A workspace priced without a bill source says why in the cost note.
     from server.costing.billing import price_run
     from server.costing.run_cost import ClusterUsage, NodeUsage
@@ -140,3 +142,7 @@ def test_workspace_bills_without_or_with_unusable_credentials_fall_back_to_the_e
     usage = ClusterUsage("aws", "us-east-1", "premium", "jobs", [NodeUsage("m5.xlarge", True, False, 0, 3_600_000)])
     cost = price_run(usage, load_catalog(), cluster_id="c", start_ms=0, end_ms=3_600_000, bill_source=bills(plain))
     assert cost.source == "estimate" and NOTE_NO_CREDENTIALS in cost.note
+    # Credentials that are set but unusable say so, not that there are none.
+    cost = price_run(usage, load_catalog(), cluster_id="c", start_ms=0, end_ms=3_600_000, bill_source=bills(broken))
+    assert cost.source == "estimate" and "cloud credentials not usable" in cost.note and "secret_access_key" in cost.note
+    assert NOTE_NO_CREDENTIALS not in cost.note
