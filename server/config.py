@@ -4,11 +4,17 @@ Every setting has an environment variable, a type, a default and a
 ``sensitive`` flag (sensitive values are masked by `ServerConfig.describe`).
 Precedence, highest first: command-line flag > environment > file
 (``<state_dir>/server.toml``, or ``TRIMTAB_CONFIG``) > default.
+
+Every value is checked when the configuration is made (`ServerConfig.__post_init__`), so a
+typo stops the server at start with the setting and its variable named, never later at import
+or in a loop that spins. docs/operations.md's settings table is `settings_markdown()`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -30,17 +36,62 @@ def default_state_dir() -> Path:
     return home / ".local" / "share" / "trimtab"
 
 
-def _meta(env: str, help_text: str, sensitive: bool = False) -> dict[str, Any]:
-    return {"env": env, "help": help_text, "sensitive": sensitive}
+def _meta(env: str, help_text: str, sensitive: bool = False, flag: str = "") -> dict[str, Any]:
+    return {"env": env, "help": help_text, "sensitive": sensitive, "flag": flag}
+
+
+def split_host_port(address: str, *, allow_port_zero: bool) -> tuple[str, int]:
+    """``(host, port)`` from ``host:port``, ``[v6]:port`` or ``:port`` (host "" then).
+
+    ValueError (with what is wrong) for anything else: a port outside 1..65535 (0 too when
+    ``allow_port_zero``, which asks the OS for a free port), spaces, or an unbracketed IPv6 host."""
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not port.isdigit() or any(c.isspace() for c in address):
+        raise ValueError(f"{address!r} is not host:port")
+    number = int(port)
+    low = 0 if allow_port_zero else 1
+    if not low <= number <= 65535:
+        raise ValueError(f"{address!r}: port {number} is not from {low} to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{address!r}: {host!r} in brackets is not an IPv6 address") from None
+    elif ":" in host or "[" in host or "]" in host:
+        # "::1:50051" is ambiguous (is 50051 part of the address?): IPv6 hosts go in brackets.
+        raise ValueError(f"{address!r} is not host:port (write an IPv6 host in brackets: [::1]:50051)")
+    return host, number
+
+
+def join_host_port(host: str, port: int) -> str:
+    """``host:port``, an IPv6 host in brackets (the form the CLI's --server and gRPC accept)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def is_local_host(host: str) -> bool:
+    """True for a loopback or wildcard host: an address no other machine can reach this server at."""
+    name = host.strip().strip("[]").lower()
+    if name in ("", "localhost") or name.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     listen: str = field(default="127.0.0.1:50051", metadata=_meta(
-        "TRIMTAB_LISTEN", "gRPC address to listen on (host:port; port 0 picks a free one)"))
-    http: str = field(default="", metadata=_meta("TRIMTAB_HTTP", "dashboard address (empty: no dashboard)"))
+        "TRIMTAB_LISTEN", "gRPC address to listen on (host:port, [v6]:port; 0.0.0.0 or [::] for every "
+        "interface; port 0 picks a free one)", flag="--listen"))
+    http: str = field(default="", metadata=_meta("TRIMTAB_HTTP", "dashboard address, host:port (empty: no dashboard)",
+                                                        flag="--http"))
     advertise: str = field(default="", metadata=_meta(
-        "TRIMTAB_ADVERTISE", "address agents on clusters reach this server at (empty: the listen address)"))
+        "TRIMTAB_ADVERTISE", "host:port agents on Databricks clusters reach this server at, written into every "
+        "imported job (empty: the listen address, which clusters cannot reach when it is loopback or 0.0.0.0)",
+        flag="--advertise"))
     collect: int = field(default=1, metadata=_meta(
         "TRIMTAB_COLLECT", "1: collect finished Databricks runs, plan and auto-apply in the background; 0: off"))
     collect_interval_seconds: float = field(default=60.0, metadata=_meta(
@@ -51,11 +102,17 @@ class ServerConfig:
     recost_interval_seconds: float = field(default=1800.0, metadata=_meta(
         "TRIMTAB_RECOST_INTERVAL_SECONDS", "how often runs still priced from the catalog look for their cloud bill"))
     state_dir: Path = field(default_factory=default_state_dir, metadata=_meta(
-        "TRIMTAB_STATE_DIR", "directory for the SQLite database and the secret key"))
+        "TRIMTAB_STATE_DIR", "directory for the SQLite database, server.toml, the secret key and price "
+        "catalogs (default: $XDG_DATA_HOME/trimtab, else ~/.local/share/trimtab; macOS: "
+        "~/Library/Application Support/trimtab)", flag="--state-dir"))
     db_url: str = field(default="", metadata=_meta(
-        "TRIMTAB_DB", "database URL (empty: SQLite file in the state directory)", sensitive=True))
-    tls_cert: Path | None = field(default=None, metadata=_meta("TRIMTAB_TLS_CERT", "TLS certificate (PEM)"))
-    tls_key: Path | None = field(default=None, metadata=_meta("TRIMTAB_TLS_KEY", "TLS private key (PEM)"))
+        "TRIMTAB_DB", "database URL: sqlite:///PATH or postgresql://... (empty: <state_dir>/trimtab.db)",
+        sensitive=True, flag="--db"))
+    tls_cert: Path | None = field(default=None, metadata=_meta(
+        "TRIMTAB_TLS_CERT", "TLS certificate (PEM); with tls_key the server speaks only TLS and imported "
+        "clusters get TRIMTAB_TLS=1", flag="--tls-cert"))
+    tls_key: Path | None = field(default=None, metadata=_meta(
+        "TRIMTAB_TLS_KEY", "TLS private key (PEM)", flag="--tls-key"))
     secret_key: str = field(default="", metadata=_meta(
         "TRIMTAB_SECRET_KEY", "Fernet key for secrets at rest (empty: <state_dir>/secret.key)",
         sensitive=True))
@@ -85,13 +142,41 @@ class ServerConfig:
         "URI (cloud URIs are not uploaded)"))
 
     def __post_init__(self) -> None:
-        # Checked when the configuration is made, so a typo stops the server at start, not at import.
+        # Checked when the configuration is made, so a typo stops the server at start, not at import
+        # (or in a collector loop that polls without pause, as an interval of 0 did).
         from server.onboard import init_script_info
 
         try:
             init_script_info(self.init_script)
         except ValueError as exc:
-            raise InvalidArgument(f"setting init_script (TRIMTAB_INIT_SCRIPT): {exc}") from exc
+            raise _bad("init_script", str(exc)) from exc
+        try:
+            split_host_port(self.listen, allow_port_zero=True)
+        except ValueError as exc:
+            raise _bad("listen", str(exc)) from exc
+        if self.advertise:
+            try:
+                host, _ = split_host_port(self.advertise, allow_port_zero=False)
+            except ValueError as exc:
+                raise _bad("advertise", f"{exc}; give the host:port agents on clusters reach this "
+                                        "server at") from exc
+            if not host:
+                raise _bad("advertise", f"{self.advertise!r} has no host; give the host:port agents on "
+                                        "clusters reach this server at")
+        url = self.db_url or "sqlite://"
+        scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+        if scheme not in ("sqlite", "postgresql"):
+            # Only the scheme is shown: the URL may hold a password.
+            what = f"a {scheme} URL" if scheme else "not a URL"
+            raise _bad("db_url", f"{what}: only sqlite:/// and postgresql:// URLs are supported")
+        if self.collect not in (0, 1):
+            raise _bad("collect", f"{self.collect} is not 0 (off) or 1 (on)")
+        for name, (low, strict, high) in _RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise _bad(name, f"{value} is not a finite number")
+            if value < low or (strict and value == low) or (high is not None and value > high):
+                raise _bad(name, f"{value} is not {_range_words(low, strict, high)}")
 
     @property
     def database_url(self) -> str:
@@ -106,6 +191,51 @@ class ServerConfig:
         return out
 
 
+# Each numeric setting's bounds: (lowest, whether the lowest itself is refused, highest or None).
+_RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "collect_interval_seconds": (0, True, None),
+    "auto_import_interval_seconds": (0, True, None),
+    "recost_interval_seconds": (0, True, None),
+    # gRPC takes the message size as a C int.
+    "max_receive_bytes": (1, False, 2**31 - 1),
+    "max_events_per_batch": (1, False, None),
+    "ingest_group_batches": (1, False, None),
+    "ingest_queue_batches": (1, False, None),
+    "db_busy_timeout_ms": (0, False, None),
+    "workers": (1, False, None),
+    "gc_threshold": (0, False, None),
+    "grace_seconds": (0, False, None),
+    "token_cache_seconds": (0, False, None),
+    "token_revocation_check_seconds": (0, False, None),
+}
+
+
+def _range_words(low: float, strict: bool, high: float | None) -> str:
+    words = f"greater than {low:g}" if strict else f"at least {low:g}"
+    return f"{words} and at most {int(high)}" if high is not None else words
+
+
+def _bad(name: str, why: str) -> InvalidArgument:
+    env = next(f.metadata["env"] for f in dataclasses.fields(ServerConfig) if f.name == name)
+    return InvalidArgument(f"setting {name} ({env}): {why}")
+
+
+def settings_markdown() -> str:
+    """The settings table of docs/operations.md, made from the fields above (one source)."""
+    rows = ["| Setting (server.toml key) | Environment variable | Flag | Default | What it does |",
+            "|---|---|---|---|---|"]
+    for f in dataclasses.fields(ServerConfig):
+        if f.name == "state_dir":
+            default = "per-user data directory"
+        else:
+            value = f.default
+            default = "" if value in ("", None) else str(value)
+        flag = f.metadata.get("flag") or ""
+        rows.append(f"| `{f.name}` | `{f.metadata['env']}` | {f'`{flag}`' if flag else ''} | "
+                    f"{f'`{default}`' if default else '(empty)'} | {f.metadata['help'].replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
+
+
 def _coerce(name: str, raw: Any, target: Any) -> Any:
     kind = target if isinstance(target, str) else getattr(target, "__name__", str(target))
     try:
@@ -117,7 +247,8 @@ def _coerce(name: str, raw: Any, target: Any) -> Any:
             return float(raw)
         return str(raw)
     except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"setting {name}: {raw!r} is not a valid {kind}") from exc
+        env = next(f.metadata["env"] for f in dataclasses.fields(ServerConfig) if f.name == name)
+        raise InvalidArgument(f"setting {name} ({env}): {raw!r} is not a valid {kind}") from exc
 
 
 def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
@@ -136,9 +267,17 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     state_dir = Path(flags.get("state_dir") or values.get("state_dir") or default_state_dir())
     path = file or (Path(env["TRIMTAB_CONFIG"]) if env.get("TRIMTAB_CONFIG") else state_dir / "server.toml")
     from_file: dict[str, Any] = {}
+    if env.get("TRIMTAB_CONFIG") and not file and not path.is_file():
+        # Named on purpose: running on defaults instead would hide the mistake until much later.
+        raise InvalidArgument(f"TRIMTAB_CONFIG: configuration file {path} does not exist")
     if path.is_file():
-        with path.open("rb") as fh:
-            from_file = tomllib.load(fh)
+        try:
+            with path.open("rb") as fh:
+                from_file = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidArgument(f"{path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise InvalidArgument(f"{path}: cannot read the configuration file: {exc.strerror or exc}") from exc
         unknown = set(from_file) - set(fields)
         if unknown:
             raise InvalidArgument(f"{path}: unknown settings: {', '.join(sorted(unknown))}")

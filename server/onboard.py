@@ -7,8 +7,8 @@ serverless tasks (``environment_key`` or no cluster at all) do not.
 
 Onboarding adds to the cluster spec, without touching anything the user set:
 the Trimtab init script (which starts the agent on the driver), the agent's
-``spark_env_vars`` (server address, and the token as a Databricks secret
-reference so it never appears in the job), the ``trimtab:project-id`` tag (so
+``spark_env_vars`` (server address, ``TRIMTAB_TLS=1`` when the server speaks TLS, and the token as a
+Databricks secret reference so it never appears in the job), the ``trimtab:project-id`` tag (so
 runs are attributed), and a ``cluster_log_conf`` when none is set (so event
 logs are delivered for backfill). Running it twice gives the same spec.
 
@@ -31,8 +31,11 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
+from server.config import is_local_host, split_host_port
 from server.domain import JobSchedule
+from server.errors import FailedPrecondition
 from server.spec import (
     access_mode_label,
     canonical_json,
@@ -48,6 +51,10 @@ PROJECT_TAG = "trimtab:project-id"
 RECOMMENDATION_TAG = "trimtab:recommendation-id"
 SERVER_ENV = "TRIMTAB_SERVER"
 TOKEN_ENV = "TRIMTAB_TOKEN"
+# The agent's switch to TLS (agent/config.py `tls`). It verifies the server against the node's CA
+# roots; a private CA's PEM file on the cluster is named by hand in the job's spark_env_vars
+# (docs/operations.md, TLS): a path on the clusters is nothing the server knows.
+TLS_ENV = "TRIMTAB_TLS"
 
 REASON_EXISTING = "runs on an existing all-purpose cluster (existing_cluster_id), which Trimtab does not size"
 REASON_SERVERLESS = "serverless compute (no job cluster to tune)"
@@ -253,10 +260,40 @@ class AgentWiring:
     # Import uploads Trimtab's init script to a workspace, DBFS or volume destination; off when
     # it is managed elsewhere (cloud storage is never uploaded: Trimtab holds no cloud credentials).
     upload_init_script: bool = True
+    # The server speaks only TLS (--tls-cert/--tls-key): agents must too, or every call fails.
+    tls: bool = False
 
     @property
     def token_reference(self) -> str:
         return "{{secrets/" + self.secret_scope + "/" + self.secret_key + "}}"
+
+    @property
+    def only_local(self) -> bool:
+        """The address agents are told is loopback or a wildcard: no cluster can reach it."""
+        try:
+            host, _ = split_host_port(self.server_address, allow_port_zero=True)
+        except ValueError:
+            return False  # checked as a setting (advertise) before it gets here
+        return is_local_host(host)
+
+    def check_reachable_from(self, workspace_host: str) -> None:
+        """FailedPrecondition when agents on the workspace's clusters could not reach the server.
+
+        Onboarding such a job would change it for nothing: its agent would send to its own
+        loopback. A workspace on this machine (the sandbox, the demo) does reach a loopback
+        address, so it is allowed."""
+        if not self.only_local or is_local_host(workspace_hostname(workspace_host)):
+            return
+        raise FailedPrecondition(
+            f"agents on Databricks clusters cannot reach this server at {self.server_address} (loopback or "
+            f"every-interface address), which import would write into the jobs of {workspace_host}: restart "
+            "the server with --advertise HOST:PORT (TRIMTAB_ADVERTISE), the address clusters reach it at")
+
+
+def workspace_hostname(host: str) -> str:
+    """The host name of a workspace URL (``https://adb-1.azuredatabricks.net`` or ``127.0.0.1:8080``)."""
+    parsed = urlsplit(host if "//" in host else f"//{host}")
+    return parsed.hostname or ""
 
 
 @dataclass(frozen=True)
@@ -385,6 +422,9 @@ def onboard_spec(spec: Mapping[str, Any], *, project_id: str, wiring: AgentWirin
     env = dict(out.get("spark_env_vars") or {})
     env[SERVER_ENV] = wiring.server_address
     env[TOKEN_ENV] = wiring.token_reference
+    if wiring.tls:
+        # Left as it is otherwise: a TLS-terminating proxy in front of a plaintext server is set by hand.
+        env[TLS_ENV] = "1"
     out["spark_env_vars"] = env
     tags = dict(out.get("custom_tags") or {})
     tags[PROJECT_TAG] = project_id

@@ -34,7 +34,7 @@ from server.api.auth import AuthInterceptor, TokenVerifier
 from server.api.errors import ErrorInterceptor
 from server.api.ingest_servicer import IngestServicer
 from server.clock import Clock, SystemClock
-from server.config import ServerConfig
+from server.config import ServerConfig, join_host_port, split_host_port
 from server.costing.catalog import PriceCatalog, load_active_catalog
 from server.errors import FailedPrecondition
 from server.ingest import IngestWriter
@@ -56,10 +56,11 @@ class RunningServer:
 
     def __init__(self, server: grpc.Server, port: int, host: str, store: Store, owns_store: bool,
                  writer: IngestWriter, health_servicer: health.HealthServicer, dashboard: Any = None,
-                 collector: Any = None) -> None:
+                 collector: Any = None, bound_host: str = "") -> None:
         self._server = server
         self.port = port
-        self.host = host
+        self.host = host  # a host this machine reaches the server at (loopback for a wildcard bind)
+        self.bound_host = bound_host or host  # as bound: 0.0.0.0 or :: for every interface
         self.store = store
         self._owns_store = owns_store
         self._writer = writer
@@ -71,7 +72,13 @@ class RunningServer:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        """Where a client on this machine connects (an IPv6 host in brackets)."""
+        return join_host_port(self.host, self.port)
+
+    @property
+    def bound_address(self) -> str:
+        """What the server listens on, as bound (``0.0.0.0:PORT`` on every interface)."""
+        return join_host_port(self.bound_host, self.port)
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop gracefully (idempotent; safe from any thread)."""
@@ -97,11 +104,48 @@ class RunningServer:
         return self._stopped.wait(timeout)
 
 
-def _split(listen: str) -> tuple[str, str]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise FailedPrecondition(f"listen address {listen!r} is not host:port")
-    return host.strip("[]") or "0.0.0.0", port
+def _split(listen: str) -> tuple[str, int]:
+    try:
+        host, port = split_host_port(listen, allow_port_zero=True)
+    except ValueError as exc:
+        raise FailedPrecondition(f"listen address {exc}") from exc
+    return host or "0.0.0.0", port
+
+
+def _connectable(host: str) -> str:
+    """A wildcard bind is reached on this machine through loopback (of the same family)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+def stored_secrets(store: Store) -> list[tuple[str, str]]:
+    """(what, ciphertext) for every secret the database holds, for `SecretBox.for_store`."""
+    out: list[tuple[str, str]] = []
+    for ws in store.workspaces.list():
+        held = store.workspaces.secrets(ws.name)
+        out.append((f"workspace {ws.name} token", held.token_encrypted))
+        if held.cloud_credentials_encrypted:
+            out.append((f"workspace {ws.name} cloud credentials", held.cloud_credentials_encrypted))
+    return out
+
+
+def _report_unreadable_secrets(secrets: SecretBox, held: list[tuple[str, str]], config: ServerConfig) -> None:
+    """An ERROR at start when the key cannot read the stored secrets.
+
+    Said at once, not first by the collector as a workspace `error` that reads like a revoked
+    token. Not a refusal to start: with the original key lost, the way out is a server on a new
+    key that the tokens are added to again (`workspace add --replace`)."""
+    unreadable = secrets.unreadable(held)
+    if not unreadable:
+        return
+    path = config.state_dir / "secret.key"
+    if not secrets.has_key:
+        where = f"a key this server does not have (no TRIMTAB_SECRET_KEY, no {path}; no new key was made)"
+    else:
+        where = f"another key than {'TRIMTAB_SECRET_KEY' if config.secret_key else path}"
+    shown = ", ".join(unreadable[:6]) + (f" and {len(unreadable) - 6} more" if len(unreadable) > 6 else "")
+    log.error("stored secrets were encrypted with %s (%s): start with the original --state-dir or set "
+              "TRIMTAB_SECRET_KEY to that key; until then these workspaces are not collected. If that key is "
+              "lost: docs/operations.md, 'The secret key'", where, shown)
 
 
 def _tune_gc(threshold: int) -> None:
@@ -132,7 +176,14 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     owns_store = store is None
     if store is None:
         store = open_store(config.database_url, clock=clock, busy_timeout_ms=config.db_busy_timeout_ms)
-    secrets = SecretBox.from_config(config.secret_key, config.state_dir)
+    try:
+        held = stored_secrets(store)
+        secrets = SecretBox.for_store(config.secret_key, config.state_dir, bool(held))
+    except BaseException:
+        if owns_store:
+            store.close()
+        raise
+    _report_unreadable_secrets(secrets, held, config)
     writer = IngestWriter(store, group_batches=config.ingest_group_batches,
                           queue_batches=config.ingest_queue_batches)
     verifier = TokenVerifier(store, clock, config.token_cache_seconds,
@@ -156,8 +207,8 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
 
-    host, port_text = _split(config.listen)
-    bind = f"[{host}]:{port_text}" if ":" in host else f"{host}:{port_text}"
+    host, port_wanted = _split(config.listen)
+    bind = join_host_port(host, port_wanted)
     try:
         if config.tls_cert or config.tls_key:
             if not (config.tls_cert and config.tls_key):
@@ -172,17 +223,17 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     server.start()
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    public_host = host if host != "0.0.0.0" else "127.0.0.1"
+    public_host = _connectable(host)
     try:
         dashboard = _start_dashboard(config, store)
-        collector = loop.start(config, store, secrets, catalog, clock, f"{public_host}:{port}")
+        collector = loop.start(config, store, secrets, catalog, clock, join_host_port(public_host, port))
     except BaseException:
         server.stop(0).wait()
         writer.close()
         raise
-    log.info("trimtab server listening on %s:%d (db %s)", host, port, store.url)
+    log.info("trimtab server listening on %s (db %s)", join_host_port(host, port), store.url)
     return RunningServer(server, port, public_host, store, owns_store, writer, health_servicer, dashboard,
-                         collector)
+                         collector, bound_host=host)
 
 
 class _ClosedLoop:
@@ -210,8 +261,15 @@ class _ClosedLoop:
             # (end of life): where they no longer run, onboarded clusters would not start the agent.
             log.warning("TRIMTAB_INIT_SCRIPT %s is on DBFS: Databricks has ended init scripts on DBFS; use a "
                         "workspace path or a /Volumes path", config.init_script)
-        workspaces.configure(wiring=AgentWiring(server_address=config.advertise or bound, init_script=script),
-                             clock=clock)
+        wiring = AgentWiring(server_address=config.advertise or bound, init_script=script,
+                             tls=bool(config.tls_cert and config.tls_key))
+        if wiring.only_local:
+            log.warning("agents on Databricks clusters cannot reach this server at %s, the address import "
+                        "writes into jobs (%s): set --advertise/TRIMTAB_ADVERTISE to the host:port clusters "
+                        "reach it at (only a workspace on this machine, like the sandbox, reaches it as it "
+                        "is)", wiring.server_address,
+                        "--advertise" if config.advertise else "the listen address; no --advertise given")
+        workspaces.configure(wiring=wiring, clock=clock)
         if not config.collect:
             return None
         from server.collect.running import start_collector

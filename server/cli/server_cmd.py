@@ -1,4 +1,6 @@
-"""`trimtab server start`: run the gRPC server until SIGTERM/SIGINT."""
+"""`trimtab server start`: run the gRPC server until SIGTERM/SIGINT.
+
+Every setting, its variable and the configuration file are in docs/operations.md."""
 
 from __future__ import annotations
 
@@ -18,12 +20,16 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--listen", default=None, envvar="TRIMTAB_LISTEN",
-              help="host:port for gRPC (default 127.0.0.1:50051; port 0 picks a free one).")
+              help="host:port for gRPC (default 127.0.0.1:50051; 0.0.0.0 or [::] for every interface; "
+                   "port 0 picks a free one).")
 @click.option("--http", default=None, envvar="TRIMTAB_HTTP", help="host:port for the dashboard.")
 @click.option("--advertise", default=None, envvar="TRIMTAB_ADVERTISE",
-              help="host:port agents on clusters reach this server at (default: the listen address).")
+              help="host:port agents on Databricks clusters reach this server at, written into imported "
+                   "jobs (default: the listen address; needed whenever that is 127.0.0.1 or 0.0.0.0).")
 @click.option("--tls-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              envvar="TRIMTAB_TLS_CERT", help="TLS certificate (PEM); needs --tls-key.")
+              envvar="TRIMTAB_TLS_CERT",
+              help="TLS certificate (PEM); needs --tls-key. Imported clusters get TRIMTAB_TLS=1; the CLI "
+                   "needs TRIMTAB_TLS_CA.")
 @click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               envvar="TRIMTAB_TLS_KEY", help="TLS private key (PEM).")
 @store_options
@@ -39,8 +45,9 @@ def start(listen: str | None, http: str | None, advertise: str | None, tls_cert:
                          tls_key=tls_key)
     logging.getLogger("trimtab").info("config: %s", config.describe())
     running = start_server(config)
-    # One line on stdout that scripts (and tests) wait for.
-    click.echo(f"listening on {running.address}")
+    # One line on stdout that scripts (and tests) wait for: the address as bound (0.0.0.0 when on
+    # every interface), an IPv6 host in brackets as --server takes it.
+    click.echo(f"listening on {running.bound_address}")
     if getattr(running.dashboard, "url", None):
         click.echo(f"dashboard on {running.dashboard.url}")
     sys.stdout.flush()

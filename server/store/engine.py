@@ -22,8 +22,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from server.errors import AlreadyExists, Unavailable
+from server.errors import AlreadyExists, InvalidArgument, Unavailable
 
+SUPPORTED_URLS = "only sqlite:/// and postgresql:// URLs are supported"
 # Retry hint sent with UNAVAILABLE when the database is down or locked.
 RETRY_AFTER_MS = 500
 
@@ -34,7 +35,13 @@ def is_sqlite(engine: Engine) -> bool:
 
 def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8) -> Engine:
     """An engine for `url` with the per-engine settings described above."""
-    parsed = sa.engine.make_url(url)
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise InvalidArgument(f"database URL is not a URL ({exc}): {SUPPORTED_URLS}") from exc
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        # Refused here, not by a driver import (mysql:// failed with "No module named 'MySQLdb'").
+        raise InvalidArgument(f"database URL {parsed.render_as_string(hide_password=True)!r}: {SUPPORTED_URLS}")
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
             url,
