@@ -269,7 +269,7 @@ class _ClosedLoop:
                         "reach it at (only a workspace on this machine, like the sandbox, reaches it as it "
                         "is)", wiring.server_address,
                         "--advertise" if config.advertise else "the listen address; no --advertise given")
-        workspaces.configure(wiring=wiring, clock=clock)
+        workspaces.configure(wiring=wiring, clock=clock, catalog=catalog)  # regions are checked against it
         if not config.collect:
             return None
         from server.collect.running import start_collector

@@ -214,10 +214,13 @@ def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_m
     config, store = open_cli_store(db_url, state_dir)
     try:
         def gateway_for(workspace: str) -> Any:
+            from server.serve import stored_secrets
             from server.services.secrets import SecretBox
             from server.services.workspaces import gateway_for as workspace_gateway
 
-            return workspace_gateway(store, SecretBox.from_config(config.secret_key, config.state_dir), workspace)
+            # Never a fresh key beside a database that holds secrets (as the server: `for_store`).
+            box = SecretBox.for_store(config.secret_key, config.state_dir, bool(stored_secrets(store)))
+            return workspace_gateway(store, box, workspace)
 
         report = run_backfill(store, project, eventlogs, engine=engine, spark_master=spark_master,
                               gateway_for=gateway_for, catalog=load_active_catalog(config.state_dir),

@@ -181,6 +181,8 @@ def _show(ctx: CliContext, ws: Any) -> None:
     if ws.last_error:
         click.echo(f"{'error:':<{_LABEL}} {ws.last_error}")
     hint = _STATUS_HINTS.get(ws.status)
+    if ws.status == "error" and "cannot be decrypted" in ws.last_error:
+        hint = None  # the error itself says what to do: a new token only helps when the key is lost
     if hint:
         click.echo(f"{'':<{_LABEL}} {hint.format(name=ws.name)}")
 

@@ -362,8 +362,10 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     job ids too but must not undo a detach.
     """
     ws = store.workspaces.get(workspace)
-    gateway = gateway_for(store, secrets, ws)
     wiring = wiring or agent_wiring()
+    # Before any call: jobs wired to a loopback server would send their agents' data nowhere.
+    wiring.check_reachable_from(ws.host)
+    gateway = gateway_for(store, secrets, ws)
     imported: list[ImportedProject] = []
     skipped: list[SkippedJob] = []
     access = StandardAccess(init_script=wiring.init_script)

@@ -138,6 +138,33 @@ def test_a_loopback_or_wildcard_address_is_refused_for_a_remote_workspace_only()
     routable.check_reachable_from("https://adb-123.4.azuredatabricks.net")
 
 
+def test_import_into_a_remote_workspace_is_refused_before_any_call_when_agents_could_not_reach_us(
+        tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    box = SecretBox(Fernet.generate_key().decode())
+    store.workspaces.add(Workspace(name="prod", host="https://adb-123.4.azuredatabricks.net", cloud="azure"),
+                         box.encrypt("dapi-x"))
+    calls: list[str] = []
+
+    def no_gateway(*args: object, **kwargs: object) -> object:
+        calls.append("gateway")
+        raise AssertionError("import must not reach the workspace")
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(workspaces, "gateway_for", no_gateway)
+        with pytest.raises(FailedPrecondition, match="--advertise HOST:PORT"):
+            workspaces.import_jobs(store, box, "prod", [], wiring=AgentWiring(server_address="0.0.0.0:50051"))
+        with pytest.raises(FailedPrecondition, match="--advertise HOST:PORT"):
+            workspaces.import_jobs(store, box, "prod", [7], dry_run=True,
+                                   wiring=AgentWiring(server_address="127.0.0.1:50051"))
+        assert calls == []
+        # The control: with an address clusters reach, import goes on to the workspace.
+        with pytest.raises(AssertionError, match="must not reach"):
+            workspaces.import_jobs(store, box, "prod", [], wiring=AgentWiring(server_address="trimtab.internal:50051"))
+    assert calls == ["gateway"]
+    assert store.projects.list("prod") == []
+
+
 def test_tls_wiring_writes_trimtab_tls_and_stays_idempotent() -> None:
     wiring = AgentWiring(server_address="trimtab.example.com:50051", tls=True)
     once = onboard_spec(SPEC, project_id="7", wiring=wiring)
@@ -317,9 +344,13 @@ def test_docs_operations_lists_every_setting_as_the_code_has_it() -> None:
 
 
 def test_the_start_flags_are_the_ones_the_docs_name() -> None:
+    from server.cli.main import common_options
     from server.cli.server_cmd import start
 
-    flags = {opt for p in start.params for opt in p.opts if opt.startswith("--")}
+    # Once the CLI has loaded the command it also carries the options every command takes (the
+    # README's, not the server's settings): not part of this comparison.
+    common = {opt for o in common_options() for opt in o.opts}
+    flags = {opt for p in start.params for opt in p.opts if opt.startswith("--")} - common
     documented = {f.metadata["flag"] for f in dataclasses.fields(ServerConfig) if f.metadata.get("flag")}
     assert flags == documented
 
