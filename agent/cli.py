@@ -1,22 +1,26 @@
 """``trimtab-agent``: the agent's entry point (installed on the cluster driver by the init script).
 
     trimtab-agent run --eventlog-dir DIR --server ADDR --token-env VAR [--state-dir DIR] [--spark-ui URL]
+                      [--tls-ca PEM]
     trimtab-agent config [same options]      # print the effective configuration, token masked
+    trimtab-agent replay-parked --state-dir DIR   # move parked batches back into the spool
 
 SIGTERM or SIGINT stop it: it flushes the spool for at most the shutdown bound and exits 0.
+Runs on Python 3.10 or newer (Databricks 13.3/14.3 LTS ship 3.10), unlike the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 import orjson
 
-from agent.config import AgentConfig, load_config
+from agent.config import AgentConfig, ConfigError, load_config, read_tls_ca
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,15 +33,48 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--token-env", help="environment variable holding the agent token (default TRIMTAB_TOKEN)")
         s.add_argument("--state-dir", type=Path, help="spool and read positions")
         s.add_argument("--spark-ui", help="Spark UI URL for live executor gauges (optional)")
+        s.add_argument("--tls-ca", help="PEM file of root certificates to trust with TLS (env TRIMTAB_TLS_CA)")
         s.add_argument("--config", type=Path, help="JSON file with settings (below flags and env)")
         s.add_argument("--debug", action="store_true", help="verbose logging")
+    r = sub.add_parser("replay-parked", help="move batches parked after a permanent rejection back into the "
+                                             "spool (the agent sends them at its next start)")
+    r.add_argument("--state-dir", type=Path, required=True, help="the agent's state directory")
     return p
 
 
 def _config(args: argparse.Namespace) -> AgentConfig:
     flags = {"eventlog_dir": args.eventlog_dir, "server": args.server, "token_env": args.token_env,
-             "state_dir": args.state_dir, "spark_ui": args.spark_ui}
+             "state_dir": args.state_dir, "spark_ui": args.spark_ui, "tls_ca": args.tls_ca}
     return load_config(flags, file=args.config)
+
+
+def _replay_parked(state_dir: Path) -> int:
+    from agent.durable import try_lock
+    from agent.spool import replay_parked
+
+    spool_dir = state_dir / "spool"
+    if not spool_dir.is_dir():
+        print(f"trimtab-agent: no spool in {state_dir}", file=sys.stderr)
+        return 1
+    try:
+        lock = try_lock(state_dir / "agent.lock")
+    except OSError as exc:
+        print(f"trimtab-agent: cannot lock {state_dir / 'agent.lock'}: {exc}", file=sys.stderr)
+        return 1
+    if lock is None:
+        # A running agent numbers new batches from its start-time scan: renaming now could collide.
+        print(f"trimtab-agent: an agent is running on {state_dir}; stop it first (it picks the batches up "
+              "when it starts again)", file=sys.stderr)
+        return 1
+    try:
+        moved = replay_parked(spool_dir)
+    except OSError as exc:
+        print(f"trimtab-agent: cannot move parked batches: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        os.close(lock)
+    print(f"moved {moved} parked batch(es) back into {spool_dir}; the agent sends them at its next start")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,9 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     early_stop: list[bool] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: early_stop.append(True))
+    # Before grpc is imported (agent.runner imports it): gRPC C-core would otherwise write a line per
+    # reconnect attempt (TLS handshakes, refused connections) into agent.log for as long as the
+    # server is away; the agent's own WARNING says it once. A value the user set is left alone.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "debug", False) else logging.INFO,
+                        stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "replay-parked":
+        return _replay_parked(args.state_dir)
     try:
         cfg = _config(args)
     except (OSError, ValueError, orjson.JSONDecodeError) as exc:
@@ -61,6 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.server:
         print("trimtab-agent: no server (give --server or set TRIMTAB_SERVER)", file=sys.stderr)
         return 2
+    if not cfg.token.strip():
+        # Every batch would be refused: say so now rather than retry for the whole run.
+        print(f"trimtab-agent: no token (set {cfg.token_env or 'TRIMTAB_TOKEN'} to an agent token from "
+              "`trimtab token create --scope agent`)", file=sys.stderr)
+        return 2
+    if cfg.tls:
+        try:
+            read_tls_ca(cfg)
+        except ConfigError as exc:
+            print(f"trimtab-agent: bad configuration: {exc}", file=sys.stderr)
+            return 2
+    elif cfg.tls_ca:
+        logging.getLogger("trimtab.agent").warning("TRIMTAB_TLS_CA is set but TRIMTAB_TLS is not: "
+                                                   "the connection is plaintext and the CA is unused")
     from agent.runner import Agent
 
     try:

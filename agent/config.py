@@ -41,6 +41,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("driver_env_file", "TRIMTAB_DRIVER_ENV_FILE", str, "",
             help="Databricks' driver-env.sh; its CONF_UI_PORT gives the Spark UI when spark_ui is not set"),
     Setting("tls", "TRIMTAB_TLS", bool, False, help="use TLS to the server"),
+    Setting("tls_ca", "TRIMTAB_TLS_CA", str, "",
+            help="PEM bundle of root certificates to trust with tls (a private CA or self-signed server)"),
     Setting("cluster_id", "DB_CLUSTER_ID", str, "", help="Databricks cluster id"),
     Setting("poll_interval_s", "TRIMTAB_AGENT_POLL_S", float, 0.5),
     Setting("rest_interval_s", "TRIMTAB_AGENT_REST_POLL_S", float, 15.0),
@@ -58,10 +60,28 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-def _convert(setting: Setting, value: Any) -> Any:
-    if setting.type is bool and isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return setting.type(value)
+class ConfigError(ValueError):
+    """A setting or config file that cannot be used; the message names it."""
+
+
+def _where(setting: Setting, source: str) -> str:
+    env = f" (env {setting.env})" if setting.env else ""
+    return f"setting {setting.name}{env}, from {source}"
+
+
+def _convert(setting: Setting, value: Any, source: str = "default") -> Any:
+    try:
+        if setting.type is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            raise TypeError(f"expected true/false or \"1\"/\"0\", got {value!r}")
+        if setting.type in (int, float) and isinstance(value, bool):
+            raise TypeError(f"expected a number, got {value!r}")  # int(True) would pass silently
+        return setting.type(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad value {value!r} for {_where(setting, source)}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,7 @@ class AgentConfig:
     spark_ui: str
     driver_env_file: str
     tls: bool
+    tls_ca: str
     cluster_id: str
     poll_interval_s: float
     rest_interval_s: float
@@ -107,23 +128,53 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     env = os.environ if env is None else env
     file = file or (Path(env["TRIMTAB_AGENT_CONFIG"]) if env.get("TRIMTAB_AGENT_CONFIG") else None)
-    from_file: dict[str, Any] = orjson.loads(file.read_bytes()) if file else {}
+    from_file = _read_file(file) if file else {}
     values: dict[str, Any] = {}
     for s in SETTINGS:
         if s.name in flags:
-            raw = flags[s.name]
+            raw, source = flags[s.name], "the command line"
         elif s.env and env.get(s.env):
-            raw = env[s.env]
+            raw, source = env[s.env], f"env {s.env}"
         elif s.name in from_file:
-            raw = from_file[s.name]
+            raw, source = from_file[s.name], f"config file {file}"
         else:
-            raw = s.default
-        values[s.name] = _convert(s, raw)
+            raw, source = s.default, "default"
+        values[s.name] = _convert(s, raw, source)
     if not values["token"] and values["token_env"]:
         values["token"] = env.get(values["token_env"], "")
     values["hostname"] = socket.gethostname()
     known = {f.name for f in fields(AgentConfig)}
     return AgentConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def _read_file(file: Path) -> dict[str, Any]:
+    """The JSON config file: one object whose keys are setting names (a typo must not pass silently)."""
+    try:
+        data = orjson.loads(file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"config file {file} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {file} must hold one JSON object of settings, "
+                          f"not a {type(data).__name__}")
+    names = {s.name for s in SETTINGS}
+    unknown = sorted(k for k in data if k not in names)
+    if unknown:
+        raise ConfigError(f"config file {file}: unknown setting(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(names))})")
+    return data
+
+
+def read_tls_ca(cfg: AgentConfig) -> bytes | None:
+    """The root certificates to trust (TRIMTAB_TLS_CA), read once at start; None = the system's."""
+    if not cfg.tls_ca:
+        return None
+    try:
+        data = Path(cfg.tls_ca).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read TRIMTAB_TLS_CA file {cfg.tls_ca}: {exc.strerror or exc}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ConfigError(f"TRIMTAB_TLS_CA file {cfg.tls_ca} holds no PEM certificate")
+    return data
 
 
 def agent_id(state_dir: Path) -> str:

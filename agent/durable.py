@@ -33,3 +33,20 @@ def read_json(path: Path) -> dict:
     except (FileNotFoundError, orjson.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def try_lock(path: Path) -> int | None:
+    """An exclusive advisory lock on ``path`` (created if needed), held while the fd is open.
+
+    Returns the fd, or None when another process holds it. The kernel drops it when the holder
+    dies, so a ``kill -9``'d agent never leaves a stale lock behind (unlike a pid file).
+    """
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd

@@ -19,8 +19,9 @@ from typing import Any
 from agent import encode
 from agent.checkpoint import CheckpointStore
 from agent.clock import Clock, SystemClock
-from agent.config import AgentConfig, agent_id
+from agent.config import AgentConfig, agent_id, read_tls_ca
 from agent.driver_env import spark_ui_url
+from agent.durable import try_lock
 from agent.events import PlainEvent
 from agent.follow.app import AppFollower, ReadCounters
 from agent.follow.discover import SegmentLister, discover
@@ -63,7 +64,8 @@ class Agent:
         self.ticks = 0
         self._ticked = threading.Condition()
         self.sender = Sender(self.spool, SenderSettings(cfg.server, cfg.token, cfg.tls, cfg.rpc_timeout_s,
-                                                        cfg.backoff_base_s, cfg.backoff_max_s),
+                                                        cfg.backoff_base_s, cfg.backoff_max_s,
+                                                        root_certificates=read_tls_ca(cfg) if cfg.tls else None),
                              self.clock, self._prepare)
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -73,6 +75,21 @@ class Agent:
     def run(self) -> int:
         log.info("trimtab-agent %s following %s, sending to %s (config %s)", VERSION, self.cfg.eventlog_dir,
                  self.cfg.server, self.cfg.masked())
+        # Held while running so `replay-parked` cannot renumber the spool under us.
+        try:
+            lock = try_lock(self.cfg.state_dir / "agent.lock")
+        except OSError as exc:
+            log.warning("cannot lock %s: %s", self.cfg.state_dir / "agent.lock", exc)
+            lock = -1
+        if lock is None:
+            log.warning("another trimtab-agent holds %s: two agents on one state directory send twice",
+                        self.cfg.state_dir / "agent.lock")
+        parked = self.spool.parked()
+        if parked:
+            # Parked by an older agent or for a malformed batch; which one cannot be told from the
+            # files, so they are left alone and a person decides.
+            log.warning("%d parked batch(es) in %s are not sent; `trimtab-agent replay-parked --state-dir %s` "
+                        "moves them back into the spool", parked, self.spool.parked_dir, self.cfg.state_dir)
         self.sender.start()
         stop_by: float | None = None
         try:
@@ -88,7 +105,10 @@ class Agent:
             self.sender.stop(max(1.0, left))
             for f in self.followers.values():
                 f.close()
-        log.info("trimtab-agent stopped; %d batch(es) left in the spool", self.spool.pending()[0])
+            if lock is not None and lock >= 0:
+                os.close(lock)
+        log.info("trimtab-agent stopped; %d batch(es) left in the spool, %d parked in %s",
+                 self.spool.pending()[0], self.spool.parked(), self.spool.parked_dir)
         return 0
 
     def _drain(self) -> None:

@@ -2,8 +2,14 @@
 
 - Jittered exponential backoff (base ×2, ±20%, capped) on retryable codes only; a
   ``retry-after-ms`` trailing-metadata hint from the server replaces the computed delay.
-- Permanent errors (bad token, invalid batch…) are logged once per code and the
-  batch is parked, never retried in a loop.
+- A refused token (UNAUTHENTICATED, PERMISSION_DENIED) is a person's configuration
+  problem, not a bad batch: the batches stay in the spool and are retried with the same
+  capped backoff until the token is fixed (if the spool fills meanwhile, its usual
+  oldest-first drop applies and is counted).
+- Other permanent errors (a malformed batch…) are logged once per code and the batch is
+  parked, never retried in a loop.
+- While delivery fails, a WARNING names the target and the cause when it starts and
+  again at most every ``warn_every_s``; an INFO line says when delivery works again.
 - A batch leaves the spool only when the server acknowledged it (ack = stored).
 - ``stop`` interrupts any backoff and keeps sending for at most the flush bound;
   whatever is left stays in the spool for the next start.
@@ -29,6 +35,7 @@ RETRYABLE = frozenset({
     grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED,
     grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
 })
+AUTH_CODES = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 RETRY_AFTER_KEY = "retry-after-ms"
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -50,6 +57,8 @@ class SenderSettings:
     rpc_timeout_s: float = 10.0
     backoff_base_s: float = 1.0
     backoff_max_s: float = 30.0
+    root_certificates: bytes | None = None  # PEM (TRIMTAB_TLS_CA); None = the system's roots
+    warn_every_s: float = 300.0  # a lasting failure is repeated this often, not at every retry
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -81,11 +90,15 @@ class Sender(threading.Thread):
         self._logged_codes: set[grpc.StatusCode] = set()
         self.attempts = 0
         self.last_error: grpc.StatusCode | None = None
+        self.failed_attempts = 0  # consecutive failed attempts, across batches
+        self._last_warn: float | None = None
+        self._warned_code: grpc.StatusCode | None = None
         self._channel = self._open()
 
     def _open(self) -> grpc.Channel:
         if self.s.tls:
-            ch = grpc.secure_channel(self.s.target, grpc.ssl_channel_credentials(), options=CHANNEL_OPTIONS,
+            creds = grpc.ssl_channel_credentials(root_certificates=self.s.root_certificates)
+            ch = grpc.secure_channel(self.s.target, creds, options=CHANNEL_OPTIONS,
                                      compression=grpc.Compression.Gzip)
         else:
             ch = grpc.insecure_channel(self.s.target, options=CHANNEL_OPTIONS, compression=grpc.Compression.Gzip)
@@ -145,29 +158,59 @@ class Sender(threading.Thread):
                 code = err.code()
                 self.last_error = code
                 hint = _retry_hint_s(err)
-                retryable = code in RETRYABLE or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and hint is not None)
+                auth = code in AUTH_CODES
+                retryable = (auth or code in RETRYABLE
+                             or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and hint is not None))
                 if not retryable:
                     if code not in self._logged_codes:
                         self._logged_codes.add(code)
-                        log.error("server rejected batch %s permanently (%s: %s); parking it and any "
-                                  "others rejected the same way", request.batch_id, code.name, err.details())
+                        log.error("server %s rejected batch %s permanently (%s: %s); parking it and any "
+                                  "others rejected the same way", self.s.target, request.batch_id, code.name,
+                                  err.details())
                     self.spool.park(batch)
                     return True
                 attempt += 1
+                self.failed_attempts += 1
                 delay = hint if hint is not None else backoff_delay(
                     attempt, self.s.backoff_base_s, self.s.backoff_max_s, self.rng)
+                self._warn_failing(code, err, auth)
                 left = self._time_left()
                 if left is not None:
                     if left <= 0:
                         return False
                     delay = min(delay, left)
-                log.info("send failed (%s), retry %d in %.2fs", code.name, attempt, delay)
+                log.debug("send to %s failed (%s), retry %d in %.2fs", self.s.target, code.name, attempt, delay)
                 if self._stop_event.is_set():
                     # Shutting down: wait on a private event so the flush bound, not stop(), ends it.
                     self.clock.wait(threading.Event(), delay)
                 else:
                     self.clock.wait(self._stop_event, delay)
                 continue
+            if self.failed_attempts:
+                log.info("delivering again to %s after %d failed attempt(s)", self.s.target, self.failed_attempts)
+                self.failed_attempts = 0
+                self._last_warn = self._warned_code = None
             self.last_error = None
             self.spool.ack(batch)
             return True
+
+    def _warn_failing(self, code: grpc.StatusCode, err: grpc.RpcError, auth: bool) -> None:
+        """One WARNING when delivery starts failing, then at most one per ``warn_every_s``.
+
+        It names the target and gRPC's own cause (connection refused, name not resolved, TLS
+        handshake…), so a wrong address is told apart from a server restart.
+        """
+        now = self.clock.monotonic()
+        same = code == self._warned_code  # a different cause (say, the token once the server is up) is news
+        if same and self._last_warn is not None and now - self._last_warn < self.s.warn_every_s:
+            return
+        self._last_warn, self._warned_code = now, code
+        pending = self.spool.pending()[0]
+        if auth:
+            log.warning("server %s refused the agent token (%s: %s): fix TRIMTAB_TOKEN; %d batch(es) kept in "
+                        "the spool and retried (%d failed attempt(s) so far)", self.s.target, code.name,
+                        err.details(), pending, self.failed_attempts)
+        else:
+            log.warning("cannot deliver to %s (%s: %s); %d batch(es) kept in the spool and retried "
+                        "(%d failed attempt(s) so far)", self.s.target, code.name, err.details(), pending,
+                        self.failed_attempts)

@@ -146,7 +146,8 @@ class Spool:
             self._save()
 
     def park(self, b: SpooledBatch) -> None:
-        """A permanent rejection: keep the batch aside for a human, never resend it."""
+        """A permanent rejection (a malformed batch, not a refused token): keep it aside for a
+        human; only ``trimtab-agent replay-parked`` offers it again."""
         with self._lock:
             self._inflight = None
             if self._batches.pop(b.seq, None) is None:
@@ -171,6 +172,13 @@ class Spool:
         with self._lock:
             return len(self._batches), sum(self._sizes.values())
 
+    def parked(self) -> int:
+        """Batches set aside in ``parked/``."""
+        try:
+            return sum(1 for e in os.scandir(self.parked_dir) if _parse_name(e.name))
+        except OSError:
+            return 0
+
     def snapshot_counters(self) -> DeliveryCounters:
         with self._lock:
             c = self.counters
@@ -183,3 +191,26 @@ class Spool:
             "events_sent": c.events_sent, "events_dropped_spool_full": c.events_dropped_spool_full,
             "batches_dropped_spool_full": c.batches_dropped_spool_full,
             "batches_rejected": c.batches_rejected, "pending_drop": c.pending_drop}))
+
+
+def replay_parked(spool_dir: Path) -> int:
+    """Move every parked batch back into the spool, after the batches already there.
+
+    Call it only while no agent uses ``spool_dir`` (the caller holds the state lock): a running
+    agent numbers new batches from what it scanned at start and could reuse these names.
+    """
+    parked_dir = spool_dir / "parked"
+    try:
+        names = sorted(e.name for e in os.scandir(parked_dir) if _parse_name(e.name))
+    except FileNotFoundError:
+        return 0
+    taken = [p[0] for e in os.scandir(spool_dir) if (p := _parse_name(e.name))]
+    seq = max(taken, default=0) + 1
+    for name in names:  # oldest first, so they are sent in the order they were made
+        _, events = _parse_name(name)  # type: ignore[misc]
+        os.replace(parked_dir / name, spool_dir / f"{seq:012d}-{events}.batch")
+        seq += 1
+    if names:
+        fsync_dir(spool_dir)
+        fsync_dir(parked_dir)
+    return len(names)

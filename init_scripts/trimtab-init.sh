@@ -4,10 +4,12 @@
 # Contract (docs/team-contracts.md):
 #   Databricks:  DB_IS_DRIVER (TRUE/FALSE), DB_CLUSTER_ID, ...
 #   spark_env_vars: TRIMTAB_SERVER (host:port), TRIMTAB_TOKEN ({{secrets/<scope>/<key>}}),
-#                   optional TRIMTAB_AGENT_WHEEL (wheel file, wheelhouse directory or URL), TRIMTAB_TLS=1
+#                   optional TRIMTAB_AGENT_WHEEL (wheel file, wheelhouse directory or URL), TRIMTAB_TLS=1,
+#                   TRIMTAB_TLS_CA (PEM file of roots to trust, e.g. a private CA in a volume)
 #   overrides:   TRIMTAB_FS_ROOT (prefix for /databricks paths), TRIMTAB_AGENT_HOME,
 #                TRIMTAB_AGENT_BIN (an installed trimtab-agent: skip the install),
 #                TRIMTAB_INSTALL_TIMEOUT (seconds, default 120)
+#   The agent needs Python 3.10 or newer on the driver (Databricks Runtime 13.3 LTS and later).
 #
 # It ALWAYS exits 0 and returns quickly: a failed install means no agent, never a failed cluster.
 # It never touches spark.extraListeners, so Databricks' DBCEventLoggingListener keeps logging.
@@ -28,6 +30,14 @@ install_agent() {
   if [ -z "$src" ]; then log "no TRIMTAB_AGENT_WHEEL and no bundled wheelhouse: not installing"; return 1; fi
   local py; py="$(command -v python3 || command -v python)"
   [ -n "$py" ] || { log "no python3 on this node"; return 1; }
+  # The agent needs Python 3.10+ (Databricks 13.3 LTS and later); say so plainly rather than
+  # leave pip's "requires a different Python" or "no matching distribution" as the only clue.
+  local pyver; pyver="$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)"
+  log "using $py (Python ${pyver:-unknown})"
+  if ! "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
+    log "Python ${pyver:-unknown} at $py is older than 3.10, which the agent needs (Databricks Runtime 13.3 LTS or newer): not installing"
+    return 1
+  fi
   timeout "$limit" "$py" -m venv "$venv" >>"$AGENT_HOME/init.log" 2>&1 || { log "venv creation failed"; return 1; }
   local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet)
   if [ -d "$src" ]; then
@@ -61,11 +71,15 @@ main() {
   if [ "${DB_IS_DRIVER:-}" != "TRUE" ]; then echo "trimtab-init: not the driver, nothing to do" >&2; return 0; fi
   mkdir -p "$AGENT_HOME/state" || { echo "trimtab-init: cannot create $AGENT_HOME" >&2; return 0; }
   if [ -z "${TRIMTAB_SERVER:-}" ]; then log "TRIMTAB_SERVER is not set: agent not started"; return 0; fi
+  # Without a token every batch would be refused; an empty secret is easy to get (wrong scope,
+  # Standard access mode hiding spark_env_vars), so it is reported here, where people look first.
+  if [ -z "${TRIMTAB_TOKEN:-}" ]; then log "TRIMTAB_TOKEN is not set: agent not started"; return 0; fi
   if already_running; then log "agent already running (pid $(cat "$AGENT_HOME/agent.pid"))"; return 0; fi
   local bin=""
-  if [ -n "${TRIMTAB_AGENT_BIN:-}" ] && [ -x "${TRIMTAB_AGENT_BIN}" ]; then
+  if [ -n "${TRIMTAB_AGENT_BIN:-}" ] && [ -x "${TRIMTAB_AGENT_BIN}" ] && [ -f "${TRIMTAB_AGENT_BIN}" ]; then
     bin="$TRIMTAB_AGENT_BIN"
   else
+    if [ -n "${TRIMTAB_AGENT_BIN:-}" ]; then log "TRIMTAB_AGENT_BIN=$TRIMTAB_AGENT_BIN is not executable; installing instead"; fi
     bin="$(install_agent)" || return 0
   fi
   write_spark_conf || log "could not write Spark conf into $CONF_DIR (stage executor peaks will be missing)"
@@ -76,6 +90,8 @@ main() {
   # The Spark UI's port is known only once the driver is up: the agent reads it
   # from Databricks' driver-env.sh when that appears (REST gauges are optional).
   TRIMTAB_DRIVER_ENV_FILE="${TRIMTAB_DRIVER_ENV_FILE:-${TRIMTAB_FS_ROOT:-}/tmp/driver-env.sh}" \
+  # gRPC's C core would log every reconnect attempt into agent.log; the agent reports failures itself.
+  GRPC_VERBOSITY="${GRPC_VERBOSITY:-ERROR}" \
   TRIMTAB_TOKEN="${TRIMTAB_TOKEN:-}" nohup "${launcher[@]}" "$bin" run --eventlog-dir "$EVENTLOG_DIR" \
     --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN --state-dir "$AGENT_HOME/state" \
     >>"$AGENT_HOME/agent.log" 2>&1 </dev/null &

@@ -57,6 +57,7 @@ class AppFollower:
         self.reader: SegmentReader | None = None
         self._cur: SegmentRef | None = None
         self._memos: dict[int, _SegMemo] = {}
+        self._warned: set[int] = set()  # segment orders already named in a WARNING (once each)
         self.finished = False
 
     def close(self) -> None:
@@ -137,6 +138,8 @@ class AppFollower:
             if not isinstance(ev, dict):
                 if fresh:
                     self.counters.lines_corrupt += 1
+                    self._warn(f"corrupt line at decoded byte {start} (not a JSON object); skipped, "
+                               "later lines are still read")
                 continue
             events = feed(ev, (order, start))
             if events:
@@ -145,6 +148,15 @@ class AppFollower:
         if lines:
             self.counted = max(counted, (order, lines[-1][1] + 1))
 
+    def _warn(self, what: str) -> None:
+        """Name a damaged segment once, so a person can find the file (the counters only count)."""
+        assert self.pos is not None
+        if self.pos.order in self._warned:
+            return
+        self._warned.add(self.pos.order)
+        path = self.reader.path if self.reader else self.pos.seg
+        log.warning("%s: event-log segment %s: %s", self.src.app_key, path, what)
+
     def _at_eof(self, segs: list[SegmentRef], complete: bool) -> list[PlainEvent]:
         assert self.reader is not None and self.pos is not None
         later = [s for s in segs if s.order > self.pos.order]
@@ -152,9 +164,17 @@ class AppFollower:
         if broken and (self.pos.order, self.pos.out) >= self.counted:
             self.counters.lines_corrupt += 1
             self.counted = (self.pos.order, self.pos.out + 1)
+            self._warn(f"cannot be decoded after byte {self.pos.out} ({self.reader.corrupt_reason}); "
+                       "the rest of it is skipped")
+        # A file that will not grow any more (a later segment exists, or Spark renamed it complete)
+        # but ends inside a line or a compressed frame/block was cut short: every codec gets the same
+        # decision (count it, name it, move on) instead of waiting for bytes that never come.
+        if (later or complete) and not broken and self.reader.truncated:
+            self.counters.lines_corrupt += 1
+            self._warn(f"ends inside a line or compressed block at decoded byte {self.pos.out} "
+                       f"({self.reader.codec}): truncated, the partial tail is skipped")
+            broken = True
         if later:
-            if self.reader.pending_bytes:
-                self.counters.lines_corrupt += 1  # a segment that ends without its newline
             self._memos[self.pos.order] = _SegMemo(self.pos.seg, self.reader.codec, self.reader.file_key,
                                                    list(self.reader.restart_points()))
             self.close()

@@ -53,6 +53,11 @@ class _Base:
         self.out_pos = out_start
         self.restart_points: list[tuple[int, int]] = [(raw_start, out_start)]
 
+    @property
+    def incomplete(self) -> bool:
+        """Raw bytes fed that do not yet form a whole frame/block (a truncated file, if it is complete)."""
+        return False
+
     def _mark(self) -> None:
         if self.restart_points[-1] != (self.raw_pos, self.out_pos):
             self.restart_points.append((self.raw_pos, self.out_pos))
@@ -76,6 +81,11 @@ class _FrameDecoder(_Base):
     def __init__(self, raw_start: int, out_start: int) -> None:
         super().__init__(raw_start, out_start)
         self._obj = self._new()
+        self._in_frame = False  # bytes of an unfinished frame were fed
+
+    @property
+    def incomplete(self) -> bool:
+        return self._in_frame
 
     def _new(self):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -95,9 +105,11 @@ class _FrameDecoder(_Base):
                 self.raw_pos += len(data) - len(rest)
                 self._mark()
                 self._obj = self._new()
+                self._in_frame = False
                 data = rest
             else:
                 self.raw_pos += len(data)
+                self._in_frame = True
                 data = b""
         return bytes(out)
 
@@ -122,6 +134,10 @@ class _BlockDecoder(_Base):
     def __init__(self, raw_start: int, out_start: int) -> None:
         super().__init__(raw_start, out_start)
         self._pending = bytearray()
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self._pending)
 
     def feed(self, raw: bytes) -> bytes:
         self._pending += raw

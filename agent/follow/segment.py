@@ -62,6 +62,7 @@ class SegmentReader:
         self._discarding = False
         self._discard_start = 0
         self.corrupt = False
+        self.corrupt_reason = ""
 
     def close(self) -> None:
         self._f.close()
@@ -78,9 +79,10 @@ class SegmentReader:
             return [], True
         try:
             data = self._dec.feed(raw)
-        except CorruptStream:
+        except CorruptStream as exc:
             # Nothing after this point decodes; the follower counts one corrupt line and moves on.
             self.corrupt = True
+            self.corrupt_reason = str(exc)
             return [], True
         if self._skip:
             cut = min(self._skip, len(data))
@@ -126,6 +128,11 @@ class SegmentReader:
         del buf[: last + 1]
         self.buf_start = pos
         return lines
+
+    @property
+    def truncated(self) -> bool:
+        """At EOF: the file ends inside a line or a compressed frame/block."""
+        return bool(self._buf) or self._discarding or self._dec.incomplete
 
     @property
     def pending_bytes(self) -> int:

@@ -74,7 +74,8 @@ def test_driver_starts_agent_that_follows_databricks_logs_and_stops_on_sigterm(
         assert s.wait_for(lambda: s.keys("application_end"), 30), (home / "agent.log").read_text()[-2000:]
         assert {a for a, _ in s.stored} == {"7766554433"}
         # A second run of the script (e.g. a retried init) does not start a second agent.
-        again, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER=ingest.address, TRIMTAB_AGENT_BIN=binary)
+        again, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER=ingest.address, TRIMTAB_TOKEN=TOKEN,
+                        TRIMTAB_AGENT_BIN=binary)
         assert again.returncode == 0 and int((home / "agent.pid").read_text()) == pid
         t0 = time.monotonic()
         os.kill(pid, signal.SIGTERM)
@@ -87,7 +88,7 @@ def test_driver_starts_agent_that_follows_databricks_logs_and_stops_on_sigterm(
 
 
 def test_failed_install_still_exits_0_quickly(tmp_path: Path):
-    proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1",
+    proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
                       TRIMTAB_AGENT_WHEEL=str(tmp_path / "missing" / "trimtab-0.1.0-py3-none-any.whl"))
     assert proc.returncode == 0
     assert took < 60
@@ -101,7 +102,7 @@ def test_hanging_wheel_download_is_time_bounded(tmp_path: Path):
         sink.bind(("127.0.0.1", 0))
         sink.listen(8)
         url = f"http://127.0.0.1:{sink.getsockname()[1]}/trimtab-0.1.0-py3-none-any.whl"
-        proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1",
+        proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
                           TRIMTAB_AGENT_WHEEL=url, TRIMTAB_INSTALL_TIMEOUT="3")
     assert proc.returncode == 0
     assert took < 15
@@ -111,4 +112,39 @@ def test_hanging_wheel_download_is_time_bounded(tmp_path: Path):
 def test_no_server_configured_starts_nothing(tmp_path: Path):
     proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_AGENT_BIN=shutil.which("trimtab-agent") or "")
     assert proc.returncode == 0 and took < 5
+    assert not (tmp_path / "databricks" / "trimtab" / "agent.pid").exists()
+
+
+def test_missing_token_starts_nothing_and_says_so(tmp_path: Path):
+    proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN="",
+                      TRIMTAB_AGENT_BIN=shutil.which("trimtab-agent") or "")
+    assert proc.returncode == 0 and took < 5
+    home = tmp_path / "databricks" / "trimtab"
+    assert not (home / "agent.pid").exists()
+    assert "TRIMTAB_TOKEN is not set: agent not started" in (home / "init.log").read_text()
+
+
+def test_unusable_agent_bin_is_named(tmp_path: Path):
+    proc, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                   TRIMTAB_AGENT_BIN="/nope/trimtab-agent")
+    assert proc.returncode == 0
+    log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
+    assert "TRIMTAB_AGENT_BIN=/nope/trimtab-agent is not executable" in log
+
+
+def test_python_older_than_310_is_reported_plainly(tmp_path: Path):
+    # A stand-in interpreter that reports 3.9 (no real 3.9 on the test machines): the script must
+    # name it and its version instead of leaving pip's message as the only clue.
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python3").write_text('#!/bin/sh\ncase "$2" in *">= (3, 10)"*) exit 1;; *) echo 3.9.18;; esac\n')
+    (fake / "python3").chmod(0o755)
+    wheel = tmp_path / "trimtab-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"never read")
+    proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                      TRIMTAB_AGENT_WHEEL=str(wheel), PATH=f"{fake}:{os.environ['PATH']}")
+    assert proc.returncode == 0 and took < 10
+    log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
+    assert f"using {fake / 'python3'} (Python 3.9.18)" in log
+    assert "Python 3.9.18" in log and "older than 3.10" in log
     assert not (tmp_path / "databricks" / "trimtab" / "agent.pid").exists()

@@ -91,15 +91,17 @@ def test_retryable_codes_back_off_and_honour_retry_hints(tmp_path: Path, ingest:
 
 def test_permanent_errors_park_the_batch_and_log_once(tmp_path: Path, ingest: IngestServer,
                                                        caplog: pytest.LogCaptureFixture):
+    # A malformed batch (INVALID_ARGUMENT) is parked; a refused token no longer is (test below).
+    ingest.servicer.script.extend([(grpc.StatusCode.INVALID_ARGUMENT, None)] * 3)
     clock = FakeClock()
-    sender, spool = _sender(tmp_path, ingest, clock, token="wrong")
+    sender, spool = _sender(tmp_path, ingest, clock)
     for i in range(3):
         spool.put(batch(1, f"p{i}"), 1)
     sender.start()
     sender.stop(1.0)  # the fake clock never reaches the bound: stop returns once the spool is drained
     assert spool.pending() == (0, 0) and ingest.servicer.calls == 3  # each tried once, none retried
     assert clock.waits == []
-    assert spool.snapshot_counters().batches_rejected == 3
+    assert spool.snapshot_counters().batches_rejected == 3 and spool.parked() == 3
     assert len(list((tmp_path / "spool" / "parked").glob("*.batch"))) == 3
     assert sum("rejected batch" in r.message for r in caplog.records) == 1
 
