@@ -89,14 +89,25 @@ main() {
   command -v setsid >/dev/null 2>&1 && launcher=(setsid)
   # The Spark UI's port is known only once the driver is up: the agent reads it
   # from Databricks' driver-env.sh when that appears (REST gauges are optional).
-  TRIMTAB_DRIVER_ENV_FILE="${TRIMTAB_DRIVER_ENV_FILE:-${TRIMTAB_FS_ROOT:-}/tmp/driver-env.sh}" \
   # gRPC's C core would log every reconnect attempt into agent.log; the agent reports failures itself.
+  # (No comment lines inside the continued command below: a comment ends it, and the
+  # assignments before it would never reach the agent.)
+  TRIMTAB_DRIVER_ENV_FILE="${TRIMTAB_DRIVER_ENV_FILE:-${TRIMTAB_FS_ROOT:-}/tmp/driver-env.sh}" \
   GRPC_VERBOSITY="${GRPC_VERBOSITY:-ERROR}" \
   TRIMTAB_TOKEN="${TRIMTAB_TOKEN:-}" nohup "${launcher[@]}" "$bin" run --eventlog-dir "$EVENTLOG_DIR" \
     --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN --state-dir "$AGENT_HOME/state" \
     >>"$AGENT_HOME/agent.log" 2>&1 </dev/null &
-  echo $! >"$AGENT_HOME/agent.pid"
-  log "agent started (pid $!) following $EVENTLOG_DIR, sending to $TRIMTAB_SERVER"
+  local pid=$!
+  echo "$pid" >"$AGENT_HOME/agent.pid"
+  # A bad setting makes the agent exit at once (exit 2, its reason in agent.log): say so here,
+  # where people look first, rather than "started". One second is all the cluster waits.
+  sleep 1
+  if ! kill -0 "$pid" 2>/dev/null; then
+    log "agent exited at once: $(tail -n 1 "$AGENT_HOME/agent.log" 2>/dev/null) (see $AGENT_HOME/agent.log)"
+    rm -f "$AGENT_HOME/agent.pid"
+    return 0
+  fi
+  log "agent started (pid $pid) following $EVENTLOG_DIR, sending to $TRIMTAB_SERVER"
 }
 
 main "$@"

@@ -148,3 +148,42 @@ def test_python_older_than_310_is_reported_plainly(tmp_path: Path):
     assert f"using {fake / 'python3'} (Python 3.9.18)" in log
     assert "Python 3.9.18" in log and "older than 3.10" in log
     assert not (tmp_path / "databricks" / "trimtab" / "agent.pid").exists()
+
+
+def _fake_agent(tmp_path: Path, body: str) -> Path:
+    """An executable standing in for trimtab-agent: ``body`` is its shell script."""
+    fake = tmp_path / "fake-agent"
+    fake.write_text("#!/bin/sh\n" + body)
+    fake.chmod(0o755)
+    return fake
+
+
+def test_the_agent_gets_the_driver_env_file_and_a_quiet_grpc(tmp_path: Path):
+    """A comment line inside the launch command's continuation once ended it: the variables before
+    it (the driver-env.sh path, where the agent finds the Spark UI's port) never reached the agent."""
+    seen = tmp_path / "seen-env"
+    fake = _fake_agent(tmp_path, f'env > "{seen}"\nexec sleep 30\n')
+    proc, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                   TRIMTAB_AGENT_BIN=str(fake))
+    home = tmp_path / "databricks" / "trimtab"
+    pid = int((home / "agent.pid").read_text())
+    try:
+        assert proc.returncode == 0
+        env = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
+        assert env["TRIMTAB_DRIVER_ENV_FILE"] == f"{tmp_path}/tmp/driver-env.sh"
+        assert env["GRPC_VERBOSITY"] == "ERROR" and env["TRIMTAB_TOKEN"] == TOKEN
+        assert f"agent started (pid {pid})" in (home / "init.log").read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_an_agent_that_exits_at_once_is_reported_not_started(tmp_path: Path):
+    fake = _fake_agent(tmp_path, 'echo "trimtab-agent: bad configuration: setting tls_ca: no such file" >&2\nexit 2\n')
+    proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                      TRIMTAB_AGENT_BIN=str(fake))
+    home = tmp_path / "databricks" / "trimtab"
+    assert proc.returncode == 0 and took < 5
+    log = (home / "init.log").read_text()
+    assert "agent exited at once: trimtab-agent: bad configuration: setting tls_ca: no such file" in log
+    assert "agent started" not in log and not (home / "agent.pid").exists()
