@@ -13,7 +13,8 @@ Evidence, in order:
 2. the cluster's ``termination_reason {code, type}`` (``clusters/get``), the most specific word on
    why a cluster that was created died;
 3. each failed task's ``status.termination_details {code, type, message}`` (Jobs API 2.2): every
-   failed task must point at the cloud or the service.
+   failed task must point at the cloud or the service, by a cluster code its message quotes, or
+   by its type when its code does not name the job, its driver or its cluster (`OWN_RUN_CODES`).
 
 The code names are databricks-sdk 0.167.0's enums, checked against the installed package (a test
 keeps them so): ``jobs.TerminationCodeCode`` and ``jobs.TerminationTypeType`` (CLOUD_FAILURE:
@@ -39,6 +40,15 @@ TRANSIENT_RUN_CODES = frozenset({
 })
 # jobs.TerminationCodeCode that say the configuration itself was refused.
 REFUSED_RUN_CODES = frozenset({"INVALID_CLUSTER_REQUEST", "INVALID_RUN_CONFIGURATION"})
+# jobs.TerminationCodeCode that name the job, its driver, its cluster or its setup as what failed:
+# the configuration's (or the job's own) whatever type the run reports. Review: a driver that ran
+# out of memory, reported DRIVER_ERROR typed INTERNAL_ERROR, was read as the cloud's doing, so the
+# driver was never sized up and the job failed the same way every night.
+OWN_RUN_CODES = frozenset({
+    "RUN_EXECUTION_ERROR", "DRIVER_ERROR", "CLUSTER_ERROR", "LIBRARY_INSTALLATION_ERROR",
+    "STORAGE_ACCESS_ERROR", "RESOURCE_NOT_FOUND", "UNAUTHORIZED_ERROR", "FEATURE_DISABLED",
+    "REPOSITORY_CHECKOUT_FAILED", "MAX_SPARK_CONTEXTS_EXCEEDED",
+})
 
 # compute.TerminationReasonType of a cluster that died for the cloud or the service.
 TRANSIENT_CLUSTER_TYPES = frozenset({"CLOUD_FAILURE", "SERVICE_FAULT"})
@@ -116,11 +126,15 @@ def _cluster_cause(reason: Mapping[str, Any]) -> FailureCause | None:
 
 def _task_cause(details: Mapping[str, Any]) -> FailureCause:
     code, type_ = _text(details.get("code")), _text(details.get("type"))
-    if type_ in TRANSIENT_RUN_TYPES or (type_ != "CLIENT_ERROR" and code in TRANSIENT_RUN_CODES):
-        return FailureCause(True, _reason(code, type_))
+    # Most specific first: a cluster termination code the message quotes (the cluster record's
+    # words, when the record is not at hand), then the run's code, and its type only last.
     quoted = [t for t in _CODE_TOKEN.findall(_text(details.get("message"))) if t in _MESSAGE_CODES]
     if quoted:
         return FailureCause(True, quoted[0])
+    if code in OWN_RUN_CODES:  # the code names what failed: the type only says who reported it
+        return FailureCause(False, _reason(code, type_))
+    if type_ in TRANSIENT_RUN_TYPES or (type_ != "CLIENT_ERROR" and code in TRANSIENT_RUN_CODES):
+        return FailureCause(True, _reason(code, type_))
     return FailureCause(False, _reason(code, type_))
 
 
