@@ -375,7 +375,9 @@ def _sla_out_of_reach(cands: list[Candidate], history: Sequence[Observation], ou
     usable = {c.config_id: i for i, c in enumerate(cands) if not avoid[i]}
     last = next((usable[o.config_id] for o in reversed(history) if o.ok and o.config_id in usable), None)
     if last is None:
-        last = int(np.argmin(np.where(avoid, np.inf, out.cost))) if not avoid.all() else int(np.argmin(out.cost))
+        # Every allowed configuration failed: still never one that is not allowed (as `_best_index`).
+        pool = avoid if not avoid.all() else np.array([not c.allowed for c in cands])
+        last = int(np.argmin(np.where(pool, np.inf, out.cost)))
     why = (f"the {settings.sla_s:.0f}s SLA is shorter than the cluster setup alone (~{out.setup.mean_s:.0f}s): no "
            f"configuration can meet it, so {cands[last].config_id} is kept until the SLA is raised (its runtime "
            f"{out.median_s[last]:.0f}s [{out.lo_s[last]:.0f}, {out.hi_s[last]:.0f}])")

@@ -176,3 +176,21 @@ def test_p_meet_just_above_the_setup_counts_the_setups_uncertainty_without_blowi
               for sla in (330.0, 400.0, 600.0)}
     assert by_sla[330.0]["8xc.2x"] <= by_sla[400.0]["8xc.2x"] <= by_sla[600.0]["8xc.2x"]
     assert by_sla[400.0]["8xc.2x"] > by_sla[400.0]["2xc.2x"]
+
+
+def test_an_sla_below_the_setup_never_settles_on_a_configuration_that_is_not_allowed() -> None:
+    """Review: with every allowed configuration failed, the fallback took the cheapest of all
+    candidates, which could be one the user rejected or the policy refuses."""
+    cands = grid((2, 4, 8))
+    by_id = {c.config_id: c for c in cands}
+    cheapest = min(cands, key=lambda c: c.price_per_hour)
+    cands = [replace(c, allowed=False) if c.config_id == cheapest.config_id else c for c in cands]
+    job = Job(fixed_s=30.0, noise=0.02)
+    # The job ran well on the cheapest before the user rejected it; since, every allowed
+    # configuration failed (a bad library release, say).
+    ok = _with_setup(job, [by_id[cheapest.config_id]] * 2, [220.0, 240.0])
+    failed = [Observation(config_id=c.config_id, runtime_s=300.0, ok=False, setup_s=230.0,
+                          anomalies=("failure",)) for c in cands if c.allowed]
+    got = decide(cands, ok + failed, Settings(sla_s=60.0))
+    assert got.candidate.allowed and got.candidate.config_id != cheapest.config_id
+    assert "shorter than the cluster setup" in got.reason
