@@ -289,8 +289,11 @@ class _Loop:
                 # A state directory from before the demo jobs had schedules (or with a changed
                 # one): set it, and the import below reads it like any schedule edit.
                 gateway.update_job(state.job_ids[job.name], {"schedule": job.schedule()})
+        # The demo names its own jobs, as a person does with `workspace import --job`: one detached
+        # between two demos is taken back (import alone leaves detached projects alone).
         result = self.workspaces.import_jobs(self.store, self.secrets, WORKSPACE_NAME,
-                                             [state.job_ids[j.name] for j in jobs], wiring=self.wiring)
+                                             [state.job_ids[j.name] for j in jobs], wiring=self.wiring,
+                                             reattach=True)
         by_job = {p.project.job_id: p.project for p in result.projects}
         projects: dict[str, Project] = {}
         for job in jobs:

@@ -174,3 +174,20 @@ def test_the_summary_shows_each_jobs_cluster_as_imported_and_now(demo_dir: Path,
         assert before.startswith(str(project.original_spec["node_type_id"]))
         assert now.startswith(str(project.current_spec["node_type_id"]))
         assert now.endswith(f"(driver {driver_of(config_from_spec(project.current_spec))})")
+
+
+def test_a_demo_project_detached_between_two_demos_is_taken_back(tmp_path: Path) -> None:
+    """Review: import leaves detached projects alone, and the demo, which re-imports its own jobs
+    each time, then failed with a KeyError on the one a user had detached."""
+    import dataclasses
+
+    from server.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(state_dir=tmp_path, runs=0))
+    with contextlib.closing(open_store(f"sqlite:///{tmp_path / 'trimtab.db'}", upgrade=False)) as opened:
+        project = opened.projects.list()[0]
+        opened.projects.update(dataclasses.replace(project, detached=True))  # as `trimtab project detach` leaves it
+    run_demo(DemoConfig(state_dir=tmp_path, runs=0))
+    with contextlib.closing(open_store(f"sqlite:///{tmp_path / 'trimtab.db'}", upgrade=False)) as opened:
+        again = opened.projects.get(int(project.id or 0))
+        assert not again.detached and len(opened.projects.list()) == len(DEMO_JOBS)
