@@ -248,7 +248,7 @@ def _unpriced(name: str, workspace: Workspace, catalog: PriceCatalog) -> str:
         return ""
     return (f"project {name}: nothing could be priced: unknown region {region!r} on {cloud} (catalog "
             f"{catalog.version} has {', '.join(known) or 'none'}); set one: trimtab workspace set "
-            f"{workspace.name} --region R, or add it: trimtab prices update --cloud {cloud} --region {region}")
+            f"{workspace.name} --region R, or add it: trimtab prices update --cloud {cloud} --region {region}, then restart the server")
 
 
 def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str, str],

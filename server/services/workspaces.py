@@ -288,7 +288,9 @@ def _check_region(region: str, cloud: str) -> None:
         close = f"it has prices for {', '.join(known) or 'none'}"
     article = "an" if cloud[:1] in "aeiou" else "a"
     raise InvalidArgument(f"region: {region!r} is not {article} {cloud} region in the price catalog ({close}); "
-                          f"runs there could not be priced")
+                          f"runs there could not be priced. A region Trimtab does not ship: `trimtab prices update "
+                          f"--cloud {cloud} --region {region}`, then restart the server (it reads the catalog at "
+                          "start)")
 
 
 def _check_cloud_credentials(cloud: str, text: str) -> None:
