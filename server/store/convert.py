@@ -48,6 +48,12 @@ def settings_from_json(data: dict[str, Any]) -> ProjectSettings:
     names = {f.name for f in dataclasses.fields(ProjectSettings)}
     clean = {k: v for k, v in data.items() if k in names}
     clean["allowed_families"] = tuple(clean.get("allowed_families") or ())
+    # Worker bounds of 0, accepted before bounds needed a worker (server.services.projects
+    # check_worker_bounds), read as unset: otherwise such a project could neither be planned nor
+    # have any other setting changed after an upgrade.
+    for bound in ("min_workers", "max_workers"):
+        if clean.get(bound) is not None and clean[bound] < 1:
+            clean[bound] = None
     return ProjectSettings(**clean)
 
 

@@ -39,3 +39,23 @@ def test_settings_stored_without_the_key_read_as_the_typical_run(store: Store) -
     assert "sla_every_run" not in raw
     assert store.projects.get(p.id).settings == ProjectSettings(sla_seconds=2700.0, auto_apply=True,
                                                                 allowed_families=("m5",))
+
+
+def test_worker_bounds_of_zero_stored_before_the_check_read_as_unset(store: Store) -> None:
+    """Before bounds needed a worker, `--min-workers 0` was stored: read as unset, such a project
+    stays plannable and its other settings changeable after an upgrade (review)."""
+    p = _project(store, ProjectSettings(min_workers=2, max_workers=8))
+    assert p.id is not None
+    table = ProjectRow.__table__
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == p.id).values(
+            settings={"min_workers": 0, "max_workers": 0, "learning_budget": 3}))
+    settings = store.projects.get(p.id).settings
+    assert (settings.min_workers, settings.max_workers) == (None, None)
+
+    from server.services.projects import apply_changes
+
+    assert apply_changes(settings, {"sla_seconds": 3600.0}).sla_seconds == 3600.0  # not refused for the old zeros
+    # Bounds of one worker or more read as stored (the control).
+    store.projects.update_settings(p.id, ProjectSettings(min_workers=1, max_workers=3))
+    assert (store.projects.get(p.id).settings.min_workers, store.projects.get(p.id).settings.max_workers) == (1, 3)
