@@ -49,30 +49,36 @@ def _config(args: argparse.Namespace) -> AgentConfig:
 
 
 def _replay_parked(state_dir: Path) -> int:
-    from agent.durable import try_lock
+    from agent.durable import LockHeld, try_lock
     from agent.spool import replay_parked
 
     spool_dir = state_dir / "spool"
     if not spool_dir.is_dir():
         print(f"trimtab-agent: no spool in {state_dir}", file=sys.stderr)
         return 1
+    lock: int | None
     try:
         lock = try_lock(state_dir / "agent.lock")
-    except OSError as exc:
-        print(f"trimtab-agent: cannot lock {state_dir / 'agent.lock'}: {exc}", file=sys.stderr)
-        return 1
-    if lock is None:
+    except LockHeld as exc:
         # A running agent numbers new batches from its start-time scan: renaming now could collide.
-        print(f"trimtab-agent: an agent is running on {state_dir}; stop it first (it picks the batches up "
-              "when it starts again)", file=sys.stderr)
+        print(f"trimtab-agent: an agent ({exc.holder}) is running on {state_dir}; stop it first (it picks "
+              "the batches up when it starts again)", file=sys.stderr)
         return 1
+    except OSError as exc:
+        # This file system cannot lock (ENOLCK, EOPNOTSUPP): nothing can tell whether an agent runs,
+        # so say so and go on; the person running this is the one who knows.
+        print(f"trimtab-agent: warning: cannot lock {state_dir / 'agent.lock'} ({exc}): locking is not "
+              "available here; moving the batches anyway, make sure no agent is running on this state "
+              "directory", file=sys.stderr)
+        lock = None
     try:
         moved = replay_parked(spool_dir)
     except OSError as exc:
         print(f"trimtab-agent: cannot move parked batches: {exc}", file=sys.stderr)
         return 1
     finally:
-        os.close(lock)
+        if lock is not None:
+            os.close(lock)
     print(f"moved {moved} parked batch(es) back into {spool_dir}; the agent sends them at its next start")
     return 0
 
@@ -118,10 +124,17 @@ def main(argv: list[str] | None = None) -> int:
     elif cfg.tls_ca:
         logging.getLogger("trimtab.agent").warning("TRIMTAB_TLS_CA is set but TRIMTAB_TLS is not: "
                                                    "the connection is plaintext and the CA is unused")
+    from agent.durable import LockHeld
     from agent.runner import Agent
 
     try:
         agent = Agent(cfg)
+    except LockHeld as exc:
+        # Two agents on one state directory would overwrite each other's batches and delete ones
+        # the other still sends: the second one refuses (exit 1, like an unusable state directory).
+        print(f"trimtab-agent: another trimtab-agent ({exc.holder}) is running on state directory "
+              f"{cfg.state_dir} (it holds {exc.path}); not starting a second one", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"trimtab-agent: cannot use state directory {cfg.state_dir}: {exc}", file=sys.stderr)
         return 1

@@ -35,18 +35,43 @@ def read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def try_lock(path: Path) -> int | None:
-    """An exclusive advisory lock on ``path`` (created if needed), held while the fd is open.
+class LockHeld(Exception):
+    """Another live process holds the state directory's lock."""
 
-    Returns the fd, or None when another process holds it. The kernel drops it when the holder
-    dies, so a ``kill -9``'d agent never leaves a stale lock behind (unlike a pid file).
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(f"{path} is held by {holder}")
+        self.path = path
+        self.holder = holder  # "pid N" as the holder wrote it, or "another process"
+
+
+def try_lock(path: Path) -> int:
+    """An exclusive advisory lock on ``path`` (created if needed), held while the returned fd is open.
+
+    Raises ``LockHeld`` when another process holds it; any other ``OSError`` means locking cannot
+    be done here (ENOLCK, EOPNOTSUPP on some FUSE/NFS mounts), which callers treat as "run without
+    the lock", never as "held". The kernel drops the lock when the holder dies, so a ``kill -9``'d
+    agent never leaves a stale lock behind (unlike a pid file). The holder's pid is written into
+    the file only so a refused second agent can name it.
     """
+    import errno
     import fcntl
 
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            try:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            except OSError:
+                holder = ""
+            os.close(fd)
+            raise LockHeld(path, f"pid {holder}" if holder.isdigit() else "another process") from None
         os.close(fd)
-        return None
+        raise
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    except OSError:
+        pass  # the pid is a courtesy for messages; the lock itself is what counts
     return fd

@@ -42,6 +42,37 @@ class Agent:
     def __init__(self, cfg: AgentConfig, clock: Clock | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
+        # The lock comes before anything reads or writes the state directory: the spool numbers
+        # its batches from a directory scan, so a second agent (or `replay-parked`) working on
+        # the same files would overwrite batches and delete ones the other still sends.
+        # LockHeld propagates: the caller refuses to start.
+        self._lock_fd = self._take_lock()
+        try:
+            self._setup(cfg)
+        except BaseException:
+            self.close()
+            raise
+
+    def _take_lock(self) -> int | None:
+        """The state directory's lock fd, or None when this file system cannot lock (never fatal)."""
+        path = self.cfg.state_dir / "agent.lock"
+        self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return try_lock(path)
+        except OSError as exc:
+            # ENOLCK/EOPNOTSUPP (some FUSE/NFS mounts): an agent must never fail to start over an
+            # odd file system, so it runs unlocked and says so once.
+            log.warning("locking is not available for %s (%s): running without the lock; make sure only "
+                        "one agent uses %s", path, exc, self.cfg.state_dir)
+            return None
+
+    def close(self) -> None:
+        """Release the state directory's lock (run() does this when it returns)."""
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def _setup(self, cfg: AgentConfig) -> None:
         self.spool = Spool(cfg.state_dir / "spool", cfg.spool_max_bytes)
         self.agent_id = agent_id(cfg.state_dir)
         self.store = CheckpointStore(cfg.state_dir)
@@ -75,15 +106,6 @@ class Agent:
     def run(self) -> int:
         log.info("trimtab-agent %s following %s, sending to %s (config %s)", VERSION, self.cfg.eventlog_dir,
                  self.cfg.server, self.cfg.masked())
-        # Held while running so `replay-parked` cannot renumber the spool under us.
-        try:
-            lock = try_lock(self.cfg.state_dir / "agent.lock")
-        except OSError as exc:
-            log.warning("cannot lock %s: %s", self.cfg.state_dir / "agent.lock", exc)
-            lock = -1
-        if lock is None:
-            log.warning("another trimtab-agent holds %s: two agents on one state directory send twice",
-                        self.cfg.state_dir / "agent.lock")
         parked = self.spool.parked()
         if parked:
             # Parked by an older agent or for a malformed batch; which one cannot be told from the
@@ -105,8 +127,7 @@ class Agent:
             self.sender.stop(max(1.0, left))
             for f in self.followers.values():
                 f.close()
-            if lock is not None and lock >= 0:
-                os.close(lock)
+            self.close()
         log.info("trimtab-agent stopped; %d batch(es) left in the spool, %d parked in %s",
                  self.spool.pending()[0], self.spool.parked(), self.spool.parked_dir)
         return 0

@@ -4,12 +4,14 @@
   ``retry-after-ms`` trailing-metadata hint from the server replaces the computed delay.
 - A refused token (UNAUTHENTICATED, PERMISSION_DENIED) is a person's configuration
   problem, not a bad batch: the batches stay in the spool and are retried with the same
-  capped backoff until the token is fixed (if the spool fills meanwhile, its usual
-  oldest-first drop applies and is counted).
+  capped backoff with the token this process started with (if the spool fills meanwhile,
+  its usual oldest-first drop applies and is counted); only an agent started with a valid
+  token on the same state directory delivers them (docs/agent.md says how).
 - Other permanent errors (a malformed batch…) are logged once per code and the batch is
   parked, never retried in a loop.
 - While delivery fails, a WARNING names the target and the cause when it starts and
-  again at most every ``warn_every_s``; an INFO line says when delivery works again.
+  again at most every ``warn_every_s`` whatever the codes (a switch to or from a refused
+  token may add one more per window); an INFO line says when delivery works again.
 - A batch leaves the spool only when the server acknowledged it (ack = stored).
 - ``stop`` interrupts any backoff and keeps sending for at most the flush bound;
   whatever is left stays in the spool for the next start.
@@ -91,8 +93,10 @@ class Sender(threading.Thread):
         self.attempts = 0
         self.last_error: grpc.StatusCode | None = None
         self.failed_attempts = 0  # consecutive failed attempts, across batches
-        self._last_warn: float | None = None
-        self._warned_code: grpc.StatusCode | None = None
+        self._last_warn: float | None = None  # start of the current warning window
+        self._warned_auth: bool | None = None  # failure class of the last WARNING
+        self._extra_warned = False  # the one class-change WARNING this window allows
+        self._codes_since: set[str] = set()  # codes seen since the last WARNING
         self._channel = self._open()
 
     def _open(self) -> grpc.Channel:
@@ -189,7 +193,9 @@ class Sender(threading.Thread):
             if self.failed_attempts:
                 log.info("delivering again to %s after %d failed attempt(s)", self.s.target, self.failed_attempts)
                 self.failed_attempts = 0
-                self._last_warn = self._warned_code = None
+                self._last_warn = self._warned_auth = None
+                self._extra_warned = False
+                self._codes_since = set()
             self.last_error = None
             self.spool.ack(batch)
             return True
@@ -197,20 +203,34 @@ class Sender(threading.Thread):
     def _warn_failing(self, code: grpc.StatusCode, err: grpc.RpcError, auth: bool) -> None:
         """One WARNING when delivery starts failing, then at most one per ``warn_every_s``.
 
+        The throttle is per failure episode, not per code: an overloaded server alternating
+        UNAVAILABLE and DEADLINE_EXCEEDED would otherwise log at every retry. The one exception
+        is a change between "token refused" and any other failure (typically the server comes
+        back up and now refuses the token): that is news a person must act on, so it may add
+        at most one extra WARNING per window (alternating classes cannot flood either). Codes
+        seen since the previous WARNING are listed in the next one.
+
         It names the target and gRPC's own cause (connection refused, name not resolved, TLS
         handshake…), so a wrong address is told apart from a server restart.
         """
         now = self.clock.monotonic()
-        same = code == self._warned_code  # a different cause (say, the token once the server is up) is news
-        if same and self._last_warn is not None and now - self._last_warn < self.s.warn_every_s:
+        if self._last_warn is None or now - self._last_warn >= self.s.warn_every_s:
+            self._last_warn, self._extra_warned = now, False  # a new window
+        elif auth != self._warned_auth and not self._extra_warned:
+            self._extra_warned = True
+        else:
+            self._codes_since.add(code.name)
             return
-        self._last_warn, self._warned_code = now, code
+        others = sorted(self._codes_since - {code.name})
+        self._codes_since = set()
+        self._warned_auth = auth
+        also = f"; also seen since the last warning: {', '.join(others)}" if others else ""
         pending = self.spool.pending()[0]
         if auth:
             log.warning("server %s refused the agent token (%s: %s): fix TRIMTAB_TOKEN; %d batch(es) kept in "
-                        "the spool and retried (%d failed attempt(s) so far)", self.s.target, code.name,
-                        err.details(), pending, self.failed_attempts)
+                        "the spool and retried (%d failed attempt(s) so far%s)", self.s.target, code.name,
+                        err.details(), pending, self.failed_attempts, also)
         else:
             log.warning("cannot deliver to %s (%s: %s); %d batch(es) kept in the spool and retried "
-                        "(%d failed attempt(s) so far)", self.s.target, code.name, err.details(), pending,
-                        self.failed_attempts)
+                        "(%d failed attempt(s) so far%s)", self.s.target, code.name, err.details(), pending,
+                        self.failed_attempts, also)

@@ -74,7 +74,10 @@ class Spool:
                 self._sizes[parsed[0]] = entry.stat().st_size
             elif entry.name.endswith(".tmp"):
                 os.unlink(entry.path)  # a put interrupted before its rename: never acknowledged
-        self._next_seq = max(self._batches, default=0) + 1
+        # Numbering starts above every seq in the spool *and* in parked/: parked files keep their
+        # names, so a number reused after a restart would overwrite a parked batch (full batches
+        # share their event count) and break replay-parked's oldest-first order.
+        self._next_seq = max(max(self._batches, default=0), self._highest_parked()) + 1
         self._inflight: int | None = None
 
     # -- producer side (follower thread) ---------------------------------------------------------
@@ -166,6 +169,9 @@ class Spool:
         with self._lock:
             self._nonempty.notify_all()
 
+    def _highest_parked(self) -> int:
+        return max((p[0] for e in os.scandir(self.parked_dir) if (p := _parse_name(e.name))), default=0)
+
     # -- views -------------------------------------------------------------------------------------
     def pending(self) -> tuple[int, int]:
         """(batches, bytes) waiting to be sent."""
@@ -197,14 +203,18 @@ def replay_parked(spool_dir: Path) -> int:
     """Move every parked batch back into the spool, after the batches already there.
 
     Call it only while no agent uses ``spool_dir`` (the caller holds the state lock): a running
-    agent numbers new batches from what it scanned at start and could reuse these names.
+    agent numbers new batches from what it scanned at start and could reuse these names. Seqs
+    are taken above both spool/ and parked/, so the names never collide with a parked one.
     """
     parked_dir = spool_dir / "parked"
     try:
-        names = sorted(e.name for e in os.scandir(parked_dir) if _parse_name(e.name))
+        # By seq: the spool numbers above everything in spool/ and parked/, so seq order is the
+        # order the batches were made in, across agent restarts.
+        names = sorted((e.name for e in os.scandir(parked_dir) if _parse_name(e.name)),
+                       key=lambda n: _parse_name(n) or (0, 0))
     except FileNotFoundError:
         return 0
-    taken = [p[0] for e in os.scandir(spool_dir) if (p := _parse_name(e.name))]
+    taken = [p[0] for d in (spool_dir, parked_dir) for e in os.scandir(d) if (p := _parse_name(e.name))]
     seq = max(taken, default=0) + 1
     for name in names:  # oldest first, so they are sent in the order they were made
         _, events = _parse_name(name)  # type: ignore[misc]

@@ -23,17 +23,31 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" 2>/dev/null && pwd)"
 
 log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) trimtab-init: $*" >>"$AGENT_HOME/init.log" 2>/dev/null; echo "trimtab-init: $*" >&2; }
 
+pick_python() {
+  # The runtime's own interpreter first: `python3` on PATH can be Ubuntu's, an older minor version
+  # than the runtime's, and a wheelhouse built for the runtime's Python would not install into it.
+  local rt="$ROOT/databricks/python3/bin/python3"
+  if [ -x "$rt" ] && "$rt" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
+    echo "$rt"; return 0
+  fi
+  command -v python3 || command -v python
+}
+
 install_agent() {
   # Prints the path of the trimtab-agent executable on success.
   local venv="$AGENT_HOME/venv" src="${TRIMTAB_AGENT_WHEEL:-}" limit="${TRIMTAB_INSTALL_TIMEOUT:-120}"
   if [ -z "$src" ] && [ -d "$HERE/wheelhouse" ]; then src="$HERE/wheelhouse"; fi
   if [ -z "$src" ]; then log "no TRIMTAB_AGENT_WHEEL and no bundled wheelhouse: not installing"; return 1; fi
-  local py; py="$(command -v python3 || command -v python)"
+  local py; py="$(pick_python)"
   [ -n "$py" ] || { log "no python3 on this node"; return 1; }
   # The agent needs Python 3.10+ (Databricks 13.3 LTS and later); say so plainly rather than
   # leave pip's "requires a different Python" or "no matching distribution" as the only clue.
   local pyver; pyver="$("$py" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null)"
-  log "using $py (Python ${pyver:-unknown})"
+  if [ "$py" = "$ROOT/databricks/python3/bin/python3" ]; then
+    log "using $py (Python ${pyver:-unknown}, the runtime's interpreter)"
+  else
+    log "using $py (Python ${pyver:-unknown}, from PATH; no usable $ROOT/databricks/python3/bin/python3)"
+  fi
   if ! "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
     log "Python ${pyver:-unknown} at $py is older than 3.10, which the agent needs (Databricks Runtime 13.3 LTS or newer): not installing"
     return 1
@@ -92,6 +106,9 @@ main() {
   # gRPC's C core would log every reconnect attempt into agent.log; the agent reports failures itself.
   # (No comment lines inside the continued command below: a comment ends it, and the
   # assignments before it would never reach the agent.)
+  # Only what this start writes is quoted if the agent exits at once: agent.log is kept across
+  # starts, and an agent killed before writing anything must not be blamed on an old line.
+  local log_size; log_size="$(stat -c %s "$AGENT_HOME/agent.log" 2>/dev/null || echo 0)"
   TRIMTAB_DRIVER_ENV_FILE="${TRIMTAB_DRIVER_ENV_FILE:-${TRIMTAB_FS_ROOT:-}/tmp/driver-env.sh}" \
   GRPC_VERBOSITY="${GRPC_VERBOSITY:-ERROR}" \
   TRIMTAB_TOKEN="${TRIMTAB_TOKEN:-}" nohup "${launcher[@]}" "$bin" run --eventlog-dir "$EVENTLOG_DIR" \
@@ -99,11 +116,16 @@ main() {
     >>"$AGENT_HOME/agent.log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$AGENT_HOME/agent.pid"
-  # A bad setting makes the agent exit at once (exit 2, its reason in agent.log): say so here,
-  # where people look first, rather than "started". One second is all the cluster waits.
+  # A bad setting (exit 2) or another agent on the state directory (exit 1) makes the agent exit
+  # at once, its reason in agent.log: say so here, where people look first, rather than
+  # "started". This is a quick check for immediate configuration errors, not a health check: an
+  # agent that fails later (or starts slower than this on a busy driver) is reported only in
+  # agent.log. One second is the trade-off between catching those errors and delaying the
+  # cluster's start, which waits for this script.
   sleep 1
   if ! kill -0 "$pid" 2>/dev/null; then
-    log "agent exited at once: $(tail -n 1 "$AGENT_HOME/agent.log" 2>/dev/null) (see $AGENT_HOME/agent.log)"
+    local said; said="$(tail -c +"$((log_size + 1))" "$AGENT_HOME/agent.log" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n 1)"
+    log "agent exited at once: ${said:-(it wrote nothing; exit status unknown)} (see $AGENT_HOME/agent.log)"
     rm -f "$AGENT_HOME/agent.pid"
     return 0
   fi

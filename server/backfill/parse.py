@@ -9,7 +9,10 @@ nothing but the agent installed.
 A backfill reads final history, so what the agent would wait for (a cut-off
 last line, a compressed frame that never ends, no ApplicationEnd) is damage
 here: it is kept in `LogHealth` for the report, and everything readable before
-it is still returned.
+it is still returned. A log without ApplicationEnd is one of two things, told
+apart by how it ends: cut short (its last segment ends inside a line or frame,
+or cannot be read: a copy that stopped) or ending cleanly (the driver died, and
+no complete log will ever exist).
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ class LogHealth:
     lines_oversized: int = 0  # longer than MAX_LINE_BYTES
     unreadable_segments: tuple[UnreadableSegment, ...] = ()
     ended: bool = True  # the log holds the application's end (SparkListenerApplicationEnd)
+    # its end is physically damaged: the last segment ends inside a line or compressed frame, or
+    # cannot be decoded or opened (an incomplete copy, as opposed to a log a dead driver left)
+    cut: bool = False
 
     @property
     def damaged(self) -> bool:
@@ -77,6 +83,7 @@ class _BackfillFollower(AppFollower):
         super().__init__(application_source(app_dir), SegmentLister(), counters, MAX_LINE_BYTES)
         self.event_log_path = event_log_path
         self.unreadable: dict[str, UnreadableSegment] = {}
+        self.tail_damaged = False  # the last segment could not be read to a clean end
 
     def _shown(self, path: Path) -> str:
         # The downloaded copy of a dbfs:/ tree is temporary: name the file where a person can find it.
@@ -92,6 +99,7 @@ class _BackfillFollower(AppFollower):
             failed = next((s for s in segs if s.order == self.pos.order), None)
             if failed is not None:  # it is listed, so it was there: opening it failed
                 self._note(failed.path, f"cannot be opened: {_open_error(failed.path)}")
+                self.tail_damaged = self.tail_damaged or failed.order == max(s.order for s in segs)
         return seg
 
     def _at_eof(self, segs: list[SegmentRef], complete: bool) -> list[PlainEvent]:
@@ -105,6 +113,10 @@ class _BackfillFollower(AppFollower):
                 # unfinished frame, i.e. the file was cut (a copy stopped, a disk filled up).
                 self._note(reader.path, f"ends inside a {reader.codec} frame (truncated): "
                                         "read up to the last complete frame")
+            if self.pos is not None and not any(s.order > self.pos.order for s in segs):
+                # Only the last segment decides whether the log was cut: a damaged earlier one
+                # is a hole in the middle of a log that may still end cleanly.
+                self.tail_damaged = str(reader.path) in self.unreadable
         return super()._at_eof(segs, complete)
 
 
@@ -148,13 +160,14 @@ def read_application(app_dir: Path, event_log_path: str = "") -> tuple[list[inge
                 reader = follower.reader
                 if reader is not None and reader.pending_bytes and not reader.corrupt:
                     counters.lines_corrupt += 1
+                    follower.tail_damaged = True  # cut inside its last line
                 plain.extend(follower.parser.finish())
                 break
         ended = follower.parser.ended
     finally:
         follower.close()
     health = LogHealth(counters.lines_corrupt, counters.lines_oversized,
-                       tuple(follower.unreadable.values()), ended)
+                       tuple(follower.unreadable.values()), ended, cut=follower.tail_damaged)
     return [encode.encode_event(e) for e in plain], health
 
 

@@ -1,7 +1,7 @@
 """Applications from backfilled logs → runs of the project.
 
 Each application (or the applications of one Databricks run, when their logs
-name the same ``spark.databricks.job.runId``) that reached its end becomes one `Run`, built by the
+name the same ``spark.databricks.job.runId``) becomes one `Run`, built by the
 collector's own `build_run` from a run piece made of what the log knows:
 runtime from the application's start and end, outcome from its jobs, the
 configuration from the Spark conf's ``clusterUsageTags`` over the project's
@@ -12,7 +12,8 @@ without a bill: the configuration's nodes over the application's span (the
 cluster's start-up before the application is not in the log, so this is a
 slight under-estimate).
 
-An application whose log stops before its end makes no run (see `make_runs`).
+An application whose log was cut short (an incomplete copy) makes no run; one whose log ends
+cleanly without the application's end (the driver died) is a failed run (see `make_runs`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,8 @@ class RunsOutcome:
     tied_to_existing: int = 0  # applications added to a run stored before (same Databricks run)
     other_job: int = 0  # applications whose log names another job: not this project's
     unpriced: int = 0  # runs stored without a cost (no catalog, or a node type it lacks)
-    # applications left without a run: they (or another application of their Databricks run) never ended
+    # applications left without a run: their log (or another application's of their Databricks run)
+    # was cut short
     incomplete: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -88,7 +90,10 @@ def spec_from_conf(conf: dict[str, str], base: dict[str, Any]) -> dict[str, Any]
 def _outcome(store: Store, apps: Sequence[Application]) -> tuple[str, str]:
     """The outcome, and the state message: a failed backfilled run's message is shown to users as
     the reason it failed, so it says what the event log shows rather than only where it came from.
-    Every application here ended (`make_runs` leaves the others out)."""
+    It avoids the words build.driver_died looks for: the log alone does not prove the driver died.
+    An application without its end here has an intact log (`make_runs` leaves cut ones out)."""
+    if not all(a.ended for a in apps):
+        return "failed", f"{STATE_MESSAGE}: the event log ends without the application's end"
     jobs = [j for a in apps for j in store.applications.jobs(a.application_id)]
     if all(j.succeeded for j in jobs):
         return "succeeded", STATE_MESSAGE
@@ -123,9 +128,9 @@ def _cost(pricing: Pricing | None, piece: ClusterRun, input_bytes: int | None) -
 
 
 def make_runs(store: Store, project: Project, application_ids: Sequence[str],
-              pricing: Pricing | None = None) -> RunsOutcome:
-    """Store one run per Databricks run among ``application_ids`` not tied to a run yet whose
-    applications all ended."""
+              pricing: Pricing | None = None, cut: Collection[str] = ()) -> RunsOutcome:
+    """Store one run per Databricks run among ``application_ids`` not tied to a run yet, except
+    those with an application in ``cut`` (whose log without the application's end was cut short)."""
     outcome = RunsOutcome()
     groups: dict[int, list[Application]] = {}
     for app_id in dict.fromkeys(application_ids):
@@ -138,14 +143,18 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str],
             continue
         groups.setdefault(databricks_run_id(app), []).append(app)
     project_id = int(project.id or 0)
-    # A log that stops before the application's end is either cut (a copy stopped, a file lost)
-    # or still being written: it cannot tell how the run ended or how long it took, so a run
-    # made from it would be a guessed "failed" with a wrong runtime, and the runtime model would
-    # learn from it. Its events stay stored; no run is made now, and since its applications are
-    # not tied to a run, a later backfill of the complete log makes the run.
-    # A Databricks run is left out whole when one of its applications is incomplete, so a run is
-    # never shorter than it was or "succeeded" with a driver that died.
-    for run_id in [r for r, apps in groups.items() if not all(a.ended for a in apps)]:
+    # A log without the application's end is one of two things. Cut short (its last segment ends
+    # inside a line or frame: a copy that stopped, a file lost): it cannot tell how the run ended
+    # or how long it took, so a run made from it would be a guessed "failed" with a wrong runtime.
+    # Its events stay stored and no run is made now; its applications stay untied, so a later
+    # backfill of the complete log makes the run. Ending cleanly: the driver died (OOM, JVM crash,
+    # node lost) and no complete log will ever exist; leaving it out would hide exactly the
+    # configurations that crash from the planner, so it is the failed run it was (see _outcome).
+    # A Databricks run is left out whole when one of its applications was cut, so a run is never
+    # shorter than it was or "succeeded" with a driver that died.
+    cut_ids = set(cut)
+    for run_id in [r for r, apps in groups.items()
+                   if any(not a.ended and a.application_id in cut_ids for a in apps)]:
         outcome.incomplete.extend(a.application_id for a in groups.pop(run_id))
     # Oldest first, so each run's history (for data growth) holds the runs before it.
     for run_id, apps in sorted(groups.items(), key=lambda kv: min(a.start_time_ms for a in kv[1])):

@@ -8,8 +8,9 @@ nothing new); make runs for applications not tied to a run yet.
 
 Damaged logs are imported as far as they can be read, and the report lists each
 one (`DamagedLog`): corrupt and oversized lines skipped, segments that could not
-be read to their end, and a log without the application's end (no run is made
-from it, see `runs.make_runs`).
+be read to their end, and a log without the application's end: cut short (no
+run is made from it) or ending cleanly (the driver died: a failed run), see
+`runs.make_runs`.
 """
 
 from __future__ import annotations
@@ -45,18 +46,25 @@ class DamagedLog:
     lines_oversized: int = 0
     unreadable_segments: tuple[UnreadableSegment, ...] = ()
     incomplete: bool = False  # no application end in the log
+    cut: bool = False  # ... because the log was cut short (else it ends cleanly: the driver died)
     events: int = 0  # events read from it anyway (0: nothing usable)
     run_made: bool = False  # whether a run of the project includes it after this backfill
 
     def lines(self) -> list[str]:
         """What a person reads about it, one line each."""
         out = []
-        if self.incomplete:
+        if self.incomplete and not self.events:
+            out.append(f"{self.application_id}: incomplete log ({self.path}): nothing in it could be read")
+        elif self.incomplete and self.cut:
             fate = ("its events are stored; no run made" if not self.run_made
                     else "its events are stored; the application's end was already stored, so it has a run")
-            out.append(f"{self.application_id}: incomplete log ({self.path}): it ends without the application's "
-                       f"end; {fate}" if self.events else
-                       f"{self.application_id}: incomplete log ({self.path}): nothing in it could be read")
+            out.append(f"{self.application_id}: incomplete log ({self.path}): it is cut short and ends without "
+                       f"the application's end; {fate}")
+        elif self.incomplete:
+            fate = ("its events are stored; it is a failed run" if self.run_made
+                    else "its events are stored; no run made")
+            out.append(f"{self.application_id}: log ends without the application's end ({self.path}): the "
+                       f"log is intact, so the driver died before the application ended; {fate}")
         if self.lines_corrupt or self.lines_oversized:
             out.append(f"{self.application_id}: skipped {self.lines_corrupt} corrupt and {self.lines_oversized} "
                        f"oversized line(s) in {self.path}")
@@ -164,10 +172,11 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
         writer.close()
     known = [a for a in app_ids if _exists(store, a)]
     say(f"stored {stored} new event(s) of {len(app_ids)} application(s); making runs")
-    runs = make_runs(store, project, known, _pricing(store, project.workspace, catalog))
+    cut = {app_id for app_id, _, h, _ in health if not h.ended and h.cut}
+    runs = make_runs(store, project, known, _pricing(store, project.workspace, catalog), cut=cut)
     damaged = tuple(
-        DamagedLog(app_id, path, h.lines_corrupt, h.lines_oversized, h.unreadable_segments, not h.ended, n,
-                   store.runs.for_application(app_id) is not None if n else False)
+        DamagedLog(app_id, path, h.lines_corrupt, h.lines_oversized, h.unreadable_segments, not h.ended,
+                   not h.ended and h.cut, n, store.runs.for_application(app_id) is not None if n else False)
         for app_id, path, h, n in health if h.damaged or not n)
     return BackfillReport(
         project=project.name, source=source, engine=engine, applications_found=len(found), imported=imported,

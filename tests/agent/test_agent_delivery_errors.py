@@ -96,6 +96,53 @@ def test_failure_warning_names_target_and_cause_then_recovery(tmp_path: Path, in
     assert _messages(caplog, logging.INFO, f"delivering again to {ingest.address} after 25 failed attempt(s)")
 
 
+@pytest.mark.parametrize("codes", [
+    [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED],
+    [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.DEADLINE_EXCEEDED],
+])
+def test_alternating_codes_still_warn_at_most_once_per_window(tmp_path: Path, ingest: IngestServer,
+                                                              caplog: pytest.LogCaptureFixture, codes):
+    # An overloaded server: some calls UNAVAILABLE, others past the deadline. Throttled per episode.
+    caplog.set_level(logging.INFO, "trimtab.agent")
+    ingest.servicer.script.extend([(codes[i % len(codes)], None) for i in range(24)])
+    clock = FakeClock()
+    spool = Spool(tmp_path / "spool", 1 << 20)
+    spool.put(batch(1, "a"), 1)
+    sender = _sender(spool, ingest.address, clock, warn_every_s=300.0)
+    sender.start()
+    assert ingest.servicer.wait_for(lambda: len(ingest.servicer.stored) == 1, 30)
+    sender.stop(1.0)
+    span = sum(clock.waits[:-1])  # fake time from the first failure to the last one
+    warns = _messages(caplog, logging.WARNING, "cannot deliver to")
+    assert 1 <= len(warns) <= 1 + int(span // 300), (span, warns)
+    assert len(warns) < 24 / 4
+    # What was seen between two warnings is not hidden: the later line names the other codes.
+    if len(warns) > 1:
+        assert "also seen since the last warning:" in warns[1]
+
+
+def test_token_refused_once_the_server_is_up_adds_at_most_one_warning_per_window(
+        tmp_path: Path, ingest: IngestServer, caplog: pytest.LogCaptureFixture):
+    # Alternating between "unavailable" and "token refused": the change of class is news (one
+    # extra line), but alternation cannot flood the log.
+    caplog.set_level(logging.INFO, "trimtab.agent")
+    ingest.servicer.script.extend([(grpc.StatusCode.UNAVAILABLE if i % 2 == 0 else grpc.StatusCode.UNAUTHENTICATED,
+                                    None) for i in range(24)])
+    clock = FakeClock()
+    spool = Spool(tmp_path / "spool", 1 << 20)
+    spool.put(batch(1, "b"), 1)
+    sender = _sender(spool, ingest.address, clock, warn_every_s=300.0)
+    sender.start()
+    assert ingest.servicer.wait_for(lambda: len(ingest.servicer.stored) == 1, 30)
+    sender.stop(1.0)
+    span = sum(clock.waits[:-1])
+    unavailable = _messages(caplog, logging.WARNING, "cannot deliver to")
+    refused = _messages(caplog, logging.WARNING, "refused the agent token")
+    windows = 1 + int(span // 300)
+    assert unavailable and refused, "the change to a refused token is told"
+    assert len(unavailable) + len(refused) <= 2 * windows, (span, unavailable, refused)
+
+
 def test_unreachable_server_warning_carries_grpc_cause(tmp_path: Path, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.INFO, "trimtab.agent")
     srv = IngestServer(RecordingIngest()).start()
@@ -128,8 +175,9 @@ def test_replay_parked_moves_batches_back_and_refuses_while_agent_runs(tmp_path:
     held = try_lock(state / "agent.lock")  # as a running agent holds it
     assert held is not None
     busy = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert busy.returncode == 1 and "an agent is running" in busy.stderr
     import os
+
+    assert busy.returncode == 1 and f"an agent (pid {os.getpid()}) is running" in busy.stderr
 
     os.close(held)
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -140,8 +188,8 @@ def test_replay_parked_moves_batches_back_and_refuses_while_agent_runs(tmp_path:
     sender.start()
     assert ingest.servicer.wait_for(lambda: len(ingest.servicer.stored) == 3, 20)
     sender.stop(1.0)
-    assert ingest.servicer.acked_batches == ["r2", "r0", "r1"] or set(ingest.servicer.acked_batches) == {
-        "r0", "r1", "r2"}
+    # One sender, one batch at a time: the batch already waiting, then the parked ones oldest first.
+    assert ingest.servicer.acked_batches == ["r2", "r0", "r1"]
 
 
 def _self_signed(tmp_path: Path) -> tuple[bytes, bytes]:

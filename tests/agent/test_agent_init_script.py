@@ -145,7 +145,7 @@ def test_python_older_than_310_is_reported_plainly(tmp_path: Path):
                       TRIMTAB_AGENT_WHEEL=str(wheel), PATH=f"{fake}:{os.environ['PATH']}")
     assert proc.returncode == 0 and took < 10
     log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
-    assert f"using {fake / 'python3'} (Python 3.9.18)" in log
+    assert f"using {fake / 'python3'} (Python 3.9.18, from PATH" in log
     assert "Python 3.9.18" in log and "older than 3.10" in log
     assert not (tmp_path / "databricks" / "trimtab" / "agent.pid").exists()
 
@@ -187,3 +187,54 @@ def test_an_agent_that_exits_at_once_is_reported_not_started(tmp_path: Path):
     log = (home / "init.log").read_text()
     assert "agent exited at once: trimtab-agent: bad configuration: setting tls_ca: no such file" in log
     assert "agent started" not in log and not (home / "agent.pid").exists()
+
+
+def _fake_python(path: Path, version: str, new_enough: bool) -> Path:
+    """A stand-in interpreter: prints ``version`` and answers the script's ">= (3, 10)" check."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\ncase "$2" in *">= (3, 10)"*) exit {0 if new_enough else 1};; '
+                    f'*) echo {version};; esac\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_the_runtimes_python_is_preferred_over_the_one_on_path(tmp_path: Path):
+    # Databricks' /databricks/python3 is the runtime's Python; `python3` on PATH may be Ubuntu's.
+    runtime = _fake_python(tmp_path / "databricks" / "python3" / "bin" / "python3", "3.11.9", True)
+    on_path = _fake_python(tmp_path / "bin" / "python3", "3.10.12", True)
+    wheel = tmp_path / "trimtab-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"never read")
+    env = dict(DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+               TRIMTAB_AGENT_WHEEL=str(wheel), PATH=f"{on_path.parent}:{os.environ['PATH']}")
+    proc, _ = _run(tmp_path, **env)
+    log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
+    assert proc.returncode == 0
+    assert f"using {runtime} (Python 3.11.9, the runtime's interpreter)" in log and str(on_path) not in log
+
+    # A runtime Python older than 3.10 (or none) falls back to PATH, and says which was used.
+    _fake_python(runtime, "3.9.5", False)
+    (tmp_path / "databricks" / "trimtab" / "init.log").unlink()
+    proc, _ = _run(tmp_path, **env)
+    log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
+    assert f"using {on_path} (Python 3.10.12, from PATH; no usable {runtime})" in log
+
+
+def test_exited_at_once_quotes_only_this_starts_output(tmp_path: Path):
+    # agent.log is kept across starts: an agent killed before writing anything must not be
+    # reported with an earlier run's last line as its reason.
+    home = tmp_path / "databricks" / "trimtab"
+    home.mkdir(parents=True)
+    (home / "agent.log").write_text("2026-12-04 old run: trimtab-agent: bad configuration: stale reason\n")
+    fake = _fake_agent(tmp_path, "kill -9 $$\n")
+    proc, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                   TRIMTAB_AGENT_BIN=str(fake))
+    log = (home / "init.log").read_text()
+    assert proc.returncode == 0
+    assert "agent exited at once: (it wrote nothing; exit status unknown)" in log and "stale reason" not in log
+
+    # A second start that does write: only its own line is quoted.
+    fake.write_text("#!/bin/sh\necho 'trimtab-agent: another trimtab-agent (pid 7) is running' >&2\nexit 1\n")
+    _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+         TRIMTAB_AGENT_BIN=str(fake))
+    last = (home / "init.log").read_text().splitlines()[-1]
+    assert "agent exited at once: trimtab-agent: another trimtab-agent (pid 7) is running" in last

@@ -1,5 +1,6 @@
 """Backfill of damaged event logs: what can be read is imported, the report names every damaged log,
-and a log without the application's end makes no run (SQLite and PostgreSQL, real files and CLI)."""
+a log cut short before the application's end makes no run, and one that ends cleanly without it (the
+driver died) is a failed run (SQLite and PostgreSQL, real files and CLI)."""
 
 from __future__ import annotations
 
@@ -141,6 +142,41 @@ def test_a_log_nothing_can_be_read_from(damaged: Damaged, store: Store, tmp_path
     assert "nothing in it could be read" in d.lines()[0]
 
 
+def test_a_log_ending_cleanly_without_its_end_is_a_failed_run_a_cut_one_no_run(
+        delivered: Delivered, store: Store, tmp_path: Path) -> None:
+    """A driver that dies (OOM, JVM crash, node lost) leaves a whole log without ApplicationEnd:
+    that is the failed run it was, or the planner would never see the configuration fail. A copy
+    cut inside a line is not known to have failed: no run until the complete log comes."""
+    root = tmp_path / "logs"
+    died_src, cut_src, _ = delivered.app_dirs  # two different Databricks runs
+    died, cut = _app_dir(root, died_src, "2001"), _app_dir(root, cut_src, "2002")
+    lines = _log_bytes(died_src).splitlines(keepends=True)
+    last_stage = max(i for i, line in enumerate(lines) if b'"SparkListenerStageCompleted"' in line)
+    (died / "eventlog").write_bytes(b"".join(lines[:last_stage]))  # ends at a line's end: the driver died
+    cut_lines = _log_bytes(cut_src).splitlines(keepends=True)
+    k = max(i for i, line in enumerate(cut_lines) if b'"SparkListenerStageCompleted"' in line)
+    (cut / "eventlog").write_bytes(b"".join(cut_lines[:k]) + cut_lines[k][: len(cut_lines[k]) // 2])
+
+    project = add_project(store)
+    report = backfill(store, project.name, str(root))
+    assert (report.imported, report.runs_created, report.incomplete_logs) == (2, 1, 2)
+    by_app = {d.application_id: d for d in report.damaged_logs}
+    assert by_app["2001"].incomplete and not by_app["2001"].cut and by_app["2001"].run_made
+    assert by_app["2001"].lines() == [
+        f"2001: log ends without the application's end ({died}): the log is intact, so the driver died "
+        "before the application ended; its events are stored; it is a failed run"]
+    run = store.runs.for_application("2001")
+    assert run is not None and run.outcome == "failed"
+    assert run.message.endswith("the event log ends without the application's end")
+    stages = store.applications.stages("2001")
+    assert run.end_ms == max(s.completion_time_ms for s in stages)  # the last thing the log saw
+
+    assert by_app["2002"].incomplete and by_app["2002"].cut and not by_app["2002"].run_made
+    assert by_app["2002"].lines_corrupt == 1  # the line the cut went through
+    assert "it is cut short" in by_app["2002"].lines()[0]
+    assert store.runs.for_application("2002") is None and not store.applications.get("2002").ended
+
+
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     capsys.readouterr()
     code = main(list(args))
@@ -160,7 +196,7 @@ def test_cli_lists_the_damage_and_exits_by_what_was_usable(damaged: Damaged, db_
     assert code == 0, err
     assert out.strip().splitlines()[-1].split() == ["sbx/7/main", "3", "3", "0", "2"]  # the table alone
     assert "damaged event logs (2): what could be read was imported" in err
-    assert f"1003: incomplete log ({damaged.cut}): it ends without the application's end; " \
+    assert f"1003: incomplete log ({damaged.cut}): it is cut short and ends without the application's end; " \
            "its events are stored; no run made" in err
     assert f"1003: unreadable segment {damaged.cut / ROTATED}: ends inside a gzip frame (truncated)" in err
     assert f"1004: skipped 3 corrupt and 0 oversized line(s) in {damaged.garbage}" in err

@@ -95,7 +95,8 @@ def _copy_app(app_dir: Path, dest_root: Path, *, context_id: str) -> Path:
     return target
 
 
-def test_a_log_that_stops_early_makes_no_run(delivered: Delivered, sqlite_store: Store, tmp_path: Path) -> None:
+def test_a_log_that_stops_early_at_a_line_end_is_a_failed_run(delivered: Delivered, sqlite_store: Store,
+                                                               tmp_path: Path) -> None:
     app_dir = _copy_app(delivered.app_dirs[0], tmp_path / "logs", context_id="777001")
     live = app_dir / "eventlog"
     lines = live.read_text().splitlines(keepends=True)
@@ -103,14 +104,26 @@ def test_a_log_that_stops_early_makes_no_run(delivered: Delivered, sqlite_store:
     live.write_text("".join(lines[:cut]))  # the driver died in its last stage: no ApplicationEnd
     project = add_project(sqlite_store)
     report = backfill(sqlite_store, project.name, str(tmp_path / "logs"))
-    # Its events are stored; how the run ended is unknown, so it is reported, not made a "failed" run.
-    assert (report.imported, report.runs_created, report.incomplete_logs) == (1, 0, 1)
-    assert report.damaged_logs[0].incomplete and report.damaged_logs[0].path == str(app_dir)
+    # The log ends cleanly, so it is not a cut copy: the driver died, and that is a failed run.
+    assert (report.imported, report.runs_created, report.incomplete_logs) == (1, 1, 1)
+    damaged = report.damaged_logs[0]
+    assert damaged.incomplete and not damaged.cut and damaged.run_made and damaged.path == str(app_dir)
     app = sqlite_store.applications.get("777001")
     assert not app.ended and app.start_time_ms > 0
-    assert sqlite_store.runs.for_application("777001") is None
+    run = sqlite_store.runs.for_application("777001")
+    assert run is not None and run.outcome == "failed" and "failure" in run.anomalies
+    assert "the event log ends without the application's end" in run.message
     stages = sqlite_store.applications.stages("777001")
+    assert run.end_ms == max(s.completion_time_ms for s in stages)  # the last thing the log saw
     assert len(stages) == count_from_files(delivered.app_dirs[0]).stages - 1
+
+    # The same log cut inside its last line is an incomplete copy: no run (another context id).
+    other = _copy_app(delivered.app_dirs[1], tmp_path / "cut", context_id="777002")
+    text = (other / "eventlog").read_text()
+    (other / "eventlog").write_text(text[: len(text) - 40])  # inside the last line, which has no end
+    report = backfill(sqlite_store, project.name, str(tmp_path / "cut"))
+    assert (report.imported, report.runs_created) == (1, 0)
+    assert report.damaged_logs[0].cut and sqlite_store.runs.for_application("777002") is None
 
 
 def test_applications_of_one_databricks_run_make_one_run(delivered: Delivered, sqlite_store: Store,
