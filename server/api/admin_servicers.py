@@ -22,8 +22,14 @@ Ctx = grpc.ServicerContext
 
 
 def _project(ref: str) -> str:
-    """A request's project reference, an impossible numeric id already refused as not found."""
-    return messages.requested_id(ref, "project")
+    """A request's project reference: a blank one refused naming the field, an impossible numeric id
+    refused as not found."""
+    return messages.requested_id(projects.required(ref, "project"), "project")
+
+
+def _optional(ref: str, field: str) -> str:
+    """A reference where "" means "all": "" as it is, a blank one refused like a missing one."""
+    return ref and projects.required(ref, field)
 
 
 class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
@@ -42,11 +48,11 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
             workspaces=[messages.workspace(w) for w in workspaces.list_workspaces(self._store)])
 
     def GetWorkspace(self, request: admin_pb2.GetWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
-        return messages.workspace(workspaces.get_workspace(self._store, request.name))
+        return messages.workspace(workspaces.get_workspace(self._store, projects.required(request.name, "name")))
 
     def UpdateWorkspace(self, request: admin_pb2.UpdateWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
         return messages.workspace(workspaces.update_workspace(
-            self._store, request.name,
+            self._store, projects.required(request.name, "name"),
             auto_import=request.auto_import if request.HasField("auto_import") else None,
             plan=request.plan if request.HasField("plan") else None,
             region=request.region if request.HasField("region") else None))
@@ -54,7 +60,8 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
     def ImportJobs(self, request: admin_pb2.ImportJobsRequest, context: Ctx) -> admin_pb2.ImportJobsResponse:
         # A person naming a job asks for it, detached or not: that is how a detached project is
         # re-attached (auto-import calls the service itself and never re-attaches).
-        result = workspaces.import_jobs(self._store, self._secrets, request.workspace, list(request.job_ids),
+        result = workspaces.import_jobs(self._store, self._secrets, projects.required(request.workspace, "workspace"),
+                                        list(request.job_ids),
                                         request.dry_run, reattach=bool(request.job_ids))
         summaries = [projects.summarize(self._store, i.project) if i.project.id is not None
                      else projects.ProjectSummary(project=i.project) for i in result.projects]
@@ -69,7 +76,7 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
 
     def ListProjects(self, request: admin_pb2.ListProjectsRequest, context: Ctx) -> admin_pb2.ListProjectsResponse:
         return admin_pb2.ListProjectsResponse(
-            projects=[messages.project(p) for p in projects.list_projects(self._store, request.workspace)])
+            projects=[messages.project(p) for p in projects.list_projects(self._store, _optional(request.workspace, "workspace"))])
 
     def GetProject(self, request: admin_pb2.GetProjectRequest, context: Ctx) -> admin_pb2.Project:
         return messages.project(projects.get_project(self._store, _project(request.project)))
@@ -90,7 +97,7 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
         return messages.timeline(timeline.get_timeline(self._store, _project(request.project)))
 
     def GetSavings(self, request: admin_pb2.GetSavingsRequest, context: Ctx) -> admin_pb2.SavingsReport:
-        return messages.savings(savings.get_savings(self._store, _project(request.project)))
+        return messages.savings(savings.get_savings(self._store, _optional(messages.requested_id(request.project, "project"), "project")))
 
 
 class RunServicer(admin_pb2_grpc.RunServiceServicer):
@@ -103,7 +110,7 @@ class RunServicer(admin_pb2_grpc.RunServiceServicer):
         return admin_pb2.ListRunsResponse(runs=[messages.run(r) for r in found], next_page_token=token)
 
     def GetRun(self, request: admin_pb2.GetRunRequest, context: Ctx) -> admin_pb2.Run:
-        detail = runs.get_run(self._store, messages.requested_id(request.run_id, "run"))
+        detail = runs.get_run(self._store, messages.requested_id(projects.required(request.run_id, "run_id"), "run"))
         return messages.run(detail.run, detail)
 
     def ListApplications(self, request: admin_pb2.ListApplicationsRequest,
@@ -112,7 +119,7 @@ class RunServicer(admin_pb2_grpc.RunServiceServicer):
             applications=[messages.application(a) for a in runs.list_applications(self._store, request.limit)])
 
     def GetApplication(self, request: admin_pb2.GetApplicationRequest, context: Ctx) -> admin_pb2.Application:
-        return messages.application(runs.get_application(self._store, request.application_id))
+        return messages.application(runs.get_application(self._store, projects.required(request.application_id, "application_id")))
 
 
 class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):

@@ -32,6 +32,20 @@ STATUS: dict[str, grpc.StatusCode] = {
 
 RETRY_AFTER_KEY = "retry-after-ms"
 
+# The longest status message sent. gRPC carries it in a header, percent-encoded (up to 9 bytes per
+# character of UTF-8), and a client drops a reply whose headers pass 16 KiB: a message repeating a
+# long request value would turn the refusal into RESOURCE_EXHAUSTED "Stream removed", hiding the
+# status and the field it names. 1024 characters stay under that limit whatever they are.
+MAX_MESSAGE_CHARS = 1024
+
+
+def capped(message: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`message`, or its start with an ellipsis and its full length when longer than `limit`."""
+    if len(message) <= limit:
+        return message
+    suffix = f"... ({len(message)} chars)"
+    return message[:max(0, limit - len(suffix))] + suffix
+
 
 def status_of(exc: TrimtabError) -> grpc.StatusCode:
     return STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
@@ -41,7 +55,7 @@ def abort(context: grpc.ServicerContext, exc: TrimtabError) -> None:
     """End the call with the status `exc` stands for (raises, like context.abort)."""
     if exc.retry_after_ms is not None:
         context.set_trailing_metadata(((RETRY_AFTER_KEY, str(exc.retry_after_ms)),))
-    context.abort(status_of(exc), exc.message)
+    context.abort(status_of(exc), capped(exc.message))
 
 
 def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> Callable[..., Any]:

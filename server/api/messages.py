@@ -105,9 +105,10 @@ def requested_id(text: str, kind: str) -> str:
 
 
 def requested_page_token(token: str) -> str:
-    """A page token is the last id of the page before: one out of range was never issued."""
+    """A page token is the last id of the page before: one out of range was never issued (ids
+    start at 1, so "0" never was either)."""
     number = token.strip()
-    if token and (not _NUMBER.fullmatch(number) or not 0 <= int(number) <= MAX_ID):
+    if token and (not _NUMBER.fullmatch(number) or not 1 <= int(number) <= MAX_ID):
         raise InvalidArgument("page_token: not a token this server issued")
     return token
 

@@ -48,6 +48,11 @@ def parse_cloud_credentials(cloud: str, text: str) -> AwsCredentials | AzureCred
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidArgument(f"{cloud} cloud credentials: not valid JSON ({exc.msg})") from None
+    except (RecursionError, ValueError):
+        # Nesting deeper than the parser's recursion limit (RecursionError), or a number too long to
+        # convert (ValueError): not credentials either way, and never a server failure.
+        raise InvalidArgument(f"{cloud} cloud credentials: not valid JSON (nested too deeply or a value "
+                              "too large)") from None
     if cloud == "aws":
         return AwsCredentials(**_check("aws", data, AWS_KEYS))
     if cloud == "azure":

@@ -4,6 +4,7 @@ from server.databricks.errors import (
     DatabricksCallError,
     DatabricksNotFound,
     DatabricksRejected,
+    DatabricksRequestInvalid,
     DatabricksUnavailable,
     WorkspaceAuthError,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "DatabricksGateway",
     "DatabricksNotFound",
     "DatabricksRejected",
+    "DatabricksRequestInvalid",
     "DatabricksUnavailable",
     "GatewayConfig",
     "WorkspaceAuthError",

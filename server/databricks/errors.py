@@ -41,3 +41,11 @@ class DatabricksUnavailable(DatabricksCallError):
     """Rate limited or failing with 5xx past the retry deadline, or not reachable."""
 
     code = "UNAVAILABLE"
+
+
+class DatabricksRequestInvalid(DatabricksCallError):
+    """The request could not even be sent: the HTTP stack refused the host or a header (a host name
+    label too long, a token with characters a header cannot carry). Sending it again fails the same
+    way, so it is never retried; it is about the workspace's settings, not the server."""
+
+    code = "FAILED_PRECONDITION"

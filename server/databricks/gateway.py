@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 from databricks.sdk import WorkspaceClient
@@ -33,6 +35,7 @@ from server.databricks.errors import (
     DatabricksCallError,
     DatabricksNotFound,
     DatabricksRejected,
+    DatabricksRequestInvalid,
     DatabricksUnavailable,
     WorkspaceAuthError,
 )
@@ -138,10 +141,20 @@ class DatabricksGateway:
             clock=_SdkClockAdapter(clock),
         )
         self._client = WorkspaceClient(config=sdk_config)
+        # The HTTP status of this thread's last answer. The SDK keeps none on an error it has no
+        # class for, and an unmapped 4xx (431: a header too large) must not be retried like a 502.
+        # Its session is private: without it, `_transient` judges by the reason phrase alone.
+        self._last = threading.local()
+        session = getattr(getattr(self._client.api_client, "_api_client", None), "_session", None)
+        if session is not None:
+            session.hooks["response"].append(self._note_status)
 
     @property
     def host(self) -> str:
         return self._cfg.host
+
+    def _note_status(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self._last.status = getattr(response, "status_code", None)
 
     # ------------------------------------------------------------ transport
 
@@ -155,6 +168,7 @@ class DatabricksGateway:
         attempt = 0
         while True:
             attempt += 1
+            self._last.status = None
             try:
                 result = self._client.api_client.do(method, path, query=query, body=body, **raw)
                 return result if isinstance(result, dict) else {"items": result}
@@ -164,17 +178,26 @@ class DatabricksGateway:
                     raise DatabricksUnavailable(f"{method} {path}: {_message(err)}") from err
                 self._backoff(attempt, err, deadline)
             except sdk_errors.DatabricksError as err:
-                if type(err) is sdk_errors.DatabricksError and retry_5xx and self._clock.monotonic() < deadline:
+                if (type(err) is sdk_errors.DatabricksError and retry_5xx
+                        and _transient(err, getattr(self._last, "status", None))
+                        and self._clock.monotonic() < deadline):
                     # Unmapped status (502 Bad Gateway and the like): transient.
                     self._backoff(attempt, err, deadline)
                     continue
-                raise _translate(method, path, err) from err
+                raise _translate(method, path, err, getattr(self._last, "status", None)) from err
             except TimeoutError as err:
                 # The SDK's retry budget (our deadline) ran out: 429/503, or no connection at all.
                 cause = err.__cause__ or err
                 why = self._cannot_reach(cause) or _message(cause)
                 raise DatabricksUnavailable(
                     f"{method} {path}: {why} (still failing after {self._cfg.retry_timeout_s}s of retries)") from err
+            except ValueError as err:
+                # Raised before anything is sent (urllib3's LocationParseError for a host name label
+                # over 63 characters, UnicodeEncodeError for a header http.client cannot encode,
+                # requests' InvalidHeader/InvalidURL): the same request fails the same way again.
+                raise DatabricksRequestInvalid(
+                    f"{method} {path}: the request to {_cut(self._cfg.host)} could not be sent "
+                    f"({err.__class__.__name__}: {_cut(_message(err))})") from err
             except OSError as err:  # connection refused / reset, not retried by the SDK
                 raise DatabricksUnavailable(f"{method} {path}: {self._cannot_reach(err) or _message(err)}") from err
 
@@ -423,8 +446,31 @@ def _merge_array_pages(into: dict[str, Any], page: dict[str, Any]) -> None:
             into[key].extend(value)
 
 
-def _translate(method: str, path: str, err: Exception) -> DatabricksCallError:
+def _transient(err: sdk_errors.DatabricksError, status: int | None) -> bool:
+    """Whether an error the SDK maps to no class of its own may pass: a 5xx (502 Bad Gateway and
+    the like), a 429, or a status not known. A 4xx such as 431 (a header too large) is the request's
+    own fault and fails the same way every time. ``status`` is the answer's (see `_note_status`);
+    without it, an HTML reply's ``error_code`` is its reason phrase (``BAD_GATEWAY``), which may name it."""
+    if status is None:
+        try:
+            status = HTTPStatus[str(err.error_code or "")]
+        except KeyError:
+            return True
+    return status >= 500 or status == HTTPStatus.TOO_MANY_REQUESTS
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters: an HTTP stack's message may repeat a 100k-character host."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+def _translate(method: str, path: str, err: Exception, status: int | None = None) -> DatabricksCallError:
     text = f"{method} {path}: {_message(err)}"
+    if type(err) is sdk_errors.DatabricksError and status is not None:
+        # A status the SDK has no class for: the number says what its message may not ("Error response").
+        text += f" (HTTP {status})"
+        if 400 <= status < 500 and status != HTTPStatus.TOO_MANY_REQUESTS:
+            return DatabricksRejected(text)
     if isinstance(err, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
         return WorkspaceAuthError(f"the workspace refused the token (revoked, expired or without "
                                   f"permission): {_message(err)}")

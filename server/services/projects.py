@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,20 @@ from server.plan.candidates import MIN_WORKERS
 from server.spec import config_from_spec as spec_config
 from server.spec import pools_seen
 from server.store import Store
+
+# An SLA is one job run's runtime; a week is far beyond any batch run Trimtab plans for, so a longer
+# one is a unit slip. The same cap as the CLI's `--sla` (`server.cli.context.MAX_SLA_SECONDS`).
+MAX_SLA_SECONDS = 7 * 86400
+# The CLI takes whole seconds; a fraction of a second (5e-324) is no runtime a job could meet.
+MIN_SLA_SECONDS = 1
+# The most workers a project's bounds may name. The planner tries the grid points inside the bounds
+# plus the two bounds themselves (`server.plan.candidates.worker_counts`), so a wide range costs no
+# more candidates; the cap only stops a typo (2**31-1) from pricing clusters no workspace could start
+# (Databricks' own cluster size limits are in the low thousands).
+MAX_WORKERS = 10_000
+# Designed learning runs per segment (`models.decide`): each is a real, possibly slower, job run,
+# so more than a few dozen is never what a person meant.
+MAX_LEARNING_BUDGET = 20
 
 
 @dataclass(frozen=True)
@@ -106,12 +121,27 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
     unknown = set(changes) - names
     if unknown:
         raise InvalidArgument(f"settings: unknown {', '.join(sorted(unknown))}")
+    if "allowed_families" in changes:
+        # A family named twice means it once (order kept: it is how the person listed them).
+        changes = {**changes, "allowed_families": tuple(dict.fromkeys(changes["allowed_families"]))}
     new = dataclasses.replace(settings, **changes)
-    if new.sla_seconds is not None and new.sla_seconds <= 0:
-        raise InvalidArgument("settings.sla_seconds: must be positive")
+    sla = new.sla_seconds
+    # `not sla > 0` also catches NaN, which compares false with everything and would make every
+    # run "miss" its SLA; infinity is caught by the upper bound.
+    if sla is not None and (not math.isfinite(sla) or not sla > 0):
+        raise InvalidArgument(f"settings.sla_seconds: must be a finite positive number of seconds, not {sla}")
+    if sla is not None and sla < MIN_SLA_SECONDS:
+        raise InvalidArgument(f"settings.sla_seconds: {sla:g} is below {MIN_SLA_SECONDS} s, the shortest SLA "
+                              "(runtimes are shown in whole seconds)")
+    if sla is not None and sla > MAX_SLA_SECONDS:
+        raise InvalidArgument(f"settings.sla_seconds: {sla:g} is longer than the {MAX_SLA_SECONDS // 86400}d "
+                              f"({MAX_SLA_SECONDS} s) allowed")
     check_worker_bounds(new)
     if new.learning_budget < 0:
         raise InvalidArgument("settings.learning_budget: must not be negative")
+    if new.learning_budget > MAX_LEARNING_BUDGET:
+        raise InvalidArgument(f"settings.learning_budget: {new.learning_budget} is above {MAX_LEARNING_BUDGET}, "
+                              "the most designed learning runs allowed")
     bad = [f for f in new.allowed_families if not f or not f.replace("-", "").replace("_", "").isalnum()]
     if bad:
         raise InvalidArgument(f"settings.allowed_families: not an instance family: {bad[0]!r}")
@@ -123,6 +153,10 @@ def check_worker_bounds(settings: ProjectSettings) -> None:
     can choose: ``MIN_WORKERS <= min_workers <= max_workers``, an unset minimum being ``MIN_WORKERS``
     (as `server.plan.candidates` reads it). The one place the bounds are checked; pure."""
     low, high = settings.min_workers, settings.max_workers
+    for name, value in (("min_workers", low), ("max_workers", high)):
+        if value is not None and value > MAX_WORKERS:
+            raise InvalidArgument(f"settings.{name} (--{name.replace('_', '-')}): {value} is above {MAX_WORKERS}, "
+                                  "the most workers Trimtab sizes a cluster to")
     if low is not None and low < MIN_WORKERS:
         raise InvalidArgument(f"settings.min_workers (--min-workers): {low} is below {MIN_WORKERS}; a job "
                               "cluster Trimtab sizes has at least one worker")
@@ -195,6 +229,13 @@ def detach_project(store: Store, ref: str) -> ProjectSummary:
 
 
 def _ref(ref: str) -> str:
-    if not ref.strip():
-        raise InvalidArgument("project: must not be empty")
-    return ref
+    return required(ref, "project")
+
+
+def required(text: str, field: str) -> str:
+    """`text` unchanged, or `InvalidArgument` ``<field>: must not be empty`` when it is empty or
+    blank (showing a blank value as sent, so spaces are not mistaken for nothing at all). The one
+    check of a request's reference for every service and servicer path."""
+    if not text.strip():
+        raise InvalidArgument(f"{field}: must not be empty" + (f" (got {text!r})" if text else ""))
+    return text

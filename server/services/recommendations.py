@@ -13,6 +13,7 @@ from server import apply
 from server.databricks import DatabricksGateway
 from server.domain import ApplyOutcome, Project, Recommendation
 from server.errors import NotFound
+from server.services.projects import required
 from server.services.secrets import SecretBox
 from server.services.workspaces import gateway_for, recording_status
 from server.store import Store
@@ -20,7 +21,7 @@ from server.store import Store
 
 def get_recommendation(store: Store, project_ref: str) -> Recommendation:
     """The pending recommendation of a project, else its newest one."""
-    project = store.projects.find(project_ref)
+    project = store.projects.find(required(project_ref, "project"))
     assert project.id is not None
     rec = store.recommendations.pending(project.id) or store.recommendations.latest(project.id)
     if rec is None:
@@ -30,14 +31,14 @@ def get_recommendation(store: Store, project_ref: str) -> Recommendation:
 
 def reject_recommendation(store: Store, project_ref: str) -> Recommendation:
     """Reject the pending recommendation; its configuration is not recommended again (`apply.reject`)."""
-    project = store.projects.find(project_ref)
+    project = store.projects.find(required(project_ref, "project"))
     assert project.id is not None
     return apply.reject(store, project.id)
 
 
 def apply_recommendation(store: Store, secrets: SecretBox, project_ref: str,
                          dry_run: bool = False) -> ApplyOutcome:
-    project = store.projects.find(project_ref)
+    project = store.projects.find(required(project_ref, "project"))
     with _gateway(store, secrets, project) as gateway:
         result = apply.apply_recommendation(store, gateway, int(project.id or 0), dry_run=dry_run)
     return ApplyOutcome(result.recommendation, result.diff, result.applied)
@@ -45,7 +46,7 @@ def apply_recommendation(store: Store, secrets: SecretBox, project_ref: str,
 
 def revert_recommendation(store: Store, secrets: SecretBox, project_ref: str,
                           dry_run: bool = False) -> ApplyOutcome:
-    project = store.projects.find(project_ref)
+    project = store.projects.find(required(project_ref, "project"))
     with _gateway(store, secrets, project) as gateway:
         result = apply.revert(store, gateway, int(project.id or 0), dry_run=dry_run)
     return ApplyOutcome(result.recommendation, result.diff, result.applied)
@@ -53,7 +54,7 @@ def revert_recommendation(store: Store, secrets: SecretBox, project_ref: str,
 
 def detach_project(store: Store, secrets: SecretBox, project_ref: str, dry_run: bool = False) -> ApplyOutcome:
     """Put the job's original cluster spec back and stop managing the project."""
-    project = store.projects.find(project_ref)
+    project = store.projects.find(required(project_ref, "project"))
     with _gateway(store, secrets, project) as gateway:
         result = apply.restore_original(store, gateway, int(project.id or 0), dry_run=dry_run)
     return ApplyOutcome(result.recommendation, result.diff, result.applied)

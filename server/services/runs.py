@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from server.domain import Application, DriverPeaks, Executor, Run, Stage
 from server.errors import InvalidArgument
 from server.plan.driver import DriverUse, driver_use
+from server.services.projects import required
 from server.store import Store
 
 MAX_PAGE = 500
@@ -25,7 +26,7 @@ class RunDetail:
 def list_runs(store: Store, project_ref: str, page_size: int = 50,
               page_token: str = "") -> tuple[list[Run], str]:
     """A page of a project's runs, newest first, and the token of the next page ("" at the end)."""
-    project = store.projects.find(project_ref)
+    project = store.projects.find(required(project_ref, "project"))
     assert project.id is not None
     size = min(page_size or 50, MAX_PAGE)
     if size < 0:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,7 @@ from server.onboard import (
     qualify,
     spec_diff,
 )
+from server.services.projects import required
 from server.services.secrets import SecretBox, mask
 from server.spec import cluster_entry_update, find_cluster_spec, spec_drift
 from server.store import Store
@@ -165,14 +167,18 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     changes jobs, so it is opt-in).
     """
     for field, value in (("name", name), ("host", host), ("token", token)):
-        if not value.strip():
-            raise InvalidArgument(f"{field}: must not be empty")
+        required(value, field)
+    if not replace:
+        # Only new names are judged: a workspace stored before the rule keeps working (and its
+        # token can still be rotated with ``replace``).
+        _check_name(name)
+    _check_token(token)
     if cloud not in CLOUDS:
         raise InvalidArgument(f"cloud: must be one of {', '.join(CLOUDS)}, not {cloud!r}")
     if plan:
         _check_plan(plan)
     if not host.startswith(("http://", "https://")):
-        raise InvalidArgument(f"host: {host!r} is not an http(s) URL")
+        raise InvalidArgument(f"host: {_shown(host)} is not an http(s) URL")
     _check_host(host)
     credentials = None
     if cloud_credentials_json:
@@ -204,6 +210,15 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         # No connection: the gateway's message names the host already; a 5xx or 429 past the deadline does not.
         why = err.message if f"cannot reach {host}" in err.message else f"cannot reach {host}: {err.message}"
         raise FailedPrecondition(f"workspace {name!r} not {verb}: {why}") from err
+    except DatabricksNotFound as err:
+        # The host answered, but not with the Jobs API: a wrong URL (a path, another service). NOT_FOUND
+        # would read as "no such workspace name".
+        raise FailedPrecondition(f"workspace {name!r} not {verb}: {host} did not answer as a Databricks "
+                                 f"workspace (404 on {CHECK_PATH})") from err
+    except DatabricksCallError as err:
+        # Anything else the host answered (a 400, an oversized request, an unparsable reply) is about
+        # this host and these values, never the server's own failure.
+        raise FailedPrecondition(f"workspace {name!r} not {verb}: {host} refused the check ({err.message})") from err
     if existing is not None:
         updated = store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
         if cloud != existing.cloud:
@@ -220,15 +235,62 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     return store.workspaces.add(workspace, secrets.encrypt(token), credentials)
 
 
+# The path `check_token` calls, named when a host answers it with 404.
+CHECK_PATH = "/api/2.2/jobs/list"
+# Workspace names: they are the first part of project names (``<workspace>/<job_id>/<cluster_key>``,
+# split on '/' when looked up), appear in logs and tables, and are typed on the command line.
+WORKSPACE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+NAME_RULE = "may contain only letters, digits, '-', '_' and '.' (at most 64 characters)"
+# A Databricks PAT is ~40 ASCII characters; OAuth tokens are longer JWTs. 4096 leaves room for
+# those while refusing a value that could not fit in an HTTP header most servers accept.
+MAX_TOKEN_CHARS = 4096
+# What a message repeats of a long value (`server.store.repos.base.shown` does the same).
+_SHOWN_CHARS = 80
+
+
+def _shown(value: str) -> str:
+    if len(value) <= _SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:_SHOWN_CHARS]!r}... ({len(value)} chars)"
+
+
+def _check_name(name: str) -> None:
+    if not WORKSPACE_NAME.fullmatch(name):
+        raise InvalidArgument(f"name: {_shown(name)} {NAME_RULE}")
+
+
+def _check_token(token: str) -> None:
+    """A token that can go into an HTTP header: printable ASCII (http.client encodes headers as
+    latin-1 and refuses control characters) and not absurdly long."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidArgument(f"token: longer than {MAX_TOKEN_CHARS} characters ({len(token)})")
+    if not all(" " < c <= "~" for c in token):
+        # The token itself is never echoed.
+        raise InvalidArgument("token: must be printable ASCII (no spaces, control or non-ASCII characters)")
+
+
 def _check_host(host: str) -> None:
-    """A host the SDK can build a client for: a bad port or IPv6 literal is the user's typo, not a crash."""
+    """A host the SDK can build a client for: a bad port or IPv6 literal is the user's typo, not a crash;
+    a name with an empty or too long label (DNS: at most 63 characters a label, 253 in all) is refused
+    here rather than failing deep in the HTTP stack."""
     try:
         parts = urlsplit(host)
         _ = parts.port  # raises ValueError for a port out of range
     except ValueError as exc:
-        raise InvalidArgument(f"host: {host!r} is not a valid URL ({exc})") from exc
-    if not parts.hostname:
-        raise InvalidArgument(f"host: {host!r} is not a valid URL (no host name)")
+        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL ({exc})") from exc
+    hostname = parts.hostname
+    if not hostname:
+        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL (no host name)")
+    if not all(" " < c <= "~" for c in host):
+        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL (only printable ASCII; "
+                              "an international name goes in its xn-- form)")
+    if hostname.startswith("[") or ":" in hostname:
+        return  # an IPv6 literal: urlsplit checked it
+    if len(hostname) > 253:
+        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL (host name longer than 253 characters)")
+    if any(not label or len(label) > 63 for label in hostname.rstrip(".").split(".")):
+        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL (a host name label is empty or "
+                              "longer than 63 characters)")
 
 
 def _same_workspace(existing: Workspace, host: str) -> None:
@@ -372,7 +434,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     skipped: list[SkippedJob] = []
     access = StandardAccess(init_script=wiring.init_script)
     with recording_status(store, ws):
-        ids = list(job_ids) or [int(j["job_id"]) for j in gateway.list_jobs()]
+        # A job named twice is imported once (order kept).
+        ids = list(dict.fromkeys(job_ids)) or [int(j["job_id"]) for j in gateway.list_jobs()]
         agent_ready = False
         for job_id in ids:
             try:

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from server.domain import Application, DriverPeaks, Executor, ExecutorGauges, Job, SqlExecution, Stage
 from server.errors import NotFound
 from server.store import convert
-from server.store.repos.base import Repository
+from server.store.repos.base import Repository, shown
 from server.store.tables import (
     ApplicationRow,
     DriverPeakRow,
@@ -37,7 +37,7 @@ class ApplicationRepository(Repository):
     def get(self, application_id: str) -> Application:
         apps = self._load(sa.select(APP).where(APP.c.application_id == application_id))
         if not apps:
-            raise NotFound(f"application {application_id!r} not found")
+            raise NotFound(f"application {shown(application_id)} not found")
         return apps[0]
 
     def list(self, limit: int = 50, cluster_id: str | None = None,

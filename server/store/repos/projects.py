@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from server.domain import Project, ProjectSettings
 from server.errors import AlreadyExists, NotFound
 from server.store import convert
-from server.store.repos.base import Repository
+from server.store.repos.base import Repository, shown
 from server.store.tables import ProjectRow, RecommendationRow, RunRow
 
 T = ProjectRow.__table__  # type: ignore[attr-defined]
@@ -55,7 +55,7 @@ class ProjectRepository(Repository):
             found = self.get_by_key(parts[0], int(parts[1]), parts[2])
             if found is not None:
                 return found
-        raise NotFound(f"project {ref!r} not found (use an id or <workspace>/<job_id>/<cluster_key>)")
+        raise NotFound(f"project {shown(ref)} not found (use an id or <workspace>/<job_id>/<cluster_key>)")
 
     def get_by_key(self, workspace: str, job_id: int, cluster_key: str) -> Project | None:
         with self._read() as conn:

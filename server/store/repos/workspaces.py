@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from server.domain import Workspace
 from server.errors import AlreadyExists, NotFound
 from server.store import convert
-from server.store.repos.base import Repository
+from server.store.repos.base import Repository, shown
 from server.store.tables import WorkspaceRow
 
 T = WorkspaceRow.__table__  # type: ignore[attr-defined]
@@ -46,7 +46,7 @@ class WorkspaceRepository(Repository):
         with self._read() as conn:
             row = conn.execute(sa.select(T).where(T.c.name == name)).first()
         if row is None:
-            raise NotFound(f"workspace {name!r} not found")
+            raise NotFound(f"workspace {shown(name)} not found")
         return convert.workspace(row)
 
     def list(self) -> list[Workspace]:
@@ -59,7 +59,7 @@ class WorkspaceRepository(Repository):
             row = conn.execute(sa.select(T.c.token_encrypted, T.c.cloud_credentials_encrypted)
                                .where(T.c.name == name)).first()
         if row is None:
-            raise NotFound(f"workspace {name!r} not found")
+            raise NotFound(f"workspace {shown(name)} not found")
         return WorkspaceSecrets(row.token_encrypted, row.cloud_credentials_encrypted)
 
     def set_token(self, name: str, token_encrypted: str, token_masked: str,
@@ -74,7 +74,7 @@ class WorkspaceRepository(Repository):
             values["cloud_credentials_encrypted"] = cloud_credentials_encrypted
         with self._write() as conn:
             if not conn.execute(T.update().where(T.c.name == name).values(**values)).rowcount:
-                raise NotFound(f"workspace {name!r} not found")
+                raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
 
     def set_status(self, name: str, status: str, last_error: str = "") -> Workspace:
@@ -83,7 +83,7 @@ class WorkspaceRepository(Repository):
             done = conn.execute(T.update().where(T.c.name == name)
                                 .values(status=status, last_error=last_error)).rowcount
         if not done:
-            raise NotFound(f"workspace {name!r} not found")
+            raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
 
     def set_auto_import(self, name: str, auto_import: bool) -> Workspace:
@@ -91,7 +91,7 @@ class WorkspaceRepository(Repository):
         with self._write() as conn:
             done = conn.execute(T.update().where(T.c.name == name).values(auto_import=auto_import)).rowcount
         if not done:
-            raise NotFound(f"workspace {name!r} not found")
+            raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
 
     def set_pricing(self, name: str, *, cloud: str, plan: str, region: str) -> Workspace:
@@ -101,5 +101,5 @@ class WorkspaceRepository(Repository):
             done = conn.execute(T.update().where(T.c.name == name)
                                 .values(cloud=cloud, plan=plan, region=region)).rowcount
         if not done:
-            raise NotFound(f"workspace {name!r} not found")
+            raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
