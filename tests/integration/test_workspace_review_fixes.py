@@ -10,14 +10,13 @@ PostgreSQL, and the sandbox workspace emulator over HTTP (the token is checked w
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from sandbox.workspace import RunningWorkspace, start_workspace
+from sandbox.workspace import RunningWorkspace
 from server.cli.main import main
 from server.clock import SystemClock
 from server.config import ServerConfig
@@ -29,23 +28,6 @@ from tests.integration.conftest import NOOP_INIT, WIRING
 
 Trimtab = Callable[..., tuple[int, str, str]]
 FUTURE_ONLY = "runs collected from now on are priced with this; the costs of runs already collected stay as they are"
-
-
-@pytest.fixture(autouse=True)
-def _no_databricks_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The SDK's Config reads DATABRICKS_* for anything not passed explicitly.
-    for name in list(os.environ):
-        if name.startswith("DATABRICKS_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[RunningWorkspace]:
-    running = start_workspace(tmp_path / "workspace", speed=20000)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
