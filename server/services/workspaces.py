@@ -119,11 +119,35 @@ def agent_wiring() -> AgentWiring:
     return AgentWiring(server_address=address)
 
 
-def gateway_for(store: Store, secrets: SecretBox, workspace: Workspace | str) -> DatabricksGateway:
-    """A gateway on the workspace, with its token decrypted for this use only."""
+def gateway_for(store: Store, secrets: SecretBox, workspace: Workspace | str,
+                retry_timeout_s: int | None = None) -> DatabricksGateway:
+    """A gateway on the workspace, with its token decrypted for this use only (``retry_timeout_s``:
+    a shorter retry budget than a collector's call gets, for a person waiting on the answer)."""
     ws = store.workspaces.get(workspace) if isinstance(workspace, str) else workspace
     token = secrets.decrypt(store.workspaces.secrets(ws.name).token_encrypted)
-    return _integration.gateway_factory(GatewayConfig(host=ws.host, token=token), _integration.clock)
+    config = GatewayConfig(host=ws.host, token=token)
+    if retry_timeout_s is not None:
+        config = dataclasses.replace(config, retry_timeout_s=retry_timeout_s)
+    return _integration.gateway_factory(config, _integration.clock)
+
+
+# The status the collector gives a workspace it could not reach (`server.collect.health.UNREACHABLE`).
+UNREACHABLE = "unreachable"
+
+
+def check_answers(workspace: Workspace, gateway: DatabricksGateway) -> None:
+    """For a workspace the collector found unreachable: one short probe (`DatabricksGateway.probe`),
+    and `FailedPrecondition` at once when it still does not answer, instead of a call spending its
+    whole retry budget (a minute and more) while a person waits and, for apply and revert, while the
+    project is locked. A workspace not marked unreachable is not probed."""
+    if workspace.status != UNREACHABLE:
+        return
+    try:
+        gateway.probe()
+    except DatabricksUnavailable as err:
+        last = workspace.last_error or err.message
+        raise FailedPrecondition(f"workspace {workspace.name} is unreachable (last error: {last}): try again "
+                                 "when it answers") from err
 
 
 @contextmanager
@@ -434,6 +458,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     skipped: list[SkippedJob] = []
     access = StandardAccess(init_script=wiring.init_script)
     with recording_status(store, ws):
+        check_answers(ws, gateway)
         # A job named twice is imported once (order kept).
         ids = list(dict.fromkeys(job_ids)) or [int(j["job_id"]) for j in gateway.list_jobs()]
         agent_ready = False

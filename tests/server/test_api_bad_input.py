@@ -8,6 +8,7 @@ sandbox workspace emulator over HTTP.
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ from sandbox.workspace import RunningWorkspace, start_workspace
 from server.api.errors import MAX_MESSAGE_CHARS, capped
 from server.clock import FakeClock
 from server.databricks import DatabricksGateway, DatabricksRejected, DatabricksRequestInvalid, GatewayConfig
+from server.databricks.gateway import PROBE_BUDGET_S
 from server.domain import Project, ProjectSettings, Workspace
 from server.ingest_wire import MAX_TIME_MS
+from server.services import workspaces
 from server.services.projects import MAX_LEARNING_BUDGET, MAX_SLA_SECONDS, MAX_WORKERS
 from server.services.secrets import SecretBox, mask
 from tests.server.conftest import Harness, StartHarness
@@ -363,3 +366,38 @@ def test_send_batch_takes_zero_as_an_unknown_time_for_every_kind_but_a_removal(h
                                executor_removed=ingest_pb2.ExecutorRemoved(executor_id="1"))
     err = _refused(h.ingest.SendBatch, _batch(removal), h.agent)
     assert err.details().startswith("events[0].executor_removed.time_ms: must be positive"), err.details()
+
+
+# ------------------------------------------------------------------ a workspace known to be unreachable
+
+
+def test_calls_on_a_workspace_known_unreachable_answer_after_one_short_probe(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """They used to spend the full retry budget (70 s), apply and revert with the project locked."""
+    clock = FakeClock()  # the SDK's retries wait on it, so a dead host costs fake seconds
+    monkeypatch.setattr(workspaces._integration, "clock", clock)
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = SecretBox.from_config("", h.state_dir)
+    h.store.workspaces.add(Workspace(name="gone", host=f"http://127.0.0.1:{port}", cloud="aws",
+                                     token_masked=mask("dapi0123456789")), box.encrypt("dapi0123456789"))
+    h.store.workspaces.set_status("gone", "unreachable", "cannot reach it: Connection refused")
+    p = h.store.projects.add(Project(workspace="gone", job_id=7, cluster_key="main", original_spec=SPEC,
+                                     current_spec=SPEC))
+    ws = admin_pb2_grpc.WorkspaceServiceStub(h.channel)
+    rec = admin_pb2_grpc.RecommendationServiceStub(h.channel)
+    for call, request in (
+            (ws.ImportJobs, admin_pb2.ImportJobsRequest(workspace="gone", job_ids=[-1], dry_run=True)),
+            (rec.RevertRecommendation, admin_pb2.RevertRecommendationRequest(project=str(p.id), dry_run=True)),
+            (rec.ApplyRecommendation, admin_pb2.ApplyRecommendationRequest(project=str(p.id)))):
+        start = clock.monotonic()
+        err = _refused(call, request, h.admin)
+        assert (err.code(), err.details()) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "workspace gone is unreachable (last error: cannot reach it: Connection refused): try again when "
+            "it answers")
+        # One probe's budget (the SDK's last backoff may pass it by a few seconds), not a call's 60 s.
+        assert clock.monotonic() - start < 2 * PROBE_BUDGET_S
+    assert h.store.projects.get(p.id) == p  # nothing changed
+    assert h.store.workspaces.get("gone").status == "unreachable"
