@@ -57,6 +57,12 @@ class Workspace:
 # ------------------------------------------------------------------ projects
 
 
+# An SLA is one job run's runtime. Databricks job runs are measured in minutes to hours; a week is
+# far beyond any batch run Trimtab plans for, so a longer one is a typo (a unit slip, extra digits).
+# The server refuses it (server.services.projects) and so does the CLI's `--sla`, before the call.
+MAX_SLA_SECONDS = 7 * 86400
+
+
 @dataclass(frozen=True)
 class ProjectSettings:
     """What the user decides for a project. ``sla_seconds=None``: minimize cost."""

@@ -56,3 +56,15 @@ class Unavailable(TrimtabError):
     """The database (or another dependency) is down or busy: retry later."""
 
     code = "UNAVAILABLE"
+
+
+# How much of a value a message repeats: enough to spot a typo, while a 100k-character value sent
+# by mistake does not make a 100k-character message (the API caps messages too: server.api.errors).
+SHOWN_CHARS = 80
+
+
+def shown(value: str, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)``, cut to its first `limit` characters with its length when longer."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} chars)"

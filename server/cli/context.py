@@ -9,6 +9,10 @@ from typing import Any
 
 import click
 
+# The server's SLA cap, checked here too so a typo is refused before any call (it also keeps
+# float rounding of huge values from showing up as seconds).
+from server.domain import MAX_SLA_SECONDS
+
 
 @dataclass
 class CliContext:
@@ -137,10 +141,6 @@ def message_dict(message: Any) -> dict[str, Any]:
 # ------------------------------------------------------------ parsing values
 
 
-# An SLA is one job run's runtime. Databricks job runs are measured in minutes to hours; a week
-# is far beyond any batch run Trimtab plans for, so anything longer is a typo (a unit slip or
-# extra digits), and refusing it keeps float rounding of huge values from showing up as seconds.
-MAX_SLA_SECONDS = 7 * 86400
 # `db compact-events --older-than`: event copies are kept months, not decades; ten years is
 # generous and stops an overflowing cutoff before the past (a negative timestamp).
 MAX_AGE_SECONDS = 3650 * 86400

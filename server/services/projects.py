@@ -9,16 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.costing.catalog import PriceCatalog
-from server.domain import ClusterConfig, Project, ProjectSettings, Run
+from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettings, Run
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import MIN_WORKERS
 from server.spec import config_from_spec as spec_config
 from server.spec import pools_seen
 from server.store import Store
 
-# An SLA is one job run's runtime; a week is far beyond any batch run Trimtab plans for, so a longer
-# one is a unit slip. The same cap as the CLI's `--sla` (`server.cli.context.MAX_SLA_SECONDS`).
-MAX_SLA_SECONDS = 7 * 86400
 # The CLI takes whole seconds; a fraction of a second (5e-324) is no runtime a job could meet.
 MIN_SLA_SECONDS = 1
 # The most workers a project's bounds may name. The planner tries the grid points inside the bounds

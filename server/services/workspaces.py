@@ -48,7 +48,7 @@ from server.databricks import (
 )
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import DEFAULT_REGIONS, ImportedProject, ImportResult, Project, SkippedJob, Workspace
-from server.errors import FailedPrecondition, InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument, shown
 from server.onboard import (
     AgentWiring,
     AllowlistMatcher,
@@ -202,7 +202,7 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     if plan:
         _check_plan(plan)
     if not host.startswith(("http://", "https://")):
-        raise InvalidArgument(f"host: {_shown(host)} is not an http(s) URL")
+        raise InvalidArgument(f"host: {shown(host)} is not an http(s) URL")
     _check_host(host)
     credentials = None
     if cloud_credentials_json:
@@ -268,19 +268,11 @@ NAME_RULE = "may contain only letters, digits, '-', '_' and '.' (at most 64 char
 # A Databricks PAT is ~40 ASCII characters; OAuth tokens are longer JWTs. 4096 leaves room for
 # those while refusing a value that could not fit in an HTTP header most servers accept.
 MAX_TOKEN_CHARS = 4096
-# What a message repeats of a long value (`server.store.repos.base.shown` does the same).
-_SHOWN_CHARS = 80
-
-
-def _shown(value: str) -> str:
-    if len(value) <= _SHOWN_CHARS:
-        return repr(value)
-    return f"{value[:_SHOWN_CHARS]!r}... ({len(value)} chars)"
 
 
 def _check_name(name: str) -> None:
     if not WORKSPACE_NAME.fullmatch(name):
-        raise InvalidArgument(f"name: {_shown(name)} {NAME_RULE}")
+        raise InvalidArgument(f"name: {shown(name)} {NAME_RULE}")
 
 
 def _check_token(token: str) -> None:
@@ -301,19 +293,19 @@ def _check_host(host: str) -> None:
         parts = urlsplit(host)
         _ = parts.port  # raises ValueError for a port out of range
     except ValueError as exc:
-        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL ({exc})") from exc
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL ({exc})") from exc
     hostname = parts.hostname
     if not hostname:
-        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL (no host name)")
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL (no host name)")
     if not all(" " < c <= "~" for c in host):
-        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL (only printable ASCII; "
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL (only printable ASCII; "
                               "an international name goes in its xn-- form)")
     if hostname.startswith("[") or ":" in hostname:
         return  # an IPv6 literal: urlsplit checked it
     if len(hostname) > 253:
-        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL (host name longer than 253 characters)")
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL (host name longer than 253 characters)")
     if any(not label or len(label) > 63 for label in hostname.rstrip(".").split(".")):
-        raise InvalidArgument(f"host: {_shown(host)} is not a valid URL (a host name label is empty or "
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL (a host name label is empty or "
                               "longer than 63 characters)")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from server.domain import Application, DriverPeaks, Executor, ExecutorGauges, Job, SqlExecution, Stage
-from server.errors import NotFound
+from server.errors import NotFound, shown
 from server.store import convert
-from server.store.repos.base import Repository, shown
+from server.store.repos.base import Repository
 from server.store.tables import (
     ApplicationRow,
     DriverPeakRow,

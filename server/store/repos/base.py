@@ -23,17 +23,6 @@ class Repository:
         return db.read(self._engine)
 
 
-# How much of a looked-up value a "not found" message repeats: enough to spot a typo, while a
-# 100k-character value sent by mistake does not make a 100k-character message.
-SHOWN_CHARS = 80
-
-
-def shown(value: str, limit: int = SHOWN_CHARS) -> str:
-    """``repr(value)``, cut to its first `limit` characters with its length when longer."""
-    if len(value) <= limit:
-        return repr(value)
-    return f"{value[:limit]!r}... ({len(value)} chars)"
-
 
 def chunks(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):

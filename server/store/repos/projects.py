@@ -7,9 +7,9 @@ import dataclasses
 import sqlalchemy as sa
 
 from server.domain import Project, ProjectSettings
-from server.errors import AlreadyExists, NotFound
+from server.errors import AlreadyExists, NotFound, shown
 from server.store import convert
-from server.store.repos.base import Repository, shown
+from server.store.repos.base import Repository
 from server.store.tables import ProjectRow, RecommendationRow, RunRow
 
 T = ProjectRow.__table__  # type: ignore[attr-defined]

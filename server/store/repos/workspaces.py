@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from server.domain import Workspace
-from server.errors import AlreadyExists, NotFound
+from server.errors import AlreadyExists, NotFound, shown
 from server.store import convert
-from server.store.repos.base import Repository, shown
+from server.store.repos.base import Repository
 from server.store.tables import WorkspaceRow
 
 T = WorkspaceRow.__table__  # type: ignore[attr-defined]
