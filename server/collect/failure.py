@@ -40,15 +40,13 @@ TRANSIENT_RUN_CODES = frozenset({
 })
 # jobs.TerminationCodeCode that say the configuration itself was refused.
 REFUSED_RUN_CODES = frozenset({"INVALID_CLUSTER_REQUEST", "INVALID_RUN_CONFIGURATION"})
-# jobs.TerminationCodeCode that name the job, its driver, its cluster or its setup as what failed:
-# the configuration's (or the job's own) whatever type the run reports. Review: a driver that ran
-# out of memory, reported DRIVER_ERROR typed INTERNAL_ERROR, was read as the cloud's doing, so the
-# driver was never sized up and the job failed the same way every night.
-OWN_RUN_CODES = frozenset({
-    "RUN_EXECUTION_ERROR", "DRIVER_ERROR", "CLUSTER_ERROR", "LIBRARY_INSTALLATION_ERROR",
-    "STORAGE_ACCESS_ERROR", "RESOURCE_NOT_FOUND", "UNAUTHORIZED_ERROR", "FEATURE_DISABLED",
-    "REPOSITORY_CHECKOUT_FAILED", "MAX_SPARK_CONTEXTS_EXCEEDED",
-})
+# jobs.TerminationCodeCode that name the job's run or its driver as what failed: the
+# configuration's (or the job's own) whatever type the run reports. Review: a driver that ran out
+# of memory, reported DRIVER_ERROR typed INTERNAL_ERROR, was read as the cloud's doing, so the
+# driver was never sized up and the job failed the same way every night. Codes about things
+# outside the cluster's size (a git checkout, storage access, a library index, permissions) are
+# left to the type: typed as the cloud's or the platform's they are an outage, not the size.
+OWN_RUN_CODES = frozenset({"RUN_EXECUTION_ERROR", "DRIVER_ERROR", "MAX_SPARK_CONTEXTS_EXCEEDED"})
 
 # compute.TerminationReasonType of a cluster that died for the cloud or the service.
 TRANSIENT_CLUSTER_TYPES = frozenset({"CLOUD_FAILURE", "SERVICE_FAULT"})

@@ -7,6 +7,7 @@ from server.databricks.errors import (
     DatabricksRequestInvalid,
     DatabricksUnavailable,
     WorkspaceAuthError,
+    WorkspaceUnreachable,
 )
 from server.databricks.gateway import DatabricksGateway, GatewayConfig, call_or_none
 
@@ -19,5 +20,6 @@ __all__ = [
     "DatabricksUnavailable",
     "GatewayConfig",
     "WorkspaceAuthError",
+    "WorkspaceUnreachable",
     "call_or_none",
 ]

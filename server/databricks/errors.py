@@ -43,6 +43,15 @@ class DatabricksUnavailable(DatabricksCallError):
     code = "UNAVAILABLE"
 
 
+class WorkspaceUnreachable(DatabricksUnavailable):
+    """A workspace the collector already found unreachable still does not answer a short probe: a
+    person's call is refused at once (FAILED_PRECONDITION) rather than spending its retry budget.
+    Still a `DatabricksUnavailable`, so auto-import rests the workspace as for any outage instead of
+    taking it for one job's failure (which would not be tried again until the job changed)."""
+
+    code = "FAILED_PRECONDITION"
+
+
 class DatabricksRequestInvalid(DatabricksCallError):
     """The request could not even be sent: the HTTP stack refused the host or a header (a host name
     label too long, a token with characters a header cannot carry). Sending it again fails the same

@@ -16,6 +16,7 @@ is never retried: it becomes :class:`WorkspaceAuthError`.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -178,28 +179,48 @@ class DatabricksGateway:
                     raise DatabricksUnavailable(f"{method} {path}: {_message(err)}") from err
                 self._backoff(attempt, err, deadline)
             except sdk_errors.DatabricksError as err:
-                if (type(err) is sdk_errors.DatabricksError and retry_5xx
-                        and _transient(err, getattr(self._last, "status", None))
-                        and self._clock.monotonic() < deadline):
-                    # Unmapped status (502 Bad Gateway and the like): transient.
-                    self._backoff(attempt, err, deadline)
-                    continue
-                raise _translate(method, path, err, getattr(self._last, "status", None)) from err
+                status = getattr(self._last, "status", None)
+                if type(err) is sdk_errors.DatabricksError and retry_5xx and _transient(err, status):
+                    # Unmapped status (502 Bad Gateway, a proxy's 408 and the like): transient.
+                    if self._clock.monotonic() < deadline:
+                        self._backoff(attempt, err, deadline)
+                        continue
+                    raise DatabricksUnavailable(
+                        f"{method} {path}: {_message(err)} (HTTP {status or '?'}, still failing after "
+                        f"{self._cfg.retry_timeout_s}s of retries)") from err
+                raise _translate(method, path, err, status) from err
             except TimeoutError as err:
                 # The SDK's retry budget (our deadline) ran out: 429/503, or no connection at all.
                 cause = err.__cause__ or err
                 why = self._cannot_reach(cause) or _message(cause)
                 raise DatabricksUnavailable(
                     f"{method} {path}: {why} (still failing after {self._cfg.retry_timeout_s}s of retries)") from err
+            except json.JSONDecodeError as err:
+                # An answer that is not JSON (a proxy's or a firewall's HTML page): not Databricks
+                # answering, so the workspace is as good as unreachable. Before ValueError, which
+                # requests' JSONDecodeError also is.
+                raise DatabricksUnavailable(
+                    f"{method} {path}: {_cut(self._cfg.host)} answered with something other than JSON "
+                    "(a proxy or a login page in the way?)") from err
             except ValueError as err:
                 # Raised before anything is sent (urllib3's LocationParseError for a host name label
                 # over 63 characters, UnicodeEncodeError for a header http.client cannot encode,
                 # requests' InvalidHeader/InvalidURL): the same request fails the same way again.
                 raise DatabricksRequestInvalid(
                     f"{method} {path}: the request to {_cut(self._cfg.host)} could not be sent "
-                    f"({err.__class__.__name__}: {_cut(_message(err))})") from err
+                    f"({err.__class__.__name__}: {_cut(self._scrubbed(_message(err)))})") from err
             except OSError as err:  # connection refused / reset, not retried by the SDK
                 raise DatabricksUnavailable(f"{method} {path}: {self._cannot_reach(err) or _message(err)}") from err
+
+    def _scrubbed(self, text: str) -> str:
+        """``text`` without the token: http.client's "Invalid header value b'Bearer <token>'"
+        would otherwise carry it into a status message and the log."""
+        token = getattr(self._cfg, "token", "") or ""
+        # As sent, and as the error writes it (a repr: "\n" escaped), longest first.
+        for form in sorted({token, token.strip(), repr(token)[1:-1], repr(token.strip())[1:-1]} - {""},
+                           key=len, reverse=True):
+            text = text.replace(form, "***")
+        return text
 
     def _cannot_reach(self, err: BaseException) -> str | None:
         """"cannot reach HOST: why" for a connection that failed (refused, unknown name,
@@ -446,9 +467,14 @@ def _merge_array_pages(into: dict[str, Any], page: dict[str, Any]) -> None:
             into[key].extend(value)
 
 
+# 4xx that pass by themselves: a proxy's request timeout, a locked resource, too early, throttling.
+_TRANSIENT_4XX = frozenset({HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.LOCKED, HTTPStatus.TOO_EARLY,
+                            HTTPStatus.TOO_MANY_REQUESTS})
+
+
 def _transient(err: sdk_errors.DatabricksError, status: int | None) -> bool:
     """Whether an error the SDK maps to no class of its own may pass: a 5xx (502 Bad Gateway and
-    the like), a 429, or a status not known. A 4xx such as 431 (a header too large) is the request's
+    the like), a 408/423/425/429, or a status not known. A 4xx such as 431 (a header too large) is the request's
     own fault and fails the same way every time. ``status`` is the answer's (see `_note_status`);
     without it, an HTML reply's ``error_code`` is its reason phrase (``BAD_GATEWAY``), which may name it."""
     if status is None:
@@ -456,7 +482,7 @@ def _transient(err: sdk_errors.DatabricksError, status: int | None) -> bool:
             status = HTTPStatus[str(err.error_code or "")]
         except KeyError:
             return True
-    return status >= 500 or status == HTTPStatus.TOO_MANY_REQUESTS
+    return status >= 500 or status in _TRANSIENT_4XX
 
 
 def _cut(text: str, limit: int = 200) -> str:
@@ -469,7 +495,7 @@ def _translate(method: str, path: str, err: Exception, status: int | None = None
     if type(err) is sdk_errors.DatabricksError and status is not None:
         # A status the SDK has no class for: the number says what its message may not ("Error response").
         text += f" (HTTP {status})"
-        if 400 <= status < 500 and status != HTTPStatus.TOO_MANY_REQUESTS:
+        if 400 <= status < 500 and status not in _TRANSIENT_4XX:
             return DatabricksRejected(text)
     if isinstance(err, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
         return WorkspaceAuthError(f"the workspace refused the token (revoked, expired or without "

@@ -122,7 +122,10 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
         # A family named twice means it once (order kept: it is how the person listed them).
         changes = {**changes, "allowed_families": tuple(dict.fromkeys(changes["allowed_families"]))}
     new = dataclasses.replace(settings, **changes)
-    sla = new.sla_seconds
+    # Only what this call changes is checked: a value saved under older, looser rules (a longer
+    # learning budget, a bound since capped) must not block every other change to the project
+    # (as for names: `catalog_names_to_check`).
+    sla = new.sla_seconds if "sla_seconds" in changes else None
     # `not sla > 0` also catches NaN, which compares false with everything and would make every
     # run "miss" its SLA; infinity is caught by the upper bound.
     if sla is not None and (not math.isfinite(sla) or not sla > 0):
@@ -133,13 +136,15 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
     if sla is not None and sla > MAX_SLA_SECONDS:
         raise InvalidArgument(f"settings.sla_seconds: {sla:g} is longer than the {MAX_SLA_SECONDS // 86400}d "
                               f"({MAX_SLA_SECONDS} s) allowed")
-    check_worker_bounds(new)
-    if new.learning_budget < 0:
+    if {"min_workers", "max_workers"} & set(changes):
+        check_worker_bounds(new)
+    if "learning_budget" in changes and new.learning_budget < 0:
         raise InvalidArgument("settings.learning_budget: must not be negative")
-    if new.learning_budget > MAX_LEARNING_BUDGET:
+    if "learning_budget" in changes and new.learning_budget > MAX_LEARNING_BUDGET:
         raise InvalidArgument(f"settings.learning_budget: {new.learning_budget} is above {MAX_LEARNING_BUDGET}, "
                               "the most designed learning runs allowed")
-    bad = [f for f in new.allowed_families if not f or not f.replace("-", "").replace("_", "").isalnum()]
+    families = new.allowed_families if "allowed_families" in changes else ()
+    bad = [f for f in families if not f or not f.replace("-", "").replace("_", "").isalnum()]
     if bad:
         raise InvalidArgument(f"settings.allowed_families: not an instance family: {bad[0]!r}")
     return new

@@ -45,6 +45,7 @@ from server.databricks import (
     DatabricksUnavailable,
     GatewayConfig,
     WorkspaceAuthError,
+    WorkspaceUnreachable,
 )
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import DEFAULT_REGIONS, ImportedProject, ImportResult, Project, SkippedJob, Workspace
@@ -146,8 +147,8 @@ def check_answers(workspace: Workspace, gateway: DatabricksGateway) -> None:
         gateway.probe()
     except DatabricksUnavailable as err:
         last = workspace.last_error or err.message
-        raise FailedPrecondition(f"workspace {workspace.name} is unreachable (last error: {last}): try again "
-                                 "when it answers") from err
+        raise WorkspaceUnreachable(f"workspace {workspace.name} is unreachable (last error: {last}): try again "
+                                   "when it answers") from err
 
 
 @contextmanager

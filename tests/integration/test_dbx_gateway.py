@@ -33,7 +33,7 @@ def store(sqlite_store: Store) -> Store:
     return sqlite_store
 
 
-Reply = tuple[int, dict[str, Any]]
+Reply = tuple[int, dict[str, Any] | bytes]
 
 
 class Scripted:
@@ -61,9 +61,10 @@ class Scripted:
                 script.requests.append((self.command, url.path, {**query, **body}))
                 queue = script.replies.get(url.path) or [(404, {"error_code": "NOT_FOUND", "message": "no"})]
                 status, payload = queue.pop(0) if len(queue) > 1 else queue[0]
-                data = json.dumps(payload).encode()
+                raw = isinstance(payload, bytes)  # a page that is not JSON (a proxy's, a login page)
+                data = payload if raw else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/html" if raw else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -189,3 +190,32 @@ def test_apply_that_the_job_does_not_keep_is_restored_and_reported(scripted, sto
     assert updates[0]["new_settings"]["job_clusters"][0]["new_cluster"]["num_workers"] == 2
     assert updates[1]["new_settings"]["job_clusters"][0]["new_cluster"] == spec
     assert store.projects.get(int(project.id or 0)).pending_apply is None
+
+
+def test_a_proxys_request_timeout_is_retried_and_an_html_page_is_unreachable(scripted) -> None:  # type: ignore[no-untyped-def]
+    """Review: only 5xx and 429 were retried, so a proxy's 408 on jobs/update failed at once as
+    INVALID_ARGUMENT; and a 200 HTML page (a proxy or a login page) read as a request that could
+    not be sent, which left the workspace marked ok."""
+    script, gateway, _ = scripted
+    script.replies["/api/2.1/clusters/get"] = [(408, {"message": "Request Timeout"}),
+                                               (200, {"cluster_id": "c-1", "state": "RUNNING"})]
+    assert gateway().get_cluster("c-1")["state"] == "RUNNING"
+    assert _calls(script, "/api/2.1/clusters/get") == 2
+    script.replies["/api/2.1/clusters/get"] = [(408, {"message": "Request Timeout"})]
+    with pytest.raises(DatabricksUnavailable, match=r"HTTP 408, still failing after 5s"):
+        gateway(retry_timeout_s=5).get_cluster("c-1")
+    script.replies["/api/2.2/jobs/get"] = [(200, b"<html><body>Sign in to continue</body></html>")]
+    with pytest.raises(DatabricksUnavailable, match="answered with something other than JSON"):
+        gateway().get_job(5)
+
+
+def test_a_token_http_cannot_send_is_never_repeated_in_the_error() -> None:
+    """Review: the HTTP stack's "Invalid header value b'Bearer <token>'" went into the status message
+    and the log (a token stored before tokens were checked, ending in a newline)."""
+    from server.databricks import DatabricksRequestInvalid
+
+    token = "dapi-s3cret-value\n"
+    gateway = DatabricksGateway(GatewayConfig("http://127.0.0.1:9", token, retry_timeout_s=5), clock=FakeClock())
+    with pytest.raises(DatabricksRequestInvalid, match="could not be sent") as err:
+        gateway.get_job(5)
+    assert "s3cret" not in err.value.message and "***" in err.value.message

@@ -35,6 +35,10 @@ def _task(code: str | None, type_: str | None, message: str = "") -> dict[str, A
     ([_task("CLUSTER_REQUEST_LIMIT_EXCEEDED", None)], None, FailureCause(True, "CLUSTER_REQUEST_LIMIT_EXCEEDED")),
     ([_task("WORKSPACE_RUN_LIMIT_EXCEEDED", None)], None, FailureCause(True, "WORKSPACE_RUN_LIMIT_EXCEEDED")),
     ([_task("MAX_CONCURRENT_RUNS_EXCEEDED", None)], None, FailureCause(True, "MAX_CONCURRENT_RUNS_EXCEEDED")),
+    # A code about something outside the cluster's size, typed as the cloud's: an outage (a library
+    # index or a git host down), not a reason to avoid the configuration.
+    ([_task("LIBRARY_INSTALLATION_ERROR", "CLOUD_FAILURE")], None,
+     FailureCause(True, "LIBRARY_INSTALLATION_ERROR (CLOUD_FAILURE)")),
     # The cluster record's reason, the most specific: it wins over the task's generic CLUSTER_ERROR.
     ([_task("CLUSTER_ERROR", "CLIENT_ERROR", "Cluster failed to start")], CAPACITY,
      FailureCause(True, "AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE (CLOUD_FAILURE)")),
@@ -73,7 +77,6 @@ def test_the_clouds_and_the_services_failures_are_transient(
     ([_task("DRIVER_ERROR", "INTERNAL_ERROR", "The spark driver has stopped unexpectedly and is restarting")],
      {"code": "JOB_FINISHED", "type": "SUCCESS"}),
     ([_task("RUN_EXECUTION_ERROR", "INTERNAL_ERROR", "Task failed")], None),
-    ([_task("LIBRARY_INSTALLATION_ERROR", "CLOUD_FAILURE")], None),
     ([_task("CLUSTER_ERROR", None)], {"code": "DRIVER_UNRESPONSIVE", "type": "SERVICE_FAULT"}),
     ([_task("CLUSTER_ERROR", None)], {"code": "DRIVER_OUT_OF_MEMORY", "type": "CLIENT_ERROR"}),
     ([_task("CLUSTER_ERROR", "CLIENT_ERROR")], {"code": "INIT_SCRIPT_FAILURE", "type": "CLIENT_ERROR"}),

@@ -78,3 +78,14 @@ def test_a_rejected_configuration_is_never_offered_but_its_runs_still_count() ->
     assert config_id_of(unseen) not in after  # never ran: not a candidate at all
     assert after[config_id_of(CURRENT)].allowed  # the job runs it now: keeping it stays an option
     assert set(before) - set(after) == {config_id_of(unseen)}
+
+
+def test_values_saved_under_looser_rules_do_not_block_other_changes() -> None:
+    """Review: a learning budget of 30 or a 10-day SLA saved before the caps made every later
+    change (even `--auto-apply on`) fail; only what a call changes is checked."""
+    legacy = ProjectSettings(sla_seconds=10 * 86400.0, learning_budget=30, max_workers=20000)
+    assert apply_changes(legacy, {"auto_apply": True}).auto_apply is True
+    for changes, field in (({"learning_budget": 30}, "learning_budget"), ({"sla_seconds": 10 * 86400.0}, "sla_seconds"),
+                           ({"max_workers": 20000}, "max_workers")):
+        with pytest.raises(InvalidArgument, match=f"settings.{field}"):
+            apply_changes(ProjectSettings(), changes)
