@@ -94,6 +94,9 @@ class ServerConfig:
         flag="--advertise"))
     collect: int = field(default=1, metadata=_meta(
         "TRIMTAB_COLLECT", "1: collect finished Databricks runs, plan and auto-apply in the background; 0: off"))
+    migrate: int = field(default=1, metadata=_meta(
+        "TRIMTAB_MIGRATE", "1: bring the database schema to this version's latest migration at start; 0: "
+        "refuse to start on an older schema, so `trimtab db upgrade` stays a separate, deliberate step"))
     collect_interval_seconds: float = field(default=60.0, metadata=_meta(
         "TRIMTAB_COLLECT_INTERVAL_SECONDS", "how often the collector polls each workspace's run list"))
     auto_import_interval_seconds: float = field(default=900.0, metadata=_meta(
@@ -171,6 +174,8 @@ class ServerConfig:
             raise _bad("db_url", f"{what}: only sqlite:/// and postgresql:// URLs are supported")
         if self.collect not in (0, 1):
             raise _bad("collect", f"{self.collect} is not 0 (off) or 1 (on)")
+        if self.migrate not in (0, 1):
+            raise _bad("migrate", f"{self.migrate} is not 0 (refuse an older schema) or 1 (migrate at start)")
         for name, (low, strict, high) in _RANGES.items():
             value = getattr(self, name)
             if isinstance(value, float) and not math.isfinite(value):

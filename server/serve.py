@@ -175,7 +175,9 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     catalog = load_active_catalog(config.state_dir)
     owns_store = store is None
     if store is None:
-        store = open_store(config.database_url, clock=clock, busy_timeout_ms=config.db_busy_timeout_ms)
+        # migrate=0: an older schema is refused ("run `trimtab db upgrade`") instead of migrated.
+        store = open_store(config.database_url, upgrade=bool(config.migrate), clock=clock,
+                           busy_timeout_ms=config.db_busy_timeout_ms)
     try:
         held = stored_secrets(store)
         secrets = SecretBox.for_store(config.secret_key, config.state_dir, bool(held))

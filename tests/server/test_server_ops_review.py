@@ -384,3 +384,38 @@ def _start_and_stop(tmp_path: Path, *args: str) -> tuple[str, str]:
             proc.kill()
             proc.wait(30)
     return line, stderr
+
+
+def test_migrate_0_refuses_an_older_schema_and_1_migrates_it(tmp_path: Path) -> None:
+    """Review: the server migrated at every start, so `trimtab db upgrade` could not be held back as
+    a separate step of a rollout. With migrate = 0 an older schema stops the server instead."""
+    from server.store import migrate
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine, migrate.known_revisions()[1])  # one migration behind this code (head first)
+        behind = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    assert behind != migrate.head_revision()
+    config = dataclasses.replace(ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path, collect=0), db_url=url,
+                                 secret_key=Fernet.generate_key().decode(), migrate=0)
+    with pytest.raises(FailedPrecondition, match="trimtab db upgrade"):
+        start_server(config)
+    engine = make_engine(url)
+    try:
+        assert migrate.current_revision(engine) == behind  # untouched
+    finally:
+        engine.dispose()
+    running = start_server(dataclasses.replace(config, migrate=1))
+    try:
+        engine = make_engine(url)
+        try:
+            assert migrate.current_revision(engine) == migrate.head_revision()
+        finally:
+            engine.dispose()
+    finally:
+        running.stop(grace=0)
+    with pytest.raises(InvalidArgument, match=r"setting migrate \(TRIMTAB_MIGRATE\): 2 is not 0"):
+        ServerConfig(migrate=2)
