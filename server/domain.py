@@ -549,6 +549,8 @@ class ImportedProject:
     project: Project
     diff: str = ""  # unified diff of the job's cluster entry (what onboarding changes)
     created: bool = True
+    # A detached project an import naming its job onboarded again (``created`` is False).
+    reattached: bool = False
 
 
 @dataclass(frozen=True)
@@ -559,6 +561,9 @@ class SkippedJob:
     # Skipped only over the metastore's INIT_SCRIPT allowlist: an admin allowlisting Trimtab's
     # script changes the answer while the job stays as it is.
     allowlist_bound: bool = False
+    # A job the import was asked for by id that the workspace does not have: the caller's typo,
+    # unlike a listed job deleted before the import read it (the CLI fails on it).
+    not_found: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,6 @@ from server.services.projects import ProjectSummary
 from server.services.runs import RunDetail
 from server.services.savings import SavingsReport
 from server.services.timeline import Timeline
-from server.services.workspaces import NamedJobNotFound, ReattachedProject
 
 
 def config(c: ClusterConfig | None) -> common_pb2.ClusterConfig | None:
@@ -195,10 +194,10 @@ def apply_result(o: ApplyOutcome) -> admin_pb2.ApplyResult:
 def import_result(r: ImportResult, summaries: list[ProjectSummary]) -> admin_pb2.ImportJobsResponse:
     return admin_pb2.ImportJobsResponse(
         projects=[admin_pb2.ImportedProject(project=project(s), diff=i.diff, created=i.created,
-                                            reattached=isinstance(i, ReattachedProject))
+                                            reattached=i.reattached)
                   for i, s in zip(r.projects, summaries, strict=True)],
         skipped=[admin_pb2.SkippedJob(job_id=s.job_id, job_name=s.job_name, reason=s.reason,
-                                      not_found=isinstance(s, NamedJobNotFound)) for s in r.skipped],
+                                      not_found=s.not_found) for s in r.skipped],
     )
 
 

@@ -11,7 +11,8 @@ and changes nothing, neither in the store nor in the workspace.
 A detached project is left as it is by an import of every job (and by auto-import): the
 person who detached it put the job back as it was. Only an import that names the job
 (``job_ids``, `workspace import W --job N`) onboards it again, and says so
-(`ReattachedProject`). A job named that way and not found is a `NamedJobNotFound`, which
+(`ImportedProject.reattached`). A job named that way and not found is skipped with
+`SkippedJob.not_found`, which
 the CLI turns into a failure; an import of every job skips quietly.
 
 A cluster in standard access mode is onboarded only when the service will run Trimtab's
@@ -161,17 +162,6 @@ def recording_status(store: Store, workspace: Workspace) -> Iterator[None]:
         raise
     if workspace.status != "ok":
         store.workspaces.set_status(workspace.name, "ok")
-
-
-@dataclasses.dataclass(frozen=True)
-class ReattachedProject(ImportedProject):
-    """A detached project that an import naming its job onboarded again (``created`` is False)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class NamedJobNotFound(SkippedJob):
-    """A job the import was asked for by id that the workspace does not have: the caller's typo,
-    unlike a listed job deleted before the import read it."""
 
 
 # ------------------------------------------------------------------ connect
@@ -459,8 +449,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             try:
                 job = gateway.get_job(job_id)
             except DatabricksNotFound:
-                named = NamedJobNotFound if job_ids else SkippedJob
-                skipped.append(named(job_id, "", "job not found in the workspace"))
+                skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=bool(job_ids)))
                 continue
             found = qualify(job, access)
             if found.needs_allowlist:
@@ -582,14 +571,14 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
     schedule = job_schedule(settings)  # as the job has it now: changed, paused or removed since
     for project, new_spec, diff, created in out:
         # Only reached for a detached project when the import named its job (`_split_detached`).
-        kind = ReattachedProject if project.detached else ImportedProject
+        reattached = project.detached
         if not dry_run:
             project = store.projects.update(dataclasses.replace(
                 project, current_spec=new_spec, job_name=str(settings.get("name") or project.job_name),
                 detached=False, orphaned=False, schedule=schedule))
-        if kind is ReattachedProject and not dry_run:
+        if reattached and not dry_run:
             log.info("project %s re-attached by an import naming job %s", project.name, job["job_id"])
-        result.append(kind(project, diff, created))
+        result.append(ImportedProject(project, diff, created, reattached=reattached))
     return result
 
 

@@ -97,6 +97,18 @@ def server(store: Store, tmp_path: Path) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
+def cli_workspace(trimtab: Callable[..., tuple[int, str, str]], emulator: RunningWorkspace,
+                  gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The emulator added as workspace "sbx" through the CLI (so under the server's own key)."""
+    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    monkeypatch.setenv("TT_DBX_TOKEN", emulator.token)
+    code, _, err = trimtab("workspace", "add", "sbx", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN",
+                           "--cloud", "aws")
+    assert code == 0, err
+    return "sbx"
+
+
+@pytest.fixture
 def connected(store: Store, secrets: SecretBox, emulator: RunningWorkspace,
               gateway: DatabricksGateway, job_ids: list[int]) -> Workspace:
     """The emulator added as workspace "sbx" (token checked), with the test init script in DBFS."""

@@ -27,17 +27,6 @@ Cli = Callable[..., tuple[int, str, str]]
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 
 
-@pytest.fixture
-def cli_workspace(trimtab: Cli, emulator: RunningWorkspace, gateway: DatabricksGateway,
-                  monkeypatch: pytest.MonkeyPatch) -> str:
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    monkeypatch.setenv("TT_DBX_TOKEN", emulator.token)
-    code, _, err = trimtab("workspace", "add", "sbx", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN",
-                           "--cloud", "aws")
-    assert code == 0, err
-    return "sbx"
-
-
 def test_a_region_the_catalog_does_not_price_is_refused_naming_close_ones(
         trimtab: Cli, store: Store, emulator: RunningWorkspace, cli_workspace: str) -> None:
     code, _, err = trimtab("workspace", "set", "sbx", "--region", "us-wst-2")

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from sandbox.workspace import RunningWorkspace
 from server.clock import FakeClock, SystemClock
 from server.collect import Collector
@@ -24,22 +22,10 @@ from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, WIRING
+from tests.integration.conftest import WIRING
 
 Cli = Callable[..., tuple[int, str, str]]
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
-
-
-@pytest.fixture
-def cli_workspace(trimtab: Cli, emulator: RunningWorkspace, gateway: DatabricksGateway,
-                  monkeypatch: pytest.MonkeyPatch) -> str:
-    """The emulator added as workspace "sbx" through the CLI (so under the server's own key)."""
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    monkeypatch.setenv("TT_DBX_TOKEN", emulator.token)
-    code, _, err = trimtab("workspace", "add", "sbx", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN",
-                           "--cloud", "aws")
-    assert code == 0, err
-    return "sbx"
 
 
 def _cli_import(trimtab: Cli, store: Store, job_id: int) -> Project:

@@ -10,52 +10,26 @@ PostgreSQL, and the sandbox workspace emulator over HTTP (the token is checked w
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace
-from server.cli.main import main
 from server.clock import SystemClock
-from server.config import ServerConfig
 from server.databricks import DatabricksGateway, GatewayConfig
-from server.serve import RunningServer, start_server
-from server.services import workspaces
+from server.serve import RunningServer
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, WIRING
+from tests.integration.conftest import NOOP_INIT
 
 Trimtab = Callable[..., tuple[int, str, str]]
 FUTURE_ONLY = "runs collected from now on are priced with this; the costs of runs already collected stay as they are"
 
 
 @pytest.fixture
-def server(any_store: Store, tmp_path: Path) -> Iterator[RunningServer]:
-    # collect=0: no background collector; nothing here needs runs.
-    config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server",
-                          secret_key=Fernet.generate_key().decode(), collect=0)
-    running = start_server(config, store=any_store)
-    try:
-        yield running
-    finally:
-        running.stop(grace=1)
-
-
-@pytest.fixture
-def trimtab(server: RunningServer, any_store: Store, emulator: RunningWorkspace, capsys: pytest.CaptureFixture[str],
-            monkeypatch: pytest.MonkeyPatch) -> Trimtab:
-    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
+def trimtab(trimtab: Trimtab, emulator: RunningWorkspace, monkeypatch: pytest.MonkeyPatch) -> Trimtab:
+    """tests/integration/conftest.py's CLI over its server, with the emulator's token in TT_DBX_TOKEN."""
     monkeypatch.setenv("TT_DBX_TOKEN", emulator.token)
-    _, token = any_store.tokens.create("cli", "admin")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(["--server", server.address, "--token", token, *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return trimtab
 
 
 def _add(emulator: RunningWorkspace, *extra: str) -> tuple[str, ...]:
