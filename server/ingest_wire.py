@@ -2,8 +2,7 @@
 
 `prepare_batch` checks what `server.translate.batch_from_proto` checks (it
 calls the same `check_batch`/`check_event`, so a bad batch gets the same error
-naming the same field, before anything is stored), plus counters and timestamps
-in range (`check_values`, not yet on the domain path), and returns the same
+naming the same field, before anything is stored), and returns the same
 `PreparedBatch` the store builds from domain objects — without building them:
 making a frozen dataclass per event, per stage distribution and per peak, only
 to take it apart into a row again, was about two thirds of the server's CPU
@@ -19,7 +18,6 @@ from typing import Any
 from protos.trimtab.v1 import common_pb2, ingest_pb2
 from server import translate
 from server.domain import TASK_METRIC_NAMES, UNKNOWN_EVENT_KIND, IngestBatch, outside_heap_bytes
-from server.errors import InvalidArgument
 from server.store import PreparedBatch
 from server.store.convert import TD_COLUMNS, ZERO_METRICS
 from server.store.repos.fastsql import json_text
@@ -29,49 +27,9 @@ from server.store.repos.ingest_rows import Materialized, PreparedEvent
 assert {f.name for f in common_pb2.TaskMetrics.DESCRIPTOR.fields} == set(TASK_METRIC_NAMES)
 
 
-# 3000-01-01T00:00:00Z in ms: a timestamp past it is a unit slip or garbage, never a Spark event's time.
-MAX_TIME_MS = 32_503_680_000_000
-# The timestamps of each event kind (durations such as total_gc_time_ms are not times). 0 is allowed
-# in every one of them: the agent sends 0 for a time Spark's log left out (`agent.parse._int`).
-# executor_removed.time_ms must be positive all the same (`translate.check_event`): a removal at 0
-# would read as the executor's addition (`server.domain.Executor`).
-_TIMESTAMPS: dict[str, tuple[str, ...]] = {
-    "application_start": ("start_time_ms",), "application_end": ("end_time_ms",),
-    "executor_added": ("time_ms",), "executor_removed": ("time_ms",),
-    "stage_completed": ("submission_time_ms", "completion_time_ms"),
-    "job_completed": ("submission_time_ms", "completion_time_ms"),
-    "sql_execution": ("start_time_ms", "end_time_ms"), "executor_gauges": ("time_ms",),
-}
-_COUNTERS = tuple(f.name for f in ingest_pb2.AgentCounters.DESCRIPTOR.fields if f.name != "spark_dropped_events")
-
-
-def check_values(msg: ingest_pb2.EventBatch) -> None:
-    """`InvalidArgument` naming the first counter below 0 or timestamp outside 0..`MAX_TIME_MS`.
-
-    Only `prepare_batch` (the path every SendBatch and backfill takes) checks these; the domain
-    path `translate.batch_from_proto` does not yet (translate.py belongs to the ingest owner)."""
-    if msg.HasField("counters"):
-        c = msg.counters
-        for name in _COUNTERS:
-            if getattr(c, name) < 0:
-                raise InvalidArgument(f"counters.{name}: must not be negative")
-        for key, value in c.spark_dropped_events.items():
-            if value < 0:
-                raise InvalidArgument(f"counters.spark_dropped_events[{key!r}]: must not be negative")
-
-
-def _check_times(kind: str, body: Any, index: int) -> None:
-    for name in _TIMESTAMPS.get(kind, ()):
-        value = getattr(body, name)
-        if not 0 <= value <= MAX_TIME_MS:
-            raise InvalidArgument(f"events[{index}].{kind}.{name}: {value} is not a time between 0 (unknown) "
-                                  "and the year 3000 in ms")
-
-
 def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
     """The rows of `msg`, or `InvalidArgument`/`ResourceExhausted` naming the first bad field."""
     translate.check_batch(msg, max_events)
-    check_values(msg)
     agent, counters = translate.agent_from_proto(msg)
     agent_id = agent.agent_id
     check = translate.check_event
@@ -79,8 +37,6 @@ def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
     ended: list[str] = []
     for i, ev in enumerate(msg.events):
         kind = check(ev, i)
-        if kind in _TIMESTAMPS:
-            _check_times(kind, getattr(ev, kind), i)
         app = ev.application_id
         body = getattr(ev, kind) if kind != UNKNOWN_EVENT_KIND else None
         events.append(((app, ev.key), kind, ev.SerializeToString(), _ROWS[kind](body, app, agent_id)))

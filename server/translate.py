@@ -47,6 +47,41 @@ REMOVAL_REASONS = {
 }
 _DIST_FIELDS = ("count", "min", "p25", "p50", "p75", "p90", "p95", "p99", "max", "sum")
 
+# 3000-01-01T00:00:00Z in ms: a timestamp past it is a unit slip or garbage, never a Spark event's time.
+MAX_TIME_MS = 32_503_680_000_000
+# The timestamps of each event kind (durations such as total_gc_time_ms are not times). 0 is allowed
+# in every one of them: the agent sends 0 for a time Spark's log left out (`agent.parse._int`).
+# executor_removed.time_ms must be positive all the same (`check_event`): a removal at 0
+# would read as the executor's addition (`server.domain.Executor`).
+_TIMESTAMPS: dict[str, tuple[str, ...]] = {
+    "application_start": ("start_time_ms",), "application_end": ("end_time_ms",),
+    "executor_added": ("time_ms",), "executor_removed": ("time_ms",),
+    "stage_completed": ("submission_time_ms", "completion_time_ms"),
+    "job_completed": ("submission_time_ms", "completion_time_ms"),
+    "sql_execution": ("start_time_ms", "end_time_ms"), "executor_gauges": ("time_ms",),
+}
+_COUNTERS = tuple(f.name for f in ingest_pb2.AgentCounters.DESCRIPTOR.fields if f.name != "spark_dropped_events")
+
+
+def _check_counters(msg: ingest_pb2.EventBatch) -> None:
+    """`InvalidArgument` naming the first counter below 0 (timestamps: `check_event`)."""
+    if msg.HasField("counters"):
+        c = msg.counters
+        for name in _COUNTERS:
+            if getattr(c, name) < 0:
+                raise InvalidArgument(f"counters.{name}: must not be negative")
+        for key, value in c.spark_dropped_events.items():
+            if value < 0:
+                raise InvalidArgument(f"counters.spark_dropped_events[{key!r}]: must not be negative")
+
+
+def _check_times(kind: str, body: object, index: int) -> None:
+    for name in _TIMESTAMPS.get(kind, ()):
+        value = getattr(body, name)
+        if not 0 <= value <= MAX_TIME_MS:
+            raise InvalidArgument(f"events[{index}].{kind}.{name}: {value} is not a time between 0 (unknown) "
+                                  "and the year 3000 in ms")
+
 
 def _check_id(value: str, field: str, limit: int = MAX_ID_LENGTH) -> None:
     if not value:
@@ -63,6 +98,7 @@ def check_batch(msg: ingest_pb2.EventBatch, max_events: int) -> None:
     _check_id(msg.agent.agent_id, "agent.agent_id")
     if len(msg.events) > max_events:
         raise ResourceExhausted(f"events: {len(msg.events)} events in one batch, at most {max_events}")
+    _check_counters(msg)
 
 
 def agent_from_proto(msg: ingest_pb2.EventBatch) -> tuple[AgentInfo, AgentCounters | None]:
@@ -134,8 +170,9 @@ def check_event(ev: ingest_pb2.Event, index: int) -> str:
         if own and own != app:
             raise InvalidArgument(f"events[{index}].application_start.application_id: {own!r} differs from "
                                   f"the event's {app!r}")
+    if kind in _TIMESTAMPS:
+        _check_times(kind, getattr(ev, kind), index)
     return kind
-
 
 
 def _event(ev: ingest_pb2.Event, index: int) -> IngestEvent:

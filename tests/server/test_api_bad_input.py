@@ -23,10 +23,10 @@ from server.clock import FakeClock
 from server.databricks import DatabricksGateway, DatabricksRejected, DatabricksRequestInvalid, GatewayConfig
 from server.databricks.gateway import PROBE_BUDGET_S
 from server.domain import Project, ProjectSettings, Workspace
-from server.ingest_wire import MAX_TIME_MS
 from server.services import workspaces
 from server.services.projects import MAX_LEARNING_BUDGET, MAX_SLA_SECONDS, MAX_WORKERS
 from server.services.secrets import SecretBox, mask
+from server.translate import MAX_TIME_MS
 from tests.server.conftest import Harness, StartHarness
 
 SPEC = {"node_type_id": "m5.xlarge", "num_workers": 4, "spark_version": "15.4.x-scala2.12"}

@@ -98,6 +98,13 @@ _BAD: list[tuple[Callable[[ingest_pb2.EventBatch], object], str]] = [
     (lambda b: b.events[9].driver_peaks.metrics.__setitem__("", 1), "events[9].driver_peaks.metrics key"),
     (lambda b: setattr(b.events[0].application_start, "application_id", "other"),
      "events[0].application_start.application_id"),
+    # Values in range: counters not negative, times between 0 (unknown) and the year 3000.
+    (lambda b: setattr(b.counters, "events_sent", -1), "counters.events_sent"),
+    (lambda b: b.counters.spark_dropped_events.__setitem__("appStatus", -2), "counters.spark_dropped_events['appStatus']"),
+    (lambda b: setattr(b.events[2].stage_completed, "completion_time_ms", -5),
+     "events[2].stage_completed.completion_time_ms"),
+    (lambda b: setattr(b.events[0].application_start, "start_time_ms", translate.MAX_TIME_MS + 1),
+     "events[0].application_start.start_time_ms"),
 ]
 
 
