@@ -2,9 +2,13 @@
 
 The exact definition is in docs/savings.md; in short:
 
+- *user-configured runs*: runs flagged ``user_edit`` (the cluster was edited outside
+  Trimtab) and the runs after one until Trimtab applies another recommendation (same
+  recommendation tag or none: still the user's configuration). They are neither the
+  cluster as found nor Trimtab's configuration: they enter nothing and are counted apart.
 - *baseline runs*: succeeded, costed runs made with the cluster as found
-  (no recommendation attributed); *Trimtab runs*: costed runs made with a
-  recommendation (learning trials included, whatever their outcome).
+  (no recommendation attributed, not user-configured); *Trimtab runs*: costed runs made
+  with a recommendation (learning trials included, whatever their outcome).
 - *basis*: ``per_input_gb`` when input size drives runtime (every succeeded costed
   run knows its input, the input varied by more than 10 %, and three or more baseline
   runs with distinct inputs show their runtime rising with it), else ``per_run``.
@@ -38,6 +42,7 @@ YEAR_MS = 365 * 24 * 3600 * 1000
 RECENT_RUNS = 3
 MIN_INPUT_SPREAD = 1.10  # max/min input size above which input is said to vary
 MIN_CORRELATION = 0.5  # runtime ~ input correlation among baseline runs to call input the driver
+USER_EDIT = "user_edit"  # the run anomaly the collector sets when the cluster was edited outside Trimtab
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class ProjectSavings:
     runs_per_year: float = 0.0
     cadence_basis: str = "observed"  # schedule | observed: where runs_per_year comes from
     cadence_note: str = ""  # why a job's schedule was not used, when it has one
+    user_edited_runs: int = 0  # runs on a configuration the user set outside Trimtab: in nothing above
 
     @property
     def saving_fraction(self) -> float | None:
@@ -133,16 +139,37 @@ def cadence(project: Project, runs: Sequence[Run]) -> Cadence:
     return Cadence(float(fires), "schedule")
 
 
+def user_configured(runs: Sequence[Run]) -> list[Run]:
+    """Runs on a configuration the user set outside Trimtab: each run flagged ``user_edit`` and the
+    runs after it until Trimtab applies another recommendation. After the first run the collector
+    rebases on the edit, so later runs are no longer flagged; they carry the same recommendation
+    tag as the edited run (the user kept it) or none (the user dropped it)."""
+    out: list[Run] = []
+    editing = False
+    edited_rec: int | None = None
+    for r in runs:
+        if USER_EDIT in r.anomalies:
+            editing, edited_rec = True, r.recommendation_id
+        elif editing and r.recommendation_id not in (None, edited_rec):
+            editing = False  # Trimtab wrote a recommendation of its own again
+        if editing:
+            out.append(r)
+    return out
+
+
 def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | None:
     """None until there is both a baseline run and a Trimtab run."""
     costed = [r for r in runs if r.cost is not None]
-    baseline = [r for r in costed if r.recommendation_id is None and r.outcome == "succeeded"]
-    trimtab = [r for r in costed if r.recommendation_id is not None]
+    by_user = user_configured(runs)
+    user_ids = {id(r) for r in by_user}
+    clean = [r for r in costed if id(r) not in user_ids]
+    baseline = [r for r in clean if r.recommendation_id is None and r.outcome == "succeeded"]
+    trimtab = [r for r in clean if r.recommendation_id is not None]
     recent = [r for r in trimtab if r.outcome == "succeeded"][-RECENT_RUNS:]
     if not baseline or not recent:
         return None
     # Failed runs read part of their input at best: only succeeded runs say how input drives runtime.
-    per_gb = input_drives_runtime([r for r in costed if r.outcome == "succeeded"], baseline)
+    per_gb = input_drives_runtime([r for r in clean if r.outcome == "succeeded"], baseline)
 
     def cost(r: Run) -> float:
         assert r.cost is not None
@@ -167,7 +194,7 @@ def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | N
         baseline_runs=len(baseline), trimtab_runs=len(trimtab),
         baseline_cost_per_gb=baseline_unit if per_gb else None,
         current_cost_per_gb=current_unit if per_gb else None, runs_per_year=per_year.runs_per_year,
-        cadence_basis=per_year.basis, cadence_note=per_year.note,
+        cadence_basis=per_year.basis, cadence_note=per_year.note, user_edited_runs=len(by_user),
     )
 
 

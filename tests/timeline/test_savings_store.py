@@ -1,0 +1,107 @@
+"""Savings read from a real store (SQLite and PostgreSQL): which runs are the cost now, which cost of a
+run is compared, and runs on a cluster the user edited outside Trimtab (docs/savings.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from server.domain import ClusterConfig, CostBreakdown, Project, ProjectSettings, Recommendation, Run
+from server.services.savings import ProjectSavings, get_savings
+from server.store import Store
+from tests.timeline.runs import HOUR_MS, START_MS
+
+DAY_MS = 24 * HOUR_MS
+
+
+def _estimate(total: float) -> CostBreakdown:
+    """A catalog estimate as the costing stores it: DBUs, compute and storage adding up to `total`."""
+    return CostBreakdown(dbu_cost=total * 0.4, compute_cost=total * 0.5, storage_cost=total * 0.1, total=total,
+                         dbus=total * 2)
+
+
+class Job:
+    """One project in the store, and its runs added one a day."""
+
+    def __init__(self, store: Store, sla_seconds: float | None = 1000.0) -> None:
+        self.store = store
+        self.project = store.projects.add(Project(
+            workspace="ws", job_id=7, cluster_key="main", settings=ProjectSettings(sla_seconds=sla_seconds)))
+        self.pid = int(self.project.id or 0)
+        self.day = 0
+
+    def recommendation(self) -> int:
+        rec = self.store.recommendations.add(Recommendation(
+            project_id=self.pid, config=ClusterConfig(node_type_id="m5.xlarge", num_workers=2)))
+        return int(rec.id or 0)
+
+    def applied(self, rec_id: int | None) -> None:
+        """Record an apply of `rec_id` as `server.apply` does (None: a revert to the cluster as found)."""
+        project = self.store.projects.get(self.pid)
+        self.store.projects.update(dataclasses.replace(
+            project, pending_apply={"recommendation_id": rec_id, "confirmed": True}))
+
+    def run(self, cost: CostBreakdown, *, rec: int | None = None, runtime_s: float = 900.0,
+            outcome: str = "succeeded", anomalies: tuple[str, ...] = ()) -> None:
+        self.day += 1
+        start = START_MS + self.day * DAY_MS
+        self.store.runs.add(Run(project_id=self.pid, databricks_run_id=1000 + self.day, start_ms=start,
+                                end_ms=start + int(runtime_s * 1000), runtime_s=runtime_s, outcome=outcome,
+                                cost=cost, anomalies=anomalies, recommendation_id=rec))
+
+    def savings(self) -> ProjectSavings:
+        report = get_savings(self.store, str(self.pid))
+        assert len(report.projects) == 1
+        return report.projects[0]
+
+
+def test_a_user_edit_that_keeps_the_tag_is_not_credited_to_trimtab(any_store: Store) -> None:
+    job = Job(any_store)
+    job.run(_estimate(1.00))
+    rec = job.recommendation()
+    job.applied(rec)
+    job.run(_estimate(0.60), rec=rec)
+    # The user shrinks the cluster and keeps Trimtab's tag: flagged once, then rebased (unflagged).
+    job.run(_estimate(0.20), rec=rec, anomalies=("user_edit",))
+    job.run(_estimate(0.20), rec=rec)
+    s = job.savings()
+    assert s.current_cost_per_run == pytest.approx(0.60)
+    assert s.saved_to_date == pytest.approx(0.40)
+    assert (s.trimtab_runs, s.baseline_runs) == (1, 1)
+    assert s.user_edited_runs == 2
+    # Trimtab applies a recommendation of its own again: its runs count again.
+    again = job.recommendation()
+    job.applied(again)
+    job.run(_estimate(0.50), rec=again)
+    s = job.savings()
+    assert (s.user_edited_runs, s.trimtab_runs) == (2, 2)
+    assert s.saved_to_date == pytest.approx(0.40 + 0.50)
+
+
+def test_a_user_edit_that_drops_the_tag_does_not_join_the_baseline(any_store: Store) -> None:
+    job = Job(any_store)
+    job.run(_estimate(1.00))
+    job.run(_estimate(1.00))
+    rec = job.recommendation()
+    job.applied(rec)
+    job.run(_estimate(0.60), rec=rec)
+    # The user replaces the cluster, tag and all: its runs are attributed to no recommendation.
+    job.run(_estimate(2.00), anomalies=("user_edit",))
+    job.run(_estimate(2.00))
+    s = job.savings()
+    assert s.baseline_runs == 2 and s.baseline_cost_per_run == pytest.approx(1.00)
+    assert s.user_edited_runs == 2
+    assert s.saving_fraction == pytest.approx(0.40)
+
+
+def test_a_user_edit_before_any_recommendation_leaves_the_baseline_as_found(any_store: Store) -> None:
+    job = Job(any_store)
+    job.run(_estimate(1.00))
+    job.run(_estimate(3.00), anomalies=("user_edit",))  # the user doubled the cluster before Trimtab acted
+    rec = job.recommendation()
+    job.applied(rec)
+    job.run(_estimate(0.60), rec=rec)
+    s = job.savings()
+    assert (s.baseline_runs, s.user_edited_runs) == (1, 1)
+    assert s.baseline_cost_per_run == pytest.approx(1.00)
