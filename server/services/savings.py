@@ -9,6 +9,9 @@ The exact definition is in docs/savings.md; in short:
 - *baseline runs*: succeeded, costed runs made with the cluster as found
   (no recommendation attributed, not user-configured); *Trimtab runs*: costed runs made
   with a recommendation (learning trials included, whatever their outcome).
+- *cost basis*: ``billed`` when every baseline and Trimtab run is billed, else
+  ``estimate``: the catalog estimate on both sides (a billed run keeps its estimate beside
+  the bill), since a bill holds charges and discounts the estimate does not.
 - *basis*: ``per_input_gb`` when input size drives runtime (every succeeded costed
   run knows its input, the input varied by more than 10 %, and three or more baseline
   runs with distinct inputs show their runtime rising with it), else ``per_run``.
@@ -34,7 +37,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from server.domain import Project, Run
+from server.domain import CostBreakdown, Project, Run
 from server.schedule import CronError, UnsupportedCron, fires_per_year
 from server.store import Store
 
@@ -62,6 +65,8 @@ class ProjectSavings:
     runs_per_year: float = 0.0
     cadence_basis: str = "observed"  # schedule | observed: where runs_per_year comes from
     cadence_note: str = ""  # why a job's schedule was not used, when it has one
+    cost_basis: str = "estimate"  # billed | estimate: which cost of each run is compared
+    billed_runs: int = 0  # baseline and Trimtab runs that have a bill
     user_edited_runs: int = 0  # runs on a configuration the user set outside Trimtab: in nothing above
 
     @property
@@ -157,6 +162,13 @@ def user_configured(runs: Sequence[Run]) -> list[Run]:
     return out
 
 
+def estimate_total(cost: CostBreakdown) -> float:
+    """The catalog estimate of a run: a billed run keeps it beside the bill (DBUs + compute + storage)."""
+    if cost.source != "billed":
+        return cost.total
+    return cost.dbu_cost + cost.compute_cost + cost.storage_cost
+
+
 def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | None:
     """None until there is both a baseline run and a Trimtab run."""
     costed = [r for r in runs if r.cost is not None]
@@ -170,10 +182,15 @@ def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | N
         return None
     # Failed runs read part of their input at best: only succeeded runs say how input drives runtime.
     per_gb = input_drives_runtime([r for r in clean if r.outcome == "succeeded"], baseline)
+    compared = baseline + trimtab
+    billed_runs = sum(1 for r in compared if r.cost is not None and r.cost.source == "billed")
+    # A bill holds other charges and contract discounts the catalog estimate does not: one basis
+    # for every run, the bill only when every run has one.
+    cost_basis = "billed" if billed_runs == len(compared) else "estimate"
 
     def cost(r: Run) -> float:
         assert r.cost is not None
-        return r.cost.total
+        return r.cost.total if cost_basis == "billed" else estimate_total(r.cost)
 
     def scale(r: Run) -> float:
         return (r.input_bytes or 0) / 1e9 if per_gb else 1.0
@@ -194,7 +211,8 @@ def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | N
         baseline_runs=len(baseline), trimtab_runs=len(trimtab),
         baseline_cost_per_gb=baseline_unit if per_gb else None,
         current_cost_per_gb=current_unit if per_gb else None, runs_per_year=per_year.runs_per_year,
-        cadence_basis=per_year.basis, cadence_note=per_year.note, user_edited_runs=len(by_user),
+        cadence_basis=per_year.basis, cadence_note=per_year.note,
+        cost_basis=cost_basis, billed_runs=billed_runs, user_edited_runs=len(by_user),
     )
 
 

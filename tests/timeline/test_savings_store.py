@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from server.costing.reconcile import BilledAmounts, with_bill
 from server.domain import ClusterConfig, CostBreakdown, Project, ProjectSettings, Recommendation, Run
 from server.services.savings import ProjectSavings, get_savings
 from server.store import Store
@@ -19,6 +20,11 @@ def _estimate(total: float) -> CostBreakdown:
     """A catalog estimate as the costing stores it: DBUs, compute and storage adding up to `total`."""
     return CostBreakdown(dbu_cost=total * 0.4, compute_cost=total * 0.5, storage_cost=total * 0.1, total=total,
                          dbus=total * 2)
+
+
+def _billed(estimate: float, cloud_bill: float) -> CostBreakdown:
+    """An estimate with the cloud bill set beside it, as bill reconciliation stores it."""
+    return with_bill(_estimate(estimate), BilledAmounts(compute=cloud_bill, storage=0.0, other=0.0, currency="USD"))
 
 
 class Job:
@@ -54,6 +60,33 @@ class Job:
         report = get_savings(self.store, str(self.pid))
         assert len(report.projects) == 1
         return report.projects[0]
+
+
+def test_a_billed_baseline_is_compared_on_its_estimate_when_trimtab_runs_are_not_billed(any_store: Store) -> None:
+    # The baseline's bill (1.30: DBUs 0.40 + cloud 0.90 with other charges) against an estimate of
+    # 1.00; the Trimtab run has no bill yet (estimate 0.60). Bill against estimate would say 54 %.
+    job = Job(any_store)
+    job.run(_billed(1.00, cloud_bill=0.90))
+    rec = job.recommendation()
+    job.applied(rec)
+    job.run(_estimate(0.60), rec=rec)
+    s = job.savings()
+    assert s.baseline_cost_per_run == pytest.approx(1.00)
+    assert s.saving_fraction == pytest.approx(0.40)
+    assert s.saved_to_date == pytest.approx(0.40)
+    assert (s.cost_basis, s.billed_runs) == ("estimate", 1)
+
+
+def test_when_every_run_is_billed_the_bills_are_compared(any_store: Store) -> None:
+    job = Job(any_store)
+    job.run(_billed(1.00, cloud_bill=0.90))
+    rec = job.recommendation()
+    job.applied(rec)
+    job.run(_billed(0.60, cloud_bill=0.30), rec=rec)
+    s = job.savings()
+    assert (s.cost_basis, s.billed_runs) == ("billed", 2)
+    assert s.baseline_cost_per_run == pytest.approx(0.40 + 0.90)
+    assert s.current_cost_per_run == pytest.approx(0.24 + 0.30)
 
 
 def test_a_user_edit_that_keeps_the_tag_is_not_credited_to_trimtab(any_store: Store) -> None:
