@@ -20,8 +20,11 @@ The exact definition is in docs/savings.md; in short:
 - *saved to date*: sum over Trimtab runs of (baseline unit cost x the run's
   scale - the run's cost); the scale is 1 per run, or its input GB. A failed
   Trimtab run therefore counts as its whole cost lost.
+- *current unit cost*: over the succeeded runs of the recommendation applied now that
+  met the SLA (``current_source = "applied"``); until there is one, over the last three
+  succeeded Trimtab runs, learning trials included (``"recent"``), and said so.
 - *projected annual*: (baseline unit - current unit) x recent scale x runs a
-  year, current being the last three succeeded Trimtab runs. Runs a year come
+  year. Runs a year come
   from the job's own schedule when it has an unpaused Quartz schedule Trimtab can
   count (``cadence_basis = "schedule"``: its fire times in the 365 days from the
   latest run), else from the observed cadence (``"observed"``: one year / the
@@ -65,6 +68,11 @@ class ProjectSavings:
     runs_per_year: float = 0.0
     cadence_basis: str = "observed"  # schedule | observed: where runs_per_year comes from
     cadence_note: str = ""  # why a job's schedule was not used, when it has one
+    # Where current_cost_per_run comes from: "applied" (the recommendation applied now, its runs
+    # that met the SLA) or "recent" (none of those yet: the last three succeeded Trimtab runs).
+    current_source: str = "recent"
+    current_recommendation_id: int | None = None  # the recommendation applied now, when known
+    current_runs: int = 0  # runs behind current_cost_per_run
     cost_basis: str = "estimate"  # billed | estimate: which cost of each run is compared
     billed_runs: int = 0  # baseline and Trimtab runs that have a bill
     user_edited_runs: int = 0  # runs on a configuration the user set outside Trimtab: in nothing above
@@ -169,6 +177,21 @@ def estimate_total(cost: CostBreakdown) -> float:
     return cost.dbu_cost + cost.compute_cost + cost.storage_cost
 
 
+def applied_recommendation(project: Project, trimtab: Sequence[Run]) -> int | None:
+    """The recommendation on the cluster now: the project's last apply or revert says it (None after
+    a revert to the cluster as found); without one (never recorded, or dropped for a user's edit),
+    the recommendation of the latest Trimtab run."""
+    if project.pending_apply:
+        rec = project.pending_apply.get("recommendation_id")
+        return int(rec) if rec is not None else None
+    return trimtab[-1].recommendation_id if trimtab else None
+
+
+def met_sla(project: Project, r: Run) -> bool:
+    sla = project.settings.sla_seconds
+    return r.outcome == "succeeded" and (sla is None or r.runtime_s <= sla)
+
+
 def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | None:
     """None until there is both a baseline run and a Trimtab run."""
     costed = [r for r in runs if r.cost is not None]
@@ -180,6 +203,13 @@ def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | N
     recent = [r for r in trimtab if r.outcome == "succeeded"][-RECENT_RUNS:]
     if not baseline or not recent:
         return None
+    applied_id = applied_recommendation(project, trimtab)
+    # The configuration applied now, where it did what was asked: learning trials and runs that
+    # missed the SLA say what Trimtab tried, not what the job costs from now on.
+    current = [r for r in trimtab if r.recommendation_id == applied_id and met_sla(project, r)]
+    source = "applied" if current else "recent"
+    if not current:
+        current = recent
     # Failed runs read part of their input at best: only succeeded runs say how input drives runtime.
     per_gb = input_drives_runtime([r for r in clean if r.outcome == "succeeded"], baseline)
     compared = baseline + trimtab
@@ -197,10 +227,10 @@ def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | N
 
     # Ratio of sums (not mean of ratios) so a tiny run cannot dominate the unit cost.
     baseline_unit = sum(cost(r) for r in baseline) / sum(scale(r) for r in baseline)
-    current_unit = sum(cost(r) for r in recent) / sum(scale(r) for r in recent)
+    current_unit = sum(cost(r) for r in current) / sum(scale(r) for r in current)
     # A failed run delivered nothing the baseline would have had to pay for: all of it is lost.
     saved = sum((baseline_unit * scale(r) if r.outcome == "succeeded" else 0.0) - cost(r) for r in trimtab)
-    typical = statistics.fmean(scale(r) for r in recent)
+    typical = statistics.fmean(scale(r) for r in recent)  # today's input
     per_year = cadence(project, runs)
     assert project.id is not None
     return ProjectSavings(
@@ -212,7 +242,9 @@ def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | N
         baseline_cost_per_gb=baseline_unit if per_gb else None,
         current_cost_per_gb=current_unit if per_gb else None, runs_per_year=per_year.runs_per_year,
         cadence_basis=per_year.basis, cadence_note=per_year.note,
-        cost_basis=cost_basis, billed_runs=billed_runs, user_edited_runs=len(by_user),
+        current_source=source, current_recommendation_id=applied_id if source == "applied" else None,
+        current_runs=len(current), cost_basis=cost_basis, billed_runs=billed_runs,
+        user_edited_runs=len(by_user),
     )
 
 

@@ -62,6 +62,52 @@ class Job:
         return report.projects[0]
 
 
+def test_now_is_the_applied_recommendation_within_the_sla_not_the_last_trials(any_store: Store) -> None:
+    # The reviewer's example: B = 1.00; two trials that missed the 1000 s SLA cost 0.30 and 0.35;
+    # the recommendation applied now costs 0.60. The last three runs would say 0.417 (58 %).
+    job = Job(any_store)
+    job.run(_estimate(1.00), runtime_s=800)
+    trial_1, trial_2, final = job.recommendation(), job.recommendation(), job.recommendation()
+    job.run(_estimate(0.30), rec=trial_1, runtime_s=1500)
+    job.run(_estimate(0.35), rec=trial_2, runtime_s=1400)
+    job.applied(final)
+    job.run(_estimate(0.60), rec=final, runtime_s=900)
+    s = job.savings()
+    assert s.baseline_cost_per_run == pytest.approx(1.00)
+    assert s.current_cost_per_run == pytest.approx(0.60)
+    assert s.saving_fraction == pytest.approx(0.40)
+    assert s.projected_annual == pytest.approx(0.40 * 365)
+    assert (s.current_source, s.current_recommendation_id, s.current_runs) == ("applied", final, 1)
+    # Learning is not free, nor is it a loss here: the trials stay in saved to date.
+    assert s.saved_to_date == pytest.approx((1 - 0.30) + (1 - 0.35) + (1 - 0.60))
+    assert s.trimtab_runs == 3
+
+
+def test_runs_of_the_applied_recommendation_that_missed_the_sla_are_not_the_cost_now(any_store: Store) -> None:
+    job = Job(any_store)
+    job.run(_estimate(1.00))
+    rec = job.recommendation()
+    job.applied(rec)
+    job.run(_estimate(0.50), rec=rec, runtime_s=900)
+    job.run(_estimate(0.20), rec=rec, runtime_s=1200)  # over the SLA: cheap because it was late
+    job.run(_estimate(0.10), rec=rec, runtime_s=100, outcome="failed")
+    s = job.savings()
+    assert s.current_cost_per_run == pytest.approx(0.50)
+    assert (s.current_source, s.current_runs) == ("applied", 1)
+
+
+def test_until_the_applied_recommendation_has_a_run_within_the_sla_the_fallback_is_said(any_store: Store) -> None:
+    job = Job(any_store)
+    job.run(_estimate(1.00))
+    trial, applied = job.recommendation(), job.recommendation()
+    job.run(_estimate(0.30), rec=trial, runtime_s=1500)
+    job.run(_estimate(0.60), rec=trial, runtime_s=900)
+    job.applied(applied)  # no run yet
+    s = job.savings()
+    assert (s.current_source, s.current_recommendation_id, s.current_runs) == ("recent", None, 2)
+    assert s.current_cost_per_run == pytest.approx(0.45)  # what was shown before, now labelled
+
+
 def test_a_billed_baseline_is_compared_on_its_estimate_when_trimtab_runs_are_not_billed(any_store: Store) -> None:
     # The baseline's bill (1.30: DBUs 0.40 + cloud 0.90 with other charges) against an estimate of
     # 1.00; the Trimtab run has no bill yet (estimate 0.60). Bill against estimate would say 54 %.
@@ -110,6 +156,8 @@ def test_a_user_edit_that_keeps_the_tag_is_not_credited_to_trimtab(any_store: St
     s = job.savings()
     assert (s.user_edited_runs, s.trimtab_runs) == (2, 2)
     assert s.saved_to_date == pytest.approx(0.40 + 0.50)
+    assert s.current_cost_per_run == pytest.approx(0.50)  # the applied recommendation, not 0.60 too
+    assert s.current_recommendation_id == again
 
 
 def test_a_user_edit_that_drops_the_tag_does_not_join_the_baseline(any_store: Store) -> None:

@@ -51,9 +51,9 @@ def test_savings_table_and_json(served: tuple[RunningServer, str, Store],
     code, text = cli(capsys, running, token, "savings")
     assert code == 0, text
     row = next(line for line in text.splitlines() if "ws/42/main" in line)
-    # Baseline: mean of 10.0 and 10.4; now: the last three succeeded Trimtab runs 8.0, 5.5, 5.6
-    # (runs 8 and 9 are on the user's edit of the cluster, which kept Trimtab's tag).
-    assert "$10.20" in row and "$6.37" in row
+    # Baseline: mean of 10.0 and 10.4. Now: recommendation 3, the one on the cluster (runs 8 and 9 are
+    # on the user's edit), its runs within the 2000 s SLA: 5.5 and 5.6 (not the last three, 8.0, 5.5, 5.6).
+    assert "$10.20" in row and "$5.55" in row
     # The fixture's job has no schedule: runs a year come from the gaps between its runs.
     assert "(observed)" in row
     assert "runs/year: from each job's unpaused schedule, else the observed gaps" in text
@@ -61,9 +61,10 @@ def test_savings_table_and_json(served: tuple[RunningServer, str, Store],
     data = json.loads(text)
     # Runs 8 and 9 (the user's configuration) are not Trimtab's to credit.
     saved = (10.2 - 6.0) + (10.2 - 8.0) + (10.2 - 5.5) + (10.2 - 5.6) - 1.0
-    assert data["projects"][0]["saved_to_date"] == pytest.approx(saved)
+    p = data["projects"][0]
+    assert p["saved_to_date"] == pytest.approx(saved)
     assert data["total_saved_to_date"] == pytest.approx(saved)
-    assert data["projects"][0]["cadence_basis"] == "observed" and data["projects"][0]["runs_per_year"] > 0
+    assert p["cadence_basis"] == "observed" and p["runs_per_year"] > 0
 
 
 def test_unknown_project_is_one_clear_line(served: tuple[RunningServer, str, Store],
