@@ -17,7 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server.costing.run_cost import ClusterUsage, NodeUsage
+from server.costing.run_cost import (
+    ClusterUsage,
+    NodeUsage,
+    cloud_attributes,
+    ebs_volume_type,
+    first_on_demand_of,
+    sku_of,
+)
 
 START_TYPES = frozenset({"CREATING", "STARTING"})
 END_TYPES = frozenset({"TERMINATING", "TERMINATED"})
@@ -26,7 +33,6 @@ RESIZE_TYPES = frozenset({"RUNNING", "UPSIZE_COMPLETED", "RESIZING", "AUTOSCALIN
 # cluster gives up on is DRIVER_UNAVAILABLE.
 DRIVER_GONE_TYPES = frozenset({"DRIVER_UNAVAILABLE"})
 SPOT_AVAILABILITY = frozenset({"SPOT", "SPOT_WITH_FALLBACK", "SPOT_AZURE", "SPOT_WITH_FALLBACK_AZURE"})
-EBS_TYPES = {"GENERAL_PURPOSE_SSD": "gp3", "THROUGHPUT_OPTIMIZED_HDD": "st1"}
 
 
 @dataclass(frozen=True)
@@ -42,10 +48,11 @@ class ClusterTimeline:
 
 def _availability(spec: Mapping[str, Any]) -> tuple[bool, int, bool]:
     """(workers may be spot, first_on_demand, falls back to on-demand) from the cloud attributes."""
-    attrs = spec.get("aws_attributes") or spec.get("azure_attributes") or {}
+    attrs = cloud_attributes(spec)
     availability = str(attrs.get("availability") or "").upper()
     spot = availability in SPOT_AVAILABILITY
-    return spot, int(attrs.get("first_on_demand") or (1 if spot else 0)), "FALLBACK" in availability
+    # Unset is Databricks' default (1, the driver on-demand); an explicit 0 makes the driver spot too.
+    return spot, first_on_demand_of(attrs), "FALLBACK" in availability
 
 
 def ebs_volumes(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -53,7 +60,9 @@ def ebs_volumes(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     count = int(attrs.get("ebs_volume_count") or 0)
     if not count or not attrs.get("ebs_volume_type"):
         return []
-    volume: dict[str, Any] = {"type": EBS_TYPES.get(str(attrs["ebs_volume_type"]), str(attrs["ebs_volume_type"])),
+    volume: dict[str, Any] = {"type": ebs_volume_type(str(attrs["ebs_volume_type"]),
+                                                      iops=attrs.get("ebs_volume_iops"),
+                                                      throughput=attrs.get("ebs_volume_throughput")),
                               "size_gb": int(attrs.get("ebs_volume_size") or 0), "count": count}
     if attrs.get("ebs_volume_iops"):
         volume["iops"] = int(attrs["ebs_volume_iops"])
@@ -160,6 +169,5 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
 
 def cluster_usage(timeline: ClusterTimeline, spec: Mapping[str, Any], *, cloud: str, region: str, plan: str,
                   input_bytes: int | None) -> ClusterUsage:
-    sku = "jobs_photon" if str(spec.get("runtime_engine") or "").upper() == "PHOTON" else "jobs"
-    return ClusterUsage(cloud=cloud, region=region, plan=plan, sku=sku, nodes=list(timeline.nodes),
+    return ClusterUsage(cloud=cloud, region=region, plan=plan, sku=sku_of(spec), nodes=list(timeline.nodes),
                         input_bytes=input_bytes)

@@ -19,6 +19,7 @@ Cost per GB of input uses 10^9 bytes per GB.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +29,62 @@ from server.costing.errors import TrimtabCostError
 MS_PER_HOUR = 3_600_000
 BYTES_PER_GB = 1_000_000_000
 SKUS = ("jobs", "jobs_photon", "all_purpose")
+# Databricks' default ``first_on_demand`` when a cluster's cloud attributes leave it unset: the
+# driver on-demand (Clusters API, ``aws_attributes.first_on_demand``).
+DEFAULT_FIRST_ON_DEMAND = 1
+
+
+def is_photon(spec: Mapping[str, Any]) -> bool:
+    """Whether a cluster with ``spec`` runs Photon (and is billed under its SKU).
+
+    Clusters API, ``runtime_engine``: "If left unspecified, the runtime engine defaults to standard
+    unless the spark_version contains -photon-, in which case Photon will be used." A set engine
+    decides (the API refuses ``-photon-`` versions beside one).
+    """
+    engine = str(spec.get("runtime_engine") or "").upper()
+    if engine:
+        return engine == "PHOTON"
+    return "-photon-" in str(spec.get("spark_version") or "").lower()
+
+
+def sku_of(spec: Mapping[str, Any]) -> str:
+    """The jobs SKU a job cluster with ``spec`` is billed under: Photon clusters have their own."""
+    return "jobs_photon" if is_photon(spec) else "jobs"
+
+
+def cloud_attributes(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    return spec.get("aws_attributes") or spec.get("azure_attributes") or {}
+
+
+def first_on_demand_of(attrs: Mapping[str, Any]) -> int:
+    """How many nodes (the driver first) are on-demand under these cloud attributes.
+
+    Unset is Databricks' default (1: the driver on-demand); an explicit 0 means the availability
+    applies to the whole cluster, driver included, so the two must not be read alike.
+    """
+    value = attrs.get("first_on_demand")
+    if value is None or value == "":
+        return DEFAULT_FIRST_ON_DEMAND
+    count = int(value)
+    if count < 0:
+        raise TrimtabCostError(f"first_on_demand {value!r} is negative")
+    return count
+
+
+def ebs_volume_type(databricks_type: str, *, iops: int | None = None, throughput: int | None = None) -> str:
+    """The EBS volume type behind a Databricks ``ebs_volume_type``: the one rule run collection
+    and planning share.
+
+    The Clusters API documents ``GENERAL_PURPOSE_SSD`` as "Provision extra storage using AWS gp2
+    EBS volumes", and ``ebs_volume_iops``/``ebs_volume_throughput`` as "If using gp3 volumes, what
+    IOPS/throughput to use": so gp2, unless IOPS or throughput are given, which only gp3 takes.
+    ``THROUGHPUT_OPTIMIZED_HDD`` is st1. Any other value is passed on (the catalog refuses it by name).
+    """
+    if databricks_type == "GENERAL_PURPOSE_SSD":
+        return "gp3" if (iops or throughput) else "gp2"
+    if databricks_type == "THROUGHPUT_OPTIMIZED_HDD":
+        return "st1"
+    return databricks_type
 
 
 @dataclass(frozen=True)
@@ -176,25 +233,34 @@ class ShapeLike(Protocol):
     ebs_volume_size_gb: int
 
 
-def shape_volumes(shape: ShapeLike, general_purpose_ssd: str = "gp3") -> list[dict[str, Any]]:
-    """The EBS volumes each node of ``shape`` gets (none when the shape asks for none).
-
-    Databricks' ``GENERAL_PURPOSE_SSD`` is gp3 in workspaces created since gp3
-    became the default (what the sandbox simulates) and gp2 in older ones;
-    ``general_purpose_ssd`` says which. Giving IOPS or throughput always means gp3.
-    """
+def shape_volumes(shape: ShapeLike) -> list[dict[str, Any]]:
+    """The EBS volumes each node of ``shape`` gets (none when the shape asks for none), typed by
+    `ebs_volume_type`, as run collection types a run's volumes."""
     vtype = getattr(shape, "ebs_volume_type", "") or ""
     count = int(getattr(shape, "ebs_volume_count", 0) or 0)
     size = int(getattr(shape, "ebs_volume_size_gb", 0) or 0)
     if not vtype or count <= 0 or size <= 0:
         return []
-    names = {"GENERAL_PURPOSE_SSD": general_purpose_ssd, "THROUGHPUT_OPTIMIZED_HDD": "st1"}
-    volume: dict[str, Any] = {"type": names.get(vtype, vtype), "size_gb": size, "count": count}
     iops = getattr(shape, "ebs_volume_iops", None)
     throughput = getattr(shape, "ebs_volume_throughput", None)
-    if volume["type"] in ("gp2", "gp3") and (iops or throughput):
-        volume.update(type="gp3", iops=iops or 3000, throughput=throughput or 125)
+    volume: dict[str, Any] = {"type": ebs_volume_type(vtype, iops=iops, throughput=throughput),
+                              "size_gb": size, "count": count}
+    if volume["type"] == "gp3" and (iops or throughput):
+        volume.update(iops=iops or 3000, throughput=throughput or 125)
     return [volume]
+
+
+def shape_first_on_demand(shape: ShapeLike) -> int:
+    """``first_on_demand`` of a shape: its named field, which reads 0 both when the spec left it
+    unset and when it set 0 (``server.spec.config_from_spec``); the shape's own ``spec``, when it
+    has one, tells the two apart. Without a spec a 0 is taken as unset (Databricks' default)."""
+    if shape.first_on_demand:
+        return int(shape.first_on_demand)
+    spec = getattr(shape, "spec", None) or {}
+    attrs = cloud_attributes(spec)
+    if "first_on_demand" in attrs:
+        return first_on_demand_of(attrs)
+    return DEFAULT_FIRST_ON_DEMAND
 
 
 def hourly_cost(
@@ -205,15 +271,14 @@ def hourly_cost(
     sku: str,
     catalog: PriceCatalog,
     workers: float | None = None,
-    general_purpose_ssd: str = "gp3",
 ) -> float:
     """All-in price of one hour of ``shape`` (DBUs + instances + volumes), driver included.
 
     ``workers`` overrides the worker count (an autoscaling cluster's expected
     size); by default fixed clusters use ``num_workers`` and autoscaling ones
     the midpoint of their range. Spot follows Databricks: with a SPOT
-    availability the first ``first_on_demand`` nodes (the driver first, so the
-    driver is always on-demand) are on-demand and the rest spot. Priced through ``cost_run`` so the models and
+    availability the first ``first_on_demand`` nodes (the driver first) are
+    on-demand and the rest spot; with ``first_on_demand`` 0 the driver is spot too. Priced through ``cost_run`` so the models and
     the stored run costs can never disagree.
     """
     if workers is None:
@@ -222,13 +287,11 @@ def hourly_cost(
         else:
             workers = shape.num_workers
     spot = shape.availability.upper().startswith("SPOT")
-    # An unset first_on_demand reads as 0 in ClusterConfig; Databricks' default is 1 (on-demand
-    # driver), and run collection prices past runs the same way, so 0 counts as 1 here too.
-    first_on_demand = shape.first_on_demand or 1
+    first_on_demand = shape_first_on_demand(shape)
     on_demand_workers = max(0, (first_on_demand if spot else 10**9) - 1)
-    volumes = shape_volumes(shape, general_purpose_ssd)
+    volumes = shape_volumes(shape)
     driver_type = shape.driver_node_type_id or shape.node_type_id
-    nodes = [NodeUsage(driver_type, True, False, 0, MS_PER_HOUR, volumes)]
+    nodes = [NodeUsage(driver_type, True, spot and first_on_demand < 1, 0, MS_PER_HOUR, volumes)]
     whole = int(workers)
     for i in range(whole):
         nodes.append(NodeUsage(shape.node_type_id, False, spot and i >= on_demand_workers, 0, MS_PER_HOUR, volumes))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from models.space import Candidate
 from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.errors import TrimtabCostError
-from server.costing.run_cost import hourly_cost
+from server.costing.run_cost import hourly_cost, sku_of
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
 from server.plan.policy import ClusterPolicy, DbuRate
@@ -100,11 +100,6 @@ def config_id_of(config: ClusterConfig) -> str:
     else:
         size = str(config.num_workers)
     return f"{config.node_type_id}x{size}" + ("-spot" if spot else "")
-
-
-def sku_of(spec: dict) -> str:
-    """Databricks bills Photon job clusters under their own SKU."""
-    return "jobs_photon" if str(spec.get("runtime_engine", "")).upper() == "PHOTON" else "jobs"
 
 
 def pricing_for(workspace: Workspace, spec: dict) -> Pricing:

@@ -122,7 +122,7 @@ def test_hourly_cost_of_a_configuration_matches_hand_computation() -> None:
                         ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=1, ebs_volume_size_gb=100)
     got = hourly_cost(cfg, "aws", "us-east-1", "premium", "jobs", load_catalog())
     r = rate("aws", "premium", "jobs")
-    disk = 100 * gb_month("aws", "us-east-1", "gp3") / hours_per_month()  # GENERAL_PURPOSE_SSD is gp3 by default
+    disk = 100 * gb_month("aws", "us-east-1", "gp2") / hours_per_month()  # GENERAL_PURPOSE_SSD is gp2 (API docs)
     driver = price("aws", "us-east-1", "m6i.xlarge") + dbus("aws", "m6i.xlarge") * r + disk
     w_od = price("aws", "us-east-1", "m6id.2xlarge")
     w_spot = w_od * (1 - spot("aws", "m6id"))

@@ -83,7 +83,7 @@ def test_timeline_prices_each_node_for_its_up_time_with_spot_loss_and_replacemen
     # a spot node is lost and its replacement falls back to on-demand.
     assert sorted((n.spot, n.start_ms, n.end_ms) for n in workers) == [
         (False, 0, 600_000), (False, 360_000, 600_000), (True, 0, 300_000), (True, 0, 600_000)]
-    assert workers[0].ebs_volumes == [{"type": "gp3", "size_gb": 100, "count": 1}]
+    assert workers[0].ebs_volumes == [{"type": "gp2", "size_gb": 100, "count": 1}]  # GENERAL_PURPOSE_SSD: gp2
 
 
 def test_timeline_autoscale_resizes_and_no_events_fallback() -> None:
