@@ -3,7 +3,7 @@
 Costing prices each node for the time it was up (``server.costing``). The
 Clusters API does not list past nodes, so the timeline is rebuilt from the
 events: the worker count is a step function (``RUNNING`` starts it,
-``UPSIZE_COMPLETED``/``RESIZING`` with ``current_num_workers`` change it,
+``RESIZING`` to ``target_num_workers`` and ``UPSIZE_COMPLETED`` with ``current_num_workers`` change it,
 ``NODES_LOST`` drops nodes) between the cluster's first event and
 ``TERMINATING``. A lost node's span ends at the loss; its replacement is a
 new span. Which nodes were spot follows Databricks' rule: the first
@@ -93,9 +93,11 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     """Node spans of one cluster. ``events`` in any order; ``fallback_*`` when events lack the bounds.
 
     The first workers are up from the cluster's creation (their instances are
-    acquired, and billed, while it starts), not from ``RUNNING``. A downsize
-    (``RESIZING`` to a lower target) takes effect at once; an upsize when it
-    completes. The replacement of a lost spot node is on-demand when the spec
+    acquired, and billed, while it starts), not from ``RUNNING``. A ``RESIZING``
+    takes effect at once, both ways: a downsize releases nodes, an upsize asks
+    for its ``target_num_workers`` and they are billed from then, until the end
+    if it has not completed; ``UPSIZE_COMPLETED`` then only corrects the count
+    (fewer nodes than asked for end there). The replacement of a lost spot node is on-demand when the spec
     falls back (``SPOT_WITH_FALLBACK``): the spot market just reclaimed capacity.
     """
     ordered = sorted(events, key=lambda e: int(e.get("timestamp") or 0))
@@ -110,7 +112,9 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     nodes = [NodeUsage(driver_type, True, (may_spot and first_on_demand < 1) if driver_is_spot is None
                        else driver_is_spot, start, end, list(volumes), "driver")]
     open_spans: list[tuple[int, int, bool]] = []  # (node index, start, spot) of workers up now
-    state = {"next": 1, "lost": 0, "peak": 0, "replacements": 0}
+    # "pending": the worker count an upsize asked for and has not completed (0: none). Until it
+    # completes, counts from other events do not see the nodes on their way and must not end them.
+    state = {"next": 1, "lost": 0, "peak": 0, "replacements": 0, "pending": 0}
 
     def close(count: int, at: int, prefer_spot: bool) -> None:
         for _ in range(max(0, count)):
@@ -145,7 +149,7 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
         current = _workers_in(details)
         if kind == "NODES_LOST":
             count = len(details.get("instance_ids") or []) or 1
-            if current is not None and current < len(open_spans):
+            if current is not None and current < len(open_spans) and not state["pending"]:
                 count = len(open_spans) - current
             state["lost"] += count
             state["replacements"] += count
@@ -155,9 +159,18 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
             set_count(current if current is not None else initial_workers(spec), start)
         elif kind == "RESIZING":
             target = details.get("target_num_workers")
-            if target is not None and int(target) < len(open_spans):
-                set_count(int(target), at)  # a downsize releases the nodes now
-        elif kind in RESIZE_TYPES and current is not None and running_seen:
+            if target is not None and (int(target) < len(open_spans) or running_seen):
+                # A downsize releases the nodes now. An upsize asks for them now: their instances
+                # are launched, and billed, from shortly after the request, not from
+                # UPSIZE_COMPLETED minutes later, and one still under way at termination was
+                # billed all the same.
+                state["pending"] = int(target) if int(target) > len(open_spans) else 0
+                set_count(int(target), at)
+        elif kind == "UPSIZE_COMPLETED" and current is not None and running_seen:
+            state["pending"] = 0
+            set_count(current, at)  # fewer than asked for: the rest end here
+        elif (kind in RESIZE_TYPES and current is not None and running_seen
+              and not (state["pending"] and current < len(open_spans))):
             set_count(current, at)
         if kind in END_TYPES:
             break

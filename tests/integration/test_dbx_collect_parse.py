@@ -96,8 +96,9 @@ def test_timeline_autoscale_resizes_and_no_events_fallback() -> None:
               {"timestamp": 100, "type": "TERMINATING"}]
     tl = cluster_timeline(spec, events, fallback_start_ms=0, fallback_end_ms=0)
     worker_ms = sum(n.end_ms - n.start_ms for n in tl.nodes if not n.is_driver)
-    # 1 worker from creation, 4 once the upsize completed, released one at a time by autoscaling.
-    assert worker_ms == 1 * 30 + 4 * 30 + 3 * 10 + 2 * 20 and tl.max_workers_seen == 4
+    # 1 worker from creation, 4 from the RESIZING that asked for them (their instances are billed from
+    # launch, not from UPSIZE_COMPLETED), released one at a time by autoscaling.
+    assert worker_ms == 1 * 20 + 4 * 40 + 3 * 10 + 2 * 20 and tl.max_workers_seen == 4
     bare = cluster_timeline({"node_type_id": "x", "num_workers": 2}, [], fallback_start_ms=5, fallback_end_ms=15)
     assert [(n.is_driver, n.start_ms, n.end_ms) for n in bare.nodes] == [(True, 5, 15), (False, 5, 15), (False, 5, 15)]
     assert ebs_volumes({"num_workers": 1}) == []
