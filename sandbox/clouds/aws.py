@@ -47,6 +47,11 @@ class CostLineItem:
     amount: float
     tags: dict[str, str]
     service: str = "Amazon Elastic Compute Cloud - Compute"
+    # Cost Explorer marks a day's figures estimated until the month's bill is final.
+    estimated: bool = False
+    # What UnblendedCost says when it differs from ``amount`` (the AmortizedCost): an hour covered by a
+    # Reserved Instance or Savings Plan reads ~0 unblended but carries its share of the commitment amortized.
+    unblended: float | None = None
 
 
 @dataclass
@@ -196,17 +201,20 @@ class AwsStandIn:
         for day in page:
             todays = [i for i in items if i.day == day]
             period = {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()}
+            estimated = any(i.estimated for i in todays)
             if not group_by:
-                total = sum(i.amount for i in todays)
-                results.append({"TimePeriod": period, "Total": {m: _money(total) for m in metrics},
-                                "Groups": [], "Estimated": False})
+                results.append({"TimePeriod": period,
+                                "Total": {m: _money(sum(_metric(i, m) for i in todays)) for m in metrics},
+                                "Groups": [], "Estimated": estimated})
                 continue
-            sums: dict[tuple[str, ...], float] = {}
+            sums: dict[tuple[str, ...], dict[str, float]] = {}
             for i in todays:
                 key = tuple(_group_key(g, i) for g in group_by)
-                sums[key] = sums.get(key, 0.0) + i.amount
-            groups = [{"Keys": list(k), "Metrics": {m: _money(v) for m in metrics}} for k, v in sorted(sums.items())]
-            results.append({"TimePeriod": period, "Total": {}, "Groups": groups, "Estimated": False})
+                acc = sums.setdefault(key, dict.fromkeys(metrics, 0.0))
+                for m in metrics:
+                    acc[m] += _metric(i, m)
+            groups = [{"Keys": list(k), "Metrics": {m: _money(v[m]) for m in metrics}} for k, v in sorted(sums.items())]
+            results.append({"TimePeriod": period, "Total": {}, "Groups": groups, "Estimated": estimated})
         out: dict[str, Any] = {"ResultsByTime": results, "DimensionValueAttributes": [],
                                "GroupDefinitions": group_by}
         if offset + self._page_days < len(days):
@@ -216,6 +224,13 @@ class AwsStandIn:
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _metric(item: CostLineItem, metric: str) -> float:
+    """The item's amount under ``metric``: only the unblended cost of a committed hour differs here."""
+    if metric in ("UnblendedCost", "NetUnblendedCost") and item.unblended is not None:
+        return item.unblended
+    return item.amount
 
 
 def _money(amount: float) -> dict[str, str]:

@@ -4,7 +4,8 @@ It speaks what ``azure-mgmt-costmanagement``'s ``client.query.usage`` sends
 (``POST {scope}/providers/Microsoft.CostManagement/query?api-version=...``
 with a bearer token) and answers from seeded cost rows, applying the
 request's ``timePeriod``, tag/dimension ``filter`` (and/or/tags/dimensions),
-``grouping`` (TagKey, Dimension) and daily granularity. Long answers are cut
+``grouping`` (TagKey, Dimension), the ``aggregation`` columns (billing currency
+or *USD), the query ``type`` (ActualCost/AmortizedCost) and daily granularity. Long answers are cut
 into pages linked by ``nextLink`` (with ``$skiptoken``), as Azure does, so the
 caller's paging is exercised. The certificate is self-signed; clients pass
 ``cert_path`` as their CA bundle.
@@ -29,6 +30,8 @@ from sandbox.clouds.loopback import LoopbackServer
 from sandbox.clouds.tls import write_self_signed
 
 QUERY_SUFFIX = "/providers/Microsoft.CostManagement/query"
+# The columns Cost Management aggregates (azure-mgmt-costmanagement's FunctionName); *USD in US dollars.
+AGGREGATABLE = ("PreTaxCost", "PreTaxCostUSD", "Cost", "CostUSD")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,11 @@ class AzureCostRow:
     cost: float
     tags: dict[str, str]
     resource_group: str = "databricks-rg"
-    currency: str = "USD"
+    currency: str = "USD"  # the billing currency ``cost`` is in
+    usd_per_unit: float = 1.0  # exchange rate for the *USD cost columns
+    # What an ActualCost query says when it differs from ``cost`` (the AmortizedCost): a VM hour
+    # covered by a reservation is 0 actual but carries its share of the reservation amortized.
+    actual_cost: float | None = None
 
 
 class AzureStandIn(LoopbackServer):
@@ -97,7 +104,12 @@ class AzureStandIn(LoopbackServer):
                     and (group_rg is None or r.resource_group.lower() == group_rg.lower())]
         daily = dataset.get("granularity") == "Daily"
         groupings = dataset.get("grouping") or []
-        columns = [{"name": "PreTaxCost", "type": "Number"}]
+        actual = body.get("type") == "ActualCost"
+        aggregations = [str(a["name"]) for a in (dataset.get("aggregation") or {}).values()] or ["PreTaxCost"]
+        for name in aggregations:
+            if name not in AGGREGATABLE:
+                raise ValueError(f"cannot aggregate column {name!r}")
+        columns = [{"name": name, "type": "Number"} for name in aggregations]
         if daily:
             columns.append({"name": "UsageDate", "type": "Number"})
         for g in groupings:
@@ -106,7 +118,7 @@ class AzureStandIn(LoopbackServer):
             else:
                 columns.append({"name": g["name"], "type": "String"})
         columns.append({"name": "Currency", "type": "String"})
-        sums: dict[tuple[Any, ...], float] = {}
+        sums: dict[tuple[Any, ...], list[float]] = {}
         for r in rows:
             key: list[Any] = [int(r.day.strftime("%Y%m%d"))] if daily else []
             for g in groupings:
@@ -116,8 +128,11 @@ class AzureStandIn(LoopbackServer):
                     key.append({"MeterCategory": r.meter_category, "ResourceGroupName": r.resource_group}
                                .get(g["name"], ""))
             key.append(r.currency)
-            sums[tuple(key)] = sums.get(tuple(key), 0.0) + r.cost
-        out = [[round(v, 10), *k] for k, v in sorted(sums.items())]
+            cost = r.actual_cost if actual and r.actual_cost is not None else r.cost
+            acc = sums.setdefault(tuple(key), [0.0] * len(aggregations))
+            for n, name in enumerate(aggregations):
+                acc[n] += cost * r.usd_per_unit if name.endswith("USD") else cost
+        out = [[*(round(v, 10) for v in vs), *k] for k, vs in sorted(sums.items())]
         page = out[skip:skip + self.page_size]
         return {"columns": columns, "rows": page}, skip + self.page_size < len(out)
 

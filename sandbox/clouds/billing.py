@@ -9,7 +9,8 @@ cluster spec); it then
 - writes the run's charges as the cloud would bill them: per node and UTC day,
   per second with EC2's 60-second minimum, spot or on-demand rate, volumes
   prorated from $/GB-month. AWS charges go to Cost Explorer, Azure ones to
-  the Cost Management stand-in.
+  the Cost Management stand-in; with ``dbu_rate``, Azure's DBU charge too, on
+  the "Azure Databricks" meter with the cluster's tags, as Azure bills it.
 
 Billing is late in real clouds (hours). With ``delay_s`` the charges wait in a
 queue until ``now() >= end + delay``; the stand-ins call ``release_due``
@@ -40,6 +41,9 @@ AWS_USAGE_PREFIX = {"us-east-1": "USE1", "us-east-2": "USE2", "us-west-2": "USW2
 
 InstanceRate = Callable[[str, str, bool], float]  # (cloud, node type, spot) -> $/h
 StorageRate = Callable[[str, str], float]  # (cloud, volume type) -> $/GB-month
+DbuRate = Callable[[str, str], float]  # (cloud, node type) -> DBU $/h
+# Azure bills DBUs itself, on this meter category, tagged with the cluster's tags like its VMs.
+AZURE_DBU_METER = "Azure Databricks"
 
 
 def _cluster_id(run: dict[str, Any] | None, sim: Any) -> str:
@@ -78,6 +82,7 @@ class CloudBilling:
         delay_s: float = 0.0,
         now: Callable[[], float] = time.time,
         hours_per_month: float = 730.0,
+        dbu_rate: DbuRate | None = None,
     ) -> None:
         self._aws = aws
         self._azure = azure
@@ -87,6 +92,7 @@ class CloudBilling:
         self._delay_s = delay_s
         self._now = now
         self._hours_per_month = hours_per_month
+        self._dbu_rate = dbu_rate
         self._pending: list[tuple[float, Callable[[], None]]] = []
         self._lock = threading.Lock()
         self.instance_ids: dict[str, dict[str, str]] = {}  # cluster id -> {sandbox instance id: EC2 id}
@@ -148,6 +154,9 @@ class CloudBilling:
                     aws_items.append(CostLineItem(day.date(), f"{prefix}-{kind}:{n.node_type_id}", rate * hours, tags))
                 else:
                     azure_rows.append(AzureCostRow(day.date(), "Virtual Machines", rate * hours, tags))
+                    if self._dbu_rate is not None:
+                        azure_rows.append(AzureCostRow(day.date(), AZURE_DBU_METER,
+                                                       self._dbu_rate(cloud, n.node_type_id) * hours, tags))
                 for v in n.ebs_volumes or []:
                     gb = float(v["size_gb"]) * int(v.get("count", 1))
                     amount = gb * self._storage_rate(cloud, v["type"]) * hours / self._hours_per_month
