@@ -23,6 +23,11 @@ from dataclasses import dataclass
 
 from server.domain import Run
 
+# The word a point carries among its anomalies when its run has no cost (no catalog price, e.g. a
+# node type the catalog lacks). It travels with the anomalies, so a point rebuilt from the wire
+# (`GetTimeline`, whose cost is a plain number) still knows its 0 is "not priced", not "free".
+UNPRICED = "unpriced"
+
 # Anomaly words the collector writes, in the order a chart lists them, with their labels.
 ANOMALY_LABELS: dict[str, str] = {
     "spot_loss": "spot loss",
@@ -32,6 +37,8 @@ ANOMALY_LABELS: dict[str, str] = {
     # configuration's, so it is shown instead of "failure" and the chart says so.
     "launch_failed": "cloud failure",
     "user_edit": "user edit",
+    # The run has no cost (`UNPRICED`): its cost is unknown, not zero, and every chart says so.
+    UNPRICED: "not priced",
 }
 
 
@@ -51,6 +58,17 @@ class TimelinePoint:
     applied_recommendation_id: int | None = None
     input_gb: float | None = None
     setup_s: float | None = None
+
+    @property
+    def priced(self) -> bool:
+        """False for a run without a cost: ``cost`` is then 0.0 as a placeholder and must be drawn
+        as a gap or a mark, never as a free run."""
+        return UNPRICED not in self.anomalies
+
+    @property
+    def known_cost(self) -> float | None:
+        """The cost to draw: None (a gap) for an unpriced run."""
+        return self.cost if self.priced else None
 
 
 @dataclass(frozen=True)
@@ -99,7 +117,7 @@ class ProjectTimeline:
 
     @property
     def max_cost(self) -> float:
-        return max([p.cost for p in self.points] + [0.0])
+        return max([p.cost for p in self.points if p.priced] + [0.0])
 
 
 def points_from_runs(runs: Iterable[Run]) -> list[TimelinePoint]:
@@ -118,7 +136,7 @@ def points_from_runs(runs: Iterable[Run]) -> list[TimelinePoint]:
         points.append(TimelinePoint(
             run_id=int(run.id or 0), start_time_ms=run.start_ms, runtime_s=run.runtime_s,
             cost=run.cost.total if run.cost else 0.0, phase=run.phase, outcome=run.outcome,
-            anomalies=tuple(run.anomalies),
+            anomalies=tuple(run.anomalies) + (() if run.cost else (UNPRICED,)),
             applied_recommendation_id=run.recommendation_id if changed else None,
             input_gb=run.input_bytes / 1e9 if run.input_bytes is not None else None,
             setup_s=run.setup_s,
