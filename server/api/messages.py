@@ -219,7 +219,12 @@ def savings(s: SavingsReport) -> admin_pb2.SavingsReport:
             project_id=str(p.project_id), project_name=p.project_name,
             baseline_cost_per_run=p.baseline_cost_per_run, current_cost_per_run=p.current_cost_per_run,
             saved_to_date=p.saved_to_date, projected_annual=p.projected_annual, basis=p.basis, runs=p.runs,
-            cadence_basis=p.cadence_basis, runs_per_year=p.runs_per_year, cadence_note=p.cadence_note)
+            cadence_basis=p.cadence_basis, runs_per_year=p.runs_per_year, cadence_note=p.cadence_note,
+            current_source=p.current_source,
+            current_recommendation_id=str(p.current_recommendation_id)
+            if p.current_recommendation_id is not None else "",
+            current_runs=p.current_runs, cost_basis=p.cost_basis, billed_runs=p.billed_runs,
+            user_edited_runs=p.user_edited_runs)
             for p in s.projects],
         total_saved_to_date=s.total_saved_to_date, total_projected_annual=s.total_projected_annual,
         currency=s.currency,

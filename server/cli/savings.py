@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from server.cli.context import CliContext, admin_call, message_dict, print_json, print_table
@@ -27,17 +29,46 @@ def cli(ctx: CliContext, project: str) -> None:
         fraction = 1 - p.current_cost_per_run / p.baseline_cost_per_run if p.baseline_cost_per_run > 0 else None
         rows.append((p.project_id, p.project_name, money(p.baseline_cost_per_run, cur),
                      money(p.current_cost_per_run, cur), percent(fraction), money(p.saved_to_date, cur),
-                     money(p.projected_annual, cur), p.basis.replace("_", " "), p.runs,
+                     money(p.projected_annual, cur), p.basis.replace("_", " "), p.cost_basis or "-",
+                     now_from(p), p.runs,
                      f"{p.runs_per_year:.0f} ({p.cadence_basis})" if p.cadence_basis else "-"))
     if not rows:
         click.echo("no savings yet: a project needs a run as found and a run with an applied recommendation")
         return
     print_table(rows, ["ID", "PROJECT", "BEFORE/RUN", "NOW/RUN", "SAVING", "SAVED TO DATE",
-                       "PROJECTED/YEAR", "BASIS", "RUNS", "RUNS/YEAR"])
+                       "PROJECTED/YEAR", "BASIS", "COSTS", "NOW FROM", "RUNS", "RUNS/YEAR"])
     click.echo(f"total saved to date {money(reply.total_saved_to_date, cur)}, "
                f"projected annual {money(reply.total_projected_annual, cur)}")
     for p in reply.projects:
-        if p.cadence_note:
-            click.echo(f"{p.project_name}: {p.cadence_note}")
+        for line in project_notes(p):
+            click.echo(f"{p.project_name}: {line}")
+    click.echo("now/run: the runs of the recommendation applied now that met the SLA; until one has, "
+               "the last 3 succeeded Trimtab runs, learning trials included (marked 'last 3')")
+    click.echo("costs: the bill on both sides only when every run has one, else the catalog estimate on both "
+               "(a bill holds charges and discounts the estimate does not)")
     click.echo(f"runs/year: from each job's unpaused schedule, else the observed gaps between its runs "
                f"({CADENCE_DOC})")
+
+
+def now_from(p: Any) -> str:
+    """Which runs NOW/RUN is the cost of: the applied recommendation's, or the fallback."""
+    if p.current_source == "applied":
+        return f"rec {p.current_recommendation_id} ({p.current_runs})"
+    return f"last {p.current_runs}" if p.current_source else "-"
+
+
+def project_notes(p: Any) -> list[str]:
+    """What a reader needs to weigh a row: the fallback, mixed bills, runs left out."""
+    notes = []
+    if p.current_source == "recent":
+        notes.append("the recommendation applied now has no succeeded run within the SLA yet: "
+                     f"now/run is the last {p.current_runs} succeeded Trimtab runs, learning trials included")
+    if p.cost_basis == "estimate" and p.billed_runs:
+        notes.append(f"{p.billed_runs} of the runs compared have a bill; not all do, so every run is compared "
+                     "on its catalog estimate")
+    if p.user_edited_runs:
+        notes.append(f"{p.user_edited_runs} run(s) on a cluster edited outside Trimtab are left out of "
+                     "before, now and saved to date")
+    if p.cadence_note:
+        notes.append(p.cadence_note)
+    return notes
