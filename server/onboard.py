@@ -95,6 +95,15 @@ PREFIX_MATCH = "PREFIX_MATCH"
 # specify instance_pool_id"): nothing that could run to tune.
 REASON_POOL = ("names a driver instance pool (driver_instance_pool_id) without a worker pool "
                "(instance_pool_id), which Databricks refuses")
+# A for_each_task whose nested task has its own new_cluster (not a job_clusters entry).
+REASON_FOR_EACH_NEW_CLUSTER = ("task {task}: a for_each_task whose nested task has its own new_cluster, which "
+                               "Trimtab does not tune yet (a job_clusters entry named by job_cluster_key is)")
+# "Currently, Databricks allows at most 45 custom tags" (databricks-sdk ClusterSpec.custom_tags).
+MAX_CUSTOM_TAGS = 45
+TRIMTAB_TAGS = (PROJECT_TAG, RECOMMENDATION_TAG)
+REASON_TOO_MANY_TAGS = ("has {count} custom_tags; Databricks allows at most 45 and Trimtab adds 2 "
+                        "(trimtab:project-id, trimtab:recommendation-id), so the job update would be refused: "
+                        "remove tags until it has at most {room}")
 # Tasks that run on no cluster of their own: what they run on instead.
 OTHER_COMPUTE = {
     "sql_task": "runs on a SQL warehouse",
@@ -340,8 +349,14 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None) -> Job
     clusters: dict[str, ClusterTarget] = {}
     notes: list[str] = []
     needs_allowlist = allowlist_bound = False
-    for task in settings.get("tasks") or []:
-        task_key = str(task.get("task_key", "?"))
+    for outer in settings.get("tasks") or []:
+        task_key = str(outer.get("task_key", "?"))
+        task = _compute_task(outer)
+        if task is not outer and isinstance(task.get("new_cluster"), dict):
+            # The nested task's own cluster lives inside for_each_task, where the spec update
+            # (server.spec.cluster_entry_update) does not reach: not onboarded, said why.
+            notes.append(REASON_FOR_EACH_NEW_CLUSTER.format(task=task_key))
+            continue
         if task.get("job_cluster_key"):
             key = str(task["job_cluster_key"])
             spec = shared.get(key)
@@ -362,7 +377,11 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None) -> Job
     if not settings.get("tasks"):
         notes.append(REASON_NO_TASKS)
     for key, target in list(clusters.items()):
-        if pool_fields(target.spec) and not target.spec.get("instance_pool_id"):
+        over = custom_tags_over_limit(target.spec)
+        if over is not None:
+            del clusters[key]
+            notes.append(f"cluster {key!r} " + over)
+        elif pool_fields(target.spec) and not target.spec.get("instance_pool_id"):
             del clusters[key]
             notes.append(f"cluster {key!r} " + REASON_POOL)
         elif single_node(target.spec):
@@ -380,10 +399,45 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None) -> Job
     return JobQualification(job_id, name, list(clusters.values()), notes, needs_allowlist, allowlist_bound)
 
 
+def _compute_task(task: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The task whose compute a task runs on: a ``for_each_task`` runs its nested ``task`` (on that
+    task's job cluster or cluster) once per input, so that is where its cluster is named."""
+    nested = task.get("for_each_task")
+    if isinstance(nested, Mapping) and isinstance(nested.get("task"), Mapping):
+        return _compute_task(nested["task"])
+    return task
+
+
+def custom_tags_over_limit(spec: Mapping[str, Any]) -> str | None:
+    """Why the cluster's ``custom_tags`` leave no room for Trimtab's tags (None: they do).
+
+    Databricks allows at most `MAX_CUSTOM_TAGS` custom tags on a cluster and refuses the spec
+    beyond that; onboarding adds `PROJECT_TAG` and each apply `RECOMMENDATION_TAG`, so a cluster
+    already near the limit would have its job update (or a later apply) refused."""
+    tags = spec.get("custom_tags")
+    own = {k for k in tags if k not in TRIMTAB_TAGS} if isinstance(tags, Mapping) else set()
+    if len(own) + len(TRIMTAB_TAGS) <= MAX_CUSTOM_TAGS:
+        return None
+    return REASON_TOO_MANY_TAGS.format(count=len(own), room=MAX_CUSTOM_TAGS - len(TRIMTAB_TAGS))
+
+
 def _assume_allowlisted(access: StandardAccess) -> StandardAccess:
     """``access`` with an allowlist covering its script: what the allowlist alone would decide."""
     _, destination = script_location(access.init_script)
     return StandardAccess(access.init_script, (AllowlistMatcher(destination),))
+
+
+def run_as_principal(job: Mapping[str, Any]) -> str:
+    """Who a job's clusters run as, and so whose permission Databricks reads their secret
+    references with ("The cluster owner must have CAN READ permission on the secret scope"): the
+    ``settings.run_as`` user, service principal (application id) or group, else the
+    ``run_as_user_name`` jobs/get reports, else the job's creator."""
+    run_as = (job.get("settings") or {}).get("run_as")
+    if isinstance(run_as, Mapping):
+        for field_name in ("user_name", "service_principal_name", "group_name"):
+            if run_as.get(field_name):
+                return str(run_as[field_name])
+    return str(job.get("run_as_user_name") or job.get("creator_user_name") or "")
 
 
 def job_schedule(settings: Mapping[str, Any]) -> JobSchedule | None:

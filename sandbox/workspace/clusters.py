@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from sandbox.workspace.errors import cluster_missing, invalid
-from sandbox.workspace.paging import int_param
+from sandbox.workspace.paging import decode_token, encode_token, int_param
 
 # Spec fields copied from the job's new_cluster onto ClusterDetails.
 SPEC_FIELDS = (
@@ -97,7 +97,12 @@ def get_cluster(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_events(data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    """POST clusters/events: filter, order, and page by offset (`next_page` is the next body)."""
+    """POST clusters/events: filter, order, and page.
+
+    Two ways to page, as the REST reference has them: the deprecated ``limit``/``offset`` (the
+    answer's ``next_page`` is the next request's whole body), and ``page_size`` with
+    ``page_token`` (the answer's ``next_page_token``, and a ``next_page`` carrying it, which is
+    what databricks-sdk's ``clusters.events`` iterator follows). Mixing the two is refused."""
     get_cluster(data, body)
     events = list(data["events"].get(str(body["cluster_id"]), []))
     start = int_param(body, "start_time")
@@ -111,13 +116,26 @@ def list_events(data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     if order not in {"ASC", "DESC"}:
         raise invalid(f"Invalid order: {order}")
     events.sort(key=lambda e: e["timestamp"], reverse=order == "DESC")
-    limit = int_param(body, "limit", 50) or 50
+    tokens = body.get("page_size") is not None or bool(body.get("page_token"))
+    if tokens:
+        if body.get("limit") is not None or body.get("offset") is not None:
+            raise invalid("page_token and page_size cannot be used with the deprecated limit and offset")
+        limit = int_param(body, "page_size", 0) or 50
+        offset = decode_token(str(body["page_token"])) if body.get("page_token") else 0
+    else:
+        limit = int_param(body, "limit", 50) or 50
+        offset = int_param(body, "offset", 0) or 0
     if not 1 <= limit <= 500:
-        raise invalid(f"limit must be between 1 and 500, got {limit}")
-    offset = int_param(body, "offset", 0) or 0
+        raise invalid(f"{'page_size' if tokens else 'limit'} must be between 1 and 500, got {limit}")
     out: dict[str, Any] = {"events": events[offset:offset + limit], "total_count": len(events)}
     if offset + limit < len(events):
         nxt = dict(body)
-        nxt.update({"offset": offset + limit, "limit": limit})
+        if tokens:
+            out["next_page_token"] = encode_token(offset + limit)
+            nxt.update({"page_token": out["next_page_token"], "page_size": limit})
+        else:
+            nxt.update({"offset": offset + limit, "limit": limit})
         out["next_page"] = nxt
+    if tokens and offset > 0:
+        out["prev_page_token"] = encode_token(max(0, offset - limit))
     return out

@@ -141,12 +141,27 @@ def create(data: dict[str, Any], body: dict[str, Any], job_id: int, now_ms: int,
     data["jobs"][str(job_id)] = {
         "job_id": job_id,
         "creator_user_name": CREATOR,
-        "run_as_user_name": CREATOR,
+        "run_as_user_name": run_as_name(settings),
         "created_time": now_ms,
         "settings": _with_format(settings),
     }
     data["job_days"][str(job_id)] = 0
     return {"job_id": job_id}
+
+
+def run_as_name(settings: dict[str, Any]) -> str:
+    """Who the job runs as: its ``run_as`` (a user, a service principal's application id, or a
+    group), else its creator; jobs/get shows it as ``run_as_user_name``. A job cluster belongs to
+    this principal, so it is the one its secret references are read as (secrets_api.resolve)."""
+    run_as = settings.get("run_as")
+    if run_as is None:
+        return CREATOR
+    names = [run_as.get(k) for k in ("user_name", "service_principal_name", "group_name")] \
+        if isinstance(run_as, dict) else []
+    given = [n for n in names if n]
+    if len(given) != 1 or not isinstance(given[0], str):
+        raise invalid("run_as: exactly one of user_name, service_principal_name or group_name must be set")
+    return given[0]
 
 
 def get_job(data: dict[str, Any], job_id: Any) -> dict[str, Any]:
@@ -226,6 +241,7 @@ def update(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> d
     merged = merge_settings(job["settings"], body.get("new_settings") or {})
     remove_fields(merged, list(body.get("fields_to_remove") or []))
     validate_settings(merged, backend, data)
+    job["run_as_user_name"] = run_as_name(merged)
     job["settings"] = _with_format(merged)
     return {}
 
@@ -236,6 +252,7 @@ def reset(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> di
     if not isinstance(new, dict):
         raise invalid("Missing required field: new_settings")
     validate_settings(new, backend, data)
+    job["run_as_user_name"] = run_as_name(new)
     job["settings"] = _with_format(new)
     return {}
 

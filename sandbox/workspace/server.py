@@ -149,6 +149,10 @@ ROUTES: dict[tuple[str, str], Handler] = {
                                      save=True),
     ("GET", "secrets/list"): _plain(secrets_api.list_secrets),
     ("POST", "secrets/delete"): _plain(secrets_api.delete, save=True),
+    ("POST", "secrets/acls/put"): _plain(secrets_api.put_acl, save=True),
+    ("GET", "secrets/acls/get"): _plain(secrets_api.get_acl),
+    ("GET", "secrets/acls/list"): _plain(secrets_api.list_acls),
+    ("POST", "secrets/acls/delete"): _plain(secrets_api.delete_acl, save=True),
 }
 
 

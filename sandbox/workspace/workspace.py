@@ -55,6 +55,7 @@ class Workspace:
         # Set by start_workspace(schedules=True): fires jobs' schedules and periodic triggers.
         self.scheduler: JobScheduler | None = None
         self._idle = threading.Condition()
+        self._run_now_lock = threading.Lock()  # run-now idempotency tokens (`run_now`)
         self._recover_interrupted()
 
     # -- paths -------------------------------------------------------------------------
@@ -110,8 +111,26 @@ class Workspace:
 
     # -- runs --------------------------------------------------------------------------
     def run_now(self, body: dict[str, Any]) -> dict[str, Any]:
-        started = self.start_run(body)
-        assert started is not None  # no still_wanted check: always started
+        """run-now; with an ``idempotency_token`` already used, the run that token started instead
+        of a new one (the REST reference: "If a run with the provided token already exists, the
+        request does not create a new run but returns the ID of the existing run instead")."""
+        token = body.get("idempotency_token")
+        if token is not None and (not isinstance(token, str) or len(token) > 64):
+            raise invalid("idempotency_token must be a string of at most 64 characters")
+        # Check and record under one lock of their own (start_run must not hold the store lock
+        # while it wakes the scheduler): two calls with one token never both start a run.
+        with self._run_now_lock:
+            with self.store.lock:
+                earlier = self.store.data.setdefault("run_idempotency", {}).get(token) if token else None
+            if earlier is not None:
+                return dict(earlier)
+            started = self.start_run(body)
+            assert started is not None  # no still_wanted check: always started
+            if token:
+                with self.store.lock:
+                    self.store.data["run_idempotency"][token] = {
+                        k: started[0][k] for k in ("run_id", "number_in_job") if k in started[0]}
+                    self.store.save()
         return started[0]
 
     def start_run(self, body: dict[str, Any], *, trigger: str = "ONE_TIME",

@@ -7,8 +7,9 @@ fields they do not know, and a cluster spec has to travel through Trimtab
 without losing anything the user set, so calls go through the SDK's
 ``api_client.do`` (which still brings PAT auth, error mapping and retries).
 
-Retries: the SDK retries 429 and 503 itself, sleeping for ``Retry-After``; we
-hand it our clock so tests never wait. Other 5xx are retried here with capped
+Retries: the SDK retries 429 and 503 itself, sleeping for ``Retry-After``, and any call whose
+connection failed (refused, reset, aborted), POSTs included; we hand it our clock so tests never
+wait. Other 5xx are retried here with capped
 exponential backoff on the same clock. Both stop at one deadline, after which
 the call fails with :class:`DatabricksUnavailable`. A refused token (401/403)
 is never retried: it becomes :class:`WorkspaceAuthError`.
@@ -20,6 +21,7 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from http import HTTPStatus
@@ -267,7 +269,7 @@ class DatabricksGateway:
         token = job.pop("next_page_token", None)
         while token:
             page = self._do("GET", f"{JOBS}/get", query={"job_id": job_id, "page_token": token})
-            _merge_array_pages(job.setdefault("settings", {}), page.get("settings") or {})
+            _merge_array_pages(job.setdefault("settings", {}), page.get("settings") or {}, JOB_PAGED_ARRAYS)
             token = page.get("next_page_token")
         job.pop("has_more", None)
         return job
@@ -282,9 +284,14 @@ class DatabricksGateway:
     def delete_job(self, job_id: int) -> None:
         self._do("POST", f"{JOBS}/delete", body={"job_id": job_id})
 
-    def run_now(self, job_id: int) -> int:
-        # Not retried on 5xx: a lost answer may still have started a run.
-        return int(self._do("POST", f"{JOBS}/run-now", body={"job_id": job_id}, retry_5xx=False)["run_id"])
+    def run_now(self, job_id: int, idempotency_token: str | None = None) -> int:
+        """Start a run; retried like any call, since the SDK retries this POST itself anyway (on a
+        429, a 503 or a connection aborted, any of which may follow a run already started). The
+        ``idempotency_token`` (one per call unless given) makes every retry return the run the
+        first attempt started instead of starting another."""
+        token = idempotency_token or uuid.uuid4().hex
+        body = {"job_id": job_id, "idempotency_token": token}
+        return int(self._do("POST", f"{JOBS}/run-now", body=body)["run_id"])
 
     # ------------------------------------------------------------ runs
 
@@ -316,9 +323,12 @@ class DatabricksGateway:
     def get_run(self, run_id: int) -> dict[str, Any]:
         run = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id})
         token = run.pop("next_page_token", None)
+        # As the SDK's get_run: a for-each task's run pages its iterations (its one task is on the
+        # first page only); any other run pages its tasks.
+        paged = ("iterations",) if run.get("iterations") else ("tasks",)
         while token:
             page = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id, "page_token": token})
-            _merge_array_pages(run, page)
+            _merge_array_pages(run, page, paged + RUN_PAGED_ARRAYS)
             token = page.get("next_page_token")
         run.pop("has_more", None)
         return run
@@ -329,9 +339,15 @@ class DatabricksGateway:
         return self._do("GET", f"{CLUSTERS}/get", query={"cluster_id": cluster_id})
 
     def cluster_events(self, cluster_id: str, *, start_time_ms: int | None = None,
-                       end_time_ms: int | None = None) -> list[dict[str, Any]]:
-        """Every event of a cluster, oldest first, following all pages."""
-        body: dict[str, Any] = {"cluster_id": cluster_id, "order": "ASC", "limit": 500}
+                       end_time_ms: int | None = None, page_size: int = 500) -> list[dict[str, Any]]:
+        """Every event of a cluster, oldest first, following all pages.
+
+        Pages as the SDK's ``clusters.events`` iterator does: the next request is the answer's
+        ``next_page`` (the complete body of the next request) while there is one. An answer with
+        only a ``next_page_token`` is followed with ``page_token`` and the same ``page_size``:
+        never with the deprecated ``limit``/``offset``, which the REST reference says not to mix
+        with tokens."""
+        body: dict[str, Any] = {"cluster_id": cluster_id, "order": "ASC", "page_size": page_size}
         if start_time_ms is not None:
             body["start_time"] = start_time_ms
         if end_time_ms is not None:
@@ -341,12 +357,10 @@ class DatabricksGateway:
         while request is not None:
             page = self._do("POST", f"{CLUSTERS}/events", body=request)
             events.extend(page.get("events") or [])
-            if page.get("next_page_token"):
-                request = {**body, "page_token": page["next_page_token"]}
-                request.pop("offset", None)
-            elif isinstance(page.get("next_page"), dict):
-                # The older form: the complete body of the next request.
+            if isinstance(page.get("next_page"), dict) and page["next_page"]:
                 request = page["next_page"]
+            elif page.get("next_page_token"):
+                request = {**body, "page_token": page["next_page_token"]}
             else:
                 request = None
         return events
@@ -365,21 +379,61 @@ class DatabricksGateway:
 
     # ------------------------------------------------------------ secrets and files
 
-    def put_secret(self, scope: str, key: str, value: str) -> None:
-        """Store a secret, creating the scope when it does not exist yet."""
+    def put_secret(self, scope: str, key: str, value: str, *, initial_manage_principal: str | None = None) -> None:
+        """Store a secret, creating the scope when it does not exist yet (``initial_manage_principal``
+        "users": every user may manage it, which a Standard-plan workspace requires, having no
+        secret ACLs)."""
+        create: dict[str, Any] = {"scope": scope}
+        if initial_manage_principal:
+            create["initial_manage_principal"] = initial_manage_principal
         try:
-            self._do("POST", f"{SECRETS}/scopes/create", body={"scope": scope})
+            self._do("POST", f"{SECRETS}/scopes/create", body=create)
         except DatabricksRejected as err:
             if not isinstance(err.__cause__, sdk_errors.ResourceConflict):
                 raise
-        self._do("POST", f"{SECRETS}/put", body={"scope": scope, "key": key, "string_value": value})
+        self._scope_call("write to", scope, "WRITE", "POST", f"{SECRETS}/put",
+                         body={"scope": scope, "key": key, "string_value": value})
 
     def has_secret(self, scope: str, key: str) -> bool:
         try:
-            page = self._do("GET", f"{SECRETS}/list", query={"scope": scope})
+            page = self._scope_call("list the secrets of", scope, "READ", "GET", f"{SECRETS}/list",
+                                    query={"scope": scope})
         except DatabricksNotFound:
             return False
         return any(s.get("key") == key for s in page.get("secrets") or [])
+
+    def secret_acl(self, scope: str, principal: str) -> str | None:
+        """The permission (READ, WRITE or MANAGE) ``principal`` holds on ``scope`` itself, or None.
+
+        Needs MANAGE on the scope (:class:`DatabricksPermissionDenied` without it)."""
+        try:
+            acl = self._scope_call("read the ACLs of", scope, "MANAGE", "GET", f"{SECRETS}/acls/get",
+                                   query={"scope": scope, "principal": principal})
+        except DatabricksNotFound:
+            return None
+        return str(acl.get("permission") or "") or None
+
+    def put_secret_acl(self, scope: str, principal: str, permission: str) -> None:
+        """``secrets/acls/put``: give ``principal`` ``permission`` on ``scope``, replacing what it
+        had (so a caller checks `secret_acl` first, not to lower a MANAGE to READ). Needs MANAGE."""
+        self._scope_call("change the ACLs of", scope, "MANAGE", "POST", f"{SECRETS}/acls/put",
+                         body={"scope": scope, "principal": principal, "permission": permission})
+
+    def _scope_call(self, doing: str, scope: str, needs: str, method: str, path: str,
+                    **kwargs: Any) -> dict[str, Any]:
+        """A secrets call whose 403 means the token's principal lacks a permission on this scope
+        (it did the other calls), not a refused token: :class:`DatabricksPermissionDenied`."""
+        try:
+            return self._do(method, path, **kwargs)
+        except WorkspaceAuthError as err:
+            if isinstance(err.__cause__, sdk_errors.PermissionDenied):
+                # One cheap call tells a revoked token (raises here) from a missing permission.
+                self.check_token()
+                raise DatabricksPermissionDenied(
+                    f"Trimtab's token may not {doing} the secret scope {scope!r} (it needs {needs} on the scope; "
+                    f"a scope manager can grant it with secrets/acls/put): {_message(err.__cause__)}"
+                ) from err.__cause__
+            raise
 
     def put_workspace_file(self, path: str, contents: bytes) -> None:
         """Write a workspace file (``/Shared/...``), replacing it, creating its folder."""
@@ -459,9 +513,17 @@ class DatabricksGateway:
                 return
 
 
-def _merge_array_pages(into: dict[str, Any], page: dict[str, Any]) -> None:
-    """Append a 2.2 page's arrays (tasks, job_clusters, ...) to the first page's."""
-    for key, value in page.items():
+# The arrays a 2.2 jobs/get and runs/get answer pages (databricks-sdk mixins/jobs.py `get` and
+# `get_run`): only these are appended from later pages; any other list a later page carries is
+# the same field again, not more of it.
+JOB_PAGED_ARRAYS = ("tasks", "job_clusters", "parameters", "environments")
+RUN_PAGED_ARRAYS = ("job_clusters", "job_parameters", "repair_history")
+
+
+def _merge_array_pages(into: dict[str, Any], page: dict[str, Any], arrays: Iterable[str]) -> None:
+    """Append a 2.2 page's named arrays to the first page's."""
+    for key in arrays:
+        value = page.get(key)
         if isinstance(value, list):
             into.setdefault(key, [])
             into[key].extend(value)

@@ -59,6 +59,8 @@ from server.onboard import (
     job_schedule,
     onboard_spec,
     qualify,
+    run_as_principal,
+    script_location,
     spec_diff,
 )
 from server.services.projects import required
@@ -445,6 +447,10 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         # A job named twice is imported once (order kept).
         ids = list(dict.fromkeys(job_ids)) or [int(j["job_id"]) for j in gateway.list_jobs()]
         agent_ready = False
+        # Principals already given READ on the token's scope by this import (or found holding it).
+        readers: dict[str, str | None] = {}
+        if "dbfs" in wiring.init_script:
+            log.warning(DBFS_WARNING, script_location(wiring.init_script)[1])
         for job_id in ids:
             try:
                 job = gateway.get_job(job_id)
@@ -469,6 +475,16 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             if not dry_run and not agent_ready:
                 _prepare_agent(store, gateway, ws, wiring)
                 agent_ready = True
+            if not dry_run and not _standard_plan(ws):
+                principal = run_as_principal(job)
+                if not principal:
+                    skipped.append(SkippedJob(job_id, found.job_name, REASON_NO_OWNER))
+                    continue
+                if principal not in readers:
+                    readers[principal] = _grant_secret_read(gateway, wiring, principal)
+                if readers[principal] is not None:
+                    skipped.append(SkippedJob(job_id, found.job_name, str(readers[principal])))
+                    continue
             try:
                 imported.extend(_import_job(store, gateway, ws, job, targets, wiring, dry_run))
             except WorkspaceAuthError as err:
@@ -590,13 +606,54 @@ def _verify(gateway: DatabricksGateway, job_id: int, expected: list[tuple[str, d
             raise FailedPrecondition(f"job {job_id}: cluster {key!r} did not take the onboarded spec")
 
 
+# Init scripts on DBFS: accepted (a workspace may still run them), said loudly at each import.
+DBFS_WARNING = ("Trimtab's init script %s is on DBFS: Databricks has ended init scripts on DBFS (end of life; "
+                "see 'Migrate init scripts from DBFS'), and a cluster that no longer runs them starts without "
+                "the agent: set TRIMTAB_INIT_SCRIPT to a workspace path or a /Volumes path")
+# Why a job is skipped when its run-as principal could not be given READ on the token's scope.
+REASON_SECRET_ACL = ("its clusters run as {principal}, who must be able to read the agent's token "
+                     "{{{{secrets/{scope}/{key}}}}} (Databricks: the cluster owner needs READ on the secret scope) "
+                     "and Trimtab could not grant it: {error}. A manager of the scope can run `databricks secrets "
+                     "put-acl {scope} {principal} READ`, then import again")
+
+
+REASON_NO_OWNER = ("jobs/get names no run-as principal or creator, so Trimtab cannot give the clusters' owner "
+                   "READ on the agent token's secret scope")
+
+
+def _standard_plan(ws: Workspace) -> bool:
+    """A Standard-plan workspace has no secret ACLs: every user manages every scope."""
+    return ws.plan == "standard"
+
+
+def _grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principal: str) -> str | None:
+    """Give ``principal`` (a job's run-as) READ on the agent token's scope unless it holds some
+    permission there already (acls/put overwrites: a MANAGE must not become READ); None when it
+    can read, else why not (a per-job skip reason naming the principal and the permission)."""
+    scope = wiring.secret_scope
+    try:
+        if gateway.secret_acl(scope, principal) is None:
+            gateway.put_secret_acl(scope, principal, "READ")
+            log.info("granted %s READ on secret scope %s (the owner of onboarded job clusters)", principal, scope)
+        return None
+    except DatabricksPermissionDenied as err:
+        error = err.message
+    except DatabricksUnavailable:
+        raise  # the workspace is failing: as for any other call of the import
+    except DatabricksCallError as err:
+        error = err.message  # e.g. 400 INVALID_PARAMETER_VALUE: no such principal
+    return REASON_SECRET_ACL.format(principal=principal, scope=scope, key=wiring.secret_key, error=error)
+
+
 def _prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring) -> None:
     """The agent's token as a Databricks secret, and the init script where the spec points
     (a workspace file, DBFS, or a Unity Catalog volume through the Files API)."""
     if not gateway.has_secret(wiring.secret_scope, wiring.secret_key):
         # The plaintext exists only here: it goes straight into the workspace's secret scope.
         _, plaintext = store.tokens.create(f"agent-{ws.name}", "agent")
-        gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext)
+        # A Standard-plan workspace refuses a scope without initial_manage_principal "users".
+        gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext,
+                           initial_manage_principal="users" if _standard_plan(ws) else None)
     if not wiring.upload_init_script:
         return
     if not INIT_SCRIPT.is_file():
