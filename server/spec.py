@@ -180,7 +180,12 @@ def single_node(spec: Mapping[str, Any]) -> bool:
     """A single-node cluster: Spark runs on the driver alone (``local[*]``), so workers would idle.
 
     Databricks marks one by the ``singleNode`` cluster profile (with ``spark.master`` local and the
-    ``ResourceClass: SingleNode`` tag); a spec with no autoscale and ``num_workers`` 0 is one too."""
+    ``ResourceClass: SingleNode`` tag), or, in the newer form (``kind: CLASSIC_PREVIEW``), by
+    ``is_single_node: true``, from which it sets that profile, tag and ``num_workers`` itself
+    (databricks-sdk ``ClusterSpec.is_single_node``): such a spec may carry none of the older marks.
+    A spec with no autoscale and ``num_workers`` 0 is one too."""
+    if str(spec.get("is_single_node")).lower() == "true":  # a JSON bool, or its text
+        return True
     conf = spec.get("spark_conf") or {}
     tags = spec.get("custom_tags") or {}
     if conf.get("spark.databricks.cluster.profile") == "singleNode" or tags.get("ResourceClass") == "SingleNode":
