@@ -12,6 +12,7 @@ from server.render.fmt import cut, duration, money, percent
 from server.render.fmt import driver_use as fmt_driver_use
 from server.render.html import STYLE
 from server.render.svg import legend_html, timeline_svg
+from server.services.savings import ProjectSavings
 
 EXTRA_STYLE = """
 .bar{fill:#2563eb}.stage-chart{background:white;border:1px solid #e5e7eb}
@@ -119,6 +120,13 @@ def _outcome_cell(r: Run) -> str:
             f'<span class="why">{escape(short)}</span></td>')
 
 
+def _now_from(savings: ProjectSavings) -> str:
+    """Which runs the savings' current cost is (docs/savings.md): the applied recommendation's, or the fallback."""
+    if savings.current_source == "applied":
+        return f"recommendation {savings.current_recommendation_id} ({savings.current_runs} runs within the SLA)"
+    return f"last {savings.current_runs} Trimtab runs (the applied recommendation has none within the SLA yet)"
+
+
 def project_page(page: ProjectPage) -> str:
     p = page.row.project
     tl = page.timeline
@@ -128,7 +136,11 @@ def project_page(page: ProjectPage) -> str:
              ("auto-apply", "on" if s.auto_apply else "off"),
              ("saved to date", money(savings.saved_to_date if savings else None, tl.currency)),
              ("projected annual", money(savings.projected_annual if savings else None, tl.currency)),
-             ("savings basis", escape(savings.basis.replace("_", " ")) if savings else "-")]
+             ("savings basis", escape(savings.basis.replace("_", " ")) if savings else "-"),
+             ("savings costs", escape(savings.cost_basis) if savings else "-"),
+             ("savings now from", escape(_now_from(savings)) if savings else "-")]
+    if savings and savings.user_edited_runs:
+        facts.append(("user-edited runs", f"{savings.user_edited_runs} (left out of savings)"))
     rows = []
     for r in page.runs:
         met = "" if s.sla_seconds is None else ("met" if r.outcome == "succeeded" and r.runtime_s <= s.sla_seconds
