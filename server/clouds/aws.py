@@ -7,7 +7,12 @@ rejects more than 200 filter values in one call (large clusters broke other
 tools exactly there). Cost Explorer is asked for the cluster's days grouped by
 the ``ClusterId`` tag and by usage type, so compute (``BoxUsage``/``SpotUsage``)
 and storage (``EBS:``) can be told apart; its raw pages are returned as they
-came and parsed by ``server.costing.reconcile``.
+came and parsed by ``server.costing.reconcile``. The amounts are ``AmortizedCost``.
+
+Cost Explorer only groups and filters by tags activated as cost allocation tags
+(Billing console > Cost allocation tags: ``ClusterId``; activation is not
+retroactive and takes up to 24 h). Each ``GetCostAndUsage`` request (each page)
+costs $0.01.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from server.costing.reconcile import AWS_COST_METRIC
 from server.errors import FailedPrecondition, Unavailable
 
 # EC2 allows at most 200 values per filter; stay below it.
@@ -79,7 +85,9 @@ def cost_query(cluster_id: str, start_ms: int, end_ms: int) -> dict[str, Any]:
     return {
         "TimePeriod": {"Start": _day(start_ms), "End": end_day},
         "Granularity": "DAILY",
-        "Metrics": ["UnblendedCost"],
+        # Amortized: RI- and Savings-Plan-covered hours carry their share of the commitment instead
+        # of ~0 (see server.costing.reconcile for why not NetAmortizedCost).
+        "Metrics": [AWS_COST_METRIC],
         "Filter": {"Tags": {"Key": "ClusterId", "Values": [cluster_id], "MatchOptions": ["EQUALS"]}},
         "GroupBy": [{"Type": "TAG", "Key": "ClusterId"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
     }

@@ -3,7 +3,10 @@
 The query is scoped to the subscription (or the workspace's managed resource
 group when known), filtered by the tags Databricks puts on every VM and disk
 of a cluster (``Vendor=Databricks``, ``ClusterId``), and grouped by that tag
-and by ``MeterCategory`` so VMs (compute) and disks (storage) stay apart.
+and by ``MeterCategory`` so VMs (compute) and disks (storage) stay apart. The
+"Azure Databricks" meter (the DBUs) carries the cluster's tags too, so it comes
+back as well; ``server.costing.reconcile`` keeps it out of the cloud part. Costs
+are ``AmortizedCost``, in USD (``PreTaxCostUSD``).
 ``query.usage`` returns one page and a ``nextLink``; we follow the link
 ourselves through the client's pipeline (same auth, retries and TLS setup).
 Raw pages (``columns``/``rows``) go to ``server.costing.reconcile``.
@@ -79,12 +82,16 @@ def _iso(ms: int, end: bool) -> str:
 def cost_query(cluster_id: str, start_ms: int, end_ms: int) -> dict[str, Any]:
     """The Cost Management query body for one cluster's days (whole days: costs are daily)."""
     return {
-        "type": "ActualCost",
+        # Amortized: reservation-covered VM hours carry their share of the reservation instead of 0.
+        "type": "AmortizedCost",
         "timeframe": "Custom",
         "timePeriod": {"from": _iso(start_ms, end=False), "to": _iso(end_ms, end=True)},
         "dataset": {
             "granularity": "Daily",
-            "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"}},
+            # PreTaxCostUSD: the same charges in USD whatever the billing currency (the catalog is
+            # USD); PreTaxCost in the billing currency is read only where Azure sends no USD column.
+            "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"},
+                            "totalCostUSD": {"name": "PreTaxCostUSD", "function": "Sum"}},
             "grouping": [{"type": "TagKey", "name": "ClusterId"}, {"type": "Dimension", "name": "MeterCategory"}],
             "filter": {"and": [
                 {"tags": {"name": "ClusterId", "operator": "In", "values": [cluster_id]}},

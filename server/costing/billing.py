@@ -10,30 +10,69 @@ Fallbacks, each said in ``note``:
 - credentials stored that cannot be used (`UnusableCredentials`, e.g. stored before `workspace add`
   checked them): the catalog estimate, and why they cannot be used;
 - the bill could not be read (network, permissions): the catalog estimate;
-- no lines for the cluster yet: the catalog estimate, re-costed later.
+- no lines for the cluster yet: the catalog estimate, re-costed later;
+- lines for only some days of the run's window (a run across midnight UTC whose second day has not
+  landed): still the catalog estimate, the partial amount said in the note, re-costed later. Once
+  ``RecostPolicy.settle_after_ms`` has passed since the run ended, a day still without a line is
+  taken as a day without charges and the bill is used;
+- every day landed but the cloud marks the figures estimated (Cost Explorer's ``Estimated``):
+  the bill is used with source ``billed-estimated`` and looked at once more after
+  ``settle_after_ms``; that look is final (estimated or not), so each run costs at most one extra
+  Cost Explorer call for it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from server.costing.catalog import PriceCatalog
 from server.costing.reconcile import (
+    CATEGORIES,
+    SOURCE_BILLED,
+    SOURCE_BILLED_ESTIMATED,
+    SOURCE_ESTIMATE,
     BillLine,
     breakdown,
+    missing_days,
     parse_aws_cost_pages,
     parse_azure_query,
     sum_bill,
+    window_days,
+    with_bill,
 )
 from server.costing.run_cost import ClusterUsage, cost_run
 from server.domain import CostBreakdown
 from server.errors import FailedPrecondition, Unavailable
 
 HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class RecostPolicy:
+    """How long to keep looking for a run's bill: AWS and Azure usually publish within a day.
+
+    ``settle_after_ms``: after it a day of the run's window still without a line is taken as a day
+    without charges, and a bill the cloud still marks estimated is taken as it is (one last look).
+    """
+
+    first_check_after_ms: int = 0
+    settle_after_ms: int = 48 * HOUR_MS
+    give_up_after_ms: int = 72 * HOUR_MS
+
+
+DEFAULT_RECOST_POLICY = RecostPolicy()
+_GIVE_UP_H = DEFAULT_RECOST_POLICY.give_up_after_ms // HOUR_MS
+
 NOTE_NO_CREDENTIALS = "no cloud credentials for this workspace: compute and storage are catalog estimates"
 NOTE_UNUSABLE = "cloud credentials not usable: {why}: compute and storage are catalog estimates"
-NOTE_NOT_LANDED = "cloud bill not available yet (billing lags by hours): estimate shown, re-costed when it lands"
+# Said of a run that may never get its bill too, so it promises no re-costing, only the looking.
+NOTE_NOT_LANDED_FMT = ("cloud bill not available yet (billing lags by hours): estimate shown; "
+                       "looked for again until {give_up_h} h after the run")
+NOTE_NOT_LANDED = NOTE_NOT_LANDED_FMT.format(give_up_h=_GIVE_UP_H)
+NOTE_PARTIAL = ("cloud bill partial: {landed} of {days} day(s) landed ({amount:.2f} {currency} so far, "
+                "missing {missing}): estimate shown; looked for again until {give_up_h} h after the run")
 
 
 class BillSource(Protocol):
@@ -94,8 +133,12 @@ def price_run(
     start_ms: int,
     end_ms: int,
     bill_source: BillSource | None,
+    now_ms: int | None = None,
+    policy: RecostPolicy | None = None,
 ) -> CostBreakdown:
-    """The run's breakdown: catalog estimate, plus the cloud bill beside it when it has landed."""
+    """The run's breakdown: catalog estimate, plus the cloud bill beside it when all of it has landed
+    (see ``apply_bill``; ``now_ms`` tells how long ago the run ended, unknown when None)."""
+    policy = policy or DEFAULT_RECOST_POLICY
     estimate = cost_run(usage, catalog)
     if isinstance(bill_source, UnusableCredentials):
         return breakdown(estimate, usage.input_bytes,
@@ -106,29 +149,68 @@ def price_run(
         lines = bill_source.cluster_bill(cluster_id, start_ms, end_ms)
     except (Unavailable, FailedPrecondition) as exc:
         return breakdown(estimate, usage.input_bytes, note=f"cloud bill not read ({exc.message}): catalog estimate")
-    if not lines:
-        return breakdown(estimate, usage.input_bytes, note=NOTE_NOT_LANDED)
-    return breakdown(estimate, usage.input_bytes, billed=sum_bill(lines, catalog.currency))
+    return apply_bill(breakdown(estimate, usage.input_bytes), lines, start_ms=start_ms, end_ms=end_ms,
+                      input_bytes=usage.input_bytes, age_ms=None if now_ms is None else now_ms - end_ms,
+                      policy=policy)
 
 
-@dataclass(frozen=True)
-class RecostPolicy:
-    """How long to keep looking for a run's bill: AWS and Azure usually publish within a day."""
+def apply_bill(cost: CostBreakdown, lines: list[BillLine], *, start_ms: int, end_ms: int, input_bytes: int | None,
+               age_ms: int | None, policy: RecostPolicy = DEFAULT_RECOST_POLICY) -> CostBreakdown:
+    """``cost`` (an estimate, or a bill still marked estimated) with ``lines`` applied where they are a whole bill.
 
-    first_check_after_ms: int = 0
-    give_up_after_ms: int = 72 * HOUR_MS
+    A bill is whole when every UTC day of the run's window has a cloud line, or ``settle_after_ms``
+    has passed since the run ended (``age_ms``; None when unknown, e.g. at first collection). Until
+    then the estimate stays and the note says what has landed. Raises ``MalformedBill``.
+    """
+    missing = missing_days(lines, start_ms, end_ms)
+    days = window_days(start_ms, end_ms)
+    settled = age_ms is not None and age_ms >= policy.settle_after_ms
+    give_up_h = policy.give_up_after_ms // HOUR_MS
+    if len(missing) == len(days) and not settled:
+        return _as_estimate(cost, NOTE_NOT_LANDED_FMT.format(give_up_h=give_up_h))
+    billed = sum_bill(lines, cost.currency) if len(missing) < len(days) else None
+    if billed is None:  # settled with no line on any day: nothing was billed to this cluster's tags
+        return _as_estimate(cost, f"no cloud bill {policy.settle_after_ms // HOUR_MS} h after the run "
+                                  "(is ClusterId an active cost allocation tag?): estimate kept")
+    if missing and not settled:
+        return _as_estimate(cost, NOTE_PARTIAL.format(
+            landed=len(days) - len(missing), days=len(days), amount=billed.total, currency=billed.currency,
+            missing=", ".join(missing), give_up_h=give_up_h))
+    estimated = any(line.estimated for line in lines if line.category in CATEGORIES)
+    suffix = ""
+    if missing:
+        suffix += f"; no cloud line for {', '.join(missing)} after {policy.settle_after_ms // HOUR_MS} h: taken as none"
+    if estimated and settled:
+        suffix += "; the cloud still marks it estimated: taken as final"
+    elif estimated:
+        suffix += (f"; the cloud marks it estimated: looked at once more "
+                   f"{policy.settle_after_ms // HOUR_MS} h after the run")
+    return with_bill(cost, billed, input_bytes, final=settled or not estimated, note_suffix=suffix)
 
 
-DEFAULT_RECOST_POLICY = RecostPolicy()
+def _as_estimate(cost: CostBreakdown, note: str) -> CostBreakdown:
+    """``cost`` priced from its estimate again, with ``note``; a bill already used is kept (never downgraded)."""
+    if cost.source != SOURCE_ESTIMATE:
+        return cost
+    return dataclasses.replace(cost, note=note)
 
 
 def should_recost(cost: CostBreakdown | None, run_end_ms: int, now_ms: int, has_credentials: bool,
                   policy: RecostPolicy = DEFAULT_RECOST_POLICY) -> bool:
-    """True while a run priced from the estimate may still get its cloud bill."""
-    if not has_credentials or (cost is not None and cost.source == "billed"):
+    """True while a run's bill may still land or change.
+
+    Estimates are looked at every pass inside [first_check_after_ms, give_up_after_ms]; a bill the
+    cloud marks estimated only once more, from ``settle_after_ms`` on (that look is final); a final
+    bill never again.
+    """
+    if not has_credentials or (cost is not None and cost.source == SOURCE_BILLED):
         return False
+    if cost is None:
+        return True
     age = now_ms - run_end_ms
-    return policy.first_check_after_ms <= age <= policy.give_up_after_ms or cost is None
+    if cost.source == SOURCE_BILLED_ESTIMATED:
+        return policy.settle_after_ms <= age <= policy.give_up_after_ms
+    return policy.first_check_after_ms <= age <= policy.give_up_after_ms
 
 
 def list_price_rates(catalog: PriceCatalog, regions: dict[str, str]) -> tuple[Any, Any]:
@@ -147,3 +229,13 @@ def list_price_rates(catalog: PriceCatalog, regions: dict[str, str]) -> tuple[An
         return catalog.ebs_price(cloud, regions[cloud], volume_type).usd_per_gb_month
 
     return instance_rate, storage_rate
+
+
+def list_dbu_rate(catalog: PriceCatalog, plan: str, sku: str) -> Any:
+    """A dbu_rate callable (cloud, node type) -> DBU $/h at catalog prices, for the sandbox's Azure bill."""
+
+    def dbu_rate(cloud: str, node_type: str) -> float:
+        return (catalog.dbus_per_hour(cloud, node_type) * catalog.dbu_multiplier(cloud, sku)
+                * catalog.dbu_rate(cloud, plan, sku))
+
+    return dbu_rate

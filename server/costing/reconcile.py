@@ -11,6 +11,21 @@ Databricks, so the DBU part always comes from the catalog. When a bill is
 present the models use it: ``total`` = DBU cost + billed cloud cost, while
 ``compute_cost``/``storage_cost`` stay the catalog estimate so both can be
 shown side by side (``note`` says which was used).
+
+On Azure the DBUs *are* on the cloud bill: the "Azure Databricks" meter carries
+the cluster's tags, so the tag-filtered query returns it. Those lines get
+category ``dbu`` and are left out of the billed amount (they would otherwise be
+counted twice: once from the catalog, once from the bill). We keep the catalog's
+DBU cost rather than the billed one so a run's DBU part is priced the same way
+on both clouds (AWS bills DBUs outside Cost Explorer) and the same way as the
+planner prices the candidates it compares a run with.
+
+Amounts are amortized (AWS ``AmortizedCost``, Azure ``AmortizedCost``): hours
+covered by a Reserved Instance, Savings Plan or Azure reservation carry their
+share of the commitment instead of reading ~0, so the bill compares with the
+catalog's on-demand price like for like. Moving a job off a committed family
+does not reduce the committed spend itself (the commitment is paid anyway);
+the saving is only real if the commitment is used by something else.
 """
 
 from __future__ import annotations
@@ -18,13 +33,30 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server.costing.errors import MalformedBill
 from server.costing.run_cost import BYTES_PER_GB, RunCost
 from server.domain import CostBreakdown
 
-CATEGORIES = ("compute", "storage", "other")
+CATEGORIES = ("compute", "storage", "other")  # summed into the billed cloud cost; "dbu" lines are not
+# The metric asked of Cost Explorer and read back (``server.clouds.aws.cost_query``). AmortizedCost
+# rather than NetAmortizedCost: the net metrics also subtract negotiated discounts (EDP, private
+# pricing) that only some accounts have, which would make the bill-vs-catalog delta depend on the
+# contract instead of on the run; the catalog holds list prices.
+AWS_COST_METRIC = "AmortizedCost"
+# A run's cost source: the catalog estimate; a complete, final bill (never re-costed again); or a
+# complete bill the cloud still marks estimated (used, and re-costed until final or the give-up).
+SOURCE_ESTIMATE = "estimate"
+SOURCE_BILLED = "billed"
+SOURCE_BILLED_ESTIMATED = "billed-estimated"
+# Azure's DBU meter (the Databricks service's own charge, tagged with the cluster's tags).
+AZURE_DBU_METER = "Azure Databricks"
+# Cost Management's cost columns, USD first: PreTaxCostUSD/CostUSD are the same charges in USD
+# whatever the billing currency, so a EUR-billed subscription still compares with the USD catalog.
+AZURE_USD_COLUMNS = ("PreTaxCostUSD", "CostUSD")
+AZURE_BILLING_CURRENCY_COLUMNS = ("PreTaxCost", "Cost")
 
 
 @dataclass(frozen=True)
@@ -36,6 +68,7 @@ class BillLine:
     usage: str  # the cloud's own name for it (usage type, meter category)
     amount: float
     currency: str
+    estimated: bool = False  # the cloud says this figure may still change (Cost Explorer's Estimated)
 
 
 def _amount(value: Any, where: str) -> float:
@@ -68,6 +101,7 @@ def parse_aws_cost_pages(pages: list[dict[str, Any]], cluster_id: str) -> list[B
             day = str((result.get("TimePeriod") or {}).get("Start", ""))
             if len(day) != 10:
                 raise MalformedBill(f"Cost Explorer page {p}: result without a TimePeriod start day")
+            estimated = bool(result.get("Estimated", False))
             for group in result.get("Groups") or []:
                 keys = group.get("Keys")
                 if not isinstance(keys, list) or len(keys) != 2:
@@ -75,17 +109,17 @@ def parse_aws_cost_pages(pages: list[dict[str, Any]], cluster_id: str) -> list[B
                 tag, usage = keys
                 if tag != f"ClusterId${cluster_id}":
                     raise MalformedBill(f"Cost Explorer {day}: line for {tag!r} in the bill of cluster {cluster_id}")
-                metric = (group.get("Metrics") or {}).get("UnblendedCost")
+                metric = (group.get("Metrics") or {}).get(AWS_COST_METRIC)
                 if not isinstance(metric, dict):
-                    raise MalformedBill(f"Cost Explorer {day} {usage}: no UnblendedCost metric")
+                    raise MalformedBill(f"Cost Explorer {day} {usage}: no {AWS_COST_METRIC} metric")
                 amount = _amount(metric.get("Amount"), f"Cost Explorer {day} {usage}")
                 lines.append(BillLine("aws", cluster_id, day, aws_category(str(usage)), str(usage), amount,
-                                      str(metric.get("Unit") or "")))
+                                      str(metric.get("Unit") or ""), estimated))
     return lines
 
 
 def azure_category(meter_category: str) -> str:
-    return {"Virtual Machines": "compute", "Storage": "storage"}.get(meter_category, "other")
+    return {"Virtual Machines": "compute", "Storage": "storage", AZURE_DBU_METER: "dbu"}.get(meter_category, "other")
 
 
 def parse_azure_query(pages: list[dict[str, Any]], cluster_id: str) -> list[BillLine]:
@@ -97,7 +131,10 @@ def parse_azure_query(pages: list[dict[str, Any]], cluster_id: str) -> list[Bill
         if not isinstance(columns, list) or not isinstance(rows, list):
             raise MalformedBill(f"Cost Management page {p}: expected columns and rows")
         names = [str(c.get("name", "")) for c in columns if isinstance(c, dict)]
-        cost_col = next((n for n in ("PreTaxCost", "Cost", "CostUSD") if n in names), None)
+        # The USD column when Azure sent one (then the amounts are USD whatever ``Currency`` says,
+        # which is the billing currency); else the billing-currency column and its ``Currency``.
+        usd_col = next((n for n in AZURE_USD_COLUMNS if n in names), None)
+        cost_col = usd_col or next((n for n in AZURE_BILLING_CURRENCY_COLUMNS if n in names), None)
         needed = {"UsageDate", "TagKey", "TagValue", "MeterCategory", "Currency"}
         if cost_col is None or not needed <= set(names):
             raise MalformedBill(f"Cost Management page {p}: columns {names} lack a cost or {sorted(needed)}")
@@ -114,7 +151,8 @@ def parse_azure_query(pages: list[dict[str, Any]], cluster_id: str) -> list[Bill
             meter = str(row[at["MeterCategory"]])
             lines.append(BillLine("azure", cluster_id, f"{raw_day[:4]}-{raw_day[4:6]}-{raw_day[6:]}",
                                   azure_category(meter), meter,
-                                  _amount(row[at[cost_col]], f"Cost Management row {r}"), str(row[at["Currency"]])))
+                                  _amount(row[at[cost_col]], f"Cost Management row {r}"),
+                                  "USD" if usd_col else str(row[at["Currency"]])))
     return lines
 
 
@@ -130,7 +168,23 @@ class BilledAmounts:
         return self.compute + self.storage + self.other
 
 
+def window_days(start_ms: int, end_ms: int) -> list[str]:
+    """The UTC days (YYYY-MM-DD) a run's window touches; a run ending exactly at midnight ends the day before."""
+    first = datetime.fromtimestamp(start_ms / 1000, tz=UTC).date()
+    last = datetime.fromtimestamp(max(start_ms, end_ms - 1) / 1000, tz=UTC).date()
+    return [(first + timedelta(days=d)).isoformat() for d in range((last - first).days + 1)]
+
+
+def missing_days(lines: list[BillLine], start_ms: int, end_ms: int) -> list[str]:
+    """Days of the run's window with no cloud line yet (DBU lines do not count: they are not the cloud part)."""
+    landed = {line.day for line in lines if line.category in CATEGORIES}
+    return [day for day in window_days(start_ms, end_ms) if day not in landed]
+
+
 def sum_bill(lines: list[BillLine], expected_currency: str) -> BilledAmounts:
+    lines = [line for line in lines if line.category in CATEGORIES]  # DBU lines: see the module doc
+    if not lines:
+        raise MalformedBill("bill has no compute, storage or other line (DBU lines only)")
     currencies = {line.currency for line in lines}
     if currencies != {expected_currency}:
         raise MalformedBill(f"bill currencies {sorted(currencies)} do not match the catalog's {expected_currency}")
@@ -140,8 +194,13 @@ def sum_bill(lines: list[BillLine], expected_currency: str) -> BilledAmounts:
     return BilledAmounts(by["compute"], by["storage"], by["other"], expected_currency)
 
 
-def with_bill(cost: CostBreakdown, billed: BilledAmounts, input_bytes: int | None = None) -> CostBreakdown:
-    """A stored estimate with the cloud bill set beside it; the DBU part and the estimate stay as they were."""
+def with_bill(cost: CostBreakdown, billed: BilledAmounts, input_bytes: int | None = None, *,
+              final: bool = True, note_suffix: str = "") -> CostBreakdown:
+    """A stored estimate with the cloud bill set beside it; the DBU part and the estimate stay as they were.
+
+    ``final`` False (the cloud still marks the figures estimated) stores source ``billed-estimated``:
+    the models use the bill, and re-costing keeps looking until it is final or it gives up.
+    """
     if billed.currency != cost.currency:
         raise MalformedBill(f"bill in {billed.currency} for a run priced in {cost.currency}")
     estimate = cost.compute_cost + cost.storage_cost
@@ -149,12 +208,13 @@ def with_bill(cost: CostBreakdown, billed: BilledAmounts, input_bytes: int | Non
     return dataclasses.replace(
         cost,
         total=total,
-        source="billed",
+        source=SOURCE_BILLED if final else SOURCE_BILLED_ESTIMATED,
         billed_cloud_cost=billed.total,
         cost_per_input_gb=total / (input_bytes / BYTES_PER_GB) if input_bytes else None,
         used_by_models="billed",
         note=(f"compute+storage from the cloud bill {billed.total:.2f} {billed.currency} "
-              f"(catalog estimate {estimate:.2f}, {billed.total - estimate:+.2f}); DBUs from the catalog"),
+              f"(catalog estimate {estimate:.2f}, {billed.total - estimate:+.2f}); DBUs from the catalog"
+              + note_suffix),
     )
 
 
@@ -169,7 +229,7 @@ def breakdown(estimate: RunCost, input_bytes: int | None = None, billed: BilledA
         total=total,
         dbus=estimate.dbus,
         currency=estimate.currency,
-        source="estimate",
+        source=SOURCE_ESTIMATE,
         billed_cloud_cost=None,
         cost_per_input_gb=total / (input_bytes / BYTES_PER_GB) if input_bytes else None,
         used_by_models="estimate",

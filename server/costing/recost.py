@@ -4,7 +4,9 @@ Cloud bills arrive hours after a run, so a run is first stored with the
 catalog estimate. Whoever schedules background work (collection's loop, the
 server's timer) calls ``recost_runs`` now and then with the runs that may
 still get a bill. Only the cloud part changes: the stored DBU cost and the
-estimate stay, the bill is set beside them (``reconcile.with_bill``). A bill
+estimate stay, the bill is set beside them (``reconcile.with_bill``) once all of
+it has landed (``billing.apply_bill``: every day of the run's window, and a
+final figure or one last look after the settle time). A bill
 that does not validate is reported and the stored cost is left untouched;
 an unreachable cloud just leaves the run waiting for the next pass.
 """
@@ -15,17 +17,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, should_recost, usable
+from server.costing.billing import (
+    DEFAULT_RECOST_POLICY,
+    BillSource,
+    RecostPolicy,
+    apply_bill,
+    should_recost,
+    usable,
+)
 from server.costing.errors import MalformedBill
-from server.costing.reconcile import sum_bill, with_bill
+from server.costing.reconcile import SOURCE_ESTIMATE
 from server.domain import CostBreakdown, Run
 from server.errors import FailedPrecondition, Unavailable
 
 
 @dataclass
 class RecostReport:
-    billed: list[int] = field(default_factory=list)  # run ids now priced from their bill
-    waiting: list[int] = field(default_factory=list)  # no bill yet, or the cloud could not be reached
+    billed: list[int] = field(default_factory=list)  # run ids now priced from their bill (final or estimated)
+    waiting: list[int] = field(default_factory=list)  # no whole bill yet, or the cloud could not be reached
     rejected: dict[int, str] = field(default_factory=dict)  # run id -> why the bill was refused
     errors: dict[int, str] = field(default_factory=dict)  # run id -> why the bill could not be read
 
@@ -51,10 +60,8 @@ def recost_runs(
         assert bill_source is not None  # should_recost is False without one
         try:
             lines = bill_source.cluster_bill(run.cluster_id, run.start_ms, run.end_ms)
-            if not lines:
-                report.waiting.append(run.id)
-                continue
-            cost = with_bill(run.cost, sum_bill(lines, run.cost.currency), run.input_bytes)
+            cost = apply_bill(run.cost, lines, start_ms=run.start_ms, end_ms=run.end_ms, input_bytes=run.input_bytes,
+                              age_ms=now_ms - run.end_ms, policy=policy)
         except MalformedBill as exc:
             report.rejected[run.id] = exc.message
             continue
@@ -62,6 +69,12 @@ def recost_runs(
             report.errors[run.id] = exc.message
             report.waiting.append(run.id)
             continue
-        set_cost(run.id, cost)
+        if cost.source == SOURCE_ESTIMATE:  # nothing, or only part of the window, has landed
+            report.waiting.append(run.id)
+            if lines and cost != run.cost:  # part of it landed: the note says what, so far
+                set_cost(run.id, cost)
+            continue
+        if cost != run.cost:
+            set_cost(run.id, cost)
         report.billed.append(run.id)
     return report

@@ -6,7 +6,15 @@ import pytest
 
 from server.costing.catalog import load_catalog
 from server.costing.errors import MalformedBill
-from server.costing.reconcile import BillLine, breakdown, parse_aws_cost_pages, sum_bill
+from server.costing.reconcile import (
+    BillLine,
+    breakdown,
+    missing_days,
+    parse_aws_cost_pages,
+    parse_azure_query,
+    sum_bill,
+    window_days,
+)
 from server.costing.run_cost import ClusterUsage, NodeUsage, cost_run
 
 CID = "1124-abc"
@@ -17,7 +25,7 @@ def page(*groups: dict) -> dict:
 
 
 def group(keys: list, amount: object = "1.5", unit: str = "USD") -> dict:
-    return {"Keys": keys, "Metrics": {"UnblendedCost": {"Amount": amount, "Unit": unit}}}
+    return {"Keys": keys, "Metrics": {"AmortizedCost": {"Amount": amount, "Unit": unit}}}
 
 
 def test_aws_groups_become_categorised_lines() -> None:
@@ -32,7 +40,7 @@ def test_aws_groups_become_categorised_lines() -> None:
     ([page(group(["ClusterId$other", "USE1-BoxUsage:m5.xlarge"]))], "in the bill of cluster"),
     ([page(group([f"ClusterId${CID}", "USE1-BoxUsage:m5.xlarge"], "lots"))], "not a number"),
     ([page(group([f"ClusterId${CID}", "USE1-BoxUsage:m5.xlarge"], "inf"))], "not a finite number"),
-    ([page({"Keys": [f"ClusterId${CID}", "x"], "Metrics": {}})], "no UnblendedCost"),
+    ([page({"Keys": [f"ClusterId${CID}", "x"], "Metrics": {}})], "no AmortizedCost"),
     ([{"ResultsByTime": [{"Groups": []}]}], "TimePeriod"),
 ])
 def test_malformed_aws_bills_are_rejected(pages: list, message: str) -> None:
@@ -56,3 +64,29 @@ def test_breakdown_keeps_estimate_beside_the_bill() -> None:
     assert cost.compute_cost == pytest.approx(0.192) and cost.billed_cloud_cost == pytest.approx(0.2)
     assert cost.total == pytest.approx(est.dbu_cost + 0.2) and cost.cost_per_input_gb == pytest.approx(cost.total / 2)
     assert "cloud bill 0.20 USD" in cost.note and "estimate 0.19" in cost.note
+
+
+def test_estimated_flag_and_window_days() -> None:
+    estimated = {"ResultsByTime": [{"TimePeriod": {"Start": "2025-06-16", "End": "2025-06-17"}, "Estimated": True,
+                                    "Groups": [group([f"ClusterId${CID}", "USE1-BoxUsage:m5.xlarge"])]}]}
+    lines = parse_aws_cost_pages([page(group([f"ClusterId${CID}", "USE1-BoxUsage:m5.xlarge"])), estimated], CID)
+    assert [(line.day, line.estimated) for line in lines] == [("2025-06-15", False), ("2025-06-16", True)]
+    day = 86_400_000
+    t0 = 1_749_945_600_000  # 2025-06-15 00:00 UTC
+    assert window_days(t0 + day - 3_600_000, t0 + day) == ["2025-06-15"]  # ends at midnight: one day
+    assert window_days(t0 + day - 3_600_000, t0 + day + 1) == ["2025-06-15", "2025-06-16"]
+    assert missing_days(lines[:1], t0, t0 + day + 1) == ["2025-06-16"]
+
+
+def test_azure_usd_column_is_read_and_dbu_lines_are_left_out() -> None:
+    columns = [{"name": n, "type": "String"} for n in
+               ("PreTaxCost", "PreTaxCostUSD", "UsageDate", "TagKey", "TagValue", "MeterCategory", "Currency")]
+    rows = [[1.0, 1.1, 20250615, "clusterid", CID, "Virtual Machines", "EUR"],
+            [0.5, 0.55, 20250615, "clusterid", CID, "Azure Databricks", "EUR"]]
+    lines = parse_azure_query([{"columns": columns, "rows": rows}], CID)
+    assert [(line.category, line.amount, line.currency) for line in lines] == [
+        ("compute", 1.1, "USD"), ("dbu", 0.55, "USD")]
+    billed = sum_bill(lines, "USD")
+    assert billed.total == pytest.approx(1.1) and billed.other == 0.0
+    with pytest.raises(MalformedBill, match="DBU lines only"):
+        sum_bill(lines[1:], "USD")
