@@ -10,7 +10,8 @@ log, so node-level anomalies come from the executors alone (spot loss), and
 when a price catalog is given the run is priced as the collector prices one
 without a bill: the configuration's nodes over the application's span (the
 cluster's start-up before the application is not in the log, so this is a
-slight under-estimate).
+slight under-estimate), an autoscaling cluster's workers following its
+executors (`executor_events`).
 
 An application whose log was cut short (an incomplete copy) makes no run; one whose log ends
 cleanly without the application's end (the driver died) is a failed run (see `make_runs`).
@@ -31,7 +32,7 @@ from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usag
 from server.costing.billing import price_run
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
-from server.domain import Application, CostBreakdown, Project, Run
+from server.domain import Application, CostBreakdown, Executor, Project, Run
 from server.errors import AlreadyExists
 from server.store import Store
 
@@ -114,10 +115,53 @@ def _piece(store: Store, project: Project, run_id: int, apps: Sequence[Applicati
         outcome=outcome, state_message=message)
 
 
-def _cost(pricing: Pricing | None, piece: ClusterRun, input_bytes: int | None) -> CostBreakdown | None:
+def executor_events(spec: dict[str, Any], executors: Sequence[Executor], start_ms: int,
+                    end_ms: int) -> list[dict[str, Any]]:
+    """Cluster events standing in for the ones a log lacks, for an autoscaling cluster: its worker
+    count over ``start_ms..end_ms`` as the executors show it; none for a fixed-size one.
+
+    Databricks runs one executor per worker node, so the workers up at a time are the distinct
+    hosts with an executor then (the driver's own is not one), kept within the spec's
+    ``min_workers..max_workers``: the first workers are up, and billed, before their executors
+    register. A node's instance is up a little before its executor registers and after it is
+    removed, so this still slightly under-counts an upsize.
+    """
+    autoscale = spec.get("autoscale") or {}
+    if not autoscale or not executors:
+        return []
+    low = int(autoscale.get("min_workers") or 0)
+    high = int(autoscale.get("max_workers") or low)
+    workers = [e for e in executors if e.executor_id != "driver"]
+    times = sorted({t for e in workers for t in (e.added_ms, e.removed_ms) if start_ms < t < end_ms})
+
+    def count(at: int) -> int:
+        hosts = {e.host or e.executor_id for e in workers
+                 if e.added_ms <= at and not (e.removed_ms and e.removed_ms <= at)}
+        return min(high, max(low, len(hosts)))
+
+    events: list[dict[str, Any]] = [
+        {"type": "CREATING", "timestamp": start_ms, "details": {}},
+        {"type": "RUNNING", "timestamp": start_ms, "details": {"current_num_workers": count(start_ms)}}]
+    current = count(start_ms)
+    for at in times:
+        now = count(at)
+        if now != current:
+            events.append({"type": "RESIZING", "timestamp": at,
+                           "details": {"current_num_workers": current, "target_num_workers": now}})
+            current = now
+    events.append({"type": "TERMINATING", "timestamp": end_ms, "details": {}})
+    return events
+
+
+def _cost(pricing: Pricing | None, piece: ClusterRun, input_bytes: int | None,
+          executors: Sequence[Executor] = ()) -> CostBreakdown | None:
     if pricing is None:
         return None
-    timeline = cluster_timeline(piece.spec, [], fallback_start_ms=piece.start_ms, fallback_end_ms=piece.end_ms)
+    # No cluster events in a log: an autoscaling cluster's size comes from its executors (was
+    # min_workers for the whole run), a fixed one's from its spec.
+    events = executor_events(piece.spec, executors, piece.start_ms, piece.end_ms)
+    timeline = cluster_timeline(piece.spec, events, fallback_start_ms=piece.start_ms,
+                                fallback_end_ms=piece.end_ms)
     usage = cluster_usage(timeline, piece.spec, cloud=pricing.cloud, region=pricing.region, plan=pricing.plan,
                           input_bytes=input_bytes)
     try:
@@ -168,7 +212,7 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str],
         # No expected spec: a backfilled run is history, never a user edit to rebase on.
         run, _ = build_run(project, piece, cluster=None, timeline=timeline, agent=agent, history=history,
                            expected=Expected({}, None))
-        run = dataclasses.replace(run, cost=_cost(pricing, piece, run.input_bytes))
+        run = dataclasses.replace(run, cost=_cost(pricing, piece, run.input_bytes, agent.executors))
         outcome.unpriced += int(run.cost is None)
         try:
             outcome.created.append(store.runs.add(run))
