@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from models.decide import Decision, Settings, decide
@@ -167,6 +168,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     else:
         config = advised
     rec = _recommendation(project, config, decision)
+    edit = edit_hold(project, runs)
+    if edit:
+        rec = dataclasses.replace(rec, reason=f"{edit}. {rec.reason}")
     if cluster_policy is not None:
         rec = dataclasses.replace(rec, reason=_policy_reason(
             rec.reason, cluster_policy, pairs.values(), current, project.current_spec, azure=pricing.cloud == "azure",
@@ -185,6 +189,41 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     log.info("project %s: %s -> %s (%s)", project.name, config_id_of(current), decision.candidate.config_id,
              decision.phase)
     return rec
+
+
+# Where `server.apply.rebase` keeps the spec paths of the user's latest edit outside Trimtab.
+USER_EDIT_PATHS_KEY = "user_edit_paths"
+USER_EDIT = "user_edit"  # the run anomaly the collector sets on the first run after such an edit
+
+
+def edit_hold(project: Project, runs: Sequence[Run]) -> str:
+    """Why auto-apply is paused for the project, "" when it is not.
+
+    A user who edits the job cluster outside Trimtab (the Databricks UI, the API) means it: the
+    edit is kept (the project rebases on it) and auto-apply does not write over it. It stays
+    paused until the owner applies a recommendation by hand, which is the only apply that can
+    follow (auto-apply is what is paused). Nothing is stored for it: the newest run flagged
+    ``user_edit`` is the edit, and an apply recorded after that run (``pending_apply``'s
+    ``applied_after_run_id``, the job's newest Databricks run when it was applied; `server.apply.rebase`
+    clears ``pending_apply``) is the owner's answer. With auto-apply off there is nothing to pause."""
+    if not project.settings.auto_apply:
+        return ""
+    edited = next((r for r in reversed(runs) if USER_EDIT in r.anomalies), None)
+    if edited is None:
+        return ""
+    pending = project.pending_apply or {}
+    if int(pending.get("applied_after_run_id") or 0) >= edited.databricks_run_id:
+        return ""
+    paths = [str(p) for p in project.state.get(USER_EDIT_PATHS_KEY) or []]
+    what = f" ({', '.join(paths)})" if paths else ""
+    return (f"you edited the cluster{what} before run {edited.id} (started {_utc(edited.start_ms)}): "
+            f"auto-apply is paused so the edit stays; `trimtab recommendation apply {project.name}` "
+            "applies this recommendation and resumes it")
+
+
+def _utc(ms: int) -> str:
+    """A run's start as `trimtab run list` shows it."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _check_pools(project: Project, pools: dict[str, dict[str, Any]] | None) -> None:
@@ -331,9 +370,11 @@ class Planner:
             self._record(run, "plan", err)
             raise
         if rec is None or not project.settings.auto_apply or \
-                same_cluster(rec.config, config_from_spec(project.current_spec, pools)):
-            # Planned, and nothing to apply (not planned at all, auto-apply off, or the job
-            # already runs the recommendation): whatever failed before no longer holds it back.
+                same_cluster(rec.config, config_from_spec(project.current_spec, pools)) or \
+                edit_hold(project, self._store.runs.history(run.project_id)):
+            # Planned, and nothing to apply (not planned at all, auto-apply off or paused by the
+            # user's own edit of the cluster, or the job already runs the recommendation):
+            # whatever failed before no longer holds it back.
             self._clear(run, project, ("plan", "apply"))
             return rec
         try:

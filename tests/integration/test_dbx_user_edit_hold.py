@@ -1,0 +1,81 @@
+"""A hand edit of the job cluster outside Trimtab pauses auto-apply, over real HTTP (emulator,
+collector, planner, apply; SQLite and PostgreSQL).
+
+The user sets the cluster in the Databricks UI; the next run is collected with the anomaly
+``user_edit`` and the project rebases on the edit. The planner still recommends, but does not write
+over the edit: the reason says what was edited, before which run, and how to resume
+(`trimtab recommendation apply`). A manual apply resumes auto-apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.workspace import RunningWorkspace
+from server.apply import apply_recommendation
+from server.clock import SystemClock
+from server.collect import Collector
+from server.costing.catalog import load_catalog
+from server.databricks import DatabricksGateway
+from server.domain import Recommendation, Run, Workspace
+from server.plan.candidates import same_cluster
+from server.plan.planner import Planner
+from server.services import workspaces
+from server.services.projects import update_settings
+from server.services.secrets import SecretBox
+from server.spec import cluster_entry_update, config_from_spec, find_cluster_spec
+from server.store import Store
+from tests.integration.conftest import WIRING
+
+
+def test_a_user_edit_pauses_auto_apply_until_a_manual_apply(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
+    project = imported.project
+    pid = int(project.id or 0)
+    catalog = load_catalog()
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=catalog)
+    update_settings(store, str(pid), {"auto_apply": True, "sla_seconds": 900})
+    planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
+
+    def live() -> dict[str, Any]:
+        return find_cluster_spec(gateway.get_job(project.job_id)["settings"], project.cluster_key) or {}
+
+    def cycle() -> tuple[Run, Recommendation | None]:
+        gateway.run_now(project.job_id)
+        assert emulator.wait_idle(120)
+        (run,) = collector.poll_once()
+        return run, planner.after_run(run)
+
+    for _ in range(2):
+        run, rec = cycle()
+        assert rec is not None and not rec.reason.startswith("you edited")
+    edited = {**live(), "num_workers": 7, "node_type_id": "r5d.xlarge", "driver_node_type_id": "r5d.xlarge"}
+    gateway.update_job(project.job_id, cluster_entry_update(gateway.get_job(project.job_id)["settings"],
+                                                            project.cluster_key, edited))
+
+    run, rec = cycle()
+    assert "user_edit" in run.anomalies
+    assert rec is not None
+    # Still planned and shown, with what was edited, before which run, and how to resume.
+    assert rec.reason.startswith("you edited the cluster (")
+    assert "node_type_id" in rec.reason and "num_workers" in rec.reason
+    assert f"before run {run.id} (started " in rec.reason
+    assert f"auto-apply is paused so the edit stays; `trimtab recommendation apply {project.name}`" in rec.reason
+    assert rec.state == "pending"
+    assert (live()["node_type_id"], live()["num_workers"]) == ("r5d.xlarge", 7)
+
+    # The next run is on the user's cluster too, and is not flagged again: still paused.
+    run, rec = cycle()
+    assert "user_edit" not in run.anomalies
+    assert rec is not None and rec.reason.startswith("you edited the cluster (")
+    assert (live()["node_type_id"], live()["num_workers"]) == ("r5d.xlarge", 7)
+
+    # The owner applies by hand: auto-apply resumes from the next run on.
+    applied = apply_recommendation(store, gateway, pid)
+    assert applied.applied
+    run, rec = cycle()
+    assert rec is not None and "you edited" not in rec.reason
+    # Either the job already runs the recommendation, or auto-apply wrote it.
+    assert same_cluster(rec.config, config_from_spec(live()))
