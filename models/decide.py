@@ -179,9 +179,13 @@ def decide(
     explore = _explore_pick(out, best, settings, avoid)
     if explore is not None:
         pick, saving = explore
+        # The saving is the knowledge gradient, not this run's own: say both figures a person can
+        # check (its predicted cost against the current best's) and what measuring it buys later.
         why = (
-            f"trying {cands[pick].config_id}: expected saving {saving:.1%} per run over "
-            f"{settings.explore_horizon:.0f} runs outweighs the risk" + _sla_note(out, pick, settings)
+            f"trying {cands[pick].config_id}: predicted cost {out.cost[pick]:.4g}/run against "
+            f"{out.cost[best]:.4g} for the current best {cands[best].config_id}; measuring it is expected to "
+            f"save {saving:.1%} per run on later runs, which over {settings.explore_horizon:.0f} runs "
+            "outweighs its extra cost and risk" + _sla_note(out, pick, settings)
         )
         return _decision(cands, out, pick, "optimizing", prefix + why, common)
     return _decision(cands, out, best, "optimizing", prefix + _best_reason(cands, out, best, settings), common)

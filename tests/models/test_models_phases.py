@@ -155,8 +155,32 @@ def test_exploration_needs_a_material_expected_saving() -> None:
             break
         history.append(job.run(d.candidate, rng))
     assert exploring is not None, "the synthetic job never explored"
-    saving = float(exploring.reason.split("expected saving ")[1].split("%")[0]) / 100
+    saving = float(exploring.reason.split("expected to save ")[1].split("%")[0]) / 100
     below = decide(cands, history, Settings(sla_s=None, min_saving=saving * 0.9))
     assert below.candidate != below.best and "trying" in below.reason
     above = decide(cands, history, Settings(sla_s=None, min_saving=saving * 1.1 + 1e-4))
     assert above.candidate == above.best and "trying" not in above.reason
+
+
+def test_an_exploration_reason_gives_its_own_predicted_cost_and_the_best_one_apart_from_the_saving() -> None:
+    # The saving an exploratory run is chosen for is what measuring it teaches (knowledge
+    # gradient), not its own cost: the reason must not read as the run's own saving.
+    job = Job()
+    cands = grid()
+    rng = np.random.default_rng(7)
+    history = [job.run(cands[5], rng, recommendation_applied=False)]
+    settings = Settings(sla_s=None, min_saving=0.0)
+    for _ in range(12):
+        d = decide(cands, history, settings)
+        if d.phase == "optimizing" and d.candidate != d.best:
+            break
+        history.append(job.run(d.candidate, rng))
+    else:
+        raise AssertionError("the synthetic job never explored")
+    assert d.best is not None
+    best = decide(cands, history, Settings(sla_s=None, min_saving=1.0))  # no exploring: the best's own figures
+    assert best.candidate == d.best
+    assert d.reason.startswith(f"trying {d.candidate.config_id}: predicted cost {d.predicted_cost:.4g}/run against "
+                               f"{best.predicted_cost:.4g} for the current best {d.best.config_id}; measuring it "
+                               "is expected to save ")
+    assert "per run on later runs" in d.reason
