@@ -41,8 +41,7 @@ from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of
 from server.spec import (
     cluster_entry_update,
     find_cluster_spec,
-    merge_recommendation,
-    recommendation_overlay,
+    recommended_spec,
     spec_drift,
 )
 from server.store import Store
@@ -95,8 +94,7 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
             f"project {project.name}: the last apply is not confirmed yet (no run has used it); "
             "the next apply waits for that run")
     settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
-    azure = "azure_attributes" in live and "aws_attributes" not in live
-    new_spec = merge_recommendation(live, recommendation_overlay(rec.config, azure=azure))
+    new_spec = recommended_spec(live, rec.config, cloud=project_cloud(store, project))
     new_spec["custom_tags"] = {**(new_spec.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
     diff = spec_diff(live, new_spec, f"job {project.job_id} / {project.cluster_key}")
     if dry_run:
@@ -223,6 +221,17 @@ def no_pending(store: Store, project: Project) -> TrimtabError:
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def project_cloud(store: Store, project: Project) -> str:
+    """The cloud (aws | azure) the project's cluster runs on: its workspace's, as the planner prices
+    it. Not read from the spec's keys, which may name neither cloud: only for a project whose
+    workspace the store does not hold (read-only pages over partial data) is the spec's
+    ``azure_attributes`` taken as the sign of Azure."""
+    try:
+        return store.workspaces.get(project.workspace).cloud
+    except NotFound:
+        return "azure" if (project.current_spec or project.original_spec).get("azure_attributes") else "aws"
 
 
 def _utc(ms: int) -> str:

@@ -277,11 +277,57 @@ def config_from_spec(spec: Mapping[str, Any],
     )
 
 
+# Databricks' range for one EBS volume, in GiB, by ``ebs_volume_type`` (databricks-sdk
+# ``AwsAttributes.ebs_volume_size``: "For general purpose SSD, this value must be within the range
+# 100 - 4096. For throughput optimized HDD, this value must be within the range 500 - 4096").
+EBS_SIZE_RANGE_GB = {"GENERAL_PURPOSE_SSD": (100, 4096), "THROUGHPUT_OPTIMIZED_HDD": (500, 4096)}
+# gp3's performance: Databricks attaches gp2-equivalent volumes unless these are set
+# (``AwsAttributes.ebs_volume_iops``/``ebs_volume_throughput``), so they are written with the volumes
+# whenever the storage advice priced gp3.
+GP3_FIELDS = ("ebs_volume_iops", "ebs_volume_throughput")
+
+
+def ebs_size_problem(volume_type: str, size_gb: int) -> str | None:
+    """Why Databricks would refuse ``size_gb`` GiB volumes of ``volume_type``; None when it accepts them.
+    The one check of a size Trimtab writes (`recommendation_overlay`, `server.plan.storage.advise`)."""
+    bounds = EBS_SIZE_RANGE_GB.get(volume_type)
+    if bounds is None:
+        return f"ebs_volume_type {volume_type!r} is not one of {sorted(EBS_SIZE_RANGE_GB)}"
+    low, high = bounds
+    if not low <= size_gb <= high:
+        return f"ebs_volume_size {size_gb} GiB is outside {low}-{high} GiB for {volume_type}"
+    return None
+
+
+def ebs_overlay(config: ClusterConfig) -> dict[str, Any]:
+    """The ``aws_attributes.ebs_volume_*`` fields ``config`` sets ({} when it sets none).
+
+    The named fields give type, count and size; the storage advice leaves what has no named field in
+    ``config.spec["aws_attributes"]``: gp3's IOPS and throughput (written, so the volumes attached are
+    the gp3 volumes the advice priced), and ``ebs_volume_count`` 0 when the volumes are to go. A size
+    of 0 is one the spec did not set: no size is written then (Databricks' default stays). A size
+    Databricks would refuse is never written: the volumes are left as they are."""
+    advised = (config.spec or {}).get("aws_attributes") or {}
+    if advised.get("ebs_volume_count") == 0 and not config.ebs_volume_count:
+        return {"ebs_volume_count": 0}
+    if not config.ebs_volume_type or config.ebs_volume_count <= 0:
+        return {}
+    out: dict[str, Any] = {"ebs_volume_type": config.ebs_volume_type, "ebs_volume_count": config.ebs_volume_count}
+    if config.ebs_volume_size_gb:
+        if ebs_size_problem(config.ebs_volume_type, config.ebs_volume_size_gb) is not None:
+            return {}
+        out["ebs_volume_size"] = config.ebs_volume_size_gb
+    if config.ebs_volume_type == "GENERAL_PURPOSE_SSD":
+        out.update({k: advised[k] for k in GP3_FIELDS if advised.get(k)})
+    return out
+
+
 def recommendation_overlay(config: ClusterConfig, *, azure: bool) -> dict[str, Any]:
     """The part of a spec a recommendation owns, from its named fields.
 
     Only named fields are used (never ``config.spec`` whole): merging a whole
-    spec would write back fields the user may have edited since.
+    spec would write back fields the user may have edited since. The one exception is what
+    `ebs_overlay` reads of the storage advice, which no named field holds.
     """
     out: dict[str, Any] = {}
     if config.node_type_id:
@@ -299,9 +345,17 @@ def recommendation_overlay(config: ClusterConfig, *, azure: bool) -> dict[str, A
         attrs["availability"] = _AZURE_AVAILABILITY.get(config.availability, config.availability) if azure \
             else _AWS_AVAILABILITY.get(config.availability, config.availability)
         attrs["first_on_demand"] = config.first_on_demand
-    if not azure and config.ebs_volume_type and config.ebs_volume_count:
-        attrs.update({"ebs_volume_type": config.ebs_volume_type, "ebs_volume_count": config.ebs_volume_count,
-                      "ebs_volume_size": config.ebs_volume_size_gb})
+    if not azure:
+        attrs.update(ebs_overlay(config))
     if attrs:
         out["azure_attributes" if azure else "aws_attributes"] = attrs
     return out
+
+
+def recommended_spec(base_spec: Mapping[str, Any], config: ClusterConfig, *, cloud: str) -> dict[str, Any]:
+    """The spec ``config`` makes of ``base_spec`` on a workspace of ``cloud`` (aws | azure).
+
+    The cloud is the workspace's, as the planner prices it, never guessed from the spec's keys: a
+    spec without ``azure_attributes`` on Azure would otherwise get ``aws_attributes``, which
+    Databricks refuses there ("aws_attributes can only be specified for clusters running in AWS")."""
+    return merge_recommendation(base_spec, recommendation_overlay(config, azure=cloud == "azure"))

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.apply import project_cloud
 from server.domain import Application, Executor, Project, Recommendation, Run, Stage
 from server.errors import NotFound
 from server.onboard import spec_diff
 from server.plan.driver import DriverUse, driver_use
 from server.services.projects import sla_met_fraction
 from server.services.savings import ProjectSavings, project_savings
-from server.spec import merge_recommendation, recommendation_overlay
+from server.spec import recommended_spec
 from server.store import Store
 from server.timeline import ProjectTimeline, timeline_of_runs
 
@@ -63,10 +64,10 @@ def project_rows(store: Store) -> list[ProjectRow]:
     return [_row(p, store.runs.history(int(p.id or 0))) for p in store.projects.list()]
 
 
-def recommendation_diff(project: Project, rec: Recommendation) -> str:
+def recommendation_diff(project: Project, rec: Recommendation, cloud: str) -> str:
+    """The change ``rec`` makes to the project's spec, on the workspace's ``cloud`` (as apply writes it)."""
     live = project.current_spec or project.original_spec
-    azure = "azure_attributes" in live and "aws_attributes" not in live
-    proposed = merge_recommendation(live, recommendation_overlay(rec.config, azure=azure))
+    proposed = recommended_spec(live, rec.config, cloud=cloud)
     return spec_diff(live, proposed, f"job {project.job_id} / {project.cluster_key}") or "(no change)"
 
 
@@ -77,7 +78,8 @@ def project_page(store: Store, project_id: int) -> ProjectPage:
     return ProjectPage(row=_row(project, runs), timeline=timeline_of_runs(runs, project.settings.sla_seconds,
                                                                           _title(project)),
                        runs=tuple(reversed(runs)), recommendation=rec,
-                       diff=recommendation_diff(project, rec) if rec is not None else "")
+                       diff=recommendation_diff(project, rec, project_cloud(store, project))
+                       if rec is not None else "")
 
 
 def run_page(store: Store, run_id: int) -> RunPage:

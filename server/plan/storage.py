@@ -1,4 +1,9 @@
-"""EBS advice for a recommendation, from what the project's runs put on disk (AWS only)."""
+"""EBS advice for a recommendation, from what the project's runs put on disk (AWS only).
+
+The advice is written as it is priced (`server.spec.ebs_overlay`): gp3 volumes are written with
+their IOPS and throughput, as Databricks attaches gp2-equivalent volumes when those are unset
+(databricks-sdk ``AwsAttributes.ebs_volume_iops``), and volumes to drop as ``ebs_volume_count`` 0.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from server.costing.catalog import PriceCatalog
 from server.costing.ebs import DiskUse, StorageAdvice, VolumeSpec, recommend_storage
 from server.costing.errors import TrimtabCostError
 from server.domain import ClusterConfig, Run, Stage
+from server.spec import ebs_size_problem
 
-# Databricks' GENERAL_PURPOSE_SSD is gp3 in workspaces created since gp3 became
-# the default (see server.costing.run_cost.shape_volumes).
+# The current volumes are taken as gp3 (as before): the planner hands `advise` the configuration
+# without its spec, so IOPS the user set cannot be seen here (see the module doc for what is written).
 _VOLUME_TYPE = {"GENERAL_PURPOSE_SSD": "gp3", "THROUGHPUT_OPTIMIZED_HDD": "st1"}
 RUNS_PER_MONTH = 30.0  # nightly jobs: the usual cadence of the jobs Trimtab tunes
 
@@ -50,13 +56,20 @@ def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float
         return config, None
     if advice is None or not advice.changed:
         return config, advice
+    if advice.volumes is None and catalog.node_type(cloud, config.node_type_id).local_disk_gb <= 0:
+        # Databricks: "For node types with no instance store, at least one EBS volume needs to be
+        # specified; otherwise, cluster creation will fail" (AwsAttributes.ebs_volume_count).
+        return config, None
     attrs = advice.aws_attributes()
+    if advice.volumes is not None and ebs_size_problem(str(attrs["ebs_volume_type"]),
+                                                       int(attrs["ebs_volume_size"])) is not None:
+        return config, None  # a size Databricks would refuse is never advised
     changed = dataclasses.replace(
         config,
         ebs_volume_type=str(attrs.get("ebs_volume_type", "")),
         ebs_volume_count=int(attrs.get("ebs_volume_count", 0)),
         ebs_volume_size_gb=int(attrs.get("ebs_volume_size", 0)),
-        # The IOPS/throughput of gp3 have no named field; the overlay reads them from here.
+        # gp3's IOPS/throughput, and a count of 0, have no named field: the overlay reads them here.
         spec={"aws_attributes": attrs},
     )
     return changed, advice
