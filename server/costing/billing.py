@@ -15,10 +15,11 @@ Fallbacks, each said in ``note``:
   landed): still the catalog estimate, the partial amount said in the note, re-costed later. Once
   ``RecostPolicy.settle_after_ms`` has passed since the run ended, a day still without a line is
   taken as a day without charges and the bill is used;
-- every day landed but the cloud marks the figures estimated (Cost Explorer's ``Estimated``):
-  the bill is used with source ``billed-estimated`` and looked at once more after
-  ``settle_after_ms``; that look is final (estimated or not), so each run costs at most one extra
-  Cost Explorer call for it.
+- every day landed but the cloud marks the figures estimated (Cost Explorer's ``Estimated``,
+  which it says of the whole current month): the bill is shown beside the estimate
+  (``billed_cloud_cost``) while source, total and the models stay on the estimate, and it is
+  looked at once more after ``settle_after_ms``; that look is final (estimated or not), so the
+  flag costs each run at most one more Cost Explorer call.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from server.costing.catalog import PriceCatalog
 from server.costing.reconcile import (
     CATEGORIES,
     SOURCE_BILLED,
-    SOURCE_BILLED_ESTIMATED,
     SOURCE_ESTIMATE,
     BillLine,
     breakdown,
@@ -183,14 +183,13 @@ def apply_bill(cost: CostBreakdown, lines: list[BillLine], *, start_ms: int, end
     if estimated and settled:
         suffix += "; the cloud still marks it estimated: taken as final"
     elif estimated:
-        suffix += (f"; the cloud marks it estimated: looked at once more "
-                   f"{policy.settle_after_ms // HOUR_MS} h after the run")
+        suffix += f"; looked at once more {policy.settle_after_ms // HOUR_MS} h after the run"
     return with_bill(cost, billed, input_bytes, final=settled or not estimated, note_suffix=suffix)
 
 
 def _as_estimate(cost: CostBreakdown, note: str) -> CostBreakdown:
-    """``cost`` priced from its estimate again, with ``note``; a bill already used is kept (never downgraded)."""
-    if cost.source != SOURCE_ESTIMATE:
+    """``cost`` priced from its estimate, with ``note``; a bill already seen whole is kept (never downgraded)."""
+    if cost.source != SOURCE_ESTIMATE or cost.billed_cloud_cost is not None:
         return cost
     return dataclasses.replace(cost, note=note)
 
@@ -199,16 +198,16 @@ def should_recost(cost: CostBreakdown | None, run_end_ms: int, now_ms: int, has_
                   policy: RecostPolicy = DEFAULT_RECOST_POLICY) -> bool:
     """True while a run's bill may still land or change.
 
-    Estimates are looked at every pass inside [first_check_after_ms, give_up_after_ms]; a bill the
-    cloud marks estimated only once more, from ``settle_after_ms`` on (that look is final); a final
-    bill never again.
+    Estimates are looked at every pass inside [first_check_after_ms, give_up_after_ms]; an estimate
+    with a whole bill beside it that the cloud marked estimated (``billed_cloud_cost`` set) only once
+    more, from ``settle_after_ms`` on (that look is final); a final bill never again.
     """
     if not has_credentials or (cost is not None and cost.source == SOURCE_BILLED):
         return False
     if cost is None:
         return True
     age = now_ms - run_end_ms
-    if cost.source == SOURCE_BILLED_ESTIMATED:
+    if cost.billed_cloud_cost is not None:
         return policy.settle_after_ms <= age <= policy.give_up_after_ms
     return policy.first_check_after_ms <= age <= policy.give_up_after_ms
 

@@ -46,11 +46,11 @@ CATEGORIES = ("compute", "storage", "other")  # summed into the billed cloud cos
 # pricing) that only some accounts have, which would make the bill-vs-catalog delta depend on the
 # contract instead of on the run; the catalog holds list prices.
 AWS_COST_METRIC = "AmortizedCost"
-# A run's cost source: the catalog estimate; a complete, final bill (never re-costed again); or a
-# complete bill the cloud still marks estimated (used, and re-costed until final or the give-up).
+# A run's cost source: the catalog estimate, or a whole, final bill (never re-costed again). A whole
+# bill the cloud still marks estimated is set beside the estimate (``billed_cloud_cost``) with source
+# ``estimate``: the models and savings (which count ``billed`` runs) keep the estimate until it is final.
 SOURCE_ESTIMATE = "estimate"
 SOURCE_BILLED = "billed"
-SOURCE_BILLED_ESTIMATED = "billed-estimated"
 # Azure's DBU meter (the Databricks service's own charge, tagged with the cluster's tags).
 AZURE_DBU_METER = "Azure Databricks"
 # Cost Management's cost columns, USD first: PreTaxCostUSD/CostUSD are the same charges in USD
@@ -198,17 +198,25 @@ def with_bill(cost: CostBreakdown, billed: BilledAmounts, input_bytes: int | Non
               final: bool = True, note_suffix: str = "") -> CostBreakdown:
     """A stored estimate with the cloud bill set beside it; the DBU part and the estimate stay as they were.
 
-    ``final`` False (the cloud still marks the figures estimated) stores source ``billed-estimated``:
-    the models use the bill, and re-costing keeps looking until it is final or it gives up.
+    ``final`` False (the cloud still marks the figures estimated): the bill is only shown beside the
+    estimate (``billed_cloud_cost``), ``total`` and ``source`` stay the estimate's.
     """
     if billed.currency != cost.currency:
         raise MalformedBill(f"bill in {billed.currency} for a run priced in {cost.currency}")
     estimate = cost.compute_cost + cost.storage_cost
+    if not final:
+        total = cost.dbu_cost + estimate
+        return dataclasses.replace(
+            cost, total=total, source=SOURCE_ESTIMATE, billed_cloud_cost=billed.total,
+            cost_per_input_gb=total / (input_bytes / BYTES_PER_GB) if input_bytes else None,
+            used_by_models="estimate",
+            note=(f"cloud bill {billed.total:.2f} {billed.currency} not final yet (catalog estimate "
+                  f"{estimate:.2f}, {billed.total - estimate:+.2f}): estimate used" + note_suffix))
     total = cost.dbu_cost + billed.total
     return dataclasses.replace(
         cost,
         total=total,
-        source=SOURCE_BILLED if final else SOURCE_BILLED_ESTIMATED,
+        source=SOURCE_BILLED,
         billed_cloud_cost=billed.total,
         cost_per_input_gb=total / (input_bytes / BYTES_PER_GB) if input_bytes else None,
         used_by_models="billed",

@@ -33,7 +33,7 @@ from server.errors import FailedPrecondition, Unavailable
 
 @dataclass
 class RecostReport:
-    billed: list[int] = field(default_factory=list)  # run ids now priced from their bill (final or estimated)
+    billed: list[int] = field(default_factory=list)  # run ids now priced from their (final) bill
     waiting: list[int] = field(default_factory=list)  # no whole bill yet, or the cloud could not be reached
     rejected: dict[int, str] = field(default_factory=dict)  # run id -> why the bill was refused
     errors: dict[int, str] = field(default_factory=dict)  # run id -> why the bill could not be read
@@ -69,9 +69,9 @@ def recost_runs(
             report.errors[run.id] = exc.message
             report.waiting.append(run.id)
             continue
-        if cost.source == SOURCE_ESTIMATE:  # nothing, or only part of the window, has landed
+        if cost.source == SOURCE_ESTIMATE:  # nothing, part of the window, or a bill not final yet
             report.waiting.append(run.id)
-            if lines and cost != run.cost:  # part of it landed: the note says what, so far
+            if lines and cost != run.cost:  # the note (and a whole bill not final yet) says what landed
                 set_cost(run.id, cost)
             continue
         if cost != run.cost:

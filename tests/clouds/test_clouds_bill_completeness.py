@@ -3,7 +3,7 @@
 - Azure's DBU meter ("Azure Databricks") carries the cluster's tags: it must not be added on top of
   the catalog's DBU cost.
 - A run across midnight UTC with only its first day landed keeps the estimate and stays re-costable;
-  a day Cost Explorer marks ``Estimated`` is used but looked at once more.
+  a bill Cost Explorer marks ``Estimated`` is shown beside the estimate and looked at once more.
 - Committed (RI / Savings Plan / reservation) hours are read amortized, not as ~0.
 - A EUR-billed Azure subscription is read in USD.
 
@@ -136,15 +136,17 @@ def test_a_partial_bill_keeps_the_run_re_costable(db_url: str, aws_stand_in: Aws
         assert report.waiting == [run.id] and report.billed == []
         assert store.runs.get(run.id).cost == first
 
-        # Day 2 lands, still marked estimated by Cost Explorer: the bill is used, looked at once more later.
+        # Day 2 lands, marked estimated by Cost Explorer: shown beside the estimate, which stays in use
+        # (savings count only final bills), and looked at once more later.
         aws_stand_in.add_cost(CostLineItem(date(2025, 6, 16), "USE1-BoxUsage:m5.xlarge", 0.19, tags, estimated=True))
         report = recost_runs(store.runs.history(project.id), bills, now_ms=NIGHT_END + 20 * HOUR,
                              set_cost=store.runs.set_cost)
-        assert report.billed == [run.id]
+        assert report.waiting == [run.id] and report.billed == []
         provisional = store.runs.get(run.id).cost
-        assert provisional.source == "billed-estimated" and provisional.used_by_models == "billed"
+        assert provisional.source == "estimate" and provisional.used_by_models == "estimate"
+        assert provisional.total == pytest.approx(first.total)
         assert provisional.billed_cloud_cost == pytest.approx(0.382)
-        assert "marks it estimated" in provisional.note
+        assert "not final yet" in provisional.note and "once more 48 h" in provisional.note
         # Not asked again every pass: only once the settle time has passed.
         assert not should_recost(provisional, NIGHT_END, NIGHT_END + 30 * HOUR, has_credentials=True)
         assert should_recost(provisional, NIGHT_END, NIGHT_END + 49 * HOUR, has_credentials=True)
@@ -155,8 +157,9 @@ def test_a_partial_bill_keeps_the_run_re_costable(db_url: str, aws_stand_in: Aws
         report = recost_runs(store.runs.history(project.id), bills, now_ms=NIGHT_END + 49 * HOUR,
                              set_cost=store.runs.set_cost)
         final = store.runs.get(run.id).cost
-        assert report.billed == [run.id] and final.source == "billed"
+        assert report.billed == [run.id] and final.source == "billed" and final.used_by_models == "billed"
         assert final.billed_cloud_cost == pytest.approx(0.392) and "taken as final" in final.note
+        assert final.total == pytest.approx(first.dbu_cost + 0.392)
         assert not should_recost(final, NIGHT_END, NIGHT_END + 50 * HOUR, has_credentials=True)
     finally:
         store.close()
