@@ -41,8 +41,12 @@ from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of
 from server.spec import (
     cluster_entry_update,
     find_cluster_spec,
+    flatten,
+    readback_mismatch,
+    recommendation_overlay,
     recommended_spec,
     spec_drift,
+    written_paths,
 )
 from server.store import Store
 
@@ -94,13 +98,17 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
             f"project {project.name}: the last apply is not confirmed yet (no run has used it); "
             "the next apply waits for that run")
     settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
-    new_spec = recommended_spec(live, rec.config, cloud=project_cloud(store, project))
+    cloud = project_cloud(store, project)
+    new_spec = recommended_spec(live, rec.config, cloud=cloud)
     new_spec["custom_tags"] = {**(new_spec.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
     diff = spec_diff(live, new_spec, f"job {project.job_id} / {project.cluster_key}")
     if dry_run:
         return ApplyResult(rec, diff, applied=False, message="dry run: nothing changed")
     after_run = gateway.latest_run_id(project.job_id) or 0
-    _write_verified(gateway, project, settings, live, new_spec)
+    # What the recommendation sets (even where it equals the live spec) and the attribution tag.
+    owned = {*flatten(recommendation_overlay(rec.config, azure=cloud == "azure")),
+             f"custom_tags.{RECOMMENDATION_TAG}"}
+    new_spec = _write_verified(gateway, project, settings, live, new_spec, owned)
     applied = store.recommendations.set_state(rec.id, "applied")
     # An apply that went through ends a kept auto-apply failure (a planning one stays: it is the
     # plan's to clear).
@@ -137,7 +145,7 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     if dry_run:
         return ApplyResult(rec, diff, applied=False, message="dry run: nothing changed")
     after_run = gateway.latest_run_id(project.job_id) or 0
-    _write_verified(gateway, project, settings, live, previous)
+    previous = _write_verified(gateway, project, settings, live, previous)
     state = project.state
     if rec is not None and rec.id is not None:
         rec = store.recommendations.set_state(rec.id, "rejected")
@@ -299,23 +307,30 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
 
 
 def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
-                    before: dict[str, Any], new_spec: dict[str, Any]) -> None:
-    """``jobs/update`` with the complete entry, then re-read: what we sent is what the job holds.
+                    before: dict[str, Any], new_spec: dict[str, Any], owned: set[str] | None = None) -> dict[str, Any]:
+    """``jobs/update`` with the complete entry, then re-read: what we wrote is what the job holds.
+    The spec as the job holds it is returned (what runs will report, so later drift checks agree).
 
-    If the job does not hold it (or the update failed half-way), the previous
-    spec is written back before the error is raised, so nothing stays half-applied.
+    Only the paths Trimtab wrote are checked: those ``new_spec`` sets over ``before``
+    (`server.spec.written_paths`) and the ``owned`` ones (a recommendation's, even where equal to
+    the live spec). A field Databricks fills in or normalises elsewhere is not a failed write. If a
+    written path does not hold its value (or the update failed half-way), the previous spec is
+    written back before the error is raised, so nothing stays half-applied; the error names the paths.
     """
+    written = written_paths(before, new_spec) | (owned or set())
     try:
         gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, new_spec))
         reread = find_cluster_spec((gateway.get_job(project.job_id).get("settings") or {}), project.cluster_key)
-        mismatch = spec_drift(reread or {}, new_spec)
+        mismatch = readback_mismatch(reread or {}, new_spec, written)
     except DatabricksCallError:
         _restore(gateway, project, settings, before)
         raise
-    if mismatch:
+    if mismatch or reread is None:
         _restore(gateway, project, settings, before)
+        what = f"{', '.join(mismatch)} differ" if reread is not None else f"{project.cluster_key!r} is gone"
         raise FailedPrecondition(f"project {project.name}: the job did not take the new spec "
-                                 f"({', '.join(mismatch)} differ); the previous spec was restored")
+                                 f"({what}); the previous spec was restored")
+    return reread
 
 
 def _restore(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],

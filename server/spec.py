@@ -30,6 +30,7 @@ SIZING_FIELDS = ("num_workers", "autoscale")
 # Fields Databricks fills in on its side (defaults, bookkeeping). A difference
 # only there is not a user edit.
 SERVER_FILLED = frozenset({"cluster_name", "enable_elastic_disk", "aws_attributes.zone_id"})
+_MISSING = object()
 
 
 def task_cluster_key(task_key: str) -> str:
@@ -123,6 +124,25 @@ def spec_drift(live_spec: Mapping[str, Any], applied_spec: Mapping[str, Any]) ->
         if live.get(path) != applied.get(path):
             changed.append(path)
     return changed
+
+
+def written_paths(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:
+    """The paths writing ``after`` over ``before`` sets: those ``after`` holds with another value, and
+    the sizing it drops (fixed <-> autoscaling, which must not stay). Other paths ``after`` lacks are
+    not counted: the service may fill them in again (its defaults), which is no failed write."""
+    old, new = flatten(before), flatten(after)
+    changed = {path for path, value in new.items() if old.get(path, _MISSING) != value}
+    dropped = {path for path in old if path not in new and path.split(".")[0] in SIZING_FIELDS}
+    return changed | dropped
+
+
+def readback_mismatch(reread: Mapping[str, Any], sent: Mapping[str, Any], written: Iterable[str]) -> list[str]:
+    """The ``written`` paths whose value read back differs from the one sent (dropped included).
+
+    Only what Trimtab wrote is judged: Databricks adds defaults and normalises other fields on its
+    side (and adds more over time), which says nothing about whether the write took."""
+    back, out = flatten(reread), flatten(sent)
+    return sorted(path for path in set(written) if back.get(path) != out.get(path))
 
 
 def canonical_json(spec: Mapping[str, Any]) -> str:

@@ -9,10 +9,11 @@ import pytest
 
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import LOG_CONF, SPARK_VERSION, aws_cluster
-from server.apply import apply_recommendation
+from server.apply import apply_recommendation, revert
 from server.dashboard.views import project_page
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, Recommendation
+from server.errors import FailedPrecondition
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
@@ -119,3 +120,62 @@ def test_a_count_without_a_size_never_writes_size_zero(
     apply_recommendation(store, gateway, int(project.id or 0))
     attrs = _live(gateway, project)["aws_attributes"]
     assert "ebs_volume_size" not in attrs and attrs["ebs_volume_count"] == 1
+
+
+class NormalisingGateway:
+    """The real gateway, with jobs/get answering as a service that fills in and normalises fields
+    on its side once a spec is written: what real Databricks may do and the emulator does not
+    (``extra`` is merged under every job cluster's spec read back, ``override`` over it)."""
+
+    def __init__(self, inner: DatabricksGateway, extra: dict[str, Any], override: dict[str, Any]) -> None:
+        self._inner = inner
+        self.extra = extra
+        self.override = override
+        self.written = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def update_job(self, job_id: int, new_settings: dict[str, Any]) -> None:
+        self._inner.update_job(job_id, new_settings)
+        self.written = True
+
+    def get_job(self, job_id: int) -> dict[str, Any]:
+        from server.spec import deep_merge
+
+        job = self._inner.get_job(job_id)
+        if self.written:
+            for entry in (job.get("settings") or {}).get("job_clusters") or []:
+                entry["new_cluster"] = deep_merge(deep_merge(self.extra, entry["new_cluster"]), self.override)
+        return job
+
+
+def test_a_field_the_service_fills_in_does_not_fail_the_apply(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, aws: str) -> None:
+    project = _import(store, secrets, gateway, aws, aws_cluster("m5d.xlarge", 4))
+    _recommend(store, project, ClusterConfig(node_type_id="m5d.2xlarge", num_workers=2))
+    # Once written, the service reports defaults Trimtab never wrote.
+    normalising = NormalisingGateway(gateway, {"runtime_engine": "STANDARD", "enable_local_disk_encryption": False,
+                                               "aws_attributes": {"ebs_volume_count": 0}}, {})
+    result = apply_recommendation(store, normalising, int(project.id or 0))  # type: ignore[arg-type]
+    assert result.applied
+    live = _live(gateway, project)
+    assert (live["node_type_id"], live["num_workers"]) == ("m5d.2xlarge", 2)
+    # The spec kept is the one the job holds, so the next check does not take the defaults for a user edit.
+    stored = store.projects.get(int(project.id or 0))
+    assert stored.current_spec["runtime_engine"] == "STANDARD"
+    assert stored.pending_apply is not None and stored.pending_apply["applied_spec"] == stored.current_spec
+    revert(store, normalising, int(project.id or 0))  # type: ignore[arg-type]
+    assert _live(gateway, project)["node_type_id"] == "m5d.xlarge"
+
+
+def test_a_written_field_read_back_different_fails_and_names_it(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, aws: str) -> None:
+    project = _import(store, secrets, gateway, aws, aws_cluster("m5d.xlarge", 4))
+    _recommend(store, project, ClusterConfig(node_type_id="m5d.2xlarge", num_workers=2))
+    normalising = NormalisingGateway(gateway, {"runtime_engine": "STANDARD"}, {"num_workers": 5})
+    with pytest.raises(FailedPrecondition, match=r"\(num_workers differ\)") as err:
+        apply_recommendation(store, normalising, int(project.id or 0))  # type: ignore[arg-type]
+    assert "runtime_engine" not in str(err.value)
+    live = _live(gateway, project)
+    assert (live["node_type_id"], live["num_workers"]) == ("m5d.xlarge", 4)  # restored

@@ -1,12 +1,12 @@
 """server.spec as reviewed against the real Clusters API: single-node clusters in the newer form
-(``kind: CLASSIC_PREVIEW`` with ``is_single_node``)."""
+(``kind: CLASSIC_PREVIEW`` with ``is_single_node``), and the read-back judging what was written."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from server.onboard import qualify
-from server.spec import single_node
+from server.spec import readback_mismatch, single_node, written_paths
 
 NEW_FORM = {"kind": "CLASSIC_PREVIEW", "is_single_node": True, "spark_version": "15.4.x-scala2.12",
             "node_type_id": "m5d.xlarge"}
@@ -27,3 +27,17 @@ def test_import_skips_a_new_form_single_node_cluster() -> None:
         "tasks": [{"task_key": "t", "job_cluster_key": "main", "spark_python_task": {"python_file": "x.py"}}]}}
     result = qualify(job)
     assert result.clusters == [] and any("single-node" in n for n in result.notes), result.notes
+
+
+def test_written_paths_are_what_the_new_spec_sets_and_the_sizing_it_drops() -> None:
+    before = {"node_type_id": "a", "autoscale": {"min_workers": 1, "max_workers": 4}, "runtime_engine": "STANDARD",
+              "custom_tags": {"team": "x"}}
+    after = {"node_type_id": "b", "num_workers": 3, "custom_tags": {"team": "x", "trimtab": "1"}}
+    assert written_paths(before, after) == {"node_type_id", "num_workers", "custom_tags.trimtab",
+                                            "autoscale.min_workers", "autoscale.max_workers"}
+    # A default the service fills back in is not judged; a written value read back different is.
+    reread = {**after, "runtime_engine": "STANDARD", "enable_elastic_disk": True}
+    assert readback_mismatch(reread, after, written_paths(before, after)) == []
+    assert readback_mismatch({**reread, "num_workers": 5}, after, written_paths(before, after)) == ["num_workers"]
+    assert readback_mismatch({**reread, "autoscale": {"min_workers": 1, "max_workers": 4}}, after,
+                             written_paths(before, after)) == ["autoscale.max_workers", "autoscale.min_workers"]
