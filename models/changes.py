@@ -18,7 +18,7 @@ a cluster the cloud or the service failed: "launch_failed").
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,12 +71,24 @@ def screen(
     known: Mapping[str, Candidate],
     sigma_run: float,
     input_elasticity: float,
+    labels: Sequence[str] | None = None,
 ) -> Screened:
-    """Find the current segment and the runs to learn from (see the module docstring)."""
+    """Find the current segment and the runs to learn from (see the module docstring).
+
+    ``labels`` name the history's runs in a change point's reason as their owner looks them up
+    (the server: "run 42 of 2026-12-01 03:00 UTC"); without them, by position ("run #11 of the
+    history", counted from 1)."""
+    if labels is not None and len(labels) != len(history):
+        raise ValueError(f"screen: {len(labels)} run labels for {len(history)} runs")
+
+    def label(idx: int) -> str:
+        return labels[idx] if labels is not None else f"run #{idx + 1} of the history"
+
     start, reason = 0, None
     n = len(history)
     # Each change point lies strictly after the current start, so this ends within n rounds.
-    while (change := _scan(history, known, start, sigma_run, input_elasticity, _sig_before(history, start))):
+    while (change := _scan(history, known, start, sigma_run, input_elasticity, _sig_before(history, start),
+                           label)):
         start, reason = change
     explained: dict[str, str] = {}
     learn: list[int] = []
@@ -114,6 +126,7 @@ def _scan(
     sigma_run: float,
     elasticity: float,
     last_sig: str | None,
+    label: Callable[[int], str],
 ) -> tuple[int, str] | None:
     """First change point after ``start`` (index, reason), or None."""
     inputs: list[float] = []
@@ -125,14 +138,14 @@ def _scan(
         obs = history[idx]
         if obs.stage_signature:
             if last_sig and obs.stage_signature != last_sig and idx > start:
-                return idx, f"stage structure changed at run {idx} (code change): learning again"
+                return idx, f"the stage structure changed (a code change) at {label(idx)}: learning again"
             last_sig = obs.stage_signature
         if _why_not_learned(obs, known) is not None:
             continue
         if obs.input_gb and inputs and idx > start:
             ratio = obs.input_gb / float(np.median(inputs))
             if ratio > INPUT_SHIFT or ratio < 1.0 / INPUT_SHIFT:
-                return idx, f"input size shifted {ratio:.2f}x at run {idx}: learning again"
+                return idx, f"input size shifted {ratio:.2f}x at {label(idx)}: learning again"
         ref = inputs[0] if inputs else None
         if obs.input_gb:
             inputs.append(obs.input_gb)
@@ -144,7 +157,7 @@ def _scan(
         if regressed and prev_regressed is not None and prev_regressed == prev_clean:
             slow = math.exp(norm - float(np.mean(earlier or [norm])))
             return prev_regressed, (
-                f"runtime regression from run {prev_regressed} ({slow:.2f}x slower on a measured "
+                f"runtime regression from {label(prev_regressed)} ({slow:.2f}x slower on a measured "
                 "configuration): learning again"
             )
         prev_regressed = idx if regressed else None

@@ -134,8 +134,14 @@ def decide(
     prior: Prior | None = None,
     *,
     seed: int = 0,
+    run_labels: Sequence[str] | None = None,
+    previous_phase: str | None = None,
 ) -> Decision:
-    """Choose the next configuration for a project from its candidates and run history (oldest first)."""
+    """Choose the next configuration for a project from its candidates and run history (oldest first).
+
+    ``run_labels`` name the history's runs as their owner looks them up (see `models.changes.screen`).
+    ``previous_phase`` is the phase of the decision before this one (the project's): after a change
+    point the reason says why learning restarted while it learns and on the first decision after."""
     if not candidates:
         raise ValueError("decide needs at least one candidate")
     if not any(c.allowed for c in candidates):
@@ -149,19 +155,27 @@ def decide(
     # The model learns the execution; the cluster's setup is added back where the whole run counts.
     setup = estimate(history)
     history = execution_view(history, setup)
-    scr = screen(history, known, prior.sigma_run, input_elasticity)
+    scr = screen(history, known, prior.sigma_run, input_elasticity, run_labels)
     rebased = scr.change_reason is not None
-    prefix = f"{scr.change_reason}. " if rebased else ""
+    note = f"{scr.change_reason}. " if rebased else ""
+    designed = len(history) - scr.segment_start - 1
     avoid = _avoided(cands, scr.failed_configs, scr.oom_memory_per_core)
     if not scr.learn:
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
-        return _first_run(allowed, history, scr.explained, settings, rebased, prefix)
+        return _first_run(allowed, history, scr.explained, settings, rebased, note)
     out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup)
+    # The change point is news while the model learns again (a learning run's reason always says
+    # it) and on the first decision after that, or the segment's first when it needs no learning;
+    # nine runs later it would only hide what the reason is about.
+    if not settings.auto_apply:
+        # Nothing learns without auto-apply: the note stays for the runs learning would have had.
+        prefix = note if designed < settings.learning_budget else ""
+    else:
+        prefix = note if designed == 0 or previous_phase == "learning" else ""
     if _sla_below_setup(settings, setup):
         return _sla_out_of_reach(cands, history, out, avoid, settings, prefix, _Common(
             rebased, scr.explained, cands[0], 0.0, True))
     best = _best_index(out, settings, avoid, np.array([not c.allowed for c in cands]))
-    designed = len(history) - scr.segment_start - 1
     common = _Common(rebased, scr.explained, cands[best], float(out.p_best[best]), bool(settings.sla_s))
     if not settings.auto_apply:
         why = "auto-apply is off, so this is a recommendation only: " + _best_reason(cands, out, best, settings)
@@ -175,7 +189,7 @@ def decide(
                 f"informative configuration that may be the cheapest (P(best)={out.p_best[pick]:.0%})"
                 + _sla_note(out, pick, settings)
             )
-            return _decision(cands, out, pick, "learning", prefix + why, common)
+            return _decision(cands, out, pick, "learning", note + why, common)
     explore = _explore_pick(out, best, settings, avoid)
     if explore is not None:
         pick, saving = explore

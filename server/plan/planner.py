@@ -109,12 +109,13 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # A pool-backed run records the pool, not its node type: it is read on the pool's type.
     runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
             for r in store.runs.history(project_id)]
-    history, disk, drivers = [], [], []
+    history, labels, disk, drivers = [], [], [], []
     for run in runs:
         stages = [s for app in run.application_ids for s in store.applications.stages(app)]
         obs = observation(run, stages, applied_recommendation=run.recommendation_id is not None)
         if obs is not None:
             history.append(obs)
+            labels.append(run_label(run))
         use = disk_use(run, stages) if run.outcome == "succeeded" else None
         if use is not None and stages:
             disk.append(use)
@@ -156,7 +157,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
                         sla_per_run=s.sla_every_run)
     # Seeded by project and history length: the same history gives the same decision.
-    decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history))
+    decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history),
+                      run_labels=labels, previous_phase=project.phase)
     config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})
     runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
     advised, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region)
@@ -216,7 +218,7 @@ def edit_hold(project: Project, runs: Sequence[Run]) -> str:
         return ""
     paths = [str(p) for p in project.state.get(USER_EDIT_PATHS_KEY) or []]
     what = f" ({', '.join(paths)})" if paths else ""
-    return (f"you edited the cluster{what} before run {edited.id} (started {_utc(edited.start_ms)}): "
+    return (f"you edited the cluster{what} before {run_label(edited)}: "
             f"auto-apply is paused so the edit stays; `trimtab recommendation apply {project.name}` "
             "applies this recommendation and resumes it")
 
@@ -224,6 +226,11 @@ def edit_hold(project: Project, runs: Sequence[Run]) -> str:
 def _utc(ms: int) -> str:
     """A run's start as `trimtab run list` shows it."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def run_label(run: Run) -> str:
+    """A run as a reason names it: its id and start, the columns `trimtab run list` shows."""
+    return f"run {run.id} of {_utc(run.start_ms)}"
 
 
 def _check_pools(project: Project, pools: dict[str, dict[str, Any]] | None) -> None:

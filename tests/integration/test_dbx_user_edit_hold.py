@@ -61,7 +61,7 @@ def test_a_user_edit_pauses_auto_apply_until_a_manual_apply(
     # Still planned and shown, with what was edited, before which run, and how to resume.
     assert rec.reason.startswith("you edited the cluster (")
     assert "node_type_id" in rec.reason and "num_workers" in rec.reason
-    assert f"before run {run.id} (started " in rec.reason
+    assert f"before run {run.id} of " in rec.reason
     assert f"auto-apply is paused so the edit stays; `trimtab recommendation apply {project.name}`" in rec.reason
     assert rec.state == "pending"
     assert (live()["node_type_id"], live()["num_workers"]) == ("r5d.xlarge", 7)

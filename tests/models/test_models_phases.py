@@ -184,3 +184,40 @@ def test_an_exploration_reason_gives_its_own_predicted_cost_and_the_best_one_apa
                                f"{best.predicted_cost:.4g} for the current best {d.best.config_id}; measuring it "
                                "is expected to save ")
     assert "per run on later runs" in d.reason
+
+
+def test_a_change_point_is_said_while_learning_again_and_on_the_first_decision_after_only() -> None:
+    job = Job()
+    cands = grid()
+    history = _steady(job, 5, stage_signature="abc")
+    settings = Settings(sla_s=3.0 * job.mean_runtime(cands[13]))
+    rng = np.random.default_rng(5)
+    history.append(job.run(cands[13], rng, stage_signature="def"))
+    changed_at = len(history) - 1
+    phases: list[str] = []
+    noted: list[bool] = []
+    previous = "optimizing"
+    for _ in range(10):
+        labels = [f"run {100 + i} of day {i}" for i in range(len(history))]
+        d = decide(cands, history, settings, run_labels=labels, previous_phase=previous)
+        assert d.rebased
+        said = d.reason.startswith(f"the stage structure changed (a code change) at run {100 + changed_at} "
+                                   f"of day {changed_at}: learning again. ")
+        phases.append(d.phase)
+        noted.append(said)
+        previous = d.phase
+        history.append(job.run(d.candidate, rng, stage_signature="def"))
+    assert phases[0] == "learning" and "optimizing" in phases
+    first_after = phases.index("optimizing")
+    # Said on every learning decision and the first one after; never later.
+    assert noted[:first_after + 1] == [True] * (first_after + 1)
+    assert not any(noted[first_after + 1:])
+
+
+def test_a_change_points_reason_counts_runs_from_one_without_labels() -> None:
+    job = Job()
+    cands = grid()
+    history = _steady(job, 5, stage_signature="abc")
+    history.append(job.run(cands[13], np.random.default_rng(5), stage_signature="def"))
+    d = decide(cands, history, Settings(sla_s=3.0 * job.mean_runtime(cands[13])))
+    assert f"at run #{len(history)} of the history: learning again" in d.reason

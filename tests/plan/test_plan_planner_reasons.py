@@ -1,0 +1,44 @@
+"""What a stored recommendation's reason says, on a real store: a change point names the run the
+way `trimtab run list` shows it (its id and start), not its position in the history."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from server.costing.catalog import load_catalog
+from server.domain import ClusterConfig, Project, ProjectSettings, Run
+from server.plan.planner import plan_project
+from server.spec import config_from_spec
+
+SPEC = {
+    "spark_version": "15.4.x-scala2.12",
+    "node_type_id": "m5.2xlarge",
+    "num_workers": 12,
+    "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1},
+}
+DAY_MS = 86_400_000
+START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
+
+
+def _run(store, project: Project, n: int, config: ClusterConfig, gb: float) -> Run:
+    runtime = 600.0 * gb / 100.0
+    return store.runs.add(Run(project_id=int(project.id or 0), databricks_run_id=1000 + n,
+                              start_ms=START_MS + n * DAY_MS, end_ms=START_MS + n * DAY_MS + int(runtime * 1000),
+                              runtime_s=runtime, outcome="succeeded", config=config,
+                              input_bytes=int(gb * 1e9)))
+
+
+def test_a_change_point_names_the_run_by_its_id_and_start(store) -> None:
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0,
+                                                                                      spot_allowed=False)))
+    config = config_from_spec(SPEC)
+    for n in range(4):
+        _run(store, project, n, config, 100.0)
+    project = store.projects.update(dataclasses.replace(store.projects.get(int(project.id or 0)),
+                                                        phase="optimizing"))
+    shifted = _run(store, project, 4, config, 300.0)
+    rec = plan_project(store, int(project.id or 0), load_catalog())
+    assert rec is not None
+    assert rec.reason.startswith(f"input size shifted 3.00x at run {shifted.id} of 2026-12-09 04:17 UTC: "
+                                 "learning again. "), rec.reason
