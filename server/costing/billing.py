@@ -171,7 +171,7 @@ def apply_bill(cost: CostBreakdown, lines: list[BillLine], *, start_ms: int, end
     billed = sum_bill(lines, cost.currency) if len(missing) < len(days) else None
     if billed is None:  # settled with no line on any day: nothing was billed to this cluster's tags
         return _as_estimate(cost, f"no cloud bill {policy.settle_after_ms // HOUR_MS} h after the run "
-                                  "(is ClusterId an active cost allocation tag?): estimate kept")
+                                  "(on AWS: is ClusterId an active cost allocation tag?): estimate kept")
     if missing and not settled:
         return _as_estimate(cost, NOTE_PARTIAL.format(
             landed=len(days) - len(missing), days=len(days), amount=billed.total, currency=billed.currency,

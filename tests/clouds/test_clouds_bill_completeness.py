@@ -178,6 +178,10 @@ def test_a_day_that_never_lands_is_taken_as_none_after_the_settle_time(aws_stand
                      end_ms=NIGHT_END, bill_source=bills, now_ms=NIGHT_END + 48 * HOUR, policy=policy)
     assert late.source == "billed" and late.billed_cloud_cost == pytest.approx(0.2)
     assert "no cloud line for 2025-06-16" in late.note
+    # No line on any day after the settle time: the estimate, and a hint at the likely cause.
+    none = price_run(_night_usage(), load_catalog(), cluster_id=f"{cluster_id}-untagged", start_ms=NIGHT_START,
+                     end_ms=NIGHT_END, bill_source=bills, now_ms=NIGHT_END + 48 * HOUR, policy=policy)
+    assert none.source == "estimate" and "active cost allocation tag" in none.note
     # Unknown age (first collection): a missing day is never assumed empty.
     unknown = price_run(_night_usage(), load_catalog(), cluster_id=cluster_id, start_ms=NIGHT_START,
                         end_ms=NIGHT_END, bill_source=bills)
