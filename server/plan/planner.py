@@ -177,6 +177,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         rec = dataclasses.replace(rec, reason=_policy_reason(
             rec.reason, cluster_policy, pairs.values(), current, project.current_spec, azure=pricing.cloud == "azure",
             space=bounded, current_refused=current_refused))
+    dropped = autoscale_dropped(project, current, config)
+    if dropped:
+        rec = dataclasses.replace(rec, reason=f"{rec.reason}; {dropped}")
     if driver_choice is not None and (driver_choice.changed or driver_choice.blocked):
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
     if advice is not None and advice.changed:
@@ -221,6 +224,19 @@ def edit_hold(project: Project, runs: Sequence[Run]) -> str:
     return (f"you edited the cluster{what} before {run_label(edited)}: "
             f"auto-apply is paused so the edit stays; `trimtab recommendation apply {project.name}` "
             "applies this recommendation and resumes it")
+
+
+def autoscale_dropped(project: Project, current: ClusterConfig, config: ClusterConfig) -> str:
+    """What a recommendation of a fixed size says when the cluster autoscales today, "" otherwise.
+
+    Candidates keep autoscaling only with the ``keep_autoscaling`` setting (off by default), so the
+    first recommendation for an autoscaling cluster replaces it with a fixed size: a change its
+    owner must see, with the setting that keeps it."""
+    if current.autoscale_max <= 0 or config.autoscale_max > 0:
+        return ""
+    return (f"autoscaling ({current.autoscale_min}-{current.autoscale_max} workers today) becomes a fixed "
+            f"{config.num_workers} worker{'s' if config.num_workers != 1 else ''}, as the project does not keep "
+            f"autoscaling (`trimtab project set {project.name} --keep-autoscaling on` keeps it)")
 
 
 def _utc(ms: int) -> str:

@@ -42,3 +42,32 @@ def test_a_change_point_names_the_run_by_its_id_and_start(store) -> None:
     assert rec is not None
     assert rec.reason.startswith(f"input size shifted 3.00x at run {shifted.id} of 2026-12-09 04:17 UTC: "
                                  "learning again. "), rec.reason
+
+
+AUTOSCALE = {**{k: v for k, v in SPEC.items() if k != "num_workers"}, "autoscale": {"min_workers": 4, "max_workers": 16}}
+
+
+def _autoscaling_project(store, keep: bool) -> Project:
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=AUTOSCALE,
+                                         original_spec=AUTOSCALE, settings=ProjectSettings(
+                                             sla_seconds=4000.0, spot_allowed=False, keep_autoscaling=keep)))
+    _run(store, project, 0, config_from_spec(AUTOSCALE), 100.0)
+    return project
+
+
+def test_a_fixed_size_recommendation_for_an_autoscaling_cluster_says_autoscaling_goes_and_how_to_keep_it(
+        store) -> None:
+    project = _autoscaling_project(store, keep=False)
+    rec = plan_project(store, int(project.id or 0), load_catalog())
+    assert rec is not None and rec.config.autoscale_max == 0
+    workers = rec.config.num_workers
+    assert (f"autoscaling (4-16 workers today) becomes a fixed {workers} worker{'s' if workers != 1 else ''}, "
+            f"as the project does not keep autoscaling (`trimtab project set {project.name} --keep-autoscaling on` "
+            "keeps it)") in rec.reason
+
+
+def test_an_autoscaling_recommendation_says_nothing_of_autoscaling(store) -> None:
+    project = _autoscaling_project(store, keep=True)
+    rec = plan_project(store, int(project.id or 0), load_catalog())
+    assert rec is not None and rec.config.autoscale_max > 0
+    assert "autoscaling" not in rec.reason
