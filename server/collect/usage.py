@@ -13,7 +13,6 @@ follow ``availability``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,6 @@ from server.costing.run_cost import (
     cloud_attributes,
     ebs_volume_type,
     first_on_demand_of,
-    node_volumes,
     sku_of,
 )
 
@@ -184,7 +182,5 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
 
 def cluster_usage(timeline: ClusterTimeline, spec: Mapping[str, Any], *, cloud: str, region: str, plan: str,
                   input_bytes: int | None) -> ClusterUsage:
-    # Databricks' own volumes on each node (root and container on AWS) are billed beside the spec's.
-    nodes = [dataclasses.replace(n, ebs_volumes=node_volumes(cloud, n.ebs_volumes)) for n in timeline.nodes]
-    return ClusterUsage(cloud=cloud, region=region, plan=plan, sku=sku_of(spec), nodes=nodes,
+    return ClusterUsage(cloud=cloud, region=region, plan=plan, sku=sku_of(spec), nodes=list(timeline.nodes),
                         input_bytes=input_bytes)

@@ -19,7 +19,7 @@ Cost per GB of input uses 10^9 bytes per GB.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -71,27 +71,15 @@ def first_on_demand_of(attrs: Mapping[str, Any]) -> int:
     return count
 
 
-# Volumes Databricks gives every AWS node besides any ``ebs_volume_*`` of the spec: "A 30 GB
-# unencrypted EBS instance root volume used only by the host operating system and Databricks
-# internal services" and "A 150 GB encrypted EBS container root volume used by the Spark worker"
-# (https://docs.databricks.com/user-guide/clusters/aws-config.html, "Default EBS volumes"). That
-# page speaks of worker nodes; the driver is an instance launched the same way, so it is counted
-# too. It names no volume type: gp2 is assumed, the type the Clusters API names for Databricks'
-# general-purpose SSD volumes (`ebs_volume_type`).
-AWS_NODE_VOLUMES: tuple[dict[str, Any], ...] = (
-    {"type": "gp2", "size_gb": 30, "count": 1},
-    {"type": "gp2", "size_gb": 150, "count": 1},
-)
-# Azure: each Databricks VM has a managed OS disk as well, but no Databricks page found gives its
-# size or tier, so it is not priced (the catalog's premium_ssd/standard_ssd entries price a disk
-# once its size is known); Azure estimates leave that disk out.
-
-
-def node_volumes(cloud: str, volumes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """A node's volumes as billed: the spec's (``volumes``) plus the ones Databricks always attaches
-    on ``cloud`` (`AWS_NODE_VOLUMES`). Run collection and planning both price nodes through this."""
-    extra = AWS_NODE_VOLUMES if cloud == "aws" else ()
-    return [dict(v) for v in volumes] + [dict(v) for v in extra]
+# Volumes Databricks attaches to a node besides the spec's ``ebs_volume_*`` are not priced:
+# - AWS: "A 30 GB unencrypted EBS instance root volume" and "A 150 GB encrypted EBS container root
+#   volume used by the Spark worker" per worker node
+#   (https://docs.databricks.com/user-guide/clusters/aws-config.html, "Default EBS volumes"; no type
+#   named). Pricing them (about 180 GB x $0.10/GB-month, $0.025 per node-hour in us-east-1) waits on
+#   the sandbox's AWS stand-in billing them too, or estimates would exceed its bills.
+# - Azure: each VM's managed OS disk; no Databricks page found gives its size or tier, so the
+#   catalog's premium_ssd/standard_ssd prices cannot be applied to it.
+# Estimates are low by these volumes' cost until then.
 
 
 def ebs_volume_type(databricks_type: str, *, iops: int | None = None, throughput: int | None = None) -> str:
@@ -312,7 +300,7 @@ def hourly_cost(
     spot = shape.availability.upper().startswith("SPOT")
     first_on_demand = shape_first_on_demand(shape)
     on_demand_workers = max(0, (first_on_demand if spot else 10**9) - 1)
-    volumes = node_volumes(cloud, shape_volumes(shape))
+    volumes = shape_volumes(shape)
     driver_type = shape.driver_node_type_id or shape.node_type_id
     nodes = [NodeUsage(driver_type, True, spot and first_on_demand < 1, 0, MS_PER_HOUR, volumes)]
     whole = int(workers)

@@ -47,8 +47,3 @@ def gb_month(cloud: str, region: str, volume_type: str) -> float:
 
 def hours_per_month() -> float:
     return json.loads((CATALOG_DIR / "manifest.json").read_text())["hours_per_month"]
-
-
-def aws_node_volumes_per_hour(region: str) -> float:
-    """$/h of the root (30 GB) and container (150 GB) volumes Databricks gives every AWS node (gp2)."""
-    return (30 + 150) * gb_month("aws", region, "gp2") / hours_per_month()

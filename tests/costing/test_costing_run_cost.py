@@ -9,7 +9,6 @@ from server.costing.errors import TrimtabCostError, UnknownNodeType, UnknownPlan
 from server.costing.run_cost import ClusterUsage, NodeUsage, cost_run, hourly_cost
 from server.domain import ClusterConfig
 from tests.costing.catalog_entries import (
-    aws_node_volumes_per_hour,
     dbus,
     family,
     gb_month,
@@ -123,8 +122,7 @@ def test_hourly_cost_of_a_configuration_matches_hand_computation() -> None:
                         ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=1, ebs_volume_size_gb=100)
     got = hourly_cost(cfg, "aws", "us-east-1", "premium", "jobs", load_catalog())
     r = rate("aws", "premium", "jobs")
-    # GENERAL_PURPOSE_SSD is gp2 (API docs); every node also has Databricks' root and container volumes.
-    disk = 100 * gb_month("aws", "us-east-1", "gp2") / hours_per_month() + aws_node_volumes_per_hour("us-east-1")
+    disk = 100 * gb_month("aws", "us-east-1", "gp2") / hours_per_month()  # GENERAL_PURPOSE_SSD is gp2 (API docs)
     driver = price("aws", "us-east-1", "m6i.xlarge") + dbus("aws", "m6i.xlarge") * r + disk
     w_od = price("aws", "us-east-1", "m6id.2xlarge")
     w_spot = w_od * (1 - spot("aws", "m6id"))
@@ -135,15 +133,14 @@ def test_hourly_cost_of_a_configuration_matches_hand_computation() -> None:
 
     autoscaling = ClusterConfig(node_type_id="c5.4xlarge", autoscale_min=2, autoscale_max=5, availability="ON_DEMAND")
     got = hourly_cost(autoscaling, "aws", "us-east-1", "premium", "jobs", load_catalog())
-    one = price("aws", "us-east-1", "c5.4xlarge") + dbus("aws", "c5.4xlarge") * r + aws_node_volumes_per_hour("us-east-1")
+    one = price("aws", "us-east-1", "c5.4xlarge") + dbus("aws", "c5.4xlarge") * r
     assert got == pytest.approx(one * (1 + 3.5))
 
     # first_on_demand unset (0) reads as Databricks' default of 1: on-demand driver, spot workers.
     unset = ClusterConfig(node_type_id="r5.xlarge", num_workers=2, availability="SPOT")
     got = hourly_cost(unset, "aws", "us-east-1", "premium", "jobs", load_catalog())
     od, w_dbu = price("aws", "us-east-1", "r5.xlarge"), dbus("aws", "r5.xlarge") * r
-    root = aws_node_volumes_per_hour("us-east-1")
-    assert got == pytest.approx(od + w_dbu + 2 * (od * (1 - spot("aws", "r5")) + w_dbu) + 3 * root)
+    assert got == pytest.approx(od + w_dbu + 2 * (od * (1 - spot("aws", "r5")) + w_dbu))
 
 
 def test_unknown_node_type_region_and_plan_are_errors_naming_them() -> None:

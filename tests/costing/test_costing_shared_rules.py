@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
-from server.costing.run_cost import cost_run, ebs_volume_type, hourly_cost, is_photon, shape_volumes
+from server.costing.run_cost import ebs_volume_type, hourly_cost, is_photon, shape_volumes
 from server.domain import ClusterConfig, Workspace
 from server.plan.candidates import pricing_for
 from server.spec import config_from_spec
-from tests.costing.catalog_entries import (
-    aws_node_volumes_per_hour,
-    dbus,
-    gb_month,
-    hours_per_month,
-    price,
-    rate,
-    spot,
-)
+from tests.costing.catalog_entries import dbus, gb_month, hours_per_month, price, rate, spot
 
 
 def test_planning_prices_a_photon_spark_version_as_photon() -> None:
@@ -34,7 +25,7 @@ def test_planning_reads_an_explicit_first_on_demand_zero_from_the_spec() -> None
     zero = config_from_spec({**base, "aws_attributes": {"availability": "SPOT", "first_on_demand": 0}})
     unset = config_from_spec({**base, "aws_attributes": {"availability": "SPOT"}})
     r = rate("aws", "premium", "jobs")
-    od, dbu = price("aws", "us-east-1", "r5.xlarge"), dbus("aws", "r5.xlarge") * r + aws_node_volumes_per_hour("us-east-1")
+    od, dbu = price("aws", "us-east-1", "r5.xlarge"), dbus("aws", "r5.xlarge") * r
     sp = od * (1 - spot("aws", "r5"))
     cat = load_catalog()
     assert hourly_cost(zero, "aws", "us-east-1", "premium", "jobs", cat) == pytest.approx(3 * (sp + dbu))
@@ -49,20 +40,7 @@ def test_general_purpose_ssd_is_one_rule_for_planning_and_collection() -> None:
     cfg = ClusterConfig(node_type_id="m5.xlarge", num_workers=1, availability="ON_DEMAND",
                         ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=1, ebs_volume_size_gb=100)
     assert shape_volumes(cfg) == [{"type": "gp2", "size_gb": 100, "count": 1}]
-    disk = 100 * gb_month("aws", "us-east-1", "gp2") / hours_per_month() + aws_node_volumes_per_hour("us-east-1")
+    disk = 100 * gb_month("aws", "us-east-1", "gp2") / hours_per_month()
     one = price("aws", "us-east-1", "m5.xlarge") + dbus("aws", "m5.xlarge") * rate("aws", "premium", "jobs")
     got = hourly_cost(cfg, "aws", "us-east-1", "premium", "jobs", load_catalog())
     assert got == pytest.approx(2 * (one + disk))
-
-
-def test_every_aws_node_is_priced_with_databricks_root_and_container_volumes() -> None:
-    spec = {"node_type_id": "m5.xlarge", "num_workers": 2}
-    tl = cluster_timeline(spec, [], fallback_start_ms=0, fallback_end_ms=3_600_000)
-    aws = cluster_usage(tl, spec, cloud="aws", region="us-east-1", plan="premium", input_bytes=None)
-    assert all(n.ebs_volumes == [{"type": "gp2", "size_gb": 30, "count": 1},
-                                 {"type": "gp2", "size_gb": 150, "count": 1}] for n in aws.nodes)
-    assert cost_run(aws, load_catalog()).storage_cost == pytest.approx(3 * aws_node_volumes_per_hour("us-east-1"))
-    azure_spec = {"node_type_id": "Standard_D4s_v5", "num_workers": 2}
-    azure = cluster_usage(cluster_timeline(azure_spec, [], fallback_start_ms=0, fallback_end_ms=1),
-                          azure_spec, cloud="azure", region="eastus", plan="premium", input_bytes=None)
-    assert all(n.ebs_volumes == [] for n in azure.nodes)  # no documented size for Azure's OS disk
