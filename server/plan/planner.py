@@ -419,6 +419,30 @@ class Planner:
         self._clear(run, project, ("plan", "apply"))
         return result.recommendation
 
+    def replan(self, project_id: int) -> Recommendation | None:
+        """Plan the project again now, after its settings changed (`trimtab project set`).
+
+        The pending recommendation was planned under the old settings: shown until the next run,
+        it would still say it "meets the 480s SLA" after the SLA became 300 s, or stay outside
+        new bounds. Nothing is applied here (the next run's `after_run` applies as usual); a
+        project not planned yet (no run) stays so. Never raises: a failure is kept on the
+        project as its plan problem, as after a run, and a success clears one."""
+        project = self._store.projects.get(project_id)
+        if project.detached or project.orphaned or self._store.recommendations.latest(project_id) is None:
+            return None
+        try:
+            prior = self._prior or self._priors.for_project(project_id)
+            pools = self._pools_of(project)
+            rec = plan_project(self._store, project_id, self._catalog, prior=prior, policy=self._policy_of(project),
+                               pools=pools or None)
+        except Exception as err:
+            log.warning("project %s: planning after its settings changed failed: %s", project.name, err)
+            newest = self._store.runs.list(project_id, limit=1)  # what "planning after run N" names
+            self._record_problem(project_id, int(newest[0].id or 0) if newest else 0, "plan", err)
+            return None
+        self._clear_problem(project_id, self._store.projects.get(project_id), ("plan",))
+        return rec
+
     def _policy_of(self, project: Project) -> dict[str, Any] | None:
         """The cluster policy the project's current spec names, fetched at most every POLICY_TTL_S
         per workspace and policy; None without one. A failed fetch raises (a planning failure):
@@ -452,16 +476,21 @@ class Planner:
         return cached[1]
 
     def _record(self, run: Run, step: str, err: BaseException) -> None:
+        self._record_problem(run.project_id, int(run.id or 0), step, err)
+
+    def _record_problem(self, project_id: int, run_id: int, step: str, err: BaseException) -> None:
         """Keep the failure on the project; never raises (the store may be what failed)."""
-        problem = PlanProblem(step=step, run_id=int(run.id or 0), at_ms=self._clock.now_ms(),
-                              message=problem_message(err))
+        problem = PlanProblem(step=step, run_id=run_id, at_ms=self._clock.now_ms(), message=problem_message(err))
         try:
-            self._update_state(run.project_id, lambda state: {**state, PROBLEM_KEY: problem.to_json()})
+            self._update_state(project_id, lambda state: {**state, PROBLEM_KEY: problem.to_json()})
         except Exception as store_err:  # the caller's error is the one that matters; it is logged there
             log.warning("project %s: could not record the %s failure after run %s: %s",
-                        run.project_id, step, run.id, store_err)
+                        project_id, step, run_id, store_err)
 
     def _clear(self, run: Run, project: Project, steps: tuple[str, ...]) -> None:
+        self._clear_problem(run.project_id, project, steps)
+
+    def _clear_problem(self, project_id: int, project: Project, steps: tuple[str, ...]) -> None:
         """Drop a kept problem of one of ``steps``; never raises (a success is not worth a failure).
 
         ``project`` as read after planning: only this planner writes a problem, so one it does
@@ -476,10 +505,9 @@ class Planner:
             return {k: v for k, v in state.items() if k != PROBLEM_KEY}
 
         try:
-            self._update_state(run.project_id, cleared)
+            self._update_state(project_id, cleared)
         except Exception as store_err:  # the plan itself went through
-            log.warning("project %s: could not clear its problem after run %s: %s",
-                        run.project_id, run.id, store_err)
+            log.warning("project %s: could not clear its problem: %s", project_id, store_err)
 
     def _update_state(self, project_id: int,
                       change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:

@@ -1,13 +1,17 @@
 """What a stored recommendation's reason says, on a real store: a change point names the run the
-way `trimtab run list` shows it (its id and start), not its position in the history."""
+way `trimtab run list` shows it (its id and start), not its position in the history; a fixed size
+that replaces autoscaling says so; a re-plan after the settings changed follows them."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from server.costing.catalog import load_catalog
-from server.domain import ClusterConfig, Project, ProjectSettings, Run
-from server.plan.planner import plan_project
+from server.databricks import DatabricksGateway
+from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
+from server.plan.planner import Planner, plan_project
+from server.services.projects import update_settings
+from server.services.recommendations import get_recommendation
 from server.spec import config_from_spec
 
 SPEC = {
@@ -71,3 +75,44 @@ def test_an_autoscaling_recommendation_says_nothing_of_autoscaling(store) -> Non
     rec = plan_project(store, int(project.id or 0), load_catalog())
     assert rec is not None and rec.config.autoscale_max > 0
     assert "autoscaling" not in rec.reason
+
+
+def _no_gateway(workspace: Workspace) -> DatabricksGateway:
+    raise AssertionError("a cluster without a policy or pool asks the workspace nothing")
+
+
+def test_replanning_after_the_sla_changed_gives_a_recommendation_under_the_new_sla(store) -> None:
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0,
+                                                                                      spot_allowed=False)))
+    pid = int(project.id or 0)
+    planner = Planner(store, load_catalog(), _no_gateway)
+    assert planner.replan(pid) is None  # no run yet: nothing is planned before the first one
+    for n in range(3):
+        _run(store, project, n, config_from_spec(SPEC), 100.0)
+    old = plan_project(store, pid, load_catalog())
+    assert old is not None and "4000s SLA" in old.reason
+    update_settings(store, str(pid), {"sla_seconds": 900.0})
+    new = planner.replan(pid)
+    assert new is not None and "900s SLA" in new.reason and "4000s" not in new.reason
+    assert get_recommendation(store, str(pid)).id == new.id
+    assert store.recommendations.get(int(old.id or 0)).state == "superseded"
+
+
+def test_a_failed_replan_is_kept_as_the_projects_plan_problem_and_not_raised(store) -> None:
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0)))
+    pid = int(project.id or 0)
+    newest = _run(store, project, 0, config_from_spec(SPEC), 100.0)
+    assert plan_project(store, pid, load_catalog()) is not None
+    # The cluster names a policy, which cannot be read now: planning without it is refused.
+    store.projects.update(dataclasses.replace(store.projects.get(pid), current_spec={**SPEC, "policy_id": "p1"}))
+
+    def unreachable(workspace: Workspace) -> DatabricksGateway:
+        raise ConnectionError("workspace unreachable")
+
+    update_settings(store, str(pid), {"sla_seconds": 900.0})
+    assert Planner(store, load_catalog(), unreachable).replan(pid) is None
+    problem = store.projects.get(pid).problem
+    assert problem is not None and problem.step == "plan" and problem.run_id == newest.id
+    assert "workspace unreachable" in problem.message
