@@ -21,7 +21,7 @@ from server.domain import TASK_METRIC_NAMES, UNKNOWN_EVENT_KIND, IngestBatch, ou
 from server.store import PreparedBatch
 from server.store.convert import TD_COLUMNS, ZERO_METRICS
 from server.store.repos.fastsql import json_text
-from server.store.repos.ingest_rows import Materialized, PreparedEvent
+from server.store.repos.ingest_rows import Materialized, PreparedEvent, json_value, text
 
 # The proto's TaskMetrics are the domain's metric names, so a set field needs no filtering.
 assert {f.name for f in common_pb2.TaskMetrics.DESCRIPTOR.fields} == set(TASK_METRIC_NAMES)
@@ -48,17 +48,17 @@ def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
 def _stage(s: ingest_pb2.StageCompleted, app: str, agent_id: str) -> Materialized:
     d = s.task_duration_ms
     row = {
-        "application_id": app, "stage_id": s.stage_id, "attempt_id": s.attempt_id, "name": s.name,
+        "application_id": app, "stage_id": s.stage_id, "attempt_id": s.attempt_id, "name": text(s.name),
         "num_tasks": s.num_tasks, "parent_ids": json_text(list(s.parent_ids)),
         "submission_time_ms": s.submission_time_ms, "completion_time_ms": s.completion_time_ms,
-        "failure_reason": s.failure_reason, "tasks_succeeded": s.tasks_succeeded,
+        "failure_reason": text(s.failure_reason), "tasks_succeeded": s.tasks_succeeded,
         "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed, "input_from_cache": s.input_from_cache,
         **ZERO_METRICS, **{f.name: v for f, v in s.metrics.ListFields()},
         **dict(zip(TD_COLUMNS, (d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum),
                    strict=True)),
     }
     return (("stages", row), *(("peaks", {"application_id": app, "stage_id": s.stage_id, "attempt_id": s.attempt_id,
-                                          "executor_id": p.executor_id, "metrics": json_text({k: p.metrics[k] for k in p.metrics})})
+                                          "executor_id": p.executor_id, "metrics": json_value({k: p.metrics[k] for k in p.metrics})})
                                for p in s.executor_peaks))
 
 
@@ -74,11 +74,11 @@ def _driver(d: ingest_pb2.DriverPeaks, app: str, agent_id: str) -> Materialized:
     return (("drivers", {"application_id": app, "jvm_heap_bytes": m.get("JVMHeapMemory", 0),
                          "total_gc_ms": m.get("TotalGCTime", 0),
                          "outside_heap_bytes": outside_heap_bytes(m),
-                         "metrics": json_text({k: m[k] for k in m})}),)
+                         "metrics": json_value({k: m[k] for k in m})}),)
 
 
 def _added(a: ingest_pb2.ExecutorAdded, app: str, agent_id: str) -> Materialized:
-    return (("added", {"application_id": app, "executor_id": a.executor_id, "host": a.host,
+    return (("added", {"application_id": app, "executor_id": a.executor_id, "host": text(a.host),
                        "total_cores": a.total_cores, "added_ms": a.time_ms,
                        "resource_profile_id": a.resource_profile_id}),)
 
@@ -86,26 +86,28 @@ def _added(a: ingest_pb2.ExecutorAdded, app: str, agent_id: str) -> Materialized
 def _removed(r: ingest_pb2.ExecutorRemoved, app: str, agent_id: str) -> Materialized:
     return (("removed", {"application_id": app, "executor_id": r.executor_id, "removed_ms": r.time_ms,
                          "removal_reason": translate.REMOVAL_REASONS.get(r.reason, ""),
-                         "removal_text": r.reason_text}),)
+                         "removal_text": text(r.reason_text)}),)
 
 
 def _job(j: ingest_pb2.JobCompleted, app: str, agent_id: str) -> Materialized:
     return (("jobs", {"application_id": app, "job_id": j.job_id, "submission_time_ms": j.submission_time_ms,
                       "completion_time_ms": j.completion_time_ms, "stage_ids": json_text(list(j.stage_ids)),
-                      "succeeded": j.succeeded, "sql_execution_id": j.sql_execution_id}),)
+                      "succeeded": j.succeeded, "sql_execution_id": text(j.sql_execution_id)}),)
 
 
 def _sql(s: ingest_pb2.SqlExecution, app: str, agent_id: str) -> Materialized:
-    return (("sqls", {"application_id": app, "execution_id": s.execution_id, "description": s.description,
-                      "start_time_ms": s.start_time_ms, "end_time_ms": s.end_time_ms, "error": s.error}),)
+    return (("sqls", {"application_id": app, "execution_id": s.execution_id, "description": text(s.description),
+                      "start_time_ms": s.start_time_ms, "end_time_ms": s.end_time_ms, "error": text(s.error)}),)
 
 
 def _start(a: ingest_pb2.ApplicationStart, app: str, agent_id: str) -> Materialized:
-    return (("starts", {"application_id": app, "spark_app_id": a.spark_app_id, "attempt_id": a.attempt_id,
-                        "spark_context_id": a.spark_context_id, "app_name": a.app_name,
-                        "spark_version": a.spark_version, "user": a.user, "cluster_id": a.cluster_id,
-                        "cluster_name": a.cluster_name, "job_id": a.job_id, "databricks_run_id": a.run_id,
-                        "conf": json_text(dict(a.conf)), "event_log_path": a.event_log_path,
+    return (("starts", {"application_id": app, "spark_app_id": text(a.spark_app_id),
+                        "attempt_id": text(a.attempt_id), "spark_context_id": text(a.spark_context_id),
+                        "app_name": text(a.app_name), "spark_version": text(a.spark_version),
+                        "user": text(a.user), "cluster_id": text(a.cluster_id),
+                        "cluster_name": text(a.cluster_name), "job_id": text(a.job_id),
+                        "databricks_run_id": text(a.run_id), "conf": json_value(dict(a.conf)),
+                        "event_log_path": text(a.event_log_path),
                         "start_time_ms": a.start_time_ms, "agent_id": agent_id}),)
 
 

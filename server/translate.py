@@ -31,6 +31,7 @@ from server.domain import (
     Stage,
 )
 from server.errors import InvalidArgument, ResourceExhausted
+from server.store.repos.ingest_rows import text
 
 _FIRST_BODY_FIELD = min(f.number for f in ingest_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 
@@ -84,10 +85,20 @@ def _check_times(kind: str, body: object, index: int) -> None:
 
 
 def _check_id(value: str, field: str, limit: int = MAX_ID_LENGTH) -> None:
-    if not value:
-        raise InvalidArgument(f"{field}: must not be empty")
+    if not value or value.isspace():
+        # A blank id is refused like an empty one (it names nothing a person can tell apart).
+        raise InvalidArgument(f"{field}: must not be empty" + (f" (got {value!r})" if value else ""))
     if len(value) > limit:
         raise InvalidArgument(f"{field}: longer than {limit} characters")
+    if "\x00" in value:
+        # PostgreSQL cannot store NUL in text. Ids are not rewritten (a rewritten id could meet
+        # another one, and would no longer match what the agent resends): refused, named.
+        raise InvalidArgument(f"{field}: contains a NUL character (\\x00), which the database cannot store")
+
+
+def _bad_id(value: str, limit: int) -> bool:
+    """Whether `_check_id` would refuse `value` (the hot path calls it only then)."""
+    return not value or len(value) > limit or value.isspace() or "\x00" in value
 
 
 def check_batch(msg: ingest_pb2.EventBatch, max_events: int) -> None:
@@ -102,8 +113,8 @@ def check_batch(msg: ingest_pb2.EventBatch, max_events: int) -> None:
 
 
 def agent_from_proto(msg: ingest_pb2.EventBatch) -> tuple[AgentInfo, AgentCounters | None]:
-    agent = AgentInfo(agent_id=msg.agent.agent_id, version=msg.agent.version,
-                      hostname=msg.agent.hostname, cluster_id=msg.agent.cluster_id)
+    agent = AgentInfo(agent_id=msg.agent.agent_id, version=text(msg.agent.version),
+                      hostname=text(msg.agent.hostname), cluster_id=text(msg.agent.cluster_id))
     return agent, (_counters(msg.counters) if msg.HasField("counters") else None)
 
 
@@ -126,7 +137,7 @@ def _counters(c: ingest_pb2.AgentCounters) -> AgentCounters:
         events_dropped_spool_full=c.events_dropped_spool_full,
         batches_dropped_spool_full=c.batches_dropped_spool_full, lines_corrupt=c.lines_corrupt,
         lines_oversized=c.lines_oversized, batches_rejected=c.batches_rejected,
-        spark_dropped_events=dict(c.spark_dropped_events),
+        spark_dropped_events={text(k): v for k, v in c.spark_dropped_events.items()},
     )
 
 
@@ -137,9 +148,9 @@ def check_event(ev: ingest_pb2.Event, index: int) -> str:
     """The event's kind (its body's field name), or `InvalidArgument` naming the first bad field.
     Hot path (tens of thousands a second): the field path is only formatted on error."""
     key, app = ev.key, ev.application_id
-    if not key or len(key) > MAX_KEY_LENGTH:
+    if _bad_id(key, MAX_KEY_LENGTH):
         _check_id(key, f"events[{index}].key", MAX_KEY_LENGTH)
-    if not app or len(app) > MAX_ID_LENGTH:
+    if _bad_id(app, MAX_ID_LENGTH):
         _check_id(app, f"events[{index}].application_id")
     kind = ev.WhichOneof("body")
     if kind is None:
@@ -151,11 +162,11 @@ def check_event(ev: ingest_pb2.Event, index: int) -> str:
         if s.stage_id < 0:
             raise InvalidArgument(f"events[{index}].stage_completed.stage_id: must not be negative")
         for i, p in enumerate(s.executor_peaks):
-            if not p.executor_id or len(p.executor_id) > MAX_ID_LENGTH:
+            if _bad_id(p.executor_id, MAX_ID_LENGTH):
                 _check_id(p.executor_id, f"events[{index}].stage_completed.executor_peaks[{i}].executor_id")
     elif kind in _NAMES_EXECUTOR:
         executor_id = getattr(ev, kind).executor_id
-        if not executor_id or len(executor_id) > MAX_ID_LENGTH:
+        if _bad_id(executor_id, MAX_ID_LENGTH):
             _check_id(executor_id, f"events[{index}].{kind}.executor_id")
         if kind == "executor_removed" and ev.executor_removed.time_ms <= 0:
             raise InvalidArgument(f"events[{index}].executor_removed.time_ms: must be positive")

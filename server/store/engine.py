@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from server.errors import AlreadyExists, InvalidArgument, Unavailable
 
@@ -102,6 +102,10 @@ def translate_errors() -> Iterator[None]:
         yield
     except IntegrityError as exc:
         raise AlreadyExists(f"already exists: {_first_line(exc)}") from exc
+    except DataError as exc:
+        # A value the database cannot take (a NUL in text, a number out of range): the caller's
+        # input, not a server fault, so INVALID_ARGUMENT, never retried as it is.
+        raise InvalidArgument(f"a value the database cannot store: {_first_line(exc)}{_where(exc)}") from exc
     except OperationalError as exc:
         raise Unavailable(f"database unavailable: {_first_line(exc)}",
                           retry_after_ms=RETRY_AFTER_MS) from exc
@@ -110,6 +114,14 @@ def translate_errors() -> Iterator[None]:
             raise Unavailable(f"database connection lost: {_first_line(exc)}",
                               retry_after_ms=RETRY_AFTER_MS) from exc
         raise
+
+
+def _where(exc: DBAPIError) -> str:
+    """`` (table t, column c)`` when PostgreSQL says which; SQLite never does."""
+    diag = getattr(exc.orig, "diag", None)
+    named = [f"{what} {value}" for what, value in (("table", getattr(diag, "table_name", None)),
+                                                   ("column", getattr(diag, "column_name", None))) if value]
+    return f" ({', '.join(named)})" if named else ""
 
 
 def _first_line(exc: DBAPIError) -> str:

@@ -44,6 +44,30 @@ Materialized = tuple[tuple[str, dict[str, Any]], ...]
 PreparedEvent = tuple[tuple[str, str], str, bytes, Materialized]
 
 
+def text(value: str) -> str:
+    """`value` storable in a PostgreSQL text column: NUL, which PostgreSQL refuses (the whole
+    batch failed) and SQLite keeps, becomes U+FFFD on both engines, so a batch is stored, and
+    stored alike everywhere. Ids and keys are not rewritten but refused (`server.translate`)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def json_value(value: Any) -> str:
+    """`json_text` of `value` with NUL in its strings (keys too) made U+FFFD (see `text`).
+    NUL is rare: it is looked for in the JSON (where it is written \\u0000), not in each string."""
+    out = json_text(value)
+    return json_text(_without_nul(value)) if "\\u0000" in out else out
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
 class PreparedBatch:
     """A validated batch as rows. ``batch`` carries the batch id, agent and
@@ -98,9 +122,10 @@ def event_materialized(ev: IngestEvent, agent_id: str) -> Materialized:
     if isinstance(body, Stage):
         row = convert.stage_values(body)
         row["application_id"] = app
+        row["name"], row["failure_reason"] = text(row["name"]), text(row["failure_reason"])
         row["parent_ids"] = json_text(row["parent_ids"])
         peaks = tuple(("peaks", {"application_id": app, "stage_id": body.stage_id, "attempt_id": body.attempt_id,
-                                 "executor_id": p.executor_id, "metrics": json_text(p.metrics)})
+                                 "executor_id": p.executor_id, "metrics": json_value(p.metrics)})
                       for p in body.executor_peaks)
         return (("stages", row), *peaks)
     if isinstance(body, ExecutorGauges):
@@ -111,26 +136,27 @@ def event_materialized(ev: IngestEvent, agent_id: str) -> Materialized:
     if isinstance(body, DriverPeaks):
         return (("drivers", {"application_id": app, "jvm_heap_bytes": body.jvm_heap_bytes,
                              "total_gc_ms": body.total_gc_ms, "outside_heap_bytes": body.outside_heap_bytes,
-                             "metrics": json_text(body.metrics)}),)
+                             "metrics": json_value(body.metrics)}),)
     if isinstance(body, Executor):
         if body.removed_ms:
             return (("removed", {"application_id": app, "executor_id": body.executor_id,
                                  "removed_ms": body.removed_ms, "removal_reason": body.removal_reason,
-                                 "removal_text": body.removal_text}),)
-        return (("added", {"application_id": app, "executor_id": body.executor_id, "host": body.host,
+                                 "removal_text": text(body.removal_text)}),)
+        return (("added", {"application_id": app, "executor_id": body.executor_id, "host": text(body.host),
                            "total_cores": body.total_cores, "added_ms": body.added_ms,
                            "resource_profile_id": body.resource_profile_id}),)
     if isinstance(body, Job):
         return (("jobs", {"application_id": app, "job_id": body.job_id, "submission_time_ms": body.submission_time_ms,
                           "completion_time_ms": body.completion_time_ms, "stage_ids": json_text(body.stage_ids),
-                          "succeeded": body.succeeded, "sql_execution_id": body.sql_execution_id}),)
+                          "succeeded": body.succeeded, "sql_execution_id": text(body.sql_execution_id)}),)
     if isinstance(body, SqlExecution):
-        return (("sqls", {"application_id": app, "execution_id": body.execution_id, "description": body.description,
+        return (("sqls", {"application_id": app, "execution_id": body.execution_id, "description": text(body.description),
                           "start_time_ms": body.start_time_ms, "end_time_ms": body.end_time_ms,
-                          "error": body.error}),)
+                          "error": text(body.error)}),)
     if isinstance(body, Application):
         row = {c: getattr(body, c) for c in APP_START_COLUMNS if c != "agent_id"}
-        return (("starts", {"application_id": app, **row, "conf": json_text(body.conf), "agent_id": agent_id}),)
+        row = {c: text(v) if isinstance(v, str) else v for c, v in row.items()}
+        return (("starts", {"application_id": app, **row, "conf": json_value(body.conf), "agent_id": agent_id}),)
     if isinstance(body, ApplicationEnd):
         return (("ends", {"application_id": app, "end_time_ms": body.end_time_ms, "ended": True,
                           "expected_stages": body.stages_completed, "expected_jobs": body.jobs_completed,
