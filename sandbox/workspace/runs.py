@@ -406,6 +406,38 @@ def expire_from_queue(run: dict[str, Any]) -> None:
         task.pop("cluster_instance", None)
 
 
+def retried_task(data: dict[str, Any], run_id: int, task_key: str, failed_task_run_id: int,
+                 message: str = "Task failed: the first attempt raised an error; retried") -> None:
+    """Make a finished task of a stored run one that failed and then succeeded on its retry, as the
+    service shows a job task with a retry policy (``max_retries``): the failed first attempt is a task
+    run of its own (``failed_task_run_id``, ``attempt_number`` 0, FAILED), and the retry is a further
+    task run of the same ``task_key`` with ``attempt_number`` 1 and ``original_attempt_run_id`` the
+    first's (databricks-sdk ``RunTask.attempt_number``). The task's time is split between the two
+    attempts, both on the task's cluster. For tests of a run's retries; the player does not retry."""
+    run = data["runs"].get(str(run_id))
+    if run is None:
+        raise run_missing(run_id)
+    tasks = run["tasks"]
+    index = next((i for i, t in enumerate(tasks) if t["task_key"] == task_key), None)
+    if index is None:
+        raise invalid(f"Run {run_id} has no task {task_key!r}")
+    retry = tasks[index]
+    if retry["state"].get("life_cycle_state") not in TERMINAL or int(retry.get("attempt_number") or 0):
+        raise invalid(f"Task {task_key!r} of run {run_id} is not a finished first attempt")
+    start, end = int(retry["start_time"]), int(retry["end_time"])
+    middle = start + (end - start) // 2
+    first = copy.deepcopy(retry)
+    first.update({"run_id": failed_task_run_id, "attempt_number": 0, "end_time": middle,
+                  "execution_duration": max(0, middle - start - int(retry.get("setup_duration") or 0)),
+                  "state": _state("TERMINATED", "FAILED", message),
+                  "status": {"state": "TERMINATED", "termination_details": {
+                      "code": "RUN_EXECUTION_ERROR", "type": "CLIENT_ERROR", "message": message}}})
+    first["original_attempt_run_id"] = failed_task_run_id
+    retry.update({"attempt_number": 1, "original_attempt_run_id": failed_task_run_id, "start_time": middle,
+                  "setup_duration": 0, "execution_duration": end - middle})
+    tasks.insert(index, first)
+
+
 def get_run(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     run_id = params.get("run_id")
     if run_id in (None, ""):

@@ -37,6 +37,7 @@ from typing import Any
 from server.apply import project_lock, rebase
 from server.clock import Clock
 from server.collect.build import (
+    MESSAGE_CHARS,
     AgentData,
     build_run,
     expected_spec,
@@ -62,6 +63,7 @@ from server.databricks import (
 from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists, FailedPrecondition, NotFound
 from server.onboard import job_schedule
+from server.render.fmt import cut
 from server.spec import find_cluster_spec
 from server.store import Store
 
@@ -277,7 +279,7 @@ class Collector:
                                history=history, expected=expected)
         cost = self._cost(workspace, piece.cluster_id, timeline, ran, run.input_bytes) if launched \
             else CostBreakdown(note="no cluster was created: nothing billed")
-        run = dataclasses.replace(run, cost=cost)
+        run = dataclasses.replace(run, cost=cost, message=_with_retries(run.message, piece.retried_attempts))
         try:
             stored = self._store.runs.add(run)
         except AlreadyExists:  # another poll stored it meanwhile
@@ -385,6 +387,19 @@ class Collector:
                 log.info("application %s tied to run %s after collection", app_id, run.id)
                 return True
         return False
+
+
+def _joined(first: str, second: str) -> str:
+    return f"{first}; {second}" if first else second
+
+
+def _with_retries(message: str, retried: int) -> str:
+    """The run's message, saying how many task attempts failed and were retried (the run's time
+    includes them; the outcome is the last attempts')."""
+    if not retried:
+        return message
+    note = f"{retried} task attempt{'s' if retried > 1 else ''} failed and {'were' if retried > 1 else 'was'} retried"
+    return cut(_joined(message, note), MESSAGE_CHARS, on_word=True)
 
 
 def _driver_spot(cluster: Mapping[str, Any] | None) -> bool | None:

@@ -50,6 +50,9 @@ class ClusterRun:
     # Each failed task's ``status.termination_details`` ({code, type, message}, the message falling
     # back to its state message): whose fault the failure was (`server.collect.failure`).
     failed_tasks: tuple[dict[str, Any], ...] = ()
+    # Task runs a later attempt of the same task replaced (a retry policy's retries,
+    # ``attempt_number`` > 0): they cost cluster time, but the last attempt of each task decides.
+    retried_attempts: int = 0
 
     @property
     def runtime_s(self) -> float:
@@ -92,6 +95,26 @@ def _combine(outcomes: list[str]) -> str:
     if "canceled" in outcomes:
         return "canceled"
     return "succeeded"
+
+
+def last_attempts(tasks: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Each task's last attempt, in the order the tasks first appear.
+
+    A task with a retry policy (``max_retries``) that fails is run again as a new task run of the
+    same ``task_key`` with the next ``attempt_number`` (databricks-sdk ``RunTask.attempt_number``:
+    "Runs are retried only until they succeed"): the last attempt is the task's result, so a task
+    that failed and then succeeded on a retry succeeded."""
+    last: dict[str, Mapping[str, Any]] = {}
+    for task in tasks:
+        key = str(task.get("task_key"))
+        seen = last.get(key)
+        if seen is None or _attempt_order(task) >= _attempt_order(seen):
+            last[key] = task
+    return list(last.values())
+
+
+def _attempt_order(task: Mapping[str, Any]) -> tuple[int, int]:
+    return int(task.get("attempt_number") or 0), int(task.get("start_time") or 0)
 
 
 def task_key_of(task: Mapping[str, Any]) -> str | None:
@@ -150,24 +173,27 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
         if not instances and not never_launched(tasks):
             continue  # skipped (its dependencies, its run_if) or canceled before a cluster
         # A retried task can run on a new cluster: the last attempt's is the one that finished.
-        last = max(tasks, key=lambda t: (int(t.get("attempt_number") or 0), int(t.get("start_time") or 0)))
+        last = max(tasks, key=_attempt_order)
+        # Each task is judged by its last attempt; the cluster's time spans them all.
+        judged = last_attempts(tasks)
         # No instance at all: the job cluster was refused before one existed (a piece with no cluster).
         instance = last.get("cluster_instance") or (instances[-1] if instances else {})
         spec = shared.get(key) if not key.startswith("task:") else tasks[0].get("new_cluster")
         starts = [int(t["start_time"]) for t in tasks if t.get("start_time")]
         ends = [int(t["end_time"]) for t in tasks if t.get("end_time")]
-        messages = [str((t.get("state") or {}).get("state_message") or "") for t in tasks]
-        outcomes = [task_outcome(t) for t in tasks]
+        messages = [str((t.get("state") or {}).get("state_message") or "") for t in judged]
+        outcomes = [task_outcome(t) for t in judged]
         out.append(ClusterRun(
             run_id=int(run["run_id"]), job_id=int(run.get("job_id") or 0), cluster_key=key,
             cluster_id=str(instance.get("cluster_id") or ""),
             spark_context_id=str(instance.get("spark_context_id") or ""),
             spec=copy.deepcopy(spec) if isinstance(spec, dict) else {},
-            task_keys=tuple(str(t.get("task_key")) for t in tasks),
+            task_keys=tuple(str(t.get("task_key")) for t in judged),
             start_ms=min(starts) if starts else int(run.get("start_time") or 0),
             end_ms=max(ends) if ends else int(run.get("end_time") or 0),
             outcome=_combine(outcomes),
             state_message="; ".join(m for m in messages if m), setup_ms=cluster_setup_ms(tasks),
-            failed_tasks=tuple(failure_details(t) for t, o in zip(tasks, outcomes, strict=True) if o == "failed")))
+            failed_tasks=tuple(failure_details(t) for t, o in zip(judged, outcomes, strict=True) if o == "failed"),
+            retried_attempts=len(tasks) - len(judged)))
     out.sort(key=lambda c: c.start_ms)
     return out
