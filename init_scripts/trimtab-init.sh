@@ -4,7 +4,8 @@
 # Contract (docs/team-contracts.md):
 #   Databricks:  DB_IS_DRIVER (TRUE/FALSE), DB_CLUSTER_ID, ...
 #   spark_env_vars: TRIMTAB_SERVER (host:port), TRIMTAB_TOKEN ({{secrets/<scope>/<key>}}),
-#                   optional TRIMTAB_AGENT_WHEEL (wheel file, wheelhouse directory or URL), TRIMTAB_TLS=1,
+#                   TRIMTAB_AGENT_WHEEL (wheel file, wheelhouse directory or https URL; import writes it:
+#                   the wheel it uploaded beside this script, or the operator's TRIMTAB_AGENT_WHEEL), TRIMTAB_TLS=1,
 #                   TRIMTAB_TLS_CA (PEM file of roots to trust, e.g. a private CA in a volume)
 #   overrides:   TRIMTAB_FS_ROOT (prefix for /databricks paths), TRIMTAB_AGENT_HOME,
 #                TRIMTAB_AGENT_BIN (an installed trimtab-agent: skip the install),
@@ -36,8 +37,10 @@ pick_python() {
 install_agent() {
   # Prints the path of the trimtab-agent executable on success.
   local venv="$AGENT_HOME/venv" src="${TRIMTAB_AGENT_WHEEL:-}" limit="${TRIMTAB_INSTALL_TIMEOUT:-120}"
+  # A wheelhouse beside the script works only where the script runs from a folder (a local copy):
+  # Databricks fetches an init script alone, so there import's TRIMTAB_AGENT_WHEEL is what counts.
   if [ -z "$src" ] && [ -d "$HERE/wheelhouse" ]; then src="$HERE/wheelhouse"; fi
-  if [ -z "$src" ]; then log "no TRIMTAB_AGENT_WHEEL and no bundled wheelhouse: not installing"; return 1; fi
+  if [ -z "$src" ]; then log "TRIMTAB_AGENT_WHEEL is not set (Trimtab's import writes it into the cluster's spark_env_vars): agent not installed"; return 1; fi
   local py; py="$(pick_python)"
   [ -n "$py" ] || { log "no python3 on this node"; return 1; }
   # The agent needs Python 3.10+ (Databricks 13.3 LTS and later); say so plainly rather than

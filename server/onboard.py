@@ -55,6 +55,9 @@ TOKEN_ENV = "TRIMTAB_TOKEN"
 # roots; a private CA's PEM file on the cluster is named by hand in the job's spark_env_vars
 # (docs/operations.md, TLS): a path on the clusters is nothing the server knows.
 TLS_ENV = "TRIMTAB_TLS"
+# Where the init script installs the agent from (init_scripts/trimtab-init.sh): Databricks fetches
+# the script alone, so the wheel must be somewhere the node reads on its own.
+AGENT_WHEEL_ENV = "TRIMTAB_AGENT_WHEEL"
 
 REASON_EXISTING = "runs on an existing all-purpose cluster (existing_cluster_id), which Trimtab does not size"
 REASON_SERVERLESS = "serverless compute (no job cluster to tune)"
@@ -271,6 +274,9 @@ class AgentWiring:
     upload_init_script: bool = True
     # The server speaks only TLS (--tls-cert/--tls-key): agents must too, or every call fails.
     tls: bool = False
+    # Where clusters install the agent from (`check_agent_wheel`); "" lets import upload the wheel
+    # beside an uploaded init script (`wheel_beside_script`), and refuse when it cannot.
+    agent_wheel: str = ""
 
     @property
     def token_reference(self) -> str:
@@ -297,6 +303,47 @@ class AgentWiring:
             f"agents on Databricks clusters cannot reach this server at {self.server_address} (loopback or "
             f"every-interface address), which import would write into the jobs of {workspace_host}: restart "
             "the server with --advertise HOST:PORT (TRIMTAB_ADVERTISE), the address clusters reach it at")
+
+
+def check_agent_wheel(location: str) -> None:
+    """Refuse an agent wheel location the init script cannot install from (ValueError saying why).
+
+    It runs ``pip install <location>`` on the driver: an https URL (a presigned one for a private
+    bucket), or a path the node reads, the FUSE mounts of a Unity Catalog volume (``/Volumes/...``),
+    workspace files (``/Workspace/...``) or DBFS (``/dbfs/...``). pip reads no ``s3://`` or
+    ``abfss://`` URI, and the script holds no cloud credentials to copy one."""
+    text = location.strip()
+    if text.startswith(("s3://", "s3a://", "abfss://", "gs://", "wasbs://")):
+        raise ValueError(f"agent wheel {location!r}: the init script installs it with pip, which cannot read "
+                         "cloud storage URIs; give an https URL (a presigned one for a private bucket) or a "
+                         "/Volumes/<catalog>/<schema>/<volume>/... path")
+    if text.startswith("https://") or text.startswith(("/Volumes/", "/Workspace/", "/dbfs/")):
+        if text.endswith(".whl") or text.startswith("https://"):
+            return
+        raise ValueError(f"agent wheel {location!r}: expected a .whl file")
+    raise ValueError(f"agent wheel {location!r}: expected an https URL or a /Volumes, /Workspace or /dbfs path "
+                     "the clusters can read")
+
+
+def wheel_beside_script(init_script: Mapping[str, Any], wheel_name: str) -> tuple[str, str] | None:
+    """Where import can put the agent's wheel beside an init script it uploads, as
+    ``(upload path, path the node reads it at)``; None for a script in cloud storage (Trimtab holds
+    no credentials for it).
+
+    A volume script reads volume files (Databricks Runtime 13.3 LTS and above); workspace files
+    are mounted at ``/Workspace`` (an init script in workspace files reading other files needs
+    Runtime 11.3 LTS or above: "limited support ... in 9.1 LTS and 10.4 LTS ... such as
+    referencing other files from init scripts"); DBFS at ``/dbfs`` (where DBFS scripts still run)."""
+    kind, destination = script_location(init_script)
+    folder = destination.rsplit("/", 1)[0]
+    if kind == "volumes":
+        return f"{folder}/{wheel_name}", f"{folder}/{wheel_name}"
+    if kind == "workspace":
+        return f"{folder}/{wheel_name}", f"/Workspace{folder}/{wheel_name}"
+    if kind == "dbfs":
+        path = folder.removeprefix("dbfs:")
+        return f"dbfs:{path}/{wheel_name}", f"/dbfs{path}/{wheel_name}"
+    return None
 
 
 def workspace_hostname(host: str) -> str:
@@ -476,6 +523,8 @@ def onboard_spec(spec: Mapping[str, Any], *, project_id: str, wiring: AgentWirin
     env = dict(out.get("spark_env_vars") or {})
     env[SERVER_ENV] = wiring.server_address
     env[TOKEN_ENV] = wiring.token_reference
+    if wiring.agent_wheel:
+        env[AGENT_WHEEL_ENV] = wiring.agent_wheel
     if wiring.tls:
         # Left as it is otherwise: a TLS-terminating proxy in front of a plaintext server is set by hand.
         env[TLS_ENV] = "1"

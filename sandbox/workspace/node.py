@@ -1,8 +1,11 @@
 """What happens on a simulated node's disk: init scripts, the agent's pid file, log delivery.
 
-Init scripts run for real with bash, with the environment Databricks gives them, so the
-Trimtab init script installs nothing (TRIMTAB_AGENT_BIN) and starts the real agent, which
-then follows the event log the player writes under the driver's filesystem root.
+Init scripts run for real with bash, with the environment Databricks gives them. The Trimtab
+init script starts the real agent, which then follows the event log the player writes under the
+driver's filesystem root. A cluster whose env names the agent's wheel (TRIMTAB_AGENT_WHEEL, as
+import writes it) installs it as on Databricks: the wheel's /Workspace, /Volumes or /dbfs path
+read from the emulator's files, into a venv of the node's runtime Python (runtime_python.py).
+Any other cluster is handed the emulator's own agent (TRIMTAB_AGENT_BIN) and installs nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.workspace import runtime_python
 from sandbox.workspace.clock import Clock
 
 INIT_SCRIPT_TIMEOUT_S = 300.0
@@ -68,7 +72,23 @@ def agent_bin() -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
-def node_env(node: NodeIdentity, fs_root: Path, spark_env: dict[str, str]) -> dict[str, str]:
+WHEEL_ENV = "TRIMTAB_AGENT_WHEEL"
+# The FUSE mounts a node reads Databricks files at, and where the emulator keeps each kind.
+_MOUNTS = (("/Workspace/", "workspace"), ("/Volumes/", "volumes/Volumes"), ("/dbfs/", "dbfs"))
+
+
+def node_path(location: str, state_dir: Path) -> str:
+    """Where a node path of a workspace file, volume file or DBFS file is in the emulator's state
+    (an https URL, or any other path, as it is)."""
+    for prefix, kind in _MOUNTS:
+        if location.startswith(prefix):
+            rel = [p for p in location[len(prefix):].split("/") if p not in ("", ".", "..")]
+            return str(state_dir.joinpath(*kind.split("/"), *rel))
+    return location
+
+
+def node_env(node: NodeIdentity, fs_root: Path, spark_env: dict[str, str],
+             state_dir: Path | None = None) -> dict[str, str]:
     env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
     env.update(spark_env)
     # Databricks' own variables win over spark_env_vars (they cannot be overridden).
@@ -82,6 +102,11 @@ def node_env(node: NodeIdentity, fs_root: Path, spark_env: dict[str, str]) -> di
         "DB_IS_JOB_CLUSTER": "TRUE",
         "TRIMTAB_FS_ROOT": str(fs_root),
     })
+    if spark_env.get(WHEEL_ENV) and state_dir is not None:
+        # Installed from the wheel, as on a cluster: no emulator agent handed over.
+        env[WHEEL_ENV] = node_path(spark_env[WHEEL_ENV], state_dir)
+        runtime_python.write_shim(fs_root, state_dir / "runtime")
+        return env
     binary = agent_bin()
     if binary:
         env["TRIMTAB_AGENT_BIN"] = binary
@@ -94,7 +119,7 @@ def run_init_scripts(scripts: list[dict[str, Any]], *, state_dir: Path, node: No
     """Run each script in order; the first failure raises (it fails the cluster launch)."""
     fs_root.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = node_env(node, fs_root, spark_env)
+    env = node_env(node, fs_root, spark_env, state_dir)
     results = []
     for index, info in enumerate(scripts):
         path = script_path(info, state_dir)

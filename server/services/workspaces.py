@@ -27,9 +27,15 @@ a refused token sets its status to ``error`` with the one clear message, which
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import logging
 import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,12 +62,14 @@ from server.onboard import (
     AllowlistMatcher,
     ClusterTarget,
     StandardAccess,
+    check_agent_wheel,
     job_schedule,
     onboard_spec,
     qualify,
     run_as_principal,
     script_location,
     spec_diff,
+    wheel_beside_script,
 )
 from server.services.projects import required
 from server.services.secrets import SecretBox, mask
@@ -97,6 +105,8 @@ class Integration:
     gateway_factory: GatewayFactory = _real_gateway
     # The price catalog the server prices runs with: a region is checked against it.
     catalog: PriceCatalog | None = None
+    # The agent wheel import uploads beside the init script (None: built from the source tree).
+    agent_wheel_file: Path | None = None
 
 
 _integration = Integration()
@@ -438,6 +448,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     wiring = wiring or agent_wiring()
     # Before any call: jobs wired to a loopback server would send their agents' data nowhere.
     wiring.check_reachable_from(ws.host)
+    # Also before any call: without a wheel the clusters could install, onboarding is for nothing.
+    wiring, wheel_upload = agent_wheel_plan(wiring)
     gateway = gateway_for(store, secrets, ws)
     imported: list[ImportedProject] = []
     skipped: list[SkippedJob] = []
@@ -473,7 +485,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             if not targets:
                 continue
             if not dry_run and not agent_ready:
-                _prepare_agent(store, gateway, ws, wiring)
+                _prepare_agent(store, gateway, ws, wiring, wheel_upload)
                 agent_ready = True
             if not dry_run and not _standard_plan(ws):
                 principal = run_as_principal(job)
@@ -645,15 +657,100 @@ def _grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principa
     return REASON_SECRET_ACL.format(principal=principal, scope=scope, key=wiring.secret_key, error=error)
 
 
-def _prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring) -> None:
-    """The agent's token as a Databricks secret, and the init script where the spec points
-    (a workspace file, DBFS, or a Unity Catalog volume through the Files API)."""
+# Why import refuses when the clusters would have no wheel to install the agent from.
+REASON_NO_WHEEL = ("onboarded clusters could not install the agent: Trimtab's init script {script} is {why}, so "
+                   "import cannot put the agent's wheel beside it; set TRIMTAB_AGENT_WHEEL to where clusters can "
+                   "install it from (an https URL, or a /Volumes/<catalog>/<schema>/<volume>/....whl path), or "
+                   "TRIMTAB_INIT_SCRIPT to a workspace or /Volumes path import uploads to")
+# The agent's wheel, built once per process from the source tree (`agent_wheel_file`).
+_wheel_lock = threading.Lock()
+_built_wheel: list[Path] = []
+SOURCE_ROOT = INIT_SCRIPT.parents[1]
+_WHEEL_SOURCES = ("pyproject.toml", "README.md", "agent", "server", "models", "protos", "sandbox")
+
+
+def agent_wheel_name() -> str:
+    """The file name of this Trimtab's agent wheel (pure-Python: ``py3-none-any``)."""
+    return f"trimtab-{importlib.metadata.version('trimtab')}-py3-none-any.whl"
+
+
+def agent_wheel_plan(wiring: AgentWiring) -> tuple[AgentWiring, str | None]:
+    """The wiring with the wheel location clusters install from, and where import uploads the
+    wheel (None: not uploaded, the location is the operator's). FailedPrecondition, saying what
+    to set, when there is neither a usable setting nor an uploaded init script to put it beside."""
+    if wiring.agent_wheel:
+        try:
+            check_agent_wheel(wiring.agent_wheel)
+        except ValueError as exc:
+            raise FailedPrecondition(str(exc)) from exc
+        return wiring, None
+    beside = wheel_beside_script(wiring.init_script, agent_wheel_name()) if wiring.upload_init_script else None
+    if beside is None:
+        kind, destination = script_location(wiring.init_script)
+        why = ("not uploaded by Trimtab (managed elsewhere)" if not wiring.upload_init_script
+               else f"in cloud storage ({kind}), which Trimtab holds no credentials for")
+        raise FailedPrecondition(REASON_NO_WHEEL.format(script=destination or dict(wiring.init_script), why=why))
+    upload, on_node = beside
+    return dataclasses.replace(wiring, agent_wheel=on_node), upload
+
+
+def agent_wheel_file() -> Path:
+    """The agent wheel import uploads: `Integration.agent_wheel_file`, else one built (once per
+    process, ~5 s) from the source tree this server runs from, as ``pip wheel`` builds it.
+    FailedPrecondition when neither exists (an installed server without its source)."""
+    if _integration.agent_wheel_file is not None:
+        return _integration.agent_wheel_file
+    with _wheel_lock:
+        if _built_wheel and _built_wheel[0].is_file():
+            return _built_wheel[0]
+        if not (SOURCE_ROOT / "pyproject.toml").is_file():
+            raise FailedPrecondition(f"no agent wheel to upload (this server runs without its source tree at "
+                                     f"{SOURCE_ROOT}): set TRIMTAB_AGENT_WHEEL to where clusters can install "
+                                     f"{agent_wheel_name()} from")
+        work = Path(tempfile.mkdtemp(prefix="trimtab-wheel-"))
+        # Built from a copy: setuptools writes build/ and *.egg-info beside its sources.
+        for name in _WHEEL_SOURCES:
+            source = SOURCE_ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, work / "src" / name,
+                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+            elif source.is_file():
+                (work / "src").mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, work / "src" / name)
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                               "--no-index", "--disable-pip-version-check", "-q", "-w", str(work / "dist"),
+                               str(work / "src")], capture_output=True, text=True, timeout=600, check=False)
+        wheels = sorted((work / "dist").glob("trimtab-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: "
+                                     f"{(done.stderr or done.stdout).strip()[-500:]}")
+        _built_wheel[:] = [wheels[0]]
+        return wheels[0]
+
+
+def _upload_wheel(gateway: DatabricksGateway, destination: str) -> None:
+    """The agent's wheel at ``destination`` (a volume, workspace or dbfs: path), replacing it."""
+    contents = agent_wheel_file().read_bytes()
+    if destination.startswith("/Volumes/"):
+        gateway.put_volume_file(destination, contents)
+    elif destination.startswith("dbfs:"):
+        gateway.put_dbfs_file(destination.removeprefix("dbfs:"), contents)
+    else:
+        gateway.put_workspace_file(destination, contents)
+
+
+def _prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
+                   wheel_upload: str | None = None) -> None:
+    """The agent's token as a Databricks secret, the init script where the spec points (a workspace
+    file, DBFS, or a Unity Catalog volume through the Files API), and the agent's wheel beside it."""
     if not gateway.has_secret(wiring.secret_scope, wiring.secret_key):
         # The plaintext exists only here: it goes straight into the workspace's secret scope.
         _, plaintext = store.tokens.create(f"agent-{ws.name}", "agent")
         # A Standard-plan workspace refuses a scope without initial_manage_principal "users".
         gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext,
                            initial_manage_principal="users" if _standard_plan(ws) else None)
+    if wheel_upload is not None:
+        _upload_wheel(gateway, wheel_upload)
     if not wiring.upload_init_script:
         return
     if not INIT_SCRIPT.is_file():

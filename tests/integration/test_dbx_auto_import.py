@@ -279,7 +279,8 @@ def test_a_standard_access_job_waiting_for_the_allowlist_is_imported_once_the_sc
     # Allowlisting changes nothing in the job, so its unchanged settings must not keep it skipped.
     script = "/Volumes/main/ops/trimtab/trimtab-init.sh"
     monkeypatch.setattr(workspaces._integration, "wiring", AgentWiring(
-        server_address="127.0.0.1:50999", init_script=init_script_info(script), upload_init_script=False))
+        server_address="127.0.0.1:50999", init_script=init_script_info(script), upload_init_script=False,
+        agent_wheel="/Volumes/main/ops/trimtab/trimtab-0.1.0-py3-none-any.whl"))
     collector.poll_once()
     spec = {**aws_cluster("m5d.xlarge", 2), "spark_version": "15.4.x-scala2.12", "data_security_mode": "USER_ISOLATION"}
     job_id = gateway.create_job(_job("standard-etl", spec))
