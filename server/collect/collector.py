@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,6 +57,7 @@ from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
     DatabricksNotFound,
+    DatabricksRejected,
     DatabricksUnavailable,
     WorkspaceAuthError,
     call_or_none,
@@ -267,11 +269,14 @@ class Collector:
         # but stored as the failed run it is, so the project is planned after it.
         launched = bool(piece.cluster_id)
         cluster = call_or_none(lambda: gateway.get_cluster(piece.cluster_id)) if launched else None
-        events = (call_or_none(lambda: gateway.cluster_events(piece.cluster_id)) or []) if launched else []
+        # A cluster Databricks no longer knows (purged 30 days after it ended) has no events either:
+        # the run is still stored, priced from its spec and bounds alone, and said so.
+        events = cluster_events_or_none(gateway, piece.cluster_id) if cluster is not None else None
+        gone = launched and events is None
         spec = piece.spec or dict((cluster or {}).get("spec") or {})
         ran = with_pool_node_types(spec, cluster)  # what the run got: a pool's node types filled in
         agent = self._agent_data(piece) if launched else AgentData((), (), ())
-        timeline = cluster_timeline(ran, events, fallback_start_ms=piece.start_ms,
+        timeline = cluster_timeline(ran, events or [], fallback_start_ms=piece.start_ms,
                                     fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster))
         history = list(reversed(self._store.runs.list(int(project.id or 0), limit=5)))
         expected = expected_spec(project, piece)
@@ -279,6 +284,10 @@ class Collector:
                                history=history, expected=expected)
         cost = self._cost(workspace, piece.cluster_id, timeline, ran, run.input_bytes) if launched \
             else CostBreakdown(note="no cluster was created: nothing billed")
+        if gone and cost is not None:
+            cost = dataclasses.replace(cost, note=_joined(cost.note, GONE_NOTE))
+        if gone:
+            log.info("run %s: cluster %s no longer exists; stored without its usage", piece.run_id, piece.cluster_id)
         run = dataclasses.replace(run, cost=cost, message=_with_retries(run.message, piece.retried_attempts))
         try:
             stored = self._store.runs.add(run)
@@ -389,6 +398,27 @@ class Collector:
         return False
 
 
+# What a run whose cluster Databricks no longer holds is priced on: its spec over its run's bounds.
+GONE_NOTE = ("the cluster no longer exists in the workspace (purged): priced from the run's spec over "
+             "its start and end, without the cluster's events")
+# A cluster gone from clusters/events: 400 INVALID_PARAMETER_VALUE "Cluster <id> does not exist"
+# (databricks-sdk maps that message to ResourceDoesNotExist on clusters/get only, so here it comes
+# as a rejected request rather than DatabricksNotFound).
+_CLUSTER_MISSING = re.compile(r"Cluster \S+ does not exist")
+
+
+def cluster_events_or_none(gateway: DatabricksGateway, cluster_id: str) -> list[dict[str, Any]] | None:
+    """Every event of the cluster; None when the workspace no longer knows the cluster."""
+    try:
+        return gateway.cluster_events(cluster_id)
+    except DatabricksNotFound:
+        return None
+    except DatabricksRejected as err:
+        if _CLUSTER_MISSING.search(str(err)):
+            return None
+        raise
+
+
 def _joined(first: str, second: str) -> str:
     return f"{first}; {second}" if first else second
 
@@ -414,7 +444,7 @@ def run_usage(gateway: DatabricksGateway, workspace: Workspace, run: Run) -> Clu
     usage is rebuilt from the run's spec and bounds alone (the spec's size throughout).
     """
     cluster = call_or_none(lambda: gateway.get_cluster(run.cluster_id)) if run.cluster_id else None
-    events = (call_or_none(lambda: gateway.cluster_events(run.cluster_id)) or []) if cluster else []
+    events = (cluster_events_or_none(gateway, run.cluster_id) or []) if cluster else []
     spec = (run.config.spec if run.config and run.config.spec else dict((cluster or {}).get("spec") or {}))
     timeline = cluster_timeline(spec, events, fallback_start_ms=run.start_ms, fallback_end_ms=run.end_ms,
                                 driver_is_spot=_driver_spot(cluster))

@@ -1,4 +1,5 @@
-"""Collection as reviewed against the real Jobs API: a task retried to success is a succeeded run."""
+"""Collection as reviewed against the real Jobs and Clusters APIs: a purged cluster does not block
+its job, and a task retried to success is a succeeded run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.runs import retried_task
 from server.clock import SystemClock
 from server.collect import Collector
+from server.collect.collector import GONE_NOTE, cluster_events_or_none
 from server.collect.run_parse import cluster_runs
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
@@ -36,6 +38,36 @@ def _run(emulator: RunningWorkspace, gateway: DatabricksGateway, job_id: int) ->
     run_id = gateway.run_now(job_id)
     assert emulator.wait_idle(60)
     return run_id
+
+
+def _purge(emulator: RunningWorkspace, cluster_id: str) -> None:
+    """What Databricks does 30 days after a job cluster ended: the cluster and its events are gone
+    (clusters/get and clusters/events answer 400 "Cluster <id> does not exist")."""
+    store = emulator.workspace.store
+    with store.lock:
+        del store.data["clusters"][cluster_id]
+        store.data["events"].pop(cluster_id, None)
+        store.save()
+
+
+def test_a_purged_cluster_is_collected_without_its_usage_and_the_cursor_moves(
+        store: Store, emulator: RunningWorkspace, gateway: DatabricksGateway, daily: Project,
+        collector: Collector) -> None:
+    run_id = _run(emulator, gateway, daily.job_id)
+    (piece,) = cluster_runs(gateway.get_run(run_id))
+    _purge(emulator, piece.cluster_id)
+    assert cluster_events_or_none(gateway, piece.cluster_id) is None  # the 400 is read as "gone"
+    (run,) = collector.poll_once()
+    assert (run.databricks_run_id, run.outcome, run.cluster_id) == (run_id, "succeeded", piece.cluster_id)
+    # Priced from the run's spec over its bounds, as for a run with no events, and said so.
+    assert run.cost is not None and run.cost.total > 0 and GONE_NOTE in run.cost.note
+    assert run.runtime_s == pytest.approx((piece.end_ms - piece.start_ms) / 1000)
+    assert store.projects.get(int(daily.id or 0)).last_seen_run_id == run_id
+    assert collector.poll_once() == []  # stored once; the job is not retried poll after poll
+    # The next run of the job is collected as usual.
+    later = _run(emulator, gateway, daily.job_id)
+    (next_run,) = collector.poll_once()
+    assert next_run.databricks_run_id == later and GONE_NOTE not in (next_run.cost.note if next_run.cost else "")
 
 
 def test_a_task_that_failed_then_succeeded_on_retry_is_a_succeeded_run(
