@@ -12,6 +12,7 @@ next to a database that already holds secrets (a second host or a redeploy point
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from server.errors import FailedPrecondition
 
 
 class SecretBox:
-    def __init__(self, key: str | bytes | None, *, missing: str = "") -> None:
+    def __init__(self, key: str | bytes | None, *, missing: str = "", source: str = "the secret key") -> None:
         # key None: a server that has no key for the secrets its database holds (`for_store`);
         # every use of a secret fails with ``missing``, which says where the key should come from.
+        # ``source`` names where the key came from, for the error when it is not a key.
         self._missing = missing
         self._fernet: Fernet | None = None
         if key is None:
@@ -31,19 +33,23 @@ class SecretBox:
         try:
             self._fernet = Fernet(key)
         except (ValueError, TypeError) as exc:
-            raise FailedPrecondition("secret key is not a valid Fernet key (32 url-safe base64 bytes)") from exc
+            raise FailedPrecondition(f"{source} is not a valid Fernet key (32 url-safe base64 bytes)") from exc
 
     @classmethod
-    def from_config(cls, secret_key: str, state_dir: Path) -> SecretBox:
+    def from_config(cls, secret_key: str, state_dir: Path, *, holds_secrets: bool | None = None) -> SecretBox:
+        """The key of ``TRIMTAB_SECRET_KEY``, else of ``<state_dir>/secret.key`` (made when missing).
+
+        ``holds_secrets`` (whether the database holds secrets, None when not known) shapes the advice
+        when the key file is empty."""
         if secret_key:
-            return cls(secret_key)
+            return cls(secret_key, source="TRIMTAB_SECRET_KEY")
         path = state_dir / "secret.key"
         if not path.exists():
-            state_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(Fernet.generate_key())
-        return cls(path.read_bytes().strip())
+            _create_key_file(path)
+        key = path.read_bytes().strip()
+        if not key:
+            raise FailedPrecondition(_empty_key_file(path, holds_secrets))
+        return cls(key, source=f"{path}")
 
     @classmethod
     def for_store(cls, secret_key: str, state_dir: Path, holds_secrets: bool) -> SecretBox:
@@ -61,7 +67,7 @@ class SecretBox:
                 f"this server has no secret key: the stored secrets were encrypted with a key that is not "
                 f"here (no TRIMTAB_SECRET_KEY, no {path}): start with the original --state-dir or set "
                 "TRIMTAB_SECRET_KEY to that key"))
-        return cls.from_config(secret_key, state_dir)
+        return cls.from_config(secret_key, state_dir, holds_secrets=holds_secrets)
 
     @property
     def has_key(self) -> bool:
@@ -96,6 +102,56 @@ class SecretBox:
             raise FailedPrecondition("stored secret cannot be decrypted with this server's key: start the "
                                      "server with the key that encrypted it (its original --state-dir or "
                                      "TRIMTAB_SECRET_KEY), or add the token again if that key is lost") from exc
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new key to `path` whole or not at all.
+
+    The key goes to a temporary file beside it, is synced, and only then linked to its name: a
+    first start killed or out of disk space midway used to leave an empty secret.key that every
+    later start refused. Linking never replaces a key another server process made meanwhile
+    (that one is used)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".secret.key.", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(Fernet.generate_key())
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return
+        _sync_dir(path.parent)
+    finally:
+        os.unlink(tmp)
+
+
+def _sync_dir(directory: Path) -> None:
+    """Make a new name in `directory` survive a crash (not every file system can sync a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _empty_key_file(path: Path, holds_secrets: bool | None) -> str:
+    said = (f"secret key file {path} is empty (a first start killed or out of disk space before the key was "
+            "written)")
+    if holds_secrets is False:
+        return (f"{said}: this database holds no secrets yet, so delete {path} and start again to make a new "
+                "key")
+    if holds_secrets:
+        return (f"{said}, and the database holds secrets encrypted with another key: put that key in {path} "
+                "or set TRIMTAB_SECRET_KEY to it (if it is lost: docs/operations.md, 'The secret key')")
+    return (f"{said}: if the database holds no secrets yet, delete {path} and start again to make a new key; "
+            "otherwise put the original key in it or set TRIMTAB_SECRET_KEY")
 
 
 def mask(secret: str) -> str:
