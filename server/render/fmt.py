@@ -6,8 +6,13 @@ CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 PHASE_COLORS = {"learning": "#fde68a", "optimizing": "#bbf7d0", "monitoring": "#bfdbfe"}
 ANOMALY_COLORS = {"spot_loss": "#d97706", "data_growth": "#7c3aed", "failure": "#dc2626",
-                  "launch_failed": "#9ca3af", "user_edit": "#0891b2"}
+                  "launch_failed": "#9ca3af", "user_edit": "#0891b2",
+                  # A run without a cost (`server.timeline.UNPRICED`): a grey, as missing data, but a
+                  # darker, warmer one than the cloud failure's, so the two are not read as one.
+                  "unpriced": "#78716c"}
 OTHER_COLOR = "#6b7280"
+# What a chart says in place of the cost of a run it could not price (its cost is unknown, not 0).
+NOT_PRICED = "not priced"
 # Pale and grey so the setup reads as "part of the runtime", not as a second series: it must stay
 # distinct from the phase bands (yellow/green/blue) and the runtime line (blue) it sits under.
 SETUP_COLOR = "#64748b"
@@ -47,6 +52,12 @@ def money(amount: float | None, currency: str = "USD") -> str:
     text = f"{abs(amount):,.2f}"
     text = f"{sign}{text}" if sign else f"{text} {currency}"
     return f"-{text}" if amount < 0 else text
+
+
+def cost_text(amount: float | None, currency: str = "USD") -> str:
+    """A run's cost as a chart labels it: ``known_cost`` None (an unpriced run) says so instead of
+    "-" or "$0.00", which would read as free."""
+    return NOT_PRICED if amount is None else money(amount, currency)
 
 
 def percent(fraction: float | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from server.render.fmt import duration, money, percent
+from server.render.fmt import NOT_PRICED, cost_text, duration, percent
 from server.render.svg import legend_html, timeline_svg
 from server.timeline import ProjectTimeline
 
@@ -32,7 +32,7 @@ def points_table(tl: ProjectTimeline) -> str:
         rows.append(
             f'<tr class="run-row" data-run-id="{p.run_id}"><td class="num">{i + 1}</td><td>{p.run_id}</td>'
             f"<td>{escape(p.phase)}</td><td class=num>{duration(p.runtime_s)}</td>"
-            f"<td class=num>{money(p.cost, tl.currency)}</td><td>{sla}</td><td>{escape(p.outcome)}</td>"
+            f"<td class=num>{cost_text(p.known_cost, tl.currency)}</td><td>{sla}</td><td>{escape(p.outcome)}</td>"
             f"<td>{escape(', '.join(p.anomalies))}</td><td>{applied}</td></tr>")
     return ("<table class=runs><tr><th>#</th><th>run</th><th>phase</th><th>runtime</th><th>cost</th>"
             "<th>SLA</th><th>outcome</th><th>anomalies</th><th>applied</th></tr>" + "".join(rows) + "</table>")
@@ -42,8 +42,12 @@ def summary_line(tl: ProjectTimeline) -> str:
     if not tl.points:
         return "no runs yet"
     first, last = tl.points[0], tl.points[-1]
-    parts = [f"{len(tl.points)} runs", f"first {duration(first.runtime_s)} / {money(first.cost, tl.currency)}",
-             f"latest {duration(last.runtime_s)} / {money(last.cost, tl.currency)}"]
+    parts = [f"{len(tl.points)} runs", f"first {duration(first.runtime_s)} / {cost_text(first.known_cost, tl.currency)}",
+             f"latest {duration(last.runtime_s)} / {cost_text(last.known_cost, tl.currency)}"]
+    # Said once for the page: a reader comparing costs must know some runs are missing from them.
+    unpriced = sum(1 for p in tl.points if not p.priced)
+    if unpriced:
+        parts.append(f"{unpriced} {NOT_PRICED}")
     if tl.sla_seconds is not None:
         met = [tl.sla_met(p) for p in tl.points]
         parts.append(f"SLA {duration(tl.sla_seconds)} met {percent(sum(1 for m in met if m) / len(met))}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import matplotlib
 
@@ -13,6 +14,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from server.render.fmt import (  # noqa: E402
     ANOMALY_COLORS,
+    NOT_PRICED,
     OTHER_COLOR,
     PHASE_COLORS,
     SETUP_COLOR,
@@ -48,7 +50,16 @@ def timeline_figure(tl: ProjectTimeline, dpi: int = 100) -> Figure:
         runtime_ax.bar([x for x, _ in setups], [s for _, s in setups], width=0.25, color=SETUP_COLOR,
                        alpha=SETUP_OPACITY, lw=0, label="cluster setup", zorder=1)
     runtime_ax.plot(xs, [p.runtime_s / 60 for p in tl.points], "o-", color="#2563eb", ms=3, lw=1.2, zorder=2)
-    cost_ax.plot(xs, [p.cost for p in tl.points], "o-", color="#059669", ms=3, lw=1.2)
+    # NaN for an unpriced run: matplotlib breaks the line there and draws no point (0 would be a free run).
+    cost_ax.plot(xs, [math.nan if p.known_cost is None else p.known_cost for p in tl.points], "o-",
+                 color="#059669", ms=3, lw=1.2)
+    unpriced = [i + 1 for i, p in enumerate(tl.points) if not p.priced]
+    for n, x in enumerate(unpriced):
+        # The gap is marked, as the SVG's g.unpriced is, so it does not read as a missing run.
+        cost_ax.axvline(x, color=ANOMALY_COLORS["unpriced"], ls=(0, (2, 3)), lw=1,
+                        label=NOT_PRICED if n == 0 else None)
+    if unpriced:
+        cost_ax.legend(loc="upper right", fontsize=8)
     if tl.sla_seconds is not None:
         runtime_ax.axhline(tl.sla_seconds / 60, color="#dc2626", ls="--", lw=1.2,
                            label=f"SLA {duration(tl.sla_seconds)}")

@@ -6,7 +6,10 @@ anomalies sit as labelled dots above their run. Elements carry classes and
 ``data-*`` attributes (``circle.point.runtime``, ``data-run-id``) so a browser
 test can count what was drawn. A run that reported its cluster's setup gets a
 pale bar (``rect.setup``) from the runtime axis up to the setup, under its
-runtime point: how much of the runtime was the cluster coming up.
+runtime point: how much of the runtime was the cluster coming up. A run Trimtab
+could not price (``known_cost`` None) is a gap in the cost line: no cost point,
+the line breaks there, and a dashed mark (``g.unpriced``) says "not priced", so
+an unknown cost is never drawn as a free run.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from html import escape
 
 from server.render.fmt import (
     ANOMALY_COLORS,
+    NOT_PRICED,
     OTHER_COLOR,
     PHASE_COLORS,
     SETUP_COLOR,
     SETUP_OPACITY,
+    cost_text,
     duration,
     money,
 )
@@ -63,8 +68,23 @@ class _Panel:
         return self.y0 + PANEL_HEIGHT - PANEL_HEIGHT * min(value, self.top_value) / self.top_value
 
 
-def _panel(out: list[str], panel: _Panel, tl: ProjectTimeline, name: str, values: Sequence[float],
+def _stretches(values: Sequence[float | None]) -> list[list[int]]:
+    """The indexes of the maximal runs of known values: where a line is drawn unbroken."""
+    stretches: list[list[int]] = []
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        if stretches and stretches[-1][-1] == i - 1:
+            stretches[-1].append(i)
+        else:
+            stretches.append([i])
+    return stretches
+
+
+def _panel(out: list[str], panel: _Panel, tl: ProjectTimeline, name: str, values: Sequence[float | None],
            label: Callable[[float], str], color: str) -> None:
+    """A panel's grid, line and points; a None value (an unpriced run's cost) breaks the line and
+    gets a "not priced" mark instead of a point."""
     out.append(f'<g class="panel panel-{name}">')
     out.append(f'<text x="{LEFT}" y="{panel.y0 - 8:.1f}" class="panel-title" font-size="13" '
                f'font-weight="600">{"runtime" if name == "runtime" else "cost per run"}</text>')
@@ -81,15 +101,33 @@ def _panel(out: list[str], panel: _Panel, tl: ProjectTimeline, name: str, values
                    f'stroke="#dc2626" stroke-width="1.5" stroke-dasharray="6 3"/>')
         out.append(f'<text x="{WIDTH - RIGHT}" y="{y - 4:.1f}" text-anchor="end" font-size="10" '
                    f'fill="#dc2626">SLA {escape(duration(tl.sla_seconds))}</text>')
-    coords = " ".join(f"{panel.x(i):.1f},{panel.y(v):.1f}" for i, v in enumerate(values))
-    out.append(f'<polyline class="line {name}" points="{coords}" fill="none" stroke="{color}" '
-               f'stroke-width="1.5"/>')
+    for stretch in _stretches(values):
+        coords = " ".join(f"{panel.x(i):.1f},{panel.y(values[i] or 0.0):.1f}" for i in stretch)
+        out.append(f'<polyline class="line {name}" points="{coords}" fill="none" stroke="{color}" '
+                   f'stroke-width="1.5"/>')
     for i, (point, value) in enumerate(zip(tl.points, values, strict=True)):
+        if value is None:
+            _unpriced_mark(out, panel, i, point)
+            continue
         fill = color if point.outcome == "succeeded" else "#dc2626"
         out.append(f'<circle class="point {name}" data-run-id="{point.run_id}" data-index="{i}" '
                    f'cx="{panel.x(i):.1f}" cy="{panel.y(value):.1f}" r="3.5" fill="{fill}">'
                    f'<title>{escape(_tooltip(tl, point))}</title></circle>')
     out.append("</g>")
+
+
+def _unpriced_mark(out: list[str], panel: _Panel, index: int, point: TimelinePoint) -> None:
+    """A dashed line across the panel at the run, with "not priced" written along it: the cost is
+    unknown, so nothing is drawn at any height, least of all at $0."""
+    x = panel.x(index)
+    color = ANOMALY_COLORS["unpriced"]
+    bottom = panel.y0 + PANEL_HEIGHT
+    out.append(f'<g class="unpriced" data-run-id="{point.run_id}" data-index="{index}" data-x="{x:.1f}">'
+               f'<title>run {point.run_id}: {NOT_PRICED}</title>'
+               f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{panel.y0:.1f}" y2="{bottom:.1f}" stroke="{color}" '
+               f'stroke-dasharray="2 3"/>'
+               f'<text x="{x - 3:.1f}" y="{bottom - 4:.1f}" transform="rotate(-90 {x - 3:.1f} {bottom - 4:.1f})" '
+               f'font-size="9" fill="{color}">{NOT_PRICED}</text></g>')
 
 
 def _setup_bars(out: list[str], panel: _Panel, tl: ProjectTimeline) -> None:
@@ -119,7 +157,7 @@ def _tooltip(tl: ProjectTimeline, p: TimelinePoint) -> str:
     parts = [f"run {p.run_id}", p.phase, duration(p.runtime_s)]
     if p.setup_s is not None:
         parts.append(f"setup {duration(p.setup_s)}")
-    parts += [money(p.cost, tl.currency), p.outcome]
+    parts += [cost_text(p.known_cost, tl.currency), p.outcome]
     if p.input_gb is not None:
         parts.append(f"{p.input_gb:.1f} GB in")
     if p.anomalies:
@@ -159,7 +197,7 @@ def timeline_svg(tl: ProjectTimeline) -> str:
                    f'stroke-dasharray="3 3"><title>recommendation {marker.recommendation_id} applied'
                    f'</title></line>')
     _panel(out, runtime, tl, "runtime", [p.runtime_s for p in tl.points], duration, "#2563eb")
-    _panel(out, cost, tl, "cost", [p.cost for p in tl.points], lambda v: money(v, tl.currency), "#059669")
+    _panel(out, cost, tl, "cost", [p.known_cost for p in tl.points], lambda v: money(v, tl.currency), "#059669")
     stacked: dict[int, int] = {}
     for note in tl.annotations:
         level = stacked.get(note.index, 0)

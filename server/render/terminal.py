@@ -8,6 +8,8 @@
 
 Only the last `width` runs fit; the header says how many were left out. The
 runtime row names the median cluster setup of the shown runs that reported one.
+A run Trimtab could not price is a gap (`GAP`) in the cost row, whose range is
+the priced runs' and says how many were not priced: an unknown cost is not $0.
 """
 
 from __future__ import annotations
@@ -15,23 +17,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from statistics import median
 
-from server.render.fmt import duration, money
+from server.render.fmt import NOT_PRICED, duration, money
 from server.timeline import ProjectTimeline
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 PHASE_LETTERS = {"learning": "L", "optimizing": "O", "monitoring": "M"}
-ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "launch_failed": "c", "user_edit": "e"}
+ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "launch_failed": "c", "user_edit": "e",
+                   "unpriced": "u"}
+# The column of a value not known (an unpriced run's cost): not a space, so the row keeps one
+# character per run, and not a block, which would read as a cost.
+GAP = "·"
 
 
-def spark(values: Sequence[float], top: float) -> str:
-    """Block characters scaled to ``top`` (so runtime bars and the SLA share a scale)."""
-    if top <= 0:
-        return BLOCKS[0] * len(values)
-    return "".join(BLOCKS[min(len(BLOCKS) - 1, max(0, round(v / top * (len(BLOCKS) - 1))))] for v in values)
+def spark(values: Sequence[float | None], top: float) -> str:
+    """Block characters scaled to ``top`` (so runtime bars and the SLA share a scale); `GAP` for None."""
+    def block(v: float) -> str:
+        if top <= 0:
+            return BLOCKS[0]
+        return BLOCKS[min(len(BLOCKS) - 1, max(0, round(v / top * (len(BLOCKS) - 1))))]
+    return "".join(GAP if v is None else block(v) for v in values)
 
 
 LEGEND = ("         L learning  O optimizing  M monitoring  ^ recommendation applied  "
-          "s spot loss  d data growth  F failure  c cloud failure  e user edit")
+          "s spot loss  d data growth  F failure  c cloud failure  e user edit  u not priced")
 
 
 def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:
@@ -44,7 +52,8 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
     header = f"{title}  ({len(points)} runs"
     header += f", last {len(shown)} shown)" if offset else ")"
     runtimes = [p.runtime_s for p in shown]
-    costs = [p.cost for p in shown]
+    costs = [p.known_cost for p in shown]
+    priced = [c for c in costs if c is not None]
     lines = [header]
     sla_note = ""
     if timeline.sla_seconds is not None:
@@ -54,18 +63,26 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
     setup_note = f" (setup ~{duration(median(setups))})" if setups else ""
     lines.append(f"runtime  {spark(runtimes, timeline.max_runtime_s)}  "
                  f"{duration(min(runtimes))} .. {duration(max(runtimes))}{setup_note}{sla_note}")
-    lines.append(f"cost     {spark(costs, max(costs))}  "
-                 f"{money(min(costs), timeline.currency)} .. {money(max(costs), timeline.currency)}")
+    # The range is the priced runs' alone: an unpriced run's placeholder 0 would pass for the cheapest.
+    if priced:
+        unpriced = len(costs) - len(priced)
+        cost_note = f"{money(min(priced), timeline.currency)} .. {money(max(priced), timeline.currency)}"
+        cost_note += f" ({unpriced} {NOT_PRICED})" if unpriced else ""
+    else:
+        cost_note = NOT_PRICED
+    lines.append(f"cost     {spark(costs, max(priced, default=0.0))}  {cost_note}")
     lines.append("phase    " + "".join(PHASE_LETTERS.get(p.phase, "?") for p in shown))
     marked = {m.index - offset for m in timeline.markers if m.index >= offset}
     lines.append(("applied  " + "".join("^" if i in marked else " " for i in range(len(shown)))).rstrip())
     events = [" "] * len(shown)
     for note in timeline.annotations:
         if note.index >= offset:
-            # One letter per column: the most serious anomaly wins (failure over the rest).
+            # One letter per column: the most serious anomaly wins (failure over the rest). "Not
+            # priced" yields to every other: the cost row's gap already shows it.
             letter = ANOMALY_LETTERS.get(note.kind, "?")
-            if events[note.index - offset] != "F":
-                events[note.index - offset] = letter
+            column = note.index - offset
+            if events[column] != "F" and (letter != "u" or events[column] == " "):
+                events[column] = letter
     lines.append(("events   " + "".join(events)).rstrip())
     if legend:
         lines.append(LEGEND)

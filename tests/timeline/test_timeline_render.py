@@ -9,11 +9,11 @@ from matplotlib import image as mpimg
 
 from server.render import write_timeline
 from server.render.fmt import duration, money
-from server.render.html import timeline_page
-from server.render.png import timeline_png
-from server.render.svg import timeline_svg
-from server.render.terminal import render_terminal
-from server.timeline import timeline_of_runs
+from server.render.html import summary_line, timeline_page
+from server.render.png import timeline_figure, timeline_png
+from server.render.svg import legend_html, timeline_svg
+from server.render.terminal import GAP, render_terminal
+from server.timeline import ProjectTimeline, timeline_of_runs
 from tests.timeline.runs import run, story
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -104,3 +104,78 @@ def test_write_timeline_picks_the_format_from_the_suffix(tmp_path: Path) -> None
 def test_formats() -> None:
     assert [duration(5), duration(95), duration(4000), duration(None)] == ["5s", "1m35s", "1h06m", "-"]
     assert [money(1234.5), money(-2, "USD"), money(3, "CHF")] == ["$1,234.50", "-$2.00", "3.00 CHF"]
+
+
+def _with_an_unpriced_run() -> ProjectTimeline:
+    # Run 3 has no cost (a node type the catalog lacks): it must be a gap, never a $0 run.
+    runs = [run(1, 1200, 4.0), run(2, 1100, 5.0), run(3, 1000, None), run(4, 900, 3.0), run(5, 800, 2.0)]
+    return timeline_of_runs(runs, sla_seconds=1500, title="nightly")
+
+
+def _points_of(polyline: ET.Element) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in (p.split(",") for p in (polyline.get("points") or "").split())]
+
+
+def test_svg_breaks_the_cost_line_at_an_unpriced_run_and_marks_it() -> None:
+    root = ET.fromstring(timeline_svg(_with_an_unpriced_run()))
+    cost_lines = [e for e in _classes(root, "cost") if e.tag == f"{SVG}polyline"]
+    cost_dots = {c.get("data-run-id"): c for c in _classes(root, "cost") if c.tag == f"{SVG}circle"}
+    runtime_dots = {c.get("data-run-id"): c for c in _classes(root, "runtime") if c.tag == f"{SVG}circle"}
+    # Two stretches (runs 1-2 and 4-5), nothing drawn for run 3, least of all at the $0 baseline.
+    assert sorted(cost_dots) == ["1", "2", "4", "5"]
+    assert [[x for x, _ in _points_of(line)] for line in cost_lines] == \
+        [[float(cost_dots[r].get("cx") or 0) for r in pair] for pair in (("1", "2"), ("4", "5"))]
+    # The runtime line is one unbroken line through all five runs.
+    runtime_lines = [e for e in _classes(root, "runtime") if e.tag == f"{SVG}polyline"]
+    assert len(runtime_lines) == 1 and len(_points_of(runtime_lines[0])) == 5
+    # Run 3 is marked in the cost panel, at its x, and says it was not priced.
+    marks = _classes(root, "unpriced")
+    assert [m.get("data-run-id") for m in marks] == ["3"]
+    assert "not priced" in "".join(marks[0].itertext())
+    assert float(marks[0].get("data-x") or 0) == float(runtime_dots["3"].get("cx") or 0)
+    tooltip = "".join(runtime_dots["3"].itertext())
+    assert "not priced" in tooltip and "$0.00" not in tooltip
+    assert "$4.00" in "".join(runtime_dots["1"].itertext())
+    assert [a.get("data-run-id") for a in _classes(root, "anomaly-unpriced")] == ["3"]
+
+
+def test_svg_of_only_unpriced_runs_draws_no_cost_line() -> None:
+    root = ET.fromstring(timeline_svg(timeline_of_runs([run(1, 600, None), run(2, 700, None)], None)))
+    assert [e for e in _classes(root, "cost") if e.tag in (f"{SVG}polyline", f"{SVG}circle")] == []
+    assert [m.get("data-run-id") for m in _classes(root, "unpriced")] == ["1", "2"]
+
+
+def test_png_leaves_a_gap_in_the_cost_line_not_a_zero() -> None:
+    fig = timeline_figure(_with_an_unpriced_run())
+    runtime_ax, cost_ax = fig.axes[:2]
+    costs = np.asarray(cost_ax.lines[0].get_ydata(), dtype=float)
+    assert np.isnan(costs[2]) and list(costs[[0, 1, 3, 4]]) == [4.0, 5.0, 3.0, 2.0]
+    assert not np.isnan(np.asarray(runtime_ax.lines[0].get_ydata(), dtype=float)).any()
+    legend = cost_ax.get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == ["not priced"]
+    assert timeline_png(_with_an_unpriced_run())[:4] == b"\x89PNG"
+
+
+def test_html_says_not_priced_where_the_others_say_a_cost() -> None:
+    tl = _with_an_unpriced_run()
+    page = timeline_page(tl)
+    rows = re.findall(r'<tr class="run-row" data-run-id="(\d+)">(.*?)</tr>', page)
+    costs = {run_id: re.findall(r"<td class=num>([^<]*)</td>", row)[1] for run_id, row in rows}
+    assert costs == {"1": "$4.00", "2": "$5.00", "3": "not priced", "4": "$3.00", "5": "$2.00"}
+    assert "not priced" in legend_html()
+    last_unpriced = timeline_of_runs([run(1, 600, 4.0), run(2, 600, None)], None)
+    summary = summary_line(last_unpriced)
+    assert "latest 10m00s / not priced" in summary and "1 not priced" in summary and "$0.00" not in summary
+    assert "not priced" not in summary_line(timeline_of_runs([run(1, 600, 4.0)], None))
+
+
+def test_terminal_leaves_a_gap_and_keeps_the_range_to_priced_runs() -> None:
+    text = render_terminal(_with_an_unpriced_run())
+    rows = {line.split()[0]: line for line in text.splitlines()[1:6]}
+    bars = rows["cost"][9:14]
+    assert bars[2] == GAP and GAP not in bars[:2] + bars[3:]
+    assert "$2.00 .. $5.00 (1 not priced)" in rows["cost"] and "$0.00" not in text
+    assert rows["events"][9:] == "  u"
+    assert "u not priced" in text.splitlines()[-1]
+    alone = render_terminal(timeline_of_runs([run(1, 600, None)], None), legend=False)
+    assert alone.splitlines()[2] == f"cost     {GAP}  not priced"
