@@ -56,7 +56,8 @@ def test_import_dry_run_then_import_then_again_is_idempotent(
         assert live is not None
         assert live["custom_tags"][PROJECT_TAG] == str(p.id)
         assert live["spark_env_vars"] == {"TRIMTAB_SERVER": "127.0.0.1:50999",
-                                          "TRIMTAB_TOKEN": "{{secrets/trimtab/agent-token}}"}
+                                          "TRIMTAB_TOKEN": "{{secrets/trimtab/agent-token}}",
+                                          "TRIMTAB_AGENT_WHEEL": WIRING.agent_wheel}
         assert {"dbfs": {"destination": "dbfs:/trimtab/test-init.sh"}} in live["init_scripts"]
         assert p.original_spec == find_cluster_spec(before[p.job_id], p.cluster_key)
         assert p.current_spec == live
