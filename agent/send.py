@@ -97,6 +97,7 @@ class Sender(threading.Thread):
         self._warned_auth: bool | None = None  # failure class of the last WARNING
         self._extra_warned = False  # the one class-change WARNING this window allows
         self._codes_since: set[str] = set()  # codes seen since the last WARNING
+        self._spool_error = False  # the spool failed under the last ack/park (logged once)
         self._channel = self._open()
 
     def _open(self) -> grpc.Channel:
@@ -137,9 +138,29 @@ class Sender(threading.Thread):
                 if self._stop_event.is_set():
                     return  # drained
                 continue
-            if not self._deliver(batch):
+            try:
+                delivered = self._deliver(batch)
+            except OSError as exc:
+                # The spool's own disk failed under an ack or a park (full, read-only): the
+                # batch stays where it is and is tried again after a pause, never ending the thread.
+                self.spool.release()
+                self._spool_failed(exc)
+                continue
+            if self._spool_error:
+                log.info("spool %s usable again", self.spool.dir)
+                self._spool_error = False
+            if not delivered:
                 self.spool.release()
                 return
+
+    def _spool_failed(self, exc: OSError) -> None:
+        if not self._spool_error:
+            log.warning("spool %s failed while sending (%s); retrying", self.spool.dir, exc)
+            self._spool_error = True
+        left = self._time_left()
+        delay = self.s.backoff_max_s if left is None else max(0.0, min(self.s.backoff_max_s, left))
+        # While stopping, _stop_event is already set: wait on a private event so the pause holds.
+        self.clock.wait(threading.Event() if self._stop_event.is_set() else self._stop_event, delay)
 
     def _deliver(self, batch: SpooledBatch) -> bool:
         """Send one batch until acked, parked, or the shutdown bound; False = stop now."""

@@ -79,6 +79,7 @@ class Spool:
         # share their event count) and break replay-parked's oldest-first order.
         self._next_seq = max(max(self._batches, default=0), self._highest_parked()) + 1
         self._inflight: int | None = None
+        self._save_failing = False  # the last counters save after a delivery failed (logged once)
 
     # -- producer side (follower thread) ---------------------------------------------------------
     def put(self, data: bytes, events: int) -> int | None:
@@ -111,11 +112,15 @@ class Spool:
             self._record_drops(victims)
 
     def _record_drops(self, victims: list[SpooledBatch], dropped_new: int = 0) -> None:
-        c = self.counters
-        c.events_dropped_spool_full += sum(v.events for v in victims) + dropped_new
-        c.batches_dropped_spool_full += len(victims) + (1 if dropped_new else 0)
-        c.pending_drop = [v.path.name for v in victims]
-        self._save()
+        old = self.counters
+        c = DeliveryCounters(old.events_sent,
+                             old.events_dropped_spool_full + sum(v.events for v in victims) + dropped_new,
+                             old.batches_dropped_spool_full + len(victims) + (1 if dropped_new else 0),
+                             old.batches_rejected, [v.path.name for v in victims])
+        # On disk before in memory: a save that fails (a full disk) raises with nothing changed,
+        # so the put retried later does not count the same drop twice.
+        self._save(c)
+        self.counters = c
         for v in victims:
             v.path.unlink(missing_ok=True)
             del self._batches[v.seq], self._sizes[v.seq]
@@ -146,7 +151,7 @@ class Spool:
             del self._sizes[b.seq]
             self.counters.events_sent += b.events
             b.path.unlink(missing_ok=True)
-            self._save()
+            self._save_after_delivery()
 
     def park(self, b: SpooledBatch) -> None:
         """A permanent rejection (a malformed batch, not a refused token): keep it aside for a
@@ -159,7 +164,7 @@ class Spool:
             self.counters.batches_rejected += 1
             os.replace(b.path, self.parked_dir / b.path.name)
             fsync_dir(self.dir)
-            self._save()
+            self._save_after_delivery()
 
     def release(self) -> None:
         with self._lock:
@@ -191,8 +196,27 @@ class Spool:
             return DeliveryCounters(c.events_sent, c.events_dropped_spool_full, c.batches_dropped_spool_full,
                                     c.batches_rejected)
 
-    def _save(self) -> None:
-        c = self.counters
+    def _save_after_delivery(self) -> None:
+        """Persist the counters after an ack or a park; a failure (a full disk) only delays it.
+
+        The batch has left the spool either way, and raising would end the sender thread. The
+        counters stay exact in memory and reach the disk with the next save that works; only a
+        crash before then loses the count of what was sent meanwhile.
+        """
+        try:
+            self._save()
+        except OSError as exc:
+            if not self._save_failing:
+                log.warning("cannot save the delivery counters to %s (%s): kept in memory, saved again "
+                            "at the next delivery", self._counters_path, exc)
+            self._save_failing = True
+            return
+        if self._save_failing:
+            log.info("delivery counters saved again to %s", self._counters_path)
+            self._save_failing = False
+
+    def _save(self, counters: DeliveryCounters | None = None) -> None:
+        c = counters or self.counters
         write_atomic(self._counters_path, orjson.dumps({
             "events_sent": c.events_sent, "events_dropped_spool_full": c.events_dropped_spool_full,
             "batches_dropped_spool_full": c.batches_dropped_spool_full,
