@@ -229,12 +229,23 @@ class Agent:
 
     # -- durability ------------------------------------------------------------------------------
     def _flush(self) -> None:
-        """Spool every pending event, then checkpoint: positions never run ahead of the spool."""
-        for group in encode.group_events(self.pending, self.cfg.batch_max_events):
-            batch = encode.make_batch(uuid.uuid4().hex, group)
-            self.spool.put(batch.SerializeToString(), len(group))
-        self.pending = []
-        self.pending_since = None
+        """Spool every pending event, then checkpoint: positions never run ahead of the spool.
+
+        Each group leaves ``pending`` once it is spooled, so a flush that fails part-way (a full
+        disk) spools only the rest when retried, not the groups already written under new batch
+        ids. If it raises, no checkpoint is saved: the saved positions still cover only what was
+        spooled before, so a crash now re-reads (keys make that harmless), never skips.
+        """
+        done = 0
+        try:
+            for group in encode.group_events(self.pending, self.cfg.batch_max_events):
+                batch = encode.make_batch(uuid.uuid4().hex, group)
+                self.spool.put(batch.SerializeToString(), len(group))
+                done += len(group)  # group_events keeps order and maps one event to one entry
+        finally:
+            del self.pending[:done]
+            if not self.pending:
+                self.pending_since = None
         self._checkpoint()
 
     def _checkpoint(self) -> None:
