@@ -1,7 +1,7 @@
 """Durable read positions and application state (``state.json`` in the state directory).
 
 The follower thread saves a checkpoint only right after every event it has
-produced is in the spool (``Agent._flush``), so a position never runs ahead of
+produced is in the spool (``Agent._persist``), so a position never runs ahead of
 the data: after ``kill -9`` the agent resumes at the last saved position and
 re-reads at most what was read since, which idempotency keys make harmless.
 """

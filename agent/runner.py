@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import uuid
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from agent import encode
@@ -90,6 +92,9 @@ class Agent:
         self._last_checkpoint = self.clock.monotonic()
         self._dirty = False
         self._dir_error: str | None = None
+        # Writing the spool or the checkpoint failed (a full disk…) and has not worked since:
+        # (first failure time, failed attempts, when to try again). Reading pauses meanwhile.
+        self._write_failing: tuple[float, int, float] | None = None
         self._stop = threading.Event()
         self._moved = False
         self.ticks = 0
@@ -165,6 +170,8 @@ class Agent:
     def tick(self, final: bool = False) -> None:
         force = final
         for follower in list(self._active().values()):
+            if self._held_back():
+                break  # the spool cannot take what is read: leave the rest in the event log
             before = (follower.pos.order, follower.pos.out) if follower.pos else None
             events = follower.poll(self.cfg.read_budget_bytes)
             after = (follower.pos.order, follower.pos.out) if follower.pos else None
@@ -175,14 +182,25 @@ class Agent:
             if follower.finished:
                 force = True
             if len(self.pending) >= self.cfg.batch_max_events:
-                self._flush()  # bounds memory while catching up on a backlog
-        self._poll_rest()
+                self._persist(final, spool=True)  # bounds memory while catching up on a backlog
+        if not self._held_back():
+            self._poll_rest()
         now = self.clock.monotonic()
         if self.pending and (force or len(self.pending) >= self.cfg.batch_max_events
                              or now - (self.pending_since or now) >= self.cfg.batch_max_age_s):
-            self._flush()
+            self._persist(final, spool=True)
         elif not self.pending and self._dirty and (force or now - self._last_checkpoint >= self.cfg.checkpoint_interval_s):
-            self._checkpoint()
+            self._persist(final, spool=False)
+
+    def _held_back(self) -> bool:
+        """Whether reading pauses: the last write failed and a full batch already waits in memory.
+
+        Without this a full disk made the agent read one more read budget per pass into memory
+        that it could not spool (about 5x the log's bytes). The log stays on disk and the saved
+        read positions have not moved past what is held here, so nothing is lost by waiting; a
+        full batch plus one read budget is the most ever held.
+        """
+        return self._write_failing is not None and len(self.pending) >= self.cfg.batch_max_events
 
     def _active(self) -> dict[str, AppFollower]:
         try:
@@ -228,8 +246,47 @@ class Agent:
         self.spark_dropped.update(dropped)
 
     # -- durability ------------------------------------------------------------------------------
+    def _persist(self, final: bool, spool: bool) -> None:
+        """Spool what is pending (when ``spool``), then checkpoint; a failure to write is logged
+        once per streak and retried with backoff, never raised (it would log a traceback a pass)."""
+        failing = self._write_failing
+        now = self.clock.monotonic()
+        if failing is not None and now < failing[2] and not final:
+            return
+        where = self.spool.dir
+        try:
+            if spool:
+                self._flush()
+            where = self.store.path
+            self._checkpoint()
+        except OSError as exc:
+            self._write_failed(exc, where)
+            return
+        if failing is not None:
+            log.info("writing to %s works again after %d failed attempt(s) over %.1f s; reading resumes",
+                     self.cfg.state_dir, failing[1], now - failing[0])
+            self._write_failing = None
+
+    def _write_failed(self, exc: OSError, where: Path) -> None:
+        now = self.clock.monotonic()
+        first, attempts, _ = self._write_failing or (now, 0, now)
+        attempts += 1
+        # The sender's backoff settings: a disk that fills is as slow to clear as a server to return.
+        delay = min(self.cfg.backoff_max_s, self.cfg.backoff_base_s * 2 ** min(attempts - 1, 30))
+        self._write_failing = (first, attempts, now + delay)
+        if attempts > 1:
+            return
+        try:
+            free = f"{shutil.disk_usage(self.cfg.state_dir).free} bytes free"
+        except OSError:
+            free = "free space unknown"
+        log.warning("cannot write %s (%s; %s there): retried every %g s at most, and reading pauses once "
+                    "%d events wait in memory (%d now); nothing is lost, the event log is read on from "
+                    "where it paused", exc.filename or where, exc.strerror or exc, free, self.cfg.backoff_max_s,
+                    self.cfg.batch_max_events, len(self.pending))
+
     def _flush(self) -> None:
-        """Spool every pending event, then checkpoint: positions never run ahead of the spool.
+        """Spool every pending event (``_persist`` checkpoints after: positions never run ahead of the spool).
 
         Each group leaves ``pending`` once it is spooled, so a flush that fails part-way (a full
         disk) spools only the rest when retried, not the groups already written under new batch
@@ -246,7 +303,6 @@ class Agent:
             del self.pending[:done]
             if not self.pending:
                 self.pending_since = None
-        self._checkpoint()
 
     def _checkpoint(self) -> None:
         apps = dict(self.saved)
