@@ -74,10 +74,40 @@ def test_valid_specs_plan_spot_and_ebs() -> None:
                                             "ebs_volume_count": 2, "ebs_volume_size": 200}})
     assert (plan.min_workers, plan.max_workers, plan.autoscale) == (2, 6, True)
     assert [plan.is_spot(i) for i in range(4)] == [False, False, True, True]
-    assert plan.ebs_volumes == [{"type": "gp3", "size_gb": 200, "count": 2}]
+    assert plan.ebs_volumes == [{"type": "gp2", "size_gb": 200, "count": 2}]  # GENERAL_PURPOSE_SSD: gp2
     azure = plan_cluster({"node_type_id": "Standard_E8s_v5", "num_workers": 3,
                           "azure_attributes": {"availability": "SPOT_WITH_FALLBACK_AZURE"}})
     assert azure.availability == "SPOT_WITH_FALLBACK" and azure.ebs_volumes == []
     on_demand = plan_cluster({"node_type_id": "i3.xlarge", "num_workers": 3,
                               "aws_attributes": {"availability": "ON_DEMAND"}})
     assert not any(on_demand.is_spot(i) for i in range(4)) and on_demand.ebs_volumes == []
+
+
+def _volumes(**attrs: object) -> list[dict[str, object]]:
+    return plan_cluster({"node_type_id": "m5.xlarge", "num_workers": 1, "aws_attributes": attrs}).ebs_volumes
+
+
+def test_ebs_volumes_are_billed_by_the_documented_type() -> None:
+    # The Clusters API: GENERAL_PURPOSE_SSD is gp2; IOPS or throughput ("if using gp3 volumes") make it gp3,
+    # which gets gp3's baseline for the one not given; THROUGHPUT_OPTIMIZED_HDD is st1.
+    ssd = {"ebs_volume_type": "GENERAL_PURPOSE_SSD", "ebs_volume_count": 1, "ebs_volume_size": 100}
+    assert _volumes(**ssd) == [{"type": "gp2", "size_gb": 100, "count": 1}]
+    assert _volumes(**ssd, ebs_volume_iops=6000) == \
+        [{"type": "gp3", "size_gb": 100, "count": 1, "iops": 6000, "throughput": 125}]
+    assert _volumes(**ssd, ebs_volume_throughput=250) == \
+        [{"type": "gp3", "size_gb": 100, "count": 1, "iops": 3000, "throughput": 250}]
+    assert _volumes(ebs_volume_type="THROUGHPUT_OPTIMIZED_HDD", ebs_volume_count=1, ebs_volume_size=500) == \
+        [{"type": "st1", "size_gb": 500, "count": 1}]
+    # An EBS-only node type with no volumes asked for still gets Databricks' default one: gp2.
+    assert _volumes() == [{"type": "gp2", "size_gb": 100, "count": 1}]
+
+
+@pytest.mark.parametrize(("attrs", "field", "words"), [
+    ({"ebs_volume_type": "GP3"}, "aws_attributes.ebs_volume_type", "GENERAL_PURPOSE_SSD"),
+    ({"ebs_volume_iops": "fast"}, "aws_attributes.ebs_volume_iops", "positive integer"),
+    ({"ebs_volume_throughput": 0}, "aws_attributes.ebs_volume_throughput", "positive integer"),
+])
+def test_bad_ebs_attributes_are_rejected_with_the_field(attrs: dict, field: str, words: str) -> None:
+    with pytest.raises(SpecError) as err:
+        _volumes(**attrs)
+    assert err.value.field == field and words in str(err.value)
