@@ -142,7 +142,9 @@ def _ebs_volumes(spec: dict[str, Any], node: NodeType) -> list[dict[str, Any]]:
     if node.cloud != "aws":
         return []
     attrs = spec.get("aws_attributes") or {}
-    volume_type = attrs.get("ebs_volume_type", "GENERAL_PURPOSE_SSD")
+    # Absent or null (JSON null is how some clients write "unset") is Databricks' default.
+    volume_type = attrs.get("ebs_volume_type")
+    volume_type = "GENERAL_PURPOSE_SSD" if volume_type is None else volume_type
     if volume_type not in _EBS_VOLUME_TYPES:
         raise SpecError("aws_attributes.ebs_volume_type",
                         f"{volume_type!r} is not one of {sorted(_EBS_VOLUME_TYPES)}")

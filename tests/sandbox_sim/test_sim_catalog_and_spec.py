@@ -99,7 +99,7 @@ def test_ebs_volumes_are_billed_by_the_documented_type() -> None:
     assert _volumes(ebs_volume_type="THROUGHPUT_OPTIMIZED_HDD", ebs_volume_count=1, ebs_volume_size=500) == \
         [{"type": "st1", "size_gb": 500, "count": 1}]
     # An EBS-only node type with no volumes asked for still gets Databricks' default one: gp2.
-    assert _volumes() == [{"type": "gp2", "size_gb": 100, "count": 1}]
+    assert _volumes() == _volumes(ebs_volume_type=None) == [{"type": "gp2", "size_gb": 100, "count": 1}]
 
 
 @pytest.mark.parametrize(("attrs", "field", "words"), [
