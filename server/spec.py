@@ -288,7 +288,10 @@ def config_from_spec(spec: Mapping[str, Any],
         autoscale_min=int(autoscale.get("min_workers") or 0),
         autoscale_max=int(autoscale.get("max_workers") or 0),
         availability=_AWS_AVAILABILITY.get(availability, availability),
-        first_on_demand=int(attrs.get("first_on_demand") or 0),
+        # Unset is Databricks' default, 1 (the driver on demand): read as 0, a recommendation
+        # built from this config wrote first_on_demand 0 and so put the driver on spot too.
+        first_on_demand=int(attrs.get("first_on_demand") or 0) if attrs.get("first_on_demand") not in (None, "")
+        else (1 if availability else 0),
         ebs_volume_type=str(aws.get("ebs_volume_type") or ""),
         ebs_volume_count=int(aws.get("ebs_volume_count") or 0),
         ebs_volume_size_gb=int(aws.get("ebs_volume_size") or 0),

@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from server.onboard import qualify
-from server.spec import readback_mismatch, single_node, written_paths
+from server.spec import (
+    config_from_spec,
+    readback_mismatch,
+    recommendation_overlay,
+    single_node,
+    written_paths,
+)
 
 NEW_FORM = {"kind": "CLASSIC_PREVIEW", "is_single_node": True, "spark_version": "15.4.x-scala2.12",
             "node_type_id": "m5d.xlarge"}
@@ -41,3 +47,17 @@ def test_written_paths_are_what_the_new_spec_sets_and_the_sizing_it_drops() -> N
     assert readback_mismatch({**reread, "num_workers": 5}, after, written_paths(before, after)) == ["num_workers"]
     assert readback_mismatch({**reread, "autoscale": {"min_workers": 1, "max_workers": 4}}, after,
                              written_paths(before, after)) == ["autoscale.max_workers", "autoscale.min_workers"]
+
+
+def test_an_unset_first_on_demand_is_read_and_written_as_databricks_default() -> None:
+    # Unset means 1 (the driver on demand); read as 0, a recommendation built from the config (a
+    # pool-backed candidate keeps the live value) wrote first_on_demand 0: the driver on spot.
+    spot = {"node_type_id": "m5.xlarge", "num_workers": 4, "aws_attributes": {"availability": "SPOT_WITH_FALLBACK"}}
+    config = config_from_spec(spot)
+    assert config.first_on_demand == 1
+    assert recommendation_overlay(config, azure=False)["aws_attributes"]["first_on_demand"] == 1
+    # An explicit 0 stays 0 (the whole cluster on spot, as the user asked).
+    explicit = {**spot, "aws_attributes": {"availability": "SPOT", "first_on_demand": 0}}
+    assert config_from_spec(explicit).first_on_demand == 0
+    # No availability at all: nothing to write, nothing read.
+    assert config_from_spec({"node_type_id": "m5.xlarge", "num_workers": 4}).first_on_demand == 0
