@@ -35,7 +35,7 @@ ANOMALY_LABELS: dict[str, str] = {
     "failure": "failure",
     # The cloud or the service failed the run (server/collect/failure.py): a failure, but not the
     # configuration's, so it is shown instead of "failure" and the chart says so.
-    "launch_failed": "cloud failure",
+    "launch_failed": "launch failure",
     "user_edit": "user edit",
     # The run has no cost (`UNPRICED`): its cost is unknown, not zero, and every chart says so.
     UNPRICED: "not priced",

@@ -35,7 +35,7 @@ from sandbox.workspace.clusters import event_dict, set_nodes
 from sandbox.workspace.dbfs import local_path
 from sandbox.workspace.errors import ApiError
 from sandbox.workspace.runs import ClusterPlan, RunPlan
-from sandbox.workspace.secrets_api import SecretNotFound, resolve
+from sandbox.workspace.secrets_api import SecretNotFound, resolve, run_owner
 
 if TYPE_CHECKING:
     from sandbox.workspace.workspace import Workspace
@@ -443,11 +443,12 @@ class RunPlayer:
             with self.ws.store.lock:
                 name = self.ws.store.data["clusters"][cid]["cluster_name"]
                 env = live.plan.spec.get("spark_env_vars") or {}
-                live.spark_env = {k: resolve(self.ws.store.data, str(v)) for k, v in env.items()}
+                owner = run_owner(self.ws.store.data, self.plan.run_id)
+                live.spark_env = {k: resolve(self.ws.store.data, str(v), owner) for k, v in env.items()}
                 # Standard access mode: the allowlist as it is when the cluster starts decides.
                 refused = allowlists.refused_init_script(self.ws.store.data, live.plan.spec)
         except SecretNotFound as exc:
-            self._fail(live, f"Failed to resolve spark_env_vars: {exc}", t)
+            self._fail(live, f"Failed to resolve spark_env_vars: {exc.args[0]}", t, code=exc.code)
             return
         if refused is not None:
             self._fail(live, f"Init script failure: {refused}", t, code="INIT_SCRIPT_FAILURE")

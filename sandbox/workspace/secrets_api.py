@@ -12,7 +12,6 @@ on the secret scope"), and fails to launch when the owner may not read them.
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 from sandbox.workspace.errors import ApiError, invalid, not_found
@@ -22,9 +21,6 @@ SECRET_REF = re.compile(r"\{\{secrets/([^/{}]+)/([^/{}]+)\}\}")
 CALLER = "sandbox@trimtab.local"
 ALL_USERS = "users"
 PERMISSIONS = ("READ", "WRITE", "MANAGE")  # weakest first
-# The player's threads are named after their run (player.RunPlayer): how a cluster's secret
-# resolution finds its run, and so its job's run-as principal (see `resolve`).
-_RUN_THREAD = re.compile(r"sandbox-run-(\d+)$")
 
 
 def _acls(data: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -168,7 +164,13 @@ def delete_acl(data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
 
 
 class SecretNotFound(KeyError):
-    pass
+    """A secret reference a cluster cannot resolve; `code` is the termination code the cluster
+    fails with (databricks-sdk `TerminationReasonCode`: SECRET_RESOLUTION_ERROR for a missing
+    secret, SECRET_PERMISSION_DENIED when its owner may not read it)."""
+
+    def __init__(self, message: str, code: str = "SECRET_RESOLUTION_ERROR") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def run_owner(data: dict[str, Any], run_id: int) -> str | None:
@@ -180,23 +182,15 @@ def run_owner(data: dict[str, Any], run_id: int) -> str | None:
     return str(job.get("run_as_user_name") or job.get("creator_user_name") or CALLER)
 
 
-def _current_owner(data: dict[str, Any]) -> str | None:
-    """The owner of the cluster being started on this thread: the player (player.py, which passes
-    no owner to `resolve`) starts a run's clusters on its thread named after the run."""
-    match = _RUN_THREAD.search(threading.current_thread().name)
-    return run_owner(data, int(match.group(1))) if match else None
-
-
 def resolve(data: dict[str, Any], value: str, owner: str | None = None) -> str:
     """Replace every secret reference in `value`, as Databricks does for spark_env_vars, reading
-    as the cluster's `owner` (None: the owner of the run this thread plays; no run: unchecked).
+    as the cluster's `owner` (None: unchecked).
 
     A secret the owner may not read fails as one that does not exist: Databricks documents the
     requirement (the owner needs READ on the scope) but not its launch error, so the wording
     here ("does not exist or no permission", with the principal) is the sandbox's, unverified
     against a real workspace; databricks-sdk lists SECRET_RESOLUTION_ERROR and
     SECRET_PERMISSION_DENIED among the termination codes."""
-    owner = owner if owner is not None else _current_owner(data)
 
     def sub(match: re.Match[str]) -> str:
         scope, key = match.group(1), match.group(2)
@@ -206,7 +200,8 @@ def resolve(data: dict[str, Any], value: str, owner: str | None = None) -> str:
         held = permission(data, scope, owner) if owner is not None else "READ"
         if held is None:
             raise SecretNotFound(f"secret {scope}/{key} does not exist or no permission: the cluster's owner "
-                                 f"{owner} has no READ permission on secret scope {scope}")
+                                 f"{owner} has no READ permission on secret scope {scope}",
+                                 code="SECRET_PERMISSION_DENIED")
         return str(entry["value"])
 
     return SECRET_REF.sub(sub, value)

@@ -187,7 +187,8 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         anomalies.append("failure")  # kept: the timeline, the terminal and observe.py read it
     if transient:
         # The cloud or the service failed the cluster (no capacity, a reclaimed instance, a
-        # limit, an outage): explained, and the configuration is not avoided for it.
+        # limit, an outage), or it could not read its secrets: explained, and the configuration is
+        # not avoided for it.
         anomalies.append("launch_failed")
     elif driver_died(piece, timeline):
         # The driver is sized up; the workers are not blamed. Not when the cloud took the driver

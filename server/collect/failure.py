@@ -75,6 +75,11 @@ CONFIGURATION_CLUSTER_CODES = frozenset({
     "AZURE_QUOTA_EXCEEDED_EXCEPTION", "GCP_QUOTA_EXCEEDED", "GCP_RESOURCE_QUOTA_EXCEEDED",
 })
 _MISCONFIG_SUFFIX = "_DUE_TO_MISCONFIG"
+# compute.TerminationReasonCode of a cluster that could not read a secret its spark_env_vars name
+# (the agent's token: the cluster owner lacks READ on the scope, or the secret is gone). Every
+# configuration fails alike until someone fixes the grant, so it is not the configuration's: explained,
+# not avoided (the run's message says what to fix).
+ACCESS_CLUSTER_CODES = frozenset({"SECRET_RESOLUTION_ERROR", "SECRET_PERMISSION_DENIED"})
 
 # The configuration's own failure in a task's words: a policy refusal ("Cluster validation error:
 # ...", the service's sentence) or memory (the JVM's error, as server/plan/observe.py reads it).
@@ -117,7 +122,7 @@ def _cluster_cause(reason: Mapping[str, Any]) -> FailureCause | None:
     code, type_ = _text(reason.get("code")), _text(reason.get("type"))
     if code in CONFIGURATION_CLUSTER_CODES or code.endswith(_MISCONFIG_SUFFIX):
         return FailureCause(False, _reason(code, type_))
-    if code in TRANSIENT_CLUSTER_CODES or type_ in TRANSIENT_CLUSTER_TYPES:
+    if code in TRANSIENT_CLUSTER_CODES or code in ACCESS_CLUSTER_CODES or type_ in TRANSIENT_CLUSTER_TYPES:
         return FailureCause(True, _reason(code, type_))
     return None
 

@@ -8,7 +8,7 @@ PHASE_COLORS = {"learning": "#fde68a", "optimizing": "#bbf7d0", "monitoring": "#
 ANOMALY_COLORS = {"spot_loss": "#d97706", "data_growth": "#7c3aed", "failure": "#dc2626",
                   "launch_failed": "#9ca3af", "user_edit": "#0891b2",
                   # A run without a cost (`server.timeline.UNPRICED`): a grey, as missing data, but a
-                  # darker, warmer one than the cloud failure's, so the two are not read as one.
+                  # darker, warmer one than the launch failure's, so the two are not read as one.
                   "unpriced": "#78716c"}
 OTHER_COLOR = "#6b7280"
 # What a chart says in place of the cost of a run it could not price (its cost is unknown, not 0).

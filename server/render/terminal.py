@@ -39,7 +39,7 @@ def spark(values: Sequence[float | None], top: float) -> str:
 
 
 LEGEND = ("         L learning  O optimizing  M monitoring  ^ recommendation applied  "
-          "s spot loss  d data growth  F failure  c cloud failure  e user edit  u not priced")
+          "s spot loss  d data growth  F failure  c launch failure  e user edit  u not priced")
 
 
 def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:

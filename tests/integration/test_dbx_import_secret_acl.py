@@ -67,6 +67,9 @@ def test_import_grants_the_run_as_principal_read_and_its_cluster_reads_the_token
     assert emulator.wait_idle(60)
     said = " ".join(t["state"].get("state_message", "") for t in gateway.get_run(run_id)["tasks"])
     assert "no permission" in said and SP in said, said
+    # ...with the termination code databricks-sdk names for it.
+    cluster_id = gateway.get_run(run_id)["tasks"][0]["cluster_instance"]["cluster_id"]
+    assert (gateway.get_cluster(cluster_id) or {})["termination_reason"]["code"] == "SECRET_PERMISSION_DENIED"
 
 
 def test_a_grant_the_scope_refuses_skips_the_job_naming_principal_and_permission(

@@ -51,6 +51,12 @@ def _task(code: str | None, type_: str | None, message: str = "") -> dict[str, A
      FailureCause(True, "AZURE_VM_EXTENSION_FAILURE (CLOUD_FAILURE)")),
     ([_task("CLUSTER_ERROR", None)], {"code": "INSTANCE_UNREACHABLE", "type": "SERVICE_FAULT"},
      FailureCause(True, "INSTANCE_UNREACHABLE (SERVICE_FAULT)")),
+    # A secret the cluster cannot read (the owner lacks READ on the agent token's scope): every
+    # configuration fails alike until the grant is fixed.
+    ([_task("CLUSTER_ERROR", "CLIENT_ERROR", "Failed to resolve spark_env_vars")],
+     {"code": "SECRET_PERMISSION_DENIED", "type": "CLIENT_ERROR"},
+     FailureCause(True, "SECRET_PERMISSION_DENIED (CLIENT_ERROR)")),
+    ([_task("CLUSTER_ERROR", None)], {"code": "SECRET_RESOLUTION_ERROR"}, FailureCause(True, "SECRET_RESOLUTION_ERROR")),
     # No cluster record at hand: a cloud code quoted in the task's message is enough.
     ([_task("CLUSTER_ERROR", "CLIENT_ERROR", "Cluster 1205-x is in unexpected state Terminated: "
             "AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE(CLOUD_FAILURE): aws_api_error_code:Insufficient")],

@@ -44,9 +44,9 @@ def test_a_run_the_cloud_failed_is_a_cloud_failure_not_a_failure_of_its_configur
             run(3, 0, 0.0, outcome="failed", anomalies=("failure",))]
     tl = timeline_of_runs(runs, None)
     assert [(a.run_id, a.kind, a.label) for a in tl.annotations] == [
-        (2, "launch_failed", "cloud failure"), (3, "failure", "failure")]
+        (2, "launch_failed", "launch failure"), (3, "failure", "failure")]
     text = render_terminal(tl)
-    assert "c cloud failure" in text
+    assert "c launch failure" in text
     assert "events    cF" in text.splitlines()  # run 1 none, run 2 the cloud's, run 3 its own
 
 
