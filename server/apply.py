@@ -28,7 +28,8 @@ import dataclasses
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,29 +49,64 @@ from server.spec import (
     spec_drift,
     written_paths,
 )
-from server.store import Store
+from server.store import Store, locks
 
 log = logging.getLogger(__name__)
 
 
-_locks: dict[int, threading.RLock] = {}
+# How long a project's lock held by another server is waited for (`server.store.locks`).
+PROJECT_LOCK_WAIT_S = locks.DEFAULT_WAIT_S
+
+
+class _ProjectLock:
+    """A project's lock: an in-process re-entrant lock (all one process needs, SQLite included)
+    and, on PostgreSQL, the project's advisory lock, so a second server on the same database
+    waits too (`server.store.locks`). The advisory lock is taken by the outermost holder that
+    names the store, and released when that holder leaves."""
+
+    def __init__(self, project_id: int) -> None:
+        self.project_id = project_id
+        self._rlock = threading.RLock()
+        self._db_held = False  # read and written only by the thread holding _rlock
+
+    @contextmanager
+    def held(self, store: Store | None) -> Iterator[None]:
+        with self._rlock:
+            if store is None or self._db_held:
+                yield
+                return
+            with locks.advisory_lock(store.engine, locks.PROJECT_NAMESPACE, self.project_id,
+                                     what=f"project {self.project_id}", clock=store.clock,
+                                     wait_s=PROJECT_LOCK_WAIT_S):
+                self._db_held = True
+                try:
+                    yield
+                finally:
+                    self._db_held = False
+
+
+_locks: dict[int, _ProjectLock] = {}
 _locks_guard = threading.Lock()
 
 
-def project_lock(project_id: int) -> threading.RLock:
-    """One lock per project for read-modify-write of its state (apply, revert, the collector).
+def project_lock(project_id: int, store: Store | None = None) -> AbstractContextManager[None]:
+    """Hold the project's lock for a read-modify-write of its row (apply, revert, the collector).
 
-    Project rows are written whole, so two writers interleaving (an apply and
-    the collector's confirmation or cursor move) would lose one's change.
+    Project rows are written whole, so two writers interleaving (an apply and the collector's
+    confirmation or cursor move) would lose one's change: every read-modify-write of a project
+    row happens under this lock, the row read inside it. Re-entrant. With ``store``, other
+    servers on the same PostgreSQL database are locked out too (waited for up to
+    `PROJECT_LOCK_WAIT_S`, then `Unavailable`); without it, only this process's threads are.
     """
     with _locks_guard:
-        return _locks.setdefault(project_id, threading.RLock())
+        lock = _locks.setdefault(project_id, _ProjectLock(project_id))
+    return lock.held(store)
 
 
 def _locked(fn: Callable[..., ApplyResult]) -> Callable[..., ApplyResult]:
     @functools.wraps(fn)
     def wrapper(store: Store, gateway: DatabricksGateway, project_id: int, **kw: bool) -> ApplyResult:
-        with project_lock(project_id):
+        with project_lock(project_id, store):
             return fn(store, gateway, project_id, **kw)
 
     return wrapper
@@ -197,7 +233,7 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
 def reject(store: Store, project_id: int) -> Recommendation:
     """Reject the project's pending recommendation (the job is not changed) and remember its
     configuration, so later plans do not offer it again."""
-    with project_lock(project_id):  # the project's state is written whole
+    with project_lock(project_id, store):  # the project's state is written whole
         project = store.projects.get(project_id)
         rec = store.recommendations.pending(project_id)
         if rec is None or rec.id is None:

@@ -72,7 +72,11 @@ class ProjectRepository(Repository):
             return [convert.project(r) for r in conn.execute(query).all()]
 
     def update(self, project: Project) -> Project:
-        """Write every field of `project` (found by id) and return it as stored."""
+        """Write every field of `project` (found by id) and return it as stored.
+
+        No version check: a read-modify-write of a project row (read it, change it, write it
+        back) happens under `server.apply.project_lock` with the store, which other servers on
+        the same PostgreSQL database honour too, so no writer overwrites another's change."""
         if project.id is None:
             raise NotFound("project has no id (add it first)")
         values = convert.project_values(project)

@@ -1,0 +1,134 @@
+"""Locks that hold across server processes sharing one PostgreSQL database.
+
+Two servers on one database (a rolling deploy, or two replicas) each have their own in-process
+locks, which do not see each other. `advisory_lock` takes a PostgreSQL session-level advisory lock
+``(namespace, key)`` on a connection of its own, held for the whole block: a second server asking
+for the same lock waits, for at most ``wait_s``, then gets `Unavailable` naming what is locked.
+
+Session-level (not transaction-level): the block makes calls outside the database (the Jobs API)
+and its own transactions through the pool, so no single transaction spans it. The lock's
+connection is in autocommit, so it is never idle *in a transaction* (which
+``idle_in_transaction_session_timeout`` would end, dropping the lock). If that connection is lost,
+PostgreSQL ends the session and releases the lock: a server that dies never leaves it held.
+
+The wait polls ``pg_try_advisory_lock`` on the injected clock rather than blocking in
+``pg_advisory_lock``: the bound is ours (and testable with a fake clock), and no statement ever
+blocks on the server, so the engine's per-transaction deadline and ``lock_timeout`` stay unrelated.
+
+SQLite has no such lock: `advisory_lock` does nothing there, and a SQLite database is served by
+one process at a time (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from server.clock import Clock, SystemClock
+from server.errors import Unavailable
+from server.store import engine as db
+
+log = logging.getLogger(__name__)
+
+# Advisory-lock namespaces (the first int4 of the two-key form; the migration lock uses the
+# one-bigint form, a separate key space). "TTpj": a project's read-modify-write (server.apply).
+PROJECT_NAMESPACE = 0x5454_706A
+# How long a server waits for a lock another server holds before answering UNAVAILABLE. An apply
+# or a run's collection holds a project's lock across a few Databricks calls: seconds, rarely more.
+DEFAULT_WAIT_S = 30.0
+# How often a waiting server asks again.
+POLL_S = 0.05
+
+
+def is_postgresql(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def int4(key: int) -> int:
+    """``key`` folded into PostgreSQL's int4 range (a fold that collides only makes two keys
+    share one lock: more waiting, never less safety)."""
+    return ((int(key) + 2**31) % 2**32) - 2**31
+
+
+@contextmanager
+def advisory_lock(engine: Engine, namespace: int, key: int, *, what: str, clock: Clock | None = None,
+                  wait_s: float = DEFAULT_WAIT_S, poll_s: float = POLL_S) -> Iterator[None]:
+    """Hold the advisory lock ``(namespace, key)`` for the block (PostgreSQL; a no-op on SQLite).
+
+    ``what`` names the locked thing in the error a timed-out wait raises (`Unavailable`)."""
+    if not is_postgresql(engine):
+        yield
+        return
+    clock = clock or SystemClock()
+    args = {"ns": int4(namespace), "key": int4(key)}
+    with db.translate_errors():
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        _acquire(conn, args, what=what, clock=clock, wait_s=wait_s, poll_s=poll_s)
+    except Unavailable:
+        conn.close()  # timed out: never held, the connection goes back clean
+        raise
+    except BaseException:
+        # Failed or interrupted mid-statement: the lock may have been granted. Closing the
+        # connection for good ends its session, which releases anything it held.
+        _discard(conn)
+        raise
+    try:
+        yield
+    finally:
+        _release(conn, args, what)
+
+
+_TRY = sa.text("SELECT pg_try_advisory_lock(CAST(:ns AS integer), CAST(:key AS integer))")
+_UNLOCK = sa.text("SELECT pg_advisory_unlock(CAST(:ns AS integer), CAST(:key AS integer))")
+
+
+def _acquire(conn: Connection, args: dict[str, int], *, what: str, clock: Clock, wait_s: float,
+             poll_s: float) -> None:
+    deadline = clock.monotonic() + max(0.0, wait_s)
+    waited = False
+    while True:
+        with db.translate_errors():
+            if conn.execute(_TRY, args).scalar():
+                if waited:
+                    log.info("%s: lock taken after waiting for another server", what)
+                return
+        now = clock.monotonic()
+        if now >= deadline:
+            raise Unavailable(
+                f"{what} is locked by another Trimtab server on this database (an apply, revert or run "
+                f"collection in progress there) and stayed locked for {wait_s:g}s; retry",
+                retry_after_ms=db.RETRY_AFTER_MS)
+        if not waited:
+            log.info("%s: locked by another server; waiting up to %gs", what, wait_s)
+            waited = True
+        clock.sleep(min(poll_s, deadline - now))
+
+
+def _release(conn: Connection, args: dict[str, int], what: str) -> None:
+    """Unlock and return the connection; never raises (the block's own error must show)."""
+    try:
+        held = conn.execute(_UNLOCK, args).scalar()
+    except Exception as err:  # the connection is gone or broken: ending its session releases the lock
+        log.warning("%s: could not release its lock (%s); closing its connection releases it",
+                    what, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+        _discard(conn)
+        return
+    if not held:
+        # Its session ended while the block ran (the connection was reset): another server may
+        # have taken the lock meanwhile.
+        log.error("%s: its lock was no longer held at release (its database connection was reset "
+                  "during the block); another server may have worked on it at the same time", what)
+    conn.close()
+
+
+def _discard(conn: Connection) -> None:
+    try:
+        conn.invalidate()
+        conn.close()
+    except Exception as err:  # closing a broken connection: nothing more to release
+        log.debug("closing a lock's connection failed: %s", err)
