@@ -236,7 +236,7 @@ class Collector:
                 project = next((p for p in active if p.cluster_key == piece.cluster_key), None)
                 if project is None or run_id <= (project.last_seen_run_id or 0):
                     continue  # not this project's cluster, or from before it was imported
-                with project_lock(int(project.id or 0)):
+                with project_lock(int(project.id or 0), self._store):
                     run = self._collect_piece(workspace, gateway, project, piece)
                 if run is not None:
                     collected.append(run)
@@ -245,7 +245,7 @@ class Collector:
         # schedule changed, paused or removed in the workspace shows without a re-import.
         schedule = job_schedule(settings)
         for project in active:
-            with project_lock(int(project.id or 0)):
+            with project_lock(int(project.id or 0), self._store):
                 fresh = self._store.projects.get(int(project.id or 0))
                 changes: dict[str, Any] = {}
                 if (fresh.last_seen_run_id or 0) < new_cursor:
@@ -323,7 +323,7 @@ class Collector:
 
     def _orphan(self, project: Project, why: str) -> None:
         log.warning("project %s orphaned: %s", project.name, why)
-        with project_lock(int(project.id or 0)):
+        with project_lock(int(project.id or 0), self._store):
             fresh = self._store.projects.get(int(project.id or 0))
             state = {**fresh.state, "orphaned_reason": why}
             self._store.projects.update(dataclasses.replace(fresh, orphaned=True, state=state))
@@ -380,7 +380,7 @@ class Collector:
             for run in self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS):
                 if run.cluster_id != app.cluster_id or app_id in run.application_ids:
                     continue
-                with project_lock(int(project.id or 0)):
+                with project_lock(int(project.id or 0), self._store):
                     ids = (*run.application_ids, app_id)
                     apps = tuple(self._store.applications.get(a) for a in ids)
                     agent = AgentData(apps, tuple(s for a in ids for s in self._store.applications.stages(a)),
