@@ -53,6 +53,8 @@ WRITTEN_ATTRIBUTES = frozenset({
     "spark_version",
     "aws_attributes.availability", "aws_attributes.first_on_demand", "aws_attributes.ebs_volume_type",
     "aws_attributes.ebs_volume_count", "aws_attributes.ebs_volume_size",
+    # gp3's, written with the storage advice (`server.spec.ebs_overlay`).
+    "aws_attributes.ebs_volume_iops", "aws_attributes.ebs_volume_throughput",
     "azure_attributes.availability", "azure_attributes.first_on_demand",
 })
 RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex", "range", "unlimited"})

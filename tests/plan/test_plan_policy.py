@@ -4,6 +4,7 @@ nothing else, and says so (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -109,6 +110,20 @@ def test_a_config_is_judged_on_the_spec_applying_it_writes() -> None:
                                              availability="ON_DEMAND"), {}, azure=True)
     assert not azure.allows_config(ClusterConfig(node_type_id="Standard_D4s_v5", num_workers=2,
                                                  availability="SPOT_WITH_FALLBACK"), {}, azure=True)
+
+
+def test_the_gp3_performance_a_storage_advice_writes_is_judged_by_the_policy() -> None:
+    # The advice writes gp3's IOPS and throughput (server.spec.ebs_overlay): a rule capping them
+    # must keep such a configuration out, as Databricks would refuse its spec.
+    policy = _policy({"aws_attributes.ebs_volume_iops": {"type": "range", "maxValue": 3000, "isOptional": True},
+                      "aws_attributes.ebs_volume_throughput": {"type": "range", "maxValue": 125, "isOptional": True}})
+    gp3 = ClusterConfig(node_type_id="m5.xlarge", num_workers=4, availability="ON_DEMAND", first_on_demand=1,
+                        ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=1, ebs_volume_size_gb=200,
+                        spec={"aws_attributes": {"ebs_volume_iops": 3000, "ebs_volume_throughput": 125}})
+    assert policy.allows_config(gp3, SPEC, azure=False)
+    faster = dataclasses.replace(gp3, spec={"aws_attributes": {"ebs_volume_iops": 6000, "ebs_volume_throughput": 125}})
+    assert not policy.allows_config(faster, SPEC, azure=False)
+    assert policy.narrowing([faster], SPEC, azure=False) == ["caps aws_attributes.ebs_volume_iops at 3000"]
 
 
 # ------------------------------------------------------------------ candidates and driver options
