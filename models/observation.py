@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 # explained in the decision and left out of the fit.
 # "launch_failed": the cloud or the service failed the run's cluster (no capacity, a reclaimed
 # instance, a limit, an outage), not its configuration, which is therefore not avoided for it.
+# "retried": a task failed and its retry succeeded, so the run's time holds both attempts.
 LAUNCH_FAILED = "launch_failed"
 NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted",
-                         LAUNCH_FAILED})
+                         LAUNCH_FAILED, "retried"})
 # A failed run whose tasks ran out of memory: configurations with no more memory per core than
 # its configuration are avoided too (a hot key or a big partition needs memory per task slot).
 OUT_OF_MEMORY = "out_of_memory"

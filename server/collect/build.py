@@ -194,6 +194,10 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         # The driver is sized up; the workers are not blamed. Not when the cloud took the driver
         # (a reclaimed spot driver): a bigger one would have been lost the same way.
         anomalies.append("driver_lost")
+    if piece.retried_attempts:
+        # A task failed and its retry succeeded: the run's time holds both attempts, so it says
+        # little of what the configuration takes (explained, not learned: models/observation.py).
+        anomalies.append("retried")
     if drift:
         anomalies.append("user_edit")
     input_bytes = agent.input_bytes

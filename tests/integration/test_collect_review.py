@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from models.observation import NOT_LEARNED
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.runs import retried_task
 from server.clock import SystemClock
@@ -84,6 +85,9 @@ def test_a_task_that_failed_then_succeeded_on_retry_is_a_succeeded_run(
     (run,) = collector.poll_once()
     assert run.outcome == "succeeded" and "failure" not in run.anomalies
     assert "1 task attempt failed and was retried" in run.message
+    # Its runtime holds the failed attempt too: explained, not learned as the configuration's.
+    assert "retried" in run.anomalies
+    assert "retried" in NOT_LEARNED
     # The cluster's time spans both attempts.
     assert run.start_ms == min(int(t["start_time"]) for t in tasks)
     assert run.end_ms == max(int(t["end_time"]) for t in tasks)
