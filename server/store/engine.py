@@ -7,11 +7,25 @@ waited for rather than failed, and foreign keys on. Write transactions start
 with ``BEGIN IMMEDIATE`` so they take the write lock up front: a deferred
 transaction that reads and then writes can fail on lock upgrade without the
 busy handler ever being called.
+
+PostgreSQL: a connection that stops answering (a failover or a network partition that sends no
+reset) must not hang a caller, least of all the single ingest writer, for good. Every transaction
+made through `write`/`read` has a deadline (``timeout_s``): past it, a watchdog thread shuts
+the connection's socket, the call fails with `Unavailable`, and the pool drops that connection
+(and every other one opened before it), so the next call reconnects. The check-out ping runs under
+a shorter deadline. The server ends a session left idle in a transaction for as long
+(``idle_in_transaction_session_timeout``: the dead client's locks are released), and TCP
+keepalives and ``tcp_user_timeout`` let the kernel notice a peer that is gone.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
+import os
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,21 +34,29 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InvalidatePoolError, OperationalError
 
 from server.errors import AlreadyExists, InvalidArgument, Unavailable
 
 SUPPORTED_URLS = "only sqlite:/// and postgresql:// URLs are supported"
 # Retry hint sent with UNAVAILABLE when the database is down or locked.
 RETRY_AFTER_MS = 500
+# How long a PostgreSQL transaction may take before its connection is closed (see the module doc).
+DEFAULT_TIMEOUT_S = 60.0
+# The execution option that carries an engine's deadline to `write`/`read`.
+_TIMEOUT_OPTION = "trimtab_timeout_s"
+
+log = logging.getLogger(__name__)
 
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8) -> Engine:
-    """An engine for `url` with the per-engine settings described above."""
+def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8,
+                timeout_s: float = DEFAULT_TIMEOUT_S) -> Engine:
+    """An engine for `url` with the per-engine settings described above (``timeout_s`` 0: no
+    deadline; PostgreSQL only)."""
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError as exc:
@@ -54,10 +76,128 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8) ->
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    connect_timeout = max(1, busy_timeout_ms // 1000)
     # A lock held elsewhere must not hang a call forever: give up (-> UNAVAILABLE) like SQLite does.
-    return sa.create_engine(parsed, pool_size=pool_size, max_overflow=8, pool_pre_ping=True,
-                            connect_args={"options": f"-c lock_timeout={int(busy_timeout_ms)}",
-                                          "connect_timeout": max(1, busy_timeout_ms // 1000)})
+    options = [f"-c lock_timeout={int(busy_timeout_ms)}"]
+    connect_args: dict[str, Any] = {"connect_timeout": connect_timeout, "keepalives": 1}
+    if timeout_s > 0:
+        limit_ms = max(1000, int(timeout_s * 1000))
+        # Locks of a client that vanished mid-transaction are released after as long as its deadline.
+        options.append(f"-c idle_in_transaction_session_timeout={limit_ms}")
+        # The kernel gives up on a peer that stops acknowledging (tcp_user_timeout) or stops
+        # answering keepalive probes (idle + interval * count: at most 5/6 of the deadline).
+        # libpq ignores both on a Unix socket.
+        seconds = max(3, int(timeout_s))
+        connect_args.update(tcp_user_timeout=limit_ms, keepalives_idle=max(1, seconds // 3),
+                            keepalives_interval=max(1, seconds // 6), keepalives_count=3)
+    connect_args["options"] = " ".join(options)
+    # No pool_pre_ping: the check-out ping below does the same under a deadline (a ping on a
+    # connection that stopped answering hung the caller).
+    engine = sa.create_engine(parsed, pool_size=pool_size, max_overflow=8, connect_args=connect_args)
+    _configure_postgresql(engine, timeout_s, min(timeout_s, connect_timeout) if timeout_s > 0 else 0)
+    return engine
+
+
+def _configure_postgresql(engine: Engine, timeout_s: float, ping_s: float) -> None:
+    engine.update_execution_options(**{_TIMEOUT_OPTION: timeout_s})
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_conn: Any, record: Any) -> None:
+        record.info["trimtab_fresh"] = True
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop("trimtab_fresh", False):
+            return  # just connected: nothing to ping (as pool_pre_ping)
+        # Raising InvalidatePoolError makes the pool drop this connection and every one opened
+        # before it (as pool_pre_ping does), and check out a new one.
+        with _WATCHDOG.armed(dbapi_conn, ping_s) as fired:
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except Exception as exc:
+                why = f"no answer within {ping_s:g}s" if fired.fired else str(exc).strip().splitlines()[0]
+                raise InvalidatePoolError(f"database connection failed its check-out ping: {why}") from exc
+
+
+class _Fired:
+    """Whether the watchdog closed a connection (read by the one who armed it)."""
+
+    fired = False
+
+
+class _Watchdog:
+    """Shuts the socket of a PostgreSQL connection still busy past its deadline.
+
+    Nothing else frees a thread blocked on a connection whose peer stopped answering: libpq has no
+    client-side timeout, and a relay or a partition without a reset keeps the socket open. Shutting
+    the socket wakes the blocked call with "server closed the connection", which SQLAlchemy treats
+    as a disconnect. One thread for the process, polling only while something is armed; arming and
+    disarming is a dict insert and delete under a lock (the ingest hot path takes it per commit)."""
+
+    POLL_S = 0.2
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._armed: dict[int, tuple[float, Any, _Fired]] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def armed(self, dbapi_conn: Any, seconds: float) -> Iterator[_Fired]:
+        fired = _Fired()
+        if seconds <= 0:
+            yield fired
+            return
+        token = next(self._ids)
+        with self._lock:
+            self._armed[token] = (time.monotonic() + seconds, dbapi_conn, fired)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="trimtab-db-watchdog", daemon=True)
+                self._thread.start()
+            elif len(self._armed) == 1:
+                self._work.notify()
+        try:
+            yield fired
+        finally:
+            # Under the lock: once disarmed, the watchdog can no longer touch this connection,
+            # which the pool may hand to another caller right after.
+            with self._lock:
+                self._armed.pop(token, None)
+
+    def _run(self) -> None:
+        with self._lock:
+            while True:
+                if not self._armed:
+                    self._work.wait()
+                    continue
+                self._work.wait(self.POLL_S)
+                now = time.monotonic()
+                for token, (deadline, dbapi_conn, fired) in list(self._armed.items()):
+                    if now >= deadline:
+                        del self._armed[token]
+                        fired.fired = True
+                        _shut(dbapi_conn)
+
+
+def _shut(dbapi_conn: Any) -> None:
+    """Shut the connection's socket (not close its descriptor, which the driver still owns)."""
+    try:
+        fd = dbapi_conn.fileno()
+        sock = socket.socket(fileno=os.dup(fd))
+    except Exception:  # already closed: nothing is blocked on it
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+        log.warning("database connection did not answer within its deadline: closed it (the call fails with "
+                    "UNAVAILABLE; a new connection is opened for the next one)")
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -130,16 +270,33 @@ def _first_line(exc: DBAPIError) -> str:
 
 
 @contextmanager
+def _bounded(conn: Connection) -> Iterator[None]:
+    """Run a transaction under the engine's deadline (PostgreSQL; see the module doc)."""
+    seconds = conn.get_execution_options().get(_TIMEOUT_OPTION, 0)
+    if not seconds:
+        yield
+        return
+    with _WATCHDOG.armed(conn.connection.dbapi_connection, seconds) as fired:
+        try:
+            yield
+        except DBAPIError as exc:
+            if fired.fired:
+                raise Unavailable(f"database did not answer within {seconds:g}s (TRIMTAB_DB_TIMEOUT_SECONDS): "
+                                  "its connection was closed; retry", retry_after_ms=RETRY_AFTER_MS) from exc
+            raise
+
+
+@contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """One write transaction (committed on exit, rolled back on error)."""
     with translate_errors(), engine.connect() as conn:
         conn = conn.execution_options(trimtab_write=True)
-        with conn.begin():
+        with _bounded(conn), conn.begin():
             yield conn
 
 
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
     """One read transaction."""
-    with translate_errors(), engine.connect() as conn, conn.begin():
+    with translate_errors(), engine.connect() as conn, _bounded(conn), conn.begin():
         yield conn

@@ -50,17 +50,18 @@ class Store:
 
 
 def open_store(url: str, *, upgrade: bool = True, clock: Clock | None = None,
-               busy_timeout_ms: int = 5000) -> Store:
+               busy_timeout_ms: int = 5000, timeout_s: float = db.DEFAULT_TIMEOUT_S) -> Store:
     """Open the database at `url`, bringing its schema to the latest migration.
 
     With ``upgrade=False`` an out-of-date schema raises `FailedPrecondition`
     telling the user to run ``trimtab db upgrade``. A SQLite file's directory
-    is created if missing.
+    is created if missing. ``timeout_s``: how long one PostgreSQL transaction may
+    take before its connection is closed (`server.store.engine`; 0: no limit).
     """
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = db.make_engine(url, busy_timeout_ms=busy_timeout_ms)
+    engine = db.make_engine(url, busy_timeout_ms=busy_timeout_ms, timeout_s=timeout_s)
     try:
         if upgrade:
             migrate.upgrade(engine)

@@ -1,0 +1,75 @@
+"""A TCP relay to PostgreSQL that can turn every open connection into a black hole.
+
+What a failover or a network partition without a reset looks like to a client: the socket stays
+open, what is sent is swallowed, nothing ever comes back. Connections opened afterwards work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+
+import sqlalchemy as sa
+
+
+class BlackHoleRelay:
+    def __init__(self, postgres_url: str) -> None:
+        url = sa.engine.make_url(postgres_url)
+        host = url.query.get("host") or url.host or "/var/run/postgresql"
+        if isinstance(host, tuple):
+            host = host[0]
+        port = url.port or 5432
+        self._upstream: tuple[int, str | tuple[str, int]] = (
+            (socket.AF_UNIX, f"{host}/.s.PGSQL.{port}") if host.startswith("/") else (socket.AF_INET, (host, port)))
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = url.difference_update_query(["host"]).set(host="127.0.0.1", port=self.port) \
+            .render_as_string(hide_password=False)
+        self._lock = threading.Lock()
+        self._epoch = 0
+        self._sockets: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, name="blackhole-accept", daemon=True).start()
+
+    def blackhole(self) -> None:
+        """From now on, every connection open now swallows what either side sends, for good."""
+        with self._lock:
+            self._epoch += 1
+
+    def close(self) -> None:
+        """Close every connection (the client sees them end) and stop accepting."""
+        with self._lock:
+            self._closed = True
+            sockets, self._sockets = self._sockets, []
+        for s in (self._listener, *sockets):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            family, address = self._upstream
+            server = socket.socket(family, socket.SOCK_STREAM)
+            server.connect(address)
+            with self._lock:
+                if self._closed:
+                    client.close()
+                    server.close()
+                    return
+                self._sockets += [client, server]
+                born = self._epoch
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b, born), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, born: int) -> None:
+        try:
+            while data := src.recv(65536):
+                if self._epoch == born:
+                    dst.sendall(data)
+        except OSError:
+            pass
