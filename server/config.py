@@ -129,6 +129,14 @@ class ServerConfig:
         "TRIMTAB_INGEST_QUEUE_BATCHES", "batches waiting for the writer before UNAVAILABLE"))
     db_busy_timeout_ms: int = field(default=5000, metadata=_meta(
         "TRIMTAB_DB_BUSY_TIMEOUT_MS", "how long SQLite waits for a lock before UNAVAILABLE"))
+    db_timeout_seconds: float = field(default=60.0, metadata=_meta(
+        "TRIMTAB_DB_TIMEOUT_SECONDS", "PostgreSQL: longest one transaction may take; past it (a database that "
+        "stopped answering, a failover without a reset) its connection is closed, the call fails with "
+        "UNAVAILABLE and the next one reconnects; the database also ends a session idle in a transaction "
+        "this long (0: no limit)"))
+    ingest_stall_seconds: float = field(default=30.0, metadata=_meta(
+        "TRIMTAB_INGEST_STALL_SECONDS", "when batches have waited this long without a commit, health reports "
+        "NOT_SERVING until the ingest writer commits again"))
     workers: int = field(default=32, metadata=_meta("TRIMTAB_WORKERS", "gRPC handler threads"))
     gc_threshold: int = field(default=10_000, metadata=_meta(
         "TRIMTAB_GC_THRESHOLD", "allocations between young-generation garbage collections (0: Python's 700)"))
@@ -207,6 +215,8 @@ _RANGES: dict[str, tuple[float, bool, float | None]] = {
     "ingest_group_batches": (1, False, None),
     "ingest_queue_batches": (1, False, None),
     "db_busy_timeout_ms": (0, False, None),
+    "db_timeout_seconds": (0, False, None),
+    "ingest_stall_seconds": (0, True, None),
     "workers": (1, False, None),
     "gc_threshold": (0, False, None),
     "grace_seconds": (0, False, None),

@@ -12,15 +12,22 @@ If a group fails for a reason other than the database being unavailable,
 its batches are retried one by one so that one bad batch cannot fail the
 others. If the queue is full, `submit` fails at once with `Unavailable`
 (back-pressure: the agent retries later) rather than buffering in memory.
+
+`stalled` says when batches have waited long without a commit (a database
+that stopped answering: the server's health then says NOT_SERVING), and
+`close` gives up after its timeout, answering every batch still waiting with
+`Unavailable`, so a stuck database cannot hold the server's shutdown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 from server.domain import IngestBatch, IngestResult
@@ -50,6 +57,11 @@ class IngestWriter:
         self._queue: queue.Queue[_Pending | object] = queue.Queue(maxsize=max(1, queue_batches))
         self._retry_after_ms = retry_after_ms
         self._closed = threading.Event()
+        # For `stalled`: the group being written, when a batch was last submitted, and since when
+        # batches have waited without the writer making progress (None: nothing waits).
+        self._current: list[_Pending] = []
+        self._last_submit = 0.0
+        self._waiting_since: float | None = None
         self._thread = threading.Thread(target=self._run, name="trimtab-ingest-writer", daemon=True)
         self._thread.start()
 
@@ -69,6 +81,9 @@ class IngestWriter:
         if self._closed.is_set():
             raise Unavailable("server is shutting down", retry_after_ms=self._retry_after_ms)
         pending = _Pending(batch, Future())
+        self._last_submit = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = self._last_submit
         try:
             self._queue.put_nowait(pending)
         except queue.Full:
@@ -80,17 +95,64 @@ class IngestWriter:
             raise Unavailable("timed out waiting for the database",
                               retry_after_ms=self._retry_after_ms) from None
 
-    def close(self, timeout: float | None = None) -> None:
-        """Store what is queued, then stop the writer thread."""
+    def stalled(self, seconds: float) -> bool:
+        """True when batches have waited ``seconds`` without the writer making progress (a commit,
+        or a batch refused for its own content), while batches are still queued, being written or
+        sent. Failures because the database is unavailable are no progress: agents resending into
+        a database that refuses them are a stalled ingest too."""
+        since = self._waiting_since
+        now = time.monotonic()
+        if since is None or now - since < seconds:
+            return False
+        return bool(self._current) or not self._queue.empty() or now - self._last_submit < seconds
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Store what is queued, then stop the writer thread; False when that took longer than
+        ``timeout`` (the database not answering): every batch still waiting is then answered
+        `Unavailable` (not acknowledged: its agent resends it), and the thread is left behind."""
         if self._closed.is_set():
-            return
+            return not self._thread.is_alive()
         self._closed.set()
-        self._queue.put(_STOP)
+        with contextlib.suppress(queue.Full):  # then the writer stops once the queue is empty (`_run`)
+            self._queue.put_nowait(_STOP)
         self._thread.join(timeout)
+        if self._thread.is_alive() and not self._current:
+            # Not writing, only not scheduled yet since the stop (a timeout of 0): it ends at once.
+            self._thread.join(1.0)
+        done = not self._thread.is_alive()
+        # Batches submitted as it stopped, and when it did not finish, those it holds.
+        left = [*self._current, *self._drain()] if not done else self._drain()
+        if not done:
+            log.error("ingest writer did not finish within %.1fs (database not answering?): %d batches not "
+                      "stored and not acknowledged; their agents resend them", timeout or 0.0, len(left))
+        shutting = Unavailable("server is shutting down", retry_after_ms=self._retry_after_ms)
+        for p in left:
+            _settle(p.future, error=shutting)
+        return done
+
+    def _drain(self) -> list[_Pending]:
+        out: list[_Pending] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return out
+            if isinstance(item, _Pending):
+                out.append(item)
+
+    def _progress(self) -> None:
+        """The writer answered batches for a reason other than an unavailable database."""
+        self._waiting_since = None if self._queue.empty() else time.monotonic()
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                # Bounded wait: once closed, a queue that was too full for the stop marker ends here.
+                first = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                if self._closed.is_set():
+                    return
+                continue
             if first is _STOP:
                 return
             group = [first]
@@ -105,7 +167,12 @@ class IngestWriter:
                     stop = True
                     break
                 group.append(item)
-            self._write([g for g in group if isinstance(g, _Pending)])
+            pending = [g for g in group if isinstance(g, _Pending)]
+            self._current = pending
+            try:
+                self._write(pending)
+            finally:
+                self._current = []
             if stop:
                 return
 
@@ -117,28 +184,40 @@ class IngestWriter:
             results = self._store.ingest.write([p.batch for p in group])
         except Unavailable as exc:
             for p in group:
-                p.future.set_exception(exc)
+                _settle(p.future, error=exc)
             return
         except Exception as exc:
             if len(group) == 1:
                 batch = group[0].batch
                 batch_id = batch.batch.batch_id if isinstance(batch, PreparedBatch) else batch.batch_id
                 log.exception("ingest of batch %s failed", batch_id)
-                group[0].future.set_exception(exc)
+                _settle(group[0].future, error=exc)
+                self._progress()
                 return
             for p in group:
                 self._write([p])
             return
+        self._progress()
         for p, result in zip(group, results, strict=True):
-            p.future.set_result(result)
+            _settle(p.future, result=result)
 
-    @staticmethod
-    def _rows_made(p: _Pending) -> bool:
+    def _rows_made(self, p: _Pending) -> bool:
         """Make the rows of a batch submitted as a function; False (and the caller told) if that fails."""
         if callable(p.batch):
             try:
                 p.batch = p.batch()
             except Exception as exc:  # bad input: only this batch fails
-                p.future.set_exception(exc)
+                _settle(p.future, error=exc)
+                self._progress()
                 return False
         return True
+
+
+def _settle(future: Future[IngestResult], result: IngestResult | None = None,
+            error: BaseException | None = None) -> None:
+    """Answer a caller once: `close` may have answered it already (shutting down)."""
+    with contextlib.suppress(InvalidStateError):
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]

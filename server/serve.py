@@ -10,7 +10,13 @@ Every call except health checking and reflection needs a token (see
 Shutdown (``stop`` or SIGTERM through `serve_until_signalled`): health flips
 to NOT_SERVING first so load balancers stop sending, new calls are refused,
 in-flight calls get ``grace`` seconds to finish, then the ingest writer
-commits what it holds and the store is closed.
+commits what it holds and the store is closed, all within ``grace`` (a
+writer stuck on a database that stopped answering is left behind, its
+batches answered UNAVAILABLE and not acknowledged).
+
+While the ingest writer is stalled (batches waiting ``ingest_stall_seconds``
+without a commit), health says NOT_SERVING for the whole server and for
+IngestService, and SERVING again once it commits.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import importlib
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from types import FrameType
 from typing import Any
@@ -56,7 +63,7 @@ class RunningServer:
 
     def __init__(self, server: grpc.Server, port: int, host: str, store: Store, owns_store: bool,
                  writer: IngestWriter, health_servicer: health.HealthServicer, dashboard: Any = None,
-                 collector: Any = None, bound_host: str = "") -> None:
+                 collector: Any = None, bound_host: str = "", stall_watcher: _StallWatcher | None = None) -> None:
         self._server = server
         self.port = port
         self.host = host  # a host this machine reaches the server at (loopback for a wildcard bind)
@@ -69,6 +76,7 @@ class RunningServer:
         self.collector = collector  # server.collect.RunningCollector, when collection is on
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
+        self._watcher = stall_watcher
 
     @property
     def address(self) -> str:
@@ -85,11 +93,16 @@ class RunningServer:
         with self._stop_lock:
             if self._stopped.is_set():
                 return
+            # Everything below shares one grace: a database that stopped answering must not hold
+            # the shutdown (it hung for good on the ingest writer).
+            deadline = time.monotonic() + grace
+            if self._watcher is not None:
+                self._watcher.stop()
             self.health.enter_graceful_shutdown()
             self._server.stop(grace).wait()
             if self.collector is not None:
-                self.collector.stop(timeout=grace)
-            self._writer.close()
+                self.collector.stop(timeout=max(0.0, deadline - time.monotonic()))
+            self._writer.close(timeout=max(0.0, deadline - time.monotonic()))
             if self.dashboard is not None:
                 for name in ("stop", "close", "shutdown"):
                     if callable(getattr(self.dashboard, name, None)):
@@ -177,7 +190,7 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     if store is None:
         # migrate=0: an older schema is refused ("run `trimtab db upgrade`") instead of migrated.
         store = open_store(config.database_url, upgrade=bool(config.migrate), clock=clock,
-                           busy_timeout_ms=config.db_busy_timeout_ms)
+                           busy_timeout_ms=config.db_busy_timeout_ms, timeout_s=config.db_timeout_seconds)
     try:
         held = stored_secrets(store)
         secrets = SecretBox.for_store(config.secret_key, config.state_dir, bool(held))
@@ -235,7 +248,45 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
         raise
     log.info("trimtab server listening on %s (db %s)", join_host_port(host, port), store.url)
     return RunningServer(server, port, public_host, store, owns_store, writer, health_servicer, dashboard,
-                         collector, bound_host=host)
+                         collector, bound_host=host,
+                         stall_watcher=_StallWatcher(writer, health_servicer, config.ingest_stall_seconds))
+
+
+class _StallWatcher:
+    """Health NOT_SERVING while the ingest writer is stalled, SERVING again once it commits.
+
+    Agents and load balancers then see what is true: a writer stuck on a database that stopped
+    answering acknowledges nothing (health said SERVING while every batch timed out)."""
+
+    def __init__(self, writer: IngestWriter, health_servicer: health.HealthServicer, seconds: float) -> None:
+        self._writer = writer
+        self._health = health_servicer
+        self._seconds = seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="trimtab-ingest-health", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        stalled = False
+        # Checked often enough that the report lags the threshold by a small fraction of it.
+        while not self._stop.wait(min(1.0, self._seconds / 4)):
+            now = self._writer.stalled(self._seconds)
+            if now == stalled:
+                continue
+            stalled = now
+            status = health_pb2.HealthCheckResponse.NOT_SERVING if now else health_pb2.HealthCheckResponse.SERVING
+            if now:
+                log.error("ingest stalled: batches have waited %.0fs without a commit (database not answering?); "
+                          "health NOT_SERVING until the writer commits again", self._seconds)
+            else:
+                log.warning("ingest writer commits again: health SERVING")
+            # Ignored by the servicer once shutting down (it then stays NOT_SERVING).
+            for name in ("", SERVICE_NAMES[0]):
+                self._health.set(name, status)
 
 
 class _ClosedLoop:
