@@ -10,25 +10,29 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from models.space import Candidate
+from models.spot import SpotLossRate, SpotRun, spot_loss_rate
 from server.costing.catalog import NodeTypeInfo, PriceCatalog
+from server.costing.ebs import DiskUse
 from server.costing.errors import TrimtabCostError
-from server.costing.run_cost import hourly_cost, sku_of
+from server.costing.run_cost import hourly_cost, shape_first_on_demand, sku_of
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
 from server.plan.policy import ClusterPolicy, DbuRate
-from server.spec import config_from_spec, pool_ids
+from server.plan.storage import advise
+from server.spec import config_from_spec, pool_ids, recommended_spec
 
 # Worker counts tried: a geometric grid, dense where clusters are small.
 WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
-# Expected spot reclaims per node-hour. AWS's Spot Instance Advisor puts most
-# families of the sizes Databricks users pick in its lowest band (< 5% a month
-# is rarer; < 5% per instance over a typical job is common); Trimtab prices the
-# risk rather than forbidding spot.
+# Expected spot reclaims per node-hour before a job's own runs say otherwise: the prior of
+# `spot_losses` (`models.spot`). AWS's Spot Instance Advisor puts most families of the sizes
+# Databricks users pick in its lowest band (< 5% a month is rarer; < 5% per instance over a typical
+# job is common); Trimtab prices the risk rather than forbidding spot.
 SPOT_INTERRUPTIONS_PER_NODE_HOUR = 0.01
+SPOT_LOSS = "spot_loss"  # the run anomaly of a run that lost spot capacity
 # How far from the current total cores the search reaches by default.
 CORE_SPAN = 4.0
 # The fewest workers a candidate has when the project sets no min_workers: a job cluster with no
@@ -93,13 +97,17 @@ def on_pool(config: ClusterConfig, current: ClusterConfig) -> ClusterConfig:
 
 
 def config_id_of(config: ClusterConfig) -> str:
-    """A stable name for a configuration: ``<node type>x<workers>[as<min>-<max>][-spot]``."""
+    """A stable name for a configuration: ``<node type>x<workers>[as<min>-<max>][-spot[-<n>od]]``.
+
+    ``-<n>od``: a spot cluster whose first ``n`` workers are on demand (``first_on_demand`` n + 1,
+    which counts the driver); the usual ``first_on_demand`` 1 (or 0) has no suffix."""
     spot = config.availability.upper().startswith("SPOT")
     if config.autoscale_max > 0:
         size = f"as{config.autoscale_min}-{config.autoscale_max}"
     else:
         size = str(config.num_workers)
-    return f"{config.node_type_id}x{size}" + ("-spot" if spot else "")
+    on_demand = f"-{config.first_on_demand - 1}od" if spot and config.first_on_demand > 1 else ""
+    return f"{config.node_type_id}x{size}" + ("-spot" if spot else "") + on_demand
 
 
 def pricing_for(workspace: Workspace, spec: dict) -> Pricing:
@@ -158,6 +166,50 @@ def default_families(catalog: PriceCatalog, cloud: str, family: str) -> tuple[st
     return tuple(f for f in dict.fromkeys([family, *siblings]) if f in known)
 
 
+def outside_bounds(config: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog, cloud: str, *,
+                   pool: PoolBacking | None = None) -> str:
+    """Why ``config`` is outside the bounds the project's settings set ("" when it is inside): its
+    workers (an autoscaling range's ends) against min/max_workers, its family against
+    allowed_families, spot against spot_allowed. A pool-backed cluster's types and availability are
+    the pool's, so only its workers are judged. The driver is no bound here: every candidate is
+    given the driver the user fixed (`build_candidates`)."""
+    why: list[str] = []
+    low, high = (config.autoscale_min, config.autoscale_max) if config.autoscale_max > 0 else \
+        (config.num_workers, config.num_workers)
+    if settings.min_workers is not None and low < settings.min_workers:
+        why.append(f"{low} workers is below min_workers {settings.min_workers}")
+    if settings.max_workers is not None and high > settings.max_workers:
+        why.append(f"{high} workers is above max_workers {settings.max_workers}")
+    if pool is None and settings.allowed_families:
+        try:
+            family = catalog.node_type(cloud, config.node_type_id).family
+        except TrimtabCostError:
+            family = config.node_type_id
+        if family not in settings.allowed_families:
+            why.append(f"{family} is not among allowed_families ({', '.join(settings.allowed_families)})")
+    if pool is None and not settings.spot_allowed and config.availability.upper().startswith("SPOT"):
+        why.append("spot is not allowed (spot_allowed off)")
+    return "; ".join(why)
+
+
+def spot_nodes(config: ClusterConfig) -> float:
+    """How many of ``config``'s nodes run on spot: its workers past the first ``first_on_demand - 1``
+    (the driver is the first on-demand node), and the driver too with ``first_on_demand`` 0."""
+    if not config.availability.upper().startswith("SPOT"):
+        return 0.0
+    first = shape_first_on_demand(config)
+    return max(0.0, _model_workers(config) - max(0, first - 1)) + (1.0 if first < 1 else 0.0)
+
+
+def spot_losses(runs: Iterable[Run]) -> SpotLossRate:
+    """The job's own spot loss rate from its runs (oldest first; `models.spot`): each run on spot
+    counts its spot node-hours, and one loss when it lost spot capacity, with
+    `SPOT_INTERRUPTIONS_PER_NODE_HOUR` as the prior."""
+    return spot_loss_rate([SpotRun(node_hours=spot_nodes(r.config) * max(r.runtime_s, 0.0) / 3600.0,
+                                   lost=SPOT_LOSS in r.anomalies)
+                           for r in runs if r.config is not None], SPOT_INTERRUPTIONS_PER_NODE_HOUR)
+
+
 def worker_counts(low: int, high: int) -> list[int]:
     """The worker counts tried between ``low`` and ``high`` (both included); ValueError for bounds
     that hold no valid count, rather than counts outside them."""
@@ -176,7 +228,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                      policy: ClusterPolicy | None = None,
                      pool: PoolBacking | None = None,
                      current_refused: bool = False,
-                     rejected: Iterable[str] = ()) -> list[tuple[Candidate, ClusterConfig]]:
+                     rejected: Iterable[str] = (),
+                     spot_losses: SpotLossRate | None = None,
+                     disk_uses: Sequence[DiskUse] = ()) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -186,6 +240,13 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     else being kept from the live spec by `server.spec` when applied. ``driver``
     (Trimtab's driver choice, `server.plan.driver`) is every candidate's driver
     unless the user fixed one; without it the driver is the anchor's.
+
+    Disks and runtime version are ``current``'s (the live spec's), never the anchor's: applying a
+    candidate must not write the imported volumes back over those the storage advice set. Each
+    candidate is priced as the spec applying it would be written (`server.spec.recommended_spec`
+    over ``current``'s spec), with the storage advice the planner would add to it applied
+    (`server.plan.storage.advise` over ``disk_uses``, the planner's: the advice depends on the node
+    type, so each candidate gets its own).
 
     ``policy`` (the cluster's cluster policy, `server.plan.policy`) judges every configuration on
     the spec applying it over ``current``'s spec would write. A new configuration it refuses is left
@@ -200,8 +261,15 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     and ``current``'s availability (the pool's), and at most the pool's workers; configurations
     the job ran on with other node types (before the pool) are left out, as no apply reaches them.
 
-    ``rejected`` (configuration ids the user turned down, `REJECTED_KEY`) are never new candidates;
-    one the job ran on stays observed only (``allowed=False``), unless it is the one the job runs now.
+    A configuration the job ran on (current or tried) is observed only (``allowed=False``) when it
+    is outside the bounds the settings set (`outside_bounds`: a narrowed worker range, families,
+    spot) or the user turned it down (``rejected``, `REJECTED_KEY`), the current one included: its
+    runs still teach the model, and the next recommendation is inside the bounds. A rejected one
+    the job never ran on is no candidate at all.
+
+    ``spot_losses`` (the job's own spot loss rate, `spot_losses`; the prior without it) prices each
+    spot candidate's interruption risk. Once the job has lost spot nodes, each spot candidate of two
+    workers or more is offered with half its workers on demand too (``first_on_demand``).
 
     The project's worker bounds must hold a valid count (``MIN_WORKERS <= min <= max``, as
     `server.services.projects` validates them); bounds stored before that check are refused with a
@@ -213,9 +281,15 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         own_configs = [c for c in own_configs if c.node_type_id == pool.node_type]
     live = current
     azure = pricing.cloud == "azure"
+    rate = spot_losses.per_node_hour if spot_losses is not None else SPOT_INTERRUPTIONS_PER_NODE_HOUR
+    split = spot_losses is not None and spot_losses.has_losses and pool is None
 
     def allowed(config: ClusterConfig) -> bool:
         return policy is None or policy.allows_config(config, live.spec, azure=azure)
+
+    def priced(config: ClusterConfig, info: NodeTypeInfo) -> tuple[Candidate, ClusterConfig] | None:
+        shape = _as_written(config, live, catalog, pricing, policy=policy, pool=pool, disk_uses=disk_uses)
+        return _priced(config, info, catalog, pricing, rate=rate, shape=shape)
 
     current = anchor or current
     cloud = pricing.cloud
@@ -255,38 +329,59 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             if not (cur_cores / CORE_SPAN <= cores <= cur_cores * CORE_SPAN):
                 continue
             for spot in spot_options:
-                config = _config(current, node_type, driver, workers, spot, autoscale, low)
+                config = _config(live, node_type, driver, workers, spot, autoscale, low)
                 if pool is not None:  # the pool's instances, as they are: nothing else changes
                     config = dataclasses.replace(
                         config, availability=live.availability, first_on_demand=live.first_on_demand,
                         ebs_volume_type=live.ebs_volume_type, ebs_volume_count=live.ebs_volume_count,
                         ebs_volume_size_gb=live.ebs_volume_size_gb)
-                if not allowed(config) or config_id_of(config) in turned_down:
-                    continue
-                pair = _priced(config, info, catalog, pricing)
-                if pair is not None:
-                    out.setdefault(pair[0].config_id, pair)
+                configs = [config]
+                fixed = config.autoscale_min if config.autoscale_max > 0 else config.num_workers
+                if spot and split and fixed >= 2:
+                    # After spot losses: the same cluster with half its workers on demand, which
+                    # loses fewer nodes and keeps half its capacity through a loss.
+                    configs.append(dataclasses.replace(config, first_on_demand=1 + fixed // 2))
+                for config in configs:
+                    if not allowed(config) or config_id_of(config) in turned_down:
+                        continue
+                    pair = priced(config, info)
+                    if pair is not None:
+                        out.setdefault(pair[0].config_id, pair)
     # The configuration the job runs on now, and every one it ran on, are always
-    # candidates, bounds or not: their runs must be understood, and "keep it"
-    # must stay an option.
+    # candidates: their runs must be understood. Inside the bounds and not turned down, "keep
+    # it" stays an option; outside them, or rejected, they are observed only.
+    seen: set[str] = set()
     for i, config in enumerate(own_configs):
         # The configuration the job runs on, on its own driver, is judged by Databricks, not by
         # Trimtab's reading of the policy: refused only once a run failed its validation at start
         # (``current_refused``). Its runs show it passes today, and a reading that differs from the
         # service's must not move a healthy job. On another driver it is a change like any other.
         kept = i == 0 and driver == driver_of(live) and not current_refused
-        config = dataclasses.replace(config, driver_node_type_id=driver)  # priced like the others
+        # Priced like the others: on the chosen driver, and (a run's configuration) on the live
+        # disks, which a recommendation of it keeps; ``first_on_demand`` as Databricks reads it
+        # (unset is 1), so applying it writes what it ran with.
+        config = dataclasses.replace(config, driver_node_type_id=driver,
+                                     first_on_demand=shape_first_on_demand(config))
+        if i > 0 and pool is None:
+            config = dataclasses.replace(config, ebs_volume_type=live.ebs_volume_type,
+                                         ebs_volume_count=live.ebs_volume_count,
+                                         ebs_volume_size_gb=live.ebs_volume_size_gb)
         try:
             info = catalog.node_type(cloud, config.node_type_id)
         except TrimtabCostError:
             continue
-        own = _priced(config, info, catalog, pricing)
+        own = priced(config, info)
         if own is None:
             continue
-        if (i == 0 and current_refused) or not (kept or allowed(config)) or \
-                (own[0].config_id in turned_down and not kept):
+        if own[0].config_id in seen:
+            continue  # the first of the same id stands: the current one before runs of it
+        seen.add(own[0].config_id)
+        if (i == 0 and current_refused) or not (kept or allowed(config)) or own[0].config_id in turned_down \
+                or outside_bounds(config, settings, catalog, cloud, pool=pool):
             # Observed only: what its runs taught stays in the model, and it is never run again.
             own = (dataclasses.replace(own[0], allowed=False), own[1])
+            out[own[0].config_id] = own  # a grid twin of the same id is no way back to it
+            continue
         out.setdefault(own[0].config_id, own)
     return list(out.values())
 
@@ -294,16 +389,21 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 def project_candidates(project: Project, workspace: Workspace, catalog: PriceCatalog, runs: Iterable[Run],
                        *, driver: str | None = None, policy: ClusterPolicy | None = None,
                        pools: dict[str, dict] | None = None,
-                       current_refused: bool = False) -> list[tuple[Candidate, ClusterConfig]]:
+                       current_refused: bool = False,
+                       disk_uses: Sequence[DiskUse] = ()) -> list[tuple[Candidate, ClusterConfig]]:
     """`build_candidates` for a stored project: bounds from the cluster it was imported with, its live
     cluster and every cluster of ``runs`` included, priced in its workspace, inside ``policy``, on the
-    instance pool(s) its spec names (``pools``: their ``instance-pools/get`` answers by id)."""
+    instance pool(s) its spec names (``pools``: their ``instance-pools/get`` answers by id), spot at
+    the loss rate of ``runs`` (`spot_losses`), with the storage advice over ``disk_uses`` (the
+    planner's, `server.plan.storage.advise`)."""
+    runs = list(runs)
     current = config_from_spec(project.current_spec, pools)
     anchor = project_anchor(project, pools)
     return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
                             anchor=anchor, tried=[on_pool(r.config, current) for r in runs if r.config is not None],
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
-                            current_refused=current_refused, rejected=rejected_configs(project))
+                            current_refused=current_refused, rejected=rejected_configs(project),
+                            spot_losses=spot_losses(runs), disk_uses=disk_uses)
 
 
 def rejected_configs(project: Project) -> tuple[str, ...]:
@@ -320,26 +420,66 @@ def project_anchor(project: Project, pools: dict[str, dict] | None = None) -> Cl
     return config_from_spec(project.original_spec, pools)
 
 
-def _config(current: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,
+def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,
             autoscale: bool, low: int = MIN_WORKERS) -> ClusterConfig:
+    """A new candidate's configuration, on ``live``'s disks and runtime version (what applying it keeps)."""
     availability = "SPOT_WITH_FALLBACK" if spot else "ON_DEMAND"
+    kept = dict(ebs_volume_type=live.ebs_volume_type, ebs_volume_count=live.ebs_volume_count,
+                ebs_volume_size_gb=live.ebs_volume_size_gb, spark_version=live.spark_version)
     if autoscale:
         # The range's floor keeps to the project's minimum too (``workers`` is at least ``low``).
         return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver,
                              autoscale_min=max(low, workers // 2), autoscale_max=workers,
-                             availability=availability, first_on_demand=1,
-                             ebs_volume_type=current.ebs_volume_type, ebs_volume_count=current.ebs_volume_count,
-                             ebs_volume_size_gb=current.ebs_volume_size_gb, spark_version=current.spark_version)
+                             availability=availability, first_on_demand=1, **kept)
     return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver, num_workers=workers,
-                         availability=availability, first_on_demand=1,
-                         ebs_volume_type=current.ebs_volume_type, ebs_volume_count=current.ebs_volume_count,
-                         ebs_volume_size_gb=current.ebs_volume_size_gb, spark_version=current.spark_version)
+                         availability=availability, first_on_demand=1, **kept)
 
 
-def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog,
-            pricing: Pricing) -> tuple[Candidate, ClusterConfig] | None:
+@dataclass(frozen=True)
+class _Written(ClusterConfig):
+    """A configuration as the spec applying it is written, with what `hourly_cost` reads of gp3
+    volumes (no `ClusterConfig` field holds their IOPS/throughput; without them gp3 reads as gp2)."""
+
+    ebs_volume_iops: int | None = None
+    ebs_volume_throughput: int | None = None
+
+
+def _as_written(config: ClusterConfig, live: ClusterConfig, catalog: PriceCatalog, pricing: Pricing, *,
+                policy: ClusterPolicy | None, pool: PoolBacking | None,
+                disk_uses: Sequence[DiskUse]) -> ClusterConfig:
+    """What the planner and apply make of ``config`` when it is recommended, to price it so: the
+    planner drops its spec and adds the storage advice (`server.plan.storage.advise`; none on a pool,
+    and none the policy refuses), and apply merges it into the live spec, keeping the live volumes'
+    gp3 IOPS and anything the recommendation does not set (`server.spec.recommended_spec`)."""
+    if pool is not None or pricing.cloud != "aws":
+        return config  # a pool's disks are the pool's; Azure's managed disks are not sized
+    planned = dataclasses.replace(config, spec={})
+    if disk_uses:
+        advised, advice = advise(planned, disk_uses, 3600.0, catalog, cloud=pricing.cloud, region=pricing.region)
+        if advice is not None and advice.changed and (
+                policy is None or policy.allows_config(advised, live.spec, azure=False)):
+            planned = advised
+    attrs = recommended_spec(live.spec or {}, planned, cloud="aws").get("aws_attributes") or {}
+
+    def number(key: str) -> int | None:
+        value = attrs.get(key)
+        return int(value) if value else None
+
+    return _Written(**{f.name: getattr(planned, f.name) for f in dataclasses.fields(ClusterConfig)} | {
+        "ebs_volume_type": str(attrs.get("ebs_volume_type") or ""),
+        "ebs_volume_count": int(attrs.get("ebs_volume_count") or 0),
+        "ebs_volume_size_gb": int(attrs.get("ebs_volume_size") or 0),
+        "spec": config.spec,  # read for first_on_demand 0 against unset (`shape_first_on_demand`)
+    }, ebs_volume_iops=number("ebs_volume_iops"), ebs_volume_throughput=number("ebs_volume_throughput"))
+
+
+def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog, pricing: Pricing, *,
+            rate: float = SPOT_INTERRUPTIONS_PER_NODE_HOUR,
+            shape: ClusterConfig | None = None) -> tuple[Candidate, ClusterConfig] | None:
+    """``config`` as a candidate, priced as ``shape`` (what is written for it; ``config`` itself
+    without one), its spot nodes interrupted at ``rate`` per node-hour."""
     try:
-        price = hourly_cost(config, pricing.cloud, pricing.region, pricing.plan, pricing.sku, catalog,
+        price = hourly_cost(shape or config, pricing.cloud, pricing.region, pricing.plan, pricing.sku, catalog,
                             workers=_model_workers(config))
     except TrimtabCostError:
         return None  # a type the catalog cannot price is never recommended
@@ -350,7 +490,7 @@ def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog,
         memory_gib=float(info.memory_gb), nodes=max(1, round(workers)), price_per_hour=price, family=info.family,
         spot=spot, autoscale_min=config.autoscale_min or None, autoscale_max=config.autoscale_max or None,
         driver_type=config.driver_node_type_id or None,
-        interruption_rate=SPOT_INTERRUPTIONS_PER_NODE_HOUR * workers if spot else 0.0,
+        interruption_rate=rate * spot_nodes(config),
         network_gbps=info.network_gbps,
     )
     return candidate, config

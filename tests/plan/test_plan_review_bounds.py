@@ -76,7 +76,7 @@ def test_a_rejected_configuration_is_never_offered_but_its_runs_still_count() ->
                                                          tried=[turned_down], rejected=rejected)}
     assert not after[config_id_of(turned_down)].allowed  # it ran: observed only
     assert config_id_of(unseen) not in after  # never ran: not a candidate at all
-    assert after[config_id_of(CURRENT)].allowed  # the job runs it now: keeping it stays an option
+    assert not after[config_id_of(CURRENT)].allowed  # turned down while the job runs it: it moves off it
     assert set(before) - set(after) == {config_id_of(unseen)}
 
 
