@@ -6,7 +6,9 @@ unknown events and fields are ignored, missing fields read as 0/"".
 State is split in two on purpose, so a restart after ``kill -9`` has no gap:
 - *application state* (ids, conf, which stages/jobs/executors were already
   emitted, open jobs and SQL executions) is small and idempotent under replay;
-  it is snapshotted with every checkpoint (``snapshot``/``restore``);
+  it is snapshotted with every checkpoint (``snapshot``/``restore``). "Already emitted" is kept
+  as runs of ids (``agent.idset``), so it stays a few hundred bytes however many stages an
+  application runs: see ``AppParser._stage_done``;
 - the driver's running peak metrics and what of them was last sent are application state too:
   a replayed heartbeat cannot raise a maximum that already includes it, so it sends nothing again;
 - *open stages* (task aggregates) are never snapshotted. Instead the follower
@@ -17,6 +19,7 @@ State is split in two on purpose, so a restart after ``kill -9`` has no gap:
 
 from __future__ import annotations
 
+import logging
 import re
 from array import array
 from dataclasses import dataclass, field
@@ -35,7 +38,10 @@ from agent.events import (
     SqlExecution,
     StageCompleted,
 )
+from agent.idset import IdRanges, StrIdSet
 from agent.spark_fields import ACCUM_NAMES, TASK_PATHS, classify_removal, distribution
+
+log = logging.getLogger("trimtab.agent.parse")
 
 SQL_START = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart"
 SQL_END = "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionEnd"
@@ -127,11 +133,15 @@ class AppParser:
         self.conf: dict[str, str] = {}
         self.started_emitted = False
         self.ended = False
-        self.done_stages: set[str] = set()
-        self.done_jobs: set[int] = set()
-        self.exec_added: set[str] = set()
-        self.exec_removed: set[str] = set()
-        self.done_sql: set[int] = set()
+        # What was already emitted, so a replayed or late line is not emitted twice. Spark numbers
+        # ids in creation order, so these are a few runs of ids each (see ``_stage_done``).
+        self.stages0 = IdRanges()  # stage ids whose attempt 0 completed, or that their jobs skipped
+        self.stages_retried: set[str] = set()  # "sid/att" of completed retries (att >= 1): rare
+        self.stages_done = 0  # completed stage attempts, for AppEnded
+        self.done_jobs = IdRanges()
+        self.exec_added = StrIdSet()
+        self.exec_removed = StrIdSet()
+        self.done_sql = IdRanges()
         # Cached RDDs (a storage level that keeps blocks) -> the completed stage that first listed
         # them, i.e. computed and stored their blocks; see ``_reads_cache``.
         self.cached_rdds: dict[int, int] = {}
@@ -151,9 +161,12 @@ class AppParser:
         return {
             "app_id": self.app_id, "info": self.info, "conf": self.conf,
             "started_emitted": self.started_emitted, "ended": self.ended,
-            "done_stages": sorted(self.done_stages), "done_jobs": sorted(self.done_jobs),
-            "exec_added": sorted(self.exec_added), "exec_removed": sorted(self.exec_removed),
-            "done_sql": sorted(self.done_sql),
+            # New names (the old agents' done_stages, done_jobs… held every id): an older agent
+            # reading this finds no such lists and at worst re-sends keys the server already has.
+            "stages_done": {"att0": self.stages0.to_json(), "retried": sorted(self.stages_retried),
+                            "count": self.stages_done},
+            "jobs_done": self.done_jobs.to_json(), "sql_done": self.done_sql.to_json(),
+            "executors_added": self.exec_added.to_json(), "executors_removed": self.exec_removed.to_json(),
             "cached_rdds": {str(k): v for k, v in self.cached_rdds.items()},
             "driver_max": self.driver_max, "driver_sent": list(self.driver_sent),
             "open_jobs": {str(k): v for k, v in self.open_jobs.items()},
@@ -166,17 +179,81 @@ class AppParser:
         self.conf = dict(s.get("conf", {}))
         self.started_emitted = bool(s.get("started_emitted"))
         self.ended = bool(s.get("ended"))
-        self.done_stages = set(s.get("done_stages", []))
-        self.done_jobs = set(s.get("done_jobs", []))
-        self.exec_added = set(s.get("exec_added", []))
-        self.exec_removed = set(s.get("exec_removed", []))
-        self.done_sql = set(s.get("done_sql", []))
+        try:
+            self._restore_done(s)
+        except (TypeError, ValueError, AttributeError) as exc:
+            # Only a damaged state.json gets here (it is written atomically). Forgetting what was
+            # emitted costs re-sent keys (the server keeps one row per key), never lost data.
+            log.warning("%s: the checkpoint's record of emitted stages/jobs/executors is unreadable (%s); "
+                        "starting it afresh, so replayed lines may be sent again", self.app_id or "?", exc)
+            self.stages0, self.stages_retried, self.stages_done = IdRanges(), set(), 0
+            self.done_jobs, self.done_sql = IdRanges(), IdRanges()
+            self.exec_added, self.exec_removed = StrIdSet(), StrIdSet()
         self.cached_rdds = {int(k): int(v) for k, v in s.get("cached_rdds", {}).items()}
         self.driver_max = {str(k): int(v) for k, v in s.get("driver_max", {}).items()}
         sent = [int(v) for v in s.get("driver_sent") or ()] + [0, 0, 0]
         self.driver_sent = (sent[0], sent[1], sent[2])
         self.open_jobs = {int(k): v for k, v in s.get("open_jobs", {}).items()}
         self.open_sql = {int(k): v for k, v in s.get("open_sql", {}).items()}
+
+    def _restore_done(self, s: dict[str, Any]) -> None:
+        """The emitted-ids record, from this agent's runs or from an older agent's full lists.
+
+        An older agent's checkpoint (an upgrade on a running cluster) lists every completed stage
+        key, job, SQL execution and executor; each is the same set, converted to runs.
+        """
+        if "stages_done" in s:
+            d = s["stages_done"]
+            self.stages0 = IdRanges.from_json(d.get("att0") or [])
+            self.stages_retried = {str(k) for k in d.get("retried") or ()}
+            self.stages_done = int(d.get("count") or 0)
+        else:
+            old = [str(k) for k in s.get("done_stages") or ()]
+            att0: list[int] = []
+            self.stages_retried = set()
+            for key in old:
+                sid, _, att = key.partition("/")
+                if int(att) == 0:
+                    att0.append(int(sid))
+                else:
+                    self.stages_retried.add(f"{int(sid)}/{int(att)}")
+            self.stages0, self.stages_done = IdRanges(att0), len(old)
+        self.done_jobs = (IdRanges.from_json(s["jobs_done"]) if "jobs_done" in s
+                          else IdRanges(int(j) for j in s.get("done_jobs") or ()))
+        self.done_sql = (IdRanges.from_json(s["sql_done"]) if "sql_done" in s
+                         else IdRanges(int(x) for x in s.get("done_sql") or ()))
+        self.exec_added = (StrIdSet.from_json(s["executors_added"]) if "executors_added" in s
+                           else StrIdSet(str(e) for e in s.get("exec_added") or ()))
+        self.exec_removed = (StrIdSet.from_json(s["executors_removed"]) if "executors_removed" in s
+                             else StrIdSet(str(e) for e in s.get("exec_removed") or ()))
+
+    def _stage_done(self, sid: int, att: int) -> bool:
+        """Whether stage attempt ``sid/att`` was emitted already (or will never run: see ``_close_skipped``).
+
+        Attempts of a stage run one after the other (Spark resubmits a stage only after the
+        previous attempt completed), so attempt 0's are nearly all the stage ids and make long runs;
+        the few retries are kept by key. Exactly the old set of completed keys, plus the stage ids
+        that ended jobs skipped, which no line can name any more.
+        """
+        return sid in self.stages0 if att == 0 else f"{sid}/{att}" in self.stages_retried
+
+    def _close_skipped(self, sids: list[int]) -> None:
+        """Count the stages of an ended job that never ran as done, so they leave no gaps in ``stages0``.
+
+        Spark creates every stage of a job at its start (the JobStart's Stage IDs) and skips those
+        whose output already exists (a reused shuffle): they get ids but never a line. Once no
+        running job lists such an id and no attempt of it is open, Spark cannot run it any more (a
+        later job makes a new stage with a new id), so calling it done changes no verdict. Without
+        this each skipped stage would leave a gap, and the runs would grow with the application.
+        """
+        pending = [s for s in sids if s not in self.stages0]
+        if not pending:
+            return
+        busy = {s for job in self.open_jobs.values() for s in job[1]}
+        busy.update(int(k.partition("/")[0]) for k in self.open_stages)
+        for s in pending:
+            if s not in busy:
+                self.stages0.add(s)
 
     def low_water(self) -> Any:
         """Position token of the oldest line whose result is not emitted yet, or None.
@@ -241,9 +318,9 @@ class AppParser:
         self.started_emitted = True
 
     def _stage(self, sid: int, att: int, token: Any) -> _OpenStage | None:
-        key = f"{sid}/{att}"
-        if key in self.done_stages:
+        if self._stage_done(sid, att):
             return None  # late TaskEnd of a finished stage, or a replayed line
+        key = f"{sid}/{att}"
         st = self.open_stages.get(key)
         if st is None:
             st = self.open_stages[key] = _OpenStage(token)
@@ -275,7 +352,7 @@ class AppParser:
         self._maybe_emit_start(out)
         self.ended = True
         self._send_driver_peaks(out, final=True)
-        out.append(("app-end", AppEnded(_int(ev.get("Timestamp")), len(self.done_stages),
+        out.append(("app-end", AppEnded(_int(ev.get("Timestamp")), self.stages_done,
                                         len(self.done_jobs), len(self.exec_added))))
 
     def _on_exec_added(self, ev: dict[str, Any], token: Any, out: list) -> None:
@@ -369,7 +446,11 @@ class AppParser:
             return
         key = f"{sid}/{att}"
         del self.open_stages[key]
-        self.done_stages.add(key)
+        if att == 0:
+            self.stages0.add(sid)
+        else:
+            self.stages_retried.add(key)
+        self.stages_done += 1
         sums = st.sums
         if not (st.succeeded or st.failed or st.killed):
             for acc in si.get("Accumulables") or ():  # no TaskEnd lines seen: fall back
@@ -422,6 +503,7 @@ class AppParser:
             return
         self.done_jobs.add(jid)
         sub, stages, sql = self.open_jobs.pop(jid, [0, [], ""])
+        self._close_skipped(stages)
         result = (ev.get("Job Result") or {}).get("Result")
         out.append((f"job/{jid}", JobCompleted(jid, sub, _int(ev.get("Completion Time")), stages,
                                                 result == "JobSucceeded", sql)))
