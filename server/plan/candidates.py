@@ -406,6 +406,27 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
                             spot_losses=spot_losses(runs), disk_uses=disk_uses)
 
 
+def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,
+                 pools: dict[str, dict] | None = None) -> str:
+    """Why the plan leaves the configuration the job runs on for ``chosen``, when the candidates made
+    it do so ("" otherwise), for the recommendation's reason: the running configuration is outside
+    the project's bounds (`outside_bounds`), or its user turned it down (`REJECTED_KEY`), or
+    ``chosen`` has fewer nodes on spot after the job lost spot nodes (`spot_losses`)."""
+    current = config_from_spec(project.current_spec, pools)
+    if same_cluster(chosen, current):
+        return ""
+    name = config_id_of(current)
+    why = outside_bounds(current, project.settings, catalog, cloud, pool=pool_backing(project.current_spec, pools))
+    if why:
+        return f"{name} is outside the project's bounds ({why})"
+    if name in rejected_configs(project):
+        return f"{name} was turned down (a rejected or reverted recommendation)"
+    losses = spot_losses(runs)
+    if losses.has_losses and spot_nodes(chosen) < spot_nodes(current):
+        return f"fewer nodes on spot: {losses.note()}"
+    return ""
+
+
 def rejected_configs(project: Project) -> tuple[str, ...]:
     """The ids of the configurations the project's user turned down (`REJECTED_KEY`), oldest first."""
     kept = project.state.get(REJECTED_KEY) or []

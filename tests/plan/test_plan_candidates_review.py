@@ -17,6 +17,7 @@ from server.plan.candidates import (
     Pricing,
     build_candidates,
     config_id_of,
+    leaving_note,
     outside_bounds,
     spot_losses,
     spot_nodes,
@@ -93,6 +94,10 @@ def test_the_plan_moves_inside_narrowed_bounds_even_when_nothing_meets_the_sla(s
         _runs(store, project, config_from_spec(IMPORTED), 3)
         rec = plan_project(store, int(project.id), catalog)
         assert rec is not None and rec.config.num_workers <= 2, (sla, rec.reason)
+        # What the planner adds to the reason (server.plan.planner is to call it).
+        note = leaving_note(store.projects.get(int(project.id)), catalog, "aws",
+                            store.runs.history(int(project.id)), rec.config)
+        assert note == "c6i.xlargex4-spot is outside the project's bounds (4 workers is above max_workers 2)"
 
 
 # ------------------------------------------------------------------ 2. disks
@@ -188,3 +193,6 @@ def test_the_plan_leaves_spot_for_a_job_that_keeps_losing_spot_nodes(store) -> N
     # workers, or a smaller spot cluster), which is kept no longer.
     assert rec is not None and config_id_of(rec.config) != config_id_of(current)
     assert spot_nodes(rec.config) < spot_nodes(current), (config_id_of(rec.config), rec.reason)
+    note = leaving_note(project, catalog, "aws", store.runs.history(int(project.id)), rec.config)
+    assert note.startswith("fewer nodes on spot: 4 of the last 6 runs on spot lost spot nodes"), note
+    assert leaving_note(project, catalog, "aws", store.runs.history(int(project.id)), current) == ""
