@@ -24,7 +24,9 @@ from dataclasses import dataclass
 # The prior's weight, in the job's runs on spot: one lost run moves the rate a quarter of the way to
 # what the run alone says; three lost runs of four leave the prior a third of the weight.
 PRIOR_RUNS = 3.0
-# Only the newest runs on spot count: the market a job ran in months ago says little of tonight's.
+# Only the runs on spot among the job's newest runs count: the market a job ran in weeks ago says
+# little of tonight's, and a job that left spot for its losses is priced at the prior again (and
+# may try spot again) once they are this many runs old.
 SPOT_RUNS_KEPT = 20
 
 
@@ -42,7 +44,7 @@ class SpotLossRate:
 
     per_node_hour: float  # posterior mean
     prior_per_node_hour: float
-    runs: int  # runs on spot counted (the newest `SPOT_RUNS_KEPT`)
+    runs: int  # runs on spot counted (among the job's newest `SPOT_RUNS_KEPT`)
     lost_runs: int  # of those, runs that lost spot nodes
     node_hours: float
 
@@ -65,15 +67,16 @@ class SpotLossRate:
 
 def spot_loss_rate(runs: Sequence[SpotRun], prior_per_node_hour: float, *,
                    prior_runs: float = PRIOR_RUNS, kept: int = SPOT_RUNS_KEPT) -> SpotLossRate:
-    """The posterior mean spot loss rate from ``runs`` (oldest first; runs with no spot node-hours
-    are not counted), starting from ``prior_per_node_hour`` weighted as ``prior_runs`` runs."""
+    """The posterior mean spot loss rate from ``runs`` (the job's runs, oldest first: of the newest
+    ``kept``, those with spot node-hours count), starting from ``prior_per_node_hour`` weighted as
+    ``prior_runs`` runs."""
     if not prior_per_node_hour >= 0.0 or not math.isfinite(prior_per_node_hour):
         raise ValueError(f"spot_loss_rate: the prior rate must be a finite rate >= 0, not {prior_per_node_hour!r}")
     if not prior_runs > 0.0 or not math.isfinite(prior_runs):
         raise ValueError(f"spot_loss_rate: the prior's weight must be > 0 runs, not {prior_runs!r}")
     if kept < 1:
         raise ValueError(f"spot_loss_rate: kept must be at least 1, not {kept}")
-    on_spot = [r for r in runs if r.node_hours > 0 and math.isfinite(r.node_hours)][-kept:]
+    on_spot = [r for r in list(runs)[-kept:] if r.node_hours > 0 and math.isfinite(r.node_hours)]
     if not on_spot:
         return SpotLossRate(per_node_hour=prior_per_node_hour, prior_per_node_hour=prior_per_node_hour, runs=0,
                             lost_runs=0, node_hours=0.0)

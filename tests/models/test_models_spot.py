@@ -27,11 +27,14 @@ def test_one_lost_run_raises_the_rate_without_swinging_it_and_repeated_losses_do
     assert 0.0 < three.p_loss(8, 0.25) < 1.0 and three.p_loss(0, 1.0) == 0.0
 
 
-def test_only_the_newest_runs_on_spot_count() -> None:
+def test_only_the_runs_on_spot_among_the_newest_runs_count() -> None:
     old_losses = [SpotRun(1.0, True)] * 30
-    recent = [SpotRun(1.0, False)] * SPOT_RUNS_KEPT
-    est = spot_loss_rate([*old_losses, SpotRun(0.0, True), *recent], PRIOR)
-    assert est.runs == SPOT_RUNS_KEPT and est.lost_runs == 0
+    recent = [SpotRun(1.0, False)] * (SPOT_RUNS_KEPT - 2)
+    est = spot_loss_rate([*old_losses, SpotRun(0.0, True), *recent, SpotRun(1.0, True)], PRIOR)
+    assert (est.runs, est.lost_runs) == (SPOT_RUNS_KEPT - 1, 1)  # the on-demand run is no spot run
+    # A job that left spot for its losses: once they are SPOT_RUNS_KEPT runs old, the prior again.
+    left = spot_loss_rate([*old_losses, *[SpotRun(0.0, False)] * SPOT_RUNS_KEPT], PRIOR)
+    assert left.runs == 0 and left.per_node_hour == PRIOR
 
 
 def test_the_prior_weighs_the_same_runs_for_a_small_job_and_a_big_one() -> None:
