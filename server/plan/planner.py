@@ -189,7 +189,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     if project.phase != decision.phase:
         from server.apply import project_lock  # imports databricks-sdk; see Planner.after_run
 
-        with project_lock(project_id):  # rows are written whole: re-read under the lock
+        with project_lock(project_id, store):  # rows are written whole: re-read under the lock
             store.projects.update(dataclasses.replace(store.projects.get(project_id), phase=decision.phase))
     log.info("project %s: %s -> %s (%s)", project.name, config_id_of(current), decision.candidate.config_id,
              decision.phase)
@@ -516,7 +516,7 @@ class Planner:
         ``change`` returns the new state, or None for no write."""
         from server.apply import project_lock  # see after_run
 
-        with project_lock(project_id):
+        with project_lock(project_id, self._store):  # other servers on the database too
             project = self._store.projects.get(project_id)
             state = change(dict(project.state))
             if state is not None:

@@ -226,8 +226,14 @@ def _article(word: str) -> str:
 def detach_project(store: Store, ref: str) -> ProjectSummary:
     """Stop managing the project. Trimtab no longer changes its cluster; putting the
     original spec back in the job is `server/apply`'s part (it reads `original_spec`)."""
+    from server.apply import project_lock  # imports databricks-sdk: only where a lock is taken
+
     project = store.projects.find(_ref(ref))
-    return summarize(store, store.projects.update(dataclasses.replace(project, detached=True)))
+    # Rows are written whole: re-read under the lock (this process's and other servers'), so a
+    # collector or an apply writing meanwhile keeps its change.
+    with project_lock(int(project.id or 0), store):
+        fresh = store.projects.get(int(project.id or 0))
+        return summarize(store, store.projects.update(dataclasses.replace(fresh, detached=True)))
 
 
 def _ref(ref: str) -> str:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from server.apply import project_lock
 from server.clock import Clock, SystemClock
 from server.clouds.factory import parse_cloud_credentials
 from server.costing.catalog import PriceCatalog, last_active_catalog, load_catalog
@@ -601,9 +602,13 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
         # Only reached for a detached project when the import named its job (`_split_detached`).
         reattached = project.detached
         if not dry_run:
-            project = store.projects.update(dataclasses.replace(
-                project, current_spec=new_spec, job_name=str(settings.get("name") or project.job_name),
-                detached=False, orphaned=False, schedule=schedule))
+            # Rows are written whole: re-read under the lock (this process's and other servers'),
+            # so a collector or an apply writing since the read above keeps its change.
+            with project_lock(int(project.id or 0), store):
+                fresh = store.projects.get(int(project.id or 0))
+                project = store.projects.update(dataclasses.replace(
+                    fresh, current_spec=new_spec, job_name=str(settings.get("name") or fresh.job_name),
+                    detached=False, orphaned=False, schedule=schedule))
         if reattached and not dry_run:
             log.info("project %s re-attached by an import naming job %s", project.name, job["job_id"])
         result.append(ImportedProject(project, diff, created, reattached=reattached))
