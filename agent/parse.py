@@ -135,8 +135,9 @@ class AppParser:
         self.ended = False
         # What was already emitted, so a replayed or late line is not emitted twice. Spark numbers
         # ids in creation order, so these are a few runs of ids each (see ``_stage_done``).
-        self.stages0 = IdRanges()  # stage ids whose attempt 0 completed, or that their jobs skipped
-        self.stages_retried: set[str] = set()  # "sid/att" of completed retries (att >= 1): rare
+        self.stages0 = IdRanges()  # stage ids whose attempt 0 completed, or that are closed
+        self.stages_closed = IdRanges()  # stage ids no attempt of which can run any more
+        self.stages_retried: set[str] = set()  # "sid/att" (att >= 1) completed, of stages not closed
         self.stages_done = 0  # completed stage attempts, for AppEnded
         self.done_jobs = IdRanges()
         self.exec_added = StrIdSet()
@@ -163,8 +164,8 @@ class AppParser:
             "started_emitted": self.started_emitted, "ended": self.ended,
             # New names (the old agents' done_stages, done_jobs… held every id): an older agent
             # reading this finds no such lists and at worst re-sends keys the server already has.
-            "stages_done": {"att0": self.stages0.to_json(), "retried": sorted(self.stages_retried),
-                            "count": self.stages_done},
+            "stages_done": {"att0": self.stages0.to_json(), "closed": self.stages_closed.to_json(),
+                            "retried": sorted(self.stages_retried), "count": self.stages_done},
             "jobs_done": self.done_jobs.to_json(), "sql_done": self.done_sql.to_json(),
             "executors_added": self.exec_added.to_json(), "executors_removed": self.exec_removed.to_json(),
             "cached_rdds": {str(k): v for k, v in self.cached_rdds.items()},
@@ -186,7 +187,7 @@ class AppParser:
             # emitted costs re-sent keys (the server keeps one row per key), never lost data.
             log.warning("%s: the checkpoint's record of emitted stages/jobs/executors is unreadable (%s); "
                         "starting it afresh, so replayed lines may be sent again", self.app_id or "?", exc)
-            self.stages0, self.stages_retried, self.stages_done = IdRanges(), set(), 0
+            self.stages0, self.stages_closed, self.stages_retried, self.stages_done = IdRanges(), IdRanges(), set(), 0
             self.done_jobs, self.done_sql = IdRanges(), IdRanges()
             self.exec_added, self.exec_removed = StrIdSet(), StrIdSet()
         self.cached_rdds = {int(k): int(v) for k, v in s.get("cached_rdds", {}).items()}
@@ -205,6 +206,7 @@ class AppParser:
         if "stages_done" in s:
             d = s["stages_done"]
             self.stages0 = IdRanges.from_json(d.get("att0") or [])
+            self.stages_closed = IdRanges.from_json(d.get("closed") or [])
             self.stages_retried = {str(k) for k in d.get("retried") or ()}
             self.stages_done = int(d.get("count") or 0)
         else:
@@ -217,7 +219,7 @@ class AppParser:
                     att0.append(int(sid))
                 else:
                     self.stages_retried.add(f"{int(sid)}/{int(att)}")
-            self.stages0, self.stages_done = IdRanges(att0), len(old)
+            self.stages0, self.stages_closed, self.stages_done = IdRanges(att0), IdRanges(), len(old)
         self.done_jobs = (IdRanges.from_json(s["jobs_done"]) if "jobs_done" in s
                           else IdRanges(int(j) for j in s.get("done_jobs") or ()))
         self.done_sql = (IdRanges.from_json(s["sql_done"]) if "sql_done" in s
@@ -228,32 +230,41 @@ class AppParser:
                              else StrIdSet(str(e) for e in s.get("exec_removed") or ()))
 
     def _stage_done(self, sid: int, att: int) -> bool:
-        """Whether stage attempt ``sid/att`` was emitted already (or will never run: see ``_close_skipped``).
+        """Whether stage attempt ``sid/att`` was emitted already, or can never run (see ``_close_stages``).
 
         Attempts of a stage run one after the other (Spark resubmits a stage only after the
         previous attempt completed), so attempt 0's are nearly all the stage ids and make long runs;
-        the few retries are kept by key. Exactly the old set of completed keys, plus the stage ids
-        that ended jobs skipped, which no line can name any more.
+        retries are kept by key until their stage is closed. This is exactly the old set of
+        completed keys, plus the attempts of closed stages, which no line can start any more.
         """
-        return sid in self.stages0 if att == 0 else f"{sid}/{att}" in self.stages_retried
+        if att == 0:
+            return sid in self.stages0
+        return sid in self.stages_closed or f"{sid}/{att}" in self.stages_retried
 
-    def _close_skipped(self, sids: list[int]) -> None:
-        """Count the stages of an ended job that never ran as done, so they leave no gaps in ``stages0``.
+    def _close_stages(self, sids: list[int]) -> None:
+        """Close the stages of an ended job that no running job lists and no open attempt holds.
 
-        Spark creates every stage of a job at its start (the JobStart's Stage IDs) and skips those
-        whose output already exists (a reused shuffle): they get ids but never a line. Once no
-        running job lists such an id and no attempt of it is open, Spark cannot run it any more (a
-        later job makes a new stage with a new id), so calling it done changes no verdict. Without
-        this each skipped stage would leave a gap, and the runs would grow with the application.
+        Spark creates every stage of a job at its start (the JobStart's Stage IDs): it runs some,
+        retries a few and skips those whose output already exists (a reused shuffle: an id and
+        never a line). Once no running job lists a stage and no attempt of it is open, Spark cannot
+        run it again (a later job makes a new stage with a new id), so calling all its attempts done
+        changes no verdict; only a late TaskEnd of a finished attempt can still name it, and that
+        was ignored before too. Without this each skipped stage would leave a gap in ``stages0`` and
+        each retry a key in ``stages_retried``, growing with the application.
         """
-        pending = [s for s in sids if s not in self.stages0]
+        pending = [s for s in sids if s not in self.stages_closed]
         if not pending:
             return
         busy = {s for job in self.open_jobs.values() for s in job[1]}
         busy.update(int(k.partition("/")[0]) for k in self.open_stages)
         for s in pending:
-            if s not in busy:
-                self.stages0.add(s)
+            if s in busy:
+                continue
+            self.stages0.add(s)
+            self.stages_closed.add(s)
+            if self.stages_retried:
+                prefix = f"{s}/"
+                self.stages_retried -= {k for k in self.stages_retried if k.startswith(prefix)}
 
     def low_water(self) -> Any:
         """Position token of the oldest line whose result is not emitted yet, or None.
@@ -503,7 +514,7 @@ class AppParser:
             return
         self.done_jobs.add(jid)
         sub, stages, sql = self.open_jobs.pop(jid, [0, [], ""])
-        self._close_skipped(stages)
+        self._close_stages(stages)
         result = (ev.get("Job Result") or {}).get("Result")
         out.append((f"job/{jid}", JobCompleted(jid, sub, _int(ev.get("Completion Time")), stages,
                                                 result == "JobSucceeded", sql)))
