@@ -338,7 +338,10 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
     pending = store.recommendations.pending(int(project.id or 0))
     if pending is not None and pending.id is not None:
         store.recommendations.set_state(pending.id, "superseded")
-    state = {**project.state, "user_edit_paths": drift}
+    # Where the edit falls in the job's runs, for the planner's auto-apply hold
+    # (`server.plan.planner.edit_hold`): found here (at an apply), the runs that follow match the
+    # adopted spec, so none of them is flagged as the collector flags the first run after an edit.
+    state = {**project.state, "user_edit_paths": drift, "user_edit_after_run_id": int(project.last_seen_run_id or 0)}
     return store.projects.update(dataclasses.replace(project, current_spec=live, pending_apply=None, state=state))
 
 

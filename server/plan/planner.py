@@ -196,8 +196,10 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     return rec
 
 
-# Where `server.apply.rebase` keeps the spec paths of the user's latest edit outside Trimtab.
+# Where `server.apply.rebase` keeps the spec paths of the user's latest edit outside Trimtab, and
+# the job's newest run collected when it found the edit.
 USER_EDIT_PATHS_KEY = "user_edit_paths"
+USER_EDIT_AFTER_KEY = "user_edit_after_run_id"
 USER_EDIT = "user_edit"  # the run anomaly the collector sets on the first run after such an edit
 
 
@@ -210,18 +212,26 @@ def edit_hold(project: Project, runs: Sequence[Run]) -> str:
     follow (auto-apply is what is paused). Nothing is stored for it: the newest run flagged
     ``user_edit`` is the edit, and an apply recorded after that run (``pending_apply``'s
     ``applied_after_run_id``, the job's newest Databricks run when it was applied; `server.apply.rebase`
-    clears ``pending_apply``) is the owner's answer. With auto-apply off there is nothing to pause."""
+    clears ``pending_apply``) is the owner's answer. An edit an apply found first (`server.apply.rebase`
+    rebased on it before any run showed it) is marked in the state instead, with the newest run
+    collected then: the runs after it match the adopted spec, so none is flagged. With auto-apply
+    off there is nothing to pause."""
     if not project.settings.auto_apply:
         return ""
     edited = next((r for r in reversed(runs) if USER_EDIT in r.anomalies), None)
-    if edited is None:
+    found_at = project.state.get(USER_EDIT_AFTER_KEY)
+    if edited is None and found_at is None:
         return ""
+    # The newer of the two marks the edit; before a run or after the last one collected.
+    after = max(edited.databricks_run_id if edited is not None else -1, int(found_at) if found_at is not None else -1)
     pending = project.pending_apply or {}
-    if int(pending.get("applied_after_run_id") or 0) >= edited.databricks_run_id:
+    if pending and int(pending.get("applied_after_run_id") or 0) >= after:
         return ""
     paths = [str(p) for p in project.state.get(USER_EDIT_PATHS_KEY) or []]
     what = f" ({', '.join(paths)})" if paths else ""
-    return (f"you edited the cluster{what} before {run_label(edited)}: "
+    when = f"before {run_label(edited)}" if edited is not None and edited.databricks_run_id >= after \
+        else "(found when a recommendation was applied)"
+    return (f"you edited the cluster{what} {when}: "
             f"auto-apply is paused so the edit stays; `trimtab recommendation apply {project.name}` "
             "applies this recommendation and resumes it")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sandbox.workspace import RunningWorkspace
 from server.apply import apply_recommendation
 from server.clock import SystemClock
@@ -17,6 +19,7 @@ from server.collect import Collector
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import Recommendation, Run, Workspace
+from server.errors import FailedPrecondition
 from server.plan.candidates import same_cluster
 from server.plan.planner import Planner
 from server.services import workspaces
@@ -79,3 +82,48 @@ def test_a_user_edit_pauses_auto_apply_until_a_manual_apply(
     assert rec is not None and "you edited" not in rec.reason
     # Either the job already runs the recommendation, or auto-apply wrote it.
     assert same_cluster(rec.config, config_from_spec(live()))
+
+
+def test_an_edit_an_apply_finds_first_pauses_auto_apply_too(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
+    # The edit is made between runs and an apply finds it before any run shows it: the project
+    # rebases on it there, and the runs after match the adopted spec, so none is flagged user_edit.
+    # Auto-apply must hold all the same (it wrote over the edit at the next run).
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
+    project = imported.project
+    pid = int(project.id or 0)
+    catalog = load_catalog()
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=catalog)
+    update_settings(store, str(pid), {"auto_apply": False, "sla_seconds": 900})
+    planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
+
+    def live() -> dict[str, Any]:
+        return find_cluster_spec(gateway.get_job(project.job_id)["settings"], project.cluster_key) or {}
+
+    def cycle() -> tuple[Run, Recommendation | None]:
+        gateway.run_now(project.job_id)
+        assert emulator.wait_idle(120)
+        (run,) = collector.poll_once()
+        return run, planner.after_run(run)
+
+    run, rec = cycle()
+    assert rec is not None
+    edited = {**live(), "num_workers": 7, "node_type_id": "r5d.xlarge", "driver_node_type_id": "r5d.xlarge"}
+    gateway.update_job(project.job_id, cluster_entry_update(gateway.get_job(project.job_id)["settings"],
+                                                            project.cluster_key, edited))
+    with pytest.raises(FailedPrecondition, match="edited outside Trimtab"):
+        apply_recommendation(store, gateway, pid)
+    update_settings(store, str(pid), {"auto_apply": True})
+
+    run, rec = cycle()
+    assert "user_edit" not in run.anomalies  # the run matches the spec the project adopted
+    assert rec is not None and rec.reason.startswith("you edited the cluster ("), rec.reason
+    assert "found when a recommendation was applied" in rec.reason
+    assert (live()["node_type_id"], live()["num_workers"]) == ("r5d.xlarge", 7)
+
+    # A manual apply resumes it.
+    assert apply_recommendation(store, gateway, pid).applied
+    run, rec = cycle()
+    assert rec is not None and "you edited" not in rec.reason
