@@ -346,7 +346,7 @@ class Collector:
         bills = self._bill_source_for(workspace) if self._bill_source_for is not None else None
         try:
             return price_run(usage, self._catalog, cluster_id=cluster_id, start_ms=timeline.start_ms,
-                             end_ms=timeline.end_ms, bill_source=bills)
+                             end_ms=timeline.end_ms, bill_source=bills, now_ms=self._clock.now_ms())
         except TrimtabCostError as err:  # e.g. a node type the catalog lacks: stored unpriced, said why
             log.warning("run on cluster %s not priced: %s", cluster_id, err)
             return None
