@@ -151,6 +151,10 @@ class ServerConfig:
         "/Volumes/<catalog>/<schema>/<volume>/... path (import uploads to a workspace, DBFS or volume location; standard access mode needs a "
         "volume or cloud path on the metastore's INIT_SCRIPT allowlist), or a dbfs:/, s3://, abfss://, gs:// "
         "URI (cloud URIs are not uploaded)"))
+    agent_wheel: str = field(default="", metadata=_meta(
+        "TRIMTAB_AGENT_WHEEL_LOCATION", "where onboarded clusters install the agent from: an https URL or a "
+        "/Volumes, /Workspace or /dbfs path of its wheel (needed when the init script is in cloud storage); "
+        "empty: import uploads the wheel beside the init script"))
 
     def __post_init__(self) -> None:
         # Checked when the configuration is made, so a typo stops the server at start, not at import
@@ -161,6 +165,13 @@ class ServerConfig:
             init_script_info(self.init_script)
         except ValueError as exc:
             raise _bad("init_script", str(exc)) from exc
+        if self.agent_wheel:
+            from server.onboard import check_agent_wheel
+
+            try:
+                check_agent_wheel(self.agent_wheel)
+            except ValueError as exc:
+                raise _bad("agent_wheel", str(exc)) from exc
         try:
             split_host_port(self.listen, allow_port_zero=True)
         except ValueError as exc:

@@ -315,7 +315,7 @@ class _ClosedLoop:
             log.warning("TRIMTAB_INIT_SCRIPT %s is on DBFS: Databricks has ended init scripts on DBFS; use a "
                         "workspace path or a /Volumes path", config.init_script)
         wiring = AgentWiring(server_address=config.advertise or bound, init_script=script,
-                             tls=bool(config.tls_cert and config.tls_key))
+                             tls=bool(config.tls_cert and config.tls_key), agent_wheel=config.agent_wheel)
         if wiring.only_local:
             log.warning("agents on Databricks clusters cannot reach this server at %s, the address import "
                         "writes into jobs (%s): set --advertise/TRIMTAB_ADVERTISE to the host:port clusters "

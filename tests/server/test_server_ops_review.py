@@ -192,6 +192,26 @@ def test_a_tls_server_wires_agents_for_tls(tmp_path: Path) -> None:
         workspaces.configure(wiring=AgentWiring(server_address="127.0.0.1:50051"))
 
 
+def test_the_agent_wheel_location_is_checked_and_written_into_onboarded_clusters(tmp_path: Path) -> None:
+    # Needed for an init script in cloud storage, where import cannot put the wheel beside it.
+    with pytest.raises(InvalidArgument, match=r"^setting agent_wheel \(TRIMTAB_AGENT_WHEEL_LOCATION\): .*pip"):
+        load_config({}, env={"TRIMTAB_STATE_DIR": str(tmp_path), "TRIMTAB_AGENT_WHEEL_LOCATION": "s3://b/a.whl"})
+    wheel = "/Volumes/main/ops/trimtab/trimtab_agent-0.1-py3-none-any.whl"
+    config = load_config({"listen": "127.0.0.1:0", "collect": 0}, env={
+        "TRIMTAB_STATE_DIR": str(tmp_path / "state"), "TRIMTAB_AGENT_WHEEL_LOCATION": wheel,
+        "TRIMTAB_INIT_SCRIPT": "s3://ops-bucket/trimtab-init.sh"})
+    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
+    running = start_server(config, store)
+    try:
+        wiring = workspaces.agent_wiring()
+        assert wiring.agent_wheel == wheel
+        assert onboard_spec(SPEC, project_id="1", wiring=wiring)["spark_env_vars"]["TRIMTAB_AGENT_WHEEL"] == wheel
+    finally:
+        running.stop(0)
+        store.close()
+        workspaces.configure(wiring=AgentWiring(server_address="127.0.0.1:50051"))
+
+
 def test_an_ipv6_server_gives_bracketed_addresses(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
     running = start_server(ServerConfig(listen="[::1]:0", state_dir=tmp_path / "state", collect=0), store)
