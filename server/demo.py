@@ -93,7 +93,7 @@ DEMO_JOBS: tuple[DemoJob, ...] = (
             sla_seconds=8 * 60, spot_allowed=False, cron="0 0 2 * * ?"),
     DemoJob("sessions-autoscaling", "memory_bound", _cluster("r5d.2xlarge", autoscale=(4, 16)),
             cron="0 15 */6 * * ?"),
-    DemoJob("nightly-sort-disk", "sort", _cluster("m5.2xlarge", 8, ebs=("gp2", 2, 500)),
+    DemoJob("nightly-sort-disk", "sort", _cluster("m5.2xlarge", 8, ebs=("GENERAL_PURPOSE_SSD", 2, 500)),
             allowed_families=("m5", "r5", "m6i", "r6i", "c6i"), cron="0 30 3 * * ?"),
 )
 

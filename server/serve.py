@@ -215,7 +215,8 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(writer, config.max_events_per_batch, on_application_end=loop.application_ended), server)
     admin_pb2_grpc.add_WorkspaceServiceServicer_to_server(WorkspaceServicer(store, secrets), server)
-    admin_pb2_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(store, secrets, catalog), server)
+    admin_pb2_grpc.add_ProjectServiceServicer_to_server(
+        ProjectServicer(store, secrets, catalog, replan=loop.replan), server)
     admin_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(store), server)
     admin_pb2_grpc.add_RecommendationServiceServicer_to_server(RecommendationServicer(store, secrets), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
@@ -298,10 +299,17 @@ class _ClosedLoop:
 
     def __init__(self) -> None:
         self.running: Any = None
+        self.planner: Any = None
 
     def application_ended(self, application_id: str) -> None:
         if self.running is not None:
             self.running.notify_application_end(application_id)
+
+    def replan(self, project_id: int) -> None:
+        """Plan a project again after its settings changed, with the collector's planner (none
+        while collection is off: nothing plans then)."""
+        if self.planner is not None:
+            self.planner.replan(project_id)
 
     def start(self, config: ServerConfig, store: Store, secrets: SecretBox, catalog: PriceCatalog, clock: Clock,
               bound: str) -> Any:
@@ -328,7 +336,8 @@ class _ClosedLoop:
         from server.collect.running import start_collector
         from server.plan.planner import Planner
 
-        planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=clock)
+        planner = self.planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws),
+                                         clock=clock)
         self.running = start_collector(store, secrets, clock=clock, on_run_collected=planner, catalog=catalog,
                                        poll_interval_s=config.collect_interval_seconds,
                                        recost_interval_s=config.recost_interval_seconds,

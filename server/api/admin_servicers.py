@@ -9,6 +9,8 @@ Databricks-integration versions of those modules are used when present.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
@@ -69,10 +71,13 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
 
 
 class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
-    def __init__(self, store: Store, secrets: SecretBox, catalog: PriceCatalog) -> None:
+    def __init__(self, store: Store, secrets: SecretBox, catalog: PriceCatalog,
+                 replan: Callable[[int], object] | None = None) -> None:
         # `catalog` is the one the server's planner prices with, so a driver type or family
-        # accepted here is one the planner knows.
+        # accepted here is one the planner knows. `replan` plans a project again after its
+        # settings change (the server's planner; None when nothing plans, e.g. collection off).
         self._store, self._secrets, self._catalog = store, secrets, catalog
+        self._replan = replan
 
     def ListProjects(self, request: admin_pb2.ListProjectsRequest, context: Ctx) -> admin_pb2.ListProjectsResponse:
         return admin_pb2.ListProjectsResponse(
@@ -83,9 +88,14 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
 
     def UpdateProjectSettings(self, request: admin_pb2.UpdateProjectSettingsRequest,
                               context: Ctx) -> admin_pb2.Project:
-        return messages.project(projects.update_settings(
-            self._store, _project(request.project), messages.settings_changes(request.settings),
-            self._catalog))
+        summary = projects.update_settings(self._store, _project(request.project),
+                                           messages.settings_changes(request.settings), self._catalog)
+        if self._replan is not None and summary.project.id is not None:
+            # The recommendation shown was planned under the old SLA or bounds: plan again now
+            # (never raises; a failure is kept as the project's plan problem).
+            self._replan(int(summary.project.id))
+            summary = projects.get_project(self._store, str(summary.project.id))
+        return messages.project(summary)
 
     def DetachProject(self, request: admin_pb2.DetachProjectRequest, context: Ctx) -> admin_pb2.Project:
         # Put the job's original cluster back through the Jobs API first; only then

@@ -437,6 +437,14 @@ class Planner:
         new bounds. Nothing is applied here (the next run's `after_run` applies as usual); a
         project not planned yet (no run) stays so. Never raises: a failure is kept on the
         project as its plan problem, as after a run, and a success clears one."""
+        from server.apply import project_lock  # see after_run
+
+        # The collector plans under this lock after a run: a settings change at that moment must
+        # not plan beside it (two pending recommendations).
+        with project_lock(project_id, self._store):
+            return self._replan(project_id)
+
+    def _replan(self, project_id: int) -> Recommendation | None:
         project = self._store.projects.get(project_id)
         if project.detached or project.orphaned or self._store.recommendations.latest(project_id) is None:
             return None

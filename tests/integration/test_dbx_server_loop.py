@@ -8,9 +8,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from cryptography.fernet import Fernet
 
+from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
 from sandbox.workspace import RunningWorkspace, start_workspace
 from server.clock import SystemClock
 from server.config import ServerConfig
@@ -84,5 +86,16 @@ def test_background_loop_collects_plans_and_applies(sqlite_store: Store, emulato
             live = find_cluster_spec(gateway.get_job(job_id)["settings"], project.cluster_key) or {}
             assert live["node_type_id"] == rec.config.node_type_id
             assert live["custom_tags"]["trimtab:recommendation-id"] == str(rec.id)
+
+        # A settings change over the API plans again at once: the recommendation shown no longer
+        # speaks of the old SLA until the next run.
+        _, admin = sqlite_store.tokens.create("admin", "admin")
+        with grpc.insecure_channel(server.address) as channel:
+            admin_pb2_grpc.ProjectServiceStub(channel).UpdateProjectSettings(
+                admin_pb2.UpdateProjectSettingsRequest(project=str(project.id),
+                                                       settings=admin_pb2.ProjectSettings(sla_seconds=4321)),
+                metadata=(("authorization", f"Bearer {admin}"),), timeout=60)
+        new = sqlite_store.recommendations.latest(int(project.id))
+        assert new is not None and new.id != rec.id and new.state == "pending"
     finally:
         server.stop(grace=1)
