@@ -34,6 +34,7 @@ from server.plan.candidates import (
     config_id_of,
     dbu_rates,
     families_for,
+    leaving_note,
     on_pool,
     pricing_for,
     project_anchor,
@@ -138,8 +139,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     driver = driver_choice.option.node_type if driver_choice else None
     # Databricks' word that the policy now refuses the configuration the job runs on.
     refused_at_start = _refused_at_start(runs, current) if cluster_policy is not None else ""
+    # Each candidate priced as it would run: with the storage advice over the recent disk use.
     pairs = by_id(project_candidates(project, workspace, catalog, runs, driver=driver, policy=cluster_policy,
-                                     pools=pools, current_refused=bool(refused_at_start)))
+                                     pools=pools, current_refused=bool(refused_at_start), disk_uses=disk[-10:]))
     current_refused = (cluster_policy.refusals(project.current_spec, node_types=(
         current.node_type_id, current.driver_node_type_id)) or {"": refused_at_start}) \
         if cluster_policy is not None and refused_at_start else {}
@@ -170,6 +172,11 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     else:
         config = advised
     rec = _recommendation(project, config, decision)
+    # Why it leaves the running configuration, when the candidates made it (outside new bounds,
+    # turned down, spot nodes lost): otherwise the move reads as the model's whim.
+    leaving = leaving_note(project, catalog, pricing.cloud, runs, config, pools)
+    if leaving:
+        rec = dataclasses.replace(rec, reason=f"{leaving}. {rec.reason}")
     edit = edit_hold(project, runs)
     if edit:
         rec = dataclasses.replace(rec, reason=f"{edit}. {rec.reason}")

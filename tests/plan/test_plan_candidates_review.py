@@ -94,10 +94,11 @@ def test_the_plan_moves_inside_narrowed_bounds_even_when_nothing_meets_the_sla(s
         _runs(store, project, config_from_spec(IMPORTED), 3)
         rec = plan_project(store, int(project.id), catalog)
         assert rec is not None and rec.config.num_workers <= 2, (sla, rec.reason)
-        # What the planner adds to the reason (server.plan.planner is to call it).
+        # What the planner puts first in the reason.
         note = leaving_note(store.projects.get(int(project.id)), catalog, "aws",
                             store.runs.history(int(project.id)), rec.config)
         assert note == "c6i.xlargex4-spot is outside the project's bounds (4 workers is above max_workers 2)"
+        assert rec.reason.startswith(note + ". "), rec.reason  # the planner says it
 
 
 # ------------------------------------------------------------------ 2. disks
@@ -195,4 +196,5 @@ def test_the_plan_leaves_spot_for_a_job_that_keeps_losing_spot_nodes(store) -> N
     assert spot_nodes(rec.config) < spot_nodes(current), (config_id_of(rec.config), rec.reason)
     note = leaving_note(project, catalog, "aws", store.runs.history(int(project.id)), rec.config)
     assert note.startswith("fewer nodes on spot: 4 of the last 6 runs on spot lost spot nodes"), note
+    assert rec.reason.startswith(note + ". "), rec.reason
     assert leaving_note(project, catalog, "aws", store.runs.history(int(project.id)), current) == ""
