@@ -12,6 +12,8 @@ workloads transfers:
   disks and network bandwidth grow with nodes too),
 - ``log_mem_per_core``: memory pressure (spill and GC shrink with more memory per task slot),
 - ``log_price_per_core``: hardware class at equal cores (local SSDs, newer CPUs cost more per core),
+  from the hardware's on-demand price (`Candidate.hardware_price`), so the spot and on-demand
+  variants of one cluster are one hardware class and share what their runs teach,
 - ``log_input``: input size, so data growth is not mistaken for a worse configuration.
 """
 
@@ -46,6 +48,12 @@ class Candidate:
     alone, as it always did). ``allowed`` False makes the candidate observed only: runs on it are
     learned from (its features stay in the model), but it is never recommended nor run (the caller's
     cluster policy refuses it, so a run on it would fail at start).
+
+    ``on_demand_price_per_hour`` is what the same cluster costs with every worker on demand: the
+    price of its hardware, which the model's hardware-class feature reads. Spot discounts move
+    with the market and say nothing about how fast the hardware runs; priced at the spot price, a
+    spot cluster looked like cheaper, slower hardware than its on-demand twin and learned nothing
+    from its runs. None (the default) means ``price_per_hour`` (an on-demand candidate).
     """
 
     config_id: str
@@ -62,6 +70,12 @@ class Candidate:
     interruption_rate: float = 0.0
     network_gbps: float | None = None
     allowed: bool = True
+    on_demand_price_per_hour: float | None = None
+
+    @property
+    def hardware_price(self) -> float:
+        """The cluster's hourly price with every worker on demand (see the class docstring)."""
+        return self.price_per_hour if self.on_demand_price_per_hour is None else self.on_demand_price_per_hour
 
     @property
     def cores(self) -> float:
@@ -95,7 +109,7 @@ def feature_centre(candidates: Sequence[Candidate], input_gb: float | None = Non
         cores=float(np.median([c.cores for c in candidates])),
         nodes=float(np.median([max(c.nodes, 1) for c in candidates])),
         mem_per_core=float(np.median([c.memory_per_core_gib for c in candidates])),
-        price_per_core=float(np.median([c.price_per_hour / c.cores for c in candidates])),
+        price_per_core=float(np.median([c.hardware_price / c.cores for c in candidates])),
         input_gb=input_gb if input_gb and input_gb > 0 else None,
     )
 
@@ -115,7 +129,7 @@ def design_features(
         out[i, 1] = lc * lc
         out[i, 2] = math.log(max(c.nodes, 1) / centre.nodes)
         out[i, 3] = math.log(c.memory_per_core_gib / centre.mem_per_core)
-        out[i, 4] = math.log((c.price_per_hour / c.cores) / centre.price_per_core)
+        out[i, 4] = math.log((c.hardware_price / c.cores) / centre.price_per_core)
         size = input_gb[i] if input_gb is not None else None
         if size and size > 0 and centre.input_gb:
             out[i, 5] = math.log(size / centre.input_gb)
