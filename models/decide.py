@@ -1,11 +1,14 @@
 """The one entry point the server calls after every collected run: `decide`.
 
 Phases:
-- ``learning``: at most ``learning_budget`` designed runs per segment (after the segment's first
-  run). Each is the most informative configuration (largest predictive variance, i.e. the greedy
-  D-optimal choice for the Bayesian model) among those that could plausibly be the cheapest one
-  meeting the SLA and that are predicted to meet the SLA with probability >= ``p_learn``.
-  Learning ends early when the model is already sure which configuration is best.
+- ``learning``: at most ``learning_budget`` designed runs per segment (after the segment's start:
+  its first run, and the job's own runs on it before a recommendation was applied; the explained
+  runs of one configuration spend one). Each is the most informative configuration (largest
+  predictive variance, i.e. the greedy D-optimal choice for the Bayesian model) among those that
+  could plausibly be the cheapest one meeting the SLA and that are predicted to meet the SLA with
+  probability >= ``p_learn``.
+  Learning ends early when the model is already sure which configuration is best. A configuration
+  whose runs keep losing spot nodes (none learned) is no longer run to learn or explore.
 - ``optimizing``: recommend the configuration with the least expected cost among those with
   P(runtime <= SLA) >= ``p_target``; try another one (or repeat one) only when its knowledge
   gradient (`models.acquire`: the expected drop of the recommendation's cost once that run is
@@ -19,13 +22,14 @@ A change point (`models.changes`) restarts learning on the new segment (``rebase
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from models.acquire import Belief, knowledge_gradient, z_targets
-from models.changes import screen
+from models.changes import Screened, screen
 from models.observation import Observation
 from models.prior import DEFAULT_PRIOR, Prior
 from models.replay import replay_log_shape
@@ -45,6 +49,9 @@ _WHITE = 0.2
 # A learning run is weighted by P(it meets the SLA) squared: learning runs caused most SLA misses
 # at tight SLAs; squared (LOO benchmark) cut misses ~7% with the same or better P@6.
 _LEARN_RUN_POW = 2.0
+# Runs on one configuration that lost spot nodes, with none of its runs learned, after which it is
+# no longer run to learn or explore: its runs are explained away, so running it teaches nothing.
+_UNLEARNABLE_LOSSES = 2
 
 
 @dataclass(frozen=True)
@@ -158,8 +165,9 @@ def decide(
     scr = screen(history, known, prior.sigma_run, input_elasticity, run_labels)
     rebased = scr.change_reason is not None
     note = f"{scr.change_reason}. " if rebased else ""
-    designed = len(history) - scr.segment_start - 1
+    designed = _designed_runs(history, scr)
     avoid = _avoided(cands, scr.failed_configs, scr.oom_memory_per_core)
+    unlearnable = _unlearnable(cands, history, scr)
     if not scr.learn:
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         return _first_run(allowed, history, scr.explained, settings, rebased, note)
@@ -169,7 +177,7 @@ def decide(
     # nine runs later it would only hide what the reason is about.
     if not settings.auto_apply:
         # Nothing learns without auto-apply: the note stays for the runs learning would have had.
-        prefix = note if designed < settings.learning_budget else ""
+        prefix = note if len(history) - scr.segment_start - 1 < settings.learning_budget else ""
     else:
         prefix = note if designed == 0 or previous_phase == "learning" else ""
     if _sla_below_setup(settings, setup):
@@ -182,7 +190,7 @@ def decide(
         return _decision(cands, out, best, "monitoring", prefix + why, common)
     if designed < settings.learning_budget and out.p_best[best] < _CONFIDENT:
         tried = np.array([c.config_id in out.tried for c in cands])
-        pick = _learning_pick(out, settings, avoid | tried)
+        pick = _learning_pick(out, settings, avoid | tried | unlearnable)
         if pick is not None:
             why = (
                 f"learning run {designed + 1}/{settings.learning_budget}: {cands[pick].config_id} is the most "
@@ -190,7 +198,7 @@ def decide(
                 + _sla_note(out, pick, settings)
             )
             return _decision(cands, out, pick, "learning", note + why, common)
-    explore = _explore_pick(out, best, settings, avoid)
+    explore = _explore_pick(out, best, settings, avoid | unlearnable)
     if explore is not None:
         pick, saving = explore
         # The saving is the knowledge gradient, not this run's own: say both figures a person can
@@ -354,6 +362,41 @@ def _outlook(
                     median, lo, hi)
 
 
+def _designed_runs(history: Sequence[Observation], scr: Screened) -> int:
+    """Runs of the segment that spent its learning budget: every learned run after the segment's
+    start, and one explained run per configuration (a run lost to a spot loss or a failure was
+    tried, but its repeats are not new designs). The start is the segment's first run, with the
+    runs after it on the same configuration before any recommendation was applied: an imported
+    job's own runs are one measurement of where it started, not three learning runs."""
+    start = scr.segment_start
+    if start >= len(history):
+        return 0
+    first = history[start].config_id
+    i = start + 1
+    while i < len(history) and history[i].config_id == first and not history[i].recommendation_applied:
+        i += 1
+    learned = set(scr.learn)
+    explained: set[str] = set()
+    designed = 0
+    for j in range(i, len(history)):
+        if j in learned:
+            designed += 1
+        elif history[j].config_id not in explained:
+            explained.add(history[j].config_id)
+            designed += 1
+    return designed
+
+
+def _unlearnable(cands: list[Candidate], history: Sequence[Observation], scr: Screened) -> np.ndarray:
+    """Configurations not to run to learn or explore: `_UNLEARNABLE_LOSSES` runs or more in the
+    segment lost spot nodes and none was learned, so another run most likely is explained away too.
+    They may still be the recommendation when the model says they are best."""
+    learned = {history[i].config_id for i in scr.learn}
+    losses = Counter(history[i].config_id for i in range(scr.segment_start, len(history))
+                     if "spot_loss" in history[i].anomalies and history[i].config_id not in learned)
+    return np.array([losses[c.config_id] >= _UNLEARNABLE_LOSSES for c in cands], dtype=bool)
+
+
 def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core: float) -> np.ndarray:
     """Configurations not to run: those not allowed (observed only), those that failed, and after an
     out-of-memory failure those with no more memory per core (unless that would leave nothing to run)."""
@@ -489,14 +532,20 @@ def _first_run(
     prefix: str,
 ) -> Decision:
     """No usable run yet: keep the latest configuration if it is a candidate, else a mid-sized one
-    (`cands` leaves out what failed, so a job failing everywhere moves on instead of repeating)."""
+    (`cands` leaves out what failed, so a job failing everywhere moves on instead of repeating).
+    A run that lost spot nodes is not kept: it taught nothing, and the same spot market most likely
+    takes the next run's nodes too; the mid-sized pick then leaves out the configurations that lost
+    spot nodes (unless nothing else is left)."""
     known = {c.config_id for c in cands}
-    last = next((o.config_id for o in reversed(history) if o.config_id in known and o.ok), None)
+    last = next((o.config_id for o in reversed(history)
+                 if o.config_id in known and o.ok and "spot_loss" not in o.anomalies), None)
     if last is not None:
         pick = next(c for c in cands if c.config_id == last)
     else:
-        median = float(np.median([c.cores for c in cands]))
-        pick = min(cands, key=lambda c: (abs(math.log(c.cores / median)), c.price_per_hour / c.cores))
+        lost = {o.config_id for o in history if "spot_loss" in o.anomalies}
+        pool = [c for c in cands if c.config_id not in lost] or cands
+        median = float(np.median([c.cores for c in pool]))
+        pick = min(pool, key=lambda c: (abs(math.log(c.cores / median)), c.price_per_hour / c.cores))
     nan = float("nan")
     return Decision(
         candidate=pick,

@@ -1,0 +1,104 @@
+"""How the decision treats runs that lost spot nodes, and spot candidates' SLA risk.
+
+A job whose spot workers are lost often had Trimtab re-try the same spot configuration for learning
+(its runs were explained away, so it stayed "untried"), spend its learning budget on runs it could
+not learn from, keep a spot configuration that had just lost nodes as its first measurement, and
+price every loss as a certain SLA miss (so at a 3% loss rate it left spot for a run that a loss
+only lengthens)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from models.decide import Settings, decide
+from models.observation import Observation
+from models.space import Candidate
+from tests.models.models_synth import Job, grid
+
+JOB = Job()
+
+
+def _spot_space(rate_per_node: float = 0.02) -> list[Candidate]:
+    """The synthetic grid on demand, and each configuration on spot at 45% of its price."""
+    od = grid()
+    spot = [replace(c, config_id=c.config_id + "-spot", spot=True, price_per_hour=round(c.price_per_hour * 0.45, 6),
+                    interruption_rate=rate_per_node * c.nodes, on_demand_price_per_hour=c.price_per_hour)
+            for c in od]
+    return od + spot
+
+
+def _lost(c: Candidate, slower: float = 1.4) -> Observation:
+    """A run on ``c`` that lost spot nodes: it finished, slower than the configuration's normal."""
+    return Observation(c.config_id, slower * JOB.mean_runtime(c), True, anomalies=("spot_loss",))
+
+
+def _by_id(cands: list[Candidate]) -> dict[str, Candidate]:
+    return {c.config_id: c for c in cands}
+
+
+def test_a_configuration_whose_runs_keep_losing_spot_nodes_is_not_run_again_to_learn() -> None:
+    cands = _spot_space()
+    by = _by_id(cands)
+    start = by["8xc.2x"]
+    settings = Settings(sla_s=1.3 * JOB.mean_runtime(start))
+    rng = np.random.default_rng(0)
+    history = [JOB.run(start, rng, recommendation_applied=False)]
+    first = decide(cands, history, settings, seed=1)
+    assert first.phase == "learning" and by[first.candidate.config_id].spot
+    lost_once = [*history, _lost(first.candidate)]
+    # One loss is bad luck: the configuration may be run again to learn it.
+    again = decide(cands, lost_once, settings, seed=2)
+    assert again.phase == "learning"
+    twice = [*lost_once, _lost(first.candidate)]
+    for seed in range(5):
+        d = decide(cands, twice, settings, seed=seed)
+        # Two runs explained away and none learned: another run would most likely teach nothing.
+        assert d.candidate.config_id != first.candidate.config_id or d.candidate == d.best, d.reason
+
+
+def test_it_may_still_be_recommended_when_the_model_says_it_is_best() -> None:
+    # A single candidate that keeps losing nodes is still the recommendation (nothing else to run).
+    only = [replace(grid()[0], spot=True, interruption_rate=0.05)]
+    history = [_lost(only[0]), _lost(only[0]), JOB.run(only[0], np.random.default_rng(1))]
+    history = [history[2], history[0], history[1]]
+    d = decide(only, history, Settings(sla_s=2 * JOB.mean_runtime(only[0])))
+    assert d.candidate == only[0]
+
+
+def test_an_imported_jobs_own_runs_on_its_start_are_one_start_not_learning_runs() -> None:
+    cands = _spot_space()
+    start = _by_id(cands)["8xc.2x"]
+    rng = np.random.default_rng(3)
+    history = [JOB.run(start, rng, recommendation_applied=False) for _ in range(3)]
+    d = decide(cands, history, Settings(sla_s=1.3 * JOB.mean_runtime(start)))
+    assert d.phase == "learning" and d.reason.startswith("learning run 1/3"), d.reason
+    # Once Trimtab applied something, a run on the start configuration is a designed run like any.
+    applied = [*history, JOB.run(start, rng)]
+    d = decide(cands, applied, Settings(sla_s=1.3 * JOB.mean_runtime(start)))
+    assert d.phase != "learning" or d.reason.startswith("learning run 2/3"), d.reason
+
+
+def test_runs_explained_away_spend_one_learning_run_per_configuration() -> None:
+    cands = _spot_space()
+    by = _by_id(cands)
+    start = by["8xc.2x"]
+    settings = Settings(sla_s=1.3 * JOB.mean_runtime(start))
+    history = [JOB.run(start, np.random.default_rng(4), recommendation_applied=False)]
+    first = decide(cands, history, settings, seed=1).candidate
+    history += [_lost(first), _lost(first)]
+    d = decide(cands, history, settings, seed=3)
+    # Two runs lost on one configuration are one learning run spent, not two.
+    assert d.phase == "learning" and d.reason.startswith("learning run 2/3"), d.reason
+
+
+def test_the_first_measurement_is_not_a_spot_configuration_that_just_lost_nodes() -> None:
+    cands = _spot_space()
+    lost = _by_id(cands)["6xc.4x-spot"]
+    d = decide(cands, [_lost(lost)], Settings(sla_s=2 * JOB.mean_runtime(lost)))
+    assert d.reason.startswith("no usable run yet") and d.candidate.config_id != lost.config_id
+    # A run explained otherwise (a task retried) is kept as before.
+    d = decide(cands, [Observation(lost.config_id, JOB.mean_runtime(lost), True, anomalies=("retried",))],
+               Settings(sla_s=2 * JOB.mean_runtime(lost)))
+    assert d.reason.startswith("no usable run yet") and d.candidate == lost
