@@ -327,9 +327,11 @@ def _outlook(
     draws_cost = price * (np.exp(draws + 0.5 * model.sigma**2) + setup.mean_s) * (1.0 + _LOSS_REWORK * p_loss) / 3600.0
     # What is left of the SLA for the execution once the typical setup is over.
     log_sla = math.log(max(settings.sla_s - setup.mean_s, 1e-9)) if settings.sla_s else math.nan
+    survive = 1.0 - p_loss  # the share of P(meet) a spot loss leaves (for the knowledge gradient)
     if settings.sla_s and settings.sla_per_run:
         z_meet = (log_sla - pred.mean_log) / pred.sd_run
         p_meet = _p_meet_with_losses(pred.mean_log, pred.sd_run, setup, settings.sla_s, p_loss)
+        survive = _survival(p_meet, p_total_below(pred.mean_log, pred.sd_run, setup, settings.sla_s), p_loss)
         draws_p = _p_meet_with_losses(draws, model.sigma, setup, settings.sla_s, p_loss)
         feasible = draws_p >= settings.p_target
     elif settings.sla_s:
@@ -339,8 +341,9 @@ def _outlook(
         # `p_total_below` does for one run's setup. Linearised into the execution's log units it
         # blew up where little of the SLA is left after the setup, and an SLA below the setup
         # read as P = 50% for every configuration.
-        p_meet = _p_meet_with_losses(typical, sd_param, Setup(setup.mean_s, 0.0, setup.se_mean_s), settings.sla_s,
-                                     p_loss)
+        typical_setup = Setup(setup.mean_s, 0.0, setup.se_mean_s)
+        p_meet = _p_meet_with_losses(typical, sd_param, typical_setup, settings.sla_s, p_loss)
+        survive = _survival(p_meet, p_total_below(typical, sd_param, typical_setup, settings.sla_s), p_loss)
         # Only ranks configurations where P underflows (nothing reaches the target).
         var_setup = (setup.se_mean_s / max(math.exp(log_sla), setup.se_mean_s, 1e-9)) ** 2
         z_meet = (log_sla - typical) / np.sqrt(pred.var_param + var_setup + 1e-12)
@@ -361,7 +364,7 @@ def _outlook(
         model.sigma,
         price * (1.0 + _LOSS_REWORK * p_loss) / 3600.0,
         log_sla if settings.sla_s else None,
-        z_targets(settings.p_target, 1.0 - p_loss),
+        z_targets(settings.p_target, survive),
         price * setup.mean_s * (1.0 + _LOSS_REWORK * p_loss) / 3600.0,
     )
     kg = knowledge_gradient(belief)
@@ -378,6 +381,14 @@ def _p_meet_with_losses(mean_log: np.ndarray, sd: np.ndarray | float, setup: Set
     clean = p_total_below(mean_log, sd, setup, sla_s)
     lost = p_total_below(mean_log + math.log1p(_LOSS_REWORK), sd, setup, sla_s)
     return (1.0 - p_loss) * clean + p_loss * lost
+
+
+def _survival(p_meet: np.ndarray, p_clean: np.ndarray, p_loss: np.ndarray) -> np.ndarray:
+    """The factor a spot loss leaves of P(meet), ``p_meet / p_clean`` (between ``1 - p_loss``, every
+    loss a miss, and 1): the knowledge gradient's bar for a feasible configuration
+    (`models.acquire.z_targets`) scales by it, as the recommendation's does."""
+    ratio = np.where(p_clean > 1e-12, p_meet / np.maximum(p_clean, 1e-12), 1.0 - p_loss)
+    return np.clip(ratio, 1.0 - p_loss, 1.0)
 
 
 def _designed_runs(history: Sequence[Observation], scr: Screened) -> int:

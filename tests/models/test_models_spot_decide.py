@@ -127,3 +127,19 @@ def test_a_spot_loss_misses_the_sla_only_when_the_longer_run_does(sla_share: flo
     assert (d.candidate.config_id == cands[1].config_id) is spot_best, d.reason
     p_spot = next(f.p_meet_sla for f in forecast(cands, history, settings) if f.candidate.spot)
     assert p_spot is not None and ((p_spot > 0.95) if spot_best else (p_spot < 0.9))
+
+
+def test_the_knowledge_gradient_prices_a_spot_loss_as_the_recommendation_does() -> None:
+    from models.acquire import z_targets
+    from models.decide import _survival
+
+    p_loss = np.array([0.15, 0.15, 0.0])
+    # A run whose lengthened run still meets the SLA (P unchanged by a loss), one whose loss is a
+    # certain miss, and an on-demand one.
+    p_clean = np.array([0.99, 0.99, 0.95])
+    p_meet = np.array([0.99, 0.99 * 0.85, 0.95])
+    survive = _survival(p_meet, p_clean, p_loss)
+    assert survive == pytest.approx([1.0, 0.85, 1.0])
+    z = z_targets(0.9, survive)
+    # Every loss a miss, 85% survival cannot reach P 90% (an infinite bar, as before for every loss).
+    assert np.isfinite(z[0]) and np.isinf(z[1]) and z[0] == pytest.approx(z[2])
