@@ -506,9 +506,20 @@ def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog, pr
         return None  # a type the catalog cannot price is never recommended
     spot = config.availability.upper().startswith("SPOT")
     workers = _model_workers(config)
+    on_demand = price
+    if spot:
+        # The same hardware on demand: the model's hardware feature reads it, so the spot, on-demand
+        # and half-on-demand variants of one cluster share what runs teach about its speed.
+        try:
+            written = shape or config
+            on_demand = hourly_cost(dataclasses.replace(written, availability="ON_DEMAND"), pricing.cloud,
+                                    pricing.region, pricing.plan, pricing.sku, catalog, workers=workers)
+        except TrimtabCostError:
+            return None
     candidate = Candidate(
         config_id=config_id_of(config), instance_type=config.node_type_id, vcpus=float(info.vcpus),
         memory_gib=float(info.memory_gb), nodes=max(1, round(workers)), price_per_hour=price, family=info.family,
+        on_demand_price_per_hour=on_demand,
         spot=spot, autoscale_min=config.autoscale_min or None, autoscale_max=config.autoscale_max or None,
         driver_type=config.driver_node_type_id or None,
         interruption_rate=rate * spot_nodes(config),

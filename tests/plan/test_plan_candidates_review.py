@@ -179,6 +179,10 @@ def test_spot_is_priced_at_the_jobs_own_loss_rate_with_on_demand_workers_offered
     assert half.interruption_rate == pytest.approx(stormy.per_node_hour * 2)
     assert loud[cid].price_per_hour < half.price_per_hour < loud["c6i.xlargex4"].price_per_hour
     assert loud["c6i.xlargex4"].interruption_rate == 0.0
+    # The model's hardware feature reads the on-demand price, the same for all three variants.
+    od = loud["c6i.xlargex4"].price_per_hour
+    assert loud[cid].hardware_price == half.hardware_price == pytest.approx(od)
+    assert loud["c6i.xlargex4"].hardware_price == od
 
 
 def test_the_plan_leaves_spot_for_a_job_that_keeps_losing_spot_nodes(store) -> None:
