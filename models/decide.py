@@ -418,12 +418,16 @@ def _designed_runs(history: Sequence[Observation], scr: Screened) -> int:
 
 def _unlearnable(cands: list[Candidate], history: Sequence[Observation], scr: Screened) -> np.ndarray:
     """Configurations not to run to learn or explore: `_UNLEARNABLE_LOSSES` runs or more in the
-    segment lost spot nodes and none was learned, so another run most likely is explained away too.
-    They may still be the recommendation when the model says they are best."""
-    learned = {history[i].config_id for i in scr.learn}
-    losses = Counter(history[i].config_id for i in range(scr.segment_start, len(history))
-                     if "spot_loss" in history[i].anomalies and history[i].config_id not in learned)
-    return np.array([losses[c.config_id] >= _UNLEARNABLE_LOSSES for c in cands], dtype=bool)
+    segment were explained (lost spot nodes, retried, timed out, cancelled, failed to launch ...)
+    and none was learned, so another run most likely is explained away too. They may still be the
+    recommendation when the model says they are best. This also bounds learning: `_designed_runs`
+    counts one explained run per configuration, so without the mask a configuration whose runs are
+    always explained could be picked again and again with the learning counter standing still."""
+    learned_runs = set(scr.learn)
+    learned = {history[i].config_id for i in learned_runs}
+    explained = Counter(history[i].config_id for i in range(scr.segment_start, len(history))
+                        if i not in learned_runs and history[i].config_id not in learned)
+    return np.array([explained[c.config_id] >= _UNLEARNABLE_LOSSES for c in cands], dtype=bool)
 
 
 def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core: float) -> np.ndarray:

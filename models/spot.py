@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # The prior's weight, in the job's runs on spot: one lost run moves the rate a quarter of the way to
-# what the run alone says; three lost runs of four leave the prior a third of the weight.
+# what the run alone says; after four runs the prior holds 3/7 of the weight, after six a third.
 PRIOR_RUNS = 3.0
 # Only the runs on spot among the job's newest runs count: the market a job ran in weeks ago says
 # little of tonight's, and a job that left spot for its losses is priced at the prior again (and
@@ -60,8 +60,9 @@ class SpotLossRate:
         """What the runs showed, in words its owner can check against the runs ("" with no loss)."""
         if not self.lost_runs:
             return ""
-        last = "the last run" if self.runs == 1 else f"the last {self.runs} runs"
-        return (f"{self.lost_runs} of {last} on spot lost spot nodes (about {self.per_node_hour:.2g} losses per "
+        what = "the last run on spot lost" if self.runs == 1 else \
+            f"{self.lost_runs} of the last {self.runs} runs on spot lost"
+        return (f"{what} spot nodes (about {self.per_node_hour:.2g} losses per "
                 f"spot node-hour, against {self.prior_per_node_hour:.2g} assumed before)")
 
 

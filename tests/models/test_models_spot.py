@@ -21,6 +21,7 @@ def test_one_lost_run_raises_the_rate_without_swinging_it_and_repeated_losses_do
     # The run alone says 1 loss per node-hour; the posterior moves a quarter of the way.
     assert one.per_node_hour == pytest.approx((PRIOR * PRIOR_RUNS + 1) / (PRIOR_RUNS + 1))
     assert PRIOR < one.per_node_hour < 0.3
+    assert one.note().startswith("the last run on spot lost spot nodes (about "), one.note()
     three = spot_loss_rate([SpotRun(1.0, True), SpotRun(1.0, False), SpotRun(1.0, True), SpotRun(1.0, True)], PRIOR)
     assert three.per_node_hour > 1.5 * one.per_node_hour
     assert three.note().startswith("3 of the last 4 runs on spot lost spot nodes")

@@ -143,3 +143,25 @@ def test_the_knowledge_gradient_prices_a_spot_loss_as_the_recommendation_does() 
     z = z_targets(0.9, survive)
     # Every loss a miss, 85% survival cannot reach P 90% (an infinite bar, as before for every loss).
     assert np.isfinite(z[0]) and np.isinf(z[1]) and z[0] == pytest.approx(z[2])
+
+
+@pytest.mark.parametrize(("anomaly", "ok"), [("retried", True), ("timeout", False), ("cancelled", False),
+                                             ("launch_failed", False), ("preempted", True)])
+def test_learning_ends_when_every_learning_run_is_explained(anomaly: str, ok: bool) -> None:
+    # Review: the budget counts one explained run per configuration, so a configuration whose runs
+    # are always explained was picked again and again ("learning run 2/3" 20 times over). Each
+    # configuration now gets at most two such runs, so learning ends within twice the budget.
+    job, cands = Job(), grid()
+    start = cands[len(cands) // 2]
+    settings = Settings(sla_s=1.3 * job.mean_runtime(start))
+    history = [job.run(start, np.random.default_rng(0), recommendation_applied=False)]
+    learning = 0
+    for _ in range(20):
+        d = decide(cands, history, settings, seed=0)
+        if d.phase != "learning":
+            break
+        learning += 1
+        c = d.candidate
+        history.append(Observation(c.config_id, 1.5 * job.mean_runtime(c), ok, anomalies=(anomaly,)))
+    assert learning <= 2 * settings.learning_budget, learning
+    assert d.phase != "learning"
