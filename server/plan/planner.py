@@ -448,8 +448,14 @@ class Planner:
 
         # The collector plans under this lock after a run: a settings change at that moment must
         # not plan beside it (two pending recommendations).
-        with project_lock(project_id, self._store):
-            return self._replan(project_id)
+        try:
+            with project_lock(project_id, self._store):
+                return self._replan(project_id)
+        except Exception as err:  # the lock (another server held it too long) or reading the project
+            # The settings are saved already: the caller must not hear that they failed.
+            log.warning("project %s: not planned again after its settings changed (%s); the next run plans "
+                        "under them", project_id, err)
+            return None
 
     def _replan(self, project_id: int) -> Recommendation | None:
         project = self._store.projects.get(project_id)

@@ -116,3 +116,22 @@ def test_a_failed_replan_is_kept_as_the_projects_plan_problem_and_not_raised(sto
     problem = store.projects.get(pid).problem
     assert problem is not None and problem.step == "plan" and problem.run_id == newest.id
     assert "workspace unreachable" in problem.message
+
+
+def test_a_replan_that_cannot_take_the_lock_does_not_raise(store, monkeypatch) -> None:
+    # Review: the lock is taken outside the planning's try; another server holding the project
+    # too long made UpdateProjectSettings answer UNAVAILABLE though the settings were saved.
+    import server.apply as apply_module
+    from server.errors import Unavailable
+
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0)))
+    pid = int(project.id or 0)
+    _run(store, project, 0, config_from_spec(SPEC), 100.0)
+    assert plan_project(store, pid, load_catalog()) is not None
+
+    def held(project_id: int, store=None):
+        raise Unavailable(f"project {project_id} is locked by another Trimtab server")
+
+    monkeypatch.setattr(apply_module, "project_lock", held)
+    assert Planner(store, load_catalog(), lambda ws: None).replan(pid) is None
