@@ -138,6 +138,10 @@ class AppParser:
         self.stages0 = IdRanges()  # stage ids whose attempt 0 completed, or that are closed
         self.stages_closed = IdRanges()  # stage ids no attempt of which can run any more
         self.stages_retried: set[str] = set()  # "sid/att" (att >= 1) completed, of stages not closed
+        # Open attempts of closed stages (see ``_stage``): a few keys at most, emptied as they complete.
+        self.stages_reopened: set[str] = set()
+        # The position of the last line fed: a line at or before it is a replay after a restart.
+        self.fed_to: Any = None
         self.stages_done = 0  # completed stage attempts, for AppEnded
         self.done_jobs = IdRanges()
         self.exec_added = StrIdSet()
@@ -156,6 +160,7 @@ class AppParser:
         # before ApplicationStart); bounded, then the file-name id is used.
         self._pending: list[tuple[str, Any]] = []
         self._pending_token: Any = None
+        self._fresh = True  # the line being fed comes after every line fed before (see ``_stage``)
 
     # -- state -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -165,7 +170,9 @@ class AppParser:
             # New names (the old agents' done_stages, done_jobs… held every id): an older agent
             # reading this finds no such lists and at worst re-sends keys the server already has.
             "stages_done": {"att0": self.stages0.to_json(), "closed": self.stages_closed.to_json(),
-                            "retried": sorted(self.stages_retried), "count": self.stages_done},
+                            "retried": sorted(self.stages_retried), "count": self.stages_done,
+                            "reopened": sorted(self.stages_reopened)},
+            "fed_to": list(self.fed_to) if isinstance(self.fed_to, tuple) else self.fed_to,
             "jobs_done": self.done_jobs.to_json(), "sql_done": self.done_sql.to_json(),
             "executors_added": self.exec_added.to_json(), "executors_removed": self.exec_removed.to_json(),
             "cached_rdds": {str(k): v for k, v in self.cached_rdds.items()},
@@ -180,6 +187,9 @@ class AppParser:
         self.conf = dict(s.get("conf", {}))
         self.started_emitted = bool(s.get("started_emitted"))
         self.ended = bool(s.get("ended"))
+        fed = s.get("fed_to")
+        # JSON turns the position tuple into a list, which does not compare with the tuples fed.
+        self.fed_to = tuple(fed) if isinstance(fed, list) else fed
         try:
             self._restore_done(s)
         except (TypeError, ValueError, AttributeError) as exc:
@@ -188,6 +198,7 @@ class AppParser:
             log.warning("%s: the checkpoint's record of emitted stages/jobs/executors is unreadable (%s); "
                         "starting it afresh, so replayed lines may be sent again", self.app_id or "?", exc)
             self.stages0, self.stages_closed, self.stages_retried, self.stages_done = IdRanges(), IdRanges(), set(), 0
+            self.stages_reopened = set()
             self.done_jobs, self.done_sql = IdRanges(), IdRanges()
             self.exec_added, self.exec_removed = StrIdSet(), StrIdSet()
         self.cached_rdds = {int(k): int(v) for k, v in s.get("cached_rdds", {}).items()}
@@ -209,6 +220,7 @@ class AppParser:
             self.stages_closed = IdRanges.from_json(d.get("closed") or [])
             self.stages_retried = {str(k) for k in d.get("retried") or ()}
             self.stages_done = int(d.get("count") or 0)
+            self.stages_reopened = {str(k) for k in d.get("reopened") or ()}
         else:
             old = [str(k) for k in s.get("done_stages") or ()]
             att0: list[int] = []
@@ -249,7 +261,9 @@ class AppParser:
         never a line). Once no running job lists a stage and no attempt of it is open, Spark cannot
         run it again (a later job makes a new stage with a new id), so calling all its attempts done
         changes no verdict; only a late TaskEnd of a finished attempt can still name it, and that
-        was ignored before too. Without this each skipped stage would leave a gap in ``stages0`` and
+        was ignored before too. That relies on every JobStart being in the log: when Spark's
+        listener queue dropped one (it does when full), a stage the lost job shares is closed by
+        the other job's end while it can still run; ``_stage`` then reopens it for a new attempt. Without this each skipped stage would leave a gap in ``stages0`` and
         each retry a key in ``stages_retried``, growing with the application.
         """
         pending = [s for s in sids if s not in self.stages_closed]
@@ -281,6 +295,13 @@ class AppParser:
     def feed(self, ev: dict[str, Any], token: Any) -> list[PlainEvent]:
         """One decoded line. ``token`` is the position of the line's start (comparable)."""
         out: list[tuple[str, Any]] = []
+        fed = self.fed_to
+        try:
+            self._fresh = fed is None or token > fed
+        except TypeError:  # positions of another shape (a damaged checkpoint): read as new
+            self._fresh = True
+        if self._fresh:
+            self.fed_to = token
         name = ev.get("Event")
         handler = _HANDLERS.get(name) if isinstance(name, str) else None
         if handler is not None:
@@ -328,13 +349,26 @@ class AppParser:
         )))
         self.started_emitted = True
 
-    def _stage(self, sid: int, att: int, token: Any) -> _OpenStage | None:
-        if self._stage_done(sid, att):
-            return None  # late TaskEnd of a finished stage, or a replayed line
+    def _stage(self, sid: int, att: int, token: Any, *, starts: bool = False) -> _OpenStage | None:
+        """The open attempt ``sid/att``, opened by this line if it is not done; None = ignore the line.
+
+        A stage closed by ``_close_stages`` can still run when Spark dropped the JobStart of a job
+        that shares it (its queue was full): an attempt of it that starts (``starts``: its
+        StageSubmitted, or its StageCompleted if that was dropped too) on a line not fed before
+        is new, as Spark submits and completes each attempt once, so it is opened again and
+        emitted once. A replayed line (at or before ``fed_to``) reopens only an attempt that was
+        open at the checkpoint (``stages_reopened``); any other line of a closed stage is a late
+        TaskEnd or a replay of what was emitted, and ignored.
+        """
         key = f"{sid}/{att}"
         st = self.open_stages.get(key)
-        if st is None:
-            st = self.open_stages[key] = _OpenStage(token)
+        if st is not None:
+            return st
+        if self._stage_done(sid, att):
+            if not (starts and sid in self.stages_closed and (self._fresh or key in self.stages_reopened)):
+                return None  # late TaskEnd of a finished stage, or a replayed line
+            self.stages_reopened.add(key)
+        st = self.open_stages[key] = _OpenStage(token)
         return st
 
     def _on_version(self, ev: dict[str, Any], token: Any, out: list) -> None:
@@ -387,7 +421,7 @@ class AppParser:
 
     def _on_stage_submitted(self, ev: dict[str, Any], token: Any, out: list) -> None:
         si = ev.get("Stage Info") or {}
-        self._stage(_int(si.get("Stage ID")), _int(si.get("Stage Attempt ID")), token)
+        self._stage(_int(si.get("Stage ID")), _int(si.get("Stage Attempt ID")), token, starts=True)
 
     def _on_task_end(self, ev: dict[str, Any], token: Any, out: list) -> None:
         st = self._stage(_int(ev.get("Stage ID")), _int(ev.get("Stage Attempt ID")), token)
@@ -452,12 +486,14 @@ class AppParser:
     def _on_stage_completed(self, ev: dict[str, Any], token: Any, out: list) -> None:
         si = ev.get("Stage Info") or {}
         sid, att = _int(si.get("Stage ID")), _int(si.get("Stage Attempt ID"))
-        st = self._stage(sid, att, token)
+        st = self._stage(sid, att, token, starts=True)
         if st is None:
             return
         key = f"{sid}/{att}"
         del self.open_stages[key]
-        if att == 0:
+        if key in self.stages_reopened:
+            self.stages_reopened.discard(key)  # its stage is closed, so every attempt reads as done
+        elif att == 0:
             self.stages0.add(sid)
         else:
             self.stages_retried.add(key)
