@@ -26,6 +26,7 @@ a refused token sets its status to ``error`` with the one clear message, which
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import importlib.metadata
 import logging
@@ -664,7 +665,7 @@ def _grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principa
 
 # Why import refuses when the clusters would have no wheel to install the agent from.
 REASON_NO_WHEEL = ("onboarded clusters could not install the agent: Trimtab's init script {script} is {why}, so "
-                   "import cannot put the agent's wheel beside it; set TRIMTAB_AGENT_WHEEL to where clusters can "
+                   "import cannot put the agent's wheel beside it; set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can "
                    "install it from (an https URL, or a /Volumes/<catalog>/<schema>/<volume>/....whl path), or "
                    "TRIMTAB_INIT_SCRIPT to a workspace or /Volumes path import uploads to")
 # The agent's wheel, built once per process from the source tree (`agent_wheel_file`).
@@ -710,27 +711,44 @@ def agent_wheel_file() -> Path:
             return _built_wheel[0]
         if not (SOURCE_ROOT / "pyproject.toml").is_file():
             raise FailedPrecondition(f"no agent wheel to upload (this server runs without its source tree at "
-                                     f"{SOURCE_ROOT}): set TRIMTAB_AGENT_WHEEL to where clusters can install "
-                                     f"{agent_wheel_name()} from")
+                                     f"{SOURCE_ROOT}): set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can "
+                                     f"install {agent_wheel_name()} from")
         work = Path(tempfile.mkdtemp(prefix="trimtab-wheel-"))
-        # Built from a copy: setuptools writes build/ and *.egg-info beside its sources.
-        for name in _WHEEL_SOURCES:
-            source = SOURCE_ROOT / name
-            if source.is_dir():
-                shutil.copytree(source, work / "src" / name,
-                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
-            elif source.is_file():
-                (work / "src").mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, work / "src" / name)
+        try:
+            wheel = _build_wheel(work)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        # Only the wheel is kept (the copied sources go), and it goes with the process.
+        shutil.rmtree(work / "src", ignore_errors=True)
+        atexit.register(shutil.rmtree, work, True)
+        _built_wheel[:] = [wheel]
+        return wheel
+
+
+def _build_wheel(work: Path) -> Path:
+    """``pip wheel`` of a copy of the source tree in ``work``; FailedPrecondition saying why not."""
+    # Built from a copy: setuptools writes build/ and *.egg-info beside its sources.
+    for name in _WHEEL_SOURCES:
+        source = SOURCE_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, work / "src" / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+        elif source.is_file():
+            (work / "src").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, work / "src" / name)
+    try:
         done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                                "--no-index", "--disable-pip-version-check", "-q", "-w", str(work / "dist"),
                                str(work / "src")], capture_output=True, text=True, timeout=600, check=False)
-        wheels = sorted((work / "dist").glob("trimtab-*.whl"))
-        if done.returncode != 0 or not wheels:
-            raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: "
-                                     f"{(done.stderr or done.stdout).strip()[-500:]}")
-        _built_wheel[:] = [wheels[0]]
-        return wheels[0]
+    except subprocess.TimeoutExpired as exc:
+        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: pip wheel took over "
+                                 f"{exc.timeout:.0f} s") from exc
+    wheels = sorted((work / "dist").glob("trimtab-*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: "
+                                 f"{(done.stderr or done.stdout).strip()[-500:]}")
+    return wheels[0]
 
 
 def _upload_wheel(gateway: DatabricksGateway, destination: str) -> None:
