@@ -27,7 +27,8 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -35,6 +36,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InvalidatePoolError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.pool import NullPool
 
 from server.errors import AlreadyExists, InvalidArgument, Unavailable
 
@@ -93,9 +96,43 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8,
     connect_args["options"] = " ".join(options)
     # No pool_pre_ping: the check-out ping below does the same under a deadline (a ping on a
     # connection that stopped answering hung the caller).
+    ping_s = min(timeout_s, connect_timeout) if timeout_s > 0 else 0
     engine = sa.create_engine(parsed, pool_size=pool_size, max_overflow=8, connect_args=connect_args)
-    _configure_postgresql(engine, timeout_s, min(timeout_s, connect_timeout) if timeout_s > 0 else 0)
+    _configure_postgresql(engine, timeout_s, ping_s)
+
+    def lock_source() -> Engine:
+        # Same URL, connect arguments and deadline; no pool (see `lock_engine`).
+        locks = sa.create_engine(parsed, poolclass=NullPool, connect_args=dict(connect_args))
+        _configure_postgresql(locks, timeout_s, ping_s)
+        return locks
+
+    with _LOCK_ENGINES_GUARD:
+        _LOCK_ENGINES[engine] = lock_source
     return engine
+
+
+# Per PostgreSQL engine made by `make_engine`: how to make its lock engine, then the lock engine.
+_LOCK_ENGINES: weakref.WeakKeyDictionary[Engine, Callable[[], Engine] | Engine] = weakref.WeakKeyDictionary()
+_LOCK_ENGINES_GUARD = threading.Lock()
+
+
+def lock_engine(engine: Engine) -> Engine:
+    """The engine session-level locks (`server.store.locks`) are held on, for ``engine``.
+
+    A held lock keeps its connection for the whole block, and the block makes its own transactions
+    through ``engine``: drawn from the same pool, 16 held locks (pool 8 + overflow 8) left their
+    holders waiting on the pool for a connection none would give back, and failing after its 30 s
+    timeout. So locks get connections of their own, opened for the lock and closed after (no pool,
+    no limit beyond the threads that can hold a lock), with the same connect arguments and
+    per-statement deadline. Created on first use; an engine `make_engine` did not make (or SQLite)
+    is its own lock engine."""
+    with _LOCK_ENGINES_GUARD:
+        found = _LOCK_ENGINES.get(engine)
+        if found is None:
+            return engine
+        if not isinstance(found, Engine):
+            found = _LOCK_ENGINES[engine] = found()
+        return found
 
 
 def _configure_postgresql(engine: Engine, timeout_s: float, ping_s: float) -> None:
@@ -249,6 +286,10 @@ def translate_errors() -> Iterator[None]:
     except OperationalError as exc:
         raise Unavailable(f"database unavailable: {_first_line(exc)}",
                           retry_after_ms=RETRY_AFTER_MS) from exc
+    except PoolTimeoutError as exc:
+        # Every pooled connection is checked out and none came back within the pool's timeout:
+        # this server is busy, not broken (was INTERNAL, "QueuePool limit ... reached").
+        raise Unavailable("database connections all in use; retry", retry_after_ms=RETRY_AFTER_MS) from exc
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise Unavailable(f"database connection lost: {_first_line(exc)}",
@@ -270,8 +311,8 @@ def _first_line(exc: DBAPIError) -> str:
 
 
 @contextmanager
-def _bounded(conn: Connection) -> Iterator[None]:
-    """Run a transaction under the engine's deadline (PostgreSQL; see the module doc)."""
+def bounded(conn: Connection) -> Iterator[None]:
+    """Run a transaction (or one statement) under the engine's deadline (PostgreSQL; see the module doc)."""
     seconds = conn.get_execution_options().get(_TIMEOUT_OPTION, 0)
     if not seconds:
         yield
@@ -291,12 +332,12 @@ def write(engine: Engine) -> Iterator[Connection]:
     """One write transaction (committed on exit, rolled back on error)."""
     with translate_errors(), engine.connect() as conn:
         conn = conn.execution_options(trimtab_write=True)
-        with _bounded(conn), conn.begin():
+        with bounded(conn), conn.begin():
             yield conn
 
 
 @contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
     """One read transaction."""
-    with translate_errors(), engine.connect() as conn, _bounded(conn), conn.begin():
+    with translate_errors(), engine.connect() as conn, bounded(conn), conn.begin():
         yield conn

@@ -11,9 +11,15 @@ connection is in autocommit, so it is never idle *in a transaction* (which
 ``idle_in_transaction_session_timeout`` would end, dropping the lock). If that connection is lost,
 PostgreSQL ends the session and releases the lock: a server that dies never leaves it held.
 
+The lock's connection comes from the engine's lock engine (`server.store.engine.lock_engine`:
+same URL and settings, no pool), not from its pool: the block's own transactions need pooled
+connections, and held locks drawing from the same pool could take all of it.
+
 The wait polls ``pg_try_advisory_lock`` on the injected clock rather than blocking in
 ``pg_advisory_lock``: the bound is ours (and testable with a fake clock), and no statement ever
-blocks on the server, so the engine's per-transaction deadline and ``lock_timeout`` stay unrelated.
+blocks on the server. Each lock statement runs under the engine's per-transaction deadline (its
+watchdog): one on a connection that stopped answering fails with `Unavailable` instead of waiting
+on TCP keepalives (which a Unix socket does not have).
 
 SQLite has no such lock: `advisory_lock` does nothing there, and a SQLite database is served by
 one process at a time (docs/operations.md).
@@ -66,15 +72,12 @@ def advisory_lock(engine: Engine, namespace: int, key: int, *, what: str, clock:
     clock = clock or SystemClock()
     args = {"ns": int4(namespace), "key": int4(key)}
     with db.translate_errors():
-        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        conn = db.lock_engine(engine).connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
         _acquire(conn, args, what=what, clock=clock, wait_s=wait_s, poll_s=poll_s)
-    except Unavailable:
-        conn.close()  # timed out: never held, the connection goes back clean
-        raise
     except BaseException:
-        # Failed or interrupted mid-statement: the lock may have been granted. Closing the
-        # connection for good ends its session, which releases anything it held.
+        # Timed out, failed or interrupted mid-statement (the lock may have been granted):
+        # closing the connection for good ends its session, which releases anything it held.
         _discard(conn)
         raise
     try:
@@ -92,11 +95,12 @@ def _acquire(conn: Connection, args: dict[str, int], *, what: str, clock: Clock,
     deadline = clock.monotonic() + max(0.0, wait_s)
     waited = False
     while True:
-        with db.translate_errors():
-            if conn.execute(_TRY, args).scalar():
-                if waited:
-                    log.info("%s: lock taken after waiting for another server", what)
-                return
+        with db.translate_errors(), db.bounded(conn):
+            taken = conn.execute(_TRY, args).scalar()
+        if taken:
+            if waited:
+                log.info("%s: lock taken after waiting for another server", what)
+            return
         now = clock.monotonic()
         if now >= deadline:
             raise Unavailable(
@@ -112,7 +116,8 @@ def _acquire(conn: Connection, args: dict[str, int], *, what: str, clock: Clock,
 def _release(conn: Connection, args: dict[str, int], what: str) -> None:
     """Unlock and return the connection; never raises (the block's own error must show)."""
     try:
-        held = conn.execute(_UNLOCK, args).scalar()
+        with db.bounded(conn):
+            held = conn.execute(_UNLOCK, args).scalar()
     except Exception as err:  # the connection is gone or broken: ending its session releases the lock
         log.warning("%s: could not release its lock (%s); closing its connection releases it",
                     what, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
