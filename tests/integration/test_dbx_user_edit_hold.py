@@ -30,26 +30,37 @@ from server.store import Store
 from tests.integration.conftest import WIRING
 
 
+class _Loop:
+    """One imported job on the emulator, collected and planned as the server does, run by run."""
+
+    def __init__(self, store: Store, secrets: SecretBox, job_id: int, emulator: RunningWorkspace,
+                 gateway: DatabricksGateway, *, auto_apply: bool) -> None:
+        (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
+        self.project = imported.project
+        self.pid = int(self.project.id or 0)
+        catalog = load_catalog()
+        self._collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws),
+                                    clock=SystemClock(), catalog=catalog)
+        update_settings(store, str(self.pid), {"auto_apply": auto_apply, "sla_seconds": 900})
+        self._planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
+        self._emulator, self._gateway = emulator, gateway
+
+    def live(self) -> dict[str, Any]:
+        settings = self._gateway.get_job(self.project.job_id)["settings"]
+        return find_cluster_spec(settings, self.project.cluster_key) or {}
+
+    def cycle(self) -> tuple[Run, Recommendation | None]:
+        self._gateway.run_now(self.project.job_id)
+        assert self._emulator.wait_idle(120)
+        (run,) = self._collector.poll_once()
+        return run, self._planner.after_run(run)
+
+
 def test_a_user_edit_pauses_auto_apply_until_a_manual_apply(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
         emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
-    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
-    project = imported.project
-    pid = int(project.id or 0)
-    catalog = load_catalog()
-    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                          catalog=catalog)
-    update_settings(store, str(pid), {"auto_apply": True, "sla_seconds": 900})
-    planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
-
-    def live() -> dict[str, Any]:
-        return find_cluster_spec(gateway.get_job(project.job_id)["settings"], project.cluster_key) or {}
-
-    def cycle() -> tuple[Run, Recommendation | None]:
-        gateway.run_now(project.job_id)
-        assert emulator.wait_idle(120)
-        (run,) = collector.poll_once()
-        return run, planner.after_run(run)
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=True)
+    project, pid, live, cycle = loop.project, loop.pid, loop.live, loop.cycle
 
     for _ in range(2):
         run, rec = cycle()
@@ -90,23 +101,8 @@ def test_an_edit_an_apply_finds_first_pauses_auto_apply_too(
     # The edit is made between runs and an apply finds it before any run shows it: the project
     # rebases on it there, and the runs after match the adopted spec, so none is flagged user_edit.
     # Auto-apply must hold all the same (it wrote over the edit at the next run).
-    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
-    project = imported.project
-    pid = int(project.id or 0)
-    catalog = load_catalog()
-    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                          catalog=catalog)
-    update_settings(store, str(pid), {"auto_apply": False, "sla_seconds": 900})
-    planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
-
-    def live() -> dict[str, Any]:
-        return find_cluster_spec(gateway.get_job(project.job_id)["settings"], project.cluster_key) or {}
-
-    def cycle() -> tuple[Run, Recommendation | None]:
-        gateway.run_now(project.job_id)
-        assert emulator.wait_idle(120)
-        (run,) = collector.poll_once()
-        return run, planner.after_run(run)
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    project, pid, live, cycle = loop.project, loop.pid, loop.live, loop.cycle
 
     run, rec = cycle()
     assert rec is not None
