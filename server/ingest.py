@@ -57,11 +57,19 @@ class IngestWriter:
         self._queue: queue.Queue[_Pending | object] = queue.Queue(maxsize=max(1, queue_batches))
         self._retry_after_ms = retry_after_ms
         self._closed = threading.Event()
-        # For `stalled`: the group being written, when a batch was last submitted, and since when
-        # batches have waited without the writer making progress (None: nothing waits).
-        self._current: list[_Pending] = []
-        self._last_submit = 0.0
+        self._current: list[_Pending] = []  # the group being written
+        # For `stalled`, under _state: batches submitted and not answered yet; since when batches
+        # have waited without the writer making progress (None: nothing waits, or the last answer
+        # was progress); when the last one was answered without progress (an unavailable database:
+        # agents resending continue the same wait); and where that wait resumed after a quiet
+        # period, as (when, how long it was quiet), the quiet periods strictly shorter the later
+        # they are, so the latest one at least as long as `stalled`'s threshold is found (a quiet
+        # period that long ends the wait: the next batch starts a new one).
+        self._state = threading.Lock()
+        self._outstanding = 0
         self._waiting_since: float | None = None
+        self._idle_since: float | None = None
+        self._resumed: list[tuple[float, float]] = []
         self._thread = threading.Thread(target=self._run, name="trimtab-ingest-writer", daemon=True)
         self._thread.start()
 
@@ -81,13 +89,16 @@ class IngestWriter:
         if self._closed.is_set():
             raise Unavailable("server is shutting down", retry_after_ms=self._retry_after_ms)
         pending = _Pending(batch, Future())
-        self._last_submit = time.monotonic()
-        if self._waiting_since is None:
-            self._waiting_since = self._last_submit
+        self._submitted()
+        # Counted before it is queued and until it is answered, however (the writer, `close`, or a
+        # full queue below): a batch the writer has not taken yet is waiting too.
+        pending.future.add_done_callback(self._answered)
         try:
             self._queue.put_nowait(pending)
         except queue.Full:
-            raise Unavailable("ingest queue is full", retry_after_ms=self._retry_after_ms) from None
+            full = Unavailable("ingest queue is full", retry_after_ms=self._retry_after_ms)
+            _settle(pending.future, error=full)
+            raise full from None
         try:
             return pending.future.result(timeout=timeout)
         except TimeoutError:
@@ -100,11 +111,52 @@ class IngestWriter:
         or a batch refused for its own content), while batches are still queued, being written or
         sent. Failures because the database is unavailable are no progress: agents resending into
         a database that refuses them are a stalled ingest too."""
-        since = self._waiting_since
         now = time.monotonic()
-        if since is None or now - since < seconds:
-            return False
-        return bool(self._current) or not self._queue.empty() or now - self._last_submit < seconds
+        with self._state:
+            since = self._waiting_since
+            if since is None:
+                return False
+            if self._outstanding == 0 and self._idle_since is not None and now - self._idle_since >= seconds:
+                return False  # agents stopped resending: nothing waits
+            for resumed, quiet in reversed(self._resumed):  # latest first
+                if quiet >= seconds:
+                    since = resumed  # what waited before that quiet period is another wait
+                    break
+        return now - since >= seconds
+
+    # Bound on `_resumed` (it only grows while each quiet period is shorter than the one before).
+    _MAX_RESUMED = 64
+
+    def _submitted(self) -> None:
+        now = time.monotonic()
+        with self._state:
+            self._outstanding += 1
+            if self._outstanding > 1:
+                return
+            if self._waiting_since is None:
+                self._waiting_since = now
+            elif self._idle_since is not None:
+                quiet = now - self._idle_since
+                while self._resumed and self._resumed[-1][1] <= quiet:
+                    self._resumed.pop()
+                if len(self._resumed) >= self._MAX_RESUMED:
+                    self._resumed.pop()
+                self._resumed.append((now, quiet))
+            self._idle_since = None
+
+    def _answered(self, future: Future[IngestResult]) -> None:
+        """A batch was answered: progress (stored, or refused for its own content) or not (the
+        database unavailable, or the server shutting down)."""
+        error = None if future.cancelled() else future.exception()
+        now = time.monotonic()
+        with self._state:
+            self._outstanding -= 1
+            if not isinstance(error, Unavailable):
+                self._waiting_since = now if self._outstanding else None
+                self._resumed.clear()
+                self._idle_since = None
+            elif self._outstanding == 0:
+                self._idle_since = now
 
     def close(self, timeout: float | None = None) -> bool:
         """Store what is queued, then stop the writer thread; False when that took longer than
@@ -139,10 +191,6 @@ class IngestWriter:
                 return out
             if isinstance(item, _Pending):
                 out.append(item)
-
-    def _progress(self) -> None:
-        """The writer answered batches for a reason other than an unavailable database."""
-        self._waiting_since = None if self._queue.empty() else time.monotonic()
 
     def _run(self) -> None:
         while True:
@@ -192,12 +240,10 @@ class IngestWriter:
                 batch_id = batch.batch.batch_id if isinstance(batch, PreparedBatch) else batch.batch_id
                 log.exception("ingest of batch %s failed", batch_id)
                 _settle(group[0].future, error=exc)
-                self._progress()
                 return
             for p in group:
                 self._write([p])
             return
-        self._progress()
         for p, result in zip(group, results, strict=True):
             _settle(p.future, result=result)
 
@@ -208,7 +254,6 @@ class IngestWriter:
                 p.batch = p.batch()
             except Exception as exc:  # bad input: only this batch fails
                 _settle(p.future, error=exc)
-                self._progress()
                 return False
         return True
 
