@@ -476,7 +476,8 @@ def _as_written(config: ClusterConfig, live: ClusterConfig, catalog: PriceCatalo
         return config  # a pool's disks are the pool's; Azure's managed disks are not sized
     planned = dataclasses.replace(config, spec={})
     if disk_uses:
-        advised, advice = advise(planned, disk_uses, 3600.0, catalog, cloud=pricing.cloud, region=pricing.region)
+        advised, advice = advise(planned, disk_uses, 3600.0, catalog, cloud=pricing.cloud, region=pricing.region,
+                                 live_attrs=(live.spec or {}).get("aws_attributes"))
         if advice is not None and advice.changed and (
                 policy is None or policy.allows_config(advised, live.spec, azure=False)):
             planned = advised

@@ -163,7 +163,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
                       run_labels=labels, previous_phase=project.phase)
     config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})
     runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
-    advised, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region)
+    advised, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region,
+                             live_attrs=project.current_spec.get("aws_attributes"))
     if pool_fields(project.current_spec):
         advice = None  # a pool's instances come with the pool's disks: no volume change reaches them
     elif cluster_policy is not None and advice is not None and advice.changed and not \

@@ -8,17 +8,16 @@ their IOPS and throughput, as Databricks attaches gp2-equivalent volumes when th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from server.costing.catalog import PriceCatalog
 from server.costing.ebs import DiskUse, StorageAdvice, VolumeSpec, recommend_storage
 from server.costing.errors import TrimtabCostError
+from server.costing.run_cost import ebs_volume_type
 from server.domain import ClusterConfig, Run, Stage
 from server.spec import ebs_size_problem
 
-# The current volumes are taken as gp3 (as before): the planner hands `advise` the configuration
-# without its spec, so IOPS the user set cannot be seen here (see the module doc for what is written).
-_VOLUME_TYPE = {"GENERAL_PURPOSE_SSD": "gp3", "THROUGHPUT_OPTIMIZED_HDD": "st1"}
 RUNS_PER_MONTH = 30.0  # nightly jobs: the usual cadence of the jobs Trimtab tunes
 
 
@@ -31,26 +30,36 @@ def disk_use(run: Run, stages: Sequence[Stage]) -> DiskUse | None:
     return DiskUse(spill_bytes=int(spill), shuffle_write_bytes=int(shuffle), workers=max(1, workers))
 
 
-def volumes_of(config: ClusterConfig) -> list[VolumeSpec]:
+def volumes_of(config: ClusterConfig, live_attrs: Mapping[str, Any] | None = None) -> list[VolumeSpec]:
+    """The volumes ``config`` runs with, typed by the rule costing uses (`run_cost.ebs_volume_type`:
+    GENERAL_PURPOSE_SSD is gp2 unless IOPS or throughput are given). Those come from the config's
+    own spec, else from the live cluster's ``aws_attributes`` (``live_attrs``), which applying a
+    recommendation keeps (`server.spec.recommended_spec`)."""
     if not config.ebs_volume_type or config.ebs_volume_count <= 0:
         return []
-    vtype = _VOLUME_TYPE.get(config.ebs_volume_type, config.ebs_volume_type.lower())
-    return [VolumeSpec(vtype, config.ebs_volume_count, config.ebs_volume_size_gb)]
+    attrs = (config.spec or {}).get("aws_attributes") or {}
+    if not (attrs.get("ebs_volume_iops") or attrs.get("ebs_volume_throughput")):
+        attrs = live_attrs or {}
+    vtype = ebs_volume_type(config.ebs_volume_type, iops=attrs.get("ebs_volume_iops"),
+                            throughput=attrs.get("ebs_volume_throughput"))
+    return [VolumeSpec(vtype.lower(), config.ebs_volume_count, config.ebs_volume_size_gb)]
 
 
 def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float, catalog: PriceCatalog, *,
-           cloud: str, region: str) -> tuple[ClusterConfig, StorageAdvice | None]:
+           cloud: str, region: str,
+           live_attrs: Mapping[str, Any] | None = None) -> tuple[ClusterConfig, StorageAdvice | None]:
     """The configuration with the advised volumes, and the advice (None when there is none to give).
 
     Node-hours per month price both volume sets over the same use: workers plus
-    driver, for the mean runtime, at the usual nightly cadence.
+    driver, for the mean runtime, at the usual nightly cadence. ``live_attrs``: the live cluster's
+    ``aws_attributes``, whose gp3 IOPS apply keeps (`volumes_of`).
     """
     if cloud != "aws" or not uses:
         return config, None
     nodes = (config.autoscale_max or config.num_workers) + 1
     hours = nodes * mean_runtime_s / 3600.0 * RUNS_PER_MONTH
     try:
-        advice = recommend_storage(list(uses), volumes_of(config), config.node_type_id, catalog,
+        advice = recommend_storage(list(uses), volumes_of(config, live_attrs), config.node_type_id, catalog,
                                    region=region, node_hours_per_month=hours, cloud=cloud)
     except TrimtabCostError:
         return config, None

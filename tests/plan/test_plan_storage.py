@@ -41,3 +41,18 @@ def test_no_advice_on_azure_or_without_runs() -> None:
     assert advise(config, [], 600.0, load_catalog(), cloud="aws", region="us-east-1") == (config, None)
     use = disk_use(Run(project_id=1, databricks_run_id=1, config=config), [])
     assert advise(config, [use], 600.0, load_catalog(), cloud="azure", region="eastus")[1] is None
+
+
+def test_general_purpose_volumes_without_iops_are_gp2_and_moving_them_to_gp3_is_advised() -> None:
+    # Costing's rule (run_cost.ebs_volume_type): GENERAL_PURPOSE_SSD is gp2 unless IOPS or
+    # throughput are given. The advice took every such volume for gp3, so the cheaper gp3 of the
+    # same size was never advised; the live cluster's gp3 IOPS (kept by apply) count as gp3.
+    config = _config(ebs_volume_count=1, ebs_volume_size_gb=150)
+    assert volumes_of(config)[0].type == "gp2"
+    live_gp3 = {"ebs_volume_type": "GENERAL_PURPOSE_SSD", "ebs_volume_iops": 3000, "ebs_volume_throughput": 125}
+    assert volumes_of(config, live_gp3)[0].type == "gp3"
+    uses = [disk_use(Run(project_id=1, databricks_run_id=1, config=config),
+                     [Stage("a", 1, metrics={"disk_bytes_spilled": 300 * GB})])]
+    new, advice = advise(config, uses, 3600.0, load_catalog(), cloud="aws", region="us-east-1")
+    assert advice is not None and advice.changed and advice.projected_monthly_saving > 0
+    assert volumes_of(new)[0].type == "gp3"
