@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
+import time
 from pathlib import Path
 
 import orjson
+
+log = logging.getLogger("trimtab.agent.durable")
+
+DIR_SYNC_WARN_EVERY_S = 300.0  # a lasting fsync failure (a flaky mount) is repeated this often
+_dir_sync_lock = threading.Lock()
+_dir_sync_warned_at: float | None = None
 
 
 def fsync_dir(path: Path) -> None:
@@ -17,8 +26,33 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def sync_dir_after_rename(path: Path) -> None:
+    """fsync ``path`` after a rename into it, where a failure must not undo the rename.
+
+    The file is in place once ``os.replace`` returned: callers record it then. Raising here made
+    the caller think it failed (the spool wrote the same batch again under a new number, and both
+    were sent after a restart), while only the rename's survival of a power cut is in doubt.
+    Warned at most once per ``DIR_SYNC_WARN_EVERY_S``, so a flaky mount does not flood the log.
+    """
+    global _dir_sync_warned_at
+    try:
+        fsync_dir(path)
+    except OSError as exc:
+        now = time.monotonic()
+        with _dir_sync_lock:
+            if _dir_sync_warned_at is not None and now - _dir_sync_warned_at < DIR_SYNC_WARN_EVERY_S:
+                return
+            _dir_sync_warned_at = now
+        log.warning("cannot fsync directory %s after a rename (%s): the file is in place, but a power "
+                    "loss could undo the rename (repeated at most every %.0f s)", path, exc,
+                    DIR_SYNC_WARN_EVERY_S)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a crash leaves either the old or the new content."""
+    """Replace ``path`` with ``data`` so a crash leaves either the old or the new content.
+
+    Raises only when ``path`` still holds the old content; once renamed it returns (see
+    ``sync_dir_after_rename``)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
@@ -34,7 +68,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(tmp)  # a failed write() does not say which file; the log should
         raise
-    fsync_dir(path.parent)
+    sync_dir_after_rename(path.parent)
 
 
 def read_json(path: Path) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from agent.durable import fsync_dir, read_json, write_atomic
+from agent.durable import fsync_dir, read_json, sync_dir_after_rename, write_atomic
 
 log = logging.getLogger("trimtab.agent.spool")
 
@@ -144,26 +144,33 @@ class Spool:
         return b.path.read_bytes()
 
     def ack(self, b: SpooledBatch) -> None:
+        """The server stored ``b``: delete it and count it. An ``OSError`` leaves it tracked and on disk.
+
+        The file goes first: a batch forgotten in memory but left on disk would be counted, and
+        sent, again after a restart.
+        """
         with self._lock:
             self._inflight = None
-            if self._batches.pop(b.seq, None) is None:
+            if b.seq not in self._batches:
                 return
-            del self._sizes[b.seq]
-            self.counters.events_sent += b.events
             b.path.unlink(missing_ok=True)
+            del self._batches[b.seq], self._sizes[b.seq]
+            self.counters.events_sent += b.events
             self._save_after_delivery()
 
     def park(self, b: SpooledBatch) -> None:
         """A permanent rejection (a malformed batch, not a refused token): keep it aside for a
-        human; only ``trimtab-agent replay-parked`` offers it again."""
+        human; only ``trimtab-agent replay-parked`` offers it again. As in ``ack``, the file is
+        moved before memory changes: an ``OSError`` leaves it tracked and in the spool."""
         with self._lock:
             self._inflight = None
-            if self._batches.pop(b.seq, None) is None:
+            if b.seq not in self._batches:
                 return
-            del self._sizes[b.seq]
-            self.counters.batches_rejected += 1
             os.replace(b.path, self.parked_dir / b.path.name)
-            fsync_dir(self.dir)
+            sync_dir_after_rename(self.parked_dir)
+            sync_dir_after_rename(self.dir)
+            del self._batches[b.seq], self._sizes[b.seq]
+            self.counters.batches_rejected += 1
             self._save_after_delivery()
 
     def release(self) -> None:
@@ -196,19 +203,30 @@ class Spool:
             return DeliveryCounters(c.events_sent, c.events_dropped_spool_full, c.batches_dropped_spool_full,
                                     c.batches_rejected)
 
+    def save_counters_if_behind(self) -> None:
+        """Save the counters again if the last save after a delivery failed (sender idle, or stopping).
+
+        Without it counters.json stayed behind until the next delivery, and a clean restart read
+        fewer events sent than were (the count went backwards).
+        """
+        with self._lock:
+            if self._save_failing:
+                self._save_after_delivery()
+
     def _save_after_delivery(self) -> None:
         """Persist the counters after an ack or a park; a failure (a full disk) only delays it.
 
         The batch has left the spool either way, and raising would end the sender thread. The
-        counters stay exact in memory and reach the disk with the next save that works; only a
-        crash before then loses the count of what was sent meanwhile.
+        counters stay exact in memory and reach the disk with the next save that works: the next
+        delivery, or ``save_counters_if_behind`` (the sender calls it while idle and when it stops);
+        only a crash before then loses the count of what was sent meanwhile.
         """
         try:
             self._save()
         except OSError as exc:
             if not self._save_failing:
                 log.warning("cannot save the delivery counters to %s (%s): kept in memory, saved again "
-                            "at the next delivery", self._counters_path, exc)
+                            "when possible", self._counters_path, exc)
             self._save_failing = True
             return
         if self._save_failing:
