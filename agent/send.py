@@ -15,6 +15,8 @@
 - A batch leaves the spool only when the server acknowledged it (ack = stored).
 - ``stop`` interrupts any backoff and keeps sending for at most the flush bound;
   whatever is left stays in the spool for the next start.
+- An unexpected error (a bug, not a failed RPC or disk) never ends the thread: it is logged
+  with its traceback at most once per ``warn_every_s`` and the loop goes on after a pause.
 """
 
 from __future__ import annotations
@@ -98,6 +100,8 @@ class Sender(threading.Thread):
         self._extra_warned = False  # the one class-change WARNING this window allows
         self._codes_since: set[str] = set()  # codes seen since the last WARNING
         self._spool_error = False  # the spool failed under the last ack/park (logged once)
+        self._crash_logged_at: float | None = None  # last traceback logged for an unexpected error
+        self.unexpected_errors = 0
         self._channel = self._open()
 
     def _open(self) -> grpc.Channel:
@@ -118,15 +122,39 @@ class Sender(threading.Thread):
         self.spool.wake()
         self.join(flush_s + self.s.rpc_timeout_s + 1.0)
         self._channel.close()
+        self.spool.save_counters_if_behind()  # a failed save after the last delivery: last chance
 
     def _time_left(self) -> float | None:
         return None if self._deadline is None else self._deadline - self.clock.monotonic()
 
     def run(self) -> None:
-        try:
-            self._loop()
-        except Exception:  # never raise into the cluster: log and end the thread
-            log.exception("sender stopped by an unexpected error")
+        while True:
+            try:
+                self._loop()
+                return
+            except Exception:  # never raise into the cluster, never end the thread
+                self._unexpected()
+
+    def _unexpected(self) -> None:
+        """An unexpected error ended ``_loop``: log it (throttled), pause, and let ``run`` go on.
+
+        Ending the thread left every later batch in the spool until the agent restarted. The
+        pause keeps a bug that fails at once from turning into a busy loop and a flood of logs.
+        """
+        self.unexpected_errors += 1
+        self.spool.release()
+        now = self.clock.monotonic()
+        if self._crash_logged_at is None or now - self._crash_logged_at >= self.s.warn_every_s:
+            self._crash_logged_at = now
+            log.exception("sender hit an unexpected error (%d so far); retrying after a pause, this "
+                          "traceback is repeated at most every %.0f s", self.unexpected_errors, self.s.warn_every_s)
+        else:
+            log.debug("sender hit an unexpected error again (%d so far)", self.unexpected_errors, exc_info=True)
+        left = self._time_left()
+        delay = max(0.1, self.s.backoff_max_s)
+        if left is not None:
+            delay = max(0.0, min(delay, left))
+        self.clock.wait(threading.Event() if self._stop_event.is_set() else self._stop_event, delay)
 
     def _loop(self) -> None:
         while True:
@@ -137,6 +165,7 @@ class Sender(threading.Thread):
             if batch is None:
                 if self._stop_event.is_set():
                     return  # drained
+                self.spool.save_counters_if_behind()  # idle: a failed save is not left for the next batch
                 continue
             try:
                 delivered = self._deliver(batch)
