@@ -152,19 +152,26 @@ def cadence(project: Project, runs: Sequence[Run]) -> Cadence:
     return Cadence(float(fires), "schedule")
 
 
-def user_configured(runs: Sequence[Run]) -> list[Run]:
+def user_configured(runs: Sequence[Run], pending_apply: dict | None = None) -> list[Run]:
     """Runs on a configuration the user set outside Trimtab: each run flagged ``user_edit`` and the
-    runs after it until Trimtab applies another recommendation. After the first run the collector
-    rebases on the edit, so later runs are no longer flagged; they carry the same recommendation
-    tag as the edited run (the user kept it) or none (the user dropped it)."""
+    runs after it until Trimtab applies another recommendation or reverts. After the first run the
+    collector rebases on the edit, so later runs are no longer flagged; they carry the same
+    recommendation tag as the edited run (the user kept it) or none (the user dropped it).
+    ``pending_apply``: the project's last apply or revert, whose ``applied_after_run_id`` (the job's
+    newest run then) ends a span that began before it: a revert to the cluster as found writes no
+    tag, and a later apply may write back a tag the user's runs carried, so the tags alone cannot."""
+    resumed_after = int((pending_apply or {}).get("applied_after_run_id") or 0) if pending_apply else None
     out: list[Run] = []
     editing = False
     edited_rec: int | None = None
+    edited_at = 0
     for r in runs:
         if USER_EDIT in r.anomalies:
-            editing, edited_rec = True, r.recommendation_id
+            editing, edited_rec, edited_at = True, r.recommendation_id, r.databricks_run_id
         elif editing and r.recommendation_id not in (None, edited_rec):
             editing = False  # Trimtab wrote a recommendation of its own again
+        elif editing and resumed_after is not None and edited_at <= resumed_after < r.databricks_run_id:
+            editing = False  # Trimtab applied or reverted after the edit: this run is on its cluster
         if editing:
             out.append(r)
     return out
@@ -195,7 +202,7 @@ def met_sla(project: Project, r: Run) -> bool:
 def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | None:
     """None until there is both a baseline run and a Trimtab run."""
     costed = [r for r in runs if r.cost is not None]
-    by_user = user_configured(runs)
+    by_user = user_configured(runs, project.pending_apply)
     user_ids = {id(r) for r in by_user}
     clean = [r for r in costed if id(r) not in user_ids]
     baseline = [r for r in clean if r.recommendation_id is None and r.outcome == "succeeded"]

@@ -45,8 +45,10 @@ class Job:
     def applied(self, rec_id: int | None) -> None:
         """Record an apply of `rec_id` as `server.apply` does (None: a revert to the cluster as found)."""
         project = self.store.projects.get(self.pid)
+        # applied_after_run_id: the job's newest run when it was applied, as server.apply records it.
         self.store.projects.update(dataclasses.replace(
-            project, pending_apply={"recommendation_id": rec_id, "confirmed": True}))
+            project, pending_apply={"recommendation_id": rec_id, "confirmed": True,
+                                    "applied_after_run_id": 1000 + self.day}))
 
     def run(self, cost: CostBreakdown, *, rec: int | None = None, runtime_s: float = 900.0,
             outcome: str = "succeeded", anomalies: tuple[str, ...] = ()) -> None:
@@ -186,3 +188,20 @@ def test_a_user_edit_before_any_recommendation_leaves_the_baseline_as_found(any_
     s = job.savings()
     assert (s.baseline_runs, s.user_edited_runs) == (1, 1)
     assert s.baseline_cost_per_run == pytest.approx(1.00)
+
+
+def test_a_revert_after_a_user_edit_ends_the_users_runs(any_store: Store) -> None:
+    # Review: a revert writes no tag, so the untagged runs after it were still counted as the
+    # user's; the revert (the project's last apply record) ends the span.
+    job = Job(any_store)
+    job.run(_estimate(1.00))
+    rec = job.recommendation()
+    job.applied(rec)
+    job.run(_estimate(0.60), rec=rec)
+    job.run(_estimate(2.00), anomalies=("user_edit",))  # the user's own cluster, tag dropped
+    job.applied(None)  # trimtab recommendation revert: the cluster as found, no tag
+    job.run(_estimate(1.00))
+    job.run(_estimate(1.00))
+    s = job.savings()
+    assert s.user_edited_runs == 1
+    assert s.baseline_runs == 3 and s.baseline_cost_per_run == pytest.approx(1.00)
