@@ -9,10 +9,12 @@ Every call except health checking and reflection needs a token (see
 `server.api.auth`); tests make one with ``store.tokens.create(name, scope)``.
 Shutdown (``stop`` or SIGTERM through `serve_until_signalled`): health flips
 to NOT_SERVING first so load balancers stop sending, new calls are refused,
-in-flight calls get ``grace`` seconds to finish, then the ingest writer
-commits what it holds and the store is closed, all within ``grace`` (a
+in-flight calls get ``grace`` seconds to finish, then the collector and the
+ingest writer finish what they hold, each with what is left of ``grace`` but
+at least `STOP_FLOOR_S` (capped at ``grace``), and the store is closed (a
 writer stuck on a database that stopped answering is left behind, its
-batches answered UNAVAILABLE and not acknowledged).
+batches answered UNAVAILABLE and not acknowledged, and the store is then
+left for the process exit to close rather than closed under it).
 
 While the ingest writer is stalled (batches waiting ``ingest_stall_seconds``
 without a commit), health says NOT_SERVING for the whole server and for
@@ -58,6 +60,11 @@ SERVICE_NAMES = tuple(
 )
 
 
+# What the collector and the ingest writer each get to finish at shutdown, however much of the
+# grace the in-flight calls used (at most the grace itself; see `RunningServer.stop`).
+STOP_FLOOR_S = 2.0
+
+
 class RunningServer:
     """A started server: where it listens, and how to stop it."""
 
@@ -93,23 +100,40 @@ class RunningServer:
         with self._stop_lock:
             if self._stopped.is_set():
                 return
-            # Everything below shares one grace: a database that stopped answering must not hold
-            # the shutdown (it hung for good on the ingest writer).
+            # Everything below is bounded by the grace: a database that stopped answering must not
+            # hold the shutdown (it hung for good on the ingest writer). The collector and the
+            # writer each get what is left of it, but at least `STOP_FLOOR_S` (or the whole grace
+            # when shorter): calls that used it all left them none, so the collector stopped
+            # mid-collection and the writer answered UNAVAILABLE to batches it was writing on a
+            # healthy database.
             deadline = time.monotonic() + grace
+            floor = min(STOP_FLOOR_S, max(0.0, grace))
+
+            def share() -> float:
+                return max(deadline - time.monotonic(), floor)
+
             if self._watcher is not None:
                 self._watcher.stop()
             self.health.enter_graceful_shutdown()
             self._server.stop(grace).wait()
-            if self.collector is not None:
-                self.collector.stop(timeout=max(0.0, deadline - time.monotonic()))
-            self._writer.close(timeout=max(0.0, deadline - time.monotonic()))
+            running: list[str] = []
+            if self.collector is not None and not self.collector.stop(timeout=share()):
+                running.append("the collector")
+            if not self._writer.close(timeout=share()):
+                running.append("the ingest writer")
             if self.dashboard is not None:
                 for name in ("stop", "close", "shutdown"):
                     if callable(getattr(self.dashboard, name, None)):
                         getattr(self.dashboard, name)()
                         break
             if self._owns_store:
-                self.store.close()
+                if running:
+                    # Closing the store under a thread still using it would fail what it is doing
+                    # for a reason that is not the database's; the process is ending anyway.
+                    log.error("shutdown: %s still running past the grace (database not answering?): the "
+                              "database connections are left for the process exit to close", " and ".join(running))
+                else:
+                    self.store.close()
             self._stopped.set()
 
     def wait(self, timeout: float | None = None) -> bool:
