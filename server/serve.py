@@ -100,12 +100,12 @@ class RunningServer:
         with self._stop_lock:
             if self._stopped.is_set():
                 return
-            # Everything below is bounded by the grace: a database that stopped answering must not
-            # hold the shutdown (it hung for good on the ingest writer). The collector and the
-            # writer each get what is left of it, but at least `STOP_FLOOR_S` (or the whole grace
-            # when shorter): calls that used it all left them none, so the collector stopped
-            # mid-collection and the writer answered UNAVAILABLE to batches it was writing on a
-            # healthy database.
+            # Everything below is bounded (the grace, plus at most two floors): a database that
+            # stopped answering must not hold the shutdown (it hung for good on the ingest writer).
+            # The collector and the writer each get what is left of the grace, but at least
+            # `STOP_FLOOR_S` (or the whole grace when shorter): calls that used it all left them
+            # none, so the collector stopped mid-collection and the writer answered UNAVAILABLE to
+            # batches it was writing on a healthy database.
             deadline = time.monotonic() + grace
             floor = min(STOP_FLOOR_S, max(0.0, grace))
 
