@@ -11,6 +11,7 @@ next to a database that already holds secrets (a second host or a redeploy point
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterable
@@ -110,21 +111,48 @@ def _create_key_file(path: Path) -> None:
     The key goes to a temporary file beside it, is synced, and only then linked to its name: a
     first start killed or out of disk space midway used to leave an empty secret.key that every
     later start refused. Linking never replaces a key another server process made meanwhile
-    (that one is used)."""
+    (that one is used).
+
+    A file system without hard links (some FUSE and network mounts) refuses the link: the key is
+    then written as before linking existed, to the name created exclusively, and that name is
+    removed again if the write fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
     fd, tmp = tempfile.mkstemp(prefix=".secret.key.", dir=path.parent)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(Fernet.generate_key())
+            fh.write(key)
             fh.flush()
             os.fsync(fh.fileno())
         try:
             os.link(tmp, path)
         except FileExistsError:
             return
+        except OSError:
+            _write_exclusive(path, key)
+            return
         _sync_dir(path.parent)
     finally:
         os.unlink(tmp)
+
+
+def _write_exclusive(path: Path, key: bytes) -> None:
+    """Create `path` (failing if it exists: another server's key is used) holding `key`, synced."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        # Not an empty or partial secret.key that every later start would refuse.
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    _sync_dir(path.parent)
 
 
 def _sync_dir(directory: Path) -> None:
