@@ -104,6 +104,9 @@ class ServerConfig:
         "auto-import on, to import the new ones"))
     recost_interval_seconds: float = field(default=1800.0, metadata=_meta(
         "TRIMTAB_RECOST_INTERVAL_SECONDS", "how often runs still priced from the catalog look for their cloud bill"))
+    bill_wait_hours: float = field(default=6.0, metadata=_meta(
+        "TRIMTAB_BILL_WAIT_HOURS", "hours after a run ends before its cloud bill is first looked for (bills lag "
+        "by hours, and every AWS Cost Explorer request costs $0.01)"))
     state_dir: Path = field(default_factory=default_state_dir, metadata=_meta(
         "TRIMTAB_STATE_DIR", "directory for the SQLite database, server.toml, the secret key and price "
         "catalogs (default: $XDG_DATA_HOME/trimtab, else ~/.local/share/trimtab; macOS: "
@@ -220,6 +223,7 @@ _RANGES: dict[str, tuple[float, bool, float | None]] = {
     "collect_interval_seconds": (0, True, None),
     "auto_import_interval_seconds": (0, True, None),
     "recost_interval_seconds": (0, True, None),
+    "bill_wait_hours": (0, False, 72),
     # gRPC takes the message size as a C int.
     "max_receive_bytes": (1, False, 2**31 - 1),
     "max_events_per_batch": (1, False, None),

@@ -358,6 +358,7 @@ class _ClosedLoop:
         if not config.collect:
             return None
         from server.collect.running import start_collector
+        from server.costing.billing import RecostPolicy
         from server.plan.planner import Planner
 
         planner = self.planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws),
@@ -365,6 +366,8 @@ class _ClosedLoop:
         self.running = start_collector(store, secrets, clock=clock, on_run_collected=planner, catalog=catalog,
                                        poll_interval_s=config.collect_interval_seconds,
                                        recost_interval_s=config.recost_interval_seconds,
+                                       recost_policy=RecostPolicy(
+                                           first_check_after_ms=int(config.bill_wait_hours * 3_600_000)),
                                        auto_import_interval_s=config.auto_import_interval_seconds)
         return self.running
 

@@ -49,7 +49,7 @@ from server.collect.discovery import AutoImport
 from server.collect.health import WorkspaceHealth
 from server.collect.run_parse import ClusterRun, cluster_runs, is_finished
 from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
-from server.costing.billing import BillSource, price_run
+from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, price_run
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import ClusterUsage
@@ -82,8 +82,10 @@ class Collector:
                  on_run_collected: Callable[[Run], None] | None = None,
                  catalog: PriceCatalog | None = None,
                  bill_source_for: Callable[[Workspace], BillSource | None] | None = None,
-                 poll_interval_s: float = 60.0, discovery: AutoImport | None = None) -> None:
+                 poll_interval_s: float = 60.0, discovery: AutoImport | None = None,
+                 recost_policy: RecostPolicy = DEFAULT_RECOST_POLICY) -> None:
         self._store = store
+        self._recost_policy = recost_policy  # when a bill is first asked for (`price_run`)
         self._discovery = discovery  # None: no auto-import (its passes run on this poll thread)
         self._gateway_for = gateway_for
         self._clock = clock
@@ -346,7 +348,8 @@ class Collector:
         bills = self._bill_source_for(workspace) if self._bill_source_for is not None else None
         try:
             return price_run(usage, self._catalog, cluster_id=cluster_id, start_ms=timeline.start_ms,
-                             end_ms=timeline.end_ms, bill_source=bills, now_ms=self._clock.now_ms())
+                             end_ms=timeline.end_ms, bill_source=bills, now_ms=self._clock.now_ms(),
+                             policy=self._recost_policy)
         except TrimtabCostError as err:  # e.g. a node type the catalog lacks: stored unpriced, said why
             log.warning("run on cluster %s not priced: %s", cluster_id, err)
             return None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from server.clock import Clock
 from server.collect.collector import Collector
 from server.collect.discovery import DEFAULT_INTERVAL_S, AutoImport
+from server.costing.billing import DEFAULT_RECOST_POLICY, RecostPolicy
 from server.costing.catalog import PriceCatalog
 from server.domain import Run
 from server.services.secrets import SecretBox
@@ -76,7 +77,8 @@ def start_collector(store: Store, secrets: SecretBox, *, clock: Clock,
                     on_run_collected: Callable[[Run], None] | None = None,
                     catalog: PriceCatalog | None = None, poll_interval_s: float = 60.0,
                     recost_interval_s: float | None = None,
-                    auto_import_interval_s: float = DEFAULT_INTERVAL_S) -> RunningCollector:
+                    auto_import_interval_s: float = DEFAULT_INTERVAL_S,
+                    recost_policy: RecostPolicy = DEFAULT_RECOST_POLICY) -> RunningCollector:
     """Collect every workspace's runs in the background, with gateways from the stored tokens.
 
     With ``recost_interval_s`` runs are priced from cloud bills where a workspace has cloud
@@ -88,10 +90,10 @@ def start_collector(store: Store, secrets: SecretBox, *, clock: Clock,
         from server.collect.bills import Recoster, RecostThread, WorkspaceBills
 
         bills = WorkspaceBills(store, secrets)
-        recost = RecostThread(Recoster(store, bills, clock), recost_interval_s)
+        recost = RecostThread(Recoster(store, bills, clock, recost_policy), recost_interval_s)
     collector = Collector(store, lambda ws: gateway_for(store, secrets, ws), clock=clock,
                           on_run_collected=on_run_collected, catalog=catalog, poll_interval_s=poll_interval_s,
-                          bill_source_for=bills,
+                          bill_source_for=bills, recost_policy=recost_policy,
                           discovery=AutoImport(store, lambda name, ids: import_jobs(store, secrets, name, ids),
                                                clock=clock, interval_s=auto_import_interval_s))
     return RunningCollector(collector, recost).start()

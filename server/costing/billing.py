@@ -145,6 +145,11 @@ def price_run(
                          note=f"{NOTE_UNUSABLE.format(why=bill_source.why)} (catalog {catalog.version})")
     if bill_source is None:
         return breakdown(estimate, usage.input_bytes, note=f"{NOTE_NO_CREDENTIALS} (catalog {catalog.version})")
+    if policy.first_check_after_ms and (now_ms is None or now_ms - end_ms < policy.first_check_after_ms):
+        # Too early for a bill (they lag by hours): not asked for, as each request may cost money;
+        # re-costing looks once the wait is over (`should_recost`).
+        return _as_estimate(breakdown(estimate, usage.input_bytes),
+                            NOTE_NOT_LANDED_FMT.format(give_up_h=policy.give_up_after_ms // HOUR_MS))
     try:
         lines = bill_source.cluster_bill(cluster_id, start_ms, end_ms)
     except (Unavailable, FailedPrecondition) as exc:

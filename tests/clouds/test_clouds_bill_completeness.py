@@ -195,3 +195,22 @@ def test_nothing_landed_note_promises_no_re_costing(aws_stand_in: AwsStandIn, cl
     assert "re-costed when it lands" not in cost.note and "72 h" in cost.note
     # Past the give-up age the run is left alone, and its note is still true.
     assert not should_recost(cost, NIGHT_END, NIGHT_END + 73 * HOUR, has_credentials=True)
+
+
+def test_a_bill_is_not_asked_for_before_the_wait_is_over(aws_stand_in: AwsStandIn, cluster_id: str) -> None:
+    # TRIMTAB_BILL_WAIT_HOURS: bills lag by hours and each Cost Explorer request costs $0.01, so a
+    # run collected at once is priced from the catalog without asking; after the wait it is asked.
+    tags = {"Vendor": "Databricks", "ClusterId": cluster_id}
+    aws_stand_in.add_cost(CostLineItem(date(2025, 6, 15), "USE1-BoxUsage:m5.xlarge", 0.21, tags))
+    usage = ClusterUsage("aws", "us-east-1", "premium", "jobs", [NodeUsage("m5.xlarge", True, False, T0, T0 + HOUR)])
+    wait = RecostPolicy(first_check_after_ms=6 * HOUR)
+
+    def priced(now_ms: int | None) -> object:
+        return price_run(usage, load_catalog(), cluster_id=cluster_id, start_ms=T0, end_ms=T0 + HOUR,
+                         bill_source=aws_bill(aws_stand_in), now_ms=now_ms, policy=wait)
+
+    early = priced(T0 + 2 * HOUR)
+    assert early.source == "estimate" and early.note == NOTE_NOT_LANDED  # the landed line was not read
+    assert priced(None).source == "estimate"  # time unknown: not asked either
+    late = priced(T0 + 8 * HOUR)
+    assert late.source == "billed" and late.billed_cloud_cost == pytest.approx(0.21)

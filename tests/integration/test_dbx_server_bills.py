@@ -57,9 +57,11 @@ def clock() -> FakeClock:
 @pytest.fixture
 def billing_server(sqlite_store: Store, key: bytes, clock: FakeClock, tmp_path: Path,
                    monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
-    # Hour-long intervals: every poll and re-cost pass in this test is one the test asked for.
+    # Hour-long intervals: every poll and re-cost pass in this test is one the test asked for. Bills
+    # are first asked for 2 h after a run (TRIMTAB_BILL_WAIT_HOURS), so none at collection.
     config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server", secret_key=key.decode(),
-                          collect=1, collect_interval_seconds=HOUR_S, recost_interval_seconds=HOUR_S)
+                          collect=1, collect_interval_seconds=HOUR_S, recost_interval_seconds=HOUR_S,
+                          bill_wait_hours=2)
     running = start_server(config, store=sqlite_store, clock=clock)
     monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
     try:
