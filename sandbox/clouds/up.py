@@ -52,6 +52,8 @@ def describe_clouds(info: dict[str, Any]) -> list[str]:
         "# to reconcile runs with the bill, export those and the token, then:",
         f"#   trimtab workspace add sandbox --host \"$DATABRICKS_HOST\" --token-env DATABRICKS_TOKEN "
         f"--cloud aws --region {aws['region']} --cloud-credentials-env {aws['credentials_env']}",
+        "# the stand-ins bill at once: start the server with TRIMTAB_BILL_WAIT_HOURS=0 (a real bill lags by hours, "
+        "so the server waits 6 h by default before asking)",
     ]
 
 

@@ -90,10 +90,11 @@ def sandbox_up(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def server(sqlite_store: Store, tmp_path: Path) -> Iterator[RunningServer]:
-    # Hour-long intervals: the one collection that matters is the one the test asks for.
+    # Hour-long intervals: the one collection that matters is the one the test asks for. The
+    # stand-ins bill at once, so no wait before the bill is asked for (as the sandbox says).
     config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server",
                           secret_key=Fernet.generate_key().decode(), collect=1,
-                          collect_interval_seconds=3600.0, recost_interval_seconds=3600.0)
+                          collect_interval_seconds=3600.0, recost_interval_seconds=3600.0, bill_wait_hours=0)
     running = start_server(config, store=sqlite_store)
     try:
         yield running
@@ -116,7 +117,9 @@ def test_printed_credentials_get_a_run_billed_through_the_server(
         sandbox_up: Any, server: RunningServer, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     sandbox = sandbox_up()
-    lines = sandbox.read_until("#   trimtab workspace add")
+    lines = sandbox.read_until("# the stand-ins bill at once")
+    assert "TRIMTAB_BILL_WAIT_HOURS=0" in lines[-1]
+    lines = lines[:-1]
     env = _assignments(lines)
     assert set(env) == {"DATABRICKS_HOST", "DATABRICKS_TOKEN", "TRIMTAB_SANDBOX_AWS_CREDENTIALS",
                         "TRIMTAB_SANDBOX_AZURE_CREDENTIALS"}, lines
