@@ -26,20 +26,12 @@ a refused token sets its status to ``error`` with the one clear message, which
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import importlib.metadata
 import logging
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,14 +56,20 @@ from server.onboard import (
     AllowlistMatcher,
     ClusterTarget,
     StandardAccess,
-    check_agent_wheel,
     job_schedule,
     onboard_spec,
     qualify,
     run_as_principal,
     script_location,
     spec_diff,
-    wheel_beside_script,
+)
+from server.services.agent_install import (
+    DBFS_WARNING,
+    REASON_NO_OWNER,
+    agent_wheel_plan,
+    grant_secret_read,
+    prepare_agent,
+    standard_plan,
 )
 from server.services.projects import required
 from server.services.secrets import SecretBox, mask
@@ -85,7 +83,6 @@ CLOUDS = ("aws", "azure")
 PLANS = ("standard", "premium", "enterprise")
 # A person is waiting on `workspace add`: a wrong host fails in seconds, not after the collector's budget.
 ADD_CHECK_TIMEOUT_S = 10
-INIT_SCRIPT = Path(__file__).resolve().parents[2] / "init_scripts" / "trimtab-init.sh"
 
 GatewayFactory = Callable[[GatewayConfig, Clock], DatabricksGateway]
 
@@ -108,7 +105,6 @@ class Integration:
     # The price catalog the server prices runs with: a region is checked against it.
     catalog: PriceCatalog | None = None
     # The agent wheel import uploads beside the init script (None: built from the source tree).
-    agent_wheel_file: Path | None = None
 
 
 _integration = Integration()
@@ -487,15 +483,15 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             if not targets:
                 continue
             if not dry_run and not agent_ready:
-                _prepare_agent(store, gateway, ws, wiring, wheel_upload)
+                prepare_agent(store, gateway, ws, wiring, wheel_upload)
                 agent_ready = True
-            if not dry_run and not _standard_plan(ws):
+            if not dry_run and not standard_plan(ws):
                 principal = run_as_principal(job)
                 if not principal:
                     skipped.append(SkippedJob(job_id, found.job_name, REASON_NO_OWNER))
                     continue
                 if principal not in readers:
-                    readers[principal] = _grant_secret_read(gateway, wiring, principal)
+                    readers[principal] = grant_secret_read(gateway, wiring, principal)
                 if readers[principal] is not None:
                     skipped.append(SkippedJob(job_id, found.job_name, str(readers[principal])))
                     continue
@@ -622,172 +618,3 @@ def _verify(gateway: DatabricksGateway, job_id: int, expected: list[tuple[str, d
         live = find_cluster_spec(settings, key)
         if live is None or spec_drift(live, spec):
             raise FailedPrecondition(f"job {job_id}: cluster {key!r} did not take the onboarded spec")
-
-
-# Init scripts on DBFS: accepted (a workspace may still run them), said loudly at each import.
-DBFS_WARNING = ("Trimtab's init script %s is on DBFS: Databricks has ended init scripts on DBFS (end of life; "
-                "see 'Migrate init scripts from DBFS'), and a cluster that no longer runs them starts without "
-                "the agent: set TRIMTAB_INIT_SCRIPT to a workspace path or a /Volumes path")
-# Why a job is skipped when its run-as principal could not be given READ on the token's scope.
-REASON_SECRET_ACL = ("its clusters run as {principal}, who must be able to read the agent's token "
-                     "{{{{secrets/{scope}/{key}}}}} (Databricks: the cluster owner needs READ on the secret scope) "
-                     "and Trimtab could not grant it: {error}. A manager of the scope can run `databricks secrets "
-                     "put-acl {scope} {principal} READ`, then import again")
-
-
-REASON_NO_OWNER = ("jobs/get names no run-as principal or creator, so Trimtab cannot give the clusters' owner "
-                   "READ on the agent token's secret scope")
-
-
-def _standard_plan(ws: Workspace) -> bool:
-    """A Standard-plan workspace has no secret ACLs: every user manages every scope."""
-    return ws.plan == "standard"
-
-
-def _grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principal: str) -> str | None:
-    """Give ``principal`` (a job's run-as) READ on the agent token's scope unless it holds some
-    permission there already (acls/put overwrites: a MANAGE must not become READ); None when it
-    can read, else why not (a per-job skip reason naming the principal and the permission)."""
-    scope = wiring.secret_scope
-    try:
-        if gateway.secret_acl(scope, principal) is None:
-            gateway.put_secret_acl(scope, principal, "READ")
-            log.info("granted %s READ on secret scope %s (the owner of onboarded job clusters)", principal, scope)
-        return None
-    except DatabricksPermissionDenied as err:
-        error = err.message
-    except DatabricksUnavailable:
-        raise  # the workspace is failing: as for any other call of the import
-    except DatabricksCallError as err:
-        error = err.message  # e.g. 400 INVALID_PARAMETER_VALUE: no such principal
-    return REASON_SECRET_ACL.format(principal=principal, scope=scope, key=wiring.secret_key, error=error)
-
-
-# Why import refuses when the clusters would have no wheel to install the agent from.
-REASON_NO_WHEEL = ("onboarded clusters could not install the agent: Trimtab's init script {script} is {why}, so "
-                   "import cannot put the agent's wheel beside it; set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can "
-                   "install it from (an https URL, or a /Volumes/<catalog>/<schema>/<volume>/....whl path), or "
-                   "TRIMTAB_INIT_SCRIPT to a workspace or /Volumes path import uploads to")
-# The agent's wheel, built once per process from the source tree (`agent_wheel_file`).
-_wheel_lock = threading.Lock()
-_built_wheel: list[Path] = []
-SOURCE_ROOT = INIT_SCRIPT.parents[1]
-_WHEEL_SOURCES = ("pyproject.toml", "README.md", "agent", "server", "models", "protos", "sandbox")
-
-
-def agent_wheel_name() -> str:
-    """The file name of this Trimtab's agent wheel (pure-Python: ``py3-none-any``)."""
-    return f"trimtab-{importlib.metadata.version('trimtab')}-py3-none-any.whl"
-
-
-def agent_wheel_plan(wiring: AgentWiring) -> tuple[AgentWiring, str | None]:
-    """The wiring with the wheel location clusters install from, and where import uploads the
-    wheel (None: not uploaded, the location is the operator's). FailedPrecondition, saying what
-    to set, when there is neither a usable setting nor an uploaded init script to put it beside."""
-    if wiring.agent_wheel:
-        try:
-            check_agent_wheel(wiring.agent_wheel)
-        except ValueError as exc:
-            raise FailedPrecondition(str(exc)) from exc
-        return wiring, None
-    beside = wheel_beside_script(wiring.init_script, agent_wheel_name()) if wiring.upload_init_script else None
-    if beside is None:
-        kind, destination = script_location(wiring.init_script)
-        why = ("not uploaded by Trimtab (managed elsewhere)" if not wiring.upload_init_script
-               else f"in cloud storage ({kind}), which Trimtab holds no credentials for")
-        raise FailedPrecondition(REASON_NO_WHEEL.format(script=destination or dict(wiring.init_script), why=why))
-    upload, on_node = beside
-    return dataclasses.replace(wiring, agent_wheel=on_node), upload
-
-
-def agent_wheel_file() -> Path:
-    """The agent wheel import uploads: `Integration.agent_wheel_file`, else one built (once per
-    process, ~5 s) from the source tree this server runs from, as ``pip wheel`` builds it.
-    FailedPrecondition when neither exists (an installed server without its source)."""
-    if _integration.agent_wheel_file is not None:
-        return _integration.agent_wheel_file
-    with _wheel_lock:
-        if _built_wheel and _built_wheel[0].is_file():
-            return _built_wheel[0]
-        if not (SOURCE_ROOT / "pyproject.toml").is_file():
-            raise FailedPrecondition(f"no agent wheel to upload (this server runs without its source tree at "
-                                     f"{SOURCE_ROOT}): set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can "
-                                     f"install {agent_wheel_name()} from")
-        work = Path(tempfile.mkdtemp(prefix="trimtab-wheel-"))
-        try:
-            wheel = _build_wheel(work)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        # Only the wheel is kept (the copied sources go), and it goes with the process.
-        shutil.rmtree(work / "src", ignore_errors=True)
-        atexit.register(shutil.rmtree, work, True)
-        _built_wheel[:] = [wheel]
-        return wheel
-
-
-def _build_wheel(work: Path) -> Path:
-    """``pip wheel`` of a copy of the source tree in ``work``; FailedPrecondition saying why not."""
-    # Built from a copy: setuptools writes build/ and *.egg-info beside its sources.
-    for name in _WHEEL_SOURCES:
-        source = SOURCE_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, work / "src" / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
-        elif source.is_file():
-            (work / "src").mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, work / "src" / name)
-    try:
-        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                               "--no-index", "--disable-pip-version-check", "-q", "-w", str(work / "dist"),
-                               str(work / "src")], capture_output=True, text=True, timeout=600, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: pip wheel took over "
-                                 f"{exc.timeout:.0f} s") from exc
-    wheels = sorted((work / "dist").glob("trimtab-*.whl"))
-    if done.returncode != 0 or not wheels:
-        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: "
-                                 f"{(done.stderr or done.stdout).strip()[-500:]}")
-    return wheels[0]
-
-
-def _upload_wheel(gateway: DatabricksGateway, destination: str) -> None:
-    """The agent's wheel at ``destination`` (a volume, workspace or dbfs: path), replacing it."""
-    contents = agent_wheel_file().read_bytes()
-    if destination.startswith("/Volumes/"):
-        gateway.put_volume_file(destination, contents)
-    elif destination.startswith("dbfs:"):
-        gateway.put_dbfs_file(destination.removeprefix("dbfs:"), contents)
-    else:
-        gateway.put_workspace_file(destination, contents)
-
-
-def _prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
-                   wheel_upload: str | None = None) -> None:
-    """The agent's token as a Databricks secret, the init script where the spec points (a workspace
-    file, DBFS, or a Unity Catalog volume through the Files API), and the agent's wheel beside it."""
-    if not gateway.has_secret(wiring.secret_scope, wiring.secret_key):
-        # The plaintext exists only here: it goes straight into the workspace's secret scope.
-        _, plaintext = store.tokens.create(f"agent-{ws.name}", "agent")
-        # A Standard-plan workspace refuses a scope without initial_manage_principal "users".
-        gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext,
-                           initial_manage_principal="users" if _standard_plan(ws) else None)
-    if wheel_upload is not None:
-        _upload_wheel(gateway, wheel_upload)
-    if not wiring.upload_init_script:
-        return
-    if not INIT_SCRIPT.is_file():
-        log.warning("init script %s not found: clusters will start without the agent", INIT_SCRIPT)
-        return
-    workspace_file = (wiring.init_script.get("workspace") or {}).get("destination")
-    dbfs = (wiring.init_script.get("dbfs") or {}).get("destination")
-    volume = (wiring.init_script.get("volumes") or {}).get("destination")
-    if workspace_file:
-        gateway.put_workspace_file(str(workspace_file), INIT_SCRIPT.read_bytes())
-    elif dbfs:
-        gateway.put_dbfs_file(str(dbfs).removeprefix("dbfs:"), INIT_SCRIPT.read_bytes())
-    elif volume:
-        gateway.put_volume_file(str(volume), INIT_SCRIPT.read_bytes())
-    else:
-        # Cloud storage: Trimtab holds no credentials for the bucket or container.
-        log.info("init script %s is not uploaded by Trimtab: make sure it is there", dict(wiring.init_script))

@@ -18,7 +18,7 @@ from server.databricks import DatabricksGateway
 from server.domain import Workspace
 from server.errors import FailedPrecondition
 from server.onboard import AGENT_WHEEL_ENV, AgentWiring, init_script_info, onboard_spec
-from server.services import workspaces
+from server.services import agent_install, workspaces
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
@@ -37,7 +37,7 @@ def test_the_wheel_goes_beside_a_volume_script_and_the_cluster_installs_it(
         connected: Workspace, job_ids: list[int]) -> None:
     wiring = AgentWiring(server_address="127.0.0.1:50999", init_script=init_script_info(SCRIPT))
     workspaces.import_jobs(store, secrets, "sbx", job_ids[:1], wiring=wiring)
-    name = workspaces.agent_wheel_name()
+    name = agent_install.agent_wheel_name()
     live = find_cluster_spec(gateway.get_job(job_ids[0])["settings"], "main") or {}
     assert live["spark_env_vars"][AGENT_WHEEL_ENV] == f"/Volumes/main/ops/trimtab/{name}"
     uploaded = emulator.workspace.state_dir / "volumes" / "Volumes" / "main" / "ops" / "trimtab" / name
@@ -73,4 +73,4 @@ def test_an_explicit_wheel_location_is_written_as_it_is() -> None:
     wiring = AgentWiring(server_address="h:1", agent_wheel="https://pkgs.example.com/trimtab-0.1.0-py3-none-any.whl")
     spec = onboard_spec({"num_workers": 2}, project_id="1", wiring=wiring)
     assert spec["spark_env_vars"][AGENT_WHEEL_ENV] == wiring.agent_wheel
-    assert workspaces.agent_wheel_plan(wiring) == (wiring, None)  # nothing uploaded
+    assert agent_install.agent_wheel_plan(wiring) == (wiring, None)  # nothing uploaded

@@ -17,7 +17,7 @@ from sandbox.workspace.seed import aws_cluster
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.domain import Workspace
 from server.onboard import AgentWiring, init_script_info
-from server.services import workspaces
+from server.services import agent_install, workspaces
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
@@ -81,7 +81,7 @@ def test_standard_access_is_onboarded_once_the_volume_script_is_allowlisted_and_
     assert live is not None and live["init_scripts"] == [{"volumes": {"destination": VOLUME_SCRIPT}}]
     assert live["data_security_mode"] == "USER_ISOLATION"  # the user's access mode is kept
     # The init script went to the volume through the Files API.
-    assert sdk.files.download(VOLUME_SCRIPT).contents.read() == workspaces.INIT_SCRIPT.read_bytes()
+    assert sdk.files.download(VOLUME_SCRIPT).contents.read() == agent_install.INIT_SCRIPT.read_bytes()
 
     # A run starts: the allowlisted script ran on the nodes (a no-op stands in for the agent here).
     sdk.files.upload(VOLUME_SCRIPT, io.BytesIO(NOOP_INIT), overwrite=True)

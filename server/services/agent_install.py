@@ -1,0 +1,199 @@
+"""What import puts in a workspace for the agent: its token as a secret the clusters' owners may
+read, Trimtab's init script, and the agent's wheel beside it (or where the operator says).
+
+Split from `server.services.workspaces`, which decides what to import; this module holds how the
+agent gets onto the clusters (Databricks: the cluster owner needs READ on the secret scope; an
+init script is fetched alone, so the wheel must be somewhere the node reads).
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import importlib.metadata
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksUnavailable
+from server.databricks.gateway import DatabricksPermissionDenied
+from server.domain import Workspace
+from server.errors import FailedPrecondition
+from server.onboard import AgentWiring, check_agent_wheel, script_location, wheel_beside_script
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+# Trimtab's init script, uploaded where the wiring points.
+INIT_SCRIPT = Path(__file__).resolve().parents[2] / "init_scripts" / "trimtab-init.sh"
+
+
+# Init scripts on DBFS: accepted (a workspace may still run them), said loudly at each import.
+DBFS_WARNING = ("Trimtab's init script %s is on DBFS: Databricks has ended init scripts on DBFS (end of life; "
+                "see 'Migrate init scripts from DBFS'), and a cluster that no longer runs them starts without "
+                "the agent: set TRIMTAB_INIT_SCRIPT to a workspace path or a /Volumes path")
+# Why a job is skipped when its run-as principal could not be given READ on the token's scope.
+REASON_SECRET_ACL = ("its clusters run as {principal}, who must be able to read the agent's token "
+                     "{{{{secrets/{scope}/{key}}}}} (Databricks: the cluster owner needs READ on the secret scope) "
+                     "and Trimtab could not grant it: {error}. A manager of the scope can run `databricks secrets "
+                     "put-acl {scope} {principal} READ`, then import again")
+
+
+REASON_NO_OWNER = ("jobs/get names no run-as principal or creator, so Trimtab cannot give the clusters' owner "
+                   "READ on the agent token's secret scope")
+
+
+def standard_plan(ws: Workspace) -> bool:
+    """A Standard-plan workspace has no secret ACLs: every user manages every scope."""
+    return ws.plan == "standard"
+
+
+def grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principal: str) -> str | None:
+    """Give ``principal`` (a job's run-as) READ on the agent token's scope unless it holds some
+    permission there already (acls/put overwrites: a MANAGE must not become READ); None when it
+    can read, else why not (a per-job skip reason naming the principal and the permission)."""
+    scope = wiring.secret_scope
+    try:
+        if gateway.secret_acl(scope, principal) is None:
+            gateway.put_secret_acl(scope, principal, "READ")
+            log.info("granted %s READ on secret scope %s (the owner of onboarded job clusters)", principal, scope)
+        return None
+    except DatabricksPermissionDenied as err:
+        error = err.message
+    except DatabricksUnavailable:
+        raise  # the workspace is failing: as for any other call of the import
+    except DatabricksCallError as err:
+        error = err.message  # e.g. 400 INVALID_PARAMETER_VALUE: no such principal
+    return REASON_SECRET_ACL.format(principal=principal, scope=scope, key=wiring.secret_key, error=error)
+
+
+# Why import refuses when the clusters would have no wheel to install the agent from.
+REASON_NO_WHEEL = ("onboarded clusters could not install the agent: Trimtab's init script {script} is {why}, so "
+                   "import cannot put the agent's wheel beside it; set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can "
+                   "install it from (an https URL, or a /Volumes/<catalog>/<schema>/<volume>/....whl path), or "
+                   "TRIMTAB_INIT_SCRIPT to a workspace or /Volumes path import uploads to")
+# The agent's wheel, built once per process from the source tree (`agent_wheel_file`).
+_wheel_lock = threading.Lock()
+_built_wheel: list[Path] = []
+SOURCE_ROOT = INIT_SCRIPT.parents[1]
+_WHEEL_SOURCES = ("pyproject.toml", "README.md", "agent", "server", "models", "protos", "sandbox")
+
+
+def agent_wheel_name() -> str:
+    """The file name of this Trimtab's agent wheel (pure-Python: ``py3-none-any``)."""
+    return f"trimtab-{importlib.metadata.version('trimtab')}-py3-none-any.whl"
+
+
+def agent_wheel_plan(wiring: AgentWiring) -> tuple[AgentWiring, str | None]:
+    """The wiring with the wheel location clusters install from, and where import uploads the
+    wheel (None: not uploaded, the location is the operator's). FailedPrecondition, saying what
+    to set, when there is neither a usable setting nor an uploaded init script to put it beside."""
+    if wiring.agent_wheel:
+        try:
+            check_agent_wheel(wiring.agent_wheel)
+        except ValueError as exc:
+            raise FailedPrecondition(str(exc)) from exc
+        return wiring, None
+    beside = wheel_beside_script(wiring.init_script, agent_wheel_name()) if wiring.upload_init_script else None
+    if beside is None:
+        kind, destination = script_location(wiring.init_script)
+        why = ("not uploaded by Trimtab (managed elsewhere)" if not wiring.upload_init_script
+               else f"in cloud storage ({kind}), which Trimtab holds no credentials for")
+        raise FailedPrecondition(REASON_NO_WHEEL.format(script=destination or dict(wiring.init_script), why=why))
+    upload, on_node = beside
+    return dataclasses.replace(wiring, agent_wheel=on_node), upload
+
+
+def agent_wheel_file() -> Path:
+    """The agent wheel import uploads: built (once per process, ~5 s) from the source tree this
+    server runs from, as ``pip wheel`` builds it. FailedPrecondition when there is none (an
+    installed server without its source)."""
+    with _wheel_lock:
+        if _built_wheel and _built_wheel[0].is_file():
+            return _built_wheel[0]
+        if not (SOURCE_ROOT / "pyproject.toml").is_file():
+            raise FailedPrecondition(f"no agent wheel to upload (this server runs without its source tree at "
+                                     f"{SOURCE_ROOT}): set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can "
+                                     f"install {agent_wheel_name()} from")
+        work = Path(tempfile.mkdtemp(prefix="trimtab-wheel-"))
+        try:
+            wheel = _build_wheel(work)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        # Only the wheel is kept (the copied sources go), and it goes with the process.
+        shutil.rmtree(work / "src", ignore_errors=True)
+        atexit.register(shutil.rmtree, work, True)
+        _built_wheel[:] = [wheel]
+        return wheel
+
+
+def _build_wheel(work: Path) -> Path:
+    """``pip wheel`` of a copy of the source tree in ``work``; FailedPrecondition saying why not."""
+    # Built from a copy: setuptools writes build/ and *.egg-info beside its sources.
+    for name in _WHEEL_SOURCES:
+        source = SOURCE_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, work / "src" / name,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+        elif source.is_file():
+            (work / "src").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, work / "src" / name)
+    try:
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                               "--no-index", "--disable-pip-version-check", "-q", "-w", str(work / "dist"),
+                               str(work / "src")], capture_output=True, text=True, timeout=600, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: pip wheel took over "
+                                 f"{exc.timeout:.0f} s") from exc
+    wheels = sorted((work / "dist").glob("trimtab-*.whl"))
+    if done.returncode != 0 or not wheels:
+        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: "
+                                 f"{(done.stderr or done.stdout).strip()[-500:]}")
+    return wheels[0]
+
+
+def _upload_wheel(gateway: DatabricksGateway, destination: str) -> None:
+    """The agent's wheel at ``destination`` (a volume, workspace or dbfs: path), replacing it."""
+    contents = agent_wheel_file().read_bytes()
+    if destination.startswith("/Volumes/"):
+        gateway.put_volume_file(destination, contents)
+    elif destination.startswith("dbfs:"):
+        gateway.put_dbfs_file(destination.removeprefix("dbfs:"), contents)
+    else:
+        gateway.put_workspace_file(destination, contents)
+
+
+def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
+                   wheel_upload: str | None = None) -> None:
+    """The agent's token as a Databricks secret, the init script where the spec points (a workspace
+    file, DBFS, or a Unity Catalog volume through the Files API), and the agent's wheel beside it."""
+    if not gateway.has_secret(wiring.secret_scope, wiring.secret_key):
+        # The plaintext exists only here: it goes straight into the workspace's secret scope.
+        _, plaintext = store.tokens.create(f"agent-{ws.name}", "agent")
+        # A Standard-plan workspace refuses a scope without initial_manage_principal "users".
+        gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext,
+                           initial_manage_principal="users" if standard_plan(ws) else None)
+    if wheel_upload is not None:
+        _upload_wheel(gateway, wheel_upload)
+    if not wiring.upload_init_script:
+        return
+    if not INIT_SCRIPT.is_file():
+        log.warning("init script %s not found: clusters will start without the agent", INIT_SCRIPT)
+        return
+    workspace_file = (wiring.init_script.get("workspace") or {}).get("destination")
+    dbfs = (wiring.init_script.get("dbfs") or {}).get("destination")
+    volume = (wiring.init_script.get("volumes") or {}).get("destination")
+    if workspace_file:
+        gateway.put_workspace_file(str(workspace_file), INIT_SCRIPT.read_bytes())
+    elif dbfs:
+        gateway.put_dbfs_file(str(dbfs).removeprefix("dbfs:"), INIT_SCRIPT.read_bytes())
+    elif volume:
+        gateway.put_volume_file(str(volume), INIT_SCRIPT.read_bytes())
+    else:
+        # Cloud storage: Trimtab holds no credentials for the bucket or container.
+        log.info("init script %s is not uploaded by Trimtab: make sure it is there", dict(wiring.init_script))
