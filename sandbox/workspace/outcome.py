@@ -11,7 +11,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from sandbox.workspace.clusters import set_nodes
-from sandbox.workspace.runs import FAILED_RESULTS, RunPlan, create_cluster_record
+from sandbox.workspace.runs import (
+    FAILED_RESULTS,
+    RunPlan,
+    close_repair,
+    create_cluster_record,
+    last_task_attempts,
+)
 
 if TYPE_CHECKING:
     from sandbox.workspace.player import LiveCluster
@@ -56,7 +62,9 @@ def record_event(ws: Workspace, live: LiveCluster, t: int, type_: str,
 
 
 def _tasks(ws: Workspace, plan: RunPlan, keys: list[str] | set[str]) -> list[dict[str, Any]]:
-    return [t for t in _run(ws, plan)["tasks"] if t["task_key"] in keys]
+    """The latest task run of each task in `keys`: a repaired run keeps its earlier attempts,
+    which the player never touches again (`runs.repair_run`)."""
+    return [t for k, t in last_task_attempts(_run(ws, plan)).items() if k in keys]
 
 
 def _ended(task: dict[str, Any]) -> bool:
@@ -351,6 +359,7 @@ def finish_run(ws: Workspace, plan: RunPlan, lives: list[LiveCluster], *,
         run.update(timings)
         run["run_duration"] = end - run["start_time"]
         _set_run_result(run, plan, lives, cancelled=cancelled, error=error)
+        close_repair(run)
         ws.store.save()
 
 
@@ -371,7 +380,7 @@ def _set_run_result(run: dict[str, Any], plan: RunPlan, lives: list[LiveCluster]
     """As the service: the run fails when a leaf task (one no other task depends on) did not
     succeed; a failure that a later task got past (run_if ALL_DONE, ...) makes it
     SUCCESS_WITH_FAILURES ("leaf tasks were successful", RunResultState)."""
-    results = {t["task_key"]: t["state"].get("result_state") for t in run["tasks"]}
+    results = {k: t["state"].get("result_state") for k, t in last_task_attempts(run).items()}
     needed = {u for ups in plan.upstream.values() for u in ups}
     leaves = [k for k in results if k not in needed]
     failures = [lv for lv in lives if lv.failure]

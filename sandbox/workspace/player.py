@@ -91,7 +91,8 @@ class LiveCluster:
 
 
 class RunPlayer:
-    def __init__(self, ws: Workspace, plan: RunPlan) -> None:
+    def __init__(self, ws: Workspace, plan: RunPlan, settled: dict[str, str] | None = None) -> None:
+        """`settled`: results of tasks that are not played (a repair's tasks it does not re-run)."""
         self.ws = ws
         self.plan = plan
         self.cancel = threading.Event()
@@ -100,7 +101,7 @@ class RunPlayer:
                                        daemon=True)
         self._heap: list[Action] = []
         self._seq = 0
-        self._results: dict[str, str] = {}     # task_key -> result_state once it has one
+        self._results: dict[str, str] = dict(settled or {})  # task_key -> result_state once it has one
         self._existing_started: set[str] = set()
         self._released_at = -1                 # len(_results) when _release last looked
         self._resumed = False                  # picked up after a restart (`resume`)

@@ -322,9 +322,10 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
 
 def _plan_task(data: dict[str, Any], plan: RunPlan, by_key: dict[str, ClusterPlan],
                task: dict[str, Any], job_clusters: dict[str, Any], tags: dict[str, Any],
-               task_run_id: int, start_ms: int) -> bool:
+               task_run_id: int, start_ms: int, repair_id: int | None = None) -> bool:
     """Put the task on its cluster's plan (one per job cluster, or its own new_cluster); False
-    for a task on an existing cluster or none (serverless), played as a fixed time."""
+    for a task on an existing cluster or none (serverless), played as a fixed time. A repair's
+    clusters are new ones: ids and seeds of their own (`repair_id`)."""
     key = task.get("job_cluster_key")
     spec = job_clusters[key]["new_cluster"] if key else task.get("new_cluster")
     if spec is None:
@@ -333,11 +334,12 @@ def _plan_task(data: dict[str, Any], plan: RunPlan, by_key: dict[str, ClusterPla
     slot = f"job_clusters/{key}" if key else f"tasks/{task['task_key']}"
     if slot not in by_key:
         run_id = plan.run_id
+        salt: tuple[Any, ...] = (run_id, slot) if repair_id is None else (run_id, slot, "repair", repair_id)
         by_key[slot] = ClusterPlan(
-            cluster_id=make_cluster_id(start_ms, run_id, slot),
-            spark_context_id=make_spark_context_id(run_id, slot),
+            cluster_id=make_cluster_id(start_ms, *salt),
+            spark_context_id=make_spark_context_id(*salt),
             spec=pools.resolve_spec(data, spec), profile=task_profile(task, tags), task_keys=[],
-            seed=run_id * 1000 + len(by_key), task_run_id=task_run_id,
+            seed=run_id * 1000 + len(by_key) + (repair_id or 0) * 7919, task_run_id=task_run_id,
             sent_spec=copy.deepcopy(spec))
     by_key[slot].task_keys.append(task["task_key"])
     return True
@@ -475,3 +477,119 @@ def list_runs(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
             run.pop("job_clusters", None)
         out.append(run)
     return {"runs": out, **meta} if out else meta
+
+
+# A task's last result that `rerun_all_failed_tasks` re-runs: it failed, or did not run because an
+# upstream task failed or was cancelled (the service's "Repair run" re-runs those with the failed ones).
+REPAIRABLE = frozenset({"FAILED", "TIMEDOUT", "CANCELED", "UPSTREAM_FAILED", "UPSTREAM_CANCELED",
+                        "MAXIMUM_CONCURRENT_RUNS_REACHED"})
+
+
+def last_task_attempts(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each task's latest task run (highest ``attempt_number``; the later one on a tie)."""
+    out: dict[str, dict[str, Any]] = {}
+    for task in run["tasks"]:
+        seen = out.get(task["task_key"])
+        if seen is None or int(task.get("attempt_number") or 0) >= int(seen.get("attempt_number") or 0):
+            out[task["task_key"]] = task
+    return out
+
+
+def repair_run(data: dict[str, Any], body: dict[str, Any], *, repair_id: int, start_ms: int,
+               next_task_run_id: Any) -> tuple[dict[str, Any], RunPlan, dict[str, str]]:
+    """``runs/repair``: re-run some tasks of a finished run as part of it (databricks-sdk
+    ``JobsAPI.repair_run``: "Tasks are re-run as part of the original job run. They use the current
+    job and task settings"). The run keeps its run_id; each re-run task gets a new task run (a new
+    run_id, the same task_key, the next ``attempt_number``) on a new job cluster; the run's
+    ``repair_history`` gains a REPAIR item (its first repair also records the ORIGINAL one) and the
+    run is PENDING again until the player ends it. Returns the reply ``{"repair_id"}``, the plan to
+    play (only the re-run tasks' clusters) and the results of the tasks that are not re-run."""
+    run = get_run(data, {"run_id": body.get("run_id")})
+    run_id = int(run["run_id"])
+    if run["state"]["life_cycle_state"] not in TERMINAL:
+        raise invalid(f"Run {run_id} is still active: only a finished run can be repaired.")
+    rerun, all_failed = body.get("rerun_tasks"), bool(body.get("rerun_all_failed_tasks"))
+    if bool(rerun) == all_failed:
+        raise invalid("Exactly one of rerun_tasks or rerun_all_failed_tasks must be given.")
+    history = run.get("repair_history") or []
+    repairs = [h for h in history if h.get("type") == "REPAIR"]
+    latest = body.get("latest_repair_id")
+    if repairs and (latest is None or int(latest) != int(repairs[-1]["id"])):
+        # The SDK: latest_repair_id "must be provided on subsequent requests to repair the same run".
+        raise invalid(f"latest_repair_id must be the run's latest repair, {repairs[-1]['id']} "
+                      f"(got {latest}).")
+    job = get_job(data, int(run["job_id"]))
+    settings = job["settings"]
+    by_key = {t["task_key"]: t for t in settings.get("tasks") or []}
+    last = last_task_attempts(run)
+    if rerun:
+        if not isinstance(rerun, list) or not all(isinstance(k, str) for k in rerun):
+            raise invalid("rerun_tasks must be a list of task keys")
+        unknown = [k for k in rerun if k not in last]
+        if unknown:
+            raise invalid(f"Run {run_id} has no task {', '.join(unknown)}")
+        keys = list(dict.fromkeys(rerun))
+    else:
+        keys = [k for k, t in last.items() if t["state"].get("result_state") in REPAIRABLE]
+        if not keys:
+            raise invalid(f"Run {run_id} has no failed tasks to repair.")
+    if body.get("rerun_dependent_tasks"):
+        grown = True
+        while grown:
+            more = [k for k, t in by_key.items() if k not in keys and set(upstream(t)) & set(keys)]
+            keys += more
+            grown = bool(more)
+    missing = [k for k in keys if k not in by_key]
+    if missing:
+        raise invalid(f"Task {', '.join(missing)} is no longer in job {run['job_id']}: it cannot be re-run.")
+    if not history:
+        history.append({"type": "ORIGINAL", "start_time": run["start_time"], "end_time": run["end_time"],
+                        "state": copy.deepcopy(run["state"]), "status": copy.deepcopy(run.get("status") or {}),
+                        "task_run_ids": [int(t["run_id"]) for t in run["tasks"]]})
+    plan = RunPlan(run_id=run_id, job_id=int(run["job_id"]), day=int(data["job_days"].get(str(run["job_id"]), 1)),
+                   start_ms=start_ms, run_name=str(run.get("run_name") or ""))
+    for key, task in last.items():  # every task's dependencies, for the run's result (its leaves)
+        source = by_key[key] if key in keys else task
+        plan.upstream[key] = upstream(source)
+        plan.run_if[key] = str(source.get("run_if") or "ALL_SUCCESS")
+    job_clusters = {jc["job_cluster_key"]: jc for jc in settings.get("job_clusters") or []}
+    clusters: dict[str, ClusterPlan] = {}
+    new_ids = []
+    for key in keys:
+        task = by_key[key]
+        task_run_id = next_task_run_id()
+        new_ids.append(task_run_id)
+        waiting = any(u in keys for u in upstream(task))
+        life = "BLOCKED" if waiting else "PENDING"
+        run_task = {k: copy.deepcopy(v) for k, v in task.items()}
+        run_task.update({"run_id": task_run_id, "attempt_number": int(last[key].get("attempt_number") or 0) + 1,
+                         "original_attempt_run_id": int(last[key].get("original_attempt_run_id")
+                                                        or last[key]["run_id"]),
+                         "start_time": 0 if waiting else start_ms, "setup_duration": 0,
+                         "execution_duration": 0, "cleanup_duration": 0, "end_time": 0,
+                         "state": _state(life), "status": {"state": life}})
+        if not _plan_task(data, plan, clusters, task, job_clusters, settings.get("tags") or {}, task_run_id,
+                          start_ms, repair_id=repair_id) and task.get("existing_cluster_id") and not waiting:
+            run_task["cluster_instance"] = {"cluster_id": task["existing_cluster_id"]}
+        run["tasks"].append(run_task)
+    plan.clusters = list(clusters.values())
+    # The run shows the job clusters its re-run tasks use now (the current settings).
+    used = {t.get("job_cluster_key") for t in by_key.values() if t["task_key"] in keys}
+    shared = [jc for jc in run.get("job_clusters") or [] if jc["job_cluster_key"] not in used]
+    run["job_clusters"] = shared + [copy.deepcopy(job_clusters[k]) for k in job_clusters if k in used]
+    history.append({"type": "REPAIR", "id": repair_id, "start_time": start_ms, "end_time": 0,
+                    "state": _state("PENDING"), "status": {"state": "PENDING"}, "task_run_ids": new_ids})
+    run["repair_history"] = history
+    run["state"] = _state("PENDING", message="Waiting for cluster")
+    run["status"] = {"state": "PENDING"}
+    run["end_time"] = 0
+    settled = {k: str(t["state"].get("result_state") or "FAILED") for k, t in last.items() if k not in keys}
+    return {"repair_id": repair_id}, plan, settled
+
+
+def close_repair(run: dict[str, Any]) -> None:
+    """The run ended: its latest repair (if any) ends with it, with its state."""
+    history = run.get("repair_history") or []
+    if history and history[-1].get("type") == "REPAIR" and not history[-1].get("end_time"):
+        history[-1].update({"end_time": run["end_time"], "state": copy.deepcopy(run["state"]),
+                            "status": copy.deepcopy(run.get("status") or {})})

@@ -124,6 +124,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "jobs/runs/list"): _plain(runs.list_runs),
     ("GET", "jobs/runs/get"): _plain(runs.get_run),
     ("POST", "jobs/runs/cancel"): lambda ws, body: ws.cancel_run(body),
+    ("POST", "jobs/runs/repair"): lambda ws, body: ws.repair_run(body),
     ("GET", "clusters/get"): _plain(clusters.get_cluster),
     ("POST", "policies/clusters/create"): _plain(policies.create_policy, save=True),
     ("POST", "policies/clusters/edit"): _plain(policies.edit_policy, save=True),

@@ -176,6 +176,21 @@ class Workspace:
             self.scheduler.jobs_changed()
         self._admit_queued()
 
+    def repair_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``runs/repair``: the run's chosen tasks play again on new clusters (`runs.repair_run`)."""
+        if self.stopping.is_set():
+            raise ApiError(503, "TEMPORARILY_UNAVAILABLE", "The workspace is shutting down.")
+        with self.store.lock:
+            reply, plan, settled = runs.repair_run(
+                self.store.data, body, repair_id=self.store.next_id("run_id"), start_ms=self.now_ms(),
+                next_task_run_id=lambda: self.store.next_id("run_id"))
+            self.store.save()
+            player = RunPlayer(self, plan, settled)
+            with self._idle:
+                self._players[plan.run_id] = player
+                player.start()
+        return reply
+
     def cancel_run(self, body: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
             runs.get_run(self.store.data, body)
