@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 # "launch_failed": the cloud or the service failed the run's cluster (no capacity, a reclaimed
 # instance, a limit, an outage), not its configuration, which is therefore not avoided for it.
 # "retried": a task failed and its retry succeeded, so the run's time holds both attempts.
+# "repaired": the run failed and was repaired later (Databricks' runs/repair re-ran its failed tasks
+# on new job clusters, as part of the same run): its time and cost add up several clusters' runs, and
+# its outcome is the repair's, so it is not one run of its configuration.
 LAUNCH_FAILED = "launch_failed"
 NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted",
-                         LAUNCH_FAILED, "retried"})
+                         LAUNCH_FAILED, "retried", "repaired"})
 # A failed run whose tasks ran out of memory: configurations with no more memory per core than
 # its configuration are avoided too (a hot key or a big partition needs memory per task slot).
 OUT_OF_MEMORY = "out_of_memory"

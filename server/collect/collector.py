@@ -40,6 +40,7 @@ from server.clock import Clock
 from server.collect.build import (
     MESSAGE_CHARS,
     AgentData,
+    Expected,
     build_run,
     expected_spec,
     matching_applications,
@@ -47,7 +48,7 @@ from server.collect.build import (
 )
 from server.collect.discovery import AutoImport
 from server.collect.health import WorkspaceHealth
-from server.collect.run_parse import ClusterRun, cluster_runs, is_finished
+from server.collect.run_parse import ClusterRun, cluster_runs, is_finished, repair_count
 from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
 from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, price_run
 from server.costing.catalog import PriceCatalog
@@ -76,6 +77,13 @@ GatewayFor = Callable[[Workspace], DatabricksGateway]
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
 RECENT_RUNS = 10  # how far back a late application may find its run, per project
+# A failed run may be repaired later (``runs/repair`` re-runs its failed tasks as part of the same run,
+# which keeps its run_id, so the cursor never lists it again). Each poll reads again, with ``runs/get``,
+# the runs collected as failed this recently, at most this many per project (newest first): one call per
+# such run per poll, bounded. A repair seen there updates the stored run (`Collector._repaired`).
+REPAIR_WINDOW_MS = 7 * 24 * 3600 * 1000
+REPAIR_RECHECK_RUNS = 5
+REPAIRED = "repaired"
 
 class Collector:
     def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,
@@ -242,6 +250,7 @@ class Collector:
                     run = self._collect_piece(workspace, gateway, project, piece)
                 if run is not None:
                     collected.append(run)
+        collected.extend(self._collect_repairs(workspace, gateway, active, skip=set(finished)))
         new_cursor = min(running) - 1 if running else max([cursor, *finished])
         # The job's schedule is followed on every poll (savings count its fire times), so a
         # schedule changed, paused or removed in the workspace shows without a re-import.
@@ -257,6 +266,92 @@ class Collector:
                 if changes:
                     self._store.projects.update(dataclasses.replace(fresh, **changes))
         return collected
+
+    # ------------------------------------------------------------ repairs
+
+    def _collect_repairs(self, workspace: Workspace, gateway: DatabricksGateway, active: list[Project],
+                         skip: set[int]) -> list[Run]:
+        """The stored failed runs of these projects that a repair has re-run since, updated."""
+        since = self._clock.now_ms() - REPAIR_WINDOW_MS
+        failed: dict[int, list[Run]] = {}
+        for project in active:
+            recent = [r for r in self._store.runs.list(int(project.id or 0))
+                      if r.outcome == "failed" and r.created_at_ms >= since and r.databricks_run_id not in skip]
+            for run in recent[:REPAIR_RECHECK_RUNS]:
+                failed.setdefault(run.databricks_run_id, []).append(run)
+        updated: list[Run] = []
+        for run_id, stored in sorted(failed.items()):
+            detail = _run_or_none(gateway, run_id)
+            if detail is None or not repair_count(detail) or not is_finished(detail):
+                continue  # deleted, never repaired, or a repair still going (seen at a later poll)
+            pieces = {p.cluster_key: p for p in cluster_runs(detail)}
+            for run in stored:
+                project = next(p for p in active if p.id == run.project_id)
+                piece = pieces.get(project.cluster_key)
+                if piece is None or not piece.repaired_attempts or piece.end_ms <= run.end_ms:
+                    continue  # the repairs re-ran other clusters' tasks, or are stored already
+                with project_lock(int(project.id or 0), self._store):
+                    repaired = self._repaired(workspace, gateway, project, int(run.id or 0), piece)
+                if repaired is None:
+                    continue
+                updated.append(repaired)
+                if self._on_run_collected is not None:  # planned again, as after a new run
+                    try:
+                        self._on_run_collected(repaired)
+                    except Exception:  # planning's trouble must not stop collection (the run is stored)
+                        log.exception("on_run_collected failed for repaired run %s", repaired.id)
+        return updated
+
+    def _repaired(self, workspace: Workspace, gateway: DatabricksGateway, project: Project, stored_id: int,
+                  piece: ClusterRun, *, first: bool = False) -> Run | None:
+        """The stored run as its repairs left it: the outcome of its tasks' last attempts, and its time
+        and cost over every cluster instance its tasks ran on (each repair starts new job clusters).
+
+        Its end is the watermark: a run is updated when its tasks on this cluster key ended later than
+        the stored end (no column of its own is needed). Marked ``repaired``, which the models do not
+        learn from: its time is several runs', not one (models/observation.py NOT_LEARNED). ``first``: the
+        run was repaired before its first collection, just stored from its last attempts' cluster."""
+        fresh = self._store.runs.get(stored_id)
+        if piece.end_ms <= fresh.end_ms and not first:
+            return None  # another poll updated it meanwhile
+        costs: list[CostBreakdown | None] = []
+        apps = list(fresh.application_ids)
+        last: tuple[Mapping[str, Any] | None, ClusterTimeline, AgentData] | None = None
+        for cluster_id, start_ms, end_ms in piece.instances:
+            cluster = _cluster_or_none(gateway, cluster_id)
+            events = cluster_events_or_none(gateway, cluster_id) if cluster is not None else None
+            ran = with_pool_node_types(piece.spec or dict((cluster or {}).get("spec") or {}), cluster)
+            timeline = cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
+                                        driver_is_spot=_driver_spot(cluster))
+            context = piece.spark_context_id if cluster_id == piece.cluster_id else ""
+            agent = self._agent_data(dataclasses.replace(piece, cluster_id=cluster_id, spark_context_id=context))
+            apps.extend(a.application_id for a in agent.applications if a.application_id not in apps)
+            costs.append(self._cost(workspace, cluster_id, timeline, ran, None))
+            if cluster_id == piece.cluster_id:
+                last = (cluster, timeline, agent)
+        if last is None:  # the last attempts got no cluster (refused): judged without one
+            last = (None, cluster_timeline(piece.spec, [], fallback_start_ms=piece.start_ms,
+                                           fallback_end_ms=piece.end_ms, driver_is_spot=None), AgentData())
+        judged, _ = build_run(project, piece, cluster=last[0], timeline=last[1], agent=last[2], history=[],
+                              expected=Expected({}, None))
+        # Its runtime is the clusters' time, not the span from the first attempt to the repair's end
+        # (the wait between them cost nothing): still not one run's time, hence not learned.
+        runtime_s = sum(max(0, end - start) for _, start, end in piece.instances) / 1000.0 or piece.runtime_s
+        kept = [a for a in fresh.anomalies if a in ("spot_loss", "data_growth")]
+        anomalies = tuple(dict.fromkeys([*judged.anomalies, *kept, REPAIRED]))
+        anomalies = tuple(a for a in anomalies if a != "user_edit")
+        note = "repaired: failed tasks ran again on new clusters"
+        message = _with_retries(cut(_joined(judged.message, note), MESSAGE_CHARS, on_word=True),
+                                piece.retried_attempts)
+        cost = _summed(costs, fresh.input_bytes)
+        setup_s = fresh.setup_s if fresh.setup_s is not None and fresh.setup_s <= runtime_s else None
+        updated = dataclasses.replace(
+            fresh, cluster_id=piece.cluster_id or fresh.cluster_id, start_ms=min(fresh.start_ms, piece.start_ms),
+            end_ms=piece.end_ms, runtime_s=runtime_s, outcome=judged.outcome, anomalies=anomalies,
+            application_ids=tuple(apps), cost=cost if cost is not None else fresh.cost, setup_s=setup_s,
+            message=message)
+        log.info("run %s (Databricks run %s) repaired: now %s", fresh.id, piece.run_id, judged.outcome)
+        return self._store.runs.update(updated)
 
     def _has_run(self, project: Project, run_id: int) -> bool:
         return run_id <= (project.last_seen_run_id or 0) or \
@@ -295,6 +390,8 @@ class Collector:
             stored = self._store.runs.add(run)
         except AlreadyExists:  # another poll stored it meanwhile
             return None
+        if piece.repaired_attempts:  # repaired before this first collection: judged and priced as such
+            stored = self._repaired(workspace, gateway, project, int(stored.id or 0), piece, first=True) or stored
         self._after_run(project, piece, spec, drift, expected.confirms_apply)
         if self._on_run_collected is not None:
             try:
@@ -433,6 +530,34 @@ def _with_retries(message: str, retried: int) -> str:
         return message
     note = f"{retried} task attempt{'s' if retried > 1 else ''} failed and {'were' if retried > 1 else 'was'} retried"
     return cut(_joined(message, note), MESSAGE_CHARS, on_word=True)
+
+
+def _run_or_none(gateway: DatabricksGateway, run_id: int) -> dict[str, Any] | None:
+    return call_or_none(lambda: gateway.get_run(run_id))
+
+
+def _cluster_or_none(gateway: DatabricksGateway, cluster_id: str) -> dict[str, Any] | None:
+    return call_or_none(lambda: gateway.get_cluster(cluster_id))
+
+
+def _summed(costs: list[CostBreakdown | None], input_bytes: int | None) -> CostBreakdown | None:
+    """One run's cost over its cluster instances (a repaired run's original and repair clusters);
+    None when any of them could not be priced (no catalog, or a node type it lacks)."""
+    if not costs or any(c is None for c in costs):
+        return None
+    parts = [c for c in costs if c is not None]
+    total = sum(c.total for c in parts)
+    billed = [c.billed_cloud_cost for c in parts]
+    return CostBreakdown(
+        dbu_cost=sum(c.dbu_cost for c in parts), compute_cost=sum(c.compute_cost for c in parts),
+        storage_cost=sum(c.storage_cost for c in parts), total=total, dbus=sum(c.dbus for c in parts),
+        currency=parts[0].currency,
+        source="billed" if all(c.source == "billed" for c in parts) else "estimate",
+        billed_cloud_cost=sum(b for b in billed if b is not None) if all(b is not None for b in billed) else None,
+        cost_per_input_gb=total / (input_bytes / 1e9) if input_bytes else None,
+        used_by_models="billed" if all(c.used_by_models == "billed" for c in parts) else "estimate",
+        note=_joined("; ".join(dict.fromkeys(c.note for c in parts if c.note)),
+                     f"over the run's {len(parts)} clusters (repaired)"))
 
 
 def _driver_spot(cluster: Mapping[str, Any] | None) -> bool | None:

@@ -53,6 +53,12 @@ class ClusterRun:
     # Task runs a later attempt of the same task replaced (a retry policy's retries,
     # ``attempt_number`` > 0): they cost cluster time, but the last attempt of each task decides.
     retried_attempts: int = 0
+    # Task runs a repair of the run started (``runs/repair``: its ``repair_history`` REPAIR items'
+    # ``task_run_ids``); each replaced an earlier attempt of its task, on a new job cluster.
+    repaired_attempts: int = 0
+    # Each cluster instance the piece's tasks ran on, as (cluster_id, first task start, last task
+    # end), in start order: one, unless a retry or a repair started a new cluster.
+    instances: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def runtime_s(self) -> float:
@@ -117,6 +123,30 @@ def _attempt_order(task: Mapping[str, Any]) -> tuple[int, int]:
     return int(task.get("attempt_number") or 0), int(task.get("start_time") or 0)
 
 
+def repair_task_run_ids(run: Mapping[str, Any]) -> frozenset[int]:
+    """The task runs the run's repairs started (``repair_history`` items of type REPAIR)."""
+    return frozenset(int(i) for item in run.get("repair_history") or [] if item.get("type") == "REPAIR"
+                     for i in item.get("task_run_ids") or [])
+
+
+def repair_count(run: Mapping[str, Any]) -> int:
+    """How many times the run was repaired (``runs/repair``)."""
+    return sum(1 for item in run.get("repair_history") or [] if item.get("type") == "REPAIR")
+
+
+def cluster_instances(tasks: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, int, int], ...]:
+    """(cluster_id, first start, last end) of each cluster the tasks ran on, in start order."""
+    spans: dict[str, tuple[int, int]] = {}
+    for task in tasks:
+        cid = str((task.get("cluster_instance") or {}).get("cluster_id") or "")
+        start, end = int(task.get("start_time") or 0), int(task.get("end_time") or 0)
+        if not cid or not start:
+            continue
+        lo, hi = spans.get(cid, (start, end))
+        spans[cid] = (min(lo, start), max(hi, end))
+    return tuple(sorted(((c, lo, hi) for c, (lo, hi) in spans.items()), key=lambda i: i[1]))
+
+
 def task_key_of(task: Mapping[str, Any]) -> str | None:
     """The Trimtab cluster key a task ran on, or None (existing or serverless compute)."""
     if task.get("job_cluster_key"):
@@ -166,6 +196,7 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
         key = task_key_of(task)
         if key is not None:
             groups.setdefault(key, []).append(task)
+    repaired_ids = repair_task_run_ids(run)
     out = []
     for key, tasks in groups.items():
         instances = [t.get("cluster_instance") or {} for t in tasks if (t.get("cluster_instance") or {})
@@ -182,6 +213,9 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
         starts = [int(t["start_time"]) for t in tasks if t.get("start_time")]
         ends = [int(t["end_time"]) for t in tasks if t.get("end_time")]
         messages = [str((t.get("state") or {}).get("state_message") or "") for t in judged]
+        # A repair's task run replaces an earlier attempt as a retry does, but it is the repair's:
+        # counted apart, so a repaired run is not also said to have been retried.
+        repaired = sum(1 for t in tasks if int(t.get("run_id") or 0) in repaired_ids)
         outcomes = [task_outcome(t) for t in judged]
         out.append(ClusterRun(
             run_id=int(run["run_id"]), job_id=int(run.get("job_id") or 0), cluster_key=key,
@@ -194,6 +228,7 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
             outcome=_combine(outcomes),
             state_message="; ".join(m for m in messages if m), setup_ms=cluster_setup_ms(tasks),
             failed_tasks=tuple(failure_details(t) for t, o in zip(judged, outcomes, strict=True) if o == "failed"),
-            retried_attempts=len(tasks) - len(judged)))
+            retried_attempts=max(0, len(tasks) - len(judged) - repaired),
+            repaired_attempts=repaired, instances=cluster_instances(tasks)))
     out.sort(key=lambda c: c.start_ms)
     return out
