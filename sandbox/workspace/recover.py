@@ -38,11 +38,11 @@ def resume_run(ws: Workspace, run: dict[str, Any], message: str, now: int) -> Ru
         live.terminating_ms = now
         live.waves = [list(live.plan.task_keys)]
         interrupted += live.plan.task_keys
-    by_key = {t["task_key"]: t for t in run["tasks"]}
+    last = runs.last_task_attempts(run)  # a repaired run's earlier attempts are history
+    by_key = dict(last)
     for key in plan.existing_tasks:
         if by_key[key]["state"]["life_cycle_state"] != "BLOCKED":
             interrupted.append(key)
     outcome.interrupt_tasks(ws, plan, interrupted, message, now)
-    results = {t["task_key"]: t["state"]["result_state"] for t in run["tasks"]
-               if "result_state" in t["state"]}
+    results = {k: t["state"]["result_state"] for k, t in last.items() if "result_state" in t["state"]}
     return player if player.resume(results, now) else None

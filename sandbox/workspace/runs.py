@@ -351,16 +351,23 @@ def plan_of(data: dict[str, Any], run: dict[str, Any]) -> RunPlan:
     seeds are those run-now gave; the day is the job's latest (not stored per run)."""
     job_id, run_id = int(run["job_id"]), int(run["run_id"])
     settings = (data["jobs"].get(str(job_id)) or {}).get("settings") or {}
+    # A run being repaired replays only its latest repair's task runs, on that repair's clusters.
+    repairs = [h for h in run.get("repair_history") or [] if h.get("type") == "REPAIR"]
+    repair = repairs[-1] if repairs else None
+    start = int(repair["start_time"]) if repair else int(run["start_time"])
     plan = RunPlan(run_id=run_id, job_id=job_id, day=int(data["job_days"].get(str(job_id), 1)),
-                   start_ms=int(run["start_time"]) + int(run.get("queue_duration") or 0),
+                   start_ms=start if repair else start + int(run.get("queue_duration") or 0),
                    run_name=str(run.get("run_name") or ""))
     job_clusters = {jc["job_cluster_key"]: jc for jc in run.get("job_clusters") or []}
+    replayed = {int(i) for i in repair["task_run_ids"]} if repair else None
     by_key: dict[str, ClusterPlan] = {}
-    for task in run["tasks"]:
+    for task in last_task_attempts(run).values():
         plan.upstream[task["task_key"]] = upstream(task)
         plan.run_if[task["task_key"]] = str(task.get("run_if") or "ALL_SUCCESS")
+        if replayed is not None and int(task["run_id"]) not in replayed:
+            continue  # settled before the repair
         _plan_task(data, plan, by_key, task, job_clusters, settings.get("tags") or {},
-                   int(task["run_id"]), int(run["start_time"]))
+                   int(task["run_id"]), start, repair_id=int(repair["id"]) if repair else None)
     plan.clusters = list(by_key.values())
     return plan
 

@@ -10,7 +10,10 @@ from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service.jobs import RepairHistoryItemType, RunResultState
 
 from sandbox.workspace import RunningWorkspace
-from tests.sandbox_ws.conftest import client
+from tests.sandbox_ws import fakes
+from tests.sandbox_ws.conftest import Sandbox, client
+from tests.sandbox_ws.fakes import StepClock
+from tests.sandbox_ws.test_sandbox_ws_depends_on import create, task, tasks_of
 
 SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 2}
 
@@ -98,3 +101,37 @@ def test_repair_is_refused_when_the_request_is_wrong(ws: RunningWorkspace) -> No
     assert sorted((t.task_key, t.attempt_number) for t in run.tasks if t.attempt_number) == [("b", 1), ("b", 2), ("c", 1)]
     with pytest.raises(DatabricksError, match="does not exist|not found|No run"):
         w.jobs.repair_run(987654, rerun_all_failed_tasks=True)
+
+
+def test_a_repair_cut_short_by_a_restart_ends_at_the_restart(sandbox: Sandbox, step_clock: StepClock) -> None:
+    """The repair's cluster is gone after a restart: its task fails then, the task waiting for it is
+    skipped, the earlier attempts are untouched and the repair ends with the run."""
+    run_s = fakes.RUNNING_AT + fakes.WORK_S + fakes.CLEANUP_S
+    first = sandbox.start(clock=step_clock, speed=1.0)
+    w = client(first)
+    tasks = [task("a"), task("b", "a", profile="always_fails"), task("c", "b")]
+    job_id = create(w, tasks)
+    run_id = w.jobs.run_now(job_id).run_id
+    for _ in range(2):  # a, then b on its own cluster
+        step_clock.settle()
+        step_clock.advance(run_s + 5)
+    assert first.wait_idle(10)
+    assert w.jobs.get_run(run_id).state.result_state == RunResultState.FAILED
+    w.api_client.do("POST", "/api/2.2/jobs/reset", body={"job_id": job_id, "new_settings": {
+        "name": "deps", "tasks": [task("a"), task("b", "a"), task("c", "b")]}})
+    w.jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    step_clock.settle()
+    step_clock.advance(fakes.RUNNING_AT + 5)  # b's repair cluster is running
+    step_clock.settle()
+    assert tasks_of(w.jobs.get_run(run_id))["b"].state.life_cycle_state.value == "RUNNING"
+    first.stop()
+
+    ws = sandbox.start()  # nothing left to play after the restart: it ends before answering
+    w = client(ws)
+    run = w.jobs.get_run(run_id)
+    tries = sorted((t.task_key, t.attempt_number, t.state.result_state.value) for t in run.tasks)
+    assert tries == [("a", 0, "SUCCESS"), ("b", 0, "FAILED"), ("b", 1, "FAILED"),
+                     ("c", 0, "UPSTREAM_FAILED"), ("c", 1, "UPSTREAM_FAILED")]
+    assert run.state.result_state == RunResultState.FAILED
+    repair = run.repair_history[-1]
+    assert repair.end_time == run.end_time and repair.state.result_state == RunResultState.FAILED
