@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 # on new job clusters, as part of the same run): its time and cost add up several clusters' runs, and
 # its outcome is the repair's, so it is not one run of its configuration.
 LAUNCH_FAILED = "launch_failed"
+REPAIRED = "repaired"
 NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted",
-                         LAUNCH_FAILED, "retried", "repaired"})
+                         LAUNCH_FAILED, "retried", REPAIRED})
 # A failed run whose tasks ran out of memory: configurations with no more memory per core than
 # its configuration are avoided too (a hot key or a big partition needs memory per task slot).
 OUT_OF_MEMORY = "out_of_memory"

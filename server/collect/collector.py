@@ -11,6 +11,12 @@ The cursor never moves past a run that is still going, and storing is
 idempotent (one row per project and Databricks run), so polls may overlap
 or repeat without duplicates.
 
+A failed run can be repaired later (``runs/repair`` re-runs its failed tasks on new job clusters as
+part of the same run, which keeps its run_id): the cursor never lists it again, so each poll also
+reads again the runs collected as failed in the last 7 days (a few per project) and updates one a
+repair re-ran: its outcome, its time and cost over every cluster, and ``repaired``, which the
+models do not learn from. A run repaired before its first collection is stored so at once.
+
 Workspaces are polled one after the other, and one workspace's trouble never
 stops the others. A workspace that cannot be reached (no connection, or 5xx or
 429 past the gateway's retry deadline: `DatabricksUnavailable`) is left for the
@@ -35,6 +41,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from models.observation import REPAIRED
 from server.apply import project_lock, rebase
 from server.clock import Clock
 from server.collect.build import (
@@ -83,7 +90,6 @@ RECENT_RUNS = 10  # how far back a late application may find its run, per projec
 # such run per poll, bounded. A repair seen there updates the stored run (`Collector._repaired`).
 REPAIR_WINDOW_MS = 7 * 24 * 3600 * 1000
 REPAIR_RECHECK_RUNS = 5
-REPAIRED = "repaired"
 
 class Collector:
     def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.observation import REPAIRED
 from server.costing.billing import (
     DEFAULT_RECOST_POLICY,
     BillSource,
@@ -54,6 +55,11 @@ def recost_runs(
     bill_source = usable(bill_source)
     for run in runs:
         if run.id is None or run.cost is None or not run.cluster_id:
+            continue
+        if REPAIRED in run.anomalies:
+            # A repaired run's cost adds up several job clusters (the first attempt's and each
+            # repair's), and its cluster_id names only the last: that one cluster's bill would
+            # replace them all. It keeps the estimate (its note says it was repaired).
             continue
         if not should_recost(run.cost, run.end_ms, now_ms, bill_source is not None, policy):
             continue

@@ -9,11 +9,10 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 
-from models.observation import NOT_LEARNED
+from models.observation import NOT_LEARNED, REPAIRED
 from sandbox.workspace import RunningWorkspace
 from server.clock import SystemClock
 from server.collect import Collector
-from server.collect.collector import REPAIRED
 from server.collect.run_parse import cluster_runs
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
