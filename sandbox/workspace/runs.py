@@ -454,6 +454,10 @@ def get_run(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     run = data["runs"].get(str(run_id))
     if run is None:
         raise run_missing(run_id)
+    if not bool_param(params, "include_history"):
+        # As Databricks: the repair history only when asked for (databricks-sdk
+        # JobsAPI.get_run(include_history=...): "Whether to include the repair history").
+        run = {k: v for k, v in run.items() if k != "repair_history"}
     return run
 
 
@@ -511,7 +515,7 @@ def repair_run(data: dict[str, Any], body: dict[str, Any], *, repair_id: int, st
     ``repair_history`` gains a REPAIR item (its first repair also records the ORIGINAL one) and the
     run is PENDING again until the player ends it. Returns the reply ``{"repair_id"}``, the plan to
     play (only the re-run tasks' clusters) and the results of the tasks that are not re-run."""
-    run = get_run(data, {"run_id": body.get("run_id")})
+    run = get_run(data, {"run_id": body.get("run_id"), "include_history": "true"})  # the stored run itself
     run_id = int(run["run_id"])
     if run["state"]["life_cycle_state"] not in TERMINAL:
         raise invalid(f"Run {run_id} is still active: only a finished run can be repaired.")

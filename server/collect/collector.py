@@ -90,6 +90,8 @@ RECENT_RUNS = 10  # how far back a late application may find its run, per projec
 # such run per poll, bounded. A repair seen there updates the stored run (`Collector._repaired`).
 REPAIR_WINDOW_MS = 7 * 24 * 3600 * 1000
 REPAIR_RECHECK_RUNS = 5
+REPAIR_EAGER_MS = 3600 * 1000          # re-read at every poll in a failed run's first hour
+REPAIR_RECHECK_LATER_MS = 30 * 60 * 1000  # then at most every 30 minutes
 
 class Collector:
     def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,
@@ -107,6 +109,7 @@ class Collector:
         self._catalog = catalog  # None: runs are stored unpriced (costing may price them later)
         self._bill_source_for = bill_source_for
         self._poll_interval_s = poll_interval_s
+        self._repair_next: dict[int, int] = {}  # Databricks run id -> when to re-read it for a repair (ms)
         self._lock = threading.Lock()
         self._waiting_apps: dict[str, float] = {}  # application id -> give up at (monotonic s)
         self._wake = threading.Event()
@@ -278,15 +281,26 @@ class Collector:
     def _collect_repairs(self, workspace: Workspace, gateway: DatabricksGateway, active: list[Project],
                          skip: set[int]) -> list[Run]:
         """The stored failed runs of these projects that a repair has re-run since, updated."""
-        since = self._clock.now_ms() - REPAIR_WINDOW_MS
+        now = self._clock.now_ms()
+        since = now - REPAIR_WINDOW_MS
         failed: dict[int, list[Run]] = {}
         for project in active:
             recent = [r for r in self._store.runs.list(int(project.id or 0))
                       if r.outcome == "failed" and r.created_at_ms >= since and r.databricks_run_id not in skip]
             for run in recent[:REPAIR_RECHECK_RUNS]:
                 failed.setdefault(run.databricks_run_id, []).append(run)
+        # Each re-read is a runs/get: every poll in a run's first hour (a repair usually follows
+        # the failure at once), then at most every REPAIR_RECHECK_LATER_MS, so a job that keeps
+        # failing does not cost five calls a poll for a week.
+        due = {run_id: stored for run_id, stored in failed.items()
+               if self._repair_next.get(run_id, 0) <= now}
+        for run_id, stored in due.items():
+            young = now - min(r.created_at_ms for r in stored) < REPAIR_EAGER_MS
+            self._repair_next[run_id] = now + (0 if young else REPAIR_RECHECK_LATER_MS)
+        for run_id in [k for k in self._repair_next if k not in failed]:
+            del self._repair_next[run_id]  # no longer failed, or out of the window
         updated: list[Run] = []
-        for run_id, stored in sorted(failed.items()):
+        for run_id, stored in sorted(due.items()):
             detail = _run_or_none(gateway, run_id)
             if detail is None or not repair_count(detail) or not is_finished(detail):
                 continue  # deleted, never repaired, or a repair still going (seen at a later poll)
@@ -296,16 +310,17 @@ class Collector:
                 piece = pieces.get(project.cluster_key)
                 if piece is None or not piece.repaired_attempts or piece.end_ms <= run.end_ms:
                     continue  # the repairs re-ran other clusters' tasks, or are stored already
+                # Planned under the lock too, as a new run is (`Planner.replan` relies on it).
                 with project_lock(int(project.id or 0), self._store):
                     repaired = self._repaired(workspace, gateway, project, int(run.id or 0), piece)
-                if repaired is None:
-                    continue
-                updated.append(repaired)
-                if self._on_run_collected is not None:  # planned again, as after a new run
-                    try:
-                        self._on_run_collected(repaired)
-                    except Exception:  # planning's trouble must not stop collection (the run is stored)
-                        log.exception("on_run_collected failed for repaired run %s", repaired.id)
+                    if repaired is None:
+                        continue
+                    updated.append(repaired)
+                    if self._on_run_collected is not None:  # planned again, as after a new run
+                        try:
+                            self._on_run_collected(repaired)
+                        except Exception:  # planning's trouble must not stop collection (the run is stored)
+                            log.exception("on_run_collected failed for repaired run %s", repaired.id)
         return updated
 
     def _repaired(self, workspace: Workspace, gateway: DatabricksGateway, project: Project, stored_id: int,
@@ -326,7 +341,9 @@ class Collector:
         for cluster_id, start_ms, end_ms in piece.instances:
             cluster = _cluster_or_none(gateway, cluster_id)
             events = cluster_events_or_none(gateway, cluster_id) if cluster is not None else None
-            ran = with_pool_node_types(piece.spec or dict((cluster or {}).get("spec") or {}), cluster)
+            # Each cluster as it ran: its own spec (the job's settings may have changed between the
+            # failure and the repair, which started its clusters from the new ones).
+            ran = with_pool_node_types(dict((cluster or {}).get("spec") or {}) or piece.spec, cluster)
             timeline = cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
                                         driver_is_spot=_driver_spot(cluster))
             context = piece.spark_context_id if cluster_id == piece.cluster_id else ""
@@ -343,9 +360,12 @@ class Collector:
         # Its runtime is the clusters' time, not the span from the first attempt to the repair's end
         # (the wait between them cost nothing): still not one run's time, hence not learned.
         runtime_s = sum(max(0, end - start) for _, start, end in piece.instances) / 1000.0 or piece.runtime_s
-        kept = [a for a in fresh.anomalies if a in ("spot_loss", "data_growth")]
-        anomalies = tuple(dict.fromkeys([*judged.anomalies, *kept, REPAIRED]))
-        anomalies = tuple(a for a in anomalies if a != "user_edit")
+        # The original attempt's spot loss, growth and user edit stay (savings and the edit hold
+        # read user_edit). A repair that failed again is a failure as before (the configuration
+        # is avoided): only a repaired success is explained as `repaired`.
+        kept = [a for a in fresh.anomalies if a in ("spot_loss", "data_growth", "user_edit")]
+        repaired = [REPAIRED] if judged.outcome == "succeeded" else []
+        anomalies = tuple(dict.fromkeys([*judged.anomalies, *kept, *repaired]))
         note = "repaired: failed tasks ran again on new clusters"
         message = _with_retries(cut(_joined(judged.message, note), MESSAGE_CHARS, on_word=True),
                                 piece.retried_attempts)

@@ -321,13 +321,15 @@ class DatabricksGateway:
         return max((int(r["run_id"]) for r in runs), default=None)
 
     def get_run(self, run_id: int) -> dict[str, Any]:
-        run = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id})
+        # include_history: the repair history is sent only when asked for (the collector reads it).
+        run = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id, "include_history": "true"})
         token = run.pop("next_page_token", None)
         # As the SDK's get_run: a for-each task's run pages its iterations (its one task is on the
         # first page only); any other run pages its tasks.
         paged = ("iterations",) if run.get("iterations") else ("tasks",)
         while token:
-            page = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id, "page_token": token})
+            page = self._do("GET", f"{JOBS}/runs/get",
+                            query={"run_id": run_id, "page_token": token, "include_history": "true"})
             _merge_array_pages(run, page, paged + RUN_PAGED_ARRAYS)
             token = page.get("next_page_token")
         run.pop("has_more", None)

@@ -5,13 +5,15 @@ PostgreSQL, the real databricks-sdk against the workspace emulator)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 
 from models.observation import NOT_LEARNED, REPAIRED
 from sandbox.workspace import RunningWorkspace
-from server.clock import SystemClock
+from server.clock import FakeClock, SystemClock
 from server.collect import Collector
 from server.collect.run_parse import cluster_runs
 from server.costing.catalog import load_catalog
@@ -100,3 +102,39 @@ def test_a_run_repaired_before_its_first_collection_is_stored_repaired(
     assert (run.databricks_run_id, run.outcome) == (run_id, "succeeded")
     assert REPAIRED in run.anomalies and run.cost is not None and "2 clusters" in run.cost.note
     assert collector.poll_once() == []
+
+
+def test_a_repair_that_fails_again_stays_a_failure_of_its_configuration(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        daily: Project) -> None:
+    # Review: marked 'repaired' (not learned), a run whose repair failed too dropped out of the
+    # failed configurations the models avoid. It is updated (time, cost, message) and stays a failure.
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+    run_id, failed = _failed_run(emulator, gateway, collector, daily)
+    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)  # the init script still fails
+    assert emulator.wait_idle(60)
+    (again,) = collector.poll_once()
+    assert (again.id, again.outcome) == (failed.id, "failed")
+    assert "failure" in again.anomalies and REPAIRED not in again.anomalies
+    assert again.cost is not None and failed.cost is not None and again.cost.total > failed.cost.total
+
+
+def test_an_old_failed_run_is_read_again_for_a_repair_at_most_every_half_hour(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        daily: Project) -> None:
+    # Review: five runs/get a poll for every failed run of the last week, whether repaired or not.
+    # In its first hour a failed run is read at every poll, then at most every 30 minutes.
+    clock = FakeClock(int(time.time() * 1000))
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=clock,
+                          catalog=load_catalog())
+    run_id, failed = _failed_run(emulator, gateway, collector, daily)
+    clock.advance(2 * 3600)
+    assert collector.poll_once() == []  # read: not repaired; the next read is due in 30 minutes
+    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    assert emulator.wait_idle(60)
+    assert collector.poll_once() == []  # not read again yet
+    clock.advance(31 * 60)
+    (repaired,) = collector.poll_once()
+    assert (repaired.id, repaired.outcome) == (failed.id, "succeeded")

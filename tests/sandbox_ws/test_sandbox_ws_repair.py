@@ -51,7 +51,8 @@ def test_repair_reruns_the_failed_tasks_on_new_clusters(ws: RunningWorkspace) ->
     assert repair_id
     assert w.jobs.get_run(run_id).state.life_cycle_state.value in {"PENDING", "RUNNING"}
     assert ws.wait_idle(10)
-    run = w.jobs.get_run(run_id)
+    assert not w.jobs.get_run(run_id).repair_history  # only when asked for, as Databricks
+    run = w.jobs.get_run(run_id, include_history=True)
     assert run.run_id == run_id and run.state.result_state == RunResultState.SUCCESS
     assert [h.type for h in run.repair_history] == [RepairHistoryItemType.ORIGINAL, RepairHistoryItemType.REPAIR]
     original, repair = run.repair_history
@@ -72,7 +73,7 @@ def test_repair_reruns_the_failed_tasks_on_new_clusters(ws: RunningWorkspace) ->
     assert w.clusters.get(again["b"].cluster_instance.cluster_id).state.value == "TERMINATED"
     assert w.clusters.get(first["b"].cluster_instance.cluster_id).state.value == "TERMINATED"
     # Through API 2.1 as well.
-    assert w.api_client.do("GET", "/api/2.1/jobs/runs/get", query={"run_id": run_id})["repair_history"][1]["type"] \
+    assert w.api_client.do("GET", "/api/2.1/jobs/runs/get", query={"run_id": run_id, "include_history": "true"})["repair_history"][1]["type"] \
         == "REPAIR"
 
 
@@ -96,7 +97,7 @@ def test_repair_is_refused_when_the_request_is_wrong(ws: RunningWorkspace) -> No
         w.jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     w.jobs.repair_run(run_id, rerun_all_failed_tasks=True, latest_repair_id=first, rerun_dependent_tasks=True)
     assert ws.wait_idle(10)
-    run = w.jobs.get_run(run_id)
+    run = w.jobs.get_run(run_id, include_history=True)
     assert [h.type.value for h in run.repair_history] == ["ORIGINAL", "REPAIR", "REPAIR"]
     assert sorted((t.task_key, t.attempt_number) for t in run.tasks if t.attempt_number) == [("b", 1), ("b", 2), ("c", 1)]
     with pytest.raises(DatabricksError, match="does not exist|not found|No run"):
@@ -128,7 +129,7 @@ def test_a_repair_cut_short_by_a_restart_ends_at_the_restart(sandbox: Sandbox, s
 
     ws = sandbox.start()  # nothing left to play after the restart: it ends before answering
     w = client(ws)
-    run = w.jobs.get_run(run_id)
+    run = w.jobs.get_run(run_id, include_history=True)
     tries = sorted((t.task_key, t.attempt_number, t.state.result_state.value) for t in run.tasks)
     assert tries == [("a", 0, "SUCCESS"), ("b", 0, "FAILED"), ("b", 1, "FAILED"),
                      ("c", 0, "UPSTREAM_FAILED"), ("c", 1, "UPSTREAM_FAILED")]
