@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 
+from server.apply import project_lock
 from server.clock import Clock
 from server.clouds.factory import bill_source
 from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, UnusableCredentials
 from server.costing.recost import RecostReport, recost_runs
-from server.domain import Workspace
+from server.domain import CostBreakdown, Run, Workspace
 from server.errors import TrimtabError
 from server.services.secrets import SecretBox
 from server.store import Store
@@ -78,8 +79,10 @@ class Recoster:
                 continue
             for project in self._store.projects.list(workspace.name):
                 runs = self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS_PER_PROJECT)
+                read = {int(r.id or 0): r for r in runs}
                 report = recost_runs(runs, source, now_ms=self._clock.now_ms(),
-                                     set_cost=self._store.runs.set_cost, policy=self._policy)
+                                     set_cost=lambda run_id, cost, read=read: self._set_cost(read[run_id], cost),
+                                     policy=self._policy)
                 total.billed += report.billed
                 total.waiting += report.waiting
                 total.rejected.update(report.rejected)
@@ -89,6 +92,18 @@ class Recoster:
         if total.billed:
             log.info("re-costed %d run(s) from their cloud bill", len(total.billed))
         return total
+
+
+    def _set_cost(self, read: Run, cost: CostBreakdown) -> None:
+        """Store a billed cost, unless the run changed since it was read (the bill was asked for over
+        the network meanwhile): a repair update sums several clusters' costs, which one cluster's
+        bill must not replace (the collector writes under the project lock, taken here too)."""
+        with project_lock(read.project_id, self._store):
+            now = self._store.runs.get(int(read.id or 0))
+            if (now.cluster_id, now.end_ms, now.anomalies) != (read.cluster_id, read.end_ms, read.anomalies):
+                log.info("run %s changed while its bill was read (a repair?): bill not applied", read.id)
+                return
+            self._store.runs.set_cost(int(read.id or 0), cost)
 
 
 class RecostThread:
