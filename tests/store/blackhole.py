@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -73,3 +74,20 @@ class BlackHoleRelay:
                     dst.sendall(data)
         except OSError:
             pass
+
+
+def within(seconds: float, call: Callable[[], object]) -> object:
+    """What `call` returns or raises, or a failure if it takes longer than `seconds`."""
+    out: list[object] = []
+
+    def run() -> None:
+        try:
+            out.append(call())
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            out.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still waiting after {seconds}s"
+    return out[0]

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -23,24 +23,7 @@ from server.errors import Unavailable
 from server.store import Store, open_store
 from server.store import engine as db
 from server.store.locks import PROJECT_NAMESPACE, advisory_lock
-from tests.store.blackhole import BlackHoleRelay
-
-
-def _within(seconds: float, call: Callable[[], object]) -> object:
-    """What `call` returns or raises, or a failure if it takes longer than `seconds`."""
-    out: list[object] = []
-
-    def run() -> None:
-        try:
-            out.append(call())
-        except Exception as exc:  # noqa: BLE001 - handed to the test
-            out.append(exc)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still waiting after {seconds}s"
-    return out[0]
+from tests.store.blackhole import BlackHoleRelay, within
 
 
 def test_held_locks_take_no_pooled_connection(postgres_schema_url: str) -> None:
@@ -50,7 +33,7 @@ def test_held_locks_take_no_pooled_connection(postgres_schema_url: str) -> None:
             for key in range(16):  # pool_size 8 + max_overflow 8
                 held.enter_context(advisory_lock(store.engine, PROJECT_NAMESPACE, 700 + key, what=f"project {key}"))
             assert store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-            assert _within(10, store.projects.list) == []
+            assert within(10, store.projects.list) == []
         # Released: the lock connections are closed, not kept anywhere.
         with store.engine.connect() as conn:
             assert conn.execute(sa.text(
@@ -95,7 +78,7 @@ def test_a_lock_wait_on_a_dead_connection_fails_within_the_deadline(
 
             threading.Timer(0.5, relay.blackhole).start()  # while it polls pg_try_advisory_lock
             started = time.monotonic()
-            err = _within(10, wait)
+            err = within(10, wait)
             assert isinstance(err, Unavailable), err
             assert "database did not answer within 1.5s" in str(err)
             assert time.monotonic() - started < 5
@@ -111,6 +94,6 @@ def test_a_release_on_a_dead_connection_ends_within_the_deadline(
 
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="server.store.locks"):
-        assert _within(10, hold_then_lose) is None
+        assert within(10, hold_then_lose) is None
     assert time.monotonic() - started < 5
     assert "project 22: could not release its lock" in caplog.text

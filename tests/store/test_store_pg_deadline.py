@@ -7,7 +7,6 @@ such a connection (or the pool's check-out ping of one) waited forever.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from server.errors import Unavailable
 from server.store import Store, open_store
 from server.store import engine as db
-from tests.store.blackhole import BlackHoleRelay
+from tests.store.blackhole import BlackHoleRelay, within
 
 
 @pytest.fixture
@@ -33,22 +32,6 @@ def store(relay: BlackHoleRelay) -> Iterator[Store]:
     yield s
     s.close()
 
-
-def _within(seconds: float, call) -> object:
-    """What `call` returns or raises, or a failure if it takes longer than `seconds`."""
-    out: list[object] = []
-
-    def run() -> None:
-        try:
-            out.append(call())
-        except Exception as exc:  # noqa: BLE001 - handed to the test
-            out.append(exc)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still waiting after {seconds}s"
-    return out[0]
 
 
 def _sessions(postgres_schema_url: str) -> list[str]:
@@ -72,13 +55,13 @@ def test_a_transaction_on_a_dead_connection_fails_within_its_deadline(
             conn.execute(sa.text("SELECT 2"))
 
     started = time.monotonic()
-    err = _within(10, stuck_read)
+    err = within(10, stuck_read)
     assert isinstance(err, Unavailable), err
     assert str(err) == ("database did not answer within 1.5s (TRIMTAB_DB_TIMEOUT_SECONDS): its connection "
                         "was closed; retry")
     assert 1.4 < time.monotonic() - started < 4
     # The next call gets a new connection (the dead one was dropped from the pool).
-    assert _within(10, store.ping) is None
+    assert within(10, store.ping) is None
     # PostgreSQL ends the dead client's session, left idle in its transaction, holding its locks.
     deadline = time.monotonic() + 10
     while "idle in transaction" in _sessions(postgres_schema_url) and time.monotonic() < deadline:
@@ -91,9 +74,9 @@ def test_an_idle_pooled_connection_that_died_is_replaced_at_check_out(store: Sto
     relay.blackhole()
     started = time.monotonic()
     # The check-out ping meets the black hole, gives up within its deadline, and a new connection serves.
-    assert _within(10, store.ping) is None
+    assert within(10, store.ping) is None
     assert time.monotonic() - started < 4
-    assert _within(10, store.ping) is None
+    assert within(10, store.ping) is None
 
 
 def test_no_deadline_when_off(relay: BlackHoleRelay) -> None:
