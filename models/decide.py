@@ -30,6 +30,7 @@ import numpy as np
 
 from models.acquire import Belief, knowledge_gradient, z_targets
 from models.changes import Screened, screen
+from models.growth import Growth, forecast_input
 from models.observation import Observation
 from models.prior import DEFAULT_PRIOR, Prior
 from models.replay import replay_log_shape
@@ -61,6 +62,9 @@ _LOSS_REWORK = 0.5
 # Runs on one configuration that lost spot nodes, with none of its runs learned, after which it is
 # no longer run to learn or explore: its runs are explained away, so running it teaches nothing.
 _UNLEARNABLE_LOSSES = 2
+# Plan every candidate for the next run's forecast input (`models.growth`) rather than the latest
+# run's. Off only to measure what it buys (benchmarks/growth.py); the product runs with it on.
+FORECAST_INPUT = True
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,8 @@ class _Outlook:
     median_s: np.ndarray
     lo_s: np.ndarray
     hi_s: np.ndarray
+    # The next run's input, which every candidate is predicted at (no input known: none).
+    growth: Growth = Growth(None, None, 0.0, 0)
 
 
 def decide(
@@ -280,8 +286,10 @@ def _outlook(
     centre = feature_centre(cands, float(np.median(sizes)) if sizes else None)
     run_cands = [known[o.config_id] for o in runs]
     x_runs = design_features(run_cands, centre, [o.input_gb for o in runs])
-    latest_input = next((o.input_gb for o in reversed(runs) if o.input_gb), None)
-    x_cands = design_features(cands, centre, [latest_input] * len(cands))
+    # Candidates are predicted at the next run's forecast input (the latest one unless the input
+    # clearly grows or shrinks): a growing job planned for its latest input is always a run behind.
+    growth = forecast_input([o.input_gb for o in runs]) if FORECAST_INPUT else _no_forecast(runs)
+    x_cands = design_features(cands, centre, [growth.forecast_gb] * len(cands))
     mean, cov = prior.mean_array(), prior.cov_array()
     # Replay the project's own stage metrics (latest five runs that have them) for the shape.
     staged = [(o, known[o.config_id]) for o in runs if o.stages][-5:]
@@ -299,7 +307,7 @@ def _outlook(
         off_cands = np.zeros(len(cands))
     index = {c.config_id: i for i, c in enumerate(cands)}
     run_index = np.array([index[o.config_id] for o in runs], dtype=int)
-    # Runs keep their own input size through an offset relative to the latest input.
+    # Runs keep their own input size through an offset relative to the planned (forecast) input.
     in_col = FEATURES.index("log_input")
     in_shift = (x_runs[:, in_col] - x_cands[run_index, in_col]) * mean[in_col]
     kernel = similarity(x_cands[:, _KERNEL_FEATURES], _LENGTHSCALE, _WHITE)
@@ -371,7 +379,22 @@ def _outlook(
     tried = frozenset(o.config_id for o in runs)
     median, lo, hi = total_interval(pred.mean_log, pred.sd_run, setup)
     return _Outlook(pred, expected, cost, p_meet, p_run, z_meet, p_best, draws_cost, feasible, tried, kg, setup,
-                    median, lo, hi)
+                    median, lo, hi, growth)
+
+
+def _no_forecast(runs: list[Observation]) -> Growth:
+    """The latest input, as before the forecast (`FORECAST_INPUT` off: the growth benchmark's baseline)."""
+    latest = next((o.input_gb for o in reversed(runs) if o.input_gb), None)
+    return Growth(latest, latest, 0.0, 0)
+
+
+def _growth_note(growth: Growth) -> str:
+    """One line a person can check against the runs' input sizes, when the plan is not for the latest input."""
+    if not growth.differs or growth.forecast_gb is None or growth.latest_gb is None:
+        return ""
+    verb = "grows" if growth.rate > 0 else "shrinks"
+    return (f"; input {verb} ~{abs(growth.rate):.0%} a run (last {growth.runs} runs): planned for "
+            f"~{growth.forecast_gb:.3g} GB next run, {growth.latest_gb:.3g} GB last")
 
 
 def _p_meet_with_losses(mean_log: np.ndarray, sd: np.ndarray | float, setup: Setup, sla_s: float,
@@ -548,7 +571,7 @@ def _decision(
         predicted_cost=float(out.cost[i]),
         cost_interval=(float(lo[i] * price), float(hi[i] * price)),
         p_meet_sla=float(out.p_meet[i]) if common.has_sla else None,
-        reason=reason,
+        reason=reason + _growth_note(out.growth),
         rebased=common.rebased,
         explained=common.explained,
         best=common.best,
