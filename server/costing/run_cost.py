@@ -11,7 +11,8 @@ node). Three parts are kept apart because they come from different bills:
   typical spot discount when the node was spot.
 - Storage cost: each attached volume's $/GB-month prorated to the node's
   hours (a month is the catalog's ``hours_per_month``), plus gp3 IOPS and
-  throughput above the included baseline.
+  throughput above the included baseline. On AWS every node also has the
+  root volumes Databricks attaches to each (``default_volumes``).
 
 Cost per GB of input uses 10^9 bytes per GB.
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from server.costing.catalog import PriceCatalog
-from server.costing.errors import TrimtabCostError
+from server.costing.errors import TrimtabCostError, UnknownVolumeType
 
 MS_PER_HOUR = 3_600_000
 BYTES_PER_GB = 1_000_000_000
@@ -71,15 +72,41 @@ def first_on_demand_of(attrs: Mapping[str, Any]) -> int:
     return count
 
 
-# Volumes Databricks attaches to a node besides the spec's ``ebs_volume_*`` are not priced:
-# - AWS: "A 30 GB unencrypted EBS instance root volume" and "A 150 GB encrypted EBS container root
-#   volume used by the Spark worker" per worker node
-#   (https://docs.databricks.com/user-guide/clusters/aws-config.html, "Default EBS volumes"; no type
-#   named). Pricing them (about 180 GB x $0.10/GB-month, $0.025 per node-hour in us-east-1) waits on
-#   the sandbox's AWS stand-in billing them too, or estimates would exceed its bills.
+# Volumes Databricks attaches to every node besides the spec's ``ebs_volume_*``:
+# - AWS: "Databricks provisions EBS volumes for every worker node as follows: A 30 GB unencrypted EBS
+#   instance root volume [...] A 150 GB encrypted EBS container root volume used by the Spark worker"
+#   (https://docs.databricks.com/user-guide/clusters/aws-config.html, "Default EBS volumes"). Each
+#   Databricks node, the driver too, is an EC2 instance running that container, so every AWS node is
+#   priced with both. Databricks tags them with the cluster's tags, so Cost Explorer bills them to the
+#   cluster. ASSUMPTION: the page names no volume type; they are priced as gp2 (the type Databricks
+#   documents for its other default, GENERAL_PURPOSE_SSD). The page's third volume, 75 GB, is for
+#   HIPAA deployments only and is not priced. About 180 GB x $0.10/GB-month: $0.025 per node-hour
+#   in us-east-1.
 # - Azure: each VM's managed OS disk; no Databricks page found gives its size or tier, so the
-#   catalog's premium_ssd/standard_ssd prices cannot be applied to it.
-# Estimates are low by these volumes' cost until then.
+#   catalog's premium_ssd/standard_ssd prices cannot be applied to it. Azure estimates are low by
+#   its cost.
+AWS_DEFAULT_VOLUME_TYPE = "gp2"
+AWS_DEFAULT_VOLUMES: tuple[tuple[str, int], ...] = (("instance root", 30), ("container root", 150))
+
+
+def default_volumes(cloud: str) -> list[dict[str, Any]]:
+    """The volumes Databricks attaches to every node on ``cloud`` besides the spec's (none on Azure):
+    the one rule run collection and planning share, applied by ``cost_run`` to every node."""
+    if cloud != "aws":
+        return []
+    return [{"type": AWS_DEFAULT_VOLUME_TYPE, "size_gb": size, "count": 1} for _, size in AWS_DEFAULT_VOLUMES]
+
+
+def default_volumes_cost_per_hour(cloud: str, region: str, catalog: PriceCatalog) -> float:
+    """$/h of ``default_volumes`` on one node; a catalog without their price is an error naming them."""
+    volumes = default_volumes(cloud)
+    try:
+        return math.fsum(volume_cost_per_hour(cloud, region, v, catalog) for v in volumes)
+    except UnknownVolumeType as exc:
+        sizes = " + ".join(f"{size} GB {what}" for what, size in AWS_DEFAULT_VOLUMES)
+        raise TrimtabCostError(
+            f"Databricks' default volumes on every {cloud} node ({sizes}) are priced as "
+            f"{AWS_DEFAULT_VOLUME_TYPE}: {exc.message}") from exc
 
 
 def ebs_volume_type(databricks_type: str, *, iops: int | None = None, throughput: int | None = None) -> str:
@@ -187,6 +214,7 @@ def cost_run(usage: ClusterUsage, catalog: PriceCatalog) -> RunCost:
         raise TrimtabCostError("a run without nodes cannot be priced (no driver in the cluster timeline)")
     usd_per_dbu = catalog.dbu_rate(usage.cloud, usage.plan, usage.sku)
     multiplier = catalog.dbu_multiplier(usage.cloud, usage.sku)
+    defaults_per_hour = default_volumes_cost_per_hour(usage.cloud, usage.region, catalog)
     lines: list[CostLine] = []
     for node in usage.nodes:
         if node.end_ms < node.start_ms:
@@ -199,7 +227,8 @@ def cost_run(usage: ClusterUsage, catalog: PriceCatalog) -> RunCost:
         price = catalog.hourly_price(usage.cloud, usage.region, node.node_type_id)
         if node.spot:
             price *= 1.0 - catalog.spot_discount(usage.cloud, info.family)
-        storage_per_hour = sum(volume_cost_per_hour(usage.cloud, usage.region, v, catalog) for v in node.ebs_volumes)
+        storage_per_hour = defaults_per_hour + sum(
+            volume_cost_per_hour(usage.cloud, usage.region, v, catalog) for v in node.ebs_volumes)
         lines.append(CostLine(
             node_type_id=node.node_type_id,
             role="driver" if node.is_driver else "worker",

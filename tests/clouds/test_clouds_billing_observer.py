@@ -8,7 +8,7 @@ import pytest
 
 from sandbox.clouds.aws import AwsStandIn
 from sandbox.clouds.azure import AzureStandIn
-from sandbox.clouds.billing import CloudBilling
+from sandbox.clouds.billing import AWS_DEFAULT_VOLUMES, CloudBilling
 from server.clouds.aws import AwsCredentials, AwsGateway
 from server.clouds.azure import AzureCostGateway, AzureCredentials
 from server.costing.billing import (
@@ -20,7 +20,7 @@ from server.costing.billing import (
     should_recost,
 )
 from server.costing.catalog import load_catalog
-from server.costing.run_cost import ClusterUsage, NodeUsage
+from server.costing.run_cost import ClusterUsage, NodeUsage, default_volumes
 
 T0 = 1_750_000_000_000
 MIN = 60_000
@@ -85,6 +85,14 @@ def test_aws_run_is_seeded_and_its_late_bill_lands(aws_stand_in: AwsStandIn, clu
     assert second.source == "billed" and second.used_by_models == "billed"
     # The stand-in bills at catalog list prices, so bill and estimate agree here.
     assert second.billed_cloud_cost == pytest.approx(first.compute_cost + first.storage_cost)
+    # Both carry Databricks' default volumes (30 + 150 GB per node, gp2; the spec's are gp3): the
+    # nodes were up 70 + 68 + 29 + 34 = 201 min = 3.35 h, so 180 GB x $0.10/GB-month x 3.35 h / 730 h
+    # = $0.082603 on the bill's gp2 line, and in the estimate beside the gp3 volumes'.
+    lines = AwsBill(gw).cluster_bill(cluster_id, T0, run_end)
+    assert sum(line.amount for line in lines if line.usage == "USE1-EBS:VolumeUsage.gp2") == pytest.approx(0.082603,
+                                                                                                        abs=1e-6)
+    gp3_volumes = 100 * 0.08 * 3.35 / 730
+    assert first.storage_cost == pytest.approx(0.082603 + gp3_volumes, abs=1e-6)
     assert second.dbu_cost == first.dbu_cost
     assert not should_recost(second, run_end, int(now() * 1000), has_credentials=True)
 
@@ -107,3 +115,9 @@ def test_azure_run_bill_goes_to_cost_management(azure_stand_in: AzureStandIn, cl
     spot = on_demand * (1 - cat.spot_discount("azure", "Dsv5"))
     assert cost.source == "billed"
     assert cost.billed_cloud_cost == pytest.approx(on_demand * 0.75 + spot * (44 + 0.5) / 60)
+
+
+def test_the_sandbox_bills_the_default_volumes_trimtab_prices() -> None:
+    # The sandbox stands for AWS and never imports Trimtab, so each has its own copy of the docs' rule.
+    assert list(AWS_DEFAULT_VOLUMES) == default_volumes("aws")
+    assert default_volumes("azure") == []

@@ -76,9 +76,17 @@ def test_simulated_spot_cluster_is_seeded_and_billed(tmp_path: Path, aws_stand_i
     assert late.source == "billed"
     # The stand-in bills instances and volumes at list prices per second with a one-minute minimum, so the
     # bill only differs from the estimate for nodes up less than a minute (a spot replacement, say).
+    # Volumes: the spec's 100 GB and Databricks' default 30 + 150 GB on every node, all gp2.
+    root = [{"type": "gp2", "size_gb": 180, "count": 1}]
+
     def per_hour(n: Any) -> float:
-        disks = sum(v["size_gb"] * v["count"] * disk_rate("aws", v["type"]) for v in n.ebs_volumes) / cat.hours_per_month
+        disks = sum(v["size_gb"] * v["count"] * disk_rate("aws", v["type"])
+                    for v in [*root, *n.ebs_volumes]) / cat.hours_per_month
         return inst_rate("aws", n.node_type_id, n.spot) + disks
+
+    assert [v["type"] for n in sim.nodes for v in n.ebs_volumes] == ["gp2"] * len(sim.nodes)
+    node_hours = sum(n.end_ms - n.start_ms for n in sim.nodes) / 3_600_000
+    assert early.storage_cost == pytest.approx((100 + 180) * disk_rate("aws", "gp2") * node_hours / cat.hours_per_month)
 
     short = sum(max(0, 60_000 - (n.end_ms - n.start_ms)) / 3_600_000 * per_hour(n) for n in sim.nodes)
     assert late.billed_cloud_cost == pytest.approx(early.compute_cost + early.storage_cost + short)

@@ -47,3 +47,13 @@ def gb_month(cloud: str, region: str, volume_type: str) -> float:
 
 def hours_per_month() -> float:
     return json.loads((CATALOG_DIR / "manifest.json").read_text())["hours_per_month"]
+
+
+# Databricks' default EBS volumes on every AWS node (docs.databricks.com AWS cluster configuration,
+# "Default EBS volumes": a 30 GB instance root and a 150 GB container root), priced as gp2.
+AWS_ROOT_GB = 30 + 150
+
+
+def root_per_hour(region: str) -> float:
+    """$/h of one AWS node's default volumes: 180 GB x gp2 $/GB-month / hours per month."""
+    return AWS_ROOT_GB * gb_month("aws", region, "gp2") / hours_per_month()

@@ -63,7 +63,8 @@ def test_breakdown_keeps_estimate_beside_the_bill() -> None:
     cost = breakdown(est, 2 * 10**9, billed)
     assert cost.compute_cost == pytest.approx(0.192) and cost.billed_cloud_cost == pytest.approx(0.2)
     assert cost.total == pytest.approx(est.dbu_cost + 0.2) and cost.cost_per_input_gb == pytest.approx(cost.total / 2)
-    assert "cloud bill 0.20 USD" in cost.note and "estimate 0.19" in cost.note
+    # Estimate: $0.192 compute + $0.0247 for the node's default volumes (180 GB x $0.10 / 730 h).
+    assert "cloud bill 0.20 USD" in cost.note and "estimate 0.22" in cost.note
 
 
 def test_estimated_flag_and_window_days() -> None:

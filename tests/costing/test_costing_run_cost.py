@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.costing.catalog import load_catalog
+from server.costing.catalog import PriceCatalog, load_catalog
 from server.costing.errors import TrimtabCostError, UnknownNodeType, UnknownPlan, UnknownRegion
 from server.costing.run_cost import ClusterUsage, NodeUsage, cost_run, hourly_cost
 from server.domain import ClusterConfig
@@ -16,6 +16,7 @@ from tests.costing.catalog_entries import (
     multiplier,
     price,
     rate,
+    root_per_hour,
     spot,
 )
 
@@ -40,7 +41,9 @@ def test_fixed_cluster_matches_hand_computation() -> None:
     exp_dbus = 5 * dbus("aws", "m5.xlarge") * hours  # 5 nodes x 0.69 DBU/h x 1.5 h
     exp_dbu_cost = exp_dbus * rate("aws", "premium", "jobs")
     exp_compute = 5 * price("aws", "us-east-1", "m5.xlarge") * hours
+    # The spec's gp3 volume, and Databricks' 30 + 150 GB default volumes (gp2) on each node.
     exp_storage = 5 * 100 * gb_month("aws", "us-east-1", "gp3") * hours / hours_per_month()
+    exp_storage += 5 * root_per_hour("us-east-1") * hours
     assert cost.dbus == pytest.approx(exp_dbus)
     assert cost.dbu_cost == pytest.approx(exp_dbu_cost)
     assert cost.compute_cost == pytest.approx(exp_compute)
@@ -69,7 +72,8 @@ def test_autoscaling_with_resizes_and_photon_spot_workers() -> None:
     assert cost.dbus == pytest.approx(exp_dbus)
     assert cost.dbu_cost == pytest.approx(exp_dbu_cost)
     assert cost.compute_cost == pytest.approx(exp_compute)
-    assert cost.storage_cost == 0
+    # No spec volumes: only Databricks' default ones, on each node for its hours.
+    assert cost.storage_cost == pytest.approx(root_per_hour("us-west-2") * node_hours)
     assert cost.cost_per_input_gb is None
 
 
@@ -98,6 +102,7 @@ def test_spot_loss_and_replacement_with_gp2_and_gp3_extras() -> None:
     gp3_month = 200 * g + (6000 - 3000) * e["usd_per_iops_month"] + (250 - 125) * e["usd_per_mibps_month"]
     gp2_month = 2 * 50 * gb_month("aws", "eu-west-1", "gp2")
     exp_storage = gp3_month * 1.0 / hpm + gp2_month * worker_hours / hpm
+    exp_storage += root_per_hour("eu-west-1") * (1.0 + worker_hours)  # default volumes, every node
     assert cost.compute_cost == pytest.approx(exp_compute)
     assert cost.dbus == pytest.approx(exp_dbus)
     assert cost.dbu_cost == pytest.approx(exp_dbus * rate("aws", "standard", "jobs"))
@@ -123,6 +128,7 @@ def test_hourly_cost_of_a_configuration_matches_hand_computation() -> None:
     got = hourly_cost(cfg, "aws", "us-east-1", "premium", "jobs", load_catalog())
     r = rate("aws", "premium", "jobs")
     disk = 100 * gb_month("aws", "us-east-1", "gp2") / hours_per_month()  # GENERAL_PURPOSE_SSD is gp2 (API docs)
+    disk += root_per_hour("us-east-1")  # and every node's default volumes
     driver = price("aws", "us-east-1", "m6i.xlarge") + dbus("aws", "m6i.xlarge") * r + disk
     w_od = price("aws", "us-east-1", "m6id.2xlarge")
     w_spot = w_od * (1 - spot("aws", "m6id"))
@@ -133,14 +139,15 @@ def test_hourly_cost_of_a_configuration_matches_hand_computation() -> None:
 
     autoscaling = ClusterConfig(node_type_id="c5.4xlarge", autoscale_min=2, autoscale_max=5, availability="ON_DEMAND")
     got = hourly_cost(autoscaling, "aws", "us-east-1", "premium", "jobs", load_catalog())
-    one = price("aws", "us-east-1", "c5.4xlarge") + dbus("aws", "c5.4xlarge") * r
+    one = price("aws", "us-east-1", "c5.4xlarge") + dbus("aws", "c5.4xlarge") * r + root_per_hour("us-east-1")
     assert got == pytest.approx(one * (1 + 3.5))
 
     # first_on_demand unset (0) reads as Databricks' default of 1: on-demand driver, spot workers.
     unset = ClusterConfig(node_type_id="r5.xlarge", num_workers=2, availability="SPOT")
     got = hourly_cost(unset, "aws", "us-east-1", "premium", "jobs", load_catalog())
     od, w_dbu = price("aws", "us-east-1", "r5.xlarge"), dbus("aws", "r5.xlarge") * r
-    assert got == pytest.approx(od + w_dbu + 2 * (od * (1 - spot("aws", "r5")) + w_dbu))
+    root = root_per_hour("us-east-1")
+    assert got == pytest.approx(od + w_dbu + root + 2 * (od * (1 - spot("aws", "r5")) + w_dbu + root))
 
 
 def test_unknown_node_type_region_and_plan_are_errors_naming_them() -> None:
@@ -160,3 +167,32 @@ def test_unknown_node_type_region_and_plan_are_errors_naming_them() -> None:
     with pytest.raises(TrimtabCostError, match="io9"):
         cost_run(ClusterUsage("aws", "us-east-1", "premium", "jobs",
                               [node("m5.xlarge", 0, 5, driver=True, volumes=[{"type": "io9", "size_gb": 1}])]), cat)
+
+
+def test_databricks_default_volumes_are_priced_on_every_aws_node() -> None:
+    # Driver + 2 on-demand m5.xlarge workers, no spec volumes, us-east-1; one worker leaves at minute 30.
+    nodes = [node("m5.xlarge", 0, 60, driver=True), node("m5.xlarge", 0, 60), node("m5.xlarge", 0, 30)]
+    cost = cost_run(ClusterUsage("aws", "us-east-1", "premium", "jobs", nodes), load_catalog())
+    # Each node has Databricks' 30 GB instance root + 150 GB container root volumes, priced as gp2
+    # ($0.10/GB-month in us-east-1): 180 x 0.10 / 730 = $0.0246575 per node-hour. Node-hours
+    # 1 + 1 + 0.5 = 2.5, so $0.0616438; compute is 2.5 x $0.192 = $0.48.
+    assert cost.storage_cost == pytest.approx(0.0616438, abs=1e-7)
+    assert [line.storage_cost for line in cost.lines] == pytest.approx([0.0246575, 0.0246575, 0.0123288], abs=1e-7)
+    assert cost.compute_cost == pytest.approx(0.48)
+    assert cost.cloud_cost == pytest.approx(0.48 + 0.0616438, abs=1e-7)
+
+    # Azure: the OS disk has no documented size, so it stays unpriced.
+    azure = cost_run(ClusterUsage("azure", "eastus", "premium", "jobs", [node("Standard_D4s_v5", 0, 60, driver=True)]),
+                     load_catalog())
+    assert azure.storage_cost == 0
+
+
+def test_a_catalog_without_gp2_names_the_default_volumes() -> None:
+    cat = load_catalog()
+    entries = dict(cat.entries)
+    entries["storage_prices"] = tuple(e for e in cat.entries["storage_prices"]
+                                      if not (e["region"] == "us-east-1" and e["volume_type"] == "gp2"))
+    no_gp2 = PriceCatalog(cat.version, cat.currency, cat.hours_per_month, entries)
+    with pytest.raises(TrimtabCostError, match=r"default volumes on every aws node \(30 GB .*150 GB.*gp2"):
+        cost_run(ClusterUsage("aws", "us-east-1", "premium", "jobs", [node("m5.xlarge", 0, 60, driver=True)]),
+                 no_gp2)
