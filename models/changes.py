@@ -12,7 +12,8 @@ A project's history is cut at its latest change point; only the segment after it
 Runs that failed or lost spot capacity, and runs on configurations outside the decision space, are
 explained and not learned as a configuration's normal runtime. A failed run's configuration is
 avoided in the segment unless another label explains the failure (a lost spot node, a dead driver,
-a cluster the cloud or the service failed: "launch_failed").
+a cluster the cloud or the service failed: "launch_failed"); "repaired" does not: a repaired run that
+is still a failure (its repair failed too, or succeeded only on another configuration) is avoided.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.observation import LAUNCH_FAILED, NOT_LEARNED, OUT_OF_MEMORY, Observation
+from models.observation import LAUNCH_FAILED, NOT_LEARNED, OUT_OF_MEMORY, REPAIRED, Observation
 from models.space import Candidate
 
 INPUT_SHIFT = 1.5
@@ -104,7 +105,8 @@ def screen(
         else:
             explained[run_key(idx, obs)] = why
             # A plain failure (not a lost spot node) may be the configuration's fault (e.g. OOM).
-            if not obs.ok and not set(obs.anomalies) & (NOT_LEARNED - {"failure"}):
+            # "repaired" explains a run's time, not its failure (models/observation.py).
+            if not obs.ok and not set(obs.anomalies) & (NOT_LEARNED - {"failure", REPAIRED}):
                 failed.add(obs.config_id)
                 if OUT_OF_MEMORY in obs.anomalies:
                     oom.add(obs.config_id)

@@ -10,11 +10,18 @@ from dataclasses import dataclass, field
 # "launch_failed": the cloud or the service failed the run's cluster (no capacity, a reclaimed
 # instance, a limit, an outage), not its configuration, which is therefore not avoided for it.
 # "retried": a task failed and its retry succeeded, so the run's time holds both attempts.
-# "repaired": the run failed and was repaired later (Databricks' runs/repair re-ran its failed tasks
-# on new job clusters, as part of the same run): its time and cost add up several clusters' runs, and
-# its outcome is the repair's, so it is not one run of its configuration.
+# "repaired": the run failed (or was canceled) and was repaired later (Databricks' runs/repair re-ran
+# its failed tasks on new job clusters, as part of the same run): its time and cost add up several
+# clusters' runs, so it is not one run of its configuration. It explains the runtime, never a failure:
+# a repaired run that is still a failure (its repair failed too, or succeeded only on another
+# configuration) stays a failure of its configuration (models/changes.py).
+# "repaired_elsewhere": the run failed on its configuration and its repair succeeded on clusters of
+# another one (the job was changed between the failure and the repair: runs/repair uses the job's
+# current settings). Databricks shows it succeeded; for the models it stays the failure of the
+# configuration it ran on first (``ok`` False), since the success was another configuration's.
 LAUNCH_FAILED = "launch_failed"
 REPAIRED = "repaired"
+REPAIRED_ELSEWHERE = "repaired_elsewhere"
 NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted",
                          LAUNCH_FAILED, "retried", REPAIRED})
 # A failed run whose tasks ran out of memory: configurations with no more memory per core than
