@@ -11,11 +11,15 @@ The cursor never moves past a run that is still going, and storing is
 idempotent (one row per project and Databricks run), so polls may overlap
 or repeat without duplicates.
 
-A failed run can be repaired later (``runs/repair`` re-runs its failed tasks on new job clusters as
-part of the same run, which keeps its run_id): the cursor never lists it again, so each poll also
-reads again the runs collected as failed in the last 7 days (a few per project) and updates one a
-repair re-ran: its outcome, its time and cost over every cluster, and ``repaired``, which the
-models do not learn from. A run repaired before its first collection is stored so at once.
+A failed or canceled run can be repaired later (``runs/repair`` re-runs its unsuccessful tasks on
+new job clusters, from the job's settings at the repair, as part of the same run, which keeps its
+run_id): the cursor never lists it again, so each poll also reads again the runs collected as failed
+or canceled in the last 7 days (a few per project) and updates one a repair re-ran: its time and cost
+over every cluster, ``repaired`` (not learned from, and no excuse for a failure), and its outcome
+when the repair ran on the run's configuration. A repair on another configuration (an apply between
+the failure and the repair) leaves the run the failure of its own, and a repair on a spec edited by
+hand is a user edit (`Collector._repaired`). A run repaired before its first collection is stored as
+its first attempt left it (on the configuration that failed) and then updated the same way.
 
 Workspaces are polled one after the other, and one workspace's trouble never
 stops the others. A workspace that cannot be reached (no connection, or 5xx or
@@ -41,7 +45,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from models.observation import REPAIRED
+from models.observation import REPAIRED, REPAIRED_ELSEWHERE
 from server.apply import project_lock, rebase
 from server.clock import Clock
 from server.collect.build import (
@@ -55,7 +59,14 @@ from server.collect.build import (
 )
 from server.collect.discovery import AutoImport
 from server.collect.health import WorkspaceHealth
-from server.collect.run_parse import ClusterRun, cluster_runs, is_finished, repair_count
+from server.collect.run_parse import (
+    REPAIRABLE_OUTCOMES,
+    ClusterRun,
+    cluster_runs,
+    first_attempts,
+    is_finished,
+    repair_count,
+)
 from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
 from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, price_run
 from server.costing.catalog import PriceCatalog
@@ -70,11 +81,11 @@ from server.databricks import (
     WorkspaceAuthError,
     call_or_none,
 )
-from server.domain import CostBreakdown, Project, Run, Workspace
+from server.domain import ClusterConfig, CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists, FailedPrecondition, NotFound
 from server.onboard import job_schedule
 from server.render.fmt import cut
-from server.spec import find_cluster_spec
+from server.spec import config_from_spec, find_cluster_spec, spec_drift
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,9 +95,9 @@ GatewayFor = Callable[[Workspace], DatabricksGateway]
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
 RECENT_RUNS = 10  # how far back a late application may find its run, per project
-# A failed run may be repaired later (``runs/repair`` re-runs its failed tasks as part of the same run,
-# which keeps its run_id, so the cursor never lists it again). Each poll reads again, with ``runs/get``,
-# the runs collected as failed this recently, at most this many per project (newest first): one call per
+# A failed or canceled run may be repaired later (``runs/repair`` re-runs its unsuccessful tasks as part
+# of the same run, which keeps its run_id, so the cursor never lists it again). Each poll reads again,
+# with ``runs/get``, the runs collected as failed or canceled this recently, at most this many per project (newest first): one call per
 # such run per poll, bounded. A repair seen there updates the stored run (`Collector._repaired`).
 REPAIR_WINDOW_MS = 7 * 24 * 3600 * 1000
 REPAIR_RECHECK_RUNS = 5
@@ -251,12 +262,14 @@ class Collector:
             if all(self._has_run(p, run_id) for p in active):
                 continue  # stored by an earlier poll (the cursor waits behind a run still going)
             detail = gateway.get_run(run_id)
+            before = first_attempts(detail)  # a run repaired before this first collection: its first attempt
             for piece in cluster_runs(detail):
                 project = next((p for p in active if p.cluster_key == piece.cluster_key), None)
                 if project is None or run_id <= (project.last_seen_run_id or 0):
                     continue  # not this project's cluster, or from before it was imported
+                first = before.get(piece.cluster_key) if piece.repaired_attempts else None
                 with project_lock(int(project.id or 0), self._store):
-                    run = self._collect_piece(workspace, gateway, project, piece)
+                    run = self._collect_piece(workspace, gateway, project, piece, first=first)
                 if run is not None:
                     collected.append(run)
         collected.extend(self._collect_repairs(workspace, gateway, active, skip=set(finished)))
@@ -280,13 +293,16 @@ class Collector:
 
     def _collect_repairs(self, workspace: Workspace, gateway: DatabricksGateway, active: list[Project],
                          skip: set[int]) -> list[Run]:
-        """The stored failed runs of these projects that a repair has re-run since, updated."""
+        """The stored failed or canceled runs of these projects that a repair has re-run since, updated."""
         now = self._clock.now_ms()
         since = now - REPAIR_WINDOW_MS
         failed: dict[int, list[Run]] = {}
         for project in active:
+            # Every outcome runs/repair accepts (a canceled run is repairable too); not a run whose
+            # repair succeeded on another configuration: stored as a failure, it is done in Databricks.
             recent = [r for r in self._store.runs.list(int(project.id or 0))
-                      if r.outcome == "failed" and r.created_at_ms >= since and r.databricks_run_id not in skip]
+                      if r.outcome in REPAIRABLE_OUTCOMES and REPAIRED_ELSEWHERE not in r.anomalies
+                      and r.created_at_ms >= since and r.databricks_run_id not in skip]
             for run in recent[:REPAIR_RECHECK_RUNS]:
                 failed.setdefault(run.databricks_run_id, []).append(run)
         # Each re-read is a runs/get: every poll in a run's first hour (a repair usually follows
@@ -312,7 +328,7 @@ class Collector:
                     continue  # the repairs re-ran other clusters' tasks, or are stored already
                 # Planned under the lock too, as a new run is (`Planner.replan` relies on it).
                 with project_lock(int(project.id or 0), self._store):
-                    repaired = self._repaired(workspace, gateway, project, int(run.id or 0), piece)
+                    repaired = self._repaired(workspace, gateway, int(project.id or 0), int(run.id or 0), piece)
                     if repaired is None:
                         continue
                     updated.append(repaired)
@@ -323,18 +339,32 @@ class Collector:
                             log.exception("on_run_collected failed for repaired run %s", repaired.id)
         return updated
 
-    def _repaired(self, workspace: Workspace, gateway: DatabricksGateway, project: Project, stored_id: int,
-                  piece: ClusterRun, *, first: bool = False) -> Run | None:
-        """The stored run as its repairs left it: the outcome of its tasks' last attempts, and its time
-        and cost over every cluster instance its tasks ran on (each repair starts new job clusters).
+    def _repaired(self, workspace: Workspace, gateway: DatabricksGateway, project_id: int, stored_id: int,
+                  piece: ClusterRun, *, just_stored: bool = False) -> Run | None:
+        """The stored run as its repairs left it: its time and cost over every cluster instance its
+        tasks ran on (each repair starts new job clusters), and the outcome of its tasks' last attempts
+        when the repair ran on the run's configuration.
 
         Its end is the watermark: a run is updated when its tasks on this cluster key ended later than
         the stored end (no column of its own is needed). Marked ``repaired``, which the models do not
-        learn from: its time is several runs', not one (models/observation.py NOT_LEARNED). ``first``: the
-        run was repaired before its first collection, just stored from its last attempts' cluster."""
+        learn from (its time is several runs', not one: models/observation.py NOT_LEARNED) and which
+        excuses no failure. runs/repair starts its clusters from the job's settings at the repair, so:
+        - a repair on the run's configuration decides the run's outcome (a repaired success is one of
+          the configuration; a repair that failed again stays its failure);
+        - a repair on another configuration (an apply between the failure and the repair) says nothing
+          of the run's: the run keeps the outcome and labels its first attempt got, and a repaired
+          success is marked ``repaired_elsewhere``. It stays the failure of its configuration for every
+          reader (the models, savings, the SLA), not only for `models.changes.screen`: the success
+          was another configuration's, which has no run of its own here. The message says Databricks
+          shows it succeeded.
+        - a repair on a spec Trimtab did not write is a user edit, as on any run (`_repair_drift`):
+          ``user_edit``, and the project rebases on it, which pauses auto-apply.
+        ``just_stored``: the run was repaired before its first collection and its first attempt could not
+        be told apart (no cluster of its own on this key): just stored from the last attempts."""
         fresh = self._store.runs.get(stored_id)
-        if piece.end_ms <= fresh.end_ms and not first:
+        if piece.end_ms <= fresh.end_ms and not just_stored:
             return None  # another poll updated it meanwhile
+        project = self._store.projects.get(project_id)  # fresh: the first attempt's collection may have rebased it
         costs: list[CostBreakdown | None] = []
         apps = list(fresh.application_ids)
         last: tuple[Mapping[str, Any] | None, ClusterTimeline, AgentData] | None = None
@@ -357,37 +387,66 @@ class Collector:
                                            fallback_end_ms=piece.end_ms, driver_is_spot=None), AgentData())
         judged, _ = build_run(project, piece, cluster=last[0], timeline=last[1], agent=last[2], history=[],
                               expected=Expected({}, None))
+        # The repair's spec: its last cluster's own (the job's settings when it was repaired).
+        repair_spec = dict((last[0] or {}).get("spec") or {}) or piece.spec
+        repair_config = config_from_spec(with_pool_node_types(repair_spec, last[0]))
+        elsewhere = fresh.config is not None and bool(repair_spec) and \
+            dataclasses.replace(fresh.config, spec={}) != dataclasses.replace(repair_config, spec={})
+        drift = _repair_drift(project, fresh.databricks_run_id, repair_spec)
         # Its runtime is the clusters' time, not the span from the first attempt to the repair's end
         # (the wait between them cost nothing): still not one run's time, hence not learned.
         runtime_s = sum(max(0, end - start) for _, start, end in piece.instances) / 1000.0 or piece.runtime_s
-        # The original attempt's spot loss, growth and user edit stay (savings and the edit hold
-        # read user_edit). A repair that failed again is a failure as before (the configuration
-        # is avoided): only a repaired success is explained as `repaired`.
-        kept = [a for a in fresh.anomalies if a in ("spot_loss", "data_growth", "user_edit")]
-        repaired = [REPAIRED] if judged.outcome == "succeeded" else []
-        anomalies = tuple(dict.fromkeys([*judged.anomalies, *kept, *repaired]))
-        note = "repaired: failed tasks ran again on new clusters"
-        message = _with_retries(cut(_joined(judged.message, note), MESSAGE_CHARS, on_word=True),
+        edit = ["user_edit"] if drift else []
+        if elsewhere:
+            outcome = fresh.outcome if judged.outcome == "succeeded" else judged.outcome
+            labels = [*fresh.anomalies, REPAIRED, *([REPAIRED_ELSEWHERE] if judged.outcome == "succeeded" else []),
+                      *edit]
+            first_words = fresh.message if judged.outcome == "succeeded" else judged.message
+            note = (f"repaired: failed tasks ran again on new clusters of another configuration "
+                    f"({_config_words(repair_config)}) and {judged.outcome}; kept as a failure of "
+                    f"{_config_words(fresh.config)}, the configuration it failed on")
+        else:
+            # The original attempt's spot loss, growth and user edit stay (savings and the edit hold
+            # read user_edit). A repair that failed again stays a failure (the configuration is avoided).
+            outcome = judged.outcome
+            kept = [a for a in fresh.anomalies if a in ("spot_loss", "data_growth", "user_edit")]
+            labels = [*judged.anomalies, *kept, REPAIRED, *edit]
+            first_words = judged.message
+            note = "repaired: failed tasks ran again on new clusters"
+        message = _with_retries(cut(_joined(first_words, note), MESSAGE_CHARS, on_word=True),
                                 piece.retried_attempts)
         cost = _summed(costs, fresh.input_bytes)
         setup_s = fresh.setup_s if fresh.setup_s is not None and fresh.setup_s <= runtime_s else None
         updated = dataclasses.replace(
             fresh, cluster_id=piece.cluster_id or fresh.cluster_id, start_ms=min(fresh.start_ms, piece.start_ms),
-            end_ms=piece.end_ms, runtime_s=runtime_s, outcome=judged.outcome, anomalies=anomalies,
+            end_ms=piece.end_ms, runtime_s=runtime_s, outcome=outcome, anomalies=tuple(dict.fromkeys(labels)),
             application_ids=tuple(apps), cost=cost if cost is not None else fresh.cost, setup_s=setup_s,
             message=message)
-        log.info("run %s (Databricks run %s) repaired: now %s", fresh.id, piece.run_id, judged.outcome)
-        return self._store.runs.update(updated)
+        log.info("run %s (Databricks run %s) repaired: now %s%s", fresh.id, piece.run_id, outcome,
+                 " (its repair ran on another configuration)" if elsewhere else "")
+        stored = self._store.runs.update(updated)
+        if drift:
+            log.warning("project %s: run %s was repaired on a cluster edited outside Trimtab (%s); rebasing on it",
+                        project.name, piece.run_id, ", ".join(drift))
+            rebase(self._store, project, repair_spec, drift)
+        return stored
 
     def _has_run(self, project: Project, run_id: int) -> bool:
         return run_id <= (project.last_seen_run_id or 0) or \
             self._store.runs.get_by_databricks_run(int(project.id or 0), run_id) is not None
 
     def _collect_piece(self, workspace: Workspace, gateway: DatabricksGateway, project: Project,
-                       piece: ClusterRun) -> Run | None:
+                       piece: ClusterRun, *, first: ClusterRun | None = None) -> Run | None:
+        """Store one piece of a finished run. ``first``: the piece was repaired before this first
+        collection, and this is its first attempt (`first_attempts`): the run is stored as that attempt
+        left it, on its configuration (the one that failed), and then updated with its repairs as a
+        run repaired after its collection is (`_repaired`)."""
         project = self._store.projects.get(int(project.id or 0))  # fresh: an earlier piece may have rebased it
         if self._store.runs.get_by_databricks_run(int(project.id or 0), piece.run_id) is not None:
             return None
+        repaired: ClusterRun | None = None
+        if first is not None:
+            repaired, piece = piece, first
         # A piece with no cluster (refused at creation, `never_launched`): nothing to read or bill,
         # but stored as the failed run it is, so the project is planned after it.
         launched = bool(piece.cluster_id)
@@ -396,6 +455,10 @@ class Collector:
         # the run is still stored, priced from its spec and bounds alone, and said so.
         events = cluster_events_or_none(gateway, piece.cluster_id) if cluster is not None else None
         gone = launched and events is None
+        if repaired is not None and not piece.spec:
+            # The first attempt's spec is its cluster's own. A cluster Databricks no longer holds (or
+            # none at all) leaves only the run's job_clusters, which show the repair's settings.
+            piece = dataclasses.replace(piece, spec=dict((cluster or {}).get("spec") or {}) or repaired.spec)
         spec = piece.spec or dict((cluster or {}).get("spec") or {})
         ran = with_pool_node_types(spec, cluster)  # what the run got: a pool's node types filled in
         agent = self._agent_data(piece) if launched else AgentData((), (), ())
@@ -416,9 +479,14 @@ class Collector:
             stored = self._store.runs.add(run)
         except AlreadyExists:  # another poll stored it meanwhile
             return None
-        if piece.repaired_attempts:  # repaired before this first collection: judged and priced as such
-            stored = self._repaired(workspace, gateway, project, int(stored.id or 0), piece, first=True) or stored
+        # The project follows the first attempt first (its user edit, its apply confirmed); the
+        # repair, judged after, may rebase it on a spec edited since.
         self._after_run(project, piece, spec, drift, expected.confirms_apply)
+        if repaired is not None:
+            stored = self._repaired(workspace, gateway, int(project.id or 0), int(stored.id or 0), repaired) or stored
+        elif piece.repaired_attempts:  # no first attempt of its own on this key: judged on the repair
+            stored = self._repaired(workspace, gateway, int(project.id or 0), int(stored.id or 0), piece,
+                                    just_stored=True) or stored
         if self._on_run_collected is not None:
             try:
                 self._on_run_collected(stored)
@@ -543,6 +611,31 @@ def cluster_events_or_none(gateway: DatabricksGateway, cluster_id: str) -> list[
         if _CLUSTER_MISSING.search(str(err)):
             return None
         raise
+
+
+def _repair_drift(project: Project, run_id: int, repair_spec: Mapping[str, Any]) -> list[str]:
+    """The spec paths a repair's clusters ran with that Trimtab did not write (empty: none), as
+    `build_run` judges any run against `expected_spec`. A repair uses the job's settings when it
+    was repaired, which is after the run: the spec Trimtab holds now (``current_spec``), or, when
+    Trimtab applied after the run had started, possibly still the spec before that apply (the
+    repair may have come first); a hand edit differs from both."""
+    if not repair_spec:
+        return []
+    pending = project.pending_apply or {}
+    written = [dict(project.current_spec)]
+    if pending.get("previous_spec") is not None and run_id <= int(pending.get("applied_after_run_id") or 0):
+        written.append(dict(pending["previous_spec"]))
+    drifts = [spec_drift(repair_spec, spec) for spec in written if spec]
+    return [] if not drifts or not all(drifts) else min(drifts, key=len)
+
+
+def _config_words(config: ClusterConfig | None) -> str:
+    """A configuration as a run's message names it: node type and size."""
+    if config is None:
+        return "its configuration"
+    size = f"{config.autoscale_min}-{config.autoscale_max} workers" if config.autoscale_max \
+        else f"{config.num_workers} workers"
+    return f"{config.node_type_id or 'pool nodes'}, {size}"
 
 
 def _joined(first: str, second: str) -> str:

@@ -25,6 +25,9 @@ SUCCEEDED = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES"})
 CANCELED = frozenset({"CANCELED", "UPSTREAM_CANCELED", "EXCLUDED", "DISABLED", "SKIPPED"})
 # A task that did not run because of its dependencies or its run_if, not because of its cluster.
 NOT_RUN = frozenset({"UPSTREAM_FAILED", "UPSTREAM_CANCELED", "EXCLUDED", "DISABLED", "SKIPPED"})
+# The stored outcomes a repair can change: runs/repair re-runs a finished run's unsuccessful tasks
+# (FAILED, TIMEDOUT, CANCELED, ... are all repairable), which are stored as failed or canceled.
+REPAIRABLE_OUTCOMES = frozenset({"failed", "canceled"})
 # A task's result when it ended in failure of its own (with no cluster: its cluster was refused).
 LAUNCH_FAILED = frozenset({"FAILED", "INTERNAL_ERROR"})
 
@@ -127,6 +130,26 @@ def repair_task_run_ids(run: Mapping[str, Any]) -> frozenset[int]:
     """The task runs the run's repairs started (``repair_history`` items of type REPAIR)."""
     return frozenset(int(i) for item in run.get("repair_history") or [] if item.get("type") == "REPAIR"
                      for i in item.get("task_run_ids") or [])
+
+
+def first_attempts(run: Mapping[str, Any]) -> dict[str, ClusterRun]:
+    """The run's pieces as its first attempt left them, before any repair, by cluster key; empty for
+    a run never repaired.
+
+    Its task runs are the ``repair_history`` ORIGINAL item's ``task_run_ids`` (without that item:
+    every task run no repair started). A job cluster's spec is left empty: the run's ``job_clusters``
+    show the settings its repairs ran on (runs/repair uses the job's current settings), and the
+    first attempt's spec is its cluster's own (``clusters/get``), which the collector reads."""
+    repaired = repair_task_run_ids(run)
+    if not repaired:
+        return {}
+    original = next((h for h in run.get("repair_history") or [] if h.get("type") == "ORIGINAL"), None)
+    kept = {int(i) for i in (original or {}).get("task_run_ids") or []}
+    tasks = [t for t in run.get("tasks") or []
+             if (int(t.get("run_id") or 0) in kept if kept else int(t.get("run_id") or 0) not in repaired)]
+    before = {**run, "tasks": tasks, "repair_history": [], "job_clusters": [],
+              "end_time": (original or {}).get("end_time") or run.get("end_time")}
+    return {p.cluster_key: p for p in cluster_runs(before)}
 
 
 def repair_count(run: Mapping[str, Any]) -> int:

@@ -5,22 +5,29 @@ PostgreSQL, the real databricks-sdk against the workspace emulator)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 
-from models.observation import NOT_LEARNED, REPAIRED
+from models.changes import screen
+from models.observation import NOT_LEARNED, REPAIRED, REPAIRED_ELSEWHERE
 from sandbox.workspace import RunningWorkspace
+from server.apply import apply_recommendation
 from server.clock import FakeClock, SystemClock
 from server.collect import Collector
 from server.collect.run_parse import cluster_runs
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import Project, Run, Workspace
+from server.domain import ClusterConfig, Project, Recommendation, Run, Workspace
+from server.plan.candidates import config_id_of
+from server.plan.observe import observation
 from server.services import workspaces
 from server.services.secrets import SecretBox
+from server.spec import cluster_entry_update, config_from_spec, find_cluster_spec
 from server.store import Store
 from tests.integration.conftest import NOOP_INIT, WIRING
 
@@ -116,8 +123,114 @@ def test_a_repair_that_fails_again_stays_a_failure_of_its_configuration(
     assert emulator.wait_idle(60)
     (again,) = collector.poll_once()
     assert (again.id, again.outcome) == (failed.id, "failed")
-    assert "failure" in again.anomalies and REPAIRED not in again.anomalies
+    # Marked repaired (its time and cost are two clusters': re-costing leaves it alone), which explains
+    # no failure: the models still avoid its configuration.
+    assert "failure" in again.anomalies and REPAIRED in again.anomalies
     assert again.cost is not None and failed.cost is not None and again.cost.total > failed.cost.total
+    assert _avoided(store, daily) == {_config_id(failed)}
+
+
+def _config_id(run: Run) -> str:
+    assert run.config is not None
+    return config_id_of(run.config)
+
+
+def _avoided(store: Store, project: Project) -> frozenset[str]:
+    """The configurations the models avoid after the project's stored runs (`models.changes.screen`)."""
+    runs = list(reversed(store.runs.list(int(project.id or 0))))
+    history = [o for r in runs if (o := observation(r, [], applied_recommendation=True)) is not None]
+    return screen(history, {}, sigma_run=0.1, input_elasticity=0.0).failed_configs
+
+
+def _apply_more_workers(store: Store, gateway: DatabricksGateway, project: Project) -> ClusterConfig:
+    """Trimtab applies a recommendation with two more workers (as auto-apply would); its configuration."""
+    now = config_from_spec(project.current_spec)
+    config = dataclasses.replace(now, num_workers=now.num_workers + 2, spec={})
+    store.recommendations.add(Recommendation(project_id=int(project.id or 0), config=config, reason="test"))
+    assert apply_recommendation(store, gateway, int(project.id or 0)).applied
+    return config
+
+
+def _edit_by_hand(gateway: DatabricksGateway, project: Project) -> dict[str, Any]:
+    """The user gives the job's cluster one more worker in the workspace (not through Trimtab)."""
+    settings = gateway.get_job(project.job_id)["settings"]
+    spec = find_cluster_spec(settings, project.cluster_key)
+    assert spec is not None
+    edited = {**spec, "num_workers": int(spec.get("num_workers") or 0) + 1}
+    gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, edited))
+    return edited
+
+
+def test_a_repair_that_succeeded_on_an_applied_configuration_stays_a_failure_of_the_first(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        daily: Project) -> None:
+    # Review: auto-apply changed the job between the failure and the repair, whose new clusters took
+    # the new settings; the run kept its configuration, became succeeded and `repaired`, and the
+    # configuration it failed on was no longer avoided.
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+    run_id, failed = _failed_run(emulator, gateway, collector, daily)
+    assert _avoided(store, daily) == {_config_id(failed)}
+    applied = _apply_more_workers(store, gateway, store.projects.get(int(daily.id or 0)))
+    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    assert emulator.wait_idle(60)
+    assert gateway.get_run(run_id)["state"]["result_state"] == "SUCCESS"
+    (repaired,) = collector.poll_once()
+    assert repaired.id == failed.id and repaired.config == failed.config
+    assert repaired.outcome == "failed"  # for every reader: the success was another configuration's
+    assert {"failure", REPAIRED, REPAIRED_ELSEWHERE} <= set(repaired.anomalies)
+    assert "user_edit" not in repaired.anomalies  # Trimtab wrote the repair's spec
+    assert f"{applied.num_workers} workers" in repaired.message and "another configuration" in repaired.message
+    assert repaired.cost is not None and "2 clusters" in repaired.cost.note
+    assert _avoided(store, daily) == {_config_id(failed)}
+    assert collector.poll_once() == []  # done in Databricks: not read again as a failure
+
+
+def test_a_repair_on_a_spec_edited_by_hand_is_a_user_edit(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        daily: Project) -> None:
+    # Review: a hand edit was caught on a normal run's spec only; a repair started from the edited
+    # job, and auto-apply went on as if nothing had changed.
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+    run_id, failed = _failed_run(emulator, gateway, collector, daily)
+    edited = _edit_by_hand(gateway, daily)
+    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    assert emulator.wait_idle(60)
+    (repaired,) = collector.poll_once()
+    assert repaired.id == failed.id
+    assert "user_edit" in repaired.anomalies and REPAIRED_ELSEWHERE in repaired.anomalies
+    project = store.projects.get(int(daily.id or 0))
+    # Rebased on the user's spec, as after any hand edit (the planner's edit hold reads this state).
+    assert project.current_spec == edited and project.pending_apply is None
+    assert project.state["user_edit_paths"] == ["num_workers"]
+
+
+def test_a_run_repaired_on_another_configuration_before_its_first_collection_is_stored_on_the_first(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        daily: Project) -> None:
+    # Review: stored from its last attempts, such a run got the repair's configuration, succeeded:
+    # the configuration that failed was never seen to fail.
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+    before = config_from_spec(daily.current_spec)
+    gateway.put_dbfs_file("/trimtab/test-init.sh", FAILING_INIT)
+    run_id = gateway.run_now(daily.job_id)
+    assert emulator.wait_idle(60)
+    applied = _apply_more_workers(store, gateway, daily)
+    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    assert emulator.wait_idle(60)
+    (run,) = collector.poll_once()
+    assert run.databricks_run_id == run_id and run.config is not None
+    assert run.config.num_workers == before.num_workers != applied.num_workers  # the first attempt's
+    assert run.outcome == "failed" and {"failure", REPAIRED, REPAIRED_ELSEWHERE} <= set(run.anomalies)
+    assert "user_edit" not in run.anomalies  # started before the apply: the spec before it was expected
+    assert run.cost is not None and "2 clusters" in run.cost.note
+    assert _avoided(store, daily) == {_config_id(run)}
+    assert collector.poll_once() == []
 
 
 def test_an_old_failed_run_is_read_again_for_a_repair_at_most_every_half_hour(
