@@ -37,6 +37,13 @@ ANOMALY_LABELS: dict[str, str] = {
     # configuration's, so it is shown instead of "failure" and the chart says so.
     "launch_failed": "launch failure",
     "user_edit": "user edit",
+    # Explained runs the models do not learn from (models/observation.py NOT_LEARNED): named so a
+    # chart says why the run stands out, not left as a raw label.
+    "driver_lost": "driver lost",
+    "retried": "task retried",
+    "repaired": "repaired",
+    # A repair that succeeded on another configuration: still a failure of the one it failed on.
+    "repaired_elsewhere": "repaired on another configuration",
     # The run has no cost (`UNPRICED`): its cost is unknown, not zero, and every chart says so.
     UNPRICED: "not priced",
 }

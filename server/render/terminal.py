@@ -23,7 +23,7 @@ from server.timeline import ProjectTimeline
 BLOCKS = "▁▂▃▄▅▆▇█"
 PHASE_LETTERS = {"learning": "L", "optimizing": "O", "monitoring": "M"}
 ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "launch_failed": "c", "user_edit": "e",
-                   "unpriced": "u"}
+                   "driver_lost": "D", "retried": "r", "repaired": "R", "repaired_elsewhere": "R", "unpriced": "u"}
 # The column of a value not known (an unpriced run's cost): not a space, so the row keeps one
 # character per run, and not a block, which would read as a cost.
 GAP = "·"
@@ -39,7 +39,8 @@ def spark(values: Sequence[float | None], top: float) -> str:
 
 
 LEGEND = ("         L learning  O optimizing  M monitoring  ^ recommendation applied  "
-          "s spot loss  d data growth  F failure  c launch failure  e user edit  u not priced")
+          "s spot loss  d data growth  F failure  c launch failure  e user edit  D driver lost  "
+          "r task retried  R repaired  u not priced  ? other")
 
 
 def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:

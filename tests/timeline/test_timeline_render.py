@@ -179,3 +179,17 @@ def test_terminal_leaves_a_gap_and_keeps_the_range_to_priced_runs() -> None:
     assert "u not priced" in text.splitlines()[-1]
     alone = render_terminal(timeline_of_runs([run(1, 600, None)], None), legend=False)
     assert alone.splitlines()[2] == f"cost     {GAP}  not priced"
+
+
+def test_terminal_names_every_label_collection_writes() -> None:
+    # A dead driver, a retried task and a repair are explained runs: each has its own letter and
+    # legend entry, not the "?" of an unknown label.
+    runs = [run(1, 100, 1.0), run(2, 100, 1.0, anomalies=("driver_lost",)), run(3, 100, 1.0, anomalies=("retried",)),
+            run(4, 100, 1.0, anomalies=("repaired",)),
+            run(5, 100, 1.0, outcome="failed", anomalies=("repaired", "repaired_elsewhere"))]
+    text = render_terminal(timeline_of_runs(runs, None, "t"))
+    events = next(line for line in text.splitlines() if line.startswith("events"))
+    assert events == "events    DrRF"  # run 5 failed on its configuration: failure wins its column
+    assert "D driver lost" in text and "r task retried" in text and "R repaired" in text
+    labels = [a.label for a in timeline_of_runs(runs, None, "t").annotations]
+    assert "repaired on another configuration" in labels and "task retried" in labels
