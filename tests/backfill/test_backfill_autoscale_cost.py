@@ -9,7 +9,7 @@ from server.collect.run_parse import ClusterRun
 from server.collect.usage import cluster_timeline
 from server.costing.catalog import load_catalog
 from server.domain import Executor
-from tests.costing.catalog_entries import dbus, price, rate
+from tests.costing.catalog_entries import dbus, price, rate, root_per_hour
 
 S = 1_000
 T0 = 1_790_000_000_000
@@ -42,6 +42,7 @@ def test_a_backfilled_autoscaling_run_is_priced_with_its_upsized_workers() -> No
     cost = _cost(pricing, piece(SPEC), None, executors())
     assert cost is not None
     one_hour = price("aws", "us-east-1", "m5.xlarge") + dbus("aws", "m5.xlarge") * rate("aws", "premium", "jobs")
+    one_hour += root_per_hour("us-east-1")  # each node's default 30 + 150 GB volumes (gp2)
     assert cost.total == pytest.approx(one_hour * (3 * 1800 + 6 * 900) / 3600)
 
 
