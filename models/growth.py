@@ -81,7 +81,7 @@ def _monotone(pair_diffs: np.ndarray) -> bool:
     """Mann-Kendall: the later runs are larger (or smaller) than the earlier ones in clearly more
     pairs than chance gives (z >= `KENDALL_Z`, or every pair when so few runs cannot reach it). The
     slope's standard error alone, from the MAD of so few residuals, called 29% of flat inputs with
-    10% noise a trend at 4 runs; with this, 7% at 4 runs and 2% from 5 on."""
+    10% noise a trend at 4 runs; with this, 7% at 4 runs and 2-3% from 5 on."""
     pairs = len(pair_diffs)
     n = (1 + math.isqrt(1 + 8 * pairs)) // 2
     s = abs(float(np.sum(np.sign(pair_diffs))))
