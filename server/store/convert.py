@@ -54,6 +54,10 @@ def settings_from_json(data: dict[str, Any]) -> ProjectSettings:
     for bound in ("min_workers", "max_workers"):
         if clean.get(bound) is not None and clean[bound] < 1:
             clean[bound] = None
+    # Settings stored before `sla_every_run` existed were planned for the typical run: an upgrade keeps
+    # that promise rather than silently moving such a project to dearer clusters (new projects get the
+    # every-run default).
+    clean.setdefault("sla_every_run", False)
     return ProjectSettings(**clean)
 
 

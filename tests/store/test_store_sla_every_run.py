@@ -21,7 +21,7 @@ def test_sla_every_run_round_trips(store: Store) -> None:
     p = _project(store, ProjectSettings(sla_seconds=2700.0, sla_every_run=True))
     assert p.id is not None
     assert store.projects.get(p.id).settings.sla_every_run is True
-    back = store.projects.update_settings(p.id, ProjectSettings(sla_seconds=2700.0))
+    back = store.projects.update_settings(p.id, ProjectSettings(sla_seconds=2700.0, sla_every_run=False))
     assert back.settings.sla_every_run is False and store.projects.get(p.id).settings.sla_every_run is False
 
 
@@ -38,7 +38,14 @@ def test_settings_stored_without_the_key_read_as_the_typical_run(store: Store) -
         raw = conn.execute(sa.select(table.c.settings).where(table.c.id == p.id)).scalar_one()
     assert "sla_every_run" not in raw
     assert store.projects.get(p.id).settings == ProjectSettings(sla_seconds=2700.0, auto_apply=True,
-                                                                allowed_families=("m5",))
+                                                                allowed_families=("m5",), sla_every_run=False)
+
+
+def test_new_projects_promise_the_sla_for_every_run(store: Store) -> None:
+    # A max-runtime SLA is a promise about each run: the default, stored as such and read back.
+    p = _project(store, ProjectSettings(sla_seconds=2700.0))
+    assert p.id is not None
+    assert store.projects.get(p.id).settings.sla_every_run is True
 
 
 def test_worker_bounds_of_zero_stored_before_the_check_read_as_unset(store: Store) -> None:
