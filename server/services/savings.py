@@ -22,7 +22,16 @@ The exact definition is in docs/savings.md; in short:
   Trimtab run therefore counts as its whole cost lost.
 - *current unit cost*: over the succeeded runs of the recommendation applied now that
   met the SLA (``current_source = "applied"``); until there is one, over the last three
-  succeeded Trimtab runs, learning trials included (``"recent"``), and said so.
+  succeeded Trimtab runs, learning trials included (``"recent"``), and said so. After a
+  revert to the cluster as found nothing Trimtab chose is on the job: the current unit cost
+  is the baseline's (``"original"``), so the saving now and the projection are 0.
+- *one price list*: every run's DBUs are priced at the workspace's plan *now* (the stored
+  DBUs do not depend on the plan; the stored $ do), so a change of plan moves both sides
+  alike instead of showing as a saving won or lost. Compute and storage stay as stored: the
+  store keeps neither the region a run was priced in nor its node-hours by node type, so a
+  change of region cannot be re-priced (docs/savings.md says so).
+- *preliminary*: a saving resting on fewer than three runs on either side (baseline, now);
+  setup time alone varies by minutes between two runs of one cluster.
 - *projected annual*: (baseline unit - current unit) x recent scale x runs a
   year. Runs a year come
   from the job's own schedule when it has an unpaused Quartz schedule Trimtab can
@@ -36,19 +45,34 @@ The exact definition is in docs/savings.md; in short:
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from server.costing.catalog import PriceCatalog
+from server.costing.errors import TrimtabCostError
+from server.costing.run_cost import sku_of
 from server.domain import CostBreakdown, Project, Run
+from server.errors import NotFound
 from server.schedule import CronError, UnsupportedCron, fires_per_year
 from server.store import Store
+
+log = logging.getLogger(__name__)
 
 YEAR_MS = 365 * 24 * 3600 * 1000
 RECENT_RUNS = 3
 MIN_INPUT_SPREAD = 1.10  # max/min input size above which input is said to vary
 MIN_CORRELATION = 0.5  # runtime ~ input correlation among baseline runs to call input the driver
 USER_EDIT = "user_edit"  # the run anomaly the collector sets when the cluster was edited outside Trimtab
+# Fewer runs than this on either side and the saving is preliminary: one run's setup time alone
+# varies by minutes (5m04 against 3m12 on one demo cluster).
+FIRM_RUNS = 3
+REPRICE_TOLERANCE = 0.005  # a stored DBU cost within 0.5 % of today's price was priced under today's plan
+
+# $/DBU now for a run's SKU (jobs, jobs_photon): the workspace's current plan in the price catalog.
+DbuRate = Callable[[str], float | None]
 
 
 @dataclass(frozen=True)
@@ -69,13 +93,22 @@ class ProjectSavings:
     cadence_basis: str = "observed"  # schedule | observed: where runs_per_year comes from
     cadence_note: str = ""  # why a job's schedule was not used, when it has one
     # Where current_cost_per_run comes from: "applied" (the recommendation applied now, its runs
-    # that met the SLA) or "recent" (none of those yet: the last three succeeded Trimtab runs).
+    # that met the SLA), "recent" (none of those yet: the last three succeeded Trimtab runs) or
+    # "original" (reverted to the cluster as found: the baseline runs, so no saving now).
     current_source: str = "recent"
     current_recommendation_id: int | None = None  # the recommendation applied now, when known
     current_runs: int = 0  # runs behind current_cost_per_run
     cost_basis: str = "estimate"  # billed | estimate: which cost of each run is compared
     billed_runs: int = 0  # baseline and Trimtab runs that have a bill
     user_edited_runs: int = 0  # runs on a configuration the user set outside Trimtab: in nothing above
+    # Runs whose DBUs were priced under another plan than the workspace's now, compared at today's.
+    repriced_runs: int = 0
+    has_sla: bool = False  # the project has an SLA (the "recent" fallback's reason depends on it)
+
+    @property
+    def preliminary(self) -> bool:
+        """Fewer than three runs behind the baseline or the cost now: one run's noise is the figure."""
+        return self.baseline_runs < FIRM_RUNS or self.current_runs < FIRM_RUNS
 
     @property
     def saving_fraction(self) -> float | None:
@@ -194,13 +227,28 @@ def applied_recommendation(project: Project, trimtab: Sequence[Run]) -> int | No
     return trimtab[-1].recommendation_id if trimtab else None
 
 
+def repriced(cost: CostBreakdown, rate: float | None) -> CostBreakdown:
+    """``cost`` with its DBUs at ``rate`` $/DBU (None: as stored). The DBU count does not depend on
+    the plan and a bill replaces only compute and storage, so estimated and billed runs alike."""
+    if rate is None or cost.dbus <= 0:
+        return cost
+    dbu_cost = cost.dbus * rate
+    return dataclasses.replace(cost, dbu_cost=dbu_cost, total=cost.total - cost.dbu_cost + dbu_cost)
+
+
+def run_sku(r: Run) -> str:
+    return sku_of(r.config.spec) if r.config is not None and r.config.spec else "jobs"
+
+
 def met_sla(project: Project, r: Run) -> bool:
     sla = project.settings.sla_seconds
     return r.outcome == "succeeded" and (sla is None or r.runtime_s <= sla)
 
 
-def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | None:
-    """None until there is both a baseline run and a Trimtab run."""
+def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | None = None) -> ProjectSavings | None:
+    """None until there is both a baseline run and a Trimtab run. ``dbu_rate``: $/DBU of a SKU under
+    the workspace's plan now; every run's DBUs are re-priced at it (None: the stored costs)."""
+    runs, repriced_runs = _at_todays_plan(runs, dbu_rate)
     costed = [r for r in runs if r.cost is not None]
     by_user = user_configured(runs, project.pending_apply)
     user_ids = {id(r) for r in by_user}
@@ -211,10 +259,15 @@ def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | N
     if not baseline or not recent:
         return None
     applied_id = applied_recommendation(project, trimtab)
-    # The configuration applied now, where it did what was asked: learning trials and runs that
-    # missed the SLA say what Trimtab tried, not what the job costs from now on.
-    current = [r for r in trimtab if r.recommendation_id == applied_id and met_sla(project, r)]
-    source = "applied" if current else "recent"
+    if project.pending_apply and applied_id is None:
+        # Reverted to the cluster as found: nothing Trimtab chose is on the job, so it costs what it
+        # did before Trimtab. Its runs since the revert are baseline runs (no tag) and enter B.
+        current, source = baseline, "original"
+    else:
+        # The configuration applied now, where it did what was asked: learning trials and runs that
+        # missed the SLA say what Trimtab tried, not what the job costs from now on.
+        current = [r for r in trimtab if r.recommendation_id == applied_id and met_sla(project, r)]
+        source = "applied" if current else "recent"
     if not current:
         current = recent
     # Failed runs read part of their input at best: only succeeded runs say how input drives runtime.
@@ -251,17 +304,68 @@ def project_savings(project: Project, runs: Sequence[Run]) -> ProjectSavings | N
         cadence_basis=per_year.basis, cadence_note=per_year.note,
         current_source=source, current_recommendation_id=applied_id if source == "applied" else None,
         current_runs=len(current), cost_basis=cost_basis, billed_runs=billed_runs,
-        user_edited_runs=len(by_user),
+        user_edited_runs=len(by_user), repriced_runs=repriced_runs,
+        has_sla=project.settings.sla_seconds is not None,
     )
 
 
-def savings_report(items: Sequence[tuple[Project, Sequence[Run]]]) -> SavingsReport:
-    """Pure: every project that has savings to show, and the totals over them."""
+def _at_todays_plan(runs: Sequence[Run], dbu_rate: DbuRate | None) -> tuple[list[Run], int]:
+    """The runs with their DBUs priced at the plan now, and how many had been priced under another."""
+    if dbu_rate is None:
+        return list(runs), 0
+    out: list[Run] = []
+    moved = 0
+    for r in runs:
+        if r.cost is None:
+            out.append(r)
+            continue
+        cost = repriced(r.cost, dbu_rate(run_sku(r)))
+        if abs(cost.dbu_cost - r.cost.dbu_cost) > REPRICE_TOLERANCE * max(r.cost.dbu_cost, 1e-9):
+            moved += 1
+        out.append(dataclasses.replace(r, cost=cost))
+    return out, moved
+
+
+def workspace_dbu_rate(store: Store, project: Project, catalog: PriceCatalog | None = None) -> DbuRate | None:
+    """$/DBU by SKU under the plan the project's workspace has now (None: no such workspace)."""
+    try:
+        workspace = store.workspaces.get(project.workspace)
+    except NotFound:
+        return None
+    if catalog is None:
+        from server.services.workspaces import pricing_catalog  # the catalog the server prices runs with
+
+        catalog = pricing_catalog()
+    rates: dict[str, float | None] = {}
+
+    def rate(sku: str) -> float | None:
+        if sku not in rates:
+            try:
+                rates[sku] = catalog.dbu_rate(workspace.cloud, workspace.plan, sku)
+            except TrimtabCostError as exc:  # a plan or SKU the catalog lacks: the stored price stands
+                log.warning("savings: %s; DBUs compared as stored", exc)
+                rates[sku] = None
+        return rates[sku]
+
+    return rate
+
+
+def stored_project_savings(store: Store, project: Project, runs: Sequence[Run] | None = None) -> ProjectSavings | None:
+    """`project_savings` of a stored project, its runs' DBUs at its workspace's plan now."""
+    history = store.runs.history(int(project.id or 0)) if runs is None else runs
+    return project_savings(project, history, workspace_dbu_rate(store, project))
+
+
+def savings_report(items: Sequence[tuple[Project, Sequence[Run]]],
+                   dbu_rates: Sequence[DbuRate | None] | None = None) -> SavingsReport:
+    """Pure: every project that has savings to show, and the totals over them. ``dbu_rates``: one
+    per item, its workspace's $/DBU now (see `project_savings`)."""
     found: list[ProjectSavings] = []
     currency = "USD"
-    for project, runs in items:
+    rates = list(dbu_rates) if dbu_rates is not None else [None] * len(items)
+    for (project, runs), rate in zip(items, rates, strict=True):
         currency = next((r.cost.currency for r in runs if r.cost), currency)
-        item = project_savings(project, runs)
+        item = project_savings(project, runs, rate)
         if item is not None:
             found.append(item)
     return SavingsReport(projects=tuple(found), total_saved_to_date=sum(p.saved_to_date for p in found),
@@ -270,4 +374,5 @@ def savings_report(items: Sequence[tuple[Project, Sequence[Run]]]) -> SavingsRep
 
 def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
     projects = [store.projects.find(project_ref)] if project_ref else store.projects.list()
-    return savings_report([(p, store.runs.history(int(p.id or 0))) for p in projects])
+    return savings_report([(p, store.runs.history(int(p.id or 0))) for p in projects],
+                          [workspace_dbu_rate(store, p) for p in projects])
