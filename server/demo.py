@@ -131,6 +131,11 @@ class JobSummary:
     timeline_png: Path
     timeline_html: Path
     terminal_timeline: str
+    # Runs behind saving_fraction: baseline (the cluster as found) and now; fewer than three a side
+    # is preliminary (docs/savings.md). None without savings.
+    baseline_runs: int | None = None
+    current_runs: int | None = None
+    preliminary: bool = False
 
 
 @dataclass(frozen=True)
@@ -325,7 +330,7 @@ def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJo
     from server.render import write_timeline
     from server.render.terminal import render_terminal
     from server.services.projects import sla_met_fraction
-    from server.services.savings import project_savings
+    from server.services.savings import stored_project_savings
     from server.timeline import timeline_of_runs
 
     out_dir = state_dir / "timelines"
@@ -349,10 +354,9 @@ def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJo
         html = write_timeline(chart, out_dir / f"{job.name}.html")
         costed = [r for r in runs if r.cost is not None and r.outcome == "succeeded"]
         first, last = (costed[0], costed[-1]) if costed else (None, None)
-        savings = project_savings(project, runs)
+        # The one definition of docs/savings.md (a first-against-last-run figure said "65 %" from two runs).
+        savings = stored_project_savings(store, project, runs)
         fraction = savings.saving_fraction if savings else None
-        if fraction is None and first and last and first.cost and last.cost and first.cost.total > 0:
-            fraction = 1 - last.cost.total / first.cost.total
         summaries.append(JobSummary(
             name=job.name, profile=job.profile, project=project, runs=len(runs),
             start_cost=first.cost.total if first and first.cost else None,
@@ -365,6 +369,9 @@ def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJo
             sla_seconds=project.settings.sla_seconds,
             sla_met_fraction=sla_met_fraction(runs, project.settings.sla_seconds),
             phases=dict(Counter(r.phase for r in runs)), timeline_png=png, timeline_html=html,
-            terminal_timeline=render_terminal(chart, legend=False)))
+            terminal_timeline=render_terminal(chart, legend=False),
+            baseline_runs=savings.baseline_runs if savings else None,
+            current_runs=savings.current_runs if savings else None,
+            preliminary=savings.preliminary if savings else False))
     return DemoResult(jobs=tuple(summaries), rounds_total=state.rounds, runs_ingested_completely=complete,
                       runs_simulated=simulated, state_dir=state_dir)

@@ -69,11 +69,14 @@ def _print_summary(result: Any) -> None:
         per_year = "-" if job.projected_annual is None else \
             f"{money(job.projected_annual)} ({job.runs_per_year:.0f} runs, {job.cadence_basis})"
         rows.append((job.name, job.runs, money(job.start_cost), duration(job.start_runtime_s),
-                     money(job.final_cost), duration(job.final_runtime_s), percent(job.saving_fraction), per_year,
+                     money(job.final_cost), duration(job.final_runtime_s), _saving(job), per_year,
                      sla, phases))
     click.echo("")
     print_table(rows, ["JOB", "RUNS", "START COST", "START TIME", "FINAL COST", "FINAL TIME", "SAVING",
                        "PROJECTED/YEAR", "SLA MET", "PHASES (L/O/M)"])
+    if any(job.preliminary for job in result.jobs):
+        click.echo("saving: runs as found vs now; preliminary, and the projection from it, under 3 runs a side "
+                   "(one run's setup time alone varies by minutes)")
     _print_problems(result)
     click.echo(f"\n{result.runs_ingested_completely}/{result.runs_simulated} simulated runs ingested completely "
                f"by the agents; {result.rounds_total} rounds so far.")
@@ -95,6 +98,16 @@ def _print_summary(result: Any) -> None:
                f"  trimtab token create --name me --scope admin --state-dir {state}\n"
                f"  trimtab server start --state-dir {state} --listen 127.0.0.1:0 --http 127.0.0.1:8080\n"
                f"Run more: trimtab demo --state-dir {state} --runs 5")
+
+
+def _saving(job: Any) -> str:
+    """The saving and the runs it rests on (the cluster as found vs now), preliminary under 3 a side."""
+    from server.render.fmt import percent
+
+    if job.saving_fraction is None:
+        return "-"
+    tail = ", preliminary" if job.preliminary else ""
+    return f"{percent(job.saving_fraction)} ({job.baseline_runs} vs {job.current_runs} runs{tail})"
 
 
 def _print_problems(result: Any) -> None:
@@ -124,6 +137,8 @@ def _as_dict(result: Any) -> dict[str, Any]:
             "jobs": [{"name": j.name, "project": j.project.name, "runs": j.runs, "start_cost": j.start_cost,
                       "start_runtime_s": j.start_runtime_s, "final_cost": j.final_cost,
                       "final_runtime_s": j.final_runtime_s, "saving_fraction": j.saving_fraction,
+                      "saving_baseline_runs": j.baseline_runs, "saving_current_runs": j.current_runs,
+                      "saving_preliminary": j.preliminary,
                       "sla_seconds": j.sla_seconds, "sla_met_fraction": j.sla_met_fraction, "phases": j.phases,
                       "timeline_png": str(j.timeline_png), "timeline_html": str(j.timeline_html),
                       "problem": j.project.problem.to_json() if j.project.problem else None}

@@ -9,6 +9,7 @@ import click
 from server.cli.context import CliContext, admin_call, message_dict, print_json, print_table
 
 CADENCE_DOC = "docs/savings.md"
+FIRM_RUNS = 3  # server.services.savings.FIRM_RUNS (not imported: the CLI needs no server code)
 
 
 @click.command(name="savings")
@@ -28,7 +29,8 @@ def cli(ctx: CliContext, project: str) -> None:
     for p in reply.projects:
         fraction = 1 - p.current_cost_per_run / p.baseline_cost_per_run if p.baseline_cost_per_run > 0 else None
         rows.append((p.project_id, p.project_name, money(p.baseline_cost_per_run, cur),
-                     money(p.current_cost_per_run, cur), percent(fraction), money(p.saved_to_date, cur),
+                     money(p.current_cost_per_run, cur), percent(fraction) + runs_behind(p),
+                     money(p.saved_to_date, cur),
                      money(p.projected_annual, cur), p.basis.replace("_", " "), p.cost_basis or "-",
                      now_from(p), p.runs,
                      f"{p.runs_per_year:.0f} ({p.cadence_basis})" if p.cadence_basis else "-"))
@@ -40,10 +42,13 @@ def cli(ctx: CliContext, project: str) -> None:
     click.echo(f"total saved to date {money(reply.total_saved_to_date, cur)}, "
                f"projected annual {money(reply.total_projected_annual, cur)}")
     for p in reply.projects:
-        for line in project_notes(p):
+        for line in project_notes(p, _has_sla(ctx, p) if p.current_source == "recent" else None):
             click.echo(f"{p.project_name}: {line}")
     click.echo("now/run: the runs of the recommendation applied now that met the SLA; until one has, "
-               "the last 3 succeeded Trimtab runs, learning trials included (marked 'last 3')")
+               "the last 3 succeeded Trimtab runs, learning trials included (marked 'last 3'); after a revert "
+               "to the cluster as found, the cost before Trimtab (marked 'as found')")
+    click.echo(f"saving: marked preliminary, and the projection from it, while it rests on fewer than {FIRM_RUNS} "
+               "runs before or now (one run's setup time alone varies by minutes)")
     click.echo("costs: the bill on both sides only when every run has one, else the catalog estimate on both "
                "(a bill holds charges and discounts the estimate does not)")
     click.echo(f"runs/year: from each job's unpaused schedule, else the observed gaps between its runs "
@@ -51,18 +56,52 @@ def cli(ctx: CliContext, project: str) -> None:
 
 
 def now_from(p: Any) -> str:
-    """Which runs NOW/RUN is the cost of: the applied recommendation's, or the fallback."""
+    """Which runs NOW/RUN is the cost of: the applied recommendation's, the cluster as found's, or the fallback."""
     if p.current_source == "applied":
         return f"rec {p.current_recommendation_id} ({p.current_runs})"
+    if p.current_source == "original":
+        return f"as found ({p.current_runs})"
     return f"last {p.current_runs}" if p.current_source else "-"
 
 
-def project_notes(p: Any) -> list[str]:
-    """What a reader needs to weigh a row: the fallback, mixed bills, runs left out."""
+def runs_behind(p: Any) -> str:
+    """How many runs the saving rests on, "preliminary" under FIRM_RUNS a side (docs/savings.md).
+
+    The reply names the runs behind now/run (``current_runs``); the baseline's count is shown when
+    the server sends it (``baseline_runs``; a server without that field: now's side alone)."""
+    baseline = getattr(p, "baseline_runs", None)
+    if baseline is None:
+        if p.current_runs >= FIRM_RUNS:
+            return ""
+        return f" ({p.current_runs} run{'' if p.current_runs == 1 else 's'} now, preliminary)"
+    tail = ", preliminary" if min(baseline, p.current_runs) < FIRM_RUNS else ""
+    return f" ({baseline} vs {p.current_runs} runs{tail})"
+
+
+def _has_sla(ctx: CliContext, p: Any) -> bool | None:
+    """Whether the project has an SLA (the fallback's reason depends on it); None if it cannot be read."""
+    import grpc
+
+    from protos.trimtab.v1 import admin_pb2
+
+    try:
+        project = admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=p.project_id))
+    except (click.ClickException, grpc.RpcError):  # the note then covers both cases
+        return None
+    return project.settings.HasField("sla_seconds")
+
+
+def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
+    """What a reader needs to weigh a row: the fallback (``has_sla``: whether the project has an SLA,
+    None: unknown), a revert to the cluster as found, mixed bills, runs left out."""
     notes = []
     if p.current_source == "recent":
-        notes.append("the recommendation applied now has no succeeded run within the SLA yet: "
+        within = {True: " within the SLA", False: "", None: " (within the SLA, when the project has one)"}[has_sla]
+        notes.append(f"the recommendation applied now has no succeeded run{within} yet: "
                      f"now/run is the last {p.current_runs} succeeded Trimtab runs, learning trials included")
+    if p.current_source == "original":
+        notes.append("reverted to the cluster as found: now/run is the cost before Trimtab, so no saving now; "
+                     "saved to date keeps what Trimtab's runs saved")
     if p.cost_basis == "estimate" and p.billed_runs:
         notes.append(f"{p.billed_runs} of the runs compared have a bill; not all do, so every run is compared "
                      "on its catalog estimate")
