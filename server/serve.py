@@ -149,6 +149,33 @@ def _split(listen: str) -> tuple[str, int]:
     return host or "0.0.0.0", port
 
 
+def _bind_refusal(host: str, port: int) -> str | None:
+    """Why `host`:`port` cannot be bound, found by binding it as gRPC does (SO_REUSEADDR); None if it can."""
+    import errno
+    import socket
+
+    bind = join_host_port(host, port)
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return f"cannot resolve {host}: {exc.strerror or exc}"
+    for family, kind, proto, _, address in infos:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"address already in use: {bind} (another process listens there: stop it or pick " \
+                       "another --listen port)"
+            if exc.errno == errno.EADDRNOTAVAIL:
+                return f"address not available: {bind} (not an address of this machine)"
+            if exc.errno == errno.EACCES:
+                return f"permission denied: {bind} (ports below 1024 need privileges)"
+            return f"{bind}: {exc.strerror or exc}"
+    return None
+
+
 def _connectable(host: str) -> str:
     """A wildcard bind is reached on this machine through loopback (of the same family)."""
     return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
@@ -258,8 +285,18 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
         else:
             port = server.add_insecure_port(bind)
     except RuntimeError as exc:
+        # Its own tail ("set GRPC_VERBOSITY=debug ...") is no help to whoever reads this line.
+        port, failure = 0, str(exc).split("; set GRPC_VERBOSITY")[0]
+    else:
+        failure = ""
+    if not port:
+        # Depending on its version gRPC raises or returns port 0; its own text ends "set
+        # GRPC_VERBOSITY=debug ..." without the reason, so the reason is found by binding here.
         writer.close()
-        raise FailedPrecondition(f"cannot listen on {config.listen}: {exc}") from exc
+        if owns_store:
+            store.close()
+        reason = _bind_refusal(host, port_wanted) or failure or "gRPC could not bind it"
+        raise FailedPrecondition(f"cannot listen on {config.listen}: {reason}")
     server.start()
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
