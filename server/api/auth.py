@@ -93,8 +93,10 @@ def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str |
             raise
         # The store does not say whether the id is unknown, the secret wrong or the token
         # revoked (telling them apart would confirm a guessed id exists), so name both: a
-        # user whose token stopped working learns revocation is one possible reason.
-        raise Unauthenticated("invalid or revoked token (see `trimtab token list`)") from None
+        # user whose token stopped working learns revocation is one possible reason. A token made
+        # with `trimtab token create` on another database than this server's is the third.
+        raise Unauthenticated("invalid or revoked token (see `trimtab token list`; created against another "
+                              "--state-dir/--db than this server's?)") from None
     if scope == "admin" and token.scope != "admin":
         raise PermissionDenied(f"token {token.name!r} has scope {token.scope!r}; this call needs 'admin'")
 

@@ -176,7 +176,14 @@ def parse_duration(text: str, option: str | None = None, max_seconds: float = MA
 
     value = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", value):
-        raise _bad(f"{text!r}: add a unit: {value}s, {value}m or {value}h", option, text)
+        # Only units that make an allowed duration: days for `--older-than 90` (90d), not for
+        # `--sla 45` (45d is past the SLA's 7d); whole seconds, so not 1.5s.
+        fits = [f"{value}{u}" for u in "smhd"
+                if 0 < (s := Decimal(value) * _UNIT_SECONDS[u]) <= Decimal(max_seconds) and s == s.to_integral_value()]
+        if not fits:
+            raise _bad(f"{text!r}: add a unit (s, m, h or d)", option, text)
+        choices = f"{', '.join(fits[:-1])} or {fits[-1]}" if len(fits) > 1 else fits[0]
+        raise _bad(f"{text!r}: add a unit: {choices}", option, text)
     parts = re.findall(r"(\d+(?:\.\d+)?)([dhms])", value)
     units = [u for _, u in parts]
     if not parts or "".join(n + u for n, u in parts) != value or units != sorted(set(units), key="dhms".index):

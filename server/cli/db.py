@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from server.cli.context import MAX_AGE_SECONDS, CliContext, parse_duration, print_json
-from server.cli.store_options import config_from, store_options
+from server.cli.store_options import config_from, require_database, store_options
 
 
 @click.group(name="db")
@@ -67,6 +67,7 @@ def upgrade(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None
     from server.store import migrate, open_store
 
     config = config_from(db_url, state_dir)
+    require_database(db_url, state_dir, config, may_create=True)
     store = open_store(config.database_url, upgrade=True)
     try:
         revision = migrate.current_revision(store.engine)
@@ -97,6 +98,7 @@ def compact_events(ctx: CliContext, older_than: str, db_url: str | None, state_d
 
     seconds = parse_duration(older_than, "--older-than", max_seconds=MAX_AGE_SECONDS)
     config = config_from(db_url, state_dir)
+    require_database(db_url, state_dir, config, may_create=False)
     store = open_store(config.database_url, upgrade=False)
     try:
         cutoff_ms = SystemClock().now_ms() - int(seconds * 1000)

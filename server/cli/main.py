@@ -78,8 +78,31 @@ def _override(field: str) -> Any:
     return callback
 
 
-def common_options() -> list[click.Option]:
-    """`--server`, `--token`, `--json` and `--debug` for a subcommand, meaning what they mean on `trimtab`."""
+def _not_for_store_commands(option: str) -> Any:
+    """Option callback of a command that opens the database itself: it calls no server, so `option` given is refused."""
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            raise click.UsageError(f"{option} does not apply to `{ctx.command_path}`: it calls no Trimtab server "
+                                   "but opens the database itself: give it the server's --state-dir or --db", ctx=ctx)
+
+    return callback
+
+
+def common_options(opens_store: bool = False) -> list[click.Option]:
+    """`--server`, `--token`, `--json` and `--debug` for a subcommand, meaning what they mean on `trimtab`.
+
+    A command that opens the database itself (`opens_store`: token, db, backfill) calls no server:
+    its --server/--token stay out of its --help and are refused if typed, so nobody believes
+    `token create --server X` made a token on server X.
+    """
+    if opens_store:
+        return [
+            click.Option(["--server", "server_override"], default=None, expose_value=False, hidden=True,
+                         callback=_not_for_store_commands("--server")),
+            click.Option(["--token", "token_override"], default=None, expose_value=False, hidden=True,
+                         callback=_not_for_store_commands("--token")),
+            *common_options()[2:],
+        ]
     return [
         click.Option(["--server", "server_override"], default=None, expose_value=False, metavar="ADDR",
                      callback=_override("server"), help="Address of the Trimtab server (env TRIMTAB_SERVER)."),
@@ -92,11 +115,18 @@ def common_options() -> list[click.Option]:
     ]
 
 
+def _opens_store(command: click.Command) -> bool:
+    """A command with `store_options` (--db/--state-dir), or a group of only such commands (token, db)."""
+    if isinstance(command, click.Group):
+        return bool(command.commands) and all(_opens_store(sub) for sub in command.commands.values())
+    return any(p.name == "db_url" for p in command.params)
+
+
 def with_common_options(command: click.Command) -> click.Command:
     """Add the common options to `command` and every command under it (once; never over its own)."""
     taken = {opt for p in command.params for opt in getattr(p, "opts", [])}
     if not getattr(command, "_trimtab_common", False):
-        command.params.extend(o for o in common_options() if not taken.intersection(o.opts))
+        command.params.extend(o for o in common_options(_opens_store(command)) if not taken.intersection(o.opts))
         command._trimtab_common = True  # type: ignore[attr-defined]
     if isinstance(command, click.Group):
         for sub in command.commands.values():

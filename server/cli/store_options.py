@@ -25,6 +25,13 @@ def config_from(db_url: str | None, state_dir: Path | None, **flags: Any) -> Any
     return load_config({"db_url": db_url, "state_dir": state_dir, **flags})
 
 
+def _default_location(state_dir: Path | None, config: Any) -> bool:
+    """True when nothing chose the database: no --db, TRIMTAB_DB, --state-dir, TRIMTAB_STATE_DIR or file setting."""
+    from server.config import default_state_dir
+
+    return not config.db_url and state_dir is None and Path(config.state_dir) == default_state_dir()
+
+
 def database_source(db_url: str | None, state_dir: Path | None, config: Any) -> str:
     """Where the database URL came from, for the line `announce_database` prints."""
     ctx = click.get_current_context(silent=True)
@@ -42,7 +49,15 @@ def database_source(db_url: str | None, state_dir: Path | None, config: Any) -> 
     where = given("state_dir", state_dir, "--state-dir", "TRIMTAB_STATE_DIR")
     if where:
         return f"SQLite in {where}"
+    if not _default_location(state_dir, config):
+        return "SQLite in state_dir of the server configuration file"
     return "default; pass --db or --state-dir as given to `trimtab server start`"
+
+
+def _shown(config: Any) -> str:
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(config.database_url).render_as_string(hide_password=True)
 
 
 def announce_database(db_url: str | None, state_dir: Path | None, config: Any) -> None:
@@ -52,16 +67,65 @@ def announce_database(db_url: str | None, state_dir: Path | None, config: Any) -
     while the server runs on another (its --db or --state-dir) makes, say, a token the
     server refuses, so the line shows which one it was before anything else happens.
     """
+    click.echo(f"database: {_shown(config)} ({database_source(db_url, state_dir, config)})", err=True)
+
+
+def has_trimtab_schema(url: str) -> bool:
+    """Whether `url` holds a Trimtab database (any schema revision), without creating anything.
+
+    A SQLite file that is not there is not connected to at all: connecting would create it.
+    """
     import sqlalchemy as sa
 
-    url = sa.engine.make_url(config.database_url).render_as_string(hide_password=True)
-    click.echo(f"database: {url} ({database_source(db_url, state_dir, config)})", err=True)
+    from server.store import engine as db
+    from server.store import migrate
+
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+            and not Path(parsed.database).is_file():
+        return False
+    engine = db.make_engine(url)
+    try:
+        return migrate.current_revision(engine) is not None
+    finally:
+        engine.dispose()
 
 
-def open_cli_store(db_url: str | None, state_dir: Path | None) -> tuple[Any, Any]:
-    """The configuration and the opened store of a command with `store_options`, after saying which database."""
+NO_DATABASE_HINT = "pass --state-dir/--db of your server, or start `trimtab server start` once to create it"
+
+
+def require_database(db_url: str | None, state_dir: Path | None, config: Any, *, may_create: bool) -> None:
+    """Refuse, or warn, before a command opens a database that does not exist yet.
+
+    Opening one creates it (file and schema), so a command run without the server's --db or
+    --state-dir used to make a fresh default database and report success on it: a token the
+    server then refused, an empty `token list`. Commands that only read or change what is
+    there (`may_create=False`) refuse. Commands that write (`token create`, `db upgrade`)
+    create it only where the user named a place (flag, variable or configuration file), and
+    say so on stderr: a named place is a decision (say, a token made before the server's
+    first start), the per-user default only a guess at where the server's database is.
+    """
+    if has_trimtab_schema(config.database_url):
+        return
+    shown = _shown(config)
+    if not may_create:
+        raise click.ClickException(f"no Trimtab database at {shown}: {NO_DATABASE_HINT}")
+    if _default_location(state_dir, config):
+        raise click.ClickException(
+            f"no Trimtab database at {shown} (the default location, not created): {NO_DATABASE_HINT}; "
+            f"to create one there anyway, pass --state-dir {Path(config.state_dir)}")
+    click.echo(f"warning: no Trimtab database at {shown} yet: creating it. Only a server started on this "
+               "same database (--db/--state-dir) will see what this command writes.", err=True)
+
+
+def open_cli_store(db_url: str | None, state_dir: Path | None, *, may_create: bool = True) -> tuple[Any, Any]:
+    """The configuration and the opened store of a command with `store_options`, after saying which database.
+
+    `may_create`: see `require_database` (False for commands that only read or change what is there).
+    """
     from server.store import open_store
 
     config = config_from(db_url, state_dir)
     announce_database(db_url, state_dir, config)
+    require_database(db_url, state_dir, config, may_create=may_create)
     return config, open_store(config.database_url)

@@ -21,7 +21,10 @@ def cli() -> None:
 @store_options
 @click.pass_obj
 def create(ctx: CliContext, name: str, scope: str, db_url: str | None, state_dir: Path | None) -> None:
-    """Create a token; it is printed once, alone on the last line."""
+    """Create a token; it is printed once, alone on the last line.
+
+    Give the server's --state-dir or --db: a token is valid only on the database it is stored in.
+    """
     _, store = open_cli_store(db_url, state_dir)
     try:
         token, plaintext = store.tokens.create(name, scope)
@@ -39,7 +42,7 @@ def create(ctx: CliContext, name: str, scope: str, db_url: str | None, state_dir
 @click.pass_obj
 def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None:
     """Tokens by creation time (never their secret)."""
-    _, store = open_cli_store(db_url, state_dir)
+    _, store = open_cli_store(db_url, state_dir, may_create=False)
     try:
         tokens = store.tokens.list()
     finally:
@@ -58,7 +61,7 @@ def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> 
 @click.pass_obj
 def revoke(ctx: CliContext, token_id: str, db_url: str | None, state_dir: Path | None) -> None:
     """Revoke TOKEN_ID (see `token list`); servers refuse it within TRIMTAB_TOKEN_REVOCATION_CHECK_SECONDS."""
-    _, store = open_cli_store(db_url, state_dir)
+    _, store = open_cli_store(db_url, state_dir, may_create=False)
     try:
         store.tokens.revoke(token_id)
     finally:

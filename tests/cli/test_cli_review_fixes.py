@@ -15,7 +15,7 @@ import pytest
 from server.cli.main import main
 from server.domain import ClusterConfig, CostBreakdown, Project, Run
 from server.serve import RunningServer
-from server.store import Store
+from server.store import Store, open_store
 from tests.cli.conftest import Trimtab
 
 SPEC = {"node_type_id": "m5.xlarge", "num_workers": 4, "spark_version": "15.4.x-scala2.12"}
@@ -88,8 +88,12 @@ def test_an_option_after_the_subcommand_wins_over_the_environment(
 
 
 def test_help_of_a_subcommand_lists_the_common_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "project", "list", "--help")
+    assert code == 0 and all(opt in out for opt in ("--server", "--token", "--json", "--debug"))
+    # `token list` opens the database itself: --server/--token would do nothing (tests/cli/test_cli_which_database.py).
     code, out, _ = _run(capsys, "token", "list", "--help")
-    assert code == 0 and all(opt in out for opt in ("--server", "--token", "--json", "--debug", "--db"))
+    assert code == 0 and all(opt in out for opt in ("--json", "--debug", "--db"))
+    assert "--server" not in out and "--token" not in out
 
 
 def test_token_list_json_after_the_subcommand(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -188,6 +192,8 @@ def test_the_database_line_says_where_the_url_came_from(tmp_path: Path, capsys: 
     for name in ("TRIMTAB_DB", "TRIMTAB_STATE_DIR", "TRIMTAB_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    for where in (tmp_path / "xdg" / "trimtab", tmp_path / "srv", tmp_path / "env-srv"):
+        open_store(f"sqlite:///{where / 'trimtab.db'}").close()  # a missing one is refused (test_cli_which_database)
     code, _, err = _run(capsys, "token", "list")
     assert code == 0 and err.splitlines() == [
         f"database: sqlite:///{tmp_path / 'xdg' / 'trimtab' / 'trimtab.db'} "
@@ -267,7 +273,7 @@ def test_compact_events_older_than_needs_a_unit_and_takes_months(db_url: str,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(capsys, "db", "upgrade", "--db", db_url)[0] == 0
     code, out, err = _run(capsys, "db", "compact-events", "--older-than", "90", "--db", db_url)
-    assert code == 2 and "Invalid value for '--older-than': '90': add a unit: 90s, 90m or 90h" in err
+    assert code == 2 and "Invalid value for '--older-than': '90': add a unit: 90s, 90m, 90h or 90d" in err
     code, out, err = _run(capsys, "--json", "db", "compact-events", "--older-than", "90d", "--db", db_url)
     assert code == 0 and json.loads(out)["events"] == 0, err
     code, _, err = _run(capsys, "db", "compact-events", "--older-than", "99999999999999h", "--db", db_url)
@@ -297,7 +303,8 @@ def test_a_revoked_token_is_named_as_a_possible_reason(cli_server: RunningServer
     cli_store.tokens.revoke(token.token_id)
     code, _, err = _run(capsys, "--server", cli_server.address, "--token", plaintext, "project", "list")
     assert code == 1
-    assert err == "error: invalid or revoked token (see `trimtab token list`) (UNAUTHENTICATED)\n"
+    assert err == ("error: invalid or revoked token (see `trimtab token list`; created against another "
+                   "--state-dir/--db than this server's?) (UNAUTHENTICATED)\n")
     code, _, err = _run(capsys, "--server", cli_server.address, "--token", "tt_abc_def", "project", "list")
     assert code == 1 and "invalid or revoked token" in err
 
