@@ -39,6 +39,10 @@ CORE_SPAN = 4.0
 # worker runs Spark on the driver alone (single-node clusters are not sized), so 0 is never one.
 # `server.services.projects` validates the bounds against the same number.
 MIN_WORKERS = 1
+# With no max_workers set, the search reaches up to DEFAULT_MAX_FACTOR times the workers of the
+# cluster it starts from, and at least DEFAULT_MAX_FLOOR workers (`default_max_workers`).
+DEFAULT_MAX_FACTOR = 2
+DEFAULT_MAX_FLOOR = 8
 # Where `Project.state` keeps the ids (`config_id_of`) of configurations the user turned down (a
 # rejected or reverted recommendation): they are never recommended again, only learned from.
 REJECTED_KEY = "rejected_configs"
@@ -210,6 +214,18 @@ def spot_losses(runs: Iterable[Run]) -> SpotLossRate:
                            for r in runs if r.config is not None], SPOT_INTERRUPTIONS_PER_NODE_HOUR)
 
 
+def default_max_workers(workers: int, min_workers: int | None) -> int:
+    """The most workers the planner tries when the project sets no max_workers: twice the larger of
+    ``workers`` (the cluster the search starts from: the one the project was imported with) and
+    ``min_workers``, and at least `DEFAULT_MAX_FLOOR`.
+
+    A minimum above the cluster moves the starting point up to it, so the search gets the same room
+    above the minimum as it has above the cluster (a minimum of 50 on a 4-worker job searches 50..100),
+    and an unset maximum never falls below the minimum (which left no worker count to choose)."""
+    start = max(workers, min_workers if min_workers is not None else MIN_WORKERS)
+    return max(DEFAULT_MAX_FACTOR * start, DEFAULT_MAX_FLOOR)
+
+
 def worker_counts(low: int, high: int) -> list[int]:
     """The worker counts tried between ``low`` and ``high`` (both included); ValueError for bounds
     that hold no valid count, rather than counts outside them."""
@@ -297,9 +313,11 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     families = families_for(current, settings, catalog, cloud) if pool is None else ()
     autoscale = current.autoscale_max > 0 and settings.keep_autoscaling
     cur_workers = current.autoscale_max if current.autoscale_max > 0 else max(current.num_workers, 1)
-    cur_cores = cur_info.vcpus * cur_workers
     low = settings.min_workers if settings.min_workers is not None else MIN_WORKERS
-    high = settings.max_workers if settings.max_workers is not None else max(2 * cur_workers, 8)
+    high = settings.max_workers if settings.max_workers is not None else default_max_workers(cur_workers, low)
+    # The core span is measured from the cluster moved up to the minimum: from the cluster itself, a
+    # minimum far above it (50 workers on a 4-worker job) would leave no new candidate at all.
+    cur_cores = cur_info.vcpus * max(cur_workers, low)
     if low < MIN_WORKERS or high < low:
         raise FailedPrecondition(
             f"the project's worker bounds hold no valid worker count (min_workers {settings.min_workers}, "
