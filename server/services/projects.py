@@ -137,7 +137,7 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
         raise InvalidArgument(f"settings.sla_seconds: {sla:g} is longer than the {MAX_SLA_SECONDS // 86400}d "
                               f"({MAX_SLA_SECONDS} s) allowed")
     if {"min_workers", "max_workers"} & set(changes):
-        check_worker_bounds(new)
+        check_worker_bounds(new, frozenset({"min_workers", "max_workers"} & set(changes)))
     if "learning_budget" in changes and new.learning_budget < 0:
         raise InvalidArgument("settings.learning_budget: must not be negative")
     if "learning_budget" in changes and new.learning_budget > MAX_LEARNING_BUDGET:
@@ -150,14 +150,17 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
     return new
 
 
-def check_worker_bounds(settings: ProjectSettings) -> None:
+def check_worker_bounds(settings: ProjectSettings,
+                        changed: frozenset[str] = frozenset({"min_workers", "max_workers"})) -> None:
     """`InvalidArgument` naming the option unless the worker bounds hold a worker count the planner
     can choose: ``MIN_WORKERS <= min_workers <= max_workers``, an unset minimum being ``MIN_WORKERS``
-    (as `server.plan.candidates` reads it). The one place the bounds are checked; pure."""
+    (as `server.plan.candidates` reads it). ``changed`` is the bounds this change sets: a conflict
+    with the other, saved, bound names the option the user gave and the saved value it meets, never
+    the option they did not give. The one place the bounds are checked; pure."""
     low, high = settings.min_workers, settings.max_workers
     for name, value in (("min_workers", low), ("max_workers", high)):
         if value is not None and value > MAX_WORKERS:
-            raise InvalidArgument(f"settings.{name} (--{name.replace('_', '-')}): {value} is above {MAX_WORKERS}, "
+            raise InvalidArgument(f"settings.{name} ({_flag(name)}): {value} is above {MAX_WORKERS}, "
                                   "the most workers Trimtab sizes a cluster to")
     if low is not None and low < MIN_WORKERS:
         raise InvalidArgument(f"settings.min_workers (--min-workers): {low} is below {MIN_WORKERS}; a job "
@@ -166,7 +169,21 @@ def check_worker_bounds(settings: ProjectSettings) -> None:
         if low is None:
             raise InvalidArgument(f"settings.max_workers (--max-workers): {high} is below {MIN_WORKERS}, the "
                                   "fewest workers Trimtab recommends (min_workers unset)")
-        raise InvalidArgument(f"settings.max_workers (--max-workers): {high} is below min_workers {low}")
+        if "max_workers" not in changed:
+            # Only the minimum was given: it is what conflicts with the maximum saved before.
+            raise InvalidArgument(f"settings.min_workers (--min-workers): {low} is above max_workers {high}, "
+                                  f"set earlier; give --max-workers too (at least {low}) "
+                                  "to raise it")
+        if "min_workers" not in changed:
+            raise InvalidArgument(f"settings.max_workers (--max-workers): {high} is below min_workers {low}, "
+                                  f"set earlier; give --min-workers too (at most {high}) "
+                                  "to lower it")
+        raise InvalidArgument(f"settings.max_workers (--max-workers): {high} is below min_workers "
+                              f"(--min-workers) {low}")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def catalog_names_to_check(before: ProjectSettings, after: ProjectSettings) -> dict[str, tuple[str, ...]]:
