@@ -26,7 +26,10 @@ def cli() -> None:
 
 
 def _money(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.2f}"
+    """A project's latest cost: catalog prices are USD, shown with its sign as `trimtab savings` does."""
+    from server.render.fmt import money
+
+    return money(value)
 
 
 # What each step of a kept problem is called where people read it.
@@ -72,6 +75,26 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
                    "`trimtab project show <id>` says why", err=True)
 
 
+def workers_line(s: Any, c: Any) -> str:
+    """The worker bounds as the planner reads them: an unset minimum is 1, and an unset maximum is
+    the planner's default (`server.plan.candidates.default_max_workers`), said to be one; ``s`` the
+    project's settings, ``c`` its current cluster (proto messages)."""
+    from server.plan.candidates import DEFAULT_MAX_FACTOR, DEFAULT_MAX_FLOOR, MIN_WORKERS, default_max_workers
+
+    low = s.min_workers if s.HasField("min_workers") else None
+    shown_low = str(low) if low is not None else f"{MIN_WORKERS}"
+    if s.HasField("max_workers"):
+        return f"{shown_low}..{s.max_workers}"
+    rule = (f"max by default: {DEFAULT_MAX_FACTOR} x the larger of min_workers and the cluster's workers as "
+            f"imported, at least {DEFAULT_MAX_FLOOR}; --max-workers sets one")
+    workers = c.autoscale_max if c.autoscale_max > 0 else c.num_workers
+    if not c.node_type_id:
+        return f"{shown_low}..- ({rule})"
+    # The current cluster stands for the imported one, which the reply does not carry: they differ
+    # only once a recommendation changed the worker count.
+    return f"{shown_low}..{default_max_workers(max(workers, 1), low)} ({rule})"
+
+
 def _show(ctx: CliContext, project: Any) -> None:
     if ctx.as_json:
         print_json(message_dict(project))
@@ -93,8 +116,7 @@ def _show(ctx: CliContext, project: Any) -> None:
         *([("SLA applies to", "every run" if s.sla_every_run else "the typical run")]
           if s.HasField("sla_seconds") else []),
         ("auto-apply", "on" if s.auto_apply else "off"),
-        ("workers", f"{s.min_workers if s.HasField('min_workers') else '-'}"
-                    f"..{s.max_workers if s.HasField('max_workers') else '-'}"),
+        ("workers", workers_line(s, c)),
         ("families", ",".join(s.allowed_families) or "any"),
         ("spot", "allowed" if s.spot_allowed else "not allowed"),
         ("driver", s.driver_node_type_id or "chosen by Trimtab"),
@@ -127,8 +149,11 @@ def show(ctx: CliContext, project: str) -> None:
 @click.option("--sla", default=None,
               help="Max runtime with a unit, e.g. 45m, 1h30m, 900s (at most 7d); 'none' to clear.")
 @click.option("--auto-apply", default=None, metavar="on|off")
-@click.option("--min-workers", type=click.IntRange(min=1), default=None)
-@click.option("--max-workers", type=click.IntRange(min=1), default=None)
+@click.option("--min-workers", type=click.IntRange(min=1), default=None,
+              help="Fewest workers a recommendation has (default 1).")
+@click.option("--max-workers", type=click.IntRange(min=1), default=None,
+              help="Most workers a recommendation has. Unset: twice the larger of --min-workers and the "
+                   "cluster's workers when imported, at least 8 (`project show` says which).")
 @click.option("--allowed-families", default=None, metavar="F1,F2", help="Instance families; '' for any.")
 @click.option("--spot", default=None, metavar="on|off")
 @click.option("--driver-type", default=None, help="Fixed driver node type ('' to let Trimtab choose).")
@@ -179,6 +204,31 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
     reply = admin_call(ctx, "ProjectServiceStub", "UpdateProjectSettings",
                        admin_pb2.UpdateProjectSettingsRequest(project=project, settings=s))
     _show(ctx, reply)
+    # Notes on stderr, so what stdout shows (the table, or --json) keeps its shape for scripts.
+    if sla_every_run and not reply.settings.HasField("sla_seconds"):
+        click.echo("note: --sla-every-run has no effect until the project has an SLA (--sla)", err=True)
+    if s.HasField("auto_apply") and s.auto_apply and not reply.detached:
+        note = pending_note(ctx, reply.id)
+        if note:
+            click.echo(note, err=True)
+
+
+def pending_note(ctx: CliContext, project_id: str) -> str:
+    """After auto-apply is turned on: the settings change plans again but applies nothing (the next
+    run's planning applies, `Planner.replan`), so a pending recommendation waits a run; "" without one."""
+    import grpc
+
+    from protos.trimtab.v1 import admin_pb2
+
+    try:
+        rec = admin_call(ctx, "RecommendationServiceStub", "GetRecommendation",
+                         admin_pb2.GetRecommendationRequest(project=project_id))
+    except grpc.RpcError:  # no recommendation yet (the project has no run): nothing waits
+        return ""
+    if rec.state != "pending":
+        return ""
+    return (f"note: the next run still uses the current cluster; `trimtab recommendation apply {project_id}` "
+            f"applies recommendation {rec.id} now (--dry-run shows the change first)")
 
 
 @cli.command()

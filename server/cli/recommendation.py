@@ -22,6 +22,40 @@ def cli() -> None:
     """Review, apply, reject and revert recommendations."""
 
 
+# What runtime and cost say for a recommendation made before any usable run (`models.decide`'s first
+# decision: "no usable run yet: measuring X first"), whose prediction is stored as 0.
+NOT_PREDICTED = "not predicted yet (no usable run to predict from)"
+# How `models.decide` begins the reason of a recommendation made with auto-apply off. True until
+# someone applies it by hand; after that, "a recommendation only" would contradict the state line.
+MONITORING_PREFIX = "auto-apply is off, so this is a recommendation only: "
+
+
+def predicted(rec: Any) -> bool:
+    """Whether ``rec`` carries a prediction: the planner stores none (zeros) before a usable run,
+    and no cluster runs a job in 0 s or for nothing."""
+    return rec.predicted_runtime_s > 0 or rec.predicted_cost > 0
+
+
+def reason_as_of(reason: str, state: str) -> str:
+    """``reason`` as true now: once applied, "a recommendation only" no longer is, so the monitoring
+    prefix says what was so when it was made."""
+    if state == "applied" and MONITORING_PREFIX in reason:
+        return reason.replace(MONITORING_PREFIX, "made while auto-apply was off, since applied: ", 1)
+    return reason
+
+
+def as_json(rec: Any) -> dict[str, Any]:
+    """``rec`` as `--json` prints it: without a prediction, ``predicted`` false and no empty intervals
+    (a reader would take a missing predicted_cost for 0). The reason stays as stored: ``state`` says
+    whether it was applied."""
+    out = message_dict(rec)
+    out["predicted"] = predicted(rec)
+    if not out["predicted"]:
+        for key in ("predicted_runtime_s", "runtime_interval_s", "predicted_cost", "cost_interval"):
+            out.pop(key, None)
+    return out
+
+
 def _describe(rec: Any) -> None:
     c = rec.config
     size = (f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max
@@ -33,13 +67,18 @@ def _describe(rec: Any) -> None:
     if c.ebs_volume_count:
         click.echo(f"  disks:    {c.ebs_volume_count} x {c.ebs_volume_size_gb} GB {c.ebs_volume_type}")
     rt, cost = rec.runtime_interval_s, rec.cost_interval
-    click.echo(f"  runtime:  {rec.predicted_runtime_s:.0f} s  [{rt.low:.0f}, {rt.high:.0f}]")
-    # Catalog prices are USD (see `saving` below); one run's expected cost and its 90% interval.
-    click.echo(f"  cost:     {rec.predicted_cost:.2f} USD per run  [{cost.low:.2f}, {cost.high:.2f}]")
+    if predicted(rec):
+        click.echo(f"  runtime:  {rec.predicted_runtime_s:.0f} s  [{rt.low:.0f}, {rt.high:.0f}]")
+        # Catalog prices are USD (see `saving` below); one run's expected cost and its 90% interval.
+        click.echo(f"  cost:     {rec.predicted_cost:.2f} USD per run  [{cost.low:.2f}, {cost.high:.2f}]")
+    else:
+        # "0 s [0, 0]" would read as a prediction of a free, instant run.
+        click.echo(f"  runtime:  {NOT_PREDICTED}")
+        click.echo(f"  cost:     {NOT_PREDICTED}")
     if rec.HasField("p_meet_sla"):
         click.echo(f"  P(SLA):   {rec.p_meet_sla:.0%}")
     if rec.reason:
-        click.echo(f"  why:      {rec.reason}")
+        click.echo(f"  why:      {reason_as_of(rec.reason, rec.state)}")
     if rec.storage_advice:
         click.echo(f"  storage:  {rec.storage_advice}")
     if rec.HasField("projected_monthly_saving"):
@@ -57,7 +96,7 @@ def show(ctx: CliContext, project: str) -> None:
     rec = rpc(ctx, "RecommendationServiceStub", "GetRecommendation",
               admin_pb2.GetRecommendationRequest(project=project))
     if ctx.as_json:
-        print_json(message_dict(rec))
+        print_json(as_json(rec))
     else:
         _describe(rec)
 

@@ -9,7 +9,7 @@ import click
 import grpc
 
 from server.cli.context import CliContext, admin_call, format_duration, message_dict, print_json, print_table
-from server.render.fmt import cut, driver_use
+from server.render.fmt import cut, driver_use, money
 
 
 def when(ms: int) -> str:
@@ -98,7 +98,8 @@ def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> Non
         rows.append((r.id, when(r.start_time_ms), format_duration(r.runtime_s), setup,
                      outcome_cell(r.outcome, r.message),
                      f"{c.node_type_id} x{size}" if c.node_type_id else "-",
-                     f"{r.cost.total:,.2f}" if r.HasField("cost") else "-", r.phase, ",".join(r.anomalies)))
+                     money(r.cost.total, r.cost.currency or "USD") if r.HasField("cost") else "-", r.phase,
+                     ",".join(r.anomalies)))
     print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "SETUP", "OUTCOME", "CLUSTER", "COST", "PHASE", "NOTES"])
     if reply.next_page_token:
         click.echo(f"more: --page-token {reply.next_page_token}")
