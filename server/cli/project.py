@@ -160,8 +160,8 @@ def show(ctx: CliContext, project: str) -> None:
 @click.option("--keep-autoscaling", default=None, metavar="on|off")
 @click.option("--learning-budget", type=click.IntRange(min=0), default=None, help="Most learning runs.")
 @click.option("--sla-every-run/--sla-typical-run", "sla_every_run", default=None,
-              help="Every run meets the SLA with P >= 0.9 (the default for new projects) / only the typical run does "
-                   "(cheaper; a run misses more often).")
+              help="Every run meets the SLA with P >= 0.9 (the default for new projects) / the typical run "
+                   "does (cheaper; single runs miss more often).")
 @click.pass_obj
 def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str | None,
                  min_workers: int | None, max_workers: int | None, allowed_families: str | None,
