@@ -16,7 +16,16 @@ import grpc
 from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
 from server.api import messages
 from server.costing.catalog import PriceCatalog
-from server.services import projects, recommendations, runs, savings, timeline, workspaces
+from server.domain import Workspace
+from server.services import (
+    projects,
+    recommendations,
+    runs,
+    savings,
+    timeline,
+    workspace_lifecycle,
+    workspaces,
+)
 from server.services.secrets import SecretBox
 from server.store import Store
 
@@ -38,26 +47,38 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
     def __init__(self, store: Store, secrets: SecretBox) -> None:
         self._store, self._secrets = store, secrets
 
+    def _reply(self, workspace: Workspace, note: str = "") -> admin_pb2.Workspace:
+        return messages.workspace(workspace, watched=workspace_lifecycle.watched(self._store, workspace), note=note)
+
     def AddWorkspace(self, request: admin_pb2.AddWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
-        return messages.workspace(workspaces.add_workspace(
+        # Read before the add replaces the stored token.
+        note = (workspace_lifecycle.replace_note(self._store, self._secrets, request.name, request.token)
+                if request.replace and request.name and request.token else "")
+        return self._reply(workspaces.add_workspace(
             self._store, self._secrets, request.name, request.host, request.token, request.cloud,
             request.plan, request.region, request.cloud_credentials_json, replace=request.replace,
-            auto_import=request.auto_import if request.HasField("auto_import") else None))
+            auto_import=request.auto_import if request.HasField("auto_import") else None), note)
 
     def ListWorkspaces(self, request: admin_pb2.ListWorkspacesRequest,
                        context: Ctx) -> admin_pb2.ListWorkspacesResponse:
         return admin_pb2.ListWorkspacesResponse(
-            workspaces=[messages.workspace(w) for w in workspaces.list_workspaces(self._store)])
+            workspaces=[self._reply(w) for w in workspaces.list_workspaces(self._store)])
 
     def GetWorkspace(self, request: admin_pb2.GetWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
-        return messages.workspace(workspaces.get_workspace(self._store, projects.required(request.name, "name")))
+        return self._reply(workspaces.get_workspace(self._store, projects.required(request.name, "name")))
 
     def UpdateWorkspace(self, request: admin_pb2.UpdateWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
-        return messages.workspace(workspaces.update_workspace(
-            self._store, projects.required(request.name, "name"),
+        return self._reply(*workspace_lifecycle.update(
+            self._store, self._secrets, projects.required(request.name, "name"),
+            host=request.host if request.HasField("host") else None,
             auto_import=request.auto_import if request.HasField("auto_import") else None,
             plan=request.plan if request.HasField("plan") else None,
             region=request.region if request.HasField("region") else None))
+
+    def RemoveWorkspace(self, request: admin_pb2.RemoveWorkspaceRequest,
+                        context: Ctx) -> admin_pb2.RemoveWorkspaceResponse:
+        return admin_pb2.RemoveWorkspaceResponse(kept_projects=workspace_lifecycle.remove_workspace(
+            self._store, projects.required(request.name, "name")))
 
     def ImportJobs(self, request: admin_pb2.ImportJobsRequest, context: Ctx) -> admin_pb2.ImportJobsResponse:
         # A person naming a job asks for it, detached or not: that is how a detached project is

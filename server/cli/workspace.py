@@ -3,7 +3,8 @@
     trimtab workspace add NAME --host URL --token-env VAR --cloud aws|azure [--plan premium] [--region R]
                           [--cloud-credentials-env VAR] [--replace] [--auto-import]
     trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run]
-    trimtab workspace set NAME [--auto-import on|off] [--plan P] [--region R]
+    trimtab workspace set NAME [--auto-import on|off] [--plan P] [--region R] | set NAME --host URL
+    trimtab workspace remove NAME
 
 The token is read from the named environment variable (never a flag, so it
 stays out of shell history and process lists) and sent once to the server,
@@ -13,6 +14,7 @@ which checks it against the workspace and stores it encrypted.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import click
@@ -63,8 +65,9 @@ def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan:
         # An empty --region (an unset shell variable) would mean "unchanged" with --replace: refuse.
         raise click.BadParameter("must not be empty (leave --region out for the cloud's default)",
                                  param_hint="'--region'")
-    token = _from_env(token_env, "the token")
-    credentials = _from_env(cloud_credentials_env, "the cloud credentials JSON") if cloud_credentials_env else ""
+    token = _from_env(token_env, "the token", "--token-env")
+    credentials = (_from_env(cloud_credentials_env, "the cloud credentials JSON", "--cloud-credentials-env")
+                   if cloud_credentials_env else "")
     # "" is "not given": premium and the cloud's default region for a new workspace, unchanged with --replace.
     request = admin_pb2.AddWorkspaceRequest(name=name, host=host, token=token, cloud=cloud, plan=plan or "",
                                             region=(region or "").strip(), cloud_credentials_json=credentials,
@@ -76,17 +79,38 @@ def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan:
               if replace else None)
     ws = rpc(ctx, "WorkspaceServiceStub", "AddWorkspace", request)
     if before is not None and not ctx.as_json:
-        click.echo(f"replaced the token of workspace {name}", err=True)
+        # The server says when the token given is the one it had (the call still re-checked it).
+        click.echo(f"workspace {name}: {ws.note}" if ws.note else f"replaced the token of workspace {name}", err=True)
         _pricing_note(before, ws)
     _show(ctx, ws)
 
 
-def _from_env(var: str, what: str) -> str:
+# What an environment variable's name looks like (POSIX: letters, digits, '_', not starting with a digit).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Prefixes of Databricks tokens (PAT, OAuth secrets) and of JWTs: a name given as one is a pasted value.
+TOKEN_PREFIXES = ("dapi", "dkea", "dose", "eyJ")
+
+
+def _from_env(var: str, what: str, option: str) -> str:
     # Secrets come from the environment, never flags: flags end up in shell history and `ps`.
-    value = os.environ.get(var, "")
-    if not value:
+    if var not in os.environ and _looks_like_value(var):
+        # `--token-env $DATABRICKS_TOKEN`: the secret itself was given. Never echo it.
+        raise click.UsageError(f"{option} takes the name of an environment variable (the value given looks like "
+                               f"{'a token' if option == '--token-env' else 'the value itself'}), e.g. "
+                               f"{option} DATABRICKS_TOKEN")
+    if var not in os.environ:
         raise click.UsageError(f"environment variable {var} is not set (it must hold {what})")
+    value = os.environ[var]
+    if not value.strip():
+        raise click.UsageError(f"environment variable {var} is set but empty (it must hold {what})")
     return value
+
+
+def _looks_like_value(var: str) -> bool:
+    """A value pasted where a variable's name goes: not a name at all, a token's prefix, or long and
+    mixed like a secret (names are short words, mostly upper case)."""
+    return (not ENV_NAME.fullmatch(var) or var.startswith(TOKEN_PREFIXES)
+            or (len(var) >= 24 and any(c.isdigit() for c in var) and any(c.islower() for c in var)))
 
 
 @cli.command(name="list")
@@ -99,7 +123,7 @@ def list_(ctx: CliContext) -> None:
     if ctx.as_json:
         print_json([message_dict(w) for w in found])
         return
-    print_table([(w.name, w.host, w.cloud, w.plan, w.region, w.status, w.token_masked, _switch(w.auto_import))
+    print_table([(w.name, w.host, w.cloud, w.plan, w.region, _status(w), w.token_masked, _switch(w.auto_import))
                  for w in found],
                 ["NAME", "HOST", "CLOUD", "PLAN", "REGION", "STATUS", "TOKEN", "AUTO-IMPORT"])
     troubled = [w.name for w in found if w.status != "ok"]
@@ -107,6 +131,19 @@ def list_(ctx: CliContext) -> None:
         # On stderr: the table stays the same shape for whoever reads stdout.
         click.echo(f"not collecting from workspace(s) {', '.join(troubled)}: "
                    "`trimtab workspace show <name>` says why", err=True)
+    unwatched = [w.name for w in found if not w.watched]
+    if unwatched:
+        click.echo(f"workspace(s) {', '.join(unwatched)}: {UNWATCHED}", err=True)
+
+
+# Why a status may be old: what the `watched` field of a workspace says when false.
+UNWATCHED = ("no attached project and auto-import off, so the collector does not poll it; its status is as of "
+             "the last command that reached it (add, add --replace, import, set --host)")
+
+
+def _status(ws: Any) -> str:
+    """The status, marked when nothing has checked it since the last command (see `UNWATCHED`)."""
+    return ws.status if ws.watched else f"{ws.status} (not polled)"
 
 
 @cli.command()
@@ -127,11 +164,25 @@ def show(ctx: CliContext, name: str) -> None:
 @click.option("--plan", default=None, type=click.Choice(PLANS),
               help="Plan tier (DBU prices) of the runs priced from now on.")
 @click.option("--region", default=None, help="Cloud region (prices) of the runs priced from now on; e.g. us-east-1.")
+@click.option("--host", default=None, metavar="URL",
+              help="Re-point the workspace at a new URL (it moved; the sandbox emulator's port changed). The stored "
+                   "token must work there and the projects' jobs there must carry their Trimtab tags. Alone.")
 @click.pass_obj
-def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, region: str | None) -> None:
+def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, region: str | None,
+         host: str | None) -> None:
     """Change only the workspace settings given."""
     from protos.trimtab.v1 import admin_pb2
 
+    if host is not None:
+        if any(v is not None for v in (auto_import, plan, region)):
+            raise click.UsageError("--host goes alone (its check may refuse, and must leave every setting as it "
+                                   "was): set the others in a second command")
+        ws = rpc(ctx, "WorkspaceServiceStub", "UpdateWorkspace",
+                 admin_pb2.UpdateWorkspaceRequest(name=name, host=host))
+        if not ctx.as_json:
+            click.echo(f"workspace {name}: {ws.note}", err=True)
+        _show(ctx, ws)
+        return
     request = admin_pb2.UpdateWorkspaceRequest(name=name)
     if auto_import is not None:
         request.auto_import = parse_switch(auto_import)
@@ -143,7 +194,7 @@ def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, 
             raise click.BadParameter("must not be empty", param_hint="'--region'")
         request.region = region.strip()
     if not any(request.HasField(f) for f in ("auto_import", "plan", "region")):
-        raise click.UsageError("nothing to change: give --auto-import on|off, --plan or --region")
+        raise click.UsageError("nothing to change: give --auto-import on|off, --plan, --region or --host")
     before = (rpc(ctx, "WorkspaceServiceStub", "GetWorkspace", admin_pb2.GetWorkspaceRequest(name=name))
               if plan is not None or region is not None else None)
     ws = rpc(ctx, "WorkspaceServiceStub", "UpdateWorkspace", request)
@@ -172,7 +223,7 @@ def _show(ctx: CliContext, ws: Any) -> None:
         print_json(message_dict(ws))
         return
     for label, value in (("name", ws.name), ("host", ws.host), ("cloud", ws.cloud), ("plan", ws.plan),
-                         ("region", ws.region or "-"), ("token", ws.token_masked), ("status", ws.status),
+                         ("region", ws.region or "-"), ("token", ws.token_masked), ("status", _status(ws)),
                          ("auto-import", _switch(ws.auto_import)),
                          # Whether runs can be reconciled with the cloud bill, or stay catalog estimates.
                          ("billing", "cloud billing credentials set" if ws.has_cloud_credentials
@@ -185,6 +236,8 @@ def _show(ctx: CliContext, ws: Any) -> None:
         hint = None  # the error itself says what to do: a new token only helps when the key is lost
     if hint:
         click.echo(f"{'':<{_LABEL}} {hint.format(name=ws.name)}")
+    if not ws.watched:
+        click.echo(f"{'':<{_LABEL}} {UNWATCHED}")
 
 
 _LABEL = len("auto-import:")  # the longest label: values line up
@@ -195,9 +248,28 @@ _LABEL = len("auto-import:")  # the longest label: values line up
 _STATUS_HINTS = {
     "unreachable": ("the collector cannot reach this host (down, network, wrong host); it tries again "
                     "less and less often, up to every 30 min, and collects by itself once it answers. "
-                    "`trimtab workspace add {name} ... --replace` tries at once."),
+                    "`trimtab workspace add {name} ... --replace` tries at once; a workspace at a new URL "
+                    "(the sandbox emulator's port changed): `trimtab workspace set {name} --host URL`."),
     "error": "collection is stopped until the token is replaced: `trimtab workspace add {name} ... --replace`",
 }
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_obj
+def remove(ctx: CliContext, name: str) -> None:
+    """Forget a workspace and its token (refused while it has attached projects: `project detach` them)."""
+    from protos.trimtab.v1 import admin_pb2
+
+    answer = rpc(ctx, "WorkspaceServiceStub", "RemoveWorkspace", admin_pb2.RemoveWorkspaceRequest(name=name))
+    if ctx.as_json:
+        print_json(message_dict(answer))
+        return
+    click.echo(f"removed workspace {name}")
+    if answer.kept_projects:
+        click.echo(f"kept with their history: {len(answer.kept_projects)} detached or orphaned project(s) "
+                   f"({', '.join(answer.kept_projects)}); a workspace added again as {name} has them again",
+                   err=True)
 
 
 @cli.command(name="import")

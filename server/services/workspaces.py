@@ -19,6 +19,12 @@ A cluster in standard access mode is onboarded only when the service will run Tr
 init script there (`server.onboard.standard_access_problem`): import reads the metastore's
 INIT_SCRIPT allowlist for that, at most once, and only when a job has such a cluster.
 
+A job whose cluster's ``trimtab:project-id`` tag names an attached project of another workspace of
+this server is skipped naming it (`server.services.job_owner`): it is the same Databricks workspace
+added twice, and importing would take the job from the project that manages it.
+
+Re-pointing a workspace at a new host and removing one: `server.services.workspace_lifecycle`.
+
 Every call that reaches Databricks records the outcome on the workspace:
 a refused token sets its status to ``error`` with the one clear message, which
 ``workspace show`` prints; the next successful call sets it back to ``ok``.
@@ -50,7 +56,7 @@ from server.databricks import (
 )
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import DEFAULT_REGIONS, ImportedProject, ImportResult, Project, SkippedJob, Workspace
-from server.errors import FailedPrecondition, InvalidArgument, shown
+from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
 from server.onboard import (
     AgentWiring,
     AllowlistMatcher,
@@ -71,6 +77,7 @@ from server.services.agent_install import (
     prepare_agent,
     standard_plan,
 )
+from server.services.job_owner import owned_reason, owner_elsewhere
 from server.services.projects import required
 from server.services.secrets import SecretBox, mask
 from server.spec import cluster_entry_update, find_cluster_spec, spec_drift
@@ -202,14 +209,15 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         raise InvalidArgument(f"cloud: must be one of {', '.join(CLOUDS)}, not {cloud!r}")
     if plan:
         _check_plan(plan)
-    if not host.startswith(("http://", "https://")):
-        raise InvalidArgument(f"host: {shown(host)} is not an http(s) URL")
-    _check_host(host)
+    host = check_host(host)
     credentials = None
     if cloud_credentials_json:
         credentials = secrets.encrypt(cloud_credentials_json)
-    host = host.rstrip("/")
     existing = store.workspaces.get(name) if replace else None
+    if existing is None and _exists(store, name):
+        # Before the token check: a person retyping `add` for a workspace they have means one of these.
+        raise AlreadyExists(f"workspace {name!r} already exists: `trimtab workspace add {name} ... --replace` "
+                            f"rotates its token, `trimtab workspace set {name} --host URL` re-points it")
     if existing is not None:
         # Checked before the token: a typo in the host must not look like a bad token.
         _same_workspace(existing, host)
@@ -224,7 +232,26 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         _check_region(region, cloud)
     if cloud_credentials_json:
         _check_cloud_credentials(cloud, cloud_credentials_json)
-    verb = "updated" if replace else "added"
+    check_reaches(name, host, token, "updated" if replace else "added")
+    if existing is not None:
+        updated = store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
+        if cloud != existing.cloud:
+            # The old cloud's region means nothing on the new one: the given region, else the default.
+            updated = store.workspaces.set_pricing(name, cloud=cloud, plan=plan or existing.plan, region=region)
+            log.info("workspace %s: cloud %s -> %s", name, existing.cloud, cloud)
+        else:
+            updated = _set_pricing(store, updated, plan=plan or None, region=region or None)
+        if auto_import is not None and auto_import != updated.auto_import:
+            updated = store.workspaces.set_auto_import(name, auto_import)
+        return updated
+    workspace = Workspace(name=name, host=host, cloud=cloud, plan=plan or "premium",
+                          region=region, token_masked=mask(token), auto_import=bool(auto_import))
+    return store.workspaces.add(workspace, secrets.encrypt(token), credentials)
+
+
+def check_reaches(name: str, host: str, token: str, verb: str) -> DatabricksGateway:
+    """A gateway on ``host`` once ``token`` passed a real call there (a person waits: a short retry
+    budget); `FailedPrecondition` saying "workspace NAME not VERB: why" otherwise."""
     gateway = _integration.gateway_factory(
         GatewayConfig(host=host, token=token, retry_timeout_s=ADD_CHECK_TIMEOUT_S), _integration.clock)
     try:
@@ -244,20 +271,23 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         # Anything else the host answered (a 400, an oversized request, an unparsable reply) is about
         # this host and these values, never the server's own failure.
         raise FailedPrecondition(f"workspace {name!r} not {verb}: {host} refused the check ({err.message})") from err
-    if existing is not None:
-        updated = store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
-        if cloud != existing.cloud:
-            # The old cloud's region means nothing on the new one: the given region, else the default.
-            updated = store.workspaces.set_pricing(name, cloud=cloud, plan=plan or existing.plan, region=region)
-            log.info("workspace %s: cloud %s -> %s", name, existing.cloud, cloud)
-        else:
-            updated = _set_pricing(store, updated, plan=plan or None, region=region or None)
-        if auto_import is not None and auto_import != updated.auto_import:
-            updated = store.workspaces.set_auto_import(name, auto_import)
-        return updated
-    workspace = Workspace(name=name, host=host, cloud=cloud, plan=plan or "premium",
-                          region=region, token_masked=mask(token), auto_import=bool(auto_import))
-    return store.workspaces.add(workspace, secrets.encrypt(token), credentials)
+    return gateway
+
+
+def _exists(store: Store, name: str) -> bool:
+    try:
+        store.workspaces.get(name)
+    except NotFound:
+        return False
+    return True
+
+
+def check_host(host: str) -> str:
+    """``host`` as stored (no trailing '/') when it is an http(s) URL the SDK can build a client for."""
+    if not host.startswith(("http://", "https://")):
+        raise InvalidArgument(f"host: {shown(host)} is not an http(s) URL")
+    _check_host(host)
+    return host.rstrip("/")
 
 
 # The path `check_token` calls, named when a host answers it with 404.
@@ -314,8 +344,9 @@ def _same_workspace(existing: Workspace, host: str) -> None:
     """Replacing a token must not silently repoint a workspace: projects and runs belong to it."""
     if existing.host.rstrip("/") != host:
         raise FailedPrecondition(f"workspace {existing.name!r} is {existing.host}, not {host}: --replace only "
-                                 "rotates the token (and sets the plan and region given), never the host; add a "
-                                 "workspace under a new name for another host")
+                                 "rotates the token (and sets the plan and region given), never the host. The same "
+                                 f"workspace at a new URL: `trimtab workspace set {existing.name} --host {host}`; "
+                                 "another workspace: add it under a new name")
 
 
 def _cloud_change_problem(store: Store, existing: Workspace, cloud: str, *, given_credentials: bool) -> str | None:
@@ -474,6 +505,11 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 found = qualify(job, access)
             if found.skipped_reason is not None:
                 skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
+                continue
+            owned = owner_elsewhere(store, ws, found.clusters)
+            if owned is not None:
+                # The whole job, not the one cluster: its other clusters are the owner's to import too.
+                skipped.append(SkippedJob(job_id, found.job_name, owned_reason(store, ws, *owned)))
                 continue
             targets, detached = _split_detached(store, ws, found.clusters, reattach)
             if detached:

@@ -52,14 +52,15 @@ def test_replace_applies_the_plan_and_region_given_and_keeps_those_not_given(
                                    "--replace"))
     assert code == 0, err
     assert _pricing(any_store) == ("aws", "enterprise", "us-west-2")
-    assert "replaced the token of workspace sbx" in err
+    # The same token given again: said so (the call still re-checked it and applied the plan and region).
+    assert "workspace sbx: token unchanged (the one given is the one stored)" in err
     assert f"plan premium -> enterprise, region - -> us-west-2: {FUTURE_ONLY}" in err
     assert "plan:        enterprise" in out.splitlines() and "region:      us-west-2" in out.splitlines()
 
     # Rotating the token alone keeps them (the --plan default no longer stands in for "given").
     code, out, err = trimtab(*_add(emulator, "--cloud", "aws", "--replace"))
     assert code == 0 and _pricing(any_store) == ("aws", "enterprise", "us-west-2")
-    assert "replaced the token" in err and "->" not in err
+    assert "token unchanged" in err and "->" not in err
     code, _, err = trimtab(*_add(emulator, "--cloud", "aws", "--plan", "standard", "--replace"))
     assert code == 0 and _pricing(any_store) == ("aws", "standard", "us-west-2")
     assert f"plan enterprise -> standard: {FUTURE_ONLY}" in err
@@ -92,7 +93,7 @@ def test_set_changes_plan_and_region_for_future_runs(trimtab: Trimtab, any_store
     code, _, err = trimtab("workspace", "set", "sbx", "--region", " ")
     assert code == 2 and "'--region'" in err and "must not be empty" in err
     code, _, err = trimtab("workspace", "set", "sbx")
-    assert code == 2 and "nothing to change: give --auto-import on|off, --plan or --region" in err
+    assert code == 2 and "nothing to change: give --auto-import on|off, --plan, --region or --host" in err
     code, out, err = trimtab("workspace", "set", "nope", "--plan", "standard")
     assert code == 1 and out == "" and "workspace 'nope' not found" in err
     assert _pricing(any_store) == ("aws", "enterprise", "us-west-2")

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Workspace(_message.Message):
-    __slots__ = ("name", "host", "cloud", "plan", "token_masked", "status", "last_error", "created_at_ms", "has_cloud_credentials", "region", "auto_import")
+    __slots__ = ("name", "host", "cloud", "plan", "token_masked", "status", "last_error", "created_at_ms", "has_cloud_credentials", "region", "auto_import", "watched", "note")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     CLOUD_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,8 @@ class Workspace(_message.Message):
     HAS_CLOUD_CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     AUTO_IMPORT_FIELD_NUMBER: _ClassVar[int]
+    WATCHED_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     name: str
     host: str
     cloud: str
@@ -31,7 +33,9 @@ class Workspace(_message.Message):
     has_cloud_credentials: bool
     region: str
     auto_import: bool
-    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., token_masked: _Optional[str] = ..., status: _Optional[str] = ..., last_error: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., has_cloud_credentials: _Optional[bool] = ..., region: _Optional[str] = ..., auto_import: _Optional[bool] = ...) -> None: ...
+    watched: bool
+    note: str
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., token_masked: _Optional[str] = ..., status: _Optional[str] = ..., last_error: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., has_cloud_credentials: _Optional[bool] = ..., region: _Optional[str] = ..., auto_import: _Optional[bool] = ..., watched: _Optional[bool] = ..., note: _Optional[str] = ...) -> None: ...
 
 class AddWorkspaceRequest(_message.Message):
     __slots__ = ("name", "host", "token", "cloud", "plan", "region", "cloud_credentials_json", "replace", "auto_import")
@@ -56,16 +60,30 @@ class AddWorkspaceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., replace: _Optional[bool] = ..., auto_import: _Optional[bool] = ...) -> None: ...
 
 class UpdateWorkspaceRequest(_message.Message):
-    __slots__ = ("name", "auto_import", "plan", "region")
+    __slots__ = ("name", "auto_import", "plan", "region", "host")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AUTO_IMPORT_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
     name: str
     auto_import: bool
     plan: str
     region: str
-    def __init__(self, name: _Optional[str] = ..., auto_import: _Optional[bool] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ...) -> None: ...
+    host: str
+    def __init__(self, name: _Optional[str] = ..., auto_import: _Optional[bool] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
+
+class RemoveWorkspaceRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveWorkspaceResponse(_message.Message):
+    __slots__ = ("kept_projects",)
+    KEPT_PROJECTS_FIELD_NUMBER: _ClassVar[int]
+    kept_projects: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kept_projects: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListWorkspacesRequest(_message.Message):
     __slots__ = ()

@@ -61,6 +61,11 @@ class WorkspaceServiceStub:
                 request_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.UpdateWorkspaceRequest.SerializeToString,
                 response_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.Workspace.FromString,
                 _registered_method=True)
+        self.RemoveWorkspace = channel.unary_unary(
+                '/trimtab.v1.WorkspaceService/RemoveWorkspace',
+                request_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.RemoveWorkspaceRequest.SerializeToString,
+                response_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.RemoveWorkspaceResponse.FromString,
+                _registered_method=True)
 
 
 class WorkspaceServiceServicer:
@@ -99,6 +104,14 @@ class WorkspaceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemoveWorkspace(self, request, context):
+        """Forget a workspace (its token with it). FAILED_PRECONDITION while it has attached projects
+        (detach them first); its detached and orphaned projects keep their history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkspaceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -126,6 +139,11 @@ def add_WorkspaceServiceServicer_to_server(servicer, server):
                     servicer.UpdateWorkspace,
                     request_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.UpdateWorkspaceRequest.FromString,
                     response_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.Workspace.SerializeToString,
+            ),
+            'RemoveWorkspace': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveWorkspace,
+                    request_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.RemoveWorkspaceRequest.FromString,
+                    response_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.RemoveWorkspaceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +283,33 @@ class WorkspaceService:
             '/trimtab.v1.WorkspaceService/UpdateWorkspace',
             protos_dot_trimtab_dot_v1_dot_admin__pb2.UpdateWorkspaceRequest.SerializeToString,
             protos_dot_trimtab_dot_v1_dot_admin__pb2.Workspace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveWorkspace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trimtab.v1.WorkspaceService/RemoveWorkspace',
+            protos_dot_trimtab_dot_v1_dot_admin__pb2.RemoveWorkspaceRequest.SerializeToString,
+            protos_dot_trimtab_dot_v1_dot_admin__pb2.RemoveWorkspaceResponse.FromString,
             options,
             channel_credentials,
             insecure,

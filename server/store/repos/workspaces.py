@@ -10,7 +10,7 @@ from server.domain import Workspace
 from server.errors import AlreadyExists, NotFound, shown
 from server.store import convert
 from server.store.repos.base import Repository
-from server.store.tables import WorkspaceRow
+from server.store.tables import ProjectRow, WorkspaceRow
 
 T = WorkspaceRow.__table__  # type: ignore[attr-defined]
 
@@ -103,3 +103,30 @@ class WorkspaceRepository(Repository):
         if not done:
             raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
+
+    def set_host(self, name: str, host: str) -> Workspace:
+        """Re-point a workspace at ``host``; status back to ok. Only called after the stored token passed
+        a real call there and the host answered as this workspace (`server.services.workspace_lifecycle`)."""
+        with self._write() as conn:
+            done = conn.execute(T.update().where(T.c.name == name)
+                                .values(host=host, status="ok", last_error="")).rowcount
+        if not done:
+            raise NotFound(f"workspace {shown(name)} not found")
+        return self.get(name)
+
+    def remove(self, name: str) -> list[str]:
+        """Delete the workspace (its secrets with it) unless it has attached projects: those projects'
+        names, the workspace kept, else []. The check and the delete are one statement, so a project
+        attached before it (an import, a re-attach) blocks the delete."""
+        projects = ProjectRow.__table__  # type: ignore[attr-defined]
+        attached = (sa.select(projects.c.id).where(projects.c.workspace == name, sa.not_(projects.c.detached),
+                                                   sa.not_(projects.c.orphaned)))
+        with self._write() as conn:
+            if conn.execute(T.delete().where(T.c.name == name, ~sa.exists(attached))).rowcount:
+                return []
+            if conn.execute(sa.select(T.c.id).where(T.c.name == name)).first() is None:
+                raise NotFound(f"workspace {shown(name)} not found")
+            rows = conn.execute(sa.select(projects.c.job_id, projects.c.cluster_key).where(
+                projects.c.workspace == name, sa.not_(projects.c.detached), sa.not_(projects.c.orphaned))
+                .order_by(projects.c.id)).all()
+        return [f"{name}/{r.job_id}/{r.cluster_key}" for r in rows]

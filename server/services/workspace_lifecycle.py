@@ -1,0 +1,128 @@
+"""A workspace's life after `workspace add`: re-pointed at a new host, removed, how current its status is.
+
+Re-pointing (`set_host`) is for the same Databricks workspace at a new URL (it moved; the sandbox
+emulator came back on another port). Its projects, runs and recommendations stay, so the new host
+must be that workspace: the stored token must pass a real call there, and when the workspace has
+attached projects, at least one of their clusters there must carry its own ``trimtab:project-id``
+tag (another workspace's jobs may share the ids, never the tags this server wrote). With no
+attached project nothing can tell, and the reply says so.
+
+Removing (`remove_workspace`) forgets the workspace and its token. It is refused while projects are
+attached (their jobs carry Trimtab's init script and tag; `project detach` puts each back as it
+was). Detached and orphaned projects stay in the store with their history.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from server.databricks import DatabricksGateway, DatabricksNotFound
+from server.domain import Project, Workspace
+from server.errors import FailedPrecondition, InvalidArgument
+from server.onboard import PROJECT_TAG
+from server.services import workspaces
+from server.services.secrets import SecretBox
+from server.spec import find_cluster_spec
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+# A person waits on `workspace set --host`: the identity check reads at most this many jobs.
+MAX_JOBS_CHECKED = 10
+
+
+def watched(store: Store, workspace: Workspace) -> bool:
+    """Whether the collector reaches the workspace every poll (`server.collect.collector._poll_workspace`):
+    it has an attached project, or auto-import is on. Otherwise its status is as of the last command
+    that reached it, however long ago."""
+    return workspace.auto_import or any(not (p.detached or p.orphaned) for p in store.projects.list(workspace.name))
+
+
+def replace_note(store: Store, secrets: SecretBox, name: str, token: str) -> str:
+    """For `add --replace`: "" or that the token given is the one stored (the call still checks it,
+    sets the status back to ok and applies any plan/region given)."""
+    try:
+        stored = secrets.decrypt(store.workspaces.secrets(name).token_encrypted)
+    except FailedPrecondition:  # a token this server cannot decrypt is being replaced: not the same one
+        return ""
+    return "token unchanged (the one given is the one stored)" if stored == token else ""
+
+
+def set_host(store: Store, secrets: SecretBox, name: str, host: str) -> tuple[Workspace, str]:
+    """Re-point workspace ``name`` at ``host`` once it answers there as the same workspace; (the workspace,
+    what was checked). `FailedPrecondition` (nothing changed) when the token fails there or the host
+    answers as another workspace."""
+    ws = store.workspaces.get(name)
+    host = workspaces.check_host(host)
+    if host == ws.host.rstrip("/"):
+        raise InvalidArgument(f"host: workspace {name!r} is at {host} already")
+    token = secrets.decrypt(store.workspaces.secrets(name).token_encrypted)
+    gateway = workspaces.check_reaches(name, host, token, "re-pointed")
+    attached = [p for p in store.projects.list(name) if not (p.detached or p.orphaned)]
+    checked = _identity(gateway, name, host, attached)
+    updated = store.workspaces.set_host(name, host)
+    log.info("workspace %s: host %s -> %s (%s)", name, ws.host, host, checked)
+    return updated, f"host {ws.host} -> {host}; checked: {checked}"
+
+
+def _identity(gateway: DatabricksGateway, name: str, host: str, attached: list[Project]) -> str:
+    """What shows ``host`` is workspace ``name``; `FailedPrecondition` when its jobs say it is another."""
+    if not attached:
+        return (f"the stored token is accepted at {host}; workspace {name} has no attached project, so "
+                "nothing tells whether it is the same Databricks workspace")
+    by_job: dict[int, list[Project]] = {}
+    for project in attached:
+        by_job.setdefault(project.job_id, []).append(project)
+    matched: list[str] = []
+    missed: list[str] = []
+    jobs = sorted(by_job)[:MAX_JOBS_CHECKED]
+    for job_id in jobs:
+        try:
+            settings = gateway.get_job(job_id).get("settings") or {}
+        except DatabricksNotFound:
+            missed.append(f"job {job_id} not found")
+            continue
+        for project in by_job[job_id]:
+            spec = find_cluster_spec(settings, project.cluster_key) or {}
+            tag = (spec.get("custom_tags") or {}).get(PROJECT_TAG)
+            if tag == str(project.id):
+                matched.append(project.name)
+            else:
+                missed.append(f"job {job_id} cluster {project.cluster_key!r} has {PROJECT_TAG}="
+                              f"{tag if tag is not None else '(none)'}, not {project.id}")
+    if not matched:
+        raise FailedPrecondition(
+            f"workspace {name!r} not re-pointed: {host} accepts the token but answers as another Databricks "
+            f"workspace ({'; '.join(missed[:3])}). Another workspace is added under its own name "
+            "(`trimtab workspace add`)")
+    found = f"{len(matched)} of {sum(len(by_job[j]) for j in jobs)} attached project(s) checked"
+    return (f"the stored token is accepted at {host}, and its jobs carry the {PROJECT_TAG} tags of "
+            f"{found} ({', '.join(matched[:3])}{', ...' if len(matched) > 3 else ''})")
+
+
+def remove_workspace(store: Store, name: str) -> list[str]:
+    """Forget workspace ``name`` and its token; the names of its detached and orphaned projects, which
+    stay (with their history). `FailedPrecondition` naming the attached projects, nothing removed."""
+    kept = [p.name for p in store.projects.list(name) if p.detached or p.orphaned]
+    attached = store.workspaces.remove(name)
+    if attached:
+        shown = ", ".join(attached[:5]) + (f" and {len(attached) - 5} more" if len(attached) > 5 else "")
+        raise FailedPrecondition(
+            f"workspace {name!r} not removed: it has {len(attached)} attached project(s) ({shown}); "
+            f"`trimtab project detach <project>` puts each job back as it was, then remove the workspace")
+    log.info("workspace %s removed (%d detached/orphaned project(s) kept)", name, len(kept))
+    return kept
+
+
+def update(store: Store, secrets: SecretBox, name: str, *, host: str | None = None, auto_import: bool | None = None,
+           plan: str | None = None, region: str | None = None) -> tuple[Workspace, str]:
+    """`workspaces.update_workspace`, or with ``host`` `set_host`; (the workspace, a note or "").
+
+    A host goes alone: its check calls Databricks and may refuse, and a refusal must leave every
+    setting as it was, so it is not mixed with settings saved on their own."""
+    if host is None:
+        return workspaces.update_workspace(store, name, auto_import=auto_import, plan=plan, region=region), ""
+    if (auto_import, plan, region) != (None, None, None):
+        raise InvalidArgument("host: change it on its own (`trimtab workspace set NAME --host URL`), then the "
+                              "other settings")
+    return set_host(store, secrets, name, host)
