@@ -75,10 +75,11 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
                    "`trimtab project show <id>` says why", err=True)
 
 
-def workers_line(s: Any, c: Any) -> str:
+def workers_line(s: Any, c: Any, default_max: int | None = None) -> str:
     """The worker bounds as the planner reads them: an unset minimum is 1, and an unset maximum is
     the planner's default (`server.plan.candidates.default_max_workers`), said to be one; ``s`` the
-    project's settings, ``c`` its current cluster (proto messages)."""
+    project's settings, ``c`` its current cluster (proto messages), ``default_max`` the default the
+    server computed (`Project.default_max_workers`: from the cluster as imported, as the planner does)."""
     from server.plan.candidates import DEFAULT_MAX_FACTOR, DEFAULT_MAX_FLOOR, MIN_WORKERS, default_max_workers
 
     low = s.min_workers if s.HasField("min_workers") else None
@@ -87,11 +88,13 @@ def workers_line(s: Any, c: Any) -> str:
         return f"{shown_low}..{s.max_workers}"
     rule = (f"max by default: {DEFAULT_MAX_FACTOR} x the larger of min_workers and the cluster's workers as "
             f"imported, at least {DEFAULT_MAX_FLOOR}; --max-workers sets one")
+    if default_max is not None:
+        return f"{shown_low}..{default_max} ({rule})"
     workers = c.autoscale_max if c.autoscale_max > 0 else c.num_workers
     if not c.node_type_id:
         return f"{shown_low}..- ({rule})"
-    # The current cluster stands for the imported one, which the reply does not carry: they differ
-    # only once a recommendation changed the worker count.
+    # A server that predates Project.default_max_workers: the current cluster stands for the imported
+    # one, which that reply does not carry; they differ only once a recommendation changed the workers.
     return f"{shown_low}..{default_max_workers(max(workers, 1), low)} ({rule})"
 
 
@@ -116,7 +119,8 @@ def _show(ctx: CliContext, project: Any) -> None:
         *([("SLA applies to", "every run" if s.sla_every_run else "the typical run")]
           if s.HasField("sla_seconds") else []),
         ("auto-apply", "on" if s.auto_apply else "off"),
-        ("workers", workers_line(s, c)),
+        ("workers", workers_line(s, c, project.default_max_workers if project.HasField("default_max_workers")
+                                 else None)),
         ("families", ",".join(s.allowed_families) or "any"),
         ("spot", "allowed" if s.spot_allowed else "not allowed"),
         ("driver", s.driver_node_type_id or "chosen by Trimtab"),

@@ -67,10 +67,11 @@ def now_from(p: Any) -> str:
 def runs_behind(p: Any) -> str:
     """How many runs the saving rests on, "preliminary" under FIRM_RUNS a side (docs/savings.md).
 
-    The reply names the runs behind now/run (``current_runs``); the baseline's count is shown when
-    the server sends it (``baseline_runs``; a server without that field: now's side alone)."""
-    baseline = getattr(p, "baseline_runs", None)
-    if baseline is None:
+    The reply names the runs behind now/run (``current_runs``) and before/run (``baseline_runs``).
+    A reply always has a baseline run, so 0 there is a server that predates the field (proto3 reads
+    an unsent int32 as 0): now's side alone then."""
+    baseline = getattr(p, "baseline_runs", 0)
+    if not baseline:
         if p.current_runs >= FIRM_RUNS:
             return ""
         return f" ({p.current_runs} run{'' if p.current_runs == 1 else 's'} now, preliminary)"

@@ -224,7 +224,7 @@ def test_the_cli_against_a_server_after_a_revert_and_without_an_sla(tmp_path: Pa
         assert code == 0, text
         row = next(line for line in text.splitlines() if "ws/42/main" in line)
         # Baseline 10.0 and 10.4 (2 runs): before = now = $10.20, saving 0 %, preliminary.
-        assert row.count("$10.20") == 2 and "0% (2 runs now, preliminary)" in row and "as found (2)" in row
+        assert row.count("$10.20") == 2 and "0% (2 vs 2 runs, preliminary)" in row and "as found (2)" in row
         assert "ws/42/main: reverted to the cluster as found: now/run is the cost before Trimtab" in text
         code, text = cli(capsys, running, token, "--json", "savings", "ws/42/main")
         p = json.loads(text)["projects"][0]

@@ -172,7 +172,7 @@ class ProjectSettings(_message.Message):
     def __init__(self, sla_seconds: _Optional[float] = ..., auto_apply: _Optional[bool] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., allowed_families: _Optional[_Iterable[str]] = ..., spot_allowed: _Optional[bool] = ..., driver_node_type_id: _Optional[str] = ..., keep_autoscaling: _Optional[bool] = ..., learning_budget: _Optional[int] = ..., clear_sla: _Optional[bool] = ..., replace_allowed_families: _Optional[bool] = ..., sla_every_run: _Optional[bool] = ...) -> None: ...
 
 class Project(_message.Message):
-    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem")
+    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem", "default_max_workers")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +190,7 @@ class Project(_message.Message):
     LATEST_RUNTIME_S_FIELD_NUMBER: _ClassVar[int]
     SLA_MET_FRACTION_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MAX_WORKERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     workspace: str
@@ -207,7 +208,8 @@ class Project(_message.Message):
     latest_runtime_s: float
     sla_met_fraction: float
     problem: PlanProblem
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ...) -> None: ...
+    default_max_workers: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ..., default_max_workers: _Optional[int] = ...) -> None: ...
 
 class PlanProblem(_message.Message):
     __slots__ = ("step", "run_id", "at_ms", "message")
@@ -300,7 +302,7 @@ class GetSavingsRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class ProjectSavings(_message.Message):
-    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs", "cadence_basis", "runs_per_year", "cadence_note", "current_source", "current_recommendation_id", "current_runs", "cost_basis", "billed_runs", "user_edited_runs")
+    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs", "cadence_basis", "runs_per_year", "cadence_note", "current_source", "current_recommendation_id", "current_runs", "cost_basis", "billed_runs", "user_edited_runs", "baseline_runs")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
     BASELINE_COST_PER_RUN_FIELD_NUMBER: _ClassVar[int]
@@ -318,6 +320,7 @@ class ProjectSavings(_message.Message):
     COST_BASIS_FIELD_NUMBER: _ClassVar[int]
     BILLED_RUNS_FIELD_NUMBER: _ClassVar[int]
     USER_EDITED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_RUNS_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     project_name: str
     baseline_cost_per_run: float
@@ -335,7 +338,8 @@ class ProjectSavings(_message.Message):
     cost_basis: str
     billed_runs: int
     user_edited_runs: int
-    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ..., current_source: _Optional[str] = ..., current_recommendation_id: _Optional[str] = ..., current_runs: _Optional[int] = ..., cost_basis: _Optional[str] = ..., billed_runs: _Optional[int] = ..., user_edited_runs: _Optional[int] = ...) -> None: ...
+    baseline_runs: int
+    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ..., current_source: _Optional[str] = ..., current_recommendation_id: _Optional[str] = ..., current_runs: _Optional[int] = ..., cost_basis: _Optional[str] = ..., billed_runs: _Optional[int] = ..., user_edited_runs: _Optional[int] = ..., baseline_runs: _Optional[int] = ...) -> None: ...
 
 class SavingsReport(_message.Message):
     __slots__ = ("projects", "total_saved_to_date", "total_projected_annual", "currency")
