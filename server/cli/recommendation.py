@@ -16,6 +16,10 @@ import click
 from server.cli.context import CliContext, message_dict, print_json
 from server.cli.workspace import rpc
 
+# The dashboard shows reasons too: one wording for both (MONITORING_PREFIX re-exported for callers here).
+from server.render.reason import MONITORING_PREFIX as MONITORING_PREFIX
+from server.render.reason import reason_as_of
+
 
 @click.group(name="recommendation")
 def cli() -> None:
@@ -25,23 +29,12 @@ def cli() -> None:
 # What runtime and cost say for a recommendation made before any usable run (`models.decide`'s first
 # decision: "no usable run yet: measuring X first"), whose prediction is stored as 0.
 NOT_PREDICTED = "not predicted yet (no usable run to predict from)"
-# How `models.decide` begins the reason of a recommendation made with auto-apply off. True until
-# someone applies it by hand; after that, "a recommendation only" would contradict the state line.
-MONITORING_PREFIX = "auto-apply is off, so this is a recommendation only: "
 
 
 def predicted(rec: Any) -> bool:
     """Whether ``rec`` carries a prediction: the planner stores none (zeros) before a usable run,
     and no cluster runs a job in 0 s or for nothing."""
     return rec.predicted_runtime_s > 0 or rec.predicted_cost > 0
-
-
-def reason_as_of(reason: str, state: str) -> str:
-    """``reason`` as true now: once applied, "a recommendation only" no longer is, so the monitoring
-    prefix says what was so when it was made."""
-    if state == "applied" and MONITORING_PREFIX in reason:
-        return reason.replace(MONITORING_PREFIX, "made while auto-apply was off, since applied: ", 1)
-    return reason
 
 
 def as_json(rec: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from server.domain import CostBreakdown, Project, Run
 from server.render.fmt import cut, duration, money, percent
 from server.render.fmt import driver_use as fmt_driver_use
 from server.render.html import STYLE
+from server.render.reason import reason_as_of
 from server.render.svg import legend_html, timeline_svg
 from server.services.savings import ProjectSavings
 
@@ -67,7 +68,7 @@ def projects_page(rows: list[ProjectRow]) -> str:
             f"<td class=num>{r.runs}</td><td class=num>{money(latest_cost, currency)}</td>"
             f"<td class=num>{duration(r.latest.runtime_s if r.latest else None)}</td>"
             f"<td class=num>{money(r.savings.saved_to_date if r.savings else None, currency)}</td>"
-            f"<td class=num>{percent(r.savings.saving_fraction if r.savings else None)}</td></tr>")
+            f"<td class=num>{_saving_cell(r.savings)}</td></tr>")
     body.append("</table>")
     if not rows:
         body.append('<p class="muted">No projects yet: connect a workspace and import its jobs.</p>')
@@ -86,7 +87,7 @@ def _recommendation(page: ProjectPage) -> str:
                                    f" – {duration(rec.runtime_interval_s[1])})"),
              ("predicted cost", f"{money(rec.predicted_cost, currency)} ({money(rec.cost_interval[0], currency)}"
                                 f" – {money(rec.cost_interval[1], currency)})"),
-             ("P(meet SLA)", percent(rec.p_meet_sla)), ("reason", rec.reason)]
+             ("P(meet SLA)", percent(rec.p_meet_sla)), ("reason", reason_as_of(rec.reason, rec.state))]
     if rec.storage_advice:
         facts.append(("storage", rec.storage_advice))
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
@@ -120,11 +121,35 @@ def _outcome_cell(r: Run) -> str:
             f'<span class="why">{escape(short)}</span></td>')
 
 
+def _runs(n: int) -> str:
+    return f"{n} run{'' if n == 1 else 's'}"
+
+
 def _now_from(savings: ProjectSavings) -> str:
-    """Which runs the savings' current cost is (docs/savings.md): the applied recommendation's, or the fallback."""
+    """Which runs the savings' current cost is (docs/savings.md): the applied recommendation's, the
+    cluster as found's after a revert, or the fallback. "Within the SLA" only where there is one."""
+    within = " within the SLA" if savings.has_sla else ""
     if savings.current_source == "applied":
-        return f"recommendation {savings.current_recommendation_id} ({savings.current_runs} runs within the SLA)"
-    return f"last {savings.current_runs} Trimtab runs (the applied recommendation has none within the SLA yet)"
+        return f"recommendation {savings.current_recommendation_id} ({_runs(savings.current_runs)}{within})"
+    if savings.current_source == "original":
+        return (f"the cluster as found ({_runs(savings.current_runs)}): reverted, so no saving now; "
+                "saved to date keeps what Trimtab's runs saved")
+    return (f"last {savings.current_runs} Trimtab runs, learning trials included (the applied recommendation "
+            f"has no succeeded run{within} yet)")
+
+
+def _runs_behind(savings: ProjectSavings) -> str:
+    """The runs before and now the saving rests on, preliminary under `FIRM_RUNS` a side (as the CLI)."""
+    tail = ", preliminary" if savings.preliminary else ""
+    return f"{savings.baseline_runs} vs {savings.current_runs} runs{tail}"
+
+
+def _saving_cell(savings: ProjectSavings | None) -> str:
+    """The saving now, marked while it rests on too few runs to be more than one run's noise."""
+    if savings is None:
+        return percent(None)
+    mark = ' <span class="muted preliminary">(preliminary)</span>' if savings.preliminary else ""
+    return percent(savings.saving_fraction) + mark
 
 
 def project_page(page: ProjectPage) -> str:
@@ -135,6 +160,8 @@ def project_page(page: ProjectPage) -> str:
     facts = [("phase", _phase(p.phase)), *_problem(p), ("SLA", _sla_status(page.row)),
              ("auto-apply", "on" if s.auto_apply else "off"),
              ("saved to date", money(savings.saved_to_date if savings else None, tl.currency)),
+             ("saving now", (f'{percent(savings.saving_fraction)} <span class="muted" id="savings-runs">'
+                             f"({escape(_runs_behind(savings))})</span>") if savings else "-"),
              ("projected annual", money(savings.projected_annual if savings else None, tl.currency)),
              ("savings basis", escape(savings.basis.replace("_", " ")) if savings else "-"),
              ("savings costs", escape(savings.cost_basis) if savings else "-"),

@@ -16,7 +16,7 @@ from server.errors import NotFound
 from server.onboard import spec_diff
 from server.plan.driver import DriverUse, driver_use
 from server.services.projects import sla_met_fraction
-from server.services.savings import ProjectSavings, project_savings
+from server.services.savings import ProjectSavings, stored_project_savings
 from server.spec import recommended_spec
 from server.store import Store
 from server.timeline import ProjectTimeline, timeline_of_runs
@@ -54,14 +54,16 @@ def _title(project: Project) -> str:
     return f"{project.job_name} ({project.name})" if project.job_name else project.name
 
 
-def _row(project: Project, runs: list[Run]) -> ProjectRow:
+def _row(store: Store, project: Project, runs: list[Run]) -> ProjectRow:
+    # Savings as `trimtab savings` reads them (every run's DBUs at the workspace's plan now), so the
+    # page and the CLI agree after a change of plan.
     return ProjectRow(project=project, runs=len(runs), latest=runs[-1] if runs else None,
                       sla_met=sla_met_fraction(runs, project.settings.sla_seconds),
-                      savings=project_savings(project, runs))
+                      savings=stored_project_savings(store, project, runs))
 
 
 def project_rows(store: Store) -> list[ProjectRow]:
-    return [_row(p, store.runs.history(int(p.id or 0))) for p in store.projects.list()]
+    return [_row(store, p, store.runs.history(int(p.id or 0))) for p in store.projects.list()]
 
 
 def recommendation_diff(project: Project, rec: Recommendation, cloud: str) -> str:
@@ -75,8 +77,8 @@ def project_page(store: Store, project_id: int) -> ProjectPage:
     project = store.projects.get(project_id)
     runs = store.runs.history(project_id)
     rec = store.recommendations.pending(project_id) or store.recommendations.latest(project_id)
-    return ProjectPage(row=_row(project, runs), timeline=timeline_of_runs(runs, project.settings.sla_seconds,
-                                                                          _title(project)),
+    return ProjectPage(row=_row(store, project, runs),
+                       timeline=timeline_of_runs(runs, project.settings.sla_seconds, _title(project)),
                        runs=tuple(reversed(runs)), recommendation=rec,
                        diff=recommendation_diff(project, rec, project_cloud(store, project))
                        if rec is not None else "")
