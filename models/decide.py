@@ -31,7 +31,7 @@ import numpy as np
 from models.acquire import Belief, knowledge_gradient, z_targets
 from models.changes import Screened, screen
 from models.growth import Growth, forecast_input
-from models.observation import Observation
+from models.observation import NOT_LEARNED, Observation
 from models.prior import DEFAULT_PRIOR, Prior
 from models.replay import replay_log_shape
 from models.runtime import Prediction, RuntimeModel, similarity
@@ -186,7 +186,8 @@ def decide(
     if not scr.learn:
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         return _first_run(allowed, history, scr.explained, settings, rebased, note)
-    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup)
+    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup,
+                   _segment_inputs(history, scr.segment_start))
     # The change point is news while the model learns again (a learning run's reason always says
     # it) and on the first decision after that, or the segment's first when it needs no learning;
     # nine runs later it would only hide what the reason is about.
@@ -257,7 +258,8 @@ def forecast(
     scr = screen(history, known, prior.sigma_run, prior.mean[FEATURES.index("log_input")])
     if not scr.learn:
         return []
-    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup)
+    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup,
+                   _segment_inputs(history, scr.segment_start))
     lo, hi, med = out.lo_s, out.hi_s, out.median_s
     return [
         Forecast(
@@ -280,15 +282,19 @@ def _outlook(
     known: Mapping[str, Candidate],
     seed: int,
     setup: Setup,
+    inputs: Sequence[float | None] | None = None,
 ) -> _Outlook:
-    """The model's view of every candidate from ``runs`` (execution times, see `models.setup`)."""
+    """The model's view of every candidate from ``runs`` (execution times, see `models.setup`).
+
+    ``inputs``: the segment's input sizes in order, for the forecast (default: ``runs``')."""
     sizes = [o.input_gb for o in runs if o.input_gb]
     centre = feature_centre(cands, float(np.median(sizes)) if sizes else None)
     run_cands = [known[o.config_id] for o in runs]
     x_runs = design_features(run_cands, centre, [o.input_gb for o in runs])
     # Candidates are predicted at the next run's forecast input (the latest one unless the input
     # clearly grows or shrinks): a growing job planned for its latest input is always a run behind.
-    growth = forecast_input([o.input_gb for o in runs]) if FORECAST_INPUT else _no_forecast(runs)
+    trend = [o.input_gb for o in runs] if inputs is None else list(inputs)
+    growth = forecast_input(trend) if FORECAST_INPUT else _no_forecast(runs)
     x_cands = design_features(cands, centre, [growth.forecast_gb] * len(cands))
     mean, cov = prior.mean_array(), prior.cov_array()
     # Replay the project's own stage metrics (latest five runs that have them) for the shape.
@@ -380,6 +386,14 @@ def _outlook(
     median, lo, hi = total_interval(pred.mean_log, pred.sd_run, setup)
     return _Outlook(pred, expected, cost, p_meet, p_run, z_meet, p_best, draws_cost, feasible, tried, kg, setup,
                     median, lo, hi, growth)
+
+
+def _segment_inputs(history: Sequence[Observation], start: int) -> list[float | None]:
+    """Every run's input since the change point, for the trend: a run the model does not learn from
+    (an old run far below today's input, one on a configuration outside the space) still measured
+    the data. Runs whose input is not the job's (failed or explained: a lost node re-reads its
+    input) keep their place on the schedule as unknown."""
+    return [o.input_gb if o.ok and not set(o.anomalies) & NOT_LEARNED else None for o in history[start:]]
 
 
 def _no_forecast(runs: list[Observation]) -> Growth:

@@ -135,3 +135,15 @@ def test_decide_on_a_flat_input_says_nothing_about_growth() -> None:
     history = _growing_history(job, 1.0, [1, 9, 21, 13, 13, 13, 13])
     d = decide(cands, history, Settings(sla_s=2.0 * job.mean_runtime(cands[13])))
     assert "input grows" not in d.reason and "input shrinks" not in d.reason
+
+
+def test_decide_fits_the_trend_on_the_schedule_not_on_the_learned_runs_only() -> None:
+    # +5% a night with every other run failed: the failures still took a night each, so the trend is
+    # 5% a run. Fitted on the learned runs alone it read 10% and planned two nights ahead.
+    job = Job()
+    cands = grid()
+    history = _growing_history(job, 1.05, [13] * 11)
+    history = [o if i % 2 == 0 else Observation(**{**o.__dict__, "ok": False, "anomalies": ("failure",)})
+               for i, o in enumerate(history)]
+    d = decide(cands, history, Settings(sla_s=2.0 * job.mean_runtime(cands[13], 1.05 ** 11)))
+    assert "input grows ~5% a run" in d.reason, d.reason
