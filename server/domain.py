@@ -20,6 +20,9 @@ Scope = Literal["agent", "admin"]
 
 PHASES: tuple[str, ...] = ("learning", "optimizing", "monitoring")
 OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "canceled")
+# The largest row id (projects, runs, recommendations): SQL INTEGER columns, 32-bit on PostgreSQL,
+# where asking for a larger one is an error, not a miss.
+MAX_ROW_ID = 2**31 - 1
 RECOMMENDATION_STATES: tuple[str, ...] = ("pending", "applied", "superseded", "rejected")
 SCOPES: tuple[str, ...] = ("agent", "admin")
 # Where a workspace without a region set is priced (the regions most workspaces live in).

@@ -10,7 +10,7 @@ job from the project that manages it, so import skips the job, naming the owner
 
 from __future__ import annotations
 
-from server.domain import Project, Workspace
+from server.domain import MAX_ROW_ID, Project, Workspace
 from server.errors import NotFound
 from server.onboard import PROJECT_TAG, ClusterTarget
 from server.store import Store
@@ -23,11 +23,16 @@ REASON_OWNED = ("cluster {cluster!r} carries {tag}={project_id}: it is managed b
 
 
 def tagged_project_id(target: ClusterTarget) -> int | None:
-    """The project id the cluster's tag names, or None (no tag, or not an id this server writes)."""
+    """The project id the cluster's tag names, or None (no tag, or not an id this server writes: a
+    hand-set or copied value above `MAX_ROW_ID` would make PostgreSQL refuse the lookup, and one such
+    job would then fail every import of its workspace)."""
     tags = target.spec.get("custom_tags")
     value = tags.get(PROJECT_TAG) if isinstance(tags, dict) else None
     text = str(value).strip() if value is not None else ""
-    return int(text) if text.isdigit() and len(text) <= 18 else None
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_ROW_ID else None
 
 
 def owner_elsewhere(store: Store, ws: Workspace, targets: list[ClusterTarget]) -> tuple[ClusterTarget, Project] | None:
