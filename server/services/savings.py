@@ -258,10 +258,11 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     recent = [r for r in trimtab if r.outcome == "succeeded"][-RECENT_RUNS:]
     if not baseline or not recent:
         return None
-    applied_id = applied_recommendation(project, trimtab)
-    if project.pending_apply and applied_id is None:
-        # Reverted to the cluster as found: nothing Trimtab chose is on the job, so it costs what it
-        # did before Trimtab. Its runs since the revert are baseline runs (no tag) and enter B.
+    applied_id = None if project.detached else applied_recommendation(project, trimtab)
+    if project.detached or (project.pending_apply and applied_id is None):
+        # Reverted to the cluster as found, or detached (which puts it back too): nothing Trimtab chose
+        # is on the job, so it costs what it did before Trimtab. Its runs since are baseline runs (no
+        # tag) and enter B.
         current, source = baseline, "original"
     else:
         # The configuration applied now, where it did what was asked: learning trials and runs that

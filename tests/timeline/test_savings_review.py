@@ -66,6 +66,24 @@ def test_after_a_revert_to_the_cluster_as_found_the_cost_now_is_the_originals(an
     assert s.projected_annual == pytest.approx(0.0)
 
 
+def test_after_a_detach_the_cost_now_is_the_originals(any_store: Store) -> None:
+    # `project detach` puts the cluster back as found too (and clears pending_apply): the savings read
+    # the last Trimtab run's recommendation as applied and projected a saving the job no longer makes.
+    job = Job(any_store, sla_seconds=None)
+    for _ in range(3):
+        job.run(_estimate(1.00))
+    rec = job.recommendation()
+    job.applied(rec)
+    for _ in range(3):
+        job.run(_estimate(0.60), rec=rec)
+    project = any_store.projects.get(job.pid)
+    any_store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None))
+    s = job.savings()
+    assert s.current_source == "original" and s.current_recommendation_id is None
+    assert s.projected_annual == pytest.approx(0.0)
+    assert s.saved_to_date == pytest.approx(1.20)
+
+
 def test_a_revert_to_an_earlier_recommendation_is_that_recommendations_cost(any_store: Store) -> None:
     job = Job(any_store, sla_seconds=None)
     job.run(_estimate(1.00))
