@@ -70,7 +70,7 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
     def UpdateWorkspace(self, request: admin_pb2.UpdateWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
         return self._reply(*workspace_lifecycle.update(
             self._store, self._secrets, projects.required(request.name, "name"),
-            host=request.host if request.HasField("host") else None,
+            host=request.host if request.HasField("host") else None, token=request.token,
             auto_import=request.auto_import if request.HasField("auto_import") else None,
             plan=request.plan if request.HasField("plan") else None,
             region=request.region if request.HasField("region") else None))

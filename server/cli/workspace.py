@@ -3,7 +3,7 @@
     trimtab workspace add NAME --host URL --token-env VAR --cloud aws|azure [--plan premium] [--region R]
                           [--cloud-credentials-env VAR] [--replace] [--auto-import]
     trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run]
-    trimtab workspace set NAME [--auto-import on|off] [--plan P] [--region R] | set NAME --host URL
+    trimtab workspace set NAME [--auto-import on|off] [--plan P] [--region R] | set NAME --host URL --token-env VAR
     trimtab workspace remove NAME
 
 The token is read from the named environment variable (never a flag, so it
@@ -165,11 +165,15 @@ def show(ctx: CliContext, name: str) -> None:
               help="Plan tier (DBU prices) of the runs priced from now on.")
 @click.option("--region", default=None, help="Cloud region (prices) of the runs priced from now on; e.g. us-east-1.")
 @click.option("--host", default=None, metavar="URL",
-              help="Re-point the workspace at a new URL (it moved; the sandbox emulator's port changed). The stored "
-                   "token must work there and the projects' jobs there must carry their Trimtab tags. Alone.")
+              help="Re-point the workspace at a new URL (it moved; the sandbox emulator's port changed), with "
+                   "--token-env: the token must work there and the projects' jobs there must carry their "
+                   "Trimtab tags. Alone.")
+@click.option("--token-env", default=None, metavar="VAR",
+              help="With --host: environment variable holding the workspace's token (required: the stored "
+                   "token is never sent to a new host).")
 @click.pass_obj
 def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, region: str | None,
-         host: str | None) -> None:
+         host: str | None, token_env: str | None) -> None:
     """Change only the workspace settings given."""
     from protos.trimtab.v1 import admin_pb2
 
@@ -177,12 +181,18 @@ def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, 
         if any(v is not None for v in (auto_import, plan, region)):
             raise click.UsageError("--host goes alone (its check may refuse, and must leave every setting as it "
                                    "was): set the others in a second command")
+        if token_env is None:
+            raise click.UsageError("--host needs --token-env VAR (the workspace's token, given again: the stored "
+                                   "one is never sent to a new host)")
+        token = _from_env(token_env, "the token", "--token-env")
         ws = rpc(ctx, "WorkspaceServiceStub", "UpdateWorkspace",
-                 admin_pb2.UpdateWorkspaceRequest(name=name, host=host))
+                 admin_pb2.UpdateWorkspaceRequest(name=name, host=host, token=token))
         if not ctx.as_json:
             click.echo(f"workspace {name}: {ws.note}", err=True)
         _show(ctx, ws)
         return
+    if token_env is not None:
+        raise click.UsageError("--token-env goes with --host (to rotate the token: `workspace add NAME ... --replace`)")
     request = admin_pb2.UpdateWorkspaceRequest(name=name)
     if auto_import is not None:
         request.auto_import = parse_switch(auto_import)
@@ -249,7 +259,7 @@ _STATUS_HINTS = {
     "unreachable": ("the collector cannot reach this host (down, network, wrong host); it tries again "
                     "less and less often, up to every 30 min, and collects by itself once it answers. "
                     "`trimtab workspace add {name} ... --replace` tries at once; a workspace at a new URL "
-                    "(the sandbox emulator's port changed): `trimtab workspace set {name} --host URL`."),
+                    "(the sandbox emulator's port changed): `trimtab workspace set {name} --host URL --token-env VAR`."),
     "error": "collection is stopped until the token is replaced: `trimtab workspace add {name} ... --replace`",
 }
 

@@ -18,7 +18,7 @@ from server.store import Store
 # Why such a job is skipped: the owner, and the two ways out.
 REASON_OWNED = ("cluster {cluster!r} carries {tag}={project_id}: it is managed by project {project} of workspace "
                 "{owner} ({host}). If {workspace} and {owner} are the same Databricks workspace, re-point {owner} "
-                "(`trimtab workspace set {owner} --host URL`) and remove {workspace}; if the job really moved, "
+                "(`trimtab workspace set {owner} --host URL --token-env VAR`) and remove {workspace}; if the job really moved, "
                 "`trimtab project detach {project}` first")
 
 

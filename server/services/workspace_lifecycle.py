@@ -2,7 +2,7 @@
 
 Re-pointing (`set_host`) is for the same Databricks workspace at a new URL (it moved; the sandbox
 emulator came back on another port). Its projects, runs and recommendations stay, so the new host
-must be that workspace: the stored token must pass a real call there, and when the workspace has
+must be that workspace: the token, given again, must pass a real call there, and when the workspace has
 attached projects, at least one of their clusters there must carry its own ``trimtab:project-id``
 tag (another workspace's jobs may share the ids, never the tags this server wrote). With no
 attached project nothing can tell, and the reply says so.
@@ -21,7 +21,7 @@ from server.domain import Project, Workspace
 from server.errors import FailedPrecondition, InvalidArgument
 from server.onboard import PROJECT_TAG
 from server.services import workspaces
-from server.services.secrets import SecretBox
+from server.services.secrets import SecretBox, mask
 from server.spec import find_cluster_spec
 from server.store import Store
 
@@ -48,18 +48,26 @@ def replace_note(store: Store, secrets: SecretBox, name: str, token: str) -> str
     return "token unchanged (the one given is the one stored)" if stored == token else ""
 
 
-def set_host(store: Store, secrets: SecretBox, name: str, host: str) -> tuple[Workspace, str]:
-    """Re-point workspace ``name`` at ``host`` once it answers there as the same workspace; (the workspace,
-    what was checked). `FailedPrecondition` (nothing changed) when the token fails there or the host
-    answers as another workspace."""
+def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str) -> tuple[Workspace, str]:
+    """Re-point workspace ``name`` at ``host`` once it answers there, with ``token``, as the same workspace;
+    (the workspace, what was checked). `FailedPrecondition` (nothing changed) when the token fails there
+    or the host answers as another workspace.
+
+    The token is the caller's, never the stored one: sending the stored token to a host named in the
+    request would let anyone holding an admin token collect the workspace's Databricks token at a host
+    of their own. Stored with the host (a workspace that moved may have a new token too)."""
     ws = store.workspaces.get(name)
     host = workspaces.check_host(host)
     if host == ws.host.rstrip("/"):
         raise InvalidArgument(f"host: workspace {name!r} is at {host} already")
-    token = secrets.decrypt(store.workspaces.secrets(name).token_encrypted)
+    token = token.strip()
+    if not token:
+        raise InvalidArgument("token: re-pointing a workspace needs its Databricks token given again "
+                              "(`--token-env VAR`): the stored one is never sent to a new host")
     gateway = workspaces.check_reaches(name, host, token, "re-pointed")
     attached = [p for p in store.projects.list(name) if not (p.detached or p.orphaned)]
     checked = _identity(gateway, name, host, attached)
+    store.workspaces.set_token(name, secrets.encrypt(token), mask(token))  # cloud credentials kept
     updated = store.workspaces.set_host(name, host)
     log.info("workspace %s: host %s -> %s (%s)", name, ws.host, host, checked)
     return updated, f"host {ws.host} -> {host}; checked: {checked}"
@@ -68,7 +76,7 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str) -> tuple[Wo
 def _identity(gateway: DatabricksGateway, name: str, host: str, attached: list[Project]) -> str:
     """What shows ``host`` is workspace ``name``; `FailedPrecondition` when its jobs say it is another."""
     if not attached:
-        return (f"the stored token is accepted at {host}; workspace {name} has no attached project, so "
+        return (f"the token is accepted at {host}; workspace {name} has no attached project, so "
                 "nothing tells whether it is the same Databricks workspace")
     by_job: dict[int, list[Project]] = {}
     for project in attached:
@@ -96,7 +104,7 @@ def _identity(gateway: DatabricksGateway, name: str, host: str, attached: list[P
             f"workspace ({'; '.join(missed[:3])}). Another workspace is added under its own name "
             "(`trimtab workspace add`)")
     found = f"{len(matched)} of {sum(len(by_job[j]) for j in jobs)} attached project(s) checked"
-    return (f"the stored token is accepted at {host}, and its jobs carry the {PROJECT_TAG} tags of "
+    return (f"the token is accepted at {host}, and its jobs carry the {PROJECT_TAG} tags of "
             f"{found} ({', '.join(matched[:3])}{', ...' if len(matched) > 3 else ''})")
 
 
@@ -114,8 +122,9 @@ def remove_workspace(store: Store, name: str) -> list[str]:
     return kept
 
 
-def update(store: Store, secrets: SecretBox, name: str, *, host: str | None = None, auto_import: bool | None = None,
-           plan: str | None = None, region: str | None = None) -> tuple[Workspace, str]:
+def update(store: Store, secrets: SecretBox, name: str, *, host: str | None = None, token: str = "",
+           auto_import: bool | None = None, plan: str | None = None, region: str | None = None
+           ) -> tuple[Workspace, str]:
     """`workspaces.update_workspace`, or with ``host`` `set_host`; (the workspace, a note or "").
 
     A host goes alone: its check calls Databricks and may refuse, and a refusal must leave every
@@ -123,6 +132,6 @@ def update(store: Store, secrets: SecretBox, name: str, *, host: str | None = No
     if host is None:
         return workspaces.update_workspace(store, name, auto_import=auto_import, plan=plan, region=region), ""
     if (auto_import, plan, region) != (None, None, None):
-        raise InvalidArgument("host: change it on its own (`trimtab workspace set NAME --host URL`), then the "
+        raise InvalidArgument("host: change it on its own (`trimtab workspace set NAME --host URL --token-env VAR`), then the "
                               "other settings")
-    return set_host(store, secrets, name, host)
+    return set_host(store, secrets, name, host, token)

@@ -217,7 +217,7 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     if existing is None and _exists(store, name):
         # Before the token check: a person retyping `add` for a workspace they have means one of these.
         raise AlreadyExists(f"workspace {name!r} already exists: `trimtab workspace add {name} ... --replace` "
-                            f"rotates its token, `trimtab workspace set {name} --host URL` re-points it")
+                            f"rotates its token, `trimtab workspace set {name} --host URL --token-env VAR` re-points it")
     if existing is not None:
         # Checked before the token: a typo in the host must not look like a bad token.
         _same_workspace(existing, host)
@@ -345,7 +345,7 @@ def _same_workspace(existing: Workspace, host: str) -> None:
     if existing.host.rstrip("/") != host:
         raise FailedPrecondition(f"workspace {existing.name!r} is {existing.host}, not {host}: --replace only "
                                  "rotates the token (and sets the plan and region given), never the host. The same "
-                                 f"workspace at a new URL: `trimtab workspace set {existing.name} --host {host}`; "
+                                 f"workspace at a new URL: `trimtab workspace set {existing.name} --host {host} --token-env VAR`; "
                                  "another workspace: add it under a new name")
 
 

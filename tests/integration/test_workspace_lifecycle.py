@@ -79,7 +79,7 @@ def test_the_same_workspace_under_a_second_name_does_not_take_over_managed_jobs(
         (line,) = [x for x in out.splitlines() if x.startswith("skipped") and f"job {job} " in x]
         assert (f"cluster 'main' carries {PROJECT_TAG}={owner.id}: it is managed by project sbx/{job}/main of "
                 f"workspace sbx ({emulator.host})") in line
-        assert "`trimtab workspace set sbx --host URL`" in line
+        assert "`trimtab workspace set sbx --host URL --token-env VAR`" in line
         # The job still belongs to the project that manages it.
         assert _tag(gateway, job, "main") == str(owner.id)
         assert store.projects.get_by_key("sb2", job, "main") is None
@@ -103,10 +103,10 @@ def test_set_host_repoints_a_workspace_whose_emulator_came_back_on_another_port(
         assert again.host != old_host
         # --replace keeps refusing a new host, and now says what to do instead.
         code, _, err = _add(trimtab, "sbx", again.host, "--replace")
-        assert code == 1 and f"`trimtab workspace set sbx --host {again.host}`" in err
+        assert code == 1 and f"`trimtab workspace set sbx --host {again.host} --token-env VAR`" in err
 
         # Another workspace with the same job ids, taking the token: refused, nothing changed.
-        code, _, err = trimtab("workspace", "set", "sbx", "--host", other_workspace.host)
+        code, _, err = trimtab("workspace", "set", "sbx", "--host", other_workspace.host, "--token-env", "TT_DBX_TOKEN")
         assert code == 1
         assert (f"workspace 'sbx' not re-pointed: {other_workspace.host} accepts the token but answers as "
                 "another Databricks workspace") in err
@@ -114,16 +114,16 @@ def test_set_host_repoints_a_workspace_whose_emulator_came_back_on_another_port(
         assert store.workspaces.get("sbx").host == old_host
 
         # Bad input is refused before any call.
-        code, _, err = trimtab("workspace", "set", "sbx", "--host", "ftp://x")
+        code, _, err = trimtab("workspace", "set", "sbx", "--host", "ftp://x", "--token-env", "TT_DBX_TOKEN")
         assert code == 1 and "is not an http(s) URL" in err
-        code, _, err = trimtab("workspace", "set", "sbx", "--host", old_host)
+        code, _, err = trimtab("workspace", "set", "sbx", "--host", old_host, "--token-env", "TT_DBX_TOKEN")
         assert code == 1 and f"workspace 'sbx' is at {old_host} already" in err
-        code, _, err = trimtab("workspace", "set", "sbx", "--host", again.host, "--plan", "standard")
+        code, _, err = trimtab("workspace", "set", "sbx", "--host", again.host, "--plan", "standard", "--token-env", "TT_DBX_TOKEN")
         assert code == 2 and "--host goes alone" in err
 
-        code, out, err = trimtab("workspace", "set", "sbx", "--host", again.host + "/")
+        code, out, err = trimtab("workspace", "set", "sbx", "--host", again.host + "/", "--token-env", "TT_DBX_TOKEN")
         assert code == 0, err
-        assert f"host {old_host} -> {again.host}; checked: the stored token is accepted at {again.host}" in err
+        assert f"host {old_host} -> {again.host}; checked: the token is accepted at {again.host}" in err
         assert f"1 of 1 attached project(s) checked (sbx/{sbx[0]}/main)" in err
         ws = store.workspaces.get("sbx")
         assert (ws.host, ws.status) == (again.host, "ok")
@@ -140,15 +140,33 @@ def test_set_host_of_a_workspace_without_projects_says_nothing_tells(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TT_DBX_TOKEN", emulator.token)
     assert _add(trimtab, "empty", emulator.host)[0] == 0
-    code, out, err = trimtab("--json", "workspace", "set", "empty", "--host", other_workspace.host)
+    code, out, err = trimtab("--json", "workspace", "set", "empty", "--host", other_workspace.host, "--token-env", "TT_DBX_TOKEN")
     assert code == 0, err
     answer = json.loads(out)
     assert answer["host"] == other_workspace.host
     assert "has no attached project, so nothing tells whether it is the same Databricks workspace" in answer["note"]
     # A host that answers, but not as a Databricks workspace: refused, the host kept.
-    code, _, err = trimtab("workspace", "set", "empty", "--host", emulator.host + "/nope")
+    code, _, err = trimtab("workspace", "set", "empty", "--host", emulator.host + "/nope", "--token-env", "TT_DBX_TOKEN")
     assert code == 1 and "workspace 'empty' not re-pointed: " in err, err
     assert store.workspaces.get("empty").host == other_workspace.host
+
+
+def test_set_host_never_sends_the_stored_token(trimtab: Trimtab, store: Store, sbx: list[int],
+                                               other_workspace: RunningWorkspace,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review: re-pointing used the stored token, so anyone with an admin token could have the
+    # workspace's Databricks token sent to a host of their own. The caller gives the token again.
+    before = store.workspaces.get("sbx").host
+    code, _, err = trimtab("workspace", "set", "sbx", "--host", other_workspace.host)
+    assert code == 2 and "--host needs --token-env VAR" in err
+    # Here the other host accepts only the real token: a made-up one is refused there, so the stored
+    # token (which it would accept) was not what went.
+    monkeypatch.setenv("TT_MADE_UP", "dapi0000000000000000000000000000made")
+    code, _, err = trimtab("workspace", "set", "sbx", "--host", other_workspace.host, "--token-env", "TT_MADE_UP")
+    assert code == 1 and "workspace 'sbx' not re-pointed" in err, err
+    assert store.workspaces.get("sbx").host == before
+    code, _, err = trimtab("workspace", "set", "sbx", "--plan", "standard", "--token-env", "TT_MADE_UP")
+    assert code == 2 and "--token-env goes with --host" in err
 
 
 def test_remove_is_refused_while_projects_are_attached_and_keeps_detached_ones(
@@ -230,7 +248,7 @@ def test_add_of_an_existing_name_points_at_replace_and_set_host(
     code, _, err = _add(trimtab, "sbx", emulator.host)
     assert code == 1
     assert ("workspace 'sbx' already exists: `trimtab workspace add sbx ... --replace` rotates its token, "
-            "`trimtab workspace set sbx --host URL` re-points it") in err
+            "`trimtab workspace set sbx --host URL --token-env VAR` re-points it") in err
     # The same token again with --replace: said, not claimed as replaced.
     code, _, err = _add(trimtab, "sbx", emulator.host, "--replace")
     assert code == 0 and "workspace sbx: token unchanged (the one given is the one stored)" in err

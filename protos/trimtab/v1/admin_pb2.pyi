@@ -60,18 +60,20 @@ class AddWorkspaceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., replace: _Optional[bool] = ..., auto_import: _Optional[bool] = ...) -> None: ...
 
 class UpdateWorkspaceRequest(_message.Message):
-    __slots__ = ("name", "auto_import", "plan", "region", "host")
+    __slots__ = ("name", "auto_import", "plan", "region", "host", "token")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AUTO_IMPORT_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     name: str
     auto_import: bool
     plan: str
     region: str
     host: str
-    def __init__(self, name: _Optional[str] = ..., auto_import: _Optional[bool] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
+    token: str
+    def __init__(self, name: _Optional[str] = ..., auto_import: _Optional[bool] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
 
 class RemoveWorkspaceRequest(_message.Message):
     __slots__ = ("name",)
