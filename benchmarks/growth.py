@@ -16,8 +16,8 @@ says which day's input run ``i`` reads (day 365 is a year after the profile's da
 Each run reaches `models.decide.decide` as the server sees it: runtime (cluster creation to
 termination), outcome, the run's input size and its cluster setup time; the stage metrics are left
 out (the replay is not what is measured here, and parsing every run's event log would triple the
-time). The SLA is the ``--sla-quantile`` of the candidates' runtimes at the *last* run's input, so
-a configuration meets it to the end. A search starts on a seeded random configuration (the user's
+time). The SLA is the ``--sla-quantile`` of the candidates' mean runtimes at the *last* run's input,
+so a configuration meets it to the end, and Trimtab promises it for every run, as the product does. A search starts on a seeded random configuration (the user's
 own), then follows decide for ``--runs`` runs; the two modes, forecast on (the product) and off
 (planned for the latest run's input, as before), see the same start and the same luck: a run's
 noise seed depends on the search seed and the run's index only, and is shared by both modes.
@@ -55,6 +55,7 @@ from server.domain import ClusterConfig
 
 # `models` re-exports the function `decide`, which hides the module of that name as an attribute.
 _DECIDE = importlib.import_module("models.decide")
+SLA_DRAWS = 5  # noise seeds averaged per candidate for the SLA
 BASE_DAY = 365  # a year on, the Spark work dominates the run (see benchmarks/agent_metrics.py)
 # Days of the profile's 0.3%/day growth per run: 52 days is +16.9% a run, x3 in 7 runs.
 SCENARIOS: dict[str, int] = {"x3-week": 52, "nightly-0.3pct": 1, "flat": 0}
@@ -104,8 +105,12 @@ class World:
         return self._runs[key]
 
     def sla(self, day: int, quantile: float) -> float:
-        """The ``quantile`` of the candidates' (noise seed 0) runtimes on ``day``'s input."""
-        return float(np.quantile([self.run(c.config_id, day, 0).runtime_s for c in self.candidates], quantile))
+        """The ``quantile`` of the candidates' mean runtimes on ``day``'s input (over `SLA_DRAWS` noise
+        seeds). One draw each was not enough: the setup's spread is ~35 s a run, and seed 0's fast
+        setups put the median SLA below nearly every configuration's mean, so every search missed it."""
+        means = [np.mean([self.run(c.config_id, day, k).runtime_s for k in range(SLA_DRAWS)])
+                 for c in self.candidates]
+        return float(np.quantile(means, quantile))
 
 
 def search(world: World, scenario: str, mode: str, seed: int, runs: int, sla_s: float) -> Outcome:
@@ -114,7 +119,8 @@ def search(world: World, scenario: str, mode: str, seed: int, runs: int, sla_s: 
     base = zlib.crc32(f"growth/{world.profile}/{scenario}/{seed}".encode())
     cfg = world.candidates[int(np.random.default_rng(base).integers(len(world.candidates)))].config_id
     by_id = {c.config_id: c for c in world.candidates}
-    settings = Settings(sla_s=sla_s)
+    # The product's promise (server.domain.ProjectSettings.sla_every_run): each run within the SLA.
+    settings = Settings(sla_s=sla_s, sla_per_run=True)
     history: list[Observation] = []
     phases: list[str] = [""]
     opt_misses = misses = changes = 0
