@@ -392,11 +392,7 @@ class Collector:
         repair_config = config_from_spec(with_pool_node_types(repair_spec, last[0]))
         elsewhere = fresh.config is not None and bool(repair_spec) and \
             dataclasses.replace(fresh.config, spec={}) != dataclasses.replace(repair_config, spec={})
-        # Judged on the run's own cluster spec first, as `build_run` judges every run: a cluster's
-        # `spec` from clusters/get may hold what a policy or the service filled in, which no one
-        # edited, and a false user edit pauses auto-apply. A hand edit missed here is met at the
-        # job's next run.
-        drift = _repair_drift(project, fresh.databricks_run_id, piece.spec or repair_spec)
+        drift = _repair_drift(project, fresh.databricks_run_id, repair_spec)
         # Its runtime is the clusters' time, not the span from the first attempt to the repair's end
         # (the wait between them cost nothing): still not one run's time, hence not learned.
         runtime_s = sum(max(0, end - start) for _, start, end in piece.instances) / 1000.0 or piece.runtime_s
