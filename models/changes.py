@@ -15,9 +15,7 @@ A project's history is cut at its latest change point; only the segment after it
 A segment that grew along a trend past `INPUT_SHIFT` keeps only the runs within `INPUT_SHIFT` of its
 latest input: older runs enter the fit through the prior's input elasticity (an offset to the planned
 input), not a learned one, so far from it they would carry its error. They are explained ("far from the
-latest"), the segment is not restarted (its learning budget stays spent). In such a segment a run's
-runtime is compared only with its configuration's runs on a similar input (within `INPUT_SHIFT`), and
-a failure is excused only by a learned success on an input no smaller than the failure's / `INPUT_SHIFT`.
+latest"), the segment is not restarted (its learning budget stays spent).
 
 Runs that failed or lost spot capacity, and runs on configurations outside the decision space, are
 explained and not learned as a configuration's normal runtime. A failed run's configuration is

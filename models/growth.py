@@ -1,8 +1,8 @@
 """Data growth: forecast the next run's input size from the segment's runs.
 
 A job whose input grows steadily (a table that gains a day of data every night) would otherwise be
-planned for the latest run's input, i.e. always for yesterday's data. The change-point screen
-(`models.changes`) judges a big input step against this trend too: on it, it is growth, not a rebase. Runs carry no timestamp here: they are in
+planned for the latest run's input, i.e. always for yesterday's data, and the change-point screen
+(`models.changes.INPUT_SHIFT`) only rebases on big jumps. Runs carry no timestamp here: they are in
 chronological order, one per schedule tick, so the trend is of log(input) on the run's index.
 
 The trend is Theil-Sen (median of pairwise slopes) over the latest `WINDOW` runs with a known
