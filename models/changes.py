@@ -103,34 +103,25 @@ def screen(
     far = _far_from_latest(history, known, start) if scan.grew else {}
     explained: dict[str, str] = {}
     learn: list[int] = []
-    ok_inputs: dict[str, list[float | None]] = {}  # config -> its learned runs' inputs
-    failures: list[tuple[str, float | None, bool]] = []  # (config, input, out of memory)
+    ok_cfgs: set[str] = set()
+    failed: set[str] = set()
+    oom: set[str] = set()
     for idx in range(start, n):
         obs = history[idx]
         why = _why_not_learned(obs, known) or far.get(idx)
         if why is None:
             learn.append(idx)
-            ok_inputs.setdefault(obs.config_id, []).append(obs.input_gb)
+            ok_cfgs.add(obs.config_id)
         else:
             explained[run_key(idx, obs)] = why
             # A plain failure (not a lost spot node) may be the configuration's fault (e.g. OOM).
             # "repaired" explains a run's time, not its failure (models/observation.py).
             if not obs.ok and not set(obs.anomalies) & (NOT_LEARNED - {"failure", REPAIRED}):
-                failures.append((obs.config_id, obs.input_gb, OUT_OF_MEMORY in obs.anomalies))
-
-    def vouched(config_id: str, size: float | None) -> bool:
-        """A learned run of the configuration vouches for it against a failure; in a segment that
-        grew along a trend, only one on an input no smaller than the failure's / `INPUT_SHIFT`: a run
-        that succeeded on a third of today's data says little about today's."""
-        sizes = ok_inputs.get(config_id)
-        if not sizes:
-            return False
-        return not scan.grew or not size or any(not s or s * INPUT_SHIFT >= size for s in sizes)
-
-    failed = {c for c, size, _ in failures if not vouched(c, size)}
-    oom = {c for c, size, out_of_memory in failures if out_of_memory and not vouched(c, size)}
-    oom_mem = max((known[c].memory_per_core_gib for c in oom if c in known), default=0.0)
-    return Screened(start, reason, tuple(learn), explained, frozenset(failed), oom_mem)
+                failed.add(obs.config_id)
+                if OUT_OF_MEMORY in obs.anomalies:
+                    oom.add(obs.config_id)
+    oom_mem = max((known[c].memory_per_core_gib for c in oom - ok_cfgs if c in known), default=0.0)
+    return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem)
 
 
 def _sig_before(history: Sequence[Observation], start: int) -> str | None:
@@ -184,7 +175,7 @@ def _scan(
     # input size: the trend's runs keep their places on the schedule.
     placed: list[float | None] = []
     grew = False
-    per_config: dict[str, list[tuple[float | None, float]]] = {}  # config -> (input, normalised log runtime)
+    per_config: dict[str, list[float]] = {}
     prev_regressed: int | None = None
     prev_clean: int | None = None
     threshold = max(math.log(REGRESSION_RATIO), 3.0 * sigma_run)
@@ -220,11 +211,7 @@ def _scan(
         norm = math.log(obs.runtime_s)
         if obs.input_gb and ref:
             norm -= elasticity * math.log(obs.input_gb / ref)
-        # Once the segment grew along a trend, a run is compared only with the configuration's runs
-        # on a similar input: across a wider span the prior's elasticity error alone (0.1 over a
-        # 3x growth is 12%) adds up to a "regression".
-        earlier = [v for size, v in per_config.get(obs.config_id, [])
-                   if not grew or not size or not obs.input_gb or not _shift(obs.input_gb / size)]
+        earlier = per_config.get(obs.config_id)
         regressed = bool(earlier) and norm - float(np.mean(earlier)) > threshold
         if regressed and prev_regressed is not None and prev_regressed == prev_clean:
             slow = math.exp(norm - float(np.mean(earlier or [norm])))
@@ -234,5 +221,5 @@ def _scan(
             )), grew)
         prev_regressed = idx if regressed else None
         prev_clean = idx
-        per_config.setdefault(obs.config_id, []).append((obs.input_gb, norm))
+        per_config.setdefault(obs.config_id, []).append(norm)
     return _Scan(None, grew)

@@ -132,35 +132,3 @@ def test_decide_does_not_restart_learning_on_a_growing_job() -> None:
     assert d.phase == "optimizing"
     assert "learning run" not in d.reason
     assert any("far from the latest" in why for why in d.explained.values())
-
-
-def test_growth_steeper_than_the_prior_elasticity_is_no_runtime_regression() -> None:
-    # Runtime grows as input^1.3 where the screen scales by input^1.0: over 19x growth that is
-    # 2.4x "slower" on the same configuration, but never 1.25x between runs on a similar input.
-    sizes = [100.0 * 1.17**i for i in range(20)]
-    history = [Observation(config_id=CANDS[5].config_id, runtime_s=600.0 * (s / 100.0) ** 1.3, ok=True, input_gb=s,
-                           recommendation_applied=i > 0) for i, s in enumerate(sizes)]
-    scr = screen(history, KNOWN, SIGMA_RUN, ELASTICITY)
-    assert scr.change_reason is None and scr.segment_start == 0
-    # A real regression on a similar input still is one.
-    slow = [Observation(config_id=o.config_id, runtime_s=o.runtime_s * 1.6, ok=True, input_gb=o.input_gb,
-                        recommendation_applied=True) for o in history[-2:]]
-    scr = screen([*history[:-2], *slow], KNOWN, SIGMA_RUN, ELASTICITY)
-    assert scr.segment_start == 18 and scr.change_reason is not None and "runtime regression" in scr.change_reason
-
-
-def test_a_success_on_a_smaller_input_does_not_vouch_for_a_failure() -> None:
-    sizes = [100.0 * 1.17**i for i in range(15)]
-    history = _runs(sizes[:12])  # learned at the end: runs 9-11 (408-562 GB), configurations 1, 5, 9
-
-    def failed(c: int, i: int) -> Observation:
-        return Observation(config_id=CANDS[c].config_id, runtime_s=100.0, ok=False, input_gb=sizes[i],
-                           recommendation_applied=True)
-
-    # Configuration 5 succeeded on 480 GB (learned) and now fails on 900 GB: it is avoided.
-    scr = screen([*history, failed(13, 12), failed(13, 13), failed(5, 14)], KNOWN, SIGMA_RUN, ELASTICITY)
-    assert scr.change_reason is None and scr.learn == (9, 10, 11)
-    assert scr.failed_configs == frozenset({CANDS[13].config_id, CANDS[5].config_id})
-    # Configuration 9 succeeded on 562 GB: that vouches for it failing on 769 GB (as before).
-    scr = screen([*history, failed(13, 12), failed(9, 13)], KNOWN, SIGMA_RUN, ELASTICITY)
-    assert scr.failed_configs == frozenset({CANDS[13].config_id})
