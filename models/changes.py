@@ -3,19 +3,11 @@
 A project's history is cut at its latest change point; only the segment after it is learned:
 - a new stage structure (``stage_signature`` differs from the previous run's): the code changed;
 - an input size shift beyond `INPUT_SHIFT` relative to the segment's median input (smaller growth is
-  handled by the model's input-size covariate); while the segment's runs so far show a clear trend
-  (`models.growth.forecast_input`), such a run is judged against the trend's forecast for it: a
-  steady trend is growth, a jump off it (beyond `INPUT_SHIFT` of the forecast) is a change point. A
-  run within `INPUT_SHIFT` of the median is never one, trend or not (exactly the rule without a trend);
+  handled by the model's input-size covariate);
 - a runtime regression: two consecutive clean runs, each on a configuration already measured in
   the segment, both slower than that configuration's earlier runs by more than `REGRESSION_RATIO`
   and three run-noise sds, after correcting for input size. Two in a row, because one slow run is
   what noise sometimes does.
-
-A segment that grew along a trend past `INPUT_SHIFT` keeps only the runs within `INPUT_SHIFT` of its
-latest input: older runs enter the fit through the prior's input elasticity (an offset to the planned
-input), not a learned one, so far from it they would carry its error. They are explained ("far from the
-latest"), the segment is not restarted (its learning budget stays spent).
 
 Runs that failed or lost spot capacity, and runs on configurations outside the decision space, are
 explained and not learned as a configuration's normal runtime. A failed run's configuration is
@@ -32,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.growth import forecast_input
 from models.observation import LAUNCH_FAILED, NOT_LEARNED, OUT_OF_MEMORY, REPAIRED, Observation
 from models.space import Candidate
 
@@ -97,10 +88,9 @@ def screen(
     start, reason = 0, None
     n = len(history)
     # Each change point lies strictly after the current start, so this ends within n rounds.
-    while (scan := _scan(history, known, start, sigma_run, input_elasticity, _sig_before(history, start),
-                         label)).change:
-        start, reason = scan.change
-    far = _far_from_latest(history, known, start) if scan.grew else {}
+    while (change := _scan(history, known, start, sigma_run, input_elasticity, _sig_before(history, start),
+                           label)):
+        start, reason = change
     explained: dict[str, str] = {}
     learn: list[int] = []
     ok_cfgs: set[str] = set()
@@ -108,7 +98,7 @@ def screen(
     oom: set[str] = set()
     for idx in range(start, n):
         obs = history[idx]
-        why = _why_not_learned(obs, known) or far.get(idx)
+        why = _why_not_learned(obs, known)
         if why is None:
             learn.append(idx)
             ok_cfgs.add(obs.config_id)
@@ -131,35 +121,6 @@ def _sig_before(history: Sequence[Observation], start: int) -> str | None:
     return None
 
 
-def _far_from_latest(history: Sequence[Observation], known: Mapping[str, Candidate], start: int) -> dict[int, str]:
-    """The segment's learnable runs whose input is beyond `INPUT_SHIFT` of its latest learnable run's
-    (history index -> why not learned). That latest run is always kept, so the segment keeps
-    something to learn from whenever it had anything."""
-    usable = [idx for idx in range(start, len(history))
-              if history[idx].input_gb and _why_not_learned(history[idx], known) is None]
-    if not usable:
-        return {}
-    latest = float(history[usable[-1]].input_gb or 0.0)
-    far: dict[int, str] = {}
-    for idx in usable:
-        ratio = float(history[idx].input_gb or 0.0) / latest
-        if ratio > INPUT_SHIFT or ratio < 1.0 / INPUT_SHIFT:
-            far[idx] = (f"input {history[idx].input_gb:.3g} GB, far from the latest {latest:.3g} GB: not "
-                        "learned (its runtime would be scaled by the prior's input elasticity, not a learned one)")
-    return far
-
-
-@dataclass(frozen=True)
-class _Scan:
-    change: tuple[int, str] | None  # the first change point after the start (index, reason)
-    # A run beyond `INPUT_SHIFT` of the segment's median input was let through as on its trend.
-    grew: bool
-
-
-def _shift(ratio: float) -> bool:
-    return ratio > INPUT_SHIFT or ratio < 1.0 / INPUT_SHIFT
-
-
 def _scan(
     history: Sequence[Observation],
     known: Mapping[str, Candidate],
@@ -168,13 +129,9 @@ def _scan(
     elasticity: float,
     last_sig: str | None,
     label: Callable[[int], str],
-) -> _Scan:
-    """The first change point after ``start``, and whether the segment grew along a trend."""
+) -> tuple[int, str] | None:
+    """First change point after ``start`` (index, reason), or None."""
     inputs: list[float] = []
-    # Every run of the segment so far in schedule order, None where it is not learnable or has no
-    # input size: the trend's runs keep their places on the schedule.
-    placed: list[float | None] = []
-    grew = False
     per_config: dict[str, list[float]] = {}
     prev_regressed: int | None = None
     prev_clean: int | None = None
@@ -183,28 +140,14 @@ def _scan(
         obs = history[idx]
         if obs.stage_signature:
             if last_sig and obs.stage_signature != last_sig and idx > start:
-                return _Scan((idx, f"the stage structure changed (a code change) at {label(idx)}: learning again"),
-                             grew)
+                return idx, f"the stage structure changed (a code change) at {label(idx)}: learning again"
             last_sig = obs.stage_signature
         if _why_not_learned(obs, known) is not None:
-            placed.append(None)
             continue
         if obs.input_gb and inputs and idx > start:
             ratio = obs.input_gb / float(np.median(inputs))
-            # Only a run the old rule calls a shift is judged against the trend, so a trend seen in
-            # flat noise (a few % of short segments, `models.growth._monotone`) cannot add a change point.
-            trend = forecast_input(placed) if _shift(ratio) else None
-            if trend is not None and trend.rate and trend.forecast_gb:
-                # A clear trend: the run is judged against where the trend said it would land.
-                off = obs.input_gb / trend.forecast_gb
-                if _shift(off):
-                    return _Scan((idx, f"input size {obs.input_gb:.3g} GB at {label(idx)} is {off:.2f}x the "
-                                       f"{trend.forecast_gb:.3g} GB its trend forecast (~{trend.rate:+.0%} a run): "
-                                       "learning again"), grew)
-                grew = True
-            elif trend is not None:
-                return _Scan((idx, f"input size shifted {ratio:.2f}x at {label(idx)}: learning again"), grew)
-        placed.append(obs.input_gb)
+            if ratio > INPUT_SHIFT or ratio < 1.0 / INPUT_SHIFT:
+                return idx, f"input size shifted {ratio:.2f}x at {label(idx)}: learning again"
         ref = inputs[0] if inputs else None
         if obs.input_gb:
             inputs.append(obs.input_gb)
@@ -215,11 +158,11 @@ def _scan(
         regressed = bool(earlier) and norm - float(np.mean(earlier)) > threshold
         if regressed and prev_regressed is not None and prev_regressed == prev_clean:
             slow = math.exp(norm - float(np.mean(earlier or [norm])))
-            return _Scan((prev_regressed, (
+            return prev_regressed, (
                 f"runtime regression from {label(prev_regressed)} ({slow:.2f}x slower on a measured "
                 "configuration): learning again"
-            )), grew)
+            )
         prev_regressed = idx if regressed else None
         prev_clean = idx
         per_config.setdefault(obs.config_id, []).append(norm)
-    return _Scan(None, grew)
+    return None
