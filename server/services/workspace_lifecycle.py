@@ -67,8 +67,7 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str)
     gateway = workspaces.check_reaches(name, host, token, "re-pointed")
     attached = [p for p in store.projects.list(name) if not (p.detached or p.orphaned)]
     checked = _identity(gateway, name, host, attached)
-    store.workspaces.set_token(name, secrets.encrypt(token), mask(token))  # cloud credentials kept
-    updated = store.workspaces.set_host(name, host)
+    updated = store.workspaces.set_host(name, host, secrets.encrypt(token), mask(token))  # cloud credentials kept
     log.info("workspace %s: host %s -> %s (%s)", name, ws.host, host, checked)
     return updated, f"host {ws.host} -> {host}; checked: {checked}"
 

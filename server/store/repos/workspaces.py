@@ -104,12 +104,14 @@ class WorkspaceRepository(Repository):
             raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
 
-    def set_host(self, name: str, host: str) -> Workspace:
-        """Re-point a workspace at ``host``; status back to ok. Only called after the stored token passed
-        a real call there and the host answered as this workspace (`server.services.workspace_lifecycle`)."""
+    def set_host(self, name: str, host: str, token_encrypted: str, token_masked: str) -> Workspace:
+        """Re-point a workspace at ``host`` with the token that passed a real call there (the host
+        answered as this workspace: `server.services.workspace_lifecycle`); status back to ok. One
+        statement, so no poll ever pairs the new token with the old host or the reverse."""
         with self._write() as conn:
-            done = conn.execute(T.update().where(T.c.name == name)
-                                .values(host=host, status="ok", last_error="")).rowcount
+            done = conn.execute(T.update().where(T.c.name == name).values(
+                host=host, token_encrypted=token_encrypted, token_masked=token_masked, status="ok",
+                last_error="")).rowcount
         if not done:
             raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
