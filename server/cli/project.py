@@ -240,10 +240,19 @@ def pending_note(ctx: CliContext, project_id: str) -> str:
 @click.argument("project")
 @click.pass_obj
 def detach(ctx: CliContext, project: str) -> None:
-    """Stop managing a project."""
+    """Stop managing a project: its job's cluster goes back as it was imported."""
     from protos.trimtab.v1 import admin_pb2
 
-    _show(ctx, admin_call(ctx, "ProjectServiceStub", "DetachProject", admin_pb2.DetachProjectRequest(project=project)))
+    before = admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=project))
+    reply = admin_call(ctx, "ProjectServiceStub", "DetachProject", admin_pb2.DetachProjectRequest(project=project))
+    # Notes on stderr: stdout keeps the project's table (or --json) for scripts.
+    if before.detached:
+        click.echo(f"note: {reply.name} was detached already: nothing changed", err=True)
+    else:
+        click.echo(f"note: {reply.name} detached: job {reply.job_id}'s cluster {reply.cluster_key!r} is back as it "
+                   "was imported (no Trimtab init script, tags or sizing); its runs and recommendations stay. "
+                   f"`trimtab workspace import {reply.workspace} --job {reply.job_id}` attaches it again", err=True)
+    _show(ctx, reply)
 
 
 # ------------------------------------------------------------------ backfill (opens the store itself)

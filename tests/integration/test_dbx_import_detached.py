@@ -62,6 +62,10 @@ def test_an_import_of_every_job_leaves_a_detached_project_and_its_job_alone(
     daily, pipeline = imported[0], imported[1]
     code, out, err = trimtab("project", "detach", f"sbx/{daily}/main")
     assert code == 0, err
+    assert (f"note: sbx/{daily}/main detached: job {daily}'s cluster 'main' is back as it was imported" in err
+            and f"`trimtab workspace import sbx --job {daily}` attaches it again" in err), err
+    code, _, err = trimtab("project", "detach", f"sbx/{daily}/main")
+    assert code == 0 and f"note: sbx/{daily}/main was detached already: nothing changed" in err, err
     # In a job with two clusters, only one detached: the other stays onboarded and managed.
     code, _, err = trimtab("project", "detach", f"sbx/{pipeline}/ingest")
     assert code == 0, err
