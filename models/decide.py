@@ -31,6 +31,7 @@ import numpy as np
 from models.acquire import Belief, knowledge_gradient, z_targets
 from models.changes import Screened, screen
 from models.growth import Growth, forecast_input
+from models.money import money
 from models.observation import NOT_LEARNED, Observation
 from models.prior import DEFAULT_PRIOR, Prior
 from models.replay import replay_log_shape
@@ -95,6 +96,8 @@ class Settings:
     # stays at 0.5-1% for many runs: the job would change clusters every night to chase savings
     # below its run-to-run noise. On the tuning benchmark, 1% left P@6 and misses unchanged.
     min_saving: float = 0.01
+    # The candidates' prices' currency, named in reasons ("": amounts shown bare).
+    currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,8 +223,9 @@ def decide(
         # The saving is the knowledge gradient, not this run's own: say both figures a person can
         # check (its predicted cost against the current best's) and what measuring it buys later.
         why = (
-            f"trying {cands[pick].config_id}: predicted cost {out.cost[pick]:.4g}/run against "
-            f"{out.cost[best]:.4g} for the current best {cands[best].config_id}; measuring it is expected to "
+            f"trying {cands[pick].config_id}: predicted cost {money(out.cost[pick], settings.currency)}/run "
+            f"against {money(out.cost[best], settings.currency)} for the current best {cands[best].config_id}; "
+            "measuring it is expected to "
             f"save {saving:.1%} per run on later runs, which over {settings.explore_horizon:.0f} runs "
             "outweighs its extra cost and risk" + _sla_note(out, pick, settings)
         )
@@ -556,7 +560,8 @@ def _sla_note(out: _Outlook, i: int, settings: Settings) -> str:
 
 
 def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settings) -> str:
-    what = f"{cands[i].config_id}: cheapest expected cost {out.cost[i]:.4g}/run, runtime {out.median_s[i]:.0f}s"
+    what = (f"{cands[i].config_id}: cheapest expected cost {money(out.cost[i], settings.currency)}/run, "
+            f"runtime {out.median_s[i]:.0f}s")
     what += f" [{out.lo_s[i]:.0f}, {out.hi_s[i]:.0f}]"
     if out.setup.mean_s > 0:
         what += f" incl. ~{out.setup.mean_s:.0f}s cluster setup"

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from models.money import money
+
 # Share of a driver node's memory its JVM heap gets, for planning. Databricks sizes the heap from
 # the node's memory after the OS, the Python processes and off-heap reservations; half is below
 # what it gives on the node sizes jobs use, so the rule stays on the safe side.
@@ -78,8 +80,9 @@ class DriverChoice:
 
 
 def choose_driver(options: Sequence[DriverOption], current: DriverOption,
-                  runs: Sequence[DriverRun]) -> DriverChoice:
-    """The driver for the next run: ``current`` unless the evidence says smaller or bigger."""
+                  runs: Sequence[DriverRun], *, currency: str = "") -> DriverChoice:
+    """The driver for the next run: ``current`` unless the evidence says smaller or bigger
+    (``currency``: the prices', named in the reason)."""
     history = list(runs)
     recent = history[-WINDOW:]
     grow_to, why_grow = _growth(recent)
@@ -119,7 +122,7 @@ def choose_driver(options: Sequence[DriverOption], current: DriverOption,
     saving = current.price_per_hour - pick.price_per_hour
     return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} ({_gib(pick.memory_gib)}): "
                                     f"{used} in {len(measured)} runs; "
-                                    f"saves {saving:.2f}/h")
+                                    f"saves {money(saving, currency, '.2f')}/h")
 
 
 def _growth(recent: Sequence[DriverRun]) -> tuple[float, str]:

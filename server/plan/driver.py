@@ -106,7 +106,7 @@ def driver_price(catalog: PriceCatalog, cloud: str, node_type: str, like: Cluste
 def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequence[DriverRun],
                 options: Sequence[DriverOption], *, policy: ClusterPolicy | None = None,
                 space: Sequence[ClusterConfig] = (), spec: Mapping[str, Any] | None = None,
-                azure: bool = False) -> DriverChoice | None:
+                azure: bool = False, currency: str = "") -> DriverChoice | None:
     """The driver for the next run; None when the user fixed it, a pool supplies it, or the current
     one cannot be priced.
 
@@ -151,12 +151,12 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
             return None
         return DriverChoice(pick, True, f"driver {name} -> {pick.node_type} ({pick.memory_gib:g} GiB): "
                                         f"the {policy.label} does not allow {name} as the driver")
-    wanted = choose_driver(options, mine, runs)
+    wanted = choose_driver(options, mine, runs, currency=currency)
     refused_by = no_room(wanted.option)
     if policy is None or not refused_by:
         return wanted
     offered = [o for o in options if not no_room(o)]
-    fallback = choose_driver(offered, mine, runs)
+    fallback = choose_driver(offered, mine, runs, currency=currency)
     if wanted.option.memory_gib <= mine.memory_gib:
         # A smaller driver the policy leaves no room for: the evidence's choice among the others.
         return fallback

@@ -135,7 +135,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     space = [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, pools=pools)] \
         if cluster_policy is not None else []
     driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy, space=space,
-                                spec=project.current_spec, azure=pricing.cloud == "azure")
+                                spec=project.current_spec, azure=pricing.cloud == "azure", currency=catalog.currency)
     driver = driver_choice.option.node_type if driver_choice else None
     # Databricks' word that the policy now refuses the configuration the job runs on.
     refused_at_start = _refused_at_start(runs, current) if cluster_policy is not None else ""
@@ -157,7 +157,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
                                           project.current_spec, azure=pricing.cloud == "azure"))
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
-                        sla_per_run=s.sla_every_run)
+                        sla_per_run=s.sla_every_run, currency=catalog.currency)
     # Seeded by project and history length: the same history gives the same decision.
     decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history),
                       run_labels=labels, previous_phase=project.phase)

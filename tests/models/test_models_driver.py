@@ -123,3 +123,11 @@ def test_memory_of_the_drivers_python_processes_must_fit_beside_the_heap() -> No
     assert "its heap peaked at 1.0 GiB and its Python and other processes at 6.0 GiB in 2 runs" in choice.reason
     lighter = [DriverRun("r5.xlarge", 32, ok=True, peak_heap_gib=1.0, gc_share=0.01, peak_outside_gib=5.0)] * 2
     assert choose_driver(OPTIONS, BY["r5.xlarge"], lighter).option.node_type == "m5.xlarge"
+
+
+def test_reasons_name_the_currency_they_are_told() -> None:
+    from models.money import money
+
+    # A reason's amounts were bare ("saves 0.90/h", "cost 0.1273/run"): now in the prices' currency.
+    assert money(0.9, "USD", ".2f") == "$0.90" and money(-0.5, "USD", ".2f") == "-$0.50"
+    assert money(1.147, "EUR") == "1.147 EUR" and money(1.147, "") == "1.147"

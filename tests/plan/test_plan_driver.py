@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -129,6 +130,8 @@ def test_the_planner_sizes_the_driver_and_prices_every_candidate_with_it(store) 
     # 2 GiB peaks: 64 GiB -> the cheapest allowed driver with >= 32 GiB and 4+ vCPUs (one step).
     assert rec.config.driver_node_type_id == "r5.xlarge"
     assert "driver r5.2xlarge -> r5.xlarge (32 GiB): its heap peaked at 2.0 GiB in 2 runs" in rec.reason
+    # Amounts in a reason name the catalog's currency (they were bare numbers).
+    assert re.search(r"saves \$\d+\.\d\d/h", rec.reason) and re.search(r"cost \$[\d.]+/run", rec.reason), rec.reason
     # The predicted cost is priced with the smaller driver.
     price = hourly_cost(rec.config, "aws", "us-east-1", "premium", "jobs", catalog)
     low_s, high_s = rec.runtime_interval_s
