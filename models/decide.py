@@ -212,7 +212,7 @@ def decide(
         pick = _learning_pick(out, settings, avoid | tried | unlearnable)
         if pick is not None:
             why = (
-                f"learning run {designed + 1}/{settings.learning_budget}: {cands[pick].config_id} is the most "
+                f"learning run {designed + 1}/{settings.learning_budget}: {cands[pick].name} is the most "
                 f"informative configuration that may be the cheapest (P(best)={out.p_best[pick]:.0%})"
                 + _sla_note(out, pick, settings)
             )
@@ -223,8 +223,8 @@ def decide(
         # The saving is the knowledge gradient, not this run's own: say both figures a person can
         # check (its predicted cost against the current best's) and what measuring it buys later.
         why = (
-            f"trying {cands[pick].config_id}: predicted cost {money(out.cost[pick], settings.currency)}/run "
-            f"against {money(out.cost[best], settings.currency)} for the current best {cands[best].config_id}; "
+            f"trying {cands[pick].name}: predicted cost {money(out.cost[pick], settings.currency)}/run "
+            f"against {money(out.cost[best], settings.currency)} for the current best {cands[best].name}; "
             "measuring it is expected to "
             f"save {saving:.1%} per run on later runs, which over {settings.explore_horizon:.0f} runs "
             "outweighs its extra cost and risk" + _sla_note(out, pick, settings)
@@ -514,7 +514,7 @@ def _sla_out_of_reach(cands: list[Candidate], history: Sequence[Observation], ou
         pool = avoid if not avoid.all() else np.array([not c.allowed for c in cands])
         last = int(np.argmin(np.where(pool, np.inf, out.cost)))
     why = (f"the {settings.sla_s:.0f}s SLA is shorter than the cluster setup alone (~{out.setup.mean_s:.0f}s): no "
-           f"configuration can meet it, so {cands[last].config_id} is kept until the SLA is raised (its runtime "
+           f"configuration can meet it, so {cands[last].name} is kept until the SLA is raised (its runtime "
            f"{out.median_s[last]:.0f}s [{out.lo_s[last]:.0f}, {out.hi_s[last]:.0f}])")
     phase = "optimizing" if settings.auto_apply else "monitoring"
     common = replace(common, best=cands[last], p_best=float(out.p_best[last]))
@@ -560,7 +560,7 @@ def _sla_note(out: _Outlook, i: int, settings: Settings) -> str:
 
 
 def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settings) -> str:
-    what = (f"{cands[i].config_id}: cheapest expected cost {money(out.cost[i], settings.currency)}/run, "
+    what = (f"{cands[i].name}: cheapest expected cost {money(out.cost[i], settings.currency)}/run, "
             f"runtime {out.median_s[i]:.0f}s")
     what += f" [{out.lo_s[i]:.0f}, {out.hi_s[i]:.0f}]"
     if out.setup.mean_s > 0:
@@ -630,7 +630,7 @@ def _first_run(
         predicted_cost=nan,
         cost_interval=(nan, nan),
         p_meet_sla=None,
-        reason=prefix + f"no usable run yet: measuring {pick.config_id} first",
+        reason=prefix + f"no usable run yet: measuring {pick.name} first",
         rebased=rebased,
         explained=explained,
         best=pick,

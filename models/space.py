@@ -71,6 +71,13 @@ class Candidate:
     network_gbps: float | None = None
     allowed: bool = True
     on_demand_price_per_hour: float | None = None
+    # How a reason names it for a person ("m5.xlarge x 4 workers, spot"); "" = the config_id, a key
+    # ("m5.xlargex4-spot") that reads poorly in a sentence.
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.config_id
 
     @property
     def hardware_price(self) -> float:

@@ -114,6 +114,20 @@ def config_id_of(config: ClusterConfig) -> str:
     return f"{config.node_type_id}x{size}" + ("-spot" if spot else "") + on_demand
 
 
+def label_of(config: ClusterConfig) -> str:
+    """How a reason names a configuration: ``m5.xlarge x 4 workers``, ``m5.xlarge x autoscale 2-8
+    workers``, with ``, spot`` or ``, spot (first 2 workers on demand)``."""
+    if config.autoscale_max > 0:
+        size = f"autoscale {config.autoscale_min}-{config.autoscale_max} workers"
+    else:
+        size = f"{config.num_workers} worker{'s' if config.num_workers != 1 else ''}"
+    spot = ""
+    if config.availability.upper().startswith("SPOT"):
+        extra = config.first_on_demand - 1
+        spot = f", spot (first {extra} worker{'s' if extra != 1 else ''} on demand)" if extra > 0 else ", spot"
+    return f"{config.node_type_id or 'pool nodes'} x {size}{spot}"
+
+
 def pricing_for(workspace: Workspace, spec: dict) -> Pricing:
     """How a workspace's cluster with ``spec`` is priced: its cloud, region, plan and SKU."""
     return Pricing(cloud=workspace.cloud, region=workspace.pricing_region,
@@ -536,7 +550,8 @@ def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog, pr
         except TrimtabCostError:
             return None
     candidate = Candidate(
-        config_id=config_id_of(config), instance_type=config.node_type_id, vcpus=float(info.vcpus),
+        config_id=config_id_of(config), label=label_of(config), instance_type=config.node_type_id,
+        vcpus=float(info.vcpus),
         memory_gib=float(info.memory_gb), nodes=max(1, round(workers)), price_per_hour=price, family=info.family,
         on_demand_price_per_hour=on_demand,
         spot=spot, autoscale_min=config.autoscale_min or None, autoscale_max=config.autoscale_max or None,

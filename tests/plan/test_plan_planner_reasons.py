@@ -135,3 +135,21 @@ def test_a_replan_that_cannot_take_the_lock_does_not_raise(store, monkeypatch) -
 
     monkeypatch.setattr(apply_module, "project_lock", held)
     assert Planner(store, load_catalog(), lambda ws: None).replan(pid) is None
+
+
+def test_a_reason_names_clusters_as_a_person_reads_them(store) -> None:
+    # Reasons named candidates by their key ("c5d.xlargexas3-5-spot") and gave bare amounts.
+    from server.plan.candidates import config_id_of, label_of
+
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0)))
+    for n in range(3):
+        _run(store, project, n, config_from_spec(SPEC), 100.0)
+    rec = plan_project(store, int(project.id or 0), load_catalog())
+    assert rec is not None
+    assert label_of(rec.config) in rec.reason and config_id_of(rec.config) not in rec.reason, rec.reason
+    assert "$" in rec.reason
+    assert label_of(ClusterConfig(node_type_id="c5d.xlarge", autoscale_min=3, autoscale_max=5,
+                                  availability="SPOT_WITH_FALLBACK", first_on_demand=3)) == \
+        "c5d.xlarge x autoscale 3-5 workers, spot (first 2 workers on demand)"
+    assert label_of(ClusterConfig(node_type_id="m5.xlarge", num_workers=1)) == "m5.xlarge x 1 worker"
