@@ -45,10 +45,11 @@ def _id(m: re.Match[str], kind: str) -> int:
     """The route's ``id``: one above `MAX_ID` is a 404 like any id that names nothing.
 
     Negative ids never get here: the routes match digits only, so ``/runs/-1`` is "no page"."""
-    number = int(m["id"])
-    if number > MAX_ID:
-        raise NotFound(f"{kind} {m['id']} not found")
-    return number
+    digits = m["id"].lstrip("0") or "0"
+    # Checked on the digits first: int() of thousands of digits is refused (and slow), a 500.
+    if len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
+        raise NotFound(f"{kind} {m['id'][:20]}{'...' if len(m['id']) > 20 else ''} not found")
+    return int(digits)
 
 
 def _projects(store: Store, _m: re.Match[str]) -> tuple[str, bytes]:
@@ -83,13 +84,20 @@ ROUTES: list[Route] = [
 ]
 
 
+# A local path as the dashboard's own links write them. Anything else ("/\\evil.example" and
+# "/<TAB>/evil.example", which browsers read as another site; CR/LF, which would write headers of
+# its own into the redirect) is "/".
+_LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/_.~%?=&+-]*")
+
+
 def _safe_next(path: str) -> str:
     # Only local paths: a login link must not bounce a signed-in browser to another site.
-    return path if path.startswith("/") and not path.startswith("//") else "/"
+    return path if _LOCAL_PATH.fullmatch(path) else "/"
 
 
 class DashboardHandler(BaseHTTPRequestHandler):
     server_version = "trimtab-dashboard"
+    sys_version = ""  # the Server header does not tell which Python runs it
     store: Store  # set on the subclass made per server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
@@ -105,7 +113,11 @@ class DashboardHandler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         # Nothing is loaded from anywhere: a strict policy costs nothing and blocks injected content.
         self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
-                                                    "img-src 'self' data:; form-action 'self'")
+                                                    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
+        # Not framed by another site (clickjacking), no content sniffing, no URL sent elsewhere.
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.end_headers()
@@ -135,7 +147,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
             if match is not None:
                 self._serve(view, match, url.path)
                 return
-        self._send(404, *_html(pages.error_page(404, f"no page at {url.path}")))
+        self._send(404, *_html(pages.error_page(404, f"no page at {url.path}", signed_in=False)))
 
     def _serve(self, view: Callable[[Store, re.Match[str]], tuple[str, bytes]], match: re.Match[str],
                path: str) -> None:

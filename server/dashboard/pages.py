@@ -268,5 +268,6 @@ def login_page(error: str = "", next_path: str = "/") -> str:
     return layout("Sign in", body, signed_in=False)
 
 
-def error_page(status: int, message: str) -> str:
-    return layout(f"{status}", f'<p class="error">{escape(message)}</p>')
+def error_page(status: int, message: str, *, signed_in: bool = True) -> str:
+    """``signed_in`` False: the request was not checked (an unknown path), so no "Sign out"."""
+    return layout(f"{status}", f'<p class="error">{escape(message)}</p>', signed_in=signed_in)

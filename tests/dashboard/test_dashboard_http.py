@@ -150,3 +150,33 @@ def test_a_page_whose_view_fails_unexpectedly_answers_500_and_logs_it(
     assert any("view bug" in (r.exc_text or "") for r in caplog.records)
     # The same page answers again once the view works (the control).
     assert _get(site, f"/runs/{site.run_ids[0]}", {"Authorization": f"Bearer {site.admin_token}"})[0] == 200
+
+
+@pytest.mark.parametrize("next_path", ["/%5Cevil.example", "/%09/evil.example", "https://evil.example/",
+                                       "/x%0D%0ASet-Cookie:%20injected=1%0D%0AX-Evil:%201"])
+def test_login_never_sends_a_browser_elsewhere_nor_writes_headers_from_next(site: Site, next_path: str) -> None:
+    # Review: "/\evil.example" and "/<TAB>/evil.example" passed as local (browsers read them as another
+    # site), and CR/LF in `next` wrote headers of its own into the redirect.
+    status, headers, _ = _get(site, "/login", data=f"token={site.admin_token}&next={next_path}".encode())
+    assert status == 303 and headers["Location"] == "/"
+    assert "X-Evil" not in headers and "injected" not in str(headers)
+    status, _, body = _get(site, f"/login?next={next_path}")
+    assert status == 200 and b"evil" not in body and b"injected" not in body
+    status, headers, _ = _get(site, "/login", data=f"token={site.admin_token}&next=/projects/1%3Fx%3D1".encode())
+    assert headers["Location"] == "/projects/1?x=1"
+
+
+def test_pages_refuse_framing_and_hide_the_python_version(site: Site) -> None:
+    status, headers, _ = _get(site, "/healthz")
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
+    assert "Python" not in headers["Server"]
+
+
+def test_an_id_of_thousands_of_digits_is_a_404_and_unknown_pages_offer_no_sign_out(site: Site) -> None:
+    auth = {"Authorization": f"Bearer {site.admin_token}"}
+    status, _, body = _get(site, "/projects/" + "9" * 5000, auth)
+    assert status == 404 and len(body) < 2000
+    assert _get(site, f"/projects/0{site.project.id}", auth)[0] == 200
+    status, _, body = _get(site, "/nope")
+    assert status == 404 and b"Sign out" not in body
