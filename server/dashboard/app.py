@@ -198,7 +198,10 @@ class DashboardHandler(BaseHTTPRequestHandler):
             status = 403 if isinstance(exc, PermissionDenied) else 401
             self._send(status, *_html(pages.login_page(str(exc), next_path)))
             return
-        self._redirect(next_path, auth.session_cookie(token))
+        # Behind a TLS proxy (docs/operations.md) the cookie is marked Secure, so the browser never sends
+        # the token over plain HTTP. Trusting the header costs nothing: it can only add the flag.
+        behind_tls = self._headers().get("x-forwarded-proto", "").strip().lower() == "https"
+        self._redirect(next_path, auth.session_cookie(token, secure=behind_tls))
 
 
 class Dashboard:

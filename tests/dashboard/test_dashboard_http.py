@@ -180,3 +180,10 @@ def test_an_id_of_thousands_of_digits_is_a_404_and_unknown_pages_offer_no_sign_o
     assert _get(site, f"/projects/0{site.project.id}", auth)[0] == 200
     status, _, body = _get(site, "/nope")
     assert status == 404 and b"Sign out" not in body
+
+
+def test_the_cookie_is_secure_behind_a_tls_proxy(site: Site) -> None:
+    form = f"token={site.admin_token}&next=/".encode()
+    _, plain, _ = _get(site, "/login", data=form)
+    _, proxied, _ = _get(site, "/login", {"X-Forwarded-Proto": "https"}, data=form)
+    assert "Secure" not in plain["Set-Cookie"] and proxied["Set-Cookie"].endswith("; Secure")
