@@ -13,6 +13,7 @@ the catalog over the project's node-hours per month.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,12 @@ def _monthly(cloud: str, region: str, volumes: list[VolumeSpec], node_hours_per_
     return node_hours_per_month * sum(volume_cost_per_hour(cloud, region, v.as_usage(), catalog) for v in volumes)
 
 
+def _baseline(volume: VolumeSpec) -> VolumeSpec:
+    if volume.type != "gp3":
+        return volume
+    return dataclasses.replace(volume, iops=volume.iops or 3000, throughput=volume.throughput or 125)
+
+
 def _describe(volumes: list[VolumeSpec]) -> str:
     return ", ".join(f"{v.count}x {v.type} {v.size_gb} GB" for v in volumes) or "no EBS volumes"
 
@@ -130,14 +137,17 @@ def recommend_storage(
     size = min(size, MAX_VOLUME_GB)
     new = VolumeSpec("gp3", count, size, 3000, 125)
     new_cost = _monthly(cloud, region, [new], node_hours_per_month, catalog)
-    changed = current != [new]
+    # gp3 without IOPS/throughput gets its baseline (3000, 125): the same volumes, not a change (it read
+    # "1x gp3 100 GB -> 1x gp3 100 GB (saves 0.00 USD/month)" as advice).
+    changed = [_baseline(v) for v in current] != [new]
     gp2_note = " gp3 costs less per GB than gp2 with at least the same baseline speed;" \
         if any(v.type == "gp2" for v in current) else ""
     if current_gb < needed_gb:
         why = f"attached {current_gb} GB is short of the {needed_gb:.0f} GB needed (risk of disk-full failures)"
     else:
         why = f"{needed_gb:.0f} GB covers it with {headroom:.0%} headroom"
-    reason = f"{seen}; {why};{gp2_note} {_describe(current)} -> {_describe([new])}"
+    reason = f"{seen}; {why};{gp2_note} {_describe(current)} -> {_describe([new])}" if changed else \
+        f"{seen}; {why}; {_describe(current)} kept"
     if changed:
         saving = current_cost - new_cost
         reason += f" ({'saves' if saving >= 0 else 'costs'} {abs(saving):.2f} {catalog.currency}/month)"

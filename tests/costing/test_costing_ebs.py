@@ -73,3 +73,13 @@ def test_right_sized_gp3_is_left_alone_and_other_cases() -> None:
                              node_hours_per_month=NODE_HOURS) is None
     with pytest.raises(UnknownNodeType, match="x9.mega"):
         recommend_storage(runs, [], "x9.mega", load_catalog(), region="us-east-1", node_hours_per_month=1)
+
+
+def test_gp3_written_without_iops_is_its_baseline_not_a_change() -> None:
+    # Review: a gp3 volume given without IOPS/throughput read "1x gp3 100 GB -> 1x gp3 100 GB (saves
+    # 0.00 USD/month)" as advice; gp3 without them gets 3000 IOPS and 125 MB/s.
+    runs = [DiskUse(spill_bytes=0, shuffle_write_bytes=40 * GB, workers=1)]
+    advice = recommend_storage(runs, [VolumeSpec("gp3", 1, 100)], "m5.xlarge", load_catalog(),
+                               region="us-east-1", node_hours_per_month=NODE_HOURS)
+    assert advice is not None and not advice.changed and "saves" not in advice.reason
+    assert advice.reason.endswith("1x gp3 100 GB kept"), advice.reason
