@@ -82,7 +82,10 @@ def _recommendation(page: ProjectPage) -> str:
     c = rec.config
     size = f"{c.autoscale_min}-{c.autoscale_max} workers (autoscale)" if c.autoscale_max else f"{c.num_workers} workers"
     currency = page.timeline.currency
-    facts = [("state", rec.state), ("phase", rec.phase), ("cluster", f"{c.node_type_id} × {size}"),
+    spot = c.availability.upper().startswith("SPOT") if c.availability else False
+    cluster = f"{c.node_type_id} × {size}, {'spot' if spot else 'on demand'}" + \
+        (f", driver {c.driver_node_type_id}" if c.driver_node_type_id else "")
+    facts = [("state", rec.state), ("phase", rec.phase), ("cluster", cluster),
              ("predicted runtime", f"{duration(rec.predicted_runtime_s)} ({duration(rec.runtime_interval_s[0])}"
                                    f" – {duration(rec.runtime_interval_s[1])})"),
              ("predicted cost", f"{money(rec.predicted_cost, currency)} ({money(rec.cost_interval[0], currency)}"

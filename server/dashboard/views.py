@@ -70,7 +70,8 @@ def recommendation_diff(project: Project, rec: Recommendation, cloud: str) -> st
     """The change ``rec`` makes to the project's spec, on the workspace's ``cloud`` (as apply writes it)."""
     live = project.current_spec or project.original_spec
     proposed = recommended_spec(live, rec.config, cloud=cloud)
-    return spec_diff(live, proposed, f"job {project.job_id} / {project.cluster_key}") or "(no change)"
+    return spec_diff(live, proposed, f"job {project.job_id} / {project.cluster_key}") or \
+        "(the same as the live cluster: nothing to apply)"
 
 
 def project_page(store: Store, project_id: int) -> ProjectPage:

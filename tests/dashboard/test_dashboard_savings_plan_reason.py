@@ -117,6 +117,13 @@ def test_an_applied_recommendations_reason_reads_as_the_clis(both: Both, capsys:
         phase="monitoring"))
     page = both.page(f"/projects/{pid}")
     assert _fact(page, "reason") == reason  # true while pending
+    # The cluster as the CLI shows it: availability and driver too (review: the page left them out).
+    assert _fact(page, "cluster") == "m5.xlarge × 4 workers, on demand"
+    spot = both.store.recommendations.add(Recommendation(
+        project_id=pid, config=ClusterConfig(node_type_id="m5.xlarge", num_workers=4, availability="SPOT_WITH_FALLBACK",
+                                             driver_node_type_id="m5.2xlarge"), reason=reason, phase="monitoring"))
+    assert _fact(both.page(f"/projects/{pid}"), "cluster") == "m5.xlarge × 4 workers, spot, driver m5.2xlarge"
+    rec = spot
     both.store.recommendations.set_state(int(rec.id or 0), "applied")
     page = both.page(f"/projects/{pid}")
     assert 'data-state="applied"' in page
