@@ -8,7 +8,7 @@ from html import escape
 
 from server.dashboard.views import ProjectPage, ProjectRow, RunPage
 from server.domain import CostBreakdown, Project, Run
-from server.render.fmt import cut, duration, money, percent
+from server.render.fmt import NOT_PRICED, cost_text, cut, duration, money, percent
 from server.render.fmt import driver_use as fmt_driver_use
 from server.render.html import STYLE
 from server.render.reason import reason_as_of
@@ -181,7 +181,7 @@ def project_page(page: ProjectPage) -> str:
             f'<tr class="run-row" data-run-id="{r.id}"><td><a href="/runs/{r.id}">{r.id}</a></td>'
             f"<td>{r.databricks_run_id}</td><td>{_phase(r.phase)}</td><td>{escape(cluster)}</td>"
             f"<td class=num>{duration(r.runtime_s)}</td>"
-            f"<td class=num>{money(r.cost.total if r.cost else None, tl.currency)}</td><td>{met}</td>"
+            f"<td class=num>{cost_text(r.cost.total if r.cost else None, tl.currency)}</td><td>{met}</td>"
             f"{_outcome_cell(r)}<td>{escape(', '.join(r.anomalies))}</td></tr>")
     body = (
         '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
@@ -195,14 +195,14 @@ def project_page(page: ProjectPage) -> str:
 
 def _cost_table(cost: CostBreakdown | None) -> str:
     if cost is None:
-        return '<p class="muted">Not costed yet.</p>'
+        return f'<p class="muted">{NOT_PRICED.capitalize()}: no cost was computed for this run (its message may say why).</p>'
     c = cost.currency
     rows = [("DBU", money(cost.dbu_cost, c), f"{cost.dbus:.2f} DBU"), ("compute", money(cost.compute_cost, c), ""),
             ("storage", money(cost.storage_cost, c), ""), ("total", money(cost.total, c), cost.source)]
     if cost.billed_cloud_cost is not None:
         rows.append(("billed cloud cost", money(cost.billed_cloud_cost, c), "from the cloud bill"))
     if cost.cost_per_input_gb is not None:
-        rows.append(("per input GB", money(cost.cost_per_input_gb, c), ""))
+        rows.append(("per input GB", money(cost.cost_per_input_gb, c, decimals=4), ""))
     html = "".join(f'<tr class="cost-row"><td>{escape(k)}</td><td class=num>{v}</td><td class=muted>{escape(n)}</td>'
                    "</tr>" for k, v, n in rows)
     note = f'<p class="muted">{escape(cost.note)}</p>' if cost.note else ""

@@ -45,11 +45,12 @@ def duration(seconds: float | None) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-def money(amount: float | None, currency: str = "USD") -> str:
+def money(amount: float | None, currency: str = "USD", decimals: int = 2) -> str:
+    """``decimals`` more than 2 for small unit prices (a cost per input GB of $0.003 is not "$0.00")."""
     if amount is None:
         return "-"
     sign = CURRENCY_SIGNS.get(currency, "")
-    text = f"{abs(amount):,.2f}"
+    text = f"{abs(amount):,.{decimals}f}"
     text = f"{sign}{text}" if sign else f"{text} {currency}"
     return f"-{text}" if amount < 0 else text
 

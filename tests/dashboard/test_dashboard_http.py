@@ -187,3 +187,22 @@ def test_the_cookie_is_secure_behind_a_tls_proxy(site: Site) -> None:
     _, plain, _ = _get(site, "/login", data=form)
     _, proxied, _ = _get(site, "/login", {"X-Forwarded-Proto": "https"}, data=form)
     assert "Secure" not in plain["Set-Cookie"] and proxied["Set-Cookie"].endswith("; Secure")
+
+
+def test_an_unpriced_run_reads_not_priced_everywhere_and_small_unit_prices_keep_their_digits(site: Site) -> None:
+    # Review: the chart said "not priced", the runs table "-" and the run page "Not costed yet.";
+    # a cost per input GB of $0.003 showed as $0.00.
+    auth = {"Authorization": f"Bearer {site.admin_token}"}
+    first, second = site.run_ids[0], site.run_ids[1]
+    run = site.store.runs.get(first)
+    site.store.runs.update(dataclasses.replace(run, cost=None))
+    priced = site.store.runs.get(second)
+    assert priced.cost is not None
+    site.store.runs.update(dataclasses.replace(priced, cost=dataclasses.replace(priced.cost, cost_per_input_gb=0.00312)))
+    _, _, body = _get(site, f"/projects/{site.project.id}", auth)
+    row = re.search(rf"<tr[^>]*>(?:(?!</tr>).)*>{first}<(?:(?!</tr>).)*</tr>", body.decode(), re.S)
+    assert row is not None and "not priced" in row.group(0), body.decode()[:3000]
+    _, _, body = _get(site, f"/runs/{first}", auth)
+    assert b"Not priced: no cost was computed for this run" in body
+    _, _, body = _get(site, f"/runs/{second}", auth)
+    assert b"$0.0031" in body
