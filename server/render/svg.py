@@ -211,10 +211,12 @@ def timeline_svg(tl: ProjectTimeline) -> str:
     axis_y = cost.y0 + PANEL_HEIGHT + 16
     step = max(1, n // 12)
     for i in range(0, n, step):
-        out.append(f'<text x="{runtime.x(i):.1f}" y="{axis_y:.1f}" text-anchor="middle" font-size="10" '
-                   f'fill="#4b5563">{i + 1}</text>')
+        # The run's id, as the runs table, `trimtab run list` and the points' titles name it (the
+        # position read as another run: "run 2" on the chart was run 4 in the table).
+        out.append(f'<text class="tick" x="{runtime.x(i):.1f}" y="{axis_y:.1f}" text-anchor="middle" '
+                   f'font-size="10" fill="#4b5563">{tl.points[i].run_id}</text>')
     out.append(f'<text x="{WIDTH / 2}" y="{axis_y + 16:.1f}" text-anchor="middle" font-size="11" '
-               f'fill="#374151">run</text>')
+               f'fill="#374151">run id</text>')
     out.append("</svg>")
     return "".join(out)
 

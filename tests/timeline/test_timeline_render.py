@@ -193,3 +193,9 @@ def test_terminal_names_every_label_collection_writes() -> None:
     assert "D driver lost" in text and "r task retried" in text and "R repaired" in text
     labels = [a.label for a in timeline_of_runs(runs, None, "t").annotations]
     assert "repaired on another configuration" in labels and "task retried" in labels
+
+
+def test_the_svg_axis_names_runs_by_their_ids() -> None:
+    runs = [run(i, 100 + i, 1.0) for i in (10, 7, 4)]
+    root = ET.fromstring(timeline_svg(timeline_of_runs(runs, None, "t")))
+    assert sorted(t.text or "" for t in _classes(root, "tick")) == ["10", "4", "7"]
