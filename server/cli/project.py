@@ -248,6 +248,10 @@ def detach(ctx: CliContext, project: str) -> None:
     # Notes on stderr: stdout keeps the project's table (or --json) for scripts.
     if before.detached:
         click.echo(f"note: {reply.name} was detached already: nothing changed", err=True)
+    elif before.orphaned:
+        # Orphaned: its job or job cluster is gone from Databricks, so there was nothing to put back.
+        click.echo(f"note: {reply.name} detached: its job or cluster is gone from the workspace, so nothing was "
+                   "changed in Databricks; its runs and recommendations stay", err=True)
     else:
         click.echo(f"note: {reply.name} detached: job {reply.job_id}'s cluster {reply.cluster_key!r} is back as it "
                    "was imported (no Trimtab init script, tags or sizing); its runs and recommendations stay. "

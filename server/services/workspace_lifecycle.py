@@ -64,6 +64,7 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str)
     if not token:
         raise InvalidArgument("token: re-pointing a workspace needs its Databricks token given again "
                               "(`--token-env VAR`): the stored one is never sent to a new host")
+    workspaces.check_token(token)  # as `workspace add` checks one, before it goes anywhere
     gateway = workspaces.check_reaches(name, host, token, "re-pointed")
     attached = [p for p in store.projects.list(name) if not (p.detached or p.orphaned)]
     checked = _identity(gateway, name, host, attached)

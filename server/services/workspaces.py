@@ -204,7 +204,7 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         # Only new names are judged: a workspace stored before the rule keeps working (and its
         # token can still be rotated with ``replace``).
         _check_name(name)
-    _check_token(token)
+    check_token(token)
     if cloud not in CLOUDS:
         raise InvalidArgument(f"cloud: must be one of {', '.join(CLOUDS)}, not {cloud!r}")
     if plan:
@@ -306,7 +306,7 @@ def _check_name(name: str) -> None:
         raise InvalidArgument(f"name: {shown(name)} {NAME_RULE}")
 
 
-def _check_token(token: str) -> None:
+def check_token(token: str) -> None:
     """A token that can go into an HTTP header: printable ASCII (http.client encodes headers as
     latin-1 and refuses control characters) and not absurdly long."""
     if len(token) > MAX_TOKEN_CHARS:

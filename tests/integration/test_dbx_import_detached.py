@@ -8,6 +8,7 @@ Trimtab server (gRPC on 127.0.0.1:0) for the CLI, the real services, SQLite and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,15 @@ def test_an_import_of_every_job_leaves_a_detached_project_and_its_job_alone(
             and f"`trimtab workspace import sbx --job {daily}` attaches it again" in err), err
     code, _, err = trimtab("project", "detach", f"sbx/{daily}/main")
     assert code == 0 and f"note: sbx/{daily}/main was detached already: nothing changed" in err, err
+    # An orphaned project (its job gone) has nothing to put back, and its note says so.
+    orphan = store.projects.get_by_key("sbx", pipeline, "report")
+    assert orphan is not None
+    store.projects.update(dataclasses.replace(orphan, orphaned=True))
+    code, _, err = trimtab("project", "detach", f"sbx/{pipeline}/report")
+    assert code == 0 and "its job or cluster is gone from the workspace, so nothing was changed in Databricks" in err
+    assert "attaches it again" not in err
+    store.projects.update(dataclasses.replace(store.projects.get(int(orphan.id or 0)), detached=False,
+                                              orphaned=False))
     # In a job with two clusters, only one detached: the other stays onboarded and managed.
     code, _, err = trimtab("project", "detach", f"sbx/{pipeline}/ingest")
     assert code == 0, err

@@ -256,3 +256,16 @@ def test_add_of_an_existing_name_points_at_replace_and_set_host(
     monkeypatch.setenv("TT_DBX_TOKEN", new)
     code, _, err = _add(trimtab, "sbx", emulator.host, "--replace")
     assert code == 0 and "replaced the token of workspace sbx" in err
+
+
+def test_set_host_checks_the_token_given_as_add_does(trimtab: Trimtab, store: Store, sbx: list[int],
+                                                      other_workspace: RunningWorkspace,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    before = store.workspaces.get("sbx").host
+    monkeypatch.setenv("TT_LONG", "d" * 9000)
+    code, _, err = trimtab("workspace", "set", "sbx", "--host", other_workspace.host, "--token-env", "TT_LONG")
+    assert code == 1 and "token: longer than" in err, err
+    monkeypatch.setenv("TT_CTRL", "dapi\x01x")
+    code, _, err = trimtab("workspace", "set", "sbx", "--host", other_workspace.host, "--token-env", "TT_CTRL")
+    assert code == 1 and "must be printable ASCII" in err and "dapi" not in err, err
+    assert store.workspaces.get("sbx").host == before
