@@ -80,12 +80,16 @@ def timeline_figure(tl: ProjectTimeline, dpi: int = 100) -> Figure:
                         color=ANOMALY_COLORS.get(note.kind, OTHER_COLOR))
     runtime_ax.set_ylabel("runtime (min)")
     cost_ax.set_ylabel(f"cost per run ({tl.currency})")
-    cost_ax.set_xlabel("run")
+    cost_ax.set_xlabel("run id")
     # Runs are counted: ticks only on whole numbers (the axes share x, so this sets both). The view
     # is half a run either side, as the phase bands are, so one run still gets its tick (1).
     if tl.points:
         cost_ax.set_xlim(0.5, len(tl.points) + 0.5)
     cost_ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    # Ticks name the run's id, as the runs table and `trimtab run list` do (x is its position + 1).
+    ids = [p.run_id for p in tl.points]
+    cost_ax.xaxis.set_major_formatter(
+        lambda v, _pos: str(ids[int(v) - 1]) if float(v).is_integer() and 1 <= int(v) <= len(ids) else "")
     runtime_ax.set_ylim(bottom=0)
     cost_ax.set_ylim(bottom=0)
     cost_ax.yaxis.set_major_formatter(lambda v, _pos: money(v, tl.currency))

@@ -199,3 +199,11 @@ def test_the_svg_axis_names_runs_by_their_ids() -> None:
     runs = [run(i, 100 + i, 1.0) for i in (10, 7, 4)]
     root = ET.fromstring(timeline_svg(timeline_of_runs(runs, None, "t")))
     assert sorted(t.text or "" for t in _classes(root, "tick")) == ["10", "4", "7"]
+
+
+def test_the_png_axis_names_runs_by_their_ids() -> None:
+    fig = timeline_figure(timeline_of_runs([run(i, 100 + i, 1.0) for i in (10, 7, 4)], None, "t"))
+    fig.canvas.draw()
+    axis = fig.axes[-1]
+    assert [t.get_text() for t in axis.get_xticklabels() if t.get_text()] == ["4", "7", "10"]
+    assert axis.get_xlabel() == "run id"
