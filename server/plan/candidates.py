@@ -117,15 +117,23 @@ def config_id_of(config: ClusterConfig) -> str:
 def label_of(config: ClusterConfig) -> str:
     """How a reason names a configuration: ``m5.xlarge x 4 workers``, ``m5.xlarge x autoscale 2-8
     workers``, with ``, spot`` or ``, spot (first 2 workers on demand)``."""
+    node = config.node_type_id or "pool nodes"
     if config.autoscale_max > 0:
-        size = f"autoscale {config.autoscale_min}-{config.autoscale_max} workers"
+        size, workers = f"autoscale {config.autoscale_min}-{config.autoscale_max} workers", config.autoscale_max
+    elif config.num_workers == 0:
+        return f"{node}, single node"  # the driver alone: it follows first_on_demand, never shown as spot
     else:
-        size = f"{config.num_workers} worker{'s' if config.num_workers != 1 else ''}"
+        size, workers = f"{config.num_workers} worker{'s' if config.num_workers != 1 else ''}", config.num_workers
     spot = ""
     if config.availability.upper().startswith("SPOT"):
-        extra = config.first_on_demand - 1
-        spot = f", spot (first {extra} worker{'s' if extra != 1 else ''} on demand)" if extra > 0 else ", spot"
-    return f"{config.node_type_id or 'pool nodes'} x {size}{spot}"
+        extra = config.first_on_demand - 1  # first_on_demand counts the driver
+        if extra >= workers:
+            spot = ", spot requested but every node on demand (first_on_demand)"
+        elif extra > 0:
+            spot = f", spot (first {extra} worker{'s' if extra != 1 else ''} on demand)"
+        else:
+            spot = ", spot" + (" (the driver too)" if config.first_on_demand == 0 else "")
+    return f"{node} x {size}{spot}"
 
 
 def pricing_for(workspace: Workspace, spec: dict) -> Pricing:

@@ -131,3 +131,5 @@ def test_reasons_name_the_currency_they_are_told() -> None:
     # A reason's amounts were bare ("saves 0.90/h", "cost 0.1273/run"): now in the prices' currency.
     assert money(0.9, "USD", ".2f") == "$0.90" and money(-0.5, "USD", ".2f") == "-$0.50"
     assert money(1.147, "EUR") == "1.147 EUR" and money(1.147, "") == "1.147"
+    assert money(12345.6, "USD") == "$12,346" and money(float("nan"), "USD") == "unknown"
+    assert money(-0.001, "USD", ".2f") == "$0.00"

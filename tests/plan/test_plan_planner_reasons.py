@@ -153,3 +153,8 @@ def test_a_reason_names_clusters_as_a_person_reads_them(store) -> None:
                                   availability="SPOT_WITH_FALLBACK", first_on_demand=3)) == \
         "c5d.xlarge x autoscale 3-5 workers, spot (first 2 workers on demand)"
     assert label_of(ClusterConfig(node_type_id="m5.xlarge", num_workers=1)) == "m5.xlarge x 1 worker"
+    assert label_of(ClusterConfig(node_type_id="m5.xlarge", availability="SPOT")) == "m5.xlarge, single node"
+    assert label_of(ClusterConfig(node_type_id="m5.xlarge", num_workers=2, availability="SPOT", first_on_demand=9)) \
+        == "m5.xlarge x 2 workers, spot requested but every node on demand (first_on_demand)"
+    assert label_of(ClusterConfig(node_type_id="m5.xlarge", num_workers=2, availability="SPOT",
+                                  first_on_demand=0)) == "m5.xlarge x 2 workers, spot (the driver too)"
