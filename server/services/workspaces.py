@@ -596,7 +596,7 @@ def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAcces
 def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
                 targets: list[ClusterTarget], wiring: AgentWiring, dry_run: bool) -> list[ImportedProject]:
     settings = job.get("settings") or {}
-    out: list[tuple[Project, dict[str, Any], str, bool]] = []
+    out: list[tuple[Project, dict[str, Any], str, bool, dict[str, Any]]] = []
     update: dict[str, list[Any]] = {}
     latest_run: int | None = None
     for target in targets:
@@ -616,7 +616,7 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
         if diff:
             for key, entries in cluster_entry_update(settings, target.cluster_key, new_spec).items():
                 update.setdefault(key, []).extend(entries)
-        out.append((project, new_spec, diff, created))
+        out.append((project, new_spec, diff, created, dict(target.spec)))
     if update and not dry_run:
         # One update for the whole job: all its clusters are onboarded together or not at all.
         try:
@@ -624,24 +624,37 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
         except Exception:
             # Not onboarded (e.g. a 403: the token may view the job, not edit it): the projects
             # this import created would stand for clusters Trimtab never reaches.
-            for project, _, _, created in out:
+            for project, _, _, created, _ in out:
                 if created and project.id is not None:
                     store.projects.remove_unused(project.id)
             raise
-        _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _ in out])
+        _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _, _ in out])
     result = []
     schedule = job_schedule(settings)  # as the job has it now: changed, paused or removed since
-    for project, new_spec, diff, created in out:
+    newest: int | None = None
+    for project, new_spec, diff, created, found in out:
         # Only reached for a detached project when the import named its job (`_split_detached`).
         reattached = project.detached
         if not dry_run:
+            changes: dict[str, Any] = {}
+            if reattached:
+                # The job is back on its cluster as found (detach restored it), onboarded again: recorded
+                # as a revert to it, so savings read "as found" until a recommendation is applied (they
+                # read the last recommendation before the detach as applied), and a run already going
+                # on the detached spec is judged against that spec, not as a user edit.
+                if newest is None:
+                    newest = gateway.latest_run_id(project.job_id) or 0
+                changes["pending_apply"] = {
+                    "recommendation_id": None, "applied_spec": new_spec, "previous_spec": found,
+                    "applied_after_run_id": newest, "applied_at_ms": store.clock.now_ms(), "confirmed": True,
+                    "reverted": True, "reattached": True}
             # Rows are written whole: re-read under the lock (this process's and other servers'),
             # so a collector or an apply writing since the read above keeps its change.
             with project_lock(int(project.id or 0), store):
                 fresh = store.projects.get(int(project.id or 0))
                 project = store.projects.update(dataclasses.replace(
                     fresh, current_spec=new_spec, job_name=str(settings.get("name") or fresh.job_name),
-                    detached=False, orphaned=False, schedule=schedule))
+                    detached=False, orphaned=False, schedule=schedule, **changes))
         if reattached and not dry_run:
             log.info("project %s re-attached by an import naming job %s", project.name, job["job_id"])
         result.append(ImportedProject(project, diff, created, reattached=reattached))

@@ -130,6 +130,11 @@ def test_naming_the_job_re_attaches_its_detached_project_and_shows_the_diff(
     live = find_cluster_spec(_settings(gateway, daily), "main")
     assert not after.detached and live is not None and live["custom_tags"][PROJECT_TAG] == str(project.id)
     assert after.current_spec == live and after.original_spec == project.original_spec
+    # Recorded as a revert to the cluster as found (savings read "as found", not the recommendation
+    # from before the detach), confirmed: the next apply need not wait for a run.
+    pending = after.pending_apply or {}
+    assert pending.get("recommendation_id") is None and pending.get("reattached") and pending.get("confirmed")
+    assert pending.get("applied_spec") == live and "previous_spec" in pending
 
     # Attached again: a second import names it "exists" and writes nothing.
     code, out, _ = trimtab("workspace", "import", "sbx", "--job", str(daily))

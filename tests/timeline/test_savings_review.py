@@ -82,6 +82,13 @@ def test_after_a_detach_the_cost_now_is_the_originals(any_store: Store) -> None:
     assert s.current_source == "original" and s.current_recommendation_id is None
     assert s.projected_annual == pytest.approx(0.0)
     assert s.saved_to_date == pytest.approx(1.20)
+    # Re-attached by `workspace import --job`: still on the cluster as found until an apply (the import
+    # records it as a revert; before, the recommendation from before the detach read as applied).
+    project = any_store.projects.get(job.pid)
+    any_store.projects.update(dataclasses.replace(project, detached=False, pending_apply={
+        "recommendation_id": None, "applied_spec": {}, "confirmed": True, "reverted": True, "reattached": True}))
+    s = job.savings()
+    assert s.current_source == "original" and s.projected_annual == pytest.approx(0.0)
 
 
 def test_a_revert_to_an_earlier_recommendation_is_that_recommendations_cost(any_store: Store) -> None:
