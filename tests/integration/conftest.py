@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import Config
 
 from sandbox.workspace import RunningWorkspace, start_workspace
 from server.clock import FakeClock
 from server.config import ServerConfig
 from server.databricks import DatabricksGateway, GatewayConfig
-from server.domain import Workspace
+from server.domain import Project, Workspace
 from server.onboard import AgentWiring
 from server.serve import RunningServer, start_server
 from server.services import workspaces
@@ -117,6 +119,19 @@ def connected(store: Store, secrets: SecretBox, emulator: RunningWorkspace,
     """The emulator added as workspace "sbx" (token checked), with the test init script in DBFS."""
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
     return workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
+
+
+@pytest.fixture
+def daily(store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int]) -> Project:
+    """The single-task job "daily-..." imported (one project on job cluster "main")."""
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
+    return imported.project
+
+
+def sdk_client(emulator: RunningWorkspace) -> WorkspaceClient:
+    """The real databricks-sdk client on the emulator, for what Trimtab does not call (cancel, repair)."""
+    return WorkspaceClient(config=Config(host=emulator.host, token=emulator.token, auth_type="pat",
+                                         retry_timeout_seconds=20, http_timeout_seconds=10))
 
 
 class CountingGateway:

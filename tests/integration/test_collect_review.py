@@ -16,17 +16,10 @@ from server.collect.collector import GONE_NOTE, cluster_events_or_none
 from server.collect.run_parse import cluster_runs
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import Project, Workspace
+from server.domain import Project
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.conftest import WIRING
-
-
-@pytest.fixture
-def daily(store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int]) -> Project:
-    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
-    return imported.project
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ import time
 from typing import Any
 
 import pytest
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.core import Config
 
 from models.changes import screen
 from models.observation import NOT_LEARNED, REPAIRED, REPAIRED_ELSEWHERE
@@ -22,27 +20,18 @@ from server.collect import Collector
 from server.collect.run_parse import cluster_runs
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import ClusterConfig, Project, Recommendation, Run, Workspace
+from server.domain import ClusterConfig, Project, Recommendation, Run
 from server.plan.candidates import config_id_of
 from server.plan.observe import observation
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, WIRING
+from tests.integration.conftest import NOOP_INIT, sdk_client
 
 FAILING_INIT = b"#!/bin/bash\necho 'no such package' >&2\nexit 1\n"
 
 
-@pytest.fixture
-def daily(store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int]) -> Project:
-    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
-    return imported.project
-
-
-def _sdk(emulator: RunningWorkspace) -> WorkspaceClient:
-    return WorkspaceClient(config=Config(host=emulator.host, token=emulator.token, auth_type="pat",
-                                         retry_timeout_seconds=20, http_timeout_seconds=10))
 
 
 def _failed_run(emulator: RunningWorkspace, gateway: DatabricksGateway, collector: Collector,
@@ -67,7 +56,7 @@ def test_a_failed_run_repaired_after_collection_is_updated_to_succeeded(
 
     # The user fixes the init script and repairs the run: its failed task runs again on a new cluster.
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    repair_id = _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True).response.repair_id
+    repair_id = sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True).response.repair_id
     assert emulator.wait_idle(60)
     detail = gateway.get_run(run_id)
     assert [h["type"] for h in detail["repair_history"]] == ["ORIGINAL", "REPAIR"]
@@ -103,7 +92,7 @@ def test_a_run_repaired_before_its_first_collection_is_stored_repaired(
     run_id = gateway.run_now(daily.job_id)
     assert emulator.wait_idle(60)
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     (run,) = collector.poll_once()
     assert (run.databricks_run_id, run.outcome) == (run_id, "succeeded")
@@ -119,7 +108,7 @@ def test_a_repair_that_fails_again_stays_a_failure_of_its_configuration(
     collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
                           catalog=load_catalog())
     run_id, failed = _failed_run(emulator, gateway, collector, daily)
-    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)  # the init script still fails
+    sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)  # the init script still fails
     assert emulator.wait_idle(60)
     (again,) = collector.poll_once()
     assert (again.id, again.outcome) == (failed.id, "failed")
@@ -173,7 +162,7 @@ def test_a_repair_that_succeeded_on_an_applied_configuration_stays_a_failure_of_
     assert _avoided(store, daily) == {_config_id(failed)}
     applied = _apply_more_workers(store, gateway, store.projects.get(int(daily.id or 0)))
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     assert gateway.get_run(run_id)["state"]["result_state"] == "SUCCESS"
     (repaired,) = collector.poll_once()
@@ -197,7 +186,7 @@ def test_a_repair_on_a_spec_edited_by_hand_is_a_user_edit(
     run_id, failed = _failed_run(emulator, gateway, collector, daily)
     edited = _edit_by_hand(gateway, daily)
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     (repaired,) = collector.poll_once()
     assert repaired.id == failed.id
@@ -221,7 +210,7 @@ def test_a_run_repaired_on_another_configuration_before_its_first_collection_is_
     assert emulator.wait_idle(60)
     applied = _apply_more_workers(store, gateway, daily)
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     (run,) = collector.poll_once()
     assert run.databricks_run_id == run_id and run.config is not None
@@ -245,7 +234,7 @@ def test_an_old_failed_run_is_read_again_for_a_repair_at_most_every_half_hour(
     clock.advance(2 * 3600)
     assert collector.poll_once() == []  # read: not repaired; the next read is due in 30 minutes
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     assert collector.poll_once() == []  # not read again yet
     clock.advance(31 * 60)

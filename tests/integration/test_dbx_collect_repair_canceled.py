@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.core import Config
 
 from models.observation import REPAIRED
 from sandbox.workspace import RunningWorkspace, start_workspace
@@ -21,11 +19,11 @@ from server.clock import SystemClock
 from server.collect import Collector
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import Project, Workspace
+from server.domain import Project
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.conftest import WIRING
+from tests.integration.conftest import sdk_client
 
 SPEED = 1000.0  # simulated seconds per real second: the run's cluster is up for a few real seconds
 
@@ -39,15 +37,6 @@ def emulator(tmp_path: Path) -> Iterator[RunningWorkspace]:
         running.stop()
 
 
-@pytest.fixture
-def daily(store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int]) -> Project:
-    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
-    return imported.project
-
-
-def _sdk(emulator: RunningWorkspace) -> WorkspaceClient:
-    return WorkspaceClient(config=Config(host=emulator.host, token=emulator.token, auth_type="pat",
-                                         retry_timeout_seconds=20, http_timeout_seconds=10))
 
 
 def _cancel_once_running(gateway: DatabricksGateway, emulator: RunningWorkspace, run_id: int) -> None:
@@ -57,7 +46,7 @@ def _cancel_once_running(gateway: DatabricksGateway, emulator: RunningWorkspace,
     while time.monotonic() < give_up:
         (task,) = gateway.get_run(run_id)["tasks"]
         if (task.get("state") or {}).get("life_cycle_state") == "RUNNING":
-            _sdk(emulator).jobs.cancel_run(run_id)
+            sdk_client(emulator).jobs.cancel_run(run_id)
             return
         time.sleep(0.02)
     raise AssertionError(f"run {run_id} never ran")
@@ -75,7 +64,7 @@ def test_a_canceled_run_repaired_is_updated(
     assert emulator.wait_idle(120)
     (canceled,) = collector.poll_once()
     assert (canceled.databricks_run_id, canceled.outcome) == (run_id, "canceled")
-    _sdk(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(120)
     (repaired,) = collector.poll_once()
     assert (repaired.id, repaired.outcome) == (canceled.id, "succeeded")

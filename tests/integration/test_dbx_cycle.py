@@ -25,14 +25,6 @@ from tests.integration.conftest import WIRING
 
 
 @pytest.fixture
-def daily(store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int]) -> Project:
-    """The single-task job "daily-..." imported (one project on job cluster "main")."""
-    result = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
-    (imported,) = result.projects
-    return imported.project
-
-
-@pytest.fixture
 def collected(store: Store, secrets: SecretBox) -> tuple[Collector, list[Run]]:
     seen: list[Run] = []
     collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
