@@ -9,6 +9,7 @@ from typing import Any
 from protos.trimtab.v1 import admin_pb2, common_pb2
 from server import translate
 from server.domain import (
+    MAX_ROW_ID,
     Application,
     ApplyOutcome,
     ClusterConfig,
@@ -85,11 +86,10 @@ def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
     return changes
 
 
-# Project, run and recommendation ids are SQL INTEGER columns: 32-bit on PostgreSQL, so no row
-# there can have a larger id (SQLite would issue one only after 2**31 rows). A larger number sent to
+# No row has an id above `MAX_ROW_ID` (SQL INTEGER, 32-bit on PostgreSQL). A larger number sent to
 # the database fails deep in the driver (OverflowError on SQLite beyond 64 bits, "integer out of
 # range" on PostgreSQL beyond 32), which was INTERNAL, not the NOT_FOUND a mistyped id deserves.
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_ROW_ID
 _NUMBER = re.compile(r"[+-]?[0-9]+")
 
 

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from server.dashboard import auth, pages, views
+from server.domain import MAX_ROW_ID
 from server.errors import NotFound, PermissionDenied, TrimtabError, Unauthenticated
 from server.store import Store
 
@@ -35,10 +36,9 @@ def _html(text: str) -> tuple[str, bytes]:
     return "text/html; charset=utf-8", text.encode("utf-8")
 
 
-# Project and run ids are SQL INTEGER columns, 32-bit on PostgreSQL (SQLite would pass 2**31 only
-# after as many rows): a larger number in a URL names no row, and handed to the driver it raises
-# OverflowError or "integer out of range", which no handler here catches (the connection dropped).
-MAX_ID = 2**31 - 1
+# A number above `MAX_ROW_ID` in a URL names no row, and handed to the driver it raises OverflowError
+# or "integer out of range", which no handler here catches (the connection dropped).
+MAX_ID = MAX_ROW_ID
 
 
 def _id(m: re.Match[str], kind: str) -> int:
