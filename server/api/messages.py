@@ -17,7 +17,6 @@ from server.domain import (
     Executor,
     ImportResult,
     PlanProblem,
-    Project,
     ProjectSettings,
     Recommendation,
     Run,
@@ -25,12 +24,11 @@ from server.domain import (
     Workspace,
 )
 from server.errors import InvalidArgument, NotFound
-from server.plan.candidates import MIN_WORKERS, default_max_workers, project_anchor
+from server.plan.candidates import project_default_max_workers
 from server.services.projects import ProjectSummary
 from server.services.runs import RunDetail
 from server.services.savings import SavingsReport
 from server.services.timeline import Timeline
-from server.spec import config_from_spec
 
 
 def config(c: ClusterConfig | None) -> common_pb2.ClusterConfig | None:
@@ -121,22 +119,6 @@ def plan_problem(p: PlanProblem | None) -> admin_pb2.PlanProblem | None:
     return admin_pb2.PlanProblem(step=p.step, run_id=p.run_id, at_ms=p.at_ms, message=p.message)
 
 
-def default_max_workers_of(p: Project) -> int | None:
-    """The most workers the planner tries for ``p`` while its max_workers is unset (None when it is
-    set, or there is no cluster to start from). The start is the planner's (`build_candidates` via
-    `project_candidates`): the cluster as imported (`project_anchor`), else the one Trimtab last wrote
-    or saw, so a recommendation that changed the workers does not move the shown default."""
-    if p.settings.max_workers is not None or not (p.original_spec or p.current_spec):
-        return None
-    # Worker counts do not depend on the pools (only node types do), so none are needed here.
-    start = project_anchor(p) or (config_from_spec(p.current_spec) if p.current_spec else None)
-    if start is None:
-        return None
-    workers = start.autoscale_max if start.autoscale_max > 0 else max(start.num_workers, 1)  # as build_candidates
-    low = p.settings.min_workers if p.settings.min_workers is not None else MIN_WORKERS
-    return default_max_workers(workers, low)
-
-
 def project(s: ProjectSummary) -> admin_pb2.Project:
     p = s.project
     return admin_pb2.Project(
@@ -145,7 +127,7 @@ def project(s: ProjectSummary) -> admin_pb2.Project:
         detached=p.detached, created_at_ms=p.created_at_ms, run_count=s.run_count,
         current_config=config(s.current_config), latest_cost=s.latest_cost,
         latest_runtime_s=s.latest_runtime_s, sla_met_fraction=s.sla_met_fraction,
-        problem=plan_problem(p.problem), default_max_workers=default_max_workers_of(p),
+        problem=plan_problem(p.problem), default_max_workers=project_default_max_workers(p),
     )
 
 

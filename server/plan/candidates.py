@@ -236,6 +236,24 @@ def spot_losses(runs: Iterable[Run]) -> SpotLossRate:
                            for r in runs if r.config is not None], SPOT_INTERRUPTIONS_PER_NODE_HOUR)
 
 
+def search_workers(config: ClusterConfig) -> int:
+    """The worker count a search starts from: an autoscaling cluster's maximum, else its size (at least 1)."""
+    return config.autoscale_max if config.autoscale_max > 0 else max(config.num_workers, 1)
+
+
+def project_default_max_workers(project: Project) -> int | None:
+    """The most workers the planner tries for ``project`` while its max_workers is unset (None when it
+    is set, or there is no cluster to start from): from the cluster as imported (`project_anchor`),
+    else the one Trimtab last wrote or saw, as `build_candidates` starts, so a recommendation that
+    changed the workers does not move it. Worker counts do not depend on pools: none are needed."""
+    if project.settings.max_workers is not None or not (project.original_spec or project.current_spec):
+        return None
+    start = project_anchor(project) or (config_from_spec(project.current_spec) if project.current_spec else None)
+    if start is None:
+        return None
+    return default_max_workers(search_workers(start), project.settings.min_workers)
+
+
 def default_max_workers(workers: int, min_workers: int | None) -> int:
     """The most workers the planner tries when the project sets no max_workers: twice the larger of
     ``workers`` (the cluster the search starts from: the one the project was imported with) and
@@ -334,7 +352,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     cur_info = catalog.node_type(cloud, current.node_type_id)
     families = families_for(current, settings, catalog, cloud) if pool is None else ()
     autoscale = current.autoscale_max > 0 and settings.keep_autoscaling
-    cur_workers = current.autoscale_max if current.autoscale_max > 0 else max(current.num_workers, 1)
+    cur_workers = search_workers(current)
     low = settings.min_workers if settings.min_workers is not None else MIN_WORKERS
     high = settings.max_workers if settings.max_workers is not None else default_max_workers(cur_workers, low)
     # The core span is measured from the cluster moved up to the minimum: from the cluster itself, a
