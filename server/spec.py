@@ -382,3 +382,25 @@ def recommended_spec(base_spec: Mapping[str, Any], config: ClusterConfig, *, clo
     spec without ``azure_attributes`` on Azure would otherwise get ``aws_attributes``, which
     Databricks refuses there ("aws_attributes can only be specified for clusters running in AWS")."""
     return merge_recommendation(base_spec, recommendation_overlay(config, azure=cloud == "azure"))
+
+
+def config_label(config: ClusterConfig) -> str:
+    """How reasons and run messages name a configuration: ``m5.xlarge x 4 workers``, ``m5.xlarge x
+    autoscale 2-8 workers``, with ``, spot`` or ``, spot (first 2 workers on demand)``."""
+    node = config.node_type_id or "pool nodes"
+    if config.autoscale_max > 0:
+        size, workers = f"autoscale {config.autoscale_min}-{config.autoscale_max} workers", config.autoscale_max
+    elif config.num_workers == 0:
+        return f"{node}, single node"  # the driver alone: it follows first_on_demand, never shown as spot
+    else:
+        size, workers = f"{config.num_workers} worker{'s' if config.num_workers != 1 else ''}", config.num_workers
+    spot = ""
+    if config.availability.upper().startswith("SPOT"):
+        extra = config.first_on_demand - 1  # first_on_demand counts the driver
+        if extra >= workers:
+            spot = ", spot requested but every node on demand (first_on_demand)"
+        elif extra > 0:
+            spot = f", spot (first {extra} worker{'s' if extra != 1 else ''} on demand)"
+        else:
+            spot = ", spot" + (" (the driver too)" if config.first_on_demand == 0 else "")
+    return f"{node} x {size}{spot}"

@@ -81,11 +81,11 @@ from server.databricks import (
     WorkspaceAuthError,
     call_or_none,
 )
-from server.domain import ClusterConfig, CostBreakdown, Project, Run, Workspace
+from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists, FailedPrecondition, NotFound
 from server.onboard import job_schedule
 from server.render.fmt import cut
-from server.spec import config_from_spec, find_cluster_spec, spec_drift
+from server.spec import config_from_spec, config_label, find_cluster_spec, spec_drift
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -402,9 +402,10 @@ class Collector:
             labels = [*fresh.anomalies, REPAIRED, *([REPAIRED_ELSEWHERE] if judged.outcome == "succeeded" else []),
                       *edit]
             first_words = fresh.message if judged.outcome == "succeeded" else judged.message
+            failed_on = config_label(fresh.config) if fresh.config else "its configuration"
             note = (f"repaired: failed tasks ran again on new clusters of another configuration "
-                    f"({_config_words(repair_config)}) and {judged.outcome}; kept as a failure of "
-                    f"{_config_words(fresh.config)}, the configuration it failed on")
+                    f"({config_label(repair_config)}) and {judged.outcome}; kept as a failure of "
+                    f"{failed_on}, the configuration it failed on")
         else:
             # The original attempt's spot loss, growth and user edit stay (savings and the edit hold
             # read user_edit). A repair that failed again stays a failure (the configuration is avoided).
@@ -627,15 +628,6 @@ def _repair_drift(project: Project, run_id: int, repair_spec: Mapping[str, Any])
         written.append(dict(pending["previous_spec"]))
     drifts = [spec_drift(repair_spec, spec) for spec in written if spec]
     return [] if not drifts or not all(drifts) else min(drifts, key=len)
-
-
-def _config_words(config: ClusterConfig | None) -> str:
-    """A configuration as a run's message names it: node type and size."""
-    if config is None:
-        return "its configuration"
-    size = f"{config.autoscale_min}-{config.autoscale_max} workers" if config.autoscale_max \
-        else f"{config.num_workers} workers"
-    return f"{config.node_type_id or 'pool nodes'}, {size}"
 
 
 def _joined(first: str, second: str) -> str:

@@ -23,7 +23,7 @@ from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspac
 from server.errors import FailedPrecondition
 from server.plan.policy import ClusterPolicy, DbuRate
 from server.plan.storage import advise
-from server.spec import config_from_spec, pool_ids, recommended_spec
+from server.spec import config_from_spec, config_label, pool_ids, recommended_spec
 
 # Worker counts tried: a geometric grid, dense where clusters are small.
 WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
@@ -112,28 +112,6 @@ def config_id_of(config: ClusterConfig) -> str:
         size = str(config.num_workers)
     on_demand = f"-{config.first_on_demand - 1}od" if spot and config.first_on_demand > 1 else ""
     return f"{config.node_type_id}x{size}" + ("-spot" if spot else "") + on_demand
-
-
-def label_of(config: ClusterConfig) -> str:
-    """How a reason names a configuration: ``m5.xlarge x 4 workers``, ``m5.xlarge x autoscale 2-8
-    workers``, with ``, spot`` or ``, spot (first 2 workers on demand)``."""
-    node = config.node_type_id or "pool nodes"
-    if config.autoscale_max > 0:
-        size, workers = f"autoscale {config.autoscale_min}-{config.autoscale_max} workers", config.autoscale_max
-    elif config.num_workers == 0:
-        return f"{node}, single node"  # the driver alone: it follows first_on_demand, never shown as spot
-    else:
-        size, workers = f"{config.num_workers} worker{'s' if config.num_workers != 1 else ''}", config.num_workers
-    spot = ""
-    if config.availability.upper().startswith("SPOT"):
-        extra = config.first_on_demand - 1  # first_on_demand counts the driver
-        if extra >= workers:
-            spot = ", spot requested but every node on demand (first_on_demand)"
-        elif extra > 0:
-            spot = f", spot (first {extra} worker{'s' if extra != 1 else ''} on demand)"
-        else:
-            spot = ", spot" + (" (the driver too)" if config.first_on_demand == 0 else "")
-    return f"{node} x {size}{spot}"
 
 
 def pricing_for(workspace: Workspace, spec: dict) -> Pricing:
@@ -576,7 +554,7 @@ def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog, pr
         except TrimtabCostError:
             return None
     candidate = Candidate(
-        config_id=config_id_of(config), label=label_of(config), instance_type=config.node_type_id,
+        config_id=config_id_of(config), label=config_label(config), instance_type=config.node_type_id,
         vcpus=float(info.vcpus),
         memory_gib=float(info.memory_gb), nodes=max(1, round(workers)), price_per_hour=price, family=info.family,
         on_demand_price_per_hour=on_demand,

@@ -139,7 +139,8 @@ def test_a_replan_that_cannot_take_the_lock_does_not_raise(store, monkeypatch) -
 
 def test_a_reason_names_clusters_as_a_person_reads_them(store) -> None:
     # Reasons named candidates by their key ("c5d.xlargexas3-5-spot") and gave bare amounts.
-    from server.plan.candidates import config_id_of, label_of
+    from server.plan.candidates import config_id_of
+    from server.spec import config_label as label_of
 
     project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
                                          original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0)))
