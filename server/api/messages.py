@@ -225,7 +225,7 @@ def savings(s: SavingsReport) -> admin_pb2.SavingsReport:
             current_recommendation_id=str(p.current_recommendation_id)
             if p.current_recommendation_id is not None else "",
             current_runs=p.current_runs, cost_basis=p.cost_basis, billed_runs=p.billed_runs,
-            user_edited_runs=p.user_edited_runs, baseline_runs=p.baseline_runs)
+            user_edited_runs=p.user_edited_runs, baseline_runs=p.baseline_runs, has_sla=p.has_sla)
             for p in s.projects],
         total_saved_to_date=s.total_saved_to_date, total_projected_annual=s.total_projected_annual,
         currency=s.currency,

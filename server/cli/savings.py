@@ -42,7 +42,7 @@ def cli(ctx: CliContext, project: str) -> None:
     click.echo(f"total saved to date {money(reply.total_saved_to_date, cur)}, "
                f"projected annual {money(reply.total_projected_annual, cur)}")
     for p in reply.projects:
-        for line in project_notes(p, _has_sla(ctx, p) if p.current_source == "recent" else None):
+        for line in project_notes(p, p.has_sla if p.HasField("has_sla") else None):
             click.echo(f"{p.project_name}: {line}")
     click.echo("now/run: the runs of the recommendation applied now that met the SLA; until one has, "
                "the last 3 succeeded Trimtab runs, learning trials included (marked 'last 3'); after a revert "
@@ -77,19 +77,6 @@ def runs_behind(p: Any) -> str:
         return f" ({p.current_runs} run{'' if p.current_runs == 1 else 's'} now, preliminary)"
     tail = ", preliminary" if min(baseline, p.current_runs) < FIRM_RUNS else ""
     return f" ({baseline} vs {p.current_runs} runs{tail})"
-
-
-def _has_sla(ctx: CliContext, p: Any) -> bool | None:
-    """Whether the project has an SLA (the fallback's reason depends on it); None if it cannot be read."""
-    import grpc
-
-    from protos.trimtab.v1 import admin_pb2
-
-    try:
-        project = admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=p.project_id))
-    except (click.ClickException, grpc.RpcError):  # the note then covers both cases
-        return None
-    return project.settings.HasField("sla_seconds")
 
 
 def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:

@@ -241,6 +241,8 @@ def test_the_cli_against_a_server_after_a_revert_and_without_an_sla(tmp_path: Pa
         assert ("ws/42/main: the recommendation applied now has no succeeded run yet: now/run is the last 3 "
                 "succeeded Trimtab runs") in text
         assert "within the SLA yet" not in text
+        code, text = cli(capsys, running, token, "--json", "savings", "ws/42/main")
+        assert json.loads(text)["projects"][0]["has_sla"] is False  # said, not left out as unknown
         # `recommendation revert` back to the cluster as found: no saving now, nothing projected.
         project = store.projects.find("ws/42/main")
         store.projects.update(dataclasses.replace(project, pending_apply={

@@ -304,7 +304,7 @@ class GetSavingsRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class ProjectSavings(_message.Message):
-    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs", "cadence_basis", "runs_per_year", "cadence_note", "current_source", "current_recommendation_id", "current_runs", "cost_basis", "billed_runs", "user_edited_runs", "baseline_runs")
+    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs", "cadence_basis", "runs_per_year", "cadence_note", "current_source", "current_recommendation_id", "current_runs", "cost_basis", "billed_runs", "user_edited_runs", "baseline_runs", "has_sla")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
     BASELINE_COST_PER_RUN_FIELD_NUMBER: _ClassVar[int]
@@ -323,6 +323,7 @@ class ProjectSavings(_message.Message):
     BILLED_RUNS_FIELD_NUMBER: _ClassVar[int]
     USER_EDITED_RUNS_FIELD_NUMBER: _ClassVar[int]
     BASELINE_RUNS_FIELD_NUMBER: _ClassVar[int]
+    HAS_SLA_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     project_name: str
     baseline_cost_per_run: float
@@ -341,7 +342,8 @@ class ProjectSavings(_message.Message):
     billed_runs: int
     user_edited_runs: int
     baseline_runs: int
-    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ..., current_source: _Optional[str] = ..., current_recommendation_id: _Optional[str] = ..., current_runs: _Optional[int] = ..., cost_basis: _Optional[str] = ..., billed_runs: _Optional[int] = ..., user_edited_runs: _Optional[int] = ..., baseline_runs: _Optional[int] = ...) -> None: ...
+    has_sla: bool
+    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ..., current_source: _Optional[str] = ..., current_recommendation_id: _Optional[str] = ..., current_runs: _Optional[int] = ..., cost_basis: _Optional[str] = ..., billed_runs: _Optional[int] = ..., user_edited_runs: _Optional[int] = ..., baseline_runs: _Optional[int] = ..., has_sla: _Optional[bool] = ...) -> None: ...
 
 class SavingsReport(_message.Message):
     __slots__ = ("projects", "total_saved_to_date", "total_projected_annual", "currency")
