@@ -237,7 +237,15 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     # what the planner knows. `trimtab prices update` writes a new version for the next start.
     # Read before the store is opened, so a broken catalog leaves nothing open.
     catalog = load_active_catalog(config.state_dir)
+    host, port_wanted = _split(config.listen)
     owns_store = store is None
+    if owns_store and port_wanted:
+        # A port that cannot be bound is found before the database is created or migrated: a
+        # mistyped or busy --listen must not leave a new (or upgraded) database behind. The bind
+        # below still checks, as another process may take the port in between.
+        refused = _bind_refusal(host, port_wanted)
+        if refused:
+            raise FailedPrecondition(f"cannot listen on {config.listen}: {refused}")
     if store is None:
         # migrate=0: an older schema is refused ("run `trimtab db upgrade`") instead of migrated.
         store = open_store(config.database_url, upgrade=bool(config.migrate), clock=clock,
@@ -274,7 +282,6 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
 
-    host, port_wanted = _split(config.listen)
     bind = join_host_port(host, port_wanted)
     try:
         if config.tls_cert or config.tls_key:
@@ -307,6 +314,8 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     except BaseException:
         server.stop(0).wait()
         writer.close()
+        if owns_store:
+            store.close()
         raise
     log.info("trimtab server listening on %s (db %s)", join_host_port(host, port), store.url)
     return RunningServer(server, port, public_host, store, owns_store, writer, health_servicer, dashboard,

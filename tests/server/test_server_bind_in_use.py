@@ -31,6 +31,8 @@ def test_start_server_on_a_taken_port_says_address_already_in_use(taken_port: in
     assert message == (f"cannot listen on 127.0.0.1:{taken_port}: address already in use: 127.0.0.1:{taken_port} "
                        "(another process listens there: stop it or pick another --listen port)")
     assert "GRPC_VERBOSITY" not in message
+    # Refused before the store was opened: no database was created (or would have been migrated).
+    assert not (tmp_path / "trimtab.db").exists()
 
 
 def test_server_start_command_on_a_taken_port_is_one_clear_line(taken_port: int, tmp_path: Path,
@@ -45,6 +47,7 @@ def test_server_start_command_on_a_taken_port_is_one_clear_line(taken_port: int,
     assert err.splitlines()[-1] == (f"error: cannot listen on 127.0.0.1:{taken_port}: address already in use: "
                                     f"127.0.0.1:{taken_port} (another process listens there: stop it or pick "
                                     "another --listen port)")
+    assert list(tmp_path.glob("*.db*")) == []
 
 
 def test_the_port_is_free_again_after_the_refusal_and_a_server_starts_on_it(tmp_path: Path) -> None:
