@@ -99,6 +99,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
     server_version = "trimtab-dashboard"
     sys_version = ""  # the Server header does not tell which Python runs it
     store: Store  # set on the subclass made per server
+    sessions: auth.Sessions  # likewise: one dashboard's signed-in browsers
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         log.debug("dashboard %s - " + format, self.address_string(), *args)
@@ -152,7 +153,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
     def _serve(self, view: Callable[[Store, re.Match[str]], tuple[str, bytes]], match: re.Match[str],
                path: str) -> None:
         try:
-            auth.require_admin(self.store, auth.token_from(self._headers()))
+            auth.require_admin(self.store, auth.token_from(self._headers(), self.sessions))
         except Unauthenticated as exc:
             if "authorization" in self._headers() or "text/html" not in self._headers().get("accept", "text/html"):
                 self._send(401, "text/plain; charset=utf-8", f"{exc}\n".encode(),
@@ -185,6 +186,9 @@ class DashboardHandler(BaseHTTPRequestHandler):
             return
         form = urllib.parse.parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
         if url.path == "/logout":
+            session_id = auth.session_id_from(self._headers())
+            if session_id:
+                self.sessions.end(session_id)  # the id is dead even if a copy of the cookie survives
             self._redirect("/login", auth.cleared_cookie())
             return
         if url.path != "/login":
@@ -201,14 +205,16 @@ class DashboardHandler(BaseHTTPRequestHandler):
         # Behind a TLS proxy (docs/operations.md) the cookie is marked Secure, so the browser never sends
         # the token over plain HTTP. Trusting the header costs nothing: it can only add the flag.
         behind_tls = self._headers().get("x-forwarded-proto", "").strip().lower() == "https"
-        self._redirect(next_path, auth.session_cookie(token, secure=behind_tls))
+        session_id = self.sessions.start(token)
+        self._redirect(next_path, auth.session_cookie(session_id, self.sessions.ttl_s, secure=behind_tls))
 
 
 class Dashboard:
     """A running dashboard: where it listens, and how to stop it."""
 
-    def __init__(self, store: Store, host: str, port: int) -> None:
-        handler = type("BoundDashboardHandler", (DashboardHandler,), {"store": store})
+    def __init__(self, store: Store, host: str, port: int, sessions: auth.Sessions | None = None) -> None:
+        self.sessions = sessions or auth.Sessions()
+        handler = type("BoundDashboardHandler", (DashboardHandler,), {"store": store, "sessions": self.sessions})
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="trimtab-dashboard", daemon=True)

@@ -33,12 +33,54 @@ def _get(site: Site, path: str, headers: dict[str, str] | None = None, data: byt
         return err.code, dict(err.headers), err.read()
 
 
-def test_bearer_token_and_cookie_open_the_pages(site: Site) -> None:
+def _sign_in(site: Site, token: str = "") -> dict[str, str]:
+    """Sign in through the form; the session cookie as a request header."""
+    status, headers, _ = _get(site, "/login", data=f"token={token or site.admin_token}&next=/".encode())
+    assert status == 303, status
+    return {"Cookie": headers["Set-Cookie"].split(";", 1)[0]}
+
+
+def test_bearer_token_and_session_cookie_open_the_pages(site: Site) -> None:
     status, headers, body = _get(site, "/", {"Authorization": f"Bearer {site.admin_token}"})
     assert status == 200 and headers["Content-Type"].startswith("text/html")
     assert b"ws/42/main" in body
-    status, _, body = _get(site, f"/runs/{site.run_ids[0]}", {"Cookie": f"trimtab_token={site.admin_token}"})
+    status, _, body = _get(site, f"/runs/{site.run_ids[0]}", _sign_in(site))
     assert status == 200 and b"Cost breakdown" in body
+
+
+def test_the_cookie_holds_a_session_id_never_the_token(site: Site) -> None:
+    # Review: the cookie held the admin token itself, which the gRPC API accepts as it is.
+    cookie = _sign_in(site)["Cookie"]
+    assert site.admin_token not in cookie and cookie.startswith("trimtab_session=")
+    # The token itself in a cookie opens nothing (only a session the server started does).
+    assert _get(site, "/", {"Cookie": f"trimtab_session={site.admin_token}", "Accept": "text/plain"})[0] == 401
+    assert _get(site, "/", {"Cookie": "trimtab_session=made-up", "Accept": "text/plain"})[0] == 401
+
+
+def test_sign_out_ends_the_session_even_for_a_kept_copy_of_the_cookie(site: Site) -> None:
+    cookie = _sign_in(site)
+    assert _get(site, "/", cookie)[0] == 200
+    status, headers, _ = _get(site, "/logout", cookie, data=b"")
+    assert status == 303 and "Max-Age=0" in headers["Set-Cookie"]
+    assert _get(site, "/", {**cookie, "Accept": "text/plain"})[0] == 401
+
+
+def test_a_session_expires_and_its_cookie_says_when() -> None:
+    from server.dashboard.auth import Sessions, session_cookie
+
+    now = [1000.0]
+    sessions = Sessions(ttl_s=60, clock=lambda: now[0], max_sessions=2)
+    first = sessions.start("tt_a")
+    assert sessions.token(first) == "tt_a"
+    now[0] += 59.9
+    assert sessions.token(first) == "tt_a"
+    now[0] += 0.1
+    assert sessions.token(first) == ""  # expired at sign-in + ttl, not extended by use
+    assert "Max-Age=60" in session_cookie(first, sessions.ttl_s)
+    # Bounded: past max_sessions the oldest sign-in goes first.
+    a, b = sessions.start("tt_a"), sessions.start("tt_b")
+    c = sessions.start("tt_c")
+    assert (sessions.token(a), sessions.token(b), sessions.token(c)) == ("", "tt_b", "tt_c")
 
 
 def test_missing_wrong_and_agent_tokens_are_refused(site: Site) -> None:
@@ -49,7 +91,16 @@ def test_missing_wrong_and_agent_tokens_are_refused(site: Site) -> None:
     assert _get(site, "/", {"Authorization": f"Bearer {site.agent_token}"})[0] == 403
     store_token_revoked = site.store.tokens.create("soon-revoked", "admin")
     site.store.tokens.revoke(store_token_revoked[0].token_id)
-    assert _get(site, "/", {"Cookie": f"trimtab_token={store_token_revoked[1]}", "Accept": "text/plain"})[0] == 401
+    assert _get(site, "/", {"Authorization": f"Bearer {store_token_revoked[1]}"})[0] == 401
+
+
+def test_revoking_the_token_ends_its_signed_in_sessions(site: Site) -> None:
+    created, token = site.store.tokens.create("to-revoke", "admin")
+    cookie = _sign_in(site, token)
+    assert _get(site, "/", cookie)[0] == 200
+    site.store.tokens.revoke(created.token_id)
+    site.store.tokens.verify(site.admin_token)  # the others still work
+    assert _get(site, "/", {**cookie, "Accept": "text/plain"})[0] == 401
 
 
 def test_login_sets_an_httponly_cookie_and_only_redirects_locally(site: Site) -> None:
@@ -57,6 +108,7 @@ def test_login_sets_an_httponly_cookie_and_only_redirects_locally(site: Site) ->
     status, headers, _ = _get(site, "/login", data=form)
     assert status == 303 and headers["Location"] == "/"
     assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
+    assert "Max-Age=43200" in headers["Set-Cookie"]  # 12 hours, not "until the browser closes"
     status, headers, _ = _get(site, "/logout", data=b"")
     assert status == 303 and "Max-Age=0" in headers["Set-Cookie"]
 
@@ -108,7 +160,7 @@ def test_server_start_with_http_serves_the_dashboard(tmp_path: Path, caplog: pyt
 
 
 def test_a_run_page_says_what_its_driver_used(site: Site) -> None:
-    cookie = {"Cookie": f"trimtab_token={site.admin_token}"}
+    cookie = _sign_in(site)
     with_app = next(r for r in site.run_ids if site.store.runs.get(r).application_ids)
     status, _, body = _get(site, f"/runs/{with_app}", cookie)
     assert status == 200 and b"heap peak 3.0 GiB, GC 12.0 s" in body and b"Python and other processes 0.5 GiB" in body
@@ -117,7 +169,7 @@ def test_a_run_page_says_what_its_driver_used(site: Site) -> None:
 
 
 def test_a_run_page_shows_the_cluster_setup_and_the_driver_gc_after_it(site: Site) -> None:
-    cookie = {"Cookie": f"trimtab_token={site.admin_token}"}
+    cookie = _sign_in(site)
     run = site.store.runs.get(next(r for r in site.run_ids if site.store.runs.get(r).application_ids))
     body = _get(site, f"/runs/{run.id}", cookie)[2]
     assert b"<dt>cluster setup</dt><dd>-</dd>" in body  # not reported: unknown, not zero
