@@ -8,14 +8,17 @@ result is the run record the models learn from; nothing here does I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.observation import REPAIRED
 from server.collect.failure import FailureCause, classify_failure
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
+from server.costing.reconcile import BYTES_PER_GB
 from server.domain import Application, Executor, Project, Run, Stage
 from server.onboard import RECOMMENDATION_TAG
 from server.render.fmt import cut
@@ -221,3 +224,30 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece),
         message=_with_reason(run_message(piece), cause.reason if cause and transient else ""))
     return run, drift
+
+
+def with_agent_data(run: Run, agent: AgentData, history: Sequence[Run]) -> Run:
+    """``run`` with what its applications' data decides recomputed from ``agent`` (all of the run's
+    applications, as stored now): the input size, ``spot_loss`` for an executor lost, ``data_growth``
+    against ``history`` (the project's runs before it, oldest first) and the cost per input GB.
+
+    For a run whose agent data landed after its collection (the agent's last flush). Everything else
+    is kept: a spot loss the cluster's events showed stays, as do the outcome and the cost. A repaired
+    run's input and cost are its first attempt's and its clusters' sum (`Collector._repaired`), so only
+    its spot loss is added."""
+    anomalies = list(run.anomalies)
+    if agent.executors_lost and SPOT_LOSS not in anomalies:
+        anomalies.append(SPOT_LOSS)
+    if REPAIRED in anomalies:
+        return dataclasses.replace(run, anomalies=tuple(anomalies))
+    input_bytes = agent.input_bytes
+    grew = SPOT_LOSS not in anomalies and data_grew(input_bytes, history)
+    if grew and "data_growth" not in anomalies:
+        anomalies.append("data_growth")
+    elif not grew and "data_growth" in anomalies:
+        anomalies.remove("data_growth")
+    cost = run.cost
+    if cost is not None:
+        cost = dataclasses.replace(cost, cost_per_input_gb=cost.total / (input_bytes / BYTES_PER_GB)
+                                   if input_bytes else None)
+    return dataclasses.replace(run, input_bytes=input_bytes, anomalies=tuple(anomalies), cost=cost)

@@ -49,12 +49,14 @@ from models.observation import REPAIRED, REPAIRED_ELSEWHERE
 from server.apply import project_lock, rebase
 from server.clock import Clock
 from server.collect.build import (
+    GROWTH_WINDOW,
     MESSAGE_CHARS,
     AgentData,
     Expected,
     build_run,
     expected_spec,
     matching_applications,
+    with_agent_data,
     with_pool_node_types,
 )
 from server.collect.discovery import AutoImport
@@ -95,6 +97,9 @@ GatewayFor = Callable[[Workspace], DatabricksGateway]
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
 RECENT_RUNS = 10  # how far back a late application may find its run, per project
+# An application tied to a run before its end was stored is looked at each poll this long: its last
+# stages (the agent's final flush) update the run once the end lands (`Collector._watch_unended`).
+UNENDED_WATCH_S = 3600.0
 # A failed or canceled run may be repaired later (``runs/repair`` re-runs its unsuccessful tasks as part
 # of the same run, which keeps its run_id, so the cursor never lists it again). Each poll reads again,
 # with ``runs/get``, the runs collected as failed or canceled this recently, at most this many per project (newest first): one call per
@@ -123,6 +128,8 @@ class Collector:
         self._repair_next: dict[int, int] = {}  # Databricks run id -> when to re-read it for a repair (ms)
         self._lock = threading.Lock()
         self._waiting_apps: dict[str, float] = {}  # application id -> give up at (monotonic s)
+        # Applications tied to a run before their end was stored -> give up at (monotonic s).
+        self._unended_apps: dict[str, float] = {}
         self._wake = threading.Event()
         self._health = WorkspaceHealth(store, clock, poll_interval_s)
 
@@ -480,6 +487,7 @@ class Collector:
             stored = self._store.runs.add(run)
         except AlreadyExists:  # another poll stored it meanwhile
             return None
+        self._watch_unended(stored)
         # The project follows the first attempt first (its user edit, its apply confirmed); the
         # repair, judged after, may rebase it on a spec edited since.
         self._after_run(project, piece, spec, drift, expected.confirms_apply)
@@ -547,26 +555,104 @@ class Collector:
             return None
 
     def _forget_collected_apps(self) -> None:
+        """Settle the applications whose end was reported (`notify_application_end`), and the ones
+        tied to a run before their end arrived (`_watch_unended`).
+
+        An application tied to a run already has that run brought up to date with its data: the
+        agent's last flush (the stages and executors of its end) may land after the run was
+        collected. One that is not tied yet is tied late (`_attach_late`)."""
         now = self._clock.monotonic()
         with self._lock:
             waiting = dict(self._waiting_apps)
-        done = []
+            watched = dict(self._unended_apps)
+        done, settled = [], []
         for app_id, give_up in waiting.items():
             try:
-                tied = self._store.runs.for_application(app_id) is not None or self._attach_late(app_id)
+                run = self._store.runs.for_application(app_id)
+                tied = self._refresh_agent_data(run) is not None if run is not None else self._attach_late(app_id)
             except NotFound:
                 tied = False
             if tied or now >= give_up:
                 done.append(app_id)
+        for app_id, give_up in watched.items():
+            if app_id in waiting:
+                settled.append(app_id)  # its end was reported: refreshed above
+                continue
+            try:
+                ended = self._store.applications.get(app_id).ended
+                run = self._store.runs.for_application(app_id)
+            except NotFound:
+                settled.append(app_id)
+                continue
+            if run is None:
+                settled.append(app_id)
+            elif ended or now >= give_up:  # its end stored without a report (or never): one last look
+                self._refresh_agent_data(run)
+                settled.append(app_id)
         with self._lock:
             for app_id in done:
                 self._waiting_apps.pop(app_id, None)
+            for app_id in settled:
+                self._unended_apps.pop(app_id, None)
+
+    def _watch_unended(self, run: Run) -> None:
+        """Remember the run's applications that had not ended when it was collected: their last
+        stages may still come, and the run is refreshed once their end is stored (each poll reads
+        one application row per watched one, for at most `UNENDED_WATCH_S`)."""
+        give_up = self._clock.monotonic() + UNENDED_WATCH_S
+        for app_id in run.application_ids:
+            try:
+                if self._store.applications.get(app_id).ended:
+                    continue
+            except NotFound:
+                continue
+            with self._lock:
+                self._unended_apps.setdefault(app_id, give_up)
+
+    def _refresh_agent_data(self, run: Run, add: str | None = None) -> Run | None:
+        """The run as its applications' stored data says now (``add``: one more application tied to
+        it), written when that changed; None when the run is gone.
+
+        Only what the agent's data decides changes (`with_agent_data`): the run is read again under
+        the project lock, so an update the collector or re-costing wrote meanwhile is kept."""
+        with project_lock(run.project_id, self._store):
+            try:
+                fresh = self._store.runs.get(int(run.id or 0))
+            except NotFound:
+                return None
+            ids = fresh.application_ids if add is None or add in fresh.application_ids \
+                else (*fresh.application_ids, add)
+            agent = self._agent_data_of(ids)
+            history = list(reversed(self._store.runs.list(fresh.project_id, limit=GROWTH_WINDOW,
+                                                          before_id=int(fresh.id or 0))))
+            updated = with_agent_data(dataclasses.replace(fresh, application_ids=ids), agent, history)
+            if updated == fresh:
+                return fresh
+            log.info("run %s: agent data that landed after collection applied (input %s bytes, %s)",
+                     fresh.id, updated.input_bytes, ", ".join(updated.anomalies) or "no anomalies")
+            stored = self._store.runs.update(updated)
+            if self._on_run_collected is not None:  # planned again on what the run really read, under the lock
+                try:
+                    self._on_run_collected(stored)
+                except Exception:  # planning's trouble must not stop collection (the run is stored)
+                    log.exception("on_run_collected failed for refreshed run %s", stored.id)
+            return stored
+
+    def _agent_data_of(self, application_ids: tuple[str, ...]) -> AgentData:
+        apps = []
+        for app_id in application_ids:
+            try:
+                apps.append(self._store.applications.get(app_id))
+            except NotFound:  # pruned: the run keeps what it had from the others
+                continue
+        return AgentData(tuple(apps), tuple(s for a in apps for s in self._store.applications.stages(a.application_id)),
+                         tuple(e for a in apps for e in self._store.applications.executors(a.application_id)))
 
     def _attach_late(self, app_id: str) -> bool:
         """Tie an application whose data landed after its run was collected (a slow agent flush).
 
-        A job cluster serves one run, so the cluster id finds the run; its input
-        size and spot-loss flag are recomputed with the application included.
+        A job cluster serves one run, so the cluster id finds the run; its agent-derived fields are
+        recomputed with the application included (`_refresh_agent_data`).
         """
         app = self._store.applications.get(app_id)
         if not app.cluster_id:
@@ -575,19 +661,8 @@ class Collector:
             for run in self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS):
                 if run.cluster_id != app.cluster_id or app_id in run.application_ids:
                     continue
-                with project_lock(int(project.id or 0), self._store):
-                    ids = (*run.application_ids, app_id)
-                    apps = tuple(self._store.applications.get(a) for a in ids)
-                    agent = AgentData(apps, tuple(s for a in ids for s in self._store.applications.stages(a)),
-                                      tuple(e for a in ids for e in self._store.applications.executors(a)))
-                    anomalies = run.anomalies
-                    if agent.executors_lost and "spot_loss" not in anomalies:
-                        anomalies = (*anomalies, "spot_loss")
-                    cost = run.cost
-                    if cost is not None and agent.input_bytes:
-                        cost = dataclasses.replace(cost, cost_per_input_gb=cost.total / (agent.input_bytes / 1e9))
-                    self._store.runs.update(dataclasses.replace(
-                        run, application_ids=ids, input_bytes=agent.input_bytes, anomalies=anomalies, cost=cost))
+                if self._refresh_agent_data(run, add=app_id) is None:
+                    continue
                 log.info("application %s tied to run %s after collection", app_id, run.id)
                 return True
         return False
