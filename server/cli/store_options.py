@@ -122,10 +122,13 @@ def open_cli_store(db_url: str | None, state_dir: Path | None, *, may_create: bo
     """The configuration and the opened store of a command with `store_options`, after saying which database.
 
     `may_create`: see `require_database` (False for commands that only read or change what is there).
+    An existing database is never migrated here, whatever ``TRIMTAB_MIGRATE`` says: a newer CLI pointed
+    at production would move the schema under a running older server, which could then no longer
+    restart. An older schema is refused with "run `trimtab db upgrade`"; only that command migrates.
     """
     from server.store import open_store
 
     config = config_from(db_url, state_dir)
     announce_database(db_url, state_dir, config)
     require_database(db_url, state_dir, config, may_create=may_create)
-    return config, open_store(config.database_url)
+    return config, open_store(config.database_url, upgrade=False, create=may_create)

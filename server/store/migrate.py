@@ -109,4 +109,4 @@ def require_current(engine: sa.Engine) -> None:
     refuse_unknown(current)
     if current != head:
         raise FailedPrecondition(
-            f"database schema is at {current or 'nothing'}, this server needs {head}: run `trimtab db upgrade`")
+            f"database schema is at {current or 'nothing'}, this Trimtab needs {head}: run `trimtab db upgrade`")

@@ -49,12 +49,13 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, *, upgrade: bool = True, clock: Clock | None = None,
+def open_store(url: str, *, upgrade: bool = True, create: bool = False, clock: Clock | None = None,
                busy_timeout_ms: int = 5000, timeout_s: float = db.DEFAULT_TIMEOUT_S) -> Store:
     """Open the database at `url`, bringing its schema to the latest migration.
 
     With ``upgrade=False`` an out-of-date schema raises `FailedPrecondition`
-    telling the user to run ``trimtab db upgrade``. A SQLite file's directory
+    telling the user to run ``trimtab db upgrade``; ``create`` then still
+    creates the schema in a database that has none. A SQLite file's directory
     is created if missing. ``timeout_s``: how long one PostgreSQL transaction may
     take before its connection is closed (`server.store.engine`; 0: no limit).
     """
@@ -63,7 +64,7 @@ def open_store(url: str, *, upgrade: bool = True, clock: Clock | None = None,
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(url, busy_timeout_ms=busy_timeout_ms, timeout_s=timeout_s)
     try:
-        if upgrade:
+        if upgrade or (create and migrate.current_revision(engine) is None):
             migrate.upgrade(engine)
         else:
             migrate.require_current(engine)

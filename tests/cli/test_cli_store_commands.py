@@ -121,3 +121,31 @@ def test_compact_events_drops_only_old_copies(db_url: str, capsys: pytest.Captur
         store.close()
     code, _, err = _run(capsys, "db", "compact-events", "--older-than", "soon", "--db", db_url)
     assert code == 2 and "--older-than" in err and "not a duration" in err
+
+
+def test_token_commands_never_migrate_an_existing_database(db_url: str, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review: `token list` from a newer CLI moved production's schema under the running older server
+    # (even with TRIMTAB_MIGRATE=0), which then could not restart ("Can't locate revision").
+    from server.store import engine as db
+
+    engine = db.make_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0005")
+    finally:
+        engine.dispose()
+    for migrate_env in ("1", "0"):
+        monkeypatch.setenv("TRIMTAB_MIGRATE", migrate_env)
+        for args in (("token", "list"), ("token", "create", "--name", "ops", "--scope", "admin"),
+                     ("token", "revoke", "tok_x")):
+            code, _, err = _run(capsys, *args, "--db", db_url)
+            assert code == 1 and "run `trimtab db upgrade`" in err, (args, err)
+    engine = db.make_engine(db_url)
+    try:
+        assert migrate.current_revision(engine) == "0005"  # untouched
+    finally:
+        engine.dispose()
+    code, _, _ = _run(capsys, "db", "upgrade", "--db", db_url)
+    assert code == 0
+    code, out, err = _run(capsys, "--json", "token", "create", "--name", "ops", "--scope", "admin", "--db", db_url)
+    assert code == 0, err
