@@ -472,6 +472,11 @@ class CostBreakdown:
     cost_per_input_gb: float | None = None
     used_by_models: str = "estimate"  # estimate | billed
     note: str = ""
+    # The span the cost covers, in epoch ms: the cluster's timeline (CREATING..TERMINATING), which may
+    # run past the run's last task into the next UTC day. Re-costing asks the cloud bill for this span,
+    # as collection did (`server.costing.recost`). None: the run's own start and end.
+    window_start_ms: int | None = None
+    window_end_ms: int | None = None
 
 
 @dataclass(frozen=True)

@@ -137,8 +137,17 @@ def price_run(
     policy: RecostPolicy | None = None,
 ) -> CostBreakdown:
     """The run's breakdown: catalog estimate, plus the cloud bill beside it when all of it has landed
-    (see ``apply_bill``; ``now_ms`` tells how long ago the run ended, unknown when None)."""
-    policy = policy or DEFAULT_RECOST_POLICY
+    (see ``apply_bill``; ``now_ms`` tells how long ago the run ended, unknown when None).
+
+    ``start_ms``..``end_ms`` is the span priced (the cluster's timeline): it is kept on the breakdown
+    (``window_start_ms``/``window_end_ms``), so re-costing asks the bill for the same days."""
+    cost = _price_run(usage, catalog, cluster_id=cluster_id, start_ms=start_ms, end_ms=end_ms,
+                      bill_source=bill_source, now_ms=now_ms, policy=policy or DEFAULT_RECOST_POLICY)
+    return dataclasses.replace(cost, window_start_ms=start_ms, window_end_ms=end_ms)
+
+
+def _price_run(usage: ClusterUsage, catalog: PriceCatalog, *, cluster_id: str, start_ms: int, end_ms: int,
+               bill_source: BillSource | None, now_ms: int | None, policy: RecostPolicy) -> CostBreakdown:
     estimate = cost_run(usage, catalog)
     if isinstance(bill_source, UnusableCredentials):
         return breakdown(estimate, usage.input_bytes,

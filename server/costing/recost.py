@@ -5,7 +5,8 @@ catalog estimate. Whoever schedules background work (collection's loop, the
 server's timer) calls ``recost_runs`` now and then with the runs that may
 still get a bill. Only the cloud part changes: the stored DBU cost and the
 estimate stay, the bill is set beside them (``reconcile.with_bill``) once all of
-it has landed (``billing.apply_bill``: every day of the run's window, and a
+it has landed (``billing.apply_bill``: every day of the window the cost was priced over, the
+cluster's timeline (`bill_window`), and a
 final figure or one last look after the settle time). A bill
 that does not validate is reported and the stored cost is left untouched;
 an unreachable cloud just leaves the run waiting for the next pass.
@@ -61,13 +62,14 @@ def recost_runs(
             # repair's), and its cluster_id names only the last: that one cluster's bill would
             # replace them all. It keeps the estimate (its note says it was repaired).
             continue
-        if not should_recost(run.cost, run.end_ms, now_ms, bill_source is not None, policy):
+        start_ms, end_ms = bill_window(run)
+        if not should_recost(run.cost, end_ms, now_ms, bill_source is not None, policy):
             continue
         assert bill_source is not None  # should_recost is False without one
         try:
-            lines = bill_source.cluster_bill(run.cluster_id, run.start_ms, run.end_ms)
-            cost = apply_bill(run.cost, lines, start_ms=run.start_ms, end_ms=run.end_ms, input_bytes=run.input_bytes,
-                              age_ms=now_ms - run.end_ms, policy=policy)
+            lines = bill_source.cluster_bill(run.cluster_id, start_ms, end_ms)
+            cost = apply_bill(run.cost, lines, start_ms=start_ms, end_ms=end_ms, input_bytes=run.input_bytes,
+                              age_ms=now_ms - end_ms, policy=policy)
         except MalformedBill as exc:
             report.rejected[run.id] = exc.message
             continue
@@ -84,3 +86,14 @@ def recost_runs(
             set_cost(run.id, cost)
         report.billed.append(run.id)
     return report
+
+
+def bill_window(run: Run) -> tuple[int, int]:
+    """The span a run's bill is asked for: the one its cost was priced over (its cluster's timeline,
+    CREATING..TERMINATING, kept on the cost), else the run's own start and end (a cost stored before
+    the window was kept). A cluster that terminates after UTC midnight past the last task bills that
+    day too: asked over the run's bounds, that day would be missing and a partial bill taken as final."""
+    cost = run.cost
+    if cost is not None and cost.window_start_ms is not None and cost.window_end_ms is not None:
+        return cost.window_start_ms, cost.window_end_ms
+    return run.start_ms, run.end_ms

@@ -122,6 +122,7 @@ def cost(row: Any) -> CostBreakdown:
         total=row.total, dbus=row.dbus, currency=row.currency, source=row.source,
         billed_cloud_cost=row.billed_cloud_cost, cost_per_input_gb=row.cost_per_input_gb,
         used_by_models=row.used_by_models, note=row.note,
+        window_start_ms=row.window_start_ms, window_end_ms=row.window_end_ms,
     )
 
 

@@ -116,6 +116,9 @@ class RunCostRow(SQLModel, table=True):
     cost_per_input_gb: float | None = None
     used_by_models: str = "estimate"
     note: str = ""
+    # The span the cost covers (the cluster's timeline); None: the run's own bounds (before 0008).
+    window_start_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    window_end_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
 
 
 class RunApplicationRow(SQLModel, table=True):
