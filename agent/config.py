@@ -140,11 +140,31 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
         else:
             raw, source = s.default, "default"
         values[s.name] = _convert(s, raw, source)
+    token_source = f"config file {file}" if values["token"] else ""
     if not values["token"] and values["token_env"]:
         values["token"] = env.get(values["token_env"], "")
+        token_source = f"env {values['token_env']}"
+    # A secret stored with `echo token | databricks secrets put-secret` ends in a newline, which
+    # gRPC refuses as metadata ("Invalid metadata") on every call: surrounding whitespace is
+    # never part of a token, so it goes.
+    values["token"] = values["token"].strip()
+    _check_token(values["token"], token_source)
     values["hostname"] = socket.gethostname()
     known = {f.name for f in fields(AgentConfig)}
     return AgentConfig(**{k: v for k, v in values.items() if k in known})
+
+
+def _check_token(token: str, source: str) -> None:
+    """gRPC metadata carries printable ASCII only: anything else would fail every call, so refuse it now.
+
+    The message gives the position and code point of the first bad character, never the token.
+    """
+    for i, ch in enumerate(token):
+        if not " " <= ch <= "~":
+            raise ConfigError(f"the agent token (from {source}) holds a character outside printable ASCII "
+                              f"(U+{ord(ch):04X} at position {i + 1} of {len(token)}): gRPC cannot send it, "
+                              "so every batch would fail; store the token exactly as `trimtab token create` "
+                              "printed it")
 
 
 def _read_file(file: Path) -> dict[str, Any]:
