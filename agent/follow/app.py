@@ -141,7 +141,20 @@ class AppFollower:
                     self._warn(f"corrupt line at decoded byte {start} (not a JSON object); skipped, "
                                "later lines are still read")
                 continue
-            events = feed(ev, (order, start))
+            try:
+                events = feed(ev, (order, start))
+            except Exception as exc:
+                # Valid JSON of an unexpected shape ("Task End Reason": "Success" instead of an
+                # object) made a handler raise, and the whole read (up to a read budget, the
+                # application's start line included) was lost. The line is damaged like one
+                # that is not JSON: counted, named once, and the lines after it are read.
+                if fresh:
+                    self.counters.lines_corrupt += 1
+                    self._warn(f"unexpected line at decoded byte {start} ({name or 'unnamed event'}: "
+                               f"{type(exc).__name__}: {exc}); skipped, later lines are still read")
+                log.debug("%s: line at %d of order %d failed to parse", self.src.app_key, start, order,
+                          exc_info=True)
+                continue
             if events:
                 self.counters.events_read += len(events)
                 out.extend(events)
