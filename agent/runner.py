@@ -95,6 +95,13 @@ class Agent:
         # Writing the spool or the checkpoint failed (a full disk…) and has not worked since:
         # (first failure time, failed attempts, when to try again). Reading pauses meanwhile.
         self._write_failing: tuple[float, int, float] | None = None
+        # The follower loop's unexpected errors (a bug): (count, when the last traceback was logged).
+        # A bug that fails every pass logged a traceback per poll (137 in 3 s); now one every
+        # tick_error_every_s, the rest at DEBUG, as the sender does.
+        self.tick_errors = 0
+        self._tick_error_logged_at: float | None = None
+        self._tick_failing = False
+        self.tick_error_every_s = 300.0
         self._stop = threading.Event()
         self._moved = False
         self.ticks = 0
@@ -155,10 +162,27 @@ class Agent:
         try:
             self.tick(final)
         except Exception:
-            log.exception("follower loop error (will retry)")
+            self._tick_failed()
+        else:
+            if self._tick_failing:
+                self._tick_failing = False
+                log.info("follower loop works again (%d unexpected error(s) so far)", self.tick_errors)
         with self._ticked:
             self.ticks += 1
             self._ticked.notify_all()
+
+    def _tick_failed(self) -> None:
+        """Log an unexpected error of one pass: its traceback at most every ``tick_error_every_s``."""
+        self.tick_errors += 1
+        now = self.clock.monotonic()
+        last = self._tick_error_logged_at
+        if last is None or now - last >= self.tick_error_every_s:
+            self._tick_error_logged_at = now
+            self._tick_failing = True  # "works again" follows only a logged traceback: as rare as they are
+            log.exception("follower loop error (%d so far; will retry every poll, this traceback is repeated "
+                          "at most every %.0f s)", self.tick_errors, self.tick_error_every_s)
+        else:
+            log.debug("follower loop error again (%d so far)", self.tick_errors, exc_info=True)
 
     def wait_ticks(self, more: int, timeout: float) -> bool:
         """Block until ``more`` further passes of the follower loop have run (for tests and tools)."""

@@ -10,6 +10,7 @@ Layouts (spark-eventlog.md §2, §5):
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -23,6 +24,11 @@ from agent.follow.segment import file_key
 INPROGRESS = ".inprogress"
 _EVENTS = re.compile(r"^events_(\d+)_")
 _DBX_ROTATED = re.compile(r"^eventlog-(\d{4}-\d\d-\d\d--\d\d-\d\d)(?:\.gz)?$")
+log = logging.getLogger("trimtab.agent.follow")
+# Paths already reported as not UTF-8 (each once per process; bounded, since a directory could
+# hold any number of them and discover() runs every poll).
+_WARNED_NAMES: set[str] = set()
+_WARNED_NAMES_MAX = 1000
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ def discover(root: Path) -> list[AppSource]:
         name = e.name
         if name.startswith("."):
             continue  # Hadoop's .crc companions and hidden files
+        if not _is_utf8(name):
+            _warn_not_utf8(root, name)
+            continue
         try:
             is_dir = e.is_dir()
         except OSError:
@@ -80,6 +89,27 @@ def discover(root: Path) -> list[AppSource]:
             if key not in found or not name.endswith(INPROGRESS):
                 found[key] = AppSource(key, "single", root / base, fallback_id=app)
     return sorted(found.values(), key=lambda a: a.app_key)
+
+
+def _is_utf8(name: str) -> bool:
+    """Whether a listed name decoded cleanly: Python keeps undecodable bytes as lone surrogates,
+    which the checkpoint (JSON) and the batches (protobuf strings) cannot carry. Spark writes
+    application ids in ASCII, so such a file is not an event log of ours."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _warn_not_utf8(root: Path, name: str) -> None:
+    key = os.path.join(root, name)
+    if key in _WARNED_NAMES or len(_WARNED_NAMES) >= _WARNED_NAMES_MAX:
+        return
+    _WARNED_NAMES.add(key)
+    shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    log.warning("event-log directory %s: skipping '%s', whose name is not valid UTF-8 (Spark names its "
+                "logs in ASCII, so it is not one of them)", root, shown)
 
 
 class SegmentLister:
