@@ -12,6 +12,7 @@ both paths to identical rows for every kind of event.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,8 @@ from server.store.repos.ingest_rows import Materialized, PreparedEvent, json_val
 # The proto's TaskMetrics are the domain's metric names, so a set field needs no filtering.
 assert {f.name for f in common_pb2.TaskMetrics.DESCRIPTOR.fields} == set(TASK_METRIC_NAMES)
 
+log = logging.getLogger(__name__)
+
 
 def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
     """The rows of `msg`, or `InvalidArgument`/`ResourceExhausted` naming the first bad field."""
@@ -35,6 +38,7 @@ def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
     check = translate.check_event
     events: list[PreparedEvent] = []
     ended: list[str] = []
+    dropped: list[str] = []
     for i, ev in enumerate(msg.events):
         kind = check(ev, i)
         app = ev.application_id
@@ -42,6 +46,16 @@ def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
         events.append(((app, ev.key), kind, ev.SerializeToString(), _ROWS[kind](body, app, agent_id)))
         if kind == "application_end":
             ended.append(app)
+        elif kind == "stage_completed":
+            bad = translate.nonfinite_field(body.task_duration_ms)
+            if bad is not None:
+                dropped.append(f"events[{i}].stage_completed.task_duration_ms.{bad}")
+    if dropped:
+        # Stored without that distribution, not refused (see `translate.EMPTY_DISTRIBUTION`): one
+        # line per batch, naming the first value, so a person can find the agent that sent it.
+        log.warning("batch %s of agent %s: %d stage task-duration distribution(s) with a NaN or infinite value "
+                    "stored as unknown (count 0), the rest of the batch as sent; first: %s", msg.batch_id,
+                    agent_id, len(dropped), dropped[0])
     return PreparedBatch(IngestBatch(msg.batch_id, agent, (), counters), tuple(events), tuple(dict.fromkeys(ended)))
 
 
@@ -54,8 +68,7 @@ def _stage(s: ingest_pb2.StageCompleted, app: str, agent_id: str) -> Materialize
         "failure_reason": text(s.failure_reason), "tasks_succeeded": s.tasks_succeeded,
         "tasks_failed": s.tasks_failed, "tasks_killed": s.tasks_killed, "input_from_cache": s.input_from_cache,
         **ZERO_METRICS, **{f.name: v for f, v in s.metrics.ListFields()},
-        **dict(zip(TD_COLUMNS, (d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum),
-                   strict=True)),
+        **dict(zip(TD_COLUMNS, translate.task_durations(d), strict=True)),
     }
     return (("stages", row), *(("peaks", {"application_id": app, "stage_id": s.stage_id, "attempt_id": s.attempt_id,
                                           "executor_id": p.executor_id, "metrics": json_value({k: p.metrics[k] for k in p.metrics})})

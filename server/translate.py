@@ -8,6 +8,8 @@ stored — so a rejected batch leaves no rows behind.
 
 from __future__ import annotations
 
+import math
+
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from protos.trimtab.v1 import common_pb2, ingest_pb2
@@ -262,7 +264,41 @@ def metrics_to_proto(metrics: dict[str, int]) -> common_pb2.TaskMetrics:
 
 def distribution_from_proto(d: common_pb2.Distribution) -> Distribution:
     # Positional on purpose: this runs once per stage on the ingest hot path.
-    return Distribution(d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum)
+    return Distribution(*task_durations(d))
+
+
+# A distribution with a NaN or an infinite value is stored as this one: unknown (count 0), as for a
+# stage whose log had no task times. Why not refuse the batch (INVALID_ARGUMENT naming the field)?
+# The agent parks a refused batch whole, so the batch's valid events would be lost with it, and
+# the stage's other fields (times, metrics, task counts) are still good. Why not store the value?
+# SQLite binds NaN as NULL (the td_* columns are NOT NULL: the batch failed) while PostgreSQL
+# stores it, so the engines disagreed; and an infinite sum or quantile would flow into the models'
+# arithmetic. Why the whole distribution rather than the one value? A quantile set to 0 among real
+# ones would read as a real 0 ms; count 0 makes the planner fall back to the stage's task count and
+# run time (`server.plan.observe.stage_obs`). `server.ingest_wire.prepare_batch` logs what it dropped.
+EMPTY_DISTRIBUTION: tuple[int | float, ...] = (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def nonfinite_field(d: common_pb2.Distribution) -> str | None:
+    """``"p50=nan"`` for the first NaN or infinite value of `d`, None when all are finite."""
+    # Hot path (once per stage): one sum decides for the usual all-finite distribution. A NaN or an
+    # infinity makes total - total NaN; a sum of huge finite values can overflow too, so the slow
+    # path below has the last word.
+    total = d.min + d.p25 + d.p50 + d.p75 + d.p90 + d.p95 + d.p99 + d.max + d.sum
+    if total - total == 0.0:
+        return None
+    for name in _DIST_FIELDS[1:]:  # count is an integer: always finite
+        value = getattr(d, name)
+        if not math.isfinite(value):
+            return f"{name}={value}"
+    return None
+
+
+def task_durations(d: common_pb2.Distribution) -> tuple[int | float, ...]:
+    """The values of `d` in `_DIST_FIELDS` order, or `EMPTY_DISTRIBUTION` when one is not finite."""
+    if nonfinite_field(d) is not None:
+        return EMPTY_DISTRIBUTION
+    return (d.count, d.min, d.p25, d.p50, d.p75, d.p90, d.p95, d.p99, d.max, d.sum)
 
 
 def distribution_to_proto(d: Distribution) -> common_pb2.Distribution:

@@ -39,7 +39,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InvalidatePool
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import NullPool
 
-from server.errors import AlreadyExists, InvalidArgument, Unavailable
+from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, TrimtabError, Unavailable
 
 SUPPORTED_URLS = "only sqlite:/// and postgresql:// URLs are supported"
 # Retry hint sent with UNAVAILABLE when the database is down or locked.
@@ -273,12 +273,13 @@ def translate_errors() -> Iterator[None]:
     """Turn database failures into the server's errors.
 
     Lost connections, a locked SQLite file or a database that is gone become
-    `Unavailable` (retryable); a unique-key clash becomes `AlreadyExists`.
+    `Unavailable` (retryable); a unique-key clash becomes `AlreadyExists`, any other
+    constraint the database enforces `FailedPrecondition` or `InvalidArgument` (`_integrity`).
     """
     try:
         yield
     except IntegrityError as exc:
-        raise AlreadyExists(f"already exists: {_first_line(exc)}") from exc
+        raise _integrity(exc) from exc
     except DataError as exc:
         # A value the database cannot take (a NUL in text, a number out of range): the caller's
         # input, not a server fault, so INVALID_ARGUMENT, never retried as it is.
@@ -295,6 +296,31 @@ def translate_errors() -> Iterator[None]:
             raise Unavailable(f"database connection lost: {_first_line(exc)}",
                               retry_after_ms=RETRY_AFTER_MS) from exc
         raise
+
+
+# What each engine calls a constraint violation: PostgreSQL's SQLSTATE, SQLite's extended result code
+# (`sqlite3.IntegrityError.sqlite_errorname`, Python 3.11+).
+_UNIQUE = frozenset({"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_ROWID"})
+_FOREIGN_KEY = frozenset({"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"})
+
+
+def _integrity(exc: IntegrityError) -> TrimtabError:
+    """The server's error for a violated constraint.
+
+    Only a unique (or primary) key clash is `AlreadyExists`: callers catch that to mean "stored
+    already" (a resent run, another poll first), and an agent treats ALREADY_EXISTS as its batch's
+    fate. A NOT NULL or CHECK violation mapped there too, so an ingest batch with a NaN (bound as
+    NULL by SQLite) answered ALREADY_EXISTS. Those are a value the database refuses, like a
+    `DataError`: `InvalidArgument`. A missing referenced row (deleted meanwhile) is `FailedPrecondition`.
+    """
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None) or ""
+    line = _first_line(exc)
+    if code in _UNIQUE or (not code and "UNIQUE constraint failed" in line):
+        return AlreadyExists(f"already exists: {line}")
+    if code in _FOREIGN_KEY:
+        return FailedPrecondition(f"refers to a row that does not exist: {line}{_where(exc)}")
+    return InvalidArgument(f"a value the database refuses: {line}{_where(exc)}")
 
 
 def _where(exc: DBAPIError) -> str:
