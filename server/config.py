@@ -266,19 +266,39 @@ def settings_markdown() -> str:
     return "\n".join(rows) + "\n"
 
 
-def _coerce(name: str, raw: Any, target: Any) -> Any:
+# Settings that are switches (0/1): TOML's true/false mean what they say there.
+_SWITCHES = frozenset({"collect", "migrate"})
+
+
+def _coerce(name: str, raw: Any, target: Any, source: str) -> Any:
+    """``raw`` as the setting's type; ``source`` names where it came from for the error (a file's
+    values are typed by TOML: 2.7 for a count or true for a number of seconds is refused, not
+    truncated to 2 or read as 1)."""
     kind = target if isinstance(target, str) else getattr(target, "__name__", str(target))
-    try:
+
+    def bad(why: str) -> InvalidArgument:
+        return InvalidArgument(f"setting {name} ({source}): {why}")
+
+    if isinstance(raw, bool):
+        if name in _SWITCHES:
+            return int(raw)
+        raise bad(f"{str(raw).lower()} is not a {'path' if 'Path' in str(kind) else kind}")
+    if "Path" in str(kind) or kind == "str":
+        if not isinstance(raw, (str, Path)):
+            raise bad(f"{raw!r} is not text (quote it in the file)")
         if "Path" in str(kind):
             return Path(raw) if raw not in (None, "") else None
+        return str(raw)
+    try:
         if "int" in str(kind):
+            if isinstance(raw, float) and not raw.is_integer():
+                raise bad(f"{raw!r} is not a whole number")
             return int(raw)
         if "float" in str(kind):
             return float(raw)
         return str(raw)
     except (TypeError, ValueError) as exc:
-        env = next(f.metadata["env"] for f in dataclasses.fields(ServerConfig) if f.name == name)
-        raise InvalidArgument(f"setting {name} ({env}): {raw!r} is not a valid {kind}") from exc
+        raise bad(f"{raw!r} is not a valid {kind}") from exc
 
 
 def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
@@ -312,5 +332,7 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
         if unknown:
             raise InvalidArgument(f"{path}: unknown settings: {', '.join(sorted(unknown))}")
     merged = {**from_file, **values, **flags}
-    return ServerConfig(**{k: _coerce(k, v, fields[k].type) for k, v in merged.items()})
+    sources = {**{k: str(path) for k in from_file}, **{k: fields[k].metadata["env"] for k in values},
+               **{k: fields[k].metadata.get("flag") or f"--{k.replace('_', '-')}" for k in flags}}
+    return ServerConfig(**{k: _coerce(k, v, fields[k].type, sources[k]) for k, v in merged.items()})
 
