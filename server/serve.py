@@ -228,6 +228,23 @@ def _tune_gc(threshold: int) -> None:
         gc.freeze()
 
 
+# Agents ping every 30 s, between calls too (agent/send.py CHANNEL_OPTIONS), so a dead connection is
+# found before a batch waits on it. gRPC servers by default allow a ping without data only every 5
+# minutes and answer more with GOAWAY "too_many_pings": agents then logged errors and reconnected.
+AGENT_PING_MIN_MS = 20_000
+
+
+def server_options(max_receive_bytes: int, ping_min_ms: int = AGENT_PING_MIN_MS) -> list[tuple[str, int]]:
+    """The gRPC server's channel options."""
+    return [("grpc.max_receive_message_length", max_receive_bytes),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            # Never share a port with another process (tests bind port 0 side by side).
+            ("grpc.so_reuseport", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", ping_min_ms),
+            ("grpc.http2.min_ping_interval_without_data_ms", ping_min_ms)]
+
+
 def start_server(config: ServerConfig, store: Store | None = None, clock: Clock | None = None) -> RunningServer:
     """Start serving on ``config.listen``; opens (and migrates) the store unless given one."""
     clock = clock or SystemClock()
@@ -265,10 +282,7 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trimtab-grpc"),
         interceptors=[AuthInterceptor(verifier), ErrorInterceptor()],
-        options=[("grpc.max_receive_message_length", config.max_receive_bytes),
-                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
-                 # Never share a port with another process (tests bind port 0 side by side).
-                 ("grpc.so_reuseport", 0)],
+        options=server_options(config.max_receive_bytes),
     )
     loop = _ClosedLoop()
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
