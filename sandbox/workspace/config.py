@@ -53,6 +53,9 @@ class SandboxConfig:
     schedules: bool = True
 
     def __post_init__(self) -> None:
+        # Absolute: simulated clusters run their init scripts and write their logs from their own
+        # working directories, where a relative --state-dir names nothing (every run failed, exit 127).
+        object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser().absolute())
         if self.speed <= 0:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         if not 0 <= self.port <= 65535:

@@ -32,7 +32,8 @@ RunObserver = Callable[[dict[str, Any] | None, dict[str, Any] | None, Any, dict[
 class Workspace:
     def __init__(self, state_dir: Path, *, speed: float = 600.0, rate_limit: int | None = None,
                  clock: Clock | None = None, backend: SimBackend | None = None) -> None:
-        self.state_dir = Path(state_dir)
+        # Absolute: simulated clusters run init scripts from their own working directories.
+        self.state_dir = Path(state_dir).expanduser().absolute()
         self.clock: Clock = clock or RealClock()
         self.backend: SimBackend = backend or SandboxSimBackend()
         self.store = StateStore(self.state_dir)
