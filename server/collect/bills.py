@@ -6,9 +6,10 @@ until the credentials change, e.g. `workspace add --replace`). A workspace
 without credentials, or with ones that cannot be used, gets None: its runs keep
 the catalog estimate and their cost note says so.
 
-`Recoster` runs ``recost_runs`` over the recent runs of every workspace that
-has a bill source; `RecostThread` does that every ``interval_s`` in its own
-named thread (a slow cloud must not hold up collection), stopped with the server.
+`Recoster` runs ``recost_runs``, for every workspace that has a bill source, over
+the runs still priced by the estimate whose bill window ended within the re-cost
+policy's window; `RecostThread` does that every ``interval_s`` in its own named
+thread (a slow cloud must not hold up collection), stopped with the server.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from server.apply import project_lock
 from server.clock import Clock
 from server.clouds.factory import bill_source
 from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, UnusableCredentials
+from server.costing.reconcile import SOURCE_ESTIMATE
 from server.costing.recost import RecostReport, recost_runs
 from server.domain import CostBreakdown, Run, Workspace
 from server.errors import TrimtabError
@@ -28,8 +30,11 @@ from server.store import Store
 
 log = logging.getLogger(__name__)
 
-# Newest runs per project looked at in one pass; older ones are past the give-up window in practice.
-RECENT_RUNS_PER_PROJECT = 100
+# Runs per project looked at in one pass at most: those still priced by the estimate that ended within
+# the policy's window (`RunRepository.ended_with_cost_source`), oldest first so the ones nearest to
+# being given up come first. A job every minute has 4320 runs in 72 h, fewer still waiting for a bill;
+# a project over the bound has its newer runs looked at in a later pass, as the older ones leave.
+RECOST_RUNS_PER_PROJECT = 5000
 
 
 class WorkspaceBills:
@@ -78,7 +83,7 @@ class Recoster:
             if source is None:
                 continue
             for project in self._store.projects.list(workspace.name):
-                runs = self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS_PER_PROJECT)
+                runs = self._runs_to_look_at(int(project.id or 0))
                 read = {int(r.id or 0): r for r in runs}
                 report = recost_runs(runs, source, now_ms=self._clock.now_ms(),
                                      set_cost=lambda run_id, cost, read=read: self._set_cost(read[run_id], cost),
@@ -93,6 +98,18 @@ class Recoster:
             log.info("re-costed %d run(s) from their cloud bill", len(total.billed))
         return total
 
+    def _runs_to_look_at(self, project_id: int) -> list[Run]:
+        """The project's runs whose bill may still land: estimates whose bill window ended within the
+        policy's window (`should_recost` has the last word on each, e.g. the settle time of a bill
+        marked estimated)."""
+        now = self._clock.now_ms()
+        runs = self._store.runs.ended_with_cost_source(
+            project_id, SOURCE_ESTIMATE, ended_from_ms=now - self._policy.give_up_after_ms,
+            ended_to_ms=now - self._policy.first_check_after_ms, limit=RECOST_RUNS_PER_PROJECT)
+        if len(runs) == RECOST_RUNS_PER_PROJECT:
+            log.info("project %d: at least %d runs wait for their cloud bill; the oldest looked at first, "
+                     "the rest in later passes", project_id, RECOST_RUNS_PER_PROJECT)
+        return runs
 
     def _set_cost(self, read: Run, cost: CostBreakdown) -> None:
         """Store a billed cost, unless the run changed since it was read (the bill was asked for over

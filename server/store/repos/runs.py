@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 
 from server.domain import CostBreakdown, Run
-from server.errors import AlreadyExists, NotFound
+from server.errors import AlreadyExists, InvalidArgument, NotFound
 from server.store import convert
 from server.store.repos.base import Repository
 from server.store.tables import RunApplicationRow, RunCostRow, RunRow
@@ -70,6 +70,26 @@ class RunRepository(Repository):
         query = sa.select(T).where(T.c.project_id == project_id).order_by(T.c.id.desc()).limit(limit)
         if before_id is not None:
             query = query.where(T.c.id < before_id)
+        return self._load(query)
+
+    def ended_with_cost_source(self, project_id: int, source: str, ended_from_ms: int, ended_to_ms: int,
+                               limit: int) -> list[Run]:
+        """A project's runs on a cluster whose stored cost has ``source`` and whose bill window (the
+        cost's ``window_end_ms``, else the run's ``end_ms``: `server.costing.recost.bill_window`) ended
+        in [``ended_from_ms``, ``ended_to_ms``], oldest end first, at most ``limit``: what bill
+        re-costing looks at. Runs without a cost (no cost row) are left out.
+
+        Selected by time, not as the newest N runs: a job every 5 minutes has 864 runs in a 72 h
+        re-cost window, and its 100th newest ended 8 h ago, before any bill lands. The scan is the
+        project's runs (its index); a window ends at or after its run (the cluster outlives the
+        run), so ``end_ms <= ended_to_ms`` is a sound first cut."""
+        if limit < 1:
+            raise InvalidArgument(f"limit: {limit} runs, must be at least 1")
+        window_end = sa.func.coalesce(C.c.window_end_ms, T.c.end_ms)
+        query = (sa.select(T).join(C, C.c.run_id == T.c.id)
+                 .where(T.c.project_id == project_id, T.c.end_ms <= ended_to_ms, T.c.cluster_id != "",
+                        C.c.source == source, window_end >= ended_from_ms, window_end <= ended_to_ms)
+                 .order_by(window_end, T.c.id).limit(limit))
         return self._load(query)
 
     def history(self, project_id: int) -> list[Run]:
