@@ -29,10 +29,11 @@ def status(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None:
 
     from server.store import engine as db
     from server.store import migrate
+    from server.store.urls import shown_url
 
     config = config_from(db_url, state_dir)
     url = sa.engine.make_url(config.database_url)
-    shown = url.render_as_string(hide_password=True)
+    shown = shown_url(url)
     path = url.database if url.get_backend_name() == "sqlite" else None
     if path and path != ":memory:" and not Path(path).exists():
         # Connecting would create the file; a status look must leave no trace.

@@ -55,9 +55,9 @@ def database_source(db_url: str | None, state_dir: Path | None, config: Any) -> 
 
 
 def _shown(config: Any) -> str:
-    import sqlalchemy as sa
+    from server.store.urls import shown_url
 
-    return sa.engine.make_url(config.database_url).render_as_string(hide_password=True)
+    return shown_url(config.database_url)
 
 
 def announce_database(db_url: str | None, state_dir: Path | None, config: Any) -> None:

@@ -16,6 +16,7 @@ from server.store.repos.recommendations import RecommendationRepository
 from server.store.repos.runs import RunRepository
 from server.store.repos.tokens import TokenRepository
 from server.store.repos.workspaces import WorkspaceRepository
+from server.store.urls import shown_url
 
 
 class Store:
@@ -34,7 +35,7 @@ class Store:
 
     @property
     def url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return shown_url(self.engine.url)
 
     @property
     def is_sqlite(self) -> bool:
