@@ -130,8 +130,10 @@ class RunningServer:
                 if running:
                     # Closing the store under a thread still using it would fail what it is doing
                     # for a reason that is not the database's; the process is ending anyway.
-                    log.error("shutdown: %s still running past the grace (database not answering?): the "
-                              "database connections are left for the process exit to close", " and ".join(running))
+                    # Either may be waiting on the database or (the collector) on a Databricks call.
+                    log.error("shutdown: %s still busy past the grace (waiting on the database or on "
+                              "Databricks): the database connections are left for the process exit to close",
+                              " and ".join(running))
                 else:
                     self.store.close()
             self._stopped.set()

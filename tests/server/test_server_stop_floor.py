@@ -96,7 +96,7 @@ def test_an_owned_store_is_not_closed_under_a_writer_still_running(
             harness.running.stop(0.3)  # the write never ends within it
         assert time.monotonic() - started < 2.0
         assert closed_while_running == []
-        assert "the ingest writer still running past the grace" in caplog.text
+        assert "the ingest writer still busy past the grace" in caplog.text
     finally:
         gate.release.set()
         in_flight.cancel()
