@@ -145,6 +145,16 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     owned = {*flatten(recommendation_overlay(rec.config, azure=cloud == "azure")),
              f"custom_tags.{RECOMMENDATION_TAG}"}
     new_spec = _write_verified(gateway, project, settings, live, new_spec, owned)
+    applied = _record_apply(store, project, rec, new_spec, live, after_run)
+    log.info("project %s: applied recommendation %s", project.name, rec.id)
+    return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}")
+
+
+def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec: dict[str, Any],
+                  previous: dict[str, Any], after_run: int) -> Recommendation:
+    """Record in the store that ``rec`` now holds on the job (``new_spec``, written over ``previous``)."""
+    assert rec.id is not None
+    pending = project.pending_apply or {}
     applied = store.recommendations.set_state(rec.id, "applied")
     # An apply that went through ends a kept auto-apply failure (a planning one stays: it is the
     # plan's to clear).
@@ -154,11 +164,38 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     # Applied on purpose: a configuration turned down before is no longer refused.
     state = _without_rejected(state, rec.config)
     store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply={
-        "recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": live,
+        "recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": previous,
         "previous_recommendation_id": pending.get("recommendation_id"),
         "applied_after_run_id": after_run, "applied_at_ms": store.clock.now_ms(), "confirmed": False}))
-    log.info("project %s: applied recommendation %s", project.name, rec.id)
-    return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}")
+    return applied
+
+
+def adopt_own_write(store: Store, project: Project, live: dict[str, Any]) -> Recommendation | None:
+    """Record an apply Trimtab wrote but never recorded; the recommendation, or None if ``live`` is not one.
+
+    The process can end between `jobs/update` and the store write (SIGTERM past the grace while a
+    Databricks re-read retried, a crash). The job then holds exactly what applying the pending
+    recommendation to the recorded spec writes, tag included, and was taken for a user's edit: the
+    recommendation superseded, auto-apply held for the "edit". Only that exact spec is adopted; any
+    other difference is still the user's. Call under the project lock.
+    """
+    tag = flatten(live).get(f"custom_tags.{RECOMMENDATION_TAG}")
+    rec = store.recommendations.pending(int(project.id or 0))
+    if tag is None or rec is None or rec.id is None or str(tag) != str(rec.id):
+        return None
+    pending = project.pending_apply or {}
+    if pending and not pending.get("confirmed", False):
+        return None  # an apply is refused then: this spec is not one Trimtab wrote
+    base = pending.get("applied_spec") or project.current_spec
+    if not base:
+        return None
+    expected = recommended_spec(base, rec.config, cloud=project_cloud(store, project))
+    expected["custom_tags"] = {**(expected.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
+    if spec_drift(live, expected):
+        return None
+    log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (the server "
+                "stopped mid-apply?): recorded as applied now", project.name, rec.id)
+    return _record_apply(store, project, rec, live, base, int(project.last_seen_run_id or 0))
 
 
 @_locked
@@ -325,6 +362,10 @@ def _live_spec(store: Store, gateway: DatabricksGateway, project: Project, *,
     expected = pending.get("applied_spec") or project.current_spec
     drift = spec_drift(live, expected) if expected else []
     if drift:
+        if not dry_run and (adopted := adopt_own_write(store, project, live)) is not None:
+            raise FailedPrecondition(
+                f"project {project.name}: recommendation {adopted.id} is already on the job (Trimtab wrote it "
+                "but stopped before recording it); recorded as applied now, nothing written")
         if not dry_run:
             rebase(store, project, live, drift)
         raise FailedPrecondition(
