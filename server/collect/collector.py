@@ -108,6 +108,12 @@ REPAIR_WINDOW_MS = 7 * 24 * 3600 * 1000
 REPAIR_RECHECK_RUNS = 5
 REPAIR_EAGER_MS = 3600 * 1000          # re-read at every poll in a failed run's first hour
 REPAIR_RECHECK_LATER_MS = 30 * 60 * 1000  # then at most every 30 minutes
+# A run the catalog could not price (a node type or region it lacks) is stored without a cost and
+# says why at the end of its message, naming the catalog version tried (`unpriced_note`). Each poll
+# prices again the newest unpriced runs (this many per project) that ended within the re-cost window
+# (`RecostPolicy.give_up_after_ms`) and were not tried with this server's catalog version: a restart on
+# a refreshed catalog (`trimtab prices update`) prices them. One try per run and catalog version.
+REPRICE_RECENT_RUNS = 20
 
 class Collector:
     def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,
@@ -294,6 +300,8 @@ class Collector:
                     changes["schedule"] = schedule
                 if changes:
                     self._store.projects.update(dataclasses.replace(fresh, **changes))
+        # After the cursor moved: a workspace failing here costs no collected run its bookkeeping.
+        self._reprice(workspace, gateway, active)
         return collected
 
     # ------------------------------------------------------------ repairs
@@ -373,6 +381,7 @@ class Collector:
             return None  # another poll updated it meanwhile
         project = self._store.projects.get(project_id)  # fresh: the first attempt's collection may have rebased it
         costs: list[CostBreakdown | None] = []
+        unpriced = ""  # why a cluster of the run could not be priced (its note), "" when none
         apps = list(fresh.application_ids)
         last: tuple[Mapping[str, Any] | None, ClusterTimeline, AgentData] | None = None
         for cluster_id, start_ms, end_ms in piece.instances:
@@ -386,7 +395,9 @@ class Collector:
             context = piece.spark_context_id if cluster_id == piece.cluster_id else ""
             agent = self._agent_data(dataclasses.replace(piece, cluster_id=cluster_id, spark_context_id=context))
             apps.extend(a.application_id for a in agent.applications if a.application_id not in apps)
-            costs.append(self._cost(workspace, cluster_id, timeline, ran, None))
+            cost_part, why = self._priced(workspace, cluster_id, timeline, ran, None)
+            costs.append(cost_part)
+            unpriced = unpriced or why
             if cluster_id == piece.cluster_id:
                 last = (cluster, timeline, agent)
         if last is None:  # the last attempts got no cluster (refused): judged without one
@@ -408,7 +419,7 @@ class Collector:
             outcome = fresh.outcome if judged.outcome == "succeeded" else judged.outcome
             labels = [*fresh.anomalies, REPAIRED, *([REPAIRED_ELSEWHERE] if judged.outcome == "succeeded" else []),
                       *edit]
-            first_words = fresh.message if judged.outcome == "succeeded" else judged.message
+            first_words = without_unpriced_note(fresh.message) if judged.outcome == "succeeded" else judged.message
             failed_on = config_label(fresh.config) if fresh.config else "its configuration"
             note = (f"repaired: failed tasks ran again on new clusters of another configuration "
                     f"({config_label(repair_config)}) and {judged.outcome}; kept as a failure of "
@@ -424,6 +435,8 @@ class Collector:
         message = _with_retries(cut(_joined(first_words, note), MESSAGE_CHARS, on_word=True),
                                 piece.retried_attempts)
         cost = _summed(costs, fresh.input_bytes)
+        if cost is None and fresh.cost is None:  # still unpriced: the note says why, as at collection
+            message = with_unpriced_note(message, unpriced or unpriced_reason(fresh.message))
         setup_s = fresh.setup_s if fresh.setup_s is not None and fresh.setup_s <= runtime_s else None
         updated = dataclasses.replace(
             fresh, cluster_id=piece.cluster_id or fresh.cluster_id, start_ms=min(fresh.start_ms, piece.start_ms),
@@ -476,13 +489,14 @@ class Collector:
         expected = expected_spec(project, piece)
         run, drift = build_run(project, piece, cluster=cluster, timeline=timeline, agent=agent,
                                history=history, expected=expected)
-        cost = self._cost(workspace, piece.cluster_id, timeline, ran, run.input_bytes) if launched \
-            else CostBreakdown(note="no cluster was created: nothing billed")
+        cost, unpriced = self._priced(workspace, piece.cluster_id, timeline, ran, run.input_bytes) if launched \
+            else (CostBreakdown(note="no cluster was created: nothing billed"), "")
         if gone and cost is not None:
             cost = dataclasses.replace(cost, note=_joined(cost.note, GONE_NOTE))
         if gone:
             log.info("run %s: cluster %s no longer exists; stored without its usage", piece.run_id, piece.cluster_id)
-        run = dataclasses.replace(run, cost=cost, message=_with_retries(run.message, piece.retried_attempts))
+        run = dataclasses.replace(run, cost=cost, message=with_unpriced_note(
+            _with_retries(run.message, piece.retried_attempts), unpriced))
         try:
             stored = self._store.runs.add(run)
         except AlreadyExists:  # another poll stored it meanwhile
@@ -502,6 +516,44 @@ class Collector:
             except Exception:  # planning's trouble must not stop collection (the run is stored)
                 log.exception("on_run_collected failed for run %s", stored.id)
         return stored
+
+    # ------------------------------------------------------------ runs not priced
+
+    def _reprice(self, workspace: Workspace, gateway: DatabricksGateway, active: list[Project]) -> list[Run]:
+        """Price again the recent runs stored without a cost that this catalog has not tried (see
+        `REPRICE_RECENT_RUNS`); the ones priced now. A run still not priced keeps why, with this
+        catalog's version, so it is not tried again until the catalog changes."""
+        if self._catalog is None:
+            return []
+        since = self._clock.now_ms() - self._recost_policy.give_up_after_ms
+        tried = unpriced_note(self._catalog.version, "")
+        priced: list[Run] = []
+        for project in active:
+            for run in self._store.runs.list(int(project.id or 0), limit=REPRICE_RECENT_RUNS):
+                if run.cost is not None or not run.cluster_id or run.end_ms < since or REPAIRED in run.anomalies \
+                        or unpriced_reason(run.message).startswith(tried):
+                    continue  # priced; never launched; past the window; several clusters'; tried with this catalog
+                with project_lock(int(project.id or 0), self._store):
+                    fresh = self._store.runs.get(int(run.id or 0))
+                    if fresh.cost is not None or fresh.end_ms != run.end_ms:
+                        continue  # priced or repaired meanwhile
+                    timeline, spec = _stored_timeline(gateway, fresh)
+                    cost, why = self._priced(workspace, fresh.cluster_id, timeline, spec, fresh.input_bytes)
+                    if cost is None:
+                        self._store.runs.update(dataclasses.replace(
+                            fresh, message=with_unpriced_note(fresh.message, why)))
+                        continue
+                    stored = self._store.runs.update(dataclasses.replace(
+                        fresh, cost=cost, message=without_unpriced_note(fresh.message)))
+                    log.info("run %s priced with catalog %s: %.2f %s", stored.id, self._catalog.version,
+                             cost.total, cost.currency)
+                    priced.append(stored)
+                    if self._on_run_collected is not None:  # planned again with its cost, under the lock
+                        try:
+                            self._on_run_collected(stored)
+                        except Exception:  # planning's trouble must not stop collection (the run is stored)
+                            log.exception("on_run_collected failed for re-priced run %s", stored.id)
+        return priced
 
     # ------------------------------------------------------------ project state
 
@@ -540,19 +592,25 @@ class Collector:
 
     def _cost(self, workspace: Workspace, cluster_id: str, timeline: ClusterTimeline, spec: dict[str, Any],
               input_bytes: int | None) -> CostBreakdown | None:
+        return self._priced(workspace, cluster_id, timeline, spec, input_bytes)[0]
+
+    def _priced(self, workspace: Workspace, cluster_id: str, timeline: ClusterTimeline, spec: dict[str, Any],
+                input_bytes: int | None) -> tuple[CostBreakdown | None, str]:
+        """The run's cost, or None and why it could not be priced (the run's note: `unpriced_note`;
+        "" without a catalog, where nothing was tried)."""
         if self._catalog is None:
-            return None
-        usage = cluster_usage(timeline, spec, cloud=workspace.cloud,
-                              region=workspace.pricing_region,
-                              plan=workspace.plan, input_bytes=input_bytes)
+            return None, ""
         bills = self._bill_source_for(workspace) if self._bill_source_for is not None else None
         try:
+            usage = cluster_usage(timeline, spec, cloud=workspace.cloud,
+                                  region=workspace.pricing_region,
+                                  plan=workspace.plan, input_bytes=input_bytes)
             return price_run(usage, self._catalog, cluster_id=cluster_id, start_ms=timeline.start_ms,
                              end_ms=timeline.end_ms, bill_source=bills, now_ms=self._clock.now_ms(),
-                             policy=self._recost_policy)
+                             policy=self._recost_policy), ""
         except TrimtabCostError as err:  # e.g. a node type the catalog lacks: stored unpriced, said why
             log.warning("run on cluster %s not priced: %s", cluster_id, err)
-            return None
+            return None, unpriced_note(self._catalog.version, err.message)
 
     def _forget_collected_apps(self) -> None:
         """Settle the applications whose end was reported (`notify_application_end`), and the ones
@@ -718,6 +776,50 @@ def _with_retries(message: str, retried: int) -> str:
     return cut(_joined(message, note), MESSAGE_CHARS, on_word=True)
 
 
+# Said at the end of the message of a run the catalog could not price (the dashboard and
+# `trimtab run show` show the message beside "not priced"), with the catalog version tried.
+UNPRICED_MARK = "not priced with catalog "
+
+
+def unpriced_note(catalog_version: str, why: str) -> str:
+    """What a run the catalog ``catalog_version`` could not price says of it."""
+    return f"{UNPRICED_MARK}{catalog_version}: {why}"
+
+
+def unpriced_reason(message: str) -> str:
+    """The not-priced note at the end of a run's message (`unpriced_note`), "" when it has none."""
+    at = message.rfind(UNPRICED_MARK)
+    return message[at:] if at >= 0 else ""
+
+
+def without_unpriced_note(message: str) -> str:
+    """The run's message without its not-priced note (the run is priced now)."""
+    at = message.rfind(UNPRICED_MARK)
+    return message if at < 0 else message[:at].rstrip().removesuffix(";")
+
+
+def with_unpriced_note(message: str, note: str) -> str:
+    """The run's message ending with ``note`` (in place of an older one); unchanged for no note. The
+    message before it is cut to leave the note whole: its catalog version decides when to try again."""
+    if not note:
+        return message
+    room = MESSAGE_CHARS - len(note) - 2
+    if room <= 0:
+        return cut(note, MESSAGE_CHARS, on_word=True)
+    return _joined(cut(without_unpriced_note(message), room, on_word=True), note)
+
+
+def _stored_timeline(gateway: DatabricksGateway, run: Run) -> tuple[ClusterTimeline, dict[str, Any]]:
+    """A stored run's cluster timeline and spec, read again from its cluster (`run_usage`): from the
+    run's spec and bounds alone once Databricks no longer holds the cluster."""
+    cluster = call_or_none(lambda: gateway.get_cluster(run.cluster_id)) if run.cluster_id else None
+    events = (cluster_events_or_none(gateway, run.cluster_id) or []) if cluster else []
+    spec = (run.config.spec if run.config and run.config.spec else dict((cluster or {}).get("spec") or {}))
+    timeline = cluster_timeline(spec, events, fallback_start_ms=run.start_ms, fallback_end_ms=run.end_ms,
+                                driver_is_spot=_driver_spot(cluster))
+    return timeline, spec
+
+
 def _run_or_none(gateway: DatabricksGateway, run_id: int) -> dict[str, Any] | None:
     return call_or_none(lambda: gateway.get_run(run_id))
 
@@ -757,11 +859,7 @@ def run_usage(gateway: DatabricksGateway, workspace: Workspace, run: Run) -> Clu
     Databricks keeps a terminated cluster's events for 30 days; after that the
     usage is rebuilt from the run's spec and bounds alone (the spec's size throughout).
     """
-    cluster = call_or_none(lambda: gateway.get_cluster(run.cluster_id)) if run.cluster_id else None
-    events = (cluster_events_or_none(gateway, run.cluster_id) or []) if cluster else []
-    spec = (run.config.spec if run.config and run.config.spec else dict((cluster or {}).get("spec") or {}))
-    timeline = cluster_timeline(spec, events, fallback_start_ms=run.start_ms, fallback_end_ms=run.end_ms,
-                                driver_is_spot=_driver_spot(cluster))
+    timeline, spec = _stored_timeline(gateway, run)
     return cluster_usage(timeline, spec, cloud=workspace.cloud,
                          region=workspace.pricing_region,
                          plan=workspace.plan, input_bytes=run.input_bytes)
