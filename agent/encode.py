@@ -1,8 +1,19 @@
-"""Plain events → ``trimtab.v1`` protobuf messages. Pure: no I/O, no clock."""
+"""Plain events → ``trimtab.v1`` protobuf messages. Pure: no I/O, no clock.
+
+An integer a field cannot hold (a summed metric past int64, a core count past int32: an event log
+with garbage numbers) is saturated at the field's limit rather than failing the encoding: a
+failure lost the event and every later one of the same read (`encode_event`). The parser never
+makes a NaN or an infinity: orjson refuses ``NaN``, ``Infinity`` and ``1e400``, and task durations
+are whole milliseconds (``agent.spark_fields.distribution``), so every double sent is finite.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from agent import events as ev
 from protos.trimtab.v1 import common_pb2, ingest_pb2
@@ -20,9 +31,63 @@ def _metrics(values: list[int]) -> common_pb2.TaskMetrics:
     return common_pb2.TaskMetrics(**dict(zip(ev.METRIC_NAMES, values, strict=True)))
 
 
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+_LIMITS = {FieldDescriptor.CPPTYPE_INT32: _INT32, FieldDescriptor.CPPTYPE_INT64: _INT64,
+           FieldDescriptor.CPPTYPE_UINT32: (0, 2**32 - 1), FieldDescriptor.CPPTYPE_UINT64: (0, 2**64 - 1)}
+# The message each body is encoded as (its fields carry the same names, see agent.events).
+_MESSAGES: dict[type, Descriptor] = {
+    ev.AppStarted: ingest_pb2.ApplicationStart.DESCRIPTOR, ev.AppEnded: ingest_pb2.ApplicationEnd.DESCRIPTOR,
+    ev.ExecutorAdded: ingest_pb2.ExecutorAdded.DESCRIPTOR, ev.ExecutorRemoved: ingest_pb2.ExecutorRemoved.DESCRIPTOR,
+    ev.StageCompleted: ingest_pb2.StageCompleted.DESCRIPTOR, ev.JobCompleted: ingest_pb2.JobCompleted.DESCRIPTOR,
+    ev.SqlExecution: ingest_pb2.SqlExecution.DESCRIPTOR, ev.ExecutorGauges: ingest_pb2.ExecutorGauges.DESCRIPTOR,
+    ev.DriverPeaks: ingest_pb2.DriverPeaks.DESCRIPTOR,
+}
+
+
+def _fit(value: Any, limits: tuple[int, int]) -> Any:
+    """``value`` with every integer in it (lists, dict values, nested) saturated at ``limits``."""
+    if isinstance(value, bool) or not isinstance(value, int | list | dict):
+        return value
+    if isinstance(value, list):
+        return [_fit(v, limits) for v in value]
+    if isinstance(value, dict):
+        return {k: _fit(v, limits) for k, v in value.items()}
+    return min(max(value, limits[0]), limits[1])
+
+
+def fit_body(body: ev.Body) -> ev.Body:
+    """``body`` with each integer saturated at its proto field's range. Integers nested in a message
+    field (the stage's metrics, the executors' peaks) and map values are all int64 in the protos."""
+    fields = _MESSAGES[type(body)].fields_by_name
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(body):
+        value = getattr(body, f.name)
+        field = fields.get(f.name)
+        if field is None or field.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            limits = _INT64
+        else:
+            limits = _LIMITS.get(field.cpp_type, _INT64)
+        fitted = _fit(value, limits)
+        if fitted != value:
+            changes[f.name] = fitted
+    return dataclasses.replace(body, **changes) if changes else body
+
+
 def encode_event(e: ev.PlainEvent) -> ingest_pb2.Event:
+    """The event as sent. An integer out of its field's range (protobuf's ValueError) is saturated
+    at the limit (`fit_body`): only then, so the usual event pays nothing for it."""
+    try:
+        return _encode(e, e.body)
+    except ValueError:
+        fitted = fit_body(e.body)
+        if fitted is e.body:
+            raise  # not an integer out of range: a bug, not the log's numbers
+        return _encode(e, fitted)
+
+
+def _encode(e: ev.PlainEvent, b: ev.Body) -> ingest_pb2.Event:
     out = ingest_pb2.Event(key=e.key, application_id=e.application_id)
-    b = e.body
     if isinstance(b, ev.AppStarted):
         out.application_start.CopyFrom(ingest_pb2.ApplicationStart(**vars(b)))
     elif isinstance(b, ev.AppEnded):
