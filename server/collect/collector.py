@@ -46,7 +46,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from models.observation import REPAIRED, REPAIRED_ELSEWHERE
-from server.apply import project_lock, rebase
+from server.apply import adopt_own_write, project_lock, rebase
 from server.clock import Clock
 from server.collect.build import (
     GROWTH_WINDOW,
@@ -84,7 +84,7 @@ from server.databricks import (
     call_or_none,
 )
 from server.domain import CostBreakdown, Project, Run, Workspace
-from server.errors import AlreadyExists, FailedPrecondition, NotFound
+from server.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from server.onboard import job_schedule
 from server.render.fmt import cut
 from server.spec import config_from_spec, config_label, find_cluster_spec, spec_drift
@@ -159,6 +159,8 @@ class Collector:
         while not stop.is_set():
             try:
                 self.poll_once()
+            except Unavailable as err:  # the database is down: expected, said in one line (no traceback)
+                log.warning("collector poll skipped: %s; next try in %.0fs", err, self._poll_interval_s)
             except Exception:  # one bad poll must not end collection
                 log.exception("collector poll failed")
             if after_poll is not None:
@@ -182,6 +184,8 @@ class Collector:
                 continue
             try:
                 collected.extend(self._poll_workspace(workspace))
+            except Unavailable as err:  # the database went away mid-poll: one line, as for the whole poll
+                log.warning("workspace %s: poll stopped: %s", workspace.name, err)
             except Exception:  # one workspace's bug must not cost every later workspace its poll
                 log.exception("workspace %s: poll failed", workspace.name)
         self._forget_collected_apps()
@@ -487,6 +491,12 @@ class Collector:
                                     fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster))
         history = list(reversed(self._store.runs.list(int(project.id or 0), limit=5)))
         expected = expected_spec(project, piece)
+        if spec and expected.spec and spec_drift(spec, expected.spec) \
+                and adopt_own_write(self._store, project, spec) is not None:
+            # Trimtab's own apply, written but not recorded (the server stopped mid-apply): recorded
+            # now, so this run confirms it instead of being taken for a user's edit.
+            project = self._store.projects.get(int(project.id or 0))
+            expected = expected_spec(project, piece)
         run, drift = build_run(project, piece, cluster=cluster, timeline=timeline, agent=agent,
                                history=history, expected=expected)
         cost, unpriced = self._priced(workspace, piece.cluster_id, timeline, ran, run.input_bytes) if launched \

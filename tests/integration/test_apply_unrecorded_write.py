@@ -66,3 +66,19 @@ def test_a_users_edit_that_keeps_the_tag_is_still_the_users(
         apply_recommendation(store, gateway, loop.pid)
     assert store.recommendations.get(rec_id).state == "superseded"
     assert "num_workers" in store.projects.get(loop.pid).state["user_edit_paths"]
+
+
+def test_the_collector_recognises_an_unrecorded_apply_from_the_run_that_used_it(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
+    # Nobody applies again (auto-apply writes only after a run): the next run is the first to see it.
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    rec_id = _write_as_apply_would(loop, store, gateway)
+    run, _ = loop.cycle()
+    assert "user_edit" not in run.anomalies
+    assert run.recommendation_id == rec_id
+    assert store.recommendations.get(rec_id).state == "applied"
+    project = store.projects.get(loop.pid)
+    assert project.pending_apply["recommendation_id"] == rec_id and project.pending_apply["confirmed"] is True
+    assert "user_edit_paths" not in project.state
