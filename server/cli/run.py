@@ -40,9 +40,10 @@ def cost_lines(k: Any) -> list[str]:
 
 
 def unpriced_lines(ctx: CliContext, project_id: str) -> list[str]:
-    """Why a run has no cost: the server's catalog could not price it. The run keeps no note of its
-    own, so this names what decides it (the workspace's cloud and region) and the project's kept
-    problem when that says what could not be priced; a failing extra call leaves just the first line."""
+    """Why a run has no cost: the server's catalog could not price it. The run's message (shown as
+    `why:`) names the node type and the catalog version tried; this adds what decides it (the
+    workspace's cloud and region) and the project's kept problem when that says what could not be
+    priced; a failing extra call leaves just the first line."""
     from protos.trimtab.v1 import admin_pb2
 
     lines = ["cost -  (not priced: the server's price catalog has no price for this run's cluster, in its "
