@@ -55,16 +55,36 @@ install_agent() {
     log "Python ${pyver:-unknown} at $py is older than 3.10, which the agent needs (Databricks Runtime 13.3 LTS or newer): not installing"
     return 1
   fi
-  timeout "$limit" "$py" -m venv "$venv" >>"$AGENT_HOME/init.log" 2>&1 || { log "venv creation failed"; return 1; }
-  local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet)
+  timeout "$limit" "$py" -m venv "$venv" >>"$AGENT_HOME/init.log" 2>&1
+  local rc=$?
+  if [ $rc -eq 124 ]; then log "venv creation timed out after ${limit} s (TRIMTAB_INSTALL_TIMEOUT): agent not installed"; return 1; fi
+  if [ $rc -ne 0 ]; then log "venv creation failed (rc=$rc): agent not installed"; return 1; fi
+  # One retry and a 10 s socket timeout: pip's defaults (5 retries, 15 s) held cluster start for
+  # the whole install timeout when the package index does not answer (no egress, a firewall
+  # that drops packets); failing in about half a minute with pip's reason is worth more.
+  local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet --retries 1 --timeout 10)
   if [ -d "$src" ]; then
     timeout "$limit" "${pip[@]}" --no-index --find-links "$src" trimtab >>"$AGENT_HOME/init.log" 2>&1
   else
     timeout "$limit" "${pip[@]}" "$src" >>"$AGENT_HOME/init.log" 2>&1
   fi
-  local rc=$?
-  if [ $rc -ne 0 ] || [ ! -x "$venv/bin/trimtab-agent" ]; then log "install from $src failed (rc=$rc)"; return 1; fi
-  echo "$venv/bin/trimtab-agent"
+  rc=$?
+  if [ $rc -eq 0 ] && [ -x "$venv/bin/trimtab-agent" ]; then echo "$venv/bin/trimtab-agent"; return 0; fi
+  local fix="a single wheel takes its dependencies (grpcio, protobuf, orjson, zstandard, lz4, cramjam) from the package index"
+  fix="$fix (PyPI unless PIP_INDEX_URL names another): without access to it, point TRIMTAB_AGENT_WHEEL at a wheelhouse"
+  fix="$fix directory built for this Python (docs/agent.md) or set PIP_INDEX_URL to a private index in spark_env_vars"
+  if [ $rc -eq 124 ]; then
+    if [ -d "$src" ]; then
+      log "install from $src timed out after ${limit} s (TRIMTAB_INSTALL_TIMEOUT): agent not installed"
+    else
+      log "install from $src timed out after ${limit} s (TRIMTAB_INSTALL_TIMEOUT), most likely waiting for the network (the package index, or the wheel's URL): agent not installed; $fix"
+    fi
+  elif [ -d "$src" ]; then
+    log "install from $src failed (rc=$rc; pip's reason is above): agent not installed"
+  else
+    log "install from $src failed (rc=$rc; pip's reason is above): agent not installed; if pip could not reach the index, $fix"
+  fi
+  return 1
 }
 
 write_spark_conf() {

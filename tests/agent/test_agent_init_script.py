@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,53 @@ def test_exited_at_once_quotes_only_this_starts_output(tmp_path: Path):
          TRIMTAB_AGENT_BIN=str(fake))
     last = (home / "init.log").read_text().splitlines()[-1]
     assert "agent exited at once: trimtab-agent: another trimtab-agent (pid 7) is running" in last
+
+
+# -- installing without the package index ---------------------------------------------------------
+
+def _wheel_needing(path: Path, requirement: str) -> Path:
+    """A real (tiny) trimtab wheel that needs ``requirement`` from the package index, like the real one."""
+    dist = "trimtab-0.1.0.dist-info"
+    files = {
+        "trimtab_stub/__init__.py": "",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: trimtab\nVersion: 0.1.0\nRequires-Dist: {requirement}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{dist}/RECORD"] = "".join(f"{name},,\n" for name in files) + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return path
+
+
+def test_an_unanswering_package_index_fails_the_install_quickly_and_says_what_to_do(tmp_path: Path):
+    # No egress: the index accepts connections and never answers (a firewall that swallows them).
+    # pip's defaults (5 retries, 15 s each) held cluster start for the whole install timeout.
+    wheel = _wheel_needing(tmp_path / "trimtab-0.1.0-py3-none-any.whl", "trimtab-test-dependency-x")
+    with socket.socket() as sink:
+        sink.bind(("127.0.0.1", 0))
+        sink.listen(64)
+        index = f"http://127.0.0.1:{sink.getsockname()[1]}/simple/"
+        proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                          TRIMTAB_AGENT_WHEEL=str(wheel), PIP_INDEX_URL=index, PIP_CONFIG_FILE=os.devnull,
+                          PIP_NO_CACHE_DIR="1")
+    assert proc.returncode == 0
+    assert took < 75, took  # was the full 120 s install timeout
+    home = tmp_path / "databricks" / "trimtab"
+    log = (home / "init.log").read_text()
+    assert f"install from {wheel} failed (rc=1; pip's reason is above): agent not installed" in log
+    assert "wheelhouse" in log and "PIP_INDEX_URL" in log
+    assert not (home / "agent.pid").exists() and not (home / "supervisor.pid").exists()
+
+
+def test_an_install_timeout_is_named_as_one(tmp_path: Path):
+    with socket.socket() as sink:  # the wheel's URL accepts the connection and never answers
+        sink.bind(("127.0.0.1", 0))
+        sink.listen(8)
+        url = f"http://127.0.0.1:{sink.getsockname()[1]}/trimtab-0.1.0-py3-none-any.whl"
+        proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                          TRIMTAB_AGENT_WHEEL=url, TRIMTAB_INSTALL_TIMEOUT="8")  # venv creation fits in it
+    assert proc.returncode == 0 and took < 30
+    log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
+    assert f"install from {url} timed out after 8 s (TRIMTAB_INSTALL_TIMEOUT)" in log
+    assert "wheelhouse" in log and "rc=124" not in log
