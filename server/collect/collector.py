@@ -110,10 +110,12 @@ REPAIR_EAGER_MS = 3600 * 1000          # re-read at every poll in a failed run's
 REPAIR_RECHECK_LATER_MS = 30 * 60 * 1000  # then at most every 30 minutes
 # A run the catalog could not price (a node type or region it lacks) is stored without a cost and
 # says why at the end of its message, naming the catalog version tried (`unpriced_note`). Each poll
-# prices again the newest unpriced runs (this many per project) that ended within the re-cost window
-# (`RecostPolicy.give_up_after_ms`) and were not tried with this server's catalog version: a restart on
-# a refreshed catalog (`trimtab prices update`) prices them. One try per run and catalog version.
-REPRICE_RECENT_RUNS = 20
+# prices again the unpriced runs that ended within the re-cost window (`RecostPolicy.give_up_after_ms`)
+# and were not tried with this server's catalog version, oldest first, at most this many per project
+# (the rest in the next polls): a restart on a refreshed catalog (`trimtab prices update`) prices them.
+# One try per run and catalog version. By time, not the newest N: a job every 5 minutes pushed a run
+# out of its newest 20 in 100 minutes, well inside the 72 h window.
+REPRICE_RUNS_PER_POLL = 200
 
 class Collector:
     def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,
@@ -531,7 +533,7 @@ class Collector:
 
     def _reprice(self, workspace: Workspace, gateway: DatabricksGateway, active: list[Project]) -> list[Run]:
         """Price again the recent runs stored without a cost that this catalog has not tried (see
-        `REPRICE_RECENT_RUNS`); the ones priced now. A run still not priced keeps why, with this
+        `REPRICE_RUNS_PER_POLL`); the ones priced now. A run still not priced keeps why, with this
         catalog's version, so it is not tried again until the catalog changes."""
         if self._catalog is None:
             return []
@@ -539,7 +541,7 @@ class Collector:
         tried = unpriced_note(self._catalog.version, "")
         priced: list[Run] = []
         for project in active:
-            for run in self._store.runs.list(int(project.id or 0), limit=REPRICE_RECENT_RUNS):
+            for run in self._store.runs.unpriced_since(int(project.id or 0), since, tried, REPRICE_RUNS_PER_POLL):
                 if run.cost is not None or not run.cluster_id or run.end_ms < since or REPAIRED in run.anomalies \
                         or unpriced_reason(run.message).startswith(tried):
                     continue  # priced; never launched; past the window; several clusters'; tried with this catalog

@@ -92,6 +92,19 @@ class RunRepository(Repository):
                  .order_by(window_end, T.c.id).limit(limit))
         return self._load(query)
 
+    def unpriced_since(self, project_id: int, ended_from_ms: int, not_tried: str, limit: int) -> list[Run]:
+        """A project's runs on a cluster with no cost, that ended at or after ``ended_from_ms`` and whose
+        message does not hold ``not_tried`` (the note of a pricing already tried with this catalog),
+        oldest end first, at most ``limit``: what re-pricing looks at. Selected by time, not as the
+        newest N runs (a job every 5 minutes has 864 runs in 72 h)."""
+        if limit < 1:
+            raise InvalidArgument(f"limit: {limit} runs, must be at least 1")
+        query = (sa.select(T).outerjoin(C, C.c.run_id == T.c.id)
+                 .where(T.c.project_id == project_id, T.c.end_ms >= ended_from_ms, T.c.cluster_id != "",
+                        C.c.run_id.is_(None), sa.not_(T.c.message.contains(not_tried, autoescape=True)))
+                 .order_by(T.c.end_ms, T.c.id).limit(limit))
+        return self._load(query)
+
     def history(self, project_id: int) -> list[Run]:
         """Every run of a project, oldest first (what the models and the timeline read)."""
         return self._load(sa.select(T).where(T.c.project_id == project_id).order_by(T.c.start_ms, T.c.id))
