@@ -65,9 +65,15 @@ class SenderSettings:
     warn_every_s: float = 300.0  # a lasting failure is repeated this often, not at every retry
 
 
+# 2^60 s outgrows any cap; past it ``2 ** (attempt - 1)`` only grows towards a float overflow
+# (an OverflowError at the 1,025th consecutive failure: a server down for a few hours).
+_MAX_BACKOFF_EXPONENT = 60
+
+
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
     """Delay before retry ``attempt`` (1-based): base·2^(n-1) ±20%, never above ``cap``."""
-    return min(cap, base * (2 ** (attempt - 1)) * rng.uniform(0.8, 1.2))
+    exponent = min(max(attempt - 1, 0), _MAX_BACKOFF_EXPONENT)
+    return min(cap, base * (2 ** exponent) * rng.uniform(0.8, 1.2))
 
 
 def _retry_hint_s(err: grpc.RpcError) -> float | None:
