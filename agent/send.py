@@ -1,7 +1,8 @@
 """The one sender thread: spool → ``IngestService.SendBatch``, oldest batch first.
 
 - Jittered exponential backoff (base ×2, ±20%, capped) on retryable codes only; a
-  ``retry-after-ms`` trailing-metadata hint from the server replaces the computed delay.
+  ``retry-after-ms`` trailing-metadata hint from the server is the delay's minimum (it may
+  exceed the cap), never a replacement for the jittered backoff.
 - A refused token (UNAUTHENTICATED, PERMISSION_DENIED) is a person's configuration
   problem, not a bad batch: the batches stay in the spool and are retried with the same
   capped backoff with the token this process started with (if the spool fills meanwhile,
@@ -231,8 +232,11 @@ class Sender(threading.Thread):
                     return True
                 attempt += 1
                 self.failed_attempts += 1
-                delay = hint if hint is not None else backoff_delay(
-                    attempt, self.s.backoff_base_s, self.s.backoff_max_s, self.rng)
+                # The server's hint is a floor, not the delay: taken as is, every agent retried
+                # at the hint's pace in lockstep (2 Hz each while the database was down).
+                delay = backoff_delay(attempt, self.s.backoff_base_s, self.s.backoff_max_s, self.rng)
+                if hint is not None:
+                    delay = max(hint, delay)
                 self._warn_failing(code, err, auth)
                 left = self._time_left()
                 if left is not None:

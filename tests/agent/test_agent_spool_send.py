@@ -82,9 +82,9 @@ def test_retryable_codes_back_off_and_honour_retry_hints(tmp_path: Path, ingest:
     sender.start()
     assert s.wait_for(lambda: len(s.stored) == 2, 20)
     sender.stop(1.0)
-    # 1 s ±20 %, then the server's 0.25 s, then its 40 s hint (a hint is obeyed even above the cap),
-    # then the computed backoff for the 4th attempt.
-    assert 0.8 <= clock.waits[0] <= 1.2 and clock.waits[1] == 0.25 and clock.waits[2] == 40.0
+    # 1 s ±20 %, then the 2nd attempt's backoff (the server's 0.25 s is only its floor), then its
+    # 40 s hint (a hint is obeyed even above the cap), then the computed backoff for the 4th attempt.
+    assert 0.8 <= clock.waits[0] <= 1.2 and 1.6 <= clock.waits[1] <= 2.4 and clock.waits[2] == 40.0
     assert 6.4 <= clock.waits[3] <= 9.6
     assert s.calls == 5 and spool.pending() == (0, 0) and spool.snapshot_counters().events_sent == 2
 
