@@ -9,7 +9,9 @@
 #                   TRIMTAB_TLS_CA (PEM file of roots to trust, e.g. a private CA in a volume)
 #   overrides:   TRIMTAB_FS_ROOT (prefix for /databricks paths), TRIMTAB_AGENT_HOME,
 #                TRIMTAB_AGENT_BIN (an installed trimtab-agent: skip the install),
-#                TRIMTAB_INSTALL_TIMEOUT (seconds, default 120)
+#                TRIMTAB_INSTALL_TIMEOUT (seconds, default 120),
+#                TRIMTAB_AGENT_RESTART_DELAY_S (first pause before restarting a dead agent, default 5),
+#                TRIMTAB_AGENT_MAX_RESTARTS (restarts per hour, default 10; 0 = never restart)
 #   The agent needs Python 3.10 or newer on the driver (Databricks Runtime 13.3 LTS and later).
 #
 # It ALWAYS exits 0 and returns quickly: a failed install means no agent, never a failed cluster.
@@ -98,10 +100,88 @@ write_spark_conf() {
 CONF
 }
 
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+
 already_running() {
-  local pid
-  pid="$(cat "$AGENT_HOME/agent.pid" 2>/dev/null)" || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  # The supervisor (which restarts a dead agent) or, from an older script or a hand start, the agent.
+  alive "$(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null)" || alive "$(cat "$AGENT_HOME/agent.pid" 2>/dev/null)"
+}
+
+describe_exit() {
+  # What an exit status says, for a person reading init.log.
+  local rc="$1"
+  if [ "$rc" -gt 128 ]; then
+    local name; name="$(kill -l "$((rc - 128))" 2>/dev/null)"
+    if [ "$name" = "KILL" ]; then echo "killed by SIGKILL (kill -9, or the kernel's OOM killer)"
+    else echo "killed by signal $((rc - 128))${name:+ (SIG$name)}"; fi
+  else
+    echo "exit status $rc"
+  fi
+}
+
+supervise() {
+  # Runs detached in its own session (its stdout and stderr are agent.log): starts the agent and
+  # starts it again when it dies (kill -9, the OOM killer, a crash): the new agent resumes from the
+  # saved read positions, so a crash delays delivery by the pause instead of ending it for the rest
+  # of the cluster's life. Stops for good when the agent exits cleanly
+  # (status 0: SIGTERM at cluster termination, or a person stopping it), when it refuses its
+  # configuration (status 2: a restart cannot help), when the driver's directory is gone, or when
+  # it is signalled itself (it passes the signal on to the agent). Pauses double from
+  # TRIMTAB_AGENT_RESTART_DELAY_S up to 300 s (back to the first once an agent ran 10 minutes), and
+  # at most TRIMTAB_AGENT_MAX_RESTARTS restarts happen in any hour; past that it waits.
+  local bin="$1" base="${TRIMTAB_AGENT_RESTART_DELAY_S:-5}" max="${TRIMTAB_AGENT_MAX_RESTARTS:-10}"
+  case "$base" in ''|*[!0-9]*|0) log "TRIMTAB_AGENT_RESTART_DELAY_S=$base is not a whole number of seconds >= 1: using 5"; base=5;; esac
+  case "$max" in ''|*[!0-9]*) log "TRIMTAB_AGENT_MAX_RESTARTS=$max is not a whole number: using 10"; max=10;; esac
+  local delay="$base" child="" stopping="" rc started ran now wait_s restarts=() kept t
+  trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT HUP
+  echo "$$" >"$AGENT_HOME/supervisor.pid"
+  # This shell's own stderr goes nowhere: bash prints a "Killed" job notice of its own when the
+  # agent dies by a signal, which would be quoted as the agent's last words. The agent and the
+  # supervisor's log lines keep agent.log (fd 3).
+  exec 3>&2 2>/dev/null
+  while :; do
+    "$bin" run --eventlog-dir "$EVENTLOG_DIR" --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN \
+      --state-dir "$AGENT_HOME/state" </dev/null 2>&3 3>&- &
+    child=$!
+    started="$(date +%s)"
+    echo "$child" >"$AGENT_HOME/agent.pid"
+    while :; do
+      wait "$child"; rc=$?
+      # A trapped signal ends `wait` early: wait again for the agent's own status.
+      alive "$child" && continue
+      wait "$child" 2>/dev/null; t=$?
+      [ "$t" -ne 127 ] && rc=$t
+      break
+    done
+    child=""
+    now="$(date +%s)"; ran=$((now - started))
+    if [ -n "$stopping" ]; then log "supervisor signalled: agent (pid $(cat "$AGENT_HOME/agent.pid" 2>/dev/null)) ended ($(describe_exit "$rc")); not restarting" 2>&3; break; fi
+    if [ "$rc" -eq 0 ]; then log "agent exited cleanly after ${ran} s: not restarting" 2>&3; break; fi
+    if [ "$rc" -eq 2 ]; then log "agent refused its configuration (exit status 2, its reason is in agent.log): not restarting" 2>&3; break; fi
+    if [ ! -d "$ROOT/databricks/driver" ]; then log "agent ended ($(describe_exit "$rc")) and $ROOT/databricks/driver is gone (the driver is shutting down): not restarting" 2>&3; break; fi
+    if [ "$max" -eq 0 ]; then log "agent ended ($(describe_exit "$rc")) after ${ran} s; TRIMTAB_AGENT_MAX_RESTARTS=0: not restarting" 2>&3; break; fi
+    [ "$ran" -ge 600 ] && delay="$base"
+    kept=()
+    for t in "${restarts[@]}"; do [ $((now - t)) -lt 3600 ] && kept+=("$t"); done
+    restarts=("${kept[@]}")
+    wait_s="$delay"
+    if [ "${#restarts[@]}" -ge "$max" ]; then
+      wait_s=$((restarts[0] + 3600 - now)); [ "$wait_s" -lt "$delay" ] && wait_s="$delay"
+      log "agent ended ($(describe_exit "$rc")) after ${ran} s; it was restarted $max times in the last hour (TRIMTAB_AGENT_MAX_RESTARTS): next restart in ${wait_s} s" 2>&3
+    else
+      log "agent ended ($(describe_exit "$rc")) after ${ran} s; restarting it in ${wait_s} s (restart $((${#restarts[@]} + 1)) of at most $max in an hour)" 2>&3
+    fi
+    sleep "$wait_s" </dev/null & wait $!
+    [ -n "$stopping" ] && { log "supervisor signalled while waiting to restart the agent: not restarting" 2>&3; break; }
+    [ -d "$ROOT/databricks/driver" ] || { log "$ROOT/databricks/driver is gone (the driver is shutting down): not restarting the agent" 2>&3; break; }
+    restarts+=("$(date +%s)")
+    delay=$((delay * 2)); [ "$delay" -gt 300 ] && delay=300
+    log "restarting the agent" 2>&3
+  done
+  # agent.pid stays, naming the last agent (as it did before there was a supervisor: tools read
+  # it after the agent stopped); a re-run of the script checks whether either pid is alive.
+  [ "$(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null)" = "$$" ] && rm -f "$AGENT_HOME/supervisor.pid"
+  return 0
 }
 
 main() {
@@ -111,7 +191,10 @@ main() {
   # Without a token every batch would be refused; an empty secret is easy to get (wrong scope,
   # Standard access mode hiding spark_env_vars), so it is reported here, where people look first.
   if [ -z "${TRIMTAB_TOKEN:-}" ]; then log "TRIMTAB_TOKEN is not set: agent not started"; return 0; fi
-  if already_running; then log "agent already running (pid $(cat "$AGENT_HOME/agent.pid"))"; return 0; fi
+  if already_running; then
+    log "agent already running (pid $(cat "$AGENT_HOME/agent.pid" 2>/dev/null), supervisor pid $(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null || echo none))"
+    return 0
+  fi
   local bin=""
   if [ -n "${TRIMTAB_AGENT_BIN:-}" ] && [ -x "${TRIMTAB_AGENT_BIN}" ] && [ -f "${TRIMTAB_AGENT_BIN}" ]; then
     bin="$TRIMTAB_AGENT_BIN"
@@ -131,28 +214,38 @@ main() {
   # assignments before it would never reach the agent.)
   # Only what this start writes is quoted if the agent exits at once: agent.log is kept across
   # starts, and an agent killed before writing anything must not be blamed on an old line.
+  # The supervisor is this script's own functions run by a new bash (Databricks fetches the
+  # script alone and may not keep it), so nothing else has to be installed for it.
   local log_size; log_size="$(stat -c %s "$AGENT_HOME/agent.log" 2>/dev/null || echo 0)"
+  rm -f "$AGENT_HOME/agent.pid" "$AGENT_HOME/supervisor.pid"
   TRIMTAB_DRIVER_ENV_FILE="${TRIMTAB_DRIVER_ENV_FILE:-${TRIMTAB_FS_ROOT:-}/tmp/driver-env.sh}" \
-  GRPC_VERBOSITY="${GRPC_VERBOSITY:-ERROR}" \
-  TRIMTAB_TOKEN="${TRIMTAB_TOKEN:-}" nohup "${launcher[@]}" "$bin" run --eventlog-dir "$EVENTLOG_DIR" \
-    --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN --state-dir "$AGENT_HOME/state" \
-    >>"$AGENT_HOME/agent.log" 2>&1 </dev/null &
-  local pid=$!
-  echo "$pid" >"$AGENT_HOME/agent.pid"
+  GRPC_VERBOSITY="${GRPC_VERBOSITY:-ERROR}" TRIMTAB_TOKEN="${TRIMTAB_TOKEN:-}" \
+  AGENT_HOME="$AGENT_HOME" ROOT="$ROOT" EVENTLOG_DIR="$EVENTLOG_DIR" \
+  nohup "${launcher[@]}" bash -c "$(declare -f log alive describe_exit supervise); supervise \"\$1\"" \
+    trimtab-supervisor "$bin" >>"$AGENT_HOME/agent.log" 2>&1 </dev/null &
+  local sup=$!
+  echo "$sup" >"$AGENT_HOME/supervisor.pid"
   # A bad setting (exit 2) or another agent on the state directory (exit 1) makes the agent exit
   # at once, its reason in agent.log: say so here, where people look first, rather than
-  # "started". This is a quick check for immediate configuration errors, not a health check: an
-  # agent that fails later (or starts slower than this on a busy driver) is reported only in
+  # "started", and stop the supervisor (restarting cannot help). This is a quick check for
+  # immediate configuration errors, not a health check: an agent that fails later (or starts
+  # slower than this on a busy driver) is restarted by the supervisor, which logs it here and in
   # agent.log. One second is the trade-off between catching those errors and delaying the
   # cluster's start, which waits for this script.
   sleep 1
-  if ! kill -0 "$pid" 2>/dev/null; then
-    local said; said="$(tail -c +"$((log_size + 1))" "$AGENT_HOME/agent.log" 2>/dev/null | grep -v '^[[:space:]]*$' | tail -n 1)"
-    log "agent exited at once: ${said:-(it wrote nothing; exit status unknown)} (see $AGENT_HOME/agent.log)"
-    rm -f "$AGENT_HOME/agent.pid"
+  local pid; pid="$(cat "$AGENT_HOME/agent.pid" 2>/dev/null)"
+  if alive "$pid" || { [ -z "$pid" ] && alive "$sup"; }; then
+    log "agent started (pid ${pid:-starting}, supervisor pid $sup) following $EVENTLOG_DIR, sending to $TRIMTAB_SERVER"
     return 0
   fi
-  log "agent started (pid $pid) following $EVENTLOG_DIR, sending to $TRIMTAB_SERVER"
+  kill -TERM "$sup" 2>/dev/null
+  # Let it log its last line first, so this script's verdict is the last one in init.log.
+  local n=0; while alive "$sup" && [ $n -lt 20 ]; do sleep 0.1; n=$((n + 1)); done
+  # The supervisor's own lines (trimtab-init: …) are not the agent's reason.
+  local said; said="$(tail -c +"$((log_size + 1))" "$AGENT_HOME/agent.log" 2>/dev/null | grep -v -e '^[[:space:]]*$' -e '^trimtab-init: ' | tail -n 1)"
+  log "agent exited at once: ${said:-(it wrote nothing; exit status unknown)} (see $AGENT_HOME/agent.log)"
+  rm -f "$AGENT_HOME/agent.pid" "$AGENT_HOME/supervisor.pid"
+  return 0
 }
 
 main "$@"

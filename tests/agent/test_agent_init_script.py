@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import shutil
@@ -43,6 +44,17 @@ def _wait_exit(pid: int, timeout: float) -> bool:
         os.close(fd)
 
 
+def _kill_all(home: Path, *pids: int | None) -> None:
+    """Kill the supervisor first (so nothing is restarted after the test), then the agents."""
+    known = [p for p in pids if p is not None]
+    for name in ("supervisor.pid", "agent.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            known.append(int((home / name).read_text()))
+    for pid in known:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_worker_node_does_nothing(tmp_path: Path):
     proc, took = _run(tmp_path, DB_IS_DRIVER="FALSE", TRIMTAB_SERVER="127.0.0.1:1",
                       TRIMTAB_AGENT_BIN=shutil.which("trimtab-agent") or "")
@@ -61,6 +73,7 @@ def test_driver_starts_agent_that_follows_databricks_logs_and_stops_on_sigterm(
     assert took < 10
     home = tmp_path / "databricks" / "trimtab"
     pid = int((home / "agent.pid").read_text())
+    sup = int((home / "supervisor.pid").read_text())
     try:
         conf = (tmp_path / "databricks/driver/conf/00-trimtab-driver-defaults.conf").read_text()
         assert '"spark.eventLog.logStageExecutorMetrics" = "true"' in conf
@@ -85,9 +98,11 @@ def test_driver_starts_agent_that_follows_databricks_logs_and_stops_on_sigterm(
         assert _wait_exit(pid, 10), "agent must stop within 10 s of SIGTERM"
         assert time.monotonic() - t0 < 10
         assert "trimtab-agent stopped" in (home / "agent.log").read_text()
+        # A clean stop (SIGTERM at cluster termination) ends the supervision too.
+        assert _wait_exit(sup, 10)
+        assert "agent exited cleanly" in (home / "init.log").read_text()
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        _kill_all(home, sup, pid)
 
 
 def test_failed_install_still_exits_0_quickly(tmp_path: Path):
@@ -175,10 +190,9 @@ def test_the_agent_gets_the_driver_env_file_and_a_quiet_grpc(tmp_path: Path):
         env = dict(line.split("=", 1) for line in seen.read_text().splitlines() if "=" in line)
         assert env["TRIMTAB_DRIVER_ENV_FILE"] == f"{tmp_path}/tmp/driver-env.sh"
         assert env["GRPC_VERBOSITY"] == "ERROR" and env["TRIMTAB_TOKEN"] == TOKEN
-        assert f"agent started (pid {pid})" in (home / "init.log").read_text()
+        assert f"agent started (pid {pid}, supervisor pid " in (home / "init.log").read_text()
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        _kill_all(home, pid)
 
 
 def test_an_agent_that_exits_at_once_is_reported_not_started(tmp_path: Path):
@@ -190,6 +204,8 @@ def test_an_agent_that_exits_at_once_is_reported_not_started(tmp_path: Path):
     log = (home / "init.log").read_text()
     assert "agent exited at once: trimtab-agent: bad configuration: setting tls_ca: no such file" in log
     assert "agent started" not in log and not (home / "agent.pid").exists()
+    assert not (home / "supervisor.pid").exists()  # a start that cannot work is not retried
+    assert "restarting the agent" not in log
 
 
 def _fake_python(path: Path, version: str, new_enough: bool) -> Path:
@@ -241,6 +257,138 @@ def test_exited_at_once_quotes_only_this_starts_output(tmp_path: Path):
          TRIMTAB_AGENT_BIN=str(fake))
     last = (home / "init.log").read_text().splitlines()[-1]
     assert "agent exited at once: trimtab-agent: another trimtab-agent (pid 7) is running" in last
+
+
+# -- supervision: a dead agent is started again ---------------------------------------------------
+
+def _events(*events: dict) -> str:
+    return "".join(json.dumps(e) + "\n" for e in events)
+
+
+def _wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _pid(home: Path, name: str) -> int | None:
+    try:
+        return int((home / name).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_an_agent_killed_with_sigkill_is_restarted_and_resumes(ingest: IngestServer, tmp_path: Path):
+    """kill -9 or the OOM killer once ended delivery for the rest of the cluster's life."""
+    binary = shutil.which("trimtab-agent")
+    assert binary
+    env = dict(DB_IS_DRIVER="TRUE", TRIMTAB_SERVER=ingest.address, TRIMTAB_TOKEN=TOKEN, TRIMTAB_AGENT_BIN=binary,
+               TRIMTAB_AGENT_POLL_S="0.05", TRIMTAB_AGENT_BATCH_AGE_S="0.05", TRIMTAB_AGENT_RESTART_DELAY_S="1")
+    proc, took = _run(tmp_path, **env)
+    assert proc.returncode == 0 and took < 10, proc.stderr
+    home = tmp_path / "databricks" / "trimtab"
+    first, sup = _pid(home, "agent.pid"), _pid(home, "supervisor.pid")
+    try:
+        assert _alive(first) and _alive(sup) and first != sup
+        logs = tmp_path / "databricks" / "driver" / "eventlogs"
+        running = logs / "app-sup.inprogress"
+        running.write_text(_events(
+            {"Event": "SparkListenerApplicationStart", "App ID": "app-sup", "App Name": "x", "Timestamp": 1},
+            {"Event": "SparkListenerJobStart", "Job ID": 0, "Stage IDs": [], "Properties": {}}))
+        s = ingest.servicer
+        assert s.wait_for(lambda: ("app-sup", "app-start") in s.stored, 30), (home / "agent.log").read_text()[-2000:]
+
+        os.kill(first, signal.SIGKILL)
+        assert _wait_for(lambda: _alive(_pid(home, "agent.pid")) and _pid(home, "agent.pid") != first, 15), \
+            (home / "init.log").read_text()
+        second = _pid(home, "agent.pid")
+        assert _pid(home, "supervisor.pid") == sup
+        with running.open("a") as f:
+            f.write(_events(
+                {"Event": "SparkListenerJobEnd", "Job ID": 0, "Completion Time": 9, "Job Result": {"Result": "JobSucceeded"}},
+                {"Event": "SparkListenerApplicationEnd", "Timestamp": 10}))
+        running.rename(logs / "app-sup")
+        assert s.wait_for(lambda: ("app-sup", "app-end") in s.stored, 30), (home / "agent.log").read_text()[-2000:]
+        assert {k for _, k in s.stored} >= {"app-start", "job/0", "app-end"}
+        log = (home / "init.log").read_text()
+        assert "agent ended (killed by SIGKILL (kill -9, or the kernel's OOM killer))" in log
+        assert "restarting it in 1 s (restart 1 of at most 10 in an hour)" in log
+
+        # A re-run of the script while supervised starts nothing more.
+        again, _ = _run(tmp_path, **env)
+        assert again.returncode == 0 and _pid(home, "agent.pid") == second and _pid(home, "supervisor.pid") == sup
+        assert f"agent already running (pid {second}, supervisor pid {sup})" in (home / "init.log").read_text()
+
+        # SIGTERM (cluster termination, or a person stopping it): the agent exits 0 and nothing restarts it.
+        os.kill(second, signal.SIGTERM)
+        assert _wait_exit(second, 10) and _wait_exit(sup, 10)
+        assert "agent exited cleanly" in (home / "init.log").read_text()
+        assert not (home / "supervisor.pid").exists() and _pid(home, "agent.pid") == second
+    finally:
+        _kill_all(home, sup, first)
+
+
+def test_restarts_back_off_and_are_capped_per_hour(tmp_path: Path):
+    runs = tmp_path / "runs"
+    # Lives past the script's one-second check, then crashes (exit 1: an unhandled exception).
+    fake = _fake_agent(tmp_path, f'echo run >> "{runs}"\nsleep 1.3\nexit 1\n')
+    proc, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                   TRIMTAB_AGENT_BIN=str(fake), TRIMTAB_AGENT_RESTART_DELAY_S="1", TRIMTAB_AGENT_MAX_RESTARTS="2")
+    home = tmp_path / "databricks" / "trimtab"
+    sup = _pid(home, "supervisor.pid")
+    try:
+        assert proc.returncode == 0 and _alive(sup)
+        assert _wait_for(lambda: "restarted 2 times in the last hour" in (home / "init.log").read_text(), 30)
+        log = (home / "init.log").read_text()
+        assert "agent ended (exit status 1) after 1 s; restarting it in 1 s (restart 1 of at most 2 in an hour)" in log
+        assert "restarting it in 2 s (restart 2 of at most 2 in an hour)" in log  # the pause doubles
+        assert "(TRIMTAB_AGENT_MAX_RESTARTS): next restart in 35" in log  # about an hour after the first
+        assert runs.read_text().count("run") == 3
+        time.sleep(1.5)
+        assert runs.read_text().count("run") == 3 and _alive(sup)  # waiting, not looping
+        # The lines are in agent.log too, where people read what the agent did.
+        assert "restarted 2 times in the last hour" in (home / "agent.log").read_text()
+        os.kill(sup, signal.SIGTERM)  # a signalled supervisor stops at once, even while it waits
+        assert _wait_exit(sup, 5)
+        assert "supervisor signalled while waiting to restart the agent: not restarting" in (home / "init.log").read_text()
+        assert not (home / "supervisor.pid").exists()
+    finally:
+        _kill_all(home, sup)
+
+
+@pytest.mark.parametrize(("body", "then", "said"), [
+    ("sleep 1.3\nexit 2\n", None, "agent refused its configuration (exit status 2"),
+    ("exec sleep 30\n", "kill -9", "/databricks/driver is gone (the driver is shutting down): not restarting"),
+])
+def test_supervision_ends_when_a_restart_cannot_help(tmp_path: Path, body: str, then: str | None, said: str):
+    fake = _fake_agent(tmp_path, body)
+    proc, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                   TRIMTAB_AGENT_BIN=str(fake), TRIMTAB_AGENT_RESTART_DELAY_S="1")
+    home = tmp_path / "databricks" / "trimtab"
+    sup, pid = _pid(home, "supervisor.pid"), _pid(home, "agent.pid")
+    try:
+        assert proc.returncode == 0 and _alive(sup) and _alive(pid)
+        if then == "kill -9":
+            shutil.rmtree(tmp_path / "databricks" / "driver")  # the driver node is going away
+            os.kill(pid, signal.SIGKILL)
+        assert _wait_exit(sup, 10), (home / "init.log").read_text()
+        log = (home / "init.log").read_text()
+        assert said in log and "restarting the agent" not in log
+    finally:
+        _kill_all(home, sup, pid)
 
 
 # -- installing without the package index ---------------------------------------------------------
