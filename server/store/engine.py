@@ -40,6 +40,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import NullPool
 
 from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, TrimtabError, Unavailable
+from server.store.urls import shown_url
 
 SUPPORTED_URLS = "only sqlite:/// and postgresql:// URLs are supported"
 # Retry hint sent with UNAVAILABLE when the database is down or locked.
@@ -66,7 +67,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8,
         raise InvalidArgument(f"database URL is not a URL ({exc}): {SUPPORTED_URLS}") from exc
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         # Refused here, not by a driver import (mysql:// failed with "No module named 'MySQLdb'").
-        raise InvalidArgument(f"database URL {parsed.render_as_string(hide_password=True)!r}: {SUPPORTED_URLS}")
+        raise InvalidArgument(f"database URL {shown_url(parsed)!r}: {SUPPORTED_URLS}")
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
             url,
@@ -93,6 +94,12 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8,
         seconds = max(3, int(timeout_s))
         connect_args.update(tcp_user_timeout=limit_ms, keepalives_idle=max(1, seconds // 3),
                             keepalives_interval=max(1, seconds // 6), keepalives_count=3)
+        # The same probes from the database's side: a session whose client host died or was cut off
+        # is ended within the deadline, releasing its advisory locks (`server.store.locks`: a lock's
+        # connection idles, outside any transaction, so nothing else ends it; the kernel's default
+        # is two hours). Settable by any user since PostgreSQL 9; ignored on a Unix socket.
+        options += [f"-c tcp_keepalives_idle={max(1, seconds // 3)}",
+                    f"-c tcp_keepalives_interval={max(1, seconds // 6)}", "-c tcp_keepalives_count=3"]
     connect_args["options"] = " ".join(options)
     # No pool_pre_ping: the check-out ping below does the same under a deadline (a ping on a
     # connection that stopped answering hung the caller).
