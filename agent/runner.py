@@ -240,8 +240,20 @@ class Agent:
         for src in sources:
             if src.app_key in self.followers or self.saved.get(src.app_key, {}).get("finished"):
                 continue
-            self.followers[src.app_key] = AppFollower(src, self.lister, self.read, self.cfg.max_line_bytes,
-                                                      self.saved.get(src.app_key))
+            saved = self.saved.get(src.app_key)
+            try:
+                follower = AppFollower(src, self.lister, self.read, self.cfg.max_line_bytes, saved)
+            except Exception as exc:
+                if saved is None:
+                    raise
+                # A saved state this agent cannot read (damaged, or from an incompatible version)
+                # raised here at every pass, so the application was never read again: it is read
+                # from its start instead (its keys make what was already sent harmless).
+                log.warning("%s: saved read position unusable (%s: %s); reading the application from its "
+                            "start", src.app_key, type(exc).__name__, exc)
+                self.saved.pop(src.app_key, None)
+                follower = AppFollower(src, self.lister, self.read, self.cfg.max_line_bytes, None)
+            self.followers[src.app_key] = follower
         # Followers whose application vanished stay here: their next poll notices and finishes them.
         return self.followers
 
