@@ -8,7 +8,6 @@ about a day after a run, so a job every 5 minutes (864 runs in 72 h) had its 100
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,23 +16,13 @@ from server.collect import bills as bills_module
 from server.collect.bills import Recoster
 from server.costing.billing import DEFAULT_RECOST_POLICY, RecostPolicy
 from server.costing.reconcile import BillLine, window_days
-from server.domain import CostBreakdown, Project, Run, Workspace
+from server.domain import CostBreakdown, Project, Run
 from server.errors import InvalidArgument
-from server.store import Store, open_store
+from server.store import Store
 
 HOUR = 3_600_000
 NOW = 1_800_000_000_000
 ESTIMATE = CostBreakdown(dbu_cost=1, compute_cost=1, storage_cost=0, total=2)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    opened = open_store(db_url)
-    try:
-        opened.workspaces.add(Workspace(name="w", host="http://x", cloud="aws"), "tok", "creds")
-        yield opened
-    finally:
-        opened.close()
 
 
 class LandsAfterADay:

@@ -3,27 +3,15 @@ catalog, not the newest 20 (a job every 5 minutes pushed a run out of those in 1
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from server.collect.collector import unpriced_note, with_unpriced_note
-from server.domain import CostBreakdown, Project, Run, Workspace
+from server.domain import CostBreakdown, Project, Run
 from server.errors import InvalidArgument
-from server.store import Store, open_store
+from server.store import Store
 
 MINUTE = 60_000
 NOW = 1_800_000_000_000
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    opened = open_store(db_url)
-    try:
-        opened.workspaces.add(Workspace(name="w", host="http://x", cloud="aws"), "tok", "creds")
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_unpriced_runs_are_selected_by_time_oldest_first(store: Store) -> None:
