@@ -8,6 +8,11 @@
   capped backoff with the token this process started with (if the spool fills meanwhile,
   its usual oldest-first drop applies and is counted); only an agent started with a valid
   token on the same state directory delivers them (docs/agent.md says how).
+- INTERNAL and UNKNOWN (a proxy's reset stream, a server bug) are retried with the same backoff
+  ``transient_retries`` times for each batch, then the batch is parked like a permanent error.
+- A token gRPC cannot send (client-side "Invalid metadata": a newline, a non-ASCII character)
+  is a configuration error, not a bad batch: one ERROR names TRIMTAB_TOKEN, the batches stay
+  in the spool and are retried with the capped backoff.
 - Other permanent errors (a malformed batch…) are logged once per code and the batch is
   parked, never retried in a loop.
 - While delivery fails, a WARNING names the target and the cause when it starts and
@@ -41,6 +46,13 @@ RETRYABLE = frozenset({
     grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
 })
 AUTH_CODES = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+# Usually not the batch's fault: a load balancer's reset stream (RST_STREAM) reads as INTERNAL, and
+# the server answers INTERNAL for any unexpected exception (a bug, a database hiccup). Retried with
+# the usual backoff a few times (``SenderSettings.transient_retries``) before the batch is parked.
+TRANSIENT_CODES = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+# What gRPC's client answers, without calling the server, when a metadata value holds a character it
+# cannot send (the token with a newline or a non-ASCII character): the same for every batch.
+INVALID_METADATA = "Invalid metadata"
 RETRY_AFTER_KEY = "retry-after-ms"
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -64,6 +76,7 @@ class SenderSettings:
     backoff_max_s: float = 30.0
     root_certificates: bytes | None = None  # PEM (TRIMTAB_TLS_CA); None = the system's roots
     warn_every_s: float = 300.0  # a lasting failure is repeated this often, not at every retry
+    transient_retries: int = 5  # INTERNAL/UNKNOWN retries of one batch before it is parked
 
 
 # 2^60 s outgrows any cap; past it ``2 ** (attempt - 1)`` only grows towards a float overflow
@@ -109,6 +122,7 @@ class Sender(threading.Thread):
         self._spool_error = False  # the spool failed under the last ack/park (logged once)
         self._crash_logged_at: float | None = None  # last traceback logged for an unexpected error
         self.unexpected_errors = 0
+        self._bad_token_logged = False  # the one ERROR for a token gRPC cannot send
         self._channel = self._open()
 
     def _open(self) -> grpc.Channel:
@@ -207,6 +221,7 @@ class Sender(threading.Thread):
             self.spool.park(batch)
             return True
         attempt = 0
+        transient = 0  # INTERNAL/UNKNOWN answers for this batch (see TRANSIENT_CODES)
         while True:
             self.prepare(request)
             left = self._time_left()
@@ -220,13 +235,18 @@ class Sender(threading.Thread):
                 self.last_error = code
                 hint = _retry_hint_s(err)
                 auth = code in AUTH_CODES
-                retryable = (auth or code in RETRYABLE
+                bad_token = code == grpc.StatusCode.INTERNAL and INVALID_METADATA in (err.details() or "")
+                if code in TRANSIENT_CODES and not bad_token:
+                    transient += 1
+                retryable = (auth or bad_token or code in RETRYABLE
+                             or (code in TRANSIENT_CODES and transient <= self.s.transient_retries)
                              or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and hint is not None))
                 if not retryable:
                     if code not in self._logged_codes:
                         self._logged_codes.add(code)
-                        log.error("server %s rejected batch %s permanently (%s: %s); parking it and any "
-                                  "others rejected the same way", self.s.target, request.batch_id, code.name,
+                        tries = f" {transient} times in a row" if code in TRANSIENT_CODES else " permanently"
+                        log.error("server %s rejected batch %s%s (%s: %s); parking it and any others "
+                                  "rejected the same way", self.s.target, request.batch_id, tries, code.name,
                                   err.details())
                     self.spool.park(batch)
                     return True
@@ -237,7 +257,10 @@ class Sender(threading.Thread):
                 delay = backoff_delay(attempt, self.s.backoff_base_s, self.s.backoff_max_s, self.rng)
                 if hint is not None:
                     delay = max(hint, delay)
-                self._warn_failing(code, err, auth)
+                if bad_token:
+                    self._token_unsendable()
+                else:
+                    self._warn_failing(code, err, auth)
                 left = self._time_left()
                 if left is not None:
                     if left <= 0:
@@ -259,6 +282,21 @@ class Sender(threading.Thread):
             self.last_error = None
             self.spool.ack(batch)
             return True
+
+    def _token_unsendable(self) -> None:
+        """The token cannot be sent as gRPC metadata: one ERROR for this process, batches kept.
+
+        Parking was wrong: every batch failed the same way, and the log blamed the server. The
+        configuration check refuses such a token at start (``agent.config``); this covers any
+        path around it. No restart of this process can help: only a fixed token can.
+        """
+        if self._bad_token_logged:
+            return
+        self._bad_token_logged = True
+        log.error("the agent token holds a character gRPC cannot send as metadata (a newline, a space "
+                  "inside it, a non-ASCII character): fix TRIMTAB_TOKEN (store it exactly as `trimtab token "
+                  "create` printed it) and restart the agent; %d batch(es) kept in the spool, nothing was sent "
+                  "to %s", self.spool.pending()[0], self.s.target)
 
     def _warn_failing(self, code: grpc.StatusCode, err: grpc.RpcError, auth: bool) -> None:
         """One WARNING when delivery starts failing, then at most one per ``warn_every_s``.

@@ -5,7 +5,9 @@ before ``put`` returns, so whatever the follower checkpoints past is on disk.
 When the spool would exceed its byte bound the *oldest* batches are dropped
 (never the one being sent) and counted exactly: the counters (with the names
 about to be deleted) are persisted first, so a crash between the two steps is
-finished on the next start instead of being miscounted.
+finished on the next start instead of being miscounted. Batches parked in
+``parked/`` count towards the same bound and go first, oldest first: a server
+that rejected every batch once filled the disk with them (8x the bound).
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ class Spool:
         self.counters.pending_drop = []
         self._batches: dict[int, SpooledBatch] = {}
         self._sizes: dict[int, int] = {}
+        # Parked batches, counted in the byte bound (see ``_make_room``). Their seqs never meet the
+        # spool's: a batch keeps its name when parked, and numbering starts above both.
+        self._parked: dict[int, SpooledBatch] = {}
+        self._parked_sizes: dict[int, int] = {}
+        for entry in os.scandir(self.parked_dir):
+            parsed = _parse_name(entry.name)
+            if parsed:
+                self._parked[parsed[0]] = SpooledBatch(parsed[0], parsed[1], Path(entry.path))
+                self._parked_sizes[parsed[0]] = entry.stat().st_size
         for entry in os.scandir(directory):
             parsed = _parse_name(entry.name)
             if parsed:
@@ -99,8 +110,19 @@ class Spool:
             return seq
 
     def _make_room(self, incoming: int) -> None:
+        """Drop the oldest batches until ``incoming`` bytes fit: parked ones first, then waiting ones.
+
+        Parked batches were rejected once and wait for a person (``replay-parked``); waiting ones are
+        data still being delivered, so when one has to go it is a parked one, oldest first.
+        """
         victims: list[SpooledBatch] = []
-        total = sum(self._sizes.values())
+        parked_victims: list[SpooledBatch] = []
+        total = sum(self._sizes.values()) + sum(self._parked_sizes.values())
+        for seq in sorted(self._parked):
+            if total + incoming <= self.max_bytes:
+                break
+            parked_victims.append(self._parked[seq])
+            total -= self._parked_sizes[seq]
         for seq in sorted(self._batches):
             if total + incoming <= self.max_bytes:
                 break
@@ -108,15 +130,21 @@ class Spool:
                 continue  # being sent right now: its fate is the sender's
             victims.append(self._batches[seq])
             total -= self._sizes[seq]
-        if victims:
-            self._record_drops(victims)
+        if victims or parked_victims:
+            self._record_drops(victims, parked=parked_victims)
 
-    def _record_drops(self, victims: list[SpooledBatch], dropped_new: int = 0) -> None:
+    def _record_drops(self, victims: list[SpooledBatch], dropped_new: int = 0,
+                      parked: list[SpooledBatch] | None = None) -> None:
+        parked = parked or []
+        gone = victims + parked
         old = self.counters
+        # Names relative to the spool directory ("parked/<name>" for a parked one), so the start
+        # of the next run finishes an interrupted drop of either kind (see ``__init__``).
+        names = [v.path.name for v in victims] + [f"{self.parked_dir.name}/{v.path.name}" for v in parked]
         c = DeliveryCounters(old.events_sent,
-                             old.events_dropped_spool_full + sum(v.events for v in victims) + dropped_new,
-                             old.batches_dropped_spool_full + len(victims) + (1 if dropped_new else 0),
-                             old.batches_rejected, [v.path.name for v in victims])
+                             old.events_dropped_spool_full + sum(v.events for v in gone) + dropped_new,
+                             old.batches_dropped_spool_full + len(gone) + (1 if dropped_new else 0),
+                             old.batches_rejected, names)
         # On disk before in memory: a save that fails (a full disk) raises with nothing changed,
         # so the put retried later does not count the same drop twice.
         self._save(c)
@@ -124,9 +152,17 @@ class Spool:
         for v in victims:
             v.path.unlink(missing_ok=True)
             del self._batches[v.seq], self._sizes[v.seq]
+        for v in parked:
+            v.path.unlink(missing_ok=True)
+            del self._parked[v.seq], self._parked_sizes[v.seq]
         c.pending_drop = []
-        log.warning("spool full: dropped %d oldest batch(es) (%d events so far)",
-                    len(victims) + (1 if dropped_new else 0), c.events_dropped_spool_full)
+        if parked:
+            log.warning("spool full: dropped %d oldest batch(es), %d of them parked in %s after a rejection "
+                        "(%d events so far)", len(gone) + (1 if dropped_new else 0), len(parked),
+                        self.parked_dir, c.events_dropped_spool_full)
+        else:
+            log.warning("spool full: dropped %d oldest batch(es) (%d events so far)",
+                        len(victims) + (1 if dropped_new else 0), c.events_dropped_spool_full)
 
     # -- consumer side (sender thread) -----------------------------------------------------------
     def oldest(self, timeout: float | None = None) -> SpooledBatch | None:
@@ -166,9 +202,12 @@ class Spool:
             self._inflight = None
             if b.seq not in self._batches:
                 return
-            os.replace(b.path, self.parked_dir / b.path.name)
+            parked_path = self.parked_dir / b.path.name
+            os.replace(b.path, parked_path)
             sync_dir_after_rename(self.parked_dir)
             sync_dir_after_rename(self.dir)
+            self._parked[b.seq] = SpooledBatch(b.seq, b.events, parked_path)
+            self._parked_sizes[b.seq] = self._sizes[b.seq]
             del self._batches[b.seq], self._sizes[b.seq]
             self.counters.batches_rejected += 1
             self._save_after_delivery()
