@@ -1,7 +1,8 @@
 """Which runs the model may learn from: anomaly screening and change points (rebase).
 
 A project's history is cut at its latest change point; only the segment after it is learned:
-- a new stage structure (``stage_signature`` differs from the previous run's): the code changed;
+- a new stage structure (``stage_signature`` differs from the previous complete run's): the code
+  changed (a failed, retried or repaired run ran only part of its stages and is not compared);
 - an input size shift beyond `INPUT_SHIFT` relative to the segment's median input (smaller growth is
   handled by the model's input-size covariate);
 - a runtime regression: two consecutive clean runs, each on a configuration already measured in
@@ -114,10 +115,20 @@ def screen(
     return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem)
 
 
+def _code_signature(obs: Observation) -> str | None:
+    """The run's stage signature when it shows the job's whole code: a run that failed, was cut
+    short or was retried or repaired ran part of its stages (a failed run's log stops early), so its
+    shorter list read as a code change, and the next good run as a second one: learning restarted
+    twice and the failure (an out-of-memory one too) was forgotten with the old segment."""
+    if not obs.ok or set(obs.anomalies) & NOT_LEARNED:
+        return None
+    return obs.stage_signature or None
+
+
 def _sig_before(history: Sequence[Observation], start: int) -> str | None:
     for obs in reversed(history[:start]):
-        if obs.stage_signature:
-            return obs.stage_signature
+        if sig := _code_signature(obs):
+            return sig
     return None
 
 
@@ -138,10 +149,10 @@ def _scan(
     threshold = max(math.log(REGRESSION_RATIO), 3.0 * sigma_run)
     for idx in range(start, len(history)):
         obs = history[idx]
-        if obs.stage_signature:
-            if last_sig and obs.stage_signature != last_sig and idx > start:
+        if sig := _code_signature(obs):
+            if last_sig and sig != last_sig and idx > start:
                 return idx, f"the stage structure changed (a code change) at {label(idx)}: learning again"
-            last_sig = obs.stage_signature
+            last_sig = sig
         if _why_not_learned(obs, known) is not None:
             continue
         if obs.input_gb and inputs and idx > start:

@@ -107,6 +107,39 @@ def test_rebase_on_new_stage_signature() -> None:
     assert "stage structure changed" in d.reason
 
 
+def test_a_failed_run_that_stopped_early_is_no_code_change_and_its_failure_is_kept() -> None:
+    # Review (a simulated month): a run that failed out of memory wrote a shorter event log, so its
+    # stage signature differed; the failure and the next good run read as two code changes, learning
+    # restarted twice, and the configuration that ran out of memory was forgotten with the segment.
+    import dataclasses
+
+    from models.observation import OUT_OF_MEMORY
+
+    job = Job()
+    cands = grid()
+    settings = Settings(sla_s=3.0 * job.mean_runtime(cands[13]))
+    history = _steady(job, 5, stage_signature="abc")
+    failed = job.run(cands[2], np.random.default_rng(6), stage_signature="ab")  # two stages of three
+    history.append(dataclasses.replace(failed, ok=False, anomalies=("failure", OUT_OF_MEMORY)))
+    for seed in (7, 8):
+        history.append(job.run(cands[13], np.random.default_rng(seed), stage_signature="abc"))
+        d = decide(cands, history, settings)
+        assert not d.rebased and d.phase == "optimizing", d.reason
+        assert d.candidate != cands[2]
+    from models.changes import screen
+    from models.prior import DEFAULT_PRIOR
+
+    scr = screen(history, {c.config_id: c for c in cands}, DEFAULT_PRIOR.sigma_run, 0.9)
+    assert scr.change_reason is None and cands[2].config_id in scr.failed_configs
+    assert scr.oom_memory_per_core == cands[2].memory_per_core_gib
+    # A real code change whose first run failed is found at the first complete run after it.
+    history.append(dataclasses.replace(job.run(cands[13], np.random.default_rng(9), stage_signature="x"),
+                                       ok=False, anomalies=("failure",)))
+    history.append(job.run(cands[13], np.random.default_rng(10), stage_signature="abcd"))
+    d = decide(cands, history, settings)
+    assert d.rebased and f"at run #{len(history)} of the history" in d.reason
+
+
 def test_rebase_on_runtime_regression_needs_two_slow_runs() -> None:
     job = Job()
     cands = grid()
