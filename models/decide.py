@@ -581,7 +581,11 @@ def _decision(
     cands: list[Candidate], out: _Outlook, i: int, phase: str, reason: str, common: _Common
 ) -> Decision:
     lo, hi = out.lo_s, out.hi_s
-    price = cands[i].price_per_hour / 3600.0
+    # The expected cost counts the rework an expected spot loss adds (`expected_s`); the interval is
+    # one run's runtime interval priced the same way, or the estimate fell outside its own interval
+    # on spot clusters ("1.14 USD [0.86, 1.09]").
+    rework = float(out.expected_s[i] / max(float(out.pred.expected_s()[i]) + out.setup.mean_s, 1e-9))
+    price = cands[i].price_per_hour / 3600.0 * rework
     return Decision(
         candidate=cands[i],
         phase=phase,

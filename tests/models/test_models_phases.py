@@ -254,3 +254,17 @@ def test_a_change_points_reason_counts_runs_from_one_without_labels() -> None:
     history.append(job.run(cands[13], np.random.default_rng(5), stage_signature="def"))
     d = decide(cands, history, Settings(sla_s=3.0 * job.mean_runtime(cands[13])))
     assert f"at run #{len(history)} of the history: learning again" in d.reason
+
+
+def test_a_spot_clusters_cost_estimate_lies_inside_its_own_interval() -> None:
+    # Review: "cost: 1.14 USD per run [0.86, 1.09]": the estimate counted the expected spot-loss
+    # rework and the interval (runtime interval x price) did not.
+    import dataclasses
+
+    job = Job(work_core_s=400000.0)  # runs of over an hour: a loss is likely at this rate
+    spot = dataclasses.replace(grid()[13], interruption_rate=1.0)
+    rng = np.random.default_rng(11)
+    history = [job.run(spot, rng) for _ in range(15)]  # well measured: a narrow runtime interval
+    d = decide([spot], history, Settings(sla_s=None))
+    low, high = d.cost_interval
+    assert low < d.predicted_cost < high, (low, d.predicted_cost, high)
