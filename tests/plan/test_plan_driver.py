@@ -135,7 +135,7 @@ def test_the_planner_sizes_the_driver_and_prices_every_candidate_with_it(store) 
     # The predicted cost is priced with the smaller driver.
     price = hourly_cost(rec.config, "aws", "us-east-1", "premium", "jobs", catalog)
     low_s, high_s = rec.runtime_interval_s
-    # Up to the expected spot-loss rework (the workers are spot with fallback), which the estimate counts too.
+    # Up to the expected spot-loss rework of a spot recommendation, which the estimate counts too.
     assert rec.cost_interval == pytest.approx((price * low_s / 3600.0, price * high_s / 3600.0), rel=0.01)
     assert rec.cost_interval[0] < rec.predicted_cost < rec.cost_interval[1]
     assert not same_cluster(rec.config, config_from_spec(SPEC))  # a driver-only change is a change to apply
