@@ -15,6 +15,10 @@ State is split in two on purpose, so a restart after ``kill -9`` has no gap:
   checkpoints a read position no later than the first line of the oldest open
   stage (``low_water``), so a restart replays those lines. Replayed lines of
   already emitted stages, jobs and executors are recognised and not re-emitted.
+  A stage attempt whose ``StageCompleted`` never comes (Spark's eventLog queue dropped
+  it, or the driver died mid-stage) would pin that position for good: it is emitted
+  from its TaskEnd totals at its job's end, or at the log's end, flagged in its
+  ``failure_reason`` (``COMPLETION_NOT_SEEN``; see ``AppParser._emit_unfinished``).
 """
 
 from __future__ import annotations
@@ -81,6 +85,15 @@ _CONF_KEEP = re.compile(
     r"driver\.(memory|cores)|dynamicAllocation\.|eventLog\.|app\.(name|id)|master$|sql\.shuffle\.partitions)"
 )
 _CONF_SECRET = re.compile(r"(?i)(secret|password|token|credential|\.key$|apikey)")
+# The failure reason of a stage attempt emitted without its StageCompleted line. The protocol has no
+# field for "completion not seen" (trimtab.v1.StageCompleted), and a stage with a failure reason is
+# left out of the tuner's stage observations (server.plan.observe), which is right for totals that
+# may miss tasks: the reason shows in the run's stage list, where a person can read it.
+COMPLETION_NOT_SEEN = ("trimtab-agent: completion not seen in the event log (Spark's listener queue dropped "
+                       "the StageCompleted event, or the driver stopped mid-stage); totals from the TaskEnd "
+                       "lines read")
+# Stage Info fields kept from a StageSubmitted, for a stage emitted without its StageCompleted.
+_SUBMITTED_KEEP = ("Stage Name", "Number of Tasks", "Parent IDs", "Submission Time", "RDD Info")
 
 
 def driver_key(metrics: dict[str, int]) -> tuple[int, int, int]:
@@ -119,6 +132,10 @@ class _OpenStage:
     failed: int = 0
     killed: int = 0
     peaks: dict[str, dict[str, int]] = field(default_factory=dict)
+    # From its StageSubmitted line (``_SUBMITTED_KEEP``), and the latest task finish time: what an
+    # attempt emitted without its StageCompleted is described by (``_emit_unfinished``).
+    submitted: dict[str, Any] = field(default_factory=dict)
+    last_finish: int = 0
 
 
 class AppParser:
@@ -314,6 +331,8 @@ class AppParser:
         """Emit what waits for the application id or the first job (file ended or app idle)."""
         out: list[tuple[str, Any]] = []
         self._maybe_emit_start(out)
+        # Nothing more of this log will be read: an attempt still open never gets its StageCompleted.
+        self._emit_unfinished(None, 0, out)
         if not self.ended:
             # A log that ends without the application's end (its driver died, say): what the last
             # heartbeats added below the sending steps is sent now, not lost.
@@ -421,7 +440,9 @@ class AppParser:
 
     def _on_stage_submitted(self, ev: dict[str, Any], token: Any, out: list) -> None:
         si = ev.get("Stage Info") or {}
-        self._stage(_int(si.get("Stage ID")), _int(si.get("Stage Attempt ID")), token, starts=True)
+        st = self._stage(_int(si.get("Stage ID")), _int(si.get("Stage Attempt ID")), token, starts=True)
+        if st is not None and not st.submitted and isinstance(si, dict):
+            st.submitted = {k: si[k] for k in _SUBMITTED_KEEP if k in si}
 
     def _on_task_end(self, ev: dict[str, Any], token: Any, out: list) -> None:
         st = self._stage(_int(ev.get("Stage ID")), _int(ev.get("Stage Attempt ID")), token)
@@ -438,6 +459,7 @@ class AppParser:
         launch, finish = _int(ti.get("Launch Time")), _int(ti.get("Finish Time"))
         if finish >= launch > 0:
             st.durations.append(finish - launch)
+            st.last_finish = max(st.last_finish, finish)
         tm = ev.get("Task Metrics")
         if isinstance(tm, dict):
             sums = st.sums
@@ -489,6 +511,18 @@ class AppParser:
         st = self._stage(sid, att, token, starts=True)
         if st is None:
             return
+        sums = st.sums
+        if not (st.succeeded or st.failed or st.killed):
+            for acc in si.get("Accumulables") or ():  # no TaskEnd lines seen: fall back
+                idx = ACCUM_NAMES.get(acc.get("Name")) if isinstance(acc, dict) else None
+                if idx is not None:
+                    sums[idx] = _int(acc.get("Value"))
+        self._emit_stage(sid, att, st, si, _int(si.get("Completion Time")), str(si.get("Failure Reason") or ""),
+                         out)
+
+    def _emit_stage(self, sid: int, att: int, st: _OpenStage, si: dict[str, Any], completion_ms: int,
+                    failure: str, out: list) -> None:
+        """Emit open attempt ``sid/att`` described by Stage Info ``si``, and record it as done."""
         key = f"{sid}/{att}"
         del self.open_stages[key]
         if key in self.stages_reopened:
@@ -498,18 +532,39 @@ class AppParser:
         else:
             self.stages_retried.add(key)
         self.stages_done += 1
-        sums = st.sums
-        if not (st.succeeded or st.failed or st.killed):
-            for acc in si.get("Accumulables") or ():  # no TaskEnd lines seen: fall back
-                idx = ACCUM_NAMES.get(acc.get("Name")) if isinstance(acc, dict) else None
-                if idx is not None:
-                    sums[idx] = _int(acc.get("Value"))
         parents = si.get("Parent IDs") or []
         out.append((f"stage/{key}", StageCompleted(
             sid, att, str(si.get("Stage Name", "")), _int(si.get("Number of Tasks")),
-            [_int(p) for p in parents], _int(si.get("Submission Time")), _int(si.get("Completion Time")),
-            str(si.get("Failure Reason") or ""), sums, distribution(st.durations),
+            [_int(p) for p in parents] if isinstance(parents, list) else [], _int(si.get("Submission Time")),
+            completion_ms, failure, st.sums, distribution(st.durations),
             st.succeeded, st.failed, st.killed, st.peaks, self._reads_cache(sid, si.get("RDD Info")))))
+
+    def _emit_unfinished(self, sids: list[int] | None, end_ms: int, out: list) -> None:
+        """Emit the open attempts of stages ``sids`` (None: all) that no running job lists.
+
+        Called at a job's end (``end_ms``: its completion time) and at the log's end. Spark completes
+        each stage of a job before the job ends, and cancels the stages only a failed job needed
+        (with their StageCompleted) before its JobEnd: an attempt still open then lost its
+        StageCompleted line (a full eventLog queue drops events; a driver that dies mid-stage never
+        writes it). Left open, it was never sent and pinned the checkpoint at its first line, so
+        every restart re-read the log from there. A stage another running job lists may still run
+        (a failed job leaves the stages other jobs share running), so it waits for that job's end.
+        It is emitted from its TaskEnd totals, its StageSubmitted's description, completed at its
+        last task's finish (else ``end_ms``, else 0: unknown), flagged ``COMPLETION_NOT_SEEN``.
+        """
+        if not self.open_stages:
+            return
+        wanted = None if sids is None else set(sids)
+        busy = {s for job in self.open_jobs.values() for s in job[1]} if sids is not None else set()
+        for key, st in list(self.open_stages.items()):
+            sid_text, _, att_text = key.partition("/")
+            sid, att = int(sid_text), int(att_text)
+            if (wanted is not None and sid not in wanted) or sid in busy:
+                continue
+            si = dict(st.submitted)
+            if not si.get("Number of Tasks"):
+                si["Number of Tasks"] = st.succeeded + st.failed + st.killed
+            self._emit_stage(sid, att, st, si, st.last_finish or end_ms, COMPLETION_NOT_SEEN, out)
 
     def _reads_cache(self, sid: int, rdds: Any) -> bool:
         """Whether the stage read (some of) its input from the blocks of an RDD cached by an earlier stage.
@@ -550,6 +605,7 @@ class AppParser:
             return
         self.done_jobs.add(jid)
         sub, stages, sql = self.open_jobs.pop(jid, [0, [], ""])
+        self._emit_unfinished(stages, _int(ev.get("Completion Time")), out)
         self._close_stages(stages)
         result = (ev.get("Job Result") or {}).get("Result")
         out.append((f"job/{jid}", JobCompleted(jid, sub, _int(ev.get("Completion Time")), stages,
