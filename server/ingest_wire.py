@@ -1,8 +1,9 @@
 """Pure: an agent's protobuf batch -> the rows it adds, validated. The ingest hot path.
 
 `prepare_batch` checks what `server.translate.batch_from_proto` checks (it
-calls the same `check_batch`/`check_event`, so a bad batch gets the same error
-naming the same field, before anything is stored), and returns the same
+calls the same `check_batch`/`check_event`, so a bad batch envelope gets the
+same error naming the same field, before anything is stored, and a bad event
+is left out the same way, counted in `PreparedBatch.dropped_events`), and returns the same
 `PreparedBatch` the store builds from domain objects — without building them:
 making a frozen dataclass per event, per stage distribution and per peak, only
 to take it apart into a row again, was about two thirds of the server's CPU
@@ -19,6 +20,7 @@ from typing import Any
 from protos.trimtab.v1 import common_pb2, ingest_pb2
 from server import translate
 from server.domain import TASK_METRIC_NAMES, UNKNOWN_EVENT_KIND, IngestBatch, outside_heap_bytes
+from server.errors import InvalidArgument
 from server.store import PreparedBatch
 from server.store.convert import TD_COLUMNS, ZERO_METRICS
 from server.store.repos.fastsql import json_text
@@ -31,7 +33,9 @@ log = logging.getLogger(__name__)
 
 
 def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
-    """The rows of `msg`, or `InvalidArgument`/`ResourceExhausted` naming the first bad field."""
+    """The rows of `msg`'s valid events, or `InvalidArgument`/`ResourceExhausted` naming the first
+    bad field of the batch envelope. An event `check_event` refuses is left out, counted, and
+    named in one warning per batch (see `translate.Drops`): the batch's other events are stored."""
     translate.check_batch(msg, max_events)
     agent, counters = translate.agent_from_proto(msg)
     agent_id = agent.agent_id
@@ -39,9 +43,14 @@ def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
     events: list[PreparedEvent] = []
     ended: list[str] = []
     dropped: list[str] = []
+    invalid = translate.Drops()
     for i, ev in enumerate(msg.events):
-        kind = check(ev, i)
         app = ev.application_id
+        try:
+            kind = check(ev, i)
+        except InvalidArgument as exc:
+            invalid.add(exc, app)
+            continue
         body = getattr(ev, kind) if kind != UNKNOWN_EVENT_KIND else None
         events.append(((app, ev.key), kind, ev.SerializeToString(), _ROWS[kind](body, app, agent_id)))
         if kind == "application_end":
@@ -56,7 +65,9 @@ def prepare_batch(msg: ingest_pb2.EventBatch, max_events: int) -> PreparedBatch:
         log.warning("batch %s of agent %s: %d stage task-duration distribution(s) with a NaN or infinite value "
                     "stored as unknown (count 0), the rest of the batch as sent; first: %s", msg.batch_id,
                     agent_id, len(dropped), dropped[0])
-    return PreparedBatch(IngestBatch(msg.batch_id, agent, (), counters), tuple(events), tuple(dict.fromkeys(ended)))
+    invalid.warn(msg.batch_id, agent_id, len(events))
+    return PreparedBatch(IngestBatch(msg.batch_id, agent, (), counters), tuple(events), tuple(dict.fromkeys(ended)),
+                         dropped_events=invalid.count, drop_reason=invalid.first_reason)
 
 
 def _stage(s: ingest_pb2.StageCompleted, app: str, agent_id: str) -> Materialized:

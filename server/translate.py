@@ -1,14 +1,20 @@
 """Agent batches: protobuf ⇄ domain, with validation. Pure (no I/O, no clock).
 
-`batch_from_proto` checks everything a well-behaved agent guarantees and
-raises `InvalidArgument` naming the first bad field (``events[3].key``), or
-`ResourceExhausted` for a batch with too many events, before anything is
-stored — so a rejected batch leaves no rows behind.
+`batch_from_proto` checks everything a well-behaved agent guarantees. A bad
+batch envelope (its id, agent, counters) raises `InvalidArgument` naming the
+field, and a batch with too many events `ResourceExhausted`, before anything is
+stored — so a rejected batch leaves no rows behind. A bad event (`check_event`
+names its first bad field, ``events[3].key``) is left out instead, counted
+(`Drops`), and the batch's other events are stored: the agent parks a refused
+batch whole, and on a job cluster a parked batch dies with the driver, so
+refusing the batch for one event lost every valid event sent with it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import dataclass
 
 from google.protobuf.unknown_fields import UnknownFieldSet
 
@@ -34,6 +40,8 @@ from server.domain import (
 )
 from server.errors import InvalidArgument, ResourceExhausted
 from server.store.repos.ingest_rows import text
+
+log = logging.getLogger(__name__)
 
 _FIRST_BODY_FIELD = min(f.number for f in ingest_pb2.Event.DESCRIPTOR.oneofs_by_name["body"].fields)
 
@@ -120,17 +128,56 @@ def agent_from_proto(msg: ingest_pb2.EventBatch) -> tuple[AgentInfo, AgentCounte
     return agent, (_counters(msg.counters) if msg.HasField("counters") else None)
 
 
+# A drop reason is shown in a log line and sent back in the acknowledgement: bounded, as an id or a
+# value quoted in it may be long (`check_event` quotes what it refuses in some messages).
+MAX_DROP_REASON = 500
+
+
+@dataclass
+class Drops:
+    """The events of one batch left out because `check_event` refused them: how many, and the
+    first one's reason and application (what a person needs to find the agent and the event)."""
+
+    count: int = 0
+    first_reason: str = ""
+    first_application: str = ""
+
+    def add(self, error: InvalidArgument, application_id: str) -> None:
+        if not self.count:
+            reason = str(error)
+            self.first_reason = reason if len(reason) <= MAX_DROP_REASON else reason[:MAX_DROP_REASON] + "..."
+            self.first_application = application_id[:MAX_ID_LENGTH]
+        self.count += 1
+
+    def warn(self, batch_id: str, agent_id: str, kept: int) -> None:
+        """One WARNING for the batch, if it dropped anything (never one per event: a broken agent
+        sends thousands)."""
+        if self.count:
+            log.warning("batch %s of agent %s: %d invalid event(s) dropped, the other %d stored; first: %s "
+                        "(application %r)", batch_id, agent_id, self.count, kept, self.first_reason,
+                        self.first_application)
+
+
 def batch_from_proto(msg: ingest_pb2.EventBatch, max_events: int) -> IngestBatch:
-    """The domain batch for `msg`, or `InvalidArgument`/`ResourceExhausted`."""
+    """The domain batch for `msg` without its invalid events (logged, see `Drops`), or
+    `InvalidArgument`/`ResourceExhausted` for a bad batch envelope."""
     check_batch(msg, max_events)
-    events = tuple(_event(ev, i) for i, ev in enumerate(msg.events))
+    events: list[IngestEvent] = []
+    drops = Drops()
+    for i, ev in enumerate(msg.events):
+        try:
+            events.append(_event(ev, i))
+        except InvalidArgument as exc:
+            drops.add(exc, ev.application_id)
     agent, counters = agent_from_proto(msg)
-    return IngestBatch(batch_id=msg.batch_id, agent=agent, events=events, counters=counters)
+    drops.warn(msg.batch_id, agent.agent_id, len(events))
+    return IngestBatch(batch_id=msg.batch_id, agent=agent, events=tuple(events), counters=counters)
 
 
-def ack_to_proto(result: IngestResult) -> ingest_pb2.BatchAck:
+def ack_to_proto(result: IngestResult, dropped_events: int = 0, drop_reason: str = "") -> ingest_pb2.BatchAck:
     return ingest_pb2.BatchAck(batch_id=result.batch_id, stored_events=result.stored_events,
-                               duplicate_events=result.duplicate_events)
+                               duplicate_events=result.duplicate_events, dropped_events=dropped_events,
+                               drop_reason=drop_reason)
 
 
 def _counters(c: ingest_pb2.AgentCounters) -> AgentCounters:

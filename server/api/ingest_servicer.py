@@ -33,7 +33,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # Without a deadline gRPC reports an enormous remaining time: wait without one.
         remaining = context.time_remaining()
         timeout = remaining if remaining is not None and remaining < 86_400 else None
-        ack = translate.ack_to_proto(self._writer.submit(rows, timeout=timeout))
+        result = self._writer.submit(rows, timeout=timeout)
+        # The events left out for their own content (the rest stored): the agent counts and logs them.
+        ack = translate.ack_to_proto(result, made[0].dropped_events, made[0].drop_reason)
         if self._on_application_end is not None:
             # After the commit: the collector reads the application's data from the store.
             for application_id in made[0].ended_applications:

@@ -288,11 +288,15 @@ class DriverPeaks(_message.Message):
     def __init__(self, metrics: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class BatchAck(_message.Message):
-    __slots__ = ("batch_id", "stored_events", "duplicate_events")
+    __slots__ = ("batch_id", "stored_events", "duplicate_events", "dropped_events", "drop_reason")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     STORED_EVENTS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    DROP_REASON_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     stored_events: int
     duplicate_events: int
-    def __init__(self, batch_id: _Optional[str] = ..., stored_events: _Optional[int] = ..., duplicate_events: _Optional[int] = ...) -> None: ...
+    dropped_events: int
+    drop_reason: str
+    def __init__(self, batch_id: _Optional[str] = ..., stored_events: _Optional[int] = ..., duplicate_events: _Optional[int] = ..., dropped_events: _Optional[int] = ..., drop_reason: _Optional[str] = ...) -> None: ...

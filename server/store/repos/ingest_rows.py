@@ -76,6 +76,10 @@ class PreparedBatch:
     batch: IngestBatch
     events: tuple[PreparedEvent, ...]
     ended_applications: tuple[str, ...] = ()  # applications this batch has an end event of
+    # Events of the batch left out for their own content (`server.ingest_wire.prepare_batch`): how
+    # many, and why the first one was (the field it names). Not stored: a resend drops them again.
+    dropped_events: int = 0
+    drop_reason: str = ""
 
 
 def prepare(batch: IngestBatch) -> PreparedBatch:
