@@ -49,6 +49,16 @@ ANOMALY_LABELS: dict[str, str] = {
 }
 
 
+def met_sla(outcome: str, runtime_s: float, sla_seconds: float | None) -> bool | None:
+    """Whether one run met its project's SLA (None: the project has none). The one rule for every
+    figure of it (the timeline's "N/M met", `project show`'s and the demo's "SLA met", the savings'
+    runs "that met the SLA"): a run that failed or was canceled delivered nothing in time, so it did
+    not meet it, whatever its runtime."""
+    if sla_seconds is None:
+        return None
+    return outcome == "succeeded" and runtime_s <= sla_seconds
+
+
 @dataclass(frozen=True)
 class TimelinePoint:
     """One run on the timeline. ``applied_recommendation_id`` is set only on the
@@ -113,10 +123,8 @@ class ProjectTimeline:
     currency: str = "USD"
 
     def sla_met(self, point: TimelinePoint) -> bool | None:
-        """None without an SLA; a run that did not succeed never met it."""
-        if self.sla_seconds is None:
-            return None
-        return point.outcome == "succeeded" and point.runtime_s <= self.sla_seconds
+        """None without an SLA; a run that did not succeed never met it (`met_sla`)."""
+        return met_sla(point.outcome, point.runtime_s, self.sla_seconds)
 
     @property
     def max_runtime_s(self) -> float:

@@ -14,6 +14,7 @@ from server.render.html import STYLE
 from server.render.reason import reason_as_of
 from server.render.svg import legend_html, timeline_svg
 from server.services.savings import ProjectSavings
+from server.timeline import met_sla
 
 EXTRA_STYLE = """
 .bar{fill:#2563eb}.stage-chart{background:white;border:1px solid #e5e7eb}
@@ -44,7 +45,7 @@ def _sla_status(row: ProjectRow) -> str:
     latest = row.latest
     last = ""
     if latest is not None:
-        ok = latest.outcome == "succeeded" and latest.runtime_s <= sla
+        ok = met_sla(latest.outcome, latest.runtime_s, sla)
         last = '<span class="good">latest met</span>' if ok else '<span class="bad">latest missed</span>'
     return f"{escape(duration(sla))}: {percent(row.sla_met)} met · {last}"
 

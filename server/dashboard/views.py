@@ -27,7 +27,7 @@ class ProjectRow:
     project: Project
     runs: int
     latest: Run | None
-    sla_met: float | None  # fraction of succeeded runs within the SLA
+    sla_met: float | None  # share of runs that met the SLA (a failed run did not: `server.timeline.met_sla`)
     savings: ProjectSavings | None
 
 

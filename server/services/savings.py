@@ -58,6 +58,7 @@ from server.domain import CostBreakdown, Project, Run
 from server.errors import NotFound
 from server.schedule import CronError, UnsupportedCron, fires_per_year
 from server.store import Store
+from server.timeline import met_sla as run_met_sla
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +242,9 @@ def run_sku(r: Run) -> str:
 
 
 def met_sla(project: Project, r: Run) -> bool:
-    sla = project.settings.sla_seconds
-    return r.outcome == "succeeded" and (sla is None or r.runtime_s <= sla)
+    """Succeeded, and within the project's SLA when it has one (`server.timeline.met_sla`)."""
+    met = run_met_sla(r.outcome, r.runtime_s, project.settings.sla_seconds)
+    return r.outcome == "succeeded" if met is None else met
 
 
 def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | None = None) -> ProjectSavings | None:

@@ -55,7 +55,7 @@ def test_sign_in_then_every_page_renders(site: Site, browser: Browser) -> None:
     browser.goto(site.url)
     assert _count(browser, "table#projects tr.project-row") == 1
     row = browser.evaluate("document.querySelector('tr.project-row').innerText")
-    assert "monitoring" in row and "75% met" in row and "$5.00" in row
+    assert "monitoring" in row and "67% met" in row and "$5.00" in row  # 6 of 9: the failed run did not meet it
     assert browser.evaluate("document.getElementById('total-saved').textContent").startswith("$")
     browser.screenshot(ARTIFACTS / "projects.png")
 
