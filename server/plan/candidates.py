@@ -443,11 +443,16 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
 
 
 def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,
-                 pools: dict[str, dict] | None = None) -> str:
+                 pools: dict[str, dict] | None = None, *, best: ClusterConfig | None = None) -> str:
     """Why the plan leaves the configuration the job runs on for ``chosen``, when the candidates made
     it do so ("" otherwise), for the recommendation's reason: the running configuration is outside
     the project's bounds (`outside_bounds`), or its user turned it down (`REJECTED_KEY`), or
-    ``chosen`` has fewer nodes on spot after the job lost spot nodes (`spot_losses`)."""
+    ``chosen`` moved off spot because the job loses spot nodes (`moved_off_spot`).
+
+    ``best``: the configuration the model would settle on now (`models.decide.Decision.best`; None:
+    not known, ``chosen`` is taken as it). A learning or exploration run (``chosen`` is not ``best``)
+    is picked for what it teaches, so spot losses are never its reason: saying so blamed them for a
+    trial that went back to spot the next run."""
     current = config_from_spec(project.current_spec, pools)
     if same_cluster(chosen, current):
         return ""
@@ -457,10 +462,30 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
         return f"{name} is outside the project's bounds ({why})"
     if name in rejected_configs(project):
         return f"{name} was turned down (a rejected or reverted recommendation)"
+    if best is not None and not same_cluster(chosen, best):
+        return ""
     losses = spot_losses(runs)
-    if losses.has_losses and spot_nodes(chosen) < spot_nodes(current):
+    # Losses are a reason only when they made spot dearer than assumed: a loss in many spot
+    # node-hours can leave the job's rate below the prior.
+    if losses.has_losses and losses.per_node_hour > losses.prior_per_node_hour and moved_off_spot(current, chosen):
         return f"fewer nodes on spot: {losses.note()}"
     return ""
+
+
+def spot_share(config: ClusterConfig) -> tuple[float, bool]:
+    """The share of ``config``'s workers on spot (0..1), and whether its driver is on spot too."""
+    workers = _model_workers(config)
+    driver = config.availability.upper().startswith("SPOT") and shape_first_on_demand(config) < 1
+    on_spot = spot_nodes(config) - (1.0 if driver else 0.0)
+    return (on_spot / workers if workers > 0 else 0.0), driver
+
+
+def moved_off_spot(current: ClusterConfig, chosen: ClusterConfig) -> bool:
+    """Whether ``chosen`` puts a smaller share of the cluster on spot than ``current`` (workers on
+    demand, or the driver). Fewer nodes alone is not: 4 large spot workers for 8 small ones is a
+    change of size, every worker still on spot."""
+    (share_now, driver_now), (share, driver) = spot_share(current), spot_share(chosen)
+    return share < share_now - 1e-9 or (driver_now and not driver)
 
 
 def rejected_configs(project: Project) -> tuple[str, ...]:
