@@ -14,7 +14,9 @@ others. If the queue is full, `submit` fails at once with `Unavailable`
 (back-pressure: the agent retries later) rather than buffering in memory.
 
 `stalled` says when batches have waited long without a commit (a database
-that stopped answering: the server's health then says NOT_SERVING), and
+that stopped answering: the server's health then says NOT_SERVING), `commits`
+counts the writer's commits (health says SERVING again only after one, or
+after the database answers a check: `server.serve._StallWatcher`), and
 `close` gives up after its timeout, answering every batch still waiting with
 `Unavailable`, so a stuck database cannot hold the server's shutdown.
 """
@@ -70,6 +72,7 @@ class IngestWriter:
         self._waiting_since: float | None = None
         self._idle_since: float | None = None
         self._resumed: list[tuple[float, float]] = []
+        self._commits = 0  # groups committed (`commits`)
         self._thread = threading.Thread(target=self._run, name="trimtab-ingest-writer", daemon=True)
         self._thread.start()
 
@@ -123,6 +126,13 @@ class IngestWriter:
                     since = resumed  # what waited before that quiet period is another wait
                     break
         return now - since >= seconds
+
+    def commits(self) -> int:
+        """How many groups the writer has committed so far. `stalled` turning False is no proof that
+        the database answers again (it also turns False when agents stop resending into an outage);
+        a count that moved is."""
+        with self._state:
+            return self._commits
 
     # Bound on `_resumed` (it only grows while each quiet period is shorter than the one before).
     _MAX_RESUMED = 64
@@ -244,6 +254,8 @@ class IngestWriter:
             for p in group:
                 self._write([p])
             return
+        with self._state:
+            self._commits += 1
         for p, result in zip(group, results, strict=True):
             _settle(p.future, result=result)
 

@@ -18,7 +18,8 @@ left for the process exit to close rather than closed under it).
 
 While the ingest writer is stalled (batches waiting ``ingest_stall_seconds``
 without a commit), health says NOT_SERVING for the whole server and for
-IngestService, and SERVING again once it commits.
+IngestService, and SERVING again once it commits, or, when no batch waits any
+more, once the database takes a write transaction again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from types import FrameType
 from typing import Any
@@ -336,19 +338,26 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     log.info("trimtab server listening on %s (db %s)", join_host_port(host, port), store.url)
     return RunningServer(server, port, public_host, store, owns_store, writer, health_servicer, dashboard,
                          collector, bound_host=host,
-                         stall_watcher=_StallWatcher(writer, health_servicer, config.ingest_stall_seconds))
+                         stall_watcher=_StallWatcher(writer, health_servicer, config.ingest_stall_seconds,
+                                                     store.ingest.check_writable))
 
 
 class _StallWatcher:
-    """Health NOT_SERVING while the ingest writer is stalled, SERVING again once it commits.
+    """Health NOT_SERVING while the ingest writer is stalled; SERVING again once it commits, or, when
+    no batch waits any more, once the database takes a write transaction (`check`).
 
     Agents and load balancers then see what is true: a writer stuck on a database that stopped
-    answering acknowledges nothing (health said SERVING while every batch timed out)."""
+    answering acknowledges nothing (health said SERVING while every batch timed out). The writer no
+    longer being stalled is not enough to say SERVING: agents that back off during an outage leave
+    nothing waiting, which ended the stall while the database was still down (health went back to
+    SERVING and the log said the writer "commits again" though nothing had committed)."""
 
-    def __init__(self, writer: IngestWriter, health_servicer: health.HealthServicer, seconds: float) -> None:
+    def __init__(self, writer: IngestWriter, health_servicer: health.HealthServicer, seconds: float,
+                 check: Callable[[], object]) -> None:
         self._writer = writer
         self._health = health_servicer
         self._seconds = seconds
+        self._check = check
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trimtab-ingest-health", daemon=True)
         self._thread.start()
@@ -359,21 +368,41 @@ class _StallWatcher:
 
     def _run(self) -> None:
         stalled = False
+        commits_then = 0  # the writer's commit count when the stall was reported
+        check_failed = False  # the failed check was logged (once per stall: it runs every interval)
         # Checked often enough that the report lags the threshold by a small fraction of it.
         while not self._stop.wait(min(1.0, self._seconds / 4)):
-            now = self._writer.stalled(self._seconds)
-            if now == stalled:
+            if not stalled:
+                if self._writer.stalled(self._seconds):
+                    stalled, commits_then, check_failed = True, self._writer.commits(), False
+                    log.error("ingest stalled: batches have waited %.0fs without a commit (database not "
+                              "answering?); health NOT_SERVING until the writer commits again (or, once no batch "
+                              "waits, the database takes a write transaction)", self._seconds)
+                    self._set(health_pb2.HealthCheckResponse.NOT_SERVING)
                 continue
-            stalled = now
-            status = health_pb2.HealthCheckResponse.NOT_SERVING if now else health_pb2.HealthCheckResponse.SERVING
-            if now:
-                log.error("ingest stalled: batches have waited %.0fs without a commit (database not answering?); "
-                          "health NOT_SERVING until the writer commits again", self._seconds)
-            else:
+            if self._writer.commits() != commits_then:
                 log.warning("ingest writer commits again: health SERVING")
-            # Ignored by the servicer once shutting down (it then stays NOT_SERVING).
-            for name in ("", SERVICE_NAMES[0]):
-                self._health.set(name, status)
+            elif self._writer.stalled(self._seconds):
+                continue  # batches still wait: the writer itself is the check
+            else:
+                # Nothing waits (agents back off between resends): ask the database itself.
+                try:
+                    self._check()
+                except Exception as exc:
+                    if not check_failed:
+                        check_failed = True
+                        log.warning("ingest still stalled: no batch is waiting, but the database does not take "
+                                    "a write transaction (%s); health stays NOT_SERVING", exc)
+                    continue
+                log.warning("ingest: the database takes writes again (checked; no batch was waiting): "
+                            "health SERVING")
+            stalled = False
+            self._set(health_pb2.HealthCheckResponse.SERVING)
+
+    def _set(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        # Ignored by the servicer once shutting down (it then stays NOT_SERVING).
+        for name in ("", SERVICE_NAMES[0]):
+            self._health.set(name, status)
 
 
 class _ClosedLoop:

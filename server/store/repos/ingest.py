@@ -89,6 +89,13 @@ class IngestRepository(Repository):
             self._record_batches(conn, [pb.batch for pb in prepared], results, now)
         return results
 
+    def check_writable(self) -> None:
+        """Raise (`Unavailable` when it cannot be reached) unless the database opens and commits an
+        empty write transaction: what the ingest writer needs, checked without writing anything.
+        On SQLite that takes the write lock (BEGIN IMMEDIATE), which a read would not need."""
+        with self._write() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     @staticmethod
     def _insert_events(conn: sa.Connection, prepared: Sequence[PreparedBatch], now: int) -> set[tuple[str, str]]:
         """Insert the events not stored yet; return their keys.
