@@ -327,12 +327,18 @@ class AppParser:
                 self._pending_token = token
         return self._stamp(out)
 
-    def finish(self) -> list[PlainEvent]:
-        """Emit what waits for the application id or the first job (file ended or app idle)."""
+    def finish(self, *, open_stages: bool = True) -> list[PlainEvent]:
+        """Emit what waits for the application id or the first job (file ended or app idle).
+
+        ``open_stages``: also emit the stage attempts still open, flagged ``COMPLETION_NOT_SEEN``
+        (nothing more of this log will be read, so their StageCompleted never comes). A reader that
+        knows its copy was cut short, and may read a complete copy later, passes False: the server
+        keeps the first event of a key, so a partial stage sent now would stand for good.
+        """
         out: list[tuple[str, Any]] = []
         self._maybe_emit_start(out)
-        # Nothing more of this log will be read: an attempt still open never gets its StageCompleted.
-        self._emit_unfinished(None, 0, out)
+        if open_stages:
+            self._emit_unfinished(None, 0, out)
         if not self.ended:
             # A log that ends without the application's end (its driver died, say): what the last
             # heartbeats added below the sending steps is sent now, not lost.

@@ -106,6 +106,14 @@ def test_a_log_that_ends_mid_stage_emits_the_stage_at_its_end():
     assert p.low_water() is None
 
 
+def test_a_reader_of_a_cut_copy_can_keep_open_stages_back():
+    # A backfill of a copy cut short may read the complete copy later: the server keeps the first
+    # event of a key, so a partial stage sent now would stand for good.
+    p = AppParser()
+    _feed(p, [START, _job_start(0, [0]), _submitted(0), _task_end(0)])
+    assert [e.key for e in p.finish(open_stages=False)] == [] and p.low_water() == (0, 2)
+
+
 def _show(e: PlainEvent) -> str:
     b = e.body
     if isinstance(b, StageCompleted):
