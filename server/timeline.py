@@ -18,6 +18,7 @@ derives the rest.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -57,6 +58,53 @@ def met_sla(outcome: str, runtime_s: float, sla_seconds: float | None) -> bool |
     if sla_seconds is None:
         return None
     return outcome == "succeeded" and runtime_s <= sla_seconds
+
+
+# The kinds of change point after which the model learns the project again (`models.changes`), as
+# anomaly-like words: a point carries one on the run where the new segment starts, so a timeline
+# rebuilt from the wire (`GetTimeline`) still marks the rebase.
+CODE_CHANGE = "code_change"
+INPUT_SHIFT = "input_shift"
+RUNTIME_REGRESSION = "runtime_regression"
+REBASE_LABELS: dict[str, str] = {
+    CODE_CHANGE: "code change: learning again",
+    INPUT_SHIFT: "input size shift: learning again",
+    RUNTIME_REGRESSION: "runtime regression: learning again",
+}
+# How `models.changes.screen` words a change point in a recommendation's reason, with the run named
+# as the planner labels runs (`server.plan.planner.run_label`: "run 42 of 2026-12-01 03:00 UTC").
+# tests/timeline/test_rebase_marks.py holds this to the core's own wording.
+_CHANGE_POINT = re.compile(
+    r"(?P<what>the stage structure changed \(a code change\) at|input size shifted [0-9.]+x at|runtime regression from)"
+    r" run (?P<run>[0-9]+) of ")
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """Where the model started learning the project again: ``run_id`` (the store's id) is the first
+    run of the new segment; ``kind`` one of `REBASE_LABELS`."""
+
+    run_id: int
+    kind: str
+
+    @property
+    def label(self) -> str:
+        return REBASE_LABELS[self.kind]
+
+
+def change_points(reasons: Iterable[str]) -> list[ChangePoint]:
+    """The change points the project's recommendations name, oldest first, each once.
+
+    The core restarts learning at a change point and says so at the head of the recommendations made
+    while it learns again (`models.decide`); nothing else records it, so the reasons are the record."""
+    found: dict[int, str] = {}
+    for reason in reasons:
+        for m in _CHANGE_POINT.finditer(reason):
+            what = m.group("what")
+            kind = CODE_CHANGE if what.startswith("the stage") else INPUT_SHIFT if what.startswith("input") \
+                else RUNTIME_REGRESSION
+            found.setdefault(int(m.group("run")), kind)
+    return [ChangePoint(run_id, kind) for run_id, kind in sorted(found.items())]
 
 
 @dataclass(frozen=True)

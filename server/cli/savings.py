@@ -10,6 +10,7 @@ from server.cli.context import CliContext, admin_call, message_dict, print_json,
 
 CADENCE_DOC = "docs/savings.md"
 FIRM_RUNS = 3  # server.services.savings.FIRM_RUNS (not imported: the CLI needs no server code)
+NOT_COMPARABLE = "not_comparable"  # server.services.savings.NOT_COMPARABLE: the basis when the workload changed
 
 
 @click.command(name="savings")
@@ -27,11 +28,14 @@ def cli(ctx: CliContext, project: str) -> None:
     cur = reply.currency or "USD"
     rows = []
     for p in reply.projects:
+        comparable = p.basis != NOT_COMPARABLE
         fraction = 1 - p.current_cost_per_run / p.baseline_cost_per_run if p.baseline_cost_per_run > 0 else None
         rows.append((p.project_id, p.project_name, money(p.baseline_cost_per_run, cur),
-                     money(p.current_cost_per_run, cur), percent(fraction) + runs_behind(p),
+                     money(p.current_cost_per_run, cur),
+                     percent(fraction) + runs_behind(p) if comparable else "not comparable",
                      money(p.saved_to_date, cur),
-                     money(p.projected_annual, cur), p.basis.replace("_", " "), p.cost_basis or "-",
+                     money(p.projected_annual, cur) if comparable else "-", p.basis.replace("_", " "),
+                     p.cost_basis or "-",
                      now_from(p), p.runs,
                      f"{p.runs_per_year:.0f} ({p.cadence_basis})" if p.cadence_basis else "-"))
     if not rows:
@@ -48,7 +52,8 @@ def cli(ctx: CliContext, project: str) -> None:
                "the last 3 succeeded Trimtab runs, learning trials included (marked 'last 3'); after a revert "
                "to the cluster as found, the cost before Trimtab (marked 'as found')")
     click.echo(f"saving: marked preliminary, and the projection from it, while it rests on fewer than {FIRM_RUNS} "
-               "runs before or now (one run's setup time alone varies by minutes)")
+               "runs before or now (one run's setup time alone varies by minutes); per input GB after the input "
+               "size shifted, 'not comparable' after a code change")
     click.echo("costs: the bill on both sides only when every run has one, else the catalog estimate on both "
                "(a bill holds charges and discounts the estimate does not)")
     click.echo(f"runs/year: from each job's unpaused schedule, else the observed gaps between its runs "
@@ -83,6 +88,11 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
     """What a reader needs to weigh a row: the fallback (``has_sla``: whether the project has an SLA,
     None: unknown), a revert to the cluster as found, mixed bills, runs left out."""
     notes = []
+    if p.basis == NOT_COMPARABLE:
+        notes.append("not comparable: the workload changed (a code change or a runtime regression, marked on "
+                     "`trimtab timeline`) and the cluster as found never ran it, so its cost then is no measure of "
+                     "a saving; no saving now nor projection is shown, saved to date counts the runs before the "
+                     "change")
     if p.current_source == "recent":
         within = {True: " within the SLA", False: "", None: " (within the SLA, when the project has one)"}[has_sla]
         notes.append(f"the recommendation applied now has no succeeded run{within} yet: "

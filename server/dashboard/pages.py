@@ -152,6 +152,8 @@ def _saving_cell(savings: ProjectSavings | None) -> str:
     """The saving now, marked while it rests on too few runs to be more than one run's noise."""
     if savings is None:
         return percent(None)
+    if not savings.comparable:
+        return f'<span class="muted" title="{escape(savings.not_comparable_note)}">not comparable</span>'
     mark = ' <span class="muted preliminary">(preliminary)</span>' if savings.preliminary else ""
     return percent(savings.saving_fraction) + mark
 
@@ -164,8 +166,9 @@ def project_page(page: ProjectPage) -> str:
     facts = [("phase", _phase(p.phase)), *_problem(p), ("SLA", _sla_status(page.row)),
              ("auto-apply", "on" if s.auto_apply else "off"),
              ("saved to date", money(savings.saved_to_date if savings else None, tl.currency)),
-             ("saving now", (f'{percent(savings.saving_fraction)} <span class="muted" id="savings-runs">'
-                             f"({escape(_runs_behind(savings))})</span>") if savings else "-"),
+             ("saving now", ("-" if savings is None else escape(savings.not_comparable_note) if not savings.comparable
+                             else f'{percent(savings.saving_fraction)} <span class="muted" id="savings-runs">'
+                             f"({escape(_runs_behind(savings))})</span>")),
              ("projected annual", money(savings.projected_annual if savings else None, tl.currency)),
              ("savings basis", escape(savings.basis.replace("_", " ")) if savings else "-"),
              ("savings costs", escape(savings.cost_basis) if savings else "-"),
@@ -174,8 +177,7 @@ def project_page(page: ProjectPage) -> str:
         facts.append(("user-edited runs", f"{savings.user_edited_runs} (left out of savings)"))
     rows = []
     for r in page.runs:
-        met = "" if s.sla_seconds is None else ("met" if r.outcome == "succeeded" and r.runtime_s <= s.sla_seconds
-                                                else "missed")
+        met = "" if s.sla_seconds is None else ("met" if met_sla(r.outcome, r.runtime_s, s.sla_seconds) else "missed")
         cfg = r.config
         cluster = f"{cfg.node_type_id} × {cfg.autoscale_max or cfg.num_workers}" if cfg else ""
         rows.append(

@@ -15,6 +15,12 @@ The exact definition is in docs/savings.md; in short:
 - *basis*: ``per_input_gb`` when input size drives runtime (every succeeded costed
   run knows its input, the input varied by more than 10 %, and three or more baseline
   runs with distinct inputs show their runtime rising with it), else ``per_run``.
+- *workload changes*: the model's change points (`server.timeline.change_points`, read from the
+  recommendations' reasons). After an input shift the basis is per GB when every compared run knows
+  its input, even without the baseline's evidence (then preliminary). A code change or a runtime
+  regression (or a shift without input sizes) cuts the runs into segments, each compared with its own
+  baseline runs (or an earlier segment's with the same stage signature); the latest with none is
+  ``not_comparable``: no saving now nor projection, saved to date over the comparable segments.
 - *baseline unit cost*: mean baseline cost per run, or total baseline cost /
   total baseline input GB.
 - *saved to date*: sum over Trimtab runs of (baseline unit cost x the run's
@@ -30,8 +36,8 @@ The exact definition is in docs/savings.md; in short:
   alike instead of showing as a saving won or lost. Compute and storage stay as stored: the
   store keeps neither the region a run was priced in nor its node-hours by node type, so a
   change of region cannot be re-priced (docs/savings.md says so).
-- *preliminary*: a saving resting on fewer than three runs on either side (baseline, now);
-  setup time alone varies by minutes between two runs of one cluster.
+- *preliminary*: a saving resting on fewer than three runs on either side (baseline, now), or per
+  GB for an input shift alone; setup time alone varies by minutes between two runs of one cluster.
 - *projected annual*: (baseline unit - current unit) x recent scale x runs a
   year. Runs a year come
   from the job's own schedule when it has an unpaused Quartz schedule Trimtab can
@@ -48,7 +54,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from server.costing.catalog import PriceCatalog
@@ -58,6 +64,7 @@ from server.domain import CostBreakdown, Project, Run
 from server.errors import NotFound
 from server.schedule import CronError, UnsupportedCron, fires_per_year
 from server.store import Store
+from server.timeline import CODE_CHANGE, INPUT_SHIFT, RUNTIME_REGRESSION, ChangePoint, change_points
 from server.timeline import met_sla as run_met_sla
 
 log = logging.getLogger(__name__)
@@ -70,6 +77,7 @@ USER_EDIT = "user_edit"  # the run anomaly the collector sets when the cluster w
 # Fewer runs than this on either side and the saving is preliminary: one run's setup time alone
 # varies by minutes (5m04 against 3m12 on one demo cluster).
 FIRM_RUNS = 3
+NOT_COMPARABLE = "not_comparable"  # the basis when the workload changed since the baseline (no saving now)
 REPRICE_TOLERANCE = 0.005  # a stored DBU cost within 0.5 % of today's price was priced under today's plan
 
 # $/DBU now for a run's SKU (jobs, jobs_photon): the workspace's current plan in the price catalog.
@@ -84,7 +92,7 @@ class ProjectSavings:
     current_cost_per_run: float
     saved_to_date: float
     projected_annual: float
-    basis: str  # per_run | per_input_gb
+    basis: str  # per_run | per_input_gb | not_comparable (see not_comparable_since_run_id)
     runs: int  # costed runs considered
     baseline_runs: int = 0
     trimtab_runs: int = 0
@@ -105,18 +113,43 @@ class ProjectSavings:
     # Runs whose DBUs were priced under another plan than the workspace's now, compared at today's.
     repriced_runs: int = 0
     has_sla: bool = False  # the project has an SLA (the "recent" fallback's reason depends on it)
+    # basis "not_comparable": the workload changed at this run (a change point of the model) and no
+    # run of the cluster as found has run it since, so no saving now nor projection is shown.
+    not_comparable_since_run_id: int | None = None
+    workload_change: str = ""  # its kind: code_change | input_shift | runtime_regression
+    not_comparable_runs: int = 0  # Trimtab runs of a changed workload: in no saving, counted here
+    # The input shift (a change point) that put the basis per GB, when the baseline alone did not.
+    input_shift_run_id: int | None = None
+    per_gb_unproven: bool = False  # per GB for an input shift, without the baseline's evidence
+
+    @property
+    def comparable(self) -> bool:
+        return self.basis != NOT_COMPARABLE
 
     @property
     def preliminary(self) -> bool:
-        """Fewer than three runs behind the baseline or the cost now: one run's noise is the figure."""
-        return self.baseline_runs < FIRM_RUNS or self.current_runs < FIRM_RUNS
+        """Fewer than three runs behind the baseline or the cost now: one run's noise is the figure;
+        or per GB for an input shift before the baseline runs showed runtime rising with input."""
+        return self.baseline_runs < FIRM_RUNS or self.current_runs < FIRM_RUNS or self.per_gb_unproven
 
     @property
     def saving_fraction(self) -> float | None:
-        """Per-run saving now, as a fraction of the baseline cost (None without a baseline)."""
-        if self.baseline_cost_per_run <= 0:
+        """Per-run saving now, as a fraction of the baseline cost (None without a baseline, or when
+        the workload changed since it: the difference is not a saving)."""
+        if self.baseline_cost_per_run <= 0 or not self.comparable:
             return None
         return 1.0 - self.current_cost_per_run / self.baseline_cost_per_run
+
+    @property
+    def not_comparable_note(self) -> str:
+        """Why there is no saving now, in words ("" when there is one)."""
+        if self.comparable:
+            return ""
+        what = {CODE_CHANGE: "code change", INPUT_SHIFT: "input size shift without input sizes",
+                RUNTIME_REGRESSION: "runtime regression"}.get(self.workload_change, "workload change")
+        since = f" since run {self.not_comparable_since_run_id}" if self.not_comparable_since_run_id else ""
+        return (f"not comparable{since} ({what}): the cluster as found never ran the job as it is now, so "
+                "its cost then is no measure of a saving; no saving now nor projection is shown")
 
 
 @dataclass(frozen=True)
@@ -247,20 +280,53 @@ def met_sla(project: Project, r: Run) -> bool:
     return r.outcome == "succeeded" if met is None else met
 
 
-def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | None = None) -> ProjectSavings | None:
+def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | None = None,
+                    changes: Sequence[ChangePoint] = (),
+                    signatures: Mapping[int, str | None] | None = None) -> ProjectSavings | None:
     """None until there is both a baseline run and a Trimtab run. ``dbu_rate``: $/DBU of a SKU under
-    the workspace's plan now; every run's DBUs are re-priced at it (None: the stored costs)."""
+    the workspace's plan now; every run's DBUs are re-priced at it (None: the stored costs).
+    ``changes``: where the model found the workload changed (`server.timeline.change_points`); a run
+    after a code change or a runtime regression is compared only with baseline runs after it too, and
+    after an input shift per GB of input (see the module docstring). ``signatures``: the stage
+    signature (`server.plan.observe.stage_signature`) of runs by id, at least the change points' and
+    the baseline runs': a changed workload that runs the baseline's code again is compared with it."""
     runs, repriced_runs = _at_todays_plan(runs, dbu_rate)
     costed = [r for r in runs if r.cost is not None]
     by_user = user_configured(runs, project.pending_apply)
     user_ids = {id(r) for r in by_user}
     clean = [r for r in costed if id(r) not in user_ids]
-    baseline = [r for r in clean if r.recommendation_id is None and r.outcome == "succeeded"]
-    trimtab = [r for r in clean if r.recommendation_id is not None]
-    recent = [r for r in trimtab if r.outcome == "succeeded"][-RECENT_RUNS:]
-    if not baseline or not recent:
+    baseline_all = [r for r in clean if r.recommendation_id is None and r.outcome == "succeeded"]
+    trimtab_all = [r for r in clean if r.recommendation_id is not None]
+    if not baseline_all or not any(r.outcome == "succeeded" for r in trimtab_all):
         return None
-    applied_id = None if project.detached else applied_recommendation(project, trimtab)
+    segments = _segments(runs, clean, changes, signatures or {})
+    latest = segments[-1]
+    compared = baseline_all + trimtab_all
+    billed_runs = sum(1 for r in compared if r.cost is not None and r.cost.source == "billed")
+    # A bill holds other charges and contract discounts the catalog estimate does not: one basis
+    # for every run, the bill only when every run has one.
+    cost_basis = "billed" if billed_runs == len(compared) else "estimate"
+
+    def cost(r: Run) -> float:
+        assert r.cost is not None
+        return r.cost.total if cost_basis == "billed" else estimate_total(r.cost)
+
+    # Saved to date: each segment's Trimtab runs against that segment's baseline; a segment with none
+    # (the workload changed and the cluster as found never ran it) has nothing to compare with.
+    saved = 0.0
+    not_comparable_runs = 0
+    for seg in segments:
+        if seg.baseline:
+            saved += seg.saved(cost)
+        else:
+            not_comparable_runs += len(seg.trimtab)
+    # The figures now: the latest segment's, or, when it has no baseline, the last one that has.
+    shown = latest if latest.baseline else next(seg for seg in reversed(segments) if seg.baseline)
+    baseline = shown.baseline
+    trimtab = latest.trimtab if latest.trimtab else shown.trimtab
+    recent = [r for r in trimtab if r.outcome == "succeeded"][-RECENT_RUNS:] or \
+        [r for r in trimtab_all if r.outcome == "succeeded"][-RECENT_RUNS:]
+    applied_id = None if project.detached else applied_recommendation(project, trimtab_all)
     if project.detached or (project.pending_apply and applied_id is None):
         # Reverted to the cluster as found, or detached (which puts it back too): nothing Trimtab chose
         # is on the job, so it costs what it did before Trimtab. Its runs since are baseline runs (no
@@ -273,35 +339,21 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         source = "applied" if current else "recent"
     if not current:
         current = recent
-    # Failed runs read part of their input at best: only succeeded runs say how input drives runtime.
-    per_gb = input_drives_runtime([r for r in clean if r.outcome == "succeeded"], baseline)
-    compared = baseline + trimtab
-    billed_runs = sum(1 for r in compared if r.cost is not None and r.cost.source == "billed")
-    # A bill holds other charges and contract discounts the catalog estimate does not: one basis
-    # for every run, the bill only when every run has one.
-    cost_basis = "billed" if billed_runs == len(compared) else "estimate"
-
-    def cost(r: Run) -> float:
-        assert r.cost is not None
-        return r.cost.total if cost_basis == "billed" else estimate_total(r.cost)
-
-    def scale(r: Run) -> float:
-        return (r.input_bytes or 0) / 1e9 if per_gb else 1.0
-
-    # Ratio of sums (not mean of ratios) so a tiny run cannot dominate the unit cost.
-    baseline_unit = sum(cost(r) for r in baseline) / sum(scale(r) for r in baseline)
-    current_unit = sum(cost(r) for r in current) / sum(scale(r) for r in current)
-    # A failed run delivered nothing the baseline would have had to pay for: all of it is lost.
-    saved = sum((baseline_unit * scale(r) if r.outcome == "succeeded" else 0.0) - cost(r) for r in trimtab)
+    per_gb = shown.per_gb
+    scale = shown.scale
+    baseline_unit = shown.unit(cost, baseline)
+    current_unit = shown.unit(cost, current)
     typical = statistics.fmean(scale(r) for r in recent)  # today's input
     per_year = cadence(project, runs)
+    comparable = latest is shown
     assert project.id is not None
     return ProjectSavings(
         project_id=project.id, project_name=project.name,
         baseline_cost_per_run=baseline_unit * typical, current_cost_per_run=current_unit * typical,
-        saved_to_date=saved, projected_annual=(baseline_unit - current_unit) * typical * per_year.runs_per_year,
-        basis="per_input_gb" if per_gb else "per_run", runs=len(costed),
-        baseline_runs=len(baseline), trimtab_runs=len(trimtab),
+        saved_to_date=saved,
+        projected_annual=(baseline_unit - current_unit) * typical * per_year.runs_per_year if comparable else 0.0,
+        basis=("per_input_gb" if per_gb else "per_run") if comparable else NOT_COMPARABLE, runs=len(costed),
+        baseline_runs=len(baseline), trimtab_runs=len(trimtab_all),
         baseline_cost_per_gb=baseline_unit if per_gb else None,
         current_cost_per_gb=current_unit if per_gb else None, runs_per_year=per_year.runs_per_year,
         cadence_basis=per_year.basis, cadence_note=per_year.note,
@@ -309,7 +361,79 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         current_runs=len(current), cost_basis=cost_basis, billed_runs=billed_runs,
         user_edited_runs=len(by_user), repriced_runs=repriced_runs,
         has_sla=project.settings.sla_seconds is not None,
+        not_comparable_since_run_id=None if comparable else latest.since.run_id if latest.since else None,
+        workload_change="" if comparable else latest.since.kind if latest.since else "",
+        not_comparable_runs=not_comparable_runs,
+        input_shift_run_id=shown.shift.run_id if shown.shift is not None and comparable else None,
+        per_gb_unproven=shown.per_gb_unproven and comparable,
     )
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """The runs between two change points that per GB cannot bridge (a code change, a runtime
+    regression, or an input shift without input sizes): baseline and Trimtab runs of one workload."""
+
+    since: ChangePoint | None  # the change point it starts at (None: the first)
+    baseline: list[Run]
+    trimtab: list[Run]
+    per_gb: bool
+    shift: ChangePoint | None  # an input shift after the baseline's first run, bridged per GB
+    per_gb_unproven: bool  # per GB for the shift alone, without the baseline's evidence (preliminary)
+
+    def scale(self, r: Run) -> float:
+        return (r.input_bytes or 0) / 1e9 if self.per_gb else 1.0
+
+    def unit(self, cost: Callable[[Run], float], runs: Sequence[Run]) -> float:
+        # Ratio of sums (not mean of ratios) so a tiny run cannot dominate the unit cost.
+        return sum(cost(r) for r in runs) / sum(self.scale(r) for r in runs)
+
+    def saved(self, cost: Callable[[Run], float]) -> float:
+        unit = self.unit(cost, self.baseline)
+        # A failed run delivered nothing the baseline would have had to pay for: all of it is lost.
+        return sum((unit * self.scale(r) if r.outcome == "succeeded" else 0.0) - cost(r) for r in self.trimtab)
+
+
+def _segments(runs: Sequence[Run], clean: Sequence[Run], changes: Sequence[ChangePoint],
+              signatures: Mapping[int, str | None]) -> list[_Segment]:
+    """``clean`` (the costed runs compared) cut at the change points no basis bridges, oldest first.
+
+    A segment with no baseline run of its own borrows the latest earlier one's whose code it runs
+    (the same stage signature, ``signatures`` by run id): a run that failed part way reads as a code
+    change and the next normal run as another, back to the code the cluster as found ran."""
+    position = {r.id: i for i, r in enumerate(runs) if r.id is not None}
+    at = {id(r): i for i, r in enumerate(runs)}
+    known = sorted(((position[c.run_id], c) for c in changes if c.run_id in position), key=lambda x: x[0])
+    succeeded = [r for r in clean if r.outcome == "succeeded"]
+    # Per GB bridges an input shift only when every run compared knows its input.
+    sized = bool(succeeded) and all((r.input_bytes or 0) > 0 for r in succeeded)
+    cuts = [(i, c) for i, c in known if c.kind != INPUT_SHIFT or not sized]
+    bounds = [0] + [i for i, _ in cuts] + [len(runs)]
+    starts: list[ChangePoint | None] = [None] + [c for _, c in cuts]
+    raw: list[tuple[ChangePoint | None, int, int, list[Run], list[Run], str | None]] = []
+    for k, since in enumerate(starts):
+        lo, hi = bounds[k], bounds[k + 1]
+        inside = [r for r in clean if lo <= at[id(r)] < hi]
+        if not inside and raw:
+            continue
+        baseline = [r for r in inside if r.recommendation_id is None and r.outcome == "succeeded"]
+        if since is None:
+            code = next((signatures.get(r.id) for r in baseline if r.id is not None and signatures.get(r.id)), None)
+        else:
+            code = signatures.get(since.run_id) if since.kind == CODE_CHANGE else None
+        if not baseline and code is not None:
+            baseline = next((b for _, _, _, _, b, c in reversed(raw) if b and c == code), [])
+        raw.append((since, lo, hi, inside, baseline, code))
+    out: list[_Segment] = []
+    for since, lo, hi, inside, baseline, _code in raw:
+        trimtab = [r for r in inside if r.recommendation_id is not None]
+        first = min((at[id(r)] for r in baseline), default=hi)
+        shift = next((c for i, c in known if c.kind == INPUT_SHIFT and first < i and lo <= i < hi), None)
+        # Failed runs read part of their input at best: only succeeded runs say how input drives runtime.
+        proven = input_drives_runtime([r for r in inside if r.outcome == "succeeded"], baseline)
+        out.append(_Segment(since, baseline, trimtab, per_gb=proven or shift is not None, shift=shift,
+                            per_gb_unproven=shift is not None and not proven))
+    return out
 
 
 def _at_todays_plan(runs: Sequence[Run], dbu_rate: DbuRate | None) -> tuple[list[Run], int]:
@@ -353,22 +477,47 @@ def workspace_dbu_rate(store: Store, project: Project, catalog: PriceCatalog | N
     return rate
 
 
+def stored_changes(store: Store, project: Project) -> list[ChangePoint]:
+    """The project's change points, from the reasons of its recommendations (`change_points`)."""
+    return change_points(r.reason for r in store.recommendations.list(int(project.id or 0)))
+
+
+def stored_signatures(store: Store, runs: Sequence[Run], changes: Sequence[ChangePoint]) -> dict[int, str | None]:
+    """The stage signature of the runs `project_savings` compares code by: the code changes' runs and
+    the runs on the cluster as found (none read without a code change)."""
+    from server.plan.observe import stage_signature  # the planner's fingerprint of a job's code
+
+    wanted = {c.run_id for c in changes if c.kind == CODE_CHANGE}
+    if not wanted:
+        return {}
+    wanted |= {int(r.id) for r in runs if r.id is not None and r.recommendation_id is None}
+    return {int(r.id): stage_signature([s for app in r.application_ids for s in store.applications.stages(app)])
+            for r in runs if r.id is not None and int(r.id) in wanted}
+
+
 def stored_project_savings(store: Store, project: Project, runs: Sequence[Run] | None = None) -> ProjectSavings | None:
     """`project_savings` of a stored project, its runs' DBUs at its workspace's plan now."""
     history = store.runs.history(int(project.id or 0)) if runs is None else runs
-    return project_savings(project, history, workspace_dbu_rate(store, project))
+    changes = stored_changes(store, project)
+    return project_savings(project, history, workspace_dbu_rate(store, project), changes,
+                           stored_signatures(store, history, changes))
 
 
 def savings_report(items: Sequence[tuple[Project, Sequence[Run]]],
-                   dbu_rates: Sequence[DbuRate | None] | None = None) -> SavingsReport:
+                   dbu_rates: Sequence[DbuRate | None] | None = None,
+                   changes: Sequence[Sequence[ChangePoint]] | None = None,
+                   signatures: Sequence[Mapping[int, str | None]] | None = None) -> SavingsReport:
     """Pure: every project that has savings to show, and the totals over them. ``dbu_rates``: one
-    per item, its workspace's $/DBU now (see `project_savings`)."""
+    per item, its workspace's $/DBU now; ``changes``: one per item, its change points (see
+    `project_savings`)."""
     found: list[ProjectSavings] = []
     currency = "USD"
     rates = list(dbu_rates) if dbu_rates is not None else [None] * len(items)
-    for (project, runs), rate in zip(items, rates, strict=True):
+    points = list(changes) if changes is not None else [()] * len(items)
+    codes = list(signatures) if signatures is not None else [{}] * len(items)
+    for (project, runs), rate, cuts, code in zip(items, rates, points, codes, strict=True):
         currency = next((r.cost.currency for r in runs if r.cost), currency)
-        item = project_savings(project, runs, rate)
+        item = project_savings(project, runs, rate, cuts, code)
         if item is not None:
             found.append(item)
     return SavingsReport(projects=tuple(found), total_saved_to_date=sum(p.saved_to_date for p in found),
@@ -377,5 +526,7 @@ def savings_report(items: Sequence[tuple[Project, Sequence[Run]]],
 
 def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
     projects = [store.projects.find(project_ref)] if project_ref else store.projects.list()
-    return savings_report([(p, store.runs.history(int(p.id or 0))) for p in projects],
-                          [workspace_dbu_rate(store, p) for p in projects])
+    histories = [store.runs.history(int(p.id or 0)) for p in projects]
+    changes = [stored_changes(store, p) for p in projects]
+    return savings_report(list(zip(projects, histories, strict=True)), [workspace_dbu_rate(store, p) for p in projects],
+                          changes, [stored_signatures(store, h, c) for h, c in zip(histories, changes, strict=True)])

@@ -1,0 +1,196 @@
+"""Savings after the workload changed (review finding 3).
+
+A project imported with auto-apply on has one run on the cluster as found. When the job's input
+doubled, or its code changed, `trimtab savings` compared the new workload's runs with that one run
+of the old workload and printed losses (-27 %, -19 %) where the savings against the cluster as found
+on the same workload were 33 % and 40 %. The model's change points (`models.changes`, named in the
+recommendations' reasons) now say where the workload changed: after an input shift the basis is per
+GB of input (preliminary without the baseline's own evidence), after a code change the saving is
+not comparable, and said so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from models.changes import screen
+from models.observation import Observation
+from models.space import Candidate
+from server.config import ServerConfig
+from server.domain import ClusterConfig, CostBreakdown, Project, ProjectSettings, Recommendation, Run
+from server.plan.planner import run_label
+from server.serve import start_server
+from server.services.savings import NOT_COMPARABLE, get_savings, project_savings, stored_project_savings
+from server.store import Store, open_store
+from server.timeline import CODE_CHANGE, INPUT_SHIFT, RUNTIME_REGRESSION, ChangePoint, change_points
+from tests.timeline.seed import cli
+
+DAY_MS = 86_400_000
+START_MS = 1_750_000_000_000
+SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.2xlarge", "num_workers": 10}
+FOUND = ClusterConfig(node_type_id="m5d.2xlarge", num_workers=10, spec=SPEC)
+TUNED = ClusterConfig(node_type_id="c6id.2xlarge", num_workers=3)
+
+
+def _run(i: int, cost: float, input_gb: float, rec: int | None) -> Run:
+    return Run(project_id=1, databricks_run_id=100 + i, start_ms=START_MS + i * DAY_MS,
+               end_ms=START_MS + i * DAY_MS + 600_000, runtime_s=600.0, config=FOUND if rec is None else TUNED,
+               cost=CostBreakdown(total=cost), input_bytes=int(input_gb * 1e9), recommendation_id=rec,
+               phase="learning" if rec is None else "optimizing", id=i)
+
+
+def _month(input_doubles_at: int = 12) -> list[Run]:
+    """One run as found ($0.90 for 240 GB), then Trimtab's at $0.40 for 240 GB; from run
+    ``input_doubles_at`` the input is 480 GB and Trimtab's runs cost $0.75 (the cluster as found
+    would have cost ~$1.80 there)."""
+    runs = [_run(1, 0.90, 240.0, None)]
+    for i in range(2, 21):
+        doubled = i >= input_doubles_at
+        runs.append(_run(i, 0.75 if doubled else 0.40, 480.0 if doubled else 240.0, rec=2 if doubled else 1))
+    return runs
+
+
+def _project() -> Project:
+    return Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC, original_spec=SPEC, id=1,
+                   settings=ProjectSettings(sla_seconds=900.0, auto_apply=True))
+
+
+# ------------------------------------------------------------------ the record of a change point
+
+
+def _candidate(cid: str) -> Candidate:
+    return Candidate(config_id=cid, instance_type="m5.xlarge", vcpus=4, memory_gib=16, nodes=4, price_per_hour=1.0)
+
+
+def test_change_points_are_read_as_the_model_words_them() -> None:
+    """Held to `models.changes.screen`'s own reasons: a change of its wording breaks this test."""
+    known = {"a": _candidate("a")}
+    runs = [_run(i, 1.0, 100.0, None) for i in range(1, 7)]
+    labels = [run_label(r) for r in runs]
+    shifted = [Observation("a", 600.0, True, input_gb=100.0 if i < 4 else 300.0) for i in range(6)]
+    recoded = [Observation("a", 600.0, True, input_gb=100.0, stage_signature="v1" if i < 3 else "v2")
+               for i in range(6)]
+    slower = [Observation("a", 600.0 if i < 3 else 1200.0, True, input_gb=100.0) for i in range(6)]
+    expected = {INPUT_SHIFT: (shifted, 5), CODE_CHANGE: (recoded, 4), RUNTIME_REGRESSION: (slower, 4)}
+    for kind, (history, run_id) in expected.items():
+        reason = screen(history, known, 0.05, 0.8, labels).change_reason
+        assert reason is not None, kind
+        # As a recommendation's reason holds it: after other notes, before the decision's own words.
+        stored = f"fewer nodes on spot: 2 of the last 13 runs. {reason}. learning run 1/3: ..."
+        assert change_points([stored, reason]) == [ChangePoint(run_id, kind)], (kind, reason)
+    assert change_points(["learning run 1/3: m5.xlarge x 4 workers is the most informative"]) == []
+
+
+# ------------------------------------------------------------------ the figures (pure)
+
+
+def test_an_input_shift_compares_per_gb_with_one_baseline_run_marked_preliminary() -> None:
+    runs = _month()
+    before = project_savings(_project(), runs)
+    assert before is not None and before.basis == "per_run"
+    assert before.saving_fraction == pytest.approx(1 - 0.75 / 0.90)  # the old figure: "17 %" ...
+    shifted = project_savings(_project(), runs, changes=[ChangePoint(12, INPUT_SHIFT)])
+    assert shifted is not None and shifted.basis == "per_input_gb" and shifted.comparable
+    # $0.75 / 480 GB against $0.90 / 240 GB: 58 % per GB, not 17 % per run.
+    assert shifted.saving_fraction == pytest.approx(1 - (0.75 / 480) / (0.90 / 240))
+    assert shifted.input_shift_run_id == 12 and shifted.per_gb_unproven and shifted.preliminary
+    assert shifted.projected_annual > before.projected_annual > 0
+    # Saved to date: every Trimtab run against $0.90 per 240 GB of input.
+    assert shifted.saved_to_date == pytest.approx(10 * (0.90 - 0.40) + 9 * (1.80 - 0.75))
+
+
+def test_a_code_change_is_not_comparable_rather_than_a_loss() -> None:
+    """The new code costs more per GB on any cluster: the old baseline says nothing about it."""
+    runs = [_run(1, 0.90, 240.0, None)] + [_run(i, 0.40 if i < 12 else 1.20, 240.0, rec=1 if i < 12 else 2)
+                                           for i in range(2, 21)]
+    old = project_savings(_project(), runs)
+    assert old is not None and old.saving_fraction is not None and old.saving_fraction < 0  # the loss shown before
+    changed = project_savings(_project(), runs, changes=[ChangePoint(12, CODE_CHANGE)])
+    assert changed is not None and changed.basis == NOT_COMPARABLE and not changed.comparable
+    assert changed.saving_fraction is None and changed.projected_annual == 0.0
+    assert changed.not_comparable_since_run_id == 12 and changed.workload_change == CODE_CHANGE
+    assert changed.not_comparable_note.startswith("not comparable since run 12 (code change)")
+    # Saved to date keeps the comparable runs (2..11) alone; the 9 runs since are counted apart.
+    assert changed.saved_to_date == pytest.approx(10 * (0.90 - 0.40))
+    assert changed.not_comparable_runs == 9
+    # An input shift without input sizes cannot be bridged per GB: not comparable either.
+    unsized = [r if r.id == 1 else Run(**{**r.__dict__, "input_bytes": None}) for r in _month()]
+    blind = project_savings(_project(), unsized, changes=[ChangePoint(12, INPUT_SHIFT)])
+    assert blind is not None and blind.basis == NOT_COMPARABLE and blind.workload_change == INPUT_SHIFT
+
+
+def test_code_that_went_back_to_the_baselines_is_compared_with_it() -> None:
+    """A run that failed part way reads as a code change, and the next normal run as another: the
+    job runs the code of the cluster as found again, so its baseline still holds."""
+    runs = _month(input_doubles_at=99)
+    changes = [ChangePoint(8, CODE_CHANGE), ChangePoint(9, CODE_CHANGE)]
+    back = project_savings(_project(), runs, changes=changes, signatures={1: "v1", 8: "broken", 9: "v1"})
+    assert back is not None and back.comparable and back.basis == "per_run"
+    assert back.saving_fraction == pytest.approx(1 - 0.40 / 0.90) and back.not_comparable_runs == 1
+    away = project_savings(_project(), runs, changes=changes, signatures={1: "v1", 8: "broken", 9: "v2"})
+    assert away is not None and away.basis == NOT_COMPARABLE and away.not_comparable_since_run_id == 9
+
+
+# ------------------------------------------------------------------ the store and the CLI
+
+
+def _stored(store: Store, kind: str, job_id: int = 1) -> Project:
+    """`_month` in the store, with the recommendations the planner made (their reasons name the change)."""
+    project = store.projects.add(Project(workspace="ws", job_id=job_id, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=900.0,
+                                                                                      auto_apply=True)))
+    pid = int(project.id or 0)
+    first = store.recommendations.add(Recommendation(project_id=pid, config=TUNED, state="applied",
+                                                     reason="learning run 1/3: ..."))
+    runs = _month()
+    stored = [store.runs.add(Run(**{**r.__dict__, "id": None, "project_id": pid,
+                                    "recommendation_id": None if r.recommendation_id is None else first.id}))
+              for r in runs[:12]]
+    changed = stored[-1]  # run 12, the first on twice the input (made with the recommendation before)
+    what = "the stage structure changed (a code change) at" if kind == CODE_CHANGE else "input size shifted 2.00x at"
+    second = store.recommendations.add(Recommendation(
+        project_id=pid, config=TUNED, state="applied",
+        reason=f"{what} {run_label(changed)}: learning again. learning run 1/3: c6id.xlarge x 6 workers ..."))
+    for r in runs[12:]:
+        store.runs.add(Run(**{**r.__dict__, "id": None, "project_id": pid, "recommendation_id": second.id}))
+    return project
+
+
+@pytest.fixture
+def stored_store(db_url: str) -> Iterator[Store]:
+    store = open_store(db_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def test_stored_savings_read_the_change_from_the_recommendations(stored_store: Store) -> None:
+    """On SQLite and PostgreSQL: the service and the API's report both find the change point."""
+    shifted = _stored(stored_store, INPUT_SHIFT)
+    item = stored_project_savings(stored_store, shifted)
+    assert item is not None and item.basis == "per_input_gb" and item.preliminary
+    assert item.saving_fraction == pytest.approx(1 - (0.75 / 480) / (0.90 / 240))
+    recoded = _stored(stored_store, CODE_CHANGE, job_id=2)
+    report = {p.project_id: p for p in get_savings(stored_store).projects}
+    assert report[int(recoded.id or 0)].basis == NOT_COMPARABLE
+    assert report[int(shifted.id or 0)].basis == "per_input_gb"
+
+
+def test_trimtab_savings_says_not_comparable_instead_of_a_loss(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
+    project = _stored(store, CODE_CHANGE)
+    _, token = store.tokens.create("cli", "admin")
+    running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path), store)
+    try:
+        code, text = cli(capsys, running, token, "savings", project.name)
+    finally:
+        running.stop(grace=0)
+        store.close()
+    assert code == 0, text
+    row = next(line for line in text.splitlines() if line.startswith(str(project.id)))
+    assert "not comparable" in row and "%" not in row, row  # no saving, least of all a loss
+    assert f"{project.name}: not comparable: the workload changed" in text, text
