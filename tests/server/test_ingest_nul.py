@@ -2,8 +2,9 @@
 
 PostgreSQL cannot store NUL (\\x00) in text; SQLite can. A NUL in a stage name
 failed the whole batch on PostgreSQL as INTERNAL (the agent then parked it for
-good). Text is now stored with U+FFFD in its place, alike on both engines; ids
-and keys with a NUL are refused as INVALID_ARGUMENT naming the field.
+good). Text is now stored with U+FFFD in its place, alike on both engines; a
+batch or agent id with a NUL is refused as INVALID_ARGUMENT naming the field, an
+event whose id or key has one is dropped, the acknowledgement naming the field.
 """
 
 from __future__ import annotations
@@ -101,10 +102,15 @@ def test_nul_in_an_id_or_key_is_invalid_argument_naming_the_field(
         ingest_pb2.Event(key="stage/1/0", application_id="app-1",
                          stage_completed=ingest_pb2.StageCompleted(stage_id=1))])
     mutate(msg)
-    with pytest.raises(grpc.RpcError) as err:
-        h.ingest.SendBatch(msg, metadata=h.agent, timeout=30)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert err.value.details() == f"{field}: contains a NUL character (\\x00), which the database cannot store"
+    why = f"{field}: contains a NUL character (\\x00), which the database cannot store"
+    if field.startswith("events["):
+        ack = h.ingest.SendBatch(msg, metadata=h.agent, timeout=30)
+        assert (ack.stored_events, ack.dropped_events, ack.drop_reason) == (0, 1, why)
+    else:
+        with pytest.raises(grpc.RpcError) as err:
+            h.ingest.SendBatch(msg, metadata=h.agent, timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details() == why
     assert h.store.applications.event_count() == 0
 
 
@@ -118,10 +124,16 @@ def test_a_blank_id_is_refused_like_an_empty_one(blank: str, field: str) -> None
               "events[0].key": (msg.events[0], "key"),
               "events[0].application_id": (msg.events[0], "application_id")}[field]
     setattr(*target, blank)
+    why = f"{field}: must not be empty (got {blank!r})"
+    if field.startswith("events["):  # the event is dropped, the batch kept
+        wire = ingest_wire.prepare_batch(msg, 100)
+        assert (wire.events, wire.dropped_events, wire.drop_reason) == ((), 1, why)
+        assert translate.batch_from_proto(msg, 100).events == ()
+        return
     for make in (lambda m: ingest_wire.prepare_batch(m, 100), lambda m: translate.batch_from_proto(m, 100)):
         with pytest.raises(InvalidArgument) as err:
             make(msg)
-        assert str(err.value) == f"{field}: must not be empty (got {blank!r})"
+        assert str(err.value) == why
 
 
 def test_a_blank_batch_id_is_invalid_argument_over_grpc(start_harness: StartHarness) -> None:

@@ -111,8 +111,17 @@ _BAD: list[tuple[Callable[[ingest_pb2.EventBatch], object], str]] = [
 @pytest.mark.parametrize(("mutate", "field"), _BAD)
 def test_bad_input_is_rejected_the_same_way_both_ways(mutate: Callable[[ingest_pb2.EventBatch], object],
                                                       field: str) -> None:
+    """A bad envelope refuses the batch; a bad event is dropped, the same one both ways, and the
+    rest of the batch kept (tests/server/test_ingest_invalid_events.py)."""
     msg = _every_kind()
     mutate(msg)
+    if field.startswith("events["):
+        wire = ingest_wire.prepare_batch(msg, 100)
+        assert wire.dropped_events == 1
+        assert wire.drop_reason.startswith(field + ":"), wire.drop_reason
+        assert wire.events == prepare(translate.batch_from_proto(msg, 100)).events
+        assert len(wire.events) == len(msg.events) - 1
+        return
     errors: list[TrimtabError] = []
     for path in (lambda: ingest_wire.prepare_batch(msg, 100), lambda: translate.batch_from_proto(msg, 100)):
         with pytest.raises(InvalidArgument) as err:
@@ -135,7 +144,8 @@ def test_an_unknown_body_is_the_same_payload_only_event_both_ways() -> None:
     domain = prepare(translate.batch_from_proto(msg, 100))
     assert wire.events == domain.events
     assert wire.events[-1] == (("app-1", "gpu/1"), UNKNOWN_EVENT_KIND, newer, ())
-    # No body at all (nor an unknown one) is still an error.
+    # No body at all (nor an unknown one) is still an error: that event is dropped.
     msg.events.append(ingest_pb2.Event(key="empty", application_id="app-1"))
-    with pytest.raises(InvalidArgument, match=r"^events\[12\]\.body: no event set"):
-        ingest_wire.prepare_batch(msg, 100)
+    dropped = ingest_wire.prepare_batch(msg, 100)
+    assert dropped.events == wire.events
+    assert (dropped.dropped_events, dropped.drop_reason) == (1, "events[12].body: no event set")

@@ -48,8 +48,15 @@ def _no_rows(h: Harness) -> None:
      "events[5].application_start.application_id"),
 ])
 def test_malformed_batch_is_invalid_argument_naming_the_field(harness: Harness, mutate, field: str) -> None:
+    """A bad envelope refuses the batch; a bad event is dropped and named, the rest stored."""
     batch = event_batch("b1", 5)
     mutate(batch)
+    if field.startswith("events["):
+        ack = harness.ingest.SendBatch(batch, metadata=harness.agent)
+        assert (ack.dropped_events, ack.stored_events) == (1, len(batch.events) - 1)
+        assert ack.drop_reason.startswith(field + ":"), ack.drop_reason
+        assert harness.store.applications.event_count() == len(batch.events) - 1
+        return
     with pytest.raises(grpc.RpcError) as err:
         harness.ingest.SendBatch(batch, metadata=harness.agent)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
