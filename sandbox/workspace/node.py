@@ -173,6 +173,14 @@ def stop_agent(pid_file: Path, clock: Clock, grace_s: float = AGENT_STOP_GRACE_S
             return "terminated"
         clock.wait(never, 0.05)
     if _alive(pid):
+        # The init script's supervisor (`supervisor.pid` beside it) restarts an agent that dies
+        # other than by a clean exit: it goes first, or it would restart the agent killed here.
+        try:
+            supervisor = int(pid_file.with_name("supervisor.pid").read_text().strip())
+        except (OSError, ValueError):
+            supervisor = 0
+        if supervisor and _alive(supervisor):
+            os.kill(supervisor, signal.SIGKILL)
         os.kill(pid, signal.SIGKILL)
         return "killed"
     return "terminated"

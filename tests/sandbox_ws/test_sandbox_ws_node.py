@@ -185,8 +185,12 @@ def test_stop_agent_terms_then_kills_a_stubborn_agent(tmp_path: Path) -> None:
     assert polite.wait(5) == 0
 
     stubborn, pid_file = _spawn(tmp_path, "")  # ignores SIGTERM
+    # The init script's supervisor would restart a killed agent: it is killed first.
+    supervisor = subprocess.Popen(["bash", "-c", "trap '' TERM; while true; do sleep 0.05; done"])
+    (tmp_path / "supervisor.pid").write_text(f"{supervisor.pid}\n")
     # A FakeClock lets the 10 s grace pass at once; SIGKILL follows.
     assert stop_agent(pid_file, FakeClock()) == "killed"
     assert stubborn.wait(5) == -signal.SIGKILL
+    assert supervisor.wait(5) == -signal.SIGKILL
     assert stop_agent(pid_file, FakeClock()) == "not-running"
     assert stop_agent(tmp_path / "missing.pid", FakeClock()) == "no-agent"
