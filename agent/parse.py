@@ -36,6 +36,7 @@ from agent.events import (
     AppStarted,
     DriverPeaks,
     ExecutorAdded,
+    ExecutorGauges,
     ExecutorRemoved,
     JobCompleted,
     PlainEvent,
@@ -119,8 +120,74 @@ def cached_level(level: Any) -> bool:
 def _int(v: Any) -> int:
     try:
         return int(v)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a float infinity
         return 0
+
+
+# The server's checks on each event (server/translate.py check_event), mirrored here so the agent never
+# sends an event it refuses: the server refused the whole batch for one (INVALID_ARGUMENT) and the
+# agent parked it, with every valid event in it. The agent does not import the server's package.
+MAX_TIME_MS = 32_503_680_000_000  # 3000-01-01T00:00:00Z: past it, a unit slip or garbage
+MAX_ID_LENGTH = 256
+MAX_KEY_LENGTH = 512
+
+
+def _time(v: Any) -> int:
+    """A timestamp in ms, or 0 ("unknown", which the server accepts) for one that cannot be a time
+    (-5, 1e17, text): repairing it keeps the rest of the event."""
+    n = _int(v)
+    return n if 0 <= n <= MAX_TIME_MS else 0
+
+
+def bad_id(value: str, limit: int = MAX_ID_LENGTH) -> bool:
+    """Whether the server refuses ``value`` as an id: empty, blank, too long, or holding a NUL."""
+    return not value or len(value) > limit or value.isspace() or "\x00" in value
+
+
+_TIMES: dict[type, tuple[str, ...]] = {
+    AppStarted: ("start_time_ms",), AppEnded: ("end_time_ms",), ExecutorAdded: ("time_ms",),
+    ExecutorRemoved: ("time_ms",), StageCompleted: ("submission_time_ms", "completion_time_ms"),
+    JobCompleted: ("submission_time_ms", "completion_time_ms"), SqlExecution: ("start_time_ms", "end_time_ms"),
+    ExecutorGauges: ("time_ms",),
+}
+
+
+def refusal(e: PlainEvent) -> str | None:
+    """Why the server would refuse ``e`` (``check_event`` in server/translate.py), or None.
+
+    The handlers already drop or repair what a damaged line brings (``BadLine``, ``_time``); this
+    is the last check before an event leaves the parser, so no rule missed there costs a batch.
+    """
+    if bad_id(e.key, MAX_KEY_LENGTH):
+        return f"key {e.key[:40]!r}"
+    if bad_id(e.application_id):
+        return f"application id {e.application_id[:40]!r}"
+    b = e.body
+    if isinstance(b, StageCompleted):
+        if b.stage_id < 0:
+            return f"stage id {b.stage_id}"
+        if any(bad_id(x) for x in b.executor_peaks):
+            return "an executor peak without a usable executor id"
+    elif isinstance(b, ExecutorAdded | ExecutorRemoved | ExecutorGauges):
+        if bad_id(b.executor_id):
+            return f"executor id {b.executor_id[:40]!r}"
+        if isinstance(b, ExecutorRemoved) and b.time_ms <= 0:
+            return "an executor removal at time 0"
+    elif isinstance(b, DriverPeaks):
+        if any(bad_id(k) or v < 0 for k, v in b.metrics.items()):
+            return "a driver metric with an unusable name or a negative value"
+    elif isinstance(b, AppStarted) and b.application_id and b.application_id != e.application_id:
+        return f"application start of {b.application_id[:40]!r} sent as {e.application_id[:40]!r}"
+    for name in _TIMES.get(type(b), ()):
+        if not 0 <= getattr(b, name) <= MAX_TIME_MS:
+            return f"{name} {getattr(b, name)} (not a time between 0 and the year 3000)"
+    return None
+
+
+class BadLine(ValueError):
+    """A line that cannot make an event the server accepts (an executor without an id, a removal
+    without a time): raised before the parser's state changes, so the follower counts the line as
+    corrupt, names its segment once, and reads on (``agent.follow.app.AppFollower._consume``)."""
 
 
 @dataclass
@@ -178,6 +245,7 @@ class AppParser:
         self._pending: list[tuple[str, Any]] = []
         self._pending_token: Any = None
         self._fresh = True  # the line being fed comes after every line fed before (see ``_stage``)
+        self.events_refused = 0  # events ``refusal`` stopped (never sent; the first is logged)
 
     # -- state -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -356,7 +424,21 @@ class AppParser:
         if self._pending:
             out, self._pending = self._pending + out, []
         self._pending_token = None
-        return [PlainEvent(k, self.app_id, b) for k, b in out]
+        events = []
+        for k, b in out:
+            if isinstance(b, AppStarted) and b.application_id != self.app_id:
+                b.application_id = self.app_id  # made before the id was known: the id it is sent under
+            e = PlainEvent(k, self.app_id, b)
+            why = refusal(e)
+            if why is None:
+                events.append(e)
+                continue
+            # Sent, the server refused the whole batch and the agent parked it with its valid events.
+            self.events_refused += 1
+            if self.events_refused == 1:
+                log.warning("%s: event %.60r not sent: the server would refuse it (%s); later ones like it "
+                            "are dropped silently", self.app_id, k, why)
+        return events
 
     def _maybe_emit_start(self, out: list[tuple[str, Any]]) -> None:
         if self.started_emitted or "spark_app_id" not in self.info:
@@ -366,7 +448,7 @@ class AppParser:
             application_id=self.app_id or self.fallback_id, spark_app_id=i["spark_app_id"],
             attempt_id=i.get("attempt_id", ""), spark_context_id=i.get("spark_context_id", ""),
             app_name=i.get("app_name", ""), spark_version=i.get("spark_version", ""),
-            start_time_ms=i.get("start_time_ms", 0), user=i.get("user", ""),
+            start_time_ms=_time(i.get("start_time_ms", 0)), user=i.get("user", ""),
             cluster_id=c.get("spark.databricks.clusterUsageTags.clusterId", ""),
             cluster_name=c.get("spark.databricks.clusterUsageTags.clusterName", ""),
             job_id=i.get("job_id", ""), run_id=i.get("run_id", ""), conf=dict(c),
@@ -389,6 +471,8 @@ class AppParser:
         st = self.open_stages.get(key)
         if st is not None:
             return st
+        if sid < 0:
+            raise BadLine(f"negative Stage ID {sid}")
         if self._stage_done(sid, att):
             if not (starts and sid in self.stages_closed and (self._fresh or key in self.stages_reopened)):
                 return None  # late TaskEnd of a finished stage, or a replayed line
@@ -412,9 +496,14 @@ class AppParser:
         spark_app_id = str(ev.get("App ID", ""))
         attempt = str(ev.get("App Attempt ID", "") or "")
         self.info.update(spark_app_id=spark_app_id, attempt_id=attempt, app_name=str(ev.get("App Name", "")),
-                         start_time_ms=_int(ev.get("Timestamp")), user=str(ev.get("User", "")))
+                         start_time_ms=_time(ev.get("Timestamp")), user=str(ev.get("User", "")))
         if not self.app_id and spark_app_id:
-            self.app_id = spark_app_id + (f"/{attempt}" if attempt else "")
+            candidate = spark_app_id + (f"/{attempt}" if attempt else "")
+            if bad_id(candidate):  # the server would refuse every event: the file name's id instead
+                log.warning("application id %.80r from the event log is not usable (empty, too long or "
+                            "holding a NUL); using %r", candidate, self.fallback_id)
+            else:
+                self.app_id = candidate
 
     def _on_app_end(self, ev: dict[str, Any], token: Any, out: list) -> None:
         if self.ended:
@@ -422,27 +511,35 @@ class AppParser:
         self._maybe_emit_start(out)
         self.ended = True
         self._send_driver_peaks(out, final=True)
-        out.append(("app-end", AppEnded(_int(ev.get("Timestamp")), self.stages_done,
+        out.append(("app-end", AppEnded(_time(ev.get("Timestamp")), self.stages_done,
                                         len(self.done_jobs), len(self.exec_added))))
 
     def _on_exec_added(self, ev: dict[str, Any], token: Any, out: list) -> None:
         eid = str(ev.get("Executor ID", ""))
+        if bad_id(eid):
+            raise BadLine(f"executor added without a usable Executor ID ({eid[:40]!r})")
         if eid in self.exec_added:
             return
         self.exec_added.add(eid)
         info = ev.get("Executor Info") or {}
         out.append((f"executor-added/{eid}", ExecutorAdded(
-            eid, str(info.get("Host", "")), _int(info.get("Total Cores")), _int(ev.get("Timestamp")),
+            eid, str(info.get("Host", "")), _int(info.get("Total Cores")), _time(ev.get("Timestamp")),
             _int(info.get("Resource Profile Id")))))
 
     def _on_exec_removed(self, ev: dict[str, Any], token: Any, out: list) -> None:
         eid = str(ev.get("Executor ID", ""))
+        if bad_id(eid):
+            raise BadLine(f"executor removed without a usable Executor ID ({eid[:40]!r})")
+        when = _int(ev.get("Timestamp"))
+        if not 0 < when <= MAX_TIME_MS:
+            # Not repaired to 0 like other times: a removal at 0 reads as the executor's addition
+            # (the server refuses it), and no other time of the line says when it went.
+            raise BadLine(f"executor {eid[:40]!r} removed without a usable Timestamp ({ev.get('Timestamp')!r:.40})")
         if eid in self.exec_removed:
             return
         self.exec_removed.add(eid)
         text = str(ev.get("Removed Reason") or "")
-        out.append((f"executor-removed/{eid}", ExecutorRemoved(eid, _int(ev.get("Timestamp")),
-                                                                 classify_removal(text), text)))
+        out.append((f"executor-removed/{eid}", ExecutorRemoved(eid, when, classify_removal(text), text)))
 
     def _on_stage_submitted(self, ev: dict[str, Any], token: Any, out: list) -> None:
         si = ev.get("Stage Info") or {}
@@ -480,10 +577,13 @@ class AppParser:
                     sums[i] += n
 
     def _on_stage_peaks(self, ev: dict[str, Any], token: Any, out: list) -> None:
+        eid = str(ev.get("Executor ID", ""))
+        if bad_id(eid):
+            raise BadLine(f"stage executor metrics without a usable Executor ID ({eid[:40]!r})")
         st = self._stage(_int(ev.get("Stage ID")), _int(ev.get("Stage Attempt ID")), token)
         metrics = ev.get("Executor Metrics")
         if st is not None and isinstance(metrics, dict):
-            st.peaks[str(ev.get("Executor ID", ""))] = {str(k): _int(v) for k, v in metrics.items()}
+            st.peaks[eid] = {str(k): _int(v) for k, v in metrics.items()}
 
     def _on_metrics_update(self, ev: dict[str, Any], token: Any, out: list) -> None:
         """A driver heartbeat (Spark logs only the driver's): fold it into the running peaks."""
@@ -494,7 +594,7 @@ class AppParser:
             metrics = update.get("Executor Metrics") if isinstance(update, dict) else None
             for k, v in metrics.items() if isinstance(metrics, dict) else ():
                 n = _int(v)
-                if n > peaks.get(k, 0):
+                if n > peaks.get(k, 0) and not bad_id(str(k)):  # a damaged name: the server refuses it
                     peaks[str(k)] = n
         self._send_driver_peaks(out, final=False)
 
@@ -541,8 +641,8 @@ class AppParser:
         parents = si.get("Parent IDs") or []
         out.append((f"stage/{key}", StageCompleted(
             sid, att, str(si.get("Stage Name", "")), _int(si.get("Number of Tasks")),
-            [_int(p) for p in parents] if isinstance(parents, list) else [], _int(si.get("Submission Time")),
-            completion_ms, failure, st.sums, distribution(st.durations),
+            [_int(p) for p in parents] if isinstance(parents, list) else [], _time(si.get("Submission Time")),
+            _time(completion_ms), failure, st.sums, distribution(st.durations),
             st.succeeded, st.failed, st.killed, st.peaks, self._reads_cache(sid, si.get("RDD Info")))))
 
     def _emit_unfinished(self, sids: list[int] | None, end_ms: int, out: list) -> None:
@@ -614,7 +714,7 @@ class AppParser:
         self._emit_unfinished(stages, _int(ev.get("Completion Time")), out)
         self._close_stages(stages)
         result = (ev.get("Job Result") or {}).get("Result")
-        out.append((f"job/{jid}", JobCompleted(jid, sub, _int(ev.get("Completion Time")), stages,
+        out.append((f"job/{jid}", JobCompleted(jid, _time(sub), _time(ev.get("Completion Time")), stages,
                                                 result == "JobSucceeded", sql)))
 
     def _on_sql_start(self, ev: dict[str, Any], token: Any, out: list) -> None:
@@ -628,7 +728,7 @@ class AppParser:
             return
         self.done_sql.add(xid)
         desc, start = self.open_sql.pop(xid, ["", 0])
-        out.append((f"sql/{xid}", SqlExecution(xid, desc, start, _int(ev.get("time")),
+        out.append((f"sql/{xid}", SqlExecution(xid, desc, _time(start), _time(ev.get("time")),
                                                str(ev.get("errorMessage") or ""))))
 
 

@@ -45,7 +45,7 @@ def _log(drop_job1_start: bool) -> list[Line]:
     if not drop_job1_start:
         log += [_job_start(1, [0, 2])]  # job 1 shares stage 0, submitted while job 0 runs
     log += [*_stage(1, 0), _job_end(0)]  # job 0 ends: without job 1's start, stage 0 is closed here
-    log += [{"Event": "SparkListenerExecutorRemoved", "Executor ID": "1", "Removed Reason": "lost"}]
+    log += [{"Event": "SparkListenerExecutorRemoved", "Executor ID": "1", "Timestamp": 5, "Removed Reason": "lost"}]
     log += _stage(0, 1)  # stage 0 re-run in job 1 (lost shuffle output)
     log += [*_stage(2, 0, fail=True), *_stage(0, 2), *_stage(2, 1), _task_end(2, 0, "TaskKilled")]
     log += [_job_end(1), _task_end(0, 2)]  # a late TaskEnd of a finished attempt
