@@ -139,7 +139,7 @@ class ServerConfig:
         "this long (0: no limit)"))
     ingest_stall_seconds: float = field(default=30.0, metadata=_meta(
         "TRIMTAB_INGEST_STALL_SECONDS", "when batches have waited this long without a commit, health reports "
-        "NOT_SERVING until the ingest writer commits again"))
+        "NOT_SERVING until the ingest writer commits again or, with no batch waiting, the database takes a write"))
     workers: int = field(default=32, metadata=_meta("TRIMTAB_WORKERS", "gRPC handler threads"))
     gc_threshold: int = field(default=10_000, metadata=_meta(
         "TRIMTAB_GC_THRESHOLD", "allocations between young-generation garbage collections (0: Python's 700)"))
