@@ -330,7 +330,7 @@ def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJo
     from server.render import write_timeline
     from server.render.terminal import render_terminal
     from server.services.projects import sla_met_fraction
-    from server.services.savings import stored_project_savings
+    from server.services.savings import stored_changes, stored_project_savings
     from server.timeline import timeline_of_runs
 
     out_dir = state_dir / "timelines"
@@ -349,7 +349,8 @@ def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJo
             stages = sum(len(store.applications.stages(a)) for a in run.application_ids)
             executors = sum(len(store.applications.executors(a)) for a in run.application_ids)
             complete += int(stages == expected["stages"] and executors == expected["executors"])
-        chart = timeline_of_runs(runs, project.settings.sla_seconds, f"{job.name} ({project.name})")
+        chart = timeline_of_runs(runs, project.settings.sla_seconds, f"{job.name} ({project.name})",
+                                 stored_changes(store, project))
         png = write_timeline(chart, out_dir / f"{job.name}.png")
         html = write_timeline(chart, out_dir / f"{job.name}.html")
         costed = [r for r in runs if r.cost is not None and r.outcome == "succeeded"]

@@ -9,7 +9,12 @@ The renderers (`server/render`), the dashboard and the CLI all draw the same
 - apply markers: the first run made with a newly applied recommendation;
 - annotations: what was unusual about a run (spot loss, data growth, failure,
   user edit). A run that did not succeed counts as a failure even when the
-  collector did not say so, because the chart must never show it as normal.
+  collector did not say so, because the chart must never show it as normal;
+- rebase markers: the run where the model found the workload changed (a code
+  change, an input size shift, a runtime regression: `models.changes`) and
+  started learning again, read from the recommendations' reasons
+  (`change_points`). The point carries the kind among its anomalies (one of
+  `REBASE_LABELS`), so the mark survives the wire as "not priced" does.
 
 Points can come from stored runs (`points_from_runs`) or from the wire
 (the CLI builds `TimelinePoint`s from `GetTimeline`), then `build_timeline`
@@ -161,6 +166,17 @@ class Annotation:
 
 
 @dataclass(frozen=True)
+class RebaseMarker:
+    """The model learns again from run ``run_id`` (the point at ``index``) on: ``kind`` is a key of
+    `REBASE_LABELS`."""
+
+    index: int
+    run_id: int
+    kind: str
+    label: str
+
+
+@dataclass(frozen=True)
 class ProjectTimeline:
     title: str
     points: tuple[TimelinePoint, ...]
@@ -169,6 +185,7 @@ class ProjectTimeline:
     markers: tuple[ApplyMarker, ...]
     annotations: tuple[Annotation, ...]
     currency: str = "USD"
+    rebases: tuple[RebaseMarker, ...] = ()
 
     def sla_met(self, point: TimelinePoint) -> bool | None:
         """None without an SLA; a run that did not succeed never met it (`met_sla`)."""
@@ -183,13 +200,15 @@ class ProjectTimeline:
         return max([p.cost for p in self.points if p.priced] + [0.0])
 
 
-def points_from_runs(runs: Iterable[Run]) -> list[TimelinePoint]:
+def points_from_runs(runs: Iterable[Run], changes: Sequence[ChangePoint] = ()) -> list[TimelinePoint]:
     """One point per run, oldest first, marking where a recommendation took over.
 
     A run carries the recommendation its cluster was made with; the marker goes
     on the first run whose recommendation differs from the previous run's,
-    which is where the applied configuration first ran.
+    which is where the applied configuration first ran. The run of each of
+    ``changes`` carries its kind among its anomalies (a rebase marker).
     """
+    rebased = {c.run_id: c.kind for c in changes}
     ordered = sorted(runs, key=lambda r: (r.start_ms, r.id or 0))
     points: list[TimelinePoint] = []
     previous: int | None = None
@@ -199,7 +218,8 @@ def points_from_runs(runs: Iterable[Run]) -> list[TimelinePoint]:
         points.append(TimelinePoint(
             run_id=int(run.id or 0), start_time_ms=run.start_ms, runtime_s=run.runtime_s,
             cost=run.cost.total if run.cost else 0.0, phase=run.phase, outcome=run.outcome,
-            anomalies=tuple(run.anomalies) + (() if run.cost else (UNPRICED,)),
+            anomalies=tuple(run.anomalies) + (() if run.cost else (UNPRICED,))
+            + ((rebased[int(run.id)],) if run.id is not None and int(run.id) in rebased else ()),
             applied_recommendation_id=run.recommendation_id if changed else None,
             input_gb=run.input_bytes / 1e9 if run.input_bytes is not None else None,
             setup_s=run.setup_s,
@@ -220,7 +240,7 @@ def phase_bands(points: Sequence[TimelinePoint]) -> list[PhaseBand]:
 def annotations_of(points: Sequence[TimelinePoint]) -> list[Annotation]:
     found: list[Annotation] = []
     for i, point in enumerate(points):
-        kinds = list(dict.fromkeys(point.anomalies))
+        kinds = [k for k in dict.fromkeys(point.anomalies) if k not in REBASE_LABELS]  # marked apart
         if point.outcome != "succeeded" and "failure" not in kinds:
             kinds.append("failure")
         if "launch_failed" in kinds:
@@ -237,11 +257,17 @@ def build_timeline(points: Sequence[TimelinePoint], sla_seconds: float | None, t
     pts = tuple(points)
     markers = tuple(ApplyMarker(i, p.run_id, p.applied_recommendation_id)
                     for i, p in enumerate(pts) if p.applied_recommendation_id is not None)
+    rebases = tuple(RebaseMarker(i, p.run_id, k, REBASE_LABELS[k])
+                    for i, p in enumerate(pts) for k in dict.fromkeys(p.anomalies) if k in REBASE_LABELS)
     return ProjectTimeline(title=title, points=pts, sla_seconds=sla_seconds, bands=tuple(phase_bands(pts)),
-                           markers=markers, annotations=tuple(annotations_of(pts)), currency=currency)
+                           markers=markers, annotations=tuple(annotations_of(pts)), currency=currency,
+                           rebases=rebases)
 
 
-def timeline_of_runs(runs: Iterable[Run], sla_seconds: float | None, title: str = "") -> ProjectTimeline:
+def timeline_of_runs(runs: Iterable[Run], sla_seconds: float | None, title: str = "",
+                     changes: Sequence[ChangePoint] = ()) -> ProjectTimeline:
+    """The timeline of stored runs; ``changes`` (`change_points` of the project's recommendations)
+    mark where the model learns again."""
     run_list = list(runs)
     currency = next((r.cost.currency for r in run_list if r.cost), "USD")
-    return build_timeline(points_from_runs(run_list), sla_seconds, title, currency)
+    return build_timeline(points_from_runs(run_list, changes), sla_seconds, title, currency)

@@ -16,7 +16,7 @@ from server.errors import NotFound
 from server.onboard import spec_diff
 from server.plan.driver import DriverUse, driver_use
 from server.services.projects import sla_met_fraction
-from server.services.savings import ProjectSavings, stored_project_savings
+from server.services.savings import ProjectSavings, stored_changes, stored_project_savings
 from server.spec import recommended_spec
 from server.store import Store
 from server.timeline import ProjectTimeline, timeline_of_runs
@@ -79,7 +79,8 @@ def project_page(store: Store, project_id: int) -> ProjectPage:
     runs = store.runs.history(project_id)
     rec = store.recommendations.pending(project_id) or store.recommendations.latest(project_id)
     return ProjectPage(row=_row(store, project, runs),
-                       timeline=timeline_of_runs(runs, project.settings.sla_seconds, _title(project)),
+                       timeline=timeline_of_runs(runs, project.settings.sla_seconds, _title(project),
+                                                 stored_changes(store, project)),
                        runs=tuple(reversed(runs)), recommendation=rec,
                        diff=recommendation_diff(project, rec, project_cloud(store, project))
                        if rec is not None else "")

@@ -17,6 +17,7 @@ from server.render.fmt import (  # noqa: E402
     NOT_PRICED,
     OTHER_COLOR,
     PHASE_COLORS,
+    REBASE_COLOR,
     SETUP_COLOR,
     SETUP_OPACITY,
     duration,
@@ -68,6 +69,12 @@ def timeline_figure(tl: ProjectTimeline, dpi: int = 100) -> Figure:
     for marker in tl.markers:
         for ax in (runtime_ax, cost_ax):
             ax.axvline(marker.index + 1, color="#111827", ls=":", lw=1)
+    for rebase in tl.rebases:
+        # As the SVG's g.rebase-marker: where the model learns again, named at the panel's foot.
+        for ax in (runtime_ax, cost_ax):
+            ax.axvline(rebase.index + 1, color=REBASE_COLOR, lw=1.3)
+        runtime_ax.text(rebase.index + 1.1, 0.02, rebase.label.split(":")[0], transform=runtime_ax.get_xaxis_transform(),
+                        fontsize=7, color=REBASE_COLOR, va="bottom")
     seen: dict[int, int] = {}
     for note in tl.annotations:
         level = seen.get(note.index, 0)

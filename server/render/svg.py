@@ -1,8 +1,9 @@
 """The timeline as inline SVG (no scripts, no fonts or assets fetched from anywhere).
 
 Two panels share the run axis: runtime (with the SLA line) above, cost below.
-Phase bands shade both panels, dashed lines mark applied recommendations and
-anomalies sit as labelled dots above their run. Elements carry classes and
+Phase bands shade both panels, dashed lines mark applied recommendations, a
+solid magenta line (``g.rebase-marker``) the run the model learns again from
+after a change of the workload, and anomalies sit as labelled dots above their run. Elements carry classes and
 ``data-*`` attributes (``circle.point.runtime``, ``data-run-id``) so a browser
 test can count what was drawn. A run that reported its cluster's setup gets a
 pale bar (``rect.setup``) from the runtime axis up to the setup, under its
@@ -23,6 +24,7 @@ from server.render.fmt import (
     NOT_PRICED,
     OTHER_COLOR,
     PHASE_COLORS,
+    REBASE_COLOR,
     SETUP_COLOR,
     SETUP_OPACITY,
     cost_text,
@@ -196,6 +198,17 @@ def timeline_svg(tl: ProjectTimeline) -> str:
                    f'y1="{TOP:.1f}" y2="{cost.y0 + PANEL_HEIGHT:.1f}" stroke="#111827" '
                    f'stroke-dasharray="3 3"><title>recommendation {marker.recommendation_id} applied'
                    f'</title></line>')
+    for rebase in tl.rebases:
+        # The run the model learns again from: a solid line across both panels, named at the foot of
+        # the runtime panel (the anomalies' dots sit at its head).
+        x = runtime.x(rebase.index)
+        foot = TOP + PANEL_HEIGHT - 4
+        out.append(f'<g class="rebase-marker" data-run-id="{rebase.run_id}" data-kind="{escape(rebase.kind)}">'
+                   f'<title>run {rebase.run_id}: {escape(rebase.label)}</title>'
+                   f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP:.1f}" y2="{cost.y0 + PANEL_HEIGHT:.1f}" '
+                   f'stroke="{REBASE_COLOR}" stroke-width="1.5"/>'
+                   f'<text x="{x + 3:.1f}" y="{foot:.1f}" font-size="10" fill="{REBASE_COLOR}">'
+                   f'{escape(rebase.label.split(":")[0])}</text></g>')
     _panel(out, runtime, tl, "runtime", [p.runtime_s for p in tl.points], duration, "#2563eb")
     _panel(out, cost, tl, "cost", [p.known_cost for p in tl.points], lambda v: money(v, tl.currency), "#059669")
     stacked: dict[int, int] = {}
@@ -229,4 +242,6 @@ def legend_html() -> str:
               f'{escape(ANOMALY_LABELS.get(k, k.replace("_", " ")))}</span>' for k, c in ANOMALY_COLORS.items()]
     items.append('<span class="key"><i style="border-left:2px dashed #111827"></i>recommendation applied</span>')
     items.append('<span class="key"><i style="border-top:2px dashed #dc2626"></i>SLA</span>')
+    items.append(f'<span class="key"><i style="border-left:2px solid {REBASE_COLOR}"></i>learning again '
+                 "(code change, input size shift or runtime regression)</span>")
     return '<div class="legend">' + "".join(items) + "</div>"

@@ -5,6 +5,7 @@
     phase    LLLLOOOO
     applied      ^ ^
     events    s  d  F
+    rebase      C            (only when the model learned again after a change)
 
 Only the last `width` runs fit; the header says how many were left out. The
 runtime row names the median cluster setup of the shown runs that reported one.
@@ -24,6 +25,8 @@ BLOCKS = "▁▂▃▄▅▆▇█"
 PHASE_LETTERS = {"learning": "L", "optimizing": "O", "monitoring": "M"}
 ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "launch_failed": "c", "user_edit": "e",
                    "driver_lost": "D", "retried": "r", "repaired": "R", "repaired_elsewhere": "R", "unpriced": "u"}
+# The letter of a rebase (the model learns again from that run), by its kind (`server.timeline.REBASE_LABELS`).
+REBASE_LETTERS = {"code_change": "C", "input_shift": "I", "runtime_regression": "S"}
 # The column of a value not known (an unpriced run's cost): not a space, so the row keeps one
 # character per run, and not a block, which would read as a cost.
 GAP = "·"
@@ -40,7 +43,8 @@ def spark(values: Sequence[float | None], top: float) -> str:
 
 LEGEND = ("         L learning  O optimizing  M monitoring  ^ recommendation applied  "
           "s spot loss  d data growth  F failure  c launch failure  e user edit  D driver lost  "
-          "r task retried  R repaired  u not priced  ? other")
+          "r task retried  R repaired  u not priced  ? other  "
+          "rebase (learning again from that run): C code change  I input size shift  S runtime regression")
 
 
 def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:
@@ -85,6 +89,14 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
             if events[column] != "F" and (letter != "u" or events[column] == " "):
                 events[column] = letter
     lines.append(("events   " + "".join(events)).rstrip())
+    shown_rebases = [m for m in timeline.rebases if m.index >= offset]
+    if shown_rebases:
+        # A row of its own: a change of the workload is no anomaly of one run, and a learning band
+        # after an optimizing one reads as the model's whim without it.
+        marks = [" "] * len(shown)
+        for m in shown_rebases:
+            marks[m.index - offset] = REBASE_LETTERS.get(m.kind, "?")
+        lines.append(("rebase   " + "".join(marks)).rstrip())
     if legend:
         lines.append(LEGEND)
     return "\n".join(lines)
