@@ -169,7 +169,8 @@ def project_page(page: ProjectPage) -> str:
              ("saving now", ("-" if savings is None else escape(savings.not_comparable_note) if not savings.comparable
                              else f'{percent(savings.saving_fraction)} <span class="muted" id="savings-runs">'
                              f"({escape(_runs_behind(savings))})</span>")),
-             ("projected annual", money(savings.projected_annual if savings else None, tl.currency)),
+             ("projected annual", money(savings.projected_annual if savings and savings.comparable else None,
+                                        tl.currency)),
              ("savings basis", escape(savings.basis.replace("_", " ")) if savings else "-"),
              ("savings costs", escape(savings.cost_basis) if savings else "-"),
              ("savings now from", escape(_now_from(savings)) if savings else "-")]
