@@ -161,7 +161,7 @@ def read_application(app_dir: Path, event_log_path: str = "") -> tuple[list[inge
                 if reader is not None and reader.pending_bytes and not reader.corrupt:
                     counters.lines_corrupt += 1
                     follower.tail_damaged = True  # cut inside its last line
-                plain.extend(follower.parser.finish())
+                plain.extend(follower.parser.finish(open_stages=not follower.tail_damaged))
                 break
         ended = follower.parser.ended
     finally:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.parse import COMPLETION_NOT_SEEN
 from server.backfill import backfill
 from server.backfill.discover import find_applications
 from server.errors import FailedPrecondition, NotFound
@@ -115,7 +116,9 @@ def test_a_log_that_stops_early_at_a_line_end_is_a_failed_run(delivered: Deliver
     assert "the event log ends without the application's end" in run.message
     stages = sqlite_store.applications.stages("777001")
     assert run.end_ms == max(s.completion_time_ms for s in stages)  # the last thing the log saw
-    assert len(stages) == count_from_files(delivered.app_dirs[0]).stages - 1
+    # The stage it died in is stored too, from its TaskEnd lines, saying its completion was not seen.
+    assert len(stages) == count_from_files(delivered.app_dirs[0]).stages
+    assert [s.failure_reason for s in stages].count(COMPLETION_NOT_SEEN) == 1
 
     # The same log cut inside its last line is an incomplete copy: no run (another context id).
     other = _copy_app(delivered.app_dirs[1], tmp_path / "cut", context_id="777002")
