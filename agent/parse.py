@@ -709,11 +709,14 @@ class AppParser:
         jid = _int(ev.get("Job ID"))
         if jid in self.done_jobs:
             return
+        # Read before any state changes: a "Job Result" of another shape (a bare string) raised after
+        # the job was marked done, so the job was never sent, not even from a later valid line.
+        raw = ev.get("Job Result")
+        result = raw.get("Result") if isinstance(raw, dict) else raw
         self.done_jobs.add(jid)
         sub, stages, sql = self.open_jobs.pop(jid, [0, [], ""])
         self._emit_unfinished(stages, _int(ev.get("Completion Time")), out)
         self._close_stages(stages)
-        result = (ev.get("Job Result") or {}).get("Result")
         out.append((f"job/{jid}", JobCompleted(jid, _time(sub), _time(ev.get("Completion Time")), stages,
                                                 result == "JobSucceeded", sql)))
 

@@ -77,3 +77,21 @@ def test_the_agent_delivers_an_application_with_an_odd_line(ingest: IngestServer
         assert s.wait_for(lambda: s.last_counters is not None and s.last_counters.lines_corrupt == 2, 20)
         t.stop()
     assert {k for _, k in s.stored} >= {"app-start", "stage/0/0", "stage/1/0", "job/0", "app-end"}
+
+
+def test_a_job_end_whose_result_is_a_bare_string_is_still_sent() -> None:
+    # Review: "Job Result": "JobSucceeded" (a string) raised after the job was marked done, so the job
+    # was never sent, not even from a later, well-formed JobEnd line for it.
+    from agent.parse import AppParser
+
+    parser = AppParser()
+    emitted = []
+    for position, line in enumerate(({"Event": "SparkListenerApplicationStart", "App ID": "app-1", "App Name": "x",
+                                      "Timestamp": 1},
+                                     {"Event": "SparkListenerJobStart", "Job ID": 3, "Submission Time": 2,
+                                      "Stage IDs": [], "Properties": {}},
+                                     {"Event": "SparkListenerJobEnd", "Job ID": 3, "Completion Time": 9,
+                                      "Job Result": "JobSucceeded"})):
+        emitted += parser.feed(line, position)
+    jobs = [e for e in emitted if e.key == "job/3"]
+    assert len(jobs) == 1 and jobs[0].body.succeeded
