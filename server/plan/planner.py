@@ -175,7 +175,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     rec = _recommendation(project, config, decision)
     # Why it leaves the running configuration, when the candidates made it (outside new bounds,
     # turned down, spot nodes lost): otherwise the move reads as the model's whim.
-    leaving = leaving_note(project, catalog, pricing.cloud, runs, config, pools)
+    best = pairs[decision.best.config_id][1] if decision.best is not None and decision.best.config_id in pairs \
+        else None
+    leaving = leaving_note(project, catalog, pricing.cloud, runs, config, pools, best=best)
     if leaving:
         rec = dataclasses.replace(rec, reason=f"{leaving}. {rec.reason}")
     edit = edit_hold(project, runs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.services.projects import ProjectSummary, get_project
+from server.services.savings import stored_changes
 from server.store import Store
 from server.timeline import ProjectTimeline, TimelinePoint, timeline_of_runs
 
@@ -30,4 +31,5 @@ def get_timeline(store: Store, project_ref: str) -> Timeline:
     project = summary.project
     runs = store.runs.history(int(project.id or 0))
     title = f"{project.job_name} ({project.name})" if project.job_name else project.name
-    return Timeline(project=summary, chart=timeline_of_runs(runs, project.settings.sla_seconds, title))
+    return Timeline(project=summary, chart=timeline_of_runs(runs, project.settings.sla_seconds, title,
+                                                            stored_changes(store, project)))

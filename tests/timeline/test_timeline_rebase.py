@@ -70,6 +70,10 @@ def test_the_store_the_dashboard_and_the_wire_carry_the_mark(any_store: Store) -
     assert stored_changes(any_store, project) == [ChangePoint(int(changed.id or 0), CODE_CHANGE)]
     page = project_page(any_store, pid)
     assert [(m.index, m.run_id) for m in page.timeline.rebases] == [(3, changed.id)]
+    # `trimtab timeline` asks the service, which passes the change points too (it drew no mark).
+    from server.services.timeline import get_timeline
+
+    assert [(m.index, m.run_id) for m in get_timeline(any_store, str(pid)).chart.rebases] == [(3, changed.id)]
     # Over the wire (`GetTimeline`) the kind travels among the point's anomalies, so the CLI draws it.
     sent = messages.timeline(Timeline(project=get_project(any_store, str(pid)), chart=page.timeline))
     drawn = chart_from_message(sent)
