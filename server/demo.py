@@ -136,6 +136,8 @@ class JobSummary:
     baseline_runs: int | None = None
     current_runs: int | None = None
     preliminary: bool = False
+    # Why there is no saving though both sides ran (the workload changed: docs/savings.md); "" otherwise.
+    not_comparable_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -373,6 +375,7 @@ def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJo
             terminal_timeline=render_terminal(chart, legend=False),
             baseline_runs=savings.baseline_runs if savings else None,
             current_runs=savings.current_runs if savings else None,
+            not_comparable_note=savings.not_comparable_note if savings else "",
             preliminary=savings.preliminary if savings else False))
     return DemoResult(jobs=tuple(summaries), rounds_total=state.rounds, runs_ingested_completely=complete,
                       runs_simulated=simulated, state_dir=state_dir)

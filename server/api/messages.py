@@ -225,7 +225,11 @@ def savings(s: SavingsReport) -> admin_pb2.SavingsReport:
             current_recommendation_id=str(p.current_recommendation_id)
             if p.current_recommendation_id is not None else "",
             current_runs=p.current_runs, cost_basis=p.cost_basis, billed_runs=p.billed_runs,
-            user_edited_runs=p.user_edited_runs, baseline_runs=p.baseline_runs, has_sla=p.has_sla)
+            user_edited_runs=p.user_edited_runs, baseline_runs=p.baseline_runs, has_sla=p.has_sla,
+            not_comparable_since_run_id=str(p.not_comparable_since_run_id)
+            if p.not_comparable_since_run_id is not None else "",
+            workload_change=p.workload_change, not_comparable_note=p.not_comparable_note,
+            not_comparable_runs=p.not_comparable_runs, per_gb_unproven=p.per_gb_unproven)
             for p in s.projects],
         total_saved_to_date=s.total_saved_to_date, total_projected_annual=s.total_projected_annual,
         currency=s.currency,

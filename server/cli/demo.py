@@ -111,10 +111,13 @@ def _saving(job: Any) -> str:
 
 
 def _print_problems(result: Any) -> None:
-    """A job whose planning or auto-apply failed says so under the table: its figures stopped moving."""
+    """Under the table, per job: why its saving is "-" though both sides ran (the workload changed),
+    and a planning or auto-apply failure (its figures stopped moving)."""
     from server.cli.project import problem_line
 
     for job in result.jobs:
+        if getattr(job, "not_comparable_note", ""):
+            click.echo(f"{job.name}: {job.not_comparable_note}")
         problem = job.project.problem
         if problem is not None:
             click.echo(f"{job.name}: {problem_line(problem.step, problem.run_id, problem.at_ms, problem.message)}")

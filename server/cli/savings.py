@@ -80,7 +80,8 @@ def runs_behind(p: Any) -> str:
         if p.current_runs >= FIRM_RUNS:
             return ""
         return f" ({p.current_runs} run{'' if p.current_runs == 1 else 's'} now, preliminary)"
-    tail = ", preliminary" if min(baseline, p.current_runs) < FIRM_RUNS else ""
+    preliminary = min(baseline, p.current_runs) < FIRM_RUNS or getattr(p, "per_gb_unproven", False)
+    tail = ", preliminary" if preliminary else ""
     return f" ({baseline} vs {p.current_runs} runs{tail})"
 
 
@@ -89,10 +90,12 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
     None: unknown), a revert to the cluster as found, mixed bills, runs left out."""
     notes = []
     if p.basis == NOT_COMPARABLE:
-        notes.append("not comparable: the workload changed (a code change or a runtime regression, marked on "
-                     "`trimtab timeline`) and the cluster as found never ran it, so its cost then is no measure of "
-                     "a saving; no saving now nor projection is shown, saved to date counts the runs before the "
-                     "change")
+        # The server's own words name the run and the kind of change (an older server sends none).
+        notes.append((getattr(p, "not_comparable_note", "") or
+                      "not comparable: the workload changed (a code change or a runtime regression, marked on "
+                      "`trimtab timeline`) and the cluster as found never ran it, so its cost then is no measure of "
+                      "a saving; no saving now nor projection is shown")
+                     + "; saved to date counts the runs before the change")
     if p.current_source == "recent":
         within = {True: " within the SLA", False: "", None: " (within the SLA, when the project has one)"}[has_sla]
         notes.append(f"the recommendation applied now has no succeeded run{within} yet: "

@@ -10,6 +10,7 @@ not comparable, and said so."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,14 +184,35 @@ def test_trimtab_savings_says_not_comparable_instead_of_a_loss(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
     project = _stored(store, CODE_CHANGE)
+    shifted = _stored(store, INPUT_SHIFT, job_id=2)
     _, token = store.tokens.create("cli", "admin")
     running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path), store)
     try:
         code, text = cli(capsys, running, token, "savings", project.name)
+        _, shifted_text = cli(capsys, running, token, "savings", shifted.name)
+        _, as_json = cli(capsys, running, token, "--json", "savings", project.name)
     finally:
         running.stop(grace=0)
         store.close()
     assert code == 0, text
     row = next(line for line in text.splitlines() if line.startswith(str(project.id)))
     assert "not comparable" in row and "%" not in row, row  # no saving, least of all a loss
-    assert f"{project.name}: not comparable: the workload changed" in text, text
+    # The reply names the run and the kind of change, as the dashboard does.
+    changed = json.loads(as_json)["projects"][0]
+    assert changed["workload_change"] == CODE_CHANGE and changed["not_comparable_since_run_id"]
+    assert (f"{project.name}: not comparable since run {changed['not_comparable_since_run_id']} (code change)"
+            in text), text
+    # Per GB after an input shift with one run as found: preliminary, said in the row.
+    row = next(line for line in shifted_text.splitlines() if line.startswith(str(shifted.id)))
+    assert "per input gb" in row and "preliminary" in row, row
+
+
+def test_the_demo_says_why_a_saving_is_not_shown(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from server.cli.demo import _print_problems
+
+    note = "not comparable since run 34 (code change): the cluster as found never ran the job as it is now"
+    job = SimpleNamespace(name="orders-etl", not_comparable_note=note, project=SimpleNamespace(problem=None))
+    _print_problems(SimpleNamespace(jobs=[job]))
+    assert capsys.readouterr().out == f"orders-etl: {note}\n"

@@ -304,7 +304,7 @@ class GetSavingsRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class ProjectSavings(_message.Message):
-    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs", "cadence_basis", "runs_per_year", "cadence_note", "current_source", "current_recommendation_id", "current_runs", "cost_basis", "billed_runs", "user_edited_runs", "baseline_runs", "has_sla")
+    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs", "cadence_basis", "runs_per_year", "cadence_note", "current_source", "current_recommendation_id", "current_runs", "cost_basis", "billed_runs", "user_edited_runs", "baseline_runs", "has_sla", "not_comparable_since_run_id", "workload_change", "not_comparable_note", "not_comparable_runs", "per_gb_unproven")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
     BASELINE_COST_PER_RUN_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +324,11 @@ class ProjectSavings(_message.Message):
     USER_EDITED_RUNS_FIELD_NUMBER: _ClassVar[int]
     BASELINE_RUNS_FIELD_NUMBER: _ClassVar[int]
     HAS_SLA_FIELD_NUMBER: _ClassVar[int]
+    NOT_COMPARABLE_SINCE_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    NOT_COMPARABLE_NOTE_FIELD_NUMBER: _ClassVar[int]
+    NOT_COMPARABLE_RUNS_FIELD_NUMBER: _ClassVar[int]
+    PER_GB_UNPROVEN_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     project_name: str
     baseline_cost_per_run: float
@@ -343,7 +348,12 @@ class ProjectSavings(_message.Message):
     user_edited_runs: int
     baseline_runs: int
     has_sla: bool
-    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ..., current_source: _Optional[str] = ..., current_recommendation_id: _Optional[str] = ..., current_runs: _Optional[int] = ..., cost_basis: _Optional[str] = ..., billed_runs: _Optional[int] = ..., user_edited_runs: _Optional[int] = ..., baseline_runs: _Optional[int] = ..., has_sla: _Optional[bool] = ...) -> None: ...
+    not_comparable_since_run_id: str
+    workload_change: str
+    not_comparable_note: str
+    not_comparable_runs: int
+    per_gb_unproven: bool
+    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ..., current_source: _Optional[str] = ..., current_recommendation_id: _Optional[str] = ..., current_runs: _Optional[int] = ..., cost_basis: _Optional[str] = ..., billed_runs: _Optional[int] = ..., user_edited_runs: _Optional[int] = ..., baseline_runs: _Optional[int] = ..., has_sla: _Optional[bool] = ..., not_comparable_since_run_id: _Optional[str] = ..., workload_change: _Optional[str] = ..., not_comparable_note: _Optional[str] = ..., not_comparable_runs: _Optional[int] = ..., per_gb_unproven: _Optional[bool] = ...) -> None: ...
 
 class SavingsReport(_message.Message):
     __slots__ = ("projects", "total_saved_to_date", "total_projected_annual", "currency")
