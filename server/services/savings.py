@@ -339,13 +339,21 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         source = "applied" if current else "recent"
     if not current:
         current = recent
-    per_gb = shown.per_gb
-    scale = shown.scale
-    baseline_unit = shown.unit(cost, baseline)
-    current_unit = shown.unit(cost, current)
+    comparable = latest is shown
+    if comparable:
+        per_gb, scale, unit = shown.per_gb, shown.scale, shown.unit
+    else:
+        # No saving is shown: each side is what a run of it cost, as it ran. Not per GB on the earlier
+        # segment's scale: the changed workload's runs need not know their input (the agent sent
+        # nothing for the new code's runs), and dividing by their unknown sizes failed the whole report.
+        per_gb, scale = False, _per_run
+
+        def unit(cost: Callable[[Run], float], rs: Sequence[Run]) -> float:
+            return statistics.fmean(cost(r) for r in rs)
+    baseline_unit = unit(cost, baseline)
+    current_unit = unit(cost, current)
     typical = statistics.fmean(scale(r) for r in recent)  # today's input
     per_year = cadence(project, runs)
-    comparable = latest is shown
     assert project.id is not None
     return ProjectSavings(
         project_id=project.id, project_name=project.name,
@@ -367,6 +375,10 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         input_shift_run_id=shown.shift.run_id if shown.shift is not None and comparable else None,
         per_gb_unproven=shown.per_gb_unproven and comparable,
     )
+
+
+def _per_run(_r: Run) -> float:
+    return 1.0
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,20 @@ def test_the_demo_says_why_a_saving_is_not_shown(capsys: pytest.CaptureFixture[s
     job = SimpleNamespace(name="orders-etl", not_comparable_note=note, project=SimpleNamespace(problem=None))
     _print_problems(SimpleNamespace(jobs=[job]))
     assert capsys.readouterr().out == f"orders-etl: {note}\n"
+
+
+def test_a_code_change_whose_runs_know_no_input_is_not_comparable_not_an_error() -> None:
+    # Review: per GB proven on the baseline, then a code change whose runs the agent sent nothing
+    # for: the figures divided by their unknown input sizes and the whole savings report failed.
+    from tests.timeline.runs import run
+
+    runs = [run(1, 1000, 10.0, input_gb=100), run(2, 1500, 15.0, input_gb=150), run(3, 2000, 20.0, input_gb=200),
+            run(4, 900, 6.0, rec=1, input_gb=100), run(5, 1300, 9.0, rec=1, input_gb=150),
+            run(6, 1700, 12.0, rec=1, input_gb=200), run(8, 1800, 12.0, rec=1, input_gb=None)]
+    before = project_savings(_project(), runs)
+    assert before is not None and before.comparable
+    item = project_savings(_project(), runs, changes=[ChangePoint(8, CODE_CHANGE)])
+    assert item is not None and item.basis == NOT_COMPARABLE and item.not_comparable_since_run_id == 8
+    # Each side as it ran, per run: the cluster as found's runs, and the changed workload's.
+    assert item.baseline_cost_per_run == pytest.approx(15.0) and item.current_cost_per_run == pytest.approx(12.0)
+    assert item.projected_annual == 0.0 and item.not_comparable_runs == 1
