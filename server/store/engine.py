@@ -302,8 +302,14 @@ def translate_errors() -> Iterator[None]:
         if exc.connection_invalidated:
             raise Unavailable(f"database connection lost: {_first_line(exc)}",
                               retry_after_ms=RETRY_AFTER_MS) from exc
+        if getattr(exc.orig, "sqlstate", None) == READ_ONLY_SQLSTATE:
+            # A standby after a failover (or a database set read-only): the primary is coming back
+            # or being pointed at, so retry; it was INTERNAL, which agents park after a few tries.
+            raise Unavailable(f"database is read-only: {_first_line(exc)}", retry_after_ms=RETRY_AFTER_MS) from exc
         raise
 
+
+READ_ONLY_SQLSTATE = "25006"  # PostgreSQL's read_only_sql_transaction
 
 # What each engine calls a constraint violation: PostgreSQL's SQLSTATE, SQLite's extended result code
 # (`sqlite3.IntegrityError.sqlite_errorname`, Python 3.11+).

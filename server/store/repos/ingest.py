@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.domain import UNKNOWN_EVENT_KIND, AgentCounters, AgentStatus, IngestBatch, IngestResult
+from server.errors import Unavailable
+from server.store.engine import RETRY_AFTER_MS
 from server.store.repos import fastsql
 from server.store.repos.base import Repository, chunks
 from server.store.repos.ingest_rows import (
@@ -94,7 +96,16 @@ class IngestRepository(Repository):
         empty write transaction: what the ingest writer needs, checked without writing anything.
         On SQLite that takes the write lock (BEGIN IMMEDIATE), which a read would not need."""
         with self._write() as conn:
-            conn.exec_driver_sql("SELECT 1")
+            if conn.dialect.name != "postgresql":
+                conn.exec_driver_sql("SELECT 1")
+                return
+            # A read-only PostgreSQL (a standby after a failover, default_transaction_read_only)
+            # accepts an empty transaction but refuses every insert.
+            standby, read_only = conn.exec_driver_sql(
+                "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')").one()
+            if standby or read_only == "on":
+                raise Unavailable("database is read-only (a standby after a failover, or set read-only): "
+                                  "the ingest writer cannot write", retry_after_ms=RETRY_AFTER_MS)
 
     @staticmethod
     def _insert_events(conn: sa.Connection, prepared: Sequence[PreparedBatch], now: int) -> set[tuple[str, str]]:
