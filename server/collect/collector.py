@@ -560,11 +560,16 @@ class Collector:
                     log.info("run %s priced with catalog %s: %.2f %s", stored.id, self._catalog.version,
                              cost.total, cost.currency)
                     priced.append(stored)
-                    if self._on_run_collected is not None:  # planned again with its cost, under the lock
-                        try:
-                            self._on_run_collected(stored)
-                        except Exception:  # planning's trouble must not stop collection (the run is stored)
-                            log.exception("on_run_collected failed for re-priced run %s", stored.id)
+            # Planned again with the costs once per project, after its newest re-priced run: planning
+            # reads the whole history, and once per run made up to 200 plans (and recommendations
+            # superseding each other) in one poll after a catalog update.
+            newest = max((r for r in priced if r.project_id == project.id), key=lambda r: r.id or 0, default=None)
+            if newest is not None and self._on_run_collected is not None:
+                with project_lock(int(project.id or 0), self._store):
+                    try:
+                        self._on_run_collected(newest)
+                    except Exception:  # planning's trouble must not stop collection (the runs are stored)
+                        log.exception("on_run_collected failed for re-priced run %s", newest.id)
         return priced
 
     # ------------------------------------------------------------ project state

@@ -106,3 +106,24 @@ def test_the_note_stays_whole_after_a_long_message() -> None:
     assert again.count(UNPRICED_MARK) == 1 and again.endswith("v10: unknown node type 'x9.huge' on aws")
     assert with_unpriced_note("failed", "") == "failed"
     assert without_unpriced_note(f"failed; {note}") == "failed"
+
+
+def test_runs_priced_again_plan_their_project_once(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int], full: PriceCatalog) -> None:
+    # Review: each re-priced run called the planner (a full plan, a recommendation, an auto-apply
+    # try): after a catalog update, up to 200 plans superseding each other in one poll.
+    node_type = _node_type(gateway, job_ids[0])
+    old = _without_node_type(full, node_type, "old-1")
+    _unpriced_run(store, secrets, emulator, gateway, job_ids[0], old)
+    for _ in range(2):
+        gateway.run_now(job_ids[0])
+        assert emulator.wait_idle(60)
+    assert len(_collector(store, secrets, old).poll_once()) == 2
+    planned: list[int] = []
+    refreshed = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=full, on_run_collected=lambda r: planned.append(int(r.id or 0)))
+    refreshed.poll_once()
+    runs = store.runs.history(int(store.projects.list("sbx")[0].id or 0))
+    assert len(runs) == 3 and all(r.cost is not None for r in runs)
+    assert planned == [max(int(r.id or 0) for r in runs)]  # once, after the newest
