@@ -115,6 +115,7 @@ class Sender(threading.Thread):
         self.attempts = 0
         self.last_error: grpc.StatusCode | None = None
         self.failed_attempts = 0  # consecutive failed attempts, across batches
+        self.events_dropped_by_server = 0  # events the server found invalid and dropped (named in its acks)
         self._last_warn: float | None = None  # start of the current warning window
         self._warned_auth: bool | None = None  # failure class of the last WARNING
         self._extra_warned = False  # the one class-change WARNING this window allows
@@ -228,8 +229,8 @@ class Sender(threading.Thread):
             timeout = self.s.rpc_timeout_s if left is None else max(0.05, min(self.s.rpc_timeout_s, left))
             self.attempts += 1
             try:
-                self._stub.SendBatch(request, timeout=timeout,
-                                     metadata=(("authorization", f"Bearer {self.s.token}"),))
+                ack = self._stub.SendBatch(request, timeout=timeout,
+                                           metadata=(("authorization", f"Bearer {self.s.token}"),))
             except grpc.RpcError as err:
                 code = err.code()
                 self.last_error = code
@@ -280,6 +281,12 @@ class Sender(threading.Thread):
                 self._extra_warned = False
                 self._codes_since = set()
             self.last_error = None
+            if ack.dropped_events:
+                # The server stored the rest of the batch and dropped events it found invalid (the
+                # parser should have caught them: a line of a shape it does not know). Said, not retried.
+                self.events_dropped_by_server += ack.dropped_events
+                log.warning("server %s dropped %d invalid event(s) of batch %s and stored the rest: %s",
+                            self.s.target, ack.dropped_events, request.batch_id, ack.drop_reason)
             self.spool.ack(batch)
             return True
 

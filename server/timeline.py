@@ -78,7 +78,8 @@ REBASE_LABELS: dict[str, str] = {
 }
 # How `models.changes.screen` words a change point in a recommendation's reason, with the run named
 # as the planner labels runs (`server.plan.planner.run_label`: "run 42 of 2026-12-01 03:00 UTC").
-# tests/timeline/test_rebase_marks.py holds this to the core's own wording.
+# tests/timeline/test_savings_workload_change.py (test_change_points_are_read_as_the_model_words_them) holds this to the
+# core's own wording.
 _CHANGE_POINT = re.compile(
     r"(?P<what>the stage structure changed \(a code change\) at|input size shifted [0-9.]+x at|runtime regression from)"
     r" run (?P<run>[0-9]+) of ")
