@@ -30,6 +30,7 @@ from server.errors import Unavailable
 from server.serve import RunningServer, start_server
 from server.store import Store, open_store
 from tests.server.conftest import event_batch
+from tests.store.blackhole import relay_endpoints
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 STALL_S = 1.0
@@ -40,16 +41,8 @@ class SwitchRelay:
     closed as soon as it is accepted) and on again."""
 
     def __init__(self, postgres_url: str) -> None:
-        url = sa.engine.make_url(postgres_url)
-        host = url.query.get("host") or url.host or "/var/run/postgresql"
-        if isinstance(host, tuple):
-            host = host[0]
-        port = url.port or 5432
-        self._upstream: tuple[int, str | tuple[str, int]] = (
-            (socket.AF_UNIX, f"{host}/.s.PGSQL.{port}") if host.startswith("/") else (socket.AF_INET, (host, port)))
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = url.difference_update_query(["host"]).set(
-            host="127.0.0.1", port=self._listener.getsockname()[1]).render_as_string(hide_password=False)
+        self._upstream, self.url = relay_endpoints(postgres_url, self._listener)
         self._lock = threading.Lock()
         self._down = False
         self._sockets: list[socket.socket] = []

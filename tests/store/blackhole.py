@@ -13,20 +13,28 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+Upstream = tuple[int, "str | tuple[str, int]"]
+
+
+def relay_endpoints(postgres_url: str, listener: socket.socket) -> tuple[Upstream, str]:
+    """Where a relay listening on ``listener`` connects to (PostgreSQL's socket file or host:port), and
+    the URL that reaches PostgreSQL through the relay."""
+    url = sa.engine.make_url(postgres_url)
+    host = url.query.get("host") or url.host or "/var/run/postgresql"
+    if isinstance(host, tuple):
+        host = host[0]
+    port = url.port or 5432
+    upstream: Upstream = (socket.AF_UNIX, f"{host}/.s.PGSQL.{port}") if host.startswith("/") \
+        else (socket.AF_INET, (host, port))
+    through = url.difference_update_query(["host"]).set(host="127.0.0.1", port=listener.getsockname()[1])
+    return upstream, through.render_as_string(hide_password=False)
+
 
 class BlackHoleRelay:
     def __init__(self, postgres_url: str) -> None:
-        url = sa.engine.make_url(postgres_url)
-        host = url.query.get("host") or url.host or "/var/run/postgresql"
-        if isinstance(host, tuple):
-            host = host[0]
-        port = url.port or 5432
-        self._upstream: tuple[int, str | tuple[str, int]] = (
-            (socket.AF_UNIX, f"{host}/.s.PGSQL.{port}") if host.startswith("/") else (socket.AF_INET, (host, port)))
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
-        self.url = url.difference_update_query(["host"]).set(host="127.0.0.1", port=self.port) \
-            .render_as_string(hide_password=False)
+        self._upstream, self.url = relay_endpoints(postgres_url, self._listener)
         self._lock = threading.Lock()
         self._epoch = 0
         self._sockets: list[socket.socket] = []
