@@ -301,6 +301,39 @@ def _coerce(name: str, raw: Any, target: Any, source: str) -> Any:
         raise bad(f"{raw!r} is not a valid {kind}") from exc
 
 
+# TRIMTAB_* variables other parts read (the agent, the init script, the CLI, the sandbox, the
+# tests): not the server's, and not misspellings of its settings. A test keeps this list whole.
+OTHER_VARIABLES = frozenset({
+    "TRIMTAB_AGENT_BACKOFF_BASE_S", "TRIMTAB_AGENT_BACKOFF_MAX_S", "TRIMTAB_AGENT_BATCH_AGE_S",
+    "TRIMTAB_AGENT_BATCH_EVENTS", "TRIMTAB_AGENT_BIN", "TRIMTAB_AGENT_CHECKPOINT_S", "TRIMTAB_AGENT_CONFIG",
+    "TRIMTAB_AGENT_HOME", "TRIMTAB_AGENT_MAX_LINE", "TRIMTAB_AGENT_MAX_RESTARTS", "TRIMTAB_AGENT_POLL_S",
+    "TRIMTAB_AGENT_READ_BUDGET", "TRIMTAB_AGENT_RESTART_DELAY_S", "TRIMTAB_AGENT_REST_POLL_S",
+    "TRIMTAB_AGENT_RPC_TIMEOUT_S", "TRIMTAB_AGENT_SHUTDOWN_FLUSH_S", "TRIMTAB_AGENT_SPOOL_BYTES",
+    "TRIMTAB_AGENT_STATE_DIR", "TRIMTAB_AGENT_WHEEL", "TRIMTAB_AWS_PRICING_ENDPOINT",
+    "TRIMTAB_AZURE_PRICES_ENDPOINT", "TRIMTAB_CONFIG", "TRIMTAB_DRIVER_ENV_FILE", "TRIMTAB_EVENTLOG_DIR",
+    "TRIMTAB_FS_ROOT", "TRIMTAB_INSTALL_TIMEOUT", "TRIMTAB_SANDBOX_AWS_CREDENTIALS",
+    "TRIMTAB_SANDBOX_AZURE_CREDENTIALS", "TRIMTAB_SANDBOX_PORT", "TRIMTAB_SANDBOX_RATE_LIMIT",
+    "TRIMTAB_SANDBOX_SCHEDULES", "TRIMTAB_SANDBOX_SEED", "TRIMTAB_SANDBOX_SPEED", "TRIMTAB_SANDBOX_STATE_DIR",
+    "TRIMTAB_SERVER", "TRIMTAB_SPARK_UI", "TRIMTAB_TAGS", "TRIMTAB_TEST_POSTGRES_URL", "TRIMTAB_TLS",
+    "TRIMTAB_TLS_CA", "TRIMTAB_TOKEN", "TRIMTAB_TOKEN_ENV",
+})
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """``TRIMTAB_*`` names in ``env`` that no part of Trimtab reads, each with the server setting it
+    is likely a misspelling of: a misspelt variable was ignored without a word (the server ran on
+    the default)."""
+    import difflib
+
+    server = [f.metadata["env"] for f in dataclasses.fields(ServerConfig)]
+    known = set(server) | OTHER_VARIABLES
+    out = []
+    for name in sorted(n for n in env if n.startswith("TRIMTAB_") and n not in known):
+        close = difflib.get_close_matches(name, server, n=1, cutoff=0.75)
+        out.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return out
+
+
 def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
                 file: Path | None = None) -> ServerConfig:
     """The configuration from flags (None = not given), environment, file and defaults."""

@@ -5,6 +5,7 @@ Every setting, its variable and the configuration file are in docs/operations.md
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -36,6 +37,7 @@ def cli() -> None:
 def start(listen: str | None, http: str | None, advertise: str | None, tls_cert: Path | None, tls_key: Path | None,
           db_url: str | None, state_dir: Path | None) -> None:
     """Serve until SIGTERM or Ctrl-C; prints `listening on HOST:PORT` once ready."""
+    from server.config import unknown_variables
     from server.serve import serve_until_signalled, start_server
 
     if bool(tls_cert) != bool(tls_key):
@@ -44,6 +46,10 @@ def start(listen: str | None, http: str | None, advertise: str | None, tls_cert:
     config = config_from(db_url, state_dir, listen=listen, http=http, advertise=advertise, tls_cert=tls_cert,
                          tls_key=tls_key)
     logging.getLogger("trimtab").info("config: %s", config.describe())
+    unknown = unknown_variables(os.environ)
+    if unknown:
+        logging.getLogger("trimtab").warning("environment variables no Trimtab part reads, ignored: %s",
+                                             ", ".join(unknown))
     running = start_server(config)
     # One line on stdout that scripts (and tests) wait for: the address as bound (0.0.0.0 when on
     # every interface), an IPv6 host in brackets as --server takes it.
