@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from server.domain import CostBreakdown, Project, Run
 from server.store import Store, migrate, open_store
 from server.store.engine import make_engine
+from tests.store.old_schema import add_project_row
 
 START, END = 1_796_428_800_000, 1_796_430_180_000  # past 2**31: BigInteger on PostgreSQL
 
@@ -30,11 +31,7 @@ def test_upgrade_from_0007_keeps_costs_without_a_window(db_url: str) -> None:
     migrate.upgrade(engine, "0007")
     assert "window_start_ms" not in {c["name"] for c in sa.inspect(engine).get_columns("run_costs")}
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO projects (workspace, job_id, cluster_key, job_name, phase, settings, original_spec, "
-            "current_spec, orphaned, detached, project_state, created_at_ms) VALUES "
-            "('prod', 42, 'main', 'nightly', 'learning', '{}', '{}', '{}', false, false, '{}', 5)"))
-        project_id = conn.execute(sa.text("SELECT id FROM projects")).scalar_one()
+        project_id = add_project_row(conn)
         conn.execute(sa.text(
             "INSERT INTO runs (project_id, databricks_run_id, cluster_id, start_ms, end_ms, runtime_s, outcome, "
             "anomalies, phase, created_at_ms, message) VALUES "

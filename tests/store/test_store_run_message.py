@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from server.domain import Project, Run
 from server.store import Store, migrate, open_store
 from server.store.engine import make_engine
+from tests.store.old_schema import add_project_row
 
 WHY = ('Cluster validation error: Validation failed for num_workers, the value must be at most 2 (is "4"); '
        "Init script failure: Cluster scoped init script /x.sh failed: Script exit status is non-zero — "
@@ -41,11 +42,7 @@ def test_upgrade_from_0006_keeps_stored_runs_with_no_message(db_url: str) -> Non
     migrate.upgrade(engine, "0006")
     assert "message" not in {c["name"] for c in sa.inspect(engine).get_columns("runs")}
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO projects (workspace, job_id, cluster_key, job_name, phase, settings, original_spec, "
-            "current_spec, orphaned, detached, project_state, created_at_ms) VALUES "
-            "('prod', 42, 'main', 'nightly', 'learning', '{}', '{}', '{}', false, false, '{}', 5)"))
-        project_id = conn.execute(sa.text("SELECT id FROM projects")).scalar_one()
+        project_id = add_project_row(conn)
         conn.execute(sa.text(
             "INSERT INTO runs (project_id, databricks_run_id, cluster_id, start_ms, end_ms, runtime_s, outcome, "
             "anomalies, phase, created_at_ms, setup_s) VALUES "

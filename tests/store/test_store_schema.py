@@ -11,6 +11,7 @@ from server.errors import FailedPrecondition
 from server.store import migrate, open_store
 from server.store.engine import make_engine
 from server.store.tables import metadata
+from tests.store.old_schema import add_project_row
 
 
 def test_migrations_match_table_classes(db_url: str) -> None:
@@ -76,11 +77,7 @@ def test_upgrade_from_0004_adds_run_setup_unknown_for_stored_runs(db_url: str) -
     migrate.upgrade(engine, "0004")
     assert "setup_s" not in {c["name"] for c in sa.inspect(engine).get_columns("runs")}
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO projects (workspace, job_id, cluster_key, job_name, phase, settings, original_spec, "
-            "current_spec, orphaned, detached, project_state, created_at_ms) VALUES "
-            "('prod', 42, 'main', 'nightly', 'learning', '{}', '{}', '{}', false, false, '{}', 5)"))
-        project_id = conn.execute(sa.text("SELECT id FROM projects")).scalar_one()
+        project_id = add_project_row(conn)
         conn.execute(sa.text(
             "INSERT INTO runs (project_id, databricks_run_id, cluster_id, start_ms, end_ms, runtime_s, outcome, "
             "anomalies, phase, created_at_ms) VALUES "
