@@ -19,9 +19,9 @@ The server calls ONE entry point after every collected run::
 
 `Decision` carries the configuration to apply next (``candidate``), the ``phase``
 ("learning" | "optimizing" | "monitoring"), predicted runtime and cost with 90% intervals, P(meet
-SLA), a one-line ``reason``, ``rebased`` (a change point restarted learning; the reason says which),
-``explained`` (run "<index>:<config_id>" -> why it was not learned), and ``best`` / ``p_best`` (what the
-model would settle on now). `forecast(...)` gives the same predictions for every candidate.
+SLA), a one-line ``reason``, ``rebased`` (a change point restarted learning; the reason says which,
+``change_at`` / ``change_kind`` say it as data), ``explained`` (run "<index>:<config_id>" -> why it
+was not learned), and ``best`` / ``p_best`` (what the model would settle on now). `forecast(...)` gives the same predictions for every candidate.
 
 Modules: `space` (candidates, features), `observation`, `replay` (single-run extrapolation from
 stage metrics), `runtime` (Bayesian runtime model with prediction intervals), `prior`,

@@ -30,6 +30,12 @@ from models.space import Candidate
 
 INPUT_SHIFT = 1.5
 REGRESSION_RATIO = 1.25
+# The kinds of change point, as a change point's owner stores them next to the run it starts at
+# (the server: on each recommendation of the segment), so timelines and savings need not read them
+# back out of the reasons' wording.
+CODE_CHANGE = "code_change"
+INPUT_SIZE_SHIFT = "input_shift"
+RUNTIME_REGRESSION = "runtime_regression"
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class Screened:
     failed_configs: frozenset[str] = frozenset()  # failed in this segment and never succeeded
     # Most memory per core (GiB) among those that failed out of memory (0: none did).
     oom_memory_per_core: float = 0.0
+    change_kind: str | None = None  # CODE_CHANGE, INPUT_SIZE_SHIFT or RUNTIME_REGRESSION with a change_reason
 
 
 def run_key(index: int, obs: Observation) -> str:
@@ -86,12 +93,12 @@ def screen(
     def label(idx: int) -> str:
         return labels[idx] if labels is not None else f"run #{idx + 1} of the history"
 
-    start, reason = 0, None
+    start, reason, kind = 0, None, None
     n = len(history)
     # Each change point lies strictly after the current start, so this ends within n rounds.
     while (change := _scan(history, known, start, sigma_run, input_elasticity, _sig_before(history, start),
                            label)):
-        start, reason = change
+        start, reason, kind = change
     explained: dict[str, str] = {}
     learn: list[int] = []
     ok_cfgs: set[str] = set()
@@ -112,7 +119,7 @@ def screen(
                 if OUT_OF_MEMORY in obs.anomalies:
                     oom.add(obs.config_id)
     oom_mem = max((known[c].memory_per_core_gib for c in oom - ok_cfgs if c in known), default=0.0)
-    return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem)
+    return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem, kind)
 
 
 def _code_signature(obs: Observation) -> str | None:
@@ -140,8 +147,8 @@ def _scan(
     elasticity: float,
     last_sig: str | None,
     label: Callable[[int], str],
-) -> tuple[int, str] | None:
-    """First change point after ``start`` (index, reason), or None."""
+) -> tuple[int, str, str] | None:
+    """First change point after ``start`` (index, reason, kind), or None."""
     inputs: list[float] = []
     per_config: dict[str, list[float]] = {}
     prev_regressed: int | None = None
@@ -151,14 +158,14 @@ def _scan(
         obs = history[idx]
         if sig := _code_signature(obs):
             if last_sig and sig != last_sig and idx > start:
-                return idx, f"the stage structure changed (a code change) at {label(idx)}: learning again"
+                return idx, f"the stage structure changed (a code change) at {label(idx)}: learning again", CODE_CHANGE
             last_sig = sig
         if _why_not_learned(obs, known) is not None:
             continue
         if obs.input_gb and inputs and idx > start:
             ratio = obs.input_gb / float(np.median(inputs))
             if ratio > INPUT_SHIFT or ratio < 1.0 / INPUT_SHIFT:
-                return idx, f"input size shifted {ratio:.2f}x at {label(idx)}: learning again"
+                return idx, f"input size shifted {ratio:.2f}x at {label(idx)}: learning again", INPUT_SIZE_SHIFT
         ref = inputs[0] if inputs else None
         if obs.input_gb:
             inputs.append(obs.input_gb)
@@ -172,7 +179,7 @@ def _scan(
             return prev_regressed, (
                 f"runtime regression from {label(prev_regressed)} ({slow:.2f}x slower on a measured "
                 "configuration): learning again"
-            )
+            ), RUNTIME_REGRESSION
         prev_regressed = idx if regressed else None
         prev_clean = idx
         per_config.setdefault(obs.config_id, []).append(norm)

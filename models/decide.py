@@ -117,6 +117,11 @@ class Decision:
     explained: Mapping[str, str] = field(default_factory=dict)
     best: Candidate | None = None
     p_best: float = 0.0  # posterior probability that ``best`` is the cheapest that meets the SLA
+    # The change point the current segment starts at, when one did: the index into ``history`` of
+    # its first run and its kind (`models.changes.CODE_CHANGE`, ...). Set on every decision of the
+    # segment, not only those whose reason still names it, so the caller can keep it as data.
+    change_at: int | None = None
+    change_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,8 @@ class _Common:
     best: Candidate
     p_best: float
     has_sla: bool
+    change_at: int | None = None
+    change_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,12 +190,14 @@ def decide(
     scr = screen(history, known, prior.sigma_run, input_elasticity, run_labels)
     rebased = scr.change_reason is not None
     note = f"{scr.change_reason}. " if rebased else ""
+    change_at = scr.segment_start if rebased else None
     designed = _designed_runs(history, scr)
     avoid = _avoided(cands, scr.failed_configs, scr.oom_memory_per_core)
     unlearnable = _unlearnable(cands, history, scr)
     if not scr.learn:
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
-        return _first_run(allowed, history, scr.explained, settings, rebased, note)
+        return replace(_first_run(allowed, history, scr.explained, settings, rebased, note),
+                       change_at=change_at, change_kind=scr.change_kind)
     out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup,
                    _segment_inputs(history, scr.segment_start))
     # The change point is news while the model learns again (a learning run's reason always says
@@ -201,9 +210,10 @@ def decide(
         prefix = note if designed == 0 or previous_phase == "learning" else ""
     if _sla_below_setup(settings, setup):
         return _sla_out_of_reach(cands, history, out, avoid, settings, prefix, _Common(
-            rebased, scr.explained, cands[0], 0.0, True))
+            rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind))
     best = _best_index(out, settings, avoid, np.array([not c.allowed for c in cands]))
-    common = _Common(rebased, scr.explained, cands[best], float(out.p_best[best]), bool(settings.sla_s))
+    common = _Common(rebased, scr.explained, cands[best], float(out.p_best[best]), bool(settings.sla_s),
+                     change_at, scr.change_kind)
     if not settings.auto_apply:
         why = "auto-apply is off, so this is a recommendation only: " + _best_reason(cands, out, best, settings)
         return _decision(cands, out, best, "monitoring", prefix + why, common)
@@ -623,6 +633,8 @@ def _decision(
         explained=common.explained,
         best=common.best,
         p_best=common.p_best,
+        change_at=common.change_at,
+        change_kind=common.change_kind,
     )
 
 

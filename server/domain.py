@@ -535,6 +535,12 @@ class Recommendation:
     projected_monthly_saving: float | None = None
     created_at_ms: int = 0
     id: int | None = None
+    # The change point the model's current segment starts at when it was made (`models.changes`):
+    # the store's id of the segment's first run and the kind (code_change, input_shift,
+    # runtime_regression); None when no change point has restarted learning. Timelines mark it and
+    # savings stop comparing across it.
+    change_run_id: int | None = None
+    change_kind: str | None = None
 
 
 # -------------------------------------------------------------------- tokens

@@ -12,8 +12,8 @@ The renderers (`server/render`), the dashboard and the CLI all draw the same
   collector did not say so, because the chart must never show it as normal;
 - rebase markers: the run where the model found the workload changed (a code
   change, an input size shift, a runtime regression: `models.changes`) and
-  started learning again, read from the recommendations' reasons
-  (`change_points`). The point carries the kind among its anomalies (one of
+  started learning again, as the planner stored it on the recommendations
+  (`Recommendation.change_run_id`). The point carries the kind among its anomalies (one of
   `REBASE_LABELS`), so the mark survives the wire as "not priced" does.
 
 Points can come from stored runs (`points_from_runs`) or from the wire
@@ -23,10 +23,11 @@ derives the rest.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from models.changes import CODE_CHANGE, RUNTIME_REGRESSION
+from models.changes import INPUT_SIZE_SHIFT as INPUT_SHIFT
 from server.domain import Run
 
 # The word a point carries among its anomalies when its run has no cost (no catalog price, e.g. a
@@ -68,21 +69,11 @@ def met_sla(outcome: str, runtime_s: float, sla_seconds: float | None) -> bool |
 # The kinds of change point after which the model learns the project again (`models.changes`), as
 # anomaly-like words: a point carries one on the run where the new segment starts, so a timeline
 # rebuilt from the wire (`GetTimeline`) still marks the rebase.
-CODE_CHANGE = "code_change"
-INPUT_SHIFT = "input_shift"
-RUNTIME_REGRESSION = "runtime_regression"
 REBASE_LABELS: dict[str, str] = {
     CODE_CHANGE: "code change: learning again",
     INPUT_SHIFT: "input size shift: learning again",
     RUNTIME_REGRESSION: "runtime regression: learning again",
 }
-# How `models.changes.screen` words a change point in a recommendation's reason, with the run named
-# as the planner labels runs (`server.plan.planner.run_label`: "run 42 of 2026-12-01 03:00 UTC").
-# tests/timeline/test_savings_workload_change.py (test_change_points_are_read_as_the_model_words_them) holds this to the
-# core's own wording.
-_CHANGE_POINT = re.compile(
-    r"(?P<what>the stage structure changed \(a code change\) at|input size shifted [0-9.]+x at|runtime regression from)"
-    r" run (?P<run>[0-9]+) of ")
 
 
 @dataclass(frozen=True)
@@ -96,21 +87,6 @@ class ChangePoint:
     @property
     def label(self) -> str:
         return REBASE_LABELS[self.kind]
-
-
-def change_points(reasons: Iterable[str]) -> list[ChangePoint]:
-    """The change points the project's recommendations name, oldest first, each once.
-
-    The core restarts learning at a change point and says so at the head of the recommendations made
-    while it learns again (`models.decide`); nothing else records it, so the reasons are the record."""
-    found: dict[int, str] = {}
-    for reason in reasons:
-        for m in _CHANGE_POINT.finditer(reason):
-            what = m.group("what")
-            kind = CODE_CHANGE if what.startswith("the stage") else INPUT_SHIFT if what.startswith("input") \
-                else RUNTIME_REGRESSION
-            found.setdefault(int(m.group("run")), kind)
-    return [ChangePoint(run_id, kind) for run_id, kind in sorted(found.items())]
 
 
 @dataclass(frozen=True)
@@ -267,7 +243,7 @@ def build_timeline(points: Sequence[TimelinePoint], sla_seconds: float | None, t
 
 def timeline_of_runs(runs: Iterable[Run], sla_seconds: float | None, title: str = "",
                      changes: Sequence[ChangePoint] = ()) -> ProjectTimeline:
-    """The timeline of stored runs; ``changes`` (`change_points` of the project's recommendations)
+    """The timeline of stored runs; ``changes`` (the change points the planner stored, `stored_changes`)
     mark where the model learns again."""
     run_list = list(runs)
     currency = next((r.cost.currency for r in run_list if r.cost), "USD")

@@ -110,13 +110,14 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # A pool-backed run records the pool, not its node type: it is read on the pool's type.
     runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
             for r in store.runs.history(project_id)]
-    history, labels, disk, drivers = [], [], [], []
+    history, labels, run_ids, disk, drivers = [], [], [], [], []
     for run in runs:
         stages = [s for app in run.application_ids for s in store.applications.stages(app)]
         obs = observation(run, stages, applied_recommendation=run.recommendation_id is not None)
         if obs is not None:
             history.append(obs)
             labels.append(run_label(run))
+            run_ids.append(int(run.id or 0))
         use = disk_use(run, stages) if run.outcome == "succeeded" else None
         if use is not None and stages:
             disk.append(use)
@@ -172,7 +173,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         advice = None  # volumes the policy refuses are not advised; the candidate's own are kept
     else:
         config = advised
-    rec = _recommendation(project, config, decision)
+    rec = _recommendation(project, config, decision,
+                          run_ids[decision.change_at] if decision.change_at is not None else None)
     # Why it leaves the running configuration, when the candidates made it (outside new bounds,
     # turned down, spot nodes lost): otherwise the move reads as the model's whim.
     best = pairs[decision.best.config_id][1] if decision.best is not None and decision.best.config_id in pairs \
@@ -358,7 +360,7 @@ def _only_current(pairs: Iterable[tuple[Candidate, ClusterConfig]], current: Clu
     return all(same_cluster(cfg, current) or not policy.allows_config(cfg, spec, azure=azure) for _, cfg in pairs)
 
 
-def _recommendation(project: Project, config, decision: Decision) -> Recommendation:
+def _recommendation(project: Project, config, decision: Decision, change_run_id: int | None) -> Recommendation:
     def finite(x: float) -> float:
         return float(x) if x == x and abs(x) != float("inf") else 0.0
 
@@ -369,6 +371,7 @@ def _recommendation(project: Project, config, decision: Decision) -> Recommendat
         predicted_cost=finite(decision.predicted_cost),
         cost_interval=(finite(decision.cost_interval[0]), finite(decision.cost_interval[1])),
         p_meet_sla=decision.p_meet_sla, reason=decision.reason, phase=decision.phase, state="pending",
+        change_run_id=change_run_id, change_kind=decision.change_kind if change_run_id is not None else None,
     )
 
 

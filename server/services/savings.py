@@ -15,8 +15,8 @@ The exact definition is in docs/savings.md; in short:
 - *basis*: ``per_input_gb`` when input size drives runtime (every succeeded costed
   run knows its input, the input varied by more than 10 %, and three or more baseline
   runs with distinct inputs show their runtime rising with it), else ``per_run``.
-- *workload changes*: the model's change points (`server.timeline.change_points`, read from the
-  recommendations' reasons). After an input shift the basis is per GB when every compared run knows
+- *workload changes*: the model's change points (`stored_changes`, as the planner stored them on the
+  recommendations). After an input shift the basis is per GB when every compared run knows
   its input, even without the baseline's evidence (then preliminary). A code change or a runtime
   regression (or a shift without input sizes) cuts the runs into segments, each compared with its own
   baseline runs (or an earlier segment's with the same stage signature); the latest with none is
@@ -64,7 +64,7 @@ from server.domain import CostBreakdown, Project, Run
 from server.errors import NotFound
 from server.schedule import CronError, UnsupportedCron, fires_per_year
 from server.store import Store
-from server.timeline import CODE_CHANGE, INPUT_SHIFT, RUNTIME_REGRESSION, ChangePoint, change_points
+from server.timeline import CODE_CHANGE, INPUT_SHIFT, REBASE_LABELS, RUNTIME_REGRESSION, ChangePoint
 from server.timeline import met_sla as run_met_sla
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
                     signatures: Mapping[int, str | None] | None = None) -> ProjectSavings | None:
     """None until there is both a baseline run and a Trimtab run. ``dbu_rate``: $/DBU of a SKU under
     the workspace's plan now; every run's DBUs are re-priced at it (None: the stored costs).
-    ``changes``: where the model found the workload changed (`server.timeline.change_points`); a run
+    ``changes``: where the model found the workload changed (`stored_changes`); a run
     after a code change or a runtime regression is compared only with baseline runs after it too, and
     after an input shift per GB of input (see the module docstring). ``signatures``: the stage
     signature (`server.plan.observe.stage_signature`) of runs by id, at least the change points' and
@@ -490,8 +490,10 @@ def workspace_dbu_rate(store: Store, project: Project, catalog: PriceCatalog | N
 
 
 def stored_changes(store: Store, project: Project) -> list[ChangePoint]:
-    """The project's change points, from the reasons of its recommendations (`change_points`)."""
-    return change_points(r.reason for r in store.recommendations.list(int(project.id or 0)))
+    """The project's change points, oldest first, as the planner stored them on its recommendations
+    (a kind this code does not know, from a newer server, is left out rather than mislabelled)."""
+    return [ChangePoint(run_id, kind) for run_id, kind in store.recommendations.change_points(int(project.id or 0))
+            if kind in REBASE_LABELS]
 
 
 def stored_signatures(store: Store, runs: Sequence[Run], changes: Sequence[ChangePoint]) -> dict[int, str | None]:

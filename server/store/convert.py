@@ -160,6 +160,7 @@ def recommendation(row: Any) -> Recommendation:
         cost_interval=(row.cost_low, row.cost_high), p_meet_sla=row.p_meet_sla, reason=row.reason,
         phase=row.phase, storage_advice=row.storage_advice,
         projected_monthly_saving=row.projected_monthly_saving,
+        change_run_id=row.change_run_id, change_kind=row.change_kind,
     )
 
 
@@ -171,6 +172,7 @@ def recommendation_values(r: Recommendation) -> dict[str, Any]:
         "predicted_cost": r.predicted_cost, "cost_low": r.cost_interval[0], "cost_high": r.cost_interval[1],
         "p_meet_sla": r.p_meet_sla, "reason": r.reason, "phase": r.phase,
         "storage_advice": r.storage_advice, "projected_monthly_saving": r.projected_monthly_saving,
+        "change_run_id": r.change_run_id, "change_kind": r.change_kind,
     }
 
 

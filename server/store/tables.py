@@ -149,6 +149,8 @@ class RecommendationRow(SQLModel, table=True):
     phase: str = "learning"
     storage_advice: str = ""
     projected_monthly_saving: float | None = None
+    change_run_id: int | None = None
+    change_kind: str | None = None
 
 
 class ApiTokenRow(SQLModel, table=True):

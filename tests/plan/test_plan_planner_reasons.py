@@ -12,7 +12,9 @@ from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspac
 from server.plan.planner import Planner, plan_project
 from server.services.projects import update_settings
 from server.services.recommendations import get_recommendation
+from server.services.savings import stored_changes
 from server.spec import config_from_spec
+from server.timeline import ChangePoint
 
 SPEC = {
     "spark_version": "15.4.x-scala2.12",
@@ -46,6 +48,25 @@ def test_a_change_point_names_the_run_by_its_id_and_start(store) -> None:
     assert rec is not None
     assert rec.reason.startswith(f"input size shifted 3.00x at run {shifted.id} of 2026-12-09 04:17 UTC: "
                                  "learning again. "), rec.reason
+    # Kept as data on the recommendation (timelines and savings read it there), and on the next ones
+    # of the segment too, whose reasons no longer name it.
+    assert (rec.change_run_id, rec.change_kind) == (shifted.id, "input_shift")
+    for n in range(5, 9):
+        _run(store, project, n, config, 300.0)
+        later = plan_project(store, int(project.id or 0), load_catalog())
+        assert later is not None and (later.change_run_id, later.change_kind) == (shifted.id, "input_shift")
+    assert "shifted" not in later.reason, later.reason
+    assert stored_changes(store, project) == [ChangePoint(int(shifted.id or 0), "input_shift")]
+
+
+def test_no_change_point_stores_none(store) -> None:
+    project = store.projects.add(Project(workspace="ws", job_id=2, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0)))
+    for n in range(3):
+        _run(store, project, n, config_from_spec(SPEC), 100.0)
+    rec = plan_project(store, int(project.id or 0), load_catalog())
+    assert rec is not None and (rec.change_run_id, rec.change_kind) == (None, None)
+    assert stored_changes(store, project) == []
 
 
 AUTOSCALE = {**{k: v for k, v in SPEC.items() if k != "num_workers"}, "autoscale": {"min_workers": 4, "max_workers": 16}}

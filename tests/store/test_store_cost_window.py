@@ -43,7 +43,7 @@ def test_upgrade_from_0007_keeps_costs_without_a_window(db_url: str) -> None:
     engine.dispose()
     store = open_store(db_url)
     try:
-        assert migrate.current_revision(store.engine) == migrate.head_revision() == "0008"
+        assert migrate.current_revision(store.engine) == migrate.head_revision()
         [old] = store.runs.history(project_id)
         assert old.cost is not None and old.cost.total == 3.5
         assert (old.cost.window_start_ms, old.cost.window_end_ms) == (None, None)

@@ -3,8 +3,8 @@
 A project imported with auto-apply on has one run on the cluster as found. When the job's input
 doubled, or its code changed, `trimtab savings` compared the new workload's runs with that one run
 of the old workload and printed losses (-27 %, -19 %) where the savings against the cluster as found
-on the same workload were 33 % and 40 %. The model's change points (`models.changes`, named in the
-recommendations' reasons) now say where the workload changed: after an input shift the basis is per
+on the same workload were 33 % and 40 %. The model's change points (`models.changes`, stored on the
+recommendations made after them) now say where the workload changed: after an input shift the basis is per
 GB of input (preliminary without the baseline's own evidence), after a code change the saving is
 not comparable, and said so."""
 
@@ -16,16 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from models.changes import screen
-from models.observation import Observation
-from models.space import Candidate
 from server.config import ServerConfig
 from server.domain import ClusterConfig, CostBreakdown, Project, ProjectSettings, Recommendation, Run
 from server.plan.planner import run_label
 from server.serve import start_server
 from server.services.savings import NOT_COMPARABLE, get_savings, project_savings, stored_project_savings
 from server.store import Store, open_store
-from server.timeline import CODE_CHANGE, INPUT_SHIFT, RUNTIME_REGRESSION, ChangePoint, change_points
+from server.timeline import CODE_CHANGE, INPUT_SHIFT, ChangePoint
 from tests.timeline.seed import cli
 
 DAY_MS = 86_400_000
@@ -56,32 +53,6 @@ def _month(input_doubles_at: int = 12) -> list[Run]:
 def _project() -> Project:
     return Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC, original_spec=SPEC, id=1,
                    settings=ProjectSettings(sla_seconds=900.0, auto_apply=True))
-
-
-# ------------------------------------------------------------------ the record of a change point
-
-
-def _candidate(cid: str) -> Candidate:
-    return Candidate(config_id=cid, instance_type="m5.xlarge", vcpus=4, memory_gib=16, nodes=4, price_per_hour=1.0)
-
-
-def test_change_points_are_read_as_the_model_words_them() -> None:
-    """Held to `models.changes.screen`'s own reasons: a change of its wording breaks this test."""
-    known = {"a": _candidate("a")}
-    runs = [_run(i, 1.0, 100.0, None) for i in range(1, 7)]
-    labels = [run_label(r) for r in runs]
-    shifted = [Observation("a", 600.0, True, input_gb=100.0 if i < 4 else 300.0) for i in range(6)]
-    recoded = [Observation("a", 600.0, True, input_gb=100.0, stage_signature="v1" if i < 3 else "v2")
-               for i in range(6)]
-    slower = [Observation("a", 600.0 if i < 3 else 1200.0, True, input_gb=100.0) for i in range(6)]
-    expected = {INPUT_SHIFT: (shifted, 5), CODE_CHANGE: (recoded, 4), RUNTIME_REGRESSION: (slower, 4)}
-    for kind, (history, run_id) in expected.items():
-        reason = screen(history, known, 0.05, 0.8, labels).change_reason
-        assert reason is not None, kind
-        # As a recommendation's reason holds it: after other notes, before the decision's own words.
-        stored = f"fewer nodes on spot: 2 of the last 13 runs. {reason}. learning run 1/3: ..."
-        assert change_points([stored, reason]) == [ChangePoint(run_id, kind)], (kind, reason)
-    assert change_points(["learning run 1/3: m5.xlarge x 4 workers is the most informative"]) == []
 
 
 # ------------------------------------------------------------------ the figures (pure)
@@ -138,7 +109,8 @@ def test_code_that_went_back_to_the_baselines_is_compared_with_it() -> None:
 
 
 def _stored(store: Store, kind: str, job_id: int = 1) -> Project:
-    """`_month` in the store, with the recommendations the planner made (their reasons name the change)."""
+    """`_month` in the store, with the recommendations the planner made (the second made after the
+    change point, which it carries)."""
     project = store.projects.add(Project(workspace="ws", job_id=job_id, cluster_key="main", current_spec=SPEC,
                                          original_spec=SPEC, settings=ProjectSettings(sla_seconds=900.0,
                                                                                       auto_apply=True)))
@@ -153,7 +125,8 @@ def _stored(store: Store, kind: str, job_id: int = 1) -> Project:
     what = "the stage structure changed (a code change) at" if kind == CODE_CHANGE else "input size shifted 2.00x at"
     second = store.recommendations.add(Recommendation(
         project_id=pid, config=TUNED, state="applied",
-        reason=f"{what} {run_label(changed)}: learning again. learning run 1/3: c6id.xlarge x 6 workers ..."))
+        reason=f"{what} {run_label(changed)}: learning again. learning run 1/3: c6id.xlarge x 6 workers ...",
+        change_run_id=changed.id, change_kind=kind))
     for r in runs[12:]:
         store.runs.add(Run(**{**r.__dict__, "id": None, "project_id": pid, "recommendation_id": second.id}))
     return project

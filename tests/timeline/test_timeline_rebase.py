@@ -54,7 +54,7 @@ def test_the_files_mark_the_rebase() -> None:
 
 
 def test_the_store_the_dashboard_and_the_wire_carry_the_mark(any_store: Store) -> None:
-    """On SQLite and PostgreSQL: the recommendation that names the change point marks its run."""
+    """On SQLite and PostgreSQL: the recommendation made after the change point marks its run."""
     project = any_store.projects.add(Project(workspace="ws", job_id=9, cluster_key="main", current_spec=SPEC,
                                              original_spec=SPEC, settings=ProjectSettings(sla_seconds=2000.0)))
     pid = int(project.id or 0)
@@ -66,7 +66,8 @@ def test_the_store_the_dashboard_and_the_wire_carry_the_mark(any_store: Store) -
     any_store.recommendations.add(Recommendation(
         project_id=pid, config=ClusterConfig(node_type_id="m5.xlarge", num_workers=6), state="applied",
         reason=f"the stage structure changed (a code change) at {run_label(changed)}: learning again. "
-               "learning run 1/3: m5.xlarge x 6 workers is the most informative configuration"))
+               "learning run 1/3: m5.xlarge x 6 workers is the most informative configuration",
+        change_run_id=changed.id, change_kind=CODE_CHANGE))
     assert stored_changes(any_store, project) == [ChangePoint(int(changed.id or 0), CODE_CHANGE)]
     page = project_page(any_store, pid)
     assert [(m.index, m.run_id) for m in page.timeline.rebases] == [(3, changed.id)]

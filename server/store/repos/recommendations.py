@@ -53,6 +53,15 @@ class RecommendationRepository(Repository):
             rows = conn.execute(sa.select(T).where(T.c.project_id == project_id).order_by(T.c.id)).all()
         return [convert.recommendation(r) for r in rows]
 
+    def change_points(self, project_id: int) -> list[tuple[int, str]]:
+        """The change points a project's recommendations were made after, (first run's id, kind),
+        oldest first, each once."""
+        query = (sa.select(T.c.change_run_id, sa.func.min(T.c.change_kind))
+                 .where(T.c.project_id == project_id, T.c.change_run_id.is_not(None))
+                 .group_by(T.c.change_run_id).order_by(T.c.change_run_id))
+        with self._read() as conn:
+            return [(int(run_id), str(kind)) for run_id, kind in conn.execute(query).all()]
+
     def set_state(self, rec_id: int, state: str) -> Recommendation:
         if state not in RECOMMENDATION_STATES:
             raise InvalidArgument(f"state must be one of {', '.join(RECOMMENDATION_STATES)}")
