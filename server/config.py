@@ -158,6 +158,13 @@ class ServerConfig:
         "TRIMTAB_AGENT_WHEEL_LOCATION", "where onboarded clusters install the agent from: an https URL or a "
         "/Volumes, /Workspace or /dbfs path of its wheel (needed when the init script is in cloud storage); "
         "empty: import uploads the wheel beside the init script"))
+    log_level: str = field(default="info", metadata=_meta(
+        "TRIMTAB_LOG_LEVEL", "least severe log lines written: debug, info, warning or error (any case; debug "
+        "includes the libraries' own debug lines)", flag="--log-level"))
+    log_format: str = field(default="text", metadata=_meta(
+        "TRIMTAB_LOG_FORMAT", "text: one readable line per record, for a terminal; json: one JSON object per line "
+        "(ts, level, logger, message, exception and the record's extra fields) for a log shipper",
+        flag="--log-format"))
 
     def __post_init__(self) -> None:
         # Checked when the configuration is made, so a typo stops the server at start, not at import
@@ -194,6 +201,13 @@ class ServerConfig:
             # Only the scheme is shown: the URL may hold a password.
             what = f"a {scheme} URL" if scheme else "not a URL"
             raise _bad("db_url", f"{what}: only sqlite:/// and postgresql:// URLs are supported")
+        for name, allowed in _CHOICES.items():
+            value = getattr(self, name)
+            chosen = value.strip().lower() if isinstance(value, str) else value
+            if chosen not in allowed:
+                raise _bad(name, _choice_words(value, allowed))
+            # Frozen: the one place a value is put in its written form ("INFO" -> "info").
+            object.__setattr__(self, name, chosen)
         if self.collect not in (0, 1):
             raise _bad("collect", f"{self.collect} is not 0 (off) or 1 (on)")
         if self.migrate not in (0, 1):
@@ -238,6 +252,17 @@ _RANGES: dict[str, tuple[float, bool, float | None]] = {
     "token_cache_seconds": (0, False, None),
     "token_revocation_check_seconds": (0, False, None),
 }
+
+
+# Each setting with a fixed list of values; any case is accepted, the lower-case form is kept.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": ("debug", "info", "warning", "error"),
+    "log_format": ("text", "json"),
+}
+
+
+def _choice_words(value: Any, allowed: tuple[str, ...]) -> str:
+    return f"{value!r} is not one of {', '.join(allowed)}"
 
 
 def _range_words(low: float, strict: bool, high: float | None) -> str:
@@ -288,6 +313,13 @@ def _coerce(name: str, raw: Any, target: Any, source: str) -> Any:
             raise bad(f"{raw!r} is not text (quote it in the file)")
         if "Path" in str(kind):
             return Path(raw) if raw not in (None, "") else None
+        if name in _CHOICES:
+            # Checked here as well as in __post_init__: here the message names where the value came
+            # from (the flag, the variable or the file), not only the setting's variable.
+            chosen = str(raw).strip().lower()
+            if chosen not in _CHOICES[name]:
+                raise bad(_choice_words(raw, _CHOICES[name]))
+            return chosen
         return str(raw)
     try:
         if "int" in str(kind):

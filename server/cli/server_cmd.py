@@ -33,29 +33,51 @@ def cli() -> None:
                    "needs TRIMTAB_TLS_CA.")
 @click.option("--tls-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
               envvar="TRIMTAB_TLS_KEY", help="TLS private key (PEM).")
+# No envvar= here (unlike the options above): TRIMTAB_LOG_LEVEL/TRIMTAB_LOG_FORMAT are read by
+# server.config, so a bad value's error names the variable it came from, not the flag.
+@click.option("--log-level", default=None,
+              help="debug, info, warning or error: the least severe log lines written (default info; env "
+                   "TRIMTAB_LOG_LEVEL).")
+@click.option("--log-format", default=None,
+              help="text or json: JSON lines for a log shipper (default text; env TRIMTAB_LOG_FORMAT).")
 @store_options
 def start(listen: str | None, http: str | None, advertise: str | None, tls_cert: Path | None, tls_key: Path | None,
-          db_url: str | None, state_dir: Path | None) -> None:
+          log_level: str | None, log_format: str | None, db_url: str | None, state_dir: Path | None) -> None:
     """Serve until SIGTERM or Ctrl-C; prints `listening on HOST:PORT` once ready."""
     from server.config import unknown_variables
+    from server.logs import configure_logging
     from server.serve import serve_until_signalled, start_server
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Before logging is set up: a bad setting (the log ones too) is main()'s one plain "error:" line.
     config = config_from(db_url, state_dir, listen=listen, http=http, advertise=advertise, tls_cert=tls_cert,
-                         tls_key=tls_key)
-    logging.getLogger("trimtab").info("config: %s", config.describe())
+                         tls_key=tls_key, log_level=log_level, log_format=log_format)
+    configure_logging(config)
+    log = logging.getLogger("trimtab")
+    settings = config.describe()
+    # Also as a field of its own: in JSON lines the settings are an object a log search can filter on.
+    log.info("config: %s", settings, extra={"config": settings})
     unknown = unknown_variables(os.environ)
     if unknown:
-        logging.getLogger("trimtab").warning("environment variables no Trimtab part reads, ignored: %s",
-                                             ", ".join(unknown))
-    running = start_server(config)
-    # One line on stdout that scripts (and tests) wait for: the address as bound (0.0.0.0 when on
-    # every interface), an IPv6 host in brackets as --server takes it.
-    click.echo(f"listening on {running.bound_address}")
-    if getattr(running.dashboard, "url", None):
-        click.echo(f"dashboard on {running.dashboard.url}")
-    sys.stdout.flush()
-    serve_until_signalled(running, config.grace_seconds)
+        log.warning("environment variables no Trimtab part reads, ignored: %s", ", ".join(unknown))
+    try:
+        running = start_server(config)
+        # One line on stdout that scripts (and tests) wait for: the address as bound (0.0.0.0 when on
+        # every interface), an IPv6 host in brackets as --server takes it.
+        click.echo(f"listening on {running.bound_address}")
+        if getattr(running.dashboard, "url", None):
+            click.echo(f"dashboard on {running.dashboard.url}")
+        sys.stdout.flush()
+        serve_until_signalled(running, config.grace_seconds)
+    except Exception as exc:
+        if config.log_format != "json":
+            raise  # main() prints the one "error:" line
+        # main() would print that line as plain text, the one line on stderr a log shipper could not
+        # parse: logged as JSON instead (a traceback only for the unexpected), exiting 1 all the same.
+        from server.cli.context import describe_error
+        from server.errors import TrimtabError
+
+        log.error("server stopped: %s", describe_error(exc), exc_info=not isinstance(exc, TrimtabError))
+        sys.exit(1)
     click.echo("stopped")
