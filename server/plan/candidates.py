@@ -72,6 +72,9 @@ class PoolBacking:
     # The worker pool's max_capacity, less the driver when it comes from the same pool; None:
     # unlimited. Other clusters on the pool share it, so this is only an upper bound.
     max_workers: int | None
+    # For messages: the worker pool's id and its max_capacity as the pool states it.
+    pool_id: str = ""
+    capacity: int | None = None
 
 
 def pool_backing(spec: dict, pools: dict[str, dict] | None) -> PoolBacking | None:
@@ -87,7 +90,8 @@ def pool_backing(spec: dict, pools: dict[str, dict] | None) -> PoolBacking | Non
     if capacity is not None:
         max_workers = max(0, int(capacity) - (1 if driver_id == worker_id else 0))
     return PoolBacking(node_type=str(worker["node_type_id"]), driver=str(driver["node_type_id"]),
-                       max_workers=max_workers)
+                       max_workers=max_workers, pool_id=str(worker_id),
+                       capacity=int(capacity) if capacity is not None else None)
 
 
 def on_pool(config: ClusterConfig, current: ClusterConfig) -> ClusterConfig:
@@ -292,7 +296,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 
     ``pool`` (the cluster draws its nodes from an instance pool, `pool_backing`) leaves only the
     worker count or autoscale range to choose: every candidate has the pool's node type and driver
-    and ``current``'s availability (the pool's), and at most the pool's workers; configurations
+    and ``current``'s availability (the pool's), and at most the pool's workers (a min_workers above
+    those is refused with a FailedPrecondition naming both, never lowered); configurations
     the job ran on with other node types (before the pool) are left out, as no apply reaches them.
 
     A configuration the job ran on (current or tried) is observed only (``allowed=False``) when it
@@ -351,7 +356,10 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         spot_options = [live.availability.upper().startswith("SPOT")]
         if pool.max_workers is not None:
             high = min(high, max(pool.max_workers, 1))
-            low = min(low, high)
+            if low > high:
+                # The project's min_workers is a floor the user set: lowering it to what the pool
+                # holds would recommend fewer workers than they allowed, with no word of it.
+                raise FailedPrecondition(_pool_too_small(pool, low, high))
     # Every candidate is priced with this driver: one the catalog lacks would leave no candidate.
     catalog.node_type(cloud, driver)
 
@@ -500,6 +508,17 @@ def project_anchor(project: Project, pools: dict[str, dict] | None = None) -> Cl
     if not project.original_spec or pool_ids(project.original_spec) != pool_ids(project.current_spec):
         return None
     return config_from_spec(project.original_spec, pools)
+
+
+def _pool_too_small(pool: PoolBacking, min_workers: int, high: int) -> str:
+    """Why a pool-backed cluster cannot be sized within the project's min_workers (``high``: the most
+    workers the candidates may have on the pool), and what to change."""
+    room = pool.max_workers if pool.max_workers is not None else high
+    beside = " beside the driver it also holds" if pool.capacity is not None and room < pool.capacity else ""
+    return (f"the project's min_workers {min_workers} does not fit its instance pool {pool.pool_id or '(unnamed)'}: "
+            f"max_capacity {pool.capacity} leaves room for {room} worker{'' if room == 1 else 's'}{beside}; "
+            f"lower min_workers to {high} or less (`trimtab project set --min-workers {high}`) "
+            "or raise the pool's max_capacity")
 
 
 def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,
