@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.apply import project_lock
+from server.apply import adopt_own_write, project_lock, rebase
 from server.clock import Clock, SystemClock
 from server.clouds.factory import parse_cloud_credentials
 from server.costing.catalog import PriceCatalog, last_active_catalog, load_catalog
@@ -652,6 +652,8 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
             # so a collector or an apply writing since the read above keeps its change.
             with project_lock(int(project.id or 0), store):
                 fresh = store.projects.get(int(project.id or 0))
+                if not created and not reattached:
+                    fresh = _edited_outside(store, fresh, found, new_spec)
                 project = store.projects.update(dataclasses.replace(
                     fresh, current_spec=new_spec, job_name=str(settings.get("name") or fresh.job_name),
                     detached=False, orphaned=False, schedule=schedule, **changes))
@@ -659,6 +661,28 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
             log.info("project %s re-attached by an import naming job %s", project.name, job["job_id"])
         result.append(ImportedProject(project, diff, created, reattached=reattached))
     return result
+
+
+def _edited_outside(store: Store, project: Project, found: dict[str, Any], onboarded: dict[str, Any]) -> Project:
+    """``project`` after an import found its cluster as ``found``: rebased on it when that is a user's
+    edit, as an apply or the collector finding the edit does (`server.apply.rebase`: the pending
+    recommendation superseded, auto-apply held); unchanged otherwise. Call under the project lock.
+
+    The import is about to record the job's spec as the project's: without this, an edit made since
+    Trimtab's last write became the spec Trimtab expects, and the next apply wrote the recommendation
+    planned before the edit over it, with no "edited outside Trimtab" refusal. ``onboarded`` is the
+    spec the import leaves on the job (the edit, with Trimtab wired in again), the one adopted."""
+    pending = project.pending_apply or {}
+    expected = pending.get("applied_spec") or project.current_spec
+    drift = spec_drift(found, expected) if expected else []
+    if not drift:
+        return project
+    if adopt_own_write(store, project, found) is not None:
+        # Trimtab's own apply, written but never recorded: recorded now, no user edit.
+        return store.projects.get(int(project.id or 0))
+    log.warning("project %s: the import found its cluster edited outside Trimtab (%s); rebasing on it",
+                project.name, ", ".join(drift))
+    return rebase(store, project, onboarded, drift)
 
 
 def _verify(gateway: DatabricksGateway, job_id: int, expected: list[tuple[str, dict[str, Any]]]) -> None:
