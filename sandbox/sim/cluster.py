@@ -1,7 +1,8 @@
 """Validating a Databricks ``new_cluster`` spec and turning it into a cluster plan.
 
 The checks are the ones the Jobs/Clusters API applies before a run starts: a known node type,
-worker counts in range, a sane autoscale range, a valid availability for the node type's cloud.
+worker counts in range, an autoscale range whose max is above its min, a valid availability for
+the node type's cloud.
 Errors name the offending field and value, as the service's ``INVALID_PARAMETER_VALUE`` does.
 """
 
@@ -82,10 +83,12 @@ def _workers(spec: dict[str, Any]) -> tuple[int, int, bool]:
         if "max_workers" not in autoscale:
             raise SpecError("autoscale.max_workers", "is required")
         hi = _int_field("autoscale.max_workers", autoscale["max_workers"])
-        if lo > hi:
-            raise SpecError("autoscale", f"min_workers {lo} is greater than max_workers {hi}")
         if hi == 0:
             raise SpecError("autoscale.max_workers", "must be at least 1")
+        # The Clusters API refuses an equal range too (the SDK's ``compute.AutoScale``: "max_workers
+        # must be strictly greater than min_workers"); a fixed size is written as num_workers.
+        if lo >= hi:
+            raise SpecError("autoscale", f"max_workers {hi} must be strictly greater than min_workers {lo}")
         return lo, hi, True
     if "num_workers" not in spec:
         raise SpecError("num_workers", "is required when autoscale is not set")

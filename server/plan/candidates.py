@@ -310,6 +310,11 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     spot candidate's interruption risk. Once the job has lost spot nodes, each spot candidate of two
     workers or more is offered with half its workers on demand too (``first_on_demand``).
 
+    An autoscaling candidate's range is ``max(min_workers, n // 2)..n`` for each worker count ``n``
+    above min_workers: Databricks refuses a range whose max is not above its min, so bounds (or a
+    pool) that leave an autoscaling project one worker count only are refused with a
+    FailedPrecondition saying so and what to change.
+
     The project's worker bounds must hold a valid count (``MIN_WORKERS <= min <= max``, as
     `server.services.projects` validates them); bounds stored before that check are refused with a
     FailedPrecondition naming them, never turned into candidates outside them.
@@ -360,6 +365,10 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                 # The project's min_workers is a floor the user set: lowering it to what the pool
                 # holds would recommend fewer workers than they allowed, with no word of it.
                 raise FailedPrecondition(_pool_too_small(pool, low, high))
+    if autoscale and high <= low:
+        # Databricks refuses an autoscale range whose max_workers is not above its min_workers
+        # (INVALID_PARAMETER_VALUE), and every range must start at min_workers or above.
+        raise FailedPrecondition(_no_autoscale_range(settings, low, high, pool))
     # Every candidate is priced with this driver: one the catalog lacks would leave no candidate.
     catalog.node_type(cloud, driver)
 
@@ -369,6 +378,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         if pool is None and info.family not in families:
             continue
         for workers in worker_counts(low, high):
+            if autoscale and workers <= low:
+                continue  # its range would be low..low: Databricks needs max_workers > min_workers
             cores = info.vcpus * workers
             if not (cur_cores / CORE_SPAN <= cores <= cur_cores * CORE_SPAN):
                 continue
@@ -521,6 +532,20 @@ def _pool_too_small(pool: PoolBacking, min_workers: int, high: int) -> str:
             "or raise the pool's max_capacity")
 
 
+def _no_autoscale_range(settings: ProjectSettings, low: int, high: int, pool: PoolBacking | None) -> str:
+    """Why an autoscaling project's bounds hold no autoscale range (``low``..``high``: the worker
+    counts they allow, ``high`` after the pool's room), and what to change."""
+    capped = pool is not None and (settings.max_workers is None or high < settings.max_workers)
+    held = f"; its instance pool {pool.pool_id or '(unnamed)'} holds at most {high}" if pool is not None and capped \
+        else ""
+    maximum = settings.max_workers if settings.max_workers is not None else high
+    return (f"the project keeps autoscaling (keep_autoscaling on), but its worker bounds leave no autoscale range: "
+            f"Databricks needs max_workers above min_workers, and min_workers {low} with max_workers "
+            f"{maximum}{held} leaves only {low}; "
+            "raise max_workers or lower min_workers (`trimtab project set --min-workers/--max-workers`), "
+            f"or turn autoscaling off (`--keep-autoscaling off`) to size a fixed cluster of {low} workers")
+
+
 def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,
             autoscale: bool, low: int = MIN_WORKERS) -> ClusterConfig:
     """A new candidate's configuration, on ``live``'s disks and runtime version (what applying it keeps)."""
@@ -528,7 +553,9 @@ def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot
     kept = dict(ebs_volume_type=live.ebs_volume_type, ebs_volume_count=live.ebs_volume_count,
                 ebs_volume_size_gb=live.ebs_volume_size_gb, spark_version=live.spark_version)
     if autoscale:
-        # The range's floor keeps to the project's minimum too (``workers`` is at least ``low``).
+        # The range's floor keeps to the project's minimum too (``workers`` is at least ``low``); the
+        # caller passes ``workers`` above ``low`` only, so the range's max is above its min, as
+        # Databricks requires (``compute.AutoScale``: max_workers strictly greater than min_workers).
         return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver,
                              autoscale_min=max(low, workers // 2), autoscale_max=workers,
                              availability=availability, first_on_demand=1, **kept)
