@@ -73,6 +73,7 @@ from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usag
 from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, price_run
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
+from server.costing.recost import several_clusters_note
 from server.costing.run_cost import ClusterUsage
 from server.databricks import (
     DatabricksCallError,
@@ -390,22 +391,16 @@ class Collector:
         unpriced = ""  # why a cluster of the run could not be priced (its note), "" when none
         apps = list(fresh.application_ids)
         last: tuple[Mapping[str, Any] | None, ClusterTimeline, AgentData] | None = None
-        for cluster_id, start_ms, end_ms in piece.instances:
-            cluster = _cluster_or_none(gateway, cluster_id)
-            events = cluster_events_or_none(gateway, cluster_id) if cluster is not None else None
-            # Each cluster as it ran: its own spec (the job's settings may have changed between the
-            # failure and the repair, which started its clusters from the new ones).
-            ran = with_pool_node_types(dict((cluster or {}).get("spec") or {}) or piece.spec, cluster)
-            timeline = cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
-                                        driver_is_spot=_driver_spot(cluster))
+        for instance in piece.instances:
+            part = self._instance_priced(workspace, gateway, piece, instance)
+            cluster_id = instance[0]
             context = piece.spark_context_id if cluster_id == piece.cluster_id else ""
             agent = self._agent_data(dataclasses.replace(piece, cluster_id=cluster_id, spark_context_id=context))
             apps.extend(a.application_id for a in agent.applications if a.application_id not in apps)
-            cost_part, why = self._priced(workspace, cluster_id, timeline, ran, None)
-            costs.append(cost_part)
-            unpriced = unpriced or why
+            costs.append(part.cost)
+            unpriced = unpriced or part.why
             if cluster_id == piece.cluster_id:
-                last = (cluster, timeline, agent)
+                last = (part.cluster, part.timeline, agent)
         if last is None:  # the last attempts got no cluster (refused): judged without one
             last = (None, cluster_timeline(piece.spec, [], fallback_start_ms=piece.start_ms,
                                            fallback_end_ms=piece.end_ms, driver_is_spot=None), AgentData())
@@ -440,7 +435,7 @@ class Collector:
             note = "repaired: failed tasks ran again on new clusters"
         message = _with_retries(cut(_joined(first_words, note), MESSAGE_CHARS, on_word=True),
                                 piece.retried_attempts)
-        cost = _summed(costs, fresh.input_bytes)
+        cost = _summed(costs, fresh.input_bytes, "repaired")
         if cost is None and fresh.cost is None:  # still unpriced: the note says why, as at collection
             message = with_unpriced_note(message, unpriced or unpriced_reason(fresh.message))
         setup_s = fresh.setup_s if fresh.setup_s is not None and fresh.setup_s <= runtime_s else None
@@ -457,6 +452,20 @@ class Collector:
                         project.name, piece.run_id, ", ".join(drift))
             rebase(self._store, project, repair_spec, drift)
         return stored
+
+    def _instance_priced(self, workspace: Workspace, gateway: DatabricksGateway, piece: ClusterRun,
+                         instance: tuple[str, int, int], input_bytes: int | None = None) -> _PricedInstance:
+        """One cluster instance the piece's tasks ran on (a retry's or a repair's new job cluster),
+        read and priced on its own: each cluster as it ran, on its own spec (the job's settings may
+        have changed between a failure and its repair, which started its clusters from the new ones)."""
+        cluster_id, start_ms, end_ms = instance
+        cluster = _cluster_or_none(gateway, cluster_id)
+        events = cluster_events_or_none(gateway, cluster_id) if cluster is not None else None
+        ran = with_pool_node_types(dict((cluster or {}).get("spec") or {}) or piece.spec, cluster)
+        timeline = cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
+                                    driver_is_spot=_driver_spot(cluster))
+        cost, why = self._priced(workspace, cluster_id, timeline, ran, input_bytes)
+        return _PricedInstance(cluster, timeline, cost, why)
 
     def _has_run(self, project: Project, run_id: int) -> bool:
         return run_id <= (project.last_seen_run_id or 0) or \
@@ -505,6 +514,13 @@ class Collector:
             else (CostBreakdown(note="no cluster was created: nothing billed"), "")
         if gone and cost is not None:
             cost = dataclasses.replace(cost, note=_joined(cost.note, GONE_NOTE))
+        earlier = [i for i in piece.instances if i[0] != piece.cluster_id] if launched else []
+        if earlier:
+            # A task retried on a new job cluster: the earlier clusters ran, and were billed, too (the
+            # run's time holds their attempts). Each is priced as a repair's clusters are, and summed.
+            parts = [self._instance_priced(workspace, gateway, piece, i) for i in earlier]
+            cost = _summed([*(p.cost for p in parts), cost], run.input_bytes, "a task retried on a new cluster")
+            unpriced = unpriced or next((p.why for p in parts if p.why), "")
         if gone:
             log.info("run %s: cluster %s no longer exists; stored without its usage", piece.run_id, piece.cluster_id)
         run = dataclasses.replace(run, cost=cost, message=with_unpriced_note(
@@ -549,8 +565,7 @@ class Collector:
                     fresh = self._store.runs.get(int(run.id or 0))
                     if fresh.cost is not None or fresh.end_ms != run.end_ms:
                         continue  # priced or repaired meanwhile
-                    timeline, spec = _stored_timeline(gateway, fresh)
-                    cost, why = self._priced(workspace, fresh.cluster_id, timeline, spec, fresh.input_bytes)
+                    cost, why = self._stored_run_priced(workspace, gateway, project, fresh)
                     if cost is None:
                         self._store.runs.update(dataclasses.replace(
                             fresh, message=with_unpriced_note(fresh.message, why)))
@@ -571,6 +586,25 @@ class Collector:
                     except Exception:  # planning's trouble must not stop collection (the runs are stored)
                         log.exception("on_run_collected failed for re-priced run %s", newest.id)
         return priced
+
+    def _stored_run_priced(self, workspace: Workspace, gateway: DatabricksGateway, project: Project,
+                           run: Run) -> tuple[CostBreakdown | None, str]:
+        """A stored run priced again (`_reprice`), over every cluster its tasks ran on when a task was
+        retried on a new job cluster (the run stores the last cluster's id only: the others are read
+        from runs/get, as at collection)."""
+        piece = None
+        if "retried" in run.anomalies:
+            detail = _run_or_none(gateway, run.databricks_run_id)
+            piece = next((p for p in cluster_runs(detail) if p.cluster_key == project.cluster_key), None) \
+                if detail is not None else None
+        if piece is None or len(piece.instances) < 2:
+            timeline, spec = _stored_timeline(gateway, run)
+            return self._priced(workspace, run.cluster_id, timeline, spec, run.input_bytes)
+        parts = [self._instance_priced(workspace, gateway, piece, i,
+                                       run.input_bytes if i[0] == run.cluster_id else None)
+                 for i in piece.instances]
+        return (_summed([p.cost for p in parts], run.input_bytes, "a task retried on a new cluster"),
+                next((p.why for p in parts if p.why), ""))
 
     # ------------------------------------------------------------ project state
 
@@ -845,24 +879,37 @@ def _cluster_or_none(gateway: DatabricksGateway, cluster_id: str) -> dict[str, A
     return call_or_none(lambda: gateway.get_cluster(cluster_id))
 
 
-def _summed(costs: list[CostBreakdown | None], input_bytes: int | None) -> CostBreakdown | None:
-    """One run's cost over its cluster instances (a repaired run's original and repair clusters);
-    None when any of them could not be priced (no catalog, or a node type it lacks)."""
+@dataclasses.dataclass(frozen=True)
+class _PricedInstance:
+    """One cluster instance of a run, read and priced (`Collector._instance_priced`)."""
+
+    cluster: Mapping[str, Any] | None
+    timeline: ClusterTimeline
+    cost: CostBreakdown | None
+    why: str  # why it could not be priced (`unpriced_note`), "" when priced or nothing was tried
+
+
+def _summed(costs: list[CostBreakdown | None], input_bytes: int | None, why: str) -> CostBreakdown | None:
+    """One run's cost over its cluster instances (a repaired run's original and repair clusters, a
+    retried task's clusters; ``why`` says which); None when any of them could not be priced (no
+    catalog, or a node type it lacks). Its note says it is summed, which keeps re-costing from
+    replacing it with one cluster's bill (`server.costing.recost.over_several_clusters`)."""
     if not costs or any(c is None for c in costs):
         return None
     parts = [c for c in costs if c is not None]
     total = sum(c.total for c in parts)
     billed = [c.billed_cloud_cost for c in parts]
+    source = "billed" if all(c.source == "billed" for c in parts) else "estimate"
     return CostBreakdown(
         dbu_cost=sum(c.dbu_cost for c in parts), compute_cost=sum(c.compute_cost for c in parts),
         storage_cost=sum(c.storage_cost for c in parts), total=total, dbus=sum(c.dbus for c in parts),
         currency=parts[0].currency,
-        source="billed" if all(c.source == "billed" for c in parts) else "estimate",
+        source=source,
         billed_cloud_cost=sum(b for b in billed if b is not None) if all(b is not None for b in billed) else None,
         cost_per_input_gb=total / (input_bytes / 1e9) if input_bytes else None,
         used_by_models="billed" if all(c.used_by_models == "billed" for c in parts) else "estimate",
         note=_joined("; ".join(dict.fromkeys(c.note for c in parts if c.note)),
-                     f"over the run's {len(parts)} clusters (repaired)"))
+                     several_clusters_note(len(parts), why, billed=source == "billed")))
 
 
 def _driver_spot(cluster: Mapping[str, Any] | None) -> bool | None:

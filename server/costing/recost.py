@@ -14,6 +14,7 @@ an unreachable cloud just leaves the run waiting for the next pass.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,10 +58,14 @@ def recost_runs(
     for run in runs:
         if run.id is None or run.cost is None or not run.cluster_id:
             continue
-        if REPAIRED in run.anomalies:
+        if REPAIRED in run.anomalies or over_several_clusters(run.cost):
             # A repaired run's cost adds up several job clusters (the first attempt's and each
-            # repair's), and its cluster_id names only the last: that one cluster's bill would
-            # replace them all. It keeps the estimate (its note says it was repaired).
+            # repair's), as does a run whose task was retried on a new job cluster, and its
+            # cluster_id names only the last: that one cluster's bill would replace them all. Asking
+            # for every cluster's bill instead would need the other clusters' ids, which the run does
+            # not store (only Databricks' runs/get lists them: a call per run and pass, and gone once
+            # the run is purged), so such a run keeps its estimate, which covers every cluster, and
+            # its note says it is summed over them (`several_clusters_note`).
             continue
         start_ms, end_ms = bill_window(run)
         if not should_recost(run.cost, end_ms, now_ms, bill_source is not None, policy):
@@ -97,3 +102,21 @@ def bill_window(run: Run) -> tuple[int, int]:
     if cost is not None and cost.window_start_ms is not None and cost.window_end_ms is not None:
         return cost.window_start_ms, cost.window_end_ms
     return run.start_ms, run.end_ms
+
+
+# What a cost summed over several job clusters says in its note (`several_clusters_note`): re-costing
+# reads one cluster's bill, which must not replace the sum (`recost_runs`).
+_SEVERAL_CLUSTERS = re.compile(r"over the run's \d+ clusters")
+
+
+def several_clusters_note(count: int, why: str, *, billed: bool) -> str:
+    """The note of a run's cost summed over ``count`` job clusters, ``why`` (e.g. "repaired");
+    ``billed``: every cluster's whole bill was read at collection. An estimate says it stays one:
+    re-costing does not look for its bill (`recost_runs`), whatever its clusters' notes promised."""
+    said = f"over the run's {count} clusters ({why})"
+    return said if billed else f"{said}: the estimate stays, not re-costed from one cluster's bill"
+
+
+def over_several_clusters(cost: CostBreakdown | None) -> bool:
+    """True when ``cost`` adds up several job clusters (`several_clusters_note`)."""
+    return cost is not None and _SEVERAL_CLUSTERS.search(cost.note) is not None

@@ -24,8 +24,9 @@ def test_a_repaired_run_is_not_recosted_from_one_clusters_bill() -> None:
     cost = CostBreakdown(dbu_cost=1.0, compute_cost=2.0, total=3.0, note="over the run's 2 clusters (repaired)")
     repaired = Run(project_id=1, databricks_run_id=5, cluster_id="c-repair", start_ms=T0, end_ms=T0 + 3_600_000,
                    cost=cost, anomalies=(REPAIRED,), id=7)
+    # One cluster's estimate: its note does not say it is summed (a summed note is skipped too).
     plain = Run(project_id=1, databricks_run_id=6, cluster_id="c-plain", start_ms=T0, end_ms=T0 + 3_600_000,
-                cost=cost, id=8)
+                cost=CostBreakdown(dbu_cost=1.0, compute_cost=2.0, total=3.0), id=8)
     bills = RecordingBills()
     stored: list[tuple[int, CostBreakdown]] = []
     recost_runs([repaired, plain], bills, now_ms=T0 + 2 * 86_400_000, set_cost=lambda i, c: stored.append((i, c)))
