@@ -34,15 +34,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from server.costing.catalog import PriceCatalog, last_active_catalog, load_catalog
 from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound
 from server.domain import PROBLEM_KEY, ClusterConfig, Project, Recommendation
 from server.errors import FailedPrecondition, NotFound, TrimtabError
 from server.onboard import RECOMMENDATION_TAG, spec_diff
-from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of
+from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, PoolBacking, config_id_of, outside_bounds
 from server.spec import (
     cluster_entry_update,
+    config_label,
     find_cluster_spec,
     flatten,
+    pool_fields,
     readback_mismatch,
     recommendation_overlay,
     recommended_spec,
@@ -105,7 +108,7 @@ def project_lock(project_id: int, store: Store | None = None) -> AbstractContext
 
 def _locked(fn: Callable[..., ApplyResult]) -> Callable[..., ApplyResult]:
     @functools.wraps(fn)
-    def wrapper(store: Store, gateway: DatabricksGateway, project_id: int, **kw: bool) -> ApplyResult:
+    def wrapper(store: Store, gateway: DatabricksGateway, project_id: int, **kw: Any) -> ApplyResult:
         with project_lock(project_id, store):
             return fn(store, gateway, project_id, **kw)
 
@@ -122,8 +125,12 @@ class ApplyResult:
 
 @_locked
 def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: int, *,
-                         dry_run: bool = False) -> ApplyResult:
-    """Apply the project's pending recommendation (or only show its diff with ``dry_run``)."""
+                         dry_run: bool = False, catalog: PriceCatalog | None = None) -> ApplyResult:
+    """Apply the project's pending recommendation (or only show its diff with ``dry_run``).
+
+    A recommendation outside the project's bounds, families or spot setting (planned before they
+    changed) is refused (`_check_bounds`). ``catalog`` names the families of node types: the one the
+    server plans with (`last_active_catalog`) when not given."""
     project = _active(store, project_id)
     rec = store.recommendations.pending(project_id)
     if rec is None or rec.id is None:
@@ -133,8 +140,9 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
         raise FailedPrecondition(
             f"project {project.name}: the last apply is not confirmed yet (no run has used it); "
             "the next apply waits for that run")
-    settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
     cloud = project_cloud(store, project)
+    _check_bounds(project, rec, catalog or last_active_catalog() or load_catalog(), cloud)
+    settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
     new_spec = recommended_spec(live, rec.config, cloud=cloud)
     new_spec["custom_tags"] = {**(new_spec.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
     diff = spec_diff(live, new_spec, f"job {project.job_id} / {project.cluster_key}")
@@ -341,6 +349,22 @@ def _active(store: Store, project_id: int) -> Project:
     if project.orphaned:
         raise FailedPrecondition(f"project {project.name} is orphaned (its job or cluster is gone)")
     return project
+
+
+def _check_bounds(project: Project, rec: Recommendation, catalog: PriceCatalog, cloud: str) -> None:
+    """`FailedPrecondition` when ``rec`` is outside the project's current settings (workers, families,
+    spot): it was planned under older ones (`trimtab project set` supersedes it, but one kept from an
+    older server, or left when no replan followed, is still pending). Writing it would put on the job
+    exactly what the owner has just ruled out."""
+    # Over an instance pool only the workers are written (`server.spec.merge_recommendation`): the
+    # pool's node types and availability are no recommendation's, so only the workers are judged.
+    pool = PoolBacking(node_type="", driver="", max_workers=None) if pool_fields(project.current_spec) else None
+    why = outside_bounds(rec.config, project.settings, catalog, cloud, pool=pool)
+    if why:
+        raise FailedPrecondition(
+            f"project {project.name}: recommendation {rec.id} ({config_label(rec.config)}) was planned under "
+            f"older settings and is outside the project's current ones ({why}); not applied. A new one is "
+            f"planned after the next run; `trimtab recommendation reject {project.name}` turns this one down now")
 
 
 def _live_spec(store: Store, gateway: DatabricksGateway, project: Project, *,

@@ -112,8 +112,30 @@ def update_settings(store: Store, ref: str, changes: dict[str, Any],
             cloud = ""
         if cloud:
             check_catalog_names(project.settings, settings, catalog, cloud)
-    # The phase follows from auto-apply, but moving it is the planner's job (server/plan).
-    return summarize(store, store.projects.update_settings(project.id, settings))
+    if not bounds_changed(project.settings, settings):
+        # The phase follows from auto-apply, but moving it is the planner's job (server/plan).
+        return summarize(store, store.projects.update_settings(project.id, settings))
+    from server.apply import project_lock  # imports databricks-sdk: only where a lock is taken
+
+    # Under the lock an apply takes: no apply reads the recommendation between the two writes.
+    with project_lock(project.id, store):
+        updated = store.projects.update_settings(project.id, settings)
+        # Planned inside the old bounds, it may be what the new ones rule out (more workers than
+        # the new max, spot after spot was turned off): never left pending to be applied. The
+        # server plans again now (`Planner.replan`), else the next run does.
+        pending = store.recommendations.pending(project.id)
+        if pending is not None and pending.id is not None:
+            store.recommendations.set_state(pending.id, "superseded")
+    return summarize(store, updated)
+
+
+# The settings that bound what a recommendation may be (`server.plan.candidates.outside_bounds`).
+BOUND_SETTINGS = ("min_workers", "max_workers", "allowed_families", "spot_allowed")
+
+
+def bounds_changed(before: ProjectSettings, after: ProjectSettings) -> bool:
+    """Whether ``after`` moves a bound of `BOUND_SETTINGS` (workers, families, spot); pure."""
+    return any(getattr(before, name) != getattr(after, name) for name in BOUND_SETTINGS)
 
 
 def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> ProjectSettings:
