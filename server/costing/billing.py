@@ -2,11 +2,14 @@
 
 ``price_run`` is what run collection calls after each run, and again later
 while ``should_recost`` says the bill may still land (cloud billing lags by
-hours). It never stores anything; it returns the breakdown to store, or
-raises ``MalformedBill`` so the caller leaves the stored cost untouched.
+hours). It never stores anything; it returns the breakdown to store. A bill it
+refuses (``MalformedBill``: a day netting negative after a refund, another currency)
+leaves the catalog estimate, with a note saying why; ``apply_bill``, which
+re-costing calls on a stored cost, raises it so the stored cost is left untouched.
 
 Fallbacks, each said in ``note``:
 - no cloud credentials: the catalog estimate;
+- a bill refused (``MalformedBill``): the catalog estimate, and why it was refused;
 - credentials stored that cannot be used (`UnusableCredentials`, e.g. stored before `workspace add`
   checked them): the catalog estimate, and why they cannot be used;
 - the bill could not be read (network, permissions): the catalog estimate;
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from server.costing.catalog import PriceCatalog
+from server.costing.errors import MalformedBill
 from server.costing.reconcile import (
     CATEGORIES,
     SOURCE_BILLED,
@@ -71,6 +75,7 @@ NOTE_UNUSABLE = "cloud credentials not usable: {why}: compute and storage are ca
 NOTE_NOT_LANDED_FMT = ("cloud bill not available yet (billing lags by hours): estimate shown; "
                        "looked for again until {give_up_h} h after the run")
 NOTE_NOT_LANDED = NOTE_NOT_LANDED_FMT.format(give_up_h=_GIVE_UP_H)
+NOTE_REFUSED = "cloud bill refused ({why}): catalog estimate kept (catalog {version})"
 NOTE_PARTIAL = ("cloud bill partial: {landed} of {days} day(s) landed ({amount:.2f} {currency} so far, "
                 "missing {missing}): estimate shown; looked for again until {give_up_h} h after the run")
 
@@ -163,9 +168,17 @@ def _price_run(usage: ClusterUsage, catalog: PriceCatalog, *, cluster_id: str, s
         lines = bill_source.cluster_bill(cluster_id, start_ms, end_ms)
     except (Unavailable, FailedPrecondition) as exc:
         return breakdown(estimate, usage.input_bytes, note=f"cloud bill not read ({exc.message}): catalog estimate")
-    return apply_bill(breakdown(estimate, usage.input_bytes), lines, start_ms=start_ms, end_ms=end_ms,
-                      input_bytes=usage.input_bytes, age_ms=None if now_ms is None else now_ms - end_ms,
-                      policy=policy)
+    try:
+        return apply_bill(breakdown(estimate, usage.input_bytes), lines, start_ms=start_ms, end_ms=end_ms,
+                          input_bytes=usage.input_bytes, age_ms=None if now_ms is None else now_ms - end_ms,
+                          policy=policy)
+    except MalformedBill as exc:
+        # The bill cannot be trusted, the estimate can: the run is priced from it, not left unpriced
+        # (a MalformedBill is a TrimtabCostError, which the collector takes for "cannot be priced",
+        # and an unpriced run is never tried again with the same catalog). Re-costing looks again
+        # (`should_recost`): a bill corrected later is used then.
+        return breakdown(estimate, usage.input_bytes,
+                         note=NOTE_REFUSED.format(why=exc.message, version=catalog.version))
 
 
 def apply_bill(cost: CostBreakdown, lines: list[BillLine], *, start_ms: int, end_ms: int, input_bytes: int | None,
