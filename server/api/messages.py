@@ -91,14 +91,24 @@ MAX_ID = MAX_ROW_ID
 _NUMBER = re.compile(r"[+-]?[0-9]+")
 
 
+def _within(number: str, low: int) -> bool:
+    """Whether a `_NUMBER` lies in [low, MAX_ID], without `int` on it first: Python refuses to
+    convert more than 4300 digits (ValueError), which was INTERNAL with a traceback for
+    `trimtab run show 999...9`. Leading zeros do not make a number larger."""
+    sign, digits = ("-", number[1:]) if number.startswith("-") else ("", number.lstrip("+"))
+    digits = digits.lstrip("0") or "0"
+    return len(digits) <= len(str(MAX_ID)) and low <= int(sign + digits) <= MAX_ID
+
+
 def requested_id(text: str, kind: str) -> str:
-    """`text` (a project reference or a run id from a request) unchanged, unless it is a number
-    no row can have: negative, above `MAX_ID`, or digits other than 0-9 (which `isdigit` accepts
+    """`text` (a project reference or a run id from a request) unchanged (a number in its plain
+    form), unless it is a number no row can have: negative, above `MAX_ID`, or digits other than 0-9 (which `isdigit` accepts
     and `int` may refuse), all `NotFound` like an id that is merely absent."""
     number = text.strip()
     if _NUMBER.fullmatch(number):
-        if not 0 <= int(number) <= MAX_ID:
+        if not _within(number, 0):
             raise NotFound(f"{kind} {number} not found")
+        return str(int(number.lstrip("+").lstrip("0") or "0"))  # "000…042" (any length) is 42
     elif number.isdigit():
         raise NotFound(f"{kind} {number!r} not found")
     return text
@@ -108,7 +118,7 @@ def requested_page_token(token: str) -> str:
     """A page token is the last id of the page before: one out of range was never issued (ids
     start at 1, so "0" never was either)."""
     number = token.strip()
-    if token and (not _NUMBER.fullmatch(number) or not 1 <= int(number) <= MAX_ID):
+    if token and (not _NUMBER.fullmatch(number) or not _within(number, 1)):
         raise InvalidArgument("page_token: not a token this server issued")
     return token
 

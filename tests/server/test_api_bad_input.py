@@ -225,6 +225,27 @@ def test_page_token_zero_was_never_issued(h: Harness) -> None:
                                            "page_token: not a token this server issued")
 
 
+@pytest.mark.parametrize("digits", [5000, 4301, 20])
+def test_an_id_of_thousands_of_digits_is_not_found_not_internal(h: Harness, digits: int) -> None:
+    """Python's int() refuses more than 4300 digits; that was INTERNAL with a traceback (review 9)."""
+    p = _project(h)
+    huge, zeros = "9" * digits, "0" * digits + str(p.id)
+    recommendations = admin_pb2_grpc.RecommendationServiceStub(h.channel)
+    for call, request in (
+            (h.runs.GetRun, admin_pb2.GetRunRequest(run_id=huge)),
+            (h.projects.GetProject, admin_pb2.GetProjectRequest(project=huge)),
+            (h.projects.GetSavings, admin_pb2.GetSavingsRequest(project=huge)),
+            (recommendations.GetRecommendation, admin_pb2.GetRecommendationRequest(project=huge)),
+            (h.projects.GetProject, admin_pb2.GetProjectRequest(project="-" + huge))):
+        err = _refused(call, request, h.admin)
+        assert err.code() == grpc.StatusCode.NOT_FOUND, (call, err.details()[:200])
+    err = _refused(h.runs.ListRuns, admin_pb2.ListRunsRequest(project=str(p.id), page_token=huge), h.admin)
+    assert (err.code(), err.details()) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                           "page_token: not a token this server issued")
+    # Leading zeros do not make an id larger: the project is found.
+    assert h.projects.GetProject(admin_pb2.GetProjectRequest(project=zeros), metadata=h.admin).id == str(p.id)
+
+
 # ------------------------------------------------------------------ AddWorkspace
 
 
