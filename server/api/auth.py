@@ -12,6 +12,7 @@ call, and a revoked token is refused within that bound.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -22,6 +23,12 @@ from server.clock import Clock
 from server.domain import ApiToken
 from server.errors import PermissionDenied, TrimtabError, Unauthenticated
 from server.store import Store
+from server.store.repos.tokens import split_token
+
+log = logging.getLogger(__name__)
+# How often one refused agent token is logged again: an agent retries every few seconds, and a
+# workspace's clusters all hold the same token.
+AGENT_REFUSAL_LOG_SECONDS = 600.0
 
 # Services anyone may call: probes and tooling must work without a token.
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -45,6 +52,7 @@ class TokenVerifier:
         self._cache: dict[str, tuple[ApiToken, float]] = {}
         self._next_revocation_check = float("-inf")
         self._lock = threading.Lock()
+        self._refusals: dict[str, float] = {}  # token id -> monotonic time it may be logged again
 
     def verify(self, plaintext: str) -> ApiToken:
         now = self._clock.monotonic()
@@ -78,6 +86,26 @@ class TokenVerifier:
                 del self._cache[key]
 
 
+    def note_agent_refusal(self, plaintext: str, method: str) -> None:
+        """Log that an agent's token was refused, once per token per `AGENT_REFUSAL_LOG_SECONDS`.
+
+        Otherwise only the agent's log on the driver says so, and the run is collected without
+        its stages and executors: the data stops with nothing on the server's side to say why."""
+        parts = split_token(plaintext)
+        token_id = parts[0][:40] if parts is not None else "(malformed)"
+        now = self._clock.monotonic()
+        with self._lock:
+            if self._refusals.get(token_id, float("-inf")) > now:
+                return
+            if len(self._refusals) > 10_000:
+                self._refusals.clear()
+            self._refusals[token_id] = now + AGENT_REFUSAL_LOG_SECONDS
+        log.warning("an agent's token %s was refused on %s (unknown, wrong or revoked): its cluster's runs are "
+                    "collected without agent data. If it is a workspace's agent token (`trimtab token list`: "
+                    "agent-<workspace>), `trimtab workspace import <workspace>` writes a new one into the "
+                    "workspace's secret", token_id, method.rsplit("/", 1)[-1])
+
+
 def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
     """Raise `Unauthenticated`/`PermissionDenied` unless the call may proceed."""
     scope = required_scope(method)
@@ -89,6 +117,8 @@ def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str |
     try:
         token = verifier.verify(header[7:].strip())
     except Unauthenticated as exc:
+        if scope == "agent":
+            verifier.note_agent_refusal(header[7:].strip(), method)
         if str(exc) != "invalid token":  # a malformed token keeps its own words
             raise
         # The store does not say whether the id is unknown, the secret wrong or the token

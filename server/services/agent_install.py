@@ -168,13 +168,29 @@ def _upload_wheel(gateway: DatabricksGateway, destination: str) -> None:
         gateway.put_workspace_file(destination, contents)
 
 
+def agent_token_name(ws: Workspace) -> str:
+    """The name of the token import writes into the workspace's secret for its agents."""
+    return f"agent-{ws.name}"
+
+
 def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
                    wheel_upload: str | None = None) -> None:
     """The agent's token as a Databricks secret, the init script where the spec points (a workspace
     file, DBFS, or a Unity Catalog volume through the Files API), and the agent's wheel beside it."""
-    if not gateway.has_secret(wiring.secret_scope, wiring.secret_key):
+    name = agent_token_name(ws)
+    held = gateway.has_secret(wiring.secret_scope, wiring.secret_key)
+    # The secret's value cannot be read back, but the token it holds is the newest live one of this
+    # name: with none live (revoked by `trimtab token revoke`, or a new database behind the server)
+    # every agent of the workspace is refused and its runs are collected without their data, which
+    # only the agents' logs on the drivers said. Importing again writes a new token.
+    live = any(t.name == name and t.scope == "agent" and not t.revoked for t in store.tokens.list())
+    if held and not live:
+        log.warning("workspace %s: no live agent token %r in this database (revoked, or another database "
+                    "wrote the secret): writing a new one into secret %s/%s", ws.name, name,
+                    wiring.secret_scope, wiring.secret_key)
+    if not held or not live:
         # The plaintext exists only here: it goes straight into the workspace's secret scope.
-        _, plaintext = store.tokens.create(f"agent-{ws.name}", "agent")
+        _, plaintext = store.tokens.create(name, "agent")
         # A Standard-plan workspace refuses a scope without initial_manage_principal "users".
         gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext,
                            initial_manage_principal="users" if standard_plan(ws) else None)

@@ -83,3 +83,35 @@ def test_a_revoked_agent_token_is_refused_within_the_revocation_bound(start_harn
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     # Other tokens keep working from the cache.
     assert h.ingest.SendBatch(event_batch("k2", 1, first=11), metadata=kept).stored_events == 1
+
+
+def test_a_refused_agent_token_is_logged_once_per_interval(start_harness, caplog: pytest.LogCaptureFixture) -> None:
+    """The agent only said so in the driver's log, and its runs were collected without their data
+    (API review, ninth session): the server names the token, once per token per interval."""
+    from server.api.auth import AGENT_REFUSAL_LOG_SECONDS
+
+    clock = FakeClock()
+    h = start_harness(token_cache_seconds=0.0, clock=clock)
+    token, plaintext = h.store.tokens.create("agent-sbx", "agent")
+    h.store.tokens.revoke(token.token_id)
+    md = (("authorization", f"Bearer {plaintext}"),)
+
+    def refused_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "was refused on" in r.getMessage()]
+
+    caplog.set_level("WARNING", logger="server.api.auth")
+    for n in range(3):
+        with pytest.raises(grpc.RpcError) as err:
+            h.ingest.SendBatch(event_batch(f"b{n}", 1), metadata=md)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    (line,) = refused_lines()
+    assert f"token {token.token_id} was refused on SendBatch" in line and "trimtab workspace import" in line
+    # An admin call with a bad token is the caller's own business: not logged as an agent's.
+    with pytest.raises(grpc.RpcError):
+        h.projects.ListProjects(admin_pb2.ListProjectsRequest(), metadata=md)
+    assert len(refused_lines()) == 1
+    clock.advance(AGENT_REFUSAL_LOG_SECONDS + 1)
+    with pytest.raises(grpc.RpcError):
+        h.ingest.SendBatch(event_batch("b9", 1), metadata=md)
+    assert len(refused_lines()) == 2
+    assert h.store.applications.event_count() == 0
