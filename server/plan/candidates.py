@@ -309,6 +309,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     ``spot_losses`` (the job's own spot loss rate, `spot_losses`; the prior without it) prices each
     spot candidate's interruption risk. Once the job has lost spot nodes, each spot candidate of two
     workers or more is offered with half its workers on demand too (``first_on_demand``).
+    A spot candidate never keeps fewer nodes on demand than the cluster the project was imported
+    with (its ``first_on_demand``, at least 1), and one whose every node that leaves on demand is
+    no candidate (the on-demand one is the same cluster).
 
     An autoscaling candidate's range is ``max(min_workers, n // 2)..n`` for each worker count ``n``
     above min_workers: Databricks refuses a range whose max is not above its min, so bounds (or a
@@ -352,6 +355,12 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             f"max_workers {settings.max_workers}; at least {MIN_WORKERS}, and min <= max): "
             "fix them with `trimtab project set --min-workers/--max-workers`")
     spot_options = [False, True] if settings.spot_allowed else [False]
+    # The nodes the user keeps on demand on spot (``first_on_demand``, driver included; unset is
+    # Databricks' 1): a floor, as min_workers is. Writing 1 over a user's 3 would put two more workers
+    # on spot with no word of it, and the workers a user keeps on demand are often those a job cannot
+    # afford to lose. From the cluster as imported (``current`` is the anchor here), not the live
+    # one: a spot variant Trimtab applied (half on demand, after losses) must not become the floor.
+    on_demand_floor = max(1, shape_first_on_demand(current))
     driver = settings.driver_node_type_id or driver or driver_of(current)
     node_types = catalog.node_types(cloud)
     if pool is not None:
@@ -384,7 +393,10 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             if not (cur_cores / CORE_SPAN <= cores <= cur_cores * CORE_SPAN):
                 continue
             for spot in spot_options:
-                config = _config(live, node_type, driver, workers, spot, autoscale, low)
+                config = _config(live, node_type, driver, workers, spot, autoscale, low,
+                                 first_on_demand=on_demand_floor)
+                if pool is None and spot and spot_nodes(config) == 0:
+                    continue  # every node on demand (the floor covers them): the on-demand twin it is
                 if pool is not None:  # the pool's instances, as they are: nothing else changes
                     config = dataclasses.replace(
                         config, availability=live.availability, first_on_demand=live.first_on_demand,
@@ -395,7 +407,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                 if spot and split and fixed >= 2:
                     # After spot losses: the same cluster with half its workers on demand, which
                     # loses fewer nodes and keeps half its capacity through a loss.
-                    configs.append(dataclasses.replace(config, first_on_demand=1 + fixed // 2))
+                    configs.append(dataclasses.replace(
+                        config, first_on_demand=max(on_demand_floor, 1 + fixed // 2)))
                 for config in configs:
                     if not allowed(config) or config_id_of(config) in turned_down:
                         continue
@@ -547,9 +560,12 @@ def _no_autoscale_range(settings: ProjectSettings, low: int, high: int, pool: Po
 
 
 def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,
-            autoscale: bool, low: int = MIN_WORKERS) -> ClusterConfig:
-    """A new candidate's configuration, on ``live``'s disks and runtime version (what applying it keeps)."""
+            autoscale: bool, low: int = MIN_WORKERS, *, first_on_demand: int = 1) -> ClusterConfig:
+    """A new candidate's configuration, on ``live``'s disks and runtime version (what applying it
+    keeps); a spot one keeps ``first_on_demand`` nodes on demand (the user's floor, `build_candidates`),
+    an on-demand one is written with Databricks' default 1 (every node is on demand anyway)."""
     availability = "SPOT_WITH_FALLBACK" if spot else "ON_DEMAND"
+    first_on_demand = max(1, first_on_demand) if spot else 1
     kept = dict(ebs_volume_type=live.ebs_volume_type, ebs_volume_count=live.ebs_volume_count,
                 ebs_volume_size_gb=live.ebs_volume_size_gb, spark_version=live.spark_version)
     if autoscale:
@@ -558,9 +574,9 @@ def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot
         # Databricks requires (``compute.AutoScale``: max_workers strictly greater than min_workers).
         return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver,
                              autoscale_min=max(low, workers // 2), autoscale_max=workers,
-                             availability=availability, first_on_demand=1, **kept)
+                             availability=availability, first_on_demand=first_on_demand, **kept)
     return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver, num_workers=workers,
-                         availability=availability, first_on_demand=1, **kept)
+                         availability=availability, first_on_demand=first_on_demand, **kept)
 
 
 @dataclass(frozen=True)
