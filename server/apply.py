@@ -14,8 +14,9 @@ no new apply happens before that, so every configuration gets a run.
 applied_after_run_id, applied_at_ms, confirmed}``; runs with an id up to
 ``applied_after_run_id`` had started before it and used ``previous_spec``.
 
-Revert writes ``previous_spec`` back and records it the same way with ``reverted``
-set. Its ``previous_spec`` is then the reverted recommendation's, kept only so runs
+Revert puts back what ``previous_spec`` has of the fields a recommendation owns (sizing, node
+types, availability and disks: `owned_from`), over the live spec as an apply merges, and records it
+the same way with ``reverted`` set. Its ``previous_spec`` is then the reverted recommendation's, kept only so runs
 that started before the revert are attributed to what they ran; it is never a revert
 target: a second revert is refused until the next apply. The reverted recommendation
 is rejected, and its configuration is remembered on the project
@@ -24,6 +25,7 @@ is rejected, and its configuration is remembered on the project
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import logging
@@ -41,6 +43,8 @@ from server.errors import FailedPrecondition, NotFound, TrimtabError
 from server.onboard import RECOMMENDATION_TAG, spec_diff
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, PoolBacking, config_id_of, outside_bounds
 from server.spec import (
+    GP3_FIELDS,
+    SIZING_FIELDS,
     cluster_entry_update,
     config_label,
     find_cluster_spec,
@@ -219,7 +223,10 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     if not pending.get("previous_spec"):
         raise FailedPrecondition(f"project {project.name}: nothing to revert (no apply recorded)")
     settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
-    previous = dict(pending["previous_spec"])
+    # Only what Trimtab owns goes back, over the live spec, as an apply merges: a field Databricks
+    # fills in and the user may set (aws_attributes.zone_id, no drift) keeps the user's value.
+    previous = owned_from(live, pending["previous_spec"], cloud=project_cloud(store, project))
+    previous["custom_tags"] = _with_tag(previous.get("custom_tags"), pending["previous_spec"], RECOMMENDATION_TAG)
     rec_id = pending.get("recommendation_id")
     rec = store.recommendations.get(int(rec_id)) if rec_id is not None else None
     diff = spec_diff(live, previous, f"job {project.job_id} / {project.cluster_key}")
@@ -273,6 +280,63 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
     store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None,
                                               current_spec=dict(project.original_spec)))
     return ApplyResult(None, diff, applied=bool(diff), message=f"project {project.name} detached")
+
+
+def _put_or_drop(spec: dict[str, Any], key: str, value: Any, original: dict[str, Any]) -> None:
+    """``spec[key] = value``, or the key left out when ``value`` is empty and ``original`` had none."""
+    if value or key in original:
+        spec[key] = value
+    else:
+        spec.pop(key, None)
+
+
+def _with_tag(tags: dict[str, Any] | None, source: dict[str, Any], tag: str) -> dict[str, Any]:
+    """``tags`` with ``tag`` as ``source``'s custom_tags have it (removed when they lack it)."""
+    out = dict(tags or {})
+    value = (source.get("custom_tags") or {}).get(tag)
+    if value is None:
+        out.pop(tag, None)
+    else:
+        out[tag] = value
+    return out
+
+
+# What a recommendation sets (`server.spec.recommendation_overlay`) and so what revert and detach
+# put back: the sizing, the node types, and the availability and disks of the cloud's attributes.
+# Not spark_version: a recommendation carries the job's own (the planner never changes it), so a
+# different one on the job is the user's.
+OWNED_NODE_FIELDS = ("node_type_id", "driver_node_type_id")
+OWNED_ATTRIBUTES = ("availability", "first_on_demand", "ebs_volume_type", "ebs_volume_count", "ebs_volume_size",
+                    *GP3_FIELDS)
+
+
+def owned_from(base: dict[str, Any], target: dict[str, Any], *, cloud: str) -> dict[str, Any]:
+    """``base`` (the live spec) with the fields Trimtab owns as ``target`` has them (removed where it
+    lacks them); every other field of ``base``, the user's edits included, stays. As an apply merges
+    a recommendation (`server.spec.merge_recommendation`): over an instance pool, or back to one,
+    only the sizing (the pool owns the node types and availability)."""
+    out = copy.deepcopy(base)
+    if any(k in target for k in SIZING_FIELDS):
+        for key in SIZING_FIELDS:
+            out.pop(key, None)
+        out.update({k: copy.deepcopy(target[k]) for k in SIZING_FIELDS if k in target})
+    if pool_fields(base) or pool_fields(target):
+        return out
+    for key in OWNED_NODE_FIELDS:
+        if key in target:
+            out[key] = target[key]
+        else:
+            out.pop(key, None)
+    block = "azure_attributes" if cloud == "azure" else "aws_attributes"
+    attrs = dict(out.get(block) or {})
+    wanted = target.get(block) or {}
+    for key in OWNED_ATTRIBUTES:
+        if key in wanted:
+            attrs[key] = copy.deepcopy(wanted[key])
+        else:
+            attrs.pop(key, None)
+    _put_or_drop(out, block, attrs, target)
+    return out
 
 
 def reject(store: Store, project_id: int) -> Recommendation:
