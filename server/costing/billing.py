@@ -22,7 +22,9 @@ Fallbacks, each said in ``note``:
   which it says of the whole current month): the bill is shown beside the estimate
   (``billed_cloud_cost``) while source, total and the models stay on the estimate, and it is
   looked at once more after ``settle_after_ms``; that look is final (estimated or not), so the
-  flag costs each run at most one more Cost Explorer call.
+  flag costs each run at most one more Cost Explorer call;
+- an Azure bill younger than ``settle_after_ms``: the same, though Azure marks nothing (its usage
+  lands over 8-24 h, and a day's first line is not its last): looked at once more after the settle time.
 """
 
 from __future__ import annotations
@@ -203,15 +205,22 @@ def apply_bill(cost: CostBreakdown, lines: list[BillLine], *, start_ms: int, end
         return _as_estimate(cost, NOTE_PARTIAL.format(
             landed=len(days) - len(missing), days=len(days), amount=billed.total, currency=billed.currency,
             missing=", ".join(missing), give_up_h=give_up_h))
-    estimated = any(line.estimated for line in lines if line.category in CATEGORIES)
+    cloud_lines = [line for line in lines if line.category in CATEGORIES]
+    estimated = any(line.estimated for line in cloud_lines)
+    # Azure has no such flag, and a day's first line is not its last: Cost Management takes 8-24 h to
+    # show an hour's usage (a day's VM hours land before its disks'), and the open month's charges
+    # are estimates until the invoice. A bill younger than the settle time is therefore not final:
+    # set beside the estimate and looked at once more, as a bill Cost Explorer marks Estimated is.
+    landing = not settled and any(line.cloud == "azure" for line in cloud_lines)
     suffix = ""
     if missing:
         suffix += f"; no cloud line for {', '.join(missing)} after {policy.settle_after_ms // HOUR_MS} h: taken as none"
     if estimated and settled:
         suffix += "; the cloud still marks it estimated: taken as final"
-    elif estimated:
-        suffix += f"; looked at once more {policy.settle_after_ms // HOUR_MS} h after the run"
-    return with_bill(cost, billed, input_bytes, final=settled or not estimated, note_suffix=suffix)
+    elif estimated or landing:
+        suffix += (f"; {'Azure usage lands over up to 24 h: ' if landing and not estimated else ''}"
+                   f"looked at once more {policy.settle_after_ms // HOUR_MS} h after the run")
+    return with_bill(cost, billed, input_bytes, final=settled or not (estimated or landing), note_suffix=suffix)
 
 
 def _as_estimate(cost: CostBreakdown, note: str) -> CostBreakdown:

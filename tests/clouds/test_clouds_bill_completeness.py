@@ -73,7 +73,8 @@ def test_azure_dbu_meter_is_not_counted_twice(azure_stand_in: AzureStandIn, clus
 
     usage = ClusterUsage("azure", "eastus", "premium", "jobs",
                          [NodeUsage(n.node_type_id, n.is_driver, False, n.start_ms, n.end_ms) for n in nodes])
-    cost = price_run(usage, cat, cluster_id=cluster_id, start_ms=T0, end_ms=T0 + HOUR, bill_source=AzureBill(gw))
+    cost = price_run(usage, cat, cluster_id=cluster_id, start_ms=T0, end_ms=T0 + HOUR, bill_source=AzureBill(gw),
+                     now_ms=T0 + 50 * HOUR)  # past the settle time: an Azure bill is final only then
     assert cost.source == "billed"
     assert cost.billed_cloud_cost == pytest.approx(0.678)  # the VMs only
     assert cost.total == pytest.approx(1.353)  # was 2.028: the DBUs twice
@@ -88,7 +89,7 @@ def test_azure_reads_amortized_usd(azure_stand_in: AzureStandIn, cluster_id: str
     cost = price_run(ClusterUsage("azure", "eastus", "premium", "jobs",
                                   [NodeUsage("Standard_D4ds_v5", True, False, T0, T0 + HOUR)]),
                      load_catalog(), cluster_id=cluster_id, start_ms=T0, end_ms=T0 + HOUR,
-                     bill_source=AzureBill(azure_gateway(azure_stand_in)))
+                     bill_source=AzureBill(azure_gateway(azure_stand_in)), now_ms=T0 + 50 * HOUR)  # past the settle time: an Azure bill is final only then
     assert cost.source == "billed" and cost.currency == "USD"
     assert cost.billed_cloud_cost == pytest.approx((0.10 + 0.02) * 1.1)
     sent = azure_stand_in.requests[-1]["body"]
