@@ -33,6 +33,22 @@ RESIZE_TYPES = frozenset({"RUNNING", "UPSIZE_COMPLETED", "RESIZING", "AUTOSCALIN
 # cluster gives up on is DRIVER_UNAVAILABLE.
 DRIVER_GONE_TYPES = frozenset({"DRIVER_UNAVAILABLE"})
 SPOT_AVAILABILITY = frozenset({"SPOT", "SPOT_WITH_FALLBACK", "SPOT_AZURE", "SPOT_WITH_FALLBACK_AZURE"})
+# compute.TerminationReasonCode of a cluster that failed before RUNNING on instances it had already
+# acquired: the nodes booted, pulled their image, ran their init scripts or started Spark, and failed
+# there (or stopped answering). Every node of the spec was launched, and billed, from CREATING. A
+# cluster that failed to get its instances (no capacity, a quota, a refused request) got no workers.
+NODES_ACQUIRED_FAILURES = frozenset({
+    "INIT_SCRIPT_FAILURE", "GLOBAL_INIT_SCRIPT_FAILURE", "BOOTSTRAP_TIMEOUT", "BOOTSTRAP_TIMEOUT_DUE_TO_MISCONFIG",
+    "SELF_BOOTSTRAP_FAILURE", "SSH_BOOTSTRAP_FAILURE", "SPARK_STARTUP_FAILURE", "SPARK_ERROR",
+    "DRIVER_UNREACHABLE", "DRIVER_NODE_UNREACHABLE", "DRIVER_UNRESPONSIVE", "DRIVER_UNHEALTHY",
+    "INSTANCE_UNREACHABLE", "INSTANCE_UNREACHABLE_DUE_TO_MISCONFIG", "SPARK_IMAGE_DOWNLOAD_FAILURE",
+    "SLOW_IMAGE_DOWNLOAD", "DOCKER_IMAGE_PULL_FAILURE", "DOCKER_CONTAINER_CREATION_EXCEPTION",
+    "CONTAINER_LAUNCH_FAILURE", "INIT_CONTAINER_NOT_FINISHED", "DBFS_COMPONENT_UNHEALTHY",
+    "METASTORE_COMPONENT_UNHEALTHY", "EXECUTION_COMPONENT_UNHEALTHY", "HIVEMETASTORE_CONNECTIVITY_FAILURE",
+    "NETWORK_CONFIGURATION_FAILURE",
+})
+# The network checks Databricks runs on launched instances (NETWORK_CHECK_NIC_FAILURE, ..._DUE_TO_MISCONFIG).
+NODES_ACQUIRED_PREFIXES = ("NETWORK_CHECK_",)
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,17 @@ def _workers_in(details: Mapping[str, Any]) -> int | None:
     return None
 
 
+def failed_on_acquired_nodes(events: Sequence[Mapping[str, Any]]) -> bool:
+    """The cluster terminated for a failure on instances it had acquired (`NODES_ACQUIRED_FAILURES`):
+    the termination's ``reason.code`` on its TERMINATING (or TERMINATED) event."""
+    for event in events:
+        if event.get("type") in END_TYPES:
+            code = str(((event.get("details") or {}).get("reason") or {}).get("code") or "")
+            if code in NODES_ACQUIRED_FAILURES or code.startswith(NODES_ACQUIRED_PREFIXES):
+                return True
+    return False
+
+
 def initial_workers(spec: Mapping[str, Any]) -> int:
     if spec.get("autoscale"):
         return int(spec["autoscale"].get("min_workers") or 0)
@@ -97,7 +124,8 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     takes effect at once, both ways: a downsize releases nodes, an upsize asks
     for its ``target_num_workers`` and they are billed from then, until the end
     if it has not completed; ``UPSIZE_COMPLETED`` then only corrects the count
-    (fewer nodes than asked for end there). The replacement of a lost spot node is on-demand when the spec
+    (fewer nodes than asked for end there). A cluster that never reached ``RUNNING`` has its
+    workers only when it failed on nodes it had acquired (`failed_on_acquired_nodes`). The replacement of a lost spot node is on-demand when the spec
     falls back (``SPOT_WITH_FALLBACK``): the spot market just reclaimed capacity.
     """
     ordered = sorted(events, key=lambda e: int(e.get("timestamp") or 0))
@@ -174,8 +202,12 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
             set_count(current, at)
         if kind in END_TYPES:
             break
-    if not running_seen and not ordered:
-        set_count(initial_workers(spec), start)  # no events at all: assume the spec's size throughout
+    if not running_seen and (not ordered or failed_on_acquired_nodes(ordered)):
+        # No events at all: assume the spec's size throughout. Or the cluster never reached RUNNING
+        # but failed on the nodes it had launched (an init script, a bootstrap timeout): its first
+        # workers were up, and billed, from CREATING to the end, as they are before a RUNNING. A
+        # launch the cloud refused (no capacity) keeps the driver alone (its workers never came).
+        set_count(initial_workers(spec), start)
     close(len(open_spans), end, prefer_spot=False)
     return ClusterTimeline(start, end, tuple(nodes), state["lost"], state["peak"], driver_unavailable)
 
