@@ -40,7 +40,7 @@ from server.costing.catalog import PriceCatalog, last_active_catalog, load_catal
 from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound
 from server.domain import PROBLEM_KEY, ClusterConfig, Project, Recommendation
 from server.errors import FailedPrecondition, NotFound, TrimtabError
-from server.onboard import RECOMMENDATION_TAG, spec_diff
+from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, spec_diff
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, PoolBacking, config_id_of, outside_bounds
 from server.spec import (
     GP3_FIELDS,
@@ -254,13 +254,16 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
 @_locked
 def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, *,
                      dry_run: bool = False) -> ApplyResult:
-    """Detach: put back the spec found at import (no Trimtab agent, tags or sizing), stop managing."""
+    """Detach: take Trimtab off the job's cluster, stop managing (`detached_spec`: Trimtab's agent,
+    tags and log delivery removed, its sizing, node types and availability put back as imported;
+    the user's own edits since stay)."""
     project = store.projects.get(project_id)
     if project.detached:
         return ApplyResult(None, "", applied=False, message=f"project {project.name} is already detached")
     if not project.original_spec:
         raise FailedPrecondition(f"project {project.name}: no original spec recorded")
     diff = ""
+    current = dict(project.original_spec)
     if not project.orphaned:
         try:
             job = gateway.get_job(project.job_id)
@@ -269,17 +272,79 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
         settings = (job or {}).get("settings") or {}
         live = find_cluster_spec(settings, project.cluster_key)
         if live is not None:
-            diff = spec_diff(live, project.original_spec, f"job {project.job_id} / {project.cluster_key}")
+            restored = detached_spec(store, project, live)
+            diff = spec_diff(live, restored, f"job {project.job_id} / {project.cluster_key}")
+            current = live
             if not dry_run and diff:
-                _write_verified(gateway, project, settings, live, dict(project.original_spec))
+                current = _write_verified(gateway, project, settings, live, restored)
     if dry_run:
         return ApplyResult(None, diff, applied=False, message="dry run: nothing changed")
     pending = store.recommendations.pending(project_id)
     if pending is not None and pending.id is not None:
         store.recommendations.set_state(pending.id, "superseded")
-    store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None,
-                                              current_spec=dict(project.original_spec)))
+    store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None, current_spec=current))
     return ApplyResult(None, diff, applied=bool(diff), message=f"project {project.name} detached")
+
+
+# Where `Project.state` keeps what importing added to the cluster (`server.onboard.onboard_spec`)
+# beyond the spec found: ``{"init_scripts": [entry...], "cluster_log_conf": {...} | None}``, so
+# detach removes exactly those (`detached_spec`), never an init script the user added since.
+ONBOARDED_KEY = "onboarded"
+# The variables onboarding sets for the agent (`server.onboard`: TRIMTAB_SERVER, TRIMTAB_TOKEN, ...).
+AGENT_ENV_PREFIX = "TRIMTAB_"
+
+
+def onboard_record(original: dict[str, Any], found: dict[str, Any], onboarded: dict[str, Any],
+                   init_script: dict[str, Any], recorded: dict[str, Any] | None) -> dict[str, Any]:
+    """The `ONBOARDED_KEY` record after an import onboarded ``found`` as ``onboarded`` with
+    ``init_script``: the scripts of earlier imports kept (the wiring may have changed since, and their
+    entries stay on the job), none the spec had at first import (``original``)."""
+    recorded = recorded or {}
+    kept = list(original.get("init_scripts") or [])
+    scripts = [s for s in recorded.get("init_scripts") or [] if s not in kept]
+    if init_script not in kept and init_script not in scripts:
+        scripts.append(copy.deepcopy(init_script))
+    log_conf = recorded.get("cluster_log_conf")
+    if not original.get("cluster_log_conf") and not found.get("cluster_log_conf"):
+        log_conf = copy.deepcopy(onboarded.get("cluster_log_conf"))
+    return {"init_scripts": scripts, "cluster_log_conf": log_conf}
+
+
+def detached_spec(store: Store, project: Project, live: dict[str, Any]) -> dict[str, Any]:
+    """The cluster ``live`` with Trimtab taken off: what detach writes.
+
+    Started from the live spec, so the user's edits since the import (a newer spark_version, Spark
+    conf, an instance profile...) stay. Removed: Trimtab's init script, its TRIMTAB_* variables and
+    tags, and the log delivery the import added (`ONBOARDED_KEY`). Put back as imported: the fields
+    a recommendation owns (`owned_from`), when Trimtab has applied one."""
+    original = project.original_spec
+    out = copy.deepcopy(live)
+    pending = project.pending_apply or {}
+    if pending or store.recommendations.latest(int(project.id or 0), state="applied") is not None:
+        out = owned_from(out, original, cloud=project_cloud(store, project))
+    added = project.state.get(ONBOARDED_KEY)
+    recorded = pending.get("applied_spec") or project.current_spec
+    if added is None:
+        # Imported before the record was kept: the scripts and log delivery Trimtab recorded beyond
+        # the original spec are taken as its own.
+        added = {"init_scripts": [s for s in recorded.get("init_scripts") or []
+                                  if s not in (original.get("init_scripts") or [])],
+                 "cluster_log_conf": None if original.get("cluster_log_conf") else recorded.get("cluster_log_conf")}
+    theirs = original.get("init_scripts") or []
+    ours = [s for s in added.get("init_scripts") or [] if s not in theirs]
+    scripts = [s for s in out.get("init_scripts") or [] if s not in ours]
+    _put_or_drop(out, "init_scripts", scripts, original)
+    env = {k: v for k, v in (out.get("spark_env_vars") or {}).items() if not k.startswith(AGENT_ENV_PREFIX)}
+    env.update({k: v for k, v in (original.get("spark_env_vars") or {}).items() if k.startswith(AGENT_ENV_PREFIX)})
+    _put_or_drop(out, "spark_env_vars", env, original)
+    tags = dict(out.get("custom_tags") or {})
+    for tag in TRIMTAB_TAGS:
+        tags = _with_tag(tags, original, tag)
+    _put_or_drop(out, "custom_tags", tags, original)
+    if not original.get("cluster_log_conf") and added.get("cluster_log_conf") and \
+            out.get("cluster_log_conf") == added["cluster_log_conf"]:
+        out.pop("cluster_log_conf", None)
+    return out
 
 
 def _put_or_drop(spec: dict[str, Any], key: str, value: Any, original: dict[str, Any]) -> None:

@@ -240,7 +240,7 @@ def pending_note(ctx: CliContext, project_id: str) -> str:
 @click.argument("project")
 @click.pass_obj
 def detach(ctx: CliContext, project: str) -> None:
-    """Stop managing a project: its job's cluster goes back as it was imported."""
+    """Stop managing a project: Trimtab comes off its job's cluster, whose sizing goes back as imported."""
     from protos.trimtab.v1 import admin_pb2
 
     before = admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=project))
@@ -253,8 +253,10 @@ def detach(ctx: CliContext, project: str) -> None:
         click.echo(f"note: {reply.name} detached: its job or cluster is gone from the workspace, so nothing was "
                    "changed in Databricks; its runs and recommendations stay", err=True)
     else:
-        click.echo(f"note: {reply.name} detached: job {reply.job_id}'s cluster {reply.cluster_key!r} is back as it "
-                   "was imported (no Trimtab init script, tags or sizing); its runs and recommendations stay. "
+        click.echo(f"note: {reply.name} detached: Trimtab's init script, TRIMTAB_* variables, tags and the log "
+                   f"delivery it added are gone from job {reply.job_id}'s cluster {reply.cluster_key!r}, and its "
+                   "workers, node types and availability are back as imported where Trimtab changed them; edits "
+                   "made outside Trimtab since (runtime, Spark conf, ...) stay. Its runs and recommendations stay. "
                    f"`trimtab workspace import {reply.workspace} --job {reply.job_id}` attaches it again", err=True)
     _show(ctx, reply)
 

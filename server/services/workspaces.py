@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.apply import adopt_own_write, project_lock, rebase
+from server.apply import ONBOARDED_KEY, adopt_own_write, onboard_record, project_lock, rebase
 from server.clock import Clock, SystemClock
 from server.clouds.factory import parse_cloud_credentials
 from server.costing.catalog import PriceCatalog, last_active_catalog, load_catalog
@@ -654,6 +654,9 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
                 fresh = store.projects.get(int(project.id or 0))
                 if not created and not reattached:
                     fresh = _edited_outside(store, fresh, found, new_spec)
+                # What this import added, so detach takes off exactly that (`server.apply.detached_spec`).
+                changes["state"] = {**fresh.state, ONBOARDED_KEY: onboard_record(
+                    fresh.original_spec, found, new_spec, dict(wiring.init_script), fresh.state.get(ONBOARDED_KEY))}
                 project = store.projects.update(dataclasses.replace(
                     fresh, current_spec=new_spec, job_name=str(settings.get("name") or fresh.job_name),
                     detached=False, orphaned=False, schedule=schedule, **changes))

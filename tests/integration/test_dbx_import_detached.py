@@ -63,7 +63,8 @@ def test_an_import_of_every_job_leaves_a_detached_project_and_its_job_alone(
     daily, pipeline = imported[0], imported[1]
     code, out, err = trimtab("project", "detach", f"sbx/{daily}/main")
     assert code == 0, err
-    assert (f"note: sbx/{daily}/main detached: job {daily}'s cluster 'main' is back as it was imported" in err
+    assert (f"note: sbx/{daily}/main detached: Trimtab's init script, TRIMTAB_* variables, tags and the log delivery it "
+            f"added are gone from job {daily}'s cluster 'main'" in err and "back as imported" in err
             and f"`trimtab workspace import sbx --job {daily}` attaches it again" in err), err
     code, _, err = trimtab("project", "detach", f"sbx/{daily}/main")
     assert code == 0 and f"note: sbx/{daily}/main was detached already: nothing changed" in err, err
