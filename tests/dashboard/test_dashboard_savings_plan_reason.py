@@ -90,7 +90,7 @@ def test_after_a_plan_change_the_dashboard_shows_the_clis_savings(both: Both,
 
 def test_the_now_from_wording_fits_a_revert_and_no_sla(both: Both) -> None:
     project = both.store.projects.get(int(both.project.id or 0))
-    both.store.projects.update(dataclasses.replace(project, settings=ProjectSettings(sla_seconds=None)))
+    both.store.projects.update_settings(int(project.id or 0), ProjectSettings(sla_seconds=None))
     page = both.page(f"/projects/{project.id}")
     assert _fact(page, "savings now from") == "recommendation 3 (2 runs)"
     assert "within the SLA" not in page

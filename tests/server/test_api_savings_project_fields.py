@@ -37,13 +37,11 @@ def test_an_unset_maximum_is_sent_from_the_cluster_as_imported(harness: Harness)
     shown = harness.projects.GetProject(admin_pb2.GetProjectRequest(project=str(p.id)), metadata=md)
     assert shown.default_max_workers == 8 and shown.current_config.num_workers == 20
     # A minimum above the cluster moves the start up to it (the planner's rule, not copied here).
-    harness.store.projects.update(dataclasses.replace(harness.store.projects.get(int(p.id or 0)),
-                                                      settings=ProjectSettings(min_workers=50)))
+    harness.store.projects.update_settings(int(p.id or 0), ProjectSettings(min_workers=50))
     [listed] = harness.projects.ListProjects(admin_pb2.ListProjectsRequest(), metadata=md).projects
     assert listed.default_max_workers == 100
     # A maximum that is set is the bound: no default is sent.
-    harness.store.projects.update(dataclasses.replace(harness.store.projects.get(int(p.id or 0)),
-                                                      settings=ProjectSettings(max_workers=6)))
+    harness.store.projects.update_settings(int(p.id or 0), ProjectSettings(max_workers=6))
     shown = harness.projects.GetProject(admin_pb2.GetProjectRequest(project=str(p.id)), metadata=md)
     assert not shown.HasField("default_max_workers") and shown.settings.max_workers == 6
 

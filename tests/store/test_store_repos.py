@@ -46,13 +46,15 @@ def test_project_round_trip_and_lookup(store: Store, clock: FakeClock) -> None:
 
 def test_project_update_keeps_every_field(store: Store) -> None:
     p = _project(store)
+    settings = ProjectSettings(sla_seconds=2700.0, auto_apply=True, allowed_families=("m5", "r5"), max_workers=40)
     changed = dataclasses.replace(
         p, phase="optimizing", orphaned=True, last_seen_run_id=2**40, pending_apply={"rec": 3},
-        state={"model": [1.5, 2]}, current_spec={**SPEC, "num_workers": 8},
-        settings=ProjectSettings(sla_seconds=2700.0, auto_apply=True, allowed_families=("m5", "r5"),
-                                 max_workers=40),
+        state={"model": [1.5, 2]}, current_spec={**SPEC, "num_workers": 8}, settings=settings,
         schedule=JobSchedule("0 0 2 * * ?", "Europe/Berlin", paused=True))
-    assert store.projects.update(changed) == changed
+    # Every field but the settings, which only update_settings writes
+    # (test_store_settings_not_overwritten.py).
+    assert store.projects.update(changed) == dataclasses.replace(changed, settings=p.settings)
+    assert store.projects.update_settings(p.id, settings) == changed
     assert store.projects.list() == [changed]
     assert store.projects.list(workspace="other") == []
     only = store.projects.update_settings(p.id, ProjectSettings(learning_budget=3))

@@ -72,7 +72,12 @@ class ProjectRepository(Repository):
             return [convert.project(r) for r in conn.execute(query).all()]
 
     def update(self, project: Project) -> Project:
-        """Write every field of `project` (found by id) and return it as stored.
+        """Write every field of `project` (found by id) but its settings, and return it as stored.
+
+        Settings are the user's, written only by `update_settings` (and `add`): an apply or the
+        collector writes back a row it read before its Databricks calls, seconds earlier, and
+        with it the settings of then, so `trimtab project set P --auto-apply off` made during an
+        apply was undone without a word, and auto-apply went on changing the job.
 
         No version check: a read-modify-write of a project row (read it, change it, write it
         back) happens under `server.apply.project_lock` with the store, which other servers on
@@ -80,6 +85,7 @@ class ProjectRepository(Repository):
         if project.id is None:
             raise NotFound("project has no id (add it first)")
         values = convert.project_values(project)
+        del values["settings"]
         with self._write() as conn:
             done = conn.execute(T.update().where(T.c.id == project.id).values(**values)).rowcount
         if not done:
