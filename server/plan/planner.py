@@ -242,7 +242,7 @@ def edit_hold(project: Project, runs: Sequence[Run]) -> str:
     paths = [str(p) for p in project.state.get(USER_EDIT_PATHS_KEY) or []]
     what = f" ({', '.join(paths)})" if paths else ""
     when = f"before {run_label(edited)}" if edited is not None and edited.databricks_run_id >= after \
-        else "(found when a recommendation was applied)"
+        else "(found by an apply or an import before any run used it)"
     return (f"you edited the cluster{what} {when}: "
             f"auto-apply is paused so the edit stays; `trimtab recommendation apply {project.name}` "
             "applies this recommendation and resumes it")

@@ -116,7 +116,7 @@ def test_an_edit_an_apply_finds_first_pauses_auto_apply_too(
     run, rec = cycle()
     assert "user_edit" not in run.anomalies  # the run matches the spec the project adopted
     assert rec is not None and rec.reason.startswith("you edited the cluster ("), rec.reason
-    assert "found when a recommendation was applied" in rec.reason
+    assert "found by an apply or an import before any run used it" in rec.reason
     assert (live()["node_type_id"], live()["num_workers"]) == ("r5d.xlarge", 7)
 
     # A manual apply resumes it.

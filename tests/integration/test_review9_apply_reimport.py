@@ -62,7 +62,8 @@ def test_a_reimport_that_finds_an_edit_rebases_and_the_stale_recommendation_is_n
     assert _live(gateway, daily)["num_workers"] == 12  # the edit stays
     # Auto-apply holds for the edit, as after an edit an apply or a run found.
     update_settings(store, str(pid), {"auto_apply": True})
-    assert "you edited the cluster (num_workers)" in edit_hold(store.projects.get(pid), [])
+    assert "you edited the cluster (num_workers) (found by an apply or an import before any run used it)" \
+        in edit_hold(store.projects.get(pid), [])
 
 
 def test_a_reimport_with_no_edit_leaves_the_recommendation_pending(
