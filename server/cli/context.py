@@ -97,6 +97,23 @@ def unreachable_reason(exc: BaseException) -> str | None:
     return next((reason for words, reason in _REASONS if words in details), "connection failed")
 
 
+def read_tls_ca(path: str) -> bytes:
+    """The PEM bytes of ``TRIMTAB_TLS_CA``, or one line naming the variable: a bare ``[Errno 2] ...:
+    '/nonexistent'`` did not say which setting held that path."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise click.ClickException(f"TRIMTAB_TLS_CA {path!r}: cannot read the CA certificate "
+                                   f"({exc.strerror or exc.__class__.__name__}); set it to the PEM file "
+                                   "of the CA that signed the server's certificate, or unset it for a "
+                                   "server without TLS") from exc
+    if not data.strip():
+        raise click.ClickException(f"TRIMTAB_TLS_CA {path!r}: the file is empty; set it to the PEM file of the "
+                                   "CA that signed the server's certificate")
+    return data
+
+
 def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeout: float = 60.0) -> Any:
     """One admin call with the CLI's server address and token.
 
@@ -114,8 +131,7 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
         raise click.UsageError("no token: pass --token or set TRIMTAB_TOKEN (see `trimtab token create`)")
     ca = os.environ.get("TRIMTAB_TLS_CA", "")
     if ca:
-        with open(ca, "rb") as fh:
-            channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(fh.read()))
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(read_tls_ca(ca)))
     else:
         channel = grpc.insecure_channel(address)
     with channel:
