@@ -46,6 +46,7 @@ from server.spec import (
     GP3_FIELDS,
     SIZING_FIELDS,
     cluster_entry_update,
+    config_from_spec,
     config_label,
     find_cluster_spec,
     flatten,
@@ -237,7 +238,10 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     state = project.state
     if rec is not None and rec.id is not None:
         rec = store.recommendations.set_state(rec.id, "rejected")
-        state = _with_rejected(state, rec.config)
+        # Turned down, unless it is the very cluster the revert goes back to (an apply that changed
+        # only the tag): banning it moved the job off its own cluster to a dearer one at the next plan.
+        if config_id_of(rec.config) != config_id_of(config_from_spec(previous)):
+            state = _with_rejected(state, rec.config)
     # A recommendation planned on top of the reverted spec no longer fits the job (and may be
     # the configuration just turned down): the next run brings a new one.
     waiting = store.recommendations.pending(project_id)

@@ -73,3 +73,28 @@ def test_revert_puts_autoscaling_and_spot_back(
     live = _live(gateway, project)
     assert live == before
     assert "num_workers" not in live and live["aws_attributes"]["availability"] == "SPOT_WITH_FALLBACK"
+
+
+def test_reverting_an_apply_of_the_running_cluster_does_not_ban_it(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
+    """An apply that changed only the tag, reverted: the cluster the job goes back to is the one
+    the recommendation named, so it is not turned down (fresh-clone review, ninth session: the next
+    plan moved the job to a dearer cluster, 'c6id.xlargex5 was turned down')."""
+    from server.apply import REJECTED_KEY
+    from server.plan.candidates import config_id_of
+    from server.spec import config_from_spec
+
+    project = _import(store, secrets, gateway, aws_cluster("m5d.xlarge", 4))
+    same = config_from_spec(_live(gateway, project))
+    rec = store.recommendations.add(Recommendation(project_id=int(project.id or 0), config=same, reason="test"))
+    apply_recommendation(store, gateway, int(project.id or 0))
+    revert(store, gateway, int(project.id or 0))
+    after = store.projects.get(int(project.id or 0))
+    assert config_id_of(same) not in (after.state.get(REJECTED_KEY) or [])
+    assert store.recommendations.get(int(rec.id or 0)).state == "rejected"  # the recommendation itself is
+    # A recommendation of another cluster, reverted, is still turned down.
+    second = _import(store, secrets, gateway, aws_cluster("m5d.xlarge", 4))
+    other = _recommend(store, second)
+    apply_recommendation(store, gateway, int(second.id or 0))
+    revert(store, gateway, int(second.id or 0))
+    assert config_id_of(other.config) in (store.projects.get(int(second.id or 0)).state.get(REJECTED_KEY) or [])
