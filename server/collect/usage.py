@@ -184,7 +184,15 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
             close(count, at, prefer_spot=True)
         elif kind == "RUNNING" and not running_seen:
             running_seen = True
-            set_count(current if current is not None else initial_workers(spec), start)
+            count = current if current is not None else initial_workers(spec)
+            target = details.get("target_num_workers")
+            if target is not None and int(target) > count:
+                # Workers still joining at RUNNING (current 2 of target 8): all of them were launched
+                # at creation, as with no events at all, so they are billed from then; the upsize's
+                # end (UPSIZE_COMPLETED) corrects the count, as after a RESIZING.
+                count = int(target)
+                state["pending"] = count
+            set_count(count, start)
         elif kind == "RESIZING":
             target = details.get("target_num_workers")
             if target is not None and (int(target) < len(open_spans) or running_seen):
