@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from server.cli.context import MAX_AGE_SECONDS, CliContext, parse_duration, print_json
-from server.cli.store_options import config_from, require_database, store_options
+from server.cli.store_options import NO_DATABASE_HINT, config_from, require_database, store_options
 
 
 @click.group(name="db")
@@ -35,15 +35,16 @@ def status(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None:
     url = sa.engine.make_url(config.database_url)
     shown = shown_url(url)
     path = url.database if url.get_backend_name() == "sqlite" else None
-    if path and path != ":memory:" and not Path(path).exists():
-        # Connecting would create the file; a status look must leave no trace.
-        found = migrate.SchemaStatus(None, migrate.head_revision(), len(migrate.known_revisions()), False)
-    else:
-        engine = db.make_engine(config.database_url)
-        try:
-            found = migrate.status(engine)
-        finally:
-            engine.dispose()
+    if path and path != ":memory:" and not Path(path).is_file():
+        # Never connected to: that would create the file, and a status look must leave no trace.
+        # "behind 8 migrations: `trimtab db upgrade` applies them" read as if a database were there
+        # (a typo in --state-dir); `token list` and the others say this too.
+        raise click.ClickException(f"no Trimtab database at {shown}: {NO_DATABASE_HINT}")
+    engine = db.make_engine(config.database_url)
+    try:
+        found = migrate.status(engine)
+    finally:
+        engine.dispose()
     if ctx.as_json:
         print_json({"database": shown, "revision": found.current, "head": found.head,
                     "behind": found.behind, "newer": found.newer, "state": found.state})
