@@ -32,6 +32,7 @@ class _Resting:
 
     failures: int
     retry_at: float  # monotonic s on the collector's clock
+    host: str  # the host that could not be reached
 
 
 class WorkspaceHealth:
@@ -48,9 +49,12 @@ class WorkspaceHealth:
         resting = self._resting.get(workspace.name)
         if resting is None:
             return False
-        if workspace.status != UNREACHABLE:
-            # Set back by someone else (`workspace add --replace`, a successful import): try it now.
-            log.info("workspace %s: status is %s again; trying it now", workspace.name, workspace.status)
+        if workspace.status != UNREACHABLE or workspace.host != resting.host:
+            # Set back by someone else (`workspace add --replace`, a successful import) or re-pointed
+            # (`workspace set --host`): the rest was for what failed before; try it now.
+            log.info("workspace %s: %s; trying it now", workspace.name,
+                     f"status is {workspace.status} again" if workspace.host == resting.host
+                     else f"now at {workspace.host}")
             del self._resting[workspace.name]
             return False
         return self._clock.monotonic() < resting.retry_at
@@ -74,28 +78,39 @@ class WorkspaceHealth:
 
     def refused(self, workspace: Workspace, err: WorkspaceAuthError) -> None:
         self._reachable_again(workspace)
-        self._store.workspaces.set_status(workspace.name, "error", str(err))
-        log.error("workspace %s: %s", workspace.name, err)
+        if self._record(workspace, "error", str(err)):
+            log.error("workspace %s: %s", workspace.name, err)
 
     def answered(self, workspace: Workspace) -> None:
         self._reachable_again(workspace)
         if workspace.status != "ok":
-            self._store.workspaces.set_status(workspace.name, "ok")
+            self._record(workspace, "ok", "")
 
     def unreachable(self, workspace: Workspace, err: DatabricksUnavailable) -> None:
         """Rest the workspace: 1, 2, 4, ... poll intervals (capped) after each failed poll in a row."""
+        message = str(err)
+        if (workspace.status, workspace.last_error) != (UNREACHABLE, message) and \
+                not self._record(workspace, UNREACHABLE, message):
+            return
         failures = self._resting[workspace.name].failures + 1 if workspace.name in self._resting else 1
         rest_s = min(BACKOFF_CAP_S, self._poll_interval_s * 2 ** min(failures - 1, 32))
-        self._resting[workspace.name] = _Resting(failures, self._clock.monotonic() + rest_s)
-        message = str(err)
-        if (workspace.status, workspace.last_error) != (UNREACHABLE, message):
-            self._store.workspaces.set_status(workspace.name, UNREACHABLE, message)
+        self._resting[workspace.name] = _Resting(failures, self._clock.monotonic() + rest_s, workspace.host)
         if failures == 1:  # once per change of state; later tries say so only at debug level
             log.warning("workspace %s unreachable, skipped for this poll and tried again in %.0fs "
                         "(then less often, up to every %.0fs): %s", workspace.name, rest_s, BACKOFF_CAP_S, err)
         else:
             log.debug("workspace %s still unreachable (%d polls in a row); next try in %.0fs",
                       workspace.name, failures, rest_s)
+
+    def _record(self, workspace: Workspace, status: str, message: str) -> bool:
+        """Write the verdict unless the workspace was re-pointed since this poll read it (False):
+        what the old host answered says nothing of the new one, which an owner just saw as ok."""
+        if self._store.workspaces.set_status(workspace.name, status, message, polled_host=workspace.host) is None:
+            log.info("workspace %s was re-pointed during the poll: %s of %s not recorded", workspace.name,
+                     status, workspace.host)
+            self._resting.pop(workspace.name, None)
+            return False
+        return True
 
     def _reachable_again(self, workspace: Workspace) -> None:
         resting = self._resting.pop(workspace.name, None)

@@ -77,12 +77,20 @@ class WorkspaceRepository(Repository):
                 raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
 
-    def set_status(self, name: str, status: str, last_error: str = "") -> Workspace:
-        """Record whether the workspace was reachable last time (`ok`, `error` or `unreachable`)."""
+    def set_status(self, name: str, status: str, last_error: str = "", *,
+                   polled_host: str | None = None) -> Workspace | None:
+        """Record whether the workspace was reachable last time (`ok`, `error` or `unreachable`).
+
+        ``polled_host``: the host the verdict is about; None (nothing written) when the workspace
+        has been re-pointed since (`workspace set --host` during a poll of the old host), so a
+        verdict on the old host never lands on the new one."""
+        where = [T.c.name == name] + ([T.c.host == polled_host] if polled_host is not None else [])
         with self._write() as conn:
-            done = conn.execute(T.update().where(T.c.name == name)
-                                .values(status=status, last_error=last_error)).rowcount
+            done = conn.execute(T.update().where(*where).values(status=status, last_error=last_error)).rowcount
         if not done:
+            current = self.get(name)  # NotFound for an unknown name
+            if polled_host is not None and current.host != polled_host:
+                return None
             raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
 
