@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from server.cli.context import CliContext, admin_call, message_dict, print_json, print_table
-from server.cli.run import when
+from server.cli.run import MAX_PAGE, when
 
 
 @click.group(name="app")
@@ -14,7 +14,8 @@ def cli() -> None:
 
 
 @cli.command(name="list")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), default=50, show_default=True,
+              help=f"Applications to list, 1 to {MAX_PAGE}.")
 @click.pass_obj
 def list_apps(ctx: CliContext, limit: int) -> None:
     """Newest first, tied to a run or not."""

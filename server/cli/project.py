@@ -19,6 +19,12 @@ from server.cli.context import (
 )
 from server.cli.store_options import open_cli_store, store_options
 
+# The server's caps (`server.services.projects.MAX_WORKERS`, `MAX_LEARNING_BUDGET`; not imported: the
+# CLI stays light, and a test keeps them equal). Checked here too so a value past them is refused
+# naming the option: past 2**31-1 the request could not even be built ("Value out of range").
+MAX_WORKERS = 10_000
+MAX_LEARNING_BUDGET = 20
+
 
 @click.group(name="project")
 def cli() -> None:
@@ -153,16 +159,17 @@ def show(ctx: CliContext, project: str) -> None:
 @click.option("--sla", default=None,
               help="Max runtime with a unit, e.g. 45m, 1h30m, 900s (at most 7d); 'none' to clear.")
 @click.option("--auto-apply", default=None, metavar="on|off")
-@click.option("--min-workers", type=click.IntRange(min=1), default=None,
-              help="Fewest workers a recommendation has (default 1).")
-@click.option("--max-workers", type=click.IntRange(min=1), default=None,
+@click.option("--min-workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
+              help=f"Fewest workers a recommendation has, 1 to {MAX_WORKERS} (default 1).")
+@click.option("--max-workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
               help="Most workers a recommendation has. Unset: twice the larger of --min-workers and the "
-                   "cluster's workers when imported, at least 8 (`project show` says which).")
+                   f"cluster's workers when imported, at least 8 (`project show` says which); 1 to {MAX_WORKERS}.")
 @click.option("--allowed-families", default=None, metavar="F1,F2", help="Instance families; '' for any.")
 @click.option("--spot", default=None, metavar="on|off")
 @click.option("--driver-type", default=None, help="Fixed driver node type ('' to let Trimtab choose).")
 @click.option("--keep-autoscaling", default=None, metavar="on|off")
-@click.option("--learning-budget", type=click.IntRange(min=0), default=None, help="Most learning runs.")
+@click.option("--learning-budget", type=click.IntRange(min=0, max=MAX_LEARNING_BUDGET), default=None,
+              help=f"Most learning runs, 0 to {MAX_LEARNING_BUDGET}.")
 @click.option("--sla-every-run/--sla-typical-run", "sla_every_run", default=None,
               help="Every run meets the SLA with P >= 0.9 (the default for new projects) / the typical run "
                    "does (cheaper; single runs miss more often).")

@@ -60,6 +60,11 @@ def unpriced_lines(ctx: CliContext, project_id: str) -> list[str]:
     return lines
 
 
+# The most rows a list call returns (`server.services.runs.MAX_PAGE`; not imported: the CLI stays
+# light, and a test keeps them equal): a larger --limit was cut to it without a word, and one past
+# 2**31-1 failed as "Value out of range" naming no option.
+MAX_PAGE = 500
+
 # `run list` keeps its outcome column to this width: a failed run's message can be 500 characters,
 # and the table sizes each column to its widest cell.
 OUTCOME_WIDTH = 64
@@ -79,7 +84,8 @@ def cli() -> None:
 
 @cli.command(name="list")
 @click.argument("project")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), default=50, show_default=True,
+              help=f"Runs per page, 1 to {MAX_PAGE}.")
 @click.option("--page-token", default="", help="Continue after a previous page.")
 @click.pass_obj
 def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> None:
