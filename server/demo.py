@@ -285,9 +285,15 @@ class _Loop:
         except NotFound:
             ws = self.workspaces.add_workspace(self.store, self.secrets, WORKSPACE_NAME, self.host, self.token,
                                                "aws")
-        if ws.host != self.host:
-            raise FailedPrecondition(f"the demo's workspace moved from {ws.host} to {self.host}; "
-                               "start over with a new --state-dir")
+        if ws.host.rstrip("/") != self.host.rstrip("/"):
+            # The demo owns this workspace: it is wherever the demo's emulator now answers (someone
+            # re-pointed it, as docs/operations.md shows for `sandbox up`). Checked as `workspace set
+            # --host` checks it: the same workspace must answer there, else nothing changes.
+            from server.services.workspace_lifecycle import set_host
+
+            old_host = ws.host
+            ws, _ = set_host(self.store, self.secrets, WORKSPACE_NAME, self.host, self.token)
+            print(f"the demo's workspace was at {old_host}: back at its emulator, {self.host}")
         gateway = self.gateway_for(ws)
         for job in jobs:
             if job.name not in state.job_ids:

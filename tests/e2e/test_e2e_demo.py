@@ -191,3 +191,19 @@ def test_a_demo_project_detached_between_two_demos_is_taken_back(tmp_path: Path)
     with contextlib.closing(open_store(f"sqlite:///{tmp_path / 'trimtab.db'}", upgrade=False)) as opened:
         again = opened.projects.get(int(project.id or 0))
         assert not again.detached and len(opened.projects.list()) == len(DEMO_JOBS)
+
+
+def test_a_demo_workspace_re_pointed_elsewhere_is_taken_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Fresh-clone review (ninth session): after `workspace set --host` (as operations.md shows),
+    the next demo failed with 'start over with a new --state-dir', throwing the demo's state away."""
+    from server.demo import WORKSPACE_NAME, DemoConfig, run_demo
+
+    run_demo(DemoConfig(state_dir=tmp_path, runs=0))
+    with contextlib.closing(open_store(f"sqlite:///{tmp_path / 'trimtab.db'}", upgrade=False)) as opened:
+        home = opened.workspaces.get(WORKSPACE_NAME).host
+        opened.workspaces.set_host(WORKSPACE_NAME, "http://127.0.0.1:9", "x", "****")
+    capsys.readouterr()
+    run_demo(DemoConfig(state_dir=tmp_path, runs=0))
+    assert f"the demo's workspace was at http://127.0.0.1:9: back at its emulator, {home}" in capsys.readouterr().out
+    with contextlib.closing(open_store(f"sqlite:///{tmp_path / 'trimtab.db'}", upgrade=False)) as opened:
+        assert opened.workspaces.get(WORKSPACE_NAME).host == home
