@@ -105,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trimtab-agent: bad configuration: {exc}", file=sys.stderr)
         return 2
     if args.command == "config":
-        print(orjson.dumps(cfg.masked(), option=orjson.OPT_INDENT_2).decode())
+        try:
+            print(orjson.dumps(cfg.masked(), option=orjson.OPT_INDENT_2).decode(), flush=True)
+        except BrokenPipeError:
+            # `trimtab-agent config | head` closed the pipe: what was asked for was read. Point
+            # stdout at /dev/null so the interpreter's last flush does not print a traceback.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if not cfg.server:
         print("trimtab-agent: no server (give --server or set TRIMTAB_SERVER)", file=sys.stderr)

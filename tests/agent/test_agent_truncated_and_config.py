@@ -122,3 +122,15 @@ def test_run_refuses_an_empty_token(tmp_path: Path):
                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "TRIMTAB_TOKEN": ""})
     assert proc.returncode == 2 and "no token (set TRIMTAB_TOKEN" in proc.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_config_into_a_closed_pipe_prints_no_traceback(tmp_path: Path) -> None:
+    """`trimtab-agent config | head` (fresh-clone review, ninth session): the reader is gone before
+    the agent writes, which was a BrokenPipeError traceback on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "config", "--state-dir", str(tmp_path)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # long before the interpreter has imported the agent and written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
