@@ -114,12 +114,68 @@ def read_tls_ca(path: str) -> bytes:
     return data
 
 
-def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeout: float = 60.0) -> Any:
+# A call the server answers from its own database: well under a minute.
+CALL_TIMEOUT_S = 60.0
+# A call that talks to Databricks, which may throttle or not answer: the gateway retries each of its
+# calls for up to a minute (`GatewayConfig.retry_timeout_s`) and one RPC makes several, so the
+# server's own "workspace ... is unreachable" or "still failing after 60s of retries" comes after
+# more than a minute. Allow minutes, or the CLI gives up first with a bare DEADLINE_EXCEEDED.
+DATABRICKS_CALL_TIMEOUT_S = 600.0
+# The admin RPCs that call Databricks, or wait on a project's lock, which an apply holds while it
+# does (`server.apply.project_lock`): settings changes plan again, and planning may read the job's
+# policy or instance pool. Every command making one gets `DATABRICKS_CALL_TIMEOUT_S`.
+DATABRICKS_METHODS = frozenset({
+    "AddWorkspace", "UpdateWorkspace", "ImportJobs", "DetachProject", "UpdateProjectSettings",
+    "ApplyRecommendation", "RevertRecommendation", "RejectRecommendation",
+})
+
+
+def _quoted(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text) if text else "<name>"
+
+
+def check_hint(method: str, request: Any) -> str:
+    """How to see whether `method` took effect after the CLI stopped waiting for its answer."""
+    project = _quoted(getattr(request, "project", ""))
+    hints = {
+        "DetachProject": f"`trimtab project show {project}` says whether it is detached",
+        "UpdateProjectSettings": f"`trimtab project show {project}` shows the settings saved",
+        "ApplyRecommendation": f"`trimtab recommendation show {project}` says whether it was applied",
+        "RevertRecommendation": f"`trimtab recommendation show {project}` says whether it was reverted",
+        "RejectRecommendation": f"`trimtab recommendation show {project}` says whether it was rejected",
+        "ImportJobs": f"`trimtab project list --workspace {_quoted(getattr(request, 'workspace', ''))}` "
+                      "lists the projects imported",
+        "AddWorkspace": f"`trimtab workspace show {_quoted(getattr(request, 'name', ''))}` shows it",
+        "UpdateWorkspace": f"`trimtab workspace show {_quoted(getattr(request, 'name', ''))}` shows it",
+        "RemoveWorkspace": "`trimtab workspace list` says whether it is gone",
+    }
+    # A read changes nothing: asking again is the check.
+    return hints.get(method, "run the command again")
+
+
+def _timed_out(method: str, request: Any, timeout: float) -> click.ClickException:
+    ctx = click.get_current_context(silent=True)
+    command = f"`{ctx.command_path}`" if ctx is not None else method
+    return click.ClickException(
+        f"{command}: no answer from the Trimtab server within {timeout:g} s (DEADLINE_EXCEEDED); the server may "
+        f"still finish the call: {check_hint(method, request)}")
+
+
+def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeout: float | None = None,
+               *, databricks: bool = False) -> Any:
     """One admin call with the CLI's server address and token.
 
+    The deadline is `timeout`, else `DATABRICKS_CALL_TIMEOUT_S` for a call that talks to Databricks
+    (``databricks``, or a method of `DATABRICKS_METHODS`), else `CALL_TIMEOUT_S`. A deadline passed
+    is one line saying the server may still finish the call and how to see whether it did.
     ``TRIMTAB_TLS_CA`` (a PEM file) switches to TLS, verifying the server with it.
     grpc is imported here so `trimtab --help` stays instant.
     """
+    if timeout is None:
+        timeout = (DATABRICKS_CALL_TIMEOUT_S if databricks or method in DATABRICKS_METHODS
+                   else CALL_TIMEOUT_S)
     import os
 
     import grpc
@@ -140,8 +196,12 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
             return getattr(stub, method)(request, metadata=[("authorization", f"Bearer {ctx.token}")],
                                          timeout=timeout)
         except grpc.RpcError as exc:
+            if ctx.debug:
+                raise
+            if hasattr(exc, "code") and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise _timed_out(method, request, timeout) from exc
             reason = unreachable_reason(exc)
-            if reason is None or ctx.debug:
+            if reason is None:
                 raise
             raise click.ClickException(f"cannot reach the Trimtab server at {address} ({reason}): is it running? "
                                        "Set --server or TRIMTAB_SERVER.") from exc

@@ -235,7 +235,7 @@ def pending_note(ctx: CliContext, project_id: str) -> str:
     try:
         rec = admin_call(ctx, "RecommendationServiceStub", "GetRecommendation",
                          admin_pb2.GetRecommendationRequest(project=project_id))
-    except grpc.RpcError:  # no recommendation yet (the project has no run): nothing waits
+    except (grpc.RpcError, click.ClickException):  # none yet (no run), or no answer: the settings are saved
         return ""
     if rec.state != "pending":
         return ""

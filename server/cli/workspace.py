@@ -24,12 +24,10 @@ from server.cli.context import CliContext, admin_call, message_dict, parse_switc
 # As `server.services.workspaces.PLANS` (not imported: the CLI stays light); the server checks too.
 PLANS = ("standard", "premium", "enterprise")
 
-# Import and apply talk to Databricks, which may throttle: allow minutes, not the default minute.
-DATABRICKS_CALL_TIMEOUT_S = 600.0
-
-
 def rpc(ctx: CliContext, stub_name: str, method: str, request: Any) -> Any:
-    return admin_call(ctx, stub_name, method, request, timeout=DATABRICKS_CALL_TIMEOUT_S)
+    """A workspace or recommendation call: Databricks' deadline (`context.DATABRICKS_CALL_TIMEOUT_S`)
+    for all of them, reads included, as they sit beside calls that reach Databricks."""
+    return admin_call(ctx, stub_name, method, request, databricks=True)
 
 
 @click.group(name="workspace")
