@@ -70,8 +70,19 @@ def settings(s: ProjectSettings) -> admin_pb2.ProjectSettings:
     )
 
 
+# A setting and the flag that clears it: a request giving both is refused, as neither can be meant.
+CLEARS = (("sla_seconds", "clear_sla"),)
+
+
 def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
-    """Only what the request names (proto3 optional presence); `clear_sla` clears the SLA."""
+    """Only what the request names (proto3 optional presence); `clear_sla` clears the SLA.
+
+    A value and its clear flag together are `InvalidArgument` naming both: the SLA was cleared
+    without a word (review 9), whichever the caller meant."""
+    for name, flag in CLEARS:
+        if msg.HasField(name) and getattr(msg, flag):
+            raise InvalidArgument(f"settings.{name} and settings.{flag}: give one, not both ({flag} clears "
+                                  f"the setting, {name} sets it)")
     changes: dict[str, Any] = {}
     for name in ("sla_seconds", "auto_apply", "min_workers", "max_workers", "spot_allowed",
                  "driver_node_type_id", "keep_autoscaling", "learning_budget", "sla_every_run"):
