@@ -71,11 +71,12 @@ def settings(s: ProjectSettings) -> admin_pb2.ProjectSettings:
 
 
 # A setting and the flag that clears it: a request giving both is refused, as neither can be meant.
-CLEARS = (("sla_seconds", "clear_sla"),)
+CLEARS = (("sla_seconds", "clear_sla"), ("min_workers", "clear_min_workers"), ("max_workers", "clear_max_workers"))
 
 
 def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
-    """Only what the request names (proto3 optional presence); `clear_sla` clears the SLA.
+    """Only what the request names (proto3 optional presence); `clear_sla` clears the SLA, and
+    `clear_min_workers` / `clear_max_workers` a worker bound (None: the planner's default again).
 
     A value and its clear flag together are `InvalidArgument` naming both: the SLA was cleared
     without a word (review 9), whichever the caller meant."""
@@ -88,8 +89,9 @@ def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
                  "driver_node_type_id", "keep_autoscaling", "learning_budget", "sla_every_run"):
         if msg.HasField(name):
             changes[name] = getattr(msg, name)
-    if msg.clear_sla:
-        changes["sla_seconds"] = None
+    for name, flag in CLEARS:
+        if getattr(msg, flag):
+            changes[name] = None
     if msg.replace_allowed_families or msg.allowed_families:
         changes["allowed_families"] = tuple(msg.allowed_families)
     return changes

@@ -26,6 +26,22 @@ MAX_WORKERS = 10_000
 MAX_LEARNING_BUDGET = 20
 
 
+class WorkerBound(click.ParamType):
+    """A worker bound for `project set`: a whole number from 1 to `MAX_WORKERS`, or ``none`` to clear it
+    (the planner's default again), as ``--sla none`` clears the SLA."""
+
+    name = "N|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        text = str(value).strip()
+        if text.lower() == "none":
+            return "none"
+        # Only the word clears: an empty value is most often an unset shell variable.
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_WORKERS:
+            return int(text)
+        self.fail(f"{value!r}: give a whole number from 1 to {MAX_WORKERS}, or 'none' to clear it", param, ctx)
+
+
 @click.group(name="project")
 def cli() -> None:
     """List, inspect and configure projects."""
@@ -159,11 +175,12 @@ def show(ctx: CliContext, project: str) -> None:
 @click.option("--sla", default=None,
               help="Max runtime with a unit, e.g. 45m, 1h30m, 900s (at most 7d); 'none' to clear.")
 @click.option("--auto-apply", default=None, metavar="on|off")
-@click.option("--min-workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
-              help=f"Fewest workers a recommendation has, 1 to {MAX_WORKERS} (default 1).")
-@click.option("--max-workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=None,
-              help="Most workers a recommendation has. Unset: twice the larger of --min-workers and the "
-                   f"cluster's workers when imported, at least 8 (`project show` says which); 1 to {MAX_WORKERS}.")
+@click.option("--min-workers", type=WorkerBound(), default=None, metavar="N|none",
+              help=f"Fewest workers a recommendation has, 1 to {MAX_WORKERS}; 'none' to clear (unset: 1).")
+@click.option("--max-workers", type=WorkerBound(), default=None, metavar="N|none",
+              help=f"Most workers a recommendation has, 1 to {MAX_WORKERS}; 'none' to clear. Unset: twice the "
+                   "larger of --min-workers and the cluster's workers when imported, at least 8 (`project show` "
+                   "says which).")
 @click.option("--allowed-families", default=None, metavar="F1,F2", help="Instance families; '' for any.")
 @click.option("--spot", default=None, metavar="on|off")
 @click.option("--driver-type", default=None, help="Fixed driver node type ('' to let Trimtab choose).")
@@ -175,7 +192,7 @@ def show(ctx: CliContext, project: str) -> None:
                    "does (cheaper; single runs miss more often).")
 @click.pass_obj
 def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str | None,
-                 min_workers: int | None, max_workers: int | None, allowed_families: str | None,
+                 min_workers: int | str | None, max_workers: int | str | None, allowed_families: str | None,
                  spot: str | None, driver_type: str | None, keep_autoscaling: str | None,
                  learning_budget: int | None, sla_every_run: bool | None) -> None:
     """Change only the settings given."""
@@ -194,9 +211,14 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
             s.sla_seconds = parse_duration(sla, "--sla")
     if auto_apply is not None:
         s.auto_apply = parse_switch(auto_apply, "--auto-apply")
-    if min_workers is not None:
+    # "none" clears a bound (`WorkerBound`): the planner's default applies again.
+    if min_workers == "none":
+        s.clear_min_workers = True
+    elif isinstance(min_workers, int):
         s.min_workers = min_workers
-    if max_workers is not None:
+    if max_workers == "none":
+        s.clear_max_workers = True
+    elif isinstance(max_workers, int):
         s.max_workers = max_workers
     if allowed_families is not None:
         s.replace_allowed_families = True

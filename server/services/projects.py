@@ -94,7 +94,8 @@ def get_project(store: Store, ref: str) -> ProjectSummary:
 
 def update_settings(store: Store, ref: str, changes: dict[str, Any],
                     catalog: PriceCatalog | None = None) -> ProjectSummary:
-    """Apply `changes` (setting name -> new value; ``sla_seconds: None`` clears the SLA).
+    """Apply `changes` (setting name -> new value; ``sla_seconds: None`` clears the SLA, and
+    ``min_workers`` / ``max_workers: None`` a worker bound, so the planner's default applies again).
 
     With `catalog` (the one the server plans with), a driver type or instance family it does not
     know for the workspace's cloud is refused before anything is saved (`check_catalog_names`).
