@@ -228,7 +228,8 @@ class ServerConfig:
         out = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            out[f.name] = "****" if f.metadata.get("sensitive") and value else str(value)
+            # Unset reads as empty, as the docs show it, not as the word None.
+            out[f.name] = "****" if f.metadata.get("sensitive") and value else "" if value is None else str(value)
         return out
 
 

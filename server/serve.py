@@ -477,8 +477,10 @@ def _start_dashboard(config: ServerConfig, store: Store) -> Any:
     return module.serve_dashboard(store, config.http)
 
 
-def serve_until_signalled(running: RunningServer, grace: float) -> None:
-    """Block until SIGTERM or SIGINT, then stop gracefully (main thread only)."""
+def serve_until_signalled(running: RunningServer, grace: float, ready: Callable[[], None] | None = None) -> None:
+    """Block until SIGTERM or SIGINT, then stop gracefully (main thread only). ``ready`` runs once
+    the handlers are in place: a supervisor that sends SIGTERM as soon as the server says it is
+    listening gets the graceful stop, not the default action (killed without a word)."""
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: shutting down (grace %.1fs)", signum, grace)
         # Not in the handler itself: stopping waits for in-flight calls.
@@ -486,6 +488,8 @@ def serve_until_signalled(running: RunningServer, grace: float) -> None:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        if ready is not None:
+            ready()
         # Signal handlers run in the main thread even while it waits here.
         running.wait()
     finally:

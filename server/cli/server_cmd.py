@@ -63,13 +63,17 @@ def start(listen: str | None, http: str | None, advertise: str | None, tls_cert:
         log.warning("environment variables no Trimtab part reads, ignored: %s", ", ".join(unknown))
     try:
         running = start_server(config)
-        # One line on stdout that scripts (and tests) wait for: the address as bound (0.0.0.0 when on
-        # every interface), an IPv6 host in brackets as --server takes it.
-        click.echo(f"listening on {running.bound_address}")
-        if getattr(running.dashboard, "url", None):
-            click.echo(f"dashboard on {running.dashboard.url}")
-        sys.stdout.flush()
-        serve_until_signalled(running, config.grace_seconds)
+
+        def ready() -> None:
+            # One line on stdout that scripts (and tests) wait for: the address as bound (0.0.0.0
+            # when on every interface), an IPv6 host in brackets as --server takes it. Printed once
+            # SIGTERM stops the server gracefully.
+            click.echo(f"listening on {running.bound_address}")
+            if getattr(running.dashboard, "url", None):
+                click.echo(f"dashboard on {running.dashboard.url}")
+            sys.stdout.flush()
+
+        serve_until_signalled(running, config.grace_seconds, ready)
     except Exception as exc:
         if config.log_format != "json":
             raise  # main() prints the one "error:" line
