@@ -184,7 +184,8 @@ def show(ctx: CliContext, project: str) -> None:
 @click.option("--allowed-families", default=None, metavar="F1,F2", help="Instance families; '' for any.")
 @click.option("--spot", default=None, metavar="on|off")
 @click.option("--driver-type", default=None, help="Fixed driver node type ('' to let Trimtab choose).")
-@click.option("--keep-autoscaling", default=None, metavar="on|off")
+@click.option("--keep-autoscaling", default=None, metavar="on|off",
+              help="Keep an autoscaling cluster autoscaling (its max workers above its min).")
 @click.option("--learning-budget", type=click.IntRange(min=0, max=MAX_LEARNING_BUDGET), default=None,
               help=f"Most learning runs, 0 to {MAX_LEARNING_BUDGET}.")
 @click.option("--sla-every-run/--sla-typical-run", "sla_every_run", default=None,
@@ -239,6 +240,12 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
                        admin_pb2.UpdateProjectSettingsRequest(project=project, settings=s))
     _show(ctx, reply)
     # Notes on stderr, so what stdout shows (the table, or --json) keeps its shape for scripts.
+    if reply.detached:
+        # Accepted (they apply again once it is imported again), but a silent success read as if
+        # the project were planned under them now.
+        click.echo(f"note: {reply.name} is detached: its settings are saved, but nothing is planned or applied "
+                   f"until it is imported again (`trimtab workspace import {reply.workspace} --job "
+                   f"{reply.job_id}`)", err=True)
     if sla_every_run and not reply.settings.HasField("sla_seconds"):
         click.echo("note: --sla-every-run has no effect until the project has an SLA (--sla)", err=True)
     if s.HasField("auto_apply") and s.auto_apply and not reply.detached:

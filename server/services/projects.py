@@ -165,6 +165,8 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
                               f"({MAX_SLA_SECONDS} s) allowed")
     if {"min_workers", "max_workers"} & set(changes):
         check_worker_bounds(new, frozenset({"min_workers", "max_workers"} & set(changes)))
+    if {"keep_autoscaling", "min_workers", "max_workers"} & set(changes):
+        check_autoscale_range(new, frozenset({"keep_autoscaling", "min_workers", "max_workers"} & set(changes)))
     if "learning_budget" in changes and new.learning_budget < 0:
         raise InvalidArgument("settings.learning_budget: must not be negative")
     if "learning_budget" in changes and new.learning_budget > MAX_LEARNING_BUDGET:
@@ -207,6 +209,25 @@ def check_worker_bounds(settings: ProjectSettings,
                                   "to lower it")
         raise InvalidArgument(f"settings.max_workers (--max-workers): {high} is below min_workers "
                               f"(--min-workers) {low}")
+
+
+def check_autoscale_range(settings: ProjectSettings,
+                          changed: frozenset[str] = frozenset({"keep_autoscaling"})) -> None:
+    """`InvalidArgument` when keep_autoscaling is on and the worker bounds leave no autoscale range
+    (``max_workers`` not above the minimum, an unset one being `MIN_WORKERS`): Databricks needs
+    max_workers above min_workers, so planning refused it at the next run instead of here. An unset
+    maximum is the planner's default, always above the minimum. Names the option ``changed`` gave
+    (the first of keep_autoscaling, max, min); pure."""
+    high = settings.max_workers
+    low = settings.min_workers if settings.min_workers is not None else MIN_WORKERS
+    if not settings.keep_autoscaling or high is None or high > low:
+        return
+    name = next(n for n in ("keep_autoscaling", "max_workers", "min_workers") if n in changed)
+    given = f"{_flag(name)} on" if name == "keep_autoscaling" else _flag(name)
+    raise InvalidArgument(
+        f"settings.{name} ({given}): keep_autoscaling is on, but min_workers {low} and max_workers {high} "
+        "leave no autoscale range (Databricks needs max_workers above min_workers): raise --max-workers, "
+        f"lower --min-workers, or turn --keep-autoscaling off to size a fixed cluster of {low} workers")
 
 
 def _flag(name: str) -> str:
