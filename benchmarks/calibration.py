@@ -209,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{dataset:10} workloads={len(rows):3d} mdape={statistics.median(f.mdape for f in rows):6.1%} "
                   f"naive={statistics.median(f.naive_mdape for f in rows):6.1%} "
                   f"rho={_nanmedian([f.rho for f in rows]):5.2f}")
+    if not fits:
+        # A clone without ../shared beside it: empty tables with exit 0 read as a result.
+        print(f"no dataset found in {args.datasets_dir}: give --datasets-dir", file=sys.stderr)
+        return 2
     return 0
 
 
