@@ -6,13 +6,21 @@ workspace's job: the same Databricks workspace added a second time under a new n
 sandbox emulator came back on another port). Importing it there would rewrite the tag and take the
 job from the project that manages it, so import skips the job, naming the owner
 (`server.services.workspaces.import_jobs`, and auto-import through it).
+
+A cluster whose tag names another project of the *same* workspace is a copy of that project's cluster
+(Databricks' "Clone job" copies the cluster entry whole, Trimtab's init script, TRIMTAB_* variables and
+both tags included): `cloned_from` names that project, and `as_found` is the cluster without what Trimtab
+put there, the spec the new project records as found.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from server.apply import ONBOARDED_KEY, detached_spec
 from server.domain import MAX_ROW_ID, Project, Workspace
 from server.errors import NotFound
-from server.onboard import PROJECT_TAG, ClusterTarget
+from server.onboard import PROJECT_TAG, TRIMTAB_TAGS, ClusterTarget
 from server.store import Store
 
 # Why such a job is skipped: the owner, and the two ways out.
@@ -57,3 +65,44 @@ def owned_reason(store: Store, ws: Workspace, target: ClusterTarget, owner: Proj
         host = "no longer connected"
     return REASON_OWNED.format(cluster=target.cluster_key, tag=PROJECT_TAG, project_id=owner.id,
                                project=owner.name, owner=owner.workspace, host=host, workspace=ws.name)
+
+
+# What import says of a cloned cluster (before its diff, as the CLI prints it).
+NOTE_CLONED = ("note: cluster {cluster!r} came with Trimtab's agent wiring and tags of project {owner} (a copy of "
+               "its job, e.g. Databricks' \"Clone job\"): they are taken off, and the cluster without them is "
+               "recorded as found (what detach leaves); its runs count as found until one of this project's own "
+               "recommendations is applied")
+
+
+def cloned_from(store: Store, ws: Workspace, target: ClusterTarget) -> Project | None:
+    """The project of ``ws`` whose cluster ``target`` is a copy of (its tag names that project, and the
+    project is another cluster), else None. Detached or orphaned, the project still says what Trimtab
+    had put on the cluster the copy was made of."""
+    project_id = tagged_project_id(target)
+    if project_id is None:
+        return None
+    try:
+        project = store.projects.get(project_id)
+    except NotFound:
+        return None  # a removed project's tag: nothing here says what was Trimtab's
+    if project.workspace != ws.name or (project.job_id, project.cluster_key) == (target.job_id, target.cluster_key):
+        return None
+    return project
+
+
+def as_found(store: Store, owner: Project, spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` (a copy of ``owner``'s cluster) without Trimtab's init script, TRIMTAB_* variables, log
+    delivery and tags: what detaching ``owner`` would take off (`server.apply.detached_spec`, with what
+    ``owner``'s import recorded it added), and nothing more. The sizing stays as the copy has it (the
+    job was cloned with it): ``owner`` is passed without its id and pending apply so detach's putting
+    back of the sizing Trimtab applied does not happen."""
+    wired = Project(workspace=owner.workspace, job_id=owner.job_id, cluster_key=owner.cluster_key,
+                    original_spec=owner.original_spec,
+                    current_spec=(owner.pending_apply or {}).get("applied_spec") or owner.current_spec,
+                    state={k: v for k, v in owner.state.items() if k == ONBOARDED_KEY})
+    out = detached_spec(store, wired, spec)
+    tags = out.get("custom_tags")
+    if isinstance(tags, dict) and any(t in tags for t in TRIMTAB_TAGS):
+        # ``owner`` itself recorded a copy's tags as found (imported before clones were recognised).
+        out["custom_tags"] = {k: v for k, v in tags.items() if k not in TRIMTAB_TAGS}
+    return out

@@ -77,7 +77,7 @@ from server.services.agent_install import (
     prepare_agent,
     standard_plan,
 )
-from server.services.job_owner import owned_reason, owner_elsewhere
+from server.services.job_owner import NOTE_CLONED, as_found, cloned_from, owned_reason, owner_elsewhere
 from server.services.projects import required
 from server.services.secrets import SecretBox, mask
 from server.spec import cluster_entry_update, find_cluster_spec, spec_drift
@@ -596,27 +596,38 @@ def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAcces
 def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
                 targets: list[ClusterTarget], wiring: AgentWiring, dry_run: bool) -> list[ImportedProject]:
     settings = job.get("settings") or {}
-    out: list[tuple[Project, dict[str, Any], str, bool, dict[str, Any]]] = []
+    # (project, the spec onboarded, the diff and notes, created, the live spec, the spec as found)
+    out: list[tuple[Project, dict[str, Any], str, bool, dict[str, Any], dict[str, Any]]] = []
     update: dict[str, list[Any]] = {}
     latest_run: int | None = None
     for target in targets:
         label = f"job {target.job_id} / {target.cluster_key}"
+        # A copy of another project's cluster (Clone job) carries that project's wiring and tags: the
+        # spec as found is the copy without them. Kept, the copy's "original" would be Trimtab's wiring
+        # (detach left the agent running there) and its runs were credited to the other project's
+        # recommendation, so it never had a run as found.
+        found, note = target.spec, ""
+        source = cloned_from(store, ws, target)
+        if source is not None:
+            found = as_found(store, source, target.spec)
+            note = NOTE_CLONED.format(cluster=target.cluster_key, owner=source.name) + "\n"
+            log.warning("job %s: %s", target.job_id, note.strip())
         project = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
         created = project is None
         if project is None:
             project = Project(workspace=ws.name, job_id=target.job_id, cluster_key=target.cluster_key,
-                              job_name=target.job_name, original_spec=target.spec, current_spec=target.spec)
+                              job_name=target.job_name, original_spec=found, current_spec=found)
             if not dry_run:
                 # The cursor starts at the newest run: history is backfill's job, not the collector's.
                 if latest_run is None:
                     latest_run = gateway.latest_run_id(target.job_id) or 0
                 project = store.projects.add(dataclasses.replace(project, last_seen_run_id=latest_run or None))
-        new_spec = onboard_spec(target.spec, project_id=str(project.id or "<new>"), wiring=wiring)
+        new_spec = onboard_spec(found, project_id=str(project.id or "<new>"), wiring=wiring)
         diff = spec_diff(target.spec, new_spec, label)
         if diff:
             for key, entries in cluster_entry_update(settings, target.cluster_key, new_spec).items():
                 update.setdefault(key, []).extend(entries)
-        out.append((project, new_spec, diff, created, dict(target.spec)))
+        out.append((project, new_spec, note + diff, created, dict(target.spec), found))
     if update and not dry_run:
         # One update for the whole job: all its clusters are onboarded together or not at all.
         try:
@@ -624,15 +635,15 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
         except Exception:
             # Not onboarded (e.g. a 403: the token may view the job, not edit it): the projects
             # this import created would stand for clusters Trimtab never reaches.
-            for project, _, _, created, _ in out:
+            for project, _, _, created, _, _ in out:
                 if created and project.id is not None:
                     store.projects.remove_unused(project.id)
             raise
-        _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _, _ in out])
+        _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _, _, _ in out])
     result = []
     schedule = job_schedule(settings)  # as the job has it now: changed, paused or removed since
     newest: int | None = None
-    for project, new_spec, diff, created, found in out:
+    for project, new_spec, diff, created, live, found in out:
         # Only reached for a detached project when the import named its job (`_split_detached`).
         reattached = project.detached
         if not dry_run:
@@ -645,7 +656,7 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
                 if newest is None:
                     newest = gateway.latest_run_id(project.job_id) or 0
                 changes["pending_apply"] = {
-                    "recommendation_id": None, "applied_spec": new_spec, "previous_spec": found,
+                    "recommendation_id": None, "applied_spec": new_spec, "previous_spec": live,
                     "applied_after_run_id": newest, "applied_at_ms": store.clock.now_ms(), "confirmed": True,
                     "reverted": True, "reattached": True}
             # Rows are written whole: re-read under the lock (this process's and other servers'),
@@ -653,7 +664,7 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
             with project_lock(int(project.id or 0), store):
                 fresh = store.projects.get(int(project.id or 0))
                 if not created and not reattached:
-                    fresh = _edited_outside(store, fresh, found, new_spec)
+                    fresh = _edited_outside(store, fresh, live, new_spec)
                 # What this import added, so detach takes off exactly that (`server.apply.detached_spec`).
                 changes["state"] = {**fresh.state, ONBOARDED_KEY: onboard_record(
                     fresh.original_spec, found, new_spec, dict(wiring.init_script), fresh.state.get(ONBOARDED_KEY))}
