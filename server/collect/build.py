@@ -20,7 +20,7 @@ from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.costing.reconcile import BYTES_PER_GB
 from server.domain import Application, Executor, Project, Run, Stage
-from server.onboard import RECOMMENDATION_TAG
+from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG
 from server.render.fmt import cut
 from server.spec import config_from_spec, pool_fields, spec_drift
 
@@ -138,6 +138,33 @@ def expected_spec(project: Project, piece: ClusterRun) -> Expected:
     return Expected(dict(project.current_spec), None)
 
 
+def own_recommendation_tag(project: Project, spec: Mapping[str, Any]) -> int | None:
+    """The recommendation the cluster's ``trimtab:recommendation-id`` tag names, when it can be
+    ``project``'s own; None otherwise (the run then counts as Trimtab expected it: as found, for a
+    project nothing was applied to).
+
+    A copy of another project's cluster (Databricks' "Clone job" copies the cluster entry whole) carries
+    that project's tag: credited to it, the copy's runs read as another project's recommendation, and
+    the copy had no run as found for savings to compare with. Not this project's, so not trusted:
+    - a tag beside a ``trimtab:project-id`` naming another project (the entry was copied in whole);
+    - the tag the cluster already carried when the project was imported (``original_spec``): a
+      project's recommendations are planned after its import, so that one is another project's (an
+      import before clones were recognised kept it on the cluster, and on the spec as found).
+    Pure (no store here): these are the two ways a tag Trimtab did not write for this project gets on
+    its cluster; import takes a copy's tags off (`server.services.job_owner.as_found`)."""
+    tags = spec.get("custom_tags") or {}
+    value = str(tags.get(RECOMMENDATION_TAG, "")) if isinstance(tags, Mapping) else ""
+    if not (value.isascii() and value.isdigit()):
+        return None
+    owner = str(tags.get(PROJECT_TAG, "")).strip()
+    if owner and project.id is not None and owner != str(project.id):
+        return None
+    found = project.original_spec.get("custom_tags") or {}
+    if isinstance(found, Mapping) and str(found.get(RECOMMENDATION_TAG, "")) == value:
+        return None
+    return int(value)
+
+
 def data_grew(input_bytes: int | None, history: Sequence[Run]) -> bool:
     """The run read more than `DATA_GROWTH_FACTOR` x the recent median input. Runs that lost spot
     nodes are no reference: their input counts the partitions recomputed after the loss (a review
@@ -211,10 +238,10 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
     # A run that lost nodes read its lost partitions twice: its input is not the data's size.
     if SPOT_LOSS not in anomalies and data_grew(input_bytes, history):
         anomalies.append("data_growth")
-    tags = spec.get("custom_tags") or {}
     rec_id = expected.recommendation_id
-    if tags.get(RECOMMENDATION_TAG, "").isdigit():
-        rec_id = int(tags[RECOMMENDATION_TAG])  # the tag on the cluster is the exact attribution
+    tagged = own_recommendation_tag(project, spec)
+    if tagged is not None:
+        rec_id = tagged  # the tag on the cluster is the exact attribution
     run = Run(
         project_id=int(project.id or 0), databricks_run_id=piece.run_id, cluster_id=piece.cluster_id,
         start_ms=piece.start_ms, end_ms=piece.end_ms, runtime_s=piece.runtime_s, outcome=piece.outcome,
