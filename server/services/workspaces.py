@@ -284,6 +284,13 @@ def _exists(store: Store, name: str) -> bool:
 
 def check_host(host: str) -> str:
     """``host`` as stored (no trailing '/') when it is an http(s) URL the SDK can build a client for."""
+    authority = re.split(r"[/?#]", host.split("://", 1)[-1], maxsplit=1)[0]
+    if "@" in authority:
+        # Checked first, so no later message echoes it: Databricks takes the token, never a user and
+        # password in the URL, and stored, the password would show in `workspace list` and in every
+        # log line naming the host.
+        raise InvalidArgument("host (--host): must not carry a user name or password (user:password@host): "
+                              "give the workspace URL alone, and its token with --token-env")
     if not host.startswith(("http://", "https://")):
         raise InvalidArgument(f"host: {shown(host)} is not an http(s) URL")
     _check_host(host)
