@@ -135,7 +135,7 @@ def test_worker_bounds_without_a_worker_are_refused_naming_the_option(
     # No worker at all: the CLI refuses it before calling (the server refuses it too: tests/plan).
     for option in ("--max-workers", "--min-workers"):
         code, _, err = trimtab("project", "set", project.name, option, "0")
-        assert code == 2 and f"Invalid value for '{option}': 0 is not in the range x>=1" in err, err
+        assert code == 2 and f"Invalid value for '{option}': '0': give a whole number from 1 to 10000" in err, err
     code, _, err = trimtab("project", "set", project.name, "--min-workers", "6", "--max-workers", "3")
     (line,) = err.strip().splitlines()
     assert code == 1 and "INVALID_ARGUMENT" in line and "--max-workers" in line, line
