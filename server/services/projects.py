@@ -113,8 +113,11 @@ def update_settings(store: Store, ref: str, changes: dict[str, Any],
             cloud = ""
         if cloud:
             check_catalog_names(project.settings, settings, catalog, cloud)
+    if settings.auto_apply != project.settings.auto_apply:
+        # The phase follows from auto-apply, and moving it is the planner's job (server/plan) once
+        # it has planned; before that (a job that has not run since import) nothing else would.
+        store.projects.set_phase_unless_planned(project.id, unplanned_phase(settings))
     if not bounds_changed(project.settings, settings):
-        # The phase follows from auto-apply, but moving it is the planner's job (server/plan).
         return summarize(store, store.projects.update_settings(project.id, settings))
     from server.apply import project_lock  # imports databricks-sdk: only where a lock is taken
 
@@ -128,6 +131,12 @@ def update_settings(store: Store, ref: str, changes: dict[str, Any],
         if pending is not None and pending.id is not None:
             store.recommendations.set_state(pending.id, "superseded")
     return summarize(store, updated)
+
+
+def unplanned_phase(settings: ProjectSettings) -> str:
+    """A project's phase before anything is planned for it: it will learn once it runs when
+    auto-apply is on; with it off it is watched only (monitoring), as the planner would say."""
+    return "learning" if settings.auto_apply else "monitoring"
 
 
 # The settings that bound what a recommendation may be (`server.plan.candidates.outside_bounds`).

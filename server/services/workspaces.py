@@ -55,7 +55,15 @@ from server.databricks import (
     WorkspaceUnreachable,
 )
 from server.databricks.gateway import DatabricksPermissionDenied
-from server.domain import DEFAULT_REGIONS, ImportedProject, ImportResult, Project, SkippedJob, Workspace
+from server.domain import (
+    DEFAULT_REGIONS,
+    ImportedProject,
+    ImportResult,
+    Project,
+    ProjectSettings,
+    SkippedJob,
+    Workspace,
+)
 from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
 from server.onboard import (
     AgentWiring,
@@ -78,7 +86,7 @@ from server.services.agent_install import (
     standard_plan,
 )
 from server.services.job_owner import NOTE_CLONED, as_found, cloned_from, owned_reason, owner_elsewhere
-from server.services.projects import required
+from server.services.projects import required, unplanned_phase
 from server.services.secrets import SecretBox, mask
 from server.spec import cluster_entry_update, find_cluster_spec, spec_drift
 from server.store import Store
@@ -623,7 +631,8 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
         created = project is None
         if project is None:
             project = Project(workspace=ws.name, job_id=target.job_id, cluster_key=target.cluster_key,
-                              job_name=target.job_name, original_spec=found, current_spec=found)
+                              job_name=target.job_name, original_spec=found, current_spec=found,
+                              phase=unplanned_phase(ProjectSettings()))
             if not dry_run:
                 # The cursor starts at the newest run: history is backfill's job, not the collector's.
                 if latest_run is None:

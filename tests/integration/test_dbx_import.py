@@ -186,3 +186,21 @@ def test_a_project_with_history_is_never_removed(store: Store) -> None:
     with pytest.raises(AlreadyExists, match="has runs"):
         store.projects.remove_unused(int(project.id or 0))
     assert store.projects.get(int(project.id or 0)).job_id == 1
+
+
+def test_a_new_project_is_monitoring_until_auto_apply_and_the_planner_say_otherwise(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int]) -> None:
+    """Fresh-clone review (ninth session): imported with auto-apply off, projects showed phase
+    `learning`, which the docs give to auto-apply on, and a job that never ran kept it for good."""
+    from server.domain import ClusterConfig, Recommendation
+    from server.services.projects import update_settings
+
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
+    pid = int(imported.project.id or 0)
+    assert store.projects.get(pid).phase == "monitoring"
+    assert update_settings(store, str(pid), {"auto_apply": True}).project.phase == "learning"
+    assert update_settings(store, str(pid), {"auto_apply": False}).project.phase == "monitoring"
+    # Once something is planned, the phase is the planner's: a settings change does not move it.
+    store.recommendations.add(Recommendation(project_id=pid, config=ClusterConfig(node_type_id="m5.xlarge"),
+                                             phase="monitoring"))
+    assert update_settings(store, str(pid), {"auto_apply": True}).project.phase == "monitoring"

@@ -92,6 +92,15 @@ class ProjectRepository(Repository):
             raise NotFound(f"project {project.id} not found")
         return self.get(project.id)
 
+    def set_phase_unless_planned(self, project_id: int, phase: str) -> bool:
+        """Set the phase of a project nothing has been planned for yet (no recommendation); False
+        when something has (the planner owns the phase from then on). One statement, so a plan
+        landing meanwhile wins."""
+        R = RecommendationRow.__table__  # type: ignore[attr-defined]
+        planned = sa.exists().where(R.c.project_id == project_id)
+        with self._write() as conn:
+            return bool(conn.execute(T.update().where(T.c.id == project_id, ~planned).values(phase=phase)).rowcount)
+
     def update_settings(self, project_id: int, settings: ProjectSettings) -> Project:
         with self._write() as conn:
             done = conn.execute(T.update().where(T.c.id == project_id)
