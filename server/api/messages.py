@@ -131,9 +131,11 @@ def requested_page_token(token: str) -> str:
     """A page token is the last id of the page before: one out of range was never issued (ids
     start at 1, so "0" never was either)."""
     number = token.strip()
-    if token and (not _NUMBER.fullmatch(number) or not _within(number, 1)):
+    if not token:
+        return token
+    if not _NUMBER.fullmatch(number) or not _within(number, 1):
         raise InvalidArgument("page_token: not a token this server issued")
-    return token
+    return str(int(number.lstrip("+").lstrip("0")))  # in plain form, as `requested_id` passes ids on
 
 
 def plan_problem(p: PlanProblem | None) -> admin_pb2.PlanProblem | None:
