@@ -33,6 +33,7 @@ a refused token sets its status to ``error`` with the one clear message, which
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import re
@@ -302,7 +303,23 @@ def check_host(host: str) -> str:
     if not host.startswith(("http://", "https://")):
         raise InvalidArgument(f"host: {shown(host)} is not an http(s) URL")
     _check_host(host)
+    if host.startswith("http://") and not _loopback(urlsplit(host).hostname or ""):
+        # Every call carries the workspace's token in its Authorization header: over http:// anyone
+        # on the path reads it. Databricks workspaces answer on https:// only; a workspace on this
+        # machine (the sandbox's emulator) is the one place plain http is fine.
+        raise InvalidArgument(f"host: {shown(host)} would send the workspace's token in clear text: use https:// "
+                              "(http:// is only for a workspace on this machine, such as the sandbox)")
     return host.rstrip("/")
+
+
+def _loopback(hostname: str) -> bool:
+    """Whether ``hostname`` names this machine (localhost, 127.0.0.0/8, ::1); no DNS lookup."""
+    if hostname.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 # The path `check_token` calls, named when a host answers it with 404.

@@ -264,6 +264,9 @@ def _add(h: Harness, emulator: RunningWorkspace, **fields: Any) -> admin_pb2.Add
     ({"host": "http://" + ("a" * 60 + ".") * 5 + "com"}, "host", "longer than 253"),
     ({"host": "http://a..example.com"}, "host", "label is empty"),
     ({"host": "http://dbc.exämple.com"}, "host", "printable ASCII"),
+    # Security review (ninth session): the token went in clear text to any http:// host.
+    ({"host": "http://dbc-1234.cloud.databricks.com"}, "host", "would send the workspace's token in clear text"),
+    ({"host": "http://10.0.0.7:8080"}, "host", "use https://"),
     ({"token": "名前\u202e\x00\x01\n\t😀"}, "token", "printable ASCII"),
     ({"token": "dapi 123"}, "token", "printable ASCII"),
     ({"token": "x" * 100_000}, "token", "longer than 4096 characters"),
