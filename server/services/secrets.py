@@ -116,7 +116,7 @@ def _create_key_file(path: Path) -> None:
     A file system without hard links (some FUSE and network mounts) refuses the link: the key is
     then written as before linking existed, to the name created exclusively, and that name is
     removed again if the write fails."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new state directory: owner only
     key = Fernet.generate_key()
     fd, tmp = tempfile.mkstemp(prefix=".secret.key.", dir=path.parent)  # mode 0600
     try:

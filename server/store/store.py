@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,6 +19,8 @@ from server.store.repos.runs import RunRepository
 from server.store.repos.tokens import TokenRepository
 from server.store.repos.workspaces import WorkspaceRepository
 from server.store.urls import shown_url
+
+log = logging.getLogger(__name__)
 
 
 class Store:
@@ -61,8 +65,11 @@ def open_store(url: str, *, upgrade: bool = True, create: bool = False, clock: C
     take before its connection is closed (`server.store.engine`; 0: no limit).
     """
     parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    db_file = Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database \
+        and parsed.database != ":memory:" and not parsed.database.startswith("file:") else None
+    existed = db_file is not None and db_file.exists()
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new state directory: owner only
     engine = db.make_engine(url, busy_timeout_ms=busy_timeout_ms, timeout_s=timeout_s)
     try:
         if upgrade or (create and migrate.current_revision(engine) is None):
@@ -72,4 +79,25 @@ def open_store(url: str, *, upgrade: bool = True, create: bool = False, clock: C
     except BaseException:
         engine.dispose()
         raise
+    if db_file is not None:
+        _owner_only(db_file, created=not existed)
     return Store(engine, clock)
+
+
+def _owner_only(db_file: Path, *, created: bool) -> None:
+    """A SQLite file this call created is made readable by its owner alone (with its -wal and -shm
+    files); an older one readable by others is named once. It holds every job cluster's spec, whose
+    spark_conf and spark_env_vars may carry credentials, and every event the agents sent; only the
+    Databricks tokens in it are encrypted."""
+    if created:
+        for path in (db_file, db_file.with_name(db_file.name + "-wal"), db_file.with_name(db_file.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                path.chmod(0o600)
+        return
+    try:
+        mode = db_file.stat().st_mode
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning("database %s is readable by other users (mode %03o): it holds the job clusters' specs, "
+                    "which may carry credentials; chmod 600 it (and its -wal and -shm files)", db_file, mode & 0o777)
