@@ -72,13 +72,25 @@ def join_host_port(host: str, port: int) -> str:
 def is_local_host(host: str) -> bool:
     """True for a loopback or wildcard host: an address no other machine can reach this server at."""
     name = host.strip().strip("[]").lower()
-    if name in ("", "localhost") or name.endswith(".localhost"):
+    if name == "":
         return True
     try:
-        ip = ipaddress.ip_address(name)
+        return is_loopback_host(name) or ipaddress.ip_address(name).is_unspecified
     except ValueError:
         return False
-    return ip.is_loopback or ip.is_unspecified
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for a name or address of this machine alone (localhost, 127.0.0.0/8, ::1): what is sent
+    to it never crosses a network. A wildcard (0.0.0.0, ::) is not: listening there is reachable
+    from every interface. No DNS lookup."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from server.api.auth import AuthInterceptor, TokenVerifier
 from server.api.errors import ErrorInterceptor
 from server.api.ingest_servicer import IngestServicer
 from server.clock import Clock, SystemClock
-from server.config import ServerConfig, join_host_port, split_host_port
+from server.config import ServerConfig, is_loopback_host, join_host_port, split_host_port
 from server.costing.catalog import PriceCatalog, load_active_catalog
 from server.errors import FailedPrecondition
 from server.ingest import IngestWriter
@@ -309,6 +309,10 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
             port = server.add_secure_port(bind, creds)
         else:
             port = server.add_insecure_port(bind)
+            if not is_loopback_host(host):
+                # Bearer tokens (the agents', the admins') would cross the network in clear text.
+                log.warning("listening on %s without TLS: agent and admin tokens cross the network in clear "
+                            "text; give --tls-cert and --tls-key (docs/operations.md, TLS)", bind)
     except RuntimeError as exc:
         # Its own tail ("set GRPC_VERBOSITY=debug ...") is no help to whoever reads this line.
         port, failure = 0, str(exc).split("; set GRPC_VERBOSITY")[0]
@@ -474,6 +478,10 @@ def _start_dashboard(config: ServerConfig, store: Store) -> Any:
             log.warning("--http given but this build has no dashboard")
             return None
         raise
+    dashboard_host, _ = split_host_port(config.http, allow_port_zero=True)
+    if not is_loopback_host(dashboard_host):
+        log.warning("dashboard on %s over plain HTTP: its sign-in takes an admin token in clear text; keep it on "
+                    "127.0.0.1 behind an HTTPS proxy (docs/operations.md, TLS)", config.http)
     return module.serve_dashboard(store, config.http)
 
 

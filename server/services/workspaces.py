@@ -33,7 +33,6 @@ a refused token sets its status to ``error`` with the one clear message, which
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 import os
 import re
@@ -45,6 +44,7 @@ from urllib.parse import urlsplit
 from server.apply import ONBOARDED_KEY, adopt_own_write, onboard_record, project_lock, rebase
 from server.clock import Clock, SystemClock
 from server.clouds.factory import parse_cloud_credentials
+from server.config import is_loopback_host
 from server.costing.catalog import PriceCatalog, last_active_catalog, load_catalog
 from server.databricks import (
     DatabricksCallError,
@@ -303,23 +303,13 @@ def check_host(host: str) -> str:
     if not host.startswith(("http://", "https://")):
         raise InvalidArgument(f"host: {shown(host)} is not an http(s) URL")
     _check_host(host)
-    if host.startswith("http://") and not _loopback(urlsplit(host).hostname or ""):
+    if host.startswith("http://") and not is_loopback_host(urlsplit(host).hostname or ""):
         # Every call carries the workspace's token in its Authorization header: over http:// anyone
         # on the path reads it. Databricks workspaces answer on https:// only; a workspace on this
         # machine (the sandbox's emulator) is the one place plain http is fine.
         raise InvalidArgument(f"host: {shown(host)} would send the workspace's token in clear text: use https:// "
                               "(http:// is only for a workspace on this machine, such as the sandbox)")
     return host.rstrip("/")
-
-
-def _loopback(hostname: str) -> bool:
-    """Whether ``hostname`` names this machine (localhost, 127.0.0.0/8, ::1); no DNS lookup."""
-    if hostname.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 # The path `check_token` calls, named when a host answers it with 404.

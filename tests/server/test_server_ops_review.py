@@ -231,6 +231,14 @@ def test_listening_on_every_interface_prints_it_and_warns_without_advertise(tmp_
                      r"--advertise/TRIMTAB_ADVERTISE", stderr), stderr
     line, stderr = _start_and_stop(tmp_path, "--listen", "0.0.0.0:0", "--advertise", "trimtab.internal:50051")
     assert line.startswith("listening on 0.0.0.0:") and "cannot reach" not in stderr
+    # Without TLS on every interface, the tokens cross the network in clear text: said at start
+    # (security review, ninth session), and of a plain-HTTP dashboard there too; not on loopback.
+    assert re.search(r"WARNING .*listening on 0\.0\.0\.0:0 without TLS: agent and admin tokens", stderr), stderr
+    line, stderr = _start_and_stop(tmp_path, "--listen", "0.0.0.0:0", "--advertise", "trimtab.internal:50051",
+                                   "--http", "0.0.0.0:0")
+    assert re.search(r"WARNING .*dashboard on 0\.0\.0\.0:0 over plain HTTP", stderr), stderr
+    _, stderr = _start_and_stop(tmp_path, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+    assert "without TLS" not in stderr and "plain HTTP" not in stderr, stderr
 
 
 def test_the_cli_prints_an_ipv6_address_in_brackets(tmp_path: Path) -> None:
