@@ -372,6 +372,8 @@ class Application:
     job_count: int = 0
     agent_id: str = ""
     run_id: int | None = None
+    # The workspace of the agent token that first sent it; None: a token bound to none (see ApiToken).
+    workspace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -441,6 +443,9 @@ class IngestResult:
     batch_id: str
     stored_events: int
     duplicate_events: int
+    # Why the batch was refused, nothing of it stored ("" when it was not): it adds to an application
+    # another workspace's agent token sent first (`IngestRepository.write`).
+    refused: str = ""
 
 
 @dataclass(frozen=True)
@@ -556,6 +561,9 @@ class ApiToken:
     created_at_ms: int = 0
     last_used_ms: int = 0
     revoked: bool = False
+    # The workspace an agent token may send data for; None: any (admin tokens, and agent tokens made
+    # without one: the collector then ties their applications to any workspace's runs).
+    workspace: str | None = None
 
 
 # ------------------------------------------------------ results of actions

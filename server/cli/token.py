@@ -18,22 +18,35 @@ def cli() -> None:
 @cli.command()
 @click.option("--name", required=True, help="Who or what uses the token.")
 @click.option("--scope", required=True, type=click.Choice(["agent", "admin"]))
+@click.option("--workspace", default=None, metavar="W",
+              help="Bind an agent token to workspace W: the server ties what it sends only to W's runs and "
+                   "refuses it for applications another workspace's token sent. Safer; import binds the "
+                   "token it writes into a workspace's secret.")
 @store_options
 @click.pass_obj
-def create(ctx: CliContext, name: str, scope: str, db_url: str | None, state_dir: Path | None) -> None:
+def create(ctx: CliContext, name: str, scope: str, workspace: str | None, db_url: str | None,
+           state_dir: Path | None) -> None:
     """Create a token; it is printed once, alone on the last line.
 
     Give the server's --state-dir or --db: a token is valid only on the database it is stored in.
+    An agent token without --workspace may send data for any workspace's clusters.
     """
+    if workspace is not None and scope != "agent":
+        raise click.BadParameter("only an agent token is bound to a workspace", param_hint="--workspace")
     _, store = open_cli_store(db_url, state_dir)
     try:
-        token, plaintext = store.tokens.create(name, scope)
+        token, plaintext = store.tokens.create(name, scope, workspace=workspace)
     finally:
         store.close()
     if ctx.as_json:
-        print_json({"token_id": token.token_id, "name": token.name, "scope": token.scope, "token": plaintext})
+        print_json({"token_id": token.token_id, "name": token.name, "scope": token.scope,
+                    "workspace": token.workspace, "token": plaintext})
         return
-    click.echo(f"created {scope} token {token.token_id} ({name}); it is shown only now:", err=True)
+    bound = f" for workspace {workspace}" if workspace is not None else ""
+    click.echo(f"created {scope} token {token.token_id} ({name}){bound}; it is shown only now:", err=True)
+    if scope == "agent" and workspace is None:
+        click.echo("note: bound to no workspace, it may send data for any workspace's clusters "
+                   "(--workspace W binds it to one)", err=True)
     click.echo(plaintext)
 
 
@@ -48,11 +61,13 @@ def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> 
     finally:
         store.close()
     if ctx.as_json:
-        print_json([{"token_id": t.token_id, "name": t.name, "scope": t.scope, "created_at_ms": t.created_at_ms,
-                     "revoked": t.revoked} for t in tokens])
+        print_json([{"token_id": t.token_id, "name": t.name, "scope": t.scope, "workspace": t.workspace,
+                     "created_at_ms": t.created_at_ms, "revoked": t.revoked} for t in tokens])
         return
-    print_table([(t.token_id, t.name, t.scope, "revoked" if t.revoked else "") for t in tokens],
-                ["ID", "NAME", "SCOPE", "STATE"])
+    # WORKSPACE "*": an agent token bound to none sends data for any workspace's clusters.
+    print_table([(t.token_id, t.name, t.scope, t.workspace or ("*" if t.scope == "agent" else ""),
+                  "revoked" if t.revoked else "") for t in tokens],
+                ["ID", "NAME", "SCOPE", "WORKSPACE", "STATE"])
 
 
 @cli.command()

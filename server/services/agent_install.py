@@ -182,15 +182,19 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
     # The secret's value cannot be read back, but the token it holds is the newest live one of this
     # name: with none live (revoked by `trimtab token revoke`, or a new database behind the server)
     # every agent of the workspace is refused and its runs are collected without their data, which
-    # only the agents' logs on the drivers said. Importing again writes a new token.
-    live = any(t.name == name and t.scope == "agent" and not t.revoked for t in store.tokens.list())
+    # only the agents' logs on the drivers said. Importing again writes a new token. One bound to
+    # another workspace, or to none (made by hand), is not the workspace's: its data would be
+    # refused or tied to other workspaces' runs alike.
+    live = any(t.name == name and t.scope == "agent" and not t.revoked and t.workspace == ws.name
+               for t in store.tokens.list())
     if held and not live:
-        log.warning("workspace %s: no live agent token %r in this database (revoked, or another database "
-                    "wrote the secret): writing a new one into secret %s/%s", ws.name, name,
-                    wiring.secret_scope, wiring.secret_key)
+        log.warning("workspace %s: no live agent token %r bound to it in this database (revoked, made without "
+                    "--workspace, or another database wrote the secret): writing a new one into secret %s/%s",
+                    ws.name, name, wiring.secret_scope, wiring.secret_key)
     if not held or not live:
-        # The plaintext exists only here: it goes straight into the workspace's secret scope.
-        _, plaintext = store.tokens.create(name, "agent")
+        # The plaintext exists only here: it goes straight into the workspace's secret scope. Bound to
+        # the workspace: what its agents send is tied only to its own runs (`server.collect.build`).
+        _, plaintext = store.tokens.create(name, "agent", workspace=ws.name)
         # A Standard-plan workspace refuses a scope without initial_manage_principal "users".
         gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext,
                            initial_manage_principal="users" if standard_plan(ws) else None)

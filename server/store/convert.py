@@ -178,7 +178,7 @@ def recommendation_values(r: Recommendation) -> dict[str, Any]:
 
 def token(row: Any) -> ApiToken:
     return ApiToken(token_id=row.token_id, name=row.name, scope=row.scope, created_at_ms=row.created_at_ms,
-                    last_used_ms=row.last_used_ms, revoked=row.revoked)
+                    last_used_ms=row.last_used_ms, revoked=row.revoked, workspace=row.workspace)
 
 
 def application(row: Any, counts: tuple[int, int, int], run_id: int | None) -> Application:
@@ -189,7 +189,7 @@ def application(row: Any, counts: tuple[int, int, int], run_id: int | None) -> A
         databricks_run_id=row.databricks_run_id, conf=dict(row.conf or {}),
         event_log_path=row.event_log_path, start_time_ms=row.start_time_ms, end_time_ms=row.end_time_ms,
         ended=row.ended, stage_count=counts[0], executor_count=counts[1], job_count=counts[2],
-        agent_id=row.agent_id, run_id=run_id,
+        agent_id=row.agent_id, run_id=run_id, workspace=row.workspace,
     )
 
 

@@ -164,6 +164,9 @@ class ApiTokenRow(SQLModel, table=True):
     created_at_ms: int = _big()
     last_used_ms: int = _big()
     revoked: bool = False
+    # The workspace an agent token sends data for (import binds `agent-<workspace>`); None: any (an
+    # admin token, or an agent token made without --workspace or before migration 0010).
+    workspace: str | None = None
 
 
 # ------------------------------------------------------------ agent data
@@ -234,6 +237,9 @@ class ApplicationRow(SQLModel, table=True):
     expected_executors: int = 0
     agent_id: str = ""
     received_ms: int = _big()
+    # The workspace of the token that first sent the application's events (first writer wins), None
+    # when that token had none: the collector ties it only to runs of that workspace's projects.
+    workspace: str | None = None
 
 
 class StageRow(SQLModel, table=True):
