@@ -8,10 +8,19 @@ store, possibly from another process) must not wait that long, so at most
 every ``revocation_check_seconds`` one read of the revoked token ids drops
 revoked tokens from the cache: one query per interval however many agents
 call, and a revoked token is refused within that bound.
+
+An agent token may be bound to a workspace (`server.store.repos.tokens`). The interceptor hands the
+verified token of an ingest call to its handler (`calling_token`): ingest records which workspace
+sent each application, and refuses a batch adding to another workspace's.
+
+A refused agent token is logged by its id only when that id is stored (revoked, or a wrong secret):
+made-up ids (anyone can send them) are counted into one summary line per interval instead, so an
+unauthenticated caller cannot fill the log.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -34,6 +43,17 @@ AGENT_REFUSAL_LOG_SECONDS = 600.0
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 AGENT_PREFIXES = ("/trimtab.v1.IngestService/",)
 
+# The verified token of the agent call this thread is handling (set around the handler by
+# `AuthInterceptor`: interceptors run before the handler's thread takes the call).
+_calling_token: contextvars.ContextVar[ApiToken | None] = contextvars.ContextVar("trimtab_calling_token",
+                                                                                  default=None)
+
+
+def calling_token() -> ApiToken | None:
+    """The token that authenticated the ingest call being handled; None outside one (a servicer
+    called without `AuthInterceptor`, as some tests do)."""
+    return _calling_token.get()
+
 
 def required_scope(method: str) -> str | None:
     """None for public methods, else the scope a token needs."""
@@ -53,6 +73,9 @@ class TokenVerifier:
         self._next_revocation_check = float("-inf")
         self._lock = threading.Lock()
         self._refusals: dict[str, float] = {}  # token id -> monotonic time it may be logged again
+        # Refusals of ids not stored (or malformed tokens): counted, said in one line per interval.
+        self._unknown_refused = 0
+        self._unknown_next_log = float("-inf")
 
     def verify(self, plaintext: str) -> ApiToken:
         now = self._clock.monotonic()
@@ -90,27 +113,54 @@ class TokenVerifier:
         """Log that an agent's token was refused, once per token per `AGENT_REFUSAL_LOG_SECONDS`.
 
         Otherwise only the agent's log on the driver says so, and the run is collected without
-        its stages and executors: the data stops with nothing on the server's side to say why."""
+        its stages and executors: the data stops with nothing on the server's side to say why.
+        Only a stored id (revoked, or the secret wrong) gets a line of its own: anyone can make up
+        ids, so those, and malformed tokens, are counted into one line per interval."""
         parts = split_token(plaintext)
-        token_id = parts[0][:40] if parts is not None else "(malformed)"
+        token_id = parts[0][:40] if parts is not None else None
         now = self._clock.monotonic()
-        with self._lock:
-            if self._refusals.get(token_id, float("-inf")) > now:
+        if token_id is not None:
+            with self._lock:
+                if self._refusals.get(token_id, float("-inf")) > now:
+                    return
+            if self._stored(token_id):
+                with self._lock:
+                    if self._refusals.get(token_id, float("-inf")) > now:
+                        return  # another call logged it meanwhile
+                    if len(self._refusals) > 10_000:
+                        self._refusals.clear()
+                    self._refusals[token_id] = now + AGENT_REFUSAL_LOG_SECONDS
+                log.warning("an agent's token %s was refused on %s (wrong secret or revoked): its cluster's runs "
+                            "are collected without agent data. If it is a workspace's agent token (`trimtab token "
+                            "list`: agent-<workspace>), `trimtab workspace import <workspace>` writes a new one into "
+                            "the workspace's secret", token_id, method.rsplit("/", 1)[-1])
                 return
-            if len(self._refusals) > 10_000:
-                self._refusals.clear()
-            self._refusals[token_id] = now + AGENT_REFUSAL_LOG_SECONDS
-        log.warning("an agent's token %s was refused on %s (unknown, wrong or revoked): its cluster's runs are "
-                    "collected without agent data. If it is a workspace's agent token (`trimtab token list`: "
-                    "agent-<workspace>), `trimtab workspace import <workspace>` writes a new one into the "
-                    "workspace's secret", token_id, method.rsplit("/", 1)[-1])
+        with self._lock:
+            self._unknown_refused += 1
+            if self._unknown_next_log > now:
+                return
+            count, self._unknown_refused = self._unknown_refused, 0
+            self._unknown_next_log = now + AGENT_REFUSAL_LOG_SECONDS
+        log.warning("%d call(s) to the agent service refused since the last such line (at most one every %.0f s): "
+                    "token unknown to this database or malformed. An agent's token made on another database "
+                    "than this server's (--state-dir/--db) is refused so; `trimtab workspace import <workspace>` "
+                    "writes a token of this one", count, AGENT_REFUSAL_LOG_SECONDS)
+
+    def _stored(self, token_id: str) -> bool:
+        """Whether the id is in the tokens table; False when that cannot be read (the line is a
+        hint, and the call is refused whatever it says)."""
+        try:
+            return self._store.tokens.exists(token_id)
+        except Exception:  # noqa: BLE001 - a database hiccup must not turn the refusal into another error
+            return False
 
 
-def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
-    """Raise `Unauthenticated`/`PermissionDenied` unless the call may proceed."""
+def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> ApiToken | None:
+    """The call's verified token (None for a public method); `Unauthenticated`/`PermissionDenied`
+    unless the call may proceed."""
     scope = required_scope(method)
     if scope is None:
-        return
+        return None
     header = next((str(v) for k, v in metadata if k == "authorization"), "")
     if not header.lower().startswith("bearer ") or not header[7:].strip():
         raise Unauthenticated("missing token: send 'authorization: Bearer <token>'")
@@ -129,6 +179,7 @@ def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str |
                               "--state-dir/--db than this server's?)") from None
     if scope == "admin" and token.scope != "admin":
         raise PermissionDenied(f"token {token.name!r} has scope {token.scope!r}; this call needs 'admin'")
+    return token
 
 
 class AuthInterceptor(grpc.ServerInterceptor):
@@ -137,11 +188,31 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler],
                           handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
         try:
-            check(self._verifier, handler_call_details.method, tuple(handler_call_details.invocation_metadata))
+            token = check(self._verifier, method, tuple(handler_call_details.invocation_metadata))
         except TrimtabError as exc:
             return _refuse(exc)
-        return continuation(handler_call_details)
+        handler = continuation(handler_call_details)
+        if token is None or required_scope(method) != "agent" or handler is None or handler.unary_unary is None:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(_with_token(handler.unary_unary, token),
+                                                   request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+
+def _with_token(behavior: Callable[[object, grpc.ServicerContext], object],
+                token: ApiToken) -> Callable[[object, grpc.ServicerContext], object]:
+    """``behavior`` run with `calling_token` answering ``token``: on the handler's own thread, where
+    the servicer reads it (the interceptor ran on the server's, before the call was handed over)."""
+    def run(request: object, context: grpc.ServicerContext) -> object:
+        reset = _calling_token.set(token)
+        try:
+            return behavior(request, context)
+        finally:
+            _calling_token.reset(reset)
+
+    return run
 
 
 def _refuse(exc: TrimtabError) -> grpc.RpcMethodHandler:

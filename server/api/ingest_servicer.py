@@ -1,19 +1,31 @@
 """IngestService: hand the batch to the writer, acknowledge after commit.
 
 The batch's rows are made (and the batch validated) on the writer thread, not
-here: see `IngestWriter.submit`.
+here: see `IngestWriter.submit`. The batch carries the workspace of the token
+that sent it (`server.api.auth.calling_token`): the store records it on the
+applications the batch starts and refuses, PERMISSION_DENIED, a batch adding to
+an application another workspace's token sent first (`IngestRepository.write`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import threading
+import time
 from collections.abc import Callable
 
 import grpc
 
 from protos.trimtab.v1 import ingest_pb2, ingest_pb2_grpc
 from server import ingest_wire, translate
+from server.api.auth import AGENT_REFUSAL_LOG_SECONDS, calling_token
+from server.domain import ApiToken
+from server.errors import PermissionDenied
 from server.ingest import IngestWriter
 from server.store import PreparedBatch
+
+log = logging.getLogger(__name__)
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -22,18 +34,25 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._writer = writer
         self._on_application_end = on_application_end
         self._max_events = max_events_per_batch
+        self._lock = threading.Lock()
+        self._refusals: dict[str, float] = {}  # token id -> monotonic time its refusal may be logged again
 
     def SendBatch(self, request: ingest_pb2.EventBatch, context: grpc.ServicerContext) -> ingest_pb2.BatchAck:
         made: list[PreparedBatch] = []
+        token = calling_token()
+        workspace = token.workspace if token is not None else None
 
         def rows() -> PreparedBatch:
             made.append(ingest_wire.prepare_batch(request, self._max_events))
-            return made[0]
+            return dataclasses.replace(made[0], workspace=workspace) if workspace is not None else made[0]
 
         # Without a deadline gRPC reports an enormous remaining time: wait without one.
         remaining = context.time_remaining()
         timeout = remaining if remaining is not None and remaining < 86_400 else None
         result = self._writer.submit(rows, timeout=timeout)
+        if result.refused:
+            self._note_refused(token, request, result.refused)
+            raise PermissionDenied(result.refused)
         # The events left out for their own content (the rest stored): the agent counts and logs them.
         ack = translate.ack_to_proto(result, made[0].dropped_events, made[0].drop_reason)
         if self._on_application_end is not None:
@@ -41,3 +60,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             for application_id in made[0].ended_applications:
                 self._on_application_end(application_id)
         return ack
+
+    def _note_refused(self, token: ApiToken | None, request: ingest_pb2.EventBatch, why: str) -> None:
+        """One WARNING per token per `AGENT_REFUSAL_LOG_SECONDS` (its agent resends the batch with
+        backoff): a workspace's agent token was used for another workspace's application, a
+        misconfigured agent or a forgery, which the operator should look at."""
+        token_id = token.token_id if token is not None else "(none)"
+        now = time.monotonic()
+        with self._lock:
+            if self._refusals.get(token_id, float("-inf")) > now:
+                return
+            if len(self._refusals) > 10_000:
+                self._refusals.clear()
+            self._refusals[token_id] = now + AGENT_REFUSAL_LOG_SECONDS
+        log.warning("batch %s of agent %s (cluster %s) refused for token %s: %s", request.batch_id[:80],
+                    request.agent.agent_id[:80], request.agent.cluster_id[:80], token_id, why)

@@ -7,6 +7,12 @@ into applications / stages / executors / jobs / sql_executions with one
 driver-level ``executemany`` upsert per table (see `fastsql`). Upserts name the columns each event owns,
 so an executor's "removed" event arriving before its "added" one still ends
 in the same row. Nothing is visible, and nothing acknowledged, before commit.
+
+Each application row records the workspace of the token that first sent its events (the batch's
+``workspace``; first writer wins). A batch from a token bound to one workspace that adds to an
+application first sent under another workspace's token is refused whole (``IngestResult.refused``),
+its events not stored: one workspace's agent token cannot feed another's runs. Refusing it in the
+result, not by raising, keeps the other batches of its group in the one transaction.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.domain import UNKNOWN_EVENT_KIND, AgentCounters, AgentStatus, IngestBatch, IngestResult
-from server.errors import Unavailable
+from server.errors import Unavailable, shown
 from server.store.engine import RETRY_AFTER_MS
 from server.store.repos import fastsql
 from server.store.repos.base import Repository, chunks
@@ -74,10 +80,15 @@ class IngestRepository(Repository):
         now = self._clock.now_ms()
         prepared = [b if isinstance(b, PreparedBatch) else prepare(b) for b in batches]
         with self._write() as conn:
-            new_keys = self._insert_events(conn, prepared, now)
+            refused, owners = self._owners(conn, prepared)
+            accepted = [pb for i, pb in enumerate(prepared) if i not in refused]
+            new_keys = self._insert_events(conn, accepted, now)
             results: list[IngestResult] = []
             fresh: list[tuple[str, PreparedEvent]] = []
-            for pb in prepared:
+            for i, pb in enumerate(prepared):
+                if i in refused:
+                    results.append(IngestResult(pb.batch.batch_id, 0, 0, refused=refused[i]))
+                    continue
                 agent_id = pb.batch.agent.agent_id
                 stored = 0
                 for ev in pb.events:
@@ -87,9 +98,43 @@ class IngestRepository(Repository):
                         fresh.append((agent_id, ev))
                         stored += 1
                 results.append(IngestResult(pb.batch.batch_id, stored, len(pb.events) - stored))
-            _materialize(conn, rows_by_purpose(fresh, now))
-            self._record_batches(conn, [pb.batch for pb in prepared], results, now)
+            rows = rows_by_purpose(fresh, now)
+            for row in rows["apps"]:  # inserted only when new: a stored application keeps its workspace
+                row["workspace"] = owners.get(row["application_id"])
+            _materialize(conn, rows)
+            kept = [(pb.batch, r) for pb, r in zip(prepared, results, strict=True) if not r.refused]
+            self._record_batches(conn, [b for b, _ in kept], [r for _, r in kept], now)
         return results
+
+    @staticmethod
+    def _owners(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> tuple[dict[int, str], dict[str, str | None]]:
+        """(why each refused batch is, by its index; the workspace each application of the accepted
+        batches belongs to). An application's workspace is the stored one, else that of the first
+        accepted batch of this call sending it (the batches' order is the writer's).
+
+        A token bound to no workspace (an admin token, an agent token made without one) is refused
+        nothing, as before tokens had workspaces; nor is a bound token adding to an application
+        first sent by such a token (one stored before migration 0010 goes on taking its agent's
+        last batches once the token is bound)."""
+        apps = sorted({ev[0][0] for pb in prepared for ev in pb.events})
+        owners: dict[str, str | None] = {}
+        for part in chunks(apps, 500):
+            owners.update((a, w) for a, w in conn.execute(
+                sa.select(APP.c.application_id, APP.c.workspace).where(APP.c.application_id.in_(part))).all())
+        refused: dict[int, str] = {}
+        for i, pb in enumerate(prepared):
+            mine = list(dict.fromkeys(ev[0][0] for ev in pb.events))
+            if pb.workspace is not None:
+                other = next((a for a in mine if owners.get(a, pb.workspace) not in (None, pb.workspace)), None)
+                if other is not None:
+                    # Names only what the sender sent: not the workspace the application is of.
+                    refused[i] = (f"application {shown(other)} was first sent with another workspace's agent "
+                                  f"token: this token may only send data of workspace {shown(pb.workspace)}'s "
+                                  f"clusters (its secret is that workspace's; see docs/agent.md)")
+                    continue
+            for a in mine:
+                owners.setdefault(a, pb.workspace)
+        return refused, owners
 
     def check_writable(self) -> None:
         """Raise (`Unavailable` when it cannot be reached) unless the database opens and commits an

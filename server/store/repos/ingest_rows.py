@@ -80,6 +80,8 @@ class PreparedBatch:
     # many, and why the first one was (the field it names). Not stored: a resend drops them again.
     dropped_events: int = 0
     drop_reason: str = ""
+    # The workspace of the token that sent the batch (None: bound to none): see `IngestRepository.write`.
+    workspace: str | None = None
 
 
 def prepare(batch: IngestBatch) -> PreparedBatch:
