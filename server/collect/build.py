@@ -101,9 +101,18 @@ class AgentData:
         return sum(1 for e in self.executors if e.removal_reason == "lost")
 
 
-def matching_applications(apps: Sequence[Application], piece: ClusterRun) -> list[Application]:
-    """The applications of this cluster instance (same Spark context when both sides know it)."""
-    out = [a for a in apps if a.cluster_id == piece.cluster_id]
+def sent_for(app: Application, workspace: str) -> bool:
+    """Whether ``app`` may be tied to a run of ``workspace``: its events came with that workspace's
+    agent token, or with a token bound to none (an admin's, or an agent token made before tokens
+    had a workspace or without one). A cluster id is no proof: anyone holding some agent token can
+    send an application naming any cluster, and another workspace's must not feed these runs."""
+    return app.workspace is None or app.workspace == workspace
+
+
+def matching_applications(apps: Sequence[Application], piece: ClusterRun, workspace: str) -> list[Application]:
+    """The applications of this cluster instance of ``workspace`` (same Spark context when both
+    sides know it), sent for that workspace (`sent_for`)."""
+    out = [a for a in apps if a.cluster_id == piece.cluster_id and sent_for(a, workspace)]
     if piece.spark_context_id:
         exact = [a for a in out if a.spark_context_id == piece.spark_context_id]
         out = exact or [a for a in out if not a.spark_context_id]

@@ -56,6 +56,7 @@ from server.collect.build import (
     build_run,
     expected_spec,
     matching_applications,
+    sent_for,
     with_agent_data,
     with_pool_node_types,
 )
@@ -395,7 +396,8 @@ class Collector:
             part = self._instance_priced(workspace, gateway, piece, instance)
             cluster_id = instance[0]
             context = piece.spark_context_id if cluster_id == piece.cluster_id else ""
-            agent = self._agent_data(dataclasses.replace(piece, cluster_id=cluster_id, spark_context_id=context))
+            agent = self._agent_data(dataclasses.replace(piece, cluster_id=cluster_id, spark_context_id=context),
+                                     workspace.name)
             apps.extend(a.application_id for a in agent.applications if a.application_id not in apps)
             costs.append(part.cost)
             unpriced = unpriced or part.why
@@ -497,7 +499,7 @@ class Collector:
             piece = dataclasses.replace(piece, spec=dict((cluster or {}).get("spec") or {}) or repaired.spec)
         spec = piece.spec or dict((cluster or {}).get("spec") or {})
         ran = with_pool_node_types(spec, cluster)  # what the run got: a pool's node types filled in
-        agent = self._agent_data(piece) if launched else AgentData((), (), ())
+        agent = self._agent_data(piece, workspace.name) if launched else AgentData((), (), ())
         timeline = cluster_timeline(ran, events or [], fallback_start_ms=piece.start_ms,
                                     fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster))
         history = list(reversed(self._store.runs.list(int(project.id or 0), limit=5)))
@@ -635,8 +637,9 @@ class Collector:
 
     # ------------------------------------------------------------ joins
 
-    def _agent_data(self, piece: ClusterRun) -> AgentData:
-        apps = matching_applications(self._store.applications.list(limit=100, cluster_id=piece.cluster_id), piece)
+    def _agent_data(self, piece: ClusterRun, workspace: str) -> AgentData:
+        found = self._store.applications.list(limit=100, cluster_id=piece.cluster_id, sent_for=workspace)
+        apps = matching_applications(found, piece, workspace)
         stages = [s for a in apps for s in self._store.applications.stages(a.application_id)]
         executors = [e for a in apps for e in self._store.applications.executors(a.application_id)]
         return AgentData(tuple(apps), tuple(stages), tuple(executors))
@@ -760,13 +763,16 @@ class Collector:
     def _attach_late(self, app_id: str) -> bool:
         """Tie an application whose data landed after its run was collected (a slow agent flush).
 
-        A job cluster serves one run, so the cluster id finds the run; its agent-derived fields are
+        A job cluster serves one run, so the cluster id finds the run among the projects of the
+        workspace the application was sent for (`sent_for`); its agent-derived fields are
         recomputed with the application included (`_refresh_agent_data`).
         """
         app = self._store.applications.get(app_id)
         if not app.cluster_id:
             return False
         for project in self._store.projects.list():
+            if not sent_for(app, project.workspace):
+                continue
             for run in self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS):
                 if run.cluster_id != app.cluster_id or app_id in run.application_ids:
                     continue

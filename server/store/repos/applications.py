@@ -41,12 +41,16 @@ class ApplicationRepository(Repository):
         return apps[0]
 
     def list(self, limit: int = 50, cluster_id: str | None = None,
-             unassigned: bool = False) -> list[Application]:
+             unassigned: bool = False, sent_for: str | None = None) -> list[Application]:
         """Newest first; `cluster_id` filters by Databricks cluster; `unassigned`
-        keeps only applications not tied to a run yet."""
+        keeps only applications not tied to a run yet; `sent_for` only those a token of that
+        workspace, or one bound to none, sent first (`server.collect.build.sent_for`): filtered
+        here, before the limit, so another workspace's applications cannot crowd them out."""
         query = sa.select(APP).order_by(APP.c.start_time_ms.desc(), APP.c.application_id).limit(limit)
         if cluster_id:
             query = query.where(APP.c.cluster_id == cluster_id)
+        if sent_for is not None:
+            query = query.where(sa.or_(APP.c.workspace.is_(None), APP.c.workspace == sent_for))
         if unassigned:
             query = query.where(~sa.exists().where(LINK.c.application_id == APP.c.application_id))
         return self._load(query)
