@@ -1,7 +1,11 @@
 """Copy a DBFS cluster-log tree to local disk, so it is read like a local one.
 
 Only what backfill reads is copied: files named ``eventlog`` or
-``eventlog-...`` (the driver and executor logs next to them are skipped).
+``eventlog-...`` (the driver and executor logs next to them are skipped). Each file
+lands at its whole DBFS path under the destination (``dbfs:/a/b/eventlog`` →
+``<dest>/a/b/eventlog``), so the directories above the path given (the
+application's ``<spark-context-id>/``, its ``<cluster-id>_<driver-ip>/``) keep their
+names: they are the application's id and its cluster.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ def dbfs_path(location: str) -> str:
 
 
 def download_event_logs(gateway: DatabricksGateway, location: str, dest: Path) -> int:
-    """Mirror the event-log files under ``location`` into ``dest``; how many files were copied."""
+    """Mirror the event-log files under ``location`` (a directory or one file) into ``dest`` at their
+    whole DBFS paths; how many files were copied."""
     root = dbfs_path(location)
     copied = 0
     stack = [root]
@@ -43,8 +48,7 @@ def download_event_logs(gateway: DatabricksGateway, location: str, dest: Path) -
             name = posixpath.basename(path)
             if name != "eventlog" and not name.startswith("eventlog-"):
                 continue
-            rel = posixpath.relpath(path, root) if path != root else name
-            target = dest.joinpath(*[p for p in rel.split("/") if p not in ("", ".", "..")])
+            target = dest.joinpath(*[p for p in path.split("/") if p not in ("", ".", "..")])
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(gateway.read_dbfs(path))
             copied += 1

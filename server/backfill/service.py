@@ -106,10 +106,9 @@ class BackfillReport:
 def _tasks(found: list[FoundApplication], local_root: Path, source: str) -> list[ParseTask]:
     if not dbfs.is_dbfs(source):
         return [ParseTask(str(a.path)) for a in found]
-    base = dbfs.dbfs_path(source).rstrip("/")
-    # Where each application really lives, not the temporary copy: that is what a person can find again.
-    return [ParseTask(str(a.path), f"dbfs:{base}/{a.path.relative_to(local_root).as_posix()}".rstrip("/."))
-            for a in found]
+    # Where each application really lives, not the temporary copy: that is what a person can find again
+    # (the copy mirrors whole DBFS paths, `dbfs.download_event_logs`).
+    return [ParseTask(str(a.path), f"dbfs:/{a.path.relative_to(local_root).as_posix()}") for a in found]
 
 
 def backfill(store: Store, project_ref: str, source: str, *, engine: str = "local",

@@ -12,12 +12,13 @@ import pytest
 from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace, start_workspace
+from server.backfill import backfill
 from server.cli.main import main
 from server.clock import SystemClock
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.services import workspaces
 from server.services.secrets import SecretBox
-from server.store import open_store
+from server.store import Store, open_store
 from tests.backfill.conftest import Delivered, add_project
 
 
@@ -118,6 +119,26 @@ def test_dbfs_backfill_through_the_gateway(delivered: Delivered, emulator: Runni
     code, _, err = _run(capsys, "project", "backfill", "1", "--eventlogs", "dbfs:/elsewhere", "--db", db,
                         "--state-dir", str(tmp_path / "state"))
     assert code == 1 and "dbfs:/elsewhere: no such DBFS path" in err
+
+
+@pytest.mark.postgres
+def test_a_dbfs_application_directory_or_file_keeps_its_name(delivered: Delivered, emulator: RunningWorkspace,
+                                                             store: Store) -> None:
+    """Pointed at one application's ``<spark-context-id>/`` (or its eventlog file), the application
+    keeps its id and its cluster: it was named after the temporary copy, a new one each backfill."""
+    shutil.copytree(delivered.root, emulator.workspace.dbfs_root / "cluster-logs")
+    gateway = DatabricksGateway(GatewayConfig(emulator.host, emulator.token, retry_timeout_s=20), clock=SystemClock())
+    project = add_project(store)
+    app_dir = delivered.app_dirs[0]
+    where = "dbfs:/cluster-logs/" + app_dir.relative_to(delivered.root).as_posix()
+    for source in (where, where + "/", where + "/eventlog"):
+        report = backfill(store, project.name, source, gateway_for=lambda _ws: gateway)
+        assert report.application_ids == (app_dir.name,), source
+        app = store.applications.get(app_dir.name)
+        assert (app.event_log_path, app.cluster_id) == (where, delivered.cluster_ids[0])
+    assert [a.application_id for a in store.applications.list()] == [app_dir.name]
+    (run,) = store.runs.history(int(project.id or 0))
+    assert run.application_ids == (app_dir.name,)
 
 
 def test_gateway_reads_dbfs_in_chunks(emulator: RunningWorkspace) -> None:
