@@ -3,8 +3,8 @@
 Costing prices each node for the time it was up (``server.costing``). The
 Clusters API does not list past nodes, so the timeline is rebuilt from the
 events: the worker count is a step function (``RUNNING`` starts it,
-``RESIZING`` to ``target_num_workers`` and ``UPSIZE_COMPLETED`` with ``current_num_workers`` change it,
-``NODES_LOST`` drops nodes) between the cluster's first event and
+``RESIZING`` to ``target_num_workers`` and ``UPSIZE_COMPLETED`` or ``ADD_NODES_FAILED`` with
+``current_num_workers`` change it, ``NODES_LOST`` drops nodes) between the cluster's first event and
 ``TERMINATING``. A lost node's span ends at the loss; its replacement is a
 new span. Which nodes were spot follows Databricks' rule: the first
 ``first_on_demand`` nodes (the driver is node 0) are on-demand, the rest
@@ -29,6 +29,10 @@ from server.costing.run_cost import (
 START_TYPES = frozenset({"CREATING", "STARTING"})
 END_TYPES = frozenset({"TERMINATING", "TERMINATED"})
 RESIZE_TYPES = frozenset({"RUNNING", "UPSIZE_COMPLETED", "RESIZING", "AUTOSCALING_STATS_REPORT"})
+# The end of an upsize: completed, or given up when the cloud would not provide the nodes
+# (ADD_NODES_FAILED, its details' current_num_workers the nodes there are, reason.code such as
+# AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE).
+UPSIZE_END_TYPES = frozenset({"UPSIZE_COMPLETED", "ADD_NODES_FAILED"})
 # DRIVER_NOT_RESPONDING alone is a pause (often GC) the driver may come back from; a driver the
 # cluster gives up on is DRIVER_UNAVAILABLE.
 DRIVER_GONE_TYPES = frozenset({"DRIVER_UNAVAILABLE"})
@@ -123,8 +127,10 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     acquired, and billed, while it starts), not from ``RUNNING``. A ``RESIZING``
     takes effect at once, both ways: a downsize releases nodes, an upsize asks
     for its ``target_num_workers`` and they are billed from then, until the end
-    if it has not completed; ``UPSIZE_COMPLETED`` then only corrects the count
-    (fewer nodes than asked for end there). A cluster that never reached ``RUNNING`` has its
+    if it has not completed; ``UPSIZE_COMPLETED`` (or ``ADD_NODES_FAILED``, an upsize given up)
+    then only corrects the count (fewer nodes than asked for end there). Workers ``RUNNING`` reports
+    still joining (``current_num_workers`` below ``target_num_workers``) are billed from creation
+    once a later count shows them up, and not at all if none does. A cluster that never reached ``RUNNING`` has its
     workers only when it failed on nodes it had acquired (`failed_on_acquired_nodes`). The replacement of a lost spot node is on-demand when the spec
     falls back (``SPOT_WITH_FALLBACK``): the spot market just reclaimed capacity.
     """
@@ -142,7 +148,9 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     open_spans: list[tuple[int, int, bool]] = []  # (node index, start, spot) of workers up now
     # "pending": the worker count an upsize asked for and has not completed (0: none). Until it
     # completes, counts from other events do not see the nodes on their way and must not end them.
-    state = {"next": 1, "lost": 0, "peak": 0, "replacements": 0, "pending": 0}
+    # "joining": the workers RUNNING reported still on their way (target_num_workers above
+    # current_num_workers), not billed until a later count shows them up (`grow`).
+    state = {"next": 1, "lost": 0, "peak": 0, "replacements": 0, "pending": 0, "joining": 0}
 
     def close(count: int, at: int, prefer_spot: bool) -> None:
         for _ in range(max(0, count)):
@@ -167,6 +175,14 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
         close(len(open_spans) - target, at, prefer_spot=False)
         state["peak"] = max(state["peak"], len(open_spans))
 
+    def grow(current: int, at: int) -> None:
+        """The count is now ``current``: workers joining since RUNNING that it shows arrived were
+        launched at creation and are billed from then; any others from ``at``."""
+        arrived = min(max(0, current - len(open_spans)), state["joining"])
+        state["joining"] -= arrived
+        set_count(len(open_spans) + arrived, start)
+        set_count(current, at)
+
     running_seen = False
     driver_unavailable = False
     for event in ordered:
@@ -187,11 +203,10 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
             count = current if current is not None else initial_workers(spec)
             target = details.get("target_num_workers")
             if target is not None and int(target) > count:
-                # Workers still joining at RUNNING (current 2 of target 8): all of them were launched
-                # at creation, as with no events at all, so they are billed from then; the upsize's
-                # end (UPSIZE_COMPLETED) corrects the count, as after a RESIZING.
-                count = int(target)
-                state["pending"] = count
+                # Workers still joining at RUNNING (current 2 of target 8) were asked for at creation,
+                # but may never come (the cloud had no capacity: ADD_NODES_FAILED). Each is billed
+                # from creation once a later count shows it arrived (`grow`), not before.
+                state["joining"] = int(target) - count
             set_count(count, start)
         elif kind == "RESIZING":
             target = details.get("target_num_workers")
@@ -201,13 +216,19 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
                 # UPSIZE_COMPLETED minutes later, and one still under way at termination was
                 # billed all the same.
                 state["pending"] = int(target) if int(target) > len(open_spans) else 0
+                state["joining"] = 0  # a new request: the nodes it asks for count from it
                 set_count(int(target), at)
-        elif kind == "UPSIZE_COMPLETED" and current is not None and running_seen:
+        elif kind in UPSIZE_END_TYPES and running_seen:
+            # The upsize is over, complete or given up (ADD_NODES_FAILED: no capacity, a quota):
+            # fewer nodes than asked for, the rest end here; workers still joining since RUNNING
+            # that have not arrived by now never did, and are not billed.
             state["pending"] = 0
-            set_count(current, at)  # fewer than asked for: the rest end here
+            if current is not None:
+                grow(current, at)
+            state["joining"] = 0
         elif (kind in RESIZE_TYPES and current is not None and running_seen
               and not (state["pending"] and current < len(open_spans))):
-            set_count(current, at)
+            grow(current, at)
         if kind in END_TYPES:
             break
     if not running_seen and (not ordered or failed_on_acquired_nodes(ordered)):
