@@ -40,20 +40,36 @@ LEFT, RIGHT, TOP, GAP, BOTTOM = 70, 20, 40, 40, 36
 
 DURATION_STEPS = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 240, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600,
                   43200, 86400)
+DAY_S = 86400
+# At most this many ticks on an axis, whatever the values: a step that cannot keep to it (a value
+# beyond what a float step can divide) draws the axis's ends only.
+MAX_TICKS = 12
+
+
+def _round_step(raw: float) -> float:
+    """The smallest 1/2/5 x 10^k at or above ``raw`` (> 0)."""
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return float(next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw))
 
 
 def nice_step(top: float, durations: bool, count: int = 4) -> float:
-    """A round step (1/2/5 x 10^k, or a whole number of seconds/minutes/hours) giving about `count` ticks."""
-    raw = top / count if top > 0 else 1.0
+    """A round step (1/2/5 x 10^k, or a whole number of seconds/minutes/hours; past a day 1/2/5 x 10^k
+    days) giving about `count` ticks."""
+    raw = top / count if top > 0 and math.isfinite(top) else 1.0
     if durations:
-        return float(next((s for s in DURATION_STEPS if s >= raw), DURATION_STEPS[-1]))
-    magnitude = 10 ** math.floor(math.log10(raw))
-    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+        if raw <= DURATION_STEPS[-1]:
+            return float(next(s for s in DURATION_STEPS if s >= raw))
+        # Past a day the steps stopped at one: a runtime of 31 years drew 12,617 day ticks.
+        return _round_step(raw / DAY_S) * DAY_S
+    return _round_step(raw)
 
 
 def _ticks(top: float, durations: bool) -> list[float]:
     step = nice_step(top, durations)
-    return [step * i for i in range(int(top / step + 1e-9) + 1)]
+    count = int(top / step + 1e-9) + 1 if math.isfinite(top) else 0
+    if not 0 < count <= MAX_TICKS:
+        return [0.0, top] if math.isfinite(top) else [0.0]
+    return [step * i for i in range(count)]
 
 
 class _Panel:
