@@ -121,6 +121,8 @@ def workers_line(s: Any, c: Any, default_max: int | None = None) -> str:
 
 
 def _show(ctx: CliContext, project: Any) -> None:
+    from server.render.fmt import phase_text
+
     if ctx.as_json:
         print_json(message_dict(project))
         return
@@ -131,8 +133,7 @@ def _show(ctx: CliContext, project: Any) -> None:
     lines = [
         ("project", f"{project.name} (id {project.id})"),
         ("job", f"{project.job_id} {project.job_name}".strip()),
-        ("phase", project.phase + (" — detached" if project.detached else "")
-         + (" — orphaned" if project.orphaned else "")),
+        ("phase", phase_text(project.phase, project.detached, project.orphaned)),
         # Right under the phase: while this shows, the phase and recommendation are as of the last success.
         *([("problem", problem_line(project.problem.step, project.problem.run_id, project.problem.at_ms,
                                     project.problem.message))] if project.HasField("problem") else []),

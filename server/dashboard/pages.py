@@ -8,7 +8,7 @@ from html import escape
 
 from server.dashboard.views import ProjectPage, ProjectRow, RunPage
 from server.domain import CostBreakdown, Project, Run
-from server.render.fmt import NOT_PRICED, cost_text, cut, duration, money, percent
+from server.render.fmt import NOT_PRICED, cost_text, cut, duration, money, percent, phase_marks, phase_text
 from server.render.fmt import driver_use as fmt_driver_use
 from server.render.html import STYLE
 from server.render.reason import reason_as_of
@@ -22,6 +22,7 @@ EXTRA_STYLE = """
 .login input{width:100%;padding:6px;margin:8px 0;box-sizing:border-box}.error{color:#dc2626}
 .phase{padding:1px 6px;border-radius:8px;font-size:12px}
 .phase-learning{background:#fde68a}.phase-optimizing{background:#bbf7d0}.phase-monitoring{background:#bfdbfe}
+.phase.inactive{background:#e5e7eb;color:#374151}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px}
 dl.facts dt{color:#6b7280}
 """
@@ -36,6 +37,29 @@ def layout(title: str, body: str, *, signed_in: bool = True) -> str:
 
 def _phase(phase: str) -> str:
     return f'<span class="phase phase-{escape(phase)}">{escape(phase)}</span>'
+
+
+def _project_phase(p: Project) -> str:
+    """The project's phase and, as `trimtab project show` writes them, why Trimtab no longer acts on it
+    ("learning — detached"): the phase alone read as a project still being tuned."""
+    marks = phase_marks(p.detached, p.orphaned)
+    if not marks:
+        return _phase(p.phase)
+    return (f'<span class="phase phase-{escape(p.phase)} inactive" data-marks="{escape(" ".join(marks))}">'
+            f"{escape(phase_text(p.phase, p.detached, p.orphaned))}</span>")
+
+
+def _inactive_note(p: Project) -> str:
+    """Above the recommendation of a detached or orphaned project: a pending one looked applicable."""
+    if p.detached:
+        why = ("is detached: Trimtab was taken off its job and nothing is applied to it (`trimtab apply` "
+               "refuses it, auto-apply and planning skip it); importing its job again manages it again")
+    elif p.orphaned:
+        why = ("is orphaned (its job or cluster is gone): nothing is applied to it (`trimtab apply` refuses "
+               "it, auto-apply and planning skip it)")
+    else:
+        return ""
+    return f'<p class="bad" id="inactive-note">This project {escape(why)}.</p>'
 
 
 def _sla_status(row: ProjectRow) -> str:
@@ -65,7 +89,7 @@ def projects_page(rows: list[ProjectRow]) -> str:
         latest_cost = r.latest.cost.total if r.latest and r.latest.cost else None
         body.append(
             f'<tr class="project-row" data-project-id="{p.id}"><td><a href="/projects/{p.id}">{escape(p.name)}</a>'
-            f"</td><td>{escape(p.job_name)}</td><td>{_phase(p.phase)}</td><td>{_sla_status(r)}</td>"
+            f"</td><td>{escape(p.job_name)}</td><td>{_project_phase(p)}</td><td>{_sla_status(r)}</td>"
             f"<td class=num>{r.runs}</td><td class=num>{money(latest_cost, currency)}</td>"
             f"<td class=num>{duration(r.latest.runtime_s if r.latest else None)}</td>"
             f"<td class=num>{money(r.savings.saved_to_date if r.savings else None, currency)}</td>"
@@ -163,7 +187,7 @@ def project_page(page: ProjectPage) -> str:
     tl = page.timeline
     s = p.settings
     savings = page.row.savings
-    facts = [("phase", _phase(p.phase)), *_problem(p), ("SLA", _sla_status(page.row)),
+    facts = [("phase", _project_phase(p)), *_problem(p), ("SLA", _sla_status(page.row)),
              ("auto-apply", "on" if s.auto_apply else "off"),
              ("saved to date", money(savings.saved_to_date if savings else None, tl.currency)),
              ("saving now", ("-" if savings is None else escape(savings.not_comparable_note) if not savings.comparable
@@ -190,7 +214,7 @@ def project_page(page: ProjectPage) -> str:
     body = (
         '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
         f"<h2>Timeline</h2>{legend_html()}<div class=chart>{timeline_svg(tl)}</div>"
-        f"<h2>Current recommendation</h2>{_recommendation(page)}"
+        f"<h2>Current recommendation</h2>{_inactive_note(p)}{_recommendation(page)}"
         "<h2>Runs</h2><table id=runs><tr><th>run</th><th>Databricks run</th><th>phase</th><th>cluster</th>"
         "<th>runtime</th><th>cost</th><th>SLA</th><th>outcome</th><th>anomalies</th></tr>"
         + "".join(rows) + "</table>")

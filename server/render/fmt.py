@@ -1,4 +1,4 @@
-"""Numbers as people read them on charts and tables."""
+"""Numbers and words as people read them on charts, tables and pages."""
 
 from __future__ import annotations
 
@@ -79,3 +79,15 @@ def driver_use(peak_heap_bytes: int, gc_ms: int, outside_heap_bytes: int, runtim
     gc = f"GC {gc_ms / 1000:,.1f} s" + (f" ({gc_ms / 1000 / runtime_s:.1%} of the run)" if runtime_s > 0 else "")
     outside = f", Python and other processes {outside_heap_bytes / gib:,.1f} GiB" if outside_heap_bytes else ""
     return f"heap peak {peak_heap_bytes / gib:,.1f} GiB, {gc}{outside}"
+
+
+def phase_marks(detached: bool, orphaned: bool) -> tuple[str, ...]:
+    """Why Trimtab no longer acts on a project, said beside its phase (which stays what it was when
+    Trimtab last did): ``detached`` (taken off its job) and ``orphaned`` (its job or cluster is gone)."""
+    return (("detached",) if detached else ()) + (("orphaned",) if orphaned else ())
+
+
+def phase_text(phase: str, detached: bool, orphaned: bool) -> str:
+    """``learning — detached``: the phase with its `phase_marks`, as `trimtab project show` and the
+    dashboard write it."""
+    return " — ".join((phase, *phase_marks(detached, orphaned)))
