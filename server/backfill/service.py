@@ -4,7 +4,10 @@ Steps: resolve the project; fetch the logs (a local path is read in place, a
 ``dbfs:/`` tree is copied to a temporary directory through the Databricks
 gateway); find the applications; parse them on the chosen engine; store each
 application's events through the ingest path (a second backfill stores
-nothing new); make runs for applications not tied to a run yet.
+nothing new); make runs for applications not tied to a run yet, of the project's own job and
+cluster key only. The project's workspace, when it can be reached, answers ``runs/get`` for each
+run (its cluster key, bounds with the cluster's setup, outcome and spec); without it a run is made
+from the log alone and says so (`runs`).
 
 Damaged logs are imported as far as they can be read, and the report lists each
 one (`DamagedLog`): corrupt and oversized lines skipped, segments that could not
@@ -19,6 +22,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from protos.trimtab.v1 import ingest_pb2
 from server.backfill import dbfs
@@ -26,10 +30,11 @@ from server.backfill.discover import FoundApplication, find_applications
 from server.backfill.engines import ParseTask, parse_all
 from server.backfill.ingest import application_id_of, open_writer, store_application
 from server.backfill.parse import LogHealth, ParsedApplication, UnreadableSegment
-from server.backfill.runs import Pricing, make_runs
+from server.backfill.runs import Pricing, RunLookup, make_runs
 from server.costing.catalog import PriceCatalog
-from server.databricks import DatabricksGateway, DatabricksNotFound
-from server.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound
+from server.domain import Project
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, TrimtabError
 from server.store import Store
 
 # The gateway for a workspace name (only needed for dbfs:/ sources).
@@ -91,6 +96,14 @@ class BackfillReport:
     damaged_logs: tuple[DamagedLog, ...] = ()  # only the applications whose log was not read whole
     incomplete_logs: int = 0  # applications whose log ends without the application's end
     unusable_logs: int = 0  # applications of which not one event could be read
+    # applications left without a run because they are not the project's cluster's: the log names
+    # no job (an all-purpose cluster), another cluster key or project, or a key that cannot be worked out
+    # (no workspace run to read it from, and no trimtab:project-id tag in the log)
+    skipped_no_job: tuple[str, ...] = ()
+    skipped_other_cluster: tuple[str, ...] = ()
+    skipped_unknown_cluster: tuple[str, ...] = ()
+    # runs made from the log alone (the workspace's run was not available): setup time unknown, unpriced
+    runs_setup_unknown: int = 0
 
     @property
     def usable(self) -> bool:
@@ -128,13 +141,14 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
     project = store.projects.find(project_ref)
     if engine not in ("local", "spark"):
         raise InvalidArgument(f"unknown engine {engine!r}: use local or spark")
+    gateway = _gateway(gateway_for, project, say, needed=True) if dbfs.is_dbfs(source) else None
     with tempfile.TemporaryDirectory(prefix="trimtab-backfill-") as tmp:
         if dbfs.is_dbfs(source):
-            if gateway_for is None:
+            if gateway is None:
                 raise FailedPrecondition("reading dbfs:/ needs the project's workspace connection")
             local_root = Path(tmp)
             try:
-                copied = dbfs.download_event_logs(gateway_for(project.workspace), source, local_root)
+                copied = dbfs.download_event_logs(gateway, source, local_root)
             except DatabricksNotFound:
                 raise NotFound(f"{source}: no such DBFS path") from None
             say(f"copied {copied} event-log file(s) from {source}")
@@ -149,6 +163,8 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
         say(f"parsing {len(found)} application(s) on the {engine} engine")
         tasks = _tasks(found, local_root, source)
         results: list[ParsedApplication] = parse_all(tasks, engine, spark_master=spark_master, workers=workers)
+    if not dbfs.is_dbfs(source):
+        gateway = _gateway(gateway_for, project, say, needed=False)
     writer = open_writer(store)
     app_ids: list[str] = []
     # (application id, where its log lives, what reading it skipped, events read) for the report
@@ -172,7 +188,17 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
     known = [a for a in app_ids if _exists(store, a)]
     say(f"stored {stored} new event(s) of {len(app_ids)} application(s); making runs")
     cut = {app_id for app_id, _, h, _ in health if not h.ended and h.cut}
-    runs = make_runs(store, project, known, _pricing(store, project.workspace, catalog), cut=cut)
+    runs = make_runs(store, project, known, _pricing(store, project.workspace, catalog), cut=cut,
+                     runs_get=_runs_get(gateway, say) if gateway is not None else None)
+    if runs.no_job:
+        say(f"{len(runs.no_job)} application(s) name no job (an all-purpose cluster's): no run made for them")
+    if runs.other_cluster:
+        say(f"{len(runs.other_cluster)} application(s) ran on another cluster of the job: no run made for them")
+    if runs.unknown_cluster:
+        say(f"{len(runs.unknown_cluster)} application(s) on a cluster not known to be {project.name}'s (the "
+            "workspace does not hold their run, and their log has no trimtab:project-id tag): no run made")
+    if runs.setup_unknown:
+        say(f"{runs.setup_unknown} run(s) made from the event log alone: setup time unknown, stored unpriced")
     damaged = tuple(
         DamagedLog(app_id, path, h.lines_corrupt, h.lines_oversized, h.unreadable_segments, not h.ended,
                    not h.ended and h.cut, n, store.runs.for_application(app_id) is not None if n else False)
@@ -184,7 +210,49 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
         run_ids=tuple(int(r.id or 0) for r in runs.created), skipped_other_job=runs.other_job,
         tied_to_existing_runs=runs.tied_to_existing, runs_unpriced=runs.unpriced, damaged_logs=damaged,
         incomplete_logs=sum(1 for d in damaged if d.incomplete),
-        unusable_logs=sum(1 for _, _, _, n in health if not n))
+        unusable_logs=sum(1 for _, _, _, n in health if not n), skipped_no_job=tuple(runs.no_job),
+        skipped_other_cluster=tuple(runs.other_cluster), skipped_unknown_cluster=tuple(runs.unknown_cluster),
+        runs_setup_unknown=runs.setup_unknown)
+
+
+def _gateway(gateway_for: GatewayFor | None, project: Project, say: Callable[[str], None], *,
+             needed: bool) -> DatabricksGateway | None:
+    """The project's workspace gateway; None without one (a dbfs:/ source then fails, a local one goes
+    on from the logs alone and says so)."""
+    if gateway_for is None:
+        return None
+    try:
+        return gateway_for(project.workspace)
+    except TrimtabError as err:
+        if needed:
+            raise
+        say(f"workspace {project.workspace} not available ({err}): no runs/get, so only applications whose "
+            "log carries the project's trimtab:project-id tag make runs, from the log alone")
+        return None
+
+
+def _runs_get(gateway: DatabricksGateway, say: Callable[[str], None]) -> RunLookup:
+    """``runs/get`` for each Databricks run once; None for a run the workspace does not hold (purged
+    after about 60 days) or cannot be asked for now (said once)."""
+    seen: dict[int, dict[str, Any] | None] = {}
+    failing: list[str] = []
+
+    def lookup(run_id: int) -> dict[str, Any] | None:
+        if run_id in seen:
+            return seen[run_id]
+        detail: dict[str, Any] | None = None
+        if not failing:
+            try:
+                detail = gateway.get_run(run_id)
+            except DatabricksNotFound:
+                detail = None
+            except DatabricksCallError as err:
+                failing.append(str(err))
+                say(f"runs/get failed ({err}): the remaining runs are made from the event logs alone")
+        seen[run_id] = detail
+        return detail
+
+    return lookup
 
 
 def _pricing(store: Store, workspace: str, catalog: PriceCatalog | None) -> Pricing | None:

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sandbox.sim.eventlog_writer import DatabricksEventLogWriter
 from sandbox.sim.run import SimulatedRun, simulate_run
+from sandbox.workspace import RunningWorkspace, start_workspace
+from server.clock import SystemClock
+from server.databricks import DatabricksGateway, GatewayConfig
 from server.domain import Project
 from server.store import Store
 
@@ -103,3 +109,97 @@ def store(any_store: Store) -> Store:
     """Each test runs on SQLite and on PostgreSQL (the store's two engines)."""
     return any_store
 
+
+
+# ------------------------------------------------------------------ the workspace's runs (runs/get)
+
+def run_record(sim: SimulatedRun, *, run_id: int, cluster_id: str, context_id: str, node_type: str,
+               key: str = "main", result: str | None = None, message: str = "") -> dict[str, Any]:
+    """The run as Databricks' runs/get returns it: one task on job cluster ``key`` whose cluster instance
+    is the application's cluster, setup included in its bounds (the simulator's own run times)."""
+    result = result or sim.result_state
+    state = {"life_cycle_state": "TERMINATED", "result_state": result, "state_message": message}
+    spec = {**SPEC, "node_type_id": node_type}
+    start, end = sim.start_time_ms, sim.end_time_ms
+    return {"run_id": run_id, "job_id": JOB_ID, "start_time": start, "end_time": end, "state": state,
+            "job_clusters": [{"job_cluster_key": key, "new_cluster": spec}],
+            "tasks": [{"run_id": run_id * 10, "task_key": "t", "job_cluster_key": key, "state": state,
+                       "start_time": start, "end_time": end, "setup_duration": sim.running_ms - start,
+                       "cluster_instance": {"cluster_id": cluster_id, "spark_context_id": context_id}}]}
+
+
+def put_runs(running: RunningWorkspace, *records: dict[str, Any]) -> None:
+    """Runs the workspace holds from now on (by run id, replacing any of the same id)."""
+    store = running.workspace.store
+    with store.lock:
+        for record in records:
+            store.data["runs"][str(record["run_id"])] = record
+        store.save()
+
+
+def delivered_records(delivered: Delivered, **overrides: Any) -> list[dict[str, Any]]:
+    return [run_record(sim, run_id=900 + i, cluster_id=delivered.cluster_ids[i],
+                       context_id=delivered.app_dirs[i].name, node_type=RUNS[i][1], **overrides)
+            for i, sim in enumerate(delivered.runs)]
+
+
+@pytest.fixture(scope="session")
+def jobs_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorkspace]:
+    """A workspace emulator answering runs/get (the real SDK talks to it through the gateway)."""
+    saved = {n: os.environ.pop(n) for n in [n for n in os.environ if n.startswith("DATABRICKS_")]}
+    running = start_workspace(tmp_path_factory.mktemp("workspace"), speed=20000)
+    try:
+        yield running
+    finally:
+        running.stop()
+        os.environ.update(saved)
+
+
+@pytest.fixture
+def runs_api(jobs_api: RunningWorkspace, delivered: Delivered) -> Callable[[str], DatabricksGateway]:
+    """``gateway_for`` on the emulator, holding runs 900-902 of the delivered logs (as run, succeeded)."""
+    with jobs_api.workspace.store.lock:
+        jobs_api.workspace.store.data["runs"].clear()
+    put_runs(jobs_api, *delivered_records(delivered))
+    gateway = DatabricksGateway(GatewayConfig(jobs_api.host, jobs_api.token, retry_timeout_s=20),
+                                clock=SystemClock())
+    return lambda _workspace: gateway
+
+
+def with_tags(app_dir: Path, tags: dict[str, str]) -> None:
+    """Write ``clusterAllTags`` into the log's Spark properties, as Databricks' own logs carry them."""
+    value = json.dumps([{"key": k, "value": v} for k, v in tags.items()])
+    for part in app_dir.iterdir():
+        if not part.name.startswith("eventlog"):
+            continue
+        raw = part.read_bytes()
+        packed = part.suffix == ".gz"
+        lines = (gzip.decompress(raw) if packed else raw).decode().splitlines(keepends=True)
+        out = []
+        for line in lines:
+            if '"SparkListenerEnvironmentUpdate"' in line:
+                ev = json.loads(line)
+                ev["Spark Properties"]["spark.databricks.clusterUsageTags.clusterAllTags"] = value
+                line = json.dumps(ev) + "\n"
+            out.append(line)
+        text = "".join(out).encode()
+        part.write_bytes(gzip.compress(text) if packed else text)
+
+
+# The project id add_project gets in a fresh store, as an onboarded cluster's tag carries it.
+PROJECT_ID = "1"
+
+
+@pytest.fixture(scope="session")
+def tagged(delivered: Delivered, tmp_path_factory: pytest.TempPathFactory) -> Delivered:
+    """The delivered logs of a cluster Trimtab onboarded: its ``trimtab:project-id`` tag in each log's
+    ``clusterAllTags`` places the applications on the project's cluster without the workspace's runs."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("tagged") / "cluster-logs"
+    shutil.copytree(delivered.root, root)
+    app_dirs = tuple(root / d.relative_to(delivered.root) for d in delivered.app_dirs)
+    for app_dir in app_dirs:
+        with_tags(app_dir, {"Vendor": "Databricks", "ClusterName": "job-7-run-1", "team": "data",
+                            "trimtab:project-id": PROJECT_ID})
+    return Delivered(root, delivered.runs, delivered.cluster_ids, app_dirs)

@@ -19,7 +19,7 @@ from server.databricks import DatabricksGateway, GatewayConfig
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store, open_store
-from tests.backfill.conftest import Delivered, add_project
+from tests.backfill.conftest import Delivered, add_project, delivered_records, put_runs
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -39,7 +39,8 @@ def db(sqlite_url: str) -> str:
     return sqlite_url
 
 
-def test_cli_local_table_then_json(delivered: Delivered, db: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_local_table_then_json(tagged: Delivered, db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    delivered = tagged  # no workspace in the database: the project's tag in the logs places them
     code, out, err = _run(capsys, "project", "backfill", "sbx/7/main", "--eventlogs", str(delivered.root),
                           "--db", db)
     assert code == 0, err
@@ -88,6 +89,7 @@ def test_dbfs_backfill_through_the_gateway(delivered: Delivered, emulator: Runni
                                            capsys: pytest.CaptureFixture[str]) -> None:
     # Databricks delivered the logs to dbfs:/cluster-logs (the emulator keeps DBFS on its disk).
     shutil.copytree(delivered.root, emulator.workspace.dbfs_root / "cluster-logs")
+    put_runs(emulator, *delivered_records(delivered))  # the workspace still holds the runs (runs/get)
     (emulator.workspace.dbfs_root / "cluster-logs" / delivered.cluster_ids[0] / "driver").mkdir()
     (emulator.workspace.dbfs_root / "cluster-logs" / delivered.cluster_ids[0] / "driver" / "stdout").write_text("x")
     key = Fernet.generate_key().decode()
@@ -127,6 +129,7 @@ def test_a_dbfs_application_directory_or_file_keeps_its_name(delivered: Delivere
     """Pointed at one application's ``<spark-context-id>/`` (or its eventlog file), the application
     keeps its id and its cluster: it was named after the temporary copy, a new one each backfill."""
     shutil.copytree(delivered.root, emulator.workspace.dbfs_root / "cluster-logs")
+    put_runs(emulator, *delivered_records(delivered))
     gateway = DatabricksGateway(GatewayConfig(emulator.host, emulator.token, retry_timeout_s=20), clock=SystemClock())
     project = add_project(store)
     app_dir = delivered.app_dirs[0]
@@ -151,9 +154,11 @@ def test_gateway_reads_dbfs_in_chunks(emulator: RunningWorkspace) -> None:
 
 
 @pytest.mark.spark
-def test_cli_spark_engine_starts_and_stops_its_own_session(delivered: Delivered, db: str,
+def test_cli_spark_engine_starts_and_stops_its_own_session(tagged: Delivered, db: str,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     from pyspark.sql import SparkSession
+
+    delivered = tagged  # no workspace in the database: the project's tag in the logs places them
 
     assert SparkSession.getActiveSession() is None
     code, out, err = _run(capsys, "--json", "project", "backfill", "1", "--eventlogs", str(delivered.root),

@@ -79,8 +79,9 @@ def _stored(store: Store) -> dict[str, object]:
 
 
 @pytest.mark.spark
-def test_spark_engine_stores_what_the_local_engine_stores(delivered: Delivered, tmp_path: Path,
+def test_spark_engine_stores_what_the_local_engine_stores(tagged: Delivered, tmp_path: Path,
                                                          spark: object) -> None:
+    delivered = tagged  # the project's tag in the logs: runs are made without the workspace
     tasks = [ParseTask(str(d)) for d in delivered.app_dirs]
     assert _by_key(parse_all(tasks, "spark")) == _by_key(parse_all(tasks, "local", workers=1))
     stored = []

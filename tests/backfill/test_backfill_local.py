@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,12 @@ import pytest
 from agent.parse import COMPLETION_NOT_SEEN
 from server.backfill import backfill
 from server.backfill.discover import find_applications
+from server.databricks import DatabricksGateway
 from server.errors import FailedPrecondition, NotFound
 from server.store import Store
 from tests.backfill.conftest import JOB_ID, RUNS, Delivered, add_project, count_from_files
+
+GatewayFor = Callable[[str], DatabricksGateway]
 
 pytestmark = pytest.mark.postgres
 
@@ -28,9 +32,9 @@ def test_discovery_at_every_level_of_the_tree(delivered: Delivered) -> None:
     assert any(sim.summary["spot_losses"] for sim in delivered.runs)  # so spot loss is really checked
 
 
-def test_local_backfill_stores_what_the_logs_hold(delivered: Delivered, store: Store) -> None:
+def test_local_backfill_stores_what_the_logs_hold(delivered: Delivered, store: Store, runs_api: GatewayFor) -> None:
     project = add_project(store)
-    report = backfill(store, str(project.id), str(delivered.root), engine="local", workers=2)
+    report = backfill(store, str(project.id), str(delivered.root), engine="local", workers=2, gateway_for=runs_api)
     assert (report.applications_found, report.imported, report.already_present, report.runs_created) == (3, 3, 0, 3)
     assert report.events_duplicate == 0
     runs = {r.application_ids[0]: r for r in store.runs.history(int(project.id or 0))}
@@ -47,32 +51,35 @@ def test_local_backfill_stores_what_the_logs_hold(delivered: Delivered, store: S
         assert len(store.applications.jobs(app_id)) == counted.jobs
         run = runs[app_id]
         assert run.databricks_run_id == 900 + i  # spark.databricks.job.runId in the log
-        assert (run.start_ms, run.end_ms) == (counted.start_ms, counted.end_ms) and counted.start_ms > 0
-        assert run.runtime_s == pytest.approx((counted.end_ms - counted.start_ms) / 1000)
+        # The run's own bounds from runs/get: the cluster's setup before the application included.
+        assert (run.start_ms, run.end_ms) == (sim.start_time_ms, sim.end_time_ms) < (counted.start_ms, counted.end_ms)
+        assert run.setup_s == pytest.approx((sim.running_ms - sim.start_time_ms) / 1000) and run.setup_s > 60
         assert run.input_bytes == sim.summary["storage_input_bytes"]
-        assert run.outcome == ("succeeded" if counted.failed_jobs == 0 else "failed")
-        assert run.config is not None and run.config.node_type_id == node_type  # from clusterUsageTags
-        assert run.config.num_workers == 2  # not in the tags: the project's spec
+        assert run.outcome == "succeeded" and sim.result_state == "SUCCESS"
+        assert run.config is not None and run.config.node_type_id == node_type  # the run's job_clusters spec
+        assert run.config.num_workers == 2
+        # As found: no recommendation, and the phase of a project nothing was planned for (auto-apply off).
+        assert (run.recommendation_id, run.phase, run.message) == (None, "monitoring", "")
         assert ("spot_loss" in run.anomalies) == (sim.summary["spot_losses"] > 0)
         assert store.runs.for_application(app_id) == run
 
 
-def test_backfill_twice_stores_once(delivered: Delivered, sqlite_store: Store) -> None:
+def test_backfill_twice_stores_once(delivered: Delivered, sqlite_store: Store, runs_api: GatewayFor) -> None:
     project = add_project(sqlite_store)
-    first = backfill(sqlite_store, project.name, str(delivered.root), workers=1)
+    first = backfill(sqlite_store, project.name, str(delivered.root), workers=1, gateway_for=runs_api)
     events = sqlite_store.applications.event_count()
-    second = backfill(sqlite_store, project.name, str(delivered.root), workers=1)
+    second = backfill(sqlite_store, project.name, str(delivered.root), workers=1, gateway_for=runs_api)
     assert (second.imported, second.already_present, second.runs_created) == (0, 3, 0)
     assert second.events_stored == 0 and second.events_duplicate == first.events_stored
     assert sqlite_store.applications.event_count() == events == first.events_stored
     assert sqlite_store.runs.count(int(project.id or 0)) == 3
 
 
-def test_one_new_application_later(delivered: Delivered, sqlite_store: Store) -> None:
+def test_one_new_application_later(delivered: Delivered, sqlite_store: Store, runs_api: GatewayFor) -> None:
     project = add_project(sqlite_store)
-    first = backfill(sqlite_store, project.name, str(delivered.app_dirs[0].parent))
+    first = backfill(sqlite_store, project.name, str(delivered.app_dirs[0].parent), gateway_for=runs_api)
     assert (first.applications_found, first.runs_created) == (1, 1)
-    again = backfill(sqlite_store, project.name, str(delivered.root))
+    again = backfill(sqlite_store, project.name, str(delivered.root), gateway_for=runs_api)
     assert (again.imported, again.already_present, again.runs_created) == (2, 1, 2)
 
 
@@ -96,8 +103,9 @@ def _copy_app(app_dir: Path, dest_root: Path, *, context_id: str) -> Path:
     return target
 
 
-def test_a_log_that_stops_early_at_a_line_end_is_a_failed_run(delivered: Delivered, sqlite_store: Store,
+def test_a_log_that_stops_early_at_a_line_end_is_a_failed_run(tagged: Delivered, sqlite_store: Store,
                                                                tmp_path: Path) -> None:
+    delivered = tagged  # the project's tag in the logs: runs are made from the logs alone
     app_dir = _copy_app(delivered.app_dirs[0], tmp_path / "logs", context_id="777001")
     live = app_dir / "eventlog"
     lines = live.read_text().splitlines(keepends=True)
@@ -130,21 +138,21 @@ def test_a_log_that_stops_early_at_a_line_end_is_a_failed_run(delivered: Deliver
 
 
 def test_applications_of_one_databricks_run_make_one_run(delivered: Delivered, sqlite_store: Store,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, runs_api: GatewayFor) -> None:
     # Same log under two Spark context ids: both name job run 900, so they are one run.
     for context_id in ("880001", "880002"):
         _copy_app(delivered.app_dirs[0], tmp_path / "logs", context_id=context_id)
     project = add_project(sqlite_store)
-    report = backfill(sqlite_store, project.name, str(tmp_path / "logs"))
+    report = backfill(sqlite_store, project.name, str(tmp_path / "logs"), gateway_for=runs_api)
     assert (report.imported, report.runs_created) == (2, 1)
     (run,) = sqlite_store.runs.history(int(project.id or 0))
     assert run.databricks_run_id == 900 and run.application_ids == ("880001", "880002")
 
 
-def test_logs_of_another_job_make_no_runs(delivered: Delivered, sqlite_store: Store) -> None:
+def test_logs_of_another_job_make_no_runs(delivered: Delivered, sqlite_store: Store, runs_api: GatewayFor) -> None:
     from dataclasses import replace
 
     other = sqlite_store.projects.add(replace(add_project(sqlite_store), id=None, job_id=JOB_ID + 1))
-    report = backfill(sqlite_store, other.name, str(delivered.root))
+    report = backfill(sqlite_store, other.name, str(delivered.root), gateway_for=runs_api)
     assert (report.imported, report.runs_created, report.skipped_other_job) == (3, 0, 3)
     assert sqlite_store.runs.count(int(other.id or 0)) == 0
