@@ -2,7 +2,7 @@
 
 Routes (every one but /login and /healthz needs an admin token):
     GET  /                          projects list
-    GET  /projects/<id>             timeline, current recommendation, runs
+    GET  /projects/<id>[?page=N]    timeline, current recommendation, runs (200 a page, newest first)
     GET  /projects/<id>/timeline.png  the timeline as a PNG
     GET  /projects/<id>/timeline.svg  the timeline as SVG
     GET  /runs/<id>                 stage and cost breakdown
@@ -22,14 +22,16 @@ from typing import Any
 
 from server.dashboard import auth, pages, views
 from server.domain import MAX_ROW_ID
-from server.errors import NotFound, PermissionDenied, TrimtabError, Unauthenticated
+from server.errors import InvalidArgument, NotFound, PermissionDenied, TrimtabError, Unauthenticated
 from server.store import Store
 
 log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 4096
 
-Route = tuple[re.Pattern[str], Callable[[Store, re.Match[str]], tuple[str, bytes]]]
+# A view: the store, the route's match and the query (`urllib.parse.parse_qs`) -> content type and body.
+View = Callable[[Store, re.Match[str], dict[str, list[str]]], tuple[str, bytes]]
+Route = tuple[re.Pattern[str], View]
 
 
 def _html(text: str) -> tuple[str, bytes]:
@@ -52,20 +54,35 @@ def _id(m: re.Match[str], kind: str) -> int:
     return int(digits)
 
 
-def _projects(store: Store, _m: re.Match[str]) -> tuple[str, bytes]:
+# More digits than this is no page a project has (200 runs a page): refused before int() reads them.
+_PAGE_DIGITS = 9
+
+
+def _page(query: dict[str, list[str]]) -> int:
+    """``?page=N``, the page of a project's runs (1, the newest, when not given)."""
+    text = query.get("page", ["1"])[-1].strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > _PAGE_DIGITS or int(text) < 1:
+        raise InvalidArgument(f"page {text[:20]!r}: give a page number from 1")
+    return int(text)
+
+
+def _projects(store: Store, _m: re.Match[str], _query: dict[str, list[str]]) -> tuple[str, bytes]:
     return _html(pages.projects_page(views.project_rows(store)))
 
 
-def _project(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
-    return _html(pages.project_page(views.project_page(store, _id(m, "project"))))
+def _project(store: Store, m: re.Match[str], query: dict[str, list[str]]) -> tuple[str, bytes]:
+    project_id = _id(m, "project")
+    return _html(pages.project_page(views.project_page(store, project_id, _page(query))))
 
 
-def _run(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
+def _run(store: Store, m: re.Match[str], _query: dict[str, list[str]]) -> tuple[str, bytes]:
     return _html(pages.run_page(views.run_page(store, _id(m, "run"))))
 
 
-def _chart(store: Store, m: re.Match[str]) -> tuple[str, bytes]:
-    timeline = views.project_page(store, _id(m, "project")).timeline
+def _chart(store: Store, m: re.Match[str], _query: dict[str, list[str]]) -> tuple[str, bytes]:
+    # The page's chart: the newest `views.TIMELINE_RUNS` runs (`trimtab timeline --out` draws every one).
+    project = store.projects.get(_id(m, "project"))
+    timeline = views.project_timeline(store, project, store.runs.history(int(project.id or 0)))
     if m["fmt"] == "png":
         from server.render.png import timeline_png
 
@@ -159,12 +176,13 @@ class DashboardHandler(BaseHTTPRequestHandler):
         for pattern, view in ROUTES:
             match = pattern.fullmatch(url.path)
             if match is not None:
-                self._serve(view, match, url.path)
+                self._serve(view, match, url)
                 return
         self._send(404, *_html(pages.error_page(404, f"no page at {url.path}", signed_in=False)))
 
-    def _serve(self, view: Callable[[Store, re.Match[str]], tuple[str, bytes]], match: re.Match[str],
-               path: str) -> None:
+    def _serve(self, view: View, match: re.Match[str], url: urllib.parse.SplitResult) -> None:
+        # The query too, so signing in comes back to the page of runs asked for.
+        path = url.path + (f"?{url.query}" if url.query else "")
         try:
             auth.require_admin(self.store, auth.token_from(self._headers(), self.sessions))
         except Unauthenticated as exc:
@@ -178,9 +196,12 @@ class DashboardHandler(BaseHTTPRequestHandler):
             self._send(403, *_html(pages.error_page(403, str(exc))))
             return
         try:
-            content_type, body = view(self.store, match)
+            content_type, body = view(self.store, match, urllib.parse.parse_qs(url.query))
         except NotFound as exc:
             self._send(404, *_html(pages.error_page(404, str(exc))))
+            return
+        except InvalidArgument as exc:
+            self._send(400, *_html(pages.error_page(400, str(exc))))
             return
         except TrimtabError as exc:
             self._send(500, *_html(pages.error_page(500, str(exc))))

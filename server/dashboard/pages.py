@@ -22,7 +22,7 @@ EXTRA_STYLE = """
 .login input{width:100%;padding:6px;margin:8px 0;box-sizing:border-box}.error{color:#dc2626}
 .phase{padding:1px 6px;border-radius:8px;font-size:12px}
 .phase-learning{background:#fde68a}.phase-optimizing{background:#bbf7d0}.phase-monitoring{background:#bfdbfe}
-.phase.inactive{background:#e5e7eb;color:#374151}
+.phase.inactive{background:#e5e7eb;color:#374151}.pager a,.pager b{margin-right:10px}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px}
 dl.facts dt{color:#6b7280}
 """
@@ -182,6 +182,35 @@ def _saving_cell(savings: ProjectSavings | None) -> str:
     return percent(savings.saving_fraction) + mark
 
 
+def _timeline_note(page: ProjectPage) -> str:
+    """Says so when the chart leaves older runs out (`views.TIMELINE_RUNS`)."""
+    drawn, total = len(page.timeline.points), page.row.runs
+    if drawn >= total:
+        return ""
+    return (f'<p class="muted" id="timeline-note">The newest {drawn:,} of {total:,} runs; '
+            f"<code>trimtab timeline {page.row.project.id} --out FILE.svg</code> draws every run.</p>")
+
+
+def _pager(page: ProjectPage) -> str:
+    """Which runs the table shows, and links to the newer and older pages (`RUNS_PER_PAGE` a page)."""
+    total = page.row.runs
+    if page.pages <= 1:
+        return ""
+    base = f"/projects/{page.row.project.id}"
+    first = page.first_run_number
+    last = first + len(page.runs) - 1
+
+    def link(number: int, text: str) -> str:
+        return f'<a href="{base}?page={number}" data-page="{number}">{escape(text)}</a>'
+
+    parts = [f"<b>runs {first:,}–{last:,} of {total:,}, newest first (page {page.page} of {page.pages})</b>"]
+    if page.page > 1:
+        parts += [link(1, "« newest"), link(page.page - 1, "‹ newer")]
+    if page.page < page.pages:
+        parts += [link(page.page + 1, "older ›"), link(page.pages, "oldest »")]
+    return f'<p class="pager muted" data-page="{page.page}" data-pages="{page.pages}">{"".join(parts)}</p>'
+
+
 def project_page(page: ProjectPage) -> str:
     p = page.row.project
     tl = page.timeline
@@ -213,11 +242,11 @@ def project_page(page: ProjectPage) -> str:
             f"{_outcome_cell(r)}<td>{escape(', '.join(r.anomalies))}</td></tr>")
     body = (
         '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
-        f"<h2>Timeline</h2>{legend_html()}<div class=chart>{timeline_svg(tl)}</div>"
+        f"<h2>Timeline</h2>{_timeline_note(page)}{legend_html()}<div class=chart>{timeline_svg(tl)}</div>"
         f"<h2>Current recommendation</h2>{_inactive_note(p)}{_recommendation(page)}"
-        "<h2>Runs</h2><table id=runs><tr><th>run</th><th>Databricks run</th><th>phase</th><th>cluster</th>"
-        "<th>runtime</th><th>cost</th><th>SLA</th><th>outcome</th><th>anomalies</th></tr>"
-        + "".join(rows) + "</table>")
+        f"<h2>Runs</h2>{_pager(page)}<table id=runs><tr><th>run</th><th>Databricks run</th><th>phase</th>"
+        "<th>cluster</th><th>runtime</th><th>cost</th><th>SLA</th><th>outcome</th><th>anomalies</th></tr>"
+        + "".join(rows) + f"</table>{_pager(page) if len(page.runs) > 20 else ''}")
     return layout(tl.title, body)
 
 

@@ -19,7 +19,14 @@ from server.services.projects import sla_met_fraction
 from server.services.savings import ProjectSavings, stored_changes, stored_project_savings
 from server.spec import recommended_spec
 from server.store import Store
-from server.timeline import ProjectTimeline, timeline_of_runs
+from server.timeline import ProjectTimeline, build_timeline, points_from_runs
+
+# The runs table shows this many runs a page, newest first (``?page=2`` the next older ones): a
+# project with 20,000 runs was one 14 MB page.
+RUNS_PER_PAGE = 200
+# The timeline draws at most this many runs, the newest (the page says so; `trimtab timeline --out`
+# draws every run): 20,000 runs were an 8.8 MB inline SVG.
+TIMELINE_RUNS = 500
 
 
 @dataclass(frozen=True)
@@ -35,9 +42,16 @@ class ProjectRow:
 class ProjectPage:
     row: ProjectRow
     timeline: ProjectTimeline
-    runs: tuple[Run, ...]  # newest first
+    runs: tuple[Run, ...]  # one page of the project's runs, newest first
     recommendation: Recommendation | None
     diff: str
+    page: int = 1  # which page of `RUNS_PER_PAGE` runs ``runs`` is, 1 the newest
+    pages: int = 1
+
+    @property
+    def first_run_number(self) -> int:
+        """The place of the page's first run among the project's runs, newest first, from 1."""
+        return (self.page - 1) * RUNS_PER_PAGE + 1
 
 
 @dataclass(frozen=True)
@@ -74,16 +88,36 @@ def recommendation_diff(project: Project, rec: Recommendation, cloud: str) -> st
         "(the same as the live cluster: nothing to apply)"
 
 
-def project_page(store: Store, project_id: int) -> ProjectPage:
+def project_timeline(store: Store, project: Project, runs: list[Run]) -> ProjectTimeline:
+    """The timeline of the newest `TIMELINE_RUNS` of ``runs`` (every run of ``project``, oldest first).
+    The points are made from every run and then cut, so the first one drawn is marked as an apply only
+    when its recommendation took over there, not because the runs before it are left out."""
+    points = points_from_runs(runs, stored_changes(store, project))
+    currency = next((r.cost.currency for r in runs if r.cost), "USD")
+    return build_timeline(points[-TIMELINE_RUNS:], project.settings.sla_seconds, _title(project), currency)
+
+
+def page_count(runs: int) -> int:
+    """How many pages of `RUNS_PER_PAGE` runs ``runs`` runs make (one, empty, for none)."""
+    return max(1, -(-runs // RUNS_PER_PAGE))
+
+
+def project_page(store: Store, project_id: int, page: int = 1) -> ProjectPage:
+    """The project's page with its ``page``-th `RUNS_PER_PAGE` runs, newest first; `NotFound` past
+    the last page."""
     project = store.projects.get(project_id)
     runs = store.runs.history(project_id)
+    pages = page_count(len(runs))
+    if not 1 <= page <= pages:
+        raise NotFound(f"project {project_id} has {pages} page{'' if pages == 1 else 's'} of runs "
+                       f"({RUNS_PER_PAGE} a page): no page {page}")
+    newest_first = runs[::-1]
+    shown = newest_first[(page - 1) * RUNS_PER_PAGE:page * RUNS_PER_PAGE]
     rec = store.recommendations.pending(project_id) or store.recommendations.latest(project_id)
-    return ProjectPage(row=_row(store, project, runs),
-                       timeline=timeline_of_runs(runs, project.settings.sla_seconds, _title(project),
-                                                 stored_changes(store, project)),
-                       runs=tuple(reversed(runs)), recommendation=rec,
+    return ProjectPage(row=_row(store, project, runs), timeline=project_timeline(store, project, runs),
+                       runs=tuple(shown), recommendation=rec,
                        diff=recommendation_diff(project, rec, project_cloud(store, project))
-                       if rec is not None else "")
+                       if rec is not None else "", page=page, pages=pages)
 
 
 def run_page(store: Store, run_id: int) -> RunPage:
