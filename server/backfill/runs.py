@@ -38,7 +38,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server.collect.build import GROWTH_WINDOW, AgentData, Expected, build_run
+from server.collect.build import GROWTH_WINDOW, AgentData, Expected, build_run, with_agent_data
 from server.collect.collector import unpriced_note, with_unpriced_note
 from server.collect.run_parse import ClusterRun, cluster_runs, task_key_of
 from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
@@ -338,6 +338,11 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str],
         agent = AgentData(tuple(apps),
                           tuple(s for a in apps for s in store.applications.stages(a.application_id)),
                           tuple(e for a in apps for e in store.applications.executors(a.application_id)))
+        existing = store.runs.get_by_databricks_run(project_id, run_id)
+        if existing is not None:
+            _tie(store, existing, apps)
+            outcome.tied_to_existing += len(apps)
+            continue
         from_api = pieces.get(run_id)
         piece = from_api if from_api is not None and from_api.spec else _log_piece(store, project, run_id, apps,
                                                                                    agent)
@@ -370,11 +375,27 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str],
             existing = store.runs.get_by_databricks_run(project_id, run_id)
             if existing is None:  # pragma: no cover - deleted between the two calls
                 raise
-            ids = tuple(dict.fromkeys((*existing.application_ids, *run.application_ids)))
-            store.runs.update(dataclasses.replace(existing, application_ids=ids))
+            _tie(store, existing, apps)
             outcome.tied_to_existing += len(apps)
     return outcome
 
 
 def _joined(first: str, second: str) -> str:
     return f"{first}; {second}" if first and second else first or second
+
+
+def _tie(store: Store, existing: Run, apps: Sequence[Application]) -> Run:
+    """Tie ``apps`` to a run stored before (the collector's, or an earlier backfill's), with what
+    their data decides recomputed as the collector does for agent data that lands late."""
+    ids = tuple(dict.fromkeys((*existing.application_ids, *(a.application_id for a in apps))))
+    tied = []
+    for app_id in ids:
+        try:
+            tied.append(store.applications.get(app_id))
+        except NotFound:  # pruned: the run keeps what the others say
+            continue
+    agent = AgentData(tuple(tied), tuple(s for a in tied for s in store.applications.stages(a.application_id)),
+                      tuple(e for a in tied for e in store.applications.executors(a.application_id)))
+    history = list(reversed(store.runs.list(existing.project_id, limit=GROWTH_WINDOW,
+                                            before_id=int(existing.id or 0))))
+    return store.runs.update(with_agent_data(dataclasses.replace(existing, application_ids=ids), agent, history))

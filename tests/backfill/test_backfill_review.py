@@ -1,5 +1,6 @@
-"""Backfill review fixes: a past run is the run it was (its own tags, phase, setup, outcome) and only the
-project's own cluster's applications make runs (SQLite and PostgreSQL, real logs and the workspace emulator)."""
+"""Backfill review fixes: a past run is the run it was (its own tags, phase, setup, outcome), only the
+project's own cluster's applications make runs, and a run already collected gets its applications' data
+(SQLite and PostgreSQL, real logs and the workspace emulator)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from server.backfill import backfill
 from server.backfill.runs import SETUP_UNKNOWN
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import Recommendation
+from server.domain import CostBreakdown, Recommendation, Run
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG
 from server.services import workspaces
 from server.services.secrets import SecretBox
@@ -154,6 +155,26 @@ def test_only_applications_of_the_projects_cluster_make_its_runs(delivered: Deli
     assert report.runs_created == 0
     assert report.skipped_unknown_cluster == (other.app_dirs[0].name,)
     assert report.skipped_other_cluster == (other.app_dirs[2].name,)
+
+
+# ------------------------------------------------------------------ 5: a run collected before
+
+
+def test_applications_tied_to_a_collected_run_give_it_their_input(delivered: Delivered, store: Store,
+                                                                  runs_api: GatewayFor) -> None:
+    project = add_project(store)
+    sim = delivered.runs[0]
+    collected = store.runs.add(Run(
+        project_id=int(project.id or 0), databricks_run_id=900, cluster_id=delivered.cluster_ids[0],
+        start_ms=sim.start_time_ms, end_ms=sim.end_time_ms, runtime_s=(sim.end_time_ms - sim.start_time_ms) / 1000,
+        config=config_from_spec(SPEC), cost=CostBreakdown(total=2.0, dbu_cost=1.0, compute_cost=1.0)))
+    report = backfill(store, project.name, str(delivered.app_dirs[0]), gateway_for=runs_api)
+    assert (report.runs_created, report.tied_to_existing_runs) == (0, 1)
+    run = store.runs.get(int(collected.id or 0))
+    assert run.application_ids == (delivered.app_dirs[0].name,)
+    assert run.input_bytes == sim.summary["storage_input_bytes"] > 0
+    assert run.cost is not None and run.cost.total == 2.0
+    assert run.cost.cost_per_input_gb == pytest.approx(2.0 / (run.input_bytes / 1e9), rel=0.1)
 
 
 # ------------------------------------------------------------------ 6: the outcome
