@@ -151,9 +151,16 @@ class DashboardHandler(BaseHTTPRequestHandler):
         self.send_header("Referrer-Policy", "no-referrer")
         for key, value in (extra or {}).items():
             self.send_header(key, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The client hung up before the answer was written (it read a part and closed, or gave up):
+            # nothing is left to tell it, and a traceback on stderr for each one said nothing either.
+            self.close_connection = True
+            log.debug("dashboard: %s went away before the answer to %s: %s", self.address_string(),
+                      self.path, exc)
 
     def _redirect(self, location: str, cookie: str = "") -> None:
         extra = {"Location": location}
