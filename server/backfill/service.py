@@ -195,8 +195,9 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
     if runs.other_cluster:
         say(f"{len(runs.other_cluster)} application(s) ran on another cluster of the job: no run made for them")
     if runs.unknown_cluster:
-        say(f"{len(runs.unknown_cluster)} application(s) on a cluster not known to be {project.name}'s (the "
-            "workspace does not hold their run, and their log has no trimtab:project-id tag): no run made")
+        say(f"{len(runs.unknown_cluster)} application(s) on a cluster not known to be {project.name}'s (no "
+            "task of their run in the workspace ran on it, and their log has no trimtab:project-id tag): "
+            "no run made")
     if runs.setup_unknown:
         say(f"{runs.setup_unknown} run(s) made from the event log alone: setup time unknown, stored unpriced")
     damaged = tuple(
