@@ -175,7 +175,10 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
     if project.problem is not None and project.problem.step == "apply":
         state = {k: v for k, v in state.items() if k != PROBLEM_KEY}
     # Applied on purpose: a configuration turned down before is no longer refused.
-    state = _without_rejected(state, rec.config)
+    state = {k: v for k, v in _without_rejected(state, rec.config).items() if k != LAST_WRITE_KEY}  # now pending_apply's
+    if trimtab_wrote(project) is None:
+        # Trimtab's first write since the (re-)import: what detach puts back (`detached_spec`).
+        state[BEFORE_WRITES_KEY] = previous
     store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply={
         "recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": previous,
         "previous_recommendation_id": pending.get("recommendation_id"),
@@ -259,8 +262,8 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
 def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, *,
                      dry_run: bool = False) -> ApplyResult:
     """Detach: take Trimtab off the job's cluster, stop managing (`detached_spec`: Trimtab's agent,
-    tags and log delivery removed, its sizing, node types and availability put back as imported;
-    the user's own edits since stay)."""
+    tags and log delivery removed, the sizing, node types and availability it wrote put back as
+    imported where they still hold what it wrote; the user's own edits since stay)."""
     project = store.projects.get(project_id)
     if project.detached:
         return ApplyResult(None, "", applied=False, message=f"project {project.name} is already detached")
@@ -286,7 +289,10 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
     pending = store.recommendations.pending(project_id)
     if pending is not None and pending.id is not None:
         store.recommendations.set_state(pending.id, "superseded")
-    store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None, current_spec=current))
+    # Detached, Trimtab has written nothing the next import should take for its own.
+    state = {k: v for k, v in project.state.items() if k not in (LAST_WRITE_KEY, BEFORE_WRITES_KEY)}
+    store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None, current_spec=current,
+                                              state=state))
     return ApplyResult(None, diff, applied=bool(diff), message=f"project {project.name} detached")
 
 
@@ -296,6 +302,24 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
 ONBOARDED_KEY = "onboarded"
 # The variables onboarding sets for the agent (`server.onboard`: TRIMTAB_SERVER, TRIMTAB_TOKEN, ...).
 AGENT_ENV_PREFIX = "TRIMTAB_"
+# Where `Project.state` keeps the spec of Trimtab's last write (its apply's or revert's
+# ``applied_spec``) once a rebase on a user's edit has cleared ``pending_apply``, so detach still
+# knows which of the fields Trimtab owns hold what it wrote (`trimtab_wrote`).
+LAST_WRITE_KEY = "last_write"
+# Where it keeps the spec its first write since the (re-)import was made over (`_record_apply`): the
+# sizing detach puts back, the user's at a re-attach (``original_spec`` is the first import's).
+BEFORE_WRITES_KEY = "before_writes"
+
+
+def trimtab_wrote(project: Project) -> dict[str, Any] | None:
+    """The cluster spec as Trimtab's last apply or revert wrote it, or None when it wrote none since
+    the project was (re-)imported. A re-attach's record (``reattached``) holds the spec the import
+    found, the user's sizing, not a write of Trimtab's."""
+    pending = project.pending_apply or {}
+    if pending:
+        return None if pending.get("reattached") else pending.get("applied_spec")
+    kept = project.state.get(LAST_WRITE_KEY)
+    return kept if isinstance(kept, dict) else None
 
 
 def onboard_record(original: dict[str, Any], found: dict[str, Any], onboarded: dict[str, Any],
@@ -319,13 +343,19 @@ def detached_spec(store: Store, project: Project, live: dict[str, Any]) -> dict[
 
     Started from the live spec, so the user's edits since the import (a newer spark_version, Spark
     conf, an instance profile...) stay. Removed: Trimtab's init script, its TRIMTAB_* variables and
-    tags, and the log delivery the import added (`ONBOARDED_KEY`). Put back as imported: the fields
-    a recommendation owns (`owned_from`), when Trimtab has applied one."""
+    tags, and the log delivery the import added (`ONBOARDED_KEY`). Put back as imported: each field
+    a recommendation owns (`owned_from`) that still holds what Trimtab last wrote (`trimtab_wrote`),
+    as it was before Trimtab's first write (`BEFORE_WRITES_KEY`); one the user changed since (a resize
+    after the apply, or before a re-attach) stays theirs."""
     original = project.original_spec
     out = copy.deepcopy(live)
     pending = project.pending_apply or {}
-    if pending or store.recommendations.latest(int(project.id or 0), state="applied") is not None:
-        out = owned_from(out, original, cloud=project_cloud(store, project))
+    written = trimtab_wrote(project)
+    if written:
+        cloud = project_cloud(store, project)
+        before = project.state.get(BEFORE_WRITES_KEY)
+        before = before if isinstance(before, dict) else original  # applied before the key was kept
+        out = owned_from(out, _unless_edited(before, live, written, cloud=cloud), cloud=cloud)
     added = project.state.get(ONBOARDED_KEY)
     recorded = pending.get("applied_spec") or project.current_spec
     if added is None:
@@ -349,6 +379,39 @@ def detached_spec(store: Store, project: Project, live: dict[str, Any]) -> dict[
             out.get("cluster_log_conf") == added["cluster_log_conf"]:
         out.pop("cluster_log_conf", None)
     return out
+
+
+def _unless_edited(before: dict[str, Any], live: dict[str, Any], written: dict[str, Any], *,
+                   cloud: str) -> dict[str, Any]:
+    """``before`` (the spec before Trimtab wrote) with each field Trimtab owns that ``live`` no longer
+    has as Trimtab ``written`` it (the user's edit since) taken from ``live``: what detach puts back
+    (`owned_from`) changes only the fields still Trimtab's. The sizing is one field (num_workers or
+    autoscale)."""
+    target = copy.deepcopy(before)
+
+    def take(spec: dict[str, Any], key: str) -> None:
+        if key in live:
+            spec[key] = copy.deepcopy(live[key])
+        else:
+            spec.pop(key, None)
+
+    if {k: live.get(k) for k in SIZING_FIELDS} != {k: written.get(k) for k in SIZING_FIELDS}:
+        for key in SIZING_FIELDS:
+            take(target, key)
+    for key in OWNED_NODE_FIELDS:
+        if live.get(key) != written.get(key):
+            take(target, key)
+    block = "azure_attributes" if cloud == "azure" else "aws_attributes"
+    theirs, ours = live.get(block) or {}, written.get(block) or {}
+    attrs = dict(target.get(block) or {})
+    for key in OWNED_ATTRIBUTES:
+        if theirs.get(key) != ours.get(key):
+            if key in theirs:
+                attrs[key] = copy.deepcopy(theirs[key])
+            else:
+                attrs.pop(key, None)
+    _put_or_drop(target, block, attrs, before)
+    return target
 
 
 def _put_or_drop(spec: dict[str, Any], key: str, value: Any, original: dict[str, Any]) -> None:
@@ -540,6 +603,11 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
     # (`server.plan.planner.edit_hold`): found here (at an apply), the runs that follow match the
     # adopted spec, so none of them is flagged as the collector flags the first run after an edit.
     state = {**project.state, "user_edit_paths": drift, "user_edit_after_run_id": int(project.last_seen_run_id or 0)}
+    if project.pending_apply:
+        # The record of Trimtab's last write goes with pending_apply: kept for detach (`trimtab_wrote`).
+        state.pop(LAST_WRITE_KEY, None)
+        if (written := trimtab_wrote(project)) is not None:
+            state[LAST_WRITE_KEY] = written
     return store.projects.update(dataclasses.replace(project, current_spec=live, pending_apply=None, state=state))
 
 

@@ -123,3 +123,85 @@ def test_a_project_imported_before_the_record_still_loses_trimtabs_script(
     store.projects.update(dataclasses.replace(stored, state=state))  # as an older server left it
     restore_original(store, gateway, int(project.id or 0))
     assert _live(gateway, project) == original
+
+
+# Diff 9 review: detach put back the sizing and node types of the first import whenever any apply had
+# been recorded, without checking the live cluster still held what Trimtab wrote: a resize the user
+# made after Trimtab's apply, or before a re-attach, was undone. Each field Trimtab owns goes back
+# only where it still holds Trimtab's last write, to what it was before Trimtab's first write.
+
+
+def _resize(gateway: DatabricksGateway, project: Project, **fields: Any) -> None:
+    edited = {**_live(gateway, project), **fields}
+    settings = gateway.get_job(project.job_id)["settings"]
+    gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, edited))
+
+
+def _apply(store: Store, gateway: DatabricksGateway, project: Project, node_type: str, workers: int) -> None:
+    store.recommendations.add(Recommendation(project_id=int(project.id or 0), reason="test", config=ClusterConfig(
+        node_type_id=node_type, driver_node_type_id="m5d.xlarge", num_workers=workers, availability="ON_DEMAND",
+        first_on_demand=1)))
+    assert apply_recommendation(store, gateway, int(project.id or 0)).applied
+
+
+def test_detach_keeps_a_resize_made_after_trimtabs_apply(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
+    original = aws_cluster("m5d.xlarge", 4)
+    project = _import(store, secrets, gateway, original)
+    _apply(store, gateway, project, "r5d.xlarge", 3)
+    _resize(gateway, project, num_workers=12)  # the user's, after Trimtab's apply
+    # Trimtab finds the edit (an import does, as the collector and the next apply would): rebased on it.
+    workspaces.import_jobs(store, secrets, "sbx", [project.job_id], wiring=WIRING)
+    rebased = store.projects.get(int(project.id or 0))
+    assert rebased.state["user_edit_paths"] == ["num_workers"] and rebased.pending_apply is None
+    restore_original(store, gateway, int(project.id or 0))
+    live = _live(gateway, project)
+    # The resize stays; the node types and availability Trimtab wrote, untouched by the user, go back.
+    assert (live["num_workers"], live["node_type_id"], "driver_node_type_id" in live) == (12, "m5d.xlarge", False)
+    assert live["aws_attributes"] == original["aws_attributes"]
+    _without_trimtab(live)
+
+
+def test_detach_after_a_rebase_on_another_edit_still_puts_back_trimtabs_sizing(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
+    original = aws_cluster("m5d.xlarge", 4)
+    project = _import(store, secrets, gateway, original)
+    _apply(store, gateway, project, "r5d.xlarge", 3)
+    _user_edit(gateway, project)  # not the sizing
+    workspaces.import_jobs(store, secrets, "sbx", [project.job_id], wiring=WIRING)
+    assert store.projects.get(int(project.id or 0)).pending_apply is None  # rebased
+    restore_original(store, gateway, int(project.id or 0))
+    live = _live(gateway, project)
+    assert (live["num_workers"], live["node_type_id"], "driver_node_type_id" in live) == (4, "m5d.xlarge", False)
+    assert _users_own(live)[0] == "16.4.x-scala2.12"
+
+
+def test_detach_after_a_reattach_keeps_the_users_resize(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
+    project = _import(store, secrets, gateway, aws_cluster("m5d.xlarge", 4))
+    pid = int(project.id or 0)
+    _apply(store, gateway, project, "m5d.xlarge", 3)
+    restore_original(store, gateway, pid)
+    assert _live(gateway, project)["num_workers"] == 4
+    _resize(gateway, project, num_workers=10, node_type_id="r5d.xlarge")  # the user's, Trimtab not there
+    workspaces.import_jobs(store, secrets, "sbx", [project.job_id], wiring=WIRING, reattach=True)
+    assert store.projects.get(pid).pending_apply["reattached"]  # type: ignore[index]
+    restore_original(store, gateway, pid)  # Trimtab wrote no sizing since the re-attach
+    live = _live(gateway, project)
+    assert (live["num_workers"], live["node_type_id"]) == (10, "r5d.xlarge")
+    _without_trimtab(live)
+
+
+def test_detach_after_a_reattach_and_an_apply_puts_back_the_sizing_found_at_the_reattach(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
+    project = _import(store, secrets, gateway, aws_cluster("m5d.xlarge", 4))
+    pid = int(project.id or 0)
+    restore_original(store, gateway, pid)
+    _resize(gateway, project, num_workers=10, node_type_id="r5d.xlarge")
+    workspaces.import_jobs(store, secrets, "sbx", [project.job_id], wiring=WIRING, reattach=True)
+    stored = store.projects.get(pid)
+    # A run used the re-attached spec, so an apply may follow (the record is confirmed).
+    _apply(store, gateway, stored, "m5d.xlarge", 3)
+    restore_original(store, gateway, pid)
+    live = _live(gateway, project)
+    assert (live["num_workers"], live["node_type_id"]) == (10, "r5d.xlarge")  # not the first import's 4 x m5d
