@@ -14,50 +14,25 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.workspace import RunningWorkspace
-from server.apply import apply_recommendation, restore_original
-from server.clock import SystemClock
+from server.apply import restore_original
 from server.collect import Collector
-from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import ClusterConfig, Project, Recommendation
+from server.domain import Project
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG, TRIMTAB_TAGS
 from server.services import workspaces
 from server.services.secrets import SecretBox
-from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING, sdk_client
-
-
-def _live(gateway: DatabricksGateway, job_id: int) -> dict[str, Any]:
-    spec = find_cluster_spec(gateway.get_job(job_id)["settings"], "main")
-    assert spec is not None
-    return spec
-
-
-def _applied(store: Store, gateway: DatabricksGateway, daily: Project) -> Recommendation:
-    rec = store.recommendations.add(Recommendation(project_id=int(daily.id or 0), reason="test", config=ClusterConfig(
-        node_type_id="m5d.2xlarge", num_workers=2, availability="ON_DEMAND", first_on_demand=1)))
-    assert apply_recommendation(store, gateway, int(daily.id or 0)).applied
-    return rec
-
-
-def _clone(emulator: RunningWorkspace, job_id: int) -> int:
-    """Databricks' "Clone job": a new job with the settings of ``job_id``, through the real SDK."""
-    client = sdk_client(emulator)
-    settings = client.jobs.get(job_id).settings.as_dict()
-    settings["name"] = "clone-of-etl"
-    return int(client.api_client.do("POST", "/api/2.1/jobs/create", body=settings)["job_id"])
+from tests.integration.clone_jobs import applied as _applied
+from tests.integration.clone_jobs import clone as _clone
+from tests.integration.clone_jobs import collector as _collector
+from tests.integration.clone_jobs import live as _live
+from tests.integration.conftest import WIRING
 
 
 def _no_wiring(spec: dict[str, Any]) -> None:
     assert not any(t in (spec.get("custom_tags") or {}) for t in TRIMTAB_TAGS), spec.get("custom_tags")
     assert not any(k.startswith("TRIMTAB_") for k in spec.get("spark_env_vars") or {}), spec.get("spark_env_vars")
     assert WIRING.init_script not in (spec.get("init_scripts") or [])
-
-
-def _collector(store: Store, secrets: SecretBox) -> Collector:
-    return Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                     catalog=load_catalog())
 
 
 def _run_collected(emulator: RunningWorkspace, gateway: DatabricksGateway, collector: Collector,

@@ -15,44 +15,19 @@ from typing import Any
 import pytest
 
 from sandbox.workspace import RunningWorkspace
-from server.apply import apply_recommendation
-from server.clock import SystemClock
 from server.collect import Collector
-from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import ClusterConfig, Project, Recommendation
+from server.domain import Project
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG
 from server.services import workspaces
 from server.services.secrets import SecretBox
-from server.spec import cluster_entry_update, find_cluster_spec
+from server.spec import cluster_entry_update
 from server.store import Store
-from tests.integration.conftest import WIRING, sdk_client
-
-
-def _live(gateway: DatabricksGateway, job_id: int) -> dict[str, Any]:
-    spec = find_cluster_spec(gateway.get_job(job_id)["settings"], "main")
-    assert spec is not None
-    return spec
-
-
-def _applied(store: Store, gateway: DatabricksGateway, daily: Project) -> Recommendation:
-    rec = store.recommendations.add(Recommendation(project_id=int(daily.id or 0), reason="test", config=ClusterConfig(
-        node_type_id="m5d.2xlarge", num_workers=2, availability="ON_DEMAND", first_on_demand=1)))
-    assert apply_recommendation(store, gateway, int(daily.id or 0)).applied
-    return rec
-
-
-def _clone(emulator: RunningWorkspace, job_id: int) -> int:
-    """Databricks' "Clone job": a new job with the settings of ``job_id``, through the real SDK."""
-    client = sdk_client(emulator)
-    settings = client.jobs.get(job_id).settings.as_dict()
-    settings["name"] = "clone-of-etl"
-    return int(client.api_client.do("POST", "/api/2.1/jobs/create", body=settings)["job_id"])
-
-
-def _collector(store: Store, secrets: SecretBox) -> Collector:
-    return Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                     catalog=load_catalog())
+from tests.integration.clone_jobs import applied as _applied
+from tests.integration.clone_jobs import clone as _clone
+from tests.integration.clone_jobs import collector as _collector
+from tests.integration.clone_jobs import live as _live
+from tests.integration.conftest import WIRING
 
 
 def _run_collected(emulator: RunningWorkspace, gateway: DatabricksGateway, collector: Collector,
