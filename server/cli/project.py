@@ -78,13 +78,16 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
     if ctx.as_json:
         print_json([message_dict(p) for p in reply.projects])
         return
+    from server.render.fmt import phase_marks
+
     rows = []
     for p in reply.projects:
         sla = p.settings.sla_seconds if p.settings.HasField("sla_seconds") else None
         # A failing project says so where its phase is, since that phase is as of the last success.
         failing = (f" ({_STEP_WORDS.get(p.problem.step, p.problem.step)} failed)"
                    if p.HasField("problem") else "")
-        phase = p.phase + (" (detached)" if p.detached else "") + failing
+        # Detached and orphaned both, as `project show` and the dashboard say (`phase_marks`).
+        phase = p.phase + "".join(f" ({mark})" for mark in phase_marks(p.detached, p.orphaned)) + failing
         rows.append((p.id, p.name, phase, format_duration(sla),
                      "on" if p.settings.auto_apply else "off", p.run_count,
                      _money(p.latest_cost if p.HasField("latest_cost") else None),

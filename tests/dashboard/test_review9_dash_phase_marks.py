@@ -120,9 +120,13 @@ def test_the_dashboard_says_detached_and_orphaned_as_project_show_does(
         assert ("is detached" if name in ("detached", "both") else "is orphaned") in _text(note.group(1))
 
 
-def test_project_list_in_the_cli_is_unchanged(
+def test_project_list_in_the_cli_marks_detached_and_orphaned(
         setup: Setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     out = _cli(setup, capsys, monkeypatch, "project", "list")
     phases = {line.split()[0]: line for line in out.splitlines()[2:]}
     assert "learning (detached)" in phases[str(setup.ids["detached"])]
-    assert "(detached)" not in phases[str(setup.ids["active"])]
+    # An orphaned project said nothing in the list (ninth session's note).
+    assert "learning (orphaned)" in phases[str(setup.ids["orphaned"])]
+    assert "learning (detached) (orphaned)" in phases[str(setup.ids["both"])]
+    active = phases[str(setup.ids["active"])]
+    assert "(detached)" not in active and "(orphaned)" not in active, active
