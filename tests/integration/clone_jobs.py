@@ -1,5 +1,5 @@
 """What the clone-job tests share (test_review9_clone_*.py): a managed job's live cluster, an applied
-recommendation on it, Databricks' "Clone job" through the real SDK, and a collector."""
+recommendation on it, Databricks' "Clone job" through the real SDK, a collector and one run collected."""
 
 from __future__ import annotations
 
@@ -43,3 +43,13 @@ def clone(emulator: RunningWorkspace, job_id: int) -> int:
 def collector(store: Store, secrets: SecretBox) -> Collector:
     return Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
                      catalog=load_catalog())
+
+
+def run_collected(emulator: RunningWorkspace, gateway: DatabricksGateway, collector: Collector,
+                  project: Project) -> Any:
+    """One run of the project's job, collected: the collector's run of it."""
+    gateway.run_now(project.job_id)
+    assert emulator.wait_idle(60)
+    runs = [r for r in collector.poll_once() if r.project_id == project.id]
+    assert len(runs) == 1, runs
+    return runs[0]

@@ -15,7 +15,6 @@ from typing import Any
 
 from sandbox.workspace import RunningWorkspace
 from server.apply import restore_original
-from server.collect import Collector
 from server.databricks import DatabricksGateway
 from server.domain import Project
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG, TRIMTAB_TAGS
@@ -26,6 +25,7 @@ from tests.integration.clone_jobs import applied as _applied
 from tests.integration.clone_jobs import clone as _clone
 from tests.integration.clone_jobs import collector as _collector
 from tests.integration.clone_jobs import live as _live
+from tests.integration.clone_jobs import run_collected as _run_collected
 from tests.integration.conftest import WIRING
 
 
@@ -33,15 +33,6 @@ def _no_wiring(spec: dict[str, Any]) -> None:
     assert not any(t in (spec.get("custom_tags") or {}) for t in TRIMTAB_TAGS), spec.get("custom_tags")
     assert not any(k.startswith("TRIMTAB_") for k in spec.get("spark_env_vars") or {}), spec.get("spark_env_vars")
     assert WIRING.init_script not in (spec.get("init_scripts") or [])
-
-
-def _run_collected(emulator: RunningWorkspace, gateway: DatabricksGateway, collector: Collector,
-                   project: Project) -> Any:
-    gateway.run_now(project.job_id)
-    assert emulator.wait_idle(60)
-    runs = [r for r in collector.poll_once() if r.project_id == project.id]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 def test_a_cloned_job_is_imported_without_the_other_projects_wiring_and_detaches_clean(

@@ -10,12 +10,10 @@ PostgreSQL.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 
 from sandbox.workspace import RunningWorkspace
-from server.collect import Collector
 from server.databricks import DatabricksGateway
 from server.domain import Project
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG
@@ -27,16 +25,8 @@ from tests.integration.clone_jobs import applied as _applied
 from tests.integration.clone_jobs import clone as _clone
 from tests.integration.clone_jobs import collector as _collector
 from tests.integration.clone_jobs import live as _live
+from tests.integration.clone_jobs import run_collected as _run_collected
 from tests.integration.conftest import WIRING
-
-
-def _run_collected(emulator: RunningWorkspace, gateway: DatabricksGateway, collector: Collector,
-                   project: Project) -> Any:
-    gateway.run_now(project.job_id)
-    assert emulator.wait_idle(60)
-    runs = [r for r in collector.poll_once() if r.project_id == project.id]
-    assert len(runs) == 1, runs
-    return runs[0]
 
 
 @pytest.mark.parametrize("how", ["imported before the fix", "entry pasted from the other job"])
