@@ -282,8 +282,11 @@ def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     total = int(round(seconds))
-    h, rest = divmod(total, 3600)
+    d, rest = divmod(total, 86400)
+    h, rest = divmod(rest, 3600)
     m, s = divmod(rest, 60)
+    if d:  # a multi-day SLA read as "120h00m" is hard to check; parse_duration reads this back
+        return f"{d}d{h:02d}h" + (f"{m:02d}m" if m or s else "") + (f"{s:02d}s" if s else "")
     if h:
         return f"{h}h{m:02d}m" if not s else f"{h}h{m:02d}m{s:02d}s"
     return f"{m}m{s:02d}s" if m else f"{s}s"

@@ -37,7 +37,8 @@ def cut(text: str, limit: int, *, on_word: bool = False) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``95`` -> ``1m35s``; ``4000`` -> ``1h06m``."""
+    """``95`` -> ``1m35s``; ``4000`` -> ``1h06m``; ``450000`` -> ``5d05h`` (a runaway run read as
+    ``125h00m`` hides its size)."""
     if seconds is None:
         return "-"
     s = int(round(seconds))
@@ -45,7 +46,9 @@ def duration(seconds: float | None) -> str:
         return f"{s}s"
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
 def money(amount: float | None, currency: str = "USD", decimals: int = 2) -> str:

@@ -68,6 +68,10 @@ def test_parse_duration_rejects(text: str) -> None:
 
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (None, 5, 2700, 5400, 5405)] == ["-", "5s", "45m00s", "1h30m", "1h30m05s"]
+    # days past 24 h, not "120h00m"; and the CLI reads its own output back as the same SLA
+    days = (86400, 90061, 5 * 86400 + 5 * 3600, 2 * 86400 + 60)
+    assert [format_duration(s) for s in days] == ["1d00h", "1d01h01m01s", "5d05h", "2d00h01m"]
+    assert [parse_duration(format_duration(s), "--sla", max_seconds=10 * 86400) for s in days] == list(days)
 
 
 def test_token_revoke_shows_in_list_and_refuses_the_token(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
