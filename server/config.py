@@ -198,6 +198,14 @@ class ServerConfig:
             split_host_port(self.listen, allow_port_zero=True)
         except ValueError as exc:
             raise _bad("listen", str(exc)) from exc
+        if self.http:
+            # Checked here, not when the dashboard starts: by then the database has been migrated, and
+            # in a rolling deploy a typo would move the shared schema past the servers still running.
+            try:
+                split_host_port(self.http, allow_port_zero=True)
+            except ValueError as exc:
+                raise _bad("http", f"{exc}; give the dashboard's host:port (127.0.0.1:8080) or leave it "
+                                   "empty for no dashboard") from exc
         if self.advertise:
             try:
                 host, _ = split_host_port(self.advertise, allow_port_zero=False)
@@ -256,11 +264,13 @@ _RANGES: dict[str, tuple[float, bool, float | None]] = {
     "max_events_per_batch": (1, False, None),
     "ingest_group_batches": (1, False, None),
     "ingest_queue_batches": (1, False, None),
-    "db_busy_timeout_ms": (0, False, None),
+    # SQLite's busy timeout and PostgreSQL's lock_timeout (ms) are C ints.
+    "db_busy_timeout_ms": (0, False, 2**31 - 1),
     "db_timeout_seconds": (0, False, None),
     "ingest_stall_seconds": (0, True, None),
     "workers": (1, False, None),
-    "gc_threshold": (0, False, None),
+    # gc.set_threshold takes a C int ("Python int too large to convert to C long" named no setting).
+    "gc_threshold": (0, False, 2**31 - 1),
     "grace_seconds": (0, False, None),
     "token_cache_seconds": (0, False, None),
     "token_revocation_check_seconds": (0, False, None),

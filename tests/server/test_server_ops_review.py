@@ -38,6 +38,8 @@ SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_
     ("token_revocation_check_seconds", -1.0), ("db_busy_timeout_ms", -10), ("ingest_queue_batches", 0),
     ("ingest_group_batches", 0), ("max_events_per_batch", 0), ("max_receive_bytes", -1),
     ("max_receive_bytes", 2**31), ("gc_threshold", -1), ("collect", 7), ("collect_interval_seconds", float("nan")),
+    # C ints: past them Python's own overflow error named no setting
+    ("gc_threshold", 10**20), ("db_busy_timeout_ms", 2**31),
 ])
 def test_an_out_of_range_setting_is_refused_naming_it_and_its_variable(name: str, value: float) -> None:
     env = next(f.metadata["env"] for f in dataclasses.fields(ServerConfig) if f.name == name)
@@ -75,6 +77,15 @@ def test_a_bad_listen_address_is_refused(listen: str, why: str) -> None:
 def test_a_bad_advertise_address_is_refused(advertise: str) -> None:
     with pytest.raises(InvalidArgument, match=r"setting advertise \(TRIMTAB_ADVERTISE\): "):
         ServerConfig(advertise=advertise)
+
+
+@pytest.mark.parametrize("http", ["localhost", "127.0.0.1:99999", "dash board:80"])
+def test_a_bad_dashboard_address_is_refused_before_the_database_is_touched(http: str, tmp_path: Path) -> None:
+    # It was parsed only when the dashboard started, after the database had been migrated: a typo in a
+    # rolling deploy moved the shared schema past the servers still running, then exited.
+    with pytest.raises(InvalidArgument, match=r"^setting http \(TRIMTAB_HTTP\): .*leave it empty for no dashboard"):
+        load_config({}, env={"TRIMTAB_STATE_DIR": str(tmp_path), "TRIMTAB_HTTP": http})
+    assert ServerConfig(http="127.0.0.1:0").http == "127.0.0.1:0"
 
 
 def test_host_port_forms() -> None:
