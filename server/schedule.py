@@ -32,6 +32,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # Quartz: SUN=1 .. SAT=7
 YEAR_DAYS = 365
+LEAP_CYCLE_DAYS = 4 * 365 + 1
+RARE_FIRES = 12  # fewer fires than this in a year's window: counted over a leap cycle
 DAY_SECONDS = 86_400
 # Quartz's L/W/# forms: L, L-3, LW, 15W in day-of-month; L, 6L, FRIL, 6#3, FRI#3 in day-of-week.
 _SPECIAL = re.compile(r"L(-\d+)?|LW|\d+W|(\d|[A-Z]{3})L|(\d|[A-Z]{3})#\d")
@@ -223,9 +225,17 @@ def skipped_seconds(day: dt.date, tz: dt.tzinfo) -> tuple[int, int] | None:
     return lo - int((after - before).total_seconds()), lo
 
 
-def fires_per_year(expression: str, timezone_id: str, from_ms: int) -> int:
-    """Fire times in the 365 days from `from_ms` (epoch ms), in the schedule's time zone."""
+def fires_per_year(expression: str, timezone_id: str, from_ms: int) -> float:
+    """Fire times in the 365 days from `from_ms` (epoch ms), in the schedule's time zone.
+
+    A schedule that fires fewer than `RARE_FIRES` times in them is counted over the four years
+    from `from_ms` (a whole leap cycle) instead, per year: one 365-day window holds no fire of a
+    yearly job counted from its own run in a leap year (the next is 366 days on), which read as
+    "fires no more", and a 29 February job fires once in four years, not once or never."""
     cron = parse(expression)
     tz = zone(timezone_id)
     start = dt.datetime.fromtimestamp(from_ms / 1000, tz=dt.UTC)
-    return count_fires(cron, start, start + dt.timedelta(days=YEAR_DAYS), tz)
+    fires = count_fires(cron, start, start + dt.timedelta(days=YEAR_DAYS), tz)
+    if fires >= RARE_FIRES:
+        return float(fires)
+    return count_fires(cron, start, start + dt.timedelta(days=LEAP_CYCLE_DAYS), tz) / 4.0

@@ -37,7 +37,7 @@ def cli(ctx: CliContext, project: str) -> None:
                      money(p.projected_annual, cur) if comparable else "-", p.basis.replace("_", " "),
                      p.cost_basis or "-",
                      now_from(p), p.runs,
-                     f"{p.runs_per_year:.0f} ({p.cadence_basis})" if p.cadence_basis else "-"))
+                     f"{_runs_a_year(p.runs_per_year)} ({p.cadence_basis})" if p.cadence_basis else "-"))
     if not rows:
         click.echo("no savings yet: a project needs a run as found and a run with an applied recommendation")
         return
@@ -112,3 +112,8 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
     if p.cadence_note:
         notes.append(p.cadence_note)
     return notes
+
+
+def _runs_a_year(count: float) -> str:
+    """Whole runs, but a job that runs every four years (29 February) is 0.25, not 0."""
+    return f"{count:.0f}" if count >= 10 else f"{round(count, 2):g}"

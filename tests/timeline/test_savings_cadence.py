@@ -91,3 +91,21 @@ def test_a_periodic_trigger_counts_one_run_per_interval() -> None:
     assert job_schedule({"trigger": {"file_arrival": {"url": "s3://b/in/"}}}) is None
     assert job_schedule({"trigger": {"periodic": {"interval": 0, "unit": "DAYS"}}}) is None
     assert job_schedule({"trigger": {"periodic": {"interval": 3, "unit": "FORTNIGHTS"}}}) is None
+
+
+def test_a_yearly_job_counted_from_its_run_in_a_leap_year_still_fires_once_a_year() -> None:
+    import datetime as dt
+
+    yearly = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0 6 1 1 ?", "UTC"))
+    new_year_2028 = int(dt.datetime(2028, 1, 1, 6, 0, 5, tzinfo=dt.UTC).timestamp() * 1000)
+    runs = [dataclasses.replace(r, start_ms=new_year_2028 - (5 - i) * 365 * 86_400_000, end_ms=None)
+            for i, r in enumerate(_runs(0), start=1)]
+    s = project_savings(yearly, runs)
+    assert s is not None and (s.cadence_basis, s.cadence_note) == ("schedule", "")
+    assert s.runs_per_year == 1.0 and s.projected_annual == pytest.approx(6.0)
+
+
+def test_the_cli_shows_a_rare_schedules_runs_a_year_in_fractions() -> None:
+    from server.cli.savings import _runs_a_year
+
+    assert [_runs_a_year(v) for v in (0.25, 1.0, 4.0, 52.14, 364.0)] == ["0.25", "1", "4", "52", "364"]

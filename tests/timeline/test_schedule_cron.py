@@ -142,3 +142,18 @@ def test_last_nearest_and_nth_weekday_forms_are_refused_as_unsupported(expressio
 def test_unknown_time_zone_is_an_error() -> None:
     with pytest.raises(CronError, match="timezone_id"):
         fires_per_year("0 0 2 * * ?", "Mars/Olympus_Mons", NEW_YEAR_MS)
+
+
+def test_a_yearly_or_leap_day_schedule_is_counted_over_a_leap_cycle() -> None:
+    def ms(*when: int) -> int:
+        return int(_at(*when).timestamp() * 1000)
+
+    # Counted from the job's own run on 1 January 2028 (a leap year), the next fire is 366 days on:
+    # one 365-day window held none, and savings called the schedule ended.
+    assert fires_per_year("0 0 6 1 1 ?", "UTC", ms(2028, 1, 1, 6, 0)) == 1.0
+    assert fires_per_year("0 0 6 1 1 ?", "UTC", ms(2027, 1, 1, 6, 0)) == 1.0
+    # 29 February fires once in four years, from inside a leap year's window or not.
+    assert fires_per_year("0 0 6 29 2 ?", "UTC", ms(2028, 1, 1)) == 0.25
+    assert fires_per_year("0 0 6 29 2 ?", "UTC", ms(2026, 3, 1)) == 0.25
+    assert fires_per_year("0 0 6 1 1/3 ?", "UTC", ms(2028, 1, 1)) == 4.0  # quarterly
+    assert fires_per_year("0 0 2 * * ? 2020", "UTC", ms(2026, 1, 1)) == 0.0  # a passed year still ends it
