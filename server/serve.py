@@ -49,6 +49,8 @@ from server.config import ServerConfig, is_loopback_host, join_host_port, split_
 from server.costing.catalog import PriceCatalog, load_active_catalog
 from server.errors import FailedPrecondition
 from server.ingest import IngestWriter
+from server.server_lock import ServerLock
+from server.server_lock import claim as claim_server_lock
 from server.services.secrets import SecretBox
 from server.store import Store, open_store
 
@@ -72,7 +74,8 @@ class RunningServer:
 
     def __init__(self, server: grpc.Server, port: int, host: str, store: Store, owns_store: bool,
                  writer: IngestWriter, health_servicer: health.HealthServicer, dashboard: Any = None,
-                 collector: Any = None, bound_host: str = "", stall_watcher: _StallWatcher | None = None) -> None:
+                 collector: Any = None, bound_host: str = "", stall_watcher: _StallWatcher | None = None,
+                 server_lock: ServerLock | None = None) -> None:
         self._server = server
         self.port = port
         self.host = host  # a host this machine reaches the server at (loopback for a wildcard bind)
@@ -86,6 +89,7 @@ class RunningServer:
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
         self._watcher = stall_watcher
+        self._server_lock = server_lock
 
     @property
     def address(self) -> str:
@@ -138,6 +142,10 @@ class RunningServer:
                               " and ".join(running))
                 else:
                     self.store.close()
+            if self._server_lock is not None:
+                # Released even when the store is left open for the exit: this server no longer
+                # collects or applies, so the next one may start.
+                self._server_lock.release()
             self._stopped.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -267,16 +275,30 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
         refused = _bind_refusal(host, port_wanted)
         if refused:
             raise FailedPrecondition(f"cannot listen on {config.listen}: {refused}")
+    # A second server on this SQLite file is refused before it opens (or migrates) it.
+    server_lock = claim_server_lock(config.database_url) if owns_store else None
     if store is None:
         # migrate=0: an older schema is refused ("run `trimtab db upgrade`") instead of migrated.
-        store = open_store(config.database_url, upgrade=bool(config.migrate), clock=clock,
-                           busy_timeout_ms=config.db_busy_timeout_ms, timeout_s=config.db_timeout_seconds)
+        try:
+            store = open_store(config.database_url, upgrade=bool(config.migrate), clock=clock,
+                               busy_timeout_ms=config.db_busy_timeout_ms, timeout_s=config.db_timeout_seconds)
+        except BaseException:
+            if server_lock is not None:
+                server_lock.release()
+            raise
+    opened: Store = store
+
+    def close_store() -> None:
+        opened.close()
+        if server_lock is not None:
+            server_lock.release()
+
     try:
         held = stored_secrets(store)
         secrets = SecretBox.for_store(config.secret_key, config.state_dir, bool(held))
     except BaseException:
         if owns_store:
-            store.close()
+            close_store()
         raise
     _report_unreadable_secrets(secrets, held, config)
     writer = IngestWriter(store, group_batches=config.ingest_group_batches,
@@ -323,7 +345,7 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
         # GRPC_VERBOSITY=debug ..." without the reason, so the reason is found by binding here.
         writer.close()
         if owns_store:
-            store.close()
+            close_store()
         reason = _bind_refusal(host, port_wanted) or failure or "gRPC could not bind it"
         raise FailedPrecondition(f"cannot listen on {config.listen}: {reason}")
     server.start()
@@ -337,11 +359,11 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
         server.stop(0).wait()
         writer.close()
         if owns_store:
-            store.close()
+            close_store()
         raise
     log.info("trimtab server listening on %s (db %s)", join_host_port(host, port), store.url)
     return RunningServer(server, port, public_host, store, owns_store, writer, health_servicer, dashboard,
-                         collector, bound_host=host,
+                         collector, bound_host=host, server_lock=server_lock,
                          stall_watcher=_StallWatcher(writer, health_servicer, config.ingest_stall_seconds,
                                                      store.ingest.check_writable))
 
