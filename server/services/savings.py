@@ -21,11 +21,18 @@ The exact definition is in docs/savings.md; in short:
   regression (or a shift without input sizes) cuts the runs into segments, each compared with its own
   baseline runs (or an earlier segment's with the same stage signature); the latest with none is
   ``not_comparable``: no saving now nor projection, saved to date over the comparable segments.
-- *baseline unit cost*: mean baseline cost per run, or total baseline cost /
-  total baseline input GB.
-- *saved to date*: sum over Trimtab runs of (baseline unit cost x the run's
-  scale - the run's cost); the scale is 1 per run, or its input GB. A failed
-  Trimtab run therefore counts as its whole cost lost.
+- *baseline cost of a run*: per run, the mean baseline cost. Per GB, only the execution scales with
+  input: each baseline run's cost splits by its runtime into the cluster's setup (``setup_s``: minutes
+  that do not depend on the data) and the execution; a run at G GB would have cost the mean setup part
+  + G x (the execution parts / their input GB). A baseline run without a setup figure takes the
+  project's mean reported setup; with none reported anywhere the whole cost scales (``setup_known``
+  False, said so). Scaling the whole cost read minutes of setup as data work: x4 input put the cluster
+  as found at $1.30 a run where it cost $0.54, and the saving at 78 % where it was ~48 %.
+- *extrapolated*: per GB with today's input more than 1.5x from every baseline run's
+  (``extrapolated_from_gb``): the baseline is a projection, so the saving and saved to date are
+  preliminary.
+- *saved to date*: sum over Trimtab runs of (the baseline cost of a run of its input - the run's
+  cost). A failed Trimtab run therefore counts as its whole cost lost.
 - *current unit cost*: over the succeeded runs of the recommendation applied now that
   met the SLA (``current_source = "applied"``); until there is one, over the last three
   succeeded Trimtab runs, learning trials included (``"recent"``), and said so. After a
@@ -79,6 +86,11 @@ USER_EDIT = "user_edit"  # the run anomaly the collector sets when the cluster w
 FIRM_RUNS = 3
 NOT_COMPARABLE = "not_comparable"  # the basis when the workload changed since the baseline (no saving now)
 REPRICE_TOLERANCE = 0.005  # a stored DBU cost within 0.5 % of today's price was priced under today's plan
+# Per GB, today's input this many times from every baseline run's (either way): the baseline cost is an
+# extrapolation, preliminary. The model's own input-shift threshold (models/changes.py).
+EXTRAPOLATION_LIMIT = 1.5
+# A setup figure never leaves less than this share of a baseline run to its execution (models/setup.py).
+MIN_EXECUTION_SHARE = 0.05
 
 # $/DBU now for a run's SKU (jobs, jobs_photon): the workspace's current plan in the price catalog.
 DbuRate = Callable[[str], float | None]
@@ -121,16 +133,49 @@ class ProjectSavings:
     # The input shift (a change point) that put the basis per GB, when the baseline alone did not.
     input_shift_run_id: int | None = None
     per_gb_unproven: bool = False  # per GB for an input shift, without the baseline's evidence
+    # Per GB: the part of a baseline run that does not scale with input (its cluster setup), $ a run.
+    baseline_fixed_cost: float = 0.0
+    # Per GB: False when no run reports its setup (then the whole baseline cost scaled with input).
+    setup_known: bool = True
+    # Per GB, today's input far (> EXTRAPOLATION_LIMIT x) from every baseline run's: the baseline
+    # input nearest today's (GB), and today's. None otherwise.
+    extrapolated_from_gb: float | None = None
+    input_gb_now: float | None = None
 
     @property
     def comparable(self) -> bool:
         return self.basis != NOT_COMPARABLE
 
     @property
+    def extrapolated(self) -> bool:
+        return self.extrapolated_from_gb is not None
+
+    @property
     def preliminary(self) -> bool:
         """Fewer than three runs behind the baseline or the cost now: one run's noise is the figure;
-        or per GB for an input shift before the baseline runs showed runtime rising with input."""
-        return self.baseline_runs < FIRM_RUNS or self.current_runs < FIRM_RUNS or self.per_gb_unproven
+        or per GB for an input shift before the baseline runs showed runtime rising with input; or the
+        baseline cost extrapolated to an input far from any it ran."""
+        return (self.baseline_runs < FIRM_RUNS or self.current_runs < FIRM_RUNS or self.per_gb_unproven
+                or self.extrapolated)
+
+    @property
+    def saved_to_date_preliminary(self) -> bool:
+        """Saved to date rests on the baseline too: preliminary with fewer than three baseline runs, per GB
+        for an input shift alone, or extrapolated (the runs' own costs are no estimate)."""
+        return self.baseline_runs < FIRM_RUNS or self.per_gb_unproven or self.extrapolated
+
+    @property
+    def baseline_note(self) -> str:
+        """How the cost before Trimtab at today's input was reached, in words ("" when it was measured)."""
+        notes = []
+        if self.extrapolated and self.input_gb_now is not None and self.extrapolated_from_gb is not None:
+            notes.append(f"before/run at today's {self.input_gb_now:,.0f} GB of input is extrapolated from the "
+                         f"cluster as found's runs at {self.extrapolated_from_gb:,.0f} GB (its setup held, its "
+                         "execution scaled with input): the saving and saved to date are preliminary")
+        if self.basis == "per_input_gb" and not self.setup_known:
+            notes.append("no run reports its cluster setup, so the whole cost as found was scaled with input; "
+                         "setup does not grow with the data, so before/run reads high when the input grew")
+        return "; ".join(notes)
 
     @property
     def saving_fraction(self) -> float | None:
@@ -299,7 +344,8 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     trimtab_all = [r for r in clean if r.recommendation_id is not None]
     if not baseline_all or not any(r.outcome == "succeeded" for r in trimtab_all):
         return None
-    segments = _segments(runs, clean, changes, signatures or {})
+    setup = _typical_setup(runs)
+    segments = _segments(runs, clean, changes, signatures or {}, setup)
     latest = segments[-1]
     compared = baseline_all + trimtab_all
     billed_runs = sum(1 for r in compared if r.cost is not None and r.cost.source == "billed")
@@ -342,6 +388,7 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     comparable = latest is shown
     if comparable:
         per_gb, scale, unit = shown.per_gb, shown.scale, shown.unit
+        before = shown.before(cost)
     else:
         # No saving is shown: each side is what a run of it cost, as it ran. Not per GB on the earlier
         # segment's scale: the changed workload's runs need not know their input (the agent sent
@@ -350,19 +397,23 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
 
         def unit(cost: Callable[[Run], float], rs: Sequence[Run]) -> float:
             return statistics.fmean(cost(r) for r in rs)
-    baseline_unit = unit(cost, baseline)
+        before = _Before(0.0, unit(cost, baseline))
     current_unit = unit(cost, current)
     typical = statistics.fmean(scale(r) for r in recent)  # today's input
+    baseline_now = before.at(typical)  # a run of today's input on the cluster as found
+    # Per GB, today's input far from every input the cluster as found ran: the baseline is extrapolated.
+    nearest = min((scale(r) for r in baseline), key=lambda g: _ratio(g, typical)) if per_gb else None
+    extrapolated = nearest if nearest is not None and _ratio(nearest, typical) > EXTRAPOLATION_LIMIT else None
     per_year = cadence(project, runs)
     assert project.id is not None
     return ProjectSavings(
         project_id=project.id, project_name=project.name,
-        baseline_cost_per_run=baseline_unit * typical, current_cost_per_run=current_unit * typical,
+        baseline_cost_per_run=baseline_now, current_cost_per_run=current_unit * typical,
         saved_to_date=saved,
-        projected_annual=(baseline_unit - current_unit) * typical * per_year.runs_per_year if comparable else 0.0,
+        projected_annual=(baseline_now - current_unit * typical) * per_year.runs_per_year if comparable else 0.0,
         basis=("per_input_gb" if per_gb else "per_run") if comparable else NOT_COMPARABLE, runs=len(costed),
         baseline_runs=len(baseline), trimtab_runs=len(trimtab_all),
-        baseline_cost_per_gb=baseline_unit if per_gb else None,
+        baseline_cost_per_gb=baseline_now / typical if per_gb and typical > 0 else None,
         current_cost_per_gb=current_unit if per_gb else None, runs_per_year=per_year.runs_per_year,
         cadence_basis=per_year.basis, cadence_note=per_year.note,
         current_source=source, current_recommendation_id=applied_id if source == "applied" else None,
@@ -374,11 +425,40 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         not_comparable_runs=not_comparable_runs,
         input_shift_run_id=shown.shift.run_id if shown.shift is not None and comparable else None,
         per_gb_unproven=shown.per_gb_unproven and comparable,
+        baseline_fixed_cost=before.fixed if per_gb else 0.0,
+        setup_known=setup is not None or not per_gb,
+        extrapolated_from_gb=extrapolated, input_gb_now=typical if per_gb else None,
     )
 
 
 def _per_run(_r: Run) -> float:
     return 1.0
+
+
+def _ratio(a: float, b: float) -> float:
+    """How many times one of two sizes is the other (>= 1; infinite when one is 0)."""
+    lo, hi = min(a, b), max(a, b)
+    return hi / lo if lo > 0 else float("inf")
+
+
+def _typical_setup(runs: Sequence[Run]) -> float | None:
+    """The mean cluster setup (s) of the succeeded runs that report one, whatever their configuration
+    (setup hardly depends on it: models/setup.py); None when no run reports one. A failed run's figure
+    is left out: its cluster may never have come up."""
+    seen = [r.setup_s for r in runs if r.outcome == "succeeded" and r.setup_s is not None and r.runtime_s > 0]
+    return statistics.fmean(seen) if seen else None
+
+
+@dataclass(frozen=True)
+class _Before:
+    """What a run cost on the cluster as found: ``fixed`` (its setup's share, $ a run) + ``per_unit`` x
+    the run's scale (its input GB per GB, 1 per run, where ``fixed`` is 0)."""
+
+    fixed: float
+    per_unit: float
+
+    def at(self, scale: float) -> float:
+        return self.fixed + self.per_unit * scale
 
 
 @dataclass(frozen=True)
@@ -392,6 +472,7 @@ class _Segment:
     per_gb: bool
     shift: ChangePoint | None  # an input shift after the baseline's first run, bridged per GB
     per_gb_unproven: bool  # per GB for the shift alone, without the baseline's evidence (preliminary)
+    setup_s: float | None = None  # the project's mean reported setup, for baseline runs without a figure
 
     def scale(self, r: Run) -> float:
         return (r.input_bytes or 0) / 1e9 if self.per_gb else 1.0
@@ -400,14 +481,32 @@ class _Segment:
         # Ratio of sums (not mean of ratios) so a tiny run cannot dominate the unit cost.
         return sum(cost(r) for r in runs) / sum(self.scale(r) for r in runs)
 
+    def setup_share(self, r: Run) -> float:
+        """The part of a baseline run's runtime (so of its cost: one cluster throughout) its setup took;
+        its own figure, else the project's mean, else 0 (no setup known: all of it scales)."""
+        setup = r.setup_s if r.setup_s is not None else self.setup_s
+        if setup is None or r.runtime_s <= 0:
+            return 0.0
+        return min(max(setup, 0.0) / r.runtime_s, 1.0 - MIN_EXECUTION_SHARE)
+
+    def before(self, cost: Callable[[Run], float]) -> _Before:
+        """The baseline's cost model. Per run: the mean baseline cost. Per GB: the setup does not grow
+        with the data, so only the execution's cost is per GB (a ratio of sums, so that a small run cannot
+        dominate); the setup's is the mean over the baseline runs."""
+        if not self.per_gb:
+            return _Before(0.0, self.unit(cost, self.baseline))
+        fixed = [cost(r) * self.setup_share(r) for r in self.baseline]
+        execution = sum(cost(r) - f for r, f in zip(self.baseline, fixed, strict=True))
+        return _Before(statistics.fmean(fixed), execution / sum(self.scale(r) for r in self.baseline))
+
     def saved(self, cost: Callable[[Run], float]) -> float:
-        unit = self.unit(cost, self.baseline)
+        before = self.before(cost)
         # A failed run delivered nothing the baseline would have had to pay for: all of it is lost.
-        return sum((unit * self.scale(r) if r.outcome == "succeeded" else 0.0) - cost(r) for r in self.trimtab)
+        return sum((before.at(self.scale(r)) if r.outcome == "succeeded" else 0.0) - cost(r) for r in self.trimtab)
 
 
 def _segments(runs: Sequence[Run], clean: Sequence[Run], changes: Sequence[ChangePoint],
-              signatures: Mapping[int, str | None]) -> list[_Segment]:
+              signatures: Mapping[int, str | None], setup_s: float | None = None) -> list[_Segment]:
     """``clean`` (the costed runs compared) cut at the change points no basis bridges, oldest first.
 
     A segment with no baseline run of its own borrows the latest earlier one's whose code it runs
@@ -444,7 +543,7 @@ def _segments(runs: Sequence[Run], clean: Sequence[Run], changes: Sequence[Chang
         # Failed runs read part of their input at best: only succeeded runs say how input drives runtime.
         proven = input_drives_runtime([r for r in inside if r.outcome == "succeeded"], baseline)
         out.append(_Segment(since, baseline, trimtab, per_gb=proven or shift is not None, shift=shift,
-                            per_gb_unproven=shift is not None and not proven))
+                            per_gb_unproven=shift is not None and not proven, setup_s=setup_s))
     return out
 
 
