@@ -64,10 +64,14 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
     if timeline.sla_seconds is not None:
         met = sum(1 for p in points if timeline.sla_met(p))
         sla_note = f"  SLA {duration(timeline.sla_seconds)}: {met}/{len(points)} met"
-    setups = [p.setup_s for p in shown if p.setup_s is not None]
+    # A launch that failed reports a setup of 0 s, and after a few of them the header read "setup
+    # ~0s" for a 4-minute start: a failed run's setup counts only when its cluster came up. The
+    # range likewise leaves out runs that never started (0 s), unless no run did.
+    setups = [p.setup_s for p in shown if p.setup_s is not None and (p.setup_s > 0 or p.outcome == "succeeded")]
     setup_note = f" (setup ~{duration(median(setups))})" if setups else ""
+    ran = [r for r in runtimes if r > 0] or runtimes
     lines.append(f"runtime  {spark(runtimes, timeline.max_runtime_s)}  "
-                 f"{duration(min(runtimes))} .. {duration(max(runtimes))}{setup_note}{sla_note}")
+                 f"{duration(min(ran))} .. {duration(max(ran))}{setup_note}{sla_note}")
     # The range is the priced runs' alone: an unpriced run's placeholder 0 would pass for the cheapest.
     if priced:
         unpriced = len(costs) - len(priced)

@@ -145,3 +145,14 @@ def test_the_setup_crosses_the_grpc_api_and_reaches_the_clis_charts(
     assert len(_classes(root, "setup")) == len(SETUPS)
     code, text = cli(capsys, running, token, "timeline", "ws/42/main")
     assert code == 0 and "(setup ~4m10s)" in text.splitlines()[1]
+
+
+def test_launches_that_failed_leave_the_setup_and_the_range_alone() -> None:
+    # Three launches refused by the cloud (0 s, setup 0 s) among runs with a 4-minute start: the header
+    # read "0s .. 40m00s (setup ~0s)".
+    never_started = [dataclasses.replace(r, id=20 + i, runtime_s=0.0, setup_s=0.0, outcome="failed", cost=None)
+                     for i, r in enumerate(story()[:3])]
+    runs = [dataclasses.replace(r, setup_s=240.0) for r in story()[:5]] + never_started
+    runtime = next(line for line in render_terminal(timeline_of_runs(runs, sla_seconds=2000)).splitlines()
+                   if line.startswith("runtime"))
+    assert "23m20s .. 40m00s (setup ~4m00s)" in runtime
