@@ -33,7 +33,7 @@ def cli(ctx: CliContext, project: str) -> None:
         rows.append((p.project_id, p.project_name, money(p.baseline_cost_per_run, cur),
                      money(p.current_cost_per_run, cur),
                      percent(fraction) + runs_behind(p) if comparable else "not comparable",
-                     money(p.saved_to_date, cur),
+                     money(p.saved_to_date, cur) + (" (preliminary)" if p.saved_to_date_preliminary else ""),
                      money(p.projected_annual, cur) if comparable else "-", p.basis.replace("_", " "),
                      p.cost_basis or "-",
                      now_from(p), p.runs,
@@ -80,7 +80,11 @@ def runs_behind(p: Any) -> str:
         if p.current_runs >= FIRM_RUNS:
             return ""
         return f" ({p.current_runs} run{'' if p.current_runs == 1 else 's'} now, preliminary)"
-    preliminary = min(baseline, p.current_runs) < FIRM_RUNS or getattr(p, "per_gb_unproven", False)
+    if hasattr(p, "HasField") and p.HasField("preliminary"):  # the server's verdict: it also knows an
+        # extrapolated baseline
+        preliminary = p.preliminary
+    else:
+        preliminary = min(baseline, p.current_runs) < FIRM_RUNS or getattr(p, "per_gb_unproven", False)
     tail = ", preliminary" if preliminary else ""
     return f" ({baseline} vs {p.current_runs} runs{tail})"
 
@@ -109,6 +113,8 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
     if p.user_edited_runs:
         notes.append(f"{p.user_edited_runs} run(s) on a cluster edited outside Trimtab are left out of "
                      "before, now and saved to date")
+    if getattr(p, "baseline_note", ""):
+        notes.append(p.baseline_note)
     if p.cadence_note:
         notes.append(p.cadence_note)
     return notes

@@ -92,7 +92,7 @@ def projects_page(rows: list[ProjectRow]) -> str:
             f"</td><td>{escape(p.job_name)}</td><td>{_project_phase(p)}</td><td>{_sla_status(r)}</td>"
             f"<td class=num>{r.runs}</td><td class=num>{money(latest_cost, currency)}</td>"
             f"<td class=num>{duration(r.latest.runtime_s if r.latest else None)}</td>"
-            f"<td class=num>{money(r.savings.saved_to_date if r.savings else None, currency)}</td>"
+            f"<td class=num>{_saved_cell(r.savings, currency)}</td>"
             f"<td class=num>{_saving_cell(r.savings)}</td></tr>")
     body.append("</table>")
     if not rows:
@@ -172,6 +172,15 @@ def _runs_behind(savings: ProjectSavings) -> str:
     return f"{savings.baseline_runs} vs {savings.current_runs} runs{tail}"
 
 
+def _saved_cell(savings: ProjectSavings | None, currency: str) -> str:
+    """Saved to date, marked when the baseline behind it is preliminary (too few runs as found, or
+    extrapolated to an input they never ran)."""
+    if savings is None:
+        return money(None, currency)
+    mark = ' <span class="muted preliminary">(preliminary)</span>' if savings.saved_to_date_preliminary else ""
+    return money(savings.saved_to_date, currency) + mark
+
+
 def _saving_cell(savings: ProjectSavings | None) -> str:
     """The saving now, marked while it rests on too few runs to be more than one run's noise."""
     if savings is None:
@@ -218,7 +227,7 @@ def project_page(page: ProjectPage) -> str:
     savings = page.row.savings
     facts = [("phase", _project_phase(p)), *_problem(p), ("SLA", _sla_status(page.row)),
              ("auto-apply", "on" if s.auto_apply else "off"),
-             ("saved to date", money(savings.saved_to_date if savings else None, tl.currency)),
+             ("saved to date", _saved_cell(savings, tl.currency)),
              ("saving now", ("-" if savings is None else escape(savings.not_comparable_note) if not savings.comparable
                              else f'{percent(savings.saving_fraction)} <span class="muted" id="savings-runs">'
                              f"({escape(_runs_behind(savings))})</span>")),
@@ -229,6 +238,8 @@ def project_page(page: ProjectPage) -> str:
              ("savings now from", escape(_now_from(savings)) if savings else "-")]
     if savings and savings.user_edited_runs:
         facts.append(("user-edited runs", f"{savings.user_edited_runs} (left out of savings)"))
+    if savings and savings.baseline_note:
+        facts.append(("savings baseline", escape(savings.baseline_note)))
     rows = []
     for r in page.runs:
         met = "" if s.sla_seconds is None else ("met" if met_sla(r.outcome, r.runtime_s, s.sla_seconds) else "missed")

@@ -79,13 +79,16 @@ def test_after_a_plan_change_the_dashboard_shows_the_clis_savings(both: Both,
     assert f'<b id="total-annual">{money(reply["total_projected_annual"])}</b>' in listing
     assert f'{percent(fraction)} <span class="muted preliminary">(preliminary)</span>' in listing
     page = both.page(f"/projects/{both.project.id}")
-    assert _fact(page, "saved to date") == money(saved)
+    # Two runs as found behind the baseline: saved to date is preliminary too, on the page and in the CLI.
+    assert p["saved_to_date_preliminary"] is True and p["preliminary"] is True
+    assert _fact(page, "saved to date") == f'{money(saved)} <span class="muted preliminary">(preliminary)</span>'
     assert _fact(page, "projected annual") == money(p["projected_annual"])
     # The runs behind it, as the CLI's row says them.
     assert _fact(page, "saving now") == (f'{percent(fraction)} <span class="muted" id="savings-runs">'
                                          "(2 vs 2 runs, preliminary)</span>")
     code, text = cli(capsys, both.running, both.token, "savings")
     assert f"{percent(fraction)} (2 vs 2 runs, preliminary)" in text
+    assert f"{money(saved)} (preliminary)" in text
 
 
 def test_the_now_from_wording_fits_a_revert_and_no_sla(both: Both) -> None:

@@ -212,6 +212,9 @@ def test_the_cli_shows_the_runs_behind_a_saving() -> None:
     assert runs_behind(admin_pb2.ProjectSavings(current_runs=3)) == ""
     assert runs_behind(SimpleNamespace(baseline_runs=1, current_runs=1)) == " (1 vs 1 runs, preliminary)"
     assert runs_behind(SimpleNamespace(baseline_runs=4, current_runs=3)) == " (4 vs 3 runs)"
+    # The server's verdict wins where it gives one: enough runs, but a baseline extrapolated far.
+    extrapolated = admin_pb2.ProjectSavings(baseline_runs=4, current_runs=3, preliminary=True)
+    assert runs_behind(extrapolated) == " (4 vs 3 runs, preliminary)"
 
 
 def test_the_demo_summary_says_how_many_runs_a_saving_rests_on() -> None:
@@ -256,3 +259,12 @@ def test_the_cli_against_a_server_after_a_revert_and_without_an_sla(tmp_path: Pa
         code, text = cli(capsys, running, token, "--json", "savings", "ws/42/main")
         p = json.loads(text)["projects"][0]
         assert p["current_source"] == "original" and p.get("projected_annual", 0.0) == pytest.approx(0.0)
+
+
+def test_the_cli_says_how_an_unmeasured_baseline_was_reached() -> None:
+    from protos.trimtab.v1 import admin_pb2
+    from server.cli.savings import project_notes
+
+    note = "before/run at today's 40 GB of input is extrapolated from the cluster as found's runs at 10 GB"
+    assert note in project_notes(admin_pb2.ProjectSavings(baseline_note=note, current_source="applied"))
+    assert project_notes(admin_pb2.ProjectSavings(current_source="applied")) == []
