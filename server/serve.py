@@ -53,6 +53,7 @@ from server.server_lock import ServerLock
 from server.server_lock import claim as claim_server_lock
 from server.services.secrets import SecretBox
 from server.store import Store, open_store
+from server.store.rollout import fill_change_points
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +295,10 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
             server_lock.release()
 
     try:
+        filled = fill_change_points(store.engine)
+        if filled:
+            log.info("stored the change point of %d recommendation(s) an older server wrote after the schema "
+                     "upgrade (named in their reasons only)", filled)
         held = stored_secrets(store)
         secrets = SecretBox.for_store(config.secret_key, config.state_dir, bool(held))
     except BaseException:

@@ -82,3 +82,32 @@ def test_upgrade_from_0008_reads_change_points_out_of_reasons(db_url: str) -> No
                          (104, INPUT_SIZE_SHIFT), (103, RUNTIME_REGRESSION)]
     finally:
         store.close()
+
+
+def test_a_server_start_reads_the_change_points_an_older_server_wrote_after_the_upgrade(db_url: str,
+                                                                                        tmp_path) -> None:
+    # docs/operations.md lets `trimtab db upgrade` run while the old servers still serve: a pre-0009
+    # server goes on stating change points in reasons only, and nothing after 0009 reads reasons.
+    from server.config import ServerConfig
+    from server.serve import start_server
+
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    reasons = _reasons()
+    with engine.begin() as conn:
+        pid = add_project_row(conn)
+        for reason in (f"{reasons[CODE_CHANGE]}. learning run 1/3: ...", "m5.xlarge x 6 workers: cheapest"):
+            conn.execute(sa.text(  # the old server's INSERT: it knows no change columns
+                "INSERT INTO recommendations (project_id, created_at_ms, state, config, predicted_runtime_s, "
+                "runtime_low_s, runtime_high_s, predicted_cost, cost_low, cost_high, reason, phase, storage_advice) "
+                "VALUES (:pid, 5, 'pending', '{}', 0, 0, 0, 0, 0, 0, :reason, 'learning', '')"),
+                {"pid": pid, "reason": reason})
+    engine.dispose()
+    running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "state", db_url=db_url,
+                                        collect=0))
+    try:
+        assert running.store.recommendations.change_points(pid) == [(103, CODE_CHANGE)]
+        kinds = [(r.change_run_id, r.change_kind) for r in running.store.recommendations.list(pid)]
+        assert sorted(kinds, key=str) == sorted([(103, CODE_CHANGE), (None, None)], key=str)
+    finally:
+        running.stop(0)
