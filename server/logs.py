@@ -58,6 +58,15 @@ def _timestamp(created: float) -> str:
     return datetime.fromtimestamp(created, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+class TextFormatter(logging.Formatter):
+    """`TEXT_FORMAT` with the JSON records' timestamp: UTC, marked so. Python's default is the host's
+    local time with no zone, which cannot be lined up with Databricks' run times, the agents' logs
+    or a server in another zone."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        return _timestamp(record.created)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line (newlines in messages and tracebacks are escaped)."""
 
@@ -141,7 +150,7 @@ def configure_logging(config: ServerConfig) -> bool:
         root.removeHandler(handler)
     handler = StderrHandler()
     as_json = config.log_format == "json"
-    handler.setFormatter(JsonFormatter() if as_json else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if as_json else TextFormatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(LEVELS[config.log_level])
     # In JSON, what Python would print on stderr itself (a warnings.warn, a thread's uncaught

@@ -90,7 +90,7 @@ def test_warning_level_hides_info_lines(tmp_path: Path) -> None:
 
 def test_the_flag_wins_over_the_variable_and_text_stays_the_default(tmp_path: Path) -> None:
     _, stderr = _start_and_stop(tmp_path, _env(tmp_path, TRIMTAB_LOG_LEVEL="error"), "--log-level", "info")
-    assert re.search(r"^\S+ \S+ INFO server\.serve: trimtab server listening on 127\.0\.0\.1:\d+ ", stderr, re.M), stderr
+    assert re.search(r"^\S+Z INFO server\.serve: trimtab server listening on 127\.0\.0\.1:\d+ ", stderr, re.M), stderr
 
 
 @pytest.mark.parametrize(("settings", "args", "message"), [
@@ -231,3 +231,13 @@ def test_a_threads_uncaught_exception_becomes_a_record(monkeypatch: pytest.Monke
     assert record.getMessage() == "uncaught exception in thread trimtab-test-worker"
     out = json.loads(JsonFormatter().format(record))
     assert out["exception"].endswith("RuntimeError: worker died")
+
+
+def test_text_lines_carry_utc_time_marked_as_such() -> None:
+    # Python's default was the host's local time with no zone ("2026-12-05 22:42:50,244").
+    from server.logs import TEXT_FORMAT, TextFormatter
+
+    record = _record("collected %d runs", 3)
+    record.created = 1_796_511_770.244  # 2026-12-05T23:02:50.244Z
+    assert TextFormatter(TEXT_FORMAT).format(record) == ("2026-12-05T23:02:50.244Z ERROR server.test_logs: "
+                                                         "collected 3 runs")
