@@ -11,6 +11,11 @@ The cursor never moves past a run that is still going, and storing is
 idempotent (one row per project and Databricks run), so polls may overlap
 or repeat without duplicates.
 
+Each stored run is planned after at once (``on_run_collected``). A server that ended between the
+two (killed, or stopped past its grace: a poll leaves only between jobs once asked to stop) left
+a run no poll lists again; each poll, the first after a start included, plans a project whose
+newest run was stored after its latest recommendation was made (`Collector._plan_unplanned`).
+
 A failed or canceled run can be repaired later (``runs/repair`` re-runs its unsuccessful tasks on
 new job clusters, from the job's settings at the repair, as part of the same run, which keeps its
 run_id): the cursor never lists it again, so each poll also reads again the runs collected as failed
@@ -142,6 +147,11 @@ class Collector:
         self._unended_apps: dict[str, float] = {}
         self._wake = threading.Event()
         self._health = WorkspaceHealth(store, clock, poll_interval_s)
+        # Project id -> its newest run (store id) known to have a plan after it: planned by this
+        # collector, or looked at by `_plan_unplanned` (at most one try per run and process).
+        self._planned_after: dict[int, int] = {}
+        self._said_unusable: dict[str, str] = {}  # workspace name -> why its gateway could not be made, logged
+        self._stop: threading.Event | None = None  # `run_forever`'s: a poll ends between jobs once set
 
     # ------------------------------------------------------------ triggers
 
@@ -160,6 +170,7 @@ class Collector:
 
         ``after_poll`` is called after every poll, good or bad (the server counts polls with it).
         """
+        self._stop = stop
         while not stop.is_set():
             try:
                 self.poll_once()
@@ -184,6 +195,8 @@ class Collector:
         """
         collected: list[Run] = []
         for workspace in self._store.workspaces.list():
+            if self._stopping():
+                break
             if self._health.resting_now(workspace):
                 continue
             try:
@@ -207,14 +220,19 @@ class Collector:
         try:
             gateway = self._gateway_for(workspace)
         except FailedPrecondition as err:  # e.g. a token this server's key cannot decrypt
-            self._store.workspaces.set_status(workspace.name, "error", str(err))
-            log.error("workspace %s: %s", workspace.name, err)
+            if (workspace.status, workspace.last_error) != ("error", str(err)):
+                self._store.workspaces.set_status(workspace.name, "error", str(err))
+            if self._said_unusable.get(workspace.name) != str(err):  # once per process and message, not every poll
+                self._said_unusable[workspace.name] = str(err)
+                log.error("workspace %s: %s", workspace.name, err)
             return collected
+        self._said_unusable.pop(workspace.name, None)
         if self._health.was_unreachable(workspace) and not self._answers_again(workspace, gateway):
             return collected
         if projects and not self._collect_jobs(workspace, gateway, by_job, collected):
             return collected  # the workspace's trouble is recorded; discovery would only meet it again
-        if discover:
+        self._plan_unplanned(projects)
+        if discover and not self._stopping():
             if projects:  # collection may have set its status: discovery's trouble is judged on the fresh one
                 workspace = self._store.workspaces.get(workspace.name)
             self._discover(workspace, gateway, answered=bool(projects))
@@ -226,6 +244,8 @@ class Collector:
 
         def every_job() -> None:
             for job_id, group in sorted(by_job.items()):
+                if self._stopping():  # the server stops: leave between jobs (each job's runs are whole)
+                    return
                 try:
                     collected.extend(self._collect_job(workspace, gateway, job_id, group))
                 except (WorkspaceAuthError, DatabricksUnavailable):
@@ -250,6 +270,43 @@ class Collector:
             return
         if reached and not answered:  # a workspace with no projects yet answered only here
             self._health.answered(workspace)
+
+    def _stopping(self) -> bool:
+        """The server asked `run_forever` to stop: the poll leaves at its next clean point."""
+        return self._stop is not None and self._stop.is_set()
+
+    def _plan_unplanned(self, projects: list[Project]) -> None:
+        """Plan each project whose newest run was stored after its latest recommendation was made.
+
+        A run is stored, then planned after (``on_run_collected``), one at a time under the project's
+        lock; a server that died (or stopped past its grace) between the two left a run no poll
+        collects again (it is stored, and the cursor moved past it), so the project would wait for
+        its next run, a day for a daily job. Recommendations do not name the run they followed:
+        the store's own times tell, a run stored after the latest recommendation (any state) was
+        made is one no plan has read. A plan that failed after it (its problem names the run) has
+        had its try. One try per run and process: ``_planned_after`` also spares the
+        projects whose newest run this collector planned itself the two reads."""
+        if self._on_run_collected is None or not projects:
+            return
+        newest = self._store.runs.newest_ids([int(p.id or 0) for p in projects])
+        for project in projects:
+            project_id = int(project.id or 0)
+            run_id = newest.get(project_id)
+            if run_id is None or self._planned_after.get(project_id, 0) >= run_id:
+                continue
+            if self._stopping():
+                return
+            with project_lock(project_id, self._store):  # a plan in progress elsewhere finishes first
+                run = self._store.runs.get(run_id)
+                latest = self._store.recommendations.latest(project_id)
+                problem = self._store.projects.get(project_id).problem
+                self._planned_after[project_id] = max(run_id, self._planned_after.get(project_id, 0))
+                if (latest is not None and latest.created_at_ms >= run.created_at_ms) or \
+                        (problem is not None and problem.run_id >= run_id):
+                    continue
+                log.info("project %s: run %s was stored but not planned after (the server stopped between "
+                         "the two); planning now", project.name, run.id)
+                self._plan_after(run, "unplanned run")
 
     def _answers_again(self, workspace: Workspace, gateway: DatabricksGateway) -> bool:
         """A resting workspace's try: one cheap call on a short budget (`DatabricksGateway.probe`)
@@ -323,9 +380,13 @@ class Collector:
         for project in active:
             # Every outcome runs/repair accepts (a canceled run is repairable too); not a run whose
             # repair succeeded on another configuration: stored as a failure, it is done in Databricks.
-            recent = [r for r in self._store.runs.list(int(project.id or 0))
-                      if r.outcome in REPAIRABLE_OUTCOMES and REPAIRED_ELSEWHERE not in r.anomalies
-                      and r.created_at_ms >= since and r.databricks_run_id not in skip]
+            # Selected by time in the store, not among the newest runs: a job every 5 minutes pushed
+            # a failure out of its newest 50 in about 4 hours. The runs this poll just listed are
+            # asked for a few more, so they do not take the older ones' places.
+            recent = [r for r in self._store.runs.stored_since(int(project.id or 0), REPAIRABLE_OUTCOMES, since,
+                                                               REPAIR_RECHECK_RUNS + len(skip),
+                                                               without_anomaly=REPAIRED_ELSEWHERE)
+                      if r.databricks_run_id not in skip]
             for run in recent[:REPAIR_RECHECK_RUNS]:
                 failed.setdefault(run.databricks_run_id, []).append(run)
         # Each re-read is a runs/get: every poll in a run's first hour (a repair usually follows
@@ -540,12 +601,20 @@ class Collector:
         elif piece.repaired_attempts:  # no first attempt of its own on this key: judged on the repair
             stored = self._repaired(workspace, gateway, int(project.id or 0), int(stored.id or 0), piece,
                                     just_stored=True) or stored
-        if self._on_run_collected is not None:
-            try:
-                self._on_run_collected(stored)
-            except Exception:  # planning's trouble must not stop collection (the run is stored)
-                log.exception("on_run_collected failed for run %s", stored.id)
+        self._plan_after(stored, "run")
         return stored
+
+    def _plan_after(self, run: Run, what: str) -> None:
+        """Plan the run's project after it (``on_run_collected``; its trouble logged, never raised: the
+        run is stored) and remember it was, so `_plan_unplanned` need not look. ``what``: for the log."""
+        if self._on_run_collected is None:
+            return
+        try:
+            self._on_run_collected(run)
+        except Exception:  # planning's trouble must not stop collection (the run is stored)
+            log.exception("on_run_collected failed for %s %s", what, run.id)
+        # Tried: a plan reads the whole history, and a failed one is kept on the project.
+        self._planned_after[run.project_id] = max(int(run.id or 0), self._planned_after.get(run.project_id, 0))
 
     # ------------------------------------------------------------ runs not priced
 
@@ -583,10 +652,7 @@ class Collector:
             newest = max((r for r in priced if r.project_id == project.id), key=lambda r: r.id or 0, default=None)
             if newest is not None and self._on_run_collected is not None:
                 with project_lock(int(project.id or 0), self._store):
-                    try:
-                        self._on_run_collected(newest)
-                    except Exception:  # planning's trouble must not stop collection (the runs are stored)
-                        log.exception("on_run_collected failed for re-priced run %s", newest.id)
+                    self._plan_after(newest, "re-priced run")
         return priced
 
     def _stored_run_priced(self, workspace: Workspace, gateway: DatabricksGateway, project: Project,

@@ -60,7 +60,10 @@ class RunningCollector:
             return self._polled.wait_for(lambda: self._polls >= count, timeout)
 
     def stop(self, timeout: float = 10.0) -> bool:
-        """Stop after the poll in progress (if any); True when the threads ended within ``timeout``."""
+        """Stop the poll in progress (if any) at its next clean point, between two jobs (a job's runs
+        are each stored and planned whole); True when the threads ended within ``timeout``. A run
+        stored but not planned when the process ended anyway is planned by the next server's first
+        poll (`Collector._plan_unplanned`)."""
         self._stop.set()
         self.collector.wake()
         recost_ended = self.recost.stop(timeout) if self.recost is not None else True

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from sandbox.workspace import RunningWorkspace, start_workspace
+from server.clock import SystemClock
+from server.databricks import DatabricksGateway, GatewayConfig
 from server.domain import Workspace
+from server.services import workspaces
 from server.store import Store, open_store
+from tests.integration.conftest import NOOP_INIT, WIRING
 
 
 @pytest.fixture
@@ -19,3 +26,27 @@ def store(db_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningWorkspace]:
+    """The sandbox workspace emulator over HTTP, with the integration tests' wiring (a no-op init
+    script on DBFS) for imports through the real services."""
+    for name in list(os.environ):  # the SDK's Config reads DATABRICKS_* for anything not passed
+        if name.startswith("DATABRICKS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
+    running = start_workspace(tmp_path / "workspace", speed=20000)
+    try:
+        DatabricksGateway(GatewayConfig(running.host, running.token, retry_timeout_s=20),
+                          clock=SystemClock()).put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+        yield running
+    finally:
+        running.stop()
+
+
+def run_and_wait(emulator: RunningWorkspace, job_id: int, token: str = "") -> None:
+    """Run the job now (with ``token``, "" for the emulator's first) and wait until it has finished."""
+    DatabricksGateway(GatewayConfig(emulator.host, token or emulator.token, retry_timeout_s=20),
+                      clock=SystemClock()).run_now(job_id)
+    assert emulator.wait_idle(120), "the emulator did not finish the run"

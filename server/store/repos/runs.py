@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import sqlalchemy as sa
 
@@ -104,6 +104,35 @@ class RunRepository(Repository):
                         C.c.run_id.is_(None), sa.not_(T.c.message.contains(not_tried, autoescape=True)))
                  .order_by(T.c.end_ms, T.c.id).limit(limit))
         return self._load(query)
+
+    def stored_since(self, project_id: int, outcomes: Collection[str], created_from_ms: int, limit: int, *,
+                     without_anomaly: str = "") -> list[Run]:
+        """A project's runs with one of ``outcomes``, stored (``created_at_ms``) at or after
+        ``created_from_ms``, without the anomaly ``without_anomaly`` (when given), newest first, at
+        most ``limit``: the failed runs the collector reads again for a repair. Selected by time, not
+        among the newest N runs: a job every 5 minutes pushed a failure out of its newest 50 in
+        about 4 hours, well inside a 7-day window."""
+        if limit < 1:
+            raise InvalidArgument(f"limit: {limit} runs, must be at least 1")
+        if not outcomes:
+            return []
+        query = sa.select(T).where(T.c.project_id == project_id, T.c.outcome.in_(sorted(outcomes)),
+                                   T.c.created_at_ms >= created_from_ms)
+        if without_anomaly:
+            # Anomalies are a JSON list of strings: the quoted label never matches a longer one.
+            query = query.where(sa.not_(sa.cast(T.c.anomalies, sa.Text).contains(f'"{without_anomaly}"',
+                                                                                 autoescape=True)))
+        return self._load(query.order_by(T.c.id.desc()).limit(limit))
+
+    def newest_ids(self, project_ids: Collection[int]) -> dict[int, int]:
+        """Each of these projects' newest run id (projects without runs are left out), in one query."""
+        if not project_ids:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(sa.select(T.c.project_id, sa.func.max(T.c.id))
+                                .where(T.c.project_id.in_(sorted(project_ids)))
+                                .group_by(T.c.project_id)).all()
+        return {int(pid): int(newest) for pid, newest in rows}
 
     def history(self, project_id: int) -> list[Run]:
         """Every run of a project, oldest first (what the models and the timeline read)."""
