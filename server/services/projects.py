@@ -100,36 +100,38 @@ def update_settings(store: Store, ref: str, changes: dict[str, Any],
     With `catalog` (the one the server plans with), a driver type or instance family it does not
     know for the workspace's cloud is refused before anything is saved (`check_catalog_names`).
     """
-    project = store.projects.find(_ref(ref))
-    settings = apply_changes(project.settings, changes)
-    assert project.id is not None
-    if catalog is not None and catalog_names_to_check(project.settings, settings):
-        # Looked up only when a name is to be checked, so other changes cost no extra read.
-        try:
-            cloud = store.workspaces.get(project.workspace).cloud
-        except NotFound:
-            # No connected workspace, so no cloud to check against; planning such a project
-            # fails on the missing workspace itself (and keeps that on the project).
-            cloud = ""
-        if cloud:
-            check_catalog_names(project.settings, settings, catalog, cloud)
-    if settings.auto_apply != project.settings.auto_apply:
-        # The phase follows from auto-apply, and moving it is the planner's job (server/plan) once
-        # it has planned; before that (a job that has not run since import) nothing else would.
-        store.projects.set_phase_unless_planned(project.id, unplanned_phase(settings))
-    if not bounds_changed(project.settings, settings):
-        return summarize(store, store.projects.update_settings(project.id, settings))
     from server.apply import project_lock  # imports databricks-sdk: only where a lock is taken
 
-    # Under the lock an apply takes: no apply reads the recommendation between the two writes.
+    project = store.projects.find(_ref(ref))
+    assert project.id is not None
+    # Settings are stored whole (one JSON): read, merged and written under the project's lock (this
+    # process's and other servers'), so two `project set` at once (--sla on one, --max-workers on
+    # the other) each keep their change, and no apply reads the recommendation between the writes.
     with project_lock(project.id, store):
+        before = store.projects.get(project.id).settings
+        settings = apply_changes(before, changes)
+        if catalog is not None and catalog_names_to_check(before, settings):
+            # Looked up only when a name is to be checked, so other changes cost no extra read.
+            try:
+                cloud = store.workspaces.get(project.workspace).cloud
+            except NotFound:
+                # No connected workspace, so no cloud to check against; planning such a project
+                # fails on the missing workspace itself (and keeps that on the project).
+                cloud = ""
+            if cloud:
+                check_catalog_names(before, settings, catalog, cloud)
+        if settings.auto_apply != before.auto_apply:
+            # The phase follows from auto-apply, and moving it is the planner's job (server/plan) once
+            # it has planned; before that (a job that has not run since import) nothing else would.
+            store.projects.set_phase_unless_planned(project.id, unplanned_phase(settings))
         updated = store.projects.update_settings(project.id, settings)
-        # Planned inside the old bounds, it may be what the new ones rule out (more workers than
-        # the new max, spot after spot was turned off): never left pending to be applied. The
-        # server plans again now (`Planner.replan`), else the next run does.
-        pending = store.recommendations.pending(project.id)
-        if pending is not None and pending.id is not None:
-            store.recommendations.set_state(pending.id, "superseded")
+        if bounds_changed(before, settings):
+            # Planned inside the old bounds, it may be what the new ones rule out (more workers than
+            # the new max, spot after spot was turned off): never left pending to be applied. The
+            # server plans again now (`Planner.replan`), else the next run does.
+            pending = store.recommendations.pending(project.id)
+            if pending is not None and pending.id is not None:
+                store.recommendations.set_state(pending.id, "superseded")
     return summarize(store, updated)
 
 

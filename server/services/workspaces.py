@@ -32,16 +32,24 @@ a refused token sets its status to ``error`` with the one clear message, which
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.apply import ONBOARDED_KEY, adopt_own_write, onboard_record, project_lock, rebase
+from server.apply import (
+    AGENT_ENV_PREFIX,
+    ONBOARDED_KEY,
+    adopt_own_write,
+    onboard_record,
+    project_lock,
+    rebase,
+)
 from server.clock import Clock, SystemClock
 from server.clouds.factory import parse_cloud_credentials
 from server.config import is_loopback_host
@@ -67,6 +75,7 @@ from server.domain import (
 )
 from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, shown
 from server.onboard import (
+    TRIMTAB_TAGS,
     AgentWiring,
     AllowlistMatcher,
     ClusterTarget,
@@ -436,14 +445,16 @@ def _check_cloud_credentials(cloud: str, text: str) -> None:
 
 
 def _set_pricing(store: Store, workspace: Workspace, *, plan: str | None, region: str | None) -> Workspace:
-    """The workspace with the plan and region given (None: unchanged), logged when they change."""
-    new_plan = workspace.plan if plan is None else plan
-    new_region = workspace.region if region is None else region
-    if (new_plan, new_region) == (workspace.plan, workspace.region):
+    """The workspace with the plan and region given (None: unchanged), logged when they change.
+
+    Only what is given is written (`WorkspaceRepository.set_plan_region`): ``workspace`` may be a
+    read from before another call's change to the other field, which writing both would undo."""
+    if (plan in (None, workspace.plan)) and (region in (None, workspace.region)):
         return workspace
-    log.info("workspace %s: plan %s -> %s, region %r -> %r (runs priced from now on)", workspace.name,
-             workspace.plan, new_plan, workspace.region, new_region)
-    return store.workspaces.set_pricing(workspace.name, cloud=workspace.cloud, plan=new_plan, region=new_region)
+    log.info("workspace %s: %s (runs priced from now on)", workspace.name, ", ".join(
+        [f"plan {workspace.plan} -> {plan}"] * (plan not in (None, workspace.plan))
+        + [f"region {workspace.region!r} -> {region!r}"] * (region not in (None, workspace.region))))
+    return store.workspaces.set_plan_region(workspace.name, cloud=workspace.cloud, plan=plan, region=region)
 
 
 def list_workspaces(store: Store) -> list[Workspace]:
@@ -617,26 +628,21 @@ def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAcces
 
 def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
                 targets: list[ClusterTarget], wiring: AgentWiring, dry_run: bool) -> list[ImportedProject]:
-    settings = job.get("settings") or {}
-    # (project, the spec onboarded, the diff and notes, created, the live spec, the spec as found)
-    out: list[tuple[Project, dict[str, Any], str, bool, dict[str, Any], dict[str, Any]]] = []
-    update: dict[str, list[Any]] = {}
+    """Onboard ``targets`` (the qualified clusters of ``job``, as read by `import_jobs`).
+
+    Each cluster's project is found or created first (its id goes into the onboarded spec's tag).
+    Then, under the locks of all the job's projects, the job is read again and judged as it is now:
+    another importer (a second server's discovery pass, or a manual import during an auto-import)
+    may have onboarded it since the read above. Judged on that read, this import sent a second
+    jobs/update from the stale spec and, comparing the stale spec with the onboarded one the other
+    importer stored, took Trimtab's own wiring for a user's edit (auto-apply paused for good)."""
+    projects: list[tuple[Project, bool]] = []
     latest_run: int | None = None
     for target in targets:
-        label = f"job {target.job_id} / {target.cluster_key}"
-        # A copy of another project's cluster (Clone job) carries that project's wiring and tags: the
-        # spec as found is the copy without them. Kept, the copy's "original" would be Trimtab's wiring
-        # (detach left the agent running there) and its runs were credited to the other project's
-        # recommendation, so it never had a run as found.
-        found, note = target.spec, ""
-        source = cloned_from(store, ws, target)
-        if source is not None:
-            found = as_found(store, source, target.spec)
-            note = NOTE_CLONED.format(cluster=target.cluster_key, owner=source.name) + "\n"
-            log.warning("job %s: %s", target.job_id, note.strip())
         project = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
         created = project is None
         if project is None:
+            found, _ = _found_spec(store, ws, target, quiet=True)  # said when onboarded, below
             project = Project(workspace=ws.name, job_id=target.job_id, cluster_key=target.cluster_key,
                               job_name=target.job_name, original_spec=found, current_spec=found,
                               phase=unplanned_phase(ProjectSettings()))
@@ -644,32 +650,114 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
                 # The cursor starts at the newest run: history is backfill's job, not the collector's.
                 if latest_run is None:
                     latest_run = gateway.latest_run_id(target.job_id) or 0
-                project = store.projects.add(dataclasses.replace(project, last_seen_run_id=latest_run or None))
+                project, created = _add_project(store, dataclasses.replace(project, last_seen_run_id=latest_run or None))
+        projects.append((project, created))
+    if dry_run:
+        return _onboard_job(store, gateway, ws, job, {t.cluster_key: t.spec for t in targets}, projects,
+                            wiring, dry_run=True)
+    with ExitStack() as held:
+        # In id order, so two importers of one job never hold one lock each, waiting for the other's.
+        for project_id in sorted({int(p.id or 0) for p, _ in projects}):
+            held.enter_context(project_lock(project_id, store))
+        try:
+            job = gateway.get_job(int(job["job_id"]))  # as it is now, no longer as first read
+        except Exception:
+            _remove_unonboarded(store, projects)
+            raise
+        settings = job.get("settings") or {}
+        live: dict[str, dict[str, Any]] = {}
+        kept: list[tuple[Project, bool]] = []
+        for project, created in projects:
+            spec = find_cluster_spec(settings, project.cluster_key)
+            if spec is None:
+                # Taken off the job since the first read: nothing to onboard for it any more.
+                log.warning("job %s: cluster %r left the job during its import; not imported",
+                            project.job_id, project.cluster_key)
+                _remove_unonboarded(store, [(project, created)])
+                continue
+            live[project.cluster_key] = spec
+            kept.append((project, created))
+        return _onboard_job(store, gateway, ws, job, live, kept, wiring, dry_run=False)
+
+
+def _found_spec(store: Store, ws: Workspace, target: ClusterTarget, *,
+                quiet: bool = False) -> tuple[dict[str, Any], str]:
+    """(the cluster's spec as found, a note to show): a copy of another project's cluster (Clone job)
+    carries that project's wiring and tags, so the spec as found is the copy without them. Kept, the
+    copy's "original" would be Trimtab's wiring (detach left the agent running there) and its runs
+    were credited to the other project's recommendation, so it never had a run as found."""
+    source = cloned_from(store, ws, target)
+    if source is None:
+        return target.spec, ""
+    note = NOTE_CLONED.format(cluster=target.cluster_key, owner=source.name) + "\n"
+    if not quiet:
+        log.warning("job %s: %s", target.job_id, note.strip())
+    return as_found(store, source, target.spec), note
+
+
+def _add_project(store: Store, project: Project) -> tuple[Project, bool]:
+    """(the project stored, whether this call created it): another importer may have created it
+    since `get_by_key` said there was none (the key is unique), and then this import goes on with
+    that one, as if it had found it."""
+    try:
+        return store.projects.add(project), True
+    except AlreadyExists:
+        existing = store.projects.get_by_key(project.workspace, project.job_id, project.cluster_key)
+        if existing is None:
+            raise  # created and removed again meanwhile (its import failed there): the next import retries
+        return existing, False
+
+
+def _remove_unonboarded(store: Store, projects: list[tuple[Project, bool]]) -> None:
+    """Remove the projects this import created that nobody onboarded (call under their locks): they
+    would stand for clusters Trimtab never reaches. One another importer onboarded meanwhile (its
+    record is in the state) stays: the job carries its id."""
+    for project, created in projects:
+        if created and project.id is not None and ONBOARDED_KEY not in store.projects.get(project.id).state:
+            store.projects.remove_unused(project.id)
+
+
+def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
+                 live: dict[str, dict[str, Any]], projects: list[tuple[Project, bool]], wiring: AgentWiring,
+                 *, dry_run: bool) -> list[ImportedProject]:
+    """Onboard the clusters of ``job`` whose specs are ``live`` (by cluster key) with one jobs/update,
+    and record each project. Unless ``dry_run``, called holding the locks of all ``projects``, with
+    ``job`` read under them."""
+    settings = job.get("settings") or {}
+    job_name = str(settings.get("name") or "")
+    # (project, the spec onboarded, the diff and notes, created, the live spec, the spec as found)
+    out: list[tuple[Project, dict[str, Any], str, bool, dict[str, Any], dict[str, Any]]] = []
+    update: dict[str, list[Any]] = {}
+    for project, created in projects:
+        spec = live[project.cluster_key]
+        label = f"job {project.job_id} / {project.cluster_key}"
+        found, note = _found_spec(store, ws, ClusterTarget(project.job_id, job_name, project.cluster_key, spec))
         new_spec = onboard_spec(found, project_id=str(project.id or "<new>"), wiring=wiring)
-        diff = spec_diff(target.spec, new_spec, label)
+        diff = spec_diff(spec, new_spec, label)
         if diff:
-            for key, entries in cluster_entry_update(settings, target.cluster_key, new_spec).items():
+            # Only when the job lacks the wiring: one another importer already sent is not sent again.
+            for key, entries in cluster_entry_update(settings, project.cluster_key, new_spec).items():
                 update.setdefault(key, []).extend(entries)
-        out.append((project, new_spec, note + diff, created, dict(target.spec), found))
+        out.append((project, new_spec, note + diff, created, dict(spec), found))
     if update and not dry_run:
         # One update for the whole job: all its clusters are onboarded together or not at all.
         try:
             gateway.update_job(int(job["job_id"]), update)
         except Exception:
-            # Not onboarded (e.g. a 403: the token may view the job, not edit it): the projects
-            # this import created would stand for clusters Trimtab never reaches.
-            for project, _, _, created, _, _ in out:
-                if created and project.id is not None:
-                    store.projects.remove_unused(project.id)
+            # Not onboarded (e.g. a 403: the token may view the job, not edit it).
+            _remove_unonboarded(store, [(p, c) for p, _, _, c, _, _ in out])
             raise
         _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _, _, _ in out])
     result = []
     schedule = job_schedule(settings)  # as the job has it now: changed, paused or removed since
     newest: int | None = None
-    for project, new_spec, diff, created, live, found in out:
-        # Only reached for a detached project when the import named its job (`_split_detached`).
-        reattached = project.detached
+    for project, new_spec, diff, created, spec, found in out:
         if not dry_run:
+            # Rows are written whole: re-read under the lock (held by the caller: this process's
+            # and other servers'), so a collector or an apply writing since the read above keeps its change.
+            fresh = store.projects.get(int(project.id or 0))
+            # Only reached for a detached project when the import named its job (`_split_detached`).
+            reattached = fresh.detached
             changes: dict[str, Any] = {}
             if reattached:
                 # The job is back on its cluster as found (detach restored it), onboarded again: recorded
@@ -677,30 +765,29 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
                 # read the last recommendation before the detach as applied), and a run already going
                 # on the detached spec is judged against that spec, not as a user edit.
                 if newest is None:
-                    newest = gateway.latest_run_id(project.job_id) or 0
+                    newest = gateway.latest_run_id(fresh.job_id) or 0
                 changes["pending_apply"] = {
-                    "recommendation_id": None, "applied_spec": new_spec, "previous_spec": live,
+                    "recommendation_id": None, "applied_spec": new_spec, "previous_spec": spec,
                     "applied_after_run_id": newest, "applied_at_ms": store.clock.now_ms(), "confirmed": True,
                     "reverted": True, "reattached": True}
-            # Rows are written whole: re-read under the lock (this process's and other servers'),
-            # so a collector or an apply writing since the read above keeps its change.
-            with project_lock(int(project.id or 0), store):
-                fresh = store.projects.get(int(project.id or 0))
-                if not created and not reattached:
-                    fresh = _edited_outside(store, fresh, live, new_spec)
-                # What this import added, so detach takes off exactly that (`server.apply.detached_spec`).
-                changes["state"] = {**fresh.state, ONBOARDED_KEY: onboard_record(
-                    fresh.original_spec, found, new_spec, dict(wiring.init_script), fresh.state.get(ONBOARDED_KEY))}
-                project = store.projects.update(dataclasses.replace(
-                    fresh, current_spec=new_spec, job_name=str(settings.get("name") or fresh.job_name),
-                    detached=False, orphaned=False, schedule=schedule, **changes))
-        if reattached and not dry_run:
-            log.info("project %s re-attached by an import naming job %s", project.name, job["job_id"])
+            elif not created:
+                fresh = _edited_outside(store, fresh, spec, new_spec, wiring)
+            # What this import added, so detach takes off exactly that (`server.apply.detached_spec`).
+            changes["state"] = {**fresh.state, ONBOARDED_KEY: onboard_record(
+                fresh.original_spec, found, new_spec, dict(wiring.init_script), fresh.state.get(ONBOARDED_KEY))}
+            project = store.projects.update(dataclasses.replace(
+                fresh, current_spec=new_spec, job_name=job_name or fresh.job_name,
+                detached=False, orphaned=False, schedule=schedule, **changes))
+            if reattached:
+                log.info("project %s re-attached by an import naming job %s", project.name, job["job_id"])
+        else:
+            reattached = project.detached
         result.append(ImportedProject(project, diff, created, reattached=reattached))
     return result
 
 
-def _edited_outside(store: Store, project: Project, found: dict[str, Any], onboarded: dict[str, Any]) -> Project:
+def _edited_outside(store: Store, project: Project, found: dict[str, Any], onboarded: dict[str, Any],
+                    wiring: AgentWiring) -> Project:
     """``project`` after an import found its cluster as ``found``: rebased on it when that is a user's
     edit, as an apply or the collector finding the edit does (`server.apply.rebase`: the pending
     recommendation superseded, auto-apply held); unchanged otherwise. Call under the project lock.
@@ -708,10 +795,15 @@ def _edited_outside(store: Store, project: Project, found: dict[str, Any], onboa
     The import is about to record the job's spec as the project's: without this, an edit made since
     Trimtab's last write became the spec Trimtab expects, and the next apply wrote the recommendation
     planned before the edit over it, with no "edited outside Trimtab" refusal. ``onboarded`` is the
-    spec the import leaves on the job (the edit, with Trimtab wired in again), the one adopted."""
+    spec the import leaves on the job (the edit, with Trimtab wired in again), the one adopted.
+
+    Trimtab's own wiring (its init script, TRIMTAB_* variables, tags and log delivery) is never a
+    user's edit: the import puts it back anyway, and a cluster read before another importer wired it
+    would otherwise pause auto-apply for good."""
     pending = project.pending_apply or {}
     expected = pending.get("applied_spec") or project.current_spec
-    drift = spec_drift(found, expected) if expected else []
+    drift = spec_drift(_without_own_wiring(found, project, wiring),
+                       _without_own_wiring(expected, project, wiring)) if expected else []
     if not drift:
         return project
     if adopt_own_write(store, project, found) is not None:
@@ -720,6 +812,30 @@ def _edited_outside(store: Store, project: Project, found: dict[str, Any], onboa
     log.warning("project %s: the import found its cluster edited outside Trimtab (%s); rebasing on it",
                 project.name, ", ".join(drift))
     return rebase(store, project, onboarded, drift)
+
+
+def _without_own_wiring(spec: dict[str, Any], project: Project, wiring: AgentWiring) -> dict[str, Any]:
+    """``spec`` without what onboarding puts on a cluster (`server.onboard.onboard_spec`): Trimtab's
+    init scripts (this wiring's and those earlier imports recorded, never one the cluster had when
+    first imported), the TRIMTAB_* variables, Trimtab's tags, and the log delivery it added."""
+    out = copy.deepcopy(spec)
+    original = project.original_spec
+    recorded = project.state.get(ONBOARDED_KEY)
+    recorded = recorded if isinstance(recorded, dict) else {}
+    theirs = original.get("init_scripts") or []
+    ours = [s for s in [*(recorded.get("init_scripts") or []), dict(wiring.init_script)] if s not in theirs]
+    scripts = [s for s in out.get("init_scripts") or [] if s not in ours]
+    env = {k: v for k, v in (out.get("spark_env_vars") or {}).items() if not k.startswith(AGENT_ENV_PREFIX)}
+    tags = {k: v for k, v in (out.get("custom_tags") or {}).items() if k not in TRIMTAB_TAGS}
+    for key, value in (("init_scripts", scripts), ("spark_env_vars", env), ("custom_tags", tags)):
+        if value:
+            out[key] = value
+        else:
+            out.pop(key, None)  # emptied: the same as absent ([] and a missing list read apart)
+    own_logs = [recorded.get("cluster_log_conf"), {"dbfs": {"destination": wiring.log_destination}}]
+    if not original.get("cluster_log_conf") and out.get("cluster_log_conf") in own_logs:
+        out.pop("cluster_log_conf", None)
+    return out
 
 
 def _verify(gateway: DatabricksGateway, job_id: int, expected: list[tuple[str, dict[str, Any]]]) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from server.domain import Workspace
-from server.errors import AlreadyExists, NotFound, shown
+from server.errors import AlreadyExists, FailedPrecondition, NotFound, shown
 from server.store import convert
 from server.store.repos.base import Repository
 from server.store.tables import ProjectRow, WorkspaceRow
@@ -110,6 +110,26 @@ class WorkspaceRepository(Repository):
                                 .values(cloud=cloud, plan=plan, region=region)).rowcount
         if not done:
             raise NotFound(f"workspace {shown(name)} not found")
+        return self.get(name)
+
+    def set_plan_region(self, name: str, *, cloud: str, plan: str | None = None,
+                        region: str | None = None) -> Workspace:
+        """Set the plan tier and/or the region (None: left as stored) of a workspace on ``cloud``.
+
+        Only the columns given are written, in one statement: `workspace set W --plan X` and
+        `workspace set W --region Y` at the same time (two servers, or two calls of one) each keep
+        their change, where writing both from one earlier read lost one. ``cloud`` is the cloud the
+        region was checked against: a workspace moved to another cloud meanwhile is not written
+        (`FailedPrecondition`); `NotFound` for an unknown name."""
+        values = {k: v for k, v in (("plan", plan), ("region", region)) if v is not None}
+        if not values:
+            return self.get(name)
+        with self._write() as conn:
+            done = conn.execute(T.update().where(T.c.name == name, T.c.cloud == cloud).values(**values)).rowcount
+        if not done:
+            current = self.get(name)  # NotFound for an unknown name
+            raise FailedPrecondition(f"workspace {shown(name)} moved to {current.cloud} while its plan or region "
+                                     f"was being set for {cloud}; nothing was changed: retry")
         return self.get(name)
 
     def set_host(self, name: str, host: str, token_encrypted: str, token_masked: str) -> Workspace:
