@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from models.observation import OUT_OF_MEMORY, Observation, StageObs
 from server.domain import Run, Stage
 from server.plan.candidates import config_id_of
+from server.store.repos.applications import StageOutline
 
 GB = 1e9
 
@@ -34,7 +35,7 @@ def stage_obs(stage: Stage) -> StageObs:
     )
 
 
-def stage_signature(stages: Sequence[Stage]) -> str | None:
+def stage_signature(stages: Sequence[Stage | StageOutline]) -> str | None:
     """A fingerprint of the job's code: stage names and their dependency shape, not sizes.
 
     Task counts follow the input and the cluster, so they are left out; a new or
@@ -59,8 +60,12 @@ def _ran_out_of_memory(failure_reason: str) -> bool:
     return any(m in failure_reason for m in _OOM_MARKERS)
 
 
-def observation(run: Run, stages: Sequence[Stage], applied_recommendation: bool) -> Observation | None:
-    """One run as the tuner sees it; None for a run without a known configuration."""
+def observation(run: Run, stages: Sequence[Stage | StageOutline], applied_recommendation: bool) -> Observation | None:
+    """One run as the tuner sees it; None for a run without a known configuration.
+
+    ``stages`` may be outlines (`StageOutline`): they give the run's code signature and failures,
+    not its stage metrics, so the observation carries no stages (the model replays the metrics of
+    a few recent runs only, `server.plan.reads`)."""
     if run.config is None:
         return None
     ok = run.outcome == "succeeded"
@@ -72,7 +77,7 @@ def observation(run: Run, stages: Sequence[Stage], applied_recommendation: bool)
         runtime_s=float(run.runtime_s),
         ok=ok,
         input_gb=run.input_bytes / GB if run.input_bytes else None,
-        stages=tuple(stage_obs(s) for s in stages if not s.failure_reason),
+        stages=tuple(stage_obs(s) for s in stages if isinstance(s, Stage) and not s.failure_reason),
         anomalies=anomalies,
         stage_signature=stage_signature(stages),
         recommendation_applied=applied_recommendation,

@@ -45,6 +45,7 @@ from server.plan.driver import driver_options, driver_run, plan_driver
 from server.plan.observe import observation
 from server.plan.policy import ClusterPolicy
 from server.plan.prior import ProjectPriors
+from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
 from server.plan.storage import advise, disk_use
 from server.render.fmt import cut
 from server.spec import config_from_spec, pool_fields, pool_ids, single_node
@@ -110,21 +111,22 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # A pool-backed run records the pool, not its node type: it is read on the pool's type.
     runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
             for r in store.runs.history(project_id)]
-    history, labels, run_ids, disk, drivers = [], [], [], [], []
-    for run in runs:
-        stages = [s for app in run.application_ids for s in store.applications.stages(app)]
-        obs = observation(run, stages, applied_recommendation=run.recommendation_id is not None)
+    # Every run's stage outline (change points), the metrics of the newest runs only (`server.plan.reads`).
+    stages = RunStages(store, runs)
+    history, labels, run_ids, at = [], [], [], []
+    for i, run in enumerate(runs):
+        obs = observation(run, stages.outlines[i], applied_recommendation=run.recommendation_id is not None)
         if obs is not None:
             history.append(obs)
             labels.append(run_label(run))
             run_ids.append(int(run.id or 0))
-        use = disk_use(run, stages) if run.outcome == "succeeded" else None
-        if use is not None and stages:
-            disk.append(use)
-        beats = [b for app in run.application_ids for b in store.applications.driver_peaks(app)]
-        driver = driver_run(run, stages, catalog, pricing.cloud, beats)
-        if driver is not None:
-            drivers.append(driver)
+            at.append(i)
+    on_disk, on_driver = disk_runs(runs, stages.outlines), driver_runs(runs)
+    full = stages.full(on_disk + on_driver)
+    disk = [use for i in on_disk if (use := disk_use(runs[i], full[i])) is not None]
+    beats = stages.driver_peaks(on_driver)
+    drivers = [d for i in on_driver
+               if (d := driver_run(runs[i], full[i], catalog, pricing.cloud, beats[i])) is not None]
     # The driver first: it does not change the workers' runtime, and every candidate is priced with it.
     options = driver_options(catalog, pricing.cloud, families_for(anchor or current, project.settings, catalog,
                                                                   pricing.cloud),
@@ -156,6 +158,13 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
             raise FailedPrecondition(unpriced)
         raise FailedPrecondition(_no_room(project.name, cluster_policy, current_refused, bounded,
                                           project.current_spec, azure=pricing.cloud == "azure"))
+    # The stage metrics the model replays, read now that the candidates are known.
+    replay = set(replayed(history, at, stages.outlines, {c.config_id for c, _ in pairs.values()}))
+    full = stages.full(replay)
+    for k, i in enumerate(at):
+        if i in replay and (obs := observation(runs[i], full[i],
+                                               applied_recommendation=runs[i].recommendation_id is not None)):
+            history[k] = obs
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
                         sla_per_run=s.sla_every_run, currency=catalog.currency)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
 import sqlalchemy as sa
 
 from server.domain import Application, DriverPeaks, Executor, ExecutorGauges, Job, SqlExecution, Stage
@@ -31,6 +35,23 @@ JB = JobRow.__table__  # type: ignore[attr-defined]
 SQ = SqlExecutionRow.__table__  # type: ignore[attr-defined]
 EV = EventRow.__table__  # type: ignore[attr-defined]
 LINK = RunApplicationRow.__table__  # type: ignore[attr-defined]
+
+# Application ids per ``IN (...)`` of the batched reads: far below SQLite's (32766) and
+# PostgreSQL's (65535) bound-parameter limits, and few queries for a project's whole history.
+IDS_PER_QUERY = 500
+
+
+
+class StageOutline(NamedTuple):
+    """A stage attempt in outline (`ApplicationRepository.stage_outlines`): what names it and its
+    fate, none of its metrics; the fields are `Stage`'s."""
+
+    application_id: str
+    stage_id: int
+    attempt_id: int
+    name: str
+    parent_ids: tuple[int, ...]
+    failure_reason: str
 
 
 class ApplicationRepository(Repository):
@@ -70,6 +91,44 @@ class ApplicationRepository(Repository):
                 peaks.setdefault((p.stage_id, p.attempt_id), []).append(p)
         return [convert.stage(r, tuple(peaks.get((r.stage_id, r.attempt_id), ()))) for r in rows]
 
+    def stages_for(self, application_ids: Iterable[str]) -> dict[str, list[Stage]]:
+        """`stages` of many applications in a few queries: by application id, each list as `stages`
+        gives it; an application without stages is left out."""
+        out: dict[str, list[Stage]] = {}
+        with self._read() as conn:
+            for ids in _chunks(application_ids):
+                rows = conn.execute(sa.select(ST).where(ST.c.application_id.in_(ids))
+                                    .order_by(ST.c.application_id, ST.c.stage_id, ST.c.attempt_id)).all()
+                peaks: dict[tuple[str, int, int], list] = {}
+                for p in conn.execute(sa.select(PK).where(PK.c.application_id.in_(ids))
+                                      .order_by(PK.c.application_id, PK.c.stage_id, PK.c.attempt_id,
+                                                PK.c.executor_id)).all():
+                    peaks.setdefault((p.application_id, p.stage_id, p.attempt_id), []).append(p)
+                for r in rows:
+                    out.setdefault(r.application_id, []).append(
+                        convert.stage(r, tuple(peaks.get((r.application_id, r.stage_id, r.attempt_id), ()))))
+        return out
+
+    def stage_outlines(self, application_ids: Iterable[str]) -> dict[str, list[StageOutline]]:
+        """The stage attempts of many applications in outline, in a few queries: by application id,
+        in `stages`' order; an application without stages is left out. What a run's code signature
+        and its failures need, read over a project's whole history at a fraction of `stages_for`'s
+        cost (no metrics, no executor peaks)."""
+        out: dict[str, list[StageOutline]] = {}
+        # The parents as the stored JSON text, parsed here: the JSON type's own row processing
+        # costs more than the rest of the row on a history of 100,000 stage attempts.
+        parents = sa.cast(ST.c.parent_ids, sa.Text).label("parents")
+        with self._read() as conn:
+            for ids in _chunks(application_ids):
+                for r in conn.execute(sa.select(ST.c.application_id, ST.c.stage_id, ST.c.attempt_id, ST.c.name,
+                                                parents, ST.c.failure_reason)
+                                      .where(ST.c.application_id.in_(ids))
+                                      .order_by(ST.c.application_id, ST.c.stage_id, ST.c.attempt_id)).all():
+                    out.setdefault(r.application_id, []).append(StageOutline(
+                        r.application_id, r.stage_id, r.attempt_id, r.name,
+                        tuple(json.loads(r.parents) or ()) if r.parents else (), r.failure_reason))
+        return out
+
     def executors(self, application_id: str) -> list[Executor]:
         with self._read() as conn:
             rows = conn.execute(sa.select(EX).where(EX.c.application_id == application_id)
@@ -105,6 +164,20 @@ class ApplicationRepository(Repository):
         return [DriverPeaks(application_id=r.application_id, metrics={k: int(v) for k, v in (r.metrics or {}).items()})
                 for r in rows]
 
+    def driver_peaks_for(self, application_ids: Iterable[str]) -> dict[str, list[DriverPeaks]]:
+        """`driver_peaks` of many applications in a few queries, by application id (those without
+        any are left out)."""
+        out: dict[str, list[DriverPeaks]] = {}
+        with self._read() as conn:
+            for ids in _chunks(application_ids):
+                for r in conn.execute(sa.select(DP).where(DP.c.application_id.in_(ids))
+                                      .order_by(DP.c.application_id, DP.c.total_gc_ms, DP.c.jvm_heap_bytes,
+                                                DP.c.outside_heap_bytes)).all():
+                    out.setdefault(r.application_id, []).append(DriverPeaks(
+                        application_id=r.application_id,
+                        metrics={k: int(v) for k, v in (r.metrics or {}).items()}))
+        return out
+
     def event_count(self, application_id: str | None = None) -> int:
         """How many distinct events are stored (for one application if given)."""
         query = sa.select(sa.func.count()).select_from(EV)
@@ -133,3 +206,10 @@ class ApplicationRepository(Repository):
         query = (sa.select(table.c.application_id, sa.func.count()).where(table.c.application_id.in_(ids))
                  .group_by(table.c.application_id))
         return {app_id: int(n) for app_id, n in conn.execute(query).all()}
+
+
+def _chunks(application_ids: Iterable[str]) -> Iterator[list[str]]:
+    """The distinct ids in order, `IDS_PER_QUERY` at a time."""
+    ids = list(dict.fromkeys(application_ids))
+    for i in range(0, len(ids), IDS_PER_QUERY):
+        yield ids[i:i + IDS_PER_QUERY]
