@@ -23,7 +23,7 @@ from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspac
 from server.errors import FailedPrecondition
 from server.plan.policy import ClusterPolicy, DbuRate
 from server.plan.storage import advise
-from server.spec import config_from_spec, config_label, pool_ids, recommended_spec
+from server.spec import POOL_ID_FIELDS, config_from_spec, config_label, pool_ids, recommended_spec
 
 # Worker counts tried: a geometric grid, dense where clusters are small.
 WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
@@ -604,7 +604,10 @@ def _as_written(config: ClusterConfig, live: ClusterConfig, catalog: PriceCatalo
         if advice is not None and advice.changed and (
                 policy is None or policy.allows_config(advised, live.spec, azure=False)):
             planned = advised
-    attrs = recommended_spec(live.spec or {}, planned, cloud="aws").get("aws_attributes") or {}
+    # What merges into aws_attributes depends on the live spec's own and on its pool fields alone:
+    # merged over the whole spec, its Spark conf, tags and init scripts were deep-copied per candidate.
+    base = {k: v for k, v in (live.spec or {}).items() if k == "aws_attributes" or k in POOL_ID_FIELDS}
+    attrs = recommended_spec(base, planned, cloud="aws").get("aws_attributes") or {}
 
     def number(key: str) -> int | None:
         value = attrs.get(key)
