@@ -130,18 +130,21 @@ class ApplyResult:
 
 @_locked
 def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: int, *,
-                         dry_run: bool = False, catalog: PriceCatalog | None = None) -> ApplyResult:
+                         dry_run: bool = False, catalog: PriceCatalog | None = None,
+                         over_unconfirmed: bool = False) -> ApplyResult:
     """Apply the project's pending recommendation (or only show its diff with ``dry_run``).
 
     A recommendation outside the project's bounds, families or spot setting (planned before they
     changed) is refused (`_check_bounds`). ``catalog`` names the families of node types: the one the
-    server plans with (`last_active_catalog`) when not given."""
+    server plans with (`last_active_catalog`) when not given. ``over_unconfirmed``: write even though
+    the last apply has had no run yet (the job's cluster breaks settings the owner has just changed:
+    waiting for that run would run it on what they ruled out)."""
     project = _active(store, project_id)
     rec = store.recommendations.pending(project_id)
     if rec is None or rec.id is None:
         raise no_pending(store, project)
     pending = project.pending_apply or {}
-    if pending and not pending.get("confirmed", False):
+    if pending and not pending.get("confirmed", False) and not over_unconfirmed:
         raise FailedPrecondition(
             f"project {project.name}: the last apply is not confirmed yet (no run has used it); "
             "the next apply waits for that run")
@@ -159,7 +162,11 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
              f"custom_tags.{RECOMMENDATION_TAG}"}
     new_spec = _write_verified(gateway, project, settings, live, new_spec, owned)
     applied = _record_apply(store, project, rec, new_spec, live, after_run)
-    log.info("project %s: applied recommendation %s", project.name, rec.id)
+    if pending and not pending.get("confirmed", False):
+        log.info("project %s: recommendation %s replaced recommendation %s, which no run had used (the "
+                 "project's settings changed)", project.name, rec.id, pending.get("recommendation_id"))
+    else:
+        log.info("project %s: applied recommendation %s", project.name, rec.id)
     return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}")
 
 
@@ -168,6 +175,14 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
     """Record in the store that ``rec`` now holds on the job (``new_spec``, written over ``previous``)."""
     assert rec.id is not None
     pending = project.pending_apply or {}
+    previous_rec = pending.get("recommendation_id")
+    if pending and not pending.get("confirmed", False) and int(pending.get("applied_after_run_id") or 0) == after_run:
+        # Over an apply no run has used nor started on (`over_unconfirmed`): the runs up to
+        # ``after_run`` ran what that apply replaced, so its predecessor stays theirs, and the
+        # replaced recommendation never held a run.
+        previous, previous_rec = pending.get("previous_spec") or previous, pending.get("previous_recommendation_id")
+        if pending.get("recommendation_id") is not None:
+            store.recommendations.set_state(int(pending["recommendation_id"]), "superseded")
     applied = store.recommendations.set_state(rec.id, "applied")
     # An apply that went through ends a kept auto-apply failure (a planning one stays: it is the
     # plan's to clear).
@@ -181,7 +196,7 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
         state[BEFORE_WRITES_KEY] = previous
     store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply={
         "recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": previous,
-        "previous_recommendation_id": pending.get("recommendation_id"),
+        "previous_recommendation_id": previous_rec,
         "applied_after_run_id": after_run, "applied_at_ms": store.clock.now_ms(), "confirmed": False}))
     return applied
 

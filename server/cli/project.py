@@ -252,15 +252,18 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
                    f"{reply.job_id}`)", err=True)
     if sla_every_run and not reply.settings.HasField("sla_seconds"):
         click.echo("note: --sla-every-run has no effect until the project has an SLA (--sla)", err=True)
-    if s.HasField("auto_apply") and s.auto_apply and not reply.detached:
-        note = pending_note(ctx, reply.id)
+    if not reply.detached:
+        # Any change plans again (the server's `Planner.replan`), and with auto-apply on applies the
+        # new plan at once: say which of the two happened, as a run's cluster depends on it.
+        note = pending_note(ctx, reply.id, reply.settings.auto_apply)
         if note:
             click.echo(note, err=True)
 
 
-def pending_note(ctx: CliContext, project_id: str) -> str:
-    """After auto-apply is turned on: the settings change plans again but applies nothing (the next
-    run's planning applies, `Planner.replan`), so a pending recommendation waits a run; "" without one."""
+def pending_note(ctx: CliContext, project_id: str, auto_apply: bool = False) -> str:
+    """After a settings change: a recommendation still pending waits for an apply (by hand, or with
+    auto-apply on the next run's plan: the server applies at once only where it can); one applied
+    since the change was made went on the job now. "" without a recommendation."""
     import grpc
 
     from protos.trimtab.v1 import admin_pb2
@@ -270,6 +273,8 @@ def pending_note(ctx: CliContext, project_id: str) -> str:
                          admin_pb2.GetRecommendationRequest(project=project_id))
     except (grpc.RpcError, click.ClickException):  # none yet (no run), or no answer: the settings are saved
         return ""
+    if rec.state == "applied" and auto_apply:
+        return f"note: recommendation {rec.id} is on the job's cluster: the next run uses it (auto-apply)"
     if rec.state != "pending":
         return ""
     return (f"note: the next run still uses the current cluster; `trimtab recommendation apply {project_id}` "

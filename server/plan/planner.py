@@ -456,16 +456,18 @@ class Planner:
 
         The pending recommendation was planned under the old settings: shown until the next run,
         it would still say it "meets the 480s SLA" after the SLA became 300 s, or stay outside
-        new bounds. Nothing is applied here (the next run's `after_run` applies as usual); a
-        project not planned yet (no run) stays so. Never raises: a failure is kept on the
-        project as its plan problem, as after a run, and a success clears one."""
+        new bounds. With auto-apply on, the new one is applied at once (`_apply_replanned`): left
+        for the next run's `after_run`, the next run itself ran on the cluster applied under the old
+        settings, a spot or family the owner had just banned among them. A project not planned yet
+        (no run) stays so. Never raises: a failure is kept on the project as its plan (or apply)
+        problem, as after a run, and a success clears one."""
         from server.apply import project_lock  # see after_run
 
         # The collector plans under this lock after a run: a settings change at that moment must
         # not plan beside it (two pending recommendations).
         try:
             with project_lock(project_id, self._store):
-                return self._replan(project_id)
+                return self._apply_replanned(project_id, self._replan(project_id))
         except Exception as err:  # the lock (another server held it too long) or reading the project
             # The settings are saved already: the caller must not hear that they failed.
             log.warning("project %s: not planned again after its settings changed (%s); the next run plans "
@@ -488,6 +490,34 @@ class Planner:
             return None
         self._clear_problem(project_id, self._store.projects.get(project_id), ("plan",))
         return rec
+
+    def _apply_replanned(self, project_id: int, rec: Recommendation | None) -> Recommendation | None:
+        """With auto-apply on, put the recommendation planned under new settings on the job now,
+        over an apply no run has used yet (planned under the old settings: it has nothing left to
+        teach, and the owner's change is what the next run should run under). Under the project lock."""
+        from server import apply  # see after_run
+
+        project = self._store.projects.get(project_id)
+        if rec is None or rec.state != "pending" or not project.settings.auto_apply or project.detached \
+                or project.orphaned:
+            return rec
+        if same_cluster(rec.config, config_from_spec(project.current_spec, self._pools_of(project) or None)) or \
+                edit_hold(project, self._store.runs.history(project_id)):
+            return rec
+        newest = self._store.runs.list(project_id, limit=1)
+        try:
+            workspace = self._store.workspaces.get(project.workspace)
+            result = apply.apply_recommendation(self._store, self._gateway_for(workspace), project_id,
+                                                catalog=self._catalog, over_unconfirmed=True)
+        except FailedPrecondition as err:  # normal (a user edit adopted): the next run's plan applies
+            log.info("project %s: not applied after its settings changed: %s", project.name, err)
+            return rec
+        except TrimtabError as err:
+            log.warning("project %s: auto-apply after its settings changed failed: %s", project.name, err)
+            self._record_problem(project_id, int(newest[0].id or 0) if newest else 0, "apply", err)
+            return rec
+        self._clear_problem(project_id, self._store.projects.get(project_id), ("apply",))
+        return result.recommendation
 
     def _policy_of(self, project: Project) -> dict[str, Any] | None:
         """The cluster policy the project's current spec names, fetched at most every POLICY_TTL_S
