@@ -40,13 +40,28 @@ def stage_signature(stages: Sequence[Stage | StageOutline]) -> str | None:
 
     Task counts follow the input and the cluster, so they are left out; a new or
     removed stage, or a rewired one, changes the signature (a code change).
+
+    Only each stage's first attempt counts: Spark runs a stage again as attempt 1, 2… under the same
+    stage id when a fetch of its shuffle files fails (a spot node lost), and both the stage whose
+    fetch failed and the map stage that rewrites the lost files get another attempt. Counting the
+    attempts shifted the position of every later stage, so a run that merely recovered from a lost
+    node read as a code change (and the next normal run as a second one): learning restarted.
+    A run without re-attempts keeps the signature it always had (stored projects see no change).
     """
     if not stages:
         return None
-    first = {s.stage_id: i for i, s in enumerate(sorted(stages, key=lambda s: (s.stage_id, s.attempt_id)))}
+    # Per application: two applications of one run (a multi-task job) repeat the same stage ids.
+    firsts: dict[tuple[str, int], Stage | StageOutline] = {}
+    for s in stages:
+        seen = firsts.get((s.application_id, s.stage_id))
+        if seen is None or s.attempt_id < seen.attempt_id:
+            firsts[(s.application_id, s.stage_id)] = s
+    # A stage's position among the first attempts ordered by stage id (the last row of its id when
+    # several applications repeat it): for a run without re-attempts, exactly what it always was.
+    position = {s.stage_id: i for i, s in enumerate(sorted(firsts.values(), key=lambda s: s.stage_id))}
     parts = sorted(
-        f"{s.name}|{','.join(str(first.get(p, -1) - first[s.stage_id]) for p in sorted(s.parent_ids))}"
-        for s in stages if s.attempt_id == 0
+        f"{s.name}|{','.join(str(position.get(p, -1) - position[s.stage_id]) for p in sorted(s.parent_ids))}"
+        for s in firsts.values()
     )
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
