@@ -67,8 +67,11 @@ class WorkspaceHealth:
         return self._clock.monotonic() < resting.retry_at
 
     def was_unreachable(self, workspace: Workspace) -> bool:
-        """The workspace rested since its last failure: this poll is a try at it."""
-        return workspace.name in self._resting
+        """The workspace rested since its last failure, or is stored unreachable or refusing (by this
+        server before a restart, or by another): this poll is a try at it. The stored status counts
+        because the rests live in memory: after a restart a workspace still down cost the first
+        poll a call's whole retry budget (60 s) instead of the short probe."""
+        return workspace.name in self._resting or workspace.status in (UNREACHABLE, REFUSED)
 
     def reached(self, workspace: Workspace, call: Callable[[], object]) -> bool:
         """Make ``call``; False when it met the workspace's own trouble (its token refused, or it

@@ -104,3 +104,20 @@ def test_a_refused_rest_ends_with_a_new_token_or_host_and_a_new_refusal_is_said(
     assert health.resting_now(store.workspaces.get("w"))
     store.workspaces.set_host("w", "http://x", "enc3", "****")
     assert not health.resting_now(store.workspaces.get("w"))
+
+
+def test_after_a_restart_a_workspace_stored_unreachable_is_tried_with_the_short_probe_first(
+        store: Store, emulator: RunningWorkspace) -> None:
+    # The rests live in memory: a new collector (a restarted server) met a workspace still down with
+    # the full calls and their 60 s retry budget. It now probes first, as a resting one is.
+    secrets = SecretBox(Fernet.generate_key())
+    job_id = emulator.seed_jobs()[0]
+    workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
+    workspaces.import_jobs(store, secrets, "sbx", [job_id])
+    store.workspaces.set_status("sbx", "unreachable", "connection refused")  # what the old server stored
+    calls: Counter[str] = Counter()
+    collector = Collector(store, lambda ws: _Counted(workspaces.gateway_for(store, secrets, ws), calls),
+                          clock=FakeClock(), poll_interval_s=60)
+    collector.poll_once()
+    assert calls["probe"] == 1 and calls["get_job"] == 1  # it answers: probed, then collected
+    assert store.workspaces.get("sbx").status == "ok"
