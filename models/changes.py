@@ -15,6 +15,8 @@ explained and not learned as a configuration's normal runtime. A failed run's co
 avoided in the segment unless another label explains the failure (a lost spot node, a dead driver,
 a cluster the cloud or the service failed: "launch_failed"); "repaired" does not: a repaired run that
 is still a failure (its repair failed too, or succeeded only on another configuration) is avoided.
+An instance type whose clusters the cloud refused `LAUNCH_REFUSALS` times in a row is avoided for
+`LAUNCH_RETRY_AFTER` runs of the job (`refused_instance_types`), whatever the segment.
 """
 
 from __future__ import annotations
@@ -37,6 +39,25 @@ CODE_CHANGE = "code_change"
 INPUT_SIZE_SHIFT = "input_shift"
 RUNTIME_REGRESSION = "runtime_regression"
 
+# One launch failure is the cloud's bad luck, not the configuration's fault (it is not avoided).
+# Several in a row on one instance type are its capacity (AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE
+# and the like) or a limit: six in a row on the recommendation, and it stayed the recommendation,
+# "each run meets the SLA with P=100%", while no run happened. So after three in a row the instance
+# type (every configuration of it: capacity is the type's in the zone, whatever the node count) is
+# avoided for a week of a nightly job's runs elsewhere, then tried once again; a failure of that try
+# makes it avoided for as long again.
+LAUNCH_REFUSALS = 3
+LAUNCH_RETRY_AFTER = 7
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An instance type avoided because the cloud refused its clusters."""
+
+    instance_type: str
+    in_a_row: int  # launches of it that failed since it last launched
+    runs_left: int  # runs of the job before it is tried again
+
 
 @dataclass(frozen=True)
 class Screened:
@@ -48,6 +69,8 @@ class Screened:
     # Most memory per core (GiB) among those that failed out of memory (0: none did).
     oom_memory_per_core: float = 0.0
     change_kind: str | None = None  # CODE_CHANGE, INPUT_SIZE_SHIFT or RUNTIME_REGRESSION with a change_reason
+    # Instance types the cloud keeps refusing (over the whole history: capacity is not the job's).
+    refused: tuple[Refusal, ...] = ()
 
 
 def run_key(index: int, obs: Observation) -> str:
@@ -62,7 +85,8 @@ def _why_not_learned(obs: Observation, known: Mapping[str, Candidate]) -> str | 
         return "the driver died: not learned; the driver is sized up, the workers are not blamed"
     if LAUNCH_FAILED in obs.anomalies:
         return ("the cloud or the service failed the run's cluster (its reason is in the run's message): "
-                "not the configuration's fault; not learned, and the configuration is not avoided")
+                "not the configuration's fault; not learned, and the configuration is not avoided unless its "
+                f"instance type fails to launch {LAUNCH_REFUSALS} times in a row")
     spotted = sorted(set(obs.anomalies) & NOT_LEARNED)
     if spotted:
         return f"{', '.join(spotted)}: runtime {obs.runtime_s:.0f}s is not this configuration's normal"
@@ -119,7 +143,32 @@ def screen(
                 if OUT_OF_MEMORY in obs.anomalies:
                     oom.add(obs.config_id)
     oom_mem = max((known[c].memory_per_core_gib for c in oom - ok_cfgs if c in known), default=0.0)
-    return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem, kind)
+    return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem, kind,
+                    refused_instance_types(history, known))
+
+
+def refused_instance_types(history: Sequence[Observation], known: Mapping[str, Candidate]) -> tuple[Refusal, ...]:
+    """The instance types to avoid now: the cloud refused the latest `LAUNCH_REFUSALS` or more launches
+    of each (no run of it launched since), the last of them fewer than `LAUNCH_RETRY_AFTER` runs ago.
+    A run that launched (whatever its outcome) ends its type's streak; runs on configurations outside
+    ``known`` name no instance type and are left out."""
+    streak: dict[str, int] = {}
+    last_refused: dict[str, int] = {}
+    for idx, obs in enumerate(history):
+        cand = known.get(obs.config_id)
+        if cand is None:
+            continue
+        if LAUNCH_FAILED in obs.anomalies:
+            streak[cand.instance_type] = streak.get(cand.instance_type, 0) + 1
+            last_refused[cand.instance_type] = idx
+        else:
+            streak[cand.instance_type] = 0
+    out = []
+    for kind, n in sorted(streak.items()):
+        runs_since = len(history) - 1 - last_refused.get(kind, -1)
+        if n >= LAUNCH_REFUSALS and runs_since < LAUNCH_RETRY_AFTER:
+            out.append(Refusal(kind, n, LAUNCH_RETRY_AFTER - runs_since))
+    return tuple(out)
 
 
 def _code_signature(obs: Observation) -> str | None:

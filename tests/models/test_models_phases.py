@@ -211,7 +211,8 @@ def test_an_exploration_reason_gives_its_own_predicted_cost_and_the_best_one_apa
     else:
         raise AssertionError("the synthetic job never explored")
     assert d.best is not None
-    best = decide(cands, history, Settings(sla_s=None, min_saving=1.0))  # no exploring: the best's own figures
+    # No exploring: the best's own figures (not min_saving=1.0: that also keeps the current configuration).
+    best = decide(cands, history, Settings(sla_s=None, min_saving=0.0, explore_horizon=0.0))
     assert best.candidate == d.best
     assert d.reason.startswith(f"trying {d.candidate.config_id}: predicted cost {d.predicted_cost:.4g}/run against "
                                f"{best.predicted_cost:.4g} for the current best {d.best.config_id}; measuring it "
