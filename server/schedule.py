@@ -171,12 +171,40 @@ def parse(expression: str) -> QuartzCron:
                       years=values[6] if len(parts) == 7 else None)
 
 
+# Java's ZoneId.SHORT_IDS (Databricks takes Java zone ids): the three-letter ids Java still reads,
+# most as a region. EST, MST and HST are in the IANA database too, as the same fixed offsets.
+_JAVA_SHORT_IDS = {
+    "ACT": "Australia/Darwin", "AET": "Australia/Sydney", "AGT": "America/Argentina/Buenos_Aires",
+    "ART": "Africa/Cairo", "AST": "America/Anchorage", "BET": "America/Sao_Paulo", "BST": "Asia/Dhaka",
+    "CAT": "Africa/Harare", "CNT": "America/St_Johns", "CST": "America/Chicago", "CTT": "Asia/Shanghai",
+    "EAT": "Africa/Addis_Ababa", "ECT": "Europe/Paris", "IET": "America/Indiana/Indianapolis",
+    "IST": "Asia/Kolkata", "JST": "Asia/Tokyo", "MIT": "Pacific/Apia", "NET": "Asia/Yerevan",
+    "NST": "Pacific/Auckland", "PLT": "Asia/Karachi", "PNT": "America/Phoenix", "PRT": "America/Puerto_Rico",
+    "PST": "America/Los_Angeles", "SST": "Pacific/Guadalcanal", "VST": "Asia/Ho_Chi_Minh",
+}
+# Java's offset ids: GMT+05:30, UTC+8, UT-0330, +02:00 (hours up to 18, as Java allows).
+_JAVA_OFFSET = re.compile(r"(?:GMT|UTC|UT)?([+-])(\d{1,2})(?::?(\d{2}))?")
+
+
 def zone(timezone_id: str) -> dt.tzinfo:
-    """The schedule's zone (Databricks takes Java zone ids; the IANA ones are the same names)."""
+    """The schedule's zone. Databricks takes Java zone ids: the IANA names, which are the same, and
+    Java's offset ids (``GMT+05:30``, ``UTC+8``) and three-letter ids (``PST``, ``IST``), which
+    Python's database lacks and which read as an unknown zone (savings then fell back to the
+    observed cadence)."""
+    name = (timezone_id or "UTC").strip()
     try:
-        return ZoneInfo(timezone_id or "UTC")
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise CronError(f"unknown timezone_id {timezone_id!r}") from exc
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    if name.upper() in _JAVA_SHORT_IDS:
+        return ZoneInfo(_JAVA_SHORT_IDS[name.upper()])
+    offset = _JAVA_OFFSET.fullmatch(name.upper())
+    if offset:
+        sign, hours, minutes = offset.group(1), int(offset.group(2)), int(offset.group(3) or 0)
+        if hours <= 18 and minutes < 60 and hours * 60 + minutes <= 18 * 60:
+            delta = dt.timedelta(hours=hours, minutes=minutes)
+            return dt.timezone(-delta if sign == "-" else delta, name)
+    raise CronError(f"unknown timezone_id {timezone_id!r}")
 
 
 def count_fires(cron: QuartzCron, start: dt.datetime, end: dt.datetime, tz: dt.tzinfo) -> int:

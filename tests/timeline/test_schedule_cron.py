@@ -157,3 +157,18 @@ def test_a_yearly_or_leap_day_schedule_is_counted_over_a_leap_cycle() -> None:
     assert fires_per_year("0 0 6 29 2 ?", "UTC", ms(2026, 3, 1)) == 0.25
     assert fires_per_year("0 0 6 1 1/3 ?", "UTC", ms(2028, 1, 1)) == 4.0  # quarterly
     assert fires_per_year("0 0 2 * * ? 2020", "UTC", ms(2026, 1, 1)) == 0.0  # a passed year still ends it
+
+
+def test_java_zone_ids_databricks_takes_are_read() -> None:
+    # Offset and three-letter ids are valid Java zone ids; Python's database has neither, so they read as
+    # unknown and savings fell back to the observed cadence.
+    assert zone("PST") == zone("America/Los_Angeles") and zone("IST") == zone("Asia/Kolkata")
+    at = _at(2026, 6, 1, 12)
+    assert at.astimezone(zone("GMT+05:30")).utcoffset() == dt.timedelta(hours=5, minutes=30)
+    assert at.astimezone(zone("UTC+8")).utcoffset() == dt.timedelta(hours=8)
+    assert at.astimezone(zone("UT-0330")).utcoffset() == -dt.timedelta(hours=3, minutes=30)
+    assert fires_per_year("0 30 2 * * ?", "PST", NEW_YEAR_MS) == fires_per_year("0 30 2 * * ?",
+                                                                                  "America/Los_Angeles", NEW_YEAR_MS)
+    for bad in ("GMT+25", "Mars/Olympus", "UTC+5:7"):
+        with pytest.raises(CronError, match="unknown timezone_id"):
+            zone(bad)
