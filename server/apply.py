@@ -176,10 +176,13 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
     assert rec.id is not None
     pending = project.pending_apply or {}
     previous_rec = pending.get("recommendation_id")
-    if pending and not pending.get("confirmed", False) and int(pending.get("applied_after_run_id") or 0) == after_run:
+    if pending and not pending.get("confirmed", False) and not pending.get("reverted") \
+            and int(pending.get("applied_after_run_id") or 0) == after_run:
         # Over an apply no run has used nor started on (`over_unconfirmed`): the runs up to
         # ``after_run`` ran what that apply replaced, so its predecessor stays theirs, and the
-        # replaced recommendation never held a run.
+        # replaced recommendation never held a run. Not over a revert: its record names the
+        # rejected recommendation as "previous" (for attribution only), which must never become
+        # a later revert's target, and the one it went back to did hold runs.
         previous, previous_rec = pending.get("previous_spec") or previous, pending.get("previous_recommendation_id")
         if pending.get("recommendation_id") is not None:
             store.recommendations.set_state(int(pending["recommendation_id"]), "superseded")

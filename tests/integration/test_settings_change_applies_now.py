@@ -83,3 +83,31 @@ def test_with_auto_apply_off_a_settings_change_applies_nothing(
     rec = planner.replan(pid)
     assert rec is not None and rec.state == "pending"
     assert _live(gateway, daily) == before
+
+
+def test_a_settings_change_after_a_revert_keeps_the_rejected_recommendation_out_of_reach(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        daily: Project) -> None:
+    # Review of 29fdf08: the revert's record (unconfirmed, naming the rejected recommendation as its
+    # "previous") was taken for an apply no run had used, so the new apply inherited it: the next revert
+    # wrote the rejected cluster back, and the recommendation reverted to (which ran) read superseded.
+    from server import apply
+
+    pid = int(daily.id or 0)
+    update_settings(store, daily.name, {"auto_apply": True})
+    planner = Planner(store, load_catalog(), lambda ws: workspaces.gateway_for(store, secrets, ws))
+    planner.after_run(_run(store, secrets, emulator, gateway, daily))
+    first = int(store.projects.get(pid).pending_apply["recommendation_id"])
+    planner.after_run(_run(store, secrets, emulator, gateway, daily))  # a run on the first confirms it
+    rejected = int(store.projects.get(pid).pending_apply["recommendation_id"])
+    assert rejected != first
+    apply.revert(store, gateway, pid)  # the owner turns it down: back to the first
+    update_settings(store, daily.name, {"max_workers": 6})  # and tightens a bound before the next run
+    new = planner.replan(pid)
+    assert new is not None and new.state == "applied"
+    record = store.projects.get(pid).pending_apply
+    assert record["previous_recommendation_id"] == first
+    assert store.recommendations.get(first).state == "applied"  # it held runs: not superseded
+    apply.revert(store, gateway, pid)  # the new one is turned down too
+    tag = (_live(gateway, daily).get("custom_tags") or {}).get("trimtab:recommendation-id")
+    assert tag != str(rejected), "the second revert put the rejected recommendation back on the job"
