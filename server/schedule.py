@@ -264,6 +264,8 @@ def fires_per_year(expression: str, timezone_id: str, from_ms: int) -> float:
     tz = zone(timezone_id)
     start = dt.datetime.fromtimestamp(from_ms / 1000, tz=dt.UTC)
     fires = count_fires(cron, start, start + dt.timedelta(days=YEAR_DAYS), tz)
-    if fires >= RARE_FIRES:
+    if fires >= RARE_FIRES or cron.years is not None:
+        # A year field ends the schedule: averaged over four years, a monthly job of 2027 only
+        # would read as 1.5 runs a year in 2027.
         return float(fires)
     return count_fires(cron, start, start + dt.timedelta(days=LEAP_CYCLE_DAYS), tz) / 4.0

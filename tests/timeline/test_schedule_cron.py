@@ -172,3 +172,9 @@ def test_java_zone_ids_databricks_takes_are_read() -> None:
     for bad in ("GMT+25", "Mars/Olympus", "UTC+5:7"):
         with pytest.raises(CronError, match="unknown timezone_id"):
             zone(bad)
+
+
+def test_a_schedule_with_a_year_field_is_counted_in_its_year_not_averaged() -> None:
+    # Review: averaged over four years, a monthly job of 2027 only read 1.5 runs a year in 2027.
+    from_june = int(_at(2027, 6, 2).timestamp() * 1000)
+    assert fires_per_year("0 0 6 1 * ? 2027", "UTC", from_june) == 6.0
