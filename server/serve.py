@@ -143,9 +143,10 @@ class RunningServer:
                               " and ".join(running))
                 else:
                     self.store.close()
-            if self._server_lock is not None:
-                # Released even when the store is left open for the exit: this server no longer
-                # collects or applies, so the next one may start.
+            if self._server_lock is not None and not running:
+                # Kept while the collector or the writer is still busy past the grace: they may
+                # still write, so the next server must not start on the file yet. The process is
+                # ending, and its end releases the claim.
                 self._server_lock.release()
             self._stopped.set()
 
