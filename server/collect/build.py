@@ -94,7 +94,15 @@ class AgentData:
         # A run's input size is what it read from storage. Spark also counts reads of a cached
         # dataset as input bytes, once per pass over it: an iterative job would report ten times its
         # data, and more on a cluster whose cache spills to disk, which looks like data growth.
-        return sum(int(s.metrics.get("input_bytes", 0)) for s in self.stages if not s.input_from_cache)
+        # A stage Spark ran again (a FetchFailed, a lost executor: attempt 1 of the same stage id)
+        # re-reads only what was lost, or all of it: one stage's input is its largest attempt's, not
+        # their sum, so a spot loss does not read as data growth.
+        largest: dict[tuple[str, int], int] = {}
+        for s in self.stages:
+            if not s.input_from_cache:
+                key = (s.application_id, s.stage_id)
+                largest[key] = max(largest.get(key, 0), int(s.metrics.get("input_bytes", 0)))
+        return sum(largest.values())
 
     @property
     def executors_lost(self) -> int:
