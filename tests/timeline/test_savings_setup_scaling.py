@@ -10,7 +10,6 @@ in all, less than the $5.77 "saved". The figures below are the reviewer's runs a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,7 +20,7 @@ from server.services.savings import (
     project_savings,
     stored_project_savings,
 )
-from server.store import Store, open_store
+from server.store import Store
 from server.timeline import INPUT_SHIFT, ChangePoint
 from tests.timeline.runs import run
 
@@ -134,17 +133,8 @@ def test_no_setup_known_scales_the_whole_cost_and_says_so() -> None:
 # ------------------------------------------------------------------ the store (SQLite and PostgreSQL)
 
 
-@pytest.fixture
-def stored_store(db_url: str) -> Iterator[Store]:
-    store = open_store(db_url)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def test_the_store_keeps_the_setup_the_split_needs(stored_store: Store) -> None:
-    project = stored_store.projects.add(dataclasses.replace(_project(), id=None))
+def test_the_store_keeps_the_setup_the_split_needs(any_store: Store) -> None:
+    project = any_store.projects.add(dataclasses.replace(_project(), id=None))
     pid = int(project.id or 0)
     recs: dict[int, int] = {}
     stored: list[Run] = []
@@ -154,16 +144,16 @@ def test_the_store_keeps_the_setup_the_split_needs(stored_store: Store) -> None:
             if r.recommendation_id not in recs:
                 # The planner stores the input shift on the recommendations it makes after it.
                 after_shift = r.id is not None and r.id > SHIFT_AT
-                recs[r.recommendation_id] = int(stored_store.recommendations.add(Recommendation(
+                recs[r.recommendation_id] = int(any_store.recommendations.add(Recommendation(
                     project_id=pid, config=ClusterConfig(node_type_id="c6id.2xlarge", num_workers=3), state="applied",
                     change_run_id=stored[SHIFT_AT - 1].id if after_shift else None,
                     change_kind=INPUT_SHIFT if after_shift else None)).id or 0)
             rec_id = recs[r.recommendation_id]
-        stored.append(stored_store.runs.add(dataclasses.replace(
+        stored.append(any_store.runs.add(dataclasses.replace(
             r, id=None, project_id=pid, recommendation_id=rec_id,
             cost=CostBreakdown(total=r.cost.total if r.cost else 0.0)))
         )
-    found = stored_project_savings(stored_store, project)
+    found = stored_project_savings(any_store, project)
     pure = _savings(_runs())
     assert found is not None and found.basis == "per_input_gb" and found.input_shift_run_id == stored[SHIFT_AT - 1].id
     assert found.baseline_cost_per_run == pytest.approx(pure.baseline_cost_per_run)
