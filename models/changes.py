@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.observation import LAUNCH_FAILED, NOT_LEARNED, OUT_OF_MEMORY, REPAIRED, Observation
+from models.observation import LAUNCH_FAILED, NO_CAPACITY, NOT_LEARNED, OUT_OF_MEMORY, REPAIRED, Observation
 from models.space import Candidate
 
 INPUT_SHIFT = 1.5
@@ -148,8 +148,9 @@ def screen(
 
 
 def refused_instance_types(history: Sequence[Observation], known: Mapping[str, Candidate]) -> tuple[Refusal, ...]:
-    """The instance types to avoid now: the cloud refused the latest `LAUNCH_REFUSALS` or more launches
-    of each (no run of it launched since), the last of them fewer than `LAUNCH_RETRY_AFTER` runs ago.
+    """The instance types to avoid now: the cloud had no capacity (`NO_CAPACITY`) for the latest
+    `LAUNCH_REFUSALS` or more launches of each (no run of it launched since), the last of them fewer
+    than `LAUNCH_RETRY_AFTER` runs ago.
     A run that launched (whatever its outcome) ends its type's streak; runs on configurations outside
     ``known`` name no instance type and are left out."""
     streak: dict[str, int] = {}
@@ -158,11 +159,13 @@ def refused_instance_types(history: Sequence[Observation], known: Mapping[str, C
         cand = known.get(obs.config_id)
         if cand is None:
             continue
-        if LAUNCH_FAILED in obs.anomalies:
+        if NO_CAPACITY in obs.anomalies:
             streak[cand.instance_type] = streak.get(cand.instance_type, 0) + 1
             last_refused[cand.instance_type] = idx
-        else:
+        elif LAUNCH_FAILED not in obs.anomalies:
             streak[cand.instance_type] = 0
+        # Other launch failures (a secret not readable, a workspace limit, throttling, a reclaimed
+        # instance) say nothing of the type: they neither count nor end a streak.
     out = []
     for kind, n in sorted(streak.items()):
         runs_since = len(history) - 1 - last_refused.get(kind, -1)

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 # current settings). Databricks shows it succeeded; for the models it stays the failure of the
 # configuration it ran on first (``ok`` False), since the success was another configuration's.
 LAUNCH_FAILED = "launch_failed"
+# With LAUNCH_FAILED: the cloud had no capacity for the configuration's instance type (Databricks'
+# *_INSUFFICIENT_CAPACITY / STOCKOUT / INSTANCE_NOT_LAUNCHED codes); another type may launch.
+NO_CAPACITY = "no_capacity"
 REPAIRED = "repaired"
 REPAIRED_ELSEWHERE = "repaired_elsewhere"
 NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted",

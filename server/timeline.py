@@ -217,7 +217,9 @@ def phase_bands(points: Sequence[TimelinePoint]) -> list[PhaseBand]:
 def annotations_of(points: Sequence[TimelinePoint]) -> list[Annotation]:
     found: list[Annotation] = []
     for i, point in enumerate(points):
-        kinds = [k for k in dict.fromkeys(point.anomalies) if k not in REBASE_LABELS]  # marked apart
+        # Rebases are marked apart; "no_capacity" only details a launch failure (which type would
+        # not launch, for the planner), already marked as one, and the run's message names the code.
+        kinds = [k for k in dict.fromkeys(point.anomalies) if k not in REBASE_LABELS and k != "no_capacity"]
         if point.outcome != "succeeded" and "failure" not in kinds:
             kinds.append("failure")
         if "launch_failed" in kinds:

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.observation import REPAIRED
-from server.collect.failure import FailureCause, classify_failure
+from models.observation import NO_CAPACITY, REPAIRED
+from server.collect.failure import FailureCause, classify_failure, no_capacity
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.costing.reconcile import BYTES_PER_GB
@@ -241,6 +241,8 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         # limit, an outage), or it could not read its secrets: explained, and the configuration is
         # not avoided for it.
         anomalies.append("launch_failed")
+        if no_capacity(cause):
+            anomalies.append(NO_CAPACITY)  # only this says the instance type itself would not launch
     elif driver_died(piece, timeline):
         # The driver is sized up; the workers are not blamed. Not when the cloud took the driver
         # (a reclaimed spot driver): a bigger one would have been lost the same way.

@@ -63,6 +63,13 @@ TRANSIENT_CLUSTER_CODES = frozenset({
     "TEMPORARILY_UNAVAILABLE", "SPARK_IMAGE_DOWNLOAD_THROTTLED", "STORAGE_DOWNLOAD_FAILURE_THROTTLED",
     "INTERNAL_ERROR",
 })
+# Of those, the cloud having no capacity for the instance type asked for: another type may launch
+# (`models.changes.refused_instance_types` avoids a type refused so a few times in a row). The
+# others (throttling, a reclaimed or unreachable instance, an outage) say nothing of the type.
+CAPACITY_CLUSTER_CODES = frozenset({
+    "AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE", "GCP_INSUFFICIENT_CAPACITY",
+    "CLOUD_PROVIDER_INSTANCE_NOT_LAUNCHED", "CLOUD_PROVIDER_RESOURCE_STOCKOUT",
+})
 # compute.TerminationReasonCode that the configuration causes even when typed as the service's or
 # the cloud's: its driver's health (sized by the configuration), its init scripts, and quotas and
 # pool capacity, which the size asked for exceeds (a smaller configuration would have launched).
@@ -99,6 +106,11 @@ class FailureCause:
 
     transient: bool
     reason: str = ""
+
+
+def no_capacity(cause: FailureCause | None) -> bool:
+    """The cloud had no capacity for the instance type (`CAPACITY_CLUSTER_CODES`)."""
+    return cause is not None and cause.transient and cause.reason.split(" ", 1)[0] in CAPACITY_CLUSTER_CODES
 
 
 def _text(value: Any) -> str:

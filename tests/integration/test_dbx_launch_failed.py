@@ -116,7 +116,7 @@ def test_a_cloud_launch_failure_is_stored_failed_labelled_launch_failed_and_not_
 
         # Stored as the failed run it is, with Databricks' message, labelled as the cloud's doing.
         assert failed.outcome == "failed" and failed.cluster_id == cluster_id
-        assert failed.anomalies == ("failure", "launch_failed")
+        assert failed.anomalies == ("failure", "launch_failed", "no_capacity")
         assert failed.message == state["state"]["state_message"] and CAPACITY in failed.message
         assert failed.config is not None and config_id_of(failed.config) == config
         assert failed.cost is not None and failed.cost.total == pytest.approx(0.0, abs=0.01)

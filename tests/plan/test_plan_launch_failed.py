@@ -158,14 +158,14 @@ def _piece(message: str, *details: dict[str, Any], outcome: str = "failed") -> C
 def test_build_run_labels_a_transient_failure_launch_failed_and_keeps_it_failed() -> None:
     launch = _piece("Cluster failed to start", _task("CLUSTER_ERROR", "CLIENT_ERROR", "Cluster failed to start"))
     anomalies, message = _built(launch, {"termination_reason": CAPACITY})
-    assert anomalies == ("failure", "launch_failed")
+    assert anomalies == ("failure", "launch_failed", "no_capacity")  # the type itself would not launch
     # Databricks' words, plus the cluster's reason they did not name.
     assert message == "Cluster failed to start (AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE (CLOUD_FAILURE))"
     # A reclaimed spot driver: the cloud's doing, so the driver is not sized up for it either.
     lost = _piece("The spark driver has stopped unexpectedly and is restarting.",
                   _task("RUN_EXECUTION_ERROR", "CLIENT_ERROR", "The spark driver has stopped unexpectedly"))
     spot = {"termination_reason": {"code": "SPOT_INSTANCE_TERMINATION", "type": "CLOUD_FAILURE"}}
-    assert _built(lost, spot)[0] == ("failure", "launch_failed")
+    assert _built(lost, spot)[0] == ("failure", "launch_failed")  # launched: no word on capacity
     # The same words with a normal end of the cluster: the driver died on its configuration.
     assert _built(lost, {"termination_reason": {"code": "JOB_FINISHED", "type": "SUCCESS"}})[0] == \
         ("failure", "driver_lost")

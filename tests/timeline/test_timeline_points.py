@@ -62,3 +62,10 @@ def test_scales_include_the_sla_and_an_empty_timeline_is_fine() -> None:
     assert tl.max_runtime_s == 500 and tl.max_cost == 2.0
     empty = build_timeline([], None)
     assert empty.points == () and empty.bands == () and empty.max_cost == 0.0
+
+
+def test_a_launch_failure_for_want_of_capacity_is_one_annotation() -> None:
+    from server.timeline import annotations_of, points_from_runs
+
+    runs = [run(1, 100, 1.0), run(2, 0, 0.0, outcome="failed", anomalies=("failure", "launch_failed", "no_capacity"))]
+    assert [a.kind for a in annotations_of(points_from_runs(runs))] == ["launch_failed"]
