@@ -94,7 +94,8 @@ class World:
         if key not in self._runs:
             sim = simulate_run(spec_for(self.configs[config_id]), self.profile, seed=noise, day=day,
                                cluster_id=f"sim-{noise}", spark_context_id=CONTEXT_ID, start_time_ms=START_MS,
-                               job_id=1, run_id=1 + noise, app_name=self.profile, spot_loss_prob=0.0)
+                               job_id=1, run_id=1 + noise, app_name=self.profile, spot_loss_prob=0.0,
+                               eventlog=False)  # times, outcome and input only: no stage metrics
             self._runs[key] = Observation(
                 config_id=config_id,
                 runtime_s=(sim.end_time_ms - sim.start_time_ms) / 1000.0,

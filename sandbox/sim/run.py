@@ -153,8 +153,11 @@ def _driver_events(tl: Timeline, rng: random.Random) -> list[ClusterEvent]:
 
 def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: int, cluster_id: str,
                  spark_context_id: str, start_time_ms: int, job_id: int, run_id: int, app_name: str,
-                 spot_loss_prob: float | None = None) -> SimulatedRun:
-    """Simulate one run of ``profile`` on ``new_cluster``; raises SpecError for an invalid spec."""
+                 spot_loss_prob: float | None = None, eventlog: bool = True) -> SimulatedRun:
+    """Simulate one run of ``profile`` on ``new_cluster``; raises SpecError for an invalid spec.
+    ``eventlog`` False leaves the Spark event log out (empty) and nothing else: writing it is three
+    quarters of a run's simulation, and a caller that reads only the run's times, outcome and
+    summary (the growth benchmark simulates hundreds) has no use for it."""
     plan = plan_cluster(new_cluster)
     if profile not in PROFILES:
         raise ValueError(f"unknown workload profile {profile!r}; known: {sorted(PROFILES)}")
@@ -215,5 +218,5 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
     return SimulatedRun(
         start_time_ms=start_time_ms, running_ms=running, end_time_ms=end_time,
         result_state="FAILED" if timeline.failure else "SUCCESS", state_message=timeline.failure or "", driver_ip=driver_ip, spark_context_id=spark_context_id, spark_app_id=app_id,
-        nodes=nodes, cluster_events=events, eventlog=build_event_log(ctx, timeline), summary=summary,
+        nodes=nodes, cluster_events=events, eventlog=build_event_log(ctx, timeline) if eventlog else [], summary=summary,
     )

@@ -217,3 +217,19 @@ def test_emulator_reports_a_driver_oom_run_as_databricks_does(tmp_path: Path) ->
         kinds = [e.type for e in w.clusters.events(cid, order=GetEventsOrder.ASC)]
         assert EventType.DRIVER_NOT_RESPONDING in kinds and EventType.DRIVER_UNAVAILABLE in kinds
         assert kinds[-1] == EventType.TERMINATING
+
+
+def test_a_run_without_its_event_log_is_the_same_run() -> None:
+    # eventlog=False (the growth benchmark's hundreds of runs) skips three quarters of the work: nothing
+    # but the log may differ.
+    import dataclasses
+
+    from sandbox.sim.run import simulate_run
+
+    spec = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 4}
+    kw: dict[str, Any] = dict(seed=3, day=2, cluster_id="c", spark_context_id="77", start_time_ms=1_790_000_000_000,
+                              job_id=1, run_id=2, app_name="a", spot_loss_prob=0.5)
+    full = simulate_run(spec, "etl_join_aggregate", **kw)
+    bare = simulate_run(spec, "etl_join_aggregate", eventlog=False, **kw)
+    assert full.eventlog and bare.eventlog == []
+    assert dataclasses.replace(full, eventlog=[]) == bare
