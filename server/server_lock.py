@@ -19,9 +19,8 @@ import os
 from pathlib import Path
 from typing import IO
 
-import sqlalchemy as sa
-
 from server.errors import FailedPrecondition
+from server.store.urls import sqlite_file
 
 
 class ServerLock:
@@ -37,16 +36,6 @@ class ServerLock:
             with contextlib.suppress(OSError):
                 fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLite URL, or None (PostgreSQL, in-memory, a ``file:`` URI)."""
-    parsed = sa.engine.make_url(url)
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
-            or database.startswith("file:"):
-        return None
-    return Path(database)
 
 
 def claim(url: str) -> ServerLock | None:

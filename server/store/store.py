@@ -18,7 +18,7 @@ from server.store.repos.recommendations import RecommendationRepository
 from server.store.repos.runs import RunRepository
 from server.store.repos.tokens import TokenRepository
 from server.store.repos.workspaces import WorkspaceRepository
-from server.store.urls import shown_url
+from server.store.urls import shown_url, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,7 @@ def open_store(url: str, *, upgrade: bool = True, create: bool = False, clock: C
     is created if missing. ``timeout_s``: how long one PostgreSQL transaction may
     take before its connection is closed (`server.store.engine`; 0: no limit).
     """
-    parsed = sa.engine.make_url(url)
-    db_file = Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database \
-        and parsed.database != ":memory:" and not parsed.database.startswith("file:") else None
+    db_file = sqlite_file(url)
     existed = db_file is not None and db_file.exists()
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new state directory: owner only

@@ -38,12 +38,18 @@ def _run(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: 
     return run
 
 
+def _planner(store: Store, secrets: SecretBox, project: Project, *, auto_apply: bool) -> Planner:
+    """The server's planner on the emulator, the project's auto-apply set as given."""
+    if auto_apply:
+        update_settings(store, project.name, {"auto_apply": True})
+    return Planner(store, load_catalog(), lambda ws: workspaces.gateway_for(store, secrets, ws))
+
+
 def test_a_ban_reaches_the_next_run_over_an_apply_no_run_used(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
         daily: Project) -> None:
     pid = int(daily.id or 0)
-    update_settings(store, daily.name, {"auto_apply": True})
-    planner = Planner(store, load_catalog(), lambda ws: workspaces.gateway_for(store, secrets, ws))
+    planner = _planner(store, secrets, daily, auto_apply=True)
     first = _run(store, secrets, emulator, gateway, daily)
     planner.after_run(first)
     project = store.projects.get(pid)
@@ -76,7 +82,7 @@ def test_with_auto_apply_off_a_settings_change_applies_nothing(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
         daily: Project) -> None:
     pid = int(daily.id or 0)
-    planner = Planner(store, load_catalog(), lambda ws: workspaces.gateway_for(store, secrets, ws))
+    planner = _planner(store, secrets, daily, auto_apply=False)
     planner.after_run(_run(store, secrets, emulator, gateway, daily))
     before = _live(gateway, daily)
     update_settings(store, daily.name, {"spot_allowed": False})
@@ -94,8 +100,7 @@ def test_a_settings_change_after_a_revert_keeps_the_rejected_recommendation_out_
     from server import apply
 
     pid = int(daily.id or 0)
-    update_settings(store, daily.name, {"auto_apply": True})
-    planner = Planner(store, load_catalog(), lambda ws: workspaces.gateway_for(store, secrets, ws))
+    planner = _planner(store, secrets, daily, auto_apply=True)
     planner.after_run(_run(store, secrets, emulator, gateway, daily))
     first = int(store.projects.get(pid).pending_apply["recommendation_id"])
     planner.after_run(_run(store, secrets, emulator, gateway, daily))  # a run on the first confirms it
