@@ -1,0 +1,157 @@
+"""Dashboard projects page benchmark: the list of projects as their histories grow.
+
+    python -m benchmarks.projects_page [--projects 300] [--runs 365] [--sizes 300x365,100x2000]
+
+Each project is one job cluster with ``--runs`` costed runs (as a year of a nightly job leaves): the
+first fifth on the cluster as found, the rest on two recommendations Trimtab applied one after the
+other, one run in twenty failed, every third project with an SLA and every fifth on a daily Quartz
+schedule; half the workspace's projects' runs were priced under another plan than the workspace's now
+(so the savings re-price them, as after a change of plan). For each size it prints the seconds and the
+peak memory (tracemalloc) of the page's data (`server.dashboard.views.project_rows`) and of the whole
+rendered page (`pages.projects_page` over it), on SQLite in a temporary directory. Runs against
+whatever ``server`` is on the path: set PYTHONPATH to time another tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from benchmarks.plan_history import SHAPES, _open, _spec
+
+T0_MS = 1_700_000_000_000
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Measure:
+    seconds: float
+    peak_mb: float
+
+
+def _measured(call: Callable[[], object]) -> Measure:
+    """Wall seconds and tracemalloc's peak (MB) of one call (tracemalloc slows Python code, so the
+    seconds are those of a run without it; the peak is from a second, traced run)."""
+    start = time.perf_counter()
+    call()
+    seconds = time.perf_counter() - start
+    tracemalloc.start()
+    try:
+        call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return Measure(seconds, peak / 1e6)
+
+
+def fill(store: object, projects: int, runs: int) -> None:
+    """``projects`` projects of ``runs`` costed runs each, written in bulk (one insert a table a
+    project: `RunRepository.add` reads each run back, hours for 100,000 runs)."""
+    from server.domain import CostBreakdown, JobSchedule, Project, ProjectSettings, Recommendation, Run
+    from server.spec import config_from_spec
+    from server.store import Store, convert
+    from server.store.tables import RunCostRow, RunRow
+
+    assert isinstance(store, Store)
+    runs_t = RunRow.__table__  # type: ignore[attr-defined]
+    costs_t = RunCostRow.__table__  # type: ignore[attr-defined]
+    found = _spec("m5.xlarge", 8)
+    for j in range(projects):
+        settings = ProjectSettings(sla_seconds=1500.0 if j % 3 == 0 else None)
+        schedule = JobSchedule("0 0 2 * * ?") if j % 5 == 0 else None
+        p = store.projects.add(Project(workspace="ws", job_id=j + 1, cluster_key="main", job_name=f"job {j}",
+                                       current_spec=found, original_spec=found, settings=settings,
+                                       schedule=schedule))
+        pid = int(p.id or 0)
+        recs = [store.recommendations.add(Recommendation(project_id=pid, config=config_from_spec(_spec(n, w)),
+                                                         state="applied"))
+                for n, w in (SHAPES[1], SHAPES[2])]
+        # Priced at enterprise's rate for half the projects: the workspace is premium now.
+        dbu_rate = 0.2 if j % 2 else 0.15
+        values, cost_values = [], []
+        for n in range(runs):
+            baseline = n < runs // 5
+            rec = None if baseline else recs[0] if n < runs // 2 else recs[1]
+            node, workers = SHAPES[6] if rec is None else SHAPES[1] if rec is recs[0] else SHAPES[2]
+            cores = workers * (4 if node == "m5.xlarge" else 8)
+            runtime = 1800.0 * (cores / 32) ** -0.7 * (1.0 + 0.03 * ((n * 7919 + j) % 11 - 5) / 5)
+            start = T0_MS + n * DAY_MS
+            dbus = cores / 4 * runtime / 3600
+            run = Run(project_id=pid, databricks_run_id=j * 1_000_000 + n, cluster_id=f"c{j}-{n}", start_ms=start,
+                      end_ms=start + int(runtime * 1000), runtime_s=runtime,
+                      outcome="failed" if n % 20 == 7 else "succeeded",
+                      config=config_from_spec(_spec(node, workers)), input_bytes=50 * 10**9,
+                      recommendation_id=None if rec is None else rec.id, setup_s=240.0, created_at_ms=start)
+            values.append(convert.run_values(run))
+            compute = workers * 0.192 * runtime / 3600
+            cost_values.append(CostBreakdown(dbu_cost=dbus * dbu_rate, compute_cost=compute, dbus=dbus,
+                                             total=dbus * dbu_rate + compute))
+        with store.engine.begin() as conn:
+            conn.execute(sa.insert(runs_t), values)
+            ids = conn.execute(sa.select(runs_t.c.id).where(runs_t.c.project_id == pid)
+                               .order_by(runs_t.c.databricks_run_id)).scalars().all()
+            conn.execute(sa.insert(costs_t), [dict(run_id=i, **convert.cost_values(c))
+                                              for i, c in zip(ids, cost_values, strict=True)])
+
+
+def measure(projects: int, runs: int) -> tuple[Measure, Measure, int]:
+    """The page's data and the rendered page on a store of ``projects`` x ``runs``, and how many
+    projects show savings (so a run that skipped them shows)."""
+    from server.dashboard import pages, views
+
+    store, drop = _open(None)
+    try:
+        fill(store, projects, runs)
+        rows = views.project_rows(store)
+        data = _measured(lambda: views.project_rows(store))
+        page = _measured(lambda: pages.projects_page(views.project_rows(store)))
+        return data, page, sum(1 for r in rows if r.savings is not None)
+    finally:
+        store.close()
+        if drop:
+            drop()
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        projects, runs = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a size is PROJECTSxRUNS (e.g. 300x365), got {text!r}") from None
+    if projects < 1 or runs < 1:
+        raise argparse.ArgumentTypeError(f"a size needs at least one project and one run, got {text!r}")
+    return projects, runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--projects", type=int, default=None, help="projects (with --runs: one size)")
+    parser.add_argument("--runs", type=int, default=None, help="runs each project has (with --projects)")
+    parser.add_argument("--sizes", default="300x365,100x2000",
+                        help="comma-separated PROJECTSxRUNS sizes, when --projects/--runs are not given")
+    args = parser.parse_args(argv)
+    if (args.projects is None) != (args.runs is None):
+        parser.error("--projects and --runs go together (or give --sizes)")
+    try:
+        sizes = [(args.projects, args.runs)] if args.projects is not None else \
+            [_size(s) for s in args.sizes.split(",") if s.strip()]
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"--sizes: {exc}")
+    if any(p < 1 or r < 1 for p, r in sizes):
+        parser.error("--projects and --runs must be at least 1")
+    print(f"{'projects':>8} {'runs each':>9} {'with savings':>12} {'data s':>8} {'data MB':>8} "
+          f"{'page s':>8} {'page MB':>8}", flush=True)
+    for projects, runs in sizes:
+        data, page, with_savings = measure(projects, runs)
+        print(f"{projects:>8} {runs:>9} {with_savings:>12} {data.seconds:>8.2f} {data.peak_mb:>8.1f} "
+              f"{page.seconds:>8.2f} {page.peak_mb:>8.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
