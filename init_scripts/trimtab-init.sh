@@ -11,7 +11,9 @@
 #                TRIMTAB_AGENT_BIN (an installed trimtab-agent: skip the install),
 #                TRIMTAB_INSTALL_TIMEOUT (seconds, default 120),
 #                TRIMTAB_AGENT_RESTART_DELAY_S (first pause before restarting a dead agent, default 5),
-#                TRIMTAB_AGENT_MAX_RESTARTS (restarts per hour, default 10; 0 = never restart)
+#                TRIMTAB_AGENT_MAX_RESTARTS (restarts per hour, default 10; 0 = never restart),
+#                PIP_TIMEOUT or PIP_DEFAULT_TIMEOUT, PIP_RETRIES (pip's own: replace the install's
+#                --timeout 10 and --retries 1, e.g. for a slow private index)
 #   The agent needs Python 3.10 or newer on the driver (Databricks Runtime 13.3 LTS and later).
 #
 # It ALWAYS exits 0 and returns quickly: a failed install means no agent, never a failed cluster.
@@ -64,7 +66,11 @@ install_agent() {
   # One retry and a 10 s socket timeout: pip's defaults (5 retries, 15 s) held cluster start for
   # the whole install timeout when the package index does not answer (no egress, a firewall
   # that drops packets); failing in about half a minute with pip's reason is worth more.
-  local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet --retries 1 --timeout 10)
+  # pip's own variables, set in spark_env_vars, win (a command-line option would override them
+  # without a word); pip rejects a bad value itself, with its reason in init.log.
+  local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet)
+  [ -n "${PIP_RETRIES:-}" ] || pip+=(--retries 1)
+  [ -n "${PIP_TIMEOUT:-}${PIP_DEFAULT_TIMEOUT:-}" ] || pip+=(--timeout 10)
   if [ -d "$src" ]; then
     timeout "$limit" "${pip[@]}" --no-index --find-links "$src" trimtab >>"$AGENT_HOME/init.log" 2>&1
   else

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.workspace import runtime_python
 from tests.agent.conftest import REPO, TOKEN, IngestServer
 
 SCRIPT = REPO / "init_scripts" / "trimtab-init.sh"
@@ -24,13 +25,24 @@ SCRIPT = REPO / "init_scripts" / "trimtab-init.sh"
 
 def _run(root: Path, **env: str) -> tuple[subprocess.CompletedProcess, float]:
     # A cluster's environment has none of these; the test process may (the CLI run in-process by
-    # other tests sets GRPC_VERBOSITY, which the script must then keep, failing the default check).
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("TRIMTAB_", "DB_", "GRPC_"))}
+    # other tests sets GRPC_VERBOSITY, which the script must then keep, failing the default check;
+    # a CI machine's PIP_DEFAULT_TIMEOUT would replace the script's --timeout for pip).
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TRIMTAB_", "DB_", "GRPC_", "PIP_"))}
     base.update(TRIMTAB_FS_ROOT=str(root), DB_CLUSTER_ID="0101-abc", DB_CLUSTER_NAME="job-1-run-2",
                 DB_DRIVER_IP="10.0.0.1", DB_IS_JOB_CLUSTER="TRUE", **env)
     started = time.monotonic()
     proc = subprocess.run(["bash", str(SCRIPT)], env=base, capture_output=True, text=True, timeout=120)
     return proc, time.monotonic() - started
+
+
+def _runtime_python(root: Path) -> Path:
+    """The sandbox's runtime Python at the node's /databricks/python3 (what the demo's clusters
+    use): its venvs see the installed packages, pip included, instead of running ensurepip, so
+    making one takes a fraction of a second rather than seconds (ten and more on a loaded
+    machine). For the install tests that only wait through venv creation to get to pip; the
+    script's steps and pip are real either way. test_failed_install_still_exits_0_quickly keeps a
+    real ``python -m venv``."""
+    return runtime_python.write_shim(root, root / "runtime-cache")
 
 
 def _wait_exit(pid: int, timeout: float) -> bool:
@@ -107,6 +119,8 @@ def test_driver_starts_agent_that_follows_databricks_logs_and_stops_on_sigterm(
 
 
 def test_failed_install_still_exits_0_quickly(tmp_path: Path):
+    # The one install test with a real `python -m venv` (ensurepip and all): the others use the
+    # sandbox's runtime Python (_runtime_python).
     proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
                       TRIMTAB_AGENT_WHEEL=str(tmp_path / "missing" / "trimtab-0.1.0-py3-none-any.whl"))
     assert proc.returncode == 0
@@ -117,6 +131,7 @@ def test_failed_install_still_exits_0_quickly(tmp_path: Path):
 
 
 def test_hanging_wheel_download_is_time_bounded(tmp_path: Path):
+    _runtime_python(tmp_path)  # venv creation fits in the 3 s even on a loaded machine
     with socket.socket() as sink:  # accepts connections and never answers
         sink.bind(("127.0.0.1", 0))
         sink.listen(8)
@@ -344,8 +359,10 @@ def test_an_agent_killed_with_sigkill_is_restarted_and_resumes(ingest: IngestSer
 
 def test_restarts_back_off_and_are_capped_per_hour(tmp_path: Path):
     runs = tmp_path / "runs"
-    # Lives past the script's one-second check, then crashes (exit 1: an unhandled exception).
-    fake = _fake_agent(tmp_path, f'echo run >> "{runs}"\nsleep 1.3\nexit 1\n')
+    # Crashes (exit 1: an unhandled exception): the first start after living past the script's
+    # one-second check, the restarts at once (their pauses are what is checked, not their runs).
+    fake = _fake_agent(tmp_path, f'[ -s "{runs}" ] && {{ echo run >> "{runs}"; exit 1; }}\n'
+                                 f'echo run >> "{runs}"\nsleep 1.3\nexit 1\n')
     proc, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
                    TRIMTAB_AGENT_BIN=str(fake), TRIMTAB_AGENT_RESTART_DELAY_S="1", TRIMTAB_AGENT_MAX_RESTARTS="2")
     home = tmp_path / "databricks" / "trimtab"
@@ -414,6 +431,9 @@ def _wheel_needing(path: Path, requirement: str) -> Path:
 def test_an_unanswering_package_index_fails_the_install_quickly_and_says_what_to_do(tmp_path: Path):
     # No egress: the index accepts connections and never answers (a firewall that swallows them).
     # pip's defaults (5 retries, 15 s each) held cluster start for the whole install timeout.
+    # The script's one retry is what runs here; its 10 s timeout is the cluster's PIP_TIMEOUT of
+    # 2 s (two waits of 10 s were this file's slowest 20 s; the next test pins the 10).
+    _runtime_python(tmp_path)
     wheel = _wheel_needing(tmp_path / "trimtab-0.1.0-py3-none-any.whl", "trimtab-test-dependency-x")
     with socket.socket() as sink:
         sink.bind(("127.0.0.1", 0))
@@ -421,24 +441,68 @@ def test_an_unanswering_package_index_fails_the_install_quickly_and_says_what_to
         index = f"http://127.0.0.1:{sink.getsockname()[1]}/simple/"
         proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
                           TRIMTAB_AGENT_WHEEL=str(wheel), PIP_INDEX_URL=index, PIP_CONFIG_FILE=os.devnull,
-                          PIP_NO_CACHE_DIR="1")
+                          PIP_NO_CACHE_DIR="1", PIP_TIMEOUT="2")
     assert proc.returncode == 0
     assert took < 75, took  # was the full 120 s install timeout
     home = tmp_path / "databricks" / "trimtab"
     log = (home / "init.log").read_text()
+    # pip waited for the index twice (--retries 1), each time for the cluster's PIP_TIMEOUT.
+    assert log.count("WARNING: Retrying (Retry(") == 1 and "Read timed out. (read timeout=2.0)" in log, log
     assert f"install from {wheel} failed (rc=1; pip's reason is above): agent not installed" in log
     assert "wheelhouse" in log and "PIP_INDEX_URL" in log
     assert not (home / "agent.pid").exists() and not (home / "supervisor.pid").exists()
 
 
+def test_pip_gets_one_retry_and_a_10_s_timeout_unless_the_cluster_sets_pips_own(tmp_path: Path):
+    """What keeps an unanswering index from holding cluster start for minutes (pip's own defaults
+    are 5 retries of 15 s); pip's variables in spark_env_vars (a slow private index) replace them,
+    where a command-line option would override them without a word. Read from the arguments pip
+    gets: a stand-in runtime Python whose venv's python records them."""
+    said = tmp_path / "pip-args"
+    recorder = tmp_path / "recorder"
+    recorder.write_text(f'#!/bin/sh\necho "$*" >> "{said}"\nexit 1\n')
+    recorder.chmod(0o755)
+    runtime = tmp_path / "databricks" / "python3" / "bin" / "python3"
+    runtime.parent.mkdir(parents=True)
+    runtime.write_text('#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "venv" ]; then\n'
+                       f'  mkdir -p "$3/bin" && cp "{recorder}" "$3/bin/python"; exit $?\nfi\n'
+                       'case "$2" in *">= (3, 10)"*) exit 0;; *) echo 3.11.9;; esac\n')
+    runtime.chmod(0o755)
+    wheel = str(tmp_path / "trimtab-0.1.0-py3-none-any.whl")
+    env = dict(DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN, TRIMTAB_AGENT_WHEEL=wheel)
+    cases = [({}, "--retries 1 --timeout 10"), ({"PIP_TIMEOUT": "60"}, "--retries 1"),
+             ({"PIP_DEFAULT_TIMEOUT": "60"}, "--retries 1"), ({"PIP_RETRIES": "3"}, "--timeout 10"),
+             ({"PIP_RETRIES": "3", "PIP_TIMEOUT": "60"}, "")]
+    for pip_env, options in cases:
+        said.unlink(missing_ok=True)
+        proc, _ = _run(tmp_path, **env, **pip_env)
+        assert proc.returncode == 0
+        expected = f"-m pip install --disable-pip-version-check --quiet {options} {wheel}".replace("  ", " ")
+        assert said.read_text().splitlines() == [expected], pip_env
+    assert f"install from {wheel} failed (rc=1; pip's reason is above)" in \
+        (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
+
+
+def test_a_bad_pip_setting_is_pips_reason_for_the_failed_install(tmp_path: Path):
+    _runtime_python(tmp_path)
+    wheel = _wheel_needing(tmp_path / "trimtab-0.1.0-py3-none-any.whl", "trimtab-test-dependency-x")
+    proc, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                   TRIMTAB_AGENT_WHEEL=str(wheel), PIP_TIMEOUT="ten")
+    assert proc.returncode == 0
+    log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
+    assert "option timeout: invalid floating-point value: 'ten'" in log, log
+    assert f"install from {wheel} failed (rc=3; pip's reason is above)" in log
+
+
 def test_an_install_timeout_is_named_as_one(tmp_path: Path):
+    _runtime_python(tmp_path)  # venv creation fits in the 6 s (ensurepip's took 10 s on a loaded machine)
     with socket.socket() as sink:  # the wheel's URL accepts the connection and never answers
         sink.bind(("127.0.0.1", 0))
         sink.listen(8)
         url = f"http://127.0.0.1:{sink.getsockname()[1]}/trimtab-0.1.0-py3-none-any.whl"
         proc, took = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
-                          TRIMTAB_AGENT_WHEEL=url, TRIMTAB_INSTALL_TIMEOUT="8")  # venv creation fits in it
+                          TRIMTAB_AGENT_WHEEL=url, TRIMTAB_INSTALL_TIMEOUT="6")  # before pip's own 10 s
     assert proc.returncode == 0 and took < 30
     log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
-    assert f"install from {url} timed out after 8 s (TRIMTAB_INSTALL_TIMEOUT)" in log
+    assert f"install from {url} timed out after 6 s (TRIMTAB_INSTALL_TIMEOUT)" in log
     assert "wheelhouse" in log and "rc=124" not in log
