@@ -7,14 +7,17 @@ first fifth on the cluster as found, the rest on two recommendations Trimtab app
 other, one run in twenty failed, every third project with an SLA and every fifth on a daily Quartz
 schedule; half the workspace's projects' runs were priced under another plan than the workspace's now
 (so the savings re-price them, as after a change of plan). For each size it prints the seconds and the
-peak memory (tracemalloc) of the page's data (`server.dashboard.views.project_rows`) and of the whole
-rendered page (`pages.projects_page` over it), on SQLite in a temporary directory. Runs against
-whatever ``server`` is on the path: set PYTHONPATH to time another tree.
+peak memory (tracemalloc) of the page's data (`server.dashboard.views.project_rows`): first on a store
+just opened (``first``: nothing kept from an earlier page, as after a server start), then again with
+nothing changed (``again``); of the whole rendered page (`pages.projects_page` over it); and of the
+data after one new run of one project (``new run``, its storing included). SQLite in a temporary
+directory. Runs against whatever ``server`` is on the path: set PYTHONPATH to time another tree.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import tracemalloc
@@ -100,18 +103,45 @@ def fill(store: object, projects: int, runs: int) -> None:
                                               for i, c in zip(ids, cost_values, strict=True)])
 
 
-def measure(projects: int, runs: int) -> tuple[Measure, Measure, int]:
-    """The page's data and the rendered page on a store of ``projects`` x ``runs``, and how many
-    projects show savings (so a run that skipped them shows)."""
+@dataclass(frozen=True)
+class Result:
+    with_savings: int  # projects whose row shows savings (so a run that lost them shows)
+    first: Measure
+    again: Measure
+    page: Measure
+    new_run: Measure
+
+
+def measure(projects: int, runs: int) -> Result:
+    """The page's data and the rendered page on a store of ``projects`` x ``runs``."""
     from server.dashboard import pages, views
+    from server.store import open_store
 
     store, drop = _open(None)
     try:
         fill(store, projects, runs)
+        url = store.engine.url.render_as_string(hide_password=False)
+
+        def first() -> None:
+            fresh = open_store(url)  # nothing any earlier page kept
+            try:
+                views.project_rows(fresh)
+            finally:
+                fresh.close()
+
+        first_m = _measured(first)
         rows = views.project_rows(store)
-        data = _measured(lambda: views.project_rows(store))
+        again = _measured(lambda: views.project_rows(store))
         page = _measured(lambda: pages.projects_page(views.project_rows(store)))
-        return data, page, sum(1 for r in rows if r.savings is not None)
+        pid = int(rows[0].project.id or 0)
+
+        def new_run() -> None:
+            last = store.runs.list(pid, limit=1)[0]
+            store.runs.add(dataclasses.replace(last, id=None, databricks_run_id=last.databricks_run_id + 1,
+                                               start_ms=last.start_ms + DAY_MS, end_ms=last.end_ms + DAY_MS))
+            views.project_rows(store)
+
+        return Result(sum(1 for r in rows if r.savings is not None), first_m, again, page, _measured(new_run))
     finally:
         store.close()
         if drop:
@@ -144,12 +174,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sizes: {exc}")
     if any(p < 1 or r < 1 for p, r in sizes):
         parser.error("--projects and --runs must be at least 1")
-    print(f"{'projects':>8} {'runs each':>9} {'with savings':>12} {'data s':>8} {'data MB':>8} "
-          f"{'page s':>8} {'page MB':>8}", flush=True)
+    print(f"{'projects':>8} {'runs each':>9} {'w/ savings':>10} {'first s':>8} {'first MB':>8} {'again s':>8} "
+          f"{'again MB':>8} {'page s':>8} {'page MB':>8} {'new run s':>9}", flush=True)
     for projects, runs in sizes:
-        data, page, with_savings = measure(projects, runs)
-        print(f"{projects:>8} {runs:>9} {with_savings:>12} {data.seconds:>8.2f} {data.peak_mb:>8.1f} "
-              f"{page.seconds:>8.2f} {page.peak_mb:>8.1f}", flush=True)
+        r = measure(projects, runs)
+        print(f"{projects:>8} {runs:>9} {r.with_savings:>10} {r.first.seconds:>8.2f} {r.first.peak_mb:>8.1f} "
+              f"{r.again.seconds:>8.2f} {r.again.peak_mb:>8.1f} {r.page.seconds:>8.2f} {r.page.peak_mb:>8.1f} "
+              f"{r.new_run.seconds:>9.2f}", flush=True)
     return 0
 
 

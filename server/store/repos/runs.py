@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -149,6 +149,40 @@ class RunRepository(Repository):
             rows = conn.execute(sa.select(T.c.project_id, sa.func.count(), sa.func.max(T.c.id))
                                 .group_by(T.c.project_id)).all()
         return {int(pid): (int(n), int(newest)) for pid, n, newest in rows}
+
+    # What a project's figures read of each run (`figures_by_project`): everything `stored_project_savings`
+    # and the projects page read but the Spark applications (JSON as its stored text).
+    FIGURE_COLUMNS = (T.c.id, T.c.databricks_run_id, T.c.start_ms, T.c.runtime_s, T.c.outcome,
+                      sa.cast(T.c.config, sa.Text), T.c.input_bytes, sa.cast(T.c.anomalies, sa.Text),
+                      T.c.recommendation_id, T.c.setup_s, C.c.run_id, C.c.dbu_cost, C.c.compute_cost,
+                      C.c.storage_cost, C.c.total, C.c.dbus, C.c.currency, C.c.source, C.c.billed_cloud_cost,
+                      C.c.cost_per_input_gb, C.c.used_by_models)
+
+    def figures_by_project(self, project_ids: Collection[int]) -> Iterator[tuple[int, list[tuple]]]:
+        """Each of these projects' runs as plain tuples of `FIGURE_COLUMNS` (id first, start_ms third,
+        runtime_s fourth, outcome fifth), oldest id first, one project at a time; projects without runs
+        are left out. Streamed in one query, so a store of 100,000 runs is never in memory at once and
+        no run is made into a `Run` (what the projects page reads to tell what changed)."""
+        if not project_ids:
+            return
+        query = (sa.select(T.c.project_id, *self.FIGURE_COLUMNS).select_from(T.outerjoin(C, C.c.run_id == T.c.id))
+                 .where(T.c.project_id.in_(sorted(project_ids))).order_by(T.c.project_id, T.c.id)
+                 .execution_options(yield_per=5000))
+        with self._read() as conn:
+            current: int | None = None
+            rows: list[tuple] = []
+            for row in conn.execute(query):
+                if row[0] != current:
+                    if current is not None:
+                        yield current, rows
+                    current, rows = int(row[0]), []
+                rows.append(tuple(row)[1:])
+            if current is not None:
+                yield current, rows
+
+    def by_ids(self, run_ids: Collection[int]) -> list[Run]:
+        """These runs (an id not stored is left out), by id, in one read."""
+        return self._load(sa.select(T).where(T.c.id.in_(sorted(run_ids))).order_by(T.c.id)) if run_ids else []
 
     def for_application(self, application_id: str) -> Run | None:
         with self._read() as conn:
