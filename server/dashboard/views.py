@@ -107,7 +107,8 @@ def project_rows(store: Store) -> list[ProjectRow]:
         figures = seen.get(pid, _NO_RUNS)
         sla_met = figures.met / figures.runs if p.settings.sla_seconds is not None and figures.runs else None
         out.append(ProjectRow(project=p, runs=figures.runs, latest=latest.get(figures.latest_id), sla_met=sla_met,
-                              savings=_kept_savings(store, p, figures.digest, rates)))
+                              savings=_kept_savings(store, p, figures.digest, rates) if figures.comparable
+                              else None))
     return out
 
 
@@ -121,13 +122,19 @@ class _RunFigures:
     # A hash of every figure of every run: the same while no run was added, changed or removed; any
     # change alters it (but for a 1 in 2**64 collision of Python's tuple hash), so it is never stale.
     digest: int
+    # Whether a costed succeeded run without a recommendation and one with a recommendation exist:
+    # without both, `project_savings` is None whatever else holds (no baseline or no Trimtab run).
+    comparable: bool = False
 
     @staticmethod
     def of(rows: list[tuple], sla_seconds: float | None) -> _RunFigures:
-        # Columns: id, databricks_run_id, start_ms, runtime_s, outcome, ... (FIGURE_COLUMNS).
+        # Columns: id, databricks_run_id, start_ms, runtime_s, outcome, config, input_bytes, anomalies,
+        # recommendation_id, setup_s, the cost's run_id (None: no cost), ... (FIGURE_COLUMNS).
         met = 0 if sla_seconds is None else sum(1 for r in rows if met_sla(r[4], r[3], sla_seconds))
         latest = max(rows, key=lambda r: (r[2], r[0]))[0] if rows else 0
-        return _RunFigures(runs=len(rows), met=met, latest_id=int(latest), digest=hash(tuple(rows)))
+        tagged = {r[8] is not None for r in rows if r[10] is not None and r[4] == "succeeded"}
+        return _RunFigures(runs=len(rows), met=met, latest_id=int(latest), digest=hash(tuple(rows)),
+                           comparable=tagged == {True, False})
 
 
 _NO_RUNS = _RunFigures(runs=0, met=0, latest_id=0, digest=hash(()))
