@@ -68,7 +68,10 @@ install_agent() {
   # that drops packets); failing in about half a minute with pip's reason is worth more.
   # pip's own variables, set in spark_env_vars, win (a command-line option would override them
   # without a word); pip rejects a bad value itself, with its reason in init.log.
-  local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet)
+  # --no-compile: pip byte-compiles every module of the wheel, the server's and the sandbox's too
+  # (240 files, 2 MB), which the agent never imports, while cluster start waits (seconds on a busy
+  # node); Python compiles the agent's own modules at its first start.
+  local pip=("$venv/bin/python" -m pip install --disable-pip-version-check --quiet --no-compile)
   [ -n "${PIP_RETRIES:-}" ] || pip+=(--retries 1)
   [ -n "${PIP_TIMEOUT:-}${PIP_DEFAULT_TIMEOUT:-}" ] || pip+=(--timeout 10)
   if [ -d "$src" ]; then
