@@ -1,12 +1,15 @@
 """Fixtures for the agent tests: a real in-process gRPC IngestService that records what it
 stores (de-duplicated by key, like the real server), real PySpark event logs made once per
-session, and a harness that runs the agent in a thread.
+session (one JVM runs every Spark application the tests ask for), and a harness that runs the
+agent in a thread.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -21,6 +24,7 @@ import pytest
 from agent.config import AgentConfig, load_config
 from agent.runner import Agent
 from protos.trimtab.v1 import ingest_pb2, ingest_pb2_grpc
+from tests.agent import spark_apps as spark_apps_main
 
 TOKEN = "agent-token-for-tests"
 REPO = Path(__file__).resolve().parents[2]
@@ -145,16 +149,78 @@ class AgentThread:
             self.stop()
 
 
+# JVM flags for the short-lived test JVMs: the C1 compiler only and the serial collector start
+# Spark about a third faster on 2 cores and run these tiny workloads no slower. They are JVM
+# options, not Spark settings: the event logs (and what the tests compare) are the same.
+FAST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+class SparkApps:
+    """A Python process that runs real PySpark applications on request (``spark_apps.serve``).
+
+    Its JVM starts on the first request and serves every later one (the agent's logs, the cache
+    application, the simulator's reference log): one JVM start-up per test session, not one per
+    fixture. Each application still has its own SparkContext and writes its own event log; all
+    measure process trees (a JVM-wide switch in Spark, see ``spark_apps.serve``).
+    """
+
+    def __init__(self, work: Path) -> None:
+        self.stderr_path = work / "spark-apps.stderr"
+        env = dict(os.environ, PYTHONPATH=str(REPO), SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable,
+                   SPARK_SUBMIT_OPTS=FAST_JVM_OPTS)
+        with open(self.stderr_path, "wb") as err:  # a file: a long-lived pipe nobody reads would fill up
+            self.proc = subprocess.Popen([sys.executable, "-m", "tests.agent.spark_apps", spark_apps_main.SERVE],
+                                         cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=err, text=True)
+        self.lock = threading.Lock()
+        self.replies: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, name="spark-apps-replies", daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(spark_apps_main.REPLY):  # anything else is the JVM's own output
+                self.replies.put(json.loads(line[len(spark_apps_main.REPLY):]))
+        self.replies.put(None)  # the process ended
+
+    def run(self, target: str, out: Path, timeout_s: float = 300.0) -> Path:
+        """Call ``target`` (``"module:function"``) with ``out`` in the Spark process; ``out`` back."""
+        assert self.proc.stdin is not None
+        with self.lock:
+            try:
+                self.proc.stdin.write(json.dumps([target, str(out)]) + "\n")
+                self.proc.stdin.flush()
+                answer = self.replies.get(timeout=timeout_s)
+            except (OSError, queue.Empty) as e:
+                answer = f"no answer ({e!r})"
+        if answer is None:
+            answer = f"the Spark process ended (exit code {self.proc.poll()})"
+        assert answer == "ok", f"{target} {out}: {answer}\n{self.stderr_path.read_text(errors='replace')[-3000:]}"
+        return out
+
+    def close(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            self.proc.stdin.close()  # the serve loop ends and stops the JVM with it
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_SPARK_APPS = pytest.StashKey[SparkApps]()
+
+
+def spark_apps(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> SparkApps:
+    """The session's ``SparkApps``, started on first use and closed when the session ends."""
+    if _SPARK_APPS not in config.stash:
+        config.stash[_SPARK_APPS] = SparkApps(tmp_path_factory.mktemp("spark-apps"))
+        config.add_cleanup(config.stash[_SPARK_APPS].close)
+    return config.stash[_SPARK_APPS]
+
+
 @pytest.fixture(scope="session")
-def spark_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Real PySpark 4 event logs: zstd rolling, lz4/snappy/lzf/plain single files (one JVM, once)."""
-    return run_spark_module("tests.agent.spark_apps", tmp_path_factory.mktemp("spark-eventlogs"))
-
-
-def run_spark_module(module: str, out: Path) -> Path:
-    """Run a real PySpark application module (its own JVM) writing its event logs under ``out``."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-m", module, str(out)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
+def spark_logs(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real PySpark 4 event logs: zstd rolling, lz4/snappy/lzf/plain single files (made once)."""
+    return spark_apps(pytestconfig, tmp_path_factory).run("tests.agent.spark_apps:run",
+                                                          tmp_path_factory.mktemp("spark-eventlogs"))

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,18 +15,23 @@ from typing import Any
 
 import pytest
 
-_REAL_LOG_SCRIPT = """
-import sys
-from pyspark.sql import SparkSession
-spark = (SparkSession.builder.master("local[2]").appName("trimtab-reference")
-         .config("spark.eventLog.enabled", "true").config("spark.eventLog.dir", sys.argv[1])
-         .config("spark.eventLog.compress", "false").config("spark.eventLog.rolling.enabled", "false")
-         .config("spark.eventLog.logStageExecutorMetrics", "true").config("spark.ui.enabled", "false")
-         .config("spark.sql.shuffle.partitions", "3").getOrCreate())
-df = spark.range(0, 2000, 1, 4).selectExpr("id % 7 as k", "id as v")
-df.groupBy("k").sum("v").collect()
-spark.stop()
-"""
+from tests.agent.conftest import FAST_JVM_OPTS, spark_apps
+
+
+def write_reference_log(out: Path) -> None:
+    """The reference application (local[2], one tiny aggregation); run by ``tests.agent.spark_apps.serve``."""
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[2]").appName("trimtab-reference")
+             .config("spark.eventLog.enabled", "true").config("spark.eventLog.dir", out.as_uri())
+             .config("spark.eventLog.compress", "false").config("spark.eventLog.rolling.enabled", "false")
+             .config("spark.eventLog.logStageExecutorMetrics", "true").config("spark.ui.enabled", "false")
+             .config("spark.sql.shuffle.partitions", "3").getOrCreate())
+    try:
+        df = spark.range(0, 2000, 1, 4).selectExpr("id % 7 as k", "id as v")
+        df.groupBy("k").sum("v").collect()
+    finally:
+        spark.stop()
 
 
 def spark_home() -> Path:
@@ -37,12 +41,10 @@ def spark_home() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_spark_events(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """Events of a log written just now by real PySpark (local[2], one tiny aggregation)."""
-    out = tmp_path_factory.mktemp("real-spark-log")
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
-    subprocess.run([sys.executable, "-c", _REAL_LOG_SCRIPT, out.as_uri()], check=True, env=env,
-                   capture_output=True, timeout=180)
+def real_spark_events(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """Events of a log written just now by real PySpark (in the JVM the agent tests' applications use)."""
+    out = spark_apps(pytestconfig, tmp_path_factory).run("tests.sandbox_sim.conftest:write_reference_log",
+                                                         tmp_path_factory.mktemp("real-spark-log"))
     (log,) = [p for p in out.iterdir() if p.is_file()]
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
@@ -59,7 +61,7 @@ class HistoryServer:
         )
         self.log_path = work_dir / "history-server.log"
         env = {**os.environ, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1",
-               "SPARK_NO_DAEMONIZE": "1"}
+               "SPARK_NO_DAEMONIZE": "1", "SPARK_HISTORY_OPTS": FAST_JVM_OPTS}
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [str(spark_home() / "bin" / "spark-class"), "org.apache.spark.deploy.history.HistoryServer",
@@ -76,7 +78,7 @@ class HistoryServer:
                 return f"http://127.0.0.1:{int(match.group(1))}/api/v1"
             if self.proc.poll() is not None:
                 raise RuntimeError(f"history server exited: {self.log_path.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.2)  # polling an external JVM's log: there is no event to wait on
+            time.sleep(0.05)  # polling an external JVM's log: there is no event to wait on
         raise TimeoutError("history server did not start")
 
     def get(self, path: str) -> Any:
@@ -92,7 +94,7 @@ class HistoryServer:
                 listed = set()
             if app_ids <= listed:
                 return
-            time.sleep(0.3)  # the server rescans its log directory on its own schedule
+            time.sleep(0.1)  # the server rescans its log directory on its own schedule
         raise TimeoutError(f"history server never listed {sorted(app_ids)}")
 
     def stop(self) -> None:
