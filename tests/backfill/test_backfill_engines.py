@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ from server.backfill import backfill
 from server.backfill.engines import ParseTask, parse_all
 from server.backfill.parse import ParsedApplication
 from server.store import Store, open_store
-from tests.agent.conftest import AgentThread, IngestServer, RecordingIngest, agent_config
+from tests.agent.conftest import FAST_JVM_OPTS, AgentThread, IngestServer, RecordingIngest, agent_config
 from tests.backfill.conftest import Delivered, add_project
 
 
@@ -55,8 +56,11 @@ def test_backfill_events_equal_what_the_real_agent_sends(delivered: Delivered, t
 def spark() -> Iterator[object]:
     from pyspark.sql import SparkSession
 
-    session = (SparkSession.builder.master("local[2]").appName("trimtab-backfill-tests")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPARK_SUBMIT_OPTS", FAST_JVM_OPTS)  # if this starts the JVM: start-up flags only
+        mp.setenv("PYSPARK_PYTHON", sys.executable)  # not a ``python3`` on PATH (a pyenv shim: ~0.5 s a start)
+        session = (SparkSession.builder.master("local[2]").appName("trimtab-backfill-tests")
+                   .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2").getOrCreate())
     try:
         yield session
     finally:
