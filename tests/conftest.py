@@ -3,15 +3,30 @@
 PostgreSQL: `.ci/run` starts the server and exports ``TRIMTAB_TEST_POSTGRES_URL``.
 In CI (``CI=true``) a missing database is a failure, never a silent skip; on a
 developer's machine without PostgreSQL those tests are skipped with the reason.
+
+Two kinds of fresh database, both per test:
+
+- empty (``db_url``, ``postgres_schema_url``, ``sqlite_url``): nothing in it, for the tests of
+  migrations, ``trimtab db upgrade``/``status`` and of what an empty database does;
+- migrated (``migrated_db_url``, ``migrated_postgres_url``, ``migrated_sqlite_url``, and the
+  stores ``any_store`` and ``sqlite_store``): a copy of a database `open_store` migrated once per
+  session, for every test that opens a store on it anyway. Opening one finds it at head and
+  migrates nothing; copying it is cheaper than migrating (PostgreSQL: CREATE DATABASE ... TEMPLATE;
+  SQLite: a file copy).
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import shutil
+import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -31,44 +46,158 @@ def postgres_url() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_schema_url(postgres_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database per test, dropped afterwards, so tests never share rows."""
-    import sqlalchemy as sa
+class PostgresDatabases:
+    """Makes the tests' PostgreSQL databases, and drops them on a thread of its own.
 
-    name = f"tt_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(postgres_url).set(database=name)
+    A DROP DATABASE takes ~0.15-0.2 s whether or not it has to end a connection (measured):
+    done on the dropper thread it overlaps the next tests instead of adding to each one. Every
+    name is a fresh uuid, so nothing ever waits for a drop, and two sessions never clash.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        self.base = sa.engine.make_url(base_url)
+        self.admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+        self.session_id = uuid.uuid4().hex[:8]
+        self._template: str | None = None
+        self._template_lock = threading.Lock()
+        self._dropping: queue.Queue[str | None] = queue.Queue()
+        self._errors: list[str] = []
+        self._dropper = threading.Thread(target=self._drop_loop, name="test-database-dropper", daemon=True)
+        self._dropper.start()
+
+    def url(self, name: str) -> str:
+        return self.base.set(database=name).render_as_string(hide_password=False)
+
+    def create(self, *, migrated: bool) -> str:
+        """A new database (empty, or a copy of the session's migrated template); its name."""
+        name = f"tt_{uuid.uuid4().hex[:12]}"
+        template = f' TEMPLATE "{self.template()}"' if migrated else ""
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"{template}'))
+        return name
+
+    def template(self) -> str:
+        """The session's migrated database, made on first use. Nothing stays connected to it:
+        CREATE DATABASE ... TEMPLATE refuses a template with a session on it."""
+        from server.store import open_store
+
+        with self._template_lock:
+            if self._template is None:
+                name = f"tt_template_{self.session_id}"
+                with self.admin.connect() as conn:
+                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+                open_store(self.url(name)).close()  # close() disposes the engine: its connections end
+                self._template = name
+            return self._template
+
+    def drop_later(self, name: str) -> None:
+        self._dropping.put(name)
+
+    def _drop_loop(self) -> None:
+        while (name := self._dropping.get()) is not None:
+            try:
+                # FORCE: a test may leave a connection behind (a server process, a black-holed relay).
+                with self.admin.connect() as conn:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except Exception as exc:  # reported at the session's end, never lost with the thread
+                self._errors.append(f"{name}: {exc}")
+
+    def close(self) -> None:
+        """Drops what is left, the template last, and fails if any drop failed."""
+        self._dropping.put(None)
+        self._dropper.join()
+        if self._template is not None:
+            self._dropping.put(self._template)
+            self._dropping.put(None)
+            self._drop_loop()
+        self.admin.dispose()
+        if self._errors:
+            pytest.fail("test databases not dropped: " + "; ".join(self._errors))
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_url: str) -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases(postgres_url)
     try:
-        yield url.render_as_string(hide_password=False)
+        yield databases
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        databases.close()
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
+def postgres_schema_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
+    """A fresh, EMPTY PostgreSQL database per test, dropped afterwards, so tests never share rows."""
+    name = postgres_databases.create(migrated=False)
+    try:
+        yield postgres_databases.url(name)
+    finally:
+        postgres_databases.drop_later(name)
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
+    """A fresh PostgreSQL database per test already at the latest migration, dropped afterwards."""
+    name = postgres_databases.create(migrated=True)
+    try:
+        yield postgres_databases.url(name)
+    finally:
+        postgres_databases.drop_later(name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file that does not exist yet."""
     return f"sqlite:///{tmp_path / 'trimtab.db'}"
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file `open_store` migrated once per session (closed: its WAL is checkpointed away)."""
+    from server.store import open_store
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "trimtab.db"
+    open_store(f"sqlite:///{path}").close()
+    return path
+
+
+def migrated_sqlite_file(template: Path, path: Path) -> str:
+    """``path`` made a copy of the migrated ``template`` (owner-only, as open_store makes a new file);
+    an existing file is left as it is. Its URL."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copyfile(template, path)
+        path.chmod(0o600)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def migrated_sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """The file of ``sqlite_url``, already at the latest migration."""
+    return migrated_sqlite_file(sqlite_template, tmp_path / "trimtab.db")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """Runs a store test once on SQLite and once on PostgreSQL."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Runs a store test once on SQLite and once on PostgreSQL, each on an EMPTY database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'trimtab.db'}"
     else:
         yield request.getfixturevalue("postgres_schema_url")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_db_url(request: pytest.FixtureRequest) -> str:
+    """``db_url`` already at the latest migration: for tests that open a store on it anyway."""
+    name = "migrated_sqlite_url" if request.param == "sqlite" else "migrated_postgres_url"
+    return str(request.getfixturevalue(name))
+
+
 @pytest.fixture
-def sqlite_store(sqlite_url: str):
+def sqlite_store(migrated_sqlite_url: str):
     """An opened (migrated) store on a fresh SQLite file, closed afterwards."""
     from server.store import open_store
 
-    opened = open_store(sqlite_url)
+    opened = open_store(migrated_sqlite_url)
     try:
         yield opened
     finally:
@@ -76,11 +205,11 @@ def sqlite_store(sqlite_url: str):
 
 
 @pytest.fixture
-def any_store(db_url: str):
+def any_store(migrated_db_url: str):
     """An opened store, once on SQLite and once on PostgreSQL."""
     from server.store import open_store
 
-    opened = open_store(db_url)
+    opened = open_store(migrated_db_url)
     try:
         yield opened
     finally:

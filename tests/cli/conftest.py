@@ -16,8 +16,8 @@ Trimtab = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def cli_store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
+def cli_store(migrated_sqlite_url: str) -> Iterator[Store]:
+    store = open_store(migrated_sqlite_url)
     yield store
     store.close()
 

@@ -31,10 +31,10 @@ MEGA_REFUSED = ("settings.driver_node_type_id: 'm5.mega' is not an aws node type
 
 
 @pytest.fixture
-def cli_store(db_url: str) -> Iterator[Store]:
+def cli_store(migrated_db_url: str) -> Iterator[Store]:
     """The server's store on both engines (the folder's fixture is SQLite only), with an AWS and an
     Azure workspace."""
-    store = open_store(db_url)
+    store = open_store(migrated_db_url)
     store.workspaces.add(Workspace(name="prod", host="http://x", cloud="aws", plan="premium"), "enc")
     store.workspaces.add(Workspace(name="az", host="http://y", cloud="azure", plan="premium"), "enc")
     yield store

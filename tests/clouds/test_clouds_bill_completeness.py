@@ -7,7 +7,7 @@
 - Committed (RI / Savings Plan / reservation) hours are read amortized, not as ~0.
 - A EUR-billed Azure subscription is read in USD.
 
-Stored runs are re-costed on SQLite and PostgreSQL (the `db_url` fixture).
+Stored runs are re-costed on SQLite and PostgreSQL (the `migrated_db_url` fixture).
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ def _night_usage() -> ClusterUsage:
                         [NodeUsage("m5.xlarge", True, False, NIGHT_START, NIGHT_END)], input_bytes=10**9)
 
 
-def test_a_partial_bill_keeps_the_run_re_costable(db_url: str, aws_stand_in: AwsStandIn, cluster_id: str) -> None:
-    store = open_store(db_url)
+def test_a_partial_bill_keeps_the_run_re_costable(migrated_db_url: str, aws_stand_in: AwsStandIn, cluster_id: str) -> None:
+    store = open_store(migrated_db_url)
     try:
         project = store.projects.add(Project(workspace="prod", job_id=7, cluster_key="main"))
         bills = aws_bill(aws_stand_in)

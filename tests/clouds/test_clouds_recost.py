@@ -1,6 +1,6 @@
 """Stored runs are re-costed when their bill lands; a malformed bill leaves the stored cost untouched.
 
-Runs on SQLite and on PostgreSQL (the `db_url` fixture), with the bill read from the moto stand-in.
+Runs on SQLite and on PostgreSQL (the `migrated_db_url` fixture), with the bill read from the moto stand-in.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ T0 = 1_750_000_000_000  # 2025-06-15
 HOUR = 3_600_000
 
 
-def test_runs_get_their_bill_and_bad_bills_change_nothing(db_url: str, aws_stand_in: AwsStandIn,
+def test_runs_get_their_bill_and_bad_bills_change_nothing(migrated_db_url: str, aws_stand_in: AwsStandIn,
                                                           cluster_id: str) -> None:
-    store = open_store(db_url)
+    store = open_store(migrated_db_url)
     try:
         project = store.projects.add(Project(workspace="prod", job_id=7, cluster_key="main"))
         usage = ClusterUsage("aws", "us-east-1", "premium", "jobs",
@@ -72,7 +72,7 @@ def test_runs_get_their_bill_and_bad_bills_change_nothing(db_url: str, aws_stand
         store.close()
 
 
-def test_a_run_that_changes_while_its_bill_is_read_keeps_its_new_cost(db_url: str, aws_stand_in: AwsStandIn,
+def test_a_run_that_changes_while_its_bill_is_read_keeps_its_new_cost(migrated_db_url: str, aws_stand_in: AwsStandIn,
                                                                        cluster_id: str) -> None:
     # Review: the re-coster read runs, asked for their bills over the network, then wrote without
     # reading again: a repair update landing meanwhile (several clusters' summed cost) was replaced by
@@ -80,7 +80,7 @@ def test_a_run_that_changes_while_its_bill_is_read_keeps_its_new_cost(db_url: st
     from server.clock import FakeClock
     from server.collect.bills import Recoster
 
-    store = open_store(db_url)
+    store = open_store(migrated_db_url)
     try:
         store.workspaces.add(Workspace(name="prod", host="https://x.cloud.databricks.com", cloud="aws"), "tok")
         project = store.projects.add(Project(workspace="prod", job_id=7, cluster_key="main"))

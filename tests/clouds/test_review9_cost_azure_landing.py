@@ -5,7 +5,7 @@ an Azure bill younger than the settle time is set beside the estimate, not final
 more after it, as a bill Cost Explorer marks ``Estimated`` is.
 
 Against the real azure-mgmt-costmanagement client on the HTTPS Cost Management stand-in; the run is
-stored and re-costed on SQLite and PostgreSQL (the `db_url` fixture)."""
+stored and re-costed on SQLite and PostgreSQL (the `migrated_db_url` fixture)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ POLICY = RecostPolicy()  # settles 48 h after the run, gives up at 72 h
 
 
 def test_an_azure_bill_younger_than_the_settle_time_is_not_final(azure_stand_in: AzureStandIn, cluster_id: str,
-                                                                  db_url: str) -> None:
+                                                                  migrated_db_url: str) -> None:
     tags = {"Vendor": "Databricks", "ClusterId": cluster_id}
     day = date(2025, 6, 15)
     # 7 h after the run Cost Management shows the day's VM usage so far, not yet the disks'.
@@ -46,7 +46,7 @@ def test_an_azure_bill_younger_than_the_settle_time_is_not_final(azure_stand_in:
     # The rest of the day lands; re-costing after the settle time reads the whole of it, and that is final.
     azure_stand_in.add_cost(AzureCostRow(day, "Virtual Machines", 0.016, tags))
     azure_stand_in.add_cost(AzureCostRow(day, "Storage", 0.05, tags))
-    store = open_store(db_url)
+    store = open_store(migrated_db_url)
     try:
         store.workspaces.add(Workspace(name="az", host="https://adb-1.azuredatabricks.net", cloud="azure"), "tok")
         project = store.projects.add(Project(workspace="az", job_id=7, cluster_key="main"))

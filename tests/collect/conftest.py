@@ -18,9 +18,9 @@ from tests.integration.conftest import NOOP_INIT, WIRING
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
+def store(migrated_db_url: str) -> Iterator[Store]:
     """A store (SQLite, then PostgreSQL) with one AWS workspace, ``w``, for projects to belong to."""
-    opened = open_store(db_url)
+    opened = open_store(migrated_db_url)
     try:
         opened.workspaces.add(Workspace(name="w", host="http://x", cloud="aws"), "tok", "creds")
         yield opened

@@ -39,9 +39,9 @@ def _latest(store: Store, project_id: int) -> Recommendation:
     return latest
 
 
-def test_a_run_stored_but_not_planned_is_planned_by_the_next_poll(db_url: str, emulator: RunningWorkspace) -> None:
+def test_a_run_stored_but_not_planned_is_planned_by_the_next_poll(migrated_db_url: str, emulator: RunningWorkspace) -> None:
     clock = FakeClock(START_MS)  # the store's: when runs and recommendations were made
-    store = open_store(db_url, clock=clock)
+    store = open_store(migrated_db_url, clock=clock)
     try:
         secrets = SecretBox(Fernet.generate_key())
         job_id = emulator.seed_jobs()[0]

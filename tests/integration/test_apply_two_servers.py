@@ -66,9 +66,9 @@ store.close()
 
 
 @pytest.fixture
-def store(postgres_schema_url: str) -> Iterator[Store]:
+def store(migrated_postgres_url: str) -> Iterator[Store]:
     """PostgreSQL only: SQLite is served by one process at a time (docs/operations.md)."""
-    opened = open_store(postgres_schema_url)
+    opened = open_store(migrated_postgres_url)
     try:
         yield opened
     finally:

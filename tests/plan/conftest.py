@@ -11,8 +11,8 @@ from server.store import Store, open_store
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    s = open_store(sqlite_url)
+def store(migrated_sqlite_url: str) -> Iterator[Store]:
+    s = open_store(migrated_sqlite_url)
     s.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
     yield s
     s.close()

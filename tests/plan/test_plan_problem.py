@@ -49,9 +49,9 @@ BUSY_TIMEOUT_MS = 300  # how long a locked database is waited for before it coun
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
+def store(migrated_db_url: str) -> Iterator[Store]:
     """Both engines (the folder's `store` is SQLite only), with workspace "ws"."""
-    s = open_store(db_url, busy_timeout_ms=BUSY_TIMEOUT_MS)
+    s = open_store(migrated_db_url, busy_timeout_ms=BUSY_TIMEOUT_MS)
     s.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
     yield s
     s.close()

@@ -29,9 +29,9 @@ def _config(node_type: str, workers: int, availability: str = "SPOT_WITH_FALLBAC
 
 
 @pytest.fixture
-def stored(db_url: str) -> Iterator[tuple[Store, Project]]:
+def stored(migrated_db_url: str) -> Iterator[tuple[Store, Project]]:
     """A project on 8 spot workers whose runs lost spot nodes 2 times in 13, on SQLite and PostgreSQL."""
-    store = open_store(db_url)
+    store = open_store(migrated_db_url)
     try:
         store.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
         project = store.projects.add(Project(workspace="ws", job_id=2, cluster_key="main", current_spec=RUNNING,

@@ -17,6 +17,7 @@ from server.clock import Clock
 from server.config import ServerConfig
 from server.serve import RunningServer, start_server
 from server.store import Store, open_store
+from tests.conftest import migrated_sqlite_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,13 +56,14 @@ StartHarness = Callable[..., Harness]
 
 
 @pytest.fixture
-def start_harness(tmp_path: Path) -> Iterator[StartHarness]:
-    """Start a server over `url` (SQLite in tmp_path by default) with config overrides."""
+def start_harness(tmp_path: Path, sqlite_template: Path) -> Iterator[StartHarness]:
+    """Start a server over `url` (a migrated SQLite file in tmp_path by default) with config overrides."""
     started: list[Harness] = []
 
     def start(url: str | None = None, busy_timeout_ms: int = 5000, clock: Clock | None = None,
               **overrides: object) -> Harness:
-        store = open_store(url or f"sqlite:///{tmp_path / 'trimtab.db'}", busy_timeout_ms=busy_timeout_ms)
+        url = url or migrated_sqlite_file(sqlite_template, tmp_path / "trimtab.db")
+        store = open_store(url, busy_timeout_ms=busy_timeout_ms)
         config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "state",
                               db_busy_timeout_ms=busy_timeout_ms, **overrides)  # type: ignore[arg-type]
         running = start_server(config, store, clock)

@@ -43,9 +43,9 @@ def _no_databricks_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def h(start_harness: StartHarness, db_url: str) -> Harness:
+def h(start_harness: StartHarness, migrated_db_url: str) -> Harness:
     """The server over SQLite, then over PostgreSQL."""
-    return start_harness(db_url)
+    return start_harness(migrated_db_url)
 
 
 @pytest.fixture

@@ -73,8 +73,8 @@ def test_both_row_builders_drop_the_same_events() -> None:
 
 
 def test_a_batch_with_invalid_events_stores_the_valid_ones_on_both_engines(
-        db_url: str, start_harness: StartHarness, caplog: pytest.LogCaptureFixture) -> None:
-    h = start_harness(url=db_url)
+        migrated_db_url: str, start_harness: StartHarness, caplog: pytest.LogCaptureFixture) -> None:
+    h = start_harness(url=migrated_db_url)
     with caplog.at_level(logging.WARNING):
         ack = h.ingest.SendBatch(_batch(), metadata=h.agent, timeout=30)
     # Before: INVALID_ARGUMENT for the whole batch, nothing stored.
@@ -104,8 +104,8 @@ def test_a_batch_with_invalid_events_stores_the_valid_ones_on_both_engines(
 
 
 def test_a_batch_of_only_invalid_events_is_acknowledged_with_nothing_stored(
-        db_url: str, start_harness: StartHarness) -> None:
-    h = start_harness(url=db_url)
+        migrated_db_url: str, start_harness: StartHarness) -> None:
+    h = start_harness(url=migrated_db_url)
     msg = ingest_pb2.EventBatch(batch_id="b-bad", agent=ingest_pb2.AgentInfo(agent_id="agent-drop"), events=[
         _ev("executor-removed/1", executor_removed=ingest_pb2.ExecutorRemoved(executor_id="1")),
         ingest_pb2.Event(key="no-body", application_id=APP)])
@@ -115,8 +115,8 @@ def test_a_batch_of_only_invalid_events_is_acknowledged_with_nothing_stored(
     assert h.store.applications.event_count(APP) == 0
 
 
-def test_a_clean_batch_reports_no_drops(db_url: str, start_harness: StartHarness) -> None:
-    h = start_harness(url=db_url)
+def test_a_clean_batch_reports_no_drops(migrated_db_url: str, start_harness: StartHarness) -> None:
+    h = start_harness(url=migrated_db_url)
     msg = _batch("b-clean")
     for index in (7, 6, 4, 2):
         del msg.events[index]
@@ -141,9 +141,9 @@ def test_a_long_reason_is_bounded_in_the_ack() -> None:
                                 for i in range(20_000)]),
      grpc.StatusCode.RESOURCE_EXHAUSTED, "events: "),
 ], ids=["batch-id", "agent", "counters", "too-many-events"])
-def test_a_bad_envelope_still_refuses_the_batch(db_url: str, start_harness: StartHarness, mutate: object,
+def test_a_bad_envelope_still_refuses_the_batch(migrated_db_url: str, start_harness: StartHarness, mutate: object,
                                                 code: grpc.StatusCode, says: str) -> None:
-    h = start_harness(url=db_url)
+    h = start_harness(url=migrated_db_url)
     msg = _batch()
     mutate(msg)  # type: ignore[operator]
     with pytest.raises(grpc.RpcError) as err:

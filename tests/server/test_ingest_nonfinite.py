@@ -78,8 +78,8 @@ def test_both_row_builders_drop_the_same_distributions() -> None:
 
 
 def test_a_batch_with_nonfinite_durations_is_stored_alike_on_both_engines(
-        db_url: str, start_harness: StartHarness, caplog: pytest.LogCaptureFixture) -> None:
-    h = start_harness(url=db_url)
+        migrated_db_url: str, start_harness: StartHarness, caplog: pytest.LogCaptureFixture) -> None:
+    h = start_harness(url=migrated_db_url)
     with caplog.at_level(logging.WARNING, logger="server.ingest_wire"):
         ack = h.ingest.SendBatch(_batch(), metadata=h.agent, timeout=30)
     # Every event stored: before, SQLite answered ALREADY_EXISTS for the whole batch.

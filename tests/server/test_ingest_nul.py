@@ -67,8 +67,8 @@ def test_both_row_builders_replace_nul_in_text_alike() -> None:
     assert wire.batch.counters is not None and wire.batch.counters.spark_dropped_events == {f"a{REPLACED}b": 1}
 
 
-def test_a_batch_with_nul_in_text_is_stored_alike_on_both_engines(db_url: str, start_harness: StartHarness) -> None:
-    h = start_harness(url=db_url)
+def test_a_batch_with_nul_in_text_is_stored_alike_on_both_engines(migrated_db_url: str, start_harness: StartHarness) -> None:
+    h = start_harness(url=migrated_db_url)
     ack = h.ingest.SendBatch(_with_nul_everywhere(), metadata=h.agent, timeout=30)
     assert (ack.stored_events, ack.duplicate_events) == (7, 0)
     want = f"a{REPLACED}b"
@@ -96,8 +96,8 @@ def test_a_batch_with_nul_in_text_is_stored_alike_on_both_engines(db_url: str, s
      "events[0].stage_completed.executor_peaks[0].executor_id"),
 ])
 def test_nul_in_an_id_or_key_is_invalid_argument_naming_the_field(
-        db_url: str, start_harness: StartHarness, mutate, field: str) -> None:
-    h = start_harness(url=db_url)
+        migrated_db_url: str, start_harness: StartHarness, mutate, field: str) -> None:
+    h = start_harness(url=migrated_db_url)
     msg = ingest_pb2.EventBatch(batch_id="b1", agent=ingest_pb2.AgentInfo(agent_id="agent-1"), events=[
         ingest_pb2.Event(key="stage/1/0", application_id="app-1",
                          stage_completed=ingest_pb2.StageCompleted(stage_id=1))])

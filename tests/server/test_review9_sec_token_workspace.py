@@ -31,9 +31,9 @@ def _workspaces(store: Store, *names: str) -> None:
         store.workspaces.add(Workspace(name=name, host=f"https://{name}.example", cloud="aws"), token_encrypted="x")
 
 
-def test_a_batch_adding_to_another_workspaces_application_is_refused(db_url: str,
+def test_a_batch_adding_to_another_workspaces_application_is_refused(migrated_db_url: str,
                                                                     start_harness: StartHarness) -> None:
-    h = start_harness(url=db_url)
+    h = start_harness(url=migrated_db_url)
     _workspaces(h.store, "a", "b")
     _, token_a = h.store.tokens.create("agent-a", "agent", workspace="a")
     _, token_b = h.store.tokens.create("agent-b", "agent", workspace="b")
@@ -70,9 +70,9 @@ def test_a_batch_adding_to_another_workspaces_application_is_refused(db_url: str
     assert h.ingest.SendBatch(event_batch("a1", 1, app="app-a", first=5), metadata=_md(token_a)).stored_events == 1
 
 
-def test_two_workspaces_sending_one_new_application_in_one_write(db_url: str) -> None:
+def test_two_workspaces_sending_one_new_application_in_one_write(migrated_db_url: str) -> None:
     """Both batches in one group commit: the first one (the writer's order) claims the application."""
-    store = open_store(db_url)
+    store = open_store(migrated_db_url)
     try:
         def batch(batch_id: str, agent: str, stage: int, workspace: str) -> PreparedBatch:
             domain = IngestBatch(batch_id=batch_id, agent=AgentInfo(agent_id=agent), events=(
@@ -90,8 +90,8 @@ def test_two_workspaces_sending_one_new_application_in_one_write(db_url: str) ->
         store.close()
 
 
-def test_tokens_carry_their_workspace(db_url: str) -> None:
-    store = open_store(db_url)
+def test_tokens_carry_their_workspace(migrated_db_url: str) -> None:
+    store = open_store(migrated_db_url)
     try:
         _workspaces(store, "a")
         token, plaintext = store.tokens.create("agent-a", "agent", workspace="a")

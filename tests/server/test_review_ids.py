@@ -25,8 +25,8 @@ IMPOSSIBLE = [HUGE, str(2**63), JUST_OVER, "-1", "-99999999999999999999", "²"]
 
 
 @pytest.fixture
-def served(start_harness: StartHarness, db_url: str) -> tuple[Harness, int, int]:
-    h = start_harness(db_url, http="127.0.0.1:0", collect=0)
+def served(start_harness: StartHarness, migrated_db_url: str) -> tuple[Harness, int, int]:
+    h = start_harness(migrated_db_url, http="127.0.0.1:0", collect=0)
     project, run_ids = seed(h.store)
     assert project.id is not None
     return h, project.id, run_ids[0]

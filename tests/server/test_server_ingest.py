@@ -13,8 +13,8 @@ from protos.trimtab.v1 import ingest_pb2
 from tests.server.conftest import Harness, StartHarness, event_batch
 
 
-def test_resending_a_batch_stores_it_once(start_harness: StartHarness, db_url: str) -> None:
-    h = start_harness(db_url)
+def test_resending_a_batch_stores_it_once(start_harness: StartHarness, migrated_db_url: str) -> None:
+    h = start_harness(migrated_db_url)
     batch = event_batch("spool-0001", 50)
     first = h.ingest.SendBatch(batch, metadata=h.agent)
     assert (first.batch_id, first.stored_events, first.duplicate_events) == ("spool-0001", 50, 0)

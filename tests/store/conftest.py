@@ -14,8 +14,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(db_url: str, clock: FakeClock) -> Iterator[Store]:
+def store(migrated_db_url: str, clock: FakeClock) -> Iterator[Store]:
     """A migrated store on SQLite, then on PostgreSQL."""
-    s = open_store(db_url, clock=clock)
+    s = open_store(migrated_db_url, clock=clock)
     yield s
     s.close()

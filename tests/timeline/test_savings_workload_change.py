@@ -133,8 +133,8 @@ def _stored(store: Store, kind: str, job_id: int = 1) -> Project:
 
 
 @pytest.fixture
-def stored_store(db_url: str) -> Iterator[Store]:
-    store = open_store(db_url)
+def stored_store(migrated_db_url: str) -> Iterator[Store]:
+    store = open_store(migrated_db_url)
     try:
         yield store
     finally:
