@@ -151,7 +151,7 @@ class AgentThread:
 
 # JVM flags for the short-lived test JVMs: the C1 compiler only and the serial collector start
 # Spark about a third faster on 2 cores and run these tiny workloads no slower. They are JVM
-# options, not Spark settings: the event logs (and what the tests compare) are the same.
+# options, not Spark settings: no Spark property in the event logs changes.
 FAST_JVM_OPTS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
@@ -192,6 +192,7 @@ class SparkApps:
                 self.proc.stdin.flush()
                 answer = self.replies.get(timeout=timeout_s)
             except (OSError, queue.Empty) as e:
+                self.proc.kill()  # a late answer must not be taken for the next request's
                 answer = f"no answer ({e!r})"
         if answer is None:
             answer = f"the Spark process ended (exit code {self.proc.poll()})"
