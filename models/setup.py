@@ -89,13 +89,18 @@ def _reported(o: Observation) -> float | None:
 
 def p_total_below(mean_log: np.ndarray, sd_log: np.ndarray | float, setup: Setup, limit_s: float) -> np.ndarray:
     """P(setup + execution <= limit_s), elementwise over ``mean_log`` (any shape): the execution
-    log-normal (mean_log, sd_log), the next setup normal and independent of it."""
+    log-normal (mean_log, sd_log), the next setup log-normal with the setup's mean and spread and
+    independent of it. A normal setup put weight on setups below zero: with setups of 60-900 s
+    (mean 416 s, sd 330 s) a tenth of it, so P never fell below ~11% however far out of reach
+    the SLA was, and the SLA was never called out of reach (a review's closed loop: 15 clusters in
+    25 nights, none meeting it)."""
     mean_log = np.asarray(mean_log, dtype=float)
-    if setup.sd_next_s <= 0.0:
+    if setup.sd_next_s <= 0.0 or setup.mean_s <= 0.0:
         room = np.array([limit_s - setup.mean_s])
         weights = np.ones(1)
     else:
-        room = limit_s - (setup.mean_s + _NODES * setup.sd_next_s)
+        s2 = math.log1p((setup.sd_next_s / setup.mean_s) ** 2)
+        room = limit_s - np.exp(math.log(setup.mean_s) - 0.5 * s2 + _NODES * math.sqrt(s2))
         weights = _WEIGHTS
     sd = np.maximum(np.asarray(sd_log, dtype=float), 1e-12)
     # A setup that alone overruns the limit leaves no room for the execution.

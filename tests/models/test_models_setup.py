@@ -64,7 +64,9 @@ def test_p_total_below_is_the_convolution_of_setup_and_execution() -> None:
     setup = Setup(100.0, 20.0, 5.0)
     rng = np.random.default_rng(0)
     execution = np.exp(mean_log + sd * rng.standard_normal((200_000, 3)))
-    total = execution + setup.mean_s + setup.sd_next_s * rng.standard_normal((200_000, 1))
+    # The next setup is log-normal with the setup's mean and spread (`p_total_below`).
+    s2 = np.log1p((setup.sd_next_s / setup.mean_s) ** 2)
+    total = execution + np.exp(np.log(setup.mean_s) - 0.5 * s2 + np.sqrt(s2) * rng.standard_normal((200_000, 1)))
     for limit in (250.0, 350.0, 450.0):
         assert p_total_below(mean_log, sd, setup, limit) == pytest.approx((total <= limit).mean(0), abs=0.005)
     # Without a setup it is the execution's own log-normal probability.
@@ -194,3 +196,18 @@ def test_an_sla_below_the_setup_never_settles_on_a_configuration_that_is_not_all
     got = decide(cands, ok + failed, Settings(sla_s=60.0))
     assert got.candidate.allowed and got.candidate.config_id != cheapest.config_id
     assert "shorter than the cluster setup" in got.reason
+
+
+def test_a_widely_varying_setup_is_never_negative() -> None:
+    """Setups of 60-900 s (a review's job): a normal next setup put a tenth of its weight below
+    zero, so a run of 480 s of execution met a 450 s SLA with P=11% and the SLA never read as out
+    of reach. The setup is log-normal: P stays at what the short setups seen allow."""
+    runs = [_obs(s + 480.0, s) for s in (60.0, 120.0, 200.0, 300.0, 400.0, 500.0, 650.0, 900.0)]
+    setup = estimate(runs)
+    assert setup.sd_s > 250.0
+    execution = np.log([480.0])
+    assert p_total_below(execution, 0.05, setup, 450.0)[0] < 0.01
+    assert p_total_below(execution, 0.05, setup, 500.0)[0] < 0.05
+    # Still a probability that grows with the limit, reaching 1 far above it.
+    ps = [p_total_below(execution, 0.05, setup, limit)[0] for limit in (600.0, 900.0, 1500.0, 5000.0)]
+    assert ps == sorted(ps) and ps[-1] > 0.999
