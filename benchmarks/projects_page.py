@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 import time
 import tracemalloc
@@ -116,6 +117,7 @@ def measure(projects: int, runs: int) -> Result:
     """The page's data and the rendered page on a store of ``projects`` x ``runs``."""
     from server.dashboard import pages, views
     from server.store import open_store
+    from server.store.urls import sqlite_file
 
     store, drop = _open(None)
     try:
@@ -146,6 +148,8 @@ def measure(projects: int, runs: int) -> Result:
         store.close()
         if drop:
             drop()
+        elif (db := sqlite_file(store.engine.url)) is not None and db.parent.name.startswith("trimtab-plan-bench-"):
+            shutil.rmtree(db.parent, ignore_errors=True)  # the temporary directory `_open` made
 
 
 def _size(text: str) -> tuple[int, int]:
