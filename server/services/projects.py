@@ -14,7 +14,7 @@ from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettin
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import MIN_WORKERS
 from server.spec import config_from_spec as spec_config
-from server.spec import pools_seen
+from server.spec import pool_ids, pools_seen
 from server.store import Store
 from server.timeline import met_sla
 
@@ -85,7 +85,40 @@ def list_projects(store: Store, workspace: str = "") -> list[ProjectSummary]:
     projects = store.projects.list(workspace or None)
     if workspace and not projects:
         store.workspaces.get(workspace)  # NotFound: "workspace 'nope' not found"
-    return [summarize(store, p) for p in projects]
+    return summaries(store, projects)
+
+
+def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]:
+    """`summarize` of each of ``projects``, without reading every run of every project: a year of 300
+    nightly jobs (110,000 runs) took `trimtab project list` 10 s. Counts, the SLA-met share and the
+    latest run's id come from one streamed read of four columns a run; the latest runs are read
+    whole in one query. A pool-backed project is summarized from its whole history still: its node
+    types are the ones its runs' configurations recorded (`pools_seen`)."""
+    by_id = {int(p.id or 0): p for p in projects}
+    outline: dict[int, tuple[int, int, int]] = {}  # project id -> (runs, runs that met the SLA, latest id)
+    for pid, rows in store.runs.figures_by_project(list(by_id), store.runs.OUTLINE_COLUMNS):
+        sla = by_id[pid].settings.sla_seconds
+        met = 0 if sla is None else sum(1 for _id, _start, runtime, outcome in rows if met_sla(outcome, runtime, sla))
+        # The run `history` lists last: the latest start, then the highest id.
+        latest = max(rows, key=lambda r: (r[1], r[0]))[0]
+        outline[pid] = (len(rows), met, int(latest))
+    latest_runs = {int(r.id or 0): r for r in store.runs.by_ids([o[2] for o in outline.values()])}
+    out = []
+    for p in projects:
+        if pool_ids(p.current_spec)[0]:
+            out.append(summarize(store, p))
+            continue
+        runs, met, latest_id = outline.get(int(p.id or 0), (0, 0, 0))
+        latest = latest_runs.get(latest_id)
+        out.append(ProjectSummary(
+            project=p,
+            run_count=runs,
+            current_config=config_from_spec(p.current_spec) or (latest.config if latest else None),
+            latest_cost=latest.cost.total if latest and latest.cost else None,
+            latest_runtime_s=latest.runtime_s if latest else None,
+            sla_met_fraction=met / runs if p.settings.sla_seconds is not None and runs else None,
+        ))
+    return out
 
 
 def get_project(store: Store, ref: str) -> ProjectSummary:

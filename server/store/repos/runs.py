@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -158,14 +159,19 @@ class RunRepository(Repository):
                       C.c.storage_cost, C.c.total, C.c.dbus, C.c.currency, C.c.source, C.c.billed_cloud_cost,
                       C.c.cost_per_input_gb, C.c.used_by_models)
 
-    def figures_by_project(self, project_ids: Collection[int]) -> Iterator[tuple[int, list[tuple]]]:
-        """Each of these projects' runs as plain tuples of `FIGURE_COLUMNS` (id first, start_ms third,
-        runtime_s fourth, outcome fifth), oldest id first, one project at a time; projects without runs
-        are left out. Streamed in one query, so a store of 100,000 runs is never in memory at once and
-        no run is made into a `Run` (what the projects page reads to tell what changed)."""
+    # What a project listing needs of each run (`server.services.projects.summaries`).
+    OUTLINE_COLUMNS = (T.c.id, T.c.start_ms, T.c.runtime_s, T.c.outcome)
+
+    def figures_by_project(self, project_ids: Collection[int],
+                           columns: Sequence[Any] = FIGURE_COLUMNS) -> Iterator[tuple[int, list[tuple]]]:
+        """Each of these projects' runs as plain tuples of ``columns`` (`FIGURE_COLUMNS`: id first,
+        start_ms third, runtime_s fourth, outcome fifth; or `OUTLINE_COLUMNS`), oldest id first, one
+        project at a time; projects without runs are left out. Streamed in one query, so a store of
+        100,000 runs is never in memory at once and no run is made into a `Run` (what the projects
+        page reads to tell what changed, and what a listing counts)."""
         if not project_ids:
             return
-        query = (sa.select(T.c.project_id, *self.FIGURE_COLUMNS).select_from(T.outerjoin(C, C.c.run_id == T.c.id))
+        query = (sa.select(T.c.project_id, *columns).select_from(T.outerjoin(C, C.c.run_id == T.c.id))
                  .where(T.c.project_id.in_(sorted(project_ids))).order_by(T.c.project_id, T.c.id)
                  .execution_options(yield_per=5000))
         with self._read() as conn:
