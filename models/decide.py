@@ -238,6 +238,9 @@ def _decide(
     change_at = scr.segment_start if rebased else None
     designed = _designed_runs(history, scr)
     avoid = _avoided(cands, scr.failed_configs, scr.oom_memory_per_core)
+    # What the job may run at all, a capacity refusal aside (it passes): not what failed, ran out of
+    # memory, or is outside the owner's bounds (observed only). The working SLA is taken from these.
+    runnable = ~avoid
     avoid, refused = _refused(cands, avoid, scr)
 
     def told(d: Decision) -> Decision:
@@ -264,8 +267,8 @@ def _decide(
     if _sla_below_setup(settings, setup):
         return told(_sla_below_setup_decision(cands, history, out, avoid, settings, prefix, _Common(
             rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind)))
-    if not aim and _sla_unlikely(out, settings, avoid, cands, history[scr.learn[-1]].config_id):
-        working, why = _working_sla(cands, out, settings)
+    if not aim and _sla_unlikely(out, settings, avoid, runnable, cands, history[scr.learn[-1]].config_id):
+        working, why = _working_sla(cands, out, settings, runnable)
         d = _decide(candidates, raw, replace(settings, sla_s=working, sla_name="working SLA"), prior, seed,
                     run_labels, previous_phase, why)
         # P is the owner's SLA's, which the CLI and the savings show beside it.
@@ -650,8 +653,8 @@ def _usable(avoid: np.ndarray, cands: list[Candidate]) -> np.ndarray:
     return ~avoid if not avoid.all() else np.array([c.allowed for c in cands])
 
 
-def _sla_unlikely(out: _Outlook, settings: Settings, avoid: np.ndarray, cands: list[Candidate],
-                  last_run: str | None) -> bool:
+def _sla_unlikely(out: _Outlook, settings: Settings, avoid: np.ndarray, runnable: np.ndarray,
+                  cands: list[Candidate], last_run: str | None) -> bool:
     """No configuration meets the SLA with P >= `_OUT_OF_REACH_P`, as the rule counts it or in one
     run (under the typical-run rule a typical runtime just over the SLA has P~0, yet single runs
     may still meet it often), and the job has run a configuration about as fast as the fastest one
@@ -661,7 +664,8 @@ def _sla_unlikely(out: _Outlook, settings: Settings, avoid: np.ndarray, cands: l
     no such run asked for: kept where it last ran, the job never reached the fast configurations
     that meet the SLA; cost/oracle 1.35 -> 2.27).
     ``last_run``: the configuration of the newest learned run. When it too is below
-    `_OUT_OF_REACH_P` (the job ran under the working SLA) it takes `_LEAVE_OUT_OF_REACH_P` to leave."""
+    `_OUT_OF_REACH_P` (the job ran under the working SLA) it takes `_LEAVE_OUT_OF_REACH_P` to leave.
+    ``runnable``: what the job may run, a capacity refusal aside (`_working_sla`)."""
     if not settings.sla_s:
         return False
     usable = _usable(avoid, cands)
@@ -671,7 +675,7 @@ def _sla_unlikely(out: _Outlook, settings: Settings, avoid: np.ndarray, cands: l
     if np.max(np.where(usable, p, 0.0)) >= bar:
         return False
     # What the job can do: a configuration avoided for now (refused capacity) has still run.
-    tried = np.array([c.config_id in out.tried for c in cands])
+    tried = np.array([c.config_id in out.tried for c in cands]) & runnable
     if not tried.any():
         return False
     return bool(out.median_s[tried].min() <= _AS_FAST * out.median_s[usable].min())
@@ -703,15 +707,18 @@ def _sla_below_setup_decision(cands: list[Candidate], history: Sequence[Observat
     return _decision(cands, out, last, phase, prefix + why + _loss_note(out, last), common)
 
 
-def _working_sla(cands: list[Candidate], out: _Outlook, settings: Settings) -> tuple[float, str]:
+def _working_sla(cands: list[Candidate], out: _Outlook, settings: Settings,
+                 runnable: np.ndarray) -> tuple[float, str]:
     """The SLA the plan aims at while the owner's is out of reach (`_sla_unlikely`), and the words
     that say so: `Settings.miss_badly` times the fastest measured configuration's median runtime.
     Bounded near what the job can do, a miss stays a near miss; above it, no dearer cluster is
     bought for a P that stays near 0, and the cheapest configuration that meets it is searched for
-    as under any SLA (learning and exploring included). Every measured configuration counts, one
-    avoided for now too (refused capacity): what the job can do did not change, and a working SLA
-    loosened for the refusal's seven runs moved the job twice."""
-    tried = np.array([c.config_id in out.tried for c in cands])
+    as under any SLA (learning and exploring included). Every measured configuration the job may run
+    (``runnable``) counts, one avoided for now too (refused capacity): what the job can do did not
+    change, and a working SLA loosened for the refusal's seven runs moved the job twice. Not one
+    outside the owner's bounds, or one that failed or ran out of memory: a review found a 24-worker
+    cluster as found, outside a 6-worker cap, setting a working SLA no allowed cluster could meet."""
+    tried = np.array([c.config_id in out.tried for c in cands]) & runnable
     fast = int(np.argmin(np.where(tried, out.median_s, np.inf)))
     assert settings.sla_s  # `_sla_unlikely` holds only with an SLA
     working = max(settings.sla_s, settings.miss_badly * float(out.median_s[fast]))
@@ -806,7 +813,7 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
         return what + f"; meets the {settings.sla_s:.0f}s {settings.sla_name} with P={out.p_meet[i]:.0%}" + _loss_note(out, i)
     if likeliest is not None and settings.sla_s:
         # What meeting the SLA more often costs, against the cheapest configuration.
-        low = int(np.argmin(out.cost))
+        low = int(np.argmin(np.where([c.allowed for c in cands], out.cost, np.inf)))
         dearer = (f" against {money(out.cost[low], settings.currency)} for the cheapest, {cands[low].name}"
                   if out.cost[low] < out.cost[i] else "")
         untried = (f"; if a run about as fast shows P below {_OUT_OF_REACH_P:.0%} too, the SLA is out of reach "
