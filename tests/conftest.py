@@ -59,6 +59,7 @@ class PostgresDatabases:
         self.admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
         self.session_id = uuid.uuid4().hex[:8]
         self._template: str | None = None
+        self._template_error: str | None = None
         self._template_lock = threading.Lock()
         self._dropping: queue.Queue[str | None] = queue.Queue()
         self._errors: list[str] = []
@@ -82,11 +83,19 @@ class PostgresDatabases:
         from server.store import open_store
 
         with self._template_lock:
+            if self._template_error is not None:
+                # Every later test fails with the first error, not with "already exists".
+                raise RuntimeError(f"the session's migrated template could not be made: {self._template_error}")
             if self._template is None:
                 name = f"tt_template_{self.session_id}"
                 with self.admin.connect() as conn:
                     conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                open_store(self.url(name)).close()  # close() disposes the engine: its connections end
+                try:
+                    open_store(self.url(name)).close()  # close() disposes the engine: its connections end
+                except Exception as exc:
+                    self._template_error = f"{type(exc).__name__}: {exc}"
+                    self.drop_later(name)  # half made: not left behind
+                    raise
                 self._template = name
             return self._template
 

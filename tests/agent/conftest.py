@@ -213,8 +213,10 @@ _SPARK_APPS = pytest.StashKey[SparkApps]()
 
 
 def spark_apps(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> SparkApps:
-    """The session's ``SparkApps``, started on first use and closed when the session ends."""
-    if _SPARK_APPS not in config.stash:
+    """The session's ``SparkApps``, started on first use and closed when the session ends; started
+    again when it died (a JVM crash or a request that timed out fails its own fixture, not every
+    later one of the session)."""
+    if _SPARK_APPS not in config.stash or config.stash[_SPARK_APPS].proc.poll() is not None:
         config.stash[_SPARK_APPS] = SparkApps(tmp_path_factory.mktemp("spark-apps"))
         config.add_cleanup(config.stash[_SPARK_APPS].close)
     return config.stash[_SPARK_APPS]
