@@ -64,6 +64,8 @@ def now_from(p: Any) -> str:
     """Which runs NOW/RUN is the cost of: the applied recommendation's, the cluster as found's, or the fallback."""
     if p.current_source == "applied":
         return f"rec {p.current_recommendation_id} ({p.current_runs})"
+    if p.current_source == "applied_over_sla":
+        return f"rec {p.current_recommendation_id} ({p.current_runs}, over SLA)"
     if p.current_source == "original":
         return f"as found ({p.current_runs})"
     return f"last {p.current_runs}" if p.current_source else "-"
@@ -104,6 +106,10 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
         within = {True: " within the SLA", False: "", None: " (within the SLA, when the project has one)"}[has_sla]
         notes.append(f"the recommendation applied now has no succeeded run{within} yet: "
                      f"now/run is the last {p.current_runs} succeeded Trimtab runs, learning trials included")
+    if p.current_source == "applied_over_sla":
+        notes.append(f"every succeeded run of the recommendation applied now ran over the SLA, as planned while the "
+                     f"SLA is out of reach (its reason says the working SLA): now/run is its {p.current_runs} "
+                     "succeeded run(s)")
     if p.current_source == "original":
         notes.append("reverted to the cluster as found: now/run is the cost before Trimtab, so no saving now; "
                      "saved to date keeps what Trimtab's runs saved")

@@ -159,6 +159,9 @@ def _now_from(savings: ProjectSavings) -> str:
     within = " within the SLA" if savings.has_sla else ""
     if savings.current_source == "applied":
         return f"recommendation {savings.current_recommendation_id} ({_runs(savings.current_runs)}{within})"
+    if savings.current_source == "applied_over_sla":
+        return (f"recommendation {savings.current_recommendation_id} ({_runs(savings.current_runs)}, every one over "
+                "the SLA: planned against a working SLA while the SLA is out of reach)")
     if savings.current_source == "original":
         return (f"the cluster as found ({_runs(savings.current_runs)}): reverted, so no saving now; "
                 "saved to date keeps what Trimtab's runs saved")

@@ -35,7 +35,9 @@ The exact definition is in docs/savings.md; in short:
   cost). A failed Trimtab run therefore counts as its whole cost lost.
 - *current unit cost*: over the succeeded runs of the recommendation applied now that
   met the SLA (``current_source = "applied"``); until there is one, over the last three
-  succeeded Trimtab runs, learning trials included (``"recent"``), and said so. After a
+  succeeded Trimtab runs, learning trials included (``"recent"``), and said so; when every
+  succeeded run of the recommendation applied now missed the SLA (planned against a working SLA
+  while the owner's is out of reach), over those runs (``"applied_over_sla"``). After a
   revert to the cluster as found nothing Trimtab chose is on the job: the current unit cost
   is the baseline's (``"original"``), so the saving now and the projection are 0.
 - *one price list*: every run's DBUs are priced at the workspace's plan *now* (the stored
@@ -114,7 +116,8 @@ class ProjectSavings:
     cadence_basis: str = "observed"  # schedule | observed: where runs_per_year comes from
     cadence_note: str = ""  # why a job's schedule was not used, when it has one
     # Where current_cost_per_run comes from: "applied" (the recommendation applied now, its runs
-    # that met the SLA), "recent" (none of those yet: the last three succeeded Trimtab runs) or
+    # that met the SLA), "applied_over_sla" (its succeeded runs, every one over the SLA: a working
+    # SLA's plan), "recent" (none of those yet: the last three succeeded Trimtab runs) or
     # "original" (reverted to the cluster as found: the baseline runs, so no saving now).
     current_source: str = "recent"
     current_recommendation_id: int | None = None  # the recommendation applied now, when known
@@ -383,6 +386,12 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         # missed the SLA say what Trimtab tried, not what the job costs from now on.
         current = [r for r in trimtab if r.recommendation_id == applied_id and met_sla(project, r)]
         source = "applied" if current else "recent"
+        ran = [r for r in trimtab if r.recommendation_id == applied_id and r.outcome == "succeeded"]
+        if not current and ran and project.settings.sla_seconds is not None:
+            # Every succeeded run of the plan applied now missed the SLA: one planned against a working
+            # SLA (the owner's out of reach, `models.decide._working_sla`) does by design, so "none
+            # within the SLA yet" never ended. What the job costs now is those runs.
+            current, source = ran, "applied_over_sla"
     if not current:
         current = recent
     comparable = latest is shown
@@ -416,7 +425,8 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         baseline_cost_per_gb=baseline_now / typical if per_gb and typical > 0 else None,
         current_cost_per_gb=current_unit if per_gb else None, runs_per_year=per_year.runs_per_year,
         cadence_basis=per_year.basis, cadence_note=per_year.note,
-        current_source=source, current_recommendation_id=applied_id if source == "applied" else None,
+        current_source=source,
+        current_recommendation_id=applied_id if source in ("applied", "applied_over_sla") else None,
         current_runs=len(current), cost_basis=cost_basis, billed_runs=billed_runs,
         user_edited_runs=len(by_user), repriced_runs=repriced_runs,
         has_sla=project.settings.sla_seconds is not None,
