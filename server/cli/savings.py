@@ -107,9 +107,9 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
         notes.append(f"the recommendation applied now has no succeeded run{within} yet: "
                      f"now/run is the last {p.current_runs} succeeded Trimtab runs, learning trials included")
     if p.current_source == "applied_over_sla":
-        notes.append(f"every succeeded run of the recommendation applied now ran over the SLA, as planned while the "
-                     f"SLA is out of reach (its reason says the working SLA): now/run is its {p.current_runs} "
-                     "succeeded run(s)")
+        notes.append(f"every succeeded run of the recommendation applied now ran over the SLA (a plan made while the "
+                     f"SLA is out of reach aims at a working SLA above it: its reason says so): now/run is its "
+                     f"{p.current_runs} succeeded run(s)")
     if p.current_source == "original":
         notes.append("reverted to the cluster as found: now/run is the cost before Trimtab, so no saving now; "
                      "saved to date keeps what Trimtab's runs saved")
