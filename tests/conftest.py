@@ -133,24 +133,24 @@ def postgres_databases(postgres_url: str) -> Iterator[PostgresDatabases]:
         databases.close()
 
 
+def _one_database(databases: PostgresDatabases, *, migrated: bool) -> Iterator[str]:
+    name = databases.create(migrated=migrated)
+    try:
+        yield databases.url(name)
+    finally:
+        databases.drop_later(name)
+
+
 @pytest.fixture
 def postgres_schema_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
     """A fresh, EMPTY PostgreSQL database per test, dropped afterwards, so tests never share rows."""
-    name = postgres_databases.create(migrated=False)
-    try:
-        yield postgres_databases.url(name)
-    finally:
-        postgres_databases.drop_later(name)
+    yield from _one_database(postgres_databases, migrated=False)
 
 
 @pytest.fixture
 def migrated_postgres_url(postgres_databases: PostgresDatabases) -> Iterator[str]:
     """A fresh PostgreSQL database per test already at the latest migration, dropped afterwards."""
-    name = postgres_databases.create(migrated=True)
-    try:
-        yield postgres_databases.url(name)
-    finally:
-        postgres_databases.drop_later(name)
+    yield from _one_database(postgres_databases, migrated=True)
 
 
 @pytest.fixture

@@ -10,16 +10,14 @@ import pytest
 from server.cli.main import main
 from server.config import ServerConfig
 from server.serve import RunningServer, start_server
-from server.store import Store, open_store
+from server.store import Store
 
 Trimtab = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def cli_store(migrated_sqlite_url: str) -> Iterator[Store]:
-    store = open_store(migrated_sqlite_url)
-    yield store
-    store.close()
+def cli_store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from server.domain import Project, ProjectSettings, Workspace
 from server.errors import InvalidArgument
 from server.serve import start_server
 from server.services.projects import catalog_names_to_check, check_catalog_names
-from server.store import Store, open_store
+from server.store import Store
 from tests.cli.conftest import Trimtab
 
 SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.2xlarge", "num_workers": 12,
@@ -31,14 +30,12 @@ MEGA_REFUSED = ("settings.driver_node_type_id: 'm5.mega' is not an aws node type
 
 
 @pytest.fixture
-def cli_store(migrated_db_url: str) -> Iterator[Store]:
+def cli_store(any_store: Store) -> Store:
     """The server's store on both engines (the folder's fixture is SQLite only), with an AWS and an
     Azure workspace."""
-    store = open_store(migrated_db_url)
-    store.workspaces.add(Workspace(name="prod", host="http://x", cloud="aws", plan="premium"), "enc")
-    store.workspaces.add(Workspace(name="az", host="http://y", cloud="azure", plan="premium"), "enc")
-    yield store
-    store.close()
+    any_store.workspaces.add(Workspace(name="prod", host="http://x", cloud="aws", plan="premium"), "enc")
+    any_store.workspaces.add(Workspace(name="az", host="http://y", cloud="azure", plan="premium"), "enc")
+    return any_store
 
 
 def _project(store: Store, workspace: str = "prod", spec: dict[str, object] = SPEC,

@@ -13,19 +13,15 @@ from server.clock import SystemClock
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.domain import Workspace
 from server.services import workspaces
-from server.store import Store, open_store
+from server.store import Store
 from tests.integration.conftest import NOOP_INIT, WIRING
 
 
 @pytest.fixture
-def store(migrated_db_url: str) -> Iterator[Store]:
+def store(any_store: Store) -> Store:
     """A store (SQLite, then PostgreSQL) with one AWS workspace, ``w``, for projects to belong to."""
-    opened = open_store(migrated_db_url)
-    try:
-        opened.workspaces.add(Workspace(name="w", host="http://x", cloud="aws"), "tok", "creds")
-        yield opened
-    finally:
-        opened.close()
+    any_store.workspaces.add(Workspace(name="w", host="http://x", cloud="aws"), "tok", "creds")
+    return any_store
 
 
 @pytest.fixture

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from server.domain import Workspace
-from server.store import Store, open_store
+from server.store import Store
 
 
 @pytest.fixture
-def store(migrated_sqlite_url: str) -> Iterator[Store]:
-    s = open_store(migrated_sqlite_url)
-    s.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
-    yield s
-    s.close()
+def store(sqlite_store: Store) -> Store:
+    sqlite_store.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
+    return sqlite_store

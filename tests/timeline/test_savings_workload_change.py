@@ -11,7 +11,6 @@ not comparable, and said so."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -132,23 +131,14 @@ def _stored(store: Store, kind: str, job_id: int = 1) -> Project:
     return project
 
 
-@pytest.fixture
-def stored_store(migrated_db_url: str) -> Iterator[Store]:
-    store = open_store(migrated_db_url)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def test_stored_savings_read_the_change_from_the_recommendations(stored_store: Store) -> None:
+def test_stored_savings_read_the_change_from_the_recommendations(any_store: Store) -> None:
     """On SQLite and PostgreSQL: the service and the API's report both find the change point."""
-    shifted = _stored(stored_store, INPUT_SHIFT)
-    item = stored_project_savings(stored_store, shifted)
+    shifted = _stored(any_store, INPUT_SHIFT)
+    item = stored_project_savings(any_store, shifted)
     assert item is not None and item.basis == "per_input_gb" and item.preliminary
     assert item.saving_fraction == pytest.approx(1 - (0.75 / 480) / (0.90 / 240))
-    recoded = _stored(stored_store, CODE_CHANGE, job_id=2)
-    report = {p.project_id: p for p in get_savings(stored_store).projects}
+    recoded = _stored(any_store, CODE_CHANGE, job_id=2)
+    report = {p.project_id: p for p in get_savings(any_store).projects}
     assert report[int(recoded.id or 0)].basis == NOT_COMPARABLE
     assert report[int(shifted.id or 0)].basis == "per_input_gb"
 
