@@ -397,19 +397,22 @@ def _outlook(
         off_cands = np.zeros(len(cands))
     index = {c.config_id: i for i, c in enumerate(cands)}
     run_index = np.array([index[o.config_id] for o in runs], dtype=int)
-    # Runs keep their own input size through an offset relative to the planned (forecast) input.
-    in_col = FEATURES.index("log_input")
-    in_shift = (x_runs[:, in_col] - x_cands[run_index, in_col]) * mean[in_col]
+    # Runs keep their own input size and candidates are predicted at the planned (forecast) one, so
+    # the elasticity of runtime to input is the project's own, learned from the prior's (0.9, sd
+    # 0.3) wherever the segment's inputs differ: a job whose runtime barely follows its data (fixed
+    # work dominates) or grows faster than it (a sort, spills) is no longer planned as if it grew
+    # like the average job. Inputs all equal: the column is constant and the fit is as without it.
     kernel = similarity(x_cands[:, _KERNEL_FEATURES], _LENGTHSCALE, _WHITE)
     model = RuntimeModel.fit(
         x_cands,
         kernel,
         run_index,
-        np.log([o.runtime_s for o in runs]) - in_shift,
+        np.log([o.runtime_s for o in runs]),
         off_cands,
         mean,
         cov,
         prior,
+        x_runs,
     )
     pred = model.predict(x_cands, off_cands)
     price = np.array([c.price_per_hour for c in cands])

@@ -80,6 +80,39 @@ def _z(q: float) -> float:
     return float(ndtri(q))
 
 
+def _run_noise(resid: np.ndarray, run_index: np.ndarray, x_runs: np.ndarray | None, prior_mean: np.ndarray,
+               prior_cov: np.ndarray, sigma_prior: float) -> float:
+    """Run-to-run noise variance: the pooled scatter of repeated runs on one configuration, shrunk to
+    the prior's.
+
+    Runs of one configuration on different inputs differ by the input's effect too, not by noise
+    alone: it is taken out first (the run features that vary within a configuration, regressed on
+    the within-configuration scatter with their prior, the fit's degrees of freedom charged). Else a
+    growing job's repetitions read as noise (8 x m.2x over inputs 133-177 GB: intervals 2x wider) and
+    every configuration stopped being trusted."""
+    groups = np.unique(run_index)
+    within = resid.astype(float).copy()
+    for k in groups:
+        at = run_index == k
+        within[at] -= within[at].mean()
+    used = 0.0
+    if x_runs is not None:
+        xw = x_runs.astype(float).copy()
+        for k in groups:
+            at = run_index == k
+            xw[at] -= xw[at].mean(axis=0)
+        cols = np.flatnonzero(np.abs(xw).max(axis=0) > 1e-12)
+        if cols.size:
+            x = xw[:, cols]
+            prec = np.linalg.inv(prior_cov[np.ix_(cols, cols)])
+            lhs = x.T @ x / sigma_prior**2 + prec
+            beta = np.linalg.solve(lhs, x.T @ within / sigma_prior**2 + prec @ prior_mean[cols])
+            within = within - x @ beta
+            used = float(np.trace(np.linalg.solve(lhs, x.T @ x)) / sigma_prior**2)
+    wss = float(within @ within)
+    return (_SIGMA_PSEUDO_DOF * sigma_prior**2 + wss) / (_SIGMA_PSEUDO_DOF + len(resid) - groups.size - used)
+
+
 def similarity(features: np.ndarray, lengthscale: float, white: float) -> np.ndarray:
     """Correlation of configurations' deviations from the smooth model: an RBF kernel on the
     (log) feature distance plus a white share, so neighbours (8 vs 10 nodes of one type) inform
@@ -111,20 +144,21 @@ class RuntimeModel:
         prior_mean: np.ndarray,
         prior_cov: np.ndarray,
         prior: Prior,
+        x_runs: np.ndarray | None = None,
     ) -> RuntimeModel:
-        """Fit on runs given as candidate indices ``run_index`` with log runtimes ``y_log``."""
+        """Fit on runs given as candidate indices ``run_index`` with log runtimes ``y_log``.
+
+        ``x_runs``: the runs' own features (default: their candidates' rows of ``x_cands``). They
+        differ where a feature belongs to the run, not the configuration: the input size, so a run
+        on last month's smaller input teaches the elasticity instead of being predicted at today's."""
         m, p = x_cands.shape
-        n = len(run_index)
         resid = y_log - offset_cands[run_index]
-        # Run noise: pooled scatter of repeated runs on one configuration, shrunk to the prior.
-        wss, groups = 0.0, 0
-        for k in np.unique(run_index):
-            r = resid[run_index == k]
-            wss += float(np.sum((r - r.mean()) ** 2))
-            groups += 1
-        sigma2 = (_SIGMA_PSEUDO_DOF * prior.sigma_run**2 + wss) / (_SIGMA_PSEUDO_DOF + n - groups)
+        sigma2 = _run_noise(resid, run_index, x_runs, prior_mean, prior_cov, prior.sigma_run)
         rows = cls.rows(x_cands)
         design = rows[run_index]
+        if x_runs is not None:
+            design = design.copy()
+            design[:, 1 : 1 + p] = x_runs
         dim = rows.shape[1]
         m0 = np.zeros(dim)
         m0[1 : 1 + p] = prior_mean

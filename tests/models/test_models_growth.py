@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-from models.decide import Settings, decide
+from models.decide import Settings, decide, forecast
 from models.growth import CAP, forecast_input
 from models.observation import Observation
 from tests.models.models_synth import Job, grid
@@ -105,7 +106,10 @@ def _growing_history(job: Job, growth: float, cfgs: list[int]) -> list[Observati
 
 
 def test_decide_plans_a_growing_job_for_the_next_runs_input(monkeypatch: pytest.MonkeyPatch) -> None:
-    job = Job()
+    # 2% run noise: the elasticity is learned from these runs, and at 3% this seed's first run of
+    # 8 x m.2x (7% fast) leaves it unsure enough that even planned for yesterday's input the
+    # recommendation is the next size up, which would hide what the test is about.
+    job = Job(noise=0.02)
     cands = grid()
     by_id = {c.config_id: c for c in cands}
     # Input +10% a night; a few designed runs, then the incumbent (no rebase: each run stays within
@@ -147,3 +151,38 @@ def test_decide_fits_the_trend_on_the_schedule_not_on_the_learned_runs_only() ->
                for i, o in enumerate(history)]
     d = decide(cands, history, Settings(sla_s=2.0 * job.mean_runtime(cands[13], 1.05 ** 11)))
     assert "input grows ~5% a run" in d.reason, d.reason
+
+
+@pytest.mark.parametrize("elasticity", [0.3, 1.3])
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_elasticity_to_input_is_the_projects_own(elasticity: float, seed: int) -> None:
+    # A job whose runtime follows its input much less (0.3: fixed work dominates) or more (1.3: a
+    # sort that starts to spill) than the prior's 0.9, growing 2.5% a run over 20 runs (within 1.5x
+    # of the median, so one segment). Planned with the prior's elasticity the next run was predicted
+    # 15-21% too slow (0.3) or 6-13% too fast (1.3); learned from the runs, within 7%.
+    job = Job(fixed_s=30.0, coord_s=1.0)
+    cands = grid()
+    rng = np.random.default_rng(seed)
+    growth = 1.025
+    cfgs = [1, 9, 21, 13, 13, 5, 13, 9, 13, 13, 21, 13] + [13, 9] * 4
+    history = [job.run(cands[c], rng, input_scale=(growth**i) ** elasticity, input_gb=100.0 * growth**i)
+               for i, c in enumerate(cfgs)]
+    nxt = growth ** len(cfgs) * 100.0
+    predicted = {f.candidate.config_id: f for f in forecast(cands, history, Settings(sla_s=None))}
+    for c in (cands[13], cands[9], cands[5]):
+        truth = job.mean_runtime(c, (nxt / 100.0) ** elasticity)
+        assert predicted[c.config_id].predicted_runtime_s == pytest.approx(truth, rel=0.08), c.config_id
+
+
+def test_a_flat_input_teaches_no_elasticity() -> None:
+    # Every run on the same input: the input column is constant, so predictions are exactly those of
+    # runs that report no input size at all.
+    job = Job()
+    cands = grid()
+    rng = np.random.default_rng(1)
+    sized = [job.run(cands[c], rng, input_gb=100.0) for c in (1, 9, 21, 13, 13, 5)]
+    bare = [replace(o, input_gb=None) for o in sized]
+    settings = Settings(sla_s=2.0 * job.mean_runtime(cands[13]))
+    with_size = [(f.predicted_runtime_s, f.runtime_interval_s, f.p_meet_sla) for f in forecast(cands, sized, settings)]
+    without = [(f.predicted_runtime_s, f.runtime_interval_s, f.p_meet_sla) for f in forecast(cands, bare, settings)]
+    assert with_size == pytest.approx(without, rel=1e-9)
