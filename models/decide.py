@@ -127,6 +127,11 @@ class Settings:
     # What reasons call ``sla_s``: "working SLA" while the owner's is out of reach (`_working_sla`),
     # so a reason never reads as if the owner's SLA were met.
     sla_name: str = "SLA"
+    # True: once the SLA is out of reach on the job's own evidence (`_sla_unlikely`), the plan aims at
+    # a working SLA near the fastest measured runtime and searches for the cheapest that meets it.
+    # False: the likeliest configuration runs every run (P near 0), for an owner who would rather
+    # pay for the fastest than have Trimtab settle for a near miss.
+    working_sla: bool = True
 
 
 @dataclass(frozen=True)
@@ -267,7 +272,8 @@ def _decide(
     if _sla_below_setup(settings, setup):
         return told(_sla_below_setup_decision(cands, history, out, avoid, settings, prefix, _Common(
             rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind)))
-    if not aim and _sla_unlikely(out, settings, avoid, runnable, cands, history[scr.learn[-1]].config_id):
+    if not aim and settings.working_sla and _sla_unlikely(out, settings, avoid, runnable, cands,
+                                                          history[scr.learn[-1]].config_id):
         working, why = _working_sla(cands, out, settings, runnable)
         d = _decide(candidates, raw, replace(settings, sla_s=working, sla_name="working SLA"), prior, seed,
                     run_labels, previous_phase, why)
@@ -819,10 +825,14 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
         low = int(np.argmin(np.where([c.allowed for c in cands], out.cost, np.inf)))
         dearer = (f" against {money(out.cost[low], settings.currency)} for the cheapest, {cands[low].name}"
                   if out.cost[low] < out.cost[i] else "")
-        untried = (f"; if a run about as fast shows P below {_OUT_OF_REACH_P:.0%} too, the SLA is out of reach "
-                   f"and the plan aims at {settings.miss_badly - 1:.0%} over the fastest measured runtime"
-                   if max(out.p_meet[i], out.p_run[i]) < _OUT_OF_REACH_P and cands[i].config_id not in out.tried
-                   else "")
+        unlikely = max(out.p_meet[i], out.p_run[i]) < _OUT_OF_REACH_P
+        if not settings.working_sla:
+            untried = ("; the project's working SLA is off, so the likeliest runs until the SLA is raised"
+                       if unlikely else "")
+        else:
+            untried = (f"; if a run about as fast shows P below {_OUT_OF_REACH_P:.0%} too, the SLA is out of "
+                       f"reach and the plan aims at {settings.miss_badly - 1:.0%} over the fastest measured runtime"
+                       if unlikely and cands[i].config_id not in out.tried else "")
         return (f"{cands[i].name}: likeliest to meet the {settings.sla_s:.0f}s {settings.sla_name}, not the cheapest: expected "
                 f"cost {cost}/run{dearer}, {runtime}; no configuration reaches P>={settings.p_target:.0%}, "
                 f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))

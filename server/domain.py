@@ -88,6 +88,10 @@ class ProjectSettings:
     # a median SLA for a dearer cluster). The decision core's own default stays False
     # (models.decide.Settings.sla_per_run): the tuning benchmark scores a configuration by its mean.
     sla_every_run: bool = True
+    # True: an SLA out of reach on the job's own runs is replaced, while it is, by a working SLA near
+    # the fastest measured runtime (models.decide.Settings.working_sla), so the plan stops buying the
+    # dearest cluster for a P near 0. False: the likeliest configuration runs every night.
+    working_sla: bool = True
 
 
 @dataclass(frozen=True)

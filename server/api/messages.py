@@ -66,7 +66,7 @@ def settings(s: ProjectSettings) -> admin_pb2.ProjectSettings:
         sla_seconds=s.sla_seconds, auto_apply=s.auto_apply, min_workers=s.min_workers,
         max_workers=s.max_workers, allowed_families=list(s.allowed_families), spot_allowed=s.spot_allowed,
         driver_node_type_id=s.driver_node_type_id, keep_autoscaling=s.keep_autoscaling,
-        learning_budget=s.learning_budget, sla_every_run=s.sla_every_run,
+        learning_budget=s.learning_budget, sla_every_run=s.sla_every_run, working_sla=s.working_sla,
     )
 
 
@@ -86,7 +86,8 @@ def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
                                   f"the setting, {name} sets it)")
     changes: dict[str, Any] = {}
     for name in ("sla_seconds", "auto_apply", "min_workers", "max_workers", "spot_allowed",
-                 "driver_node_type_id", "keep_autoscaling", "learning_budget", "sla_every_run"):
+                 "driver_node_type_id", "keep_autoscaling", "learning_budget", "sla_every_run",
+                 "working_sla"):
         if msg.HasField(name):
             changes[name] = getattr(msg, name)
     for name, flag in CLEARS:

@@ -142,7 +142,8 @@ def _show(ctx: CliContext, project: Any) -> None:
                                     project.problem.message))] if project.HasField("problem") else []),
         ("SLA", format_duration(s.sla_seconds) if s.HasField("sla_seconds") else "none (minimize cost)"),
         # Without an SLA there is nothing for a run to meet, so the line would only mislead.
-        *([("SLA applies to", "every run" if s.sla_every_run else "the typical run")]
+        *([("SLA applies to", "every run" if s.sla_every_run else "the typical run"),
+           ("SLA out of reach", "aim at a working SLA" if s.working_sla else "run the likeliest")]
           if s.HasField("sla_seconds") else []),
         ("auto-apply", "on" if s.auto_apply else "off"),
         ("workers", workers_line(s, c, project.default_max_workers if project.HasField("default_max_workers")
@@ -195,11 +196,15 @@ def show(ctx: CliContext, project: str) -> None:
 @click.option("--sla-every-run/--sla-typical-run", "sla_every_run", default=None,
               help="Every run meets the SLA with P >= 0.9 (the default for new projects) / the typical run "
                    "does (cheaper; single runs miss more often).")
+@click.option("--working-sla/--no-working-sla", "working_sla", default=None,
+              help="When no cluster can meet the SLA on the job's own runs: aim at a working SLA 25% over "
+                   "the fastest measured runtime and find the cheapest that meets it (the default) / run "
+                   "the likeliest, usually fastest and dearest, cluster every run.")
 @click.pass_obj
 def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str | None,
                  min_workers: int | str | None, max_workers: int | str | None, allowed_families: str | None,
                  spot: str | None, driver_type: str | None, keep_autoscaling: str | None,
-                 learning_budget: int | None, sla_every_run: bool | None) -> None:
+                 learning_budget: int | None, sla_every_run: bool | None, working_sla: bool | None) -> None:
     """Change only the settings given."""
     from protos.trimtab.v1 import admin_pb2
 
@@ -238,6 +243,8 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
         s.learning_budget = learning_budget
     if sla_every_run is not None:
         s.sla_every_run = sla_every_run
+    if working_sla is not None:
+        s.working_sla = working_sla
     if not s.ListFields():
         raise click.UsageError("nothing to change: give at least one setting (see --help)")
     reply = admin_call(ctx, "ProjectServiceStub", "UpdateProjectSettings",
@@ -250,8 +257,9 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
         click.echo(f"note: {reply.name} is detached: its settings are saved, but nothing is planned or applied "
                    f"until it is imported again (`trimtab workspace import {reply.workspace} --job "
                    f"{reply.job_id}`)", err=True)
-    if sla_every_run and not reply.settings.HasField("sla_seconds"):
-        click.echo("note: --sla-every-run has no effect until the project has an SLA (--sla)", err=True)
+    for given, flag in ((sla_every_run, "--sla-every-run"), (working_sla is not None, "--[no-]working-sla")):
+        if given and not reply.settings.HasField("sla_seconds"):
+            click.echo(f"note: {flag} has no effect until the project has an SLA (--sla)", err=True)
     if not reply.detached:
         # Any change plans again (the server's `Planner.replan`), and with auto-apply on applies the
         # new plan at once: say which of the two happened, as a run's cluster depends on it.

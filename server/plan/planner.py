@@ -167,7 +167,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
             history[k] = obs
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
-                        sla_per_run=s.sla_every_run, currency=catalog.currency)
+                        sla_per_run=s.sla_every_run, currency=catalog.currency, working_sla=s.working_sla)
     # Seeded by project and history length: the same history gives the same decision.
     decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history),
                       run_labels=labels, previous_phase=project.phase)

@@ -335,3 +335,23 @@ def test_the_working_sla_comes_from_what_the_project_may_run() -> None:
     assert "the fastest measured, 6x" in d.reason and "24x" not in d.reason.split(": ")[1], d.reason
     assert d.candidate.allowed and "likeliest" not in d.reason, d.reason
     assert 300.0 + JOB.mean_runtime(d.candidate) <= working, d.reason
+
+
+def test_an_owner_who_turns_the_working_sla_off_gets_the_likeliest() -> None:
+    """`Settings.working_sla` off (`trimtab project set --no-working-sla`): an SLA out of reach on the
+    job's own runs keeps the likeliest configuration, a dearest one here, and its reason says so."""
+    cands = grid()
+    history = _with_setup(cands)
+    settings = Settings(sla_s=310.0, sla_per_run=True)
+    first = decide(cands, history, settings)
+    seen = [*history, Observation(first.candidate.config_id, 300.0 + JOB.mean_runtime(first.candidate), True,
+                                  setup_s=300.0)]
+    on = decide(cands, seen, settings)
+    off = decide(cands, seen, replace(settings, working_sla=False))
+    assert "working SLA" in on.reason and on.candidate.price_per_hour < first.candidate.price_per_hour
+    assert "out of reach" not in off.reason and "aims at" not in off.reason, off.reason
+    assert "likeliest to meet" in off.reason, off.reason
+    assert "the project's working SLA is off, so the likeliest runs until the SLA is raised" in off.reason
+    # The likeliest is one of the big clusters again, dearer than what the working SLA settles for.
+    assert off.candidate.nodes == 24 and off.candidate.price_per_hour > on.candidate.price_per_hour, off.reason
+    assert off.p_meet_sla is not None and off.p_meet_sla < 0.05

@@ -66,3 +66,17 @@ def test_worker_bounds_of_zero_stored_before_the_check_read_as_unset(store: Stor
     # Bounds of one worker or more read as stored (the control).
     store.projects.update_settings(p.id, ProjectSettings(min_workers=1, max_workers=3))
     assert (store.projects.get(p.id).settings.min_workers, store.projects.get(p.id).settings.max_workers) == (1, 3)
+
+
+def test_working_sla_round_trips_and_is_on_for_settings_stored_before_it(store: Store) -> None:
+    p = _project(store, ProjectSettings(sla_seconds=2700.0, working_sla=False))
+    assert p.id is not None
+    assert store.projects.get(p.id).settings.working_sla is False
+    back = store.projects.update_settings(p.id, ProjectSettings(sla_seconds=2700.0, working_sla=True))
+    assert back.settings.working_sla is True and store.projects.get(p.id).settings.working_sla is True
+    # Stored before the key existed: the working SLA already applied to every project (eleventh
+    # session), so such settings read as on.
+    table = ProjectRow.__table__
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(table).where(table.c.id == p.id).values(settings={"sla_seconds": 2700.0}))
+    assert store.projects.get(p.id).settings.working_sla is True

@@ -146,7 +146,7 @@ class ImportJobsResponse(_message.Message):
     def __init__(self, projects: _Optional[_Iterable[_Union[ImportedProject, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ...) -> None: ...
 
 class ProjectSettings(_message.Message):
-    __slots__ = ("sla_seconds", "auto_apply", "min_workers", "max_workers", "allowed_families", "spot_allowed", "driver_node_type_id", "keep_autoscaling", "learning_budget", "clear_sla", "replace_allowed_families", "sla_every_run", "clear_min_workers", "clear_max_workers")
+    __slots__ = ("sla_seconds", "auto_apply", "min_workers", "max_workers", "allowed_families", "spot_allowed", "driver_node_type_id", "keep_autoscaling", "learning_budget", "clear_sla", "replace_allowed_families", "sla_every_run", "clear_min_workers", "clear_max_workers", "working_sla")
     SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     AUTO_APPLY_FIELD_NUMBER: _ClassVar[int]
     MIN_WORKERS_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +161,7 @@ class ProjectSettings(_message.Message):
     SLA_EVERY_RUN_FIELD_NUMBER: _ClassVar[int]
     CLEAR_MIN_WORKERS_FIELD_NUMBER: _ClassVar[int]
     CLEAR_MAX_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    WORKING_SLA_FIELD_NUMBER: _ClassVar[int]
     sla_seconds: float
     auto_apply: bool
     min_workers: int
@@ -175,7 +176,8 @@ class ProjectSettings(_message.Message):
     sla_every_run: bool
     clear_min_workers: bool
     clear_max_workers: bool
-    def __init__(self, sla_seconds: _Optional[float] = ..., auto_apply: _Optional[bool] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., allowed_families: _Optional[_Iterable[str]] = ..., spot_allowed: _Optional[bool] = ..., driver_node_type_id: _Optional[str] = ..., keep_autoscaling: _Optional[bool] = ..., learning_budget: _Optional[int] = ..., clear_sla: _Optional[bool] = ..., replace_allowed_families: _Optional[bool] = ..., sla_every_run: _Optional[bool] = ..., clear_min_workers: _Optional[bool] = ..., clear_max_workers: _Optional[bool] = ...) -> None: ...
+    working_sla: bool
+    def __init__(self, sla_seconds: _Optional[float] = ..., auto_apply: _Optional[bool] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., allowed_families: _Optional[_Iterable[str]] = ..., spot_allowed: _Optional[bool] = ..., driver_node_type_id: _Optional[str] = ..., keep_autoscaling: _Optional[bool] = ..., learning_budget: _Optional[int] = ..., clear_sla: _Optional[bool] = ..., replace_allowed_families: _Optional[bool] = ..., sla_every_run: _Optional[bool] = ..., clear_min_workers: _Optional[bool] = ..., clear_max_workers: _Optional[bool] = ..., working_sla: _Optional[bool] = ...) -> None: ...
 
 class Project(_message.Message):
     __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem", "default_max_workers")
