@@ -510,7 +510,9 @@ def _start_dashboard(config: ServerConfig, store: Store) -> Any:
     if not is_loopback_host(dashboard_host):
         log.warning("dashboard on %s over plain HTTP: its sign-in takes an admin token in clear text; keep it on "
                     "127.0.0.1 behind an HTTPS proxy (docs/operations.md, TLS)", config.http)
-    return module.serve_dashboard(store, config.http)
+    dashboard = module.serve_dashboard(store, config.http)
+    dashboard.warm()
+    return dashboard
 
 
 def serve_until_signalled(running: RunningServer, grace: float, ready: Callable[[], None] | None = None) -> None:

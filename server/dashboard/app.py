@@ -265,6 +265,24 @@ class Dashboard:
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="trimtab-dashboard", daemon=True)
         self._thread.start()
+        self._store = store
+        self._stop_warming = threading.Event()
+        self._warming: threading.Thread | None = None
+
+    def warm(self) -> None:
+        """Compute the projects page's savings once in the background, so that the first visit after a
+        start is served from the kept savings (`views.project_rows`): at 300 jobs with a year of
+        nightly runs, that first visit otherwise took 15-19 s. Best effort: a failure is logged and
+        the page computes what it needs as before; `stop` ends it between two projects."""
+        def run() -> None:
+            try:
+                views.project_rows(self._store, stop=self._stop_warming)
+            except Exception:  # noqa: BLE001 - the page recomputes whatever this did not keep
+                log.warning("dashboard: computing the projects page ahead failed; the first visit computes it",
+                            exc_info=True)
+
+        self._warming = threading.Thread(target=run, name="trimtab-dashboard-warm", daemon=True)
+        self._warming.start()
 
     @property
     def address(self) -> str:
@@ -276,6 +294,10 @@ class Dashboard:
         return f"http://{self.address}/"
 
     def stop(self) -> None:
+        self._stop_warming.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join()
+        if self._warming is not None:
+            # Before the store closes under it (and a test database is dropped with its connection).
+            self._warming.join()

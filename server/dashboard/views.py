@@ -84,7 +84,7 @@ def _row(store: Store, project: Project, runs: list[Run]) -> ProjectRow:
                       savings=stored_project_savings(store, project, runs))
 
 
-def project_rows(store: Store) -> list[ProjectRow]:
+def project_rows(store: Store, stop: threading.Event | None = None) -> list[ProjectRow]:
     """Every project's row, as `_row` makes it from the project's whole history, without reading
     every run of every project each time: a year of 300 nightly jobs (110,000 runs) took 16 s.
 
@@ -93,7 +93,9 @@ def project_rows(store: Store) -> list[ProjectRow]:
     kept per project and reused while nothing they are made of changed (`_savings_key`: the project,
     its runs' figures, its change points and its workspace's $/DBU now), so the page and `trimtab
     savings` still agree to the cent; a project whose workload changed its code is computed afresh
-    every time (its savings read its runs' Spark stages too)."""
+    every time (its savings read its runs' Spark stages too).
+
+    ``stop``: once set, the rows made so far are returned (the dashboard's warm-up ending early)."""
     projects = store.projects.list()
     by_id = {int(p.id or 0): p for p in projects}
     seen: dict[int, _RunFigures] = {}
@@ -103,6 +105,8 @@ def project_rows(store: Store) -> list[ProjectRow]:
     rates: dict[str, _Rates] = {}  # by workspace: read once a page, not once a project
     out = []
     for p in projects:
+        if stop is not None and stop.is_set():
+            break
         pid = int(p.id or 0)
         figures = seen.get(pid, _NO_RUNS)
         sla_met = figures.met / figures.runs if p.settings.sla_seconds is not None and figures.runs else None

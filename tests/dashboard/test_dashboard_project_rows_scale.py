@@ -123,3 +123,28 @@ def test_nothing_changed_reads_no_history(store: Store, monkeypatch: pytest.Monk
         rows = views.project_rows(store)
     assert read == [p.id]
     assert rows == _full_read(store)
+
+
+def test_the_servers_dashboard_computes_the_page_ahead(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Dashboard.warm` (the server starts it with `--http`): the first visit after a start reads no
+    project's history, as a later one does; and `stop` ends the warm-up between two projects."""
+    from server.dashboard import serve_dashboard
+
+    dashboard = serve_dashboard(store, "127.0.0.1:0")
+    try:
+        dashboard.warm()
+        assert dashboard._warming is not None
+        dashboard._warming.join(timeout=60)
+        assert not dashboard._warming.is_alive()
+
+        def history(project_id: int) -> list[Run]:
+            raise AssertionError(f"project {project_id}'s whole history read on the first visit")
+
+        with monkeypatch.context() as m:
+            m.setattr(store.runs, "history", history)
+            rows = views.project_rows(store)
+        assert rows == _full_read(store)
+    finally:
+        dashboard.stop()
+    stopped = dashboard._stop_warming
+    assert stopped.is_set() and views.project_rows(store, stop=stopped) == []
