@@ -10,7 +10,9 @@ schedule; half the workspace's projects' runs were priced under another plan tha
 peak memory (tracemalloc) of the page's data (`server.dashboard.views.project_rows`): first on a store
 just opened (``first``: nothing kept from an earlier page, as after a server start), then again with
 nothing changed (``again``); of the whole rendered page (`pages.projects_page` over it); and of the
-data after one new run of one project (``new run``, its storing included). SQLite in a temporary
+data after one new run of one project (``new run``, its storing included); and, on another store
+just opened, the seconds of the server's background warm-up after a start (`Dashboard.warm`) and of
+the first visit once it is over (``warmed``). SQLite in a temporary
 directory. Runs against whatever ``server`` is on the path: set PYTHONPATH to time another tree.
 """
 
@@ -111,6 +113,8 @@ class Result:
     again: Measure
     page: Measure
     new_run: Measure
+    warm_s: float  # the server's warm-up after a start (`Dashboard.warm`), in the background
+    warmed_s: float  # the first visit once the warm-up is over
 
 
 def measure(projects: int, runs: int) -> Result:
@@ -132,6 +136,7 @@ def measure(projects: int, runs: int) -> Result:
                 fresh.close()
 
         first_m = _measured(first)
+        warm_s, warmed_s = _warmed(url)
         rows = views.project_rows(store)
         again = _measured(lambda: views.project_rows(store))
         page = _measured(lambda: pages.projects_page(views.project_rows(store)))
@@ -143,13 +148,36 @@ def measure(projects: int, runs: int) -> Result:
                                                start_ms=last.start_ms + DAY_MS, end_ms=last.end_ms + DAY_MS))
             views.project_rows(store)
 
-        return Result(sum(1 for r in rows if r.savings is not None), first_m, again, page, _measured(new_run))
+        return Result(sum(1 for r in rows if r.savings is not None), first_m, again, page, _measured(new_run),
+                      warm_s, warmed_s)
     finally:
         store.close()
         if drop:
             drop()
         elif (db := sqlite_file(store.engine.url)) is not None and db.parent.name.startswith("trimtab-plan-bench-"):
             shutil.rmtree(db.parent, ignore_errors=True)  # the temporary directory `_open` made
+
+
+def _warmed(url: str) -> tuple[float, float]:
+    """Seconds of the dashboard's warm-up on a store just opened (as the server starts it), and of
+    the first visit after it."""
+    from server.dashboard import serve_dashboard, views
+    from server.store import open_store
+
+    fresh = open_store(url)
+    dashboard = serve_dashboard(fresh, "127.0.0.1:0")
+    try:
+        start = time.perf_counter()
+        dashboard.warm()
+        assert dashboard._warming is not None
+        dashboard._warming.join()
+        warm = time.perf_counter() - start
+        start = time.perf_counter()
+        views.project_rows(fresh)
+        return warm, time.perf_counter() - start
+    finally:
+        dashboard.stop()
+        fresh.close()
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -179,12 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     if any(p < 1 or r < 1 for p, r in sizes):
         parser.error("--projects and --runs must be at least 1")
     print(f"{'projects':>8} {'runs each':>9} {'w/ savings':>10} {'first s':>8} {'first MB':>8} {'again s':>8} "
-          f"{'again MB':>8} {'page s':>8} {'page MB':>8} {'new run s':>9}", flush=True)
+          f"{'again MB':>8} {'page s':>8} {'page MB':>8} {'new run s':>9} {'warm-up s':>9} {'warmed s':>8}", flush=True)
     for projects, runs in sizes:
         r = measure(projects, runs)
         print(f"{projects:>8} {runs:>9} {r.with_savings:>10} {r.first.seconds:>8.2f} {r.first.peak_mb:>8.1f} "
               f"{r.again.seconds:>8.2f} {r.again.peak_mb:>8.1f} {r.page.seconds:>8.2f} {r.page.peak_mb:>8.1f} "
-              f"{r.new_run.seconds:>9.2f}", flush=True)
+              f"{r.new_run.seconds:>9.2f} {r.warm_s:>9.2f} {r.warmed_s:>8.2f}", flush=True)
     return 0
 
 

@@ -11,7 +11,8 @@ def test_tiny_sizes_print_one_row_each(capsys: pytest.CaptureFixture[str]) -> No
     assert projects_page.main(["--sizes", "3x12,2x20"]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split() == ["projects", "runs", "each", "w/", "savings", "first", "s", "first", "MB", "again",
-                              "s", "again", "MB", "page", "s", "page", "MB", "new", "run", "s"]
+                              "s", "again", "MB", "page", "s", "page", "MB", "new", "run", "s", "warm-up", "s",
+                              "warmed", "s"]
     assert [r.split()[:3] for r in rows] == [["3", "12", "3"], ["2", "20", "2"]]  # every project has savings
     for r in rows:
         assert all(float(x) >= 0 for x in r.split()[3:])
