@@ -450,6 +450,9 @@ class IngestResult:
     # Why the batch was refused, nothing of it stored ("" when it was not): it adds to an application
     # another workspace's agent token sent first (`IngestRepository.write`).
     refused: str = ""
+    # The batch was stored, but its agent's status row was left as it was: the agent id was first
+    # reported under another workspace's token (`IngestRepository.write`).
+    agent_status_skipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -463,6 +466,9 @@ class AgentStatus:
     counters: AgentCounters
     batches_received: int
     last_seen_ms: int
+    # The workspace of the token that first reported the agent; None when that token was bound to
+    # none (an admin token, an unbound agent token) or the agent was stored before migration 0011.
+    workspace: str | None = None
 
 
 # ---------------------------------------------------------------------- runs

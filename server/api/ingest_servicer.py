@@ -4,7 +4,9 @@ The batch's rows are made (and the batch validated) on the writer thread, not
 here: see `IngestWriter.submit`. The batch carries the workspace of the token
 that sent it (`server.api.auth.calling_token`): the store records it on the
 applications the batch starts and refuses, PERMISSION_DENIED, a batch adding to
-an application another workspace's token sent first (`IngestRepository.write`).
+an application another workspace's token sent first (`IngestRepository.write`). A batch reporting an
+agent id another workspace's token reported first is stored, but leaves that agent's status row
+alone; the servicer logs it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from protos.trimtab.v1 import ingest_pb2, ingest_pb2_grpc
 from server import ingest_wire, translate
 from server.api.auth import AGENT_REFUSAL_LOG_SECONDS, calling_token
 from server.domain import ApiToken
-from server.errors import PermissionDenied
+from server.errors import PermissionDenied, shown
 from server.ingest import IngestWriter
 from server.store import PreparedBatch
 
@@ -35,7 +37,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._on_application_end = on_application_end
         self._max_events = max_events_per_batch
         self._lock = threading.Lock()
-        self._refusals: dict[str, float] = {}  # token id -> monotonic time its refusal may be logged again
+        # (what, token id[, agent id]) -> monotonic time it may be logged again
+        self._refusals: dict[tuple[str, ...], float] = {}
 
     def SendBatch(self, request: ingest_pb2.EventBatch, context: grpc.ServicerContext) -> ingest_pb2.BatchAck:
         made: list[PreparedBatch] = []
@@ -54,6 +57,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             self._note_refused(token, request, result.refused)
             raise PermissionDenied(result.refused)
         # The events left out for their own content (the rest stored): the agent counts and logs them.
+        if result.agent_status_skipped:
+            self._note_agent_kept(token, request)
         ack = translate.ack_to_proto(result, made[0].dropped_events, made[0].drop_reason)
         if self._on_application_end is not None:
             # After the commit: the collector reads the application's data from the store.
@@ -61,17 +66,38 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 self._on_application_end(application_id)
         return ack
 
+    def _due(self, key: tuple[str, ...]) -> bool:
+        """Whether the line `key` stands for may be logged now (then not again for
+        `AGENT_REFUSAL_LOG_SECONDS`: its agent goes on sending)."""
+        now = time.monotonic()
+        with self._lock:
+            if self._refusals.get(key, float("-inf")) > now:
+                return False
+            if len(self._refusals) > 10_000:
+                self._refusals.clear()
+            self._refusals[key] = now + AGENT_REFUSAL_LOG_SECONDS
+        return True
+
     def _note_refused(self, token: ApiToken | None, request: ingest_pb2.EventBatch, why: str) -> None:
         """One WARNING per token per `AGENT_REFUSAL_LOG_SECONDS` (its agent resends the batch with
         backoff): a workspace's agent token was used for another workspace's application, a
         misconfigured agent or a forgery, which the operator should look at."""
         token_id = token.token_id if token is not None else "(none)"
-        now = time.monotonic()
-        with self._lock:
-            if self._refusals.get(token_id, float("-inf")) > now:
-                return
-            if len(self._refusals) > 10_000:
-                self._refusals.clear()
-            self._refusals[token_id] = now + AGENT_REFUSAL_LOG_SECONDS
+        if not self._due(("refused", token_id)):
+            return
         log.warning("batch %s of agent %s (cluster %s) refused for token %s: %s", request.batch_id[:80],
                     request.agent.agent_id[:80], request.agent.cluster_id[:80], token_id, why)
+
+    def _note_agent_kept(self, token: ApiToken | None, request: ingest_pb2.EventBatch) -> None:
+        """One WARNING per token and agent id per `AGENT_REFUSAL_LOG_SECONDS`: a token bound to one
+        workspace reported an agent id another workspace's token reported first. Its batch was
+        stored (as any other); only that agent's status (`trimtab agent list`) was left as it was.
+        Two clusters sharing a state directory, or a token used to forge another agent's status."""
+        token_id = token.token_id if token is not None else "(none)"
+        if not self._due(("agent", token_id, request.agent.agent_id[:200])):
+            return
+        # repr'd (`shown`): both come from the sender, and must not make lines of their own.
+        log.warning("agent %s (cluster %s) reported under token %s, bound to another workspace than the one "
+                    "whose token first reported it: its batch was stored, its status in `trimtab agent list` "
+                    "left as that workspace's agent last reported it", shown(request.agent.agent_id),
+                    shown(request.agent.cluster_id), token_id)

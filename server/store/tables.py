@@ -210,6 +210,9 @@ class AgentRow(SQLModel, table=True):
     counters: dict[str, Any] = _json()
     batches_received: int = _big()
     last_seen_ms: int = _big()
+    # The workspace of the token that first reported the agent (first writer wins); None when that
+    # token had none, or the row predates migration 0011. Another workspace's token does not update it.
+    workspace: str | None = None
 
 
 class ApplicationRow(SQLModel, table=True):

@@ -13,6 +13,11 @@ Each application row records the workspace of the token that first sent its even
 application first sent under another workspace's token is refused whole (``IngestResult.refused``),
 its events not stored: one workspace's agent token cannot feed another's runs. Refusing it in the
 result, not by raising, keeps the other batches of its group in the one transaction.
+
+Each agent's status row (what it last reported, `agents`) records the workspace of the token that
+first reported it the same way. A bound token reporting an agent id another workspace's token
+reported first has its batch stored as usual, but the row is left as it is
+(``IngestResult.agent_status_skipped``; the ingest servicer logs it).
 """
 
 from __future__ import annotations
@@ -102,8 +107,10 @@ class IngestRepository(Repository):
             for row in rows["apps"]:  # inserted only when new: a stored application keeps its workspace
                 row["workspace"] = owners.get(row["application_id"])
             _materialize(conn, rows)
-            kept = [(pb.batch, r) for pb, r in zip(prepared, results, strict=True) if not r.refused]
-            self._record_batches(conn, [b for b, _ in kept], [r for _, r in kept], now)
+            kept = [i for i, r in enumerate(results) if not r.refused]
+            skipped = self._record_batches(conn, [prepared[i] for i in kept], [results[i] for i in kept], now)
+        for n in skipped:
+            results[kept[n]] = dataclasses.replace(results[kept[n]], agent_status_skipped=True)
         return results
 
     @staticmethod
@@ -190,11 +197,16 @@ class IngestRepository(Repository):
         return set(rows)
 
     @staticmethod
-    def _record_batches(conn: sa.Connection, batches: Sequence[IngestBatch],
-                        results: list[IngestResult], now: int) -> None:
+    def _record_batches(conn: sa.Connection, prepared: Sequence[PreparedBatch],
+                        results: list[IngestResult], now: int) -> set[int]:
+        """Record the batches and their agents' latest status; returns the indexes of the batches
+        whose agent's status was left alone (`_agent_owners`)."""
         batch_rows: dict[tuple[str, str], dict[str, Any]] = {}
         agent_rows: dict[str, dict[str, Any]] = {}
-        for batch, result in zip(batches, results, strict=True):
+        owners = _agent_owners(conn, prepared)
+        skipped: set[int] = set()
+        for n, (pb, result) in enumerate(zip(prepared, results, strict=True)):
+            batch = pb.batch
             key = (batch.agent.agent_id, batch.batch_id)
             if key in batch_rows:
                 batch_rows[key]["deliveries"] += 1
@@ -203,6 +215,10 @@ class IngestRepository(Repository):
                 batch_rows[key] = {"agent_id": key[0], "batch_id": key[1], "received_ms": now,
                                    "stored_events": result.stored_events,
                                    "duplicate_events": result.duplicate_events, "deliveries": 1}
+            owner = owners.setdefault(batch.agent.agent_id, pb.workspace)
+            if pb.workspace is not None and owner not in (None, pb.workspace):
+                skipped.add(n)
+                continue
             previous = agent_rows.get(batch.agent.agent_id)
             counters = batch.counters or AgentCounters()
             agent_rows[batch.agent.agent_id] = {
@@ -210,6 +226,8 @@ class IngestRepository(Repository):
                 "hostname": batch.agent.hostname, "cluster_id": batch.agent.cluster_id,
                 "counters": fastsql.json_text(dataclasses.asdict(counters)), "last_seen_ms": now,
                 "batches_received": (previous["batches_received"] if previous else 0) + 1,
+                # Written when the row is new only (not in `update` below): first writer wins.
+                "workspace": owner,
             }
         # Re-deliveries add up; the agent row keeps the latest counters.
         fastsql.insert(conn, BA, list(batch_rows.values()), keys=("agent_id", "batch_id"),
@@ -217,14 +235,28 @@ class IngestRepository(Repository):
         fastsql.insert(conn, AG, list(agent_rows.values()), keys=("agent_id",),
                        update=("version", "hostname", "cluster_id", "counters", "last_seen_ms"),
                        accumulate=("batches_received",))
+        return skipped
 
-    def agents(self) -> list[AgentStatus]:
-        """What each agent last reported, by agent id."""
+    def agents(self, workspace: str | None = None, cluster_id: str | None = None,
+               limit: int | None = None) -> list[AgentStatus]:
+        """What each agent last reported: by agent id, or the ``limit`` seen last (newest first).
+        ``workspace`` keeps the agents first reported under that workspace's token, ``cluster_id``
+        those on that Databricks cluster (filtered before the limit)."""
+        query = sa.select(AG)
+        if workspace is not None:
+            query = query.where(AG.c.workspace == workspace)
+        if cluster_id is not None:
+            query = query.where(AG.c.cluster_id == cluster_id)
+        if limit is None:
+            query = query.order_by(AG.c.agent_id)
+        else:
+            query = query.order_by(AG.c.last_seen_ms.desc(), AG.c.agent_id).limit(limit)
         with self._read() as conn:
-            rows = conn.execute(sa.select(AG).order_by(AG.c.agent_id)).all()
+            rows = conn.execute(query).all()
         return [AgentStatus(agent_id=r.agent_id, version=r.version, hostname=r.hostname,
                             cluster_id=r.cluster_id, counters=_counters(r.counters),
-                            batches_received=r.batches_received, last_seen_ms=r.last_seen_ms) for r in rows]
+                            batches_received=r.batches_received, last_seen_ms=r.last_seen_ms,
+                            workspace=r.workspace) for r in rows]
 
     def events(self, application_id: str) -> list[tuple[str, str, bytes]]:
         """(key, kind, payload as received) of an application's events, by key."""
@@ -265,6 +297,22 @@ class IngestRepository(Repository):
             if len(rows) < batch:
                 return events, dropped
             after = (rows[-1][0], rows[-1][1])
+
+
+def _agent_owners(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> dict[str, str | None]:
+    """The stored workspace of each agent the batches report (absent: no row yet).
+
+    An agent's status row is another workspace's when a bound token first reported it: a batch of a
+    token bound to a different workspace is stored as usual (its applications follow their own rule,
+    `_owners`) but does not overwrite that row, so one workspace's token cannot rewrite what another
+    workspace's agent reported. Unbound tokens, and rows with no workspace (first reported by an
+    unbound token, or stored before migration 0011), keep working as before."""
+    ids = sorted({pb.batch.agent.agent_id for pb in prepared})
+    owners: dict[str, str | None] = {}
+    for part in chunks(ids, 500):
+        owners.update((a, w) for a, w in conn.execute(
+            sa.select(AG.c.agent_id, AG.c.workspace).where(AG.c.agent_id.in_(part))).all())
+    return owners
 
 
 def _counters(data: dict[str, Any] | None) -> AgentCounters:
