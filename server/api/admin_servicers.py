@@ -18,6 +18,7 @@ from server.api import messages
 from server.costing.catalog import PriceCatalog
 from server.domain import Workspace
 from server.services import (
+    agents,
     projects,
     recommendations,
     runs,
@@ -151,6 +152,11 @@ class RunServicer(admin_pb2_grpc.RunServiceServicer):
 
     def GetApplication(self, request: admin_pb2.GetApplicationRequest, context: Ctx) -> admin_pb2.Application:
         return messages.application(runs.get_application(self._store, projects.required(request.application_id, "application_id")))
+
+    def ListAgents(self, request: admin_pb2.ListAgentsRequest, context: Ctx) -> admin_pb2.ListAgentsResponse:
+        found = agents.list_agents(self._store, _optional(request.workspace, "workspace"),
+                                   _optional(request.cluster_id, "cluster_id"), request.limit)
+        return admin_pb2.ListAgentsResponse(agents=[messages.agent(a) for a in found])
 
 
 class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):

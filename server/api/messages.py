@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
 
-from protos.trimtab.v1 import admin_pb2, common_pb2
+from protos.trimtab.v1 import admin_pb2, common_pb2, ingest_pb2
 from server import translate
 from server.domain import (
     MAX_ROW_ID,
+    AgentStatus,
     Application,
     ApplyOutcome,
     ClusterConfig,
@@ -198,6 +200,13 @@ def application(a: Application) -> admin_pb2.Application:
         end_time_ms=a.end_time_ms, stage_count=a.stage_count, executor_count=a.executor_count,
         job_count=a.job_count, run_id=str(a.run_id) if a.run_id is not None else "", ended=a.ended,
     )
+
+
+def agent(a: AgentStatus) -> admin_pb2.Agent:
+    return admin_pb2.Agent(
+        agent_id=a.agent_id, version=a.version, hostname=a.hostname, cluster_id=a.cluster_id,
+        workspace=a.workspace or "", last_seen_ms=a.last_seen_ms, batches_received=a.batches_received,
+        counters=ingest_pb2.AgentCounters(**dataclasses.asdict(a.counters)))
 
 
 def recommendation(r: Recommendation | None) -> admin_pb2.Recommendation | None:

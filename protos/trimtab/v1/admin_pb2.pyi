@@ -1,4 +1,5 @@
 from protos.trimtab.v1 import common_pb2 as _common_pb2
+from protos.trimtab.v1 import ingest_pb2 as _ingest_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -540,6 +541,42 @@ class GetApplicationRequest(_message.Message):
     APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
     application_id: str
     def __init__(self, application_id: _Optional[str] = ...) -> None: ...
+
+class Agent(_message.Message):
+    __slots__ = ("agent_id", "version", "hostname", "cluster_id", "workspace", "last_seen_ms", "batches_received", "counters")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_MS_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    version: str
+    hostname: str
+    cluster_id: str
+    workspace: str
+    last_seen_ms: int
+    batches_received: int
+    counters: _ingest_pb2.AgentCounters
+    def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., hostname: _Optional[str] = ..., cluster_id: _Optional[str] = ..., workspace: _Optional[str] = ..., last_seen_ms: _Optional[int] = ..., batches_received: _Optional[int] = ..., counters: _Optional[_Union[_ingest_pb2.AgentCounters, _Mapping]] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ("workspace", "cluster_id", "limit")
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workspace: str
+    cluster_id: str
+    limit: int
+    def __init__(self, workspace: _Optional[str] = ..., cluster_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListAgentsResponse(_message.Message):
+    __slots__ = ("agents",)
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[Agent]
+    def __init__(self, agents: _Optional[_Iterable[_Union[Agent, _Mapping]]] = ...) -> None: ...
 
 class Interval(_message.Message):
     __slots__ = ("low", "high")

@@ -645,6 +645,11 @@ class RunServiceStub:
                 request_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.GetApplicationRequest.SerializeToString,
                 response_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.Application.FromString,
                 _registered_method=True)
+        self.ListAgents = channel.unary_unary(
+                '/trimtab.v1.RunService/ListAgents',
+                request_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ListAgentsRequest.SerializeToString,
+                response_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ListAgentsResponse.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -676,6 +681,13 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAgents(self, request, context):
+        """What each agent last reported with its batches: who it is and what it could not deliver or read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -698,6 +710,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.GetApplication,
                     request_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.GetApplicationRequest.FromString,
                     response_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.Application.SerializeToString,
+            ),
+            'ListAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgents,
+                    request_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ListAgentsRequest.FromString,
+                    response_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ListAgentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -810,6 +827,33 @@ class RunService:
             '/trimtab.v1.RunService/GetApplication',
             protos_dot_trimtab_dot_v1_dot_admin__pb2.GetApplicationRequest.SerializeToString,
             protos_dot_trimtab_dot_v1_dot_admin__pb2.Application.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trimtab.v1.RunService/ListAgents',
+            protos_dot_trimtab_dot_v1_dot_admin__pb2.ListAgentsRequest.SerializeToString,
+            protos_dot_trimtab_dot_v1_dot_admin__pb2.ListAgentsResponse.FromString,
             options,
             channel_credentials,
             insecure,
