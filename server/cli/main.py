@@ -28,6 +28,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "project": ("server.cli.project", "List, inspect and configure projects."),
     "run": ("server.cli.run", "List and inspect collected runs."),
     "app": ("server.cli.app", "Spark applications received from agents."),
+    "agent": ("server.cli.agent", "Agents on Spark drivers: versions and what they could not deliver."),
     "recommendation": ("server.cli.recommendation", "Review, apply, reject and revert recommendations."),
     "timeline": ("server.cli.timeline", "Runtime and cost of a project's runs over time."),
     "savings": ("server.cli.savings", "Savings to date and projected annual savings."),

@@ -1,0 +1,75 @@
+"""`trimtab agent list` against a real server: the table, --json, --workspace, the notes on stderr for
+agents that lost data, the empty list, and a non-admin token refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from server.cli.run import when
+from server.domain import AgentCounters, AgentInfo, IngestBatch, IngestEvent, Stage
+from server.store import Store
+from server.store.repos.ingest_rows import prepare
+from tests.cli.conftest import Trimtab
+
+LOSSY = AgentCounters(events_read=5000, events_sent=3800, events_dropped_spool_full=1200,
+                      batches_dropped_spool_full=3, lines_corrupt=2, lines_oversized=1,
+                      spark_dropped_events={"eventLog": 40, "appStatus": 2})
+
+
+def _report(store: Store, agent: str, workspace: str | None, counters: AgentCounters, cluster: str) -> None:
+    batch = IngestBatch(batch_id=f"b-{agent}", agent=AgentInfo(agent_id=agent, version="0.4.1", hostname="driver",
+                                                                cluster_id=cluster),
+                        events=(IngestEvent(f"app-{agent}", "stage/0/0", "stage",
+                                            Stage(application_id=f"app-{agent}", stage_id=0)),),
+                        counters=counters)
+    (result,) = store.ingest.write([dataclasses.replace(prepare(batch), workspace=workspace)])
+    assert result.stored_events == 1
+
+
+def test_agent_list_table_notes_and_json(trimtab: Trimtab, cli_store: Store) -> None:
+    code, out, err = trimtab("agent", "list")
+    assert (code, err) == (0, "") and out.startswith("no agent has reported yet")
+
+    _report(cli_store, "lossy", "prod", LOSSY, "0101-abc")
+    _report(cli_store, "fine", None, AgentCounters(events_read=10, events_sent=10), "0101-def")
+    code, out, err = trimtab("agent", "list")
+    assert code == 0, err
+    header, _, *rows = out.splitlines()
+    assert header.split() == ["AGENT", "VERSION", "CLUSTER", "WORKSPACE", "LAST", "SEEN", "(UTC)", "BATCHES",
+                              "SENT", "DROPPED", "CORRUPT/OVERSIZED", "SPARK", "DROPPED"]
+    lossy = next(r for r in rows if r.startswith("lossy"))
+    fine = next(r for r in rows if r.startswith("fine"))
+    (seen,) = cli_store.ingest.agents(workspace="prod")
+    assert "0.4.1" in lossy and "0101-abc" in lossy and "prod" in lossy and when(seen.last_seen_ms) in lossy
+    assert "ago)" in lossy and "3,800" in lossy and "1,200 (3 batches)" in lossy and "2/1" in lossy
+    assert lossy.rstrip().endswith("42")
+    assert fine.split()[3] == "-" and fine.split()[-4:] == ["10", "0", "0/0", "0"]
+    # Only the agent that lost data is flagged, on stderr, with what it means and what to do.
+    assert "agent lossy (cluster 0101-abc): 1,200 event(s) in 3 batch(es) dropped (spool full)" in err
+    assert "2 corrupt and 1 oversized line(s)" in err and "Spark dropped 42 event(s) (appStatus 2, eventLog 40)" in err
+    assert "fine" not in err
+    assert "TRIMTAB_AGENT_SPOOL_BYTES" in err and "TRIMTAB_AGENT_MAX_LINE" in err
+    assert "spark.scheduler.listenerbus.eventqueue.capacity" in err and "parked" not in err
+
+    code, out, err = trimtab("agent", "list", "--workspace", "prod")
+    assert code == 0 and "lossy" in out and "fine" not in out
+    code, out, err = trimtab("--json", "agent", "list", "--cluster", "0101-abc")
+    assert code == 0 and err == ""
+    (data,) = json.loads(out)
+    assert (data["agent_id"], data["workspace"], data["cluster_id"]) == ("lossy", "prod", "0101-abc")
+    assert data["counters"]["events_dropped_spool_full"] == "1200"  # int64 as protobuf's JSON writes it
+    assert data["counters"]["spark_dropped_events"] == {"eventLog": "40", "appStatus": "2"}
+    code, out, _ = trimtab("agent", "list", "--json", "--workspace", "prod", "--cluster", "0101-def")
+    assert code == 0 and json.loads(out) == []
+
+
+def test_agent_list_errors(trimtab: Trimtab, cli_store: Store) -> None:
+    code, out, err = trimtab("agent", "list", "--workspace", "nope")
+    assert code == 1 and out == "" and err.strip() == "error: workspace 'nope' not found (NOT_FOUND)"
+    code, _, err = trimtab("agent", "list", "--limit", "0")
+    assert code == 2 and "'--limit'" in err
+    _, agent_token = cli_store.tokens.create("agent", "agent")
+    code, out, err = trimtab("agent", "list", token_arg=agent_token)
+    assert code == 1 and out == "" and "PERMISSION_DENIED" in err and "needs 'admin'" in err
+    assert len(err.strip().splitlines()) == 1
