@@ -129,7 +129,7 @@ class Settings:
     sla_name: str = "SLA"
     # True: once the SLA is out of reach on the job's own evidence (`_sla_unlikely`), the plan aims at
     # a working SLA near the fastest measured runtime and searches for the cheapest that meets it.
-    # False: the likeliest configuration runs every run (P near 0), for an owner who would rather
+    # False: the fastest measured configuration runs every run (P near 0), for an owner who would rather
     # pay for the fastest than have Trimtab settle for a near miss.
     working_sla: bool = True
 
@@ -272,8 +272,10 @@ def _decide(
     if _sla_below_setup(settings, setup):
         return told(_sla_below_setup_decision(cands, history, out, avoid, settings, prefix, _Common(
             rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind)))
-    if not aim and settings.working_sla and _sla_unlikely(out, settings, avoid, runnable, cands,
-                                                          history[scr.learn[-1]].config_id):
+    if not aim and _sla_unlikely(out, settings, avoid, runnable, cands, history[scr.learn[-1]].config_id):
+        if not settings.working_sla:
+            return told(_fastest_decision(cands, out, avoid, settings, prefix, _Common(
+                rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind)))
         working, why = _working_sla(cands, out, settings, runnable)
         d = _decide(candidates, raw, replace(settings, sla_s=working, sla_name="working SLA"), prior, seed,
                     run_labels, previous_phase, why)
@@ -404,8 +406,9 @@ def _outlook(
     index = {c.config_id: i for i, c in enumerate(cands)}
     run_index = np.array([index[o.config_id] for o in runs], dtype=int)
     # Runs keep their own input size and candidates are predicted at the planned (forecast) one, so
-    # the elasticity of runtime to input is the project's own, learned from the prior's (0.9, sd
-    # 0.3) wherever the segment's inputs differ: a job whose runtime barely follows its data (fixed
+    # the elasticity of runtime to input is the project's own, learned from the prior's (0.9, sd 0.3
+    # in `DEFAULT_PRIOR`, 0.42 in the server's, widened with the other coefficients) wherever the
+    # segment's inputs differ: a job whose runtime barely follows its data (fixed
     # work dominates) or grows faster than it (a sort, spills) is no longer planned as if it grew
     # like the average job. Inputs all equal: the column is constant and the fit is as without it.
     kernel = similarity(x_cands[:, _KERNEL_FEATURES], _LENGTHSCALE, _WHITE)
@@ -716,6 +719,26 @@ def _sla_below_setup_decision(cands: list[Candidate], history: Sequence[Observat
     return _decision(cands, out, last, phase, prefix + why + _loss_note(out, last), common)
 
 
+def _fastest_decision(cands: list[Candidate], out: _Outlook, avoid: np.ndarray, settings: Settings, prefix: str,
+                      common: _Common) -> Decision:
+    """The SLA is out of reach (`_sla_unlikely`) and the project's working SLA is off: its owner
+    would rather pay for the fastest every run. The fastest *measured* configuration it may run, not
+    the likeliest of `_best_index`: far from the SLA the likeliest is the one with the widest spread,
+    an untried cluster the model itself predicts 1.4-2x slower (a review: 15 of 72 runs over 1.25x
+    the fastest). Nothing is learned or explored for an SLA no configuration meets."""
+    usable = _usable(avoid, cands)
+    tried = np.array([c.config_id in out.tried for c in cands]) & usable
+    fast = int(np.argmin(np.where(tried if tried.any() else usable, out.median_s, np.inf)))
+    runtime = f"{out.median_s[fast]:.0f}s [{out.lo_s[fast]:.0f}, {out.hi_s[fast]:.0f}]"
+    why = (f"the {settings.sla_s:.0f}s SLA is out of reach: no configuration is predicted to meet it with "
+           f"P>={_OUT_OF_REACH_P:.0%}, and the project's working SLA is off, so the fastest measured, "
+           f"{cands[fast].name}, runs until the SLA is raised or the job made faster: runtime {runtime}, "
+           f"expected cost {money(out.cost[fast], settings.currency)}/run, P={_pct(out.p_meet[fast])}")
+    phase = "optimizing" if settings.auto_apply else "monitoring"
+    common = replace(common, best=cands[fast], p_best=float(out.p_best[fast]))
+    return _decision(cands, out, fast, phase, prefix + why + _loss_note(out, fast), common)
+
+
 def _working_sla(cands: list[Candidate], out: _Outlook, settings: Settings,
                  runnable: np.ndarray) -> tuple[float, str]:
     """The SLA the plan aims at while the owner's is out of reach (`_sla_unlikely`), and the words
@@ -825,14 +848,12 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
         low = int(np.argmin(np.where([c.allowed for c in cands], out.cost, np.inf)))
         dearer = (f" against {money(out.cost[low], settings.currency)} for the cheapest, {cands[low].name}"
                   if out.cost[low] < out.cost[i] else "")
-        unlikely = max(out.p_meet[i], out.p_run[i]) < _OUT_OF_REACH_P
-        if not settings.working_sla:
-            untried = ("; the project's working SLA is off, so the likeliest runs until the SLA is raised"
-                       if unlikely else "")
-        else:
-            untried = (f"; if a run about as fast shows P below {_OUT_OF_REACH_P:.0%} too, the SLA is out of "
-                       f"reach and the plan aims at {settings.miss_badly - 1:.0%} over the fastest measured runtime"
-                       if unlikely and cands[i].config_id not in out.tried else "")
+        then = (f"the plan aims at {settings.miss_badly - 1:.0%} over the fastest measured runtime"
+                if settings.working_sla else "the fastest measured runs (the project's working SLA is off)")
+        untried = (f"; if a run about as fast shows P below {_OUT_OF_REACH_P:.0%} too, the SLA is out of reach "
+                   f"and {then}"
+                   if max(out.p_meet[i], out.p_run[i]) < _OUT_OF_REACH_P and cands[i].config_id not in out.tried
+                   else "")
         return (f"{cands[i].name}: likeliest to meet the {settings.sla_s:.0f}s {settings.sla_name}, not the cheapest: expected "
                 f"cost {cost}/run{dearer}, {runtime}; no configuration reaches P>={settings.p_target:.0%}, "
                 f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))

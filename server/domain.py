@@ -90,7 +90,7 @@ class ProjectSettings:
     sla_every_run: bool = True
     # True: an SLA out of reach on the job's own runs is replaced, while it is, by a working SLA near
     # the fastest measured runtime (models.decide.Settings.working_sla), so the plan stops buying the
-    # dearest cluster for a P near 0. False: the likeliest configuration runs every night.
+    # dearest cluster for a P near 0. False: the fastest measured configuration runs every night.
     working_sla: bool = True
 
 

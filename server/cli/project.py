@@ -143,7 +143,7 @@ def _show(ctx: CliContext, project: Any) -> None:
         ("SLA", format_duration(s.sla_seconds) if s.HasField("sla_seconds") else "none (minimize cost)"),
         # Without an SLA there is nothing for a run to meet, so the line would only mislead.
         *([("SLA applies to", "every run" if s.sla_every_run else "the typical run"),
-           ("SLA out of reach", "aim at a working SLA" if s.working_sla else "run the likeliest")]
+           ("SLA out of reach", "aim at a working SLA" if s.working_sla else "run the fastest")]
           if s.HasField("sla_seconds") else []),
         ("auto-apply", "on" if s.auto_apply else "off"),
         ("workers", workers_line(s, c, project.default_max_workers if project.HasField("default_max_workers")
@@ -199,7 +199,7 @@ def show(ctx: CliContext, project: str) -> None:
 @click.option("--working-sla/--no-working-sla", "working_sla", default=None,
               help="When no cluster can meet the SLA on the job's own runs: aim at a working SLA 25% over "
                    "the fastest measured runtime and find the cheapest that meets it (the default) / run "
-                   "the likeliest, usually fastest and dearest, cluster every run.")
+                   "the fastest measured (usually the dearest) cluster every run.")
 @click.pass_obj
 def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str | None,
                  min_workers: int | str | None, max_workers: int | str | None, allowed_families: str | None,

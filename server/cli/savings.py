@@ -108,7 +108,8 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
                      f"now/run is the last {p.current_runs} succeeded Trimtab runs, learning trials included")
     if p.current_source == "applied_over_sla":
         notes.append(f"every succeeded run of the recommendation applied now ran over the SLA (a plan made while the "
-                     f"SLA is out of reach aims at a working SLA above it: its reason says so): now/run is its "
+                     f"SLA is out of reach aims at a working SLA above it, or runs the fastest measured when the "
+                     f"project's working SLA is off: its reason says which): now/run is its "
                      f"{p.current_runs} succeeded run(s)")
     if p.current_source == "original":
         notes.append("reverted to the cluster as found: now/run is the cost before Trimtab, so no saving now; "

@@ -161,7 +161,8 @@ def _now_from(savings: ProjectSavings) -> str:
         return f"recommendation {savings.current_recommendation_id} ({_runs(savings.current_runs)}{within})"
     if savings.current_source == "applied_over_sla":
         return (f"recommendation {savings.current_recommendation_id} ({_runs(savings.current_runs)}, every one over "
-                "the SLA: a plan made while the SLA is out of reach aims at a working SLA above it)")
+                "the SLA: a plan made while the SLA is out of reach aims at a working SLA above it, or runs the "
+                "fastest measured when the project's working SLA is off)")
     if savings.current_source == "original":
         return (f"the cluster as found ({_runs(savings.current_runs)}): reverted, so no saving now; "
                 "saved to date keeps what Trimtab's runs saved")

@@ -38,12 +38,12 @@ def test_working_sla_is_on_by_default_and_turned_off_and_on(trimtab: Trimtab, pr
     stored = cli_store.projects.get(project.id).settings
     assert stored.working_sla is False and stored.sla_seconds == 2700.0
     code, out, _ = trimtab("project", "show", str(project.id))
-    assert code == 0 and _out_of_reach(out) == ["run the likeliest"]
+    assert code == 0 and _out_of_reach(out) == ["run the fastest"]
 
     # Another setting alone leaves it as it was.
     code, out, err = trimtab("project", "set", str(project.id), "--learning-budget", "5")
     assert code == 0, err
-    assert _out_of_reach(out) == ["run the likeliest"]
+    assert _out_of_reach(out) == ["run the fastest"]
     assert cli_store.projects.get(project.id).settings.working_sla is False
 
     code, out, err = trimtab("project", "set", str(project.id), "--working-sla")
@@ -64,4 +64,4 @@ def test_without_an_sla_it_is_stored_hidden_and_noted(trimtab: Trimtab, project:
 
 def test_help_says_what_each_side_does(trimtab: Trimtab) -> None:
     code, out, _ = trimtab("project", "set", "--help")
-    assert code == 0 and "--working-sla / --no-working-sla" in out and "likeliest" in out
+    assert code == 0 and "--working-sla / --no-working-sla" in out and "fastest measured" in out

@@ -13,7 +13,7 @@ from models.changes import LAUNCH_REFUSALS, LAUNCH_RETRY_AFTER, refused_instance
 from models.decide import Settings, decide, forecast
 from models.observation import LAUNCH_FAILED, NO_CAPACITY, Observation
 from models.space import Candidate
-from tests.models.models_synth import Job, grid
+from tests.models.models_synth import Job, grid, random_job
 
 JOB = Job()
 
@@ -337,21 +337,44 @@ def test_the_working_sla_comes_from_what_the_project_may_run() -> None:
     assert 300.0 + JOB.mean_runtime(d.candidate) <= working, d.reason
 
 
-def test_an_owner_who_turns_the_working_sla_off_gets_the_likeliest() -> None:
+def test_an_owner_who_turns_the_working_sla_off_gets_the_fastest_measured() -> None:
     """`Settings.working_sla` off (`trimtab project set --no-working-sla`): an SLA out of reach on the
-    job's own runs keeps the likeliest configuration, a dearest one here, and its reason says so."""
+    job's own runs keeps the fastest measured configuration, the dearest here, and its reason says so."""
     cands = grid()
     history = _with_setup(cands)
     settings = Settings(sla_s=310.0, sla_per_run=True)
     first = decide(cands, history, settings)
+    assert "the fastest measured runs (the project's working SLA is off)" in \
+        decide(cands, history, replace(settings, working_sla=False)).reason
     seen = [*history, Observation(first.candidate.config_id, 300.0 + JOB.mean_runtime(first.candidate), True,
                                   setup_s=300.0)]
     on = decide(cands, seen, settings)
     off = decide(cands, seen, replace(settings, working_sla=False))
     assert "working SLA" in on.reason and on.candidate.price_per_hour < first.candidate.price_per_hour
-    assert "out of reach" not in off.reason and "aims at" not in off.reason, off.reason
-    assert "likeliest to meet" in off.reason, off.reason
-    assert "the project's working SLA is off, so the likeliest runs until the SLA is raised" in off.reason
-    # The likeliest is one of the big clusters again, dearer than what the working SLA settles for.
-    assert off.candidate.nodes == 24 and off.candidate.price_per_hour > on.candidate.price_per_hour, off.reason
+    assert off.reason.startswith("the 310s SLA is out of reach"), off.reason
+    assert f"the project's working SLA is off, so the fastest measured, {first.candidate.name}, runs" in off.reason
+    assert "aims at" not in off.reason
+    assert off.candidate == first.candidate and off.phase == "optimizing"
     assert off.p_meet_sla is not None and off.p_meet_sla < 0.05
+
+
+def test_with_the_working_sla_off_the_loop_stays_on_the_fastest() -> None:
+    """A review: with the working SLA off, "the likeliest" of `_best_index` kept moving to untried
+    clusters the model itself predicted 1.4-2x slower than the fastest measured (their spread is the
+    widest): 15 of 72 runs over 1.25x the fastest. Once the SLA is out of reach, every run is on the
+    fastest measured."""
+    cands = grid()
+    slow = total = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        job = random_job(rng)
+        fastest = min(job.mean_runtime(c) for c in cands)
+        settings = Settings(sla_s=0.8 * fastest, sla_per_run=True, working_sla=False)
+        history = [job.run(cands[int(rng.integers(len(cands)))], rng)]
+        for i in range(12):
+            d = decide(cands, history, settings, seed=i)
+            if i >= 3:
+                total += 1
+                slow += job.mean_runtime(d.candidate) > 1.25 * fastest
+            history.append(job.run(d.candidate, rng))
+    assert total == 72 and slow == 0

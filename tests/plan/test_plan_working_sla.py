@@ -1,6 +1,6 @@
 """`ProjectSettings.working_sla` through the real planner: with the SLA out of reach on the job's own
 runs, on (the default) plans against a working SLA near the fastest measured runtime, off keeps the
-likeliest configuration and says why. (Here setups scatter so much that only the fastest meets the
+fastest measured configuration and says why. (Here setups scatter so much that only the fastest meets the
 working SLA too; what the working SLA saves is tested in tests/models/test_models_loop_review.py.)"""
 
 from __future__ import annotations
