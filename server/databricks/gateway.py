@@ -1,7 +1,8 @@
 """The one gateway between Trimtab and a Databricks workspace.
 
 Everything Trimtab asks of Databricks goes through :class:`DatabricksGateway`;
-it is the only module that imports ``databricks.sdk``. Requests and answers are
+it and `server.databricks.client` are the only modules that import ``databricks.sdk``, and only
+once a gateway is built (importing the SDK costs ~1 s; see `client`). Requests and answers are
 plain dicts exactly as the REST API shapes them: the SDK's dataclasses drop
 fields they do not know, and a cluster spec has to travel through Trimtab
 without losing anything the user set, so calls go through the SDK's
@@ -25,13 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any, TypeVar
-
-from databricks.sdk import WorkspaceClient
-from databricks.sdk import errors as sdk_errors
-from databricks.sdk.clock import Clock as SdkClock
-from databricks.sdk.config import ConfigAttribute
-from databricks.sdk.core import Config
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from server.clock import Clock
 from server.databricks.errors import (
@@ -42,6 +37,11 @@ from server.databricks.errors import (
     DatabricksUnavailable,
     WorkspaceAuthError,
 )
+
+if TYPE_CHECKING:
+    # At run time each function below that needs the SDK's error classes imports them itself:
+    # only a built gateway raises them, and building one has imported the SDK (`client`).
+    from databricks.sdk import errors as sdk_errors
 
 log = logging.getLogger(__name__)
 
@@ -66,43 +66,6 @@ class DatabricksPermissionDenied(DatabricksCallError):
     mark the workspace as failing."""
 
     code = "PERMISSION_DENIED"
-
-
-class _SdkClockAdapter(SdkClock):
-    """Lets the SDK's own 429/503 retry loop wait on our injected clock."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-
-    def time(self) -> float:
-        return self._clock.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        self._clock.sleep(seconds)
-
-
-class _PatConfig(Config):
-    """The SDK's Config without its host-metadata probe.
-
-    Newer SDKs' ``Config.__init__`` asks ``{host}/.well-known/databricks-config`` for the
-    account id, OIDC discovery URL and token audience, retrying for the whole
-    ``retry_timeout_seconds`` with real sleeps (not our clock) and then going on without them.
-    Trimtab authenticates with a PAT against the workspace host and uses none of those
-    fields, so the probe only costs time: a workspace that cannot be reached blocked
-    building the client for over a minute, stalling every other workspace's collection.
-    The SDK has no option to turn it off; this private hook is the narrowest place to do
-    it. tests/integration/test_dbx_collect_unreachable.py fails if an SDK upgrade renames the
-    hook and the probe comes back (building a gateway on a refusing host must return at once).
-    """
-
-    def _resolve_host_metadata(self) -> None:
-        return
-
-    @classmethod
-    def attributes(cls) -> Iterable[ConfigAttribute]:
-        # Config finds its settings in its own class ``__dict__`` (and caches them on the
-        # class asked first): a subclass asked first would have none, and PAT auth would fail.
-        return Config.attributes()
 
 
 # The retry budget of `DatabricksGateway.probe`: a dead host costs this, not `retry_timeout_s`.
@@ -133,17 +96,13 @@ class DatabricksGateway:
     """Jobs, runs, clusters and secrets of one workspace, as plain dicts."""
 
     def __init__(self, config: GatewayConfig, *, clock: Clock) -> None:
+        from server.databricks.client import workspace_client  # imports databricks-sdk (see there)
+
         self._cfg = config
         self._clock = clock
-        sdk_config = _PatConfig(
-            host=config.host,
-            token=config.token,
-            auth_type="pat",
-            retry_timeout_seconds=config.retry_timeout_s,
-            http_timeout_seconds=config.http_timeout_s,
-            clock=_SdkClockAdapter(clock),
-        )
-        self._client = WorkspaceClient(config=sdk_config)
+        self._client = workspace_client(host=config.host, token=config.token,
+                                        retry_timeout_s=config.retry_timeout_s,
+                                        http_timeout_s=config.http_timeout_s, clock=clock)
         # The HTTP status of this thread's last answer. The SDK keeps none on an error it has no
         # class for, and an unmapped 4xx (431: a header too large) must not be retried like a 502.
         # Its session is private: without it, `_transient` judges by the reason phrase alone.
@@ -166,6 +125,8 @@ class DatabricksGateway:
             retry_5xx: bool = True) -> dict[str, Any]:
         """One call, with 5xx retries (unless the call is not idempotent) and our error types.
         ``data`` is a raw body (the Files API) instead of a JSON ``body``."""
+        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
         raw = {"data": data, "headers": {"Content-Type": "application/octet-stream"}} if data is not None else {}
         deadline = self._clock.monotonic() + self._cfg.retry_timeout_s
         attempt = 0
@@ -385,6 +346,8 @@ class DatabricksGateway:
         """Store a secret, creating the scope when it does not exist yet (``initial_manage_principal``
         "users": every user may manage it, which a Standard-plan workspace requires, having no
         secret ACLs)."""
+        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
         create: dict[str, Any] = {"scope": scope}
         if initial_manage_principal:
             create["initial_manage_principal"] = initial_manage_principal
@@ -425,6 +388,8 @@ class DatabricksGateway:
                     **kwargs: Any) -> dict[str, Any]:
         """A secrets call whose 403 means the token's principal lacks a permission on this scope
         (it did the other calls), not a refused token: :class:`DatabricksPermissionDenied`."""
+        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
         try:
             return self._do(method, path, **kwargs)
         except WorkspaceAuthError as err:
@@ -486,6 +451,8 @@ class DatabricksGateway:
 
         Reading it needs metastore admin or MANAGE ALLOWLIST on the metastore; without that the 403
         is :class:`DatabricksPermissionDenied`, not a refused token (the token did its other calls)."""
+        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
         try:
             return self._do("GET", f"{ARTIFACT_ALLOWLISTS}/{artifact_type}")
         except WorkspaceAuthError as err:
@@ -555,6 +522,8 @@ def _cut(text: str, limit: int = 200) -> str:
 
 
 def _translate(method: str, path: str, err: Exception, status: int | None = None) -> DatabricksCallError:
+    from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
     text = f"{method} {path}: {_message(err)}"
     if type(err) is sdk_errors.DatabricksError and status is not None:
         # A status the SDK has no class for: the number says what its message may not ("Error response").
