@@ -128,11 +128,9 @@ class RunningServer:
                 running.append("the collector")
             if not self._writer.close(timeout=share()):
                 running.append("the ingest writer")
-            if self.dashboard is not None:
-                for name in ("stop", "close", "shutdown"):
-                    if callable(getattr(self.dashboard, name, None)):
-                        getattr(self.dashboard, name)()
-                        break
+            # The dashboard's warm-up reads the store too: past its share it is left, as the writer is.
+            if self.dashboard is not None and not self.dashboard.stop(timeout=share()):
+                running.append("the dashboard's warm-up")
             if self._owns_store:
                 if running:
                     # Closing the store under a thread still using it would fail what it is doing

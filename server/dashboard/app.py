@@ -293,11 +293,16 @@ class Dashboard:
     def url(self) -> str:
         return f"http://{self.address}/"
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop serving and end the warm-up; False when the warm-up is still running after
+        ``timeout`` seconds (it stops between two projects, but one stuck on a database that stopped
+        answering waits for the database's own deadline, and a shutdown has a grace to keep)."""
         self._stop_warming.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join()
         if self._warming is not None:
             # Before the store closes under it (and a test database is dropped with its connection).
-            self._warming.join()
+            self._warming.join(timeout)
+            return not self._warming.is_alive()
+        return True
