@@ -12,7 +12,7 @@ DEFAULT_LIMIT = 50
 
 def list_agents(store: Store, workspace: str = "", cluster_id: str = "", limit: int = 0) -> list[AgentStatus]:
     """The ``limit`` agents seen last (0: `DEFAULT_LIMIT`, at most `MAX_PAGE`), newest first; only
-    ``workspace``'s (first reported under its token) or ``cluster_id``'s when given.
+    ``workspace``'s (the first workspace-bound token that reported each was its) or ``cluster_id``'s when given.
 
     An empty list for a workspace no agent has (on any cluster) is NotFound when no such workspace
     is connected either, so a typo is not read as "its agents report nothing". A removed workspace

@@ -210,8 +210,9 @@ class AgentRow(SQLModel, table=True):
     counters: dict[str, Any] = _json()
     batches_received: int = _big()
     last_seen_ms: int = _big()
-    # The workspace of the token that first reported the agent (first writer wins); None when that
-    # token had none, or the row predates migration 0011. Another workspace's token does not update it.
+    # The workspace of the first workspace-bound token that reported the agent (first writer wins);
+    # None while only unbound tokens have, or for a row stored before migration 0011 until a bound
+    # token reports it. Another workspace's token does not update the row.
     workspace: str | None = None
 
 

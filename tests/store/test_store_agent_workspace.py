@@ -1,7 +1,9 @@
-"""Agent status rows record the workspace of the token that first reported the agent (first writer
-wins, as applications do): a token bound to another workspace has its batch stored as before, but
-does not overwrite the row. Unbound tokens, and rows with no workspace, work as before. Both engines;
-migration 0011 too."""
+"""Agent status rows record the workspace of the first workspace-bound token that reported the agent
+(first writer wins, as applications do): a token bound to another workspace has its batch stored as
+before, but does not overwrite the row. Unbound tokens update any row; a row with no workspace (an
+unbound token's, or one stored before migration 0011) is claimed by the first bound token reporting
+it. A batch counts once in BATCHES however often it is delivered, and SENT includes the batch that
+reported it. Both engines; migration 0011 too."""
 
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ def _batch(batch_id: str, workspace: str | None, *, agent: str = "agent-x", app:
 def test_another_workspaces_token_does_not_overwrite_the_agents_row(store: Store, clock: FakeClock) -> None:
     assert store.ingest.write([_batch("a1", "a", sent=10)]) == [IngestResult("a1", 1, 0)]
     (before,) = store.ingest.agents()
-    assert before.workspace == "a" and before.version == "1.0" and before.counters.events_sent == 10
+    # SENT includes the batch's own event: the agent counts a batch only once it is acknowledged.
+    assert before.workspace == "a" and before.version == "1.0" and before.counters.events_sent == 11
     clock.advance(60)
 
     # Workspace b's token naming a's agent: its events are stored and materialized as before (its own
@@ -46,7 +49,7 @@ def test_another_workspaces_token_does_not_overwrite_the_agents_row(store: Store
     (result,) = store.ingest.write([_batch("a2", "a", stage=1, version="1.1", sent=20)])
     assert not result.agent_status_skipped
     (mine,) = store.ingest.agents()
-    assert (mine.version, mine.counters.events_sent, mine.batches_received) == ("1.1", 20, 2)
+    assert (mine.version, mine.counters.events_sent, mine.batches_received) == ("1.1", 21, 2)
     assert mine.last_seen_ms == before.last_seen_ms + 60_000
     (result,) = store.ingest.write([_batch("u1", None, stage=2, version="1.2", sent=30)])
     assert not result.agent_status_skipped
@@ -54,12 +57,64 @@ def test_another_workspaces_token_does_not_overwrite_the_agents_row(store: Store
     assert (mine.version, mine.workspace, mine.batches_received) == ("1.2", "a", 3)
 
 
-def test_a_row_an_unbound_token_made_has_no_workspace_and_takes_any_tokens_reports(store: Store) -> None:
+def test_a_row_an_unbound_token_made_is_claimed_by_the_first_bound_token(store: Store) -> None:
     store.ingest.write([_batch("u1", None, agent="agent-u")])
+    assert store.ingest.agents()[0].workspace is None
+    assert store.ingest.agents(workspace="b") == []
     (result,) = store.ingest.write([_batch("b1", "b", agent="agent-u", stage=1, version="2.0")])
     assert not result.agent_status_skipped
     (row,) = store.ingest.agents()
-    assert (row.workspace, row.version, row.batches_received) == (None, "2.0", 2)
+    assert (row.workspace, row.version, row.batches_received) == ("b", "2.0", 2)
+    assert store.ingest.agents(workspace="b") == [row]
+    # Claimed, it is b's: another workspace's token leaves it alone, an unbound one still updates it.
+    (result,) = store.ingest.write([_batch("c1", "c", agent="agent-u", app="app-c", version="6.6")])
+    assert result.agent_status_skipped and store.ingest.agents() == [row]
+    (result,) = store.ingest.write([_batch("u2", None, agent="agent-u", stage=2, version="2.1")])
+    assert not result.agent_status_skipped
+    (row,) = store.ingest.agents()
+    assert (row.workspace, row.version, row.batches_received) == ("b", "2.1", 3)
+
+
+def test_in_one_write_an_unbound_row_is_claimed_by_the_first_bound_batch(store: Store) -> None:
+    results = store.ingest.write([_batch("u1", None, app="app-u", version="u"),
+                                  _batch("a1", "a", app="app-a", version="a"),
+                                  _batch("b1", "b", app="app-b", version="b")])
+    assert [r.agent_status_skipped for r in results] == [False, False, True]
+    (row,) = store.ingest.agents()
+    assert (row.workspace, row.version, row.batches_received) == ("a", "a", 2)
+
+
+def test_a_redelivered_batch_counts_once_and_sent_includes_the_batch(store: Store, clock: FakeClock) -> None:
+    # Each attempt carries the counters of its moment, which never include the batch itself (the
+    # agent counts it once acknowledged): a re-delivery after a lost ack carries the same events_sent.
+    first = _batch("b1", "a", sent=40)
+    two = dataclasses.replace(first, events=first.events * 3)  # three events, one stored (same key)
+    assert store.ingest.write([two]) == [IngestResult("b1", 1, 2)]
+    (row,) = store.ingest.agents()
+    assert (row.batches_received, row.counters.events_sent) == (1, 43)
+    for _ in range(3):
+        clock.advance(1)
+        assert store.ingest.write([two]) == [IngestResult("b1", 0, 3)]
+    assert store.ingest.write([two, two]) == [IngestResult("b1", 0, 3), IngestResult("b1", 0, 3)]
+    (row,) = store.ingest.agents()
+    assert (row.batches_received, row.counters.events_sent) == (1, 43)
+    assert row.last_seen_ms == clock.now_ms()  # a re-delivery still says the agent is alive
+    # The next batch (a new id) counts, with the acknowledged one now in the agent's own counter.
+    assert store.ingest.write([_batch("b2", "a", stage=1, sent=43), _batch("b2", "a", stage=1, sent=43)]) == [
+        IngestResult("b2", 1, 0), IngestResult("b2", 0, 1)]
+    (row,) = store.ingest.agents()
+    assert (row.batches_received, row.counters.events_sent) == (2, 44)
+    # Each batch row keeps its deliveries.
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT batch_id, deliveries FROM ingest_batches ORDER BY batch_id")).all()
+    assert [tuple(r) for r in rows] == [("b1", 6), ("b2", 2)]
+
+
+def test_sent_counts_the_events_the_server_dropped_as_invalid(store: Store) -> None:
+    # The agent counts every event of an acknowledged batch as sent, the ones dropped as invalid too.
+    batch = dataclasses.replace(_batch("b1", None, sent=7), dropped_events=2)
+    store.ingest.write([batch])
+    assert store.ingest.agents()[0].counters.events_sent == 10
 
 
 def test_in_one_write_the_first_batch_claims_a_new_agent(store: Store) -> None:
@@ -97,11 +152,15 @@ def test_upgrade_from_0010_keeps_agents_with_no_workspace_and_downgrade_drops_it
         assert migrate.current_revision(store.engine) == migrate.head_revision()
         (old,) = store.ingest.agents()
         assert (old.workspace, old.version, old.batches_received, old.counters.events_sent) == (None, "0.9", 7, 5)
-        # Stored before the column, it stays writable by its agent's (now bound) token, as before.
-        (result,) = store.ingest.write([_batch("a1", "a", agent="old", version="1.0")])
+        # Stored before the column, its agent's (now bound) token claims it at its next report.
+        assert store.ingest.agents(workspace="a") == []
+        (result,) = store.ingest.write([_batch("a1", "a", agent="old", version="1.0", sent=5)])
         assert not result.agent_status_skipped
         (old,) = store.ingest.agents()
-        assert (old.workspace, old.version, old.batches_received) == (None, "1.0", 8)
+        assert (old.workspace, old.version, old.batches_received, old.counters.events_sent) == ("a", "1.0", 8, 6)
+        assert store.ingest.agents(workspace="a") == [old]
+        (result,) = store.ingest.write([_batch("b1", "b", agent="old", app="app-b", version="6.6")])
+        assert result.agent_status_skipped and store.ingest.agents() == [old]
     finally:
         store.close()
     engine = make_engine(db_url)

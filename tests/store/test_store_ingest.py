@@ -71,7 +71,8 @@ def test_events_are_stored_once_however_often_they_come(store: Store) -> None:
     assert [s.stage_id for s in stages] == [0, 1, 2]
     assert stages[1] == _stage(1)
     [agent] = store.ingest.agents()
-    assert agent.batches_received == 6 and agent.counters.spark_dropped_events == {"q": 2}
+    # Two batches, however often each came (deliveries are the batch rows' business).
+    assert agent.batches_received == 2 and agent.counters.spark_dropped_events == {"q": 2}
     assert [key for key, _, _ in store.ingest.events(APP)] == ["stage/0/0", "stage/1/0", "stage/2/0"]
     assert store.ingest.events(APP)[0][2] == b"stage/0/0"
 

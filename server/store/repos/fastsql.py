@@ -28,7 +28,8 @@ def placeholder(conn: sa.Connection) -> str:
 
 @lru_cache(maxsize=256)
 def _statement(table: str, columns: tuple[str, ...], keys: tuple[str, ...] | None,
-               update: tuple[str, ...] | None, accumulate: tuple[str, ...], ph: str) -> str:
+               update: tuple[str, ...] | None, accumulate: tuple[str, ...], ph: str,
+               fill: tuple[str, ...] = ()) -> str:
     cols = ", ".join(f'"{c}"' for c in columns)
     sql = f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join([ph] * len(columns))})'
     if keys is None:
@@ -36,6 +37,7 @@ def _statement(table: str, columns: tuple[str, ...], keys: tuple[str, ...] | Non
     target = ", ".join(f'"{k}"' for k in keys)
     sets = [f'"{c}" = excluded."{c}"' for c in (update or ())]
     sets += [f'"{c}" = "{table}"."{c}" + excluded."{c}"' for c in accumulate]
+    sets += [f'"{c}" = COALESCE("{table}"."{c}", excluded."{c}")' for c in fill]
     if not sets:
         return f"{sql} ON CONFLICT ({target}) DO NOTHING"
     return f"{sql} ON CONFLICT ({target}) DO UPDATE SET {', '.join(sets)}"
@@ -67,13 +69,14 @@ def _defaults(table: sa.Table) -> dict[str, Any]:
 
 def insert(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
            keys: Sequence[str] | None = None, update: Sequence[str] | None = None,
-           accumulate: Sequence[str] = (), *, plain: bool = False) -> None:
+           accumulate: Sequence[str] = (), *, fill: Sequence[str] = (), plain: bool = False) -> None:
     """Bulk INSERT of `rows` (dicts of one shape) into `table` (see `_run`;
     ``plain``: always the driver's executemany, the benchmark's ceiling).
 
     Without `keys`: a plain insert. With `keys`: on a clash, set the `update`
     columns (None: every non-key column) to the new values and add the new
-    values to the `accumulate` columns; with neither, do nothing. Rows are
+    values to the `accumulate` columns, and set the `fill` columns only where they are NULL
+    (a stored value stays); with none of them, do nothing. Rows are
     de-duplicated by key first, last wins, so one call never touches a row twice.
     """
     if not rows:
@@ -97,7 +100,7 @@ def insert(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
     else:
         params = [values(r) for r in rows]
     _run(conn, table, columns, params, tuple(keys) if keys is not None else None,
-         tuple(update) if update is not None else None, tuple(accumulate), plain)
+         tuple(update) if update is not None else None, tuple(accumulate), plain, fill=tuple(fill))
 
 
 def insert_tuples(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], params: list[tuple[Any, ...]],
@@ -114,7 +117,7 @@ def insert_tuples(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...]
 
 def _run(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], params: list[tuple[Any, ...]],
          keys: tuple[str, ...] | None, update: tuple[str, ...] | None, accumulate: tuple[str, ...],
-         plain: bool, returning: tuple[str, ...] = ()) -> list[tuple[Any, ...]] | int:
+         plain: bool, returning: tuple[str, ...] = (), fill: tuple[str, ...] = ()) -> list[tuple[Any, ...]] | int:
     """On SQLite, executemany (each row is a cheap in-process call). On
     PostgreSQL, one INSERT ... SELECT FROM unnest(column arrays): executemany
     costs a server round of parse/bind/execute per row (~30 us, pipelined or
@@ -122,10 +125,10 @@ def _run(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], params:
     if plain or conn.dialect.name != "postgresql":
         if returning:
             raise ValueError("RETURNING needs PostgreSQL")
-        return _driver(conn, _statement(table.name, columns, keys, update, accumulate, placeholder(conn)), params,
-                       many=True)
+        return _driver(conn, _statement(table.name, columns, keys, update, accumulate, placeholder(conn), fill),
+                       params, many=True)
     arrays = [list(col) for col in zip(*params, strict=True)]
-    sql = _unnest_statement(table, columns, keys, update, accumulate)
+    sql = _unnest_statement(table, columns, keys, update, accumulate, fill)
     if returning:
         sql += " RETURNING " + ", ".join(f'"{c}"' for c in returning)
     return _driver(conn, sql, arrays, many=False, fetch=bool(returning))
@@ -133,13 +136,14 @@ def _run(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], params:
 
 @lru_cache(maxsize=256)
 def _unnest_statement(table: sa.Table, columns: tuple[str, ...], keys: tuple[str, ...] | None,
-                      update: tuple[str, ...] | None, accumulate: tuple[str, ...]) -> str:
+                      update: tuple[str, ...] | None, accumulate: tuple[str, ...],
+                      fill: tuple[str, ...] = ()) -> str:
     from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect()
     # %b: psycopg sends these arrays in binary; text arrays are quoted element by element in Python.
     arrays = ", ".join(f"%b::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
-    insert = _statement(table.name, columns, keys, update, accumulate, "%s")
+    insert = _statement(table.name, columns, keys, update, accumulate, "%s", fill)
     head, _, tail = insert.partition(" VALUES (")
     tail = tail.partition(")")[2]  # what follows the VALUES list: the ON CONFLICT clause, if any
     return f"{head} SELECT * FROM unnest({arrays}){tail}"

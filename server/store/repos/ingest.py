@@ -14,9 +14,10 @@ application first sent under another workspace's token is refused whole (``Inges
 its events not stored: one workspace's agent token cannot feed another's runs. Refusing it in the
 result, not by raising, keeps the other batches of its group in the one transaction.
 
-Each agent's status row (what it last reported, `agents`) records the workspace of the token that
-first reported it the same way. A bound token reporting an agent id another workspace's token
-reported first has its batch stored as usual, but the row is left as it is
+Each agent's status row (what it last reported, `agents`) records the workspace of the first bound
+token that reported it (a row an unbound token made, or one stored before migration 0011, is
+claimed by the first bound token reporting it). A bound token reporting an agent id another
+workspace's token claimed has its batch stored as usual, but the row is left as it is
 (``IngestResult.agent_status_skipped``; the ingest servicer logs it).
 """
 
@@ -204,10 +205,14 @@ class IngestRepository(Repository):
         batch_rows: dict[tuple[str, str], dict[str, Any]] = {}
         agent_rows: dict[str, dict[str, Any]] = {}
         owners = _agent_owners(conn, prepared)
+        seen = _batches_seen(conn, prepared)
         skipped: set[int] = set()
         for n, (pb, result) in enumerate(zip(prepared, results, strict=True)):
             batch = pb.batch
             key = (batch.agent.agent_id, batch.batch_id)
+            # A batch counts once in the agent's BATCHES, at its first delivery; a re-delivery (its
+            # acknowledgement was lost) only adds to the batch row's `deliveries`.
+            first = key not in batch_rows and key not in seen
             if key in batch_rows:
                 batch_rows[key]["deliveries"] += 1
                 batch_rows[key]["duplicate_events"] += result.duplicate_events
@@ -219,14 +224,30 @@ class IngestRepository(Repository):
             if pb.workspace is not None and owner not in (None, pb.workspace):
                 skipped.add(n)
                 continue
+            if owner is None and pb.workspace is not None:
+                # A row with no workspace (first reported by an unbound token, or stored before
+                # migration 0011) is claimed by the first bound token reporting it: from then on it
+                # is listed under that workspace and other workspaces' tokens leave it alone.
+                owner = owners[batch.agent.agent_id] = pb.workspace
             previous = agent_rows.get(batch.agent.agent_id)
             counters = batch.counters or AgentCounters()
+            # The agent fills its counters before each attempt to send a batch (agent/runner.py
+            # `_prepare`) and adds a batch's events to events_sent only once it is acknowledged
+            # (agent/spool.py `ack`), so the counters a batch carries never include the batch itself:
+            # kept as sent, every agent's SENT would lag by its last batch for good. Stored, the batch
+            # is sent, so its events are added here, all of them as the agent counts them (those this
+            # server dropped as invalid too). A re-delivery cannot count them twice: its counters come
+            # from the later attempt, which still excludes them (one batch is in flight at a time and
+            # an acknowledged batch is deleted before it is counted, so never sent again), and the row
+            # keeps the latest counters rather than adding them up.
+            sent = counters.events_sent + len(pb.events) + pb.dropped_events
             agent_rows[batch.agent.agent_id] = {
                 "agent_id": batch.agent.agent_id, "version": batch.agent.version,
                 "hostname": batch.agent.hostname, "cluster_id": batch.agent.cluster_id,
-                "counters": fastsql.json_text(dataclasses.asdict(counters)), "last_seen_ms": now,
-                "batches_received": (previous["batches_received"] if previous else 0) + 1,
-                # Written when the row is new only (not in `update` below): first writer wins.
+                "counters": fastsql.json_text(dataclasses.asdict(dataclasses.replace(counters, events_sent=sent))),
+                "last_seen_ms": now,
+                "batches_received": (previous["batches_received"] if previous else 0) + int(first),
+                # Set when the row is new or has none (`fill` below): the first bound token's wins.
                 "workspace": owner,
             }
         # Re-deliveries add up; the agent row keeps the latest counters.
@@ -234,13 +255,13 @@ class IngestRepository(Repository):
                        update=(), accumulate=("deliveries", "duplicate_events"))
         fastsql.insert(conn, AG, list(agent_rows.values()), keys=("agent_id",),
                        update=("version", "hostname", "cluster_id", "counters", "last_seen_ms"),
-                       accumulate=("batches_received",))
+                       accumulate=("batches_received",), fill=("workspace",))
         return skipped
 
     def agents(self, workspace: str | None = None, cluster_id: str | None = None,
                limit: int | None = None) -> list[AgentStatus]:
         """What each agent last reported: by agent id, or the ``limit`` seen last (newest first).
-        ``workspace`` keeps the agents first reported under that workspace's token, ``cluster_id``
+        ``workspace`` keeps the agents it claimed (see `_agent_owners`), ``cluster_id``
         those on that Databricks cluster (filtered before the limit)."""
         query = sa.select(AG)
         if workspace is not None:
@@ -305,14 +326,26 @@ def _agent_owners(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> dic
     An agent's status row is another workspace's when a bound token first reported it: a batch of a
     token bound to a different workspace is stored as usual (its applications follow their own rule,
     `_owners`) but does not overwrite that row, so one workspace's token cannot rewrite what another
-    workspace's agent reported. Unbound tokens, and rows with no workspace (first reported by an
-    unbound token, or stored before migration 0011), keep working as before."""
+    workspace's agent reported. Unbound tokens update any row, as before; a row with no workspace
+    (first reported by an unbound token, or stored before migration 0011) is claimed by the first
+    bound token that reports it."""
     ids = sorted({pb.batch.agent.agent_id for pb in prepared})
     owners: dict[str, str | None] = {}
     for part in chunks(ids, 500):
         owners.update((a, w) for a, w in conn.execute(
             sa.select(AG.c.agent_id, AG.c.workspace).where(AG.c.agent_id.in_(part))).all())
     return owners
+
+
+def _batches_seen(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> set[tuple[str, str]]:
+    """The (agent id, batch id) of the batches already stored by an earlier write: re-deliveries."""
+    ids = sorted({pb.batch.batch_id for pb in prepared})
+    agents = {pb.batch.agent.agent_id for pb in prepared}
+    seen: set[tuple[str, str]] = set()
+    for part in chunks(ids, 500):
+        seen.update((a, b) for a, b in conn.execute(
+            sa.select(BA.c.agent_id, BA.c.batch_id).where(BA.c.batch_id.in_(part), BA.c.agent_id.in_(agents))).all())
+    return seen
 
 
 def _counters(data: dict[str, Any] | None) -> AgentCounters:
