@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from server.cli.context import CliContext, admin_call, format_duration, message_dict, print_json, print_table
+from server.cli.context import CliContext, admin_call, format_duration, print_json, print_table
 from server.cli.run import MAX_PAGE, when
 
 # What each kind of loss means and what to do, said once under the table when any agent has it.
@@ -56,8 +56,22 @@ def _losses(c: Any) -> list[tuple[str, str]]:
     return found
 
 
+def _none_listed(workspace: str, cluster: str) -> str:
+    """What an empty list means, for the filters given."""
+    on = f" on cluster {cluster}" if cluster else ""
+    if not workspace:
+        return f"no agent{on} has reported yet: agents report with every batch they send (docs/agent.md)"
+    # Not "none of W's agents reported": an agent is W's once a token bound to W reports it first
+    # among bound tokens. One reported only by unbound tokens, or not since the upgrade that added
+    # workspaces to agents, is listed with WORKSPACE - whoever's it is.
+    return (f"no agent{on} is listed under workspace {workspace} yet: an agent is listed under the workspace of "
+            "the first workspace-bound token that reports it; agents shown with WORKSPACE - by 'trimtab agent "
+            "list' were reported only by unbound tokens, or not since the server's upgrade (docs/agent.md)")
+
+
 @cli.command(name="list")
-@click.option("--workspace", default="", help="Only the agents first reported under this workspace's token.")
+@click.option("--workspace", default="",
+              help="Only this workspace's agents (the first workspace-bound token that reported each was its).")
 @click.option("--cluster", default="", help="Only the agents on this Databricks cluster id.")
 @click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), default=50, show_default=True,
               help=f"Agents to list, most recently seen first, 1 to {MAX_PAGE}.")
@@ -69,13 +83,15 @@ def list_agents(ctx: CliContext, workspace: str, cluster: str, limit: int) -> No
     reply = admin_call(ctx, "RunServiceStub", "ListAgents",
                        admin_pb2.ListAgentsRequest(workspace=workspace, cluster_id=cluster, limit=limit))
     if ctx.as_json:
-        print_json([message_dict(a) for a in reply.agents])
+        # Every field, zeros and empty ones too (docs/agent.md: "--json has every counter"): protobuf's
+        # JSON leaves out fields at their default, so a counter that is 0 would be missing.
+        from google.protobuf.json_format import MessageToDict
+
+        print_json([MessageToDict(a, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+                    for a in reply.agents])
         return
     if not reply.agents:
-        where = " ".join(f"{what} {value}" for what, value in (("of workspace", workspace), ("on cluster", cluster))
-                         if value)
-        click.echo(f"no agent {where + ' ' if where else ''}has reported yet: agents report with every batch "
-                   "they send (docs/agent.md)")
+        click.echo(_none_listed(workspace, cluster))
         return
     now_ms = int(time.time() * 1000)
     rows = []

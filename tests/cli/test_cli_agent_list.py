@@ -1,5 +1,6 @@
-"""`trimtab agent list` against a real server: the table, --json, --workspace, the notes on stderr for
-agents that lost data, the empty list, and a non-admin token refused."""
+"""`trimtab agent list` against a real server: the table, --json (every field, zeros too), --workspace
+(before and after the workspace's token claims an agent), the notes on stderr for agents that lost
+data, the empty list, and a non-admin token refused."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import json
 
 from server.cli.run import when
-from server.domain import AgentCounters, AgentInfo, IngestBatch, IngestEvent, Stage
+from server.domain import AgentCounters, AgentInfo, IngestBatch, IngestEvent, Stage, Workspace
 from server.store import Store
 from server.store.repos.ingest_rows import prepare
 from tests.cli.conftest import Trimtab
@@ -17,11 +18,12 @@ LOSSY = AgentCounters(events_read=5000, events_sent=3800, events_dropped_spool_f
                       spark_dropped_events={"eventLog": 40, "appStatus": 2})
 
 
-def _report(store: Store, agent: str, workspace: str | None, counters: AgentCounters, cluster: str) -> None:
-    batch = IngestBatch(batch_id=f"b-{agent}", agent=AgentInfo(agent_id=agent, version="0.4.1", hostname="driver",
-                                                                cluster_id=cluster),
-                        events=(IngestEvent(f"app-{agent}", "stage/0/0", "stage",
-                                            Stage(application_id=f"app-{agent}", stage_id=0)),),
+def _report(store: Store, agent: str, workspace: str | None, counters: AgentCounters, cluster: str,
+            stage: int = 0) -> None:
+    batch = IngestBatch(batch_id=f"b-{agent}-{stage}", agent=AgentInfo(agent_id=agent, version="0.4.1",
+                                                                        hostname="driver", cluster_id=cluster),
+                        events=(IngestEvent(f"app-{agent}", f"stage/{stage}/0", "stage",
+                                            Stage(application_id=f"app-{agent}", stage_id=stage)),),
                         counters=counters)
     (result,) = store.ingest.write([dataclasses.replace(prepare(batch), workspace=workspace)])
     assert result.stored_events == 1
@@ -42,9 +44,10 @@ def test_agent_list_table_notes_and_json(trimtab: Trimtab, cli_store: Store) -> 
     fine = next(r for r in rows if r.startswith("fine"))
     (seen,) = cli_store.ingest.agents(workspace="prod")
     assert "0.4.1" in lossy and "0101-abc" in lossy and "prod" in lossy and when(seen.last_seen_ms) in lossy
-    assert "ago)" in lossy and "3,800" in lossy and "1,200 (3 batches)" in lossy and "2/1" in lossy
+    # SENT: 3,800 before its batch and the batch's own event (the agent counts a batch at its ack).
+    assert "ago)" in lossy and "3,801" in lossy and "1,200 (3 batches)" in lossy and "2/1" in lossy
     assert lossy.rstrip().endswith("42")
-    assert fine.split()[3] == "-" and fine.split()[-4:] == ["10", "0", "0/0", "0"]
+    assert fine.split()[3] == "-" and fine.split()[-5:] == ["1", "11", "0", "0/0", "0"]
     # Only the agent that lost data is flagged, on stderr, with what it means and what to do.
     assert "agent lossy (cluster 0101-abc): 1,200 event(s) in 3 batch(es) dropped (spool full)" in err
     assert "2 corrupt and 1 oversized line(s)" in err and "Spark dropped 42 event(s) (appStatus 2, eventLog 40)" in err
@@ -62,6 +65,39 @@ def test_agent_list_table_notes_and_json(trimtab: Trimtab, cli_store: Store) -> 
     assert data["counters"]["spark_dropped_events"] == {"eventLog": "40", "appStatus": "2"}
     code, out, _ = trimtab("agent", "list", "--json", "--workspace", "prod", "--cluster", "0101-def")
     assert code == 0 and json.loads(out) == []
+
+
+def test_agent_list_json_has_every_field_zeros_too(trimtab: Trimtab, cli_store: Store) -> None:
+    _report(cli_store, "fine", None, AgentCounters(events_read=1), "")
+    code, out, err = trimtab("--json", "agent", "list")
+    assert (code, err) == (0, "")
+    (data,) = json.loads(out)
+    assert data["workspace"] == "" and data["cluster_id"] == "" and data["batches_received"] == "1"
+    assert data["counters"] == {"events_read": "1", "events_sent": "1", "events_dropped_spool_full": "0",
+                                "batches_dropped_spool_full": "0", "lines_corrupt": "0", "lines_oversized": "0",
+                                "batches_rejected": "0", "spark_dropped_events": {}}
+
+
+def test_agent_list_of_a_workspace_before_and_after_its_token_claims_an_agent(trimtab: Trimtab,
+                                                                              cli_store: Store) -> None:
+    cli_store.workspaces.add(Workspace(name="prod", host="https://prod.example", cloud="aws"), token_encrypted="x")
+    # Reported by an unbound token (or stored before the upgrade): no workspace, and the empty list
+    # says so instead of "no agent of prod has reported".
+    _report(cli_store, "old", None, AgentCounters(), "0101-old")
+    code, out, err = trimtab("agent", "list", "--workspace", "prod")
+    assert (code, err) == (0, "")
+    assert out.startswith("no agent is listed under workspace prod yet: an agent is listed under the workspace "
+                          "of the first workspace-bound token that reports it")
+    assert "WORKSPACE - by 'trimtab agent list' were reported only by unbound tokens" in out
+    code, out, _ = trimtab("agent", "list", "--workspace", "prod", "--cluster", "0101-x")
+    assert code == 0 and out.startswith("no agent on cluster 0101-x is listed under workspace prod yet")
+    code, out, _ = trimtab("agent", "list", "--cluster", "0101-x")
+    assert code == 0 and out.startswith("no agent on cluster 0101-x has reported yet")
+    # prod's token reports it: it is prod's from now on.
+    _report(cli_store, "old", "prod", AgentCounters(events_sent=1), "0101-old", stage=1)
+    code, out, _ = trimtab("agent", "list", "--workspace", "prod")
+    (row,) = out.splitlines()[2:]
+    assert code == 0 and row.split()[:4] == ["old", "0.4.1", "0101-old", "prod"]
 
 
 def test_agent_list_errors(trimtab: Trimtab, cli_store: Store) -> None:
