@@ -110,6 +110,14 @@ def test_a_redelivered_batch_counts_once_and_sent_includes_the_batch(store: Stor
     assert [tuple(r) for r in rows] == [("b1", 6), ("b2", 2)]
 
 
+def test_a_batch_id_another_agent_used_counts_as_new(store: Store) -> None:
+    store.ingest.write([_batch("x", None, agent="g1", app="app-1"), _batch("y", None, agent="g2", app="app-2")])
+    # Each agent now sends the batch id the other one used: new batches of theirs, both counted.
+    store.ingest.write([_batch("y", None, agent="g1", app="app-1", stage=1),
+                        _batch("x", None, agent="g2", app="app-2", stage=1)])
+    assert {a.agent_id: a.batches_received for a in store.ingest.agents()} == {"g1": 2, "g2": 2}
+
+
 def test_sent_counts_the_events_the_server_dropped_as_invalid(store: Store) -> None:
     # The agent counts every event of an acknowledged batch as sent, the ones dropped as invalid too.
     batch = dataclasses.replace(_batch("b1", None, sent=7), dropped_events=2)

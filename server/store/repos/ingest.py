@@ -338,14 +338,22 @@ def _agent_owners(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> dic
 
 
 def _batches_seen(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> set[tuple[str, str]]:
-    """The (agent id, batch id) of the batches already stored by an earlier write: re-deliveries."""
-    ids = sorted({pb.batch.batch_id for pb in prepared})
-    agents = {pb.batch.agent.agent_id for pb in prepared}
+    """The (agent id, batch id) of the batches already stored by an earlier write: re-deliveries.
+
+    Each engine looks the keys up on the primary key its own way: PostgreSQL with (agent_id,
+    batch_id) IN pairs (given the two IN lists, it scanned every batch of those agents, a cost
+    growing with the table); SQLite with the two IN lists (given pairs, it scanned the table)."""
+    keys = sorted({(pb.batch.agent.agent_id, pb.batch.batch_id) for pb in prepared})
     seen: set[tuple[str, str]] = set()
-    for part in chunks(ids, 500):
-        seen.update((a, b) for a, b in conn.execute(
-            sa.select(BA.c.agent_id, BA.c.batch_id).where(BA.c.batch_id.in_(part), BA.c.agent_id.in_(agents))).all())
-    return seen
+    for part in chunks(keys, 500):
+        match: sa.ColumnElement[bool]
+        if conn.dialect.name == "postgresql":
+            match = sa.tuple_(BA.c.agent_id, BA.c.batch_id).in_(part)
+        else:
+            match = sa.and_(BA.c.agent_id.in_(sorted({a for a, _ in part})),
+                             BA.c.batch_id.in_(sorted({b for _, b in part})))
+        seen.update((a, b) for a, b in conn.execute(sa.select(BA.c.agent_id, BA.c.batch_id).where(match)).all())
+    return seen & set(keys)
 
 
 def _counters(data: dict[str, Any] | None) -> AgentCounters:
