@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,21 @@ import pytest
 import sqlalchemy as sa
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """When the session's tests use the real Spark applications (tests/agent/conftest.py
+    `SPARK_RUNS`), starts running them now, on a thread, so they overlap the tests that come first."""
+    agent_conftest = sys.modules.get("tests.agent.conftest")  # it defines those fixtures: none without it
+    if agent_conftest is None or session.config.option.collectonly:
+        return
+    wanted: list[str] = []  # in the order the tests will first ask for them
+    for item in session.items:
+        wanted += [name for name in getattr(item, "fixturenames", ())
+                   if name in agent_conftest.SPARK_RUNS and name not in wanted]
+    if wanted:
+        # The object the tmp_path_factory fixture hands out (no fixture can be asked for here).
+        agent_conftest.run_spark_apps_ahead(session.config, session.config._tmp_path_factory, wanted)
 
 
 def _require(what: str) -> None:

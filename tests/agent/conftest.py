@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -222,8 +223,48 @@ def spark_apps(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) 
     return config.stash[_SPARK_APPS]
 
 
+# The fixtures that run a Spark application in ``SparkApps``: (``"module:function"``, its directory).
+SPARK_RUNS: dict[str, tuple[str, str]] = {
+    "spark_logs": ("tests.agent.spark_apps:run", "spark-eventlogs"),
+    "cache_log": ("tests.agent.spark_cache_app:run", "spark-cache"),
+    "real_spark_events": ("tests.sandbox_sim.conftest:write_reference_log", "real-spark-log"),
+}
+_SPARK_AHEAD = pytest.StashKey[dict[str, "Future[Path]"]]()
+
+
+def run_spark_app(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory, fixture: str) -> Path:
+    """The output directory of ``fixture``'s Spark application: run now, or taken from the run the
+    session started ahead (`run_spark_apps_ahead`; its failure is this fixture's)."""
+    ahead = config.stash.get(_SPARK_AHEAD, {}).pop(fixture, None)
+    if ahead is not None:
+        return ahead.result()
+    target, directory = SPARK_RUNS[fixture]
+    return spark_apps(config, tmp_path_factory).run(target, tmp_path_factory.mktemp(directory))
+
+
+def run_spark_apps_ahead(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory,
+                         fixtures: list[str]) -> None:
+    """Run the Spark applications of ``fixtures`` (the session's tests use them) one after the other
+    on a thread, from the end of collection: the JVM's start-up and the applications (~30 s) overlap
+    the tests that come before, on the other core, instead of stalling the first test that needs
+    them. The same applications in the same process as on demand; only when they run changes."""
+    spark_apps(config, tmp_path_factory)  # started here: its close is a cleanup registered first
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spark-apps-ahead")
+    # Cleanups run last-registered first: the pool ends (a running application finishes, queued ones
+    # are dropped) before the Spark process is closed.
+    config.add_cleanup(lambda: pool.shutdown(wait=True, cancel_futures=True))
+
+    def run(target: str, out: Path) -> Path:
+        # spark_apps() here, not once above: a Spark process that died is started again for the next.
+        return spark_apps(config, tmp_path_factory).run(target, out)
+
+    ahead = config.stash.setdefault(_SPARK_AHEAD, {})
+    for fixture in fixtures:
+        target, directory = SPARK_RUNS[fixture]
+        ahead[fixture] = pool.submit(run, target, tmp_path_factory.mktemp(directory))
+
+
 @pytest.fixture(scope="session")
 def spark_logs(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real PySpark 4 event logs: zstd rolling, lz4/snappy/lzf/plain single files (made once)."""
-    return spark_apps(pytestconfig, tmp_path_factory).run("tests.agent.spark_apps:run",
-                                                          tmp_path_factory.mktemp("spark-eventlogs"))
+    return run_spark_app(pytestconfig, tmp_path_factory, "spark_logs")

@@ -14,7 +14,7 @@ import pytest
 from agent import encode
 from agent.events import StageCompleted
 from agent.parse import AppParser
-from tests.agent.conftest import spark_apps
+from tests.agent.conftest import run_spark_app
 
 
 def rdd(rdd_id: int, *, memory: bool = False, disk: bool = False, parents: tuple[int, ...] = ()) -> dict:
@@ -85,8 +85,7 @@ def test_the_flag_is_encoded():
 
 @pytest.fixture(scope="module")
 def cache_log(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = spark_apps(pytestconfig, tmp_path_factory).run("tests.agent.spark_cache_app:run",
-                                                         tmp_path_factory.mktemp("spark-cache"))
+    out = run_spark_app(pytestconfig, tmp_path_factory, "cache_log")
     [log] = [f for f in (out / "logs").rglob("*") if f.is_file() and f.name.startswith(("events_", "local-"))]
     return log
 

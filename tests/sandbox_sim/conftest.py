@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent.conftest import FAST_JVM_OPTS, spark_apps
+from tests.agent.conftest import FAST_JVM_OPTS, run_spark_app
 
 
 def write_reference_log(out: Path) -> None:
@@ -43,8 +43,7 @@ def spark_home() -> Path:
 @pytest.fixture(scope="session")
 def real_spark_events(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """Events of a log written just now by real PySpark (in the JVM the agent tests' applications use)."""
-    out = spark_apps(pytestconfig, tmp_path_factory).run("tests.sandbox_sim.conftest:write_reference_log",
-                                                         tmp_path_factory.mktemp("real-spark-log"))
+    out = run_spark_app(pytestconfig, tmp_path_factory, "real_spark_events")
     (log,) = [p for p in out.iterdir() if p.is_file()]
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
