@@ -272,11 +272,13 @@ def _decide(
     if _sla_below_setup(settings, setup):
         return told(_sla_below_setup_decision(cands, history, out, avoid, settings, prefix, _Common(
             rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind)))
-    if not aim and _sla_unlikely(out, settings, avoid, runnable, cands, history[scr.learn[-1]].config_id):
+    last_learned = history[scr.learn[-1]].config_id
+    if not aim and _sla_unlikely(out, settings, avoid, runnable, cands, last_learned):
+        bar = _reach_bar(out, cands, last_learned)
         if not settings.working_sla:
-            return told(_fastest_decision(cands, out, avoid, settings, prefix, _Common(
+            return told(_fastest_decision(cands, out, avoid, settings, prefix, bar, _Common(
                 rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind)))
-        working, why = _working_sla(cands, out, settings, runnable)
+        working, why = _working_sla(cands, out, settings, runnable, bar)
         d = _decide(candidates, raw, replace(settings, sla_s=working, sla_name="working SLA"), prior, seed,
                     run_labels, previous_phase, why)
         # P is the owner's SLA's, which the CLI and the savings show beside it.
@@ -682,15 +684,21 @@ def _sla_unlikely(out: _Outlook, settings: Settings, avoid: np.ndarray, runnable
         return False
     usable = _usable(avoid, cands)
     p = np.maximum(out.p_meet, out.p_run)
-    at = next((i for i, c in enumerate(cands) if c.config_id == last_run), None)
-    bar = _LEAVE_OUT_OF_REACH_P if at is not None and p[at] < _OUT_OF_REACH_P else _OUT_OF_REACH_P
-    if np.max(np.where(usable, p, 0.0)) >= bar:
+    if np.max(np.where(usable, p, 0.0)) >= _reach_bar(out, cands, last_run):
         return False
     # What the job can do: a configuration avoided for now (refused capacity) has still run.
     tried = np.array([c.config_id in out.tried for c in cands]) & runnable
     if not tried.any():
         return False
     return bool(out.median_s[tried].min() <= _AS_FAST * out.median_s[usable].min())
+
+
+def _reach_bar(out: _Outlook, cands: list[Candidate], last_run: str | None) -> float:
+    """The P under which the SLA counts as out of reach (`_sla_unlikely`): `_OUT_OF_REACH_P` to
+    enter, `_LEAVE_OUT_OF_REACH_P` to leave once the job's newest learned run was below it."""
+    p = np.maximum(out.p_meet, out.p_run)
+    at = next((i for i, c in enumerate(cands) if c.config_id == last_run), None)
+    return _LEAVE_OUT_OF_REACH_P if at is not None and p[at] < _OUT_OF_REACH_P else _OUT_OF_REACH_P
 
 
 def _sla_below_setup(settings: Settings, setup: Setup) -> bool:
@@ -720,7 +728,7 @@ def _sla_below_setup_decision(cands: list[Candidate], history: Sequence[Observat
 
 
 def _fastest_decision(cands: list[Candidate], out: _Outlook, avoid: np.ndarray, settings: Settings, prefix: str,
-                      common: _Common) -> Decision:
+                      bar: float, common: _Common) -> Decision:
     """The SLA is out of reach (`_sla_unlikely`) and the project's working SLA is off: its owner
     would rather pay for the fastest every run. The fastest *measured* configuration it may run, not
     the likeliest of `_best_index`: far from the SLA the likeliest is the one with the widest spread,
@@ -731,7 +739,7 @@ def _fastest_decision(cands: list[Candidate], out: _Outlook, avoid: np.ndarray, 
     fast = int(np.argmin(np.where(tried if tried.any() else usable, out.median_s, np.inf)))
     runtime = f"{out.median_s[fast]:.0f}s [{out.lo_s[fast]:.0f}, {out.hi_s[fast]:.0f}]"
     why = (f"the {settings.sla_s:.0f}s SLA is out of reach: no configuration is predicted to meet it with "
-           f"P>={_OUT_OF_REACH_P:.0%}, and the project's working SLA is off, so the fastest measured, "
+           f"P>={bar:.0%}{_bar_note(bar)}, and the project's working SLA is off, so the fastest measured, "
            f"{cands[fast].name}, runs until the SLA is raised or the job made faster: runtime {runtime}, "
            f"expected cost {money(out.cost[fast], settings.currency)}/run, P={_pct(out.p_meet[fast])}")
     phase = "optimizing" if settings.auto_apply else "monitoring"
@@ -739,8 +747,12 @@ def _fastest_decision(cands: list[Candidate], out: _Outlook, avoid: np.ndarray, 
     return _decision(cands, out, fast, phase, prefix + why + _loss_note(out, fast), common)
 
 
+def _bar_note(bar: float) -> str:
+    return " (the bar to leave it once out of reach)" if bar > _OUT_OF_REACH_P else ""
+
+
 def _working_sla(cands: list[Candidate], out: _Outlook, settings: Settings,
-                 runnable: np.ndarray) -> tuple[float, str]:
+                 runnable: np.ndarray, bar: float = _OUT_OF_REACH_P) -> tuple[float, str]:
     """The SLA the plan aims at while the owner's is out of reach (`_sla_unlikely`), and the words
     that say so: `Settings.miss_badly` times the fastest measured configuration's median runtime.
     Bounded near what the job can do, a miss stays a near miss; above it, no dearer cluster is
@@ -758,7 +770,7 @@ def _working_sla(cands: list[Candidate], out: _Outlook, settings: Settings,
     if not settings.sla_per_run:
         p += f", a single run {_pct(out.p_run[fast])}"
     why = (f"the {settings.sla_s:.0f}s SLA is out of reach: no configuration is predicted to meet it with "
-           f"P>={_OUT_OF_REACH_P:.0%}, and the fastest measured, {cands[fast].name}, runs in "
+           f"P>={bar:.0%}{_bar_note(bar)}, and the fastest measured, {cands[fast].name}, runs in "
            f"{out.median_s[fast]:.0f}s ({p}) at {money(out.cost[fast], settings.currency)}/run; so the plan "
            f"aims at a {working:.0f}s working SLA ({settings.miss_badly - 1:.0%} over the fastest measured "
            "runtime) until the SLA is raised or the job made faster: ")

@@ -5,6 +5,7 @@ stable job switched clusters back and forth on predicted differences far below `
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -268,8 +269,6 @@ def test_the_likeliest_is_not_a_far_off_configuration_whose_spread_is_widest() -
 
 def _aim(reason: str) -> float | None:
     """The working SLA a reason names, None under the owner's SLA."""
-    import re
-
     m = re.match(r"the \d+s SLA is out of reach: .*? aims at a (\d+)s working SLA", reason)
     return float(m.group(1)) if m else None
 
@@ -378,3 +377,27 @@ def test_with_the_working_sla_off_the_loop_stays_on_the_fastest() -> None:
                 slow += job.mean_runtime(d.candidate) > 1.25 * fastest
             history.append(job.run(d.candidate, rng))
     assert total == 72 and slow == 0
+
+
+
+def test_an_out_of_reach_reason_names_the_bar_it_used() -> None:
+    """A review: once the job ran under the working SLA it takes P >= 10% to leave it, but the reason
+    said "no configuration is predicted to meet it with P>=5%" beside a fastest measured at P=8%."""
+    cands = grid()
+    dearest = max(cands, key=lambda c: c.price_per_hour)
+    fastest = 300.0 + min(JOB.mean_runtime(c) for c in cands)
+    rng = np.random.default_rng(3)
+    seen = 0
+    for working_sla in (True, False):
+        settings = Settings(sla_s=0.9 * fastest, sla_per_run=True, working_sla=working_sla)
+        history = [Observation(dearest.config_id, 300.0 + JOB.mean_runtime(dearest), True, setup_s=300.0)]
+        for _ in range(12):
+            d = decide(cands, history, settings, seed=len(history))
+            m = re.match(r"the \d+s SLA is out of reach: no configuration is predicted to meet it with P>=(\d+)%"
+                         r".*? the fastest measured, .*?P=([\d.]+)%", d.reason)
+            if m:
+                seen += 1
+                assert float(m.group(2)) < float(m.group(1)), d.reason
+            o = JOB.run(d.candidate, rng)
+            history.append(Observation(d.candidate.config_id, o.runtime_s + 300.0, True, setup_s=300.0))
+    assert seen >= 10
