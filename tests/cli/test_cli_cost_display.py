@@ -70,7 +70,7 @@ def test_recommendation_show_prints_storage_advice_and_projected_saving(trimtab:
     assert code == 0
     assert "0.43 USD per run  [0.30, 0.61]" in _line(out, "cost:")
     assert "gp2 -> gp3: same throughput for 20% less" in _line(out, "storage:")
-    assert "123.46 USD per month" in _line(out, "saving:")
+    assert "123.46 USD per month (projected, disks only)" in _line(out, "storage saving:")
 
     cli_store.recommendations.add(Recommendation(project_id=pid, config=ClusterConfig(node_type_id="r5.xlarge",
                                                                                       num_workers=2)))
