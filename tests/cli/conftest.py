@@ -9,10 +9,24 @@ import pytest
 
 from server.cli.main import main
 from server.config import ServerConfig
+from server.domain import Project
 from server.serve import RunningServer, start_server
 from server.store import Store
 
 Trimtab = Callable[..., tuple[int, str, str]]
+NIGHTLY_SPEC = {"node_type_id": "m5.xlarge", "num_workers": 4, "spark_version": "15.4.x-scala2.12"}
+
+
+@pytest.fixture
+def nightly(cli_store: Store) -> Project:
+    """One imported job cluster with default settings (prod / job 42 / main, "nightly")."""
+    return cli_store.projects.add(Project(workspace="prod", job_id=42, cluster_key="main", job_name="nightly",
+                                          current_spec=NIGHTLY_SPEC, original_spec=NIGHTLY_SPEC))
+
+
+def shown(out: str, key: str) -> list[str]:
+    """The values `project show` prints on the lines that start with ``key`` (none: not shown)."""
+    return [line.split("  ", 1)[1].strip() for line in out.splitlines() if line.startswith(key)]
 
 
 @pytest.fixture
