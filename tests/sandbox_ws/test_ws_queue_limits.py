@@ -109,6 +109,14 @@ def test_a_queued_run_from_run_now_ends_after_48_hours_without_a_cluster(
     assert [s["day"] for s in sandbox.backend.simulated] == [1, 2]
 
 
+def _first_running(w: Any, job_id: int) -> None:
+    """Wait (10 s at most) until the job's first run reads RUNNING: its player thread plays each jump
+    in time on its own, and a loaded machine read PENDING (about one run in two in a full suite)."""
+    deadline = time.monotonic() + 10
+    while run_states(w, job_id)[0][2] != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_a_schedule_faster_than_its_runs_fills_the_queue_to_its_limit_and_no_further(
         sandbox: Sandbox) -> None:
     sandbox.backend = LongRunBackend()
@@ -118,6 +126,7 @@ def test_a_schedule_faster_than_its_runs_fills_the_queue_to_its_limit_and_no_fur
     job_id = create(w, schedule=cron("0 0 * * * ?"))  # hourly; each run lasts 50 h
     for hour in range(1, 6):
         advance_to(ws, clock, f"2026-06-01T{hour:02d}:00:00+00:00")
+    _first_running(w, job_id)
     assert run_states(w, job_id) == [("2026-06-01 01:00:00", "PERIODIC", "RUNNING"),
                                      ("2026-06-01 02:00:00", "PERIODIC", "QUEUED"),
                                      ("2026-06-01 03:00:00", "PERIODIC", "QUEUED"),
@@ -141,6 +150,7 @@ def test_a_schedule_faster_than_its_runs_fills_the_queue_to_its_limit_and_no_fur
         advance_to(ws, clock, f"2026-06-02T{hour:02d}:00:00+00:00")
     for hour in range(0, 3):
         advance_to(ws, clock, f"2026-06-03T{hour:02d}:00:00+00:00")
+    _first_running(w, job_id)
     states = run_states(w, job_id)
     assert len(states) == 23 + 24 + 3  # one run per hourly fire, 06-01 01:00 to 06-03 02:00
     assert states[:5] == [("2026-06-01 01:00:00", "PERIODIC", "RUNNING"),
