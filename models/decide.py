@@ -284,7 +284,7 @@ def _decide(
         # P is the owner's SLA's, which the CLI and the savings show beside it.
         at = next(i for i, c in enumerate(cands) if c.config_id == d.candidate.config_id)
         return replace(d, p_meet_sla=float(out.p_meet[at]))
-    best = _best_index(out, settings, avoid, np.array([not c.allowed for c in cands]), cands)
+    best = _best_index(out, settings, avoid, np.array([not c.allowed for c in cands]))
     # Nothing reaches the SLA target: `_best_index` took the likeliest, which the reason says.
     likeliest = best if settings.sla_s and out.p_meet[best] < settings.p_target else None
     held = None if likeliest is not None else _held(out, best, history, scr.segment_start, settings, avoid, cands)
@@ -641,11 +641,8 @@ def _refused(cands: list[Candidate], avoid: np.ndarray, scr: Screened) -> tuple[
     return avoid | refused, f" ({said}: the cloud's capacity or a limit, see the runs' messages)"
 
 
-def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray, barred: np.ndarray,
-                cands: list[Candidate] | None = None) -> int:
-    """The recommendation; ``barred`` marks the candidates that are not allowed (also in ``avoid``).
-    ``cands`` (the candidates, to tell the measured ones): without them the likeliest is the
-    z-score's pick alone."""
+def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray, barred: np.ndarray) -> int:
+    """The recommendation; ``barred`` marks the candidates that are not allowed (also in ``avoid``)."""
     ok = (out.p_meet >= settings.p_target) & ~avoid
     if ok.any():
         return int(np.argmin(np.where(ok, out.cost, np.inf)))
@@ -662,21 +659,7 @@ def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray, barred: np
     # the fastest). Ranking by P instead cost the tuning benchmark misses (docs/tuning.md).
     execution = np.exp(out.pred.mean_log)
     near = ~avoid & (execution <= _NEAR_FASTEST * np.min(np.where(avoid, np.inf, execution)))
-    pick = int(np.argmax(np.where(near, out.z_meet, -np.inf)))
-    if settings.sla_per_run and cands is not None:
-        # Under the every-run rule P is a mixture over the cluster's setup and spot losses, which the
-        # z-score of the execution leaves out. Near an SLA just above the setup time it named an
-        # untried cluster at P=11% the likeliest beside a measured one at 25%, and the job hopped
-        # over 10 clusters in 13 runs (a review). So a measured configuration whose P is higher than
-        # the z-score's pick is taken instead (the cheapest within 2% of the best such P). Measured
-        # only: ranking every configuration by P rewarded the widest spread and slowed the working
-        # SLA's start (docs/tuning.md).
-        p = np.maximum(out.p_meet, out.p_run)
-        tried = near & np.array([c.config_id in out.tried for c in cands])
-        top = float(np.max(np.where(tried, p, -1.0)))
-        if tried.any() and top > p[pick]:
-            return int(np.argmin(np.where(tried & (p >= 0.98 * top), out.cost, np.inf)))
-    return pick
+    return int(np.argmax(np.where(near, out.z_meet, -np.inf)))
 
 
 def _usable(avoid: np.ndarray, cands: list[Candidate]) -> np.ndarray:
