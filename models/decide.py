@@ -272,9 +272,8 @@ def _decide(
     if _sla_below_setup(settings, setup):
         return told(_sla_below_setup_decision(cands, history, out, avoid, settings, prefix, _Common(
             rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind)))
-    last_learned = history[scr.learn[-1]].config_id
-    if not aim and _sla_unlikely(out, settings, avoid, runnable, cands, last_learned):
-        bar = _reach_bar(out, cands, last_learned)
+    bar = _reach_bar(out, cands, history[scr.learn[-1]].config_id)
+    if not aim and _sla_unlikely(out, settings, avoid, runnable, cands, bar):
         if not settings.working_sla:
             return told(_fastest_decision(cands, out, avoid, settings, prefix, bar, _Common(
                 rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind)))
@@ -668,7 +667,7 @@ def _usable(avoid: np.ndarray, cands: list[Candidate]) -> np.ndarray:
 
 
 def _sla_unlikely(out: _Outlook, settings: Settings, avoid: np.ndarray, runnable: np.ndarray,
-                  cands: list[Candidate], last_run: str | None) -> bool:
+                  cands: list[Candidate], bar: float) -> bool:
     """No configuration meets the SLA with P >= `_OUT_OF_REACH_P`, as the rule counts it or in one
     run (under the typical-run rule a typical runtime just over the SLA has P~0, yet single runs
     may still meet it often), and the job has run a configuration about as fast as the fastest one
@@ -677,14 +676,13 @@ def _sla_unlikely(out: _Outlook, settings: Settings, avoid: np.ndarray, runnable
     extrapolation, and at tight SLAs it was too low early on (tuning benchmark, dataproc q0.2, with
     no such run asked for: kept where it last ran, the job never reached the fast configurations
     that meet the SLA; cost/oracle 1.35 -> 2.27).
-    ``last_run``: the configuration of the newest learned run. When it too is below
-    `_OUT_OF_REACH_P` (the job ran under the working SLA) it takes `_LEAVE_OUT_OF_REACH_P` to leave.
+    ``bar``: `_reach_bar`, the P it takes (higher to leave than to enter).
     ``runnable``: what the job may run, a capacity refusal aside (`_working_sla`)."""
     if not settings.sla_s:
         return False
     usable = _usable(avoid, cands)
     p = np.maximum(out.p_meet, out.p_run)
-    if np.max(np.where(usable, p, 0.0)) >= _reach_bar(out, cands, last_run):
+    if np.max(np.where(usable, p, 0.0)) >= bar:
         return False
     # What the job can do: a configuration avoided for now (refused capacity) has still run.
     tried = np.array([c.config_id in out.tried for c in cands]) & runnable
@@ -695,7 +693,8 @@ def _sla_unlikely(out: _Outlook, settings: Settings, avoid: np.ndarray, runnable
 
 def _reach_bar(out: _Outlook, cands: list[Candidate], last_run: str | None) -> float:
     """The P under which the SLA counts as out of reach (`_sla_unlikely`): `_OUT_OF_REACH_P` to
-    enter, `_LEAVE_OUT_OF_REACH_P` to leave once the job's newest learned run was below it."""
+    enter, `_LEAVE_OUT_OF_REACH_P` to leave once ``last_run``, the configuration of the newest
+    learned run, was below it too (the job ran under the working SLA)."""
     p = np.maximum(out.p_meet, out.p_run)
     at = next((i for i, c in enumerate(cands) if c.config_id == last_run), None)
     return _LEAVE_OUT_OF_REACH_P if at is not None and p[at] < _OUT_OF_REACH_P else _OUT_OF_REACH_P
@@ -752,7 +751,7 @@ def _bar_note(bar: float) -> str:
 
 
 def _working_sla(cands: list[Candidate], out: _Outlook, settings: Settings,
-                 runnable: np.ndarray, bar: float = _OUT_OF_REACH_P) -> tuple[float, str]:
+                 runnable: np.ndarray, bar: float) -> tuple[float, str]:
     """The SLA the plan aims at while the owner's is out of reach (`_sla_unlikely`), and the words
     that say so: `Settings.miss_badly` times the fastest measured configuration's median runtime.
     Bounded near what the job can do, a miss stays a near miss; above it, no dearer cluster is
