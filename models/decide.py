@@ -31,7 +31,7 @@ from scipy.special import ndtr, ndtri
 
 from models.acquire import Belief, knowledge_gradient, z_targets
 from models.changes import Screened, screen
-from models.growth import Growth, forecast_input
+from models.growth import Growth, fill_inputs, forecast_input
 from models.money import money
 from models.observation import NOT_LEARNED, Observation
 from models.prior import DEFAULT_PRIOR, Prior
@@ -258,7 +258,7 @@ def _decide(
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         return told(replace(_first_run(allowed, history, scr.explained, settings, rebased, note),
                             change_at=change_at, change_kind=scr.change_kind))
-    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup,
+    out = _outlook(cands, _learned_runs(history, scr), settings, prior, known, seed, setup,
                    _segment_inputs(history, scr.segment_start))
     # The change point is news while the model learns again (a learning run's reason always says
     # it) and on the first decision after that, or the segment's first when it needs no learning;
@@ -351,7 +351,7 @@ def forecast(
     scr = screen(history, known, prior.sigma_run, prior.mean[FEATURES.index("log_input")])
     if not scr.learn:
         return []
-    out = _outlook(cands, [history[i] for i in scr.learn], settings, prior, known, seed, setup,
+    out = _outlook(cands, _learned_runs(history, scr), settings, prior, known, seed, setup,
                    _segment_inputs(history, scr.segment_start))
     lo, hi, med = out.lo_s, out.hi_s, out.median_s
     return [
@@ -491,6 +491,18 @@ def _segment_inputs(history: Sequence[Observation], start: int) -> list[float | 
     the data. Runs whose input is not the job's (failed or explained: a lost node re-reads its
     input) keep their place on the schedule as unknown."""
     return [o.input_gb if o.ok and not set(o.anomalies) & NOT_LEARNED else None for o in history[start:]]
+
+
+def _learned_runs(history: Sequence[Observation], scr: Screened) -> list[Observation]:
+    """The runs the model learns from, a run without an input size given the one the segment's trend
+    puts at its place (`models.growth.fill_inputs`; none without a clear trend: the median's)."""
+    start = scr.segment_start
+    filled = fill_inputs(_segment_inputs(history, start))
+    runs = []
+    for i in scr.learn:
+        obs, size = history[i], filled[i - start]
+        runs.append(replace(obs, input_gb=size) if not obs.input_gb and size else obs)
+    return runs
 
 
 def _no_forecast(runs: list[Observation]) -> Growth:

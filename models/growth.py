@@ -52,13 +52,62 @@ class Growth:
 def forecast_input(inputs: Sequence[float | None]) -> Growth:
     """Forecast the input (GB) of the run after ``inputs`` (the segment's runs, oldest first; None or
     <= 0 = unknown, which still takes its place on the schedule)."""
-    known = [(i, float(x)) for i, x in enumerate(inputs) if x is not None and math.isfinite(x) and x > 0]
+    known = _known(inputs)
     if not known:
         return Growth(None, None, 0.0, 0)
     latest = known[-1][1]
     window = known[-WINDOW:]
-    if len(window) < MIN_RUNS:
+    trend = _trend(window)
+    if trend is None:
         return Growth(latest, latest, 0.0, len(window))
+    level, slope = trend
+    # The fitted line at the next run's index: a latest run above or below the line is not chased.
+    ahead = math.exp(level + slope * len(inputs))
+    # Growing: never below the latest run's input, at most one rebase threshold above it (and
+    # the mirror image when it shrinks).
+    nxt = min(max(ahead, latest), CAP * latest) if slope > 0 else max(min(ahead, latest), latest / CAP)
+    return Growth(nxt, latest, math.expm1(slope), len(window))
+
+
+def fill_inputs(inputs: Sequence[float | None]) -> list[float | None]:
+    """``inputs`` with the unknown ones estimated where the input clearly grows or shrinks (the same
+    trend test as `forecast_input`); left unknown where it does not.
+
+    A run collected without an input size (before the agent ran, or its agent failed) is otherwise
+    learned at the segment's median input: on a growing job whose first runs are unsized, those
+    runs read as slow for their input and the next run was predicted 9-17% too fast (2.5% growth a
+    run, 8 of 20 runs unsized). Between two sized runs the estimate is log-linear in the run's
+    place; before the first or after the last it follows the trend's rate from the nearest sized
+    run, at most `CAP` away from it (further is another segment, not growth)."""
+    known = _known(inputs)
+    out: list[float | None] = [x if x is not None and math.isfinite(x) and x > 0 else None for x in inputs]
+    trend = _trend(known[-WINDOW:]) if len(known) < len(out) else None
+    if trend is None:
+        return out
+    slope = trend[1]
+    where = [i for i, _ in known]
+    for i, x in enumerate(out):
+        if x is not None:
+            continue
+        after = next((k for k in range(len(known)) if where[k] > i), None)
+        if after is not None and after > 0:
+            (i0, x0), (i1, x1) = known[after - 1], known[after]
+            out[i] = x0 * (x1 / x0) ** ((i - i0) / (i1 - i0))
+            continue
+        i0, x0 = known[0] if after == 0 else known[-1]
+        out[i] = min(max(x0 * math.exp(slope * (i - i0)), x0 / CAP), x0 * CAP)
+    return out
+
+
+def _known(inputs: Sequence[float | None]) -> list[tuple[int, float]]:
+    return [(i, float(x)) for i, x in enumerate(inputs) if x is not None and math.isfinite(x) and x > 0]
+
+
+def _trend(window: Sequence[tuple[int, float]]) -> tuple[float, float] | None:
+    """(level, slope) of log(input) on the run's index, Theil-Sen over ``window`` (index, GB); None
+    without a clear trend (too few runs, within the scatter, not ordered, or below `MIN_RATE`)."""
+    if len(window) < MIN_RUNS:
+        return None
     idx = np.array([i for i, _ in window], dtype=float)
     y = np.log([x for _, x in window])
     i, j = np.triu_indices(len(idx), k=1)
@@ -68,13 +117,8 @@ def forecast_input(inputs: Sequence[float | None]) -> Growth:
     scatter = _MAD_TO_SD * float(np.median(np.abs(resid - np.median(resid))))
     se = scatter / math.sqrt(float(np.sum((idx - idx.mean()) ** 2)))
     if abs(slope) <= CLEAR * se or not _monotone(y[j] - y[i]) or abs(math.expm1(slope)) < MIN_RATE:
-        return Growth(latest, latest, 0.0, len(window))
-    # The fitted line at the next run's index: a latest run above or below the line is not chased.
-    ahead = math.exp(level + slope * len(inputs))
-    # Growing: never below the latest run's input, at most one rebase threshold above it (and
-    # the mirror image when it shrinks).
-    nxt = min(max(ahead, latest), CAP * latest) if slope > 0 else max(min(ahead, latest), latest / CAP)
-    return Growth(nxt, latest, math.expm1(slope), len(window))
+        return None
+    return level, slope
 
 
 def _monotone(pair_diffs: np.ndarray) -> bool:
