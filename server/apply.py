@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, spec_diff
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, PoolBacking, config_id_of, outside_bounds
 from server.spec import (
     GP3_FIELDS,
+    POOL_ID_FIELDS,
     SIZING_FIELDS,
     cluster_entry_update,
     config_from_spec,
@@ -244,10 +246,25 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
                                  "reverted (the next apply can be)")
     if not pending.get("previous_spec"):
         raise FailedPrecondition(f"project {project.name}: nothing to revert (no apply recorded)")
-    settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
-    # Only what Trimtab owns goes back, over the live spec, as an apply merges: a field Databricks
-    # fills in and the user may set (aws_attributes.zone_id, no drift) keeps the user's value.
-    previous = owned_from(live, pending["previous_spec"], cloud=project_cloud(store, project))
+    settings, live = _job_cluster(store, gateway, project, dry_run=dry_run)
+    cloud = project_cloud(store, project)
+    drift = _drift(project, live)
+    if edited := owned_drift(drift, live, pending.get("applied_spec") or {}, cloud=cloud):
+        _refuse_adopted(store, project, live, dry_run=dry_run)
+        # Not rebased: the record of the apply stays, so the revert can follow once the owner has
+        # settled the fields (a rebase, at the next apply or run, ends it as before).
+        raise FailedPrecondition(
+            f"project {project.name}: not reverted: the cluster's {', '.join(edited)} "
+            f"{'was' if len(edited) == 1 else 'were'} edited outside Trimtab after the last apply, and a "
+            "revert would write over that edit. To keep your edit, there is nothing to revert; to go back to "
+            f"the configuration before the apply ({_owned_label(pending['previous_spec'], cloud)}), put "
+            f"{'that field' if len(edited) == 1 else 'those fields'} back as Trimtab wrote them "
+            f"({_owned_label(pending.get('applied_spec') or {}, cloud)}) and run the revert again, or set the "
+            "earlier values in Databricks yourself")
+    # Only what Trimtab owns goes back, over the live spec, as an apply merges: the user's edits of
+    # other fields since the apply (Spark conf, tags, libraries...) and fields Databricks fills in
+    # (aws_attributes.zone_id) keep the live value.
+    previous = owned_from(live, pending["previous_spec"], cloud=cloud)
     previous["custom_tags"] = _with_tag(previous.get("custom_tags"), pending["previous_spec"], RECOMMENDATION_TAG)
     rec_id = pending.get("recommendation_id")
     rec = store.recommendations.get(int(rec_id)) if rec_id is not None else None
@@ -584,6 +601,24 @@ def _check_bounds(project: Project, rec: Recommendation, catalog: PriceCatalog, 
 def _live_spec(store: Store, gateway: DatabricksGateway, project: Project, *,
                dry_run: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """The job's settings and the cluster's live spec; orphans or rebases the project when needed."""
+    settings, live = _job_cluster(store, gateway, project, dry_run=dry_run)
+    drift = _drift(project, live)
+    if drift:
+        _refuse_adopted(store, project, live, dry_run=dry_run)
+        superseded = store.recommendations.pending(int(project.id or 0))
+        if not dry_run:
+            rebase(store, project, live, drift)
+        what = f"; recommendation {superseded.id}, planned for the old spec, is superseded" \
+            if superseded is not None and not dry_run else ""
+        raise FailedPrecondition(
+            f"project {project.name}: the cluster was edited outside Trimtab ({', '.join(drift)}); "
+            f"Trimtab keeps the edit and will recommend from it{what}")
+    return settings, live
+
+
+def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
+                 dry_run: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The job's settings and the cluster's live spec; orphans the project when either is gone."""
     try:
         job = gateway.get_job(project.job_id)
     except DatabricksNotFound as err:
@@ -596,20 +631,50 @@ def _live_spec(store: Store, gateway: DatabricksGateway, project: Project, *,
         if not dry_run:
             store.projects.update(dataclasses.replace(project, orphaned=True))
         raise FailedPrecondition(f"project {project.name}: cluster {project.cluster_key!r} is gone from the job")
+    return settings, live
+
+
+def _drift(project: Project, live: dict[str, Any]) -> list[str]:
+    """The paths where ``live`` differs from Trimtab's last write (or the recorded spec)."""
     pending = project.pending_apply or {}
     expected = pending.get("applied_spec") or project.current_spec
-    drift = spec_drift(live, expected) if expected else []
-    if drift:
-        if not dry_run and (adopted := adopt_own_write(store, project, live)) is not None:
-            raise FailedPrecondition(
-                f"project {project.name}: recommendation {adopted.id} is already on the job (Trimtab wrote it "
-                "but stopped before recording it); recorded as applied now, nothing written")
-        if not dry_run:
-            rebase(store, project, live, drift)
+    return spec_drift(live, expected) if expected else []
+
+
+def _refuse_adopted(store: Store, project: Project, live: dict[str, Any], *, dry_run: bool) -> None:
+    """`FailedPrecondition` when ``live`` is an apply Trimtab wrote but never recorded (recorded now)."""
+    if not dry_run and (adopted := adopt_own_write(store, project, live)) is not None:
         raise FailedPrecondition(
-            f"project {project.name}: the cluster was edited outside Trimtab ({', '.join(drift)}); "
-            "Trimtab keeps the edit and will recommend from it (pending recommendation superseded)")
-    return settings, live
+            f"project {project.name}: recommendation {adopted.id} is already on the job (Trimtab wrote it "
+            "but stopped before recording it); recorded as applied now, nothing written")
+
+
+def _owned_label(spec: dict[str, Any], cloud: str) -> str:
+    """The fields Trimtab owns of ``spec`` in a few words (a refusal names what to put back)."""
+    block = "azure_attributes" if cloud == "azure" else "aws_attributes"
+    parts = [f"{key} {json.dumps(spec[key], sort_keys=True)}" for key in (*SIZING_FIELDS, *POOL_ID_FIELDS,
+                                                                         *OWNED_NODE_FIELDS) if key in spec]
+    attrs = spec.get(block) or {}
+    parts += [f"{block}.{key} {json.dumps(attrs[key])}" for key in OWNED_ATTRIBUTES if key in attrs]
+    return ", ".join(parts) or "none recorded"
+
+
+def owned_drift(drift: list[str], live: dict[str, Any], written: dict[str, Any], *, cloud: str) -> list[str]:
+    """The paths of ``drift`` (`server.spec.spec_drift`) that are fields Trimtab owns (`owned_from`:
+    sizing, node types, availability and disks, and which instance pools back the cluster): a
+    user's edit of one of them is a choice a revert must not write over."""
+    block = "azure_attributes" if cloud == "azure" else "aws_attributes"
+    attrs = {f"{block}.{key}" for key in OWNED_ATTRIBUTES}
+    pooled = bool(pool_fields(live) or pool_fields(written))
+    out = []
+    for path in drift:
+        top = path.split(".")[0]
+        if top in SIZING_FIELDS or top in POOL_ID_FIELDS:
+            out.append(path)
+        elif not pooled and (top in OWNED_NODE_FIELDS or any(path == a or path.startswith(f"{a}.") for a in attrs)):
+            # Over an instance pool the pool owns the node types and availability (`owned_from`).
+            out.append(path)
+    return out
 
 
 def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str]) -> Project:

@@ -1,0 +1,108 @@
+"""The apply path's review 13 (recommendation -> Jobs API), on the emulator through the real
+databricks-sdk gateway and a real store (SQLite and PostgreSQL).
+
+Revert after a hand edit: before, any edit of the cluster since the apply (one Spark conf key) made
+revert refuse and rebase, which dropped the apply's record, so the revert could never follow. Now an
+edit of fields Trimtab does not own is kept and the owned ones go back; an edit of an owned field is
+refused with what to do, and the record survives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sandbox.workspace.seed import aws_cluster
+from server.apply import apply_recommendation, revert
+from server.databricks import DatabricksGateway
+from server.domain import ClusterConfig, Project, Recommendation
+from server.errors import FailedPrecondition
+from server.onboard import RECOMMENDATION_TAG
+from server.services import workspaces
+from server.services.secrets import SecretBox
+from server.spec import cluster_entry_update, find_cluster_spec
+from server.store import Store
+from tests.integration.conftest import WIRING
+
+
+def _job(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "job_clusters": [{"job_cluster_key": "main", "new_cluster": spec}],
+            "tasks": [{"task_key": "main", "job_cluster_key": "main",
+                       "spark_python_task": {"python_file": "dbfs:/jobs/etl.py"}}]}
+
+
+def _import(store: Store, secrets: SecretBox, gateway: DatabricksGateway, spec: dict[str, Any]) -> Project:
+    job_id = gateway.create_job(_job("etl", spec))
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
+    return imported.project
+
+
+def _recommend(store: Store, project: Project, **fields: Any) -> Recommendation:
+    config = ClusterConfig(**{"node_type_id": "r5.2xlarge", "driver_node_type_id": "m5.xlarge", "num_workers": 6,
+                              "availability": "SPOT_WITH_FALLBACK", "first_on_demand": 1, **fields})
+    return store.recommendations.add(Recommendation(project_id=int(project.id or 0), config=config, reason="test"))
+
+
+def _live(gateway: DatabricksGateway, project: Project) -> dict[str, Any]:
+    spec = find_cluster_spec(gateway.get_job(project.job_id)["settings"], project.cluster_key)
+    assert spec is not None
+    return spec
+
+
+def _edit(gateway: DatabricksGateway, project: Project, edited: dict[str, Any]) -> None:
+    settings = gateway.get_job(project.job_id)["settings"]
+    gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, edited))
+
+
+# ------------------------------------------------------------------ F1 revert after a hand edit
+
+
+def test_revert_after_an_unrelated_edit_keeps_it_and_puts_the_sizing_back(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
+    project = _import(store, secrets, gateway, aws_cluster("m5.xlarge", 2))
+    pid = int(project.id or 0)
+    before = _live(gateway, project)
+    rec = _recommend(store, project)
+    apply_recommendation(store, gateway, pid)
+    edited = _live(gateway, project)
+    edited.setdefault("spark_conf", {})["spark.sql.adaptive.enabled"] = "true"
+    _edit(gateway, project, edited)
+
+    assert not revert(store, gateway, pid, dry_run=True).applied
+    result = revert(store, gateway, pid)
+
+    assert result.applied
+    live = _live(gateway, project)
+    assert live["spark_conf"]["spark.sql.adaptive.enabled"] == "true"  # the user's edit stays
+    assert (live["node_type_id"], live["num_workers"]) == ("m5.xlarge", 2)
+    assert "driver_node_type_id" not in live and RECOMMENDATION_TAG not in live["custom_tags"]
+    assert {k: v for k, v in live.items() if k != "spark_conf"} == {k: v for k, v in before.items() if k != "spark_conf"}
+    assert rec.id is not None and store.recommendations.get(rec.id).state == "rejected"
+    stored = store.projects.get(pid)
+    assert stored.current_spec == live and (stored.pending_apply or {}).get("reverted") is True
+
+
+def test_revert_refused_over_an_edited_owned_field_keeps_the_record_and_says_what_to_do(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
+    project = _import(store, secrets, gateway, aws_cluster("m5.xlarge", 2))
+    pid = int(project.id or 0)
+    _recommend(store, project)
+    apply_recommendation(store, gateway, pid)
+    applied = _live(gateway, project)
+    _edit(gateway, project, {**applied, "num_workers": 9})  # the owner resized by hand
+    record = store.projects.get(pid).pending_apply
+
+    for _ in range(2):  # refused the same way each time: nothing is lost by the first refusal
+        with pytest.raises(FailedPrecondition) as refused:
+            revert(store, gateway, pid)
+        message = str(refused.value)
+        assert "num_workers" in message and "edited outside Trimtab" in message
+        assert "num_workers 6" in message and "num_workers 2" in message  # what Trimtab wrote, what was before
+        assert "run the revert again" in message and "superseded" not in message
+        assert store.projects.get(pid).pending_apply == record
+        assert _live(gateway, project)["num_workers"] == 9
+
+    _edit(gateway, project, applied)  # put back as Trimtab wrote it, as the message says
+    assert revert(store, gateway, pid).applied
+    assert (_live(gateway, project)["node_type_id"], _live(gateway, project)["num_workers"]) == ("m5.xlarge", 2)
