@@ -58,6 +58,7 @@ from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
     DatabricksNotFound,
+    DatabricksRejected,
     DatabricksUnavailable,
     GatewayConfig,
     WorkspaceAuthError,
@@ -571,12 +572,20 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 # alone, unless the token is refused outright (then this raises, for the workspace).
                 gateway.check_token()
                 skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
+            except (DatabricksRejected, OnboardNotTaken) as err:
+                # This job's own refusal (its cluster policy fixes a field onboarding sets, a spec
+                # Databricks no longer accepts): nothing of it is recorded or left written
+                # (`_onboard_job`), and the other jobs are imported, as auto-import does.
+                log.warning("workspace %s: job %d (%s) not imported: %s", ws.name, job_id, found.job_name, err)
+                skipped.append(SkippedJob(job_id, found.job_name, REASON_REFUSED.format(error=err.message)))
     return ImportResult(tuple(imported), tuple(skipped))
 
 
 # Why a job Databricks would not let the token update is skipped (the import goes on with the others).
 REASON_NOT_EDITABLE = ("Databricks refused to update the job ({error}): the token can see it but needs "
                        "CAN_MANAGE on it to onboard it")
+# Why a job Databricks refused to onboard is skipped: its message says which field (the import goes on).
+REASON_REFUSED = "Databricks refused the onboarded cluster spec, nothing was changed: {error}"
 # Why a detached project's cluster is left as it is by an import of every job.
 REASON_DETACHED = ("project {projects} is detached: left as it is (`trimtab workspace import {workspace} "
                    "--job {job_id}` re-attaches it)")
@@ -747,7 +756,14 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
             # Not onboarded (e.g. a 403: the token may view the job, not edit it).
             _remove_unonboarded(store, [(p, c) for p, _, _, c, _, _ in out])
             raise
-        _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _, _, _ in out])
+        try:
+            _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _, _, _ in out])
+        except OnboardNotTaken:
+            # Written but not as sent: the clusters go back as they were, and nothing is recorded,
+            # so no project stands for a cluster Trimtab did not onboard.
+            _restore_clusters(gateway, int(job["job_id"]), settings, [(p.cluster_key, live) for p, _, _, _, live, _ in out])
+            _remove_unonboarded(store, [(p, c) for p, _, _, c, _, _ in out])
+            raise
     result = []
     schedule = job_schedule(settings)  # as the job has it now: changed, paused or removed since
     newest: int | None = None
@@ -838,9 +854,28 @@ def _without_own_wiring(spec: dict[str, Any], project: Project, wiring: AgentWir
     return out
 
 
+def _restore_clusters(gateway: DatabricksGateway, job_id: int, settings: dict[str, Any],
+                      specs: list[tuple[str, dict[str, Any]]]) -> None:
+    """Write ``specs`` (cluster key, spec as found) back into the job; a failure is logged (the
+    caller reports the first one)."""
+    update: dict[str, list[Any]] = {}
+    for key, spec in specs:
+        for field, entries in cluster_entry_update(settings, key, spec).items():
+            update.setdefault(field, []).extend(entries)
+    try:
+        gateway.update_job(job_id, update)
+    except DatabricksCallError as err:
+        log.error("job %d: could not write the clusters back as found after a failed onboarding: %s", job_id, err)
+
+
+class OnboardNotTaken(FailedPrecondition):
+    """The job read back after onboarding does not hold what was written (the previous clusters were
+    written back): that job's failure alone, reported as skipped by an import of several."""
+
+
 def _verify(gateway: DatabricksGateway, job_id: int, expected: list[tuple[str, dict[str, Any]]]) -> None:
     settings = gateway.get_job(job_id).get("settings") or {}
     for key, spec in expected:
         live = find_cluster_spec(settings, key)
         if live is None or spec_drift(live, spec):
-            raise FailedPrecondition(f"job {job_id}: cluster {key!r} did not take the onboarded spec")
+            raise OnboardNotTaken(f"job {job_id}: cluster {key!r} did not take the onboarded spec")

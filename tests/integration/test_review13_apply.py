@@ -5,14 +5,21 @@ Revert after a hand edit: before, any edit of the cluster since the apply (one S
 revert refuse and rebase, which dropped the apply's record, so the revert could never follow. Now an
 edit of fields Trimtab does not own is kept and the owned ones go back; an edit of an owned field is
 refused with what to do, and the record survives.
+
+An import of many jobs: one job Databricks refused to update (400: its cluster policy fixes a field
+onboarding sets) stopped the whole import. Now it is skipped with Databricks' message and the
+others are imported.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import aws_cluster
 from server.apply import apply_recommendation, revert
 from server.databricks import DatabricksGateway
@@ -23,7 +30,7 @@ from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING
+from tests.integration.conftest import WIRING, admin_post
 
 
 def _job(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -106,3 +113,50 @@ def test_revert_refused_over_an_edited_owned_field_keeps_the_record_and_says_wha
     _edit(gateway, project, applied)  # put back as Trimtab wrote it, as the message says
     assert revert(store, gateway, pid).applied
     assert (_live(gateway, project)["node_type_id"], _live(gateway, project)["num_workers"]) == ("m5.xlarge", 2)
+
+
+# ------------------------------------------------------------------ F2 one job refused in an import of many
+
+
+def _governed_spec(emulator: RunningWorkspace) -> dict[str, Any]:
+    """A cluster under a policy that fixes the log destination: Databricks refuses the onboarding's."""
+    policy = admin_post(emulator, "policies/clusters/create", {"name": "gov", "definition": json.dumps(
+        {"cluster_log_conf.dbfs.destination": {"type": "fixed", "value": "dbfs:/governed-logs"}})})["policy_id"]
+    spec = aws_cluster("m5.xlarge", 2)
+    spec.pop("cluster_log_conf")
+    spec["policy_id"] = policy
+    return spec
+
+
+def test_an_import_of_every_job_skips_the_one_databricks_refuses_and_imports_the_others(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: object) -> None:
+    governed = gateway.create_job(_job("governed", _governed_spec(emulator)))
+    plain = [gateway.create_job(_job(f"plain-{n}", aws_cluster("m5.xlarge", n))) for n in (2, 3)]
+    untouched = find_cluster_spec(gateway.get_job(governed)["settings"], "main")
+
+    result = workspaces.import_jobs(store, secrets, "sbx", [], wiring=WIRING)
+
+    assert {p.project.job_id for p in result.projects} >= set(plain)
+    (refused,) = [s for s in result.skipped if s.job_id == governed]
+    assert refused.job_name == "governed" and "dbfs:/governed-logs" in refused.reason
+    assert "Databricks refused" in refused.reason and not refused.not_found
+    assert governed not in {p.job_id for p in store.projects.list()}
+    assert {p.job_id for p in store.projects.list()} == {p.project.job_id for p in result.projects}
+    assert find_cluster_spec(gateway.get_job(governed)["settings"], "main") == untouched
+
+
+def test_the_cli_reports_the_refused_job_and_imports_the_others(
+        trimtab: Callable[..., tuple[int, str, str]], cli_workspace: str, emulator: RunningWorkspace,
+        gateway: DatabricksGateway, store: Store) -> None:
+    governed = gateway.create_job(_job("governed", _governed_spec(emulator)))
+    plain = gateway.create_job(_job("plain", aws_cluster("m5.xlarge", 2)))
+
+    code, out, err = trimtab("workspace", "import", "sbx")
+
+    # Exit 0 as for any job skipped for what it is (only a --job not in the workspace fails it).
+    assert code == 0, err
+    assert f"skipped         job {governed} (governed): Databricks refused" in out
+    assert "dbfs:/governed-logs" in out
+    assert "created" in out and f"sbx/{plain}/main" in out
+    assert [p.job_id for p in store.projects.list()] == [plain]
