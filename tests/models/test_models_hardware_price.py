@@ -31,3 +31,22 @@ def test_spot_and_on_demand_variants_of_one_cluster_are_one_hardware_class() -> 
     history = [JOB.run(od, rng) for _ in range(3)]
     f = {x.candidate.config_id: x for x in forecast([od, spot], history, Settings(sla_s=None))}
     assert f[spot.config_id].predicted_runtime_s == pytest.approx(f[od.config_id].predicted_runtime_s, rel=0.01)
+
+
+def test_a_clusters_spot_twin_is_the_same_hardware_to_the_model() -> None:
+    # Spot and on-demand capacity run the same machines: runs on one are runs on the other. With a
+    # deviation of its own, the spot twin of a cluster measured five times kept a 90% interval of
+    # 615-847 s against the cluster's 689-800 s, and P=0.78 against 0.97 for an SLA 8% above it.
+    cands = grid()
+    twins = [replace(c, config_id=c.config_id + "-spot", spot=True, price_per_hour=c.price_per_hour * 0.4,
+                     on_demand_price_per_hour=c.price_per_hour) for c in cands]
+    rng = np.random.default_rng(6)
+    history = [JOB.run(cands[i], rng) for i in (13, 13, 9, 21, 13)]
+    settings = Settings(sla_s=1.08 * JOB.mean_runtime(cands[13]))
+    f = {x.candidate.config_id: x for x in forecast(cands + twins, history, settings)}
+    for c, t in zip(cands, twins, strict=True):
+        od, spot = f[c.config_id], f[t.config_id]
+        assert spot.predicted_runtime_s == pytest.approx(od.predicted_runtime_s, rel=1e-9)
+        assert spot.runtime_interval_s == pytest.approx(od.runtime_interval_s, rel=1e-9)
+        assert spot.p_meet_sla == pytest.approx(od.p_meet_sla, abs=1e-9)
+    assert f[twins[13].config_id].p_meet_sla > 0.9
