@@ -38,7 +38,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.costing.catalog import PriceCatalog, last_active_catalog, load_catalog
-from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound
+from server.databricks import (
+    DatabricksCallError,
+    DatabricksGateway,
+    DatabricksNotFound,
+    DatabricksRejected,
+    WorkspaceAuthError,
+)
+from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import PROBLEM_KEY, ClusterConfig, Project, Recommendation
 from server.errors import FailedPrecondition, NotFound, TrimtabError
 from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, spec_diff
@@ -708,6 +715,12 @@ def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict
     written = written_paths(before, new_spec) | (owned or set())
     try:
         gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, new_spec))
+    except REFUSED:
+        raise  # refused outright: nothing was written, so there is nothing to restore (it would be refused too)
+    except DatabricksCallError:
+        _restore(gateway, project, settings, before)  # it may have been written before the call failed
+        raise
+    try:
         reread = find_cluster_spec((gateway.get_job(project.job_id).get("settings") or {}), project.cluster_key)
         mismatch = readback_mismatch(reread or {}, new_spec, written)
     except DatabricksCallError:
@@ -719,6 +732,11 @@ def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict
         raise FailedPrecondition(f"project {project.name}: the job did not take the new spec "
                                  f"({what}); the previous spec was restored")
     return reread
+
+
+# What `jobs/update` answers when it wrote nothing: the request refused (400), the job gone, no
+# permission on the job (`DatabricksPermissionDenied`: CAN_MANAGE) or the token refused.
+REFUSED = (DatabricksRejected, DatabricksNotFound, DatabricksPermissionDenied, WorkspaceAuthError)
 
 
 def _restore(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],

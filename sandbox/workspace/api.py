@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandbox.workspace import allowlists
+from sandbox.workspace import allowlists, jobs
 from sandbox.workspace.backend import SimBackend
 from sandbox.workspace.clock import Clock
 from sandbox.workspace.job_scheduler import JobScheduler
@@ -40,6 +40,13 @@ class RunningWorkspace:
         it the artifact allowlists answer 403 PERMISSION_DENIED."""
         with self.workspace.store.lock:
             allowlists.set_manage_allowlist(self.workspace.store.data, granted)
+            self.workspace.store.save()
+
+    def set_job_manage(self, job_id: int, granted: bool) -> None:
+        """Give the tokens CAN_MANAGE on one job (the default) or take it, leaving CAN_VIEW: without
+        it jobs/update, reset and delete of that job answer 403 PERMISSION_DENIED."""
+        with self.workspace.store.lock:
+            jobs.set_manage(self.workspace.store.data, job_id, granted)
             self.workspace.store.save()
 
     def seed_jobs(self, profiles: list[str] | None = None) -> list[int]:

@@ -12,7 +12,7 @@ from typing import Any
 from sandbox.workspace import policies, pools
 from sandbox.workspace.backend import SimBackend
 from sandbox.workspace.cron import check_schedule
-from sandbox.workspace.errors import invalid, job_missing
+from sandbox.workspace.errors import ApiError, invalid, job_missing
 from sandbox.workspace.paging import bool_param, int_param, page
 
 CREATOR = "sandbox@trimtab.local"
@@ -236,8 +236,28 @@ def remove_fields(settings: dict[str, Any], fields: list[str]) -> None:
             settings.pop(field, None)
 
 
+# Where the state keeps the jobs the workspace's tokens may view but not manage (`set_manage`).
+NOT_MANAGED_KEY = "jobs_not_managed"
+
+
+def set_manage(data: dict[str, Any], job_id: int, granted: bool) -> None:
+    """Give the workspace's tokens CAN_MANAGE on ``job_id`` (every job has it by default) or take it
+    away, leaving CAN_VIEW (Python only): a job's own permissions, as a service principal's token
+    without CAN_MANAGE on one job meets them. Then jobs/update, reset and delete answer 403."""
+    kept = {int(j) for j in data.get(NOT_MANAGED_KEY) or []}
+    kept = kept - {int(job_id)} if granted else kept | {int(job_id)}
+    data[NOT_MANAGED_KEY] = sorted(kept)
+
+
+def _check_manage(data: dict[str, Any], job_id: int) -> None:
+    if job_id in {int(j) for j in data.get(NOT_MANAGED_KEY) or []}:
+        # The service's wording for a principal without CAN_MANAGE on the job (unverified).
+        raise ApiError(403, "PERMISSION_DENIED", f"User {CREATOR} does not have Manage permissions on Job {job_id}.")
+
+
 def update(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> dict[str, Any]:
     job = get_job(data, parse_job_id(body.get("job_id")))
+    _check_manage(data, int(job["job_id"]))
     merged = merge_settings(job["settings"], body.get("new_settings") or {})
     remove_fields(merged, list(body.get("fields_to_remove") or []))
     validate_settings(merged, backend, data)
@@ -248,6 +268,7 @@ def update(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> d
 
 def reset(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> dict[str, Any]:
     job = get_job(data, parse_job_id(body.get("job_id")))
+    _check_manage(data, int(job["job_id"]))
     new = body.get("new_settings")
     if not isinstance(new, dict):
         raise invalid("Missing required field: new_settings")
@@ -260,5 +281,6 @@ def reset(data: dict[str, Any], body: dict[str, Any], backend: SimBackend) -> di
 def delete(data: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     job_id = parse_job_id(body.get("job_id"))
     get_job(data, job_id)
+    _check_manage(data, job_id)
     del data["jobs"][str(job_id)]
     return {}

@@ -226,10 +226,11 @@ class DatabricksGateway:
 
     def get_job(self, job_id: int) -> dict[str, Any]:
         """``jobs/get`` with the 2.2 array pages (tasks, job_clusters...) merged into one."""
-        job = self._do("GET", f"{JOBS}/get", query={"job_id": job_id})
+        job = self._job_call(job_id, "CAN_VIEW", "GET", f"{JOBS}/get", query={"job_id": job_id})
         token = job.pop("next_page_token", None)
         while token:
-            page = self._do("GET", f"{JOBS}/get", query={"job_id": job_id, "page_token": token})
+            page = self._job_call(job_id, "CAN_VIEW", "GET", f"{JOBS}/get",
+                                  query={"job_id": job_id, "page_token": token})
             _merge_array_pages(job.setdefault("settings", {}), page.get("settings") or {}, JOB_PAGED_ARRAYS)
             token = page.get("next_page_token")
         job.pop("has_more", None)
@@ -237,7 +238,25 @@ class DatabricksGateway:
 
     def update_job(self, job_id: int, new_settings: dict[str, Any]) -> None:
         """Partial update: top-level fields replaced, ``tasks``/``job_clusters`` merged by key."""
-        self._do("POST", f"{JOBS}/update", body={"job_id": job_id, "new_settings": new_settings})
+        self._job_call(job_id, "CAN_MANAGE", "POST", f"{JOBS}/update",
+                       body={"job_id": job_id, "new_settings": new_settings})
+
+    def _job_call(self, job_id: int, needs: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A call on one job whose 403 may be that job's alone: the token's principal lacks ``needs``
+        on it (jobs/list shows jobs it may only view) while every other call works. Then
+        :class:`DatabricksPermissionDenied`, which leaves the workspace's status alone; a token
+        refused outright is still :class:`WorkspaceAuthError` (`check_token` tells them apart)."""
+        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
+        try:
+            return self._do(method, path, **kwargs)
+        except WorkspaceAuthError as err:
+            if isinstance(err.__cause__, sdk_errors.PermissionDenied):
+                self.check_token()  # raises WorkspaceAuthError when the token itself is refused
+                raise DatabricksPermissionDenied(
+                    f"the token's principal needs {needs} on job {job_id} (a job owner or workspace admin can "
+                    f"grant it in the job's permissions): {_message(err.__cause__)}") from err.__cause__
+            raise
 
     def create_job(self, settings: dict[str, Any]) -> int:
         return int(self._do("POST", f"{JOBS}/create", body=settings, retry_5xx=False)["job_id"])

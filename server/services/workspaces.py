@@ -532,6 +532,9 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             except DatabricksNotFound:
                 skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=bool(job_ids)))
                 continue
+            except DatabricksPermissionDenied as err:  # the token may not even view this job
+                skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
+                continue
             found = qualify(job, access)
             if found.needs_allowlist:
                 # Only the allowlist decides now: read it (once per import) and judge the job again.
@@ -567,9 +570,10 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                     continue
             try:
                 imported.extend(_import_job(store, gateway, ws, job, targets, wiring, dry_run))
-            except WorkspaceAuthError as err:
+            except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
                 # jobs/list shows jobs the token may only view: a 403 editing one is that job's
-                # alone, unless the token is refused outright (then this raises, for the workspace).
+                # alone (the gateway's `DatabricksPermissionDenied`), unless the token is refused
+                # outright (then this raises, for the workspace).
                 gateway.check_token()
                 skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
             except (DatabricksRejected, OnboardNotTaken) as err:

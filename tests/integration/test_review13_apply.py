@@ -9,10 +9,15 @@ refused with what to do, and the record survives.
 An import of many jobs: one job Databricks refused to update (400: its cluster policy fixes a field
 onboarding sets) stopped the whole import. Now it is skipped with Databricks' message and the
 others are imported.
+
+A 403 on one job (the token lacks CAN_MANAGE on it, works everywhere else) read as a refused token:
+the workspace was marked "error" and the apply restored a spec it never wrote. Now it is that job's
+error, naming the permission, and the workspace stays ok (the emulator keeps per-job CAN_MANAGE).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -22,11 +27,12 @@ import pytest
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import aws_cluster
 from server.apply import apply_recommendation, revert
-from server.databricks import DatabricksGateway
+from server.databricks import DatabricksGateway, WorkspaceAuthError
+from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import ClusterConfig, Project, Recommendation
 from server.errors import FailedPrecondition
 from server.onboard import RECOMMENDATION_TAG
-from server.services import workspaces
+from server.services import recommendations, workspaces
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, find_cluster_spec
 from server.store import Store
@@ -160,3 +166,103 @@ def test_the_cli_reports_the_refused_job_and_imports_the_others(
     assert "dbfs:/governed-logs" in out
     assert "created" in out and f"sbx/{plain}/main" in out
     assert [p.job_id for p in store.projects.list()] == [plain]
+
+
+# ------------------------------------------------------------------ F3 a 403 on one job is that job's
+
+
+def _confirm(store: Store, project_id: int) -> None:
+    """The apply confirmed, as the collector does at its first run (the next apply may follow)."""
+    stored = store.projects.get(project_id)
+    store.projects.update(dataclasses.replace(stored, pending_apply={**(stored.pending_apply or {}), "confirmed": True}))
+
+
+class _CountingUpdates:
+    """The real gateway, counting jobs/update calls (a refused apply must not send a restore)."""
+
+    def __init__(self, inner: DatabricksGateway) -> None:
+        self._inner = inner
+        self.updates = 0
+
+    def update_job(self, job_id: int, new_settings: dict[str, Any]) -> None:
+        self.updates += 1
+        self._inner.update_job(job_id, new_settings)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_a_job_the_token_may_not_manage_fails_its_apply_revert_and_detach_alone(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: object) -> None:
+    project = _import(store, secrets, gateway, aws_cluster("m5.xlarge", 2))
+    other = _import(store, secrets, gateway, aws_cluster("m5.xlarge", 3))
+    pid = int(project.id or 0)
+    rec = _recommend(store, project)
+    apply_recommendation(store, gateway, pid)
+    _confirm(store, pid)
+    _recommend(store, project, num_workers=4)
+    _recommend(store, other)
+    applied = _live(gateway, project)
+    emulator.set_job_manage(project.job_id, False)
+
+    for call in (recommendations.apply_recommendation, recommendations.revert_recommendation,
+                 recommendations.detach_project):
+        with pytest.raises(DatabricksPermissionDenied) as refused:
+            call(store, secrets, project.name)
+        assert refused.value.code == "PERMISSION_DENIED"
+        assert f"needs CAN_MANAGE on job {project.job_id}" in str(refused.value)
+        assert "Manage permissions" in str(refused.value)  # Databricks' own words follow
+        assert store.workspaces.get("sbx").status == "ok"  # the token is fine: not "refused"
+    assert _live(gateway, project) == applied
+    stored = store.projects.get(pid)
+    assert not stored.detached and (stored.pending_apply or {}).get("recommendation_id") == rec.id
+
+    counting = _CountingUpdates(gateway)
+    with pytest.raises(DatabricksPermissionDenied):
+        apply_recommendation(store, counting, pid)  # type: ignore[arg-type]
+    assert counting.updates == 1  # nothing was written, so no restore was sent
+    # The workspace's other jobs are still applied to.
+    assert recommendations.apply_recommendation(store, secrets, other.name).applied
+
+
+def test_a_revoked_token_still_marks_the_workspace(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: object) -> None:
+    project = _import(store, secrets, gateway, aws_cluster("m5.xlarge", 2))
+    _recommend(store, project)
+    emulator.revoke_token(emulator.token)
+    with pytest.raises(WorkspaceAuthError):
+        recommendations.apply_recommendation(store, secrets, project.name)
+    assert store.workspaces.get("sbx").status == "error"
+
+
+def test_an_import_skips_the_job_the_token_may_not_manage(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: object) -> None:
+    locked = gateway.create_job(_job("locked", aws_cluster("m5.xlarge", 2)))
+    plain = gateway.create_job(_job("plain", aws_cluster("m5.xlarge", 2)))
+    emulator.set_job_manage(locked, False)
+    result = workspaces.import_jobs(store, secrets, "sbx", [locked, plain], wiring=WIRING)
+    assert [p.project.job_id for p in result.projects] == [plain]
+    (skipped,) = result.skipped
+    assert skipped.job_id == locked and "needs CAN_MANAGE" in skipped.reason
+    assert store.workspaces.get("sbx").status == "ok"
+
+
+def test_the_cli_says_which_job_needs_can_manage_and_the_workspace_stays_ok(
+        trimtab: Callable[..., tuple[int, str, str]], cli_workspace: str, emulator: RunningWorkspace,
+        gateway: DatabricksGateway, store: Store) -> None:
+    job_id = gateway.create_job(_job("locked", aws_cluster("m5.xlarge", 2)))
+    code, _, err = trimtab("workspace", "import", "sbx", "--job", str(job_id))
+    assert code == 0, err
+    (project,) = store.projects.list()
+    _recommend(store, project)
+    emulator.set_job_manage(job_id, False)
+
+    code, _, err = trimtab("recommendation", "apply", project.name)
+
+    assert code == 1
+    assert f"needs CAN_MANAGE on job {job_id}" in err and "refused the token" not in err
+    code, out, _ = trimtab("workspace", "list")
+    assert code == 0 and " ok " in out and "error" not in out
