@@ -8,6 +8,7 @@ configuration is printed or logged.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -17,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from agent.durable import write_atomic
+
+log = logging.getLogger("trimtab.agent.config")
 
 
 @dataclass(frozen=True)
@@ -197,17 +202,40 @@ def read_tls_ca(cfg: AgentConfig) -> bytes | None:
     return data
 
 
+AGENT_ID_MAX = 256  # the server's MAX_ID_LENGTH (server/translate.py)
+
+
+def usable_agent_id(value: str) -> bool:
+    """Whether the server takes ``value`` as ``agent.agent_id`` (server/translate.py ``_check_id``:
+    not empty or blank, at most 256 characters, no NUL), in printable ASCII as this agent writes it."""
+    return 0 < len(value) <= AGENT_ID_MAX and all(" " <= ch <= "~" for ch in value) and not value.isspace()
+
+
 def agent_id(state_dir: Path) -> str:
-    """Stable per state directory, so a restarted agent is recognisably the same one."""
+    """Stable per state directory, so a restarted agent is recognisably the same one.
+
+    A file the server would refuse the id of (empty: a write that met a full disk left 0 bytes,
+    and every batch sent with "" was refused and parked for good; damaged) counts as missing: a
+    new id is made and written atomically, so a failed write leaves no file rather than an empty one.
+    """
     path = state_dir / "agent_id"
     try:
-        return path.read_text().strip()
-    except OSError:
-        pass
+        saved = path.read_bytes().decode("ascii", "replace").strip()  # U+FFFD is refused below
+    except FileNotFoundError:
+        saved = None
+    except OSError as exc:
+        log.warning("cannot read the agent id from %s (%s); making a new one", path, exc)
+        saved = None
+    if saved is not None:
+        if usable_agent_id(saved):
+            return saved
+        log.warning("the agent id in %s is not usable (%s); making a new one", path,
+                    "empty" if not saved else f"{len(saved)} characters, not an id the server accepts")
     aid = uuid.uuid4().hex
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(aid)
-    except OSError:
-        pass
+        write_atomic(path, aid.encode("ascii"))
+    except OSError as exc:
+        # The id still serves this run; the next start makes another (the server lists both).
+        log.warning("cannot save the agent id in %s (%s); this run uses %s", path, exc.strerror or exc, aid)
     return aid
