@@ -99,7 +99,7 @@ from server.services.agent_install import (
 from server.services.job_owner import NOTE_CLONED, as_found, cloned_from, owned_reason, owner_elsewhere
 from server.services.projects import required, unplanned_phase
 from server.services.secrets import SecretBox, mask
-from server.spec import cluster_entry_update, find_cluster_spec, spec_drift
+from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, spec_drift, written_paths
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -581,7 +581,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 # Databricks no longer accepts): nothing of it is recorded or left written
                 # (`_onboard_job`), and the other jobs are imported, as auto-import does.
                 log.warning("workspace %s: job %d (%s) not imported: %s", ws.name, job_id, found.job_name, err)
-                skipped.append(SkippedJob(job_id, found.job_name, REASON_REFUSED.format(error=err.message)))
+                why = REASON_NOT_KEPT if isinstance(err, OnboardNotTaken) else REASON_REFUSED
+                skipped.append(SkippedJob(job_id, found.job_name, why.format(error=err.message)))
     return ImportResult(tuple(imported), tuple(skipped))
 
 
@@ -590,6 +591,8 @@ REASON_NOT_EDITABLE = ("Databricks refused to update the job ({error}): the toke
                        "CAN_MANAGE on it to onboard it")
 # Why a job Databricks refused to onboard is skipped: its message says which field (the import goes on).
 REASON_REFUSED = "Databricks refused the onboarded cluster spec, nothing was changed: {error}"
+# Why a job that did not read back as onboarded is skipped (its clusters were written back as found).
+REASON_NOT_KEPT = "the job did not keep the onboarded cluster spec, so it was put back as found: {error}"
 # Why a detached project's cluster is left as it is by an import of every job.
 REASON_DETACHED = ("project {projects} is detached: left as it is (`trimtab workspace import {workspace} "
                    "--job {job_id}` re-attaches it)")
@@ -752,6 +755,7 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
             for key, entries in cluster_entry_update(settings, project.cluster_key, new_spec).items():
                 update.setdefault(key, []).extend(entries)
         out.append((project, new_spec, note + diff, created, dict(spec), found))
+    held: dict[str, dict[str, Any]] = {}
     if update and not dry_run:
         # One update for the whole job: all its clusters are onboarded together or not at all.
         try:
@@ -761,7 +765,7 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
             _remove_unonboarded(store, [(p, c) for p, _, _, c, _, _ in out])
             raise
         try:
-            _verify(gateway, int(job["job_id"]), [(p.cluster_key, s) for p, s, _, _, _, _ in out])
+            held = _verify(gateway, int(job["job_id"]), [(p.cluster_key, live, s) for p, s, _, _, live, _ in out])
         except OnboardNotTaken:
             # Written but not as sent: the clusters go back as they were, and nothing is recorded,
             # so no project stands for a cluster Trimtab did not onboard.
@@ -772,6 +776,9 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
     schedule = job_schedule(settings)  # as the job has it now: changed, paused or removed since
     newest: int | None = None
     for project, new_spec, diff, created, spec, found in out:
+        # As the job holds it when written (what runs report, so later drift checks agree: a field
+        # the service fills in on read is no user's edit); as sent when nothing was written.
+        new_spec = held.get(project.cluster_key, new_spec)
         if not dry_run:
             # Rows are written whole: re-read under the lock (held by the caller: this process's
             # and other servers'), so a collector or an apply writing since the read above keeps its change.
@@ -877,9 +884,22 @@ class OnboardNotTaken(FailedPrecondition):
     written back): that job's failure alone, reported as skipped by an import of several."""
 
 
-def _verify(gateway: DatabricksGateway, job_id: int, expected: list[tuple[str, dict[str, Any]]]) -> None:
+def _verify(gateway: DatabricksGateway, job_id: int,
+            written: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Each cluster's spec read back after onboarding (by key), given ``written`` as (key, the spec
+    before, the spec sent). Only the paths the import wrote are judged (`server.spec.written_paths`),
+    as an apply's read-back does: a field Databricks fills in or normalises on its side
+    (``runtime_engine``, ``enable_local_disk_encryption``) is no failed write. `OnboardNotTaken` names
+    the paths that do not hold what was sent."""
     settings = gateway.get_job(job_id).get("settings") or {}
-    for key, spec in expected:
+    held: dict[str, dict[str, Any]] = {}
+    for key, before, sent in written:
         live = find_cluster_spec(settings, key)
-        if live is None or spec_drift(live, spec):
-            raise OnboardNotTaken(f"job {job_id}: cluster {key!r} did not take the onboarded spec")
+        if live is None:
+            raise OnboardNotTaken(f"job {job_id}: cluster {key!r} is gone from the job after onboarding")
+        mismatch = readback_mismatch(live, sent, written_paths(before, sent))
+        if mismatch:
+            raise OnboardNotTaken(f"job {job_id}: cluster {key!r} did not take the onboarded spec "
+                                  f"({', '.join(mismatch)} differ)")
+        held[key] = live
+    return held

@@ -13,6 +13,11 @@ others are imported.
 A 403 on one job (the token lacks CAN_MANAGE on it, works everywhere else) read as a refused token:
 the workspace was marked "error" and the apply restored a spec it never wrote. Now it is that job's
 error, naming the permission, and the workspace stays ok (the emulator keeps per-job CAN_MANAGE).
+
+Import's read-back compared the whole spec, so a service filling in defaults on read
+(runtime_engine, enable_local_disk_encryption) failed the import after it wrote the job, leaving a
+project half-recorded. Now only the paths written are judged, the spec read back is recorded, and a
+read-back that does fail writes the clusters back and records nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, find_cluster_spec
 from server.store import Store
 from tests.integration.conftest import WIRING, admin_post
+from tests.integration.test_apply_review import NormalisingGateway
 
 
 def _job(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -266,3 +272,61 @@ def test_the_cli_says_which_job_needs_can_manage_and_the_workspace_stays_ok(
     assert f"needs CAN_MANAGE on job {job_id}" in err and "refused the token" not in err
     code, out, _ = trimtab("workspace", "list")
     assert code == 0 and " ok " in out and "error" not in out
+
+
+# ------------------------------------------------------------------ F4 import's read-back
+
+
+def _normalising(monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], override: dict[str, Any]) -> None:
+    """The services' gateways answer jobs/get as a service that fills in (``extra``) or changes
+    (``override``) fields on its side once a spec is written (`NormalisingGateway`)."""
+    real = workspaces._integration.gateway_factory
+    seen = {"written": False}
+
+    class Service(NormalisingGateway):
+        # One service for every gateway the services build: once written, every read fills in.
+        @property  # type: ignore[override]
+        def written(self) -> bool:
+            return seen["written"]
+
+        @written.setter
+        def written(self, value: bool) -> None:
+            seen["written"] = seen["written"] or value
+
+    monkeypatch.setattr(workspaces._integration, "gateway_factory",
+                        lambda cfg, clock: Service(real(cfg, clock), extra, override))
+
+
+def test_an_import_on_a_service_that_fills_in_defaults_is_recorded_as_the_job_holds_it(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    job_id = gateway.create_job(_job("etl", aws_cluster("m5.xlarge", 2)))
+    _normalising(monkeypatch, {"runtime_engine": "STANDARD", "enable_local_disk_encryption": False}, {})
+
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
+
+    project = store.projects.get(int(imported.project.id or 0))
+    assert project.current_spec["runtime_engine"] == "STANDARD"  # as read back, not as sent
+    assert project.current_spec["enable_local_disk_encryption"] is False
+    # Imported again: the defaults are no user's edit (no rebase, no auto-apply hold).
+    workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING)
+    assert "user_edit_paths" not in store.projects.get(int(project.id or 0)).state
+    _recommend(store, project)
+    assert recommendations.apply_recommendation(store, secrets, project.name).applied
+
+
+def test_an_onboarding_that_does_not_read_back_is_undone_and_the_job_skipped(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    job_id = gateway.create_job(_job("etl", aws_cluster("m5.xlarge", 2)))
+    as_found = find_cluster_spec(gateway.get_job(job_id)["settings"], "main")
+    # A written path read back otherwise: the service did not take the wiring.
+    _normalising(monkeypatch, {}, {"spark_env_vars": {"TRIMTAB_SERVER": "elsewhere:1"}})
+
+    result = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING)
+
+    assert not result.projects
+    (skipped,) = result.skipped
+    assert "spark_env_vars.TRIMTAB_SERVER differ" in skipped.reason
+    assert find_cluster_spec(gateway.get_job(job_id)["settings"], "main") == as_found  # written back
+    assert job_id not in {p.job_id for p in store.projects.list()}  # nothing half-recorded
