@@ -27,9 +27,13 @@ class RestPoller:
         self.base = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.failures = 0
+        # The Spark UI is the driver's own (driver-env.sh's address, or one given): reached directly.
+        # urlopen honoured http_proxy/HTTPS_PROXY, which clusters set in spark_env_vars for their
+        # egress, and an egress proxy cannot reach the driver's UI, so every poll failed.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def _get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=self.timeout_s) as resp:  # noqa: S310
+        with self._opener.open(self.base + path, timeout=self.timeout_s) as resp:
             return orjson.loads(resp.read())
 
     def poll(self, now_ms: int, app_id_for: Callable[[str], str | None]) -> tuple[list[PlainEvent], dict[str, int]]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
+import threading
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -13,6 +16,7 @@ import pytest
 
 from agent import durable
 from agent.config import agent_id, usable_agent_id
+from agent.rest import RestPoller
 from tests.agent.conftest import AgentThread, agent_config
 
 
@@ -84,3 +88,48 @@ def test_an_empty_agent_id_file_no_longer_gets_batches_parked_by_the_real_server
         assert ids == [(state / "agent_id").read_text()] and usable_agent_id(ids[0])
     finally:
         running.stop()
+
+
+# -- 3. the Spark REST poller on a cluster with an egress proxy --------------------------------------
+class _SparkUi(BaseHTTPRequestHandler):
+    BODIES: dict[str, object] = {
+        "/api/v1/applications?status=running": [{"id": "app-1"}],
+        "/api/v1/applications/app-1/executors": [{"id": "driver", "memoryUsed": 5, "maxMemory": 10}],
+        "/metrics/json": {"counters": {"LiveListenerBus.queue.eventLog.numDroppedEvents": {"count": 7}}},
+    }
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        data = orjson.dumps(self.BODIES.get(self.path))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: nothing listens there
+
+
+def test_the_rest_poller_reaches_the_driver_ui_directly_despite_http_proxy(monkeypatch: pytest.MonkeyPatch):
+    ui = ThreadingHTTPServer(("127.0.0.1", 0), _SparkUi)
+    threading.Thread(target=ui.serve_forever, daemon=True).start()
+    try:
+        proxy = f"http://127.0.0.1:{_dead_port()}"
+        with monkeypatch.context() as m:
+            for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+                m.setenv(name, proxy)
+            m.delenv("no_proxy", raising=False)
+            m.delenv("NO_PROXY", raising=False)
+            poller = RestPoller(f"http://127.0.0.1:{ui.server_port}")
+            events, dropped = poller.poll(1000, lambda spark_id: "app-1" if spark_id == "app-1" else None)
+        assert poller.failures == 0
+        assert [(e.key, e.application_id) for e in events] == [("gauges/driver/1000", "app-1")]
+        assert dropped == {"eventLog": 7}
+    finally:
+        ui.shutdown()
+        ui.server_close()
