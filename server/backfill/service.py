@@ -133,11 +133,15 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
     With a price ``catalog`` the runs are priced for the project's workspace.
     ``progress`` receives one line per step (for a person waiting).
     Raises `NotFound` (unknown project, missing path), `FailedPrecondition` (no
-    event logs under the path) or `InvalidArgument` (unknown engine). Damaged logs
+    event logs under the path) or `InvalidArgument` (unknown engine, blank source). Damaged logs
     do not raise: the report lists them, and `BackfillReport.usable` is False when
     not one application's log could be read.
     """
     say = progress or (lambda _line: None)
+    if not source.strip():
+        # Path("") is the current directory: an unset variable would import whatever logs lie there.
+        raise InvalidArgument("no event-log source given (an empty path would be the current directory): "
+                              "give a local directory or a dbfs:/ path")
     project = store.projects.find(project_ref)
     if engine not in ("local", "spark"):
         raise InvalidArgument(f"unknown engine {engine!r}: use local or spark")

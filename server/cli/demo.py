@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, print_json, print_table
+from server.cli.store_options import Directory
 
 
 def _default_state_dir() -> Path:
@@ -21,7 +22,7 @@ def _default_state_dir() -> Path:
 @click.command(name="demo")
 @click.option("--runs", type=click.IntRange(min=1), default=10, show_default=True,
               help="Runs of each job this time (a second invocation adds more).")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), envvar="TRIMTAB_STATE_DIR",
+@click.option("--state-dir", type=Directory(), envvar="TRIMTAB_STATE_DIR",
               default=None, help="Where the demo keeps everything  [default: <data dir>/demo].")
 @click.option("--speed", type=click.FloatRange(min=1), default=100.0, show_default=True,
               help="Simulated seconds per wall-clock second.")

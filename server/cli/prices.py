@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, print_json, print_table
+from server.cli.store_options import Directory
 
 STATE_DIR_HELP = "State directory; a refreshed catalog lives in <state-dir>/prices."
 
@@ -39,9 +40,9 @@ def cli() -> None:
 
 
 @cli.command("show")
-@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--catalog", "catalog_dir", type=Directory(), default=None,
               help="Catalog directory to read (default: the refreshed one if any, else the shipped one).")
-@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False), envvar="TRIMTAB_STATE_DIR",
+@click.option("--state-dir", type=Directory(), envvar="TRIMTAB_STATE_DIR",
               default=None, help=STATE_DIR_HELP)
 @click.option("--cloud", type=click.Choice(["aws", "azure"]), default=None, help="Only this cloud.")
 @click.option("--region", default=None, help="Only this region (default: every region).")
@@ -162,11 +163,11 @@ def _keep_other_fields(cat: Any, fetched: list[dict[str, Any]]) -> list[dict[str
 
 
 @cli.command("update", help=UPDATE_HELP)
-@click.option("--catalog", "catalog_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--catalog", "catalog_dir", type=Directory(), default=None,
               help="Catalog to start from (default: the refreshed one if any, else the shipped one).")
-@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False), envvar="TRIMTAB_STATE_DIR",
+@click.option("--state-dir", type=Directory(), envvar="TRIMTAB_STATE_DIR",
               default=None, help=STATE_DIR_HELP)
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--out", type=Directory(), default=None,
               help="Where to write the new catalog (default: <state-dir>/prices).")
 @click.option("--cloud", type=click.Choice(["aws", "azure", "all"]), default="all", show_default=True,
               help="Which cloud's prices to refresh.")

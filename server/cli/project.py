@@ -332,6 +332,12 @@ def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_m
     from server.backfill import backfill as run_backfill
     from server.costing.catalog import load_active_catalog
 
+    if not eventlogs.strip():
+        # Path("") is the current directory: `--eventlogs "$LOGDIR"` with LOGDIR unset imported whatever
+        # cluster logs lay where the command ran, as runs of this project.
+        raise click.BadParameter(f"{eventlogs!r}: an empty value is most often an unset shell variable; give a "
+                                 "local directory or a dbfs:/ path (`.` for the current directory)",
+                                 param_hint="'--eventlogs'")
     if spark_master and engine != "spark":
         raise click.UsageError("--spark-master needs --engine spark")
     config, store = open_cli_store(db_url, state_dir)

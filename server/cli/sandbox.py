@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext
+from server.cli.store_options import Directory
 
 
 @click.group(name="sandbox", help="A local Databricks workspace emulator with simulated clusters.")
@@ -24,7 +25,7 @@ def cli() -> None:
 
 
 @cli.command("up")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--state-dir", type=Directory(), default=None,
               help="Where jobs, runs, clusters and logs are kept  "
                    "[env TRIMTAB_SANDBOX_STATE_DIR; default: ~/.trimtab/sandbox].")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,

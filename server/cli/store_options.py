@@ -11,8 +11,26 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Directory(click.Path):
+    """A directory option (``--state-dir``, ...): `click.Path` that refuses a blank value.
+
+    ``Path("")`` is the current directory, so ``--state-dir "$DIR"`` with ``DIR`` unset would quietly
+    put (or look for) the database, the secret key and the price catalog wherever the command ran.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path, file_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            # As for --sla "": an empty value is most often an unset shell variable.
+            self.fail(f"{value!r}: an empty value is most often an unset shell variable; give a directory, or "
+                      "leave the option out for the default", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def store_options(func: F) -> F:
-    func = click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+    func = click.option("--state-dir", type=Directory(), default=None,
                         envvar="TRIMTAB_STATE_DIR",
                         help="Where local files live (default: a per-user data directory).")(func)
     return click.option("--db", "db_url", default=None, envvar="TRIMTAB_DB",
