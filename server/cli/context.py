@@ -163,6 +163,32 @@ def _timed_out(method: str, request: Any, timeout: float) -> click.ClickExceptio
         f"still finish the call: {check_hint(method, request)}")
 
 
+def checked_token(token: str | None) -> str:
+    """The API token as sent: surrounding whitespace dropped, anything else a header cannot carry refused.
+
+    A token read from a file saved on Windows ends in a carriage return, and gRPC refused such a header
+    with only "Invalid metadata (INTERNAL)", naming neither the token nor the cause.
+    """
+    token = (token or "").strip()
+    if not token:
+        raise click.UsageError("no token: pass --token or set TRIMTAB_TOKEN (see `trimtab token create`)")
+    for char in token:
+        if char.isascii() and char.isprintable() and not char.isspace():
+            continue
+        if char == "\r":
+            what = "a carriage return (a file saved on Windows?)"
+        elif char.isspace():
+            what = f"whitespace inside it ({char!r})"
+        elif not char.isprintable():
+            what = f"a control character ({char!r})"
+        else:
+            what = f"a non-ASCII character ({char!r})"
+        # The token itself is not shown: it is a secret.
+        raise click.UsageError(f"the token (--token or TRIMTAB_TOKEN) contains {what}; a Trimtab token is "
+                               "printable ASCII (tt_...): check how it was copied or read")
+    return token
+
+
 def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeout: float | None = None,
                *, databricks: bool = False) -> Any:
     """One admin call with the CLI's server address and token.
@@ -183,8 +209,7 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
     from protos.trimtab.v1 import admin_pb2_grpc
 
     address = check_server_address(ctx.server)
-    if not ctx.token:
-        raise click.UsageError("no token: pass --token or set TRIMTAB_TOKEN (see `trimtab token create`)")
+    token = checked_token(ctx.token)
     ca = os.environ.get("TRIMTAB_TLS_CA", "")
     if ca:
         channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(read_tls_ca(ca)))
@@ -193,7 +218,7 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
     with channel:
         stub = getattr(admin_pb2_grpc, stub_name)(channel)
         try:
-            return getattr(stub, method)(request, metadata=[("authorization", f"Bearer {ctx.token}")],
+            return getattr(stub, method)(request, metadata=[("authorization", f"Bearer {token}")],
                                          timeout=timeout)
         except grpc.RpcError as exc:
             if ctx.debug:
