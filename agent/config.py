@@ -9,7 +9,9 @@ configuration is printed or logged.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import socket
 import uuid
 from collections.abc import Mapping
@@ -32,6 +34,11 @@ class Setting:
     default: Any
     sensitive: bool = False
     help: str = ""
+    # Inclusive bounds of a numeric setting (None: none that side). A value out of them passed the
+    # type check and the agent ran misbehaving: a poll of 0 busy-looped (21% of a core while idle),
+    # an RPC timeout of 0 delivered nothing, a spool bound of 0 dropped every batch.
+    low: float | None = None
+    high: float | None = None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -49,19 +56,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_ca", "TRIMTAB_TLS_CA", str, "",
             help="PEM bundle of root certificates to trust with tls (a private CA or self-signed server)"),
     Setting("cluster_id", "DB_CLUSTER_ID", str, "", help="Databricks cluster id"),
-    Setting("poll_interval_s", "TRIMTAB_AGENT_POLL_S", float, 0.5),
-    Setting("rest_interval_s", "TRIMTAB_AGENT_REST_POLL_S", float, 15.0),
-    Setting("batch_max_events", "TRIMTAB_AGENT_BATCH_EVENTS", int, 500),
-    Setting("batch_max_age_s", "TRIMTAB_AGENT_BATCH_AGE_S", float, 2.0),
-    Setting("read_budget_bytes", "TRIMTAB_AGENT_READ_BUDGET", int, 8 * 1024 * 1024,
+    Setting("poll_interval_s", "TRIMTAB_AGENT_POLL_S", float, 0.5, low=0.01,
+            help="seconds between reads of the event logs"),
+    Setting("rest_interval_s", "TRIMTAB_AGENT_REST_POLL_S", float, 15.0, low=0.1),
+    # The server refuses a batch of more events than its TRIMTAB_MAX_EVENTS_PER_BATCH (default 20 000).
+    Setting("batch_max_events", "TRIMTAB_AGENT_BATCH_EVENTS", int, 500, low=1, high=20_000),
+    Setting("batch_max_age_s", "TRIMTAB_AGENT_BATCH_AGE_S", float, 2.0, low=0.0),
+    Setting("read_budget_bytes", "TRIMTAB_AGENT_READ_BUDGET", int, 8 * 1024 * 1024, low=4096,
             help="raw bytes read per application per poll (bounds memory and latency)"),
-    Setting("max_line_bytes", "TRIMTAB_AGENT_MAX_LINE", int, 16 * 1024 * 1024),
-    Setting("spool_max_bytes", "TRIMTAB_AGENT_SPOOL_BYTES", int, 256 * 1024 * 1024),
-    Setting("rpc_timeout_s", "TRIMTAB_AGENT_RPC_TIMEOUT_S", float, 10.0),
-    Setting("backoff_base_s", "TRIMTAB_AGENT_BACKOFF_BASE_S", float, 1.0),
-    Setting("backoff_max_s", "TRIMTAB_AGENT_BACKOFF_MAX_S", float, 30.0),
-    Setting("shutdown_flush_s", "TRIMTAB_AGENT_SHUTDOWN_FLUSH_S", float, 8.0),
-    Setting("checkpoint_interval_s", "TRIMTAB_AGENT_CHECKPOINT_S", float, 2.0),
+    # Spark's EnvironmentUpdate line (the conf) is tens to hundreds of KB: a smaller limit drops it.
+    Setting("max_line_bytes", "TRIMTAB_AGENT_MAX_LINE", int, 16 * 1024 * 1024, low=1024 * 1024),
+    # A batch of 500 events is up to a few hundred KB: a smaller bound drops batches as they come.
+    Setting("spool_max_bytes", "TRIMTAB_AGENT_SPOOL_BYTES", int, 256 * 1024 * 1024, low=1024 * 1024),
+    # Below a second a TLS handshake over a WAN, or a busy server's answer, never fits: nothing is delivered.
+    Setting("rpc_timeout_s", "TRIMTAB_AGENT_RPC_TIMEOUT_S", float, 10.0, low=1.0),
+    Setting("backoff_base_s", "TRIMTAB_AGENT_BACKOFF_BASE_S", float, 1.0, low=0.01),
+    Setting("backoff_max_s", "TRIMTAB_AGENT_BACKOFF_MAX_S", float, 30.0, low=0.01),
+    Setting("shutdown_flush_s", "TRIMTAB_AGENT_SHUTDOWN_FLUSH_S", float, 8.0, low=0.0),
+    Setting("checkpoint_interval_s", "TRIMTAB_AGENT_CHECKPOINT_S", float, 2.0, low=0.0),
 )
 
 
@@ -84,9 +96,48 @@ def _convert(setting: Setting, value: Any, source: str = "default") -> Any:
             raise TypeError(f"expected true/false or \"1\"/\"0\", got {value!r}")
         if setting.type in (int, float) and isinstance(value, bool):
             raise TypeError(f"expected a number, got {value!r}")  # int(True) would pass silently
-        return setting.type(value)
+        converted = setting.type(value)
+        if setting.type in (int, float):
+            _check_range(setting, converted)
+        elif setting.name == "server":
+            converted = _server_address(converted)
+        return converted
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad value {value!r} for {_where(setting, source)}: {exc}") from None
+
+
+def _check_range(setting: Setting, value: float) -> None:
+    """Raise ValueError (turned into a ConfigError naming the setting) for a number out of bounds."""
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    low, high = setting.low, setting.high
+    if (low is not None and value < low) or (high is not None and value > high):
+        def shown(x: float) -> str:
+            return f"{int(x)}" if setting.type is int else f"{x:g}"
+        words = [f"at least {shown(low)}"] if low is not None else []
+        words += [f"at most {shown(high)}"] if high is not None else []
+        raise ValueError(f"must be {' and '.join(words)}")
+
+
+# host:port as gRPC takes it: a name or IPv4 address, or an IPv6 address in brackets, and a port.
+_ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")
+
+
+def _server_address(value: str) -> str:
+    """The server's host:port, stripped; a scheme or a path is refused (gRPC took "http://h:1" and
+    "h:1/" as names it could not resolve, and the agent retried them for the whole run)."""
+    address = value.strip()
+    if not address:
+        return address  # unset: `run` says so (the `config` command may show it)
+    if "://" in address:
+        raise ValueError("give host:port without a scheme (the agent speaks gRPC, not HTTP; TRIMTAB_TLS=1 "
+                         "turns TLS on), e.g. trimtab.example.com:50051")
+    m = _ADDRESS.match(address)
+    if m is None:
+        raise ValueError("must be host:port, e.g. trimtab.example.com:50051 (no path, no spaces)")
+    if not 1 <= int(m.group(1)) <= 65535:
+        raise ValueError(f"port {m.group(1)} is not between 1 and 65535")
+    return address
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,9 +17,9 @@ import orjson
 import pytest
 
 from agent import durable
-from agent.config import agent_id, usable_agent_id
+from agent.config import ConfigError, agent_id, load_config, usable_agent_id
 from agent.rest import RestPoller
-from tests.agent.conftest import AgentThread, agent_config
+from tests.agent.conftest import REPO, AgentThread, agent_config
 
 
 def _write_log(path: Path, lines: list[dict]) -> None:
@@ -133,3 +135,52 @@ def test_the_rest_poller_reaches_the_driver_ui_directly_despite_http_proxy(monke
     finally:
         ui.shutdown()
         ui.server_close()
+
+
+# -- 4. numeric and address settings out of range ----------------------------------------------------
+@pytest.mark.parametrize(("env", "words"), [
+    ({"TRIMTAB_AGENT_POLL_S": "0"}, r"poll_interval_s \(env TRIMTAB_AGENT_POLL_S\).*at least 0.01"),
+    ({"TRIMTAB_AGENT_POLL_S": "-1"}, r"poll_interval_s.*at least 0.01"),
+    ({"TRIMTAB_AGENT_POLL_S": "nan"}, r"poll_interval_s.*finite"),
+    ({"TRIMTAB_AGENT_RPC_TIMEOUT_S": "0"}, r"rpc_timeout_s.*at least 1"),
+    ({"TRIMTAB_AGENT_SPOOL_BYTES": "0"}, r"spool_max_bytes.*at least 1048576"),
+    ({"TRIMTAB_AGENT_BATCH_EVENTS": "0"}, r"batch_max_events.*at least 1 and at most 20000"),
+    ({"TRIMTAB_AGENT_BATCH_EVENTS": "20001"}, r"batch_max_events.*at most 20000"),
+    ({"TRIMTAB_AGENT_READ_BUDGET": "-5"}, r"read_budget_bytes.*at least 4096"),
+    ({"TRIMTAB_AGENT_MAX_LINE": "100"}, r"max_line_bytes.*at least 1048576"),
+    ({"TRIMTAB_AGENT_BACKOFF_BASE_S": "0"}, r"backoff_base_s.*at least 0.01"),
+    ({"TRIMTAB_AGENT_BATCH_AGE_S": "-1"}, r"batch_max_age_s.*at least 0"),
+    ({"TRIMTAB_AGENT_SHUTDOWN_FLUSH_S": "inf"}, r"shutdown_flush_s.*finite"),
+    ({"TRIMTAB_SERVER": "http://trimtab:50051"}, r"server \(env TRIMTAB_SERVER\).*without a scheme"),
+    ({"TRIMTAB_SERVER": "trimtab:50051/"}, r"server.*must be host:port"),
+    ({"TRIMTAB_SERVER": "trimtab"}, r"server.*must be host:port"),
+    ({"TRIMTAB_SERVER": "trimtab:99999"}, r"server.*port 99999"),
+])
+def test_settings_out_of_range_are_refused_naming_the_setting(env: dict[str, str], words: str):
+    with pytest.raises(ConfigError, match=words):
+        load_config({}, env=env)
+
+
+def test_settings_in_range_and_addresses_are_kept(tmp_path: Path):
+    cfg = load_config({}, env={"TRIMTAB_SERVER": " trimtab.example.com:50051\n", "TRIMTAB_AGENT_POLL_S": "0.01",
+                               "TRIMTAB_AGENT_BATCH_AGE_S": "0", "TRIMTAB_AGENT_SPOOL_BYTES": str(1024 * 1024)})
+    assert (cfg.server, cfg.poll_interval_s, cfg.batch_max_age_s) == ("trimtab.example.com:50051", 0.01, 0.0)
+    for address in ("127.0.0.1:1", "[::1]:50051", "my-host_1.internal:443"):
+        assert load_config({"server": address}, env={}).server == address
+    f = tmp_path / "agent.json"
+    f.write_text('{"rpc_timeout_s": 0.5}')
+    with pytest.raises(ConfigError, match=rf"rpc_timeout_s.*from config file {f}.*at least 1"):
+        load_config({}, env={}, file=f)
+
+
+def test_the_agent_refuses_to_start_with_a_setting_out_of_range(tmp_path: Path):
+    """Exit 2 at start, like a value of the wrong type (the init script reports it, and its supervisor
+    does not restart the agent)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
+    env.update(TRIMTAB_TOKEN="t", TRIMTAB_AGENT_POLL_S="0", PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--eventlog-dir", str(tmp_path),
+                           "--server", "127.0.0.1:1", "--state-dir", str(tmp_path / "state")],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "bad configuration: bad value '0' for setting poll_interval_s (env TRIMTAB_AGENT_POLL_S)" in proc.stderr
+    assert not (tmp_path / "state").exists()
