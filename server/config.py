@@ -221,6 +221,16 @@ class ServerConfig:
             # Only the scheme is shown: the URL may hold a password.
             what = f"a {scheme} URL" if scheme else "not a URL"
             raise _bad("db_url", f"{what}: only sqlite:/// and postgresql:// URLs are supported")
+        if scheme == "sqlite" and self.db_url:
+            # sqlite://, sqlite:/// and sqlite:///:memory: are an in-memory database: gone when the process
+            # ends, never seen by the server or another command (SQLAlchemy also refused them with its
+            # internal "Invalid argument(s) 'max_overflow'", its pool being one connection).
+            database = url.split("://", 1)[1].split("?", 1)[0].removeprefix("/")
+            if not database or database == ":memory:" or database.startswith("file::memory:"):
+                raise _bad("db_url", f"{url!r}: an in-memory database lives in one process and is gone "
+                                     "when it ends (no other command, nor a restarted server, sees it); give "
+                                     "sqlite:////path/trimtab.db, or leave db_url out for SQLite in the state "
+                                     "directory")
         for name, allowed in _CHOICES.items():
             value = getattr(self, name)
             chosen = value.strip().lower() if isinstance(value, str) else value
