@@ -48,7 +48,7 @@ from server.databricks import (
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import PROBLEM_KEY, ClusterConfig, Project, Recommendation
 from server.errors import FailedPrecondition, NotFound, TrimtabError
-from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, spec_diff
+from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, custom_tags_over_limit, spec_diff
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, PoolBacking, config_id_of, outside_bounds
 from server.spec import (
     GP3_FIELDS,
@@ -129,6 +129,15 @@ def _locked(fn: Callable[..., ApplyResult]) -> Callable[..., ApplyResult]:
     return wrapper
 
 
+class TagsFull(TrimtabError):
+    """The cluster's own custom tags leave no room for Trimtab's (`custom_tags_over_limit`): Databricks
+    would refuse the update. Not a `FailedPrecondition`, which auto-apply takes for a normal wait
+    (an apply no run has used yet): this needs the owner, so auto-apply keeps it as the project's
+    problem, as it would Databricks' own refusal."""
+
+    code = "FAILED_PRECONDITION"
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     recommendation: Recommendation | None
@@ -162,6 +171,10 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
     new_spec = recommended_spec(live, rec.config, cloud=cloud)
     new_spec["custom_tags"] = {**(new_spec.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
+    if (over := custom_tags_over_limit(new_spec)) is not None:
+        # Databricks refuses the whole update beyond its limit: said before anything is sent (the
+        # owner added tags after the import, which checked them).
+        raise TagsFull(f"project {project.name}: recommendation {rec.id} not applied: the cluster {over}")
     diff = spec_diff(live, new_spec, f"job {project.job_id} / {project.cluster_key}")
     if dry_run:
         return ApplyResult(rec, diff, applied=False, message="dry run: nothing changed")

@@ -166,6 +166,20 @@ def _ebs_volumes(spec: dict[str, Any], node: NodeType) -> list[dict[str, Any]]:
     return [volume]
 
 
+# "Currently, Databricks allows at most 45 custom tags" (databricks-sdk ClusterSpec.custom_tags); the
+# service refuses the spec beyond that (400 INVALID_PARAMETER_VALUE; its wording here is unverified).
+MAX_CUSTOM_TAGS = 45
+
+
+def _check_tags(tags: Any) -> None:
+    if tags is None:
+        return
+    if not isinstance(tags, dict):
+        raise SpecError("custom_tags", "must be an object of strings")
+    if len(tags) > MAX_CUSTOM_TAGS:
+        raise SpecError("custom_tags", f"{len(tags)} custom tags; Databricks allows at most {MAX_CUSTOM_TAGS}")
+
+
 def plan_cluster(new_cluster: dict[str, Any]) -> ClusterPlan:
     """Validate ``new_cluster`` and return the plan the simulator runs; raises SpecError."""
     if not isinstance(new_cluster, dict):
@@ -180,6 +194,7 @@ def plan_cluster(new_cluster: dict[str, Any]) -> ClusterPlan:
     conf = new_cluster.get("spark_conf") or {}
     if not isinstance(conf, dict):
         raise SpecError("spark_conf", "must be an object of strings")
+    _check_tags(new_cluster.get("custom_tags"))
     return ClusterPlan(
         worker_type=worker,
         driver_type=driver,

@@ -18,6 +18,10 @@ Import's read-back compared the whole spec, so a service filling in defaults on 
 (runtime_engine, enable_local_disk_encryption) failed the import after it wrote the job, leaving a
 project half-recorded. Now only the paths written are judged, the spec read back is recorded, and a
 read-back that does fail writes the clusters back and records nothing.
+
+Custom tags: apply never checked Databricks' 45 limit (an owner's tags added after the import plus
+Trimtab's two made 46) and the emulator took any number. Now the emulator refuses beyond 45 with a
+400 and apply refuses before writing, naming the count.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ import pytest
 
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import aws_cluster
-from server.apply import apply_recommendation, revert
-from server.databricks import DatabricksGateway, WorkspaceAuthError
+from server.apply import TagsFull, apply_recommendation, revert
+from server.databricks import DatabricksGateway, DatabricksRejected, WorkspaceAuthError
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import ClusterConfig, Project, Recommendation
 from server.errors import FailedPrecondition
@@ -330,3 +334,47 @@ def test_an_onboarding_that_does_not_read_back_is_undone_and_the_job_skipped(
     assert "spark_env_vars.TRIMTAB_SERVER differ" in skipped.reason
     assert find_cluster_spec(gateway.get_job(job_id)["settings"], "main") == as_found  # written back
     assert job_id not in {p.job_id for p in store.projects.list()}  # nothing half-recorded
+
+
+# ------------------------------------------------------------------ F5 the 45 custom_tags limit
+
+
+def test_the_emulator_refuses_more_than_45_custom_tags_as_databricks_does(
+        gateway: DatabricksGateway, connected: object) -> None:
+    spec = aws_cluster("m5.xlarge", 2)
+    spec["custom_tags"] = {f"t{i}": "x" for i in range(46)}
+    with pytest.raises(DatabricksRejected, match="46 custom tags; Databricks allows at most 45"):
+        gateway.create_job(_job("tagged", spec))
+    spec["custom_tags"] = {f"t{i}": "x" for i in range(45)}
+    job_id = gateway.create_job(_job("tagged", spec))
+    settings = gateway.get_job(job_id)["settings"]
+    live = find_cluster_spec(settings, "main")
+    assert live is not None
+    live["custom_tags"]["one-more"] = "x"
+    with pytest.raises(DatabricksRejected, match="INVALID_PARAMETER_VALUE|custom_tags"):
+        gateway.update_job(job_id, cluster_entry_update(settings, "main", live))
+
+
+def test_an_apply_that_would_pass_45_custom_tags_is_refused_saying_so(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
+    spec = aws_cluster("m5.xlarge", 2)
+    spec["custom_tags"] = {f"t{i}": "x" for i in range(40)}
+    project = _import(store, secrets, gateway, spec)
+    pid = int(project.id or 0)
+    # The owner adds 4 tags after the import: 44 of theirs + the project tag = 45, still valid; the
+    # recommendation tag would make 46.
+    edited = _live(gateway, project)
+    edited["custom_tags"].update({f"u{i}": "y" for i in range(4)})
+    _edit(gateway, project, edited)
+    _recommend(store, project)
+    with pytest.raises(FailedPrecondition, match="edited outside Trimtab"):
+        apply_recommendation(store, gateway, pid)  # the edit is adopted first
+    rec = _recommend(store, project)
+
+    for dry_run in (True, False):
+        with pytest.raises(TagsFull) as refused:
+            apply_recommendation(store, gateway, pid, dry_run=dry_run)
+        assert refused.value.code == "FAILED_PRECONDITION"
+        assert "44 custom_tags" in str(refused.value) and "at most 43" in str(refused.value)
+    assert _live(gateway, project) == edited
+    assert rec.id is not None and store.recommendations.get(rec.id).state == "pending"
