@@ -169,8 +169,7 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     cloud = project_cloud(store, project)
     _check_bounds(project, rec, catalog or last_active_catalog() or load_catalog(), cloud)
     settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
-    new_spec = recommended_spec(live, rec.config, cloud=cloud)
-    new_spec["custom_tags"] = {**(new_spec.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
+    new_spec = proposed_spec(live, rec, cloud=cloud)
     if (over := custom_tags_over_limit(new_spec)) is not None:
         # Databricks refuses the whole update beyond its limit: said before anything is sent (the
         # owner added tags after the import, which checked them).
@@ -190,6 +189,15 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     else:
         log.info("project %s: applied recommendation %s", project.name, rec.id)
     return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}")
+
+
+def proposed_spec(base: dict[str, Any], rec: Recommendation, *, cloud: str) -> dict[str, Any]:
+    """The spec applying ``rec`` over ``base`` writes: the recommendation merged in
+    (`server.spec.recommended_spec`) and the cluster tagged ``trimtab:recommendation-id`` (so the next
+    run is attributed exactly). What apply sends, and what the dashboard's diff shows."""
+    out = recommended_spec(base, rec.config, cloud=cloud)
+    out["custom_tags"] = {**(out.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
+    return out
 
 
 def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec: dict[str, Any],
@@ -245,8 +253,7 @@ def adopt_own_write(store: Store, project: Project, live: dict[str, Any]) -> Rec
     base = pending.get("applied_spec") or project.current_spec
     if not base:
         return None
-    expected = recommended_spec(base, rec.config, cloud=project_cloud(store, project))
-    expected["custom_tags"] = {**(expected.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
+    expected = proposed_spec(base, rec, cloud=project_cloud(store, project))
     if spec_drift(live, expected):
         return None
     log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (the server "

@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from server.apply import project_cloud
+from server.apply import project_cloud, proposed_spec
 from server.domain import Application, Executor, Project, Recommendation, Run, Stage
 from server.errors import NotFound
 from server.onboard import spec_diff
@@ -25,7 +25,6 @@ from server.services.savings import (
     stored_project_savings,
     workspace_dbu_rate,
 )
-from server.spec import recommended_spec
 from server.store import Store
 from server.timeline import CODE_CHANGE, ProjectTimeline, build_timeline, met_sla, points_from_runs
 
@@ -201,9 +200,10 @@ def _kept_savings(store: Store, project: Project, digest: int,
 
 
 def recommendation_diff(project: Project, rec: Recommendation, cloud: str) -> str:
-    """The change ``rec`` makes to the project's spec, on the workspace's ``cloud`` (as apply writes it)."""
+    """The change ``rec`` makes to the project's spec, on the workspace's ``cloud``: what apply writes
+    (`server.apply.proposed_spec`), the recommendation tag included."""
     live = project.current_spec or project.original_spec
-    proposed = recommended_spec(live, rec.config, cloud=cloud)
+    proposed = proposed_spec(live, rec, cloud=cloud)
     return spec_diff(live, proposed, f"job {project.job_id} / {project.cluster_key}") or \
         "(the same as the live cluster: nothing to apply)"
 

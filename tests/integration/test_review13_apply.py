@@ -22,6 +22,9 @@ read-back that does fail writes the clusters back and records nothing.
 Custom tags: apply never checked Databricks' 45 limit (an owner's tags added after the import plus
 Trimtab's two made 46) and the emulator took any number. Now the emulator refuses beyond 45 with a
 400 and apply refuses before writing, naming the count.
+
+The dashboard's recommendation diff lacked the trimtab:recommendation-id tag apply writes: both now
+build the spec with `server.apply.proposed_spec`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import pytest
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import aws_cluster
 from server.apply import TagsFull, apply_recommendation, revert
+from server.dashboard.views import project_page
 from server.databricks import DatabricksGateway, DatabricksRejected, WorkspaceAuthError
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import ClusterConfig, Project, Recommendation
@@ -378,3 +382,19 @@ def test_an_apply_that_would_pass_45_custom_tags_is_refused_saying_so(
         assert "44 custom_tags" in str(refused.value) and "at most 43" in str(refused.value)
     assert _live(gateway, project) == edited
     assert rec.id is not None and store.recommendations.get(rec.id).state == "pending"
+
+
+# ------------------------------------------------------------------ F6 the dashboard's diff
+
+
+def test_the_dashboards_diff_is_the_one_apply_writes_tag_included(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
+    project = _import(store, secrets, gateway, aws_cluster("m5.xlarge", 2))
+    pid = int(project.id or 0)
+    rec = _recommend(store, project, node_type_id="m5.xlarge", num_workers=4)
+
+    shown = project_page(store, pid).diff
+
+    assert f'"{RECOMMENDATION_TAG}": "{rec.id}"' in shown
+    assert shown == apply_recommendation(store, gateway, pid, dry_run=True).diff
+    assert shown == apply_recommendation(store, gateway, pid).diff
