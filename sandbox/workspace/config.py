@@ -6,6 +6,7 @@ sensitive (the workspace token is generated and kept in the state file).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,10 +28,28 @@ def _bool(text: str) -> bool:
     return text.strip().lower() in {"1", "true", "yes", "on"}
 
 
+# Simulated seconds per wall-clock second: far past any use (a simulated day in a tenth of a second).
+# Without a bound, 1e308 overflowed the simulated clock ("cannot convert float infinity to integer")
+# once the sandbox was serving, and nan or inf were taken as given.
+MAX_SPEED = 1e6
+
+
+def check_speed(value: float) -> float:
+    """`value` if it is a usable speed: a finite number above 0 and at most `MAX_SPEED`."""
+    if not (math.isfinite(value) and 0 < value <= MAX_SPEED):
+        raise ValueError(f"speed must be > 0 and at most {MAX_SPEED:,.0f} (simulated seconds per "
+                         f"wall-clock second), got {value!r}")
+    return value
+
+
+def _speed(text: str) -> float:
+    return check_speed(float(text))
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("state_dir", "TRIMTAB_SANDBOX_STATE_DIR", Path, Path.home() / ".trimtab" / "sandbox",
             "Where jobs, runs, clusters, DBFS and logs are kept."),
-    Setting("speed", "TRIMTAB_SANDBOX_SPEED", float, 600.0,
+    Setting("speed", "TRIMTAB_SANDBOX_SPEED", _speed, 600.0,
             "Simulated seconds per wall-clock second."),
     Setting("port", "TRIMTAB_SANDBOX_PORT", int, 0, "Port on 127.0.0.1 (0: any free port)."),
     Setting("rate_limit", "TRIMTAB_SANDBOX_RATE_LIMIT", int, None,
@@ -56,8 +75,7 @@ class SandboxConfig:
         # Absolute: simulated clusters run their init scripts and write their logs from their own
         # working directories, where a relative --state-dir names nothing (every run failed, exit 127).
         object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser().absolute())
-        if self.speed <= 0:
-            raise ValueError(f"speed must be > 0, got {self.speed}")
+        check_speed(self.speed)
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be within 0..65535, got {self.port}")
         if self.rate_limit is not None and self.rate_limit < 1:
@@ -73,6 +91,12 @@ def load(flags: Mapping[str, Any] | None = None,
     for setting in SETTINGS:
         if flags.get(setting.name) is not None:
             values[setting.name] = flags[setting.name]
+            if setting.name == "speed":
+                # Named as typed (--speed), as a value from the environment is named by its variable.
+                try:
+                    check_speed(values["speed"])
+                except ValueError as exc:
+                    raise ValueError(f"--speed: {exc}") from exc
         elif environ.get(setting.env, "") != "":
             try:
                 values[setting.name] = setting.parse(environ[setting.env])

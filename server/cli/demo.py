@@ -19,13 +19,24 @@ def _default_state_dir() -> Path:
     return default_state_dir() / "demo"
 
 
+def _check_speed(_ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """The sandbox's own limit (`sandbox.workspace.config.check_speed`): click's FloatRange lets nan and inf
+    through, and the demo then ran with them."""
+    from sandbox.workspace.config import check_speed
+
+    try:
+        return check_speed(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param=param) from exc
+
+
 @click.command(name="demo")
 @click.option("--runs", type=click.IntRange(min=1), default=10, show_default=True,
               help="Runs of each job this time (a second invocation adds more).")
 @click.option("--state-dir", type=Directory(), envvar="TRIMTAB_STATE_DIR",
               default=None, help="Where the demo keeps everything  [default: <data dir>/demo].")
-@click.option("--speed", type=click.FloatRange(min=1), default=100.0, show_default=True,
-              help="Simulated seconds per wall-clock second.")
+@click.option("--speed", type=click.FloatRange(min=1), default=100.0, show_default=True, callback=_check_speed,
+              help="Simulated seconds per wall-clock second, at most 1000000.")
 @click.pass_obj
 def cli(ctx: CliContext | None, runs: int, state_dir: Path | None, speed: float) -> None:
     """Run three jobs N times on the sandbox workspace while Trimtab tunes them."""

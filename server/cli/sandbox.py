@@ -29,7 +29,7 @@ def cli() -> None:
               help="Where jobs, runs, clusters and logs are kept  "
                    "[env TRIMTAB_SANDBOX_STATE_DIR; default: ~/.trimtab/sandbox].")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Simulated seconds per wall-clock second  "
+              help="Simulated seconds per wall-clock second, at most 1000000  "
                    "[env TRIMTAB_SANDBOX_SPEED; default: 600].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port on 127.0.0.1, 0 for any free port  [env TRIMTAB_SANDBOX_PORT; default: 0].")
