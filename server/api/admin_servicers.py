@@ -86,7 +86,8 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
         # re-attached (auto-import calls the service itself and never re-attaches).
         result = workspaces.import_jobs(self._store, self._secrets, projects.required(request.workspace, "workspace"),
                                         list(request.job_ids),
-                                        request.dry_run, reattach=bool(request.job_ids))
+                                        request.dry_run, reattach=bool(request.job_ids),
+                                        take_over=request.take_over)
         summaries = [projects.summarize(self._store, i.project) if i.project.id is not None
                      else projects.ProjectSummary(project=i.project) for i in result.projects]
         return messages.import_result(result, summaries)

@@ -173,12 +173,27 @@ def agent_token_name(ws: Workspace) -> str:
     return f"agent-{ws.name}"
 
 
+# Why an import does not overwrite a token secret this database never wrote (`prepare_agent`).
+FOREIGN_SECRET = ("workspace {workspace}: secret {scope}/{key} already holds an agent token this database never "
+                  "made (no token {name!r} here, revoked or live): another Trimtab server's, or this server's "
+                  "before its database was replaced. Overwriting it would have every agent that reads it report "
+                  "here, and another server's agents would be refused. Import again with --take-over if this "
+                  "server is to be the workspace's Trimtab")
+
+
 def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
-                   wheel_upload: str | None = None) -> None:
+                   wheel_upload: str | None = None, *, take_over: bool = False) -> None:
     """The agent's token as a Databricks secret, the init script where the spec points (a workspace
-    file, DBFS, or a Unity Catalog volume through the Files API), and the agent's wheel beside it."""
+    file, DBFS, or a Unity Catalog volume through the Files API), and the agent's wheel beside it.
+
+    A held secret this database never made a token for is not overwritten unless ``take_over``
+    (`FOREIGN_SECRET`): only the warning below said so, and a second server importing one job took
+    every agent of the workspace from the first."""
     name = agent_token_name(ws)
     held = gateway.has_secret(wiring.secret_scope, wiring.secret_key)
+    if held and not take_over and not any(t.name == name and t.scope == "agent" for t in store.tokens.list()):
+        raise FailedPrecondition(FOREIGN_SECRET.format(workspace=ws.name, scope=wiring.secret_scope,
+                                                       key=wiring.secret_key, name=name))
     # The secret's value cannot be read back, but the token it holds is the newest live one of this
     # name: with none live (revoked by `trimtab token revoke`, or a new database behind the server)
     # every agent of the workspace is refused and its runs are collected without their data, which

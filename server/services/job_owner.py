@@ -20,7 +20,7 @@ from typing import Any
 from server.apply import ONBOARDED_KEY, detached_spec
 from server.domain import MAX_ROW_ID, Project, Workspace
 from server.errors import NotFound
-from server.onboard import PROJECT_TAG, TRIMTAB_TAGS, ClusterTarget
+from server.onboard import PROJECT_TAG, SERVER_ENV, TRIMTAB_TAGS, ClusterTarget
 from server.store import Store
 
 # Why such a job is skipped: the owner, and the two ways out.
@@ -28,6 +28,46 @@ REASON_OWNED = ("cluster {cluster!r} carries {tag}={project_id}: it is managed b
                 "{owner} ({host}). If {workspace} and {owner} are the same Databricks workspace, re-point {owner} "
                 "(`trimtab workspace set {owner} --host URL --token-env VAR`) and remove {workspace}; if the job really moved, "
                 "`trimtab project detach {project}` first")
+
+
+# Why a job wired to another Trimtab server is skipped (`other_server`), and the way out.
+REASON_OTHER_SERVER = ("cluster {cluster!r} is wired to another Trimtab server ({env}={address}; this server is "
+                       "{ours}) and no project of this database manages it: importing it would take the job from "
+                       "that server, whose agents on this workspace would then be refused. If {address} was this "
+                       "server's own address before, or the other server is gone, import again with --take-over")
+
+
+def wired_server(target: ClusterTarget) -> str | None:
+    """The server address Trimtab's onboarding set on the cluster (its agent streams there), or None."""
+    env = target.spec.get("spark_env_vars")
+    value = env.get(SERVER_ENV) if isinstance(env, dict) else None
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+def other_server(store: Store, ws: Workspace, targets: list[ClusterTarget],
+                 address: str) -> tuple[ClusterTarget, str] | None:
+    """The first of ``targets`` wired to a Trimtab server other than ``address`` (this one's, as its
+    agents reach it) that no project of this database manages, with that server's address.
+
+    Another server (a staging one beside production, both importing the same workspace) would
+    otherwise be taken over in silence: the import rewrote the job's wiring and its token secret,
+    both servers then recorded the job's runs, and the first one's agents were refused. A project
+    here for the cluster (this server moved to another address) is ours to re-wire. Checked before the
+    ``trimtab:project-id`` tag is read: another database's project ids mean nothing here."""
+    for target in targets:
+        wired = wired_server(target)
+        if wired is None or wired == address:
+            continue
+        mine = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
+        if mine is None or mine.detached:
+            return target, wired
+    return None
+
+
+def other_server_reason(target: ClusterTarget, wired: str, address: str) -> str:
+    return REASON_OTHER_SERVER.format(cluster=target.cluster_key, env=SERVER_ENV, address=wired, ours=address)
 
 
 def tagged_project_id(target: ClusterTarget) -> int | None:

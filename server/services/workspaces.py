@@ -96,7 +96,15 @@ from server.services.agent_install import (
     prepare_agent,
     standard_plan,
 )
-from server.services.job_owner import NOTE_CLONED, as_found, cloned_from, owned_reason, owner_elsewhere
+from server.services.job_owner import (
+    NOTE_CLONED,
+    as_found,
+    cloned_from,
+    other_server,
+    other_server_reason,
+    owned_reason,
+    owner_elsewhere,
+)
 from server.services.projects import required, unplanned_phase
 from server.services.secrets import SecretBox, mask
 from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, spec_drift, written_paths
@@ -500,12 +508,14 @@ def update_workspace(store: Store, name: str, *, auto_import: bool | None = None
 
 def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[int],
                 dry_run: bool = False, *, wiring: AgentWiring | None = None,
-                reattach: bool = False) -> ImportResult:
+                reattach: bool = False, take_over: bool = False) -> ImportResult:
     """One project per qualified job cluster, onboarded; skipped jobs with the reason why.
 
     A detached project is left alone (reported skipped) unless ``reattach``: set only when a
     person named the job (`workspace import W --job N`), never by auto-import, which passes
-    job ids too but must not undo a detach.
+    job ids too but must not undo a detach. A job wired to another Trimtab server, and a token
+    secret this database never wrote, are left alone unless ``take_over`` (a person's explicit
+    `--take-over`; never auto-import's).
     """
     ws = store.workspaces.get(workspace)
     wiring = wiring or agent_wiring()
@@ -543,6 +553,12 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             if found.skipped_reason is not None:
                 skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
                 continue
+            elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
+            if elsewhere is not None:
+                # The whole job, as for an owner of another workspace below.
+                skipped.append(SkippedJob(job_id, found.job_name,
+                                          other_server_reason(*elsewhere, wiring.server_address)))
+                continue
             owned = owner_elsewhere(store, ws, found.clusters)
             if owned is not None:
                 # The whole job, not the one cluster: its other clusters are the owner's to import too.
@@ -556,7 +572,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             if not targets:
                 continue
             if not dry_run and not agent_ready:
-                prepare_agent(store, gateway, ws, wiring, wheel_upload)
+                prepare_agent(store, gateway, ws, wiring, wheel_upload, take_over=take_over)
                 agent_ready = True
             if not dry_run and not standard_plan(ws):
                 principal = run_as_principal(job)

@@ -105,14 +105,16 @@ class GetWorkspaceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ImportJobsRequest(_message.Message):
-    __slots__ = ("workspace", "job_ids", "dry_run")
+    __slots__ = ("workspace", "job_ids", "dry_run", "take_over")
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    TAKE_OVER_FIELD_NUMBER: _ClassVar[int]
     workspace: str
     job_ids: _containers.RepeatedScalarFieldContainer[int]
     dry_run: bool
-    def __init__(self, workspace: _Optional[str] = ..., job_ids: _Optional[_Iterable[int]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    take_over: bool
+    def __init__(self, workspace: _Optional[str] = ..., job_ids: _Optional[_Iterable[int]] = ..., dry_run: _Optional[bool] = ..., take_over: _Optional[bool] = ...) -> None: ...
 
 class ImportedProject(_message.Message):
     __slots__ = ("project", "diff", "created", "reattached")

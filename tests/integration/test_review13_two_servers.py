@@ -1,0 +1,97 @@
+"""Two Trimtab servers importing one Databricks workspace (review 13): a staging server beside
+production, each with its own database. Before, the second server's import took the first one's
+job in silence: it rewrote the job's TRIMTAB_SERVER and the workspace's agent-token secret, both
+servers then recorded the job's runs, and every agent still pointed at the first server was refused
+(its token was no longer the secret's). Now a job wired to another server is skipped naming it, a
+token secret this database never wrote is not overwritten, and `--take-over` (``take_over``) does
+both on purpose. The emulator through the real databricks-sdk gateway, real stores."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from sandbox.workspace import RunningWorkspace
+from server.databricks import DatabricksGateway
+from server.errors import FailedPrecondition
+from server.onboard import SERVER_ENV
+from server.services import workspaces
+from server.services.secrets import SecretBox
+from server.spec import find_cluster_spec
+from server.store import Store, open_store
+from tests.conftest import migrated_sqlite_file
+from tests.integration.conftest import WIRING
+
+STAGING = dataclasses.replace(WIRING, server_address="127.0.0.1:50998")
+
+
+@pytest.fixture
+def staging(tmp_path: Path, sqlite_template: Path, emulator: RunningWorkspace) -> Iterator[tuple[Store, SecretBox]]:
+    """The second server's own database, with the same workspace added under another name."""
+    store = open_store(migrated_sqlite_file(sqlite_template, tmp_path / "staging.db"))
+    secrets = SecretBox(Fernet.generate_key())
+    workspaces.add_workspace(store, secrets, "stg", emulator.host, emulator.token, "aws")
+    try:
+        yield store, secrets
+    finally:
+        store.close()
+
+
+def _env(gateway: DatabricksGateway, job_id: int) -> dict[str, Any]:
+    spec = find_cluster_spec(gateway.get_job(job_id)["settings"], "main")
+    assert spec is not None
+    return dict(spec.get("spark_env_vars") or {})
+
+
+def test_a_job_wired_to_another_server_is_skipped_naming_it(
+        store: Store, secrets: SecretBox, connected: object, job_ids: list[int], gateway: DatabricksGateway,
+        staging: tuple[Store, SecretBox]) -> None:
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    assert _env(gateway, job_ids[0])[SERVER_ENV] == WIRING.server_address
+    other, other_secrets = staging
+
+    result = workspaces.import_jobs(other, other_secrets, "stg", [job_ids[0]], wiring=STAGING)
+    assert result.projects == ()
+    (skipped,) = result.skipped
+    assert skipped.job_id == job_ids[0]
+    assert WIRING.server_address in skipped.reason and "--take-over" in skipped.reason, skipped.reason
+    assert _env(gateway, job_ids[0])[SERVER_ENV] == WIRING.server_address  # not rewired
+    assert other.projects.list() == []
+
+    # Taken over on purpose: the job now streams to the second server.
+    taken = workspaces.import_jobs(other, other_secrets, "stg", [job_ids[0]], wiring=STAGING, take_over=True)
+    assert [p.project.job_id for p in taken.projects] == [job_ids[0]]
+    assert _env(gateway, job_ids[0])[SERVER_ENV] == STAGING.server_address
+
+
+def test_a_token_secret_this_database_never_wrote_is_not_overwritten(
+        store: Store, secrets: SecretBox, connected: object, job_ids: list[int], gateway: DatabricksGateway,
+        staging: tuple[Store, SecretBox]) -> None:
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    other, other_secrets = staging
+    before = gateway.get_job(job_ids[1])["settings"]
+
+    # A job no server manages yet: importing it would write this server's token into the secret
+    # every agent of the workspace reads, and the first server's agents would be refused.
+    with pytest.raises(FailedPrecondition, match=r"secret trimtab/agent-token .*never made.*--take-over"):
+        workspaces.import_jobs(other, other_secrets, "stg", [job_ids[1]], wiring=STAGING)
+    assert gateway.get_job(job_ids[1])["settings"] == before
+    assert other.projects.list() == [] and not [t for t in other.tokens.list() if t.scope == "agent"]
+
+    workspaces.import_jobs(other, other_secrets, "stg", [job_ids[1]], wiring=STAGING, take_over=True)
+    assert [t.name for t in other.tokens.list() if t.scope == "agent"] == ["agent-stg"]
+
+
+def test_this_server_at_a_new_address_rewires_its_own_jobs(
+        store: Store, secrets: SecretBox, connected: object, job_ids: list[int], gateway: DatabricksGateway) -> None:
+    # The same database behind a server that moved (a new --advertise): its projects are its own.
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    moved = dataclasses.replace(WIRING, server_address="127.0.0.1:50997")
+    result = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=moved)
+    assert result.skipped == ()
+    assert _env(gateway, job_ids[0])[SERVER_ENV] == moved.server_address
