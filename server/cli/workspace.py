@@ -282,7 +282,9 @@ def remove(ctx: CliContext, name: str) -> None:
 
 @cli.command(name="import")
 @click.argument("name")
-@click.option("--job", "jobs", multiple=True, type=int, metavar="ID",
+# A Databricks job id is positive and travels as int64: past it the request could not even be built
+# (the protobuf encoder's "Value out of range", exit 1, naming no option).
+@click.option("--job", "jobs", multiple=True, type=click.IntRange(1, 2**63 - 1), metavar="ID",
               help="Import only this job (repeatable); it re-attaches the job's detached projects, and a job "
                    "not in the workspace fails the command (exit 1).")
 @click.option("--dry-run", is_flag=True, help="Show what onboarding would change; change nothing.")
