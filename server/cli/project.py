@@ -175,6 +175,36 @@ def show(ctx: CliContext, project: str) -> None:
     _show(ctx, admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=project)))
 
 
+def _families(text: str) -> list[str]:
+    """`--allowed-families`: the families listed, or none for ``any`` (every family allowed again).
+
+    Only the word clears, as for --sla: an empty value is most often an unset shell variable
+    (``--allowed-families "$FAMILIES"``), which silently lifted the restriction.
+    """
+    families = [f.strip() for f in text.split(",") if f.strip()]
+    if not families:
+        raise click.BadParameter(f"{text!r}: an empty value is most often an unset shell variable; give "
+                                 "families like m5d,r5d, or 'any' to allow every family",
+                                 param_hint="'--allowed-families'")
+    if any(f.lower() == "any" for f in families):
+        if len(families) > 1:
+            raise click.BadParameter(f"{text!r}: 'any' allows every family: give it alone, or only families",
+                                     param_hint="'--allowed-families'")
+        return []
+    return families
+
+
+def _driver_type(text: str) -> str:
+    """`--driver-type`: the node type fixed, or "" for ``auto`` (Trimtab chooses again); blank is refused
+    as in `_families`."""
+    value = text.strip()
+    if not value:
+        raise click.BadParameter(f"{text!r}: an empty value is most often an unset shell variable; give a node "
+                                 "type like m5d.xlarge, or 'auto' to let Trimtab choose",
+                                 param_hint="'--driver-type'")
+    return "" if value.lower() == "auto" else value
+
+
 @cli.command(name="set")
 @click.argument("project")
 @click.option("--sla", default=None,
@@ -186,9 +216,11 @@ def show(ctx: CliContext, project: str) -> None:
               help=f"Most workers a recommendation has, 1 to {MAX_WORKERS}; 'none' to clear. Unset: twice the "
                    "larger of --min-workers and the cluster's workers when imported, at least 8 (`project show` "
                    "says which).")
-@click.option("--allowed-families", default=None, metavar="F1,F2", help="Instance families; '' for any.")
+@click.option("--allowed-families", default=None, metavar="F1,F2|any",
+              help="Instance families a recommendation may use, e.g. m5d,r5d; 'any' for every family.")
 @click.option("--spot", default=None, metavar="on|off")
-@click.option("--driver-type", default=None, help="Fixed driver node type ('' to let Trimtab choose).")
+@click.option("--driver-type", default=None, metavar="TYPE|auto",
+              help="Fixed driver node type, e.g. m5d.xlarge; 'auto' to let Trimtab choose.")
 @click.option("--keep-autoscaling", default=None, metavar="on|off",
               help="Keep an autoscaling cluster autoscaling (its max workers above its min).")
 @click.option("--learning-budget", type=click.IntRange(min=0, max=MAX_LEARNING_BUDGET), default=None,
@@ -232,11 +264,11 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
         s.max_workers = max_workers
     if allowed_families is not None:
         s.replace_allowed_families = True
-        s.allowed_families.extend(f.strip() for f in allowed_families.split(",") if f.strip())
+        s.allowed_families.extend(_families(allowed_families))
     if spot is not None:
         s.spot_allowed = parse_switch(spot, "--spot")
     if driver_type is not None:
-        s.driver_node_type_id = driver_type
+        s.driver_node_type_id = _driver_type(driver_type)
     if keep_autoscaling is not None:
         s.keep_autoscaling = parse_switch(keep_autoscaling, "--keep-autoscaling")
     if learning_budget is not None:

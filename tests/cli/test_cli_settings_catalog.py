@@ -90,8 +90,8 @@ def test_known_names_are_saved(trimtab: Trimtab, cli_store: Store) -> None:
     assert json.loads(out)["settings"]["driver_node_type_id"] == "r5.xlarge"
     assert cli_store.projects.get(pid).settings == dataclasses.replace(
         SAVED, driver_node_type_id="r5.xlarge", allowed_families=("r5", "m5d"))
-    # Empty means "let Trimtab choose": nothing to check.
-    code, _, err = trimtab("project", "set", str(pid), "--driver-type", "", "--allowed-families", "")
+    # auto and any mean "let Trimtab choose": nothing to check.
+    code, _, err = trimtab("project", "set", str(pid), "--driver-type", "auto", "--allowed-families", "any")
     assert code == 0, err
     assert cli_store.projects.get(pid).settings == ProjectSettings(sla_seconds=2700.0, learning_budget=4,
                                                                      driver_node_type_id="")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.conftest import Trimtab
+from server.domain import Project
+from server.store import Store
+from tests.cli.conftest import Trimtab, shown
 
 
 @pytest.mark.parametrize("job", ["99999999999999999999999", str(2**63), "0", "-5"])
@@ -20,3 +22,41 @@ def test_a_job_id_past_int64_or_below_one_is_a_usage_error(job: str, trimtab: Tr
 def test_the_largest_job_id_reaches_the_server(trimtab: Trimtab) -> None:
     code, _, err = trimtab("workspace", "import", "prod", "--job", str(2**63 - 1))
     assert code == 1 and "prod" in err and "Value out of range" not in err  # no such workspace: the server's answer
+
+
+def test_a_blank_families_or_driver_type_is_refused_and_keeps_the_restriction(
+        trimtab: Trimtab, nightly: Project, cli_store: Store) -> None:
+    # Before: --allowed-families "$FAMILIES" --driver-type "$DRIVER" with both unset wiped both, exit 0.
+    pid = str(nightly.id)
+    code, _, err = trimtab("project", "set", pid, "--allowed-families", "m5d,r5d", "--driver-type", "m5d.xlarge")
+    assert code == 0, err
+    for args, option in ((("--allowed-families", ""), "--allowed-families"),
+                         (("--allowed-families", " , "), "--allowed-families"),
+                         (("--driver-type", ""), "--driver-type"), (("--driver-type", "  "), "--driver-type"),
+                         (("--allowed-families", "", "--driver-type", ""), "--allowed-families")):
+        code, out, err = trimtab("project", "set", pid, *args)
+        assert code == 2 and out == "", (args, err)
+        assert f"'{option}'" in err and "an empty value is most often an unset shell variable" in err
+    settings = cli_store.projects.get(int(pid)).settings
+    assert settings.allowed_families == ("m5d", "r5d") and settings.driver_node_type_id == "m5d.xlarge"
+    code, out, _ = trimtab("project", "show", pid)
+    assert shown(out, "families") == ["m5d,r5d"] and shown(out, "driver") == ["m5d.xlarge"]
+
+
+def test_any_and_auto_clear_them(trimtab: Trimtab, nightly: Project, cli_store: Store) -> None:
+    pid = str(nightly.id)
+    assert trimtab("project", "set", pid, "--allowed-families", "m5d", "--driver-type", "m5d.xlarge")[0] == 0
+    code, out, err = trimtab("project", "set", pid, "--allowed-families", "ANY", "--driver-type", "auto")
+    assert code == 0, err
+    assert shown(out, "families") == ["any"] and shown(out, "driver") == ["chosen by Trimtab"]
+    settings = cli_store.projects.get(int(pid)).settings
+    assert settings.allowed_families == () and settings.driver_node_type_id == ""
+    # 'any' with families beside it says neither thing clearly.
+    code, _, err = trimtab("project", "set", pid, "--allowed-families", "m5d,any")
+    assert code == 2 and "'any' allows every family: give it alone" in err
+
+
+def test_the_help_shows_the_words(trimtab: Trimtab) -> None:
+    code, out, _ = trimtab("project", "set", "--help")
+    assert code == 0
+    assert "'any' for every family" in out and "'auto' to let Trimtab choose" in out and "''" not in out
