@@ -415,6 +415,20 @@ class AppParser:
             self.app_id = self.fallback_id
         return self._stamp(out)
 
+    def flush_open(self) -> list[PlainEvent]:
+        """The open stage attempts (flagged ``COMPLETION_NOT_SEEN``) and the driver's last peaks, for a
+        log that stopped growing when the agent stops (``Agent._flush_stopped_logs``).
+
+        Unlike ``finish`` the start is not sent: it waits for the first job's ids, which a live
+        application (an agent stopped by hand) may still write, and the server keeps a key's first
+        event. An application with an open stage has had a job, so its start went already.
+        """
+        out: list[tuple[str, Any]] = []
+        self._emit_unfinished(None, 0, out)
+        if not self.ended:
+            self._send_driver_peaks(out, final=True)
+        return self._stamp(out)
+
     def _stamp(self, out: list[tuple[str, Any]]) -> list[PlainEvent]:
         if not self.app_id:
             self._pending.extend(out)

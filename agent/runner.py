@@ -26,7 +26,7 @@ from agent.driver_env import spark_ui_url
 from agent.durable import try_lock
 from agent.events import PlainEvent
 from agent.follow.app import AppFollower, ReadCounters
-from agent.follow.discover import SegmentLister, discover
+from agent.follow.discover import AppSource, SegmentLister, context_times, discover
 from agent.rest import RestPoller
 from agent.send import Sender, SenderSettings
 from agent.spool import Spool
@@ -104,6 +104,9 @@ class Agent:
         self.tick_error_every_s = 300.0
         self._stop = threading.Event()
         self._moved = False
+        self._moved_keys: set[str] = set()  # applications the current (or last) pass read something of
+        # Oldest segment time of each Databricks context already finished (its files no longer change).
+        self._ctx_oldest: dict[str, int] = {}
         self.ticks = 0
         self._ticked = threading.Condition()
         self.sender = Sender(self.spool, SenderSettings(cfg.server, cfg.token, cfg.tls, cfg.rpc_timeout_s,
@@ -156,7 +159,35 @@ class Agent:
             self._moved = False
             self._safe_tick(final=True)
             if not self._moved or self.clock.monotonic() >= deadline:
-                return
+                break
+        try:
+            self._flush_stopped_logs()
+        except Exception:
+            self._tick_failed()
+
+    def _flush_stopped_logs(self) -> None:
+        """Send what only a log's end sends, for each application whose log stopped growing.
+
+        A Databricks log is never marked complete, so an application whose driver died mid-stage
+        (no StageCompleted, JobEnd or ApplicationEnd will come) kept its open stages until the
+        agent stopped, and lost them: the stop at cluster termination is the last chance. A log
+        counts as stopped when the drain's last pass read it to its end and found nothing new.
+        """
+        if self._held_back():
+            return  # the spool cannot take more, and what was not read yet may still complete a stage
+        flushed = 0
+        for key, f in self.followers.items():
+            if f.finished or not f.at_end or key in self._moved_keys:
+                continue
+            events = f.flush_at_stop()
+            if events:
+                flushed += 1
+                self._add(events)
+                self._dirty = True
+        if flushed:
+            log.info("spooled what %d application(s) whose log stopped growing still held (open stages go "
+                     "flagged as not completed)", flushed)
+            self._persist(True, spool=True)
 
     def _safe_tick(self, final: bool) -> None:
         try:
@@ -193,7 +224,8 @@ class Agent:
     # -- one pass --------------------------------------------------------------------------------
     def tick(self, final: bool = False) -> None:
         force = final
-        for follower in list(self._active().values()):
+        self._moved_keys.clear()
+        for key, follower in list(self._active().items()):
             if self._held_back():
                 break  # the spool cannot take what is read: leave the rest in the event log
             before = (follower.pos.order, follower.pos.out) if follower.pos else None
@@ -202,6 +234,8 @@ class Agent:
             # Checkpoint only when something moved: an idle agent does not rewrite its state.
             self._dirty = self._dirty or before != after or follower.finished
             self._moved = self._moved or before != after
+            if before != after or events:
+                self._moved_keys.add(key)
             self._add(events)
             if follower.finished:
                 force = True
@@ -237,6 +271,7 @@ class Agent:
                 log.warning("cannot list event-log directory %s: %s", self.cfg.eventlog_dir, exc)
                 self._dir_error = str(exc)
             sources = []
+        superseded = self._superseded(sources)
         for src in sources:
             if src.app_key in self.followers or self.saved.get(src.app_key, {}).get("finished"):
                 continue
@@ -254,8 +289,46 @@ class Agent:
                 self.saved.pop(src.app_key, None)
                 follower = AppFollower(src, self.lister, self.read, self.cfg.max_line_bytes, None)
             self.followers[src.app_key] = follower
+        for key in superseded:
+            f = self.followers.get(key)
+            if f is not None and not f.superseded:
+                f.superseded = True
+                log.info("%s: a newer Spark context started beside it, so its driver has ended; finishing it once "
+                         "read to its end (stages still open are sent flagged as not completed)", key)
         # Followers whose application vanished stay here: their next poll notices and finishes them.
         return self.followers
+
+    def _superseded(self, sources: list[AppSource]) -> set[str]:
+        """Databricks contexts not finished whose driver a newer context replaced (``context_times``).
+
+        Databricks never marks a context's log complete; it ends with an ApplicationEnd, which a
+        driver that died (an all-purpose cluster restarts it under a new context id) never writes,
+        so its last stages and its end waited for good. Only a context with a newer one beside it
+        is judged; the newest is always left to its own end.
+        """
+        dbx = [s for s in sources if s.layout == "databricks"]
+        if len(dbx) < 2:
+            return set()
+        done = {s.app_key for s in dbx if self.saved.get(s.app_key, {}).get("finished")}
+        if len(done) == len(dbx):
+            return set()
+        times: dict[str, tuple[int, int]] = {}
+        for s in dbx:
+            oldest = self._ctx_oldest.get(s.app_key) if s.app_key in done else None
+            if oldest is not None:
+                times[s.app_key] = (oldest, oldest)
+                continue
+            t = context_times(s)
+            if t is None:
+                continue
+            times[s.app_key] = t
+            if s.app_key in done:
+                self._ctx_oldest[s.app_key] = t[0]
+        out: set[str] = set()
+        for key, (_, newest) in times.items():
+            if key not in done and any(o > newest for k, (o, _) in times.items() if k != key):
+                out.add(key)
+        return out
 
     def _add(self, events: list[PlainEvent]) -> None:
         if not events:

@@ -59,6 +59,11 @@ class AppFollower:
         self._memos: dict[int, _SegMemo] = {}
         self._warned: set[int] = set()  # segment orders already named in a WARNING (once each)
         self.finished = False
+        # Set by the agent when a newer Spark context appeared beside this Databricks one: its
+        # driver is gone, so its log is complete although Databricks never marks it (see poll).
+        self.superseded = False
+        # The last poll read to the end of the newest segment (nothing left to read for now).
+        self.at_end = False
 
     def close(self) -> None:
         if self.reader:
@@ -68,9 +73,11 @@ class AppFollower:
     # -- reading -------------------------------------------------------------------------------
     def poll(self, budget: int) -> list[PlainEvent]:
         """Read up to about ``budget`` raw bytes; returns the events completed by them."""
+        self.at_end = False
         if self.finished:
             return []
-        complete = self.lister.complete(self.src)  # judged before reading: see _at_eof
+        # Judged before reading: see _at_eof. Databricks' layout is never complete by itself.
+        complete = self.superseded or self.lister.complete(self.src)
         segs = self.lister.segments(self.src)
         if not segs:
             if not self.src.path.exists():
@@ -194,9 +201,21 @@ class AppFollower:
             nxt = later[0]
             self.pos = Position(nxt.seg, nxt.order, 0, 0, 0, nxt.key)
             return []
+        self.at_end = True
         if (complete or self.parser.ended) and (self.reader.pending_bytes == 0 or broken):
             return self._finish()
         return []
+
+    def flush_at_stop(self) -> list[PlainEvent]:
+        """What the log's end would send, for an application whose log stopped growing when the agent
+        stops (the cluster terminates): its stage attempts still open, flagged ``COMPLETION_NOT_SEEN``,
+        and the driver's last peaks (``AppParser.flush_open``). The application is not marked finished: an
+        agent restarted on a live cluster reads on from here, and the lines of those stages that
+        come later are recognised as emitted (each key is sent once; the flagged totals stand).
+        """
+        if self.finished:
+            return []
+        return self.parser.flush_open()
 
     def _finish(self) -> list[PlainEvent]:
         self.finished = True

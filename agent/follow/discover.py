@@ -112,6 +112,27 @@ def _warn_not_utf8(root: Path, name: str) -> None:
                 "logs in ASCII, so it is not one of them)", root, shown)
 
 
+def context_times(src: AppSource) -> tuple[int, int] | None:
+    """(oldest, newest) modification time in ns of a Databricks context's segment files, or None.
+
+    One driver JVM runs per cluster and a new one starts only after the old one ended, so a
+    context whose oldest segment is newer than every write of another one proves that other
+    context's driver gone: its log will not grow again (see ``Agent._superseded``).
+    """
+    try:
+        names = os.listdir(src.path)
+    except OSError:
+        return None
+    times: list[int] = []
+    for n in names:
+        if n == "eventlog" or _DBX_ROTATED.match(n):
+            try:
+                times.append(os.stat(src.path / n).st_mtime_ns)
+            except OSError:
+                continue
+    return (min(times), max(times)) if times else None
+
+
 class SegmentLister:
     """Lists an application's segments; caches Databricks rollover numbers per file identity."""
 

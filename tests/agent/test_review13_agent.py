@@ -18,8 +18,10 @@ import pytest
 
 from agent import durable
 from agent.config import ConfigError, agent_id, load_config, usable_agent_id
+from agent.parse import COMPLETION_NOT_SEEN
 from agent.rest import RestPoller
-from tests.agent.conftest import REPO, AgentThread, agent_config
+from protos.trimtab.v1 import ingest_pb2
+from tests.agent.conftest import REPO, AgentThread, IngestServer, agent_config
 
 
 def _write_log(path: Path, lines: list[dict]) -> None:
@@ -184,3 +186,166 @@ def test_the_agent_refuses_to_start_with_a_setting_out_of_range(tmp_path: Path):
     assert proc.returncode == 2, proc.stderr
     assert "bad configuration: bad value '0' for setting poll_interval_s (env TRIMTAB_AGENT_POLL_S)" in proc.stderr
     assert not (tmp_path / "state").exists()
+
+
+# -- 2. a driver that dies mid-stage (Databricks' layout is never "complete") ------------------------
+def _meta(ctx: str) -> dict:
+    return {"Event": "DBCEventLoggingListenerMetadata", "Spark Version": "3.5.0", "Timestamp": 1,
+            "Rollover Number": 0, "SparkContext Id": ctx}
+
+
+def _until_the_stage(ctx: str) -> list[dict]:
+    """A Databricks application (sent under its context id) cut where its driver died: two of
+    stage 0's tasks ended, nothing after."""
+    return [
+        _meta(ctx),
+        {"Event": "SparkListenerApplicationStart", "App ID": f"app-{ctx}", "App Name": "nightly", "Timestamp": 1000,
+         "User": "u"},
+        {"Event": "SparkListenerJobStart", "Job ID": 0, "Stage IDs": [0], "Submission Time": 1100,
+         "Properties": {}},
+        {"Event": "SparkListenerStageSubmitted", "Stage Info": {
+            "Stage ID": 0, "Stage Attempt ID": 0, "Stage Name": "map at job.py:1", "Number of Tasks": 3,
+            "Parent IDs": [], "Submission Time": 1200}},
+        *[{"Event": "SparkListenerTaskEnd", "Stage ID": 0, "Stage Attempt ID": 0,
+           "Task End Reason": {"Reason": "Success"}, "Task Info": {"Launch Time": 1300, "Finish Time": 1400 + i},
+           "Task Metrics": {"Executor Run Time": 7, "Input Metrics": {"Bytes Read": 1000}}} for i in range(2)],
+    ]
+
+
+def _rest_of_it() -> list[dict]:
+    """What a live driver writes after the cut: the last task, the stage's and job's end, the app's end."""
+    return [
+        {"Event": "SparkListenerTaskEnd", "Stage ID": 0, "Stage Attempt ID": 0,
+         "Task End Reason": {"Reason": "Success"}, "Task Info": {"Launch Time": 1300, "Finish Time": 1500},
+         "Task Metrics": {"Executor Run Time": 7, "Input Metrics": {"Bytes Read": 1000}}},
+        {"Event": "SparkListenerStageCompleted", "Stage Info": {
+            "Stage ID": 0, "Stage Attempt ID": 0, "Stage Name": "map at job.py:1", "Number of Tasks": 3,
+            "Submission Time": 1200, "Completion Time": 1600}},
+        {"Event": "SparkListenerJobEnd", "Job ID": 0, "Completion Time": 1700,
+         "Job Result": {"Result": "JobSucceeded"}},
+        {"Event": "SparkListenerApplicationEnd", "Timestamp": 1800},
+    ]
+
+
+def _stored(ingest: IngestServer, app: str, key: str) -> ingest_pb2.Event | None:
+    with ingest.servicer.cond:
+        return ingest.servicer.stored.get((app, key))
+
+
+def test_a_stage_cut_by_a_dead_driver_is_sent_when_the_agent_stops(tmp_path: Path, ingest: IngestServer):
+    """docs/agent.md: sent "at its job's end (or the log's end)"; a Databricks log never ends, so at
+    SIGTERM (cluster termination) the stage was lost. A restart on a live cluster sends no key twice."""
+    logs, state = tmp_path / "eventlogs", tmp_path / "state"
+    (logs / "888").mkdir(parents=True)
+    _write_log(logs / "888" / "eventlog", _until_the_stage("888"))
+    cfg = agent_config(logs, state, ingest.address)
+    with AgentThread(cfg) as run:
+        assert ingest.servicer.wait_for(lambda: ("888", "app-start") in ingest.servicer.stored, 20)
+        run.agent.wait_ticks(3, 5)  # it reads on: nothing more comes
+        assert _stored(ingest, "888", "stage/0/0") is None
+        assert run.stop() == 0
+    stage = _stored(ingest, "888", "stage/0/0")
+    assert stage is not None, "the open stage was not sent at the stop"
+    sc = stage.stage_completed
+    assert sc.failure_reason == COMPLETION_NOT_SEEN
+    assert (sc.tasks_succeeded, sc.num_tasks, sc.completion_time_ms) == (2, 3, 1401)
+    assert ingest.servicer.duplicates == 0
+
+    # The agent was only restarted (by hand: the cluster lives on) and the driver writes on.
+    with open(logs / "888" / "eventlog", "ab") as f:
+        f.write(b"".join(orjson.dumps(line) + b"\n" for line in _rest_of_it()))
+    with AgentThread(agent_config(logs, state, ingest.address)) as run:
+        assert ingest.servicer.wait_for(lambda: ("888", "app-end") in ingest.servicer.stored, 20)
+        run.stop()
+        assert run.agent.spool.pending()[0] == 0
+    assert _stored(ingest, "888", "job/0") is not None
+    assert _stored(ingest, "888", "stage/0/0").stage_completed.failure_reason == COMPLETION_NOT_SEEN
+    assert ingest.servicer.duplicates == 0  # the stage's later lines are recognised: nothing sent twice
+    assert ingest.servicer.keys("stage_completed") == {("888", "stage/0/0")}
+
+
+def test_a_log_still_growing_at_the_stop_keeps_its_open_stage(tmp_path: Path, ingest: IngestServer):
+    """Only a log the drain read to its end is flushed; one the drain had no time to finish is not."""
+    logs, state = tmp_path / "eventlogs", tmp_path / "state"
+    (logs / "888").mkdir(parents=True)
+    lines = _until_the_stage("888")
+    _write_log(logs / "888" / "eventlog", lines)
+    cfg = replace(agent_config(logs, state, ingest.address), shutdown_flush_s=0.0)
+    run = AgentThread(cfg)
+    a = run.agent
+    a.tick()
+    assert a.followers["databricks:888"].at_end
+    held = len(a.pending)
+    a._moved_keys.add("databricks:888")  # as if the drain's last pass had read new lines of it
+    a._flush_stopped_logs()
+    assert len(a.pending) == held and a.followers["databricks:888"].parser.open_stages
+    a._moved_keys.clear()
+    a._flush_stopped_logs()
+    assert not a.followers["databricks:888"].parser.open_stages and not a.pending  # flushed and spooled
+    assert not a.followers["databricks:888"].finished  # read on if the log grows again
+    a.close()
+
+
+def test_a_context_replaced_by_a_newer_driver_is_finished_while_the_agent_runs(tmp_path: Path,
+                                                                              ingest: IngestServer):
+    """An all-purpose cluster's driver died and restarted under a new context id: the old context's
+    open stage and its driver peaks are sent, and it is finished; the new one is followed on."""
+    logs, state = tmp_path / "eventlogs", tmp_path / "state"
+    for ctx in ("111", "222"):
+        (logs / ctx).mkdir(parents=True)
+    _write_log(logs / "111" / "eventlog", _until_the_stage("111"))
+    _write_log(logs / "222" / "eventlog", _until_the_stage("222"))
+    os.utime(logs / "111" / "eventlog", ns=(1_000_000_000_000, 1_000_000_000_000))
+    os.utime(logs / "222" / "eventlog", ns=(2_000_000_000_000, 2_000_000_000_000))
+    with AgentThread(agent_config(logs, state, ingest.address)) as run:
+        assert ingest.servicer.wait_for(lambda: ("111", "stage/0/0") in ingest.servicer.stored, 10), \
+            "the replaced context's open stage was not sent"
+        assert ingest.servicer.wait_for(lambda: run.agent.saved.get("databricks:111", {}).get("finished"), 10)
+        run.agent.wait_ticks(3, 5)
+        assert "databricks:222" in run.agent.followers and not run.agent.followers["databricks:222"].finished
+        assert _stored(ingest, "222", "stage/0/0") is None  # the live context's stage still runs
+        assert _stored(ingest, "111", "stage/0/0").stage_completed.failure_reason == COMPLETION_NOT_SEEN
+        # The newest context's log goes on as usual.
+        with open(logs / "222" / "eventlog", "ab") as f:
+            f.write(b"".join(orjson.dumps(line) + b"\n" for line in _rest_of_it()))
+        assert ingest.servicer.wait_for(lambda: ("222", "app-end") in ingest.servicer.stored, 10)
+        run.stop()
+    assert _stored(ingest, "222", "stage/0/0").stage_completed.failure_reason == ""
+    assert ingest.servicer.duplicates == 0
+
+
+def test_contexts_written_one_after_the_other_are_only_judged_by_their_times(tmp_path: Path):
+    """The newest context is never finished by this rule, nor one written after the other began."""
+    from agent.follow.discover import discover
+
+    logs = tmp_path / "eventlogs"
+    for ctx, (old, new) in {"1": (10, 20), "2": (15, 30), "3": (40, 50)}.items():
+        (logs / ctx).mkdir(parents=True)
+        for name, t in (("eventlog-2026-12-01--10-00", old), ("eventlog", new)):
+            (logs / ctx / name).write_bytes(orjson.dumps(_meta(ctx)) + b"\n")
+            os.utime(logs / ctx / name, ns=(t * 10**9, t * 10**9))
+    cfg = agent_config(logs, tmp_path / "state", "127.0.0.1:1")
+    a = AgentThread(cfg).agent
+    try:
+        assert a._superseded(discover(logs)) == {"databricks:1", "databricks:2"}
+        os.utime(logs / "3" / "eventlog-2026-12-01--10-00", ns=(25 * 10**9, 25 * 10**9))
+        assert a._superseded(discover(logs)) == {"databricks:1"}  # 2 was written after 3 began
+    finally:
+        a.close()
+
+
+def test_the_stop_sends_the_drivers_last_peaks_but_not_a_start_that_waits_for_its_job(tmp_path: Path,
+                                                                                     ingest: IngestServer):
+    """The start waits for the first job's ids (the server keeps a key's first event): an agent stopped
+    by hand before it does not send it without them; the driver's last peaks do go."""
+    logs, state = tmp_path / "eventlogs", tmp_path / "state"
+    (logs / "888").mkdir(parents=True)
+    beat = {"Event": "SparkListenerExecutorMetricsUpdate", "Executor ID": "driver",
+            "Executor Metrics Updated": [{"Stage ID": -1, "Executor Metrics": {"JVMHeapMemory": 104}}]}
+    _write_log(logs / "888" / "eventlog", [*_until_the_stage("888")[:2], {**beat, "Executor Metrics Updated": [
+        {"Stage ID": -1, "Executor Metrics": {"JVMHeapMemory": 100}}]}, beat])
+    with AgentThread(agent_config(logs, state, ingest.address)) as run:
+        assert ingest.servicer.wait_for(lambda: ("888", "driver/100/0/0") in ingest.servicer.stored, 20)
+        run.agent.wait_ticks(3, 5)
+        run.stop()
+    assert ingest.servicer.keys() == {("888", "driver/100/0/0"), ("888", "driver/104/0/0")}
