@@ -207,6 +207,9 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
     if sla is not None and sla > MAX_SLA_SECONDS:
         raise InvalidArgument(f"settings.sla_seconds: {sla:g} is longer than the {MAX_SLA_SECONDS // 86400}d "
                               f"({MAX_SLA_SECONDS} s) allowed")
+    if sla is not None and sla != int(sla):
+        # As the CLI ("a duration is whole seconds"): 90.5 was kept and shown as 1m31s everywhere.
+        raise InvalidArgument(f"settings.sla_seconds: {sla:g} is not whole seconds; an SLA is whole seconds")
     if {"min_workers", "max_workers"} & set(changes):
         check_worker_bounds(new, frozenset({"min_workers", "max_workers"} & set(changes)))
     if {"keep_autoscaling", "min_workers", "max_workers"} & set(changes):

@@ -3,9 +3,12 @@ loses nothing already accepted. Real server, real CLI, real SQLite."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
+from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
 from server.domain import Project
+from server.serve import RunningServer
 from server.store import Store
 from tests.cli.conftest import Trimtab, shown
 
@@ -60,3 +63,25 @@ def test_the_help_shows_the_words(trimtab: Trimtab) -> None:
     code, out, _ = trimtab("project", "set", "--help")
     assert code == 0
     assert "'any' for every family" in out and "'auto' to let Trimtab choose" in out and "''" not in out
+
+
+def test_the_api_refuses_a_fractional_sla_as_the_cli_does(cli_server: RunningServer, cli_store: Store,
+                                                           nightly: Project, trimtab: Trimtab) -> None:
+    # Before: sla_seconds=90.5 was kept, and shown as 1m31s (the CLI refuses 90.5s: whole seconds).
+    _, token = cli_store.tokens.create("api", "admin")
+    with grpc.insecure_channel(cli_server.address) as channel:
+        stub = admin_pb2_grpc.ProjectServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.UpdateProjectSettings(admin_pb2.UpdateProjectSettingsRequest(
+                project=str(nightly.id), settings=admin_pb2.ProjectSettings(sla_seconds=90.5)),
+                metadata=[("authorization", f"Bearer {token}")], timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "settings.sla_seconds: 90.5 is not whole seconds" in (refused.value.details() or "")
+        reply = stub.UpdateProjectSettings(admin_pb2.UpdateProjectSettingsRequest(
+            project=str(nightly.id), settings=admin_pb2.ProjectSettings(sla_seconds=90.0)),
+            metadata=[("authorization", f"Bearer {token}")], timeout=10)
+        assert reply.settings.sla_seconds == 90.0
+    assert cli_store.projects.get(int(nightly.id or 0)).settings.sla_seconds == 90.0
+    code, _, err = trimtab("project", "set", str(nightly.id), "--sla", "90.5s")
+    assert code == 2 and "a duration is whole seconds" in err
+
