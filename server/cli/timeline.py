@@ -50,7 +50,11 @@ def cli(ctx: CliContext, project: str, out: Path | None, width: int) -> None:
             write_timeline(chart, out)
         except OSError as exc:  # permissions, a full disk: the path and the reason, not errno text
             raise click.ClickException(f"cannot write {out}: {(exc.strerror or str(exc)).lower()}") from exc
-        click.echo(f"wrote {out} ({len(chart.points)} runs)")
+        if ctx.as_json:
+            # --json is for scripts: what was written, as JSON (a sentence here broke `| jq`).
+            print_json({"out": str(out), "runs": len(chart.points)})
+        else:
+            click.echo(f"wrote {out} ({len(chart.points)} runs)")
     elif ctx.as_json:
         print_json(message_dict(reply))
     else:

@@ -3,6 +3,9 @@ loses nothing already accepted. Real server, real CLI, real SQLite."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import grpc
 import pytest
 
@@ -84,4 +87,15 @@ def test_the_api_refuses_a_fractional_sla_as_the_cli_does(cli_server: RunningSer
     assert cli_store.projects.get(int(nightly.id or 0)).settings.sla_seconds == 90.0
     code, _, err = trimtab("project", "set", str(nightly.id), "--sla", "90.5s")
     assert code == 2 and "a duration is whole seconds" in err
+
+
+def test_json_timeline_out_prints_json(trimtab: Trimtab, nightly: Project, tmp_path: Path) -> None:
+    # Before: `trimtab --json timeline P --out F` printed "wrote F (0 runs)", which a script's `| jq` cannot read.
+    target = tmp_path / "t.svg"
+    code, out, err = trimtab("--json", "timeline", str(nightly.id), "--out", str(target))
+    assert code == 0, err
+    assert json.loads(out) == {"out": str(target), "runs": 0}
+    assert target.read_text().lstrip().startswith("<")
+    code, out, _ = trimtab("timeline", str(nightly.id), "--out", str(target))
+    assert code == 0 and out == f"wrote {target} (0 runs)\n"
 
