@@ -66,7 +66,7 @@ def check_server_address(address: str) -> str:
     if value.startswith(("unix:", "unix-abstract:")) and len(value.split(":", 1)[1]) > 0:
         return value
     # [v6]:port, or host:port where the host has no colon of its own.
-    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):(\d{1,5})", value)
+    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):([0-9]{1,5})", value)
     if match is None or not 1 <= int(match.group(2)) <= 65535:
         raise click.UsageError(f"--server/TRIMTAB_SERVER {address!r} is not HOST:PORT with a port from 1 to 65535 "
                                "(e.g. 127.0.0.1:50051)")
@@ -276,7 +276,11 @@ def parse_duration(text: str, option: str | None = None, max_seconds: float = MA
     from decimal import Decimal
 
     value = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
+    # [0-9], not \d: \d also matches other scripts' digits ("٤٥m"), which no other option takes.
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)?", value):
+        if Decimal(value) == 0:
+            # Not "add a unit": zero is refused whatever the unit.
+            raise _bad(f"{text!r}: a duration must be positive", option, text)
         # Only units that make an allowed duration: days for `--older-than 90` (90d), not for
         # `--sla 45` (45d is past the SLA's 7d); whole seconds, so not 1.5s.
         fits = [f"{value}{u}" for u in "smhd"
@@ -285,7 +289,7 @@ def parse_duration(text: str, option: str | None = None, max_seconds: float = MA
             raise _bad(f"{text!r}: add a unit (s, m, h or d)", option, text)
         choices = f"{', '.join(fits[:-1])} or {fits[-1]}" if len(fits) > 1 else fits[0]
         raise _bad(f"{text!r}: add a unit: {choices}", option, text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)([dhms])", value)
+    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)([dhms])", value)
     units = [u for _, u in parts]
     if not parts or "".join(n + u for n, u in parts) != value or units != sorted(set(units), key="dhms".index):
         raise _bad(f"{text!r} is not a duration like 45m, 1h30m or 900s (each unit once, largest first)",

@@ -99,3 +99,22 @@ def test_json_timeline_out_prints_json(trimtab: Trimtab, nightly: Project, tmp_p
     code, out, _ = trimtab("timeline", str(nightly.id), "--out", str(target))
     assert code == 0 and out == f"wrote {target} (0 runs)\n"
 
+
+@pytest.mark.parametrize("sla", ["0", "0.0", "0s", "0m"])
+def test_a_zero_sla_is_told_it_must_be_positive(sla: str, trimtab: Trimtab, nightly: Project) -> None:
+    # Before: a bare 0 was told to add a unit, though 0 with any unit is refused too.
+    code, _, err = trimtab("project", "set", str(nightly.id), "--sla", sla)
+    assert code == 2 and f"{sla!r}: a duration must be positive" in err and "add a unit" not in err
+
+
+@pytest.mark.parametrize("sla", ["\u0664\u0665m", "\u0664\u0665", "1h\u0663\u0660m", "\uff14\uff15m"])
+def test_an_sla_takes_ascii_digits_only(sla: str, trimtab: Trimtab, nightly: Project, cli_store: Store) -> None:
+    # Before: Arabic-Indic "٤٥m" was taken as 45m, while --min-workers and ids refuse such digits.
+    code, _, err = trimtab("project", "set", str(nightly.id), "--sla", sla)
+    assert code == 2 and "'--sla'" in err, err
+    assert cli_store.projects.get(int(nightly.id or 0)).settings.sla_seconds is None
+
+
+def test_a_server_address_takes_ascii_digits_only(trimtab: Trimtab) -> None:
+    code, _, err = trimtab("--server", "127.0.0.1:\u0665\u0660\u0660\u0665\u0661", "project", "list")
+    assert code == 2 and "is not HOST:PORT" in err, err
