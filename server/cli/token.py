@@ -15,8 +15,26 @@ def cli() -> None:
     """Create, list and revoke API tokens."""
 
 
+# A name is a label in `token list`'s table: a line feed in it broke the table, and nothing bounded it.
+MAX_NAME_LENGTH = 100
+
+
+def _name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise click.BadParameter(f"{value!r}: an empty value is most often an unset shell variable; give who or "
+                                 "what uses the token")
+    bad = next((c for c in name if not c.isprintable()), None)
+    if bad is not None:
+        raise click.BadParameter(f"{value!r} contains a control character ({bad!r}): give one line of text")
+    if len(name) > MAX_NAME_LENGTH:
+        raise click.BadParameter(f"{len(name)} characters: at most {MAX_NAME_LENGTH}")
+    return name
+
+
 @cli.command()
-@click.option("--name", required=True, help="Who or what uses the token.")
+@click.option("--name", required=True, callback=_name,
+              help=f"Who or what uses the token (one line, at most {MAX_NAME_LENGTH} characters).")
 @click.option("--scope", required=True, type=click.Choice(["agent", "admin"]))
 @click.option("--workspace", default=None, metavar="W",
               help="Bind an agent token to workspace W: the server ties what it sends only to W's runs and "

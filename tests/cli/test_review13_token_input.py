@@ -2,9 +2,13 @@
 carriage return, and one with a non-ASCII character could not be put in a header either; both failed
 with gRPC's "Invalid metadata (INTERNAL)", exit 1, naming neither the token nor the cause. Surrounding
 whitespace is dropped now, and what a header cannot carry is a usage error (exit 2) naming
---token/TRIMTAB_TOKEN. Real server, real CLI."""
+--token/TRIMTAB_TOKEN. And a token's name is one line of at most 100 characters (a line feed broke
+`token list`'s table). Real server, real CLI."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +54,28 @@ def test_what_a_header_cannot_carry_is_a_usage_error(bad: str, said: str, token:
 def test_a_blank_token_is_no_token(trimtab: Trimtab) -> None:
     code, _, err = trimtab("project", "list", token_arg="  \r\n")
     assert code == 2 and "no token: pass --token or set TRIMTAB_TOKEN" in err
+
+
+@pytest.mark.parametrize(("name", "said"), [
+    ("a\nb", "contains a control character ('\\n')"),
+    ("tab\there", "contains a control character ('\\t')"),
+    ("x" * 101, "101 characters: at most 100"),
+    ("", "an empty value is most often an unset shell variable"),
+    ("  ", "an empty value is most often an unset shell variable"),
+])
+def test_a_token_name_is_one_short_line(name: str, said: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # Before: a name with a line feed was taken and broke `token list`'s table; any length was taken.
+    code = main(["token", "create", "--name", name, "--scope", "admin", "--state-dir", str(tmp_path / "st")])
+    err = capsys.readouterr().err
+    assert code == 2 and "'--name'" in err and said in err, err
+    assert not (tmp_path / "st").exists()  # refused before any database was made
+
+
+def test_a_name_of_100_is_taken_trimmed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = "é" * 100
+    code = main(["--json", "token", "create", "--name", f" {name} ", "--scope", "admin",
+                 "--state-dir", str(tmp_path / "st")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["name"] == name
