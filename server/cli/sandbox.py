@@ -9,6 +9,7 @@ bill at: list prices, as a real cloud bills a customer without discounts.
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 from typing import Any
@@ -69,14 +70,24 @@ def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port
             for line in describe_clouds(info):
                 click.echo(line)
 
-    if not clouds:
-        serve_until_stopped(config, on_ready=ready)
-    else:
-        from sandbox.clouds.up import AWS_REGION, AZURE_REGION, serve_with_clouds
-        from server.costing.billing import list_price_rates
-        from server.costing.catalog import load_catalog
+    try:
+        if not clouds:
+            serve_until_stopped(config, on_ready=ready)
+        else:
+            from sandbox.clouds.up import AWS_REGION, AZURE_REGION, serve_with_clouds
+            from server.costing.billing import list_price_rates
+            from server.costing.catalog import load_catalog
 
-        regions = {"aws": AWS_REGION, "azure": AZURE_REGION}
-        instance_rate, storage_rate = list_price_rates(load_catalog(), regions)
-        serve_with_clouds(config, instance_rate, storage_rate, on_ready=ready)
+            regions = {"aws": AWS_REGION, "azure": AZURE_REGION}
+            instance_rate, storage_rate = list_price_rates(load_catalog(), regions)
+            serve_with_clouds(config, instance_rate, storage_rate, on_ready=ready)
+    except OSError as exc:
+        if config.port == 0 or exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+            raise
+        # Alone, "[Errno 98] Address already in use" named neither the port nor where it was set.
+        where = "--port" if port is not None else "TRIMTAB_SANDBOX_PORT"
+        why = ("is in use (another sandbox still running?)" if exc.errno == errno.EADDRINUSE
+               else "needs privileges this user lacks")
+        raise click.ClickException(f"port {config.port} on 127.0.0.1 ({where}) {why}: give another port, or 0 "
+                                   "for any free one") from exc
     click.echo("# sandbox stopped", err=True)
