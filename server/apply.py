@@ -635,6 +635,8 @@ def _live_spec(store: Store, gateway: DatabricksGateway, project: Project, *,
         superseded = store.recommendations.pending(int(project.id or 0))
         if not dry_run:
             rebase(store, project, live, drift)
+            if store.recommendations.pending(int(project.id or 0)) is not None:
+                superseded = None  # kept (`rebase`: the edit is of no field it writes)
         what = f"; recommendation {superseded.id}, planned for the old spec, is superseded" \
             if superseded is not None and not dry_run else ""
         raise FailedPrecondition(
@@ -704,21 +706,76 @@ def owned_drift(drift: list[str], live: dict[str, Any], written: dict[str, Any],
     return out
 
 
-def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str]) -> Project:
-    """Adopt a user's edit as the project's spec; what was pending for the old one is superseded."""
-    pending = store.recommendations.pending(int(project.id or 0))
-    if pending is not None and pending.id is not None:
-        store.recommendations.set_state(pending.id, "superseded")
+def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str], *,
+           edit_run_id: int | None = None) -> Project:
+    """Adopt a user's edit (``live``, found at ``drift``) as the project's spec.
+
+    An edit of a field Trimtab owns (`owned_drift`: a resize, other node types or availability, the
+    pools) means the person took over the sizing: the record of the last apply (``pending_apply``)
+    goes, so no revert writes over their choice, and the pending recommendation, planned for the
+    old sizing, is superseded. An edit of only other fields (a Spark conf key, tags, libraries) keeps
+    the record (`_kept_record`), so `revert` can still put the owned fields back under the edit, and
+    the pending recommendation unless its apply would write a drifted field back (`_writes_over`).
+    ``edit_run_id``: the Databricks run that showed the edit (the collector's), None when an apply or
+    an import found it before any run."""
+    cloud = project_cloud(store, project)
+    record = project.pending_apply or {}
+    written = record.get("applied_spec") or project.current_spec
+    # Judged against Trimtab's last write, as `revert` judges it: ``drift`` may be a repaired run's
+    # against the spec before the apply, or an import's with Trimtab's wiring left out.
+    edited = spec_drift(live, written) if written else list(drift)
+    owned = owned_drift(edited, live, written or {}, cloud=cloud)
+    waiting = store.recommendations.pending(int(project.id or 0))
+    if waiting is not None and waiting.id is not None and (owned or _writes_over(waiting, edited, cloud)):
+        store.recommendations.set_state(waiting.id, "superseded")
     # Where the edit falls in the job's runs, for the planner's auto-apply hold
     # (`server.plan.planner.edit_hold`): found here (at an apply), the runs that follow match the
     # adopted spec, so none of them is flagged as the collector flags the first run after an edit.
     state = {**project.state, "user_edit_paths": drift, "user_edit_after_run_id": int(project.last_seen_run_id or 0)}
-    if project.pending_apply:
+    kept = None if owned else _kept_record(project, live, edit_run_id, cloud=cloud)
+    if project.pending_apply and kept is None:
         # The record of Trimtab's last write goes with pending_apply: kept for detach (`trimtab_wrote`).
         state.pop(LAST_WRITE_KEY, None)
-        if (written := trimtab_wrote(project)) is not None:
-            state[LAST_WRITE_KEY] = written
-    return store.projects.update(dataclasses.replace(project, current_spec=live, pending_apply=None, state=state))
+        if (written_last := trimtab_wrote(project)) is not None:
+            state[LAST_WRITE_KEY] = written_last
+    return store.projects.update(dataclasses.replace(project, current_spec=live, pending_apply=kept, state=state))
+
+
+def _kept_record(project: Project, live: dict[str, Any], edit_run_id: int | None, *,
+                 cloud: str) -> dict[str, Any] | None:
+    """The project's apply record after an edit of only fields Trimtab does not own, None when it
+    has none to keep. Its ``applied_spec`` is brought up to ``live`` but for the owned fields (as
+    Trimtab wrote them, which the edit left alone): the spec a run's drift is judged against and the
+    one the collector's confirmation records (`_after_run`), so later runs match the edit instead of
+    finding it again at every run. ``previous_spec``, the revert's target, stays as it was; `revert`
+    takes only its owned fields, over the live spec, so the edit survives the revert too.
+
+    Not kept for an edit no run after the apply has shown (an import or an apply found it before the
+    next run, or a repaired run that started before the apply): the auto-apply hold
+    (`server.plan.planner.edit_hold`) ends at an apply recorded at or after the edit's run (the
+    owner's answer to it), and the kept record would read as one, ending the hold that a dropped
+    record keeps; savings' user-configured runs (`server.services.savings.user_configured`) would
+    end there too. Kept only where neither changes."""
+    record = project.pending_apply or {}
+    if not record.get("applied_spec"):
+        return None
+    edit_at = edit_run_id if edit_run_id is not None else int(project.last_seen_run_id or 0)
+    if edit_at <= int(record.get("applied_after_run_id") or 0):
+        return None
+    return {**record, "applied_spec": owned_from(live, record["applied_spec"], cloud=cloud)}
+
+
+def _writes_over(rec: Recommendation, edited: list[str], cloud: str) -> bool:
+    """Whether applying ``rec`` writes a path of ``edited`` back (then it is superseded by the edit).
+
+    An apply merges the recommendation's overlay over the live spec (`proposed_spec`,
+    `server.spec.recommended_spec`): every field it does not set, the edited ones among them, keeps
+    the live value, so a recommendation planned before an edit of a Spark conf key still writes
+    only its sizing and keeps the edit, and stays pending (the next plan replaces it anyway, from the
+    adopted spec). The overlay carries the spark_version the recommendation was planned on: an edit
+    of it would be written back, so that recommendation is superseded, as every one was before."""
+    overlay = set(flatten(recommendation_overlay(rec.config, azure=cloud == "azure")))
+    return any(path == w or path.startswith(f"{w}.") or w.startswith(f"{path}.") for path in edited for w in overlay)
 
 
 def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],

@@ -513,7 +513,7 @@ class Collector:
         if drift:
             log.warning("project %s: run %s was repaired on a cluster edited outside Trimtab (%s); rebasing on it",
                         project.name, piece.run_id, ", ".join(drift))
-            rebase(self._store, project, repair_spec, drift)
+            rebase(self._store, project, repair_spec, drift, edit_run_id=fresh.databricks_run_id)
         return stored
 
     def _instance_priced(self, workspace: Workspace, gateway: DatabricksGateway, piece: ClusterRun,
@@ -679,12 +679,15 @@ class Collector:
     def _after_run(self, project: Project, piece: ClusterRun, spec: dict[str, Any], drift: list[str],
                    confirms_apply: bool) -> None:
         if drift:
-            # A user edit wins: the project rebases on the spec the user set, and
-            # whatever Trimtab had pending for the old spec no longer applies.
+            # A user edit wins: the project rebases on the spec the user set (`rebase` says what
+            # of Trimtab's apply record and pending recommendation survives it).
             log.warning("project %s: cluster edited outside Trimtab (%s); rebasing on it",
                         project.name, ", ".join(drift))
-            rebase(self._store, project, spec, drift)
-            return
+            project = rebase(self._store, project, spec, drift, edit_run_id=piece.run_id)
+            if not project.pending_apply:
+                return
+            # The apply's record survived (the edit is of fields Trimtab does not own): this run ran
+            # the sizing it wrote, so it confirms it as any run on it does, from the spec adopted.
         if confirms_apply and project.pending_apply:
             # The first run on the applied spec: the apply is confirmed, the next one may follow.
             confirmed = {**project.pending_apply, "confirmed": True, "confirmed_by_run": piece.run_id}
