@@ -2,7 +2,7 @@
 
     trimtab workspace add NAME --host URL --token-env VAR --cloud aws|azure [--plan premium] [--region R]
                           [--cloud-credentials-env VAR] [--replace] [--auto-import]
-    trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run]
+    trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run] [--take-over]
     trimtab workspace set NAME [--auto-import on|off] [--plan P] [--region R] | set NAME --host URL --token-env VAR
     trimtab workspace remove NAME
 
@@ -288,8 +288,11 @@ def remove(ctx: CliContext, name: str) -> None:
               help="Import only this job (repeatable); it re-attaches the job's detached projects, and a job "
                    "not in the workspace fails the command (exit 1).")
 @click.option("--dry-run", is_flag=True, help="Show what onboarding would change; change nothing.")
+@click.option("--take-over", is_flag=True,
+              help="Also import jobs wired to another Trimtab server, and write this server's agent token over "
+                   "a secret this database never wrote (without it both are refused, naming the other server).")
 @click.pass_obj
-def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool) -> None:
+def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool, take_over: bool) -> None:
     """One project per qualified job cluster (every qualified job, or the named ones).
 
     Without --job, detached projects are left as they are (listed as skipped).
@@ -299,7 +302,7 @@ def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool) ->
     if not ctx.as_json:
         click.echo(f"{'Checking' if dry_run else 'Importing'} jobs of {name}...", err=True)
     result = rpc(ctx, "WorkspaceServiceStub", "ImportJobs", admin_pb2.ImportJobsRequest(
-        workspace=name, job_ids=list(jobs), dry_run=dry_run))
+        workspace=name, job_ids=list(jobs), dry_run=dry_run, take_over=take_over))
     if ctx.as_json:
         print_json(message_dict(result))
     else:

@@ -94,6 +94,7 @@ from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from server.onboard import job_schedule
 from server.render.fmt import cut
+from server.services.job_owner import taken_over
 from server.spec import config_from_spec, config_label, find_cluster_spec, spec_drift
 from server.store import Store
 
@@ -325,8 +326,12 @@ class Collector:
         settings = job.get("settings") or {}
         active = []
         for project in group:
-            if find_cluster_spec(settings, project.cluster_key) is None:
+            live = find_cluster_spec(settings, project.cluster_key)
+            if live is None:
                 self._orphan(project, f"cluster {project.cluster_key!r} is no longer in the job")
+            elif (other := taken_over(project, live)) is not None:
+                # Not a user's edit to rebase on: both servers would plan and apply for one job.
+                self._orphan(project, other)
             else:
                 active.append(project)
         if not active:

@@ -175,10 +175,19 @@ def agent_token_name(ws: Workspace) -> str:
 
 # Why an import does not overwrite a token secret this database never wrote (`prepare_agent`).
 FOREIGN_SECRET = ("workspace {workspace}: secret {scope}/{key} already holds an agent token this database never "
-                  "made (no token {name!r} here, revoked or live): another Trimtab server's, or this server's "
+                  "made (no token {name!r} here, revoked or live, nor one for another name of this workspace): another Trimtab server's, or this server's "
                   "before its database was replaced. Overwriting it would have every agent that reads it report "
                   "here, and another server's agents would be refused. Import again with --take-over if this "
                   "server is to be the workspace's Trimtab")
+
+
+def _wrote_secret(store: Store, ws: Workspace, name: str) -> bool:
+    """Whether this database may have written the workspace's token secret: it made an agent token
+    for the workspace (``name``, revoked or live) or for another name of this database at the same
+    host (the workspace added a second time, under a new name)."""
+    host = ws.host.rstrip("/").lower()
+    same_host = {w.name for w in store.workspaces.list() if w.host.rstrip("/").lower() == host}
+    return any(t.scope == "agent" and (t.name == name or t.workspace in same_host) for t in store.tokens.list())
 
 
 def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
@@ -191,7 +200,7 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
     every agent of the workspace from the first."""
     name = agent_token_name(ws)
     held = gateway.has_secret(wiring.secret_scope, wiring.secret_key)
-    if held and not take_over and not any(t.name == name and t.scope == "agent" for t in store.tokens.list()):
+    if held and not take_over and not _wrote_secret(store, ws, name):
         raise FailedPrecondition(FOREIGN_SECRET.format(workspace=ws.name, scope=wiring.secret_scope,
                                                        key=wiring.secret_key, name=name))
     # The secret's value cannot be read back, but the token it holds is the newest live one of this
@@ -206,7 +215,9 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
         log.warning("workspace %s: no live agent token %r bound to it in this database (revoked, made without "
                     "--workspace, or another database wrote the secret): writing a new one into secret %s/%s",
                     ws.name, name, wiring.secret_scope, wiring.secret_key)
-    if not held or not live:
+    # Taking over: whatever the secret holds may be another server's token, whatever this database
+    # holds (a server taking a job back that the other one took over: its own token is live here).
+    if not held or not live or take_over:
         # The plaintext exists only here: it goes straight into the workspace's secret scope. Bound to
         # the workspace: what its agents send is tied only to its own runs (`server.collect.build`).
         _, plaintext = store.tokens.create(name, "agent", workspace=ws.name)

@@ -37,9 +37,9 @@ REASON_OTHER_SERVER = ("cluster {cluster!r} is wired to another Trimtab server (
                        "server's own address before, or the other server is gone, import again with --take-over")
 
 
-def wired_server(target: ClusterTarget) -> str | None:
-    """The server address Trimtab's onboarding set on the cluster (its agent streams there), or None."""
-    env = target.spec.get("spark_env_vars")
+def wired_server(spec: dict[str, Any]) -> str | None:
+    """The server address Trimtab's onboarding set on the cluster ``spec`` (its agent streams there), or None."""
+    env = spec.get("spark_env_vars")
     value = env.get(SERVER_ENV) if isinstance(env, dict) else None
     if value is None:
         return None
@@ -57,7 +57,7 @@ def other_server(store: Store, ws: Workspace, targets: list[ClusterTarget],
     here for the cluster (this server moved to another address) is ours to re-wire. Checked before the
     ``trimtab:project-id`` tag is read: another database's project ids mean nothing here."""
     for target in targets:
-        wired = wired_server(target)
+        wired = wired_server(target.spec)
         if wired is None or wired == address:
             continue
         mine = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
@@ -70,11 +70,32 @@ def other_server_reason(target: ClusterTarget, wired: str, address: str) -> str:
     return REASON_OTHER_SERVER.format(cluster=target.cluster_key, env=SERVER_ENV, address=wired, ours=address)
 
 
+def taken_over(project: Project, live: dict[str, Any]) -> str | None:
+    """Why ``project``'s cluster (``live``, as the job holds it now) is another Trimtab server's, or None.
+
+    Another server's `workspace import --take-over` re-wires the cluster to itself: this server must
+    stop planning and applying for the job (both would write it), not rebase on it as on a person's
+    edit. The address is the sign; the ``trimtab:project-id`` tag is not (another database numbers
+    its projects from 1 too). Its agents now report there, and the workspace's token secret is the
+    other server's: taking the job back is an import with ``--take-over``, which writes both again."""
+    known = (project.pending_apply or {}).get("applied_spec") or project.current_spec or {}
+    ours, now = wired_server(known), wired_server(live)
+    if ours is None or now is None or now == ours:
+        return None
+    return (f"taken over by another Trimtab server at {now} (the cluster's {SERVER_ENV} was {ours}, which this "
+            f"server wrote); `trimtab workspace import {project.workspace} --job {project.job_id} --take-over` "
+            f"takes it back (to send agents through a proxy, give this server --advertise instead)")
+
+
 def tagged_project_id(target: ClusterTarget) -> int | None:
     """The project id the cluster's tag names, or None (no tag, or not an id this server writes: a
     hand-set or copied value above `MAX_ROW_ID` would make PostgreSQL refuse the lookup, and one such
     job would then fail every import of its workspace)."""
-    tags = target.spec.get("custom_tags")
+    return _tag_of(target.spec)
+
+
+def _tag_of(spec: dict[str, Any]) -> int | None:
+    tags = spec.get("custom_tags")
     value = tags.get(PROJECT_TAG) if isinstance(tags, dict) else None
     text = str(value).strip() if value is not None else ""
     if not (text.isascii() and text.isdigit()) or len(text) > 18:

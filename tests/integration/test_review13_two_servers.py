@@ -9,7 +9,7 @@ both on purpose. The emulator through the real databricks-sdk gateway, real stor
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace
+from server.clock import SystemClock
+from server.collect import Collector
+from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.errors import FailedPrecondition
 from server.onboard import SERVER_ENV
@@ -50,7 +53,7 @@ def _env(gateway: DatabricksGateway, job_id: int) -> dict[str, Any]:
 
 def test_a_job_wired_to_another_server_is_skipped_naming_it(
         store: Store, secrets: SecretBox, connected: object, job_ids: list[int], gateway: DatabricksGateway,
-        staging: tuple[Store, SecretBox]) -> None:
+        staging: tuple[Store, SecretBox], emulator: RunningWorkspace) -> None:
     workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
     assert _env(gateway, job_ids[0])[SERVER_ENV] == WIRING.server_address
     other, other_secrets = staging
@@ -67,6 +70,26 @@ def test_a_job_wired_to_another_server_is_skipped_naming_it(
     taken = workspaces.import_jobs(other, other_secrets, "stg", [job_ids[0]], wiring=STAGING, take_over=True)
     assert [p.project.job_id for p in taken.projects] == [job_ids[0]]
     assert _env(gateway, job_ids[0])[SERVER_ENV] == STAGING.server_address
+
+    # The first server sees it at its next poll: the project stops (orphaned, saying how to take it
+    # back) instead of rebasing on "an edit" and planning and applying beside the other server.
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+    gateway.run_now(job_ids[0])
+    assert emulator.wait_idle(120)
+    assert collector.poll_once() == []
+    (mine,) = store.projects.list("sbx")
+    assert mine.orphaned and mine.pending_apply is None
+    why = mine.state["orphaned_reason"]
+    assert f"another Trimtab server at {STAGING.server_address}" in why and "--take-over" in why, why
+
+    # Taken back the same way: the project is attached again and a new token of this database goes
+    # into the secret (the one there is the other server's, though this database's own is live).
+    tokens = len(store.tokens.list())
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING, take_over=True)
+    (mine,) = store.projects.list("sbx")
+    assert not mine.orphaned and _env(gateway, job_ids[0])[SERVER_ENV] == WIRING.server_address
+    assert len(store.tokens.list()) == tokens + 1
 
 
 def test_a_token_secret_this_database_never_wrote_is_not_overwritten(
@@ -95,3 +118,28 @@ def test_this_server_at_a_new_address_rewires_its_own_jobs(
     result = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=moved)
     assert result.skipped == ()
     assert _env(gateway, job_ids[0])[SERVER_ENV] == moved.server_address
+
+
+def test_the_cli_names_the_other_server_and_takes_over_only_when_told(
+        trimtab: Callable[..., tuple[int, str, str]], cli_workspace: str, emulator: RunningWorkspace,
+        gateway: DatabricksGateway, tmp_path: Path, sqlite_template: Path) -> None:
+    # Production imported the job first, from its own database; the CLI talks to the second server.
+    job_id = emulator.seed_jobs()[0]
+    production = open_store(migrated_sqlite_file(sqlite_template, tmp_path / "production.db"))
+    try:
+        prod_secrets = SecretBox(Fernet.generate_key())
+        workspaces.add_workspace(production, prod_secrets, "prod", emulator.host, emulator.token, "aws")
+        elsewhere = dataclasses.replace(WIRING, server_address="127.0.0.1:50990")
+        workspaces.import_jobs(production, prod_secrets, "prod", [job_id], wiring=elsewhere)
+    finally:
+        production.close()
+
+    code, out, err = trimtab("workspace", "import", cli_workspace, "--job", str(job_id))
+    assert code == 0, err
+    assert "127.0.0.1:50990" in out + err and "--take-over" in out + err, out + err
+    assert _env(gateway, job_id)[SERVER_ENV] == "127.0.0.1:50990"
+
+    code, out, err = trimtab("workspace", "import", cli_workspace, "--job", str(job_id), "--take-over")
+    assert code == 0, err
+    assert "created" in out, out
+    assert _env(gateway, job_id)[SERVER_ENV] == WIRING.server_address
