@@ -233,7 +233,8 @@ def edit_hold(project: Project, runs: Sequence[Run]) -> str:
     follow (auto-apply is what is paused). Nothing is stored for it: the newest run flagged
     ``user_edit`` is the edit, and an apply recorded after that run (``pending_apply``'s
     ``applied_after_run_id``, the job's newest Databricks run when it was applied; `server.apply.rebase`
-    clears ``pending_apply``) is the owner's answer. An edit an apply found first (`server.apply.rebase`
+    clears ``pending_apply`` for an edit of what Trimtab owns, and keeps it, applied before the edit,
+    for an edit of anything else) is the owner's answer. An edit an apply found first (`server.apply.rebase`
     rebased on it before any run showed it) is marked in the state instead, with the newest run
     collected then: the runs after it match the adopted spec, so none is flagged. With auto-apply
     off there is nothing to pause."""
