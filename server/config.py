@@ -16,6 +16,7 @@ import dataclasses
 import ipaddress
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -170,6 +171,10 @@ class ServerConfig:
         "TRIMTAB_AGENT_WHEEL_LOCATION", "where onboarded clusters install the agent from: an https URL or a "
         "/Volumes, /Workspace or /dbfs path of its wheel (needed when the init script is in cloud storage); "
         "empty: import uploads the wheel beside the init script"))
+    agent_secret: str = field(default="trimtab/agent-token", metadata=_meta(
+        "TRIMTAB_AGENT_SECRET", "the Databricks secret (SCOPE/KEY) import writes the agents' token into and "
+        "onboarded jobs read it from; a second Trimtab server importing jobs of the same workspace needs "
+        "its own"))
     log_level: str = field(default="info", metadata=_meta(
         "TRIMTAB_LOG_LEVEL", "least severe log lines written: debug, info, warning or error (any case; debug "
         "includes the libraries' own debug lines)", flag="--log-level"))
@@ -215,6 +220,10 @@ class ServerConfig:
             if not host:
                 raise _bad("advertise", f"{self.advertise!r} has no host; give the host:port agents on "
                                         "clusters reach this server at")
+        scope, sep, key = self.agent_secret.partition("/")
+        if not sep or not _SECRET_NAME.fullmatch(scope) or not _SECRET_NAME.fullmatch(key):
+            raise _bad("agent_secret", f"{self.agent_secret!r} is not SCOPE/KEY: Databricks secret scope and key "
+                                       "names are 1-128 letters, digits, dashes, underscores and periods")
         url = self.db_url or "sqlite://"
         scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
         if scheme not in ("sqlite", "postgresql"):
@@ -323,6 +332,9 @@ def settings_markdown() -> str:
                     f"{f'`{default}`' if default else '(empty)'} | {f.metadata['help'].replace('|', '/')} |")
     return "\n".join(rows) + "\n"
 
+
+# A Databricks secret scope or key name (both: alphanumeric, dashes, underscores, periods; at most 128).
+_SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 # Settings that are switches (0/1): TOML's true/false mean what they say there.
 _SWITCHES = frozenset({"collect", "migrate"})

@@ -467,8 +467,10 @@ class _ClosedLoop:
             # (end of life): where they no longer run, onboarded clusters would not start the agent.
             log.warning("TRIMTAB_INIT_SCRIPT %s is on DBFS: Databricks has ended init scripts on DBFS; use a "
                         "workspace path or a /Volumes path", config.init_script)
+        scope, _, key = config.agent_secret.partition("/")
         wiring = AgentWiring(server_address=config.advertise or bound, init_script=script,
-                             tls=bool(config.tls_cert and config.tls_key), agent_wheel=config.agent_wheel)
+                             tls=bool(config.tls_cert and config.tls_key), agent_wheel=config.agent_wheel,
+                             secret_scope=scope, secret_key=key)
         if wiring.only_local:
             log.warning("agents on Databricks clusters cannot reach this server at %s, the address import "
                         "writes into jobs (%s): set --advertise/TRIMTAB_ADVERTISE to the host:port clusters "

@@ -178,7 +178,8 @@ FOREIGN_SECRET = ("workspace {workspace}: secret {scope}/{key} already holds an 
                   "made (no token {name!r} here, revoked or live, nor one for another name of this workspace): another Trimtab server's, or this server's "
                   "before its database was replaced. Overwriting it would have every agent that reads it report "
                   "here, and another server's agents would be refused. Import again with --take-over if this "
-                  "server is to be the workspace's Trimtab")
+                  "server is to be the workspace's Trimtab; to run this server beside the other one, give it a secret "
+                  "of its own (TRIMTAB_AGENT_SECRET=SCOPE/KEY)")
 
 
 def _wrote_secret(store: Store, ws: Workspace, name: str) -> bool:

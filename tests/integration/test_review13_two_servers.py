@@ -21,7 +21,7 @@ from server.clock import SystemClock
 from server.collect import Collector
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.errors import FailedPrecondition
+from server.errors import FailedPrecondition, InvalidArgument
 from server.onboard import SERVER_ENV
 from server.services import workspaces
 from server.services.secrets import SecretBox
@@ -108,6 +108,30 @@ def test_a_token_secret_this_database_never_wrote_is_not_overwritten(
 
     workspaces.import_jobs(other, other_secrets, "stg", [job_ids[1]], wiring=STAGING, take_over=True)
     assert [t.name for t in other.tokens.list() if t.scope == "agent"] == ["agent-stg"]
+
+
+def test_a_second_server_with_a_secret_of_its_own_runs_beside_the_first(
+        store: Store, secrets: SecretBox, connected: object, job_ids: list[int], gateway: DatabricksGateway,
+        staging: tuple[Store, SecretBox]) -> None:
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    other, other_secrets = staging
+    own = dataclasses.replace(STAGING, secret_scope="trimtab-staging")
+    imported = workspaces.import_jobs(other, other_secrets, "stg", [job_ids[1]], wiring=own).projects
+    assert imported and {p.project.job_id for p in imported} == {job_ids[1]}
+    assert gateway.has_secret("trimtab-staging", "agent-token") and gateway.has_secret("trimtab", "agent-token")
+    # The first server's job is still its own.
+    assert _env(gateway, job_ids[0])[SERVER_ENV] == WIRING.server_address
+
+
+def test_the_agent_secret_setting_names_a_databricks_secret(tmp_path: Path) -> None:
+    from server.config import ServerConfig
+
+    with pytest.raises(InvalidArgument, match="agent_secret.*not SCOPE/KEY"):
+        ServerConfig(state_dir=tmp_path, agent_secret="trimtab")
+    with pytest.raises(InvalidArgument, match="agent_secret"):
+        ServerConfig(state_dir=tmp_path, agent_secret="trim tab/agent-token")
+    config = ServerConfig(state_dir=tmp_path, agent_secret="trimtab-staging/agent.token")
+    assert config.agent_secret == "trimtab-staging/agent.token"
 
 
 def test_this_server_at_a_new_address_rewires_its_own_jobs(
