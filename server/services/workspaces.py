@@ -310,7 +310,15 @@ def _exists(store: Store, name: str) -> bool:
 
 
 def check_host(host: str) -> str:
-    """``host`` as stored (no trailing '/') when it is an http(s) URL the SDK can build a client for."""
+    """``host`` as stored (no trailing '/') when it is an http(s) URL the SDK can build a client for.
+
+    A URL copied from the browser's address bar is taken as the workspace's: its scheme in any case
+    (``HTTPS://``), and without the ``?o=<workspace id>`` query and ``#...`` fragment Azure's and the
+    UI's pages carry. The SDK kept them in every request's URL, and the check call came back 404,
+    "did not answer as a Databricks workspace"."""
+    scheme, sep, rest = host.partition("://")
+    if sep and scheme.lower() in ("http", "https"):
+        host = scheme.lower() + sep + re.split(r"[?#]", rest, maxsplit=1)[0]
     authority = re.split(r"[/?#]", host.split("://", 1)[-1], maxsplit=1)[0]
     if "@" in authority:
         # Checked first, so no later message echoes it: Databricks takes the token, never a user and
