@@ -695,7 +695,12 @@ def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray, barred: np
     # the fastest). Ranking by P instead cost the tuning benchmark misses (docs/tuning.md).
     execution = np.exp(out.pred.mean_log)
     near = ~avoid & (execution <= _NEAR_FASTEST * np.min(np.where(avoid, np.inf, execution)))
-    return int(np.argmax(np.where(near, out.z_meet, -np.inf)))
+    score = np.where(near, out.z_meet, -np.inf)
+    # A cluster and its spot or on-demand twin are one hardware (`_hardware`): their z-scores tie,
+    # and the one whose P is higher (no spot losses), then the cheaper, is the likeliest, not the
+    # one listed first.
+    top = np.flatnonzero(score >= score.max() - 1e-9)
+    return int(top[np.lexsort((out.cost[top], -out.p_meet[top]))[0]])
 
 
 def _usable(avoid: np.ndarray, cands: list[Candidate]) -> np.ndarray:
