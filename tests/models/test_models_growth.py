@@ -203,6 +203,11 @@ def test_unsized_runs_are_placed_on_the_trend() -> None:
     # Far before the first sized run: no further than the rebase threshold from it.
     far = [None] * 6 + [100.0 * 1.1**i for i in range(6)]
     assert fill_inputs(far)[0] == pytest.approx(100.0 / CAP)
+    # A trend that began after the first sized runs says nothing about the runs before them: flat
+    # at 100 GB, then growing 5% a run, the unsized runs before the flat ones stay unknown (they
+    # were placed at 68-95 GB by the latest runs' trend).
+    broken: list[float | None] = [None] * 8 + [100.0] * 8 + [100.0 * 1.05**i for i in range(1, 11)]
+    assert fill_inputs(broken)[:8] == [None] * 8
     # No clear trend: left unknown (learned at the median, as before).
     flat = [None, 100.0, 104.0, 97.0, 101.0, 99.0, 103.0]
     assert fill_inputs(flat) == [None, *flat[1:]]
