@@ -14,6 +14,7 @@ import os
 import shutil
 import threading
 import uuid
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from agent.driver_env import spark_ui_url
 from agent.durable import try_lock
 from agent.events import PlainEvent
 from agent.follow.app import AppFollower, ReadCounters
-from agent.follow.discover import AppSource, SegmentLister, context_times, discover
+from agent.follow.discover import AppSource, SegmentLister, context_sizes, discover
 from agent.rest import RestPoller
 from agent.send import Sender, SenderSettings
 from agent.spool import Spool
@@ -38,6 +39,17 @@ try:
     VERSION = metadata.version("trimtab")
 except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     VERSION = "0.0.0"
+
+
+@dataclass
+class _CtxSeen:
+    """What the agent saw of a Databricks context: its segment sizes, the pass it first saw it in,
+    and the first and the last pass in which it saw them change (None: not since it first saw it)."""
+
+    sizes: tuple[tuple[str, int], ...]
+    first: int
+    first_grew: int | None = None
+    grew: int | None = None
 
 
 class Agent:
@@ -105,8 +117,9 @@ class Agent:
         self._stop = threading.Event()
         self._moved = False
         self._moved_keys: set[str] = set()  # applications the current (or last) pass read something of
-        # Oldest segment time of each Databricks context already finished (its files no longer change).
-        self._ctx_oldest: dict[str, int] = {}
+        # What the agent saw of each Databricks context not finished, by pass number (``_superseded``).
+        self._ctx_seen: dict[str, _CtxSeen] = {}
+        self._passes = 0
         self.ticks = 0
         self._ticked = threading.Condition()
         self.sender = Sender(self.spool, SenderSettings(cfg.server, cfg.token, cfg.tls, cfg.rpc_timeout_s,
@@ -289,45 +302,72 @@ class Agent:
                 self.saved.pop(src.app_key, None)
                 follower = AppFollower(src, self.lister, self.read, self.cfg.max_line_bytes, None)
             self.followers[src.app_key] = follower
-        for key in superseded:
-            f = self.followers.get(key)
-            if f is not None and not f.superseded:
-                f.superseded = True
-                log.info("%s: a newer Spark context started beside it, so its driver has ended; finishing it once "
-                         "read to its end (stages still open are sent flagged as not completed)", key)
+        for key, f in self.followers.items():
+            if f.src.layout != "databricks" or f.finished:
+                continue
+            by = superseded.get(key)
+            if by is not None and not f.superseded:
+                log.info("%s: context %s grew after this one last did, so its driver has ended; finishing it once "
+                         "read to its end (stages still open are sent flagged as not completed)", key, by)
+            elif by is None and f.superseded:
+                log.info("%s: grew again, so its driver is live after all; not finishing it", key)
+            f.superseded = by is not None
         # Followers whose application vanished stay here: their next poll notices and finishes them.
         return self.followers
 
-    def _superseded(self, sources: list[AppSource]) -> set[str]:
-        """Databricks contexts not finished whose driver a newer context replaced (``context_times``).
+    def _superseded(self, sources: list[AppSource]) -> dict[str, str]:
+        """Databricks contexts whose driver a newer context replaced, each with the context that did.
 
         Databricks never marks a context's log complete; it ends with an ApplicationEnd, which a
         driver that died (an all-purpose cluster restarts it under a new context id) never writes,
-        so its last stages and its end waited for good. Only a context with a newer one beside it
-        is judged; the newest is always left to its own end.
+        so its last stages and its end waited for good. One driver runs per cluster, so a context
+        K is taken as replaced by another, O, when the agent itself saw O grow (its segment sizes
+        changed between two of the agent's passes, before this pass) while O has not ended: after K
+        last grew, K not growing since O first appeared; or, for a K it never saw grow, after it first
+        saw K. File times are not used: a context copied in or written while the
+        clock was ahead made a live context look replaced, and it was finished for good. The
+        answer is made afresh at every pass, so a context that grows again is no longer replaced
+        (until its follower finishes it).
         """
-        dbx = [s for s in sources if s.layout == "databricks"]
-        if len(dbx) < 2:
-            return set()
-        done = {s.app_key for s in dbx if self.saved.get(s.app_key, {}).get("finished")}
-        if len(done) == len(dbx):
-            return set()
-        times: dict[str, tuple[int, int]] = {}
-        for s in dbx:
-            oldest = self._ctx_oldest.get(s.app_key) if s.app_key in done else None
-            if oldest is not None:
-                times[s.app_key] = (oldest, oldest)
+        self._passes += 1
+        now = self._passes
+        done = {key for key, saved in self.saved.items() if saved.get("finished")}
+        dbx = [s for s in sources if s.layout == "databricks" and s.app_key not in done]
+        listed = {s.app_key for s in dbx}
+        for key in [k for k in self._ctx_seen if k not in listed]:
+            del self._ctx_seen[key]  # gone or finished: it neither replaces nor is replaced any more
+        for src in dbx:
+            sizes = context_sizes(src)
+            if sizes is None:
                 continue
-            t = context_times(s)
-            if t is None:
-                continue
-            times[s.app_key] = t
-            if s.app_key in done:
-                self._ctx_oldest[s.app_key] = t[0]
-        out: set[str] = set()
-        for key, (_, newest) in times.items():
-            if key not in done and any(o > newest for k, (o, _) in times.items() if k != key):
-                out.add(key)
+            seen = self._ctx_seen.get(src.app_key)
+            if seen is None:
+                self._ctx_seen[src.app_key] = _CtxSeen(sizes, now)
+            elif sizes != seen.sizes:
+                seen.sizes = sizes
+                seen.grew = now
+                if seen.first_grew is None:
+                    seen.first_grew = now
+        if len(self._ctx_seen) < 2:
+            return {}
+
+        def live(key: str) -> bool:
+            f = self.followers.get(key)
+            return f is None or not (f.finished or f.parser.ended)
+
+        # Its growth seen in an earlier pass, so its follower has read those lines and an ended context
+        # (an old, complete one caught while being copied in) is known as ended before it counts.
+        growing = {key: seen for key, seen in self._ctx_seen.items()
+                   if seen.first_grew is not None and seen.first_grew < now and live(key)}
+        out: dict[str, str] = {}
+        for key, seen in self._ctx_seen.items():
+            if seen.grew is not None:  # grew before the other appeared (so before the other grew)
+                by = next((k for k, o in growing.items() if k != key and seen.grew < o.first), None)
+            else:  # never seen growing: the other's growth must come after this one appeared
+                by = next((k for k, o in growing.items() if k != key and o.grew is not None and o.grew > seen.first),
+                          None)
+            if by is not None:
+                out[key] = by
         return out
 
     def _add(self, events: list[PlainEvent]) -> None:

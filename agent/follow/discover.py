@@ -112,25 +112,25 @@ def _warn_not_utf8(root: Path, name: str) -> None:
                 "logs in ASCII, so it is not one of them)", root, shown)
 
 
-def context_times(src: AppSource) -> tuple[int, int] | None:
-    """(oldest, newest) modification time in ns of a Databricks context's segment files, or None.
+def context_sizes(src: AppSource) -> tuple[tuple[str, int], ...] | None:
+    """(name, size) of each segment file of a Databricks context, sorted; None when it cannot be listed.
 
-    One driver JVM runs per cluster and a new one starts only after the old one ended, so a
-    context whose oldest segment is newer than every write of another one proves that other
-    context's driver gone: its log will not grow again (see ``Agent._superseded``).
+    The agent compares what it saw from one pass to the next to tell which context is growing
+    (``Agent._superseded``). File times are not used: a context copied in (``cp -r``, a restore)
+    or written while the clock was ahead has times that say nothing about which driver is live.
     """
     try:
         names = os.listdir(src.path)
     except OSError:
         return None
-    times: list[int] = []
+    sizes: list[tuple[str, int]] = []
     for n in names:
         if n == "eventlog" or _DBX_ROTATED.match(n):
             try:
-                times.append(os.stat(src.path / n).st_mtime_ns)
+                sizes.append((n, os.stat(src.path / n).st_size))
             except OSError:
                 continue
-    return (min(times), max(times)) if times else None
+    return tuple(sorted(sizes))
 
 
 class SegmentLister:

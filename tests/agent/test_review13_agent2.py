@@ -1,0 +1,186 @@
+"""Review 13f of the agent: a live Databricks context finished because another context directory had
+newer file times, a shutdown drain that did not wait for the driver's last lines, server addresses
+the agent refuses, and a Spark UI address without a scheme."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+
+from agent.parse import COMPLETION_NOT_SEEN
+from agent.runner import Agent
+from tests.agent.conftest import AgentThread, IngestServer, agent_config
+from tests.agent.test_review13_agent import _rest_of_it, _stored, _until_the_stage, _write_log
+
+
+def _append(path: Path, lines: list[dict]) -> None:
+    with open(path, "ab") as f:
+        f.write(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+
+def _task_end(i: int) -> dict:
+    return {"Event": "SparkListenerTaskEnd", "Stage ID": 0, "Stage Attempt ID": 0,
+            "Task End Reason": {"Reason": "Success"}, "Task Info": {"Launch Time": 1300, "Finish Time": 1400 + i},
+            "Task Metrics": {"Executor Run Time": 7}}
+
+
+# -- 1. a context is replaced only by one the agent saw grow --------------------------------------------
+def _copy_in(src: Path, dst: Path, mtime_ns: int) -> None:
+    """An old context put back into the event-log directory (a restore, ``cp -r``), its file times
+    newer than everything of the live context (copied now, or written while the clock was ahead)."""
+    shutil.copytree(src, dst)
+    for f in dst.iterdir():
+        os.utime(f, ns=(mtime_ns, mtime_ns))
+
+
+def test_an_old_context_copied_in_with_newer_file_times_does_not_finish_the_live_one(tmp_path: Path,
+                                                                                    ingest: IngestServer):
+    """Reviewer's r1/r1b: the live context was finished for good (its stage sent flagged with 2 of 3
+    tasks, its job and end lost) because a copied-in context's oldest file time was newer than its
+    newest. Neither copy (one ended, one whose driver had died) grows, so neither replaces it."""
+    logs, state, backup = tmp_path / "eventlogs", tmp_path / "state", tmp_path / "backup"
+    (logs / "222").mkdir(parents=True)
+    _write_log(logs / "222" / "eventlog", _until_the_stage("222"))
+    for ctx, lines in (("111", _until_the_stage("111") + _rest_of_it()), ("100", _until_the_stage("100"))):
+        (backup / ctx).mkdir(parents=True)
+        _write_log(backup / ctx / "eventlog", lines)
+    with AgentThread(agent_config(logs, state, ingest.address)) as run:
+        assert ingest.servicer.wait_for(lambda: ("222", "app-start") in ingest.servicer.stored, 10)
+        assert run.agent.wait_ticks(3, 5)
+        later = time.time_ns() + 7200 * 10**9  # two hours ahead: a clock that was stepped back since
+        _copy_in(backup / "111", logs / "111", later)
+        _copy_in(backup / "100", logs / "100", later)
+        assert ingest.servicer.wait_for(lambda: ("111", "app-end") in ingest.servicer.stored, 10)
+        assert run.agent.wait_ticks(5, 5)
+        live = run.agent.followers["databricks:222"]
+        assert not live.superseded and not live.finished
+        assert _stored(ingest, "222", "stage/0/0") is None  # still running: nothing sent for it yet
+        rest = _rest_of_it()
+        _append(logs / "222" / "eventlog", rest[:1])  # the live driver writes on
+        # The live context grew while the dead copy did not: the copy is the one finished.
+        assert ingest.servicer.wait_for(lambda: ("100", "stage/0/0") in ingest.servicer.stored, 10)
+        _append(logs / "222" / "eventlog", rest[1:])
+        assert ingest.servicer.wait_for(lambda: ("222", "app-end") in ingest.servicer.stored, 10)
+        assert run.stop() == 0
+    sc = _stored(ingest, "222", "stage/0/0").stage_completed
+    assert (sc.failure_reason, sc.tasks_succeeded, sc.num_tasks) == ("", 3, 3)
+    assert _stored(ingest, "222", "job/0") is not None
+    assert _stored(ingest, "100", "stage/0/0").stage_completed.failure_reason == COMPLETION_NOT_SEEN
+    saved = orjson.loads((state / "state.json").read_bytes())["apps"]
+    assert saved["databricks:222"] == {"finished": True}  # by its own ApplicationEnd
+    assert ingest.servicer.duplicates == 0
+
+
+def test_a_driver_restart_finishes_the_old_context_once_the_new_one_grows(tmp_path: Path,
+                                                                          ingest: IngestServer):
+    """9b7f3c3's case as the agent sees it live: the old driver writes, dies mid-stage, a new context
+    appears and grows. The old one is finished with its open stage flagged, whatever the file times
+    say (here the dead one's look newer: its driver ran under a clock ahead)."""
+    logs, state = tmp_path / "eventlogs", tmp_path / "state"
+    (logs / "111").mkdir(parents=True)
+    lines = _until_the_stage("111")
+    _write_log(logs / "111" / "eventlog", lines[:4])
+    with AgentThread(agent_config(logs, state, ingest.address)) as run:
+        assert ingest.servicer.wait_for(lambda: ("111", "app-start") in ingest.servicer.stored, 10)
+        _append(logs / "111" / "eventlog", lines[4:])  # two tasks end, then the driver dies
+        assert run.agent.wait_ticks(3, 5)
+        ahead = time.time_ns() + 3600 * 10**9
+        os.utime(logs / "111" / "eventlog", ns=(ahead, ahead))
+        (logs / "222").mkdir()
+        _write_log(logs / "222" / "eventlog", _until_the_stage("222")[:2])
+        assert run.agent.wait_ticks(3, 5)
+        assert _stored(ingest, "111", "stage/0/0") is None  # the new context has not grown yet
+        _append(logs / "222" / "eventlog", _until_the_stage("222")[2:])
+        assert ingest.servicer.wait_for(lambda: ("111", "stage/0/0") in ingest.servicer.stored, 10)
+        assert ingest.servicer.wait_for(lambda: run.agent.saved.get("databricks:111", {}).get("finished"), 10)
+        assert not run.agent.followers["databricks:222"].superseded
+        assert run.stop() == 0
+    sc = _stored(ingest, "111", "stage/0/0").stage_completed
+    assert (sc.failure_reason, sc.tasks_succeeded, sc.num_tasks) == (COMPLETION_NOT_SEEN, 2, 3)
+    assert ingest.servicer.duplicates == 0
+
+
+def test_a_context_that_grows_again_is_no_longer_taken_as_replaced(tmp_path: Path):
+    """The flag is revocable until the context is finished: a context taken as replaced while it was
+    still being read (a backlog) and that grows again is followed on, not finished."""
+    logs = tmp_path / "eventlogs"
+    for ctx in ("111", "222"):
+        (logs / ctx).mkdir(parents=True)
+    backlog = _until_the_stage("111")[:4] + [_task_end(i) for i in range(200)]  # ~40 KB: ten read budgets
+    _write_log(logs / "111" / "eventlog", backlog)
+    _write_log(logs / "222" / "eventlog", _until_the_stage("222")[:2])
+    cfg = replace(agent_config(logs, tmp_path / "state", "127.0.0.1:1"), read_budget_bytes=4096)
+    a = Agent(cfg)
+    try:
+        a.tick()
+        _append(logs / "222" / "eventlog", [_until_the_stage("222")[2]])
+        a.tick()  # seen growing: it counts once read, from the next pass
+        a.tick()
+        old = a.followers["databricks:111"]
+        assert old.superseded and not old.finished and not old.at_end  # taken as replaced, still reading
+        _append(logs / "111" / "eventlog", [_task_end(1000)])  # its driver is live after all
+        a.tick()
+        assert not old.superseded
+        for _ in range(30):
+            a.tick()
+        assert old.at_end and not old.finished and old.parser.open_stages
+        assert "databricks:111" not in {k for k, v in a.saved.items() if v.get("finished")}
+    finally:
+        a.close()
+
+
+def test_only_a_growing_context_that_has_not_ended_replaces_another(tmp_path: Path):
+    """Pass by pass: first sight is not growth, nor a file time; a growth counts from the pass after it
+    was seen (its lines read); a context that grew in the pass another first appeared in, or after, is
+    not replaced by it."""
+    from agent.follow.discover import discover
+
+    logs = tmp_path / "eventlogs"
+    for ctx in ("1", "2"):
+        (logs / ctx).mkdir(parents=True)
+        _write_log(logs / ctx / "eventlog", _until_the_stage(ctx)[:2])
+    a = Agent(agent_config(logs, tmp_path / "state", "127.0.0.1:1"))
+    try:
+        assert a._superseded(discover(logs)) == {}
+        assert a._superseded(discover(logs)) == {}  # nothing grew
+        os.utime(logs / "2" / "eventlog", ns=(10**18, 10**18))
+        assert a._superseded(discover(logs)) == {}  # a file time is not growth
+        _append(logs / "2" / "eventlog", [_until_the_stage("2")[2]])
+        assert a._superseded(discover(logs)) == {}  # seen growing now: read in this pass first
+        assert a._superseded(discover(logs)) == {"databricks:1": "databricks:2"}
+        (logs / "3").mkdir()
+        _write_log(logs / "3" / "eventlog", _until_the_stage("3")[:2])
+        _append(logs / "2" / "eventlog", [_until_the_stage("2")[3]])
+        assert a._superseded(discover(logs)) == {"databricks:1": "databricks:2"}  # 2 grew as 3 appeared
+        _append(logs / "3" / "eventlog", [_until_the_stage("3")[2]])
+        assert a._superseded(discover(logs)) == {"databricks:1": "databricks:2"}
+        assert a._superseded(discover(logs)) == {"databricks:1": "databricks:2"}
+    finally:
+        a.close()
+
+
+def test_a_complete_context_caught_while_copied_in_replaces_nothing(tmp_path: Path):
+    """An old, complete context seen half copied, then grown to its ApplicationEnd: its growth counts
+    only once read, and by then it has ended, so the quiet live context is left alone."""
+    logs = tmp_path / "eventlogs"
+    for ctx in ("5", "6"):
+        (logs / ctx).mkdir(parents=True)
+    _write_log(logs / "5" / "eventlog", _until_the_stage("5"))
+    copy = _until_the_stage("6") + _rest_of_it()
+    _write_log(logs / "6" / "eventlog", copy[:3])
+    a = Agent(agent_config(logs, tmp_path / "state", "127.0.0.1:1"))
+    try:
+        a.tick()
+        _append(logs / "6" / "eventlog", copy[3:])
+        for _ in range(3):
+            a.tick()
+        assert a.saved.get("databricks:6") == {"finished": True}
+        live = a.followers["databricks:5"]
+        assert not live.superseded and not live.finished and live.parser.open_stages
+    finally:
+        a.close()
