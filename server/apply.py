@@ -48,7 +48,7 @@ from server.databricks import (
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import PROBLEM_KEY, ClusterConfig, Project, Recommendation
 from server.errors import FailedPrecondition, NotFound, TrimtabError
-from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, custom_tags_over_limit, spec_diff
+from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, custom_tags_over_limit, spec_diff, taken_over
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, PoolBacking, config_id_of, outside_bounds
 from server.spec import (
     GP3_FIELDS,
@@ -340,7 +340,9 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
             job = None
         settings = (job or {}).get("settings") or {}
         live = find_cluster_spec(settings, project.cluster_key)
-        if live is not None:
+        # Taken over by another server: its wiring is not Trimtab's to take off (that server's agents
+        # would stop); the project is only let go here.
+        if live is not None and taken_over(project, live) is None:
             restored = detached_spec(store, project, live)
             diff = spec_diff(live, restored, f"job {project.job_id} / {project.cluster_key}")
             current = live
@@ -605,7 +607,8 @@ def _active(store: Store, project_id: int) -> Project:
     if project.detached:
         raise FailedPrecondition(f"project {project.name} is detached")
     if project.orphaned:
-        raise FailedPrecondition(f"project {project.name} is orphaned (its job or cluster is gone)")
+        why = project.state.get("orphaned_reason") or "its job or cluster is gone"
+        raise FailedPrecondition(f"project {project.name} is orphaned ({why})")
     return project
 
 
@@ -660,6 +663,13 @@ def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
         if not dry_run:
             store.projects.update(dataclasses.replace(project, orphaned=True))
         raise FailedPrecondition(f"project {project.name}: cluster {project.cluster_key!r} is gone from the job")
+    if (other := taken_over(project, live)) is not None:
+        # Another server's now: writing it would have both servers size one job, and a rebase would
+        # adopt that server's wiring as a person's edit (the collector would then never see it).
+        if not dry_run:
+            store.projects.update(dataclasses.replace(project, orphaned=True,
+                                                      state={**project.state, "orphaned_reason": other}))
+        raise FailedPrecondition(f"project {project.name}: {other}; project orphaned")
     return settings, live
 
 

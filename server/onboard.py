@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from server.config import is_local_host, split_host_port
-from server.domain import JobSchedule
+from server.domain import JobSchedule, Project
 from server.errors import FailedPrecondition
 from server.spec import (
     access_mode_label,
@@ -547,3 +547,38 @@ def spec_diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
     b = canonical_json(after).splitlines(keepends=True) if after is not None else []
     lines = difflib.unified_diff(a, b, fromfile=f"{label} (current)", tofile=f"{label} (new)")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def wired_server(spec: dict[str, Any]) -> str | None:
+    """The server address Trimtab's onboarding set on the cluster ``spec`` (its agent streams there), or None."""
+    env = spec.get("spark_env_vars")
+    value = env.get(SERVER_ENV) if isinstance(env, dict) else None
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+# How an orphaned project's reason starts when another server took its job (`taken_over`).
+TAKEN_OVER = "taken over by another Trimtab server"
+
+
+def was_taken_over(project: Project | None) -> bool:
+    return bool(project and project.orphaned and str(project.state.get("orphaned_reason", "")).startswith(TAKEN_OVER))
+
+
+def taken_over(project: Project, live: dict[str, Any]) -> str | None:
+    """Why ``project``'s cluster (``live``, as the job holds it now) is another Trimtab server's, or None.
+
+    Another server's `workspace import --take-over` re-wires the cluster to itself: this server must
+    stop planning and applying for the job (both would write it), not rebase on it as on a person's
+    edit. The address is the sign; the ``trimtab:project-id`` tag is not (another database numbers
+    its projects from 1 too). Its agents now report there, and the workspace's token secret is the
+    other server's: taking the job back is an import with ``--take-over``, which writes both again."""
+    applied = (project.pending_apply or {}).get("applied_spec") or {}
+    ours = wired_server(applied or project.current_spec or {})
+    now = wired_server(live)
+    if ours is None or now is None or now in (ours, wired_server(project.current_spec or {})):
+        return None
+    return (f"{TAKEN_OVER} at {now} (the cluster's {SERVER_ENV} was {ours}, which this "
+            f"server wrote); `trimtab workspace import {project.workspace} --job {project.job_id} --take-over` "
+            f"takes it back (to send agents through a proxy, give this server --advertise instead)")

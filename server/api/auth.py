@@ -143,8 +143,9 @@ class TokenVerifier:
             self._unknown_next_log = now + AGENT_REFUSAL_LOG_SECONDS
         log.warning("%d call(s) to the agent service refused since the last such line (at most one every %.0f s): "
                     "token unknown to this database or malformed. An agent's token made on another database "
-                    "than this server's (--state-dir/--db) is refused so; `trimtab workspace import <workspace>` "
-                    "writes a token of this one", count, AGENT_REFUSAL_LOG_SECONDS)
+                    "than this server's (--state-dir/--db), or one another Trimtab server wrote into the workspace's "
+                    "secret, is refused so; `trimtab workspace import <workspace> --take-over` writes a token of this "
+                    "one there", count, AGENT_REFUSAL_LOG_SECONDS)
 
     def _stored(self, token_id: str) -> bool:
         """Whether the id is in the tokens table; False when that cannot be read (the line is a

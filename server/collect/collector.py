@@ -92,9 +92,8 @@ from server.databricks import (
 )
 from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
-from server.onboard import job_schedule
+from server.onboard import job_schedule, taken_over
 from server.render.fmt import cut
-from server.services.job_owner import taken_over
 from server.spec import config_from_spec, config_label, find_cluster_spec, spec_drift
 from server.store import Store
 

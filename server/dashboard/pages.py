@@ -55,8 +55,8 @@ def _inactive_note(p: Project) -> str:
         why = ("is detached: Trimtab was taken off its job and nothing is applied to it (`trimtab apply` "
                "refuses it, auto-apply and planning skip it); importing its job again manages it again")
     elif p.orphaned:
-        why = ("is orphaned (its job or cluster is gone): nothing is applied to it (`trimtab apply` refuses "
-               "it, auto-apply and planning skip it)")
+        why = (f"is orphaned ({p.state.get('orphaned_reason') or 'its job or cluster is gone'}): nothing is "
+               "applied to it (`trimtab apply` refuses it, auto-apply and planning skip it)")
     else:
         return ""
     return f'<p class="bad" id="inactive-note">This project {escape(why)}.</p>'

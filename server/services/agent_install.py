@@ -175,20 +175,34 @@ def agent_token_name(ws: Workspace) -> str:
 
 # Why an import does not overwrite a token secret this database never wrote (`prepare_agent`).
 FOREIGN_SECRET = ("workspace {workspace}: secret {scope}/{key} already holds an agent token this database never "
-                  "made (no token {name!r} here, revoked or live, nor one for another name of this workspace): another Trimtab server's, or this server's "
-                  "before its database was replaced. Overwriting it would have every agent that reads it report "
-                  "here, and another server's agents would be refused. Import again with --take-over if this "
-                  "server is to be the workspace's Trimtab; to run this server beside the other one, give it a secret "
-                  "of its own (TRIMTAB_AGENT_SECRET=SCOPE/KEY)")
+                  "made (no token {name!r} here, revoked or live, nor one of another workspace name of this "
+                  "database): another Trimtab server's, or this server's before its database was replaced. "
+                  "Overwritten, the other server would refuse every agent that reads it. Import again with "
+                  "--take-over if this server is to be the workspace's Trimtab; to run this server beside the "
+                  "other one, give it a secret of its own (TRIMTAB_AGENT_SECRET=SCOPE/KEY)")
 
 
 def _wrote_secret(store: Store, ws: Workspace, name: str) -> bool:
     """Whether this database may have written the workspace's token secret: it made an agent token
-    for the workspace (``name``, revoked or live) or for another name of this database at the same
-    host (the workspace added a second time, under a new name)."""
+    for the workspace (``name``, revoked or live), for another name of this database at the same host
+    (the workspace added a second time), or for a workspace since removed (added again under a new
+    name, or at a new address: a persistent sandbox back on another port)."""
     host = ws.host.rstrip("/").lower()
-    same_host = {w.name for w in store.workspaces.list() if w.host.rstrip("/").lower() == host}
-    return any(t.scope == "agent" and (t.name == name or t.workspace in same_host) for t in store.tokens.list())
+    names = {w.name: w.host.rstrip("/").lower() for w in store.workspaces.list()}
+    return any(t.scope == "agent" and (t.name == name or (t.workspace is not None and names.get(t.workspace, host) == host))
+               for t in store.tokens.list())
+
+
+def check_secret(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring, *,
+                 take_over: bool = False) -> None:
+    """FailedPrecondition (`FOREIGN_SECRET`) when the token secret holds a token this database never
+    made and ``take_over`` was not asked for: what `prepare_agent` refuses, for a dry run to say."""
+    if take_over or not gateway.has_secret(wiring.secret_scope, wiring.secret_key):
+        return
+    name = agent_token_name(ws)
+    if not _wrote_secret(store, ws, name):
+        raise FailedPrecondition(FOREIGN_SECRET.format(workspace=ws.name, scope=wiring.secret_scope,
+                                                       key=wiring.secret_key, name=name))
 
 
 def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
@@ -201,9 +215,8 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
     every agent of the workspace from the first."""
     name = agent_token_name(ws)
     held = gateway.has_secret(wiring.secret_scope, wiring.secret_key)
-    if held and not take_over and not _wrote_secret(store, ws, name):
-        raise FailedPrecondition(FOREIGN_SECRET.format(workspace=ws.name, scope=wiring.secret_scope,
-                                                       key=wiring.secret_key, name=name))
+    if held and not take_over:
+        check_secret(store, gateway, ws, wiring)
     # The secret's value cannot be read back, but the token it holds is the newest live one of this
     # name: with none live (revoked by `trimtab token revoke`, or a new database behind the server)
     # every agent of the workspace is refused and its runs are collected without their data, which

@@ -20,7 +20,7 @@ from typing import Any
 from server.apply import ONBOARDED_KEY, detached_spec
 from server.domain import MAX_ROW_ID, Project, Workspace
 from server.errors import NotFound
-from server.onboard import PROJECT_TAG, SERVER_ENV, TRIMTAB_TAGS, ClusterTarget
+from server.onboard import PROJECT_TAG, SERVER_ENV, TRIMTAB_TAGS, ClusterTarget, wired_server
 from server.store import Store
 
 # Why such a job is skipped: the owner, and the two ways out.
@@ -35,15 +35,6 @@ REASON_OTHER_SERVER = ("cluster {cluster!r} is wired to another Trimtab server (
                        "{ours}) and no project of this database manages it: importing it would take the job from "
                        "that server, whose agents on this workspace would then be refused. If {address} was this "
                        "server's own address before, or the other server is gone, import again with --take-over")
-
-
-def wired_server(spec: dict[str, Any]) -> str | None:
-    """The server address Trimtab's onboarding set on the cluster ``spec`` (its agent streams there), or None."""
-    env = spec.get("spark_env_vars")
-    value = env.get(SERVER_ENV) if isinstance(env, dict) else None
-    if value is None:
-        return None
-    return str(value).strip() or None
 
 
 def other_server(store: Store, ws: Workspace, targets: list[ClusterTarget],
@@ -61,30 +52,14 @@ def other_server(store: Store, ws: Workspace, targets: list[ClusterTarget],
         if wired is None or wired == address:
             continue
         mine = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
-        if mine is None or mine.detached:
+        # Detached or orphaned (taken over by that server: `taken_over`), it is not managed here.
+        if mine is None or mine.detached or mine.orphaned:
             return target, wired
     return None
 
 
 def other_server_reason(target: ClusterTarget, wired: str, address: str) -> str:
     return REASON_OTHER_SERVER.format(cluster=target.cluster_key, env=SERVER_ENV, address=wired, ours=address)
-
-
-def taken_over(project: Project, live: dict[str, Any]) -> str | None:
-    """Why ``project``'s cluster (``live``, as the job holds it now) is another Trimtab server's, or None.
-
-    Another server's `workspace import --take-over` re-wires the cluster to itself: this server must
-    stop planning and applying for the job (both would write it), not rebase on it as on a person's
-    edit. The address is the sign; the ``trimtab:project-id`` tag is not (another database numbers
-    its projects from 1 too). Its agents now report there, and the workspace's token secret is the
-    other server's: taking the job back is an import with ``--take-over``, which writes both again."""
-    known = (project.pending_apply or {}).get("applied_spec") or project.current_spec or {}
-    ours, now = wired_server(known), wired_server(live)
-    if ours is None or now is None or now == ours:
-        return None
-    return (f"taken over by another Trimtab server at {now} (the cluster's {SERVER_ENV} was {ours}, which this "
-            f"server wrote); `trimtab workspace import {project.workspace} --job {project.job_id} --take-over` "
-            f"takes it back (to send agents through a proxy, give this server --advertise instead)")
 
 
 def tagged_project_id(target: ClusterTarget) -> int | None:

@@ -87,11 +87,13 @@ from server.onboard import (
     run_as_principal,
     script_location,
     spec_diff,
+    was_taken_over,
 )
 from server.services.agent_install import (
     DBFS_WARNING,
     REASON_NO_OWNER,
     agent_wheel_plan,
+    check_secret,
     grant_secret_read,
     prepare_agent,
     standard_plan,
@@ -315,7 +317,7 @@ def check_host(host: str) -> str:
     A URL copied from the browser's address bar is taken as the workspace's: its scheme in any case
     (``HTTPS://``), and without the ``?o=<workspace id>`` query and ``#...`` fragment Azure's and the
     UI's pages carry. The SDK kept them in every request's URL, and the check call came back 404,
-    "did not answer as a Databricks workspace"."""
+    "did not answer as a Databricks workspace". A path is kept (a proxy may serve the API under one)."""
     scheme, sep, rest = host.partition("://")
     if sep and scheme.lower() in ("http", "https"):
         host = scheme.lower() + sep + re.split(r"[?#]", rest, maxsplit=1)[0]
@@ -540,6 +542,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         # A job named twice is imported once (order kept).
         ids = list(dict.fromkeys(job_ids)) or [int(j["job_id"]) for j in gateway.list_jobs()]
         agent_ready = False
+        rewritten = False  # the token secret written by this import whatever it held
         # Principals already given READ on the token's scope by this import (or found holding it).
         readers: dict[str, str | None] = {}
         if "dbfs" in wiring.init_script:
@@ -579,9 +582,17 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                     projects=names, workspace=ws.name, job_id=job_id)))
             if not targets:
                 continue
-            if not dry_run and not agent_ready:
-                prepare_agent(store, gateway, ws, wiring, wheel_upload, take_over=take_over)
+            # A job this server takes back from another one (a project of it orphaned as taken over):
+            # the secret holds that server's token, though this database's own is live.
+            retaking = any(was_taken_over(store.projects.get_by_key(ws.name, t.job_id, t.cluster_key))
+                           for t in targets)
+            if dry_run and not agent_ready:
+                check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
                 agent_ready = True
+            elif not dry_run and (not agent_ready or (retaking and not rewritten)):
+                prepare_agent(store, gateway, ws, wiring, wheel_upload, take_over=take_over or retaking)
+                agent_ready = True
+                rewritten = rewritten or take_over or retaking
             if not dry_run and not standard_plan(ws):
                 principal = run_as_principal(job)
                 if not principal:
@@ -823,6 +834,12 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
                     "reverted": True, "reattached": True}
             elif not created:
                 fresh = _edited_outside(store, fresh, spec, new_spec, wiring)
+                if fresh.pending_apply and not reattached:
+                    # The apply's record takes the wiring this import wrote (a server that moved: a new
+                    # TRIMTAB_SERVER; a new TRIMTAB_AGENT_SECRET): compared with the old one, the next
+                    # run read as another server's take-over, or as a user's edit of TRIMTAB_TOKEN that
+                    # paused auto-apply. `_edited_outside` has ruled out any other difference.
+                    changes["pending_apply"] = {**fresh.pending_apply, "applied_spec": new_spec}
             # What this import added, so detach takes off exactly that (`server.apply.detached_spec`).
             changes["state"] = {**fresh.state, ONBOARDED_KEY: onboard_record(
                 fresh.original_spec, found, new_spec, dict(wiring.init_script), fresh.state.get(ONBOARDED_KEY))}

@@ -17,13 +17,18 @@ import pytest
 from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace
+from server.apply import apply_recommendation
 from server.clock import SystemClock
 from server.collect import Collector
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
+from server.domain import ClusterConfig, Recommendation, Run
 from server.errors import FailedPrecondition, InvalidArgument
 from server.onboard import SERVER_ENV
+from server.plan.planner import edit_hold
 from server.services import workspaces
+from server.services.projects import update_settings
+from server.services.recommendations import detach_project
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store, open_store
@@ -167,3 +172,108 @@ def test_the_cli_names_the_other_server_and_takes_over_only_when_told(
     assert code == 0, err
     assert "created" in out, out
     assert _env(gateway, job_id)[SERVER_ENV] == WIRING.server_address
+
+
+# Its review (rev13e): a server that moved read its own re-wiring as a take-over or a user's edit; a
+# plain import took a job back in silence and left the other server's token in the secret; apply and
+# detach wrote a job the other server had taken; a dry run promised what the import then refused; a
+# workspace added again under a new name was told its secret was another database's.
+
+
+def _applied(store: Store, secrets: SecretBox, gateway: DatabricksGateway, emulator: RunningWorkspace,
+             job_id: int) -> tuple[int, Collector]:
+    """The job imported, a recommendation applied and confirmed by a run: an apply on record."""
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
+    pid = int(imported.project.id or 0)
+    store.recommendations.add(Recommendation(project_id=pid, config=ClusterConfig(
+        node_type_id="r5.2xlarge", driver_node_type_id="m5.xlarge", num_workers=6,
+        availability="SPOT_WITH_FALLBACK", first_on_demand=1), reason="test"))
+    assert apply_recommendation(store, gateway, pid).applied
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+    _run(gateway, emulator, collector, job_id)
+    return pid, collector
+
+
+def _run(gateway: DatabricksGateway, emulator: RunningWorkspace, collector: Collector, job_id: int) -> list[Run]:
+    gateway.run_now(job_id)
+    assert emulator.wait_idle(120)
+    return collector.poll_once()
+
+
+@pytest.mark.parametrize("rewire", ["address", "secret"])
+def test_a_servers_own_rewiring_is_neither_a_take_over_nor_an_edit(
+        store: Store, secrets: SecretBox, connected: object, job_ids: list[int], gateway: DatabricksGateway,
+        emulator: RunningWorkspace, rewire: str) -> None:
+    pid, collector = _applied(store, secrets, gateway, emulator, job_ids[0])
+    update_settings(store, str(pid), {"auto_apply": True})
+    # A new --advertise, or a secret of its own (TRIMTAB_AGENT_SECRET), then the job imported again.
+    again = (dataclasses.replace(WIRING, server_address="127.0.0.1:50997") if rewire == "address"
+             else dataclasses.replace(WIRING, secret_scope="trimtab-prod"))
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=again)
+    (run,) = _run(gateway, emulator, collector, job_ids[0])
+    project = store.projects.get(pid)
+    # Before: orphaned as "taken over by another Trimtab server at <its own address>", or the run
+    # flagged as a user's edit of TRIMTAB_TOKEN and auto-apply paused.
+    assert not project.orphaned, project.state.get("orphaned_reason")
+    assert "user_edit" not in run.anomalies and not edit_hold(project, store.runs.history(pid))
+    assert project.pending_apply is not None  # revert still has its record
+
+
+def test_a_job_taken_over_is_taken_back_only_on_purpose_and_with_a_new_token(
+        store: Store, secrets: SecretBox, connected: object, job_ids: list[int], gateway: DatabricksGateway,
+        emulator: RunningWorkspace, staging: tuple[Store, SecretBox]) -> None:
+    pid, collector = _applied(store, secrets, gateway, emulator, job_ids[0])
+    other, other_secrets = staging
+    (theirs,) = workspaces.import_jobs(other, other_secrets, "stg", [job_ids[0]], wiring=STAGING,
+                                       take_over=True).projects
+    # Apply and detach before this server's next poll: neither writes the other server's job.
+    store.recommendations.add(Recommendation(project_id=pid, config=ClusterConfig(
+        node_type_id="m5.2xlarge", driver_node_type_id="m5.xlarge", num_workers=3), reason="test"))
+    with pytest.raises(FailedPrecondition, match="taken over by another Trimtab server"):
+        apply_recommendation(store, gateway, pid)
+    with pytest.raises(FailedPrecondition, match="orphaned \\(taken over by another Trimtab server"):
+        apply_recommendation(store, gateway, pid)  # it said the job or cluster was gone
+    assert _env(gateway, job_ids[0])[SERVER_ENV] == STAGING.server_address
+
+    # A plain import does not take it back (it did, and this server's agents were then refused: the
+    # secret held the other server's token while this database's own was live).
+    result = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    assert result.projects == () and "--take-over" in result.skipped[0].reason
+    assert _env(gateway, job_ids[0])[SERVER_ENV] == STAGING.server_address
+
+    # The other server hands it back (detach): a plain import takes it, and writes a new token.
+    detach_project(other, other_secrets, str(theirs.project.id))
+    tokens = len(store.tokens.list())
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    assert not store.projects.get(pid).orphaned and _env(gateway, job_ids[0])[SERVER_ENV] == WIRING.server_address
+    assert len(store.tokens.list()) == tokens + 1
+
+
+def test_detaching_a_project_another_server_took_leaves_its_wiring(
+        store: Store, secrets: SecretBox, connected: object, job_ids: list[int], gateway: DatabricksGateway,
+        staging: tuple[Store, SecretBox]) -> None:
+    (mine,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
+    other, other_secrets = staging
+    workspaces.import_jobs(other, other_secrets, "stg", [job_ids[0]], wiring=STAGING, take_over=True)
+    detach_project(store, secrets, str(mine.project.id))
+    assert store.projects.get(int(mine.project.id or 0)).detached
+    assert _env(gateway, job_ids[0])[SERVER_ENV] == STAGING.server_address  # it stripped the other's wiring
+
+
+def test_a_dry_run_refuses_what_the_import_would(
+        store: Store, secrets: SecretBox, connected: object, job_ids: list[int],
+        staging: tuple[Store, SecretBox]) -> None:
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    other, other_secrets = staging
+    with pytest.raises(FailedPrecondition, match="never made"):
+        workspaces.import_jobs(other, other_secrets, "stg", [job_ids[1]], wiring=STAGING, dry_run=True)
+
+
+def test_a_workspace_added_again_under_a_new_name_keeps_its_secret(
+        store: Store, secrets: SecretBox, connected: object, job_ids: list[int], emulator: RunningWorkspace) -> None:
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
+    detach_project(store, secrets, str(imported.project.id))
+    assert store.workspaces.remove("sbx") == []
+    workspaces.add_workspace(store, secrets, "prod", emulator.host, emulator.token, "aws")
+    assert workspaces.import_jobs(store, secrets, "prod", [job_ids[0]], wiring=WIRING).projects
