@@ -163,34 +163,56 @@ class Agent:
     def _drain(self) -> None:
         """Read what is left before stopping, within half the shutdown bound (the sender gets the rest).
 
-        A cluster is often terminated right after its application ends, so the
-        tail of the log (often the whole log of a short run) is read now rather
-        than one read budget at a time.
+        A cluster is often terminated right after its application ends, so the tail of the log
+        (often the whole log of a short run) is read now rather than one read budget at a time.
+        The driver is signalled with the agent and its shutdown hook writes the stage's end, the
+        job's end and ApplicationEnd a few hundred ms later: the drain reads on, a poll interval
+        between passes, until the logs have been quiet for ``quiet_s`` (1 s, at most a quarter of
+        the shutdown bound) or its deadline. Stopping after one pass with nothing new (within
+        milliseconds) sent that stage as not completed, for good (the server keeps a key's first
+        event), and lost the job's and the application's end.
         """
-        deadline = self.clock.monotonic() + self.cfg.shutdown_flush_s / 2
+        start = self.clock.monotonic()
+        deadline = start + self.cfg.shutdown_flush_s / 2
+        quiet_s = min(1.0, self.cfg.shutdown_flush_s / 4)
+        pause = threading.Event()  # never set: _stop is, and waiting on it would not wait
+        moved_at: dict[str, float] = {}
+        last_move = start  # the quiet period counts from the signal, when the driver got it too
         while True:
             self._moved = False
             self._safe_tick(final=True)
-            if not self._moved or self.clock.monotonic() >= deadline:
+            now = self.clock.monotonic()
+            for key in self._moved_keys:
+                moved_at[key] = now
+            if self._moved:
+                last_move = now
+            if now >= deadline or now - last_move >= quiet_s:
                 break
+            behind = any(not f.at_end for k, f in self.followers.items() if k in self._moved_keys)
+            if not behind:  # a backlog is read pass after pass; an idle log is looked at each poll interval
+                self.clock.wait(pause, min(self.cfg.poll_interval_s, deadline - now))
+        now = self.clock.monotonic()
+        recent = {key for key, t in moved_at.items() if now - t < quiet_s}
         try:
-            self._flush_stopped_logs()
+            self._flush_stopped_logs(recent | self._moved_keys)
         except Exception:
             self._tick_failed()
 
-    def _flush_stopped_logs(self) -> None:
+    def _flush_stopped_logs(self, moved: set[str] | None = None) -> None:
         """Send what only a log's end sends, for each application whose log stopped growing.
 
         A Databricks log is never marked complete, so an application whose driver died mid-stage
         (no StageCompleted, JobEnd or ApplicationEnd will come) kept its open stages until the
         agent stopped, and lost them: the stop at cluster termination is the last chance. A log
-        counts as stopped when the drain's last pass read it to its end and found nothing new.
+        counts as stopped when the drain's last pass read it to its end and it was not in
+        ``moved`` (read from during the drain's quiet period; default: the last pass).
         """
         if self._held_back():
             return  # the spool cannot take more, and what was not read yet may still complete a stage
+        moved = self._moved_keys if moved is None else moved
         flushed = 0
         for key, f in self.followers.items():
-            if f.finished or not f.at_end or key in self._moved_keys:
+            if f.finished or not f.at_end or key in moved:
                 continue
             events = f.flush_at_stop()
             if events:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import orjson
 
+from agent.clock import FakeClock
 from agent.parse import COMPLETION_NOT_SEEN
 from agent.runner import Agent
 from tests.agent.conftest import AgentThread, IngestServer, agent_config
@@ -184,3 +186,100 @@ def test_a_complete_context_caught_while_copied_in_replaces_nothing(tmp_path: Pa
         assert not live.superseded and not live.finished and live.parser.open_stages
     finally:
         a.close()
+
+
+# -- 2. the shutdown drain waits for the driver's last lines -------------------------------------------
+_SHUTDOWN_LINES: list[dict] = [
+    {"Event": "SparkListenerStageCompleted", "Stage Info": {
+        "Stage ID": 0, "Stage Attempt ID": 0, "Stage Name": "map at job.py:1", "Number of Tasks": 3,
+        "Submission Time": 1200, "Completion Time": 1600,
+        "Failure Reason": "Job 0 cancelled because SparkContext was shut down"}},
+    {"Event": "SparkListenerJobEnd", "Job ID": 0, "Completion Time": 1700,
+     "Job Result": {"Result": "JobFailed", "Exception": {"Message": "SparkContext was shut down"}}},
+    {"Event": "SparkListenerApplicationEnd", "Timestamp": 1800},
+]
+
+
+class _DriverClock(FakeClock):
+    """The agent's clock, advanced by its own waits; the driver's writes are scheduled on it: each
+    ``(at, path, lines)`` is appended once the clock reaches ``at`` (the driver got SIGTERM too)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[float, Path, list[dict]]] = []
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        done = super().wait(event, seconds)
+        due = [w for w in self.writes if w[0] <= self.now]
+        self.writes = [w for w in self.writes if w[0] > self.now]
+        for _, path, lines in due:
+            _append(path, lines)
+        return done
+
+
+def _stopping_agent(logs: Path, state: Path, server: str, clock: _DriverClock) -> Agent:
+    """An agent that has read the log (its stage open), then got SIGTERM: ``run`` goes to the drain."""
+    cfg = replace(agent_config(logs, state, server), poll_interval_s=0.5, shutdown_flush_s=8.0)
+    a = Agent(cfg, clock)
+    a.tick()
+    a.tick()
+    a.stop()
+    return a
+
+
+def test_the_drain_reads_what_the_drivers_shutdown_hook_writes_after_the_signal(tmp_path: Path,
+                                                                               ingest: IngestServer):
+    """Reviewer's r5: the driver writes StageCompleted, JobEnd and ApplicationEnd 300 ms after SIGTERM.
+    The drain stopped after two back-to-back passes (milliseconds): the stage went flagged 2/3 for
+    good and the job's and application's ends were lost. It now waits between passes until the logs
+    have been quiet for 1 s (of its 4 s)."""
+    logs, state = tmp_path / "eventlogs", tmp_path / "state"
+    (logs / "333").mkdir(parents=True)
+    _write_log(logs / "333" / "eventlog", _until_the_stage("333"))
+    clock = _DriverClock()
+    a = _stopping_agent(logs, state, ingest.address, clock)
+    assert a.followers["databricks:333"].parser.open_stages
+    signalled = clock.now
+    clock.writes.append((signalled + 0.3, logs / "333" / "eventlog", _SHUTDOWN_LINES))
+    assert a.run() == 0
+    sc = _stored(ingest, "333", "stage/0/0").stage_completed
+    assert (sc.failure_reason, sc.tasks_succeeded) == ("Job 0 cancelled because SparkContext was shut down", 2)
+    assert _stored(ingest, "333", "job/0") is not None and _stored(ingest, "333", "app-end") is not None
+    assert ingest.servicer.duplicates == 0
+    # It waited a poll interval between passes, stopped after 1 s with nothing new after the 0.5 s pass
+    # that read the end, within half the shutdown bound.
+    assert 0.5 in clock.waits
+    assert 1.5 <= clock.now - signalled <= 4.0
+
+
+def test_a_log_that_keeps_growing_is_read_until_the_drains_deadline_and_not_flushed(tmp_path: Path,
+                                                                                  ingest: IngestServer):
+    """The drain is bounded by half the shutdown bound however busy the log; a log read from during
+    the quiet period keeps its open stage (its end may still come; a restart reads on)."""
+    logs, state = tmp_path / "eventlogs", tmp_path / "state"
+    (logs / "333").mkdir(parents=True)
+    _write_log(logs / "333" / "eventlog", _until_the_stage("333"))
+    clock = _DriverClock()
+    a = _stopping_agent(logs, state, ingest.address, clock)
+    signalled = clock.now
+    beat = {"Event": "SparkListenerExecutorMetricsUpdate", "Executor ID": "1", "Executor Metrics Updated": []}
+    clock.writes.extend((signalled + 0.25 + 0.5 * i, logs / "333" / "eventlog", [beat]) for i in range(20))
+    assert a.run() == 0
+    assert 4.0 <= clock.now - signalled < 4.6  # the drain's deadline, then the sender (nothing left to send)
+    assert _stored(ingest, "333", "stage/0/0") is None
+    assert a.followers["databricks:333"].parser.open_stages
+
+
+def test_an_idle_log_is_flushed_after_the_quiet_period(tmp_path: Path, ingest: IngestServer):
+    """A driver that died mid-stage writes nothing after the signal: its open stage is sent flagged
+    once the logs have been quiet for 1 s, not before."""
+    logs, state = tmp_path / "eventlogs", tmp_path / "state"
+    (logs / "333").mkdir(parents=True)
+    _write_log(logs / "333" / "eventlog", _until_the_stage("333"))
+    clock = _DriverClock()
+    a = _stopping_agent(logs, state, ingest.address, clock)
+    signalled = clock.now
+    assert a.run() == 0
+    sc = _stored(ingest, "333", "stage/0/0").stage_completed
+    assert (sc.failure_reason, sc.tasks_succeeded) == (COMPLETION_NOT_SEEN, 2)
+    assert 1.0 <= clock.now - signalled <= 1.5
