@@ -119,8 +119,11 @@ def _check_range(setting: Setting, value: float) -> None:
         raise ValueError(f"must be {' and '.join(words)}")
 
 
-# host:port as gRPC takes it: a name or IPv4 address, or an IPv6 address in brackets, and a port.
-_ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")
+# host:port as gRPC takes it: a name or IPv4 address, or an IPv6 address in brackets, and a port of
+# ASCII digits (\d alone took other scripts' digits). The server refuses to advertise an address
+# outside this rule (server/config.py ``_AGENT_ADDRESS``, the same rule: agent/ imports no server code);
+# tests/server/test_review13_advertise.py runs the same addresses through both.
+_ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})$", re.ASCII)
 
 
 def _server_address(value: str) -> str:

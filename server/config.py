@@ -65,6 +65,37 @@ def split_host_port(address: str, *, allow_port_zero: bool) -> tuple[str, int]:
     return host, number
 
 
+# The agent's rule for its server address (agent/config.py ``_ADDRESS``): the advertised address is
+# written into every onboarded job's TRIMTAB_SERVER, and an agent refuses one outside it at start
+# (exit 2, not restarted). The rule is kept in both places (server/ does not import agent/);
+# tests/server/test_review13_advertise.py runs the same addresses through both.
+_AGENT_ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):[0-9]{1,5}", re.ASCII)
+
+
+def agent_refuses_address(address: str) -> str:
+    """Why the agent would refuse ``address`` as its server (``""`` when it takes it)."""
+    value = address.strip()
+    if _AGENT_ADDRESS.fullmatch(value):
+        return ""
+    host, _, port = value.rpartition(":")
+    if not (port.isascii() and port.isdigit()) or len(port) > 5:
+        return (f"the port {port!r} is not 1 to 5 ASCII digits (write it without leading zeros), which the "
+                "agent on every onboarded cluster would refuse at start")
+    if host.startswith("[") and "%" in host:
+        return ("an IPv6 zone (%...) names an interface of this machine, which no cluster can use, and "
+                "the agent refuses it at start: give an address or name the clusters reach")
+    if not host.isascii():
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_host = ""
+        hint = f" (here {ascii_host}:{port})" if ascii_host else ""
+        return ("the agent takes a host name in ASCII only and would refuse this one at start: give an "
+                f"internationalised name in its xn-- form{hint}")
+    return ("the agent takes a host of ASCII letters, digits, '.', '-' and '_', or an IPv6 address in "
+            "brackets, and would refuse this one at start")
+
+
 def join_host_port(host: str, port: int) -> str:
     """``host:port``, an IPv6 host in brackets (the form the CLI's --server and gRPC accept)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -220,6 +251,9 @@ class ServerConfig:
             if not host:
                 raise _bad("advertise", f"{self.advertise!r} has no host; give the host:port agents on "
                                         "clusters reach this server at")
+            why = agent_refuses_address(self.advertise)
+            if why:
+                raise _bad("advertise", f"{self.advertise!r}: {why}")
         scope, sep, key = self.agent_secret.partition("/")
         if not sep or not _SECRET_NAME.fullmatch(scope) or not _SECRET_NAME.fullmatch(key):
             raise _bad("agent_secret", f"{self.agent_secret!r} is not SCOPE/KEY: Databricks secret scope and key "
