@@ -13,6 +13,7 @@ import math
 import os
 import re
 import socket
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -101,6 +102,8 @@ def _convert(setting: Setting, value: Any, source: str = "default") -> Any:
             _check_range(setting, converted)
         elif setting.name == "server":
             converted = _server_address(converted)
+        elif setting.name == "spark_ui":
+            converted = _spark_ui_url(converted, source)
         return converted
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad value {value!r} for {_where(setting, source)}: {exc}") from None
@@ -141,6 +144,29 @@ def _server_address(value: str) -> str:
     if not 1 <= int(m.group(1)) <= 65535:
         raise ValueError(f"port {m.group(1)} is not between 1 and 65535")
     return address
+
+
+def _spark_ui_url(value: str, source: str) -> str:
+    """The Spark UI's base URL; ``http://`` is added to one given without a scheme (``10.0.0.5:4040``),
+    which urllib could not open, so every REST poll failed as "not usable yet" for the whole run."""
+    url = value.strip()
+    if not url:
+        return url
+    added = "://" not in url
+    if added:
+        url = "http://" + url
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise ValueError(f"not a usable URL ({exc}); give the Spark UI as http://host:port") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise ValueError("must be the Spark UI as http://host:port (or https://, or host:port for http)")
+    if port == 0:
+        raise ValueError("port 0 is not the Spark UI's; give its port, e.g. http://10.0.0.5:4040")
+    if added:
+        log.info("spark_ui (TRIMTAB_SPARK_UI) %r from %s has no scheme: using %s", value, source, url)
+    return url
 
 
 @dataclass(frozen=True)

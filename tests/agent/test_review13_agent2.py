@@ -4,20 +4,27 @@ the agent refuses, and a Spark UI address without a scheme."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
+import pytest
 
 from agent.clock import FakeClock
+from agent.config import ConfigError, load_config
 from agent.parse import COMPLETION_NOT_SEEN
+from agent.rest import RestPoller
 from agent.runner import Agent
-from tests.agent.conftest import AgentThread, IngestServer, agent_config
-from tests.agent.test_review13_agent import _rest_of_it, _stored, _until_the_stage, _write_log
+from tests.agent.conftest import REPO, AgentThread, IngestServer, agent_config
+from tests.agent.test_review13_agent import _rest_of_it, _SparkUi, _stored, _until_the_stage, _write_log
 
 
 def _append(path: Path, lines: list[dict]) -> None:
@@ -283,3 +290,44 @@ def test_an_idle_log_is_flushed_after_the_quiet_period(tmp_path: Path, ingest: I
     sc = _stored(ingest, "333", "stage/0/0").stage_completed
     assert (sc.failure_reason, sc.tasks_succeeded) == (COMPLETION_NOT_SEEN, 2)
     assert 1.0 <= clock.now - signalled <= 1.5
+
+
+# -- 4. a Spark UI address without a scheme ------------------------------------------------------------
+def test_a_spark_ui_without_a_scheme_gets_http_and_is_polled(caplog: pytest.LogCaptureFixture):
+    """Reviewer's r6b: TRIMTAB_SPARK_UI=10.0.0.5:4040 was taken and every REST poll then failed
+    ('unknown url type'), logged once as 'not usable yet'. http:// is added at start, and said."""
+    ui = ThreadingHTTPServer(("127.0.0.1", 0), _SparkUi)
+    threading.Thread(target=ui.serve_forever, daemon=True).start()
+    try:
+        with caplog.at_level(logging.INFO, logger="trimtab.agent.config"):
+            cfg = load_config({"server": "h:1"}, env={"TRIMTAB_TOKEN": "t",
+                                                      "TRIMTAB_SPARK_UI": f" 127.0.0.1:{ui.server_port} "})
+        assert cfg.spark_ui == f"http://127.0.0.1:{ui.server_port}"
+        assert f"has no scheme: using http://127.0.0.1:{ui.server_port}" in caplog.text
+        assert "TRIMTAB_SPARK_UI" in caplog.text
+        poller = RestPoller(cfg.spark_ui)
+        events, dropped = poller.poll(1000, lambda spark_id: "app-1" if spark_id == "app-1" else None)
+        assert poller.failures == 0 and dropped == {"eventLog": 7}
+        assert [e.key for e in events] == ["gauges/driver/1000"]
+    finally:
+        ui.shutdown()
+        ui.server_close()
+    for given in ("http://10.0.0.5:4040", "https://ui.example:443/", ""):
+        assert load_config({"server": "h:1", "spark_ui": given}, env={"TRIMTAB_TOKEN": "t"}).spark_ui == given
+
+
+@pytest.mark.parametrize("given", ["ftp://10.0.0.5:4040", "http://", "http://10.0.0.5:99999", "10.0.0.5:ui",
+                                   "http://10.0.0.5 :4040", "10.0.0.5:0"])
+def test_a_spark_ui_the_poller_cannot_use_stops_the_agent_naming_the_setting(given: str):
+    with pytest.raises(ConfigError, match=r"for setting spark_ui \(env TRIMTAB_SPARK_UI\), from env "
+                                          r"TRIMTAB_SPARK_UI: .*http://"):
+        load_config({"server": "h:1"}, env={"TRIMTAB_TOKEN": "t", "TRIMTAB_SPARK_UI": given})
+
+
+def test_the_agent_exits_2_on_a_spark_ui_it_cannot_use(tmp_path: Path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TRIMTAB_TOKEN": "t", "TRIMTAB_SPARK_UI": "ftp://10.0.0.5:4040"}
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--eventlog-dir", str(tmp_path / "logs"),
+                           "--server", "127.0.0.1:1", "--state-dir", str(tmp_path / "state")],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "bad configuration: bad value 'ftp://10.0.0.5:4040' for setting spark_ui" in proc.stderr
