@@ -51,6 +51,7 @@ from server.spec import cluster_entry_update, find_cluster_spec
 from server.store import Store
 from tests.integration.conftest import WIRING, admin_post
 from tests.integration.test_apply_review import NormalisingGateway
+from tests.integration.test_review9_apply_revert import _edit, _live
 
 
 def _job(name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -69,17 +70,6 @@ def _recommend(store: Store, project: Project, **fields: Any) -> Recommendation:
     config = ClusterConfig(**{"node_type_id": "r5.2xlarge", "driver_node_type_id": "m5.xlarge", "num_workers": 6,
                               "availability": "SPOT_WITH_FALLBACK", "first_on_demand": 1, **fields})
     return store.recommendations.add(Recommendation(project_id=int(project.id or 0), config=config, reason="test"))
-
-
-def _live(gateway: DatabricksGateway, project: Project) -> dict[str, Any]:
-    spec = find_cluster_spec(gateway.get_job(project.job_id)["settings"], project.cluster_key)
-    assert spec is not None
-    return spec
-
-
-def _edit(gateway: DatabricksGateway, project: Project, edited: dict[str, Any]) -> None:
-    settings = gateway.get_job(project.job_id)["settings"]
-    gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, edited))
 
 
 # ------------------------------------------------------------------ F1 revert after a hand edit
