@@ -259,8 +259,8 @@ def _decide(
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         return told(replace(_first_run(allowed, history, scr.explained, settings, rebased, note),
                             change_at=change_at, change_kind=scr.change_kind))
-    out = _outlook(cands, _learned_runs(history, scr), settings, prior, known, seed, setup,
-                   _segment_inputs(history, scr.segment_start))
+    runs, inputs = _learned_runs(history, scr)
+    out = _outlook(cands, runs, settings, prior, known, seed, setup, inputs)
     # The change point is news while the model learns again (a learning run's reason always says
     # it) and on the first decision after that, or the segment's first when it needs no learning;
     # nine runs later it would only hide what the reason is about.
@@ -353,8 +353,8 @@ def forecast(
     scr = screen(history, known, prior.sigma_run, prior.mean[FEATURES.index("log_input")])
     if not scr.learn:
         return []
-    out = _outlook(cands, _learned_runs(history, scr), settings, prior, known, seed, setup,
-                   _segment_inputs(history, scr.segment_start))
+    runs, inputs = _learned_runs(history, scr)
+    out = _outlook(cands, runs, settings, prior, known, seed, setup, inputs)
     lo, hi, med = out.lo_s, out.hi_s, out.median_s
     return [
         Forecast(
@@ -518,16 +518,19 @@ def _segment_inputs(history: Sequence[Observation], start: int) -> list[float | 
     return [o.input_gb if o.ok and not set(o.anomalies) & NOT_LEARNED else None for o in history[start:]]
 
 
-def _learned_runs(history: Sequence[Observation], scr: Screened) -> list[Observation]:
-    """The runs the model learns from, a run without an input size given the one the segment's trend
-    puts at its place (`models.growth.fill_inputs`; none without a clear trend: the median's)."""
+def _learned_runs(history: Sequence[Observation],
+                  scr: Screened) -> tuple[list[Observation], list[float | None]]:
+    """(the runs the model learns from, the segment's inputs for the forecast). A learned run without
+    an input size is given the one the segment's trend puts at its place (`models.growth.fill_inputs`;
+    none without a clear trend: the median's)."""
     start = scr.segment_start
-    filled = fill_inputs(_segment_inputs(history, start))
+    inputs = _segment_inputs(history, start)
+    filled = fill_inputs(inputs)
     runs = []
     for i in scr.learn:
         obs, size = history[i], filled[i - start]
         runs.append(replace(obs, input_gb=size) if not obs.input_gb and size else obs)
-    return runs
+    return runs, inputs
 
 
 def _no_forecast(runs: list[Observation]) -> Growth:

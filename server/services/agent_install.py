@@ -197,8 +197,12 @@ def check_secret(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring
                  take_over: bool = False) -> None:
     """FailedPrecondition (`FOREIGN_SECRET`) when the token secret holds a token this database never
     made and ``take_over`` was not asked for: what `prepare_agent` refuses, for a dry run to say."""
-    if take_over or not gateway.has_secret(wiring.secret_scope, wiring.secret_key):
-        return
+    if not take_over and gateway.has_secret(wiring.secret_scope, wiring.secret_key):
+        _refuse_foreign(store, ws, wiring)
+
+
+def _refuse_foreign(store: Store, ws: Workspace, wiring: AgentWiring) -> None:
+    """`FOREIGN_SECRET` unless this database may have written the secret (it is held)."""
     name = agent_token_name(ws)
     if not _wrote_secret(store, ws, name):
         raise FailedPrecondition(FOREIGN_SECRET.format(workspace=ws.name, scope=wiring.secret_scope,
@@ -216,7 +220,7 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
     name = agent_token_name(ws)
     held = gateway.has_secret(wiring.secret_scope, wiring.secret_key)
     if held and not take_over:
-        check_secret(store, gateway, ws, wiring)
+        _refuse_foreign(store, ws, wiring)  # `check_secret`, without listing the secrets again
     # The secret's value cannot be read back, but the token it holds is the newest live one of this
     # name: with none live (revoked by `trimtab token revoke`, or a new database behind the server)
     # every agent of the workspace is refused and its runs are collected without their data, which
