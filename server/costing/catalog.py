@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -66,6 +66,49 @@ OPTIONAL_SOURCED: dict[str, dict[str, tuple[str, str]]] = {
     "node_types": {"network_gbps": ("network_source", "network_date")},
 }
 
+# Optional numbers an entry may carry without a source of their own (absent: 0, nothing included
+# and nothing charged): kind -> fields. Present, they are numbers like the required ones.
+OPTIONAL_NUMBERS: dict[str, tuple[str, ...]] = {
+    "storage_prices": ("included_iops", "usd_per_iops_month", "included_throughput_mibps", "usd_per_mibps_month"),
+}
+
+# Text an entry must carry besides its lookup key: kind -> fields (a node type's family chooses its
+# spot discount and the planner's sibling families; a missing one stopped every poll and plan).
+REQUIRED_TEXT: dict[str, tuple[str, ...]] = {
+    "node_types": ("family",),
+}
+
+_Rule = tuple[Callable[[float], bool], str]
+_POSITIVE: _Rule = (lambda v: v > 0, "a number > 0")
+_WHOLE_NOT_NEGATIVE: _Rule = (lambda v: v >= 0 and v == int(v), "a whole number >= 0")
+_NOT_NEGATIVE: _Rule = (lambda v: v >= 0, "a number >= 0")
+
+# What each number of an entry must be, and the words the refusal uses. A zero price, DBU rate,
+# DBU count or multiplier would show a user a cheaper cluster than the one they pay for (the rule
+# of the module), and a spot discount of 1 or more (62 typed for 62%) a free or negative one,
+# which the planner would then prefer. Zero is a real value only where it says "none": a node
+# without local disks, no spot discount, a volume type with nothing included or no extra charge.
+NUMBER_RULES: dict[str, _Rule] = {
+    "usd_per_dbu": _POSITIVE,
+    "multiplier": _POSITIVE,
+    "vcpus": (lambda v: v > 0 and v == int(v), "a whole number > 0"),
+    "memory_gb": _POSITIVE,
+    "local_disk_gb": (lambda v: v >= 0, "a number >= 0 (0: no local disk)"),
+    "dbus_per_hour": _POSITIVE,
+    "usd_per_hour": _POSITIVE,
+    "discount": (lambda v: 0 <= v < 1, "a fraction of the on-demand price from 0 to below 1 (0.62 for 62% off)"),
+    "usd_per_gb_month": _POSITIVE,
+    "included_iops": _WHOLE_NOT_NEGATIVE,
+    "usd_per_iops_month": _NOT_NEGATIVE,
+    "included_throughput_mibps": _WHOLE_NOT_NEGATIVE,
+    "usd_per_mibps_month": _NOT_NEGATIVE,
+    "network_gbps": _POSITIVE,
+}
+
+# The one currency a catalog is in: every price field is ``usd_per_*``, `trimtab prices update`
+# writes the clouds' USD list prices and the clouds' bills are summed in USD.
+CURRENCY = "USD"
+
 
 @dataclass(frozen=True)
 class StoragePrice:
@@ -93,6 +136,15 @@ class PriceCatalog:
     )
 
     def __post_init__(self) -> None:
+        # Every catalog, however built (a loaded one was checked already, naming its file), so
+        # what the collector and the planner price with has no figure they would choke on.
+        _check_currency(self.currency, f"price catalog {self.version}")
+        _check_hours_per_month(self.hours_per_month, f"price catalog {self.version}")
+        for kind, items in self.entries.items():
+            if kind not in KINDS:
+                raise InvalidCatalog(f"price catalog {self.version}: unknown kind of price {kind!r}")
+            for i, e in enumerate(items):
+                _validate(kind, e, f"price catalog {self.version} {kind} entry {i}")
         for kind, (_, _, keys, _) in KINDS.items():
             self._index[kind] = {tuple(e[k] for k in keys): e for e in self.entries.get(kind, ())}
 
@@ -164,6 +216,10 @@ class PriceCatalog:
     def node_types(self, cloud: str) -> list[str]:
         return sorted(k[1] for k in self._index["node_types"] if k[0] == cloud)
 
+    def plans(self, cloud: str, sku: str = "jobs") -> list[str]:
+        """The plans the catalog has a DBU rate for on ``cloud`` for ``sku`` (job clusters bill as jobs)."""
+        return sorted(k[1] for k in self._index["dbu_rates"] if k[0] == cloud and k[2] == sku)
+
     # ------------------------------------------------------------ new versions
     def with_entries(self, kind: str, updated: Iterable[dict[str, Any]], version: str) -> PriceCatalog:
         """A new catalog where ``updated`` entries replace (or add to) those of ``kind`` with the same key."""
@@ -188,29 +244,65 @@ class PriceCatalog:
         (directory / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
 
 
+def _number_problem(field_name: str, e: dict[str, Any]) -> str | None:
+    """Why ``e[field_name]`` is not a number its rule takes, or None."""
+    test, what = NUMBER_RULES[field_name]
+    v = e.get(field_name)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not test(v):
+        shown = "missing" if field_name not in e else repr(v)
+        return f"{field_name!r} must be {what}, not {shown}"
+    return None
+
+
 def _validate(kind: str, e: Any, where: str) -> None:
+    """`InvalidCatalog` naming ``where`` (the file and the entry's index), the entry and the field
+    for an entry the lookups could not use as it is."""
     _, _, keys, numbers = KINDS[kind]
     if not isinstance(e, dict):
         raise InvalidCatalog(f"{where}: entry is not an object: {e!r}")
     for k in keys:
         if not isinstance(e.get(k), str) or not e[k]:
             raise InvalidCatalog(f"{where}: entry {e!r} has no {k!r}")
+    who = "/".join(e[k] for k in keys)
+    for k in REQUIRED_TEXT.get(kind, ()):
+        if not isinstance(e.get(k), str) or not e[k].strip():
+            shown = "missing" if k not in e else repr(e[k])
+            raise InvalidCatalog(f"{where} ({who}): {k!r} must be a non-empty string, not {shown}")
     for k in numbers:
-        v = e.get(k)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-            raise InvalidCatalog(f"{where}: entry {e!r} has no valid {k!r}")
+        problem = _number_problem(k, e)
+        if problem:
+            raise InvalidCatalog(f"{where} ({who}): {problem}")
     for k in ("source", "date"):
         if not isinstance(e.get(k), str) or not e[k].strip():
             raise InvalidCatalog(f"{where}: entry {e!r} has no {k!r} (every price names its source and date)")
+    for k in OPTIONAL_NUMBERS.get(kind, ()):
+        problem = _number_problem(k, e) if k in e else None
+        if problem:
+            raise InvalidCatalog(f"{where} ({who}): {problem} (leave it out for none)")
     for k, provenance in OPTIONAL_SOURCED.get(kind, {}).items():
         if e.get(k) is None:
             continue
-        v = e[k]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
-            raise InvalidCatalog(f"{where}: entry {e!r} has no valid {k!r}")
+        problem = _number_problem(k, e)
+        if problem:
+            raise InvalidCatalog(f"{where} ({who}): {problem}")
         for p in provenance:
             if not isinstance(e.get(p), str) or not e[p].strip():
                 raise InvalidCatalog(f"{where}: entry {e!r} has {k!r} but no {p!r} (every figure names its source)")
+
+
+def _check_currency(currency: Any, where: str) -> None:
+    if currency != CURRENCY:
+        raise InvalidCatalog(f"{where}: 'currency' must be {CURRENCY!r}, not {currency!r}: every price in a catalog "
+                             "is in US dollars (the usd_per_* fields, what `trimtab prices update` writes, the "
+                             "clouds' bills runs are checked against); a catalog in another currency is not supported")
+
+
+def _check_hours_per_month(hours: Any, where: str) -> None:
+    # Storage is priced per GB-month and divided by this: 0 stopped every poll, a negative made
+    # storage a refund.
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not math.isfinite(hours) or hours <= 0:
+        raise InvalidCatalog(f"{where}: 'hours_per_month' must be a number > 0 (730 is the clouds' month), "
+                             f"not {hours!r}")
 
 
 def load_catalog(path: Path | None = None) -> PriceCatalog:
@@ -260,22 +352,33 @@ def _read_json(file: Path) -> Any:
 
 
 def _load(directory: Path) -> PriceCatalog:
-    manifest = _read_json(directory / "manifest.json")
+    manifest_file = directory / "manifest.json"
+    manifest = _read_json(manifest_file)
     if not isinstance(manifest, dict) or manifest.get("format") != 1 or not manifest.get("version"):
-        raise InvalidCatalog(f"{directory / 'manifest.json'}: not a format-1 catalog manifest with a version")
+        raise InvalidCatalog(f"{manifest_file}: not a format-1 catalog manifest with a version")
+    currency = manifest.get("currency", CURRENCY)
+    _check_currency(currency, str(manifest_file))
+    hours_per_month = manifest.get("hours_per_month", 730)
+    _check_hours_per_month(hours_per_month, str(manifest_file))
     entries: dict[str, tuple[dict[str, Any], ...]] = {}
-    for kind, (fname, top, _, _) in KINDS.items():
+    for kind, (fname, top, keys, _) in KINDS.items():
         data = _read_json(directory / fname)
         items = data.get(top) if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise InvalidCatalog(f"{directory / fname}: expected a {top!r} list")
+        seen: dict[tuple[str, ...], int] = {}
         for i, e in enumerate(items):
             _validate(kind, e, f"{directory / fname} entry {i}")
+            # Two entries for one key: the lookups would silently take the last one.
+            first = seen.setdefault(tuple(e[k] for k in keys), i)
+            if first != i:
+                raise InvalidCatalog(f"{directory / fname} entry {i}: {'/'.join(e[k] for k in keys)} is already "
+                                     f"entry {first}; keep one")
         entries[kind] = tuple(items)
     return PriceCatalog(
         version=str(manifest["version"]),
-        currency=str(manifest.get("currency", "USD")),
-        hours_per_month=float(manifest.get("hours_per_month", 730)),
+        currency=currency,
+        hours_per_month=float(hours_per_month),
         entries=entries,
         note=str(manifest.get("note", "")),
     )
