@@ -125,11 +125,13 @@ def recommend_storage(
     current_gb = sum(v.count * v.size_gb for v in current)
     seen = f"runs put up to {peak_gb:.1f} GB per node on disk (largest of {len(runs)} runs)"
 
+    # headroom is a factor (1.5): the margin over the peak is headroom - 1 (50%).
+    margin = f"{headroom - 1:.0%} headroom"
     if info.local_disk_gb >= needed_gb:
         # Scratch fits on the instance's own storage: EBS volumes only add cost.
         advice_cost = 0.0
         reason = (f"{seen}; {node_type} has {info.local_disk_gb:.0f} GB local storage, enough with "
-                  f"{headroom:.0%} headroom, so {_describe(current)} can go")
+                  f"{margin}, so {_describe(current)} can go")
         return StorageAdvice(None, needed_gb, current_cost, advice_cost, bool(current), reason)
 
     count = min(MAX_VOLUMES, max(1, math.ceil(needed_gb / MAX_VOLUME_GB)))
@@ -145,7 +147,7 @@ def recommend_storage(
     if current_gb < needed_gb:
         why = f"attached {current_gb} GB is short of the {needed_gb:.0f} GB needed (risk of disk-full failures)"
     else:
-        why = f"{needed_gb:.0f} GB covers it with {headroom:.0%} headroom"
+        why = f"{needed_gb:.0f} GB covers it with {margin}"
     reason = f"{seen}; {why};{gp2_note} {_describe(current)} -> {_describe([new])}" if changed else \
         f"{seen}; {why}; {_describe(current)} kept"
     if changed:
