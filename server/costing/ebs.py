@@ -5,10 +5,24 @@ instance storage (m5d, r6id, i3, ...) those live on the local NVMe; on EBS-only
 types they live on the EBS volumes Databricks attaches. So the scratch space a
 node needs is the most any run put on one node: the measured local-disk peak
 when the agent saw it, else (spill + shuffle write) spread over the workers.
-With headroom on top, that sets the size; gp3 is recommended over gp2 because
-it costs less per GB and its baseline (3000 IOPS, 125 MiB/s) is at least what
-gp2 gives below 1 TB. The projected monthly saving prices both volume sets with
-the catalog over the project's node-hours per month.
+With headroom on top, that sets the size.
+
+The type is gp3 at the speed the node's volumes give now, or gp2 when gp3 at that
+speed would not cost less. gp2's speed follows its size (AWS EC2 user guide,
+"General Purpose SSD volumes", gp2): 3 IOPS per GiB, at least 100 and at most
+16000, and up to 250 MiB/s above 170 GiB. AWS: volumes of 170 GiB and less reach
+128 MiB/s at most; above 170 GiB and under 334 GiB they burst to 250 MiB/s while
+they have burst credits; from 334 GiB they give 250 MiB/s regardless. The rule
+taken is 250 MiB/s above 170 GiB: gp3 has no credits, so a gp3 that matches
+gp2's burst ceiling is never slower than the gp2 was, and Spark's shuffle writes
+and spills come in bursts (the ones credits serve). Up to 170 GiB the rule takes
+gp3's included 125 MiB/s (gp2 peaks 3 MiB/s higher there, while bursting; its
+sustained rate is 0.75 MiB/s per GiB, at most 127.5). gp3 includes 3000 IOPS,
+which covers gp2's 3000 IOPS burst below 1000 GiB. Spark spreads its scratch
+over all the node's EBS volumes, so the speed matched is the node's sum over its
+volumes, spread over the advised ones. IOPS and throughput above gp3's included
+3000 and 125 MiB/s are priced from the catalog. The projected monthly saving
+prices both volume sets with the catalog over the project's node-hours per month.
 """
 
 from __future__ import annotations
@@ -27,6 +41,19 @@ MAX_VOLUME_GB = 4096
 MAX_VOLUMES = 10
 SIZE_STEP_GB = 10
 DATABRICKS_TYPE = {"gp2": "GENERAL_PURPOSE_SSD", "gp3": "GENERAL_PURPOSE_SSD", "st1": "THROUGHPUT_OPTIMIZED_HDD"}
+# gp2's speed from its size (AWS EC2 user guide, gp2 volumes; the module doc says which rule and why).
+GP2_IOPS_PER_GB = 3
+GP2_MIN_IOPS = 100
+GP2_MAX_IOPS = 16_000
+GP2_FULL_THROUGHPUT_ABOVE_GB = 170
+GP2_FULL_THROUGHPUT = 250  # MiB/s
+# gp3: included speed, and the most one volume takes (AWS CreateVolume: 16000 IOPS, 1000 MiB/s,
+# at most 0.25 MiB/s per provisioned IOPS).
+GP3_BASE_IOPS = 3000
+GP3_BASE_THROUGHPUT = 125
+GP3_MAX_IOPS = 16_000
+GP3_MAX_THROUGHPUT = 1000
+GP3_MIBPS_PER_IOPS = 0.25
 
 
 @dataclass(frozen=True)
@@ -97,7 +124,46 @@ def _monthly(cloud: str, region: str, volumes: list[VolumeSpec], node_hours_per_
 def _baseline(volume: VolumeSpec) -> VolumeSpec:
     if volume.type != "gp3":
         return volume
-    return dataclasses.replace(volume, iops=volume.iops or 3000, throughput=volume.throughput or 125)
+    return dataclasses.replace(volume, iops=volume.iops or GP3_BASE_IOPS,
+                               throughput=volume.throughput or GP3_BASE_THROUGHPUT)
+
+
+def gp2_speed(size_gb: int) -> tuple[int, int]:
+    """(IOPS, MiB/s) of one gp2 volume of ``size_gb``, as the gp3 that replaces it must give."""
+    iops = min(GP2_MAX_IOPS, max(GP2_MIN_IOPS, GP2_IOPS_PER_GB * size_gb))
+    throughput = GP2_FULL_THROUGHPUT if size_gb > GP2_FULL_THROUGHPUT_ABOVE_GB else GP3_BASE_THROUGHPUT
+    return iops, throughput
+
+
+def _node_speed(volumes: list[VolumeSpec]) -> tuple[int, int] | None:
+    """(IOPS, MiB/s) summed over a node's gp2/gp3 volumes; None when there are none to match (no
+    volumes, or st1, whose speed is not matched here)."""
+    speeds = []
+    for v in volumes:
+        if v.type == "gp2":
+            speeds.append((v.count, *gp2_speed(v.size_gb)))
+        elif v.type == "gp3":
+            b = _baseline(v)
+            speeds.append((v.count, int(b.iops or GP3_BASE_IOPS), int(b.throughput or GP3_BASE_THROUGHPUT)))
+    if not speeds:
+        return None
+    return sum(c * i for c, i, _ in speeds), sum(c * t for c, _, t in speeds)
+
+
+def _gp3_count(count: int, speed: tuple[int, int] | None) -> int:
+    """At least as many gp3 volumes as the node's speed needs (one gp3 gives at most 16000 IOPS, 1000 MiB/s)."""
+    if speed is None:
+        return count
+    return min(MAX_VOLUMES, max(count, math.ceil(speed[0] / GP3_MAX_IOPS), math.ceil(speed[1] / GP3_MAX_THROUGHPUT)))
+
+
+def _gp3_at(count: int, size: int, speed: tuple[int, int] | None) -> VolumeSpec:
+    """``count`` gp3 volumes of ``size`` that together give at least ``speed`` (their included speed when None)."""
+    if speed is None:
+        return VolumeSpec("gp3", count, size, GP3_BASE_IOPS, GP3_BASE_THROUGHPUT)
+    throughput = max(GP3_BASE_THROUGHPUT, math.ceil(speed[1] / count))
+    iops = max(GP3_BASE_IOPS, math.ceil(speed[0] / count), math.ceil(throughput / GP3_MIBPS_PER_IOPS))
+    return VolumeSpec("gp3", count, size, min(GP3_MAX_IOPS, iops), min(GP3_MAX_THROUGHPUT, throughput))
 
 
 def _describe(volumes: list[VolumeSpec]) -> str:
@@ -134,22 +200,41 @@ def recommend_storage(
                   f"{margin}, so {_describe(current)} can go")
         return StorageAdvice(None, needed_gb, current_cost, advice_cost, bool(current), reason)
 
-    count = min(MAX_VOLUMES, max(1, math.ceil(needed_gb / MAX_VOLUME_GB)))
+    speed = _node_speed(current)
+    count = _gp3_count(min(MAX_VOLUMES, max(1, math.ceil(needed_gb / MAX_VOLUME_GB))), speed)
     size = max(MIN_SSD_GB, SIZE_STEP_GB * math.ceil(needed_gb / count / SIZE_STEP_GB))
     size = min(size, MAX_VOLUME_GB)
-    new = VolumeSpec("gp3", count, size, 3000, 125)
-    new_cost = _monthly(cloud, region, [new], node_hours_per_month, catalog)
+    gp3 = _gp3_at(count, size, speed)
+    new, new_cost = gp3, _monthly(cloud, region, [gp3], node_hours_per_month, catalog)
+    from_gp2 = bool(current) and all(v.type == "gp2" for v in current)
+    type_note = ""
+    if from_gp2 and speed is not None:
+        gp2 = VolumeSpec("gp2", count, size)
+        gp2_cost = _monthly(cloud, region, [gp2], node_hours_per_month, catalog)
+        gp2_iops, gp2_throughput = gp2_speed(size)
+        as_fast = count * gp2_iops >= speed[0] and count * gp2_throughput >= speed[1]
+        at_speed = f"gp3 at {gp3.iops} IOPS and {gp3.throughput} MiB/s per volume"
+        if as_fast and gp2_cost <= new_cost:
+            # gp3 at the same speed costs no less (e.g. gp2 of 171-250 GiB, whose 250 MiB/s gp3 charges for).
+            type_note = (f" {at_speed} (the speed of {_describe(current)}) would cost "
+                         f"{new_cost - gp2_cost:.2f} {catalog.currency}/month more than gp2, so gp2 stays;")
+            new, new_cost = gp2, gp2_cost
+        elif count * int(gp3.iops or 0) >= speed[0] and count * int(gp3.throughput or 0) >= speed[1]:
+            type_note = (f" {at_speed} gives each node at least the {speed[0]} IOPS and {speed[1]} MiB/s of "
+                         f"{_describe(current)} (gp2: 3 IOPS per GiB, 250 MiB/s above 170 GiB);")
+        else:  # more than MAX_VOLUMES gp3 at their most would match: said, not claimed matched
+            type_note = (f" {at_speed} gives each node {count * int(gp3.iops or 0)} IOPS and "
+                         f"{count * int(gp3.throughput or 0)} MiB/s, short of the {speed[0]} IOPS and "
+                         f"{speed[1]} MiB/s of {_describe(current)};")
     # gp3 without IOPS/throughput gets its baseline (3000, 125): the same volumes, not a change (it read
     # "1x gp3 100 GB -> 1x gp3 100 GB (saves 0.00 USD/month)" as advice).
     changed = [_baseline(v) for v in current] != [new]
-    gp2_note = " gp3 costs less per GB than gp2 with at least the same baseline speed;" \
-        if any(v.type == "gp2" for v in current) else ""
     if current_gb < needed_gb:
         why = f"attached {current_gb} GB is short of the {needed_gb:.0f} GB needed (risk of disk-full failures)"
     else:
         why = f"{needed_gb:.0f} GB covers it with {margin}"
-    reason = f"{seen}; {why};{gp2_note} {_describe(current)} -> {_describe([new])}" if changed else \
-        f"{seen}; {why}; {_describe(current)} kept"
+    reason = f"{seen}; {why};{type_note} {_describe(current)} -> {_describe([new])}" if changed else \
+        f"{seen}; {why};{type_note} {_describe(current)} kept"
     if changed:
         saving = current_cost - new_cost
         reason += f" ({'saves' if saving >= 0 else 'costs'} {abs(saving):.2f} {catalog.currency}/month)"

@@ -21,16 +21,19 @@ def test_oversized_gp2_becomes_a_smaller_gp3_with_the_saving_computed_by_hand() 
                                node_hours_per_month=NODE_HOURS)
     assert advice is not None and advice.changed
     assert advice.needed_gb_per_node == pytest.approx(45 * 1.5)
-    assert advice.volumes == VolumeSpec("gp3", 1, 100, 3000, 125)  # 67.5 GB rounds up to the 100 GB minimum
+    # 67.5 GB rounds up to the 100 GB minimum. Each gp2 500 GB gives 1500 IOPS and 250 MiB/s (over 170
+    # GiB), so the node has 3000 IOPS and 500 MiB/s; one gp3 gives that at 3000 IOPS and 500 MiB/s.
+    assert advice.volumes == VolumeSpec("gp3", 1, 100, 3000, 500)
     per_month = NODE_HOURS / hours_per_month()
     current_cost = 2 * 500 * gb_month("aws", "us-east-1", "gp2") * per_month
-    new_cost = 100 * gb_month("aws", "us-east-1", "gp3") * per_month
+    # us-east-1 gp3: 100 GB x 0.08 + (500 - 125) MiB/s x 0.04 = 8 + 15 = 23 USD/month at 730 h.
+    new_cost = (100 * gb_month("aws", "us-east-1", "gp3") + (500 - 125) * 0.04) * per_month
     assert advice.projected_monthly_saving == pytest.approx(current_cost - new_cost)
-    assert advice.projected_monthly_saving > 0
-    assert "gp3 costs less per GB than gp2" in advice.reason and "saves" in advice.reason
+    assert advice.projected_monthly_saving == pytest.approx((100 - 23) * NODE_HOURS / 730)
+    assert "at least the 3000 IOPS and 500 MiB/s of 2x gp2 500 GB" in advice.reason and "saves" in advice.reason
     assert advice.aws_attributes() == {"ebs_volume_type": "GENERAL_PURPOSE_SSD", "ebs_volume_count": 1,
                                        "ebs_volume_size": 100, "ebs_volume_iops": 3000,
-                                       "ebs_volume_throughput": 125}
+                                       "ebs_volume_throughput": 500}
 
 
 def test_disk_heavy_project_gets_more_disk_even_if_it_costs_more() -> None:
