@@ -256,6 +256,11 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
                 raise FailedPrecondition(problem)
     # Before the token check too (a person is waiting, a typo must not cost a Databricks call), after
     # the cloud change's (a cloud that may not change is the first thing to say).
+    # The plan runs will be priced with: the one given, else the one kept (a moved cloud keeps it too).
+    effective_plan = plan or (existing.plan if existing is not None else "premium")
+    if not (existing is not None and (existing.cloud, existing.plan) == (cloud, effective_plan)):
+        # The plan already saved is not checked again, as the region below.
+        _check_plan_priced(effective_plan, cloud)
     if region and not (existing is not None and (existing.cloud, existing.region) == (cloud, region)):
         # The region already saved is not checked again (see `update_workspace`).
         _check_region(region, cloud)
@@ -424,6 +429,19 @@ def _check_plan(plan: str) -> None:
         raise InvalidArgument(f"plan: must be one of {', '.join(PLANS)}, not {plan!r}")
 
 
+def _check_plan_priced(plan: str, cloud: str) -> None:
+    """`InvalidArgument` for a plan the price catalog has no jobs DBU rate for on ``cloud``.
+
+    Not every cloud sells every plan (Azure Databricks has no Enterprise tier): such a plan would
+    be stored, and every run collected afterwards left unpriced (`UnknownPlan`), as a region the
+    catalog lacks would (`_check_region`)."""
+    known = pricing_catalog().plans(cloud)
+    if plan in known:
+        return
+    raise InvalidArgument(f"plan: the price catalog has no {cloud} DBU rate for the {plan!r} plan (its {cloud} "
+                          f"plans: {', '.join(known) or 'none'}); runs on it could not be priced")
+
+
 def pricing_catalog() -> PriceCatalog:
     """The catalog a region is checked against: the one the server was configured with, else the one
     this process's server read at start (`last_active_catalog`), else the shipped one."""
@@ -497,6 +515,9 @@ def update_workspace(store: Store, name: str, *, auto_import: bool | None = None
     workspace = store.workspaces.get(name)
     if plan is not None:
         _check_plan(plan)
+        if plan != workspace.plan:
+            # The plan already saved is not checked again, as the region below.
+            _check_plan_priced(plan, workspace.cloud)
     if region is not None and not region.strip():
         # "" is how `add` says "the cloud's default"; here it would be a silent reset (an unset
         # shell variable), so the default region is given by name instead.
