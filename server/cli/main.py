@@ -168,6 +168,15 @@ def _subcommand(args: list[str]) -> str | None:
     return None
 
 
+def _invalid_argument(exc: BaseException) -> bool:
+    """The server refused a value given (INVALID_ARGUMENT): bad input, so the usage exit status 2,
+    the same as the CLI's own checks of that value (`project set --min-workers 9 --max-workers 2`
+    exited 1 when only the server could see the pair was wrong)."""
+    import grpc
+
+    return isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     debug = "--debug" in args
@@ -197,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         from server.cli.context import describe_error
 
         click.echo(f"error: {describe_error(exc)}", err=True)
-        return 1
+        return 2 if _invalid_argument(exc) else 1
     return 0
 
 

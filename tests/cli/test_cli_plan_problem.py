@@ -98,7 +98,7 @@ def test_show_and_list_say_planning_failed_until_the_next_good_plan(trimtab: Tri
 
     # A mistyped fix is refused at once and changes nothing ...
     code, out, err = trimtab("project", "set", str(failing.id), "--driver-type", "m5.xlage")
-    assert code == 1 and "'m5.xlage' is not an aws node type in the price catalog (close: m5.xlarge" in err
+    assert code == 2 and "'m5.xlage' is not an aws node type in the price catalog (close: m5.xlarge" in err
     assert cli_store.projects.get(int(failing.id or 0)).settings.driver_node_type_id == "m5.mega"
     # ... and the owner lets Trimtab choose the driver; the next run is planned and the problem is gone.
     code, out, err = trimtab("project", "set", str(failing.id), "--driver-type", "auto")

@@ -50,7 +50,7 @@ def _refused(trimtab: Trimtab, store: Store, pid: int, *args: str) -> str:
     workers), says why in one line and prints nothing else; the saved settings are as they were."""
     before = store.projects.get(pid).settings
     code, out, err = trimtab("project", "set", str(pid), *args)
-    assert (code, out) == (1, ""), err
+    assert (code, out) == (2, ""), err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: settings.")
     assert err.rstrip().endswith(" (INVALID_ARGUMENT)")
     assert store.projects.get(pid).settings == before
@@ -164,7 +164,7 @@ def test_the_server_checks_against_its_active_catalog(cli_store: Store, tmp_path
         code = main(["--server", running.address, "--token", token, "project", "set", str(pid),
                      "--driver-type", "m5.giga"])
         err = capsys.readouterr().err
-        assert code == 1 and "'m5.giga' is not an aws node type in the price catalog (close: m5.mega," in err
+        assert code == 2 and "'m5.giga' is not an aws node type in the price catalog (close: m5.mega," in err
     finally:
         running.stop(0)
     assert cli_store.projects.get(pid).settings.driver_node_type_id == "m5.mega"

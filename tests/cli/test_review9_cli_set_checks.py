@@ -31,7 +31,7 @@ def project(cli_store: Store, cli_server: RunningServer) -> Project:
 def test_keep_autoscaling_with_equal_bounds_is_refused(trimtab: Trimtab, project: Project, cli_store: Store) -> None:
     code, out, err = trimtab("project", "set", str(project.id), "--keep-autoscaling", "on",
                              "--min-workers", "4", "--max-workers", "4")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert "settings.keep_autoscaling (--keep-autoscaling on)" in err
     assert "min_workers 4 and max_workers 4 leave no autoscale range" in err and "INVALID_ARGUMENT" in err
     assert cli_store.projects.get(int(project.id or 0)).settings == ProjectSettings()  # nothing saved
@@ -42,9 +42,9 @@ def test_the_bound_that_closes_the_range_is_the_one_named(trimtab: Trimtab, proj
                            "--max-workers", "6")
     assert code == 0, err
     code, _, err = trimtab("project", "set", str(project.id), "--max-workers", "4")
-    assert code == 1 and "settings.max_workers (--max-workers): keep_autoscaling is on" in err
+    assert code == 2 and "settings.max_workers (--max-workers): keep_autoscaling is on" in err
     code, _, err = trimtab("project", "set", str(project.id), "--min-workers", "6")
-    assert code == 1 and "settings.min_workers (--min-workers)" in err and "fixed cluster of 6 workers" in err
+    assert code == 2 and "settings.min_workers (--min-workers)" in err and "fixed cluster of 6 workers" in err
     # With autoscaling off the same bounds are a fixed cluster: accepted.
     code, _, err = trimtab("project", "set", str(project.id), "--keep-autoscaling", "off", "--max-workers", "4")
     assert code == 0, err

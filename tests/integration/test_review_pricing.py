@@ -30,19 +30,19 @@ START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 def test_a_region_the_catalog_does_not_price_is_refused_naming_close_ones(
         trimtab: Cli, store: Store, emulator: RunningWorkspace, cli_workspace: str) -> None:
     code, _, err = trimtab("workspace", "set", "sbx", "--region", "us-wst-2")
-    assert code == 1 and "INVALID_ARGUMENT" in err and "'us-wst-2' is not an aws region" in err
+    assert code == 2 and "INVALID_ARGUMENT" in err and "'us-wst-2' is not an aws region" in err
     assert "close: us-west-2" in err
     assert store.workspaces.get("sbx").region == ""  # nothing saved
 
     code, _, err = trimtab("workspace", "add", "zz", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN",
                            "--cloud", "aws", "--region", "mars-1")
-    assert code == 1 and "'mars-1' is not an aws region" in err
+    assert code == 2 and "'mars-1' is not an aws region" in err
     assert [w.name for w in store.workspaces.list()] == ["sbx"]
 
     # --replace checks the region against the cloud given: an AWS region is no Azure one.
     code, _, err = trimtab("workspace", "add", "sbx", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN",
                            "--cloud", "azure", "--region", "us-west-2", "--replace")
-    assert code == 1 and "'us-west-2' is not an azure region" in err and "eastus" in err
+    assert code == 2 and "'us-west-2' is not an azure region" in err and "eastus" in err
     assert store.workspaces.get("sbx").cloud == "aws"
 
     code, out, err = trimtab("workspace", "set", "sbx", "--region", "us-west-2")
@@ -59,7 +59,7 @@ def test_billing_credentials_the_server_cannot_use_are_refused_at_add(
     monkeypatch.setenv("BAD", json.dumps({"access_key": "x", "secret": "y"}))
     code, _, err = trimtab("workspace", "add", "sbx", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN",
                            "--cloud", "aws", "--replace", "--cloud-credentials-env", "BAD")
-    assert code == 1 and "INVALID_ARGUMENT" in err
+    assert code == 2 and "INVALID_ARGUMENT" in err
     assert "unknown keys access_key, secret" in err and "\"y\"" not in err
     assert not store.workspaces.get("sbx").has_cloud_credentials
 

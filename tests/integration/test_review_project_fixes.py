@@ -138,13 +138,13 @@ def test_worker_bounds_without_a_worker_are_refused_naming_the_option(
         assert code == 2 and f"Invalid value for '{option}': '0': give a whole number from 1 to 10000" in err, err
     code, _, err = trimtab("project", "set", project.name, "--min-workers", "6", "--max-workers", "3")
     (line,) = err.strip().splitlines()
-    assert code == 1 and "INVALID_ARGUMENT" in line and "--max-workers" in line, line
+    assert code == 2 and "INVALID_ARGUMENT" in line and "--max-workers" in line, line
     settings = store.projects.get(int(project.id or 0)).settings
     assert (settings.min_workers, settings.max_workers) == (None, None)  # nothing saved
     code, _, err = trimtab("project", "set", project.name, "--min-workers", "3")
     assert code == 0
     code, _, err = trimtab("project", "set", project.name, "--max-workers", "2")
-    assert code == 1 and "2 is below min_workers 3" in err
+    assert code == 2 and "2 is below min_workers 3" in err
     code, out, _ = trimtab("project", "set", project.name, "--max-workers", "3")
     assert code == 0 and "3..3" in out
 

@@ -115,9 +115,9 @@ def test_set_host_repoints_a_workspace_whose_emulator_came_back_on_another_port(
 
         # Bad input is refused before any call.
         code, _, err = trimtab("workspace", "set", "sbx", "--host", "ftp://x", "--token-env", "TT_DBX_TOKEN")
-        assert code == 1 and "is not an http(s) URL" in err
+        assert code == 2 and "is not an http(s) URL" in err
         code, _, err = trimtab("workspace", "set", "sbx", "--host", old_host, "--token-env", "TT_DBX_TOKEN")
-        assert code == 1 and f"workspace 'sbx' is at {old_host} already" in err
+        assert code == 2 and f"workspace 'sbx' is at {old_host} already" in err
         code, _, err = trimtab("workspace", "set", "sbx", "--host", again.host, "--plan", "standard", "--token-env", "TT_DBX_TOKEN")
         assert code == 2 and "--host goes alone" in err
 
@@ -264,8 +264,8 @@ def test_set_host_checks_the_token_given_as_add_does(trimtab: Trimtab, store: St
     before = store.workspaces.get("sbx").host
     monkeypatch.setenv("TT_LONG", "d" * 9000)
     code, _, err = trimtab("workspace", "set", "sbx", "--host", other_workspace.host, "--token-env", "TT_LONG")
-    assert code == 1 and "token: longer than" in err, err
+    assert code == 2 and "token: longer than" in err, err
     monkeypatch.setenv("TT_CTRL", "dapi\x01x")
     code, _, err = trimtab("workspace", "set", "sbx", "--host", other_workspace.host, "--token-env", "TT_CTRL")
-    assert code == 1 and "must be printable ASCII" in err and "dapi" not in err, err
+    assert code == 2 and "must be printable ASCII" in err and "dapi" not in err, err
     assert store.workspaces.get("sbx").host == before
