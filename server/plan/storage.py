@@ -42,7 +42,14 @@ def volumes_of(config: ClusterConfig, live_attrs: Mapping[str, Any] | None = Non
         attrs = live_attrs or {}
     vtype = ebs_volume_type(config.ebs_volume_type, iops=attrs.get("ebs_volume_iops"),
                             throughput=attrs.get("ebs_volume_throughput"))
-    return [VolumeSpec(vtype.lower(), config.ebs_volume_count, config.ebs_volume_size_gb)]
+    kind = vtype.lower()
+    if kind != "gp3":
+        return [VolumeSpec(kind, config.ebs_volume_count, config.ebs_volume_size_gb)]
+    # A gp3's own IOPS and throughput: without them a live 6000 IOPS / 500 MiB/s volume was
+    # priced and matched as a baseline 3000 / 125 one, and the advice cut it down to that.
+    iops, throughput = attrs.get("ebs_volume_iops"), attrs.get("ebs_volume_throughput")
+    return [VolumeSpec(kind, config.ebs_volume_count, config.ebs_volume_size_gb,
+                       int(iops) if iops else None, int(throughput) if throughput else None)]
 
 
 def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float, catalog: PriceCatalog, *,

@@ -6,7 +6,7 @@ import pytest
 
 from server.costing.catalog import load_catalog
 from server.domain import ClusterConfig, Run, Stage
-from server.plan.storage import advise, disk_use
+from server.plan.storage import advise, disk_use, volumes_of
 from server.spec import ebs_size_problem, recommendation_overlay
 
 GB = 10**9
@@ -27,7 +27,8 @@ def test_gp3_advice_writes_the_iops_and_throughput_it_was_priced_at() -> None:
     assert advice is not None and advice.changed  # type: ignore[attr-defined]
     attrs = recommendation_overlay(new, azure=False)["aws_attributes"]
     assert attrs["ebs_volume_type"] == "GENERAL_PURPOSE_SSD"
-    assert (attrs["ebs_volume_iops"], attrs["ebs_volume_throughput"]) == (3000, 125)
+    # 3x gp2 1000 GB per node give 3 x 3000 IOPS and 3 x 250 MiB/s; one gp3 matches them.
+    assert (attrs["ebs_volume_iops"], attrs["ebs_volume_throughput"]) == (9000, 750)
     assert ebs_size_problem(attrs["ebs_volume_type"], attrs["ebs_volume_size"]) is None
 
 
@@ -67,3 +68,23 @@ def test_the_overlay_never_writes_a_size_out_of_range() -> None:
     small_hdd = ClusterConfig(node_type_id="m5.xlarge", num_workers=2, ebs_volume_type="THROUGHPUT_OPTIMIZED_HDD",
                               ebs_volume_count=1, ebs_volume_size_gb=200)
     assert "aws_attributes" not in recommendation_overlay(small_hdd, azure=False)
+
+
+def test_a_live_gp3_keeps_its_own_iops_and_throughput_through_the_plan() -> None:
+    # A gp3 bought at 6000 IOPS / 500 MiB/s: `volumes_of` read it as a baseline 3000 / 125 one, so
+    # the plan's advice cut its speed to that and called the extras it no longer priced a saving.
+    live = {"ebs_volume_type": "GENERAL_PURPOSE_SSD", "ebs_volume_iops": 6000, "ebs_volume_throughput": 500}
+    config = ClusterConfig(node_type_id="m5.2xlarge", num_workers=4, availability="ON_DEMAND",
+                           ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=1, ebs_volume_size_gb=1000)
+    (volume,) = volumes_of(config, live)
+    assert (volume.type, volume.iops, volume.throughput) == ("gp3", 6000, 500)
+    use = disk_use(Run(project_id=1, databricks_run_id=1, config=config),
+                   [Stage("a", 1, metrics={"disk_bytes_spilled": 200 * GB})])
+    assert use is not None
+    new, advice = advise(config, [use], 3600.0, load_catalog(), cloud="aws", region="us-east-1", live_attrs=live)
+    attrs = recommendation_overlay(new, azure=False)["aws_attributes"]
+    # Shrunk to 100 GB (75 GB needed) at the speed it has, not cut to 3000 / 125.
+    assert (attrs["ebs_volume_size"], attrs["ebs_volume_iops"], attrs["ebs_volume_throughput"]) == (100, 6000, 500)
+    # The current volume priced with its extras: 1000 GB x 0.08 + 3000 IOPS x 0.005 + 375 MiB/s x 0.04
+    # a month (us-east-1) = 80 + 15 + 15 = 110 USD per 730 h, for 1 h x 5 nodes x 30 runs = 150 h.
+    assert advice is not None and advice.current_monthly_cost == pytest.approx(110 * 150 / 730)  # type: ignore[attr-defined]
