@@ -51,7 +51,10 @@ class LazyGroup(click.Group):
             if exc.name and entry[0].startswith(exc.name):
                 return _not_available(cmd_name, entry[1])
             raise
-        return with_common_options(module.cli)
+        command = module.cli
+        if cmd_name in _NO_SERVER_GROUPS and not isinstance(command, click.Group):
+            setattr(command, NO_SERVER_ATTR, _NO_SERVER_GROUPS[cmd_name])
+        return with_common_options(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help text comes from GROUPS so --help imports nothing heavy.
@@ -80,21 +83,49 @@ def _override(field: str) -> Any:
 
 
 def _not_for_store_commands(option: str) -> Any:
-    """Option callback of a command that opens the database itself: it calls no server, so `option` given is refused."""
+    """Option callback of a command that calls no server: `option` given is refused, saying what the command works on."""
     def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is not None:
-            raise click.UsageError(f"{option} does not apply to `{ctx.command_path}`: it calls no Trimtab server "
-                                   "but opens the database itself: give it the server's --state-dir or --db", ctx=ctx)
+        if value is None:
+            return
+        local = getattr(ctx.command, NO_SERVER_ATTR, None)
+        works_on = (f"; {local}" if local
+                    else " but opens the database itself: give it the server's --state-dir or --db")
+        raise click.UsageError(f"{option} does not apply to `{ctx.command_path}`: it calls no Trimtab server"
+                               f"{works_on}", ctx=ctx)
 
     return callback
+
+
+# The attribute marking a command that calls no Trimtab server though it opens no database
+# (`prices`, `sandbox up`, `demo`): its value says what the command works on instead, for the
+# refusal of a --server/--token typed after it. Without it such a command got the visible
+# options and ignored them: `prices update --server prod:50051` looked like it refreshed
+# production's catalog but wrote only the local <state-dir>/prices.
+NO_SERVER_ATTR = "trimtab_no_server"
+
+# `trimtab demo` is marked here by name (its module is not to depend on this one's internals).
+_NO_SERVER_GROUPS: dict[str, str] = {
+    "demo": "it starts its own server, database and sandbox under --state-dir",
+}
+
+
+def calls_no_server(works_on: str) -> Any:
+    """Decorator (over the click decorator) marking a command that calls no Trimtab server; `works_on`
+    follows "it calls no Trimtab server; " in the refusal of --server/--token."""
+    def mark(command: click.Command) -> click.Command:
+        setattr(command, NO_SERVER_ATTR, works_on)
+        return command
+
+    return mark
 
 
 def common_options(opens_store: bool = False) -> list[click.Option]:
     """`--server`, `--token`, `--json` and `--debug` for a subcommand, meaning what they mean on `trimtab`.
 
-    A command that opens the database itself (`opens_store`: token, db, backfill) calls no server:
-    its --server/--token stay out of its --help and are refused if typed, so nobody believes
-    `token create --server X` made a token on server X.
+    A command that calls no server (`opens_store`: token, db, backfill open the database
+    themselves; prices, sandbox up and demo are marked by `calls_no_server`): its --server/--token
+    stay out of its --help and are refused if typed, so nobody believes `token create --server X`
+    made a token on server X.
     """
     if opens_store:
         return [
@@ -117,10 +148,11 @@ def common_options(opens_store: bool = False) -> list[click.Option]:
 
 
 def _opens_store(command: click.Command) -> bool:
-    """A command with `store_options` (--db/--state-dir), or a group of only such commands (token, db)."""
+    """A command that calls no server: one with `store_options` (--db/--state-dir) or marked by
+    `calls_no_server`, or a group of only such commands (token, db, prices, sandbox)."""
     if isinstance(command, click.Group):
         return bool(command.commands) and all(_opens_store(sub) for sub in command.commands.values())
-    return any(p.name == "db_url" for p in command.params)
+    return getattr(command, NO_SERVER_ATTR, None) is not None or any(p.name == "db_url" for p in command.params)
 
 
 def with_common_options(command: click.Command) -> click.Command:

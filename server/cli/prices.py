@@ -15,9 +15,14 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, print_json, print_table
+from server.cli.main import calls_no_server
 from server.cli.store_options import Directory
 
 STATE_DIR_HELP = "State directory; a refreshed catalog lives in <state-dir>/prices."
+
+# A server reads the catalog under its own --state-dir when it starts: these commands reach it only there.
+LOCAL_CATALOG = ("it reads the catalog under --state-dir (default ~/.trimtab); for a server's, run it where the "
+                 "server runs with the server's --state-dir, then restart the server")
 
 
 def _state_dir(value: Path | None) -> Path:
@@ -39,6 +44,7 @@ def cli() -> None:
     """The price catalog: DBU rates, instance and storage list prices, each with its source and date."""
 
 
+@calls_no_server(LOCAL_CATALOG)
 @cli.command("show")
 @click.option("--catalog", "catalog_dir", type=Directory(), default=None,
               help="Catalog directory to read (default: the refreshed one if any, else the shipped one).")
@@ -162,6 +168,7 @@ def _keep_other_fields(cat: Any, fetched: list[dict[str, Any]]) -> list[dict[str
             for e in fetched]
 
 
+@calls_no_server(LOCAL_CATALOG.replace("reads", "writes"))
 @cli.command("update", help=UPDATE_HELP)
 @click.option("--catalog", "catalog_dir", type=Directory(), default=None,
               help="Catalog to start from (default: the refreshed one if any, else the shipped one).")

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext
+from server.cli.main import calls_no_server
 from server.cli.store_options import Directory
 
 
@@ -25,6 +26,8 @@ def cli() -> None:
     pass
 
 
+@calls_no_server("it serves a Databricks workspace emulator; a Trimtab server reaches it through "
+                 "`trimtab workspace add --host` with the DATABRICKS_HOST it prints")
 @cli.command("up")
 @click.option("--state-dir", type=Directory(), default=None,
               help="Where jobs, runs, clusters and logs are kept  "
