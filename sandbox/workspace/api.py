@@ -10,15 +10,17 @@ from sandbox.workspace.clock import Clock
 from sandbox.workspace.job_scheduler import JobScheduler
 from sandbox.workspace.seed import seed_jobs
 from sandbox.workspace.server import WorkspaceHTTPServer
+from sandbox.workspace.state_lock import StateLock, claim
 from sandbox.workspace.workspace import RunObserver, Workspace
 
 
 class RunningWorkspace:
     """A workspace serving HTTP on 127.0.0.1 (port chosen by the OS)."""
 
-    def __init__(self, workspace: Workspace, server: WorkspaceHTTPServer) -> None:
+    def __init__(self, workspace: Workspace, server: WorkspaceHTTPServer, lock: StateLock | None = None) -> None:
         self.workspace = workspace
         self.server = server
+        self._lock = lock
         self._stopped = False
 
     @property
@@ -67,9 +69,14 @@ class RunningWorkspace:
         if self._stopped:
             return
         self._stopped = True
-        self.server.shutdown()
-        self.server.server_close()
-        self.workspace.stop()
+        try:
+            self.server.shutdown()
+            self.server.server_close()
+            self.workspace.stop()
+        finally:
+            # Last: the state is saved, so the next emulator on this directory reads it whole.
+            if self._lock is not None:
+                self._lock.release()
 
     def __enter__(self) -> RunningWorkspace:
         return self
@@ -86,12 +93,25 @@ def start_workspace(state_dir: Path, *, speed: float = 600.0, rate_limit: int | 
     `schedules=True` fires jobs' unpaused schedules and periodic triggers (job_scheduler.py).
     It is off by default: the demo and most tests start runs themselves, and a FakeClock,
     which jumps ahead on every wait, would make the scheduler run through time unchecked.
+    One emulator serves a state directory at a time: a second is refused with `WorkspaceInUse`
+    until the first is stopped (or its process ends).
     """
-    workspace = Workspace(Path(state_dir), speed=speed, rate_limit=rate_limit, clock=clock,
-                          backend=backend)
-    server = WorkspaceHTTPServer(workspace, port=port)
+    # Claimed before the state is read: a second emulator would otherwise fail this one's live
+    # runs as interrupted (state_lock.py). `WorkspaceInUse` if another process serves it.
+    lock = claim(Path(state_dir).expanduser().absolute())
+    try:
+        workspace = Workspace(Path(state_dir), speed=speed, rate_limit=rate_limit, clock=clock,
+                              backend=backend)
+        try:
+            server = WorkspaceHTTPServer(workspace, port=port)
+        except BaseException:
+            workspace.stop()
+            raise
+    except BaseException:
+        lock.release()
+        raise
     server.thread.start()
     if schedules:
         workspace.scheduler = JobScheduler(workspace)
         workspace.scheduler.start()
-    return RunningWorkspace(workspace, server)
+    return RunningWorkspace(workspace, server, lock)

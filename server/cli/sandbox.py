@@ -54,6 +54,7 @@ def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port
     """Serve the workspace until Ctrl-C; prints DATABRICKS_HOST and DATABRICKS_TOKEN."""
     from sandbox.workspace.config import load
     from sandbox.workspace.serve import describe, serve_until_stopped
+    from sandbox.workspace.state_lock import WorkspaceInUse
 
     try:
         config = load({"state_dir": state_dir, "speed": speed, "port": port,
@@ -84,6 +85,8 @@ def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port
             regions = {"aws": AWS_REGION, "azure": AZURE_REGION}
             instance_rate, storage_rate = list_price_rates(load_catalog(), regions)
             serve_with_clouds(config, instance_rate, storage_rate, on_ready=ready)
+    except WorkspaceInUse as exc:
+        raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         if config.port == 0 or exc.errno not in (errno.EADDRINUSE, errno.EACCES):
             raise
