@@ -116,6 +116,6 @@ def test_state_file_is_json_written_atomically(sandbox: Sandbox) -> None:
     ws = sandbox.start()
     single_job(client(ws))
     files = sorted(p.name for p in sandbox.state_dir.iterdir() if p.is_file())
-    assert files == ["workspace.json"]  # no temporary file left behind
+    assert files == ["workspace.json", "workspace.json.lock"]  # no temporary file left behind (the lock stays)
     data = json.loads((sandbox.state_dir / "workspace.json").read_text())
     assert list(data["jobs"]) == ["1"] and data["counters"]["job_id"] == 1
