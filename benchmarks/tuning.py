@@ -28,6 +28,8 @@ scored one (never the scored file); with none, the built-in default prior is use
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import json
 import math
 import sys
@@ -329,6 +331,49 @@ def timing_500(workloads: Sequence[Workload], prior: Prior | None) -> float:
     return float(np.median(times))
 
 
+# The Settings fields `--set` may change: the numbers and switches of the decision. Not sla_s (each
+# SLA quantile sets it) nor the names reasons print (currency, sla_name), which change no decision.
+_SETTABLE_TYPES = {"float": float, "int": int, "bool": bool}
+SETTABLE: dict[str, type] = {f.name: _SETTABLE_TYPES[str(f.type)] for f in dataclasses.fields(Settings)
+                             if str(f.type) in _SETTABLE_TYPES}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, float]:
+    """`--set FIELD=VALUE` items as Settings overrides; ValueError naming the item, the valid fields
+    (the closest first) or the value's expected form. A typo reached `Settings(**overrides)` as a
+    raw TypeError traceback, and `--set p_explore=high` as a bare float() one."""
+    overrides: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not name or not text:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE, e.g. p_explore=0.3")
+        kind = SETTABLE.get(name)
+        if kind is None:
+            close = difflib.get_close_matches(name, SETTABLE, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            why = " (each SLA quantile sets it)" if name == "sla_s" else ""
+            raise ValueError(f"--set {item!r}: {name} is not a Settings field --set can change{why}; {hint}"
+                             f"valid: {', '.join(sorted(SETTABLE))}")
+        if kind is bool:
+            if text.lower() not in _TRUE | _FALSE:
+                raise ValueError(f"--set {item!r}: {name} is true or false (1/0, yes/no)")
+            overrides[name] = text.lower() in _TRUE
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"--set {item!r}: {name} is {'a whole number' if kind is int else 'a number'}, "
+                             f"not {text!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"--set {item!r}: {name} must be a finite number >= 0")
+        if name.startswith("p_") and value > 1:
+            raise ValueError(f"--set {item!r}: {name} is a probability, between 0 and 1")
+        overrides[name] = value
+    return overrides
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tuning", description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", action="append", required=True, help="CSV file or directory (repeatable)")
@@ -342,12 +387,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="3 seeds and at most 12 workloads per dataset")
     ap.add_argument("--max-workloads", type=int, default=None)
     ap.add_argument("--tuners", default=",".join(TUNER_NAMES), help="comma-separated subset of " + ",".join(TUNER_NAMES))
-    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a Trimtab Settings field")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a Trimtab Settings field (repeatable): " + ", ".join(sorted(SETTABLE)))
     args = ap.parse_args(argv)
     names = [n.strip() for n in args.tuners.split(",") if n.strip()]
     if unknown := set(names) - set(TUNER_NAMES):
         ap.error(f"unknown tuners: {sorted(unknown)}")
-    overrides = {k: float(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as err:
+        ap.error(str(err))
     quantiles = [float(q) for q in args.sla_quantiles.split(",") if q.strip()]
     seeds = min(args.seeds, 3) if args.quick else args.seeds
     max_wl = args.max_workloads or (12 if args.quick else None)
