@@ -128,8 +128,11 @@ def run_init_scripts(scripts: list[dict[str, Any]], *, state_dir: Path, node: No
         base = log_dir / f"{stamp_ms}_{index:02d}_{path.name}"
         with open(f"{base}.stdout.log", "wb") as out, open(f"{base}.stderr.log", "wb") as err:
             # Files, not pipes: a detached child (the agent) may keep them open after exit.
+            # A session of its own, as on a cluster node: Ctrl-C in the terminal of the process
+            # hosting the emulator (`trimtab demo`) reached the script, and the run failed with
+            # "init script exited with -2", counted as the cluster's own failure.
             proc = subprocess.run(["bash", str(path)], env=env, cwd=fs_root, stdout=out,
-                                  stderr=err, stdin=subprocess.DEVNULL,
+                                  stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
                                   timeout=INIT_SCRIPT_TIMEOUT_S, check=False)
         results.append({"path": str(path), "exit_code": proc.returncode})
         if proc.returncode != 0:
