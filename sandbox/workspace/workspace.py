@@ -291,6 +291,33 @@ class Workspace:
             player.thread.join(timeout)
         self.store.save()
 
+    def abandon_runs(self, timeout: float) -> list[int]:
+        """Cancel every run in flight or queued, wait up to `timeout` real seconds for them to end,
+        and delete those that ended, as `jobs/runs/cancel` then `jobs/runs/delete` do. For an
+        embedder whose user stopped it mid-run (`trimtab demo` on Ctrl-C): what it abandoned is no
+        run of the job's, so no collector finds it. Returns the run ids deleted."""
+        with self.store.lock:
+            queued = list(self._queued)
+        for run_id in queued:
+            self.cancel_run({"run_id": run_id})
+        with self._idle:
+            playing = list(self._players)
+            for player in self._players.values():
+                player.cancel.set()
+            self._idle.notify_all()
+        if not self.wait_idle(timeout):
+            log.warning("runs still ending %.0fs after they were cancelled: kept", timeout)
+        deleted = []
+        with self.store.lock:
+            for run_id in queued + playing:
+                run = self.store.data["runs"].get(str(run_id))
+                # Only what the cancel ended: a run that ended by itself meanwhile is a whole run.
+                if run is not None and run["state"].get("result_state") == "CANCELED":
+                    del self.store.data["runs"][str(run_id)]
+                    deleted.append(run_id)
+            self.store.save()
+        return deleted
+
     # -- internals -----------------------------------------------------------------------
     def _stamp(self, data: dict[str, Any]) -> None:
         data["sim_now_ms"] = max(int(data.get("sim_now_ms", 0)), self.simclock.now_ms())
