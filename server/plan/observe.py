@@ -84,7 +84,14 @@ def observation(run: Run, stages: Sequence[Stage | StageOutline], applied_recomm
     if run.config is None:
         return None
     ok = run.outcome == "succeeded"
-    anomalies = tuple(run.anomalies) + (() if ok or "failure" in run.anomalies else ("failure",))
+    if run.outcome == "canceled":
+        # A person (or an overlapping run, or an upstream task) stopped it: not the configuration's
+        # failure. As "failure" its configuration was avoided for the whole segment, and the
+        # planner never tried again the cluster the job had settled on.
+        anomalies = tuple(a for a in run.anomalies if a != "failure") + \
+            (() if "cancelled" in run.anomalies else ("cancelled",))
+    else:
+        anomalies = tuple(run.anomalies) + (() if ok or "failure" in run.anomalies else ("failure",))
     if not ok and any(_ran_out_of_memory(s.failure_reason) for s in stages):
         anomalies += (OUT_OF_MEMORY,)
     return Observation(

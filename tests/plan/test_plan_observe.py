@@ -63,3 +63,25 @@ def test_whether_a_stage_read_a_cached_rdd_reaches_the_replay() -> None:
     obs = observation(RUN, stages, applied_recommendation=True)
     assert obs is not None
     assert [(s.input_bytes, s.input_from_cache) for s in obs.stages] == [(10.0, False), (30.0, True)]
+
+
+def test_a_cancelled_run_is_explained_and_its_configuration_not_avoided() -> None:
+    # rev14d F3: a run cancelled by hand (jobs/runs/cancel) became a "failure", so `screen` avoided its
+    # configuration (the cheapest the job had settled on) for the rest of the segment.
+    from models.changes import screen
+    from models.space import Candidate
+
+    cancelled = dataclasses.replace(RUN, outcome="canceled", anomalies=(), runtime_s=517.0)
+    obs = observation(cancelled, [Stage("app", 1, name="ok")], applied_recommendation=True)
+    assert obs is not None and not obs.ok
+    assert "cancelled" in obs.anomalies and "failure" not in obs.anomalies
+    known = {obs.config_id: Candidate(config_id=obs.config_id, instance_type="m5d.2xlarge", nodes=4, vcpus=8,
+                                      memory_gib=32, price_per_hour=1.0)}
+    good = observation(dataclasses.replace(RUN, outcome="succeeded", anomalies=()), [], applied_recommendation=True)
+    assert good is not None
+    screened = screen([good, obs], known, sigma_run=0.05, input_elasticity=1.0)
+    assert screened.failed_configs == frozenset() and screened.learn == (0,)
+    assert "cancelled" in screened.explained[f"1:{obs.config_id}"]
+    # A failed run of it is still avoided (unless it succeeded too), as before.
+    failed = observation(RUN, [], applied_recommendation=True)
+    assert failed is not None and screen([failed], known, 0.05, 1.0).failed_configs == {failed.config_id}
