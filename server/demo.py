@@ -16,9 +16,13 @@ agents at the server's address), jobs, projects and run history, N more rounds.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
 import os
+import socket
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,12 +36,15 @@ if TYPE_CHECKING:  # heavy imports only when the demo runs
     from sandbox.workspace import RunningWorkspace
     from server.config import ServerConfig
     from server.databricks import DatabricksGateway
+    from server.serve import RunningServer
+    from server.server_lock import ServerLock
     from server.store import Store
 
 log = logging.getLogger(__name__)
 
 WORKSPACE_NAME = "sandbox"
 STATE_FILE = "demo.json"
+DATABASE_FILE = "trimtab.db"  # where `ServerConfig` puts SQLite in a state directory
 GROUND_TRUTH_FILE = "simulated_runs.json"
 PROFILE_TAG = "sandbox:profile"  # what the emulator reads to pick a job's simulated workload
 
@@ -175,27 +182,41 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult
     """Run `config.runs` more rounds of the closed loop; see the module docstring."""
     from sandbox.workspace import start_workspace
     from server.config import ServerConfig
-    from server.serve import start_server
     from server.store import open_store
 
     state_dir = config.state_dir.resolve()
+    check_demo_dir(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     state_path = state_dir / STATE_FILE
     state = _State.load(state_path)
+    if not state_path.is_file():
+        state.save(state_path)  # first: the database made next belongs to a demo (`check_demo_dir`)
     # The demo collects and plans round by round itself (so each round's table is
     # complete), so the server's own background collector stays off.
-    server_config = ServerConfig(listen=f"127.0.0.1:{state.grpc_port}", state_dir=state_dir, collect=0)
-    store = open_store(server_config.database_url)
+    server_config = ServerConfig(listen=f"127.0.0.1:{_grpc_port(state.grpc_port)}", state_dir=state_dir,
+                                 collect=0)
+    # The demo is this database's server: held like `trimtab server start` holds it, before it opens.
+    lock = _claim_database(server_config.database_url)
+    try:
+        store = open_store(server_config.database_url)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     server = None
     emulator = None
     try:
-        server = start_server(server_config, store)
+        server = _start_server(server_config, store)
         try:
             emulator = start_workspace(state_dir / "workspace", speed=config.speed, port=state.workspace_port)
         except OSError as exc:
-            # The jobs' specs and the stored workspace name this port: it must be the same one.
-            raise FailedPrecondition(f"the demo's workspace port {state.workspace_port} is in use ({exc}); "
-                                     "is another demo running on this state directory?") from exc
+            if not state.workspace_port:
+                raise
+            # Another process took it (another demo would hold the lock): `connect` moves the
+            # stored workspace to wherever the emulator answers now, as after `workspace set --host`.
+            print(f"the demo's workspace port {state.workspace_port} is taken ({exc.strerror or exc}): "
+                  "the emulator listens on another one", file=sys.stderr)
+            emulator = start_workspace(state_dir / "workspace", speed=config.speed, port=0)
         truth = _GroundTruth(state_dir / GROUND_TRUTH_FILE)
         emulator.add_run_observer(truth.observe)
         state.grpc_port, state.workspace_port = server.port, int(emulator.host.rsplit(":", 1)[1])
@@ -204,9 +225,15 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult
         projects = loop.connect(config.jobs, state)
         state.save(state_path)
         for _ in range(config.runs):
+            # Saved at its start: a round whose runs are kept counts, however the demo ends.
             state.rounds += 1
-            loop.play_round(projects, state.rounds, emulator, config.run_timeout_s, progress)
             state.save(state_path)
+            loop.round_runs = {}
+            try:
+                loop.play_round(projects, state.rounds, emulator, config.run_timeout_s, progress)
+            except KeyboardInterrupt:
+                _abandon_round(loop, emulator, state, state_path, config.run_timeout_s)
+                raise
         return _summarize(store, projects, config.jobs, state, truth, state_dir)
     finally:
         if emulator is not None:
@@ -214,6 +241,90 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult
         if server is not None:
             server.stop(grace=1)
         store.close()
+        if lock is not None:
+            lock.release()
+
+
+def check_demo_dir(state_dir: Path) -> None:
+    """Refuse a directory holding a Trimtab database that no demo made (a server's state directory):
+    the demo would add its `sandbox` workspace and auto-applied projects to that server's database."""
+    if (state_dir / DATABASE_FILE).exists() and not (state_dir / STATE_FILE).is_file():
+        raise FailedPrecondition(
+            f"{state_dir} holds a Trimtab database ({DATABASE_FILE}) but no {STATE_FILE}: it is not a demo's "
+            "directory (a server's state directory?), and the demo would add its sandbox workspace and "
+            "auto-applied jobs to that database. Give the demo a directory of its own (--state-dir DIR; "
+            "default <data dir>/demo)")
+
+
+def _claim_database(url: str) -> ServerLock | None:
+    """The server lock of the demo's SQLite file (`server.server_lock`), held for the demo's life: a
+    dashboard server (`trimtab server start --state-dir` on it) and the demo would both plan and apply."""
+    from server.server_lock import claim
+    from server.store.urls import sqlite_file
+
+    try:
+        return claim(url)
+    except FailedPrecondition:
+        db_file = sqlite_file(url)
+        holder = ""
+        if db_file is not None:
+            with contextlib.suppress(OSError):
+                holder = db_file.with_name(db_file.name + ".server.lock").read_text().strip()
+        pid = f"pid {holder}" if holder.isdigit() else "another process"
+        raise FailedPrecondition(
+            f"a Trimtab server ({pid}) serves this demo's database: stop it first (a dashboard started with "
+            "`trimtab server start --state-dir` on it, or another `trimtab demo` on this directory); two "
+            "servers on one SQLite file would both plan and apply") from None
+
+
+def _port_free(port: int) -> bool:
+    """Whether 127.0.0.1:`port` can be bound as gRPC binds it (SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _grpc_port(remembered: int) -> int:
+    """The remembered gRPC port, else any free one (0). Its jobs name the old address, and
+    `connect`'s import re-wires them to the new one, as for any server that moved."""
+    if remembered and not _port_free(remembered):
+        print(f"the demo's gRPC port {remembered} is taken by another process: listening on another one, "
+              "and the demo's jobs are re-wired to it", file=sys.stderr)
+        return 0
+    return remembered
+
+
+def _start_server(server_config: ServerConfig, store: Store) -> RunningServer:
+    """`start_server`, on any free port if the remembered one was taken since `_grpc_port` looked."""
+    from server.serve import start_server
+
+    try:
+        return start_server(server_config, store)
+    except FailedPrecondition:
+        if server_config.listen.endswith(":0"):
+            raise
+        return start_server(dataclasses.replace(server_config, listen="127.0.0.1:0"), store)
+
+
+def _abandon_round(loop: _Loop, emulator: RunningWorkspace, state: _State, state_path: Path,
+                   timeout_s: float) -> None:
+    """Ctrl-C mid-round: the runs still going are cancelled and deleted from the workspace.
+
+    Stopped by the user, not by their configuration, they are no run of their job's: collected as
+    failed (the emulator fails what a stop left running) or even as canceled, they counted in SLA
+    met (a canceled run missed it) and in the savings' cost for good. Runs of the round that ended
+    by themselves are kept (the next demo collects them), and the round counts if one was."""
+    print("\ninterrupted: cancelling the runs in flight (left out of the demo's history) ...", file=sys.stderr)
+    deleted = set(emulator.workspace.abandon_runs(timeout_s))
+    if not set(loop.round_runs.values()) - deleted:
+        state.rounds -= 1  # none of its runs is kept: it did not happen
+    state.save(state_path)
+    print(f"interrupted: {len(deleted)} run(s) cancelled and removed; {state.rounds} rounds so far",
+          file=sys.stderr)
 
 
 class _GroundTruth:
@@ -264,6 +375,7 @@ class _Loop:
         catalog = load_active_catalog(server_config.state_dir)
         self.catalog = catalog
         self.collected: list[Run] = []
+        self.round_runs: dict[str, int] = {}  # this round's runs by job name
         clock = SystemClock()
         planner = Planner(store, catalog, gateway_for, clock=clock)
 
@@ -322,7 +434,9 @@ class _Loop:
     def play_round(self, projects: dict[str, Project], round_no: int, emulator: RunningWorkspace, timeout_s: float,
                    progress: Progress | None) -> None:
         gateway = self.gateway_for(self.store.workspaces.get(WORKSPACE_NAME))
-        started = {name: gateway.run_now(p.job_id) for name, p in projects.items()}
+        started = self.round_runs = {}  # filled as they start, for `_abandon_round`
+        for name, p in projects.items():
+            started[name] = gateway.run_now(p.job_id)
         if not emulator.wait_idle(timeout_s):
             raise FailedPrecondition(f"round {round_no}: runs did not finish within {timeout_s:.0f}s")
         self.collected.clear()

@@ -33,16 +33,19 @@ def _check_speed(_ctx: click.Context, param: click.Parameter, value: float) -> f
 @click.command(name="demo")
 @click.option("--runs", type=click.IntRange(min=1), default=10, show_default=True,
               help="Runs of each job this time (a second invocation adds more).")
-@click.option("--state-dir", type=Directory(), envvar="TRIMTAB_STATE_DIR",
+# No variable: TRIMTAB_STATE_DIR, read here before, is the server's directory (README's commands
+# export it), and a demo there wrote into the server's own database.
+@click.option("--state-dir", type=Directory(),
               default=None, help="Where the demo keeps everything  [default: <data dir>/demo].")
 @click.option("--speed", type=click.FloatRange(min=1), default=100.0, show_default=True, callback=_check_speed,
               help="Simulated seconds per wall-clock second, at most 1000000.")
 @click.pass_obj
 def cli(ctx: CliContext | None, runs: int, state_dir: Path | None, speed: float) -> None:
     """Run three jobs N times on the sandbox workspace while Trimtab tunes them."""
-    from server.demo import DEMO_JOBS, DemoConfig, run_demo
+    from server.demo import DEMO_JOBS, DemoConfig, check_demo_dir, run_demo
 
     state_dir = state_dir or _default_state_dir()
+    check_demo_dir(state_dir)  # before its log is written there
     state_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(state_dir / "demo.log")
     config = DemoConfig(state_dir=state_dir, runs=runs, speed=speed)
@@ -109,7 +112,8 @@ def _print_summary(result: Any) -> None:
     click.echo("\nBrowse it in the dashboard:\n"
                f"  trimtab token create --name me --scope admin --state-dir {state}\n"
                f"  trimtab server start --state-dir {state} --listen 127.0.0.1:0 --http 127.0.0.1:8080\n"
-               f"Run more: trimtab demo --state-dir {state} --runs 5")
+               "Run more (stop that dashboard server first: the demo is its database's server while it runs):\n"
+               f"  trimtab demo --state-dir {state} --runs 5")
 
 
 def _saving(job: Any) -> str:
