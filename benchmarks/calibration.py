@@ -189,6 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated dataset names")
     args = parser.parse_args(argv)
     wanted = args.only.split(",") if args.only else DATASETS
+    # Checked before the table's header: a clone without ../shared beside it printed an empty table
+    # and "per dataset ..." above its error, which reads like a result.
+    present = [d for d in wanted if (args.datasets_dir / f"{d}.csv").is_file()]
+    if not present:
+        where = "" if args.datasets_dir.is_dir() else " (no such directory)"
+        print(f"no dataset found in {args.datasets_dir}{where}: give --datasets-dir, a directory holding "
+              f"{', '.join(f'{d}.csv' for d in wanted)} in the tuning dataset format v1 "
+              "(benchmarks/dataset_format.py); the measurements are not part of this repository", file=sys.stderr)
+        return 2
     fits: list[Fit] = []
     print(f"{'dataset':10} {'workload':28} {'profile':18} {'n':>3} {'cpu×':>6} {'start':>6} {'input×':>8} "
           f"{'mdape':>6} {'naive':>6} {'rho':>5}")
@@ -210,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"naive={statistics.median(f.naive_mdape for f in rows):6.1%} "
                   f"rho={_nanmedian([f.rho for f in rows]):5.2f}")
     if not fits:
-        # A clone without ../shared beside it: empty tables with exit 0 read as a result.
-        print(f"no dataset found in {args.datasets_dir}: give --datasets-dir", file=sys.stderr)
+        # Files without one successful run: empty tables with exit 0 read as a result.
+        print(f"no successful run in the datasets of {args.datasets_dir}: nothing to fit", file=sys.stderr)
         return 2
     return 0
 
