@@ -21,7 +21,7 @@ from server.cli.store_options import Directory
 STATE_DIR_HELP = "State directory; a refreshed catalog lives in <state-dir>/prices."
 
 # A server reads the catalog under its own --state-dir when it starts: these commands reach it only there.
-LOCAL_CATALOG = ("it reads the catalog under --state-dir (default ~/.trimtab); for a server's, run it where the "
+LOCAL_CATALOG = ("it reads the catalog under its --state-dir on this machine; for a server's, run it where the "
                  "server runs with the server's --state-dir, then restart the server")
 
 
