@@ -60,7 +60,7 @@ def test_server_and_token_are_refused_on_commands_that_call_no_server(
 def test_prices_refusal_says_where_a_servers_catalog_is_refreshed(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "prices", "update", "--server", "prod:50051")
     assert code == 2
-    assert "it writes the catalog under --state-dir" in err and "with the server's --state-dir" in err
+    assert "it writes the catalog under its --state-dir on this machine" in err and "with the server's --state-dir" in err
 
 
 def test_only_commands_that_dial_the_server_show_server_and_token() -> None:
