@@ -156,6 +156,9 @@ class Decision:
     # segment, not only those whose reason still names it, so the caller can keep it as data.
     change_at: int | None = None
     change_kind: str | None = None
+    # Indices into ``history`` of runs whose input alone stood out (`models.changes`): a change
+    # point the caller kept at one of them, when it was the latest run, is withdrawn.
+    one_offs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,7 @@ def _decide(
     def told(d: Decision) -> Decision:
         # The avoided instance type is named on every decision while it lasts: the recommendation
         # moved for a reason no run of the new one shows.
-        return replace(d, reason=d.reason + refused) if refused else d
+        return replace(d, reason=d.reason + refused, one_offs=scr.one_offs)
 
     unlearnable = _unlearnable(cands, history, scr)
     if not scr.learn:

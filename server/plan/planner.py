@@ -206,7 +206,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     if advice is not None and advice.changed:
         rec = dataclasses.replace(rec, storage_advice=advice.reason,
                                   projected_monthly_saving=advice.projected_monthly_saving)
-    rec = store.recommendations.add(rec)
+    rec = store.recommendations.add(rec, withdrawn_shifts={run_ids[i] for i in decision.one_offs})
     if project.phase != decision.phase:
         from server.apply import project_lock  # imports databricks-sdk; see Planner.after_run
 

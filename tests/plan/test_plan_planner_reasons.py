@@ -59,6 +59,31 @@ def test_a_change_point_names_the_run_by_its_id_and_start(store) -> None:
     assert stored_changes(store, project) == [ChangePoint(int(shifted.id or 0), "input_shift")]
 
 
+def test_a_one_off_input_night_withdraws_the_change_point_it_made(store) -> None:
+    # Review rev14d F1: a backfill night (3x the input) was a change point while it was the latest
+    # run; the next night, back to the usual size, shows it was a one-off, so the change point is
+    # withdrawn from the recommendations that kept it (savings and timelines cut there) and no new
+    # one starts at the night after.
+    project = store.projects.add(Project(workspace="ws", job_id=3, cluster_key="main", current_spec=SPEC,
+                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0,
+                                                                                      spot_allowed=False)))
+    config = config_from_spec(SPEC)
+    for n in range(4):
+        _run(store, project, n, config, 100.0)
+    project = store.projects.update(dataclasses.replace(store.projects.get(int(project.id or 0)),
+                                                        phase="optimizing"))
+    backfill = _run(store, project, 4, config, 300.0)
+    rec = plan_project(store, int(project.id or 0), load_catalog())
+    assert rec is not None and (rec.change_run_id, rec.change_kind) == (backfill.id, "input_shift")
+    _run(store, project, 5, config, 100.0)
+    after = plan_project(store, int(project.id or 0), load_catalog())
+    assert after is not None and (after.change_run_id, after.change_kind) == (None, None)
+    assert "shifted" not in after.reason, after.reason
+    assert stored_changes(store, project) == []
+    kept = store.recommendations.get(int(rec.id or 0))
+    assert (kept.change_run_id, kept.change_kind) == (None, None) and kept.reason == rec.reason  # its words stay
+
+
 def test_no_change_point_stores_none(store) -> None:
     project = store.projects.add(Project(workspace="ws", job_id=2, cluster_key="main", current_spec=SPEC,
                                          original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0)))

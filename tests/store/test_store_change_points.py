@@ -30,6 +30,22 @@ def test_change_points_round_trip_each_once_oldest_first(store: Store) -> None:
     assert latest is not None and (latest.change_run_id, latest.change_kind) == (30, INPUT_SIZE_SHIFT)
 
 
+def test_a_withdrawn_input_shift_leaves_every_recommendation_that_kept_it(store: Store) -> None:
+    # A one-off input night (models.changes): the planner withdraws the change point it kept there,
+    # in the transaction that adds its next recommendation; other kinds and projects are untouched.
+    pid = int(store.projects.add(Project(workspace="prod", job_id=44, cluster_key="main", job_name="n")).id or 0)
+    other = int(store.projects.add(Project(workspace="prod", job_id=45, cluster_key="main", job_name="m")).id or 0)
+    cfg = ClusterConfig(node_type_id="m5.xlarge", num_workers=4)
+    for project, change in [(pid, (12, CODE_CHANGE)), (pid, (30, INPUT_SIZE_SHIFT)), (pid, (30, INPUT_SIZE_SHIFT)),
+                            (other, (30, INPUT_SIZE_SHIFT))]:
+        store.recommendations.add(Recommendation(project_id=project, config=cfg, change_run_id=change[0],
+                                                 change_kind=change[1]))
+    new = store.recommendations.add(Recommendation(project_id=pid, config=cfg), withdrawn_shifts={30, 12})
+    assert store.recommendations.change_points(pid) == [(12, CODE_CHANGE)]  # a code change is no one-off
+    assert store.recommendations.change_points(other) == [(30, INPUT_SIZE_SHIFT)]
+    assert store.recommendations.pending(pid) == new
+
+
 def _reasons() -> dict[str, str]:
     """One reason per kind, as `models.changes.screen` words it with the planner's run labels
     ("run <store id> of <start>"): the backfill must read what the core wrote."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 
 import sqlalchemy as sa
 
+from models.changes import INPUT_SIZE_SHIFT
 from server.domain import RECOMMENDATION_STATES, Recommendation
 from server.errors import InvalidArgument, NotFound
 from server.store import convert
@@ -16,11 +18,20 @@ T = RecommendationRow.__table__  # type: ignore[attr-defined]
 
 
 class RecommendationRepository(Repository):
-    def add(self, rec: Recommendation) -> Recommendation:
-        """Store `rec` (normally pending); an earlier pending one becomes superseded, atomically."""
+    def add(self, rec: Recommendation, withdrawn_shifts: Collection[int] = ()) -> Recommendation:
+        """Store `rec` (normally pending); an earlier pending one becomes superseded, atomically.
+
+        ``withdrawn_shifts``: runs (store ids) an input-size change point was kept at that the
+        planner now reads as a one-off night (`models.changes`): the earlier recommendations lose
+        that change point in the same transaction, so savings and timelines stop cutting there."""
         if rec.created_at_ms == 0:
             rec = dataclasses.replace(rec, created_at_ms=self._clock.now_ms())
         with self._write() as conn:
+            if withdrawn_shifts:
+                conn.execute(T.update().where(T.c.project_id == rec.project_id,
+                                              T.c.change_run_id.in_(sorted(withdrawn_shifts)),
+                                              T.c.change_kind == INPUT_SIZE_SHIFT)
+                             .values(change_run_id=None, change_kind=None))
             if rec.state == "pending":
                 conn.execute(T.update().where(T.c.project_id == rec.project_id, T.c.state == "pending")
                              .values(state="superseded"))
