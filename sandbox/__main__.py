@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sandbox.workspace.config import BY_NAME, load
 from sandbox.workspace.serve import serve_until_stopped
+from sandbox.workspace.state_lock import WorkspaceInUse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         config = load(vars(args))
     except ValueError as exc:
         parser.error(str(exc))
-    serve_until_stopped(config)
+    try:
+        serve_until_stopped(config)
+    except WorkspaceInUse as exc:  # another emulator serves this state directory: one line, not a traceback
+        print(f"python -m sandbox: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
