@@ -79,6 +79,9 @@ class Screened:
     # Runs whose input alone stood out (the next run's was back to the segment's): not a change
     # point. One that was the latest run when an earlier screen saw it started a segment then.
     one_offs: tuple[int, ...] = ()
+    # The median input before an input shift that only the latest sized run shows so far (None:
+    # no such shift): a drop may be a one-off night, so the next run is planned for this size.
+    shift_from_gb: float | None = None
 
 
 def run_key(index: int, obs: Observation) -> str:
@@ -125,14 +128,16 @@ def screen(
     def label(idx: int) -> str:
         return labels[idx] if labels is not None else f"run #{idx + 1} of the history"
 
-    start, reason, kind = 0, None, None
+    start, reason, kind, shifted_from = 0, None, None, None
     n = len(history)
     one_offs: dict[int, str] = {}
     # Each change point lies strictly after the current start, so this ends within n rounds.
     while (change := _scan(history, known, start, sigma_run, input_elasticity, _sig_before(history, start),
                            label, one_offs)):
-        start, reason, kind = change
+        start, reason, kind, shifted_from = change
         one_offs = {}
+    if kind != INPUT_SIZE_SHIFT or _next_sized(history, known, start) is not None:
+        shifted_from = None
     explained: dict[str, str] = {}
     learn: list[int] = []
     ok_cfgs: set[str] = set()
@@ -154,7 +159,7 @@ def screen(
                     oom.add(obs.config_id)
     oom_mem = max((known[c].memory_per_core_gib for c in oom - ok_cfgs if c in known), default=0.0)
     return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem, kind,
-                    refused_instance_types(history, known), tuple(sorted(one_offs)))
+                    refused_instance_types(history, known), tuple(sorted(one_offs)), shifted_from)
 
 
 def refused_instance_types(history: Sequence[Observation], known: Mapping[str, Candidate]) -> tuple[Refusal, ...]:
@@ -210,9 +215,10 @@ def _scan(
     last_sig: str | None,
     label: Callable[[int], str],
     one_offs: dict[int, str],
-) -> tuple[int, str, str] | None:
-    """First change point after ``start`` (index, reason, kind), or None. Runs whose input alone
-    stood out (`_lasting_shift`) are added to ``one_offs`` (index -> why not learned)."""
+) -> tuple[int, str, str, float | None] | None:
+    """First change point after ``start`` (index, reason, kind, the median input before it for an
+    input shift), or None. Runs whose input alone stood out are added to ``one_offs`` (index ->
+    why not learned)."""
     inputs: list[float] = []
     per_config: dict[str, list[tuple[int, float]]] = {}
     suspect: int | None = None  # the latest judged run, when it ran slow: a regression if the next does
@@ -221,7 +227,8 @@ def _scan(
         obs = history[idx]
         if sig := _code_signature(obs):
             if last_sig and sig != last_sig and idx > start:
-                return idx, f"the stage structure changed (a code change) at {label(idx)}: learning again", CODE_CHANGE
+                return (idx, f"the stage structure changed (a code change) at {label(idx)}: learning again",
+                        CODE_CHANGE, None)
             last_sig = sig
         if _why_not_learned(obs, known) is not None:
             continue
@@ -231,7 +238,8 @@ def _scan(
             if _beyond(ratio):
                 after = _next_sized(history, known, idx)
                 if after is None or _beyond(history[after].input_gb / median, ratio):  # type: ignore[operator]
-                    return idx, f"input size shifted {ratio:.2f}x at {label(idx)}: learning again", INPUT_SIZE_SHIFT
+                    return (idx, f"input size shifted {ratio:.2f}x at {label(idx)}: learning again",
+                            INPUT_SIZE_SHIFT, median)
                 # One night's input (a backfill, a catch-up after a holiday) and the next back to the
                 # segment's: not a new segment. As one, that night restarted learning, and the next
                 # one, back to the usual size, restarted it again (four learning runs for one night).
@@ -265,7 +273,7 @@ def _scan(
             return suspect, (
                 f"runtime regression from {label(suspect)} ({math.exp(slow):.2f}x slower on a measured "
                 "configuration): learning again"
-            ), RUNTIME_REGRESSION
+            ), RUNTIME_REGRESSION, None
     return None
 
 

@@ -262,6 +262,10 @@ def _decide(
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         return told(replace(_first_run(allowed, history, scr.explained, settings, rebased, note),
                             change_at=change_at, change_kind=scr.change_kind))
+    before_drop = _planned_before_drop(scr, _segment_inputs(history, scr.segment_start))
+    if before_drop is not None:
+        note = (f"{scr.change_reason}; the next run is planned for the {before_drop:.3g} GB before the drop "
+                "until it shows the drop lasts. ")
     runs, inputs = _learned_runs(history, scr)
     out = _outlook(cands, runs, settings, prior, known, seed, setup, inputs)
     # The change point is news while the model learns again (a learning run's reason always says
@@ -528,12 +532,27 @@ def _learned_runs(history: Sequence[Observation],
     none without a clear trend: the median's)."""
     start = scr.segment_start
     inputs = _segment_inputs(history, start)
+    for i in scr.one_offs:  # one night's input (a backfill) is no trend: unknown, in its place
+        inputs[i - start] = None
     filled = fill_inputs(inputs)
     runs = []
     for i in scr.learn:
         obs, size = history[i], filled[i - start]
         runs.append(replace(obs, input_gb=size) if not obs.input_gb and size else obs)
+    if _planned_before_drop(scr, inputs) is not None:
+        # The input dropped on the latest run only: the next run is planned for the size before
+        # the drop until it shows the drop lasts. Planned for the drop, a one-off small night
+        # sent the next, usual one to a cluster sized for half its data (it missed the SLA).
+        inputs = [scr.shift_from_gb]
     return runs, inputs
+
+
+def _planned_before_drop(scr: Screened, inputs: Sequence[float | None]) -> float | None:
+    """The input before a drop only the latest sized run shows (`Screened.shift_from_gb`), or None."""
+    latest = next((x for x in reversed(inputs) if x), None)
+    if scr.shift_from_gb is None or latest is None or latest >= scr.shift_from_gb:
+        return None
+    return scr.shift_from_gb
 
 
 def _no_forecast(runs: list[Observation]) -> Growth:

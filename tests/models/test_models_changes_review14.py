@@ -87,3 +87,20 @@ def test_closed_loop_a_doubled_workload_rebases_and_noise_does_not() -> None:
     assert all(k is None for kinds in quiet for k in kinds), quiet
 
 
+
+
+def test_a_drop_only_the_latest_run_shows_is_planned_for_the_size_before_it() -> None:
+    # One small night (half the data) started a segment planned for half the data: the next,
+    # usual night ran on a cluster sized for half of it and missed the SLA.
+    history = _history([1.0] * 9 + [0.5])
+    scr = screen(history, KNOWN, sigma_run=0.05, input_elasticity=1.0)
+    assert scr.change_kind == INPUT_SIZE_SHIFT and scr.shift_from_gb == 100.0
+    sla = 1.3 * Job().mean_runtime(CANDS[13])
+    d = decide(CANDS, history, Settings(sla_s=sla))
+    assert "the next run is planned for the 100 GB before the drop" in d.reason, d.reason
+    assert Job().mean_runtime(d.candidate) <= sla  # the usual night fits the cluster planned
+    # A rise is planned for as it is (the larger size), and a drop two runs show is planned for.
+    assert "before the drop" not in decide(CANDS, _history([1.0] * 9 + [2.0]), Settings(sla_s=sla)).reason
+    lasting = _history([1.0] * 9 + [0.5, 0.5])
+    assert screen(lasting, KNOWN, 0.05, 1.0).shift_from_gb is None
+    assert "before the drop" not in decide(CANDS, lasting, Settings(sla_s=sla)).reason
