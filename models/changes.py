@@ -5,15 +5,16 @@ A project's history is cut at its latest change point; only the segment after it
   changed (a failed, retried or repaired run ran only part of its stages and is not compared);
 - an input size shift beyond `INPUT_SHIFT` relative to the segment's median input (smaller growth is
   handled by the model's input-size covariate) that the next sized run keeps on the same side; a run
-  whose input alone stood out, the next back to the segment's, is a one-off (a backfill night):
-  explained, not learned, and no change point. A shift on the latest run counts until the next run
-  tells: the run after it is planned for the new input;
+  whose input alone stood out, the next back to the segment's, is a one-off (a backfill night), as
+  is the latest run at a size the segment ran as a one-off before: learned at its own input, no
+  change point, left out of the input trend. A shift on the latest run counts until the next run
+  tells: the run after it is planned for the new input, or for the size before a drop;
 - a runtime regression: two clean runs in a row among those that can be judged, each on a
   configuration measured in the segment before the first of them, both slower than that
   configuration's earlier runs by more than `REGRESSION_RATIO` and three run-noise sds, after
-  correcting for input size. Two, because one slow run is what noise sometimes does; runs on
-  configurations first measured after the first slow run are skipped, not a break, since the
-  planner usually moves to a new cluster after a slow run.
+  correcting for input size. Two, because one slow run is what noise sometimes does; up to
+  `SUSPECT_UNJUDGED` runs on configurations first measured after the first slow run are skipped,
+  not a break, since the planner usually moves to a new cluster after a slow run.
 
 Runs that failed or lost spot capacity, and runs on configurations outside the decision space, are
 explained and not learned as a configuration's normal runtime. A failed run's configuration is
@@ -37,6 +38,9 @@ from models.space import Candidate
 
 INPUT_SHIFT = 1.5
 REGRESSION_RATIO = 1.25
+# Runs that cannot be judged (on clusters first measured after a slow run) a slow run waits
+# through for its confirmation before it is forgotten.
+SUSPECT_UNJUDGED = 3
 # The kinds of change point, as a change point's owner stores them next to the run it starts at
 # (the server: on each recommendation of the segment), so timelines and savings need not read them
 # back out of the reasons' wording.
@@ -76,8 +80,9 @@ class Screened:
     change_kind: str | None = None  # CODE_CHANGE, INPUT_SIZE_SHIFT or RUNTIME_REGRESSION with a change_reason
     # Instance types the cloud keeps refusing (over the whole history: capacity is not the job's).
     refused: tuple[Refusal, ...] = ()
-    # Runs whose input alone stood out (the next run's was back to the segment's): not a change
-    # point. One that was the latest run when an earlier screen saw it started a segment then.
+    # Runs whose input alone stood out (the next run's was back to the segment's, or a size the
+    # segment ran as a one-off before), in every segment: not change points, though one that was
+    # the latest run when an earlier screen saw it started a segment then. Learned at their input.
     one_offs: tuple[int, ...] = ()
     # The median input before an input shift that only the latest sized run shows so far (None:
     # no such shift): a drop may be a one-off night, so the next run is planned for this size.
@@ -130,12 +135,13 @@ def screen(
 
     start, reason, kind, shifted_from = 0, None, None, None
     n = len(history)
-    one_offs: dict[int, str] = {}
+    # Every one-off night seen, in earlier segments too: a change point a caller kept at one of
+    # them (it was the latest run then) is withdrawn even when the night after was a change itself.
+    one_offs: set[int] = set()
     # Each change point lies strictly after the current start, so this ends within n rounds.
     while (change := _scan(history, known, start, sigma_run, input_elasticity, _sig_before(history, start),
                            label, one_offs)):
         start, reason, kind, shifted_from = change
-        one_offs = {}
     if kind != INPUT_SIZE_SHIFT or _next_sized(history, known, start) is not None:
         shifted_from = None
     explained: dict[str, str] = {}
@@ -145,7 +151,7 @@ def screen(
     oom: set[str] = set()
     for idx in range(start, n):
         obs = history[idx]
-        why = _why_not_learned(obs, known) or one_offs.get(idx)
+        why = _why_not_learned(obs, known)
         if why is None:
             learn.append(idx)
             ok_cfgs.add(obs.config_id)
@@ -214,14 +220,15 @@ def _scan(
     elasticity: float,
     last_sig: str | None,
     label: Callable[[int], str],
-    one_offs: dict[int, str],
+    one_offs: set[int],
 ) -> tuple[int, str, str, float | None] | None:
     """First change point after ``start`` (index, reason, kind, the median input before it for an
-    input shift), or None. Runs whose input alone stood out are added to ``one_offs`` (index ->
-    why not learned)."""
+    input shift), or None. Runs whose input alone stood out are added to ``one_offs``."""
     inputs: list[float] = []
+    off_sizes: list[float] = []  # the one-off nights' inputs in this segment
     per_config: dict[str, list[tuple[int, float]]] = {}
     suspect: int | None = None  # the latest judged run, when it ran slow: a regression if the next does
+    unjudged = 0  # clean runs since the suspect that could not be judged
     threshold = max(math.log(REGRESSION_RATIO), 3.0 * sigma_run)
     for idx in range(start, len(history)):
         obs = history[idx]
@@ -237,15 +244,23 @@ def _scan(
             ratio = obs.input_gb / median
             if _beyond(ratio):
                 after = _next_sized(history, known, idx)
-                if after is None or _beyond(history[after].input_gb / median, ratio):  # type: ignore[operator]
+                # A size this segment already ran as a one-off (big Mondays, a month-end night,
+                # two sizes on alternate nights) is one again until a second run in a row has it:
+                # as a change, every such night restarted learning, and the usual size was never
+                # learned.
+                again = any(not _beyond(obs.input_gb / size) for size in off_sizes)
+                lasting = _beyond(history[after].input_gb / median, ratio) if after is not None \
+                    else not again  # type: ignore[operator]
+                if lasting:
                     return (idx, f"input size shifted {ratio:.2f}x at {label(idx)}: learning again",
                             INPUT_SIZE_SHIFT, median)
                 # One night's input (a backfill, a catch-up after a holiday) and the next back to the
                 # segment's: not a new segment. As one, that night restarted learning, and the next
                 # one, back to the usual size, restarted it again (four learning runs for one night).
-                back = history[after].input_gb / median  # type: ignore[operator]
-                one_offs[idx] = (f"input {ratio:.2f}x the segment's median on this run alone (the next was "
-                                 f"{back:.2f}x): a one-off, not learned")
+                # It is learned at its own input (the model's input covariate), left out of the
+                # input trend the next run is planned on, and of the regression screen.
+                one_offs.add(idx)
+                off_sizes.append(obs.input_gb)
                 continue
         ref = inputs[0] if inputs else None
         if obs.input_gb:
@@ -263,12 +278,17 @@ def _scan(
         earlier = [v for i, v in per_config.get(obs.config_id, ()) if suspect is None or i <= suspect]
         per_config.setdefault(obs.config_id, []).append((idx, norm))
         if not earlier:
+            # A slow run is confirmed within a few runs or forgotten: two slow nights two weeks
+            # apart, steady runs between them on a cluster measured since, are no regression.
+            unjudged += 1
+            if unjudged > SUSPECT_UNJUDGED:
+                suspect = None
             continue
         slow = norm - float(np.mean(earlier))
         if slow <= threshold:
             suspect = None
         elif suspect is None:
-            suspect = idx
+            suspect, unjudged = idx, 0
         else:
             return suspect, (
                 f"runtime regression from {label(suspect)} ({math.exp(slow):.2f}x slower on a measured "

@@ -533,17 +533,22 @@ def _learned_runs(history: Sequence[Observation],
     start = scr.segment_start
     inputs = _segment_inputs(history, start)
     for i in scr.one_offs:  # one night's input (a backfill) is no trend: unknown, in its place
-        inputs[i - start] = None
-    filled = fill_inputs(inputs)
+        if i >= start:
+            inputs[i - start] = None
+    before_drop = _planned_before_drop(scr, inputs)
+    # After a drop only one sized run shows, a run without an input size is taken at the size
+    # before the drop, as the next run is planned: filled from the drop, a usual night that did
+    # not report its input was learned as a half-size one and the night after it missed the SLA.
+    filled = [x or before_drop for x in inputs] if before_drop is not None else fill_inputs(inputs)
     runs = []
     for i in scr.learn:
         obs, size = history[i], filled[i - start]
         runs.append(replace(obs, input_gb=size) if not obs.input_gb and size else obs)
-    if _planned_before_drop(scr, inputs) is not None:
+    if before_drop is not None:
         # The input dropped on the latest run only: the next run is planned for the size before
         # the drop until it shows the drop lasts. Planned for the drop, a one-off small night
         # sent the next, usual one to a cluster sized for half its data (it missed the SLA).
-        inputs = [scr.shift_from_gb]
+        inputs = [before_drop]
     return runs, inputs
 
 

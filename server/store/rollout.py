@@ -26,8 +26,10 @@ def fill_change_points(engine: Engine) -> int:
     """Store the change point of recommendations whose reason states one but whose columns do not
     (written by a server older than 0009 after the upgrade); how many were filled."""
     with db.read(engine) as conn:
+        # change_kind set without a run: withdrawn by the planner (a one-off night), not an old
+        # server's row.
         rows = conn.execute(sa.text("SELECT id, reason FROM recommendations WHERE change_run_id IS NULL "
-                                    "AND reason LIKE '%learning again%'")).all()
+                                    "AND change_kind IS NULL AND reason LIKE '%learning again%'")).all()
     found = [(rec_id, m) for rec_id, reason in rows if (m := _M0009._CHANGE_POINT.search(reason or ""))]
     if not found:
         return 0
@@ -35,6 +37,6 @@ def fill_change_points(engine: Engine) -> int:
         for rec_id, m in found:
             # Guarded: a newer server may have written the columns since they were read.
             conn.execute(sa.text("UPDATE recommendations SET change_run_id = :run, change_kind = :kind "
-                                 "WHERE id = :id AND change_run_id IS NULL"),
+                                 "WHERE id = :id AND change_run_id IS NULL AND change_kind IS NULL"),
                          {"run": int(m.group("run")), "kind": _M0009._kind(m.group("what")), "id": rec_id})
     return len(found)

@@ -81,7 +81,8 @@ def test_a_one_off_input_night_withdraws_the_change_point_it_made(store) -> None
     assert "shifted" not in after.reason, after.reason
     assert stored_changes(store, project) == []
     kept = store.recommendations.get(int(rec.id or 0))
-    assert (kept.change_run_id, kept.change_kind) == (None, None) and kept.reason == rec.reason  # its words stay
+    # Its words stay; the kind says it was withdrawn (a server start's refill must not read them back).
+    assert (kept.change_run_id, kept.change_kind) == (None, "withdrawn") and kept.reason == rec.reason
 
 
 def test_no_change_point_stores_none(store) -> None:

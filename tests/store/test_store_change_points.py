@@ -46,6 +46,26 @@ def test_a_withdrawn_input_shift_leaves_every_recommendation_that_kept_it(store:
     assert store.recommendations.pending(pid) == new
 
 
+def test_a_server_start_does_not_put_a_withdrawn_change_point_back(store: Store) -> None:
+    # Review rev14e: the start's refill of change points an old server stated in reasons only read
+    # the withdrawn recommendation's reason ("input size shifted ...: learning again") and put the
+    # one-off night back as a change point (timeline marker, savings per GB).
+    from server.store.rollout import fill_change_points
+
+    pid = int(store.projects.add(Project(workspace="prod", job_id=46, cluster_key="main", job_name="n")).id or 0)
+    cfg = ClusterConfig(node_type_id="m5.xlarge", num_workers=4)
+    reason = "input size shifted 2.00x at run 30 of 2026-12-01 03:00 UTC: learning again. learning run 1/3: ..."
+    store.recommendations.add(Recommendation(project_id=pid, config=cfg, reason=reason, change_run_id=30,
+                                             change_kind=INPUT_SIZE_SHIFT))
+    store.recommendations.add(Recommendation(project_id=pid, config=cfg), withdrawn_shifts={30})
+    assert fill_change_points(store.engine) == 0
+    assert store.recommendations.change_points(pid) == []
+    # A row an old server wrote (the kind not stored) is still filled.
+    store.recommendations.add(Recommendation(project_id=pid, config=cfg, reason=reason.replace("run 30", "run 31")))
+    assert fill_change_points(store.engine) == 1
+    assert store.recommendations.change_points(pid) == [(31, INPUT_SIZE_SHIFT)]
+
+
 def _reasons() -> dict[str, str]:
     """One reason per kind, as `models.changes.screen` words it with the planner's run labels
     ("run <store id> of <start>"): the backfill must read what the core wrote."""

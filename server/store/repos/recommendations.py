@@ -16,6 +16,11 @@ from server.store.tables import RecommendationRow
 
 T = RecommendationRow.__table__  # type: ignore[attr-defined]
 
+# The change_kind of a recommendation whose change point was withdrawn (its run id is NULL): a
+# server start's refill (`server.store.rollout`) would read its reason ("input size shifted ...:
+# learning again") as a change point an old server did not store, and put it back.
+WITHDRAWN = "withdrawn"
+
 
 class RecommendationRepository(Repository):
     def add(self, rec: Recommendation, withdrawn_shifts: Collection[int] = ()) -> Recommendation:
@@ -31,7 +36,7 @@ class RecommendationRepository(Repository):
                 conn.execute(T.update().where(T.c.project_id == rec.project_id,
                                               T.c.change_run_id.in_(sorted(withdrawn_shifts)),
                                               T.c.change_kind == INPUT_SIZE_SHIFT)
-                             .values(change_run_id=None, change_kind=None))
+                             .values(change_run_id=None, change_kind=WITHDRAWN))
             if rec.state == "pending":
                 conn.execute(T.update().where(T.c.project_id == rec.project_id, T.c.state == "pending")
                              .values(state="superseded"))
