@@ -2,10 +2,14 @@
 
 Spark writes shuffle files and spills to its local directories. On types with
 instance storage (m5d, r6id, i3, ...) those live on the local NVMe; on EBS-only
-types they live on the EBS volumes Databricks attaches. So the scratch space a
-node needs is the most any run put on one node: the measured local-disk peak
-when the agent saw it, else (spill + shuffle write) spread over the workers.
-With headroom on top, that sets the size.
+types they live on the EBS volumes Databricks attaches. What a run puts on disk
+is a cluster-wide amount: (spill + shuffle write), or the measured local-disk
+peak per node times the measured workers when the agent saw it and that is more.
+The scratch space a node needs is the most of that any run had, spread over the
+workers of the configuration being advised (not the measured run's: 200 GB
+written over 8 workers is 25 GB a node, on 1 worker it is 200 GB). For an
+autoscaling configuration that is its minimum workers, the most each node can
+hold. With headroom on top, that sets the size.
 
 The type is gp3 at the speed the node's volumes give now, or gp2 when gp3 at that
 speed would not cost less. gp2's speed follows its size (AWS EC2 user guide,
@@ -58,16 +62,26 @@ GP3_MIBPS_PER_IOPS = 0.25
 
 @dataclass(frozen=True)
 class DiskUse:
-    """What one run put on disk. Bytes are cluster-wide sums except ``local_disk_peak_bytes`` (per node)."""
+    """What one run put on disk. Bytes are cluster-wide sums except ``local_disk_peak_bytes`` (per node);
+    ``workers`` are the measured run's."""
 
     spill_bytes: int
     shuffle_write_bytes: int
     workers: int
     local_disk_peak_bytes: int | None = None
 
-    def per_node_bytes(self) -> float:
-        spread = (self.spill_bytes + self.shuffle_write_bytes) / max(1, self.workers)
-        return max(spread, float(self.local_disk_peak_bytes or 0))
+    def cluster_bytes(self) -> float:
+        """Bytes the run put on disk over all its workers: spill + shuffle write, or the per-node peak
+        times the measured workers when that is more."""
+        peak = float(self.local_disk_peak_bytes or 0) * max(1, self.workers)
+        return max(float(self.spill_bytes + self.shuffle_write_bytes), peak)
+
+    def per_node_bytes(self, workers: int | None = None) -> float:
+        """Bytes per node on ``workers`` workers (the measured run's when None): the cluster-wide bytes
+        spread over them, as the same work on another worker count spreads them."""
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1 to spread disk use over, got {workers}")
+        return self.cluster_bytes() / (workers if workers is not None else max(1, self.workers))
 
 
 @dataclass(frozen=True)
@@ -180,16 +194,28 @@ def recommend_storage(
     node_hours_per_month: float,
     cloud: str = "aws",
     headroom: float = 1.5,
+    workers: int | None = None,
 ) -> StorageAdvice | None:
-    """EBS volumes per node for ``node_type``; None for Azure (managed disks are not sized here) or no runs."""
+    """EBS volumes per node for ``node_type``; None for Azure (managed disks are not sized here) or no runs.
+
+    ``workers``: the worker count of the configuration advised (its minimum when it autoscales), over
+    which the runs' cluster-wide disk use is spread; None keeps each run's own measured workers.
+    """
     if cloud != "aws" or not runs:
         return None
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1 to size disks per node, got {workers}")
     info = catalog.node_type(cloud, node_type)
-    peak_gb = max(r.per_node_bytes() for r in runs) / GB
+    peak_gb = max(r.per_node_bytes(workers) for r in runs) / GB
     needed_gb = peak_gb * headroom
     current_cost = _monthly(cloud, region, current, node_hours_per_month, catalog)
     current_gb = sum(v.count * v.size_gb for v in current)
-    seen = f"runs put up to {peak_gb:.1f} GB per node on disk (largest of {len(runs)} runs)"
+    if workers is None:
+        seen = f"runs put up to {peak_gb:.1f} GB per node on disk (largest of {len(runs)} runs)"
+    else:
+        total_gb = max(r.cluster_bytes() for r in runs) / GB
+        seen = (f"runs put up to {total_gb:.1f} GB on disk across the cluster (largest of {len(runs)} runs), "
+                f"{peak_gb:.1f} GB per node over {workers} worker{'s' if workers != 1 else ''}")
 
     # headroom is a factor (1.5): the margin over the peak is headroom - 1 (50%).
     margin = f"{headroom - 1:.0%} headroom"
