@@ -52,6 +52,13 @@ def volumes_of(config: ClusterConfig, live_attrs: Mapping[str, Any] | None = Non
                        int(iops) if iops else None, int(throughput) if throughput else None)]
 
 
+def advised_workers(config: ClusterConfig) -> int:
+    """The workers ``config``'s disk use is spread over: an autoscaling cluster's minimum (it may run
+    the whole job that small, each node holding the most), else its fixed count; a single-node
+    cluster (0 workers) writes on its one node."""
+    return max(1, config.autoscale_min if config.autoscale_max > 0 else config.num_workers)
+
+
 def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float, catalog: PriceCatalog, *,
            cloud: str, region: str,
            live_attrs: Mapping[str, Any] | None = None) -> tuple[ClusterConfig, StorageAdvice | None]:
@@ -60,6 +67,9 @@ def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float
     Node-hours per month price both volume sets over the same use: workers plus
     driver, for the mean runtime, at the usual nightly cadence. ``live_attrs``: the live cluster's
     ``aws_attributes``, whose gp3 IOPS apply keeps (`volumes_of`).
+
+    The disks are sized per node for ``config``'s own workers (`advised_workers`), not the measured
+    runs': 200 GB of shuffle measured over 8 workers is 200 GB on one node of a 1-worker config.
     """
     if cloud != "aws" or not uses:
         return config, None
@@ -67,7 +77,8 @@ def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float
     hours = nodes * mean_runtime_s / 3600.0 * RUNS_PER_MONTH
     try:
         advice = recommend_storage(list(uses), volumes_of(config, live_attrs), config.node_type_id, catalog,
-                                   region=region, node_hours_per_month=hours, cloud=cloud)
+                                   region=region, node_hours_per_month=hours, cloud=cloud,
+                                   workers=advised_workers(config))
     except TrimtabCostError:
         return config, None
     if advice is None or not advice.changed:
