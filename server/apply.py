@@ -54,6 +54,7 @@ from server.spec import (
     GP3_FIELDS,
     POOL_ID_FIELDS,
     SIZING_FIELDS,
+    SPOT_CAP_FIELD,
     cluster_entry_update,
     config_from_spec,
     config_label,
@@ -498,12 +499,14 @@ def _with_tag(tags: dict[str, Any] | None, source: dict[str, Any], tag: str) -> 
 
 
 # What a recommendation sets (`server.spec.recommendation_overlay`) and so what revert and detach
-# put back: the sizing, the node types, and the availability and disks of the cloud's attributes.
+# put back: the sizing, the node types, and the availability and disks of the cloud's attributes,
+# and Azure's spot price cap, which an apply that changes the node types sets to -1
+# (`server.spec.SPOT_CAP_FIELD`): the user's cap comes back with the node type it was set for.
 # Not spark_version: a recommendation carries the job's own (the planner never changes it), so a
 # different one on the job is the user's.
 OWNED_NODE_FIELDS = ("node_type_id", "driver_node_type_id")
 OWNED_ATTRIBUTES = ("availability", "first_on_demand", "ebs_volume_type", "ebs_volume_count", "ebs_volume_size",
-                    *GP3_FIELDS)
+                    *GP3_FIELDS, SPOT_CAP_FIELD)
 
 
 def owned_from(base: dict[str, Any], target: dict[str, Any], *, cloud: str) -> dict[str, Any]:

@@ -95,7 +95,49 @@ def merge_recommendation(base_spec: Mapping[str, Any], recommended: Mapping[str,
     if not any(k in recommended for k in SIZING_FIELDS):
         # A recommendation without sizing keeps the current one.
         base.update({k: copy.deepcopy(base_spec[k]) for k in SIZING_FIELDS if k in base_spec})
-    return deep_merge(base, recommended)
+    return _without_stale_spot_cap(base_spec, deep_merge(base, recommended))
+
+
+# Azure's cap on what one spot node may cost, in $/h (``azure_attributes.spot_bid_max_price``):
+# -1 pays up to the on-demand price; any other value must be above 0 and not above the node
+# type's on-demand price (databricks-sdk ``AzureAttributes.spot_bid_max_price``; a VM is evicted
+# when the spot price passes the cap).
+SPOT_CAP_FIELD = "spot_bid_max_price"
+NO_SPOT_CAP = -1
+
+
+def _without_stale_spot_cap(base_spec: Mapping[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+    """``merged`` with its Azure spot cap set to -1 (`NO_SPOT_CAP`) when the merge changed the node
+    types under a cap the user set; as it is otherwise.
+
+    A cap is an absolute price of the node type it was set for: kept across a change of type it is
+    above the on-demand price of a smaller type (Databricks refuses the spec) and, under a bigger
+    one, a small fraction of its price, so spot is never acquired while the planner priced the
+    spot savings. -1 rather than the cap scaled by the new/old on-demand prices, because:
+
+    - the planner prices spot at the catalog's typical spot discount, which is spot bought whenever
+      Azure has capacity: what -1 asks for; a scaled cap keeps an eviction threshold the planner
+      does not model, so it prices savings a cap may not let happen;
+    - this merge is pure and is also what the cluster-policy judge reads (`server.plan.policy`),
+      which has no prices of the workspace's region: a scaled cap would be a figure from another
+      region's prices (regions differ by 20% and more), which Databricks refuses when it lands
+      above the new type's on-demand price there;
+    - with -1 a spot node still never costs more than on demand, and the user's cap is not lost:
+      it is a field Trimtab owns (`server.apply.OWNED_ATTRIBUTES`), so a revert or a detach puts it
+      back, and the apply's diff shows the change.
+
+    The driver's type counts (a spot driver, ``first_on_demand`` 0, is under the cap too). Over an
+    instance pool the pool owns the node types: unchanged, the cap stays."""
+    attrs = merged.get("azure_attributes")
+    if not isinstance(attrs, Mapping) or attrs.get(SPOT_CAP_FIELD) in (None, NO_SPOT_CAP):
+        return merged
+
+    def node_types(spec: Mapping[str, Any]) -> tuple[Any, Any]:
+        return spec.get("node_type_id"), spec.get("driver_node_type_id") or spec.get("node_type_id")
+
+    if node_types(merged) != node_types(base_spec):
+        merged["azure_attributes"] = {**attrs, SPOT_CAP_FIELD: NO_SPOT_CAP}
+    return merged
 
 
 def flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

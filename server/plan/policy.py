@@ -56,6 +56,9 @@ WRITTEN_ATTRIBUTES = frozenset({
     # gp3's, written with the storage advice (`server.spec.ebs_overlay`).
     "aws_attributes.ebs_volume_iops", "aws_attributes.ebs_volume_throughput",
     "azure_attributes.availability", "azure_attributes.first_on_demand",
+    # -1 when the node types change under a cap (`server.spec.merge_recommendation`): a policy that
+    # fixes the cap keeps the plan on the node types the cap was set for.
+    "azure_attributes.spot_bid_max_price",
 })
 RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex", "range", "unlimited"})
 # The virtual attribute a recommendation changes: the cluster's DBUs per hour at its largest.
