@@ -383,11 +383,67 @@ class JobQualification:
         return "; ".join(dict.fromkeys(self.notes)) or REASON_NO_TASKS
 
 
-def qualify(job: Mapping[str, Any], access: StandardAccess | None = None) -> JobQualification:
+@dataclass(frozen=True)
+class ImportTarget:
+    """The workspace a job is imported into, as qualification needs it: a cluster on the other
+    cloud is left out (`cluster_cloud`), naming the command that puts the workspace's cloud right."""
+
+    name: str
+    host: str
+    cloud: str  # aws | azure
+    # The node types the price catalog knows on each cloud (a type known on one cloud only names it).
+    node_types: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+CLOUD_LABELS = {"aws": "AWS", "azure": "Azure"}
+# The attributes block a cluster spec has only on its cloud (Databricks refuses the other's).
+CLOUD_ATTRIBUTES = {"azure": "azure_attributes", "aws": "aws_attributes"}
+REASON_OTHER_CLOUD = (
+    "is on {other_label} ({evidence}), but workspace {name!r} was added with --cloud {cloud}: its runs could "
+    "not be priced. If the workspace is on {other_label}: `trimtab workspace add {name} --host {host} "
+    "--token-env VAR --cloud {other} --replace` (a workspace's cloud changes only while it has no project; "
+    "with projects, add it again under a new name), then import the job again")
+
+
+def cluster_cloud(spec: Mapping[str, Any], node_types: Mapping[str, frozenset[str]]) -> tuple[str, str] | None:
+    """The cloud a cluster spec says it runs on and what says so ("azure_attributes", "node type
+    m5d.xlarge"), or None when nothing does: its attributes block, else a node type (the workers',
+    then the driver's) that ``node_types`` (cloud -> types the price catalog knows) has on one cloud
+    only. A pool-backed spec without either says nothing: the pool's node types are not judged."""
+    for cloud, block in CLOUD_ATTRIBUTES.items():
+        if isinstance(spec.get(block), Mapping) and spec[block]:
+            return cloud, block
+    for key in ("node_type_id", "driver_node_type_id"):
+        node = spec.get(key)
+        if isinstance(node, str) and node:
+            clouds = [cloud for cloud, known in node_types.items() if node in known]
+            if len(clouds) == 1:
+                return clouds[0], f"node type {node}"
+    return None
+
+
+def other_cloud_note(spec: Mapping[str, Any], target: ImportTarget | None) -> str | None:
+    """Why a cluster is left out for being on the other cloud than ``target``'s; None when it is not.
+    Imported, every run would be stored unpriced (the catalog has no price of its node type on the
+    workspace's cloud) and planning would send the user to refresh prices that are not missing."""
+    if target is None or target.cloud not in CLOUD_LABELS:
+        return None
+    found = cluster_cloud(spec, target.node_types)
+    if found is None or found[0] == target.cloud:
+        return None
+    other, evidence = found
+    return REASON_OTHER_CLOUD.format(other_label=CLOUD_LABELS[other], evidence=evidence, name=target.name,
+                                     cloud=target.cloud, host=target.host, other=other)
+
+
+def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
+            into: ImportTarget | None = None) -> JobQualification:
     """Sort a job's clusters (``jobs/get`` or expanded ``jobs/list`` entry) into tunable or not.
 
     ``access`` judges standard-access clusters (`standard_access_problem`); without it they are
-    judged with the default workspace-file script and no allowlist, so they are left out."""
+    judged with the default workspace-file script and no allowlist, so they are left out. With
+    ``into`` (the workspace imported into) a cluster on the other cloud than the workspace's is left
+    out (`other_cloud_note`)."""
     access = access or StandardAccess()
     settings = job.get("settings") or {}
     job_id = int(job["job_id"])
@@ -425,7 +481,11 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None) -> Job
         notes.append(REASON_NO_TASKS)
     for key, target in list(clusters.items()):
         over = custom_tags_over_limit(target.spec)
-        if over is not None:
+        elsewhere = other_cloud_note(target.spec, into)
+        if elsewhere is not None:
+            del clusters[key]
+            notes.append(f"cluster {key!r} " + elsewhere)
+        elif over is not None:
             del clusters[key]
             notes.append(f"cluster {key!r} " + over)
         elif pool_fields(target.spec) and not target.spec.get("instance_pool_id"):

@@ -80,6 +80,7 @@ from server.onboard import (
     AgentWiring,
     AllowlistMatcher,
     ClusterTarget,
+    ImportTarget,
     StandardAccess,
     job_schedule,
     onboard_spec,
@@ -239,6 +240,8 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     if plan:
         _check_plan(plan)
     host = check_host(host)
+    if (problem := _host_cloud_problem(host, cloud)) is not None:
+        raise InvalidArgument(problem)
     credentials = None
     if cloud_credentials_json:
         credentials = secrets.encrypt(cloud_credentials_json)
@@ -393,6 +396,22 @@ def _check_host(host: str) -> None:
     if any(not label or len(label) > 63 for label in hostname.rstrip(".").split(".")):
         raise InvalidArgument(f"host: {shown(host)} is not a valid URL (a host name label is empty or "
                               "longer than 63 characters)")
+
+
+# Host name endings that say a workspace's cloud (Databricks' workspace URLs); any other host (a
+# private link name, the sandbox on localhost) says nothing and is taken with the cloud given.
+HOST_CLOUDS = ((".azuredatabricks.net", "azure"), (".cloud.databricks.com", "aws"))
+
+
+def _host_cloud_problem(host: str, cloud: str) -> str | None:
+    """Why ``host`` cannot be on ``cloud`` (its domain names the other cloud), or None. A workspace
+    added on the wrong cloud has every run stored unpriced: its node types are not the cloud's."""
+    name = (urlsplit(host).hostname or "").lower()
+    for suffix, said in HOST_CLOUDS:
+        if name.endswith(suffix) and said != cloud:
+            return (f"cloud: {host} is {'an Azure' if said == 'azure' else 'an AWS'} Databricks workspace "
+                    f"(*{suffix}), not {cloud}: give --cloud {said}")
+    return None
 
 
 def _same_workspace(existing: Workspace, host: str) -> None:
@@ -558,6 +577,9 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     imported: list[ImportedProject] = []
     skipped: list[SkippedJob] = []
     access = StandardAccess(init_script=wiring.init_script)
+    # A cluster on the other cloud is left out, naming the command that puts the workspace's cloud right.
+    catalog = pricing_catalog()
+    into = ImportTarget(ws.name, ws.host, ws.cloud, {c: frozenset(catalog.node_types(c)) for c in CLOUDS})
     with recording_status(store, ws):
         check_answers(ws, gateway)
         # A job named twice is imported once (order kept).
@@ -577,11 +599,11 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             except DatabricksPermissionDenied as err:  # the token may not even view this job
                 skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
                 continue
-            found = qualify(job, access)
+            found = qualify(job, access, into)
             if found.needs_allowlist:
                 # Only the allowlist decides now: read it (once per import) and judge the job again.
                 access = read_init_script_allowlist(gateway, access)
-                found = qualify(job, access)
+                found = qualify(job, access, into)
             if found.skipped_reason is not None:
                 skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
                 continue
