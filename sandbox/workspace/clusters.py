@@ -7,6 +7,7 @@ import hashlib
 import time
 from typing import Any
 
+from sandbox.nodes import UnknownNodeType, get_node_type
 from sandbox.workspace.errors import cluster_missing, invalid
 from sandbox.workspace.paging import decode_token, encode_token, int_param
 
@@ -57,7 +58,9 @@ def new_cluster_record(cluster_id: str, spec: dict[str, Any], *, job_id: int, ru
     return record
 
 
-def spark_node(node: Any, is_aws: bool) -> dict[str, Any]:
+def spark_node(node: Any) -> dict[str, Any]:
+    """A ``SparkNode``: ``node_aws_attributes`` on an AWS node type only, whatever attributes block
+    the spec has (an Azure spec may have none: Databricks' defaults apply)."""
     out: dict[str, Any] = {
         "node_id": hashlib.sha1(node.instance_id.encode()).hexdigest()[:32],
         "instance_id": node.instance_id,
@@ -66,19 +69,26 @@ def spark_node(node: Any, is_aws: bool) -> dict[str, Any]:
         "start_timestamp": node.start_ms,
         "node_type_id": node.node_type_id,
     }
-    if is_aws:
+    if _on_aws(node.node_type_id):
         out["node_aws_attributes"] = {"is_spot": bool(node.spot)}
     return out
 
 
+def _on_aws(node_type_id: str) -> bool:
+    """Whether the node type is an AWS one (the cloud is the node type's, as Databricks knows it)."""
+    try:
+        return get_node_type(node_type_id).cloud == "aws"
+    except UnknownNodeType:
+        return not node_type_id.startswith("Standard_")  # every Azure VM size is named Standard_*
+
+
 def set_nodes(record: dict[str, Any], nodes: list[Any], at_ms: int) -> None:
     """Driver and executors alive at `at_ms` (lost or released nodes drop out)."""
-    is_aws = "azure_attributes" not in record
     alive = [n for n in nodes if n.start_ms <= at_ms < n.end_ms]
     driver = next((n for n in nodes if n.is_driver), None)
     if driver is not None:
-        record["driver"] = spark_node(driver, is_aws)
-    record["executors"] = [spark_node(n, is_aws) for n in alive if not n.is_driver]
+        record["driver"] = spark_node(driver)
+    record["executors"] = [spark_node(n) for n in alive if not n.is_driver]
 
 
 def event_dict(cluster_id: str, event: Any) -> dict[str, Any]:
