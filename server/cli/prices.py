@@ -229,12 +229,15 @@ def update(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, ou
                              f"{', '.join(fetched.missing)}")
 
     if azure_regions:
-        from server.clouds.azure_prices import RetailPricesClient
+        from server.clouds.azure_prices import DISK_TIERS, RetailPricesClient
 
         node_types = cat.node_types("azure")
-        # The managed-disk entries the catalog already has for these regions (one refresh covers VMs and disks).
-        disks = [(e["region"], e["volume_type"]) for e in cat.entries["storage_prices"]
-                 if e["cloud"] == "azure" and e["region"] in azure_regions]
+        # Every managed-disk tier Trimtab prices, in every region asked for, with those the catalog has
+        # there (one refresh covers VMs and disks): a region new to the catalog gets its disk prices too,
+        # not only its VM ones (its runs' disks would be unpriced).
+        disks = list(dict.fromkeys([(r, v) for r in azure_regions for v in DISK_TIERS]
+                                   + [(e["region"], e["volume_type"]) for e in cat.entries["storage_prices"]
+                                      if e["cloud"] == "azure" and e["region"] in azure_regions]))
         click.echo(f"Asking the Azure Retail Prices API for {len(node_types)} VM size(s) and {len(disks)} "
                    f"managed-disk price(s) in {len(azure_regions)} region(s)...", err=True)
         client = RetailPricesClient(azure_endpoint_url)
