@@ -49,6 +49,9 @@ def describe_clouds(info: dict[str, Any]) -> list[str]:
         f"# cloud stand-ins: AWS (moto) at {aws['endpoint_url']} ({aws['region']}), Azure Cost Management at "
         f"{azure['base_url']}; each run's cluster is billed at list prices when it ends "
         "(kept in memory only)",
+        # The Azure stand-in bills only clusters on Azure node types (Standard_*): no seeded job is one.
+        f"# the seeded jobs run on AWS node types; {azure['credentials_env']} bills only jobs you create on "
+        "Azure node types (Standard_*), reconciled through a workspace added with --cloud azure",
         "# to reconcile runs with the bill, export those and the token, then:",
         f"#   trimtab workspace add sandbox --host \"$DATABRICKS_HOST\" --token-env DATABRICKS_TOKEN "
         f"--cloud aws --region {aws['region']} --cloud-credentials-env {aws['credentials_env']}",
