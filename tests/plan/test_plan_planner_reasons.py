@@ -34,15 +34,20 @@ def _run(store, project: Project, n: int, config: ClusterConfig, gb: float) -> R
                               input_bytes=int(gb * 1e9)))
 
 
-def test_a_change_point_names_the_run_by_its_id_and_start(store) -> None:
-    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
+def _optimizing(store, job_id: int) -> tuple[Project, ClusterConfig]:
+    """A project optimizing after four runs of 100 GB on its cluster as found."""
+    project = store.projects.add(Project(workspace="ws", job_id=job_id, cluster_key="main", current_spec=SPEC,
                                          original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0,
                                                                                       spot_allowed=False)))
     config = config_from_spec(SPEC)
     for n in range(4):
         _run(store, project, n, config, 100.0)
-    project = store.projects.update(dataclasses.replace(store.projects.get(int(project.id or 0)),
-                                                        phase="optimizing"))
+    return store.projects.update(dataclasses.replace(store.projects.get(int(project.id or 0)),
+                                                     phase="optimizing")), config
+
+
+def test_a_change_point_names_the_run_by_its_id_and_start(store) -> None:
+    project, config = _optimizing(store, 1)
     shifted = _run(store, project, 4, config, 300.0)
     rec = plan_project(store, int(project.id or 0), load_catalog())
     assert rec is not None
@@ -64,14 +69,7 @@ def test_a_one_off_input_night_withdraws_the_change_point_it_made(store) -> None
     # run; the next night, back to the usual size, shows it was a one-off, so the change point is
     # withdrawn from the recommendations that kept it (savings and timelines cut there) and no new
     # one starts at the night after.
-    project = store.projects.add(Project(workspace="ws", job_id=3, cluster_key="main", current_spec=SPEC,
-                                         original_spec=SPEC, settings=ProjectSettings(sla_seconds=4000.0,
-                                                                                      spot_allowed=False)))
-    config = config_from_spec(SPEC)
-    for n in range(4):
-        _run(store, project, n, config, 100.0)
-    project = store.projects.update(dataclasses.replace(store.projects.get(int(project.id or 0)),
-                                                        phase="optimizing"))
+    project, config = _optimizing(store, 3)
     backfill = _run(store, project, 4, config, 300.0)
     rec = plan_project(store, int(project.id or 0), load_catalog())
     assert rec is not None and (rec.change_run_id, rec.change_kind) == (backfill.id, "input_shift")
