@@ -222,7 +222,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult
         state.grpc_port, state.workspace_port = server.port, int(emulator.host.rsplit(":", 1)[1])
         state.save(state_path)
         loop = _Loop(store, server_config, server.address, emulator.host, emulator.token)
-        projects = loop.connect(config.jobs, state)
+        projects = loop.connect(config.jobs, state, lambda: state.save(state_path))
         state.save(state_path)
         for _ in range(config.runs):
             # Saved at its start: a round whose runs are kept counts, however the demo ends.
@@ -387,8 +387,10 @@ class _Loop:
                                    catalog=catalog)
         self.gateway_for = gateway_for
 
-    def connect(self, jobs: Sequence[DemoJob], state: _State) -> dict[str, Project]:
-        """The workspace added, the demo jobs created and imported, auto-apply on (idempotent)."""
+    def connect(self, jobs: Sequence[DemoJob], state: _State, save: Callable[[], None]) -> dict[str, Project]:
+        """The workspace added, the demo jobs created and imported, auto-apply on (idempotent).
+        `save` keeps `state` on disk: called as soon as a job is made, so that a demo stopped during
+        its first start finds its jobs again instead of making three more."""
         from server.errors import NotFound
         from server.services.projects import update_settings
 
@@ -409,7 +411,10 @@ class _Loop:
         gateway = self.gateway_for(ws)
         for job in jobs:
             if job.name not in state.job_ids:
-                state.job_ids[job.name] = gateway.create_job(job.settings())
+                # Made by a demo stopped before it could save the id (or during create): taken back.
+                found = _existing_job(gateway.list_jobs(), job)
+                state.job_ids[job.name] = found if found is not None else gateway.create_job(job.settings())
+                save()
             elif (gateway.get_job(state.job_ids[job.name]).get("settings") or {}).get("schedule") != job.schedule():
                 # A state directory from before the demo jobs had schedules (or with a changed
                 # one): set it, and the import below reads it like any schedule edit.
@@ -445,6 +450,14 @@ class _Loop:
         for name, run_id in started.items():
             if progress is not None:
                 progress(name, round_no, by_run.get(run_id))
+
+
+def _existing_job(listed: Sequence[dict[str, Any]], job: DemoJob) -> int | None:
+    """The oldest job in the demo's emulator with `job`'s name and workload: the emulator is the
+    demo's own, so such a job is one the demo made."""
+    ids = [int(j["job_id"]) for j in listed if (j.get("settings") or {}).get("name") == job.name
+           and ((j.get("settings") or {}).get("tags") or {}).get(PROFILE_TAG) == job.profile]
+    return min(ids) if ids else None
 
 
 def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJob], state: _State,

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from sandbox.workspace import start_workspace
-from server.demo import STATE_FILE
+from server.demo import DEMO_JOBS, STATE_FILE, DemoConfig, run_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,6 +102,27 @@ def _stopped_mid_round(tmp_path: Path, *signals: int) -> str:
         code = demo.finish()
     assert code != 0, demo.out
     return demo.out
+
+
+def test_ctrl_c_during_the_first_start_leaves_no_orphan_jobs(tmp_path: Path) -> None:
+    """Ctrl-C before demo.json kept the job ids left jobs 1-3 in the emulator, schedules unpaused, and
+    the next demo made jobs 4-6."""
+    with _demo(tmp_path, "--runs", "1", "--speed", "200") as demo:
+        workspace_json = tmp_path / "workspace" / "workspace.json"
+
+        def a_job_made() -> bool:
+            with contextlib.suppress(OSError, ValueError):
+                return bool(json.loads(workspace_json.read_text()).get("jobs"))
+            return False
+
+        demo.wait_for(a_job_made, "job created")
+        demo.signal(signal.SIGINT)
+        demo.finish()
+    run_demo(DemoConfig(state_dir=tmp_path, runs=0))
+    jobs = {int(job_id): job["settings"]["name"] for job_id, job in _emulator_state(tmp_path)["jobs"].items()}
+    assert sorted(jobs.values()) == sorted(job.name for job in DEMO_JOBS), jobs
+    kept = json.loads((tmp_path / STATE_FILE).read_text())["job_ids"]
+    assert {jobs[job_id]: job_id for job_id in jobs} == kept
 
 
 def test_a_client_that_hangs_up_prints_no_traceback(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
