@@ -21,12 +21,15 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from server.domain import Project, Run, Workspace
@@ -47,6 +50,8 @@ STATE_FILE = "demo.json"
 DATABASE_FILE = "trimtab.db"  # where `ServerConfig` puts SQLite in a state directory
 GROUND_TRUTH_FILE = "simulated_runs.json"
 PROFILE_TAG = "sandbox:profile"  # what the emulator reads to pick a job's simulated workload
+# What the emulator's start writes on a run a stopped process left unfinished (`Workspace._recover_interrupted`).
+STOPPED_MESSAGE = "The sandbox workspace stopped while this run was in progress."
 
 
 def _cluster(node_type: str, workers: int = 0, *, autoscale: tuple[int, int] | None = None,
@@ -180,7 +185,11 @@ Progress = Callable[[str, int, Run | None], None]  # (job name, round, collected
 
 def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult:
     """Run `config.runs` more rounds of the closed loop; see the module docstring."""
-    from sandbox.workspace import start_workspace
+    with _StopSignals():
+        return _run_demo(config, progress)
+
+
+def _run_demo(config: DemoConfig, progress: Progress | None) -> DemoResult:
     from server.config import ServerConfig
     from server.store import open_store
 
@@ -207,32 +216,33 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult
     emulator = None
     try:
         server = _start_server(server_config, store)
-        try:
-            emulator = start_workspace(state_dir / "workspace", speed=config.speed, port=state.workspace_port)
-        except OSError as exc:
-            if not state.workspace_port:
-                raise
-            # Another process took it (another demo would hold the lock): `connect` moves the
-            # stored workspace to wherever the emulator answers now, as after `workspace set --host`.
-            print(f"the demo's workspace port {state.workspace_port} is taken ({exc.strerror or exc}): "
-                  "the emulator listens on another one", file=sys.stderr)
-            emulator = start_workspace(state_dir / "workspace", speed=config.speed, port=0)
+        emulator = _start_emulator(state_dir / "workspace", config.speed, state.workspace_port)
         truth = _GroundTruth(state_dir / GROUND_TRUTH_FILE)
         emulator.add_run_observer(truth.observe)
         state.grpc_port, state.workspace_port = server.port, int(emulator.host.rsplit(":", 1)[1])
         state.save(state_path)
+        # Before anything is collected: a demo stopped hard mid-round (killed, or on an older
+        # version) left runs that this start just failed as interrupted; they are no run of their job's.
+        removed, uncollected = _remove_stopped_runs(emulator, store, set(state.job_ids.values()))
+        if removed:
+            if not uncollected and state.rounds:
+                state.rounds -= 1  # the round it was playing kept no run: it did not happen
+                state.save(state_path)
+            _say(f"removed {len(removed)} run(s) a stopped demo left unfinished (the emulator failed them as "
+                 f"interrupted), as after Ctrl-C: left out of the demo's history; {state.rounds} rounds so far")
         loop = _Loop(store, server_config, server.address, emulator.host, emulator.token)
         projects = loop.connect(config.jobs, state, lambda: state.save(state_path))
         state.save(state_path)
         for _ in range(config.runs):
-            # Saved at its start: a round whose runs are kept counts, however the demo ends.
-            state.rounds += 1
-            state.save(state_path)
+            round_no = state.rounds + 1
             loop.round_runs = {}
             try:
-                loop.play_round(projects, state.rounds, emulator, config.run_timeout_s, progress)
+                # Saved at its start: a round whose runs are kept counts, however the demo ends.
+                state.rounds = round_no
+                state.save(state_path)
+                loop.play_round(projects, round_no, emulator, config.run_timeout_s, progress)
             except KeyboardInterrupt:
-                _abandon_round(loop, emulator, state, state_path, config.run_timeout_s)
+                _abandon_round(loop, emulator, state, state_path, round_no, config.run_timeout_s)
                 raise
         return _summarize(store, projects, config.jobs, state, truth, state_dir)
     finally:
@@ -243,6 +253,109 @@ def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult
         store.close()
         if lock is not None:
             lock.release()
+
+
+def _say(line: str) -> None:
+    """A line on stderr that never raises: after a hang-up (SIGHUP) the terminal is gone, and the
+    cancel must go on without it."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
+
+
+class _StopSignals:
+    """Ctrl-C, a closed terminal (SIGHUP) and `kill` (SIGTERM) stop the demo one way: a
+    KeyboardInterrupt, on which the round's runs in flight are cancelled and removed (`_abandon_round`).
+
+    From the first on, the next ones are ignored with a line: people press Ctrl-C again during the
+    seconds the cancel takes, and a terminal closed on Ctrl-C sends a hang-up. Either cut the
+    cancel short: the runs left were failed by the emulator's next start and counted in SLA met and
+    the savings for good. A signal ignored when the demo started (`nohup`, `&` in a script) stays
+    ignored. Handlers can only be set in the main thread: elsewhere nothing changes."""
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+        self.stopping = False
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in _STOP_SIGNALS:
+                if signal.getsignal(sig) != signal.SIG_IGN:
+                    self.previous[sig] = signal.signal(sig, self._stop)
+        return self
+
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stopping:
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            _say(f"\n{name} ignored: still cancelling the runs in flight and stopping the demo "
+                 "(a second Ctrl-C is ignored so that no run is left half-done)")
+            return
+        self.stopping = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def _start_emulator(workspace_dir: Path, speed: float, port: int) -> RunningWorkspace:
+    """The demo's emulator on its remembered port, else on any free one. Refused, in the demo's words,
+    while another emulator (a `trimtab sandbox up` on this directory) serves its workspace."""
+    from sandbox.workspace import start_workspace
+    from sandbox.workspace.state_lock import WorkspaceInUse
+
+    try:
+        try:
+            return start_workspace(workspace_dir, speed=speed, port=port)
+        except OSError as exc:
+            if not port:
+                raise
+            # Another process took it (another demo would hold the lock): `connect` moves the
+            # stored workspace to wherever the emulator answers now, as after `workspace set --host`.
+            print(f"the demo's workspace port {port} is taken ({exc.strerror or exc}): "
+                  "the emulator listens on another one", file=sys.stderr)
+            return start_workspace(workspace_dir, speed=speed, port=0)
+    except WorkspaceInUse:
+        from sandbox.workspace.state import STATE_FILE as WORKSPACE_STATE
+
+        holder = ""
+        with contextlib.suppress(OSError):
+            holder = (workspace_dir / f"{WORKSPACE_STATE}.lock").read_text().strip()
+        pid = f"pid {holder}" if holder.isdigit() else "another process"
+        raise FailedPrecondition(
+            f"another workspace emulator ({pid}) serves this demo's workspace, {workspace_dir}: stop it first "
+            "(a `trimtab sandbox up` on that directory); the demo runs its own emulator there") from None
+
+
+def _remove_stopped_runs(emulator: RunningWorkspace, store: Store,
+                         job_ids: set[int]) -> tuple[list[int], list[int]]:
+    """Delete from the emulator the demo jobs' runs its start just failed as interrupted and that no
+    collection took in (as `abandon_runs` deletes what it cancelled). Returns their run ids, and
+    those of the demo jobs' runs left that no collection took in yet (those of the stopped round
+    that ended by themselves)."""
+    from sandbox.workspace.runs import TERMINAL
+
+    if not job_ids:
+        return [], []
+    collected = {r.databricks_run_id for p in store.projects.list() for r in store.runs.history(int(p.id or 0))}
+    ws_store = emulator.workspace.store
+    removed, uncollected = [], []
+    with ws_store.lock:
+        runs = ws_store.data["runs"]
+        for key, run in list(runs.items()):
+            run_id, state = int(run["run_id"]), run.get("state") or {}
+            if int(run.get("job_id") or 0) not in job_ids or run_id in collected:
+                continue
+            if state.get("state_message") == STOPPED_MESSAGE and state.get("life_cycle_state") in TERMINAL:
+                del runs[key]
+                removed.append(run_id)
+            else:
+                uncollected.append(run_id)
+        if removed:
+            ws_store.save()
+    return sorted(removed), sorted(uncollected)
 
 
 def check_demo_dir(state_dir: Path) -> None:
@@ -310,21 +423,25 @@ def _start_server(server_config: ServerConfig, store: Store) -> RunningServer:
         return start_server(dataclasses.replace(server_config, listen="127.0.0.1:0"), store)
 
 
-def _abandon_round(loop: _Loop, emulator: RunningWorkspace, state: _State, state_path: Path,
+def _abandon_round(loop: _Loop, emulator: RunningWorkspace, state: _State, state_path: Path, round_no: int,
                    timeout_s: float) -> None:
     """Ctrl-C mid-round: the runs still going are cancelled and deleted from the workspace.
 
     Stopped by the user, not by their configuration, they are no run of their job's: collected as
     failed (the emulator fails what a stop left running) or even as canceled, they counted in SLA
     met (a canceled run missed it) and in the savings' cost for good. Runs of the round that ended
-    by themselves are kept (the next demo collects them), and the round counts if one was."""
-    print("\ninterrupted: cancelling the runs in flight (left out of the demo's history) ...", file=sys.stderr)
-    deleted = set(emulator.workspace.abandon_runs(timeout_s))
-    if not set(loop.round_runs.values()) - deleted:
-        state.rounds -= 1  # none of its runs is kept: it did not happen
+    by themselves are kept (the next demo collects them), and the round counts if one was. The
+    round is uncounted first: a demo killed while cancelling has its runs removed on its next
+    start (`_remove_stopped_runs`), and the count stays true."""
+    state.rounds = round_no - 1
     state.save(state_path)
-    print(f"interrupted: {len(deleted)} run(s) cancelled and removed; {state.rounds} rounds so far",
-          file=sys.stderr)
+    _say("\ninterrupted: cancelling the runs in flight (left out of the demo's history; "
+         "a second Ctrl-C is ignored) ...")
+    deleted = set(emulator.workspace.abandon_runs(timeout_s))
+    if set(loop.round_runs.values()) - deleted:
+        state.rounds = round_no  # some run of it ended by itself and is kept: it happened
+        state.save(state_path)
+    _say(f"interrupted: {len(deleted)} run(s) cancelled and removed; {state.rounds} rounds so far")
 
 
 class _GroundTruth:

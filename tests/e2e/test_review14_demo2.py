@@ -6,6 +6,7 @@ terminal sends, the real server and the emulator, on temporary directories."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -22,7 +23,9 @@ from typing import Any
 import pytest
 
 from sandbox.workspace import start_workspace
+from server.cli.main import main
 from server.demo import DEMO_JOBS, STATE_FILE, DemoConfig, run_demo
+from server.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,6 +107,47 @@ def _stopped_mid_round(tmp_path: Path, *signals: int) -> str:
     return demo.out
 
 
+def test_a_second_ctrl_c_or_a_kill_while_cancelling_is_ignored(tmp_path: Path) -> None:
+    """A second Ctrl-C during the seconds the cancel takes cut it short ("Aborted.", never "cancelled
+    and removed"): the runs were left, the emulator's next start failed them as "stopped while this
+    run was in progress", and the next demo collected them (SLA met 67%, a 19m46s runtime)."""
+    out = _stopped_mid_round(tmp_path, signal.SIGINT, signal.SIGINT, signal.SIGTERM)
+    assert "Ctrl-C ignored: still cancelling the runs in flight" in out, out
+    assert "SIGTERM ignored" in out, out
+    assert "cancelled and removed; 0 rounds so far" in out, out
+    assert _rounds(tmp_path) == 0
+    assert _emulator_state(tmp_path)["runs"] == {}  # nothing left for the next start to fail
+
+
+def test_a_closed_terminal_cancels_and_removes_the_runs_like_ctrl_c(tmp_path: Path) -> None:
+    """SIGHUP (the terminal closed) ended the demo on the spot: the same failed runs as above."""
+    out = _stopped_mid_round(tmp_path, signal.SIGHUP)
+    assert "cancelled and removed; 0 rounds so far" in out, out
+    assert _rounds(tmp_path) == 0
+    assert _emulator_state(tmp_path)["runs"] == {}
+
+
+def test_runs_a_killed_demo_left_are_removed_on_its_next_start(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Belt and braces: what no handler sees (kill -9, a demo of before this fix) left runs the
+    emulator's start fails as interrupted; the next demo collected them as the jobs' failures."""
+    with _demo(tmp_path, "--runs", "2", "--speed", "100") as demo:
+        demo.wait_for(lambda: _runs_started(tmp_path), "run in flight")
+        demo.signal(signal.SIGKILL)
+        demo.finish()
+    assert _rounds(tmp_path) == 1  # counted at its start
+    capfd.readouterr()
+    result = run_demo(DemoConfig(state_dir=tmp_path, runs=1, speed=200.0))
+    assert (f"removed {len(DEMO_JOBS)} run(s) a stopped demo left unfinished (the emulator failed them as "
+            "interrupted), as after Ctrl-C: left out of the demo's history; 0 rounds so far") in capfd.readouterr().err
+    assert result.rounds_total == 1 and _rounds(tmp_path) == 1
+    with contextlib.closing(open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")) as store:
+        runs = [r for p in store.projects.list() for r in store.runs.history(int(p.id or 0))]
+    assert [(r.outcome, r.message) for r in runs] == [("succeeded", r.message) for r in runs]
+    assert len(runs) == len(DEMO_JOBS)
+    assert next(job for job in result.jobs if job.sla_seconds).sla_met_fraction == 1.0
+
+
 def test_ctrl_c_during_the_first_start_leaves_no_orphan_jobs(tmp_path: Path) -> None:
     """Ctrl-C before demo.json kept the job ids left jobs 1-3 in the emulator, schedules unpaused, and
     the next demo made jobs 4-6."""
@@ -150,3 +194,17 @@ def test_a_client_that_hangs_up_prints_no_traceback(tmp_path: Path, capfd: pytes
     assert "Traceback" not in err and "Error" not in err, err
 
 
+def test_a_sandbox_up_on_the_demos_workspace_is_named_from_the_demos_side(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The refusal advised "`sandbox up --state-dir`, env TRIMTAB_SANDBOX_STATE_DIR", which the
+    demo does not take."""
+    with start_workspace(tmp_path / "workspace"):  # as `trimtab sandbox up --state-dir <demo>/workspace`
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = main(["demo", "--runs", "1", "--state-dir", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert (f"another workspace emulator (pid {os.getpid()}) serves this demo's workspace, {tmp_path / 'workspace'}: "
+            "stop it first (a `trimtab sandbox up` on that directory)") in err, err
+    assert "TRIMTAB_SANDBOX_STATE_DIR" not in err and "--state-dir`" not in err
+    assert _rounds(tmp_path) == 0
