@@ -246,7 +246,8 @@ def _decide(
     note = f"{scr.change_reason}. " if rebased else ""
     change_at = scr.segment_start if rebased else None
     designed = _designed_runs(history, scr)
-    avoid = _avoided(cands, scr.failed_configs, scr.oom_memory_per_core)
+    overran = _overran(raw, scr, settings)
+    avoid = _avoided(cands, scr.failed_configs | overran, scr.oom_memory_per_core)
     # What the job may run at all, a capacity refusal aside (it passes): not what failed, ran out of
     # memory, or is outside the owner's bounds (observed only). The working SLA is taken from these.
     runnable = ~avoid
@@ -260,7 +261,9 @@ def _decide(
     unlearnable = _unlearnable(cands, history, scr)
     if not scr.learn:
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
-        return told(replace(_first_run(allowed, history, scr.explained, settings, rebased, note),
+        # Past the SLA on a cluster: the next is bigger than every one that overran.
+        slow_cores = max((c.cores for c in cands if c.config_id in overran), default=0.0)
+        return told(replace(_first_run(allowed, history, scr.explained, settings, rebased, note, slow_cores),
                             change_at=change_at, change_kind=scr.change_kind))
     before_drop = _planned_before_drop(scr, _segment_inputs(history, scr.segment_start))
     if before_drop is not None:
@@ -663,6 +666,20 @@ def _unlearnable(cands: list[Candidate], history: Sequence[Observation], scr: Sc
     return np.array([explained[c.config_id] >= _UNLEARNABLE_LOSSES for c in cands], dtype=bool)
 
 
+def _overran(history: Sequence[Observation], scr: Screened, settings: Settings) -> frozenset[str]:
+    """Configurations of the segment whose runs were cancelled after running past the SLA (an
+    orchestrator's timeout at the SLA, a person giving up) and that never succeeded in it: too slow,
+    avoided as a failure is. A cancel says nothing of the cluster otherwise (models/changes.py), but
+    one past the SLA is a runtime of at least the SLA: not avoided, a job cancelled at the SLA every
+    night ran on the same cluster for good ("no usable run yet: measuring ... first")."""
+    if not settings.sla_s:
+        return frozenset()
+    segment = history[scr.segment_start:]
+    succeeded = {o.config_id for o in segment if o.ok}
+    return frozenset(o.config_id for o in segment
+                     if "cancelled" in o.anomalies and o.runtime_s >= settings.sla_s) - succeeded
+
+
 def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core: float) -> np.ndarray:
     """Configurations not to run: those not allowed (observed only), those that failed, and after an
     out-of-memory failure those with no more memory per core (unless that would leave nothing to run)."""
@@ -995,9 +1012,11 @@ def _first_run(
     settings: Settings,
     rebased: bool,
     prefix: str,
+    slow_cores: float = 0.0,
 ) -> Decision:
     """No usable run yet: keep the latest configuration if it is a candidate, else a mid-sized one
-    (`cands` leaves out what failed, so a job failing everywhere moves on instead of repeating).
+    (`cands` leaves out what failed, so a job failing everywhere moves on instead of repeating),
+    one with more cores than ``slow_cores`` when some has (runs cancelled past the SLA there).
     A run that lost spot nodes is not kept: it taught nothing, and the same spot market most likely
     takes the next run's nodes too; the mid-sized pick then leaves out the configurations that lost
     spot nodes (unless nothing else is left)."""
@@ -1009,6 +1028,7 @@ def _first_run(
     else:
         lost = {o.config_id for o in history if "spot_loss" in o.anomalies}
         pool = [c for c in cands if c.config_id not in lost] or cands
+        pool = [c for c in pool if c.cores > slow_cores] or pool
         median = float(np.median([c.cores for c in pool]))
         pick = min(pool, key=lambda c: (abs(math.log(c.cores / median)), c.price_per_hour / c.cores))
     nan = float("nan")

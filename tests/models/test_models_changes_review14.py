@@ -154,3 +154,16 @@ def test_a_run_without_input_after_a_drop_is_taken_at_the_size_before_it() -> No
     d = decide(CANDS, history, Settings(sla_s=sla))
     assert "the next run is planned for the 100 GB before the drop" in d.reason, d.reason
     assert Job().mean_runtime(d.candidate) <= sla
+
+
+def test_runs_cancelled_past_the_sla_move_the_job_to_a_bigger_cluster() -> None:
+    # Review rev14i: an orchestrator cancels every run still going at the SLA. As 'cancelled' (not a
+    # failure) nothing was avoided: "no usable run yet: measuring 6xc.4x first" every night for good.
+    settings = Settings(sla_s=1200.0, sla_per_run=True)
+    first = decide(CANDS, [], settings).candidate
+    overran = [Observation(first.config_id, 1250.0, False, input_gb=100.0, setup_s=SETUP, anomalies=("cancelled",))]
+    nxt = decide(CANDS, overran, settings).candidate
+    assert nxt.config_id != first.config_id and nxt.cores > first.cores
+    # Cancelled before the SLA (a person stopped it early): no word on the cluster, not avoided.
+    early = [Observation(first.config_id, 300.0, False, input_gb=100.0, setup_s=SETUP, anomalies=("cancelled",))]
+    assert decide(CANDS, early, settings).candidate.config_id == first.config_id
