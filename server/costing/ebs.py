@@ -8,8 +8,10 @@ peak per node times the measured workers when the agent saw it and that is more.
 The scratch space a node needs is the most of that any run had, spread over the
 workers of the configuration being advised (not the measured run's: 200 GB
 written over 8 workers is 25 GB a node, on 1 worker it is 200 GB). For an
-autoscaling configuration that is its minimum workers, the most each node can
-hold. With headroom on top, that sets the size.
+autoscaling configuration, a run on the very same worker range needed what it
+measured per node (it succeeded on those nodes); a run on another size is spread
+over the range's typical size, the geometric mean of its minimum and maximum
+(`typical_workers`). With headroom on top, that sets the size.
 
 The type is gp3 at the speed the node's volumes give now, or gp2 when gp3 at that
 speed would not cost less. gp2's speed follows its size (AWS EC2 user guide,
@@ -60,15 +62,37 @@ GP3_MAX_THROUGHPUT = 1000
 GP3_MIBPS_PER_IOPS = 0.25
 
 
+def typical_workers(autoscale_min: int, autoscale_max: int) -> float:
+    """The typical size of an autoscaling range: the geometric mean of its minimum and maximum, the
+    size the planner models and prices autoscaling candidates at (`server.plan.candidates`). Sizing
+    disks for the minimum gave every node room for the whole job on 2 workers while pricing them on
+    all 41 nodes (2..40: 3750 GB a node where runs on that range held 250); for the maximum, a
+    cluster that stays small would fill its disks. The geometric mean sits between, as the
+    planner's other costs do."""
+    if autoscale_max < 1 or autoscale_min > autoscale_max:
+        raise ValueError(f"an autoscaling range needs 0 <= min <= max and max >= 1, got "
+                         f"{autoscale_min}..{autoscale_max}")
+    return math.sqrt(max(autoscale_min, 1) * autoscale_max)
+
+
 @dataclass(frozen=True)
 class DiskUse:
     """What one run put on disk. Bytes are cluster-wide sums except ``local_disk_peak_bytes`` (per node);
-    ``workers`` are the measured run's."""
+    ``workers`` are the measured run's (its maximum when it autoscaled); ``autoscale_min`` is its
+    autoscaling minimum, None when it ran on a fixed size."""
 
     spill_bytes: int
     shuffle_write_bytes: int
     workers: int
     local_disk_peak_bytes: int | None = None
+    autoscale_min: int | None = None
+    # EBS GB per node the run had (0: none or unknown). The planner reads succeeded runs only
+    # (`server.plan.reads.disk_runs`): volumes that held a run on the advised range are not short.
+    attached_gb: int = 0
+
+    def ran_on(self, autoscale: tuple[int, int]) -> bool:
+        """Whether the run autoscaled over the range ``autoscale`` (min, max)."""
+        return self.autoscale_min is not None and (self.autoscale_min, self.workers) == autoscale
 
     def cluster_bytes(self) -> float:
         """Bytes the run put on disk over all its workers: spill + shuffle write, or the per-node peak
@@ -76,7 +100,7 @@ class DiskUse:
         peak = float(self.local_disk_peak_bytes or 0) * max(1, self.workers)
         return max(float(self.spill_bytes + self.shuffle_write_bytes), peak)
 
-    def per_node_bytes(self, workers: int | None = None) -> float:
+    def per_node_bytes(self, workers: float | None = None) -> float:
         """Bytes per node on ``workers`` workers (the measured run's when None): the cluster-wide bytes
         spread over them, as the same work on another worker count spreads them."""
         if workers is not None and workers < 1:
@@ -195,27 +219,55 @@ def recommend_storage(
     cloud: str = "aws",
     headroom: float = 1.5,
     workers: int | None = None,
+    autoscale: tuple[int, int] | None = None,
 ) -> StorageAdvice | None:
     """EBS volumes per node for ``node_type``; None for Azure (managed disks are not sized here) or no runs.
 
-    ``workers``: the worker count of the configuration advised (its minimum when it autoscales), over
-    which the runs' cluster-wide disk use is spread; None keeps each run's own measured workers.
+    ``workers``: the fixed worker count of the configuration advised, over which the runs'
+    cluster-wide disk use is spread. ``autoscale``: the (min, max) range of an autoscaling one
+    instead: runs on that very range count what they measured per node, others are spread over
+    its typical size (`typical_workers`). Neither keeps each run's own measured workers.
     """
     if cloud != "aws" or not runs:
         return None
+    if workers is not None and autoscale is not None:
+        raise ValueError(f"give the advised workers ({workers}) or its autoscale range ({autoscale}), not both")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1 to size disks per node, got {workers}")
+    typical = typical_workers(*autoscale) if autoscale is not None else None
+    same = [r for r in runs if autoscale is not None and r.ran_on(autoscale)]
+
+    def per_node(run: DiskUse) -> float:
+        if autoscale is None:
+            return run.per_node_bytes(workers)
+        # A run on this very range succeeded with what it measured per node; one on another size
+        # writes its cluster-wide bytes over the range's typical size.
+        return run.per_node_bytes() if run.ran_on(autoscale) else run.per_node_bytes(typical)
+
     info = catalog.node_type(cloud, node_type)
-    peak_gb = max(r.per_node_bytes(workers) for r in runs) / GB
+    peak_gb = max(per_node(r) for r in runs) / GB
     needed_gb = peak_gb * headroom
     current_cost = _monthly(cloud, region, current, node_hours_per_month, catalog)
     current_gb = sum(v.count * v.size_gb for v in current)
-    if workers is None:
-        seen = f"runs put up to {peak_gb:.1f} GB per node on disk (largest of {len(runs)} runs)"
+    total_gb = max(r.cluster_bytes() for r in runs) / GB
+    largest = f"largest of {len(runs)} runs"
+    span = f"{autoscale[0]}-{autoscale[1]} workers" if autoscale is not None else ""
+    if autoscale is not None:
+        if len(same) == len(runs):
+            seen = f"runs on {span} put up to {peak_gb:.1f} GB per node on disk ({largest})"
+        else:
+            spread = (f"over {typical:.1f} workers (the geometric mean of {span}, its typical size)"
+                      if not same else f"({span} runs as measured per node, others over {typical:.1f} "
+                                       f"workers, the geometric mean of the range)")
+            seen = (f"runs put up to {total_gb:.1f} GB on disk across the cluster ({largest}), "
+                    f"{peak_gb:.1f} GB per node {spread}")
+    elif workers is None:
+        seen = f"runs put up to {peak_gb:.1f} GB per node on disk ({largest})"
     else:
-        total_gb = max(r.cluster_bytes() for r in runs) / GB
-        seen = (f"runs put up to {total_gb:.1f} GB on disk across the cluster (largest of {len(runs)} runs), "
+        seen = (f"runs put up to {total_gb:.1f} GB on disk across the cluster ({largest}), "
                 f"{peak_gb:.1f} GB per node over {workers} worker{'s' if workers != 1 else ''}")
+    # Attached volumes that runs on this very range succeeded with are not short, whatever headroom asks.
+    held = any(0 < r.attached_gb <= current_gb for r in same)
 
     # headroom is a factor (1.5): the margin over the peak is headroom - 1 (50%).
     margin = f"{headroom - 1:.0%} headroom"
@@ -255,7 +307,9 @@ def recommend_storage(
     # gp3 without IOPS/throughput gets its baseline (3000, 125): the same volumes, not a change (it read
     # "1x gp3 100 GB -> 1x gp3 100 GB (saves 0.00 USD/month)" as advice).
     changed = [_baseline(v) for v in current] != [new]
-    if current_gb < needed_gb:
+    if current_gb < needed_gb and held:
+        why = f"attached {current_gb} GB held the runs on {span}; {needed_gb:.0f} GB gives {margin}"
+    elif current_gb < needed_gb:
         why = f"attached {current_gb} GB is short of the {needed_gb:.0f} GB needed (risk of disk-full failures)"
     else:
         why = f"{needed_gb:.0f} GB covers it with {margin}"

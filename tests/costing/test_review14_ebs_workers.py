@@ -4,16 +4,19 @@ cluster, which then writes all 200 GB on its one node."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from server.costing.catalog import load_catalog
-from server.costing.ebs import DiskUse, VolumeSpec, recommend_storage
+from server.costing.ebs import DiskUse, VolumeSpec, recommend_storage, typical_workers
 
 GB = 1_000_000_000
 GP2_2X500 = [VolumeSpec("gp2", 2, 500)]
 
 
-def _advise(runs: list[DiskUse], current: list[VolumeSpec], node_type: str, workers: int | None, **kw: float):
+def _advise(runs: list[DiskUse], current: list[VolumeSpec], node_type: str, workers: int | None,
+            **kw: Any):
     advice = recommend_storage(runs, current, node_type, load_catalog(), region="us-east-1",
                                node_hours_per_month=100, workers=workers, **kw)
     assert advice is not None
@@ -105,3 +108,66 @@ def test_no_workers_is_refused_with_a_clear_message() -> None:
     with pytest.raises(ValueError, match="workers must be at least 1 to size disks per node, got 0"):
         recommend_storage([use], [], "m5.2xlarge", load_catalog(), region="us-east-1", node_hours_per_month=1,
                           workers=0)
+
+
+# rev14h: an autoscaling configuration was sized for its minimum workers (and priced over its maximum).
+ON_2_40 = DiskUse(spill_bytes=0, shuffle_write_bytes=10_000 * GB, workers=40, autoscale_min=2, attached_gb=1000)
+
+
+def test_runs_on_the_advised_range_count_what_they_measured_per_node() -> None:
+    # 10 TB written on 2..40 workers: 10000 / 40 = 250 GB a node, 375 with headroom -> 1x gp3 380 GB
+    # at the 3000 IOPS / 500 MiB/s of 2x gp2 500 GB (it read 5000 GB a node on 2 workers: 2x 3750 GB).
+    advice = _advise([ON_2_40], GP2_2X500, "m5.2xlarge", workers=None, autoscale=(2, 40))
+    assert advice.needed_gb_per_node == pytest.approx(375)
+    assert advice.volumes == VolumeSpec("gp3", 1, 380, 3000, 500)
+    assert "runs on 2-40 workers put up to 250.0 GB per node on disk (largest of 1 runs);" in advice.reason
+    assert "375 GB covers it with 50% headroom" in advice.reason
+
+
+@pytest.mark.parametrize("measured", [
+    DiskUse(spill_bytes=0, shuffle_write_bytes=10_000 * GB, workers=8),  # a fixed 8 workers
+    DiskUse(spill_bytes=0, shuffle_write_bytes=10_000 * GB, workers=8, autoscale_min=2),  # 2..8
+    DiskUse(spill_bytes=0, shuffle_write_bytes=10_000 * GB, workers=40, autoscale_min=4),  # 4..40
+])
+def test_runs_on_another_size_spread_over_the_ranges_geometric_mean(measured: DiskUse) -> None:
+    # 2..40 is modelled at sqrt(2 x 40) = 8.944 workers: 10000 / 8.944 = 1118.0 GB a node,
+    # 1677.1 with headroom -> one gp3 of 1680 GB (not 5000 GB a node on the minimum's 2 workers).
+    assert typical_workers(2, 40) == pytest.approx(80 ** 0.5)
+    advice = _advise([measured], GP2_2X500, "m5.2xlarge", workers=None, autoscale=(2, 40))
+    assert advice.needed_gb_per_node == pytest.approx(10_000 / 80 ** 0.5 * 1.5)
+    assert advice.volumes == VolumeSpec("gp3", 1, 1680, 3000, 500)
+    assert ("1118.0 GB per node over 8.9 workers (the geometric mean of 2-40 workers, its typical size)"
+            in advice.reason)
+
+
+def test_runs_on_the_range_and_off_it_each_count_their_own_way() -> None:
+    # 250 GB a node measured on 2..40; 4000 GB on a fixed 4 is 4000 / 8.944 = 447.2 GB a node on
+    # 2..40, the larger: 670.8 GB with headroom -> 680 GB.
+    other = DiskUse(spill_bytes=0, shuffle_write_bytes=4000 * GB, workers=4)
+    advice = _advise([ON_2_40, other], GP2_2X500, "m5.2xlarge", workers=None, autoscale=(2, 40))
+    assert advice.needed_gb_per_node == pytest.approx(4000 / 80 ** 0.5 * 1.5)
+    assert advice.volumes == VolumeSpec("gp3", 1, 680, 3000, 500)
+    assert "447.2 GB per node (2-40 workers runs as measured per node, others over 8.9 workers" in advice.reason
+
+
+def test_volumes_runs_on_the_range_succeeded_with_are_not_short() -> None:
+    # 300 GB a node held the runs on 2..40 (250 GB a node): headroom asks 375, but not as "short".
+    held = DiskUse(spill_bytes=0, shuffle_write_bytes=10_000 * GB, workers=40, autoscale_min=2, attached_gb=300)
+    current = [VolumeSpec("gp2", 2, 150)]
+    advice = _advise([held], current, "m5.2xlarge", workers=None, autoscale=(2, 40))
+    assert advice.volumes is not None and (advice.volumes.count, advice.volumes.size_gb) == (1, 380)
+    assert "attached 300 GB held the runs on 2-40 workers; 375 GB gives 50% headroom;" in advice.reason
+    assert "short" not in advice.reason
+    # Unknown volumes (attached_gb 0), or more than now attached, held nothing known: short.
+    for attached in (0, 400):
+        unknown = DiskUse(spill_bytes=0, shuffle_write_bytes=10_000 * GB, workers=40, autoscale_min=2,
+                          attached_gb=attached)
+        advice = _advise([unknown], current, "m5.2xlarge", workers=None, autoscale=(2, 40))
+        assert "attached 300 GB is short of the 375 GB needed" in advice.reason
+
+
+def test_a_range_and_a_worker_count_together_or_a_bad_range_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"give the advised workers \(4\) or its autoscale range \(\(2, 40\)\)"):
+        _advise([ON_2_40], [], "m5.2xlarge", workers=4, autoscale=(2, 40))
+    with pytest.raises(ValueError, match="an autoscaling range needs 0 <= min <= max and max >= 1, got 5..3"):
+        typical_workers(5, 3)
