@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from server.costing.catalog import PriceCatalog
-from server.costing.ebs import DiskUse, StorageAdvice, VolumeSpec, recommend_storage
+from server.costing.ebs import DiskUse, StorageAdvice, VolumeSpec, recommend_storage, typical_workers
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import ebs_volume_type
 from server.domain import ClusterConfig, Run, Stage
@@ -27,7 +27,10 @@ def disk_use(run: Run, stages: Sequence[Stage]) -> DiskUse | None:
     workers = run.config.autoscale_max or run.config.num_workers
     spill = sum(s.metrics.get("disk_bytes_spilled", 0) for s in stages)
     shuffle = sum(s.metrics.get("shuffle_bytes_written", 0) for s in stages)
-    return DiskUse(spill_bytes=int(spill), shuffle_write_bytes=int(shuffle), workers=max(1, workers))
+    attached = run.config.ebs_volume_count * run.config.ebs_volume_size_gb if run.config.ebs_volume_type else 0
+    return DiskUse(spill_bytes=int(spill), shuffle_write_bytes=int(shuffle), workers=max(1, workers),
+                   autoscale_min=run.config.autoscale_min if run.config.autoscale_max > 0 else None,
+                   attached_gb=max(0, attached))
 
 
 def volumes_of(config: ClusterConfig, live_attrs: Mapping[str, Any] | None = None) -> list[VolumeSpec]:
@@ -52,11 +55,14 @@ def volumes_of(config: ClusterConfig, live_attrs: Mapping[str, Any] | None = Non
                        int(iops) if iops else None, int(throughput) if throughput else None)]
 
 
-def advised_workers(config: ClusterConfig) -> int:
-    """The workers ``config``'s disk use is spread over: an autoscaling cluster's minimum (it may run
-    the whole job that small, each node holding the most), else its fixed count; a single-node
-    cluster (0 workers) writes on its one node."""
-    return max(1, config.autoscale_min if config.autoscale_max > 0 else config.num_workers)
+def advised_workers(config: ClusterConfig) -> float:
+    """The workers runs measured on another size spread their disk use over on ``config``: its fixed
+    count, or an autoscaling range's typical size (`typical_workers`, the geometric mean of min and
+    max; runs on the very same range count what they measured per node instead, `advise`); a
+    single-node cluster (0 workers) writes on its one node."""
+    if config.autoscale_max > 0:
+        return typical_workers(config.autoscale_min, config.autoscale_max)
+    return float(max(1, config.num_workers))
 
 
 def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float, catalog: PriceCatalog, *,
@@ -69,16 +75,21 @@ def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float
     ``aws_attributes``, whose gp3 IOPS apply keeps (`volumes_of`).
 
     The disks are sized per node for ``config``'s own workers (`advised_workers`), not the measured
-    runs': 200 GB of shuffle measured over 8 workers is 200 GB on one node of a 1-worker config.
+    runs': 200 GB of shuffle measured over 8 workers is 200 GB on one node of a 1-worker config. An
+    autoscaling config is sized from what runs on its very range measured per node, others' bytes
+    spread over its typical size: sized for its minimum, 2..40 workers advised 3750 GB a node where
+    the runs on it had held 250.
     """
     if cloud != "aws" or not uses:
         return config, None
     nodes = (config.autoscale_max or config.num_workers) + 1
     hours = nodes * mean_runtime_s / 3600.0 * RUNS_PER_MONTH
+    scaling = config.autoscale_max > 0
     try:
         advice = recommend_storage(list(uses), volumes_of(config, live_attrs), config.node_type_id, catalog,
                                    region=region, node_hours_per_month=hours, cloud=cloud,
-                                   workers=advised_workers(config))
+                                   workers=None if scaling else max(1, config.num_workers),
+                                   autoscale=(config.autoscale_min, config.autoscale_max) if scaling else None)
     except TrimtabCostError:
         return config, None
     if advice is None or not advice.changed:

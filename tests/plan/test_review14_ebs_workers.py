@@ -54,16 +54,65 @@ def test_the_reviews_case_one_worker_gets_room_for_all_the_shuffle() -> None:
     assert "200.0 GB per node over 1 worker" in advice.reason
 
 
-def test_an_autoscaling_configuration_is_sized_for_its_minimum_workers() -> None:
-    # 2 to 8 workers: the job may run on 2, each then holding 100 GB of the 200 (150 GB with headroom).
+def test_a_new_autoscaling_range_spreads_the_bytes_over_its_typical_size() -> None:
+    # 800 GB measured on a fixed 8 workers, advised for 2 to 8: the geometric mean sqrt(2 x 8) = 4
+    # workers hold 200 GB each, 300 GB with headroom (sized for the minimum it was 600 GB).
     scaling = dataclasses.replace(MEASURED, num_workers=0, autoscale_min=2, autoscale_max=8)
-    assert advised_workers(scaling) == 2
-    new, advice = advise(scaling, [_use(MEASURED, 200)], 3600.0, load_catalog(), cloud="aws", region="us-east-1")
-    assert advice is not None and advice.needed_gb_per_node == pytest.approx(150)
-    assert _attrs(new) == (1, 150)
+    assert advised_workers(scaling) == pytest.approx(4.0)
+    new, advice = advise(scaling, [_use(MEASURED, 800)], 3600.0, load_catalog(), cloud="aws", region="us-east-1")
+    assert advice is not None and advice.needed_gb_per_node == pytest.approx(300)
+    assert _attrs(new) == (1, 300)
+    assert "200.0 GB per node over 4.0 workers (the geometric mean of 2-8 workers" in advice.reason
     # Priced over the most nodes it may run (8 workers + driver, 1 h, 30 runs = 270 node-hours):
     # 2x gp2 500 GB at 0.10 USD per GB-month.
     assert advice.current_monthly_cost == pytest.approx(1000 * 0.10 * 270 / 730)
+
+
+SCALING = dataclasses.replace(MEASURED, num_workers=0, autoscale_min=2, autoscale_max=40)
+
+
+def test_the_reviews_autoscaling_case_is_sized_from_what_its_runs_held_per_node() -> None:
+    # rev14h: m5.2xlarge 2..40, 2x gp2 500 GB; runs on this very range wrote 10 TB of shuffle and
+    # succeeded. Measured per node: 10000 GB / 40 = 250 GB, 375 GB with headroom -> 1x gp3 380 GB
+    # (it advised 2x gp3 3750 GB, "short of the 7500 GB needed", EBS 168.49 -> 1027.81 USD/month).
+    use = _use(SCALING, 10_000)
+    assert (use.workers, use.autoscale_min, use.attached_gb) == (40, 2, 1000)
+    new, advice = advise(SCALING, [use], 3600.0, load_catalog(), cloud="aws", region="us-east-1")
+    assert advice is not None and advice.changed
+    assert advice.needed_gb_per_node == pytest.approx(375)
+    assert _attrs(new) == (1, 380)
+    # 41 nodes x 1 h x 30 runs = 1230 node-hours a month. Now 1000 GB of gp2 at 0.10 a GB-month;
+    # advised 380 GB of gp3 at 0.08 plus 375 MiB/s above the included 125 at 0.04 (the 500 MiB/s of
+    # the two 500 GB gp2): (30.40 + 15.00) x 1230 / 730.
+    assert advice.current_monthly_cost == pytest.approx(100 * 1230 / 730)
+    assert advice.recommended_monthly_cost == pytest.approx(45.40 * 1230 / 730)
+    assert round(advice.projected_monthly_saving, 2) == 92.00
+    assert "runs on 2-40 workers put up to 250.0 GB per node on disk" in advice.reason
+    assert "short" not in advice.reason
+
+
+def test_volumes_that_held_runs_on_the_same_range_are_not_called_short() -> None:
+    # Runs on 2..40 with 2x gp2 150 GB (300 GB a node) wrote 10 TB: 250 GB a node, 375 with
+    # headroom. The 300 GB held them, so they are not "short", though headroom still asks 380.
+    small = dataclasses.replace(SCALING, ebs_volume_size_gb=150)
+    new, advice = advise(small, [_use(small, 10_000)], 3600.0, load_catalog(), cloud="aws", region="us-east-1")
+    assert advice is not None and _attrs(new) == (1, 380)
+    assert "attached 300 GB held the runs on 2-40 workers; 375 GB gives 50% headroom" in advice.reason
+    assert "short" not in advice.reason
+    # Runs on another range did not hold anything on this one: there the same volumes are short.
+    other = dataclasses.replace(small, autoscale_min=4)
+    _, advice = advise(small, [_use(other, 10_000)], 3600.0, load_catalog(), cloud="aws", region="us-east-1")
+    assert advice is not None and "short of the" in advice.reason
+
+
+def test_an_autoscaling_candidate_on_the_measured_range_is_priced_with_the_measured_disks() -> None:
+    # The planner prices every candidate as written (`_as_written`): the 2..40 candidate gets the
+    # advice of the runs on 2..40 (1x gp3 380 GB at 3000 IOPS / 500 MiB/s), not 2x gp3 3750 GB.
+    catalog = load_catalog()
+    pricing = Pricing(cloud="aws", region="us-east-1", plan="premium")
+    written = _as_written(SCALING, SCALING, catalog, pricing, policy=None, pool=None,
+                          disk_uses=[_use(SCALING, 10_000)])
+    assert (written.ebs_volume_count, written.ebs_volume_size_gb) == (1, 380)
 
 
 def test_more_workers_than_measured_are_not_oversized_the_demos_rec_9() -> None:
