@@ -65,6 +65,8 @@ from server.spec import (
     recommendation_overlay,
     recommended_spec,
     spec_drift,
+    spot_cap_node_types,
+    without_stale_spot_cap,
     written_paths,
 )
 from server.store import Store, locks
@@ -411,7 +413,8 @@ def detached_spec(store: Store, project: Project, live: dict[str, Any]) -> dict[
     tags, and the log delivery the import added (`ONBOARDED_KEY`). Put back as imported: each field
     a recommendation owns (`owned_from`) that still holds what Trimtab last wrote (`trimtab_wrote`),
     as it was before Trimtab's first write (`BEFORE_WRITES_KEY`); one the user changed since (a resize
-    after the apply, or before a re-attach) stays theirs."""
+    after the apply, or before a re-attach) stays theirs. An Azure spot cap goes back only with the
+    node types it was set for (`_unless_edited`)."""
     original = project.original_spec
     out = copy.deepcopy(live)
     pending = project.pending_apply or {}
@@ -469,14 +472,23 @@ def _unless_edited(before: dict[str, Any], live: dict[str, Any], written: dict[s
     block = "azure_attributes" if cloud == "azure" else "aws_attributes"
     theirs, ours = live.get(block) or {}, written.get(block) or {}
     attrs = dict(target.get(block) or {})
+    # An Azure spot cap is a price of the node types it was set for (`server.spec.without_stale_spot_cap`):
+    # ``before``'s goes back only with ``before``'s node types. Under the types the owner chose since,
+    # the cap stays as the job has it (Trimtab's -1, or the owner's own cap), as theirs.
+    cap_from_live = spot_cap_node_types(target) != spot_cap_node_types(before)
     for key in OWNED_ATTRIBUTES:
-        if theirs.get(key) != ours.get(key):
+        if theirs.get(key) != ours.get(key) or (key == SPOT_CAP_FIELD and cap_from_live):
             if key in theirs:
                 attrs[key] = copy.deepcopy(theirs[key])
             else:
                 attrs.pop(key, None)
     _put_or_drop(target, block, attrs, before)
-    return target
+    if cloud != "azure":
+        return target
+    # A cap taken from the job is a price of the job's node types: onto others (the owner edited the
+    # cap, not the types Trimtab wrote, which go back to ``before``'s), -1 rather than a stale price.
+    cap_from_live = cap_from_live or theirs.get(SPOT_CAP_FIELD) != ours.get(SPOT_CAP_FIELD)
+    return without_stale_spot_cap(live if cap_from_live else before, target)
 
 
 def _put_or_drop(spec: dict[str, Any], key: str, value: Any, original: dict[str, Any]) -> None:

@@ -95,7 +95,7 @@ def merge_recommendation(base_spec: Mapping[str, Any], recommended: Mapping[str,
     if not any(k in recommended for k in SIZING_FIELDS):
         # A recommendation without sizing keeps the current one.
         base.update({k: copy.deepcopy(base_spec[k]) for k in SIZING_FIELDS if k in base_spec})
-    return _without_stale_spot_cap(base_spec, deep_merge(base, recommended))
+    return without_stale_spot_cap(base_spec, deep_merge(base, recommended))
 
 
 # Azure's cap on what one spot node may cost, in $/h (``azure_attributes.spot_bid_max_price``):
@@ -106,7 +106,7 @@ SPOT_CAP_FIELD = "spot_bid_max_price"
 NO_SPOT_CAP = -1
 
 
-def _without_stale_spot_cap(base_spec: Mapping[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+def without_stale_spot_cap(base_spec: Mapping[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
     """``merged`` with its Azure spot cap set to -1 (`NO_SPOT_CAP`) when the merge changed the node
     types under a cap the user set; as it is otherwise.
 
@@ -124,20 +124,25 @@ def _without_stale_spot_cap(base_spec: Mapping[str, Any], merged: dict[str, Any]
       above the new type's on-demand price there;
     - with -1 a spot node still never costs more than on demand, and the user's cap is not lost:
       it is a field Trimtab owns (`server.apply.OWNED_ATTRIBUTES`), so a revert or a detach puts it
-      back, and the apply's diff shows the change.
+      back with the node types it was set for (never onto others the owner chose since), and the
+      apply's diff shows the change.
 
     The driver's type counts (a spot driver, ``first_on_demand`` 0, is under the cap too). Over an
-    instance pool the pool owns the node types: unchanged, the cap stays."""
+    instance pool the pool owns the node types: unchanged, the cap stays. A cap a cluster policy fills
+    in (the spec leaves it out) is judged by the planner's policy judge (`server.plan.policy`): this
+    merge never sees it."""
     attrs = merged.get("azure_attributes")
     if not isinstance(attrs, Mapping) or attrs.get(SPOT_CAP_FIELD) in (None, NO_SPOT_CAP):
         return merged
-
-    def node_types(spec: Mapping[str, Any]) -> tuple[Any, Any]:
-        return spec.get("node_type_id"), spec.get("driver_node_type_id") or spec.get("node_type_id")
-
-    if node_types(merged) != node_types(base_spec):
+    if spot_cap_node_types(merged) != spot_cap_node_types(base_spec):
         merged["azure_attributes"] = {**attrs, SPOT_CAP_FIELD: NO_SPOT_CAP}
     return merged
+
+
+def spot_cap_node_types(spec: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The node types an Azure spot cap of ``spec`` is a price of: the workers' and the driver's (the
+    workers' when it names none). A cap is kept only with them (`without_stale_spot_cap`)."""
+    return spec.get("node_type_id"), spec.get("driver_node_type_id") or spec.get("node_type_id")
 
 
 def flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
