@@ -141,6 +141,24 @@ def _check_spot_cap(cap: Any, node: NodeType) -> None:
                               f"({round(per_vcpu * node.vcpus, 4)} $/h)")
 
 
+def spot_cap_refusal(cap: Any, node_type_id: Any) -> str | None:
+    """Why an Azure cluster on workers of ``node_type_id`` cannot have ``cap`` as its spot price cap
+    (`_check_spot_cap`), None when it can, or when the type is unknown or not Azure's (the spec's own
+    checks name that). For a cap the spec does not set: one its cluster policy fills in
+    (`sandbox.workspace.policies.refusal`)."""
+    try:
+        node = get_node_type(str(node_type_id))
+    except UnknownNodeType:
+        return None
+    if node.cloud != "azure":
+        return None
+    try:
+        _check_spot_cap(cap, node)
+    except SpecError as err:
+        return str(err)
+    return None
+
+
 # The Databricks ``ebs_volume_type`` values (the SDK's ``compute.EbsVolumeType``) and the EBS type
 # each launches when no IOPS or throughput are given: see `_ebs_volumes`.
 _EBS_VOLUME_TYPES = {"GENERAL_PURPOSE_SSD": "gp2", "THROUGHPUT_OPTIMIZED_HDD": "st1"}

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox.nodes import PHOTON_DBU_MULTIPLIER, UnknownNodeType, get_node_type
+from sandbox.sim.cluster import spot_cap_refusal
 from sandbox.workspace import pools
 from sandbox.workspace.errors import ApiError, invalid
 
@@ -33,6 +34,7 @@ RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex",
 DBUS_PER_HOUR = "dbus_per_hour"
 # Virtual attributes: computed from the spec, never set in it, so never "missing".
 VIRTUAL = frozenset({DBUS_PER_HOUR, "cluster_type"})
+SPOT_CAP_PATH = "azure_attributes.spot_bid_max_price"
 
 
 def _policies(data: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +117,13 @@ def refusal(data: dict[str, Any], spec: Mapping[str, Any]) -> str | None:
         resolved = pools.resolve_spec(data, spec)
     except ValueError:
         resolved = dict(spec)  # an unknown pool is refused by `pools.check_spec` with its own message
-    problems = violations(json.loads(policy["definition"]), spec, resolved=resolved)
+    definition = json.loads(policy["definition"])
+    problems = violations(definition, spec, resolved=resolved)
+    # A value the policy fills in is the cluster's like one the spec sets: an Azure spot cap above the
+    # workers' on-demand price is refused as the spec's own is (`sandbox.sim.cluster`).
+    cap = filled_in(definition, spec, _flatten(resolved)).get(SPOT_CAP_PATH)
+    if cap is not None and (why := spot_cap_refusal(cap, resolved.get("node_type_id"))) is not None:
+        problems.append(f"Invalid {why} (filled in by the policy)")
     return "Cluster validation error: " + "; ".join(problems) if problems else None
 
 
@@ -142,15 +150,7 @@ def violations(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, A
     ``resolved`` is ``spec`` with its pools' node types filled in (`pools.resolve_spec`)."""
     flat = _flatten(spec)
     cluster = _flatten(resolved if resolved is not None else spec)  # what the cluster runs on
-    apply_defaults = spec.get("apply_policy_default_values") is True
-    # What the service fills in before judging: fixed values always, defaults when asked for.
-    for path, rule in definition.items():
-        if path in VIRTUAL or path in cluster:
-            continue
-        if rule.get("type") == "fixed":
-            cluster[path] = rule.get("value")
-        elif "defaultValue" in rule and apply_defaults:
-            cluster[path] = rule["defaultValue"]
+    cluster.update(filled_in(definition, spec, cluster))
     out = []
     for path in sorted(definition):
         rule = definition[path]
@@ -172,6 +172,23 @@ def violations(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, A
             why = "the value must be present"
         if why is not None:
             out.append(f"Validation failed for {path}, {why}")
+    return out
+
+
+def filled_in(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, Any],
+              cluster: Mapping[str, Any]) -> dict[str, Any]:
+    """What the service fills into ``spec`` (``cluster`` its flattened paths, a pool's node types
+    included) before judging it and when it creates the cluster: fixed values always, defaults when
+    the spec asks for them (``apply_policy_default_values``), each only where the spec leaves it out."""
+    apply_defaults = spec.get("apply_policy_default_values") is True
+    out: dict[str, Any] = {}
+    for path, rule in definition.items():
+        if path in VIRTUAL or path in cluster:
+            continue
+        if rule.get("type") == "fixed":
+            out[path] = rule.get("value")
+        elif "defaultValue" in rule and apply_defaults:
+            out[path] = rule["defaultValue"]
     return out
 
 

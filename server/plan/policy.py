@@ -23,7 +23,11 @@ policy reference). What is judged:
   can burn, driver included, with every worker up (``autoscale.max_workers`` when it autoscales),
   at the rates of the SKU it runs under (Photon's multiplier included). The rates come from the
   caller (`DbuRate`, the planner's price catalog): without them the rule is not judged, and a node
-  type they do not know refuses the configuration (its DBUs cannot be shown to be under the cap).
+  type they do not know refuses the configuration (its DBUs cannot be shown to be under the cap);
+- an Azure spot cap (``azure_attributes.spot_bid_max_price``) the policy fills into a spec that
+  leaves it out (fixed, or a default the spec asks for) is a price of the spec's node types: a
+  configuration on other node types is refused (`ClusterPolicy.filled_cap`), as the fixed rule
+  refuses the -1 the merge writes over a cap the spec sets.
 
 Still ignored: every other attribute (the rest of the spec is the user's, kept as it is by
 `server.spec.merge_recommendation`, and whether it passes does not depend on Trimtab); rule types
@@ -45,7 +49,13 @@ from typing import Any
 
 from server.domain import ClusterConfig
 from server.errors import FailedPrecondition
-from server.spec import flatten, merge_recommendation, recommendation_overlay
+from server.spec import (
+    SPOT_CAP_FIELD,
+    flatten,
+    merge_recommendation,
+    recommendation_overlay,
+    spot_cap_node_types,
+)
 
 # What `server.spec.recommendation_overlay` can write: the only paths a recommendation changes.
 WRITTEN_ATTRIBUTES = frozenset({
@@ -57,9 +67,11 @@ WRITTEN_ATTRIBUTES = frozenset({
     "aws_attributes.ebs_volume_iops", "aws_attributes.ebs_volume_throughput",
     "azure_attributes.availability", "azure_attributes.first_on_demand",
     # -1 when the node types change under a cap (`server.spec.merge_recommendation`): a policy that
-    # fixes the cap keeps the plan on the node types the cap was set for.
+    # fixes the cap keeps the plan on the node types the cap was set for, also when the spec leaves
+    # the cap for the policy to fill in (`ClusterPolicy.filled_cap`).
     "azure_attributes.spot_bid_max_price",
 })
+SPOT_CAP_PATH = f"azure_attributes.{SPOT_CAP_FIELD}"
 RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex", "range", "unlimited"})
 # The virtual attribute a recommendation changes: the cluster's DBUs per hour at its largest.
 DBUS_PER_HOUR = "dbus_per_hour"
@@ -220,9 +232,52 @@ class ClusterPolicy:
 
     def config_refusals(self, config: ClusterConfig, base_spec: Mapping[str, Any], *, azure: bool) -> dict[str, str]:
         """`refusals` of the spec applying ``config`` over ``base_spec`` writes (a pool's node types
-        from ``config``, which the planner reads from the pools)."""
+        from ``config``, which the planner reads from the pools), and of the spot cap the policy fills
+        into it (`filled_cap`)."""
+        return {path: f"{rule} ({detail})"
+                for path, (rule, detail) in self._judge_config(config, base_spec, azure=azure).items()}
+
+    def _judge_config(self, config: ClusterConfig, base_spec: Mapping[str, Any], *,
+                      azure: bool) -> dict[str, tuple[str, str]]:
+        """`_judge` of the spec applying ``config`` over ``base_spec`` writes, with `filled_cap`'s refusal."""
         spec = merge_recommendation(base_spec, recommendation_overlay(config, azure=azure))
-        return self.refusals(spec, node_types=(config.node_type_id, config.driver_node_type_id))
+        out = self._judge(spec, (config.node_type_id, config.driver_node_type_id))
+        if azure and (stale := self._stale_filled_cap(base_spec, spec)) is not None:
+            out[SPOT_CAP_PATH] = stale
+        return dict(sorted(out.items()))
+
+    def filled_cap(self, spec: Mapping[str, Any]) -> tuple[Rule, Any] | None:
+        """The Azure spot cap the policy fills into ``spec`` and its rule, None when it fills none: the
+        spec leaves the cap out (or null) and the rule fixes it, or gives a ``defaultValue`` the spec
+        asks for (``apply_policy_default_values``). Databricks fills it in when the cluster is created,
+        so it is as much a price of the spec's node types as a cap the spec sets."""
+        rule = self.rules.get(SPOT_CAP_PATH)
+        attrs = spec.get("azure_attributes")
+        if rule is None or (isinstance(attrs, Mapping) and attrs.get(SPOT_CAP_FIELD) is not None):
+            return None
+        if rule.type == "fixed":
+            return rule, rule.value
+        if rule.has_default and spec.get("apply_policy_default_values") is True:
+            return rule, rule.default
+        return None
+
+    def _stale_filled_cap(self, base_spec: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[str, str] | None:
+        """Why ``spec`` (``base_spec`` with a recommendation merged in) is refused for the spot cap the
+        policy fills in, None when it is not: the merge resets a cap the spec sets to -1 when the node
+        types change (`server.spec.without_stale_spot_cap`), but one the policy fills in is filled in
+        again onto the new types, where it is above a smaller type's on-demand price (Databricks
+        refuses the cluster) or a small fraction of a bigger one's (spot never acquired while the plan
+        priced it). The plan stays on the node types the cap was set for, as for a cap the spec sets
+        under a policy fixing it."""
+        filled = self.filled_cap(spec)
+        if filled is None or spot_cap_node_types(spec) == spot_cap_node_types(base_spec):
+            return None
+        rule, value = filled
+        said = rule.describe(SPOT_CAP_PATH) if rule.type == "fixed" else \
+            f"fills {SPOT_CAP_PATH} in with its default {_text(value)}"
+        before = ", ".join(dict.fromkeys(str(t) for t in spot_cap_node_types(base_spec)))
+        after = ", ".join(dict.fromkeys(str(t) for t in spot_cap_node_types(spec)))
+        return said, f"a $/h cap for {before}; this configuration: {after}"
 
     def allows_config(self, config: ClusterConfig, base_spec: Mapping[str, Any], *, azure: bool) -> bool:
         """Whether applying ``config`` over ``base_spec`` writes a spec inside the policy."""
@@ -233,8 +288,7 @@ class ClusterPolicy:
         order: what kept the plan from them ("caps dbus_per_hour at 12", "requires autoscale.max_workers")."""
         found: dict[str, set[str]] = {}
         for config in configs:
-            spec = merge_recommendation(base_spec, recommendation_overlay(config, azure=azure))
-            for path, (rule, _) in self._judge(spec, (config.node_type_id, config.driver_node_type_id)).items():
+            for path, (rule, _) in self._judge_config(config, base_spec, azure=azure).items():
                 found.setdefault(path, set()).add(rule)
         return [rule for path in sorted(found) for rule in sorted(found[path])]
 
@@ -247,8 +301,7 @@ class ClusterPolicy:
         found: dict[str, set[str]] = {}
         for config in configs:
             config = dataclasses.replace(config, driver_node_type_id=driver)
-            spec = merge_recommendation(base_spec, recommendation_overlay(config, azure=azure))
-            judged = self._judge(spec, (config.node_type_id, driver))
+            judged = self._judge_config(config, base_spec, azure=azure)
             if not judged:
                 return []
             for path, (rule, _) in judged.items():
