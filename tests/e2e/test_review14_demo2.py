@@ -73,6 +73,21 @@ class _Demo:
             self.proc.wait()
 
 
+def _kill_leftovers(state_dir: Path) -> None:
+    """Kill what a killed demo's simulated clusters left running: their init scripts run in sessions
+    of their own (as on a node), so killing the demo's group leaves them, and the emulator that
+    would have terminated those clusters is gone. Found by the state directory in their command."""
+    mark = str(state_dir).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if mark in (proc / "cmdline").read_bytes():
+                os.killpg(os.getpgid(int(proc.name)), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue  # gone meanwhile, or not ours to read
+
+
 @contextlib.contextmanager
 def _demo(state_dir: Path, *args: str) -> Iterator[_Demo]:
     demo = _Demo(state_dir, *args)
@@ -80,6 +95,7 @@ def _demo(state_dir: Path, *args: str) -> Iterator[_Demo]:
         yield demo
     finally:
         demo.kill()
+        _kill_leftovers(state_dir)
 
 
 def _runs_started(state_dir: Path) -> bool:
