@@ -14,11 +14,9 @@ from server.costing.catalog import load_catalog
 from server.costing.errors import UnknownNodeType
 from server.costing.run_cost import hourly_cost
 from server.domain import (
-    AgentInfo,
     Distribution,
     DriverPeaks,
     ExecutorStagePeak,
-    IngestBatch,
     IngestEvent,
     Project,
     ProjectSettings,
@@ -29,6 +27,7 @@ from server.plan.candidates import same_cluster
 from server.plan.driver import driver_options, driver_run
 from server.plan.planner import plan_project
 from server.spec import config_from_spec
+from tests.plan.stored_runs import store_run
 
 GIB = 1024**3
 SPEC = {
@@ -109,11 +108,7 @@ def _run_with_driver_peaks(store, project: Project, n: int, heap: int, beat_heap
         events += (IngestEvent(application_id=app, key=f"driver/{beat_heap}/100", kind="DriverPeaks",
                                body=DriverPeaks(app, {"JVMHeapMemory": beat_heap, "TotalGCTime": 100}),
                                payload=b"d"),)
-    store.ingest.write([IngestBatch(batch_id=f"b{n}", agent=AgentInfo(agent_id="a", version="0", cluster_id="c"),
-                                    events=events)])
-    store.runs.add(Run(project_id=int(project.id), databricks_run_id=n, start_ms=n * 86_400_000,
-                       end_ms=n * 86_400_000 + 900_000, runtime_s=900.0, outcome="succeeded",
-                       config=config_from_spec(project.current_spec), application_ids=(app,)))
+    store_run(store, project, n, events)
 
 
 def test_the_planner_sizes_the_driver_and_prices_every_candidate_with_it(store) -> None:

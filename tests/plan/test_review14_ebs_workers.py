@@ -11,9 +11,7 @@ import pytest
 from server.costing.catalog import load_catalog
 from server.costing.ebs import DiskUse
 from server.domain import (
-    AgentInfo,
     ClusterConfig,
-    IngestBatch,
     IngestEvent,
     Project,
     ProjectSettings,
@@ -24,6 +22,7 @@ from server.plan.candidates import Pricing, _as_written, build_candidates
 from server.plan.planner import plan_project
 from server.plan.storage import advise, advised_workers, disk_use
 from server.spec import config_from_spec
+from tests.plan.stored_runs import store_run
 
 GB = 10**9
 GP2 = dict(ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=2, ebs_volume_size_gb=500)
@@ -163,12 +162,8 @@ def _run(store, project: Project, n: int, shuffle_gb: float) -> None:
     stage = Stage(application_id=app, stage_id=0, name="s0", num_tasks=64, submission_time_ms=0,
                   completion_time_ms=60_000,
                   metrics={"executor_run_time_ms": 600_000, "shuffle_bytes_written": int(shuffle_gb * GB)})
-    store.ingest.write([IngestBatch(batch_id=f"b{n}", agent=AgentInfo(agent_id="a", version="0", cluster_id="c"),
-                                    events=(IngestEvent(application_id=app, key="stage/0/0", kind="Stage",
-                                                        body=stage, payload=app.encode()),))])
-    store.runs.add(Run(project_id=int(project.id), databricks_run_id=n, start_ms=n * 86_400_000,
-                       end_ms=n * 86_400_000 + 900_000, runtime_s=900.0, outcome="succeeded",
-                       config=config_from_spec(project.current_spec), application_ids=(app,)))
+    store_run(store, project, n, [IngestEvent(application_id=app, key="stage/0/0", kind="Stage", body=stage,
+                                              payload=app.encode())])
 
 
 def test_the_plan_advises_disks_for_the_workers_it_recommends(store) -> None:
