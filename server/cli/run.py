@@ -89,7 +89,7 @@ def cli() -> None:
 @click.option("--page-token", default="", help="Continue after a previous page.")
 @click.pass_obj
 def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> None:
-    """A project's runs, newest first."""
+    """A project's runs, latest start first (a backfilled past run sorts by when it ran)."""
     from protos.trimtab.v1 import admin_pb2
 
     reply = admin_call(ctx, "RunServiceStub", "ListRuns",

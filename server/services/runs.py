@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.domain import Application, DriverPeaks, Executor, Run, Stage
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, NotFound
 from server.plan.driver import DriverUse, driver_use
 from server.services.projects import required
 from server.store import Store
 
+# ListRuns' page_size: 0 asks for DEFAULT_PAGE, more than MAX_PAGE gets MAX_PAGE (admin.proto says so).
+DEFAULT_PAGE = 50
 MAX_PAGE = 500
 
 
@@ -25,22 +27,38 @@ class RunDetail:
 
 def list_runs(store: Store, project_ref: str, page_size: int = 50,
               page_token: str = "") -> tuple[list[Run], str]:
-    """A page of a project's runs, newest first, and the token of the next page ("" at the end)."""
+    """A page of a project's runs, latest start first, and the token of the next page ("" at the
+    end). The token is the id of the page's last run; the next page starts after that run's
+    (start_ms, id), so a token names a run of this project or it was never issued."""
     project = store.projects.find(required(project_ref, "project"))
     assert project.id is not None
-    size = min(page_size or 50, MAX_PAGE)
-    if size < 0:
+    if page_size < 0:
         raise InvalidArgument("page_size: must not be negative")
-    before = None
+    size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+    after = None
     if page_token:
-        if not page_token.isdigit():
-            raise InvalidArgument("page_token: not a token this server issued")
-        before = int(page_token)
-    runs = store.runs.list(project.id, limit=size + 1, before_id=before)
+        after = _position(store, project.id, page_token)
+    runs = store.runs.newest_first(project.id, limit=size + 1, after=after)
     if len(runs) > size:
         runs = runs[:size]
         return runs, str(runs[-1].id)
     return runs, ""
+
+
+def _position(store: Store, project_id: int, page_token: str) -> tuple[int, int]:
+    """Where the page after `page_token` starts: its run's (start_ms, id). A token that is no run of
+    this project (another project's page, a made-up number) is refused rather than answered with
+    a page from nowhere in particular."""
+    never = InvalidArgument("page_token: not a token this server issued")
+    if not page_token.isdigit():
+        raise never
+    try:
+        run = store.runs.get(int(page_token))
+    except NotFound:
+        raise never from None
+    if run.project_id != project_id or run.id is None:
+        raise never
+    return run.start_ms, run.id
 
 
 def get_run(store: Store, run_id: str) -> RunDetail:

@@ -22,7 +22,7 @@ from server.api.errors import MAX_MESSAGE_CHARS, capped
 from server.clock import FakeClock
 from server.databricks import DatabricksGateway, DatabricksRejected, DatabricksRequestInvalid, GatewayConfig
 from server.databricks.gateway import PROBE_BUDGET_S
-from server.domain import Project, ProjectSettings, Workspace
+from server.domain import Project, ProjectSettings, Run, Workspace
 from server.services import workspaces
 from server.services.projects import MAX_LEARNING_BUDGET, MAX_SLA_SECONDS, MAX_WORKERS
 from server.services.secrets import SecretBox, mask
@@ -242,8 +242,10 @@ def test_an_id_of_thousands_of_digits_is_not_found_not_internal(h: Harness, digi
     err = _refused(h.runs.ListRuns, admin_pb2.ListRunsRequest(project=str(p.id), page_token=huge), h.admin)
     assert (err.code(), err.details()) == (grpc.StatusCode.INVALID_ARGUMENT,
                                            "page_token: not a token this server issued")
-    # A zero-padded token past int()'s 4300 digits is read as the number it is (final review, ninth session).
-    page = h.runs.ListRuns(admin_pb2.ListRunsRequest(project=str(p.id), page_token="0" * digits + "5"),
+    # A zero-padded token past int()'s 4300 digits is read as the number it is (final review, ninth
+    # session): the id of this project's only run, so the page after it is empty.
+    only = h.store.runs.add(Run(project_id=p.id, databricks_run_id=1))
+    page = h.runs.ListRuns(admin_pb2.ListRunsRequest(project=str(p.id), page_token="0" * digits + str(only.id)),
                            metadata=h.admin)
     assert list(page.runs) == []
     # Leading zeros do not make an id larger: the project is found.

@@ -658,7 +658,9 @@ class RunServiceServicer:
     """
 
     def ListRuns(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A project's runs, latest start first (start_time_ms, then id, both
+        descending): a past run backfilled after newer ones sorts by when it ran.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -67,10 +67,27 @@ class RunRepository(Repository):
         return runs[0] if runs else None
 
     def list(self, project_id: int, limit: int = 50, before_id: int | None = None) -> list[Run]:
-        """A page of a project's runs, newest first; pass the last id as `before_id` for the next."""
+        """A project's most recently *stored* runs, highest id first; pass the last id as `before_id`
+        for the next. What the collector, planner and prior read as "the runs stored before this
+        one"; people read `newest_first`, ordered by when a run started (a backfilled past run is
+        stored after newer ones)."""
         query = sa.select(T).where(T.c.project_id == project_id).order_by(T.c.id.desc()).limit(limit)
         if before_id is not None:
             query = query.where(T.c.id < before_id)
+        return self._load(query)
+
+    def newest_first(self, project_id: int, limit: int = 50,
+                     after: tuple[int, int] | None = None) -> list[Run]:
+        """A page of a project's runs, latest start first (ties by id, highest first): what
+        `trimtab run list` shows. Pass the last run's (start_ms, id) as `after` for the next page:
+        a keyset, so runs stored meanwhile neither repeat nor push runs off a page (an offset
+        would). `ix_runs_project_start` serves the order."""
+        query = (sa.select(T).where(T.c.project_id == project_id)
+                 .order_by(T.c.start_ms.desc(), T.c.id.desc()).limit(limit))
+        if after is not None:
+            start_ms, run_id = after
+            query = query.where(sa.or_(T.c.start_ms < start_ms,
+                                       sa.and_(T.c.start_ms == start_ms, T.c.id < run_id)))
         return self._load(query)
 
     def ended_with_cost_source(self, project_id: int, source: str, ended_from_ms: int, ended_to_ms: int,
