@@ -111,11 +111,12 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
 
     def UpdateProjectSettings(self, request: admin_pb2.UpdateProjectSettingsRequest,
                               context: Ctx) -> admin_pb2.Project:
-        summary = projects.update_settings(self._store, _project(request.project),
-                                           messages.settings_changes(request.settings), self._catalog)
-        if self._replan is not None and summary.project.id is not None:
+        summary, changed = projects.change_settings(self._store, _project(request.project),
+                                                    messages.settings_changes(request.settings), self._catalog)
+        if changed and self._replan is not None and summary.project.id is not None:
             # The recommendation shown was planned under the old SLA or bounds: plan again now
-            # (never raises; a failure is kept as the project's plan problem).
+            # (never raises; a failure is kept as the project's plan problem). Settings sent again
+            # as they are leave the pending recommendation (the one a script reviewed) in place.
             self._replan(int(summary.project.id))
             summary = projects.get_project(self._store, str(summary.project.id))
         return messages.project(summary)
@@ -172,12 +173,14 @@ class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):
     def ApplyRecommendation(self, request: admin_pb2.ApplyRecommendationRequest,
                             context: Ctx) -> admin_pb2.ApplyResult:
         return messages.apply_result(recommendations.apply_recommendation(
-            self._store, self._secrets, _project(request.project), request.dry_run))
+            self._store, self._secrets, _project(request.project), request.dry_run,
+            recommendation_id=request.recommendation_id))
 
     def RejectRecommendation(self, request: admin_pb2.RejectRecommendationRequest,
                              context: Ctx) -> admin_pb2.Recommendation:
         return messages.recommendation(
-            recommendations.reject_recommendation(self._store, _project(request.project)))
+            recommendations.reject_recommendation(self._store, _project(request.project),
+                                                  recommendation_id=request.recommendation_id))
 
     def RevertRecommendation(self, request: admin_pb2.RevertRecommendationRequest,
                              context: Ctx) -> admin_pb2.ApplyResult:

@@ -113,26 +113,30 @@ def _print_result(ctx: CliContext, result: Any, done: str, dry_run: bool) -> Non
 @cli.command()
 @click.argument("project")
 @click.option("--dry-run", is_flag=True, help="Show the diff of the job's cluster entry; change nothing.")
+@click.option("--id", "rec_id", default="", metavar="REC_ID",
+              help="Only if recommendation REC_ID (what a dry run showed) is still the pending one.")
 @click.pass_obj
-def apply(ctx: CliContext, project: str, dry_run: bool) -> None:
+def apply(ctx: CliContext, project: str, dry_run: bool, rec_id: str) -> None:
     """Apply the pending recommendation to the job (jobs/update)."""
     from protos.trimtab.v1 import admin_pb2
 
     result = rpc(ctx, "RecommendationServiceStub", "ApplyRecommendation",
-                 admin_pb2.ApplyRecommendationRequest(project=project, dry_run=dry_run))
+                 admin_pb2.ApplyRecommendationRequest(project=project, dry_run=dry_run, recommendation_id=rec_id))
     rec_id = result.recommendation.id if result.HasField("recommendation") else "?"
     _print_result(ctx, result, f"applied recommendation {rec_id}: the next run uses it", dry_run)
 
 
 @cli.command()
 @click.argument("project")
+@click.option("--id", "rec_id", default="", metavar="REC_ID",
+              help="Only if recommendation REC_ID is still the pending one.")
 @click.pass_obj
-def reject(ctx: CliContext, project: str) -> None:
+def reject(ctx: CliContext, project: str, rec_id: str) -> None:
     """Reject the pending recommendation (the job is not changed)."""
     from protos.trimtab.v1 import admin_pb2
 
     rec = rpc(ctx, "RecommendationServiceStub", "RejectRecommendation",
-              admin_pb2.RejectRecommendationRequest(project=project))
+              admin_pb2.RejectRecommendationRequest(project=project, recommendation_id=rec_id))
     if ctx.as_json:
         print_json(message_dict(rec))
     else:

@@ -133,6 +133,14 @@ def update_settings(store: Store, ref: str, changes: dict[str, Any],
     With `catalog` (the one the server plans with), a driver type or instance family it does not
     know for the workspace's cloud is refused before anything is saved (`check_catalog_names`).
     """
+    return change_settings(store, ref, changes, catalog)[0]
+
+
+def change_settings(store: Store, ref: str, changes: dict[str, Any],
+                    catalog: PriceCatalog | None = None) -> tuple[ProjectSummary, bool]:
+    """`update_settings`, and whether the settings differ from what was stored: settings sent again
+    unchanged (a script that sets what it wants every time) are no reason to plan again, which
+    superseded the pending recommendation on every call and, with auto-apply, wrote the job."""
     from server.apply import project_lock  # imports databricks-sdk: only where a lock is taken
 
     project = store.projects.find(_ref(ref))
@@ -153,6 +161,8 @@ def update_settings(store: Store, ref: str, changes: dict[str, Any],
                 cloud = ""
             if cloud:
                 check_catalog_names(before, settings, catalog, cloud)
+        if settings == before:
+            return summarize(store, store.projects.get(project.id)), False
         if settings.auto_apply != before.auto_apply:
             # The phase follows from auto-apply, and moving it is the planner's job (server/plan) once
             # it has planned; before that (a job that has not run since import) nothing else would.
@@ -165,7 +175,7 @@ def update_settings(store: Store, ref: str, changes: dict[str, Any],
             pending = store.recommendations.pending(project.id)
             if pending is not None and pending.id is not None:
                 store.recommendations.set_state(pending.id, "superseded")
-    return summarize(store, updated)
+    return summarize(store, updated), True
 
 
 def unplanned_phase(settings: ProjectSettings) -> str:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from server import apply
 from server.databricks import DatabricksGateway
 from server.domain import ApplyOutcome, Project, Recommendation
-from server.errors import NotFound
+from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.services.projects import required
 from server.services.secrets import SecretBox
 from server.services.workspaces import check_answers, gateway_for, recording_status
@@ -29,19 +29,46 @@ def get_recommendation(store: Store, project_ref: str) -> Recommendation:
     return rec
 
 
-def reject_recommendation(store: Store, project_ref: str) -> Recommendation:
-    """Reject the pending recommendation; its configuration is not recommended again (`apply.reject`)."""
+def reject_recommendation(store: Store, project_ref: str, recommendation_id: str = "") -> Recommendation:
+    """Reject the pending recommendation; its configuration is not recommended again (`apply.reject`).
+    With `recommendation_id`, only if that one is still the pending one (`check_pinned`)."""
     project = store.projects.find(required(project_ref, "project"))
     assert project.id is not None
-    return apply.reject(store, project.id)
+    with apply.project_lock(project.id, store):  # re-entrant: `apply.reject` takes it too
+        check_pinned(store, project, recommendation_id)
+        return apply.reject(store, project.id)
 
 
 def apply_recommendation(store: Store, secrets: SecretBox, project_ref: str,
-                         dry_run: bool = False) -> ApplyOutcome:
+                         dry_run: bool = False, recommendation_id: str = "") -> ApplyOutcome:
+    """Apply the pending recommendation (or show its diff); with `recommendation_id`, only if that
+    one is still the pending one (`check_pinned`)."""
     project = store.projects.find(required(project_ref, "project"))
-    with _gateway(store, secrets, project, dry_run) as gateway:
-        result = apply.apply_recommendation(store, gateway, int(project.id or 0), dry_run=dry_run)
+    project_id = int(project.id or 0)
+    check_pinned(store, project, recommendation_id)  # said before the workspace is asked anything
+    # Checked again under the lock the apply holds (re-entrant, taken after the workspace is
+    # probed): a run's plan may have replaced the pending one meanwhile.
+    with _gateway(store, secrets, project, dry_run) as gateway, apply.project_lock(project_id, store):
+        check_pinned(store, project, recommendation_id)
+        result = apply.apply_recommendation(store, gateway, project_id, dry_run=dry_run)
     return ApplyOutcome(result.recommendation, result.diff, result.applied)
+
+
+def check_pinned(store: Store, project: Project, recommendation_id: str) -> None:
+    """Refuse (`FailedPrecondition`) when a script pinned `recommendation_id` (what its dry run
+    showed) and the project's pending recommendation is another one by now: planned again after a
+    run or a settings change, it may be a different cluster. Without a pending one the apply or
+    reject says why itself (`apply.no_pending`); "" pins nothing."""
+    if not recommendation_id:
+        return
+    wanted = recommendation_id.strip()
+    if not wanted.isascii() or not wanted.isdigit():
+        raise InvalidArgument(f"recommendation_id: {recommendation_id!r} is not a recommendation id")
+    pending = store.recommendations.pending(int(project.id or 0))
+    # Compared as text, leading zeros aside: no int() of a number thousands of digits long.
+    if pending is not None and (wanted.lstrip("0") or "0") != str(pending.id):
+        raise FailedPrecondition(f"recommendation {wanted.lstrip('0') or '0'} is no longer pending "
+                                 f"(recommendation {pending.id} is; review it, e.g. with a dry run)")
 
 
 def revert_recommendation(store: Store, secrets: SecretBox, project_ref: str,

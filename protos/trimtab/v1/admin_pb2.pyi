@@ -627,12 +627,14 @@ class GetRecommendationRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class ApplyRecommendationRequest(_message.Message):
-    __slots__ = ("project", "dry_run")
+    __slots__ = ("project", "dry_run", "recommendation_id")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
     project: str
     dry_run: bool
-    def __init__(self, project: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    recommendation_id: str
+    def __init__(self, project: _Optional[str] = ..., dry_run: _Optional[bool] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
 
 class ApplyResult(_message.Message):
     __slots__ = ("recommendation", "diff", "applied")
@@ -645,10 +647,12 @@ class ApplyResult(_message.Message):
     def __init__(self, recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., diff: _Optional[str] = ..., applied: _Optional[bool] = ...) -> None: ...
 
 class RejectRecommendationRequest(_message.Message):
-    __slots__ = ("project",)
+    __slots__ = ("project", "recommendation_id")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
     project: str
-    def __init__(self, project: _Optional[str] = ...) -> None: ...
+    recommendation_id: str
+    def __init__(self, project: _Optional[str] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
 
 class RevertRecommendationRequest(_message.Message):
     __slots__ = ("project", "dry_run")
