@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from server.cli.context import CliContext, admin_call, format_duration, print_json, print_table
+from server.cli.context import CliContext, admin_call, format_duration, message_dict, print_json, print_table
 from server.cli.run import MAX_PAGE, when
 
 # What each kind of loss means and what to do, said once under the table when any agent has it.
@@ -83,12 +83,8 @@ def list_agents(ctx: CliContext, workspace: str, cluster: str, limit: int) -> No
     reply = admin_call(ctx, "RunServiceStub", "ListAgents",
                        admin_pb2.ListAgentsRequest(workspace=workspace, cluster_id=cluster, limit=limit))
     if ctx.as_json:
-        # Every field, zeros and empty ones too (docs/agent.md: "--json has every counter"): protobuf's
-        # JSON leaves out fields at their default, so a counter that is 0 would be missing.
-        from google.protobuf.json_format import MessageToDict
-
-        print_json([MessageToDict(a, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-                    for a in reply.agents])
+        # Every field, zeros and empty ones too (docs/agent.md: "--json has every counter"): `message_dict`.
+        print_json([message_dict(a) for a in reply.agents])
         return
     if not reply.agents:
         click.echo(_none_listed(workspace, cluster))

@@ -233,10 +233,47 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
 
 
 def message_dict(message: Any) -> dict[str, Any]:
-    """A protobuf message as the JSON `--json` prints (proto field names)."""
+    """A protobuf message as the JSON `--json` prints: proto field names, every field (a cost of 0, an
+    empty list, a total of 0 are there; a field with presence, such as an ``optional`` one or a
+    message, is left out when unset: "unknown", as admin.proto says for each), and 64-bit integers
+    as JSON numbers.
+
+    Protobuf's own JSON leaves out every field at its default, so a script could not tell a 0 from a
+    field it did not know, and writes int64 as strings (for JavaScript's doubles); our ids and
+    milliseconds fit a double exactly, and a script compares them as numbers."""
     from google.protobuf.json_format import MessageToDict
 
-    return MessageToDict(message, preserving_proto_field_name=True)
+    out = MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    _int64_as_numbers(message.DESCRIPTOR, out)
+    return out
+
+
+def _int64_as_numbers(descriptor: Any, out: dict[str, Any]) -> None:
+    """Turn the 64-bit integer fields of ``out`` (MessageToDict of a ``descriptor`` message) back into
+    ints, in nested messages, repeated fields and map values too."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+
+    int64 = {F.TYPE_INT64, F.TYPE_UINT64, F.TYPE_FIXED64, F.TYPE_SFIXED64, F.TYPE_SINT64}
+
+    def value_of(field: Any, value: Any) -> Any:
+        if field.type in int64:
+            return int(value)
+        if field.type == F.TYPE_MESSAGE and isinstance(value, dict) and \
+                not field.message_type.full_name.startswith("google.protobuf."):  # well-known: own JSON
+            _int64_as_numbers(field.message_type, value)
+        return value
+
+    for field in descriptor.fields:
+        if field.name not in out:
+            continue
+        value = out[field.name]
+        if field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+            entry = field.message_type.fields_by_name["value"]
+            out[field.name] = {key: value_of(entry, item) for key, item in value.items()}
+        elif isinstance(value, list):
+            out[field.name] = [value_of(field, item) for item in value]
+        else:
+            out[field.name] = value_of(field, value)
 
 
 # ------------------------------------------------------------ parsing values

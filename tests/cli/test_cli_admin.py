@@ -94,7 +94,7 @@ def test_run_list_show_and_apps(trimtab: Trimtab, project: Project, cli_store: S
     assert "spot_loss" in out and "40m02s" in out and "40m00s" not in out
     code, out, _ = trimtab("--json", "run", "list", "prod/42/main")
     runs = json.loads(out)["runs"]
-    assert [r["databricks_run_id"] for r in runs] == ["502", "501", "500"]
+    assert [r["databricks_run_id"] for r in runs] == [502, 501, 500]  # int64 as JSON numbers
     code, out, _ = trimtab("run", "show", runs[0]["id"])
     assert code == 0 and "Databricks run 502" in out and "cost 5.50 USD" in out
     assert "driver heap" not in out  # no agent data: nothing to show
@@ -119,5 +119,5 @@ def test_run_show_names_what_the_driver_used(trimtab: Trimtab, project: Project,
     assert code == 0
     assert "driver heap peak 3.0 GiB, GC 1.2 s (0.2% of the run), Python and other processes 1.0 GiB" in out
     code, out, _ = trimtab("--json", "run", "show", str(run.id))
-    assert json.loads(out)["driver"] == {"peak_heap_bytes": str(3 * gib), "gc_ms": "1200",
-                                         "peak_outside_heap_bytes": str(gib)}
+    assert json.loads(out)["driver"] == {"peak_heap_bytes": 3 * gib, "gc_ms": 1200,
+                                         "peak_outside_heap_bytes": gib}

@@ -84,7 +84,7 @@ def test_show_and_list_say_planning_failed_until_the_next_good_plan(trimtab: Tri
 
     code, out, err = trimtab("--json", "project", "show", str(failing.id))
     assert code == 0, err
-    assert json.loads(out)["problem"] == {"step": "plan", "run_id": str(first.id), "at_ms": str(AT_MS),
+    assert json.loads(out)["problem"] == {"step": "plan", "run_id": first.id, "at_ms": AT_MS,
                                           "message": MESSAGE}
 
     code, out, err = trimtab("project", "list")
