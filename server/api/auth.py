@@ -163,7 +163,12 @@ def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str |
     if scope is None:
         return None
     header = next((str(v) for k, v in metadata if k == "authorization"), "")
-    if not header.lower().startswith("bearer ") or not header[7:].strip():
+    if header.strip() and not header.lower().startswith("bearer ") and header.strip().lower() != "bearer":
+        # Something was sent, just not as a bearer token: "missing token" sent a script that passed
+        # the bare token (or "Basic ...") looking for a token it had. The value is never echoed.
+        raw = " (a bare token: put 'Bearer ' before it)" if " " not in header.strip() else ""
+        raise Unauthenticated(f"malformed authorization header{raw}: send 'authorization: Bearer <token>'")
+    if not header[7:].strip():
         raise Unauthenticated("missing token: send 'authorization: Bearer <token>'")
     try:
         token = verifier.verify(header[7:].strip())

@@ -115,3 +115,19 @@ def test_a_refused_agent_token_is_logged_once_per_interval(start_harness, caplog
         h.ingest.SendBatch(event_batch("b9", 1), metadata=md)
     assert len(refused_lines()) == 2
     assert h.store.applications.event_count() == 0
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("RAW", "malformed authorization header (a bare token: put 'Bearer ' before it)"),
+    ("Basic abc", "malformed authorization header: send 'authorization: Bearer <token>'"),
+    ("Bearer ", "missing token"), ("Bearer", "missing token"), (None, "missing token")])
+def test_a_token_sent_without_bearer_is_a_malformed_header_not_a_missing_token(
+        harness: Harness, value: str | None, words: str) -> None:
+    """Review rev15a F6: a script that sent its (valid) token bare heard "missing token"."""
+    token = harness.admin[0][1].removeprefix("Bearer ")
+    metadata = () if value is None else (("authorization", token if value == "RAW" else value),)
+    with pytest.raises(grpc.RpcError) as err:
+        harness.projects.ListProjects(admin_pb2.ListProjectsRequest(), metadata=metadata)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert err.value.details().startswith(words), err.value.details()
+    assert token not in err.value.details()
