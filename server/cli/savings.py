@@ -122,6 +122,10 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
                      "before, now and saved to date")
     if getattr(p, "baseline_note", ""):
         notes.append(p.baseline_note)
+    if getattr(p, "repriced_runs", 0):
+        notes.append(f"{p.repriced_runs} run(s) priced under another plan when collected are compared here with "
+                     f"their DBUs at the workspace's plan now ({getattr(p, 'dbu_plan', '') or 'today'}), so both "
+                     "sides use one price list; `run list` and the timeline show their stored costs")
     if p.cadence_note:
         notes.append(p.cadence_note)
     return notes

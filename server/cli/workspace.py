@@ -217,9 +217,13 @@ def _pricing_note(before: Any, after: Any) -> None:
                for label, old, new in (("cloud", before.cloud, after.cloud), ("plan", before.plan, after.plan),
                                        ("region", before.region, after.region)) if old != new]
     if changes:
-        # Stored costs are not rewritten (server.services.workspaces.update_workspace says why).
-        click.echo(f"{', '.join(changes)}: runs collected from now on are priced with this; the costs of runs "
-                   "already collected stay as they are", err=True)
+        # Stored costs are not rewritten (server.services.workspaces.update_workspace says why), but
+        # savings compare every run's DBUs at the plan now (docs/savings.md): said, or `trimtab
+        # savings` disagrees with `run list` without a word.
+        savings = ("; `trimtab savings` compares every run's DBUs at the new plan, so both sides use one "
+                   "price list" if before.plan != after.plan else "")
+        click.echo(f"{', '.join(changes)}: runs collected from now on are priced with this; the stored costs of "
+                   f"runs already collected (`run list`, the timeline) stay as they are{savings}", err=True)
 
 
 def _switch(value: bool) -> str:

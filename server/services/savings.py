@@ -99,6 +99,18 @@ DbuRate = Callable[[str], float | None]
 
 
 @dataclass(frozen=True)
+class PlanRate:
+    """A `DbuRate` that knows its plan (`workspace_dbu_rate`), so a saving can say which plan it
+    compared every run's DBUs at."""
+
+    plan: str
+    rate: DbuRate
+
+    def __call__(self, sku: str) -> float | None:
+        return self.rate(sku)
+
+
+@dataclass(frozen=True)
 class ProjectSavings:
     project_id: int
     project_name: str
@@ -125,8 +137,10 @@ class ProjectSavings:
     cost_basis: str = "estimate"  # billed | estimate: which cost of each run is compared
     billed_runs: int = 0  # baseline and Trimtab runs that have a bill
     user_edited_runs: int = 0  # runs on a configuration the user set outside Trimtab: in nothing above
-    # Runs whose DBUs were priced under another plan than the workspace's now, compared at today's.
+    # Runs whose DBUs were priced under another plan than the workspace's now, compared at today's
+    # (`dbu_plan`): their figures here differ from the stored costs `run list` and the timeline show.
     repriced_runs: int = 0
+    dbu_plan: str = ""  # the plan every run's DBUs are compared at; "" when the stored costs are
     has_sla: bool = False  # the project has an SLA (the "recent" fallback's reason depends on it)
     # basis "not_comparable": the workload changed at this run (a change point of the model) and no
     # run of the cluster as found has run it since, so no saving now nor projection is shown.
@@ -429,6 +443,7 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         current_recommendation_id=applied_id if source in ("applied", "applied_over_sla") else None,
         current_runs=len(current), cost_basis=cost_basis, billed_runs=billed_runs,
         user_edited_runs=len(by_user), repriced_runs=repriced_runs,
+        dbu_plan=dbu_rate.plan if isinstance(dbu_rate, PlanRate) else "",
         has_sla=project.settings.sla_seconds is not None,
         not_comparable_since_run_id=None if comparable else latest.since.run_id if latest.since else None,
         workload_change="" if comparable else latest.since.kind if latest.since else "",
@@ -574,7 +589,7 @@ def _at_todays_plan(runs: Sequence[Run], dbu_rate: DbuRate | None) -> tuple[list
     return out, moved
 
 
-def workspace_dbu_rate(store: Store, project: Project, catalog: PriceCatalog | None = None) -> DbuRate | None:
+def workspace_dbu_rate(store: Store, project: Project, catalog: PriceCatalog | None = None) -> PlanRate | None:
     """$/DBU by SKU under the plan the project's workspace has now (None: no such workspace)."""
     try:
         workspace = store.workspaces.get(project.workspace)
@@ -595,7 +610,7 @@ def workspace_dbu_rate(store: Store, project: Project, catalog: PriceCatalog | N
                 rates[sku] = None
         return rates[sku]
 
-    return rate
+    return PlanRate(workspace.plan, rate)
 
 
 def stored_changes(store: Store, project: Project) -> list[ChangePoint]:

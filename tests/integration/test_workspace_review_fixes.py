@@ -22,7 +22,10 @@ from server.store import Store
 from tests.integration.conftest import NOOP_INIT
 
 Trimtab = Callable[..., tuple[int, str, str]]
-FUTURE_ONLY = "runs collected from now on are priced with this; the costs of runs already collected stay as they are"
+FUTURE_ONLY = ("runs collected from now on are priced with this; the stored costs of runs already collected "
+               "(`run list`, the timeline) stay as they are")
+# After a change of plan (review rev15a F4): savings re-price DBUs, and the note says so.
+SAVINGS_REPRICE = "; `trimtab savings` compares every run's DBUs at the new plan, so both sides use one price list"
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def test_replace_applies_the_plan_and_region_given_and_keeps_those_not_given(
     assert _pricing(any_store) == ("aws", "enterprise", "us-west-2")
     # The same token given again: said so (the call still re-checked it and applied the plan and region).
     assert "workspace sbx: token unchanged (the one given is the one stored)" in err
-    assert f"plan premium -> enterprise, region - -> us-west-2: {FUTURE_ONLY}" in err
+    assert f"plan premium -> enterprise, region - -> us-west-2: {FUTURE_ONLY}{SAVINGS_REPRICE}" in err
     assert "plan:        enterprise" in out.splitlines() and "region:      us-west-2" in out.splitlines()
 
     # Rotating the token alone keeps them (the --plan default no longer stands in for "given").
@@ -63,7 +66,7 @@ def test_replace_applies_the_plan_and_region_given_and_keeps_those_not_given(
     assert "token unchanged" in err and "->" not in err
     code, _, err = trimtab(*_add(emulator, "--cloud", "aws", "--plan", "standard", "--replace"))
     assert code == 0 and _pricing(any_store) == ("aws", "standard", "us-west-2")
-    assert f"plan enterprise -> standard: {FUTURE_ONLY}" in err
+    assert f"plan enterprise -> standard: {FUTURE_ONLY}{SAVINGS_REPRICE}" in err
 
     # Validated as `workspace add` validates them; a refused call changes nothing.
     code, _, err = trimtab(*_add(emulator, "--cloud", "aws", "--plan", "gold", "--replace"))
@@ -80,7 +83,7 @@ def test_set_changes_plan_and_region_for_future_runs(trimtab: Trimtab, any_store
     code, out, err = trimtab("workspace", "set", "sbx", "--plan", "enterprise", "--region", "eu-west-1")
     assert code == 0, err
     assert _pricing(any_store) == ("aws", "enterprise", "eu-west-1")
-    assert f"plan premium -> enterprise, region us-east-1 -> eu-west-1: {FUTURE_ONLY}" in err
+    assert f"plan premium -> enterprise, region us-east-1 -> eu-west-1: {FUTURE_ONLY}{SAVINGS_REPRICE}" in err
     assert "plan:        enterprise" in out.splitlines() and "region:      eu-west-1" in out.splitlines()
     code, out, err = trimtab("--json", "workspace", "set", "sbx", "--region", "us-west-2")
     assert code == 0 and json.loads(out)["region"] == "us-west-2" and err == ""
@@ -132,7 +135,7 @@ def test_replace_changes_the_cloud_only_while_the_workspace_has_no_project(
     code, out, err = trimtab(*_add(emulator, "--cloud", "aws", "--replace"))
     assert code == 0, err
     assert _pricing(any_store) == ("aws", "premium", "")
-    assert f"cloud azure -> aws, region westeurope -> -: {FUTURE_ONLY}" in err
+    assert f"cloud azure -> aws, region westeurope -> -: {FUTURE_ONLY}" in err and "savings" not in err
 
     # With billing credentials for the old cloud, new ones must come with the move.
     monkeypatch.setenv("TT_CREDS", '{"access_key_id": "A", "secret_access_key": "S"}')

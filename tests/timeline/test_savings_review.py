@@ -148,6 +148,35 @@ def test_a_move_to_a_dearer_plan_moves_both_sides_alike(any_store: Store) -> Non
     assert after.saved_to_date == pytest.approx(3 * (3.00 - 1.80))
 
 
+def test_repriced_runs_and_the_plan_are_in_the_reply_and_under_the_table(any_store: Store) -> None:
+    # Review rev15a F4: savings re-priced the DBUs of runs collected before `workspace set --plan`
+    # while `run list` kept their stored costs, and nothing in the reply or the table said so.
+    from server.api import messages
+    from server.cli.context import message_dict
+    from server.cli.savings import project_notes
+    from server.services.savings import get_savings
+
+    job = Job(any_store, sla_seconds=None)
+    _workspace(any_store, "premium")
+    for _ in range(3):
+        job.run(_priced(10, "premium", 1.0))
+    rec = job.recommendation()
+    job.applied(rec)
+    job.run(_priced(6, "premium", 0.6), rec=rec)
+    [same] = messages.savings(get_savings(any_store, str(job.pid))).projects
+    assert (same.repriced_runs, same.dbu_plan) == (0, "premium")
+    assert not any("another plan" in n for n in project_notes(same))
+    _workspace(any_store, "enterprise")
+    [moved] = messages.savings(get_savings(any_store, str(job.pid))).projects
+    assert (moved.repriced_runs, moved.dbu_plan) == (4, "enterprise")
+    assert message_dict(moved)["repriced_runs"] == 4
+    assert ("4 run(s) priced under another plan when collected are compared here with their DBUs at the "
+            "workspace's plan now (enterprise), so both sides use one price list; `run list` and the timeline "
+            "show their stored costs") in project_notes(moved)
+    # The stored costs stay as they were: what `run list` shows.
+    assert any_store.runs.history(job.pid)[0].cost == _priced(10, "premium", 1.0)
+
+
 def test_billed_runs_keep_their_bill_and_have_their_dbus_repriced(any_store: Store) -> None:
     job = Job(any_store, sla_seconds=None)
     _workspace(any_store, "enterprise")
