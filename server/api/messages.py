@@ -270,4 +270,7 @@ def savings(s: SavingsReport) -> admin_pb2.SavingsReport:
             for p in s.projects],
         total_saved_to_date=s.total_saved_to_date, total_projected_annual=s.total_projected_annual,
         currency=s.currency,
+        waiting=[admin_pb2.NoSavingsYet(project_id=str(w.project_id), project_name=w.project_name,
+                                        failed_runs=w.failed_runs, failed_cost=w.failed_cost,
+                                        baseline_runs=w.baseline_runs, reason=w.reason) for w in s.waiting],
     )

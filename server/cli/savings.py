@@ -38,8 +38,12 @@ def cli(ctx: CliContext, project: str) -> None:
                      p.cost_basis or "-",
                      now_from(p), p.runs,
                      f"{_runs_a_year(p.runs_per_year)} ({p.cadence_basis})" if p.cadence_basis else "-"))
+    waiting = [f"{w.project_name}: {w.reason}" for w in reply.waiting]
     if not rows:
-        click.echo("no savings yet: a project needs a run as found and a run with an applied recommendation")
+        click.echo("no savings yet: a project needs a succeeded run as found and a succeeded run with an "
+                   "applied recommendation")
+        for line in waiting:
+            click.echo(line)
         return
     print_table(rows, ["ID", "PROJECT", "BEFORE/RUN", "NOW/RUN", "SAVING", "SAVED TO DATE",
                        "PROJECTED/YEAR", "BASIS", "COSTS", "NOW FROM", "RUNS", "RUNS/YEAR"])
@@ -48,6 +52,8 @@ def cli(ctx: CliContext, project: str) -> None:
     for p in reply.projects:
         for line in project_notes(p, p.has_sla if p.HasField("has_sla") else None):
             click.echo(f"{p.project_name}: {line}")
+    for line in waiting:
+        click.echo(line)
     click.echo("now/run: the runs of the recommendation applied now that met the SLA; until one has, "
                "the last 3 succeeded Trimtab runs, learning trials included (marked 'last 3'); after a revert "
                "to the cluster as found, the cost before Trimtab (marked 'as found')")

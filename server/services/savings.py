@@ -220,6 +220,28 @@ class SavingsReport:
     total_saved_to_date: float
     total_projected_annual: float
     currency: str
+    # Projects whose Trimtab runs all failed or were canceled: no saving yet, said per project.
+    waiting: tuple[NoSavingsYet, ...] = ()
+
+
+@dataclass(frozen=True)
+class NoSavingsYet:
+    """A project with Trimtab runs but no succeeded one: there is no cost now to compare, so no row;
+    what its failed runs cost (their DBUs at the plan now, as in a saving) counts against its saved
+    to date once one succeeds (docs/savings.md), and is said until then."""
+
+    project_id: int
+    project_name: str
+    failed_runs: int  # Trimtab runs (failed or canceled), learning trials included
+    failed_cost: float  # what they cost, on the cost basis a saving would use
+    baseline_runs: int  # succeeded runs of the cluster as found (0: nothing to compare with either)
+    currency: str = "USD"
+
+    @property
+    def reason(self) -> str:
+        base = "" if self.baseline_runs else " and no succeeded run of the cluster as found"
+        return (f"no savings yet: its {self.failed_runs} Trimtab run(s) all failed or were canceled{base}; "
+                f"they cost {self.failed_cost:.2f} {self.currency}, which counts against the savings once a Trimtab run succeeds")
 
 
 def _pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -641,6 +663,24 @@ def stored_project_savings(store: Store, project: Project, runs: Sequence[Run] |
                            stored_signatures(store, history, changes))
 
 
+def no_savings_yet(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | None = None,
+                   currency: str = "USD") -> NoSavingsYet | None:
+    """Why a project with Trimtab runs has no savings (`NoSavingsYet`): none of them succeeded. None
+    when one did (`project_savings` has its figures, or another reason) or it has none."""
+    runs, _ = _at_todays_plan(runs, dbu_rate)
+    costed = [r for r in runs if r.cost is not None]
+    user_ids = {id(r) for r in user_configured(runs, project.pending_apply)}
+    clean = [r for r in costed if id(r) not in user_ids]
+    trimtab = [r for r in clean if r.recommendation_id is not None]
+    if not trimtab or any(r.outcome == "succeeded" for r in trimtab):
+        return None
+    baseline = [r for r in clean if r.recommendation_id is None and r.outcome == "succeeded"]
+    billed = all(r.cost is not None and r.cost.source == "billed" for r in baseline + trimtab)
+    lost = sum((r.cost.total if billed else estimate_total(r.cost)) for r in trimtab if r.cost is not None)
+    assert project.id is not None
+    return NoSavingsYet(project.id, project.name, len(trimtab), lost, len(baseline), currency)
+
+
 def savings_report(items: Sequence[tuple[Project, Sequence[Run]]],
                    dbu_rates: Sequence[DbuRate | None] | None = None,
                    changes: Sequence[Sequence[ChangePoint]] | None = None,
@@ -649,6 +689,7 @@ def savings_report(items: Sequence[tuple[Project, Sequence[Run]]],
     per item, its workspace's $/DBU now; ``changes``: one per item, its change points (see
     `project_savings`)."""
     found: list[ProjectSavings] = []
+    waiting: list[NoSavingsYet] = []
     currency = "USD"
     rates = list(dbu_rates) if dbu_rates is not None else [None] * len(items)
     points = list(changes) if changes is not None else [()] * len(items)
@@ -658,8 +699,11 @@ def savings_report(items: Sequence[tuple[Project, Sequence[Run]]],
         item = project_savings(project, runs, rate, cuts, code)
         if item is not None:
             found.append(item)
+        elif (why := no_savings_yet(project, runs, rate, currency)) is not None:
+            waiting.append(why)
     return SavingsReport(projects=tuple(found), total_saved_to_date=sum(p.saved_to_date for p in found),
-                         total_projected_annual=sum(p.projected_annual for p in found), currency=currency)
+                         total_projected_annual=sum(p.projected_annual for p in found), currency=currency,
+                         waiting=tuple(waiting))
 
 
 def get_savings(store: Store, project_ref: str = "") -> SavingsReport:

@@ -375,16 +375,34 @@ class ProjectSavings(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ..., current_source: _Optional[str] = ..., current_recommendation_id: _Optional[str] = ..., current_runs: _Optional[int] = ..., cost_basis: _Optional[str] = ..., billed_runs: _Optional[int] = ..., user_edited_runs: _Optional[int] = ..., baseline_runs: _Optional[int] = ..., has_sla: _Optional[bool] = ..., not_comparable_since_run_id: _Optional[str] = ..., workload_change: _Optional[str] = ..., not_comparable_note: _Optional[str] = ..., not_comparable_runs: _Optional[int] = ..., per_gb_unproven: _Optional[bool] = ..., preliminary: _Optional[bool] = ..., saved_to_date_preliminary: _Optional[bool] = ..., baseline_note: _Optional[str] = ..., repriced_runs: _Optional[int] = ..., dbu_plan: _Optional[str] = ...) -> None: ...
 
 class SavingsReport(_message.Message):
-    __slots__ = ("projects", "total_saved_to_date", "total_projected_annual", "currency")
+    __slots__ = ("projects", "total_saved_to_date", "total_projected_annual", "currency", "waiting")
     PROJECTS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_SAVED_TO_DATE_FIELD_NUMBER: _ClassVar[int]
     TOTAL_PROJECTED_ANNUAL_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
     projects: _containers.RepeatedCompositeFieldContainer[ProjectSavings]
     total_saved_to_date: float
     total_projected_annual: float
     currency: str
-    def __init__(self, projects: _Optional[_Iterable[_Union[ProjectSavings, _Mapping]]] = ..., total_saved_to_date: _Optional[float] = ..., total_projected_annual: _Optional[float] = ..., currency: _Optional[str] = ...) -> None: ...
+    waiting: _containers.RepeatedCompositeFieldContainer[NoSavingsYet]
+    def __init__(self, projects: _Optional[_Iterable[_Union[ProjectSavings, _Mapping]]] = ..., total_saved_to_date: _Optional[float] = ..., total_projected_annual: _Optional[float] = ..., currency: _Optional[str] = ..., waiting: _Optional[_Iterable[_Union[NoSavingsYet, _Mapping]]] = ...) -> None: ...
+
+class NoSavingsYet(_message.Message):
+    __slots__ = ("project_id", "project_name", "failed_runs", "failed_cost", "baseline_runs", "reason")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
+    FAILED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_COST_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_RUNS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    project_name: str
+    failed_runs: int
+    failed_cost: float
+    baseline_runs: int
+    reason: str
+    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., failed_runs: _Optional[int] = ..., failed_cost: _Optional[float] = ..., baseline_runs: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
     __slots__ = ("id", "project_id", "databricks_run_id", "cluster_id", "start_time_ms", "end_time_ms", "runtime_s", "outcome", "config", "input_bytes", "cost", "anomalies", "application_ids", "recommendation_id", "phase", "stages", "executors", "driver", "setup_s", "message")
