@@ -1,7 +1,7 @@
 """`--json` has every field, zeros included, and 64-bit numbers as numbers (review rev15a finding 3).
 
 Protobuf's JSON left out every field at its default: an unpriced run's timeline cost 0 was missing,
-an empty savings report printed only {"currency": "USD"}, and int64 ids came out as strings.
+an empty savings report printed only {"currency": "USD", "waiting": []}, and int64 ids came out as strings.
 """
 
 from __future__ import annotations
@@ -44,4 +44,4 @@ def test_an_empty_savings_report_has_its_totals(trimtab: Trimtab, nightly: Proje
     code, out, _ = trimtab("--json", "savings")
     assert code == 0
     assert json.loads(out) == {"projects": [], "total_saved_to_date": 0.0, "total_projected_annual": 0.0,
-                               "currency": "USD"}
+                               "currency": "USD", "waiting": []}
