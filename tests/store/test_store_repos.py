@@ -131,6 +131,33 @@ def test_only_one_pending_recommendation(store: Store) -> None:
         store.recommendations.set_state(second.id, "bogus")
 
 
+def test_project_update_sets_recommendation_states_in_the_same_transaction(store: Store) -> None:
+    # An apply's record is the recommendation's state and the project's row: written apart, a
+    # database failure between the two left a recommendation applied that the project never recorded.
+    p = _project(store)
+    other = _project(store, key="other")
+    config = ClusterConfig(node_type_id="r5.xlarge", num_workers=6, spec={"node_type_id": "r5.xlarge"})
+    rec = store.recommendations.add(Recommendation(project_id=p.id, config=config))
+    theirs = store.recommendations.add(Recommendation(project_id=other.id, config=config))
+    record = {"recommendation_id": rec.id, "applied_spec": SPEC, "confirmed": False}
+
+    updated = store.projects.update(dataclasses.replace(p, pending_apply=record), recommendations={rec.id: "applied"})
+    assert updated.pending_apply == record
+    assert store.recommendations.get(rec.id).state == "applied"
+
+    # Either fails whole: a recommendation not the project's (nor one unknown) writes neither.
+    for wrong in (theirs.id, 999_999):
+        with pytest.raises(NotFound):
+            store.projects.update(dataclasses.replace(updated, pending_apply=None, detached=True),
+                                  recommendations={rec.id: "rejected", wrong: "superseded"})
+        assert store.projects.get(p.id) == updated
+        assert store.recommendations.get(rec.id).state == "applied"
+        assert store.recommendations.get(theirs.id).state == "pending"
+    with pytest.raises(InvalidArgument):
+        store.projects.update(dataclasses.replace(updated, detached=True), recommendations={rec.id: "bogus"})
+    assert store.projects.get(p.id) == updated
+
+
 def test_tokens_are_stored_hashed(store: Store) -> None:
     token, plaintext = store.tokens.create("ci", "agent")
     assert store.tokens.verify(plaintext) == token

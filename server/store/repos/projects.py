@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 
-from server.domain import Project, ProjectSettings
-from server.errors import AlreadyExists, NotFound, shown
+from server.domain import RECOMMENDATION_STATES, Project, ProjectSettings
+from server.errors import AlreadyExists, InvalidArgument, NotFound, shown
 from server.store import convert
 from server.store.repos.base import Repository
 from server.store.tables import ProjectRow, RecommendationRow, RunRow
@@ -71,8 +72,14 @@ class ProjectRepository(Repository):
         with self._read() as conn:
             return [convert.project(r) for r in conn.execute(query).all()]
 
-    def update(self, project: Project) -> Project:
+    def update(self, project: Project, *, recommendations: Mapping[int, str] | None = None) -> Project:
         """Write every field of `project` (found by id) but its settings, and return it as stored.
+
+        ``recommendations``: states to set on recommendations of the project (id -> state), in the
+        same transaction as the row. An apply, a revert or a detach is recorded so, whole or not at
+        all: written in two transactions, a database failure between them left the recommendation
+        applied without the project's record of it, so the retry was refused ("the cluster has
+        changed since") and the next run, on Trimtab's own write, was taken for a user's edit.
 
         Settings are the user's, written only by `update_settings` (and `add`): an apply or the
         collector writes back a row it read before its Databricks calls, seconds earlier, and
@@ -84,12 +91,20 @@ class ProjectRepository(Repository):
         the same PostgreSQL database honour too, so no writer overwrites another's change."""
         if project.id is None:
             raise NotFound("project has no id (add it first)")
+        states = dict(recommendations or {})
+        if any(state not in RECOMMENDATION_STATES for state in states.values()):
+            raise InvalidArgument(f"state must be one of {', '.join(RECOMMENDATION_STATES)}")
         values = convert.project_values(project)
         del values["settings"]
+        R = RecommendationRow.__table__  # type: ignore[attr-defined]
         with self._write() as conn:
-            done = conn.execute(T.update().where(T.c.id == project.id).values(**values)).rowcount
-        if not done:
-            raise NotFound(f"project {project.id} not found")
+            for rec_id, state in states.items():
+                if not conn.execute(R.update().where(R.c.id == rec_id, R.c.project_id == project.id)
+                                    .values(state=state)).rowcount:
+                    # Raised inside the transaction: nothing of the record is written.
+                    raise NotFound(f"recommendation {rec_id} of project {project.id} not found")
+            if not conn.execute(T.update().where(T.c.id == project.id).values(**values)).rowcount:
+                raise NotFound(f"project {project.id} not found")
         return self.get(project.id)
 
     def set_phase_unless_planned(self, project_id: int, phase: str) -> bool:
