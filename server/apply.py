@@ -12,14 +12,22 @@ no new apply happens before that, so every configuration gets a run.
 ``pending_apply`` on the project records the apply:
 ``{recommendation_id, applied_spec, previous_spec, previous_recommendation_id,
 applied_after_run_id, applied_at_ms, confirmed}``; runs with an id up to
-``applied_after_run_id`` had started before it and used ``previous_spec``.
+``applied_after_run_id`` had started before it and used ``previous_spec``, or what
+``started_before_spec`` names when the record has it (`server.domain.started_before`).
+When no run started between two writes (the same ``applied_after_run_id``: an apply reverted,
+or replaced after a settings change, while its first run is still in flight), the runs in flight
+ran what the earlier record says they ran, not the spec the later write replaced: the later
+record keeps it (`_started_since`). The recommendation's state and the project's record are
+written in one transaction (`ProjectRepository.update`).
 
 Revert puts back what ``previous_spec`` has of the fields a recommendation owns (sizing, node
 types, availability and disks: `owned_from`), over the live spec as an apply merges, and records it
-the same way with ``reverted`` set. Its ``previous_spec`` is then the reverted recommendation's, kept only so runs
-that started before the revert are attributed to what they ran; it is never a revert
-target: a second revert is refused until the next apply. The reverted recommendation
-is rejected, and its configuration is remembered on the project
+the same way with ``reverted`` set. Its ``previous_spec`` is then what the runs that started before
+the revert ran (the reverted recommendation's spec, or the one before it when no run started
+between the apply and the revert), kept only so they are attributed to it; it is never a revert
+target: a second revert is refused until the next apply, and an apply over the revert keeps it
+apart (``started_before_spec``) from its own ``previous_spec``, the spec the revert went back to.
+The reverted recommendation is rejected, and its configuration is remembered on the project
 (`server.plan.candidates.REJECTED_KEY`) so no later plan, automatic or not, brings it back.
 """
 
@@ -46,7 +54,15 @@ from server.databricks import (
     WorkspaceAuthError,
 )
 from server.databricks.gateway import DatabricksPermissionDenied
-from server.domain import PROBLEM_KEY, ClusterConfig, Project, Recommendation
+from server.domain import (
+    PROBLEM_KEY,
+    STARTED_BEFORE_RECOMMENDATION,
+    STARTED_BEFORE_SPEC,
+    ClusterConfig,
+    Project,
+    Recommendation,
+    started_before,
+)
 from server.errors import FailedPrecondition, NotFound, TrimtabError
 from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, custom_tags_over_limit, spec_diff, taken_over
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, PoolBacking, config_id_of, outside_bounds
@@ -203,23 +219,39 @@ def proposed_spec(base: dict[str, Any], rec: Recommendation, *, cloud: str) -> d
     return out
 
 
+def _started_since(pending: dict[str, Any], after_run: int) -> bool:
+    """Whether a run started between the write ``pending`` records and one made after run ``after_run``
+    (the job's newest then). When none did, the runs up to ``after_run`` (in flight at both writes)
+    started before the recorded one too, and ran what its record says they ran
+    (`server.domain.started_before`), not the spec the new write replaced. A record a run
+    confirmed had one start since, whatever its boundary (a re-attach's is confirmed as made)."""
+    return not pending or bool(pending.get("confirmed", False)) \
+        or int(pending.get("applied_after_run_id") or 0) != after_run
+
+
 def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec: dict[str, Any],
                   previous: dict[str, Any], after_run: int) -> Recommendation:
     """Record in the store that ``rec`` now holds on the job (``new_spec``, written over ``previous``)."""
     assert rec.id is not None
     pending = project.pending_apply or {}
     previous_rec = pending.get("recommendation_id")
-    if pending and not pending.get("confirmed", False) and not pending.get("reverted") \
-            and int(pending.get("applied_after_run_id") or 0) == after_run:
+    states: dict[int, str] = {}
+    ran: dict[str, Any] | None = None
+    if not _started_since(pending, after_run):
+        ran, ran_rec = started_before(pending)
+    if ran is None:
+        ran, ran_rec = previous, previous_rec
+    if not _started_since(pending, after_run) and not pending.get("reverted"):
         # Over an apply no run has used nor started on (`over_unconfirmed`): the runs up to
         # ``after_run`` ran what that apply replaced, so its predecessor stays theirs, and the
         # replaced recommendation never held a run. Not over a revert: its record names the
         # rejected recommendation as "previous" (for attribution only), which must never become
-        # a later revert's target, and the one it went back to did hold runs.
+        # a later revert's target, and the one it went back to did hold runs; what the runs in
+        # flight ran is kept apart then (``ran``).
         previous, previous_rec = pending.get("previous_spec") or previous, pending.get("previous_recommendation_id")
         if pending.get("recommendation_id") is not None:
-            store.recommendations.set_state(int(pending["recommendation_id"]), "superseded")
-    applied = store.recommendations.set_state(rec.id, "applied")
+            states[int(pending["recommendation_id"])] = "superseded"
+    states[rec.id] = "applied"
     # An apply that went through ends a kept auto-apply failure (a planning one stays: it is the
     # plan's to clear).
     state = project.state
@@ -230,11 +262,15 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
     if trimtab_wrote(project) is None:
         # Trimtab's first write since the (re-)import: what detach puts back (`detached_spec`).
         state[BEFORE_WRITES_KEY] = previous
-    store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply={
-        "recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": previous,
-        "previous_recommendation_id": previous_rec,
-        "applied_after_run_id": after_run, "applied_at_ms": store.clock.now_ms(), "confirmed": False}))
-    return applied
+    record = {"recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": previous,
+              "previous_recommendation_id": previous_rec,
+              "applied_after_run_id": after_run, "applied_at_ms": store.clock.now_ms(), "confirmed": False}
+    if (ran, ran_rec) != (previous, previous_rec):
+        record |= {STARTED_BEFORE_SPEC: ran, STARTED_BEFORE_RECOMMENDATION: ran_rec}
+    # One transaction with the recommendations' states (`ProjectRepository.update`).
+    store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply=record),
+                          recommendations=states)
+    return store.recommendations.get(rec.id)
 
 
 def adopt_own_write(store: Store, project: Project, live: dict[str, Any]) -> Recommendation | None:
@@ -304,8 +340,9 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     after_run = gateway.latest_run_id(project.job_id) or 0
     previous = _write_verified(gateway, project, settings, live, previous)
     state = project.state
+    states: dict[int, str] = {}
     if rec is not None and rec.id is not None:
-        rec = store.recommendations.set_state(rec.id, "rejected")
+        states[rec.id] = "rejected"
         # Turned down, unless it is the very cluster the revert goes back to (an apply that changed
         # only the tag): banning it moved the job off its own cluster to a dearer one at the next plan.
         if config_id_of(rec.config) != config_id_of(config_from_spec(previous)):
@@ -314,12 +351,20 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     # the configuration just turned down): the next run brings a new one.
     waiting = store.recommendations.pending(project_id)
     if waiting is not None and waiting.id is not None:
-        store.recommendations.set_state(waiting.id, "superseded")
+        states[waiting.id] = "superseded"
     back = pending.get("previous_recommendation_id")
+    # What the runs that started before the revert ran: the reverted apply's spec, or, when none
+    # started since that apply (reverted while its first run was still in flight), what they ran
+    # before it; the reverted spec would take a run on the very spec put back for a user's edit.
+    ran, ran_rec = started_before(pending) if not _started_since(pending, after_run) else (None, None)
+    if ran is None:
+        ran, ran_rec = live, rec_id
     store.projects.update(dataclasses.replace(project, current_spec=previous, state=state, pending_apply={
-        "recommendation_id": back, "applied_spec": previous, "previous_spec": live,
-        "previous_recommendation_id": rec_id, "applied_after_run_id": after_run,
-        "applied_at_ms": store.clock.now_ms(), "confirmed": False, "reverted": True}))
+        "recommendation_id": back, "applied_spec": previous, "previous_spec": ran,
+        "previous_recommendation_id": ran_rec, "applied_after_run_id": after_run,
+        "applied_at_ms": store.clock.now_ms(), "confirmed": False, "reverted": True}), recommendations=states)
+    if rec is not None and rec.id is not None:
+        rec = store.recommendations.get(rec.id)
     return ApplyResult(rec, diff, applied=True, message="reverted to the configuration before the last apply")
 
 
@@ -354,12 +399,11 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
     if dry_run:
         return ApplyResult(None, diff, applied=False, message="dry run: nothing changed")
     pending = store.recommendations.pending(project_id)
-    if pending is not None and pending.id is not None:
-        store.recommendations.set_state(pending.id, "superseded")
+    states = {pending.id: "superseded"} if pending is not None and pending.id is not None else {}
     # Detached, Trimtab has written nothing the next import should take for its own.
     state = {k: v for k, v in project.state.items() if k not in (LAST_WRITE_KEY, BEFORE_WRITES_KEY)}
     store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None, current_spec=current,
-                                              state=state))
+                                              state=state), recommendations=states)
     return ApplyResult(None, diff, applied=bool(diff), message=f"project {project.name} detached")
 
 
@@ -558,9 +602,9 @@ def reject(store: Store, project_id: int) -> Recommendation:
         rec = store.recommendations.pending(project_id)
         if rec is None or rec.id is None:
             raise no_pending(store, project)
-        rejected = store.recommendations.set_state(rec.id, "rejected")
-        store.projects.update(dataclasses.replace(project, state=_with_rejected(project.state, rec.config)))
-    return rejected
+        store.projects.update(dataclasses.replace(project, state=_with_rejected(project.state, rec.config)),
+                              recommendations={rec.id: "rejected"})
+    return store.recommendations.get(rec.id)
 
 
 def no_pending(store: Store, project: Project) -> TrimtabError:
@@ -751,8 +795,9 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
     edited = spec_drift(live, written) if written else list(drift)
     owned = owned_drift(edited, live, written or {}, cloud=cloud)
     waiting = store.recommendations.pending(int(project.id or 0))
+    states: dict[int, str] = {}
     if waiting is not None and waiting.id is not None and (owned or _writes_over(waiting, edited, cloud)):
-        store.recommendations.set_state(waiting.id, "superseded")
+        states[waiting.id] = "superseded"
     # Where the edit falls in the job's runs, for the planner's auto-apply hold
     # (`server.plan.planner.edit_hold`): found here (at an apply), the runs that follow match the
     # adopted spec, so none of them is flagged as the collector flags the first run after an edit.
@@ -763,7 +808,8 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
         state.pop(LAST_WRITE_KEY, None)
         if (written_last := trimtab_wrote(project)) is not None:
             state[LAST_WRITE_KEY] = written_last
-    return store.projects.update(dataclasses.replace(project, current_spec=live, pending_apply=kept, state=state))
+    return store.projects.update(dataclasses.replace(project, current_spec=live, pending_apply=kept, state=state),
+                                 recommendations=states)
 
 
 def _kept_record(project: Project, live: dict[str, Any], edit_run_id: int | None, *,

@@ -165,6 +165,26 @@ class PlanProblem:
             return None
 
 
+# Where an apply's record (``Project.pending_apply``, `server.apply`) keeps what the runs that had
+# started before it ran, when that is not its ``previous_spec`` (the spec a revert goes back to).
+STARTED_BEFORE_SPEC = "started_before_spec"
+STARTED_BEFORE_RECOMMENDATION = "started_before_recommendation_id"
+
+
+def started_before(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
+    """What the runs up to an apply record's ``applied_after_run_id`` ran (they had started before
+    it): the spec, None when the record has none, and the recommendation it was (None: none).
+
+    Its ``previous_spec`` but after an apply over a revert that no run started between: the spec
+    before the apply is then the one the revert went back to (what a revert of it writes), while
+    the runs in flight started before the revert and ran what its record says they ran."""
+    if STARTED_BEFORE_SPEC in record:
+        spec, rec = record.get(STARTED_BEFORE_SPEC), record.get(STARTED_BEFORE_RECOMMENDATION)
+    else:
+        spec, rec = record.get("previous_spec"), record.get("previous_recommendation_id")
+    return (dict(spec) if isinstance(spec, Mapping) else None), (int(rec) if rec is not None else None)
+
+
 @dataclass(frozen=True)
 class Project:
     """One job cluster of one Databricks job: ``(workspace, job_id, cluster_key)``.

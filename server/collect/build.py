@@ -19,7 +19,7 @@ from server.collect.failure import FailureCause, classify_failure, no_capacity
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.costing.reconcile import BYTES_PER_GB
-from server.domain import Application, Executor, Project, Run, Stage
+from server.domain import Application, Executor, Project, Run, Stage, started_before
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG
 from server.render.fmt import cut
 from server.spec import config_from_spec, pool_fields, spec_drift
@@ -147,8 +147,9 @@ def expected_spec(project: Project, piece: ClusterRun) -> Expected:
     pending = project.pending_apply or {}
     if pending and pending.get("applied_spec") is not None:
         applied_after = int(pending.get("applied_after_run_id") or 0)
-        if piece.run_id <= applied_after and pending.get("previous_spec") is not None:
-            return Expected(dict(pending["previous_spec"]), pending.get("previous_recommendation_id"))
+        ran, ran_rec = started_before(pending)
+        if piece.run_id <= applied_after and ran is not None:
+            return Expected(ran, ran_rec)
         rec = pending.get("recommendation_id")
         return Expected(dict(pending["applied_spec"]), int(rec) if rec is not None else None,
                         confirms_apply=not pending.get("confirmed", False))

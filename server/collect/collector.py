@@ -90,7 +90,7 @@ from server.databricks import (
     WorkspaceAuthError,
     call_or_none,
 )
-from server.domain import CostBreakdown, Project, Run, Workspace
+from server.domain import CostBreakdown, Project, Run, Workspace, started_before
 from server.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from server.onboard import job_schedule, taken_over
 from server.render.fmt import cut
@@ -887,8 +887,9 @@ def _repair_drift(project: Project, run_id: int, repair_spec: Mapping[str, Any])
         return []
     pending = project.pending_apply or {}
     written = [dict(project.current_spec)]
-    if pending.get("previous_spec") is not None and run_id <= int(pending.get("applied_after_run_id") or 0):
-        written.append(dict(pending["previous_spec"]))
+    ran, _ = started_before(pending)
+    if ran is not None and run_id <= int(pending.get("applied_after_run_id") or 0):
+        written.append(ran)
     drifts = [spec_drift(repair_spec, spec) for spec in written if spec]
     return [] if not drifts or not all(drifts) else min(drifts, key=len)
 

@@ -1,16 +1,20 @@
 """An apply Trimtab wrote to Databricks but never recorded (the server stopped between `jobs/update`
-and its store write) is recognised as Trimtab's, not taken for a user's edit (emulator, real SDK,
-SQLite and PostgreSQL)."""
+and its store write) is recognised as Trimtab's, not taken for a user's edit; and a record is
+written whole or not at all (emulator, real SDK, SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
+import sqlalchemy as sa
 
 from sandbox.workspace import RunningWorkspace
-from server.apply import apply_recommendation, project_cloud
+from server.apply import apply_recommendation, project_cloud, restore_original, revert
 from server.databricks import DatabricksGateway
 from server.domain import Workspace
-from server.errors import FailedPrecondition
+from server.errors import FailedPrecondition, TrimtabError
 from server.onboard import RECOMMENDATION_TAG
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, recommended_spec
@@ -82,3 +86,81 @@ def test_the_collector_recognises_an_unrecorded_apply_from_the_run_that_used_it(
     project = store.projects.get(loop.pid)
     assert project.pending_apply["recommendation_id"] == rec_id and project.pending_apply["confirmed"] is True
     assert "user_edit_paths" not in project.state
+
+
+@contextmanager
+def _project_writes_fail(store: Store) -> Iterator[None]:
+    """Every write of a project row fails inside the database (a connection lost mid-transaction)."""
+    if store.is_sqlite:
+        create = ["CREATE TRIGGER rev15b_blip BEFORE UPDATE ON projects "
+                  "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"]
+        drop = ["DROP TRIGGER rev15b_blip"]
+    else:
+        create = ["CREATE FUNCTION rev15b_blip() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+                  "'terminating connection due to administrator command' USING ERRCODE = '57P01'; END $$",
+                  "CREATE TRIGGER rev15b_blip BEFORE UPDATE ON projects FOR EACH ROW EXECUTE FUNCTION rev15b_blip()"]
+        drop = ["DROP TRIGGER rev15b_blip ON projects", "DROP FUNCTION rev15b_blip()"]
+    with store.engine.begin() as conn:
+        for statement in create:
+            conn.execute(sa.text(statement))
+    try:
+        yield
+    finally:
+        with store.engine.begin() as conn:
+            for statement in drop:
+                conn.execute(sa.text(statement))
+
+
+def test_a_database_failure_while_recording_an_apply_records_none_of_it(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
+    # Review rev15b: the recommendation's state and the project's record were two transactions; a
+    # failure between them left the recommendation applied with no record. The retry was refused
+    # ("recommendation 1 was applied, and the cluster has changed since") and the next run, on
+    # Trimtab's own write, was taken for a user's edit.
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    _, rec = loop.cycle()
+    assert rec is not None and rec.id is not None
+    with _project_writes_fail(store), pytest.raises(TrimtabError):
+        apply_recommendation(store, gateway, loop.pid)
+    assert store.recommendations.get(rec.id).state == "pending"
+    assert store.projects.get(loop.pid).pending_apply is None
+
+    # The job holds the write: the retry recognises it as Trimtab's and records it.
+    with pytest.raises(FailedPrecondition, match=f"recommendation {rec.id} is already on the job"):
+        apply_recommendation(store, gateway, loop.pid)
+    assert store.recommendations.get(rec.id).state == "applied"
+    run, _ = loop.cycle()
+    assert "user_edit" not in run.anomalies
+    assert run.recommendation_id == rec.id
+    assert store.projects.get(loop.pid).pending_apply["confirmed"] is True
+
+
+def test_a_database_failure_while_recording_a_detach_changes_no_recommendation(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    _, rec = loop.cycle()
+    assert rec is not None and rec.id is not None
+    with _project_writes_fail(store), pytest.raises(TrimtabError):
+        restore_original(store, gateway, loop.pid)
+    assert store.recommendations.get(rec.id).state == "pending"  # was superseded, the project not detached
+    assert not store.projects.get(loop.pid).detached
+
+    restore_original(store, gateway, loop.pid)  # the retry finds Trimtab off the job, and records it
+    assert store.projects.get(loop.pid).detached
+    assert store.recommendations.get(rec.id).state == "superseded"
+
+
+def test_a_database_failure_while_recording_a_revert_changes_no_recommendation(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    _, rec = loop.cycle()
+    assert rec is not None and rec.id is not None
+    apply_recommendation(store, gateway, loop.pid)
+    recorded = store.projects.get(loop.pid).pending_apply
+    with _project_writes_fail(store), pytest.raises(TrimtabError):
+        revert(store, gateway, loop.pid)
+    assert store.recommendations.get(rec.id).state == "applied"  # was rejected, the record left as applied
+    assert store.projects.get(loop.pid).pending_apply == recorded
