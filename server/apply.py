@@ -281,23 +281,31 @@ def adopt_own_write(store: Store, project: Project, live: dict[str, Any]) -> Rec
     recommendation to the recorded spec writes, tag included, and was taken for a user's edit: the
     recommendation superseded, auto-apply held for the "edit". Only that exact spec is adopted; any
     other difference is still the user's. Call under the project lock.
+
+    Over an apply no run has used yet, only the auto-apply after a settings change writes
+    (`server.plan.planner.Planner.replan`, ``over_unconfirmed``), built on that apply's spec: adopted
+    as it records itself over the unconfirmed one, at the unconfirmed one's run boundary, so the
+    runs that started before that apply keep its predecessor. A run that started between the two
+    applies (on the first) is still judged against the second: when the lost write happened is not
+    known.
     """
     tag = flatten(live).get(f"custom_tags.{RECOMMENDATION_TAG}")
     rec = store.recommendations.pending(int(project.id or 0))
     if tag is None or rec is None or rec.id is None or str(tag) != str(rec.id):
         return None
     pending = project.pending_apply or {}
-    if pending and not pending.get("confirmed", False):
-        return None  # an apply is refused then: this spec is not one Trimtab wrote
     base = pending.get("applied_spec") or project.current_spec
     if not base:
         return None
     expected = proposed_spec(base, rec, cloud=project_cloud(store, project))
     if spec_drift(live, expected):
         return None
+    after_run = int(project.last_seen_run_id or 0)
+    if pending and not pending.get("confirmed", False):
+        after_run = max(after_run, int(pending.get("applied_after_run_id") or 0))
     log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (the server "
                 "stopped mid-apply?): recorded as applied now", project.name, rec.id)
-    return _record_apply(store, project, rec, live, base, int(project.last_seen_run_id or 0))
+    return _record_apply(store, project, rec, live, base, after_run)
 
 
 @_locked

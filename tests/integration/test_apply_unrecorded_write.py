@@ -16,6 +16,7 @@ from server.databricks import DatabricksGateway
 from server.domain import Workspace
 from server.errors import FailedPrecondition, TrimtabError
 from server.onboard import RECOMMENDATION_TAG
+from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, recommended_spec
 from server.store import Store
@@ -86,6 +87,34 @@ def test_the_collector_recognises_an_unrecorded_apply_from_the_run_that_used_it(
     project = store.projects.get(loop.pid)
     assert project.pending_apply["recommendation_id"] == rec_id and project.pending_apply["confirmed"] is True
     assert "user_edit_paths" not in project.state
+
+
+def test_an_unrecorded_auto_apply_after_a_settings_change_is_recognised_by_the_run_that_used_it(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
+    # Review rev15b: `trimtab project set` re-plans and auto-applies over the apply no run has used
+    # yet (`over_unconfirmed`); the server died between that jobs/update and its record. The run on
+    # it was taken for a user's edit: an unconfirmed apply was never looked at.
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=True)
+    loop.cycle()
+    first = store.projects.get(loop.pid).pending_apply or {}
+    assert first and first["confirmed"] is False
+    # The state the kill leaves: the apply over the unconfirmed one on the job, and only there.
+    update_settings(store, str(loop.pid), {"auto_apply": False, "max_workers": 3})
+    replanned = loop._planner.replan(loop.pid)
+    assert replanned is not None and replanned.state == "pending"
+    rec_id = _write_as_apply_would(loop, store, gateway)
+    assert rec_id == replanned.id
+
+    run, _ = loop.cycle()
+    assert "user_edit" not in run.anomalies
+    assert run.recommendation_id == rec_id
+    assert store.recommendations.get(rec_id).state == "applied"
+    assert store.recommendations.get(int(first["recommendation_id"])).state == "superseded"  # no run held it
+    record = store.projects.get(loop.pid).pending_apply or {}
+    assert record["recommendation_id"] == rec_id and record["confirmed"] is True
+    assert record["previous_spec"] == first["previous_spec"]  # a revert goes back to what held runs
+    assert "user_edit_paths" not in store.projects.get(loop.pid).state
 
 
 @contextmanager
