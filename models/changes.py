@@ -12,9 +12,12 @@ A project's history is cut at its latest change point; only the segment after it
 - a runtime regression: two clean runs in a row among those that can be judged, each on a
   configuration measured in the segment before the first of them, both slower than that
   configuration's earlier runs by more than `REGRESSION_RATIO` and three run-noise sds, after
-  correcting for input size. Two, because one slow run is what noise sometimes does; up to
-  `SUSPECT_UNJUDGED` runs on configurations first measured after the first slow run are skipped,
-  not a break, since the planner usually moves to a new cluster after a slow run.
+  correcting for input size, and by about the same factor. Two, because one slow run is what noise
+  sometimes does; the same factor, because a regression slows every configuration alike. The run
+  noise is the project's own (its repetitions before the first slow run, shrunk to the prior's and
+  never below it). Up to `SUSPECT_UNJUDGED` runs on configurations first measured after the first
+  slow run are skipped, not a break; the planner reruns a configuration that can judge it
+  (`Screened.suspect`, `Screened.judges`).
 
 Runs that failed or lost spot capacity, and runs on configurations outside the decision space, are
 explained and not learned as a configuration's normal runtime. A failed run's configuration is
@@ -27,6 +30,7 @@ An instance type whose clusters the cloud refused `LAUNCH_REFUSALS` times in a r
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,6 +91,11 @@ class Screened:
     # The median input before an input shift that only the latest sized run shows so far (None:
     # no such shift): a drop may be a one-off night, so the next run is planned for this size.
     shift_from_gb: float | None = None
+    # A slow run of the segment no later run has confirmed or cleared yet (None: none), and the
+    # configurations a run on could judge it (measured in the segment up to it): the planner
+    # reruns one of them rather than moving on to a cluster that can say nothing of it.
+    suspect: int | None = None
+    judges: frozenset[str] = frozenset()
 
 
 def run_key(index: int, obs: Observation) -> str:
@@ -138,9 +147,10 @@ def screen(
     # Every one-off night seen, in earlier segments too: a change point a caller kept at one of
     # them (it was the latest run then) is withdrawn even when the night after was a change itself.
     one_offs: set[int] = set()
+    pending: dict[str, object] = {}  # the last scan's open suspect (`Screened.suspect`)
     # Each change point lies strictly after the current start, so this ends within n rounds.
     while (change := _scan(history, known, start, sigma_run, input_elasticity, _sig_before(history, start),
-                           label, one_offs)):
+                           label, one_offs, pending)):
         start, reason, kind, shifted_from = change
     if kind != INPUT_SIZE_SHIFT or _next_sized(history, known, start) is not None:
         shifted_from = None
@@ -165,7 +175,8 @@ def screen(
                     oom.add(obs.config_id)
     oom_mem = max((known[c].memory_per_core_gib for c in oom - ok_cfgs if c in known), default=0.0)
     return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem, kind,
-                    refused_instance_types(history, known), tuple(sorted(one_offs)), shifted_from)
+                    refused_instance_types(history, known), tuple(sorted(one_offs)), shifted_from,
+                    pending.get("suspect"), pending.get("judges", frozenset()))  # type: ignore[arg-type]
 
 
 def refused_instance_types(history: Sequence[Observation], known: Mapping[str, Candidate]) -> tuple[Refusal, ...]:
@@ -221,15 +232,20 @@ def _scan(
     last_sig: str | None,
     label: Callable[[int], str],
     one_offs: set[int],
+    pending: dict[str, object],
 ) -> tuple[int, str, str, float | None] | None:
     """First change point after ``start`` (index, reason, kind, the median input before it for an
-    input shift), or None. Runs whose input alone stood out are added to ``one_offs``."""
+    input shift), or None. Runs whose input alone stood out are added to ``one_offs``; with no change
+    point, ``pending`` gets the open suspect and the configurations that can judge it."""
     inputs: list[float] = []
     off_sizes: list[float] = []  # the one-off nights' inputs in this segment
     per_config: dict[str, list[tuple[int, float]]] = {}
     suspect: int | None = None  # the latest judged run, when it ran slow: a regression if the next does
     unjudged = 0  # clean runs since the suspect that could not be judged
-    threshold = max(math.log(REGRESSION_RATIO), 3.0 * sigma_run)
+    # The project's own run noise (`_Scatter`), and as it was before the suspect slow run.
+    scatter = _Scatter()
+    at_suspect = sigma_run
+    suspect_slow = 0.0
     for idx in range(start, len(history)):
         obs = history[idx]
         if sig := _code_signature(obs):
@@ -277,6 +293,10 @@ def _scan(
         # (8% a run) look like a regression.
         earlier = [v for i, v in per_config.get(obs.config_id, ()) if suspect is None or i <= suspect]
         per_config.setdefault(obs.config_id, []).append((idx, norm))
+        own = scatter.sigma(sigma_run)  # the noise up to this run
+        noise = at_suspect if suspect is not None else own
+        threshold = max(math.log(REGRESSION_RATIO), 3.0 * noise)
+        scatter.add(obs.config_id, norm)
         if not earlier:
             # A slow run is confirmed within a few runs or forgotten: two slow nights two weeks
             # apart, steady runs between them on a cluster measured since, are no regression.
@@ -285,16 +305,66 @@ def _scan(
                 suspect = None
             continue
         slow = norm - float(np.mean(earlier))
+        # How much of a shift since the suspect this run's excess shows: on the suspect's own
+        # configuration the suspect sits in the baseline and takes its share of the shift away.
+        share = 1.0 - sum(1 for i, _ in per_config[obs.config_id][:-1] if suspect is not None and i >= suspect) \
+            / len(earlier)
         if slow <= threshold:
             suspect = None
-        elif suspect is None:
-            suspect, unjudged = idx, 0
+        elif suspect is None or abs(slow - suspect_slow * share) > 3.0 * noise * math.hypot(1.0, share):
+            # A first slow run, or a second one that does not show the same shift: a regression
+            # slows every configuration alike, noise does not. Runs 1.9x then 1.26x their earlier
+            # ones are a job noisier than its prior (15% a run), and they rebased it. The later
+            # slow run waits for its own confirmation. The suspect and what follows it stay out of
+            # the noise it is judged by: a regression read as noise would raise its own bar.
+            suspect, suspect_slow, unjudged, at_suspect = idx, slow, 0, own
         else:
             return suspect, (
                 f"runtime regression from {label(suspect)} ({math.exp(slow):.2f}x slower on a measured "
                 "configuration): learning again"
             ), RUNTIME_REGRESSION, None
+    pending.clear()
+    if suspect is not None:
+        pending["suspect"] = suspect
+        pending["judges"] = frozenset(c for c, runs in per_config.items() if runs[0][0] <= suspect)
     return None
+
+
+# How many runs' worth of the prior's noise the project's own scatter is weighed against: with
+# few repetitions, one quiet pair must not make the screen trigger-happy, nor one wild pair blind.
+_NOISE_PSEUDO_DOF = 4.0
+# The sd of a normal distribution over the median of its absolute values.
+_MAD_TO_SD = 1.4826
+
+
+class _Scatter:
+    """The run noise of the input-corrected log runtimes seen so far, from their repetitions.
+
+    The screen's bar was three sds of the fleet prior's run noise (5%): a job whose runs scatter
+    15% or 20% a night rebased falsely. Each repeated run's distance from its configuration's
+    earlier mean (scaled to one run's sd) is a draw of the job's noise; their median, not their
+    mean square, so that a change the screen does not flag (a speed-up: the job's scaling changed
+    and its small clusters got faster) is not read as noise that then hides the slow-down of its
+    big ones. Shrunk to the prior's noise over `_NOISE_PSEUDO_DOF` runs and never read below it,
+    so a quiet job is screened as before."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, tuple[int, float]] = {}  # config -> (runs, sum of values)
+        self._draws: list[float] = []  # sorted
+
+    def add(self, config_id: str, value: float) -> None:
+        n, total = self._runs.get(config_id, (0, 0.0))
+        if n:
+            bisect.insort(self._draws, abs(value - total / n) * math.sqrt(n / (n + 1.0)))
+        self._runs[config_id] = (n + 1, total + value)
+
+    def sigma(self, sigma_prior: float) -> float:
+        m = len(self._draws)
+        if not m:
+            return sigma_prior
+        median = 0.5 * (self._draws[(m - 1) // 2] + self._draws[m // 2])
+        own = _MAD_TO_SD * median
+        return max(sigma_prior, math.sqrt((_NOISE_PSEUDO_DOF * sigma_prior**2 + m * own**2) / (_NOISE_PSEUDO_DOF + m)))
 
 
 def _beyond(ratio: float, direction: float | None = None) -> bool:
