@@ -323,7 +323,16 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     settings, live = _job_cluster(store, gateway, project, dry_run=dry_run)
     cloud = project_cloud(store, project)
     drift = _drift(project, live)
-    if edited := owned_drift(drift, live, pending.get("applied_spec") or {}, cloud=cloud):
+    # Only what Trimtab owns goes back, over the live spec, as an apply merges: the user's edits of
+    # other fields since the apply (Spark conf, tags, libraries...) and fields Databricks fills in
+    # (aws_attributes.zone_id) keep the live value.
+    previous = owned_from(live, pending["previous_spec"], cloud=cloud)
+    previous["custom_tags"] = _with_tag(previous.get("custom_tags"), pending["previous_spec"], RECOMMENDATION_TAG)
+    # The job already holds the revert, tag included: an earlier revert wrote it and its record
+    # failed (the database, a stop mid-revert). Refused as "edited outside Trimtab", the retry
+    # could never record it, and the next run was taken for a user's edit.
+    written = bool(drift) and not spec_drift(live, previous)
+    if not written and (edited := owned_drift(drift, live, pending.get("applied_spec") or {}, cloud=cloud)):
         _refuse_adopted(store, project, live, dry_run=dry_run)
         # Not rebased: the record of the apply stays, so the revert can follow once the owner has
         # settled the fields (a rebase, at the next apply or run, ends it as before).
@@ -335,18 +344,17 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
             f"{'that field' if len(edited) == 1 else 'those fields'} back as Trimtab wrote them "
             f"({_owned_label(pending.get('applied_spec') or {}, cloud)}) and run the revert again, or set the "
             "earlier values in Databricks yourself")
-    # Only what Trimtab owns goes back, over the live spec, as an apply merges: the user's edits of
-    # other fields since the apply (Spark conf, tags, libraries...) and fields Databricks fills in
-    # (aws_attributes.zone_id) keep the live value.
-    previous = owned_from(live, pending["previous_spec"], cloud=cloud)
-    previous["custom_tags"] = _with_tag(previous.get("custom_tags"), pending["previous_spec"], RECOMMENDATION_TAG)
     rec_id = pending.get("recommendation_id")
     rec = store.recommendations.get(int(rec_id)) if rec_id is not None else None
     diff = spec_diff(live, previous, f"job {project.job_id} / {project.cluster_key}")
     if dry_run:
         return ApplyResult(rec, diff, applied=False, message="dry run: nothing changed")
     after_run = gateway.latest_run_id(project.job_id) or 0
-    previous = _write_verified(gateway, project, settings, live, previous)
+    if written:
+        log.warning("project %s: the job already holds the revert of recommendation %s, written by Trimtab but "
+                    "not recorded: recorded as reverted now", project.name, rec_id)
+    else:
+        previous = _write_verified(gateway, project, settings, live, previous)
     state = project.state
     states: dict[int, str] = {}
     if rec is not None and rec.id is not None:

@@ -193,3 +193,13 @@ def test_a_database_failure_while_recording_a_revert_changes_no_recommendation(
         revert(store, gateway, loop.pid)
     assert store.recommendations.get(rec.id).state == "applied"  # was rejected, the record left as applied
     assert store.projects.get(loop.pid).pending_apply == recorded
+
+    # The job holds the revert Trimtab wrote: the retry records it (it was refused as "edited
+    # outside Trimtab" and the next run taken for a user's edit) and leaves the job as it is.
+    held = loop.live()
+    result = revert(store, gateway, loop.pid)
+    assert result.applied and store.recommendations.get(rec.id).state == "rejected"
+    assert store.projects.get(loop.pid).pending_apply["reverted"] is True
+    assert loop.live() == held
+    run, _ = loop.cycle()
+    assert "user_edit" not in run.anomalies, run.anomalies

@@ -157,7 +157,7 @@ def test_a_job_named_with_job_that_does_not_exist_fails_the_import(
     code, out, err = trimtab("--json", "workspace", "import", "sbx", "--job", "999")
     assert code == 1 and "not found" in err
     (skipped,) = json.loads(out)["skipped"]
-    assert skipped["not_found"] is True and skipped["job_id"] == "999"
+    assert skipped["not_found"] is True and skipped["job_id"] == 999
 
     # Skips of jobs the import found (an all-purpose cluster, ...) stay an answer, not a failure.
     assert trimtab("workspace", "import", "sbx")[0] == 0
