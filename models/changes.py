@@ -12,12 +12,13 @@ A project's history is cut at its latest change point; only the segment after it
 - a runtime regression: two clean runs in a row among those that can be judged, each on a
   configuration measured in the segment before the first of them, both slower than that
   configuration's earlier runs by more than `REGRESSION_RATIO` and three run-noise sds, after
-  correcting for input size, and by about the same factor. Two, because one slow run is what noise
-  sometimes does; the same factor, because a regression slows every configuration alike. The run
-  noise is the project's own (its repetitions before the first slow run, shrunk to the prior's and
-  never below it). Up to `SUSPECT_UNJUDGED` runs on configurations first measured after the first
-  slow run are skipped, not a break; the planner reruns a configuration that can judge it
-  (`Screened.suspect`, `Screened.judges`).
+  correcting for input size; a rerun of the first slow run's configuration that falls clearly
+  back from its shift makes it noise (`_fell_back`). Two, because one slow run is what noise
+  sometimes does. The run noise is the project's own (its repetitions before the first slow run,
+  shrunk to the prior's and never below it). Up to `SUSPECT_UNJUDGED` runs after the first slow run
+  that cannot judge it (on configurations first measured after it, or explained away) are skipped,
+  not a break; the planner reruns a configuration that can judge it (`Screened.suspect`,
+  `Screened.judges`).
 
 Runs that failed or lost spot capacity, and runs on configurations outside the decision space, are
 explained and not learned as a configuration's normal runtime. A failed run's configuration is
@@ -42,7 +43,7 @@ from models.space import Candidate
 
 INPUT_SHIFT = 1.5
 REGRESSION_RATIO = 1.25
-# Runs that cannot be judged (on clusters first measured after a slow run) a slow run waits
+# Runs that cannot judge a slow run (on clusters first measured after it, or explained away) it waits
 # through for its confirmation before it is forgotten.
 SUSPECT_UNJUDGED = 3
 # The kinds of change point, as a change point's owner stores them next to the run it starts at
@@ -254,6 +255,10 @@ def _scan(
                         CODE_CHANGE, None)
             last_sig = sig
         if _why_not_learned(obs, known) is not None:
+            # It cannot judge an open slow run either: lost spot nodes on the cluster rerun to
+            # judge it kept it open for good, and the planner on that cluster every night.
+            if suspect is not None and (unjudged := unjudged + 1) > SUSPECT_UNJUDGED:
+                suspect = None
             continue
         if obs.input_gb and inputs and idx > start:
             median = float(np.median(inputs))
@@ -305,18 +310,13 @@ def _scan(
                 suspect = None
             continue
         slow = norm - float(np.mean(earlier))
-        # How much of a shift since the suspect this run's excess shows: on the suspect's own
-        # configuration the suspect sits in the baseline and takes its share of the shift away.
-        share = 1.0 - sum(1 for i, _ in per_config[obs.config_id][:-1] if suspect is not None and i >= suspect) \
-            / len(earlier)
         if slow <= threshold:
             suspect = None
-        elif suspect is None or abs(slow - suspect_slow * share) > 3.0 * noise * math.hypot(1.0, share):
-            # A first slow run, or a second one that does not show the same shift: a regression
-            # slows every configuration alike, noise does not. Runs 1.9x then 1.26x their earlier
-            # ones are a job noisier than its prior (15% a run), and they rebased it. The later
-            # slow run waits for its own confirmation. The suspect and what follows it stay out of
-            # the noise it is judged by: a regression read as noise would raise its own bar.
+        elif suspect is None or _fell_back(history[suspect].config_id, suspect_slow, obs.config_id, slow,
+                                           per_config[obs.config_id][:-1], suspect, noise):
+            # A first slow run, or one on the suspect's configuration that fell back from it: a
+            # new slow run waits for its own confirmation. The suspect and what follows it stay
+            # out of the noise it is judged by: a regression read as noise would raise its own bar.
             suspect, suspect_slow, unjudged, at_suspect = idx, slow, 0, own
         else:
             return suspect, (
@@ -365,6 +365,21 @@ class _Scatter:
         median = 0.5 * (self._draws[(m - 1) // 2] + self._draws[m // 2])
         own = _MAD_TO_SD * median
         return max(sigma_prior, math.sqrt((_NOISE_PSEUDO_DOF * sigma_prior**2 + m * own**2) / (_NOISE_PSEUDO_DOF + m)))
+
+
+def _fell_back(suspect_config: str, suspect_slow: float, config: str, slow: float,
+               earlier: Sequence[tuple[int, float]], suspect: int, noise: float) -> bool:
+    """Whether a slow run on the suspect's own configuration shows clearly less of a shift than
+    the suspect did: the suspect was noise at its top (a job noisier than its prior: 1.9x, then
+    1.26x on a rerun). Only on the same configuration: a regression slows configurations by
+    different factors (added fixed seconds weigh most on a big, short cluster; added coordination
+    on many nodes), so slow runs on two configurations need not agree. There the suspect sits in
+    the baseline (``earlier``: the configuration's runs before this one) and takes its share of
+    the shift away. A run slower still is a regression getting worse, not noise."""
+    if config != suspect_config:
+        return False
+    share = 1.0 - 1.0 / sum(1 for i, _ in earlier if i <= suspect)
+    return slow < share * suspect_slow - 3.0 * noise * math.hypot(1.0, share)
 
 
 def _beyond(ratio: float, direction: float | None = None) -> bool:

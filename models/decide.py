@@ -317,7 +317,7 @@ def _decide(
                 + _sla_note(out, pick, settings)
             )
             return told(_decision(cands, out, pick, "learning", note + why, common))
-    check = _recheck_pick(out, best, settings, avoid, cands, scr)
+    check = _recheck_pick(out, best, settings, avoid | unlearnable, cands, scr, history)
     if check is not None:
         slow = run_labels[scr.suspect] if run_labels is not None else f"run #{scr.suspect + 1} of the history"
         why = (
@@ -725,17 +725,26 @@ _RECHECK_PREMIUM = 1.25
 
 
 def _recheck_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarray, cands: list[Candidate],
-                  scr: Screened) -> int | None:
+                  scr: Screened, history: Sequence[Observation]) -> int | None:
     """A configuration measured before the segment's open suspect slow run (`Screened.suspect`), to
-    run instead of ``best`` when ``best`` could not judge it: the cheapest that meets the SLA target,
-    at most `_RECHECK_PREMIUM` dearer. After a slow run the model leans to a bigger cluster never
-    measured, whose runs say nothing of a regression: a 2x slowdown went unseen in 2 of 10 closed
-    loops and the job stayed on a cluster 9% dearer than it needed. None: ``best`` it is."""
+    run instead of ``best`` when ``best`` could not judge it: the slow run's own configuration (a
+    rerun tells noise from a regression best, `models.changes._fell_back`), else the cheapest, each
+    only if it meets the SLA target and is at most `_RECHECK_PREMIUM` dearer. After a slow run the
+    model leans to a bigger cluster never measured, whose runs say nothing of a regression: a 2x
+    slowdown went unseen in 2 of 10 closed loops and the job stayed on a cluster 9% dearer than it
+    needed. None: ``best`` it is."""
     if scr.suspect is None or cands[best].config_id in scr.judges:
         return None
-    ok = np.array([c.config_id in scr.judges for c in cands]) & ~avoid & (out.cost <= _RECHECK_PREMIUM * out.cost[best])
+    # A judge whose reruns since keep being explained away (lost spot nodes) tells nothing either.
+    learned = set(scr.learn)
+    lost = Counter(history[i].config_id for i in range(scr.suspect + 1, len(history)) if i not in learned)
+    judges = {c for c in scr.judges if lost[c] < _UNLEARNABLE_LOSSES}
+    ok = np.array([c.config_id in judges for c in cands]) & ~avoid & (out.cost <= _RECHECK_PREMIUM * out.cost[best])
     if settings.sla_s:
         ok &= out.p_meet >= settings.p_target
+    own = next((i for i, c in enumerate(cands) if c.config_id == history[scr.suspect].config_id), None)
+    if own is not None and ok[own]:
+        return own
     return int(np.argmin(np.where(ok, out.cost, np.inf))) if ok.any() else None
 
 

@@ -239,9 +239,14 @@ class NoSavingsYet:
 
     @property
     def reason(self) -> str:
-        base = "" if self.baseline_runs else " and no succeeded run of the cluster as found"
-        return (f"no savings yet: its {self.failed_runs} Trimtab run(s) all failed or were canceled{base}; "
-                f"they cost {self.failed_cost:.2f} {self.currency}, which counts against the savings once a Trimtab run succeeds")
+        said = f"no savings yet: its {self.failed_runs} Trimtab run(s) all failed or were canceled"
+        cost = f"they cost {self.failed_cost:.2f} {self.currency}"
+        if not self.baseline_runs:
+            # Without a run as found there is no saving to count them against, a Trimtab run's
+            # success alone does not make one (review rev15d).
+            return (f"{said} and no run of the cluster as found succeeded; {cost}; a saving needs a succeeded run "
+                    "of the cluster as found to compare with first")
+        return f"{said}; {cost}, which counts against the savings once a Trimtab run succeeds"
 
 
 def _pearson(xs: Sequence[float], ys: Sequence[float]) -> float:

@@ -44,3 +44,15 @@ def test_a_project_whose_trimtab_runs_all_failed_says_so_with_their_cost(trimtab
     [waiting] = report["waiting"]
     assert (waiting["project_id"], waiting["failed_runs"], waiting["baseline_runs"]) == (str(nightly.id), 3, 1)
     assert abs(waiting["failed_cost"] - 1.8) < 1e-9
+
+
+def test_without_a_run_as_found_the_failed_runs_count_against_nothing_yet() -> None:
+    # Review rev15d: with no succeeded run of the cluster as found, no saving follows a Trimtab
+    # run's success either; the line promised their cost would count against one.
+    from server.services.savings import NoSavingsYet
+
+    reason = NoSavingsYet(1, "prod/42/main", failed_runs=2, failed_cost=3.0, baseline_runs=0).reason
+    assert reason == ("no savings yet: its 2 Trimtab run(s) all failed or were canceled and no run of the cluster "
+                      "as found succeeded; they cost 3.00 USD; a saving needs a succeeded run of the cluster as "
+                      "found to compare with first")
+    assert "counts against" not in reason
