@@ -309,7 +309,7 @@ def _scan(
             if unjudged > SUSPECT_UNJUDGED:
                 suspect = None
             continue
-        slow = norm - float(np.mean(earlier))
+        slow = norm - sum(earlier) / len(earlier)  # not np.mean: ~4 us a call, run by run
         if slow <= threshold:
             suspect = None
         elif suspect is None or _fell_back(history[suspect].config_id, suspect_slow, obs.config_id, slow,
