@@ -9,6 +9,9 @@ State is split in two on purpose, so a restart after ``kill -9`` has no gap:
   it is snapshotted with every checkpoint (``snapshot``/``restore``). "Already emitted" is kept
   as runs of ids (``agent.idset``), so it stays a few hundred bytes however many stages an
   application runs: see ``AppParser._stage_done``;
+- events made before the application id is known (Spark writes the driver's ExecutorAdded before
+  ApplicationStart) are held, not sent; the checkpoint resumes at the first held line and saves
+  the application state from just before it (``_held_state``), so a restart makes them again;
 - the driver's running peak metrics and what of them was last sent are application state too:
   a replayed heartbeat cannot raise a maximum that already includes it, so it sends nothing again;
 - *open stages* (task aggregates) are never snapshotted. Instead the follower
@@ -23,6 +26,7 @@ State is split in two on purpose, so a restart after ``kill -9`` has no gap:
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from array import array
@@ -244,11 +248,21 @@ class AppParser:
         # before ApplicationStart); bounded, then the file-name id is used.
         self._pending: list[tuple[str, Any]] = []
         self._pending_token: Any = None
+        # ``snapshot()`` as it was just before the first held event was made. The handlers record an
+        # event as emitted when they make it, but a held event is not sent yet: a checkpoint taken
+        # while events are held resumes at the first held line, so it must also record what was
+        # emitted before that line, or the re-read lines are taken for sent ones and never sent.
+        self._held_state: dict[str, Any] | None = None
         self._fresh = True  # the line being fed comes after every line fed before (see ``_stage``)
         self.events_refused = 0  # events ``refusal`` stopped (never sent; the first is logged)
 
     # -- state -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
+        if self._pending and self._held_state is not None:
+            return copy.deepcopy(self._held_state)  # see ``_held_state``
+        return self._snapshot()
+
+    def _snapshot(self) -> dict[str, Any]:
         return {
             "app_id": self.app_id, "info": self.info, "conf": self.conf,
             "started_emitted": self.started_emitted, "ended": self.ended,
@@ -390,10 +404,18 @@ class AppParser:
         name = ev.get("Event")
         handler = _HANDLERS.get(name) if isinstance(name, str) else None
         if handler is not None:
+            self._before_holding()
             handler(self, ev, token, out)
             if out and not self.app_id and self._pending_token is None:
                 self._pending_token = token
         return self._stamp(out)
+
+    def _before_holding(self) -> None:
+        """Keep the state as it is now if the next handler may make the first held event (no
+        application id yet, nothing held). Only the few lines before Spark's first event with the
+        id is unknown pay the copy (none at all when the id comes from the log's directory)."""
+        if not self.app_id and not self._pending:
+            self._held_state = copy.deepcopy(self._snapshot())
 
     def finish(self, *, open_stages: bool = True) -> list[PlainEvent]:
         """Emit what waits for the application id or the first job (file ended or app idle).
@@ -424,6 +446,7 @@ class AppParser:
         event. An application with an open stage has had a job, so its start went already.
         """
         out: list[tuple[str, Any]] = []
+        self._before_holding()
         self._emit_unfinished(None, 0, out)
         if not self.ended:
             self._send_driver_peaks(out, final=True)
@@ -438,6 +461,7 @@ class AppParser:
         if self._pending:
             out, self._pending = self._pending + out, []
         self._pending_token = None
+        self._held_state = None
         events = []
         for k, b in out:
             if isinstance(b, AppStarted) and b.application_id != self.app_id:
