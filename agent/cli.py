@@ -1,7 +1,7 @@
 """``trimtab-agent``: the agent's entry point (installed on the cluster driver by the init script).
 
     trimtab-agent run --eventlog-dir DIR --server ADDR --token-env VAR [--state-dir DIR] [--spark-ui URL]
-                      [--tls-ca PEM]
+                      [--tls-ca PEM] [--use-proxy]
     trimtab-agent config [same options]      # print the effective configuration, token masked
     trimtab-agent replay-parked --state-dir DIR   # move parked batches back into the spool
 
@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--state-dir", type=Path, help="spool and read positions")
         s.add_argument("--spark-ui", help="Spark UI URL for live executor gauges (optional)")
         s.add_argument("--tls-ca", help="PEM file of root certificates to trust with TLS (env TRIMTAB_TLS_CA)")
+        s.add_argument("--use-proxy", action="store_true", default=None,
+                       help="reach the server through the proxy in https_proxy/http_proxy (env "
+                            "TRIMTAB_AGENT_USE_PROXY; default: connect directly, ignoring them)")
         s.add_argument("--config", type=Path, help="JSON file with settings (below flags and env)")
         s.add_argument("--debug", action="store_true", help="verbose logging")
     r = sub.add_parser("replay-parked", help="move batches parked after a permanent rejection back into the "
@@ -44,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace) -> AgentConfig:
     flags = {"eventlog_dir": args.eventlog_dir, "server": args.server, "token_env": args.token_env,
-             "state_dir": args.state_dir, "spark_ui": args.spark_ui, "tls_ca": args.tls_ca}
+             "state_dir": args.state_dir, "spark_ui": args.spark_ui, "tls_ca": args.tls_ca,
+             "use_proxy": args.use_proxy}
     return load_config(flags, file=args.config)
 
 

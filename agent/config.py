@@ -56,6 +56,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls", "TRIMTAB_TLS", bool, False, help="use TLS to the server"),
     Setting("tls_ca", "TRIMTAB_TLS_CA", str, "",
             help="PEM bundle of root certificates to trust with tls (a private CA or self-signed server)"),
+    # Clusters set https_proxy/http_proxy in spark_env_vars so pip reaches PyPI; gRPC honours them,
+    # and an egress proxy typically refuses CONNECT to the in-network server's port: nothing was
+    # delivered. Off by default (rest.py bypasses the proxy for the Spark UI for the same reason).
+    Setting("use_proxy", "TRIMTAB_AGENT_USE_PROXY", bool, False,
+            help="reach the server through the proxy in grpc_proxy/https_proxy/http_proxy "
+                 "(default: connect directly, ignoring them)"),
     Setting("cluster_id", "DB_CLUSTER_ID", str, "", help="Databricks cluster id"),
     Setting("poll_interval_s", "TRIMTAB_AGENT_POLL_S", float, 0.5, low=0.01,
             help="seconds between reads of the event logs"),
@@ -180,6 +186,7 @@ class AgentConfig:
     driver_env_file: str
     tls: bool
     tls_ca: str
+    use_proxy: bool
     cluster_id: str
     poll_interval_s: float
     rest_interval_s: float
@@ -267,6 +274,36 @@ def _read_file(file: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {file}: unknown setting(s) {', '.join(unknown)} "
                           f"(known: {', '.join(sorted(names))})")
     return data
+
+
+# The proxy variables gRPC's C core reads, the first set one used (grpc/grpc doc/environment_variables.md).
+PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "http_proxy")
+
+
+def proxy_in_env(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """(variable, value) of the proxy gRPC would use from the environment, or None."""
+    env = os.environ if env is None else env
+    return next(((k, env[k]) for k in PROXY_VARIABLES if env.get(k)), None)
+
+
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/@]*@")
+
+
+def describe_proxy(cfg: AgentConfig, env: Mapping[str, str] | None = None) -> str:
+    """One line for the start-up log: how the agent reaches the server, and how to change it."""
+    found = proxy_in_env(env)
+    # A proxy URL may carry credentials (http://user:secret@host:3128): never logged.
+    name, shown = (found[0], _USERINFO.sub(r"\1", found[1])) if found else ("", "")
+    if not cfg.use_proxy:
+        if not found:
+            return "connecting to the server directly"
+        return (f"connecting to the server directly, not through the proxy in {name} ({shown}); set "
+                "TRIMTAB_AGENT_USE_PROXY=1 (--use-proxy) if the server is reachable only through it")
+    if not found:
+        return ("TRIMTAB_AGENT_USE_PROXY is set but none of grpc_proxy, https_proxy, http_proxy is: "
+                "connecting to the server directly")
+    return (f"connecting to the server through the proxy in {name} ({shown}), as TRIMTAB_AGENT_USE_PROXY "
+            "asks (unless no_grpc_proxy or no_proxy names the server)")
 
 
 def read_tls_ca(cfg: AgentConfig) -> bytes | None:

@@ -22,7 +22,7 @@ from typing import Any
 from agent import encode
 from agent.checkpoint import CheckpointStore
 from agent.clock import Clock, SystemClock
-from agent.config import AgentConfig, agent_id, read_tls_ca
+from agent.config import AgentConfig, agent_id, describe_proxy, read_tls_ca
 from agent.driver_env import spark_ui_url
 from agent.durable import try_lock
 from agent.events import PlainEvent
@@ -124,7 +124,8 @@ class Agent:
         self._ticked = threading.Condition()
         self.sender = Sender(self.spool, SenderSettings(cfg.server, cfg.token, cfg.tls, cfg.rpc_timeout_s,
                                                         cfg.backoff_base_s, cfg.backoff_max_s,
-                                                        root_certificates=read_tls_ca(cfg) if cfg.tls else None),
+                                                        root_certificates=read_tls_ca(cfg) if cfg.tls else None,
+                                                        use_proxy=cfg.use_proxy),
                              self.clock, self._prepare)
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -134,6 +135,7 @@ class Agent:
     def run(self) -> int:
         log.info("trimtab-agent %s following %s, sending to %s (config %s)", VERSION, self.cfg.eventlog_dir,
                  self.cfg.server, self.cfg.masked())
+        log.info("%s", describe_proxy(self.cfg))
         parked = self.spool.parked()
         if parked:
             # Parked by an older agent or for a malformed batch; which one cannot be told from the

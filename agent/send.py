@@ -75,6 +75,7 @@ class SenderSettings:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 30.0
     root_certificates: bytes | None = None  # PEM (TRIMTAB_TLS_CA); None = the system's roots
+    use_proxy: bool = False  # honour grpc_proxy/https_proxy/http_proxy (TRIMTAB_AGENT_USE_PROXY)
     warn_every_s: float = 300.0  # a lasting failure is repeated this often, not at every retry
     transient_retries: int = 5  # INTERNAL/UNKNOWN retries of one batch before it is parked
 
@@ -127,12 +128,14 @@ class Sender(threading.Thread):
         self._channel = self._open()
 
     def _open(self) -> grpc.Channel:
+        # gRPC reads the proxy variables itself; a cluster's egress proxy (set for pip) usually
+        # refuses CONNECT to the server's port, so they are ignored unless asked for.
+        options = CHANNEL_OPTIONS + ([] if self.s.use_proxy else [("grpc.enable_http_proxy", 0)])
         if self.s.tls:
             creds = grpc.ssl_channel_credentials(root_certificates=self.s.root_certificates)
-            ch = grpc.secure_channel(self.s.target, creds, options=CHANNEL_OPTIONS,
-                                     compression=grpc.Compression.Gzip)
+            ch = grpc.secure_channel(self.s.target, creds, options=options, compression=grpc.Compression.Gzip)
         else:
-            ch = grpc.insecure_channel(self.s.target, options=CHANNEL_OPTIONS, compression=grpc.Compression.Gzip)
+            ch = grpc.insecure_channel(self.s.target, options=options, compression=grpc.Compression.Gzip)
         self._stub = ingest_pb2_grpc.IngestServiceStub(ch)
         return ch
 
