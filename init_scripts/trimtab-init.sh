@@ -92,6 +92,11 @@ install_agent() {
     fi
   elif [ -d "$src" ]; then
     log "install from $src failed (rc=$rc; pip's reason is above): agent not installed"
+  elif [[ "$src" != *://* ]] && [ ! -r "$src" ]; then
+    # Not the index's fault: Databricks gives an init script the credentials for files in Unity
+    # Catalog volumes only when the script is in a volume itself, and other workspace files only to
+    # one in workspace files, so the path is simply not there for this script.
+    log "install from $src failed (rc=$rc; pip's reason is above): agent not installed; file not readable from this init script: a /Volumes file is readable only by an init script stored in a volume, a /Workspace file only by one in workspace files; put the wheel beside the script or give an https URL in TRIMTAB_AGENT_WHEEL"
   else
     log "install from $src failed (rc=$rc; pip's reason is above): agent not installed; if pip could not reach the index, $fix"
   fi

@@ -200,8 +200,9 @@ class ServerConfig:
         "URI (cloud URIs are not uploaded)"))
     agent_wheel: str = field(default="", metadata=_meta(
         "TRIMTAB_AGENT_WHEEL_LOCATION", "where onboarded clusters install the agent from: an https URL or a "
-        "/Volumes, /Workspace or /dbfs path of its wheel (needed when the init script is in cloud storage); "
-        "empty: import uploads the wheel beside the init script"))
+        "/Volumes, /Workspace or /dbfs path of its wheel (needed when the init script is in cloud storage: an "
+        "https URL then; a /Volumes path only with a /Volumes init script, a /Workspace path only with a "
+        "workspace one); empty: import uploads the wheel beside the init script"))
     agent_secret: str = field(default="trimtab/agent-token", metadata=_meta(
         "TRIMTAB_AGENT_SECRET", "the Databricks secret (SCOPE/KEY) import writes the agents' token into and "
         "onboarded jobs read it from; a second Trimtab server importing jobs of the same workspace needs "
@@ -227,7 +228,8 @@ class ServerConfig:
             from server.onboard import check_agent_wheel
 
             try:
-                check_agent_wheel(self.agent_wheel)
+                # init_script was checked just above.
+                check_agent_wheel(self.agent_wheel, init_script_info(self.init_script))
             except ValueError as exc:
                 raise _bad("agent_wheel", str(exc)) from exc
         try:

@@ -305,24 +305,62 @@ class AgentWiring:
             "the server with --advertise HOST:PORT (TRIMTAB_ADVERTISE), the address clusters reach it at")
 
 
-def check_agent_wheel(location: str) -> None:
+# Where a wheel path is readable from, by the kind of init script that reads it ("What files can I
+# reference in an init script?", Databricks docs, init-scripts/referencing-files): "Credentials required
+# to access other files stored in Unity Catalog volumes are only made available within init scripts
+# stored in Unity Catalog volumes. You cannot reference any files in Unity Catalog volumes from init
+# scripts configured from other locations"; other workspace files are referenced from init scripts
+# stored in workspace files (Runtime 11.3 LTS and above). An https URL (cloud storage through a
+# presigned URL, a package host) is read by any script; DBFS is left as it was (end of life).
+# path prefix -> (the script kind that can read it, why, where to put the script instead)
+_WHEEL_NEEDS_SCRIPT = {
+    "/Volumes/": ("volumes", "a file in a Unity Catalog volume is readable only by an init script stored in a volume",
+                  "in a volume (TRIMTAB_INIT_SCRIPT=/Volumes/<catalog>/<schema>/<volume>/trimtab-init.sh)"),
+    "/Workspace/": ("workspace", "a workspace file is readable only by an init script stored in workspace files",
+                    "in workspace files (TRIMTAB_INIT_SCRIPT=/Shared/trimtab/trimtab-init.sh)"),
+}
+_SCRIPT_PLACES = {"volumes": "in a Unity Catalog volume", "workspace": "a workspace file", "dbfs": "on DBFS",
+                  "file": "a local file on the node", "s3": "in cloud storage (s3)",
+                  "abfss": "in cloud storage (abfss)", "gcs": "in cloud storage (gcs)"}
+
+
+def check_agent_wheel(location: str, init_script: Mapping[str, Any] | None = None) -> None:
     """Refuse an agent wheel location the init script cannot install from (ValueError saying why).
 
     It runs ``pip install <location>`` on the driver: an https URL (a presigned one for a private
     bucket), or a path the node reads, the FUSE mounts of a Unity Catalog volume (``/Volumes/...``),
     workspace files (``/Workspace/...``) or DBFS (``/dbfs/...``). pip reads no ``s3://`` or
-    ``abfss://`` URI, and the script holds no cloud credentials to copy one."""
+    ``abfss://`` URI, and the script holds no cloud credentials to copy one. Given ``init_script``
+    (the InitScriptInfo clusters run), a volume or workspace path must be one a script of that kind
+    can read (`_WHEEL_NEEDS_SCRIPT`): otherwise pip finds no file and clusters start without the agent."""
     text = location.strip()
+    kind, destination = script_location(init_script) if init_script else ("", "")
+    for prefix, (needs, why, instead) in _WHEEL_NEEDS_SCRIPT.items():
+        if kind and kind != needs and text.startswith(prefix):
+            raise ValueError(f"agent wheel {location!r}: {why}, and Trimtab's init script {destination} is "
+                             f"{_SCRIPT_PLACES.get(kind, f'of kind {kind}')} (Databricks docs: 'What files can I "
+                             f"reference in an init script?'); give an https URL (a presigned one for a private "
+                             f"bucket), or put the init script {instead}")
     if text.startswith(("s3://", "s3a://", "abfss://", "gs://", "wasbs://")):
         raise ValueError(f"agent wheel {location!r}: the init script installs it with pip, which cannot read "
-                         "cloud storage URIs; give an https URL (a presigned one for a private bucket) or a "
-                         "/Volumes/<catalog>/<schema>/<volume>/... path")
+                         "cloud storage URIs; give an https URL (a presigned one for a private bucket), or a "
+                         "/Volumes/<catalog>/<schema>/<volume>/... path with an init script in a volume")
     if text.startswith("https://") or text.startswith(("/Volumes/", "/Workspace/", "/dbfs/")):
         if text.endswith(".whl") or text.startswith("https://"):
             return
         raise ValueError(f"agent wheel {location!r}: expected a .whl file")
     raise ValueError(f"agent wheel {location!r}: expected an https URL or a /Volumes, /Workspace or /dbfs path "
                      "the clusters can read")
+
+
+def wheel_locations(init_script: Mapping[str, Any]) -> str:
+    """Where an init script of this kind can install the agent's wheel from, for a message."""
+    kind, _ = script_location(init_script)
+    for prefix, (needs, _why, _instead) in _WHEEL_NEEDS_SCRIPT.items():
+        if kind == needs:
+            return f"an https URL, or a {prefix}....whl path (the init script is {_SCRIPT_PLACES[kind]}, which reads them)"
+    return (f"an https URL (a presigned one for a private bucket): an init script {_SCRIPT_PLACES.get(kind, 'there')} "
+            "cannot read files in Unity Catalog volumes or workspace files")
 
 
 def wheel_beside_script(init_script: Mapping[str, Any], wheel_name: str) -> tuple[str, str] | None:

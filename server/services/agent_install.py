@@ -23,7 +23,13 @@ from server.databricks import DatabricksCallError, DatabricksGateway, Databricks
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Workspace
 from server.errors import FailedPrecondition
-from server.onboard import AgentWiring, check_agent_wheel, script_location, wheel_beside_script
+from server.onboard import (
+    AgentWiring,
+    check_agent_wheel,
+    script_location,
+    wheel_beside_script,
+    wheel_locations,
+)
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,8 +80,8 @@ def grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principal
 # Why import refuses when the clusters would have no wheel to install the agent from.
 REASON_NO_WHEEL = ("onboarded clusters could not install the agent: Trimtab's init script {script} is {why}, so "
                    "import cannot put the agent's wheel beside it; set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can "
-                   "install it from (an https URL, or a /Volumes/<catalog>/<schema>/<volume>/....whl path), or "
-                   "TRIMTAB_INIT_SCRIPT to a workspace or /Volumes path import uploads to")
+                   "install it from ({where}), or TRIMTAB_INIT_SCRIPT to a workspace or /Volumes path import uploads "
+                   "the script and the wheel to")
 # The agent's wheel, built once per process from the source tree (`agent_wheel_file`).
 _wheel_lock = threading.Lock()
 _built_wheel: list[Path] = []
@@ -94,7 +100,7 @@ def agent_wheel_plan(wiring: AgentWiring) -> tuple[AgentWiring, str | None]:
     to set, when there is neither a usable setting nor an uploaded init script to put it beside."""
     if wiring.agent_wheel:
         try:
-            check_agent_wheel(wiring.agent_wheel)
+            check_agent_wheel(wiring.agent_wheel, wiring.init_script)
         except ValueError as exc:
             raise FailedPrecondition(str(exc)) from exc
         return wiring, None
@@ -103,7 +109,8 @@ def agent_wheel_plan(wiring: AgentWiring) -> tuple[AgentWiring, str | None]:
         kind, destination = script_location(wiring.init_script)
         why = ("not uploaded by Trimtab (managed elsewhere)" if not wiring.upload_init_script
                else f"in cloud storage ({kind}), which Trimtab holds no credentials for")
-        raise FailedPrecondition(REASON_NO_WHEEL.format(script=destination or dict(wiring.init_script), why=why))
+        raise FailedPrecondition(REASON_NO_WHEEL.format(script=destination or dict(wiring.init_script), why=why,
+                                                        where=wheel_locations(wiring.init_script)))
     upload, on_node = beside
     return dataclasses.replace(wiring, agent_wheel=on_node), upload
 

@@ -506,3 +506,20 @@ def test_an_install_timeout_is_named_as_one(tmp_path: Path):
     log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
     assert f"install from {url} timed out after 6 s (TRIMTAB_INSTALL_TIMEOUT)" in log
     assert "wheelhouse" in log and "rc=124" not in log
+
+
+def test_a_wheel_the_script_cannot_read_is_named_as_such_not_blamed_on_the_index(tmp_path: Path):
+    # A /Volumes wheel named for an init script outside a volume: Databricks gives the script no
+    # credentials for it, so the node sees no file there (here: a path that does not exist).
+    _runtime_python(tmp_path)
+    wheel = tmp_path / "Volumes" / "main" / "ops" / "trimtab" / "trimtab-0.1.0-py3-none-any.whl"
+    proc, _ = _run(tmp_path, DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN,
+                   TRIMTAB_AGENT_WHEEL=str(wheel))
+    assert proc.returncode == 0
+    log = (tmp_path / "databricks" / "trimtab" / "init.log").read_text()
+    assert "No such file or directory" in log  # pip's own reason, above the script's line
+    said = next(line for line in log.splitlines() if f"install from {wheel} failed" in line)
+    assert "agent not installed; file not readable from this init script" in said, said
+    assert "readable only by an init script stored in a volume" in said
+    assert "package index" not in said and "PIP_INDEX_URL" not in said
+    assert not (tmp_path / "databricks" / "trimtab" / "agent.pid").exists()

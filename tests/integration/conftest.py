@@ -27,12 +27,13 @@ from server.store import Store
 
 # A no-op init script: these tests check what Trimtab does to jobs and runs, not the agent. It stays
 # on DBFS (import logs that DBFS init scripts are end of life): tests upload their own script there,
-# a failing one included (test_dbx_run_message.py). The wheel location is never read by it.
+# a failing one included (test_dbx_run_message.py). The wheel location is never read by it; it is one a
+# DBFS script could read (import refuses a /Volumes wheel for a script outside a volume).
 NOOP_INIT = b"#!/bin/bash\nexit 0\n"
 WIRING = AgentWiring(server_address="127.0.0.1:50999", secret_scope="trimtab", secret_key="agent-token",
                      init_script={"dbfs": {"destination": "dbfs:/trimtab/test-init.sh"}},
                      upload_init_script=False,
-                     agent_wheel="/Volumes/main/trimtab/agent/trimtab-0.1.0-py3-none-any.whl")
+                     agent_wheel="/dbfs/trimtab/agent/trimtab-0.1.0-py3-none-any.whl")
 
 
 def admin_post(emulator: RunningWorkspace, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:

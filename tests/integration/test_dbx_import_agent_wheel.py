@@ -74,3 +74,57 @@ def test_an_explicit_wheel_location_is_written_as_it_is() -> None:
     spec = onboard_spec({"num_workers": 2}, project_id="1", wiring=wiring)
     assert spec["spark_env_vars"][AGENT_WHEEL_ENV] == wiring.agent_wheel
     assert agent_install.agent_wheel_plan(wiring) == (wiring, None)  # nothing uploaded
+
+
+# Databricks ("What files can I reference in an init script?"): files in a Unity Catalog volume are
+# readable only by an init script stored in a volume, other workspace files by one in workspace
+# files; an https URL by any. A wheel the script cannot read was accepted, and pip found no file.
+WHEEL_NAME = "trimtab-0.1.0-py3-none-any.whl"
+SCRIPTS = {"volumes": "/Volumes/main/ops/trimtab/trimtab-init.sh", "workspace": "/Shared/trimtab/trimtab-init.sh",
+           "s3": "s3://ops/trimtab/trimtab-init.sh", "abfss": "abfss://init@acct.dfs.core.windows.net/trimtab-init.sh",
+           "gcs": "gs://ops/trimtab/trimtab-init.sh", "dbfs": "dbfs:/trimtab/trimtab-init.sh"}
+WHEELS = {"volumes": f"/Volumes/main/ops/trimtab/{WHEEL_NAME}", "workspace": f"/Workspace/Shared/trimtab/{WHEEL_NAME}",
+          "https": f"https://pkgs.example.com/{WHEEL_NAME}"}
+
+
+@pytest.mark.parametrize("script_kind", sorted(SCRIPTS))
+@pytest.mark.parametrize("wheel_kind", sorted(WHEELS))
+def test_a_wheel_is_accepted_only_where_the_init_script_can_read_it(script_kind: str, wheel_kind: str) -> None:
+    script = init_script_info(SCRIPTS[script_kind])
+    assert next(iter(script)) == script_kind
+    wiring = AgentWiring(server_address="h:1", init_script=script, upload_init_script=False,
+                         agent_wheel=WHEELS[wheel_kind])
+    if wheel_kind in ("https", script_kind):
+        assert agent_install.agent_wheel_plan(wiring) == (wiring, None)
+        return
+    with pytest.raises(FailedPrecondition) as err:
+        agent_install.agent_wheel_plan(wiring)
+    said = err.value.message
+    assert "readable only by an init script stored in" in said and SCRIPTS[script_kind] in said, said
+    assert "https URL" in said
+
+
+@pytest.mark.parametrize("script_kind", ["s3", "abfss", "gcs", "dbfs"])
+def test_the_refusal_for_a_script_elsewhere_recommends_only_what_it_can_read(script_kind: str) -> None:
+    wiring = AgentWiring(server_address="h:1", init_script=init_script_info(SCRIPTS[script_kind]),
+                         upload_init_script=False)
+    with pytest.raises(FailedPrecondition, match="TRIMTAB_AGENT_WHEEL_LOCATION") as err:
+        agent_install.agent_wheel_plan(wiring)
+    said = err.value.message
+    assert "/Volumes/<catalog>/<schema>/<volume>/....whl" not in said, said
+    assert "an https URL" in said and "cannot read files in Unity Catalog volumes or workspace files" in said
+    # A volume script managed elsewhere may be given a wheel in its volume.
+    in_volume = AgentWiring(server_address="h:1", init_script=init_script_info(SCRIPTS["volumes"]),
+                            upload_init_script=False)
+    with pytest.raises(FailedPrecondition, match=r"or a /Volumes/\.\.\.\.whl path"):
+        agent_install.agent_wheel_plan(in_volume)
+
+
+def test_import_refuses_a_volume_wheel_for_a_workspace_script(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int]) -> None:
+    before = store.projects.list()
+    wiring = AgentWiring(server_address="127.0.0.1:50999", init_script=init_script_info(SCRIPTS["workspace"]),
+                         agent_wheel=WHEELS["volumes"])
+    with pytest.raises(FailedPrecondition, match="readable only by an init script stored in a volume"):
+        workspaces.import_jobs(store, secrets, "sbx", job_ids[:1], wiring=wiring)
+    assert store.projects.list() == before

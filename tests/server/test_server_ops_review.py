@@ -207,7 +207,12 @@ def test_the_agent_wheel_location_is_checked_and_written_into_onboarded_clusters
     # Needed for an init script in cloud storage, where import cannot put the wheel beside it.
     with pytest.raises(InvalidArgument, match=r"^setting agent_wheel \(TRIMTAB_AGENT_WHEEL_LOCATION\): .*pip"):
         load_config({}, env={"TRIMTAB_STATE_DIR": str(tmp_path), "TRIMTAB_AGENT_WHEEL_LOCATION": "s3://b/a.whl"})
-    wheel = "/Volumes/main/ops/trimtab/trimtab_agent-0.1-py3-none-any.whl"
+    # A volume file is readable only by an init script in a volume (Databricks: referencing files).
+    with pytest.raises(InvalidArgument, match=r"^setting agent_wheel .*readable only by an init script stored in a "
+                                              r"volume, and Trimtab's init script s3://ops-bucket/trimtab-init.sh"):
+        load_config({}, env={"TRIMTAB_STATE_DIR": str(tmp_path), "TRIMTAB_INIT_SCRIPT": "s3://ops-bucket/trimtab-init.sh",
+                             "TRIMTAB_AGENT_WHEEL_LOCATION": "/Volumes/main/ops/trimtab/trimtab-0.1-py3-none-any.whl"})
+    wheel = "https://pkgs.example.com/trimtab/trimtab_agent-0.1-py3-none-any.whl"
     config = load_config({"listen": "127.0.0.1:0", "collect": 0}, env={
         "TRIMTAB_STATE_DIR": str(tmp_path / "state"), "TRIMTAB_AGENT_WHEEL_LOCATION": wheel,
         "TRIMTAB_INIT_SCRIPT": "s3://ops-bucket/trimtab-init.sh"})
