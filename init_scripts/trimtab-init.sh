@@ -8,6 +8,7 @@
 #                   the wheel it uploaded beside this script, or the operator's TRIMTAB_AGENT_WHEEL), TRIMTAB_TLS=1,
 #                   TRIMTAB_TLS_CA (PEM file of roots to trust, e.g. a private CA in a volume)
 #   overrides:   TRIMTAB_FS_ROOT (prefix for /databricks paths), TRIMTAB_AGENT_HOME,
+#                TRIMTAB_EVENTLOG_DIR, TRIMTAB_AGENT_STATE_DIR (the agent's own settings: passed to it as set),
 #                TRIMTAB_AGENT_BIN (an installed trimtab-agent: skip the install),
 #                TRIMTAB_INSTALL_TIMEOUT (seconds, default 120),
 #                TRIMTAB_AGENT_RESTART_DELAY_S (first pause before restarting a dead agent, default 5),
@@ -146,7 +147,11 @@ supervise() {
   local bin="$1" base="${TRIMTAB_AGENT_RESTART_DELAY_S:-5}" max="${TRIMTAB_AGENT_MAX_RESTARTS:-10}"
   case "$base" in ''|*[!0-9]*|0) log "TRIMTAB_AGENT_RESTART_DELAY_S=$base is not a whole number of seconds >= 1: using 5"; base=5;; esac
   case "$max" in ''|*[!0-9]*) log "TRIMTAB_AGENT_MAX_RESTARTS=$max is not a whole number: using 10"; max=10;; esac
-  local delay="$base" child="" stopping="" rc started ran now wait_s restarts=() kept t
+  local delay="$base" child="" stopping="" rc started ran now wait_s restarts=() kept t dirs=()
+  # The cluster's own TRIMTAB_EVENTLOG_DIR / TRIMTAB_AGENT_STATE_DIR (spark_env_vars) reach the
+  # agent through its environment; a flag would win over them without a word.
+  [ -n "${TRIMTAB_EVENTLOG_DIR:-}" ] || dirs+=(--eventlog-dir "$EVENTLOG_DIR")
+  [ -n "${TRIMTAB_AGENT_STATE_DIR:-}" ] || dirs+=(--state-dir "$AGENT_HOME/state")
   trap 'stopping=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT HUP
   echo "$$" >"$AGENT_HOME/supervisor.pid"
   # This shell's own stderr goes nowhere: bash prints a "Killed" job notice of its own when the
@@ -154,8 +159,7 @@ supervise() {
   # supervisor's log lines keep agent.log (fd 3).
   exec 3>&2 2>/dev/null
   while :; do
-    "$bin" run --eventlog-dir "$EVENTLOG_DIR" --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN \
-      --state-dir "$AGENT_HOME/state" </dev/null 2>&3 3>&- &
+    "$bin" run "${dirs[@]}" --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN </dev/null 2>&3 3>&- &
     child=$!
     started="$(date +%s)"
     echo "$child" >"$AGENT_HOME/agent.pid"
@@ -217,7 +221,9 @@ main() {
     bin="$(install_agent)" || return 0
   fi
   write_spark_conf || log "could not write Spark conf into $CONF_DIR (stage executor peaks will be missing)"
-  mkdir -p "$EVENTLOG_DIR" 2>/dev/null
+  # Where the agent reads and keeps its state: the cluster's own settings, else the defaults.
+  local eventlog_dir="${TRIMTAB_EVENTLOG_DIR:-$EVENTLOG_DIR}" state_dir="${TRIMTAB_AGENT_STATE_DIR:-$AGENT_HOME/state}"
+  mkdir -p "$eventlog_dir" 2>/dev/null
   # Detached: own session, no terminal, stdin closed; Databricks must not wait for it.
   local launcher=()
   command -v setsid >/dev/null 2>&1 && launcher=(setsid)
@@ -249,7 +255,7 @@ main() {
   sleep 1
   local pid; pid="$(cat "$AGENT_HOME/agent.pid" 2>/dev/null)"
   if alive "$pid" || { [ -z "$pid" ] && alive "$sup"; }; then
-    log "agent started (pid ${pid:-starting}, supervisor pid $sup) following $EVENTLOG_DIR, sending to $TRIMTAB_SERVER"
+    log "agent started (pid ${pid:-starting}, supervisor pid $sup) following $eventlog_dir, state in $state_dir, sending to $TRIMTAB_SERVER"
     return 0
   fi
   kill -TERM "$sup" 2>/dev/null

@@ -523,3 +523,35 @@ def test_a_wheel_the_script_cannot_read_is_named_as_such_not_blamed_on_the_index
     assert "readable only by an init script stored in a volume" in said
     assert "package index" not in said and "PIP_INDEX_URL" not in said
     assert not (tmp_path / "databricks" / "trimtab" / "agent.pid").exists()
+
+
+def test_the_clusters_own_state_and_event_log_directories_are_not_overridden(tmp_path: Path):
+    """TRIMTAB_AGENT_STATE_DIR / TRIMTAB_EVENTLOG_DIR in spark_env_vars reach the agent: the script
+    passed --state-dir and --eventlog-dir always, and a flag wins over the environment."""
+    fake = _fake_agent(tmp_path, 'echo "$*" > "$TRIMTAB_FS_ROOT/seen-args"\nenv > "$TRIMTAB_FS_ROOT/seen-env"\n'
+                                 'exec sleep 30\n')
+    base = dict(DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN, TRIMTAB_AGENT_BIN=str(fake))
+    for case in ("set", "unset"):
+        root = tmp_path / case  # a node of its own: a killed supervisor may linger unreaped
+        home = root / "databricks" / "trimtab"
+        env = {"TRIMTAB_AGENT_STATE_DIR": str(root / "local_disk0" / "trimtab-state"),
+               "TRIMTAB_EVENTLOG_DIR": str(root / "custom-eventlogs")} if case == "set" else {}
+        state = env.get("TRIMTAB_AGENT_STATE_DIR", f"{home}/state")
+        logs = env.get("TRIMTAB_EVENTLOG_DIR", f"{root}/databricks/driver/eventlogs")
+        proc, _ = _run(root, **base, **env)
+        pid = int((home / "agent.pid").read_text())
+        try:
+            assert proc.returncode == 0
+            args = (root / "seen-args").read_text().split()
+            agent_env = dict(line.split("=", 1) for line in (root / "seen-env").read_text().splitlines() if "=" in line)
+            if env:
+                assert "--state-dir" not in args and "--eventlog-dir" not in args, args
+                assert agent_env["TRIMTAB_AGENT_STATE_DIR"] == state and agent_env["TRIMTAB_EVENTLOG_DIR"] == logs
+            else:
+                assert args[args.index("--state-dir") + 1] == state and args[args.index("--eventlog-dir") + 1] == logs
+            said = (home / "init.log").read_text()
+            assert f"agent started (pid {pid}, supervisor pid " in said
+            assert f"following {logs}, state in {state}, sending to 127.0.0.1:1" in said, said
+            assert Path(logs).is_dir()  # made for the agent, as the default one is
+        finally:
+            _kill_all(home, pid)
