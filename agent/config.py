@@ -286,14 +286,27 @@ def proxy_in_env(env: Mapping[str, str] | None = None) -> tuple[str, str] | None
     return next(((k, env[k]) for k in PROXY_VARIABLES if env.get(k)), None)
 
 
-_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/@]*@")
+def _proxy_shown(url: str) -> str:
+    """A proxy URL as the log may show it: scheme, host and port only. A URL may carry credentials
+    (http://user:secret@host:3128), and a password may hold an unencoded '@' (pip splits at the
+    last one), so the host is cut out rather than the user part cut away."""
+    try:
+        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "(set)"
+    if not host:
+        return "(set)"
+    host = f"[{host}]" if ":" in host else host
+    scheme = f"{parts.scheme}://" if "://" in url else ""
+    return f"{scheme}{host}" + (f":{port}" if port else "")
 
 
 def describe_proxy(cfg: AgentConfig, env: Mapping[str, str] | None = None) -> str:
     """One line for the start-up log: how the agent reaches the server, and how to change it."""
     found = proxy_in_env(env)
     # A proxy URL may carry credentials (http://user:secret@host:3128): never logged.
-    name, shown = (found[0], _USERINFO.sub(r"\1", found[1])) if found else ("", "")
+    name, shown = (found[0], _proxy_shown(found[1])) if found else ("", "")
     if not cfg.use_proxy:
         if not found:
             return "connecting to the server directly"

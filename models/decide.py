@@ -30,7 +30,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from models.acquire import Belief, knowledge_gradient, z_targets
-from models.changes import Screened, screen
+from models.changes import OWN_BASELINE, Screened, screen
 from models.growth import Growth, fill_inputs, forecast_input
 from models.money import money
 from models.observation import NOT_LEARNED, Observation
@@ -727,8 +727,9 @@ _RECHECK_PREMIUM = 1.25
 def _recheck_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarray, cands: list[Candidate],
                   scr: Screened, history: Sequence[Observation]) -> int | None:
     """A configuration measured before the segment's open suspect slow run (`Screened.suspect`), to
-    run instead of ``best`` when ``best`` could not judge it: the slow run's own configuration (a
-    rerun tells noise from a regression best, `models.changes._fell_back`), else the cheapest, each
+    run instead of ``best`` when ``best`` could not judge it: the slow run's own configuration when
+    it ran `OWN_BASELINE` times before it (a rerun tells noise from a regression best,
+    `models.changes._fell_back`), else the cheapest, each
     only if it meets the SLA target and is at most `_RECHECK_PREMIUM` dearer. After a slow run the
     model leans to a bigger cluster never measured, whose runs say nothing of a regression: a 2x
     slowdown went unseen in 2 of 10 closed loops and the job stayed on a cluster 9% dearer than it
@@ -742,9 +743,18 @@ def _recheck_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarra
     ok = np.array([c.config_id in judges for c in cands]) & ~avoid & (out.cost <= _RECHECK_PREMIUM * out.cost[best])
     if settings.sla_s:
         ok &= out.p_meet >= settings.p_target
-    own = next((i for i, c in enumerate(cands) if c.config_id == history[scr.suspect].config_id), None)
+    own_id = history[scr.suspect].config_id
+    own = next((i for i, c in enumerate(cands) if c.config_id == own_id), None)
     if own is not None and ok[own]:
-        return own
+        before = sum(1 for i in scr.learn if i < scr.suspect and history[i].config_id == own_id)
+        if before >= OWN_BASELINE:
+            return own
+        # With few runs before it the rerun shares their noise with the slow run (and sees only
+        # part of its shift): another cluster measured before it judges it alone, when there is one.
+        others = ok.copy()
+        others[own] = False
+        if others.any():
+            ok = others
     return int(np.argmin(np.where(ok, out.cost, np.inf))) if ok.any() else None
 
 

@@ -374,7 +374,11 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     # before it; the reverted spec would take a run on the very spec put back for a user's edit.
     ran, ran_rec = started_before(pending) if not _started_since(pending, after_run) else (None, None)
     if ran is None:
-        ran, ran_rec = live, rec_id
+        # What the job held until the revert: live, or, when the job already holds the revert (an
+        # earlier one's write, unrecorded), the applied spec the record kept; live then is the
+        # reverted spec, and a run in flight on the recommendation read as a user's edit, rebased
+        # the project onto the rejected recommendation and paused auto-apply (review rev15f).
+        ran, ran_rec = (pending.get("applied_spec") or live) if written else live, rec_id
     store.projects.update(dataclasses.replace(project, current_spec=previous, state=state, pending_apply={
         "recommendation_id": back, "applied_spec": previous, "previous_spec": ran,
         "previous_recommendation_id": ran_rec, "applied_after_run_id": after_run,

@@ -120,3 +120,15 @@ def test_start_up_line_never_shows_proxy_credentials():
     assert "https_proxy (http://proxy.corp:3128)" in line and "s3cret" not in line
     assert "s3cret" not in describe_proxy(replace(cfg, use_proxy=True), env)
     assert describe_proxy(cfg, {}) == "connecting to the server directly"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://user:p@ss@proxy.corp:3128", "http://proxy.corp:3128"),  # review rev15f: 'ss@proxy...' was logged
+    ("http://user:se/cret@proxy.corp:3128", "(set)"),  # logged whole before
+    ("proxy.corp:3128", "proxy.corp:3128"),
+    ("http://[fd00::1]:3128", "http://[fd00::1]:3128"),
+])
+def test_a_password_with_an_at_sign_or_a_slash_never_reaches_the_log(url: str, shown: str) -> None:
+    cfg = load_config({"server": "h:1"}, env={"TRIMTAB_TOKEN": "t"})
+    line = describe_proxy(cfg, {"https_proxy": url})
+    assert f"https_proxy ({shown})" in line and "ss@" not in line and "cret" not in line, line

@@ -203,3 +203,31 @@ def test_a_database_failure_while_recording_a_revert_changes_no_recommendation(
     assert loop.live() == held
     run, _ = loop.cycle()
     assert "user_edit" not in run.anomalies, run.anomalies
+
+
+# Review rev15f: the retried revert recorded what the runs in flight ran as the reverted spec (the
+# job's live spec by then), so a run on the recommendation, started before the lost revert write,
+# read as a user's edit, rebased the project onto the rejected recommendation and paused auto-apply.
+@pytest.mark.parametrize("record_fails", [False, True])
+def test_a_run_in_flight_through_a_revert_whose_record_failed_is_not_a_users_edit(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int], emulator: RunningWorkspace,
+        gateway: DatabricksGateway, record_fails: bool) -> None:
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    _, rec = loop.cycle()
+    apply_recommendation(store, gateway, loop.pid)
+    run, _ = loop.cycle()  # a run on the recommendation: the apply is confirmed
+    assert run.recommendation_id == rec.id
+    # Another run starts on the recommendation's cluster; it is not collected yet when the owner reverts.
+    gateway.run_now(loop.project.job_id)
+    assert emulator.wait_idle(120)
+    if record_fails:
+        with _project_writes_fail(store), pytest.raises(TrimtabError):
+            revert(store, gateway, loop.pid)
+    assert revert(store, gateway, loop.pid).applied
+    (inflight,) = loop._collector.poll_once()
+    assert "user_edit" not in inflight.anomalies, inflight.anomalies
+    after = store.projects.get(loop.pid)
+    # Not rebased onto the rejected recommendation: the record of the revert stays.
+    assert after.pending_apply and after.pending_apply["reverted"] is True
+    assert after.current_spec.get("num_workers") == loop.live().get("num_workers")
+    assert "user_edit_paths" not in after.state

@@ -265,3 +265,16 @@ def test_a_slow_run_rerun_on_a_cluster_that_keeps_losing_spot_nodes_is_let_go() 
     assert picks[:2] == [("6xc.4x", True)] * 2, picks
     assert all(not rerun for _, rerun in picks[2:]), picks  # two lost reruns: it tells nothing
     assert screen(history, KNOWN, sigma_run=0.05, input_elasticity=1.0).suspect is None  # and it expired
+
+
+def test_a_rerun_of_the_slow_runs_own_cluster_sees_a_modest_regression() -> None:
+    # Review rev15f: with the slow run in its own cluster's baseline, a rerun showed n/(n+1) of a
+    # lasting 1.33x and fell under the bar. Run three times before, its rerun judges it (the bar
+    # takes the same share off); run once, another cluster measured before it does (the planner
+    # sends the rerun there, `_recheck_pick`).
+    a, b = 5, 9
+    often = [_exec(a, 600), _exec(b, 500), _exec(a, 603), _exec(a, 597), _exec(b, 503)]
+    scr = screen(often + [_exec(a, 800), _exec(a, 805)], KNOWN, sigma_run=0.05, input_elasticity=1.0)
+    assert (scr.segment_start, scr.change_kind) == (5, RUNTIME_REGRESSION)
+    once = [_exec(a, 600), _exec(b, 500), _exec(b, 503)]
+    assert screen(once + [_exec(a, 840), _exec(b, 700)], KNOWN, 0.05, 1.0).change_kind == RUNTIME_REGRESSION
