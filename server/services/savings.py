@@ -711,9 +711,15 @@ def savings_report(items: Sequence[tuple[Project, Sequence[Run]]],
                          waiting=tuple(waiting))
 
 
-def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
+def savings_from_history(store: Store, project_ref: str = "") -> SavingsReport:
+    """`get_savings` the slow, plain way: every run of every project read whole (`RunRepository.history`)
+    and priced, one project at a time. The reference the fast path is tested and benchmarked against."""
     projects = [store.projects.find(project_ref)] if project_ref else store.projects.list()
     histories = [store.runs.history(int(p.id or 0)) for p in projects]
     changes = [stored_changes(store, p) for p in projects]
     return savings_report(list(zip(projects, histories, strict=True)), [workspace_dbu_rate(store, p) for p in projects],
                           changes, [stored_signatures(store, h, c) for h, c in zip(histories, changes, strict=True)])
+
+
+def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
+    return savings_from_history(store, project_ref)
