@@ -17,6 +17,7 @@ from server.store.tables import RunApplicationRow, RunCostRow, RunRow
 T = RunRow.__table__  # type: ignore[attr-defined]
 C = RunCostRow.__table__  # type: ignore[attr-defined]
 A = RunApplicationRow.__table__  # type: ignore[attr-defined]
+IDS_PER_QUERY = 5000  # run ids bound in one IN (...): well under SQLite's and PostgreSQL's limits
 
 
 class RunRepository(Repository):
@@ -206,6 +207,19 @@ class RunRepository(Repository):
     def by_ids(self, run_ids: Collection[int]) -> list[Run]:
         """These runs (an id not stored is left out), by id, in one read."""
         return self._load(sa.select(T).where(T.c.id.in_(sorted(run_ids))).order_by(T.c.id)) if run_ids else []
+
+    def application_ids_by_run(self, run_ids: Collection[int]) -> dict[int, tuple[str, ...]]:
+        """The Spark applications of these runs, by run id, each in `Run.application_ids`' order; a run
+        without any is left out. A few queries however many runs (what `history` would read whole)."""
+        ids = sorted(set(run_ids))
+        out: dict[int, list[str]] = {}
+        with self._read() as conn:
+            for i in range(0, len(ids), IDS_PER_QUERY):
+                for run_id, app in conn.execute(sa.select(A.c.run_id, A.c.application_id)
+                                                .where(A.c.run_id.in_(ids[i:i + IDS_PER_QUERY]))
+                                                .order_by(A.c.run_id, A.c.application_id)):
+                    out.setdefault(int(run_id), []).append(app)
+        return {run_id: tuple(apps) for run_id, apps in out.items()}
 
     def for_application(self, application_id: str) -> Run | None:
         with self._read() as conn:
