@@ -13,6 +13,7 @@ Routes (every one but /login and /healthz needs an admin token):
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import urllib.parse
@@ -22,12 +23,21 @@ from typing import Any
 
 from server.dashboard import auth, pages, views
 from server.domain import MAX_ROW_ID
-from server.errors import InvalidArgument, NotFound, PermissionDenied, TrimtabError, Unauthenticated
+from server.errors import (
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    TrimtabError,
+    Unauthenticated,
+    Unavailable,
+)
 from server.store import Store
 
 log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 4096
+# Retry-After on a 503 when the store gave no hint of its own (`TrimtabError.retry_after_ms`).
+RETRY_AFTER_S = 5
 
 # A view: the store, the route's match and the query (`urllib.parse.parse_qs`) -> content type and body.
 View = Callable[[Store, re.Match[str], dict[str, list[str]]], tuple[str, bytes]]
@@ -202,6 +212,9 @@ class DashboardHandler(BaseHTTPRequestHandler):
         except PermissionDenied as exc:
             self._send(403, *_html(pages.error_page(403, str(exc))))
             return
+        except Exception as exc:  # noqa: BLE001 - the token check reads the store, which can be down
+            self._failed(exc, path)
+            return
         try:
             content_type, body = view(self.store, match, urllib.parse.parse_qs(url.query))
         except NotFound as exc:
@@ -210,14 +223,27 @@ class DashboardHandler(BaseHTTPRequestHandler):
         except InvalidArgument as exc:
             self._send(400, *_html(pages.error_page(400, str(exc))))
             return
-        except TrimtabError as exc:
-            self._send(500, *_html(pages.error_page(500, str(exc))))
-            return
-        except Exception:  # a bug must still answer: a dropped connection tells the reader nothing
-            log.exception("dashboard: %s failed", path)
-            self._send(500, *_html(pages.error_page(500, "internal error (see the server log)")))
+        except Exception as exc:  # noqa: BLE001 - every failure answers (`_failed`)
+            self._failed(exc, path)
             return
         self._send(200, content_type, body)
+
+    def _failed(self, exc: Exception, path: str, *, signed_in: bool = True) -> None:
+        """Answer a request the store or a bug failed: an answer, never a dropped connection, and one
+        log record, never a traceback on stderr. A database that is down or busy is a 503 the browser
+        may retry (Retry-After, from the store's own hint); another `TrimtabError` says what it is; a
+        bug is logged with its traceback and the reader is sent to the log."""
+        if isinstance(exc, Unavailable):
+            log.warning("dashboard: %s: %s", path, exc)
+            wait_s = max(1, math.ceil(exc.retry_after_ms / 1000)) if exc.retry_after_ms else RETRY_AFTER_S
+            self._send(503, *_html(pages.error_page(503, f"database unavailable, retry: {exc}", signed_in=signed_in)),
+                       {"Retry-After": str(wait_s)})
+        elif isinstance(exc, TrimtabError):
+            log.warning("dashboard: %s: %s", path, exc)
+            self._send(500, *_html(pages.error_page(500, str(exc), signed_in=signed_in)))
+        else:
+            log.error("dashboard: %s failed", path, exc_info=exc)
+            self._send(500, *_html(pages.error_page(500, "internal error (see the server log)", signed_in=signed_in)))
 
     def do_POST(self) -> None:  # noqa: N802
         url = urllib.parse.urlsplit(self.path)
@@ -248,11 +274,22 @@ class DashboardHandler(BaseHTTPRequestHandler):
             status = 403 if isinstance(exc, PermissionDenied) else 401
             self._send(status, *_html(pages.login_page(str(exc), next_path)))
             return
+        except Exception as exc:  # noqa: BLE001 - the token check reads the store, which can be down
+            self._failed(exc, url.path, signed_in=False)
+            return
         # Behind a TLS proxy (docs/operations.md) the cookie is marked Secure, so the browser never sends
         # the token over plain HTTP. Trusting the header costs nothing: it can only add the flag.
         behind_tls = self._headers().get("x-forwarded-proto", "").strip().lower() == "https"
         session_id = self.sessions.start(token)
         self._redirect(next_path, auth.session_cookie(session_id, self.sessions.ttl_s, secure=behind_tls))
+
+
+class DashboardServer(ThreadingHTTPServer):
+    """The stdlib server, but what escapes a request's handling is a log record (with
+    ``--log-format json``, one JSON line), not a traceback printed on stderr by `socketserver`."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("dashboard: handling a request from %s failed", client_address)
 
 
 class Dashboard:
@@ -261,7 +298,7 @@ class Dashboard:
     def __init__(self, store: Store, host: str, port: int, sessions: auth.Sessions | None = None) -> None:
         self.sessions = sessions or auth.Sessions()
         handler = type("BoundDashboardHandler", (DashboardHandler,), {"store": store, "sessions": self.sessions})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd = DashboardServer((host, port), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="trimtab-dashboard", daemon=True)
         self._thread.start()
