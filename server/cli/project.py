@@ -54,17 +54,16 @@ def _money(value: float | None) -> str:
     return money(value)
 
 
-# What each step of a kept problem is called where people read it.
-_STEP_WORDS = {"plan": "planning", "apply": "auto-apply"}
 
 
 def problem_line(step: str, run_id: int, at_ms: int, message: str) -> str:
     """A project's planning or auto-apply failure, e.g. ``planning after run 31 failed
     2026-12-05 04:17 UTC: Unavailable: database unavailable: ...`` (also `trimtab demo`'s)."""
     from server.cli.run import when
+    from server.render.fmt import STEP_WORDS
 
     at = f" {when(at_ms)} UTC" if at_ms else ""
-    return f"{_STEP_WORDS.get(step, step)} after run {run_id} failed{at}: {message}"
+    return f"{STEP_WORDS.get(step, step)} after run {run_id} failed{at}: {message}"
 
 
 @cli.command(name="list")
@@ -78,14 +77,13 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
     if ctx.as_json:
         print_json([message_dict(p) for p in reply.projects])
         return
-    from server.render.fmt import phase_marks
+    from server.render.fmt import phase_marks, problem_mark
 
     rows = []
     for p in reply.projects:
         sla = p.settings.sla_seconds if p.settings.HasField("sla_seconds") else None
         # A failing project says so where its phase is, since that phase is as of the last success.
-        failing = (f" ({_STEP_WORDS.get(p.problem.step, p.problem.step)} failed)"
-                   if p.HasField("problem") else "")
+        failing = f" ({problem_mark(p.problem.step)})" if p.HasField("problem") else ""
         # Detached and orphaned both, as `project show` and the dashboard say (`phase_marks`).
         phase = p.phase + "".join(f" ({mark})" for mark in phase_marks(p.detached, p.orphaned)) + failing
         rows.append((p.id, p.name, phase, format_duration(sla),

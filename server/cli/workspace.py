@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, admin_call, message_dict, parse_switch, print_json, print_table
+from server.render.workspace_text import STATUS_HINTS, UNWATCHED, status_text
 
 # As `server.services.workspaces.PLANS` (not imported: the CLI stays light); the server checks too.
 PLANS = ("standard", "premium", "enterprise")
@@ -134,14 +135,9 @@ def list_(ctx: CliContext) -> None:
         click.echo(f"workspace(s) {', '.join(unwatched)}: {UNWATCHED}", err=True)
 
 
-# Why a status may be old: what the `watched` field of a workspace says when false.
-UNWATCHED = ("no attached project and auto-import off, so the collector does not poll it; its status is as of "
-             "the last command that reached it (add, add --replace, import, set --host)")
-
-
 def _status(ws: Any) -> str:
     """The status, marked when nothing has checked it since the last command (see `UNWATCHED`)."""
-    return ws.status if ws.watched else f"{ws.status} (not polled)"
+    return status_text(ws.status, ws.watched)
 
 
 @cli.command()
@@ -243,7 +239,7 @@ def _show(ctx: CliContext, ws: Any) -> None:
         click.echo(f"{label + ':':<{_LABEL}} {value}")
     if ws.last_error:
         click.echo(f"{'error:':<{_LABEL}} {ws.last_error}")
-    hint = _STATUS_HINTS.get(ws.status)
+    hint = STATUS_HINTS.get(ws.status)
     if ws.status == "error" and "cannot be decrypted" in ws.last_error:
         hint = None  # the error itself says what to do: a new token only helps when the key is lost
     if hint:
@@ -255,15 +251,6 @@ def _show(ctx: CliContext, ws: Any) -> None:
 _LABEL = len("auto-import:")  # the longest label: values line up
 
 
-# What the collector does about a workspace in each status other than ok, and what a person can do
-# (30 min: server.collect.collector.BACKOFF_CAP_S; not imported, the CLI stays light).
-_STATUS_HINTS = {
-    "unreachable": ("the collector cannot reach this host (down, network, wrong host); it tries again "
-                    "less and less often, up to every 30 min, and collects by itself once it answers. "
-                    "`trimtab workspace add {name} ... --replace` tries at once; a workspace at a new URL "
-                    "(the sandbox emulator's port changed): `trimtab workspace set {name} --host URL --token-env VAR`."),
-    "error": "collection is stopped until the token is replaced: `trimtab workspace add {name} ... --replace`",
-}
 
 
 @cli.command()

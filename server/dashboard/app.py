@@ -77,7 +77,7 @@ def _page(query: dict[str, list[str]]) -> int:
 
 
 def _projects(store: Store, _m: re.Match[str], _query: dict[str, list[str]]) -> tuple[str, bytes]:
-    return _html(pages.projects_page(views.project_rows(store)))
+    return _html(pages.projects_page(views.project_rows(store), views.troubled_workspaces(store)))
 
 
 def _project(store: Store, m: re.Match[str], query: dict[str, list[str]]) -> tuple[str, bytes]:

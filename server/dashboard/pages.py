@@ -6,13 +6,25 @@ import json
 from datetime import UTC, datetime
 from html import escape
 
-from server.dashboard.views import ProjectPage, ProjectRow, RunPage
+from server.dashboard.views import ProjectPage, ProjectRow, RunPage, WorkspaceState
 from server.domain import CostBreakdown, Project, Run
-from server.render.fmt import NOT_PRICED, cost_text, cut, duration, money, percent, phase_marks, phase_text
+from server.render.fmt import (
+    NOT_PRICED,
+    cost_text,
+    cut,
+    duration,
+    money,
+    percent,
+    phase_marks,
+    phase_text,
+    problem_mark,
+    utc_minute,
+)
 from server.render.fmt import driver_use as fmt_driver_use
 from server.render.html import STYLE
 from server.render.reason import reason_as_of
 from server.render.svg import legend_html, timeline_svg
+from server.render.workspace_text import STATUS_HINTS, UNWATCHED, status_text
 from server.services.savings import ProjectSavings
 from server.timeline import met_sla
 
@@ -24,7 +36,7 @@ EXTRA_STYLE = """
 .phase-learning{background:#fde68a}.phase-optimizing{background:#bbf7d0}.phase-monitoring{background:#bfdbfe}
 .phase.inactive{background:#e5e7eb;color:#374151}.pager a,.pager b{margin-right:10px}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 14px;font-size:13px}
-dl.facts dt{color:#6b7280}
+dl.facts dt{color:#6b7280}.banner{border:1px solid #fca5a5;background:#fef2f2;padding:8px 12px}
 """
 
 
@@ -39,14 +51,21 @@ def _phase(phase: str) -> str:
     return f'<span class="phase phase-{escape(phase)}">{escape(phase)}</span>'
 
 
-def _project_phase(p: Project) -> str:
+def _project_phase(p: Project, *, failing: bool = False) -> str:
     """The project's phase and, as `trimtab project show` writes them, why Trimtab no longer acts on it
-    ("learning — detached"): the phase alone read as a project still being tuned."""
+    ("learning — detached"): the phase alone read as a project still being tuned. ``failing``: also
+    "(planning failed)" when planning or auto-apply is failing, as `trimtab project list` marks it (its
+    phase is as of the last success); the project page says so in its own "problem" line instead."""
     marks = phase_marks(p.detached, p.orphaned)
     if not marks:
-        return _phase(p.phase)
-    return (f'<span class="phase phase-{escape(p.phase)} inactive" data-marks="{escape(" ".join(marks))}">'
-            f"{escape(phase_text(p.phase, p.detached, p.orphaned))}</span>")
+        html = _phase(p.phase)
+    else:
+        html = (f'<span class="phase phase-{escape(p.phase)} inactive" data-marks="{escape(" ".join(marks))}">'
+                f"{escape(phase_text(p.phase, p.detached, p.orphaned))}</span>")
+    if failing and p.problem is not None:
+        html += (f' <span class="bad problem-mark" data-step="{escape(p.problem.step)}" '
+                 f'title="{escape(p.problem.message)}">({escape(problem_mark(p.problem.step))})</span>')
+    return html
 
 
 def _inactive_note(p: Project) -> str:
@@ -66,6 +85,8 @@ def _sla_status(row: ProjectRow) -> str:
     sla = row.project.settings.sla_seconds
     if sla is None:
         return '<span class="muted">no SLA (min cost)</span>'
+    if not row.runs:
+        return f'{escape(duration(sla))} <span class="muted">(no runs yet)</span>'
     latest = row.latest
     last = ""
     if latest is not None:
@@ -74,23 +95,51 @@ def _sla_status(row: ProjectRow) -> str:
     return f"{escape(duration(sla))}: {percent(row.sla_met)} met · {last}"
 
 
-def projects_page(rows: list[ProjectRow]) -> str:
+def _workspace_words(state: WorkspaceState) -> str:
+    """Why no new runs may be coming from a workspace, in words (escaped): its status and last error."""
+    ws = state.workspace
+    parts = []
+    if not state.collecting:
+        parts.append(f"not collecting: {escape(ws.status)}")
+        if ws.last_error:
+            parts.append(f"last error: {escape(cut(ws.last_error, 300))}")
+        if ws.status in STATUS_HINTS:
+            parts.append(escape(STATUS_HINTS[ws.status].format(name=ws.name)))
+    if not state.watched:
+        parts.append(escape(UNWATCHED))
+    return "; ".join(parts)
+
+
+def _workspaces_banner(troubled: list[WorkspaceState]) -> str:
+    """On `/`: the workspaces whose projects' figures may be stale (`views.troubled_workspaces`)."""
+    if not troubled:
+        return ""
+    items = "".join(f'<li data-workspace="{escape(s.workspace.name)}" data-status="{escape(s.workspace.status)}">'
+                    f"<b>{escape(s.workspace.name)}</b>: {_workspace_words(s)}</li>" for s in troubled)
+    return (f'<div class="banner" id="workspaces-banner"><p class="bad">Runs may be missing: the figures below are '
+            f"as of the last run collected from these workspaces (<code>trimtab workspace list</code>).</p>"
+            f"<ul>{items}</ul></div>")
+
+
+def projects_page(rows: list[ProjectRow], troubled: list[WorkspaceState] | None = None) -> str:
     currency = next((r.latest.cost.currency for r in rows if r.latest and r.latest.cost), "USD")
-    body = []
+    body = [_workspaces_banner(troubled or [])]
     total = sum(r.savings.saved_to_date for r in rows if r.savings)
     annual = sum(r.savings.projected_annual for r in rows if r.savings)
     body.append(f'<p>Saved to date <b id="total-saved">{money(total, currency)}</b> · projected annual '
                 f'<b id="total-annual">{money(annual, currency)}</b> '
                 '<span class="muted">(see docs/savings.md)</span></p>')
     body.append("<table id=projects><tr><th>project</th><th>job</th><th>phase</th><th>SLA</th><th>runs</th>"
-                "<th>latest cost</th><th>latest runtime</th><th>saved to date</th><th>saving</th></tr>")
+                "<th>latest run (UTC)</th><th>latest cost</th><th>latest runtime</th><th>saved to date</th>"
+                "<th>saving</th></tr>")
     for r in rows:
         p = r.project
         latest_cost = r.latest.cost.total if r.latest and r.latest.cost else None
         body.append(
             f'<tr class="project-row" data-project-id="{p.id}"><td><a href="/projects/{p.id}">{escape(p.name)}</a>'
-            f"</td><td>{escape(p.job_name)}</td><td>{_project_phase(p)}</td><td>{_sla_status(r)}</td>"
-            f"<td class=num>{r.runs}</td><td class=num>{money(latest_cost, currency)}</td>"
+            f"</td><td>{escape(p.job_name)}</td><td>{_project_phase(p, failing=True)}</td><td>{_sla_status(r)}</td>"
+            f"<td class=num>{r.runs}</td><td class=latest-start>{utc_minute(r.latest.start_ms if r.latest else 0)}</td>"
+            f"<td class=num>{money(latest_cost, currency)}</td>"
             f"<td class=num>{duration(r.latest.runtime_s if r.latest else None)}</td>"
             f"<td class=num>{_saved_cell(r.savings, currency)}</td>"
             f"<td class=num>{_saving_cell(r.savings)}</td></tr>")
@@ -224,12 +273,36 @@ def _pager(page: ProjectPage) -> str:
     return f'<p class="pager muted" data-page="{page.page}" data-pages="{page.pages}">{"".join(parts)}</p>'
 
 
+def _cluster_size(r: Run) -> str:
+    """``r5d.2xlarge × 4-16`` for an autoscaling run, as `trimtab run list` writes it: the maximum alone
+    read as a fixed cluster of that size."""
+    cfg = r.config
+    if cfg is None:
+        return ""
+    size = f"{cfg.autoscale_min}-{cfg.autoscale_max}" if cfg.autoscale_max else str(cfg.num_workers)
+    return f"{cfg.node_type_id} × {size}"
+
+
+def _workspace_facts(p: Project, state: WorkspaceState | None) -> list[tuple[str, str]]:
+    """The project's workspace and whether runs are being collected from it: a page whose newest run
+    is weeks old looked current while the collector could not reach the workspace."""
+    if state is None:
+        return [("workspace", f'{escape(p.workspace)} <span class="bad" id="workspace-status" data-status="gone">'
+                              "(not connected: no runs are collected)</span>")]
+    words = _workspace_words(state)
+    status = status_text(state.workspace.status, state.watched)
+    note = f'<span class="{"muted" if state.collecting else "bad"}" id="workspace-note">: {words}</span>' if words else ""
+    return [("workspace", f'{escape(p.workspace)} · <span id="workspace-status" data-status="{escape(state.workspace.status)}">'
+                          f"{escape(status)}</span>{note}")]
+
+
 def project_page(page: ProjectPage) -> str:
     p = page.row.project
     tl = page.timeline
     s = p.settings
     savings = page.row.savings
-    facts = [("phase", _project_phase(p)), *_problem(p), ("SLA", _sla_status(page.row)),
+    facts = [*_workspace_facts(p, page.workspace), ("phase", _project_phase(p)), *_problem(p),
+             ("SLA", _sla_status(page.row)),
              ("auto-apply", "on" if s.auto_apply else "off"),
              ("saved to date", _saved_cell(savings, tl.currency)),
              ("saving now", ("-" if savings is None else escape(savings.not_comparable_note) if not savings.comparable
@@ -247,20 +320,20 @@ def project_page(page: ProjectPage) -> str:
     rows = []
     for r in page.runs:
         met = "" if s.sla_seconds is None else ("met" if met_sla(r.outcome, r.runtime_s, s.sla_seconds) else "missed")
-        cfg = r.config
-        cluster = f"{cfg.node_type_id} × {cfg.autoscale_max or cfg.num_workers}" if cfg else ""
         rows.append(
             f'<tr class="run-row" data-run-id="{r.id}"><td><a href="/runs/{r.id}">{r.id}</a></td>'
-            f"<td>{r.databricks_run_id}</td><td>{_phase(r.phase)}</td><td>{escape(cluster)}</td>"
-            f"<td class=num>{duration(r.runtime_s)}</td>"
+            f"<td>{r.databricks_run_id}</td><td class=started>{utc_minute(r.start_ms)}</td>"
+            f"<td>{_phase(r.phase)}</td><td>{escape(_cluster_size(r))}</td>"
+            f"<td class=num>{duration(r.runtime_s)}</td><td class=num>{duration(r.setup_s)}</td>"
             f"<td class=num>{cost_text(r.cost.total if r.cost else None, tl.currency)}</td><td>{met}</td>"
             f"{_outcome_cell(r)}<td>{escape(', '.join(r.anomalies))}</td></tr>")
     body = (
         '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
         f"<h2>Timeline</h2>{_timeline_note(page)}{legend_html()}<div class=chart>{timeline_svg(tl)}</div>"
         f"<h2>Current recommendation</h2>{_inactive_note(p)}{_recommendation(page)}"
-        f"<h2>Runs</h2>{_pager(page)}<table id=runs><tr><th>run</th><th>Databricks run</th><th>phase</th>"
-        "<th>cluster</th><th>runtime</th><th>cost</th><th>SLA</th><th>outcome</th><th>anomalies</th></tr>"
+        f"<h2>Runs</h2>{_pager(page)}<table id=runs><tr><th>run</th><th>Databricks run</th><th>started (UTC)</th>"
+        "<th>phase</th><th>cluster</th><th>runtime</th><th>setup</th><th>cost</th><th>SLA</th><th>outcome</th>"
+        "<th>anomalies</th></tr>"
         + "".join(rows) + f"</table>{_pager(page) if len(page.runs) > 20 else ''}")
     return layout(tl.title, body)
 
@@ -308,6 +381,7 @@ def run_page(page: RunPage) -> str:
     gb = (lambda b: f"{b / 1e9:.2f} GB")  # noqa: E731 - a tiny local formatter
     facts = [("project", f'<a href="/projects/{page.project.id}">{escape(page.project.name)}</a>'),
              ("Databricks run", str(run.databricks_run_id)), ("cluster", escape(run.cluster_id)),
+             ("started (UTC)", utc_minute(run.start_ms)), ("ended (UTC)", utc_minute(run.end_ms)),
              ("phase", _phase(run.phase)), ("outcome", escape(run.outcome)),
              *([("why", escape(run.message))] if run.message else []),  # Databricks' words: escaped
              ("runtime", duration(run.runtime_s)), ("cluster setup", duration(run.setup_s)),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.apply import project_cloud, proposed_spec
-from server.domain import Application, Executor, Project, Recommendation, Run, Stage
+from server.domain import Application, Executor, Project, Recommendation, Run, Stage, Workspace
 from server.errors import NotFound
 from server.onboard import spec_diff
 from server.plan.driver import DriverUse, driver_use
@@ -25,6 +25,7 @@ from server.services.savings import (
     stored_project_savings,
     workspace_dbu_rate,
 )
+from server.services.workspace_lifecycle import watched
 from server.store import Store
 from server.timeline import CODE_CHANGE, ProjectTimeline, build_timeline, met_sla, points_from_runs
 
@@ -46,6 +47,35 @@ class ProjectRow:
 
 
 @dataclass(frozen=True)
+class WorkspaceState:
+    """A workspace as `trimtab workspace list` shows it: whether the collector gets anything from it
+    (``status``, ``last_error``) and whether it polls it at all (``watched``). Without it a page of
+    data weeks old read as current."""
+
+    workspace: Workspace
+    watched: bool
+
+    @property
+    def collecting(self) -> bool:
+        return self.workspace.status == "ok"
+
+
+def workspace_state(store: Store, name: str) -> WorkspaceState | None:
+    """The project's workspace (None: not connected any more, as a removed workspace's projects)."""
+    try:
+        workspace = store.workspaces.get(name)
+    except NotFound:
+        return None
+    return WorkspaceState(workspace, watched(store, workspace))
+
+
+def troubled_workspaces(store: Store) -> list[WorkspaceState]:
+    """The workspaces the collector is not collecting from, or not polling (the banner on `/`)."""
+    states = [WorkspaceState(w, watched(store, w)) for w in store.workspaces.list()]
+    return [s for s in states if not s.collecting or not s.watched]
+
+
+@dataclass(frozen=True)
 class ProjectPage:
     row: ProjectRow
     timeline: ProjectTimeline
@@ -54,6 +84,7 @@ class ProjectPage:
     diff: str
     page: int = 1  # which page of `RUNS_PER_PAGE` runs ``runs`` is, 1 the newest
     pages: int = 1
+    workspace: WorkspaceState | None = None  # None: its workspace is not connected
 
     @property
     def first_run_number(self) -> int:
@@ -237,7 +268,8 @@ def project_page(store: Store, project_id: int, page: int = 1) -> ProjectPage:
     return ProjectPage(row=_row(store, project, runs), timeline=project_timeline(store, project, runs),
                        runs=tuple(shown), recommendation=rec,
                        diff=recommendation_diff(project, rec, project_cloud(store, project))
-                       if rec is not None else "", page=page, pages=pages)
+                       if rec is not None else "", page=page, pages=pages,
+                       workspace=workspace_state(store, project.workspace))
 
 
 def run_page(store: Store, run_id: int) -> RunPage:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 PHASE_COLORS = {"learning": "#fde68a", "optimizing": "#bbf7d0", "monitoring": "#bfdbfe"}
@@ -94,3 +96,20 @@ def phase_text(phase: str, detached: bool, orphaned: bool) -> str:
     """``learning — detached``: the phase with its `phase_marks`, as `trimtab project show` and the
     dashboard write it."""
     return " — ".join((phase, *phase_marks(detached, orphaned)))
+
+
+# What each step of a project's kept problem (`Project.problem.step`) is called where people read it.
+STEP_WORDS = {"plan": "planning", "apply": "auto-apply"}
+
+
+def problem_mark(step: str) -> str:
+    """``planning failed``: beside a failing project's phase (which is as of its last success), as
+    `trimtab project list` and the dashboard's projects list mark it."""
+    return f"{STEP_WORDS.get(step, step)} failed"
+
+
+def utc_minute(ms: int) -> str:
+    """``2026-12-05 04:17``, UTC, as `trimtab run list` writes a run's start; "-" for none (0)."""
+    if not ms:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")

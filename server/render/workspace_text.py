@@ -1,0 +1,24 @@
+"""What a workspace's status means, in the words `trimtab workspace list`/`show` and the dashboard
+both use (no server imports: the CLI stays light)."""
+
+from __future__ import annotations
+
+# Why a status may be old: what the `watched` field of a workspace says when false.
+UNWATCHED = ("no attached project and auto-import off, so the collector does not poll it; its status is as of "
+             "the last command that reached it (add, add --replace, import, set --host)")
+
+# What the collector does about a workspace in each status other than ok, and what a person can do
+# (30 min: server.collect.collector.BACKOFF_CAP_S; not imported, the CLI stays light). ``{name}``: the
+# workspace's.
+STATUS_HINTS = {
+    "unreachable": ("the collector cannot reach this host (down, network, wrong host); it tries again "
+                    "less and less often, up to every 30 min, and collects by itself once it answers. "
+                    "`trimtab workspace add {name} ... --replace` tries at once; a workspace at a new URL "
+                    "(the sandbox emulator's port changed): `trimtab workspace set {name} --host URL --token-env VAR`."),
+    "error": "collection is stopped until the token is replaced: `trimtab workspace add {name} ... --replace`",
+}
+
+
+def status_text(status: str, watched: bool) -> str:
+    """The status, marked when nothing has checked it since the last command (see `UNWATCHED`)."""
+    return status if watched else f"{status} (not polled)"
