@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -284,9 +285,26 @@ class DashboardHandler(BaseHTTPRequestHandler):
         self._redirect(next_path, auth.session_cookie(session_id, self.sessions.ttl_s, secure=behind_tls))
 
 
+def _family(host: str, port: int) -> socket.AddressFamily:
+    """The address family to listen on ``host`` with: the first that `socket.getaddrinfo` gives for
+    it as a passive TCP address (IPv4 for "127.0.0.1", "0.0.0.0" and a name resolving to IPv4 first;
+    IPv6 for "::1" and "::")."""
+    try:
+        found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot resolve {host!r}: {exc}") from exc
+    return found[0][0] if found else socket.AF_INET
+
+
 class DashboardServer(ThreadingHTTPServer):
     """The stdlib server, but what escapes a request's handling is a log record (with
     ``--log-format json``, one JSON line), not a traceback printed on stderr by `socketserver`."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        # The stdlib server is IPv4 only (``address_family`` AF_INET): "[::1]:8080" failed with
+        # "Address family for hostname not supported". The family is the one the host resolves to.
+        self.address_family = _family(*address)
+        super().__init__(address, handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception("dashboard: handling a request from %s failed", client_address)
@@ -323,8 +341,9 @@ class Dashboard:
 
     @property
     def address(self) -> str:
+        """``host:port``, an IPv6 host in brackets (``[::1]:8080``) as URLs and ``--http`` write it."""
         host, port = self._httpd.server_address[:2]
-        return f"{host}:{port}"
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
     @property
     def url(self) -> str:

@@ -1,0 +1,52 @@
+"""`--http [::1]:PORT`: the dashboard listens on IPv6 and says its URL with the host in brackets
+(review rev15e 6: the stdlib server is IPv4 only, and the address was refused)."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from server.config import ServerConfig
+from server.serve import start_server
+from server.store import open_store
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_the_server_serves_the_dashboard_on_an_ipv6_address(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
+    # Before: "cannot serve the dashboard on [::1]:0: [Errno -9] Address family for hostname not supported".
+    running = start_server(ServerConfig(listen="127.0.0.1:0", http="[::1]:0", state_dir=tmp_path / "state"), store)
+    try:
+        dashboard = running.dashboard
+        assert dashboard.url.startswith("http://[::1]:") and dashboard.address.startswith("[::1]:")
+        with urllib.request.urlopen(dashboard.url + "healthz", timeout=10) as reply:
+            assert reply.status == 200 and reply.read() == b"ok\n"
+    finally:
+        running.stop(grace=0)
+        store.close()
+
+
+def test_ipv4_hosts_stay_ipv4(tmp_path: Path) -> None:
+    from server.dashboard import serve_dashboard
+
+    store = open_store(f"sqlite:///{tmp_path / 'trimtab.db'}")
+    dashboard = serve_dashboard(store, "127.0.0.1:0")
+    try:
+        assert dashboard.url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(dashboard.url + "healthz", timeout=10) as reply:
+            assert reply.status == 200
+    finally:
+        dashboard.stop()
+        store.close()
