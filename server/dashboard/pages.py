@@ -23,6 +23,7 @@ from server.render.fmt import (
 from server.render.fmt import driver_use as fmt_driver_use
 from server.render.html import STYLE
 from server.render.reason import reason_as_of
+from server.render.savings_text import project_notes, runs_a_year
 from server.render.svg import legend_html, timeline_svg
 from server.render.workspace_text import STATUS_HINTS, UNWATCHED, status_text
 from server.services.savings import ProjectSavings
@@ -244,6 +245,32 @@ def _saving_cell(savings: ProjectSavings | None) -> str:
     return percent(savings.saving_fraction) + mark
 
 
+def _savings_figures(savings: ProjectSavings | None, currency: str) -> list[tuple[str, str]]:
+    """The figures `trimtab savings` puts beside a saving: the cost before and now per run (per GB too
+    when that is the basis) and the runs a year the projection multiplies, with where that count is from."""
+    if savings is None:
+        return []
+    figures = [("before / now per run", f'<span id="savings-per-run">{money(savings.baseline_cost_per_run, currency)}'
+                                        f" / {money(savings.current_cost_per_run, currency)}</span>")]
+    if savings.basis == "per_input_gb" and savings.baseline_cost_per_gb is not None \
+            and savings.current_cost_per_gb is not None:
+        figures.append(("before / now per GB", f"{money(savings.baseline_cost_per_gb, currency, decimals=4)} / "
+                                               f"{money(savings.current_cost_per_gb, currency, decimals=4)}"))
+    figures.append(("runs a year", f'<span id="savings-runs-a-year">{escape(runs_a_year(savings.runs_per_year))} '
+                                   f"({escape(savings.cadence_basis)})</span>"))
+    return figures
+
+
+def _savings_notes(savings: ProjectSavings | None) -> str:
+    """What a reader needs to weigh the saving (a fallback, a revert, mixed bills, runs left out, runs
+    re-priced at today's plan, an extrapolated baseline...): `trimtab savings`' own notes."""
+    notes = project_notes(savings, savings.has_sla) if savings is not None else []
+    if not notes:
+        return ""
+    return ('<ul class="muted" id="savings-notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes)
+            + "</ul>")
+
+
 def _timeline_note(page: ProjectPage) -> str:
     """Says so when the chart leaves older runs out (`views.TIMELINE_RUNS`)."""
     drawn, total = len(page.timeline.points), page.row.runs
@@ -312,11 +339,8 @@ def project_page(page: ProjectPage) -> str:
                                         tl.currency)),
              ("savings basis", escape(savings.basis.replace("_", " ")) if savings else "-"),
              ("savings costs", escape(savings.cost_basis) if savings else "-"),
-             ("savings now from", escape(_now_from(savings)) if savings else "-")]
-    if savings and savings.user_edited_runs:
-        facts.append(("user-edited runs", f"{savings.user_edited_runs} (left out of savings)"))
-    if savings and savings.baseline_note:
-        facts.append(("savings baseline", escape(savings.baseline_note)))
+             ("savings now from", escape(_now_from(savings)) if savings else "-"),
+             *_savings_figures(savings, tl.currency)]
     rows = []
     for r in page.runs:
         met = "" if s.sla_seconds is None else ("met" if met_sla(r.outcome, r.runtime_s, s.sla_seconds) else "missed")
@@ -329,7 +353,7 @@ def project_page(page: ProjectPage) -> str:
             f"{_outcome_cell(r)}<td>{escape(', '.join(r.anomalies))}</td></tr>")
     body = (
         '<dl class="facts">' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>"
-        f"<h2>Timeline</h2>{_timeline_note(page)}{legend_html()}<div class=chart>{timeline_svg(tl)}</div>"
+        f"{_savings_notes(savings)}<h2>Timeline</h2>{_timeline_note(page)}{legend_html()}<div class=chart>{timeline_svg(tl)}</div>"
         f"<h2>Current recommendation</h2>{_inactive_note(p)}{_recommendation(page)}"
         f"<h2>Runs</h2>{_pager(page)}<table id=runs><tr><th>run</th><th>Databricks run</th><th>started (UTC)</th>"
         "<th>phase</th><th>cluster</th><th>runtime</th><th>setup</th><th>cost</th><th>SLA</th><th>outcome</th>"

@@ -15,4 +15,5 @@ def test_the_project_page_shows_the_cost_basis_the_current_runs_and_user_edited_
     # The seed's story: recommendation 3 has two runs within the SLA; runs 8 and 9 are on the user's edit.
     assert "<dt>savings costs</dt><dd>estimate</dd>" in page
     assert "<dt>savings now from</dt><dd>recommendation 3 (2 runs within the SLA)</dd>" in page
-    assert "<dt>user-edited runs</dt><dd>2 (left out of savings)</dd>" in page
+    # In `trimtab savings`' words, among its notes (the page had a fact of its own saying less).
+    assert "<li>2 run(s) on a cluster edited outside Trimtab are left out of before, now and saved to date</li>" in page
