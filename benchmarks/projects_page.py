@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from benchmarks.plan_history import SHAPES, _open, _spec
+from benchmarks.sizes import parse_size
 
 T0_MS = 1_700_000_000_000
 DAY_MS = 24 * 3600 * 1000
@@ -181,13 +182,7 @@ def _warmed(url: str) -> tuple[float, float]:
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        projects, runs = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a size is PROJECTSxRUNS (e.g. 300x365), got {text!r}") from None
-    if projects < 1 or runs < 1:
-        raise argparse.ArgumentTypeError(f"a size needs at least one project and one run, got {text!r}")
-    return projects, runs
+    return parse_size(text, example="300x365")
 
 
 def main(argv: list[str] | None = None) -> int:

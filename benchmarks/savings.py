@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from benchmarks.plan_history import SHAPES, _open, _spec
+from benchmarks.sizes import parse_size
 
 T0_MS = 1_700_000_000_000
 DAY_MS = 24 * 3600 * 1000
@@ -213,15 +214,9 @@ def measure(projects: int, runs: int, url: str | None, profile: bool = False) ->
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        projects, runs = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a size is PROJECTSxRUNS (e.g. 300x200), got {text!r}") from None
-    if projects < 1 or runs < 5:
-        # `fill` makes the first fifth of each project's runs the cluster as found: with fewer than
-        # five no project has a saving to time (review rev15g).
-        raise argparse.ArgumentTypeError(f"a size needs at least one project and five runs, got {text!r}")
-    return projects, runs
+    # `fill` makes the first fifth of each project's runs the cluster as found: with fewer than five
+    # no project has a saving to time (review rev15g: an IndexError).
+    return parse_size(text, example="300x200", min_runs=5, why=" (the first fifth run as found)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ def test_tiny_sizes_print_one_row_each_with_the_same_report(capsys: pytest.Captu
 
 
 @pytest.mark.parametrize("size, said", [("3by4", "PROJECTSxRUNS"), ("0x10", "at least one project"),
-                                        ("3x4", "five runs")])  # review rev15g: 3x4 was an IndexError
+                                        ("3x4", "5 runs")])  # review rev15g: 3x4 was an IndexError
 def test_bad_sizes_are_refused_with_a_reason(size: str, said: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         savings.main(["--sizes", size])
