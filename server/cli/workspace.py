@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, admin_call, message_dict, parse_switch, print_json, print_table
-from server.render.workspace_text import STATUS_HINTS, UNWATCHED, status_text
+from server.render.workspace_text import UNWATCHED, status_hint, status_text
 
 # As `server.services.workspaces.PLANS` (not imported: the CLI stays light); the server checks too.
 PLANS = ("standard", "premium", "enterprise")
@@ -239,11 +239,8 @@ def _show(ctx: CliContext, ws: Any) -> None:
         click.echo(f"{label + ':':<{_LABEL}} {value}")
     if ws.last_error:
         click.echo(f"{'error:':<{_LABEL}} {ws.last_error}")
-    hint = STATUS_HINTS.get(ws.status)
-    if ws.status == "error" and "cannot be decrypted" in ws.last_error:
-        hint = None  # the error itself says what to do: a new token only helps when the key is lost
-    if hint:
-        click.echo(f"{'':<{_LABEL}} {hint.format(name=ws.name)}")
+    if hint := status_hint(ws.status, ws.last_error, ws.name):
+        click.echo(f"{'':<{_LABEL}} {hint}")
     if not ws.watched:
         click.echo(f"{'':<{_LABEL}} {UNWATCHED}")
 

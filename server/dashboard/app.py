@@ -12,6 +12,7 @@ Routes (every one but /login and /healthz needs an admin token):
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import re
@@ -237,11 +238,15 @@ class DashboardHandler(BaseHTTPRequestHandler):
         if isinstance(exc, Unavailable):
             log.warning("dashboard: %s: %s", path, exc)
             wait_s = max(1, math.ceil(exc.retry_after_ms / 1000)) if exc.retry_after_ms else RETRY_AFTER_S
-            self._send(503, *_html(pages.error_page(503, f"database unavailable, retry: {exc}", signed_in=signed_in)),
-                       {"Retry-After": str(wait_s)})
+            # The driver's words (socket path, host, port, database, user) stay in the log: the
+            # token check reads the store before anyone is signed in (review rev15h).
+            self._send(503, *_html(pages.error_page(
+                503, f"the database is unavailable; retry in {wait_s} s (the server log says why)", signed_in=signed_in)),
+                {"Retry-After": str(wait_s)})
         elif isinstance(exc, TrimtabError):
             log.warning("dashboard: %s: %s", path, exc)
-            self._send(500, *_html(pages.error_page(500, str(exc), signed_in=signed_in)))
+            said = str(exc) if signed_in else "the server could not answer (the server log says why)"
+            self._send(500, *_html(pages.error_page(500, said, signed_in=signed_in)))
         else:
             log.error("dashboard: %s failed", path, exc_info=exc)
             self._send(500, *_html(pages.error_page(500, "internal error (see the server log)", signed_in=signed_in)))
@@ -286,14 +291,20 @@ class DashboardHandler(BaseHTTPRequestHandler):
 
 
 def _family(host: str, port: int) -> socket.AddressFamily:
-    """The address family to listen on ``host`` with: the first that `socket.getaddrinfo` gives for
-    it as a passive TCP address (IPv4 for "127.0.0.1", "0.0.0.0" and a name resolving to IPv4 first;
-    IPv6 for "::1" and "::")."""
+    """The address family to listen on ``host`` with: IPv6 for a literal IPv6 address ("::1", "::")
+    or a name that resolves to IPv6 only, else IPv4, as before IPv6 was served. A name resolving to
+    both stays IPv4: glibc lists ::1 first for "localhost", and the dashboard moved off 127.0.0.1,
+    where proxies, tunnels and health checks reach it (review rev15h)."""
+    try:
+        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        pass  # a name (or "")
     try:
         found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise OSError(f"cannot resolve {host!r}: {exc}") from exc
-    return found[0][0] if found else socket.AF_INET
+    families = {f[0] for f in found}
+    return socket.AF_INET6 if families == {socket.AF_INET6} else socket.AF_INET
 
 
 class DashboardServer(ThreadingHTTPServer):

@@ -25,7 +25,7 @@ from server.render.html import STYLE
 from server.render.reason import reason_as_of
 from server.render.savings_text import project_notes, runs_a_year
 from server.render.svg import legend_html, timeline_svg
-from server.render.workspace_text import STATUS_HINTS, UNWATCHED, status_text
+from server.render.workspace_text import UNWATCHED, status_hint, status_text
 from server.services.savings import ProjectSavings
 from server.timeline import met_sla
 
@@ -104,8 +104,8 @@ def _workspace_words(state: WorkspaceState) -> str:
         parts.append(f"not collecting: {escape(ws.status)}")
         if ws.last_error:
             parts.append(f"last error: {escape(cut(ws.last_error, 300))}")
-        if ws.status in STATUS_HINTS:
-            parts.append(escape(STATUS_HINTS[ws.status].format(name=ws.name)))
+        if hint := status_hint(ws.status, ws.last_error, ws.name):
+            parts.append(escape(hint))
     if not state.watched:
         parts.append(escape(UNWATCHED))
     return "; ".join(parts)

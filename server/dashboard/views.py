@@ -70,8 +70,12 @@ def workspace_state(store: Store, name: str) -> WorkspaceState | None:
 
 
 def troubled_workspaces(store: Store) -> list[WorkspaceState]:
-    """The workspaces the collector is not collecting from, or not polling (the banner on `/`)."""
-    states = [WorkspaceState(w, watched(store, w)) for w in store.workspaces.list()]
+    """The workspaces with projects (detached ones too) the collector is not collecting from, or not
+    polling (the banner on `/`: "runs may be missing"). One without projects has no figures to be
+    stale: a workspace just added with auto-import off read as an alarm for good (review rev15h);
+    `trimtab workspace list` still says its status."""
+    used = {p.workspace for p in store.projects.list()}
+    states = [WorkspaceState(w, watched(store, w)) for w in store.workspaces.list() if w.name in used]
     return [s for s in states if not s.collecting or not s.watched]
 
 

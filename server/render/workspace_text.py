@@ -19,6 +19,16 @@ STATUS_HINTS = {
 }
 
 
+def status_hint(status: str, last_error: str, name: str) -> str | None:
+    """What a person can do about a workspace in ``status`` (`STATUS_HINTS`), or None. A token the
+    server cannot decrypt says itself what to do (start with the key it was stored under): a new
+    token helps only when that key is lost, so "replace the token" is not the remedy to name."""
+    if status == "error" and "cannot be decrypted" in (last_error or ""):
+        return None
+    hint = STATUS_HINTS.get(status)
+    return hint.format(name=name) if hint else None
+
+
 def status_text(status: str, watched: bool) -> str:
     """The status, marked when nothing has checked it since the last command (see `UNWATCHED`)."""
     return status if watched else f"{status} (not polled)"

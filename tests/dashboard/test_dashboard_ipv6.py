@@ -50,3 +50,20 @@ def test_ipv4_hosts_stay_ipv4(tmp_path: Path) -> None:
     finally:
         dashboard.stop()
         store.close()
+
+
+def test_a_name_resolving_to_both_families_stays_on_ipv4(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review rev15h: glibc lists ::1 before 127.0.0.1 for "localhost" on stock Debian/Ubuntu (the
+    # resolver's order stood in for here); taking the first answer moved `--http localhost:8080` off
+    # 127.0.0.1, where a proxy, a tunnel or a health check reached it.
+    import socket
+
+    from server.dashboard.app import _family
+
+    both = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", 0, 0, 0)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: both)
+    assert _family("localhost", 0) == socket.AF_INET
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: both[:1])
+    assert _family("v6only.example", 0) == socket.AF_INET6
+    assert _family("::1", 0) == socket.AF_INET6 and _family("0.0.0.0", 0) == socket.AF_INET

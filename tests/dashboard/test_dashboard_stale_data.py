@@ -118,3 +118,21 @@ def test_a_project_without_runs_has_no_dangling_sla_cell(site: Site) -> None:
     home = site.get("/")
     row = _text(re.search(rf'<tr class="project-row" data-project-id="{site.empty.id}".*?</tr>', home, re.S).group(0))
     assert "15m00s (no runs yet)" in row and "met ·" not in row, row  # was "15m00s: - met · "
+
+
+def test_an_undecryptable_token_gets_the_error_s_own_remedy_and_a_workspace_without_projects_no_alarm(
+        site: Site) -> None:
+    # Review rev15h: `workspace show` leaves out "replace the token" when the stored token cannot be
+    # decrypted (the server runs with another key: restart with the one it was stored under); the
+    # dashboard named it anyway, on the banner and every project page.
+    site.store.workspaces.set_status("ws", "error", "stored secret cannot be decrypted with this server's key: "
+                                     "start the server with the key it was stored under, or add the token again "
+                                     "if that key is lost")
+    for page in (_text(site.get("/")), _text(site.get(f"/projects/{site.project.id}"))):
+        assert "cannot be decrypted" in page and "--replace" not in page
+    # A workspace just added, with no project and auto-import off, has no figures to be stale: no
+    # "runs may be missing" for it (it read as an alarm for good).
+    site.store.workspaces.add(Workspace(name="lonely", host="https://lonely.example", cloud="aws",
+                                        auto_import=False), "sealed")
+    assert 'data-workspace="lonely"' not in site.get("/")
+    assert 'data-workspace="ws"' in site.get("/")
