@@ -641,25 +641,30 @@ def _survival(p_meet: np.ndarray, p_clean: np.ndarray, p_loss: np.ndarray) -> np
 
 def _designed_runs(history: Sequence[Observation], scr: Screened) -> int:
     """Runs of the segment that spent its learning budget: every learned run after the segment's
-    start, and one explained run per configuration (a run lost to a spot loss or a failure was
-    tried, but its repeats are not new designs). The start is the segment's first run, with the
-    runs after it on the same configuration before any recommendation was applied: an imported
-    job's own runs are one measurement of where it started, not three learning runs."""
+    start on a configuration Trimtab applied, and one explained run per configuration (a run lost
+    to a spot loss or a failure was tried, but its repeats are not new designs). Runs no
+    recommendation made (the job's own before import, a backfilled history on the clusters its
+    owner ran, an owner's edit) count once per configuration, the segment's first one's not at
+    all: each configuration is one measurement whatever its repeats. Counted run by run, an
+    imported history that began on another cluster than the one found spent the whole budget on
+    the runs of the cluster as found, and learning was skipped (review rev15i)."""
     start = scr.segment_start
     if start >= len(history):
         return 0
-    first = history[start].config_id
-    i = start + 1
-    while i < len(history) and history[i].config_id == first and not history[i].recommendation_applied:
-        i += 1
     learned = set(scr.learn)
     explained: set[str] = set()
+    measured = {history[start].config_id}  # configurations the owner's runs measured
     designed = 0
-    for j in range(i, len(history)):
-        if j in learned:
+    for j in range(start + 1, len(history)):
+        cfg = history[j].config_id
+        if not history[j].recommendation_applied:
+            if cfg not in measured:
+                measured.add(cfg)
+                designed += 1
+        elif j in learned:
             designed += 1
-        elif history[j].config_id not in explained:
-            explained.add(history[j].config_id)
+        elif cfg not in explained:
+            explained.add(cfg)
             designed += 1
     return designed
 

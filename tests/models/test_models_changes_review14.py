@@ -4,6 +4,8 @@ slow run."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from models.changes import INPUT_SIZE_SHIFT, RUNTIME_REGRESSION, screen
@@ -278,3 +280,21 @@ def test_a_rerun_of_the_slow_runs_own_cluster_sees_a_modest_regression() -> None
     assert (scr.segment_start, scr.change_kind) == (5, RUNTIME_REGRESSION)
     once = [_exec(a, 600), _exec(b, 500), _exec(b, 503)]
     assert screen(once + [_exec(a, 840), _exec(b, 700)], KNOWN, 0.05, 1.0).change_kind == RUNTIME_REGRESSION
+
+
+def test_an_imported_history_on_another_cluster_does_not_spend_the_learning_budget() -> None:
+    # Review rev15i: a backfilled history began on a bigger cluster the owner ran months ago; each
+    # later run on the cluster as found (no recommendation made it) counted as a learning run, ten
+    # of them spent the budget of three, and learning was skipped.
+    from models.decide import _designed_runs
+
+    rng = np.random.default_rng(4)
+    old = [dataclasses.replace(_run(Job(), 25, rng), recommendation_applied=False)]
+    found = [dataclasses.replace(_run(Job(), 9, rng), recommendation_applied=False) for _ in range(10)]
+    history = old + found
+    assert _designed_runs(history, screen(history, KNOWN, 0.05, 1.0)) == 1  # one more cluster measured
+    d = decide(CANDS, history, Settings(sla_s=1200.0, sla_per_run=True))
+    assert d.phase == "learning" and "learning run 2/3" in d.reason, d.reason
+    # Runs Trimtab's recommendations made count one by one, as before.
+    applied = history + [_run(Job(), 13, rng), _run(Job(), 21, rng)]
+    assert _designed_runs(applied, screen(applied, KNOWN, 0.05, 1.0)) == 3
