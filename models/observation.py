@@ -72,6 +72,9 @@ class Observation:
     (the Jobs API's ``setup_duration``), None when unknown. On Databricks it is minutes, varies
     from run to run and hardly depends on the configuration, so the model learns it apart from
     the execution, which is what the configuration changes.
+
+    ``execution_only``: ``runtime_s`` is the execution alone, no setup in it (a run known only from
+    its event log, whose span starts after the cluster came up); ``setup_s`` is None then.
     """
 
     config_id: str
@@ -84,3 +87,4 @@ class Observation:
     stage_signature: str | None = None
     recommendation_applied: bool = True
     setup_s: float | None = None
+    execution_only: bool = False

@@ -58,7 +58,7 @@ def estimate(history: Sequence[Observation]) -> Setup:
     does (then the runtime model learns whole runtimes, as before setup was known). A failed or
     interrupted run's figure is left out: its cluster may never have come up (a run cut off by a
     restart reports a setup of 0 s after minutes), so it says nothing about the next start."""
-    seen = [s for o in history if o.ok and (s := _reported(o)) is not None][-RECENT:]
+    seen = [s for o in history if o.ok and not o.execution_only and (s := _reported(o)) is not None][-RECENT:]
     if not seen:
         return NO_SETUP
     n = len(seen)
@@ -71,11 +71,17 @@ def estimate(history: Sequence[Observation]) -> Setup:
 
 def execution_view(history: Sequence[Observation], setup: Setup) -> list[Observation]:
     """The runs as the runtime model sees them: execution time only. A run without a setup figure
-    (in a project whose other runs have one) is taken to have had the mean setup."""
+    (in a project whose other runs have one) is taken to have had the mean setup, except one whose
+    runtime is its execution alone (``execution_only``: made from its event log, which starts after
+    the setup): taking the mean setup of minutes out of it left a few seconds, a false 10x runtime
+    regression against the runs after it and optimistic predictions (review rev15i)."""
     if setup is NO_SETUP:
         return list(history)
     out = []
     for o in history:
+        if o.execution_only:
+            out.append(o)
+            continue
         own = _reported(o)
         own = setup.mean_s if own is None else own
         out.append(replace(o, runtime_s=max(o.runtime_s - own, _MIN_EXECUTION_SHARE * o.runtime_s)))

@@ -542,6 +542,11 @@ class Run:
     # Why a run that did not succeed ended so, in Databricks' own words (its tasks' state
     # messages); "" for a succeeded run, whose message is noise, and for runs stored before it.
     message: str = ""
+    # True when ``runtime_s`` is the execution alone: a run made from its event log without the
+    # workspace's run (backfill, older than Databricks keeps runs), whose span starts at the Spark
+    # application, after the cluster's setup. ``setup_s`` stays None (the setup is not known) but,
+    # unlike another run without a setup figure, no setup is in its runtime to take out.
+    execution_only: bool = False
     id: int | None = None
 
     @property

@@ -367,7 +367,12 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str],
                 # The collector's re-pricing skips a run this catalog could not price; it would price
                 # this one over the application's span again (when the cluster is gone).
                 message = with_unpriced_note(message, unpriced_note(pricing.catalog.version, "setup time unknown"))
-        run = dataclasses.replace(run, cost=cost, phase=phase, recommendation_id=rec_id, message=message)
+        # From the log alone the runtime is the execution (the application's span): setup_s stays
+        # None (not known) and execution_only says no setup is in the runtime, so the tuner takes
+        # none out of it (it would take the project's mean setup: minutes) and learns no setup from it.
+        run = dataclasses.replace(run, cost=cost, phase=phase, recommendation_id=rec_id, message=message,
+                                  setup_s=None if piece is not from_api else run.setup_s,
+                                  execution_only=piece is not from_api)
         outcome.unpriced += int(run.cost is None)
         try:
             outcome.created.append(store.runs.add(run))

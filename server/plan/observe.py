@@ -103,5 +103,6 @@ def observation(run: Run, stages: Sequence[Stage | StageOutline], applied_recomm
         anomalies=anomalies,
         stage_signature=stage_signature(stages),
         recommendation_applied=applied_recommendation,
-        setup_s=run.setup_s,
+        setup_s=None if run.execution_only else run.setup_s,
+        execution_only=run.execution_only,
     )

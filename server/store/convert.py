@@ -138,6 +138,7 @@ def run(row: Any, cost_row: Any | None, application_ids: tuple[str, ...]) -> Run
         cost=cost(cost_row) if cost_row is not None else None, anomalies=tuple(row.anomalies or ()),
         application_ids=application_ids, recommendation_id=row.recommendation_id, phase=row.phase,
         created_at_ms=row.created_at_ms, setup_s=row.setup_s, message=row.message or "",
+        execution_only=bool(row.execution_only),
     )
 
 
@@ -147,7 +148,7 @@ def run_values(r: Run) -> dict[str, Any]:
         "start_ms": r.start_ms, "end_ms": r.end_ms, "runtime_s": r.runtime_s, "outcome": r.outcome,
         "config": config_to_json(r.config), "input_bytes": r.input_bytes, "anomalies": list(r.anomalies),
         "recommendation_id": r.recommendation_id, "phase": r.phase, "created_at_ms": r.created_at_ms,
-        "setup_s": r.setup_s, "message": r.message,
+        "setup_s": r.setup_s, "message": r.message, "execution_only": r.execution_only,
     }
 
 

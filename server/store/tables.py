@@ -97,6 +97,8 @@ class RunRow(SQLModel, table=True):
     setup_s: float | None = None
     # Databricks' state message of a run that did not succeed; "" otherwise and for older rows.
     message: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # runtime_s leaves out the cluster's setup (a run backfilled from its log alone); false before 0012.
+    execution_only: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class RunCostRow(SQLModel, table=True):
