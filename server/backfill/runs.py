@@ -16,7 +16,9 @@ from the application's start and end (the cluster's setup before it is not in th
 on a job cluster), outcome from its jobs, the spec from the project's spec as found at import
 with what the log's ``clusterUsageTags`` say it really was. Such a run says so in its message
 and is stored unpriced: its runtime covers the application only, so a price over it would be a
-fraction of what the run cost (and, as a baseline, would make every later run look dearer).
+fraction of what the run cost (and, as a baseline, would make every later run look dearer). It is
+marked ``execution_only`` (its setup is unknown, not zero): the tuner learns its runtime as the
+execution it is, where a run without a setup figure is otherwise taken to have had the mean setup.
 There are no cluster events in a log, so node-level anomalies come from the executors alone
 (spot loss); an autoscaling cluster's workers follow its executors (`executor_events`).
 

@@ -58,6 +58,16 @@ def test_runs_without_a_setup_figure_are_taken_to_have_the_mean_one() -> None:
     assert [o.setup_s for o in view] == [200, None, 240]
 
 
+def test_a_run_whose_runtime_is_its_execution_keeps_it_and_gives_no_setup() -> None:
+    """A run known from its event log alone (execution_only): nothing to take out, nothing to learn
+    the setup from, even with a setup figure of 0 (review rev15i: 280 s learned as 20 s)."""
+    old = replace(_obs(280, None), execution_only=True)
+    runs = [old, replace(_obs(290, 0.0), execution_only=True), _obs(540, 260), _obs(560, 280)]
+    setup = estimate(runs)
+    assert setup.mean_s == pytest.approx(270.0)
+    assert [o.runtime_s for o in execution_view(runs, setup)] == [280, 290, 280, 280]
+
+
 def test_p_total_below_is_the_convolution_of_setup_and_execution() -> None:
     mean_log = np.log([100.0, 200.0, 300.0])
     sd = np.array([0.1, 0.2, 0.3])
