@@ -19,9 +19,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # False for the collector's runs: they span the whole Databricks run, setup included.
-    with op.batch_alter_table('runs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('execution_only', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # False for the collector's runs: they span the whole Databricks run, setup included. A plain
+    # ADD COLUMN (SQLite takes NOT NULL with a default): batch mode rebuilt the table on SQLite,
+    # and dropping the old runs table failed the foreign keys of the rows pointing at it.
+    op.add_column('runs', sa.Column('execution_only', sa.Boolean(), nullable=False, server_default=sa.false()))
     # Runs backfilled from their log alone before this revision are only known by the note their
     # message carries (server.backfill.runs.SETUP_UNKNOWN_NOTE); a new backfill never remakes them
     # (their applications are tied), so without this they would keep being read as setup + execution.
