@@ -65,7 +65,9 @@ def fill(store: object, projects: int, runs: int) -> None:
     apps_t = ApplicationRow.__table__  # type: ignore[attr-defined]
     links_t = RunApplicationRow.__table__  # type: ignore[attr-defined]
     stages_t = StageRow.__table__  # type: ignore[attr-defined]
-    found = _spec("m5.xlarge", 8)
+    # The cluster as found: the one the runs without a recommendation ran (savings count only those as
+    # the baseline, `savings.as_found`).
+    found = _spec(*SHAPES[6])
     for j in range(projects):
         settings = ProjectSettings(sla_seconds=1500.0 if j % 3 == 0 else None)
         schedule = JobSchedule("0 0 2 * * ?") if j % 5 == 0 else None

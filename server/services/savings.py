@@ -7,8 +7,13 @@ The exact definition is in docs/savings.md; in short:
   recommendation tag or none: still the user's configuration). They are neither the
   cluster as found nor Trimtab's configuration: they enter nothing and are counted apart.
 - *baseline runs*: succeeded, costed runs made with the cluster as found
-  (no recommendation attributed, not user-configured); *Trimtab runs*: costed runs made
-  with a recommendation (learning trials included, whatever their outcome).
+  (no recommendation attributed, not user-configured, and on the configuration of the project's
+  ``original_spec``: `as_found`); *Trimtab runs*: costed runs made with a recommendation (learning
+  trials included, whatever their outcome).
+- *other-cluster runs*: runs with no recommendation on another configuration than the one found at
+  import (a backfill's months-old runs on a cluster the owner has since resized): neither the cluster
+  as found nor Trimtab's, they enter nothing and are counted apart (``other_config_runs``). Taken as
+  baseline, 10 old runs on m5.2xlarge x8 made an unchanged m5.xlarge x2 read as a 43 % saving.
 - *cost basis*: ``billed`` when every baseline and Trimtab run is billed, else
   ``estimate``: the catalog estimate on both sides (a billed run keeps its estimate beside
   the bill), since a bill holds charges and discounts the estimate does not.
@@ -69,9 +74,11 @@ from typing import TypeVar
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import sku_of
-from server.domain import CostBreakdown, Project, Run
+from server.domain import ClusterConfig, CostBreakdown, Project, Run
 from server.errors import NotFound
+from server.plan.candidates import config_id_of, driver_of
 from server.schedule import CronError, UnsupportedCron, fires_per_year
+from server.spec import config_from_spec, pools_seen
 from server.store import Store
 from server.timeline import CODE_CHANGE, INPUT_SHIFT, REBASE_LABELS, RUNTIME_REGRESSION, ChangePoint
 from server.timeline import met_sla as run_met_sla
@@ -138,6 +145,9 @@ class ProjectSavings:
     cost_basis: str = "estimate"  # billed | estimate: which cost of each run is compared
     billed_runs: int = 0  # baseline and Trimtab runs that have a bill
     user_edited_runs: int = 0  # runs on a configuration the user set outside Trimtab: in nothing above
+    # Runs without a recommendation on another configuration than the cluster as found (`as_found`),
+    # e.g. backfilled runs from before the owner resized the job: in nothing above either.
+    other_config_runs: int = 0
     # Runs whose DBUs were priced under another plan than the workspace's now, compared at today's
     # (`dbu_plan`): their figures here differ from the stored costs `run list` and the timeline show.
     repriced_runs: int = 0
@@ -190,6 +200,10 @@ class ProjectSavings:
             notes.append(f"before/run at today's {self.input_gb_now:,.0f} GB of input is extrapolated from the "
                          f"cluster as found's runs at {self.extrapolated_from_gb:,.0f} GB (its setup held, its "
                          "execution scaled with input): the saving and saved to date are preliminary")
+        if self.other_config_runs:
+            notes.append(f"{self.other_config_runs} run(s) without a Trimtab recommendation on another cluster than "
+                         "the one found at import (runs from before the job was resized, read by a backfill) are "
+                         "left out of before, now and saved to date")
         if self.basis == "per_input_gb" and not self.setup_known:
             notes.append("no run reports its cluster setup, so the whole cost as found was scaled with input; "
                          "setup does not grow with the data, so before/run reads high when the input grew")
@@ -370,6 +384,35 @@ def met_sla(project: Project, r: Run) -> bool:
     return r.outcome == "succeeded" if met is None else met
 
 
+def as_found(project: Project, runs: Sequence[Run]) -> Callable[[ClusterConfig | None], bool]:
+    """Whether a run's configuration is the cluster as found at import (``original_spec``), compared as
+    the planner compares configurations: its id (`config_id_of`: node type, workers or autoscale range,
+    spot) and its driver type. The Spark version, tags and conf are not part of it: a runtime upgrade
+    leaves the cluster's size as found. A pool-backed spec names pools, not node types: they are the
+    types the project's runs on those pools recorded (`pools_seen`). A project without an original spec
+    (nothing to compare with) or a run whose configuration was not recorded count as found."""
+    if not project.original_spec:
+        return lambda _config: True
+    found = config_from_spec(project.original_spec, pools_seen(project.original_spec, (r.config for r in runs)))
+    key = (config_id_of(found), driver_of(found))
+    seen: dict[int, bool] = {}  # by configuration object: a fast read's runs share them (`savings_kept`)
+
+    def matches(config: ClusterConfig | None) -> bool:
+        if config is None:
+            return True
+        if id(config) not in seen:
+            seen[id(config)] = (config_id_of(config), driver_of(config)) == key
+        return seen[id(config)]
+
+    return matches
+
+
+def other_config(project: Project, runs: Sequence[Run]) -> list[Run]:
+    """The runs without a recommendation made on another cluster than the one found (`as_found`)."""
+    found = as_found(project, runs)
+    return [r for r in runs if r.recommendation_id is None and not found(r.config)]
+
+
 def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | None = None,
                     changes: Sequence[ChangePoint] = (),
                     signatures: Mapping[int, str | None] | None = None) -> ProjectSavings | None:
@@ -383,7 +426,10 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     runs, repriced_runs = _at_todays_plan(runs, dbu_rate)
     costed = [r for r in runs if r.cost is not None]
     by_user = user_configured(runs, project.pending_apply)
+    # A user's edit puts its runs on another cluster too: they count as user-configured, not here.
     user_ids = {id(r) for r in by_user}
+    others = [r for r in other_config(project, costed) if id(r) not in user_ids]
+    user_ids |= {id(r) for r in others}
     clean = [r for r in costed if id(r) not in user_ids]
     baseline_all = [r for r in clean if r.recommendation_id is None and r.outcome == "succeeded"]
     trimtab_all = [r for r in clean if r.recommendation_id is not None]
@@ -470,7 +516,8 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         current_source=source,
         current_recommendation_id=applied_id if source in ("applied", "applied_over_sla") else None,
         current_runs=len(current), cost_basis=cost_basis, billed_runs=billed_runs,
-        user_edited_runs=len(by_user), repriced_runs=repriced_runs,
+        user_edited_runs=len(by_user), other_config_runs=len(others),
+        repriced_runs=repriced_runs,
         dbu_plan=dbu_rate.plan if isinstance(dbu_rate, PlanRate) else "",
         has_sla=project.settings.sla_seconds is not None,
         not_comparable_since_run_id=None if comparable else latest.since.run_id if latest.since else None,
@@ -689,6 +736,7 @@ def no_savings_yet(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | No
     runs, _ = _at_todays_plan(runs, dbu_rate)
     costed = [r for r in runs if r.cost is not None]
     user_ids = {id(r) for r in user_configured(runs, project.pending_apply)}
+    user_ids |= {id(r) for r in other_config(project, costed)}
     clean = [r for r in costed if id(r) not in user_ids]
     trimtab = [r for r in clean if r.recommendation_id is not None]
     if not trimtab or any(r.outcome == "succeeded" for r in trimtab):

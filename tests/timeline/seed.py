@@ -52,8 +52,8 @@ def seed(store: Store, sla_seconds: float | None = 2000,
             cost = CostBreakdown(dbu_cost=cost.total * 0.4, compute_cost=cost.total * 0.5,
                                  storage_cost=cost.total * 0.1, total=cost.total, dbus=cost.total * 2)
         stored = store.runs.add(dataclasses.replace(
-            run, id=None, project_id=project.id, cost=cost, config=ClusterConfig(node_type_id="m5.xlarge",
-                                                                                 num_workers=8, spec=SPEC),
+            run, id=None, project_id=project.id, cost=cost, config=ClusterConfig(
+                node_type_id="m5.xlarge", num_workers=8, availability="SPOT_WITH_FALLBACK", spec=SPEC),
             application_ids=(APP_ID,) if run.id == 9 else (), setup_s=(setups or {}).get(int(run.id or 0))))
         ids.append(int(stored.id or 0))
     store.recommendations.add(Recommendation(
