@@ -103,7 +103,9 @@ GatewayFor = Callable[[Workspace], DatabricksGateway]
 # After an ApplicationEnd the run may still be terminating: look again this often, this long.
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
-RECENT_RUNS = 10  # how far back a late application may find its run, per project
+# How far back a late application may find its run, per project: the runs that started last
+# (`RunRepository.newest_first`), not the last stored; a backfill stores older runs after newer ones.
+RECENT_RUNS = 10
 # An application tied to a run before its end was stored is looked at each poll this long: its last
 # stages (the agent's final flush) update the run once the end lands (`Collector._watch_unended`).
 UNENDED_WATCH_S = 3600.0
@@ -567,7 +569,10 @@ class Collector:
         agent = self._agent_data(piece, workspace.name) if launched else AgentData((), (), ())
         timeline = cluster_timeline(ran, events or [], fallback_start_ms=piece.start_ms,
                                     fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster))
-        history = list(reversed(self._store.runs.list(int(project.id or 0), limit=5)))
+        # The runs that started before this one, oldest first: by start, not by id, since a backfill stores
+        # months-old runs after the newest (by id they would be "the runs before" every later run).
+        history = list(reversed(self._store.runs.newest_first(int(project.id or 0), limit=GROWTH_WINDOW,
+                                                              after=(piece.start_ms, 0))))
         expected = expected_spec(project, piece)
         if spec and expected.spec and spec_drift(spec, expected.spec) \
                 and adopt_own_write(self._store, project, spec) is not None:
@@ -808,8 +813,9 @@ class Collector:
             ids = fresh.application_ids if add is None or add in fresh.application_ids \
                 else (*fresh.application_ids, add)
             agent = self._agent_data_of(ids)
-            history = list(reversed(self._store.runs.list(fresh.project_id, limit=GROWTH_WINDOW,
-                                                          before_id=int(fresh.id or 0))))
+            # The runs that started before it (by start: a backfill stores older runs after newer ones).
+            history = list(reversed(self._store.runs.newest_first(fresh.project_id, limit=GROWTH_WINDOW,
+                                                                  after=(fresh.start_ms, int(fresh.id or 0)))))
             updated = with_agent_data(dataclasses.replace(fresh, application_ids=ids), agent, history)
             if updated == fresh:
                 return fresh
@@ -846,7 +852,9 @@ class Collector:
         for project in self._store.projects.list():
             if not sent_for(app, project.workspace):
                 continue
-            for run in self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS):
+            # The runs that started last: the run a late flush belongs to ended moments ago, whereas a
+            # backfill since may have stored many older runs under higher ids.
+            for run in self._store.runs.newest_first(int(project.id or 0), limit=RECENT_RUNS):
                 if run.cluster_id != app.cluster_id or app_id in run.application_ids:
                     continue
                 if self._refresh_agent_data(run, add=app_id) is None:
