@@ -35,6 +35,26 @@ def _spec(node: str, workers: int) -> dict[str, Any]:
             "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
 
 
+def bench_project(store: Any, j: int) -> tuple[int, list[Any]]:
+    """The ``j``th project of the store benchmarks (projects_page, savings), and its two applied
+    recommendations (on `SHAPES` 1 and 2). Its cluster as found is `SHAPES` 6, the one the runs
+    without a recommendation run (savings count only those as the baseline, `savings.as_found`);
+    every third has an SLA, every fifth a schedule."""
+    from server.domain import JobSchedule, Project, ProjectSettings, Recommendation
+    from server.spec import config_from_spec
+
+    found = _spec(*SHAPES[6])
+    settings = ProjectSettings(sla_seconds=1500.0 if j % 3 == 0 else None)
+    schedule = JobSchedule("0 0 2 * * ?") if j % 5 == 0 else None
+    p = store.projects.add(Project(workspace="ws", job_id=j + 1, cluster_key="main", job_name=f"job {j}",
+                                   current_spec=found, original_spec=found, settings=settings, schedule=schedule))
+    pid = int(p.id or 0)
+    recs = [store.recommendations.add(Recommendation(project_id=pid, config=config_from_spec(_spec(n, w)),
+                                                     state="applied"))
+            for n, w in (SHAPES[1], SHAPES[2])]
+    return pid, recs
+
+
 def _timed(call: Callable[[], object], repeat: int) -> tuple[float, float]:
     """Median wall and CPU seconds of ``repeat`` calls."""
     walls, cpus = [], []

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from benchmarks.plan_history import SHAPES, _open, _spec
+from benchmarks.plan_history import SHAPES, _open, _spec, bench_project
 from benchmarks.sizes import parse_size
 
 T0_MS = 1_700_000_000_000
@@ -60,7 +60,7 @@ def _measured(call: Callable[[], object]) -> Measure:
 def fill(store: object, projects: int, runs: int) -> None:
     """``projects`` projects of ``runs`` costed runs each, written in bulk (one insert a table a
     project: `RunRepository.add` reads each run back, hours for 100,000 runs)."""
-    from server.domain import CostBreakdown, JobSchedule, Project, ProjectSettings, Recommendation, Run
+    from server.domain import CostBreakdown, Run
     from server.spec import config_from_spec
     from server.store import Store, convert
     from server.store.tables import RunCostRow, RunRow
@@ -68,19 +68,8 @@ def fill(store: object, projects: int, runs: int) -> None:
     assert isinstance(store, Store)
     runs_t = RunRow.__table__  # type: ignore[attr-defined]
     costs_t = RunCostRow.__table__  # type: ignore[attr-defined]
-    # The cluster as found: the one the runs without a recommendation ran (savings count only those as
-    # the baseline, `savings.as_found`).
-    found = _spec(*SHAPES[6])
     for j in range(projects):
-        settings = ProjectSettings(sla_seconds=1500.0 if j % 3 == 0 else None)
-        schedule = JobSchedule("0 0 2 * * ?") if j % 5 == 0 else None
-        p = store.projects.add(Project(workspace="ws", job_id=j + 1, cluster_key="main", job_name=f"job {j}",
-                                       current_spec=found, original_spec=found, settings=settings,
-                                       schedule=schedule))
-        pid = int(p.id or 0)
-        recs = [store.recommendations.add(Recommendation(project_id=pid, config=config_from_spec(_spec(n, w)),
-                                                         state="applied"))
-                for n, w in (SHAPES[1], SHAPES[2])]
+        pid, recs = bench_project(store, j)
         # Priced at enterprise's rate for half the projects: the workspace is premium now.
         dbu_rate = 0.2 if j % 2 else 0.15
         values, cost_values = [], []
