@@ -65,6 +65,7 @@ The exact definition is in docs/savings.md; in short:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -78,7 +79,7 @@ from server.domain import ClusterConfig, CostBreakdown, Project, Run
 from server.errors import NotFound
 from server.plan.candidates import config_id_of, driver_of
 from server.schedule import CronError, UnsupportedCron, fires_per_year
-from server.spec import config_from_spec, pools_seen
+from server.spec import config_from_spec, pool_ids, pools_seen
 from server.store import Store
 from server.timeline import CODE_CHANGE, INPUT_SHIFT, REBASE_LABELS, RUNTIME_REGRESSION, ChangePoint
 from server.timeline import met_sla as run_met_sla
@@ -394,23 +395,37 @@ def as_found(project: Project, runs: Sequence[Run]) -> Callable[[ClusterConfig |
     if not project.original_spec:
         return lambda _config: True
     found = config_from_spec(project.original_spec, pools_seen(project.original_spec, (r.config for r in runs)))
-    key = (config_id_of(found), driver_of(found))
+    # A pool owns its instances' availability: the spec as found says none (or another), the runs
+    # record the pool's (review rev15j: every run on a spot pool read as another cluster).
+    pooled = any(pool_ids(project.original_spec))
+
+    def key_of(config: ClusterConfig) -> tuple[str, str]:
+        if pooled:
+            config = dataclasses.replace(config, availability="", first_on_demand=0)
+        return config_id_of(config), driver_of(config)
+
+    key = key_of(found)
     seen: dict[int, bool] = {}  # by configuration object: a fast read's runs share them (`savings_kept`)
 
     def matches(config: ClusterConfig | None) -> bool:
         if config is None:
             return True
         if id(config) not in seen:
-            seen[id(config)] = (config_id_of(config), driver_of(config)) == key
+            seen[id(config)] = key_of(config) == key
         return seen[id(config)]
 
     return matches
 
 
 def other_config(project: Project, runs: Sequence[Run]) -> list[Run]:
-    """The runs without a recommendation made on another cluster than the one found (`as_found`)."""
+    """The runs without a recommendation that started before the import (a backfilled history) on
+    another cluster than the one found (`as_found`). Runs collected since the import are the cluster
+    as found whatever their recorded configuration (an owner's edit is flagged `user_edit` apart):
+    judged by their configuration too, every run on a spot pool and every run after a detach, a
+    resize and a re-attach left the baseline, and savings vanished (review rev15j)."""
     found = as_found(project, runs)
-    return [r for r in runs if r.recommendation_id is None and not found(r.config)]
+    return [r for r in runs if r.recommendation_id is None and r.start_ms < project.created_at_ms
+            and not found(r.config)]
 
 
 def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | None = None,

@@ -19,6 +19,9 @@ DAY_MS = 86_400_000
 FOUND = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 2,
          "aws_attributes": {"availability": "ON_DEMAND"}}
 BIGGER = {**FOUND, "node_type_id": "m5.2xlarge", "num_workers": 8}
+# The import, after the backfilled history: only runs that started before it are judged by their
+# configuration (review rev15j).
+IMPORTED_MS = 23 * DAY_MS
 
 
 def _run(n: int, spec: dict, cost: float, rec: int | None = None, outcome: str = "succeeded") -> Run:
@@ -37,7 +40,8 @@ def _history() -> list[Run]:
 
 
 def test_runs_on_another_cluster_than_the_one_found_are_no_baseline() -> None:
-    project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=FOUND, current_spec=FOUND)
+    project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=FOUND, current_spec=FOUND,
+                      created_at_ms=IMPORTED_MS)
     s = project_savings(project, _history())
     assert s is not None
     assert s.baseline_runs == 10 and s.other_config_runs == 10
@@ -56,7 +60,8 @@ def test_without_an_original_spec_every_run_without_a_recommendation_is_baseline
 
 def test_a_spark_upgrade_is_still_the_cluster_as_found() -> None:
     """The configuration is compared by what Trimtab decides (node types, size, spot), not the runtime."""
-    project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=FOUND, current_spec=FOUND)
+    project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=FOUND, current_spec=FOUND,
+                      created_at_ms=IMPORTED_MS)
     runs = [_run(n, {**FOUND, "spark_version": "16.4.x-scala2.12"}, 0.12) for n in range(5)] + \
         [_run(5 + n, FOUND, 0.10, rec=7) for n in range(3)]
     s = project_savings(project, runs)
@@ -64,7 +69,8 @@ def test_a_spark_upgrade_is_still_the_cluster_as_found() -> None:
 
 
 def test_waiting_counts_only_the_cluster_as_found() -> None:
-    project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=FOUND, current_spec=FOUND)
+    project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=FOUND, current_spec=FOUND,
+                      created_at_ms=IMPORTED_MS)
     runs = _history()[:20] + [_run(20, FOUND, 0.2, rec=7, outcome="failed")]
     why = no_savings_yet(project, runs)
     assert why is not None and why.baseline_runs == 10
@@ -96,7 +102,8 @@ def test_the_kept_report_equals_the_full_read_and_the_cli_says_it(any_store: Sto
 def test_a_pool_backed_cluster_as_found_takes_its_node_types_from_its_runs() -> None:
     """A spec on an instance pool names no node type; its runs recorded the pool's."""
     pooled = {"spark_version": "15.4.x-scala2.12", "instance_pool_id": "p1", "num_workers": 2}
-    project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=pooled, current_spec=pooled)
+    project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=pooled, current_spec=pooled,
+                      created_at_ms=IMPORTED_MS)
 
     def on_pool(n: int, workers: int, cost: float, rec: int | None = None) -> Run:
         r = _run(n, pooled, cost, rec)
@@ -108,3 +115,24 @@ def test_a_pool_backed_cluster_as_found_takes_its_node_types_from_its_runs() -> 
         [on_pool(7 + n, 2, 0.12, rec=7) for n in range(3)]
     s = project_savings(project, runs)
     assert s is not None and s.baseline_runs == 4 and s.other_config_runs == 3
+
+
+def test_runs_collected_since_the_import_are_the_cluster_as_found_whatever_they_recorded() -> None:
+    """Review rev15j: judged by their configuration, every run on a spot pool (the run records the
+    pool's availability, the spec as found none) and every run after a detach, a resize and a
+    re-attach left the baseline, and savings vanished. Runs since the import are the cluster as
+    found (an owner's edit is flagged apart); only a backfilled history is judged by configuration."""
+    project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=FOUND, current_spec=FOUND,
+                      created_at_ms=0)  # imported before every run
+    s = project_savings(project, _history())
+    assert s is not None and s.baseline_runs == 20 and s.other_config_runs == 0
+    # A pool owns its availability: backfilled runs on the spot pool the spec names are as found.
+    pooled = {"spark_version": "15.4.x-scala2.12", "instance_pool_id": "p1", "num_workers": 2}
+    on_spot_pool = ClusterConfig(node_type_id="m5.xlarge", driver_node_type_id="m5.xlarge", num_workers=2,
+                                 availability="SPOT", spec=pooled)
+    runs = [dataclasses.replace(_run(n, pooled, 0.12), config=on_spot_pool) for n in range(4)] + \
+        [dataclasses.replace(_run(4 + n, pooled, 0.10, rec=7), config=on_spot_pool) for n in range(3)]
+    pool_project = Project(id=1, workspace="ws", job_id=1, cluster_key="main", original_spec=pooled,
+                           current_spec=pooled, created_at_ms=IMPORTED_MS)
+    s = project_savings(pool_project, runs)
+    assert s is not None and s.baseline_runs == 4 and s.other_config_runs == 0
