@@ -16,6 +16,7 @@ is made beside it and dropped). Runs against whatever ``server`` is on the path:
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -71,8 +72,11 @@ def _open(url: str | None):  # noqa: ANN202 - a Store and its cleanup
     from server.store import open_store
 
     if url is None:
-        store = open_store(f"sqlite:///{tempfile.mkdtemp(prefix='trimtab-plan-bench-')}/h.db")
-        drop = None
+        folder = tempfile.mkdtemp(prefix="trimtab-plan-bench-")
+        store = open_store(f"sqlite:///{folder}/h.db")
+
+        def drop() -> None:  # after the store is closed
+            shutil.rmtree(folder, ignore_errors=True)
     else:
         # A database of its own, dropped afterwards (as the tests' PostgreSQL fixture does).
         name = f"trimtab_plan_bench_{uuid.uuid4().hex[:8]}"
@@ -130,8 +134,7 @@ def plan_growth(sizes: list[int], stages: int, repeat: int, url: str | None) -> 
             print(f"plan  {total:5d} runs x {stages} stages: {wall:6.2f} s wall, {cpu:6.2f} s CPU", flush=True)
     finally:
         store.close()
-        if drop:
-            drop()
+        drop()
 
 
 def first_prior(projects: int, runs: int, url: str | None) -> None:
@@ -164,8 +167,7 @@ def first_prior(projects: int, runs: int, url: str | None) -> None:
         print(f"prior, again (nothing ran since): {wall:6.3f} s wall, {cpu:6.3f} s CPU", flush=True)
     finally:
         store.close()
-        if drop:
-            drop()
+        drop()
 
 
 def main(argv: list[str] | None = None) -> int:

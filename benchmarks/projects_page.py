@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shutil
 import sys
 import time
 import tracemalloc
@@ -113,7 +112,6 @@ def measure(projects: int, runs: int) -> Result:
     """The page's data and the rendered page on a store of ``projects`` x ``runs``."""
     from server.dashboard import pages, views
     from server.store import open_store
-    from server.store.urls import sqlite_file
 
     store, drop = _open(None)
     try:
@@ -144,10 +142,7 @@ def measure(projects: int, runs: int) -> Result:
                       warm_s, warmed_s)
     finally:
         store.close()
-        if drop:
-            drop()
-        elif (db := sqlite_file(store.engine.url)) is not None and db.parent.name.startswith("trimtab-plan-bench-"):
-            shutil.rmtree(db.parent, ignore_errors=True)  # the temporary directory `_open` made
+        drop()  # the database `_open` made: its temporary directory, or the PostgreSQL database
 
 
 def _warmed(url: str) -> tuple[float, float]:

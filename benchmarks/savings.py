@@ -29,7 +29,6 @@ import cProfile
 import dataclasses
 import os
 import pstats
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -153,7 +152,6 @@ def _profile(name: str, call: Callable[[], object]) -> None:
 def measure(projects: int, runs: int, url: str | None, profile: bool = False) -> Result:
     from server.services import savings
     from server.store import open_store
-    from server.store.urls import sqlite_file
 
     store, drop = _open(url)
     try:
@@ -198,10 +196,7 @@ def measure(projects: int, runs: int, url: str | None, profile: bool = False) ->
         return Result(len(report.projects), len(report.waiting), slow, cold, warm, new, same)
     finally:
         store.close()
-        if drop:
-            drop()
-        elif (db := sqlite_file(store.engine.url)) is not None and db.parent.name.startswith("trimtab-plan-bench-"):
-            shutil.rmtree(db.parent, ignore_errors=True)  # the temporary directory `_open` made
+        drop()  # the database `_open` made: its temporary directory, or the PostgreSQL database
 
 
 def _size(text: str) -> tuple[int, int]:
