@@ -56,6 +56,15 @@ def bench_project(store: Any, j: int) -> tuple[int, list[Any]]:
     return pid, recs
 
 
+def bench_run(n: int, runs: int, recs: list[Any]) -> tuple[Any, str, int, int]:
+    """The ``n``th of a `bench_project`'s ``runs`` runs: (its recommendation, node type, workers,
+    cores). The first fifth run as found (no recommendation, `SHAPES` 6), up to half on the first
+    recommendation, the rest on the second."""
+    rec = None if n < runs // 5 else recs[0] if n < runs // 2 else recs[1]
+    node, workers = SHAPES[6] if rec is None else SHAPES[1] if rec is recs[0] else SHAPES[2]
+    return rec, node, workers, workers * (4 if node == "m5.xlarge" else 8)
+
+
 def _timed(call: Callable[[], object], repeat: int) -> tuple[float, float]:
     """Median wall and CPU seconds of ``repeat`` calls."""
     walls, cpus = [], []

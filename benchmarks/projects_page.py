@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from benchmarks.plan_history import SHAPES, _open, _spec, bench_project
+from benchmarks.plan_history import _open, _spec, bench_project, bench_run
 from benchmarks.sizes import parse_size
 
 T0_MS = 1_700_000_000_000
@@ -73,10 +73,7 @@ def fill(store: object, projects: int, runs: int) -> None:
         dbu_rate = 0.2 if j % 2 else 0.15
         values, cost_values = [], []
         for n in range(runs):
-            baseline = n < runs // 5
-            rec = None if baseline else recs[0] if n < runs // 2 else recs[1]
-            node, workers = SHAPES[6] if rec is None else SHAPES[1] if rec is recs[0] else SHAPES[2]
-            cores = workers * (4 if node == "m5.xlarge" else 8)
+            rec, node, workers, cores = bench_run(n, runs, recs)
             runtime = 1800.0 * (cores / 32) ** -0.7 * (1.0 + 0.03 * ((n * 7919 + j) % 11 - 5) / 5)
             start = T0_MS + n * DAY_MS
             dbus = cores / 4 * runtime / 3600

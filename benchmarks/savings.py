@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from benchmarks.plan_history import SHAPES, _open, _spec, bench_project
+from benchmarks.plan_history import _open, _spec, bench_project, bench_run
 from benchmarks.sizes import parse_size
 
 T0_MS = 1_700_000_000_000
@@ -70,10 +70,7 @@ def fill(store: object, projects: int, runs: int) -> None:
         waiting = j % 25 == 24
         values, cost_values = [], []
         for n in range(runs):
-            baseline = n < runs // 5
-            rec = None if baseline else recs[0] if n < runs // 2 else recs[1]
-            node, workers = SHAPES[6] if rec is None else SHAPES[1] if rec is recs[0] else SHAPES[2]
-            cores = workers * (4 if node == "m5.xlarge" else 8)
+            rec, node, workers, cores = bench_run(n, runs, recs)
             wobble = 1.0 + 0.3 * (((n * 37 + j) % 21) - 10) / 10 if j % 2 else 1.0
             slower = 1.4 if j % 4 == 1 and n >= runs * 3 // 5 else 1.0  # a runtime regression
             runtime = 1800.0 * wobble * slower * (cores / 32) ** -0.7 * (1.0 + 0.03 * ((n * 7919 + j) % 11 - 5) / 5)
