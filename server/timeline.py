@@ -3,13 +3,15 @@
 The renderers (`server/render`), the dashboard and the CLI all draw the same
 `ProjectTimeline`, so a point, band or marker means the same thing everywhere:
 
-- one point per run, oldest first: runtime and cost, whether it met the SLA;
+- one point per run, oldest first: runtime and cost, whether it met the SLA
+  (unknown for a run whose runtime has no cluster setup in it, within the SLA);
 - phase bands: maximal stretches of consecutive runs made in the same phase
   (learning / optimizing / monitoring);
 - apply markers: the first run made with a newly applied recommendation;
 - annotations: what was unusual about a run (spot loss, data growth, failure,
   user edit). A run that did not succeed counts as a failure even when the
-  collector did not say so, because the chart must never show it as normal;
+  collector did not say so, because the chart must never show it as normal. A
+  run known from its event log alone is marked "runtime without setup";
 - rebase markers: the run where the model found the workload changed (a code
   change, an input size shift, a runtime regression: `models.changes`) and
   started learning again, as the planner stored it on the recommendations
@@ -35,6 +37,12 @@ from server.domain import Run
 # (`GetTimeline`, whose cost is a plain number) still knows its 0 is "not priced", not "free".
 UNPRICED = "unpriced"
 
+# The kind of the annotation on a run known from its event log alone (`TimelinePoint.execution_only`):
+# no anomaly the collector writes, but a chart must say why its SLA verdict is unknown.
+EXECUTION_ONLY = "execution_only"
+# Its mark wherever a run or its SLA verdict is shown (charts, dashboard, `trimtab run list`).
+WITHOUT_SETUP = "runtime without setup"
+
 # Anomaly words the collector writes, in the order a chart lists them, with their labels.
 ANOMALY_LABELS: dict[str, str] = {
     "spot_loss": "spot loss",
@@ -51,19 +59,47 @@ ANOMALY_LABELS: dict[str, str] = {
     "repaired": "repaired",
     # A repair that succeeded on another configuration: still a failure of the one it failed on.
     "repaired_elsewhere": "repaired on another configuration",
+    # The run's runtime has no cluster setup in it (`EXECUTION_ONLY`): within the SLA, whether it met
+    # it is unknown (`met_sla`).
+    EXECUTION_ONLY: WITHOUT_SETUP,
     # The run has no cost (`UNPRICED`): its cost is unknown, not zero, and every chart says so.
     UNPRICED: "not priced",
 }
 
 
-def met_sla(outcome: str, runtime_s: float, sla_seconds: float | None) -> bool | None:
-    """Whether one run met its project's SLA (None: the project has none). The one rule for every
-    figure of it (the timeline's "N/M met", `project show`'s and the demo's "SLA met", the savings'
-    runs "that met the SLA"): a run that failed or was canceled delivered nothing in time, so it did
-    not meet it, whatever its runtime."""
+def met_sla(outcome: str, runtime_s: float, sla_seconds: float | None, *, execution_only: bool) -> bool | None:
+    """Whether one run met its project's SLA: None when the project has none, or when it cannot be
+    told. The one rule for every figure of it (the timeline's "N/M met", `project show`'s and the
+    demo's "SLA met", the savings' runs "that met the SLA"): a run that failed or was canceled
+    delivered nothing in time, so it did not meet it, whatever its runtime.
+
+    ``execution_only`` (`Run.execution_only`: a run known from its event log alone) says the runtime
+    is the Spark application's only, without the 3-5 minutes the job cluster took to come up: over
+    the SLA it missed for certain, within it the verdict is unknown (a 20-minute run against 22
+    minutes probably took 25). Required, so no caller judges such a run as a whole one by default."""
     if sla_seconds is None:
         return None
-    return outcome == "succeeded" and runtime_s <= sla_seconds
+    if outcome != "succeeded" or runtime_s > sla_seconds:
+        return False
+    return None if execution_only else True
+
+
+def verdict_words(met: bool | None) -> str:
+    """A `met_sla` verdict of a project with an SLA in words: None there is a runtime without setup
+    within the SLA, so "unknown" says why."""
+    return "met" if met else "missed" if met is False else f"unknown ({WITHOUT_SETUP})"
+
+
+def met_fraction(verdicts: Iterable[bool | None]) -> float | None:
+    """The SLA-met share of these `met_sla` verdicts: the runs that met it among the runs judged. An
+    unknown verdict (None) is in neither count, so a backfilled history within the SLA does not read
+    as met; None when no run was judged (no SLA, no run, or every verdict unknown)."""
+    met = judged = 0
+    for verdict in verdicts:
+        if verdict is not None:
+            judged += 1
+            met += verdict
+    return met / judged if judged else None
 
 
 # The kinds of change point after which the model learns the project again (`models.changes`), as
@@ -93,7 +129,9 @@ class ChangePoint:
 class TimelinePoint:
     """One run on the timeline. ``applied_recommendation_id`` is set only on the
     first run made with a newly applied recommendation. ``setup_s`` is the part of
-    ``runtime_s`` the job cluster took to come up (None when the run did not say)."""
+    ``runtime_s`` the job cluster took to come up (None when the run did not say);
+    ``execution_only``: none of it is, the run is known from its event log alone
+    (`Run.execution_only`), so its SLA verdict may be unknown (`met_sla`)."""
 
     run_id: int
     start_time_ms: int
@@ -105,6 +143,7 @@ class TimelinePoint:
     applied_recommendation_id: int | None = None
     input_gb: float | None = None
     setup_s: float | None = None
+    execution_only: bool = False
 
     @property
     def priced(self) -> bool:
@@ -165,8 +204,9 @@ class ProjectTimeline:
     rebases: tuple[RebaseMarker, ...] = ()
 
     def sla_met(self, point: TimelinePoint) -> bool | None:
-        """None without an SLA; a run that did not succeed never met it (`met_sla`)."""
-        return met_sla(point.outcome, point.runtime_s, self.sla_seconds)
+        """None without an SLA or when unknown (a runtime without setup within it); a run that did not
+        succeed never met it (`met_sla`)."""
+        return met_sla(point.outcome, point.runtime_s, self.sla_seconds, execution_only=point.execution_only)
 
     @property
     def max_runtime_s(self) -> float:
@@ -199,7 +239,7 @@ def points_from_runs(runs: Iterable[Run], changes: Sequence[ChangePoint] = ()) -
             + ((rebased[int(run.id)],) if run.id is not None and int(run.id) in rebased else ()),
             applied_recommendation_id=run.recommendation_id if changed else None,
             input_gb=run.input_bytes / 1e9 if run.input_bytes is not None else None,
-            setup_s=run.setup_s,
+            setup_s=run.setup_s, execution_only=run.execution_only,
         ))
     return points
 
@@ -224,6 +264,8 @@ def annotations_of(points: Sequence[TimelinePoint]) -> list[Annotation]:
             kinds.append("failure")
         if "launch_failed" in kinds:
             kinds.remove("failure")
+        if point.execution_only and EXECUTION_ONLY not in kinds:
+            kinds.append(EXECUTION_ONLY)
         order = list(ANOMALY_LABELS)
         kinds.sort(key=lambda k: order.index(k) if k in order else len(order))
         found.extend(Annotation(i, point.run_id, k, ANOMALY_LABELS.get(k, k.replace("_", " ")))

@@ -27,7 +27,7 @@ from server.render.savings_text import project_notes, runs_a_year
 from server.render.svg import legend_html, timeline_svg
 from server.render.workspace_text import UNWATCHED, status_hint, status_text
 from server.services.savings import ProjectSavings
-from server.timeline import met_sla
+from server.timeline import met_sla, verdict_words
 
 EXTRA_STYLE = """
 .bar{fill:#2563eb}.stage-chart{background:white;border:1px solid #e5e7eb}
@@ -91,9 +91,13 @@ def _sla_status(row: ProjectRow) -> str:
     latest = row.latest
     last = ""
     if latest is not None:
-        ok = met_sla(latest.outcome, latest.runtime_s, sla)
-        last = '<span class="good">latest met</span>' if ok else '<span class="bad">latest missed</span>'
-    return f"{escape(duration(sla))}: {percent(row.sla_met)} met · {last}"
+        ok = met_sla(latest.outcome, latest.runtime_s, sla, execution_only=latest.execution_only)
+        # None: the latest run's runtime has no setup in it and is within the SLA (a backfilled run).
+        css = "good" if ok else "bad" if ok is False else "muted"
+        last = f'<span class="{css}">latest {escape(verdict_words(ok))}</span>'
+    # The share is of the runs judged (`met_fraction`): none is when every run is a runtime without setup.
+    share = f"{percent(row.sla_met)} met" if row.sla_met is not None else "no run judged"
+    return f"{escape(duration(sla))}: {share} · {last}"
 
 
 def _workspace_words(state: WorkspaceState) -> str:
@@ -343,7 +347,8 @@ def project_page(page: ProjectPage) -> str:
              *_savings_figures(savings, tl.currency)]
     rows = []
     for r in page.runs:
-        met = "" if s.sla_seconds is None else ("met" if met_sla(r.outcome, r.runtime_s, s.sla_seconds) else "missed")
+        met = "" if s.sla_seconds is None else escape(verdict_words(
+            met_sla(r.outcome, r.runtime_s, s.sla_seconds, execution_only=r.execution_only)))
         rows.append(
             f'<tr class="run-row" data-run-id="{r.id}"><td><a href="/runs/{r.id}">{r.id}</a></td>'
             f"<td>{r.databricks_run_id}</td><td class=started>{utc_minute(r.start_ms)}</td>"
@@ -408,7 +413,10 @@ def run_page(page: RunPage) -> str:
              ("started (UTC)", utc_minute(run.start_ms)), ("ended (UTC)", utc_minute(run.end_ms)),
              ("phase", _phase(run.phase)), ("outcome", escape(run.outcome)),
              *([("why", escape(run.message))] if run.message else []),  # Databricks' words: escaped
-             ("runtime", duration(run.runtime_s)), ("cluster setup", duration(run.setup_s)),
+             ("runtime", duration(run.runtime_s)),
+             # A run from its event log alone: its setup is unknown and not in the runtime, not 0.
+             ("cluster setup", "unknown, not in the runtime (known from its event log alone)" if run.execution_only
+              else duration(run.setup_s)),
              ("input", gb(run.input_bytes) if run.input_bytes is not None else "-"),
              ("anomalies", escape(", ".join(run.anomalies)) or "none"),
              ("applications", escape(", ".join(a.application_id for a in page.applications)) or "none"),

@@ -27,7 +27,14 @@ from server.services.savings import (
 )
 from server.services.workspace_lifecycle import watched
 from server.store import Store
-from server.timeline import CODE_CHANGE, ProjectTimeline, build_timeline, met_sla, points_from_runs
+from server.timeline import (
+    CODE_CHANGE,
+    ProjectTimeline,
+    build_timeline,
+    met_fraction,
+    met_sla,
+    points_from_runs,
+)
 
 # The runs table shows this many runs a page, newest first (``?page=2`` the next older ones): a
 # project with 20,000 runs was one 14 MB page.
@@ -42,7 +49,9 @@ class ProjectRow:
     project: Project
     runs: int
     latest: Run | None
-    sla_met: float | None  # share of runs that met the SLA (a failed run did not: `server.timeline.met_sla`)
+    # Share of the runs judged that met the SLA (a failed run did not; a runtime without setup within it
+    # is not judged: `server.timeline.met_sla`, `met_fraction`).
+    sla_met: float | None
     savings: ProjectSavings | None
 
 
@@ -143,8 +152,8 @@ def project_rows(store: Store, stop: threading.Event | None = None) -> list[Proj
             break
         pid = int(p.id or 0)
         figures = seen.get(pid, _NO_RUNS)
-        sla_met = figures.met / figures.runs if p.settings.sla_seconds is not None and figures.runs else None
-        out.append(ProjectRow(project=p, runs=figures.runs, latest=latest.get(figures.latest_id), sla_met=sla_met,
+        out.append(ProjectRow(project=p, runs=figures.runs, latest=latest.get(figures.latest_id),
+                              sla_met=figures.sla_met,
                               savings=_kept_savings(store, p, figures.digest, rates) if figures.comparable
                               else None))
     return out
@@ -155,7 +164,7 @@ class _RunFigures:
     """What the projects page needs of one project's runs, from `RunRepository.figures_by_project`."""
 
     runs: int
-    met: int  # runs that met the SLA (`server.timeline.met_sla`: a failed run did not); 0 without one
+    sla_met: float | None  # `ProjectRow.sla_met`; None without an SLA
     latest_id: int  # the run `history` lists last (the latest start, then the highest id); 0: no run
     # A hash of every figure of every run: the same while no run was added, changed or removed; any
     # change alters it (but for a 1 in 2**64 collision of Python's tuple hash), so it is never stale.
@@ -167,15 +176,15 @@ class _RunFigures:
     @staticmethod
     def of(rows: list[tuple], sla_seconds: float | None) -> _RunFigures:
         # Columns: id, databricks_run_id, start_ms, runtime_s, outcome, config, input_bytes, anomalies,
-        # recommendation_id, setup_s, the cost's run_id (None: no cost), ... (FIGURE_COLUMNS).
-        met = 0 if sla_seconds is None else sum(1 for r in rows if met_sla(r[4], r[3], sla_seconds))
+        # recommendation_id, setup_s, the cost's run_id (None: no cost), ..., execution_only (FIGURE_COLUMNS).
+        met = met_fraction(met_sla(r[4], r[3], sla_seconds, execution_only=bool(r[-1])) for r in rows)
         latest = max(rows, key=lambda r: (r[2], r[0]))[0] if rows else 0
         tagged = {r[8] is not None for r in rows if r[10] is not None and r[4] == "succeeded"}
-        return _RunFigures(runs=len(rows), met=met, latest_id=int(latest), digest=hash(tuple(rows)),
+        return _RunFigures(runs=len(rows), sla_met=met, latest_id=int(latest), digest=hash(tuple(rows)),
                            comparable=tagged == {True, False})
 
 
-_NO_RUNS = _RunFigures(runs=0, met=0, latest_id=0, digest=hash(()))
+_NO_RUNS = _RunFigures(runs=0, sla_met=None, latest_id=0, digest=hash(()))
 
 # Per store, per project: (the `_savings_key` the savings were computed under, the savings). Weak, so
 # a closed store's entries go with it; the lock guards the dicts (the dashboard serves from threads).

@@ -11,7 +11,10 @@ ANOMALY_COLORS = {"spot_loss": "#d97706", "data_growth": "#7c3aed", "failure": "
                   "launch_failed": "#9ca3af", "user_edit": "#0891b2",
                   # A run without a cost (`server.timeline.UNPRICED`): a grey, as missing data, but a
                   # darker, warmer one than the launch failure's, so the two are not read as one.
-                  "unpriced": "#78716c"}
+                  "unpriced": "#78716c",
+                  # A runtime without setup (`server.timeline.EXECUTION_ONLY`): a slate apart from the
+                  # greys of missing data, as the run is known, only its SLA verdict may not be.
+                  "execution_only": "#475569"}
 OTHER_COLOR = "#6b7280"
 # The rebase marker (the model learns again after a change of the workload): a magenta apart from the
 # anomalies' colours, the phases' pastels and the apply markers' near-black.

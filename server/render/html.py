@@ -6,7 +6,7 @@ from html import escape
 
 from server.render.fmt import NOT_PRICED, cost_text, duration, percent
 from server.render.svg import legend_html, timeline_svg
-from server.timeline import ProjectTimeline
+from server.timeline import WITHOUT_SETUP, ProjectTimeline, met_fraction, verdict_words
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#111827;background:#f9fafb}
@@ -27,7 +27,8 @@ def points_table(tl: ProjectTimeline) -> str:
     rows = []
     for i, p in enumerate(tl.points):
         met = tl.sla_met(p)
-        sla = "" if met is None else ('<span class="good">met</span>' if met else '<span class="bad">missed</span>')
+        css = "good" if met else "bad" if met is False else "muted"
+        sla = "" if tl.sla_seconds is None else f'<span class="{css}">{escape(verdict_words(met))}</span>'
         applied = f"rec {p.applied_recommendation_id}" if p.applied_recommendation_id is not None else ""
         rows.append(
             f'<tr class="run-row" data-run-id="{p.run_id}"><td class="num">{i + 1}</td><td>{p.run_id}</td>'
@@ -50,7 +51,10 @@ def summary_line(tl: ProjectTimeline) -> str:
         parts.append(f"{unpriced} {NOT_PRICED}")
     if tl.sla_seconds is not None:
         met = [tl.sla_met(p) for p in tl.points]
-        parts.append(f"SLA {duration(tl.sla_seconds)} met {percent(sum(1 for m in met if m) / len(met))}")
+        parts.append(f"SLA {duration(tl.sla_seconds)} met {percent(met_fraction(met))}")
+        unknown = met.count(None)
+        if unknown:  # not in the share: a runtime without setup within the SLA met it or not
+            parts.append(f"{unknown} unknown ({WITHOUT_SETUP})")
     return " · ".join(parts)
 
 

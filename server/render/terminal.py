@@ -1,6 +1,6 @@
 """A compact timeline for the terminal: one column per run, a few rows.
 
-    runtime  ▇▆▅▃▂▂▂▂  21m40s .. 48m10s (setup ~4m05s)  SLA 45m00s: 7/8 met
+    runtime  ▇▆▅▃▂▂▂▂  21m40s .. 48m10s (setup ~4m05s)  SLA 45m00s: 6/7 met, 1 unknown (runtime without setup)
     cost     ▇▆▅▃▂▂▂▂  $1.20 .. $4.00
     phase    LLLLOOOO
     applied      ^ ^
@@ -11,6 +11,8 @@ Only the last `width` runs fit; the header says how many were left out. The
 runtime row names the median cluster setup of the shown runs that reported one.
 A run Trimtab could not price is a gap (`GAP`) in the cost row, whose range is
 the priced runs' and says how many were not priced: an unknown cost is not $0.
+"N/M met" counts the runs judged: a run whose runtime has no setup in it (`w`) and is
+within the SLA is neither met nor missed (`server.timeline.met_sla`), and is counted apart.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from collections.abc import Sequence
 from statistics import median
 
 from server.render.fmt import NOT_PRICED, duration, money
-from server.timeline import ProjectTimeline
+from server.timeline import WITHOUT_SETUP, ProjectTimeline
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 PHASE_LETTERS = {"learning": "L", "optimizing": "O", "monitoring": "M"}
 ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "launch_failed": "c", "user_edit": "e",
-                   "driver_lost": "D", "retried": "r", "repaired": "R", "repaired_elsewhere": "R", "unpriced": "u"}
+                   "driver_lost": "D", "retried": "r", "repaired": "R", "repaired_elsewhere": "R", "unpriced": "u",
+                   "execution_only": "w"}
 # The letter of a rebase (the model learns again from that run), by its kind (`server.timeline.REBASE_LABELS`).
 REBASE_LETTERS = {"code_change": "C", "input_shift": "I", "runtime_regression": "S"}
 # The column of a value not known (an unpriced run's cost): not a space, so the row keeps one
@@ -43,7 +46,7 @@ def spark(values: Sequence[float | None], top: float) -> str:
 
 LEGEND = ("         L learning  O optimizing  M monitoring  ^ recommendation applied  "
           "s spot loss  d data growth  F failure  c launch failure  e user edit  D driver lost  "
-          "r task retried  R repaired  u not priced  ? other  "
+          f"r task retried  R repaired  w {WITHOUT_SETUP}  u not priced  ? other  "
           "rebase (learning again from that run): C code change  I input size shift  S runtime regression")
 
 
@@ -62,8 +65,11 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
     lines = [header]
     sla_note = ""
     if timeline.sla_seconds is not None:
-        met = sum(1 for p in points if timeline.sla_met(p))
-        sla_note = f"  SLA {duration(timeline.sla_seconds)}: {met}/{len(points)} met"
+        verdicts = [timeline.sla_met(p) for p in points]
+        judged = [v for v in verdicts if v is not None]
+        sla_note = f"  SLA {duration(timeline.sla_seconds)}: {sum(judged)}/{len(judged)} met"
+        if len(judged) < len(verdicts):
+            sla_note += f", {len(verdicts) - len(judged)} unknown ({WITHOUT_SETUP})"
     # A launch that failed reports a setup of 0 s, and after a few of them the header read "setup
     # ~0s" for a 4-minute start: a failed run's setup counts only when its cluster came up. The
     # range likewise leaves out runs that never started (0 s), unless no run did.

@@ -16,7 +16,7 @@ from server.plan.candidates import MIN_WORKERS
 from server.spec import config_from_spec as spec_config
 from server.spec import pool_ids, pools_seen
 from server.store import Store
-from server.timeline import met_sla
+from server.timeline import met_fraction, met_sla
 
 # The CLI takes whole seconds; a fraction of a second (5e-324) is no runtime a job could meet.
 MIN_SLA_SECONDS = 1
@@ -59,12 +59,13 @@ def summarize(store: Store, project: Project) -> ProjectSummary:
 
 
 def sla_met_fraction(runs: Sequence[Run], sla_seconds: float | None) -> float | None:
-    """The share of the project's runs that met its SLA (None: no SLA, or no run yet). Every run
-    counts, and a failed or canceled one as not met (`server.timeline.met_sla`, the timeline's rule):
-    counting succeeded runs only showed "SLA met 100%" beside the timeline's "27/28 met"."""
-    if sla_seconds is None or not runs:
-        return None
-    return sum(1 for r in runs if met_sla(r.outcome, r.runtime_s, sla_seconds)) / len(runs)
+    """The share of the project's runs that met its SLA, among the runs judged (None: no SLA, no run
+    yet, or none judged). A failed or canceled run counts as not met (`server.timeline.met_sla`, the
+    timeline's rule): counting succeeded runs only showed "SLA met 100%" beside the timeline's "27/28
+    met". A run known from its event log alone within the SLA is not judged (its runtime has no setup
+    in it), so it is in neither count (`server.timeline.met_fraction`)."""
+    return met_fraction(met_sla(r.outcome, r.runtime_s, sla_seconds, execution_only=r.execution_only)
+                        for r in runs)
 
 
 def config_from_spec(spec: dict[str, Any], pools: dict[str, dict[str, Any]] | None = None) -> ClusterConfig | None:
@@ -95,10 +96,11 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
     whole in one query. A pool-backed project is summarized from its whole history still: its node
     types are the ones its runs' configurations recorded (`pools_seen`)."""
     by_id = {int(p.id or 0): p for p in projects}
-    outline: dict[int, tuple[int, int, int]] = {}  # project id -> (runs, runs that met the SLA, latest id)
+    outline: dict[int, tuple[int, float | None, int]] = {}  # project id -> (runs, SLA-met share, latest id)
     for pid, rows in store.runs.figures_by_project(list(by_id), store.runs.OUTLINE_COLUMNS):
         sla = by_id[pid].settings.sla_seconds
-        met = 0 if sla is None else sum(1 for _id, _start, runtime, outcome in rows if met_sla(outcome, runtime, sla))
+        met = met_fraction(met_sla(outcome, runtime, sla, execution_only=bool(only))
+                           for _id, _start, runtime, outcome, only in rows)
         # The run `history` lists last: the latest start, then the highest id.
         latest = max(rows, key=lambda r: (r[1], r[0]))[0]
         outline[pid] = (len(rows), met, int(latest))
@@ -108,7 +110,7 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
         if pool_ids(p.current_spec)[0]:
             out.append(summarize(store, p))
             continue
-        runs, met, latest_id = outline.get(int(p.id or 0), (0, 0, 0))
+        runs, met, latest_id = outline.get(int(p.id or 0), (0, None, 0))
         latest = latest_runs.get(latest_id)
         out.append(ProjectSummary(
             project=p,
@@ -116,7 +118,7 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
             current_config=config_from_spec(p.current_spec) or (latest.config if latest else None),
             latest_cost=latest.cost.total if latest and latest.cost else None,
             latest_runtime_s=latest.runtime_s if latest else None,
-            sla_met_fraction=met / runs if p.settings.sla_seconds is not None and runs else None,
+            sla_met_fraction=met,
         ))
     return out
 

@@ -381,7 +381,7 @@ def run_sku(r: Run) -> str:
 
 def met_sla(project: Project, r: Run) -> bool:
     """Succeeded, and within the project's SLA when it has one (`server.timeline.met_sla`)."""
-    met = run_met_sla(r.outcome, r.runtime_s, project.settings.sla_seconds)
+    met = run_met_sla(r.outcome, r.runtime_s, project.settings.sla_seconds, execution_only=r.execution_only)
     return r.outcome == "succeeded" if met is None else met
 
 

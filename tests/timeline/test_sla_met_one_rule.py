@@ -22,11 +22,11 @@ SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "num_w
 
 
 def test_a_failed_or_canceled_run_never_met_the_sla() -> None:
-    assert met_sla("succeeded", 100.0, 200.0) is True
-    assert met_sla("succeeded", 300.0, 200.0) is False
-    assert met_sla("failed", 10.0, 200.0) is False  # failed fast: not "within" anything
-    assert met_sla("canceled", 10.0, 200.0) is False
-    assert met_sla("failed", 10.0, None) is None  # no SLA: nothing to meet
+    assert met_sla("succeeded", 100.0, 200.0, execution_only=False) is True
+    assert met_sla("succeeded", 300.0, 200.0, execution_only=False) is False
+    assert met_sla("failed", 10.0, 200.0, execution_only=False) is False  # failed fast: not "within" anything
+    assert met_sla("canceled", 10.0, 200.0, execution_only=False) is False
+    assert met_sla("failed", 10.0, None, execution_only=False) is None  # no SLA: nothing to meet
     assert sla_met_fraction([], 200.0) is None
 
 

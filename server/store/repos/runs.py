@@ -170,23 +170,25 @@ class RunRepository(Repository):
         return {int(pid): (int(n), int(newest)) for pid, n, newest in rows}
 
     # What a project's figures read of each run (`figures_by_project`): everything `stored_project_savings`
-    # and the projects page read but the Spark applications (JSON as its stored text).
+    # and the projects page read but the Spark applications (JSON as its stored text). execution_only
+    # is last, so the columns before it keep their places.
     FIGURE_COLUMNS = (T.c.id, T.c.databricks_run_id, T.c.start_ms, T.c.runtime_s, T.c.outcome,
                       sa.cast(T.c.config, sa.Text), T.c.input_bytes, sa.cast(T.c.anomalies, sa.Text),
                       T.c.recommendation_id, T.c.setup_s, C.c.run_id, C.c.dbu_cost, C.c.compute_cost,
                       C.c.storage_cost, C.c.total, C.c.dbus, C.c.currency, C.c.source, C.c.billed_cloud_cost,
-                      C.c.cost_per_input_gb, C.c.used_by_models)
+                      C.c.cost_per_input_gb, C.c.used_by_models, T.c.execution_only)
 
-    # What a project listing needs of each run (`server.services.projects.summaries`).
-    OUTLINE_COLUMNS = (T.c.id, T.c.start_ms, T.c.runtime_s, T.c.outcome)
+    # What a project listing needs of each run (`server.services.projects.summaries`): execution_only
+    # for its SLA verdict (`server.timeline.met_sla`).
+    OUTLINE_COLUMNS = (T.c.id, T.c.start_ms, T.c.runtime_s, T.c.outcome, T.c.execution_only)
 
     def figures_by_project(self, project_ids: Collection[int],
                            columns: Sequence[Any] = FIGURE_COLUMNS) -> Iterator[tuple[int, list[tuple]]]:
         """Each of these projects' runs as plain tuples of ``columns`` (`FIGURE_COLUMNS`: id first,
-        start_ms third, runtime_s fourth, outcome fifth; or `OUTLINE_COLUMNS`), oldest id first, one
-        project at a time; projects without runs are left out. Streamed in one query, so a store of
-        100,000 runs is never in memory at once and no run is made into a `Run` (what the projects
-        page reads to tell what changed, and what a listing counts)."""
+        start_ms third, runtime_s fourth, outcome fifth, execution_only last; or `OUTLINE_COLUMNS`),
+        oldest id first, one project at a time; projects without runs are left out. Streamed in one
+        query, so a store of 100,000 runs is never in memory at once and no run is made into a `Run`
+        (what the projects page reads to tell what changed, and what a listing counts)."""
         if not project_ids:
             return
         query = (sa.select(T.c.project_id, *columns).select_from(T.outerjoin(C, C.c.run_id == T.c.id))
