@@ -181,7 +181,7 @@ def run(r: Run, detail: RunDetail | None = None) -> admin_pb2.Run:
         outcome=r.outcome, config=config(r.config), input_bytes=r.input_bytes, cost=cost(r.cost),
         anomalies=list(r.anomalies), application_ids=list(r.application_ids),
         recommendation_id=str(r.recommendation_id) if r.recommendation_id is not None else "", phase=r.phase,
-        setup_s=r.setup_s, message=r.message,
+        setup_s=r.setup_s, message=r.message, execution_only=r.execution_only,
     )
     if detail is not None:
         msg.stages.extend(stage(s) for s in detail.stages)
@@ -245,7 +245,7 @@ def timeline(t: Timeline) -> admin_pb2.Timeline:
             phase=p.phase, outcome=p.outcome, anomalies=list(p.anomalies),
             applied_recommendation_id=str(p.applied_recommendation_id)
             if p.applied_recommendation_id is not None else "",
-            input_gb=p.input_gb, setup_s=p.setup_s) for p in t.points],
+            input_gb=p.input_gb, setup_s=p.setup_s, execution_only=p.execution_only) for p in t.points],
     )
 
 

@@ -91,6 +91,7 @@ def cli() -> None:
 def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> None:
     """A project's runs, latest start first (a backfilled past run sorts by when it ran)."""
     from protos.trimtab.v1 import admin_pb2
+    from server.timeline import WITHOUT_SETUP
 
     reply = admin_call(ctx, "RunServiceStub", "ListRuns",
                        admin_pb2.ListRunsRequest(project=project, page_size=limit, page_token=page_token))
@@ -106,7 +107,8 @@ def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> Non
                      outcome_cell(r.outcome, r.message),
                      f"{c.node_type_id} x{size}" if c.node_type_id else "-",
                      money(r.cost.total, r.cost.currency or "USD") if r.HasField("cost") else "-", r.phase,
-                     ",".join(r.anomalies)))
+                     # A runtime without setup is not comparable with the others, nor with the SLA.
+                     ",".join([WITHOUT_SETUP] * r.execution_only + list(r.anomalies))))
     print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "SETUP", "OUTCOME", "CLUSTER", "COST", "PHASE", "NOTES"])
     if reply.next_page_token:
         click.echo(f"more: --page-token {reply.next_page_token}")
@@ -129,6 +131,8 @@ def show(ctx: CliContext, run_id: str) -> None:
     # The runtime the SLA is about includes creating the cluster, which the configuration hardly
     # changes: showing it apart tells how much of the runtime tuning can act on.
     setup = f" (cluster setup {format_duration(r.setup_s)})" if r.HasField("setup_s") else ""
+    if r.execution_only:  # known from its event log alone: the setup is unknown, and not in the runtime
+        setup = " (without cluster setup)"
     click.echo(f"started {when(r.start_time_ms)}, runtime {format_duration(r.runtime_s)}{setup}, {r.outcome}, "
                f"phase {r.phase}")
     if r.message:

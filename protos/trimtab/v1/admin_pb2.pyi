@@ -273,7 +273,7 @@ class GetTimelineRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class TimelinePoint(_message.Message):
-    __slots__ = ("run_id", "start_time_ms", "runtime_s", "cost", "phase", "outcome", "anomalies", "applied_recommendation_id", "input_gb", "setup_s")
+    __slots__ = ("run_id", "start_time_ms", "runtime_s", "cost", "phase", "outcome", "anomalies", "applied_recommendation_id", "input_gb", "setup_s", "execution_only")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_S_FIELD_NUMBER: _ClassVar[int]
@@ -284,6 +284,7 @@ class TimelinePoint(_message.Message):
     APPLIED_RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_GB_FIELD_NUMBER: _ClassVar[int]
     SETUP_S_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_ONLY_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     start_time_ms: int
     runtime_s: float
@@ -294,7 +295,8 @@ class TimelinePoint(_message.Message):
     applied_recommendation_id: str
     input_gb: float
     setup_s: float
-    def __init__(self, run_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., cost: _Optional[float] = ..., phase: _Optional[str] = ..., outcome: _Optional[str] = ..., anomalies: _Optional[_Iterable[str]] = ..., applied_recommendation_id: _Optional[str] = ..., input_gb: _Optional[float] = ..., setup_s: _Optional[float] = ...) -> None: ...
+    execution_only: bool
+    def __init__(self, run_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., cost: _Optional[float] = ..., phase: _Optional[str] = ..., outcome: _Optional[str] = ..., anomalies: _Optional[_Iterable[str]] = ..., applied_recommendation_id: _Optional[str] = ..., input_gb: _Optional[float] = ..., setup_s: _Optional[float] = ..., execution_only: _Optional[bool] = ...) -> None: ...
 
 class Timeline(_message.Message):
     __slots__ = ("project", "points", "sla_seconds")
@@ -405,7 +407,7 @@ class NoSavingsYet(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., failed_runs: _Optional[int] = ..., failed_cost: _Optional[float] = ..., baseline_runs: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "project_id", "databricks_run_id", "cluster_id", "start_time_ms", "end_time_ms", "runtime_s", "outcome", "config", "input_bytes", "cost", "anomalies", "application_ids", "recommendation_id", "phase", "stages", "executors", "driver", "setup_s", "message")
+    __slots__ = ("id", "project_id", "databricks_run_id", "cluster_id", "start_time_ms", "end_time_ms", "runtime_s", "outcome", "config", "input_bytes", "cost", "anomalies", "application_ids", "recommendation_id", "phase", "stages", "executors", "driver", "setup_s", "message", "execution_only")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     DATABRICKS_RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -426,6 +428,7 @@ class Run(_message.Message):
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     SETUP_S_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_ONLY_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     databricks_run_id: int
@@ -446,7 +449,8 @@ class Run(_message.Message):
     driver: DriverUse
     setup_s: float
     message: str
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., databricks_run_id: _Optional[int] = ..., cluster_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., outcome: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., input_bytes: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CostBreakdown, _Mapping]] = ..., anomalies: _Optional[_Iterable[str]] = ..., application_ids: _Optional[_Iterable[str]] = ..., recommendation_id: _Optional[str] = ..., phase: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageSummary, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[ExecutorSummary, _Mapping]]] = ..., driver: _Optional[_Union[DriverUse, _Mapping]] = ..., setup_s: _Optional[float] = ..., message: _Optional[str] = ...) -> None: ...
+    execution_only: bool
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., databricks_run_id: _Optional[int] = ..., cluster_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., outcome: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., input_bytes: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CostBreakdown, _Mapping]] = ..., anomalies: _Optional[_Iterable[str]] = ..., application_ids: _Optional[_Iterable[str]] = ..., recommendation_id: _Optional[str] = ..., phase: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageSummary, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[ExecutorSummary, _Mapping]]] = ..., driver: _Optional[_Union[DriverUse, _Mapping]] = ..., setup_s: _Optional[float] = ..., message: _Optional[str] = ..., execution_only: _Optional[bool] = ...) -> None: ...
 
 class DriverUse(_message.Message):
     __slots__ = ("peak_heap_bytes", "gc_ms", "peak_outside_heap_bytes")
