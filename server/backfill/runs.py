@@ -18,7 +18,9 @@ with what the log's ``clusterUsageTags`` say it really was. Such a run says so i
 and is stored unpriced: its runtime covers the application only, so a price over it would be a
 fraction of what the run cost (and, as a baseline, would make every later run look dearer). It is
 marked ``execution_only`` (its setup is unknown, not zero): the tuner learns its runtime as the
-execution it is, where a run without a setup figure is otherwise taken to have had the mean setup.
+execution it is, where a run without a setup figure is otherwise taken to have had the mean setup,
+and the SLA figures judge it missed when its runtime alone is over the SLA, else unknown
+(`server.timeline.met_sla`).
 There are no cluster events in a log, so node-level anomalies come from the executors alone
 (spot loss); an autoscaling cluster's workers follow its executors (`executor_events`).
 
