@@ -325,10 +325,16 @@ def check_host(host: str) -> str:
     A URL copied from the browser's address bar is taken as the workspace's: its scheme in any case
     (``HTTPS://``), and without the ``?o=<workspace id>`` query and ``#...`` fragment Azure's and the
     UI's pages carry. The SDK kept them in every request's URL, and the check call came back 404,
-    "did not answer as a Databricks workspace". A path is kept (a proxy may serve the API under one)."""
+    "did not answer as a Databricks workspace". On a Databricks workspace domain (`HOST_CLOUDS`) a
+    path is a UI page (``/jobs/42``, ``/browse``, ``/compute``) and is dropped too: the API is served
+    at the root. Elsewhere a path is kept (a proxy may serve the API under one)."""
     scheme, sep, rest = host.partition("://")
     if sep and scheme.lower() in ("http", "https"):
         host = scheme.lower() + sep + re.split(r"[?#]", rest, maxsplit=1)[0]
+        authority, slash, _page = host[len(scheme) + len(sep):].partition("/")
+        name = authority.rsplit("@", 1)[-1].split(":", 1)[0].lower().rstrip(".")
+        if slash and name.endswith(tuple(suffix for suffix, _cloud in HOST_CLOUDS)):
+            host = scheme.lower() + sep + authority
     authority = re.split(r"[/?#]", host.split("://", 1)[-1], maxsplit=1)[0]
     if "@" in authority:
         # Checked first, so no later message echoes it: Databricks takes the token, never a user and
