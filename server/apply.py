@@ -627,11 +627,25 @@ def reject(store: Store, project_id: int) -> Recommendation:
     return store.recommendations.get(rec.id)
 
 
+def no_recommendation_yet(project: Project) -> NotFound:
+    """A project never recommended anything: when one will come, in one wording for every command
+    (`recommendation show` and `apply`/`reject` said it two ways, one promising a plan after the next
+    run to a project whose planning had failed or that Trimtab no longer steers)."""
+    if project.detached or project.orphaned:
+        why = "it is detached: Trimtab plans nothing for it" if project.detached \
+            else "its job or cluster is gone from the workspace"
+    elif (problem := project.problem) is not None and problem.step == "plan":
+        why = f"planning failed after run {problem.run_id}: {problem.message}"
+    else:
+        why = "one is planned after its next run"
+    return NotFound(f"project {project.name} has no recommendation yet ({why})")
+
+
 def no_pending(store: Store, project: Project) -> TrimtabError:
     """Why the project has no pending recommendation, in what is true of its newest one."""
     latest = store.recommendations.latest(int(project.id or 0))
     if latest is None:
-        return NotFound(f"project {project.name} has no recommendation yet (one is planned after its next run)")
+        return no_recommendation_yet(project)
     pending = project.pending_apply or {}
     if latest.state == "applied" and pending.get("recommendation_id") == latest.id:
         when = pending.get("applied_at_ms")

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from server import apply
 from server.databricks import DatabricksGateway
 from server.domain import ApplyOutcome, Project, Recommendation
-from server.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.errors import FailedPrecondition, InvalidArgument
 from server.services.projects import required
 from server.services.secrets import SecretBox
 from server.services.workspaces import check_answers, gateway_for, recording_status
@@ -25,7 +25,7 @@ def get_recommendation(store: Store, project_ref: str) -> Recommendation:
     assert project.id is not None
     rec = store.recommendations.pending(project.id) or store.recommendations.latest(project.id)
     if rec is None:
-        raise NotFound(f"project {project.name} has no recommendation yet")
+        raise apply.no_recommendation_yet(project)
     return rec
 
 
