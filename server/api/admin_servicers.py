@@ -185,4 +185,5 @@ class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):
     def RevertRecommendation(self, request: admin_pb2.RevertRecommendationRequest,
                              context: Ctx) -> admin_pb2.ApplyResult:
         return messages.apply_result(recommendations.revert_recommendation(
-            self._store, self._secrets, _project(request.project), request.dry_run))
+            self._store, self._secrets, _project(request.project), request.dry_run,
+            recommendation_id=request.recommendation_id))

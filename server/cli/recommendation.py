@@ -146,11 +146,13 @@ def reject(ctx: CliContext, project: str, rec_id: str) -> None:
 @cli.command()
 @click.argument("project")
 @click.option("--dry-run", is_flag=True, help="Show the diff; change nothing.")
+@click.option("--id", "rec_id", default="", metavar="REC_ID",
+              help="Only if recommendation REC_ID (what a dry run showed) is still the last applied.")
 @click.pass_obj
-def revert(ctx: CliContext, project: str, dry_run: bool) -> None:
+def revert(ctx: CliContext, project: str, dry_run: bool, rec_id: str) -> None:
     """Go back to the configuration before the last apply."""
     from protos.trimtab.v1 import admin_pb2
 
     result = rpc(ctx, "RecommendationServiceStub", "RevertRecommendation",
-                 admin_pb2.RevertRecommendationRequest(project=project, dry_run=dry_run))
+                 admin_pb2.RevertRecommendationRequest(project=project, dry_run=dry_run, recommendation_id=rec_id))
     _print_result(ctx, result, "reverted: the next run uses the previous configuration", dry_run)

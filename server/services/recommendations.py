@@ -59,23 +59,52 @@ def check_pinned(store: Store, project: Project, recommendation_id: str) -> None
     showed) and the project's pending recommendation is another one by now: planned again after a
     run or a settings change, it may be a different cluster. Without a pending one the apply or
     reject says why itself (`apply.no_pending`); "" pins nothing."""
-    if not recommendation_id:
+    wanted = _pin(recommendation_id)
+    if wanted is None:
         return
-    wanted = recommendation_id.strip()
-    if not wanted.isascii() or not wanted.isdigit():
-        raise InvalidArgument(f"recommendation_id: {recommendation_id!r} is not a recommendation id")
     pending = store.recommendations.pending(int(project.id or 0))
-    # Compared as text, leading zeros aside: no int() of a number thousands of digits long.
-    if pending is not None and (wanted.lstrip("0") or "0") != str(pending.id):
-        raise FailedPrecondition(f"recommendation {wanted.lstrip('0') or '0'} is no longer pending "
+    if pending is not None and wanted != str(pending.id):
+        raise FailedPrecondition(f"recommendation {wanted} is no longer pending "
                                  f"(recommendation {pending.id} is; review it, e.g. with a dry run)")
 
 
+def check_pinned_applied(store: Store, project_id: int, recommendation_id: str) -> None:
+    """Refuse (`FailedPrecondition`) a revert pinned to `recommendation_id` when the apply a revert
+    would undo now is another recommendation's: an auto-apply after a run may have applied a newer
+    one since the script looked, and reverting that one is not what it asked. Without an apply on
+    record the revert says why itself; "" pins nothing."""
+    wanted = _pin(recommendation_id)
+    if wanted is None:
+        return
+    record = store.projects.get(project_id).pending_apply or {}
+    applied = record.get("recommendation_id")
+    if record.get("previous_spec") and not record.get("reverted") and applied is not None \
+            and wanted != str(applied):
+        raise FailedPrecondition(f"recommendation {wanted} is not the last applied (recommendation {applied} is; "
+                                 "review it, e.g. with a dry run of the revert)")
+
+
+def _pin(recommendation_id: str) -> str | None:
+    """A pinned recommendation id in its canonical form (None: nothing pinned)."""
+    if not recommendation_id:
+        return None
+    wanted = recommendation_id.strip()
+    if not wanted.isascii() or not wanted.isdigit():
+        raise InvalidArgument(f"recommendation_id: {recommendation_id!r} is not a recommendation id")
+    # Compared as text, leading zeros aside: no int() of a number thousands of digits long.
+    return wanted.lstrip("0") or "0"
+
+
 def revert_recommendation(store: Store, secrets: SecretBox, project_ref: str,
-                          dry_run: bool = False) -> ApplyOutcome:
+                          dry_run: bool = False, recommendation_id: str = "") -> ApplyOutcome:
+    """Revert the last apply (or show its diff); with `recommendation_id`, only if that one is the
+    last applied (`check_pinned_applied`)."""
     project = store.projects.find(required(project_ref, "project"))
-    with _gateway(store, secrets, project, dry_run) as gateway:
-        result = apply.revert(store, gateway, int(project.id or 0), dry_run=dry_run)
+    project_id = int(project.id or 0)
+    check_pinned_applied(store, project_id, recommendation_id)
+    with _gateway(store, secrets, project, dry_run) as gateway, apply.project_lock(project_id, store):
+        check_pinned_applied(store, project_id, recommendation_id)  # again under the lock, as apply's pin
+        result = apply.revert(store, gateway, project_id, dry_run=dry_run)
     return ApplyOutcome(result.recommendation, result.diff, result.applied)
 
 

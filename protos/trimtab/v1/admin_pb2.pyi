@@ -681,9 +681,11 @@ class RejectRecommendationRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
 
 class RevertRecommendationRequest(_message.Message):
-    __slots__ = ("project", "dry_run")
+    __slots__ = ("project", "dry_run", "recommendation_id")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
     project: str
     dry_run: bool
-    def __init__(self, project: _Optional[str] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    recommendation_id: str
+    def __init__(self, project: _Optional[str] = ..., dry_run: _Optional[bool] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
