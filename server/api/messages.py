@@ -266,7 +266,8 @@ def savings(s: SavingsReport) -> admin_pb2.SavingsReport:
             workload_change=p.workload_change, not_comparable_note=p.not_comparable_note,
             not_comparable_runs=p.not_comparable_runs, per_gb_unproven=p.per_gb_unproven,
             preliminary=p.preliminary, saved_to_date_preliminary=p.saved_to_date_preliminary,
-            baseline_note=p.baseline_note, repriced_runs=p.repriced_runs, dbu_plan=p.dbu_plan)
+            baseline_note=p.baseline_note, repriced_runs=p.repriced_runs, dbu_plan=p.dbu_plan,
+            other_config_runs=p.other_config_runs)
             for p in s.projects],
         total_saved_to_date=s.total_saved_to_date, total_projected_annual=s.total_projected_annual,
         currency=s.currency,

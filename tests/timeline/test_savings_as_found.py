@@ -9,9 +9,16 @@ import dataclasses
 
 import pytest
 
+from server.api import messages
 from server.domain import ClusterConfig, CostBreakdown, Project, Recommendation, Run, Workspace
 from server.render.savings_text import project_notes
-from server.services.savings import get_savings, no_savings_yet, project_savings, savings_from_history
+from server.services.savings import (
+    SavingsReport,
+    get_savings,
+    no_savings_yet,
+    project_savings,
+    savings_from_history,
+)
 from server.spec import config_from_spec
 from server.store import Store
 
@@ -48,6 +55,10 @@ def test_runs_on_another_cluster_than_the_one_found_are_no_baseline() -> None:
     assert s.baseline_cost_per_run == pytest.approx(0.12)
     assert s.saving_fraction == pytest.approx(0.0)  # changing nothing saves nothing (was 43 %)
     assert s.saved_to_date == pytest.approx(0.0) and s.projected_annual == pytest.approx(0.0)
+    # A field of the API's ProjectSavings, not only words in its baseline_note.
+    [sent] = messages.savings(SavingsReport(projects=(s,), total_saved_to_date=0.0,
+                                            total_projected_annual=0.0, currency="USD")).projects
+    assert sent.other_config_runs == 10 and "10 run" in sent.baseline_note
     assert "10 run(s) without a Trimtab recommendation on another cluster" in s.baseline_note
 
 
