@@ -203,6 +203,43 @@ _AZURE_AVAILABILITY = {"SPOT": "SPOT_AZURE", "ON_DEMAND": "ON_DEMAND_AZURE",
                        "SPOT_WITH_FALLBACK": "SPOT_WITH_FALLBACK_AZURE"}
 _AWS_AVAILABILITY = {v: k for k, v in _AZURE_AVAILABILITY.items()}
 
+# The availability Databricks gives a cluster whose attributes leave it unset, by cloud, as the spec
+# would name it. AWS: "Backend default value is SPOT_WITH_FALLBACK and could change in the future"
+# (Terraform provider, ``aws_attributes.availability``); a job cluster created without
+# ``aws_attributes`` reads back from clusters/get with ``availability: SPOT_WITH_FALLBACK,
+# first_on_demand: 1``, so its workers past the first are spot. Azure: ON_DEMAND_AZURE. Any other
+# cloud (GCP, which Trimtab does not price) or a cloud not known: no default, unset reads as no spot,
+# as it always did; a wrong guess there would price spot that may not run.
+DEFAULT_AVAILABILITY = {"aws": "SPOT_WITH_FALLBACK", "azure": "ON_DEMAND_AZURE"}
+# The attributes block a spec has on each cloud (Databricks refuses the other cloud's).
+_ATTRIBUTES_BLOCK = {"aws": "aws_attributes", "azure": "azure_attributes"}
+
+
+def spec_cloud(spec: Mapping[str, Any], cloud: str = "") -> str:
+    """The cloud a cluster spec runs on: ``cloud`` (its workspace's, which is what the code knows for
+    sure) when given, else the attributes block the spec has; "" when neither says."""
+    if cloud:
+        return cloud
+    for name, block in _ATTRIBUTES_BLOCK.items():
+        if isinstance(spec.get(block), Mapping) and spec[block]:
+            return name
+    return ""
+
+
+def default_availability(spec: Mapping[str, Any], cloud: str = "") -> str:
+    """The availability ``spec`` runs with when its attributes leave it unset (`DEFAULT_AVAILABILITY`),
+    as the spec would name it; "" when it sets one, when the cloud is not known (`spec_cloud`), and
+    over an instance pool, whose instances have the pool's availability (the cluster's default does
+    not apply: `config_from_spec` reads the pool's, collection the cluster's record).
+
+    The one place the default is applied: run collection (which nodes were spot), the planner's price
+    of the configuration, the savings baseline and every display read a spec through it, so they
+    agree. Nothing writes it into a spec: a spec is compared as the user wrote it (`spec_drift`)."""
+    attrs = spec.get("aws_attributes") or spec.get("azure_attributes") or {}
+    if attrs.get("availability") or pool_fields(spec):
+        return ""
+    return DEFAULT_AVAILABILITY.get(spec_cloud(spec, cloud), "")
+
 
 POOL_ID_FIELDS = ("instance_pool_id", "driver_instance_pool_id")
 
@@ -309,12 +346,17 @@ def access_mode_label(spec: Mapping[str, Any]) -> str:
 
 
 def config_from_spec(spec: Mapping[str, Any],
-                     pools: Mapping[str, Mapping[str, Any]] | None = None) -> ClusterConfig:
+                     pools: Mapping[str, Mapping[str, Any]] | None = None, *, cloud: str = "") -> ClusterConfig:
     """The fields Trimtab decides on, read from a complete ``new_cluster`` (kept whole in ``spec``).
 
     ``pools`` (``instance-pools/get`` answers by id) supply what a pool-backed spec leaves to its
     pools: the worker and driver node types, and the availability of the worker pool's instances.
-    Without them (or for a pool not among them) those read as the spec has them: empty."""
+    Without them (or for a pool not among them) those read as the spec has them: empty.
+
+    ``cloud``: the workspace's (aws | azure). An availability the spec leaves unset reads as the one
+    Databricks runs it with there (`default_availability`: SPOT_WITH_FALLBACK on AWS), with
+    ``first_on_demand`` 1; without ``cloud`` the spec's attributes block names it, and a spec with none
+    reads unset ("", as on a cloud Trimtab has no default for)."""
     aws = spec.get("aws_attributes") or {}
     azure = spec.get("azure_attributes") or {}
     worker_pool_id, driver_pool_id = pool_ids(spec)
@@ -326,7 +368,7 @@ def config_from_spec(spec: Mapping[str, Any],
         azure = {**azure, **(worker_pool.get("azure_attributes") or {})}
     attrs = aws or azure
     autoscale = spec.get("autoscale") or {}
-    availability = str(attrs.get("availability") or "")
+    availability = str(attrs.get("availability") or "") or default_availability(spec, cloud)
     return ClusterConfig(
         node_type_id=str((worker_pool or spec).get("node_type_id") or ""),
         driver_node_type_id=str(driver_pool.get("node_type_id") or "") if driver_pool

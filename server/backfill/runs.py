@@ -278,7 +278,7 @@ def _cost(pricing: Pricing | None, piece: ClusterRun, input_bytes: int | None,
     # min_workers for the whole run), a fixed one's from its spec.
     events = executor_events(piece.spec, executors, piece.start_ms, piece.end_ms)
     timeline = cluster_timeline(piece.spec, events, fallback_start_ms=piece.start_ms,
-                                fallback_end_ms=piece.end_ms)
+                                fallback_end_ms=piece.end_ms, cloud=pricing.cloud)
     usage = cluster_usage(timeline, piece.spec, cloud=pricing.cloud, region=pricing.region, plan=pricing.plan,
                           input_bytes=input_bytes)
     try:
@@ -354,7 +354,7 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str],
         timeline = ClusterTimeline(piece.start_ms, piece.end_ms, (), 0, 0)
         # No expected spec: a backfilled run is history, never a user edit to rebase on.
         run, _ = build_run(project, piece, cluster=None, timeline=timeline, agent=agent, history=history,
-                           expected=Expected({}, None))
+                           expected=Expected({}, None), cloud=pricing.cloud if pricing is not None else "")
         phase, rec_id = _phase_and_recommendation(store, project, run)
         if piece is from_api:
             cost = _cost(pricing, piece, run.input_bytes, agent.executors)

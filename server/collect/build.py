@@ -226,8 +226,10 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
 
 def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any] | None,
               timeline: ClusterTimeline, agent: AgentData, history: Sequence[Run],
-              expected: Expected) -> tuple[Run, list[str]]:
-    """The run record, and the spec paths the user changed outside Trimtab (empty: none)."""
+              expected: Expected, cloud: str = "") -> tuple[Run, list[str]]:
+    """The run record, and the spec paths the user changed outside Trimtab (empty: none). ``cloud``:
+    the workspace's; the run's configuration reads an availability its spec leaves unset as the one
+    Databricks ran it with there (`server.spec.config_from_spec`), as its cost does."""
     spec = piece.spec or dict((cluster or {}).get("spec") or {})
     drift = spec_drift(spec, expected.spec) if expected.spec else []
     anomalies: list[str] = []
@@ -265,7 +267,7 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
     run = Run(
         project_id=int(project.id or 0), databricks_run_id=piece.run_id, cluster_id=piece.cluster_id,
         start_ms=piece.start_ms, end_ms=piece.end_ms, runtime_s=piece.runtime_s, outcome=piece.outcome,
-        config=config_from_spec(with_pool_node_types(spec, cluster)), input_bytes=input_bytes,
+        config=config_from_spec(with_pool_node_types(spec, cluster), cloud=cloud), input_bytes=input_bytes,
         anomalies=tuple(anomalies),
         application_ids=tuple(a.application_id for a in agent.applications),
         recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece),

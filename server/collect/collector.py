@@ -472,12 +472,13 @@ class Collector:
                 last = (part.cluster, part.timeline, agent)
         if last is None:  # the last attempts got no cluster (refused): judged without one
             last = (None, cluster_timeline(piece.spec, [], fallback_start_ms=piece.start_ms,
-                                           fallback_end_ms=piece.end_ms, driver_is_spot=None), AgentData())
+                                           fallback_end_ms=piece.end_ms, driver_is_spot=None,
+                                           cloud=workspace.cloud), AgentData())
         judged, _ = build_run(project, piece, cluster=last[0], timeline=last[1], agent=last[2], history=[],
-                              expected=Expected({}, None))
+                              expected=Expected({}, None), cloud=workspace.cloud)
         # The repair's spec: its last cluster's own (the job's settings when it was repaired).
         repair_spec = dict((last[0] or {}).get("spec") or {}) or piece.spec
-        repair_config = config_from_spec(with_pool_node_types(repair_spec, last[0]))
+        repair_config = config_from_spec(with_pool_node_types(repair_spec, last[0]), cloud=workspace.cloud)
         elsewhere = fresh.config is not None and bool(repair_spec) and \
             dataclasses.replace(fresh.config, spec={}) != dataclasses.replace(repair_config, spec={})
         drift = _repair_drift(project, fresh.databricks_run_id, repair_spec)
@@ -532,7 +533,7 @@ class Collector:
         events = cluster_events_or_none(gateway, cluster_id) if cluster is not None else None
         ran = with_pool_node_types(dict((cluster or {}).get("spec") or {}) or piece.spec, cluster)
         timeline = cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
-                                    driver_is_spot=_driver_spot(cluster))
+                                    driver_is_spot=_driver_spot(cluster), cloud=workspace.cloud)
         cost, why = self._priced(workspace, cluster_id, timeline, ran, input_bytes)
         return _PricedInstance(cluster, timeline, cost, why)
 
@@ -568,7 +569,8 @@ class Collector:
         ran = with_pool_node_types(spec, cluster)  # what the run got: a pool's node types filled in
         agent = self._agent_data(piece, workspace.name) if launched else AgentData((), (), ())
         timeline = cluster_timeline(ran, events or [], fallback_start_ms=piece.start_ms,
-                                    fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster))
+                                    fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster),
+                                    cloud=workspace.cloud)
         # The runs that started before this one, oldest first: by start, not by id, since a backfill stores
         # months-old runs after the newest (by id they would be "the runs before" every later run).
         history = list(reversed(self._store.runs.newest_first(int(project.id or 0), limit=GROWTH_WINDOW,
@@ -581,7 +583,7 @@ class Collector:
             project = self._store.projects.get(int(project.id or 0))
             expected = expected_spec(project, piece)
         run, drift = build_run(project, piece, cluster=cluster, timeline=timeline, agent=agent,
-                               history=history, expected=expected)
+                               history=history, expected=expected, cloud=workspace.cloud)
         cost, unpriced = self._priced(workspace, piece.cluster_id, timeline, ran, run.input_bytes) if launched \
             else (CostBreakdown(note="no cluster was created: nothing billed"), "")
         if gone and cost is not None:
@@ -675,7 +677,7 @@ class Collector:
             piece = next((p for p in cluster_runs(detail) if p.cluster_key == project.cluster_key), None) \
                 if detail is not None else None
         if piece is None or len(piece.instances) < 2:
-            timeline, spec = _stored_timeline(gateway, run)
+            timeline, spec = _stored_timeline(gateway, run, workspace.cloud)
             return self._priced(workspace, run.cluster_id, timeline, spec, run.input_bytes)
         parts = [self._instance_priced(workspace, gateway, piece, i,
                                        run.input_bytes if i[0] == run.cluster_id else None)
@@ -948,14 +950,15 @@ def with_unpriced_note(message: str, note: str) -> str:
     return _joined(cut(without_unpriced_note(message), room, on_word=True), note)
 
 
-def _stored_timeline(gateway: DatabricksGateway, run: Run) -> tuple[ClusterTimeline, dict[str, Any]]:
+def _stored_timeline(gateway: DatabricksGateway, run: Run, cloud: str) -> tuple[ClusterTimeline, dict[str, Any]]:
     """A stored run's cluster timeline and spec, read again from its cluster (`run_usage`): from the
-    run's spec and bounds alone once Databricks no longer holds the cluster."""
+    run's spec and bounds alone once Databricks no longer holds the cluster. ``cloud``: the workspace's
+    (`server.spec.default_availability`)."""
     cluster = call_or_none(lambda: gateway.get_cluster(run.cluster_id)) if run.cluster_id else None
     events = (cluster_events_or_none(gateway, run.cluster_id) or []) if cluster else []
     spec = (run.config.spec if run.config and run.config.spec else dict((cluster or {}).get("spec") or {}))
     timeline = cluster_timeline(spec, events, fallback_start_ms=run.start_ms, fallback_end_ms=run.end_ms,
-                                driver_is_spot=_driver_spot(cluster))
+                                driver_is_spot=_driver_spot(cluster), cloud=cloud)
     return timeline, spec
 
 
@@ -1011,7 +1014,7 @@ def run_usage(gateway: DatabricksGateway, workspace: Workspace, run: Run) -> Clu
     Databricks keeps a terminated cluster's events for 30 days; after that the
     usage is rebuilt from the run's spec and bounds alone (the spec's size throughout).
     """
-    timeline, spec = _stored_timeline(gateway, run)
+    timeline, spec = _stored_timeline(gateway, run, workspace.cloud)
     return cluster_usage(timeline, spec, cloud=workspace.cloud,
                          region=workspace.pricing_region,
                          plan=workspace.plan, input_bytes=run.input_bytes)

@@ -25,6 +25,7 @@ from server.costing.run_cost import (
     first_on_demand_of,
     sku_of,
 )
+from server.spec import default_availability
 
 START_TYPES = frozenset({"CREATING", "STARTING"})
 END_TYPES = frozenset({"TERMINATING", "TERMINATED"})
@@ -66,10 +67,12 @@ class ClusterTimeline:
     driver_unavailable: bool = False
 
 
-def _availability(spec: Mapping[str, Any]) -> tuple[bool, int, bool]:
-    """(workers may be spot, first_on_demand, falls back to on-demand) from the cloud attributes."""
+def _availability(spec: Mapping[str, Any], cloud: str) -> tuple[bool, int, bool]:
+    """(workers may be spot, first_on_demand, falls back to on-demand) from the cloud attributes; an
+    availability left unset is the one Databricks runs on ``cloud`` (`server.spec.default_availability`:
+    SPOT_WITH_FALLBACK on AWS)."""
     attrs = cloud_attributes(spec)
-    availability = str(attrs.get("availability") or "").upper()
+    availability = (str(attrs.get("availability") or "") or default_availability(spec, cloud)).upper()
     spot = availability in SPOT_AVAILABILITY
     # Unset is Databricks' default (1, the driver on-demand); an explicit 0 makes the driver spot too.
     return spot, first_on_demand_of(attrs), "FALLBACK" in availability
@@ -120,8 +123,9 @@ def initial_workers(spec: Mapping[str, Any]) -> int:
 
 def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]], *,
                      fallback_start_ms: int, fallback_end_ms: int,
-                     driver_is_spot: bool | None = None) -> ClusterTimeline:
+                     driver_is_spot: bool | None = None, cloud: str = "") -> ClusterTimeline:
     """Node spans of one cluster. ``events`` in any order; ``fallback_*`` when events lack the bounds.
+    ``cloud``: the workspace's, whose default availability a spec that leaves it unset runs with.
 
     The first workers are up from the cluster's creation (their instances are
     acquired, and billed, while it starts), not from ``RUNNING``. A ``RESIZING``
@@ -141,7 +145,7 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     end = ends[0] if ends else max(fallback_end_ms, start)
     worker_type = str(spec.get("node_type_id") or "")
     driver_type = str(spec.get("driver_node_type_id") or worker_type)
-    may_spot, first_on_demand, falls_back = _availability(spec)
+    may_spot, first_on_demand, falls_back = _availability(spec, cloud)
     volumes = ebs_volumes(spec)
     nodes = [NodeUsage(driver_type, True, (may_spot and first_on_demand < 1) if driver_is_spot is None
                        else driver_is_spot, start, end, list(volumes), "driver")]
