@@ -361,7 +361,7 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
         states[rec.id] = "rejected"
         # Turned down, unless it is the very cluster the revert goes back to (an apply that changed
         # only the tag): banning it moved the job off its own cluster to a dearer one at the next plan.
-        if config_id_of(rec.config) != config_id_of(config_from_spec(previous)):
+        if config_id_of(rec.config) != config_id_of(config_from_spec(previous, cloud=cloud)):
             state = _with_rejected(state, rec.config)
     # A recommendation planned on top of the reverted spec no longer fits the job (and may be
     # the configuration just turned down): the next run brings a new one.

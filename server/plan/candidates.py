@@ -465,8 +465,10 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
     the loss rate of ``runs`` (`spot_losses`), with the storage advice over ``disk_uses`` (the
     planner's, `server.plan.storage.advise`)."""
     runs = list(runs)
-    current = config_from_spec(project.current_spec, pools)
-    anchor = project_anchor(project, pools)
+    # Read on the workspace's cloud: an availability the spec leaves unset is priced as it runs
+    # (`server.spec.default_availability`: spot workers on AWS), not on demand.
+    current = config_from_spec(project.current_spec, pools, cloud=workspace.cloud)
+    anchor = project_anchor(project, pools, cloud=workspace.cloud)
     return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
                             anchor=anchor, tried=[on_pool(r.config, current) for r in runs if r.config is not None],
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
@@ -485,7 +487,7 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
     not known, ``chosen`` is taken as it). A learning or exploration run (``chosen`` is not ``best``)
     is picked for what it teaches, so spot losses are never its reason: saying so blamed them for a
     trial that went back to spot the next run."""
-    current = config_from_spec(project.current_spec, pools)
+    current = config_from_spec(project.current_spec, pools, cloud=cloud)
     if same_cluster(chosen, current):
         return ""
     name = config_id_of(current)
@@ -526,12 +528,13 @@ def rejected_configs(project: Project) -> tuple[str, ...]:
     return tuple(str(c) for c in kept) if isinstance(kept, list) else ()
 
 
-def project_anchor(project: Project, pools: dict[str, dict] | None = None) -> ClusterConfig | None:
+def project_anchor(project: Project, pools: dict[str, dict] | None = None, *, cloud: str = "") -> ClusterConfig | None:
     """The configuration the project was imported with, which fixes the default bounds; None when
-    there is none or the cluster has moved onto other pools since (its node type is gone then)."""
+    there is none or the cluster has moved onto other pools since (its node type is gone then).
+    ``cloud``: the workspace's (`server.spec.config_from_spec`)."""
     if not project.original_spec or pool_ids(project.original_spec) != pool_ids(project.current_spec):
         return None
-    return config_from_spec(project.original_spec, pools)
+    return config_from_spec(project.original_spec, pools, cloud=cloud)
 
 
 def _pool_too_small(pool: PoolBacking, min_workers: int, high: int) -> str:

@@ -106,8 +106,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     pricing = pricing_for(workspace, project.current_spec)
     # The policy's dbus_per_hour rule is judged at the DBU rates the cluster is billed at.
     cluster_policy = ClusterPolicy.from_api(policy, dbu_rate=dbu_rates(catalog, pricing)) if policy else None
-    current = config_from_spec(project.current_spec, pools)
-    anchor = project_anchor(project, pools)
+    current = config_from_spec(project.current_spec, pools, cloud=workspace.cloud)
+    anchor = project_anchor(project, pools, cloud=workspace.cloud)
     # A pool-backed run records the pool, not its node type: it is read on the pool's type.
     runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
             for r in store.runs.history(project_id)]
@@ -426,7 +426,8 @@ class Planner:
             self._record(run, "plan", err)
             raise
         if rec is None or not project.settings.auto_apply or \
-                same_cluster(rec.config, config_from_spec(project.current_spec, pools)) or \
+                same_cluster(rec.config, config_from_spec(project.current_spec, pools,
+                                                          cloud=apply.project_cloud(self._store, project))) or \
                 edit_hold(project, self._store.runs.history(run.project_id)):
             # Planned, and nothing to apply (not planned at all, auto-apply off or paused by the
             # user's own edit of the cluster, or the job already runs the recommendation):
@@ -502,7 +503,8 @@ class Planner:
         if rec is None or rec.state != "pending" or not project.settings.auto_apply or project.detached \
                 or project.orphaned:
             return rec
-        if same_cluster(rec.config, config_from_spec(project.current_spec, self._pools_of(project) or None)) or \
+        if same_cluster(rec.config, config_from_spec(project.current_spec, self._pools_of(project) or None,
+                                                     cloud=apply.project_cloud(self._store, project))) or \
                 edit_hold(project, self._store.runs.history(project_id)):
             return rec
         newest = self._store.runs.list(project_id, limit=1)

@@ -42,15 +42,16 @@ class ProjectSummary:
     sla_met_fraction: float | None = None
 
 
-def summarize(store: Store, project: Project) -> ProjectSummary:
+def summarize(store: Store, project: Project, clouds: dict[str, str] | None = None) -> ProjectSummary:
     assert project.id is not None
     runs = store.runs.history(project.id)
     latest = runs[-1] if runs else None
+    cloud = (clouds if clouds is not None else workspace_clouds(store)).get(project.workspace, "")
     return ProjectSummary(
         project=project,
         run_count=len(runs),
         current_config=config_from_spec(project.current_spec, pools_seen(project.current_spec,
-                                                                           [r.config for r in runs]))
+                                                                           [r.config for r in runs]), cloud=cloud)
         or (latest.config if latest else None),
         latest_cost=latest.cost.total if latest and latest.cost else None,
         latest_runtime_s=latest.runtime_s if latest else None,
@@ -68,14 +69,22 @@ def sla_met_fraction(runs: Sequence[Run], sla_seconds: float | None) -> float | 
                         for r in runs)
 
 
-def config_from_spec(spec: dict[str, Any], pools: dict[str, dict[str, Any]] | None = None) -> ClusterConfig | None:
+def config_from_spec(spec: dict[str, Any], pools: dict[str, dict[str, Any]] | None = None, *,
+                     cloud: str = "") -> ClusterConfig | None:
     """The named fields of a Databricks `new_cluster` spec (None for an empty spec); ``pools`` give
-    a pool-backed spec its node types (`server.spec.pools_seen`).
+    a pool-backed spec its node types (`server.spec.pools_seen`), ``cloud`` (the workspace's) the
+    availability an unset one runs with.
 
     One reading of specs for the whole server (`server.spec`), so the project page
-    and the planner never disagree (Azure availability names included).
+    and the planner never disagree (Azure availability names and the cloud's default included).
     """
-    return spec_config(spec, pools) if spec else None
+    return spec_config(spec, pools, cloud=cloud) if spec else None
+
+
+def workspace_clouds(store: Store) -> dict[str, str]:
+    """Each connected workspace's cloud by name: what a project's spec is read on (`config_from_spec`).
+    A project whose workspace is gone is read on the attributes block its spec has."""
+    return {w.name: w.cloud for w in store.workspaces.list()}
 
 
 def list_projects(store: Store, workspace: str = "") -> list[ProjectSummary]:
@@ -105,17 +114,19 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
         latest = max(rows, key=lambda r: (r[1], r[0]))[0]
         outline[pid] = (len(rows), met, int(latest))
     latest_runs = {int(r.id or 0): r for r in store.runs.by_ids([o[2] for o in outline.values()])}
+    clouds = workspace_clouds(store)
     out = []
     for p in projects:
         if pool_ids(p.current_spec)[0]:
-            out.append(summarize(store, p))
+            out.append(summarize(store, p, clouds))
             continue
         runs, met, latest_id = outline.get(int(p.id or 0), (0, None, 0))
         latest = latest_runs.get(latest_id)
         out.append(ProjectSummary(
             project=p,
             run_count=runs,
-            current_config=config_from_spec(p.current_spec) or (latest.config if latest else None),
+            current_config=config_from_spec(p.current_spec, cloud=clouds.get(p.workspace, ""))
+            or (latest.config if latest else None),
             latest_cost=latest.cost.total if latest and latest.cost else None,
             latest_runtime_s=latest.runtime_s if latest else None,
             sla_met_fraction=met,

@@ -114,9 +114,16 @@ class PlanRate:
 
     plan: str
     rate: DbuRate
+    # The workspace's cloud: the spec as found is read on it (`as_found`), as its runs were collected.
+    cloud: str = ""
 
     def __call__(self, sku: str) -> float | None:
         return self.rate(sku)
+
+
+def rate_cloud(dbu_rate: DbuRate | None) -> str:
+    """The cloud of the workspace whose plan ``dbu_rate`` prices (a `PlanRate`'s); "" when not known."""
+    return dbu_rate.cloud if isinstance(dbu_rate, PlanRate) else ""
 
 
 @dataclass(frozen=True)
@@ -385,16 +392,19 @@ def met_sla(project: Project, r: Run) -> bool:
     return r.outcome == "succeeded" if met is None else met
 
 
-def as_found(project: Project, runs: Sequence[Run]) -> Callable[[ClusterConfig | None], bool]:
+def as_found(project: Project, runs: Sequence[Run], cloud: str = "") -> Callable[[ClusterConfig | None], bool]:
     """Whether a run's configuration is the cluster as found at import (``original_spec``), compared as
     the planner compares configurations: its id (`config_id_of`: node type, workers or autoscale range,
     spot) and its driver type. The Spark version, tags and conf are not part of it: a runtime upgrade
     leaves the cluster's size as found. A pool-backed spec names pools, not node types: they are the
     types the project's runs on those pools recorded (`pools_seen`). A project without an original spec
-    (nothing to compare with) or a run whose configuration was not recorded count as found."""
+    (nothing to compare with) or a run whose configuration was not recorded count as found. ``cloud``:
+    the workspace's: an availability the spec as found leaves unset is the one its runs ran with
+    there (`server.spec.default_availability`: spot on AWS), as the collector recorded them."""
     if not project.original_spec:
         return lambda _config: True
-    found = config_from_spec(project.original_spec, pools_seen(project.original_spec, (r.config for r in runs)))
+    found = config_from_spec(project.original_spec, pools_seen(project.original_spec, (r.config for r in runs)),
+                             cloud=cloud)
     # A pool owns its instances' availability: the spec as found says none (or another), the runs
     # record the pool's (review rev15j: every run on a spot pool read as another cluster).
     pooled = any(pool_ids(project.original_spec))
@@ -417,13 +427,13 @@ def as_found(project: Project, runs: Sequence[Run]) -> Callable[[ClusterConfig |
     return matches
 
 
-def other_config(project: Project, runs: Sequence[Run]) -> list[Run]:
+def other_config(project: Project, runs: Sequence[Run], cloud: str = "") -> list[Run]:
     """The runs without a recommendation that started before the import (a backfilled history) on
     another cluster than the one found (`as_found`). Runs collected since the import are the cluster
     as found whatever their recorded configuration (an owner's edit is flagged `user_edit` apart):
     judged by their configuration too, every run on a spot pool and every run after a detach, a
     resize and a re-attach left the baseline, and savings vanished (review rev15j)."""
-    found = as_found(project, runs)
+    found = as_found(project, runs, cloud)
     return [r for r in runs if r.recommendation_id is None and r.start_ms < project.created_at_ms
             and not found(r.config)]
 
@@ -443,7 +453,7 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     by_user = user_configured(runs, project.pending_apply)
     # A user's edit puts its runs on another cluster too: they count as user-configured, not here.
     user_ids = {id(r) for r in by_user}
-    others = [r for r in other_config(project, costed) if id(r) not in user_ids]
+    others = [r for r in other_config(project, costed, rate_cloud(dbu_rate)) if id(r) not in user_ids]
     user_ids |= {id(r) for r in others}
     clean = [r for r in costed if id(r) not in user_ids]
     baseline_all = [r for r in clean if r.recommendation_id is None and r.outcome == "succeeded"]
@@ -713,7 +723,7 @@ def workspace_dbu_rate(store: Store, project: Project, catalog: PriceCatalog | N
                 rates[sku] = None
         return rates[sku]
 
-    return PlanRate(workspace.plan, rate)
+    return PlanRate(workspace.plan, rate, workspace.cloud)
 
 
 def stored_changes(store: Store, project: Project) -> list[ChangePoint]:
@@ -751,7 +761,7 @@ def no_savings_yet(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | No
     runs, _ = _at_todays_plan(runs, dbu_rate)
     costed = [r for r in runs if r.cost is not None]
     user_ids = {id(r) for r in user_configured(runs, project.pending_apply)}
-    user_ids |= {id(r) for r in other_config(project, costed)}
+    user_ids |= {id(r) for r in other_config(project, costed, rate_cloud(dbu_rate))}
     clean = [r for r in costed if id(r) not in user_ids]
     trimtab = [r for r in clean if r.recommendation_id is not None]
     if not trimtab or any(r.outcome == "succeeded" for r in trimtab):
