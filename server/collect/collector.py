@@ -125,6 +125,19 @@ REPAIR_RECHECK_LATER_MS = 30 * 60 * 1000  # then at most every 30 minutes
 # One try per run and catalog version. By time, not the newest N: a job every 5 minutes pushed a run
 # out of its newest 20 in 100 minutes, well inside the 72 h window.
 REPRICE_RUNS_PER_POLL = 200
+# The cost note of a run stored before an availability its spec leaves unset was read as the cloud's
+# default (`server.spec.default_availability`): its workers were priced on demand where they ran on
+# spot (migration 0013 notes such costs with this, and must keep its own copy of the text). Each poll
+# prices such runs again from their cluster's events while Databricks keeps them (`EVENTS_KEPT_MS`), at
+# most `REPRICE_RUNS_PER_POLL` per project (`Collector._reprice_on_demand`); older ones keep their cost
+# and the note. Priced again from the spec and bounds alone, a resized or lossy run would trade one
+# error for another, so a run whose cluster is gone keeps its cost, and says so (`ON_DEMAND_KEPT_NOTE`,
+# which is not looked for again).
+PRICED_ON_DEMAND_NOTE = ("workers priced on demand: stored before Trimtab read an availability the spec leaves "
+                         "unset as Databricks' default (SPOT_WITH_FALLBACK on AWS)")
+ON_DEMAND_KEPT_NOTE = ("workers priced on demand where Databricks ran them on spot (the spec leaves the "
+                       "availability unset): kept, {why}")
+EVENTS_KEPT_MS = 30 * 24 * 3600 * 1000  # Databricks keeps a terminated cluster's events for 30 days
 
 class Collector:
     def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,
@@ -373,6 +386,7 @@ class Collector:
                     self._store.projects.update(dataclasses.replace(fresh, **changes))
         # After the cursor moved: a workspace failing here costs no collected run its bookkeeping.
         self._reprice(workspace, gateway, active)
+        self._reprice_on_demand(workspace, gateway, active)
         return collected
 
     # ------------------------------------------------------------ repairs
@@ -663,6 +677,43 @@ class Collector:
             newest = max((r for r in priced if r.project_id == project.id), key=lambda r: r.id or 0, default=None)
             if newest is not None and self._on_run_collected is not None:
                 with project_lock(int(project.id or 0), self._store):
+                    self._plan_after(newest, "re-priced run")
+        return priced
+
+    def _reprice_on_demand(self, workspace: Workspace, gateway: DatabricksGateway, active: list[Project]) -> list[Run]:
+        """Price again, from their cluster's events, the runs whose cost still says their workers were
+        priced on demand (`PRICED_ON_DEMAND_NOTE`) and that ended while Databricks keeps the events; the
+        ones priced now. One whose cluster is gone keeps its cost, noted so, and is not looked at again.
+        The project is planned again after its newest, as `_reprice` does."""
+        if self._catalog is None:
+            return []
+        since = self._clock.now_ms() - EVENTS_KEPT_MS
+        priced: list[Run] = []
+        for project in active:
+            pid = int(project.id or 0)
+            for run in self._store.runs.cost_noted_since(pid, since, PRICED_ON_DEMAND_NOTE, REPRICE_RUNS_PER_POLL):
+                if REPAIRED in run.anomalies:
+                    continue  # several clusters' sum, which re-pricing one cannot replace (`_reprice`)
+                with project_lock(pid, self._store):
+                    fresh = self._store.runs.get(int(run.id or 0))
+                    if fresh.cost is None or PRICED_ON_DEMAND_NOTE not in fresh.cost.note:
+                        continue  # priced meanwhile
+                    held = _cluster_or_none(gateway, fresh.cluster_id) is not None and \
+                        cluster_events_or_none(gateway, fresh.cluster_id) is not None
+                    cost, why = self._stored_run_priced(workspace, gateway, project, fresh) if held else (None, "")
+                    if cost is None:
+                        kept = ON_DEMAND_KEPT_NOTE.format(
+                            why=why or "Databricks no longer holds the cluster's events to price them again")
+                        self._store.runs.set_cost(int(fresh.id or 0), dataclasses.replace(
+                            fresh.cost, note=fresh.cost.note.replace(PRICED_ON_DEMAND_NOTE, kept)))
+                        continue
+                    stored = self._store.runs.set_cost(int(fresh.id or 0), cost)
+                    log.info("run %s priced again with its workers' availability: %.2f -> %.2f %s", stored.id,
+                             fresh.cost.total, cost.total, cost.currency)
+                    priced.append(stored)
+            newest = max((r for r in priced if r.project_id == pid), key=lambda r: r.id or 0, default=None)
+            if newest is not None and self._on_run_collected is not None:
+                with project_lock(pid, self._store):
                     self._plan_after(newest, "re-priced run")
         return priced
 

@@ -8,6 +8,7 @@ showed as a large saving."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import statistics
 from typing import Any
 
@@ -18,6 +19,7 @@ from sandbox.workspace.seed import LOG_CONF, SPARK_VERSION
 from server.apply import apply_recommendation
 from server.clock import SystemClock
 from server.collect import Collector
+from server.collect.collector import PRICED_ON_DEMAND_NOTE
 from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import cost_run, hourly_cost
@@ -136,3 +138,30 @@ def test_an_unchanged_job_saves_nothing_and_only_an_explicit_on_demand_is_a_user
     assert "user_edit" in after.anomalies
     assert after.config is not None and after.config.availability == "ON_DEMAND"
     assert config_id_of(after.config) == "m5d.xlargex4"
+
+
+def test_runs_stored_priced_on_demand_are_priced_again_while_their_cluster_is_held(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
+    # Runs an older server stored (migration 0013 notes their cost): every worker priced on demand.
+    project = _import(store, secrets, gateway, UNSET)
+    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
+                          catalog=load_catalog())
+    held, gone = (_collected(collector, emulator, gateway, project) for _ in range(2))
+    assert held.cost is not None and gone.cost is not None
+    spot_priced = held.cost.total
+    on_demand = dataclasses.replace(held.cost, compute_cost=held.cost.compute_cost * 1.8,
+                                    total=held.cost.total * 1.45, note=PRICED_ON_DEMAND_NOTE)
+    store.runs.set_cost(int(held.id or 0), on_demand)
+    # A run whose cluster Databricks no longer holds (purged 30 days after it ended).
+    store.runs.update(dataclasses.replace(gone, cluster_id="0101-000000-gone0000",
+                                          cost=dataclasses.replace(gone.cost, note=f"x; {PRICED_ON_DEMAND_NOTE}")))
+
+    assert collector.poll_once() == []  # no new run: the stored ones are priced again
+    again = store.runs.get(int(held.id or 0))
+    assert again.cost is not None and PRICED_ON_DEMAND_NOTE not in again.cost.note
+    assert again.cost.total == pytest.approx(spot_priced, rel=1e-9)
+    kept = store.runs.get(int(gone.id or 0))
+    assert kept.cost is not None and kept.cost.total == gone.cost.total  # its figures stay
+    assert kept.cost.note.startswith("x; workers priced on demand where Databricks ran them on spot")
+    assert "no longer holds the cluster's events" in kept.cost.note
+    assert store.runs.cost_noted_since(int(project.id or 0), 0, PRICED_ON_DEMAND_NOTE, 10) == []

@@ -124,6 +124,18 @@ class RunRepository(Repository):
                  .order_by(T.c.end_ms, T.c.id).limit(limit))
         return self._load(query)
 
+    def cost_noted_since(self, project_id: int, ended_from_ms: int, note: str, limit: int) -> list[Run]:
+        """A project's runs whose cost's note holds ``note`` and that ended at or after ``ended_from_ms``,
+        oldest end first, at most ``limit``: the runs the collector prices again for what the note says
+        (`server.collect.collector.PRICED_ON_DEMAND_NOTE`)."""
+        if limit < 1:
+            raise InvalidArgument(f"limit: {limit} runs, must be at least 1")
+        query = (sa.select(T).join(C, C.c.run_id == T.c.id)
+                 .where(T.c.project_id == project_id, T.c.end_ms >= ended_from_ms, T.c.cluster_id != "",
+                        C.c.note.contains(note, autoescape=True))
+                 .order_by(T.c.end_ms, T.c.id).limit(limit))
+        return self._load(query)
+
     def stored_since(self, project_id: int, outcomes: Collection[str], created_from_ms: int, limit: int, *,
                      without_anomaly: str = "") -> list[Run]:
         """A project's runs with one of ``outcomes``, stored (``created_at_ms``) at or after
