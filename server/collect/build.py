@@ -206,13 +206,24 @@ def setup_seconds(piece: ClusterRun) -> float | None:
     return setup_s if 0.0 <= setup_s <= piece.runtime_s else None
 
 
+# What the cluster record (clusters/get) says of a spec's availability the spec leaves unset.
+_AS_RUN_ATTRIBUTES = ("availability", "first_on_demand")
+
+
 def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None) -> dict[str, Any]:
     """``spec`` as the run got it: a pool-backed spec names pools, not node types (Databricks refuses
     both), and the cluster record (``clusters/get``) carries the node types and the instances'
     availability the pools gave it. The run is costed and recorded on those; drift is still judged
-    on the spec as the user wrote it."""
-    if not pool_fields(spec) or not cluster:
+    on the spec as the user wrote it.
+
+    Off a pool, an availability (or ``first_on_demand``) the spec leaves unset is the cluster record's
+    when it has one: Databricks fills in what the cluster ran with (its backend default, which "could
+    change in the future", or a cluster policy's fixed value), which beats the cloud's default Trimtab
+    assumes without it (`server.spec.default_availability`)."""
+    if not cluster:
         return dict(spec)
+    if not pool_fields(spec):
+        return _with_record_availability(spec, cluster)
     out = dict(spec)
     for key in ("node_type_id", "driver_node_type_id"):
         if cluster.get(key) and not out.get(key):
@@ -221,6 +232,17 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
         availability = (cluster.get(attrs) or {}).get("availability")
         if availability:
             out[attrs] = {**(out.get(attrs) or {}), "availability": availability}
+    return out
+
+
+def _with_record_availability(spec: Mapping[str, Any], cluster: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(spec)
+    for block in ("aws_attributes", "azure_attributes"):
+        record = cluster.get(block) or {}
+        own = dict(out.get(block) or {})
+        filled = {k: record[k] for k in _AS_RUN_ATTRIBUTES if own.get(k) in (None, "") and record.get(k) not in (None, "")}
+        if filled:
+            out[block] = {**own, **filled}
     return out
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from server.collect.build import with_pool_node_types
 from server.collect.usage import cluster_timeline
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import hourly_cost
@@ -65,3 +66,19 @@ def test_the_default_is_never_a_spec_difference() -> None:
     assert spec_drift(BARE, BARE) == []
     assert spec_drift({**BARE, "aws_attributes": {"availability": "ON_DEMAND"}}, BARE) == \
         ["aws_attributes.availability"]
+
+
+def test_the_cluster_record_says_what_an_unset_availability_ran_with_before_the_clouds_default() -> None:
+    # clusters/get fills in what the cluster ran with: the backend default, or a cluster policy's
+    # fixed value (here ON_DEMAND), which the cloud's default must not override.
+    record = {"cluster_id": "c-1", "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1,
+                                                      "zone_id": "us-east-1a"}}
+    ran = with_pool_node_types(BARE, record)
+    assert ran["aws_attributes"] == {"availability": "ON_DEMAND", "first_on_demand": 1}
+    assert config_from_spec(ran, cloud="aws").availability == "ON_DEMAND"
+    timeline = cluster_timeline(ran, [], fallback_start_ms=0, fallback_end_ms=HOUR, cloud="aws")
+    assert not any(n.spot for n in timeline.nodes)
+    # A spec that names its availability keeps it; without a record the cloud's default stands.
+    named = {**BARE, "aws_attributes": {"availability": "SPOT", "first_on_demand": 2}}
+    assert with_pool_node_types(named, record) == named
+    assert config_from_spec(with_pool_node_types(BARE, None), cloud="aws").availability == "SPOT_WITH_FALLBACK"
