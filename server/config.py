@@ -276,6 +276,8 @@ class ServerConfig:
                                      "when it ends (no other command, nor a restarted server, sees it); give "
                                      "sqlite:////path/trimtab.db, or leave db_url out for SQLite in the state "
                                      "directory")
+            if not database.startswith("/") and not database.startswith("file:"):
+                object.__setattr__(self, "db_url", _absolute_sqlite(url, database))
         for name, allowed in _CHOICES.items():
             value = getattr(self, name)
             chosen = value.strip().lower() if isinstance(value, str) else value
@@ -346,6 +348,25 @@ def _choice_words(value: Any, allowed: tuple[str, ...]) -> str:
 def _range_words(low: float, strict: bool, high: float | None) -> str:
     words = f"greater than {low:g}" if strict else f"at least {low:g}"
     return f"{words} and at most {int(high)}" if high is not None else words
+
+
+def _absolute_sqlite(url: str, database: str) -> str:
+    """``url`` with its relative SQLite path made absolute from the current directory.
+
+    ``sqlite:///tmp/x/trimtab.db`` (three slashes, as ``sqlite:///PATH`` reads) is the path
+    ``tmp/x/trimtab.db`` under the current directory: a server started in one directory and a
+    ``token create --db`` run in another made two databases, and every message showed only the URL
+    ("invalid or revoked token" for a token written to the other one). Made absolute here, every
+    log line and message names the file used; a path whose directory exists only from the root
+    (``/tmp/x``) is refused as the missing slash it is."""
+    path = Path(database)
+    if not path.parent.is_dir() and Path("/", database).parent.is_dir():
+        raise _bad("db_url", f"{url!r} names {database} under the current directory ({Path.cwd()}), where "
+                             f"{path.parent} does not exist; for the absolute path /{database} write four "
+                             f"slashes: sqlite:////{database}")
+    prefix, _, rest = url.partition("://")
+    query = rest.partition("?")[1] + rest.partition("?")[2]
+    return f"{prefix}:///{path.resolve()}{query}"
 
 
 def _bad(name: str, why: str) -> InvalidArgument:
