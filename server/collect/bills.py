@@ -74,6 +74,9 @@ class Recoster:
         self._bills = bills
         self._clock = clock
         self._policy = policy
+        # Workspace -> the bill-read error logged last: said when it starts or changes, and when it
+        # ends, not on every pass (a pass an hour for days).
+        self._failing: dict[str, str] = {}
 
     def recost_once(self) -> RecostReport:
         """One pass over every workspace with a bill source; what became billed, waits or was refused."""
@@ -82,21 +85,43 @@ class Recoster:
             source = self._bills(workspace)
             if source is None:
                 continue
-            for project in self._store.projects.list(workspace.name):
-                runs = self._runs_to_look_at(int(project.id or 0))
-                read = {int(r.id or 0): r for r in runs}
-                report = recost_runs(runs, source, now_ms=self._clock.now_ms(),
-                                     set_cost=lambda run_id, cost, read=read: self._set_cost(read[run_id], cost),
-                                     policy=self._policy)
-                total.billed += report.billed
-                total.waiting += report.waiting
-                total.rejected.update(report.rejected)
-                total.errors.update(report.errors)
+            errors_before = len(total.errors)
+            read_before = len(total.billed) + len(total.waiting) + len(total.rejected)
+            self._recost_workspace(workspace.name, source, total)
+            self._say_bill_errors(workspace.name, list(total.errors.values())[errors_before:],
+                                  read=len(total.billed) + len(total.waiting) + len(total.rejected) > read_before)
         for run_id, why in total.rejected.items():
             log.warning("run %d: cloud bill refused, estimate kept: %s", run_id, why)
         if total.billed:
             log.info("re-costed %d run(s) from their cloud bill", len(total.billed))
         return total
+
+    def _say_bill_errors(self, workspace: str, errors: list[str], *, read: bool) -> None:
+        """Log a workspace's bill reads failing (credentials refused, an endpoint unreachable): before,
+        the only trace was each run's cost note, and `workspace show` kept saying the credentials
+        were set (review revD 4)."""
+        if errors:
+            why = errors[-1]
+            if self._failing.get(workspace) != why:
+                log.warning("workspace %s: the cloud bill could not be read for %d run(s): %s; they keep the "
+                            "catalog estimate. Check the billing credentials (`trimtab workspace add %s ... "
+                            "--replace --cloud-credentials-env VAR`)", workspace, len(errors), why, workspace)
+                self._failing[workspace] = why
+        elif read and self._failing.pop(workspace, None) is not None:
+            log.info("workspace %s: the cloud bill is read again", workspace)
+
+    def _recost_workspace(self, workspace: str, source: BillSource, total: RecostReport) -> None:
+        """Re-cost the runs of ``workspace``'s projects from ``source``, adding to ``total``."""
+        for project in self._store.projects.list(workspace):
+            runs = self._runs_to_look_at(int(project.id or 0))
+            read = {int(r.id or 0): r for r in runs}
+            report = recost_runs(runs, source, now_ms=self._clock.now_ms(),
+                                 set_cost=lambda run_id, cost, read=read: self._set_cost(read[run_id], cost),
+                                 policy=self._policy)
+            total.billed += report.billed
+            total.waiting += report.waiting
+            total.rejected.update(report.rejected)
+            total.errors.update(report.errors)
 
     def _runs_to_look_at(self, project_id: int) -> list[Run]:
         """The project's runs whose bill may still land: estimates whose bill window ended within the

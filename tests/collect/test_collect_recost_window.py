@@ -17,7 +17,7 @@ from server.collect.bills import Recoster
 from server.costing.billing import DEFAULT_RECOST_POLICY, RecostPolicy
 from server.costing.reconcile import BillLine, window_days
 from server.domain import CostBreakdown, Project, Run
-from server.errors import InvalidArgument
+from server.errors import InvalidArgument, Unavailable
 from server.store import Store
 
 HOUR = 3_600_000
@@ -114,3 +114,38 @@ def test_the_window_follows_the_policy(store: Store) -> None:
     assert policy != DEFAULT_RECOST_POLICY
     Recoster(store, lambda ws: source, FakeClock(NOW), policy).recost_once()
     assert source.asked == []  # one past giving up, the other too new to look at
+
+
+class Unreachable:
+    """A bill source whose cloud does not answer (credentials for an endpoint that is gone)."""
+
+    def __init__(self) -> None:
+        self.fail = True
+
+    def cluster_bill(self, cluster_id: str, start_ms: int, end_ms: int) -> list[BillLine]:
+        if self.fail:
+            raise Unavailable('AWS get_cost_and_usage failed: Could not connect to the endpoint URL: "http://127.0.0.1:1/"')
+        return [BillLine("aws", cluster_id, day, "compute", "BoxUsage", 0.9, "USD")
+                for day in window_days(start_ms, end_ms)]
+
+
+def test_bill_reads_failing_are_logged_once_per_workspace_until_they_work_again(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """Before, a workspace whose billing credentials could not read the bill left no trace but each
+    run's cost note, while `workspace show` said the credentials were set (review revD 4)."""
+    pid = int(store.projects.add(Project(workspace="w", job_id=1, cluster_key="k")).id or 0)
+    for n in range(3):
+        _add(store, pid, n + 1, NOW - 30 * HOUR)
+    source = Unreachable()
+    recoster = Recoster(store, lambda ws: source, FakeClock(NOW))
+    caplog.set_level("INFO", logger=bills_module.__name__)
+    for _ in range(3):  # a pass an hour: said once, not every pass
+        assert len(recoster.recost_once().errors) == 3
+    said = [r for r in caplog.records if "could not be read" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
+    assert said[0].getMessage().startswith("workspace w: the cloud bill could not be read for 3 run(s): AWS "
+                                           "get_cost_and_usage failed")
+    assert "--cloud-credentials-env" in said[0].getMessage()
+    source.fail = False
+    assert len(recoster.recost_once().billed) == 3
+    assert any(r.getMessage() == "workspace w: the cloud bill is read again" for r in caplog.records)
