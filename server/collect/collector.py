@@ -580,11 +580,8 @@ class Collector:
             # none at all) leaves only the run's job_clusters, which show the repair's settings.
             piece = dataclasses.replace(piece, spec=dict((cluster or {}).get("spec") or {}) or repaired.spec)
         spec = piece.spec or dict((cluster or {}).get("spec") or {})
-        ran = with_pool_node_types(spec, cluster)  # what the run got: a pool's node types filled in
+        ran, timeline = run_timeline(spec, cluster, events, piece.start_ms, piece.end_ms, cloud=workspace.cloud)
         agent = self._agent_data(piece, workspace.name) if launched else AgentData((), (), ())
-        timeline = cluster_timeline(ran, events or [], fallback_start_ms=piece.start_ms,
-                                    fallback_end_ms=piece.end_ms, driver_is_spot=_driver_spot(cluster),
-                                    cloud=workspace.cloud)
         # The runs that started before this one, oldest first: by start, not by id, since a backfill stores
         # months-old runs after the newest (by id they would be "the runs before" every later run).
         history = list(reversed(self._store.runs.newest_first(int(project.id or 0), limit=GROWTH_WINDOW,
@@ -936,6 +933,19 @@ def cluster_events_or_none(gateway: DatabricksGateway, cluster_id: str) -> list[
         if _CLUSTER_MISSING.search(str(err)):
             return None
         raise
+
+
+def run_timeline(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None,
+                 events: list[dict[str, Any]] | None, start_ms: int,
+                 end_ms: int, *, cloud: str = "") -> tuple[dict[str, Any], ClusterTimeline]:
+    """What a run's cluster ran (its spec with a pool's node types filled in from ``clusters/get``)
+    and its node-by-node timeline from ``clusters/events``, with the run's bounds where the events
+    lack them (no events: the cluster is gone, its spec's size throughout). One rule for a run's
+    usage, the collector's and a backfill's (`server.backfill.runs`), so the same cluster run is
+    the same price whichever stored it."""
+    ran = with_pool_node_types(spec, cluster)
+    return ran, cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
+                                 driver_is_spot=_driver_spot(cluster), cloud=cloud)
 
 
 def _repair_drift(project: Project, run_id: int, repair_spec: Mapping[str, Any]) -> list[str]:
