@@ -21,8 +21,9 @@ marked ``execution_only`` (its setup is unknown, not zero): the tuner learns its
 execution it is, where a run without a setup figure is otherwise taken to have had the mean setup,
 and the SLA figures judge it missed when its runtime alone is over the SLA, else unknown
 (`server.timeline.met_sla`).
-There are no cluster events in a log, so node-level anomalies come from the executors alone
-(spot loss); an autoscaling cluster's workers follow its executors (`executor_events`).
+A run from ``runs/get`` is sized, judged (spot loss, a lost driver, a launch the cloud failed) and
+priced from its cluster's events as the collector does it while the workspace still holds the
+cluster; after that from its log's executors, and its cost note says so (`server.backfill.usage`).
 
 A past run is credited to a recommendation only when its own cluster tags (from the run's spec,
 or the log's ``clusterAllTags``) name one of this project's; its phase is that recommendation's,
@@ -42,14 +43,12 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from server.backfill.usage import ClusterLookup, Pricing, Usage, run_cost, usage_of
 from server.collect.build import GROWTH_WINDOW, AgentData, Expected, build_run, with_agent_data
 from server.collect.collector import unpriced_note, with_unpriced_note
 from server.collect.run_parse import ClusterRun, cluster_runs, task_key_of
-from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
-from server.costing.billing import price_run
-from server.costing.catalog import PriceCatalog
-from server.costing.errors import TrimtabCostError
-from server.domain import Application, CostBreakdown, Executor, Project, Run
+from server.collect.usage import ClusterTimeline
+from server.domain import Application, Project, Run
 from server.errors import AlreadyExists, NotFound
 from server.onboard import PROJECT_TAG, TRIMTAB_TAGS
 from server.store import Store
@@ -86,16 +85,6 @@ class RunsOutcome:
     other_cluster: list[str] = dataclasses.field(default_factory=list)  # another cluster key's / project's
     unknown_cluster: list[str] = dataclasses.field(default_factory=list)  # cluster key could not be worked out
     setup_unknown: int = 0  # runs made from the log alone (no runs/get): setup time unknown
-
-
-@dataclass(frozen=True)
-class Pricing:
-    """How the project's workspace is billed (see `server.collect.collector`)."""
-
-    catalog: PriceCatalog
-    cloud: str
-    region: str
-    plan: str
 
 
 def databricks_run_id(app: Application) -> int:
@@ -232,69 +221,15 @@ def _phase_and_recommendation(store: Store, project: Project, run: Run) -> tuple
     return unplanned_phase(project.settings), None
 
 
-def executor_events(spec: dict[str, Any], executors: Sequence[Executor], start_ms: int,
-                    end_ms: int) -> list[dict[str, Any]]:
-    """Cluster events standing in for the ones a log lacks, for an autoscaling cluster: its worker
-    count over ``start_ms..end_ms`` as the executors show it; none for a fixed-size one.
-
-    Databricks runs one executor per worker node, so the workers up at a time are the distinct
-    hosts with an executor then (the driver's own is not one), kept within the spec's
-    ``min_workers..max_workers``: the first workers are up, and billed, before their executors
-    register. A node's instance is up a little before its executor registers and after it is
-    removed, so this still slightly under-counts an upsize.
-    """
-    autoscale = spec.get("autoscale") or {}
-    if not autoscale or not executors:
-        return []
-    low = int(autoscale.get("min_workers") or 0)
-    high = int(autoscale.get("max_workers") or low)
-    workers = [e for e in executors if e.executor_id != "driver"]
-    times = sorted({t for e in workers for t in (e.added_ms, e.removed_ms) if start_ms < t < end_ms})
-
-    def count(at: int) -> int:
-        hosts = {e.host or e.executor_id for e in workers
-                 if e.added_ms <= at and not (e.removed_ms and e.removed_ms <= at)}
-        return min(high, max(low, len(hosts)))
-
-    events: list[dict[str, Any]] = [
-        {"type": "CREATING", "timestamp": start_ms, "details": {}},
-        {"type": "RUNNING", "timestamp": start_ms, "details": {"current_num_workers": count(start_ms)}}]
-    current = count(start_ms)
-    for at in times:
-        now = count(at)
-        if now != current:
-            events.append({"type": "RESIZING", "timestamp": at,
-                           "details": {"current_num_workers": current, "target_num_workers": now}})
-            current = now
-    events.append({"type": "TERMINATING", "timestamp": end_ms, "details": {}})
-    return events
-
-
-def _cost(pricing: Pricing | None, piece: ClusterRun, input_bytes: int | None,
-          executors: Sequence[Executor] = ()) -> CostBreakdown | None:
-    if pricing is None:
-        return None
-    # No cluster events in a log: an autoscaling cluster's size comes from its executors (was
-    # min_workers for the whole run), a fixed one's from its spec.
-    events = executor_events(piece.spec, executors, piece.start_ms, piece.end_ms)
-    timeline = cluster_timeline(piece.spec, events, fallback_start_ms=piece.start_ms,
-                                fallback_end_ms=piece.end_ms, cloud=pricing.cloud)
-    usage = cluster_usage(timeline, piece.spec, cloud=pricing.cloud, region=pricing.region, plan=pricing.plan,
-                          input_bytes=input_bytes)
-    try:
-        return price_run(usage, pricing.catalog, cluster_id=piece.cluster_id, start_ms=piece.start_ms,
-                         end_ms=piece.end_ms, bill_source=None)
-    except TrimtabCostError:  # e.g. a node type the catalog lacks: stored unpriced
-        return None
-
-
 def make_runs(store: Store, project: Project, application_ids: Sequence[str],
               pricing: Pricing | None = None, cut: Collection[str] = (),
-              runs_get: RunLookup | None = None) -> RunsOutcome:
+              runs_get: RunLookup | None = None, clusters: ClusterLookup | None = None) -> RunsOutcome:
     """Store one run per Databricks run among ``application_ids`` not tied to a run yet, except
     those with an application in ``cut`` (whose log without the application's end was cut short).
     ``runs_get``: the workspace's ``runs/get`` (None: no workspace connection): it places each
-    application on its cluster key and gives the run's own bounds, setup, outcome and spec."""
+    application on its cluster key and gives the run's own bounds, setup, outcome and spec.
+    ``clusters``: the workspace's ``clusters/get`` and ``clusters/events`` for the cluster ``runs/get``
+    names (None: not asked), which size and price the run as the collector does."""
     outcome = RunsOutcome()
     groups: dict[int, list[Application]] = {}
     pieces: dict[int, ClusterRun] = {}
@@ -351,13 +286,22 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str],
         piece = from_api if from_api is not None and from_api.spec else _log_piece(store, project, run_id, apps,
                                                                                    agent)
         history = [r for r in store.runs.history(project_id) if r.start_ms < piece.start_ms][-GROWTH_WINDOW:]
+        usage: Usage | None = None
         timeline = ClusterTimeline(piece.start_ms, piece.end_ms, (), 0, 0)
-        # No expected spec: a backfilled run is history, never a user edit to rebase on.
-        run, _ = build_run(project, piece, cluster=None, timeline=timeline, agent=agent, history=history,
-                           expected=Expected({}, None), cloud=pricing.cloud if pricing is not None else "")
-        phase, rec_id = _phase_and_recommendation(store, project, run)
         if piece is from_api:
-            cost = _cost(pricing, piece, run.input_bytes, agent.executors)
+            # runs/get named the cluster: the workspace may still hold it and its events. Then the run is
+            # judged on them (spot loss, a lost driver, a launch the cloud failed) as the collector judges
+            # it; else on the log alone (an executors' timeline has no losses: they are the agent data's).
+            record = clusters(piece.cluster_id) if clusters is not None and piece.cluster_id else None
+            usage = usage_of(piece, record, agent.executors, cloud=pricing.cloud if pricing is not None else "")
+            timeline = usage.timeline
+        # No expected spec: a backfilled run is history, never a user edit to rebase on.
+        run, _ = build_run(project, piece, cluster=usage.cluster if usage else None, timeline=timeline,
+                           agent=agent, history=history, expected=Expected({}, None),
+                           cloud=pricing.cloud if pricing is not None else "")
+        phase, rec_id = _phase_and_recommendation(store, project, run)
+        if usage is not None:
+            cost = run_cost(pricing, piece, run.input_bytes, usage)
         else:
             # The log's span leaves out the cluster's setup (minutes on a job cluster): priced over it,
             # the run would cost a fraction of what it did. Stored unpriced, so no savings figure

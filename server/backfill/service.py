@@ -6,8 +6,9 @@ gateway); find the applications; parse them on the chosen engine; store each
 application's events through the ingest path (a second backfill stores
 nothing new); make runs for applications not tied to a run yet, of the project's own job and
 cluster key only. The project's workspace, when it can be reached, answers ``runs/get`` for each
-run (its cluster key, bounds with the cluster's setup, outcome and spec); without it a run is made
-from the log alone and says so (`runs`).
+run (its cluster key, bounds with the cluster's setup, outcome and spec) and, while it still holds
+the run's cluster, ``clusters/get`` and ``clusters/events`` (its usage, priced as the collector prices
+it); without the run a run is made from the log alone and says so (`runs`).
 
 Damaged logs are imported as far as they can be read, and the report lists each
 one (`DamagedLog`): corrupt and oversized lines skipped, segments that could not
@@ -30,9 +31,11 @@ from server.backfill.discover import FoundApplication, find_applications
 from server.backfill.engines import ParseTask, parse_all
 from server.backfill.ingest import application_id_of, open_writer, store_application
 from server.backfill.parse import LogHealth, ParsedApplication, UnreadableSegment
-from server.backfill.runs import Pricing, RunLookup, make_runs
+from server.backfill.runs import RunLookup, make_runs
+from server.backfill.usage import ClusterLookup, ClusterRecord, Pricing
+from server.collect.collector import cluster_events_or_none
 from server.costing.catalog import PriceCatalog
-from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound
+from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound, call_or_none
 from server.domain import Project
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, TrimtabError
 from server.store import Store
@@ -193,7 +196,8 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
     say(f"stored {stored} new event(s) of {len(app_ids)} application(s); making runs")
     cut = {app_id for app_id, _, h, _ in health if not h.ended and h.cut}
     runs = make_runs(store, project, known, _pricing(store, project.workspace, catalog), cut=cut,
-                     runs_get=_runs_get(gateway, say) if gateway is not None else None)
+                     runs_get=_runs_get(gateway, say) if gateway is not None else None,
+                     clusters=_clusters(gateway, say) if gateway is not None else None)
     if runs.no_job:
         say(f"{len(runs.no_job)} application(s) name no job (an all-purpose cluster's): no run made for them")
     if runs.other_cluster:
@@ -256,6 +260,27 @@ def _runs_get(gateway: DatabricksGateway, say: Callable[[str], None]) -> RunLook
                 say(f"runs/get failed ({err}): the remaining runs are made from the event logs alone")
         seen[run_id] = detail
         return detail
+
+    return lookup
+
+
+def _clusters(gateway: DatabricksGateway, say: Callable[[str], None]) -> ClusterLookup:
+    """``clusters/get`` and every ``clusters/events`` event of a run's cluster, as the collector reads
+    them; None for a cluster the workspace no longer holds (purged 30 days after it ended) or cannot be
+    asked for now (said once): such a run is sized from its event log's executors."""
+    failing: list[str] = []
+
+    def lookup(cluster_id: str) -> ClusterRecord | None:
+        if failing:
+            return None
+        try:
+            cluster = call_or_none(lambda: gateway.get_cluster(cluster_id))
+            events = cluster_events_or_none(gateway, cluster_id) if cluster is not None else None
+        except DatabricksCallError as err:
+            failing.append(str(err))
+            say(f"clusters/events failed ({err}): the remaining runs are sized from their event logs' executors")
+            return None
+        return ClusterRecord(cluster, events) if cluster is not None and events is not None else None
 
     return lookup
 

@@ -1,10 +1,11 @@
-"""A backfilled autoscaling run (no cluster events in a log) is sized by its executors, not min_workers."""
+"""A backfilled autoscaling run whose cluster the workspace no longer holds (no cluster events in a log) is
+sized by its executors, not min_workers, and its cost note says so."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.backfill.runs import Pricing, _cost, executor_events
+from server.backfill.usage import EXECUTORS_NOTE, Pricing, executor_events, run_cost, usage_of
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import cluster_timeline
 from server.costing.catalog import load_catalog
@@ -39,8 +40,9 @@ def test_the_executors_size_an_autoscaling_cluster() -> None:
 
 def test_a_backfilled_autoscaling_run_is_priced_with_its_upsized_workers() -> None:
     pricing = Pricing(load_catalog(), "aws", "us-east-1", "premium")
-    cost = _cost(pricing, piece(SPEC), None, executors())
-    assert cost is not None
+    # No cluster record: the workspace no longer holds the cluster, only the log's executors are left.
+    cost = run_cost(pricing, piece(SPEC), None, usage_of(piece(SPEC), None, executors()))
+    assert cost is not None and EXECUTORS_NOTE in cost.note
     one_hour = price("aws", "us-east-1", "m5.xlarge") + dbus("aws", "m5.xlarge") * rate("aws", "premium", "jobs")
     one_hour += root_per_hour("us-east-1")  # each node's default 30 + 150 GB volumes (gp2)
     assert cost.total == pytest.approx(one_hour * (3 * 1800 + 6 * 900) / 3600)
