@@ -5,7 +5,8 @@ pure `models.decide`, store the recommendation and the phase). `Planner` is the
 collector's ``on_run_collected`` callback: it plans, then applies through
 `server.apply` when the project has auto-apply on. Before planning it fetches the cluster
 policy the project's spec names (kept `POLICY_TTL_S` per workspace and policy, in memory
-only), so that only configurations Databricks accepts are recommended, and the instance pools
+only, and read again at once after Databricks refuses a run or an apply under it), so that only
+configurations Databricks accepts are recommended, and the instance pools
 it names (kept as long), whose node types a pool-backed cluster runs on. It never raises into the
 collector: a project that cannot be planned is logged and left as it was, and
 the failure is kept on the project (`PlanProblem` in its state) so its owner
@@ -57,7 +58,8 @@ GatewayFor = Callable[[Workspace], DatabricksGateway]
 
 # How long a fetched cluster policy is used before it is fetched again (on the planner's clock):
 # an admin's edit reaches the plans within minutes, and a collector poll that finishes many runs
-# of one workspace asks for the policy once.
+# of one workspace asks for the policy once. Databricks' refusal under the policy ends the copy at
+# once (`Planner._forget_policy`): the plan after it must not use the policy as it was before.
 POLICY_TTL_S = 300.0
 
 # A kept problem message is one line of at most this many characters: enough for a database's
@@ -322,6 +324,12 @@ def _policy_reason(reason: str, policy: ClusterPolicy, pairs: Iterable[tuple[Can
 VALIDATION_FAILED = "Cluster validation error"
 
 
+def policy_refused(message: str) -> bool:
+    """Whether Databricks' message (a run's, or a refused ``jobs/update``'s) is its refusal of a
+    cluster spec under the spec's cluster policy."""
+    return VALIDATION_FAILED.lower() in message.lower()
+
+
 def _refused_at_start(runs: list[Run], current: ClusterConfig) -> str:
     """Databricks' message when the project's latest run failed its policy's validation at start on
     the configuration the job runs on; "" otherwise (then that configuration stays a candidate)."""
@@ -411,7 +419,19 @@ class Planner:
             log.exception("planning or auto-apply after run %s of project %s failed", run.id, run.project_id)
 
     def after_run(self, run: Run) -> Recommendation | None:
-        """Plan, then auto-apply; a failure is recorded on the project (a plan failure is re-raised)."""
+        """Plan, then auto-apply; a failure is recorded on the project (a plan failure is re-raised).
+
+        A run Databricks refused under the cluster policy at start is planned on the policy read
+        again, however young the planner's copy: the refusal is Databricks' word that the policy
+        changed since it was read, and a plan on the old copy would move the job to a configuration
+        the policy now refuses too (auto-apply refused, the next run refused again)."""
+        if run.outcome == "failed" and policy_refused(run.message):
+            self._forget_policy(self._store.projects.get(run.project_id))
+        return self._plan_and_apply(run, retry_refused=True)
+
+    def _plan_and_apply(self, run: Run, *, retry_refused: bool) -> Recommendation | None:
+        """`after_run`'s plan and auto-apply. ``retry_refused``: an apply Databricks refuses under the
+        cluster policy is planned and applied once more, on the policy read again."""
         from server import apply  # imports databricks-sdk; only needed once a run arrives
 
         try:
@@ -444,6 +464,13 @@ class Planner:
             self._clear(run, project, ("plan",))
             return rec
         except TrimtabError as err:
+            if retry_refused and policy_refused(str(err)):
+                # jobs/update judges the spec on the policy as it stands; the plan used a copy read
+                # up to POLICY_TTL_S before, which an admin may have tightened since.
+                log.info("project %s: Databricks refused the apply under the cluster policy; planning "
+                         "again on the policy read again: %s", project.name, err)
+                self._forget_policy(project)
+                return self._plan_and_apply(run, retry_refused=False)
             log.warning("project %s: auto-apply failed: %s", project.name, err)
             self._record(run, "apply", err)
             return rec
@@ -469,7 +496,7 @@ class Planner:
         # not plan beside it (two pending recommendations).
         try:
             with project_lock(project_id, self._store):
-                return self._apply_replanned(project_id, self._replan(project_id))
+                return self._apply_replanned(project_id, self._replan(project_id), retry_refused=True)
         except Exception as err:  # the lock (another server held it too long) or reading the project
             # The settings are saved already: the caller must not hear that they failed.
             log.warning("project %s: not planned again after its settings changed (%s); the next run plans "
@@ -493,10 +520,13 @@ class Planner:
         self._clear_problem(project_id, self._store.projects.get(project_id), ("plan",))
         return rec
 
-    def _apply_replanned(self, project_id: int, rec: Recommendation | None) -> Recommendation | None:
+    def _apply_replanned(self, project_id: int, rec: Recommendation | None, *,
+                         retry_refused: bool) -> Recommendation | None:
         """With auto-apply on, put the recommendation planned under new settings on the job now,
         over an apply no run has used yet (planned under the old settings: it has nothing left to
-        teach, and the owner's change is what the next run should run under). Under the project lock."""
+        teach, and the owner's change is what the next run should run under). Under the project lock.
+        ``retry_refused``: as `_plan_and_apply`'s, an apply refused under the cluster policy is
+        planned and applied once more on the policy read again."""
         from server import apply  # see after_run
 
         project = self._store.projects.get(project_id)
@@ -516,6 +546,11 @@ class Planner:
             log.info("project %s: not applied after its settings changed: %s", project.name, err)
             return rec
         except TrimtabError as err:
+            if retry_refused and policy_refused(str(err)):
+                log.info("project %s: Databricks refused the apply under the cluster policy; planning "
+                         "again on the policy read again: %s", project.name, err)
+                self._forget_policy(project)
+                return self._apply_replanned(project_id, self._replan(project_id), retry_refused=False)
             log.warning("project %s: auto-apply after its settings changed failed: %s", project.name, err)
             self._record_problem(project_id, int(newest[0].id or 0) if newest else 0, "apply", err)
             return rec
@@ -531,6 +566,13 @@ class Planner:
             return None
         return self._fetch("policy", project.workspace, policy_id,
                            lambda gateway: gateway.get_cluster_policy(policy_id))
+
+    def _forget_policy(self, project: Project) -> None:
+        """Drop the planner's copy of the policy the project's spec names (for every project on it),
+        so the next plan reads it again from the workspace."""
+        policy_id = str((project.current_spec or {}).get("policy_id") or "")
+        if policy_id:
+            self._fetched.pop(("policy", project.workspace, policy_id), None)
 
     def _pools_of(self, project: Project) -> dict[str, dict[str, Any]]:
         """The instance pools the project's current spec names, by id, each fetched at most every
