@@ -296,7 +296,8 @@ class Collector:
         A run is stored, then planned after (``on_run_collected``), one at a time under the project's
         lock; a server that died (or stopped past its grace) between the two left a run no poll
         collects again (it is stored, and the cursor moved past it), so the project would wait for
-        its next run, a day for a daily job. Recommendations do not name the run they followed:
+        its next run, a day for a daily job. A backfill (`trimtab project backfill`, its own process)
+        stores runs and plans nothing: its runs are planned after here too. Recommendations do not name the run they followed:
         the store's own times tell, a run stored after the latest recommendation (any state) was
         made is one no plan has read. A plan that failed after it (its problem names the run) has
         had its try. One try per run and process: ``_planned_after`` also spares the
@@ -319,8 +320,10 @@ class Collector:
                 if (latest is not None and latest.created_at_ms >= run.created_at_ms) or \
                         (problem is not None and problem.run_id >= run_id):
                     continue
-                log.info("project %s: run %s was stored but not planned after (the server stopped between "
-                         "the two); planning now", project.name, run.id)
+                # Nothing stored tells which of the two left it: both are named, not a server stop alone.
+                log.info("project %s: run %s was stored but not planned after (stored by a backfill, which "
+                         "leaves planning to the server, or by a server that stopped before planning after "
+                         "it); planning now", project.name, run.id)
                 self._plan_after(run, "unplanned run")
 
     def _answers_again(self, workspace: Workspace, gateway: DatabricksGateway) -> bool:

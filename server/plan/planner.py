@@ -487,8 +487,9 @@ class Planner:
         it would still say it "meets the 480s SLA" after the SLA became 300 s, or stay outside
         new bounds. With auto-apply on, the new one is applied at once (`_apply_replanned`): left
         for the next run's `after_run`, the next run itself ran on the cluster applied under the old
-        settings, a spot or family the owner had just banned among them. A project not planned yet
-        (no run) stays so. Never raises: a failure is kept on the project as its plan (or apply)
+        settings, a spot or family the owner had just banned among them. A project with runs and no
+        recommendation yet (its history backfilled: a backfill stores runs without planning) is
+        planned too; one with no run yet stays unplanned. Never raises: a failure is kept on the project as its plan (or apply)
         problem, as after a run, and a success clears one."""
         from server.apply import project_lock  # see after_run
 
@@ -505,8 +506,10 @@ class Planner:
 
     def _replan(self, project_id: int) -> Recommendation | None:
         project = self._store.projects.get(project_id)
-        if project.detached or project.orphaned or self._store.recommendations.latest(project_id) is None:
+        if project.detached or project.orphaned:
             return None
+        if self._store.recommendations.latest(project_id) is None and not self._store.runs.list(project_id, limit=1):
+            return None  # nothing to plan from: the first run's plan is the first
         try:
             prior = self._prior or self._priors.for_project(project_id)
             pools = self._pools_of(project)
