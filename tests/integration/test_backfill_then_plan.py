@@ -19,7 +19,7 @@ from server.backfill import backfill
 from server.clock import SystemClock
 from server.collect import Collector
 from server.costing.catalog import load_catalog
-from server.domain import Project, Workspace
+from server.domain import Project, Run, Workspace
 from server.plan.planner import Planner
 from server.services import workspaces
 from server.services.projects import update_settings
@@ -58,7 +58,7 @@ def test_a_settings_change_plans_a_backfilled_project_with_no_recommendation_yet
     assert store.projects.get(pid).problem is None
 
     # The collector has nothing left to catch up on: the settings change planned after those runs.
-    calls = []
+    calls: list[Run] = []
     Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
               on_run_collected=calls.append).poll_once()
     assert calls == []
