@@ -225,6 +225,12 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
                 raise
             if hasattr(exc, "code") and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise _timed_out(method, request, timeout) from exc
+            if hasattr(exc, "code") and exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                # gRPC's own "Method not found!": the server predates the call (a rolling upgrade,
+                # the CLI upgraded first), which a person should hear in those words.
+                raise click.ClickException(
+                    f"the Trimtab server at {address} does not have {method}: it is older than this CLI. "
+                    "Upgrade the server, or use the CLI of its version (UNIMPLEMENTED)") from exc
             reason = unreachable_reason(exc)
             if reason is None:
                 raise

@@ -110,6 +110,39 @@ def _print_result(ctx: CliContext, result: Any, done: str, dry_run: bool) -> Non
         click.echo("nothing to change")
 
 
+def _pin(rec_id: str) -> str:
+    """``--id`` as the server compares it ("" when not given); refused here when it is no id, so a
+    server too old to know the pin never sees a value it would ignore."""
+    wanted = rec_id.strip()
+    if not rec_id:
+        return ""
+    if not wanted.isascii() or not wanted.isdigit():
+        raise click.BadParameter(f"{rec_id!r} is not a recommendation id", param_hint="--id")
+    return wanted.lstrip("0") or "0"
+
+
+def _check_pending(ctx: CliContext, project: str, pin: str) -> None:
+    """The pinned recommendation is the pending one, asked before the change. The server checks the
+    pin again under the project's lock; this check is for a server older than the pin, which drops
+    the field it does not know and acts on whatever is pending (review revU 1)."""
+    from protos.trimtab.v1 import admin_pb2
+
+    rec = rpc(ctx, "RecommendationServiceStub", "GetRecommendation",
+              admin_pb2.GetRecommendationRequest(project=project))
+    if rec.state != "pending" or rec.id != pin:
+        now = f"recommendation {rec.id} is" if rec.state == "pending" else "none is"
+        raise click.ClickException(f"recommendation {pin} is no longer pending ({now}; review it, e.g. with a "
+                                   "dry run) (FAILED_PRECONDITION)")
+
+
+def _check_acted_on(pin: str, acted: str, what: str) -> None:
+    """After the change: a server that ignored the pin (older than this CLI) acted on another one
+    between the check and the call; said, and the exit status is 1."""
+    if pin and acted != pin:
+        raise click.ClickException(f"the server {what} recommendation {acted}, not {pin}: it is older than this CLI "
+                                   "and does not know --id; review the job, and upgrade the server")
+
+
 @cli.command()
 @click.argument("project")
 @click.option("--dry-run", is_flag=True, help="Show the diff of the job's cluster entry; change nothing.")
@@ -120,10 +153,14 @@ def apply(ctx: CliContext, project: str, dry_run: bool, rec_id: str) -> None:
     """Apply the pending recommendation to the job (jobs/update)."""
     from protos.trimtab.v1 import admin_pb2
 
+    pin = _pin(rec_id)
+    if pin:
+        _check_pending(ctx, project, pin)
     result = rpc(ctx, "RecommendationServiceStub", "ApplyRecommendation",
-                 admin_pb2.ApplyRecommendationRequest(project=project, dry_run=dry_run, recommendation_id=rec_id))
+                 admin_pb2.ApplyRecommendationRequest(project=project, dry_run=dry_run, recommendation_id=pin))
     rec_id = result.recommendation.id if result.HasField("recommendation") else "?"
     _print_result(ctx, result, f"applied recommendation {rec_id}: the next run uses it", dry_run)
+    _check_acted_on(pin, rec_id, "showed" if dry_run else "applied")
 
 
 @cli.command()
@@ -135,12 +172,16 @@ def reject(ctx: CliContext, project: str, rec_id: str) -> None:
     """Reject the pending recommendation (the job is not changed)."""
     from protos.trimtab.v1 import admin_pb2
 
+    pin = _pin(rec_id)
+    if pin:
+        _check_pending(ctx, project, pin)
     rec = rpc(ctx, "RecommendationServiceStub", "RejectRecommendation",
-              admin_pb2.RejectRecommendationRequest(project=project, recommendation_id=rec_id))
+              admin_pb2.RejectRecommendationRequest(project=project, recommendation_id=pin))
     if ctx.as_json:
         print_json(message_dict(rec))
     else:
         click.echo(f"rejected recommendation {rec.id}")
+    _check_acted_on(pin, rec.id, "rejected")
 
 
 @cli.command()
@@ -153,6 +194,17 @@ def revert(ctx: CliContext, project: str, dry_run: bool, rec_id: str) -> None:
     """Go back to the configuration before the last apply."""
     from protos.trimtab.v1 import admin_pb2
 
+    pin = _pin(rec_id)
+    if pin and not dry_run:
+        # What a revert would undo now, as its dry run says (any server version has the dry run).
+        shown = rpc(ctx, "RecommendationServiceStub", "RevertRecommendation",
+                    admin_pb2.RevertRecommendationRequest(project=project, dry_run=True, recommendation_id=pin))
+        last = shown.recommendation.id if shown.HasField("recommendation") else "none"
+        if last != pin:
+            raise click.ClickException(f"recommendation {pin} is not the last applied (recommendation {last} is; "
+                                       "review it, e.g. with a dry run of the revert) (FAILED_PRECONDITION)")
     result = rpc(ctx, "RecommendationServiceStub", "RevertRecommendation",
-                 admin_pb2.RevertRecommendationRequest(project=project, dry_run=dry_run, recommendation_id=rec_id))
+                 admin_pb2.RevertRecommendationRequest(project=project, dry_run=dry_run, recommendation_id=pin))
     _print_result(ctx, result, "reverted: the next run uses the previous configuration", dry_run)
+    if result.HasField("recommendation"):
+        _check_acted_on(pin, result.recommendation.id, "showed the revert of" if dry_run else "reverted")

@@ -27,10 +27,11 @@ def runs_behind(p: Any) -> str:
 
     The reply names the runs behind now/run (``current_runs``) and before/run (``baseline_runs``).
     A reply always has a baseline run, so 0 there is a server that predates the field (proto3 reads
-    an unsent int32 as 0): now's side alone then."""
+    an unsent int32 as 0): now's side alone then; and 0 on now's side too is a server older still,
+    which says nothing of either (read as "0 runs now, preliminary" beside a cost now: review revU 3)."""
     baseline = getattr(p, "baseline_runs", 0)
     if not baseline:
-        if p.current_runs >= FIRM_RUNS:
+        if p.current_runs >= FIRM_RUNS or p.current_runs == 0:
             return ""
         return f" ({p.current_runs} run{'' if p.current_runs == 1 else 's'} now, preliminary)"
     if hasattr(p, "HasField") and p.HasField("preliminary"):  # the server's verdict: it also knows an

@@ -53,7 +53,7 @@ def test_a_revert_pinned_to_an_earlier_apply_is_refused_and_the_newer_one_stays(
     assert _live(gateway, project)["num_workers"] == 3  # nothing reverted
 
     code, _, err = trimtab("recommendation", "revert", project.name, "--id", "x1")
-    assert code == 2 and "INVALID_ARGUMENT" in err and "recommendation_id" in err  # bad input: usage status
+    assert code == 2 and "'x1' is not a recommendation id" in err  # bad input: usage status
 
     code, out, err = trimtab("recommendation", "revert", project.name, "--id", f"0{second.id}")
     assert code == 0 and "reverted" in out, err

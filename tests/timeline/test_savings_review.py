@@ -239,6 +239,8 @@ def test_the_cli_shows_the_runs_behind_a_saving() -> None:
     # The reply names the runs now; a reply that also names the baseline's shows both sides.
     assert runs_behind(admin_pb2.ProjectSavings(current_runs=1)) == " (1 run now, preliminary)"
     assert runs_behind(admin_pb2.ProjectSavings(current_runs=3)) == ""
+    # A server that predates both counts says nothing of either: not "0 runs now, preliminary".
+    assert runs_behind(admin_pb2.ProjectSavings(current_cost_per_run=0.25)) == ""
     assert runs_behind(SimpleNamespace(baseline_runs=1, current_runs=1)) == " (1 vs 1 runs, preliminary)"
     assert runs_behind(SimpleNamespace(baseline_runs=4, current_runs=3)) == " (4 vs 3 runs)"
     # The server's verdict wins where it gives one: enough runs, but a baseline extrapolated far.
