@@ -267,7 +267,9 @@ def savings(s: SavingsReport) -> admin_pb2.SavingsReport:
             not_comparable_runs=p.not_comparable_runs, per_gb_unproven=p.per_gb_unproven,
             preliminary=p.preliminary, saved_to_date_preliminary=p.saved_to_date_preliminary,
             baseline_note=p.baseline_note, repriced_runs=p.repriced_runs, dbu_plan=p.dbu_plan,
-            other_config_runs=p.other_config_runs)
+            other_config_runs=p.other_config_runs,
+            user_config_since_run_id=str(p.user_config_since_run_id)
+            if p.user_config_since_run_id is not None else "")
             for p in s.projects],
         total_saved_to_date=s.total_saved_to_date, total_projected_annual=s.total_projected_annual,
         currency=s.currency,

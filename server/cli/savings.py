@@ -15,6 +15,7 @@ from server.render.savings_text import (  # noqa: F401 - now_from, runs_behind, 
     project_notes,
     runs_a_year,
     runs_behind,
+    saving_now,
 )
 from server.render.savings_text import runs_a_year as _runs_a_year  # noqa: F401 - the older name
 
@@ -35,7 +36,7 @@ def cli(ctx: CliContext, project: str) -> None:
     rows = []
     for p in reply.projects:
         comparable = p.basis != NOT_COMPARABLE
-        fraction = 1 - p.current_cost_per_run / p.baseline_cost_per_run if p.baseline_cost_per_run > 0 else None
+        fraction = saving_now(p)
         rows.append((p.project_id, p.project_name, money(p.baseline_cost_per_run, cur),
                      money(p.current_cost_per_run, cur),
                      percent(fraction) + runs_behind(p) if comparable else "not comparable",
@@ -62,7 +63,8 @@ def cli(ctx: CliContext, project: str) -> None:
         click.echo(line)
     click.echo("now/run: the runs of the recommendation applied now that met the SLA; until one has, "
                "the last 3 succeeded Trimtab runs, learning trials included (marked 'last 3'); after a revert "
-               "to the cluster as found, the cost before Trimtab (marked 'as found')")
+               "to the cluster as found, the cost before Trimtab (marked 'as found'); while the job runs a cluster "
+               "you set outside Trimtab, what its runs cost, no saving (marked 'your edit')")
     click.echo(f"saving: marked preliminary, and the projection from it, while it rests on fewer than {FIRM_RUNS} "
                "runs before or now (one run's setup time alone varies by minutes); per input GB after the input "
                "size shifted, 'not comparable' after a code change")

@@ -26,7 +26,7 @@ from server.render.reason import reason_as_of
 from server.render.savings_text import project_notes, runs_a_year
 from server.render.svg import legend_html, timeline_svg
 from server.render.workspace_text import UNWATCHED, status_hint, status_text
-from server.services.savings import ProjectSavings
+from server.services.savings import USER_EDIT, ProjectSavings
 from server.timeline import met_sla, verdict_words
 
 EXTRA_STYLE = """
@@ -220,6 +220,9 @@ def _now_from(savings: ProjectSavings) -> str:
     if savings.current_source == "original":
         return (f"the cluster as found ({_runs(savings.current_runs)}): reverted, so no saving now; "
                 "saved to date keeps what Trimtab's runs saved")
+    if savings.current_source == USER_EDIT:
+        return (f"your cluster, set outside Trimtab ({_runs(savings.current_runs)}): what it costs, not a saving; "
+                "no saving now")
     return (f"last {savings.current_runs} Trimtab runs, learning trials included (the applied recommendation "
             f"has no succeeded run{within} yet)")
 

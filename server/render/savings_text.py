@@ -9,6 +9,17 @@ from typing import Any
 CADENCE_DOC = "docs/savings.md"
 FIRM_RUNS = 3  # server.services.savings.FIRM_RUNS (not imported: the CLI needs no server code)
 NOT_COMPARABLE = "not_comparable"  # server.services.savings.NOT_COMPARABLE: the basis when the workload changed
+USER_EDIT = "user_edit"  # server.services.savings.USER_EDIT: current_source while the job runs the owner's cluster
+
+
+def saving_now(p: Any) -> float | None:
+    """The saving now as a fraction of the cost before Trimtab (None without one): 0 while the job runs
+    a cluster its owner set outside Trimtab, whatever that costs (`ProjectSavings.saving_fraction`)."""
+    if p.baseline_cost_per_run <= 0:
+        return None
+    if p.current_source == USER_EDIT:
+        return 0.0
+    return 1 - p.current_cost_per_run / p.baseline_cost_per_run
 
 
 def now_from(p: Any) -> str:
@@ -19,6 +30,8 @@ def now_from(p: Any) -> str:
         return f"rec {p.current_recommendation_id} ({p.current_runs}, over SLA)"
     if p.current_source == "original":
         return f"as found ({p.current_runs})"
+    if p.current_source == USER_EDIT:
+        return f"your edit ({p.current_runs})"
     return f"last {p.current_runs}" if p.current_source else "-"
 
 
@@ -66,12 +79,19 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
     if p.current_source == "original":
         notes.append("reverted to the cluster as found: now/run is the cost before Trimtab, so no saving now; "
                      "saved to date keeps what Trimtab's runs saved")
+    if p.current_source == USER_EDIT:
+        since = getattr(p, "user_config_since_run_id", "") or ""
+        notes.append(f"the job runs a cluster you set outside Trimtab{f' since run {since}' if since else ''}: "
+                     "no saving now nor projection (now/run is what your cluster's runs cost, not a saving); "
+                     f"saved to date keeps what Trimtab's runs saved; `trimtab recommendation apply {p.project_name}` "
+                     "resumes")
     if p.cost_basis == "estimate" and p.billed_runs:
         notes.append(f"{p.billed_runs} of the runs compared have a bill; not all do, so every run is compared "
                      "on its catalog estimate")
     if p.user_edited_runs:
+        now = "" if p.current_source == USER_EDIT else ", now"
         notes.append(f"{p.user_edited_runs} run(s) on a cluster edited outside Trimtab are left out of "
-                     "before, now and saved to date")
+                     f"before{now} and saved to date")
     if getattr(p, "baseline_note", ""):
         notes.append(p.baseline_note)
     if getattr(p, "repriced_runs", 0):

@@ -44,7 +44,10 @@ The exact definition is in docs/savings.md; in short:
   succeeded run of the recommendation applied now missed the SLA (planned against a working SLA
   while the owner's is out of reach), over those runs (``"applied_over_sla"``). After a
   revert to the cluster as found nothing Trimtab chose is on the job: the current unit cost
-  is the baseline's (``"original"``), so the saving now and the projection are 0.
+  is the baseline's (``"original"``), so the saving now and the projection are 0. Likewise while the
+  job runs a cluster its owner set outside Trimtab (the newest runs are user-configured, no apply or
+  revert since): the current cost is what the owner's runs since the edit cost (``"user_edit"``), for
+  information only; the saving now and the projection are 0, saved to date stays.
 - *one price list*: every run's DBUs are priced at the workspace's plan *now* (the stored
   DBUs do not depend on the plan; the stored $ do), so a change of plan moves both sides
   alike instead of showing as a saving won or lost. Compute and storage stay as stored: the
@@ -146,13 +149,17 @@ class ProjectSavings:
     # Where current_cost_per_run comes from: "applied" (the recommendation applied now, its runs
     # that met the SLA), "applied_over_sla" (its succeeded runs, every one over the SLA: a working
     # SLA's plan), "recent" (none of those yet: the last three succeeded Trimtab runs) or
-    # "original" (reverted to the cluster as found: the baseline runs, so no saving now).
+    # "original" (reverted to the cluster as found: the baseline runs, so no saving now) or "user_edit"
+    # (the job runs a cluster its owner set outside Trimtab since user_config_since_run_id: the owner's
+    # runs since, for information; no saving now nor projection).
     current_source: str = "recent"
     current_recommendation_id: int | None = None  # the recommendation applied now, when known
     current_runs: int = 0  # runs behind current_cost_per_run
     cost_basis: str = "estimate"  # billed | estimate: which cost of each run is compared
     billed_runs: int = 0  # baseline and Trimtab runs that have a bill
     user_edited_runs: int = 0  # runs on a configuration the user set outside Trimtab: in nothing above
+    # current_source "user_edit": the run (flagged user_edit) since which the job runs the owner's cluster.
+    user_config_since_run_id: int | None = None
     # Runs without a recommendation on another configuration than the cluster as found (`as_found`),
     # e.g. backfilled runs from before the owner resized the job: in nothing above either.
     other_config_runs: int = 0
@@ -223,6 +230,8 @@ class ProjectSavings:
         the workload changed since it: the difference is not a saving)."""
         if self.baseline_cost_per_run <= 0 or not self.comparable:
             return None
+        if self.current_source == USER_EDIT:
+            return 0.0  # the owner's cluster: what it costs against the cluster as found is no saving of Trimtab's
         return 1.0 - self.current_cost_per_run / self.baseline_cost_per_run
 
     @property
@@ -354,6 +363,22 @@ def user_configured(runs: Sequence[Run], pending_apply: dict | None = None) -> l
         if editing:
             out.append(r)
     return out
+
+
+def on_user_config(project: Project, runs: Sequence[Run], by_user: Sequence[Run]) -> list[Run]:
+    """The runs since the latest edit outside Trimtab (from the run flagged ``user_edit`` on) when the
+    job still runs that configuration: the newest run is user-configured (`user_configured`, given as
+    ``by_user``) and no apply or revert was recorded after it (``pending_apply``'s
+    ``applied_after_run_id``: the owner's apply before the next run puts Trimtab's cluster back).
+    Empty otherwise."""
+    if not runs or not by_user or by_user[-1] is not runs[-1]:
+        return []
+    newest = runs[-1]
+    pending = project.pending_apply or {}
+    if pending and int(pending.get("applied_after_run_id") or 0) >= newest.databricks_run_id:
+        return []
+    start = max(i for i, r in enumerate(runs) if USER_EDIT in r.anomalies)
+    return list(runs[start:])
 
 
 def estimate_total(cost: CostBreakdown) -> float:
@@ -489,7 +514,18 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     recent = [r for r in trimtab if r.outcome == "succeeded"][-RECENT_RUNS:] or \
         [r for r in trimtab_all if r.outcome == "succeeded"][-RECENT_RUNS:]
     applied_id = None if project.detached else applied_recommendation(project, trimtab_all)
-    if project.detached or (project.pending_apply and applied_id is None):
+    # A detach writes the cluster as found back over any edit: the branch after this one.
+    edited_since = [] if project.detached else on_user_config(project, runs, by_user)
+    if edited_since:
+        # The job runs the owner's cluster now (an edit outside Trimtab, not followed by an apply or a
+        # revert): nothing Trimtab chose is on it, so no saving now nor projection, as after a revert.
+        # Its cost is the owner's runs' since the edit, said for information: it is not a saving (the
+        # latest Trimtab run's recommendation read as applied, and showed a saving the job no longer
+        # made while it cost more than as found).
+        current = [r for r in edited_since if r.cost is not None and r.outcome == "succeeded"] or \
+            [r for r in edited_since if r.cost is not None]
+        source = USER_EDIT
+    elif project.detached or (project.pending_apply and applied_id is None):
         # Reverted to the cluster as found, or detached (which puts it back too): nothing Trimtab chose
         # is on the job, so it costs what it did before Trimtab. Its runs since are baseline runs (no
         # tag) and enter B.
@@ -505,7 +541,7 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
             # SLA (the owner's out of reach, `models.decide._working_sla`) does by design, so "none
             # within the SLA yet" never ended. What the job costs now is those runs.
             current, source = ran, "applied_over_sla"
-    if not current:
+    if not current and source != USER_EDIT:
         current = recent
     comparable = latest is shown
     if comparable:
@@ -520,9 +556,14 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         def unit(cost: Callable[[Run], float], rs: Sequence[Run]) -> float:
             return statistics.fmean(cost(r) for r in rs)
         before = _Before(0.0, unit(cost, baseline))
-    current_unit = unit(cost, current)
     typical = statistics.fmean(scale(r) for r in recent)  # today's input
     baseline_now = before.at(typical)  # a run of today's input on the cluster as found
+    if source == USER_EDIT:
+        # Per run as they ran: the owner's runs are in no basis (their input need not be known).
+        current_unit, current_now = 0.0, statistics.fmean(cost(r) for r in current) if current else 0.0
+    else:
+        current_unit = unit(cost, current)
+        current_now = current_unit * typical
     # Per GB, today's input far from every input the cluster as found ran: the baseline is extrapolated.
     nearest = min((scale(r) for r in baseline), key=lambda g: _ratio(g, typical)) if per_gb else None
     extrapolated = nearest if nearest is not None and _ratio(nearest, typical) > EXTRAPOLATION_LIMIT else None
@@ -530,18 +571,21 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     assert project.id is not None
     return ProjectSavings(
         project_id=project.id, project_name=project.name,
-        baseline_cost_per_run=baseline_now, current_cost_per_run=current_unit * typical,
+        baseline_cost_per_run=baseline_now, current_cost_per_run=current_now,
         saved_to_date=saved,
-        projected_annual=(baseline_now - current_unit * typical) * per_year.runs_per_year if comparable else 0.0,
+        projected_annual=(baseline_now - current_now) * per_year.runs_per_year
+        if comparable and source != USER_EDIT else 0.0,
         basis=("per_input_gb" if per_gb else "per_run") if comparable else NOT_COMPARABLE, runs=len(costed),
         baseline_runs=len(baseline), trimtab_runs=len(trimtab_all),
         baseline_cost_per_gb=baseline_now / typical if per_gb and typical > 0 else None,
-        current_cost_per_gb=current_unit if per_gb else None, runs_per_year=per_year.runs_per_year,
+        current_cost_per_gb=current_unit if per_gb and source != USER_EDIT else None,
+        runs_per_year=per_year.runs_per_year,
         cadence_basis=per_year.basis, cadence_note=per_year.note,
         current_source=source,
         current_recommendation_id=applied_id if source in ("applied", "applied_over_sla") else None,
         current_runs=len(current), cost_basis=cost_basis, billed_runs=billed_runs,
         user_edited_runs=len(by_user), other_config_runs=len(others),
+        user_config_since_run_id=edited_since[0].id if edited_since else None,
         repriced_runs=repriced_runs,
         dbu_plan=dbu_rate.plan if isinstance(dbu_rate, PlanRate) else "",
         has_sla=project.settings.sla_seconds is not None,

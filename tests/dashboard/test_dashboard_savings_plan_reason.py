@@ -99,7 +99,8 @@ def test_the_now_from_wording_fits_a_revert_and_no_sla(both: Both) -> None:
     assert "within the SLA" not in page
     # A recommendation no run used yet is applied: the fallback, without an SLA to be within.
     both.store.projects.update(dataclasses.replace(both.store.projects.get(int(project.id or 0)),
-                                                   pending_apply={"recommendation_id": 5, "confirmed": False}))
+                                                   pending_apply={"recommendation_id": 5, "applied_after_run_id": 1009,
+                                                                  "confirmed": False}))
     page = both.page(f"/projects/{project.id}")
     assert _fact(page, "savings now from") == ("last 3 Trimtab runs, learning trials included (the applied "
                                                "recommendation has no succeeded run yet)")

@@ -43,7 +43,11 @@ def seed(store: Store, sla_seconds: float | None = 2000,
     project = store.projects.add(Project(
         workspace="ws", job_id=42, cluster_key="main", job_name="nightly etl", phase="monitoring",
         settings=ProjectSettings(sla_seconds=sla_seconds, auto_apply=False),
-        original_spec=SPEC, current_spec=SPEC))
+        original_spec=SPEC, current_spec=SPEC,
+        # The story's runs 8 and 9 are on a cluster the owner edited; then the owner applied
+        # recommendation 3 again by hand (run 9, Databricks run 1009, the job's newest then): the job
+        # runs Trimtab's configuration now, so savings compare it (not "user_edit").
+        pending_apply={"recommendation_id": 3, "applied_after_run_id": 1009, "confirmed": False}))
     assert project.id is not None
     ids = []
     for run in story():

@@ -269,7 +269,8 @@ def test_the_cli_against_a_server_after_a_revert_and_without_an_sla(tmp_path: Pa
         project = store.projects.find("ws/42/main")
         # No SLA, and a recommendation no run has used yet is the one applied: the fallback, said plainly.
         store.projects.update_settings(int(project.id or 0), ProjectSettings(sla_seconds=None))
-        store.projects.update(dataclasses.replace(project, pending_apply={"recommendation_id": 5, "confirmed": False}))
+        store.projects.update(dataclasses.replace(project, pending_apply={
+            "recommendation_id": 5, "applied_after_run_id": 1009, "confirmed": False}))
         code, text = cli(capsys, running, token, "savings")
         assert code == 0, text
         assert ("ws/42/main: the recommendation applied now has no succeeded run yet: now/run is the last 3 "

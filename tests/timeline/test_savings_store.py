@@ -51,12 +51,13 @@ class Job:
                                     "applied_after_run_id": 1000 + self.day}))
 
     def run(self, cost: CostBreakdown, *, rec: int | None = None, runtime_s: float = 900.0,
-            outcome: str = "succeeded", anomalies: tuple[str, ...] = ()) -> None:
+            outcome: str = "succeeded", anomalies: tuple[str, ...] = ()) -> int:
+        """Add the day's run; its store id."""
         self.day += 1
         start = START_MS + self.day * DAY_MS
-        self.store.runs.add(Run(project_id=self.pid, databricks_run_id=1000 + self.day, start_ms=start,
+        return int(self.store.runs.add(Run(project_id=self.pid, databricks_run_id=1000 + self.day, start_ms=start,
                                 end_ms=start + int(runtime_s * 1000), runtime_s=runtime_s, outcome=outcome,
-                                cost=cost, anomalies=anomalies, recommendation_id=rec))
+                                cost=cost, anomalies=anomalies, recommendation_id=rec)).id or 0)
 
     def savings(self) -> ProjectSavings:
         report = get_savings(self.store, str(self.pid))
@@ -144,10 +145,14 @@ def test_a_user_edit_that_keeps_the_tag_is_not_credited_to_trimtab(any_store: St
     job.applied(rec)
     job.run(_estimate(0.60), rec=rec)
     # The user shrinks the cluster and keeps Trimtab's tag: flagged once, then rebased (unflagged).
-    job.run(_estimate(0.20), rec=rec, anomalies=("user_edit",))
-    job.run(_estimate(0.20), rec=rec)
+    edited = job.run(_estimate(0.20), rec=rec, anomalies=("user_edit",))
+    job.run(_estimate(0.30), rec=rec)
     s = job.savings()
-    assert s.current_cost_per_run == pytest.approx(0.60)
+    # The job runs the user's cluster now: what it costs is said, but it is no saving of Trimtab's
+    # (the tag it kept read as recommendation `rec` applied, a 40 % saving the job no longer made).
+    assert (s.current_source, s.user_config_since_run_id) == ("user_edit", edited)
+    assert s.current_cost_per_run == pytest.approx(0.25) and s.current_runs == 2
+    assert s.saving_fraction == 0.0 and s.projected_annual == 0.0
     assert s.saved_to_date == pytest.approx(0.40)
     assert (s.trimtab_runs, s.baseline_runs) == (1, 1)
     assert s.user_edited_runs == 2
@@ -175,6 +180,15 @@ def test_a_user_edit_that_drops_the_tag_does_not_join_the_baseline(any_store: St
     s = job.savings()
     assert s.baseline_runs == 2 and s.baseline_cost_per_run == pytest.approx(1.00)
     assert s.user_edited_runs == 2
+    # On the user's cluster now: dearer than as found, and no saving (nor a loss) of Trimtab's.
+    assert (s.current_source, s.current_cost_per_run) == ("user_edit", pytest.approx(2.00))
+    assert s.saving_fraction == 0.0 and s.projected_annual == 0.0
+    assert s.saved_to_date == pytest.approx(0.40)
+    # The owner applies Trimtab's recommendation again by hand (after the job's newest run): its
+    # runs are the saving now again, before a run has used it.
+    job.applied(rec)
+    s = job.savings()
+    assert (s.current_source, s.current_recommendation_id) == ("applied", rec)
     assert s.saving_fraction == pytest.approx(0.40)
 
 

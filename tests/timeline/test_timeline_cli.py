@@ -76,7 +76,8 @@ def test_savings_say_when_the_applied_recommendation_has_no_run_within_the_sla_y
     running, token, store = served
     project = store.projects.find("ws/42/main")
     # A recommendation no run has used yet (5) is the one applied now.
-    store.projects.update(dataclasses.replace(project, pending_apply={"recommendation_id": 5, "confirmed": False}))
+    store.projects.update(dataclasses.replace(project, pending_apply={
+        "recommendation_id": 5, "applied_after_run_id": 1009, "confirmed": False}))
     code, text = cli(capsys, running, token, "savings")
     assert code == 0, text
     row = next(line for line in text.splitlines() if "ws/42/main" in line)
