@@ -77,7 +77,7 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
     if ctx.as_json:
         print_json([message_dict(p) for p in reply.projects])
         return
-    from server.render.fmt import phase_marks, problem_mark
+    from server.render.fmt import auto_apply_text, phase_marks, problem_mark
 
     rows = []
     for p in reply.projects:
@@ -87,7 +87,7 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
         # Detached and orphaned both, as `project show` and the dashboard say (`phase_marks`).
         phase = p.phase + "".join(f" ({mark})" for mark in phase_marks(p.detached, p.orphaned)) + failing
         rows.append((p.id, p.name, phase, format_duration(sla),
-                     "on" if p.settings.auto_apply else "off", p.run_count,
+                     auto_apply_text(p.settings.auto_apply, p.auto_apply_hold, short=True), p.run_count,
                      _money(p.latest_cost if p.HasField("latest_cost") else None),
                      format_duration(p.latest_runtime_s if p.HasField("latest_runtime_s") else None)))
     print_table(rows, ["ID", "PROJECT", "PHASE", "SLA", "AUTO-APPLY", "RUNS", "LAST COST", "LAST RUNTIME"])
@@ -96,6 +96,10 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
         # On stderr: the table stays the same shape for whoever reads stdout.
         click.echo(f"planning or auto-apply is failing for project(s) {', '.join(failing_ids)}: "
                    "`trimtab project show <id>` says why", err=True)
+    held = [p.id for p in reply.projects if p.settings.auto_apply and p.auto_apply_hold]
+    if held:
+        click.echo(f"auto-apply is paused for project(s) {', '.join(held)}: the cluster was edited outside Trimtab; "
+                   "`trimtab project show <id>` says since when and how to resume", err=True)
 
 
 def workers_line(s: Any, c: Any, default_max: int | None = None) -> str:
@@ -122,7 +126,7 @@ def workers_line(s: Any, c: Any, default_max: int | None = None) -> str:
 
 
 def _show(ctx: CliContext, project: Any) -> None:
-    from server.render.fmt import phase_text
+    from server.render.fmt import auto_apply_text, phase_text
 
     if ctx.as_json:
         print_json(message_dict(project))
@@ -143,7 +147,7 @@ def _show(ctx: CliContext, project: Any) -> None:
         *([("SLA applies to", "every run" if s.sla_every_run else "the typical run"),
            ("SLA out of reach", "aim at a working SLA" if s.working_sla else "run the fastest")]
           if s.HasField("sla_seconds") else []),
-        ("auto-apply", "on" if s.auto_apply else "off"),
+        ("auto-apply", auto_apply_text(s.auto_apply, project.auto_apply_hold)),
         ("workers", workers_line(s, c, project.default_max_workers if project.HasField("default_max_workers")
                                  else None)),
         ("families", ",".join(s.allowed_families) or "any"),

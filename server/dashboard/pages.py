@@ -10,6 +10,7 @@ from server.dashboard.views import ProjectPage, ProjectRow, RunPage, WorkspaceSt
 from server.domain import CostBreakdown, Project, Run
 from server.render.fmt import (
     NOT_PRICED,
+    auto_apply_text,
     cost_text,
     cut,
     duration,
@@ -142,7 +143,8 @@ def projects_page(rows: list[ProjectRow], troubled: list[WorkspaceState] | None 
         latest_cost = r.latest.cost.total if r.latest and r.latest.cost else None
         body.append(
             f'<tr class="project-row" data-project-id="{p.id}"><td><a href="/projects/{p.id}">{escape(p.name)}</a>'
-            f"</td><td>{escape(p.job_name)}</td><td>{_project_phase(p, failing=True)}</td><td>{_sla_status(r)}</td>"
+            f"</td><td>{escape(p.job_name)}</td><td>{_project_phase(p, failing=True)}{_hold_mark(r)}</td>"
+            f"<td>{_sla_status(r)}</td>"
             f"<td class=num>{r.runs}</td><td class=latest-start>{utc_minute(r.latest.start_ms if r.latest else 0)}</td>"
             f"<td class=num>{money(latest_cost, currency)}</td>"
             f"<td class=num>{duration(r.latest.runtime_s if r.latest else None)}</td>"
@@ -191,6 +193,23 @@ def _problem(p: Project) -> list[tuple[str, str]]:
 
 # The run row shows this much of a failed run's message; the whole message is its tooltip.
 _ROW_MESSAGE_CHARS = 60
+
+
+def _hold_mark(row: ProjectRow) -> str:
+    """"(auto-apply paused)" beside the phase of a project whose owner edited its cluster outside
+    Trimtab: its phase still reads as tuned, but nothing Trimtab chooses is applied (the why on hover)."""
+    if not row.project.settings.auto_apply or not row.auto_apply_hold:
+        return ""
+    return f' <span class="muted hold-mark" title="{escape(row.auto_apply_hold)}">(auto-apply paused)</span>'
+
+
+def _auto_apply(row: ProjectRow) -> str:
+    """As `trimtab project show`: "on (paused: you edited the cluster ... before run N of ...)", the
+    whole reason (how to resume) on hover."""
+    text = escape(auto_apply_text(row.project.settings.auto_apply, row.auto_apply_hold))
+    if not row.project.settings.auto_apply or not row.auto_apply_hold:
+        return text
+    return f'<span id="auto-apply-hold" title="{escape(row.auto_apply_hold)}">{text}</span>'
 
 
 def _outcome_cell(r: Run) -> str:
@@ -337,7 +356,7 @@ def project_page(page: ProjectPage) -> str:
     savings = page.row.savings
     facts = [*_workspace_facts(p, page.workspace), ("phase", _project_phase(p)), *_problem(p),
              ("SLA", _sla_status(page.row)),
-             ("auto-apply", "on" if s.auto_apply else "off"),
+             ("auto-apply", _auto_apply(page.row)),
              ("saved to date", _saved_cell(savings, tl.currency)),
              ("saving now", ("-" if savings is None else escape(savings.not_comparable_note) if not savings.comparable
                              else f'{percent(savings.saving_fraction)} <span class="muted" id="savings-runs">'

@@ -8,6 +8,7 @@ which is the live spec as far as the server knows without calling out.
 
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from server.domain import Application, Executor, Project, Recommendation, Run, S
 from server.errors import NotFound
 from server.onboard import spec_diff
 from server.plan.driver import DriverUse, driver_use
-from server.services.projects import sla_met_fraction
+from server.services.projects import auto_apply_hold, sla_met_fraction
 from server.services.savings import (
+    USER_EDIT,
     ProjectSavings,
     stored_changes,
     stored_project_savings,
@@ -53,6 +55,9 @@ class ProjectRow:
     # is not judged: `server.timeline.met_sla`, `met_fraction`).
     sla_met: float | None
     savings: ProjectSavings | None
+    # Why auto-apply is paused though it is on (an edit outside Trimtab), "" when it is not
+    # (`server.services.projects.auto_apply_hold`, as `trimtab project show` says it).
+    auto_apply_hold: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,8 @@ def _row(store: Store, project: Project, runs: list[Run]) -> ProjectRow:
     # page and the CLI agree after a change of plan.
     return ProjectRow(project=project, runs=len(runs), latest=runs[-1] if runs else None,
                       sla_met=sla_met_fraction(runs, project.settings.sla_seconds),
-                      savings=stored_project_savings(store, project, runs))
+                      savings=stored_project_savings(store, project, runs),
+                      auto_apply_hold=auto_apply_hold(project, runs))
 
 
 def project_rows(store: Store, stop: threading.Event | None = None) -> list[ProjectRow]:
@@ -144,7 +150,9 @@ def project_rows(store: Store, stop: threading.Event | None = None) -> list[Proj
     seen: dict[int, _RunFigures] = {}
     for pid, rows in store.runs.figures_by_project(list(by_id)):
         seen[pid] = _RunFigures.of(rows, by_id[pid].settings.sla_seconds)
-    latest = {int(r.id or 0): r for r in store.runs.by_ids([f.latest_id for f in seen.values()])}
+    latest = {int(r.id or 0): r for r in store.runs.by_ids(
+        [f.latest_id for f in seen.values()]
+        + [f.edit_id for pid, f in seen.items() if f.edit_id and by_id[pid].settings.auto_apply])}
     rates: dict[str, _Rates] = {}  # by workspace: read once a page, not once a project
     out = []
     for p in projects:
@@ -152,10 +160,12 @@ def project_rows(store: Store, stop: threading.Event | None = None) -> list[Proj
             break
         pid = int(p.id or 0)
         figures = seen.get(pid, _NO_RUNS)
+        edited = latest.get(figures.edit_id)
         out.append(ProjectRow(project=p, runs=figures.runs, latest=latest.get(figures.latest_id),
                               sla_met=figures.sla_met,
                               savings=_kept_savings(store, p, figures.digest, rates) if figures.comparable
-                              else None))
+                              else None,
+                              auto_apply_hold=auto_apply_hold(p, [edited] if edited is not None else [])))
     return out
 
 
@@ -172,6 +182,8 @@ class _RunFigures:
     # Whether a costed succeeded run without a recommendation and one with a recommendation exist:
     # without both, `project_savings` is None whatever else holds (no baseline or no Trimtab run).
     comparable: bool = False
+    # The newest run flagged user_edit (an edit outside Trimtab, which can pause auto-apply); 0: none.
+    edit_id: int = 0
 
     @staticmethod
     def of(rows: list[tuple], sla_seconds: float | None) -> _RunFigures:
@@ -180,8 +192,11 @@ class _RunFigures:
         met = met_fraction(met_sla(r[4], r[3], sla_seconds, execution_only=bool(r[-1])) for r in rows)
         latest = max(rows, key=lambda r: (r[2], r[0]))[0] if rows else 0
         tagged = {r[8] is not None for r in rows if r[10] is not None and r[4] == "succeeded"}
+        # The JSON is parsed only where the flag's name is in it.
+        edited = [r for r in rows if r[7] and USER_EDIT in r[7] and USER_EDIT in (json.loads(r[7]) or ())]
         return _RunFigures(runs=len(rows), sla_met=met, latest_id=int(latest), digest=hash(tuple(rows)),
-                           comparable=tagged == {True, False})
+                           comparable=tagged == {True, False},
+                           edit_id=int(max(edited, key=lambda r: (r[2], r[0]))[0]) if edited else 0)
 
 
 _NO_RUNS = _RunFigures(runs=0, sla_met=None, latest_id=0, digest=hash(()))

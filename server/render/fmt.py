@@ -101,6 +101,19 @@ def phase_text(phase: str, detached: bool, orphaned: bool) -> str:
     return " — ".join((phase, *phase_marks(detached, orphaned)))
 
 
+def auto_apply_text(on: bool, hold: str = "", *, short: bool = False) -> str:
+    """``on``, ``off``, or ``on (paused: you edited the cluster (num_workers) before run 12 of ...)`` while
+    an edit outside Trimtab holds it: ``hold`` is `Project.auto_apply_hold` (the planner's `edit_hold`
+    reason), of which its first clause is said. ``short``: ``on (paused)``, for a table's column."""
+    if not on:
+        return "off"
+    if not hold:
+        return "on"
+    if short:
+        return "on (paused)"
+    return f"on (paused: {hold.split(': auto-apply is paused', 1)[0]})"
+
+
 # What each step of a project's kept problem (`Project.problem.step`) is called where people read it.
 STEP_WORDS = {"plan": "planning", "apply": "auto-apply"}
 

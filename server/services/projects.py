@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from server.costing.catalog import PriceCatalog
 from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettings, Run
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import MIN_WORKERS
+from server.services.savings import USER_EDIT
 from server.spec import config_from_spec as spec_config
 from server.spec import pool_ids, pools_seen
 from server.store import Store
@@ -40,6 +42,17 @@ class ProjectSummary:
     latest_cost: float | None = None
     latest_runtime_s: float | None = None
     sla_met_fraction: float | None = None
+    # Why auto-apply is paused though it is on (the owner edited the cluster outside Trimtab), "" when
+    # it is not: `server.plan.planner.edit_hold`, the planner's own rule.
+    auto_apply_hold: str = ""
+
+
+def auto_apply_hold(project: Project, runs: Sequence[Run]) -> str:
+    """`edit_hold` of the project: ``runs`` in `history`'s order, at least its newest run flagged
+    ``user_edit`` (the only one the rule reads)."""
+    from server.plan.planner import edit_hold  # the planner pulls in the Databricks gateway: imported here
+
+    return edit_hold(project, runs)
 
 
 def summarize(store: Store, project: Project, clouds: dict[str, str] | None = None) -> ProjectSummary:
@@ -56,6 +69,7 @@ def summarize(store: Store, project: Project, clouds: dict[str, str] | None = No
         latest_cost=latest.cost.total if latest and latest.cost else None,
         latest_runtime_s=latest.runtime_s if latest else None,
         sla_met_fraction=sla_met_fraction(runs, project.settings.sla_seconds),
+        auto_apply_hold=auto_apply_hold(project, runs),
     )
 
 
@@ -105,23 +119,31 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
     whole in one query. A pool-backed project is summarized from its whole history still: its node
     types are the ones its runs' configurations recorded (`pools_seen`)."""
     by_id = {int(p.id or 0): p for p in projects}
-    outline: dict[int, tuple[int, float | None, int]] = {}  # project id -> (runs, SLA-met share, latest id)
+    # project id -> (runs, SLA-met share, latest id, newest run flagged user_edit's id or 0)
+    outline: dict[int, tuple[int, float | None, int, int]] = {}
     for pid, rows in store.runs.figures_by_project(list(by_id), store.runs.OUTLINE_COLUMNS):
         sla = by_id[pid].settings.sla_seconds
         met = met_fraction(met_sla(outcome, runtime, sla, execution_only=bool(only))
-                           for _id, _start, runtime, outcome, only in rows)
+                           for _id, _start, runtime, outcome, only, _flags in rows)
         # The run `history` lists last: the latest start, then the highest id.
         latest = max(rows, key=lambda r: (r[1], r[0]))[0]
-        outline[pid] = (len(rows), met, int(latest))
-    latest_runs = {int(r.id or 0): r for r in store.runs.by_ids([o[2] for o in outline.values()])}
+        # Only a project with auto-apply on can have it paused (`edit_hold`); the JSON is parsed only
+        # where the flag's name is in it.
+        edited = [r for r in rows if r[5] and USER_EDIT in r[5] and USER_EDIT in (json.loads(r[5]) or ())] \
+            if by_id[pid].settings.auto_apply else []
+        newest_edit = max(edited, key=lambda r: (r[1], r[0]))[0] if edited else 0
+        outline[pid] = (len(rows), met, int(latest), int(newest_edit))
+    latest_runs = {int(r.id or 0): r for r in store.runs.by_ids(
+        [o[2] for o in outline.values()] + [o[3] for o in outline.values() if o[3]])}
     clouds = workspace_clouds(store)
     out = []
     for p in projects:
         if pool_ids(p.current_spec)[0]:
             out.append(summarize(store, p, clouds))
             continue
-        runs, met, latest_id = outline.get(int(p.id or 0), (0, None, 0))
+        runs, met, latest_id, edit_id = outline.get(int(p.id or 0), (0, None, 0, 0))
         latest = latest_runs.get(latest_id)
+        edited_run = latest_runs.get(edit_id)
         out.append(ProjectSummary(
             project=p,
             run_count=runs,
@@ -130,6 +152,7 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
             latest_cost=latest.cost.total if latest and latest.cost else None,
             latest_runtime_s=latest.runtime_s if latest else None,
             sla_met_fraction=met,
+            auto_apply_hold=auto_apply_hold(p, [edited_run] if edited_run is not None else []),
         ))
     return out
 

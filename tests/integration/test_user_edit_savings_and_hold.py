@@ -1,10 +1,14 @@
 """After the owner resizes the job cluster outside Trimtab (review revD F), through the real CLI and
 gRPC server, the workspace emulator, the collector, the planner and auto-apply, on SQLite and
-PostgreSQL: savings show no saving now and no projection while the job runs the owner's cluster (the
-latest Trimtab run's recommendation read as applied kept "saving now 59%" and "$76.69 projected a
-year" while the owner's cluster cost more a run than the cluster as found). Now/run is what the
-owner's runs cost (for information), saved to date keeps Trimtab's past runs, and a note says why and
-how to resume; the kept savings (`savings_kept`) are still the reference path's (`savings_from_history`)."""
+PostgreSQL:
+
+- savings show no saving now and no projection while the job runs the owner's cluster (the latest
+  Trimtab run's recommendation read as applied kept "saving now 59%" and "$76.69 projected a year"
+  while the owner's cluster cost more a run than the cluster as found). Now/run is what the owner's
+  runs cost (for information), saved to date keeps Trimtab's past runs, and a note says why and how
+  to resume; the kept savings (`savings_kept`) are still the reference path's (`savings_from_history`);
+- `project show`, `project list` (and `--json`) and the dashboard say auto-apply is paused, which
+  only the recommendation's reason said."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from server.apply import apply_recommendation
 from server.clock import SystemClock
 from server.collect import Collector
 from server.costing.catalog import load_catalog
+from server.dashboard import pages, views
 from server.databricks import DatabricksGateway
 from server.domain import Run, Workspace
 from server.plan.planner import Planner
@@ -70,6 +75,9 @@ def test_savings_and_auto_apply_after_the_owner_edits_the_cluster(
     before = _savings_json(trimtab, name)
     assert before["current_source"] != "user_edit" and before["user_config_since_run_id"] == ""
     saved_before = before["saved_to_date"]
+    code, out, _ = trimtab("project", "show", name)
+    (line,) = [x for x in out.splitlines() if x.startswith("auto-apply")]
+    assert code == 0 and line.split()[-1] == "on"
 
     # The owner resizes the cluster by hand, dearer than as found.
     spec = find_cluster_spec(gateway.get_job(project.job_id)["settings"], project.cluster_key) or {}
@@ -103,8 +111,31 @@ def test_savings_and_auto_apply_after_the_owner_edits_the_cluster(
     (kept,) = get_savings(store, name).projects
     assert kept.saving_fraction == 0.0 and kept.current_source == "user_edit"
 
-    # The owner applies by hand: Trimtab's cluster is back, and savings no longer say user_edit.
+    # Auto-apply: paused, in project show, project list (and --json) and the dashboard.
+    code, out, err = trimtab("project", "show", name)
+    assert code == 0, err
+    (line,) = [x for x in out.splitlines() if x.startswith("auto-apply")]
+    assert "on (paused: you edited the cluster (" in line and f"before run {first.id} of " in line
+    assert "auto-apply is paused" not in line
+    code, out, err = trimtab("--json", "project", "show", name)
+    hold = json.loads(out)["auto_apply_hold"]
+    assert code == 0 and f"before run {first.id} of " in hold and "recommendation apply" in hold
+    code, out, err = trimtab("project", "list")
+    assert code == 0 and "on (paused)" in out and f"auto-apply is paused for project(s) {pid}" in err
+    code, out, _ = trimtab("--json", "project", "list")
+    (listed,) = json.loads(out)
+    assert listed["auto_apply_hold"] == hold  # the listing's one read of the runs says what show says
+    page = pages.project_page(views.project_page(store, pid))
+    assert 'id="auto-apply-hold"' in page and "on (paused: you edited the cluster (" in page
+    assert "(auto-apply paused)" in pages.projects_page(views.project_rows(store))
+
+    # The owner applies by hand: Trimtab's cluster is back, the hold ends, and savings no longer say user_edit.
     assert apply_recommendation(store, gateway, pid).applied
     row = _savings_json(trimtab, name)
     assert row["current_source"] != "user_edit" and row["user_config_since_run_id"] == ""
+    code, out, _ = trimtab("--json", "project", "show", name)
+    assert code == 0 and json.loads(out)["auto_apply_hold"] == ""
+    code, out, err = trimtab("project", "list")
+    assert code == 0 and "paused" not in out + err
+    assert "(auto-apply paused)" not in pages.projects_page(views.project_rows(store))
     assert get_savings(store) == savings_from_history(store)

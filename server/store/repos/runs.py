@@ -191,8 +191,10 @@ class RunRepository(Repository):
                       C.c.cost_per_input_gb, C.c.used_by_models, T.c.execution_only)
 
     # What a project listing needs of each run (`server.services.projects.summaries`): execution_only
-    # for its SLA verdict (`server.timeline.met_sla`).
-    OUTLINE_COLUMNS = (T.c.id, T.c.start_ms, T.c.runtime_s, T.c.outcome, T.c.execution_only)
+    # for its SLA verdict (`server.timeline.met_sla`), the anomalies (JSON text) for an edit outside
+    # Trimtab that pauses auto-apply (`server.plan.planner.edit_hold`).
+    OUTLINE_COLUMNS = (T.c.id, T.c.start_ms, T.c.runtime_s, T.c.outcome, T.c.execution_only,
+                       sa.cast(T.c.anomalies, sa.Text))
 
     def figures_by_project(self, project_ids: Collection[int],
                            columns: Sequence[Any] = FIGURE_COLUMNS) -> Iterator[tuple[int, list[tuple]]]:
