@@ -100,6 +100,8 @@ class Screened:
     # reruns one of them rather than moving on to a cluster that can say nothing of it.
     suspect: int | None = None
     judges: frozenset[str] = frozenset()
+    # The configurations that ran out of memory in the segment and never succeeded in it.
+    oom_configs: frozenset[str] = frozenset()
 
 
 def run_key(index: int, obs: Observation) -> str:
@@ -180,7 +182,8 @@ def screen(
     oom_mem = max((known[c].memory_per_core_gib for c in oom - ok_cfgs if c in known), default=0.0)
     return Screened(start, reason, tuple(learn), explained, frozenset(failed - ok_cfgs), oom_mem, kind,
                     refused_instance_types(history, known), tuple(sorted(one_offs)), shifted_from,
-                    pending.get("suspect"), pending.get("judges", frozenset()))  # type: ignore[arg-type]
+                    pending.get("suspect"), pending.get("judges", frozenset()),  # type: ignore[arg-type]
+                    frozenset(oom - ok_cfgs))
 
 
 def refused_instance_types(history: Sequence[Observation], known: Mapping[str, Candidate]) -> tuple[Refusal, ...]:

@@ -247,7 +247,7 @@ def _decide(
     change_at = scr.segment_start if rebased else None
     designed = _designed_runs(history, scr)
     overran = _overran(raw, scr, settings)
-    avoid = _avoided(cands, scr.failed_configs | overran, scr.oom_memory_per_core)
+    avoid = _avoided(cands, scr.failed_configs | overran, scr.oom_memory_per_core, scr.oom_configs)
     # What the job may run at all, a capacity refusal aside (it passes): not what failed, ran out of
     # memory, or is outside the owner's bounds (observed only). The working SLA is taken from these.
     runnable = ~avoid
@@ -697,14 +697,31 @@ def _overran(history: Sequence[Observation], scr: Screened, settings: Settings) 
                      if "cancelled" in o.anomalies and o.runtime_s >= settings.sla_s) - succeeded
 
 
-def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core: float) -> np.ndarray:
+def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core: float,
+             oom_configs: frozenset[str] = frozenset()) -> np.ndarray:
     """Configurations not to run: those not allowed (observed only), those that failed, and after an
-    out-of-memory failure those with no more memory per core (unless that would leave nothing to run)."""
+    out-of-memory failure those with no more memory per core (unless that would leave nothing to run).
+
+    When every candidate has no more memory per core (one family, c6id's 2 GiB/vCPU throughout), the
+    nodes no bigger than one that ran out of memory are avoided, else at least its instance type:
+    a task slot's share of the heap still grows with the node (the per-node overheads are fixed,
+    and a skewed task draws on a bigger executor's shared memory). Without this, c6id.xlarge x4 ran
+    out of memory and c6id.xlarge x5 was explored next at "P(meet SLA)=100%" and failed the same way
+    (every c6id.xlarge size fails, every c6id.2xlarge one succeeds: review revL F4)."""
     avoid = np.array([c.config_id in failed or not c.allowed for c in cands])
     if oom_memory_per_core > 0:
         short = np.array([c.memory_per_core_gib <= oom_memory_per_core * (1 + 1e-9) for c in cands])
         if not (avoid | short).all():
             avoid |= short
+            return avoid
+        ran_out = [c for c in cands if c.config_id in oom_configs]
+        node_gib = max((c.memory_gib for c in ran_out), default=0.0)
+        small = np.array([c.memory_gib <= node_gib * (1 + 1e-9) for c in cands])
+        same_type = np.array([c.instance_type in {o.instance_type for o in ran_out} for c in cands])
+        for rule in (small, same_type):
+            if rule.any() and not (avoid | rule).all():
+                avoid |= rule
+                break
     return avoid
 
 
