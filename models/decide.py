@@ -89,6 +89,21 @@ _NEAR_FASTEST = 2.0
 # fastest's P near 5% the plan flipped between the owner's SLA (the dearest cluster) and the
 # working one from run to run, cluster and reason changing each time.
 _LEAVE_OUT_OF_REACH_P = 2 * _OUT_OF_REACH_P
+# P(meet the SLA) differences smaller than this buy nothing a person could measure (P is itself an
+# estimate, and under the every-run rule a sum over a setup scattered by 40 s): a cluster this close
+# under the target counts as reaching it when nothing is more than this above it, a dearer one must
+# raise P by more than this to be chosen over a cheaper one, and the current cluster is held while
+# its P is within this of that bar (`_bars`, `_held`). With a hard threshold, a job whose clusters
+# all sat at P 0.89-0.92 (360 s SLA, 160-330 s of setup) flipped between "cheapest with P >= 90%"
+# and "likeliest" and changed clusters 14 times in 25 runs, mostly to dearer ones (c6id.4xlarge x10
+# at $0.97 to m6id.4xlarge x20 at $2.27 for P 0.902 against 0.891 at $0.45: review revL F1).
+_P_BAND = 0.02
+# Where the likeliest (nothing reaches the target) has P at least this, it is ranked by P itself, the
+# whole run's (setup variance and spot losses in it): a wider spread then lowers P, so P no longer
+# rewards it as in the tails, where the z-score ranks (`_best_index`). Ranked by a z-score of the
+# execution alone, a job kept a cluster at P 0.70 for 21 runs (5 misses) while 62 allowed ones had a
+# higher P, some cheaper (review revL F2).
+_P_RANKS = 0.5
 # Plan every candidate for the next run's forecast input (`models.growth`) rather than the latest
 # run's. Off only to measure what it buys (benchmarks/growth.py); the product runs with it on.
 FORECAST_INPUT = True
@@ -294,17 +309,17 @@ def _decide(
         # P is the owner's SLA's, which the CLI and the savings show beside it.
         at = next(i for i, c in enumerate(cands) if c.config_id == d.candidate.config_id)
         return replace(d, p_meet_sla=float(out.p_meet[at]))
-    best = _best_index(out, settings, avoid, np.array([not c.allowed for c in cands]))
-    # Nothing reaches the SLA target: `_best_index` took the likeliest, which the reason says.
-    likeliest = best if settings.sla_s and out.p_meet[best] < settings.p_target else None
-    held = None if likeliest is not None else _held(out, best, history, scr.segment_start, settings, avoid, cands)
+    best, top = _choose(out, settings, avoid, np.array([not c.allowed for c in cands]))
+    # Nothing reaches the SLA target: `_choose` took the likeliest, which the reason says.
+    likeliest = best if settings.sla_s and _bars(out, settings, avoid)[1] < settings.p_target else None
+    held = _held(out, best, history, scr.segment_start, settings, avoid, cands)
     if held is not None:
         held, best = best, held
     common = _Common(rebased, scr.explained, cands[best], float(out.p_best[best]), bool(settings.sla_s),
                      change_at, scr.change_kind)
     if not settings.auto_apply:
         why = "auto-apply is off, so this is a recommendation only: " + _best_reason(cands, out, best, settings,
-                                                                                    likeliest, held)
+                                                                                    likeliest, held, top, avoid)
         return told(_decision(cands, out, best, "monitoring", prefix + why, common))
     if designed < settings.learning_budget and out.p_best[best] < _CONFIDENT:
         # A learning run on a tried cluster's spot or on-demand twin is no new design: same hardware.
@@ -342,7 +357,7 @@ def _decide(
             "outweighs its extra cost and risk" + _sla_note(out, pick, settings)
         )
         return told(_decision(cands, out, pick, "optimizing", prefix + why, common))
-    why = _best_reason(cands, out, best, settings, likeliest, held)
+    why = _best_reason(cands, out, best, settings, likeliest, held, top, avoid)
     return told(_decision(cands, out, best, "optimizing", prefix + why, common))
 
 
@@ -470,7 +485,11 @@ def _outlook(
     log_sla = math.log(max(settings.sla_s - setup.mean_s, 1e-9)) if settings.sla_s else math.nan
     survive = 1.0 - p_loss  # the share of P(meet) a spot loss leaves (for the knowledge gradient)
     if settings.sla_s and settings.sla_per_run:
-        z_meet = (log_sla - pred.mean_log) / pred.sd_run
+        # Only ranks configurations where P is in its tails (`_best_index`). One run's setup varies
+        # too (sd 40 s of a 360 s SLA): linearised into the execution's log units as below, so the
+        # ranking does not take the execution's spread for the whole run's.
+        var_setup = (setup.sd_next_s / max(math.exp(log_sla), setup.sd_next_s, 1e-9)) ** 2
+        z_meet = (log_sla - pred.mean_log) / np.sqrt(pred.sd_run**2 + var_setup)
         p_meet = _p_meet_with_losses(pred.mean_log, pred.sd_run, setup, settings.sla_s, p_loss)
         survive = _survival(p_meet, p_total_below(pred.mean_log, pred.sd_run, setup, settings.sla_s), p_loss)
         draws_p = _p_meet_with_losses(draws, model.sigma, setup, settings.sla_s, p_loss)
@@ -728,16 +747,22 @@ def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core
 def _held(out: _Outlook, best: int, history: Sequence[Observation], start: int, settings: Settings,
           avoid: np.ndarray, cands: list[Candidate]) -> int | None:
     """The configuration the job runs on now, when it stays the recommendation although ``best`` is
-    predicted a little cheaper: both meet the SLA target and ``best`` is expected to save less than
-    ``min_saving`` a run. Without this hysteresis a stable job switched clusters back and forth on
-    predicted differences of 0.2% (2xc.2x and 2xc.4x four times in 30 runs), each switch a change
-    for its owner to read about and nothing it can measure. None: ``best`` it is."""
+    predicted a little cheaper (less than ``min_saving`` a run) or is dearer, while its own P(meet
+    SLA) is within `_P_BAND` of the bar a recommendation must reach (`_bars`). Without this
+    hysteresis a stable job switched clusters back and forth on predicted differences of 0.2% (2xc.2x
+    and 2xc.4x four times in 30 runs), and a job whose clusters all sat near P 0.9 moved to a dearer
+    one each time its P dipped 0.01 under the target (review revL F1), each switch a change for its
+    owner to read about and nothing it can measure. None: ``best`` it is."""
     index = {c.config_id: i for i, c in enumerate(cands)}
     j = next((index[o.config_id] for o in reversed(history[start:]) if o.ok and o.config_id in index), None)
-    if j is None:
+    if j is None or j == best or avoid[j]:
         return None
-    if j == best or avoid[j] or (settings.sla_s and out.p_meet[j] < settings.p_target):
-        return None
+    if settings.sla_s:
+        bar, p_top = _bars(out, settings, avoid)
+        if p_top < settings.p_target and p_top < _P_RANKS:
+            return None  # in the tails the likeliest is ranked by z-score: no band to hold in
+        if out.p_meet[j] < bar - _P_BAND:
+            return None
     saving = 1.0 - out.cost[best] / out.cost[j]
     return j if saving < settings.min_saving else None
 
@@ -798,28 +823,56 @@ def _refused(cands: list[Candidate], avoid: np.ndarray, scr: Screened) -> tuple[
 
 def _best_index(out: _Outlook, settings: Settings, avoid: np.ndarray, barred: np.ndarray) -> int:
     """The recommendation; ``barred`` marks the candidates that are not allowed (also in ``avoid``)."""
-    ok = (out.p_meet >= settings.p_target) & ~avoid
-    if ok.any():
-        return int(np.argmin(np.where(ok, out.cost, np.inf)))
-    # Nothing is predicted to meet the SLA well enough: the likeliest to meet it, compared by its
-    # z-score (far-off probabilities all underflow to zero).
+    return _choose(out, settings, avoid, barred)[0]
+
+
+def _bars(out: _Outlook, settings: Settings, avoid: np.ndarray) -> tuple[float, float]:
+    """(the P a recommendation must reach, the highest P of a configuration not avoided). The bar is
+    the target, or `_P_BAND` under the highest P when that is less than `_P_BAND` above the target: a
+    cluster at P 0.89 is not dropped for one at 0.902 that costs five times as much."""
+    p_top = float(np.max(np.where(avoid, -np.inf, out.p_meet))) if (~avoid).any() else 0.0
+    if not settings.sla_s:
+        return settings.p_target, p_top
+    return min(settings.p_target, p_top - _P_BAND), p_top
+
+
+def _choose(out: _Outlook, settings: Settings, avoid: np.ndarray, barred: np.ndarray) -> tuple[int, int]:
+    """(the recommendation, the configuration likeliest to meet the SLA among those it was chosen
+    from). ``barred`` marks the candidates that are not allowed (also in ``avoid``)."""
+    if (~avoid).any():
+        bar, p_top = _bars(out, settings, avoid)
+        top = int(np.argmax(np.where(avoid, -np.inf, out.p_meet)))
+        if not settings.sla_s or p_top >= settings.p_target:
+            ok = (out.p_meet >= bar) & ~avoid
+            return int(np.argmin(np.where(ok, out.cost, np.inf))), top
+    # Nothing is predicted to meet the SLA well enough: the likeliest to meet it.
     if avoid.all() and barred.any():
         # Every allowed configuration failed: the likeliest of them still, never one that is not
         # allowed (with every candidate allowed this is the old all-avoided pick, unchanged).
         avoid = barred
-    # The likeliest by its z-score, among configurations whose execution is predicted within
-    # `_NEAR_FASTEST` of the fastest: where every P is in the model's tails the widest spread wins,
-    # and a review found a configuration never run, predicted at 9x the SLA, named the likeliest
-    # (and, with the window over the whole runtime, setup included, one executing 3x as long as
-    # the fastest). Ranking by P instead cost the tuning benchmark misses (docs/tuning.md).
+    # Among configurations whose execution is predicted within `_NEAR_FASTEST` of the fastest:
+    # where every P is in the model's tails the widest spread wins, and a review found a
+    # configuration never run, predicted at 9x the SLA, named the likeliest (and, with the window
+    # over the whole runtime, setup included, one executing 3x as long as the fastest).
     execution = np.exp(out.pred.mean_log)
     near = ~avoid & (execution <= _NEAR_FASTEST * np.min(np.where(avoid, np.inf, execution)))
-    score = np.where(near, out.z_meet, -np.inf)
+    if not near.any():
+        near = ~avoid if (~avoid).any() else np.ones(len(avoid), dtype=bool)
+    p_near = np.where(near, out.p_meet, -np.inf)
+    top = int(np.argmax(p_near))
+    if p_near[top] >= _P_RANKS:
+        # P ranks (`_P_RANKS`); among those within `_P_BAND` of the likeliest, the cheapest (a
+        # spot twin's losses are in its P), then the likelier.
+        close = np.flatnonzero(p_near >= p_near[top] - _P_BAND)
+        return int(close[np.lexsort((-out.p_meet[close], out.cost[close]))[0]]), top
+    # In the tails, by z-score: ranking by P there cost the tuning benchmark misses (docs/tuning.md).
     # A cluster and its spot or on-demand twin are one hardware (`_hardware`): their z-scores tie,
     # and the one whose P is higher (no spot losses), then the cheaper, is the likeliest, not the
     # one listed first.
-    top = np.flatnonzero(score >= score.max() - 1e-9)
-    return int(top[np.lexsort((out.cost[top], -out.p_meet[top]))[0]])
+    score = np.where(near, out.z_meet, -np.inf)
+    ties = np.flatnonzero(score >= score.max() - 1e-9)
+    pick = int(ties[np.lexsort((out.cost[ties], -out.p_meet[ties]))[0]])
+    return pick, pick
 
 
 def _usable(avoid: np.ndarray, cands: list[Candidate]) -> np.ndarray:
@@ -980,6 +1033,13 @@ def _explore_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarra
     saving = out.kg
     extra = np.maximum(out.cost - out.cost[best], 0.0)
     risk = (1.0 - out.p_run) * settings.miss_penalty * out.cost[best] if settings.sla_s else 0.0
+    # Nothing reaches the SLA target, so the recommendation itself misses some runs: a run is charged
+    # only the misses it adds to the recommendation's (credited those it avoids), and under the
+    # every-run rule one as likely to meet the SLA as the recommendation may run. With the floor at
+    # the target a job sat on a cluster at P 0.70 for 21 runs, unable to try any other (revL F2).
+    below = bool(settings.sla_s) and out.p_meet[best] < settings.p_target
+    if below:
+        risk = (out.p_run[best] - out.p_run) * settings.miss_penalty * out.cost[best]
     value = settings.explore_horizon * saving - extra - risk
     value[best] = -np.inf
     value[avoid | (out.p_run < settings.p_explore)] = -np.inf
@@ -987,7 +1047,10 @@ def _explore_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarra
     pick = int(np.argmax(value))
     if not value[pick] > 0:
         return None
-    if out.p_run[pick] < _explore_floor(settings):
+    floor = _explore_floor(settings)
+    if below:
+        floor = min(floor, max(settings.p_explore, float(out.p_run[best])))
+    if out.p_run[pick] < floor:
         # The run worth most is too risky for the promise: no exploration this run. Not the next
         # best one instead: excluding the risky ones sent jobs exploring safe but dear
         # configurations run after run (r5.2xlarge x 24 at $5.08 against $2.98 for the best).
@@ -1000,21 +1063,32 @@ def _sla_note(out: _Outlook, i: int, settings: Settings) -> str:
 
 
 def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settings,
-                 likeliest: int | None = None, held: int | None = None) -> str:
+                 likeliest: int | None = None, held: int | None = None, top: int | None = None,
+                 avoid: np.ndarray | None = None) -> str:
     """Why ``i`` is recommended. ``likeliest``: no configuration reaches the SLA target, and ``i``
-    is the likeliest to meet it (not the cheapest: the reason must not say so). ``held``: the
-    cheapest, which ``i`` (the current configuration, `_held`) stays on against."""
+    is the likeliest to meet it, or the cheapest of those within `_P_BAND` of ``top``, the likeliest
+    (not the cheapest: the reason must not say so). ``held``: the configuration `_choose` took,
+    which ``i`` (the current configuration, `_held`) stays on against. ``avoid``: what may not run
+    (for naming the cheapest configuration that reaches the target when ``i`` is just under it)."""
     runtime = f"runtime {out.median_s[i]:.0f}s [{out.lo_s[i]:.0f}, {out.hi_s[i]:.0f}]"
     if out.setup.mean_s > 0:
         runtime += f" incl. ~{out.setup.mean_s:.0f}s cluster setup"
     cost = money(out.cost[i], settings.currency)
+    if avoid is None:
+        avoid = np.zeros(len(cands), dtype=bool)
     if held is not None:
-        what = (f"{cands[i].name} stays: expected cost {cost}/run, {runtime}; {cands[held].name} is predicted "
-                f"{money(out.cost[held], settings.currency)}/run, a saving under {settings.min_saving:.0%} a run "
-                "is not worth a change of cluster")
+        if out.cost[held] < out.cost[i]:
+            what = (f"{cands[i].name} stays: expected cost {cost}/run, {runtime}; {cands[held].name} is predicted "
+                    f"{money(out.cost[held], settings.currency)}/run, a saving under {settings.min_saving:.0%} a run "
+                    "is not worth a change of cluster")
+        else:
+            what = (f"{cands[i].name} stays: expected cost {cost}/run, {runtime}; {cands[held].name} is predicted "
+                    f"{money(out.cost[held], settings.currency)}/run with P={out.p_meet[held]:.1%}, and a dearer "
+                    f"cluster is not worth a change while this one's P is within {_P_BAND:.0%} of "
+                    f"{_bars(out, settings, avoid)[0]:.1%}, the least a recommendation reaches now")
         if not settings.sla_s:
             return what + " (no SLA)" + _loss_note(out, i)
-        return what + f"; meets the {settings.sla_s:.0f}s {settings.sla_name} with P={out.p_meet[i]:.0%}" + _loss_note(out, i)
+        return what + f"; meets the {settings.sla_s:.0f}s {settings.sla_name} with P={out.p_meet[i]:.1%}" + _loss_note(out, i)
     if likeliest is not None and settings.sla_s:
         # What meeting the SLA more often costs, against the cheapest configuration.
         low = int(np.argmin(np.where([c.allowed for c in cands], out.cost, np.inf)))
@@ -1026,18 +1100,38 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
                    f"and {then}"
                    if max(out.p_meet[i], out.p_run[i]) < _OUT_OF_REACH_P and cands[i].config_id not in out.tried
                    else "")
+        if top is not None and top != i:
+            return (f"{cands[i].name}: the cheapest of the likeliest to meet the {settings.sla_s:.0f}s "
+                    f"{settings.sla_name} (P within {_P_BAND:.0%} of the highest, {_pct(out.p_meet[top])} for "
+                    f"{cands[top].name} at {money(out.cost[top], settings.currency)}/run), not the cheapest: expected "
+                    f"cost {cost}/run{dearer}, {runtime}; no configuration reaches P>={settings.p_target:.0%}, "
+                    f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))
         return (f"{cands[i].name}: likeliest to meet the {settings.sla_s:.0f}s {settings.sla_name}, not the cheapest: expected "
                 f"cost {cost}/run{dearer}, {runtime}; no configuration reaches P>={settings.p_target:.0%}, "
                 f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))
     what = f"{cands[i].name}: cheapest expected cost {cost}/run, {runtime}"
     if not settings.sla_s:
         return what + " (no SLA)" + _loss_note(out, i)
+    under = ""
+    if out.p_meet[i] < settings.p_target:
+        # Taken within `_P_BAND` under the target (`_bars`): say so, and what reaching it costs.
+        reach = (out.p_meet >= settings.p_target) & ~avoid
+        k = int(np.argmin(np.where(reach, out.cost, np.inf)))
+        under = (f", {settings.p_target - out.p_meet[i]:.1%} under the {settings.p_target:.0%} target: the cheapest "
+                 f"that reaches it, {cands[k].name}, is predicted {money(out.cost[k], settings.currency)}/run for "
+                 f"P={out.p_meet[k]:.1%}, too little more for its price") if reach.any() else ""
     if settings.sla_per_run:
-        return what + f", each run meets the {settings.sla_s:.0f}s {settings.sla_name} with P={out.p_meet[i]:.0%}" + _loss_note(out, i)
+        return (what + f", each run meets the {settings.sla_s:.0f}s {settings.sla_name} with P={_p(out.p_meet[i], under)}"
+                + under + _loss_note(out, i))
     # The rule is about the typical run; how often a single night's run stays within the SLA
     # (setup and run-to-run noise included) is what its owner sees, so say both.
-    return (what + f", meets the {settings.sla_s:.0f}s {settings.sla_name} with P={out.p_meet[i]:.0%}"
-            f" (a single run: {out.p_run[i]:.0%})" + _loss_note(out, i))
+    return (what + f", meets the {settings.sla_s:.0f}s {settings.sla_name} with P={_p(out.p_meet[i], under)}"
+            f" (a single run: {out.p_run[i]:.0%})" + under + _loss_note(out, i))
+
+
+def _p(p: float, fine: str) -> str:
+    """P as reasons show it: to a tenth of a percent where the reason compares it with one close by."""
+    return f"{p:.1%}" if fine else f"{p:.0%}"
 
 
 def _pct(p: float) -> str:

@@ -4,8 +4,12 @@ revL: a closed month on the workspace emulator)."""
 
 from __future__ import annotations
 
-from models.decide import Settings, decide
+import numpy as np
+
+from models.decide import Settings, _best_index, _explore_pick, _held, _Outlook, decide
 from models.observation import OUT_OF_MEMORY, Observation
+from models.runtime import Prediction
+from models.setup import NO_SETUP
 from models.space import Candidate
 
 
@@ -36,3 +40,84 @@ def test_after_an_out_of_memory_failure_in_one_family_nodes_no_bigger_are_not_ru
     d = decide(only_small, [Observation("c6id.xlargex4", 880.0, ok=False, anomalies=("failure", OUT_OF_MEMORY))],
                Settings(sla_s=900.0, sla_per_run=True))
     assert d.candidate.instance_type == "c6id.xlarge"
+
+
+def _outlook(cost: list[float], p: list[float], z: list[float] | None = None, kg: list[float] | None = None,
+             execution_s: list[float] | None = None) -> _Outlook:
+    """An outlook with the given expected costs, P(meet the SLA) (the same for one run), z-scores,
+    knowledge gradients and predicted executions; the other fields are consistent placeholders."""
+    n = len(cost)
+    c = np.array(cost)
+    execution = np.array(execution_s) if execution_s is not None else np.full(n, 100.0)
+    pred = Prediction(mean_log=np.log(execution), var_param=np.full(n, 0.01), sigma=0.05)
+    pp = np.array(p)
+    return _Outlook(
+        pred=pred, expected_s=execution, cost=c, p_meet=pp, p_run=pp,
+        z_meet=np.array(z) if z is not None else np.zeros(n),
+        p_best=np.full(n, 1.0 / n), draws_cost=np.tile(c, (4, 1)), draws_feasible=np.ones((4, n), dtype=bool),
+        tried=frozenset(), kg=np.array(kg) if kg is not None else np.zeros(n), setup=NO_SETUP,
+        median_s=execution, lo_s=execution, hi_s=execution,
+    )
+
+
+_EVERY_RUN = Settings(sla_s=360.0, sla_per_run=True)
+
+
+def test_a_dearer_cluster_must_raise_p_materially_over_a_cheaper_one_just_under_the_target() -> None:
+    # revL F1, the planner's view after 16 runs of etl-tight: c6id.2xlarge x8 at $0.446 P 0.891,
+    # m6id.4xlarge x20 at $2.264 P 0.902 (the only one over 0.9) was recommended as the "cheapest".
+    none = np.zeros(3, dtype=bool)
+    out = _outlook([0.446, 2.264, 0.30], [0.891, 0.902, 0.60])
+    assert _best_index(out, _EVERY_RUN, none, none) == 0
+    # Whether the top P is 0.901 or 0.899 (the two rules), the pick is the same cluster.
+    for top in (0.899, 0.901, 0.905):
+        out = _outlook([0.446, 2.264, 0.30], [0.891, top, 0.60], z=[0.0, 5.0, -1.0])
+        assert _best_index(out, _EVERY_RUN, none, none) == 0, top
+    # A material gain (over the band) still buys the dearer cluster, and at or above the target
+    # the cheapest reaching it is taken as before.
+    out = _outlook([0.446, 2.264, 0.30], [0.86, 0.95, 0.60])
+    assert _best_index(out, _EVERY_RUN, none, none) == 1
+    out = _outlook([0.446, 2.264, 0.30], [0.93, 0.95, 0.60])
+    assert _best_index(out, _EVERY_RUN, none, none) == 0
+
+
+def test_the_current_cluster_is_held_while_its_p_is_within_the_band_unless_a_move_saves() -> None:
+    # revL F1: `_held` held only at or above the target, so each 0.01 dip under 0.9 moved the job to
+    # a dearer cluster (14 changes in 25 runs).
+    cands = [Candidate(f"c{i}", "t", 8, 16.0, 4, 1.0) for i in range(3)]
+    history = [Observation("c0", 300.0, ok=True)]
+    none = np.zeros(3, dtype=bool)
+    out = _outlook([0.97, 1.57, 0.30], [0.887, 0.95, 0.60])  # best: c1 (dearer, P well over the bar)
+    assert _best_index(out, _EVERY_RUN, none, none) == 1
+    assert _held(out, 1, history, 0, _EVERY_RUN, none, cands) == 0
+    # Too far under (beyond the band under the bar): it moves.
+    out = _outlook([0.97, 1.57, 0.30], [0.87, 0.95, 0.60])
+    assert _held(out, 1, history, 0, _EVERY_RUN, none, cands) is None
+    # A cheaper cluster that reaches the bar and saves materially: it moves.
+    out = _outlook([0.97, 0.50, 0.30], [0.887, 0.95, 0.60])
+    assert _held(out, 1, history, 0, _EVERY_RUN, none, cands) is None
+
+
+def test_the_likeliest_is_ranked_by_the_whole_runs_p_and_the_cheapest_close_to_it_is_taken() -> None:
+    # revL F2: ranked by a z-score of the execution alone (setup variance left out), a cluster at
+    # P 0.70 was "the likeliest" while others had P 0.74-0.79, some cheaper.
+    none = np.zeros(4, dtype=bool)
+    out = _outlook([0.374, 0.343, 0.923, 0.20], [0.70, 0.775, 0.79, 0.30], z=[0.96, 0.80, 0.86, -1.0])
+    assert _best_index(out, Settings(sla_s=600.0, sla_per_run=True), none, none) == 1
+    # In the tails (every P under `_P_RANKS`) the z-score still ranks, as before.
+    out = _outlook([0.374, 0.343, 0.923, 0.20], [0.03, 0.02, 0.025, 0.001], z=[-1.5, -2.5, -2.0, -3.0])
+    assert _best_index(out, Settings(sla_s=600.0, sla_per_run=True), none, none) == 0
+
+
+def test_below_the_target_a_run_as_likely_as_the_recommendation_may_explore() -> None:
+    # revL F2: under the every-run rule an exploration had to reach P >= 0.9 itself, so with every
+    # cluster under 0.9 nothing was ever tried and the job stayed on the likeliest for good.
+    none = np.zeros(3, dtype=bool)
+    settings = Settings(sla_s=600.0, sla_per_run=True)
+    out = _outlook([0.374, 0.40, 0.30], [0.70, 0.74, 0.50], kg=[0.0, 0.02, 0.01])
+    pick = _explore_pick(out, 0, settings, none)
+    assert pick is not None and pick[0] == 1
+    # A run less likely than the recommendation is still not tried under the every-run rule.
+    out = _outlook([0.374, 0.40, 0.30], [0.70, 0.60, 0.50], kg=[0.0, 0.02, 0.03])
+    assert _explore_pick(out, 0, settings, none) is None
+
