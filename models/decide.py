@@ -275,6 +275,14 @@ def _decide(
 
     unlearnable = _unlearnable(cands, history, scr)
     if not scr.learn:
+        bound = _lost_yet_met(cands, raw, history, scr, settings, avoid)
+        if bound is not None:
+            run, pick = bound
+            runs = [replace(history[run], anomalies=(), stages=())]
+            out = _outlook(cands, runs, settings, prior, known, seed, setup)
+            return told(_decision(cands, out, pick, "learning" if settings.auto_apply else "monitoring",
+                                  note + _lost_yet_met_reason(cands, raw[run], pick, out, settings),
+                                  _Common(rebased, scr.explained, cands[pick], 0.0, True, change_at, scr.change_kind)))
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         # Past the SLA on a cluster: the next is bigger than every one that overran.
         slow_cores = max((c.cores for c in cands if c.config_id in overran), default=0.0)
@@ -1169,6 +1177,48 @@ def _decision(
         change_at=common.change_at,
         change_kind=common.change_kind,
     )
+
+
+def _lost_yet_met(cands: list[Candidate], raw: Sequence[Observation], history: Sequence[Observation],
+                  scr: Screened, settings: Settings, avoid: np.ndarray) -> tuple[int, int] | None:
+    """With no usable run yet: (the index of the segment's latest run that lost spot nodes yet
+    succeeded within the SLA, the configuration to run next), or None. A lost node lengthens a run,
+    so that run is an upper bound on its cluster's runtime without the loss: evidence that the
+    cluster meets the SLA, not nothing. The same hardware runs next, on demand when its twin may run
+    (the same spot market most likely takes the next run's nodes too), else as it was. Dropped as
+    "no usable run", the imported cluster's first run (504 s of a 600 s SLA, one spot node lost)
+    was followed by the median-core cluster with the lowest price per core, chosen with no SLA check,
+    for a memory-heavy join: c6id.8xlarge x2 spot (741 s, a miss), then c6id.4xlarge x4 (631 s, a
+    miss) (review revL F3)."""
+    if not settings.sla_s:
+        return None
+    index = {c.config_id: i for i, c in enumerate(cands)}
+    run = next((k for k in range(len(raw) - 1, scr.segment_start - 1, -1)
+                if raw[k].ok and "spot_loss" in raw[k].anomalies and raw[k].config_id in index), None)
+    if run is None or raw[run].runtime_s > settings.sla_s or history[run].runtime_s <= 0:
+        return None
+    lost = cands[index[raw[run].config_id]]
+    twins = [i for i, c in enumerate(cands) if not avoid[i] and (c.instance_type, c.driver_type, c.nodes,
+             c.autoscale_min, c.autoscale_max) == (lost.instance_type, lost.driver_type, lost.nodes,
+                                                   lost.autoscale_min, lost.autoscale_max)]
+    if not twins:
+        return None
+    # On demand first (no spot losses), then the cheaper.
+    return run, min(twins, key=lambda i: (cands[i].spot, cands[i].interruption_rate, cands[i].price_per_hour))
+
+
+def _lost_yet_met_reason(cands: list[Candidate], run: Observation, pick: int, out: _Outlook,
+                         settings: Settings) -> str:
+    """Why the cluster of a run that lost spot nodes and still met the SLA runs next (`_lost_yet_met`)."""
+    ran = next(c for c in cands if c.config_id == run.config_id)
+    market = (", on demand: the same spot market most likely takes the next run's nodes too"
+              if ran.spot and not cands[pick].spot else "")
+    return (f"no usable run yet: the latest, on {ran.name}, lost spot nodes yet met the {settings.sla_s:.0f}s "
+            f"{settings.sla_name} in {run.runtime_s:.0f}s, an upper bound on its runtime without the loss; so "
+            f"{cands[pick].name} runs next{market}. Taking that run as its runtime, it is predicted "
+            f"{out.median_s[pick]:.0f}s [{out.lo_s[pick]:.0f}, {out.hi_s[pick]:.0f}] at "
+            f"{money(out.cost[pick], settings.currency)}/run and meets the SLA with P={_pct(out.p_meet[pick])}"
+            + _loss_note(out, pick))
 
 
 def _first_run(

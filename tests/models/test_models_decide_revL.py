@@ -121,3 +121,23 @@ def test_below_the_target_a_run_as_likely_as_the_recommendation_may_explore() ->
     out = _outlook([0.374, 0.40, 0.30], [0.70, 0.60, 0.50], kg=[0.0, 0.02, 0.03])
     assert _explore_pick(out, 0, settings, none) is None
 
+
+def test_a_first_run_that_lost_a_spot_node_yet_met_the_sla_keeps_its_cluster_on_demand() -> None:
+    # revL F3: the imported cluster's first run lost a spot node and still met the SLA (504 s of
+    # 600 s); as "no usable run yet" the next was the median-core cluster with the lowest price per
+    # core, with no SLA check (c6id.8xlarge x2 spot, 741 s: a miss), still on spot.
+    cands = []
+    for t, v, m, p in (("r5d.2xlarge", 8, 64.0, 0.70), ("c6id.8xlarge", 32, 64.0, 1.60), ("c6id.4xlarge", 16, 32.0, 0.80)):
+        for n in (2, 4, 8):
+            cands.append(Candidate(f"{t}x{n}", t, v, m, n, round(n * p, 6), family=t[:4]))
+            cands.append(Candidate(f"{t}x{n}-spot", t, v, m, n, round(n * p * 0.4, 6), family=t[:4], spot=True,
+                                   interruption_rate=0.5, on_demand_price_per_hour=round(n * p, 6)))
+    lost = Observation("r5d.2xlargex8-spot", 504.0, ok=True, anomalies=("spot_loss",), setup_s=200.0)
+    d = decide(cands, [lost], Settings(sla_s=600.0, sla_per_run=True))
+    assert d.candidate.config_id == "r5d.2xlargex8", d.reason
+    assert d.p_meet_sla is not None and d.p_meet_sla > 0.5
+    assert "lost spot nodes yet met the 600s SLA in 504s" in d.reason and f"P={d.p_meet_sla:.0%}" in d.reason
+    # Over the SLA it is no such evidence: the cluster is not kept.
+    over = Observation("r5d.2xlargex8-spot", 700.0, ok=True, anomalies=("spot_loss",), setup_s=200.0)
+    d = decide(cands, [over], Settings(sla_s=600.0, sla_per_run=True))
+    assert d.candidate.instance_type != "r5d.2xlarge" or d.candidate.nodes != 8
