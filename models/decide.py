@@ -766,10 +766,12 @@ def _held(out: _Outlook, best: int, history: Sequence[Observation], start: int, 
     if j is None or j == best or avoid[j]:
         return None
     if settings.sla_s:
-        bar, p_top = _bars(out, settings, avoid)
+        p_top = _bars(out, settings, avoid)[1]
         if p_top < settings.p_target and p_top < _P_RANKS:
             return None  # in the tails the likeliest is ranked by z-score: no band to hold in
-        if out.p_meet[j] < bar - _P_BAND:
+        # Within the band under the target, or (nothing reaches it) under the likeliest: not under
+        # the bar's own band too, which held a cluster at P 0.85 beside one at 0.89 (a closed loop).
+        if out.p_meet[j] < min(settings.p_target, p_top) - _P_BAND:
             return None
     saving = 1.0 - out.cost[best] / out.cost[j]
     return j if saving < settings.min_saving else None
@@ -1093,7 +1095,8 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
             what = (f"{cands[i].name} stays: expected cost {cost}/run, {runtime}; {cands[held].name} is predicted "
                     f"{money(out.cost[held], settings.currency)}/run with P={out.p_meet[held]:.1%}, and a dearer "
                     f"cluster is not worth a change while this one's P is within {_P_BAND:.0%} of "
-                    f"{_bars(out, settings, avoid)[0]:.1%}, the least a recommendation reaches now")
+                    f"{min(settings.p_target, _bars(out, settings, avoid)[1]):.1%}"
+                    f" ({'the target' if _bars(out, settings, avoid)[1] >= settings.p_target else 'the likeliest'})")
         if not settings.sla_s:
             return what + " (no SLA)" + _loss_note(out, i)
         return what + f"; meets the {settings.sla_s:.0f}s {settings.sla_name} with P={out.p_meet[i]:.1%}" + _loss_note(out, i)

@@ -96,6 +96,13 @@ def test_the_current_cluster_is_held_while_its_p_is_within_the_band_unless_a_mov
     # A cheaper cluster that reaches the bar and saves materially: it moves.
     out = _outlook([0.97, 0.50, 0.30], [0.887, 0.95, 0.60])
     assert _held(out, 1, history, 0, _EVERY_RUN, none, cands) is None
+    # Nothing reaches the target: held within the band under the likeliest, not under the band's
+    # own bar too (a closed loop held P 0.851 beside 0.887 for 9 runs).
+    out = _outlook([0.311, 0.464, 1.057], [0.851, 0.869, 0.887])
+    assert _best_index(out, _EVERY_RUN, none, none) == 1
+    assert _held(out, 1, history, 0, _EVERY_RUN, none, cands) is None
+    out = _outlook([0.311, 0.464, 1.057], [0.870, 0.875, 0.887])
+    assert _best_index(out, _EVERY_RUN, none, none) == 0
 
 
 def test_the_likeliest_is_ranked_by_the_whole_runs_p_and_the_cheapest_close_to_it_is_taken() -> None:
