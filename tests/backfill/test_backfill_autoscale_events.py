@@ -14,14 +14,12 @@ event log to dbfs:/cluster-logs; one store collects the run, another backfills t
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from sandbox.workspace import RunningWorkspace, start_workspace
+from sandbox.workspace import RunningWorkspace
 from server.backfill import backfill
 from server.backfill.usage import EXECUTORS_NOTE
 from server.clock import SystemClock
@@ -32,24 +30,10 @@ from server.domain import Project, Run, Workspace
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store, open_store
+from tests.collect.conftest import emulator as emulator  # the collector's tests' workspace, imports wired
 from tests.conftest import migrated_sqlite_file
-from tests.integration.conftest import NOOP_INIT, WIRING
 
 AUTOSCALING_JOB = 4  # seed_jobs' fifth job: "autoscaling-<profile>", job cluster "auto", m5d.2xlarge x2-8
-
-
-@pytest.fixture
-def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningWorkspace]:
-    for name in [n for n in os.environ if n.startswith("DATABRICKS_")]:
-        monkeypatch.delenv(name)  # the SDK would read them
-    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
-    running = start_workspace(tmp_path / "workspace", speed=20000)
-    try:
-        DatabricksGateway(GatewayConfig(running.host, running.token, retry_timeout_s=20),
-                          clock=SystemClock()).put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-        yield running
-    finally:
-        running.stop()
 
 
 def _import(store: Store, secrets: SecretBox, emulator: RunningWorkspace, job_id: int, *,

@@ -78,6 +78,13 @@ def _under_policy(store: Store, secrets: SecretBox, emulator: RunningWorkspace, 
     return policy_id, imported.project, planner, fetched
 
 
+
+def _pin_policy(emulator: RunningWorkspace, policy_id: str, live: dict[str, Any]) -> None:
+    """An admin pins the policy to the cluster as it runs today: any other configuration is refused."""
+    pinned = json.dumps({"node_type_id": {"type": "fixed", "value": live["node_type_id"]},
+                         "num_workers": {"type": "fixed", "value": live["num_workers"]}})
+    admin_post(emulator, "policies/clusters/edit", {"policy_id": policy_id, "definition": pinned})
+
 def test_a_run_refused_under_the_policy_is_planned_on_the_policy_read_again(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
         connected: Workspace, job_ids: list[int]) -> None:
@@ -114,9 +121,7 @@ def test_an_apply_refused_under_the_policy_plans_again_on_the_policy_read_again(
 
     # An admin pins the policy to the cluster as it runs today: the job's next run starts, but any
     # other configuration is refused, by jobs/update too.
-    pinned = json.dumps({"node_type_id": {"type": "fixed", "value": live["node_type_id"]},
-                         "num_workers": {"type": "fixed", "value": live["num_workers"]}})
-    admin_post(emulator, "policies/clusters/edit", {"policy_id": policy_id, "definition": pinned})
+    _pin_policy(emulator, policy_id, live)
     run = _run_and_collect(store, secrets, emulator, gateway, job_id)
     assert run.outcome == "succeeded" and run.config is not None
 
@@ -140,9 +145,7 @@ def test_an_apply_refused_after_a_settings_change_plans_again_on_the_policy_read
     policy_id, project, planner, fetched = _under_policy(store, secrets, emulator, gateway, job_id)
     pid = int(project.id or 0)
     live = _live(gateway, project)
-    pinned = json.dumps({"node_type_id": {"type": "fixed", "value": live["node_type_id"]},
-                         "num_workers": {"type": "fixed", "value": live["num_workers"]}})
-    admin_post(emulator, "policies/clusters/edit", {"policy_id": policy_id, "definition": pinned})
+    _pin_policy(emulator, policy_id, live)
 
     # `trimtab project set --auto-apply on`: planned again at once, on the copy read before the edit.
     update_settings(store, str(pid), {"auto_apply": True})
