@@ -370,7 +370,10 @@ def on_user_config(project: Project, runs: Sequence[Run], by_user: Sequence[Run]
     job still runs that configuration: the newest run is user-configured (`user_configured`, given as
     ``by_user``) and no apply or revert was recorded after it (``pending_apply``'s
     ``applied_after_run_id``: the owner's apply before the next run puts Trimtab's cluster back).
-    Empty otherwise."""
+    Empty otherwise, and when the edit left the cluster Trimtab decides as the run before it had it (a
+    Spark conf, tags, libraries: compared as the planner compares configurations, `config_id_of` and
+    the driver), since the job then still runs what Trimtab applied, or the cluster as found after a
+    revert."""
     if not runs or not by_user or by_user[-1] is not runs[-1]:
         return []
     newest = runs[-1]
@@ -378,6 +381,10 @@ def on_user_config(project: Project, runs: Sequence[Run], by_user: Sequence[Run]
     if pending and int(pending.get("applied_after_run_id") or 0) >= newest.databricks_run_id:
         return []
     start = max(i for i, r in enumerate(runs) if USER_EDIT in r.anomalies)
+    before = runs[start - 1].config if start > 0 else None
+    if before is not None and newest.config is not None and \
+            (config_id_of(before), driver_of(before)) == (config_id_of(newest.config), driver_of(newest.config)):
+        return []
     return list(runs[start:])
 
 

@@ -111,8 +111,10 @@ def _rounds(state_dir: Path) -> int:
 
 
 def _stopped_mid_round(tmp_path: Path, *signals: int) -> str:
-    """A first demo stopped by `signals` once its runs are in flight (the rest sent during the cancel)."""
-    with _demo(tmp_path, "--runs", "2", "--speed", "100") as demo:
+    """A first demo stopped by `signals` once its runs are in flight (the rest sent during the cancel).
+    At speed 40, not 100: a demo job's run then lasts 7-30 s, so on a loaded machine none has finished
+    before the signal is handled (one had, under CI load: "2 run(s) cancelled; 1 rounds so far")."""
+    with _demo(tmp_path, "--runs", "2", "--speed", "40") as demo:
         demo.wait_for(lambda: _runs_started(tmp_path), "run in flight")
         demo.signal(signals[0])
         demo.wait_for(lambda: "cancelling the runs in flight" in demo.out, "cancel")
