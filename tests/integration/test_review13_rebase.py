@@ -241,6 +241,23 @@ def test_savings_after_a_revert_to_the_cluster_as_found_and_a_conf_edit_read_it_
     assert savings.user_edited_runs == 1 and savings.trimtab_runs == 1
 
 
+def test_a_conf_edit_on_trimtabs_cluster_keeps_its_saving(store: Store, gateway: DatabricksGateway, job: _Job) -> None:
+    # Only an edit of the cluster Trimtab decides (node types, size, availability) puts the job on the
+    # owner's cluster, with no saving now (`savings.on_user_config`); a Spark conf edit leaves it on
+    # the recommendation applied.
+    assert job.run().recommendation_id is None
+    rec = job.recommend()
+    assert apply_recommendation(store, gateway, job.pid).applied
+    assert job.run().recommendation_id == rec.id
+    job.edit(spark_conf={CONF: "64"})
+    assert "user_edit" in job.run().anomalies
+
+    savings = stored_project_savings(store, job.stored())
+
+    assert savings is not None and savings.user_edited_runs == 1
+    assert savings.current_source != "user_edit" and savings.user_config_since_run_id is None
+
+
 def test_an_edit_an_import_finds_before_any_run_since_the_apply_drops_the_record_and_holds(
         store: Store, gateway: DatabricksGateway, job: _Job) -> None:
     # No run has shown the edit: a record kept from before it would read as the owner's answer to it
