@@ -15,10 +15,12 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.core import Config
 
 from sandbox.workspace import RunningWorkspace, start_workspace
-from server.clock import FakeClock
+from server.clock import FakeClock, SystemClock
+from server.collect import Collector
 from server.config import ServerConfig
+from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway, GatewayConfig
-from server.domain import Project, Workspace
+from server.domain import Project, Run, Workspace
 from server.onboard import AgentWiring
 from server.serve import RunningServer, start_server
 from server.services import workspaces
@@ -34,6 +36,17 @@ WIRING = AgentWiring(server_address="127.0.0.1:50999", secret_scope="trimtab", s
                      init_script={"dbfs": {"destination": "dbfs:/trimtab/test-init.sh"}},
                      upload_init_script=False,
                      agent_wheel="/dbfs/trimtab/agent/trimtab-0.1.0-py3-none-any.whl")
+
+
+def run_and_collect(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+                    job_id: int) -> tuple[int, list[Run]]:
+    """Run the job now, wait for the emulator to finish it, and collect once with a priced collector:
+    the Databricks run id and the runs stored."""
+    run_id = gateway.run_now(job_id)
+    assert emulator.wait_idle(60)
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+    return run_id, collector.poll_once()
 
 
 def admin_post(emulator: RunningWorkspace, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:

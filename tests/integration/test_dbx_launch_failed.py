@@ -19,8 +19,7 @@ from models.observation import Observation
 from models.space import Candidate
 from sandbox.workspace import RunningWorkspace, start_workspace
 from sandbox.workspace.backend import CloudLaunchFailure, SandboxSimBackend
-from server.clock import FakeClock, SystemClock
-from server.collect import Collector
+from server.clock import FakeClock
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import Run, Workspace
@@ -29,7 +28,7 @@ from server.plan.planner import Planner
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.conftest import WIRING
+from tests.integration.conftest import WIRING, run_and_collect
 
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 CAPACITY = "AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE"
@@ -64,13 +63,8 @@ def emulator(tmp_path: Path, backend: RefusingLaunchBackend) -> Iterator[Running
 
 def _run_and_collect(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
                      job_id: int) -> tuple[dict[str, Any], list[Run]]:
-    run_id = gateway.run_now(job_id)
-    assert emulator.wait_idle(60)
-    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                          catalog=load_catalog())
-    state = dict(gateway._do("GET", "/api/2.2/jobs/runs/get", query={"run_id": run_id}))
-    return state, collector.poll_once()
-
+    run_id, runs = run_and_collect(store, secrets, emulator, gateway, job_id)
+    return dict(gateway._do("GET", "/api/2.2/jobs/runs/get", query={"run_id": run_id})), runs
 
 def test_a_cloud_launch_failure_is_stored_failed_labelled_launch_failed_and_not_held_against_the_configuration(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,

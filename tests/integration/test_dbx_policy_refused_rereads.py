@@ -15,8 +15,7 @@ import json
 from typing import Any
 
 from sandbox.workspace import RunningWorkspace
-from server.clock import FakeClock, SystemClock
-from server.collect import Collector
+from server.clock import FakeClock
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import Project, Run, Workspace
@@ -27,7 +26,7 @@ from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING, CountingGateway, admin_post
+from tests.integration.conftest import WIRING, CountingGateway, admin_post, run_and_collect
 
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 WIDE = [f"{family}.{size}" for family in ("c5d", "m5d", "r5d") for size in ("xlarge", "2xlarge", "4xlarge")]
@@ -39,13 +38,8 @@ def _node_types(types: list[str]) -> str:
 
 def _run_and_collect(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
                      job_id: int) -> Run:
-    gateway.run_now(job_id)
-    assert emulator.wait_idle(60)
-    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                          catalog=load_catalog())
-    (run,) = collector.poll_once()
+    (run,) = run_and_collect(store, secrets, emulator, gateway, job_id)[1]
     return run
-
 
 def _live(gateway: DatabricksGateway, project: Project) -> dict[str, Any]:
     spec = find_cluster_spec(gateway.get_job(project.job_id)["settings"], project.cluster_key)

@@ -18,8 +18,7 @@ from models.decide import Decision, Settings, decide
 from models.observation import Observation
 from models.space import Candidate
 from sandbox.workspace import RunningWorkspace
-from server.clock import FakeClock, SystemClock
-from server.collect import Collector
+from server.clock import FakeClock
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import Run, Workspace
@@ -30,7 +29,7 @@ from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING, admin_post
+from tests.integration.conftest import WIRING, admin_post, run_and_collect
 
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 TYPES = ["m5d.xlarge", "r5d.xlarge"]
@@ -51,12 +50,8 @@ def _run_state(gateway: DatabricksGateway, run_id: int) -> dict[str, Any]:
 
 def _run_and_collect(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
                      job_id: int) -> tuple[dict[str, Any], list[Run]]:
-    run_id = gateway.run_now(job_id)
-    assert emulator.wait_idle(60)
-    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                          catalog=load_catalog())
-    return _run_state(gateway, run_id), collector.poll_once()
-
+    run_id, runs = run_and_collect(store, secrets, emulator, gateway, job_id)
+    return _run_state(gateway, run_id), runs
 
 def test_a_tightened_policy_fails_the_run_at_start_and_the_plan_moves_inside_it(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from sandbox.workspace import RunningWorkspace
-from server.clock import FakeClock, SystemClock
-from server.collect import Collector
+from server.clock import FakeClock
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.databricks.errors import DatabricksNotFound, DatabricksRejected
@@ -26,7 +25,7 @@ from server.services.projects import summarize, update_settings
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING, CountingGateway, admin_post
+from tests.integration.conftest import WIRING, CountingGateway, admin_post, run_and_collect
 
 START_MS = 1_796_444_220_000  # 2026-12-05 04:17 UTC
 POOL_TYPE = "m5d.2xlarge"  # not the seeded job's m5d.xlarge: the run shows whose type it got
@@ -154,13 +153,8 @@ def _import_on_a_pool(store: Store, secrets: SecretBox, emulator: RunningWorkspa
 
 def _collect_one(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
                  job_id: int) -> Run:
-    gateway.run_now(job_id)
-    assert emulator.wait_idle(60)
-    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                          catalog=load_catalog())
-    (run,) = collector.poll_once()
+    (run,) = run_and_collect(store, secrets, emulator, gateway, job_id)[1]
     return run
-
 
 def _synthetic(store: Store, project: Project, n: int) -> Run:
     """A later run on the project's live spec (the planner's input; what the collector stores)."""

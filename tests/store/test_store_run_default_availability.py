@@ -9,12 +9,11 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
 
 from server.collect.collector import PRICED_ON_DEMAND_NOTE
 from server.plan.candidates import config_id_of
 from server.store import migrate, open_store
-from server.store.engine import make_engine
+from tests.store.conftest import downgraded_to, seeded_at
 
 BARE = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 4}
 RUNS: list[tuple[str, dict[str, Any], str, int]] = [
@@ -72,11 +71,7 @@ def _configs(store: Any, pids: list[int]) -> list[tuple[str, int]]:
 
 
 def test_upgrade_from_0012_records_the_clouds_default_and_downgrade_takes_it_back(db_url: str) -> None:
-    engine = make_engine(db_url)
-    migrate.upgrade(engine, "0012")
-    with engine.begin() as conn:
-        pids = _seed(conn)
-    engine.dispose()
+    pids = seeded_at(db_url, "0012", _seed)
     store = open_store(db_url)
     try:
         assert migrate.current_revision(store.engine) == migrate.head_revision()
@@ -98,11 +93,8 @@ def test_upgrade_from_0012_records_the_clouds_default_and_downgrade_takes_it_bac
         assert notes == {900: PRICED_ON_DEMAND_NOTE, 902: "estimate", 904: ""}
     finally:
         store.close()
-    engine = make_engine(db_url)
+    engine = downgraded_to(db_url, "0012")
     try:
-        with engine.begin() as conn:
-            command.downgrade(migrate.alembic_config(conn), "0012")
-        assert migrate.current_revision(engine) == "0012"
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT databricks_run_id, config FROM runs ORDER BY databricks_run_id")).all()
         got = [(_json(c)["availability"], _json(c)["first_on_demand"]) for _, c in rows]

@@ -14,6 +14,7 @@ from alembic import command
 from server.backfill.runs import SETUP_UNKNOWN, SETUP_UNKNOWN_NOTE
 from server.store import migrate, open_store
 from server.store.engine import make_engine
+from tests.store.conftest import downgraded_to, seeded_at
 from tests.store.old_schema import add_project_row
 
 T0 = 1_790_000_000_000
@@ -98,11 +99,7 @@ def _marked(conn: sa.Connection) -> dict[int, bool]:
 
 
 def test_upgrade_from_0013_marks_runs_backfilled_before_49b67da_and_downgrade_takes_it_back(db_url: str) -> None:
-    engine = make_engine(db_url)
-    migrate.upgrade(engine, "0013")
-    with engine.begin() as conn:
-        project_id = _seed(conn)
-    engine.dispose()
+    project_id = seeded_at(db_url, "0013", _seed)
     store = open_store(db_url)
     try:
         assert migrate.current_revision(store.engine) == migrate.head_revision()
@@ -113,11 +110,8 @@ def test_upgrade_from_0013_marks_runs_backfilled_before_49b67da_and_downgrade_ta
         assert run is not None and (run.runtime_s, run.setup_s, run.message) == (282.0, None, "")
     finally:
         store.close()
-    engine = make_engine(db_url)
+    engine = downgraded_to(db_url, "0013")
     try:
-        with engine.begin() as conn:
-            command.downgrade(migrate.alembic_config(conn), "0013")
-        assert migrate.current_revision(engine) == "0013"
         with engine.connect() as conn:
             assert _marked(conn) == {c[0]: c[5] for c in CASES}
     finally:
