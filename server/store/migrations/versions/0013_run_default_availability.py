@@ -23,6 +23,7 @@ Create Date: 2026-12-06 15:00:00.000000
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,6 +71,24 @@ def _filled(config: dict[str, Any], cloud: str) -> dict[str, Any] | None:
     return out
 
 
+# Runs read at a time: a fleet's year (100k+ runs, each config holding its whole spec) is not read
+# into memory at once.
+BATCH = 1000
+
+
+def _by_id(conn: sa.Connection, query: sa.Select, id_column: sa.ColumnElement) -> Iterator[sa.Row]:
+    """The rows of ``query``, ``BATCH`` at a time in ``id_column`` order (keyset: each batch after the
+    last id seen, so the updates made between batches do not move it)."""
+    last = None
+    while True:
+        page = query if last is None else query.where(id_column > last)
+        rows = conn.execute(page.order_by(id_column).limit(BATCH)).all()
+        yield from rows
+        if len(rows) < BATCH:
+            return
+        last = rows[-1][0]
+
+
 def upgrade() -> None:
     conn = op.get_bind()
     runs = sa.table('runs', sa.column('id', sa.Integer()), sa.column('project_id', sa.Integer()),
@@ -81,7 +100,7 @@ def upgrade() -> None:
              .join(workspaces, workspaces.c.name == projects.c.workspace)
              .where(runs.c.config.is_not(None)))
     costs = sa.table('run_costs', sa.column('run_id', sa.Integer()), sa.column('note', sa.String()))
-    for run_id, value, cloud in conn.execute(query).all():
+    for run_id, value, cloud in _by_id(conn, query, runs.c.id):
         config = _config(value)
         filled = _filled(config, str(cloud or "")) if config is not None else None
         if filled is None:
@@ -104,7 +123,7 @@ def downgrade() -> None:
         conn.execute(costs.update().where(costs.c.run_id == run_id).values(note=kept))
     # Back to what the code before this revision recorded for a spec that leaves the availability
     # unset: "" (and first_on_demand 0 when that is unset too), whoever wrote the default.
-    for run_id, value in conn.execute(sa.select(runs.c.id, runs.c.config).where(runs.c.config.is_not(None))).all():
+    for run_id, value in _by_id(conn, sa.select(runs.c.id, runs.c.config).where(runs.c.config.is_not(None)), runs.c.id):
         config = _config(value)
         attrs = _unset_attributes(config) if config is not None else None
         if config is None or attrs is None or config.get("availability") not in DEFAULT_AVAILABILITY.values():
