@@ -15,11 +15,11 @@ import shutil
 import threading
 import uuid
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from agent import encode
+from agent.build import BUILD
 from agent.checkpoint import CheckpointStore
 from agent.clock import Clock, SystemClock
 from agent.config import AgentConfig, agent_id, describe_proxy, read_tls_ca
@@ -35,10 +35,7 @@ from protos.trimtab.v1 import ingest_pb2
 
 log = logging.getLogger("trimtab.agent")
 
-try:
-    VERSION = metadata.version("trimtab")
-except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-    VERSION = "0.0.0"
+VERSION = BUILD
 
 
 @dataclass

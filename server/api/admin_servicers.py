@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import grpc
 
+from agent.build import BUILD as AGENT_BUILD
 from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
 from server.api import messages
 from server.costing.catalog import PriceCatalog
@@ -158,7 +159,7 @@ class RunServicer(admin_pb2_grpc.RunServiceServicer):
     def ListAgents(self, request: admin_pb2.ListAgentsRequest, context: Ctx) -> admin_pb2.ListAgentsResponse:
         found = agents.list_agents(self._store, _optional(request.workspace, "workspace"),
                                    _optional(request.cluster_id, "cluster_id"), request.limit)
-        return admin_pb2.ListAgentsResponse(agents=[messages.agent(a) for a in found])
+        return admin_pb2.ListAgentsResponse(agents=[messages.agent(a) for a in found], agent_build=AGENT_BUILD)
 
 
 class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):

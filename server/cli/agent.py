@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from typing import Any
 
@@ -54,6 +55,30 @@ def _losses(c: Any) -> list[tuple[str, str]]:
     if c.batches_rejected:
         found.append((f"{c.batches_rejected:,} batch(es) rejected by the server and parked", "parked"))
     return found
+
+
+def other_builds(agents: Any, build: str) -> list[str]:
+    """One line per workspace whose most recently seen listed agent runs another build than the one
+    the server uploads (``build``; empty from an older server: nothing said). Only the latest agent
+    counts: job clusters are new every run, so older agents of a workspace are its history, and
+    the latest one shows what its clusters install now."""
+    if not build:
+        return []
+    latest: dict[str, Any] = {}
+    for a in agents:
+        if a.workspace not in latest or a.last_seen_ms > latest[a.workspace].last_seen_ms:
+            latest[a.workspace] = a
+    lines = []
+    for ws, a in sorted(latest.items()):
+        if a.version == build:
+            continue
+        whose = f"workspace {ws}" if ws else "agents without a workspace"
+        again = f"`trimtab workspace import {shlex.quote(ws)}`" if ws else "importing their workspace again"
+        lines.append(f"{whose}: its latest agent ({a.agent_id}, cluster {a.cluster_id or '-'}) runs agent "
+                     f"{a.version or 'of unknown version'}, not this server's {build}: its clusters install the wheel "
+                     f"an earlier import put there. {again} uploads this server's beside the init script (with "
+                     "TRIMTAB_AGENT_WHEEL_LOCATION set, put it there yourself); each cluster installs it at its next start")
+    return lines
 
 
 def _none_listed(workspace: str, cluster: str) -> str:
@@ -111,3 +136,5 @@ def list_agents(ctx: CliContext, workspace: str, cluster: str, limit: int) -> No
     for kind, text in EXPLAIN.items():
         if kind in kinds:
             click.echo(f"  {text}", err=True)
+    for line in other_builds(reply.agents, reply.agent_build):
+        click.echo(line, err=True)

@@ -112,6 +112,12 @@ def test_agent_runs_on_python_310(spark_logs: Path, sqlite_url: str, tmp_path: P
                     break
                 time.sleep(0.25)  # another process delivers: there is no event to wait on here
             assert got == want, agent_log.read_text()[-3000:]
+            # The installed copy reports the build the server computes from its source: the same
+            # code, so `trimtab agent list` does not call it another build.
+            from agent.build import BUILD
+
+            (seen,) = running.store.ingest.agents()
+            assert seen.version == BUILD and "+" in BUILD
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=20) == 0
         finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from agent.build import BUILD
 from server.cli.run import when
 from server.domain import AgentCounters, AgentInfo, IngestBatch, IngestEvent, Stage, Workspace
 from server.store import Store
@@ -19,8 +20,8 @@ LOSSY = AgentCounters(events_read=5000, events_sent=3800, events_dropped_spool_f
 
 
 def _report(store: Store, agent: str, workspace: str | None, counters: AgentCounters, cluster: str,
-            stage: int = 0) -> None:
-    batch = IngestBatch(batch_id=f"b-{agent}-{stage}", agent=AgentInfo(agent_id=agent, version="0.4.1",
+            stage: int = 0, version: str = BUILD) -> None:
+    batch = IngestBatch(batch_id=f"b-{agent}-{stage}", agent=AgentInfo(agent_id=agent, version=version,
                                                                         hostname="driver", cluster_id=cluster),
                         events=(IngestEvent(f"app-{agent}", f"stage/{stage}/0", "stage",
                                             Stage(application_id=f"app-{agent}", stage_id=stage)),),
@@ -43,7 +44,7 @@ def test_agent_list_table_notes_and_json(trimtab: Trimtab, cli_store: Store) -> 
     lossy = next(r for r in rows if r.startswith("lossy"))
     fine = next(r for r in rows if r.startswith("fine"))
     (seen,) = cli_store.ingest.agents(workspace="prod")
-    assert "0.4.1" in lossy and "0101-abc" in lossy and "prod" in lossy and when(seen.last_seen_ms) in lossy
+    assert BUILD in lossy and "0101-abc" in lossy and "prod" in lossy and when(seen.last_seen_ms) in lossy
     # SENT: 3,800 before its batch and the batch's own event (the agent counts a batch at its ack).
     assert "ago)" in lossy and "3,801" in lossy and "1,200 (3 batches)" in lossy and "2/1" in lossy
     assert lossy.rstrip().endswith("42")
@@ -97,7 +98,7 @@ def test_agent_list_of_a_workspace_before_and_after_its_token_claims_an_agent(tr
     _report(cli_store, "old", "prod", AgentCounters(events_sent=1), "0101-old", stage=1)
     code, out, _ = trimtab("agent", "list", "--workspace", "prod")
     (row,) = out.splitlines()[2:]
-    assert code == 0 and row.split()[:4] == ["old", "0.4.1", "0101-old", "prod"]
+    assert code == 0 and row.split()[:4] == ["old", BUILD, "0101-old", "prod"]
 
 
 def test_agent_list_errors(trimtab: Trimtab, cli_store: Store) -> None:
@@ -109,3 +110,30 @@ def test_agent_list_errors(trimtab: Trimtab, cli_store: Store) -> None:
     code, out, err = trimtab("agent", "list", token_arg=agent_token)
     assert code == 1 and out == "" and "PERMISSION_DENIED" in err and "needs 'admin'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_agent_list_names_workspaces_whose_latest_agent_runs_another_build(trimtab: Trimtab, cli_store: Store) -> None:
+    # Before this server's wheel was uploaded: prod's clusters run what an older server uploaded
+    # (0.1.0, before builds carried a digest); staging's latest agent is this server's, its older one
+    # is history (job clusters are new every run).
+    _report(cli_store, "prod-old", "prod", AgentCounters(events_read=1), "0101-a", version="0.1.0")
+    _report(cli_store, "staging-old", "staging team", AgentCounters(events_read=1), "0101-b", version="0.1.0")
+    _report(cli_store, "staging-new", "staging team", AgentCounters(events_read=1), "0101-c")
+    code, out, err = trimtab("agent", "list")
+    assert code == 0 and "prod-old" in out
+    (line,) = err.splitlines()
+    assert line.startswith(f"workspace prod: its latest agent (prod-old, cluster 0101-a) runs agent 0.1.0, not this "
+                           f"server's {BUILD}: its clusters install the wheel an earlier import put there. "
+                           "`trimtab workspace import prod` uploads this server's"), line
+    assert "each cluster installs it at its next start" in line and "staging" not in err
+
+    # Prod's next cluster runs the wheel the import uploaded: nothing more to say.
+    _report(cli_store, "prod-new", "prod", AgentCounters(events_read=1), "0101-d")
+    code, _, err = trimtab("agent", "list")
+    assert (code, err) == (0, "")
+    # Agents no workspace-bound token reported are said as such, and a name needing quotes is quoted.
+    _report(cli_store, "unbound", None, AgentCounters(events_read=1), "0101-e", version="0.1.0")
+    _report(cli_store, "staging-newest", "staging team", AgentCounters(events_read=1), "0101-f", version="0.2.0+x")
+    code, _, err = trimtab("agent", "list")
+    assert code == 0 and "agents without a workspace: its latest agent (unbound" in err
+    assert "`trimtab workspace import 'staging team'`" in err and len(err.splitlines()) == 2

@@ -56,6 +56,19 @@ def test_the_wheel_goes_beside_a_volume_script_and_the_cluster_installs_it(
     assert installed, "the agent runs from the wheel's copy, not the emulator's"
 
 
+def test_importing_again_replaces_an_older_servers_wheel(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, connected: Workspace, job_ids: list[int]) -> None:
+    # What docs/operations.md and `trimtab agent list` tell an upgraded server's operator: an import
+    # of jobs already imported uploads this server's wheel over the one an older server put there.
+    wiring = AgentWiring(server_address="127.0.0.1:50999", init_script=init_script_info(SCRIPT))
+    workspaces.import_jobs(store, secrets, "sbx", job_ids[:1], wiring=wiring)
+    uploaded = (emulator.workspace.state_dir / "volumes" / "Volumes" / "main" / "ops" / "trimtab"
+                / agent_install.agent_wheel_name())
+    uploaded.write_bytes(b"an older server's wheel")
+    workspaces.import_jobs(store, secrets, "sbx", job_ids[:1], wiring=wiring)
+    assert uploaded.read_bytes() == agent_install.agent_wheel_file().read_bytes()
+
+
 def test_import_refuses_when_clusters_would_have_no_wheel(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int]) -> None:
     before = store.projects.list()

@@ -607,10 +607,12 @@ class ListAgentsRequest(_message.Message):
     def __init__(self, workspace: _Optional[str] = ..., cluster_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class ListAgentsResponse(_message.Message):
-    __slots__ = ("agents",)
+    __slots__ = ("agents", "agent_build")
     AGENTS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_BUILD_FIELD_NUMBER: _ClassVar[int]
     agents: _containers.RepeatedCompositeFieldContainer[Agent]
-    def __init__(self, agents: _Optional[_Iterable[_Union[Agent, _Mapping]]] = ...) -> None: ...
+    agent_build: str
+    def __init__(self, agents: _Optional[_Iterable[_Union[Agent, _Mapping]]] = ..., agent_build: _Optional[str] = ...) -> None: ...
 
 class Interval(_message.Message):
     __slots__ = ("low", "high")
