@@ -34,8 +34,12 @@ def make_spark_context_id(*salt: object) -> str:
 
 
 def new_cluster_record(cluster_id: str, spec: dict[str, Any], *, job_id: int, run_name: str,
-                       task_run_id: int, start_ms: int) -> dict[str, Any]:
+                       task_run_id: int, start_ms: int, user_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The cluster's ``clusters/get`` record: its fields as it runs (``spec``: what its cluster policy
+    fills in included), and ``spec`` the user's settings (``user_spec``, without the policy's values;
+    ``spec`` when not given)."""
     name = f"job-{job_id}-run-{task_run_id}"
+    asked = spec if user_spec is None else user_spec
     record: dict[str, Any] = {k: copy.deepcopy(spec[k]) for k in SPEC_FIELDS if k in spec}
     record.setdefault("driver_node_type_id", spec.get("node_type_id"))
     record.update({
@@ -47,8 +51,8 @@ def new_cluster_record(cluster_id: str, spec: dict[str, Any], *, job_id: int, ru
         "state_message": "Starting Spark",
         "start_time": start_ms,
         # As the user sent it: a pool-backed spec names the pools, not the types they supplied.
-        "spec": {k: copy.deepcopy(v) for k, v in spec.items()
-                 if not (spec.get("instance_pool_id") and k in ("node_type_id", "driver_node_type_id"))},
+        "spec": {k: copy.deepcopy(v) for k, v in asked.items()
+                 if not (asked.get("instance_pool_id") and k in ("node_type_id", "driver_node_type_id"))},
         "default_tags": {
             "Vendor": "Databricks", "Creator": "sandbox@trimtab.local", "ClusterName": name,
             "ClusterId": cluster_id, "JobId": str(job_id), "RunName": run_name,

@@ -20,6 +20,7 @@ an unknown policy is refused as the service refuses it.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
@@ -189,6 +190,38 @@ def filled_in(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, An
             out[path] = rule.get("value")
         elif "defaultValue" in rule and apply_defaults:
             out[path] = rule["defaultValue"]
+    return out
+
+
+# Map attributes whose keys hold dots themselves ("spark_conf.spark.sql.shuffle.partitions"): the
+# rest of a path under one of them is a single key.
+_MAP_ATTRIBUTES = frozenset({"spark_conf", "spark_env_vars", "custom_tags"})
+
+
+def with_policy_values(data: dict[str, Any], spec: Mapping[str, Any], resolved: Mapping[str, Any]) -> dict[str, Any]:
+    """``resolved`` (``spec`` with its pools' node types and attributes, `pools.resolve_spec`) with what
+    its cluster policy fills in where it leaves an attribute out (`filled_in`: fixed values always,
+    defaults when the spec asks for them): what the service creates the cluster with, so what it runs
+    on (a policy fixing ``aws_attributes.availability`` to ON_DEMAND runs every node on demand) and
+    what its ``clusters/get`` record shows. ``resolved`` as it is when the spec names no policy or an
+    unknown one (refused by `refusal`). Array paths (``init_scripts.0.…``, ``*``) and the virtual
+    ``cluster_log_conf.*`` ones are not filled in: not emulated."""
+    out = copy.deepcopy(dict(resolved))
+    policy = _policies(data).get(str(spec.get("policy_id") or ""))
+    if policy is None:
+        return out
+    for path, value in filled_in(json.loads(policy["definition"]), spec, _flatten(resolved)).items():
+        parts = path.split(".")
+        if parts[0] == "cluster_log_conf" or any(p == "*" or p.isdigit() for p in parts):
+            continue
+        if parts[0] in _MAP_ATTRIBUTES:
+            parts = [parts[0], ".".join(parts[1:])]
+        node = out
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = copy.deepcopy(value)
     return out
 
 

@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.workspace import pools
+from sandbox.workspace import policies, pools
 from sandbox.workspace.clusters import make_cluster_id, make_spark_context_id, new_cluster_record
 from sandbox.workspace.errors import invalid, run_missing
 from sandbox.workspace.jobs import get_job, parse_job_id, upstream
@@ -53,6 +53,9 @@ class ClusterPlan:
     # The spec as the job names it (``spec`` has a pool's node types filled in): what the cluster's
     # policy is judged on when the cluster is created (`policies.refusal`).
     sent_spec: dict[str, Any] = field(default_factory=dict)
+    # ``spec`` without what the cluster policy fills in (`policies.with_policy_values`): the user's
+    # settings, which the cluster record keeps as its ``spec``.
+    user_spec: dict[str, Any] | None = None
 
 
 @dataclass
@@ -191,7 +194,7 @@ def create_cluster_record(data: dict[str, Any], plan: RunPlan, cp: ClusterPlan,
         return
     data["clusters"][cp.cluster_id] = new_cluster_record(
         cp.cluster_id, cp.spec, job_id=plan.job_id, run_name=plan.run_name,
-        task_run_id=cp.task_run_id, start_ms=start_ms)
+        task_run_id=cp.task_run_id, start_ms=start_ms, user_spec=cp.user_spec)
     data["events"][cp.cluster_id] = []
 
 
@@ -335,12 +338,14 @@ def _plan_task(data: dict[str, Any], plan: RunPlan, by_key: dict[str, ClusterPla
     if slot not in by_key:
         run_id = plan.run_id
         salt: tuple[Any, ...] = (run_id, slot) if repair_id is None else (run_id, slot, "repair", repair_id)
+        resolved = pools.resolve_spec(data, spec)
         by_key[slot] = ClusterPlan(
             cluster_id=make_cluster_id(start_ms, *salt),
             spark_context_id=make_spark_context_id(*salt),
-            spec=pools.resolve_spec(data, spec), profile=task_profile(task, tags), task_keys=[],
-            seed=run_id * 1000 + len(by_key) + (repair_id or 0) * 7919, task_run_id=task_run_id,
-            sent_spec=copy.deepcopy(spec))
+            # The cluster runs on what its policy fills in too (a fixed availability, ...).
+            spec=policies.with_policy_values(data, spec, resolved), profile=task_profile(task, tags),
+            task_keys=[], seed=run_id * 1000 + len(by_key) + (repair_id or 0) * 7919, task_run_id=task_run_id,
+            sent_spec=copy.deepcopy(spec), user_spec=resolved)
     by_key[slot].task_keys.append(task["task_key"])
     return True
 
