@@ -66,6 +66,7 @@ from server.domain import (
 from server.errors import FailedPrecondition, NotFound, TrimtabError
 from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, custom_tags_over_limit, spec_diff, taken_over
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, PoolBacking, config_id_of, outside_bounds
+from server.plan.policy import kept_values
 from server.spec import (
     GP3_FIELDS,
     POOL_ID_FIELDS,
@@ -361,7 +362,8 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
         states[rec.id] = "rejected"
         # Turned down, unless it is the very cluster the revert goes back to (an apply that changed
         # only the tag): banning it moved the job off its own cluster to a dearer one at the next plan.
-        if config_id_of(rec.config) != config_id_of(config_from_spec(previous, cloud=cloud)):
+        if config_id_of(rec.config) != config_id_of(config_from_spec(
+                previous, cloud=cloud, policy_values=kept_values(project.state, previous))):
             state = _with_rejected(state, rec.config)
     # A recommendation planned on top of the reverted spec no longer fits the job (and may be
     # the configuration just turned down): the next run brings a new one.

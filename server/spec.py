@@ -226,19 +226,61 @@ def spec_cloud(spec: Mapping[str, Any], cloud: str = "") -> str:
     return ""
 
 
-def default_availability(spec: Mapping[str, Any], cloud: str = "") -> str:
-    """The availability ``spec`` runs with when its attributes leave it unset (`DEFAULT_AVAILABILITY`),
-    as the spec would name it; "" when it sets one, when the cloud is not known (`spec_cloud`), and
-    over an instance pool, whose instances have the pool's availability (the cluster's default does
-    not apply: `config_from_spec` reads the pool's, collection the cluster's record).
+def default_availability(spec: Mapping[str, Any], cloud: str = "",
+                         policy_values: Mapping[str, Any] | None = None) -> str:
+    """The availability ``spec`` runs with when its attributes leave it unset, as the spec would name
+    it (`unset_attributes`: its cluster policy's value, else `DEFAULT_AVAILABILITY`); "" when it sets
+    one, when neither the policy nor the cloud says (`spec_cloud`), and over an instance pool, whose
+    instances have the pool's availability (`config_from_spec` reads the pool's, collection the
+    cluster's record)."""
+    return str(unset_attributes(spec, cloud, policy_values).get("availability") or "")
 
-    The one place the default is applied: run collection (which nodes were spot), the planner's price
-    of the configuration, the savings baseline and every display read a spec through it, so they
-    agree. Nothing writes it into a spec: a spec is compared as the user wrote it (`spec_drift`)."""
-    attrs = spec.get("aws_attributes") or spec.get("azure_attributes") or {}
-    if attrs.get("availability") or pool_fields(spec):
-        return ""
-    return DEFAULT_AVAILABILITY.get(spec_cloud(spec, cloud), "")
+
+# The attributes that decide which of a cluster's nodes are spot, each read by `unset_attributes`
+# when the spec leaves it out.
+AVAILABILITY_FIELDS = ("availability", "first_on_demand")
+
+
+def unset_attributes(spec: Mapping[str, Any], cloud: str = "",
+                     policy_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``availability`` and ``first_on_demand`` a cluster of ``spec`` runs with where its
+    attributes block leaves them unset, as the spec would name them; {} over an instance pool (its
+    instances are the pool's: `config_from_spec` reads the pool's, collection the cluster's record).
+
+    The one rule for an unset availability, in this order:
+
+    1. the spec's own value (then the field is not in the answer);
+    2. the value its cluster policy fills in (``policy_values``: flattened paths such as
+       ``aws_attributes.availability`` to values, `server.plan.policy.ClusterPolicy.filled_values`):
+       Databricks applies a policy's ``fixed`` value to a spec that leaves the field out, and its
+       ``defaultValue`` when the spec asks for defaults (``apply_policy_default_values``); a policy
+       fixing ON_DEMAND runs the cluster on demand whatever the cloud's default;
+    3. the cloud's default availability (`DEFAULT_AVAILABILITY`: SPOT_WITH_FALLBACK on AWS). An unset
+       ``first_on_demand`` is then Databricks' 1 (the caller's: `config_from_spec`, `first_on_demand_of`).
+
+    Run collection (which nodes were spot; there the cluster record's value, which Databricks filled
+    in, wins: `server.collect.build.with_pool_node_types`), the planner's price of the configuration,
+    the savings baseline, auto-apply's same-cluster checks and every display read a spec through it,
+    so they agree. Nothing writes it into a spec: a spec is compared as the user wrote it
+    (`spec_drift`)."""
+    if pool_fields(spec):
+        return {}
+    cloud = spec_cloud(spec, cloud)
+    block = _ATTRIBUTES_BLOCK.get(cloud, "")
+    own = spec.get(block) if block else (spec.get("aws_attributes") or spec.get("azure_attributes"))
+    own = own if isinstance(own, Mapping) else {}
+    out: dict[str, Any] = {}
+    for name in AVAILABILITY_FIELDS:
+        if own.get(name) not in (None, ""):
+            continue
+        value = (policy_values or {}).get(f"{block}.{name}") if block else None
+        if value not in (None, ""):
+            out[name] = value
+    if "availability" not in out and own.get("availability") in (None, ""):
+        default = DEFAULT_AVAILABILITY.get(cloud, "")
+        if default:
+            out["availability"] = default
+    return out
 
 
 POOL_ID_FIELDS = ("instance_pool_id", "driver_instance_pool_id")
@@ -346,7 +388,8 @@ def access_mode_label(spec: Mapping[str, Any]) -> str:
 
 
 def config_from_spec(spec: Mapping[str, Any],
-                     pools: Mapping[str, Mapping[str, Any]] | None = None, *, cloud: str = "") -> ClusterConfig:
+                     pools: Mapping[str, Mapping[str, Any]] | None = None, *, cloud: str = "",
+                     policy_values: Mapping[str, Any] | None = None) -> ClusterConfig:
     """The fields Trimtab decides on, read from a complete ``new_cluster`` (kept whole in ``spec``).
 
     ``pools`` (``instance-pools/get`` answers by id) supply what a pool-backed spec leaves to its
@@ -356,7 +399,10 @@ def config_from_spec(spec: Mapping[str, Any],
     ``cloud``: the workspace's (aws | azure). An availability the spec leaves unset reads as the one
     Databricks runs it with there (`default_availability`: SPOT_WITH_FALLBACK on AWS), with
     ``first_on_demand`` 1; without ``cloud`` the spec's attributes block names it, and a spec with none
-    reads unset ("", as on a cloud Trimtab has no default for)."""
+    reads unset ("", as on a cloud Trimtab has no default for).
+
+    ``policy_values``: what the spec's cluster policy fills in (`unset_attributes`): an availability
+    or ``first_on_demand`` the spec leaves unset reads as the policy's before the cloud's default."""
     aws = spec.get("aws_attributes") or {}
     azure = spec.get("azure_attributes") or {}
     worker_pool_id, driver_pool_id = pool_ids(spec)
@@ -366,9 +412,11 @@ def config_from_spec(spec: Mapping[str, Any],
         # The pool's instances are what the cluster gets: their availability is the pool's.
         aws = {**aws, **(worker_pool.get("aws_attributes") or {})}
         azure = {**azure, **(worker_pool.get("azure_attributes") or {})}
-    attrs = aws or azure
+    # What the spec leaves unset: its cluster policy's value, else the cloud's default (`unset_attributes`).
+    attrs = {**unset_attributes(spec, cloud, policy_values),
+             **{k: v for k, v in (aws or azure).items() if v not in (None, "")}}
     autoscale = spec.get("autoscale") or {}
-    availability = str(attrs.get("availability") or "") or default_availability(spec, cloud)
+    availability = str(attrs.get("availability") or "")
     return ClusterConfig(
         node_type_id=str((worker_pool or spec).get("node_type_id") or ""),
         driver_node_type_id=str(driver_pool.get("node_type_id") or "") if driver_pool

@@ -21,7 +21,7 @@ from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost, shape_first_on_demand, sku_of
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
-from server.plan.policy import ClusterPolicy, DbuRate
+from server.plan.policy import ClusterPolicy, DbuRate, filled_into
 from server.plan.storage import advise
 from server.spec import POOL_ID_FIELDS, config_from_spec, config_label, pool_ids, recommended_spec
 
@@ -458,17 +458,21 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
                        *, driver: str | None = None, policy: ClusterPolicy | None = None,
                        pools: dict[str, dict] | None = None,
                        current_refused: bool = False,
-                       disk_uses: Sequence[DiskUse] = ()) -> list[tuple[Candidate, ClusterConfig]]:
+                       disk_uses: Sequence[DiskUse] = (),
+                       runs_under: ClusterPolicy | None = None) -> list[tuple[Candidate, ClusterConfig]]:
     """`build_candidates` for a stored project: bounds from the cluster it was imported with, its live
     cluster and every cluster of ``runs`` included, priced in its workspace, inside ``policy``, on the
     instance pool(s) its spec names (``pools``: their ``instance-pools/get`` answers by id), spot at
     the loss rate of ``runs`` (`spot_losses`), with the storage advice over ``disk_uses`` (the
-    planner's, `server.plan.storage.advise`)."""
+    planner's, `server.plan.storage.advise`). ``runs_under``: the cluster policy the spec names, read
+    for what it fills in (`project_config`) also when the candidates are not judged by it; ``policy``
+    when not given."""
     runs = list(runs)
-    # Read on the workspace's cloud: an availability the spec leaves unset is priced as it runs
-    # (`server.spec.default_availability`: spot workers on AWS), not on demand.
-    current = config_from_spec(project.current_spec, pools, cloud=workspace.cloud)
-    anchor = project_anchor(project, pools, cloud=workspace.cloud)
+    under = runs_under if runs_under is not None else policy
+    # Read on the workspace's cloud under the spec's policy: an availability the spec leaves unset is
+    # priced as it runs (`server.spec.unset_attributes`: the policy's, else spot workers on AWS).
+    current = project_config(project, pools, cloud=workspace.cloud, policy=under)
+    anchor = project_anchor(project, pools, cloud=workspace.cloud, policy=under)
     return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
                             anchor=anchor, tried=[on_pool(r.config, current) for r in runs if r.config is not None],
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
@@ -477,7 +481,8 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
 
 
 def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,
-                 pools: dict[str, dict] | None = None, *, best: ClusterConfig | None = None) -> str:
+                 pools: dict[str, dict] | None = None, *, best: ClusterConfig | None = None,
+                 policy: ClusterPolicy | None = None) -> str:
     """Why the plan leaves the configuration the job runs on for ``chosen``, when the candidates made
     it do so ("" otherwise), for the recommendation's reason: the running configuration is outside
     the project's bounds (`outside_bounds`), or its user turned it down (`REJECTED_KEY`), or
@@ -486,8 +491,8 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
     ``best``: the configuration the model would settle on now (`models.decide.Decision.best`; None:
     not known, ``chosen`` is taken as it). A learning or exploration run (``chosen`` is not ``best``)
     is picked for what it teaches, so spot losses are never its reason: saying so blamed them for a
-    trial that went back to spot the next run."""
-    current = config_from_spec(project.current_spec, pools, cloud=cloud)
+    trial that went back to spot the next run. ``policy``: the one the spec names (`project_config`)."""
+    current = project_config(project, pools, cloud=cloud, policy=policy)
     if same_cluster(chosen, current):
         return ""
     name = config_id_of(current)
@@ -528,13 +533,28 @@ def rejected_configs(project: Project) -> tuple[str, ...]:
     return tuple(str(c) for c in kept) if isinstance(kept, list) else ()
 
 
-def project_anchor(project: Project, pools: dict[str, dict] | None = None, *, cloud: str = "") -> ClusterConfig | None:
+def project_anchor(project: Project, pools: dict[str, dict] | None = None, *, cloud: str = "",
+                   policy: ClusterPolicy | None = None) -> ClusterConfig | None:
     """The configuration the project was imported with, which fixes the default bounds; None when
     there is none or the cluster has moved onto other pools since (its node type is gone then).
-    ``cloud``: the workspace's (`server.spec.config_from_spec`)."""
+    ``cloud``: the workspace's, ``policy``: the cluster policy the live spec names, which fills the
+    spec as imported too when it names the same one (`project_config`)."""
     if not project.original_spec or pool_ids(project.original_spec) != pool_ids(project.current_spec):
         return None
-    return config_from_spec(project.original_spec, pools, cloud=cloud)
+    return config_from_spec(project.original_spec, pools, cloud=cloud,
+                            policy_values=filled_into(policy, project.original_spec))
+
+
+def project_config(project: Project, pools: dict[str, dict] | None = None, *, cloud: str = "",
+                   policy: ClusterPolicy | None = None) -> ClusterConfig:
+    """The configuration the project's job runs on now: its live spec read on the workspace's
+    ``cloud`` (aws | azure), on its ``pools``, under the cluster ``policy`` the spec names (None:
+    none, or not read): an availability or ``first_on_demand`` the spec leaves unset is the one the
+    policy fills in (`server.plan.policy.ClusterPolicy.filled_values`), else the cloud's default
+    (`server.spec.unset_attributes`). What the planner prices as the current cluster and what
+    auto-apply's same-cluster checks compare a recommendation with."""
+    return config_from_spec(project.current_spec, pools, cloud=cloud,
+                            policy_values=filled_into(policy, project.current_spec))
 
 
 def _pool_too_small(pool: PoolBacking, min_workers: int, high: int) -> str:

@@ -40,16 +40,17 @@ from server.plan.candidates import (
     pricing_for,
     project_anchor,
     project_candidates,
+    project_config,
     same_cluster,
 )
 from server.plan.driver import driver_options, driver_run, plan_driver
 from server.plan.observe import observation
-from server.plan.policy import ClusterPolicy
+from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, kept_fills
 from server.plan.prior import ProjectPriors
 from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
 from server.plan.storage import advise, disk_use
 from server.render.fmt import cut
-from server.spec import config_from_spec, pool_fields, pool_ids, single_node
+from server.spec import pool_fields, pool_ids, single_node
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,10 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     pricing = pricing_for(workspace, project.current_spec)
     # The policy's dbus_per_hour rule is judged at the DBU rates the cluster is billed at.
     cluster_policy = ClusterPolicy.from_api(policy, dbu_rate=dbu_rates(catalog, pricing)) if policy else None
-    current = config_from_spec(project.current_spec, pools, cloud=workspace.cloud)
-    anchor = project_anchor(project, pools, cloud=workspace.cloud)
+    # The cluster as it runs: what the spec leaves unset is what its policy fills in, else the cloud's
+    # default (a policy fixing ON_DEMAND must not price the job as spot, nor keep it on a spot it refuses).
+    current = project_config(project, pools, cloud=workspace.cloud, policy=cluster_policy)
+    anchor = project_anchor(project, pools, cloud=workspace.cloud, policy=cluster_policy)
     # A pool-backed run records the pool, not its node type: it is read on the pool's type.
     runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
             for r in store.runs.history(project_id)]
@@ -137,7 +140,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # A driver is offered only if some worker configuration of the project's space is inside the
     # policy with it (a dbus_per_hour cap counts the driver): the space before the policy, each
     # configuration judged with the driver in question.
-    space = [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, pools=pools)] \
+    space = [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, pools=pools,
+                                                  runs_under=cluster_policy)] \
         if cluster_policy is not None else []
     driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy, space=space,
                                 spec=project.current_spec, azure=pricing.cloud == "azure", currency=catalog.currency)
@@ -153,7 +157,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # The project's space before the policy, on the chosen driver: the rules a reason names are
     # those that keep some of it out.
     bounded = space if driver is None or all(c.driver_node_type_id == driver for c in space) else \
-        [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools)]
+        [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools,
+                                              runs_under=cluster_policy)]
     if not any(c.allowed for c, _ in pairs.values()):
         unpriced = _unpriced(project.name, workspace, catalog)
         if unpriced:
@@ -190,7 +195,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # turned down, spot nodes lost): otherwise the move reads as the model's whim.
     best = pairs[decision.best.config_id][1] if decision.best is not None and decision.best.config_id in pairs \
         else None
-    leaving = leaving_note(project, catalog, pricing.cloud, runs, config, pools, best=best)
+    leaving = leaving_note(project, catalog, pricing.cloud, runs, config, pools, best=best, policy=cluster_policy)
     if leaving:
         rec = dataclasses.replace(rec, reason=f"{leaving}. {rec.reason}")
     edit = edit_hold(project, runs)
@@ -209,14 +214,34 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         rec = dataclasses.replace(rec, storage_advice=advice.reason,
                                   projected_monthly_saving=advice.projected_monthly_saving)
     rec = store.recommendations.add(rec, withdrawn_shifts={run_ids[i] for i in decision.one_offs})
-    if project.phase != decision.phase:
+    fills = _fills_kept(project.state, cluster_policy)
+    if project.phase != decision.phase or fills is not None:
         from server.apply import project_lock  # imports databricks-sdk; see Planner.after_run
 
         with project_lock(project_id, store):  # rows are written whole: re-read under the lock
-            store.projects.update(dataclasses.replace(store.projects.get(project_id), phase=decision.phase))
+            fresh = store.projects.get(project_id)
+            state = dict(fresh.state)
+            if fills:
+                state[POLICY_FILLS_KEY] = fills
+            elif fills is not None:
+                state.pop(POLICY_FILLS_KEY, None)
+            store.projects.update(dataclasses.replace(fresh, phase=decision.phase, state=state))
     log.info("project %s: %s -> %s (%s)", project.name, config_id_of(current), decision.candidate.config_id,
              decision.phase)
     return rec
+
+
+def _fills_kept(state: dict[str, Any], policy: ClusterPolicy | None) -> dict[str, Any] | None:
+    """What the project keeps of ``policy`` (`server.plan.policy.kept_fills`: the availability it fills
+    into a spec) when that differs from what it keeps now; {} to drop a kept copy the policy no longer
+    fills anything of; None to leave the state as it is (no policy read: the spec names none, or a
+    caller planned without it). The savings baseline and a revert read the spec through the copy."""
+    if policy is None:
+        return None
+    fills = kept_fills(policy)
+    if not fills["fixed"] and not fills["defaults"]:
+        fills = {}
+    return None if state.get(POLICY_FILLS_KEY, {}) == fills else fills
 
 
 # Where `server.apply.rebase` keeps the spec paths of the user's latest edit outside Trimtab, and
@@ -446,8 +471,8 @@ class Planner:
             self._record(run, "plan", err)
             raise
         if rec is None or not project.settings.auto_apply or \
-                same_cluster(rec.config, config_from_spec(project.current_spec, pools,
-                                                          cloud=apply.project_cloud(self._store, project))) or \
+                same_cluster(rec.config, _live_config(project, pools, apply.project_cloud(self._store, project),
+                                                      policy)) or \
                 edit_hold(project, self._store.runs.history(run.project_id)):
             # Planned, and nothing to apply (not planned at all, auto-apply off or paused by the
             # user's own edit of the cluster, or the job already runs the recommendation):
@@ -536,8 +561,8 @@ class Planner:
         if rec is None or rec.state != "pending" or not project.settings.auto_apply or project.detached \
                 or project.orphaned:
             return rec
-        if same_cluster(rec.config, config_from_spec(project.current_spec, self._pools_of(project) or None,
-                                                     cloud=apply.project_cloud(self._store, project))) or \
+        if same_cluster(rec.config, _live_config(project, self._pools_of(project) or None,
+                                                 apply.project_cloud(self._store, project), self._policy_of(project))) or \
                 edit_hold(project, self._store.runs.history(project_id)):
             return rec
         newest = self._store.runs.list(project_id, limit=1)
@@ -645,6 +670,16 @@ class Planner:
             state = change(dict(project.state))
             if state is not None:
                 self._store.projects.update(dataclasses.replace(project, state=state))
+
+
+def _live_config(project: Project, pools: dict[str, dict[str, Any]] | None, cloud: str,
+                 policy: dict[str, Any] | None) -> ClusterConfig:
+    """The configuration the job runs on now, for auto-apply's same-cluster check: read under the
+    cluster ``policy`` the planner planned on (its copy, `Planner._policy_of`), as the plan read it
+    (`server.plan.candidates.project_config`), so an unchanged cluster under a policy that fixes its
+    availability is not taken for a change."""
+    return project_config(project, pools or None, cloud=cloud,
+                          policy=ClusterPolicy.from_api(policy) if policy else None)
 
 
 def problem_message(err: BaseException) -> str:

@@ -246,6 +246,25 @@ class ClusterPolicy:
             out[SPOT_CAP_PATH] = stale
         return dict(sorted(out.items()))
 
+    def filled_values(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """What Databricks fills into ``spec`` from the policy's rules on the attributes a
+        recommendation writes, by flattened path: each rule's fixed value, and its ``defaultValue``
+        when the spec asks for defaults (``apply_policy_default_values: true``; without it only fixed
+        values are applied, as the Clusters API says), where the spec leaves the attribute out (or
+        null). What a cluster of ``spec`` runs with: `server.spec.unset_attributes` reads an unset
+        availability and ``first_on_demand`` from it before the cloud's default."""
+        flat = flatten(spec)
+        apply_defaults = spec.get("apply_policy_default_values") is True
+        out: dict[str, Any] = {}
+        for path, rule in self.rules.items():
+            if path == DBUS_PER_HOUR or flat.get(path) is not None:
+                continue
+            if rule.type == "fixed":
+                out[path] = rule.value
+            elif rule.has_default and apply_defaults:
+                out[path] = rule.default
+        return out
+
     def filled_cap(self, spec: Mapping[str, Any]) -> tuple[Rule, Any] | None:
         """The Azure spot cap the policy fills into ``spec`` and its rule, None when it fills none: the
         spec leaves the cap out (or null) and the rule fixes it, or gives a ``defaultValue`` the spec
@@ -316,6 +335,51 @@ class ClusterPolicy:
         if cap is not None and cap.max_value is not None and cap.describe(DBUS_PER_HOUR) in rules:
             return f"under the policy's dbus_per_hour cap of {_text(cap.max_value)}"
         return f"inside the policy ({'; '.join(rules)})" if rules else "inside the policy"
+
+
+def filled_into(policy: ClusterPolicy | None, spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`ClusterPolicy.filled_values` of ``spec`` when ``spec`` names ``policy`` (its ``policy_id``); None
+    without a policy or for a spec under another one (or none): nothing of it is filled in then."""
+    named = str(spec.get("policy_id") or "")
+    if policy is None or not named or (policy.policy_id and policy.policy_id != named):
+        return None
+    return policy.filled_values(spec)
+
+
+# Where a project keeps what its cluster policy fills into an availability (`kept_fills`): the planner
+# reads the policy from the workspace (`server.plan.planner.Planner`); the savings baseline and a revert,
+# which have no workspace to ask, read the project's spec through this copy.
+POLICY_FILLS_KEY = "policy_fills"
+# The fields a kept copy holds: those that decide which nodes are spot (`server.spec.unset_attributes`).
+FILLED_PATHS = tuple(f"{block}.{name}" for block in ("aws_attributes", "azure_attributes")
+                     for name in ("availability", "first_on_demand"))
+
+
+def kept_fills(policy: ClusterPolicy) -> dict[str, Any]:
+    """The part of ``policy`` a project keeps (`POLICY_FILLS_KEY`), JSON: its id, and the fixed values
+    and defaults of its rules on `FILLED_PATHS`."""
+    rules = {p: r for p, r in policy.rules.items() if p in FILLED_PATHS}
+    return {"policy_id": policy.policy_id,
+            "fixed": {p: r.value for p, r in sorted(rules.items()) if r.type == "fixed"},
+            "defaults": {p: r.default for p, r in sorted(rules.items()) if r.type != "fixed" and r.has_default}}
+
+
+def kept_policy(state: Mapping[str, Any]) -> ClusterPolicy | None:
+    """The policy a project keeps (`kept_fills`), as the rules that fill values in; None without one."""
+    kept = state.get(POLICY_FILLS_KEY)
+    if not isinstance(kept, Mapping):
+        return None
+    rules = {str(p): Rule(type="fixed", value=v) for p, v in (kept.get("fixed") or {}).items()}
+    rules.update({str(p): Rule(type="unlimited", has_default=True, default=v)
+                  for p, v in (kept.get("defaults") or {}).items()})
+    return ClusterPolicy(policy_id=str(kept.get("policy_id") or ""), rules=rules)
+
+
+def kept_values(state: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the policy a project keeps (`kept_policy`, from its ``state``) fills into ``spec``
+    (`filled_into`): for readers with no workspace to ask (the savings baseline, a revert, the project
+    page), as the planner read the policy last."""
+    return filled_into(kept_policy(state), spec)
 
 
 def cluster_dbus_per_hour(flat: Mapping[str, Any], dbu_rate: DbuRate) -> float | str:

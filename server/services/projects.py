@@ -14,6 +14,7 @@ from server.costing.catalog import PriceCatalog
 from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettings, Run
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import MIN_WORKERS
+from server.plan.policy import kept_values
 from server.services.savings import USER_EDIT
 from server.spec import config_from_spec as spec_config
 from server.spec import pool_ids, pools_seen
@@ -64,7 +65,8 @@ def summarize(store: Store, project: Project, clouds: dict[str, str] | None = No
         project=project,
         run_count=len(runs),
         current_config=config_from_spec(project.current_spec, pools_seen(project.current_spec,
-                                                                           [r.config for r in runs]), cloud=cloud)
+                                                                           [r.config for r in runs]), cloud=cloud,
+                                        policy_values=kept_values(project.state, project.current_spec))
         or (latest.config if latest else None),
         latest_cost=latest.cost.total if latest and latest.cost else None,
         latest_runtime_s=latest.runtime_s if latest else None,
@@ -84,15 +86,16 @@ def sla_met_fraction(runs: Sequence[Run], sla_seconds: float | None) -> float | 
 
 
 def config_from_spec(spec: dict[str, Any], pools: dict[str, dict[str, Any]] | None = None, *,
-                     cloud: str = "") -> ClusterConfig | None:
+                     cloud: str = "", policy_values: dict[str, Any] | None = None) -> ClusterConfig | None:
     """The named fields of a Databricks `new_cluster` spec (None for an empty spec); ``pools`` give
     a pool-backed spec its node types (`server.spec.pools_seen`), ``cloud`` (the workspace's) the
-    availability an unset one runs with.
+    availability an unset one runs with, ``policy_values`` what its cluster policy fills in (the copy the
+    planner keeps on the project: `server.plan.policy.kept_values`).
 
     One reading of specs for the whole server (`server.spec`), so the project page
     and the planner never disagree (Azure availability names and the cloud's default included).
     """
-    return spec_config(spec, pools, cloud=cloud) if spec else None
+    return spec_config(spec, pools, cloud=cloud, policy_values=policy_values) if spec else None
 
 
 def workspace_clouds(store: Store) -> dict[str, str]:
@@ -147,7 +150,8 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
         out.append(ProjectSummary(
             project=p,
             run_count=runs,
-            current_config=config_from_spec(p.current_spec, cloud=clouds.get(p.workspace, ""))
+            current_config=config_from_spec(p.current_spec, cloud=clouds.get(p.workspace, ""),
+                                            policy_values=kept_values(p.state, p.current_spec))
             or (latest.config if latest else None),
             latest_cost=latest.cost.total if latest and latest.cost else None,
             latest_runtime_s=latest.runtime_s if latest else None,

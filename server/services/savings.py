@@ -81,6 +81,7 @@ from server.costing.run_cost import sku_of
 from server.domain import ClusterConfig, CostBreakdown, Project, Run
 from server.errors import NotFound
 from server.plan.candidates import config_id_of, driver_of
+from server.plan.policy import kept_values
 from server.schedule import CronError, UnsupportedCron, fires_per_year
 from server.spec import config_from_spec, pool_ids, pools_seen
 from server.store import Store
@@ -432,11 +433,13 @@ def as_found(project: Project, runs: Sequence[Run], cloud: str = "") -> Callable
     types the project's runs on those pools recorded (`pools_seen`). A project without an original spec
     (nothing to compare with) or a run whose configuration was not recorded count as found. ``cloud``:
     the workspace's: an availability the spec as found leaves unset is the one its runs ran with
-    there (`server.spec.default_availability`: spot on AWS), as the collector recorded them."""
+    there (`server.spec.unset_attributes`: the one its cluster policy fills in, as the planner last read
+    the policy, `server.plan.policy.kept_values`; else spot on AWS), as the collector recorded them from
+    the cluster's record."""
     if not project.original_spec:
         return lambda _config: True
     found = config_from_spec(project.original_spec, pools_seen(project.original_spec, (r.config for r in runs)),
-                             cloud=cloud)
+                             cloud=cloud, policy_values=kept_values(project.state, project.original_spec))
     # A pool owns its instances' availability: the spec as found says none (or another), the runs
     # record the pool's (review rev15j: every run on a spot pool read as another cluster).
     pooled = any(pool_ids(project.original_spec))

@@ -1,7 +1,9 @@
-"""A cluster policy that fixes (or defaults) the availability of a spec that leaves it unset, through the
-workspace emulator: Databricks creates the cluster with the policy's value (fixed always; ``defaultValue``
-when the spec sets ``apply_policy_default_values``), not its backend default SPOT_WITH_FALLBACK. The
-emulator runs it so and its cluster record says so."""
+"""A cluster policy that fixes (or defaults) the availability of a spec that leaves it unset, on SQLite and
+PostgreSQL through the workspace emulator: Databricks creates the cluster with the policy's value (fixed
+always; ``defaultValue`` when the spec sets ``apply_policy_default_values``), not its backend default
+SPOT_WITH_FALLBACK. The emulator runs it so and its cluster record says so; the collector records and
+prices it so; the planner prices the cluster the job runs on as on demand, never recommends the spot the
+policy refuses, and auto-apply takes the unchanged cluster for the same one (nothing written)."""
 
 from __future__ import annotations
 
@@ -13,14 +15,21 @@ import pytest
 
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import LOG_CONF, SPARK_VERSION
+from server.apply import apply_recommendation, revert
+from server.clock import SystemClock
 from server.collect import Collector
 from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
-from server.costing.run_cost import cost_run
+from server.costing.run_cost import cost_run, hourly_cost
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, Run
+from server.plan.candidates import REJECTED_KEY, config_id_of, pricing_for, project_candidates
+from server.plan.planner import Planner, plan_project
+from server.plan.policy import ClusterPolicy
 from server.services import workspaces
+from server.services.projects import update_settings
 from server.services.secrets import SecretBox
+from server.spec import find_cluster_spec
 from server.store import Store
 from tests.integration.conftest import NOOP_INIT, WIRING, admin_post
 
@@ -110,3 +119,74 @@ def test_the_emulator_creates_the_cluster_with_the_policys_fixed_availability_an
                 for n in [record["driver"], *record.get("executors", [])]]
         on_demand = {"ON_DEMAND": 5}.get(str(filled.get("availability")), int(filled.get("first_on_demand", 1)))
         assert spot == [i >= on_demand for i in range(5)], spot  # the driver and 4 workers
+
+
+def test_a_run_under_a_policy_fixing_on_demand_is_recorded_and_planned_on_demand(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
+    policy_id = _policy(emulator, FIXED_ON_DEMAND)
+    project = _import(store, secrets, gateway, {**UNSET, "policy_id": policy_id})
+    pid = int(project.id or 0)
+    catalog = load_catalog()
+    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
+                          catalog=catalog)
+    run = _collected(collector, emulator, gateway, project)
+    # The cluster ran on demand (the policy's value), and is recorded and priced so.
+    assert run.config is not None and run.config.availability == "ON_DEMAND"
+    assert config_id_of(run.config) == f"{NODE}x4"
+    assert run.cost is not None
+    assert run.cost.total == pytest.approx(_priced_as(gateway, store, run, {"availability": "ON_DEMAND"}), rel=0.01)
+
+    # The planner prices the cluster the job runs on as it runs: every node on demand.
+    project = store.projects.get(pid)
+    workspace = store.workspaces.get("sbx")
+    policy = ClusterPolicy.from_api(gateway.get_cluster_policy(policy_id))
+    pricing = pricing_for(workspace, project.current_spec)
+    pairs = {c.config_id: c for c, _ in project_candidates(project, workspace, catalog, [run], policy=policy)}
+    assert f"{NODE}x4-spot" not in pairs
+    running = pairs[f"{NODE}x4"]
+    assert not running.spot and running.allowed
+    assert running.price_per_hour == pytest.approx(
+        hourly_cost(ON_DEMAND, pricing.cloud, pricing.region, pricing.plan, pricing.sku, catalog), rel=0.01)
+
+
+def test_auto_apply_takes_the_unchanged_cluster_under_a_policy_fixing_on_demand_for_the_same_one(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
+    policy_id = _policy(emulator, FIXED_ON_DEMAND)
+    project = _import(store, secrets, gateway, {**UNSET, "policy_id": policy_id})
+    pid = int(project.id or 0)
+    catalog = load_catalog()
+    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
+                          catalog=catalog)
+    _collected(collector, emulator, gateway, project)
+    policy = ClusterPolicy.from_api(gateway.get_cluster_policy(policy_id))
+    # With auto-apply on, the plan is the cluster the job runs on (the policy holds its type and size):
+    # on demand, inside the policy, and auto-apply takes it for the same cluster (nothing is written).
+    update_settings(store, str(pid), {"auto_apply": True, "spot_allowed": True})
+    before = find_cluster_spec(gateway.get_job(project.job_id)["settings"], "main")
+    planner = Planner(store, catalog, lambda w: workspaces.gateway_for(store, secrets, w))
+    rec = planner.after_run(store.runs.history(pid)[-1])
+    assert rec is not None
+    assert rec.config.availability == "ON_DEMAND" and config_id_of(rec.config) == f"{NODE}x4"
+    assert policy.allows_config(rec.config, project.current_spec, azure=False)
+    assert find_cluster_spec(gateway.get_job(project.job_id)["settings"], "main") == before
+    assert not store.projects.get(pid).pending_apply
+
+
+def test_a_revert_to_the_same_cluster_under_the_policy_does_not_turn_the_cluster_down(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
+    policy_id = _policy(emulator, FIXED_ON_DEMAND)
+    project = _import(store, secrets, gateway, {**UNSET, "policy_id": policy_id})
+    pid = int(project.id or 0)
+    catalog = load_catalog()
+    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
+                          catalog=catalog)
+    _collected(collector, emulator, gateway, project)
+    # The plan (the policy holds the type and size) is the cluster the job runs on; applied by hand, it
+    # writes the availability out (and the tag), which changes nothing that runs.
+    rec = plan_project(store, pid, catalog, policy=gateway.get_cluster_policy(policy_id))
+    assert rec is not None and config_id_of(rec.config) == f"{NODE}x4"
+    assert apply_recommendation(store, gateway, pid).applied
+    assert revert(store, gateway, pid).applied
+    # A revert turns the recommendation down unless it is the very cluster the revert goes back to:
+    # read as spot, the job's own on-demand cluster was banned from the next plans.
+    assert f"{NODE}x4" not in (store.projects.get(pid).state.get(REJECTED_KEY) or [])
