@@ -187,6 +187,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not url.path.endswith(QUERY_SUFFIX):
             self._send(404, {"error": {"code": "NotFound", "message": f"no route {url.path}"}})
             return
+        if not url.path.startswith(f"/subscriptions/{self.stand_in.subscription_id}/"):
+            # What Azure answers a token with no role on the subscription named (a wrong subscription id).
+            self._send(403, {"error": {"code": "AuthorizationFailed", "message": (
+                "The client does not have authorization to perform action 'Microsoft.CostManagement/query/read' "
+                f"over scope '{url.path[: -len(QUERY_SUFFIX)]}' or the scope is invalid.")}})
+            return
         try:
             body = json.loads(raw or b"{}")
             query = parse_qs(url.query)

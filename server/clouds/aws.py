@@ -17,6 +17,7 @@ costs $0.01.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,18 @@ from server.errors import FailedPrecondition, Unavailable
 
 # EC2 allows at most 200 values per filter; stay below it.
 FILTER_CHUNK = 199
+# Error codes that say the credentials or their permissions are wrong, whatever the call: a definite
+# answer, never worth a retry (Cost Explorer is a JSON API: a bad key id is UnrecognizedClientException,
+# a bad secret InvalidSignatureException; the query APIs and moto say InvalidClientTokenId and
+# SignatureDoesNotMatch).
+DENIED_CODES = frozenset({
+    "UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "AuthFailure", "UnrecognizedClientException",
+    "InvalidClientTokenId", "SignatureDoesNotMatch", "InvalidSignatureException", "ExpiredToken",
+    "ExpiredTokenException", "InvalidAccessKeyId", "MissingAuthenticationToken", "IncompleteSignature",
+})
+# The placeholder cluster the billing check asks about: its answer is empty, the permissions it needs
+# are exactly those of a real bill read.
+CHECK_CLUSTER_ID = "trimtab-billing-check"
 
 
 @dataclass(frozen=True)
@@ -97,14 +110,16 @@ class AwsGateway:
     """Read-only calls a workspace's IAM role needs: ec2:DescribeInstances, ec2:DescribeVolumes, ce:GetCostAndUsage."""
 
     def __init__(self, credentials: AwsCredentials, *, page_size: int = 200, chunk_size: int = FILTER_CHUNK,
-                 max_attempts: int = 3) -> None:
+                 max_attempts: int = 3, timeout_s: float | None = None) -> None:
+        """``timeout_s``: the connect and read timeout of each attempt (botocore's 60 s when None)."""
         session = boto3.session.Session(
             aws_access_key_id=credentials.access_key_id,
             aws_secret_access_key=credentials.secret_access_key,
             aws_session_token=credentials.session_token,
             region_name=credentials.region,
         )
-        config = BotoConfig(retries={"max_attempts": max_attempts, "mode": "standard"})
+        timeouts = {} if timeout_s is None else {"connect_timeout": timeout_s, "read_timeout": timeout_s}
+        config = BotoConfig(retries={"max_attempts": max_attempts, "mode": "standard"}, **timeouts)
         self._ec2 = session.client("ec2", endpoint_url=credentials.endpoint_url, config=config)
         # Cost Explorer has one global endpoint in us-east-1.
         self._ce = session.client("ce", region_name="us-east-1", endpoint_url=credentials.endpoint_url, config=config)
@@ -163,6 +178,13 @@ class AwsGateway:
             if not token:
                 return pages
 
+    def check_cost_read(self, now_ms: int) -> None:
+        """One Cost Explorer page of the query a bill read sends (yesterday, a placeholder cluster):
+        the credentials and ce:GetCostAndUsage tried at once. Costs one request ($0.01). Raises
+        `FailedPrecondition` when AWS refuses them, `Unavailable` when it cannot tell."""
+        day_ms = now_ms - 86_400_000
+        self._call(self._ce, "get_cost_and_usage", **cost_query(CHECK_CLUSTER_ID, day_ms, day_ms))
+
     # ----------------------------------------------------------------- plumbing
     def _pages(self, client: Any, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         paginator = client.get_paginator(operation)
@@ -185,10 +207,18 @@ def _translate(operation: str, exc: Exception) -> Exception:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         message = exc.response.get("Error", {}).get("Message", "") or str(exc)
-        if code in {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "AuthFailure"}:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if (xml := _XML_ERROR.search(message)) is not None:
+            # An XML error body where JSON was expected (a proxy, or moto's IAM check in front of Cost
+            # Explorer): botocore gives up on it and the code is the HTTP status; its Code and Message say it.
+            code, message = xml.group(1), xml.group(2)
+        if code in DENIED_CODES or status in (401, 403):
             return FailedPrecondition(f"AWS {operation} denied ({code}): {message}")
         return Unavailable(f"AWS {operation} failed ({code or 'error'}): {message}")
     return Unavailable(f"AWS {operation} failed: {exc}")
+
+
+_XML_ERROR = re.compile(r"<Code>([^<]*)</Code>\s*<Message>([^<]*)</Message>", re.S)
 
 
 def default_credentials() -> AwsCredentials | None:

@@ -15,6 +15,8 @@ Raw pages (``columns``/``rows``) go to ``server.costing.reconcile``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +34,8 @@ from azure.mgmt.costmanagement import CostManagementClient
 from server.errors import FailedPrecondition, Unavailable
 
 MAX_PAGES = 100  # a bound, so a server that always sends a nextLink cannot keep us looping
+# The placeholder cluster the billing check asks about (as `server.clouds.aws.CHECK_CLUSTER_ID`).
+CHECK_CLUSTER_ID = "trimtab-billing-check"
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ class AzureCostGateway:
     def cluster_cost_pages(self, cluster_id: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         """Raw result pages ({"columns": [{name, type}], "rows": [...]}) for the cluster's days."""
         body = cost_query(cluster_id, start_ms, end_ms)
-        try:
+        with _translated():
             result = self._client.query.usage(scope=self.scope, parameters=body)
             pages = [{"columns": [{"name": c.name, "type": c.type} for c in result.columns or []],
                       "rows": [list(r) for r in result.rows or []]}]
@@ -126,12 +130,35 @@ class AzureCostGateway:
                 props = response.json().get("properties") or {}
                 pages.append({"columns": props.get("columns") or [], "rows": props.get("rows") or []})
                 link = props.get("nextLink")
-        except ClientAuthenticationError as exc:
-            raise FailedPrecondition(f"Azure Cost Management refused the credentials: {exc.message}") from exc
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise Unavailable(f"Azure Cost Management unreachable: {exc.message}") from exc
-        except HttpResponseError as exc:
-            if exc.status_code in (401, 403):
-                raise FailedPrecondition(f"Azure Cost Management denied the query: {exc.message}") from exc
-            raise Unavailable(f"Azure Cost Management query failed ({exc.status_code}): {exc.message}") from exc
         return pages
+
+    def check_cost_read(self, now_ms: int, timeout_s: float) -> None:
+        """One page of the query a bill read sends (yesterday, a placeholder cluster), on the scope a
+        bill read uses, with no retry and ``timeout_s`` to connect and to read: the credentials, the
+        subscription (or resource group) and the Cost Management read permission tried at once (the
+        query is free). Raises `FailedPrecondition` when Azure refuses them, `Unavailable` when it
+        cannot tell."""
+        day_ms = now_ms - 86_400_000
+        with _translated():
+            self._client.query.usage(scope=self.scope, parameters=cost_query(CHECK_CLUSTER_ID, day_ms, day_ms),
+                                     retry_total=0, connection_timeout=timeout_s, read_timeout=timeout_s)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Azure SDK errors as ours: a refusal (401, 403, a scope that does not exist) is `FailedPrecondition`,
+    anything that may pass (the network, a 5xx, throttling) `Unavailable`."""
+    try:
+        yield
+    except ClientAuthenticationError as exc:
+        raise FailedPrecondition(f"Azure Cost Management refused the credentials: {exc.message}") from exc
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise Unavailable(f"Azure Cost Management unreachable: {exc.message}") from exc
+    except HttpResponseError as exc:
+        if exc.status_code in (401, 403):
+            raise FailedPrecondition(f"Azure Cost Management denied the query: {exc.message}") from exc
+        if exc.status_code == 404:
+            # SubscriptionNotFound, ResourceGroupNotFound: the scope named in the credentials is wrong,
+            # which no retry mends.
+            raise FailedPrecondition(f"Azure Cost Management: scope not found: {exc.message}") from exc
+        raise Unavailable(f"Azure Cost Management query failed ({exc.status_code}): {exc.message}") from exc

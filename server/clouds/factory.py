@@ -13,12 +13,14 @@ Unknown keys are refused so a typo never silently drops a setting.
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import dataclass
 from typing import Any
 
 from server.clouds.aws import AwsCredentials, AwsGateway
 from server.clouds.azure import AzureCostGateway, AzureCredentials
 from server.costing.billing import AwsBill, AzureBill, BillSource
-from server.errors import InvalidArgument
+from server.errors import FailedPrecondition, InvalidArgument, TrimtabError
 
 AWS_KEYS = {"access_key_id": True, "secret_access_key": True, "session_token": False, "region": False,
             "endpoint_url": False}
@@ -72,3 +74,65 @@ def bill_source(cloud: str, credentials_json: str | None) -> BillSource | None:
     if isinstance(creds, AwsCredentials):
         return AwsBill(AwsGateway(creds))
     return AzureBill(AzureCostGateway(creds))
+
+
+# A person waits on `workspace add`/`set`: one try, bounded, whatever the SDKs' own timeouts do
+# (a DNS lookup that hangs is outside them).
+BILLING_CHECK_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class BillingCheck:
+    """What one bill read with new credentials said: ``ok``; else ``refused`` (the cloud answered
+    that the credentials, their scope or their permissions are wrong: no retry mends that) or not
+    (no answer in time, a network error, a 5xx: it may pass), and ``why``, with no secret in it."""
+
+    ok: bool
+    refused: bool = False
+    why: str = ""
+
+
+def check_billing_credentials(cloud: str, text: str, *, now_ms: int,
+                              timeout_s: float = BILLING_CHECK_TIMEOUT_S) -> BillingCheck:
+    """Try ``text`` (validated JSON credentials) with one cheap bill read of the query re-costing
+    sends, within ``timeout_s``. Never raises for what the cloud answered."""
+    creds = parse_cloud_credentials(cloud, text)
+    outcome: list[BillingCheck] = []
+
+    def attempt() -> None:
+        try:
+            if isinstance(creds, AwsCredentials):
+                AwsGateway(creds, max_attempts=1, timeout_s=timeout_s).check_cost_read(now_ms)
+            else:
+                AzureCostGateway(creds).check_cost_read(now_ms, timeout_s)
+        except FailedPrecondition as exc:
+            outcome.append(BillingCheck(False, refused=True, why=_without_secrets(exc.message, creds)))
+        except Exception as exc:  # noqa: BLE001 - whatever else failed, the check could not tell
+            why = exc.message if isinstance(exc, TrimtabError) else f"{type(exc).__name__}: {exc}"
+            outcome.append(BillingCheck(False, why=_without_secrets(why, creds)))
+        else:
+            outcome.append(BillingCheck(True))
+
+    # A thread of its own, so the deadline holds even where the SDK's timeouts do not reach; one still
+    # waiting past it ends by itself (daemon) and its outcome is dropped.
+    thread = threading.Thread(target=attempt, name="trimtab-billing-check", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if not outcome:
+        return BillingCheck(False, why=f"no answer from the {cloud} billing API within {timeout_s:g} s")
+    return outcome[0]
+
+
+# The longest reason kept: an SDK may put a whole response body in its message.
+MAX_WHY_CHARS = 400
+
+
+def _without_secrets(message: str, creds: AwsCredentials | AzureCredentials) -> str:
+    """``message`` with every secret of ``creds`` taken out (an error may quote what was sent), cut short."""
+    secrets = ([creds.secret_access_key, creds.session_token] if isinstance(creds, AwsCredentials)
+               else [creds.client_secret, creds.access_token])
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    message = " ".join(message.split())
+    return message if len(message) <= MAX_WHY_CHARS else message[:MAX_WHY_CHARS - 3] + "..."
