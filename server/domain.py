@@ -50,6 +50,11 @@ class Workspace:
     # projects by themselves only when someone asked for it (server.collect.discovery).
     auto_import: bool = False
     id: int | None = None
+    # The cloud credentials' bill reads: when the cloud last answered one (None: never, or not since
+    # the credentials were given), and the last that failed since and why (None and "": none did).
+    bills_read_at_ms: int | None = None
+    bill_read_failed_at_ms: int | None = None
+    bill_read_error: str = ""
 
     @property
     def pricing_region(self) -> str:

@@ -66,7 +66,8 @@ def workspace(row: Any) -> Workspace:
         id=row.id, name=row.name, host=row.host, cloud=row.cloud, plan=row.plan, region=row.region,
         token_masked=row.token_masked, status=row.status, last_error=row.last_error,
         has_cloud_credentials=bool(row.cloud_credentials_encrypted), created_at_ms=row.created_at_ms,
-        auto_import=bool(row.auto_import),
+        auto_import=bool(row.auto_import), bills_read_at_ms=row.bills_read_at_ms,
+        bill_read_failed_at_ms=row.bill_read_failed_at_ms, bill_read_error=row.bill_read_error or "",
     )
 
 

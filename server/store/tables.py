@@ -50,6 +50,11 @@ class WorkspaceRow(SQLModel, table=True):
     created_at_ms: int = _big()
     # New jobs become projects without `workspace import` (server.collect.discovery); rows from before 0006 read false.
     auto_import: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The last bill read with the stored cloud credentials that the cloud answered, and the last that
+    # failed since, with why (re-costing and the check at `workspace add`/`set`; 0015).
+    bills_read_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    bill_read_failed_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    bill_read_error: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class ProjectRow(SQLModel, table=True):

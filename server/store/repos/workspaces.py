@@ -23,6 +23,10 @@ class WorkspaceSecrets:
     cloud_credentials_encrypted: str | None
 
 
+# New cloud credentials have read nothing yet.
+_NO_BILL_READS: dict[str, object] = {"bills_read_at_ms": None, "bill_read_failed_at_ms": None, "bill_read_error": ""}
+
+
 class WorkspaceRepository(Repository):
     def add(self, workspace: Workspace, token_encrypted: str,
             cloud_credentials_encrypted: str | None = None) -> Workspace:
@@ -71,11 +75,38 @@ class WorkspaceRepository(Repository):
         values: dict[str, object] = {"token_encrypted": token_encrypted, "token_masked": token_masked,
                                      "status": "ok", "last_error": ""}
         if cloud_credentials_encrypted is not None:
-            values["cloud_credentials_encrypted"] = cloud_credentials_encrypted
+            values.update(cloud_credentials_encrypted=cloud_credentials_encrypted, **_NO_BILL_READS)
         with self._write() as conn:
             if not conn.execute(T.update().where(T.c.name == name).values(**values)).rowcount:
                 raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
+
+    def set_cloud_credentials(self, name: str, cloud_credentials_encrypted: str) -> Workspace:
+        """Replace the workspace's cloud credentials; what the old ones read is forgotten with them."""
+        with self._write() as conn:
+            done = conn.execute(T.update().where(T.c.name == name).values(
+                cloud_credentials_encrypted=cloud_credentials_encrypted, **_NO_BILL_READS)).rowcount
+        if not done:
+            raise NotFound(f"workspace {shown(name)} not found")
+        return self.get(name)
+
+    def record_bill_read(self, name: str, cloud_credentials_encrypted: str, *, ok_at_ms: int | None = None,
+                         failed_at_ms: int | None = None, error: str = "") -> bool:
+        """Record that a bill read with ``cloud_credentials_encrypted`` was answered at ``ok_at_ms`` (a
+        failure recorded before is then over), or failed at ``failed_at_ms`` with ``error``. Written
+        only while the workspace still has those credentials (False otherwise): a read with the old
+        ones finishing after `workspace add --replace` must not speak for the new ones."""
+        values: dict[str, object] = {}
+        if ok_at_ms is not None:
+            values.update(bills_read_at_ms=ok_at_ms, bill_read_failed_at_ms=None, bill_read_error="")
+        if failed_at_ms is not None:
+            values.update(bill_read_failed_at_ms=failed_at_ms, bill_read_error=error)
+        if not values:
+            return False
+        with self._write() as conn:
+            return bool(conn.execute(T.update().where(
+                T.c.name == name, T.c.cloud_credentials_encrypted == cloud_credentials_encrypted).values(**values)
+            ).rowcount)
 
     def set_status(self, name: str, status: str, last_error: str = "", *,
                    polled_host: str | None = None) -> Workspace | None:
