@@ -20,6 +20,7 @@ from server.costing.catalog import PriceCatalog
 from server.domain import Workspace
 from server.services import (
     agents,
+    billing_credentials,
     projects,
     recommendations,
     runs,
@@ -49,8 +50,11 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
     def __init__(self, store: Store, secrets: SecretBox) -> None:
         self._store, self._secrets = store, secrets
 
-    def _reply(self, workspace: Workspace, note: str = "") -> admin_pb2.Workspace:
-        return messages.workspace(workspace, watched=workspace_lifecycle.watched(self._store, workspace), note=note)
+    def _reply(self, workspace: Workspace, note: str = "", *, credentials_tried: bool = False) -> admin_pb2.Workspace:
+        """``credentials_tried``: the call stored cloud credentials after trying them (the reply warns
+        when that try failed)."""
+        return messages.workspace(workspace, watched=workspace_lifecycle.watched(self._store, workspace), note=note,
+                                  billing_warning=billing_credentials.billing_warning(workspace) if credentials_tried else "")
 
     def AddWorkspace(self, request: admin_pb2.AddWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
         # Read before the add replaces the stored token.
@@ -59,7 +63,9 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
         return self._reply(workspaces.add_workspace(
             self._store, self._secrets, request.name, request.host, request.token, request.cloud,
             request.plan, request.region, request.cloud_credentials_json, replace=request.replace,
-            auto_import=request.auto_import if request.HasField("auto_import") else None), note)
+            auto_import=request.auto_import if request.HasField("auto_import") else None,
+            skip_billing_check=request.skip_billing_check), note,
+            credentials_tried=bool(request.cloud_credentials_json) and not request.skip_billing_check)
 
     def ListWorkspaces(self, request: admin_pb2.ListWorkspacesRequest,
                        context: Ctx) -> admin_pb2.ListWorkspacesResponse:
@@ -70,12 +76,15 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
         return self._reply(workspaces.get_workspace(self._store, projects.required(request.name, "name")))
 
     def UpdateWorkspace(self, request: admin_pb2.UpdateWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
+        credentials = request.cloud_credentials_json if request.HasField("cloud_credentials_json") else None
         return self._reply(*workspace_lifecycle.update(
             self._store, self._secrets, projects.required(request.name, "name"),
             host=request.host if request.HasField("host") else None, token=request.token,
             auto_import=request.auto_import if request.HasField("auto_import") else None,
             plan=request.plan if request.HasField("plan") else None,
-            region=request.region if request.HasField("region") else None))
+            region=request.region if request.HasField("region") else None,
+            cloud_credentials_json=credentials, skip_billing_check=request.skip_billing_check),
+            credentials_tried=credentials is not None and not request.skip_billing_check)
 
     def RemoveWorkspace(self, request: admin_pb2.RemoveWorkspaceRequest,
                         context: Ctx) -> admin_pb2.RemoveWorkspaceResponse:

@@ -55,11 +55,13 @@ def cost(c: CostBreakdown | None) -> common_pb2.CostBreakdown | None:
     )
 
 
-def workspace(w: Workspace, *, watched: bool = False, note: str = "") -> admin_pb2.Workspace:
+def workspace(w: Workspace, *, watched: bool = False, note: str = "", billing_warning: str = "") -> admin_pb2.Workspace:
     return admin_pb2.Workspace(
         name=w.name, host=w.host, cloud=w.cloud, plan=w.plan, token_masked=w.token_masked, status=w.status,
         last_error=w.last_error, created_at_ms=w.created_at_ms, has_cloud_credentials=w.has_cloud_credentials,
         region=w.region, auto_import=w.auto_import, watched=watched, note=note,
+        bills_read_at_ms=w.bills_read_at_ms, bill_read_failed_at_ms=w.bill_read_failed_at_ms,
+        bill_read_error=w.bill_read_error, billing_warning=billing_warning,
     )
 
 

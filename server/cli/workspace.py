@@ -1,14 +1,20 @@
 """`trimtab workspace`: connect Databricks workspaces and import their jobs.
 
     trimtab workspace add NAME --host URL --token-env VAR --cloud aws|azure [--plan premium] [--region R]
-                          [--cloud-credentials-env VAR] [--replace] [--auto-import]
+                          [--cloud-credentials-env VAR [--skip-billing-check]] [--replace] [--auto-import]
     trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run] [--take-over]
-    trimtab workspace set NAME [--auto-import on|off] [--plan P] [--region R] | set NAME --host URL --token-env VAR
+    trimtab workspace set NAME [--auto-import on|off] [--plan P] [--region R]
+                          [--cloud-credentials-env VAR [--skip-billing-check]]
+    trimtab workspace set NAME --host URL --token-env VAR
     trimtab workspace remove NAME
 
 The token is read from the named environment variable (never a flag, so it
 stays out of shell history and process lists) and sent once to the server,
-which checks it against the workspace and stores it encrypted.
+which checks it against the workspace and stores it encrypted. Cloud billing
+credentials are likewise read from a variable and tried with one bill read
+before they are stored: refused by the cloud, the command fails (exit 1) and
+nothing changes, unless --skip-billing-check; not answered (a timeout, the
+network), they are stored and a warning says so.
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ def cli() -> None:
 @click.option("--cloud-credentials-env", default=None, metavar="VAR",
               help="Environment variable holding cloud billing credentials as JSON (real bills instead of "
                    "catalog estimates).")
+@click.option("--skip-billing-check", is_flag=True,
+              help="Store the cloud credentials without trying them (by default one bill read tries them, and "
+                   "credentials the cloud refuses are not stored).")
 @click.option("--replace", is_flag=True,
               help="Rotate the token (and credentials, if given) of the existing workspace NAME, and set the "
                    "--plan/--region given; the host must match, the cloud may change only while the workspace "
@@ -56,21 +65,23 @@ def cli() -> None:
               help="Import new jobs by themselves (it changes them as `workspace import` does); off by default.")
 @click.pass_obj
 def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan: str | None, region: str | None,
-        cloud_credentials_env: str | None, replace: bool, auto_import: bool) -> None:
-    """Connect a workspace (the token is checked with a real call first)."""
+        cloud_credentials_env: str | None, skip_billing_check: bool, replace: bool, auto_import: bool) -> None:
+    """Connect a workspace (the token is checked with a real call first, the cloud credentials with a bill read)."""
     from protos.trimtab.v1 import admin_pb2
 
     if region is not None and not region.strip():
         # An empty --region (an unset shell variable) would mean "unchanged" with --replace: refuse.
         raise click.BadParameter("must not be empty (leave --region out for the cloud's default)",
                                  param_hint="'--region'")
+    if skip_billing_check and not cloud_credentials_env:
+        raise click.UsageError("--skip-billing-check goes with --cloud-credentials-env VAR")
     token = _from_env(token_env, "the token", "--token-env")
     credentials = (_from_env(cloud_credentials_env, "the cloud credentials JSON", "--cloud-credentials-env")
                    if cloud_credentials_env else "")
     # "" is "not given": premium and the cloud's default region for a new workspace, unchanged with --replace.
     request = admin_pb2.AddWorkspaceRequest(name=name, host=host, token=token, cloud=cloud, plan=plan or "",
                                             region=(region or "").strip(), cloud_credentials_json=credentials,
-                                            replace=replace)
+                                            replace=replace, skip_billing_check=skip_billing_check)
     if auto_import:
         # Sent only when given: with --replace, leaving the flag out keeps the workspace's setting.
         request.auto_import = True
@@ -81,7 +92,24 @@ def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan:
         # The server says when the token given is the one it had (the call still re-checked it).
         click.echo(f"workspace {name}: {ws.note}" if ws.note else f"replaced the token of workspace {name}", err=True)
         _pricing_note(before, ws)
+    if credentials:
+        _billing_check_note(ctx, ws, skipped=skip_billing_check)
     _show(ctx, ws)
+
+
+def _billing_check_note(ctx: CliContext, ws: Any, *, skipped: bool) -> None:
+    """On stderr, what trying the cloud credentials just given found (refused ones failed the call)."""
+    if ws.billing_warning:
+        # Also with --json: a script storing credentials it could not confirm should see it.
+        click.echo(f"warning: workspace {ws.name}: {ws.billing_warning}", err=True)
+    elif ctx.as_json:
+        return
+    elif skipped:
+        click.echo(f"workspace {ws.name}: cloud billing credentials stored untried (--skip-billing-check); "
+                   "`trimtab workspace show` says when a bill read works", err=True)
+    else:
+        click.echo(f"workspace {ws.name}: cloud billing credentials tried: the {ws.cloud} billing API answered "
+                   "a bill read", err=True)
 
 
 # What an environment variable's name looks like (POSIX: letters, digits, '_', not starting with a digit).
@@ -165,14 +193,21 @@ def show(ctx: CliContext, name: str) -> None:
 @click.option("--token-env", default=None, metavar="VAR",
               help="With --host: environment variable holding the workspace's token (required: the stored "
                    "token is never sent to a new host).")
+@click.option("--cloud-credentials-env", default=None, metavar="VAR",
+              help="Environment variable holding new cloud billing credentials as JSON; tried with one bill read "
+                   "before they replace the stored ones.")
+@click.option("--skip-billing-check", is_flag=True,
+              help="With --cloud-credentials-env: store them without trying them.")
 @click.pass_obj
 def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, region: str | None,
-         host: str | None, token_env: str | None) -> None:
+         host: str | None, token_env: str | None, cloud_credentials_env: str | None, skip_billing_check: bool) -> None:
     """Change only the workspace settings given."""
     from protos.trimtab.v1 import admin_pb2
 
+    if skip_billing_check and cloud_credentials_env is None:
+        raise click.UsageError("--skip-billing-check goes with --cloud-credentials-env VAR")
     if host is not None:
-        if any(v is not None for v in (auto_import, plan, region)):
+        if any(v is not None for v in (auto_import, plan, region, cloud_credentials_env)):
             raise click.UsageError("--host goes alone (its check may refuse, and must leave every setting as it "
                                    "was): set the others in a second command")
         if token_env is None:
@@ -197,13 +232,20 @@ def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, 
             # An unset shell variable must not reset the region; the server refuses it too.
             raise click.BadParameter("must not be empty", param_hint="'--region'")
         request.region = region.strip()
-    if not any(request.HasField(f) for f in ("auto_import", "plan", "region")):
-        raise click.UsageError("nothing to change: give --auto-import on|off, --plan, --region or --host")
+    if cloud_credentials_env is not None:
+        request.cloud_credentials_json = _from_env(cloud_credentials_env, "the cloud credentials JSON",
+                                                   "--cloud-credentials-env")
+        request.skip_billing_check = skip_billing_check
+    if not any(request.HasField(f) for f in ("auto_import", "plan", "region", "cloud_credentials_json")):
+        raise click.UsageError("nothing to change: give --auto-import on|off, --plan, --region, "
+                               "--cloud-credentials-env or --host")
     before = (rpc(ctx, "WorkspaceServiceStub", "GetWorkspace", admin_pb2.GetWorkspaceRequest(name=name))
               if plan is not None or region is not None else None)
     ws = rpc(ctx, "WorkspaceServiceStub", "UpdateWorkspace", request)
     if before is not None and not ctx.as_json:
         _pricing_note(before, ws)
+    if cloud_credentials_env is not None:
+        _billing_check_note(ctx, ws, skipped=skip_billing_check)
     _show(ctx, ws)
 
 
@@ -237,6 +279,9 @@ def _show(ctx: CliContext, ws: Any) -> None:
                          ("billing", "cloud billing credentials set" if ws.has_cloud_credentials
                           else "no cloud billing credentials (costs are catalog estimates)")):
         click.echo(f"{label + ':':<{_LABEL}} {value}")
+    if ws.has_cloud_credentials:
+        for n, line in enumerate(bill_reads_lines(ws)):
+            click.echo(f"{'bill reads:' if n == 0 else '':<{_LABEL}} {line}")
     if ws.last_error:
         click.echo(f"{'error:':<{_LABEL}} {ws.last_error}")
     if hint := status_hint(ws.status, ws.last_error, ws.name):
@@ -246,6 +291,20 @@ def _show(ctx: CliContext, ws: Any) -> None:
 
 
 _LABEL = len("auto-import:")  # the longest label: values line up
+
+
+def bill_reads_lines(ws: Any) -> list[str]:
+    """What the cloud credentials' bill reads came to: when one was last answered, and the last
+    failure since (a wrong key, a permission taken away) with why; before any, that none was made."""
+    from server.render.fmt import utc_minute
+
+    lines = []
+    if ws.HasField("bills_read_at_ms"):
+        lines.append(f"last answered {utc_minute(ws.bills_read_at_ms)} UTC")
+    if ws.HasField("bill_read_failed_at_ms"):
+        lines.append(f"FAILED {utc_minute(ws.bill_read_failed_at_ms)} UTC: {ws.bill_read_error} (runs keep the catalog "
+                     f"estimate; new credentials: `trimtab workspace set {ws.name} --cloud-credentials-env VAR`)")
+    return lines or ["none yet (re-costing reads the bills of runs that ended a few hours ago)"]
 
 
 

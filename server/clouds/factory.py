@@ -92,10 +92,11 @@ class BillingCheck:
     why: str = ""
 
 
-def check_billing_credentials(cloud: str, text: str, *, now_ms: int,
-                              timeout_s: float = BILLING_CHECK_TIMEOUT_S) -> BillingCheck:
+def check_billing_credentials(cloud: str, text: str, *, now_ms: int, timeout_s: float | None = None) -> BillingCheck:
     """Try ``text`` (validated JSON credentials) with one cheap bill read of the query re-costing
-    sends, within ``timeout_s``. Never raises for what the cloud answered."""
+    sends, within ``timeout_s`` (`BILLING_CHECK_TIMEOUT_S` when None). Never raises for what the cloud answered."""
+    if timeout_s is None:
+        timeout_s = BILLING_CHECK_TIMEOUT_S
     creds = parse_cloud_credentials(cloud, text)
     outcome: list[BillingCheck] = []
 

@@ -82,14 +82,23 @@ class Recoster:
         """One pass over every workspace with a bill source; what became billed, waits or was refused."""
         total = RecostReport()
         for workspace in self._store.workspaces.list():
+            # Read before the source is built: an outcome is recorded against these credentials only
+            # (`record_bill_read`), so one read with credentials replaced meanwhile is not recorded.
+            encrypted = self._store.workspaces.secrets(workspace.name).cloud_credentials_encrypted
             source = self._bills(workspace)
             if source is None:
+                continue
+            if isinstance(source, UnusableCredentials):
+                self._record_unusable(workspace, encrypted, source.why)
                 continue
             errors_before = len(total.errors)
             read_before = len(total.billed) + len(total.waiting) + len(total.rejected)
             self._recost_workspace(workspace.name, source, total)
-            self._say_bill_errors(workspace.name, list(total.errors.values())[errors_before:],
-                                  read=len(total.billed) + len(total.waiting) + len(total.rejected) > read_before)
+            errors = list(total.errors.values())[errors_before:]
+            # Errors are counted among the waiting runs too: what is left was answered.
+            answered = len(total.billed) + len(total.waiting) + len(total.rejected) - read_before - len(errors)
+            self._say_bill_errors(workspace.name, errors, read=answered > 0)
+            self._record_reads(workspace.name, encrypted, answered=answered, errors=errors)
         for run_id, why in total.rejected.items():
             log.warning("run %d: cloud bill refused, estimate kept: %s", run_id, why)
         if total.billed:
@@ -104,11 +113,30 @@ class Recoster:
             why = errors[-1]
             if self._failing.get(workspace) != why:
                 log.warning("workspace %s: the cloud bill could not be read for %d run(s): %s; they keep the "
-                            "catalog estimate. Check the billing credentials (`trimtab workspace add %s ... "
-                            "--replace --cloud-credentials-env VAR`)", workspace, len(errors), why, workspace)
+                            "catalog estimate. Check the billing credentials (`trimtab workspace set %s "
+                            "--cloud-credentials-env VAR`; `workspace show` has the last outcome)", workspace,
+                            len(errors), why, workspace)
                 self._failing[workspace] = why
         elif read and self._failing.pop(workspace, None) is not None:
             log.info("workspace %s: the cloud bill is read again", workspace)
+
+    def _record_reads(self, workspace: str, encrypted: str | None, *, answered: int, errors: list[str]) -> None:
+        """Store this pass's bill-read outcome on the workspace (`workspace show` says it): answered,
+        and/or failed with the last error. A pass with no run to look at reads nothing and says nothing."""
+        if encrypted is None or not (answered or errors):
+            return
+        now = self._clock.now_ms()
+        self._store.workspaces.record_bill_read(workspace, encrypted, ok_at_ms=now if answered else None,
+                                                failed_at_ms=now if errors else None,
+                                                error=errors[-1] if errors else "")
+
+    def _record_unusable(self, workspace: Workspace, encrypted: str | None, why: str) -> None:
+        """Credentials that cannot even be built into a bill source fail every read: recorded once
+        (per reason), not every pass."""
+        error = f"cloud credentials not usable: {why}"
+        if encrypted is not None and workspace.bill_read_error != error:
+            self._store.workspaces.record_bill_read(workspace.name, encrypted, failed_at_ms=self._clock.now_ms(),
+                                                    error=error)
 
     def _recost_workspace(self, workspace: str, source: BillSource, total: RecostReport) -> None:
         """Re-cost the runs of ``workspace``'s projects from ``source``, adding to ``total``."""

@@ -123,15 +123,18 @@ def remove_workspace(store: Store, name: str) -> list[str]:
 
 
 def update(store: Store, secrets: SecretBox, name: str, *, host: str | None = None, token: str = "",
-           auto_import: bool | None = None, plan: str | None = None, region: str | None = None
+           auto_import: bool | None = None, plan: str | None = None, region: str | None = None,
+           cloud_credentials_json: str | None = None, skip_billing_check: bool = False
            ) -> tuple[Workspace, str]:
     """`workspaces.update_workspace`, or with ``host`` `set_host`; (the workspace, a note or "").
 
     A host goes alone: its check calls Databricks and may refuse, and a refusal must leave every
     setting as it was, so it is not mixed with settings saved on their own."""
     if host is None:
-        return workspaces.update_workspace(store, name, auto_import=auto_import, plan=plan, region=region), ""
-    if (auto_import, plan, region) != (None, None, None):
+        return workspaces.update_workspace(store, name, auto_import=auto_import, plan=plan, region=region,
+                                           cloud_credentials_json=cloud_credentials_json, secrets=secrets,
+                                           skip_billing_check=skip_billing_check), ""
+    if (auto_import, plan, region, cloud_credentials_json) != (None, None, None, None):
         raise InvalidArgument("host: change it on its own (`trimtab workspace set NAME --host URL --token-env VAR`), then the "
                               "other settings")
     return set_host(store, secrets, name, host, token)

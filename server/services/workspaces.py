@@ -99,6 +99,7 @@ from server.services.agent_install import (
     prepare_agent,
     standard_plan,
 )
+from server.services.billing_credentials import record_check, try_billing_credentials
 from server.services.job_owner import (
     NOTE_CLONED,
     as_found,
@@ -216,7 +217,8 @@ def recording_status(store: Store, workspace: Workspace) -> Iterator[None]:
 
 def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token: str, cloud: str,
                   plan: str = "", region: str = "", cloud_credentials_json: str = "",
-                  replace: bool = False, auto_import: bool | None = None) -> Workspace:
+                  replace: bool = False, auto_import: bool | None = None,
+                  skip_billing_check: bool = False) -> Workspace:
     """Check the token with a real call, then store the workspace with its secrets encrypted.
 
     ``plan`` "": premium; ``region`` "": the cloud's default. With ``replace`` the workspace
@@ -227,6 +229,10 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     ``auto_import`` is given. This is how a revoked Databricks token is rotated and a wrong
     plan or region put right. ``auto_import`` None: off for a new workspace (importing
     changes jobs, so it is opt-in).
+
+    Cloud credentials given are tried with one bill read (`try_billing_credentials`) unless
+    ``skip_billing_check``: refused by the cloud, nothing is stored; not answered, they are stored
+    and the failure recorded (`billing_warning` says it).
     """
     for field, value in (("name", name), ("host", host), ("token", token)):
         required(value, field)
@@ -270,6 +276,10 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     if cloud_credentials_json:
         _check_cloud_credentials(cloud, cloud_credentials_json)
     check_reaches(name, host, token, "updated" if replace else "added")
+    # After the token's check (a wrong host is said first, and costs no bill read), before anything is stored.
+    check = (try_billing_credentials(name, cloud, cloud_credentials_json, _integration.clock,
+                                     "updated" if replace else "added")
+             if cloud_credentials_json and not skip_billing_check else None)
     if existing is not None:
         updated = store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
         if cloud != existing.cloud:
@@ -280,10 +290,11 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
             updated = _set_pricing(store, updated, plan=plan or None, region=region or None)
         if auto_import is not None and auto_import != updated.auto_import:
             updated = store.workspaces.set_auto_import(name, auto_import)
-        return updated
+        return record_check(store, updated, credentials, check, _integration.clock)
     workspace = Workspace(name=name, host=host, cloud=cloud, plan=plan or "premium",
                           region=region, token_masked=mask(token), auto_import=bool(auto_import))
-    return store.workspaces.add(workspace, secrets.encrypt(token), credentials)
+    return record_check(store, store.workspaces.add(workspace, secrets.encrypt(token), credentials),
+                        credentials, check, _integration.clock)
 
 
 def check_reaches(name: str, host: str, token: str, verb: str) -> DatabricksGateway:
@@ -528,16 +539,22 @@ def get_workspace(store: Store, name: str) -> Workspace:
 
 
 def update_workspace(store: Store, name: str, *, auto_import: bool | None = None, plan: str | None = None,
-                     region: str | None = None) -> Workspace:
+                     region: str | None = None, cloud_credentials_json: str | None = None,
+                     secrets: SecretBox | None = None, skip_billing_check: bool = False) -> Workspace:
     """Change only the settings given (``None``: unchanged); `NotFound` for an unknown name.
 
     No Databricks call: turning auto-import on takes effect at the collector's next discovery
     pass (`server.collect.discovery`), which is where the workspace is reached. A new plan or
     region prices the runs collected from then on; stored costs are not rewritten (a run still
     waiting for its cloud bill is re-costed with the new one when the bill lands). Both are
-    checked before anything is saved, so a refused value changes nothing.
+    checked before anything is saved, so a refused value changes nothing. Cloud credentials
+    (``cloud_credentials_json``, with ``secrets`` to encrypt them) replace the stored ones once
+    tried as `add_workspace` tries them: refused by the cloud, nothing changes.
     """
     workspace = store.workspaces.get(name)
+    if cloud_credentials_json is not None:
+        required(cloud_credentials_json, "cloud_credentials_json")
+        _check_cloud_credentials(workspace.cloud, cloud_credentials_json)
     if plan is not None:
         _check_plan(plan)
         if plan != workspace.plan:
@@ -552,7 +569,17 @@ def update_workspace(store: Store, name: str, *, auto_import: bool | None = None
         # The region already saved is not checked again: a catalog that dropped it since must not
         # block a plan change (the planner names that region as the project's problem instead).
         _check_region(region.strip(), workspace.cloud)
+    check = (try_billing_credentials(name, workspace.cloud, cloud_credentials_json, _integration.clock,
+                                     "updated")
+             if cloud_credentials_json is not None and not skip_billing_check else None)
     workspace = _set_pricing(store, workspace, plan=plan, region=region.strip() if region is not None else None)
+    if cloud_credentials_json is not None:
+        if secrets is None:
+            raise TypeError("update_workspace: cloud credentials need the secret box to be stored")
+        credentials = secrets.encrypt(cloud_credentials_json)
+        workspace = record_check(store, store.workspaces.set_cloud_credentials(name, credentials), credentials,
+                                 check, _integration.clock)
+        log.info("workspace %s: cloud billing credentials replaced", name)
     if auto_import is not None and auto_import != workspace.auto_import:
         workspace = store.workspaces.set_auto_import(name, auto_import)
         log.info("workspace %s: auto-import %s", name, "on" if auto_import else "off")

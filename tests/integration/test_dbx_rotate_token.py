@@ -120,7 +120,8 @@ def test_replace_keeps_existing_credentials_unless_new_ones_are_given(
     monkeypatch.setenv("TT_DBX_TOKEN", emulator.token)
     monkeypatch.setenv("TT_CREDS", '{"access_key_id": "A", "secret_access_key": "S"}')
     add = ("workspace", "add", "sbx", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN", "--cloud", "aws")
-    assert trimtab(*add, "--cloud-credentials-env", "TT_CREDS")[0] == 0
+    # Made-up keys, stored untried (`tests/integration/test_workspace_billing_check.py` tries real ones).
+    assert trimtab(*add, "--cloud-credentials-env", "TT_CREDS", "--skip-billing-check")[0] == 0
     box = SecretBox(key)
 
     def credentials() -> str | None:
@@ -132,7 +133,7 @@ def test_replace_keeps_existing_credentials_unless_new_ones_are_given(
     assert trimtab(*add, "--replace")[0] == 0
     assert credentials() == '{"access_key_id": "A", "secret_access_key": "S"}'
     monkeypatch.setenv("TT_CREDS", '{"access_key_id": "B", "secret_access_key": "T"}')
-    assert trimtab(*add, "--replace", "--cloud-credentials-env", "TT_CREDS")[0] == 0
+    assert trimtab(*add, "--replace", "--cloud-credentials-env", "TT_CREDS", "--skip-billing-check")[0] == 0
     assert credentials() == '{"access_key_id": "B", "secret_access_key": "T"}'
     code, _, err = trimtab("workspace", "add", "nosuch", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN",
                            "--cloud", "aws", "--replace")
