@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -185,11 +186,11 @@ Progress = Callable[[str, int, Run | None], None]  # (job name, round, collected
 
 def run_demo(config: DemoConfig, progress: Progress | None = None) -> DemoResult:
     """Run `config.runs` more rounds of the closed loop; see the module docstring."""
-    with _StopSignals():
-        return _run_demo(config, progress)
+    with _StopSignals() as stop:
+        return _run_demo(config, progress, stop)
 
 
-def _run_demo(config: DemoConfig, progress: Progress | None) -> DemoResult:
+def _run_demo(config: DemoConfig, progress: Progress | None, stop: _StopSignals) -> DemoResult:
     from server.config import ServerConfig
     from server.store import open_store
 
@@ -240,8 +241,9 @@ def _run_demo(config: DemoConfig, progress: Progress | None) -> DemoResult:
                 # Saved at its start: a round whose runs are kept counts, however the demo ends.
                 state.rounds = round_no
                 state.save(state_path)
-                loop.play_round(projects, round_no, emulator, config.run_timeout_s, progress)
+                loop.play_round(projects, round_no, emulator, config.run_timeout_s, progress, stop)
             except KeyboardInterrupt:
+                stop.seen()
                 _abandon_round(loop, emulator, state, state_path, round_no, config.run_timeout_s)
                 raise
         return _summarize(store, projects, config.jobs, state, truth, state_dir)
@@ -278,6 +280,11 @@ class _StopSignals:
     def __init__(self) -> None:
         self.previous: dict[int, Any] = {}
         self.stopping = False
+        # The KeyboardInterrupt raised and not yet seen by the round (`seen`). Python runs a handler
+        # between any two bytecodes, and one raising inside a finalizer (a `__del__`, a weakref
+        # callback) is printed as "Exception ignored" and dropped: the demo then played on, every
+        # later signal ignored as "still cancelling" (a closed terminal ended with a full summary).
+        self.unseen = False
 
     def __enter__(self) -> _StopSignals:
         if threading.current_thread() is threading.main_thread():
@@ -292,8 +299,19 @@ class _StopSignals:
             _say(f"\n{name} ignored: still cancelling the runs in flight and stopping the demo "
                  "(a second Ctrl-C is ignored so that no run is left half-done)")
             return
-        self.stopping = True
+        self.stopping = self.unseen = True
         raise KeyboardInterrupt
+
+    def seen(self) -> None:
+        """The round caught the interrupt: nothing is left to raise again."""
+        self.unseen = False
+
+    def check(self) -> None:
+        """Raise again an interrupt a signal raised that never reached the round (see ``unseen``);
+        called where the round waits or moves on."""
+        if self.unseen:
+            self.unseen = False
+            raise KeyboardInterrupt
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.previous.items():
@@ -554,13 +572,19 @@ class _Loop:
         return projects
 
     def play_round(self, projects: dict[str, Project], round_no: int, emulator: RunningWorkspace, timeout_s: float,
-                   progress: Progress | None) -> None:
+                   progress: Progress | None, stop: _StopSignals) -> None:
         gateway = self.gateway_for(self.store.workspaces.get(WORKSPACE_NAME))
         started = self.round_runs = {}  # filled as they start, for `_abandon_round`
         for name, p in projects.items():
             started[name] = gateway.run_now(p.job_id)
-        if not emulator.wait_idle(timeout_s):
-            raise FailedPrecondition(f"round {round_no}: runs did not finish within {timeout_s:.0f}s")
+            stop.check()
+        # In slices: a stop signal whose interrupt was dropped is acted on within one.
+        deadline = time.monotonic() + timeout_s
+        while not emulator.wait_idle(min(0.25, max(deadline - time.monotonic(), 0.0))):
+            stop.check()
+            if time.monotonic() >= deadline:
+                raise FailedPrecondition(f"round {round_no}: runs did not finish within {timeout_s:.0f}s")
+        stop.check()
         self.collected.clear()
         self.collector.poll_once()
         by_run = {r.databricks_run_id: r for r in self.collected}

@@ -37,8 +37,11 @@ def test_held_locks_take_no_pooled_connection(postgres_schema_url: str) -> None:
         # Released: the lock connections are closed, not kept anywhere.
         with store.engine.connect() as conn:
             assert conn.execute(sa.text(
+                # This database's only: pg_locks lists the whole cluster's, another database's tests too.
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
-                "AND classid = CAST(CAST(:ns AS integer) AS oid)"), {"ns": PROJECT_NAMESPACE}).scalar_one() == 0
+                "AND classid = CAST(CAST(:ns AS integer) AS oid) "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+                {"ns": PROJECT_NAMESPACE}).scalar_one() == 0
     finally:
         store.close()
 
