@@ -9,6 +9,9 @@ re-costing calls on a stored cost, raises it so the stored cost is left untouche
 
 Fallbacks, each said in ``note``:
 - no cloud credentials: the catalog estimate;
+- a pool-backed cluster (``ClusterUsage.pooled``): the catalog estimate, and the bill is never asked
+  for: Databricks tags a pool's instances with the pool's tags only, so no line carries the
+  cluster's ClusterId (`notes.NOTE_POOL`);
 - a bill refused (``MalformedBill``): the catalog estimate, and why it was refused;
 - credentials stored that cannot be used (`UnusableCredentials`, e.g. stored before `workspace add`
   checked them): the catalog estimate, and why they cannot be used;
@@ -35,6 +38,13 @@ from typing import Any, Protocol
 
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import MalformedBill
+from server.costing.notes import (
+    NOTE_NO_BILL_FMT,
+    NOTE_NO_CREDENTIALS,
+    NOTE_POOL,
+    NOTE_REFUSED_PREFIX,
+    NOTE_UNUSABLE,
+)
 from server.costing.reconcile import (
     CATEGORIES,
     SOURCE_BILLED,
@@ -71,13 +81,11 @@ class RecostPolicy:
 DEFAULT_RECOST_POLICY = RecostPolicy()
 _GIVE_UP_H = DEFAULT_RECOST_POLICY.give_up_after_ms // HOUR_MS
 
-NOTE_NO_CREDENTIALS = "no cloud credentials for this workspace: compute and storage are catalog estimates"
-NOTE_UNUSABLE = "cloud credentials not usable: {why}: compute and storage are catalog estimates"
 # Said of a run that may never get its bill too, so it promises no re-costing, only the looking.
 NOTE_NOT_LANDED_FMT = ("cloud bill not available yet (billing lags by hours): estimate shown; "
                        "looked for again until {give_up_h} h after the run")
 NOTE_NOT_LANDED = NOTE_NOT_LANDED_FMT.format(give_up_h=_GIVE_UP_H)
-NOTE_REFUSED = "cloud bill refused ({why}): catalog estimate kept (catalog {version})"
+NOTE_REFUSED = NOTE_REFUSED_PREFIX + " ({why}): catalog estimate kept (catalog {version})"
 NOTE_PARTIAL = ("cloud bill partial: {landed} of {days} day(s) landed ({amount:.2f} {currency} so far, "
                 "missing {missing}): estimate shown; looked for again until {give_up_h} h after the run")
 
@@ -161,6 +169,10 @@ def _price_run(usage: ClusterUsage, catalog: PriceCatalog, *, cluster_id: str, s
                          note=f"{NOTE_UNUSABLE.format(why=bill_source.why)} (catalog {catalog.version})")
     if bill_source is None:
         return breakdown(estimate, usage.input_bytes, note=f"{NOTE_NO_CREDENTIALS} (catalog {catalog.version})")
+    if usage.pooled:
+        # No line of the bill carries this cluster's ClusterId (`NOTE_POOL`): asking would cost a
+        # request every re-cost pass for 72 h and find nothing.
+        return breakdown(estimate, usage.input_bytes, note=f"{NOTE_POOL} (catalog {catalog.version})")
     if policy.first_check_after_ms and (now_ms is None or now_ms - end_ms < policy.first_check_after_ms):
         # Too early for a bill (they lag by hours): not asked for, as each request may cost money;
         # re-costing looks once the wait is over (`should_recost`).
@@ -199,8 +211,7 @@ def apply_bill(cost: CostBreakdown, lines: list[BillLine], *, start_ms: int, end
         return _as_estimate(cost, NOTE_NOT_LANDED_FMT.format(give_up_h=give_up_h))
     billed = sum_bill(lines, cost.currency) if len(missing) < len(days) else None
     if billed is None:  # settled with no line on any day: nothing was billed to this cluster's tags
-        return _as_estimate(cost, f"no cloud bill {policy.settle_after_ms // HOUR_MS} h after the run "
-                                  "(on AWS: is ClusterId an active cost allocation tag?): estimate kept")
+        return _as_estimate(cost, NOTE_NO_BILL_FMT.format(settle_h=policy.settle_after_ms // HOUR_MS))
     if missing and not settled:
         return _as_estimate(cost, NOTE_PARTIAL.format(
             landed=len(days) - len(missing), days=len(days), amount=billed.total, currency=billed.currency,

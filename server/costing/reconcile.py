@@ -1,8 +1,8 @@
 """Cloud bills: parse and validate what AWS Cost Explorer or Azure Cost Management returned,
 then set the billed amount beside the catalog estimate (pure: no I/O).
 
-A bill that does not parse, names another cluster, mixes currencies or has
-an amount that is not a finite number raises ``MalformedBill`` before
+A bill that does not parse, names another cluster, mixes currencies, has
+an amount that is not a finite number or a day netting negative (a refund) raises ``MalformedBill`` before
 anything is computed, so a caller that stores the result never overwrites a
 good stored cost with a bad one.
 
@@ -188,9 +188,16 @@ def sum_bill(lines: list[BillLine], expected_currency: str) -> BilledAmounts:
     currencies = {line.currency for line in lines}
     if currencies != {expected_currency}:
         raise MalformedBill(f"bill currencies {sorted(currencies)} do not match the catalog's {expected_currency}")
+    # A day netting negative is a refund or credit larger than that day's charges: not what the run's
+    # resources cost (taken, it read a run 82% cheaper and the models learned it). Checked per day, as
+    # a credit on one day hides in a whole bill's positive total. A credit smaller than its day's
+    # charges cannot be told from a cheaper day here, and is taken.
+    for day in sorted({line.day for line in lines}):
+        net = math.fsum(line.amount for line in lines if line.day == day)
+        if round(net, 9) < 0:  # a day refunded in full nets 0, which float sums may leave at -1e-17
+            raise MalformedBill(f"bill day {day} nets negative, {net:.2f} {expected_currency}: a refund or "
+                                "credit larger than the day's charges")
     by = {c: math.fsum(line.amount for line in lines if line.category == c) for c in CATEGORIES}
-    if by["compute"] + by["storage"] + by["other"] < 0:
-        raise MalformedBill(f"bill total {sum(by.values()):.2f} is negative")
     return BilledAmounts(by["compute"], by["storage"], by["other"], expected_currency)
 
 

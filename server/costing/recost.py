@@ -9,12 +9,15 @@ it has landed (``billing.apply_bill``: every day of the window the cost was pric
 cluster's timeline (`bill_window`), and a
 final figure or one last look after the settle time). A bill
 that does not validate is reported and the stored cost is left untouched;
-an unreachable cloud just leaves the run waiting for the next pass.
+an unreachable cloud just leaves the run waiting for the next pass. A pool-backed run's bill is
+never asked for (its instances carry the pool's tags, not the cluster's: `notes.NOTE_POOL`); its
+note says so. Whatever a pass finds, a changed note is stored: 48 h on, a run whose cluster has no
+tagged line says so ("no cloud bill 48 h after the run ...") instead of waiting for billing lag.
 """
 
 from __future__ import annotations
 
-import re
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 from models.observation import REPAIRED
 from server.costing.billing import (
     DEFAULT_RECOST_POLICY,
+    HOUR_MS,
     BillSource,
     RecostPolicy,
     apply_bill,
@@ -29,9 +33,17 @@ from server.costing.billing import (
     usable,
 )
 from server.costing.errors import MalformedBill
+from server.costing.notes import NOTE_POOL, NOTE_REFUSED_PREFIX, SEVERAL_CLUSTERS, pool_noted
 from server.costing.reconcile import SOURCE_ESTIMATE
 from server.domain import CostBreakdown, Run
 from server.errors import FailedPrecondition, Unavailable
+from server.spec import pool_fields
+
+# Parts of a stored note that re-costing keeps when it writes its own: the collector's word that a
+# run's workers were priced on demand (`server.collect.collector.PRICED_ON_DEMAND_NOTE`, which it
+# looks for to price the run again, and `ON_DEMAND_KEPT_NOTE`), which a bill does not make untrue
+# (the estimate parts stay beside it).
+KEPT_NOTE_PARTS = ("workers priced on demand",)
 
 
 @dataclass
@@ -40,6 +52,7 @@ class RecostReport:
     waiting: list[int] = field(default_factory=list)  # no whole bill yet, or the cloud could not be reached
     rejected: dict[int, str] = field(default_factory=dict)  # run id -> why the bill was refused
     errors: dict[int, str] = field(default_factory=dict)  # run id -> why the bill could not be read
+    pool_backed: list[int] = field(default_factory=list)  # runs on pool instances: no bill asked for
 
 
 def recost_runs(
@@ -67,6 +80,13 @@ def recost_runs(
             # the run is purged), so such a run keeps its estimate, which covers every cluster, and
             # its note says it is summed over them (`several_clusters_note`).
             continue
+        if bill_source is not None and pool_backed(run):
+            report.pool_backed.append(run.id)
+            if run.cost.source == SOURCE_ESTIMATE and run.cost.billed_cloud_cost is None and not pool_noted(run.cost.note):
+                # Collected before the bill was looked for (a note promising it), or before
+                # Trimtab knew a pool's bill cannot be read: say why it never comes.
+                set_cost(run.id, with_kept_parts(dataclasses.replace(run.cost, note=NOTE_POOL), run.cost.note))
+            continue
         start_ms, end_ms = bill_window(run)
         if not should_recost(run.cost, end_ms, now_ms, bill_source is not None, policy):
             continue
@@ -77,20 +97,46 @@ def recost_runs(
                               age_ms=now_ms - end_ms, policy=policy)
         except MalformedBill as exc:
             report.rejected[run.id] = exc.message
+            # The stored figures stay; a plain estimate's note says why the bill was not taken (it
+            # promised the bill). One with a bill beside it keeps that bill and its note.
+            said = f"{NOTE_REFUSED_PREFIX} ({exc.message})"
+            if run.cost.billed_cloud_cost is None and said not in run.cost.note:  # e.g. said at collection
+                refused = f"{said}: estimate kept; looked at again until {policy.give_up_after_ms // HOUR_MS} h " \
+                          "after the run"
+                set_cost(run.id, with_kept_parts(dataclasses.replace(run.cost, note=refused), run.cost.note))
             continue
         except (Unavailable, FailedPrecondition) as exc:
             report.errors[run.id] = exc.message
             report.waiting.append(run.id)
             continue
+        cost = with_kept_parts(cost, run.cost.note)
         if cost.source == SOURCE_ESTIMATE:  # nothing, part of the window, or a bill not final yet
             report.waiting.append(run.id)
-            if lines and cost != run.cost:  # the note (and a whole bill not final yet) says what landed
+            # The note says what landed (and a whole bill not final yet is set beside the estimate);
+            # with nothing landed it may still change: an error ended, or the settle time passed
+            # with no line at all, which the note then says instead of promising the bill.
+            if cost != run.cost:
                 set_cost(run.id, cost)
             continue
         if cost != run.cost:
             set_cost(run.id, cost)
         report.billed.append(run.id)
     return report
+
+
+def pool_backed(run: Run) -> bool:
+    """True when ``run``'s cluster took its instances from a pool (its configuration names one, or its
+    cost says so): their cloud lines carry the pool's tags, never its ClusterId (`notes.NOTE_POOL`)."""
+    spec = run.config.spec if run.config is not None else None
+    return bool(spec and pool_fields(spec)) or (run.cost is not None and pool_noted(run.cost.note))
+
+
+def with_kept_parts(cost: CostBreakdown, stored_note: str) -> CostBreakdown:
+    """``cost`` with the parts of the ``stored_note`` it replaces that re-costing keeps (`KEPT_NOTE_PARTS`)."""
+    kept = [part for part in stored_note.split("; ") if part.startswith(KEPT_NOTE_PARTS) and part not in cost.note]
+    if not kept:
+        return cost
+    return dataclasses.replace(cost, note="; ".join([cost.note, *kept]) if cost.note else "; ".join(kept))
 
 
 def bill_window(run: Run) -> tuple[int, int]:
@@ -104,9 +150,6 @@ def bill_window(run: Run) -> tuple[int, int]:
     return run.start_ms, run.end_ms
 
 
-# What a cost summed over several job clusters says in its note (`several_clusters_note`): re-costing
-# reads one cluster's bill, which must not replace the sum (`recost_runs`).
-_SEVERAL_CLUSTERS = re.compile(r"over the run's \d+ clusters")
 
 
 def several_clusters_note(count: int, why: str, *, billed: bool) -> str:
@@ -119,4 +162,4 @@ def several_clusters_note(count: int, why: str, *, billed: bool) -> str:
 
 def over_several_clusters(cost: CostBreakdown | None) -> bool:
     """True when ``cost`` adds up several job clusters (`several_clusters_note`)."""
-    return cost is not None and _SEVERAL_CLUSTERS.search(cost.note) is not None
+    return cost is not None and SEVERAL_CLUSTERS.search(cost.note) is not None

@@ -146,6 +146,10 @@ class ClusterUsage:
     sku: str  # jobs | jobs_photon | all_purpose
     nodes: list[NodeUsage]
     input_bytes: int | None = None
+    # The nodes came from an instance pool: their cloud lines carry the pool's tags, not the cluster's
+    # ClusterId, so no bill can be read for them (`billing.price_run`). Set from the spec's pool fields
+    # (`server.spec.pool_fields`) by whoever builds the usage.
+    pooled: bool = False
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,14 @@ def test_runs_get_their_bill_and_bad_bills_change_nothing(migrated_db_url: str, 
         assert billed.total == pytest.approx(estimate.dbu_cost + 0.21)
         assert billed.cost_per_input_gb == pytest.approx(billed.total / 4)
         assert billed.compute_cost == pytest.approx(estimate.compute_cost)  # the estimate stays beside the bill
-        assert store.runs.get(runs[1].id).cost == estimate  # the malformed bill changed nothing
-        assert store.runs.get(runs[2].id).cost == estimate
+        # The malformed bill changed no figure; the note says it was refused (it said no credentials).
+        refused = store.runs.get(runs[1].id).cost
+        assert dataclasses.replace(refused, note=estimate.note) == estimate
+        assert refused.note.startswith("cloud bill refused (") and "finite" in refused.note
+        # No line yet: the figures stay, the note now waits for the bill (the credentials are there).
+        waiting = store.runs.get(runs[2].id).cost
+        assert dataclasses.replace(waiting, note=estimate.note) == estimate
+        assert waiting.note.startswith("cloud bill not available yet")
 
         # A billed run is not asked again; runs past the give-up window are left alone.
         again = recost_runs(store.runs.history(project.id), bills, now_ms=T0 + 6 * HOUR,
