@@ -295,15 +295,21 @@ def shape_volumes(shape: ShapeLike) -> list[dict[str, Any]]:
 
 
 def shape_first_on_demand(shape: ShapeLike) -> int:
-    """``first_on_demand`` of a shape: its named field, which reads 0 both when the spec left it
-    unset and when it set 0 (``server.spec.config_from_spec``); the shape's own ``spec``, when it
-    has one, tells the two apart. Without a spec a 0 is taken as unset (Databricks' default)."""
+    """``first_on_demand`` of a shape: its named field, unless that is a 0 that may mean unset.
+
+    ``server.spec.config_from_spec`` reads an unset ``first_on_demand`` under a spot availability as
+    Databricks' 1, so its 0 is one the spec sets, or one the spec's cluster policy fills in
+    (`server.spec.unset_attributes`; only a spec naming a ``policy_id`` is filled). A 0 that comes
+    from neither (a configuration stored before that rule, or built by hand) is taken as unset: the
+    shape's own ``spec``, when it has one, tells the two apart; without one, 0 is Databricks' default."""
     if shape.first_on_demand:
         return int(shape.first_on_demand)
     spec = getattr(shape, "spec", None) or {}
     attrs = cloud_attributes(spec)
     if "first_on_demand" in attrs:
         return first_on_demand_of(attrs)
+    if spec.get("policy_id") and str(getattr(shape, "availability", "")).upper().startswith("SPOT"):
+        return 0  # the policy's value, as the planner read it (`server.spec.unset_attributes`)
     return DEFAULT_FIRST_ON_DEMAND
 
 
