@@ -31,7 +31,11 @@ def cost_lines(k: Any) -> list[str]:
         lines.append(f"  billed   {k.billed_cloud_cost:>10,.2f}  (compute+storage from the cloud bill; "
                      f"estimate {cloud_estimate:,.2f}, {delta:+,.2f})")
     else:
-        lines.append("  billed   {:>10}  (no cloud bill yet: compute+storage are the estimate)".format("-"))
+        # Whether a bill is still to come, from the note (`server.costing.notes`): a workspace without
+        # credentials, a pool-backed cluster or a sum over several clusters never gets one.
+        from server.costing.notes import bill_outlook
+
+        lines.append("  billed   {:>10}  ({})".format("-", bill_outlook(k.note)))
     if k.HasField("cost_per_input_gb"):
         lines.append(f"  per input GB {k.cost_per_input_gb:,.4f} {k.currency}")
     if k.note:
