@@ -120,7 +120,11 @@ def _nodes(plan: ClusterPlan, tl: Timeline, rng: random.Random, start: int, end:
             # A lost spot node is replaced on demand unless the spec insists on spot.
             replacement = bool(change.details.get("replacement"))
             spot = plan.is_spot(change.node_index) and not (replacement and plan.availability != "SPOT")
-            by_index[change.node_index] = node(change.node_index, plan.worker_type, spot, change.t_ms)
+            # An upsize's instance is up, and billed, from the RESIZING that asked for it (Databricks
+            # launches it then); it joins the cluster at UPSIZE_COMPLETED, minutes later. A node the
+            # cluster ended before (no UPSIZE_COMPLETED either) is left out: nothing shows it came.
+            launched = int(change.details.get("requested_ms", change.t_ms))
+            by_index[change.node_index] = node(change.node_index, plan.worker_type, spot, launched)
     for change in tl.changes:
         target = by_index.get(change.node_index) if change.node_index is not None else None
         if target is None or change.t_ms >= tl.app_end_ms:

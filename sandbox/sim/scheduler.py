@@ -113,7 +113,8 @@ class JobRecord:
 class ClusterChange:
     t_ms: int
     # RESIZING | UPSIZE_COMPLETED | NODES_LOST are Databricks cluster events; ADD is internal:
-    # a node joined (``run.py`` turns it into a SimNode and drops it from the cluster events).
+    # a node joined (``run.py`` turns it into a SimNode and drops it from the cluster events); an
+    # upsize's carries ``requested_ms``, the RESIZING that asked for it, when its instance launched.
     type: str
     details: dict
     node_index: int | None = None  # the node lost, added or released
@@ -262,7 +263,8 @@ class _Scheduler:
         arrive = t_ms + self.provision_ms()
         for _ in range(target - current):
             self.add_executor(self.next_node, arrive + self.startup_ms())
-            self.tl.changes.append(ClusterChange(arrive, "ADD", {}, self.next_node))
+            # Databricks launches the instance at the request; the cloud bills it from then.
+            self.tl.changes.append(ClusterChange(arrive, "ADD", {"requested_ms": t_ms}, self.next_node))
             self.next_node += 1
         self.tl.changes.append(ClusterChange(arrive, "UPSIZE_COMPLETED", {
             "current_num_workers": target, "target_num_workers": target}))

@@ -86,6 +86,9 @@ def executor_events(spec: dict[str, Any], executors: Sequence[Executor], start_m
         if now != current:
             events.append({"type": "RESIZING", "timestamp": at,
                            "details": {"current_num_workers": current, "target_num_workers": now}})
+            if now > current:  # the executors show the nodes up: a count, which an upsize is billed on
+                events.append({"type": "UPSIZE_COMPLETED", "timestamp": at,
+                               "details": {"current_num_workers": now, "target_num_workers": now}})
             current = now
     events.append({"type": "TERMINATING", "timestamp": end_ms, "details": {}})
     return events

@@ -2,10 +2,10 @@
 
 Costing prices each node for the time it was up (``server.costing``). The
 Clusters API does not list past nodes, so the timeline is rebuilt from the
-events: the worker count is a step function (``RUNNING`` starts it,
-``RESIZING`` to ``target_num_workers`` and ``UPSIZE_COMPLETED`` or ``ADD_NODES_FAILED`` with
-``current_num_workers`` change it, ``NODES_LOST`` drops nodes) between the cluster's first event and
-``TERMINATING``. A lost node's span ends at the loss; its replacement is a
+events: the worker count is a step function (``RUNNING`` starts it, a ``RESIZING`` downsize
+and ``UPSIZE_COMPLETED``, ``ADD_NODES_FAILED`` or any count in ``current_num_workers`` change it,
+``NODES_LOST`` drops nodes; the nodes a ``RESIZING`` upsize asked for count from the request once a
+count shows them) between the cluster's first event and ``TERMINATING``. A lost node's span ends at the loss; its replacement is a
 new span. Which nodes were spot follows Databricks' rule: the first
 ``first_on_demand`` nodes (the driver is node 0) are on-demand, the rest
 follow ``availability``.
@@ -128,15 +128,18 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     ``cloud``: the workspace's, whose default availability a spec that leaves it unset runs with.
 
     The first workers are up from the cluster's creation (their instances are
-    acquired, and billed, while it starts), not from ``RUNNING``. A ``RESIZING``
-    takes effect at once, both ways: a downsize releases nodes, an upsize asks
-    for its ``target_num_workers`` and they are billed from then, until the end
-    if it has not completed; ``UPSIZE_COMPLETED`` (or ``ADD_NODES_FAILED``, an upsize given up)
-    then only corrects the count (fewer nodes than asked for end there). Workers ``RUNNING`` reports
-    still joining (``current_num_workers`` below ``target_num_workers``) are billed from creation
-    once a later count shows them up, and not at all if none does. A cluster that never reached ``RUNNING`` has its
-    workers only when it failed on nodes it had acquired (`failed_on_acquired_nodes`). The replacement of a lost spot node is on-demand when the spec
-    falls back (``SPOT_WITH_FALLBACK``): the spot market just reclaimed capacity.
+    acquired, and billed, while it starts), not from ``RUNNING``. A downsize (``RESIZING`` to a
+    lower ``target_num_workers``) releases nodes at once. An upsize (``RESIZING`` to a higher one)
+    asks for nodes: each is billed from the request (Databricks launches the instance then, and the
+    cloud bills it from launch, minutes before ``UPSIZE_COMPLETED`` says it joined) once a later
+    count (``UPSIZE_COMPLETED``, ``ADD_NODES_FAILED``, any event's ``current_num_workers``) shows it
+    arrived, and not at all when none does: ``ADD_NODES_FAILED`` (no capacity, a quota) says how
+    many never came, and an upsize under way at termination shows none. Workers ``RUNNING`` reports
+    still joining (``current_num_workers`` below ``target_num_workers``) follow the same rule, billed
+    from creation once a later count shows them up. A cluster that never reached ``RUNNING`` has its
+    workers only when it failed on nodes it had acquired (`failed_on_acquired_nodes`). The
+    replacement of a lost spot node is on-demand when the spec falls back (``SPOT_WITH_FALLBACK``):
+    the spot market just reclaimed capacity.
     """
     ordered = sorted(events, key=lambda e: int(e.get("timestamp") or 0))
     starts = [int(e["timestamp"]) for e in ordered if e.get("type") in START_TYPES]
@@ -155,6 +158,9 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     # "joining": the workers RUNNING reported still on their way (target_num_workers above
     # current_num_workers), not billed until a later count shows them up (`grow`).
     state = {"next": 1, "lost": 0, "peak": 0, "replacements": 0, "pending": 0, "joining": 0}
+    # The workers RESIZING upsizes asked for and no count has shown yet: (how many, when asked), oldest
+    # first. None is billed until a later count shows it arrived (`grow`), then from its request.
+    requested: list[list[int]] = []
 
     def close(count: int, at: int, prefer_spot: bool) -> None:
         for _ in range(max(0, count)):
@@ -181,11 +187,33 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
 
     def grow(current: int, at: int) -> None:
         """The count is now ``current``: workers joining since RUNNING that it shows arrived were
-        launched at creation and are billed from then; any others from ``at``."""
+        launched at creation and are billed from then; workers a RESIZING asked for, from that
+        request (oldest first); any others from ``at``."""
         arrived = min(max(0, current - len(open_spans)), state["joining"])
         state["joining"] -= arrived
         set_count(len(open_spans) + arrived, start)
+        while requested and len(open_spans) < current:
+            batch = requested[0]
+            came = min(batch[0], current - len(open_spans))
+            set_count(len(open_spans) + came, batch[1])
+            batch[0] -= came
+            if not batch[0]:
+                requested.pop(0)
         set_count(current, at)
+
+    def ask(target: int, at: int) -> None:
+        """A RESIZING upsize to ``target`` workers: what it asks for beyond the workers up and those
+        already asked for is asked now; a lower target takes back the latest requests first."""
+        wanted = target - len(open_spans)
+        asked = sum(batch[0] for batch in requested)
+        if wanted > asked:
+            requested.append([wanted - asked, at])
+        while asked > wanted and requested:
+            drop = min(requested[-1][0], asked - wanted)
+            requested[-1][0] -= drop
+            asked -= drop
+            if not requested[-1][0]:
+                requested.pop()
 
     running_seen = False
     driver_unavailable = False
@@ -214,21 +242,31 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
             set_count(count, start)
         elif kind == "RESIZING":
             target = details.get("target_num_workers")
-            if target is not None and (int(target) < len(open_spans) or running_seen):
-                # A downsize releases the nodes now. An upsize asks for them now: their instances
-                # are launched, and billed, from shortly after the request, not from
-                # UPSIZE_COMPLETED minutes later, and one still under way at termination was
-                # billed all the same.
-                state["pending"] = int(target) if int(target) > len(open_spans) else 0
-                state["joining"] = 0  # a new request: the nodes it asks for count from it
+            if target is not None and (int(target) < len(open_spans) or running_seen) \
+                    and int(target) <= len(open_spans):
+                # A downsize releases the nodes now, and takes back what an upsize under way asked for.
+                state["pending"] = 0
+                requested.clear()
                 set_count(int(target), at)
+            elif target is not None and running_seen:
+                # An upsize asks for nodes now. Databricks launches their instances at the request
+                # (RESIZING: the cluster's target size changed), and the cloud bills an instance from
+                # its launch, minutes before it has joined (UPSIZE_COMPLETED: the nodes finished being
+                # added). But a node asked for may never come: the cloud had no capacity, a quota, the
+                # pool's maximum (ADD_NODES_FAILED), or the cluster ended first. So a requested node is
+                # billed from the request once a later count shows it arrived (`grow`), and not at all
+                # when none does: the same rule as for workers still joining at RUNNING.
+                state["pending"] = int(target)
+                state["joining"] = 0  # a new request: the nodes it asks for count from it
+                ask(int(target), at)
         elif kind in UPSIZE_END_TYPES and running_seen:
             # The upsize is over, complete or given up (ADD_NODES_FAILED: no capacity, a quota):
-            # fewer nodes than asked for, the rest end here; workers still joining since RUNNING
-            # that have not arrived by now never did, and are not billed.
+            # the nodes its count shows arrived are billed from the request; those it does not
+            # never came and are not billed, nor are workers still joining since RUNNING.
             state["pending"] = 0
             if current is not None:
                 grow(current, at)
+            requested.clear()
             state["joining"] = 0
         elif (kind in RESIZE_TYPES and current is not None and running_seen
               and not (state["pending"] and current < len(open_spans))):
