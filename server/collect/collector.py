@@ -522,7 +522,7 @@ class Collector:
             note = "repaired: failed tasks ran again on new clusters"
         message = _with_retries(cut(_joined(first_words, note), MESSAGE_CHARS, on_word=True),
                                 piece.retried_attempts)
-        cost = _summed(costs, fresh.input_bytes, "repaired")
+        cost = _summed(costs, fresh.input_bytes, "repaired", [i[0] for i in piece.instances])
         if cost is None and fresh.cost is None:  # still unpriced: the note says why, as at collection
             message = with_unpriced_note(message, unpriced or unpriced_reason(fresh.message))
         setup_s = fresh.setup_s if fresh.setup_s is not None and fresh.setup_s <= runtime_s else None
@@ -607,7 +607,8 @@ class Collector:
             # A task retried on a new job cluster: the earlier clusters ran, and were billed, too (the
             # run's time holds their attempts). Each is priced as a repair's clusters are, and summed.
             parts = [self._instance_priced(workspace, gateway, piece, i) for i in earlier]
-            cost = _summed([*(p.cost for p in parts), cost], run.input_bytes, "a task retried on a new cluster")
+            cost = _summed([*(p.cost for p in parts), cost], run.input_bytes, "a task retried on a new cluster",
+                           [*(i[0] for i in earlier), piece.cluster_id])
             unpriced = unpriced or next((p.why for p in parts if p.why), "")
         if gone:
             log.info("run %s: cluster %s no longer exists; stored without its usage", piece.run_id, piece.cluster_id)
@@ -733,7 +734,8 @@ class Collector:
         parts = [self._instance_priced(workspace, gateway, piece, i,
                                        run.input_bytes if i[0] == run.cluster_id else None)
                  for i in piece.instances]
-        return (_summed([p.cost for p in parts], run.input_bytes, "a task retried on a new cluster"),
+        return (_summed([p.cost for p in parts], run.input_bytes, "a task retried on a new cluster",
+                        [i[0] for i in piece.instances]),
                 next((p.why for p in parts if p.why), ""))
 
     # ------------------------------------------------------------ project state
@@ -1044,27 +1046,50 @@ class _PricedInstance:
     why: str  # why it could not be priced (`unpriced_note`), "" when priced or nothing was tried
 
 
-def _summed(costs: list[CostBreakdown | None], input_bytes: int | None, why: str) -> CostBreakdown | None:
+def _summed(costs: list[CostBreakdown | None], input_bytes: int | None, why: str,
+            clusters: list[str] | None = None) -> CostBreakdown | None:
     """One run's cost over its cluster instances (a repaired run's original and repair clusters, a
-    retried task's clusters; ``why`` says which); None when any of them could not be priced (no
-    catalog, or a node type it lacks). Its note says it is summed, which keeps re-costing from
-    replacing it with one cluster's bill (`server.costing.recost.over_several_clusters`)."""
+    retried task's clusters; ``why`` says which; ``clusters``: their ids, in the order of ``costs``);
+    None when any of them could not be priced (no catalog, or a node type it lacks). Its note says it
+    is summed, which keeps re-costing from replacing it with one cluster's bill
+    (`server.costing.recost.over_several_clusters`).
+
+    Billed only when every cluster's whole bill was read: DBUs plus the bills, each part's estimate
+    beside. Otherwise the sum of every part's estimate (DBU + compute + storage), whatever bills some
+    clusters had: a bill for one cluster added to another's estimate is neither, and its parts would
+    not add up to its total. The note names the clusters whose bill was read, and its amount."""
     if not costs or any(c is None for c in costs):
         return None
     parts = [c for c in costs if c is not None]
-    total = sum(c.total for c in parts)
-    billed = [c.billed_cloud_cost for c in parts]
-    source = "billed" if all(c.source == "billed" for c in parts) else "estimate"
+    names = list(clusters or [])
+    names += [f"#{i + 1}" for i in range(len(names), len(parts))]
+    dbu = sum(c.dbu_cost for c in parts)
+    compute = sum(c.compute_cost for c in parts)
+    storage = sum(c.storage_cost for c in parts)
+    billed_all = all(c.source == "billed" and c.billed_cloud_cost is not None for c in parts)
+    if billed_all:
+        billed_cloud: float | None = sum(float(c.billed_cloud_cost or 0.0) for c in parts)
+        total = dbu + float(billed_cloud or 0.0)
+        notes = [c.note for c in parts if c.note]
+    else:
+        billed_cloud = None
+        total = dbu + compute + storage
+        # A billed part's note says its compute and storage came from its bill: not so in this sum.
+        notes = [c.note for c in parts if c.note and c.billed_cloud_cost is None]
+        read = [f"{name} {c.billed_cloud_cost:.2f} {c.currency} ({'final' if c.source == 'billed' else 'not final'}, "
+                f"its estimate {c.compute_cost + c.storage_cost:.2f})"
+                for name, c in zip(names, parts, strict=True) if c.billed_cloud_cost is not None]
+        if read:
+            notes.append(f"the cloud bill of cluster {', '.join(read)} was read but not of every cluster: "
+                         "compute and storage are the estimates of all")
     return CostBreakdown(
-        dbu_cost=sum(c.dbu_cost for c in parts), compute_cost=sum(c.compute_cost for c in parts),
-        storage_cost=sum(c.storage_cost for c in parts), total=total, dbus=sum(c.dbus for c in parts),
+        dbu_cost=dbu, compute_cost=compute, storage_cost=storage, total=total, dbus=sum(c.dbus for c in parts),
         currency=parts[0].currency,
-        source=source,
-        billed_cloud_cost=sum(b for b in billed if b is not None) if all(b is not None for b in billed) else None,
+        source="billed" if billed_all else "estimate",
+        billed_cloud_cost=billed_cloud,
         cost_per_input_gb=total / (input_bytes / 1e9) if input_bytes else None,
-        used_by_models="billed" if all(c.used_by_models == "billed" for c in parts) else "estimate",
-        note=_joined("; ".join(dict.fromkeys(c.note for c in parts if c.note)),
-                     several_clusters_note(len(parts), why, billed=source == "billed")))
+        used_by_models="billed" if billed_all else "estimate",
+        note=_joined("; ".join(dict.fromkeys(notes)), several_clusters_note(len(parts), why, billed=billed_all)))
 
 
 def _driver_spot(cluster: Mapping[str, Any] | None) -> bool | None:
