@@ -541,7 +541,8 @@ class Collector:
         return stored
 
     def _instance_priced(self, workspace: Workspace, gateway: DatabricksGateway, piece: ClusterRun,
-                         instance: tuple[str, int, int], input_bytes: int | None = None) -> _PricedInstance:
+                         instance: tuple[str, int, int], input_bytes: int | None = None, *,
+                         read_bill: bool = True) -> _PricedInstance:
         """One cluster instance the piece's tasks ran on (a retry's or a repair's new job cluster),
         read and priced on its own: each cluster as it ran, on its own spec (the job's settings may
         have changed between a failure and its repair, which started its clusters from the new ones)."""
@@ -551,7 +552,7 @@ class Collector:
         ran = with_pool_node_types(dict((cluster or {}).get("spec") or {}) or piece.spec, cluster)
         timeline = cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
                                     driver_is_spot=_driver_spot(cluster), cloud=workspace.cloud)
-        cost, why = self._priced(workspace, cluster_id, timeline, ran, input_bytes)
+        cost, why = self._priced(workspace, cluster_id, timeline, ran, input_bytes, read_bill=read_bill)
         return _PricedInstance(cluster, timeline, cost, why)
 
     def _has_run(self, project: Project, run_id: int) -> bool:
@@ -701,7 +702,17 @@ class Collector:
                         continue  # priced meanwhile
                     held = _cluster_or_none(gateway, fresh.cluster_id) is not None and \
                         cluster_events_or_none(gateway, fresh.cluster_id) is not None
-                    cost, why = self._stored_run_priced(workspace, gateway, project, fresh) if held else (None, "")
+                    # A bill already read is kept (`_keeping_bill`): only the estimate is priced again,
+                    # and the cloud is not asked. Asked again, a bill it could not answer then (throttled,
+                    # credentials removed) replaced the bill with the estimate for good: the run is past
+                    # the re-cost window, which never looks again.
+                    # A bill not final yet is asked for again (it may be final now), and kept if the
+                    # answer is weaker.
+                    billed = fresh.cost.source == "billed"
+                    cost, why = self._stored_run_priced(workspace, gateway, project, fresh, read_bill=not billed) \
+                        if held else (None, "")
+                    if cost is not None and _strength(cost) < _strength(fresh.cost):
+                        cost = _keeping_bill(fresh.cost, cost, fresh.input_bytes)
                     if cost is None:
                         kept = ON_DEMAND_KEPT_NOTE.format(
                             why=why or "Databricks no longer holds the cluster's events to price them again")
@@ -719,10 +730,10 @@ class Collector:
         return priced
 
     def _stored_run_priced(self, workspace: Workspace, gateway: DatabricksGateway, project: Project,
-                           run: Run) -> tuple[CostBreakdown | None, str]:
+                           run: Run, *, read_bill: bool = True) -> tuple[CostBreakdown | None, str]:
         """A stored run priced again (`_reprice`), over every cluster its tasks ran on when a task was
         retried on a new job cluster (the run stores the last cluster's id only: the others are read
-        from runs/get, as at collection)."""
+        from runs/get, as at collection). ``read_bill`` False: from the catalog alone (`_priced`)."""
         piece = None
         if "retried" in run.anomalies:
             detail = _run_or_none(gateway, run.databricks_run_id)
@@ -730,9 +741,9 @@ class Collector:
                 if detail is not None else None
         if piece is None or len(piece.instances) < 2:
             timeline, spec = _stored_timeline(gateway, run, workspace.cloud)
-            return self._priced(workspace, run.cluster_id, timeline, spec, run.input_bytes)
+            return self._priced(workspace, run.cluster_id, timeline, spec, run.input_bytes, read_bill=read_bill)
         parts = [self._instance_priced(workspace, gateway, piece, i,
-                                       run.input_bytes if i[0] == run.cluster_id else None)
+                                       run.input_bytes if i[0] == run.cluster_id else None, read_bill=read_bill)
                  for i in piece.instances]
         return (_summed([p.cost for p in parts], run.input_bytes, "a task retried on a new cluster",
                         [i[0] for i in piece.instances]),
@@ -782,12 +793,13 @@ class Collector:
         return self._priced(workspace, cluster_id, timeline, spec, input_bytes)[0]
 
     def _priced(self, workspace: Workspace, cluster_id: str, timeline: ClusterTimeline, spec: dict[str, Any],
-                input_bytes: int | None) -> tuple[CostBreakdown | None, str]:
+                input_bytes: int | None, *, read_bill: bool = True) -> tuple[CostBreakdown | None, str]:
         """The run's cost, or None and why it could not be priced (the run's note: `unpriced_note`;
-        "" without a catalog, where nothing was tried)."""
+        "" without a catalog, where nothing was tried). ``read_bill`` False: the catalog estimate
+        alone, the cloud bill not asked for (a stored bill is kept: `_keeping_bill`)."""
         if self._catalog is None:
             return None, ""
-        bills = self._bill_source_for(workspace) if self._bill_source_for is not None else None
+        bills = self._bill_source_for(workspace) if self._bill_source_for is not None and read_bill else None
         try:
             usage = cluster_usage(timeline, spec, cloud=workspace.cloud,
                                   region=workspace.pricing_region,
@@ -1090,6 +1102,33 @@ def _summed(costs: list[CostBreakdown | None], input_bytes: int | None, why: str
         cost_per_input_gb=total / (input_bytes / 1e9) if input_bytes else None,
         used_by_models="billed" if billed_all else "estimate",
         note=_joined("; ".join(dict.fromkeys(notes)), several_clusters_note(len(parts), why, billed=billed_all)))
+
+
+def _strength(cost: CostBreakdown) -> int:
+    """How much of ``cost`` the cloud bill gave: 2 a final bill, 1 a bill beside the estimate, 0 none."""
+    if cost.source == "billed":
+        return 2
+    return 1 if cost.billed_cloud_cost is not None else 0
+
+
+def _keeping_bill(stored: CostBreakdown, estimate: CostBreakdown, input_bytes: int | None) -> CostBreakdown:
+    """``estimate`` (a stored run priced again from the catalog alone) with ``stored``'s cloud bill kept:
+    a cost is never replaced by one of a weaker source. A final bill stays the run's compute and
+    storage (total = DBUs + bill, billed); a bill not final yet stays beside the new estimate. Only
+    the estimate parts (DBU, compute, storage) are new; the note says what they were and are."""
+    bill = float(stored.billed_cloud_cost or 0.0)
+    final = stored.source == "billed"
+    was, now = stored.compute_cost + stored.storage_cost, estimate.compute_cost + estimate.storage_cost
+    total = estimate.dbu_cost + (bill if final else now)
+    said = (f"compute+storage estimate priced again with the workers' availability: {was:.2f} -> {now:.2f} "
+            f"{estimate.currency}; the cloud bill read before ({bill:.2f}) kept")
+    note = stored.note.replace(PRICED_ON_DEMAND_NOTE, said) if PRICED_ON_DEMAND_NOTE in stored.note \
+        else _joined(stored.note, said)
+    return dataclasses.replace(
+        estimate, total=total, source=stored.source, billed_cloud_cost=stored.billed_cloud_cost,
+        used_by_models=stored.used_by_models, cost_per_input_gb=total / (input_bytes / 1e9) if input_bytes else None,
+        note=note, window_start_ms=stored.window_start_ms or estimate.window_start_ms,
+        window_end_ms=stored.window_end_ms or estimate.window_end_ms)
 
 
 def _driver_spot(cluster: Mapping[str, Any] | None) -> bool | None:
