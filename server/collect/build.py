@@ -210,7 +210,8 @@ def setup_seconds(piece: ClusterRun) -> float | None:
 _AS_RUN_ATTRIBUTES = ("availability", "first_on_demand")
 
 
-def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None) -> dict[str, Any]:
+def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None,
+                         pools: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """``spec`` as the run got it: a pool-backed spec names pools, not node types (Databricks refuses
     both), and the cluster record (``clusters/get``) carries the node types and the instances'
     availability the pools gave it. The run is costed and recorded on those; drift is still judged
@@ -219,12 +220,16 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
     Off a pool, an availability (or ``first_on_demand``) the spec leaves unset is the cluster record's
     when it has one: Databricks fills in what the cluster ran with (its backend default, which "could
     change in the future", or a cluster policy's fixed value), which beats the cloud's default Trimtab
-    assumes without it (`server.spec.default_availability`)."""
+    assumes without it (`server.spec.default_availability`).
+
+    ``pools``: the pools the spec names (``instance-pools/get`` by id), for costing: every instance of
+    a pool carries the EBS volumes of the pool's ``disk_spec``, entered as the cluster's
+    ``ebs_volume_*`` (`with_pool_disks`). Without them a pool-backed run's volumes are not priced."""
     if not cluster:
-        return dict(spec)
+        return with_pool_disks(spec, pools)
     if not pool_fields(spec):
         return _with_record_availability(spec, cluster)
-    out = dict(spec)
+    out = with_pool_disks(spec, pools)
     for key in ("node_type_id", "driver_node_type_id"):
         if cluster.get(key) and not out.get(key):
             out[key] = cluster[key]
@@ -232,6 +237,31 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
         availability = (cluster.get(attrs) or {}).get("availability")
         if availability:
             out[attrs] = {**(out.get(attrs) or {}), "availability": availability}
+    return out
+
+
+def with_pool_disks(spec: Mapping[str, Any], pools: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """``spec`` with its worker pool's ``disk_spec`` as ``aws_attributes.ebs_volume_*`` (a copy; ``spec``
+    as it is off a pool, without ``pools`` or a pool without AWS disks). A pool-backed spec cannot set
+    them itself: the pool's instances come with the pool's disks (``disk_spec``: ``disk_type``'s
+    ``ebs_volume_type``, ``disk_count``, ``disk_size`` in GB, ``disk_iops``, ``disk_throughput``).
+    A driver pool's disks are taken as the worker pool's: the timeline gives every node one set
+    (`server.collect.usage.ebs_volumes`). Azure's pool disks (``azure_disk_volume_type``) stay
+    unpriced, as a cluster's own Azure disks are."""
+    out = dict(spec)
+    pool = (pools or {}).get(str(spec.get("instance_pool_id") or ""))
+    disk = (pool or {}).get("disk_spec") or {}
+    volume_type = (disk.get("disk_type") or {}).get("ebs_volume_type")
+    if not volume_type or not disk.get("disk_count"):
+        return out
+    attrs = {k: v for k, v in (out.get("aws_attributes") or {}).items() if not str(k).startswith("ebs_volume_")}
+    attrs.update(ebs_volume_type=volume_type, ebs_volume_count=int(disk["disk_count"]),
+                 ebs_volume_size=int(disk.get("disk_size") or 0))
+    if disk.get("disk_iops"):
+        attrs["ebs_volume_iops"] = int(disk["disk_iops"])
+    if disk.get("disk_throughput"):
+        attrs["ebs_volume_throughput"] = int(disk["disk_throughput"])
+    out["aws_attributes"] = attrs
     return out
 
 

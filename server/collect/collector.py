@@ -63,6 +63,7 @@ from server.collect.build import (
     matching_applications,
     sent_for,
     with_agent_data,
+    with_pool_disks,
     with_pool_node_types,
 )
 from server.collect.discovery import AutoImport
@@ -549,7 +550,8 @@ class Collector:
         cluster_id, start_ms, end_ms = instance
         cluster = _cluster_or_none(gateway, cluster_id)
         events = cluster_events_or_none(gateway, cluster_id) if cluster is not None else None
-        ran = with_pool_node_types(dict((cluster or {}).get("spec") or {}) or piece.spec, cluster)
+        own = dict((cluster or {}).get("spec") or {}) or piece.spec
+        ran = with_pool_node_types(own, cluster, pools_of(gateway, own))
         timeline = cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
                                     driver_is_spot=_driver_spot(cluster), cloud=workspace.cloud)
         cost, why = self._priced(workspace, cluster_id, timeline, ran, input_bytes, read_bill=read_bill)
@@ -584,7 +586,8 @@ class Collector:
             # none at all) leaves only the run's job_clusters, which show the repair's settings.
             piece = dataclasses.replace(piece, spec=dict((cluster or {}).get("spec") or {}) or repaired.spec)
         spec = piece.spec or dict((cluster or {}).get("spec") or {})
-        ran, timeline = run_timeline(spec, cluster, events, piece.start_ms, piece.end_ms, cloud=workspace.cloud)
+        ran, timeline = run_timeline(spec, cluster, events, piece.start_ms, piece.end_ms, cloud=workspace.cloud,
+                                     pools=pools_of(gateway, spec) if launched else None)
         agent = self._agent_data(piece, workspace.name) if launched else AgentData((), (), ())
         # The runs that started before this one, oldest first: by start, not by id, since a backfill stores
         # months-old runs after the newest (by id they would be "the runs before" every later run).
@@ -954,15 +957,26 @@ def cluster_events_or_none(gateway: DatabricksGateway, cluster_id: str) -> list[
 
 def run_timeline(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None,
                  events: list[dict[str, Any]] | None, start_ms: int,
-                 end_ms: int, *, cloud: str = "") -> tuple[dict[str, Any], ClusterTimeline]:
+                 end_ms: int, *, cloud: str = "",
+                 pools: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[dict[str, Any], ClusterTimeline]:
     """What a run's cluster ran (its spec with a pool's node types filled in from ``clusters/get``)
     and its node-by-node timeline from ``clusters/events``, with the run's bounds where the events
     lack them (no events: the cluster is gone, its spec's size throughout). One rule for a run's
     usage, the collector's and a backfill's (`server.backfill.runs`), so the same cluster run is
-    the same price whichever stored it."""
-    ran = with_pool_node_types(spec, cluster)
+    the same price whichever stored it. ``pools``: the spec's pools (`pools_of`), whose disks its
+    nodes carry."""
+    ran = with_pool_node_types(spec, cluster, pools)
     return ran, cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
                                  driver_is_spot=_driver_spot(cluster), cloud=cloud)
+
+
+def pools_of(gateway: DatabricksGateway, spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The pool the spec's workers come from, by id (``instance-pools/get``), for its ``disk_spec``
+    (`with_pool_node_types`); empty off a pool or when the workspace no longer answers for it (its
+    disks are then not priced)."""
+    pool_id = str(spec.get("instance_pool_id") or "")
+    pool = call_or_none(lambda: gateway.get_instance_pool(pool_id)) if pool_id else None
+    return {pool_id: pool} if pool else {}
 
 
 def _repair_drift(project: Project, run_id: int, repair_spec: Mapping[str, Any]) -> list[str]:
@@ -1035,6 +1049,7 @@ def _stored_timeline(gateway: DatabricksGateway, run: Run, cloud: str) -> tuple[
     cluster = call_or_none(lambda: gateway.get_cluster(run.cluster_id)) if run.cluster_id else None
     events = (cluster_events_or_none(gateway, run.cluster_id) or []) if cluster else []
     spec = (run.config.spec if run.config and run.config.spec else dict((cluster or {}).get("spec") or {}))
+    spec = with_pool_disks(spec, pools_of(gateway, spec))
     timeline = cluster_timeline(spec, events, fallback_start_ms=run.start_ms, fallback_end_ms=run.end_ms,
                                 driver_is_spot=_driver_spot(cluster), cloud=cloud)
     return timeline, spec

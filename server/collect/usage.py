@@ -8,11 +8,13 @@ and ``UPSIZE_COMPLETED``, ``ADD_NODES_FAILED`` or any count in ``current_num_wor
 count shows them) between the cluster's first event and ``TERMINATING``. A lost node's span ends at the loss; its replacement is a
 new span. Which nodes were spot follows Databricks' rule: the first
 ``first_on_demand`` nodes (the driver is node 0) are on-demand, the rest
-follow ``availability``.
+follow ``availability``. Disks EBS autoscaling attached to a node (``EXPANDED_DISK``) are priced from
+then to the node's end (`_with_attached`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +36,12 @@ RESIZE_TYPES = frozenset({"RUNNING", "UPSIZE_COMPLETED", "RESIZING", "AUTOSCALIN
 # (ADD_NODES_FAILED, its details' current_num_workers the nodes there are, reason.code such as
 # AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE).
 UPSIZE_END_TYPES = frozenset({"UPSIZE_COMPLETED", "ADD_NODES_FAILED"})
+# EBS autoscaling attached storage to a node running low on disk; details: instance_id,
+# previous_disk_size and disk_size (bytes: "Current disk size in bytes", the Clusters API's EventDetails),
+# free_space. The volumes it attaches are st1 (`_with_attached`).
+EXPANDED_DISK = "EXPANDED_DISK"
+ATTACHED_VOLUME_TYPE = "st1"
+GIB = 2**30  # EBS sizes and $/GB-month are in GiB
 # DRIVER_NOT_RESPONDING alone is a pause (often GC) the driver may come back from; a driver the
 # cluster gives up on is DRIVER_UNAVAILABLE.
 DRIVER_GONE_TYPES = frozenset({"DRIVER_UNAVAILABLE"})
@@ -192,6 +200,9 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
         arrived = min(max(0, current - len(open_spans)), state["joining"])
         state["joining"] -= arrived
         set_count(len(open_spans) + arrived, start)
+        # A node an upsize asked for is no lost node's replacement (those are the nodes counted
+        # beyond the requests): its spot or on-demand follows the spec, not the fallback.
+        replacements, state["replacements"] = state["replacements"], 0
         while requested and len(open_spans) < current:
             batch = requested[0]
             came = min(batch[0], current - len(open_spans))
@@ -199,6 +210,7 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
             batch[0] -= came
             if not batch[0]:
                 requested.pop(0)
+        state["replacements"] = replacements
         set_count(current, at)
 
     def ask(target: int, at: int) -> None:
@@ -214,6 +226,34 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
             asked -= drop
             if not requested[-1][0]:
                 requested.pop()
+
+    # EBS autoscaling ("autoscaling local storage"): the volumes attached to a node running low on disk,
+    # by the node's span key ("driver", "worker-<n>"): (when attached, GiB). Each instance_id the
+    # events name is tied to the span of a worker up then (`expand`).
+    attached: dict[str, list[tuple[int, float]]] = {}
+    holder: dict[str, str] = {}
+
+    def expand(details: Mapping[str, Any], at: int) -> None:
+        """An EXPANDED_DISK: ``disk_size`` - ``previous_disk_size`` bytes attached to the instance now.
+        The events name real instance ids, the timeline's spans do not: an instance is tied to a
+        worker span up now that none is tied to yet (the driver when no worker is up), and stays
+        with it, so a node's volumes are billed until that span ends (Databricks detaches them only
+        when the instance is released)."""
+        try:
+            added = (int(details.get("disk_size") or 0) - int(details.get("previous_disk_size") or 0)) / GIB
+        except (TypeError, ValueError):
+            return
+        if added <= 0 or cloud == "azure" or worker_type.startswith("Standard_"):
+            return  # Azure's attached managed disks: no price for them in the catalog
+        instance = str(details.get("instance_id") or "")
+        key = holder.get(instance) if instance else None
+        if key is None:
+            up = [f"worker-{idx}" for idx, _, _ in open_spans]
+            free = [k for k in up if k not in holder.values()]
+            key = (free or up or ["driver"])[0]
+            if instance:
+                holder[instance] = key
+        attached.setdefault(key, []).append((at, added))
 
     running_seen = False
     driver_unavailable = False
@@ -271,6 +311,8 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
         elif (kind in RESIZE_TYPES and current is not None and running_seen
               and not (state["pending"] and current < len(open_spans))):
             grow(current, at)
+        elif kind == EXPANDED_DISK:
+            expand(details, at)
         if kind in END_TYPES:
             break
     if not running_seen and (not ordered or failed_on_acquired_nodes(ordered)):
@@ -280,7 +322,27 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
         # launch the cloud refused (no capacity) keeps the driver alone (its workers never came).
         set_count(initial_workers(spec), start)
     close(len(open_spans), end, prefer_spot=False)
+    nodes = [_with_attached(n, attached.get(n.instance_id, [])) for n in nodes]
     return ClusterTimeline(start, end, tuple(nodes), state["lost"], state["peak"], driver_unavailable)
+
+
+def _with_attached(node: NodeUsage, volumes: list[tuple[int, float]]) -> NodeUsage:
+    """``node`` with the EBS volumes EBS autoscaling attached to it (``volumes``: when, GiB).
+
+    Databricks extends a node's local storage with Throughput Optimized HDD (st1) volumes (its AWS
+    compute docs, "Autoscaling local storage"; Sync Computing's "Why your Databricks cluster EBS
+    settings matter": st1 "used in Databricks Storage Autoscaling"). A node's volumes are all priced
+    over its whole span (`server.costing.run_cost.cost_run`), so one attached partway is entered at
+    the size that costs the same over that span: its GiB times the share of the span it was
+    attached (``attached_gb``/``attached_ms`` say what it really was)."""
+    span = node.end_ms - node.start_ms
+    extra = []
+    for at, gib in volumes:
+        if span > 0 and node.end_ms > at:
+            share = (node.end_ms - max(at, node.start_ms)) / span
+            extra.append({"type": ATTACHED_VOLUME_TYPE, "size_gb": gib * share, "count": 1,
+                          "attached_gb": round(gib, 3), "attached_ms": at})
+    return dataclasses.replace(node, ebs_volumes=[*node.ebs_volumes, *extra]) if extra else node
 
 
 def cluster_usage(timeline: ClusterTimeline, spec: Mapping[str, Any], *, cloud: str, region: str, plan: str,
