@@ -121,14 +121,16 @@ class AwsStandIn:
 
     # ----------------------------------------------------------- seeding EC2
     def seed_cluster(self, cluster_id: str, nodes: list[SeededNode], custom_tags: dict[str, str] | None = None,
-                     terminate: bool = False) -> dict[str, str]:
+                     terminate: bool = False, tags: dict[str, str] | None = None) -> dict[str, str]:
         """Creates the cluster's instances and attached volumes, tagged as Databricks tags them.
 
         Returns {sandbox instance id (or index) -> EC2 instance id}. ``terminate``
         leaves the instances terminated, as after the run (volumes stay attached
-        in moto's model, so they can still be described).
+        in moto's model, so they can still be described). ``tags``: every tag, in place of the
+        cluster's (``Vendor``, ``ClusterId``, ``custom_tags``): a pool's instances carry the pool's.
         """
-        tags = {"Vendor": "Databricks", "ClusterId": cluster_id, **(custom_tags or {})}
+        tags = dict(tags) if tags is not None else {"Vendor": "Databricks", "ClusterId": cluster_id,
+                                                    **(custom_tags or {})}
         ec2 = self.client("ec2")
         zone = f"{self.region}a"
         ids: dict[str, str] = {}

@@ -5,10 +5,20 @@ simulated cluster terminates it is called with (job, run, SimulatedRun,
 cluster spec); it then
 - creates the cluster's instances and volumes in the AWS stand-in (tagged
   ``Vendor=Databricks``, ``ClusterId``, the spec's ``custom_tags``), left
-  terminated as after a real run;
+  terminated as after a real run. A pool-backed cluster's instances carry the
+  pool's tags instead, its custom and default ones, not the cluster's (Databricks:
+  "If a cluster is created from a pool, its EC2 instances inherit only the custom
+  and default pool tags, not the cluster tags"), so no line of theirs names the
+  cluster;
 - writes the run's charges as the cloud would bill them: per node and UTC day,
   per second with EC2's 60-second minimum, spot or on-demand rate, volumes
-  prorated from $/GB-month. On AWS each node's bill also carries the root
+  prorated from $/GB-month, from when each was attached (``attached_ms``: EBS
+  autoscaling's, `sandbox.sim.run`), a gp3 volume's IOPS and throughput above
+  its included 3000 IOPS and 125 MiB/s on their own usage types
+  (``EBS:VolumeP-IOPS.gp3``, ``EBS:VolumeP-Throughput.gp3``), as AWS bills them.
+  An autoscaling upsize's instances are billed from the RESIZING that asked for
+  them, when Databricks launched them (the simulator's nodes start then). On AWS
+  each node's bill also carries the root
   volumes Databricks attaches to every node (``AWS_DEFAULT_VOLUMES``), which
   it tags with the cluster's tags; they are billed, not created in EC2. AWS
   charges go to Cost Explorer, Azure ones to the Cost Management stand-in;
@@ -51,9 +61,18 @@ AWS_USAGE_PREFIX = {"us-east-1": "USE1", "us-east-2": "USE2", "us-west-2": "USW2
 AWS_DEFAULT_VOLUMES: tuple[dict[str, Any], ...] = ({"type": "gp2", "size_gb": 30, "count": 1},
                                                    {"type": "gp2", "size_gb": 150, "count": 1})
 
+# AWS's list prices for a gp3 volume's provisioned performance above what it includes (3000 IOPS, 125 MiB/s):
+# $0.005 per IOPS-month and $0.040 per MiB/s-month in us-east-1 (Amazon EBS pricing); a caller may pass
+# its own (``provisioned_rate``).
+GP3_INCLUDED_IOPS, GP3_INCLUDED_THROUGHPUT = 3000, 125
+AWS_GP3_PROVISIONED = (0.005, 0.040)
+
 InstanceRate = Callable[[str, str, bool], float]  # (cloud, node type, spot) -> $/h
 StorageRate = Callable[[str, str], float]  # (cloud, volume type) -> $/GB-month
 DbuRate = Callable[[str, str], float]  # (cloud, node type) -> DBU $/h
+# (cloud, volume type) -> ($/IOPS-month, $/MiB/s-month) above the type's included IOPS and throughput
+ProvisionedRate = Callable[[str, str], tuple[float, float]]
+PoolLookup = Callable[[str], dict[str, Any] | None]  # pool id -> the pool (instance-pools/get), None unknown
 # Azure bills DBUs itself, on this meter category, tagged with the cluster's tags like its VMs.
 AZURE_DBU_METER = "Azure Databricks"
 
@@ -95,6 +114,7 @@ class CloudBilling:
         now: Callable[[], float] = time.time,
         hours_per_month: float = 730.0,
         dbu_rate: DbuRate | None = None,
+        provisioned_rate: ProvisionedRate | None = None,
     ) -> None:
         self._aws = aws
         self._azure = azure
@@ -105,6 +125,8 @@ class CloudBilling:
         self._now = now
         self._hours_per_month = hours_per_month
         self._dbu_rate = dbu_rate
+        self._provisioned_rate = provisioned_rate or (lambda cloud, volume_type: AWS_GP3_PROVISIONED)
+        self._pool: PoolLookup = lambda pool_id: None  # the attached workspace's pools (`attach`)
         self._pending: list[tuple[float, Callable[[], None]]] = []
         self._lock = threading.Lock()
         self.instance_ids: dict[str, dict[str, str]] = {}  # cluster id -> {sandbox instance id: EC2 id}
@@ -114,6 +136,16 @@ class CloudBilling:
 
     def attach(self, workspace: Any) -> None:
         workspace.add_run_observer(self.observe)
+        ws = getattr(workspace, "workspace", workspace)  # a RunningWorkspace serves a Workspace
+        store = getattr(ws, "store", None)
+        if store is not None:
+            from sandbox.workspace.pools import pool_of
+
+            def lookup(pool_id: str) -> dict[str, Any] | None:
+                with store.lock:
+                    return pool_of(store.data, pool_id)
+
+            self._pool = lookup
 
     @property
     def pending(self) -> int:
@@ -127,13 +159,21 @@ class CloudBilling:
         if not nodes:
             return
         cloud = "azure" if str(nodes[0].node_type_id).startswith("Standard_") else "aws"
-        tags = {"Vendor": "Databricks", "ClusterId": cluster_id, **(spec.get("custom_tags") or {})}
+        cluster_tags = {"Vendor": "Databricks", "ClusterId": cluster_id, **(spec.get("custom_tags") or {})}
+        worker_pool = str(spec.get("instance_pool_id") or "")
+        driver_pool = str(spec.get("driver_instance_pool_id") or worker_pool)
+        worker_tags = self._pool_tags(worker_pool) if worker_pool else cluster_tags
+        driver_tags = self._pool_tags(driver_pool) if driver_pool else cluster_tags
         if cloud == "aws" and self._aws is not None:
-            seeded = [SeededNode(n.node_type_id, bool(n.spot), list(n.ebs_volumes or []), str(n.instance_id))
-                      for n in nodes]
-            self.instance_ids[cluster_id] = self._aws.seed_cluster(cluster_id, seeded, spec.get("custom_tags"),
-                                                                   terminate=True)
-        publish = self._charges(cloud, nodes, tags)
+            ids: dict[str, str] = {}
+            for tags in ({**driver_tags}, {**worker_tags}) if driver_tags != worker_tags else ({**worker_tags},):
+                group = [n for n in nodes if (driver_tags if n.is_driver else worker_tags) == tags]
+                seeded = [SeededNode(n.node_type_id, bool(n.spot), list(n.ebs_volumes or []), str(n.instance_id))
+                          for n in group]
+                ids.update(self._aws.seed_cluster(cluster_id, seeded, spec.get("custom_tags"), terminate=True,
+                                                  tags=tags))
+            self.instance_ids[cluster_id] = ids
+        publish = self._charges(cloud, nodes, lambda n: driver_tags if n.is_driver else worker_tags)
         due = self._now() + self._delay_s
         with self._lock:
             self._pending.append((due, publish))
@@ -149,11 +189,19 @@ class CloudBilling:
             publish()
         return len(due)
 
-    def _charges(self, cloud: str, nodes: list[Any], tags: dict[str, str]) -> Callable[[], None]:
+    def _pool_tags(self, pool_id: str) -> dict[str, str]:
+        """The tags a pool's instances carry: the pool's default tags (``Vendor``,
+        ``DatabricksInstancePoolCreatorId``, ``DatabricksInstancePoolId``) and its ``custom_tags``."""
+        pool = self._pool(pool_id) or {}
+        defaults = pool.get("default_tags") or {"Vendor": "Databricks", "DatabricksInstancePoolId": pool_id}
+        return {**defaults, **(pool.get("custom_tags") or {})}
+
+    def _charges(self, cloud: str, nodes: list[Any], tags_of: Callable[[Any], dict[str, str]]) -> Callable[[], None]:
         prefix = AWS_USAGE_PREFIX.get(self._region, self._region.upper())
         aws_items: list[CostLineItem] = []
         azure_rows: list[AzureCostRow] = []
         for n in nodes:
+            tags = tags_of(n)
             start, end = int(n.start_ms), int(n.end_ms)
             if end <= start:
                 continue
@@ -169,15 +217,18 @@ class CloudBilling:
                     if self._dbu_rate is not None:
                         azure_rows.append(AzureCostRow(day.date(), AZURE_DBU_METER,
                                                        self._dbu_rate(cloud, n.node_type_id) * hours, tags))
-                defaults = list(AWS_DEFAULT_VOLUMES) if cloud == "aws" else []
-                for v in [*defaults, *(n.ebs_volumes or [])]:
-                    gb = float(v["size_gb"]) * int(v.get("count", 1))
-                    amount = gb * self._storage_rate(cloud, v["type"]) * hours / self._hours_per_month
-                    if cloud == "aws":
-                        aws_items.append(CostLineItem(day.date(), f"{prefix}-EBS:VolumeUsage.{v['type']}", amount,
-                                                      tags, service="EC2 - Other"))
-                    else:
-                        azure_rows.append(AzureCostRow(day.date(), "Storage", amount, tags))
+            defaults = list(AWS_DEFAULT_VOLUMES) if cloud == "aws" else []
+            for v in [*defaults, *(n.ebs_volumes or [])]:
+                # A volume attached partway (EBS autoscaling) is billed from then to the node's end.
+                attached = min(max(start, int(v.get("attached_ms") or start)), end)
+                for day, ms in _day_slices(attached, end):
+                    months = ms / MS_PER_HOUR / self._hours_per_month
+                    for usage, amount in self._volume_charges(cloud, v, months):
+                        if cloud == "aws":
+                            aws_items.append(CostLineItem(day.date(), f"{prefix}-EBS:{usage}", amount, tags,
+                                                          service="EC2 - Other"))
+                        else:
+                            azure_rows.append(AzureCostRow(day.date(), "Storage", amount, tags))
 
         def publish() -> None:
             for item in aws_items:
@@ -188,3 +239,21 @@ class CloudBilling:
                     self._azure.add_cost(row)
 
         return publish
+
+    def _volume_charges(self, cloud: str, volume: dict[str, Any], months: float) -> list[tuple[str, float]]:
+        """(usage type, amount) of one volume spec (times its ``count``) over ``months``: its GB-months and,
+        for gp3, the IOPS and throughput provisioned above what gp3 includes, each its own line as AWS
+        bills them."""
+        count = int(volume.get("count", 1))
+        vtype = str(volume["type"])
+        out = [(f"VolumeUsage.{vtype}", float(volume["size_gb"]) * count * self._storage_rate(cloud, vtype) * months)]
+        if cloud == "aws" and vtype == "gp3":
+            iops_rate, throughput_rate = self._provisioned_rate(cloud, vtype)
+            iops = max(0, int(volume.get("iops") or GP3_INCLUDED_IOPS) - GP3_INCLUDED_IOPS)
+            throughput = max(0, int(volume.get("throughput") or GP3_INCLUDED_THROUGHPUT) - GP3_INCLUDED_THROUGHPUT)
+            if iops:
+                out.append((f"VolumeP-IOPS.{vtype}", iops * count * iops_rate * months))
+            if throughput:
+                out.append((f"VolumeP-Throughput.{vtype}", throughput * count * throughput_rate * months))
+        return out
+

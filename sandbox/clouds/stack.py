@@ -20,7 +20,7 @@ from typing import Any
 
 from sandbox.clouds.aws import DUMMY_KEY, AwsStandIn
 from sandbox.clouds.azure import AzureStandIn
-from sandbox.clouds.billing import CloudBilling, InstanceRate, StorageRate
+from sandbox.clouds.billing import CloudBilling, InstanceRate, ProvisionedRate, StorageRate
 
 
 @dataclass
@@ -31,7 +31,8 @@ class CloudStack:
 
     @classmethod
     def start(cls, instance_rate: InstanceRate, storage_rate: StorageRate, *, region: str = "us-east-1",
-              delay_s: float = 0.0, now: Callable[[], float] = time.time) -> CloudStack:
+              delay_s: float = 0.0, now: Callable[[], float] = time.time,
+              provisioned_rate: ProvisionedRate | None = None) -> CloudStack:
         aws = AwsStandIn(region=region).start()
         try:
             azure = AzureStandIn().start()
@@ -39,7 +40,7 @@ class CloudStack:
             aws.stop()
             raise
         billing = CloudBilling(aws=aws, azure=azure, instance_rate=instance_rate, storage_rate=storage_rate,
-                               region=region, delay_s=delay_s, now=now)
+                               region=region, delay_s=delay_s, now=now, provisioned_rate=provisioned_rate)
         return cls(aws, azure, billing)
 
     def attach(self, workspace: Any) -> CloudStack:

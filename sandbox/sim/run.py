@@ -30,6 +30,14 @@ PROVISION_S = (150.0, 300.0)
 POOL_PROVISION_S = (20.0, 60.0)
 DEFAULT_SPOT_LOSS_PROB = 0.03  # chance that a given spot worker is reclaimed during a run
 DRIVER_NOT_RESPONDING_MESSAGE = "Driver is up but is not responsive, likely due to GC."
+# EBS autoscaling ("autoscaling local storage", ``enable_elastic_disk``) on AWS: when what a worker has
+# written (shuffle files, spills) passes this share of its disk, Databricks attaches another volume of
+# this size, Throughput Optimized HDD (st1), and reports EXPANDED_DISK (sizes in bytes). The volumes
+# stay attached until the instance is released.
+ELASTIC_DISK_FULL = 0.8
+ELASTIC_DISK_STEP_GIB = 150
+ELASTIC_DISK_TYPE = "st1"
+GIB = 2**30
 
 
 @dataclass
@@ -136,6 +144,41 @@ def _nodes(plan: ClusterPlan, tl: Timeline, rng: random.Random, start: int, end:
     return by_index
 
 
+def _disk_expansions(new_cluster: dict[str, Any], plan: ClusterPlan, tl: Timeline,
+                     nodes: dict[int, SimNode]) -> list[ClusterEvent]:
+    """EXPANDED_DISK events of an AWS cluster with EBS autoscaling, each worker's disk filled by what its
+    tasks wrote (shuffle and spill bytes, at each task's end; nothing is freed during the run). The
+    attached volume is added to the node's ``ebs_volumes`` with ``attached_ms``, from when it is billed."""
+    if not new_cluster.get("enable_elastic_disk") or plan.worker_type.cloud != "aws":
+        return []
+    base = int(plan.worker_type.local_disk_gb + sum(int(v["size_gb"]) * int(v.get("count", 1))
+                                                    for v in plan.ebs_volumes)) * GIB
+    written: dict[int, list[tuple[int, int]]] = {}
+    for task in tl.tasks:
+        amount = int(task.cost.shuffle_write_bytes) + int(task.cost.disk_spilled)
+        if amount > 0:
+            written.setdefault(task.node_index, []).append((task.finish_ms, amount))
+    events: list[ClusterEvent] = []
+    for index, writes in sorted(written.items()):
+        node = nodes.get(index)
+        if node is None or node.is_driver:
+            continue
+        size, used = base, 0
+        for at, amount in sorted(writes):
+            if at >= min(node.end_ms, tl.app_end_ms):
+                break
+            used += amount
+            while used > ELASTIC_DISK_FULL * size:
+                grown = size + ELASTIC_DISK_STEP_GIB * GIB
+                events.append(ClusterEvent(at, "EXPANDED_DISK", {
+                    "instance_id": node.instance_id, "previous_disk_size": size, "disk_size": grown,
+                    "free_space": max(0, size - used)}))
+                node.ebs_volumes.append({"type": ELASTIC_DISK_TYPE, "size_gb": ELASTIC_DISK_STEP_GIB, "count": 1,
+                                         "attached_ms": at})
+                size = grown
+    return events
+
+
 def _driver_events(tl: Timeline, rng: random.Random) -> list[ClusterEvent]:
     """What the cluster reports about a driver in trouble: a driver deep in GC misses its health
     checks (DRIVER_NOT_RESPONDING; DRIVER_HEALTHY if it recovers), a dead one is DRIVER_UNAVAILABLE."""
@@ -201,6 +244,7 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
     events += [ClusterEvent(c.t_ms, c.type, c.details) for c in timeline.changes
                if c.type != "ADD" and c.t_ms < timeline.app_end_ms]
     events += driver_events
+    events += _disk_expansions(new_cluster, plan, timeline, nodes_by_index)
     events.append(ClusterEvent(terminating, "TERMINATING", {"reason": {"code": "JOB_FINISHED", "type": "SUCCESS"}}))
     events.sort(key=lambda e: e.timestamp_ms)
 

@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sandbox.workspace import allowlists, node, outcome, pause, policies, runs
+from sandbox.workspace import allowlists, node, outcome, pause, policies, pools, runs
 from sandbox.workspace.backend import CloudLaunchFailure, EventLogWriter
 from sandbox.workspace.clusters import event_dict, set_nodes
 from sandbox.workspace.dbfs import local_path
@@ -280,12 +280,14 @@ class RunPlayer:
             # Databricks validates a job cluster against its policy again when it creates the
             # cluster: a policy tightened since the job was saved fails the run at start.
             refused = policies.refusal(self.ws.store.data, p.sent_spec)
+            # A pool's instances come with its disks: simulated (and billed) with them.
+            simulated_spec = pools.with_pool_disks(self.ws.store.data, p.spec)
         if refused is not None:
             self._fail(live, refused, t)
             return
         try:
             live.sim = self.ws.backend.simulate_run(
-                p.spec, p.profile, seed=p.seed, day=self.plan.day, cluster_id=p.cluster_id,
+                simulated_spec, p.profile, seed=p.seed, day=self.plan.day, cluster_id=p.cluster_id,
                 spark_context_id=p.spark_context_id, start_time_ms=t,
                 job_id=self.plan.job_id, run_id=self.plan.run_id, app_name="Databricks Shell")
         except CloudLaunchFailure as exc:  # injected: the cloud did not give the instances

@@ -7,8 +7,8 @@ the pool. The service refuses ``node_type_id`` beside ``instance_pool_id`` and
 without ``instance_pool_id`` (`check_spec`). A run's cluster is played with the pool's types
 filled in (`resolve_spec`), as the service's cluster record shows them. Idle instances, the
 pool's ``min_idle_instances`` and autotermination are not emulated: a pool only names the node
-type and caps the nodes (``max_capacity``, not enforced at run time), and its clusters provision
-faster (`sandbox.sim.run`).
+type and caps the nodes (``max_capacity``, not enforced at run time), its instances carry its
+``disk_spec`` volumes (`with_pool_disks`), and its clusters provision faster (`sandbox.sim.run`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sandbox.workspace.errors import ApiError, invalid
 # The fields of a pool as `instance-pools/get` returns them (besides id, state and defaults).
 POOL_FIELDS = ("instance_pool_name", "node_type_id", "min_idle_instances", "max_capacity",
                "idle_instance_autotermination_minutes", "aws_attributes", "azure_attributes",
-               "custom_tags", "enable_elastic_disk", "preloaded_spark_versions")
+               "custom_tags", "enable_elastic_disk", "preloaded_spark_versions", "disk_spec")
 
 
 def _pools(data: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +90,34 @@ def check_spec(data: dict[str, Any] | None, spec: Mapping[str, Any]) -> None:
         for pool_id in (worker_pool, driver_pool):
             if pool_id and str(pool_id) not in _pools(data):
                 raise invalid(f"Can't find an instance pool with id: {pool_id}.")
+
+
+def pool_of(data: dict[str, Any], pool_id: object) -> dict[str, Any] | None:
+    """A copy of the pool ``pool_id`` (None when unknown)."""
+    pool = _pools(data).get(str(pool_id))
+    return copy.deepcopy(pool) if pool is not None else None
+
+
+def with_pool_disks(data: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` (resolved) as the simulator runs it: every instance of its worker pool carries the
+    pool's ``disk_spec`` EBS volumes (``disk_type.ebs_volume_type``, ``disk_count``, ``disk_size``,
+    ``disk_iops``, ``disk_throughput``), entered as the cluster's ``aws_attributes.ebs_volume_*``.
+    Only for the simulation: the cluster record keeps the spec as `resolve_spec` made it (the user's
+    spec sets no volumes on a pool, and a record showing the pool's would read as an edit)."""
+    out = copy.deepcopy(dict(spec))
+    pool = _pools(data).get(str(spec.get("instance_pool_id") or ""))
+    disk = (pool or {}).get("disk_spec") or {}
+    volume_type = (disk.get("disk_type") or {}).get("ebs_volume_type")
+    if not volume_type or not disk.get("disk_count"):
+        return out
+    attrs = {k: v for k, v in (out.get("aws_attributes") or {}).items() if not str(k).startswith("ebs_volume_")}
+    attrs.update(ebs_volume_type=volume_type, ebs_volume_count=disk["disk_count"],
+                 ebs_volume_size=disk.get("disk_size") or 100)
+    for key, field in (("disk_iops", "ebs_volume_iops"), ("disk_throughput", "ebs_volume_throughput")):
+        if disk.get(key):
+            attrs[field] = disk[key]
+    out["aws_attributes"] = attrs
+    return out
 
 
 def resolve_spec(data: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:

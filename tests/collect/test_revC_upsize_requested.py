@@ -78,3 +78,16 @@ def test_a_downsize_takes_back_an_upsize_under_way() -> None:
               ev(12, "RESIZING", current_num_workers=2, target_num_workers=2),
               ev(30, "AUTOSCALING_STATS_REPORT", current_num_workers=2), ev(60, "TERMINATING")]
     assert spans(events) == [(0, 60)] * 2
+
+
+def test_a_lost_nodes_replacement_is_on_demand_not_the_nodes_an_upsize_asked_for() -> None:
+    spec = {**SPEC, "aws_attributes": {"availability": "SPOT_WITH_FALLBACK", "first_on_demand": 1}}
+    events = [*BASE, ev(10, "RESIZING", current_num_workers=2, target_num_workers=8),
+              ev(12, "NODES_LOST", current_num_workers=1, target_num_workers=8),
+              ev(16, "UPSIZE_COMPLETED", current_num_workers=7, target_num_workers=8),
+              ev(20, "UPSIZE_COMPLETED", current_num_workers=8, target_num_workers=8), ev(60, "TERMINATING")]
+    tl = cluster_timeline(spec, events, fallback_start_ms=T0, fallback_end_ms=T0, cloud="aws")
+    workers = sorted(((n.start_ms - T0) // M, n.spot) for n in tl.nodes if not n.is_driver)
+    # The six asked for at 10 follow the spec (spot); the one counted beyond them, at 20, replaces the
+    # lost spot node and falls back to on-demand (the six took the fallback before).
+    assert workers == [(0, True), (0, True)] + [(10, True)] * 6 + [(20, False)]
