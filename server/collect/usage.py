@@ -27,7 +27,7 @@ from server.costing.run_cost import (
     first_on_demand_of,
     sku_of,
 )
-from server.spec import default_availability
+from server.spec import default_availability, pool_fields
 
 START_TYPES = frozenset({"CREATING", "STARTING"})
 END_TYPES = frozenset({"TERMINATING", "TERMINATED"})
@@ -348,4 +348,4 @@ def _with_attached(node: NodeUsage, volumes: list[tuple[int, float]]) -> NodeUsa
 def cluster_usage(timeline: ClusterTimeline, spec: Mapping[str, Any], *, cloud: str, region: str, plan: str,
                   input_bytes: int | None) -> ClusterUsage:
     return ClusterUsage(cloud=cloud, region=region, plan=plan, sku=sku_of(spec), nodes=list(timeline.nodes),
-                        input_bytes=input_bytes)
+                        input_bytes=input_bytes, pooled=bool(pool_fields(spec)))

@@ -20,6 +20,7 @@ from server.collect import Collector
 from server.collect.bills import WorkspaceBills
 from server.costing.billing import list_price_rates
 from server.costing.catalog import load_catalog
+from server.costing.notes import pool_noted
 from server.costing.run_cost import ClusterUsage, NodeUsage, cost_run
 from server.databricks import DatabricksGateway
 from server.domain import Run
@@ -131,3 +132,5 @@ def test_a_pool_backed_run_has_its_pools_disks_and_tags(store: Store, secrets: S
         assert tags.get("pool") == "warm" and tags.get("Vendor") == "Databricks"
         assert tags.get("DatabricksInstancePoolId") == pool_id
         assert "ClusterId" not in tags and "team" not in tags
+    # So its bill is never looked for (it cannot be told apart): the estimate, saying why, from collection on.
+    assert run.cost.source == "estimate" and pool_noted(run.cost.note), run.cost.note
