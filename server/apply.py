@@ -55,11 +55,15 @@ from server.databricks import (
 )
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import (
+    BACK_TO_USER_EDIT,
+    OVER_USER_EDIT,
+    OWNER_SIZING_KEY,
     PROBLEM_KEY,
     STARTED_BEFORE_RECOMMENDATION,
     STARTED_BEFORE_SPEC,
     ClusterConfig,
     Project,
+    ProjectSettings,
     Recommendation,
     started_before,
 )
@@ -164,28 +168,38 @@ class ApplyResult:
     diff: str
     applied: bool
     message: str = ""
+    # What the person should know beyond the diff: the unconfirmed apply this one writes (or, dry,
+    # would write) over, and why.
+    note: str = ""
 
 
 @_locked
 def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: int, *,
                          dry_run: bool = False, catalog: PriceCatalog | None = None,
-                         over_unconfirmed: bool = False) -> ApplyResult:
+                         over_unconfirmed: bool = False, by_hand: bool = False) -> ApplyResult:
     """Apply the project's pending recommendation (or only show its diff with ``dry_run``).
 
     A recommendation outside the project's bounds, families or spot setting (planned before they
     changed) is refused (`_check_bounds`). ``catalog`` names the families of node types: the one the
     server plans with (`last_active_catalog`) when not given. ``over_unconfirmed``: write even though
     the last apply has had no run yet (the job's cluster breaks settings the owner has just changed:
-    waiting for that run would run it on what they ruled out)."""
+    waiting for that run would run it on what they ruled out; or the person asked for it).
+    ``by_hand``: a person's apply, which writes over an unconfirmed apply when the project's settings
+    changed since it (`unconfirmed_refusal`), as auto-apply does after a settings change."""
     project = _active(store, project_id)
     rec = store.recommendations.pending(project_id)
     if rec is None or rec.id is None:
         raise no_pending(store, project)
     pending = project.pending_apply or {}
-    if pending and not pending.get("confirmed", False) and not over_unconfirmed:
-        raise FailedPrecondition(
-            f"project {project.name}: the last apply is not confirmed yet (no run has used it); "
-            "the next apply waits for that run")
+    unconfirmed = bool(pending) and not pending.get("confirmed", False)
+    if unconfirmed and not over_unconfirmed:
+        why = unconfirmed_refusal(project) if by_hand else "the next apply waits for that run"
+        if why:
+            raise FailedPrecondition(f"project {project.name}: the last apply is not confirmed yet (no run has "
+                                     f"used {_named(pending)}); {why}")
+    note = ""
+    if unconfirmed:
+        note = f"replaces {_named(pending)}, which no run has used: {_replaced_why(project, over_unconfirmed)}"
     cloud = project_cloud(store, project)
     _check_bounds(project, rec, catalog or last_active_catalog() or load_catalog(), cloud)
     settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
@@ -196,19 +210,67 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
         raise TagsFull(f"project {project.name}: recommendation {rec.id} not applied: the cluster {over}")
     diff = spec_diff(live, new_spec, f"job {project.job_id} / {project.cluster_key}")
     if dry_run:
-        return ApplyResult(rec, diff, applied=False, message="dry run: nothing changed")
+        return ApplyResult(rec, diff, applied=False, message="dry run: nothing changed", note=note)
     after_run = gateway.latest_run_id(project.job_id) or 0
     # What the recommendation sets (even where it equals the live spec) and the attribution tag.
     owned = {*flatten(recommendation_overlay(rec.config, azure=cloud == "azure")),
              f"custom_tags.{RECOMMENDATION_TAG}"}
     new_spec = _write_verified(gateway, project, settings, live, new_spec, owned)
     applied = _record_apply(store, project, rec, new_spec, live, after_run)
-    if pending and not pending.get("confirmed", False):
-        log.info("project %s: recommendation %s replaced recommendation %s, which no run had used (the "
-                 "project's settings changed)", project.name, rec.id, pending.get("recommendation_id"))
+    if note:
+        log.info("project %s: recommendation %s applied; it %s", project.name, rec.id, note)
     else:
         log.info("project %s: applied recommendation %s", project.name, rec.id)
-    return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}")
+    return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}", note=note)
+
+
+# Where an apply or revert record keeps the project's settings when it was written (`plan_settings`),
+# so a hand apply can tell whether they changed since (`unconfirmed_refusal`).
+SETTINGS_KEY = "settings"
+
+
+def plan_settings(settings: ProjectSettings) -> dict[str, Any]:
+    """The settings a plan is made under, as JSON: all but auto-apply (turning it on or off changes
+    what is written when, not what the right cluster is)."""
+    out = dataclasses.asdict(settings)
+    out.pop("auto_apply", None)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def unconfirmed_refusal(project: Project) -> str:
+    """Why a hand apply may not write over the project's unconfirmed apply, "" when it may.
+
+    It may when the project's settings changed since that apply (`SETTINGS_KEY`): the
+    recommendation pending now was planned under the new ones, and the job's cluster was chosen
+    under the old, perhaps breaking a bound just set, so waiting for a run would run the job on what
+    the owner ruled out (auto-apply writes over it then too: `server.plan.planner.Planner.replan`).
+    Otherwise the refusal stays: a second apply before any run used the first (a plan from a run
+    that was already going when it was applied) would leave the first configuration never run, and
+    two people applying at once would each write over the other. A record written before the
+    settings were kept in it cannot tell: refused, with the way to write anyway."""
+    record = project.pending_apply or {}
+    kept = record.get(SETTINGS_KEY)
+    if isinstance(kept, dict) and kept != plan_settings(project.settings):
+        return ""
+    return ("the project's settings have not changed since, so the next apply waits for that run (every "
+            "configuration gets a run). To write over it now: `trimtab recommendation apply "
+            f"{project.name} --replace-unconfirmed` (ApplyRecommendationRequest.replace_unconfirmed)")
+
+
+def _named(record: dict[str, Any]) -> str:
+    """What an apply or revert record wrote, in a few words."""
+    rec_id = record.get("recommendation_id")
+    if record.get("reverted"):
+        return "the last revert"
+    return f"recommendation {rec_id}" if rec_id is not None else "the last apply"
+
+
+
+def _replaced_why(project: Project, asked: bool) -> str:
+    """Why an apply writes over an unconfirmed one (the apply's note)."""
+    if not unconfirmed_refusal(project):
+        return "the project's settings changed since it was written"
+    return "asked for (replace_unconfirmed)" if asked else "the project's settings changed"
 
 
 def proposed_spec(base: dict[str, Any], rec: Recommendation, *, cloud: str) -> dict[str, Any]:
@@ -242,6 +304,9 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
         ran, ran_rec = started_before(pending)
     if ran is None:
         ran, ran_rec = previous, previous_rec
+    # Whether ``previous`` (what a revert of this apply goes back to) is the owner's own sizing: the
+    # live spec after a rebase on their edit, or after the revert of an apply made over it.
+    owners = bool(project.state.get(OWNER_SIZING_KEY)) or bool(pending.get("reverted") and pending.get(BACK_TO_USER_EDIT))
     if not _started_since(pending, after_run) and not pending.get("reverted"):
         # Over an apply no run has used nor started on (`over_unconfirmed`): the runs up to
         # ``after_run`` ran what that apply replaced, so its predecessor stays theirs, and the
@@ -250,6 +315,7 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
         # a later revert's target, and the one it went back to did hold runs; what the runs in
         # flight ran is kept apart then (``ran``).
         previous, previous_rec = pending.get("previous_spec") or previous, pending.get("previous_recommendation_id")
+        owners = bool(pending.get(OVER_USER_EDIT))
         if pending.get("recommendation_id") is not None:
             states[int(pending["recommendation_id"])] = "superseded"
     states[rec.id] = "applied"
@@ -259,15 +325,19 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
     if project.problem is not None and project.problem.step == "apply":
         state = {k: v for k, v in state.items() if k != PROBLEM_KEY}
     # Applied on purpose: a configuration turned down before is no longer refused.
-    state = {k: v for k, v in _without_rejected(state, rec.config).items() if k != LAST_WRITE_KEY}  # now pending_apply's
+    state = {k: v for k, v in _without_rejected(state, rec.config).items()
+             if k not in (LAST_WRITE_KEY, OWNER_SIZING_KEY)}  # now pending_apply's
     if trimtab_wrote(project) is None:
         # Trimtab's first write since the (re-)import: what detach puts back (`detached_spec`).
         state[BEFORE_WRITES_KEY] = previous
     record = {"recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": previous,
               "previous_recommendation_id": previous_rec,
-              "applied_after_run_id": after_run, "applied_at_ms": store.clock.now_ms(), "confirmed": False}
+              "applied_after_run_id": after_run, "applied_at_ms": store.clock.now_ms(), "confirmed": False,
+              SETTINGS_KEY: plan_settings(project.settings)}
     if (ran, ran_rec) != (previous, previous_rec):
         record |= {STARTED_BEFORE_SPEC: ran, STARTED_BEFORE_RECOMMENDATION: ran_rec}
+    if owners:
+        record[OVER_USER_EDIT] = True
     # One transaction with the recommendations' states (`ProjectRepository.update`).
     store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply=record),
                           recommendations=states)
@@ -328,7 +398,13 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     # other fields since the apply (Spark conf, tags, libraries...) and fields Databricks fills in
     # (aws_attributes.zone_id) keep the live value.
     previous = owned_from(live, pending["previous_spec"], cloud=cloud)
-    previous["custom_tags"] = _with_tag(previous.get("custom_tags"), pending["previous_spec"], RECOMMENDATION_TAG)
+    # The tag of the recommendation gone back to, none when it is none of Trimtab's (the cluster as
+    # found, or the owner's own): the previous spec may carry a stale one (an owner's resize keeps the
+    # tag of the recommendation it replaced), which attributed the runs after the revert to it.
+    back = pending.get("previous_recommendation_id")
+    previous["custom_tags"] = _with_tag(previous.get("custom_tags"),
+                                        {"custom_tags": {RECOMMENDATION_TAG: str(back)}} if back is not None else {},
+                                        RECOMMENDATION_TAG)
     # The job already holds the revert, tag included: an earlier revert wrote it and its record
     # failed (the database, a stop mid-revert). Refused as "edited outside Trimtab", the retry
     # could never record it, and the next run was taken for a user's edit.
@@ -370,7 +446,6 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     waiting = store.recommendations.pending(project_id)
     if waiting is not None and waiting.id is not None:
         states[waiting.id] = "superseded"
-    back = pending.get("previous_recommendation_id")
     # What the runs that started before the revert ran: the reverted apply's spec, or, when none
     # started since that apply (reverted while its first run was still in flight), what they ran
     # before it; the reverted spec would take a run on the very spec put back for a user's edit.
@@ -384,7 +459,9 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     store.projects.update(dataclasses.replace(project, current_spec=previous, state=state, pending_apply={
         "recommendation_id": back, "applied_spec": previous, "previous_spec": ran,
         "previous_recommendation_id": ran_rec, "applied_after_run_id": after_run,
-        "applied_at_ms": store.clock.now_ms(), "confirmed": False, "reverted": True}), recommendations=states)
+        "applied_at_ms": store.clock.now_ms(), "confirmed": False, "reverted": True,
+        SETTINGS_KEY: plan_settings(project.settings),
+        **({BACK_TO_USER_EDIT: True} if pending.get(OVER_USER_EDIT) else {})}), recommendations=states)
     if rec is not None and rec.id is not None:
         rec = store.recommendations.get(rec.id)
     return ApplyResult(rec, diff, applied=True, message="reverted to the configuration before the last apply")
@@ -423,7 +500,7 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
     pending = store.recommendations.pending(project_id)
     states = {pending.id: "superseded"} if pending is not None and pending.id is not None else {}
     # Detached, Trimtab has written nothing the next import should take for its own.
-    state = {k: v for k, v in project.state.items() if k not in (LAST_WRITE_KEY, BEFORE_WRITES_KEY)}
+    state = {k: v for k, v in project.state.items() if k not in (LAST_WRITE_KEY, BEFORE_WRITES_KEY, OWNER_SIZING_KEY)}
     store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None, current_spec=current,
                                               state=state), recommendations=states)
     return ApplyResult(None, diff, applied=bool(diff), message=f"project {project.name} detached")
@@ -839,6 +916,8 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
     # adopted spec, so none of them is flagged as the collector flags the first run after an edit.
     state = {**project.state, "user_edit_paths": drift, "user_edit_after_run_id": int(project.last_seen_run_id or 0)}
     kept = None if owned else _kept_record(project, live, edit_run_id, cloud=cloud)
+    if owned:
+        state[OWNER_SIZING_KEY] = True  # the next apply's record says it goes over the owner's sizing
     if project.pending_apply and kept is None:
         # The record of Trimtab's last write goes with pending_apply: kept for detach (`trimtab_wrote`).
         state.pop(LAST_WRITE_KEY, None)

@@ -175,6 +175,17 @@ class PlanProblem:
 STARTED_BEFORE_SPEC = "started_before_spec"
 STARTED_BEFORE_RECOMMENDATION = "started_before_recommendation_id"
 
+# The owner's own sizing (an edit outside Trimtab of a field it owns: a resize, other node types) and
+# the writes around it. `Project.state` keeps OWNER_SIZING_KEY from the rebase that adopts such an edit
+# until Trimtab's next write; the apply written over it marks its record OVER_USER_EDIT (its
+# ``previous_spec`` is the owner's cluster), and the revert of that apply marks its own
+# BACK_TO_USER_EDIT: the job runs the owner's cluster again, not the one found at import, so savings
+# read it as the owner's (`server.services.savings`) and auto-apply stays paused for the edit
+# (`server.plan.planner.edit_hold`), as before the apply.
+OWNER_SIZING_KEY = "owner_sizing"
+OVER_USER_EDIT = "over_user_edit"
+BACK_TO_USER_EDIT = "back_to_user_edit"
+
 
 def started_before(record: Mapping[str, Any]) -> tuple[dict[str, Any] | None, int | None]:
     """What the runs up to an apply record's ``applied_after_run_id`` ran (they had started before
@@ -644,3 +655,5 @@ class ApplyOutcome:
     recommendation: Recommendation | None
     diff: str = ""
     applied: bool = False
+    # Beyond the diff: e.g. the unconfirmed apply this one writes (dry: would write) over, and why.
+    note: str = ""

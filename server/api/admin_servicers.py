@@ -184,7 +184,7 @@ class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):
                             context: Ctx) -> admin_pb2.ApplyResult:
         return messages.apply_result(recommendations.apply_recommendation(
             self._store, self._secrets, _project(request.project), request.dry_run,
-            recommendation_id=request.recommendation_id))
+            recommendation_id=request.recommendation_id, replace_unconfirmed=request.replace_unconfirmed))
 
     def RejectRecommendation(self, request: admin_pb2.RejectRecommendationRequest,
                              context: Ctx) -> admin_pb2.Recommendation:

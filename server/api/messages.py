@@ -143,16 +143,24 @@ def requested_page_token(token: str) -> str:
     return str(int(number.lstrip("+").lstrip("0")))  # in plain form, as `requested_id` passes ids on
 
 
+def _id(value: int | None) -> str:
+    """An id as the API sends it: "" for none (a project a dry-run import would create has no id
+    yet; `str` made it the string "None", which GetProject then took for a project's name)."""
+    return "" if value is None else str(value)
+
+
 def plan_problem(p: PlanProblem | None) -> admin_pb2.PlanProblem | None:
     if p is None:
         return None
-    return admin_pb2.PlanProblem(step=p.step, run_id=p.run_id, at_ms=p.at_ms, message=p.message)
+    # run_id (int64) is kept for older clients; after_run_id is the string every other run id is.
+    return admin_pb2.PlanProblem(step=p.step, run_id=p.run_id, at_ms=p.at_ms, message=p.message,
+                                 after_run_id=str(p.run_id))
 
 
 def project(s: ProjectSummary) -> admin_pb2.Project:
     p = s.project
     return admin_pb2.Project(
-        id=str(p.id), name=p.name, workspace=p.workspace, job_id=p.job_id, job_name=p.job_name,
+        id=_id(p.id), name=p.name, workspace=p.workspace, job_id=p.job_id, job_name=p.job_name,
         cluster_key=p.cluster_key, phase=p.phase, settings=settings(p.settings), orphaned=p.orphaned,
         detached=p.detached, created_at_ms=p.created_at_ms, run_count=s.run_count,
         current_config=config(s.current_config), latest_cost=s.latest_cost,
@@ -179,7 +187,7 @@ def executor(e: Executor) -> admin_pb2.ExecutorSummary:
 
 def run(r: Run, detail: RunDetail | None = None) -> admin_pb2.Run:
     msg = admin_pb2.Run(
-        id=str(r.id), project_id=str(r.project_id), databricks_run_id=r.databricks_run_id,
+        id=_id(r.id), project_id=_id(r.project_id), databricks_run_id=r.databricks_run_id,
         cluster_id=r.cluster_id, start_time_ms=r.start_ms, end_time_ms=r.end_ms, runtime_s=r.runtime_s,
         outcome=r.outcome, config=config(r.config), input_bytes=r.input_bytes, cost=cost(r.cost),
         anomalies=list(r.anomalies), application_ids=list(r.application_ids),
@@ -216,7 +224,7 @@ def recommendation(r: Recommendation | None) -> admin_pb2.Recommendation | None:
     if r is None:
         return None
     return admin_pb2.Recommendation(
-        id=str(r.id), project_id=str(r.project_id), created_at_ms=r.created_at_ms, state=r.state,
+        id=_id(r.id), project_id=_id(r.project_id), created_at_ms=r.created_at_ms, state=r.state,
         config=config(r.config), predicted_runtime_s=r.predicted_runtime_s,
         runtime_interval_s=admin_pb2.Interval(low=r.runtime_interval_s[0], high=r.runtime_interval_s[1]),
         predicted_cost=r.predicted_cost,
@@ -227,7 +235,8 @@ def recommendation(r: Recommendation | None) -> admin_pb2.Recommendation | None:
 
 
 def apply_result(o: ApplyOutcome) -> admin_pb2.ApplyResult:
-    return admin_pb2.ApplyResult(recommendation=recommendation(o.recommendation), diff=o.diff, applied=o.applied)
+    return admin_pb2.ApplyResult(recommendation=recommendation(o.recommendation), diff=o.diff, applied=o.applied,
+                                 note=o.note)
 
 
 def import_result(r: ImportResult, summaries: list[ProjectSummary]) -> admin_pb2.ImportJobsResponse:

@@ -56,7 +56,7 @@ def _money(value: float | None) -> str:
 
 
 
-def problem_line(step: str, run_id: int, at_ms: int, message: str) -> str:
+def problem_line(step: str, run_id: int | str, at_ms: int, message: str) -> str:
     """A project's planning or auto-apply failure, e.g. ``planning after run 31 failed
     2026-12-05 04:17 UTC: Unavailable: database unavailable: ...`` (also `trimtab demo`'s)."""
     from server.cli.run import when
@@ -140,8 +140,9 @@ def _show(ctx: CliContext, project: Any) -> None:
         ("job", f"{project.job_id} {project.job_name}".strip()),
         ("phase", phase_text(project.phase, project.detached, project.orphaned)),
         # Right under the phase: while this shows, the phase and recommendation are as of the last success.
-        *([("problem", problem_line(project.problem.step, project.problem.run_id, project.problem.at_ms,
-                                    project.problem.message))] if project.HasField("problem") else []),
+        *([("problem", problem_line(project.problem.step, project.problem.after_run_id or project.problem.run_id,
+                                    project.problem.at_ms, project.problem.message))]
+          if project.HasField("problem") else []),
         ("SLA", format_duration(s.sla_seconds) if s.HasField("sla_seconds") else "none (minimize cost)"),
         # Without an SLA there is nothing for a run to meet, so the line would only mislead.
         *([("SLA applies to", "every run" if s.sla_every_run else "the typical run"),

@@ -130,6 +130,10 @@ def _check_pending(ctx: CliContext, project: str, pin: str) -> None:
     rec = rpc(ctx, "RecommendationServiceStub", "GetRecommendation",
               admin_pb2.GetRecommendationRequest(project=project))
     if rec.state != "pending" or rec.id != pin:
+        # Asked of the server first, which tells a recommendation replaced since from an id that is
+        # none of the project's (NOT_FOUND); one older than the pin ignores it and answers the dry run.
+        rpc(ctx, "RecommendationServiceStub", "ApplyRecommendation",
+            admin_pb2.ApplyRecommendationRequest(project=project, dry_run=True, recommendation_id=pin))
         now = f"recommendation {rec.id} is" if rec.state == "pending" else "none is"
         raise click.ClickException(f"recommendation {pin} is no longer pending ({now}; review it, e.g. with a "
                                    "dry run) (FAILED_PRECONDITION)")
@@ -148,8 +152,11 @@ def _check_acted_on(pin: str, acted: str, what: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Show the diff of the job's cluster entry; change nothing.")
 @click.option("--id", "rec_id", default="", metavar="REC_ID",
               help="Only if recommendation REC_ID (what a dry run showed) is still the pending one.")
+@click.option("--replace-unconfirmed", is_flag=True,
+              help="Write over the last apply even though no run has used it yet (without: only when the "
+                   "project's settings changed since it; otherwise the apply waits for that run).")
 @click.pass_obj
-def apply(ctx: CliContext, project: str, dry_run: bool, rec_id: str) -> None:
+def apply(ctx: CliContext, project: str, dry_run: bool, rec_id: str, replace_unconfirmed: bool) -> None:
     """Apply the pending recommendation to the job (jobs/update)."""
     from protos.trimtab.v1 import admin_pb2
 
@@ -157,9 +164,12 @@ def apply(ctx: CliContext, project: str, dry_run: bool, rec_id: str) -> None:
     if pin:
         _check_pending(ctx, project, pin)
     result = rpc(ctx, "RecommendationServiceStub", "ApplyRecommendation",
-                 admin_pb2.ApplyRecommendationRequest(project=project, dry_run=dry_run, recommendation_id=pin))
+                 admin_pb2.ApplyRecommendationRequest(project=project, dry_run=dry_run, recommendation_id=pin,
+                                                      replace_unconfirmed=replace_unconfirmed))
     rec_id = result.recommendation.id if result.HasField("recommendation") else "?"
     _print_result(ctx, result, f"applied recommendation {rec_id}: the next run uses it", dry_run)
+    if result.note and not ctx.as_json:
+        click.echo(f"note: {'the apply would' if dry_run else 'it'} {result.note}")
     _check_acted_on(pin, rec_id, "showed" if dry_run else "applied")
 
 

@@ -43,6 +43,11 @@ MIN_WORKERS = 1
 # cluster it starts from, and at least DEFAULT_MAX_FLOOR workers (`default_max_workers`).
 DEFAULT_MAX_FACTOR = 2
 DEFAULT_MAX_FLOOR = 8
+# The most workers a project's bounds may name (`server.services.projects.check_worker_bounds`), and so
+# the most the default maximum reaches: twice a minimum of 9000 read 18000, above every bound a person
+# may set. It only stops a typo (2**31-1) from pricing clusters no workspace could start; a workspace's
+# own cluster size limit is lower (Databricks refuses the apply, kept as the project's problem).
+MAX_WORKERS = 10_000
 # Where `Project.state` keeps the ids (`config_id_of`) of configurations the user turned down (a
 # rejected or reverted recommendation): they are never recommended again, only learned from.
 REJECTED_KEY = "rejected_configs"
@@ -243,9 +248,10 @@ def default_max_workers(workers: int, min_workers: int | None) -> int:
 
     A minimum above the cluster moves the starting point up to it, so the search gets the same room
     above the minimum as it has above the cluster (a minimum of 50 on a 4-worker job searches 50..100),
-    and an unset maximum never falls below the minimum (which left no worker count to choose)."""
+    and an unset maximum never falls below the minimum (which left no worker count to choose). Never
+    above `MAX_WORKERS`, the cap on the bounds a person sets."""
     start = max(workers, min_workers if min_workers is not None else MIN_WORKERS)
-    return max(DEFAULT_MAX_FACTOR * start, DEFAULT_MAX_FLOOR)
+    return min(max(DEFAULT_MAX_FACTOR * start, DEFAULT_MAX_FLOOR), max(MAX_WORKERS, start))
 
 
 def worker_counts(low: int, high: int) -> list[int]:

@@ -27,7 +27,16 @@ from models.space import Candidate
 from server.clock import Clock, SystemClock
 from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway
-from server.domain import PROBLEM_KEY, ClusterConfig, PlanProblem, Project, Recommendation, Run, Workspace
+from server.domain import (
+    BACK_TO_USER_EDIT,
+    PROBLEM_KEY,
+    ClusterConfig,
+    PlanProblem,
+    Project,
+    Recommendation,
+    Run,
+    Workspace,
+)
 from server.errors import FailedPrecondition, TrimtabError
 from server.onboard import standard_access_blocker
 from server.plan.candidates import (
@@ -274,7 +283,9 @@ def edit_hold(project: Project, runs: Sequence[Run]) -> str:
     # The newer of the two marks the edit; before a run or after the last one collected.
     after = max(edited.databricks_run_id if edited is not None else -1, int(found_at) if found_at is not None else -1)
     pending = project.pending_apply or {}
-    if pending and int(pending.get("applied_after_run_id") or 0) >= after:
+    # A revert of the owner's answer (an apply over their edit) puts their cluster back, and the pause
+    # with it: auto-apply replaced the restored cluster at the next run (review revG F2).
+    if pending and int(pending.get("applied_after_run_id") or 0) >= after and not pending.get(BACK_TO_USER_EDIT):
         return ""
     paths = [str(p) for p in project.state.get(USER_EDIT_PATHS_KEY) or []]
     what = f" ({', '.join(paths)})" if paths else ""

@@ -13,7 +13,7 @@ from typing import Any
 from server.costing.catalog import PriceCatalog
 from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettings, Run
 from server.errors import InvalidArgument, NotFound
-from server.plan.candidates import MIN_WORKERS
+from server.plan.candidates import MAX_WORKERS, MIN_WORKERS
 from server.plan.policy import kept_values
 from server.services.savings import USER_EDIT
 from server.spec import config_from_spec as spec_config
@@ -23,11 +23,9 @@ from server.timeline import met_fraction, met_sla
 
 # The CLI takes whole seconds; a fraction of a second (5e-324) is no runtime a job could meet.
 MIN_SLA_SECONDS = 1
-# The most workers a project's bounds may name. The planner tries the grid points inside the bounds
-# plus the two bounds themselves (`server.plan.candidates.worker_counts`), so a wide range costs no
-# more candidates; the cap only stops a typo (2**31-1) from pricing clusters no workspace could start
-# (Databricks' own cluster size limits are in the low thousands).
-MAX_WORKERS = 10_000
+# The most workers a project's bounds may name: `server.plan.candidates.MAX_WORKERS`, which caps the
+# default maximum too. The planner tries the grid points inside the bounds plus the two bounds
+# themselves (`server.plan.candidates.worker_counts`), so a wide range costs no more candidates.
 # Designed learning runs per segment (`models.decide`): each is a real, possibly slower, job run,
 # so more than a few dozen is never what a person meant.
 MAX_LEARNING_BUDGET = 20

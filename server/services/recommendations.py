@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 from server import apply
 from server.databricks import DatabricksGateway
-from server.domain import ApplyOutcome, Project, Recommendation
-from server.errors import FailedPrecondition, InvalidArgument
+from server.domain import MAX_ROW_ID, ApplyOutcome, Project, Recommendation
+from server.errors import FailedPrecondition, InvalidArgument, NotFound
 from server.services.projects import required
 from server.services.secrets import SecretBox
 from server.services.workspaces import check_answers, gateway_for, recording_status
@@ -40,9 +40,12 @@ def reject_recommendation(store: Store, project_ref: str, recommendation_id: str
 
 
 def apply_recommendation(store: Store, secrets: SecretBox, project_ref: str,
-                         dry_run: bool = False, recommendation_id: str = "") -> ApplyOutcome:
+                         dry_run: bool = False, recommendation_id: str = "",
+                         replace_unconfirmed: bool = False) -> ApplyOutcome:
     """Apply the pending recommendation (or show its diff); with `recommendation_id`, only if that
-    one is still the pending one (`check_pinned`)."""
+    one is still the pending one (`check_pinned`). An apply no run has used yet is written over when
+    the project's settings changed since it (`apply.unconfirmed_refusal`), or with
+    `replace_unconfirmed`; otherwise the apply waits for that run (FailedPrecondition)."""
     project = store.projects.find(required(project_ref, "project"))
     project_id = int(project.id or 0)
     check_pinned(store, project, recommendation_id)  # said before the workspace is asked anything
@@ -50,8 +53,9 @@ def apply_recommendation(store: Store, secrets: SecretBox, project_ref: str,
     # probed): a run's plan may have replaced the pending one meanwhile.
     with _gateway(store, secrets, project, dry_run) as gateway, apply.project_lock(project_id, store):
         check_pinned(store, project, recommendation_id)
-        result = apply.apply_recommendation(store, gateway, project_id, dry_run=dry_run)
-    return ApplyOutcome(result.recommendation, result.diff, result.applied)
+        result = apply.apply_recommendation(store, gateway, project_id, dry_run=dry_run,
+                                            over_unconfirmed=replace_unconfirmed, by_hand=True)
+    return ApplyOutcome(result.recommendation, result.diff, result.applied, note=result.note)
 
 
 def check_pinned(store: Store, project: Project, recommendation_id: str) -> None:
@@ -63,7 +67,10 @@ def check_pinned(store: Store, project: Project, recommendation_id: str) -> None
     if wanted is None:
         return
     pending = store.recommendations.pending(int(project.id or 0))
-    if pending is not None and wanted != str(pending.id):
+    if pending is not None and wanted == str(pending.id):
+        return
+    _check_of_project(store, project, wanted)
+    if pending is not None:
         raise FailedPrecondition(f"recommendation {wanted} is no longer pending "
                                  f"(recommendation {pending.id} is; review it, e.g. with a dry run)")
 
@@ -76,12 +83,29 @@ def check_pinned_applied(store: Store, project_id: int, recommendation_id: str) 
     wanted = _pin(recommendation_id)
     if wanted is None:
         return
-    record = store.projects.get(project_id).pending_apply or {}
+    project = store.projects.get(project_id)
+    record = project.pending_apply or {}
+    if str(record.get("recommendation_id")) != wanted:
+        _check_of_project(store, project, wanted)
     applied = record.get("recommendation_id")
     if record.get("previous_spec") and not record.get("reverted") and applied is not None \
             and wanted != str(applied):
         raise FailedPrecondition(f"recommendation {wanted} is not the last applied (recommendation {applied} is; "
                                  "review it, e.g. with a dry run of the revert)")
+
+
+def _check_of_project(store: Store, project: Project, wanted: str) -> None:
+    """`NotFound` when the pinned id ``wanted`` (canonical, `_pin`) names no recommendation of ``project``:
+    one that never existed, or another project's, was called "no longer pending", as if it had been
+    this project's and a plan had replaced it."""
+    found = None
+    if len(wanted) <= len(str(MAX_ROW_ID)) and int(wanted) <= MAX_ROW_ID:
+        try:
+            found = store.recommendations.get(int(wanted))
+        except NotFound:
+            found = None
+    if found is None or found.project_id != project.id:
+        raise NotFound(f"recommendation {wanted} is not a recommendation of project {project.name}")
 
 
 def _pin(recommendation_id: str) -> str | None:

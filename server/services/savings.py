@@ -46,8 +46,9 @@ The exact definition is in docs/savings.md; in short:
   revert to the cluster as found nothing Trimtab chose is on the job: the current unit cost
   is the baseline's (``"original"``), so the saving now and the projection are 0. Likewise while the
   job runs a cluster its owner set outside Trimtab (the newest runs are user-configured, no apply or
-  revert since): the current cost is what the owner's runs since the edit cost (``"user_edit"``), for
-  information only; the saving now and the projection are 0, saved to date stays.
+  revert since; or a revert of an apply made over the owner's edit put it back): the current cost is
+  what the owner's runs since the edit cost (``"user_edit"``), for information only; the saving now
+  and the projection are 0, saved to date stays.
 - *one price list*: every run's DBUs are priced at the workspace's plan *now* (the stored
   DBUs do not depend on the plan; the stored $ do), so a change of plan moves both sides
   alike instead of showing as a saving won or lost. Compute and storage stay as stored: the
@@ -78,7 +79,7 @@ from typing import TypeVar
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import sku_of
-from server.domain import ClusterConfig, CostBreakdown, Project, Run
+from server.domain import BACK_TO_USER_EDIT, ClusterConfig, CostBreakdown, Project, Run
 from server.errors import NotFound
 from server.plan.candidates import config_id_of, driver_of
 from server.plan.policy import kept_values
@@ -348,8 +349,13 @@ def user_configured(runs: Sequence[Run], pending_apply: dict | None = None) -> l
     recommendation tag as the edited run (the user kept it) or none (the user dropped it).
     ``pending_apply``: the project's last apply or revert, whose ``applied_after_run_id`` (the job's
     newest run then) ends a span that began before it: a revert to the cluster as found writes no
-    tag, and a later apply may write back a tag the user's runs carried, so the tags alone cannot."""
-    resumed_after = int((pending_apply or {}).get("applied_after_run_id") or 0) if pending_apply else None
+    tag, and a later apply may write back a tag the user's runs carried, so the tags alone cannot.
+    A revert back to the owner's cluster (``BACK_TO_USER_EDIT``: of an apply made over their edit)
+    ends no span: the runs after it are on the owner's cluster again."""
+    back = bool(pending_apply and pending_apply.get(BACK_TO_USER_EDIT))
+    boundary = int((pending_apply or {}).get("applied_after_run_id") or 0) if pending_apply else None
+    resumed_after = None if back else boundary
+    back_after = boundary if back else None
     out: list[Run] = []
     editing = False
     edited_rec: int | None = None
@@ -357,6 +363,8 @@ def user_configured(runs: Sequence[Run], pending_apply: dict | None = None) -> l
     for r in runs:
         if USER_EDIT in r.anomalies:
             editing, edited_rec, edited_at = True, r.recommendation_id, r.databricks_run_id
+        elif back_after is not None and edited_at and r.databricks_run_id > back_after:
+            editing = True  # the revert put the owner's cluster back
         elif editing and r.recommendation_id not in (None, edited_rec):
             editing = False  # Trimtab wrote a recommendation of its own again
         elif editing and resumed_after is not None and edited_at <= resumed_after < r.databricks_run_id:
@@ -375,10 +383,16 @@ def on_user_config(project: Project, runs: Sequence[Run], by_user: Sequence[Run]
     Spark conf, tags, libraries: compared as the planner compares configurations, `config_id_of` and
     the driver), since the job then still runs what Trimtab applied, or the cluster as found after a
     revert."""
+    pending = project.pending_apply or {}
+    if pending.get(BACK_TO_USER_EDIT) and by_user:
+        # Reverted to the owner's cluster (an apply over their edit, reverted): the job runs it again,
+        # whatever ran between. Their runs since the edit say what it costs.
+        start = max(i for i, r in enumerate(runs) if USER_EDIT in r.anomalies)
+        mine = {id(r) for r in by_user}
+        return [r for r in runs[start:] if id(r) in mine]
     if not runs or not by_user or by_user[-1] is not runs[-1]:
         return []
     newest = runs[-1]
-    pending = project.pending_apply or {}
     if pending and int(pending.get("applied_after_run_id") or 0) >= newest.databricks_run_id:
         return []
     start = max(i for i, r in enumerate(runs) if USER_EDIT in r.anomalies)
@@ -535,6 +549,10 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         current = [r for r in edited_since if r.cost is not None and r.outcome == "succeeded"] or \
             [r for r in edited_since if r.cost is not None]
         source = USER_EDIT
+    elif not project.detached and (project.pending_apply or {}).get(BACK_TO_USER_EDIT):
+        # Reverted to the owner's cluster, of which no run is known (their edit was found by an apply
+        # before any run): not the cluster as found, so neither the baseline nor a saving.
+        current, source = [], USER_EDIT
     elif project.detached or (project.pending_apply and applied_id is None):
         # Reverted to the cluster as found, or detached (which puts it back too): nothing Trimtab chose
         # is on the job, so it costs what it did before Trimtab. Its runs since are baseline runs (no

@@ -131,6 +131,12 @@ def update(store: Store, secrets: SecretBox, name: str, *, host: str | None = No
     A host goes alone: its check calls Databricks and may refuse, and a refusal must leave every
     setting as it was, so it is not mixed with settings saved on their own."""
     if host is None:
+        if token.strip():
+            # Only a new host takes a token here (the stored one is never sent to it): a token alone
+            # was answered OK and stored nowhere, so a script "rotated" a token that stayed as it was.
+            raise InvalidArgument("token: goes with host (re-pointing the workspace); to rotate the workspace's "
+                                  "token, use AddWorkspace with replace=true (`trimtab workspace add NAME --host URL "
+                                  "--token-env VAR --replace`), which checks it and stores it")
         return workspaces.update_workspace(store, name, auto_import=auto_import, plan=plan, region=region,
                                            cloud_credentials_json=cloud_credentials_json, secrets=secrets,
                                            skip_billing_check=skip_billing_check), ""

@@ -239,16 +239,18 @@ class Project(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ..., default_max_workers: _Optional[int] = ..., auto_apply_hold: _Optional[str] = ...) -> None: ...
 
 class PlanProblem(_message.Message):
-    __slots__ = ("step", "run_id", "at_ms", "message")
+    __slots__ = ("step", "run_id", "at_ms", "message", "after_run_id")
     STEP_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     AT_MS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     step: str
     run_id: int
     at_ms: int
     message: str
-    def __init__(self, step: _Optional[str] = ..., run_id: _Optional[int] = ..., at_ms: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    after_run_id: str
+    def __init__(self, step: _Optional[str] = ..., run_id: _Optional[int] = ..., at_ms: _Optional[int] = ..., message: _Optional[str] = ..., after_run_id: _Optional[str] = ...) -> None: ...
 
 class ListProjectsRequest(_message.Message):
     __slots__ = ("workspace",)
@@ -675,24 +677,28 @@ class GetRecommendationRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class ApplyRecommendationRequest(_message.Message):
-    __slots__ = ("project", "dry_run", "recommendation_id")
+    __slots__ = ("project", "dry_run", "recommendation_id", "replace_unconfirmed")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDATION_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_UNCONFIRMED_FIELD_NUMBER: _ClassVar[int]
     project: str
     dry_run: bool
     recommendation_id: str
-    def __init__(self, project: _Optional[str] = ..., dry_run: _Optional[bool] = ..., recommendation_id: _Optional[str] = ...) -> None: ...
+    replace_unconfirmed: bool
+    def __init__(self, project: _Optional[str] = ..., dry_run: _Optional[bool] = ..., recommendation_id: _Optional[str] = ..., replace_unconfirmed: _Optional[bool] = ...) -> None: ...
 
 class ApplyResult(_message.Message):
-    __slots__ = ("recommendation", "diff", "applied")
+    __slots__ = ("recommendation", "diff", "applied", "note")
     RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
     DIFF_FIELD_NUMBER: _ClassVar[int]
     APPLIED_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
     recommendation: Recommendation
     diff: str
     applied: bool
-    def __init__(self, recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., diff: _Optional[str] = ..., applied: _Optional[bool] = ...) -> None: ...
+    note: str
+    def __init__(self, recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., diff: _Optional[str] = ..., applied: _Optional[bool] = ..., note: _Optional[str] = ...) -> None: ...
 
 class RejectRecommendationRequest(_message.Message):
     __slots__ = ("project", "recommendation_id")
