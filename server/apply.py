@@ -199,7 +199,8 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
                                      f"used {_named(pending)}); {why}")
     note = ""
     if unconfirmed:
-        note = f"replaces {_named(pending)}, which no run has used: {_replaced_why(project, over_unconfirmed)}"
+        note = (f"{'would replace' if dry_run else 'replaces'} {_named(pending)}, which no run has used: "
+                f"{_replaced_why(project, over_unconfirmed)}")
     cloud = project_cloud(store, project)
     _check_bounds(project, rec, catalog or last_active_catalog() or load_catalog(), cloud)
     settings, live = _live_spec(store, gateway, project, dry_run=dry_run)

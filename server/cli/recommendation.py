@@ -169,7 +169,7 @@ def apply(ctx: CliContext, project: str, dry_run: bool, rec_id: str, replace_unc
     rec_id = result.recommendation.id if result.HasField("recommendation") else "?"
     _print_result(ctx, result, f"applied recommendation {rec_id}: the next run uses it", dry_run)
     if result.note and not ctx.as_json:
-        click.echo(f"note: {'the apply would' if dry_run else 'it'} {result.note}")
+        click.echo(f"note: the apply {result.note}")
     _check_acted_on(pin, rec_id, "showed" if dry_run else "applied")
 
 

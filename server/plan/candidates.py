@@ -501,11 +501,13 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
     current = project_config(project, pools, cloud=cloud, policy=policy)
     if same_cluster(chosen, current):
         return ""
-    name = config_id_of(current)
+    # Named as reasons name configurations (`config_label`): the id ("c6id.xlargex6") is a key, and
+    # read as a typo in a sentence (review revG).
+    name = config_label(current)
     why = outside_bounds(current, project.settings, catalog, cloud, pool=pool_backing(project.current_spec, pools))
     if why:
         return f"{name} is outside the project's bounds ({why})"
-    if name in rejected_configs(project):
+    if config_id_of(current) in rejected_configs(project):
         return f"{name} was turned down (a rejected or reverted recommendation)"
     if best is not None and not same_cluster(chosen, best):
         return ""

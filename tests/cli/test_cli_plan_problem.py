@@ -84,8 +84,9 @@ def test_show_and_list_say_planning_failed_until_the_next_good_plan(trimtab: Tri
 
     code, out, err = trimtab("--json", "project", "show", str(failing.id))
     assert code == 0, err
+    # after_run_id: the run as a string, as every other run id (review revG); run_id kept for older scripts.
     assert json.loads(out)["problem"] == {"step": "plan", "run_id": first.id, "at_ms": AT_MS,
-                                          "message": MESSAGE}
+                                          "message": MESSAGE, "after_run_id": str(first.id)}
 
     code, out, err = trimtab("project", "list")
     assert code == 0

@@ -157,10 +157,14 @@ def test_a_hand_apply_after_a_settings_change_writes_over_an_apply_no_run_used(
     # The dry run says what the apply would do: the diff, and the unconfirmed apply it replaces.
     dry = _apply(api, project, dry_run=True, recommendation_id=str(second.id))
     assert not dry.applied and dry.diff and _live(gateway, project) == before
-    assert dry.note == (f"replaces recommendation {first.id}, which no run has used: the project's settings "
+    assert dry.note == (f"would replace recommendation {first.id}, which no run has used: the project's settings "
                         "changed since it was written")
+    # As the CLI says it (the docs' `project set` then `recommendation apply`).
+    code, out, err = _cli(api, store, "recommendation", "apply", project.name, "--dry-run")
+    assert code == 0 and f"note: the apply {dry.note}" in out.splitlines(), (out, err)
     done = _apply(api, project, recommendation_id=str(second.id))
-    assert done.applied and done.recommendation.id == str(second.id) and done.note == dry.note
+    assert done.applied and done.recommendation.id == str(second.id)
+    assert done.note == dry.note.replace("would replace", "replaces")
     live = _live(gateway, project)
     assert live["node_type_id"].startswith(f"{allowed}.")
     assert (live.get("aws_attributes") or {}).get("availability") == "ON_DEMAND"
@@ -187,6 +191,20 @@ def test_a_hand_apply_after_a_settings_change_writes_over_an_apply_no_run_used(
     # The next run uses it and confirms it.
     run = _cycle(store, api, emulator, gateway, project)
     assert run.recommendation_id == third.id
+
+
+def _cli(api: Api, store: Store, *args: str) -> tuple[int, str, str]:
+    """The `trimtab` entry point against the server: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from server.cli.main import main
+
+    _, token = store.tokens.create("cli", "admin")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--server", api.running.address, "--token", token, *args])
+    return code, out.getvalue(), err.getvalue()
 
 
 def _savings(api: Api, project: Project) -> admin_pb2.ProjectSavings:

@@ -98,7 +98,7 @@ def test_the_plan_moves_inside_narrowed_bounds_even_when_nothing_meets_the_sla(s
         # What the planner puts first in the reason.
         note = leaving_note(store.projects.get(int(project.id)), catalog, "aws",
                             store.runs.history(int(project.id)), rec.config)
-        assert note == "c6i.xlargex4-spot is outside the project's bounds (4 workers is above max_workers 2)"
+        assert note == "c6i.xlarge x 4 workers, spot is outside the project's bounds (4 workers is above max_workers 2)"
         assert rec.reason.startswith(note + ". "), rec.reason  # the planner says it
 
 
