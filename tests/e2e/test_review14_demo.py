@@ -24,6 +24,7 @@ from server.demo import DEMO_JOBS, STATE_FILE, DemoConfig, run_demo
 from server.onboard import SERVER_ENV
 from server.serve import start_server
 from server.store import Store, open_store
+from tests.e2e.terminal import as_a_terminal_starts_it
 
 SPEED = "200"  # as tests/e2e/test_e2e_demo.py: every agent reads its whole log at this speed
 
@@ -121,7 +122,7 @@ def test_ctrl_c_mid_round_leaves_no_failed_run_and_counts_no_round(tmp_path: Pat
         [sys.executable, "-c", "import sys; from server.cli.main import main; sys.exit(main(sys.argv[1:]))",
          "demo", "--runs", "2", "--speed", "100", "--state-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-        start_new_session=True, cwd=Path(__file__).resolve().parents[2])
+        start_new_session=True, cwd=Path(__file__).resolve().parents[2], preexec_fn=as_a_terminal_starts_it)
     try:
         deadline = time.monotonic() + 120
         while not _started_init_script(tmp_path) and proc.poll() is None and time.monotonic() < deadline:

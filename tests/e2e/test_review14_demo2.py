@@ -27,6 +27,7 @@ from sandbox.workspace import start_workspace
 from server.cli.main import main
 from server.demo import DEMO_JOBS, STATE_FILE, DemoConfig, run_demo
 from server.store import open_store
+from tests.e2e.terminal import as_a_terminal_starts_it
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +41,7 @@ class _Demo:
             [sys.executable, "-c", "import sys; from server.cli.main import main; sys.exit(main(sys.argv[1:]))",
              "demo", "--state-dir", str(state_dir), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            start_new_session=True, cwd=ROOT)
+            start_new_session=True, cwd=ROOT, preexec_fn=as_a_terminal_starts_it)
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
