@@ -38,15 +38,33 @@ WIRING = AgentWiring(server_address="127.0.0.1:50999", secret_scope="trimtab", s
                      agent_wheel="/dbfs/trimtab/agent/trimtab-0.1.0-py3-none-any.whl")
 
 
+def priced_collector(store: Store, secrets: SecretBox) -> Collector:
+    """A collector on the real clock that prices runs with the shipped catalog (no background thread)."""
+    return Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                     catalog=load_catalog())
+
+
 def run_and_collect(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
                     job_id: int) -> tuple[int, list[Run]]:
     """Run the job now, wait for the emulator to finish it, and collect once with a priced collector:
     the Databricks run id and the runs stored."""
     run_id = gateway.run_now(job_id)
     assert emulator.wait_idle(60)
-    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                          catalog=load_catalog())
-    return run_id, collector.poll_once()
+    return run_id, priced_collector(store, secrets).poll_once()
+
+
+def etl_job(spec: dict[str, Any], name: str = "etl") -> dict[str, Any]:
+    """A one-task job's settings: a Python task on job cluster "main", which ``spec`` describes."""
+    return {"name": name, "job_clusters": [{"job_cluster_key": "main", "new_cluster": spec}],
+            "tasks": [{"task_key": "main", "job_cluster_key": "main",
+                       "spark_python_task": {"python_file": "dbfs:/jobs/etl.py"}}]}
+
+
+def import_etl_job(store: Store, secrets: SecretBox, gateway: DatabricksGateway, spec: dict[str, Any]) -> Project:
+    """`etl_job` on ``spec`` created in the emulator and imported into workspace "sbx": its project."""
+    job_id = gateway.create_job(etl_job(spec))
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
+    return imported.project
 
 
 def admin_post(emulator: RunningWorkspace, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +151,14 @@ def connected(store: Store, secrets: SecretBox, emulator: RunningWorkspace,
     """The emulator added as workspace "sbx" (token checked), with the test init script in DBFS."""
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
     return workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
+
+
+@pytest.fixture
+def aws_workspace(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway) -> str:
+    """The emulator added as AWS workspace "sbx", with the test init script in DBFS and no job seeded."""
+    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
+    return "sbx"
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import statistics
-from typing import Any
 
 import pytest
 
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import LOG_CONF, SPARK_VERSION
 from server.apply import apply_recommendation
-from server.clock import SystemClock
 from server.collect import Collector
 from server.collect.collector import PRICED_ON_DEMAND_NOTE
 from server.collect.usage import cluster_timeline, cluster_usage
@@ -26,12 +24,11 @@ from server.costing.run_cost import cost_run, hourly_cost
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, Recommendation, Run
 from server.plan.candidates import config_id_of, pricing_for, project_candidates
-from server.services import workspaces
 from server.services.savings import stored_project_savings
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, WIRING
+from tests.integration.conftest import import_etl_job, priced_collector, run_and_collect
 
 # No aws_attributes at all: how a job made through the API (or Terraform) without them looks.
 UNSET = {"spark_version": SPARK_VERSION, "node_type_id": "m5d.xlarge", "num_workers": 4,
@@ -39,25 +36,6 @@ UNSET = {"spark_version": SPARK_VERSION, "node_type_id": "m5d.xlarge", "num_work
 EXPLICIT = {**UNSET, "aws_attributes": {"availability": "SPOT_WITH_FALLBACK", "first_on_demand": 1}}
 AS_IT_RUNS = ClusterConfig(node_type_id="m5d.xlarge", num_workers=4, availability="SPOT_WITH_FALLBACK",
                            first_on_demand=1)
-
-
-def _job(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "job_clusters": [{"job_cluster_key": "main", "new_cluster": spec}],
-            "tasks": [{"task_key": "main", "job_cluster_key": "main",
-                       "spark_python_task": {"python_file": "dbfs:/jobs/etl.py"}}]}
-
-
-@pytest.fixture
-def aws(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway) -> str:
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
-    return "sbx"
-
-
-def _import(store: Store, secrets: SecretBox, gateway: DatabricksGateway, spec: dict[str, Any]) -> Project:
-    job_id = gateway.create_job(_job("etl", spec))
-    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
-    return imported.project
 
 
 def _collected(collector: Collector, emulator: RunningWorkspace, gateway: DatabricksGateway,
@@ -83,12 +61,11 @@ def _explicitly(gateway: DatabricksGateway, store: Store, run: Run) -> float:
 
 
 def test_a_run_of_an_aws_job_without_availability_is_priced_with_spot_workers(
-        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
-    project = _import(store, secrets, gateway, UNSET)
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        aws_workspace: str) -> None:
+    project = import_etl_job(store, secrets, gateway, UNSET)
     catalog = load_catalog()
-    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
-                          catalog=catalog)
-    run = _collected(collector, emulator, gateway, project)
+    _, (run,) = run_and_collect(store, secrets, emulator, gateway, project.job_id)
     assert run.cost is not None and run.config is not None
     assert run.config.availability == "SPOT_WITH_FALLBACK" and run.config.first_on_demand == 1
     explicit = _explicitly(gateway, store, run)
@@ -106,11 +83,11 @@ def test_a_run_of_an_aws_job_without_availability_is_priced_with_spot_workers(
 
 
 def test_an_unchanged_job_saves_nothing_and_only_an_explicit_on_demand_is_a_user_edit(
-        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
-    project = _import(store, secrets, gateway, UNSET)
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        aws_workspace: str) -> None:
+    project = import_etl_job(store, secrets, gateway, UNSET)
     pid = int(project.id or 0)
-    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
-                          catalog=load_catalog())
+    collector = priced_collector(store, secrets)
     baseline = [_collected(collector, emulator, gateway, project) for _ in range(3)]
     # A recommendation of the very cluster the job runs on (spot workers, the driver on demand): the
     # apply writes the availability out, which changes nothing that runs.
@@ -141,11 +118,11 @@ def test_an_unchanged_job_saves_nothing_and_only_an_explicit_on_demand_is_a_user
 
 
 def test_runs_stored_priced_on_demand_are_priced_again_while_their_cluster_is_held(
-        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        aws_workspace: str) -> None:
     # Runs an older server stored (migration 0013 notes their cost): every worker priced on demand.
-    project = _import(store, secrets, gateway, UNSET)
-    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
-                          catalog=load_catalog())
+    project = import_etl_job(store, secrets, gateway, UNSET)
+    collector = priced_collector(store, secrets)
     held, gone = (_collected(collector, emulator, gateway, project) for _ in range(2))
     assert held.cost is not None and gone.cost is not None
     spot_priced = held.cost.total

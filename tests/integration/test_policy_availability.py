@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import LOG_CONF, SPARK_VERSION
 from server.apply import apply_recommendation, revert
-from server.clock import SystemClock
-from server.collect import Collector
 from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import cost_run, hourly_cost
@@ -31,7 +29,7 @@ from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, WIRING, admin_post
+from tests.integration.conftest import admin_post, etl_job, import_etl_job, run_and_collect
 
 NODE = "m5d.xlarge"
 # No aws_attributes at all: the policy decides the availability.
@@ -48,36 +46,25 @@ ON_DEMAND = ClusterConfig(node_type_id=NODE, driver_node_type_id=NODE, num_worke
                           first_on_demand=1)
 
 
-def _job(spec: dict[str, Any]) -> dict[str, Any]:
-    return {"name": "etl", "job_clusters": [{"job_cluster_key": "main", "new_cluster": spec}],
-            "tasks": [{"task_key": "main", "job_cluster_key": "main",
-                       "spark_python_task": {"python_file": "dbfs:/jobs/etl.py"}}]}
-
-
-@pytest.fixture
-def aws(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway) -> str:
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
-    workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
-    return "sbx"
-
-
 def _policy(emulator: RunningWorkspace, definition: dict[str, Any], name: str = "etl-jobs") -> str:
     return str(admin_post(emulator, "policies/clusters/create",
                           {"name": name, "definition": json.dumps(definition)})["policy_id"])
 
 
-def _import(store: Store, secrets: SecretBox, gateway: DatabricksGateway, spec: dict[str, Any]) -> Project:
-    job_id = gateway.create_job(_job(spec))
-    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
-    return imported.project
+class UnderPolicy(NamedTuple):
+    policy_id: str
+    project: Project
+    run: Run
 
 
-def _collected(collector: Collector, emulator: RunningWorkspace, gateway: DatabricksGateway,
-               project: Project) -> Run:
-    gateway.run_now(project.job_id)
-    assert emulator.wait_idle(60)
-    (run,) = collector.poll_once()
-    return run
+@pytest.fixture
+def under_policy(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+                 aws_workspace: str) -> UnderPolicy:
+    """A job on UNSET under the policy FIXED_ON_DEMAND, imported, run once and collected (priced)."""
+    policy_id = _policy(emulator, FIXED_ON_DEMAND)
+    project = import_etl_job(store, secrets, gateway, {**UNSET, "policy_id": policy_id})
+    _, (run,) = run_and_collect(store, secrets, emulator, gateway, project.job_id)
+    return UnderPolicy(policy_id, project, run)
 
 
 def _priced_as(gateway: DatabricksGateway, store: Store, run: Run, attributes: dict[str, Any]) -> float:
@@ -106,7 +93,7 @@ def test_the_emulator_creates_the_cluster_with_the_policys_fixed_availability_an
              # Without apply_policy_default_values only fixed values are applied (the Clusters API).
              ({**UNSET, "policy_id": defaults}, {})]
     for spec, filled in cases:
-        job_id = gateway.create_job(_job(spec))
+        job_id = gateway.create_job(etl_job(spec))
         run_id = gateway.run_now(job_id)
         assert emulator.wait_idle(60)
         cluster_id = gateway.get_run(run_id)["tasks"][0]["cluster_instance"]["cluster_id"]
@@ -122,14 +109,10 @@ def test_the_emulator_creates_the_cluster_with_the_policys_fixed_availability_an
 
 
 def test_a_run_under_a_policy_fixing_on_demand_is_recorded_and_planned_on_demand(
-        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
-    policy_id = _policy(emulator, FIXED_ON_DEMAND)
-    project = _import(store, secrets, gateway, {**UNSET, "policy_id": policy_id})
+        store: Store, gateway: DatabricksGateway, under_policy: UnderPolicy) -> None:
+    policy_id, project, run = under_policy
     pid = int(project.id or 0)
     catalog = load_catalog()
-    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
-                          catalog=catalog)
-    run = _collected(collector, emulator, gateway, project)
     # The cluster ran on demand (the policy's value), and is recorded and priced so.
     assert run.config is not None and run.config.availability == "ON_DEMAND"
     assert config_id_of(run.config) == f"{NODE}x4"
@@ -150,20 +133,15 @@ def test_a_run_under_a_policy_fixing_on_demand_is_recorded_and_planned_on_demand
 
 
 def test_auto_apply_takes_the_unchanged_cluster_under_a_policy_fixing_on_demand_for_the_same_one(
-        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
-    policy_id = _policy(emulator, FIXED_ON_DEMAND)
-    project = _import(store, secrets, gateway, {**UNSET, "policy_id": policy_id})
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, under_policy: UnderPolicy) -> None:
+    policy_id, project, _ = under_policy
     pid = int(project.id or 0)
-    catalog = load_catalog()
-    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
-                          catalog=catalog)
-    _collected(collector, emulator, gateway, project)
     policy = ClusterPolicy.from_api(gateway.get_cluster_policy(policy_id))
     # With auto-apply on, the plan is the cluster the job runs on (the policy holds its type and size):
     # on demand, inside the policy, and auto-apply takes it for the same cluster (nothing is written).
     update_settings(store, str(pid), {"auto_apply": True, "spot_allowed": True})
     before = find_cluster_spec(gateway.get_job(project.job_id)["settings"], "main")
-    planner = Planner(store, catalog, lambda w: workspaces.gateway_for(store, secrets, w))
+    planner = Planner(store, load_catalog(), lambda w: workspaces.gateway_for(store, secrets, w))
     rec = planner.after_run(store.runs.history(pid)[-1])
     assert rec is not None
     assert rec.config.availability == "ON_DEMAND" and config_id_of(rec.config) == f"{NODE}x4"
@@ -173,17 +151,12 @@ def test_auto_apply_takes_the_unchanged_cluster_under_a_policy_fixing_on_demand_
 
 
 def test_a_revert_to_the_same_cluster_under_the_policy_does_not_turn_the_cluster_down(
-        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway, aws: str) -> None:
-    policy_id = _policy(emulator, FIXED_ON_DEMAND)
-    project = _import(store, secrets, gateway, {**UNSET, "policy_id": policy_id})
+        store: Store, gateway: DatabricksGateway, under_policy: UnderPolicy) -> None:
+    policy_id, project, _ = under_policy
     pid = int(project.id or 0)
-    catalog = load_catalog()
-    collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=SystemClock(),
-                          catalog=catalog)
-    _collected(collector, emulator, gateway, project)
     # The plan (the policy holds the type and size) is the cluster the job runs on; applied by hand, it
     # writes the availability out (and the tag), which changes nothing that runs.
-    rec = plan_project(store, pid, catalog, policy=gateway.get_cluster_policy(policy_id))
+    rec = plan_project(store, pid, load_catalog(), policy=gateway.get_cluster_policy(policy_id))
     assert rec is not None and config_id_of(rec.config) == f"{NODE}x4"
     assert apply_recommendation(store, gateway, pid).applied
     assert revert(store, gateway, pid).applied
