@@ -121,11 +121,17 @@ def gateway(emulator: RunningWorkspace) -> DatabricksGateway:
 
 
 @pytest.fixture
-def server(store: Store, tmp_path: Path) -> Iterator[RunningServer]:
+def server_key() -> bytes:
+    """The `server` fixture's secret key: tests read what it encrypted into the store with it."""
+    return Fernet.generate_key()
+
+
+@pytest.fixture
+def server(store: Store, server_key: bytes, tmp_path: Path) -> Iterator[RunningServer]:
     """A real Trimtab server (gRPC on a free port) over the test's store."""
     # collect=0: these tests drive a Collector themselves (the background one would race them).
-    config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server",
-                          secret_key=Fernet.generate_key().decode(), collect=0)
+    config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server", secret_key=server_key.decode(),
+                          collect=0)
     running = start_server(config, store=store)
     try:
         yield running

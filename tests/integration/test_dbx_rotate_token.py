@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace
-from server.cli.main import main
 from server.clock import SystemClock
 from server.collect import Collector
-from server.config import ServerConfig
 from server.databricks import DatabricksGateway, GatewayConfig
-from server.serve import RunningServer, start_server
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, WIRING
+from tests.integration.conftest import NOOP_INIT
 
 Trimtab = Callable[..., tuple[int, str, str]]
 
@@ -29,39 +24,8 @@ def store(sqlite_store: Store) -> Store:
     return sqlite_store
 
 
-@pytest.fixture
-def key() -> bytes:
-    return Fernet.generate_key()
-
-
-@pytest.fixture
-def quiet_server(store: Store, key: bytes, tmp_path: Path) -> Iterator[RunningServer]:
-    # No background collector: the test polls itself, so nothing races it.
-    config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server", secret_key=key.decode(), collect=0)
-    running = start_server(config, store=store)
-    try:
-        yield running
-    finally:
-        running.stop(grace=1)
-
-
-@pytest.fixture
-def trimtab(quiet_server: RunningServer, store: Store, capsys: pytest.CaptureFixture[str],
-            monkeypatch: pytest.MonkeyPatch) -> Trimtab:
-    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
-    _, token = store.tokens.create("cli", "admin")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(["--server", quiet_server.address, "--token", token, *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def test_replace_a_revoked_token_and_collection_works_again(
-        trimtab: Trimtab, store: Store, key: bytes, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        trimtab: Trimtab, store: Store, server_key: bytes, emulator: RunningWorkspace, gateway: DatabricksGateway,
         job_ids: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
     gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
     old_token = emulator.token
@@ -72,7 +36,8 @@ def test_replace_a_revoked_token_and_collection_works_again(
     code, _, err = trimtab("workspace", "import", "sbx", "--job", str(job_ids[0]))
     assert code == 0, err
     (project,) = store.projects.list()
-    collector = Collector(store, lambda ws: workspaces.gateway_for(store, SecretBox(key), ws), clock=SystemClock())
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, SecretBox(server_key), ws),
+                          clock=SystemClock())
 
     new_token = emulator.add_token()  # the admin makes a new one...
     emulator.revoke_token(old_token)  # ...after the old one was revoked
@@ -105,7 +70,7 @@ def test_replace_a_revoked_token_and_collection_works_again(
     assert "status:      ok" in out and "error:" not in out and new_token not in out and new_token[:4] in out
     ws = store.workspaces.get("sbx")
     assert (ws.status, ws.last_error, ws.region, ws.plan) == ("ok", "", "us-east-1", "premium")
-    assert SecretBox(key).decrypt(store.workspaces.secrets("sbx").token_encrypted) == new_token
+    assert SecretBox(server_key).decrypt(store.workspaces.secrets("sbx").token_encrypted) == new_token
 
     # Collection picks up where it stopped: the run that finished while the token was revoked.
     (run,) = collector.poll_once()
@@ -115,14 +80,14 @@ def test_replace_a_revoked_token_and_collection_works_again(
 
 
 def test_replace_keeps_existing_credentials_unless_new_ones_are_given(
-        trimtab: Trimtab, store: Store, key: bytes, emulator: RunningWorkspace,
+        trimtab: Trimtab, store: Store, server_key: bytes, emulator: RunningWorkspace,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TT_DBX_TOKEN", emulator.token)
     monkeypatch.setenv("TT_CREDS", '{"access_key_id": "A", "secret_access_key": "S"}')
     add = ("workspace", "add", "sbx", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN", "--cloud", "aws")
     # Made-up keys, stored untried (`tests/integration/test_workspace_billing_check.py` tries real ones).
     assert trimtab(*add, "--cloud-credentials-env", "TT_CREDS", "--skip-billing-check")[0] == 0
-    box = SecretBox(key)
+    box = SecretBox(server_key)
 
     def credentials() -> str | None:
         stored = store.workspaces.secrets("sbx").cloud_credentials_encrypted

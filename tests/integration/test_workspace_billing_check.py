@@ -14,30 +14,23 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 from moto.core.authorization import disable_iam_authentication, enable_iam_authentication
 
 from sandbox.clouds.aws import AwsStandIn
 from sandbox.clouds.azure import AzureStandIn
 from sandbox.workspace import RunningWorkspace
-from server.cli.main import main
 from server.clock import FakeClock
 from server.clouds import factory
 from server.collect.bills import Recoster, WorkspaceBills
-from server.config import ServerConfig
 from server.costing.billing import price_run
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import ClusterUsage, NodeUsage
 from server.domain import Project, Run
-from server.serve import RunningServer, start_server
-from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
 from tests.clouds.iam import IamUser, allow, iam_user
-from tests.integration.conftest import WIRING
 
 Trimtab = Callable[..., tuple[int, str, str]]
 HOUR = 3_600_000
@@ -58,35 +51,11 @@ def azure() -> Iterator[AzureStandIn]:
 
 
 @pytest.fixture
-def key() -> bytes:
-    return Fernet.generate_key()
-
-
-@pytest.fixture
-def server(any_store: Store, key: bytes, tmp_path: Path) -> Iterator[RunningServer]:
-    # No background collector or re-coster: the test runs re-costing passes itself.
-    config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "server", secret_key=key.decode(), collect=0)
-    running = start_server(config, store=any_store)
-    try:
-        yield running
-    finally:
-        running.stop(grace=1)
-
-
-@pytest.fixture
-def trimtab(server: RunningServer, any_store: Store, emulator: RunningWorkspace, capsys: pytest.CaptureFixture[str],
-            monkeypatch: pytest.MonkeyPatch) -> Trimtab:
-    monkeypatch.setattr(workspaces._integration, "wiring", WIRING)
+def trimtab(trimtab: Trimtab, emulator: RunningWorkspace, monkeypatch: pytest.MonkeyPatch) -> Trimtab:
+    """conftest's `trimtab` (its server collects nothing and re-costs nothing: the test runs re-costing passes
+    itself), with the emulator's token in TT_DBX_TOKEN for `workspace add`."""
     monkeypatch.setenv("TT_DBX_TOKEN", emulator.token)
-    _, token = any_store.tokens.create("cli", "admin")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = main(["--server", server.address, "--token", token, *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return trimtab
 
 
 def _add(emulator: RunningWorkspace, cloud: str, *extra: str) -> tuple[str, ...]:
@@ -105,7 +74,7 @@ def _stored(store: Store, key: bytes) -> str | None:
 
 
 def test_aws_credentials_the_cloud_refuses_are_not_stored_unless_asked(
-        trimtab: Trimtab, any_store: Store, key: bytes, emulator: RunningWorkspace, aws: AwsStandIn,
+        trimtab: Trimtab, any_store: Store, server_key: bytes, emulator: RunningWorkspace, aws: AwsStandIn,
         monkeypatch: pytest.MonkeyPatch) -> None:
     no_ce = iam_user(aws, "no-cost-explorer", ["ec2:DescribeInstances"])
     reader = iam_user(aws, "bill-reader", ["ce:GetCostAndUsage"])
@@ -137,19 +106,19 @@ def test_aws_credentials_the_cloud_refuses_are_not_stored_unless_asked(
         monkeypatch.setenv("TT_CREDS", _aws_creds(aws, no_ce))
         code, _, err = trimtab(*_add(emulator, "aws", "--replace", "--plan", "premium"))
         assert code == 1 and "workspace 'sbx' not updated: the aws billing API refused" in err
-        assert any_store.workspaces.get("sbx") == before and _stored(any_store, key) == _aws_creds(aws, reader)
+        assert any_store.workspaces.get("sbx") == before and _stored(any_store, server_key) == _aws_creds(aws, reader)
 
         # Stored anyway when asked: shown as not read yet, then failing once re-costing tried them.
         code, out, err = trimtab(*_add(emulator, "aws", "--replace", "--skip-billing-check"))
         assert code == 0, err
         assert "stored untried (--skip-billing-check)" in err
-        assert _stored(any_store, key) == _aws_creds(aws, no_ce)
+        assert _stored(any_store, server_key) == _aws_creds(aws, no_ce)
         assert any_store.workspaces.get("sbx").plan == "enterprise"  # not given: kept
         assert "bill reads:  none yet" in out
 
 
 def test_set_tries_new_credentials_and_a_refusal_changes_nothing(
-        trimtab: Trimtab, any_store: Store, key: bytes, emulator: RunningWorkspace, aws: AwsStandIn,
+        trimtab: Trimtab, any_store: Store, server_key: bytes, emulator: RunningWorkspace, aws: AwsStandIn,
         monkeypatch: pytest.MonkeyPatch) -> None:
     reader = iam_user(aws, "bill-reader", ["ce:GetCostAndUsage"])
     code, _, err = trimtab("workspace", "add", "sbx", "--host", emulator.host, "--token-env", "TT_DBX_TOKEN",
@@ -166,7 +135,7 @@ def test_set_tries_new_credentials_and_a_refusal_changes_nothing(
         code, out, err = trimtab("workspace", "set", "sbx", "--cloud-credentials-env", "TT_CREDS")
         assert code == 0, err
         assert "answered a bill read" in err and "bill reads:  last answered" in out
-        assert _stored(any_store, key) == _aws_creds(aws, reader)
+        assert _stored(any_store, server_key) == _aws_creds(aws, reader)
     code, _, err = trimtab("workspace", "set", "sbx", "--skip-billing-check")
     assert code == 2 and "--skip-billing-check goes with --cloud-credentials-env" in err
 
@@ -181,7 +150,7 @@ def silent_endpoint() -> Iterator[str]:
 
 
 def test_credentials_not_answered_in_time_are_stored_with_a_warning(
-        trimtab: Trimtab, any_store: Store, key: bytes, emulator: RunningWorkspace, silent_endpoint: str,
+        trimtab: Trimtab, any_store: Store, server_key: bytes, emulator: RunningWorkspace, silent_endpoint: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(factory, "BILLING_CHECK_TIMEOUT_S", 1.0)  # the server's deadline, shortened
     creds = json.dumps({"access_key_id": "AKIA1", "secret_access_key": "s3cr3t-value", "endpoint_url": silent_endpoint})
@@ -191,7 +160,7 @@ def test_credentials_not_answered_in_time_are_stored_with_a_warning(
     assert "warning: workspace sbx: the billing credentials were stored but not confirmed" in err
     assert "no answer" in err or "timed out" in err.lower()
     assert "s3cr3t-value" not in out + err
-    assert _stored(any_store, key) == creds
+    assert _stored(any_store, server_key) == creds
     assert "bill reads:  FAILED" in out
     code, out, _ = trimtab("--json", "workspace", "show", "sbx")
     shown = json.loads(out)
@@ -216,7 +185,7 @@ def test_azure_401_and_403_are_refused(trimtab: Trimtab, any_store: Store, emula
 
 
 def test_show_says_a_failing_then_working_re_cost(
-        trimtab: Trimtab, any_store: Store, key: bytes, emulator: RunningWorkspace, aws: AwsStandIn,
+        trimtab: Trimtab, any_store: Store, server_key: bytes, emulator: RunningWorkspace, aws: AwsStandIn,
         monkeypatch: pytest.MonkeyPatch) -> None:
     user = iam_user(aws, "granted-later", ["ec2:DescribeInstances"])
     monkeypatch.setenv("TT_CREDS", _aws_creds(aws, user))
@@ -227,7 +196,7 @@ def test_show_says_a_failing_then_working_re_cost(
     any_store.runs.add(Run(project_id=project.id, databricks_run_id=1, cluster_id="c-1", start_ms=T0,
                            end_ms=T0 + HOUR, cost=estimate))
     clock = FakeClock(start_ms=T0 + 5 * HOUR)
-    recoster = Recoster(any_store, WorkspaceBills(any_store, SecretBox(key)), clock)
+    recoster = Recoster(any_store, WorkspaceBills(any_store, SecretBox(server_key)), clock)
 
     with enable_iam_authentication():
         report = recoster.recost_once()
