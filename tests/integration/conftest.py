@@ -3,6 +3,7 @@ a store, a secret box, and the workspace connected through the real services."""
 
 from __future__ import annotations
 
+import copy
 import json
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -17,8 +18,10 @@ from databricks.sdk.core import Config
 from sandbox.workspace import RunningWorkspace, start_workspace
 from server.clock import FakeClock, SystemClock
 from server.collect import Collector
+from server.collect.usage import cluster_timeline, cluster_usage
 from server.config import ServerConfig
 from server.costing.catalog import load_catalog
+from server.costing.run_cost import cost_run
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.domain import Project, Run, Workspace
 from server.onboard import AgentWiring
@@ -51,6 +54,19 @@ def run_and_collect(store: Store, secrets: SecretBox, emulator: RunningWorkspace
     run_id = gateway.run_now(job_id)
     assert emulator.wait_idle(60)
     return run_id, priced_collector(store, secrets).poll_once()
+
+
+def priced_as(gateway: DatabricksGateway, store: Store, run: Run, aws_attributes: dict[str, Any]) -> float:
+    """What the run's own cluster (in workspace "sbx") costs priced as if its spec named ``aws_attributes``
+    over its own: what the collector's price of it is checked against."""
+    spec = copy.deepcopy(gateway.get_cluster(run.cluster_id)["spec"])
+    spec["aws_attributes"] = {**(spec.get("aws_attributes") or {}), **aws_attributes}
+    workspace = store.workspaces.get("sbx")
+    timeline = cluster_timeline(spec, gateway.cluster_events(run.cluster_id), fallback_start_ms=run.start_ms,
+                                fallback_end_ms=run.end_ms)
+    usage = cluster_usage(timeline, spec, cloud="aws", region=workspace.pricing_region, plan=workspace.plan,
+                          input_bytes=None)
+    return cost_run(usage, load_catalog()).total
 
 
 def etl_job(spec: dict[str, Any], name: str = "etl") -> dict[str, Any]:

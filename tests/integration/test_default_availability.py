@@ -18,9 +18,8 @@ from sandbox.workspace.seed import LOG_CONF, SPARK_VERSION
 from server.apply import apply_recommendation
 from server.collect import Collector
 from server.collect.collector import PRICED_ON_DEMAND_NOTE
-from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
-from server.costing.run_cost import cost_run, hourly_cost
+from server.costing.run_cost import hourly_cost
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, Recommendation, Run
 from server.plan.candidates import config_id_of, pricing_for, project_candidates
@@ -28,7 +27,7 @@ from server.services.savings import stored_project_savings
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import import_etl_job, priced_collector, run_and_collect
+from tests.integration.conftest import import_etl_job, priced_as, priced_collector, run_and_collect
 
 # No aws_attributes at all: how a job made through the API (or Terraform) without them looks.
 UNSET = {"spark_version": SPARK_VERSION, "node_type_id": "m5d.xlarge", "num_workers": 4,
@@ -49,15 +48,7 @@ def _collected(collector: Collector, emulator: RunningWorkspace, gateway: Databr
 def _explicitly(gateway: DatabricksGateway, store: Store, run: Run) -> float:
     """What the run's own cluster costs priced as if its spec named SPOT_WITH_FALLBACK (the path that was
     always right: the simulator's spot nodes agree with it, tests/integration/test_dbx_usage_truth.py)."""
-    cluster = gateway.get_cluster(run.cluster_id)
-    spec = copy.deepcopy(cluster["spec"])
-    spec["aws_attributes"] = {**(spec.get("aws_attributes") or {}), **EXPLICIT["aws_attributes"]}
-    workspace = store.workspaces.get("sbx")
-    timeline = cluster_timeline(spec, gateway.cluster_events(run.cluster_id), fallback_start_ms=run.start_ms,
-                                fallback_end_ms=run.end_ms)
-    usage = cluster_usage(timeline, spec, cloud="aws", region=workspace.pricing_region, plan=workspace.plan,
-                          input_bytes=None)
-    return cost_run(usage, load_catalog()).total
+    return priced_as(gateway, store, run, EXPLICIT["aws_attributes"])
 
 
 def test_a_run_of_an_aws_job_without_availability_is_priced_with_spot_workers(

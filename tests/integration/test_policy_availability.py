@@ -7,7 +7,6 @@ policy refuses, and auto-apply takes the unchanged cluster for the same one (not
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any, NamedTuple
 
@@ -16,9 +15,8 @@ import pytest
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import LOG_CONF, SPARK_VERSION
 from server.apply import apply_recommendation, revert
-from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
-from server.costing.run_cost import cost_run, hourly_cost
+from server.costing.run_cost import hourly_cost
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, Run
 from server.plan.candidates import REJECTED_KEY, config_id_of, pricing_for, project_candidates
@@ -29,7 +27,7 @@ from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import admin_post, etl_job, import_etl_job, run_and_collect
+from tests.integration.conftest import admin_post, etl_job, import_etl_job, priced_as, run_and_collect
 
 NODE = "m5d.xlarge"
 # No aws_attributes at all: the policy decides the availability.
@@ -65,18 +63,6 @@ def under_policy(store: Store, secrets: SecretBox, emulator: RunningWorkspace, g
     project = import_etl_job(store, secrets, gateway, {**UNSET, "policy_id": policy_id})
     _, (run,) = run_and_collect(store, secrets, emulator, gateway, project.job_id)
     return UnderPolicy(policy_id, project, run)
-
-
-def _priced_as(gateway: DatabricksGateway, store: Store, run: Run, attributes: dict[str, Any]) -> float:
-    """What the run's own cluster costs priced as if its spec named ``attributes``."""
-    spec = copy.deepcopy(gateway.get_cluster(run.cluster_id)["spec"])
-    spec["aws_attributes"] = {**(spec.get("aws_attributes") or {}), **attributes}
-    workspace = store.workspaces.get("sbx")
-    timeline = cluster_timeline(spec, gateway.cluster_events(run.cluster_id), fallback_start_ms=run.start_ms,
-                                fallback_end_ms=run.end_ms)
-    usage = cluster_usage(timeline, spec, cloud="aws", region=workspace.pricing_region, plan=workspace.plan,
-                          input_bytes=None)
-    return cost_run(usage, load_catalog()).total
 
 
 def test_the_emulator_creates_the_cluster_with_the_policys_fixed_availability_and_asked_for_default(
@@ -117,7 +103,7 @@ def test_a_run_under_a_policy_fixing_on_demand_is_recorded_and_planned_on_demand
     assert run.config is not None and run.config.availability == "ON_DEMAND"
     assert config_id_of(run.config) == f"{NODE}x4"
     assert run.cost is not None
-    assert run.cost.total == pytest.approx(_priced_as(gateway, store, run, {"availability": "ON_DEMAND"}), rel=0.01)
+    assert run.cost.total == pytest.approx(priced_as(gateway, store, run, {"availability": "ON_DEMAND"}), rel=0.01)
 
     # The planner prices the cluster the job runs on as it runs: every node on demand.
     project = store.projects.get(pid)
