@@ -90,6 +90,7 @@ from server.onboard import (
     spec_diff,
     was_taken_over,
 )
+from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, kept_fills
 from server.services.agent_install import (
     DBFS_WARNING,
     REASON_NO_OWNER,
@@ -774,6 +775,7 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
                               job_name=target.job_name, original_spec=found, current_spec=found,
                               phase=unplanned_phase(ProjectSettings()))
             if not dry_run:
+                project = dataclasses.replace(project, state=_policy_fills(gateway, found, target.job_id))
                 # The cursor starts at the newest run: history is backfill's job, not the collector's.
                 if latest_run is None:
                     latest_run = gateway.latest_run_id(target.job_id) or 0
@@ -805,6 +807,24 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
             live[project.cluster_key] = spec
             kept.append((project, created))
         return _onboard_job(store, gateway, ws, job, live, kept, wiring, dry_run=False)
+
+
+def _policy_fills(gateway: DatabricksGateway, spec: dict[str, Any], job_id: int) -> dict[str, Any]:
+    """A new project's state with what its cluster policy fills into an availability the spec leaves
+    unset (`server.plan.policy.POLICY_FILLS_KEY`). The planner keeps it after every plan, but until the
+    first one (after the first collected run) the project page and the savings baseline read such a
+    spec with the cloud's default: a job under a policy fixing ON_DEMAND showed spot workers, and its
+    backfilled runs, recorded on demand, were another cluster than as found (no baseline). One policy
+    read per new project; one that fails leaves it to the planner."""
+    policy_id = spec.get("policy_id")
+    if not policy_id:
+        return {}
+    try:
+        fills = kept_fills(ClusterPolicy.from_api(gateway.get_cluster_policy(str(policy_id))))
+    except (DatabricksCallError, ValueError) as err:
+        log.info("job %s: cluster policy %s not read at import (%s); the first plan reads it", job_id, policy_id, err)
+        return {}
+    return {POLICY_FILLS_KEY: fills} if fills["fixed"] or fills["defaults"] else {}
 
 
 def _found_spec(store: Store, ws: Workspace, target: ClusterTarget, *,

@@ -21,9 +21,10 @@ from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, Run
 from server.plan.candidates import REJECTED_KEY, config_id_of, pricing_for, project_candidates
 from server.plan.planner import Planner, plan_project
-from server.plan.policy import ClusterPolicy
+from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy
 from server.services import workspaces
-from server.services.projects import update_settings
+from server.services.projects import summarize, update_settings
+from server.services.savings import as_found
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
@@ -149,3 +150,20 @@ def test_a_revert_to_the_same_cluster_under_the_policy_does_not_turn_the_cluster
     # A revert turns the recommendation down unless it is the very cluster the revert goes back to:
     # read as spot, the job's own on-demand cluster was banned from the next plans.
     assert f"{NODE}x4" not in (store.projects.get(pid).state.get(REJECTED_KEY) or [])
+
+
+def test_import_keeps_what_the_policy_fills_in_before_any_plan(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        aws_workspace: str) -> None:
+    # Before, only the planner kept it (after the first collected run): an imported (and backfilled)
+    # job under a policy fixing ON_DEMAND read as spot on its page, and its backfilled runs, recorded on
+    # demand from their clusters, were another cluster than as found (no savings baseline).
+    project = import_etl_job(store, secrets, gateway, {**UNSET, "policy_id": _policy(emulator, FIXED_ON_DEMAND)})
+    project = store.projects.get(int(project.id or 0))
+    assert project.state[POLICY_FILLS_KEY]["fixed"] == {"aws_attributes.availability": "ON_DEMAND"}
+    summary = summarize(store, project)
+    assert summary.current_config is not None and summary.current_config.availability == "ON_DEMAND"
+    assert as_found(project, [], "aws")(ON_DEMAND)
+    # A job without a policy keeps no copy (one read less, nothing to fill).
+    plain = import_etl_job(store, secrets, gateway, UNSET)
+    assert POLICY_FILLS_KEY not in store.projects.get(int(plain.id or 0)).state
