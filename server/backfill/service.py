@@ -33,7 +33,7 @@ from server.backfill.ingest import application_id_of, open_writer, store_applica
 from server.backfill.parse import LogHealth, ParsedApplication, UnreadableSegment
 from server.backfill.runs import RunLookup, make_runs
 from server.backfill.usage import ClusterLookup, ClusterRecord, Pricing
-from server.collect.collector import cluster_events_or_none
+from server.collect.collector import cluster_events_or_none, pools_of
 from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksNotFound, call_or_none
 from server.domain import Project
@@ -269,6 +269,7 @@ def _clusters(gateway: DatabricksGateway, say: Callable[[str], None]) -> Cluster
     them; None for a cluster the workspace no longer holds (purged 30 days after it ended) or cannot be
     asked for now (said once): such a run is sized from its event log's executors."""
     failing: list[str] = []
+    pools: dict[str, dict[str, dict[str, Any]]] = {}  # instance-pools/get once per pool for the whole backfill
 
     def lookup(cluster_id: str) -> ClusterRecord | None:
         if failing:
@@ -276,11 +277,16 @@ def _clusters(gateway: DatabricksGateway, say: Callable[[str], None]) -> Cluster
         try:
             cluster = call_or_none(lambda: gateway.get_cluster(cluster_id))
             events = cluster_events_or_none(gateway, cluster_id) if cluster is not None else None
+            pool_id = str((cluster or {}).get("instance_pool_id") or "")
+            if pool_id and pool_id not in pools:
+                pools[pool_id] = pools_of(gateway, cluster or {})
         except DatabricksCallError as err:
             failing.append(str(err))
             say(f"clusters/events failed ({err}): the remaining runs are sized from their event logs' executors")
             return None
-        return ClusterRecord(cluster, events) if cluster is not None and events is not None else None
+        if cluster is None or events is None:
+            return None
+        return ClusterRecord(cluster, events, pools.get(pool_id, {}))
 
     return lookup
 

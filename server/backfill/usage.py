@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from server.collect.collector import GONE_NOTE, run_timeline
@@ -36,6 +36,9 @@ class ClusterRecord:
 
     cluster: Mapping[str, Any]
     events: list[dict[str, Any]]
+    # The instance pool its workers came from, by id (`server.collect.collector.pools_of`): its
+    # ``disk_spec`` is priced as the collector prices it.
+    pools: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 # clusters/get + clusters/events for a cluster id; None when the workspace no longer holds the
@@ -112,7 +115,7 @@ def usage_of(piece: ClusterRun, record: ClusterRecord | None, executors: Sequenc
     (min_workers throughout would under-price it much more) and whose spec sizes a fixed one."""
     if record is not None:
         ran, timeline = run_timeline(piece.spec, record.cluster, record.events, piece.start_ms, piece.end_ms,
-                                     cloud=cloud)
+                                     cloud=cloud, pools=record.pools)
         return Usage(ran, timeline, record.cluster)
     events = executor_events(piece.spec, executors, piece.start_ms, piece.end_ms)
     timeline = cluster_timeline(piece.spec, events, fallback_start_ms=piece.start_ms,
