@@ -15,6 +15,7 @@ import pytest
 from protos.trimtab.v1 import admin_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 from server.clock import Clock
 from server.config import ServerConfig
+from server.domain import Project, ProjectSettings, Run, Workspace
 from server.serve import RunningServer, start_server
 from server.store import Store, open_store
 from tests.conftest import migrated_sqlite_file
@@ -129,3 +130,32 @@ def server_process(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield launch
     for p in procs:
         p.stop()
+
+
+# A project planned through the store, as the settings and API tests of a real server start from.
+PLANNED_SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.2xlarge", "num_workers": 12,
+                "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
+DAY_MS = 86_400_000
+START_MS = 1_796_444_220_000
+
+
+def planned_project(h: Harness, job_id: int = 1, settings: ProjectSettings | None = None) -> tuple[Project, int]:
+    """A project of job ``job_id`` on `PLANNED_SPEC` (workspace "ws", made once) with three daily runs
+    and a pending recommendation: the project and the recommendation's id."""
+    from server.costing.catalog import load_catalog
+    from server.plan.planner import plan_project
+    from server.spec import config_from_spec
+
+    if not any(w.name == "ws" for w in h.store.workspaces.list()):
+        h.store.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
+    project = h.store.projects.add(Project(workspace="ws", job_id=job_id, cluster_key="main",
+                                           current_spec=PLANNED_SPEC, original_spec=PLANNED_SPEC,
+                                           settings=settings or ProjectSettings(spot_allowed=False)))
+    pid = int(project.id or 0)
+    for n in range(3):
+        h.store.runs.add(Run(project_id=pid, databricks_run_id=job_id * 1000 + n, start_ms=START_MS + n * DAY_MS,
+                             end_ms=START_MS + n * DAY_MS + 600_000, runtime_s=600.0, outcome="succeeded",
+                             config=config_from_spec(PLANNED_SPEC), input_bytes=100 * 10**9))
+    rec = plan_project(h.store, pid, load_catalog())
+    assert rec is not None and rec.state == "pending" and rec.id is not None
+    return project, rec.id

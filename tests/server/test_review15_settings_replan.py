@@ -12,16 +12,8 @@ import grpc
 import pytest
 
 from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
-from server.costing.catalog import load_catalog
-from server.domain import Project, ProjectSettings, Run, Workspace
-from server.plan.planner import plan_project
-from server.spec import config_from_spec
-from tests.server.conftest import Harness, StartHarness
-
-SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.2xlarge", "num_workers": 12,
-        "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
-DAY_MS = 86_400_000
-START_MS = 1_796_444_220_000
+from server.domain import ProjectSettings
+from tests.server.conftest import Harness, StartHarness, planned_project
 
 
 @pytest.fixture
@@ -30,19 +22,9 @@ def h(start_harness: StartHarness, migrated_db_url: str) -> Harness:
 
 
 def _planned(h: Harness) -> tuple[int, int]:
-    """A project with three runs and a pending recommendation: its id and the recommendation's."""
-    h.store.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
-    project = h.store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=SPEC,
-                                           original_spec=SPEC,
-                                           settings=ProjectSettings(sla_seconds=4000.0, spot_allowed=False)))
-    pid = int(project.id or 0)
-    for n in range(3):
-        h.store.runs.add(Run(project_id=pid, databricks_run_id=1000 + n, start_ms=START_MS + n * DAY_MS,
-                             end_ms=START_MS + n * DAY_MS + 600_000, runtime_s=600.0, outcome="succeeded",
-                             config=config_from_spec(SPEC), input_bytes=100 * 10**9))
-    rec = plan_project(h.store, pid, load_catalog())
-    assert rec is not None and rec.state == "pending" and rec.id is not None
-    return pid, rec.id
+    """A project with three runs and a pending recommendation under a 4000 s SLA: its id and the recommendation's."""
+    project, rec_id = planned_project(h, settings=ProjectSettings(sla_seconds=4000.0, spot_allowed=False))
+    return int(project.id or 0), rec_id
 
 
 def _pending(h: Harness, pid: int) -> int | None:

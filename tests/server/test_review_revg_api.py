@@ -18,17 +18,9 @@ import grpc
 import pytest
 
 from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
-from server.costing.catalog import load_catalog
-from server.domain import PROBLEM_KEY, PlanProblem, Project, ProjectSettings, Run, Workspace
+from server.domain import PROBLEM_KEY, PlanProblem, Workspace
 from server.plan.candidates import MAX_WORKERS
-from server.plan.planner import plan_project
-from server.spec import config_from_spec
-from tests.server.conftest import Harness, StartHarness
-
-SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.2xlarge", "num_workers": 12,
-        "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
-DAY_MS = 86_400_000
-START_MS = 1_796_444_220_000
+from tests.server.conftest import START_MS, Harness, StartHarness, planned_project
 
 
 @pytest.fixture
@@ -40,20 +32,6 @@ def _recommendations(h: Harness) -> admin_pb2_grpc.RecommendationServiceStub:
     return admin_pb2_grpc.RecommendationServiceStub(h.channel)
 
 
-def _planned(h: Harness, job_id: int) -> tuple[Project, int]:
-    """A project with three runs and a pending recommendation: the project and the recommendation's id."""
-    if not any(w.name == "ws" for w in h.store.workspaces.list()):
-        h.store.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
-    project = h.store.projects.add(Project(workspace="ws", job_id=job_id, cluster_key="main", current_spec=SPEC,
-                                           original_spec=SPEC, settings=ProjectSettings(spot_allowed=False)))
-    pid = int(project.id or 0)
-    for n in range(3):
-        h.store.runs.add(Run(project_id=pid, databricks_run_id=job_id * 1000 + n, start_ms=START_MS + n * DAY_MS,
-                             end_ms=START_MS + n * DAY_MS + 600_000, runtime_s=600.0, outcome="succeeded",
-                             config=config_from_spec(SPEC), input_bytes=100 * 10**9))
-    rec = plan_project(h.store, pid, load_catalog())
-    assert rec is not None and rec.state == "pending" and rec.id is not None
-    return project, rec.id
 
 
 def test_update_workspace_with_a_token_and_no_host_is_refused(h: Harness) -> None:
@@ -75,8 +53,8 @@ def test_update_workspace_with_a_token_and_no_host_is_refused(h: Harness) -> Non
 
 
 def test_a_pinned_id_of_no_recommendation_of_the_project_is_not_found(h: Harness) -> None:
-    project, rec_id = _planned(h, 1)
-    other, other_rec = _planned(h, 2)
+    project, rec_id = planned_project(h, 1)
+    other, other_rec = planned_project(h, 2)
     recs = _recommendations(h)
     for wanted in ("123456", str(other_rec), "9" * 40):
         for call, request in (
@@ -103,7 +81,7 @@ def test_a_pinned_id_of_no_recommendation_of_the_project_is_not_found(h: Harness
 
 
 def test_plan_problem_names_its_run_as_a_string_get_run_takes(h: Harness) -> None:
-    project, _ = _planned(h, 1)
+    project, _ = planned_project(h, 1)
     (run, *_) = h.store.runs.history(int(project.id or 0))
     problem = PlanProblem(step="plan", run_id=int(run.id or 0), at_ms=START_MS, message="ValueError: test")
     stored = h.store.projects.get(int(project.id or 0))
@@ -116,7 +94,7 @@ def test_plan_problem_names_its_run_as_a_string_get_run_takes(h: Harness) -> Non
 
 
 def test_the_default_maximum_stays_within_the_documented_cap(h: Harness) -> None:
-    project, _ = _planned(h, 1)
+    project, _ = planned_project(h, 1)
     got = h.projects.UpdateProjectSettings(admin_pb2.UpdateProjectSettingsRequest(
         project=str(project.id), settings=admin_pb2.ProjectSettings(min_workers=9000)), metadata=h.admin)
     assert got.settings.min_workers == 9000
