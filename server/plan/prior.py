@@ -87,7 +87,9 @@ class ProjectPriors:
             return None
         try:
             workspace = self._store.workspaces.get(project.workspace)
-            runs = list(reversed(self._store.runs.list(int(project.id or 0), limit=RECENT_RUNS)))
+            # The latest runs by start, oldest first: a backfill stores months-old runs after the newest
+            # (by id, `runs.list`, they would be the latest and the segments read backwards).
+            runs = list(reversed(self._store.runs.newest_first(int(project.id or 0), limit=RECENT_RUNS)))
             # A pool-backed spec names pools, not node types: as its latest runs saw them.
             pools = pools_seen(project.current_spec, [r.config for r in runs])
             pairs = project_candidates(project, workspace, self._catalog, runs, pools=pools)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 import server.plan.prior as prior_module
@@ -133,3 +134,34 @@ def test_a_pool_backed_project_adds_its_shape_with_the_node_types_its_runs_got(s
                                runtime_s=3600.0 * (workers / 8) ** -0.5 * noise, config=config))
     fit = ProjectPriors(store, load_catalog())._fit(store.projects.get(int(project.id)))
     assert fit is not None
+
+
+def _runs_on_days(store, project: Project, elasticity: float, first_day: int, scale: float) -> None:
+    """Each of `SHAPES` twice (1% apart) on consecutive days from ``first_day``, executing in
+    ``scale`` x cores^elasticity hours."""
+    day = first_day
+    for node, workers in SHAPES:
+        cores = workers * (4 if node == "m5.xlarge" else 8)
+        for noise in (1.0, 1.01):
+            store.runs.add(Run(project_id=int(project.id), databricks_run_id=day, start_ms=day * 86_400_000,
+                               end_ms=day * 86_400_000 + 1000, outcome="succeeded",
+                               runtime_s=scale * 3600.0 * (cores / 32) ** elasticity * noise,
+                               config=config_from_spec(_spec(node, workers))))
+            day += 1
+
+
+def test_a_projects_fit_reads_its_runs_in_the_order_they_ran_not_the_order_stored(store) -> None:
+    # A job rewritten on day 15 (slower and scaling worse before). One project was collected as it
+    # ran; the other collected the new runs, then backfilled the old ones (stored after them). Read in
+    # storage order, the old runs came last, as if the newest: its change points were looked for
+    # backwards and it added nothing to the shared prior (None here) where its twin adds its shape.
+    priors = ProjectPriors(store, load_catalog())
+    as_ran, backfilled = _project(store, 1), _project(store, 2)
+    _runs_on_days(store, as_ran, elasticity=-0.3, first_day=1, scale=2.0)
+    _runs_on_days(store, as_ran, elasticity=-0.95, first_day=15, scale=1.0)
+    _runs_on_days(store, backfilled, elasticity=-0.95, first_day=15, scale=1.0)
+    _runs_on_days(store, backfilled, elasticity=-0.3, first_day=1, scale=2.0)
+    fits = [priors._fit(store.projects.get(int(p.id))) for p in (as_ran, backfilled)]
+    assert fits[0] is not None and fits[1] is not None
+    assert np.allclose(fits[1].coef, fits[0].coef, equal_nan=True)  # NaN: a feature not identified
+    assert (fits[1].tau2, fits[1].typical_sd) == (fits[0].tau2, fits[0].typical_sd)
