@@ -266,7 +266,6 @@ def _named(record: dict[str, Any]) -> str:
     return f"recommendation {rec_id}" if rec_id is not None else "the last apply"
 
 
-
 def _replaced_why(project: Project, asked: bool) -> str:
     """Why an apply writes over an unconfirmed one (the apply's note)."""
     if not unconfirmed_refusal(project):
