@@ -1,0 +1,154 @@
+"""The words of a decision's reason: each figure in it one a person can check against the runs. Also the
+working SLA (`_working_sla`), which comes with the words every reason under it begins with."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.choose import _OUT_OF_REACH_P, _P_BAND, _bars
+from models.growth import Growth
+from models.money import money
+from models.observation import Observation
+from models.outlook import _Outlook
+from models.settings import Settings
+from models.space import Candidate
+
+
+def _growth_note(growth: Growth) -> str:
+    """One line a person can check against the runs' input sizes, when the plan is not for the latest input."""
+    if not growth.differs or growth.forecast_gb is None or growth.latest_gb is None:
+        return ""
+    verb = "grows" if growth.rate > 0 else "shrinks"
+    return (f"; input {verb} ~{abs(growth.rate):.0%} a run (last {growth.runs} runs): planned for "
+            f"~{growth.forecast_gb:.3g} GB next run, {growth.latest_gb:.3g} GB last")
+
+
+def _sla_note(out: _Outlook, i: int, settings: Settings) -> str:
+    return (f", P(meet {settings.sla_name})={out.p_meet[i]:.0%}" if settings.sla_s else "") + _loss_note(out, i)
+
+
+def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settings,
+                 likeliest: int | None = None, held: int | None = None, top: int | None = None,
+                 avoid: np.ndarray | None = None) -> str:
+    """Why ``i`` is recommended. ``likeliest``: no configuration reaches the SLA target, and ``i``
+    is the likeliest to meet it, or the cheapest of those within `_P_BAND` of ``top``, the likeliest
+    (not the cheapest: the reason must not say so). ``held``: the configuration `_choose` took,
+    which ``i`` (the current configuration, `_held`) stays on against. ``avoid``: what may not run
+    (for naming the cheapest configuration that reaches the target when ``i`` is just under it)."""
+    runtime = f"runtime {out.median_s[i]:.0f}s [{out.lo_s[i]:.0f}, {out.hi_s[i]:.0f}]"
+    if out.setup.mean_s > 0:
+        runtime += f" incl. ~{out.setup.mean_s:.0f}s cluster setup"
+    cost = money(out.cost[i], settings.currency)
+    if avoid is None:
+        avoid = np.zeros(len(cands), dtype=bool)
+    if held is not None:
+        if out.cost[held] < out.cost[i]:
+            what = (f"{cands[i].name} stays: expected cost {cost}/run, {runtime}; {cands[held].name} is predicted "
+                    f"{money(out.cost[held], settings.currency)}/run, a saving under {settings.min_saving:.0%} a run "
+                    "is not worth a change of cluster")
+        else:
+            what = (f"{cands[i].name} stays: expected cost {cost}/run, {runtime}; {cands[held].name} is predicted "
+                    f"{money(out.cost[held], settings.currency)}/run with P={out.p_meet[held]:.1%}, and a dearer "
+                    f"cluster is not worth a change while this one's P is within {_P_BAND:.0%} of "
+                    f"{min(settings.p_target, _bars(out, settings, avoid)[1]):.1%}"
+                    f" ({'the target' if _bars(out, settings, avoid)[1] >= settings.p_target else 'the likeliest'})")
+        if not settings.sla_s:
+            return what + " (no SLA)" + _loss_note(out, i)
+        return what + f"; meets the {settings.sla_s:.0f}s {settings.sla_name} with P={out.p_meet[i]:.1%}" + _loss_note(out, i)
+    if likeliest is not None and settings.sla_s:
+        # What meeting the SLA more often costs, against the cheapest configuration.
+        low = int(np.argmin(np.where([c.allowed for c in cands], out.cost, np.inf)))
+        dearer = (f" against {money(out.cost[low], settings.currency)} for the cheapest, {cands[low].name}"
+                  if out.cost[low] < out.cost[i] else "")
+        then = (f"the plan aims at {settings.miss_badly - 1:.0%} over the fastest measured runtime"
+                if settings.working_sla else "the fastest measured runs (the project's working SLA is off)")
+        untried = (f"; if a run about as fast shows P below {_OUT_OF_REACH_P:.0%} too, the SLA is out of reach "
+                   f"and {then}"
+                   if max(out.p_meet[i], out.p_run[i]) < _OUT_OF_REACH_P and cands[i].config_id not in out.tried
+                   else "")
+        if top is not None and top != i:
+            return (f"{cands[i].name}: the cheapest of the likeliest to meet the {settings.sla_s:.0f}s "
+                    f"{settings.sla_name} (P within {_P_BAND:.0%} of the highest, {_pct(out.p_meet[top])} for "
+                    f"{cands[top].name} at {money(out.cost[top], settings.currency)}/run), not the cheapest: expected "
+                    f"cost {cost}/run{dearer}, {runtime}; no configuration reaches P>={settings.p_target:.0%}, "
+                    f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))
+        return (f"{cands[i].name}: likeliest to meet the {settings.sla_s:.0f}s {settings.sla_name}, not the cheapest: expected "
+                f"cost {cost}/run{dearer}, {runtime}; no configuration reaches P>={settings.p_target:.0%}, "
+                f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))
+    what = f"{cands[i].name}: cheapest expected cost {cost}/run, {runtime}"
+    if not settings.sla_s:
+        return what + " (no SLA)" + _loss_note(out, i)
+    under = ""
+    if out.p_meet[i] < settings.p_target:
+        # Taken within `_P_BAND` under the target (`_bars`): say so, and what reaching it costs.
+        reach = (out.p_meet >= settings.p_target) & ~avoid
+        k = int(np.argmin(np.where(reach, out.cost, np.inf)))
+        under = (f", {settings.p_target - out.p_meet[i]:.1%} under the {settings.p_target:.0%} target: the cheapest "
+                 f"that reaches it, {cands[k].name}, is predicted {money(out.cost[k], settings.currency)}/run for "
+                 f"P={out.p_meet[k]:.1%}, too little more for its price") if reach.any() else ""
+    if settings.sla_per_run:
+        return (what + f", each run meets the {settings.sla_s:.0f}s {settings.sla_name} with P={_p(out.p_meet[i], under)}"
+                + under + _loss_note(out, i))
+    # The rule is about the typical run; how often a single night's run stays within the SLA
+    # (setup and run-to-run noise included) is what its owner sees, so say both.
+    return (what + f", meets the {settings.sla_s:.0f}s {settings.sla_name} with P={_p(out.p_meet[i], under)}"
+            f" (a single run: {out.p_run[i]:.0%})" + under + _loss_note(out, i))
+
+
+def _p(p: float, fine: str) -> str:
+    """P as reasons show it: to a tenth of a percent where the reason compares it with one close by."""
+    return f"{p:.1%}" if fine else f"{p:.0%}"
+
+
+def _pct(p: float) -> str:
+    """A probability for a reason: tiny ones are not shown as 0%."""
+    return f"{p:.0%}" if p >= 0.01 or p == 0 else f"{p:.1%}" if p >= 0.001 else f"{p:.0e}"
+
+
+def _loss_note(out: _Outlook, i: int) -> str:
+    """The chance a run loses spot nodes, which the runtime, cost and P above all include."""
+    return f", incl. a {out.p_loss[i]:.0%} chance of losing spot nodes" if out.p_loss[i] >= 0.005 else ""
+
+
+def _bar_note(bar: float) -> str:
+    return " (the bar to leave it once out of reach)" if bar > _OUT_OF_REACH_P else ""
+
+
+def _working_sla(cands: list[Candidate], out: _Outlook, settings: Settings,
+                 runnable: np.ndarray, bar: float) -> tuple[float, str]:
+    """The SLA the plan aims at while the owner's is out of reach (`_sla_unlikely`), and the words
+    that say so: `Settings.miss_badly` times the fastest measured configuration's median runtime.
+    Bounded near what the job can do, a miss stays a near miss; above it, no dearer cluster is
+    bought for a P that stays near 0, and the cheapest configuration that meets it is searched for
+    as under any SLA (learning and exploring included). Every measured configuration the job may run
+    (``runnable``) counts, one avoided for now too (refused capacity): what the job can do did not
+    change, and a working SLA loosened for the refusal's seven runs moved the job twice. Not one
+    outside the owner's bounds, or one that failed or ran out of memory: a review found a 24-worker
+    cluster as found, outside a 6-worker cap, setting a working SLA no allowed cluster could meet."""
+    tried = np.array([c.config_id in out.tried for c in cands]) & runnable
+    fast = int(np.argmin(np.where(tried, out.median_s, np.inf)))
+    assert settings.sla_s  # `_sla_unlikely` holds only with an SLA
+    working = max(settings.sla_s, settings.miss_badly * float(out.median_s[fast]))
+    p = f"P={_pct(out.p_meet[fast])}"
+    if not settings.sla_per_run:
+        p += f", a single run {_pct(out.p_run[fast])}"
+    why = (f"the {settings.sla_s:.0f}s SLA is out of reach: no configuration is predicted to meet it with "
+           f"P>={bar:.0%}{_bar_note(bar)}, and the fastest measured, {cands[fast].name}, runs in "
+           f"{out.median_s[fast]:.0f}s ({p}) at {money(out.cost[fast], settings.currency)}/run; so the plan "
+           f"aims at a {working:.0f}s working SLA ({settings.miss_badly - 1:.0%} over the fastest measured "
+           "runtime) until the SLA is raised or the job made faster: ")
+    return working, why
+
+
+def _lost_yet_met_reason(cands: list[Candidate], run: Observation, pick: int, out: _Outlook,
+                         settings: Settings) -> str:
+    """Why the cluster of a run that lost spot nodes and still met the SLA runs next (`_lost_yet_met`)."""
+    ran = next(c for c in cands if c.config_id == run.config_id)
+    market = (", on demand: the same spot market most likely takes the next run's nodes too"
+              if ran.spot and not cands[pick].spot else "")
+    return (f"no usable run yet: the latest, on {ran.name}, lost spot nodes yet met the {settings.sla_s:.0f}s "
+            f"{settings.sla_name} in {run.runtime_s:.0f}s, an upper bound on its runtime without the loss; so "
+            f"{cands[pick].name} runs next{market}. Taking that run as its runtime, it is predicted "
+            f"{out.median_s[pick]:.0f}s [{out.lo_s[pick]:.0f}, {out.hi_s[pick]:.0f}] at "
+            f"{money(out.cost[pick], settings.currency)}/run and meets the SLA with P={_pct(out.p_meet[pick])}"
+            + _loss_note(out, pick))
