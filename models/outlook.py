@@ -27,7 +27,7 @@ _REPLAY_CORRECTION_SD = 0.2  # how far the data may bend the replayed shape, per
 _KERNEL_FEATURES = [0, 2, 3, 4]
 _LENGTHSCALE = 0.7
 # Share of a configuration's deviation that is its own. 0.3 -> 0.2 (tuning benchmark, with the
-# risk-priced exploration gate below): neighbours' runs say more about an untried configuration.
+# risk-priced exploration gate in models/choose.py): neighbours' runs say more about an untried configuration.
 _WHITE = 0.2
 # A spot loss mid-run re-runs the lost node's finished and running tasks (and the shuffle output it
 # held) while its replacement joins: it lengthens the execution, not the cluster setup, by a share
