@@ -1,7 +1,9 @@
 """The server process's logging, from its configuration: the level and the format of its lines.
 
-``text`` is one readable line per record, for a terminal. ``json`` is one JSON object per line on
-stderr, what Datadog, Splunk, CloudWatch and `kubectl logs | jq` take without a parsing rule:
+``text`` is one readable line per record, for a terminal: its control characters (a newline in a
+job name too) are written as escapes, ``\\n``, ``\\x1b``; a traceback follows on lines of its own.
+``json`` is one JSON object per line on stderr, what Datadog, Splunk, CloudWatch and
+`kubectl logs | jq` take without a parsing rule:
 
     {"ts": "2026-12-05T19:48:50.123Z", "level": "info", "logger": "server.serve", "message": "..."}
 
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from server.config import ServerConfig
+from server.visible import visible
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -65,6 +68,14 @@ class TextFormatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
         return _timestamp(record.created)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        # One record, one line, whatever its arguments hold: a job named "etl\n2026-... WARNING
+        # server.serve: ..." (anyone who may edit a job names it) wrote a second, forged record,
+        # and an escape sequence in a name reached the terminal tailing the log. Every control
+        # character of the line (newline included) is written as its escape; this is the line
+        # without the traceback, which logging appends after it and keeps on its own lines.
+        return visible(super().formatMessage(record))
 
 
 class JsonFormatter(logging.Formatter):
