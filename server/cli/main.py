@@ -217,6 +217,15 @@ def main(argv: list[str] | None = None) -> int:
         # own log lines (resolver and channel errors) would only be noise. A server (also the
         # demo's) keeps them, and a value the user set is left alone.
         os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    from server.cli.output import visible_output
+
+    # Every command's output and its "error:" line: names from agents and workspaces are printed
+    # with their control characters shown, whichever command prints them (server.cli.output).
+    with visible_output():
+        return _run(argv, debug)
+
+
+def _run(argv: list[str] | None, debug: bool) -> int:
     try:
         cli.main(args=argv, prog_name="trimtab", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -1,0 +1,131 @@
+"""Names from agents and workspaces reach the admin's terminal with their control characters shown,
+not obeyed: `agent list`, `app list`, `app show`, `project list|show` through the real CLI against a
+real server (review, finding 3: an OSC 52 clipboard write in an app name reached the terminal)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import sys
+from pathlib import Path
+
+import grpc
+
+from protos.trimtab.v1 import ingest_pb2, ingest_pb2_grpc
+from server.domain import Project
+from server.serve import RunningServer
+from server.store import Store
+from tests.cli.conftest import NIGHTLY_SPEC, Trimtab
+
+REPO = Path(__file__).resolve().parents[2]
+
+ESC, BEL = "\x1b", "\x07"
+# Clear screen, red "FAKE", window title, clipboard write, a carriage return and a C1 CSI (0x9b).
+EVIL = f"{ESC}[2J{ESC}[31mFAKE: all OK{ESC}]0;pwned-title{BEL}{ESC}]52;c;ZWNobyBwd25lZA=={BEL}\rover\x9b2J"
+# How it reads once shown, off a terminal: click drops the CSI sequences (colours) there, as it always
+# did; the rest, which click leaves, is written as escapes. On a terminal (`test_on_a_terminal`) the
+# CSI sequences are shown too.
+SHOWN = r"FAKE: all OK\x1b]0;pwned-title\x07\x1b]52;c;ZWNobyBwd25lZA==\x07\rover\x9b2J"
+
+
+def _send(server: RunningServer, token: str, app: str) -> None:
+    """What any agent token can send: its agent's version and hostname, the application's Spark id,
+    name, user and cluster name, each carrying `EVIL`."""
+    batch = ingest_pb2.EventBatch(
+        batch_id=f"b-{app}",
+        agent=ingest_pb2.AgentInfo(agent_id="ag-term", version="1.0" + EVIL, hostname="h" + EVIL,
+                                   cluster_id="c-term"),
+        events=[ingest_pb2.Event(key="start", application_id=app, application_start=ingest_pb2.ApplicationStart(
+            application_id=app, spark_app_id="app-" + EVIL, app_name="name" + EVIL, user="u" + EVIL,
+            cluster_id="c-term", cluster_name="cn" + EVIL, start_time_ms=1))])
+    with grpc.insecure_channel(server.address) as channel:
+        ack = ingest_pb2_grpc.IngestServiceStub(channel).SendBatch(
+            batch, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+    assert ack.batch_id == batch.batch_id
+
+
+def _inert(text: str) -> None:
+    for char in (ESC, BEL, "\r", "\x9b"):
+        assert char not in text, f"{char!r} reached the terminal: {text!r}"
+
+
+def test_agent_and_app_names_are_shown_not_obeyed(trimtab: Trimtab, cli_server: RunningServer,
+                                                   cli_store: Store) -> None:
+    _, agent_token = cli_store.tokens.create("agent", "agent")
+    _send(cli_server, agent_token, "app-term")
+    for args in (("agent", "list"), ("app", "list"), ("app", "show", "app-term")):
+        code, out, err = trimtab(*args)
+        assert code == 0, err
+        _inert(out + err)
+        # Still recognisable: the text around the sequences and the sequences themselves, as escapes.
+        assert "FAKE: all OK" in out and r"\x1b]52;c;ZWNobyBwd25lZA==\x07" in out, out
+    code, out, _ = trimtab("app", "show", "app-term")
+    assert f"name          name{SHOWN}" in out.splitlines()
+    assert f"spark app id  app-{SHOWN}" in out.splitlines()
+    code, out, _ = trimtab("agent", "list")
+    assert f"1.0{SHOWN}" in out
+
+
+def test_json_output_is_left_as_it_is(trimtab: Trimtab, cli_server: RunningServer, cli_store: Store) -> None:
+    # json.dumps escapes control characters itself: a script reads back the name as sent.
+    _, agent_token = cli_store.tokens.create("agent", "agent")
+    _send(cli_server, agent_token, "app-json")
+    code, out, err = trimtab("--json", "app", "show", "app-json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["app_name"] == "name" + EVIL
+    code, out, _ = trimtab("agent", "list", "--json")
+    assert json.loads(out)[0]["version"] == "1.0" + EVIL
+
+
+def test_job_names_are_shown_not_obeyed(trimtab: Trimtab, cli_store: Store) -> None:
+    # A job's name is whatever anyone who may edit the job typed (and auto-import takes it as is).
+    cli_store.projects.add(Project(workspace="prod", job_id=7, cluster_key="main", job_name="etl" + EVIL,
+                                   current_spec=NIGHTLY_SPEC, original_spec=NIGHTLY_SPEC))
+    code, out, err = trimtab("project", "show", "prod/7/main")
+    assert code == 0, err
+    _inert(out + err)
+    assert f"etl{SHOWN}" in out, out
+    # The layout's own line breaks and columns are kept.
+    (line,) = [line for line in out.splitlines() if "etl" in line]
+    assert line.split("  ", 1)[1].strip() == f"7 etl{SHOWN}"
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+    """`trimtab *args` run as its own process under a pseudo-terminal, as an operator runs it: click
+    strips nothing there. Its exit status and every byte it wrote."""
+    out = bytearray()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: only exec (or leave at once, never back into pytest)
+        try:
+            os.chdir(REPO)
+            os.execve(sys.executable, [sys.executable, "-m", "server.cli.entry", *args], env)
+        finally:
+            os._exit(127)
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        out.extend(data)
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), bytes(out)
+
+
+def test_on_a_terminal(cli_server: RunningServer, cli_store: Store) -> None:
+    _, agent_token = cli_store.tokens.create("agent", "agent")
+    _, admin_token = cli_store.tokens.create("admin", "admin")
+    _send(cli_server, agent_token, "app-tty")
+    env = {**os.environ, "TRIMTAB_SERVER": cli_server.address, "TRIMTAB_TOKEN": admin_token,
+           "PYTHONPATH": str(REPO), "TERM": "xterm"}
+    for args in (["agent", "list"], ["app", "list"], ["app", "show", "app-tty"]):
+        code, out = _on_a_terminal(args, env)
+        assert code == 0, out
+        # The terminal turns the child's \n into \r\n (onlcr): the only CR is the layout's own.
+        assert b"\x1b" not in out and b"\x07" not in out and b"\xc2\x9b" not in out, out
+        assert out.replace(b"\r\n", b"\n").count(b"\r") == 0, out
+        # All of it shown, the clear screen and colour too.
+        assert rb"\x1b[2J\x1b[31mFAKE: all OK\x1b]0;pwned-title\x07\x1b]52;c;" in out, out
