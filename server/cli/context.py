@@ -38,8 +38,15 @@ def describe_error(exc: BaseException) -> str:
 
 
 def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    """A plain aligned table for people."""
-    cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in r] for r in rows]
+    """A plain aligned table for people.
+
+    A cell's control characters, its newlines and tabs too, are written as escapes here, before the
+    widths are taken: a name from an agent or a workspace stays on its row (a newline in it drew a row
+    of its own) and the columns stay aligned. `server.cli.output` escapes what other output holds.
+    """
+    from server.visible import visible
+
+    cells = [[str(h) for h in headers]] + [["" if v is None else visible(str(v)) for v in r] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

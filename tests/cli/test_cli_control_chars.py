@@ -24,12 +24,12 @@ ESC, BEL = "\x1b", "\x07"
 # Clear screen, red "FAKE", window title, clipboard write, a carriage return and a C1 CSI (0x9b).
 EVIL = f"{ESC}[2J{ESC}[31mFAKE: all OK{ESC}]0;pwned-title{BEL}{ESC}]52;c;ZWNobyBwd25lZA=={BEL}\rover\x9b2J"
 # How it reads once shown, off a terminal: click drops the CSI sequences (colours) there, as it always
-# did; the rest, which click leaves, is written as escapes. On a terminal (`test_on_a_terminal`) the
-# CSI sequences are shown too.
+# did; the rest, which click leaves, is written as escapes. On a terminal (`test_on_a_terminal`), and
+# in a table's cells (escaped before click sees them), the CSI sequences are shown too.
 SHOWN = r"FAKE: all OK\x1b]0;pwned-title\x07\x1b]52;c;ZWNobyBwd25lZA==\x07\rover\x9b2J"
 
 
-def _send(server: RunningServer, token: str, app: str) -> None:
+def _send(server: RunningServer, token: str, app: str, app_name: str = "name" + EVIL) -> None:
     """What any agent token can send: its agent's version and hostname, the application's Spark id,
     name, user and cluster name, each carrying `EVIL`."""
     batch = ingest_pb2.EventBatch(
@@ -37,7 +37,7 @@ def _send(server: RunningServer, token: str, app: str) -> None:
         agent=ingest_pb2.AgentInfo(agent_id="ag-term", version="1.0" + EVIL, hostname="h" + EVIL,
                                    cluster_id="c-term"),
         events=[ingest_pb2.Event(key="start", application_id=app, application_start=ingest_pb2.ApplicationStart(
-            application_id=app, spark_app_id="app-" + EVIL, app_name="name" + EVIL, user="u" + EVIL,
+            application_id=app, spark_app_id="app-" + EVIL, app_name=app_name, user="u" + EVIL,
             cluster_id="c-term", cluster_name="cn" + EVIL, start_time_ms=1))])
     with grpc.insecure_channel(server.address) as channel:
         ack = ingest_pb2_grpc.IngestServiceStub(channel).SendBatch(
@@ -63,8 +63,23 @@ def test_agent_and_app_names_are_shown_not_obeyed(trimtab: Trimtab, cli_server: 
     code, out, _ = trimtab("app", "show", "app-term")
     assert f"name          name{SHOWN}" in out.splitlines()
     assert f"spark app id  app-{SHOWN}" in out.splitlines()
+    # A table's cells are escaped before click sees them: its colour sequences are shown too.
     code, out, _ = trimtab("agent", "list")
-    assert f"1.0{SHOWN}" in out
+    assert rf"1.0\x1b[2J\x1b[31m{SHOWN}" in out
+
+
+def test_a_newline_in_a_name_stays_in_its_table_row(trimtab: Trimtab, cli_server: RunningServer,
+                                                     cli_store: Store) -> None:
+    # The layout's own newlines pass the output stream: a table's cells escape theirs themselves.
+    _, agent_token = cli_store.tokens.create("agent", "agent")
+    forged = "x\napp-forged  everything-fine  c-1  1970-01-01 00:00  ended"
+    _send(cli_server, agent_token, "app-nl", app_name=forged)
+    code, out, err = trimtab("app", "list")
+    assert code == 0, err
+    header, rule, row = out.splitlines()
+    assert row.split(None, 1)[1].startswith(r"x\napp-forged  everything-fine  c-1  1970-01-01 00:00  ended  c-term")
+    # Aligned on the escaped text: the rule is as wide as the name as shown.
+    assert rule.split()[1] == "-" * (len(forged) + 1)
 
 
 def test_json_output_is_left_as_it_is(trimtab: Trimtab, cli_server: RunningServer, cli_store: Store) -> None:
