@@ -20,7 +20,7 @@ from server.domain import Workspace
 from server.errors import FailedPrecondition, InvalidArgument
 from server.onboard import AgentWiring, onboard_spec
 from server.serve import start_server
-from server.services import workspaces
+from server.services import job_import, workspaces
 from server.services.secrets import SecretBox
 from server.store import Store, open_store
 from server.store.engine import make_engine
@@ -162,7 +162,7 @@ def test_import_into_a_remote_workspace_is_refused_before_any_call_when_agents_c
         raise AssertionError("import must not reach the workspace")
 
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(workspaces, "gateway_for", no_gateway)
+        m.setattr(job_import, "gateway_for", no_gateway)  # where `import_jobs` reads it
         with pytest.raises(FailedPrecondition, match="--advertise HOST:PORT"):
             workspaces.import_jobs(store, box, "prod", [], wiring=AgentWiring(server_address="0.0.0.0:50051"))
         with pytest.raises(FailedPrecondition, match="--advertise HOST:PORT"):

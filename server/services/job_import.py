@@ -1,0 +1,330 @@
+"""Import of a workspace's jobs: one project per qualified job cluster, onboarded.
+
+Import lists the workspace's jobs (or the named ones), creates one project
+per qualified job cluster, and onboards each cluster with one ``jobs/update``
+per job that sends the complete entry of every changed key (see
+`server.onboard`). It is idempotent: a second import finds the projects and
+the specs already onboarded and changes nothing in the workspace; it refreshes
+what the store keeps of the job (name, schedule). ``dry_run`` shows the diffs
+and changes nothing, neither in the store nor in the workspace.
+
+A detached project is left as it is by an import of every job (and by auto-import): the
+person who detached it put the job back as it was. Only an import that names the job
+(``job_ids``, `workspace import W --job N`) onboards it again, and says so
+(`ImportedProject.reattached`). A job named that way and not found is skipped with
+`SkippedJob.not_found`, which
+the CLI turns into a failure; an import of every job skips quietly.
+
+A cluster in standard access mode is onboarded only when the service will run Trimtab's
+init script there (`server.onboard.standard_access_problem`): import reads the metastore's
+INIT_SCRIPT allowlist for that, at most once, and only when a job has such a cluster.
+
+A job whose cluster's ``trimtab:project-id`` tag names an attached project of another workspace of
+this server is skipped naming it (`server.services.job_owner`): it is the same Databricks workspace
+added twice, and importing would take the job from the project that manages it.
+
+Onboarding one job (its one ``jobs/update``, read back): `server.services.job_onboard`. Split from
+`server.services.workspaces`, which re-exports `import_jobs` and the reasons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from contextlib import ExitStack
+from typing import Any
+
+from server.apply import project_lock
+from server.databricks import (
+    DatabricksCallError,
+    DatabricksGateway,
+    DatabricksNotFound,
+    DatabricksRejected,
+    DatabricksUnavailable,
+    WorkspaceAuthError,
+)
+from server.databricks.gateway import DatabricksPermissionDenied
+from server.domain import ImportedProject, ImportResult, Project, ProjectSettings, SkippedJob, Workspace
+from server.errors import AlreadyExists
+from server.onboard import (
+    AgentWiring,
+    AllowlistMatcher,
+    ClusterTarget,
+    ImportTarget,
+    StandardAccess,
+    qualify,
+    run_as_principal,
+    script_location,
+    was_taken_over,
+)
+from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, kept_fills
+from server.services.agent_install import (
+    DBFS_WARNING,
+    REASON_NO_OWNER,
+    agent_wheel_plan,
+    check_secret,
+    grant_secret_read,
+    prepare_agent,
+    standard_plan,
+)
+from server.services.job_onboard import OnboardNotTaken, _found_spec, _onboard_job, _remove_unonboarded
+from server.services.job_owner import other_server, other_server_reason, owned_reason, owner_elsewhere
+from server.services.projects import unplanned_phase
+from server.services.secrets import SecretBox
+from server.services.workspace_access import agent_wiring, check_answers, gateway_for, recording_status
+from server.services.workspace_checks import CLOUDS, pricing_catalog
+from server.spec import find_cluster_spec
+from server.store import Store
+
+log = logging.getLogger("server.services.workspaces")  # split from it: its log lines keep their name
+
+
+def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[int],
+                dry_run: bool = False, *, wiring: AgentWiring | None = None,
+                reattach: bool = False, take_over: bool = False) -> ImportResult:
+    """One project per qualified job cluster, onboarded; skipped jobs with the reason why.
+
+    A detached project is left alone (reported skipped) unless ``reattach``: set only when a
+    person named the job (`workspace import W --job N`), never by auto-import, which passes
+    job ids too but must not undo a detach. A job wired to another Trimtab server, and a token
+    secret this database never wrote, are left alone unless ``take_over`` (a person's explicit
+    `--take-over`; never auto-import's).
+    """
+    ws = store.workspaces.get(workspace)
+    wiring = wiring or agent_wiring()
+    # Before any call: jobs wired to a loopback server would send their agents' data nowhere.
+    wiring.check_reachable_from(ws.host)
+    # Also before any call: without a wheel the clusters could install, onboarding is for nothing.
+    wiring, wheel_upload = agent_wheel_plan(wiring)
+    gateway = gateway_for(store, secrets, ws)
+    imported: list[ImportedProject] = []
+    skipped: list[SkippedJob] = []
+    access = StandardAccess(init_script=wiring.init_script)
+    # A cluster on the other cloud is left out, naming the command that puts the workspace's cloud right.
+    catalog = pricing_catalog()
+    into = ImportTarget(ws.name, ws.host, ws.cloud, {c: frozenset(catalog.node_types(c)) for c in CLOUDS})
+    with recording_status(store, ws):
+        check_answers(ws, gateway)
+        # A job named twice is imported once (order kept).
+        ids = list(dict.fromkeys(job_ids)) or [int(j["job_id"]) for j in gateway.list_jobs()]
+        agent_ready = False
+        rewritten = False  # the token secret written by this import whatever it held
+        # Principals already given READ on the token's scope by this import (or found holding it).
+        readers: dict[str, str | None] = {}
+        if "dbfs" in wiring.init_script:
+            log.warning(DBFS_WARNING, script_location(wiring.init_script)[1])
+        for job_id in ids:
+            try:
+                job = gateway.get_job(job_id)
+            except DatabricksNotFound:
+                skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=bool(job_ids)))
+                continue
+            except DatabricksPermissionDenied as err:  # the token may not even view this job
+                skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
+                continue
+            found = qualify(job, access, into)
+            if found.needs_allowlist:
+                # Only the allowlist decides now: read it (once per import) and judge the job again.
+                access = read_init_script_allowlist(gateway, access)
+                found = qualify(job, access, into)
+            if found.skipped_reason is not None:
+                skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
+                continue
+            elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
+            if elsewhere is not None:
+                # The whole job, as for an owner of another workspace below.
+                skipped.append(SkippedJob(job_id, found.job_name,
+                                          other_server_reason(*elsewhere, wiring.server_address)))
+                continue
+            owned = owner_elsewhere(store, ws, found.clusters)
+            if owned is not None:
+                # The whole job, not the one cluster: its other clusters are the owner's to import too.
+                skipped.append(SkippedJob(job_id, found.job_name, owned_reason(store, ws, *owned)))
+                continue
+            targets, detached = _split_detached(store, ws, found.clusters, reattach)
+            if detached:
+                names = ", ".join(p.name for p in detached)
+                skipped.append(SkippedJob(job_id, found.job_name, REASON_DETACHED.format(
+                    projects=names, workspace=ws.name, job_id=job_id)))
+            if not targets:
+                continue
+            # A job this server takes back from another one (a project of it orphaned as taken over):
+            # the secret holds that server's token, though this database's own is live.
+            retaking = any(was_taken_over(store.projects.get_by_key(ws.name, t.job_id, t.cluster_key))
+                           for t in targets)
+            if dry_run and not agent_ready:
+                check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
+                agent_ready = True
+            elif not dry_run and (not agent_ready or (retaking and not rewritten)):
+                prepare_agent(store, gateway, ws, wiring, wheel_upload, take_over=take_over or retaking)
+                agent_ready = True
+                rewritten = rewritten or take_over or retaking
+            if not dry_run and not standard_plan(ws):
+                principal = run_as_principal(job)
+                if not principal:
+                    skipped.append(SkippedJob(job_id, found.job_name, REASON_NO_OWNER))
+                    continue
+                if principal not in readers:
+                    readers[principal] = grant_secret_read(gateway, wiring, principal)
+                if readers[principal] is not None:
+                    skipped.append(SkippedJob(job_id, found.job_name, str(readers[principal])))
+                    continue
+            try:
+                imported.extend(_import_job(store, gateway, ws, job, targets, wiring, dry_run))
+            except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
+                # jobs/list shows jobs the token may only view: a 403 editing one is that job's
+                # alone (the gateway's `DatabricksPermissionDenied`), unless the token is refused
+                # outright (then this raises, for the workspace).
+                gateway.check_token()
+                skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
+            except (DatabricksRejected, OnboardNotTaken) as err:
+                # This job's own refusal (its cluster policy fixes a field onboarding sets, a spec
+                # Databricks no longer accepts): nothing of it is recorded or left written
+                # (`_onboard_job`), and the other jobs are imported, as auto-import does.
+                log.warning("workspace %s: job %d (%s) not imported: %s", ws.name, job_id, found.job_name, err)
+                why = REASON_NOT_KEPT if isinstance(err, OnboardNotTaken) else REASON_REFUSED
+                skipped.append(SkippedJob(job_id, found.job_name, why.format(error=err.message)))
+    return ImportResult(tuple(imported), tuple(skipped))
+
+
+# Why a job Databricks would not let the token update is skipped (the import goes on with the others).
+REASON_NOT_EDITABLE = ("Databricks refused to update the job ({error}): the token can see it but needs "
+                       "CAN_MANAGE on it to onboard it")
+# Why a job Databricks refused to onboard is skipped: its message says which field (the import goes on).
+REASON_REFUSED = "Databricks refused the onboarded cluster spec, nothing was changed: {error}"
+# Why a job that did not read back as onboarded is skipped (its clusters were written back as found).
+REASON_NOT_KEPT = "the job did not keep the onboarded cluster spec, so it was put back as found: {error}"
+# Why a detached project's cluster is left as it is by an import of every job.
+REASON_DETACHED = ("project {projects} is detached: left as it is (`trimtab workspace import {workspace} "
+                   "--job {job_id}` re-attaches it)")
+
+
+def _split_detached(store: Store, ws: Workspace, targets: list[ClusterTarget],
+                    reattach: bool) -> tuple[list[ClusterTarget], list[Project]]:
+    """(the clusters to import, the detached projects left alone): all of them with ``reattach``.
+
+    Per cluster, not per job: a cluster added to the job later is imported beside a detached one,
+    whose entry the job update then does not touch (`cluster_entry_update` sends changed keys only).
+    """
+    if reattach:
+        return list(targets), []
+    kept: list[ClusterTarget] = []
+    detached: list[Project] = []
+    for target in targets:
+        project = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
+        if project is not None and project.detached:
+            detached.append(project)
+        else:
+            kept.append(target)
+    return kept, detached
+
+
+def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAccess) -> StandardAccess:
+    """``access`` with the metastore's INIT_SCRIPT allowlist, or with why it could not be read.
+
+    A refusal here says nothing about the token (it did the other calls): the jobs that need the
+    allowlist are skipped saying so, and the rest of the import goes on."""
+    try:
+        info = gateway.get_artifact_allowlist("INIT_SCRIPT")
+    except DatabricksPermissionDenied as err:
+        log.info("INIT_SCRIPT allowlist not readable: %s", err.message)
+        return dataclasses.replace(access, allowlist_error="403: needs metastore admin or MANAGE ALLOWLIST "
+                                                           "on the metastore")
+    except DatabricksNotFound as err:
+        log.info("INIT_SCRIPT allowlist not found: %s", err.message)
+        return dataclasses.replace(access, allowlist_error="404: is a Unity Catalog metastore assigned "
+                                                           "to the workspace?")
+    except DatabricksUnavailable:
+        raise  # the workspace is failing: as for any other call of the import
+    except DatabricksCallError as err:
+        return dataclasses.replace(access, allowlist_error=err.message)
+    matchers = tuple(AllowlistMatcher(str(m.get("artifact") or ""), str(m.get("match_type") or ""))
+                     for m in info.get("artifact_matchers") or [] if isinstance(m, dict))
+    return dataclasses.replace(access, allowlist=matchers)
+
+
+def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
+                targets: list[ClusterTarget], wiring: AgentWiring, dry_run: bool) -> list[ImportedProject]:
+    """Onboard ``targets`` (the qualified clusters of ``job``, as read by `import_jobs`).
+
+    Each cluster's project is found or created first (its id goes into the onboarded spec's tag).
+    Then, under the locks of all the job's projects, the job is read again and judged as it is now:
+    another importer (a second server's discovery pass, or a manual import during an auto-import)
+    may have onboarded it since the read above. Judged on that read, this import sent a second
+    jobs/update from the stale spec and, comparing the stale spec with the onboarded one the other
+    importer stored, took Trimtab's own wiring for a user's edit (auto-apply paused for good)."""
+    projects: list[tuple[Project, bool]] = []
+    latest_run: int | None = None
+    for target in targets:
+        project = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
+        created = project is None
+        if project is None:
+            found, _ = _found_spec(store, ws, target, quiet=True)  # said when onboarded, below
+            project = Project(workspace=ws.name, job_id=target.job_id, cluster_key=target.cluster_key,
+                              job_name=target.job_name, original_spec=found, current_spec=found,
+                              phase=unplanned_phase(ProjectSettings()))
+            if not dry_run:
+                project = dataclasses.replace(project, state=_policy_fills(gateway, found, target.job_id))
+                # The cursor starts at the newest run: history is backfill's job, not the collector's.
+                if latest_run is None:
+                    latest_run = gateway.latest_run_id(target.job_id) or 0
+                project, created = _add_project(store, dataclasses.replace(project, last_seen_run_id=latest_run or None))
+        projects.append((project, created))
+    if dry_run:
+        return _onboard_job(store, gateway, ws, job, {t.cluster_key: t.spec for t in targets}, projects,
+                            wiring, dry_run=True)
+    with ExitStack() as held:
+        # In id order, so two importers of one job never hold one lock each, waiting for the other's.
+        for project_id in sorted({int(p.id or 0) for p, _ in projects}):
+            held.enter_context(project_lock(project_id, store))
+        try:
+            job = gateway.get_job(int(job["job_id"]))  # as it is now, no longer as first read
+        except Exception:
+            _remove_unonboarded(store, projects)
+            raise
+        settings = job.get("settings") or {}
+        live: dict[str, dict[str, Any]] = {}
+        kept: list[tuple[Project, bool]] = []
+        for project, created in projects:
+            spec = find_cluster_spec(settings, project.cluster_key)
+            if spec is None:
+                # Taken off the job since the first read: nothing to onboard for it any more.
+                log.warning("job %s: cluster %r left the job during its import; not imported",
+                            project.job_id, project.cluster_key)
+                _remove_unonboarded(store, [(project, created)])
+                continue
+            live[project.cluster_key] = spec
+            kept.append((project, created))
+        return _onboard_job(store, gateway, ws, job, live, kept, wiring, dry_run=False)
+
+
+def _policy_fills(gateway: DatabricksGateway, spec: dict[str, Any], job_id: int) -> dict[str, Any]:
+    """A new project's state with what its cluster policy fills into an availability the spec leaves
+    unset (`server.plan.policy.POLICY_FILLS_KEY`). The planner keeps it after every plan, but until the
+    first one (after the first collected run) the project page and the savings baseline read such a
+    spec with the cloud's default: a job under a policy fixing ON_DEMAND showed spot workers, and its
+    backfilled runs, recorded on demand, were another cluster than as found (no baseline). One policy
+    read per new project; one that fails leaves it to the planner."""
+    policy_id = spec.get("policy_id")
+    if not policy_id:
+        return {}
+    try:
+        fills = kept_fills(ClusterPolicy.from_api(gateway.get_cluster_policy(str(policy_id))))
+    except (DatabricksCallError, ValueError) as err:
+        log.info("job %s: cluster policy %s not read at import (%s); the first plan reads it", job_id, policy_id, err)
+        return {}
+    return {POLICY_FILLS_KEY: fills} if fills["fixed"] or fills["defaults"] else {}
+
+
+
+def _add_project(store: Store, project: Project) -> tuple[Project, bool]:
+    """(the project stored, whether this call created it): another importer may have created it
+    since `get_by_key` said there was none (the key is unique), and then this import goes on with
+    that one, as if it had found it."""
+    try:
+        return store.projects.add(project), True
+    except AlreadyExists:
+        existing = store.projects.get_by_key(project.workspace, project.job_id, project.cluster_key)
+        if existing is None:
+            raise  # created and removed again meanwhile (its import failed there): the next import retries
+        return existing, False

@@ -1,0 +1,120 @@
+"""How the workspace services reach a workspace: the settings the server sets once at start
+(`configure`), a gateway with the workspace's token decrypted for one use (`gateway_for`), and the
+outcome of its calls recorded on the workspace (`recording_status`).
+
+Every call that reaches Databricks records the outcome on the workspace:
+a refused token sets its status to ``error`` with the one clear message, which
+``workspace show`` prints; the next successful call sets it back to ``ok``.
+
+Split from `server.services.workspaces`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from server.clock import Clock, SystemClock
+from server.costing.catalog import PriceCatalog
+from server.databricks import (
+    DatabricksGateway,
+    DatabricksUnavailable,
+    GatewayConfig,
+    WorkspaceAuthError,
+    WorkspaceUnreachable,
+)
+from server.domain import Workspace
+from server.onboard import AgentWiring
+from server.services.secrets import SecretBox
+from server.store import Store
+
+GatewayFactory = Callable[[GatewayConfig, Clock], DatabricksGateway]
+
+
+def _real_gateway(config: GatewayConfig, clock: Clock) -> DatabricksGateway:
+    return DatabricksGateway(config, clock=clock)
+
+
+@dataclasses.dataclass
+class Integration:
+    """What the server sets once at start (`configure`): how agents reach it, the clock.
+
+    Module-level because the servicers call these functions with (store, secrets, ...) only;
+    the process has one server, so one setting.
+    """
+
+    wiring: AgentWiring | None = None
+    clock: Clock = dataclasses.field(default_factory=SystemClock)
+    gateway_factory: GatewayFactory = _real_gateway
+    # The price catalog the server prices runs with: a region is checked against it.
+    catalog: PriceCatalog | None = None
+    # The agent wheel import uploads beside the init script (None: built from the source tree).
+
+
+_integration = Integration()
+
+
+def configure(*, wiring: AgentWiring | None = None, clock: Clock | None = None,
+              gateway_factory: GatewayFactory | None = None, catalog: PriceCatalog | None = None) -> None:
+    """Set the server-wide integration settings (called by the server at start)."""
+    if catalog is not None:
+        _integration.catalog = catalog
+    if wiring is not None:
+        _integration.wiring = wiring
+    if clock is not None:
+        _integration.clock = clock
+    if gateway_factory is not None:
+        _integration.gateway_factory = gateway_factory
+
+
+def agent_wiring() -> AgentWiring:
+    """The configured wiring, else the address agents reach this server at from the environment."""
+    if _integration.wiring is not None:
+        return _integration.wiring
+    address = os.environ.get("TRIMTAB_ADVERTISE") or os.environ.get("TRIMTAB_LISTEN") or "127.0.0.1:50051"
+    return AgentWiring(server_address=address)
+
+
+def gateway_for(store: Store, secrets: SecretBox, workspace: Workspace | str,
+                retry_timeout_s: int | None = None) -> DatabricksGateway:
+    """A gateway on the workspace, with its token decrypted for this use only (``retry_timeout_s``:
+    a shorter retry budget than a collector's call gets, for a person waiting on the answer)."""
+    ws = store.workspaces.get(workspace) if isinstance(workspace, str) else workspace
+    token = secrets.decrypt(store.workspaces.secrets(ws.name).token_encrypted)
+    config = GatewayConfig(host=ws.host, token=token)
+    if retry_timeout_s is not None:
+        config = dataclasses.replace(config, retry_timeout_s=retry_timeout_s)
+    return _integration.gateway_factory(config, _integration.clock)
+
+
+# The status the collector gives a workspace it could not reach (`server.collect.health.UNREACHABLE`).
+UNREACHABLE = "unreachable"
+
+
+def check_answers(workspace: Workspace, gateway: DatabricksGateway) -> None:
+    """For a workspace the collector found unreachable: one short probe (`DatabricksGateway.probe`),
+    and `FailedPrecondition` at once when it still does not answer, instead of a call spending its
+    whole retry budget (a minute and more) while a person waits and, for apply and revert, while the
+    project is locked. A workspace not marked unreachable is not probed."""
+    if workspace.status != UNREACHABLE:
+        return
+    try:
+        gateway.probe()
+    except DatabricksUnavailable as err:
+        last = workspace.last_error or err.message
+        raise WorkspaceUnreachable(f"workspace {workspace.name} is unreachable (last error: {last}): try again "
+                                   "when it answers") from err
+
+
+@contextmanager
+def recording_status(store: Store, workspace: Workspace) -> Iterator[None]:
+    """Record a refused token (or its recovery) on the workspace around Databricks calls."""
+    try:
+        yield
+    except WorkspaceAuthError as err:
+        store.workspaces.set_status(workspace.name, "error", str(err))
+        raise
+    if workspace.status != "ok":
+        store.workspaces.set_status(workspace.name, "ok")

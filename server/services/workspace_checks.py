@@ -1,0 +1,209 @@
+"""The checks of what a person gives `workspace add` and `workspace set` before anything is stored
+or any workspace is reached: the name, host, token, cloud, plan, region and billing credentials.
+
+Split from `server.services.workspaces`, which re-exports these names.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from server.clouds.factory import parse_cloud_credentials
+from server.config import is_loopback_host
+from server.costing.catalog import PriceCatalog, last_active_catalog, load_catalog
+from server.domain import Workspace
+from server.errors import FailedPrecondition, InvalidArgument, shown
+from server.services.workspace_access import _integration
+from server.store import Store
+
+CLOUDS = ("aws", "azure")
+# The plan tiers `workspace add` offers (the price catalog's DBU rates are per cloud and plan).
+PLANS = ("standard", "premium", "enterprise")
+
+
+def check_host(host: str) -> str:
+    """``host`` as stored (no trailing '/') when it is an http(s) URL the SDK can build a client for.
+
+    A URL copied from the browser's address bar is taken as the workspace's: its scheme in any case
+    (``HTTPS://``), and without the ``?o=<workspace id>`` query and ``#...`` fragment Azure's and the
+    UI's pages carry. The SDK kept them in every request's URL, and the check call came back 404,
+    "did not answer as a Databricks workspace". On a Databricks workspace domain (`HOST_CLOUDS`) a
+    path is a UI page (``/jobs/42``, ``/browse``, ``/compute``) and is dropped too: the API is served
+    at the root. Elsewhere a path is kept (a proxy may serve the API under one)."""
+    scheme, sep, rest = host.partition("://")
+    if sep and scheme.lower() in ("http", "https"):
+        host = scheme.lower() + sep + re.split(r"[?#]", rest, maxsplit=1)[0]
+        authority, slash, _page = host[len(scheme) + len(sep):].partition("/")
+        name = authority.rsplit("@", 1)[-1].split(":", 1)[0].lower().rstrip(".")
+        if slash and name.endswith(tuple(suffix for suffix, _cloud in HOST_CLOUDS)):
+            host = scheme.lower() + sep + authority
+    authority = re.split(r"[/?#]", host.split("://", 1)[-1], maxsplit=1)[0]
+    if "@" in authority:
+        # Checked first, so no later message echoes it: Databricks takes the token, never a user and
+        # password in the URL, and stored, the password would show in `workspace list` and in every
+        # log line naming the host.
+        raise InvalidArgument("host (--host): must not carry a user name or password (user:password@host): "
+                              "give the workspace URL alone, and its token with --token-env")
+    if not host.startswith(("http://", "https://")):
+        raise InvalidArgument(f"host: {shown(host)} is not an http(s) URL")
+    _check_host(host)
+    if host.startswith("http://") and not is_loopback_host(urlsplit(host).hostname or ""):
+        # Every call carries the workspace's token in its Authorization header: over http:// anyone
+        # on the path reads it. Databricks workspaces answer on https:// only; a workspace on this
+        # machine (the sandbox's emulator) is the one place plain http is fine.
+        raise InvalidArgument(f"host: {shown(host)} would send the workspace's token in clear text: use https:// "
+                              "(http:// is only for a workspace on this machine, such as the sandbox)")
+    return host.rstrip("/")
+
+
+# The path `check_token` calls, named when a host answers it with 404.
+CHECK_PATH = "/api/2.2/jobs/list"
+# Workspace names: they are the first part of project names (``<workspace>/<job_id>/<cluster_key>``,
+# split on '/' when looked up), appear in logs and tables, and are typed on the command line.
+WORKSPACE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+NAME_RULE = "may contain only letters, digits, '-', '_' and '.' (at most 64 characters)"
+# A Databricks PAT is ~40 ASCII characters; OAuth tokens are longer JWTs. 4096 leaves room for
+# those while refusing a value that could not fit in an HTTP header most servers accept.
+MAX_TOKEN_CHARS = 4096
+
+
+def _check_name(name: str) -> None:
+    if not WORKSPACE_NAME.fullmatch(name):
+        raise InvalidArgument(f"name: {shown(name)} {NAME_RULE}")
+
+
+def check_token(token: str) -> None:
+    """A token that can go into an HTTP header: printable ASCII (http.client encodes headers as
+    latin-1 and refuses control characters) and not absurdly long."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidArgument(f"token: longer than {MAX_TOKEN_CHARS} characters ({len(token)})")
+    if not all(" " < c <= "~" for c in token):
+        # The token itself is never echoed.
+        raise InvalidArgument("token: must be printable ASCII (no spaces, control or non-ASCII characters)")
+
+
+def _check_host(host: str) -> None:
+    """A host the SDK can build a client for: a bad port or IPv6 literal is the user's typo, not a crash;
+    a name with an empty or too long label (DNS: at most 63 characters a label, 253 in all) is refused
+    here rather than failing deep in the HTTP stack."""
+    try:
+        parts = urlsplit(host)
+        _ = parts.port  # raises ValueError for a port out of range
+    except ValueError as exc:
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL ({exc})") from exc
+    hostname = parts.hostname
+    if not hostname:
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL (no host name)")
+    if not all(" " < c <= "~" for c in host):
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL (only printable ASCII; "
+                              "an international name goes in its xn-- form)")
+    if hostname.startswith("[") or ":" in hostname:
+        return  # an IPv6 literal: urlsplit checked it
+    if len(hostname) > 253:
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL (host name longer than 253 characters)")
+    if any(not label or len(label) > 63 for label in hostname.rstrip(".").split(".")):
+        raise InvalidArgument(f"host: {shown(host)} is not a valid URL (a host name label is empty or "
+                              "longer than 63 characters)")
+
+
+# Host name endings that say a workspace's cloud (Databricks' workspace URLs); any other host (a
+# private link name, the sandbox on localhost) says nothing and is taken with the cloud given.
+HOST_CLOUDS = ((".azuredatabricks.net", "azure"), (".cloud.databricks.com", "aws"))
+
+
+def _host_cloud_problem(host: str, cloud: str) -> str | None:
+    """Why ``host`` cannot be on ``cloud`` (its domain names the other cloud), or None. A workspace
+    added on the wrong cloud has every run stored unpriced: its node types are not the cloud's."""
+    name = (urlsplit(host).hostname or "").lower()
+    for suffix, said in HOST_CLOUDS:
+        if name.endswith(suffix) and said != cloud:
+            return (f"cloud: {host} is {'an Azure' if said == 'azure' else 'an AWS'} Databricks workspace "
+                    f"(*{suffix}), not {cloud}: give --cloud {said}")
+    return None
+
+
+def _same_workspace(existing: Workspace, host: str) -> None:
+    """Replacing a token must not silently repoint a workspace: projects and runs belong to it."""
+    if existing.host.rstrip("/") != host:
+        raise FailedPrecondition(f"workspace {existing.name!r} is {existing.host}, not {host}: --replace only "
+                                 "rotates the token (and sets the plan and region given), never the host. The same "
+                                 f"workspace at a new URL: `trimtab workspace set {existing.name} --host {host} --token-env VAR`; "
+                                 "another workspace: add it under a new name")
+
+
+def _cloud_change_problem(store: Store, existing: Workspace, cloud: str, *, given_credentials: bool) -> str | None:
+    """Why the workspace's cloud may not change now, or None.
+
+    Only while it has no project: a project's node types, driver type and instance families
+    were checked against the old cloud's catalog, its runs were priced there and its model
+    learned from those prices, so a new cloud would leave them all wrong (a host is on one
+    cloud: a workspace with projects on the wrong one was added wrong, and is added again
+    under a new name). The old cloud's billing credentials cannot read the new cloud's bill.
+    """
+    projects = store.projects.list(existing.name)
+    if projects:
+        return (f"workspace {existing.name!r} is on {existing.cloud}, not {cloud}: its {len(projects)} "
+                f"project(s) were sized and priced on {existing.cloud}, so its cloud cannot change; "
+                "add the workspace under a new name")
+    if existing.has_cloud_credentials and not given_credentials:
+        return (f"workspace {existing.name!r}: its cloud billing credentials are for {existing.cloud}; "
+                f"give {cloud} credentials (--cloud-credentials-env) to move it to {cloud}")
+    return None
+
+
+def _check_plan(plan: str) -> None:
+    if plan not in PLANS:
+        raise InvalidArgument(f"plan: must be one of {', '.join(PLANS)}, not {plan!r}")
+
+
+def _check_plan_priced(plan: str, cloud: str) -> None:
+    """`InvalidArgument` for a plan the price catalog has no jobs DBU rate for on ``cloud``.
+
+    Not every cloud sells every plan (Azure Databricks has no Enterprise tier): such a plan would
+    be stored, and every run collected afterwards left unpriced (`UnknownPlan`), as a region the
+    catalog lacks would (`_check_region`)."""
+    known = pricing_catalog().plans(cloud)
+    if plan in known:
+        return
+    raise InvalidArgument(f"plan: the price catalog has no {cloud} DBU rate for the {plan!r} plan (its {cloud} "
+                          f"plans: {', '.join(known) or 'none'}); runs on it could not be priced")
+
+
+def pricing_catalog() -> PriceCatalog:
+    """The catalog a region is checked against: the one the server was configured with, else the one
+    this process's server read at start (`last_active_catalog`), else the shipped one."""
+    return _integration.catalog or last_active_catalog() or load_catalog()
+
+
+def _check_region(region: str, cloud: str) -> None:
+    """`InvalidArgument` for a region the price catalog has no prices for on ``cloud``, naming close ones.
+
+    A typo here ("us-wst-2") would otherwise be stored, and every run collected afterwards would
+    be left unpriced, so the planner could price no configuration: the same check as `project set
+    --driver-type` makes of a node type (`server.services.projects`)."""
+    known = pricing_catalog().regions(cloud)
+    if region in known:
+        return
+    # The helper `project set --driver-type` names close node types with.
+    from server.services.projects import _close
+
+    close = _close(region, known, cloud)
+    if not close.startswith("close: "):
+        # `_close`'s fallback points at the node types; for a region, the few the catalog has are the answer.
+        close = f"it has prices for {', '.join(known) or 'none'}"
+    article = "an" if cloud[:1] in "aeiou" else "a"
+    raise InvalidArgument(f"region: {region!r} is not {article} {cloud} region in the price catalog ({close}); "
+                          f"runs there could not be priced. A region Trimtab does not ship: `trimtab prices update "
+                          f"--cloud {cloud} --region {region}`, then restart the server (it reads the catalog at "
+                          "start)")
+
+
+def _check_cloud_credentials(cloud: str, text: str) -> None:
+    """Refuse billing credentials the server could not use, with the factory's reason (never echoing
+    secrets): checked once here rather than found out run after run by the collector, whose note
+    would otherwise say the workspace has none."""
+    try:
+        parse_cloud_credentials(cloud, text)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"cloud_credentials_json: {exc.message}") from exc
