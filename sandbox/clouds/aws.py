@@ -9,7 +9,7 @@ like AWS where Trimtab depends on it:
   ``Filter``/``GroupBy`` (see ../shared/notes/stand-ins.md), so two clusters
   queried out of order would swap bills. The stand-in instead answers
   ``GetCostAndUsage`` on moto's CE backend from seeded line items, applying
-  the tag/dimension filter, the period, ``GroupBy`` and ``NextPageToken``
+  the tag/dimension filter (``USAGE_TYPE``, ``SERVICE``, ``RECORD_TYPE``), the period, ``GroupBy`` and ``NextPageToken``
   paging. Results still travel through moto's HTTP server and boto3's real
   parser.
 - EC2 rejects more than 200 values in one filter (``FilterLimitExceeded``);
@@ -52,6 +52,9 @@ class CostLineItem:
     # What UnblendedCost says when it differs from ``amount`` (the AmortizedCost): an hour covered by a
     # Reserved Instance or Savings Plan reads ~0 unblended but carries its share of the commitment amortized.
     unblended: float | None = None
+    # Cost Explorer's RECORD_TYPE (the console's "Charge type"): "Usage" for what a resource consumed;
+    # "Credit" and "Refund" lines are negative and carry the usage type and tags of what they offset.
+    record_type: str = "Usage"
 
 
 @dataclass
@@ -242,11 +245,17 @@ def _money(amount: float) -> dict[str, str]:
 def _group_key(group: dict[str, str], item: CostLineItem) -> str:
     if group.get("Type") == "TAG":
         return f"{group['Key']}${item.tags.get(group['Key'], '')}"
-    return {"USAGE_TYPE": item.usage_type, "SERVICE": item.service}.get(group.get("Key", ""), "")
+    return _dimension(item, group.get("Key", ""))
+
+
+def _dimension(item: CostLineItem, key: str) -> str:
+    """The item's value of a Cost Explorer dimension the stand-in knows ("" for any other)."""
+    return {"USAGE_TYPE": item.usage_type, "SERVICE": item.service, "RECORD_TYPE": item.record_type}.get(key, "")
 
 
 def _predicate(expr: dict[str, Any] | None) -> Callable[[CostLineItem], bool]:
-    """Cost Explorer's Expression: And / Or / Not / Tags / Dimensions (USAGE_TYPE, SERVICE)."""
+    """Cost Explorer's Expression: And / Or / Not / Tags / Dimensions (USAGE_TYPE, SERVICE, RECORD_TYPE).
+    A dimension's values match exactly (Cost Explorer's default EQUALS), any of them (OR)."""
     if not expr:
         return lambda _i: True
     if "And" in expr:
@@ -263,7 +272,7 @@ def _predicate(expr: dict[str, Any] | None) -> Callable[[CostLineItem], bool]:
         return lambda i: i.tags.get(key) in values
     if "Dimensions" in expr:
         dim, values = expr["Dimensions"]["Key"], set(expr["Dimensions"].get("Values") or [])
-        return lambda i: {"USAGE_TYPE": i.usage_type, "SERVICE": i.service}.get(dim) in values
+        return lambda i: _dimension(i, dim) in values
     raise ValueError(f"unsupported Cost Explorer filter {sorted(expr)}")
 
 

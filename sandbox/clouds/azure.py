@@ -3,7 +3,8 @@
 It speaks what ``azure-mgmt-costmanagement``'s ``client.query.usage`` sends
 (``POST {scope}/providers/Microsoft.CostManagement/query?api-version=...``
 with a bearer token) and answers from seeded cost rows, applying the
-request's ``timePeriod``, tag/dimension ``filter`` (and/or/tags/dimensions),
+request's ``timePeriod``, tag/dimension ``filter`` (and/or/tags/dimensions: MeterCategory,
+ResourceGroupName, ChargeType),
 ``grouping`` (TagKey, Dimension), the ``aggregation`` columns (billing currency
 or *USD), the query ``type`` (ActualCost/AmortizedCost) and daily granularity. Long answers are cut
 into pages linked by ``nextLink`` (with ``$skiptoken``), as Azure does, so the
@@ -48,6 +49,9 @@ class AzureCostRow:
     # What an ActualCost query says when it differs from ``cost`` (the AmortizedCost): a VM hour
     # covered by a reservation is 0 actual but carries its share of the reservation amortized.
     actual_cost: float | None = None
+    # Cost Management's ChargeType: "Usage" for what a resource consumed; "Refund" rows are negative
+    # (Azure's cost data carries no credits: they are applied on the invoice).
+    charge_type: str = "Usage"
 
 
 class AzureStandIn(LoopbackServer):
@@ -125,8 +129,7 @@ class AzureStandIn(LoopbackServer):
                 if g.get("type") == "TagKey":
                     key += [g["name"].lower(), r.tags.get(g["name"], "")]
                 else:
-                    key.append({"MeterCategory": r.meter_category, "ResourceGroupName": r.resource_group}
-                               .get(g["name"], ""))
+                    key.append(_dimension(r, g["name"]))
             key.append(r.currency)
             cost = r.actual_cost if actual and r.actual_cost is not None else r.cost
             acc = sums.setdefault(tuple(key), [0.0] * len(aggregations))
@@ -143,6 +146,12 @@ def _resource_group(scope: str) -> str | None:
     return parts[lowered.index("resourcegroups") + 1] if "resourcegroups" in lowered else None
 
 
+def _dimension(row: AzureCostRow, name: str) -> str:
+    """The row's value of a Cost Management dimension the stand-in knows ("" for any other)."""
+    return {"MeterCategory": row.meter_category, "ResourceGroupName": row.resource_group,
+            "ChargeType": row.charge_type}.get(name, "")
+
+
 def _predicate(expr: dict[str, Any] | None) -> Callable[[AzureCostRow], bool]:
     if not expr:
         return lambda _r: True
@@ -157,7 +166,7 @@ def _predicate(expr: dict[str, Any] | None) -> Callable[[AzureCostRow], bool]:
         return lambda r: r.tags.get(name) in values
     if expr.get("dimensions"):
         name, values = expr["dimensions"]["name"], set(expr["dimensions"].get("values") or [])
-        return lambda r: {"MeterCategory": r.meter_category, "ResourceGroupName": r.resource_group}.get(name) in values
+        return lambda r: _dimension(r, name) in values
     raise ValueError(f"unsupported Cost Management filter {sorted(expr)}")
 
 

@@ -23,7 +23,12 @@ cluster spec); it then
   it tags with the cluster's tags; they are billed, not created in EC2. AWS
   charges go to Cost Explorer, Azure ones to the Cost Management stand-in;
   with ``dbu_rate``, Azure's DBU charge too, on the "Azure Databricks" meter
-  with the cluster's tags, as Azure bills it.
+  with the cluster's tags, as Azure bills it;
+- with ``credit_share``, a credit against each charge: on AWS a ``Credit`` line (Cost
+  Explorer's RECORD_TYPE) of minus that share of the charge, with its usage type and tags, as
+  promotional or EDP credits are applied line by line; on Azure, whose cost data carries no
+  credits (they are applied on the invoice), a ``Refund`` row (ChargeType) of the same size.
+  What the run's resources cost is unchanged; the account pays less.
 
 Billing is late in real clouds (hours). With ``delay_s`` the charges wait in a
 queue until ``now() >= end + delay``; the stand-ins call ``release_due``
@@ -37,6 +42,7 @@ prices in.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -115,6 +121,7 @@ class CloudBilling:
         hours_per_month: float = 730.0,
         dbu_rate: DbuRate | None = None,
         provisioned_rate: ProvisionedRate | None = None,
+        credit_share: float = 0.0,
     ) -> None:
         self._aws = aws
         self._azure = azure
@@ -125,6 +132,7 @@ class CloudBilling:
         self._now = now
         self._hours_per_month = hours_per_month
         self._dbu_rate = dbu_rate
+        self._credit_share = credit_share
         self._provisioned_rate = provisioned_rate or (lambda cloud, volume_type: AWS_GP3_PROVISIONED)
         self._pool: PoolLookup = lambda pool_id: None  # the attached workspace's pools (`attach`)
         self._pending: list[tuple[float, Callable[[], None]]] = []
@@ -229,6 +237,11 @@ class CloudBilling:
                                                           service="EC2 - Other"))
                         else:
                             azure_rows.append(AzureCostRow(day.date(), "Storage", amount, tags))
+
+        if self._credit_share:
+            share = self._credit_share
+            aws_items += [dataclasses.replace(i, amount=-share * i.amount, record_type="Credit") for i in aws_items]
+            azure_rows += [dataclasses.replace(r, cost=-share * r.cost, charge_type="Refund") for r in azure_rows]
 
         def publish() -> None:
             for item in aws_items:
