@@ -7,7 +7,8 @@ rejects more than 200 filter values in one call (large clusters broke other
 tools exactly there). Cost Explorer is asked for the cluster's days grouped by
 the ``ClusterId`` tag and by usage type, so compute (``BoxUsage``/``SpotUsage``)
 and storage (``EBS:``) can be told apart; its raw pages are returned as they
-came and parsed by ``server.costing.reconcile``. The amounts are ``AmortizedCost``.
+came and parsed by ``server.costing.reconcile``. The amounts are ``AmortizedCost``, without
+the charge types that are the account's and not what the cluster consumed (``NOT_CONSUMED``).
 
 Cost Explorer only groups and filters by tags activated as cost allocation tags
 (Billing console > Cost allocation tags: ``ClusterId``; activation is not
@@ -92,6 +93,16 @@ def _day(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
 
 
+# Cost Explorer's RECORD_TYPE values (the console's "Charge type") left out of a cluster's bill:
+# credits, refunds and EDP discount lines lower what the account pays, not what the cluster's
+# resources cost, and configurations are compared on what they consume (a 30% credit read the run
+# 30% cheaper, and the models learned its configuration so). Tax is not in the catalog's list prices
+# (nor in Azure's PreTaxCost). Kept: Usage, DiscountedUsage (Reserved Instance hours) and
+# SavingsPlanCoveredUsage, which carry their share of the commitment under AmortizedCost, and the
+# Savings Plan negation lines (0 amortized) and fees, which are never tagged with a cluster.
+NOT_CONSUMED = ("Credit", "Refund", "Enterprise Discount Program Discount", "Tax")
+
+
 def cost_query(cluster_id: str, start_ms: int, end_ms: int) -> dict[str, Any]:
     """The Cost Explorer request for one cluster's days (End is exclusive, so one day past the end)."""
     end_day = (datetime.fromtimestamp(end_ms / 1000, tz=UTC).date() + timedelta(days=1)).isoformat()
@@ -101,7 +112,12 @@ def cost_query(cluster_id: str, start_ms: int, end_ms: int) -> dict[str, Any]:
         # Amortized: RI- and Savings-Plan-covered hours carry their share of the commitment instead
         # of ~0 (see server.costing.reconcile for why not NetAmortizedCost).
         "Metrics": [AWS_COST_METRIC],
-        "Filter": {"Tags": {"Key": "ClusterId", "Values": [cluster_id], "MatchOptions": ["EQUALS"]}},
+        # The cluster's lines AND not the charge types above (a Not inside an And: Cost Explorer's
+        # compound Expression; a dimension's values match any of them).
+        "Filter": {"And": [
+            {"Tags": {"Key": "ClusterId", "Values": [cluster_id], "MatchOptions": ["EQUALS"]}},
+            {"Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": list(NOT_CONSUMED)}}},
+        ]},
         "GroupBy": [{"Type": "TAG", "Key": "ClusterId"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
     }
 

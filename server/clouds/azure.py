@@ -6,7 +6,9 @@ of a cluster (``Vendor=Databricks``, ``ClusterId``), and grouped by that tag
 and by ``MeterCategory`` so VMs (compute) and disks (storage) stay apart. The
 "Azure Databricks" meter (the DBUs) carries the cluster's tags too, so it comes
 back as well; ``server.costing.reconcile`` keeps it out of the cloud part. Costs
-are ``AmortizedCost``, in USD (``PreTaxCostUSD``).
+are ``AmortizedCost``, in USD (``PreTaxCostUSD``), of ``ChargeType`` Usage only: a refund is the
+account's, not what the cluster consumed (Azure's cost data carries no credits; they are applied on
+the invoice), and under AmortizedCost a reservation's share of a VM hour is a Usage row.
 ``query.usage`` returns one page and a ``nextLink``; we follow the link
 ourselves through the client's pipeline (same auth, retries and TLS setup).
 Raw pages (``columns``/``rows``) go to ``server.costing.reconcile``.
@@ -100,6 +102,10 @@ def cost_query(cluster_id: str, start_ms: int, end_ms: int) -> dict[str, Any]:
             "filter": {"and": [
                 {"tags": {"name": "ClusterId", "operator": "In", "values": [cluster_id]}},
                 {"tags": {"name": "Vendor", "operator": "In", "values": ["Databricks"]}},
+                # Usage only: Refund rows lower what the account pays, not what the cluster consumed.
+                # Amortized, a reservation-covered hour is a Usage row with its share of the
+                # reservation; Purchase and UnusedReservation rows carry no cluster's tags.
+                {"dimensions": {"name": "ChargeType", "operator": "In", "values": ["Usage"]}},
             ]},
         },
     }

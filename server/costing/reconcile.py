@@ -190,8 +190,9 @@ def sum_bill(lines: list[BillLine], expected_currency: str) -> BilledAmounts:
         raise MalformedBill(f"bill currencies {sorted(currencies)} do not match the catalog's {expected_currency}")
     # A day netting negative is a refund or credit larger than that day's charges: not what the run's
     # resources cost (taken, it read a run 82% cheaper and the models learned it). Checked per day, as
-    # a credit on one day hides in a whole bill's positive total. A credit smaller than its day's
-    # charges cannot be told from a cheaper day here, and is taken.
+    # a credit on one day hides in a whole bill's positive total. The queries leave credits and refunds
+    # out (`server.clouds.aws.NOT_CONSUMED`, Azure's ChargeType Usage), so what this still catches is
+    # a negative the cloud files as usage; a smaller one cannot be told from a cheaper day, and is taken.
     for day in sorted({line.day for line in lines}):
         net = math.fsum(line.amount for line in lines if line.day == day)
         if round(net, 9) < 0:  # a day refunded in full nets 0, which float sums may leave at -1e-17
