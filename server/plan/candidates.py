@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from models.space import Candidate
 from models.spot import SpotLossRate, SpotRun, spot_loss_rate
+from server.collect.build import with_pool_disks
 from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.ebs import DiskUse
 from server.costing.errors import TrimtabCostError
@@ -68,8 +70,8 @@ class Pricing:
 class PoolBacking:
     """What a cluster's instance pool(s) fix: the node types, and the most workers the pool holds.
 
-    Nothing is added to the price for a pool: Databricks bills a pool's instances as any cluster's
-    while a cluster uses them (no surcharge), and the idle instances a pool keeps warm are the
+    Nothing is added to the price for a pool but its instances' disks (``disks``): Databricks bills a
+    pool's instances as any cluster's while a cluster uses them (no surcharge), and the idle instances a pool keeps warm are the
     pool owner's cost, which no one job's configuration changes."""
 
     node_type: str  # the worker pool's
@@ -80,6 +82,10 @@ class PoolBacking:
     # For messages: the worker pool's id and its max_capacity as the pool states it.
     pool_id: str = ""
     capacity: int | None = None
+    # The EBS volumes every instance of the worker pool comes with (its ``disk_spec``) as
+    # ``aws_attributes.ebs_volume_*`` items, read by the rule run collection prices them with
+    # (`server.collect.build.with_pool_disks`); empty: none, or not AWS disks.
+    disks: tuple[tuple[str, Any], ...] = ()
 
 
 def pool_backing(spec: dict, pools: dict[str, dict] | None) -> PoolBacking | None:
@@ -94,9 +100,11 @@ def pool_backing(spec: dict, pools: dict[str, dict] | None) -> PoolBacking | Non
     max_workers = None
     if capacity is not None:
         max_workers = max(0, int(capacity) - (1 if driver_id == worker_id else 0))
+    attrs = with_pool_disks(spec, pools).get("aws_attributes") or {}
     return PoolBacking(node_type=str(worker["node_type_id"]), driver=str(driver["node_type_id"]),
                        max_workers=max_workers, pool_id=str(worker_id),
-                       capacity=int(capacity) if capacity is not None else None)
+                       capacity=int(capacity) if capacity is not None else None,
+                       disks=tuple(sorted((k, v) for k, v in attrs.items() if str(k).startswith("ebs_volume_"))))
 
 
 def on_pool(config: ClusterConfig, current: ClusterConfig) -> ClusterConfig:
@@ -625,9 +633,13 @@ def _as_written(config: ClusterConfig, live: ClusterConfig, catalog: PriceCatalo
     """What the planner and apply make of ``config`` when it is recommended, to price it so: the
     planner drops its spec and adds the storage advice (`server.plan.storage.advise`; none on a pool,
     and none the policy refuses), and apply merges it into the live spec, keeping the live volumes'
-    gp3 IOPS and anything the recommendation does not set (`server.spec.recommended_spec`)."""
-    if pool is not None or pricing.cloud != "aws":
-        return config  # a pool's disks are the pool's; Azure's managed disks are not sized
+    gp3 IOPS and anything the recommendation does not set (`server.spec.recommended_spec`). On a pool
+    the pool's disks, which no recommendation changes, as run collection prices its runs' nodes with
+    them: left out, a pool-backed configuration was planned cheaper than its runs are charged."""
+    if pricing.cloud != "aws":
+        return config  # Azure's managed disks are not sized (nor priced on a pool, as collection does)
+    if pool is not None:
+        return _written(config, dict(pool.disks))
     planned = dataclasses.replace(config, spec={})
     if disk_uses:
         advised, advice = advise(planned, disk_uses, 3600.0, catalog, cloud=pricing.cloud, region=pricing.region,
@@ -639,16 +651,23 @@ def _as_written(config: ClusterConfig, live: ClusterConfig, catalog: PriceCatalo
     # merged over the whole spec, its Spark conf, tags and init scripts were deep-copied per candidate.
     base = {k: v for k, v in (live.spec or {}).items() if k == "aws_attributes" or k in POOL_ID_FIELDS}
     attrs = recommended_spec(base, planned, cloud="aws").get("aws_attributes") or {}
+    return _written(planned, attrs, spec=config.spec)
+
+
+def _written(config: ClusterConfig, attrs: Mapping[str, Any], *, spec: dict | None = None) -> _Written:
+    """``config`` with the volumes ``aws_attributes`` ``attrs`` give every node (``ebs_volume_*``; none
+    without them). ``spec``: read for first_on_demand 0 against unset (`shape_first_on_demand`);
+    ``config``'s own by default."""
 
     def number(key: str) -> int | None:
         value = attrs.get(key)
         return int(value) if value else None
 
-    return _Written(**{f.name: getattr(planned, f.name) for f in dataclasses.fields(ClusterConfig)} | {
+    return _Written(**{f.name: getattr(config, f.name) for f in dataclasses.fields(ClusterConfig)} | {
         "ebs_volume_type": str(attrs.get("ebs_volume_type") or ""),
         "ebs_volume_count": int(attrs.get("ebs_volume_count") or 0),
         "ebs_volume_size_gb": int(attrs.get("ebs_volume_size") or 0),
-        "spec": config.spec,  # read for first_on_demand 0 against unset (`shape_first_on_demand`)
+        "spec": config.spec if spec is None else spec,
     }, ebs_volume_iops=number("ebs_volume_iops"), ebs_volume_throughput=number("ebs_volume_throughput"))
 
 
