@@ -2,8 +2,8 @@
 
 The collector and backfill price a pool's ``disk_spec`` on every node (`server.collect.build.with_pool_disks`,
 470922e); the planner priced the candidates on a pool without it, so a pool with 2 x 500 GB per
-instance made each configuration look $0.14 an hour (m5.xlarge x 4, gp2) cheaper than its runs
-are charged, and fewer-but-bigger comparisons leaned on the missing disks."""
+instance (gp2) planned m5.xlarge x 4 at $1.60 an hour where its runs are charged $2.29 ($0.137 per
+node-hour left out, so more workers looked cheaper than they are)."""
 
 from __future__ import annotations
 
