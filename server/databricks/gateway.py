@@ -403,6 +403,16 @@ class DatabricksGateway:
         self._scope_call("change the ACLs of", scope, "MANAGE", "POST", f"{SECRETS}/acls/put",
                          body={"scope": scope, "principal": principal, "permission": permission})
 
+    def delete_secret_acl(self, scope: str, principal: str) -> None:
+        """``secrets/acls/delete``: take whatever ``principal`` holds on ``scope`` away (a caller reads it
+        with `secret_acl` first, to take away only a READ it gave). One already gone is no error. Needs
+        MANAGE."""
+        try:
+            self._scope_call("change the ACLs of", scope, "MANAGE", "POST", f"{SECRETS}/acls/delete",
+                             body={"scope": scope, "principal": principal})
+        except DatabricksNotFound:
+            return
+
     def _scope_call(self, doing: str, scope: str, needs: str, method: str, path: str,
                     **kwargs: Any) -> dict[str, Any]:
         """A secrets call whose 403 means the token's principal lacks a permission on this scope

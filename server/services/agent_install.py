@@ -17,15 +17,23 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
-from server.databricks import DatabricksCallError, DatabricksGateway, DatabricksUnavailable
+from server.databricks import (
+    DatabricksCallError,
+    DatabricksGateway,
+    DatabricksNotFound,
+    DatabricksUnavailable,
+)
 from server.databricks.gateway import DatabricksPermissionDenied
-from server.domain import Workspace
+from server.domain import Project, Workspace
 from server.errors import FailedPrecondition
 from server.onboard import (
     AgentWiring,
     check_agent_wheel,
+    run_as_principal,
     script_location,
     wheel_beside_script,
     wheel_locations,
@@ -58,14 +66,19 @@ def standard_plan(ws: Workspace) -> bool:
     return ws.plan == "standard"
 
 
-def grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principal: str) -> str | None:
+def grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principal: str,
+                      granted: set[str] | None = None) -> str | None:
     """Give ``principal`` (a job's run-as) READ on the agent token's scope unless it holds some
     permission there already (acls/put overwrites: a MANAGE must not become READ); None when it
-    can read, else why not (a per-job skip reason naming the principal and the permission)."""
+    can read, else why not (a per-job skip reason naming the principal and the permission).
+    ``granted`` gets ``principal`` when this call put the READ: only such a READ is Trimtab's to
+    take away again (`release_secret_reads`)."""
     scope = wiring.secret_scope
     try:
         if gateway.secret_acl(scope, principal) is None:
             gateway.put_secret_acl(scope, principal, "READ")
+            if granted is not None:
+                granted.add(principal)
             log.info("granted %s READ on secret scope %s (the owner of onboarded job clusters)", principal, scope)
         return None
     except DatabricksPermissionDenied as err:
@@ -75,6 +88,96 @@ def grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principal
     except DatabricksCallError as err:
         error = err.message  # e.g. 400 INVALID_PARAMETER_VALUE: no such principal
     return REASON_SECRET_ACL.format(principal=principal, scope=scope, key=wiring.secret_key, error=error)
+
+
+# Where a project's state keeps whose READ on the agent token's scope its clusters need:
+# ``{"scope": S, "principal": P, "granted": bool}``, ``granted`` when an import of Trimtab's put that
+# READ (P held nothing on the scope). Databricks records no grantor on a secret ACL, so this is how
+# Trimtab tells its own READ (which detach takes away again) from an admin's (which it never touches).
+SECRET_READER_KEY = "secret_reader"
+
+
+def reader_record(previous: Any, scope: str, principal: str, granted: bool) -> dict[str, Any]:
+    """The `SECRET_READER_KEY` record of a project imported with clusters running as ``principal``.
+
+    A grant recorded before for the same scope and principal stays recorded: the next import finds the
+    READ held (Trimtab's own) and puts none, which is no sign that someone else gave it."""
+    kept = (isinstance(previous, dict) and previous.get("scope") == scope
+            and previous.get("principal") == principal and bool(previous.get("granted")))
+    return {"scope": scope, "principal": principal, "granted": granted or kept}
+
+
+def release_secret_reads(store: Store, gateway: DatabricksGateway, ws: Workspace, scope: str,
+                         candidates: Iterable[str], *, made: Iterable[str] = ()) -> list[str]:
+    """Take READ on ``scope`` away from each of ``candidates`` that no project of ``ws`` still needs
+    it for, when Trimtab gave it (recorded on a project of ``ws``, or ``made`` by the running import);
+    the principals it was taken from.
+
+    Needed by: every project of the workspace that is not detached, attached or orphaned (an orphan's
+    job may still carry the wiring: another server took it over, reading the same scope), by the
+    principal its record names or, for one imported before records were kept, its job's run-as read
+    now (a job gone needs nothing). Only a READ is taken: a principal raised since to WRITE or MANAGE
+    (Trimtab's own MANAGE included) was given that by someone else. Raises `DatabricksCallError`
+    (nothing more taken) when the workspace does not answer."""
+    from server.apply import project_lock  # imports databricks-sdk: only where a lock is taken
+
+    projects = store.projects.list(ws.name)
+    ours = set(made) | {r["principal"] for r in (p.state.get(SECRET_READER_KEY) for p in projects)
+                        if isinstance(r, dict) and r.get("scope") == scope and r.get("granted")}
+    wanted = {c for c in candidates if c in ours}
+    if not wanted:
+        return []
+    needed: set[str] = set()
+    unknown: list[Project] = []
+    for project in projects:
+        if project.detached:
+            continue
+        record = project.state.get(SECRET_READER_KEY)
+        if isinstance(record, dict) and record.get("principal"):
+            needed.add(str(record["principal"]))
+        else:
+            unknown.append(project)
+    if wanted - needed:
+        for job_id in sorted({p.job_id for p in unknown}):
+            try:
+                needed.add(run_as_principal(gateway.get_job(job_id)))
+            except DatabricksNotFound:
+                continue
+    released: list[str] = []
+    for principal in sorted(wanted - needed):
+        held = gateway.secret_acl(scope, principal)
+        if held == "READ":
+            gateway.delete_secret_acl(scope, principal)
+            released.append(principal)
+            log.info("workspace %s: took READ on secret scope %s from %s (no job it runs is onboarded any more)",
+                     ws.name, scope, principal)
+        # Taken, or no longer the READ Trimtab gave: either way no longer Trimtab's to take.
+        for project in projects:
+            record = project.state.get(SECRET_READER_KEY)
+            if not (isinstance(record, dict) and record.get("granted") and record.get("scope") == scope
+                    and record.get("principal") == principal):
+                continue
+            with project_lock(int(project.id or 0), store):
+                fresh = store.projects.get(int(project.id or 0))
+                state = {**fresh.state, SECRET_READER_KEY: {**record, "granted": False}}
+                store.projects.update(dataclasses.replace(fresh, state=state))
+    return released
+
+
+def release_detached_reader(store: Store, gateway: DatabricksGateway, project: Project) -> list[str]:
+    """After ``project`` was detached: `release_secret_reads` of the principal its clusters ran as,
+    logged (not raised) when the workspace refuses, with the command a scope manager can run."""
+    record = project.state.get(SECRET_READER_KEY)
+    if not isinstance(record, dict) or not record.get("principal"):
+        return []  # imported before records were kept, or on a Standard plan: nothing known as Trimtab's
+    scope, principal = str(record["scope"]), str(record["principal"])
+    try:
+        return release_secret_reads(store, gateway, store.workspaces.get(project.workspace), scope, [principal])
+    except DatabricksCallError as err:
+        log.warning("project %s detached, but READ on secret scope %s given to %s was not taken back (%s): "
+                    "a manager of the scope can run `databricks secrets delete-acl %s %s` once no job it runs "
+                    "is onboarded", project.name, scope, principal, err, scope, principal)
+        return []
 
 
 # Why import refuses when the clusters would have no wheel to install the agent from.

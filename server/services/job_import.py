@@ -65,6 +65,7 @@ from server.services.agent_install import (
     check_secret,
     grant_secret_read,
     prepare_agent,
+    release_secret_reads,
     standard_plan,
 )
 from server.services.job_onboard import OnboardNotTaken, _found_spec, _onboard_job, _remove_unonboarded
@@ -109,82 +110,138 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         ids = list(dict.fromkeys(job_ids)) or [int(j["job_id"]) for j in gateway.list_jobs()]
         agent_ready = False
         rewritten = False  # the token secret written by this import whatever it held
-        # Principals already given READ on the token's scope by this import (or found holding it).
-        readers: dict[str, str | None] = {}
+        reads = _SecretReads()
         if "dbfs" in wiring.init_script:
             log.warning(DBFS_WARNING, script_location(wiring.init_script)[1])
-        for job_id in ids:
-            try:
-                job = gateway.get_job(job_id)
-            except DatabricksNotFound:
-                skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=bool(job_ids)))
-                continue
-            except DatabricksPermissionDenied as err:  # the token may not even view this job
-                skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
-                continue
-            found = qualify(job, access, into)
-            if found.needs_allowlist:
-                # Only the allowlist decides now: read it (once per import) and judge the job again.
-                access = read_init_script_allowlist(gateway, access)
+        try:
+            for job_id in ids:
+                try:
+                    job = gateway.get_job(job_id)
+                except DatabricksNotFound:
+                    skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=bool(job_ids)))
+                    continue
+                except DatabricksPermissionDenied as err:  # the token may not even view this job
+                    skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
+                    continue
                 found = qualify(job, access, into)
-            if found.skipped_reason is not None:
-                skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
-                continue
-            elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
-            if elsewhere is not None:
-                # The whole job, as for an owner of another workspace below.
-                skipped.append(SkippedJob(job_id, found.job_name,
-                                          other_server_reason(*elsewhere, wiring.server_address)))
-                continue
-            owned = owner_elsewhere(store, ws, found.clusters)
-            if owned is not None:
-                # The whole job, not the one cluster: its other clusters are the owner's to import too.
-                skipped.append(SkippedJob(job_id, found.job_name, owned_reason(store, ws, *owned)))
-                continue
-            targets, detached = _split_detached(store, ws, found.clusters, reattach)
-            if detached:
-                names = ", ".join(p.name for p in detached)
-                skipped.append(SkippedJob(job_id, found.job_name, REASON_DETACHED.format(
-                    projects=names, workspace=ws.name, job_id=job_id)))
-            if not targets:
-                continue
-            # A job this server takes back from another one (a project of it orphaned as taken over):
-            # the secret holds that server's token, though this database's own is live.
-            retaking = any(was_taken_over(store.projects.get_by_key(ws.name, t.job_id, t.cluster_key))
-                           for t in targets)
-            if dry_run and not agent_ready:
-                check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
-                agent_ready = True
-            elif not dry_run and (not agent_ready or (retaking and not rewritten)):
-                prepare_agent(store, gateway, ws, wiring, wheel_upload, take_over=take_over or retaking)
-                agent_ready = True
-                rewritten = rewritten or take_over or retaking
-            if not dry_run and not standard_plan(ws):
-                principal = run_as_principal(job)
-                if not principal:
-                    skipped.append(SkippedJob(job_id, found.job_name, REASON_NO_OWNER))
+                if found.needs_allowlist:
+                    # Only the allowlist decides now: read it (once per import) and judge the job again.
+                    access = read_init_script_allowlist(gateway, access)
+                    found = qualify(job, access, into)
+                if found.skipped_reason is not None:
+                    skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
                     continue
-                if principal not in readers:
-                    readers[principal] = grant_secret_read(gateway, wiring, principal)
-                if readers[principal] is not None:
-                    skipped.append(SkippedJob(job_id, found.job_name, str(readers[principal])))
+                elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
+                if elsewhere is not None:
+                    # The whole job, as for an owner of another workspace below.
+                    skipped.append(SkippedJob(job_id, found.job_name,
+                                              other_server_reason(*elsewhere, wiring.server_address)))
                     continue
-            try:
-                imported.extend(_import_job(store, gateway, ws, job, targets, wiring, dry_run))
-            except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
-                # jobs/list shows jobs the token may only view: a 403 editing one is that job's
-                # alone (the gateway's `DatabricksPermissionDenied`), unless the token is refused
-                # outright (then this raises, for the workspace).
-                gateway.check_token()
-                skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
-            except (DatabricksRejected, OnboardNotTaken) as err:
-                # This job's own refusal (its cluster policy fixes a field onboarding sets, a spec
-                # Databricks no longer accepts): nothing of it is recorded or left written
-                # (`_onboard_job`), and the other jobs are imported, as auto-import does.
-                log.warning("workspace %s: job %d (%s) not imported: %s", ws.name, job_id, found.job_name, err)
-                why = REASON_NOT_KEPT if isinstance(err, OnboardNotTaken) else REASON_REFUSED
-                skipped.append(SkippedJob(job_id, found.job_name, why.format(error=err.message)))
+                owned = owner_elsewhere(store, ws, found.clusters)
+                if owned is not None:
+                    # The whole job, not the one cluster: its other clusters are the owner's to import too.
+                    skipped.append(SkippedJob(job_id, found.job_name, owned_reason(store, ws, *owned)))
+                    continue
+                targets, detached = _split_detached(store, ws, found.clusters, reattach)
+                if detached:
+                    names = ", ".join(p.name for p in detached)
+                    skipped.append(SkippedJob(job_id, found.job_name, REASON_DETACHED.format(
+                        projects=names, workspace=ws.name, job_id=job_id)))
+                if not targets:
+                    continue
+                # A job this server takes back from another one (a project of it orphaned as taken over):
+                # the secret holds that server's token, though this database's own is live.
+                retaking = any(was_taken_over(store.projects.get_by_key(ws.name, t.job_id, t.cluster_key))
+                               for t in targets)
+                if dry_run and not agent_ready:
+                    check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
+                    agent_ready = True
+                elif not dry_run and (not agent_ready or (retaking and not rewritten)):
+                    prepare_agent(store, gateway, ws, wiring, wheel_upload, take_over=take_over or retaking)
+                    agent_ready = True
+                    rewritten = rewritten or take_over or retaking
+                reader: dict[str, Any] | None = None
+                if not dry_run and not standard_plan(ws):
+                    principal = run_as_principal(job)
+                    if not principal:
+                        skipped.append(SkippedJob(job_id, found.job_name, REASON_NO_OWNER))
+                        continue
+                    # The grant comes before the job's jobs/update, never after it: the update puts the
+                    # secret's reference on the clusters, and a cluster whose owner cannot read it does
+                    # not start (SECRET_PERMISSION_DENIED). Granted after, an import stopped between the
+                    # two (a refused grant, a failing workspace, the server killed) left an onboarded job
+                    # whose every run failed. Granted before, the same stop leaves one READ too many, and
+                    # a job then left as found has the READ taken back (`_release_refused`).
+                    if principal not in reads.answers:
+                        reads.answers[principal] = grant_secret_read(gateway, wiring, principal, reads.granted)
+                    if reads.answers[principal] is not None:
+                        skipped.append(SkippedJob(job_id, found.job_name, str(reads.answers[principal])))
+                        continue
+                    reader = {"scope": wiring.secret_scope, "principal": principal,
+                              "granted": principal in reads.granted}
+                    # Needed until the job's outcome says otherwise: an error ending the import leaves it so.
+                    reads.jobs[job_id] = (principal, True)
+                done: list[ImportedProject] = []
+                try:
+                    done = _import_job(store, gateway, ws, job, targets, wiring, dry_run, reader=reader,
+                                       written=reads.written)
+                    imported.extend(done)
+                except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
+                    # jobs/list shows jobs the token may only view: a 403 editing one is that job's
+                    # alone (the gateway's `DatabricksPermissionDenied`), unless the token is refused
+                    # outright (then this raises, for the workspace).
+                    gateway.check_token()
+                    skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
+                except (DatabricksRejected, OnboardNotTaken) as err:
+                    # This job's own refusal (its cluster policy fixes a field onboarding sets, a spec
+                    # Databricks no longer accepts): nothing of it is recorded or left written
+                    # (`_onboard_job`), and the other jobs are imported, as auto-import does.
+                    log.warning("workspace %s: job %d (%s) not imported: %s", ws.name, job_id, found.job_name, err)
+                    why = REASON_NOT_KEPT if isinstance(err, OnboardNotTaken) else REASON_REFUSED
+                    skipped.append(SkippedJob(job_id, found.job_name, why.format(error=err.message)))
+                if reader is not None and not done and job_id not in reads.written:
+                    # Left as found: its clusters reference no secret, so their owner needs no READ for them.
+                    reads.jobs[job_id] = (reader["principal"], False)
+        finally:
+            # However the pass ended (an error too): the READ it gave for jobs it left as found goes again.
+            _release_refused(store, gateway, ws, wiring, reads)
     return ImportResult(tuple(imported), tuple(skipped))
+
+
+@dataclasses.dataclass
+class _SecretReads:
+    """What one import did about READ on the agent token's scope, kept across its pass over the jobs."""
+
+    # Run-as principal -> None (it can read: granted now or found holding a permission) or why not.
+    answers: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    # Those this import put the READ for: the only ones it may take back.
+    granted: set[str] = dataclasses.field(default_factory=set)
+    # Job id -> (its run-as, whether its clusters may reference the secret: onboarded, written and not put
+    # back as found, or the outcome unknown).
+    jobs: dict[int, tuple[str, bool]] = dataclasses.field(default_factory=dict)
+    # The jobs whose jobs/update was written and not written back as found (`_onboard_job`).
+    written: set[int] = dataclasses.field(default_factory=set)
+
+    def refused(self) -> set[str]:
+        """The principals this import granted whose every job it tried was left as found."""
+        needed = {p for p, kept in self.jobs.values() if kept}
+        return {p for p, kept in self.jobs.values() if not kept and p in self.granted} - needed
+
+
+def _release_refused(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
+                     reads: _SecretReads) -> None:
+    """Take back the READ ``reads`` gave to principals whose jobs the import then left as found, unless a
+    project of the workspace needs it (`release_secret_reads`); logged, never raised: the import's own
+    outcome, or the error that stopped it, is what the caller gets."""
+    refused = reads.refused()
+    if not refused:
+        return
+    try:
+        release_secret_reads(store, gateway, ws, wiring.secret_scope, refused, made=reads.granted)
+    except DatabricksCallError as err:
+        log.warning("workspace %s: READ on secret scope %s given to %s for jobs not imported was not taken "
+                    "back (%s): a manager of the scope can run `databricks secrets delete-acl %s PRINCIPAL`",
+                    ws.name, wiring.secret_scope, ", ".join(sorted(refused)), err, wiring.secret_scope)
 
 
 # Why a job Databricks would not let the token update is skipped (the import goes on with the others).
@@ -244,7 +301,8 @@ def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAcces
 
 
 def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
-                targets: list[ClusterTarget], wiring: AgentWiring, dry_run: bool) -> list[ImportedProject]:
+                targets: list[ClusterTarget], wiring: AgentWiring, dry_run: bool, *,
+                reader: dict[str, Any] | None = None, written: set[int] | None = None) -> list[ImportedProject]:
     """Onboard ``targets`` (the qualified clusters of ``job``, as read by `import_jobs`).
 
     Each cluster's project is found or created first (its id goes into the onboarded spec's tag).
@@ -295,7 +353,8 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
                 continue
             live[project.cluster_key] = spec
             kept.append((project, created))
-        return _onboard_job(store, gateway, ws, job, live, kept, wiring, dry_run=False)
+        return _onboard_job(store, gateway, ws, job, live, kept, wiring, dry_run=False, reader=reader,
+                            written=written)
 
 
 def _policy_fills(gateway: DatabricksGateway, spec: dict[str, Any], job_id: int) -> dict[str, Any]:

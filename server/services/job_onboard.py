@@ -16,6 +16,7 @@ from server.databricks import DatabricksCallError, DatabricksGateway
 from server.domain import ImportedProject, Project, Workspace
 from server.errors import FailedPrecondition
 from server.onboard import TRIMTAB_TAGS, AgentWiring, ClusterTarget, job_schedule, onboard_spec, spec_diff
+from server.services.agent_install import SECRET_READER_KEY, reader_record
 from server.services.job_owner import NOTE_CLONED, as_found, cloned_from
 from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, spec_drift, written_paths
 from server.store import Store
@@ -50,10 +51,14 @@ def _remove_unonboarded(store: Store, projects: list[tuple[Project, bool]]) -> N
 
 def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
                  live: dict[str, dict[str, Any]], projects: list[tuple[Project, bool]], wiring: AgentWiring,
-                 *, dry_run: bool) -> list[ImportedProject]:
+                 *, dry_run: bool, reader: dict[str, Any] | None = None,
+                 written: set[int] | None = None) -> list[ImportedProject]:
     """Onboard the clusters of ``job`` whose specs are ``live`` (by cluster key) with one jobs/update,
     and record each project. Unless ``dry_run``, called holding the locks of all ``projects``, with
-    ``job`` read under them."""
+    ``job`` read under them. ``reader``: who the clusters run as and whether this import gave them
+    READ on the token's scope (`server.services.agent_install.reader_record`), kept on each project.
+    ``written`` gets the job's id once the update is written and not written back as found: the
+    job's clusters then reference the token's secret, so their owner's READ must stay."""
     settings = job.get("settings") or {}
     job_name = str(settings.get("name") or "")
     # (project, the spec onboarded, the diff and notes, created, the live spec, the spec as found)
@@ -75,6 +80,8 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
         # One update for the whole job: all its clusters are onboarded together or not at all.
         try:
             gateway.update_job(int(job["job_id"]), update)
+            if written is not None:
+                written.add(int(job["job_id"]))
         except Exception:
             # Not onboarded (e.g. a 403: the token may view the job, not edit it).
             _remove_unonboarded(store, [(p, c) for p, _, _, c, _, _ in out])
@@ -84,7 +91,9 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
         except OnboardNotTaken:
             # Written but not as sent: the clusters go back as they were, and nothing is recorded,
             # so no project stands for a cluster Trimtab did not onboard.
-            _restore_clusters(gateway, int(job["job_id"]), settings, [(p.cluster_key, live) for p, _, _, _, live, _ in out])
+            if _restore_clusters(gateway, int(job["job_id"]), settings,
+                                 [(p.cluster_key, live) for p, _, _, _, live, _ in out]) and written is not None:
+                written.discard(int(job["job_id"]))
             _remove_unonboarded(store, [(p, c) for p, _, _, c, _, _ in out])
             raise
     result = []
@@ -123,6 +132,9 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
             # What this import added, so detach takes off exactly that (`server.apply.detached_spec`).
             changes["state"] = {**fresh.state, ONBOARDED_KEY: onboard_record(
                 fresh.original_spec, found, new_spec, dict(wiring.init_script), fresh.state.get(ONBOARDED_KEY))}
+            if reader is not None:
+                changes["state"][SECRET_READER_KEY] = reader_record(
+                    fresh.state.get(SECRET_READER_KEY), reader["scope"], reader["principal"], reader["granted"])
             project = store.projects.update(dataclasses.replace(
                 fresh, current_spec=new_spec, job_name=job_name or fresh.job_name,
                 detached=False, orphaned=False, schedule=schedule, **changes))
@@ -187,9 +199,9 @@ def _without_own_wiring(spec: dict[str, Any], project: Project, wiring: AgentWir
 
 
 def _restore_clusters(gateway: DatabricksGateway, job_id: int, settings: dict[str, Any],
-                      specs: list[tuple[str, dict[str, Any]]]) -> None:
-    """Write ``specs`` (cluster key, spec as found) back into the job; a failure is logged (the
-    caller reports the first one)."""
+                      specs: list[tuple[str, dict[str, Any]]]) -> bool:
+    """Write ``specs`` (cluster key, spec as found) back into the job; whether it was. A failure is
+    logged (the caller reports the first one)."""
     update: dict[str, list[Any]] = {}
     for key, spec in specs:
         for field, entries in cluster_entry_update(settings, key, spec).items():
@@ -198,6 +210,8 @@ def _restore_clusters(gateway: DatabricksGateway, job_id: int, settings: dict[st
         gateway.update_job(job_id, update)
     except DatabricksCallError as err:
         log.error("job %d: could not write the clusters back as found after a failed onboarding: %s", job_id, err)
+        return False
+    return True
 
 
 class OnboardNotTaken(FailedPrecondition):

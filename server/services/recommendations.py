@@ -13,6 +13,7 @@ from server import apply
 from server.databricks import DatabricksGateway
 from server.domain import MAX_ROW_ID, ApplyOutcome, Project, Recommendation
 from server.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.services.agent_install import release_detached_reader
 from server.services.projects import required
 from server.services.secrets import SecretBox
 from server.services.workspaces import check_answers, gateway_for, recording_status
@@ -133,10 +134,15 @@ def revert_recommendation(store: Store, secrets: SecretBox, project_ref: str,
 
 
 def detach_project(store: Store, secrets: SecretBox, project_ref: str, dry_run: bool = False) -> ApplyOutcome:
-    """Put the job's original cluster spec back and stop managing the project."""
+    """Put the job's original cluster spec back and stop managing the project; then take back the READ
+    on the agent token's scope Trimtab gave the principal its clusters ran as, unless another project of
+    the workspace runs as it (`release_detached_reader`: a failure there is logged, the detach stands)."""
     project = store.projects.find(required(project_ref, "project"))
     with _gateway(store, secrets, project, dry_run) as gateway:
         result = apply.restore_original(store, gateway, int(project.id or 0), dry_run=dry_run)
+        if not dry_run:
+            # Also when it was detached already: a detach whose release failed is retried so.
+            release_detached_reader(store, gateway, store.projects.get(int(project.id or 0)))
     return ApplyOutcome(result.recommendation, result.diff, result.applied)
 
 
