@@ -96,6 +96,37 @@ def agent_refuses_address(address: str) -> str:
             "brackets, and would refuse this one at start")
 
 
+# Why Trimtab's init script and agent wheel must not live under /Shared (`shared_location_warning`).
+SHARED_LOCATION_WARNING = (
+    "{what} in /Shared, where every user of the workspace has Can Manage (inherited from "
+    "/Workspace/Shared; a subfolder cannot lower it): any user can replace {them}, and the init script runs "
+    "as root on the driver of every onboarded job cluster, with the agent's token in its environment. Set "
+    "TRIMTAB_INIT_SCRIPT (and TRIMTAB_AGENT_WHEEL_LOCATION if set) to a Unity Catalog volume whose WRITE "
+    "VOLUME only Trimtab's principal holds, or to a folder under Trimtab's principal's /Users home with "
+    "CAN_READ for the jobs' owners, then import again (docs/operations.md, 'What import puts in the "
+    "workspace')")
+
+
+def under_shared(path: str) -> bool:
+    """Whether a workspace path (``/Shared/...`` or ``/Workspace/Shared/...``) is in the Shared folder."""
+    text = path.strip()
+    return any(text == root or text.startswith(root + "/") for root in ("/Shared", "/Workspace/Shared"))
+
+
+def shared_location_warning(init_script: str, agent_wheel: str = "") -> str:
+    """The warning for an init script or agent wheel location under /Shared, "" when neither is (an
+    empty ``agent_wheel``: import puts the wheel beside the script). Pure: the server logs it at start
+    and at every import."""
+    script = under_shared(init_script)
+    wheel = under_shared(agent_wheel) if agent_wheel else script
+    if not script and not wheel:
+        return ""
+    what = {(True, True): f"Trimtab's init script {init_script} and the agent wheel beside it are",
+            (True, False): f"Trimtab's init script {init_script} is",
+            (False, True): f"the agent wheel {agent_wheel}, which the init script installs as root, is"}[script, wheel]
+    return SHARED_LOCATION_WARNING.format(what=what, them="them" if script and wheel else "it")
+
+
 def join_host_port(host: str, port: int) -> str:
     """``host:port``, an IPv6 host in brackets (the form the CLI's --server and gRPC accept)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

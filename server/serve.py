@@ -458,6 +458,7 @@ class _ClosedLoop:
 
     def start(self, config: ServerConfig, store: Store, secrets: SecretBox, catalog: PriceCatalog, clock: Clock,
               bound: str) -> Any:
+        from server.config import shared_location_warning
         from server.onboard import AgentWiring, init_script_info
         from server.services import workspaces
 
@@ -467,6 +468,8 @@ class _ClosedLoop:
             # (end of life): where they no longer run, onboarded clusters would not start the agent.
             log.warning("TRIMTAB_INIT_SCRIPT %s is on DBFS: Databricks has ended init scripts on DBFS; use a "
                         "workspace path or a /Volumes path", config.init_script)
+        if shared := shared_location_warning(config.init_script, config.agent_wheel):
+            log.warning("%s", shared)
         scope, _, key = config.agent_secret.partition("/")
         wiring = AgentWiring(server_address=config.advertise or bound, init_script=script,
                              tls=bool(config.tls_cert and config.tls_key), agent_wheel=config.agent_wheel,

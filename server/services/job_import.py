@@ -35,6 +35,7 @@ from contextlib import ExitStack
 from typing import Any
 
 from server.apply import project_lock
+from server.config import shared_location_warning
 from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
@@ -113,6 +114,9 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         reads = _SecretReads()
         if "dbfs" in wiring.init_script:
             log.warning(DBFS_WARNING, script_location(wiring.init_script)[1])
+        kind, destination = script_location(wiring.init_script)
+        if shared := shared_location_warning(destination if kind == "workspace" else "", wiring.agent_wheel or ""):
+            log.warning("workspace %s: %s", ws.name, shared)
         try:
             for job_id in ids:
                 try:
