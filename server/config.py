@@ -228,7 +228,10 @@ class ServerConfig:
         "TRIMTAB_INIT_SCRIPT", "where onboarded clusters find Trimtab's init script: a workspace path, a "
         "/Volumes/<catalog>/<schema>/<volume>/... path (import uploads to a workspace, DBFS or volume location; standard access mode needs a "
         "volume or cloud path on the metastore's INIT_SCRIPT allowlist), or a dbfs:/, s3://, abfss://, gs:// "
-        "URI (cloud URIs are not uploaded)"))
+        "URI (cloud URIs are not uploaded). The default is under /Shared, which every workspace user can "
+        "write: any of them can replace a script that runs as root on every onboarded driver (the server "
+        "warns); use a volume whose WRITE VOLUME only Trimtab's principal holds, or a folder in Trimtab's "
+        "principal's /Users home"))
     agent_wheel: str = field(default="", metadata=_meta(
         "TRIMTAB_AGENT_WHEEL_LOCATION", "where onboarded clusters install the agent from: an https URL or a "
         "/Volumes, /Workspace or /dbfs path of its wheel (needed when the init script is in cloud storage: an "
