@@ -75,6 +75,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_line_bytes", "TRIMTAB_AGENT_MAX_LINE", int, 16 * 1024 * 1024, low=1024 * 1024),
     # A batch of 500 events is up to a few hundred KB: a smaller bound drops batches as they come.
     Setting("spool_max_bytes", "TRIMTAB_AGENT_SPOOL_BYTES", int, 256 * 1024 * 1024, low=1024 * 1024),
+    # The spool shares the driver's disk with Spark's event log, log4j and notebook output: it keeps
+    # the larger of these two free (never more than 10% of the disk, agent/reserve.py), dropping its
+    # oldest batches rather than filling the disk. Both 0: no reserve (the disk may fill).
+    Setting("disk_reserve_bytes", "TRIMTAB_AGENT_DISK_RESERVE_BYTES", int, 1 << 30, low=0,
+            help="bytes the spool leaves free on its disk for the driver (at most 10% of the disk)"),
+    Setting("disk_reserve_percent", "TRIMTAB_AGENT_DISK_RESERVE_PCT", float, 5.0, low=0.0, high=10.0,
+            help="share of its disk, in percent, the spool leaves free when more than disk_reserve_bytes"),
     # Below a second a TLS handshake over a WAN, or a busy server's answer, never fits: nothing is delivered.
     Setting("rpc_timeout_s", "TRIMTAB_AGENT_RPC_TIMEOUT_S", float, 10.0, low=1.0),
     Setting("backoff_base_s", "TRIMTAB_AGENT_BACKOFF_BASE_S", float, 1.0, low=0.01),
@@ -195,6 +202,8 @@ class AgentConfig:
     read_budget_bytes: int
     max_line_bytes: int
     spool_max_bytes: int
+    disk_reserve_bytes: int
+    disk_reserve_percent: float
     rpc_timeout_s: float
     backoff_base_s: float
     backoff_max_s: float

@@ -28,6 +28,7 @@ from agent.durable import try_lock
 from agent.events import PlainEvent
 from agent.follow.app import AppFollower, ReadCounters
 from agent.follow.discover import AppSource, SegmentLister, context_sizes, discover
+from agent.reserve import DiskReserve
 from agent.rest import RestPoller
 from agent.send import Sender, SenderSettings
 from agent.spool import Spool
@@ -84,7 +85,8 @@ class Agent:
             os.close(fd)
 
     def _setup(self, cfg: AgentConfig) -> None:
-        self.spool = Spool(cfg.state_dir / "spool", cfg.spool_max_bytes)
+        self.spool = Spool(cfg.state_dir / "spool", cfg.spool_max_bytes,
+                           DiskReserve(cfg.disk_reserve_bytes, cfg.disk_reserve_percent), self.clock)
         self.agent_id = agent_id(cfg.state_dir)
         self.store = CheckpointStore(cfg.state_dir)
         state = self.store.load()
@@ -155,6 +157,7 @@ class Agent:
             for f in self.followers.values():
                 f.close()
             self.close()
+        self.spool.report_drops()  # drops since the last (rate-limited) line: their count is not left out
         log.info("trimtab-agent stopped; %d batch(es) left in the spool, %d parked in %s",
                  self.spool.pending()[0], self.spool.parked(), self.spool.parked_dir)
         return 0

@@ -8,10 +8,17 @@ about to be deleted) are persisted first, so a crash between the two steps is
 finished on the next start instead of being miscounted. Batches parked in
 ``parked/`` count towards the same bound and go first, oldest first: a server
 that rejected every batch once filled the disk with them (8x the bound).
+
+The spool also leaves a reserve free on its disk for the driver (``agent.reserve``): a write
+that would eat into it drops the oldest batches first, counted like a full spool's; if the whole
+spool could not make room (the disk is filled by other files) the write fails with ENOSPC and
+changes nothing, as on a full disk, and the agent pauses reading. Drops are logged at most once
+per ``warn_every_s`` with running totals (a line per batch made 174 lines in 30 s).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -20,7 +27,9 @@ from pathlib import Path
 
 import orjson
 
+from agent.clock import Clock, SystemClock
 from agent.durable import fsync_dir, read_json, sync_dir_after_rename, write_atomic
+from agent.reserve import DiskReserve, StatFs, look, system_statvfs
 
 log = logging.getLogger("trimtab.agent.spool")
 
@@ -54,11 +63,22 @@ def _parse_name(name: str) -> tuple[int, int] | None:
 
 
 class Spool:
-    def __init__(self, directory: Path, max_bytes: int) -> None:
+    def __init__(self, directory: Path, max_bytes: int, reserve: DiskReserve | None = None,
+                 clock: Clock | None = None, statvfs: StatFs = system_statvfs,
+                 warn_every_s: float = 300.0) -> None:
+        """``reserve`` None keeps no free space (the disk may fill: then a put fails with ENOSPC)."""
         self.dir = directory
         self.parked_dir = directory / "parked"
         self.parked_dir.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
+        self.reserve = None if reserve is None or reserve.off else reserve
+        self._statvfs = statvfs
+        self._clock = clock or SystemClock()
+        self.warn_every_s = warn_every_s
+        self._reserve_warned = False  # the one WARNING when the reserve first takes effect
+        # Drops not yet logged (batches, of them parked, events), and when the last line was.
+        self._unlogged = (0, 0, 0)
+        self._drops_logged_at: float | None = None
         self._counters_path = directory / "counters.json"
         self._lock = threading.Lock()
         self._nonempty = threading.Condition(self._lock)
@@ -114,22 +134,46 @@ class Spool:
 
         Parked batches were rejected once and wait for a person (``replay-parked``); waiting ones are
         data still being delivered, so when one has to go it is a parked one, oldest first.
+        Two limits: the byte bound, and the disk reserve (free space left for the driver after the
+        write). The in-flight batch is never dropped: its fate is the sender's. When dropping every
+        other batch would still leave less than the reserve free, nothing is dropped and
+        ``OSError(ENOSPC)`` is raised: other files took the disk, and the put changes nothing.
         """
+        total = sum(self._sizes.values()) + sum(self._parked_sizes.values())
+        over = total + incoming - self.max_bytes  # bytes to free for the bound
+        short, space, keep = 0, None, 0
+        if self.reserve is not None:
+            try:
+                space = look(self._statvfs, str(self.dir))
+            except OSError as exc:  # a file system that cannot say: writing as before beats never writing
+                if not self._reserve_warned:
+                    self._reserve_warned = True
+                    log.warning("cannot read the free space under %s (%s): no disk reserve is kept", self.dir, exc)
+            if space is not None:
+                keep = self.reserve.bytes_for(space.total)
+                short = keep - (space.free - space.on_disk(incoming))  # bytes to free for the reserve
         victims: list[SpooledBatch] = []
         parked_victims: list[SpooledBatch] = []
-        total = sum(self._sizes.values()) + sum(self._parked_sizes.values())
-        for seq in sorted(self._parked):
-            if total + incoming <= self.max_bytes:
+        candidates = [(self._parked[q], self._parked_sizes[q], True) for q in sorted(self._parked)]
+        candidates += [(self._batches[q], self._sizes[q], False) for q in sorted(self._batches)
+                       if q != self._inflight]
+        for batch, size, parked in candidates:
+            if over <= 0 and short <= 0:
                 break
-            parked_victims.append(self._parked[seq])
-            total -= self._parked_sizes[seq]
-        for seq in sorted(self._batches):
-            if total + incoming <= self.max_bytes:
-                break
-            if seq == self._inflight:
-                continue  # being sent right now: its fate is the sender's
-            victims.append(self._batches[seq])
-            total -= self._sizes[seq]
+            (parked_victims if parked else victims).append(batch)
+            over -= size
+            if space is not None:
+                short -= space.on_disk(size)
+        if space is not None and short > 0:
+            raise OSError(errno.ENOSPC, f"No space left on device for the spool: {space.free} bytes free, and "
+                          f"{keep} are kept free for the driver (TRIMTAB_AGENT_DISK_RESERVE_BYTES/_PCT); "
+                          f"the spool holds {total} bytes", str(self.dir))
+        if space is not None and (victims or parked_victims) and not self._reserve_warned:
+            self._reserve_warned = True
+            log.warning("the disk under %s has %d bytes free of %d: the spool keeps %d bytes free for the "
+                        "driver (Spark's logs, the notebook; TRIMTAB_AGENT_DISK_RESERVE_BYTES/_PCT), so from now on "
+                        "it drops its oldest batches to make room, counted as spool-full drops (said once)",
+                        self.dir, space.free, space.total, keep)
         if victims or parked_victims:
             self._record_drops(victims, parked=parked_victims)
 
@@ -156,13 +200,30 @@ class Spool:
             v.path.unlink(missing_ok=True)
             del self._parked[v.seq], self._parked_sizes[v.seq]
         c.pending_drop = []
-        if parked:
-            log.warning("spool full: dropped %d oldest batch(es), %d of them parked in %s after a rejection "
-                        "(%d events so far)", len(gone) + (1 if dropped_new else 0), len(parked),
-                        self.parked_dir, c.events_dropped_spool_full)
-        else:
-            log.warning("spool full: dropped %d oldest batch(es) (%d events so far)",
-                        len(victims) + (1 if dropped_new else 0), c.events_dropped_spool_full)
+        n = len(gone) + (1 if dropped_new else 0)
+        b, p, e = self._unlogged
+        self._unlogged = (b + n, p + len(parked), e + sum(v.events for v in gone) + dropped_new)
+        now = self._clock.monotonic()
+        if self._drops_logged_at is None or now - self._drops_logged_at >= self.warn_every_s:
+            self._report_drops()
+
+    def report_drops(self) -> None:
+        """Log the drops not logged yet, if any (the agent calls it as it stops)."""
+        with self._lock:
+            self._report_drops()
+
+    def _report_drops(self) -> None:
+        """Log the drops since the last such line, with the running totals (the caller holds the lock)."""
+        b, p, e = self._unlogged
+        if not b:
+            return
+        self._unlogged = (0, 0, 0)
+        self._drops_logged_at = self._clock.monotonic()
+        c = self.counters
+        of_them = f", {p} of them parked in {self.parked_dir} after a rejection" if p else ""
+        log.warning("spool full: dropped %d oldest batch(es) (%d events)%s since the last such line; %d batch(es), "
+                    "%d events dropped so far; this line comes at most every %.0f s while drops go on",
+                    b, e, of_them, c.batches_dropped_spool_full, c.events_dropped_spool_full, self.warn_every_s)
 
     # -- consumer side (sender thread) -----------------------------------------------------------
     def oldest(self, timeout: float | None = None) -> SpooledBatch | None:
@@ -228,6 +289,11 @@ class Spool:
         """(batches, bytes) waiting to be sent."""
         with self._lock:
             return len(self._batches), sum(self._sizes.values())
+
+    def pending_events(self) -> int:
+        """Events in the batches waiting to be sent."""
+        with self._lock:
+            return sum(b.events for b in self._batches.values())
 
     def parked(self) -> int:
         """Batches set aside in ``parked/``."""

@@ -93,8 +93,10 @@ def test_full_disk_pauses_reading_then_delivers_every_event_once(small_fs: Path,
     srv = IngestServer(RecordingIngest()).start()
     srv.stop()  # keep the port, nobody listens: the spool only grows until the disk is full
     budget = 128 * 1024
+    # No disk reserve: with one the spool drops its oldest batches before the disk fills
+    # (test_agent_disk_reserve.py); this is the disk that fills anyway (other files, reserve off).
     cfg = agent_config(tmp_path / "logs", small_fs / "state", srv.address, batch_max_events=100,
-                       read_budget_bytes=budget)
+                       read_budget_bytes=budget, disk_reserve_bytes=0, disk_reserve_percent=0.0)
     # A poll returns at most the lines its budget covers (plus the one it ends inside).
     bound = cfg.batch_max_events - 1 + budget // shortest + 1
     caplog.set_level(logging.INFO, logger="trimtab.agent")
@@ -146,7 +148,8 @@ def _agent_process(logs: Path, state: Path, address: str, err: Path) -> subproce
     env = dict(os.environ, PYTHONPATH=str(REPO), TRIMTAB_TOKEN=TOKEN, TRIMTAB_AGENT_POLL_S="0.02",
                TRIMTAB_AGENT_BATCH_AGE_S="0.02", TRIMTAB_AGENT_BATCH_EVENTS="100",
                TRIMTAB_AGENT_READ_BUDGET=str(128 * 1024), TRIMTAB_AGENT_CHECKPOINT_S="0.02",
-               TRIMTAB_AGENT_BACKOFF_BASE_S="0.05", TRIMTAB_AGENT_BACKOFF_MAX_S="0.3")
+               TRIMTAB_AGENT_BACKOFF_BASE_S="0.05", TRIMTAB_AGENT_BACKOFF_MAX_S="0.3",
+               TRIMTAB_AGENT_DISK_RESERVE_BYTES="0", TRIMTAB_AGENT_DISK_RESERVE_PCT="0")  # a disk that fills
     with err.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "--eventlog-dir", str(logs),
                                  "--server", address, "--token-env", "TRIMTAB_TOKEN", "--state-dir", str(state)],
