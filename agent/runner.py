@@ -158,9 +158,27 @@ class Agent:
                 f.close()
             self.close()
         self.spool.report_drops()  # drops since the last (rate-limited) line: their count is not left out
-        log.info("trimtab-agent stopped; %d batch(es) left in the spool, %d parked in %s",
-                 self.spool.pending()[0], self.spool.parked(), self.spool.parked_dir)
+        self._log_stopped()
         return 0
+
+    def _log_stopped(self) -> None:
+        """The last line: a WARNING when batches were not delivered.
+
+        The spool is on the driver's local disk. An agent started again on this node (the
+        supervisor, a person) sends them; but a job cluster ends with its run, its disk with it, and
+        the server never learns of them (the counters travel only with delivered batches). The line
+        used to be an INFO saying "left in the spool", in a log deleted with the node.
+        """
+        batches, parked = self.spool.pending()[0], self.spool.parked()
+        if not batches:
+            log.info("trimtab-agent stopped; %d batch(es) left in the spool, %d parked in %s",
+                     batches, parked, self.spool.parked_dir)
+            return
+        log.warning("trimtab-agent stopped with %d batch(es) (%d events) not delivered to %s (%d parked in %s): "
+                    "they stay in %s for an agent started again on this node, and are lost if the node ends "
+                    "now, as a job cluster's does with its run; `trimtab project backfill` can recover the run "
+                    "from its delivered event log (docs/agent.md)", batches, self.spool.pending_events(),
+                    self.cfg.server, parked, self.spool.parked_dir, self.spool.dir)
 
     def _drain(self) -> None:
         """Read what is left before stopping, within half the shutdown bound (the sender gets the rest).
