@@ -20,7 +20,10 @@ from pathlib import Path
 
 import orjson
 
-from agent.config import AgentConfig, ConfigError, load_config, read_tls_ca
+from agent.config import SETTINGS, AgentConfig, ConfigError, load_config, read_tls_ca
+from agent.logcap import CappedStreamHandler
+
+DEFAULT_LOG_MAX_BYTES: int = next(s.default for s in SETTINGS if s.name == "log_max_bytes")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     # server is away; the agent's own WARNING says it once. A value the user set is left alone.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     args = _parser().parse_args(argv)
+    # stderr is agent.log under the init script, on the driver's disk: capped (agent/logcap.py),
+    # at the default size until the configuration is read.
+    log_handler = CappedStreamHandler(sys.stderr, DEFAULT_LOG_MAX_BYTES)
     logging.basicConfig(level=logging.DEBUG if getattr(args, "debug", False) else logging.INFO,
-                        stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        handlers=[log_handler], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "replay-parked":
         return _replay_parked(args.state_dir)
     try:
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, orjson.JSONDecodeError) as exc:
         print(f"trimtab-agent: bad configuration: {exc}", file=sys.stderr)
         return 2
+    log_handler.max_bytes = cfg.log_max_bytes
     if args.command == "config":
         try:
             print(orjson.dumps(cfg.masked(), option=orjson.OPT_INDENT_2).decode(), flush=True)

@@ -82,6 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
             help="bytes the spool leaves free on its disk for the driver (at most 10% of the disk)"),
     Setting("disk_reserve_percent", "TRIMTAB_AGENT_DISK_RESERVE_PCT", float, 5.0, low=0.0, high=10.0,
             help="share of its disk, in percent, the spool leaves free when more than disk_reserve_bytes"),
+    # agent.log sits on the driver's disk and was never rotated: past this size it keeps its newest half.
+    Setting("log_max_bytes", "TRIMTAB_AGENT_LOG_MAX_BYTES", int, 10 * 1024 * 1024, low=64 * 1024,
+            help="largest size of the file the agent's stderr goes to (agent.log) before its older half is cut"),
     # Below a second a TLS handshake over a WAN, or a busy server's answer, never fits: nothing is delivered.
     Setting("rpc_timeout_s", "TRIMTAB_AGENT_RPC_TIMEOUT_S", float, 10.0, low=1.0),
     Setting("backoff_base_s", "TRIMTAB_AGENT_BACKOFF_BASE_S", float, 1.0, low=0.01),
@@ -204,6 +207,7 @@ class AgentConfig:
     spool_max_bytes: int
     disk_reserve_bytes: int
     disk_reserve_percent: float
+    log_max_bytes: int
     rpc_timeout_s: float
     backoff_base_s: float
     backoff_max_s: float
