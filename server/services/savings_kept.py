@@ -1,38 +1,45 @@
-"""`get_savings` without reading every run whole on every call: the fleet's runs in one streamed
-query of the columns savings read, and each project's figures kept in the server process.
+"""`get_savings` without reading every run whole on every call: each project's figures kept in the server
+process, and on a later call only the projects whose runs changed read again.
 
 `savings_from_history` (every run of every project as a `Run`, one project and one Spark
 application at a time, priced in Python) took 6-7 s for 300 projects x 200 runs on PostgreSQL, and
 `trimtab savings`, the gRPC API and the dashboard call it often. Here:
 
-- the runs come from `RunRepository.figures_by_project` (one query for every project, plain tuples,
-  each distinct configuration's JSON parsed once), made into `Run`s with just what `project_savings`
-  reads, in `history`'s order;
-- change points come in one query, each workspace's $/DBU is looked up once a call, and the stage
-  signatures a code change needs come from a few batched reads (`stage_outlines`) instead of one
-  per application;
 - each project's result is kept with a key holding *every* input `project_savings` and
-  `no_savings_yet` are given (the project as read, a hash of each of its runs' figures, its change
-  points, the plan and $/DBU now, the signatures): they are pure, so a kept result is the one a fresh
-  computation gives whenever the key is equal, and a new run, a re-costed or edited run, a settings
-  or apply change, a new change point or a change of plan or price changes the key. There is no time
-  to live and nothing to invalidate by hand; another process writing to the database is seen too.
+  `no_savings_yet` are given (the project as read, its runs' version, its change points, the plan and
+  $/DBU now, the signatures): they are pure, so a kept result is the one a fresh computation gives
+  whenever the key is equal, and a new run, a re-costed or edited run, a settings or apply change, a
+  new change point or a change of plan or price changes the key. There is no time to live and
+  nothing to invalidate by hand; another process writing to the database is seen too;
+- the runs' version is `RunRepository.figure_versions` (PostgreSQL: one aggregate query over every
+  project, no run sent), so a call reads the runs of the projects whose runs changed alone; SQLite
+  cannot tell, so there the version is a hash of every run's figures, all read every call. Reading
+  every run's figures on every call took 9.4 s of 13.5 s at 327,000 runs;
+- the runs read come from `RunRepository.figures_read` (one query for every project read, plain
+  tuples, the connection released before anything is made of them), made into `Run`s with just
+  what `project_savings` reads, in `history`'s order, each distinct configuration's JSON parsed once;
+- change points come in one query, each workspace's $/DBU is looked up once a call, and the stage
+  signatures a code change needs come from one batched read (`savings.run_signatures`, which
+  `stored_signatures` reads too) instead of one per application; read every call (stages arrive
+  after their run);
+- one call at a time reads and computes for a store: concurrent calls wait, holding no connection,
+  and find the first one's results kept.
 
-What is still read every call is the runs' figures (to hash them); the figures of an unchanged
-project are never made into `Run`s nor priced again.
+The projects page (`server.dashboard.views.project_rows`) reads through `kept_savings` too, keeping
+its own figures of each project's runs beside the savings (``outline``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from server.domain import ClusterConfig, CostBreakdown, Project, Run
-from server.plan.observe import stage_signature
 from server.services.savings import (
     NoSavingsYet,
     PlanRate,
@@ -40,6 +47,7 @@ from server.services.savings import (
     SavingsReport,
     no_savings_yet,
     project_savings,
+    run_signatures,
     workspace_dbu_rate,
 )
 from server.store import Store, convert
@@ -50,69 +58,135 @@ SKUS = ("jobs", "jobs_photon")
 
 
 @dataclass(frozen=True)
-class _Kept:
+class Kept:
+    """One project's savings as `savings_report` makes them, with what they were made from."""
+
     key: tuple[Any, ...]
     savings: ProjectSavings | None
     waiting: NoSavingsYet | None
     currency: str | None  # the currency of the project's first costed run (None: none is costed)
+    # The project's `RunRepository.figure_versions` when its runs were read (None: the database cannot
+    # tell, so the key holds a hash of the runs' figures, read every call).
+    version: tuple[int, ...] | None = None
+    # The runs whose stage signature a code change compares (`savings.stored_signatures`): read from the
+    # runs, so kept with them for a call that does not read them again.
+    compared: tuple[int, ...] = ()
+    # What ``outline`` (a caller's, the projects page's) made of the project and its runs; None: not asked.
+    outline: Any = None
 
+
+# Made of a project and its runs' `FIGURE_COLUMNS` rows, kept beside its savings (`kept_savings`).
+Outline = Callable[[Project, list[tuple]], Any]
 
 # Per store, per project id. Weak, so a closed store's entries go with it; the lock guards the dicts
 # (the gRPC server and the dashboard call from threads). Values are a few hundred bytes a project.
-_KEPT: weakref.WeakKeyDictionary[Store, dict[int, _Kept]] = weakref.WeakKeyDictionary()
+_KEPT: weakref.WeakKeyDictionary[Store, dict[int, Kept]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+# One caller at a time reads and computes a store's changed projects: 20 concurrent `trimtab savings`
+# each read every run (12-62 s apiece on 327,000 runs) and the 8+8 connections ran out; the others now
+# wait here, holding no connection, and find the first one's figures kept.
+_BUSY: weakref.WeakKeyDictionary[Store, threading.Lock] = weakref.WeakKeyDictionary()
+_NO_VERSION = (0, 0, 0, 0, 0)  # `figure_versions` of a project without runs (it leaves them out)
 
 
 def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
     """The same `SavingsReport` as `savings.savings_from_history`, to the last bit."""
     projects = [store.projects.find(project_ref)] if project_ref else store.projects.list()
+    return _report(kept_savings(store, projects, every=not project_ref))
+
+
+def kept_savings(store: Store, projects: Sequence[Project], *, every: bool = False, outline: Outline | None = None,
+                 stop: threading.Event | None = None) -> list[Kept]:
+    """Each project's `Kept` savings, in ``projects``' order: computed again only where something they are
+    made of changed, and only those projects' runs read (on PostgreSQL; on SQLite every run's figures
+    are read and hashed). ``every``: ``projects`` are all the store's (a deleted one's entry goes).
+    ``outline``: also make this of each project and its runs, kept likewise (`Kept.outline`).
+    ``stop``: once set, the entries made so far are returned.
+
+    No connection is held while anything is computed: the runs are read whole, then made into figures."""
+    with _LOCK:
+        busy = _BUSY.setdefault(store, threading.Lock())
+    with busy:
+        return _kept_savings(store, projects, every, outline, stop)
+
+
+def _kept_savings(store: Store, projects: Sequence[Project], every: bool, outline: Outline | None,
+                  stop: threading.Event | None) -> list[Kept]:
+    if stop is not None and stop.is_set():
+        return []
     ids = [int(p.id or 0) for p in projects]
-    by_id = dict(zip(ids, projects, strict=True))
-    changes = {pid: [ChangePoint(run_id, kind) for run_id, kind in points if kind in REBASE_LABELS]
+    changes = {pid: tuple(ChangePoint(run_id, kind) for run_id, kind in points if kind in REBASE_LABELS)
                for pid, points in store.recommendations.change_points_by_project(ids).items()}
-    rates: dict[str, tuple[PlanRate | None, tuple[Any, ...] | None]] = {}  # by workspace: once a call
-    rows_of: dict[int, list[tuple]] = {}
-    for pid, rows in store.runs.figures_by_project(ids):
-        rows_of[pid] = rows
-    signatures = _signatures(store, {pid: rows_of.get(pid, []) for pid in ids if _code_changed(changes.get(pid, ()))},
-                             changes)
+    versions = store.runs.figure_versions(ids)
     with _LOCK:
         kept = dict(_KEPT.get(store, {}))
-    fresh: dict[int, _Kept] = {}
-    configs: dict[str | None, ClusterConfig | None] = {}
-    for pid in ids:
-        project = by_id[pid]
+
+    def current(pid: int) -> Kept | None:
+        """The kept entry, when the project's runs are unchanged since (and its outline is there)."""
+        entry = kept.get(pid)
+        if entry is None or versions is None or entry.version != versions.get(pid, _NO_VERSION):
+            return None
+        return entry if outline is None or entry.outline is not None else None
+
+    rows_of = _read(store, [pid for pid in ids if current(pid) is None])
+    compared = {pid: _compared(rows_of.get(pid, []), changes.get(pid, ())) if (entry := current(pid)) is None
+                else entry.compared for pid in ids}
+    signatures = _signatures(store, compared)
+    rates: dict[str, tuple[PlanRate | None, tuple[Any, ...] | None]] = {}  # by workspace: once a call
+    keys: dict[int, tuple[Any, ...]] = {}
+    for project, pid in zip(projects, ids, strict=True):
         if project.workspace not in rates:
             rate = workspace_dbu_rate(store, project)
             rates[project.workspace] = (rate, None if rate is None else (rate.plan, *(rate(s) for s in SKUS)))
-        rate, rate_key = rates[project.workspace]
-        rows = rows_of.get(pid, [])
-        cuts = tuple(changes.get(pid, ()))
-        code = signatures.get(pid, {})
-        key = (project, hash(tuple(rows)), len(rows), cuts, rate_key, tuple(sorted(code.items())))
+        rows = rows_of.get(pid)
+        # The runs as read: their versions, or (SQLite) a hash of every figure of every run.
+        runs_key = versions.get(pid, _NO_VERSION) if versions is not None else (hash(tuple(rows or ())), len(rows or ()))
+        keys[pid] = (project, runs_key, changes.get(pid, ()), rates[project.workspace][1],
+                     tuple(sorted(signatures.get(pid, {}).items())))
+    # The project, its change points, its plan or its runs' stages changed though its runs did not:
+    # they are read for these alone.
+    rows_of.update(_read(store, [pid for pid in ids if pid not in rows_of and kept[pid].key != keys[pid]]))
+    fresh: dict[int, Kept] = {}
+    configs: dict[str | None, ClusterConfig | None] = {}
+    for project, pid in zip(projects, ids, strict=True):
+        if stop is not None and stop.is_set():
+            break
+        rows = rows_of.get(pid)
+        if rows is None:  # its runs unchanged and its key the kept one's (else it was read above)
+            fresh[pid] = kept[pid]
+            continue
         entry = kept.get(pid)
-        if entry is None or entry.key != key:
-            entry = _computed(key, project, runs_of(pid, rows, configs), rate, cuts, code)
-        fresh[pid] = entry
+        if entry is None or entry.key != keys[pid]:
+            entry = _computed(keys[pid], project, runs_of(pid, rows, configs), rates[project.workspace][0],
+                              changes.get(pid, ()), signatures.get(pid, {}))
+        fresh[pid] = dataclasses.replace(entry, version=None if versions is None else versions.get(pid, _NO_VERSION),
+                                         compared=compared[pid],
+                                         outline=None if outline is None else outline(project, rows))
     with _LOCK:
         mine = _KEPT.setdefault(store, {})
         mine.update(fresh)
-        if not project_ref:  # every project was read: a deleted one's entry goes
+        if every and len(fresh) == len(ids):  # every project was read: a deleted one's entry goes
             for gone in set(mine) - set(fresh):
                 del mine[gone]
-    return _report([fresh[pid] for pid in ids])
+    return [fresh[pid] for pid in ids if pid in fresh]
+
+
+def _read(store: Store, project_ids: Sequence[int]) -> dict[int, list[tuple]]:
+    """These projects' runs' figures, by project id (a project without runs: none)."""
+    found = store.runs.figures_read(project_ids)
+    return {pid: found.get(pid, []) for pid in project_ids}
 
 
 def _computed(key: tuple[Any, ...], project: Project, runs: list[Run], rate: PlanRate | None,
-              changes: Sequence[ChangePoint], signatures: Mapping[int, str | None]) -> _Kept:
+              changes: Sequence[ChangePoint], signatures: Mapping[int, str | None]) -> Kept:
     """What `savings_report` makes of one project (its currency: the first costed run's)."""
     currency = next((r.cost.currency for r in runs if r.cost), None)
     savings = project_savings(project, runs, rate, changes, signatures)
     waiting = None if savings is not None else no_savings_yet(project, runs, rate, currency or "USD")
-    return _Kept(key, savings, waiting, currency)
+    return Kept(key, savings, waiting, currency)
 
 
-def _report(entries: Sequence[_Kept]) -> SavingsReport:
+def _report(entries: Sequence[Kept]) -> SavingsReport:
     """`savings_report`'s assembly: the report's currency is the last project's with a costed run."""
     currency = "USD"
     for e in entries:
@@ -151,20 +225,18 @@ def runs_of(project_id: int, rows: Iterable[tuple], configs: dict[str | None, Cl
     return out
 
 
-def _code_changed(changes: Iterable[ChangePoint]) -> bool:
-    return any(c.kind == CODE_CHANGE for c in changes)
+def _compared(rows: Sequence[tuple], changes: Iterable[ChangePoint]) -> tuple[int, ...]:
+    """`savings.stored_signatures`' runs (none without a code change): the code changes' runs and the runs
+    without a recommendation. Columns: id first, recommendation_id ninth (FIGURE_COLUMNS)."""
+    points = {c.run_id for c in changes if c.kind == CODE_CHANGE}
+    if not points:
+        return ()
+    return tuple(int(r[0]) for r in rows if r[8] is None or int(r[0]) in points)
 
 
-def _signatures(store: Store, rows_of: Mapping[int, list[tuple]],
-                changes: Mapping[int, Sequence[ChangePoint]]) -> dict[int, dict[int, str | None]]:
-    """`savings.stored_signatures` of these projects (by project id, those with a code change), in a few
-    queries for all of them: the code changes' runs and the runs without a recommendation."""
-    wanted: dict[int, list[int]] = {}
-    for pid, rows in rows_of.items():
-        points = {c.run_id for c in changes.get(pid, ()) if c.kind == CODE_CHANGE}
-        # Columns: id first, recommendation_id ninth (FIGURE_COLUMNS).
-        wanted[pid] = [int(r[0]) for r in rows if r[8] is None or int(r[0]) in points]
-    apps = store.runs.application_ids_by_run([i for ids in wanted.values() for i in ids])
-    stages = store.applications.stage_outlines(a for ids in apps.values() for a in ids)
-    return {pid: {i: stage_signature([s for app in apps.get(i, ()) for s in stages.get(app, ())]) for i in ids}
-            for pid, ids in wanted.items()}
+def _signatures(store: Store, compared: Mapping[int, Sequence[int]]) -> dict[int, dict[int, str | None]]:
+    """`savings.stored_signatures` of these projects (by project id, those with a code change), in one
+    batched read for all of them (`savings.run_signatures`). Read every call: a run's Spark stages
+    arrive with the agent's events, after the run."""
+    found = run_signatures(store, [i for ids in compared.values() for i in ids])
+    return {pid: {i: found[i] for i in ids} for pid, ids in compared.items() if ids}
