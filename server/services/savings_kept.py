@@ -20,8 +20,9 @@ application at a time, priced in Python) took 6-7 s for 300 projects x 200 runs 
   what `project_savings` reads, in `history`'s order, each distinct configuration's JSON parsed once;
 - change points come in one query, each workspace's $/DBU is looked up once a call, and the stage
   signatures a code change needs come from one batched read (`savings.run_signatures`, which
-  `stored_signatures` reads too) instead of one per application; read every call (stages arrive
-  after their run);
+  `stored_signatures` reads too) instead of one per application; kept while the project's runs and
+  their applications' stages (which arrive after their run) are unchanged
+  (`RunRepository.stage_versions`, PostgreSQL; read every call on SQLite);
 - one call at a time reads and computes for a store: concurrent calls wait, holding no connection,
   and find the first one's results kept.
 
@@ -73,6 +74,13 @@ class Kept:
     compared: tuple[int, ...] = ()
     # What ``outline`` (a caller's, the projects page's) made of the project and its runs; None: not asked.
     outline: Any = None
+    # `RunRepository.stage_versions` of the project when its signatures were read (None: not known).
+    stages: tuple[int, ...] | None = None
+
+    @property
+    def signatures(self) -> dict[int, str | None]:
+        """The stage signatures the savings were computed with (the key's last part)."""
+        return dict(self.key[-1])
 
 
 # Made of a project and its runs' `FIGURE_COLUMNS` rows, kept beside its savings (`kept_savings`).
@@ -131,7 +139,15 @@ def _kept_savings(store: Store, projects: Sequence[Project], every: bool, outlin
     rows_of = _read(store, [pid for pid in ids if current(pid) is None])
     compared = {pid: _compared(rows_of.get(pid, []), changes.get(pid, ())) if (entry := current(pid)) is None
                 else entry.compared for pid in ids}
-    signatures = _signatures(store, compared)
+    # Stage signatures, read again only where the runs or their applications' stages changed.
+    coded = [pid for pid in ids if compared[pid]]
+    stage_versions = store.runs.stage_versions(coded)
+    signatures: dict[int, dict[int, str | None]] = {}
+    for pid in coded:
+        entry = current(pid)
+        if entry is not None and stage_versions is not None and entry.stages == stage_versions.get(pid, ()):
+            signatures[pid] = entry.signatures
+    signatures.update(_signatures(store, {pid: compared[pid] for pid in coded if pid not in signatures}))
     rates: dict[str, tuple[PlanRate | None, tuple[Any, ...] | None]] = {}  # by workspace: once a call
     keys: dict[int, tuple[Any, ...]] = {}
     for project, pid in zip(projects, ids, strict=True):
@@ -152,15 +168,16 @@ def _kept_savings(store: Store, projects: Sequence[Project], every: bool, outlin
         if stop is not None and stop.is_set():
             break
         rows = rows_of.get(pid)
+        stages = None if stage_versions is None else stage_versions.get(pid, ())
         if rows is None:  # its runs unchanged and its key the kept one's (else it was read above)
-            fresh[pid] = kept[pid]
+            fresh[pid] = dataclasses.replace(kept[pid], stages=stages)
             continue
         entry = kept.get(pid)
         if entry is None or entry.key != keys[pid]:
             entry = _computed(keys[pid], project, runs_of(pid, rows, configs), rates[project.workspace][0],
                               changes.get(pid, ()), signatures.get(pid, {}))
         fresh[pid] = dataclasses.replace(entry, version=None if versions is None else versions.get(pid, _NO_VERSION),
-                                         compared=compared[pid],
+                                         compared=compared[pid], stages=stages,
                                          outline=None if outline is None else outline(project, rows))
     with _LOCK:
         mine = _KEPT.setdefault(store, {})
@@ -236,7 +253,6 @@ def _compared(rows: Sequence[tuple], changes: Iterable[ChangePoint]) -> tuple[in
 
 def _signatures(store: Store, compared: Mapping[int, Sequence[int]]) -> dict[int, dict[int, str | None]]:
     """`savings.stored_signatures` of these projects (by project id, those with a code change), in one
-    batched read for all of them (`savings.run_signatures`). Read every call: a run's Spark stages
-    arrive with the agent's events, after the run."""
+    batched read for all of them (`savings.run_signatures`)."""
     found = run_signatures(store, [i for ids in compared.values() for i in ids])
     return {pid: {i: found[i] for i in ids} for pid, ids in compared.items() if ids}

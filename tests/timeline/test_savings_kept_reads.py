@@ -17,18 +17,21 @@ from benchmarks.savings import fill
 from server.domain import Run, Workspace
 from server.services.savings import get_savings, savings_from_history
 from server.store import Store, open_store
+from server.store.tables import StageRow
+from server.timeline import CODE_CHANGE
 
 DAY_MS = 86_400_000
 FIGURES = "CAST(runs.config AS"  # in the statement that reads runs' figures (FIGURE_COLUMNS), alone
+STAGES = "stages.name"  # in the statement that reads stages for the runs' code signatures
 
 
 @contextmanager
-def figure_reads(store: Store) -> Iterator[list[set[int]]]:
-    """The project ids of each statement reading runs' figures while inside."""
+def figure_reads(store: Store, marker: str = FIGURES) -> Iterator[list[set[int]]]:
+    """The ids bound to each statement holding ``marker`` (the runs' figures: project ids) while inside."""
     reads: list[set[int]] = []
 
     def record(_conn: object, _cursor: object, statement: str, parameters: Any, *_: object) -> None:
-        if FIGURES in statement:
+        if marker in statement:
             values = parameters.values() if isinstance(parameters, dict) else parameters
             reads.append({v for v in values if isinstance(v, int)})
 
@@ -91,3 +94,27 @@ def test_a_warm_call_reads_the_runs_of_the_projects_that_changed_alone(pg_store:
     with figure_reads(pg_store) as reads:
         assert get_savings(pg_store) == savings_from_history(pg_store)
     assert reads == [{ids[2]}]
+
+
+def test_a_warm_call_reads_no_stages_until_a_code_changed_projects_stages_change(pg_store: Store) -> None:
+    """A code-changed project compares its runs by their Spark stages: read once, and again only when
+    they change (the agent's events arrive after the run), not on every call."""
+    first = get_savings(pg_store)
+    changed = [p.project_id for p in first.projects if p.workload_change == CODE_CHANGE]
+    assert changed
+    with figure_reads(pg_store, STAGES) as reads:
+        assert get_savings(pg_store) == first
+    assert reads == []
+    # Stages resent for the later runs of one project: the old code again.
+    runs = pg_store.runs.history(changed[0])
+    apps = pg_store.runs.application_ids_by_run([int(r.id or 0) for r in runs])
+    late = [a for r in runs[len(runs) * 3 // 5:] for a in apps.get(int(r.id or 0), ())]
+    stages = StageRow.__table__  # type: ignore[attr-defined]
+    with pg_store.engine.begin() as conn:
+        conn.execute(sa.delete(stages).where(stages.c.application_id.in_(late)))
+        conn.execute(sa.insert(stages), [dict(application_id=a, stage_id=s, attempt_id=0, name=name,
+                                              parent_ids=[s - 1] if s else [])
+                                         for a in late for s, name in enumerate(["read", "join", "write"])])
+    with figure_reads(pg_store, STAGES) as reads:
+        after = get_savings(pg_store)
+    assert len(reads) == 1 and after == savings_from_history(pg_store) != first

@@ -12,11 +12,12 @@ from server.domain import CostBreakdown, Run
 from server.errors import AlreadyExists, InvalidArgument, NotFound
 from server.store import convert
 from server.store.repos.base import Repository
-from server.store.tables import RunApplicationRow, RunCostRow, RunRow
+from server.store.tables import RunApplicationRow, RunCostRow, RunRow, StageRow
 
 T = RunRow.__table__  # type: ignore[attr-defined]
 C = RunCostRow.__table__  # type: ignore[attr-defined]
 A = RunApplicationRow.__table__  # type: ignore[attr-defined]
+S = StageRow.__table__  # type: ignore[attr-defined]  # read for `stage_versions` alone
 IDS_PER_QUERY = 5000  # run ids bound in one IN (...): well under SQLite's and PostgreSQL's limits
 
 
@@ -261,6 +262,28 @@ class RunRepository(Repository):
         query = (sa.select(T.c.project_id, sa.func.count(T.c.id), sa.func.max(T.c.id), sa.func.count(C.c.run_id),
                            version(T), version(C))
                  .select_from(T.outerjoin(C, C.c.run_id == T.c.id))
+                 .where(T.c.project_id.in_(sorted(project_ids))).group_by(T.c.project_id))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return {int(pid): tuple(int(v) for v in values) for pid, *values in rows}
+
+    def stage_versions(self, project_ids: Collection[int]) -> dict[int, tuple[int, ...]] | None:
+        """Per project whose runs have Spark applications, a value that changes whenever a run's
+        application link or one of those applications' stages is added, changed or removed (row
+        versions, as `figure_versions`), in one aggregate query: what a code change's stage signatures
+        are kept by (the agent's stages arrive after their run). None on SQLite."""
+        if self._engine.dialect.name != "postgresql":
+            return None
+        if not project_ids:
+            return {}
+
+        def version(table: sa.Table) -> sa.ColumnElement[Any]:
+            return sa.func.coalesce(sa.func.sum(sa.cast(sa.cast(sa.literal_column(f"{table.name}.xmin"), sa.Text),
+                                                        sa.BigInteger)), 0)
+
+        query = (sa.select(T.c.project_id, sa.func.count(A.c.run_id), version(A), sa.func.count(S.c.stage_id),
+                           version(S))
+                 .select_from(T.join(A, A.c.run_id == T.c.id).outerjoin(S, S.c.application_id == A.c.application_id))
                  .where(T.c.project_id.in_(sorted(project_ids))).group_by(T.c.project_id))
         with self._read() as conn:
             rows = conn.execute(query).all()
