@@ -541,3 +541,28 @@ def config_label(config: ClusterConfig) -> str:
         else:
             spot = ", spot" + (" (the driver too)" if config.first_on_demand == 0 else "")
     return f"{node} x {size}{spot}"
+
+
+def with_pool_disks(spec: Mapping[str, Any], pools: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """``spec`` with its worker pool's ``disk_spec`` as ``aws_attributes.ebs_volume_*`` (a copy; ``spec``
+    as it is off a pool, without ``pools`` or a pool without AWS disks). A pool-backed spec cannot set
+    them itself: the pool's instances come with the pool's disks (``disk_spec``: ``disk_type``'s
+    ``ebs_volume_type``, ``disk_count``, ``disk_size`` in GB, ``disk_iops``, ``disk_throughput``).
+    A driver pool's disks are taken as the worker pool's: the timeline gives every node one set
+    (`server.collect.usage.ebs_volumes`). Azure's pool disks (``azure_disk_volume_type``) stay
+    unpriced, as a cluster's own Azure disks are."""
+    out = dict(spec)
+    pool = (pools or {}).get(str(spec.get("instance_pool_id") or ""))
+    disk = (pool or {}).get("disk_spec") or {}
+    volume_type = (disk.get("disk_type") or {}).get("ebs_volume_type")
+    if not volume_type or not disk.get("disk_count"):
+        return out
+    attrs = {k: v for k, v in (out.get("aws_attributes") or {}).items() if not str(k).startswith("ebs_volume_")}
+    attrs.update(ebs_volume_type=volume_type, ebs_volume_count=int(disk["disk_count"]),
+                 ebs_volume_size=int(disk.get("disk_size") or 0))
+    if disk.get("disk_iops"):
+        attrs["ebs_volume_iops"] = int(disk["disk_iops"])
+    if disk.get("disk_throughput"):
+        attrs["ebs_volume_throughput"] = int(disk["disk_throughput"])
+    out["aws_attributes"] = attrs
+    return out

@@ -63,7 +63,6 @@ from server.collect.build import (
     matching_applications,
     sent_for,
     with_agent_data,
-    with_pool_disks,
     with_pool_node_types,
 )
 from server.collect.discovery import AutoImport
@@ -95,7 +94,7 @@ from server.domain import CostBreakdown, Project, Run, Workspace, started_before
 from server.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from server.onboard import job_schedule, taken_over
 from server.render.fmt import cut
-from server.spec import config_from_spec, config_label, find_cluster_spec, spec_drift
+from server.spec import config_from_spec, config_label, find_cluster_spec, spec_drift, with_pool_disks
 from server.store import Store
 
 log = logging.getLogger(__name__)

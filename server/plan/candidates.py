@@ -16,7 +16,6 @@ from typing import Any
 
 from models.space import Candidate
 from models.spot import SpotLossRate, SpotRun, spot_loss_rate
-from server.collect.build import with_pool_disks
 from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.ebs import DiskUse
 from server.costing.errors import TrimtabCostError
@@ -25,7 +24,14 @@ from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspac
 from server.errors import FailedPrecondition
 from server.plan.policy import ClusterPolicy, DbuRate, filled_into
 from server.plan.storage import advise
-from server.spec import POOL_ID_FIELDS, config_from_spec, config_label, pool_ids, recommended_spec
+from server.spec import (
+    POOL_ID_FIELDS,
+    config_from_spec,
+    config_label,
+    pool_ids,
+    recommended_spec,
+    with_pool_disks,
+)
 
 # Worker counts tried: a geometric grid, dense where clusters are small.
 WORKER_GRID: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128)
@@ -84,7 +90,7 @@ class PoolBacking:
     capacity: int | None = None
     # The EBS volumes every instance of the worker pool comes with (its ``disk_spec``) as
     # ``aws_attributes.ebs_volume_*`` items, read by the rule run collection prices them with
-    # (`server.collect.build.with_pool_disks`); empty: none, or not AWS disks.
+    # (`server.spec.with_pool_disks`); empty: none, or not AWS disks.
     disks: tuple[tuple[str, Any], ...] = ()
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from server.collect.build import with_pool_disks, with_pool_node_types
+from server.collect.build import with_pool_node_types
 from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import cost_run
+from server.spec import with_pool_disks
 
 M, T0 = 60_000, 1_796_444_220_000
 GIB = 2**30

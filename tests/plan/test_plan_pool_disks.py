@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
-from server.collect.build import with_pool_disks
 from server.collect.usage import ebs_volumes
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import MS_PER_HOUR, ClusterUsage, NodeUsage, cost_run, default_volumes
 from server.domain import ProjectSettings
 from server.plan.candidates import Pricing, build_candidates, pool_backing
-from server.spec import config_from_spec
+from server.spec import config_from_spec, with_pool_disks
 
 PRICING = Pricing(cloud="aws", region="us-east-1", plan="premium")
 SPEC: dict[str, Any] = {"spark_version": "15.4.x-scala2.12", "instance_pool_id": "p-w", "num_workers": 4}
