@@ -563,6 +563,12 @@ class Run:
     # application, after the cluster's setup. ``setup_s`` stays None (the setup is not known) but,
     # unlike another run without a setup figure, no setup is in its runtime to take out.
     execution_only: bool = False
+    # The part of ``runtime_s`` after the setup when none of the cluster's own tasks ran: the cluster
+    # was up, idle, waiting for other clusters' tasks (a job a1 -> b -> a2 with a1 and a2 on this
+    # cluster and b on another). Paid for and part of the runtime the SLA bounds, but set by the other
+    # tasks, so the tuner does not learn it as this configuration's execution (`server.plan.observe`).
+    # None for runs stored before it was measured.
+    wait_s: float | None = None
     id: int | None = None
 
     @property

@@ -206,6 +206,14 @@ def setup_seconds(piece: ClusterRun) -> float | None:
     return setup_s if 0.0 <= setup_s <= piece.runtime_s else None
 
 
+def wait_seconds(piece: ClusterRun) -> float:
+    """The time the run's cluster sat idle between its tasks (`ClusterRun.wait_ms`), in seconds; 0
+    when it does not fit in the runtime after the setup (clocks that disagree), like a setup outside
+    the runtime: learned from, it would take execution away from the configuration."""
+    wait_s = piece.wait_ms / 1000.0
+    return wait_s if 0.0 <= wait_s <= piece.runtime_s - (setup_seconds(piece) or 0.0) else 0.0
+
+
 # What the cluster record (clusters/get) says of a spec's availability the spec leaves unset.
 _AS_RUN_ATTRIBUTES = ("availability", "first_on_demand")
 
@@ -297,7 +305,7 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         config=config_from_spec(with_pool_node_types(spec, cluster), cloud=cloud), input_bytes=input_bytes,
         anomalies=tuple(anomalies),
         application_ids=tuple(a.application_id for a in agent.applications),
-        recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece),
+        recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece), wait_s=wait_seconds(piece),
         message=_with_reason(run_message(piece), cause.reason if cause and transient else ""))
     return run, drift
 

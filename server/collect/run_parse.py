@@ -4,7 +4,8 @@
 (``job_cluster_key``), on its own ``new_cluster``, or on an existing cluster.
 Tasks sharing a job cluster share one cluster instance
 (``cluster_instance{cluster_id, spark_context_id}``), so the run of one
-Trimtab project is the span of the tasks on its cluster key. The spec the run
+Trimtab project is the span of the tasks on its cluster key (the time between them, when the
+cluster sat idle waiting for tasks elsewhere, is `idle_between_ms`). The spec the run
 actually used comes from the run itself (``job_clusters[]`` / the task's
 ``new_cluster``), never from the job as it is now: the job may have been
 edited since.
@@ -62,6 +63,10 @@ class ClusterRun:
     # Each cluster instance the piece's tasks ran on, as (cluster_id, first task start, last task
     # end), in start order: one, unless a retry or a repair started a new cluster.
     instances: tuple[tuple[str, int, int], ...] = ()
+    # The part of the span when none of the key's tasks ran (`idle_between_ms`): a job a1 -> b -> a2
+    # with a1 and a2 on this cluster keeps it up, idle, while b runs on another. Paid for and part of
+    # the runtime, but set by the other tasks, not by this cluster's configuration.
+    wait_ms: int = 0
 
     @property
     def runtime_s(self) -> float:
@@ -170,6 +175,24 @@ def cluster_instances(tasks: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, in
     return tuple(sorted(((c, lo, hi) for c, (lo, hi) in spans.items()), key=lambda i: i[1]))
 
 
+def idle_between_ms(tasks: Sequence[Mapping[str, Any]]) -> int:
+    """The time between the tasks' first start and last end when none of them ran: the gaps in the
+    union of their [start_time, end_time] intervals (every attempt's: a retry's wait too).
+
+    A job cluster lives from its first task's start to its last task's end, so in a job a1 -> b -> a2
+    whose a1 and a2 share cluster A while b runs on cluster B, A's span holds all of b while A sits
+    idle. The union, not the sum, of the intervals: tasks on one cluster can run at the same time."""
+    spans = sorted((int(t["start_time"]), int(t["end_time"])) for t in tasks
+                   if t.get("start_time") and t.get("end_time") and int(t["end_time"]) > int(t["start_time"]))
+    idle = 0
+    reach: int | None = None
+    for start, end in spans:
+        if reach is not None and start > reach:
+            idle += start - reach
+        reach = end if reach is None else max(reach, end)
+    return idle
+
+
 def task_key_of(task: Mapping[str, Any]) -> str | None:
     """The Trimtab cluster key a task ran on, or None (existing or serverless compute)."""
     if task.get("job_cluster_key"):
@@ -252,6 +275,6 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
             state_message="; ".join(m for m in messages if m), setup_ms=cluster_setup_ms(tasks),
             failed_tasks=tuple(failure_details(t) for t, o in zip(judged, outcomes, strict=True) if o == "failed"),
             retried_attempts=max(0, len(tasks) - len(judged) - repaired),
-            repaired_attempts=repaired, instances=cluster_instances(tasks)))
+            repaired_attempts=repaired, instances=cluster_instances(tasks), wait_ms=idle_between_ms(tasks)))
     out.sort(key=lambda c: c.start_ms)
     return out

@@ -104,6 +104,9 @@ class RunRow(SQLModel, table=True):
     message: str = Field(default="", sa_column_kwargs={"server_default": ""})
     # runtime_s leaves out the cluster's setup (a run backfilled from its log alone); false before 0012.
     execution_only: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The part of runtime_s the cluster sat idle between its own tasks (other clusters' tasks ran);
+    # NULL for runs collected before 0016.
+    wait_s: float | None = None
 
 
 class RunCostRow(SQLModel, table=True):
