@@ -192,7 +192,7 @@ def run(r: Run, detail: RunDetail | None = None) -> admin_pb2.Run:
         outcome=r.outcome, config=config(r.config), input_bytes=r.input_bytes, cost=cost(r.cost),
         anomalies=list(r.anomalies), application_ids=list(r.application_ids),
         recommendation_id=str(r.recommendation_id) if r.recommendation_id is not None else "", phase=r.phase,
-        setup_s=r.setup_s, message=r.message, execution_only=r.execution_only,
+        setup_s=r.setup_s, message=r.message, execution_only=r.execution_only, wait_s=r.wait_s,
     )
     if detail is not None:
         msg.stages.extend(stage(s) for s in detail.stages)

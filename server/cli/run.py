@@ -134,9 +134,14 @@ def show(ctx: CliContext, run_id: str) -> None:
                f"cluster {r.cluster_id or '-'})")
     # The runtime the SLA is about includes creating the cluster, which the configuration hardly
     # changes: showing it apart tells how much of the runtime tuning can act on.
-    setup = f" (cluster setup {format_duration(r.setup_s)})" if r.HasField("setup_s") else ""
+    parts = [f"cluster setup {format_duration(r.setup_s)}"] if r.HasField("setup_s") else []
     if r.execution_only:  # known from its event log alone: the setup is unknown, and not in the runtime
-        setup = " (without cluster setup)"
+        parts = ["without cluster setup"]
+    if r.HasField("wait_s") and r.wait_s > 0:
+        # Idle while other clusters' tasks ran: paid for and under the SLA, but no part of what this
+        # configuration takes (the tuner does not learn it as execution).
+        parts.append(f"waited {format_duration(r.wait_s)} for other clusters' tasks")
+    setup = f" ({', '.join(parts)})" if parts else ""
     click.echo(f"started {when(r.start_time_ms)}, runtime {format_duration(r.runtime_s)}{setup}, {r.outcome}, "
                f"phase {r.phase}")
     if r.message:
