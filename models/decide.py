@@ -346,7 +346,10 @@ def _sla_below_setup_decision(cands: list[Candidate], history: Sequence[Observat
         pool = _usable(avoid, cands)
         last = int(np.argmin(np.where(pool, out.cost, np.inf)))
     runtime = f"{out.median_s[last]:.0f}s [{out.lo_s[last]:.0f}, {out.hi_s[last]:.0f}]"
-    why = (f"the {settings.sla_s:.0f}s SLA is shorter than the cluster setup alone (~{out.setup.mean_s:.0f}s): "
+    # A cluster that waits for other clusters' tasks has that wait in its setup (`models.setup`).
+    waits = (f", ~{out.setup.wait_mean_s:.0f}s of it waiting for other clusters' tasks"
+             if out.setup.wait_mean_s > 0 else "")
+    why = (f"the {settings.sla_s:.0f}s SLA is shorter than the cluster setup alone (~{out.setup.mean_s:.0f}s{waits}): "
            f"no configuration can meet it, so {cands[last].name} is kept until the SLA is raised (its "
            f"runtime {runtime})")
     phase = "optimizing" if settings.auto_apply else "monitoring"

@@ -75,6 +75,11 @@ class Observation:
 
     ``execution_only``: ``runtime_s`` is the execution alone, no setup in it (a run known only from
     its event log, whose span starts after the cluster came up); ``setup_s`` is None then.
+
+    ``wait_s`` is the part of ``runtime_s`` after the setup when the cluster ran none of its own
+    tasks: it sat idle while another cluster's task ran (a job a1 -> b -> a2 with a1 and a2 on this
+    cluster). Like the setup it is paid for and counts against the SLA, but this configuration does
+    not drive it, so `models.setup` takes it with the setup, not as execution. None when unknown.
     """
 
     config_id: str
@@ -88,3 +93,4 @@ class Observation:
     recommendation_applied: bool = True
     setup_s: float | None = None
     execution_only: bool = False
+    wait_s: float | None = None

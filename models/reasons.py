@@ -11,6 +11,7 @@ from models.money import money
 from models.observation import Observation
 from models.outlook import _Outlook
 from models.settings import Settings
+from models.setup import described
 from models.space import Candidate
 
 
@@ -37,7 +38,7 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
     (for naming the cheapest configuration that reaches the target when ``i`` is just under it)."""
     runtime = f"runtime {out.median_s[i]:.0f}s [{out.lo_s[i]:.0f}, {out.hi_s[i]:.0f}]"
     if out.setup.mean_s > 0:
-        runtime += f" incl. ~{out.setup.mean_s:.0f}s cluster setup"
+        runtime += f" incl. {described(out.setup)}"
     cost = money(out.cost[i], settings.currency)
     if avoid is None:
         avoid = np.zeros(len(cands), dtype=bool)

@@ -9,6 +9,13 @@ run. So when runs report their setup (the Jobs API's ``setup_duration``), the ru
 the execution (`execution_view`), and the setup is one project-wide distribution estimated from
 every run whatever its configuration (`estimate`). The decision adds them back
 (`p_total_below`, `total_interval`): the SLA and the cost are about the whole run.
+
+A cluster that sits idle between its own tasks while another cluster's task runs (``wait_s``: a job
+a1 -> b -> a2 with a1 and a2 sharing one job cluster) is the same kind of time: paid for, inside the
+runtime the SLA bounds, set by something other than this configuration (the other cluster). Learned
+as execution, a change to the other cluster alone read as this one's runtime regression. So the
+wait is taken with the setup: out of the execution, and added back with it where the whole run
+counts (`Setup.wait_mean_s` says how much of the setup's mean it is, for the reasons).
 """
 
 from __future__ import annotations
@@ -68,6 +75,9 @@ class Setup:
     # (`_shape`); empty: log-normal with mean_s and sd_next_s.
     nodes_s: tuple[float, ...] = field(default=(), compare=False, repr=False)
     weights: tuple[float, ...] = field(default=(), compare=False, repr=False)
+    # How much of mean_s is the cluster idle between its tasks, waiting for other clusters' (the rest is
+    # creating the cluster): what a reason names it.
+    wait_mean_s: float = field(default=0.0, compare=False)
 
     @property
     def sd_next_s(self) -> float:
@@ -83,15 +93,17 @@ def estimate(history: Sequence[Observation]) -> Setup:
     does (then the runtime model learns whole runtimes, as before setup was known). A failed or
     interrupted run's figure is left out: its cluster may never have come up (a run cut off by a
     restart reports a setup of 0 s after minutes), so it says nothing about the next start."""
-    seen = [s for o in history if o.ok and not o.execution_only and (s := _reported(o)) is not None][-RECENT:]
-    if not seen:
+    kept = [(s, o) for o in history if o.ok and not o.execution_only and (s := _reported(o)) is not None][-RECENT:]
+    if not kept:
         return NO_SETUP
+    seen = [s for s, _ in kept]
     n = len(seen)
     mean = float(np.mean(seen))
+    wait = float(np.mean([_wait(o) for _, o in kept]))
     ss = float(np.sum((np.array(seen) - mean) ** 2))
     var = (_CV_PSEUDO_RUNS * (_CV_PRIOR * mean) ** 2 + ss) / (_CV_PSEUDO_RUNS + n - 1)
     sd = math.sqrt(var)
-    setup = Setup(mean, sd, sd / math.sqrt(n))
+    setup = Setup(mean, sd, sd / math.sqrt(n), wait_mean_s=wait)
     if n <= _SHAPE_FROM_RUN or setup.sd_next_s <= 0.0 or mean <= 0.0:
         return setup
     nodes, weights = _shape(np.array(seen), setup)
@@ -141,8 +153,28 @@ def execution_view(history: Sequence[Observation], setup: Setup) -> list[Observa
 
 
 def _reported(o: Observation) -> float | None:
-    """The run's own setup figure when it is believable (inside its runtime), else None."""
-    return float(o.setup_s) if o.setup_s is not None and 0.0 <= o.setup_s < o.runtime_s else None
+    """The run's own setup figure when it is believable (inside its runtime), with its wait for other
+    clusters' tasks (`_wait`) added, else None. A wait without a setup figure stays in the runtime:
+    the mean setup taken out of it (`execution_view`) is learned from runs whose waits are in it."""
+    if o.setup_s is None or not 0.0 <= o.setup_s < o.runtime_s:
+        return None
+    return float(o.setup_s) + _wait(o)
+
+
+def _wait(o: Observation) -> float:
+    """The run's wait for other clusters' tasks when it fits in the runtime after the setup, else 0
+    (left in the execution, as before waits were measured)."""
+    wait = o.wait_s or 0.0
+    return float(wait) if wait >= 0.0 and (o.setup_s or 0.0) + wait < o.runtime_s else 0.0
+
+
+def described(setup: Setup) -> str:
+    """What the setup is, in a reason: creating the cluster, and the wait for other clusters' tasks
+    when the runs had one (so a reason does not call a wait of minutes "cluster setup")."""
+    if setup.wait_mean_s <= 0.0:
+        return f"~{setup.mean_s:.0f}s cluster setup"
+    return (f"~{max(setup.mean_s - setup.wait_mean_s, 0.0):.0f}s cluster setup and ~{setup.wait_mean_s:.0f}s "
+            "waiting for other clusters' tasks")
 
 
 def p_total_below(mean_log: np.ndarray, sd_log: np.ndarray | float, setup: Setup, limit_s: float) -> np.ndarray:

@@ -105,4 +105,7 @@ def observation(run: Run, stages: Sequence[Stage | StageOutline], applied_recomm
         recommendation_applied=applied_recommendation,
         setup_s=None if run.execution_only else run.setup_s,
         execution_only=run.execution_only,
+        # Idle between the cluster's tasks while other clusters' ran: taken with the setup, not
+        # learned as this configuration's execution (`models.setup`).
+        wait_s=None if run.execution_only else run.wait_s,
     )
