@@ -38,6 +38,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     agent_conftest = sys.modules.get("tests.agent.conftest")  # it defines those fixtures: none without it
     if agent_conftest is None or session.config.option.collectonly:
         return
+    if hasattr(session.config, "workerinput"):
+        # Under pytest-xdist every worker collects every test, but only the one handed the Spark
+        # group (`pytest_collection_modifyitems`) uses them: starting them ahead on each worker would
+        # run every application twice. There they start on first use, while the other worker goes on.
+        return
     wanted: list[str] = []  # in the order the tests will first ask for them
     for item in session.items:
         wanted += [name for name in getattr(item, "fixturenames", ())
@@ -45,6 +50,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if wanted:
         # The object the tmp_path_factory fixture hands out (no fixture can be asked for here).
         agent_conftest.run_spark_apps_ahead(session.config, session.config._tmp_path_factory, wanted)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``--dist loadgroup``, `.ci/run`), which tests share a worker: every test
+    that uses the session's Spark process goes to one worker (two would each start a JVM, ~1 GiB and
+    most of a core while it starts, and run the same applications twice), and every other test goes
+    with the rest of its file, so a module's fixtures (the demo's two invocations, a module's server)
+    are made once, not once per worker."""
+    agent_conftest = sys.modules.get("tests.agent.conftest")
+    spark_fixtures = set(agent_conftest.SPARK_RUNS) if agent_conftest is not None else set()
+    for item in items:
+        if item.get_closest_marker("spark") or spark_fixtures.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("spark"))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 def _require(what: str) -> None:
