@@ -166,6 +166,14 @@ def show(ctx: CliContext, run_id: str) -> None:
         click.echo("driver " + driver_use(d.peak_heap_bytes, d.gc_ms, d.peak_outside_heap_bytes, alive_s))
     if r.anomalies:
         click.echo(f"unusual: {', '.join(r.anomalies)}")
+    if not r.application_ids and "launch_failed" not in r.anomalies:
+        # Collected from the Jobs API alone: the tuner learns its runtime and cost, not its stages, input
+        # or driver use. Said, because the usual cause (a job cluster that ended while the server was
+        # away took the agent's spool with it) leaves no trace anywhere else the user looks.
+        click.echo("agent data: none: no Spark application of this run reached the server (its agent did "
+                   "not run, or its cluster ended while the server was away and the spool went with it); "
+                   f"`trimtab project backfill {r.project_id} --eventlogs <the cluster's log destination>` "
+                   "reads it from the delivered event logs (docs/agent.md)")
     if r.stages:
         click.echo("")
         print_table([(s.stage_id, s.attempt_id, s.name[:40], s.num_tasks, f"{s.duration_s:.1f}s",

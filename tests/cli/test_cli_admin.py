@@ -98,6 +98,8 @@ def test_run_list_show_and_apps(trimtab: Trimtab, project: Project, cli_store: S
     code, out, _ = trimtab("run", "show", runs[0]["id"])
     assert code == 0 and "Databricks run 502" in out and "cost 5.50 USD" in out
     assert "driver heap" not in out  # no agent data: nothing to show
+    # ... and it says so, with the way to get it back (a job cluster that ended during an outage).
+    assert "agent data: none" in out and f"trimtab project backfill {project.id} --eventlogs" in out
     code, out, _ = trimtab("app", "list")
     assert code == 0 and out.splitlines()[0].split()[0] == "APPLICATION"
     code, _, err = trimtab("app", "show", "nope")
@@ -118,6 +120,7 @@ def test_run_show_names_what_the_driver_used(trimtab: Trimtab, project: Project,
     code, out, _ = trimtab("run", "show", str(run.id))
     assert code == 0
     assert "driver heap peak 3.0 GiB, GC 1.2 s (0.2% of the run), Python and other processes 1.0 GiB" in out
+    assert "agent data: none" not in out
     code, out, _ = trimtab("--json", "run", "show", str(run.id))
     assert json.loads(out)["driver"] == {"peak_heap_bytes": 3 * gib, "gc_ms": 1200,
                                          "peak_outside_heap_bytes": gib}
