@@ -7,6 +7,7 @@ from pathlib import Path
 from sandbox.workspace import allowlists, jobs
 from sandbox.workspace.backend import SimBackend
 from sandbox.workspace.clock import Clock
+from sandbox.workspace.faults import Fault
 from sandbox.workspace.job_scheduler import JobScheduler
 from sandbox.workspace.seed import seed_jobs
 from sandbox.workspace.server import WorkspaceHTTPServer
@@ -50,6 +51,23 @@ class RunningWorkspace:
         with self.workspace.store.lock:
             jobs.set_manage(self.workspace.store.data, job_id, granted)
             self.workspace.store.save()
+
+    def inject_fault(self, method: str, endpoint: str, *, status: int = 500, error_code: str = "INTERNAL_ERROR",
+                     **params: object) -> Fault:
+        """Answer every ``method endpoint`` request whose parameters include ``params`` (compared as
+        strings) with ``status``/``error_code`` until `clear_fault` (faults.py): e.g.
+        ``inject_fault("GET", "jobs/get", job_id=12)`` for one job's settings failing with 500."""
+        return self.server.faults.add(Fault(method, endpoint, {k: str(v) for k, v in params.items()},
+                                            status, error_code))
+
+    def clear_fault(self, fault: Fault | None = None) -> None:
+        """Clear one injected fault, or all of them (None)."""
+        self.server.faults.clear(fault)
+
+    @property
+    def fault_hits(self) -> int:
+        """How many requests were answered with an injected fault."""
+        return self.server.faults.hits
 
     def seed_jobs(self, profiles: list[str] | None = None) -> list[int]:
         return seed_jobs(self.workspace, profiles)

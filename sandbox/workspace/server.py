@@ -31,6 +31,7 @@ from sandbox.workspace import (
     workspace_files,
 )
 from sandbox.workspace.errors import ApiError
+from sandbox.workspace.faults import Faults
 from sandbox.workspace.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -229,6 +230,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
                                f"No API found for '{method} {url.path}'")
             params = self._params(method, url.query, raw,
                                   self.headers.get("Content-Type") or "")
+            self.server.faults.check(method, match["endpoint"] if match else "", params)
             self._reply(200, route(ws, params))
         except ApiError as exc:
             self._reply(exc.status, exc.body(), exc.headers)
@@ -284,6 +286,7 @@ class WorkspaceHTTPServer(ThreadingHTTPServer):
     def __init__(self, workspace: Workspace, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__((host, port), _RequestHandler)
         self.workspace = workspace
+        self.faults = Faults()  # what a test injected (faults.py): none unless asked
         # A short poll interval keeps stop() quick; the loop is idle otherwise.
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                        name="sandbox-workspace-http", daemon=True)
