@@ -5,11 +5,12 @@ from server.databricks.errors import (
     DatabricksNotFound,
     DatabricksRejected,
     DatabricksRequestInvalid,
+    DatabricksServerError,
     DatabricksUnavailable,
     WorkspaceAuthError,
     WorkspaceUnreachable,
 )
-from server.databricks.gateway import DatabricksGateway, GatewayConfig, call_or_none
+from server.databricks.gateway import DatabricksGateway, GatewayConfig, call_or_none, retrying_5xx_for
 
 __all__ = [
     "DatabricksCallError",
@@ -17,9 +18,11 @@ __all__ = [
     "DatabricksNotFound",
     "DatabricksRejected",
     "DatabricksRequestInvalid",
+    "DatabricksServerError",
     "DatabricksUnavailable",
     "GatewayConfig",
     "WorkspaceAuthError",
     "WorkspaceUnreachable",
     "call_or_none",
+    "retrying_5xx_for",
 ]

@@ -43,6 +43,13 @@ class DatabricksUnavailable(DatabricksCallError):
     code = "UNAVAILABLE"
 
 
+class DatabricksServerError(DatabricksUnavailable):
+    """The workspace answered, but with a 5xx (500, 502, 504) past the retries. Unlike a connection
+    that fails, or a 429/503 (the workspace's own load), it may be one resource's trouble: a job
+    whose ``jobs/get`` keeps failing while every other call works. Still a `DatabricksUnavailable`,
+    so a caller that does not tell them apart treats it as before."""
+
+
 class WorkspaceUnreachable(DatabricksUnavailable):
     """A workspace the collector already found unreachable still does not answer a short probe: a
     person's call is refused at once (FAILED_PRECONDITION) rather than spending its retry budget.

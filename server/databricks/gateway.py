@@ -18,6 +18,7 @@ is never retried: it becomes :class:`WorkspaceAuthError`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -34,6 +35,7 @@ from server.databricks.errors import (
     DatabricksNotFound,
     DatabricksRejected,
     DatabricksRequestInvalid,
+    DatabricksServerError,
     DatabricksUnavailable,
     WorkspaceAuthError,
 )
@@ -72,6 +74,26 @@ class DatabricksPermissionDenied(DatabricksCallError):
 PROBE_BUDGET_S = 10
 
 
+# This thread's 5xx retry budget while in `retrying_5xx_for` (every gateway's calls in the thread).
+_THREAD_BUDGET = threading.local()
+
+
+@contextlib.contextmanager
+def retrying_5xx_for(budget_s: int) -> Iterator[None]:
+    """Within the block, this thread's Databricks calls (any gateway's) retry a 5xx answer for at most
+    ``budget_s`` instead of the whole budget. For calls on one resource whose failure is its own (the
+    collector's calls for one job), so a resource that keeps failing costs seconds, not a minute per
+    try. A 429/503 or a connection that fails keeps the whole budget: those are the workspace's
+    trouble, not the resource's. Per thread, so a gateway's other users keep theirs; a function, not
+    a gateway method, so that wrapping a gateway (tests count its calls) wraps no new call."""
+    before = getattr(_THREAD_BUDGET, "server_error_s", None)
+    _THREAD_BUDGET.server_error_s = budget_s if before is None else min(before, budget_s)
+    try:
+        yield
+    finally:
+        _THREAD_BUDGET.server_error_s = before
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     host: str
@@ -79,6 +101,10 @@ class GatewayConfig:
     # The deadline for all retries of one call (building the client makes no call).
     retry_timeout_s: int = 60
     http_timeout_s: float = 30.0
+    # The deadline for retrying a 5xx answer (500, 502, 504), when shorter than ``retry_timeout_s``
+    # (None: the same; `retrying_5xx_for` shortens it for a block of calls).
+    # A 429/503 or a connection that fails keeps ``retry_timeout_s``: those are the workspace's.
+    server_error_retry_s: int | None = None
 
 
 # The SDK appends ". Config: host=..., token=***, auth_type=pat" to auth errors.
@@ -128,7 +154,11 @@ class DatabricksGateway:
         from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
 
         raw = {"data": data, "headers": {"Content-Type": "application/octet-stream"}} if data is not None else {}
-        deadline = self._clock.monotonic() + self._cfg.retry_timeout_s
+        # The deadline of our own 5xx retries; the SDK's own (429/503, no connection) keep the whole
+        # budget, which its client was built with.
+        budget_5xx = min(self._cfg.retry_timeout_s, getattr(_THREAD_BUDGET, "server_error_s", None)
+                         or self._cfg.server_error_retry_s or self._cfg.retry_timeout_s)
+        deadline_5xx = self._clock.monotonic() + budget_5xx
         attempt = 0
         while True:
             attempt += 1
@@ -138,19 +168,19 @@ class DatabricksGateway:
                 return result if isinstance(result, dict) else {"items": result}
             except (sdk_errors.InternalError, sdk_errors.DeadlineExceeded) as err:
                 # 500/504 (and 502 below): the SDK does not retry these; we do.
-                if not retry_5xx or self._clock.monotonic() >= deadline:
-                    raise DatabricksUnavailable(f"{method} {path}: {_message(err)}") from err
-                self._backoff(attempt, err, deadline)
+                if not retry_5xx or self._clock.monotonic() >= deadline_5xx:
+                    raise DatabricksServerError(f"{method} {path}: {_message(err)}") from err
+                self._backoff(attempt, err, deadline_5xx)
             except sdk_errors.DatabricksError as err:
                 status = getattr(self._last, "status", None)
                 if type(err) is sdk_errors.DatabricksError and retry_5xx and _transient(err, status):
                     # Unmapped status (502 Bad Gateway, a proxy's 408 and the like): transient.
-                    if self._clock.monotonic() < deadline:
-                        self._backoff(attempt, err, deadline)
+                    if self._clock.monotonic() < deadline_5xx:
+                        self._backoff(attempt, err, deadline_5xx)
                         continue
-                    raise DatabricksUnavailable(
+                    raise DatabricksServerError(
                         f"{method} {path}: {_message(err)} (HTTP {status or '?'}, still failing after "
-                        f"{self._cfg.retry_timeout_s}s of retries)") from err
+                        f"{budget_5xx}s of retries)") from err
                 raise _translate(method, path, err, status) from err
             except TimeoutError as err:
                 # The SDK's retry budget (our deadline) ran out: 429/503, or no connection at all.
