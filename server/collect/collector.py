@@ -27,13 +27,19 @@ hand is a user edit (`Collector._repaired`). A run repaired before its first col
 its first attempt left it (on the configuration that failed) and then updated the same way.
 
 Workspaces are polled one after the other, and one workspace's trouble never
-stops the others. A workspace that cannot be reached (no connection, or 5xx or
+stops the others. A workspace that cannot be reached (no connection, or 503 or
 429 past the gateway's retry deadline: `DatabricksUnavailable`) is left for the
 rest of the poll at its first failed call, not retried job by job, and its status
 becomes ``unreachable`` with the error; it then rests between tries
 (`server.collect.health`). Each try starts with one cheap call on a short retry
 budget (`DatabricksGateway.probe`), so a workspace still down costs the poll
 seconds, not a whole call's budget.
+
+A 5xx answer on one job's calls (`DatabricksServerError`: its ``jobs/get`` failing while the
+workspace answers) is that job's trouble: its calls retry a 5xx for a short budget only, the
+job is skipped, rests and is tried after the others, and the workspace's ``last_error`` names it
+while its status stays ``ok`` (`server.collect.job_trouble`). It is the workspace's trouble when a
+probe fails too, or when several jobs fail one after the other (`Collector._job_failed`).
 
 A workspace with auto-import on also has its new jobs imported (`server.collect.discovery`),
 in the same poll and after its runs are collected, so a resting workspace is not tried by
@@ -67,6 +73,7 @@ from server.collect.build import (
 )
 from server.collect.discovery import AutoImport
 from server.collect.health import WorkspaceHealth
+from server.collect.job_trouble import JOB_5XX_BUDGET_S, JOB_NOTE_MARK, JobTrouble
 from server.collect.run_parse import (
     REPAIRABLE_OUTCOMES,
     ClusterRun,
@@ -86,9 +93,11 @@ from server.databricks import (
     DatabricksGateway,
     DatabricksNotFound,
     DatabricksRejected,
+    DatabricksServerError,
     DatabricksUnavailable,
     WorkspaceAuthError,
     call_or_none,
+    retrying_5xx_for,
 )
 from server.domain import CostBreakdown, Project, Run, Workspace, started_before
 from server.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
@@ -138,6 +147,9 @@ PRICED_ON_DEMAND_NOTE = ("workers priced on demand: stored before Trimtab read a
 ON_DEMAND_KEPT_NOTE = ("workers priced on demand where Databricks ran them on spot (the spec leaves the "
                        "availability unset): kept, {why}")
 EVENTS_KEPT_MS = 30 * 24 * 3600 * 1000  # Databricks keeps a terminated cluster's events for 30 days
+# This many jobs failing one after the other with a 5xx while the workspace answers its probe are the
+# workspace's trouble, not each job's (`Collector._job_failed`).
+JOBS_IN_A_ROW = 3
 
 class Collector:
     def __init__(self, store: Store, gateway_for: GatewayFor, *, clock: Clock,
@@ -162,6 +174,7 @@ class Collector:
         self._unended_apps: dict[str, float] = {}
         self._wake = threading.Event()
         self._health = WorkspaceHealth(store, clock, poll_interval_s)
+        self._jobs = JobTrouble(clock, poll_interval_s)  # jobs whose own calls fail while their workspace answers
         # Project id -> its newest run (store id) known to have a plan after it: planned by this
         # collector, or looked at by `_plan_unplanned` (at most one try per run and process).
         self._planned_after: dict[int, int] = {}
@@ -258,20 +271,70 @@ class Collector:
         """Collect every job's new runs into ``collected``; False when the workspace failed as a whole."""
 
         def every_job() -> None:
-            for job_id, group in sorted(by_job.items()):
+            # The failing jobs after the others, and only once their rest is over (`JobTrouble.order`).
+            for job_id in self._jobs.order(workspace.name, by_job):
                 if self._stopping():  # the server stops: leave between jobs (each job's runs are whole)
                     return
+                group = by_job[job_id]
                 try:
-                    collected.extend(self._collect_job(workspace, gateway, job_id, group))
+                    # Every call made for one job (its settings, its runs, their clusters) retries a 5xx
+                    # for a short budget only: one job that keeps failing must not cost each poll a
+                    # minute (`server.collect.job_trouble`). 429/503 and no connection keep the whole.
+                    with retrying_5xx_for(JOB_5XX_BUDGET_S):
+                        collected.extend(self._collect_job(workspace, gateway, job_id, group))
+                except DatabricksServerError as err:  # a 5xx answer: maybe the job's own trouble
+                    self._job_failed(workspace, gateway, job_id, group, err, row)
+                    continue
                 except (WorkspaceAuthError, DatabricksUnavailable):
                     raise  # the whole workspace's trouble: every other job would meet it too
                 except DatabricksCallError as err:  # one job's trouble must not stop the others
                     log.warning("workspace %s job %s: %s", workspace.name, job_id, err)
+                else:
+                    self._jobs.answered(workspace.name, job_id)
+                row.clear()
 
+        row: list[int] = []  # jobs that were not failing before and failed in this poll, one after the other
         if not self._health.reached(workspace, every_job):
+            self._jobs.forget(workspace.name, row)  # their failures were the workspace's
             return False
         self._health.answered(workspace)
+        self._say_failing_jobs(workspace)
         return True
+
+    def _job_failed(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int, group: list[Project],
+                    err: DatabricksServerError, row: list[int]) -> None:
+        """A job's calls answered a 5xx past their retries: the job's own trouble (it is skipped,
+        rests, and the poll goes on: `server.collect.job_trouble`) unless the workspace's.
+
+        The workspace's trouble (raised, so the workspace is recorded unreachable and rests) when
+        - a short probe of the workspace (`DatabricksGateway.probe`: ``jobs/list``) fails too: the
+          workspace itself does not answer;
+        - or `JOBS_IN_A_ROW` jobs that were being collected fail one after the other while the
+          probe answers: a jobs or runs service failing for every job (``runs/list`` 500s while
+          ``jobs/list`` works). Each such job would cost the poll its short budget in turn, a
+          workspace with 1,500 jobs hours; a job that fails alone is rare enough that three in a
+          row are not three jobs' troubles. Jobs already failing (tried last, see `JobTrouble.order`)
+          neither count nor break a row: their failing again says nothing new."""
+        failing_before = self._jobs.is_failing(workspace.name, job_id)
+        if not failing_before:
+            row.append(job_id)
+        gateway.probe()  # WorkspaceAuthError / DatabricksUnavailable: the workspace's, raised as such
+        if len(row) >= JOBS_IN_A_ROW:
+            raise DatabricksServerError(
+                f"jobs {', '.join(map(str, row))} failed one after the other while the workspace answers "
+                f"(its jobs or runs service failing?); the last: {err}") from err
+        self._jobs.failed(workspace.name, job_id, group[0].job_name, err)
+
+    def _say_failing_jobs(self, workspace: Workspace) -> None:
+        """Keep the workspace's ``last_error`` saying which of its jobs are not collected and why
+        (`JobTrouble.note`; "" once none), its status ``ok``: `trimtab workspace show` shows it. Written
+        only when it changes. ``workspace`` as read at the start of the poll; `WorkspaceHealth.answered`
+        has just set a status other than ``ok`` to ``ok`` with no error."""
+        note = self._jobs.note(workspace.name)
+        stored = workspace.last_error if workspace.status == "ok" else ""
+        if note == stored or (not note and JOB_NOTE_MARK not in stored):
+            return  # unchanged, or an error that is not this note's (not cleared here)
+        self._store.workspaces.set_status(workspace.name, "ok", note, polled_host=workspace.host)
 
     def _discover(self, workspace: Workspace, gateway: DatabricksGateway, *, answered: bool) -> None:
         """Auto-import's pass (`server.collect.discovery`); ``answered``: collection already reached the workspace."""

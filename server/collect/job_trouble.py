@@ -1,0 +1,120 @@
+"""Jobs the collector cannot collect while their workspace answers: one job's own failure.
+
+A job whose own calls keep failing with a 5xx (its ``jobs/get`` 500s for hours while every other
+call works: `DatabricksServerError`) is that job's trouble, not the workspace's. Before, it was
+taken for the workspace being unreachable: the poll stopped at it, every job after it in id order
+went uncollected, the workspace was marked ``unreachable`` (it answers) and rested, and each later
+poll met the same job first again.
+
+Now such a job is skipped and the poll goes on to the next job. It rests between tries as an
+unreachable workspace does (one poll interval, then 2, 4, ... up to `JOB_BACKOFF_CAP_S`), and when
+its rest is over it is tried after the jobs that are not failing, so it never holds them up. Its
+runs are not lost meanwhile: its cursor stays where it was, and the first poll it answers collects
+them. The failure is logged when it starts, again at most every `SAY_AGAIN_S` while it lasts, and
+when the job answers again; while it lasts the workspace's ``last_error`` says which jobs are not
+collected and why (``trimtab workspace show``), its status staying ``ok``.
+
+The memories live in the process (as the workspaces' rests do); only the collector's poll thread
+uses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Collection
+
+from server.clock import Clock
+from server.render.fmt import cut
+
+log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
+
+# How long one job's own calls retry a 5xx before the job is given up for this poll: a blip passes
+# in a few seconds (0.5 + 1 + 2 + 4 + 8 s of backoff), and a job that keeps failing costs a poll this
+# much rather than the gateway's whole budget (60 s), per try.
+JOB_5XX_BUDGET_S = 15
+JOB_BACKOFF_CAP_S = 900.0  # the longest a failing job rests between tries
+SAY_AGAIN_S = 3600.0  # a job still failing is logged again (as a warning) at most this often
+# The workspace's ``last_error`` names at most this much of its failing jobs.
+NOTE_CHARS = 1000
+JOB_NOTE_MARK = "not collected: "  # every job's part of the note starts "job N (name) " then this
+
+
+@dataclasses.dataclass
+class _Failing:
+    """A job whose own calls failed: since when, how many tries in a row, its next try."""
+
+    failures: int
+    since_ms: int  # wall clock, for people
+    retry_at: float  # monotonic s on the collector's clock
+    said_at: float  # monotonic s when last logged as a warning
+    error: str
+    name: str
+
+
+class JobTrouble:
+    """The failing jobs of every workspace, and when each is tried next."""
+
+    def __init__(self, clock: Clock, poll_interval_s: float) -> None:
+        self._clock = clock
+        self._poll_interval_s = poll_interval_s
+        self._failing: dict[str, dict[int, _Failing]] = {}  # workspace -> job id -> its trouble
+
+    def order(self, workspace: str, job_ids: Collection[int]) -> list[int]:
+        """The jobs to try in this poll: those not failing by id, then the failing ones whose rest is
+        over (the longest failing first). Forgets the jobs no longer collected (detached, orphaned)."""
+        failing = self._failing.setdefault(workspace, {})
+        for job_id in [j for j in failing if j not in job_ids]:
+            del failing[job_id]
+        now = self._clock.monotonic()
+        healthy = sorted(j for j in job_ids if j not in failing)
+        due = sorted((j for j in failing if failing[j].retry_at <= now), key=lambda j: (failing[j].since_ms, j))
+        return healthy + due
+
+    def is_failing(self, workspace: str, job_id: int) -> bool:
+        return job_id in self._failing.get(workspace, {})
+
+    def failed(self, workspace: str, job_id: int, name: str, err: Exception) -> None:
+        """Record a try of the job that failed; rest it 1, 2, 4, ... poll intervals (capped)."""
+        now = self._clock.monotonic()
+        failing = self._failing.setdefault(workspace, {})
+        before = failing.get(job_id)
+        failures = before.failures + 1 if before is not None else 1
+        rest_s = min(JOB_BACKOFF_CAP_S, self._poll_interval_s * 2 ** min(failures - 1, 32))
+        say = before is None or now - before.said_at >= SAY_AGAIN_S
+        failing[job_id] = _Failing(failures, before.since_ms if before else self._clock.now_ms(), now + rest_s,
+                                   now if say else before.said_at if before else now, str(err), name)
+        if say:
+            log.warning("workspace %s job %s: its runs are not collected (%d tr%s in a row failed; the other jobs "
+                        "are collected), tried again in %.0fs (then less often, up to every %.0fs): %s",
+                        workspace, job_id, failures, "y" if failures == 1 else "ies", rest_s,
+                        JOB_BACKOFF_CAP_S, err)
+        else:
+            log.debug("workspace %s job %s still failing (%d tries in a row); next try in %.0fs: %s",
+                      workspace, job_id, failures, rest_s, err)
+
+    def answered(self, workspace: str, job_id: int) -> None:
+        """The job was collected: its trouble, if any, is over."""
+        before = self._failing.get(workspace, {}).pop(job_id, None)
+        if before is not None:
+            log.info("workspace %s job %s answers again after %d failed tr%s; its runs are collected",
+                     workspace, job_id, before.failures, "y" if before.failures == 1 else "ies")
+
+    def forget(self, workspace: str, job_ids: Collection[int]) -> None:
+        """Drop what was recorded of these jobs (their failures were the workspace's after all)."""
+        failing = self._failing.get(workspace, {})
+        for job_id in job_ids:
+            failing.pop(job_id, None)
+
+    def note(self, workspace: str) -> str:
+        """What the workspace's ``last_error`` says of its failing jobs ("" when none), e.g. ``job 12
+        (etl) not collected: failing since 2026-12-06 20:40 UTC (3 tries): GET /api/2.2/jobs/get: ...``."""
+        failing = self._failing.get(workspace, {})
+        parts = []
+        for job_id, f in sorted(failing.items(), key=lambda item: (item[1].since_ms, item[0])):
+            since = dt.datetime.fromtimestamp(f.since_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+            named = f" ({f.name})" if f.name else ""
+            parts.append(f"job {job_id}{named} {JOB_NOTE_MARK}failing since {since} UTC "
+                         f"({f.failures} tr{'y' if f.failures == 1 else 'ies'}): {cut(f.error, 300)}")
+        return cut("; ".join(parts), NOTE_CHARS, on_word=True) if parts else ""
