@@ -251,6 +251,15 @@ class DatabricksGateway:
 
     def list_jobs(self) -> list[dict[str, Any]]:
         """Every job with its tasks and clusters (all pages)."""
+        return self._every_job()
+
+    def list_job_settings(self) -> list[dict[str, Any]]:
+        """Every job with its tasks and clusters, as the collector looks over them each poll: the same
+        listing as `list_jobs` (auto-import's), apart so that each can be told apart and counted.
+        API 2.2 cuts a job's arrays at 100 entries here; such a job says ``has_more``."""
+        return self._every_job()
+
+    def _every_job(self) -> list[dict[str, Any]]:
         return list(self._pages("GET", f"{JOBS}/list", "jobs", {"limit": 100, "expand_tasks": True},
                                 dedupe_key="job_id"))
 
@@ -323,6 +332,23 @@ class DatabricksGateway:
             if newer_than_run_id is None or int(run["run_id"]) > newer_than_run_id:
                 out.append(run)
         return out
+
+    def list_workspace_runs(self, *, started_from_ms: int | None = None,
+                            active_only: bool = False) -> list[dict[str, Any]]:
+        """Runs of every job (``runs/list`` without ``job_id``) that started at or after
+        ``started_from_ms`` (Databricks' clock; None: any), or only those still going, newest first,
+        each once, every page (25 runs a page, the API's most)."""
+        query: dict[str, Any] = {"limit": 25}
+        if started_from_ms is not None:
+            query["start_time_from"] = started_from_ms
+        if active_only:
+            query["active_only"] = True
+        return list(self._pages("GET", f"{JOBS}/runs/list", "runs", query, dedupe_key="run_id"))
+
+    def newest_run(self) -> dict[str, Any] | None:
+        """The workspace's run that started last (any job, any state), or None: one page of one run."""
+        runs = self._do("GET", f"{JOBS}/runs/list", query={"limit": 1}).get("runs") or []
+        return runs[0] if runs else None
 
     def latest_run_id(self, job_id: int) -> int | None:
         """The newest run of a job (any state), or None when it never ran: one page only."""
