@@ -3,7 +3,9 @@
 Two ways in, so no run is missed: the agent's ApplicationEnd wakes it at once
 (``notify_application_end``), and a regular poll lists each job's runs newer
 than the project's cursor (``last_seen_run_id``), which catches runs without an
-agent. For each finished run it reads ``runs/get``, ``clusters/get`` and every
+agent. Only the jobs that need it are read so (`server.collect.look_over`): each
+poll lists the workspace's jobs and its recent runs once, and reads in full the jobs
+with a finished run newer than their cursor, or due for another reason. For each finished run it reads ``runs/get``, ``clusters/get`` and every
 page of ``clusters/events``, joins the agent's applications by cluster id and
 Spark context id, and stores one `Run` per (project, Databricks run).
 
@@ -74,6 +76,7 @@ from server.collect.build import (
 from server.collect.discovery import AutoImport
 from server.collect.health import WorkspaceHealth
 from server.collect.job_trouble import JOB_5XX_BUDGET_S, JOB_NOTE_MARK, JobTrouble
+from server.collect.look_over import FULL_EVERY_S, Listing, LookOver, next_watermark, stagger
 from server.collect.run_parse import (
     REPAIRABLE_OUTCOMES,
     ClusterRun,
@@ -167,7 +170,11 @@ class Collector:
         self._catalog = catalog  # None: runs are stored unpriced (costing may price them later)
         self._bill_source_for = bill_source_for
         self._poll_interval_s = poll_interval_s
-        self._repair_next: dict[int, int] = {}  # Databricks run id -> when to re-read it for a repair (ms)
+        # (workspace, job id) -> its failed runs (Databricks run id) -> when to re-read each for a repair (ms)
+        self._repair_next: dict[tuple[str, int], dict[int, int]] = {}
+        self._look = LookOver()  # which jobs a poll reads in full (`server.collect.look_over`)
+        self._reprice_left: set[int] = set()  # projects with runs left to re-price after this poll's share
+        self._going_starts: list[int] = []  # starts of the runs going met by this poll's full reads (ms)
         self._lock = threading.Lock()
         self._waiting_apps: dict[str, float] = {}  # application id -> give up at (monotonic s)
         # Applications tied to a run before their end was stored -> give up at (monotonic s).
@@ -271,11 +278,21 @@ class Collector:
         """Collect every job's new runs into ``collected``; False when the workspace failed as a whole."""
 
         def every_job() -> None:
+            # One listing of the workspace's jobs and recent runs says which jobs to read in full
+            # (`server.collect.look_over`); None: every job (this process's first poll of it).
+            started = self._clock.monotonic()
+            self._going_starts = []
+            listing = self._look_over(workspace, gateway, by_job)
+            now_ms = self._clock.now_ms()
             # The failing jobs after the others, and only once their rest is over (`JobTrouble.order`).
             for job_id in self._jobs.order(workspace.name, by_job):
                 if self._stopping():  # the server stops: leave between jobs (each job's runs are whole)
                     return
                 group = by_job[job_id]
+                if listing is not None and self._quiet(workspace, job_id, group, listing, now_ms):
+                    self._follow_settings(group, listing.settings[job_id].get("settings") or {})
+                    row.clear()
+                    continue
                 try:
                     # Every call made for one job (its settings, its runs, their clusters) retries a 5xx
                     # for a short budget only: one job that keeps failing must not cost each poll a
@@ -292,6 +309,8 @@ class Collector:
                 else:
                     self._jobs.answered(workspace.name, job_id)
                 row.clear()
+            if listing is None:  # every job read in full: from now on, the listings say which to read
+                self._first_watermark(workspace, gateway, by_job, self._clock.monotonic() - started)
 
         row: list[int] = []  # jobs that were not failing before and failed in this poll, one after the other
         if not self._health.reached(workspace, every_job):
@@ -300,6 +319,92 @@ class Collector:
         self._health.answered(workspace)
         self._say_failing_jobs(workspace)
         return True
+
+    def _look_over(self, workspace: Workspace, gateway: DatabricksGateway,
+                   by_job: dict[int, list[Project]]) -> Listing | None:
+        """This poll's listings of the workspace (`server.collect.look_over`): its jobs' settings
+        (``jobs/list``) and its runs started since the watermark (``runs/list`` across jobs); None
+        until this process has read every job in full once (`_first_watermark`)."""
+        name, host = workspace.name, workspace.host
+        self._look.keep_only(name, host, by_job)
+        if not self._look.started(name, host):
+            return None
+        since = self._look.watermark(name, host)
+        try:
+            runs = gateway.list_workspace_runs(started_from_ms=since)
+            listed = gateway.list_job_settings()
+        except (WorkspaceAuthError, DatabricksUnavailable):
+            raise  # the workspace's trouble, as any call's
+        except DatabricksCallError as err:  # a listing refused (a bad page): every job read in full instead
+            log.warning("workspace %s: listing its jobs and runs failed, every job read in full: %s", name, err)
+            return None
+        self._look.set_watermark(name, host, next_watermark(since, runs, by_job))
+        # A job whose arrays the list cut (over 100 tasks or clusters) is read whole with jobs/get.
+        settings = {int(job["job_id"]): job for job in listed if not job.get("has_more")}
+        finished: dict[int, int] = {}
+        for run in runs:
+            if is_finished(run) and run.get("job_id") is not None:
+                job_id = int(run["job_id"])
+                finished[job_id] = max(finished.get(job_id, 0), int(run["run_id"]))
+        return Listing(settings, finished)
+
+    def _first_watermark(self, workspace: Workspace, gateway: DatabricksGateway,
+                         by_job: dict[int, list[Project]], took_s: float) -> None:
+        """After this process's first full read of the workspace: the runs watermark, from the runs
+        going now, those its full reads met going (one may have ended since), and the newest start
+        less the margin and the time the reads took (a run that started and ended during them, after
+        its job was read, started after they began: on Databricks' clock, ``took_s`` before now at
+        the latest). Only the durations come from the server's clock, never its time of day."""
+        try:
+            going = gateway.list_workspace_runs(active_only=True)
+            newest = gateway.newest_run()
+        except (WorkspaceAuthError, DatabricksUnavailable):
+            raise
+        except DatabricksCallError as err:  # no watermark yet: the next poll reads every job in full again
+            log.warning("workspace %s: listing its runs failed, every job read in full again next poll: %s",
+                        workspace.name, err)
+            return
+        mark = next_watermark(None, [*going, *([newest] if newest else [])], by_job)
+        if mark is not None:
+            mark = min([mark - int(took_s * 1000), *self._going_starts])
+        elif self._going_starts:
+            mark = min(self._going_starts)
+        self._look.set_watermark(workspace.name, workspace.host, mark)
+
+    def _quiet(self, workspace: Workspace, job_id: int, group: list[Project], listing: Listing, now_ms: int) -> bool:
+        """The job need not be read in full this poll: listed whole, not failing, not due a full read
+        (`LookOver.due`), and no finished run newer than its cursor listed."""
+        if job_id not in listing.settings or self._jobs.is_failing(workspace.name, job_id):
+            return False
+        if self._look.due(workspace.name, workspace.host, job_id, now_ms):
+            return False
+        return not listing.news(job_id, min(p.last_seen_run_id or 0 for p in group))
+
+    def _follow_settings(self, group: list[Project], settings: dict[str, Any]) -> None:
+        """What a full read does with the job's settings, from the listing's: orphan the projects whose
+        cluster is gone or taken over, and follow the schedule (a write only when it changed)."""
+        schedule = job_schedule(settings)
+        for project in self._active(group, settings):
+            if project.schedule == schedule:
+                continue
+            with project_lock(int(project.id or 0), self._store):
+                fresh = self._store.projects.get(int(project.id or 0))
+                if fresh.schedule != schedule:
+                    self._store.projects.update(dataclasses.replace(fresh, schedule=schedule))
+
+    def _active(self, group: list[Project], settings: dict[str, Any]) -> list[Project]:
+        """The projects of ``group`` still on their cluster in the job's ``settings``; the others orphaned."""
+        active = []
+        for project in group:
+            live = find_cluster_spec(settings, project.cluster_key)
+            if live is None:
+                self._orphan(project, f"cluster {project.cluster_key!r} is no longer in the job")
+            elif (other := taken_over(project, live)) is not None:
+                # Not a user's edit to rebase on: both servers would plan and apply for one job.
+                self._orphan(project, other)
+            else:
+                active.append(project)
+        return active
 
     def _job_failed(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int, group: list[Project],
                     err: DatabricksServerError, row: list[int]) -> None:
@@ -404,21 +509,13 @@ class Collector:
                 self._orphan(project, "the job was deleted")
             return []
         settings = job.get("settings") or {}
-        active = []
-        for project in group:
-            live = find_cluster_spec(settings, project.cluster_key)
-            if live is None:
-                self._orphan(project, f"cluster {project.cluster_key!r} is no longer in the job")
-            elif (other := taken_over(project, live)) is not None:
-                # Not a user's edit to rebase on: both servers would plan and apply for one job.
-                self._orphan(project, other)
-            else:
-                active.append(project)
+        active = self._active(group, settings)
         if not active:
             return []
         cursor = min(p.last_seen_run_id or 0 for p in active)
         runs = gateway.list_runs(job_id, newer_than_run_id=cursor or None)
         running = [int(r["run_id"]) for r in runs if not is_finished(r)]
+        self._going_starts.extend(int(r.get("start_time") or 0) for r in runs if not is_finished(r))
         finished = sorted(int(r["run_id"]) for r in runs if is_finished(r))
         collected = []
         for run_id in finished:
@@ -435,7 +532,8 @@ class Collector:
                     run = self._collect_piece(workspace, gateway, project, piece, first=first)
                 if run is not None:
                     collected.append(run)
-        collected.extend(self._collect_repairs(workspace, gateway, active, skip=set(finished)))
+        repaired, repair_due_ms = self._collect_repairs(workspace, gateway, active, skip=set(finished))
+        collected.extend(repaired)
         new_cursor = min(running) - 1 if running else max([cursor, *finished])
         # The job's schedule is followed on every poll (savings count its fire times), so a
         # schedule changed, paused or removed in the workspace shows without a re-import.
@@ -453,13 +551,24 @@ class Collector:
         # After the cursor moved: a workspace failing here costs no collected run its bookkeeping.
         self._reprice(workspace, gateway, active)
         self._reprice_on_demand(workspace, gateway, active)
+        # Read in full again at the next poll after a run collected (its failure is re-read for a repair)
+        # or with runs left to re-price; else when a failed run's re-read is due, and at the latest
+        # after about FULL_EVERY_S (`server.collect.look_over`).
+        now = self._clock.now_ms()
+        left = {int(p.id or 0) for p in active} & self._reprice_left
+        self._reprice_left -= left
+        again = now if collected or left else now + int(FULL_EVERY_S * 1000 * stagger(job_id))
+        if repair_due_ms is not None:
+            again = min(again, repair_due_ms)
+        self._look.read_in_full(workspace.name, workspace.host, job_id, again)
         return collected
 
     # ------------------------------------------------------------ repairs
 
     def _collect_repairs(self, workspace: Workspace, gateway: DatabricksGateway, active: list[Project],
-                         skip: set[int]) -> list[Run]:
-        """The stored failed or canceled runs of these projects that a repair has re-run since, updated."""
+                         skip: set[int]) -> tuple[list[Run], int | None]:
+        """The stored failed or canceled runs of these projects (one job's) that a repair has re-run
+        since, updated; and when the next of their re-reads is due (ms; None: no failed run kept)."""
         now = self._clock.now_ms()
         since = now - REPAIR_WINDOW_MS
         failed: dict[int, list[Run]] = {}
@@ -478,13 +587,16 @@ class Collector:
         # Each re-read is a runs/get: every poll in a run's first hour (a repair usually follows
         # the failure at once), then at most every REPAIR_RECHECK_LATER_MS, so a job that keeps
         # failing does not cost five calls a poll for a week.
+        # Kept per job: each job's pass forgets only its own runs no longer failed.
+        nexts = self._repair_next.setdefault((workspace.name, active[0].job_id), {})
         due = {run_id: stored for run_id, stored in failed.items()
-               if self._repair_next.get(run_id, 0) <= now}
+               if nexts.get(run_id, 0) <= now}
         for run_id, stored in due.items():
             young = now - min(r.created_at_ms for r in stored) < REPAIR_EAGER_MS
-            self._repair_next[run_id] = now + (0 if young else REPAIR_RECHECK_LATER_MS)
-        for run_id in [k for k in self._repair_next if k not in failed]:
-            del self._repair_next[run_id]  # no longer failed, or out of the window
+            nexts[run_id] = now + (0 if young else REPAIR_RECHECK_LATER_MS)
+        for run_id in [k for k in nexts if k not in failed]:
+            del nexts[run_id]  # no longer failed, or out of the window
+        next_due = min(nexts.values(), default=None)
         updated: list[Run] = []
         for run_id, stored in sorted(due.items()):
             detail = _run_or_none(gateway, run_id)
@@ -507,7 +619,7 @@ class Collector:
                             self._on_run_collected(repaired)
                         except Exception:  # planning's trouble must not stop collection (the run is stored)
                             log.exception("on_run_collected failed for repaired run %s", repaired.id)
-        return updated
+        return updated, next_due
 
     def _repaired(self, workspace: Workspace, gateway: DatabricksGateway, project_id: int, stored_id: int,
                   piece: ClusterRun, *, just_stored: bool = False) -> Run | None:
@@ -720,7 +832,10 @@ class Collector:
         tried = unpriced_note(self._catalog.version, "")
         priced: list[Run] = []
         for project in active:
-            for run in self._store.runs.unpriced_since(int(project.id or 0), since, tried, REPRICE_RUNS_PER_POLL):
+            unpriced = self._store.runs.unpriced_since(int(project.id or 0), since, tried, REPRICE_RUNS_PER_POLL)
+            if len(unpriced) >= REPRICE_RUNS_PER_POLL:
+                self._reprice_left.add(int(project.id or 0))  # the rest at the next poll
+            for run in unpriced:
                 if run.cost is not None or not run.cluster_id or run.end_ms < since or REPAIRED in run.anomalies \
                         or unpriced_reason(run.message).startswith(tried):
                     continue  # priced; never launched; past the window; several clusters'; tried with this catalog
@@ -758,7 +873,10 @@ class Collector:
         priced: list[Run] = []
         for project in active:
             pid = int(project.id or 0)
-            for run in self._store.runs.cost_noted_since(pid, since, PRICED_ON_DEMAND_NOTE, REPRICE_RUNS_PER_POLL):
+            noted = self._store.runs.cost_noted_since(pid, since, PRICED_ON_DEMAND_NOTE, REPRICE_RUNS_PER_POLL)
+            if len(noted) >= REPRICE_RUNS_PER_POLL:
+                self._reprice_left.add(pid)  # the rest at the next poll
+            for run in noted:
                 if REPAIRED in run.anomalies:
                     continue  # several clusters' sum, which re-pricing one cannot replace (`_reprice`)
                 with project_lock(pid, self._store):

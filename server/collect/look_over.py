@@ -1,0 +1,113 @@
+"""Which jobs a poll reads in full, and which it only looks over: a poll's cost grows with what
+changed, not with how many jobs are imported.
+
+Reading every job in full each poll (``jobs/get`` and its own ``runs/list``, and the store's repair
+and re-price queries for each project) cost a workspace with 1,500 imported jobs 3,000 calls and
+6,000 queries a poll: over a minute on loopback, longer than the poll interval, and some 300 s
+against a real workspace. Instead, each poll of a workspace reads once
+- its jobs' settings, ``jobs/list`` with their tasks and clusters (100 jobs a page), which is all
+  ``jobs/get`` gave the collector: a job deleted or whose cluster is gone (orphaned), one another
+  server took over, a changed schedule, are still seen at every poll;
+- its runs that started since a watermark, ``runs/list`` across jobs (25 a page), which tells the
+  jobs with a finished run newer than their cursor.
+and reads in full (`Collector._collect_job`) only the jobs that need it: a new finished run; a
+job missing from the list or whose arrays it cut (``has_more``); a job failing, or not read in full
+yet by this process; a stored failed run whose re-read for a repair is due; runs left to re-price;
+a run just collected (its failure is re-read for a repair at the next poll). And every job at least
+every `FULL_EVERY_S` (staggered by job, so not all at once): whatever the listings could miss (a run
+whose start the watermark passed by a clock gone wrong, runs another process stored for a repair or
+a re-price: ``trimtab project backfill``) is met within that.
+
+The watermark is on Databricks' clock alone (the server's may differ, and a test's is fake): no
+later than the start of any run still going, and `MARGIN_MS` before the newest start seen, so that
+a run that started just before a listing and showed only after it is listed next time. A run still
+going keeps the watermark at its start (up to `HOLD_BACK_MS`), so it is listed again until it has
+finished. Its first value
+comes from the runs going (``active_only``) and the newest run when the process first reads the
+workspace (that poll reads every job in full, as after a restart). Kept in memory, per workspace
+and host (a re-pointed workspace starts again). Only the collector's poll thread uses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from server.collect.run_parse import is_finished
+
+FULL_EVERY_S = 3 * 3600.0  # every job is read in full at least about this often (staggered)
+MARGIN_MS = 10 * 60 * 1000  # the watermark stays this far behind the newest start seen (Databricks' clock)
+# A run still going holds the watermark back at most this far: each poll lists every run since, and a
+# run going for days (a continuous job) would make that the workspace's whole history. A run longer
+# than this is collected at its job's next full read instead (`FULL_EVERY_S`), not at its end.
+HOLD_BACK_MS = 6 * 3600 * 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """What one poll's two listings said of a workspace's jobs."""
+
+    settings: dict[int, dict[str, Any]]  # job id -> its job as jobs/list gave it whole (not cut)
+    finished_after: dict[int, int]  # job id -> its newest finished run id listed
+
+    def news(self, job_id: int, cursor: int) -> bool:
+        """A finished run of the job newer than ``cursor`` was listed."""
+        return self.finished_after.get(job_id, 0) > cursor
+
+
+def stagger(job_id: int) -> float:
+    """A fraction in [0.75, 1.25) of `FULL_EVERY_S`, fixed per job: jobs read in full together (after
+    a start) drift apart, so later polls each read a few, not all of them at once."""
+    return 0.75 + 0.5 * ((job_id * 2654435761) % 1000) / 1000
+
+
+def next_watermark(current: int | None, runs: Iterable[Mapping[str, Any]], jobs: Collection[int]) -> int | None:
+    """The watermark after a listing of ``runs`` (all those that started since ``current``): at the
+    start of the oldest run of ``jobs`` (the collected ones) still going, else `MARGIN_MS` before the
+    newest start; never back, and never more than `HOLD_BACK_MS` behind the newest start."""
+    runs = list(runs)
+    starts = [int(r.get("start_time") or 0) for r in runs]
+    if not starts:
+        return current
+    newest = max(starts)
+    going = [int(r.get("start_time") or 0) for r in runs
+             if not is_finished(r) and int(r.get("job_id") or 0) in jobs]
+    candidate = newest - MARGIN_MS if current is None else max(current, newest - MARGIN_MS)
+    if going:
+        candidate = min(candidate, max(min(going), newest - HOLD_BACK_MS))
+    return candidate
+
+
+class LookOver:
+    """Per workspace: the runs watermark and when each job is next read in full."""
+
+    def __init__(self) -> None:
+        self._watermark: dict[tuple[str, str], int | None] = {}  # (workspace, host) -> start_time_from
+        self._full_at: dict[tuple[str, str], dict[int, int]] = {}  # -> job id -> due (ms, the collector's clock)
+
+    def started(self, workspace: str, host: str) -> bool:
+        """A watermark is kept: this process has listed the workspace's runs before."""
+        return (workspace, host) in self._watermark
+
+    def watermark(self, workspace: str, host: str) -> int | None:
+        return self._watermark.get((workspace, host))
+
+    def set_watermark(self, workspace: str, host: str, value: int | None) -> None:
+        self._watermark[(workspace, host)] = value
+
+    def due(self, workspace: str, host: str, job_id: int, now_ms: int) -> bool:
+        """The job is due a full read (never read in full by this process counts)."""
+        at = self._full_at.get((workspace, host), {}).get(job_id)
+        return at is None or at <= now_ms
+
+    def read_in_full(self, workspace: str, host: str, job_id: int, next_ms: int) -> None:
+        """The job was read in full; next due at ``next_ms``."""
+        self._full_at.setdefault((workspace, host), {})[job_id] = next_ms
+
+    def keep_only(self, workspace: str, host: str, job_ids: Iterable[int]) -> None:
+        """Forget the jobs no longer collected (detached, orphaned)."""
+        kept = set(job_ids)
+        full_at = self._full_at.get((workspace, host), {})
+        for job_id in [j for j in full_at if j not in kept]:
+            del full_at[job_id]
