@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, print_json, print_table
+from server.cli.output import unescaped
 from server.cli.store_options import Directory
 
 
@@ -52,8 +53,10 @@ def cli(ctx: CliContext | None, runs: int, state_dir: Path | None, speed: float)
     as_json = ctx is not None and ctx.as_json
     click.echo(f"trimtab demo: {len(DEMO_JOBS)} jobs x {runs} runs in {state_dir} (log: {state_dir / 'demo.log'})",
                err=as_json)
+    # The bar writes to stderr under main()'s escaping (server.cli.output): it draws with \r and ESC
+    # sequences of its own, and its labels are the demo's own job names.
     with click.progressbar(length=runs * len(DEMO_JOBS), label="running jobs", show_pos=True,
-                           file=click.get_text_stream("stderr")) as bar:
+                           file=unescaped(click.get_text_stream("stderr"))) as bar:
         def progress(name: str, round_no: int, run: Any) -> None:
             bar.label = f"round {round_no}: {name}" + ("" if run is not None else " (not collected)")
             bar.update(1)

@@ -39,8 +39,21 @@ class VisibleStream:
         self._json_raw = json_raw
 
     def write(self, text: str) -> int:
-        self._stream.write(text if self._json_raw and _json_stdout() else visible(text, LAYOUT))
+        shown = text if self._json_raw and _json_stdout() else visible(text, LAYOUT)
+        try:
+            self._stream.write(shown)
+        except UnicodeEncodeError:
+            # A stream that cannot encode it (PYTHONIOENCODING=ascii): click would have written UTF-8
+            # bytes through the hidden buffer; escapes instead, readable and never a traceback.
+            encoding = getattr(self._stream, "encoding", None) or "ascii"
+            self._stream.write(shown.encode(encoding, "backslashreplace").decode(encoding))
         return len(text)  # of what was given: the caller's count, not the escaped length
+
+    @property
+    def raw(self) -> TextIO:
+        """The stream under this one, for output the CLI itself draws with control characters (the
+        demo's progress bar redraws its line with \r and hides the cursor with ESC sequences)."""
+        return self._stream
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -52,6 +65,11 @@ class VisibleStream:
             # stream it takes as ASCII-only, and for bytes), which would go round the escaping.
             raise AttributeError(name)
         return getattr(self._stream, name)
+
+
+def unescaped(stream: TextIO) -> TextIO:
+    """``stream`` without the escaping `visible_output` put over it (``stream`` itself otherwise)."""
+    return stream.raw if isinstance(stream, VisibleStream) else stream
 
 
 @contextmanager
