@@ -9,8 +9,9 @@ A project's history is cut at its latest change point; only the segment after it
   is the latest run at a size the segment ran as a one-off before: learned at its own input, no
   change point, left out of the input trend. A shift on the latest run counts until the next run
   tells: the run after it is planned for the new input, or for the size before a drop;
-- a runtime regression: two clean runs in a row among those that can be judged, each on a
-  configuration measured in the segment before the first of them, both slower than that
+- a runtime regression: two clean runs in a row among those that can be judged (three,
+  `BLIND_CONFIRMING_RUNS`, when the segment repeated no configuration before the first), each on a
+  configuration measured in the segment before the first of them, each slower than that
   configuration's earlier runs by more than `REGRESSION_RATIO` and three run-noise sds, after
   correcting for input size; a rerun of the first slow run's configuration that falls clearly
   back from its shift makes it noise (`_fell_back`). Two, because one slow run is what noise
@@ -46,6 +47,11 @@ REGRESSION_RATIO = 1.25
 # Runs that cannot judge a slow run (on clusters first measured after it, or explained away) it waits
 # through for its confirmation before it is forgotten.
 SUSPECT_UNJUDGED = 3
+# Slow runs in a row (the suspect first) that make a regression when the segment repeated no
+# configuration before the suspect: with no noise of its own to read, the bar is the fleet prior's
+# (5%), and a job whose runs scatter 15-20% a night beats it twice in a row too often (see
+# `_scan`). With some of its own noise read, two slow runs in a row are one, as before.
+BLIND_CONFIRMING_RUNS = 3
 # Runs before the suspect a configuration needs for its own rerun to judge the suspect alone: with
 # fewer, a rerun shares the few runs' noise with the suspect (another measured cluster judges it).
 OWN_BASELINE = 3
@@ -253,6 +259,8 @@ def _scan(
     scatter = _Scatter()
     at_suspect = sigma_run
     suspect_slow = 0.0
+    slow_runs = 0  # judged slow runs in a row since the suspect, the suspect included
+    blind = False  # the suspect was judged with no repetition of the segment's own before it
     for idx in range(start, len(history)):
         obs = history[idx]
         if sig := _code_signature(obs):
@@ -308,6 +316,7 @@ def _scan(
         earlier = [v for i, v in per_config.get(obs.config_id, ()) if suspect is None or i <= suspect]
         per_config.setdefault(obs.config_id, []).append((idx, norm))
         own = scatter.sigma(sigma_run)  # the noise up to this run
+        unread = not scatter.draws  # none of it the project's own yet: the prior's alone
         noise = at_suspect if suspect is not None else own
         threshold = max(math.log(REGRESSION_RATIO), 3.0 * noise)
         scatter.add(obs.config_id, norm)
@@ -329,6 +338,15 @@ def _scan(
             # new slow run waits for its own confirmation. The suspect and what follows it stay
             # out of the noise it is judged by: a regression read as noise would raise its own bar.
             suspect, suspect_slow, unjudged, at_suspect = idx, slow, 0, own
+            slow_runs, blind = 1, unread
+        elif (slow_runs := slow_runs + 1) < (BLIND_CONFIRMING_RUNS if blind else 2):
+            # Judged with the prior's noise alone (no configuration of the segment run twice before
+            # the suspect), a pair is no proof: a 20% job's one fast run, the only baseline of its
+            # cluster, makes the next two runs on it look 1.3-1.6x slow (judged against the same
+            # run, they are not two independent draws), and such pairs rebased 10 of 30 closed
+            # loops at 20% noise (5 of 30 at 15%), the learning runs and the SLA risk paid again.
+            # A lasting regression stays slow a third run; the planner keeps rerunning a judge.
+            continue
         else:
             return suspect, (
                 f"runtime regression from {label(suspect)} ({math.exp(slow):.2f}x slower on a measured "
@@ -368,6 +386,11 @@ class _Scatter:
         if n:
             bisect.insort(self._draws, abs(value - total / n) * math.sqrt(n / (n + 1.0)))
         self._runs[config_id] = (n + 1, total + value)
+
+    @property
+    def draws(self) -> int:
+        """How many repetitions the noise was read from."""
+        return len(self._draws)
 
     def sigma(self, sigma_prior: float) -> float:
         m = len(self._draws)
