@@ -87,7 +87,8 @@ def test_closed_loop_a_doubled_workload_rebases_and_noise_does_not() -> None:
     # could not judge the slow run, and 6 of 10 before those were skipped).
     assert all(seen), seen
     # A job noisier than the prior (8% a run) and no change: no rebase. (At 15% and 20% a slow pair
-    # before any cluster ran twice still rebases 3 of 10 loops: docs/tuning.md.)
+    # before any cluster ran twice now needs a third slow run; 3 of 30 and 5 of 30 closed loops still
+    # rebase: test_models_changes_noise.py, docs/tuning.md.)
     quiet = [_loop(lambda n: Job(), seed, noise=0.08) for seed in range(6)]
     assert all(k is None for kinds in quiet for k in kinds), quiet
 
