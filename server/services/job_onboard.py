@@ -135,9 +135,11 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
             if reader is not None:
                 changes["state"][SECRET_READER_KEY] = reader_record(
                     fresh.state.get(SECRET_READER_KEY), reader["scope"], reader["principal"], reader["granted"])
-            project = store.projects.update(dataclasses.replace(
-                fresh, current_spec=new_spec, job_name=job_name or fresh.job_name,
-                detached=False, orphaned=False, schedule=schedule, **changes))
+            recorded = dataclasses.replace(fresh, current_spec=new_spec, job_name=job_name or fresh.job_name,
+                                           detached=False, orphaned=False, schedule=schedule, **changes)
+            # A re-import of a job nobody changed writes nothing: an auto-import pass or a person
+            # importing every job again wrote each project's row every time, for no change.
+            project = fresh if recorded == fresh else store.projects.update(recorded)
             if reattached:
                 log.info("project %s re-attached by an import naming job %s", project.name, job["job_id"])
         else:
