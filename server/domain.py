@@ -649,9 +649,22 @@ class SkippedJob:
 
 
 @dataclass(frozen=True)
+class LeftOut:
+    """A task or cluster of an imported job that the import left alone, and why (a single-node cluster,
+    a task on an all-purpose cluster, serverless, a SQL warehouse...): the job's other clusters became
+    projects, so no `SkippedJob` says it."""
+
+    job_id: int
+    job_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ImportResult:
     projects: tuple[ImportedProject, ...] = ()
     skipped: tuple[SkippedJob, ...] = ()
+    # Per imported job, what of it was left alone and why (one line each, in the job's order).
+    left_out: tuple[LeftOut, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -362,7 +362,10 @@ def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool, ta
 
 
 def _print_import(result: Any, dry_run: bool) -> None:
-    for item in result.projects:
+    left_out: dict[int, list[str]] = {}
+    for item in result.left_out:
+        left_out.setdefault(item.job_id, []).append(item.reason)
+    for n, item in enumerate(result.projects):
         p = item.project
         if item.created:
             verb = "would create" if dry_run else "created"
@@ -376,6 +379,11 @@ def _print_import(result: Any, dry_run: bool) -> None:
         # empty unless someone took the onboarding out of the job since).
         if item.diff:
             click.echo(item.diff.rstrip("\n"))
+        # After the job's last project: what of the job stays as it is (its projects come together).
+        following = result.projects[n + 1].project.job_id if n + 1 < len(result.projects) else None
+        if following != p.job_id:
+            for reason in left_out.pop(p.job_id, []):
+                click.echo(f"{'left out':<15} job {p.job_id} ({p.job_name}): {reason}")
     for skipped in result.skipped:
         job = f"job {skipped.job_id}" + (f" ({skipped.job_name})" if skipped.job_name else "")
         click.echo(f"{'skipped':<15} {job}: {skipped.reason}")

@@ -45,7 +45,15 @@ from server.databricks import (
     WorkspaceAuthError,
 )
 from server.databricks.gateway import DatabricksPermissionDenied
-from server.domain import ImportedProject, ImportResult, Project, ProjectSettings, SkippedJob, Workspace
+from server.domain import (
+    ImportedProject,
+    ImportResult,
+    LeftOut,
+    Project,
+    ProjectSettings,
+    SkippedJob,
+    Workspace,
+)
 from server.errors import AlreadyExists
 from server.onboard import (
     AgentWiring,
@@ -101,6 +109,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     gateway = gateway_for(store, secrets, ws)
     imported: list[ImportedProject] = []
     skipped: list[SkippedJob] = []
+    left_out: list[LeftOut] = []
     access = StandardAccess(init_script=wiring.init_script)
     # A cluster on the other cloud is left out, naming the command that puts the workspace's cloud right.
     catalog = pricing_catalog()
@@ -206,10 +215,14 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 if reader is not None and not done and job_id not in reads.written:
                     # Left as found: its clusters reference no secret, so their owner needs no READ for them.
                     reads.jobs[job_id] = (reader["principal"], False)
+                if done:
+                    # The job's tasks and clusters that stay as they are: said with its projects, as a
+                    # job with none of them qualified says it as its skip reason.
+                    left_out.extend(LeftOut(job_id, found.job_name, note) for note in dict.fromkeys(found.notes))
         finally:
             # However the pass ended (an error too): the READ it gave for jobs it left as found goes again.
             _release_refused(store, gateway, ws, wiring, reads)
-    return ImportResult(tuple(imported), tuple(skipped))
+    return ImportResult(tuple(imported), tuple(skipped), tuple(left_out))
 
 
 @dataclasses.dataclass

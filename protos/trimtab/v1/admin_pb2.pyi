@@ -154,13 +154,25 @@ class SkippedJob(_message.Message):
     not_found: bool
     def __init__(self, job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., reason: _Optional[str] = ..., not_found: _Optional[bool] = ...) -> None: ...
 
+class LeftOut(_message.Message):
+    __slots__ = ("job_id", "job_name", "reason")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    job_name: str
+    reason: str
+    def __init__(self, job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class ImportJobsResponse(_message.Message):
-    __slots__ = ("projects", "skipped")
+    __slots__ = ("projects", "skipped", "left_out")
     PROJECTS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    LEFT_OUT_FIELD_NUMBER: _ClassVar[int]
     projects: _containers.RepeatedCompositeFieldContainer[ImportedProject]
     skipped: _containers.RepeatedCompositeFieldContainer[SkippedJob]
-    def __init__(self, projects: _Optional[_Iterable[_Union[ImportedProject, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ...) -> None: ...
+    left_out: _containers.RepeatedCompositeFieldContainer[LeftOut]
+    def __init__(self, projects: _Optional[_Iterable[_Union[ImportedProject, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ..., left_out: _Optional[_Iterable[_Union[LeftOut, _Mapping]]] = ...) -> None: ...
 
 class ProjectSettings(_message.Message):
     __slots__ = ("sla_seconds", "auto_apply", "min_workers", "max_workers", "allowed_families", "spot_allowed", "driver_node_type_id", "keep_autoscaling", "learning_budget", "clear_sla", "replace_allowed_families", "sla_every_run", "clear_min_workers", "clear_max_workers", "working_sla")
