@@ -665,6 +665,9 @@ class ImportResult:
     skipped: tuple[SkippedJob, ...] = ()
     # Per imported job, what of it was left alone and why (one line each, in the job's order).
     left_out: tuple[LeftOut, ...] = ()
+    # What the person importing should know about the wiring itself (an init script every workspace user
+    # can edit, one on DBFS): said once for the whole import, as the server's log says it.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

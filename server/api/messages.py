@@ -247,6 +247,7 @@ def import_result(r: ImportResult, summaries: list[ProjectSummary]) -> admin_pb2
         skipped=[admin_pb2.SkippedJob(job_id=s.job_id, job_name=s.job_name, reason=s.reason,
                                       not_found=s.not_found) for s in r.skipped],
         left_out=[admin_pb2.LeftOut(job_id=o.job_id, job_name=o.job_name, reason=o.reason) for o in r.left_out],
+        warnings=list(r.warnings),
     )
 
 

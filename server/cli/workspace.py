@@ -362,6 +362,9 @@ def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool, ta
 
 
 def _print_import(result: Any, dry_run: bool) -> None:
+    # To stderr, as the progress line: what scripts parse is stdout; said before the jobs, once.
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     left_out: dict[int, list[str]] = {}
     for item in result.left_out:
         left_out.setdefault(item.job_id, []).append(item.reason)

@@ -121,11 +121,9 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         agent_ready = False
         rewritten = False  # the token secret written by this import whatever it held
         reads = _SecretReads()
-        if "dbfs" in wiring.init_script:
-            log.warning(DBFS_WARNING, script_location(wiring.init_script)[1])
-        kind, destination = script_location(wiring.init_script)
-        if shared := shared_location_warning(destination if kind == "workspace" else "", wiring.agent_wheel or ""):
-            log.warning("workspace %s: %s", ws.name, shared)
+        warnings = wiring_warnings(wiring)
+        for warning in warnings:
+            log.warning("workspace %s: %s", ws.name, warning)
         try:
             for job_id in ids:
                 try:
@@ -222,7 +220,21 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         finally:
             # However the pass ended (an error too): the READ it gave for jobs it left as found goes again.
             _release_refused(store, gateway, ws, wiring, reads)
-    return ImportResult(tuple(imported), tuple(skipped), tuple(left_out))
+    return ImportResult(tuple(imported), tuple(skipped), tuple(left_out), warnings)
+
+
+def wiring_warnings(wiring: AgentWiring) -> tuple[str, ...]:
+    """What is wrong with where the import wires clusters to (not with any job): an init script on DBFS,
+    which clusters no longer run; one or the agent wheel under /Shared, which every workspace user can
+    edit and which runs as root on every onboarded cluster. Logged by the server, and in the import's
+    answer: the person importing rarely reads the server's log."""
+    kind, destination = script_location(wiring.init_script)
+    found: list[str] = []
+    if "dbfs" in wiring.init_script:
+        found.append(DBFS_WARNING % destination)
+    if shared := shared_location_warning(destination if kind == "workspace" else "", wiring.agent_wheel or ""):
+        found.append(shared)
+    return tuple(found)
 
 
 @dataclasses.dataclass

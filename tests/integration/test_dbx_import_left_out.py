@@ -1,14 +1,17 @@
-"""What `workspace import` says beside its projects: the parts of an imported job it left alone.
+"""What `workspace import` says beside its projects: the parts of an imported job it left alone, and
+warnings about the wiring itself.
 
-Review finding (shapes): README promises that tasks on an all-purpose cluster, serverless, a SQL
-warehouse, single-node clusters... are "Left alone, each with the reason in the import's output",
+Review findings (shapes, security): README promises that tasks on an all-purpose cluster, serverless,
+a SQL warehouse, single-node clusters... are "Left alone, each with the reason in the import's output",
 but a job with one qualified cluster printed only "would create project sbx/1/big (mixed)": the other
-reasons were dropped. Real parts: the sandbox workspace emulator over HTTP, both store engines, a
-real gRPC server on 127.0.0.1:0 for the CLI.
+reasons were dropped. And an init script under /Shared (every workspace user can edit it; it runs as
+root on onboarded clusters) was said only in the server's log. Real parts: the sandbox workspace
+emulator over HTTP, both store engines, a real gRPC server on 127.0.0.1:0 for the CLI.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +31,8 @@ SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_
 SINGLE = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 0,
           "spark_conf": {"spark.databricks.cluster.profile": "singleNode", "spark.master": "local[*]"},
           "custom_tags": {"ResourceClass": "SingleNode"}}
+SHARED_WIRING = dataclasses.replace(WIRING, init_script={"workspace": {"destination": "/Shared/trimtab/init.sh"}},
+                                    agent_wheel="/Workspace/Shared/trimtab/trimtab-0.1.0-py3-none-any.whl")
 
 
 def _py() -> dict[str, Any]:
@@ -85,3 +90,29 @@ def test_cli_prints_left_out_lines_under_the_jobs_projects_and_in_json(
     answer = json.loads(out)
     assert [(o["job_id"], o["job_name"]) for o in answer["left_out"]] == [(mixed, "mixed")] * 3
     assert answer["left_out"][2]["reason"] == f"cluster 'task:s' {REASON_SINGLE_NODE}"
+
+
+def test_a_wiring_under_shared_is_in_the_import_answer_and_printed_once(
+        store: Store, server_key: bytes, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        cli_workspace: str, trimtab: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets = SecretBox(server_key)  # the CLI added the workspace: its token is under the server's key
+    for name in ("one", "two"):
+        gateway.create_job({"name": name, "job_clusters": [{"job_cluster_key": "main", "new_cluster": dict(SPEC)}],
+                            "tasks": [{"task_key": "a", "job_cluster_key": "main", **_py()}]})
+    result = workspaces.import_jobs(store, secrets, "sbx", [], dry_run=True, wiring=SHARED_WIRING)
+    (warning,) = result.warnings
+    assert warning.startswith("Trimtab's init script /Shared/trimtab/init.sh and the agent wheel beside it are")
+    assert "Can Manage" in warning and "root" in warning
+    monkeypatch.setattr(workspaces._integration, "wiring", SHARED_WIRING)
+    code, out, err = trimtab("workspace", "import", "sbx", "--dry-run")
+    assert code == 0, err
+    # Once for the import (not once a job), on stderr beside the progress line; stdout is the jobs'.
+    assert err.count("Can Manage") == 1 and f"warning: {warning}" in err
+    assert "Can Manage" not in out
+    code, out, err = trimtab("--json", "workspace", "import", "sbx", "--dry-run")
+    assert code == 0, err
+    assert json.loads(out)["warnings"] == [warning]
+    # A location only Trimtab writes: no warning.
+    private = dataclasses.replace(WIRING, init_script={"volumes": {"destination": "/Volumes/main/t/s/init.sh"}},
+                                  agent_wheel="/Volumes/main/t/s/trimtab-0.1.0-py3-none-any.whl")
+    assert workspaces.import_jobs(store, secrets, "sbx", [], dry_run=True, wiring=private).warnings == ()

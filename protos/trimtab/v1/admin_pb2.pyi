@@ -165,14 +165,16 @@ class LeftOut(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ImportJobsResponse(_message.Message):
-    __slots__ = ("projects", "skipped", "left_out")
+    __slots__ = ("projects", "skipped", "left_out", "warnings")
     PROJECTS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     LEFT_OUT_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     projects: _containers.RepeatedCompositeFieldContainer[ImportedProject]
     skipped: _containers.RepeatedCompositeFieldContainer[SkippedJob]
     left_out: _containers.RepeatedCompositeFieldContainer[LeftOut]
-    def __init__(self, projects: _Optional[_Iterable[_Union[ImportedProject, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ..., left_out: _Optional[_Iterable[_Union[LeftOut, _Mapping]]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, projects: _Optional[_Iterable[_Union[ImportedProject, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ..., left_out: _Optional[_Iterable[_Union[LeftOut, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProjectSettings(_message.Message):
     __slots__ = ("sla_seconds", "auto_apply", "min_workers", "max_workers", "allowed_families", "spot_allowed", "driver_node_type_id", "keep_autoscaling", "learning_budget", "clear_sla", "replace_allowed_families", "sla_every_run", "clear_min_workers", "clear_max_workers", "working_sla")
