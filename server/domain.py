@@ -9,7 +9,7 @@ not stored yet has ``id=None``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -646,6 +646,9 @@ class SkippedJob:
     # A job the import was asked for by id that the workspace does not have: the caller's typo,
     # unlike a listed job deleted before the import read it (the CLI fails on it).
     not_found: bool = False
+    # Its import raised (not the workspace's trouble): only an import run with `ImportLimits` (auto-import)
+    # goes on with the other jobs and reports it so; any other import raises.
+    failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -660,6 +663,18 @@ class LeftOut:
 
 
 @dataclass(frozen=True)
+class ImportLimits:
+    """How auto-import runs one import over a discovery pass's new jobs (a person's import has none).
+
+    ``monotonic`` is the caller's clock; no job is started once it reads ``deadline`` or later (the first
+    always is), and those not reached are `ImportResult.deferred`. A job whose import raises anything but
+    the workspace's trouble is reported `SkippedJob.failed` and the next one imported."""
+
+    monotonic: Callable[[], float]
+    deadline: float
+
+
+@dataclass(frozen=True)
 class ImportResult:
     projects: tuple[ImportedProject, ...] = ()
     skipped: tuple[SkippedJob, ...] = ()
@@ -668,6 +683,8 @@ class ImportResult:
     # What the person importing should know about the wiring itself (an init script every workspace user
     # can edit, one on DBFS): said once for the whole import, as the server's log says it.
     warnings: tuple[str, ...] = ()
+    # Jobs an import with `ImportLimits` did not reach before its deadline (the next pass imports them).
+    deferred: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

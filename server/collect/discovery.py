@@ -4,7 +4,10 @@ For each workspace with ``auto_import`` on, at most every ``interval_s`` (on the
 clock), the collector's poll of that workspace (after its runs are collected, so a failing
 pass never costs them) lists the workspace's jobs and imports the ones that are not projects
 yet through ``import_jobs`` (`server.services.workspaces.import_jobs`): the same
-qualification, onboarding and default settings (auto-apply off) as a manual import. A job
+qualification, onboarding and default settings (auto-apply off) as a manual import, in one
+import per pass, so what is the workspace's (the token secret, the READ of each run-as principal)
+is done once. The pass stops starting jobs after ``budget_s`` (the collector's thread waits for
+it); the jobs it did not reach are still not projects, and the next pass imports them. A job
 with any project counts as imported, detached or orphaned ones included: a person detached
 it, and auto-import must not undo that.
 
@@ -24,19 +27,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from server.clock import Clock
 from server.databricks import DatabricksGateway, DatabricksUnavailable, WorkspaceAuthError
-from server.domain import ImportedProject, ImportResult, SkippedJob, Workspace
+from server.domain import ImportedProject, ImportLimits, ImportResult, SkippedJob, Workspace
 from server.store import Store
 
 log = logging.getLogger(__name__)
 
-# (workspace name, job ids) -> what importing them did; raises what import raises.
-ImportJobs = Callable[[str, list[int]], ImportResult]
+
+
+class ImportJobs(Protocol):
+    """`server.services.workspaces.import_jobs` for one workspace's jobs: raises what import raises
+    (with ``limits``, only the workspace's trouble)."""
+
+    def __call__(self, workspace: str, job_ids: list[int], *, limits: ImportLimits) -> ImportResult: ...
+
+
 DEFAULT_INTERVAL_S = 900.0
+# How long one pass may import for: the collector's one thread collects every workspace's runs, and
+# waits meanwhile. A job takes a few Databricks calls (about a second on a real workspace): a minute
+# imports dozens of new jobs, the rest at the next pass.
+DEFAULT_BUDGET_S = 60.0
 
 
 def settings_fingerprint(settings: Mapping[str, Any]) -> str:
@@ -49,11 +63,12 @@ class AutoImport:
     """The discovery passes of every workspace. Only the collector's poll thread calls it."""
 
     def __init__(self, store: Store, import_jobs: ImportJobs, *, clock: Clock,
-                 interval_s: float = DEFAULT_INTERVAL_S) -> None:
+                 interval_s: float = DEFAULT_INTERVAL_S, budget_s: float = DEFAULT_BUDGET_S) -> None:
         self._store = store
         self._import_jobs = import_jobs
         self._clock = clock
         self._interval_s = interval_s
+        self._budget_s = budget_s
         self._last_pass: dict[str, float] = {}  # workspace -> monotonic s its last pass started
         self._not_qualified: dict[str, dict[int, str]] = {}  # workspace -> job id -> settings fingerprint
         self._failed: dict[str, set[int]] = {}  # workspace -> jobs whose import raised: tried again
@@ -70,7 +85,7 @@ class AutoImport:
 
         `WorkspaceAuthError` and `DatabricksUnavailable` are the workspace's trouble and end the
         pass (the collector records them); any other failure to import one job is logged and the
-        next job imported.
+        next job imported (`ImportLimits`).
         """
         # Started counts, not finished: a pass that fails waits its interval too, never every poll.
         self._last_pass[workspace.name] = self._clock.monotonic()
@@ -92,34 +107,49 @@ class AutoImport:
         # Rebuilt from this listing, so a deleted job's entry does not stay forever.
         self._not_qualified[workspace.name] = kept
         self._failed[workspace.name] = set()
+        if not candidates:
+            return ImportResult()
+        ids = sorted(candidates)
+        try:
+            # One import for the pass's new jobs: what is the workspace's (the token secret, the init
+            # script, the run-as principals' READ) is done once, not once a job (a pass over 100 new jobs
+            # made 704 Databricks calls, 200 of them the same secrets/list and acls/get). The deadline
+            # keeps a workspace with thousands of new jobs from holding the collector's thread.
+            result = self._import_jobs(workspace.name, ids, limits=ImportLimits(
+                self._clock.monotonic, self._clock.monotonic() + self._budget_s))
+        except (WorkspaceAuthError, DatabricksUnavailable):
+            # The workspace's trouble (a 403 on one job the token may only view comes back as a skipped
+            # job instead: `import_jobs`). Which job it cut is not known: all are tried again, which
+            # import's idempotence makes safe.
+            self._failed[workspace.name].update(ids)
+            raise
         imported: list[ImportedProject] = []
         skipped: list[SkippedJob] = []
-        for job_id, fingerprint in sorted(candidates.items()):
-            try:
-                # One job per import: a job Databricks refuses to update must not hold up the next one.
-                result = self._import_jobs(workspace.name, [job_id])
-            except (WorkspaceAuthError, DatabricksUnavailable):
-                # The workspace's trouble (a 403 on one job the token may only view comes back as a
-                # skipped job instead: `import_jobs`).
-                self._failed[workspace.name].add(job_id)
-                raise
-            except Exception as err:  # any one job's failure: logged, and that job tried again once it changes
+        for item in result.skipped:
+            if item.failed:
                 # Not every pass: a refusal that does not pass by itself would rewrite the job each time.
-                kept[job_id] = fingerprint
+                kept[item.job_id] = candidates[item.job_id]
                 log.warning("workspace %s: auto-import of job %d failed (tried again when the job changes, or "
-                            "after a restart): %s", workspace.name, job_id, err)
+                            "after a restart): %s", workspace.name, item.job_id, item.reason)
                 continue
-            for item in result.skipped:
-                # A standard-access cluster skipped over the metastore's INIT_SCRIPT allowlist is
-                # judged again each pass: an admin allowlisting the script changes nothing in the job.
-                if not item.allowlist_bound:
-                    kept[item.job_id] = fingerprint
-                log.debug("workspace %s: job %d (%s) not auto-imported: %s", workspace.name, item.job_id,
-                          item.job_name, item.reason)
-            if result.projects:
-                names = ", ".join(f"{p.project.name} (project {p.project.id})" for p in result.projects)
-                log.info("workspace %s: auto-imported job %d (%s) as %s", workspace.name, job_id,
-                         result.projects[0].project.job_name, names)
-            imported.extend(result.projects)
-            skipped.extend(result.skipped)
-        return ImportResult(tuple(imported), tuple(skipped))
+            # A standard-access cluster skipped over the metastore's INIT_SCRIPT allowlist is
+            # judged again each pass: an admin allowlisting the script changes nothing in the job.
+            if not item.allowlist_bound:
+                kept[item.job_id] = candidates[item.job_id]
+            log.debug("workspace %s: job %d (%s) not auto-imported: %s", workspace.name, item.job_id,
+                      item.job_name, item.reason)
+            skipped.append(item)
+        by_job: dict[int, list[ImportedProject]] = {}
+        for done in result.projects:
+            by_job.setdefault(done.project.job_id, []).append(done)
+        for job_id, done_projects in by_job.items():
+            names = ", ".join(f"{p.project.name} (project {p.project.id})" for p in done_projects)
+            log.info("workspace %s: auto-imported job %d (%s) as %s", workspace.name, job_id,
+                     done_projects[0].project.job_name, names)
+            imported.extend(done_projects)
+        if result.deferred:
+            # Neither remembered nor failed: still no project, so the next pass takes them up first.
+            log.info("workspace %s: auto-import stopped after %.0f s with %d new job(s) left; the next pass "
+                     "(in %.0f s) imports them", workspace.name, self._budget_s, len(result.deferred),
+                     self._interval_s)
+        return ImportResult(tuple(imported), tuple(skipped), result.left_out, result.warnings, result.deferred)

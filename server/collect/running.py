@@ -97,6 +97,7 @@ def start_collector(store: Store, secrets: SecretBox, *, clock: Clock,
     collector = Collector(store, lambda ws: gateway_for(store, secrets, ws), clock=clock,
                           on_run_collected=on_run_collected, catalog=catalog, poll_interval_s=poll_interval_s,
                           bill_source_for=bills, recost_policy=recost_policy,
-                          discovery=AutoImport(store, lambda name, ids: import_jobs(store, secrets, name, ids),
+                          discovery=AutoImport(store, lambda name, ids, *, limits: import_jobs(
+                                                   store, secrets, name, ids, limits=limits),
                                                clock=clock, interval_s=auto_import_interval_s))
     return RunningCollector(collector, recost).start()

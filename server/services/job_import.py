@@ -47,6 +47,7 @@ from server.databricks import (
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import (
     ImportedProject,
+    ImportLimits,
     ImportResult,
     LeftOut,
     Project,
@@ -91,7 +92,7 @@ log = logging.getLogger("server.services.workspaces")  # split from it: its log 
 
 def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[int],
                 dry_run: bool = False, *, wiring: AgentWiring | None = None,
-                reattach: bool = False, take_over: bool = False) -> ImportResult:
+                reattach: bool = False, take_over: bool = False, limits: ImportLimits | None = None) -> ImportResult:
     """One project per qualified job cluster, onboarded; skipped jobs with the reason why.
 
     A detached project is left alone (reported skipped) unless ``reattach``: set only when a
@@ -99,6 +100,11 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     job ids too but must not undo a detach. A job wired to another Trimtab server, and a token
     secret this database never wrote, are left alone unless ``take_over`` (a person's explicit
     `--take-over`; never auto-import's).
+
+    What is the workspace's rather than a job's is done once for all ``job_ids``: the token secret and
+    the init script (`prepare_agent`), each run-as principal's READ on the scope, the allowlist. So
+    auto-import passes a discovery pass's new jobs in one call, with ``limits`` (`ImportLimits`): a
+    deadline, and one job's failure reported rather than raised.
     """
     ws = store.workspaces.get(workspace)
     wiring = wiring or agent_wiring()
@@ -110,6 +116,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     imported: list[ImportedProject] = []
     skipped: list[SkippedJob] = []
     left_out: list[LeftOut] = []
+    deferred: list[int] = []
     access = StandardAccess(init_script=wiring.init_script)
     # A cluster on the other cloud is left out, naming the command that puts the workspace's cloud right.
     catalog = pricing_catalog()
@@ -125,102 +132,118 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         for warning in warnings:
             log.warning("workspace %s: %s", ws.name, warning)
         try:
-            for job_id in ids:
+            for n, job_id in enumerate(ids):
+                if limits is not None and n and limits.monotonic() >= limits.deadline:
+                    # The first job always goes: a pass always gets somewhere, however slow the workspace.
+                    deferred = ids[n:]
+                    break
+                found = None
                 try:
-                    job = gateway.get_job(job_id)
-                except DatabricksNotFound:
-                    skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=bool(job_ids)))
-                    continue
-                except DatabricksPermissionDenied as err:  # the token may not even view this job
-                    skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
-                    continue
-                found = qualify(job, access, into)
-                if found.needs_allowlist:
-                    # Only the allowlist decides now: read it (once per import) and judge the job again.
-                    access = read_init_script_allowlist(gateway, access)
+                    try:
+                        job = gateway.get_job(job_id)
+                    except DatabricksNotFound:
+                        skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=bool(job_ids)))
+                        continue
+                    except DatabricksPermissionDenied as err:  # the token may not even view this job
+                        skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
+                        continue
                     found = qualify(job, access, into)
-                if found.skipped_reason is not None:
-                    skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
-                    continue
-                elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
-                if elsewhere is not None:
-                    # The whole job, as for an owner of another workspace below.
-                    skipped.append(SkippedJob(job_id, found.job_name,
-                                              other_server_reason(*elsewhere, wiring.server_address)))
-                    continue
-                owned = owner_elsewhere(store, ws, found.clusters)
-                if owned is not None:
-                    # The whole job, not the one cluster: its other clusters are the owner's to import too.
-                    skipped.append(SkippedJob(job_id, found.job_name, owned_reason(store, ws, *owned)))
-                    continue
-                targets, detached = _split_detached(store, ws, found.clusters, reattach)
-                if detached:
-                    names = ", ".join(p.name for p in detached)
-                    skipped.append(SkippedJob(job_id, found.job_name, REASON_DETACHED.format(
-                        projects=names, workspace=ws.name, job_id=job_id)))
-                if not targets:
-                    continue
-                # A job this server takes back from another one (a project of it orphaned as taken over):
-                # the secret holds that server's token, though this database's own is live.
-                retaking = any(was_taken_over(store.projects.get_by_key(ws.name, t.job_id, t.cluster_key))
-                               for t in targets)
-                if dry_run and not agent_ready:
-                    check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
-                    agent_ready = True
-                elif not dry_run and (not agent_ready or (retaking and not rewritten)):
-                    prepare_agent(store, gateway, ws, wiring, wheel_upload, take_over=take_over or retaking)
-                    agent_ready = True
-                    rewritten = rewritten or take_over or retaking
-                reader: dict[str, Any] | None = None
-                if not dry_run and not standard_plan(ws):
-                    principal = run_as_principal(job)
-                    if not principal:
-                        skipped.append(SkippedJob(job_id, found.job_name, REASON_NO_OWNER))
+                    if found.needs_allowlist:
+                        # Only the allowlist decides now: read it (once per import) and judge the job again.
+                        access = read_init_script_allowlist(gateway, access)
+                        found = qualify(job, access, into)
+                    if found.skipped_reason is not None:
+                        skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
                         continue
-                    # The grant comes before the job's jobs/update, never after it: the update puts the
-                    # secret's reference on the clusters, and a cluster whose owner cannot read it does
-                    # not start (SECRET_PERMISSION_DENIED). Granted after, an import stopped between the
-                    # two (a refused grant, a failing workspace, the server killed) left an onboarded job
-                    # whose every run failed. Granted before, the same stop leaves one READ too many, and
-                    # a job then left as found has the READ taken back (`_release_refused`).
-                    if principal not in reads.answers:
-                        reads.answers[principal] = grant_secret_read(gateway, wiring, principal, reads.granted)
-                    if reads.answers[principal] is not None:
-                        skipped.append(SkippedJob(job_id, found.job_name, str(reads.answers[principal])))
+                    elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
+                    if elsewhere is not None:
+                        # The whole job, as for an owner of another workspace below.
+                        skipped.append(SkippedJob(job_id, found.job_name,
+                                                  other_server_reason(*elsewhere, wiring.server_address)))
                         continue
-                    reader = {"scope": wiring.secret_scope, "principal": principal,
-                              "granted": principal in reads.granted}
-                    # Needed until the job's outcome says otherwise: an error ending the import leaves it so.
-                    reads.jobs[job_id] = (principal, True)
-                done: list[ImportedProject] = []
-                try:
-                    done = _import_job(store, gateway, ws, job, targets, wiring, dry_run, reader=reader,
-                                       written=reads.written)
-                    imported.extend(done)
-                except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
-                    # jobs/list shows jobs the token may only view: a 403 editing one is that job's
-                    # alone (the gateway's `DatabricksPermissionDenied`), unless the token is refused
-                    # outright (then this raises, for the workspace).
-                    gateway.check_token()
-                    skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
-                except (DatabricksRejected, OnboardNotTaken) as err:
-                    # This job's own refusal (its cluster policy fixes a field onboarding sets, a spec
-                    # Databricks no longer accepts): nothing of it is recorded or left written
-                    # (`_onboard_job`), and the other jobs are imported, as auto-import does.
-                    log.warning("workspace %s: job %d (%s) not imported: %s", ws.name, job_id, found.job_name, err)
-                    why = REASON_NOT_KEPT if isinstance(err, OnboardNotTaken) else REASON_REFUSED
-                    skipped.append(SkippedJob(job_id, found.job_name, why.format(error=err.message)))
-                if reader is not None and not done and job_id not in reads.written:
-                    # Left as found: its clusters reference no secret, so their owner needs no READ for them.
-                    reads.jobs[job_id] = (reader["principal"], False)
-                if done:
-                    # The job's tasks and clusters that stay as they are: said with its projects, as a
-                    # job with none of them qualified says it as its skip reason.
-                    left_out.extend(LeftOut(job_id, found.job_name, note) for note in dict.fromkeys(found.notes))
+                    owned = owner_elsewhere(store, ws, found.clusters)
+                    if owned is not None:
+                        # The whole job, not the one cluster: its other clusters are the owner's to import too.
+                        skipped.append(SkippedJob(job_id, found.job_name, owned_reason(store, ws, *owned)))
+                        continue
+                    targets, detached = _split_detached(store, ws, found.clusters, reattach)
+                    if detached:
+                        names = ", ".join(p.name for p in detached)
+                        skipped.append(SkippedJob(job_id, found.job_name, REASON_DETACHED.format(
+                            projects=names, workspace=ws.name, job_id=job_id)))
+                    if not targets:
+                        continue
+                    # A job this server takes back from another one (a project of it orphaned as taken over):
+                    # the secret holds that server's token, though this database's own is live.
+                    retaking = any(was_taken_over(store.projects.get_by_key(ws.name, t.job_id, t.cluster_key))
+                                   for t in targets)
+                    if dry_run and not agent_ready:
+                        check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
+                        agent_ready = True
+                    elif not dry_run and (not agent_ready or (retaking and not rewritten)):
+                        prepare_agent(store, gateway, ws, wiring, wheel_upload, take_over=take_over or retaking)
+                        agent_ready = True
+                        rewritten = rewritten or take_over or retaking
+                    reader: dict[str, Any] | None = None
+                    if not dry_run and not standard_plan(ws):
+                        principal = run_as_principal(job)
+                        if not principal:
+                            skipped.append(SkippedJob(job_id, found.job_name, REASON_NO_OWNER))
+                            continue
+                        # The grant comes before the job's jobs/update, never after it: the update puts the
+                        # secret's reference on the clusters, and a cluster whose owner cannot read it does
+                        # not start (SECRET_PERMISSION_DENIED). Granted after, an import stopped between the
+                        # two (a refused grant, a failing workspace, the server killed) left an onboarded job
+                        # whose every run failed. Granted before, the same stop leaves one READ too many, and
+                        # a job then left as found has the READ taken back (`_release_refused`).
+                        if principal not in reads.answers:
+                            reads.answers[principal] = grant_secret_read(gateway, wiring, principal, reads.granted)
+                        if reads.answers[principal] is not None:
+                            skipped.append(SkippedJob(job_id, found.job_name, str(reads.answers[principal])))
+                            continue
+                        reader = {"scope": wiring.secret_scope, "principal": principal,
+                                  "granted": principal in reads.granted}
+                        # Needed until the job's outcome says otherwise: an error ending the import leaves it so.
+                        reads.jobs[job_id] = (principal, True)
+                    done: list[ImportedProject] = []
+                    try:
+                        done = _import_job(store, gateway, ws, job, targets, wiring, dry_run, reader=reader,
+                                           written=reads.written)
+                        imported.extend(done)
+                    except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
+                        # jobs/list shows jobs the token may only view: a 403 editing one is that job's
+                        # alone (the gateway's `DatabricksPermissionDenied`), unless the token is refused
+                        # outright (then this raises, for the workspace).
+                        gateway.check_token()
+                        skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
+                    except (DatabricksRejected, OnboardNotTaken) as err:
+                        # This job's own refusal (its cluster policy fixes a field onboarding sets, a spec
+                        # Databricks no longer accepts): nothing of it is recorded or left written
+                        # (`_onboard_job`), and the other jobs are imported, as auto-import does.
+                        log.warning("workspace %s: job %d (%s) not imported: %s", ws.name, job_id, found.job_name, err)
+                        why = REASON_NOT_KEPT if isinstance(err, OnboardNotTaken) else REASON_REFUSED
+                        skipped.append(SkippedJob(job_id, found.job_name, why.format(error=err.message)))
+                    if reader is not None and not done and job_id not in reads.written:
+                        # Left as found: its clusters reference no secret, so their owner needs no READ for them.
+                        reads.jobs[job_id] = (reader["principal"], False)
+                    if done:
+                        # The job's tasks and clusters that stay as they are: said with its projects, as a
+                        # job with none of them qualified says it as its skip reason.
+                        left_out.extend(LeftOut(job_id, found.job_name, note) for note in dict.fromkeys(found.notes))
+                except (WorkspaceAuthError, DatabricksUnavailable):
+                    raise  # the workspace's trouble, not the job's: the import ends (auto-import's pass too)
+                except Exception as err:
+                    if limits is None:
+                        raise  # a person's import says what went wrong, and where it stopped
+                    # Auto-import: one job's failure (a bug, a refusal not recognised above) must not cost
+                    # the pass's other jobs; the caller remembers the job, so it is not rewritten every pass.
+                    log.warning("workspace %s: import of job %d failed: %s", ws.name, job_id, err, exc_info=True)
+                    skipped.append(SkippedJob(job_id, found.job_name if found else "", f"import failed: {err}",
+                                              failed=True))
         finally:
             # However the pass ended (an error too): the READ it gave for jobs it left as found goes again.
             _release_refused(store, gateway, ws, wiring, reads)
-    return ImportResult(tuple(imported), tuple(skipped), tuple(left_out), warnings)
+    return ImportResult(tuple(imported), tuple(skipped), tuple(left_out), warnings, tuple(deferred))
 
 
 def wiring_warnings(wiring: AgentWiring) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from server.databricks import (
     WorkspaceAuthError,
 )
 from server.databricks.errors import DatabricksRejected
-from server.domain import ImportResult, ProjectSettings, Workspace
+from server.domain import ImportLimits, ImportResult, ProjectSettings, Workspace
 from server.onboard import PROJECT_TAG, AgentWiring, init_script_info
 from server.services import workspaces
 from server.services.secrets import SecretBox
@@ -54,9 +54,9 @@ def judged() -> list[int]:
 
 @pytest.fixture
 def collector(store: Store, secrets: SecretBox, clock: FakeClock, judged: list[int]) -> Collector:
-    def import_jobs(name: str, ids: list[int]) -> ImportResult:
+    def import_jobs(name: str, ids: list[int], *, limits: ImportLimits) -> ImportResult:
         judged.extend(ids)
-        return workspaces.import_jobs(store, secrets, name, ids)
+        return workspaces.import_jobs(store, secrets, name, ids, limits=limits)
 
     discovery = AutoImport(store, import_jobs, clock=clock, interval_s=INTERVAL_S)
     return Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=clock,

@@ -19,7 +19,7 @@ from sandbox.workspace import RunningWorkspace
 from server.clock import FakeClock
 from server.collect.discovery import AutoImport
 from server.databricks import DatabricksGateway
-from server.domain import ImportResult, Project, Workspace
+from server.domain import ImportLimits, ImportResult, Project, Workspace
 from server.onboard import PROJECT_TAG
 from server.services import recommendations, workspaces
 from server.services.secrets import SecretBox
@@ -180,9 +180,9 @@ def test_auto_import_never_re_attaches_a_detached_project(
     # A whole discovery pass over the workspace, with auto-import on.
     seen: list[int] = []
 
-    def import_jobs(name: str, ids: list[int]) -> ImportResult:
+    def import_jobs(name: str, ids: list[int], *, limits: ImportLimits) -> ImportResult:
         seen.extend(ids)
-        return workspaces.import_jobs(store, secrets, name, ids)
+        return workspaces.import_jobs(store, secrets, name, ids, limits=limits)
 
     auto = workspaces.update_workspace(store, "sbx", auto_import=True)
     AutoImport(store, import_jobs, clock=integration_clock).run(auto, workspaces.gateway_for(store, secrets, auto))

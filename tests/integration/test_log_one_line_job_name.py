@@ -57,7 +57,8 @@ def test_an_auto_imported_job_name_is_one_log_line(
     ws: Workspace = workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws",
                                              auto_import=True)
     workspaces.import_jobs(store, secrets, ws.name, [], wiring=WIRING)
-    discovery = AutoImport(store, lambda name, ids: workspaces.import_jobs(store, secrets, name, ids),
+    discovery = AutoImport(store, lambda name, ids, *, limits: workspaces.import_jobs(store, secrets, name, ids,
+                                                                                       limits=limits),
                            clock=integration_clock, interval_s=INTERVAL_S)
     collector = Collector(store, lambda w: workspaces.gateway_for(store, secrets, w), clock=integration_clock,
                           poll_interval_s=60.0, discovery=discovery)
