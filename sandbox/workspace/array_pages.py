@@ -14,7 +14,7 @@ from sandbox.workspace.paging import decode_token, encode_token
 
 PAGE_SIZE = 100
 JOB_ARRAYS = ("tasks", "job_clusters", "parameters", "environments")
-RUN_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history")
+RUN_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history", "iterations")
 
 
 def page_arrays(obj: dict[str, Any], container: str | None, arrays: tuple[str, ...],

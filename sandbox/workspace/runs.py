@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.workspace import policies, pools
+from sandbox.workspace import for_each, policies, pools
 from sandbox.workspace.clusters import make_cluster_id, make_spark_context_id, new_cluster_record
 from sandbox.workspace.errors import invalid, run_missing
 from sandbox.workspace.jobs import get_job, parse_job_id, upstream
@@ -273,6 +273,7 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
         if not _plan_task(data, plan, by_key, task, job_clusters, tags, task_run_id, start_ms) \
                 and task.get("existing_cluster_id") and not waiting:
             run_task["cluster_instance"] = {"cluster_id": task["existing_cluster_id"]}
+        for_each.allocate(data, run_id, task, task_run_id, next_task_run_id)
         run_tasks.append(run_task)
     plan.clusters = list(by_key.values())
     run = {
@@ -328,9 +329,11 @@ def _plan_task(data: dict[str, Any], plan: RunPlan, by_key: dict[str, ClusterPla
                task_run_id: int, start_ms: int, repair_id: int | None = None) -> bool:
     """Put the task on its cluster's plan (one per job cluster, or its own new_cluster); False
     for a task on an existing cluster or none (serverless), played as a fixed time. A repair's
-    clusters are new ones: ids and seeds of their own (`repair_id`)."""
-    key = task.get("job_cluster_key")
-    spec = job_clusters[key]["new_cluster"] if key else task.get("new_cluster")
+    clusters are new ones: ids and seeds of their own (`repair_id`). A for-each task runs on its
+    nested task's cluster (`sandbox.workspace.for_each`)."""
+    compute = for_each.nested_task(task) or task
+    key = compute.get("job_cluster_key")
+    spec = job_clusters[key]["new_cluster"] if key else compute.get("new_cluster")
     if spec is None:
         plan.existing_tasks.append(task["task_key"])
         return False
@@ -343,7 +346,7 @@ def _plan_task(data: dict[str, Any], plan: RunPlan, by_key: dict[str, ClusterPla
             cluster_id=make_cluster_id(start_ms, *salt),
             spark_context_id=make_spark_context_id(*salt),
             # The cluster runs on what its policy fills in too (a fixed availability, ...).
-            spec=policies.with_policy_values(data, spec, resolved), profile=task_profile(task, tags),
+            spec=policies.with_policy_values(data, spec, resolved), profile=task_profile(compute, tags),
             task_keys=[], seed=run_id * 1000 + len(by_key) + (repair_id or 0) * 7919, task_run_id=task_run_id,
             sent_spec=copy.deepcopy(spec), user_spec=resolved)
     by_key[slot].task_keys.append(task["task_key"])
@@ -456,7 +459,7 @@ def get_run(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     run_id = params.get("run_id")
     if run_id in (None, ""):
         raise invalid("Missing required field: run_id")
-    run = data["runs"].get(str(run_id))
+    run = data["runs"].get(str(run_id)) or for_each.task_run(data, str(run_id))
     if run is None:
         raise run_missing(run_id)
     if not bool_param(params, "include_history"):

@@ -35,6 +35,8 @@ def _empty() -> dict[str, Any]:
         # str(job_id) -> {"key", "since_ms"}: the scheduled jobs' triggers and when each was
         # set, so a periodic trigger keeps its phase across restarts (job_scheduler.py).
         "trigger_state": {},
+        # str(for-each task run id) -> {"run_id", "iteration_run_ids"} (for_each.py).
+        "for_each": {},
     }
 
 
