@@ -82,8 +82,10 @@ from server.collect.run_parse import (
     ClusterRun,
     cluster_runs,
     first_attempts,
+    for_each_run_ids,
     is_finished,
     repair_count,
+    with_iterations,
 )
 from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
 from server.costing.billing import DEFAULT_RECOST_POLICY, BillSource, RecostPolicy, price_run
@@ -521,7 +523,7 @@ class Collector:
         for run_id in finished:
             if all(self._has_run(p, run_id) for p in active):
                 continue  # stored by an earlier poll (the cursor waits behind a run still going)
-            detail = gateway.get_run(run_id)
+            detail = run_detail(gateway, run_id)
             before = first_attempts(detail)  # a run repaired before this first collection: its first attempt
             for piece in cluster_runs(detail):
                 project = next((p for p in active if p.cluster_key == piece.cluster_key), None)
@@ -1235,8 +1237,24 @@ def _stored_timeline(gateway: DatabricksGateway, run: Run, cloud: str) -> tuple[
     return timeline, spec
 
 
+def run_detail(gateway: DatabricksGateway, run_id: int) -> dict[str, Any]:
+    """runs/get of a run, each for-each task in it replaced by its iterations (`with_iterations`).
+
+    A for-each task's iterations are not in the job run's answer: only runs/get of the for-each
+    task's own run lists them (``iterations``, paged by the gateway), so without this read a job whose
+    cluster runs only for-each iterations would never show a run. A for-each task run Databricks no
+    longer answers for is left as it is (its cluster unknown: no piece, as before)."""
+    detail = gateway.get_run(run_id)
+    found: dict[int, list[dict[str, Any]]] = {}
+    for task_run_id in for_each_run_ids(detail):
+        task_run = call_or_none(lambda t=task_run_id: gateway.get_run(t))
+        if task_run is not None:
+            found[task_run_id] = list(task_run.get("iterations") or [])
+    return with_iterations(detail, found) if found else detail
+
+
 def _run_or_none(gateway: DatabricksGateway, run_id: int) -> dict[str, Any] | None:
-    return call_or_none(lambda: gateway.get_run(run_id))
+    return call_or_none(lambda: run_detail(gateway, run_id))
 
 
 def _cluster_or_none(gateway: DatabricksGateway, cluster_id: str) -> dict[str, Any] | None:

@@ -9,6 +9,12 @@ cluster sat idle waiting for tasks elsewhere, is `idle_between_ms`). The spec th
 actually used comes from the run itself (``job_clusters[]`` / the task's
 ``new_cluster``), never from the job as it is now: the job may have been
 edited since.
+
+A ``for_each_task`` has no compute of its own: its nested ``task`` names the cluster, and the
+iterations that ran on it show only in runs/get of the for-each task's own run (``iterations``).
+The collector reads them (`for_each_run_ids`) and puts them in the task's place (`with_iterations`),
+so they are grouped under the nested task's cluster key like any task: one run of the project is
+the whole for-each task, every iteration in it (see `with_iterations`).
 """
 
 from __future__ import annotations
@@ -193,12 +199,60 @@ def idle_between_ms(tasks: Sequence[Mapping[str, Any]]) -> int:
     return idle
 
 
+def _nested(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    nested = (task.get("for_each_task") or {}).get("task")
+    return nested if isinstance(nested, Mapping) else None
+
+
+def for_each_run_ids(run: Mapping[str, Any]) -> list[int]:
+    """The run ids of the run's for-each tasks whose nested task runs on a cluster Trimtab tunes (a
+    job cluster or its own new_cluster): runs/get of each lists its iterations."""
+    return [int(t["run_id"]) for t in run.get("tasks") or []
+            if t.get("run_id") and (nested := _nested(t)) is not None and task_key_of(nested) is not None]
+
+
+def with_iterations(run: Mapping[str, Any], iterations: Mapping[int, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """The run with each for-each task in ``iterations`` (by its run id) replaced by its iterations.
+
+    Each iteration is one more task on the nested task's cluster key: the key is the for-each task's
+    (a nested task with its own new_cluster is keyed by the for-each task's key, as onboarding names
+    it), and the cluster fields come from the nested task when the iteration does not repeat them.
+    Iterations share one task_key, so each is named apart (``loop[<first attempt's run id>]``):
+    else `last_attempts` would take all but one of them for retries. A retried iteration keeps its
+    first attempt's name (``original_attempt_run_id``), so its attempts are judged as a task's are.
+    Thus one run of the project is the whole for-each task: on a shared job cluster its iterations
+    share one cluster instance (the concurrency shows as overlapping tasks); a nested new_cluster
+    starts a cluster per iteration, which the piece lists in ``instances`` and which are priced
+    together, as a retry's new cluster is. The for-each task itself, a parent with no compute, goes.
+    """
+    tasks: list[Mapping[str, Any]] = []
+    for task in run.get("tasks") or []:
+        nested = _nested(task)
+        its = iterations.get(int(task.get("run_id") or 0)) if nested is not None else None
+        if nested is None or its is None:
+            tasks.append(task)
+            continue
+        outer = str(task.get("task_key"))
+        for it in its:
+            first = int(it.get("original_attempt_run_id") or it.get("run_id") or 0)
+            named = {**it, "task_key": f"{outer}[{first}]"}
+            if nested.get("job_cluster_key"):
+                named.setdefault("job_cluster_key", nested["job_cluster_key"])
+            elif isinstance(nested.get("new_cluster"), Mapping):
+                named.pop("job_cluster_key", None)
+                named["new_cluster"] = it.get("new_cluster") or nested["new_cluster"]
+                named["for_each_of"] = outer
+            tasks.append(named)
+    return {**run, "tasks": tasks}
+
+
 def task_key_of(task: Mapping[str, Any]) -> str | None:
     """The Trimtab cluster key a task ran on, or None (existing or serverless compute)."""
     if task.get("job_cluster_key"):
         return str(task["job_cluster_key"])
-    if isinstance(task.get("new_cluster"), dict):
-        return task_cluster_key(str(task.get("task_key")))
+    if isinstance(task.get("new_cluster"), Mapping):
+        # An iteration of a for-each task (`with_iterations`) is on the for-each task's key.
+        return task_cluster_key(str(task.get("for_each_of") or task.get("task_key")))
     return None
 
 
