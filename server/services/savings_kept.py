@@ -130,9 +130,14 @@ def _kept_savings(store: Store, projects: Sequence[Project], every: bool, outlin
         kept = dict(_KEPT.get(store, {}))
 
     def current(pid: int) -> Kept | None:
-        """The kept entry, when the project's runs are unchanged since (and its outline is there)."""
+        """The kept entry, when the project's runs and change points are unchanged since (and its outline
+        is there). The change points count because `compared` is made of them: the planner records a
+        code change in its own transaction on `recommendations`, after its runs and without touching
+        them, and a kept `compared` of () would leave the signatures out until the next run."""
         entry = kept.get(pid)
         if entry is None or versions is None or entry.version != versions.get(pid, _NO_VERSION):
+            return None
+        if entry.key[2] != changes.get(pid, ()):
             return None
         return entry if outline is None or entry.outline is not None else None
 
