@@ -23,8 +23,10 @@ application at a time, priced in Python) took 6-7 s for 300 projects x 200 runs 
   `stored_signatures` reads too) instead of one per application; kept while the project's runs and
   their applications' stages (which arrive after their run) are unchanged
   (`RunRepository.stage_versions`, PostgreSQL; read every call on SQLite);
-- one call at a time reads and computes for a store: concurrent calls wait, holding no connection,
-  and find the first one's results kept.
+- a call arriving while another reads and computes the projects it asks for (with its outline) waits
+  for that one, holding no connection, and shares its figures or its error (during a database stall
+  every caller fails within one database deadline, not one deadline each in turn); a call it does not
+  cover (another outline, a project made since) reads for itself alongside.
 
 The projects page (`server.dashboard.views.project_rows`) reads through `kept_savings` too, keeping
 its own figures of each project's runs beside the savings (``outline``).
@@ -37,7 +39,7 @@ import json
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain import ClusterConfig, CostBreakdown, Project, Run
@@ -90,11 +92,32 @@ Outline = Callable[[Project, list[tuple]], Any]
 # (the gRPC server and the dashboard call from threads). Values are a few hundred bytes a project.
 _KEPT: weakref.WeakKeyDictionary[Store, dict[int, Kept]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
-# One caller at a time reads and computes a store's changed projects: 20 concurrent `trimtab savings`
-# each read every run (12-62 s apiece on 327,000 runs) and the 8+8 connections ran out; the others now
-# wait here, holding no connection, and find the first one's figures kept.
-_BUSY: weakref.WeakKeyDictionary[Store, threading.Lock] = weakref.WeakKeyDictionary()
 _NO_VERSION = (0, 0, 0, 0, 0)  # `figure_versions` of a project without runs (it leaves them out)
+
+
+@dataclass(eq=False)
+class _Flight:
+    """One caller's reading and computing of some of a store's projects, which the callers arriving
+    meanwhile that it covers wait for and share: 20 concurrent `trimtab savings` each read every run
+    (12-62 s apiece on 327,000 runs) and ran the 8+8 connections dry. Shared, not queued behind: with
+    a lock, each waiter ran again once the caller before it was done, so during a database stall the
+    k-th caller failed after k database deadlines (3, 6 ... 18 s for six callers, 3 s apiece)."""
+
+    ids: frozenset[int]
+    outline: Outline | None
+    done: threading.Event = field(default_factory=threading.Event)
+    entries: dict[int, Kept] = field(default_factory=dict)  # by project id; set before ``done``
+    error: BaseException | None = None  # what the caller in flight raised; set before ``done``
+
+    def covers(self, ids: frozenset[int], outline: Outline | None) -> bool:
+        """Whether its entries answer a call for these projects with this outline."""
+        return ids <= self.ids and (outline is None or outline is self.outline)
+
+
+# Per store, the flights under way (guarded by _LOCK): a fleet-wide one, and any calls it did not cover.
+_FLIGHTS: weakref.WeakKeyDictionary[Store, list[_Flight]] = weakref.WeakKeyDictionary()
+# How often a waiter looks at its ``stop``: a thread cannot wait on two events at once.
+_STOP_POLL_S = 0.05
 
 
 def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
@@ -111,17 +134,65 @@ def kept_savings(store: Store, projects: Sequence[Project], *, every: bool = Fal
     ``outline``: also make this of each project and its runs, kept likewise (`Kept.outline`).
     ``stop``: once set, the entries made so far are returned.
 
-    No connection is held while anything is computed: the runs are read whole, then made into figures."""
-    with _LOCK:
-        busy = _BUSY.setdefault(store, threading.Lock())
-    with busy:
-        return _kept_savings(store, projects, every, outline, stop)
+    No connection is held while anything is computed: the runs are read whole, then made into figures.
+    A call that one in flight covers waits for it and returns its entries or raises its error (`_Flight`)."""
+    ids = [int(p.id or 0) for p in projects]
+    wanted = frozenset(ids)
+    while True:
+        if stop is not None and stop.is_set():
+            return []
+        with _LOCK:
+            flights = _FLIGHTS.setdefault(store, [])
+            flight = next((f for f in flights if f.covers(wanted, outline)), None)
+            if flight is None:
+                flight = _Flight(wanted, outline)
+                flights.append(flight)
+                mine = True
+            else:
+                mine = False
+        if mine:
+            return _fly(flight, store, projects, ids, every, outline, stop)
+        if not _landed(flight, stop):
+            return []
+        if flight.error is not None:
+            # The same error, not a call of our own: with the database stalled ours would wait out a
+            # deadline of its own after the one just waited out. (Raised in each waiter's thread: its
+            # traceback gathers their frames too.)
+            raise flight.error
+        if wanted <= flight.entries.keys():
+            return [flight.entries[pid] for pid in ids]
+        # The one in flight was stopped before some of these projects: read them (again in flight).
+
+
+def _fly(flight: _Flight, store: Store, projects: Sequence[Project], ids: Sequence[int], every: bool,
+         outline: Outline | None, stop: threading.Event | None) -> list[Kept]:
+    """`_kept_savings`, its entries or its error left in ``flight`` for the callers waiting on it."""
+    try:
+        flight.entries = _kept_savings(store, projects, every, outline, stop)
+    except BaseException as exc:
+        flight.error = exc
+        raise
+    finally:
+        with _LOCK:  # gone before ``done``: a call from now on reads for itself and sees what changed since
+            _FLIGHTS[store].remove(flight)
+        flight.done.set()
+    return [flight.entries[pid] for pid in ids if pid in flight.entries]
+
+
+def _landed(flight: _Flight, stop: threading.Event | None) -> bool:
+    """Wait for ``flight`` to end; False when ``stop`` is set first."""
+    if stop is None:
+        flight.done.wait()
+        return True
+    while not flight.done.wait(_STOP_POLL_S):
+        if stop.is_set():
+            return False
+    return True
 
 
 def _kept_savings(store: Store, projects: Sequence[Project], every: bool, outline: Outline | None,
-                  stop: threading.Event | None) -> list[Kept]:
-    if stop is not None and stop.is_set():
-        return []
+                  stop: threading.Event | None) -> dict[int, Kept]:
+    """Each project's `Kept` savings by project id (``stop``: those made before it was set)."""
     ids = [int(p.id or 0) for p in projects]
     changes = {pid: tuple(ChangePoint(run_id, kind) for run_id, kind in points if kind in REBASE_LABELS)
                for pid, points in store.recommendations.change_points_by_project(ids).items()}
@@ -190,7 +261,7 @@ def _kept_savings(store: Store, projects: Sequence[Project], every: bool, outlin
         if every and len(fresh) == len(ids):  # every project was read: a deleted one's entry goes
             for gone in set(mine) - set(fresh):
                 del mine[gone]
-    return [fresh[pid] for pid in ids if pid in fresh]
+    return fresh
 
 
 def _read(store: Store, project_ids: Sequence[int]) -> dict[int, list[tuple]]:
