@@ -255,12 +255,8 @@ class RunRepository(Repository):
         if not project_ids:
             return {}
 
-        def version(table: sa.Table) -> sa.ColumnElement[Any]:
-            return sa.func.coalesce(sa.func.sum(sa.cast(sa.cast(sa.literal_column(f"{table.name}.xmin"), sa.Text),
-                                                        sa.BigInteger)), 0)
-
         query = (sa.select(T.c.project_id, sa.func.count(T.c.id), sa.func.max(T.c.id), sa.func.count(C.c.run_id),
-                           version(T), version(C))
+                           _xmin_sum(T), _xmin_sum(C))
                  .select_from(T.outerjoin(C, C.c.run_id == T.c.id))
                  .where(T.c.project_id.in_(sorted(project_ids))).group_by(T.c.project_id))
         with self._read() as conn:
@@ -277,12 +273,8 @@ class RunRepository(Repository):
         if not project_ids:
             return {}
 
-        def version(table: sa.Table) -> sa.ColumnElement[Any]:
-            return sa.func.coalesce(sa.func.sum(sa.cast(sa.cast(sa.literal_column(f"{table.name}.xmin"), sa.Text),
-                                                        sa.BigInteger)), 0)
-
-        query = (sa.select(T.c.project_id, sa.func.count(A.c.run_id), version(A), sa.func.count(S.c.stage_id),
-                           version(S))
+        query = (sa.select(T.c.project_id, sa.func.count(A.c.run_id), _xmin_sum(A), sa.func.count(S.c.stage_id),
+                           _xmin_sum(S))
                  .select_from(T.join(A, A.c.run_id == T.c.id).outerjoin(S, S.c.application_id == A.c.application_id))
                  .where(T.c.project_id.in_(sorted(project_ids))).group_by(T.c.project_id))
         with self._read() as conn:
@@ -333,3 +325,10 @@ class RunRepository(Repository):
         links: Sequence[dict] = [{"run_id": run_id, "application_id": a} for a in dict.fromkeys(application_ids)]
         if links:
             conn.execute(A.insert(), links)
+
+
+def _xmin_sum(table: sa.Table) -> sa.ColumnElement[Any]:
+    """PostgreSQL: the sum of ``table``'s row versions (``xmin``, the writing transaction's id) over a
+    group; it moves whenever a row of the group is written (`RunRepository.figure_versions`)."""
+    return sa.func.coalesce(sa.func.sum(sa.cast(sa.cast(sa.literal_column(f"{table.name}.xmin"), sa.Text),
+                                                sa.BigInteger)), 0)
