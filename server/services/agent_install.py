@@ -115,10 +115,10 @@ def release_secret_reads(store: Store, gateway: DatabricksGateway, ws: Workspace
 
     Needed by: every project of the workspace that is not detached, attached or orphaned (an orphan's
     job may still carry the wiring: another server took it over, reading the same scope), by the
-    principal its record names or, for one imported before records were kept, its job's run-as read
-    now (a job gone needs nothing). Only a READ is taken: a principal raised since to WRITE or MANAGE
-    (Trimtab's own MANAGE included) was given that by someone else. Raises `DatabricksCallError`
-    (nothing more taken) when the workspace does not answer."""
+    principal its record names and by its job's run-as read now (a job gone needs nothing). Only a
+    READ is taken: a principal raised since to WRITE or MANAGE (Trimtab's own MANAGE included) was
+    given that by someone else. Raises `DatabricksCallError` (nothing taken) when the workspace does
+    not answer or one of those jobs cannot be read."""
     from server.apply import project_lock  # imports databricks-sdk: only where a lock is taken
 
     projects = store.projects.list(ws.name)
@@ -127,22 +127,27 @@ def release_secret_reads(store: Store, gateway: DatabricksGateway, ws: Workspace
     wanted = {c for c in candidates if c in ours}
     if not wanted:
         return []
+    attached = [p for p in projects if not p.detached]
     needed: set[str] = set()
-    unknown: list[Project] = []
-    for project in projects:
-        if project.detached:
-            continue
+    for project in attached:
         record = project.state.get(SECRET_READER_KEY)
         if isinstance(record, dict) and record.get("principal"):
             needed.add(str(record["principal"]))
-        else:
-            unknown.append(project)
     if wanted - needed:
-        for job_id in sorted({p.job_id for p in unknown}):
+        # A record names the run-as at the job's import: a job handed over since (bob -> eve) runs as
+        # eve now and needs her READ as much, so every attached job's run-as is read, and added to the
+        # records' principals (not put in their place: a run started before the change may still be
+        # going as bob; detaching bob's last project takes his READ then).
+        for job_id in sorted({p.job_id for p in attached}):
             try:
                 needed.add(run_as_principal(gateway.get_job(job_id)))
             except DatabricksNotFound:
-                continue
+                continue  # a job gone runs nothing
+            except DatabricksCallError as err:
+                # Whom it runs as is unknown: it may be any of ``wanted``, so none is taken (the caller
+                # logs what a scope manager can run once it is sure).
+                raise type(err)(f"job {job_id} could not be read to see whom it runs as, so no READ was "
+                                f"taken: {err.message}") from err
     released: list[str] = []
     for principal in sorted(wanted - needed):
         held = gateway.secret_acl(scope, principal)
