@@ -91,20 +91,47 @@ def grant_secret_read(gateway: DatabricksGateway, wiring: AgentWiring, principal
 
 
 # Where a project's state keeps whose READ on the agent token's scope its clusters need:
-# ``{"scope": S, "principal": P, "granted": bool}``, ``granted`` when an import of Trimtab's put that
-# READ (P held nothing on the scope). Databricks records no grantor on a secret ACL, so this is how
-# Trimtab tells its own READ (which detach takes away again) from an admin's (which it never touches).
+# ``{"scope": S, "principal": P, "granted": bool, "earlier": [Q, ...]}``, ``granted`` when an import of
+# Trimtab's put that READ (P held nothing on the scope); ``earlier`` (absent when empty) the principals
+# the job ran as at earlier imports whose READ Trimtab put and has not taken back (the job was handed
+# over since). Databricks records no grantor on a secret ACL, so this is how Trimtab tells its own
+# READ (which detach takes away again) from an admin's (which it never touches).
 SECRET_READER_KEY = "secret_reader"
 
 
 def reader_record(previous: Any, scope: str, principal: str, granted: bool) -> dict[str, Any]:
     """The `SECRET_READER_KEY` record of a project imported with clusters running as ``principal``.
 
-    A grant recorded before for the same scope and principal stays recorded: the next import finds the
-    READ held (Trimtab's own) and puts none, which is no sign that someone else gave it."""
-    kept = (isinstance(previous, dict) and previous.get("scope") == scope
-            and previous.get("principal") == principal and bool(previous.get("granted")))
-    return {"scope": scope, "principal": principal, "granted": granted or kept}
+    A grant recorded before for the same scope stays recorded: for the same principal, the next import
+    finds the READ held (Trimtab's own) and puts none, which is no sign that someone else gave it; for
+    another one (the job handed over since), it goes to ``earlier``, still Trimtab's to take back."""
+    earlier = granted_readers(previous, scope)
+    record: dict[str, Any] = {"scope": scope, "principal": principal, "granted": granted or principal in earlier}
+    earlier.discard(principal)
+    if earlier:
+        record["earlier"] = sorted(earlier)
+    return record
+
+
+def granted_readers(record: Any, scope: str) -> set[str]:
+    """The principals a `SECRET_READER_KEY` record says Trimtab gave READ on ``scope`` and still holds as its own."""
+    if not (isinstance(record, dict) and record.get("scope") == scope):
+        return set()
+    earlier = record.get("earlier")
+    readers = {str(p) for p in earlier if p} if isinstance(earlier, list) else set()
+    if record.get("granted") and record.get("principal"):
+        readers.add(str(record["principal"]))
+    return readers
+
+
+def _without_reader(record: dict[str, Any], principal: str) -> dict[str, Any]:
+    """``record`` once the READ Trimtab gave ``principal`` is no longer its own (taken, or changed since)."""
+    fresh = {**record, "granted": bool(record.get("granted")) and record.get("principal") != principal}
+    earlier = sorted(granted_readers(record, str(record.get("scope"))) - {principal, str(record.get("principal"))})
+    fresh.pop("earlier", None)
+    if earlier:
+        fresh["earlier"] = earlier
+    return fresh
 
 
 def release_secret_reads(store: Store, gateway: DatabricksGateway, ws: Workspace, scope: str,
@@ -122,8 +149,7 @@ def release_secret_reads(store: Store, gateway: DatabricksGateway, ws: Workspace
     from server.apply import project_lock  # imports databricks-sdk: only where a lock is taken
 
     projects = store.projects.list(ws.name)
-    ours = set(made) | {r["principal"] for r in (p.state.get(SECRET_READER_KEY) for p in projects)
-                        if isinstance(r, dict) and r.get("scope") == scope and r.get("granted")}
+    ours = set(made).union(*(granted_readers(p.state.get(SECRET_READER_KEY), scope) for p in projects))
     wanted = {c for c in candidates if c in ours}
     if not wanted:
         return []
@@ -158,30 +184,36 @@ def release_secret_reads(store: Store, gateway: DatabricksGateway, ws: Workspace
                      ws.name, scope, principal)
         # Taken, or no longer the READ Trimtab gave: either way no longer Trimtab's to take.
         for project in projects:
-            record = project.state.get(SECRET_READER_KEY)
-            if not (isinstance(record, dict) and record.get("granted") and record.get("scope") == scope
-                    and record.get("principal") == principal):
+            if principal not in granted_readers(project.state.get(SECRET_READER_KEY), scope):
                 continue
             with project_lock(int(project.id or 0), store):
                 fresh = store.projects.get(int(project.id or 0))
-                state = {**fresh.state, SECRET_READER_KEY: {**record, "granted": False}}
+                record = fresh.state.get(SECRET_READER_KEY)
+                if principal not in granted_readers(record, scope):
+                    continue  # an import rewrote it meanwhile
+                state = {**fresh.state, SECRET_READER_KEY: _without_reader(record, principal)}
                 store.projects.update(dataclasses.replace(fresh, state=state))
     return released
 
 
 def release_detached_reader(store: Store, gateway: DatabricksGateway, project: Project) -> list[str]:
-    """After ``project`` was detached: `release_secret_reads` of the principal its clusters ran as,
-    logged (not raised) when the workspace refuses, with the command a scope manager can run."""
+    """After ``project`` was detached: `release_secret_reads` of every principal Trimtab gave READ on the
+    scope its clusters read (recorded on any project of the workspace: not only the one its record
+    names, as a job handed over since runs as someone else, whose READ a detach of another project
+    kept for it), logged (not raised) when the workspace refuses, with the command a scope manager can run."""
     record = project.state.get(SECRET_READER_KEY)
     if not isinstance(record, dict) or not record.get("principal"):
         return []  # imported before records were kept, or on a Standard plan: nothing known as Trimtab's
-    scope, principal = str(record["scope"]), str(record["principal"])
+    scope = str(record["scope"])
+    candidates = set().union(*(granted_readers(p.state.get(SECRET_READER_KEY), scope)
+                               for p in store.projects.list(project.workspace)))
     try:
-        return release_secret_reads(store, gateway, store.workspaces.get(project.workspace), scope, [principal])
+        return release_secret_reads(store, gateway, store.workspaces.get(project.workspace), scope, candidates)
     except DatabricksCallError as err:
-        log.warning("project %s detached, but READ on secret scope %s given to %s was not taken back (%s): "
-                    "a manager of the scope can run `databricks secrets delete-acl %s %s` once no job it runs "
-                    "is onboarded", project.name, scope, principal, err, scope, principal)
+        for principal in sorted(candidates):
+            log.warning("project %s detached, but READ on secret scope %s given to %s was not taken back (%s): "
+                        "a manager of the scope can run `databricks secrets delete-acl %s %s` once no job it "
+                        "runs is onboarded", project.name, scope, principal, err, scope, principal)
         return []
 
 

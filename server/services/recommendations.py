@@ -134,9 +134,10 @@ def revert_recommendation(store: Store, secrets: SecretBox, project_ref: str,
 
 
 def detach_project(store: Store, secrets: SecretBox, project_ref: str, dry_run: bool = False) -> ApplyOutcome:
-    """Put the job's original cluster spec back and stop managing the project; then take back the READ
-    on the agent token's scope Trimtab gave the principal its clusters ran as, unless another project of
-    the workspace runs as it (`release_detached_reader`: a failure there is logged, the detach stands)."""
+    """Put the job's original cluster spec back and stop managing the project; then take back each READ
+    on the agent token's scope Trimtab gave (this project's owner, or the earlier owner of a job handed
+    over since) that no attached project of the workspace needs, by its record or by whom its job runs
+    as now (`release_detached_reader`: a failure there is logged, the detach stands)."""
     project = store.projects.find(required(project_ref, "project"))
     with _gateway(store, secrets, project, dry_run) as gateway:
         result = apply.restore_original(store, gateway, int(project.id or 0), dry_run=dry_run)

@@ -69,3 +69,32 @@ def test_detach_keeps_every_read_while_an_attached_job_cannot_be_read(
     _detach(store, secrets, first)
     assert EVE not in _acls(emulator) and _acls(emulator).get(BOB) == "READ"
     assert _run(emulator, gateway, job_ids[1]) == "SUCCESS"
+
+
+def test_detaching_the_last_project_takes_the_read_of_a_job_handed_over(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    _run_as(gateway, job_ids[0], EVE)
+    (first,) = _import(store, secrets, job_ids[0])
+    _run_as(gateway, job_ids[1], BOB)
+    second = _import(store, secrets, job_ids[1])
+    _run_as(gateway, job_ids[1], EVE)
+    _detach(store, secrets, first)                       # eve's READ kept: the second job runs as her
+    for project in second:
+        _detach(store, secrets, project)                 # nothing attached any more: both READs go
+    assert EVE not in _acls(emulator) and BOB not in _acls(emulator)
+
+
+def test_a_reimport_after_a_hand_over_grants_the_new_owner_and_detach_takes_both(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    _run_as(gateway, job_ids[0], BOB)
+    _import(store, secrets, job_ids[0])
+    _run_as(gateway, job_ids[0], EVE)                    # eve holds no READ: the job's runs fail...
+    assert _run(emulator, gateway, job_ids[0]) == "FAILED"
+    (project,) = _import(store, secrets, job_ids[0])     # ...until an import grants it
+    assert _acls(emulator).get(EVE) == "READ"
+    assert _run(emulator, gateway, job_ids[0]) == "SUCCESS"
+    # The record now names eve; the READ Trimtab gave bob is still Trimtab's to take back.
+    _detach(store, secrets, project)
+    assert EVE not in _acls(emulator) and BOB not in _acls(emulator)
