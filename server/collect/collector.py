@@ -333,14 +333,19 @@ class Collector:
             return None
         since = self._look.watermark(name, host)
         try:
-            runs = gateway.list_workspace_runs(started_from_ms=since)
-            listed = gateway.list_job_settings()
+            # A 5xx on a listing gets the short budget a job's calls get: the listings are an economy,
+            # and a workspace whose runs/list across jobs fails still answers every job's own calls.
+            with retrying_5xx_for(JOB_5XX_BUDGET_S):
+                runs = gateway.list_workspace_runs(started_from_ms=since)
+                listed = gateway.list_job_settings()
+        except DatabricksServerError as err:  # before DatabricksUnavailable, its base: not the workspace's
+            log.warning("workspace %s: listing its jobs and runs failed, every job read in full: %s", name, err)
+            return None
         except (WorkspaceAuthError, DatabricksUnavailable):
             raise  # the workspace's trouble, as any call's
         except DatabricksCallError as err:  # a listing refused (a bad page): every job read in full instead
             log.warning("workspace %s: listing its jobs and runs failed, every job read in full: %s", name, err)
             return None
-        self._look.set_watermark(name, host, next_watermark(since, runs, by_job))
         # A job whose arrays the list cut (over 100 tasks or clusters) is read whole with jobs/get.
         settings = {int(job["job_id"]): job for job in listed if not job.get("has_more")}
         finished: dict[int, int] = {}
@@ -348,7 +353,15 @@ class Collector:
             if is_finished(run) and run.get("job_id") is not None:
                 job_id = int(run["job_id"])
                 finished[job_id] = max(finished.get(job_id, 0), int(run["run_id"]))
-        return Listing(settings, finished)
+        listing = Listing(settings, finished)
+        # The jobs this listing shows a new finished run of are due a full read until one succeeds:
+        # the watermark moves past their runs now, so a poll that ends before reading them (the
+        # workspace failing part-way, a job's call refused, the server stopping) must not leave them
+        # to the periodic full read hours later. Their own reads go by their cursors, not the watermark.
+        self._look.make_due(name, host, [job_id for job_id, group in by_job.items()
+                                         if listing.news(job_id, min(p.last_seen_run_id or 0 for p in group))])
+        self._look.set_watermark(name, host, next_watermark(since, runs, by_job))
+        return listing
 
     def _first_watermark(self, workspace: Workspace, gateway: DatabricksGateway,
                          by_job: dict[int, list[Project]], took_s: float) -> None:
@@ -358,8 +371,13 @@ class Collector:
         its job was read, started after they began: on Databricks' clock, ``took_s`` before now at
         the latest). Only the durations come from the server's clock, never its time of day."""
         try:
-            going = gateway.list_workspace_runs(active_only=True)
-            newest = gateway.newest_run()
+            with retrying_5xx_for(JOB_5XX_BUDGET_S):  # as `_look_over`'s listings
+                going = gateway.list_workspace_runs(active_only=True)
+                newest = gateway.newest_run()
+        except DatabricksServerError as err:  # a 5xx: the jobs answered their own calls just now
+            log.warning("workspace %s: listing its runs failed, every job read in full again next poll: %s",
+                        workspace.name, err)
+            return
         except (WorkspaceAuthError, DatabricksUnavailable):
             raise
         except DatabricksCallError as err:  # no watermark yet: the next poll reads every job in full again

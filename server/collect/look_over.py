@@ -57,7 +57,7 @@ class Listing:
 
 
 def stagger(job_id: int) -> float:
-    """A fraction in [0.75, 1.25) of `FULL_EVERY_S`, fixed per job: jobs read in full together (after
+    """A fraction in [0.75, 1.25) of `FULL_EVERY_S` (so every 2¼ to 3¾ hours), fixed per job: jobs read in full together (after
     a start) drift apart, so later polls each read a few, not all of them at once."""
     return 0.75 + 0.5 * ((job_id * 2654435761) % 1000) / 1000
 
@@ -104,6 +104,12 @@ class LookOver:
     def read_in_full(self, workspace: str, host: str, job_id: int, next_ms: int) -> None:
         """The job was read in full; next due at ``next_ms``."""
         self._full_at.setdefault((workspace, host), {})[job_id] = next_ms
+
+    def make_due(self, workspace: str, host: str, job_ids: Iterable[int]) -> None:
+        """The jobs are due a full read now (until `read_in_full` says otherwise)."""
+        full_at = self._full_at.setdefault((workspace, host), {})
+        for job_id in job_ids:
+            full_at[job_id] = 0
 
     def keep_only(self, workspace: str, host: str, job_ids: Iterable[int]) -> None:
         """Forget the jobs no longer collected (detached, orphaned)."""
