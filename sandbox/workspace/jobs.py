@@ -194,6 +194,9 @@ def list_jobs(data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     out = []
     for job in chunk:
         job = copy.deepcopy(job)
+        # jobs/list answers BaseJob, which (unlike jobs/get's Job) has no run_as_user_name: whom a job
+        # runs as shows only as the ``run_as`` its settings name (none: its creator).
+        job.pop("run_as_user_name", None)
         if not expand:
             # Without expand_tasks the service leaves the task and cluster details out.
             job["settings"].pop("tasks", None)
