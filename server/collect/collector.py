@@ -76,7 +76,16 @@ from server.collect.build import (
 from server.collect.discovery import AutoImport
 from server.collect.health import WorkspaceHealth
 from server.collect.job_trouble import JOB_5XX_BUDGET_S, JOB_NOTE_MARK, JobTrouble
-from server.collect.look_over import FULL_EVERY_S, Listing, LookOver, next_watermark, stagger
+from server.collect.look_over import (
+    FULL_EVERY_S,
+    READ_NOTE_MARK,
+    Handovers,
+    Listing,
+    LookOver,
+    listed_run_as,
+    next_watermark,
+    stagger,
+)
 from server.collect.run_parse import (
     REPAIRABLE_OUTCOMES,
     ClusterRun,
@@ -106,8 +115,9 @@ from server.databricks import (
 )
 from server.domain import CostBreakdown, Project, Run, Workspace, started_before
 from server.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
-from server.onboard import job_schedule, taken_over
+from server.onboard import job_schedule, run_as_principal, taken_over
 from server.render.fmt import cut
+from server.services.agent_install import follow_run_as
 from server.spec import config_from_spec, config_label, find_cluster_spec, spec_drift, with_pool_disks
 from server.store import Store
 
@@ -175,6 +185,7 @@ class Collector:
         # (workspace, job id) -> its failed runs (Databricks run id) -> when to re-read each for a repair (ms)
         self._repair_next: dict[tuple[str, int], dict[int, int]] = {}
         self._look = LookOver()  # which jobs a poll reads in full (`server.collect.look_over`)
+        self._handovers = Handovers()  # jobs handed over whose new run-as could not be given READ
         self._reprice_left: set[int] = set()  # projects with runs left to re-price after this poll's share
         self._going_starts: list[int] = []  # starts of the runs going met by this poll's full reads (ms)
         self._lock = threading.Lock()
@@ -292,7 +303,9 @@ class Collector:
                     return
                 group = by_job[job_id]
                 if listing is not None and self._quiet(workspace, job_id, group, listing, now_ms):
-                    self._follow_settings(group, listing.settings[job_id].get("settings") or {})
+                    listed = listing.settings[job_id]
+                    active = self._follow_settings(group, listed.get("settings") or {})
+                    self._follow_run_as(workspace, gateway, job_id, active, listed_run_as(listed))
                     row.clear()
                     continue
                 try:
@@ -329,6 +342,7 @@ class Collector:
         until this process has read every job in full once (`_first_watermark`)."""
         name, host = workspace.name, workspace.host
         self._look.keep_only(name, host, by_job)
+        self._handovers.keep_only(name, by_job)
         if not self._look.started(name, host):
             return None
         since = self._look.watermark(name, host)
@@ -400,17 +414,48 @@ class Collector:
             return False
         return not listing.news(job_id, min(p.last_seen_run_id or 0 for p in group))
 
-    def _follow_settings(self, group: list[Project], settings: dict[str, Any]) -> None:
+    def _follow_settings(self, group: list[Project], settings: dict[str, Any]) -> list[Project]:
         """What a full read does with the job's settings, from the listing's: orphan the projects whose
-        cluster is gone or taken over, and follow the schedule (a write only when it changed)."""
+        cluster is gone or taken over, and follow the schedule (a write only when it changed); the
+        projects still active."""
         schedule = job_schedule(settings)
-        for project in self._active(group, settings):
+        active = self._active(group, settings)
+        for project in active:
             if project.schedule == schedule:
                 continue
             with project_lock(int(project.id or 0), self._store):
                 fresh = self._store.projects.get(int(project.id or 0))
                 if fresh.schedule != schedule:
                     self._store.projects.update(dataclasses.replace(fresh, schedule=schedule))
+        return active
+
+    def _follow_run_as(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int,
+                       active: list[Project], principal: str | None) -> None:
+        """A job handed over since its import (its run-as changed in the workspace: bob -> carol) must
+        keep starting: its clusters read the agent token as their owner, the run-as, who needs READ on
+        the scope. Granted and recorded as import does (`follow_run_as`), before its next run; said
+        once. A refused grant is logged as a warning with the command a scope manager can run, and
+        the workspace's ``last_error`` says it (`Handovers`) until the grant is made or the job handed
+        back. ``principal`` None: the listing does not say (the job's full read does)."""
+        if principal is None or not active:
+            return
+        scope = next((str(r["scope"]) for p in active if isinstance(r := p.state.get("secret_reader"), dict)
+                      and r.get("scope") and r.get("principal") not in (None, principal)), None)
+        if scope is None:  # every record names it already (or none is kept): nothing to grant
+            if self._handovers.settled(workspace.name, job_id):
+                log.info("workspace %s job %s runs as %s again: its clusters can read the agent token",
+                         workspace.name, job_id, principal)
+            return
+        name = active[0].job_name
+        why = follow_run_as(self._store, gateway, active, principal)
+        if why is None:
+            self._handovers.settled(workspace.name, job_id)
+            log.info("workspace %s: job %s (%s) now runs as %s: READ on scope %s granted so its clusters can "
+                     "read the agent token", workspace.name, job_id, name, principal, scope)
+        elif self._handovers.refused(workspace.name, job_id, name, principal, why):
+            log.warning("workspace %s: job %s (%s) now runs as %s: %s", workspace.name, job_id, name, principal, why)
+        else:
+            log.debug("workspace %s job %s: READ for %s still refused: %s", workspace.name, job_id, principal, why)
 
     def _active(self, group: list[Project], settings: dict[str, Any]) -> list[Project]:
         """The projects of ``group`` still on their cluster in the job's ``settings``; the others orphaned."""
@@ -455,9 +500,9 @@ class Collector:
         (`JobTrouble.note`; "" once none), its status ``ok``: `trimtab workspace show` shows it. Written
         only when it changes. ``workspace`` as read at the start of the poll; `WorkspaceHealth.answered`
         has just set a status other than ``ok`` to ``ok`` with no error."""
-        note = self._jobs.note(workspace.name)
+        note = "; ".join(n for n in (self._jobs.note(workspace.name), self._handovers.note(workspace.name)) if n)
         stored = workspace.last_error if workspace.status == "ok" else ""
-        if note == stored or (not note and JOB_NOTE_MARK not in stored):
+        if note == stored or (not note and JOB_NOTE_MARK not in stored and READ_NOTE_MARK not in stored):
             return  # unchanged, or an error that is not this note's (not cleared here)
         self._store.workspaces.set_status(workspace.name, "ok", note, polled_host=workspace.host)
 
@@ -532,6 +577,7 @@ class Collector:
         active = self._active(group, settings)
         if not active:
             return []
+        self._follow_run_as(workspace, gateway, job_id, active, run_as_principal(job) or None)
         cursor = min(p.last_seen_run_id or 0 for p in active)
         runs = gateway.list_runs(job_id, newer_than_run_id=cursor or None)
         running = [int(r["run_id"]) for r in runs if not is_finished(r)]

@@ -35,6 +35,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from server.collect.run_parse import is_finished
+from server.render.fmt import cut
 
 FULL_EVERY_S = 3 * 3600.0  # every job is read in full at least about this often (staggered)
 MARGIN_MS = 10 * 60 * 1000  # the watermark stays this far behind the newest start seen (Databricks' clock)
@@ -117,3 +118,56 @@ class LookOver:
         full_at = self._full_at.get((workspace, host), {})
         for job_id in [j for j in full_at if j not in kept]:
             del full_at[job_id]
+
+
+def listed_run_as(job: Mapping[str, Any]) -> str | None:
+    """Whom a job listed by ``jobs/list`` runs as, when the listing says: its ``settings.run_as`` (a user,
+    a service principal's application id, or a group), else ``run_as_user_name`` where an answer carries
+    it (jobs/list's ``BaseJob`` does not declare it; jobs/get's ``Job`` does). None when it says neither:
+    not the creator then, as a listing may leave ``run_as`` out; the job's full read (jobs/get, which names
+    ``run_as_user_name``) tells."""
+    run_as = (job.get("settings") or {}).get("run_as")
+    if isinstance(run_as, Mapping):
+        for field_name in ("user_name", "service_principal_name", "group_name"):
+            if run_as.get(field_name):
+                return str(run_as[field_name])
+    return str(job["run_as_user_name"]) if job.get("run_as_user_name") else None
+
+
+# The workspace's ``last_error`` part of a job whose new run-as could not be given READ starts
+# "job N (name) " then this (`Handovers.note`).
+READ_NOTE_MARK = "cannot start: "
+
+
+class Handovers:
+    """Per workspace: the jobs handed over since their import whose new run-as Trimtab could not give
+    READ on the agent token's scope (their clusters cannot start), and why. Only the collector's poll
+    thread uses it."""
+
+    def __init__(self) -> None:
+        self._refused: dict[str, dict[int, tuple[str, str, str]]] = {}  # workspace -> job -> (name, principal, why)
+
+    def refused(self, workspace: str, job_id: int, name: str, principal: str, why: str) -> bool:
+        """Record a refused grant; True when it is new (the job, the principal) and so to be logged as a warning."""
+        jobs = self._refused.setdefault(workspace, {})
+        before = jobs.get(job_id)
+        jobs[job_id] = (name, principal, why)
+        return before is None or before[1] != principal
+
+    def settled(self, workspace: str, job_id: int) -> bool:
+        """The job's run-as can read the token (granted, or handed back); True when it was refused before."""
+        return self._refused.get(workspace, {}).pop(job_id, None) is not None
+
+    def keep_only(self, workspace: str, job_ids: Iterable[int]) -> None:
+        """Forget the jobs no longer collected (detached, orphaned)."""
+        kept = set(job_ids)
+        jobs = self._refused.get(workspace, {})
+        for job_id in [j for j in jobs if j not in kept]:
+            del jobs[job_id]
+
+    def note(self, workspace: str) -> str:
+        """What the workspace's ``last_error`` says of them ("" when none), e.g. ``job 12 (etl) cannot
+        start: its run-as carol@... has no READ on secret scope trimtab, ... `databricks secrets put-acl ...```."""
+        jobs = self._refused.get(workspace, {})
+        return "; ".join(f"job {job_id}{f' ({name})' if name else ''} {READ_NOTE_MARK}{cut(why, 600)}"
+                         for job_id, (name, _, why) in sorted(jobs.items()))

@@ -25,7 +25,9 @@ from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
     DatabricksNotFound,
+    DatabricksServerError,
     DatabricksUnavailable,
+    WorkspaceAuthError,
 )
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Workspace
@@ -132,6 +134,53 @@ def _without_reader(record: dict[str, Any], principal: str) -> dict[str, Any]:
     if earlier:
         fresh["earlier"] = earlier
     return fresh
+
+
+
+# Why a job handed over since its import cannot start, when the collector could not grant its new run-as READ.
+REASON_HANDOVER_REFUSED = ("its run-as {principal} has no READ on secret scope {scope}, so its clusters cannot read the "
+                           "agent token and do not start: a manager of the scope can run `databricks secrets put-acl "
+                           "{scope} {principal} READ` (Trimtab could not: {error})")
+
+
+def follow_run_as(store: Store, gateway: DatabricksGateway, projects: Iterable[Project], principal: str) -> str | None:
+    """The job of ``projects`` now runs as ``principal`` (handed over since its import): give it READ on
+    the scope its clusters read the agent token from, as import does (`grant_secret_read`: a permission
+    it holds already is left as it is), and record it as import does (`reader_record`: the READ
+    Trimtab gave the earlier run-as stays Trimtab's to take back, so a detach takes both). Its runs
+    fail at cluster start without it. None when done or nothing to do (the records name ``principal``
+    already, or keep no scope: imported before records were kept, or on a Standard plan); else why
+    not, with the command a scope manager can run. `DatabricksUnavailable` and `WorkspaceAuthError`
+    are raised: the workspace's trouble."""
+    from server.apply import project_lock  # imports databricks-sdk: only where a lock is taken
+
+    changed = [p for p in projects if isinstance(record := p.state.get(SECRET_READER_KEY), dict)
+               and record.get("scope") and record.get("principal") and record.get("principal") != principal]
+    if not principal or not changed:
+        return None
+    scope = str(changed[0].state[SECRET_READER_KEY]["scope"])
+    try:
+        granted = gateway.secret_acl(scope, principal) is None
+        if granted:
+            gateway.put_secret_acl(scope, principal, "READ")  # one put, the same READ if it is made again
+    except DatabricksPermissionDenied as err:
+        return REASON_HANDOVER_REFUSED.format(principal=principal, scope=scope, error=err.message)
+    except DatabricksServerError as err:  # the secrets service failing: this job's note, tried again next poll
+        return REASON_HANDOVER_REFUSED.format(principal=principal, scope=scope, error=err.message)
+    except (DatabricksUnavailable, WorkspaceAuthError):
+        raise
+    except DatabricksCallError as err:  # e.g. 400: no such principal; tried again at the next poll
+        return REASON_HANDOVER_REFUSED.format(principal=principal, scope=scope, error=err.message)
+    for project in changed:
+        with project_lock(int(project.id or 0), store):
+            fresh = store.projects.get(int(project.id or 0))
+            record = fresh.state.get(SECRET_READER_KEY)
+            if not isinstance(record, dict) or record.get("principal") == principal:
+                continue  # an import recorded it meanwhile
+            state = {**fresh.state, SECRET_READER_KEY: reader_record(record, str(record.get("scope")), principal,
+                                                                     granted)}
+            store.projects.update(dataclasses.replace(fresh, state=state))
+    return None
 
 
 def release_secret_reads(store: Store, gateway: DatabricksGateway, ws: Workspace, scope: str,
