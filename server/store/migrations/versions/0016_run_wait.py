@@ -25,5 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('runs', schema=None) as batch_op:
-        batch_op.drop_column('wait_s')
+    # A plain DROP COLUMN (SQLite 3.35+), not batch mode: batch rebuilds `runs` with DROP TABLE, which
+    # SQLite refuses under foreign_keys=ON once any run has a cost (run_costs references it).
+    op.execute('ALTER TABLE runs DROP COLUMN wait_s')
