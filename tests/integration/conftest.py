@@ -83,13 +83,20 @@ def import_etl_job(store: Store, secrets: SecretBox, gateway: DatabricksGateway,
     return imported.project
 
 
-def admin_post(emulator: RunningWorkspace, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    """An admin's call the gateway does not make (Trimtab never creates policies or pools)."""
-    request = urllib.request.Request(f"{emulator.host}/api/2.0/{endpoint}", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Authorization": f"Bearer {emulator.token}",
-                                                             "Content-Type": "application/json"})
+def admin_call(emulator: RunningWorkspace, method: str, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An admin's call the gateway does not make (Trimtab never creates policies or pools, nor reads a
+    scope's ACL list): ``body`` as JSON for a POST, as the query otherwise."""
+    data = json.dumps(body).encode() if method == "POST" else None
+    query = "" if method == "POST" else "?" + "&".join(f"{k}={v}" for k, v in body.items())
+    request = urllib.request.Request(f"{emulator.host}/api/2.0/{endpoint}{query}", data=data, method=method,
+                                     headers={"Authorization": f"Bearer {emulator.token}",
+                                              "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as answer:
-        return dict(json.loads(answer.read()))
+        return dict(json.loads(answer.read() or b"{}"))
+
+
+def admin_post(emulator: RunningWorkspace, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    return admin_call(emulator, "POST", endpoint, body)
 
 
 @pytest.fixture(autouse=True)

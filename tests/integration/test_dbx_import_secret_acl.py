@@ -10,29 +10,15 @@ Through the real SDK against the emulator, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from typing import Any
-
 from sandbox.workspace import RunningWorkspace
 from server.databricks import DatabricksGateway
 from server.domain import Workspace
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.conftest import WIRING
+from tests.integration.conftest import WIRING, admin_call
 
 SP = "6c1a9f2e-0b1d-4c7e-9a51-3f2d7e8b9c10"  # a service principal's application id
-
-
-def _call(emulator: RunningWorkspace, method: str, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    data = json.dumps(body).encode() if method == "POST" else None
-    query = "" if method == "POST" else "?" + "&".join(f"{k}={v}" for k, v in body.items())
-    request = urllib.request.Request(f"{emulator.host}/api/2.0/{endpoint}{query}", data=data, method=method,
-                                     headers={"Authorization": f"Bearer {emulator.token}",
-                                              "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return dict(json.loads(answer.read() or b"{}"))
 
 
 def _run_as(gateway: DatabricksGateway, job_id: int, principal: str) -> None:
@@ -40,7 +26,7 @@ def _run_as(gateway: DatabricksGateway, job_id: int, principal: str) -> None:
 
 
 def _acl(emulator: RunningWorkspace, principal: str) -> str | None:
-    items = _call(emulator, "GET", "secrets/acls/list", {"scope": WIRING.secret_scope}).get("items") or []
+    items = admin_call(emulator, "GET", "secrets/acls/list", {"scope": WIRING.secret_scope}).get("items") or []
     return next((i["permission"] for i in items if i["principal"] == principal), None)
 
 
@@ -62,7 +48,7 @@ def test_import_grants_the_run_as_principal_read_and_its_cluster_reads_the_token
     assert gateway.get_run(run_id)["state"].get("result_state") == "SUCCESS"
 
     # Without READ the cluster does not start, as on Databricks.
-    _call(emulator, "POST", "secrets/acls/delete", {"scope": WIRING.secret_scope, "principal": SP})
+    admin_call(emulator, "POST", "secrets/acls/delete", {"scope": WIRING.secret_scope, "principal": SP})
     run_id = gateway.run_now(job_ids[0])
     assert emulator.wait_idle(60)
     said = " ".join(t["state"].get("state_message", "") for t in gateway.get_run(run_id)["tasks"])
@@ -77,9 +63,9 @@ def test_a_grant_the_scope_refuses_skips_the_job_naming_principal_and_permission
         connected: Workspace, job_ids: list[int]) -> None:
     # The scope exists, managed by someone else; Trimtab's user may only write to it.
     gateway.put_secret(WIRING.secret_scope, "other", "x")
-    _call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": "admins",
+    admin_call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": "admins",
                                                  "permission": "MANAGE"})
-    _call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": "sandbox@trimtab.local",
+    admin_call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": "sandbox@trimtab.local",
                                                  "permission": "WRITE"})
     _run_as(gateway, job_ids[0], SP)
     before = gateway.get_job(job_ids[0])["settings"]
@@ -98,5 +84,5 @@ def test_a_standard_plan_workspace_gets_a_scope_every_user_manages(
     _run_as(gateway, job_ids[0], SP)
     result = workspaces.import_jobs(store, secrets, "sbx", job_ids[:1], wiring=WIRING)
     assert result.projects and not result.skipped
-    items = _call(emulator, "GET", "secrets/acls/list", {"scope": WIRING.secret_scope})["items"]
+    items = admin_call(emulator, "GET", "secrets/acls/list", {"scope": WIRING.secret_scope})["items"]
     assert items == [{"principal": "users", "permission": "MANAGE"}]  # no per-principal ACLs

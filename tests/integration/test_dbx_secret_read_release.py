@@ -11,34 +11,20 @@ Through the real SDK against the emulator, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from typing import Any
-
 from sandbox.workspace import RunningWorkspace
 from server.databricks import DatabricksGateway
 from server.domain import Project, Workspace
 from server.services import recommendations, workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.conftest import WIRING
+from tests.integration.conftest import WIRING, admin_call
 
 EVE = "eve@corp.example"
 TRIMTAB = "sandbox@trimtab.local"  # the emulator's token principal, MANAGE on the scope it made
 
 
-def _call(emulator: RunningWorkspace, method: str, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    data = json.dumps(body).encode() if method == "POST" else None
-    query = "" if method == "POST" else "?" + "&".join(f"{k}={v}" for k, v in body.items())
-    request = urllib.request.Request(f"{emulator.host}/api/2.0/{endpoint}{query}", data=data, method=method,
-                                     headers={"Authorization": f"Bearer {emulator.token}",
-                                              "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return dict(json.loads(answer.read() or b"{}"))
-
-
 def _acls(emulator: RunningWorkspace) -> dict[str, str]:
-    items = _call(emulator, "GET", "secrets/acls/list", {"scope": WIRING.secret_scope}).get("items") or []
+    items = admin_call(emulator, "GET", "secrets/acls/list", {"scope": WIRING.secret_scope}).get("items") or []
     return {i["principal"]: i["permission"] for i in items}
 
 
@@ -71,7 +57,7 @@ def test_a_skipped_job_leaves_a_read_someone_else_gave(
         connected: Workspace, job_ids: list[int]) -> None:
     # The scope exists, and an admin gave eve READ before Trimtab imported anything.
     gateway.put_secret(WIRING.secret_scope, "other", "x")
-    _call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": EVE,
+    admin_call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": EVE,
                                                  "permission": "READ"})
     _run_as(gateway, job_ids[0], EVE)
     emulator.set_job_manage(job_ids[0], False)
@@ -133,7 +119,7 @@ def test_detach_leaves_a_read_trimtab_did_not_make(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
         connected: Workspace, job_ids: list[int]) -> None:
     gateway.put_secret(WIRING.secret_scope, "other", "x")
-    _call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": EVE,
+    admin_call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": EVE,
                                                  "permission": "READ"})
     _run_as(gateway, job_ids[0], EVE)
     (project,) = _import(store, secrets, job_ids[0])
@@ -147,7 +133,7 @@ def test_detach_leaves_a_permission_raised_since(
     _run_as(gateway, job_ids[0], EVE)
     (project,) = _import(store, secrets, job_ids[0])
     # An admin made eve a writer of the scope since: no longer the READ Trimtab made.
-    _call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": EVE,
+    admin_call(emulator, "POST", "secrets/acls/put", {"scope": WIRING.secret_scope, "principal": EVE,
                                                  "permission": "WRITE"})
     _detach(store, secrets, project)
     assert _acls(emulator)[EVE] == "WRITE"
