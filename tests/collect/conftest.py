@@ -7,14 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace, start_workspace
-from server.clock import SystemClock
+from server.clock import FakeClock, SystemClock
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.domain import Workspace
 from server.services import workspaces
+from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, WIRING
+from tests.integration.conftest import NOOP_INIT, WIRING, etl_job
 
 
 @pytest.fixture
@@ -46,3 +48,25 @@ def run_and_wait(emulator: RunningWorkspace, job_id: int, token: str = "") -> No
     DatabricksGateway(GatewayConfig(emulator.host, token or emulator.token, retry_timeout_s=20),
                       clock=SystemClock()).run_now(job_id)
     assert emulator.wait_idle(120), "the emulator did not finish the run"
+
+
+# A job cluster of the idle-poll tests: on demand, so nothing is lost to spot.
+ETL_SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 2,
+            "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
+
+
+def imported_jobs_run_once(store: Store, emulator: RunningWorkspace, monkeypatch: pytest.MonkeyPatch,
+                           count: int) -> tuple[FakeClock, SecretBox, DatabricksGateway, list[int]]:
+    """``count`` ETL jobs made in the emulator, imported into workspace ``sbx`` on a fake clock, each
+    run once to the end: (the clock, the secrets, an admin's gateway, the job ids)."""
+    clock = FakeClock()
+    monkeypatch.setattr(workspaces._integration, "clock", clock)
+    secrets = SecretBox(Fernet.generate_key())
+    admin = DatabricksGateway(GatewayConfig(emulator.host, emulator.token, retry_timeout_s=20), clock=SystemClock())
+    ids = [admin.create_job(etl_job(ETL_SPEC, name=f"job-{i}")) for i in range(count)]
+    workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
+    workspaces.import_jobs(store, secrets, "sbx", ids, wiring=WIRING)
+    for job_id in ids:
+        admin.run_now(job_id)
+    assert emulator.wait_idle(120)
+    return clock, secrets, admin, ids

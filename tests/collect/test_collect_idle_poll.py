@@ -16,22 +16,17 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace
-from server.clock import FakeClock, SystemClock
 from server.collect import Collector
 from server.collect.look_over import FULL_EVERY_S
-from server.databricks import DatabricksGateway, GatewayConfig
+from server.databricks import DatabricksGateway
 from server.domain import Workspace
 from server.services import workspaces
-from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.conftest import WIRING, etl_job
+from tests.collect.conftest import imported_jobs_run_once
 
 JOBS = 6
-SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 2,
-        "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
 
 
 class _Counted:
@@ -68,16 +63,7 @@ def _queries(store: Store) -> list[str]:
 
 def test_an_idle_poll_lists_the_workspace_once_and_reads_only_the_jobs_that_changed(
         store: Store, emulator: RunningWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FakeClock()
-    monkeypatch.setattr(workspaces._integration, "clock", clock)
-    secrets = SecretBox(Fernet.generate_key())
-    admin = DatabricksGateway(GatewayConfig(emulator.host, emulator.token, retry_timeout_s=20), clock=SystemClock())
-    ids = [admin.create_job(etl_job(SPEC, name=f"job-{i}")) for i in range(JOBS)]
-    workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
-    workspaces.import_jobs(store, secrets, "sbx", ids, wiring=WIRING)
-    for job_id in ids:
-        admin.run_now(job_id)
-    assert emulator.wait_idle(120)
+    clock, secrets, admin, ids = imported_jobs_run_once(store, emulator, monkeypatch, JOBS)
     calls: Counter[str] = Counter()
     gateway_for: Callable[[Workspace], Any] = \
         lambda ws: _Counted(workspaces.gateway_for(store, secrets, ws), calls)  # noqa: E731

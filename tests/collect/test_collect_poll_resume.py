@@ -20,24 +20,13 @@ from server.databricks import DatabricksGateway, GatewayConfig
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
+from tests.collect.conftest import ETL_SPEC, imported_jobs_run_once
 from tests.integration.conftest import WIRING, etl_job
-
-SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 2,
-        "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
 
 
 def _setup(store: Store, emulator, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
            jobs: int) -> tuple[FakeClock, DatabricksGateway, list[int], Collector]:
-    clock = FakeClock()
-    monkeypatch.setattr(workspaces._integration, "clock", clock)
-    secrets = SecretBox(Fernet.generate_key())
-    admin = DatabricksGateway(GatewayConfig(emulator.host, emulator.token, retry_timeout_s=20), clock=SystemClock())
-    ids = [admin.create_job(etl_job(SPEC, name=f"job-{i}")) for i in range(jobs)]
-    workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
-    workspaces.import_jobs(store, secrets, "sbx", ids, wiring=WIRING)
-    for job_id in ids:
-        admin.run_now(job_id)
-    assert emulator.wait_idle(120)
+    clock, secrets, admin, ids = imported_jobs_run_once(store, emulator, monkeypatch, jobs)
     collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=clock,
                           poll_interval_s=60)
     collector.poll_once()  # every job read in full: the watermark is set
@@ -96,7 +85,7 @@ def test_a_5xx_on_the_runs_listing_after_a_start_leaves_the_workspace_ok(
     monkeypatch.setattr(workspaces._integration, "clock", clock)
     secrets = SecretBox(Fernet.generate_key())
     admin = DatabricksGateway(GatewayConfig(emulator.host, emulator.token, retry_timeout_s=20), clock=SystemClock())
-    ids = [admin.create_job(etl_job(SPEC, name=f"job-{i}")) for i in range(2)]
+    ids = [admin.create_job(etl_job(ETL_SPEC, name=f"job-{i}")) for i in range(2)]
     workspaces.add_workspace(store, secrets, "sbx", emulator.host, emulator.token, "aws")
     workspaces.import_jobs(store, secrets, "sbx", ids, wiring=WIRING)
     emulator.inject_fault("GET", "jobs/runs/list", status=500, error_code="INTERNAL_ERROR", limit=25)
