@@ -53,10 +53,6 @@ class Pricing:
         cost, why = self._priced(workspace, cluster_id, timeline, ran, input_bytes, read_bill=read_bill)
         return _PricedInstance(cluster, timeline, cost, why)
 
-    def _cost(self, workspace: Workspace, cluster_id: str, timeline: ClusterTimeline, spec: dict[str, Any],
-              input_bytes: int | None) -> CostBreakdown | None:
-        return self._priced(workspace, cluster_id, timeline, spec, input_bytes)[0]
-
     def _priced(self, workspace: Workspace, cluster_id: str, timeline: ClusterTimeline, spec: dict[str, Any],
                 input_bytes: int | None, *, read_bill: bool = True) -> tuple[CostBreakdown | None, str]:
         """The run's cost, or None and why it could not be priced (the run's note: `unpriced_note`;

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -70,3 +72,24 @@ def imported_jobs_run_once(store: Store, emulator: RunningWorkspace, monkeypatch
         admin.run_now(job_id)
     assert emulator.wait_idle(120)
     return clock, secrets, admin, ids
+
+
+class CountedGateway:
+    """The real gateway, its public calls counted by name (``per_job``: ``get_job`` by job id too,
+    as ``"get_job <id>"``)."""
+
+    def __init__(self, inner: Any, calls: Counter[str], *, per_job: bool = False) -> None:
+        self._inner, self._calls, self._per_job = inner, calls, per_job
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._calls[name] += 1
+            if name == "get_job" and self._per_job:
+                self._calls[f"get_job {args[0]}"] += 1
+            return attr(*args, **kwargs)
+
+        return counted

@@ -20,33 +20,12 @@ import sqlalchemy as sa
 from sandbox.workspace import RunningWorkspace
 from server.collect import Collector
 from server.collect.look_over import FULL_EVERY_S
-from server.databricks import DatabricksGateway
 from server.domain import Workspace
 from server.services import workspaces
 from server.store import Store
-from tests.collect.conftest import imported_jobs_run_once
+from tests.collect.conftest import CountedGateway, imported_jobs_run_once
 
 JOBS = 6
-
-
-class _Counted:
-    """The real gateway, its public calls counted by name (and ``get_job`` by job id)."""
-
-    def __init__(self, inner: DatabricksGateway, calls: Counter[str]) -> None:
-        self._inner, self._calls = inner, calls
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self._calls[name] += 1
-            if name == "get_job":
-                self._calls[f"get_job {args[0]}"] += 1
-            return attr(*args, **kwargs)
-
-        return counted
 
 
 def _queries(store: Store) -> list[str]:
@@ -66,7 +45,7 @@ def test_an_idle_poll_lists_the_workspace_once_and_reads_only_the_jobs_that_chan
     clock, secrets, admin, ids = imported_jobs_run_once(store, emulator, monkeypatch, JOBS)
     calls: Counter[str] = Counter()
     gateway_for: Callable[[Workspace], Any] = \
-        lambda ws: _Counted(workspaces.gateway_for(store, secrets, ws), calls)  # noqa: E731
+        lambda ws: CountedGateway(workspaces.gateway_for(store, secrets, ws), calls, per_job=True)  # noqa: E731
     collector = Collector(store, gateway_for, clock=clock, poll_interval_s=60)
     queries = _queries(store)
 

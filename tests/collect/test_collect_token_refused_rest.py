@@ -21,25 +21,7 @@ from server.domain import Workspace
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.collect.conftest import run_and_wait
-
-
-class _Counted:
-    """A gateway whose Databricks calls are counted by method name."""
-
-    def __init__(self, inner: Any, calls: Counter[str]) -> None:
-        self._inner, self._calls = inner, calls
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self._calls[name] += 1
-            return attr(*args, **kwargs)
-
-        return counted
+from tests.collect.conftest import CountedGateway, run_and_wait
 
 
 def test_a_refused_token_is_said_once_rests_and_a_new_token_ends_the_rest(
@@ -53,7 +35,7 @@ def test_a_refused_token_is_said_once_rests_and_a_new_token_ends_the_rest(
     (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id]).projects
     calls: Counter[str] = Counter()
     gateway_for: Callable[[Workspace], Any] = \
-        lambda ws: _Counted(workspaces.gateway_for(store, secrets, ws), calls)  # noqa: E731
+        lambda ws: CountedGateway(workspaces.gateway_for(store, secrets, ws), calls)  # noqa: E731
     collector = Collector(store, gateway_for, clock=clock, poll_interval_s=60)
     emulator.revoke_token(emulator.token)
 
@@ -116,7 +98,7 @@ def test_after_a_restart_a_workspace_stored_unreachable_is_tried_with_the_short_
     workspaces.import_jobs(store, secrets, "sbx", [job_id])
     store.workspaces.set_status("sbx", "unreachable", "connection refused")  # what the old server stored
     calls: Counter[str] = Counter()
-    collector = Collector(store, lambda ws: _Counted(workspaces.gateway_for(store, secrets, ws), calls),
+    collector = Collector(store, lambda ws: CountedGateway(workspaces.gateway_for(store, secrets, ws), calls),
                           clock=FakeClock(), poll_interval_s=60)
     collector.poll_once()
     assert calls["probe"] == 1 and calls["get_job"] == 1  # it answers: probed, then collected
