@@ -177,6 +177,10 @@ class ServerConfig:
     auto_import_interval_seconds: float = field(default=900.0, metadata=_meta(
         "TRIMTAB_AUTO_IMPORT_INTERVAL_SECONDS", "how often the collector lists the jobs of a workspace with "
         "auto-import on, to import the new ones"))
+    import_page_seconds: float = field(default=60.0, metadata=_meta(
+        "TRIMTAB_IMPORT_PAGE_SECONDS", "how long one call of `trimtab workspace import` starts jobs for before it "
+        "answers and the CLI calls again for the rest (the job under way finishes first, each of its Databricks "
+        "calls retried up to a minute: this plus a few minutes stays under the CLI's 10-minute deadline)"))
     recost_interval_seconds: float = field(default=1800.0, metadata=_meta(
         "TRIMTAB_RECOST_INTERVAL_SECONDS", "how often runs still priced from the catalog look for their cloud bill"))
     bill_wait_hours: float = field(default=6.0, metadata=_meta(
@@ -348,6 +352,9 @@ class ServerConfig:
 _RANGES: dict[str, tuple[float, bool, float | None]] = {
     "collect_interval_seconds": (0, True, None),
     "auto_import_interval_seconds": (0, True, None),
+    # 0 is allowed: one job per call (the first job of a call always goes). Past 5 minutes, a call whose
+    # last job retries a failing workspace for minutes would pass the CLI's 10-minute deadline.
+    "import_page_seconds": (0, False, 300),
     "recost_interval_seconds": (0, True, None),
     "bill_wait_hours": (0, False, 72),
     # gRPC takes the message size as a C int.

@@ -664,14 +664,19 @@ class LeftOut:
 
 @dataclass(frozen=True)
 class ImportLimits:
-    """How auto-import runs one import over a discovery pass's new jobs (a person's import has none).
+    """How one call of an import is bounded: auto-import's pass over a discovery pass's new jobs, and
+    each call of a person's import split into calls (`server.services.import_pages`; one in a single
+    call has none).
 
     ``monotonic`` is the caller's clock; no job is started once it reads ``deadline`` or later (the first
-    always is), and those not reached are `ImportResult.deferred`. A job whose import raises anything but
-    the workspace's trouble is reported `SkippedJob.failed` and the next one imported."""
+    always is), and those not reached are `ImportResult.deferred`. With ``keep_going``, a job whose import
+    raises anything but the workspace's trouble is reported `SkippedJob.failed` and the next one imported."""
 
     monotonic: Callable[[], float]
     deadline: float
+    # False for a person's import split into calls (`server.services.import_pages`): a job's failure ends
+    # the call and says why, as an import in one call does; only auto-import's pass goes on past it.
+    keep_going: bool = True
 
 
 @dataclass(frozen=True)

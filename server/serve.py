@@ -480,7 +480,8 @@ class _ClosedLoop:
                         "reach it at (only a workspace on this machine, like the sandbox, reaches it as it "
                         "is)", wiring.server_address,
                         "--advertise" if config.advertise else "the listen address; no --advertise given")
-        workspaces.configure(wiring=wiring, clock=clock, catalog=catalog)  # regions are checked against it
+        workspaces.configure(wiring=wiring, clock=clock, catalog=catalog,  # regions are checked against the catalog
+                             import_page_s=config.import_page_seconds)
         if not config.collect:
             return None
         from server.collect.running import start_collector

@@ -93,14 +93,15 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
 
     def ImportJobs(self, request: admin_pb2.ImportJobsRequest, context: Ctx) -> admin_pb2.ImportJobsResponse:
         # A person naming a job asks for it, detached or not: that is how a detached project is
-        # re-attached (auto-import calls the service itself and never re-attaches).
-        result = workspaces.import_jobs(self._store, self._secrets, projects.required(request.workspace, "workspace"),
-                                        list(request.job_ids),
-                                        request.dry_run, reattach=bool(request.job_ids),
-                                        take_over=request.take_over)
+        # re-attached (auto-import calls the service itself and never re-attaches). Paged: one part of
+        # the import per call (`server.services.import_pages`).
+        page = workspaces.import_page(self._store, self._secrets, projects.required(request.workspace, "workspace"),
+                                      list(request.job_ids), request.dry_run, take_over=request.take_over,
+                                      paged=request.paged, page_token=request.page_token)
         summaries = [projects.summarize(self._store, i.project) if i.project.id is not None
-                     else projects.ProjectSummary(project=i.project) for i in result.projects]
-        return messages.import_result(result, summaries)
+                     else projects.ProjectSummary(project=i.project) for i in page.result.projects]
+        return messages.import_result(page.result, summaries, next_page_token=page.next_page_token,
+                                      total=page.total, remaining=page.remaining)
 
 
 class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):

@@ -239,8 +239,10 @@ def apply_result(o: ApplyOutcome) -> admin_pb2.ApplyResult:
                                  note=o.note)
 
 
-def import_result(r: ImportResult, summaries: list[ProjectSummary]) -> admin_pb2.ImportJobsResponse:
+def import_result(r: ImportResult, summaries: list[ProjectSummary], *, next_page_token: str = "", total: int = 0,
+                  remaining: int = 0) -> admin_pb2.ImportJobsResponse:
     return admin_pb2.ImportJobsResponse(
+        next_page_token=next_page_token, jobs_total=total, jobs_remaining=remaining,
         projects=[admin_pb2.ImportedProject(project=project(s), diff=i.diff, created=i.created,
                                             reattached=i.reattached)
                   for i, s in zip(r.projects, summaries, strict=True)],

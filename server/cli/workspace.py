@@ -25,7 +25,15 @@ from typing import Any
 
 import click
 
-from server.cli.context import CliContext, admin_call, message_dict, parse_switch, print_json, print_table
+from server.cli.context import (
+    CliContext,
+    admin_call,
+    describe_error,
+    message_dict,
+    parse_switch,
+    print_json,
+    print_table,
+)
 from server.render.workspace_text import UNWATCHED, status_hint, status_text
 
 # As `server.services.workspaces.PLANS` (not imported: the CLI stays light); the server checks too.
@@ -348,8 +356,33 @@ def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool, ta
 
     if not ctx.as_json:
         click.echo(f"{'Checking' if dry_run else 'Importing'} jobs of {name}...", err=True)
-    result = rpc(ctx, "WorkspaceServiceStub", "ImportJobs", admin_pb2.ImportJobsRequest(
-        workspace=name, job_ids=list(jobs), dry_run=dry_run, take_over=take_over))
+    # Paged: each call imports for about a minute and answers with a token for the rest, so a workspace
+    # with thousands of jobs never passes the call's deadline (an older server ignores it: all in one call).
+    request = admin_pb2.ImportJobsRequest(workspace=name, job_ids=list(jobs), dry_run=dry_run, take_over=take_over,
+                                          paged=True)
+    result = admin_pb2.ImportJobsResponse()
+    pages = 0
+    try:
+        while True:
+            page = rpc(ctx, "WorkspaceServiceStub", "ImportJobs", request)
+            pages += 1
+            _merge_import(result, page)
+            if not ctx.as_json and (page.next_page_token or pages > 1):
+                click.echo(_import_progress(result, dry_run), err=True)
+            if not page.next_page_token:
+                break
+            request = admin_pb2.ImportJobsRequest(workspace=name, dry_run=dry_run, take_over=take_over, paged=True,
+                                                  page_token=page.next_page_token)
+    except (KeyboardInterrupt, Exception) as exc:
+        if not pages and not isinstance(exc, KeyboardInterrupt):
+            raise  # the first call failed: its error says it all, as before paging
+        stopped = _import_stopped(ctx, exc, result, pages, name, jobs, dry_run, take_over)
+        if isinstance(exc, KeyboardInterrupt) or ctx.debug:
+            click.echo(stopped, err=True)
+            raise
+        # Why it stopped, then what was done and how to finish (exit 1: a failure part way, never a usage one).
+        reason = exc.format_message() if isinstance(exc, click.ClickException) else describe_error(exc)
+        raise click.ClickException(f"{reason}\n{stopped}") from exc
     if ctx.as_json:
         print_json(message_dict(result))
     else:
@@ -359,6 +392,47 @@ def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool, ta
         # A job named with --job that does not exist is the caller's typo: scripts must see it
         # (exit 1). A job skipped for what it is (single node, ...) is an answer, not a failure.
         raise click.ClickException(f"job {', '.join(missing)} not found in workspace {name}")
+
+
+def _merge_import(result: Any, page: Any) -> None:
+    """``page`` (one call's part of a paged import) added to ``result``, the import so far; its warnings
+    (the same each call: about the wiring, not a job) once."""
+    result.projects.extend(page.projects)
+    result.skipped.extend(page.skipped)
+    result.left_out.extend(page.left_out)
+    result.warnings.extend(w for w in page.warnings if w not in result.warnings)
+    result.jobs_total = page.jobs_total
+    result.jobs_remaining = page.jobs_remaining
+
+
+def _import_progress(result: Any, dry_run: bool) -> str:
+    done = result.jobs_total - result.jobs_remaining
+    return (f"{'checked' if dry_run else 'imported'} {done:,} of {result.jobs_total:,} jobs "
+            f"({len(result.projects):,} project(s), {len(result.skipped):,} skipped so far)")
+
+
+def _import_stopped(ctx: CliContext, exc: BaseException, result: Any, pages: int, name: str, jobs: tuple[int, ...],
+                    dry_run: bool, take_over: bool) -> str:
+    """When a paged import stops part way (a call failed, Ctrl-C): what the calls answered had done (listed
+    on stdout as a finished import is), and the command that finishes it. Running the import again is that
+    command: it finds what is imported already and leaves it as it is (no jobs/update, no row written)."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    import shlex
+
+    command = " ".join(["trimtab workspace import", shlex.quote(name), *(f"--job {j}" for j in jobs),
+                        *(["--dry-run"] if dry_run else []), *(["--take-over"] if take_over else [])])
+    # Cancelled or past its deadline, a call's server side still finishes the jobs it started.
+    under_way = "the call under way may have imported more" if not dry_run else "a dry run changes nothing"
+    if pages:
+        done = result.jobs_total - result.jobs_remaining
+        what = (f"{'checked' if dry_run else 'imported'} {done:,} of {result.jobs_total:,} jobs before that "
+                f"({len(result.projects):,} project(s), {len(result.skipped):,} skipped; {under_way})")
+    else:
+        what = f"the server finishes the part under way ({under_way})"
+    if not ctx.as_json and pages:
+        _print_import(result, dry_run)  # what was done, as the finished import lists it
+    return (f"import of {name} {'interrupted' if interrupted else 'stopped'}: {what}; run `{command}` again to "
+            "finish it: jobs imported already are left as they are")
 
 
 def _print_import(result: Any, dry_run: bool) -> None:

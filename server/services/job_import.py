@@ -92,7 +92,8 @@ log = logging.getLogger("server.services.workspaces")  # split from it: its log 
 
 def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[int],
                 dry_run: bool = False, *, wiring: AgentWiring | None = None,
-                reattach: bool = False, take_over: bool = False, limits: ImportLimits | None = None) -> ImportResult:
+                reattach: bool = False, take_over: bool = False, limits: ImportLimits | None = None,
+                carry: ImportCarry | None = None) -> ImportResult:
     """One project per qualified job cluster, onboarded; skipped jobs with the reason why.
 
     A detached project is left alone (reported skipped) unless ``reattach``: set only when a
@@ -105,6 +106,10 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     the init script (`prepare_agent`), each run-as principal's READ on the scope, the allowlist. So
     auto-import passes a discovery pass's new jobs in one call, with ``limits`` (`ImportLimits`): a
     deadline, and one job's failure reported rather than raised.
+
+    ``carry``: this call is one of an import split into calls (`server.services.import_pages`), whose
+    later calls pass the jobs not reached (``job_ids``, whether the person named them or not); what the
+    earlier calls did for the whole workspace is read from it, and what this one did is added to it.
     """
     ws = store.workspaces.get(workspace)
     wiring = wiring or agent_wiring()
@@ -125,9 +130,17 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         check_answers(ws, gateway)
         # A job named twice is imported once (order kept).
         ids = list(dict.fromkeys(job_ids)) or [int(j["job_id"]) for j in gateway.list_jobs()]
-        agent_ready = False
-        rewritten = False  # the token secret written by this import whatever it held
-        reads = _SecretReads()
+        # A job not found is the person's typo only when they named it (a later call's ids may be listed ones).
+        named = carry.named if carry is not None else bool(job_ids)
+        if carry is not None and not carry.total:
+            carry.total = len(ids)
+        agent_ready = False  # prepared by this call: once a call, its first job (a call may be hours after the last)
+        # The token secret written by this import whatever it held: by an earlier call too, or each call of a
+        # --take-over import made one more agent token and wrote it over the last.
+        rewritten = carry.rewritten if carry is not None else False
+        # The READ earlier calls put is this import's as much: recorded so on the projects (`reader_record`)
+        # as an import in one call records it, so a detach later takes it back.
+        reads = _SecretReads(granted=set(carry.granted) if carry is not None else set())
         warnings = wiring_warnings(wiring)
         for warning in warnings:
             log.warning("workspace %s: %s", ws.name, warning)
@@ -142,7 +155,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                     try:
                         job = gateway.get_job(job_id)
                     except DatabricksNotFound:
-                        skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=bool(job_ids)))
+                        skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=named))
                         continue
                     except DatabricksPermissionDenied as err:  # the token may not even view this job
                         skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
@@ -181,7 +194,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                         check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
                         agent_ready = True
                     elif not dry_run and (not agent_ready or (retaking and not rewritten)):
-                        prepare_agent(store, gateway, ws, wiring, wheel_upload, take_over=take_over or retaking)
+                        prepare_agent(store, gateway, ws, wiring, wheel_upload,
+                                      take_over=(take_over or retaking) and not rewritten)
                         agent_ready = True
                         rewritten = rewritten or take_over or retaking
                     reader: dict[str, Any] | None = None
@@ -233,7 +247,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 except (WorkspaceAuthError, DatabricksUnavailable):
                     raise  # the workspace's trouble, not the job's: the import ends (auto-import's pass too)
                 except Exception as err:
-                    if limits is None:
+                    if limits is None or not limits.keep_going:
                         raise  # a person's import says what went wrong, and where it stopped
                     # Auto-import: one job's failure (a bug, a refusal not recognised above) must not cost
                     # the pass's other jobs; the caller remembers the job, so it is not rewritten every pass.
@@ -243,6 +257,9 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         finally:
             # However the pass ended (an error too): the READ it gave for jobs it left as found goes again.
             _release_refused(store, gateway, ws, wiring, reads)
+    if carry is not None:
+        carry.granted |= reads.granted
+        carry.rewritten = rewritten
     return ImportResult(tuple(imported), tuple(skipped), tuple(left_out), warnings, tuple(deferred))
 
 
@@ -258,6 +275,23 @@ def wiring_warnings(wiring: AgentWiring) -> tuple[str, ...]:
     if shared := shared_location_warning(destination if kind == "workspace" else "", wiring.agent_wheel or ""):
         found.append(shared)
     return tuple(found)
+
+
+@dataclasses.dataclass
+class ImportCarry:
+    """What one call of an import split into calls hands the next (`import_jobs`' ``carry``): kept by the
+    client between calls in the page token (`server.services.import_pages`), updated by each call."""
+
+    # The person named the jobs (`--job`): a job not found is their typo, and detached projects are
+    # re-attached. Whether the later calls' ids were named is only known from here.
+    named: bool
+    # How many jobs the whole import covers: set by its first call (the jobs named, or listed).
+    total: int = 0
+    # The run-as principals this import put READ for on the agent token's scope (`_SecretReads.granted`).
+    granted: set[str] = dataclasses.field(default_factory=set)
+    # This import wrote the token secret whatever it held (--take-over, or a job taken back): it holds this
+    # database's token now, so a later call writes none over it again.
+    rewritten: bool = False
 
 
 @dataclasses.dataclass

@@ -51,14 +51,19 @@ class Integration:
     # The price catalog the server prices runs with: a region is checked against it.
     catalog: PriceCatalog | None = None
     # The agent wheel import uploads beside the init script (None: built from the source tree).
+    # How long one call of a paged import starts jobs for (`ServerConfig.import_page_seconds`).
+    import_page_s: float = 60.0
 
 
 _integration = Integration()
 
 
 def configure(*, wiring: AgentWiring | None = None, clock: Clock | None = None,
-              gateway_factory: GatewayFactory | None = None, catalog: PriceCatalog | None = None) -> None:
+              gateway_factory: GatewayFactory | None = None, catalog: PriceCatalog | None = None,
+              import_page_s: float | None = None) -> None:
     """Set the server-wide integration settings (called by the server at start)."""
+    if import_page_s is not None:
+        _integration.import_page_s = import_page_s
     if catalog is not None:
         _integration.catalog = catalog
     if wiring is not None:

@@ -24,6 +24,7 @@ from server.databricks import (
 from server.domain import DEFAULT_REGIONS, Workspace
 from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from server.services.billing_credentials import record_check, try_billing_credentials
+from server.services.import_pages import ImportPage, import_page
 from server.services.job_import import (
     REASON_DETACHED,
     REASON_NOT_EDITABLE,
@@ -76,6 +77,7 @@ __all__ = [
     "REASON_DETACHED", "REASON_NOT_EDITABLE", "REASON_NOT_KEPT", "REASON_REFUSED", "UNREACHABLE", "WORKSPACE_NAME",
     "GatewayFactory", "Integration", "OnboardNotTaken", "add_workspace", "agent_wiring", "check_answers",
     "check_host", "check_reaches", "check_token", "configure", "gateway_for", "get_workspace", "import_jobs",
+    "ImportPage", "import_page",
     "list_workspaces", "pricing_catalog", "read_init_script_allowlist", "recording_status", "update_workspace",
 ]
 

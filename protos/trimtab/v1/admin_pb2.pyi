@@ -119,16 +119,20 @@ class GetWorkspaceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ImportJobsRequest(_message.Message):
-    __slots__ = ("workspace", "job_ids", "dry_run", "take_over")
+    __slots__ = ("workspace", "job_ids", "dry_run", "take_over", "paged", "page_token")
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
     JOB_IDS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     TAKE_OVER_FIELD_NUMBER: _ClassVar[int]
+    PAGED_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     workspace: str
     job_ids: _containers.RepeatedScalarFieldContainer[int]
     dry_run: bool
     take_over: bool
-    def __init__(self, workspace: _Optional[str] = ..., job_ids: _Optional[_Iterable[int]] = ..., dry_run: _Optional[bool] = ..., take_over: _Optional[bool] = ...) -> None: ...
+    paged: bool
+    page_token: str
+    def __init__(self, workspace: _Optional[str] = ..., job_ids: _Optional[_Iterable[int]] = ..., dry_run: _Optional[bool] = ..., take_over: _Optional[bool] = ..., paged: _Optional[bool] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ImportedProject(_message.Message):
     __slots__ = ("project", "diff", "created", "reattached")
@@ -165,16 +169,22 @@ class LeftOut(_message.Message):
     def __init__(self, job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ImportJobsResponse(_message.Message):
-    __slots__ = ("projects", "skipped", "left_out", "warnings")
+    __slots__ = ("projects", "skipped", "left_out", "warnings", "next_page_token", "jobs_total", "jobs_remaining")
     PROJECTS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     LEFT_OUT_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    JOBS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    JOBS_REMAINING_FIELD_NUMBER: _ClassVar[int]
     projects: _containers.RepeatedCompositeFieldContainer[ImportedProject]
     skipped: _containers.RepeatedCompositeFieldContainer[SkippedJob]
     left_out: _containers.RepeatedCompositeFieldContainer[LeftOut]
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, projects: _Optional[_Iterable[_Union[ImportedProject, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ..., left_out: _Optional[_Iterable[_Union[LeftOut, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    next_page_token: str
+    jobs_total: int
+    jobs_remaining: int
+    def __init__(self, projects: _Optional[_Iterable[_Union[ImportedProject, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ..., left_out: _Optional[_Iterable[_Union[LeftOut, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., jobs_total: _Optional[int] = ..., jobs_remaining: _Optional[int] = ...) -> None: ...
 
 class ProjectSettings(_message.Message):
     __slots__ = ("sla_seconds", "auto_apply", "min_workers", "max_workers", "allowed_families", "spot_allowed", "driver_node_type_id", "keep_autoscaling", "learning_budget", "clear_sla", "replace_allowed_families", "sla_every_run", "clear_min_workers", "clear_max_workers", "working_sla")
