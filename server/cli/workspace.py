@@ -428,7 +428,8 @@ def _import_stopped(ctx: CliContext, exc: BaseException, result: Any, pages: int
         what = (f"{'checked' if dry_run else 'imported'} {done:,} of {result.jobs_total:,} jobs before that "
                 f"({len(result.projects):,} project(s), {len(result.skipped):,} skipped; {under_way})")
     else:
-        what = f"the server finishes the part under way ({under_way})"
+        what = ("a dry run changes nothing" if dry_run
+                else "the server finishes the call under way, which may import some jobs")
     if not ctx.as_json and pages:
         _print_import(result, dry_run)  # what was done, as the finished import lists it
     return (f"import of {name} {'interrupted' if interrupted else 'stopped'}: {what}; run `{command}` again to "

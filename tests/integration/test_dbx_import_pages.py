@@ -203,6 +203,28 @@ def test_a_failure_on_a_later_page_keeps_the_earlier_ones_and_says_how_to_finish
     assert len(store.projects.list("sbx")) == JOBS and all(_onboarded(gateway, j) for j in many_jobs)
 
 
+def test_ctrl_c_between_pages_says_what_was_done_and_how_to_finish(
+        trimtab: Callable[..., tuple[int, str, str]], store: Store, many_jobs: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.cli import workspace as cli_workspace
+
+    calls: list[str] = []
+    real_rpc = cli_workspace.rpc
+
+    def interrupted_at_the_third_call(ctx: Any, stub: str, method: str, request: Any) -> Any:
+        calls.append(method)
+        if method == "ImportJobs" and calls.count("ImportJobs") == 3:
+            raise KeyboardInterrupt  # the person's Ctrl-C while the CLI waits for the third page
+        return real_rpc(ctx, stub, method, request)
+
+    monkeypatch.setattr(cli_workspace, "rpc", interrupted_at_the_third_call)
+    code, out, err = trimtab("workspace", "import", "sbx")
+    assert code == 1 and err.rstrip().endswith("Aborted.")  # click makes Ctrl-C an Abort (`server.cli.main`)
+    assert re.search(r"import of sbx interrupted: imported \d+ of 30 jobs before that .*; run `trimtab workspace "
+                     r"import sbx` again to finish it", err), err
+    assert out.count("created") == len(store.projects.list("sbx")) > 0
+
+
 def test_a_call_that_does_not_ask_for_pages_imports_everything_at_once(
         call: Callable[..., Any], store: Store, many_jobs: list[int]) -> None:
     answer = call(admin_pb2.ImportJobsRequest(workspace="sbx"))  # a script written before paging
