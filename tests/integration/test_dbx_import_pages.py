@@ -152,6 +152,10 @@ def test_a_dry_run_stays_one_across_pages(trimtab: Callable[..., tuple[int, str,
         call(admin_pb2.ImportJobsRequest(workspace="sbx", dry_run=False, paged=True, page_token=first.next_page_token))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "dry_run" in (refused.value.details() or "")
     assert store.projects.list("sbx") == [] and not any(_onboarded(gateway, j) for j in many_jobs)
+    with pytest.raises(grpc.RpcError) as both:  # the token holds the jobs: naming others beside it is refused
+        call(admin_pb2.ImportJobsRequest(workspace="sbx", dry_run=True, paged=True, job_ids=[many_jobs[0]],
+                                         page_token=first.next_page_token))
+    assert both.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "job_ids" in (both.value.details() or "")
     with pytest.raises(grpc.RpcError) as forged:
         call(admin_pb2.ImportJobsRequest(workspace="sbx", paged=True, page_token=first.next_page_token[:-8] + "AAAAAAAA"))
     assert forged.value.code() == grpc.StatusCode.INVALID_ARGUMENT
