@@ -58,6 +58,13 @@ class Unavailable(TrimtabError):
     code = "UNAVAILABLE"
 
 
+class Cancelled(TrimtabError):
+    """The caller's call ended (its deadline passed, or it went away) before the work was done: the
+    work stopped, as nobody will read its answer."""
+
+    code = "CANCELLED"
+
+
 # How much of a value a message repeats: enough to spot a typo, while a 100k-character value sent
 # by mistake does not make a 100k-character message (the API caps messages too: server.api.errors).
 SHOWN_CHARS = 80

@@ -9,6 +9,7 @@ Databricks-integration versions of those modules are used when present.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import grpc
@@ -39,6 +40,15 @@ def _project(ref: str) -> str:
     """A request's project reference: a blank one refused naming the field, an impossible numeric id
     refused as not found."""
     return messages.requested_id(projects.required(ref, "project"), "project")
+
+
+def _ended(context: Ctx) -> threading.Event:
+    """Set once the call ends: its deadline passed, the client went away, or it was answered. Work that
+    takes seconds looks at it to stop what nobody will read."""
+    ended = threading.Event()
+    if not context.add_callback(ended.set):  # already over
+        ended.set()
+    return ended
 
 
 def _optional(ref: str, field: str) -> str:
@@ -142,7 +152,8 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
         return messages.timeline(timeline.get_timeline(self._store, _project(request.project)))
 
     def GetSavings(self, request: admin_pb2.GetSavingsRequest, context: Ctx) -> admin_pb2.SavingsReport:
-        return messages.savings(savings.get_savings(self._store, _optional(messages.requested_id(request.project, "project"), "project")))
+        ref = _optional(messages.requested_id(request.project, "project"), "project")
+        return messages.savings(savings.get_savings(self._store, ref, stop=_ended(context)))
 
 
 class RunServicer(admin_pb2_grpc.RunServiceServicer):

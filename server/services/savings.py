@@ -72,6 +72,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import statistics
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -889,9 +890,10 @@ def savings_from_history(store: Store, project_ref: str = "") -> SavingsReport:
                           changes, [stored_signatures(store, h, c) for h, c in zip(histories, changes, strict=True)])
 
 
-def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
+def get_savings(store: Store, project_ref: str = "", stop: threading.Event | None = None) -> SavingsReport:
     """Every project's savings (or one's, by reference), as `savings_from_history` gives them: read in
-    one pass and kept per project while nothing they are made of changes (`server.services.savings_kept`)."""
+    one pass and kept per project while nothing they are made of changes (`server.services.savings_kept`).
+    ``stop``: set when the caller's call ends; the computing stops (`server.errors.Cancelled`)."""
     from server.services import savings_kept  # it builds on this module
 
-    return savings_kept.get_savings(store, project_ref)
+    return savings_kept.get_savings(store, project_ref, stop)

@@ -23,6 +23,8 @@ application at a time, priced in Python) took 6-7 s for 300 projects x 200 runs 
   `stored_signatures` reads too) instead of one per application; kept while the project's runs and
   their applications' stages (which arrive after their run) are unchanged
   (`RunRepository.stage_versions`, PostgreSQL; read every call on SQLite);
+- a call stops once its gRPC call ended (the client's deadline passed): computing on for nobody held a
+  worker thread and the database while the client's retry started the same work beside it;
 - a call arriving while another reads and computes the projects it asks for (with its outline) waits
   for that one, holding no connection, and shares its figures or its error (during a database stall
   every caller fails within one database deadline, not one deadline each in turn); a call it does not
@@ -43,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.domain import ClusterConfig, CostBreakdown, Project, Run
+from server.errors import Cancelled
 from server.services.savings import (
     NoSavingsYet,
     PlanRate,
@@ -105,6 +108,10 @@ class _Flight:
 
     ids: frozenset[int]
     outline: Outline | None
+    # Each caller's ``stop`` (None: it never gives up), the computing one's first; replaced whole under
+    # _LOCK as callers join. The flight stops once every caller gave up: the computing caller's call
+    # ending (its deadline passed) leaves it going for the others, who would otherwise read it all again.
+    stops: tuple[threading.Event | None, ...] = ()
     done: threading.Event = field(default_factory=threading.Event)
     entries: dict[int, Kept] = field(default_factory=dict)  # by project id; set before ``done``
     error: BaseException | None = None  # what the caller in flight raised; set before ``done``
@@ -113,6 +120,11 @@ class _Flight:
         """Whether its entries answer a call for these projects with this outline."""
         return ids <= self.ids and (outline is None or outline is self.outline)
 
+    def abandoned(self) -> bool:
+        """Whether every caller gave up on it (nobody is left to read what it computes)."""
+        stops = self.stops
+        return bool(stops) and all(s is not None and s.is_set() for s in stops)
+
 
 # Per store, the flights under way (guarded by _LOCK): a fleet-wide one, and any calls it did not cover.
 _FLIGHTS: weakref.WeakKeyDictionary[Store, list[_Flight]] = weakref.WeakKeyDictionary()
@@ -120,10 +132,14 @@ _FLIGHTS: weakref.WeakKeyDictionary[Store, list[_Flight]] = weakref.WeakKeyDicti
 _STOP_POLL_S = 0.05
 
 
-def get_savings(store: Store, project_ref: str = "") -> SavingsReport:
-    """The same `SavingsReport` as `savings.savings_from_history`, to the last bit."""
+def get_savings(store: Store, project_ref: str = "", stop: threading.Event | None = None) -> SavingsReport:
+    """The same `SavingsReport` as `savings.savings_from_history`, to the last bit. ``stop``: set when the
+    caller's call ends (`Cancelled` then, unless the report was made anyway for another caller)."""
     projects = [store.projects.find(project_ref)] if project_ref else store.projects.list()
-    return _report(kept_savings(store, projects, every=not project_ref))
+    entries = kept_savings(store, projects, every=not project_ref, stop=stop)
+    if len(entries) < len(projects):  # stopped: a report of some projects would be a wrong one
+        raise Cancelled("the call ended before its savings were computed")
+    return _report(entries)
 
 
 def kept_savings(store: Store, projects: Sequence[Project], *, every: bool = False, outline: Outline | None = None,
@@ -132,7 +148,8 @@ def kept_savings(store: Store, projects: Sequence[Project], *, every: bool = Fal
     made of changed, and only those projects' runs read (on PostgreSQL; on SQLite every run's figures
     are read and hashed). ``every``: ``projects`` are all the store's (a deleted one's entry goes).
     ``outline``: also make this of each project and its runs, kept likewise (`Kept.outline`).
-    ``stop``: once set, the entries made so far are returned.
+    ``stop``: once set, the entries made so far are returned (none while another caller's computing
+    goes on: it stops once every caller waiting on it gave up, see `_Flight.stops`).
 
     No connection is held while anything is computed: the runs are read whole, then made into figures.
     A call that one in flight covers waits for it and returns its entries or raises its error (`_Flight`)."""
@@ -145,13 +162,14 @@ def kept_savings(store: Store, projects: Sequence[Project], *, every: bool = Fal
             flights = _FLIGHTS.setdefault(store, [])
             flight = next((f for f in flights if f.covers(wanted, outline)), None)
             if flight is None:
-                flight = _Flight(wanted, outline)
+                flight = _Flight(wanted, outline, stops=(stop,))
                 flights.append(flight)
                 mine = True
             else:
+                flight.stops = (*flight.stops, stop)
                 mine = False
         if mine:
-            return _fly(flight, store, projects, ids, every, outline, stop)
+            return _fly(flight, store, projects, ids, every, outline)
         if not _landed(flight, stop):
             return []
         if flight.error is not None:
@@ -165,10 +183,10 @@ def kept_savings(store: Store, projects: Sequence[Project], *, every: bool = Fal
 
 
 def _fly(flight: _Flight, store: Store, projects: Sequence[Project], ids: Sequence[int], every: bool,
-         outline: Outline | None, stop: threading.Event | None) -> list[Kept]:
+         outline: Outline | None) -> list[Kept]:
     """`_kept_savings`, its entries or its error left in ``flight`` for the callers waiting on it."""
     try:
-        flight.entries = _kept_savings(store, projects, every, outline, stop)
+        flight.entries = _kept_savings(store, projects, every, outline, flight.abandoned)
     except BaseException as exc:
         flight.error = exc
         raise
@@ -191,8 +209,9 @@ def _landed(flight: _Flight, stop: threading.Event | None) -> bool:
 
 
 def _kept_savings(store: Store, projects: Sequence[Project], every: bool, outline: Outline | None,
-                  stop: threading.Event | None) -> dict[int, Kept]:
-    """Each project's `Kept` savings by project id (``stop``: those made before it was set)."""
+                  stopped: Callable[[], bool]) -> dict[int, Kept]:
+    """Each project's `Kept` savings by project id (once ``stopped()``: those made before, none when it
+    holds before the runs are read). Looked at between projects: one takes milliseconds."""
     ids = [int(p.id or 0) for p in projects]
     changes = {pid: tuple(ChangePoint(run_id, kind) for run_id, kind in points if kind in REBASE_LABELS)
                for pid, points in store.recommendations.change_points_by_project(ids).items()}
@@ -212,6 +231,8 @@ def _kept_savings(store: Store, projects: Sequence[Project], every: bool, outlin
             return None
         return entry if outline is None or entry.outline is not None else None
 
+    if stopped():  # before the longest read (every run's figures on SQLite)
+        return {}
     rows_of = _read(store, [pid for pid in ids if current(pid) is None])
     compared = {pid: _compared(rows_of.get(pid, []), changes.get(pid, ())) if (entry := current(pid)) is None
                 else entry.compared for pid in ids}
@@ -241,7 +262,7 @@ def _kept_savings(store: Store, projects: Sequence[Project], every: bool, outlin
     fresh: dict[int, Kept] = {}
     configs: dict[str | None, ClusterConfig | None] = {}
     for project, pid in zip(projects, ids, strict=True):
-        if stop is not None and stop.is_set():
+        if stopped():
             break
         rows = rows_of.get(pid)
         stages = None if stage_versions is None else stage_versions.get(pid, ())
