@@ -62,6 +62,20 @@ class Workspace:
         return self.region or DEFAULT_REGIONS.get(self.cloud, "")
 
 
+@dataclass(frozen=True)
+class FailingJob:
+    """A job of a workspace whose own calls failed with a 5xx while the workspace answered
+    (`server.collect.job_trouble`): how many tries in a row, since when, and its next try (wall clock
+    ms, kept so a restarted server does not try it again before then)."""
+
+    job_id: int
+    failures: int
+    since_ms: int
+    retry_at_ms: int
+    error: str
+    name: str = ""
+
+
 # ------------------------------------------------------------------ projects
 
 

@@ -152,7 +152,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._unended_apps: dict[str, float] = {}
         self._wake = threading.Event()
         self._health = WorkspaceHealth(store, clock, poll_interval_s)
-        self._jobs = JobTrouble(clock, poll_interval_s)  # jobs whose own calls fail while their workspace answers
+        self._jobs = JobTrouble(store, clock, poll_interval_s)  # jobs whose own calls fail while their workspace answers
         # Project id -> its newest run (store id) known to have a plan after it: planned by this
         # collector, or looked at by `_plan_unplanned` (at most one try per run and process).
         self._planned_after: dict[int, int] = {}

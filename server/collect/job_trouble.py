@@ -14,8 +14,12 @@ them. The failure is logged when it starts, again at most every `SAY_AGAIN_S` wh
 when the job answers again; while it lasts the workspace's ``last_error`` says which jobs are not
 collected and why (``trimtab workspace show``), its status staying ``ok``.
 
-The memories live in the process (as the workspaces' rests do); only the collector's poll thread
-uses them.
+What is remembered of each failing job (its tries in a row, since when, its next try on the wall
+clock) is kept on its workspace in the store too (`WorkspaceRepository.set_failing_jobs`), written
+when a job starts failing, fails again or answers, and read at a collector's first poll of the
+workspace: remembered in the process only, each failing job cost every restart's first poll its
+short retry budget (`JOB_5XX_BUDGET_S`) again and started its rest over. Only the collector's poll
+thread uses them.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import logging
 from collections.abc import Collection
 
 from server.clock import Clock
+from server.domain import FailingJob
 from server.render.fmt import cut
+from server.store import Store
 
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
 
@@ -51,40 +57,67 @@ class _Failing:
     said_at: float  # monotonic s when last logged as a warning
     error: str
     name: str
+    retry_at_ms: int  # ``retry_at`` on the wall clock: what a restarted server reads (its monotonic differs)
+
+    def stored(self, job_id: int) -> FailingJob:
+        return FailingJob(job_id, self.failures, self.since_ms, self.retry_at_ms, self.error, self.name)
 
 
 class JobTrouble:
     """The failing jobs of every workspace, and when each is tried next."""
 
-    def __init__(self, clock: Clock, poll_interval_s: float) -> None:
+    def __init__(self, store: Store, clock: Clock, poll_interval_s: float) -> None:
+        self._store = store
         self._clock = clock
         self._poll_interval_s = poll_interval_s
         self._failing: dict[str, dict[int, _Failing]] = {}  # workspace -> job id -> its trouble
 
+    def _of(self, workspace: str) -> dict[int, _Failing]:
+        """The workspace's failing jobs: the stored ones at the first use (a restart's first poll)."""
+        failing = self._failing.get(workspace)
+        if failing is None:
+            now, now_ms = self._clock.monotonic(), self._clock.now_ms()
+            # Logged again at its next failure: the operator hears of it once after a restart.
+            failing = self._failing[workspace] = {
+                j.job_id: _Failing(j.failures, j.since_ms, now + max(0, j.retry_at_ms - now_ms) / 1000.0,
+                                   now - SAY_AGAIN_S, j.error, j.name, j.retry_at_ms)
+                for j in self._store.workspaces.failing_jobs(workspace).values()}
+        return failing
+
+    def _save(self, workspace: str) -> None:
+        self._store.workspaces.set_failing_jobs(
+            workspace, {job_id: f.stored(job_id) for job_id, f in self._of(workspace).items()})
+
     def order(self, workspace: str, job_ids: Collection[int]) -> list[int]:
         """The jobs to try in this poll: those not failing by id, then the failing ones whose rest is
         over (the longest failing first). Forgets the jobs no longer collected (detached, orphaned)."""
-        failing = self._failing.setdefault(workspace, {})
-        for job_id in [j for j in failing if j not in job_ids]:
+        failing = self._of(workspace)
+        gone = [j for j in failing if j not in job_ids]
+        for job_id in gone:
             del failing[job_id]
+        if gone:
+            self._save(workspace)
         now = self._clock.monotonic()
         healthy = sorted(j for j in job_ids if j not in failing)
         due = sorted((j for j in failing if failing[j].retry_at <= now), key=lambda j: (failing[j].since_ms, j))
         return healthy + due
 
     def is_failing(self, workspace: str, job_id: int) -> bool:
-        return job_id in self._failing.get(workspace, {})
+        return job_id in self._of(workspace)
 
     def failed(self, workspace: str, job_id: int, name: str, err: Exception) -> None:
         """Record a try of the job that failed; rest it 1, 2, 4, ... poll intervals (capped)."""
         now = self._clock.monotonic()
-        failing = self._failing.setdefault(workspace, {})
+        failing = self._of(workspace)
         before = failing.get(job_id)
         failures = before.failures + 1 if before is not None else 1
         rest_s = min(JOB_BACKOFF_CAP_S, self._poll_interval_s * 2 ** min(failures - 1, 32))
         say = before is None or now - before.said_at >= SAY_AGAIN_S
-        failing[job_id] = _Failing(failures, before.since_ms if before else self._clock.now_ms(), now + rest_s,
-                                   now if say else before.said_at if before else now, str(err), name)
+        now_ms = self._clock.now_ms()
+        failing[job_id] = _Failing(failures, before.since_ms if before else now_ms, now + rest_s,
+                                   now if say else before.said_at if before else now, str(err), name,
+                                   now_ms + round(rest_s * 1000))
+        self._save(workspace)
         if say:
             log.warning("workspace %s job %s: its runs are not collected (%d tr%s in a row failed; the other jobs "
                         "are collected), tried again in %.0fs (then less often, up to every %.0fs): %s",
@@ -96,21 +129,22 @@ class JobTrouble:
 
     def answered(self, workspace: str, job_id: int) -> None:
         """The job was collected: its trouble, if any, is over."""
-        before = self._failing.get(workspace, {}).pop(job_id, None)
+        before = self._of(workspace).pop(job_id, None)
         if before is not None:
+            self._save(workspace)
             log.info("workspace %s job %s answers again after %d failed tr%s; its runs are collected",
                      workspace, job_id, before.failures, "y" if before.failures == 1 else "ies")
 
     def forget(self, workspace: str, job_ids: Collection[int]) -> None:
         """Drop what was recorded of these jobs (their failures were the workspace's after all)."""
-        failing = self._failing.get(workspace, {})
-        for job_id in job_ids:
-            failing.pop(job_id, None)
+        failing = self._of(workspace)
+        if any([failing.pop(job_id, None) is not None for job_id in job_ids]):
+            self._save(workspace)
 
     def note(self, workspace: str) -> str:
         """What the workspace's ``last_error`` says of its failing jobs ("" when none), e.g. ``job 12
         (etl) not collected: failing since 2026-12-06 20:40 UTC (3 tries): GET /api/2.2/jobs/get: ...``."""
-        failing = self._failing.get(workspace, {})
+        failing = self._of(workspace)
         parts = []
         for job_id, f in sorted(failing.items(), key=lambda item: (item[1].since_ms, item[0])):
             since = dt.datetime.fromtimestamp(f.since_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")

@@ -55,6 +55,10 @@ class WorkspaceRow(SQLModel, table=True):
     bills_read_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     bill_read_failed_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     bill_read_error: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # The jobs whose own calls fail while the workspace answers, with their rests (`FailingJob` by job
+    # id; None: none). Kept for a restart: remembered in the process only, each failing job cost every
+    # restart's first poll its 15 s of retries again (0017).
+    failing_jobs: dict[str, Any] | None = _json(nullable=True)
 
 
 class ProjectRow(SQLModel, table=True):

@@ -137,3 +137,41 @@ def test_a_job_failing_while_the_workspace_probe_fails_too_is_the_workspaces_tro
     assert clock.monotonic() - before < 60  # the job's short budget and the probe's, not a call's 60 s
     ws = store.workspaces.get("sbx")
     assert ws.status == UNREACHABLE and ws.last_error.startswith("GET /api/2.2/jobs/list: ")
+
+
+class _NewProcessClock(FakeClock):
+    """The same wall clock, another monotonic one (a new process's starts at an arbitrary point)."""
+
+    def monotonic(self) -> float:
+        return super().monotonic() - 5_000.0
+
+
+def test_a_failing_jobs_rest_survives_a_restart(
+        store: Store, emulator: RunningWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rest was kept in the process: after every restart each failing job cost the first poll its
+    whole short budget again (15 s a job) and started its rest over at one poll interval."""
+    collector, clock, ids, admin = _setup(store, emulator, monkeypatch, jobs=2)
+    bad, good = ids
+    emulator.inject_fault("GET", "jobs/get", job_id=bad)
+    assert _jobs_of(store, collector.poll_once()) == [good]
+    clock.advance(POLL_S)
+    assert _jobs_of(store, collector.poll_once()) == []  # tried again: 2 tries, resting 2 polls now
+    hits = emulator.fault_hits
+
+    # The server restarts: a new collector on the same database (and a clock whose monotonic time
+    # starts elsewhere, as a new process's does). Its first poll leaves the resting job alone.
+    restarted_clock = _NewProcessClock(start_ms=clock.now_ms())
+    monkeypatch.setattr(workspaces._integration, "clock", restarted_clock)
+    restarted = Collector(store, collector._gateway_for, clock=restarted_clock, poll_interval_s=POLL_S)
+    _run_all(emulator, admin, [good])
+    before = restarted_clock.now_ms()
+    assert _jobs_of(store, restarted.poll_once()) == [good]
+    assert emulator.fault_hits == hits
+    assert restarted_clock.now_ms() - before < JOB_5XX_BUDGET_S * 1000
+    assert "(2 tries)" in store.workspaces.get("sbx").last_error
+
+    # Its rest (two poll intervals after its second try) over, it is tried again: its third try.
+    restarted_clock.advance(2 * POLL_S)
+    assert _jobs_of(store, restarted.poll_once()) == []
+    assert emulator.fault_hits > hits
+    assert "(3 tries)" in store.workspaces.get("sbx").last_error

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from server.domain import Workspace
+from server.domain import FailingJob, Workspace
 from server.errors import AlreadyExists, FailedPrecondition, NotFound, shown
 from server.store import convert
 from server.store.repos.base import Repository
@@ -174,6 +175,24 @@ class WorkspaceRepository(Repository):
         if not done:
             raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
+
+    def failing_jobs(self, name: str) -> dict[int, FailingJob]:
+        """The workspace's jobs whose own calls fail, by job id (`set_failing_jobs`); {} for none, or
+        for a workspace not (or no longer) stored."""
+        with self._read() as conn:
+            stored = conn.execute(sa.select(T.c.failing_jobs).where(T.c.name == name)).scalar()
+        return {int(job_id): FailingJob(job_id=int(job_id), failures=int(f["failures"]), since_ms=int(f["since_ms"]),
+                                        retry_at_ms=int(f["retry_at_ms"]), error=str(f.get("error", "")),
+                                        name=str(f.get("name", "")))
+                for job_id, f in (stored or {}).items()}
+
+    def set_failing_jobs(self, name: str, jobs: Mapping[int, FailingJob]) -> None:
+        """Replace the workspace's failing jobs with ``jobs`` (the collector's poll thread writes them
+        whole, each time one starts, fails again or ends); nothing for a workspace not stored."""
+        value = {str(j.job_id): {"failures": j.failures, "since_ms": j.since_ms, "retry_at_ms": j.retry_at_ms,
+                                 "error": j.error, "name": j.name} for j in jobs.values()}
+        with self._write() as conn:  # none: SQL NULL, as a workspace from before 0017 has (not JSON null)
+            conn.execute(T.update().where(T.c.name == name).values(failing_jobs=value or sa.null()))
 
     def remove(self, name: str) -> list[str]:
         """Delete the workspace (its secrets with it) unless it has attached projects: those projects'
