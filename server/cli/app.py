@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from server.cli.context import CliContext, admin_call, message_dict, print_json, print_table
+from server.cli.context import CliContext, admin_call, message_dict, print_fields, print_json, print_table
 from server.cli.run import MAX_PAGE, when
 
 
@@ -43,10 +43,9 @@ def show(ctx: CliContext, application_id: str) -> None:
     if ctx.as_json:
         print_json(message_dict(a))
         return
-    for key, value in (("application", a.application_id), ("spark app id", a.spark_app_id or "-"),
-                       ("name", a.app_name or "-"), ("spark", a.spark_version or "-"),
-                       ("cluster", a.cluster_id or "-"), ("started", when(a.start_time_ms)),
-                       ("ended", when(a.end_time_ms) if a.ended else "not yet"),
-                       ("stages", str(a.stage_count)), ("executors", str(a.executor_count)),
-                       ("jobs", str(a.job_count)), ("run", a.run_id or "not tied to a run yet")):
-        click.echo(f"{key.ljust(12)}  {value}")
+    print_fields((("application", a.application_id), ("spark app id", a.spark_app_id or "-"),
+                  ("name", a.app_name or "-"), ("spark", a.spark_version or "-"),
+                  ("cluster", a.cluster_id or "-"), ("started", when(a.start_time_ms)),
+                  ("ended", when(a.end_time_ms) if a.ended else "not yet"),
+                  ("stages", str(a.stage_count)), ("executors", str(a.executor_count)),
+                  ("jobs", str(a.job_count)), ("run", a.run_id or "not tied to a run yet")))

@@ -54,6 +54,23 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
             click.echo("  ".join("-" * w for w in widths))
 
 
+def one_line(value: Any) -> str:
+    """``value`` as one line of a key/value page: its control characters, its newlines and tabs too,
+    written as escapes, as a table's cells are (`print_table`). The output stream keeps the layout's
+    own newlines, so a job name or a run's message holding one drew a line the reader took for the
+    page's own ("phase  applied" under a forged job name)."""
+    from server.visible import visible
+
+    return visible(str(value))
+
+
+def print_fields(fields: Sequence[tuple[str, Any]]) -> None:
+    """A key/value page: each key padded to the longest, then its value on that line (`one_line`)."""
+    width = max((len(k) for k, _ in fields), default=0)
+    for key, value in fields:
+        click.echo(f"{key.ljust(width)}  {one_line(value)}")
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 

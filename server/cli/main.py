@@ -243,7 +243,12 @@ def _run(argv: list[str] | None, debug: bool) -> int:
         return 130
     except Exception as exc:  # one clear line unless --debug
         if debug:
-            raise
+            # Written here, not raised past `main`: raised, Python printed it after the escaping stream
+            # was taken off, and its message (a server's, naming a job) reached the terminal raw.
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            return 2 if _invalid_argument(exc) else 1
         from server.cli.context import describe_error
 
         click.echo(f"error: {describe_error(exc)}", err=True)

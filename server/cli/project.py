@@ -14,6 +14,7 @@ from server.cli.context import (
     message_dict,
     parse_duration,
     parse_switch,
+    print_fields,
     print_json,
     print_table,
 )
@@ -163,9 +164,7 @@ def _show(ctx: CliContext, project: Any) -> None:
                                            else None)),
         ("SLA met", f"{project.sla_met_fraction:.0%}" if project.HasField("sla_met_fraction") else "-"),
     ]
-    width = max(len(k) for k, _ in lines)
-    for key, value in lines:
-        click.echo(f"{key.ljust(width)}  {value}")
+    print_fields(lines)
 
 
 @cli.command()

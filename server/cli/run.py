@@ -8,7 +8,15 @@ from typing import Any
 import click
 import grpc
 
-from server.cli.context import CliContext, admin_call, format_duration, message_dict, print_json, print_table
+from server.cli.context import (
+    CliContext,
+    admin_call,
+    format_duration,
+    message_dict,
+    one_line,
+    print_json,
+    print_table,
+)
 from server.render.fmt import cut, driver_use, money
 
 
@@ -146,7 +154,7 @@ def show(ctx: CliContext, run_id: str) -> None:
                f"phase {r.phase}")
     if r.message:
         # Databricks' own words on why the run failed or was canceled: the first thing a user asks.
-        click.echo(f"why: {r.message}")
+        click.echo(f"why: {one_line(r.message)}")
     if c.node_type_id:
         size = f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else f"{c.num_workers} workers"
         click.echo(f"cluster {c.node_type_id} (driver {c.driver_node_type_id or c.node_type_id}), {size}, "

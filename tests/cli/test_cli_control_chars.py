@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 
 from protos.trimtab.v1 import ingest_pb2, ingest_pb2_grpc
-from server.domain import Project
+from server.domain import Project, Run
 from server.serve import RunningServer
 from server.store import Store
 from tests.cli.conftest import NIGHTLY_SPEC, Trimtab
@@ -27,6 +27,8 @@ EVIL = f"{ESC}[2J{ESC}[31mFAKE: all OK{ESC}]0;pwned-title{BEL}{ESC}]52;c;ZWNobyB
 # did; the rest, which click leaves, is written as escapes. On a terminal (`test_on_a_terminal`), and
 # in a table's cells (escaped before click sees them), the CSI sequences are shown too.
 SHOWN = r"FAKE: all OK\x1b]0;pwned-title\x07\x1b]52;c;ZWNobyBwd25lZA==\x07\rover\x9b2J"
+# A key/value page's values are escaped before click sees them too (`server.cli.context.one_line`).
+SHOWN_ALL = r"\x1b[2J\x1b[31m" + SHOWN
 
 
 def _send(server: RunningServer, token: str, app: str, app_name: str = "name" + EVIL) -> None:
@@ -61,8 +63,8 @@ def test_agent_and_app_names_are_shown_not_obeyed(trimtab: Trimtab, cli_server: 
         # Still recognisable: the text around the sequences and the sequences themselves, as escapes.
         assert "FAKE: all OK" in out and r"\x1b]52;c;ZWNobyBwd25lZA==\x07" in out, out
     code, out, _ = trimtab("app", "show", "app-term")
-    assert f"name          name{SHOWN}" in out.splitlines()
-    assert f"spark app id  app-{SHOWN}" in out.splitlines()
+    assert f"name          name{SHOWN_ALL}" in out.splitlines()
+    assert f"spark app id  app-{SHOWN_ALL}" in out.splitlines()
     # A table's cells are escaped before click sees them: its colour sequences are shown too.
     code, out, _ = trimtab("agent", "list")
     assert rf"1.0\x1b[2J\x1b[31m{SHOWN}" in out
@@ -100,10 +102,10 @@ def test_job_names_are_shown_not_obeyed(trimtab: Trimtab, cli_store: Store) -> N
     code, out, err = trimtab("project", "show", "prod/7/main")
     assert code == 0, err
     _inert(out + err)
-    assert f"etl{SHOWN}" in out, out
+    assert f"etl{SHOWN_ALL}" in out, out
     # The layout's own line breaks and columns are kept.
     (line,) = [line for line in out.splitlines() if "etl" in line]
-    assert line.split("  ", 1)[1].strip() == f"7 etl{SHOWN}"
+    assert line.split("  ", 1)[1].strip() == f"7 etl{SHOWN_ALL}"
 
 
 def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, bytes]:
@@ -144,3 +146,65 @@ def test_on_a_terminal(cli_server: RunningServer, cli_store: Store) -> None:
         assert out.replace(b"\r\n", b"\n").count(b"\r") == 0, out
         # All of it shown, the clear screen and colour too.
         assert rb"\x1b[2J\x1b[31mFAKE: all OK\x1b]0;pwned-title\x07\x1b]52;c;" in out, out
+
+
+# Bidirectional overrides and isolates (U+202A-202E, U+2066-2069): a job named "etl\u202egnp.exe" reads
+# "etlexe.png" on a terminal, and one can make a row read as another's (Trojan Source).
+BIDI = "".join(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+BIDI_SHOWN = "".join(f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+# A name and a message forging the lines of a key/value page after their own.
+FORGED = "x\nphase         applied (all runs met the SLA)\tok"
+FORGED_SHOWN = r"x\nphase         applied (all runs met the SLA)\tok"
+
+
+def test_a_newline_in_a_value_stays_on_its_line(trimtab: Trimtab, cli_server: RunningServer,
+                                                cli_store: Store) -> None:
+    project = cli_store.projects.add(Project(workspace="prod", job_id=8, cluster_key="main", job_name=FORGED,
+                                             current_spec=NIGHTLY_SPEC, original_spec=NIGHTLY_SPEC))
+    code, out, err = trimtab("project", "show", "prod/8/main")
+    assert code == 0, err
+    (job,) = [line for line in out.splitlines() if line.startswith("job ")]
+    assert job.split("  ", 1)[1].strip() == f"8 {FORGED_SHOWN}"
+    assert len([line for line in out.splitlines() if line.startswith("phase")]) == 1, out
+
+    _, agent_token = cli_store.tokens.create("agent", "agent")
+    _send(cli_server, agent_token, "app-kv", app_name=FORGED)
+    code, out, err = trimtab("app", "show", "app-kv")
+    assert code == 0, err
+    assert f"name          {FORGED_SHOWN}" in out.splitlines(), out
+
+    run = cli_store.runs.add(Run(project_id=project.id, databricks_run_id=901, start_ms=1_800_000_000_000,
+                                 runtime_s=60.0, outcome="failed", message="boom\nwhy: nothing, all fine"))
+    code, out, err = trimtab("run", "show", str(run.id))
+    assert code == 0, err
+    assert r"why: boom\nwhy: nothing, all fine" in out.splitlines(), out
+    # --json as it was: the values as stored.
+    code, out, _ = trimtab("--json", "project", "show", "prod/8/main")
+    assert json.loads(out)["job_name"] == FORGED
+
+
+def test_bidi_controls_are_shown(trimtab: Trimtab, cli_server: RunningServer, cli_store: Store) -> None:
+    cli_store.projects.add(Project(workspace="prod", job_id=9, cluster_key="main", job_name="etl" + BIDI + "gnp.exe",
+                                   current_spec=NIGHTLY_SPEC, original_spec=NIGHTLY_SPEC))
+    _, agent_token = cli_store.tokens.create("agent", "agent")
+    _send(cli_server, agent_token, "app-bidi", app_name="app" + BIDI)
+    for args, shown in ((("project", "show", "prod/9/main"), f"etl{BIDI_SHOWN}gnp.exe"),
+                        (("app", "list"), f"app{BIDI_SHOWN}"), (("app", "show", "app-bidi"), f"app{BIDI_SHOWN}")):
+        code, out, err = trimtab(*args)
+        assert code == 0, err
+        assert not set(BIDI) & set(out + err), (args, out)
+        assert shown in out, (args, out)
+    code, out, _ = trimtab("--json", "app", "show", "app-bidi")
+    assert json.loads(out)["app_name"] == "app" + BIDI
+
+
+def test_a_debug_traceback_is_shown_not_obeyed(trimtab: Trimtab, cli_store: Store) -> None:
+    # The server's error names the project, whose cluster key is the job's (anyone who may edit it).
+    cli_store.projects.add(Project(workspace="prod", job_id=10, cluster_key="main" + EVIL + BIDI,
+                                   current_spec=NIGHTLY_SPEC, original_spec=NIGHTLY_SPEC))
+    code, out, err = trimtab("--debug", "recommendation", "show", "1")
+    assert code == 1
+    assert "Traceback (most recent call last):" in err and "has no recommendation yet" in err, err
+    _inert(out + err)
+    assert not set(BIDI) & set(err)
+    assert r"\x1b]52;c;ZWNobyBwd25lZA==\x07" in err and BIDI_SHOWN in err
