@@ -138,7 +138,8 @@ class JobTrouble:
     def forget(self, workspace: str, job_ids: Collection[int]) -> None:
         """Drop what was recorded of these jobs (their failures were the workspace's after all)."""
         failing = self._of(workspace)
-        if any([failing.pop(job_id, None) is not None for job_id in job_ids]):
+        dropped = [job_id for job_id in job_ids if failing.pop(job_id, None) is not None]
+        if dropped:
             self._save(workspace)
 
     def note(self, workspace: str) -> str:
