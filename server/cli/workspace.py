@@ -30,6 +30,7 @@ from server.cli.context import (
     admin_call,
     describe_error,
     message_dict,
+    one_line,
     parse_switch,
     print_json,
     print_table,
@@ -286,12 +287,13 @@ def _show(ctx: CliContext, ws: Any) -> None:
                          # Whether runs can be reconciled with the cloud bill, or stay catalog estimates.
                          ("billing", "cloud billing credentials set" if ws.has_cloud_credentials
                           else "no cloud billing credentials (costs are catalog estimates)")):
-        click.echo(f"{label + ':':<{_LABEL}} {value}")
+        click.echo(f"{label + ':':<{_LABEL}} {one_line(value)}")
     if ws.has_cloud_credentials:
         for n, line in enumerate(bill_reads_lines(ws)):
-            click.echo(f"{'bill reads:' if n == 0 else '':<{_LABEL}} {line}")
+            click.echo(f"{'bill reads:' if n == 0 else '':<{_LABEL}} {one_line(line)}")
     if ws.last_error:
-        click.echo(f"{'error:':<{_LABEL}} {ws.last_error}")
+        # Holds job names and Databricks' messages: one line, whatever they hold.
+        click.echo(f"{'error:':<{_LABEL}} {one_line(ws.last_error)}")
     if hint := status_hint(ws.status, ws.last_error, ws.name):
         click.echo(f"{'':<{_LABEL}} {hint}")
     if not ws.watched:

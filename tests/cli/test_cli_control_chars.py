@@ -208,3 +208,19 @@ def test_a_debug_traceback_is_shown_not_obeyed(trimtab: Trimtab, cli_store: Stor
     _inert(out + err)
     assert not set(BIDI) & set(err)
     assert r"\x1b]52;c;ZWNobyBwd25lZA==\x07" in err and BIDI_SHOWN in err
+
+
+def test_workspace_show_keeps_its_last_error_on_one_line(trimtab: Trimtab, cli_store: Store) -> None:
+    """`workspace show`'s error holds job names and Databricks' messages (the collector's skipped job)."""
+    from server.domain import Workspace
+
+    cli_store.workspaces.add(Workspace(name="forge", host="http://127.0.0.1:9", cloud="aws"), "x")
+    cli_store.workspaces.set_status("forge", "unreachable", last_error="job " + FORGED + EVIL)
+    code, out, err = trimtab("workspace", "show", "forge")
+    assert code == 0, err
+    _inert(out)
+    (error,) = [line for line in out.splitlines() if line.startswith("error:")]
+    assert FORGED_SHOWN in error, out
+    assert not [line for line in out.splitlines() if line.startswith("phase")], out
+    code, out, _ = trimtab("--json", "workspace", "show", "forge")
+    assert json.loads(out)["last_error"] == "job " + FORGED + EVIL
