@@ -91,6 +91,11 @@ def merge_recommendation(base_spec: Mapping[str, Any], recommended: Mapping[str,
     """
     if pool_fields(base_spec):
         recommended = pool_overlay(recommended)
+    if not base_spec.get("driver_node_type_id") and recommended.get("driver_node_type_id") and \
+            recommended.get("driver_node_type_id") == recommended.get("node_type_id"):
+        # Databricks runs the driver on the workers' type when the spec names none: writing it adds
+        # nothing, and a policy may forbid the field (or fix it, filling its own value in).
+        recommended = {k: v for k, v in recommended.items() if k != "driver_node_type_id"}
     base = {k: v for k, v in base_spec.items() if k not in SIZING_FIELDS}
     if not any(k in recommended for k in SIZING_FIELDS):
         # A recommendation without sizing keeps the current one.
@@ -202,6 +207,11 @@ def canonical_json(spec: Mapping[str, Any]) -> str:
 _AZURE_AVAILABILITY = {"SPOT": "SPOT_AZURE", "ON_DEMAND": "ON_DEMAND_AZURE",
                        "SPOT_WITH_FALLBACK": "SPOT_WITH_FALLBACK_AZURE"}
 _AWS_AVAILABILITY = {v: k for k, v in _AZURE_AVAILABILITY.items()}
+
+
+def azure_availability(availability: str) -> str:
+    """An availability as `ClusterConfig` names it (AWS's names) as Azure names it: SPOT_AZURE, ..."""
+    return _AZURE_AVAILABILITY.get(availability, availability)
 
 # The availability Databricks gives a cluster whose attributes leave it unset, by cloud, as the spec
 # would name it. AWS: "Backend default value is SPOT_WITH_FALLBACK and could change in the future"
@@ -402,7 +412,8 @@ def config_from_spec(spec: Mapping[str, Any],
     reads unset ("", as on a cloud Trimtab has no default for).
 
     ``policy_values``: what the spec's cluster policy fills in (`unset_attributes`): an availability
-    or ``first_on_demand`` the spec leaves unset reads as the policy's before the cloud's default."""
+    or ``first_on_demand`` the spec leaves unset reads as the policy's before the cloud's default, and
+    so do the node types (of a spec naming no pool) and the sizing it leaves out."""
     aws = spec.get("aws_attributes") or {}
     azure = spec.get("azure_attributes") or {}
     worker_pool_id, driver_pool_id = pool_ids(spec)
@@ -416,12 +427,22 @@ def config_from_spec(spec: Mapping[str, Any],
     attrs = {**unset_attributes(spec, cloud, policy_values),
              **{k: v for k, v in (aws or azure).items() if v not in (None, "")}}
     autoscale = spec.get("autoscale") or {}
+    filled = policy_values or {}
+    if not autoscale and spec.get("num_workers") is None and \
+            any(filled.get(f"autoscale.{k}") is not None for k in ("min_workers", "max_workers")):
+        # The sizing the spec leaves to its policy: what the cluster is created with.
+        autoscale = {k: filled.get(f"autoscale.{k}") for k in ("min_workers", "max_workers")}
     availability = str(attrs.get("availability") or "")
+    # The node types a spec that names neither them nor a pool leaves to its policy (a fixed value,
+    # or a default it asks for): what the cluster runs on, as the cluster record shows.
+    node_type = str((worker_pool or spec).get("node_type_id") or "") or \
+        ("" if worker_pool_id else str(filled.get("node_type_id") or ""))
     return ClusterConfig(
-        node_type_id=str((worker_pool or spec).get("node_type_id") or ""),
+        node_type_id=node_type,
         driver_node_type_id=str(driver_pool.get("node_type_id") or "") if driver_pool
-        else str(spec.get("driver_node_type_id") or ""),
-        num_workers=0 if autoscale else int(spec.get("num_workers") or 0),
+        else str(spec.get("driver_node_type_id") or "") or
+        ("" if worker_pool_id else str(filled.get("driver_node_type_id") or "")),
+        num_workers=0 if autoscale else int(spec.get("num_workers") or filled.get("num_workers") or 0),
         autoscale_min=int(autoscale.get("min_workers") or 0),
         autoscale_max=int(autoscale.get("max_workers") or 0),
         availability=_AWS_AVAILABILITY.get(availability, availability),

@@ -26,6 +26,7 @@ from server.plan.policy import ClusterPolicy, DbuRate, filled_into
 from server.plan.storage import advise
 from server.spec import (
     POOL_ID_FIELDS,
+    azure_availability,
     config_from_spec,
     config_label,
     pool_ids,
@@ -363,6 +364,12 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     cur_info = catalog.node_type(cloud, current.node_type_id)
     families = families_for(current, settings, catalog, cloud) if pool is None else ()
     autoscale = current.autoscale_max > 0 and settings.keep_autoscaling
+    # A policy that fills the sizing in (fixed ``autoscale.*``, say) refuses the other shape: the
+    # filled value would sit beside the written one, which Databricks refuses when the run starts.
+    shape = policy.sizing_shape(live.spec) if policy is not None and pool is None else None
+    if shape is not None:
+        autoscale = shape == "autoscale"
+    policy_range = policy.fixed_autoscale() if policy is not None and autoscale else None
     cur_workers = search_workers(current)
     low = settings.min_workers if settings.min_workers is not None else MIN_WORKERS
     high = settings.max_workers if settings.max_workers is not None else default_max_workers(cur_workers, low)
@@ -382,6 +389,10 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # one: a spot variant Trimtab applied (half on demand, after losses) must not become the floor.
     on_demand_floor = max(1, shape_first_on_demand(current))
     driver = settings.driver_node_type_id or driver or driver_of(current)
+    # A policy forbidding driver_node_type_id runs the driver on the workers' type: each candidate's.
+    follow_workers = policy is not None and pool is None and not settings.driver_node_type_id and \
+        policy.forbids("driver_node_type_id")
+    spot_kind = _spot_kind(live, policy, azure=azure)
     node_types = catalog.node_types(cloud)
     if pool is not None:
         # The pool decides the types and the availability; a driver the user fixed cannot be
@@ -394,7 +405,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                 # The project's min_workers is a floor the user set: lowering it to what the pool
                 # holds would recommend fewer workers than they allowed, with no word of it.
                 raise FailedPrecondition(_pool_too_small(pool, low, high))
-    if autoscale and high <= low:
+    if autoscale and high <= low and policy_range is None:
         # Databricks refuses an autoscale range whose max_workers is not above its min_workers
         # (INVALID_PARAMETER_VALUE), and every range must start at min_workers or above.
         raise FailedPrecondition(_no_autoscale_range(settings, low, high, pool))
@@ -406,15 +417,17 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         info = catalog.node_type(cloud, node_type)
         if pool is None and info.family not in families:
             continue
-        for workers in worker_counts(low, high):
-            if autoscale and workers <= low:
+        for workers in worker_counts(low, high) if policy_range is None else [policy_range[1]]:
+            if autoscale and workers <= low and policy_range is None:
                 continue  # its range would be low..low: Databricks needs max_workers > min_workers
             cores = info.vcpus * workers
             if not (cur_cores / CORE_SPAN <= cores <= cur_cores * CORE_SPAN):
                 continue
             for spot in spot_options:
-                config = _config(live, node_type, driver, workers, spot, autoscale, low,
-                                 first_on_demand=on_demand_floor)
+                config = _config(live, node_type, node_type if follow_workers else driver, workers, spot,
+                                 autoscale, low, first_on_demand=on_demand_floor, spot_kind=spot_kind)
+                if policy_range is not None:  # the range the policy fixes, as it fixes it
+                    config = dataclasses.replace(config, autoscale_min=policy_range[0])
                 if pool is None and spot and spot_nodes(config) == 0:
                     continue  # every node on demand (the floor covers them): the on-demand twin it is
                 if pool is not None:  # the pool's instances, as they are: nothing else changes
@@ -444,11 +457,12 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         # Trimtab's reading of the policy: refused only once a run failed its validation at start
         # (``current_refused``). Its runs show it passes today, and a reading that differs from the
         # service's must not move a healthy job. On another driver it is a change like any other.
-        kept = i == 0 and driver == driver_of(live) and not current_refused
+        own_driver = config.node_type_id if follow_workers else driver
+        kept = i == 0 and own_driver == driver_of(live) and not current_refused
         # Priced like the others: on the chosen driver, and (a run's configuration) on the live
         # disks, which a recommendation of it keeps; ``first_on_demand`` as Databricks reads it
         # (unset is 1), so applying it writes what it ran with.
-        config = dataclasses.replace(config, driver_node_type_id=driver,
+        config = dataclasses.replace(config, driver_node_type_id=own_driver,
                                      first_on_demand=shape_first_on_demand(config))
         if i > 0 and pool is None:
             config = dataclasses.replace(config, ebs_volume_type=live.ebs_volume_type,
@@ -604,12 +618,29 @@ def _no_autoscale_range(settings: ProjectSettings, low: int, high: int, pool: Po
             f"or turn autoscaling off (`--keep-autoscaling off`) to size a fixed cluster of {low} workers")
 
 
+def _spot_kind(live: ClusterConfig, policy: ClusterPolicy | None, *, azure: bool) -> str:
+    """The availability a spot candidate is written with: the job's own spot kind (SPOT or
+    SPOT_WITH_FALLBACK, as `server.spec` names them on AWS), SPOT_WITH_FALLBACK for a job on demand,
+    and the other kind when the policy's availability rule refuses that one and allows the other
+    (a policy allowing pure SPOT only)."""
+    own = live.availability.upper()
+    kinds = [own] if own in ("SPOT", "SPOT_WITH_FALLBACK") else []
+    kinds += [k for k in ("SPOT_WITH_FALLBACK", "SPOT") if k not in kinds]
+    if policy is not None:
+        path = f"{'azure' if azure else 'aws'}_attributes.availability"
+        for kind in kinds:
+            if policy.allows_value(path, azure_availability(kind) if azure else kind):
+                return kind
+    return kinds[0]
+
+
 def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,
-            autoscale: bool, low: int = MIN_WORKERS, *, first_on_demand: int = 1) -> ClusterConfig:
+            autoscale: bool, low: int = MIN_WORKERS, *, first_on_demand: int = 1,
+            spot_kind: str = "SPOT_WITH_FALLBACK") -> ClusterConfig:
     """A new candidate's configuration, on ``live``'s disks and runtime version (what applying it
     keeps); a spot one keeps ``first_on_demand`` nodes on demand (the user's floor, `build_candidates`),
     an on-demand one is written with Databricks' default 1 (every node is on demand anyway)."""
-    availability = "SPOT_WITH_FALLBACK" if spot else "ON_DEMAND"
+    availability = spot_kind if spot else "ON_DEMAND"
     first_on_demand = max(1, first_on_demand) if spot else 1
     kept = dict(ebs_volume_type=live.ebs_volume_type, ebs_volume_count=live.ebs_volume_count,
                 ebs_volume_size_gb=live.ebs_volume_size_gb, spark_version=live.spark_version)

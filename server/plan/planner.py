@@ -122,6 +122,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # default (a policy fixing ON_DEMAND must not price the job as spot, nor keep it on a spot it refuses).
     current = project_config(project, pools, cloud=workspace.cloud, policy=cluster_policy)
     anchor = project_anchor(project, pools, cloud=workspace.cloud, policy=cluster_policy)
+    if not current.node_type_id and not pool_fields(project.current_spec):
+        raise FailedPrecondition(_no_node_type(project, cluster_policy))
     # A pool-backed run records the pool, not its node type: it is read on the pool's type.
     runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
             for r in store.runs.history(project_id)]
@@ -317,6 +319,25 @@ def _utc(ms: int) -> str:
 def run_label(run: Run) -> str:
     """A run as a reason names it: its id and start, the columns `trimtab run list` shows."""
     return f"run {run.id} of {_utc(run.start_ms)}"
+
+
+def _no_node_type(project: Project, policy: ClusterPolicy | None) -> str:
+    """Why the cluster of ``project`` has no node type to plan on: its spec names neither a node type
+    nor a pool, and its policy (if any) fills in a pool, or no node type."""
+    spec = project.current_spec
+    said = f"project {project.name}: the job cluster's spec names no node_type_id and no instance pool"
+    if policy is None:
+        return f"{said}, and names no cluster policy that fills one in: Trimtab cannot tell what it runs on"
+    pool = policy.filled_pool(spec)
+    if pool:
+        return (f"{said}: its {policy.label} puts it on instance pool {pool}, and Trimtab sizes a pool-backed "
+                "cluster only on a pool its spec names (name the pool in the job cluster's instance_pool_id, "
+                "or detach the project)")
+    rule = policy.rules.get("node_type_id")
+    if rule is not None and rule.has_default and spec.get("apply_policy_default_values") is not True:
+        return (f"{said}, and its {policy.label} fills its default node type in only for a spec that asks for "
+                "defaults (apply_policy_default_values: true): name the node type, or ask for the defaults")
+    return f"{said}, and its {policy.label} fills none in: name the node type in the job cluster's spec"
 
 
 def _check_pools(project: Project, pools: dict[str, dict[str, Any]] | None) -> None:

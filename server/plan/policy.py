@@ -72,6 +72,8 @@ WRITTEN_ATTRIBUTES = frozenset({
     "azure_attributes.spot_bid_max_price",
 })
 SPOT_CAP_PATH = f"azure_attributes.{SPOT_CAP_FIELD}"
+# The pools a policy may put a cluster on: read, never judged (`ClusterPolicy.filled_pool`).
+POOL_ATTRIBUTES = frozenset({"instance_pool_id", "driver_instance_pool_id"})
 RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex", "range", "unlimited"})
 # The virtual attribute a recommendation changes: the cluster's DBUs per hour at its largest.
 DBUS_PER_HOUR = "dbus_per_hour"
@@ -148,6 +150,9 @@ class ClusterPolicy:
     policy_id: str
     name: str = ""
     rules: Mapping[str, Rule] = field(default_factory=dict)
+    # The rules on the pools (`POOL_ATTRIBUTES`): not judged (Trimtab never writes a pool), read for
+    # the pool a policy puts a spec naming none on (`filled_pool`).
+    pool_rules: Mapping[str, Rule] = field(default_factory=dict)
     dbu_rate: DbuRate | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -162,7 +167,7 @@ class ClusterPolicy:
         if not isinstance(definition, Mapping):
             raise FailedPrecondition(f"cluster policy {policy_id}: its definition is not a JSON object")
         return cls(policy_id=policy_id, name=str(policy.get("name") or ""), rules=parse_rules(definition),
-                   dbu_rate=dbu_rate)
+                   pool_rules=parse_rules(definition, POOL_ATTRIBUTES), dbu_rate=dbu_rate)
 
     @property
     def label(self) -> str:
@@ -179,12 +184,19 @@ class ClusterPolicy:
         """path -> (the rule that refuses, in words; what it refuses), in path order."""
         flat = flatten(spec)
         pooled = bool(spec.get("instance_pool_id"))
-        effective = dict(flat)  # what the cluster gets: the spec, plus what Databricks fills in
+        # What Databricks fills in where the spec leaves an attribute out: applied before anything is
+        # judged, as the service does (a fixed driver type is the driver, not the workers' type).
+        fills = self.filled_values(spec)
+        if pooled:  # the pool supplies the node types, not the policy
+            fills = {k: v for k, v in fills.items() if k not in ("node_type_id", "driver_node_type_id")}
+        effective = {**flat, **fills}  # what the cluster gets: the spec, plus what Databricks fills in
         if pooled and node_types is not None:
             # Counted for the DBUs only: Trimtab never writes a pool's types, so their own rules
             # pass or fail the job whatever it recommends.
             effective.setdefault("node_type_id", node_types[0])
             effective.setdefault("driver_node_type_id", node_types[1] or node_types[0])
+        unused = unused_sizing(flat)
+        both = rules_both_shapes(self.rules)
         out: dict[str, tuple[str, str]] = {}
         for path in sorted(self.rules):
             rule = self.rules[path]
@@ -195,19 +207,27 @@ class ClusterPolicy:
                     out[path] = (rule.describe(path), f"this configuration: {_text(flat[path])}")
             elif pooled and path in ("node_type_id", "driver_node_type_id"):
                 continue  # the pool supplies them
-            elif path == "driver_node_type_id" and "node_type_id" in flat:
+            elif path.split(".")[0] in unused and path in fills:
+                # The sizing of the other shape filled in beside this one makes the cluster both fixed
+                # and autoscaling, which Databricks refuses ("autoscale: cannot be combined with
+                # num_workers") when the job is saved or its run starts.
+                said = rule.describe(path) if rule.type == "fixed" else \
+                    f"fills {path} in with its default {_text(fills[path])}"
+                out[path] = (said, f"this configuration sets {_sizing_words(flat)}")
+                effective.pop(path, None)
+            elif path.split(".")[0] in unused and both:
+                continue  # the other shape's sizing, under a policy ruling both: not required
+            elif path in fills:
+                if not rule.allows(fills[path]):  # a default, judged like a value the spec sets
+                    out[path] = (rule.describe(path), f"its default: {_text(fills[path])}")
+            elif path == "driver_node_type_id" and "node_type_id" in effective:
                 # Databricks runs the driver on the workers' type when the spec names none.
-                effective[path] = flat["node_type_id"]
-                if not rule.allows(flat["node_type_id"]):
-                    out[path] = (rule.describe(path), f"this configuration's driver: {_text(flat['node_type_id'])}")
+                workers = effective["node_type_id"]
+                effective[path] = workers
+                if rule.type != "forbidden" and not rule.allows(workers):
+                    out[path] = (rule.describe(path), f"this configuration's driver: {_text(workers)}")
             elif rule.type == "forbidden":
                 continue
-            elif rule.type == "fixed":
-                effective[path] = rule.value
-            elif rule.has_default and spec.get("apply_policy_default_values") is True:
-                effective[path] = rule.default
-                if not rule.allows(rule.default):
-                    out[path] = (rule.describe(path), f"its default: {_text(rule.default)}")
             elif not rule.optional:
                 out[path] = (f"requires {path}", "this configuration leaves it out")
         dbus = self.rules.get(DBUS_PER_HOUR)
@@ -218,6 +238,33 @@ class ClusterPolicy:
             elif not dbus.allows(burn):
                 out[DBUS_PER_HOUR] = (dbus.describe(DBUS_PER_HOUR), f"this configuration: {burn:.4g}")
         return dict(sorted(out.items()))
+
+    def sizing_shape(self, spec: Mapping[str, Any]) -> str | None:
+        """The sizing the policy imposes on ``spec``: "autoscale" when it fills ``autoscale.*`` in
+        (fixed, or a default the spec asks for), "fixed" when it fills ``num_workers`` in, None when it
+        leaves the shape to the spec. A configuration of the other shape is refused (`_judge`): the
+        filled value would sit beside the written one."""
+        bare = {k: v for k, v in spec.items() if k not in ("num_workers", "autoscale")}
+        fills = self.filled_values(bare)
+        if any(p.startswith("autoscale.") for p in fills):
+            return "autoscale"
+        if "num_workers" in fills:
+            return "fixed"
+        return None
+
+    def fixed_autoscale(self) -> tuple[int, int] | None:
+        """The autoscale range the policy fixes (both ends ``fixed``), None when it fixes none."""
+        low, high = self.rules.get("autoscale.min_workers"), self.rules.get("autoscale.max_workers")
+        if low is None or high is None or low.type != "fixed" or high.type != "fixed":
+            return None
+        try:
+            return int(low.value), int(high.value)
+        except (TypeError, ValueError):
+            return None
+
+    def forbids(self, path: str) -> bool:
+        rule = self.rules.get(path)
+        return rule is not None and rule.type == "forbidden"
 
     def violations(self, spec: Mapping[str, Any]) -> list[str]:
         """The judged attributes of ``spec`` the policy refuses, in path order."""
@@ -264,6 +311,18 @@ class ClusterPolicy:
             elif rule.has_default and apply_defaults:
                 out[path] = rule.default
         return out
+
+    def filled_pool(self, spec: Mapping[str, Any]) -> str:
+        """The instance pool the policy puts a cluster of ``spec`` on when the spec names none (a fixed
+        ``instance_pool_id``, or its default the spec asks for); "" when it puts it on none."""
+        rule = self.pool_rules.get("instance_pool_id")
+        if rule is None or spec.get("instance_pool_id"):
+            return ""
+        if rule.type == "fixed":
+            return str(rule.value or "")
+        if rule.has_default and spec.get("apply_policy_default_values") is True:
+            return str(rule.default or "")
+        return ""
 
     def filled_cap(self, spec: Mapping[str, Any]) -> tuple[Rule, Any] | None:
         """The Azure spot cap the policy fills into ``spec`` and its rule, None when it fills none: the
@@ -382,6 +441,27 @@ def kept_values(state: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, 
     return filled_into(kept_policy(state), spec)
 
 
+def unused_sizing(flat: Mapping[str, Any]) -> frozenset[str]:
+    """The sizing field of the shape a flattened spec does not use: ``num_workers`` when it
+    autoscales, ``autoscale`` when it has a fixed size (or none)."""
+    if any(p.startswith("autoscale.") for p in flat):
+        return frozenset({"num_workers"})
+    return frozenset({"autoscale"})
+
+
+def rules_both_shapes(paths: Iterable[str]) -> bool:
+    """Whether a definition rules both sizings (``num_workers`` and ``autoscale.*``): then the one a
+    spec does not use is not required (no cluster could have both); ruling one only, it is."""
+    paths = list(paths)
+    return "num_workers" in paths and any(p.startswith("autoscale.") for p in paths)
+
+
+def _sizing_words(flat: Mapping[str, Any]) -> str:
+    if any(p.startswith("autoscale.") for p in flat):
+        return "autoscale, which Databricks refuses beside num_workers"
+    return f"num_workers {_text(flat.get('num_workers'))}, which Databricks refuses beside autoscale"
+
+
 def cluster_dbus_per_hour(flat: Mapping[str, Any], dbu_rate: DbuRate) -> float | str:
     """The most DBUs per hour a cluster of flattened spec ``flat`` burns: its driver plus every worker
     it may have (``autoscale.max_workers`` when it autoscales); a sentence when it cannot be known."""
@@ -401,14 +481,15 @@ def cluster_dbus_per_hour(flat: Mapping[str, Any], dbu_rate: DbuRate) -> float |
     return float(rates[driver] or 0.0) + count * float(rates[node] or 0.0)
 
 
-def parse_rules(definition: Mapping[str, Any]) -> dict[str, Rule]:
-    """The rules on `WRITTEN_ATTRIBUTES` of known types, and a ``dbus_per_hour`` range; everything
-    else is ignored (module doc)."""
+def parse_rules(definition: Mapping[str, Any], attributes: frozenset[str] = WRITTEN_ATTRIBUTES) -> dict[str, Rule]:
+    """The rules on ``attributes`` (`WRITTEN_ATTRIBUTES`) of known types, and a ``dbus_per_hour``
+    range with those; everything else is ignored (module doc)."""
     rules: dict[str, Rule] = {}
+    with_dbus = attributes is WRITTEN_ATTRIBUTES
     for path, raw in definition.items():
         if not isinstance(raw, Mapping) or raw.get("type") not in RULE_TYPES:
             continue
-        if path not in WRITTEN_ATTRIBUTES and not (path == DBUS_PER_HOUR and raw.get("type") == "range"):
+        if path not in attributes and not (with_dbus and path == DBUS_PER_HOUR and raw.get("type") == "range"):
             continue
         values = raw.get("values")
         rules[path] = Rule(type=str(raw["type"]), value=raw.get("value"),

@@ -104,11 +104,15 @@ def test_a_rule_makes_its_attribute_required_unless_optional_fixed_or_forbidden(
     assert required.allows_config(_autoscale("m5.2xlarge", 2, 8), SPEC, azure=False)
     assert not required.allows_config(_autoscale("m5.2xlarge", 2, 9), SPEC, azure=False)
     for rule in ({"type": "range", "maxValue": 8, "isOptional": True},
-                 {"type": "fixed", "value": 8},    # Databricks fills a fixed value in
                  {"type": "forbidden"},            # left out is the only way to pass it
                  {"type": "unlimited", "isOptional": True}):
         assert _policy({"autoscale.max_workers": rule}).allows_config(_fixed("m5.2xlarge", 4), SPEC,
                                                                       azure=False), rule
+    # A fixed value is filled in, and autoscale beside num_workers is refused when the run starts.
+    assert _policy({"autoscale.max_workers": {"type": "fixed", "value": 8}}).config_refusals(
+        _fixed("m5.2xlarge", 4), SPEC, azure=False) == {
+        "autoscale.max_workers": "fixes autoscale.max_workers at 8 (this configuration sets num_workers 4, which "
+                                 "Databricks refuses beside autoscale)"}
     # An unlimited rule only requires the attribute.
     assert _policy({"autoscale.max_workers": {"type": "unlimited"}}).narrowing(
         [_fixed("m5.2xlarge", 4)], SPEC, azure=False) == ["requires autoscale.max_workers"]
@@ -119,11 +123,19 @@ def test_a_default_fills_a_left_out_attribute_only_when_the_spec_asks_for_defaul
     # Without apply_policy_default_values only fixed values are applied (the Clusters API): still missing.
     assert not _policy(default).allows_config(_fixed("m5.2xlarge", 4), SPEC, azure=False)
     asks = {**SPEC, "apply_policy_default_values": True}
-    assert _policy(default).allows_config(_fixed("m5.2xlarge", 4), asks, azure=False)
+    # Asked for, the default autoscale range is filled in beside num_workers: refused when the run starts.
+    assert _policy(default).config_refusals(_fixed("m5.2xlarge", 4), asks, azure=False) == {
+        "autoscale.max_workers": "fills autoscale.max_workers in with its default 6 (this configuration sets "
+                                 "num_workers 4, which Databricks refuses beside autoscale)"}
     # The default is what the cluster gets, so the rule judges it (an admin's default outside the range).
-    bad_default = {"autoscale.max_workers": {"type": "range", "maxValue": 8, "defaultValue": 10}}
-    assert _policy(bad_default).config_refusals(_fixed("m5.2xlarge", 4), asks, azure=False) == {
-        "autoscale.max_workers": "caps autoscale.max_workers at 8 (its default: 10)"}
+    bad_default = {"num_workers": {"type": "range", "maxValue": 8, "defaultValue": 10}}
+    assert _policy(bad_default).config_refusals(_autoscale("m5.2xlarge", 2, 4), {**SPEC, "num_workers": None,
+                                                "apply_policy_default_values": True}, azure=False) == {
+        "num_workers": "fills num_workers in with its default 10 (this configuration sets autoscale, which "
+                       "Databricks refuses beside num_workers)"}
+    bad_node = {"node_type_id": {"type": "allowlist", "values": ["m5.xlarge"], "defaultValue": "m5.2xlarge"}}
+    assert _policy(bad_node).refusals({"num_workers": 2, "apply_policy_default_values": True}) == {
+        "node_type_id": "allows node_type_id only in [m5.xlarge] (its default: m5.2xlarge)"}
     # A default the cluster gets counts for the DBUs too: the default node type and worker count.
     capped = _policy({"dbus_per_hour": {"type": "range", "maxValue": 10},
                       "num_workers": {"type": "range", "maxValue": 20, "defaultValue": 12}})

@@ -1,0 +1,192 @@
+"""What a cluster policy fills into a job cluster's spec, as the planner reads and judges it: a sizing
+it fixes (autoscale beside num_workers is refused), a driver it fixes or forbids, a spot kind it
+allows, the node type (or pool) it supplies, and the sizing of the shape not in use (`server.plan.policy`,
+`server.plan.candidates`, `server.plan.planner`; SQLite)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from server.costing.catalog import load_catalog
+from server.domain import Project, ProjectSettings, Run, Workspace
+from server.errors import FailedPrecondition
+from server.plan.candidates import Pricing, build_candidates, config_id_of
+from server.plan.planner import plan_project
+from server.plan.policy import ClusterPolicy
+from server.spec import config_from_spec, recommended_spec
+from server.store import Store
+
+CATALOG = load_catalog()
+PRICING = Pricing(cloud="aws", region="us-east-1", plan="premium")
+AZURE = Pricing(cloud="azure", region="eastus", plan="premium")
+SETTINGS = ProjectSettings(allowed_families=("m5", "r5"), max_workers=24, spot_allowed=True)
+AUTOSCALING = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "policy_id": "P1",
+               "autoscale": {"min_workers": 2, "max_workers": 10},
+               "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
+FIXED = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5.2xlarge", "num_workers": 6, "policy_id": "P1",
+         "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
+
+
+def _api(definition: dict[str, Any]) -> dict[str, Any]:
+    return {"policy_id": "P1", "name": "etl", "definition": json.dumps(definition)}
+
+
+def _policy(definition: dict[str, Any]) -> ClusterPolicy:
+    return ClusterPolicy.from_api(_api(definition))
+
+
+@pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    sqlite_store.workspaces.add(Workspace(name="ws", host="http://x", cloud="aws", plan="premium"), "enc")
+    return sqlite_store
+
+
+def _project(store: Store, spec: dict[str, Any], run_spec: dict[str, Any] | None = None) -> int:
+    project = store.projects.add(Project(
+        workspace="ws", job_id=1, cluster_key="main", current_spec=spec, original_spec=spec,
+        settings=ProjectSettings(sla_seconds=3000.0, auto_apply=True, learning_budget=4, spot_allowed=True)))
+    pid = int(project.id or 0)
+    for n in (1, 2):
+        store.runs.add(Run(project_id=pid, databricks_run_id=n, start_ms=n * 86_400_000,
+                           end_ms=n * 86_400_000 + 1_500_000, runtime_s=1500.0, outcome="succeeded",
+                           config=config_from_spec(run_spec or spec)))
+    return pid
+
+
+# ------------------------------------------------------------------ sizing the policy fills in
+
+
+FIXED_RANGE = {"autoscale.min_workers": {"type": "fixed", "value": 2, "hidden": True},
+               "autoscale.max_workers": {"type": "fixed", "value": 10, "hidden": True}}
+
+
+def test_a_fixed_autoscale_range_refuses_a_fixed_size_and_the_plan_keeps_the_range(store: Store) -> None:
+    policy = _policy(FIXED_RANGE)
+    # Databricks fills the range in beside num_workers, and refuses the cluster when the run starts.
+    assert policy.refusals({**FIXED, "num_workers": 4}) == {
+        path: f"fixes {path} at {value} (this configuration sets num_workers 4, which Databricks refuses "
+              "beside autoscale)" for path, value in (("autoscale.max_workers", 10), ("autoscale.min_workers", 2))}
+    # The project does not keep autoscaling (the default), yet every candidate autoscales on the range.
+    pairs = build_candidates(config_from_spec(AUTOSCALING), SETTINGS, CATALOG, PRICING, policy=policy)
+    offered = [cfg for c, cfg in pairs if c.allowed]
+    assert len(offered) > 1
+    assert {(cfg.autoscale_min, cfg.autoscale_max, cfg.num_workers) for cfg in offered} == {(2, 10, 0)}
+    pid = _project(store, AUTOSCALING)
+    for _ in range(3):
+        rec = plan_project(store, pid, CATALOG, policy=_api(FIXED_RANGE))
+        assert rec is not None and (rec.config.autoscale_min, rec.config.autoscale_max) == (2, 10)
+        written = recommended_spec(AUTOSCALING, rec.config, cloud="aws")
+        assert "num_workers" not in written and policy.allows_spec(written)
+
+
+def test_a_fixed_worker_count_refuses_an_autoscaling_candidate() -> None:
+    policy = _policy({"num_workers": {"type": "fixed", "value": 6}})
+    assert policy.refusals({**AUTOSCALING}) == {
+        "num_workers": "fixes num_workers at 6 (this configuration sets autoscale, which Databricks refuses "
+                       "beside num_workers)"}
+    keep = ProjectSettings(allowed_families=("m5",), max_workers=24, keep_autoscaling=True)
+    pairs = build_candidates(config_from_spec({**AUTOSCALING, "autoscale": None, "num_workers": 6}), keep,
+                             CATALOG, PRICING, policy=policy)
+    assert pairs and all(cfg.autoscale_max == 0 for c, cfg in pairs if c.allowed)
+
+
+def test_under_a_policy_ruling_both_sizings_the_one_not_in_use_is_not_required() -> None:
+    both = _policy({"num_workers": {"type": "range", "maxValue": 10},
+                    "autoscale.max_workers": {"type": "range", "maxValue": 10}})
+    assert both.refusals(FIXED) == {}
+    assert both.refusals(AUTOSCALING) == {}
+    # Ruling one shape only, it is required (the spec must autoscale).
+    assert _policy({"autoscale.max_workers": {"type": "range", "maxValue": 10}}).refusals(FIXED) == {
+        "autoscale.max_workers": "requires autoscale.max_workers (this configuration leaves it out)"}
+
+
+# ------------------------------------------------------------------ the driver
+
+
+def test_a_forbidden_driver_is_never_written_and_the_plan_may_change_the_workers_type(store: Store) -> None:
+    definition = {"driver_node_type_id": {"type": "forbidden", "hidden": True},
+                  "node_type_id": {"type": "allowlist", "values": ["m5.xlarge", "m5.2xlarge", "r5.xlarge"]}}
+    policy = _policy(definition)
+    assert policy.refusals(FIXED) == {}  # the driver left out runs on the workers' type: no rule against it
+    pairs = build_candidates(config_from_spec(FIXED), SETTINGS, CATALOG, PRICING, policy=policy)
+    types = {cfg.node_type_id for c, cfg in pairs if c.allowed}
+    assert types == {"m5.xlarge", "m5.2xlarge", "r5.xlarge"}
+    for _, cfg in pairs:
+        assert "driver_node_type_id" not in recommended_spec(FIXED, cfg, cloud="aws")
+    pid = _project(store, FIXED)
+    rec = plan_project(store, pid, CATALOG, policy=_api(definition))
+    assert rec is not None and "allows no other configuration" not in rec.reason
+
+
+def test_a_driver_the_policy_fixes_is_the_driver_and_the_workers_type_is_not_judged_by_its_rule(
+        store: Store) -> None:
+    definition = {"driver_node_type_id": {"type": "fixed", "value": "m5.xlarge", "hidden": True}}
+    spec = {**FIXED, "node_type_id": "r5.2xlarge"}
+    assert _policy(definition).refusals(spec) == {}
+    # The cluster runs (and is priced) on the policy's driver.
+    current = config_from_spec(spec, policy_values=_policy(definition).filled_values(spec))
+    assert current.driver_node_type_id == "m5.xlarge"
+    pid = _project(store, spec, {**spec, "driver_node_type_id": "m5.xlarge"})
+    rec = plan_project(store, pid, CATALOG, policy=_api(definition))
+    assert rec is not None and rec.config.driver_node_type_id == "m5.xlarge"
+    assert "does not allow r5.2xlarge as the driver" not in rec.reason
+
+
+# ------------------------------------------------------------------ spot kinds
+
+
+@pytest.mark.parametrize("rule", [{"type": "fixed", "value": "SPOT"}, {"type": "allowlist", "values": ["SPOT"]}])
+def test_a_policy_allowing_pure_spot_gets_pure_spot_candidates(rule: dict[str, Any]) -> None:
+    policy = _policy({"aws_attributes.availability": rule})
+    pairs = build_candidates(config_from_spec(FIXED), SETTINGS, CATALOG, PRICING, policy=policy)
+    # Only the configuration the job runs on stays on demand (kept on Databricks' word, not Trimtab's).
+    offered = [cfg for c, cfg in pairs if c.allowed and c.config_id != config_id_of(config_from_spec(FIXED))]
+    assert len(offered) > 10 and {cfg.availability for cfg in offered} == {"SPOT"}
+    assert all(recommended_spec(FIXED, cfg, cloud="aws")["aws_attributes"]["availability"] == "SPOT"
+               for cfg in offered)
+
+
+def test_azure_spot_candidates_take_the_kind_the_policy_allows() -> None:
+    spec = {"spark_version": "15.4.x-scala2.12", "node_type_id": "Standard_D4ds_v5", "num_workers": 4,
+            "policy_id": "P1", "azure_attributes": {"availability": "ON_DEMAND_AZURE", "first_on_demand": 1}}
+    policy = _policy({"azure_attributes.availability": {"type": "allowlist",
+                                                        "values": ["ON_DEMAND_AZURE", "SPOT_AZURE"]}})
+    current = config_from_spec(spec, cloud="azure")
+    pairs = build_candidates(current, ProjectSettings(spot_allowed=True, max_workers=16), CATALOG, AZURE,
+                             policy=policy)
+    spot = [cfg for c, cfg in pairs if c.allowed and cfg.availability.startswith("SPOT")]
+    assert spot and {recommended_spec(spec, cfg, cloud="azure")["azure_attributes"]["availability"]
+                     for cfg in spot} == {"SPOT_AZURE"}
+
+
+# ------------------------------------------------------------------ the node type the policy supplies
+
+
+@pytest.mark.parametrize("definition, asks", [
+    ({"node_type_id": {"type": "fixed", "value": "m5.xlarge", "hidden": True}}, False),
+    ({"node_type_id": {"type": "allowlist", "values": ["m5.xlarge", "m5.2xlarge"], "defaultValue": "m5.xlarge"}},
+     True),
+])
+def test_a_node_type_the_policy_supplies_is_read_from_it(store: Store, definition: dict[str, Any],
+                                                         asks: bool) -> None:
+    spec = {k: v for k, v in FIXED.items() if k != "node_type_id"}
+    if asks:
+        spec["apply_policy_default_values"] = True
+    pid = _project(store, spec, {**spec, "node_type_id": "m5.xlarge"})
+    rec = plan_project(store, pid, CATALOG, policy=_api(definition))
+    assert rec is not None and rec.config.node_type_id in ("m5.xlarge", "m5.2xlarge")
+    assert _policy(definition).allows_spec(recommended_spec(spec, rec.config, cloud="aws"))
+
+
+def test_a_node_type_left_unknown_is_refused_with_its_cause(store: Store) -> None:
+    spec = {k: v for k, v in FIXED.items() if k != "node_type_id"}
+    pid = _project(store, spec, {**spec, "node_type_id": "m5.xlarge"})
+    pooled = {"instance_pool_id": {"type": "fixed", "value": "pool-1", "hidden": True}}
+    with pytest.raises(FailedPrecondition, match="puts it on instance pool pool-1"):
+        plan_project(store, pid, CATALOG, policy=_api(pooled))
+    default = {"node_type_id": {"type": "allowlist", "values": ["m5.xlarge"], "defaultValue": "m5.xlarge"}}
+    with pytest.raises(FailedPrecondition, match="apply_policy_default_values: true"):
+        plan_project(store, pid, CATALOG, policy=_api(default))
