@@ -113,10 +113,14 @@ def _find_cycle(graph: dict[str, set[str]], message: Callable[[list[str]], str])
 def _validate_spec(spec: Any, where: str, backend: SimBackend, data: dict[str, Any] | None) -> None:
     if not isinstance(spec, dict):
         raise invalid(f"{where} must be an object")
-    pools.check_spec(data, spec)
+    # Checked as the service creates the cluster: what the policy fills in first (a fixed autoscale
+    # range beside num_workers is refused; a pool it fixes refuses the spec's node type), then the
+    # pools' node types.
+    # A spot cap the policy fills in is judged by `policies.check_spec`, which names the policy as its source.
+    filled = policies.with_policy_values(data, spec, spec, but=policies.CAP_ONLY) if data is not None else spec
+    pools.check_spec(data, filled)
     try:
-        # A pool-backed spec is checked as it will run: with its pools' node types filled in.
-        backend.validate_cluster_spec(pools.resolve_spec(data, spec) if data is not None else spec)
+        backend.validate_cluster_spec(pools.resolve_spec(data, filled) if data is not None else spec)
     except (ValueError, KeyError) as exc:
         msg = exc.args[0] if exc.args else str(exc)
         raise invalid(f"Invalid {where}: {msg}") from exc

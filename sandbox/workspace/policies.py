@@ -9,8 +9,12 @@ reference). The rule types emulated: ``fixed`` (``value``), ``forbidden``, ``all
 required: a spec that leaves it out is refused ("the value must be present") unless the rule says
 ``isOptional: true``, is ``forbidden``, fixes the value (the service fills it in), or has a
 ``defaultValue`` and the spec asks for defaults (``apply_policy_default_values: true``; the default
-is then judged like a value the spec sets). The driver's type is the workers' when the spec names
-none, and a pool supplies the node types of a spec that names one. The virtual attribute
+is then judged like a value the spec sets). What the policy fills in comes first, then the pools are
+resolved, then the cluster is validated (`as_created`, `refusal`): a fixed autoscale range beside the
+spec's num_workers, or a pool it fixes beside the spec's node type, is refused; the sizing of the
+shape the spec does not use is not required under a definition ruling both. The driver's type is
+the workers' when the spec names none and the policy fills none in, and a pool supplies the node
+types of a spec that names one. The virtual attribute
 ``dbus_per_hour`` is the most DBUs per hour the cluster burns: its driver plus every worker
 (``autoscale.max_workers`` when it autoscales), at the node types' DBU rates (`sandbox.nodes`),
 times Photon's multiplier for ``runtime_engine: PHOTON``; its rule judges that number. The virtual
@@ -27,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox.nodes import PHOTON_DBU_MULTIPLIER, UnknownNodeType, get_node_type
-from sandbox.sim.cluster import spot_cap_refusal
+from sandbox.sim.cluster import spot_cap_refusal, validate_cluster_spec
 from sandbox.workspace import pools
 from sandbox.workspace.errors import ApiError, invalid
 
@@ -36,6 +40,7 @@ DBUS_PER_HOUR = "dbus_per_hour"
 # Virtual attributes: computed from the spec, never set in it, so never "missing".
 VIRTUAL = frozenset({DBUS_PER_HOUR, "cluster_type"})
 SPOT_CAP_PATH = "azure_attributes.spot_bid_max_price"
+CAP_ONLY = frozenset({SPOT_CAP_PATH})
 
 
 def _policies(data: dict[str, Any]) -> dict[str, Any]:
@@ -113,16 +118,33 @@ def refusal(data: dict[str, Any], spec: Mapping[str, Any]) -> str | None:
     policy = _policies(data).get(str(policy_id))
     if policy is None:
         return f"Cluster validation error: Can't find a cluster policy with id: {policy_id}."
-    try:
-        # The node types the cluster gets: a pool's fill in those the spec leaves to it.
-        resolved = pools.resolve_spec(data, spec)
-    except ValueError:
-        resolved = dict(spec)  # an unknown pool is refused by `pools.check_spec` with its own message
     definition = json.loads(policy["definition"])
+    filled = with_policy_values(data, spec, spec)
+    try:
+        # The node types the cluster gets: a pool's (the spec's or one the policy fills in) fill in
+        # those the spec leaves to it.
+        resolved = pools.resolve_spec(data, filled)
+    except ValueError:
+        resolved = filled  # an unknown pool is refused by `pools.check_spec` with its own message
     problems = violations(definition, spec, resolved=resolved)
+    if filled_in(definition, spec, _flatten(spec)):
+        # What the policy fills in is the cluster's like what the spec sets: a fixed autoscale range
+        # beside the spec's num_workers, or a pool beside its node type, is refused like the spec's own.
+        try:
+            pools.check_spec(data, filled)
+            # A spot cap filled in is judged above, in its own words.
+            validate_cluster_spec(pools.resolve_spec(data, with_policy_values(data, spec, spec, but=CAP_ONLY)))
+        except ApiError as exc:
+            problems.append(exc.message)
+        except ValueError as exc:
+            problems.append(str(exc.args[0] if exc.args else exc))
     # A value the policy fills in is the cluster's like one the spec sets: an Azure spot cap above the
     # workers' on-demand price is refused as the spec's own is (`sandbox.sim.cluster`).
-    cap = filled_in(definition, spec, _flatten(resolved)).get(SPOT_CAP_PATH)
+    try:
+        own = pools.resolve_spec(data, spec)  # a pool's own cap is the cluster's: none filled in over it
+    except ValueError:
+        own = dict(spec)
+    cap = filled_in(definition, spec, _flatten(own)).get(SPOT_CAP_PATH)
     if cap is not None and (why := spot_cap_refusal(cap, resolved.get("node_type_id"))) is not None:
         problems.append(f"Invalid {why} (filled in by the policy)")
     return "Cluster validation error: " + "; ".join(problems) if problems else None
@@ -152,6 +174,12 @@ def violations(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, A
     flat = _flatten(spec)
     cluster = _flatten(resolved if resolved is not None else spec)  # what the cluster runs on
     cluster.update(filled_in(definition, spec, cluster))
+    # The sizing field of the shape the spec does not use (``num_workers`` of an autoscaling spec,
+    # ``autoscale.*`` of a fixed-size one) is not required when the definition rules both shapes (no
+    # cluster could have both); ruling that shape only, it is.
+    unused = {"num_workers"} if any(p.startswith("autoscale.") for p in flat) else {"autoscale"}
+    if not ("num_workers" in definition and any(p.startswith("autoscale.") for p in definition)):
+        unused = set()
     out = []
     for path in sorted(definition):
         rule = definition[path]
@@ -161,12 +189,16 @@ def violations(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, A
             why = None
         elif path in flat:
             why = _refusal(rule, flat[path])
-        elif path in ("node_type_id", "driver_node_type_id") and spec.get("instance_pool_id"):
+        elif path in ("node_type_id", "driver_node_type_id") and cluster.get("instance_pool_id"):
             why = None  # the pool supplies the node types
-        elif path == "driver_node_type_id" and "node_type_id" in flat:
-            why = _refusal(rule, flat["node_type_id"])  # the driver runs on the workers' type
+        elif path.split(".")[0] in unused:
+            why = None  # the other shape's sizing (one filled in beside the spec's is refused: `refusal`)
         elif path in cluster:
-            why = _refusal(rule, cluster[path])  # filled in: a fixed value passes, a default is judged
+            # Filled in (before the driver falls back to the workers' type): a fixed value passes, a
+            # default is judged.
+            why = _refusal(rule, cluster[path])
+        elif path == "driver_node_type_id" and "node_type_id" in cluster:
+            why = _refusal(rule, cluster["node_type_id"])  # the driver runs on the workers' type
         elif rule.get("isOptional") is True:
             why = None
         else:
@@ -190,6 +222,9 @@ def filled_in(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, An
             out[path] = rule.get("value")
         elif "defaultValue" in rule and apply_defaults:
             out[path] = rule["defaultValue"]
+    if cluster.get("instance_pool_id") or out.get("instance_pool_id"):
+        # A pool supplies the node types: the policy's are not filled in beside it.
+        out = {k: v for k, v in out.items() if k not in ("node_type_id", "driver_node_type_id")}
     return out
 
 
@@ -198,21 +233,22 @@ def filled_in(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, An
 _MAP_ATTRIBUTES = frozenset({"spark_conf", "spark_env_vars", "custom_tags"})
 
 
-def with_policy_values(data: dict[str, Any], spec: Mapping[str, Any], resolved: Mapping[str, Any]) -> dict[str, Any]:
+def with_policy_values(data: dict[str, Any], spec: Mapping[str, Any], resolved: Mapping[str, Any], *,
+                       but: frozenset[str] = frozenset()) -> dict[str, Any]:
     """``resolved`` (``spec`` with its pools' node types and attributes, `pools.resolve_spec`) with what
     its cluster policy fills in where it leaves an attribute out (`filled_in`: fixed values always,
     defaults when the spec asks for them): what the service creates the cluster with, so what it runs
     on (a policy fixing ``aws_attributes.availability`` to ON_DEMAND runs every node on demand) and
     what its ``clusters/get`` record shows. ``resolved`` as it is when the spec names no policy or an
     unknown one (refused by `refusal`). Array paths (``init_scripts.0.…``, ``*``) and the virtual
-    ``cluster_log_conf.*`` ones are not filled in: not emulated."""
+    ``cluster_log_conf.*`` ones are not filled in: not emulated, nor the paths in ``but``."""
     out = copy.deepcopy(dict(resolved))
     policy = _policies(data).get(str(spec.get("policy_id") or ""))
     if policy is None:
         return out
     for path, value in filled_in(json.loads(policy["definition"]), spec, _flatten(resolved)).items():
         parts = path.split(".")
-        if parts[0] == "cluster_log_conf" or any(p == "*" or p.isdigit() for p in parts):
+        if path in but or parts[0] == "cluster_log_conf" or any(p == "*" or p.isdigit() for p in parts):
             continue
         if parts[0] in _MAP_ATTRIBUTES:
             parts = [parts[0], ".".join(parts[1:])]
@@ -223,6 +259,13 @@ def with_policy_values(data: dict[str, Any], spec: Mapping[str, Any], resolved: 
             node = node[part]
         node[parts[-1]] = copy.deepcopy(value)
     return out
+
+
+def as_created(data: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The cluster the service creates from ``spec``: what its policy fills in first (a pool it fixes
+    among them), then its pools' node types and attributes (`pools.resolve_spec`). Raises ValueError
+    for an unknown pool."""
+    return pools.resolve_spec(data, with_policy_values(data, spec, spec))
 
 
 def _dbus_refusal(rule: Mapping[str, Any], cluster: Mapping[str, Any], spec: Mapping[str, Any]) -> str | None:

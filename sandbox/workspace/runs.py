@@ -342,11 +342,16 @@ def _plan_task(data: dict[str, Any], plan: RunPlan, by_key: dict[str, ClusterPla
         run_id = plan.run_id
         salt: tuple[Any, ...] = (run_id, slot) if repair_id is None else (run_id, slot, "repair", repair_id)
         resolved = pools.resolve_spec(data, spec)
+        try:
+            # The cluster runs on what its policy fills in too (a fixed availability, a pool, ...):
+            # filled in first, then the pools resolved, as the service creates it.
+            created = policies.as_created(data, spec)
+        except ValueError:
+            created = policies.with_policy_values(data, spec, resolved)  # refused at start: `policies.refusal`
         by_key[slot] = ClusterPlan(
             cluster_id=make_cluster_id(start_ms, *salt),
             spark_context_id=make_spark_context_id(*salt),
-            # The cluster runs on what its policy fills in too (a fixed availability, ...).
-            spec=policies.with_policy_values(data, spec, resolved), profile=task_profile(compute, tags),
+            spec=created, profile=task_profile(compute, tags),
             task_keys=[], seed=run_id * 1000 + len(by_key) + (repair_id or 0) * 7919, task_run_id=task_run_id,
             sent_spec=copy.deepcopy(spec), user_spec=resolved)
     by_key[slot].task_keys.append(task["task_key"])
