@@ -175,7 +175,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         if unpriced:
             raise FailedPrecondition(unpriced)
         raise FailedPrecondition(_no_room(project.name, cluster_policy, current_refused, bounded,
-                                          project.current_spec, azure=pricing.cloud == "azure"))
+                                          project.current_spec, azure=pricing.cloud == "azure",
+                                          spot_allowed=project.settings.spot_allowed))
     # The stage metrics the model replays, read now that the candidates are known.
     replay = set(replayed(history, at, stages.outlines, {c.config_id for c, _ in pairs.values()}))
     full = stages.full(replay)
@@ -215,7 +216,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     if cluster_policy is not None:
         rec = dataclasses.replace(rec, reason=_policy_reason(
             rec.reason, cluster_policy, pairs.values(), current, project.current_spec, azure=pricing.cloud == "azure",
-            space=bounded, current_refused=current_refused))
+            space=bounded, current_refused=current_refused, spot_allowed=project.settings.spot_allowed))
     dropped = autoscale_dropped(project, current, config)
     if dropped:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {dropped}")
@@ -360,7 +361,7 @@ def _check_pools(project: Project, pools: dict[str, dict[str, Any]] | None) -> N
 
 def _policy_reason(reason: str, policy: ClusterPolicy, pairs: Iterable[tuple[Candidate, ClusterConfig]],
                    current: ClusterConfig, spec: dict[str, Any], *, azure: bool, space: list[ClusterConfig],
-                   current_refused: dict[str, str] | None = None) -> str:
+                   current_refused: dict[str, str] | None = None, spot_allowed: bool = True) -> str:
     """The recommendation's reason with the policy's part: the rules that kept configurations of the
     project's ``space`` (its candidates before the policy) out, by name ("caps dbus_per_hour at 12"),
     and whether the current one is all that is left; or, when the policy refuses the live
@@ -372,8 +373,9 @@ def _policy_reason(reason: str, policy: ClusterPolicy, pairs: Iterable[tuple[Can
     rules = policy.narrowing(space, spec, azure=azure)
     named = f" ({'; '.join(rules)})" if rules else ""
     if _only_current(pairs, current, policy, spec, azure=azure):
+        spot_only = _spot_only(policy, spot_allowed, azure=azure)
         return (f"{reason}; the {policy.label} allows no other configuration within the project's bounds{named}, "
-                "so the current one is kept")
+                f"so the current one is kept{': ' + spot_only if spot_only else ''}")
     return f"{reason}; kept inside the {policy.label}: it {', '.join(rules)}" if rules else reason
 
 
@@ -410,8 +412,18 @@ def _unpriced(name: str, workspace: Workspace, catalog: PriceCatalog) -> str:
             f"{workspace.name} --region R, or add it: trimtab prices update --cloud {cloud} --region {region}, then restart the server")
 
 
+def _spot_only(policy: ClusterPolicy, spot_allowed: bool, *, azure: bool) -> str:
+    """Why a policy leaves a project without spot no configuration, when its availability rule does:
+    it refuses on demand; "" otherwise."""
+    availability = f"{'azure' if azure else 'aws'}_attributes.availability"
+    if spot_allowed or policy.allows_value(availability, "ON_DEMAND_AZURE" if azure else "ON_DEMAND"):
+        return ""
+    return (f"its {availability} rule allows spot only, and the project does not allow spot "
+            "(trimtab project set --spot on)")
+
+
 def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str, str],
-             space: list[ClusterConfig], spec: dict[str, Any], *, azure: bool) -> str:
+             space: list[ClusterConfig], spec: dict[str, Any], *, azure: bool, spot_allowed: bool = True) -> str:
     """Why no configuration can be planned (every candidate is observed only), and what to change.
 
     What to change comes before the rules, in few words: a kept problem is cut at
@@ -421,6 +433,8 @@ def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str,
     if policy is None:  # only a policy marks candidates not allowed; a clear message all the same
         return f"project {name}: no configuration within its bounds can be run; {fix}"
     refused = ", which now refuses the current one" if current_refused else ""
+    if spot_only := _spot_only(policy, spot_allowed, azure=azure):
+        fix = f"{spot_only}; or {fix}"
     out = f"project {name}: no configuration within its bounds is inside the {policy.label}{refused}; {fix}"
     if current_refused:
         out += (f". The current configuration's runs would fail at start: "

@@ -17,8 +17,11 @@ policy reference). What is judged:
   defaults (``apply_policy_default_values: true``; without it only fixed values are applied, as
   the Clusters API says), and the default is then judged by the rule like a value the spec sets.
   ``forbidden`` needs the attribute left out. The node types a pool supplies (``instance_pool_id``)
-  count as set, and the driver's type is the workers' when the spec names none, as Databricks
-  runs it;
+  count as set, and the driver's type is the workers' when the spec names none and the policy fills
+  none in (what it fills in comes first), as Databricks runs it. The sizing of the shape the spec
+  does not use (``num_workers`` of an autoscaling spec, ``autoscale.*`` of a fixed-size one) is
+  required only under a policy that rules that shape alone, and a value the policy fills in there is
+  refused: Databricks refuses autoscale beside num_workers (`ClusterPolicy.sizing_shape`);
 - the virtual attribute ``dbus_per_hour`` with a ``range`` rule: the most DBUs per hour the cluster
   can burn, driver included, with every worker up (``autoscale.max_workers`` when it autoscales),
   at the rates of the SKU it runs under (Photon's multiplier included). The rates come from the
@@ -167,7 +170,7 @@ class ClusterPolicy:
         if not isinstance(definition, Mapping):
             raise FailedPrecondition(f"cluster policy {policy_id}: its definition is not a JSON object")
         return cls(policy_id=policy_id, name=str(policy.get("name") or ""), rules=parse_rules(definition),
-                   pool_rules=parse_rules(definition, POOL_ATTRIBUTES), dbu_rate=dbu_rate)
+                   pool_rules=_parse(definition, POOL_ATTRIBUTES), dbu_rate=dbu_rate)
 
     @property
     def label(self) -> str:
@@ -481,9 +484,14 @@ def cluster_dbus_per_hour(flat: Mapping[str, Any], dbu_rate: DbuRate) -> float |
     return float(rates[driver] or 0.0) + count * float(rates[node] or 0.0)
 
 
-def parse_rules(definition: Mapping[str, Any], attributes: frozenset[str] = WRITTEN_ATTRIBUTES) -> dict[str, Rule]:
-    """The rules on ``attributes`` (`WRITTEN_ATTRIBUTES`) of known types, and a ``dbus_per_hour``
-    range with those; everything else is ignored (module doc)."""
+def parse_rules(definition: Mapping[str, Any]) -> dict[str, Rule]:
+    """The rules on `WRITTEN_ATTRIBUTES` of known types, and a ``dbus_per_hour`` range; everything
+    else is ignored (module doc)."""
+    return _parse(definition, WRITTEN_ATTRIBUTES)
+
+
+def _parse(definition: Mapping[str, Any], attributes: frozenset[str]) -> dict[str, Rule]:
+    """The rules on ``attributes`` of known types (a ``dbus_per_hour`` range with `WRITTEN_ATTRIBUTES`)."""
     rules: dict[str, Rule] = {}
     with_dbus = attributes is WRITTEN_ATTRIBUTES
     for path, raw in definition.items():

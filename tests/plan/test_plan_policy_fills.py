@@ -5,6 +5,7 @@ allows, the node type (or pool) it supplies, and the sizing of the shape not in 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -190,3 +191,15 @@ def test_a_node_type_left_unknown_is_refused_with_its_cause(store: Store) -> Non
     default = {"node_type_id": {"type": "allowlist", "values": ["m5.xlarge"], "defaultValue": "m5.xlarge"}}
     with pytest.raises(FailedPrecondition, match="apply_policy_default_values: true"):
         plan_project(store, pid, CATALOG, policy=_api(default))
+
+
+def test_a_policy_allowing_spot_only_under_a_project_without_spot_says_so(store: Store) -> None:
+    definition = {"aws_attributes.availability": {"type": "fixed", "value": "SPOT"}}
+    spec = {**FIXED, "aws_attributes": {"availability": "SPOT", "first_on_demand": 1}}
+    pid = _project(store, spec)
+    project = store.projects.get(pid)
+    store.projects.update_settings(pid, dataclasses.replace(project.settings, spot_allowed=False))
+    # The job's own spot configuration is outside the project's bounds (no spot): nothing is left.
+    with pytest.raises(FailedPrecondition, match="allows spot only, and the project does not allow spot "
+                                                 r"\(trimtab project set --spot on\)"):
+        plan_project(store, pid, CATALOG, policy=_api(definition))
