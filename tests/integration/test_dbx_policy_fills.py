@@ -119,3 +119,29 @@ def test_a_node_type_from_the_policy_runs_and_a_policy_edited_to_fix_autoscale_f
     assert "autoscale: cannot be combined with num_workers" in state["state_message"] or any(
         "autoscale: cannot be combined with num_workers" in str(t.get("state", {}).get("state_message"))
         for t in gateway._do("GET", "/api/2.2/jobs/runs/get", query={"run_id": run_id}).get("tasks", []))
+
+
+def test_a_job_whose_node_type_comes_from_its_policy_is_planned_and_applied_inside_it(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    job_id = job_ids[0]
+    seeded = find_cluster_spec(gateway.get_job(job_id)["settings"], "main")
+    allowed = ["m5d.xlarge", "r5d.xlarge"]
+    definition = {"node_type_id": {"type": "allowlist", "values": allowed, "defaultValue": "m5d.xlarge"},
+                  "driver_node_type_id": {"type": "fixed", "value": "m5d.xlarge", "hidden": True}}
+    policy_id = _policy(emulator, "std-nodes", definition)
+    bare = {k: v for k, v in seeded.items() if k not in ("node_type_id", "driver_node_type_id")}
+    _set(gateway, job_id, {**bare, "policy_id": policy_id, "apply_policy_default_values": True})
+    run_and_collect(store, secrets, emulator, gateway, job_id)
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
+    pid = int(imported.project.id or 0)
+    update_settings(store, str(pid), {"auto_apply": True})
+    planner = Planner(store, load_catalog(), lambda ws: workspaces.gateway_for(store, secrets, ws),
+                      clock=FakeClock(START_MS))
+    _, runs = run_and_collect(store, secrets, emulator, gateway, job_id)
+    recs = [planner.after_run(r) for r in runs]
+    assert store.projects.get(pid).problem in (None, "")
+    rec = recs[-1]
+    assert rec is not None and rec.config.node_type_id in allowed and rec.config.driver_node_type_id == "m5d.xlarge"
+    run_id, _ = run_and_collect(store, secrets, emulator, gateway, job_id)
+    assert _state(gateway, run_id)["result_state"] == "SUCCESS"
