@@ -442,7 +442,8 @@ def config_from_spec(spec: Mapping[str, Any],
         driver_node_type_id=str(driver_pool.get("node_type_id") or "") if driver_pool
         else str(spec.get("driver_node_type_id") or "") or
         ("" if worker_pool_id else str(filled.get("driver_node_type_id") or "")),
-        num_workers=0 if autoscale else int(spec.get("num_workers") or filled.get("num_workers") or 0),
+        num_workers=0 if autoscale else int((spec.get("num_workers") if spec.get("num_workers") is not None
+                                             else filled.get("num_workers")) or 0),
         autoscale_min=int(autoscale.get("min_workers") or 0),
         autoscale_max=int(autoscale.get("max_workers") or 0),
         availability=_AWS_AVAILABILITY.get(availability, availability),

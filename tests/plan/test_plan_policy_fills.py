@@ -203,3 +203,16 @@ def test_a_policy_allowing_spot_only_under_a_project_without_spot_says_so(store:
     with pytest.raises(FailedPrecondition, match="allows spot only, and the project does not allow spot "
                                                  r"\(trimtab project set --spot on\)"):
         plan_project(store, pid, CATALOG, policy=_api(definition))
+
+
+def test_the_cluster_is_read_with_what_the_policy_fills_in_and_never_over_the_specs_own() -> None:
+    fills = {"node_type_id": "m5.xlarge", "driver_node_type_id": "r5.xlarge", "num_workers": 4}
+    read = config_from_spec({"num_workers": 2}, policy_values=fills)
+    assert (read.node_type_id, read.driver_node_type_id, read.num_workers) == ("m5.xlarge", "r5.xlarge", 2)
+    assert config_from_spec({"node_type_id": "c5.xlarge", "num_workers": 0}, policy_values=fills).num_workers == 0
+    assert config_from_spec({"node_type_id": "c5.xlarge"}, policy_values=fills).num_workers == 4
+    ranged = config_from_spec({"node_type_id": "c5.xlarge"},
+                              policy_values={"autoscale.min_workers": 2, "autoscale.max_workers": 6})
+    assert (ranged.autoscale_min, ranged.autoscale_max, ranged.num_workers) == (2, 6, 0)
+    # A pool the spec names supplies the node types: the policy's are not read over it.
+    assert config_from_spec({"instance_pool_id": "p1", "num_workers": 2}, policy_values=fills).node_type_id == ""
