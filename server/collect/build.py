@@ -216,6 +216,9 @@ def wait_seconds(piece: ClusterRun) -> float:
 
 # What the cluster record (clusters/get) says of a spec's availability the spec leaves unset.
 _AS_RUN_ATTRIBUTES = ("availability", "first_on_demand")
+# What the cluster record says of the node types a spec naming no pool leaves out (its cluster policy
+# filled them in: a fixed value, or a default the spec asks for).
+_AS_RUN_NODE_TYPES = ("node_type_id", "driver_node_type_id")
 
 
 def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None,
@@ -225,10 +228,14 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
     availability the pools gave it. The run is costed and recorded on those; drift is still judged
     on the spec as the user wrote it.
 
-    Off a pool, an availability (or ``first_on_demand``) the spec leaves unset is the cluster record's
-    when it has one: Databricks fills in what the cluster ran with (its backend default, which "could
-    change in the future", or a cluster policy's fixed value), which beats the cloud's default Trimtab
-    assumes without it (`server.spec.default_availability`).
+    Off a pool, what the spec leaves out is the cluster record's when it has it: Databricks fills in
+    what the cluster ran with. The node types and the sizing (``num_workers``, or ``autoscale``) a
+    cluster policy supplies (a fixed value, or a default the spec asks for), which the job's spec and
+    the record's own ``spec`` (the user's settings) do not carry: without them the run was priced on
+    node type '' (not at all) and learned under a configuration of no node type, apart from the same
+    cluster written out. And an availability (or ``first_on_demand``): its backend default, which
+    "could change in the future", or a policy's fixed value, which beats the cloud's default Trimtab
+    assumes without it (`server.spec.default_availability`). A value the spec sets is kept.
 
     ``pools``: the pools the spec names (``instance-pools/get`` by id), for costing: every instance of
     a pool carries the EBS volumes of the pool's ``disk_spec``, entered as the cluster's
@@ -236,9 +243,9 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
     if not cluster:
         return with_pool_disks(spec, pools)
     if not pool_fields(spec):
-        return _with_record_availability(spec, cluster)
+        return _with_record_fills(spec, cluster)
     out = with_pool_disks(spec, pools)
-    for key in ("node_type_id", "driver_node_type_id"):
+    for key in _AS_RUN_NODE_TYPES:
         if cluster.get(key) and not out.get(key):
             out[key] = cluster[key]
     for attrs in ("aws_attributes", "azure_attributes"):
@@ -248,8 +255,19 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
     return out
 
 
-def _with_record_availability(spec: Mapping[str, Any], cluster: Mapping[str, Any]) -> dict[str, Any]:
+def _with_record_fills(spec: Mapping[str, Any], cluster: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` (naming no pool) with what it leaves out read from the cluster record (`with_pool_node_types`)."""
     out = dict(spec)
+    for key in _AS_RUN_NODE_TYPES:
+        if not out.get(key) and cluster.get(key):
+            out[key] = cluster[key]
+    if out.get("num_workers") is None and not out.get("autoscale"):
+        # The record of an autoscaling cluster has its range and its current ``num_workers`` too: the
+        # range is the sizing. An explicit num_workers 0 (single node) is the spec's, kept.
+        if cluster.get("autoscale"):
+            out["autoscale"] = dict(cluster["autoscale"])
+        elif cluster.get("num_workers") is not None:
+            out["num_workers"] = cluster["num_workers"]
     for block in ("aws_attributes", "azure_attributes"):
         record = cluster.get(block) or {}
         own = dict(out.get(block) or {})

@@ -18,7 +18,7 @@ from server.collect.build import with_pool_node_types
 from server.collect.cluster_reads import _cluster_or_none, _driver_spot, cluster_events_or_none, pools_of
 from server.collect.run_notes import _joined, unpriced_note
 from server.collect.run_parse import ClusterRun
-from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
+from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage, node_types_unknown
 from server.costing.billing import BillSource, RecostPolicy, price_run
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
@@ -60,6 +60,9 @@ class Pricing:
         alone, the cloud bill not asked for (a stored bill is kept: `_keeping_bill`)."""
         if self._catalog is None:
             return None, ""
+        if unknown := node_types_unknown(spec):  # said so, not "unknown node type ''"
+            log.warning("run on cluster %s not priced: %s", cluster_id, unknown)
+            return None, unpriced_note(self._catalog.version, unknown)
         bills = self._bill_source_for(workspace) if self._bill_source_for is not None and read_bill else None
         try:
             usage = cluster_usage(timeline, spec, cloud=workspace.cloud,

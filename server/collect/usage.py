@@ -345,6 +345,20 @@ def _with_attached(node: NodeUsage, volumes: list[tuple[int, float]]) -> NodeUsa
     return dataclasses.replace(node, ebs_volumes=[*node.ebs_volumes, *extra]) if extra else node
 
 
+def node_types_unknown(spec: Mapping[str, Any]) -> str:
+    """Why the node types a run ran on are not known, in the user's words; "" when ``spec`` (the
+    run's as it ran: `server.collect.build.with_pool_node_types`) names them. A spec that leaves them
+    to its cluster policy or instance pool is filled in from the cluster record (``clusters/get``):
+    once Databricks no longer holds the cluster (purged 30 days after it ended), nothing says which
+    ran. Priced on '' the catalog would say "unknown node type ''", which names no cause."""
+    if spec.get("node_type_id"):
+        return ""
+    source = "its instance pool supplies them" if pool_fields(spec) else \
+        "its cluster policy fills them in" if spec.get("policy_id") else "it names none"
+    return (f"the node types it ran on are not known: its spec leaves them out ({source}) and the cluster "
+            "record that names them is gone")
+
+
 def cluster_usage(timeline: ClusterTimeline, spec: Mapping[str, Any], *, cloud: str, region: str, plan: str,
                   input_bytes: int | None) -> ClusterUsage:
     return ClusterUsage(cloud=cloud, region=region, plan=plan, sku=sku_of(spec), nodes=list(timeline.nodes),

@@ -1,0 +1,116 @@
+"""A run of a job whose node types (and sizing) come from its cluster policy, collected over real HTTP
+against the emulator: the job's spec leaves them out, the cluster record (``clusters/get``) has them as
+the policy filled them in. The run is recorded, priced and learned on what ran; drift is still judged on
+the spec as the user wrote it. A cluster Databricks no longer holds leaves the run unpriced, said why.
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sandbox.workspace import RunningWorkspace
+from server.collect.usage import cluster_timeline, cluster_usage
+from server.costing.catalog import load_catalog
+from server.costing.run_cost import cost_run
+from server.databricks import DatabricksGateway
+from server.domain import Project, Run, Workspace
+from server.plan.candidates import config_id_of
+from server.services import workspaces
+from server.services.secrets import SecretBox
+from server.spec import find_cluster_spec
+from server.store import Store
+from tests.integration.conftest import WIRING, admin_post, run_and_collect
+
+NODE_TYPES = {"node_type_id": {"type": "allowlist", "values": ["m5d.xlarge", "r5d.xlarge"],
+                               "defaultValue": "m5d.xlarge"},
+              "driver_node_type_id": {"type": "fixed", "value": "r5d.xlarge", "hidden": True}}
+FIXED_RANGE = {"autoscale.min_workers": {"type": "fixed", "value": 2, "hidden": True},
+               "autoscale.max_workers": {"type": "fixed", "value": 6, "hidden": True}}
+
+
+def _under_policy(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+                  job_id: int, definition: dict[str, Any], *, leave_out: tuple[str, ...]) -> Project:
+    """The job's cluster put under a policy of ``definition`` (its defaults asked for), the spec's
+    ``leave_out`` fields left for it to fill in; imported."""
+    policy_id = str(admin_post(emulator, "policies/clusters/create",
+                               {"name": "std", "definition": json.dumps(definition)})["policy_id"])
+    seeded = find_cluster_spec(gateway.get_job(job_id)["settings"], "main")
+    bare = {k: v for k, v in seeded.items() if k not in leave_out}
+    spec = {**bare, "policy_id": policy_id, "apply_policy_default_values": True}
+    gateway.update_job(job_id, {"job_clusters": [{"job_cluster_key": "main", "new_cluster": spec}]})
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
+    return imported.project
+
+
+def _as_it_ran(gateway: DatabricksGateway, store: Store, run: Run) -> float:
+    """The run's cluster priced on what its record says it ran (the policy's values filled in)."""
+    record = gateway.get_cluster(run.cluster_id)
+    spec = {**record["spec"], **{k: record[k] for k in ("node_type_id", "driver_node_type_id") if record.get(k)}}
+    workspace = store.workspaces.get("sbx")
+    timeline = cluster_timeline(spec, gateway.cluster_events(run.cluster_id), fallback_start_ms=run.start_ms,
+                                fallback_end_ms=run.end_ms, cloud="aws")
+    usage = cluster_usage(timeline, spec, cloud="aws", region=workspace.pricing_region, plan=workspace.plan,
+                          input_bytes=None)
+    return cost_run(usage, load_catalog()).total
+
+
+def test_a_run_whose_node_types_come_from_its_policy_is_priced_and_learned_on_them(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    project = _under_policy(store, secrets, emulator, gateway, job_ids[0], NODE_TYPES,
+                            leave_out=("node_type_id", "driver_node_type_id"))
+    _, runs = run_and_collect(store, secrets, emulator, gateway, job_ids[0])
+    (run,) = [r for r in runs if r.project_id == project.id]
+    record = gateway.get_cluster(run.cluster_id)
+    assert (record["node_type_id"], record["driver_node_type_id"]) == ("m5d.xlarge", "r5d.xlarge")
+    assert "node_type_id" not in record["spec"]  # the user's settings: the policy's values are not in them
+    # Recorded and learned on what ran, not on '' (which would file the run apart from the same cluster).
+    assert run.config is not None
+    assert (run.config.node_type_id, run.config.driver_node_type_id, run.config.num_workers) == \
+        ("m5d.xlarge", "r5d.xlarge", 4)
+    assert config_id_of(run.config).startswith("m5d.xlargex4")
+    # Priced on the workers and the driver it ran on.
+    assert run.cost is not None and "not priced" not in run.message
+    assert run.cost.total == pytest.approx(_as_it_ran(gateway, store, run))
+    # Drift is judged on the spec as written: the policy's values are no edit of the user's.
+    assert "user_edit" not in run.anomalies
+    fresh = store.projects.get(int(project.id or 0))
+    assert "node_type_id" not in fresh.current_spec and "driver_node_type_id" not in fresh.current_spec
+
+
+def test_a_run_whose_autoscale_range_comes_from_its_policy_is_recorded_with_it(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    project = _under_policy(store, secrets, emulator, gateway, job_ids[0], {**NODE_TYPES, **FIXED_RANGE},
+                            leave_out=("node_type_id", "driver_node_type_id", "num_workers"))
+    _, runs = run_and_collect(store, secrets, emulator, gateway, job_ids[0])
+    (run,) = [r for r in runs if r.project_id == project.id]
+    assert gateway.get_cluster(run.cluster_id)["autoscale"] == {"min_workers": 2, "max_workers": 6}
+    assert run.config is not None
+    assert (run.config.node_type_id, run.config.num_workers, run.config.autoscale_min, run.config.autoscale_max) == \
+        ("m5d.xlarge", 0, 2, 6)
+    assert run.cost is not None and "user_edit" not in run.anomalies
+
+
+def test_a_run_whose_cluster_is_gone_is_stored_unpriced_naming_why(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    project = _under_policy(store, secrets, emulator, gateway, job_ids[0], NODE_TYPES,
+                            leave_out=("node_type_id", "driver_node_type_id"))
+    run_id = gateway.run_now(job_ids[0])
+    assert emulator.wait_idle(60)
+    ws = emulator.workspace.store
+    with ws.lock:  # purged, as Databricks does 30 days after the cluster ended
+        for task in ws.data["runs"][str(run_id)]["tasks"]:
+            ws.data["clusters"].pop(task["cluster_instance"]["cluster_id"], None)
+            ws.data["events"].pop(task["cluster_instance"]["cluster_id"], None)
+        ws.save()
+    _, runs = run_and_collect(store, secrets, emulator, gateway, job_ids[0])
+    run = store.runs.get_by_databricks_run(int(project.id or 0), run_id)
+    assert run is not None and run.cost is None
+    # Not "unknown node type ''": the cause, in the user's words.
+    assert "''" not in run.message
+    assert "node type" in run.message and "cluster policy" in run.message and "gone" in run.message
