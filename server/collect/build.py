@@ -21,6 +21,7 @@ from server.collect.usage import ClusterTimeline
 from server.costing.reconcile import BYTES_PER_GB
 from server.domain import Application, Executor, Project, Run, Stage, started_before
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG
+from server.plan.policy import kept_values
 from server.render.fmt import cut
 from server.spec import config_from_spec, pool_fields, spec_drift, with_pool_disks
 
@@ -222,7 +223,8 @@ _AS_RUN_NODE_TYPES = ("node_type_id", "driver_node_type_id")
 
 
 def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None,
-                         pools: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+                         pools: Mapping[str, Mapping[str, Any]] | None = None, *,
+                         policy_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``spec`` as the run got it: a pool-backed spec names pools, not node types (Databricks refuses
     both), and the cluster record (``clusters/get``) carries the node types and the instances'
     availability the pools gave it. The run is costed and recorded on those; drift is still judged
@@ -239,9 +241,12 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
 
     ``pools``: the pools the spec names (``instance-pools/get`` by id), for costing: every instance of
     a pool carries the EBS volumes of the pool's ``disk_spec``, entered as the cluster's
-    ``ebs_volume_*`` (`with_pool_disks`). Without them a pool-backed run's volumes are not priced."""
+    ``ebs_volume_*`` (`with_pool_disks`). Without them a pool-backed run's volumes are not priced.
+
+    ``policy_values``: what the spec's cluster policy fills in (`policy_fallback`), read only when the
+    record is gone (purged 30 days after the cluster ended), where nothing else says what ran."""
     if not cluster:
-        return with_pool_disks(spec, pools)
+        return _with_policy_values(with_pool_disks(spec, pools), policy_values or {})
     if not pool_fields(spec):
         return _with_record_fills(spec, cluster)
     out = with_pool_disks(spec, pools)
@@ -252,6 +257,37 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
         availability = (cluster.get(attrs) or {}).get("availability")
         if availability:
             out[attrs] = {**(out.get(attrs) or {}), "availability": availability}
+    return out
+
+
+def policy_fallback(project: Project, spec: Mapping[str, Any],
+                    cluster: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What ``spec``'s cluster policy fills in, as the project keeps it (the planner's last read of the
+    policy, `server.plan.policy.kept_values`), for a run whose cluster record is gone; None while the
+    record is there (it says what ran, whatever the policy says now) or without a kept policy."""
+    return None if cluster else kept_values(project.state, spec)
+
+
+def _with_policy_values(spec: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with ``values`` (flattened paths the spec leaves out: `ClusterPolicy.filled_values`)
+    set in it, as Databricks creates the cluster. A pool supplies the node types, and the spec's own
+    sizing shape keeps the other one out (Databricks refuses both); an autoscale range the policy fills
+    in beats its ``num_workers``, as `server.spec.config_from_spec` reads them."""
+    if not values:
+        return spec
+    out = dict(spec)
+    sized = out.get("autoscale") or out.get("num_workers") is not None
+    ranged = any(path.startswith("autoscale.") for path in values)
+    for path, value in values.items():
+        head, _, leaf = path.partition(".")
+        if value is None or (head in ("node_type_id", "driver_node_type_id") and pool_fields(out)) or \
+                (head in ("num_workers", "autoscale") and sized) or (head == "num_workers" and ranged):
+            continue
+        if not leaf:
+            if out.get(head) is None:
+                out[head] = value
+        elif (out.get(head) or {}).get(leaf) is None:
+            out[head] = {**(out.get(head) or {}), leaf: value}
     return out
 
 
@@ -320,7 +356,8 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
     run = Run(
         project_id=int(project.id or 0), databricks_run_id=piece.run_id, cluster_id=piece.cluster_id,
         start_ms=piece.start_ms, end_ms=piece.end_ms, runtime_s=piece.runtime_s, outcome=piece.outcome,
-        config=config_from_spec(with_pool_node_types(spec, cluster), cloud=cloud), input_bytes=input_bytes,
+        config=config_from_spec(with_pool_node_types(spec, cluster, policy_values=policy_fallback(project, spec, cluster)),
+                                cloud=cloud), input_bytes=input_bytes,
         anomalies=tuple(anomalies),
         application_ids=tuple(a.application_id for a in agent.applications),
         recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece), wait_s=wait_seconds(piece),

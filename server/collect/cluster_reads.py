@@ -40,14 +40,16 @@ def cluster_events_or_none(gateway: DatabricksGateway, cluster_id: str) -> list[
 def run_timeline(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None,
                  events: list[dict[str, Any]] | None, start_ms: int,
                  end_ms: int, *, cloud: str = "",
-                 pools: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[dict[str, Any], ClusterTimeline]:
+                 pools: Mapping[str, Mapping[str, Any]] | None = None,
+                 policy_values: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], ClusterTimeline]:
     """What a run's cluster ran (its spec with a pool's node types filled in from ``clusters/get``)
     and its node-by-node timeline from ``clusters/events``, with the run's bounds where the events
     lack them (no events: the cluster is gone, its spec's size throughout). One rule for a run's
     usage, the collector's and a backfill's (`server.backfill.runs`), so the same cluster run is
     the same price whichever stored it. ``pools``: the spec's pools (`pools_of`), whose disks its
-    nodes carry."""
-    ran = with_pool_node_types(spec, cluster, pools)
+    nodes carry. ``policy_values``: what its cluster policy fills in, for a cluster record gone
+    (`server.collect.build.policy_fallback`)."""
+    ran = with_pool_node_types(spec, cluster, pools, policy_values=policy_values)
     return ran, cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
                                  driver_is_spot=_driver_spot(cluster), cloud=cloud)
 

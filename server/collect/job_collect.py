@@ -16,7 +16,7 @@ from typing import Any
 
 from server.apply import adopt_own_write, project_lock, rebase
 from server.clock import Clock
-from server.collect.build import GROWTH_WINDOW, AgentData, build_run, expected_spec
+from server.collect.build import GROWTH_WINDOW, AgentData, build_run, expected_spec, policy_fallback
 from server.collect.cluster_reads import cluster_events_or_none, pools_of, run_detail, run_timeline
 from server.collect.look_over import FULL_EVERY_S, LookOver, stagger
 from server.collect.pricing import _summed
@@ -188,7 +188,8 @@ class JobCollection:
             piece = dataclasses.replace(piece, spec=dict((cluster or {}).get("spec") or {}) or repaired.spec)
         spec = piece.spec or dict((cluster or {}).get("spec") or {})
         ran, timeline = run_timeline(spec, cluster, events, piece.start_ms, piece.end_ms, cloud=workspace.cloud,
-                                     pools=pools_of(gateway, spec) if launched else None)
+                                     pools=pools_of(gateway, spec) if launched else None,
+                                     policy_values=policy_fallback(project, spec, cluster))
         agent = self._agent_data(piece, workspace.name) if launched else AgentData((), (), ())
         # The runs that started before this one, oldest first: by start, not by id, since a backfill stores
         # months-old runs after the newest (by id they would be "the runs before" every later run).

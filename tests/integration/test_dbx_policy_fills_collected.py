@@ -6,18 +6,21 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
 from sandbox.workspace import RunningWorkspace
+from server.collect.run_notes import GONE_NOTE
 from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import cost_run
 from server.databricks import DatabricksGateway
 from server.domain import Project, Run, Workspace
 from server.plan.candidates import config_id_of
+from server.plan.policy import POLICY_FILLS_KEY
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
@@ -95,21 +98,48 @@ def test_a_run_whose_autoscale_range_comes_from_its_policy_is_recorded_with_it(
     assert run.cost is not None and "user_edit" not in run.anomalies
 
 
+def _purged_run(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+                project: Project) -> Run:
+    """A run of the project's job whose cluster Databricks purged (30 days after it ended: clusters/get
+    and clusters/events no longer answer for it) before it was collected; collected."""
+    run_id = gateway.run_now(project.job_id)
+    assert emulator.wait_idle(60)
+    ws = emulator.workspace.store
+    with ws.lock:
+        for task in ws.data["runs"][str(run_id)]["tasks"]:
+            ws.data["clusters"].pop(task["cluster_instance"]["cluster_id"], None)
+            ws.data["events"].pop(task["cluster_instance"]["cluster_id"], None)
+        ws.save()
+    run_and_collect(store, secrets, emulator, gateway, project.job_id)
+    run = store.runs.get_by_databricks_run(int(project.id or 0), run_id)
+    assert run is not None
+    return run
+
+
+def test_a_run_whose_cluster_is_gone_is_priced_on_the_fills_its_project_keeps(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    project = _under_policy(store, secrets, emulator, gateway, job_ids[0], NODE_TYPES,
+                            leave_out=("node_type_id", "driver_node_type_id"))
+    # The policy's node types, as the project keeps what its policy fills in (`kept_fills`).
+    kept = {"policy_id": project.current_spec["policy_id"], "fixed": {"driver_node_type_id": "r5d.xlarge"},
+            "defaults": {"node_type_id": "m5d.xlarge"}}
+    project = store.projects.update(dataclasses.replace(project, state={**project.state, POLICY_FILLS_KEY: kept}))
+    run = _purged_run(store, secrets, emulator, gateway, project)
+    assert run.config is not None
+    assert (run.config.node_type_id, run.config.driver_node_type_id, run.config.num_workers) == \
+        ("m5d.xlarge", "r5d.xlarge", 4)
+    assert run.config.spec["node_type_id"] == "m5d.xlarge"  # re-costing reads the run's spec: as it ran
+    assert run.cost is not None and run.cost.total > 0 and GONE_NOTE in run.cost.note
+    assert "user_edit" not in run.anomalies
+
+
 def test_a_run_whose_cluster_is_gone_is_stored_unpriced_naming_why(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
         connected: Workspace, job_ids: list[int]) -> None:
     project = _under_policy(store, secrets, emulator, gateway, job_ids[0], NODE_TYPES,
                             leave_out=("node_type_id", "driver_node_type_id"))
-    run_id = gateway.run_now(job_ids[0])
-    assert emulator.wait_idle(60)
-    ws = emulator.workspace.store
-    with ws.lock:  # purged, as Databricks does 30 days after the cluster ended
-        for task in ws.data["runs"][str(run_id)]["tasks"]:
-            ws.data["clusters"].pop(task["cluster_instance"]["cluster_id"], None)
-            ws.data["events"].pop(task["cluster_instance"]["cluster_id"], None)
-        ws.save()
-    _, runs = run_and_collect(store, secrets, emulator, gateway, job_ids[0])
-    run = store.runs.get_by_databricks_run(int(project.id or 0), run_id)
+    run = _purged_run(store, secrets, emulator, gateway, project)
     assert run is not None and run.cost is None
     # Not "unknown node type ''": the cause, in the user's words.
     assert "''" not in run.message
