@@ -19,8 +19,8 @@ from server.costing.catalog import load_catalog
 from server.costing.run_cost import cost_run
 from server.databricks import DatabricksGateway
 from server.domain import Project, Run, Workspace
-from server.plan.candidates import config_id_of
-from server.plan.policy import POLICY_FILLS_KEY
+from server.plan.candidates import config_id_of, project_config
+from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
@@ -74,7 +74,12 @@ def test_a_run_whose_node_types_come_from_its_policy_is_priced_and_learned_on_th
     assert run.config is not None
     assert (run.config.node_type_id, run.config.driver_node_type_id, run.config.num_workers) == \
         ("m5d.xlarge", "r5d.xlarge", 4)
-    assert config_id_of(run.config).startswith("m5d.xlargex4")
+    # Filed under the configuration the planner reads as the job's current one (its spec under the
+    # policy), so the runs on it are learned as that configuration's, not apart from it.
+    policy = ClusterPolicy.from_api(gateway.get_cluster_policy(project.current_spec["policy_id"]))
+    current = project_config(project, cloud="aws", policy=policy)
+    assert (config_id_of(run.config), run.config.driver_node_type_id) == \
+        (config_id_of(current), current.driver_node_type_id) == ("m5d.xlargex4-spot", "r5d.xlarge")
     # Priced on the workers and the driver it ran on.
     assert run.cost is not None and "not priced" not in run.message
     assert run.cost.total == pytest.approx(_as_it_ran(gateway, store, run))
