@@ -412,9 +412,15 @@ def filled_into(policy: ClusterPolicy | None, spec: Mapping[str, Any]) -> dict[s
 # reads the policy from the workspace (`server.plan.planner.Planner`); the savings baseline and a revert,
 # which have no workspace to ask, read the project's spec through this copy.
 POLICY_FILLS_KEY = "policy_fills"
-# The fields a kept copy holds: those that decide which nodes are spot (`server.spec.unset_attributes`).
-FILLED_PATHS = tuple(f"{block}.{name}" for block in ("aws_attributes", "azure_attributes")
-                     for name in ("availability", "first_on_demand"))
+# The fields a kept copy holds: those that decide which nodes are spot (`server.spec.unset_attributes`),
+# and the node types and sizing a policy may supply to a spec that leaves them out: without them the
+# savings baseline and `project show` read such a job's imported cluster as node type '', unlike its runs
+# (recorded on what the cluster record says ran), and a run whose cluster record is gone has nothing to
+# be priced on.
+FILLED_PATHS = (*(f"{block}.{name}" for block in ("aws_attributes", "azure_attributes")
+                  for name in ("availability", "first_on_demand")),
+                "node_type_id", "driver_node_type_id", "num_workers", "autoscale.min_workers",
+                "autoscale.max_workers")
 
 
 def kept_fills(policy: ClusterPolicy) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from server.domain import Project, Run, Workspace
 from server.plan.candidates import config_id_of, project_config
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy
 from server.services import workspaces
+from server.services.projects import summarize
+from server.services.savings import as_found
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
@@ -87,6 +89,13 @@ def test_a_run_whose_node_types_come_from_its_policy_is_priced_and_learned_on_th
     assert "user_edit" not in run.anomalies
     fresh = store.projects.get(int(project.id or 0))
     assert "node_type_id" not in fresh.current_spec and "driver_node_type_id" not in fresh.current_spec
+    # The project's page and the savings baseline read the imported cluster as the run did (the node
+    # types its project keeps of the policy), so the run counts as one on the cluster as found.
+    summary = summarize(store, fresh)
+    assert summary.current_config is not None
+    assert (summary.current_config.node_type_id, summary.current_config.driver_node_type_id) == \
+        ("m5d.xlarge", "r5d.xlarge")
+    assert as_found(fresh, [], "aws")(run.config)
 
 
 def test_a_run_whose_autoscale_range_comes_from_its_policy_is_recorded_with_it(
@@ -126,10 +135,9 @@ def test_a_run_whose_cluster_is_gone_is_priced_on_the_fills_its_project_keeps(
         connected: Workspace, job_ids: list[int]) -> None:
     project = _under_policy(store, secrets, emulator, gateway, job_ids[0], NODE_TYPES,
                             leave_out=("node_type_id", "driver_node_type_id"))
-    # The policy's node types, as the project keeps what its policy fills in (`kept_fills`).
-    kept = {"policy_id": project.current_spec["policy_id"], "fixed": {"driver_node_type_id": "r5d.xlarge"},
-            "defaults": {"node_type_id": "m5d.xlarge"}}
-    project = store.projects.update(dataclasses.replace(project, state={**project.state, POLICY_FILLS_KEY: kept}))
+    # Import kept the policy's node types with what else it fills in (`kept_fills`).
+    kept = project.state[POLICY_FILLS_KEY]
+    assert (kept["fixed"]["driver_node_type_id"], kept["defaults"]["node_type_id"]) == ("r5d.xlarge", "m5d.xlarge")
     run = _purged_run(store, secrets, emulator, gateway, project)
     assert run.config is not None
     assert (run.config.node_type_id, run.config.driver_node_type_id, run.config.num_workers) == \
@@ -144,6 +152,10 @@ def test_a_run_whose_cluster_is_gone_is_stored_unpriced_naming_why(
         connected: Workspace, job_ids: list[int]) -> None:
     project = _under_policy(store, secrets, emulator, gateway, job_ids[0], NODE_TYPES,
                             leave_out=("node_type_id", "driver_node_type_id"))
+    # A project whose kept copy names no node types (kept by a version before they were kept).
+    old = {k: v for k, v in project.state[POLICY_FILLS_KEY].items() if k == "policy_id"}
+    project = store.projects.update(dataclasses.replace(
+        project, state={**project.state, POLICY_FILLS_KEY: {**old, "fixed": {}, "defaults": {}}}))
     run = _purged_run(store, secrets, emulator, gateway, project)
     assert run is not None and run.cost is None
     # Not "unknown node type ''": the cause, in the user's words.

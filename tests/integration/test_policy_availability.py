@@ -160,7 +160,7 @@ def test_import_keeps_what_the_policy_fills_in_before_any_plan(
     # demand from their clusters, were another cluster than as found (no savings baseline).
     project = import_etl_job(store, secrets, gateway, {**UNSET, "policy_id": _policy(emulator, FIXED_ON_DEMAND)})
     project = store.projects.get(int(project.id or 0))
-    assert project.state[POLICY_FILLS_KEY]["fixed"] == {"aws_attributes.availability": "ON_DEMAND"}
+    assert project.state[POLICY_FILLS_KEY]["fixed"] == {"aws_attributes.availability": "ON_DEMAND", "num_workers": 4}
     summary = summarize(store, project)
     assert summary.current_config is not None and summary.current_config.availability == "ON_DEMAND"
     assert as_found(project, [], "aws")(ON_DEMAND)
