@@ -91,6 +91,7 @@ from server.spec import (
     written_paths,
 )
 from server.store import Store, locks
+from server.write_intent import announce, intent, intent_of, without_intent
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,11 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     # What the recommendation sets (even where it equals the live spec) and the attribution tag.
     owned = {*flatten(recommendation_overlay(rec.config, azure=cloud == "azure")),
              f"custom_tags.{RECOMMENDATION_TAG}"}
+    # Announced first: a stop between the write and its record leaves the intent, which the next
+    # poll settles before reading runs (`server.recover.reconcile`), instead of the write reading as
+    # a person's edit. Left in place when the write fails: the job is read to tell what holds.
+    project = announce(store, project, intent("apply", expected=new_spec, before=live, at_ms=store.clock.now_ms(),
+                                              recommendation_id=rec.id, after_run=after_run))
     new_spec = _write_verified(gateway, project, settings, live, new_spec, owned)
     applied = _record_apply(store, project, rec, new_spec, live, after_run)
     if note:
@@ -320,8 +326,8 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
             states[int(pending["recommendation_id"])] = "superseded"
     states[rec.id] = "applied"
     # An apply that went through ends a kept auto-apply failure (a planning one stays: it is the
-    # plan's to clear).
-    state = project.state
+    # plan's to clear). Its intent is settled by this record.
+    state = without_intent(project.state)
     if project.problem is not None and project.problem.step == "apply":
         state = {k: v for k, v in state.items() if k != PROBLEM_KEY}
     # Applied on purpose: a configuration turned down before is no longer refused.
@@ -379,6 +385,16 @@ def adopt_own_write(store: Store, project: Project, live: dict[str, Any]) -> Rec
     return _record_apply(store, project, rec, live, base, after_run)
 
 
+def finish_apply(store: Store, project: Project, record: dict[str, Any], live: dict[str, Any]) -> None:
+    """Record the apply ``record`` (`server.write_intent`) announced, which the job holds (``live``)
+    but the store never heard of: as `apply_recommendation` would have, at the run boundary it read
+    before writing. Call under the project lock."""
+    rec = store.recommendations.get(int(record["recommendation_id"]))
+    log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (the server "
+                "stopped mid-apply): recorded as applied now", project.name, rec.id)
+    _record_apply(store, project, rec, live, dict(record.get("before") or {}), int(record.get("after_run") or 0))
+
+
 @_locked
 def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run: bool = False) -> ApplyResult:
     """Go back to the configuration before the last apply, once: a second revert is refused."""
@@ -431,8 +447,37 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
         log.warning("project %s: the job already holds the revert of recommendation %s, written by Trimtab but "
                     "not recorded: recorded as reverted now", project.name, rec_id)
     else:
+        project = announce(store, project, intent("revert", expected=previous, before=live,
+                                                  at_ms=store.clock.now_ms(), after_run=after_run))
         previous = _write_verified(gateway, project, settings, live, previous)
-    state = project.state
+    _record_revert(store, project, previous, live, after_run, written=written)
+    if rec is not None and rec.id is not None:
+        rec = store.recommendations.get(rec.id)
+    return ApplyResult(rec, diff, applied=True, message="reverted to the configuration before the last apply")
+
+
+def finish_revert(store: Store, project: Project, record: dict[str, Any], live: dict[str, Any]) -> None:
+    """Record the revert ``record`` (`server.write_intent`) announced, which the job holds (``live``)
+    but the store never heard of. Call under the project lock."""
+    log.warning("project %s: the job holds the revert of recommendation %s, written by Trimtab but not recorded "
+                "(the server stopped mid-revert): recorded as reverted now", project.name,
+                (project.pending_apply or {}).get("recommendation_id"))
+    _record_revert(store, project, live, dict(record.get("before") or {}), int(record.get("after_run") or 0),
+                   written=False)
+
+
+def _record_revert(store: Store, project: Project, previous: dict[str, Any], live: dict[str, Any],
+                   after_run: int, *, written: bool) -> None:
+    """Record that the job holds the revert of the last apply (``previous``, written over ``live``):
+    the reverted recommendation rejected and remembered, the record of the revert. ``written``: the
+    job held the revert before this revert read it (an earlier one's write, unrecorded)."""
+    project_id = int(project.id or 0)
+    pending = project.pending_apply or {}
+    cloud = project_cloud(store, project)
+    rec_id = pending.get("recommendation_id")
+    back = pending.get("previous_recommendation_id")
+    rec = store.recommendations.get(int(rec_id)) if rec_id is not None else None
+    state = without_intent(project.state)
     states: dict[int, str] = {}
     if rec is not None and rec.id is not None:
         states[rec.id] = "rejected"
@@ -462,9 +507,6 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
         "applied_at_ms": store.clock.now_ms(), "confirmed": False, "reverted": True,
         SETTINGS_KEY: plan_settings(project.settings),
         **({BACK_TO_USER_EDIT: True} if pending.get(OVER_USER_EDIT) else {})}), recommendations=states)
-    if rec is not None and rec.id is not None:
-        rec = store.recommendations.get(rec.id)
-    return ApplyResult(rec, diff, applied=True, message="reverted to the configuration before the last apply")
 
 
 @_locked
@@ -487,6 +529,15 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
             job = None
         settings = (job or {}).get("settings") or {}
         live = find_cluster_spec(settings, project.cluster_key)
+        if live is not None and not dry_run and intent_of(project) is not None:
+            from server.recover import reconcile  # it records through this module's functions
+
+            # A write announced and never recorded is settled first: detach judges the job by
+            # Trimtab's records (what it onboarded, what it last wrote).
+            settled, _ = reconcile(store, project, live)
+            if settled is None or settled.detached:
+                return ApplyResult(None, "", applied=False, message=f"project {project.name} detached")
+            project = settled
         # Taken over by another server: its wiring is not Trimtab's to take off (that server's agents
         # would stop); the project is only let go here.
         if live is not None and taken_over(project, live) is None:
@@ -494,16 +545,25 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
             diff = spec_diff(live, restored, f"job {project.job_id} / {project.cluster_key}")
             current = live
             if not dry_run and diff:
+                project = announce(store, project, intent("detach", expected=restored, before=live,
+                                                          at_ms=store.clock.now_ms()))
                 current = _write_verified(gateway, project, settings, live, restored)
     if dry_run:
         return ApplyResult(None, diff, applied=False, message="dry run: nothing changed")
-    pending = store.recommendations.pending(project_id)
+    finish_detach(store, project, current)
+    return ApplyResult(None, diff, applied=bool(diff), message=f"project {project.name} detached")
+
+
+def finish_detach(store: Store, project: Project, current: dict[str, Any]) -> None:
+    """Record the project detached, its cluster now ``current``: the pending recommendation
+    superseded, the records of Trimtab's writes (and any announced write) gone. Call under the lock."""
+    pending = store.recommendations.pending(int(project.id or 0))
     states = {pending.id: "superseded"} if pending is not None and pending.id is not None else {}
     # Detached, Trimtab has written nothing the next import should take for its own.
-    state = {k: v for k, v in project.state.items() if k not in (LAST_WRITE_KEY, BEFORE_WRITES_KEY, OWNER_SIZING_KEY)}
+    state = {k: v for k, v in without_intent(project.state).items()
+             if k not in (LAST_WRITE_KEY, BEFORE_WRITES_KEY, OWNER_SIZING_KEY)}
     store.projects.update(dataclasses.replace(project, detached=True, pending_apply=None, current_spec=current,
                                               state=state), recommendations=states)
-    return ApplyResult(None, diff, applied=bool(diff), message=f"project {project.name} detached")
 
 
 # Where `Project.state` keeps what importing added to the cluster (`server.onboard.onboard_spec`)
@@ -842,6 +902,14 @@ def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
             store.projects.update(dataclasses.replace(project, orphaned=True,
                                                       state={**project.state, "orphaned_reason": other}))
         raise FailedPrecondition(f"project {project.name}: {other}; project orphaned")
+    if not dry_run and intent_of(project) is not None:
+        from server.recover import reconcile  # it records through this module's functions
+
+        _, recorded = reconcile(store, project, live)
+        if recorded is not None:
+            raise FailedPrecondition(
+                f"project {project.name}: Trimtab's last {recorded} was written to the job but not recorded (the "
+                "server stopped between the two); recorded now, nothing written")
     return settings, live
 
 

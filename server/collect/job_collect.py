@@ -26,8 +26,10 @@ from server.databricks import DatabricksGateway, DatabricksNotFound, call_or_non
 from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists
 from server.onboard import job_schedule, run_as_principal, taken_over
+from server.recover import reconcile
 from server.spec import find_cluster_spec, spec_drift
 from server.store import Store
+from server.write_intent import intent_of
 
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
 
@@ -103,7 +105,7 @@ class JobCollection:
                 self._orphan(project, "the job was deleted")
             return []
         settings = job.get("settings") or {}
-        active = self._active(group, settings)
+        active = self._settled(self._active(group, settings), settings)
         if not active:
             return []
         self._follow_run_as(workspace, gateway, job_id, active, run_as_principal(job) or None)
@@ -158,9 +160,28 @@ class JobCollection:
         self._look.read_in_full(workspace.name, workspace.host, job_id, again)
         return collected
 
+    def _settled(self, active: list[Project], settings: dict[str, Any]) -> list[Project]:
+        """``active`` with each project's announced, unrecorded write settled first
+        (`server.recover.reconcile`), so no run on Trimtab's own write is read as a person's edit nor
+        planned after as if the write had not happened; a project whose import never reached the job
+        is removed (and left out)."""
+        out = []
+        for project in active:
+            if intent_of(project) is None:
+                out.append(project)
+                continue
+            with project_lock(int(project.id or 0), self._store):
+                fresh = self._store.projects.get(int(project.id or 0))
+                live = find_cluster_spec(settings, fresh.cluster_key)
+                settled = reconcile(self._store, fresh, live)[0] if live is not None else fresh
+            if settled is not None and not settled.detached:  # a detach it recorded: no longer collected
+                out.append(settled)
+        return out
+
     def _has_run(self, project: Project, run_id: int) -> bool:
-        return run_id <= (project.last_seen_run_id or 0) or \
+        return run_id <= (project.last_seen_run_id or 0) or (
             self._store.runs.get_by_databricks_run(int(project.id or 0), run_id) is not None
+            and not _confirms(project, run_id))
 
     def _collect_piece(self, workspace: Workspace, gateway: DatabricksGateway, project: Project,
                        piece: ClusterRun, *, first: ClusterRun | None = None) -> Run | None:
@@ -170,6 +191,7 @@ class JobCollection:
         run repaired after its collection is (`_repaired`)."""
         project = self._store.projects.get(int(project.id or 0))  # fresh: an earlier piece may have rebased it
         if self._store.runs.get_by_databricks_run(int(project.id or 0), piece.run_id) is not None:
+            self._after_stored(project, first or piece)
             return None
         repaired: ClusterRun | None = None
         if first is not None:
@@ -271,9 +293,29 @@ class JobCollection:
             return
         self._store.projects.update(project)
 
+    def _after_stored(self, project: Project, piece: ClusterRun) -> None:
+        """The project's update after a run stored by a server that stopped before making it (the run
+        and the project are two writes): a run that would have confirmed the project's apply confirms
+        it now (or shows the edit it ran on), instead of the apply waiting for the next run."""
+        if not _confirms(project, piece.run_id):
+            return
+        expected = expected_spec(project, piece)
+        drift = spec_drift(piece.spec, expected.spec) if piece.spec and expected.spec else []
+        log.info("project %s: run %s was stored but the project was not updated after it (the server stopped "
+                 "between the two); updated now", project.name, piece.run_id)
+        self._after_run(project, piece, piece.spec, drift, expected.confirms_apply)
+
     def _orphan(self, project: Project, why: str) -> None:
         log.warning("project %s orphaned: %s", project.name, why)
         with project_lock(int(project.id or 0), self._store):
             fresh = self._store.projects.get(int(project.id or 0))
             state = {**fresh.state, "orphaned_reason": why}
             self._store.projects.update(dataclasses.replace(fresh, orphaned=True, state=state))
+
+
+def _confirms(project: Project, run_id: int) -> bool:
+    """Whether run ``run_id`` is one the project's unconfirmed apply (or revert) waits for: it started
+    after the write (`server.apply`'s ``applied_after_run_id``)."""
+    pending = project.pending_apply or {}
+    return bool(pending) and not pending.get("confirmed", False) \
+        and run_id > int(pending.get("applied_after_run_id") or 0)

@@ -20,6 +20,7 @@ from server.services.agent_install import SECRET_READER_KEY, reader_record
 from server.services.job_owner import NOTE_CLONED, as_found, cloned_from
 from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, spec_drift, written_paths
 from server.store import Store
+from server.write_intent import announce, intent, without_intent
 
 log = logging.getLogger("server.services.workspaces")  # split from it: its log lines keep their name
 
@@ -77,6 +78,7 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
         out.append((project, new_spec, note + diff, created, dict(spec), found))
     held: dict[str, dict[str, Any]] = {}
     if update and not dry_run:
+        _announce(store, gateway, job, out, wiring, reader)
         # One update for the whole job: all its clusters are onboarded together or not at all.
         try:
             gateway.update_job(int(job["job_id"]), update)
@@ -130,7 +132,7 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
                     # paused auto-apply. `_edited_outside` has ruled out any other difference.
                     changes["pending_apply"] = {**fresh.pending_apply, "applied_spec": new_spec}
             # What this import added, so detach takes off exactly that (`server.apply.detached_spec`).
-            changes["state"] = {**fresh.state, ONBOARDED_KEY: onboard_record(
+            changes["state"] = {**without_intent(fresh.state), ONBOARDED_KEY: onboard_record(
                 fresh.original_spec, found, new_spec, dict(wiring.init_script), fresh.state.get(ONBOARDED_KEY))}
             if reader is not None:
                 changes["state"][SECRET_READER_KEY] = reader_record(
@@ -146,6 +148,50 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
             reattached = project.detached
         result.append(ImportedProject(project, diff, created, reattached=reattached))
     return result
+
+
+def _announce(store: Store, gateway: DatabricksGateway, job: dict[str, Any],
+              out: list[tuple[Project, dict[str, Any], str, bool, dict[str, Any], dict[str, Any]]],
+              wiring: AgentWiring, reader: dict[str, Any] | None) -> None:
+    """Announce the onboarding write on each project before it is sent (`server.write_intent`): a
+    stop before it is recorded left a project with no record of its wiring (its first run taken for
+    a user's edit, a detach leaving the init script on the job). Under the projects' locks."""
+    settings = job.get("settings") or {}
+    newest: int | None = None
+    for project, new_spec, _, created, live, found in out:
+        fresh = store.projects.get(int(project.id or 0))
+        if fresh.detached and newest is None:
+            newest = gateway.latest_run_id(fresh.job_id) or 0  # a re-attach's run boundary
+        announce(store, fresh, intent(
+            "onboard", expected=new_spec, before=live, at_ms=store.clock.now_ms(), created=created,
+            found=found, init_script=dict(wiring.init_script), reader=reader,
+            job_name=str(settings.get("name") or ""), after_run=newest if fresh.detached else None))
+
+
+def finish_onboard(store: Store, project: Project, record: dict[str, Any], live: dict[str, Any]) -> Project:
+    """Record the onboarding ``record`` announced (`_announce`), which the job holds (``live``) but the
+    store never heard of, as `_onboard_job` would have: what it added (`ONBOARDED_KEY`), who the
+    cluster runs as (`SECRET_READER_KEY`), the onboarded spec as the project's. Call under the lock."""
+    log.warning("project %s: its cluster holds Trimtab's onboarding, written but not recorded (the server "
+                "stopped mid-import): recorded now", project.name)
+    state = {**without_intent(project.state), ONBOARDED_KEY: onboard_record(
+        project.original_spec, record.get("found") or {}, live, record.get("init_script") or {},
+        project.state.get(ONBOARDED_KEY))}
+    reader = record.get("reader")
+    if isinstance(reader, dict):
+        state[SECRET_READER_KEY] = reader_record(project.state.get(SECRET_READER_KEY), reader["scope"],
+                                                 reader["principal"], reader["granted"])
+    changes: dict[str, Any] = {}
+    if project.detached:
+        changes["pending_apply"] = {
+            "recommendation_id": None, "applied_spec": live, "previous_spec": record.get("before") or {},
+            "applied_after_run_id": int(record.get("after_run") or 0), "applied_at_ms": store.clock.now_ms(),
+            "confirmed": True, "reverted": True, "reattached": True}
+    elif project.pending_apply:
+        changes["pending_apply"] = {**project.pending_apply, "applied_spec": live}
+    return store.projects.update(dataclasses.replace(
+        project, current_spec=live, job_name=str(record.get("job_name") or project.job_name), detached=False,
+        orphaned=False, state=state, **changes))
 
 
 def _edited_outside(store: Store, project: Project, found: dict[str, Any], onboarded: dict[str, Any],

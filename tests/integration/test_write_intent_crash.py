@@ -1,0 +1,239 @@
+"""A server stopped between a write to a job (``jobs/update``) and its record in the store: the next
+server settles the write first (`server.write_intent`, `server.recover`), so the job and the store
+agree again and no run on Trimtab's own write is taken for a user's edit (emulator, real SDK, the
+collector and the planner; SQLite and PostgreSQL).
+
+The stop is made as the crash review made it (SIGKILL right after ``update_job`` returned): the call
+returns, then an exception no handler catches unwinds the process's work, and a fresh collector and
+planner ("the restarted server") go on over the same database and workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from sandbox.workspace import RunningWorkspace
+from server.apply import ONBOARDED_KEY, apply_recommendation, restore_original, revert
+from server.clock import SystemClock
+from server.collect import Collector
+from server.collect.job_collect import JobCollection
+from server.costing.catalog import load_catalog
+from server.databricks import DatabricksGateway
+from server.domain import OWNER_SIZING_KEY, Recommendation, Run, Workspace
+from server.errors import FailedPrecondition
+from server.plan.candidates import REJECTED_KEY, config_id_of
+from server.plan.planner import Planner, edit_hold
+from server.services import workspaces
+from server.services.agent_install import SECRET_READER_KEY
+from server.services.secrets import SecretBox
+from server.spec import find_cluster_spec
+from server.store import Store
+from server.write_intent import INTENT_KEY
+from tests.integration.conftest import WIRING
+from tests.integration.test_dbx_user_edit_hold import _Loop
+
+
+class _Killed(BaseException):
+    """The process ending (SIGKILL): no ``except Exception`` in the server catches it."""
+
+
+@contextmanager
+def _killed_after_update(monkeypatch: pytest.MonkeyPatch, job_id: int) -> Iterator[None]:
+    """The next ``jobs/update`` of ``job_id`` is written, and then the "process" ends."""
+    original = DatabricksGateway.update_job
+
+    def update_then_die(self: DatabricksGateway, jid: int, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, jid, *args, **kwargs)
+        if jid == job_id:
+            monkeypatch.setattr(DatabricksGateway, "update_job", original)
+            raise _Killed
+        return result
+
+    monkeypatch.setattr(DatabricksGateway, "update_job", update_then_die)
+    with pytest.raises(_Killed):
+        yield
+    monkeypatch.setattr(DatabricksGateway, "update_job", original)
+
+
+class _Restarted:
+    """A fresh server's collector and planner over the same database and workspace."""
+
+    def __init__(self, store: Store, secrets: SecretBox, emulator: RunningWorkspace) -> None:
+        catalog = load_catalog()
+        self.collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws),
+                                   clock=SystemClock(), catalog=catalog)
+        self.planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
+        self.emulator = emulator
+
+    def collect(self) -> tuple[Run, Recommendation | None]:
+        """The run going or just started, once it ends, collected and planned after."""
+        assert self.emulator.wait_idle(120)
+        (run,) = self.collector.poll_once()
+        return run, self.planner.after_run(run)
+
+    def cycle(self, gateway: DatabricksGateway, job_id: int) -> tuple[Run, Recommendation | None]:
+        gateway.run_now(job_id)
+        return self.collect()
+
+
+def _live(gateway: DatabricksGateway, job_id: int) -> dict[str, Any]:
+    return find_cluster_spec(gateway.get_job(job_id)["settings"], "main") or {}
+
+
+def test_an_apply_killed_with_a_run_in_flight_is_recorded_before_that_run_is_planned_after(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Crash review 1: the old-spec run in flight was collected, the planner superseded the written
+    # recommendation, and the first run on it was taken for a user's edit (auto-apply paused).
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    rec = store.recommendations.pending(loop.pid)
+    assert rec is not None and rec.id is not None
+    gateway.run_now(loop.project.job_id)  # the nightly run starts on the imported spec
+    with _killed_after_update(monkeypatch, loop.project.job_id):
+        apply_recommendation(store, gateway, loop.pid)
+    assert store.recommendations.get(rec.id).state == "pending"  # nothing recorded: the crash
+
+    server = _Restarted(store, secrets, emulator)
+    run, _ = server.collect()  # the run in flight, on the spec before the apply
+    assert "user_edit" not in run.anomalies and run.recommendation_id != rec.id
+    assert store.recommendations.get(rec.id).state == "applied"
+    project = store.projects.get(loop.pid)
+    assert INTENT_KEY not in project.state and "user_edit_paths" not in project.state
+    assert project.pending_apply["recommendation_id"] == rec.id and project.pending_apply["confirmed"] is False
+
+    run, _ = server.cycle(gateway, loop.project.job_id)  # the first run on the written spec
+    assert "user_edit" not in run.anomalies
+    assert run.recommendation_id == rec.id
+    project = store.projects.get(loop.pid)
+    assert project.pending_apply["recommendation_id"] == rec.id and project.pending_apply["confirmed"] is True
+    assert "user_edit_paths" not in project.state and OWNER_SIZING_KEY not in project.state
+    assert edit_hold(project, store.runs.history(loop.pid)) == ""  # auto-apply not paused
+
+
+def test_a_revert_killed_after_its_write_is_recorded_as_reverted_and_rejected(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Crash review 2: the store still said "applied"; the next run was a user's edit (owner_sizing,
+    # auto-apply paused), the reverted configuration was not remembered, a second revert said
+    # "nothing to revert".
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    applied = apply_recommendation(store, gateway, loop.pid).recommendation
+    assert applied is not None and applied.id is not None
+    loop.cycle()  # confirms it
+    with _killed_after_update(monkeypatch, loop.project.job_id):
+        revert(store, gateway, loop.pid)
+
+    server = _Restarted(store, secrets, emulator)
+    run, _ = server.cycle(gateway, loop.project.job_id)
+    assert "user_edit" not in run.anomalies
+    assert store.recommendations.get(applied.id).state == "rejected"
+    project = store.projects.get(loop.pid)
+    assert project.pending_apply["reverted"] is True and project.pending_apply["confirmed"] is True
+    assert config_id_of(applied.config) in project.state.get(REJECTED_KEY, [])
+    assert INTENT_KEY not in project.state and OWNER_SIZING_KEY not in project.state
+    assert "user_edit_paths" not in project.state
+    with pytest.raises(FailedPrecondition, match="already reverted"):
+        revert(store, gateway, loop.pid)
+
+
+def test_a_revert_killed_after_its_write_is_recorded_by_the_next_revert(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    applied = apply_recommendation(store, gateway, loop.pid).recommendation
+    assert applied is not None and applied.id is not None
+    with _killed_after_update(monkeypatch, loop.project.job_id):
+        revert(store, gateway, loop.pid)
+    with pytest.raises(FailedPrecondition, match="last revert was written to the job but not recorded"):
+        revert(store, gateway, loop.pid)
+    assert store.recommendations.get(applied.id).state == "rejected"
+    assert store.projects.get(loop.pid).pending_apply["reverted"] is True
+
+
+def _import_killed(store: Store, secrets: SecretBox, job_id: int, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Import ``job_id``, killed right after its onboarding ``jobs/update``: the project's id."""
+    with _killed_after_update(monkeypatch, job_id):
+        workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING)
+    (project,) = [p for p in store.projects.list("sbx") if p.job_id == job_id]
+    return int(project.id or 0)
+
+
+def test_an_import_killed_after_onboarding_is_recorded_before_the_first_run_is_judged(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Crash review 3: the project stood without the record of its wiring; its first run was a user's edit.
+    pid = _import_killed(store, secrets, job_ids[0], monkeypatch)
+    server = _Restarted(store, secrets, emulator)
+    run, _ = server.cycle(gateway, job_ids[0])
+    assert "user_edit" not in run.anomalies
+    project = store.projects.get(pid)
+    assert ONBOARDED_KEY in project.state and INTENT_KEY not in project.state
+    assert SECRET_READER_KEY in project.state
+    assert "user_edit_paths" not in project.state
+    assert project.current_spec.get("init_scripts") == _live(gateway, job_ids[0]).get("init_scripts")
+
+
+def test_a_detach_after_a_killed_import_takes_the_init_script_off(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Crash review 3: detached before any run, the init script (run as root) stayed on the job while
+    # detach printed that Trimtab was gone.
+    pid = _import_killed(store, secrets, job_ids[0], monkeypatch)
+    assert WIRING.init_script in (_live(gateway, job_ids[0]).get("init_scripts") or [])
+    restore_original(store, gateway, pid)
+    live = _live(gateway, job_ids[0])
+    assert WIRING.init_script not in (live.get("init_scripts") or [])
+    assert not any(k.startswith("TRIMTAB_") for k in live.get("spark_env_vars") or {})
+    assert store.projects.get(pid).detached
+
+
+def test_a_detach_killed_after_its_write_is_recorded_as_detached(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Crash review 4: the project stayed attached, and the next run paused it as a user's edit.
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    apply_recommendation(store, gateway, loop.pid)
+    with _killed_after_update(monkeypatch, loop.project.job_id):
+        restore_original(store, gateway, loop.pid)
+    server = _Restarted(store, secrets, emulator)
+    gateway.run_now(loop.project.job_id)
+    assert emulator.wait_idle(120)
+    assert server.collector.poll_once() == []  # detached: nothing collected for it
+    project = store.projects.get(loop.pid)
+    assert project.detached and project.pending_apply is None and INTENT_KEY not in project.state
+    assert "user_edit_paths" not in project.state
+
+
+def test_a_run_stored_by_a_server_killed_before_updating_the_project_confirms_the_apply(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Crash review 5: the run and the project's update are two writes; a stored run is skipped after
+    # a restart, so the apply waited for the next run to be confirmed.
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    rec = apply_recommendation(store, gateway, loop.pid).recommendation
+    assert rec is not None
+    original: Callable[..., None] = JobCollection._after_run
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        monkeypatch.setattr(JobCollection, "_after_run", original)
+        raise _Killed
+
+    monkeypatch.setattr(JobCollection, "_after_run", die)
+    gateway.run_now(loop.project.job_id)
+    assert emulator.wait_idle(120)
+    with pytest.raises(_Killed):
+        loop._collector.poll_once()
+    assert store.projects.get(loop.pid).pending_apply["confirmed"] is False
+
+    server = _Restarted(store, secrets, emulator)
+    assert server.collector.poll_once() == []  # stored already
+    record = store.projects.get(loop.pid).pending_apply
+    assert record["recommendation_id"] == rec.id and record["confirmed"] is True
