@@ -68,7 +68,14 @@ from server.domain import (
     started_before,
 )
 from server.errors import FailedPrecondition, NotFound, TrimtabError
-from server.onboard import RECOMMENDATION_TAG, TRIMTAB_TAGS, custom_tags_over_limit, spec_diff, taken_over
+from server.onboard import (
+    DEFAULT_INIT_SCRIPT,
+    RECOMMENDATION_TAG,
+    TRIMTAB_TAGS,
+    custom_tags_over_limit,
+    spec_diff,
+    taken_over,
+)
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, PoolBacking, config_id_of, outside_bounds
 from server.plan.policy import kept_values
 from server.spec import (
@@ -630,10 +637,15 @@ def detached_spec(store: Store, project: Project, live: dict[str, Any]) -> dict[
     added = project.state.get(ONBOARDED_KEY)
     recorded = pending.get("applied_spec") or project.current_spec
     if added is None:
-        # Imported before the record was kept: the scripts and log delivery Trimtab recorded beyond
-        # the original spec are taken as its own.
-        added = {"init_scripts": [s for s in recorded.get("init_scripts") or []
-                                  if s not in (original.get("init_scripts") or [])],
+        # Imported before the record was kept, or by an import stopped before recording it: the
+        # scripts and log delivery Trimtab recorded beyond the original spec are taken as its own,
+        # and so is any script on the cluster it knows for its own (`_known_scripts`): left on, it
+        # runs as root at every start after Trimtab said it was gone.
+        known = _known_scripts(store, project)
+        added = {"init_scripts": [s for s in [*(recorded.get("init_scripts") or []), *(live.get("init_scripts") or [])]
+                                  if s not in (original.get("init_scripts") or [])
+                                  and (s in (recorded.get("init_scripts") or []) or s in known
+                                       or (isinstance(s, dict) and _default_named(s)))],
                  "cluster_log_conf": None if original.get("cluster_log_conf") else recorded.get("cluster_log_conf")}
     theirs = original.get("init_scripts") or []
     ours = [s for s in added.get("init_scripts") or [] if s not in theirs]
@@ -650,6 +662,25 @@ def detached_spec(store: Store, project: Project, live: dict[str, Any]) -> dict[
             out.get("cluster_log_conf") == added["cluster_log_conf"]:
         out.pop("cluster_log_conf", None)
     return out
+
+
+def _known_scripts(store: Store, project: Project) -> list[dict[str, Any]]:
+    """The init scripts Trimtab knows for its own in the project's workspace: those the other
+    projects' import records name (`ONBOARDED_KEY`: the configured script, as imports wrote it)."""
+    out: list[dict[str, Any]] = []
+    for other in store.projects.list(project.workspace):
+        record = other.state.get(ONBOARDED_KEY)
+        for script in (record or {}).get("init_scripts") or [] if isinstance(record, dict) else []:
+            if script not in out:
+                out.append(script)
+    return out
+
+
+def _default_named(script: dict[str, Any]) -> bool:
+    """Whether an InitScriptInfo names a file called as Trimtab's default init script."""
+    name = DEFAULT_INIT_SCRIPT.rsplit("/", 1)[-1]
+    return any(isinstance(v, dict) and str(v.get("destination", "")).rsplit("/", 1)[-1] == name
+               for v in script.values())
 
 
 def _unless_edited(before: dict[str, Any], live: dict[str, Any], written: dict[str, Any], *,

@@ -9,6 +9,7 @@ planner ("the restarted server") go on over the same database and workspace."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -237,3 +238,23 @@ def test_a_run_stored_by_a_server_killed_before_updating_the_project_confirms_th
     assert server.collector.poll_once() == []  # stored already
     record = store.projects.get(loop.pid).pending_apply
     assert record["recommendation_id"] == rec.id and record["confirmed"] is True
+
+
+def test_a_detach_with_no_record_of_the_onboarding_still_takes_trimtabs_init_script_off(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
+    # A project an import stopped before recording left (before intents were kept): no record of what
+    # the import added, its spec as found. The script the workspace's other imports recorded is
+    # Trimtab's all the same.
+    imported = workspaces.import_jobs(store, secrets, "sbx", job_ids[:2], wiring=WIRING).projects
+    first, second = imported[0].project, imported[-1].project
+    assert first.job_id != second.job_id
+    assert ONBOARDED_KEY in store.projects.get(int(first.id or 0)).state
+    bare = store.projects.get(int(second.id or 0))
+    store.projects.update(dataclasses.replace(
+        bare, current_spec=bare.original_spec,
+        state={k: v for k, v in bare.state.items() if k != ONBOARDED_KEY}))
+    restore_original(store, gateway, int(second.id or 0))
+    live = find_cluster_spec(gateway.get_job(second.job_id)["settings"], second.cluster_key) or {}
+    assert WIRING.init_script not in (live.get("init_scripts") or [])
+    assert not any(k.startswith("TRIMTAB_") for k in live.get("spark_env_vars") or {})
