@@ -414,7 +414,16 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
                                  "reverted (the next apply can be)")
     if not pending.get("previous_spec"):
         raise FailedPrecondition(f"project {project.name}: nothing to revert (no apply recorded)")
-    settings, live = _job_cluster(store, gateway, project, dry_run=dry_run)
+    try:
+        settings, live = _job_cluster(store, gateway, project, dry_run=dry_run)
+    except WriteSettled as settled:
+        if settled.kind != "revert":
+            raise
+        # This very revert, written by a server that stopped before recording it: done now.
+        rec_id = pending.get("recommendation_id")
+        return ApplyResult(store.recommendations.get(int(rec_id)) if rec_id is not None else None, "", applied=True,
+                           message="reverted to the configuration before the last apply (written before, "
+                                   "recorded now)")
     cloud = project_cloud(store, project)
     drift = _drift(project, live)
     # Only what Trimtab owns goes back, over the live spec, as an apply merges: the user's edits of
@@ -936,12 +945,25 @@ def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
     if not dry_run and intent_of(project) is not None:
         from server.recover import reconcile  # it records through this module's functions
 
+        record = intent_of(project) or {}
         _, recorded = reconcile(store, project, live)
+        if recorded == "apply":
+            raise WriteSettled(recorded, f"project {project.name}: recommendation {record.get('recommendation_id')} "
+                               "is already on the job (Trimtab wrote it but stopped before recording it); recorded "
+                               "as applied now, nothing written")
         if recorded is not None:
-            raise FailedPrecondition(
-                f"project {project.name}: Trimtab's last {recorded} was written to the job but not recorded (the "
-                "server stopped between the two); recorded now, nothing written")
+            raise WriteSettled(recorded, f"project {project.name}: Trimtab's last {recorded} was written to the job "
+                               "but not recorded (the server stopped between the two); recorded now, nothing written")
     return settings, live
+
+
+class WriteSettled(FailedPrecondition):
+    """The job already held a write Trimtab announced and never recorded (`server.recover`): recorded
+    now, and nothing else done. ``kind``: the write's (apply, revert, onboard, detach)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _drift(project: Project, live: dict[str, Any]) -> list[str]:
@@ -1013,7 +1035,9 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
     # Where the edit falls in the job's runs, for the planner's auto-apply hold
     # (`server.plan.planner.edit_hold`): found here (at an apply), the runs that follow match the
     # adopted spec, so none of them is flagged as the collector flags the first run after an edit.
-    state = {**project.state, "user_edit_paths": drift, "user_edit_after_run_id": int(project.last_seen_run_id or 0)}
+    # An announced write is moot once the person's spec is adopted (`server.write_intent`).
+    state = {**without_intent(project.state), "user_edit_paths": drift,
+             "user_edit_after_run_id": int(project.last_seen_run_id or 0)}
     kept = None if owned else _kept_record(project, live, edit_run_id, cloud=cloud)
     if owned:
         state[OWNER_SIZING_KEY] = True  # the next apply's record says it goes over the owner's sizing

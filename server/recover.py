@@ -35,7 +35,9 @@ def reconcile(store: Store, project: Project, live: dict[str, Any]) -> tuple[Pro
     kind = str(record["kind"])
     outcome = landed(record, live)
     if outcome != "written":
-        log.warning("project %s: Trimtab's %s was announced but %s; nothing recorded", project.name, kind,
+        # Not written is the usual end of a write refused or written back (logged where it failed).
+        log.log(logging.INFO if outcome == "not_written" else logging.WARNING,
+                "project %s: Trimtab's %s was announced but %s; nothing recorded", project.name, kind,
                     "never reached the job" if outcome == "not_written" else
                     "the job holds neither it nor what it replaced (edited since): judged as an edit")
         if kind == "onboard" and record.get("created") and ONBOARDED_KEY not in project.state:

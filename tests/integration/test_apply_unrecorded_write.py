@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -119,7 +120,9 @@ def test_an_unrecorded_auto_apply_after_a_settings_change_is_recognised_by_the_r
 
 @contextmanager
 def _project_writes_fail(store: Store) -> Iterator[None]:
-    """Every write of a project row fails inside the database (a connection lost mid-transaction)."""
+    """Every write of a project row after the next ``jobs/update`` fails inside the database (a
+    connection lost mid-transaction, between the write to the job and its record: the write's
+    announcement before it, `server.write_intent`, is stored)."""
     if store.is_sqlite:
         create = ["CREATE TRIGGER rev15b_blip BEFORE UPDATE ON projects "
                   "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"]
@@ -129,15 +132,27 @@ def _project_writes_fail(store: Store) -> Iterator[None]:
                   "'terminating connection due to administrator command' USING ERRCODE = '57P01'; END $$",
                   "CREATE TRIGGER rev15b_blip BEFORE UPDATE ON projects FOR EACH ROW EXECUTE FUNCTION rev15b_blip()"]
         drop = ["DROP TRIGGER rev15b_blip ON projects", "DROP FUNCTION rev15b_blip()"]
-    with store.engine.begin() as conn:
-        for statement in create:
-            conn.execute(sa.text(statement))
+    update_job = DatabricksGateway.update_job
+    armed: list[bool] = []
+
+    def update_then_fail(self: DatabricksGateway, *args: Any, **kwargs: Any) -> Any:
+        result = update_job(self, *args, **kwargs)
+        if not armed:
+            armed.append(True)
+            with store.engine.begin() as conn:
+                for statement in create:
+                    conn.execute(sa.text(statement))
+        return result
+
+    DatabricksGateway.update_job = update_then_fail  # type: ignore[method-assign]
     try:
         yield
     finally:
-        with store.engine.begin() as conn:
-            for statement in drop:
-                conn.execute(sa.text(statement))
+        DatabricksGateway.update_job = update_job  # type: ignore[method-assign]
+        if armed:
+            with store.engine.begin() as conn:
+                for statement in drop:
+                    conn.execute(sa.text(statement))
 
 
 def test_a_database_failure_while_recording_an_apply_records_none_of_it(
