@@ -49,6 +49,8 @@ def reconcile(store: Store, project: Project, live: dict[str, Any]) -> tuple[Pro
     elif kind == "revert":
         finish_revert(store, project, record, live)
     elif kind == "detach":
+        log.warning("project %s: its cluster holds Trimtab's detach, written but not recorded (the server stopped "
+                    "mid-detach): recorded as detached now", project.name)
         finish_detach(store, project, live)
     else:
         finish_onboard(store, project, record, live)
