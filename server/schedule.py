@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -182,6 +183,11 @@ _JAVA_SHORT_IDS = {
     "NST": "Pacific/Auckland", "PLT": "Asia/Karachi", "PNT": "America/Phoenix", "PRT": "America/Puerto_Rico",
     "PST": "America/Los_Angeles", "SST": "Pacific/Guadalcanal", "VST": "Asia/Ho_Chi_Minh",
 }
+# Zones that are UTC under every name Databricks takes (Java's Z, UTC, GMT, UT and the IANA aliases):
+# read without a time-zone database, which a host may lack.
+_UTC_IDS = frozenset({"Z", "UTC", "GMT", "UT", "UCT", "ZULU", "UNIVERSAL", "GREENWICH", "GMT0", "ETC/UTC",
+                      "ETC/GMT", "ETC/UCT", "ETC/ZULU", "ETC/UNIVERSAL", "ETC/GREENWICH", "ETC/GMT0",
+                      "ETC/GMT+0", "ETC/GMT-0"})
 # Java's offset ids: GMT+05:30, UTC+8, UT-0330, +02:00 (hours up to 18, as Java allows).
 _JAVA_OFFSET = re.compile(r"(?:GMT|UTC|UT)?([+-])(\d{1,2})(?::?(\d{2}))?")
 
@@ -192,18 +198,29 @@ def zone(timezone_id: str) -> dt.tzinfo:
     Python's database lacks and which read as an unknown zone (savings then fell back to the
     observed cadence)."""
     name = (timezone_id or "UTC").strip()
+    if name.upper() in _UTC_IDS:
+        return dt.UTC  # needs no time-zone database
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         pass
     if name.upper() in _JAVA_SHORT_IDS:
-        return ZoneInfo(_JAVA_SHORT_IDS[name.upper()])
+        try:
+            return ZoneInfo(_JAVA_SHORT_IDS[name.upper()])
+        except ZoneInfoNotFoundError:
+            pass  # no database on this host: said below
     offset = _JAVA_OFFSET.fullmatch(name.upper())
     if offset:
         sign, hours, minutes = offset.group(1), int(offset.group(2)), int(offset.group(3) or 0)
         if hours <= 18 and minutes < 60 and hours * 60 + minutes <= 18 * 60:
             delta = dt.timedelta(hours=hours, minutes=minutes)
             return dt.timezone(-delta if sign == "-" else delta, name)
+    if not zoneinfo.available_timezones():
+        # Only asked on this failure path (it lists the whole database): an empty one means the host
+        # has none (Windows, slim images without /usr/share/zoneinfo) and the tzdata wheel is missing,
+        # so a zone Databricks reads fine is not the job's fault.
+        raise CronError(f"timezone_id {timezone_id!r} cannot be read: this host has no time-zone database "
+                        "(install the tzdata package)")
     raise CronError(f"unknown timezone_id {timezone_id!r}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
@@ -178,3 +179,51 @@ def test_a_schedule_with_a_year_field_is_counted_in_its_year_not_averaged() -> N
     # Review: averaged over four years, a monthly job of 2027 only read 1.5 runs a year in 2027.
     from_june = int(_at(2027, 6, 2).timestamp() * 1000)
     assert fires_per_year("0 0 6 1 * ? 2027", "UTC", from_june) == 6.0
+
+
+@pytest.fixture
+def no_tz_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process as on a host with no time-zone database (Windows, slim images) and no tzdata wheel."""
+    import sys
+    import zoneinfo
+
+    for name in [m for m in sys.modules if m == "tzdata" or m.startswith("tzdata.")] + ["tzdata"]:
+        monkeypatch.setitem(sys.modules, name, None)  # `import tzdata(.zoneinfo...)` fails, as when not installed
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    yield
+    zoneinfo.reset_tzpath()
+    zoneinfo.ZoneInfo.clear_cache()
+
+
+def test_without_a_time_zone_database_utc_still_counts_and_other_zones_say_the_host_lacks_one(
+        no_tz_database: None) -> None:
+    from server.domain import JobSchedule, Project, Run
+    from server.services.savings import cadence
+
+    with pytest.raises(ZoneInfoNotFoundError):  # the host really has none here
+        ZoneInfo("America/New_York")
+    # UTC under its names needs no database: every fire counted (before: "unknown timezone_id 'UTC'").
+    for name in ("UTC", "GMT", "Z", "Etc/UTC", "", "utc"):
+        assert zone(name).utcoffset(None) == dt.timedelta(0), name
+        assert fires_per_year("0 0/15 * * * ?", name, NEW_YEAR_MS) == 365 * 96
+    assert fires_per_year("0 0 12 * * ?", "GMT+05:30", NEW_YEAR_MS) == 365  # an offset needs none either
+    # A named zone cannot be read, and the note says it is the host, not the job's schedule.
+    for name in ("America/New_York", "PST"):
+        with pytest.raises(CronError, match="this host has no time-zone database"):
+            zone(name)
+    runs = [Run(project_id=1, databricks_run_id=i, start_ms=NEW_YEAR_MS + i * 86_400_000) for i in range(5)]
+    project = Project(id=1, workspace="w", job_id=1, cluster_key="main",
+                      schedule=JobSchedule("0 0/15 * * * ?", "Europe/Berlin"))
+    c = cadence(project, runs)
+    assert c.basis == "observed" and "host has no time-zone database" in c.note and "tzdata" in c.note
+
+
+def test_the_server_depends_on_tzdata_so_named_zones_read_on_any_host() -> None:
+    import pathlib
+    import tomllib
+
+    pyproject = tomllib.loads((pathlib.Path(__file__).parents[2] / "pyproject.toml").read_text())
+    server = pyproject["project"]["optional-dependencies"]["server"]
+    assert any(d.split(">")[0].split("=")[0].strip() == "tzdata" for d in server)
+    assert not any(d.startswith("tzdata") for d in pyproject["project"]["dependencies"])  # the agent's: not
