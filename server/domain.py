@@ -142,13 +142,16 @@ class JobSchedule:
     ``settings.trigger.periodic`` (a run every ``interval_s`` seconds, cron empty).
 
     ``quartz_cron_expression`` is Quartz syntax (``server/schedule.py``), evaluated in
-    ``timezone_id``; a paused schedule starts no runs.
+    ``timezone_id``; a paused schedule starts no runs. ``max_concurrent_runs`` is the job's
+    (``settings.max_concurrent_runs``, 1 when unset as in the Jobs API): a fire while that many runs
+    are going is skipped or queued, so runs longer than the interval start less often than it fires.
     """
 
     quartz_cron_expression: str
     timezone_id: str = "UTC"
     paused: bool = False
     interval_s: float | None = None
+    max_concurrent_runs: int = 1
 
 
 PROBLEM_KEY = "problem"  # where `PlanProblem` lives in `Project.state`

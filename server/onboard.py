@@ -591,10 +591,13 @@ def job_schedule(settings: Mapping[str, Any]) -> JobSchedule | None:
     hand, an orchestrator, a file-arrival, table-update or continuous trigger). A cron expression is
     kept as written: whether it can be counted is savings' concern, not import's."""
     raw = settings.get("schedule")
+    limit = settings.get("max_concurrent_runs")
+    # Runs at a time: a schedule firing faster than its runs end starts no more than this allows.
+    concurrent = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0 else 1
     if isinstance(raw, Mapping) and raw.get("quartz_cron_expression"):
         return JobSchedule(quartz_cron_expression=str(raw["quartz_cron_expression"]),
                            timezone_id=str(raw.get("timezone_id") or "UTC"),
-                           paused=raw.get("pause_status") == "PAUSED")
+                           paused=raw.get("pause_status") == "PAUSED", max_concurrent_runs=concurrent)
     trigger = settings.get("trigger")
     periodic = trigger.get("periodic") if isinstance(trigger, Mapping) else None
     if isinstance(periodic, Mapping):
@@ -602,7 +605,7 @@ def job_schedule(settings: Mapping[str, Any]) -> JobSchedule | None:
         interval = periodic.get("interval")
         if unit_s and isinstance(interval, int | float) and interval > 0:
             return JobSchedule(quartz_cron_expression="", paused=trigger.get("pause_status") == "PAUSED",
-                               interval_s=float(interval) * unit_s)
+                               interval_s=float(interval) * unit_s, max_concurrent_runs=concurrent)
     return None
 
 

@@ -101,7 +101,9 @@ def schedule_from_json(data: dict[str, Any] | None) -> JobSchedule | None:
     return JobSchedule(quartz_cron_expression=str(data.get("quartz_cron_expression") or ""),
                        timezone_id=str(data.get("timezone_id") or "UTC"),
                        paused=data.get("pause_status") == "PAUSED",
-                       interval_s=float(periodic["interval_s"]) if isinstance(periodic, dict) else None)
+                       interval_s=float(periodic["interval_s"]) if isinstance(periodic, dict) else None,
+                       # Stored before it was kept: 1, the Jobs API's default (the next poll corrects it).
+                       max_concurrent_runs=int(data.get("max_concurrent_runs", 1)))
 
 
 def schedule_to_json(schedule: JobSchedule | None) -> dict[str, Any] | None:
@@ -114,6 +116,7 @@ def schedule_to_json(schedule: JobSchedule | None) -> dict[str, Any] | None:
                            "pause_status": "PAUSED" if schedule.paused else "UNPAUSED"}
     if schedule.interval_s is not None:
         out["periodic"] = {"interval_s": schedule.interval_s}
+    out["max_concurrent_runs"] = schedule.max_concurrent_runs  # a job setting beside it, kept with it
     return out
 
 

@@ -109,3 +109,60 @@ def test_the_cli_shows_a_rare_schedules_runs_a_year_in_fractions() -> None:
     from server.cli.savings import _runs_a_year
 
     assert [_runs_a_year(v) for v in (0.25, 1.0, 4.0, 52.14, 364.0)] == ["0.25", "1", "4", "52", "364"]
+
+
+def _long_runs(runtime_s: float, gap_ms: int) -> list:
+    """`_runs` (a saving of 6 a run) with every run lasting `runtime_s`, one starting every `gap_ms`."""
+    return [dataclasses.replace(r, runtime_s=runtime_s, end_ms=r.start_ms + int(runtime_s * 1000))
+            for r in _runs(gap_ms)]
+
+
+def test_runs_longer_than_the_schedules_interval_count_as_many_as_can_start() -> None:
+    # Every 15 minutes, runs of 40: with one run at a time (the Jobs API's default) Databricks skips the
+    # fires while a run is going, so about one starts every 45 minutes (11,680 a year), not 35,040.
+    every_15 = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0/15 * * * ?", "UTC"))
+    s = project_savings(every_15, _long_runs(40 * 60, 45 * MINUTE_MS))
+    assert s is not None and s.cadence_basis == "schedule"
+    assert s.runs_per_year == pytest.approx(365 * 24 * 60 / 40)  # 13,140: a year of back-to-back runs
+    assert s.projected_annual == pytest.approx(6.0 * 365 * 24 * 60 / 40)  # was 6 x 35,040
+    assert "35,040" in s.cadence_note and "13,140" in s.cadence_note and "max_concurrent_runs is 1" in s.cadence_note
+    # Two at a time: twice as many can start, still fewer than the fires.
+    two = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0/15 * * * ?", "UTC", max_concurrent_runs=2))
+    s = project_savings(two, _long_runs(40 * 60, 15 * MINUTE_MS))
+    assert s is not None and s.runs_per_year == pytest.approx(2 * 365 * 24 * 60 / 40) and "is 2" in s.cadence_note
+    # Enough at a time, or runs shorter than the interval: every fire is a run, and nothing is said.
+    many = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0/15 * * * ?", "UTC", max_concurrent_runs=5))
+    s = project_savings(many, _long_runs(40 * 60, 15 * MINUTE_MS))
+    assert s is not None and (s.runs_per_year, s.cadence_note) == (365 * 96, "")
+    s = project_savings(every_15, _long_runs(10 * 60, 15 * MINUTE_MS))
+    assert s is not None and (s.runs_per_year, s.cadence_note) == (365 * 96, "")
+    # A periodic trigger alike: hourly, runs of 100 minutes.
+    hourly = dataclasses.replace(PROJECT, schedule=JobSchedule("", interval_s=3600.0))
+    s = project_savings(hourly, _long_runs(100 * 60, 120 * MINUTE_MS))
+    assert s is not None and s.runs_per_year == pytest.approx(365 * 24 * 60 / 100) and "8,760" in s.cadence_note
+
+
+def test_scheduled_runs_start_at_least_ten_seconds_apart_and_none_with_no_run_allowed() -> None:
+    every_second = dataclasses.replace(PROJECT, schedule=JobSchedule("* * * * * ?", "UTC", max_concurrent_runs=1000))
+    s = project_savings(every_second, _long_runs(2, 15 * MINUTE_MS))
+    assert s is not None and s.runs_per_year == pytest.approx(365 * 86400 / 10) and "10 s apart" in s.cadence_note
+    none_allowed = dataclasses.replace(PROJECT, schedule=JobSchedule("0 0 2 * * ?", "UTC", max_concurrent_runs=0))
+    s = project_savings(none_allowed, _runs(24 * 3600 * 1000))
+    assert s is not None and s.cadence_basis == "observed" and "max_concurrent_runs is 0" in s.cadence_note
+
+
+def test_max_concurrent_runs_is_read_with_the_schedule_and_kept_in_the_store() -> None:
+    from server.onboard import job_schedule
+    from server.store.convert import schedule_from_json, schedule_to_json
+
+    cron = {"schedule": {"quartz_cron_expression": "0 0/15 * * * ?", "timezone_id": "UTC"}}
+    assert job_schedule(cron) == JobSchedule("0 0/15 * * * ?", "UTC")  # unset: 1, as the Jobs API
+    assert job_schedule({**cron, "max_concurrent_runs": 4}) == JobSchedule("0 0/15 * * * ?", "UTC",
+                                                                            max_concurrent_runs=4)
+    periodic = {"trigger": {"periodic": {"interval": 1, "unit": "HOURS"}}, "max_concurrent_runs": 0}
+    assert job_schedule(periodic) == JobSchedule("", interval_s=3600.0, max_concurrent_runs=0)
+    for schedule in (job_schedule({**cron, "max_concurrent_runs": 4}), job_schedule(periodic)):
+        assert schedule_from_json(schedule_to_json(schedule)) == schedule
+    # A schedule stored before the setting was kept reads as the default.
+    assert schedule_from_json({"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC"}) == JobSchedule(
+        "0 0 2 * * ?", "UTC")
