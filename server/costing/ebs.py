@@ -133,10 +133,19 @@ class StorageAdvice:
     recommended_monthly_cost: float
     changed: bool
     reason: str
+    # The costs above are over this many runs, not a month, when the job's cadence is not known
+    # (`recommend_storage`'s ``per_runs``); None: a month.
+    per_runs: int | None = None
 
     @property
-    def projected_monthly_saving(self) -> float:
+    def projected_saving(self) -> float:
+        """The saving over the costs' period: a month, or ``per_runs`` runs."""
         return self.current_monthly_cost - self.recommended_monthly_cost
+
+    @property
+    def projected_monthly_saving(self) -> float | None:
+        """The saving a month; None when the costs are over ``per_runs`` runs (no cadence to make a month of)."""
+        return self.projected_saving if self.per_runs is None else None
 
     def aws_attributes(self) -> dict[str, Any]:
         """The ``aws_attributes.ebs_volume_*`` fields to apply with the recommendation.
@@ -220,8 +229,12 @@ def recommend_storage(
     headroom: float = 1.5,
     workers: int | None = None,
     autoscale: tuple[int, int] | None = None,
+    per_runs: int | None = None,
 ) -> StorageAdvice | None:
     """EBS volumes per node for ``node_type``; None for Azure (managed disks are not sized here) or no runs.
+
+    ``node_hours_per_month``: the nodes' hours in a month of the job's runs, or in ``per_runs`` runs
+    when its cadence is not known: the costs are then over that many runs, and the reason says so.
 
     ``workers``: the fixed worker count of the configuration advised, over which the runs'
     cluster-wide disk use is spread. ``autoscale``: the (min, max) range of an autoscaling one
@@ -245,6 +258,7 @@ def recommend_storage(
         return run.per_node_bytes() if run.ran_on(autoscale) else run.per_node_bytes(typical)
 
     info = catalog.node_type(cloud, node_type)
+    per = "/month" if per_runs is None else f" per {per_runs} runs"  # after the currency: "USD/month"
     peak_gb = max(per_node(r) for r in runs) / GB
     needed_gb = peak_gb * headroom
     current_cost = _monthly(cloud, region, current, node_hours_per_month, catalog)
@@ -276,7 +290,7 @@ def recommend_storage(
         advice_cost = 0.0
         reason = (f"{seen}; {node_type} has {info.local_disk_gb:.0f} GB local storage, enough with "
                   f"{margin}, so {_describe(current)} can go")
-        return StorageAdvice(None, needed_gb, current_cost, advice_cost, bool(current), reason)
+        return StorageAdvice(None, needed_gb, current_cost, advice_cost, bool(current), reason, per_runs)
 
     speed = _node_speed(current)
     count = _gp3_count(min(MAX_VOLUMES, max(1, math.ceil(needed_gb / MAX_VOLUME_GB))), speed)
@@ -295,7 +309,7 @@ def recommend_storage(
         if as_fast and gp2_cost <= new_cost:
             # gp3 at the same speed costs no less (e.g. gp2 of 171-250 GiB, whose 250 MiB/s gp3 charges for).
             type_note = (f" {at_speed} (the speed of {_describe(current)}) would cost "
-                         f"{new_cost - gp2_cost:.2f} {catalog.currency}/month more than gp2, so gp2 stays;")
+                         f"{new_cost - gp2_cost:.2f} {catalog.currency}{per} more than gp2, so gp2 stays;")
             new, new_cost = gp2, gp2_cost
         elif count * int(gp3.iops or 0) >= speed[0] and count * int(gp3.throughput or 0) >= speed[1]:
             type_note = (f" {at_speed} gives each node at least the {speed[0]} IOPS and {speed[1]} MiB/s of "
@@ -317,5 +331,5 @@ def recommend_storage(
         f"{seen}; {why};{type_note} {_describe(current)} kept"
     if changed:
         saving = current_cost - new_cost
-        reason += f" ({'saves' if saving >= 0 else 'costs'} {abs(saving):.2f} {catalog.currency}/month)"
-    return StorageAdvice(new, needed_gb, current_cost, new_cost, changed, reason)
+        reason += f" ({'saves' if saving >= 0 else 'costs'} {abs(saving):.2f} {catalog.currency}{per})"
+    return StorageAdvice(new, needed_gb, current_cost, new_cost, changed, reason, per_runs)

@@ -57,7 +57,7 @@ from server.plan.observe import observation
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, kept_fills
 from server.plan.prior import ProjectPriors
 from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
-from server.plan.storage import advise, disk_use
+from server.plan.storage import advise, disk_use, runs_per_month
 from server.render.fmt import cut
 from server.spec import pool_fields, pool_ids, single_node
 from server.store import Store
@@ -193,7 +193,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})
     runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
     advised, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region,
-                             live_attrs=project.current_spec.get("aws_attributes"))
+                             live_attrs=project.current_spec.get("aws_attributes"),
+                             runs_per_month=runs_per_month(project, runs))  # the job's cadence, not 30
     if pool_fields(project.current_spec):
         advice = None  # a pool's instances come with the pool's disks: no volume change reaches them
     elif cluster_policy is not None and advice is not None and advice.changed and not \

@@ -11,14 +11,17 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from server.cadence import cadence
 from server.costing.catalog import PriceCatalog
 from server.costing.ebs import DiskUse, StorageAdvice, VolumeSpec, recommend_storage, typical_workers
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import ebs_volume_type
-from server.domain import ClusterConfig, Run, Stage
+from server.domain import ClusterConfig, Project, Run, Stage
 from server.spec import ebs_size_problem
 
-RUNS_PER_MONTH = 30.0  # nightly jobs: the usual cadence of the jobs Trimtab tunes
+# Runs the storage advice is priced over when the job's cadence is not known (one run, or none): its
+# figures are then "per 30 runs", a nightly job's month, and say so rather than claim a month.
+RUNS_WHEN_NO_CADENCE = 30
 
 
 def disk_use(run: Run, stages: Sequence[Stage]) -> DiskUse | None:
@@ -65,14 +68,23 @@ def advised_workers(config: ClusterConfig) -> float:
     return float(max(1, config.num_workers))
 
 
+def runs_per_month(project: Project, runs: Sequence[Run]) -> float | None:
+    """The job's runs a month, from its cadence (`server.cadence`: its schedule's fires as many as can
+    start, else the observed); None when not known (fewer than two runs and no schedule)."""
+    per_year = cadence(project, runs).runs_per_year
+    return per_year / 12.0 if per_year > 0 else None
+
+
 def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float, catalog: PriceCatalog, *,
-           cloud: str, region: str,
-           live_attrs: Mapping[str, Any] | None = None) -> tuple[ClusterConfig, StorageAdvice | None]:
+           cloud: str, region: str, live_attrs: Mapping[str, Any] | None = None,
+           runs_per_month: float | None = None) -> tuple[ClusterConfig, StorageAdvice | None]:
     """The configuration with the advised volumes, and the advice (None when there is none to give).
 
-    Node-hours per month price both volume sets over the same use: workers plus
-    driver, for the mean runtime, at the usual nightly cadence. ``live_attrs``: the live cluster's
-    ``aws_attributes``, whose gp3 IOPS apply keeps (`volumes_of`).
+    Node-hours per month price both volume sets over the same use: workers plus driver, for the mean
+    runtime, ``runs_per_month`` times (the job's cadence, `runs_per_month`). Without it the figures
+    are over `RUNS_WHEN_NO_CADENCE` runs and labelled so (no monthly saving): a fixed 30 a month made
+    an hourly job's saving 24x too low. ``live_attrs``: the live cluster's ``aws_attributes``, whose
+    gp3 IOPS apply keeps (`volumes_of`).
 
     The disks are sized per node for ``config``'s own workers (`advised_workers`), not the measured
     runs': 200 GB of shuffle measured over 8 workers is 200 GB on one node of a 1-worker config. An
@@ -83,13 +95,15 @@ def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float
     if cloud != "aws" or not uses:
         return config, None
     nodes = (config.autoscale_max or config.num_workers) + 1
-    hours = nodes * mean_runtime_s / 3600.0 * RUNS_PER_MONTH
+    known = runs_per_month is not None and runs_per_month > 0
+    hours = nodes * mean_runtime_s / 3600.0 * (runs_per_month if known else RUNS_WHEN_NO_CADENCE)
     scaling = config.autoscale_max > 0
     try:
         advice = recommend_storage(list(uses), volumes_of(config, live_attrs), config.node_type_id, catalog,
                                    region=region, node_hours_per_month=hours, cloud=cloud,
                                    workers=None if scaling else max(1, config.num_workers),
-                                   autoscale=(config.autoscale_min, config.autoscale_max) if scaling else None)
+                                   autoscale=(config.autoscale_min, config.autoscale_max) if scaling else None,
+                                   per_runs=None if known else RUNS_WHEN_NO_CADENCE)
     except TrimtabCostError:
         return config, None
     if advice is None or not advice.changed:

@@ -76,7 +76,7 @@ def test_the_reviews_autoscaling_case_is_sized_from_what_its_runs_held_per_node(
     # (it advised 2x gp3 3750 GB, "short of the 7500 GB needed", EBS 168.49 -> 1027.81 USD/month).
     use = _use(SCALING, 10_000)
     assert (use.workers, use.autoscale_min, use.attached_gb) == (40, 2, 1000)
-    new, advice = advise(SCALING, [use], 3600.0, load_catalog(), cloud="aws", region="us-east-1")
+    new, advice = advise(SCALING, [use], 3600.0, load_catalog(), cloud="aws", region="us-east-1", runs_per_month=30)
     assert advice is not None and advice.changed
     assert advice.needed_gb_per_node == pytest.approx(375)
     assert _attrs(new) == (1, 380)
