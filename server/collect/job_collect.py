@@ -18,7 +18,7 @@ from server.apply import adopt_own_write, project_lock, rebase
 from server.clock import Clock
 from server.collect.build import GROWTH_WINDOW, AgentData, build_run, expected_spec, policy_fallback
 from server.collect.cluster_reads import cluster_events_or_none, pools_of, run_detail, run_timeline
-from server.collect.look_over import FULL_EVERY_S, LookOver, stagger
+from server.collect.look_over import FULL_EVERY_S, LookOver, Settled, stagger
 from server.collect.pricing import _summed
 from server.collect.run_notes import GONE_NOTE, _joined, _with_retries, with_unpriced_note
 from server.collect.run_parse import ClusterRun, cluster_runs, first_attempts, is_finished
@@ -157,7 +157,10 @@ class JobCollection:
         again = now if collected or left else now + int(FULL_EVERY_S * 1000 * stagger(job_id))
         if repair_due_ms is not None:
             again = min(again, repair_due_ms)
-        self._look.read_in_full(workspace.name, workspace.host, job_id, again)
+        # Every run it listed is stored or still going: the listings' later finished runs up to the
+        # newest are no news (`Settled`), though the cursor waits behind the ones going.
+        self._look.read_in_full(workspace.name, workspace.host, job_id, again,
+                                Settled(max([cursor, *finished, *running]), frozenset(running)))
         return collected
 
     def _settled(self, active: list[Project], settings: dict[str, Any]) -> list[Project]:

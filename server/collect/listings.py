@@ -70,18 +70,17 @@ class Listings:
             return None
         # A job whose arrays the list cut (over 100 tasks or clusters) is read whole with jobs/get.
         settings = {int(job["job_id"]): job for job in listed if not job.get("has_more")}
-        finished: dict[int, int] = {}
+        finished: dict[int, set[int]] = {}
         for run in runs:
             if is_finished(run) and run.get("job_id") is not None:
-                job_id = int(run["job_id"])
-                finished[job_id] = max(finished.get(job_id, 0), int(run["run_id"]))
-        listing = Listing(settings, finished)
+                finished.setdefault(int(run["job_id"]), set()).add(int(run["run_id"]))
+        listing = Listing(settings, {job_id: frozenset(ids) for job_id, ids in finished.items()})
         # The jobs this listing shows a new finished run of are due a full read until one succeeds:
         # the watermark moves past their runs now, so a poll that ends before reading them (the
         # workspace failing part-way, a job's call refused, the server stopping) must not leave them
         # to the periodic full read hours later. Their own reads go by their cursors, not the watermark.
         self._look.make_due(name, host, [job_id for job_id, group in by_job.items()
-                                         if listing.news(job_id, min(p.last_seen_run_id or 0 for p in group))])
+                                         if self._news(workspace, job_id, group, listing)])
         self._look.set_watermark(name, host, next_watermark(since, runs, by_job))
         return listing
 
@@ -120,7 +119,14 @@ class Listings:
             return False
         if self._look.due(workspace.name, workspace.host, job_id, now_ms):
             return False
-        return not listing.news(job_id, min(p.last_seen_run_id or 0 for p in group))
+        return not self._news(workspace, job_id, group, listing)
+
+    def _news(self, workspace: Workspace, job_id: int, group: list[Project], listing: Listing) -> bool:
+        """The listing shows a finished run of the job that no full read has stored: newer than its
+        cursor and not settled by its last full read (`Settled`: the cursor waits behind a run still
+        going, and the runs finished after it are stored already)."""
+        return listing.news(job_id, min(p.last_seen_run_id or 0 for p in group),
+                            self._look.settled(workspace.name, workspace.host, job_id))
 
     def _follow_settings(self, group: list[Project], settings: dict[str, Any]) -> list[Project]:
         """What a full read does with the job's settings, from the listing's: orphan the projects whose

@@ -9,7 +9,9 @@ against a real workspace. Instead, each poll of a workspace reads once
   ``jobs/get`` gave the collector: a job deleted or whose cluster is gone (orphaned), one another
   server took over, a changed schedule, are still seen at every poll;
 - its runs that started since a watermark, ``runs/list`` across jobs (25 a page), which tells the
-  jobs with a finished run newer than their cursor.
+  jobs with a finished run no full read has stored: newer than their cursor and not settled by their
+  last full read (`Settled`: with a run going, the cursor waits behind it while the runs after it are
+  stored).
 and reads in full (`Collector._collect_job`) only the jobs that need it: a new finished run; a
 job missing from the list or whose arrays it cut (``has_more``); a job failing, or not read in full
 yet by this process; a stored failed run whose re-read for a repair is due; runs left to re-price;
@@ -46,15 +48,34 @@ HOLD_BACK_MS = 6 * 3600 * 1000
 
 
 @dataclasses.dataclass(frozen=True)
+class Settled:
+    """What a job's last full read (`Collector._collect_job`) left behind it: every run it listed up to
+    ``through`` (its newest run id) was finished and stored, or was going (``going``).
+
+    Kept apart from the projects' resume cursor (``last_seen_run_id``), which waits behind the
+    oldest run still going so that run is collected when it ends: told against that cursor, the
+    finished runs after it read as new at every poll, and a job with one run going for hours was
+    read in full (jobs/get, its runs, the store) at every idle poll for as long as it lasted."""
+
+    through: int
+    going: frozenset[int] = frozenset()
+
+    def settles(self, run_id: int) -> bool:
+        return run_id <= self.through and run_id not in self.going
+
+
+@dataclasses.dataclass(frozen=True)
 class Listing:
     """What one poll's two listings said of a workspace's jobs."""
 
     settings: dict[int, dict[str, Any]]  # job id -> its job as jobs/list gave it whole (not cut)
-    finished_after: dict[int, int]  # job id -> its newest finished run id listed
+    finished: dict[int, frozenset[int]]  # job id -> the ids of its finished runs listed
 
-    def news(self, job_id: int, cursor: int) -> bool:
-        """A finished run of the job newer than ``cursor`` was listed."""
-        return self.finished_after.get(job_id, 0) > cursor
+    def news(self, job_id: int, cursor: int, settled: Settled | None = None) -> bool:
+        """A finished run of the job was listed that is newer than ``cursor`` and that its last full
+        read did not settle (``settled``: neither listed finished then, nor older than its newest)."""
+        return any(run_id > cursor and (settled is None or not settled.settles(run_id))
+                   for run_id in self.finished.get(job_id, ()))
 
 
 def stagger(job_id: int) -> float:
@@ -86,6 +107,7 @@ class LookOver:
     def __init__(self) -> None:
         self._watermark: dict[tuple[str, str], int | None] = {}  # (workspace, host) -> start_time_from
         self._full_at: dict[tuple[str, str], dict[int, int]] = {}  # -> job id -> due (ms, the collector's clock)
+        self._settled: dict[tuple[str, str], dict[int, Settled]] = {}  # -> job id -> its last full read's
 
     def started(self, workspace: str, host: str) -> bool:
         """A watermark is kept: this process has listed the workspace's runs before."""
@@ -102,9 +124,16 @@ class LookOver:
         at = self._full_at.get((workspace, host), {}).get(job_id)
         return at is None or at <= now_ms
 
-    def read_in_full(self, workspace: str, host: str, job_id: int, next_ms: int) -> None:
-        """The job was read in full; next due at ``next_ms``."""
+    def read_in_full(self, workspace: str, host: str, job_id: int, next_ms: int,
+                     settled: Settled | None = None) -> None:
+        """The job was read in full; next due at ``next_ms``. ``settled``: the runs that read left behind."""
         self._full_at.setdefault((workspace, host), {})[job_id] = next_ms
+        if settled is not None:
+            self._settled.setdefault((workspace, host), {})[job_id] = settled
+
+    def settled(self, workspace: str, host: str, job_id: int) -> Settled | None:
+        """What the job's last full read by this process settled (None: none yet)."""
+        return self._settled.get((workspace, host), {}).get(job_id)
 
     def make_due(self, workspace: str, host: str, job_ids: Iterable[int]) -> None:
         """The jobs are due a full read now (until `read_in_full` says otherwise)."""
@@ -115,9 +144,9 @@ class LookOver:
     def keep_only(self, workspace: str, host: str, job_ids: Iterable[int]) -> None:
         """Forget the jobs no longer collected (detached, orphaned)."""
         kept = set(job_ids)
-        full_at = self._full_at.get((workspace, host), {})
-        for job_id in [j for j in full_at if j not in kept]:
-            del full_at[job_id]
+        for per_job in (self._full_at.get((workspace, host), {}), self._settled.get((workspace, host), {})):
+            for job_id in [j for j in per_job if j not in kept]:
+                del per_job[job_id]
 
 
 def listed_run_as(job: Mapping[str, Any]) -> str | None:
