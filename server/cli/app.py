@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from server.cli.context import CliContext, admin_call, message_dict, print_fields, print_json, print_table
-from server.cli.run import MAX_PAGE, when
+from server.cli.run import MAX_PAGE, utc, when
 
 
 @click.group(name="app")
@@ -45,7 +45,7 @@ def show(ctx: CliContext, application_id: str) -> None:
         return
     print_fields((("application", a.application_id), ("spark app id", a.spark_app_id or "-"),
                   ("name", a.app_name or "-"), ("spark", a.spark_version or "-"),
-                  ("cluster", a.cluster_id or "-"), ("started", when(a.start_time_ms)),
-                  ("ended", when(a.end_time_ms) if a.ended else "not yet"),
+                  ("cluster", a.cluster_id or "-"), ("started", utc(a.start_time_ms)),
+                  ("ended", utc(a.end_time_ms) if a.ended else "not yet"),
                   ("stages", str(a.stage_count)), ("executors", str(a.executor_count)),
                   ("jobs", str(a.job_count)), ("run", a.run_id or "not tied to a run yet")))

@@ -26,6 +26,11 @@ def when(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def utc(ms: int) -> str:
+    """`when`, said to be UTC (outside a table whose header says so)."""
+    return f"{when(ms)} UTC" if ms else "-"
+
+
 def cost_lines(k: Any) -> list[str]:
     """A run's cost breakdown: the parts, estimate against bill, what the models used, cost per input GB."""
     cloud_estimate = k.compute_cost + k.storage_cost
@@ -150,7 +155,7 @@ def show(ctx: CliContext, run_id: str) -> None:
         # configuration takes (the tuner does not learn it as execution).
         parts.append(f"waited {format_duration(r.wait_s)} for other clusters' tasks")
     setup = f" ({', '.join(parts)})" if parts else ""
-    click.echo(f"started {when(r.start_time_ms)}, runtime {format_duration(r.runtime_s)}{setup}, {r.outcome}, "
+    click.echo(f"started {utc(r.start_time_ms)}, runtime {format_duration(r.runtime_s)}{setup}, {r.outcome}, "
                f"phase {r.phase}")
     if r.message:
         # Databricks' own words on why the run failed or was canceled: the first thing a user asks.

@@ -65,6 +65,7 @@ def test_agent_and_app_names_are_shown_not_obeyed(trimtab: Trimtab, cli_server: 
     code, out, _ = trimtab("app", "show", "app-term")
     assert f"name          name{SHOWN_ALL}" in out.splitlines()
     assert f"spark app id  app-{SHOWN_ALL}" in out.splitlines()
+    assert any(line.startswith("started       ") and line.endswith(" UTC") for line in out.splitlines()), out
     # A table's cells are escaped before click sees them: its colour sequences are shown too.
     code, out, _ = trimtab("agent", "list")
     assert rf"1.0\x1b[2J\x1b[31m{SHOWN}" in out

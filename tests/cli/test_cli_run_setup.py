@@ -28,6 +28,7 @@ def test_run_show_prints_the_cluster_setup_within_the_runtime(trimtab: Trimtab, 
     timed = _run(cli_store, project, 1, 235.0)
     code, out, _ = trimtab("run", "show", str(timed.id))
     assert code == 0 and "runtime 6m10s (cluster setup 3m55s), succeeded" in _runtime_line(out)
+    assert _runtime_line(out).startswith("started 2023-11-14 22:13 UTC, ")  # said to be UTC, as tables' headers do
     code, out, _ = trimtab("--json", "run", "show", str(timed.id))
     assert code == 0 and json.loads(out)["setup_s"] == 235.0
 
