@@ -78,7 +78,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from server.cadence import Cadence, cadence, runs_per_year  # noqa: F401 - Cadence, runs_per_year: savings' names too
+from server.cadence import YEAR_MS, Cadence, cadence, runs_per_year  # noqa: F401 - savings' names too
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import sku_of
