@@ -261,7 +261,6 @@ def _scan(
     suspect_slow = 0.0
     slow_runs = 0  # judged slow runs in a row since the suspect, the suspect included
     blind = False  # the suspect was judged with no repetition of the segment's own before it
-    drift = _Cusum()
     for idx in range(start, len(history)):
         obs = history[idx]
         if sig := _code_signature(obs):
@@ -315,15 +314,9 @@ def _scan(
         # share off (below that the planner reruns another cluster, `models.decide._recheck_pick`):
         # a lasting 1.4x then fell under the bar (review rev15f).
         earlier = [v for i, v in per_config.get(obs.config_id, ()) if suspect is None or i <= suspect]
+        per_config.setdefault(obs.config_id, []).append((idx, norm))
         own = scatter.sigma(sigma_run)  # the noise up to this run
         unread = not scatter.draws  # none of it the project's own yet: the prior's alone
-        if drift.step(idx, norm, per_config.get(obs.config_id, ()), scatter.sigma(sigma_run, CUSUM_PSEUDO_DOF),
-                      scatter.draws):
-            return drift.start, (  # type: ignore[return-value]
-                f"runtime regression from {label(drift.start)} ({drift.runs} runs on measured configurations "  # type: ignore[arg-type]
-                f"since, {math.exp(drift.mean_slow):.2f}x slower on average): learning again"
-            ), RUNTIME_REGRESSION, None
-        per_config.setdefault(obs.config_id, []).append((idx, norm))
         noise = at_suspect if suspect is not None else own
         threshold = max(math.log(REGRESSION_RATIO), 3.0 * noise)
         scatter.add(obs.config_id, norm)
@@ -366,58 +359,6 @@ def _scan(
     return None
 
 
-# The sequential test beside the slow-run rule (`_Cusum`). A lasting slow-down whose runs straddle
-# the rule's bar (1.82x, 1.28x, then 1.23x under the 1.25x floor) cleared its suspect and was never
-# seen: this one adds every judged run's standardised shift up and forgets none of them.
-CUSUM_K = 0.5  # the sds a run must be slow by to add to the sum (half the 1-sd shift it is tuned for)
-CUSUM_H = 7.0  # the sum, in sds, that makes a regression (4 and 5: 8 of 30 stable loops rebased at 20%)
-CUSUM_MIN_BASE = 1  # runs of its configuration before the sum opened that a run is judged against
-CUSUM_MIN_DRAWS = 3  # repetitions of the project's own read before the sum may open
-# The sum's noise is shrunk to the prior's over fewer pseudo-runs than the slow-run rule's bar: it
-# adds many runs up, and a job's 20% read as 12-15% makes every run's shift look 1.3-1.6x as big.
-CUSUM_PSEUDO_DOF = 0.5
-# The most sds one run adds: one wild run is what noise sometimes does (the slow-run rule waits for a
-# second); with this cap the sum needs four runs to reach `CUSUM_H`.
-CUSUM_CAP = 2.5
-
-
-class _Cusum:
-    """A one-sided CUSUM of the judged runs' standardised log shifts from their configuration's runs
-    before the sum opened."""
-
-    def __init__(self) -> None:
-        self.total = 0.0
-        self.start: int | None = None
-        self.noise = 0.0
-        self.runs = 0
-        self.sum_slow = 0.0
-
-    @property
-    def mean_slow(self) -> float:
-        return self.sum_slow / max(self.runs, 1)
-
-    def step(self, idx: int, norm: float, runs: Sequence[tuple[int, float]], own: float, draws: int) -> bool:
-        base = [v for i, v in runs if self.start is None or i < self.start]
-        if len(base) < CUSUM_MIN_BASE:
-            return False
-        noise = own if self.start is None else self.noise
-        sd = noise * math.sqrt(1.0 + 1.0 / len(base))
-        slow = norm - sum(base) / len(base)
-        k = max(CUSUM_K, 0.5 * math.log(REGRESSION_RATIO) / sd)
-        total = self.total + min(slow / sd, CUSUM_CAP) - k
-        if total <= 0.0:
-            self.total, self.start, self.runs, self.sum_slow = 0.0, None, 0, 0.0
-            return False
-        if self.start is None:
-            if draws < CUSUM_MIN_DRAWS:
-                return False
-            self.start, self.noise = idx, own
-        self.total = total
-        self.runs += 1
-        self.sum_slow += slow
-        return self.total > CUSUM_H
-
-
 # How many runs' worth of the prior's noise the project's own scatter is weighed against: with
 # few repetitions, one quiet pair must not make the screen trigger-happy, nor one wild pair blind.
 _NOISE_PSEUDO_DOF = 4.0
@@ -451,13 +392,13 @@ class _Scatter:
         """How many repetitions the noise was read from."""
         return len(self._draws)
 
-    def sigma(self, sigma_prior: float, pseudo_dof: float = _NOISE_PSEUDO_DOF) -> float:
+    def sigma(self, sigma_prior: float) -> float:
         m = len(self._draws)
         if not m:
             return sigma_prior
         median = 0.5 * (self._draws[(m - 1) // 2] + self._draws[m // 2])
         own = _MAD_TO_SD * median
-        return max(sigma_prior, math.sqrt((pseudo_dof * sigma_prior**2 + m * own**2) / (pseudo_dof + m)))
+        return max(sigma_prior, math.sqrt((_NOISE_PSEUDO_DOF * sigma_prior**2 + m * own**2) / (_NOISE_PSEUDO_DOF + m)))
 
 
 def _fell_back(slow: float, suspect_slow: float, share: float, noise: float) -> bool:
