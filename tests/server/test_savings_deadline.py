@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from benchmarks.savings import fill
 from protos.trimtab.v1 import admin_pb2
@@ -19,7 +20,7 @@ from server.services import savings_kept
 from server.services.savings import savings_from_history
 from server.store import Store
 from tests.server.conftest import StartHarness
-from tests.timeline.test_savings_kept_reads import figure_reads
+from tests.timeline.test_savings_kept_reads import FIGURES, figure_reads
 
 PROJECTS = 150  # ~1 s of computing on one core: many times the short deadline below
 SHORT_S = 0.3
@@ -38,6 +39,13 @@ def _in_flight(store: Store, callers: int = 1) -> bool:
         return any(len(f.stops) >= callers for f in savings_kept._FLIGHTS.get(store, []))
 
 
+def _abandoned(store: Store) -> bool:
+    """Every flight under way is one whose callers all gave up (the server saw the call end)."""
+    with savings_kept._LOCK:
+        flights = savings_kept._FLIGHTS.get(store, [])
+        return bool(flights) and all(f.abandoned() for f in flights)
+
+
 def _wait(condition: Any, within_s: float = 60.0) -> None:
     """Until ``condition()`` holds: the server's worker thread ends after the client's call did."""
     ends = time.monotonic() + within_s
@@ -49,9 +57,23 @@ def _wait(condition: Any, within_s: float = 60.0) -> None:
 def test_a_call_past_its_deadline_stops_computing(start_harness: StartHarness) -> None:
     h = start_harness()
     _filled(h.store)
-    with pytest.raises(grpc.RpcError) as caught:
-        h.projects.GetSavings(admin_pb2.GetSavingsRequest(), metadata=h.admin, timeout=SHORT_S)
-    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # The runs' read is held until the call is over and its flight abandoned: on a quiet machine the
+    # whole computation could otherwise end inside the short deadline, and nothing would be shown.
+    released = threading.Event()
+
+    def hold(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if FIGURES in statement:
+            released.wait(60)
+
+    sa.event.listen(h.store.engine, "before_cursor_execute", hold)
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            h.projects.GetSavings(admin_pb2.GetSavingsRequest(), metadata=h.admin, timeout=SHORT_S)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        _wait(lambda: _abandoned(h.store))
+    finally:
+        released.set()
+        sa.event.remove(h.store.engine, "before_cursor_execute", hold)
     _wait(lambda: not _in_flight(h.store))
     made = len(savings_kept._KEPT.get(h.store, {}))
     assert made < PROJECTS, f"all {made} projects computed after the client gave up"
