@@ -194,6 +194,7 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     waiting for that run would run it on what they ruled out; or the person asked for it).
     ``by_hand``: a person's apply, which writes over an unconfirmed apply when the project's settings
     changed since it (`unconfirmed_refusal`), as auto-apply does after a settings change."""
+    _settle_announced(store, gateway, project_id, dry_run=dry_run)
     project = _active(store, project_id)
     rec = store.recommendations.pending(project_id)
     if rec is None or rec.id is None:
@@ -405,6 +406,19 @@ def finish_apply(store: Store, project: Project, record: dict[str, Any], live: d
 @_locked
 def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run: bool = False) -> ApplyResult:
     """Go back to the configuration before the last apply, once: a second revert is refused."""
+    reverting = store.projects.get(project_id).pending_apply or {}
+    try:
+        # Before the checks below: a first apply written and never recorded is "no apply recorded"
+        # until it is settled.
+        _settle_announced(store, gateway, project_id, dry_run=dry_run)
+    except WriteSettled as settled:
+        if settled.kind != "revert":
+            raise
+        # This very revert, written by a server that stopped before recording it: done now.
+        rec_id = reverting.get("recommendation_id")
+        return ApplyResult(store.recommendations.get(int(rec_id)) if rec_id is not None else None, "", applied=True,
+                           message="reverted to the configuration before the last apply (written before, "
+                                   "recorded now)")
     project = _active(store, project_id)
     pending = project.pending_apply or {}
     if pending.get("reverted"):
@@ -414,16 +428,7 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
                                  "reverted (the next apply can be)")
     if not pending.get("previous_spec"):
         raise FailedPrecondition(f"project {project.name}: nothing to revert (no apply recorded)")
-    try:
-        settings, live = _job_cluster(store, gateway, project, dry_run=dry_run)
-    except WriteSettled as settled:
-        if settled.kind != "revert":
-            raise
-        # This very revert, written by a server that stopped before recording it: done now.
-        rec_id = pending.get("recommendation_id")
-        return ApplyResult(store.recommendations.get(int(rec_id)) if rec_id is not None else None, "", applied=True,
-                           message="reverted to the configuration before the last apply (written before, "
-                                   "recorded now)")
+    settings, live = _job_cluster(store, gateway, project, dry_run=dry_run)
     cloud = project_cloud(store, project)
     drift = _drift(project, live)
     # Only what Trimtab owns goes back, over the live spec, as an apply merges: the user's edits of
@@ -532,6 +537,17 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
     tags and log delivery removed, the sizing, node types and availability it wrote put back as
     imported where they still hold what it wrote; the user's own edits since stay)."""
     project = store.projects.get(project_id)
+    try:
+        # First, a detached project's too: a re-attach written and never recorded left Trimtab's init
+        # script on the job of a project that still reads detached.
+        settled_project = _settle_announced(store, gateway, project_id, dry_run=dry_run)
+    except WriteSettled as settled:
+        if settled.kind == "detach":
+            return ApplyResult(None, "", applied=False, message=f"project {project.name} detached")
+        settled_project = store.projects.get(project_id)  # recorded: detached from what it holds now
+    if settled_project is None:  # an import that never reached the job: its project removed
+        return ApplyResult(None, "", applied=False, message=f"project {project.name} detached")
+    project = settled_project
     if project.detached:
         return ApplyResult(None, "", applied=False, message=f"project {project.name} is already detached")
     if not project.original_spec:
@@ -545,15 +561,6 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
             job = None
         settings = (job or {}).get("settings") or {}
         live = find_cluster_spec(settings, project.cluster_key)
-        if live is not None and not dry_run and intent_of(project) is not None:
-            from server.recover import reconcile  # it records through this module's functions
-
-            # A write announced and never recorded is settled first: detach judges the job by
-            # Trimtab's records (what it onboarded, what it last wrote).
-            settled, _ = reconcile(store, project, live)
-            if settled is None or settled.detached:
-                return ApplyResult(None, "", applied=False, message=f"project {project.name} detached")
-            project = settled
         # Taken over by another server: its wiring is not Trimtab's to take off (that server's agents
         # would stop); the project is only let go here.
         if live is not None and taken_over(project, live) is None:
@@ -942,19 +949,39 @@ def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
             store.projects.update(dataclasses.replace(project, orphaned=True,
                                                       state={**project.state, "orphaned_reason": other}))
         raise FailedPrecondition(f"project {project.name}: {other}; project orphaned")
-    if not dry_run and intent_of(project) is not None:
-        from server.recover import reconcile  # it records through this module's functions
-
-        record = intent_of(project) or {}
-        _, recorded = reconcile(store, project, live)
-        if recorded == "apply":
-            raise WriteSettled(recorded, f"project {project.name}: recommendation {record.get('recommendation_id')} "
-                               "is already on the job (Trimtab wrote it but stopped before recording it); recorded "
-                               "as applied now, nothing written")
-        if recorded is not None:
-            raise WriteSettled(recorded, f"project {project.name}: Trimtab's last {recorded} was written to the job "
-                               "but not recorded (the server stopped between the two); recorded now, nothing written")
     return settings, live
+
+
+def _settle_announced(store: Store, gateway: DatabricksGateway, project_id: int, *,
+                      dry_run: bool) -> Project | None:
+    """The project (None when it was removed: an import that never reached the job) with a write announced and never recorded settled
+    first (`server.recover.reconcile`), before an apply or revert checks anything against its records:
+    its first apply, written and not recorded, was "no apply recorded"; a re-import's new address,
+    another server's take-over. `WriteSettled` when the job held the write (recorded now, nothing
+    else done). A job or cluster gone is left to the usual checks (they orphan the project). Call
+    under the project's lock."""
+    project = store.projects.get(project_id)
+    record = intent_of(project)
+    if dry_run or record is None:
+        return project
+    try:
+        job = gateway.get_job(project.job_id)
+    except DatabricksNotFound:
+        return project
+    live = find_cluster_spec(job.get("settings") or {}, project.cluster_key)
+    if live is None:
+        return project
+    from server.recover import reconcile  # it records through this module's functions
+
+    settled, recorded = reconcile(store, project, live)
+    if recorded == "apply":
+        raise WriteSettled(recorded, f"project {project.name}: recommendation {record.get('recommendation_id')} "
+                           "is already on the job (Trimtab wrote it but stopped before recording it); recorded "
+                           "as applied now, nothing written")
+    if recorded is not None:
+        raise WriteSettled(recorded, f"project {project.name}: Trimtab's last {recorded} was written to the job "
+                           "but not recorded (the server stopped between the two); recorded now, nothing written")
+    return settled
 
 
 class WriteSettled(FailedPrecondition):

@@ -45,6 +45,7 @@ from server.spec import (
     standard_access_mode,
     task_cluster_key,
 )
+from server.write_intent import INTENT_KEY
 
 PROJECT_TAG = "trimtab:project-id"
 # Set on the cluster by each apply, so the runs that used a recommendation are attributed exactly.
@@ -678,7 +679,11 @@ def taken_over(project: Project, live: dict[str, Any]) -> str | None:
     applied = (project.pending_apply or {}).get("applied_spec") or {}
     ours = wired_server(applied or project.current_spec or {})
     now = wired_server(live)
-    if ours is None or now is None or now in (ours, wired_server(project.current_spec or {})):
+    # A write this server announced and has not recorded yet (`server.write_intent`): a re-import
+    # after its address changed, killed before its record, wired the cluster to the new address.
+    announced = project.state.get(INTENT_KEY)
+    sent = wired_server(announced.get("expected") or {}) if isinstance(announced, dict) else None
+    if ours is None or now is None or now in (ours, wired_server(project.current_spec or {}), sent):
         return None
     return (f"{TAKEN_OVER} at {now} (the cluster's {SERVER_ENV} was {ours}, which this "
             f"server wrote); `trimtab workspace import {project.workspace} --job {project.job_id} --take-over` "

@@ -112,6 +112,7 @@ from server.databricks import (
 from server.domain import Project, Run, Workspace
 from server.errors import FailedPrecondition, Unavailable
 from server.store import Store
+from server.write_intent import intent_of
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,10 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         return collected
 
     def _poll_workspace(self, workspace: Workspace) -> list[Run]:
-        projects = [p for p in self._store.projects.list(workspace.name) if not (p.detached or p.orphaned)]
+        # A detached or orphaned project with an announced write is read too, to settle it
+        # (`JobCollection._settled`): a re-attach or a take-back killed before its record.
+        projects = [p for p in self._store.projects.list(workspace.name)
+                    if not (p.detached or p.orphaned) or intent_of(p) is not None]
         discover = self._discovery is not None and self._discovery.due(workspace)
         if not projects and not discover:
             return []

@@ -105,7 +105,9 @@ class JobCollection:
                 self._orphan(project, "the job was deleted")
             return []
         settings = job.get("settings") or {}
-        active = self._settled(self._active(group, settings), settings)
+        # Settled before the take-over check: a re-import after this server's address changed, killed
+        # before its record, left the cluster wired to the new address, which read as another server's.
+        active = self._active(self._settled(group, settings), settings)
         if not active:
             return []
         self._follow_run_as(workspace, gateway, job_id, active, run_as_principal(job) or None)
@@ -167,7 +169,8 @@ class JobCollection:
         """``active`` with each project's announced, unrecorded write settled first
         (`server.recover.reconcile`), so no run on Trimtab's own write is read as a person's edit nor
         planned after as if the write had not happened; a project whose import never reached the job
-        is removed (and left out)."""
+        is removed (and left out). ``active`` may hold detached and orphaned projects with an intent
+        (a re-attach or a take-back, killed before its record): kept only when it re-attached them."""
         out = []
         for project in active:
             if intent_of(project) is None:
@@ -177,7 +180,9 @@ class JobCollection:
                 fresh = self._store.projects.get(int(project.id or 0))
                 live = find_cluster_spec(settings, fresh.cluster_key)
                 settled = reconcile(self._store, fresh, live)[0] if live is not None else fresh
-            if settled is not None and not settled.detached:  # a detach it recorded: no longer collected
+            # A detach it recorded, or a detached (orphaned) project's re-import that never landed:
+            # not collected. A re-attach it recorded is.
+            if settled is not None and not (settled.detached or settled.orphaned):
                 out.append(settled)
         return out
 

@@ -133,7 +133,7 @@ class Listings:
         cluster is gone or taken over, and follow the schedule (a write only when it changed); the
         projects still active."""
         schedule = job_schedule(settings)
-        active = self._active(group, settings)
+        active = self._active(self._settled(group, settings), settings)  # as `_collect_job` does
         for project in active:
             if project.schedule == schedule:
                 continue

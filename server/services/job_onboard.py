@@ -164,16 +164,24 @@ def _announce(store: Store, gateway: DatabricksGateway, job: dict[str, Any],
             newest = gateway.latest_run_id(fresh.job_id) or 0  # a re-attach's run boundary
         announce(store, fresh, intent(
             "onboard", expected=new_spec, before=live, at_ms=store.clock.now_ms(), created=created,
-            found=found, init_script=dict(wiring.init_script), reader=reader,
+            found=found, init_script=dict(wiring.init_script), log_destination=wiring.log_destination, reader=reader,
             job_name=str(settings.get("name") or ""), after_run=newest if fresh.detached else None))
 
 
 def finish_onboard(store: Store, project: Project, record: dict[str, Any], live: dict[str, Any]) -> Project:
     """Record the onboarding ``record`` announced (`_announce`), which the job holds (``live``) but the
     store never heard of, as `_onboard_job` would have: what it added (`ONBOARDED_KEY`), who the
-    cluster runs as (`SECRET_READER_KEY`), the onboarded spec as the project's. Call under the lock."""
+    cluster runs as (`SECRET_READER_KEY`), the onboarded spec as the project's, and a person's edit
+    the re-import found (`_edited_outside`) as theirs. Call under the lock."""
     log.warning("project %s: its cluster holds Trimtab's onboarding, written but not recorded (the server "
                 "stopped mid-import): recorded now", project.name)
+    if not project.detached and not record.get("created"):
+        # Judged as the import would have judged the spec it found (``before``): adopted as Trimtab's
+        # own, a resize made before the re-import was put back by the next detach.
+        logs = record.get("log_destination")
+        wiring = AgentWiring(server_address="", init_script=record.get("init_script") or {},
+                             **({"log_destination": str(logs)} if logs else {}))
+        project = _edited_outside(store, project, record.get("before") or {}, live, wiring)
     state = {**without_intent(project.state), ONBOARDED_KEY: onboard_record(
         project.original_spec, record.get("found") or {}, live, record.get("init_script") or {},
         project.state.get(ONBOARDED_KEY))}

@@ -259,3 +259,131 @@ def test_a_detach_with_no_record_of_the_onboarding_still_takes_trimtabs_init_scr
     live = find_cluster_spec(gateway.get_job(second.job_id)["settings"], second.cluster_key) or {}
     assert WIRING.init_script not in (live.get("init_scripts") or [])
     assert not any(k.startswith("TRIMTAB_") for k in live.get("spark_env_vars") or {})
+
+
+def test_a_reimport_killed_after_a_persons_resize_keeps_the_resize_theirs(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review 19: settled, the killed re-import took the live spec as Trimtab's own (no
+    # ``user_edit_paths``), so the next detach put the imported 4 workers back over the person's 9.
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    apply_recommendation(store, gateway, loop.pid)
+    loop.cycle()  # confirms it
+    job = loop.project.job_id
+    spec = dict(_live(gateway, job))
+    resized = int(spec.get("num_workers") or 2) + 5
+    spec["num_workers"] = resized  # a person's resize
+    gateway.update_job(job, {"job_clusters": [{"job_cluster_key": "main", "new_cluster": spec}]})
+    rewired = dataclasses.replace(WIRING, secret_key="agent-token-2")  # the wiring changed: the import writes
+    with _killed_after_update(monkeypatch, job):
+        workspaces.import_jobs(store, secrets, "sbx", [job], wiring=rewired)
+
+    _Restarted(store, secrets, emulator).collector.poll_once()
+    project = store.projects.get(loop.pid)
+    assert INTENT_KEY not in project.state
+    assert project.state.get("user_edit_paths") == ["num_workers"]  # as the same import not killed records
+    restore_original(store, gateway, loop.pid)
+    assert _live(gateway, job).get("num_workers") == resized
+
+
+def _reimported_at_a_new_address_killed(store: Store, secrets: SecretBox, job_id: int,
+                                        monkeypatch: pytest.MonkeyPatch) -> int:
+    """Import ``job_id``, then import it again once the server's address changed, killed right after
+    the re-import's ``jobs/update``: the project's id."""
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
+    moved = dataclasses.replace(WIRING, server_address="10.0.0.7:50999")
+    with _killed_after_update(monkeypatch, job_id):
+        workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=moved)
+    return int(imported.project.id or 0)
+
+
+def test_a_reimport_at_a_new_address_killed_is_settled_not_taken_for_another_servers(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review 19: the poll's take-over check ran before the intent was settled: the project was
+    # orphaned as "taken over by another Trimtab server" at its own new address, and its detach then
+    # left the init script and the TRIMTAB_* variables on the job.
+    pid = _reimported_at_a_new_address_killed(store, secrets, job_ids[0], monkeypatch)
+    server = _Restarted(store, secrets, emulator)
+    gateway.run_now(job_ids[0])
+    assert emulator.wait_idle(120)
+    assert len(server.collector.poll_once()) == 1
+    project = store.projects.get(pid)
+    assert not project.orphaned and INTENT_KEY not in project.state
+    restore_original(store, gateway, pid)
+    live = _live(gateway, job_ids[0])
+    assert WIRING.init_script not in (live.get("init_scripts") or [])
+    assert not any(k.startswith("TRIMTAB_") for k in live.get("spark_env_vars") or {})
+
+
+def test_an_apply_after_a_reimport_at_a_new_address_killed_settles_it_first(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid = _reimported_at_a_new_address_killed(store, secrets, job_ids[0], monkeypatch)
+    with pytest.raises(FailedPrecondition, match="onboard was written to the job but not recorded"):
+        apply_recommendation(store, gateway, pid)
+    project = store.projects.get(pid)
+    assert not project.orphaned and INTENT_KEY not in project.state
+    assert (project.current_spec.get("spark_env_vars") or {}).get("TRIMTAB_SERVER") == "10.0.0.7:50999"
+
+
+def _reattach_killed(store: Store, secrets: SecretBox, job_id: int, gateway: DatabricksGateway,
+                     monkeypatch: pytest.MonkeyPatch) -> int:
+    """Import ``job_id``, detach it, then re-attach it (``import --job``) killed right after the
+    re-attach's ``jobs/update``: the project's id."""
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
+    pid = int(imported.project.id or 0)
+    restore_original(store, gateway, pid)
+    with _killed_after_update(monkeypatch, job_id):
+        workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING, reattach=True)
+    assert WIRING.init_script in (_live(gateway, job_id).get("init_scripts") or [])
+    assert store.projects.get(pid).detached  # nothing recorded: the crash
+    return pid
+
+
+def test_a_reattach_killed_after_its_write_is_recorded_by_the_next_poll(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review 19: the collector skipped the detached project, so its intent was never settled; the
+    # init script stayed on the job of a project that read detached.
+    pid = _reattach_killed(store, secrets, job_ids[0], gateway, monkeypatch)
+    server = _Restarted(store, secrets, emulator)
+    run, _ = server.cycle(gateway, job_ids[0])
+    assert "user_edit" not in run.anomalies
+    project = store.projects.get(pid)
+    assert not project.detached and INTENT_KEY not in project.state
+    assert project.pending_apply["reattached"] is True
+
+
+def test_a_detach_after_a_killed_reattach_takes_the_init_script_off(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review 19: "already detached", the init script (run as root) left on the job.
+    pid = _reattach_killed(store, secrets, job_ids[0], gateway, monkeypatch)
+    result = restore_original(store, gateway, pid)
+    assert result.applied
+    live = _live(gateway, job_ids[0])
+    assert WIRING.init_script not in (live.get("init_scripts") or [])
+    assert not any(k.startswith("TRIMTAB_") for k in live.get("spark_env_vars") or {})
+    project = store.projects.get(pid)
+    assert project.detached and INTENT_KEY not in project.state
+
+
+def test_a_revert_after_a_killed_first_apply_settles_the_apply_first(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review 19: "nothing to revert (no apply recorded)" while the job held the apply: the intent was
+    # settled only after revert's own checks.
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    rec = store.recommendations.pending(loop.pid)
+    assert rec is not None and rec.id is not None
+    with _killed_after_update(monkeypatch, loop.project.job_id):
+        apply_recommendation(store, gateway, loop.pid)
+    with pytest.raises(FailedPrecondition, match="already on the job"):
+        revert(store, gateway, loop.pid)
+    assert store.recommendations.get(rec.id).state == "applied"
+    assert INTENT_KEY not in store.projects.get(loop.pid).state
+    assert revert(store, gateway, loop.pid).applied  # the apply, recorded now, can be reverted
+    assert store.recommendations.get(rec.id).state == "rejected"
