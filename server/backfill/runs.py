@@ -43,8 +43,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server.backfill.usage import ClusterLookup, Pricing, Usage, run_cost, usage_of
-from server.collect.build import GROWTH_WINDOW, AgentData, Expected, build_run, with_agent_data
+from server.backfill.usage import ClusterLookup, Pricing, Usage, run_cost_why, usage_of
+from server.collect.build import (
+    GROWTH_WINDOW,
+    AgentData,
+    Expected,
+    build_run,
+    policy_fallback,
+    with_agent_data,
+)
 from server.collect.collector import unpriced_note, with_unpriced_note
 from server.collect.run_parse import ClusterRun, cluster_runs, task_key_of
 from server.collect.usage import ClusterTimeline
@@ -293,15 +300,19 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str],
             # judged on them (spot loss, a lost driver, a launch the cloud failed) as the collector judges
             # it; else on the log alone (an executors' timeline has no losses: they are the agent data's).
             record = clusters(piece.cluster_id) if clusters is not None and piece.cluster_id else None
-            usage = usage_of(piece, record, agent.executors, cloud=pricing.cloud if pricing is not None else "")
+            # A spec whose cluster policy fills the node types in names none: once the record that names
+            # them is gone, the project's kept policy copy does, as for the collector (`policy_fallback`).
+            usage = usage_of(piece, record, agent.executors, cloud=pricing.cloud if pricing is not None else "",
+                             policy_values=policy_fallback(project, piece.spec, None))
             timeline = usage.timeline
         # No expected spec: a backfilled run is history, never a user edit to rebase on.
         run, _ = build_run(project, piece, cluster=usage.cluster if usage else None, timeline=timeline,
                            agent=agent, history=history, expected=Expected({}, None),
                            cloud=pricing.cloud if pricing is not None else "")
         phase, rec_id = _phase_and_recommendation(store, project, run)
+        unpriced = ""  # why the run could not be priced, said in its message as the collector says it
         if usage is not None:
-            cost = run_cost(pricing, piece, run.input_bytes, usage)
+            cost, unpriced = run_cost_why(pricing, piece, run.input_bytes, usage)
         else:
             # The log's span leaves out the cluster's setup (minutes on a job cluster): priced over it,
             # the run would cost a fraction of what it did. Stored unpriced, so no savings figure
@@ -309,6 +320,8 @@ def make_runs(store: Store, project: Project, application_ids: Sequence[str],
             cost = None
             outcome.setup_unknown += 1
         message = run.message
+        if unpriced and pricing is not None:
+            message = with_unpriced_note(message, unpriced_note(pricing.catalog.version, unpriced))
         if piece is not from_api:
             message = _joined(run.message or SETUP_UNKNOWN, SETUP_UNKNOWN_NOTE)
             if pricing is not None:

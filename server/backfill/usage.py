@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.collect.build import with_pool_node_types
 from server.collect.collector import GONE_NOTE, run_timeline
 from server.collect.run_parse import ClusterRun
-from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage
+from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usage, node_types_unknown
 from server.costing.billing import price_run
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
@@ -109,37 +110,50 @@ class Usage:
 
 
 def usage_of(piece: ClusterRun, record: ClusterRecord | None, executors: Sequence[Executor],
-             cloud: str = "") -> Usage:
+             cloud: str = "", *, policy_values: Mapping[str, Any] | None = None) -> Usage:
     """The cluster's usage over the run: from its events, as the collector reads them, while the
     workspace holds the cluster; else from the log, whose executors size an autoscaling cluster
-    (min_workers throughout would under-price it much more) and whose spec sizes a fixed one."""
+    (min_workers throughout would under-price it much more) and whose spec sizes a fixed one.
+    ``policy_values``: what the run's cluster policy fills in, as the project keeps it
+    (`server.collect.build.policy_fallback`), read as the collector reads it when the cluster
+    record is gone: a spec whose policy fills the node types in names none."""
     if record is not None:
         ran, timeline = run_timeline(piece.spec, record.cluster, record.events, piece.start_ms, piece.end_ms,
-                                     cloud=cloud, pools=record.pools)
+                                     cloud=cloud, pools=record.pools, policy_values=policy_values)
         return Usage(ran, timeline, record.cluster)
-    events = executor_events(piece.spec, executors, piece.start_ms, piece.end_ms)
-    timeline = cluster_timeline(piece.spec, events, fallback_start_ms=piece.start_ms,
+    ran = with_pool_node_types(piece.spec, None, policy_values=policy_values)
+    events = executor_events(ran, executors, piece.start_ms, piece.end_ms)
+    timeline = cluster_timeline(ran, events, fallback_start_ms=piece.start_ms,
                                 fallback_end_ms=piece.end_ms, cloud=cloud)
-    return Usage(dict(piece.spec), timeline, None, EXECUTORS_NOTE if events else GONE_NOTE)
+    return Usage(ran, timeline, None, EXECUTORS_NOTE if events else GONE_NOTE)
 
 
 def run_cost(pricing: Pricing | None, piece: ClusterRun, input_bytes: int | None,
              usage: Usage) -> CostBreakdown | None:
     """The run's estimated cost over ``usage``, with its note; None without a catalog or for what it
-    cannot price (a node type it lacks: the run is stored unpriced)."""
+    cannot price (a node type it lacks: the run is stored unpriced, `run_cost_why` says why)."""
+    return run_cost_why(pricing, piece, input_bytes, usage)[0]
+
+
+def run_cost_why(pricing: Pricing | None, piece: ClusterRun, input_bytes: int | None,
+                 usage: Usage) -> tuple[CostBreakdown | None, str]:
+    """`run_cost`, and why the run could not be priced ("" when it was, or without a catalog): the
+    reason the collector gives for the same run (`server.collect.run_notes.unpriced_note`)."""
     if pricing is None:
-        return None
+        return None, ""
+    if unknown := node_types_unknown(usage.spec):  # said so, not "unknown node type ''"
+        return None, unknown
     nodes = cluster_usage(usage.timeline, usage.spec, cloud=pricing.cloud, region=pricing.region,
                           plan=pricing.plan, input_bytes=input_bytes)
     try:
         # Over the timeline's span, as the collector prices (and re-costing asks the bill for those days).
         cost = price_run(nodes, pricing.catalog, cluster_id=piece.cluster_id, start_ms=usage.timeline.start_ms,
                          end_ms=usage.timeline.end_ms, bill_source=None)
-    except TrimtabCostError:  # e.g. a node type the catalog lacks: stored unpriced
-        return None
+    except TrimtabCostError as err:  # e.g. a node type the catalog lacks: stored unpriced
+        return None, err.message
     if not usage.note:
-        return cost
-    return dataclasses.replace(cost, note=_joined(cost.note, usage.note))
+        return cost, ""
+    return dataclasses.replace(cost, note=_joined(cost.note, usage.note)), ""
 
 
 def _joined(first: str, second: str) -> str:

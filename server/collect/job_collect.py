@@ -242,7 +242,7 @@ class JobCollection:
         if earlier:
             # A task retried on a new job cluster: the earlier clusters ran, and were billed, too (the
             # run's time holds their attempts). Each is priced as a repair's clusters are, and summed.
-            parts = [self._instance_priced(workspace, gateway, piece, i) for i in earlier]
+            parts = [self._instance_priced(workspace, gateway, piece, i, project=project) for i in earlier]
             cost = _summed([*(p.cost for p in parts), cost], run.input_bytes, "a task retried on a new cluster",
                            [*(i[0] for i in earlier), piece.cluster_id])
             unpriced = unpriced or next((p.why for p in parts if p.why), "")

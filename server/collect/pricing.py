@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from server.clock import Clock
-from server.collect.build import with_pool_node_types
+from server.collect.build import policy_fallback, with_pool_node_types
 from server.collect.cluster_reads import _cluster_or_none, _driver_spot, cluster_events_or_none, pools_of
 from server.collect.run_notes import _joined, unpriced_note
 from server.collect.run_parse import ClusterRun
@@ -24,7 +24,7 @@ from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.recost import several_clusters_note
 from server.databricks import DatabricksGateway
-from server.domain import CostBreakdown, Workspace
+from server.domain import CostBreakdown, Project, Workspace
 
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
 
@@ -39,15 +39,18 @@ class Pricing:
 
     def _instance_priced(self, workspace: Workspace, gateway: DatabricksGateway, piece: ClusterRun,
                          instance: tuple[str, int, int], input_bytes: int | None = None, *,
-                         read_bill: bool = True) -> _PricedInstance:
+                         project: Project, read_bill: bool = True) -> _PricedInstance:
         """One cluster instance the piece's tasks ran on (a retry's or a repair's new job cluster),
         read and priced on its own: each cluster as it ran, on its own spec (the job's settings may
-        have changed between a failure and its repair, which started its clusters from the new ones)."""
+        have changed between a failure and its repair, which started its clusters from the new ones).
+        A cluster purged since is sized from ``project``'s kept policy copy where its policy fills the
+        node types in (`policy_fallback`), as the run's own cluster is."""
         cluster_id, start_ms, end_ms = instance
         cluster = _cluster_or_none(gateway, cluster_id)
         events = cluster_events_or_none(gateway, cluster_id) if cluster is not None else None
         own = dict((cluster or {}).get("spec") or {}) or piece.spec
-        ran = with_pool_node_types(own, cluster, pools_of(gateway, own))
+        ran = with_pool_node_types(own, cluster, pools_of(gateway, own),
+                                   policy_values=policy_fallback(project, own, cluster))
         timeline = cluster_timeline(ran, events or [], fallback_start_ms=start_ms, fallback_end_ms=end_ms,
                                     driver_is_spot=_driver_spot(cluster), cloud=workspace.cloud)
         cost, why = self._priced(workspace, cluster_id, timeline, ran, input_bytes, read_bill=read_bill)

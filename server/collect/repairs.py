@@ -145,7 +145,7 @@ class Repairs:
         apps = list(fresh.application_ids)
         last: tuple[Mapping[str, Any] | None, ClusterTimeline, AgentData] | None = None
         for instance in piece.instances:
-            part = self._instance_priced(workspace, gateway, piece, instance)
+            part = self._instance_priced(workspace, gateway, piece, instance, project=project)
             cluster_id = instance[0]
             context = piece.spark_context_id if cluster_id == piece.cluster_id else ""
             agent = self._agent_data(dataclasses.replace(piece, cluster_id=cluster_id, spark_context_id=context),

@@ -178,7 +178,8 @@ class Repricing:
             timeline, spec = _stored_timeline(gateway, run, workspace.cloud)
             return self._priced(workspace, run.cluster_id, timeline, spec, run.input_bytes, read_bill=read_bill)
         parts = [self._instance_priced(workspace, gateway, piece, i,
-                                       run.input_bytes if i[0] == run.cluster_id else None, read_bill=read_bill)
+                                       run.input_bytes if i[0] == run.cluster_id else None, project=project,
+                                       read_bill=read_bill)
                  for i in piece.instances]
         return (_summed([p.cost for p in parts], run.input_bytes, "a task retried on a new cluster",
                         [i[0] for i in piece.instances]),
