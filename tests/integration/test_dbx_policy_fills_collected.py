@@ -14,6 +14,7 @@ import pytest
 
 from sandbox.workspace import RunningWorkspace
 from server.collect.run_notes import GONE_NOTE
+from server.collect.run_parse import cluster_runs
 from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import cost_run
@@ -27,7 +28,7 @@ from server.services.savings import as_found
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING, admin_post, run_and_collect
+from tests.integration.conftest import WIRING, admin_post, priced_collector, run_and_collect
 
 NODE_TYPES = {"node_type_id": {"type": "allowlist", "values": ["m5d.xlarge", "r5d.xlarge"],
                                "defaultValue": "m5d.xlarge"},
@@ -161,3 +162,27 @@ def test_a_run_whose_cluster_is_gone_is_stored_unpriced_naming_why(
     # Not "unknown node type ''": the cause, in the user's words.
     assert "''" not in run.message
     assert "node type" in run.message and "cluster policy" in run.message and "gone" in run.message
+
+
+def test_a_retried_tasks_earlier_cluster_gone_is_priced_on_the_fills_its_project_keeps(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    # Review 19: the run's own cluster, purged, was priced from the project's kept policy copy; the
+    # earlier cluster of a task retried on a new one was read without it, on node type '' (unpriced).
+    from tests.integration.test_review9_cost_retry import _retried_on_a_new_cluster
+
+    project = _under_policy(store, secrets, emulator, gateway, job_ids[0], NODE_TYPES,
+                            leave_out=("node_type_id", "driver_node_type_id"))
+    run_id = _retried_on_a_new_cluster(emulator, gateway, project.job_id)
+    (piece,) = cluster_runs(gateway.get_run(run_id))
+    (first_id, _, _), (last_id, _, _) = piece.instances
+    assert first_id != last_id
+    ws = emulator.workspace.store
+    with ws.lock:  # the earlier cluster purged (30 days after it ended), the run's own still held
+        ws.data["clusters"].pop(first_id, None)
+        ws.data["events"].pop(first_id, None)
+        ws.save()
+    (run,) = priced_collector(store, secrets).poll_once()
+    assert "retried" in run.anomalies
+    assert run.cost is not None and "over the run's 2 clusters" in run.cost.note
+    assert "not priced" not in run.message and "node type" not in run.message
