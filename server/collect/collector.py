@@ -241,7 +241,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
             return collected
         if projects and not self._collect_jobs(workspace, gateway, by_job, collected):
             return collected  # the workspace's trouble is recorded; discovery would only meet it again
-        self._plan_unplanned(projects)
+        self._plan_unplanned([p for p in projects if not (p.detached or p.orphaned)])
         if discover and not self._stopping():
             if projects:  # collection may have set its status: discovery's trouble is judged on the fresh one
                 workspace = self._store.workspaces.get(workspace.name)

@@ -29,7 +29,7 @@ from server.onboard import job_schedule, run_as_principal, taken_over
 from server.recover import reconcile
 from server.spec import find_cluster_spec, spec_drift
 from server.store import Store
-from server.write_intent import intent_of
+from server.write_intent import intent_of, withdraw
 
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
 
@@ -102,7 +102,10 @@ class JobCollection:
             job = gateway.get_job(job_id)
         except DatabricksNotFound:
             for project in group:
-                self._orphan(project, "the job was deleted")
+                if project.detached or project.orphaned:  # read only for its intent: nothing left to settle
+                    self._withdraw(project)
+                else:
+                    self._orphan(project, "the job was deleted")
             return []
         settings = job.get("settings") or {}
         # Settled before the take-over check: a re-import after this server's address changed, killed
@@ -179,7 +182,13 @@ class JobCollection:
             with project_lock(int(project.id or 0), self._store):
                 fresh = self._store.projects.get(int(project.id or 0))
                 live = find_cluster_spec(settings, fresh.cluster_key)
-                settled = reconcile(self._store, fresh, live)[0] if live is not None else fresh
+                if live is not None:
+                    settled = reconcile(self._store, fresh, live)[0]
+                elif fresh.detached or fresh.orphaned:
+                    # Read only for its intent, and its cluster is gone: nothing left to settle.
+                    settled = withdraw(self._store, int(fresh.id or 0))
+                else:
+                    settled = fresh  # orphaned by `_active`, the intent kept
             # A detach it recorded, or a detached (orphaned) project's re-import that never landed:
             # not collected. A re-attach it recorded is.
             if settled is not None and not (settled.detached or settled.orphaned):
@@ -312,6 +321,11 @@ class JobCollection:
         log.info("project %s: run %s was stored but the project was not updated after it (the server stopped "
                  "between the two); updated now", project.name, piece.run_id)
         self._after_run(project, piece, piece.spec, drift, expected.confirms_apply)
+
+    def _withdraw(self, project: Project) -> None:
+        """Drop the intent of a detached or orphaned project whose job is gone: no write to settle."""
+        with project_lock(int(project.id or 0), self._store):
+            withdraw(self._store, int(project.id or 0))
 
     def _orphan(self, project: Project, why: str) -> None:
         log.warning("project %s orphaned: %s", project.name, why)

@@ -387,3 +387,16 @@ def test_a_revert_after_a_killed_first_apply_settles_the_apply_first(
     assert INTENT_KEY not in store.projects.get(loop.pid).state
     assert revert(store, gateway, loop.pid).applied  # the apply, recorded now, can be reverted
     assert store.recommendations.get(rec.id).state == "rejected"
+
+
+def test_a_killed_reattach_whose_job_is_deleted_since_leaves_the_project_detached(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A detached project is read only to settle its intent: with its job gone there is nothing to
+    # settle, and it is not orphaned (every poll would say so again).
+    pid = _reattach_killed(store, secrets, job_ids[0], gateway, monkeypatch)
+    gateway.delete_job(job_ids[0])
+    server = _Restarted(store, secrets, emulator)
+    assert server.collector.poll_once() == []
+    project = store.projects.get(pid)
+    assert project.detached and not project.orphaned and INTENT_KEY not in project.state
