@@ -412,13 +412,16 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
         # until it is settled.
         _settle_announced(store, gateway, project_id, dry_run=dry_run)
     except WriteSettled as settled:
-        if settled.kind != "revert":
+        if settled.kind == "revert":
+            # This very revert, written by a server that stopped before recording it: done now.
+            rec_id = reverting.get("recommendation_id")
+            return ApplyResult(store.recommendations.get(int(rec_id)) if rec_id is not None else None, "", applied=True,
+                               message="reverted to the configuration before the last apply (written before, "
+                                       "recorded now)")
+        if settled.kind != "apply":
             raise
-        # This very revert, written by a server that stopped before recording it: done now.
-        rec_id = reverting.get("recommendation_id")
-        return ApplyResult(store.recommendations.get(int(rec_id)) if rec_id is not None else None, "", applied=True,
-                           message="reverted to the configuration before the last apply (written before, "
-                                   "recorded now)")
+        # An apply a stopped server wrote and never recorded, recorded now: the person asked to go back
+        # from what the job holds, which is that apply, so the revert goes on from it.
     project = _active(store, project_id)
     pending = project.pending_apply or {}
     if pending.get("reverted"):

@@ -381,12 +381,13 @@ def test_a_revert_after_a_killed_first_apply_settles_the_apply_first(
     assert rec is not None and rec.id is not None
     with _killed_after_update(monkeypatch, loop.project.job_id):
         apply_recommendation(store, gateway, loop.pid)
-    with pytest.raises(FailedPrecondition, match="already on the job"):
-        revert(store, gateway, loop.pid)
-    assert store.recommendations.get(rec.id).state == "applied"
+    written = _live(gateway, loop.project.job_id)
+    # The apply is recorded first, then reverted in the same call: what the person asked for.
+    assert revert(store, gateway, loop.pid).applied
     assert INTENT_KEY not in store.projects.get(loop.pid).state
-    assert revert(store, gateway, loop.pid).applied  # the apply, recorded now, can be reverted
     assert store.recommendations.get(rec.id).state == "rejected"
+    assert _live(gateway, loop.project.job_id) != written
+    assert store.projects.get(loop.pid).pending_apply["reverted"] is True
 
 
 def test_a_killed_reattach_whose_job_is_deleted_since_leaves_the_project_detached(
