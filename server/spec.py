@@ -308,6 +308,37 @@ def pool_ids(spec: Mapping[str, Any]) -> tuple[str, str]:
     return worker, str(spec.get("driver_instance_pool_id") or "") or worker
 
 
+def pool_first_on_demand(spec: Mapping[str, Any],
+                         pools: Mapping[str, Mapping[str, Any]] | None = None) -> int | None:
+    """The ``first_on_demand`` a pool-backed spec's nodes amount to: 0 when its driver is a spot
+    instance, 1 when it is on demand; None off a pool (no ``instance_pool_id``).
+
+    ``first_on_demand`` does not apply to pool nodes: every instance has its pool's availability. The
+    workers come from ``instance_pool_id``'s pool, the driver from ``driver_instance_pool_id``'s, else
+    from the same pool (Clusters API: "The pool cluster uses the instance pool with id
+    (instance_pool_id) if the driver pool is not assigned"). So on one spot pool the driver is a spot
+    VM too, and reading Databricks' default 1 priced it on demand.
+
+    The driver pool's availability is its own in ``pools``; without it, the spec's attributes
+    block (the cluster's as it ran, `server.collect.build.with_pool_node_types`) when the driver
+    shares the worker pool. A distinct driver pool not among ``pools`` is what the spec's
+    ``first_on_demand`` says (as the run recorded it), else on demand."""
+    worker_id, driver_id = pool_ids(spec)
+    if not worker_id:
+        return None
+    own = spec.get("aws_attributes") or spec.get("azure_attributes") or {}
+    driver_pool = (pools or {}).get(driver_id)
+    if driver_pool:
+        attrs = driver_pool.get("aws_attributes") or driver_pool.get("azure_attributes") or {}
+        availability = str(attrs.get("availability") or "")
+    elif driver_id == worker_id:
+        availability = str(own.get("availability") or "")
+    else:
+        recorded = own.get("first_on_demand")
+        return 0 if recorded not in (None, "") and int(recorded) == 0 else 1
+    return 0 if availability.upper().startswith("SPOT") else 1
+
+
 def pools_seen(spec: Mapping[str, Any], configs: Iterable[ClusterConfig | None]) -> dict[str, dict[str, Any]] | None:
     """The pools ``spec`` names, as the latest recorded run on them saw them: their node types from
     the run's configuration (the collector records the types the cluster got). For readers without
@@ -433,6 +464,7 @@ def config_from_spec(spec: Mapping[str, Any],
         # The sizing the spec leaves to its policy: what the cluster is created with.
         autoscale = {k: filled.get(f"autoscale.{k}") for k in ("min_workers", "max_workers")}
     availability = str(attrs.get("availability") or "")
+    pool_on_demand = pool_first_on_demand(spec, pools) if availability else None
     # The node types a spec that names neither them nor a pool leaves to its policy (a fixed value,
     # or a default it asks for): what the cluster runs on, as the cluster record shows.
     node_type = str((worker_pool or spec).get("node_type_id") or "") or \
@@ -449,7 +481,9 @@ def config_from_spec(spec: Mapping[str, Any],
         availability=_AWS_AVAILABILITY.get(availability, availability),
         # Unset is Databricks' default, 1 (the driver on demand): read as 0, a recommendation
         # built from this config wrote first_on_demand 0 and so put the driver on spot too.
-        first_on_demand=int(attrs.get("first_on_demand") or 0) if attrs.get("first_on_demand") not in (None, "")
+        # On a pool, whether the driver is spot is its pool's availability (`pool_first_on_demand`).
+        first_on_demand=pool_on_demand if pool_on_demand is not None
+        else int(attrs.get("first_on_demand") or 0) if attrs.get("first_on_demand") not in (None, "")
         else (1 if availability else 0),
         ebs_volume_type=str(aws.get("ebs_volume_type") or ""),
         ebs_volume_count=int(aws.get("ebs_volume_count") or 0),

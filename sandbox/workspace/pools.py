@@ -143,4 +143,9 @@ def resolve_spec(data: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any
     for key in ("aws_attributes", "azure_attributes"):
         if worker.get(key):
             out[key] = {**(out.get(key) or {}), **copy.deepcopy(worker[key])}
+        # first_on_demand does not apply to pool nodes: the driver is spot when its pool is (the
+        # worker pool without a driver pool). The simulation places the driver by first_on_demand.
+        driver_availability = str((driver.get(key) or {}).get("availability") or "")
+        if driver_availability and out.get(key):
+            out[key] = {**out[key], "first_on_demand": 0 if driver_availability.upper().startswith("SPOT") else 1}
     return out

@@ -23,7 +23,7 @@ from server.domain import Application, Executor, Project, Run, Stage, started_be
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG
 from server.plan.policy import kept_values
 from server.render.fmt import cut
-from server.spec import config_from_spec, pool_fields, spec_drift, with_pool_disks
+from server.spec import config_from_spec, pool_fields, pool_first_on_demand, spec_drift, with_pool_disks
 
 # Input this much larger than the recent median is "data growth": runtime and
 # cost moved for a reason that is not the configuration.
@@ -257,6 +257,11 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
         availability = (cluster.get(attrs) or {}).get("availability")
         if availability:
             out[attrs] = {**(out.get(attrs) or {}), "availability": availability}
+            # Whether the driver was spot, as its pool gave it (`server.spec.pool_first_on_demand`):
+            # recorded so the run's timeline and configuration read it without the pools.
+            on_demand = pool_first_on_demand(out, pools)
+            if on_demand is not None:
+                out[attrs]["first_on_demand"] = on_demand
     return out
 
 

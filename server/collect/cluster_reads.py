@@ -17,7 +17,7 @@ from server.collect.usage import ClusterTimeline, cluster_timeline, cluster_usag
 from server.costing.run_cost import ClusterUsage
 from server.databricks import DatabricksGateway, DatabricksNotFound, DatabricksRejected, call_or_none
 from server.domain import Run, Workspace
-from server.spec import with_pool_disks
+from server.spec import pool_ids, with_pool_disks
 
 # A cluster gone from clusters/events: 400 INVALID_PARAMETER_VALUE "Cluster <id> does not exist"
 # (databricks-sdk maps that message to ResourceDoesNotExist on clusters/get only, so here it comes
@@ -55,12 +55,16 @@ def run_timeline(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None,
 
 
 def pools_of(gateway: DatabricksGateway, spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The pool the spec's workers come from, by id (``instance-pools/get``), for its ``disk_spec``
-    (`with_pool_node_types`); empty off a pool or when the workspace no longer answers for it (its
-    disks are then not priced)."""
-    pool_id = str(spec.get("instance_pool_id") or "")
-    pool = call_or_none(lambda: gateway.get_instance_pool(pool_id)) if pool_id else None
-    return {pool_id: pool} if pool else {}
+    """The pools the spec's workers and driver come from, by id (``instance-pools/get``): the workers'
+    for its ``disk_spec``, the driver's for whether the driver was spot (`with_pool_node_types`); empty
+    off a pool or when the workspace no longer answers for it (its disks are then not priced)."""
+    out: dict[str, dict[str, Any]] = {}
+    # The driver's pool too (`server.spec.pool_ids`): its availability says whether the driver was spot.
+    for pool_id in dict.fromkeys(pool_ids(spec) if spec.get("instance_pool_id") else ()):
+        pool = call_or_none(lambda p=pool_id: gateway.get_instance_pool(p))
+        if pool:
+            out[pool_id] = pool
+    return out
 
 
 def _stored_timeline(gateway: DatabricksGateway, run: Run, cloud: str) -> tuple[ClusterTimeline, dict[str, Any]]:

@@ -27,7 +27,7 @@ from server.costing.run_cost import (
     first_on_demand_of,
     sku_of,
 )
-from server.spec import default_availability, pool_fields
+from server.spec import default_availability, pool_fields, pool_first_on_demand
 
 START_TYPES = frozenset({"CREATING", "STARTING"})
 END_TYPES = frozenset({"TERMINATING", "TERMINATED"})
@@ -82,8 +82,10 @@ def _availability(spec: Mapping[str, Any], cloud: str) -> tuple[bool, int, bool]
     attrs = cloud_attributes(spec)
     availability = (str(attrs.get("availability") or "") or default_availability(spec, cloud)).upper()
     spot = availability in SPOT_AVAILABILITY
+    # On a pool first_on_demand does not apply: the driver is spot when its pool is (`pool_first_on_demand`).
+    on_pool = pool_first_on_demand(spec)
     # Unset is Databricks' default (1, the driver on-demand); an explicit 0 makes the driver spot too.
-    return spot, first_on_demand_of(attrs), "FALLBACK" in availability
+    return spot, first_on_demand_of(attrs) if on_pool is None else on_pool, "FALLBACK" in availability
 
 
 def ebs_volumes(spec: Mapping[str, Any]) -> list[dict[str, Any]]:

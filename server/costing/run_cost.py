@@ -305,6 +305,8 @@ def shape_first_on_demand(shape: ShapeLike) -> int:
     if shape.first_on_demand:
         return int(shape.first_on_demand)
     spec = getattr(shape, "spec", None) or {}
+    if spec.get("instance_pool_id"):
+        return 0  # a pool's spot driver (`server.spec.pool_first_on_demand`): first_on_demand is not read there
     attrs = cloud_attributes(spec)
     if "first_on_demand" in attrs:
         return first_on_demand_of(attrs)

@@ -7,6 +7,7 @@ whether Trimtab or the user chose it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -431,8 +432,11 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                 if pool is None and spot and spot_nodes(config) == 0:
                     continue  # every node on demand (the floor covers them): the on-demand twin it is
                 if pool is not None:  # the pool's instances, as they are: nothing else changes
+                    # The live spec rides along: it names the pool, so a first_on_demand 0 (the spot
+                    # pool's driver, `server.spec.pool_first_on_demand`) is read as set, not as unset.
                     config = dataclasses.replace(
                         config, availability=live.availability, first_on_demand=live.first_on_demand,
+                        spec=copy.deepcopy(live.spec),
                         ebs_volume_type=live.ebs_volume_type, ebs_volume_count=live.ebs_volume_count,
                         ebs_volume_size_gb=live.ebs_volume_size_gb)
                 configs = [config]

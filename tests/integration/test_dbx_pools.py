@@ -15,7 +15,9 @@ import pytest
 
 from sandbox.workspace import RunningWorkspace
 from server.clock import FakeClock
+from server.collect.cluster_reads import run_usage
 from server.costing.catalog import load_catalog
+from server.costing.run_cost import cost_run
 from server.databricks import DatabricksGateway
 from server.databricks.errors import DatabricksNotFound, DatabricksRejected
 from server.domain import Project, Run, Workspace
@@ -23,7 +25,7 @@ from server.plan.planner import Planner
 from server.services import workspaces
 from server.services.projects import summarize, update_settings
 from server.services.secrets import SecretBox
-from server.spec import config_from_spec, find_cluster_spec
+from server.spec import config_from_spec, config_label, find_cluster_spec
 from server.store import Store
 from tests.integration.conftest import WIRING, CountingGateway, admin_post, run_and_collect
 
@@ -209,3 +211,30 @@ def test_a_pool_backed_run_is_costed_with_the_pools_node_type(
     # The project page names the pool's node type (from the run), not an empty one.
     current = summarize(store, store.projects.get(run.project_id)).current_config
     assert current is not None and current.node_type_id == POOL_TYPE
+
+
+def test_a_run_on_one_spot_pool_has_its_driver_priced_spot(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace, job_ids: list[int]) -> None:
+    """No driver pool: Databricks takes the driver from the worker pool, so on a spot pool the driver
+    is a spot instance too, whatever first_on_demand the spec carries (it does not apply to pool nodes)."""
+    pool_id = _create_pool(emulator, "spot-etl", aws_attributes={"availability": "SPOT"})
+    seeded = find_cluster_spec(gateway.get_job(job_ids[0])["settings"], "main")
+    assert seeded is not None and seeded["aws_attributes"]["first_on_demand"] == 1
+    gateway.update_job(job_ids[0], {"job_clusters": [{"job_cluster_key": "main",
+                                                      "new_cluster": _on_pool(seeded, pool_id)}]})
+    workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING)
+    run = _collect_one(store, secrets, emulator, gateway, job_ids[0])
+    cluster = gateway.get_cluster(run.cluster_id)
+    assert cluster["driver"]["node_aws_attributes"]["is_spot"] is True  # the emulator plays it from the pool
+    assert run.config is not None and run.config.availability == "SPOT" and run.config.first_on_demand == 0
+    assert "first" not in config_label(run.config)
+    usage = run_usage(gateway, connected, run)
+    assert usage.nodes and all(node.spot for node in usage.nodes)
+    # The stored estimate (final: a pool-backed run's bill is never read) is the all-spot one.
+    assert run.cost is not None
+    assert run.cost.compute_cost == pytest.approx(cost_run(usage, load_catalog()).compute_cost, rel=1e-6)
+    # The planner prices the configuration the same way.
+    project = store.projects.get(run.project_id)
+    live = config_from_spec(project.current_spec, {pool_id: gateway.get_instance_pool(pool_id)}, cloud="aws")
+    assert (live.availability, live.first_on_demand) == ("SPOT", 0)

@@ -54,7 +54,8 @@ def test_candidates_on_a_pool_change_only_the_worker_count() -> None:
     assert configs and {c.node_type_id for c in configs} == {"m5.xlarge"}
     # The pool's driver, even over a driver the user fixed (it could not be written beside a pool).
     assert {c.driver_node_type_id for c in configs} == {"m5.xlarge"}
-    assert {(c.availability, c.first_on_demand) for c in configs} == {("SPOT", 1)}  # the pool's, kept
+    # The pool's, kept: the driver comes from the spot pool too (first_on_demand does not apply there).
+    assert {(c.availability, c.first_on_demand) for c in configs} == {("SPOT", 0)}
     assert max(c.num_workers for c in configs) == 8  # max_capacity 9 less the driver
     assert sorted(c.num_workers for c in configs) == [1, 2, 3, 4, 5, 6, 8]
     assert all(c.spot and c.instance_type == "m5.xlarge" for c, _ in pairs)
