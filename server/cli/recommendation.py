@@ -17,6 +17,7 @@ from server.cli.context import CliContext, message_dict, print_json
 from server.cli.workspace import rpc
 
 # The dashboard shows reasons too: one wording for both (MONITORING_PREFIX re-exported for callers here).
+from server.render.fmt import availability_name, availability_text
 from server.render.reason import MONITORING_PREFIX as MONITORING_PREFIX
 from server.render.reason import reason_as_of
 
@@ -42,6 +43,8 @@ def as_json(rec: Any) -> dict[str, Any]:
     (a reader would take a missing predicted_cost for 0). The reason stays as stored: ``state`` says
     whether it was applied."""
     out = message_dict(rec)
+    if "config" in out:  # the cloud's name beside the stored one (AWS's), as `run show --json` has it
+        out["config"]["availability_name"] = availability_name(rec.config)
     out["predicted"] = predicted(rec)
     if not out["predicted"]:
         for key in ("predicted_runtime_s", "runtime_interval_s", "predicted_cost", "cost_interval"):
@@ -54,7 +57,7 @@ def _describe(rec: Any) -> None:
     size = (f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max
             else f"{c.num_workers} workers")
     driver = f", driver {c.driver_node_type_id}" if c.driver_node_type_id else ""
-    spot = f", {c.availability} (first {c.first_on_demand} on-demand)" if c.availability else ""
+    spot = f", {availability_text(c)}" if c.availability else ""
     click.echo(f"recommendation {rec.id} for project {rec.project_id}: {rec.state} ({rec.phase})")
     click.echo(f"  cluster:  {c.node_type_id} x {size}{driver}{spot}")
     if c.ebs_volume_count:

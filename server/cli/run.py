@@ -17,7 +17,7 @@ from server.cli.context import (
     print_json,
     print_table,
 )
-from server.render.fmt import cut, driver_use, money
+from server.render.fmt import availability_name, cut, driver_use, money
 
 
 def when(ms: int) -> str:
@@ -113,7 +113,7 @@ def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> Non
     reply = admin_call(ctx, "RunServiceStub", "ListRuns",
                        admin_pb2.ListRunsRequest(project=project, page_size=limit, page_token=page_token))
     if ctx.as_json:
-        print_json({"runs": [message_dict(r) for r in reply.runs], "next_page_token": reply.next_page_token})
+        print_json({"runs": [run_json(r) for r in reply.runs], "next_page_token": reply.next_page_token})
         return
     rows = []
     for r in reply.runs:
@@ -131,6 +131,16 @@ def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> Non
         click.echo(f"more: --page-token {reply.next_page_token}")
 
 
+def run_json(r: Any) -> dict[str, Any]:
+    """A run as `--json` prints it: ``config.availability`` as stored (AWS's names, as before), and
+    ``config.availability_name`` as the run's cloud names it (SPOT_AZURE on Azure), added beside it
+    so a script reading the first is not broken."""
+    out = message_dict(r)
+    if "config" in out:
+        out["config"]["availability_name"] = availability_name(r.config)
+    return out
+
+
 @cli.command()
 @click.argument("run_id")
 @click.pass_obj
@@ -140,7 +150,7 @@ def show(ctx: CliContext, run_id: str) -> None:
 
     r = admin_call(ctx, "RunServiceStub", "GetRun", admin_pb2.GetRunRequest(run_id=run_id))
     if ctx.as_json:
-        print_json(message_dict(r))
+        print_json(run_json(r))
         return
     c = r.config
     click.echo(f"run {r.id} of project {r.project_id} (Databricks run {r.databricks_run_id}, "
@@ -163,7 +173,7 @@ def show(ctx: CliContext, run_id: str) -> None:
     if c.node_type_id:
         size = f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else f"{c.num_workers} workers"
         click.echo(f"cluster {c.node_type_id} (driver {c.driver_node_type_id or c.node_type_id}), {size}, "
-                   f"{c.availability or 'default availability'}")
+                   f"{availability_name(c) or 'default availability'}")
     if r.HasField("cost"):
         for line in cost_lines(r.cost):
             click.echo(line)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
+
+from server.spec import azure_availability
 
 CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
@@ -129,3 +133,42 @@ def utc_minute(ms: int) -> str:
     if not ms:
         return "-"
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def on_azure(config: Any) -> bool:
+    """Whether a configuration (a ``ClusterConfig`` message) runs on Azure: its spec has
+    ``azure_attributes``, or its node type is an Azure VM size (every one is named ``Standard_*``).
+    The messages carry no cloud, and a recommendation's configuration often no spec."""
+    spec = _spec_of(config)
+    if spec.get("azure_attributes"):
+        return True
+    if spec.get("aws_attributes"):
+        return False
+    return str(config.node_type_id or config.driver_node_type_id).startswith("Standard_")
+
+
+def availability_name(config: Any) -> str:
+    """A configuration's availability as its cloud names it: ``ClusterConfig`` stores AWS's names
+    (SPOT_WITH_FALLBACK), which on Azure read SPOT_WITH_FALLBACK_AZURE, as the applied spec says."""
+    return azure_availability(config.availability) if config.availability and on_azure(config) \
+        else config.availability
+
+
+def availability_text(config: Any) -> str:
+    """``availability_name`` with how many nodes stay on demand: ``SPOT_AZURE (first 1 on-demand)``.
+    On an instance pool first_on_demand does not apply (every node has its pool's availability:
+    `server.spec.pool_first_on_demand`), so the pool is named instead."""
+    name = availability_name(config)
+    if not name:
+        return ""
+    if _spec_of(config).get("instance_pool_id"):
+        return f"{name} (the instance pool's)"
+    return f"{name} (first {config.first_on_demand} on-demand)"
+
+
+def _spec_of(config: Any) -> dict[str, Any]:
+    try:
+        spec = json.loads(getattr(config, "spec_json", "") or "{}")
+    except ValueError:
+        return {}
+    return spec if isinstance(spec, dict) else {}
