@@ -163,6 +163,9 @@ def availability_text(config: Any) -> str:
         return ""
     if _spec_of(config).get("instance_pool_id"):
         return f"{name} (the instance pool's)"
+    if config.first_on_demand == 0 and name.upper().startswith("SPOT"):
+        # A recommendation's configuration keeps no spec: a spot pool's (driver on spot) reads so too.
+        return f"{name} (every node, the driver too)"
     return f"{name} (first {config.first_on_demand} on-demand)"
 
 

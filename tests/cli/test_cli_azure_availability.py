@@ -57,3 +57,8 @@ def test_recommendation_show_names_the_azure_availability_and_no_first_on_demand
         node_type_id="Standard_DS3_v2", num_workers=3, availability="SPOT", first_on_demand=0, spec=pool_spec)))
     code, out, _ = trimtab("recommendation", "show", str(pid))
     assert code == 0 and "Standard_DS3_v2 x 3 workers, SPOT_AZURE (the instance pool's)" in out, out
+    # As the planner stores it: a recommendation keeps no spec, the spot pool's driver on spot.
+    cli_store.recommendations.add(Recommendation(project_id=pid, config=ClusterConfig(
+        node_type_id="Standard_DS3_v2", num_workers=3, availability="SPOT", first_on_demand=0)))
+    code, out, _ = trimtab("recommendation", "show", str(pid))
+    assert code == 0 and "Standard_DS3_v2 x 3 workers, SPOT_AZURE (every node, the driver too)" in out, out
