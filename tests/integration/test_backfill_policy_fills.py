@@ -18,20 +18,13 @@ from server.plan.policy import POLICY_FILLS_KEY
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.test_dbx_policy_fills_collected import NODE_TYPES, _under_policy
+from tests.integration.test_dbx_policy_fills_collected import NODE_TYPES, _under_policy, run_purged
 
 
 def _backfilled_purged_run(store: Store, secrets: SecretBox, emulator: RunningWorkspace,
                            gateway: DatabricksGateway, project: Project) -> Run:
     """A run of the project's job, its cluster purged before anything collected it; backfilled."""
-    run_id = gateway.run_now(project.job_id)
-    assert emulator.wait_idle(60)
-    ws = emulator.workspace.store
-    with ws.lock:
-        for task in ws.data["runs"][str(run_id)]["tasks"]:
-            ws.data["clusters"].pop(task["cluster_instance"]["cluster_id"], None)
-            ws.data["events"].pop(task["cluster_instance"]["cluster_id"], None)
-        ws.save()
+    run_id = run_purged(emulator, gateway, project.job_id)
     report = backfill(store, project.name, "dbfs:/cluster-logs", catalog=load_catalog(),
                       gateway_for=lambda w: workspaces.gateway_for(store, secrets, w))
     assert report.runs_created == 1

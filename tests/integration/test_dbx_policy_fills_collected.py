@@ -113,11 +113,10 @@ def test_a_run_whose_autoscale_range_comes_from_its_policy_is_recorded_with_it(
     assert run.cost is not None and "user_edit" not in run.anomalies
 
 
-def _purged_run(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
-                project: Project) -> Run:
-    """A run of the project's job whose cluster Databricks purged (30 days after it ended: clusters/get
-    and clusters/events no longer answer for it) before it was collected; collected."""
-    run_id = gateway.run_now(project.job_id)
+def run_purged(emulator: RunningWorkspace, gateway: DatabricksGateway, job_id: int) -> int:
+    """A run of the job, ended, whose clusters Databricks purged (30 days after they ended: clusters/get
+    and clusters/events no longer answer for them); its run id."""
+    run_id = gateway.run_now(job_id)
     assert emulator.wait_idle(60)
     ws = emulator.workspace.store
     with ws.lock:
@@ -125,6 +124,14 @@ def _purged_run(store: Store, secrets: SecretBox, emulator: RunningWorkspace, ga
             ws.data["clusters"].pop(task["cluster_instance"]["cluster_id"], None)
             ws.data["events"].pop(task["cluster_instance"]["cluster_id"], None)
         ws.save()
+    return run_id
+
+
+def _purged_run(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+                project: Project) -> Run:
+    """A run of the project's job whose cluster Databricks purged (30 days after it ended: clusters/get
+    and clusters/events no longer answer for it) before it was collected; collected."""
+    run_id = run_purged(emulator, gateway, project.job_id)
     run_and_collect(store, secrets, emulator, gateway, project.job_id)
     run = store.runs.get_by_databricks_run(int(project.id or 0), run_id)
     assert run is not None
