@@ -194,7 +194,7 @@ def test_the_collector_does_not_overwrite_a_pending_apply_another_server_writes_
 def test_a_lock_held_too_long_by_another_server_is_unavailable_naming_the_project(
         store: Store, gateway: DatabricksGateway, project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     _recommend(store, project)
-    monkeypatch.setattr("server.apply.PROJECT_LOCK_WAIT_S", 0.5)
+    monkeypatch.setattr("server.apply_lock.PROJECT_LOCK_WAIT_S", 0.5)  # read where the lock is: server.apply_lock
     other = Other(store, project, "hold")
     try:
         assert other.next() == {"step": "locked"}

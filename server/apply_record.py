@@ -1,0 +1,213 @@
+"""What a write records on the project: an apply's ``pending_apply`` (`_record_apply`, `finish_apply`),
+the ``Project.state`` keys that remember Trimtab's writes, and a write of Trimtab's own found on the
+job adopted rather than taken for a user's edit (`adopt_own_write`, `_refuse_adopted`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from server.domain import (
+    BACK_TO_USER_EDIT,
+    OVER_USER_EDIT,
+    OWNER_SIZING_KEY,
+    PROBLEM_KEY,
+    STARTED_BEFORE_RECOMMENDATION,
+    STARTED_BEFORE_SPEC,
+    ClusterConfig,
+    Project,
+    ProjectSettings,
+    Recommendation,
+    started_before,
+)
+from server.errors import FailedPrecondition
+from server.job_write import project_cloud
+from server.onboard import RECOMMENDATION_TAG
+from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of
+from server.spec import flatten, recommended_spec, spec_drift
+from server.store import Store
+from server.write_intent import without_intent
+
+log = logging.getLogger("server.apply")  # split from it: its log lines keep their name
+
+
+# Where an apply or revert record keeps the project's settings when it was written (`plan_settings`),
+# so a hand apply can tell whether they changed since (`unconfirmed_refusal`).
+SETTINGS_KEY = "settings"
+
+
+def plan_settings(settings: ProjectSettings) -> dict[str, Any]:
+    """The settings a plan is made under, as JSON: all but auto-apply (turning it on or off changes
+    what is written when, not what the right cluster is)."""
+    out = dataclasses.asdict(settings)
+    out.pop("auto_apply", None)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def proposed_spec(base: dict[str, Any], rec: Recommendation, *, cloud: str) -> dict[str, Any]:
+    """The spec applying ``rec`` over ``base`` writes: the recommendation merged in
+    (`server.spec.recommended_spec`) and the cluster tagged ``trimtab:recommendation-id`` (so the next
+    run is attributed exactly). What apply sends, and what the dashboard's diff shows."""
+    out = recommended_spec(base, rec.config, cloud=cloud)
+    out["custom_tags"] = {**(out.get("custom_tags") or {}), RECOMMENDATION_TAG: str(rec.id)}
+    return out
+
+
+def _started_since(pending: dict[str, Any], after_run: int) -> bool:
+    """Whether a run started between the write ``pending`` records and one made after run ``after_run``
+    (the job's newest then). When none did, the runs up to ``after_run`` (in flight at both writes)
+    started before the recorded one too, and ran what its record says they ran
+    (`server.domain.started_before`), not the spec the new write replaced. A record a run
+    confirmed had one start since, whatever its boundary (a re-attach's is confirmed as made)."""
+    return not pending or bool(pending.get("confirmed", False)) \
+        or int(pending.get("applied_after_run_id") or 0) != after_run
+
+
+def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec: dict[str, Any],
+                  previous: dict[str, Any], after_run: int) -> Recommendation:
+    """Record in the store that ``rec`` now holds on the job (``new_spec``, written over ``previous``)."""
+    assert rec.id is not None
+    pending = project.pending_apply or {}
+    previous_rec = pending.get("recommendation_id")
+    states: dict[int, str] = {}
+    ran: dict[str, Any] | None = None
+    if not _started_since(pending, after_run):
+        ran, ran_rec = started_before(pending)
+    if ran is None:
+        ran, ran_rec = previous, previous_rec
+    # Whether ``previous`` (what a revert of this apply goes back to) is the owner's own sizing: the
+    # live spec after a rebase on their edit, or after the revert of an apply made over it.
+    owners = bool(project.state.get(OWNER_SIZING_KEY)) or bool(pending.get("reverted") and pending.get(BACK_TO_USER_EDIT))
+    if not _started_since(pending, after_run) and not pending.get("reverted"):
+        # Over an apply no run has used nor started on (`over_unconfirmed`): the runs up to
+        # ``after_run`` ran what that apply replaced, so its predecessor stays theirs, and the
+        # replaced recommendation never held a run. Not over a revert: its record names the
+        # rejected recommendation as "previous" (for attribution only), which must never become
+        # a later revert's target, and the one it went back to did hold runs; what the runs in
+        # flight ran is kept apart then (``ran``).
+        previous, previous_rec = pending.get("previous_spec") or previous, pending.get("previous_recommendation_id")
+        owners = bool(pending.get(OVER_USER_EDIT))
+        if pending.get("recommendation_id") is not None:
+            states[int(pending["recommendation_id"])] = "superseded"
+    states[rec.id] = "applied"
+    # An apply that went through ends a kept auto-apply failure (a planning one stays: it is the
+    # plan's to clear). Its intent is settled by this record.
+    state = without_intent(project.state)
+    if project.problem is not None and project.problem.step == "apply":
+        state = {k: v for k, v in state.items() if k != PROBLEM_KEY}
+    # Applied on purpose: a configuration turned down before is no longer refused.
+    state = {k: v for k, v in _without_rejected(state, rec.config).items()
+             if k not in (LAST_WRITE_KEY, OWNER_SIZING_KEY)}  # now pending_apply's
+    if trimtab_wrote(project) is None:
+        # Trimtab's first write since the (re-)import: what detach puts back (`detached_spec`).
+        state[BEFORE_WRITES_KEY] = previous
+    record = {"recommendation_id": rec.id, "applied_spec": new_spec, "previous_spec": previous,
+              "previous_recommendation_id": previous_rec,
+              "applied_after_run_id": after_run, "applied_at_ms": store.clock.now_ms(), "confirmed": False,
+              SETTINGS_KEY: plan_settings(project.settings)}
+    if (ran, ran_rec) != (previous, previous_rec):
+        record |= {STARTED_BEFORE_SPEC: ran, STARTED_BEFORE_RECOMMENDATION: ran_rec}
+    if owners:
+        record[OVER_USER_EDIT] = True
+    # One transaction with the recommendations' states (`ProjectRepository.update`).
+    store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply=record),
+                          recommendations=states)
+    return store.recommendations.get(rec.id)
+
+
+def adopt_own_write(store: Store, project: Project, live: dict[str, Any]) -> Recommendation | None:
+    """Record an apply Trimtab wrote but never recorded; the recommendation, or None if ``live`` is not one.
+
+    The process can end between `jobs/update` and the store write (SIGTERM past the grace while a
+    Databricks re-read retried, a crash). The job then holds exactly what applying the pending
+    recommendation to the recorded spec writes, tag included, and was taken for a user's edit: the
+    recommendation superseded, auto-apply held for the "edit". Only that exact spec is adopted; any
+    other difference is still the user's. Call under the project lock.
+
+    Over an apply no run has used yet, only the auto-apply after a settings change writes
+    (`server.plan.planner.Planner.replan`, ``over_unconfirmed``), built on that apply's spec: adopted
+    as it records itself over the unconfirmed one, at the unconfirmed one's run boundary, so the
+    runs that started before that apply keep its predecessor. A run that started between the two
+    applies (on the first) is still judged against the second: when the lost write happened is not
+    known.
+    """
+    tag = flatten(live).get(f"custom_tags.{RECOMMENDATION_TAG}")
+    rec = store.recommendations.pending(int(project.id or 0))
+    if tag is None or rec is None or rec.id is None or str(tag) != str(rec.id):
+        return None
+    pending = project.pending_apply or {}
+    base = pending.get("applied_spec") or project.current_spec
+    if not base:
+        return None
+    expected = proposed_spec(base, rec, cloud=project_cloud(store, project))
+    if spec_drift(live, expected):
+        return None
+    after_run = int(project.last_seen_run_id or 0)
+    if pending and not pending.get("confirmed", False):
+        after_run = max(after_run, int(pending.get("applied_after_run_id") or 0))
+    log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (the server "
+                "stopped mid-apply?): recorded as applied now", project.name, rec.id)
+    return _record_apply(store, project, rec, live, base, after_run)
+
+
+def finish_apply(store: Store, project: Project, record: dict[str, Any], live: dict[str, Any]) -> None:
+    """Record the apply ``record`` (`server.write_intent`) announced, which the job holds (``live``)
+    but the store never heard of: as `apply_recommendation` would have, at the run boundary it read
+    before writing. Call under the project lock."""
+    rec = store.recommendations.get(int(record["recommendation_id"]))
+    log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (the server "
+                "stopped mid-apply): recorded as applied now", project.name, rec.id)
+    _record_apply(store, project, rec, live, dict(record.get("before") or {}), int(record.get("after_run") or 0))
+
+
+# Where `Project.state` keeps the spec of Trimtab's last write (its apply's or revert's
+# ``applied_spec``) once a rebase on a user's edit has cleared ``pending_apply``, so detach still
+# knows which of the fields Trimtab owns hold what it wrote (`trimtab_wrote`).
+LAST_WRITE_KEY = "last_write"
+
+
+# Where it keeps the spec its first write since the (re-)import was made over (`_record_apply`): the
+# sizing detach puts back, the user's at a re-attach (``original_spec`` is the first import's).
+BEFORE_WRITES_KEY = "before_writes"
+
+
+def trimtab_wrote(project: Project) -> dict[str, Any] | None:
+    """The cluster spec as Trimtab's last apply or revert wrote it, or None when it wrote none since
+    the project was (re-)imported. A re-attach's record (``reattached``) holds the spec the import
+    found, the user's sizing, not a write of Trimtab's."""
+    pending = project.pending_apply or {}
+    if pending:
+        return None if pending.get("reattached") else pending.get("applied_spec")
+    kept = project.state.get(LAST_WRITE_KEY)
+    return kept if isinstance(kept, dict) else None
+
+
+def _with_rejected(state: dict[str, Any], config: ClusterConfig) -> dict[str, Any]:
+    """``state`` remembering ``config`` as turned down (the newest `REJECTED_KEPT`)."""
+    config_id = config_id_of(config)
+    kept = [c for c in state.get(REJECTED_KEY) or [] if c != config_id]
+    return {**state, REJECTED_KEY: [*kept, config_id][-REJECTED_KEPT:]}
+
+
+def _without_rejected(state: dict[str, Any], config: ClusterConfig) -> dict[str, Any]:
+    kept = state.get(REJECTED_KEY) or []
+    config_id = config_id_of(config)
+    if config_id not in kept:
+        return state
+    return {**state, REJECTED_KEY: [c for c in kept if c != config_id]}
+
+
+def _drift(project: Project, live: dict[str, Any]) -> list[str]:
+    """The paths where ``live`` differs from Trimtab's last write (or the recorded spec)."""
+    pending = project.pending_apply or {}
+    expected = pending.get("applied_spec") or project.current_spec
+    return spec_drift(live, expected) if expected else []
+
+
+def _refuse_adopted(store: Store, project: Project, live: dict[str, Any], *, dry_run: bool) -> None:
+    """`FailedPrecondition` when ``live`` is an apply Trimtab wrote but never recorded (recorded now)."""
+    if not dry_run and (adopted := adopt_own_write(store, project, live)) is not None:
+        raise FailedPrecondition(
+            f"project {project.name}: recommendation {adopted.id} is already on the job (Trimtab wrote it "
+            "but stopped before recording it); recorded as applied now, nothing written")

@@ -1,0 +1,172 @@
+"""The Jobs API side every write to a job shares (apply, revert, detach): the project it writes
+(`_active`, `project_cloud`), its cluster read from the job (`_job_cluster`), a write a crash left
+announced settled first (`_settle_announced`), the write verified or undone (`_write_verified`), and
+what it answers (`ApplyResult`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from server.databricks import (
+    DatabricksCallError,
+    DatabricksGateway,
+    DatabricksNotFound,
+    DatabricksRejected,
+    WorkspaceAuthError,
+)
+from server.databricks.gateway import DatabricksPermissionDenied
+from server.domain import Project, Recommendation
+from server.errors import FailedPrecondition, NotFound
+from server.onboard import taken_over
+from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, written_paths
+from server.store import Store
+from server.write_intent import intent_of
+
+log = logging.getLogger("server.apply")  # split from it: its log lines keep their name
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    recommendation: Recommendation | None
+    diff: str
+    applied: bool
+    message: str = ""
+    # What the person should know beyond the diff: the unconfirmed apply this one writes (or, dry,
+    # would write) over, and why.
+    note: str = ""
+
+
+def project_cloud(store: Store, project: Project) -> str:
+    """The cloud (aws | azure) the project's cluster runs on: its workspace's, as the planner prices
+    it. Not read from the spec's keys, which may name neither cloud: only for a project whose
+    workspace the store does not hold (read-only pages over partial data) is the spec's
+    ``azure_attributes`` taken as the sign of Azure."""
+    try:
+        return store.workspaces.get(project.workspace).cloud
+    except NotFound:
+        return "azure" if (project.current_spec or project.original_spec).get("azure_attributes") else "aws"
+
+
+def _active(store: Store, project_id: int) -> Project:
+    project = store.projects.get(project_id)
+    if project.detached:
+        raise FailedPrecondition(f"project {project.name} is detached")
+    if project.orphaned:
+        why = project.state.get("orphaned_reason") or "its job or cluster is gone"
+        raise FailedPrecondition(f"project {project.name} is orphaned ({why})")
+    return project
+
+
+def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
+                 dry_run: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The job's settings and the cluster's live spec; orphans the project when either is gone."""
+    try:
+        job = gateway.get_job(project.job_id)
+    except DatabricksNotFound as err:
+        if not dry_run:
+            store.projects.update(dataclasses.replace(project, orphaned=True))
+        raise FailedPrecondition(f"project {project.name}: the job no longer exists; project orphaned") from err
+    settings = job.get("settings") or {}
+    live = find_cluster_spec(settings, project.cluster_key)
+    if live is None:
+        if not dry_run:
+            store.projects.update(dataclasses.replace(project, orphaned=True))
+        raise FailedPrecondition(f"project {project.name}: cluster {project.cluster_key!r} is gone from the job")
+    if (other := taken_over(project, live)) is not None:
+        # Another server's now: writing it would have both servers size one job, and a rebase would
+        # adopt that server's wiring as a person's edit (the collector would then never see it).
+        if not dry_run:
+            store.projects.update(dataclasses.replace(project, orphaned=True,
+                                                      state={**project.state, "orphaned_reason": other}))
+        raise FailedPrecondition(f"project {project.name}: {other}; project orphaned")
+    return settings, live
+
+
+def _settle_announced(store: Store, gateway: DatabricksGateway, project_id: int, *,
+                      dry_run: bool) -> Project | None:
+    """The project (None when it was removed: an import that never reached the job) with a write announced and never recorded settled
+    first (`server.recover.reconcile`), before an apply or revert checks anything against its records:
+    its first apply, written and not recorded, was "no apply recorded"; a re-import's new address,
+    another server's take-over. `WriteSettled` when the job held the write (recorded now, nothing
+    else done). A job or cluster gone is left to the usual checks (they orphan the project). Call
+    under the project's lock."""
+    project = store.projects.get(project_id)
+    record = intent_of(project)
+    if dry_run or record is None:
+        return project
+    try:
+        job = gateway.get_job(project.job_id)
+    except DatabricksNotFound:
+        return project
+    live = find_cluster_spec(job.get("settings") or {}, project.cluster_key)
+    if live is None:
+        return project
+    from server.recover import reconcile  # it records through this module's functions
+
+    settled, recorded = reconcile(store, project, live)
+    if recorded == "apply":
+        raise WriteSettled(recorded, f"project {project.name}: recommendation {record.get('recommendation_id')} "
+                           "is already on the job (Trimtab wrote it but stopped before recording it); recorded "
+                           "as applied now, nothing written")
+    if recorded is not None:
+        raise WriteSettled(recorded, f"project {project.name}: Trimtab's last {recorded} was written to the job "
+                           "but not recorded (the server stopped between the two); recorded now, nothing written")
+    return settled
+
+
+class WriteSettled(FailedPrecondition):
+    """The job already held a write Trimtab announced and never recorded (`server.recover`): recorded
+    now, and nothing else done. ``kind``: the write's (apply, revert, onboard, detach)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
+                    before: dict[str, Any], new_spec: dict[str, Any], owned: set[str] | None = None) -> dict[str, Any]:
+    """``jobs/update`` with the complete entry, then re-read: what we wrote is what the job holds.
+    The spec as the job holds it is returned (what runs will report, so later drift checks agree).
+
+    Only the paths Trimtab wrote are checked: those ``new_spec`` sets over ``before``
+    (`server.spec.written_paths`) and the ``owned`` ones (a recommendation's, even where equal to
+    the live spec). A field Databricks fills in or normalises elsewhere is not a failed write. If a
+    written path does not hold its value (or the update failed half-way), the previous spec is
+    written back before the error is raised, so nothing stays half-applied; the error names the paths.
+    """
+    written = written_paths(before, new_spec) | (owned or set())
+    try:
+        gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, new_spec))
+    except REFUSED:
+        raise  # refused outright: nothing was written, so there is nothing to restore (it would be refused too)
+    except DatabricksCallError:
+        _restore(gateway, project, settings, before)  # it may have been written before the call failed
+        raise
+    try:
+        reread = find_cluster_spec((gateway.get_job(project.job_id).get("settings") or {}), project.cluster_key)
+        mismatch = readback_mismatch(reread or {}, new_spec, written)
+    except DatabricksCallError:
+        _restore(gateway, project, settings, before)
+        raise
+    if mismatch or reread is None:
+        _restore(gateway, project, settings, before)
+        what = f"{', '.join(mismatch)} differ" if reread is not None else f"{project.cluster_key!r} is gone"
+        raise FailedPrecondition(f"project {project.name}: the job did not take the new spec "
+                                 f"({what}); the previous spec was restored")
+    return reread
+
+
+# What `jobs/update` answers when it wrote nothing: the request refused (400), the job gone, no
+# permission on the job (`DatabricksPermissionDenied`: CAN_MANAGE) or the token refused.
+REFUSED = (DatabricksRejected, DatabricksNotFound, DatabricksPermissionDenied, WorkspaceAuthError)
+
+
+def _restore(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
+             before: dict[str, Any]) -> None:
+    try:
+        gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, before))
+    except DatabricksCallError as err:  # report the first failure, not this one
+        log.error("project %s: could not restore the previous spec: %s", project.name, err)
