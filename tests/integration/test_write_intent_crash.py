@@ -80,6 +80,16 @@ class _Restarted:
         return self.collect()
 
 
+def _applied(store: Store, secrets: SecretBox, job_id: int, emulator: RunningWorkspace,
+             gateway: DatabricksGateway) -> tuple[_Loop, Recommendation]:
+    """A loop of the job, run once, its recommendation applied by hand (not yet confirmed by a run)."""
+    loop = _Loop(store, secrets, job_id, emulator, gateway, auto_apply=False)
+    loop.cycle()
+    applied = apply_recommendation(store, gateway, loop.pid).recommendation
+    assert applied is not None and applied.id is not None
+    return loop, applied
+
+
 def _live(gateway: DatabricksGateway, job_id: int) -> dict[str, Any]:
     return find_cluster_spec(gateway.get_job(job_id)["settings"], "main") or {}
 
@@ -121,10 +131,7 @@ def test_a_revert_killed_after_its_write_is_recorded_as_reverted_and_rejected(
     # Crash review 2: the store still said "applied"; the next run was a user's edit (owner_sizing,
     # auto-apply paused), the reverted configuration was not remembered, a second revert said
     # "nothing to revert".
-    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
-    loop.cycle()
-    applied = apply_recommendation(store, gateway, loop.pid).recommendation
-    assert applied is not None and applied.id is not None
+    loop, applied = _applied(store, secrets, job_ids[0], emulator, gateway)
     loop.cycle()  # confirms it
     with _killed_after_update(monkeypatch, loop.project.job_id):
         revert(store, gateway, loop.pid)
@@ -145,10 +152,7 @@ def test_a_revert_killed_after_its_write_is_recorded_as_reverted_and_rejected(
 def test_a_revert_killed_after_its_write_is_recorded_by_the_next_revert(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
         emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
-    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
-    loop.cycle()
-    applied = apply_recommendation(store, gateway, loop.pid).recommendation
-    assert applied is not None and applied.id is not None
+    loop, applied = _applied(store, secrets, job_ids[0], emulator, gateway)
     with _killed_after_update(monkeypatch, loop.project.job_id):
         revert(store, gateway, loop.pid)
     held = _live(gateway, loop.project.job_id)
@@ -266,9 +270,7 @@ def test_a_reimport_killed_after_a_persons_resize_keeps_the_resize_theirs(
         emulator: RunningWorkspace, gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
     # Review 19: settled, the killed re-import took the live spec as Trimtab's own (no
     # ``user_edit_paths``), so the next detach put the imported 4 workers back over the person's 9.
-    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
-    loop.cycle()
-    apply_recommendation(store, gateway, loop.pid)
+    loop, _ = _applied(store, secrets, job_ids[0], emulator, gateway)
     loop.cycle()  # confirms it
     job = loop.project.job_id
     spec = dict(_live(gateway, job))
