@@ -9,6 +9,18 @@ copy to another directory; ``load_catalog(that_dir)`` reads it.
 Lookups never default: a node type, region, plan or volume type the catalog
 does not know raises an error naming it, because a silent zero would show a
 user a cheaper cluster than the one they would pay for.
+
+**Fleet node types** (AWS ``m-fleet.xlarge``, ``md-fleet.2xlarge``...): Databricks launches, for
+each node, whichever same-size instance type of the fleet's family it finds available and cheapest
+("Introducing Databricks Fleet Clusters for AWS"), and publishes no fixed list of them. A fleet is
+a ``node_types`` entry with ``members``: the same-size instance types of the catalog it may land
+on (m5d/m6id for md-fleet). Its vCPUs and DBU/h are its members' (they must agree: a fleet bills
+the DBUs of its size), its memory, local disk and network the smallest member's (what any node of
+it has at least). It has no list price of its own: its on-demand price is its dearest member's in
+the region (`PriceCatalog.hourly_price`), an upper bound over the members, and its spot discount
+the smallest of its members' families' (`PriceCatalog.spot_discount`), so an estimate never reads
+a fleet cheaper than the instance it ran on. A run with a cloud bill is priced from the bill, which
+charges the instances that actually ran (`server.costing.billing`).
 """
 
 from __future__ import annotations
@@ -58,6 +70,13 @@ class NodeTypeInfo:
     # quotes, Azure's expected bandwidth); None when a catalog does not know it. The replay uses it
     # to share a node's network among the tasks running on it (`models.replay`).
     network_gbps: float | None = None
+    # A fleet node type's members (the instance types it may launch, see the module's docstring);
+    # empty for an instance type of its own.
+    members: tuple[str, ...] = ()
+
+    @property
+    def is_fleet(self) -> bool:
+        return bool(self.members)
 
 
 # Optional fields of an entry, each with its own source and date (the entry's ``source`` and
@@ -147,6 +166,38 @@ class PriceCatalog:
                 _validate(kind, e, f"price catalog {self.version} {kind} entry {i}")
         for kind, (_, _, keys, _) in KINDS.items():
             self._index[kind] = {tuple(e[k] for k in keys): e for e in self.entries.get(kind, ())}
+        self._check_fleets()
+
+    def _check_fleets(self) -> None:
+        """`InvalidCatalog` for a fleet whose figures are not its members': each member must be a node
+        type of the fleet's cloud that is no fleet itself, with the fleet's vCPUs and DBU/h, and the
+        fleet's memory, local disk and network must be the smallest member's. A fleet that read bigger
+        or cheaper than the instances it launches would be planned and priced on hardware it may not get."""
+        nodes = self._index["node_types"]
+        for (cloud, name), e in nodes.items():
+            members = e.get("members")
+            if not members:
+                continue
+            where = f"price catalog {self.version} node type {name} ({cloud})"
+            found = []
+            for m in members:
+                me = nodes.get((cloud, m))
+                if me is None or me.get("members"):
+                    raise InvalidCatalog(f"{where}: member {m!r} is not an instance type of the catalog on {cloud}")
+                found.append(me)
+            for k in ("vcpus", "dbus_per_hour"):
+                if any(me[k] != e[k] for me in found):
+                    theirs = ", ".join(f"{me['node_type']} {me[k]}" for me in found)
+                    raise InvalidCatalog(f"{where}: {k!r} {e[k]} must be every member's ({theirs})")
+            for k in ("memory_gb", "local_disk_gb"):
+                least = min(me[k] for me in found)
+                if e[k] != least:
+                    raise InvalidCatalog(f"{where}: {k!r} {e[k]} must be the smallest member's ({least})")
+            # Optional: a member's may be unknown (an older or hand-made catalog); the fleet's is never above a known one.
+            known = [me["network_gbps"] for me in found if me.get("network_gbps") is not None]
+            if e.get("network_gbps") is not None and known and e["network_gbps"] > min(known):
+                raise InvalidCatalog(f"{where}: 'network_gbps' {e['network_gbps']} must not be above the smallest "
+                                     f"member's ({min(known)})")
 
     # ------------------------------------------------------------ lookups
     def entry(self, kind: str, *key: str) -> dict[str, Any] | None:
@@ -174,26 +225,49 @@ class PriceCatalog:
         network = e.get("network_gbps")
         return NodeTypeInfo(cloud, node_type, str(e["family"]), int(e["vcpus"]), float(e["memory_gb"]),
                             float(e["local_disk_gb"]), float(e["dbus_per_hour"]),
-                            float(network) if network is not None else None)
+                            float(network) if network is not None else None,
+                            tuple(str(m) for m in e.get("members") or ()))
 
     def dbus_per_hour(self, cloud: str, node_type: str) -> float:
         return self.node_type(cloud, node_type).dbus_per_hour
 
     def hourly_price(self, cloud: str, region: str, node_type: str) -> float:
-        """On-demand list price of one instance-hour, without DBUs."""
+        """On-demand list price of one instance-hour, without DBUs. A fleet node type without a price
+        of its own costs its dearest member's: which member a node lands on is Databricks' choice at
+        launch, so the estimate is an upper bound over them (the module's docstring)."""
         e = self.entry("compute_prices", cloud, region, node_type)
         if e is not None:
             return float(e["usd_per_hour"])
         if region not in self.regions(cloud):
             raise UnknownRegion(cloud, region, self.regions(cloud))
+        members = self.members(cloud, node_type)
+        if members:
+            try:
+                return max(self.hourly_price(cloud, region, m) for m in members)
+            except UnknownNodeType as err:
+                # Priced without that member, the fleet could read cheaper than the node it launched.
+                raise UnknownNodeType(cloud, err.node_type,
+                                      f"on-demand price in {region} (a member of fleet {node_type})") from None
         raise UnknownNodeType(cloud, node_type, f"on-demand price in {region}")
 
+    def members(self, cloud: str, node_type: str) -> tuple[str, ...]:
+        """The instance types a fleet node type may launch; () for any other (or unknown) node type."""
+        e = self.entry("node_types", cloud, node_type)
+        return tuple(str(m) for m in (e or {}).get("members") or ())
+
     def spot_discount(self, cloud: str, family: str) -> float:
-        """Typical fraction off the on-demand price for spot capacity of a family (0.6 = 60% off)."""
+        """Typical fraction off the on-demand price for spot capacity of a family (0.6 = 60% off).
+        A fleet family without a discount of its own takes the smallest of its members' families'
+        (its spot nodes never read cheaper than on the member that discounts least)."""
         e = self.entry("spot_discounts", cloud, family)
-        if e is None:
-            raise TrimtabCostError(f"unknown instance family {family!r} on {cloud}: no spot discount in the catalog")
-        return float(e["discount"])
+        if e is not None:
+            return float(e["discount"])
+        nodes = self._index["node_types"]
+        fleets = [n for (c, _), n in nodes.items() if c == cloud and n["family"] == family and n.get("members")]
+        member_families = {str(nodes[(cloud, m)]["family"]) for n in fleets for m in n["members"]}
+        if member_families:
+            return min(self.spot_discount(cloud, f) for f in member_families)
+        raise TrimtabCostError(f"unknown instance family {family!r} on {cloud}: no spot discount in the catalog")
 
     def ebs_price(self, cloud: str, region: str, volume_type: str) -> StoragePrice:
         e = self.entry("storage_prices", cloud, region, volume_type)
@@ -264,6 +338,12 @@ def _validate(kind: str, e: Any, where: str) -> None:
         if not isinstance(e.get(k), str) or not e[k]:
             raise InvalidCatalog(f"{where}: entry {e!r} has no {k!r}")
     who = "/".join(e[k] for k in keys)
+    if kind == "node_types" and "members" in e:
+        members = e["members"]
+        if not isinstance(members, list) or not members or \
+                not all(isinstance(m, str) and m for m in members) or len(set(members)) != len(members):
+            raise InvalidCatalog(f"{where} ({who}): 'members' must be a non-empty list of distinct node types "
+                                 f"(the instance types the fleet launches), not {members!r}")
     for k in REQUIRED_TEXT.get(kind, ()):
         if not isinstance(e.get(k), str) or not e[k].strip():
             shown = "missing" if k not in e else repr(e[k])
