@@ -25,6 +25,8 @@ class NodeType:
     arch: str  # "x86_64" | "arm64"
     spot_capable: bool = True
     core_speed: float = 1.0
+    # A Databricks fleet node type's members (`FLEETS`); empty for an instance type of its own.
+    members: tuple[str, ...] = ()
 
     @property
     def dbus_per_hour(self) -> float:
@@ -46,6 +48,9 @@ DBUS_PER_VCPU: dict[str, float] = {
     **dict.fromkeys(("Dsv5", "Ddsv5", "DSv2", "Dsv4", "Ddsv4"), 0.1875),
     **dict.fromkeys(("Esv5", "Edsv5", "Esv4", "Edsv4", "Lsv3"), 0.25),
     "Fsv2": 0.125,
+    # Fleet families: their members' (a fleet bills the DBUs of its size).
+    **dict.fromkeys(("m-fleet", "md-fleet"), 0.1725),
+    **dict.fromkeys(("r-fleet", "rd-fleet"), 0.225),
 }
 # How many times a node's DBUs a Photon job cluster burns (``runtime_engine: PHOTON``). Source:
 # https://docs.databricks.com/en/compute/photon.html (Photon DBU consumption), transcribed 2026-11-24.
@@ -188,7 +193,45 @@ _AZURE: list[NodeType] = [
     ],
 ]
 
-NODE_TYPES: dict[str, NodeType] = {n.node_type_id: n for n in (*_AWS, *_AZURE)}
+# Databricks' AWS fleet node types ("Introducing Databricks Fleet Clusters for AWS": families m-fleet,
+# md-fleet, r-fleet and rd-fleet, sizes xlarge to 8xlarge): each node is launched as whichever same-size
+# instance type of the family Databricks finds available and cheapest. The emulator's members are its
+# own same-size types of the family, and it always finds the first one (the older generation, the
+# cheaper): a fleet node is that instance (`instance_type_of`), its figures that member's, except its
+# memory, local disk and network, which are the smallest member's (what Databricks promises any node).
+FLEETS: dict[str, tuple[str, ...]] = {
+    "m-fleet": ("m5", "m6i"), "md-fleet": ("m5d", "m6id"), "r-fleet": ("r5", "r6i"), "rd-fleet": ("r5d", "r6id"),
+}
+
+
+def _fleet(family: str, size: str, by_id: dict[str, NodeType]) -> NodeType:
+    members = [by_id[f"{m}.{size}"] for m in FLEETS[family]]
+    launched = members[0]
+    return NodeType(
+        node_type_id=f"{family}.{size}",
+        cloud="aws",
+        family=family,
+        vcpus=launched.vcpus,
+        memory_gib=min(m.memory_gib for m in members),
+        local_disk_gb=min(m.local_disk_gb for m in members),
+        network_gbps=min(m.network_gbps for m in members),
+        arch=launched.arch,
+        core_speed=launched.core_speed,
+        members=tuple(m.node_type_id for m in members),
+    )
+
+
+_AWS_BY_ID = {n.node_type_id: n for n in _AWS}
+_AWS_FLEETS = [_fleet(f, size, _AWS_BY_ID) for f in FLEETS for size in ("xlarge", "2xlarge", "4xlarge", "8xlarge")]
+
+NODE_TYPES: dict[str, NodeType] = {n.node_type_id: n for n in (*_AWS, *_AWS_FLEETS, *_AZURE)}
+
+
+def instance_type_of(node_type_id: str) -> str:
+    """The cloud instance type a node of ``node_type_id`` is launched as: a fleet's first member (the one the
+    emulator's cloud always has), any other type itself. What EC2 and the bill name, not what Databricks does."""
+    node = NODE_TYPES.get(node_type_id)
+    return node.members[0] if node is not None and node.members else node_type_id
 
 
 def get_node_type(node_type_id: str) -> NodeType:

@@ -51,6 +51,7 @@ from typing import Any
 
 from sandbox.clouds.aws import AwsStandIn, CostLineItem, SeededNode
 from sandbox.clouds.azure import AzureCostRow, AzureStandIn
+from sandbox.nodes import instance_type_of
 
 MS_PER_HOUR = 3_600_000
 MIN_BILLED_MS = 60_000  # EC2 bills Linux per second with a one-minute minimum
@@ -176,7 +177,9 @@ class CloudBilling:
             ids: dict[str, str] = {}
             for tags in ({**driver_tags}, {**worker_tags}) if driver_tags != worker_tags else ({**worker_tags},):
                 group = [n for n in nodes if (driver_tags if n.is_driver else worker_tags) == tags]
-                seeded = [SeededNode(n.node_type_id, bool(n.spot), list(n.ebs_volumes or []), str(n.instance_id))
+                # EC2 knows the instance a fleet node was launched as, not the Databricks fleet name.
+                seeded = [SeededNode(instance_type_of(n.node_type_id), bool(n.spot), list(n.ebs_volumes or []),
+                                     str(n.instance_id))
                           for n in group]
                 ids.update(self._aws.seed_cluster(cluster_id, seeded, spec.get("custom_tags"), terminate=True,
                                                   tags=tags))
@@ -214,12 +217,14 @@ class CloudBilling:
             if end <= start:
                 continue
             end = max(end, start + MIN_BILLED_MS) if cloud == "aws" else end
-            rate = self._instance_rate(cloud, n.node_type_id, bool(n.spot))
+            # A fleet node is billed as the instance it was launched as, at that instance's price.
+            instance = instance_type_of(n.node_type_id)
+            rate = self._instance_rate(cloud, instance, bool(n.spot))
             for day, ms in _day_slices(start, end):
                 hours = ms / MS_PER_HOUR
                 if cloud == "aws":
                     kind = "SpotUsage" if n.spot else "BoxUsage"
-                    aws_items.append(CostLineItem(day.date(), f"{prefix}-{kind}:{n.node_type_id}", rate * hours, tags))
+                    aws_items.append(CostLineItem(day.date(), f"{prefix}-{kind}:{instance}", rate * hours, tags))
                 else:
                     azure_rows.append(AzureCostRow(day.date(), "Virtual Machines", rate * hours, tags))
                     if self._dbu_rate is not None:
