@@ -184,11 +184,18 @@ def default_families(catalog: PriceCatalog, cloud: str, family: str) -> tuple[st
 
     AWS names siblings by the leading letter (m5 → c5, r5); Azure by the series
     letter (Dsv5 → Esv5, Fsv2 has no v5). Only families the catalog prices count.
+    An AWS fleet's siblings are the other fleets with the same local disks (md-fleet → rd-fleet):
+    a job on a fleet stays on fleets, which launch whatever instance is available, unless the
+    project's ``allowed_families`` name instance families too.
     """
     known = {catalog.node_type(cloud, t).family for t in catalog.node_types(cloud)}
     if cloud == "aws":
+        fleet = re.fullmatch(r"([mcr])(d?)-fleet", family)
         m = re.fullmatch(r"([mcr])(\d+[a-z]*)", family)
-        siblings = [f"{letter}{m.group(2)}" for letter in "mcr"] if m else [family]
+        if fleet:
+            siblings = [f"{letter}{fleet.group(2)}-fleet" for letter in "mcr"]
+        else:
+            siblings = [f"{letter}{m.group(2)}" for letter in "mcr"] if m else [family]
     else:
         m = re.fullmatch(r"([DE])(.*)", family)
         siblings = [f"{letter}{m.group(2)}" for letter in "DE"] if m else [family]
