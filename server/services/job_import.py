@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.apply import project_lock
 from server.config import shared_location_warning
@@ -86,6 +86,9 @@ from server.services.workspace_access import agent_wiring, check_answers, gatewa
 from server.services.workspace_checks import CLOUDS, pricing_catalog
 from server.spec import find_cluster_spec
 from server.store import Store
+
+if TYPE_CHECKING:
+    from server.costing.catalog import PriceCatalog
 
 log = logging.getLogger("server.services.workspaces")  # split from it: its log lines keep their name
 
@@ -141,7 +144,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         # The READ earlier calls put is this import's as much: recorded so on the projects (`reader_record`)
         # as an import in one call records it, so a detach later takes it back.
         reads = _SecretReads(granted=set(carry.granted) if carry is not None else set())
-        warnings = wiring_warnings(wiring)
+        warnings = list(wiring_warnings(wiring))
         for warning in warnings:
             log.warning("workspace %s: %s", ws.name, warning)
         try:
@@ -224,6 +227,9 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                         done = _import_job(store, gateway, ws, job, targets, wiring, dry_run, reader=reader,
                                            written=reads.written)
                         imported.extend(done)
+                        for warning in unpriced_node_types(done, catalog, ws.cloud):
+                            log.warning("workspace %s: %s", ws.name, warning)
+                            warnings.append(warning)
                     except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
                         # jobs/list shows jobs the token may only view: a 403 editing one is that job's
                         # alone (the gateway's `DatabricksPermissionDenied`), unless the token is refused
@@ -260,7 +266,33 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     if carry is not None:
         carry.granted |= reads.granted
         carry.rewritten = rewritten
-    return ImportResult(tuple(imported), tuple(skipped), tuple(left_out), warnings, tuple(deferred))
+    return ImportResult(tuple(imported), tuple(skipped), tuple(left_out), tuple(warnings), tuple(deferred))
+
+
+def unpriced_node_types(done: list[ImportedProject], catalog: PriceCatalog, cloud: str) -> list[str]:
+    """A warning for each imported project whose cluster names a node type (workers' or driver's) the
+    price catalog does not know on ``cloud``. Such a job is onboarded all the same (its runs are
+    collected, and a later catalog prices them while they are recent), but until then no run of it
+    has a cost and the planner has no price to compare configurations with: said at import, not first
+    found on a run's "not priced" note days later. A pool-backed cluster names the pool, not the type:
+    not judged here (its runs say so if the pool's type is unknown)."""
+    known = set(catalog.node_types(cloud))
+    out = []
+    for item in done:
+        p = item.project
+        spec = p.current_spec or {}
+        unknown = [str(t) for t in dict.fromkeys(spec.get(k) for k in ("node_type_id", "driver_node_type_id"))
+                   if isinstance(t, str) and t and t not in known]
+        if not unknown:
+            continue
+        names = ", ".join(repr(t) for t in unknown)
+        out.append(f"project {p.name} (job {p.job_id}, cluster {p.cluster_key!r}): node type"
+                   f"{'s' if len(unknown) > 1 else ''} {names} {'are' if len(unknown) > 1 else 'is'} not in price "
+                   f"catalog {catalog.version} on {cloud}: the job is onboarded and its runs are collected, but "
+                   "they are not priced and no recommendation is made for it until the server runs on a "
+                   f"catalog that prices {'them' if len(unknown) > 1 else 'it'} (`trimtab prices show --cloud "
+                   f"{cloud}` lists the node types it knows)")
+    return out
 
 
 def wiring_warnings(wiring: AgentWiring) -> tuple[str, ...]:
