@@ -169,10 +169,13 @@ class PriceCatalog:
         self._check_fleets()
 
     def _check_fleets(self) -> None:
-        """`InvalidCatalog` for a fleet whose figures are not its members': each member must be a node
-        type of the fleet's cloud that is no fleet itself, with the fleet's vCPUs and DBU/h, and the
-        fleet's memory, local disk and network must be the smallest member's. A fleet that read bigger
-        or cheaper than the instances it launches would be planned and priced on hardware it may not get."""
+        """`InvalidCatalog` for a fleet whose figures are not its members': no member may be a fleet
+        itself, every member the catalog has must have the fleet's vCPUs and DBU/h, and the fleet's
+        memory, local disk and network must be the smallest member's. A fleet that read bigger or
+        cheaper than the instances it launches would be planned and priced on hardware it may not get.
+        A member the catalog lacks (an older or hand-made catalog) is no error here: the fleet is then
+        not priced, the lookups naming that member (`hourly_price`, `spot_discount`), as any node type
+        a catalog lacks."""
         nodes = self._index["node_types"]
         for (cloud, name), e in nodes.items():
             members = e.get("members")
@@ -182,16 +185,20 @@ class PriceCatalog:
             found = []
             for m in members:
                 me = nodes.get((cloud, m))
-                if me is None or me.get("members"):
-                    raise InvalidCatalog(f"{where}: member {m!r} is not an instance type of the catalog on {cloud}")
-                found.append(me)
+                if me is not None and me.get("members"):
+                    raise InvalidCatalog(f"{where}: member {m!r} is a fleet itself, not an instance type")
+                if me is not None:
+                    found.append(me)
+            if not found:
+                continue
             for k in ("vcpus", "dbus_per_hour"):
                 if any(me[k] != e[k] for me in found):
                     theirs = ", ".join(f"{me['node_type']} {me[k]}" for me in found)
                     raise InvalidCatalog(f"{where}: {k!r} {e[k]} must be every member's ({theirs})")
             for k in ("memory_gb", "local_disk_gb"):
                 least = min(me[k] for me in found)
-                if e[k] != least:
+                # With a member missing, the smallest is not known: the fleet's is only never above a known one.
+                if e[k] > least or (len(found) == len(members) and e[k] != least):
                     raise InvalidCatalog(f"{where}: {k!r} {e[k]} must be the smallest member's ({least})")
             # Optional: a member's may be unknown (an older or hand-made catalog); the fleet's is never above a known one.
             known = [me["network_gbps"] for me in found if me.get("network_gbps") is not None]
@@ -264,9 +271,12 @@ class PriceCatalog:
             return float(e["discount"])
         nodes = self._index["node_types"]
         fleets = [n for (c, _), n in nodes.items() if c == cloud and n["family"] == family and n.get("members")]
-        member_families = {str(nodes[(cloud, m)]["family"]) for n in fleets for m in n["members"]}
-        if member_families:
-            return min(self.spot_discount(cloud, f) for f in member_families)
+        members = [m for n in fleets for m in n["members"]]
+        lacking = [m for m in members if (cloud, m) not in nodes]
+        if lacking:
+            raise UnknownNodeType(cloud, lacking[0], f"family (a member of fleet family {family})")
+        if members:
+            return min(self.spot_discount(cloud, str(nodes[(cloud, m)]["family"])) for m in members)
         raise TrimtabCostError(f"unknown instance family {family!r} on {cloud}: no spot discount in the catalog")
 
     def ebs_price(self, cloud: str, region: str, volume_type: str) -> StoragePrice:
