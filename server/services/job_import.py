@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.apply import project_lock
 from server.config import shared_location_warning
+from server.costing.errors import TrimtabCostError
 from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
@@ -227,7 +228,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                         done = _import_job(store, gateway, ws, job, targets, wiring, dry_run, reader=reader,
                                            written=reads.written)
                         imported.extend(done)
-                        for warning in unpriced_node_types(done, catalog, ws.cloud):
+                        for warning in unpriced_node_types(done, catalog, ws):
                             log.warning("workspace %s: %s", ws.name, warning)
                             warnings.append(warning)
                     except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
@@ -269,29 +270,31 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     return ImportResult(tuple(imported), tuple(skipped), tuple(left_out), tuple(warnings), tuple(deferred))
 
 
-def unpriced_node_types(done: list[ImportedProject], catalog: PriceCatalog, cloud: str) -> list[str]:
-    """A warning for each imported project whose cluster names a node type (workers' or driver's) the
-    price catalog does not know on ``cloud``. Such a job is onboarded all the same (its runs are
-    collected, and a later catalog prices them while they are recent), but until then no run of it
-    has a cost and the planner has no price to compare configurations with: said at import, not first
-    found on a run's "not priced" note days later. A pool-backed cluster names the pool, not the type:
-    not judged here (its runs say so if the pool's type is unknown)."""
-    known = set(catalog.node_types(cloud))
+def unpriced_node_types(done: list[ImportedProject], catalog: PriceCatalog, ws: Workspace) -> list[str]:
+    """A warning for each node type (workers' or driver's) of an imported project's cluster that the
+    price catalog cannot price in ``ws``'s cloud and region: one it does not know, or a fleet whose
+    member it lacks. Such a job is onboarded all the same (its runs are collected, and a later catalog
+    prices them while they are recent), but until then no run of it has a cost and the planner has no
+    price to compare configurations with: said at import, not first found on a run's "not priced"
+    note days later. A pool-backed cluster names the pool, not the type: not judged here (its runs
+    say so if the pool's type is unknown)."""
     out = []
     for item in done:
         p = item.project
         spec = p.current_spec or {}
-        unknown = [str(t) for t in dict.fromkeys(spec.get(k) for k in ("node_type_id", "driver_node_type_id"))
-                   if isinstance(t, str) and t and t not in known]
-        if not unknown:
-            continue
-        names = ", ".join(repr(t) for t in unknown)
-        out.append(f"project {p.name} (job {p.job_id}, cluster {p.cluster_key!r}): node type"
-                   f"{'s' if len(unknown) > 1 else ''} {names} {'are' if len(unknown) > 1 else 'is'} not in price "
-                   f"catalog {catalog.version} on {cloud}: the job is onboarded and its runs are collected, but "
-                   "they are not priced and no recommendation is made for it until the server runs on a "
-                   f"catalog that prices {'them' if len(unknown) > 1 else 'it'} (`trimtab prices show --cloud "
-                   f"{cloud}` lists the node types it knows)")
+        for node_type in dict.fromkeys(spec.get(k) for k in ("node_type_id", "driver_node_type_id")):
+            if not isinstance(node_type, str) or not node_type:
+                continue
+            try:
+                info = catalog.node_type(ws.cloud, node_type)
+                catalog.hourly_price(ws.cloud, ws.pricing_region, node_type)
+                catalog.spot_discount(ws.cloud, info.family)
+            except TrimtabCostError as err:
+                out.append(f"project {p.name} (job {p.job_id}, cluster {p.cluster_key!r}): price catalog "
+                           f"{catalog.version} cannot price node type {node_type!r} ({err.message}): the job is "
+                           "onboarded and its runs are collected, but they are not priced and no recommendation "
+                           "is made for it until the server runs on a catalog that prices it (`trimtab prices "
+                           f"show --cloud {ws.cloud}` lists the node types it knows)")
     return out
 
 

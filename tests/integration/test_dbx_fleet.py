@@ -80,11 +80,18 @@ def test_a_job_on_a_node_type_the_catalog_does_not_price_is_onboarded_with_a_war
     assert imported.created and not result.skipped
     (warning,) = [w for w in result.warnings if FLEET in w]
     assert warning == (
-        f"project {imported.project.name} (job {imported.project.job_id}, cluster 'main'): node type "
-        f"'{FLEET}' is not in price catalog no-fleet-1 on aws: the job is onboarded and its runs are collected, "
-        "but they are not priced and no recommendation is made for it until the server runs on a catalog that "
-        "prices it (`trimtab prices show --cloud aws` lists the node types it knows)")
-    # A dry run says it too; a job on a priced type gets no such warning.
+        f"project {imported.project.name} (job {imported.project.job_id}, cluster 'main'): price catalog "
+        f"no-fleet-1 cannot price node type '{FLEET}' (unknown node type '{FLEET}' on aws: the price catalog has "
+        "no DBUs per hour or sizes for it): the job is onboarded and its runs are collected, but they are not "
+        "priced and no recommendation is made for it until the server runs on a catalog that prices it "
+        "(`trimtab prices show --cloud aws` lists the node types it knows)")
+    # A catalog that knows the fleet but lacks one of its members cannot price it either (from the other
+    # member alone it would read cheaper than the node it may launch): said so, naming the member.
+    monkeypatch.setattr(workspace_access._integration, "catalog", _without(load_catalog(), "m6id.xlarge"))
+    (lacking,) = [w for w in _import(store, secrets, gateway, FLEET).warnings if FLEET in w]
+    assert f"cannot price node type '{FLEET}' (unknown node type 'm6id.xlarge' on aws: the price catalog has no " \
+        f"on-demand price in us-east-1 (a member of fleet {FLEET}) for it)" in lacking
+    # A dry run of a job on a priced type gets no such warning.
     monkeypatch.setattr(workspace_access._integration, "catalog", load_catalog())
     job_id = gateway.create_job(etl_job(aws_cluster("m5d.xlarge", 2), name="plain"))
     plain = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING, dry_run=True)
