@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from server.domain import ClusterConfig
+from server.hardware import gpu_node_type
 
 TASK_PREFIX = "task:"
 
@@ -389,8 +390,6 @@ AUTO_ACCESS_MODE = "DATA_SECURITY_MODE_AUTO"
 # "Auto defaults to Standard unless a machine learning runtime, a GPU instance type, or a Databricks
 # Runtime lower than 14.3 is selected, in which case Dedicated is used" (Databricks, access modes).
 AUTO_DEDICATED_BELOW = (14, 3)
-# GPU instance families: AWS g*/p* (g4dn, g5, p3, p4d, ...), Azure's N-series (NC, ND, NV).
-_GPU_NODE_TYPE = re.compile(r"^(?:[gp]\d|Standard_N[CDV])", re.IGNORECASE)
 _RUNTIME = re.compile(r"^(\d+)\.(\d+)\.")
 
 
@@ -418,7 +417,7 @@ def auto_is_standard(spec: Mapping[str, Any]) -> bool:
     if version is not None and version < AUTO_DEDICATED_BELOW:
         return False
     nodes = (spec.get("node_type_id"), spec.get("driver_node_type_id"))
-    return not any(_GPU_NODE_TYPE.match(str(n)) for n in nodes if n)
+    return not any(gpu_node_type(str(n)) for n in nodes if n)  # GPU types: `server.hardware`
 
 
 def access_mode_label(spec: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost, shape_first_on_demand, sku_of
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
+from server.hardware import NodeKind, node_kind
 from server.plan.policy import ClusterPolicy, DbuRate, filled_into
 from server.plan.storage import advise
 from server.spec import (
@@ -173,10 +174,77 @@ def same_cluster(a: ClusterConfig, b: ClusterConfig) -> bool:
 
 
 def families_for(current: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
-                 cloud: str) -> tuple[str, ...]:
-    """The worker families the project may use: the user's list, else the current one's siblings."""
-    return settings.allowed_families or default_families(
-        catalog, cloud, catalog.node_type(cloud, current.node_type_id).family)
+                 cloud: str, *, live: ClusterConfig | None = None) -> tuple[str, ...]:
+    """The worker families the project may use: the user's list, else the siblings of ``current``'s
+    family (the cluster as imported, `project_anchor`), of the kinds of hardware ``live`` (the cluster
+    as it runs; ``current`` without it) allows (`cluster_kinds`).
+
+    The siblings are re-anchored on ``live``'s family when that is not among them: Trimtab only moves
+    a cluster within them, so only its owner put it there (an m5d job moved to m7gd by hand), and
+    searching the imported family's siblings again would undo that choice with no word of it."""
+    live = live or current
+    family = catalog.node_type(cloud, current.node_type_id).family
+    if not settings.allowed_families and live.node_type_id and live.node_type_id != current.node_type_id:
+        try:
+            live_family = catalog.node_type(cloud, live.node_type_id).family
+        except TrimtabCostError:
+            live_family = family
+        if live_family not in default_families(catalog, cloud, family):
+            family = live_family
+    listed = settings.allowed_families or default_families(catalog, cloud, family)
+    kinds = cluster_kinds(live, settings, catalog, cloud)
+    of_kind = {catalog.node_type(cloud, t).family for t in catalog.node_types(cloud) if node_kind(t) in kinds}
+    return tuple(f for f in listed if f in of_kind)
+
+
+def cluster_kinds(live: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
+                  cloud: str) -> frozenset[NodeKind]:
+    """The kinds of hardware (CPU architecture, GPUs or not: `server.hardware`) a recommended
+    cluster may run on, its workers and its driver alike: the live cluster's workers' kind.
+
+    Trimtab cannot know whether what a job runs (a docker image, libraries, native code, CUDA) runs on
+    another architecture, or without GPUs, so the live one is a hard constraint: a user edit to
+    Graviton is kept, and never undone by x86 workers under its Graviton driver. Only a user who lists
+    families of the live kind and of another in allowed_families lets the search cross (each
+    cluster still of one kind), and not for a cluster with a ``docker_image``, built for one
+    architecture. A list of other kinds alone (one set before the owner moved the job, say) does not
+    move the job: `build_candidates` refuses it, naming both."""
+    own = node_kind(live.node_type_id)
+    if not settings.allowed_families or (live.spec or {}).get("docker_image"):
+        return frozenset({own})
+    listed = {node_kind(t) for t in catalog.node_types(cloud)
+              if catalog.node_type(cloud, t).family in settings.allowed_families}
+    return frozenset(listed) if own in listed else frozenset({own})
+
+
+def matching_driver(driver: str, kind: NodeKind, catalog: PriceCatalog, cloud: str,
+                    families: Iterable[str]) -> str | None:
+    """``driver``, or when it is not of ``kind`` the node type of ``kind`` among ``families`` nearest it
+    in memory (the smallest holding as much, else the largest): a cluster's driver and workers are
+    always of one kind (`cluster_kinds`). None when ``families`` have no type of ``kind``."""
+    if node_kind(driver) == kind:
+        return driver
+    wanted = set(families)
+    same = [catalog.node_type(cloud, t) for t in catalog.node_types(cloud)
+            if node_kind(t) == kind and catalog.node_type(cloud, t).family in wanted]
+    if not same:
+        return None
+    memory = catalog.node_type(cloud, driver).memory_gb
+    big = [i for i in same if i.memory_gb >= memory]
+    pick = min(big, key=lambda i: (i.memory_gb, i.vcpus, i.node_type)) if big else \
+        max(same, key=lambda i: (i.memory_gb, -i.vcpus, i.node_type))
+    return pick.node_type
+
+
+def _kind_refused(live: ClusterConfig, settings: ProjectSettings) -> str:
+    """Why the project's allowed_families leave no family for the cluster's kind of hardware."""
+    own = node_kind(live.node_type_id).words()
+    both = "" if (live.spec or {}).get("docker_image") else \
+        ", or list them beside these to let Trimtab try both (each cluster of one kind)"
+    return (f"the project's allowed_families ({', '.join(settings.allowed_families)}) name no {own} family, and "
+            f"the cluster runs {live.node_type_id} ({own}): Trimtab never moves a job to other hardware on its "
+            "own (what it runs may be built for one CPU architecture, or need GPUs). Add the "
+            f"{own} families it may use (`trimtab project set --allowed-families ...`){both}")
 
 
 def default_families(catalog: PriceCatalog, cloud: str, family: str) -> tuple[str, ...]:
@@ -370,7 +438,21 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     current = anchor or current
     cloud = pricing.cloud
     cur_info = catalog.node_type(cloud, current.node_type_id)
-    families = families_for(current, settings, catalog, cloud) if pool is None else ()
+    families = families_for(current, settings, catalog, cloud, live=live) if pool is None else ()
+    # The kinds of hardware a candidate may be of (None on a pool, whose types are fixed): the live
+    # cluster's, and a driver the user fixed is of its candidates' kind too.
+    kinds = cluster_kinds(live, settings, catalog, cloud) if pool is None else None
+    if kinds is not None and not families:
+        raise FailedPrecondition(_kind_refused(live, settings))
+    if kinds is not None and settings.driver_node_type_id:
+        fixed = node_kind(settings.driver_node_type_id)
+        if fixed not in kinds:
+            raise FailedPrecondition(
+                f"the project's driver_node_type_id {settings.driver_node_type_id} is {fixed.words()}, and the "
+                f"cluster runs {live.node_type_id} ({node_kind(live.node_type_id).words()}): a cluster's driver "
+                "and workers run on one kind of hardware; set a driver of the cluster's kind "
+                "(`trimtab project set --driver-node-type ...`)")
+        kinds = frozenset({fixed})
     autoscale = current.autoscale_max > 0 and settings.keep_autoscaling
     # A policy that fills the sizing in (fixed ``autoscale.*``, say) refuses the other shape: the
     # filled value would sit beside the written one, which Databricks refuses when the run starts.
@@ -420,11 +502,23 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # Every candidate is priced with this driver: one the catalog lacks would leave no candidate.
     catalog.node_type(cloud, driver)
 
+    def driver_for(node_type: str) -> str | None:
+        """The driver of a cluster of ``node_type`` workers: ``driver``, or its counterpart of the
+        workers' kind of hardware (`matching_driver`); None for a kind the project may not use."""
+        if follow_workers or pool is not None:
+            return node_type if follow_workers else driver
+        kind = node_kind(node_type)
+        return matching_driver(driver, kind, catalog, cloud, families) if kinds is not None and kind in kinds \
+            else None
+
     out: dict[str, tuple[Candidate, ClusterConfig]] = {}
     for node_type in node_types:
         info = catalog.node_type(cloud, node_type)
         if pool is None and info.family not in families:
             continue
+        cluster_driver = driver_for(node_type)
+        if cluster_driver is None:
+            continue  # of a kind the project may not use (a driver the user fixed is of another)
         for workers in worker_counts(low, high) if policy_range is None else [policy_range[1]]:
             if autoscale and workers <= low and policy_range is None:
                 continue  # its range would be low..low: Databricks needs max_workers > min_workers
@@ -432,7 +526,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             if not (cur_cores / CORE_SPAN <= cores <= cur_cores * CORE_SPAN):
                 continue
             for spot in spot_options:
-                config = _config(live, node_type, node_type if follow_workers else driver, workers, spot,
+                config = _config(live, node_type, cluster_driver, workers, spot,
                                  autoscale, low, first_on_demand=on_demand_floor, spot_kind=spot_kind)
                 if policy_range is not None:  # the range the policy fixes, as it fixes it
                     config = dataclasses.replace(config, autoscale_min=policy_range[0])
@@ -468,7 +562,10 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         # Trimtab's reading of the policy: refused only once a run failed its validation at start
         # (``current_refused``). Its runs show it passes today, and a reading that differs from the
         # service's must not move a healthy job. On another driver it is a change like any other.
-        own_driver = config.node_type_id if follow_workers else driver
+        # A configuration of a kind the project may not use (runs before the owner moved the job to
+        # Graviton, say) is observed only, on the driver it ran with.
+        other_kind = kinds is not None and node_kind(config.node_type_id) not in kinds
+        own_driver = driver_of(config) if other_kind else driver_for(config.node_type_id) or driver
         kept = i == 0 and own_driver == driver_of(live) and not current_refused
         # Priced like the others: on the chosen driver, and (a run's configuration) on the live
         # disks, which a recommendation of it keeps; ``first_on_demand`` as Databricks reads it
@@ -490,7 +587,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             continue  # the first of the same id stands: the current one before runs of it
         seen.add(own[0].config_id)
         if (i == 0 and current_refused) or not (kept or allowed(config)) or own[0].config_id in turned_down \
-                or outside_bounds(config, settings, catalog, cloud, pool=pool):
+                or other_kind or outside_bounds(config, settings, catalog, cloud, pool=pool):
             # Observed only: what its runs taught stays in the model, and it is never run again.
             own = (dataclasses.replace(own[0], allowed=False), own[1])
             out[own[0].config_id] = own  # a grid twin of the same id is no way back to it

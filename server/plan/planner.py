@@ -144,8 +144,10 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     drivers = [d for i in on_driver
                if (d := driver_run(runs[i], full[i], catalog, pricing.cloud, beats[i])) is not None]
     # The driver first: it does not change the workers' runtime, and every candidate is priced with it.
+    # Of the families the workers may use, re-anchored and of the live cluster's kind of hardware as
+    # theirs are (`families_for`): a Graviton job is never offered an x86 driver, nor the reverse.
     options = driver_options(catalog, pricing.cloud, families_for(anchor or current, project.settings, catalog,
-                                                                  pricing.cloud),
+                                                                  pricing.cloud, live=current),
                              current, region=pricing.region, plan=pricing.plan, sku=pricing.sku,
                              policy=cluster_policy)
     # A driver is offered only if some worker configuration of the project's space is inside the
