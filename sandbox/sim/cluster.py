@@ -242,6 +242,7 @@ def plan_cluster(new_cluster: dict[str, Any]) -> ClusterPlan:
     if not isinstance(conf, dict):
         raise SpecError("spark_conf", "must be an object of strings")
     _check_tags(new_cluster.get("custom_tags"))
+    _check_volume_count(new_cluster, worker, driver)
     return ClusterPlan(
         worker_type=worker,
         driver_type=driver,
@@ -253,6 +254,28 @@ def plan_cluster(new_cluster: dict[str, Any]) -> ClusterPlan:
         ebs_volumes=_ebs_volumes(new_cluster, worker),
         spark_conf={str(k): str(v) for k, v in conf.items()},
     )
+
+
+def _check_volume_count(spec: dict[str, Any], worker: NodeType, driver: NodeType) -> None:
+    """Databricks refuses ``ebs_volume_count`` 0 on a node type with no instance store: "For node types
+    with no instance store, at least one EBS volume needs to be specified; otherwise, cluster creation
+    will fail" (databricks-sdk ``AwsAttributes.ebs_volume_count``). The count applies to every node, so
+    the driver's type counts too. Left unset, the service attaches its default volume (`_ebs_volumes`).
+
+    Not with ``enable_elastic_disk`` on: with Autoscaling Local Storage the cluster "will dynamically
+    acquire additional disk space when its Spark workers are running low on disk space"
+    (``ClusterSpec.enable_elastic_disk``), attaching EBS volumes itself (the simulator's expansions,
+    `sandbox.sim.run`), so no count is asked of the spec. The docs do not say the service then
+    refuses a count of 0, and the emulator refuses only what they say fails."""
+    attrs = spec.get("aws_attributes") or {}
+    if "ebs_volume_count" not in attrs or attrs["ebs_volume_count"] not in (0, "0") or \
+            spec.get("enable_elastic_disk") is True:
+        return
+    bare = [n.node_type_id for n in dict.fromkeys((worker, driver)) if n.cloud == "aws" and n.local_disk_gb <= 0]
+    if bare:
+        raise SpecError("aws_attributes.ebs_volume_count",
+                        f"0 on {bare[0]}, a node type with no instance store: at least one EBS volume needs to "
+                        "be specified for node types with no instance store")
 
 
 def validate_cluster_spec(new_cluster: dict[str, Any]) -> None:

@@ -111,3 +111,21 @@ def test_bad_ebs_attributes_are_rejected_with_the_field(attrs: dict, field: str,
     with pytest.raises(SpecError) as err:
         _volumes(**attrs)
     assert err.value.field == field and words in str(err.value)
+
+
+@pytest.mark.parametrize("spec", [
+    {"node_type_id": "m5.xlarge", "num_workers": 2},
+    {"node_type_id": "m5d.xlarge", "driver_node_type_id": "m5.xlarge", "num_workers": 2},
+])
+def test_no_volume_on_a_type_without_instance_store_is_refused_unless_elastic_disk_attaches_them(spec: dict) -> None:
+    # "For node types with no instance store, at least one EBS volume needs to be specified; otherwise,
+    # cluster creation will fail" (AwsAttributes.ebs_volume_count); the count is every node's, the driver's too.
+    with pytest.raises(SpecError) as err:
+        validate_cluster_spec({**spec, "aws_attributes": {"ebs_volume_count": 0}})
+    assert err.value.field == "aws_attributes.ebs_volume_count" and "m5.xlarge" in str(err.value)
+    # Autoscaling local storage acquires the disk itself; unset is the service's default volume.
+    validate_cluster_spec({**spec, "aws_attributes": {"ebs_volume_count": 0}, "enable_elastic_disk": True})
+    validate_cluster_spec(spec)
+    validate_cluster_spec({**spec, "aws_attributes": {"ebs_volume_count": 1, "ebs_volume_size": 100}})
+    # A type with instance store needs none.
+    validate_cluster_spec({"node_type_id": "m5d.xlarge", "num_workers": 2, "aws_attributes": {"ebs_volume_count": 0}})
