@@ -31,6 +31,7 @@ from server.spec import (
     azure_availability,
     config_from_spec,
     config_label,
+    ebs_size_problem,
     pool_ids,
     recommended_spec,
     with_pool_disks,
@@ -59,6 +60,16 @@ DEFAULT_MAX_FLOOR = 8
 # may set. It only stops a typo (2**31-1) from pricing clusters no workspace could start; a workspace's
 # own cluster size limit is lower (Databricks refuses the apply, kept as the project's problem).
 MAX_WORKERS = 10_000
+# The volume every node of a candidate gets when one of its node types has no instance store
+# (``local_disk_gb`` 0) and the live spec asks for none (``ebs_volume_count`` 0, which applying keeps):
+# Databricks refuses that ("For node types with no instance store, at least one EBS volume needs to be
+# specified; otherwise, cluster creation will fail", databricks-sdk ``AwsAttributes.ebs_volume_count``).
+# One General Purpose SSD of 100 GiB: the smallest Databricks accepts for that type (`EBS_SIZE_RANGE_GB`),
+# the volume it attaches to such a type when the fields are unset (the emulator's rule too), and gp2 as
+# Databricks attaches it without IOPS or throughput. Nothing measured says the job needs more: once its
+# runs show disk use, the storage advice sizes the volumes of every candidate (`_as_written`).
+REQUIRED_VOLUME_TYPE = "GENERAL_PURPOSE_SSD"
+REQUIRED_VOLUME_GB = 100
 # Where `Project.state` keeps the ids (`config_id_of`) of configurations the user turned down (a
 # rejected or reverted recommendation): they are never recommended again, only learned from.
 REJECTED_KEY = "rejected_configs"
@@ -171,6 +182,36 @@ def same_cluster(a: ClusterConfig, b: ClusterConfig) -> bool:
     return (config_id_of(a) == config_id_of(b) and driver_of(a) == driver_of(b)
             and (a.ebs_volume_type, a.ebs_volume_count, a.ebs_volume_size_gb)
             == (b.ebs_volume_type, b.ebs_volume_count, b.ebs_volume_size_gb))
+
+
+def with_required_volume(config: ClusterConfig, live: ClusterConfig, catalog: PriceCatalog,
+                         cloud: str) -> ClusterConfig:
+    """``config`` with one volume (`REQUIRED_VOLUME_GB`) when Databricks would refuse it without: on AWS,
+    a worker or driver type with no instance store, no volume of its own, and a live spec (``live``'s)
+    asking for none with ``ebs_volume_count`` 0, which applying keeps (`server.spec.recommended_spec`
+    merges into the live ``aws_attributes``). A spec that leaves the count unset gets Databricks' own
+    default and is left so. ``config`` as it is otherwise."""
+    if cloud != "aws" or config.ebs_volume_count > 0:
+        return config
+    attrs = (live.spec or {}).get("aws_attributes") or {}
+    if "ebs_volume_count" not in attrs or attrs["ebs_volume_count"] not in (0, "0"):
+        return config
+
+    def no_store(node_type: str) -> bool:
+        try:
+            return catalog.node_type(cloud, node_type).local_disk_gb <= 0
+        except TrimtabCostError:
+            return False  # a type the catalog does not know is never a candidate anyway
+
+    if not any(no_store(t) for t in {config.node_type_id, driver_of(config)} if t):
+        return config
+    size = REQUIRED_VOLUME_GB
+    volume_type = str(attrs.get("ebs_volume_type") or REQUIRED_VOLUME_TYPE)
+    if attrs.get("ebs_volume_size") and ebs_size_problem(volume_type, int(attrs["ebs_volume_size"])) is None:
+        size = int(attrs["ebs_volume_size"])  # the size the live spec names for its volumes, when valid
+    elif ebs_size_problem(volume_type, size) is not None:
+        volume_type = REQUIRED_VOLUME_TYPE
+    return dataclasses.replace(config, ebs_volume_type=volume_type, ebs_volume_count=1, ebs_volume_size_gb=size)
 
 
 def families_for(current: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
@@ -530,6 +571,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                                  autoscale, low, first_on_demand=on_demand_floor, spot_kind=spot_kind)
                 if policy_range is not None:  # the range the policy fixes, as it fixes it
                     config = dataclasses.replace(config, autoscale_min=policy_range[0])
+                if pool is None:
+                    config = with_required_volume(config, live, catalog, cloud)
                 if pool is None and spot and spot_nodes(config) == 0:
                     continue  # every node on demand (the floor covers them): the on-demand twin it is
                 if pool is not None:  # the pool's instances, as they are: nothing else changes
@@ -576,6 +619,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             config = dataclasses.replace(config, ebs_volume_type=live.ebs_volume_type,
                                          ebs_volume_count=live.ebs_volume_count,
                                          ebs_volume_size_gb=live.ebs_volume_size_gb)
+        if pool is None and not kept:
+            # The cluster as it runs is left as Databricks accepted it; any other needs its volume.
+            config = with_required_volume(config, live, catalog, cloud)
         try:
             info = catalog.node_type(cloud, config.node_type_id)
         except TrimtabCostError:

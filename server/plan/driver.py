@@ -20,7 +20,7 @@ from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, DriverPeaks, ProjectSettings, Run, Stage, outside_heap_bytes
-from server.plan.candidates import driver_of
+from server.plan.candidates import driver_of, with_required_volume
 from server.plan.policy import ClusterPolicy
 from server.spec import pool_fields
 
@@ -97,6 +97,8 @@ def driver_price(catalog: PriceCatalog, cloud: str, node_type: str, like: Cluste
     """One hour of ``node_type`` as a cluster's on-demand driver with ``like``'s volumes; None if unpriced."""
     alone = dataclasses.replace(like, node_type_id=node_type, driver_node_type_id=node_type, num_workers=0,
                                 autoscale_min=0, autoscale_max=0, availability="ON_DEMAND", spec={})
+    # With the volume a candidate on it gets over ``like``'s spec, so the driver is priced as written.
+    alone = with_required_volume(alone, like, catalog, cloud)
     try:
         return hourly_cost(alone, cloud, region, plan, sku, catalog, workers=0)
     except TrimtabCostError:
