@@ -8,27 +8,92 @@ gateway imports this module when it builds its first client.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
 
+import requests
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.clock import Clock as SdkClock
 from databricks.sdk.config import ConfigAttribute
 from databricks.sdk.core import Config
+from requests.adapters import HTTPAdapter
 
 from server.clock import Clock
 
+# The shortest HTTP timeout a request gets even when its call's deadline is (nearly) past: the last
+# try, made right at the deadline after a capped wait, still gets a chance to be answered.
+MIN_HTTP_TIMEOUT_S = 1.0
+
+
+class RetryWaitPastDeadline(Exception):  # noqa: N818 (not an error of its own: the SDK's last error says why)
+    """The SDK's retry loop asked to wait ``wait_s`` before its next try, and only ``left_s`` of the
+    call's deadline remain. Raised from the wait itself, inside the SDK's ``except`` block, so the
+    SDK's last error (a 429 with its Retry-After, a refused connection, a read that timed out) is
+    its ``__context__``."""
+
+    def __init__(self, wait_s: float, left_s: float) -> None:
+        super().__init__(f"the next try would come in {wait_s:.1f}s, {left_s:.1f}s before the deadline")
+        self.wait_s = wait_s
+        self.left_s = left_s
+
 
 class _SdkClockAdapter(SdkClock):
-    """Lets the SDK's own 429/503 retry loop wait on our injected clock."""
+    """Lets the SDK's own 429/503 retry loop wait on our injected clock, within the call's deadline.
+
+    The SDK's loop (``databricks.sdk.retries.retried``) sleeps the whole ``Retry-After`` first and
+    only then looks at its deadline: one 429 with Retry-After 600 held a call with a 60 s budget (and
+    the collector's one thread, every other workspace with it) for 600 s. So a wait that would end
+    past the deadline the gateway set for this thread's call (`deadline`) fails at once instead:
+    `RetryWaitPastDeadline`. Per thread, since a gateway serves the server's request threads."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
+        self._call = threading.local()
 
     def time(self) -> float:
         return self._clock.monotonic()
 
     def sleep(self, seconds: float) -> None:
+        left = self.time_left()
+        if left is not None and seconds > left:
+            raise RetryWaitPastDeadline(seconds, max(0.0, left))
         self._clock.sleep(seconds)
+
+    @contextlib.contextmanager
+    def deadline(self, at: float) -> Iterator[None]:
+        """Within the block, this thread's waits and HTTP timeouts end by ``at`` (on the clock)."""
+        before = getattr(self._call, "deadline", None)
+        self._call.deadline = at if before is None else min(before, at)
+        try:
+            yield
+        finally:
+            self._call.deadline = before
+
+    def time_left(self) -> float | None:
+        """Seconds to this thread's call deadline (None: no call under way)."""
+        at = getattr(self._call, "deadline", None)
+        return None if at is None else at - self._clock.monotonic()
+
+
+class _DeadlineHttpAdapter(HTTPAdapter):
+    """requests' transport with each request's timeout cut to the time left before its call's
+    deadline. The SDK gives every request the whole ``http_timeout_seconds``: a host that accepts
+    connections and never answers held each try that long, and a 10 s check took 41 s."""
+
+    def __init__(self, deadline: _SdkClockAdapter) -> None:
+        # The pool sizes the SDK gives its own adapter.
+        super().__init__(pool_connections=20, pool_maxsize=20)
+        self._deadline = deadline
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+        left = self._deadline.time_left()
+        if left is not None and isinstance(timeout, int | float):
+            timeout = max(MIN_HTTP_TIMEOUT_S, min(float(timeout), left))
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                            proxies=proxies)
 
 
 class _PatConfig(Config):
@@ -57,13 +122,18 @@ class _PatConfig(Config):
 
 def workspace_client(*, host: str, token: str, retry_timeout_s: int, http_timeout_s: float,
                      clock: Clock) -> WorkspaceClient:
-    """A PAT-authenticated client whose retries wait on ``clock`` (building it makes no call)."""
+    """A PAT-authenticated client whose retries wait on ``clock`` (building it makes no call).
+
+    Its ``config.clock`` is a `_SdkClockAdapter`: the gateway sets each call's deadline there, which
+    bounds both the SDK's waits and each request's HTTP timeout."""
+    retry_clock = _SdkClockAdapter(clock)
     sdk_config = _PatConfig(
         host=host,
         token=token,
         auth_type="pat",
         retry_timeout_seconds=retry_timeout_s,
         http_timeout_seconds=http_timeout_s,
-        clock=_SdkClockAdapter(clock),
+        clock=retry_clock,
+        http_adapter=_DeadlineHttpAdapter(retry_clock),
     )
     return WorkspaceClient(config=sdk_config)

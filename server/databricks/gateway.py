@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     # only a built gateway raises them, and building one has imported the SDK (`client`).
     from databricks.sdk import errors as sdk_errors
 
+    from server.databricks.client import _SdkClockAdapter
+
 log = logging.getLogger(__name__)
 
 
@@ -133,6 +135,8 @@ class DatabricksGateway:
         # class for, and an unmapped 4xx (431: a header too large) must not be retried like a 502.
         # Its session is private: without it, `_transient` judges by the reason phrase alone.
         self._last = threading.local()
+        # Where each call sets its deadline (`_do`): the SDK's waits and HTTP timeouts end by it.
+        self._retry_clock: _SdkClockAdapter = self._client.config.clock
         session = getattr(getattr(self._client.api_client, "_api_client", None), "_session", None)
         if session is not None:
             session.hooks["response"].append(self._note_status)
@@ -150,60 +154,104 @@ class DatabricksGateway:
             body: dict[str, Any] | None = None, data: bytes | None = None,
             retry_5xx: bool = True) -> dict[str, Any]:
         """One call, with 5xx retries (unless the call is not idempotent) and our error types.
-        ``data`` is a raw body (the Files API) instead of a JSON ``body``."""
+        ``data`` is a raw body (the Files API) instead of a JSON ``body``.
+
+        The whole call ends by one deadline, ``retry_timeout_s`` from now: the SDK's waits (429/503,
+        no connection) and each request's HTTP timeout are cut to it (`client._SdkClockAdapter`), so
+        neither a long Retry-After nor a host that never answers holds the caller past its budget."""
         from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
 
+        from server.databricks.client import RetryWaitPastDeadline
+
         raw = {"data": data, "headers": {"Content-Type": "application/octet-stream"}} if data is not None else {}
-        # The deadline of our own 5xx retries; the SDK's own (429/503, no connection) keep the whole
-        # budget, which its client was built with.
+        started = self._clock.monotonic()
+        # The deadline of our own 5xx retries; the SDK's own (429/503, no connection) keep the whole budget.
         budget_5xx = min(self._cfg.retry_timeout_s, getattr(_THREAD_BUDGET, "server_error_s", None)
                          or self._cfg.server_error_retry_s or self._cfg.retry_timeout_s)
-        deadline_5xx = self._clock.monotonic() + budget_5xx
+        deadline_5xx = started + budget_5xx
         attempt = 0
-        while True:
-            attempt += 1
-            self._last.status = None
-            try:
-                result = self._client.api_client.do(method, path, query=query, body=body, **raw)
-                return result if isinstance(result, dict) else {"items": result}
-            except (sdk_errors.InternalError, sdk_errors.DeadlineExceeded) as err:
-                # 500/504 (and 502 below): the SDK does not retry these; we do.
-                if not retry_5xx or self._clock.monotonic() >= deadline_5xx:
-                    raise DatabricksServerError(f"{method} {path}: {_message(err)}") from err
-                self._backoff(attempt, err, deadline_5xx)
-            except sdk_errors.DatabricksError as err:
-                status = getattr(self._last, "status", None)
-                if type(err) is sdk_errors.DatabricksError and retry_5xx and _transient(err, status):
-                    # Unmapped status (502 Bad Gateway, a proxy's 408 and the like): transient.
-                    if self._clock.monotonic() < deadline_5xx:
-                        self._backoff(attempt, err, deadline_5xx)
-                        continue
-                    raise DatabricksServerError(
-                        f"{method} {path}: {_message(err)} (HTTP {status or '?'}, still failing after "
-                        f"{budget_5xx}s of retries)") from err
-                raise _translate(method, path, err, status) from err
-            except TimeoutError as err:
-                # The SDK's retry budget (our deadline) ran out: 429/503, or no connection at all.
-                cause = err.__cause__ or err
-                why = self._cannot_reach(cause) or _message(cause)
-                raise DatabricksUnavailable(
-                    f"{method} {path}: {why} (still failing after {self._cfg.retry_timeout_s}s of retries)") from err
-            except json.JSONDecodeError as err:
-                # An answer that is not JSON (a proxy's or a firewall's HTML page): not Databricks
-                # answering, so the workspace is as good as unreachable. Before ValueError, which
-                # requests' JSONDecodeError also is.
-                raise DatabricksUnavailable(
-                    f"{method} {path}: {_cut(self._cfg.host)} answered with something other than JSON "
-                    "(a proxy or a login page in the way?)") from err
-            except ValueError as err:
-                # Raised before anything is sent (urllib3's LocationParseError for a host name label
-                # over 63 characters, UnicodeEncodeError for a header http.client cannot encode,
-                # requests' InvalidHeader/InvalidURL): the same request fails the same way again.
-                raise DatabricksRequestInvalid(
-                    f"{method} {path}: the request to {_cut(self._cfg.host)} could not be sent "
-                    f"({err.__class__.__name__}: {_cut(self._scrubbed(_message(err)))})") from err
-            except OSError as err:  # connection refused / reset, not retried by the SDK
-                raise DatabricksUnavailable(f"{method} {path}: {self._cannot_reach(err) or _message(err)}") from err
+        with self._retry_clock.deadline(started + self._cfg.retry_timeout_s):
+            while True:
+                attempt += 1
+                self._last.status = None
+                try:
+                    result = self._client.api_client.do(method, path, query=query, body=body, **raw)
+                    return result if isinstance(result, dict) else {"items": result}
+                except RetryWaitPastDeadline as err:
+                    # The SDK's next try would come after the budget (a Retry-After longer than the time
+                    # left, or its backoff after a failed connection): waiting would only fail later.
+                    # Its last error, which says why, is this one's context (raised from its wait).
+                    last = err.__context__ or err
+                    raise DatabricksUnavailable(
+                        f"{method} {path}: {self._why(last)} (gave up after {self._since(started)}: the next "
+                        f"try would come after the {self._cfg.retry_timeout_s}s retry budget)") from last
+                except (sdk_errors.InternalError, sdk_errors.DeadlineExceeded) as err:
+                    # 500/504 (and 502 below): the SDK does not retry these; we do.
+                    if not retry_5xx or self._clock.monotonic() >= deadline_5xx:
+                        raise DatabricksServerError(f"{method} {path}: {_message(err)}") from err
+                    self._backoff(attempt, err, deadline_5xx)
+                except sdk_errors.DatabricksError as err:
+                    status = getattr(self._last, "status", None)
+                    if type(err) is sdk_errors.DatabricksError and retry_5xx and _transient(err, status):
+                        # Unmapped status (502 Bad Gateway, a proxy's 408 and the like): transient.
+                        if self._clock.monotonic() < deadline_5xx:
+                            self._backoff(attempt, err, deadline_5xx)
+                            continue
+                        raise DatabricksServerError(
+                            f"{method} {path}: {_message(err)} (HTTP {status or '?'}, still failing after "
+                            f"{budget_5xx}s of retries)") from err
+                    raise _translate(method, path, err, status) from err
+                except TimeoutError as err:
+                    # The SDK's retry budget ran out on its own (a wait that ended right at it): 429/503,
+                    # or no connection at all.
+                    raise DatabricksUnavailable(
+                        f"{method} {path}: {self._why(err.__cause__ or err)} (still failing after "
+                        f"{self._since(started)} of retries)") from err
+                except json.JSONDecodeError as err:
+                    # An answer that is not JSON (a proxy's or a firewall's HTML page): not Databricks
+                    # answering, so the workspace is as good as unreachable. Before ValueError, which
+                    # requests' JSONDecodeError also is.
+                    raise DatabricksUnavailable(
+                        f"{method} {path}: {_cut(self._cfg.host)} answered with something other than JSON "
+                        "(a proxy or a login page in the way?)") from err
+                except ValueError as err:
+                    # Raised before anything is sent (urllib3's LocationParseError for a host name label
+                    # over 63 characters, UnicodeEncodeError for a header http.client cannot encode,
+                    # requests' InvalidHeader/InvalidURL): the same request fails the same way again.
+                    raise DatabricksRequestInvalid(
+                        f"{method} {path}: the request to {_cut(self._cfg.host)} could not be sent "
+                        f"({err.__class__.__name__}: {_cut(self._scrubbed(_message(err)))})") from err
+                except OSError as err:
+                    # No connection, or (a POST, which the SDK does not send again) no answer in time.
+                    raise DatabricksUnavailable(f"{method} {path}: {self._why(err)}") from err
+
+    def _since(self, started: float) -> str:
+        """The time since ``started`` on the clock, as a message says it ("0.4s", "58s")."""
+        spent = max(0.0, self._clock.monotonic() - started)
+        return f"{spent:.1f}s" if spent < 10 else f"{spent:.0f}s"
+
+    def _why(self, err: BaseException) -> str:
+        """What the last try of a call met, in words. A 429 or 503 is the workspace answering (rate
+        limited, or busy), not a connection that failed: the SDK's errors are OSErrors too, and once
+        read as one, a throttled workspace was reported as "cannot reach"."""
+        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+        from requests.exceptions import ConnectionError as NoConnection
+        from requests.exceptions import Timeout
+
+        host = _cut(self._cfg.host)
+        if isinstance(err, sdk_errors.DatabricksError):
+            status = getattr(self._last, "status", None)
+            wait = getattr(err, "retry_after_secs", None)
+            after = f", Retry-After {wait}s" if wait is not None else ""
+            if isinstance(err, sdk_errors.TooManyRequests) or status == HTTPStatus.TOO_MANY_REQUESTS:
+                return f"rate limited by the workspace {host} (HTTP 429{after}): {_message(err)}"
+            if isinstance(err, sdk_errors.TemporarilyUnavailable) or status == HTTPStatus.SERVICE_UNAVAILABLE:
+                return f"the workspace {host} is unavailable (HTTP 503{after}): {_message(err)}"
+            return f"{host} answered: {_message(err)}" + (f" (HTTP {status})" if status else "")
+        if isinstance(err, Timeout) and not isinstance(err, NoConnection):
+            # A read timeout (a connect timeout is also a ConnectionError: "cannot reach" below).
+            return f"{host} took the connection but did not answer in time (read timed out)"
+        return self._cannot_reach(err) or _message(err)
 
     def _scrubbed(self, text: str) -> str:
         """``text`` without the token: http.client's "Invalid header value b'Bearer <token>'"
@@ -217,9 +265,15 @@ class DatabricksGateway:
 
     def _cannot_reach(self, err: BaseException) -> str | None:
         """"cannot reach HOST: why" for a connection that failed (refused, unknown name,
-        timed out), else None. requests' own text is a long pool repr; its innermost reason
+        timed out), else None: also for an answer (the SDK's errors are OSErrors) and for a read that
+        timed out (see `_why`). requests' own text is a long pool repr; its innermost reason
         (urllib3's ``MaxRetryError.reason``) says what happened."""
-        if not isinstance(err, OSError) or isinstance(err, TimeoutError):
+        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+        from requests.exceptions import ConnectionError as NoConnection
+        from requests.exceptions import Timeout
+
+        if (not isinstance(err, OSError) or isinstance(err, TimeoutError | sdk_errors.DatabricksError)
+                or (isinstance(err, Timeout) and not isinstance(err, NoConnection))):
             return None
         reason = getattr(err.args[0] if err.args else None, "reason", None)
         text = _CONNECTION_REPR.sub("", str(reason or err)).strip()

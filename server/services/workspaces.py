@@ -177,8 +177,9 @@ def check_reaches(name: str, host: str, token: str, verb: str) -> DatabricksGate
     except WorkspaceAuthError as err:
         raise FailedPrecondition(f"workspace {name!r} not {verb}: {err.message}") from err
     except DatabricksUnavailable as err:
-        # No connection: the gateway's message names the host already; a 5xx or 429 past the deadline does not.
-        why = err.message if f"cannot reach {host}" in err.message else f"cannot reach {host}: {err.message}"
+        # The gateway's message names the host when it says why (no connection, rate limited, no answer);
+        # a 5xx past the deadline does not. Neither is "cannot reach" unless the gateway says so.
+        why = err.message if gateway.host in err.message else f"{host}: {err.message}"
         raise FailedPrecondition(f"workspace {name!r} not {verb}: {why}") from err
     except DatabricksNotFound as err:
         # The host answered, but not with the Jobs API: a wrong URL (a path, another service). NOT_FOUND

@@ -68,7 +68,7 @@ def test_detach_of_an_unreachable_workspace_says_so_not_deadline_exceeded(
     code, out, err = trimtab("project", "detach", imported)
     assert code == 1 and out == ""
     assert "DEADLINE_EXCEEDED" not in err and "Deadline Exceeded" not in err, err
-    assert f"still failing after {RETRY_S}s of retries" in err and "UNAVAILABLE" in err, err
+    assert f"the next try would come after the {RETRY_S}s retry budget" in err and "UNAVAILABLE" in err, err
     assert not store.projects.get(int(imported)).detached  # a failed restore leaves it managed
 
 
