@@ -336,9 +336,15 @@ class DatabricksGateway:
 
     def _job_call(self, job_id: int, needs: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """A call on one job whose 403 may be that job's alone: the token's principal lacks ``needs``
-        on it (jobs/list shows jobs it may only view) while every other call works. Then
-        :class:`DatabricksPermissionDenied`, which leaves the workspace's status alone; a token
-        refused outright is still :class:`WorkspaceAuthError` (`check_token` tells them apart)."""
+        on it (jobs/list shows jobs it may only view) while every other call works (`_resource_call`)."""
+        return self._resource_call(_needs(needs, job_id), method, path, **kwargs)
+
+    def _resource_call(self, lacking: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A call on one resource (a job, a run, a cluster) whose 403 may be that resource's alone:
+        then :class:`DatabricksPermissionDenied` saying ``lacking``, which leaves the workspace's status
+        alone. A token refused outright is still :class:`WorkspaceAuthError`: `check_token` tells them
+        apart. Taken for the token, one job's run or cluster the token may not read marked the whole
+        workspace as refusing it: no job collected, and the workspace rested for up to 30 minutes."""
         from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
 
         try:
@@ -346,9 +352,7 @@ class DatabricksGateway:
         except WorkspaceAuthError as err:
             if isinstance(err.__cause__, sdk_errors.PermissionDenied):
                 self.check_token()  # raises WorkspaceAuthError when the token itself is refused
-                raise DatabricksPermissionDenied(
-                    f"the token's principal needs {needs} on job {job_id} (a job owner or workspace admin can "
-                    f"grant it in the job's permissions): {_message(err.__cause__)}") from err.__cause__
+                raise DatabricksPermissionDenied(f"{lacking}: {_message(err.__cause__)}") from err.__cause__
             raise
 
     def create_job(self, settings: dict[str, Any]) -> int:
@@ -382,7 +386,7 @@ class DatabricksGateway:
         out = []
         for run in self._pages("GET", f"{JOBS}/runs/list", "runs", query, dedupe_key="run_id",
                                stop=lambda r: newer_than_run_id is not None
-                               and int(r["run_id"]) <= newer_than_run_id):
+                               and int(r["run_id"]) <= newer_than_run_id, lacking=_needs("CAN_VIEW", job_id)):
             if newer_than_run_id is None or int(run["run_id"]) > newer_than_run_id:
                 out.append(run)
         return out
@@ -406,29 +410,36 @@ class DatabricksGateway:
 
     def latest_run_id(self, job_id: int) -> int | None:
         """The newest run of a job (any state), or None when it never ran: one page only."""
-        page = self._do("GET", f"{JOBS}/runs/list", query={"job_id": job_id, "limit": 1})
+        page = self._resource_call(_needs("CAN_VIEW", job_id), "GET", f"{JOBS}/runs/list",
+                                   query={"job_id": job_id, "limit": 1})
         runs = page.get("runs") or []
         return max((int(r["run_id"]) for r in runs), default=None)
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         # include_history: the repair history is sent only when asked for (the collector reads it).
-        run = self._do("GET", f"{JOBS}/runs/get", query={"run_id": run_id, "include_history": "true"})
+        run = self._run_call(run_id, query={"run_id": run_id, "include_history": "true"})
         token = run.pop("next_page_token", None)
         # As the SDK's get_run: a for-each task's run pages its iterations (its one task is on the
         # first page only); any other run pages its tasks.
         paged = ("iterations",) if run.get("iterations") else ("tasks",)
         while token:
-            page = self._do("GET", f"{JOBS}/runs/get",
-                            query={"run_id": run_id, "page_token": token, "include_history": "true"})
+            page = self._run_call(run_id, query={"run_id": run_id, "page_token": token, "include_history": "true"})
             _merge_array_pages(run, page, paged + RUN_PAGED_ARRAYS)
             token = page.get("next_page_token")
         run.pop("has_more", None)
         return run
 
+    def _run_call(self, run_id: int, **kwargs: Any) -> dict[str, Any]:
+        return self._resource_call(
+            f"the token's principal may not read run {run_id} (it needs CAN_VIEW on the run's job)",
+            "GET", f"{JOBS}/runs/get", **kwargs)
+
     # ------------------------------------------------------------ clusters
 
     def get_cluster(self, cluster_id: str) -> dict[str, Any]:
-        return self._do("GET", f"{CLUSTERS}/get", query={"cluster_id": cluster_id})
+        return self._resource_call(
+            f"the token's principal may not read cluster {cluster_id} (a job's cluster: it needs CAN_VIEW on "
+            "the job)", "GET", f"{CLUSTERS}/get", query={"cluster_id": cluster_id})
 
     def cluster_events(self, cluster_id: str, *, start_time_ms: int | None = None,
                        end_time_ms: int | None = None, page_size: int = 500) -> list[dict[str, Any]]:
@@ -447,7 +458,9 @@ class DatabricksGateway:
         events: list[dict[str, Any]] = []
         request: dict[str, Any] | None = body
         while request is not None:
-            page = self._do("POST", f"{CLUSTERS}/events", body=request)
+            page = self._resource_call(
+                f"the token's principal may not read the events of cluster {cluster_id} (a job's cluster: it "
+                "needs CAN_VIEW on the job)", "POST", f"{CLUSTERS}/events", body=request)
             events.extend(page.get("events") or [])
             if isinstance(page.get("next_page"), dict) and page["next_page"]:
                 request = page["next_page"]
@@ -603,12 +616,16 @@ class DatabricksGateway:
     # ------------------------------------------------------------ helpers
 
     def _pages(self, method: str, path: str, field: str, query: dict[str, Any], *, dedupe_key: str,
-               stop: Callable[[dict[str, Any]], bool] | None = None) -> Iterator[dict[str, Any]]:
-        """Items of every page, each once; no further page once ``stop`` held for an item."""
+               stop: Callable[[dict[str, Any]], bool] | None = None,
+               lacking: str | None = None) -> Iterator[dict[str, Any]]:
+        """Items of every page, each once; no further page once ``stop`` held for an item. ``lacking``:
+        the pages are one resource's, whose 403 may be its own (`_resource_call`)."""
         seen: set[Any] = set()
         token: str | None = None
         while True:
-            page = self._do(method, path, query={**query, **({"page_token": token} if token else {})})
+            paged = {**query, **({"page_token": token} if token else {})}
+            page = (self._do(method, path, query=paged) if lacking is None
+                    else self._resource_call(lacking, method, path, query=paged))
             stopped = False
             for item in page.get(field) or []:
                 stopped = stopped or bool(stop and stop(item))
@@ -626,6 +643,12 @@ class DatabricksGateway:
 # the same field again, not more of it.
 JOB_PAGED_ARRAYS = ("tasks", "job_clusters", "parameters", "environments")
 RUN_PAGED_ARRAYS = ("job_clusters", "job_parameters", "repair_history")
+
+
+def _needs(permission: str, job_id: int) -> str:
+    """What a 403 on one job's call says the token's principal lacks."""
+    return (f"the token's principal needs {permission} on job {job_id} (a job owner or workspace admin can "
+            "grant it in the job's permissions)")
 
 
 def _merge_array_pages(into: dict[str, Any], page: dict[str, Any], arrays: Iterable[str]) -> None:
