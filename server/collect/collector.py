@@ -41,7 +41,9 @@ A 5xx answer on one job's calls (`DatabricksServerError`: its ``jobs/get`` faili
 workspace answers) is that job's trouble: its calls retry a 5xx for a short budget only, the
 job is skipped, rests and is tried after the others, and the workspace's ``last_error`` names it
 while its status stays ``ok`` (`server.collect.job_trouble`). It is the workspace's trouble when a
-probe fails too, or when several jobs fail one after the other (`Collector._job_failed`).
+probe fails too, or when several jobs fail one after the other (`Collector._job_failed`). A 403 on
+one job's calls while the token works (`DatabricksPermissionDenied`: its permissions changed after
+the import) is that job's trouble the same way, named with the permission it needs.
 
 A workspace with auto-import on also has its new jobs imported (`server.collect.discovery`),
 in the same poll and after its runs are collected, so a resting workspace is not tried by
@@ -109,6 +111,7 @@ from server.databricks import (
     WorkspaceAuthError,
     retrying_5xx_for,
 )
+from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Run, Workspace
 from server.errors import FailedPrecondition, Unavailable
 from server.store import Store
@@ -281,6 +284,12 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                     continue
                 except (WorkspaceAuthError, DatabricksUnavailable):
                     raise  # the whole workspace's trouble: every other job would meet it too
+                except DatabricksPermissionDenied as err:
+                    # The token works (the gateway checked) but may not read this job, its runs or their
+                    # clusters (its permissions changed after the import): the job's own trouble, named
+                    # in `workspace show` as a 5xx job's is. Only logged, it went uncollected unseen.
+                    self._jobs.failed(workspace.name, job_id, group[0].job_name, err)
+                    continue
                 except DatabricksCallError as err:  # one job's trouble must not stop the others
                     log.warning("workspace %s job %s: %s", workspace.name, job_id, err)
                 else:
