@@ -18,6 +18,7 @@ from server.apply import adopt_own_write, project_lock, rebase
 from server.clock import Clock
 from server.collect.build import GROWTH_WINDOW, AgentData, build_run, expected_spec, policy_fallback
 from server.collect.cluster_reads import cluster_events_or_none, pools_of, run_detail, run_timeline
+from server.collect.listings import followed
 from server.collect.look_over import FULL_EVERY_S, LookOver, Settled, stagger
 from server.collect.pricing import _summed
 from server.collect.run_notes import GONE_NOTE, _joined, _with_retries, with_unpriced_note
@@ -25,7 +26,7 @@ from server.collect.run_parse import ClusterRun, cluster_runs, first_attempts, i
 from server.databricks import DatabricksGateway, DatabricksNotFound, call_or_none
 from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists
-from server.onboard import job_schedule, run_as_principal, taken_over
+from server.onboard import run_as_principal, taken_over
 from server.recover import reconcile
 from server.spec import find_cluster_spec, spec_drift
 from server.store import Store
@@ -137,17 +138,14 @@ class JobCollection:
         repaired, repair_due_ms = self._collect_repairs(workspace, gateway, active, skip=set(finished))
         collected.extend(repaired)
         new_cursor = min(running) - 1 if running else max([cursor, *finished])
-        # The job's schedule is followed on every poll (savings count its fire times), so a
-        # schedule changed, paused or removed in the workspace shows without a re-import.
-        schedule = job_schedule(settings)
+        # The job's schedule and name are followed on every poll (`followed`), so a schedule changed,
+        # paused or removed, or a job renamed, in the workspace shows without a re-import.
         for project in active:
             with project_lock(int(project.id or 0), self._store):
                 fresh = self._store.projects.get(int(project.id or 0))
-                changes: dict[str, Any] = {}
+                changes = followed(fresh, settings)
                 if (fresh.last_seen_run_id or 0) < new_cursor:
                     changes["last_seen_run_id"] = new_cursor
-                if fresh.schedule != schedule:
-                    changes["schedule"] = schedule
                 if changes:
                     self._store.projects.update(dataclasses.replace(fresh, **changes))
         # After the cursor moved: a workspace failing here costs no collected run its bookkeeping.

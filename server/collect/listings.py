@@ -33,6 +33,21 @@ from server.store import Store
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
 
 
+def followed(project: Project, settings: dict[str, Any]) -> dict[str, Any]:
+    """What of the job's settings in the workspace ``project`` does not say yet, as `Project` fields:
+    its schedule (savings count its fire times) and its name (`project show`, `workspace show` and the
+    dashboard name the job by it), so that a job rescheduled or renamed in the workspace shows without
+    a re-import. A name the settings lack (a listing that leaves it out) is not taken for a rename."""
+    changes: dict[str, Any] = {}
+    schedule = job_schedule(settings)
+    if project.schedule != schedule:
+        changes["schedule"] = schedule
+    name = settings.get("name")
+    if isinstance(name, str) and name and name != project.job_name:
+        changes["job_name"] = name
+    return changes
+
+
 class Listings:
     """`Collector`'s listings of a workspace in a poll (mixed into `Collector`, whose state it reads)."""
 
@@ -130,17 +145,16 @@ class Listings:
 
     def _follow_settings(self, group: list[Project], settings: dict[str, Any]) -> list[Project]:
         """What a full read does with the job's settings, from the listing's: orphan the projects whose
-        cluster is gone or taken over, and follow the schedule (a write only when it changed); the
-        projects still active."""
-        schedule = job_schedule(settings)
+        cluster is gone or taken over, and follow the schedule and the name (a write only when one
+        changed); the projects still active."""
         active = self._active(self._settled(group, settings), settings)  # as `_collect_job` does
         for project in active:
-            if project.schedule == schedule:
+            if not followed(project, settings):
                 continue
             with project_lock(int(project.id or 0), self._store):
                 fresh = self._store.projects.get(int(project.id or 0))
-                if fresh.schedule != schedule:
-                    self._store.projects.update(dataclasses.replace(fresh, schedule=schedule))
+                if changes := followed(fresh, settings):
+                    self._store.projects.update(dataclasses.replace(fresh, **changes))
         return active
 
     def _follow_run_as(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int,
