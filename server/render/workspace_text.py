@@ -11,7 +11,8 @@ UNWATCHED = ("no attached project and auto-import off, so the collector does not
 # (30 min: server.collect.collector.BACKOFF_CAP_S; not imported, the CLI stays light). ``{name}``: the
 # workspace's.
 STATUS_HINTS = {
-    "unreachable": ("the collector cannot reach this host (down, network, wrong host); it tries again "
+    "unreachable": ("the collector cannot reach this host (down, network, wrong host), or it keeps answering "
+                    "that it is rate limiting Trimtab or unavailable (429/503: the error says which); it tries again "
                     "less and less often, up to every 30 min, and collects by itself once it answers. "
                     "`trimtab workspace add {name} ... --replace` tries at once; a workspace at a new URL "
                     "(the sandbox emulator's port changed): `trimtab workspace set {name} --host URL --token-env VAR`."),

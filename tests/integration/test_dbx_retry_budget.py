@@ -25,6 +25,7 @@ from server.clock import FakeClock, SystemClock
 from server.collect import Collector
 from server.databricks import DatabricksGateway, DatabricksUnavailable, GatewayConfig
 from server.errors import FailedPrecondition
+from server.render.workspace_text import status_hint
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
@@ -242,6 +243,9 @@ def test_a_throttled_workspace_does_not_stall_the_collector_for_the_others(
         throttled = store.workspaces.get("a-throttled")
         assert throttled.status != "ok" and "rate limited by the workspace" in throttled.last_error
         assert "Retry-After 600s" in throttled.last_error and "cannot reach" not in throttled.last_error
+        # What `workspace show` and the dashboard say of the status names rate limiting too.
+        hint = status_hint(throttled.status, throttled.last_error, throttled.name) or ""
+        assert "rate limiting Trimtab or unavailable (429/503" in hint, hint
     finally:
         a.stop()
         b.stop()
