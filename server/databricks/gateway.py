@@ -12,8 +12,11 @@ Retries: the SDK retries 429 and 503 itself, sleeping for ``Retry-After``, and a
 connection failed (refused, reset, aborted), POSTs included; we hand it our clock so tests never
 wait. Other 5xx are retried here with capped
 exponential backoff on the same clock. Both stop at one deadline, after which
-the call fails with :class:`DatabricksUnavailable`. A refused token (401/403)
-is never retried: it becomes :class:`WorkspaceAuthError`.
+the call fails with :class:`DatabricksUnavailable`; a wait that would end past it (a Retry-After
+longer than the time left) fails at once, and each request's HTTP timeout is cut to the time left
+(`client._SdkClockAdapter`). A refused token (401/403) is never retried: it becomes
+:class:`WorkspaceAuthError`, unless a 403 on one job's resource meets a token that works
+(`DatabricksGateway._resource_call`).
 """
 
 from __future__ import annotations
