@@ -27,10 +27,15 @@ class NodeType:
     core_speed: float = 1.0
     # A Databricks fleet node type's members (`FLEETS`); empty for an instance type of its own.
     members: tuple[str, ...] = ()
+    # GPUs on one node (g4dn, g5); the performance model runs their CPUs only.
+    gpus: int = 0
 
     @property
     def dbus_per_hour(self) -> float:
-        """DBUs one node of this type burns per hour on jobs compute (see `DBUS_PER_VCPU`)."""
+        """DBUs one node of this type burns per hour on jobs compute (`DBUS_PER_HOUR` where Databricks'
+        figure is not proportional to vCPUs, else `DBUS_PER_VCPU`)."""
+        if self.node_type_id in DBUS_PER_HOUR:
+            return DBUS_PER_HOUR[self.node_type_id]
         return round(self.vcpus * DBUS_PER_VCPU[self.family], 4)
 
 
@@ -51,6 +56,23 @@ DBUS_PER_VCPU: dict[str, float] = {
     # Fleet families: their members' (a fleet bills the DBUs of its size).
     **dict.fromkeys(("m-fleet", "md-fleet"), 0.1725),
     **dict.fromkeys(("r-fleet", "rd-fleet"), 0.225),
+    **dict.fromkeys(("c-fleet", "cd-fleet"), 0.1525),
+    "rgd-fleet": 0.25,
+    "r6gd": 0.25,
+    "i3en": 0.3625,
+}
+# Databricks' DBU/h of the types where it is not proportional to vCPUs (Graviton2 m/c at 16 and 32
+# vCPUs, the GPU types). Source: NVIDIA spark-rapids-tools' transcription of the same Databricks page
+# (user_tools/src/spark_rapids_pytools/resources/databricks-premium-catalog.json, "Jobs Compute"), as
+# in Trimtab's catalog (server/costing/catalog/node_types.json names the commit), transcribed 2026-12-07.
+DBUS_PER_HOUR: dict[str, float] = {
+    **{f"{f}.{size}": dbu for f in ("m6g", "m6gd")
+       for size, dbu in (("xlarge", 0.77), ("2xlarge", 1.54), ("4xlarge", 3.07), ("8xlarge", 6.13))},
+    **{f"c6gd.{size}": dbu for size, dbu in (("xlarge", 0.77), ("2xlarge", 1.54), ("4xlarge", 3.08), ("8xlarge", 6.16))},
+    **{f"g4dn.{size}": dbu for size, dbu in (("xlarge", 0.71), ("2xlarge", 1.43), ("4xlarge", 2.85), ("8xlarge", 5.7),
+                                             ("12xlarge", 8.56))},
+    **{f"g5.{size}": dbu for size, dbu in (("xlarge", 1.36), ("2xlarge", 1.64), ("4xlarge", 2.2), ("8xlarge", 3.32),
+                                           ("12xlarge", 7.69))},
 }
 # How many times a node's DBUs a Photon job cluster burns (``runtime_engine: PHOTON``). Source:
 # https://docs.databricks.com/en/compute/photon.html (Photon DBU consumption), transcribed 2026-11-24.
@@ -69,7 +91,8 @@ class UnknownNodeType(KeyError):
 
 
 # (size suffix, vCPUs, memory multiplier over vCPUs) shared by the AWS general families.
-_AWS_SIZES = {"xlarge": 4, "2xlarge": 8, "4xlarge": 16, "8xlarge": 32, "9xlarge": 36}
+_AWS_SIZES = {"xlarge": 4, "2xlarge": 8, "3xlarge": 12, "4xlarge": 16, "6xlarge": 24, "8xlarge": 32, "9xlarge": 36,
+              "12xlarge": 48}
 
 
 def _aws_family(
@@ -81,6 +104,7 @@ def _aws_family(
     arch: str = "x86_64",
     core_speed: float = 1.0,
     sizes: tuple[str, ...] = ("xlarge", "2xlarge", "4xlarge", "8xlarge"),
+    gpus: dict[str, int] | None = None,
 ) -> list[NodeType]:
     return [
         NodeType(
@@ -93,6 +117,7 @@ def _aws_family(
             network_gbps=net[size],
             arch=arch,
             core_speed=core_speed,
+            gpus=(gpus or {}).get(size, 0),
         )
         for size in sizes
     ]
@@ -107,6 +132,10 @@ _DISK_C5D = {"xlarge": 100.0, "2xlarge": 200.0, "4xlarge": 400.0, "9xlarge": 900
 # c5 has no 8xlarge: its next size is the 36-vCPU 9xlarge (12 Gbps).
 _C5_SIZES = ("xlarge", "2xlarge", "4xlarge", "9xlarge")
 _NET_C5 = {**_NET_5TH, "9xlarge": 12.0}
+# Graviton2 (m6g, c6gd, r6gd): up to 10 Gbps to 4xlarge, then 12 Gbps.
+_NET_6G = {"xlarge": 10.0, "2xlarge": 10.0, "4xlarge": 10.0, "8xlarge": 12.0}
+_GPU_SIZES = ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge")
+_ONE_GPU_TO_8XL = {"xlarge": 1, "2xlarge": 1, "4xlarge": 1, "8xlarge": 1, "12xlarge": 4}
 
 _AWS: list[NodeType] = [
     *_aws_family("m5", 4, {}, _NET_5TH),
@@ -131,6 +160,22 @@ _AWS: list[NodeType] = [
         _NET_5TH,
         core_speed=0.9,
     ),
+    # Graviton2 (arm64), per-vCPU throughput about m5's.
+    *_aws_family("m6g", 4, {}, _NET_6G, arch="arm64"),
+    *_aws_family("m6gd", 4, _DISK_6D, _NET_6G, arch="arm64"),
+    *_aws_family("c6gd", 2, _DISK_6D, _NET_6G, arch="arm64"),
+    *_aws_family("r6gd", 8, _DISK_6D, _NET_6G, arch="arm64"),
+    # GPU types: 1 GPU to 8xlarge, 4 at 12xlarge (g4dn NVIDIA T4, g5 A10G); Cascade Lake / AMD EPYC cores.
+    *_aws_family("g4dn", 4, {"xlarge": 125.0, "2xlarge": 225.0, "4xlarge": 225.0, "8xlarge": 900.0, "12xlarge": 900.0},
+                 {"xlarge": 25.0, "2xlarge": 25.0, "4xlarge": 25.0, "8xlarge": 50.0, "12xlarge": 50.0},
+                 sizes=_GPU_SIZES, gpus=_ONE_GPU_TO_8XL),
+    *_aws_family("g5", 4, {"xlarge": 250.0, "2xlarge": 450.0, "4xlarge": 600.0, "8xlarge": 900.0, "12xlarge": 3800.0},
+                 {"xlarge": 10.0, "2xlarge": 10.0, "4xlarge": 25.0, "8xlarge": 25.0, "12xlarge": 40.0},
+                 sizes=_GPU_SIZES, gpus=_ONE_GPU_TO_8XL, core_speed=1.1),
+    # i3en: 2.5 TB NVMe per 4 vCPUs, up to 25 Gbps; sizes xlarge, 2xlarge, 3xlarge, 6xlarge (no 4x/8x).
+    *_aws_family("i3en", 8, {"xlarge": 2500.0, "2xlarge": 5000.0, "3xlarge": 7500.0, "6xlarge": 15000.0},
+                 dict.fromkeys(("xlarge", "2xlarge", "3xlarge", "6xlarge"), 25.0),
+                 sizes=("xlarge", "2xlarge", "3xlarge", "6xlarge")),
     *_aws_family(
         "i4i",
         8,
@@ -201,11 +246,13 @@ _AZURE: list[NodeType] = [
 # memory, local disk and network, which are the smallest member's (what Databricks promises any node).
 FLEETS: dict[str, tuple[str, ...]] = {
     "m-fleet": ("m5", "m6i"), "md-fleet": ("m5d", "m6id"), "r-fleet": ("r5", "r6i"), "rd-fleet": ("r5d", "r6id"),
+    # c5/c5d have no 8xlarge: c-fleet.8xlarge and cd-fleet.8xlarge launch c6i/c6id only. rgd: Graviton r, local disk.
+    "c-fleet": ("c5", "c6i"), "cd-fleet": ("c5d", "c6id"), "rgd-fleet": ("r6gd",),
 }
 
 
 def _fleet(family: str, size: str, by_id: dict[str, NodeType]) -> NodeType:
-    members = [by_id[f"{m}.{size}"] for m in FLEETS[family]]
+    members = [by_id[f"{m}.{size}"] for m in FLEETS[family] if f"{m}.{size}" in by_id]
     launched = members[0]
     return NodeType(
         node_type_id=f"{family}.{size}",
@@ -218,6 +265,7 @@ def _fleet(family: str, size: str, by_id: dict[str, NodeType]) -> NodeType:
         arch=launched.arch,
         core_speed=launched.core_speed,
         members=tuple(m.node_type_id for m in members),
+        gpus=launched.gpus,
     )
 
 

@@ -21,6 +21,11 @@ the region (`PriceCatalog.hourly_price`), an upper bound over the members, and i
 the smallest of its members' families' (`PriceCatalog.spot_discount`), so an estimate never reads
 a fleet cheaper than the instance it ran on. A run with a cloud bill is priced from the bill, which
 charges the instances that actually ran (`server.costing.billing`).
+
+**GPUs and architecture.** A node type entry may say how many GPUs one node has (``gpus``, g4dn and
+g5) and its CPU architecture (``arch``: ``arm64`` for AWS Graviton, ``x86_64`` otherwise); both are
+optional (absent: 0 and x86_64), read by the planner to keep a job on hardware it can run on, and a
+fleet's members must share its figures.
 """
 
 from __future__ import annotations
@@ -73,6 +78,12 @@ class NodeTypeInfo:
     # A fleet node type's members (the instance types it may launch, see the module's docstring);
     # empty for an instance type of its own.
     members: tuple[str, ...] = ()
+    # GPUs on one node (0 for a CPU type) and the CPU architecture ("x86_64", or "arm64" for AWS
+    # Graviton): a job built for one cannot run on the other (a CUDA job on a CPU type, an x86
+    # wheel on Graviton), so the planner must not move a job across them. Optional in a catalog:
+    # an entry without them is a CPU-only x86_64 type (`DEFAULT_ARCH`).
+    gpus: int = 0
+    arch: str = "x86_64"
 
     @property
     def is_fleet(self) -> bool:
@@ -86,10 +97,17 @@ OPTIONAL_SOURCED: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 # Optional numbers an entry may carry without a source of their own (absent: 0, nothing included
-# and nothing charged): kind -> fields. Present, they are numbers like the required ones.
+# and nothing charged, no GPU): kind -> fields. Present, they are numbers like the required ones.
 OPTIONAL_NUMBERS: dict[str, tuple[str, ...]] = {
     "storage_prices": ("included_iops", "usd_per_iops_month", "included_throughput_mibps", "usd_per_mibps_month"),
+    "node_types": ("gpus",),
 }
+
+# A node type's CPU architecture when its entry names none (catalogs before the field: every type
+# they priced was x86_64 but AWS m7g/m7gd, which the shipped catalog now marks), and the values
+# an entry may name.
+DEFAULT_ARCH = "x86_64"
+ARCHES = ("x86_64", "arm64")
 
 # Text an entry must carry besides its lookup key: kind -> fields (a node type's family chooses its
 # spot discount and the planner's sibling families; a missing one stopped every poll and plan).
@@ -122,6 +140,7 @@ NUMBER_RULES: dict[str, _Rule] = {
     "included_throughput_mibps": _WHOLE_NOT_NEGATIVE,
     "usd_per_mibps_month": _NOT_NEGATIVE,
     "network_gbps": _POSITIVE,
+    "gpus": _WHOLE_NOT_NEGATIVE,
 }
 
 # The one currency a catalog is in: every price field is ``usd_per_*``, `trimtab prices update`
@@ -191,6 +210,12 @@ class PriceCatalog:
                     found.append(me)
             if not found:
                 continue
+            # A fleet launches any member: one mixing GPU and CPU types, or x86_64 and arm64 ones,
+            # could put a job on hardware it cannot run on.
+            for k, default in (("gpus", 0), ("arch", DEFAULT_ARCH)):
+                if any(me.get(k, default) != e.get(k, default) for me in found):
+                    theirs = ", ".join(f"{me['node_type']} {me.get(k, default)}" for me in found)
+                    raise InvalidCatalog(f"{where}: {k!r} {e.get(k, default)} must be every member's ({theirs})")
             for k in ("vcpus", "dbus_per_hour"):
                 if any(me[k] != e[k] for me in found):
                     theirs = ", ".join(f"{me['node_type']} {me[k]}" for me in found)
@@ -233,7 +258,8 @@ class PriceCatalog:
         return NodeTypeInfo(cloud, node_type, str(e["family"]), int(e["vcpus"]), float(e["memory_gb"]),
                             float(e["local_disk_gb"]), float(e["dbus_per_hour"]),
                             float(network) if network is not None else None,
-                            tuple(str(m) for m in e.get("members") or ()))
+                            tuple(str(m) for m in e.get("members") or ()),
+                            int(e.get("gpus", 0)), str(e.get("arch", DEFAULT_ARCH)))
 
     def dbus_per_hour(self, cloud: str, node_type: str) -> float:
         return self.node_type(cloud, node_type).dbus_per_hour
@@ -354,6 +380,9 @@ def _validate(kind: str, e: Any, where: str) -> None:
                 not all(isinstance(m, str) and m for m in members) or len(set(members)) != len(members):
             raise InvalidCatalog(f"{where} ({who}): 'members' must be a non-empty list of distinct node types "
                                  f"(the instance types the fleet launches), not {members!r}")
+    if kind == "node_types" and "arch" in e and e["arch"] not in ARCHES:
+        raise InvalidCatalog(f"{where} ({who}): 'arch' must be one of {', '.join(ARCHES)} (leave it out for "
+                             f"{DEFAULT_ARCH}), not {e['arch']!r}")
     for k in REQUIRED_TEXT.get(kind, ()):
         if not isinstance(e.get(k), str) or not e[k].strip():
             shown = "missing" if k not in e else repr(e[k])
