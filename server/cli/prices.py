@@ -72,11 +72,13 @@ def show(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, clou
         for r in [region] if region else regions:
             for nt in node_types or cat.node_types(c):
                 info = cat.node_type(c, nt)
-                price = cat.entry("compute_prices", c, r, nt) or {}
-                nodes.append({"cloud": c, "region": r, "node_type": nt, "usd_per_hour": cat.hourly_price(c, r, nt),
+                usd_per_hour = cat.hourly_price(c, r, nt)
+                # A fleet has no price entry of its own: its price, date and source are its dearest member's.
+                price = cat.price_entry(c, r, nt) or {}
+                nodes.append({"cloud": c, "region": r, "node_type": nt, "usd_per_hour": usd_per_hour,
                               "dbus_per_hour": info.dbus_per_hour,
                               "spot_discount": cat.spot_discount(c, info.family), "date": price.get("date", ""),
-                              "source": price.get("source", "")})
+                              "source": price.get("source", ""), "priced_as": price.get("node_type", nt)})
     multipliers = [e for e in cat.entries["dbu_multipliers"] if e["cloud"] in clouds and e["multiplier"] != 1]
     storage = [e for e in cat.entries["storage_prices"]
                if e["cloud"] in clouds and (not region or e["region"] == region)]
@@ -213,7 +215,8 @@ def update(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, ou
             if endpoint_url:
                 creds = dataclasses.replace(creds, endpoint_url=endpoint_url)
             click.echo(f"Asking the AWS Price List API for {len(aws_regions)} region(s)...", err=True)
-            fetched = PriceListClient(creds).fetch(aws_regions, set(cat.node_types("aws")),
+            # Fleets are no EC2 instance type: the API never has them, and they are priced from their members.
+            fetched = PriceListClient(creds).fetch(aws_regions, set(cat.instance_types("aws")),
                                                    {"gp2", "gp3", "st1"}, today=now.date().isoformat())
             if not fetched.compute and not fetched.storage:
                 raise click.ClickException(f"the Price List API returned no prices: the catalog is unchanged "
@@ -231,7 +234,7 @@ def update(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, ou
     if azure_regions:
         from server.clouds.azure_prices import DISK_TIERS, RetailPricesClient
 
-        node_types = cat.node_types("azure")
+        node_types = cat.instance_types("azure")
         # Every managed-disk tier Trimtab prices, in every region asked for, with those the catalog has
         # there (one refresh covers VMs and disks): a region new to the catalog gets its disk prices too,
         # not only its VM ones (its runs' disks would be unpriced).

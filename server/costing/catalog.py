@@ -283,6 +283,24 @@ class PriceCatalog:
                                       f"on-demand price in {region} (a member of fleet {node_type})") from None
         raise UnknownNodeType(cloud, node_type, f"on-demand price in {region}")
 
+    def price_entry(self, cloud: str, region: str, node_type: str) -> dict[str, Any] | None:
+        """The compute price entry `hourly_price` reads for ``node_type`` in ``region``: its own, or for a
+        fleet without one its dearest member's (whose source and date are then the fleet's); None when
+        there is none (`hourly_price` says why)."""
+        e = self.entry("compute_prices", cloud, region, node_type)
+        if e is not None or not self.members(cloud, node_type):
+            return e
+        priced = [m for m in (self.entry("compute_prices", cloud, region, m) for m in self.members(cloud, node_type))
+                  if m is not None]
+        if len(priced) != len(self.members(cloud, node_type)):
+            return None
+        return max(priced, key=lambda m: float(m["usd_per_hour"]))
+
+    def instance_types(self, cloud: str) -> list[str]:
+        """The node types with a list price of their own at the cloud (every one but the fleets, which
+        are priced from their members): what a cloud's price API is asked for."""
+        return [t for t in self.node_types(cloud) if not self.members(cloud, t)]
+
     def members(self, cloud: str, node_type: str) -> tuple[str, ...]:
         """The instance types a fleet node type may launch; () for any other (or unknown) node type."""
         e = self.entry("node_types", cloud, node_type)

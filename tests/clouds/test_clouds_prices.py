@@ -85,3 +85,51 @@ def test_show_names_an_unknown_region(capsys, tmp_path: Path) -> None:
     assert main(["prices", "show", "--state-dir", str(tmp_path), "--cloud", "azure", "--region", "eastus"]) == 0
     out = capsys.readouterr().out
     assert "Standard_D4s_v5" in out and "premium_ssd" in out and "2.5x the node's DBUs" in out
+
+
+def test_update_asks_the_price_list_for_instance_types_only_not_fleets(pricing: PricingStandIn, aws_env: None,
+                                                                      tmp_path: Path, capsys) -> None:
+    # A fleet (md-fleet.xlarge...) is no EC2 instance type: the API never offers one, and the catalog prices
+    # it from its members. Before, every fleet was listed as "not offered ... (kept from catalog)".
+    code = main(["--json", "prices", "update", "--state-dir", str(tmp_path / "state"), "--cloud", "aws",
+                 "--endpoint-url", pricing.endpoint_url, "--region", "us-east-1"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    shipped = load_catalog()
+    fleets = [t for t in shipped.node_types("aws") if shipped.members("aws", t)]
+    assert {"md-fleet.xlarge", "c-fleet.xlarge", "rgd-fleet.8xlarge"} <= set(fleets)
+    missing = {m.split(" ")[1] for m in out["missing"]}
+    assert missing == set(shipped.instance_types("aws")) - {"m5.xlarge", "r5.2xlarge"}
+    assert not missing & set(fleets)
+    # The refreshed catalog prices each fleet from its members' (refreshed or kept) prices, as before.
+    fresh = load_active_catalog(tmp_path / "state")
+    assert fresh.hourly_price("aws", "us-east-1", "m-fleet.xlarge") == max(0.2, fresh.hourly_price(
+        "aws", "us-east-1", "m6i.xlarge"))
+
+    code = main(["prices", "update", "--state-dir", str(tmp_path / "state2"), "--cloud", "aws",
+                 "--endpoint-url", pricing.endpoint_url, "--region", "us-east-1"])
+    text = capsys.readouterr().out
+    assert code == 0 and "Not offered by the AWS Price List API" in text and "fleet" not in text
+
+
+def test_show_gives_a_fleet_the_date_and_source_of_the_member_it_is_priced_as(capsys, tmp_path: Path) -> None:
+    cat = load_catalog()
+    code = main(["--json", "prices", "show", "--state-dir", str(tmp_path), "--cloud", "aws", "--region", "us-east-1",
+                 "--node-type", "md-fleet.xlarge", "--node-type", "cd-fleet.xlarge", "--node-type", "m5d.xlarge"])
+    shown = {n["node_type"]: n for n in json.loads(capsys.readouterr().out)["nodes"]}
+    assert code == 0
+    # md-fleet.xlarge costs its dearest member's price (m6id.xlarge), so that entry's date and source are its.
+    for fleet, dearest in (("md-fleet.xlarge", "m6id.xlarge"), ("cd-fleet.xlarge", "c6id.xlarge")):
+        member = cat.entry("compute_prices", "aws", "us-east-1", dearest) or {}
+        assert shown[fleet]["usd_per_hour"] == member["usd_per_hour"]
+        assert (shown[fleet]["date"], shown[fleet]["source"], shown[fleet]["priced_as"]) == \
+            (member["date"], member["source"], dearest)
+    assert shown["m5d.xlarge"]["priced_as"] == "m5d.xlarge"
+
+    assert main(["prices", "show", "--state-dir", str(tmp_path), "--cloud", "aws", "--region", "eu-west-1",
+                 "--node-type", "rgd-fleet.xlarge"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if line.startswith("aws") and "rgd-fleet" in line)
+    member = cat.entry("compute_prices", "aws", "eu-west-1", "r6gd.xlarge") or {}
+    date, mark = row.split()[-2:]
+    assert date == member["date"] and f"  {mark} {member['source']}" in lines  # the numbered sources below the table
