@@ -58,6 +58,17 @@ def test_a_gpu_run_is_priced_from_its_entries() -> None:
     assert cost.storage_cost == pytest.approx(3 * root_per_hour("us-east-1"))
 
 
+def test_a_gpu_spot_worker_takes_the_spot_advisor_saving() -> None:
+    # g4dn: 70% off in the Spot Instance Advisor data for every catalog size (its source says which).
+    assert spot("aws", "g4dn") == 0.7
+    assert "instance-advisor" in entry("spot_discounts.json", cloud="aws", family="g4dn")["source"]
+    nodes = [NodeUsage("g4dn.2xlarge", True, False, T0, T0 + 60 * MIN, []),
+             NodeUsage("g4dn.2xlarge", False, True, T0, T0 + 60 * MIN, [])]
+    cost = cost_run(ClusterUsage("aws", "us-west-2", "premium", "jobs", nodes), load_catalog())
+    on_demand = price("aws", "us-west-2", "g4dn.2xlarge")
+    assert cost.compute_cost == pytest.approx(on_demand + on_demand * 0.3)
+
+
 def test_a_graviton_spot_run_without_a_sourced_saving_is_priced_at_on_demand() -> None:
     # No typical spot saving was transcribed for m6gd: its discount is 0, so a spot node is never read
     # cheaper than it may have cost (an upper bound), and the entry says why.
