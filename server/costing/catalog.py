@@ -24,8 +24,9 @@ charges the instances that actually ran (`server.costing.billing`).
 
 **GPUs and architecture.** A node type entry may say how many GPUs one node has (``gpus``, g4dn and
 g5) and its CPU architecture (``arch``: ``arm64`` for AWS Graviton, ``x86_64`` otherwise); both are
-optional (absent: 0 and x86_64), read by the planner to keep a job on hardware it can run on, and a
-fleet's members must share its figures.
+optional (absent: 0 and x86_64), and a fleet's members must share its figures. The planner keeps a job
+on its kind of hardware by reading the type's name (`server.hardware`); the shipped entries agree with
+that reading (tests/costing/test_costing_estate_node_types.py).
 """
 
 from __future__ import annotations

@@ -154,3 +154,15 @@ def test_every_shipped_node_type_names_its_architecture() -> None:
         for node_type in cat.node_types(cloud):
             assert entry("node_types.json", cloud=cloud, node_type=node_type)["arch"] in ("x86_64", "arm64")
     assert {t for t in cat.node_types("aws") if cat.node_type("aws", t).gpus} == set(GPU)
+
+
+def test_the_catalogs_gpus_and_arch_agree_with_what_the_planner_reads_from_the_name() -> None:
+    # The planner keeps a cluster on its kind of hardware by reading the node type's name
+    # (`server.hardware`); the catalog's figures must never say otherwise.
+    from server.hardware import node_kind
+
+    cat = load_catalog()
+    for cloud in ("aws", "azure"):
+        for node_type in cat.node_types(cloud):
+            info, kind = cat.node_type(cloud, node_type), node_kind(node_type)
+            assert (info.arch, info.gpus > 0) == (kind.arch, kind.gpu), node_type
