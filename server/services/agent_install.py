@@ -40,6 +40,7 @@ from server.onboard import (
     wheel_beside_script,
     wheel_locations,
 )
+from server.services.workspace_checks import normal_host
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -383,8 +384,8 @@ def _wrote_secret(store: Store, ws: Workspace, name: str) -> bool:
     for the workspace (``name``, revoked or live), for another name of this database at the same host
     (the workspace added a second time), or for a workspace since removed (added again under a new
     name, or at a new address: a persistent sandbox back on another port)."""
-    host = ws.host.rstrip("/").lower()
-    names = {w.name: w.host.rstrip("/").lower() for w in store.workspaces.list()}
+    host = normal_host(ws.host)
+    names = {w.name: normal_host(w.host) for w in store.workspaces.list()}
     return any(t.scope == "agent" and (t.name == name or (t.workspace is not None and names.get(t.workspace, host) == host))
                for t in store.tokens.list())
 

@@ -23,7 +23,7 @@ PLANS = ("standard", "premium", "enterprise")
 
 
 def check_host(host: str) -> str:
-    """``host`` as stored (no trailing '/') when it is an http(s) URL the SDK can build a client for.
+    """``host`` as stored (`normal_host`'s form) when it is an http(s) URL the SDK can build a client for.
 
     A URL copied from the browser's address bar is taken as the workspace's: its scheme in any case
     (``HTTPS://``), and without the ``?o=<workspace id>`` query and ``#...`` fragment Azure's and the
@@ -54,7 +54,39 @@ def check_host(host: str) -> str:
         # machine (the sandbox's emulator) is the one place plain http is fine.
         raise InvalidArgument(f"host: {shown(host)} would send the workspace's token in clear text: use https:// "
                               "(http:// is only for a workspace on this machine, such as the sandbox)")
-    return host.rstrip("/")
+    return normal_host(host)
+
+
+# The port a scheme means when none is given: ``https://h:443`` is ``https://h``.
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def normal_host(host: str) -> str:
+    """``host`` in the one form its spellings share: scheme and host name in lower case (DNS names
+    are case-insensitive), no trailing dot on the name, no port the scheme implies (:443, :80), no
+    trailing '/'. A path (a proxy's) is kept as typed.
+
+    Stored hosts and hosts given are compared in this form, as are hosts stored before `check_host`
+    wrote it: one Databricks workspace under two spellings of its host (``HTTPS://ADB-1...:443/``) was
+    taken for two, added under a second name whose import took every agent from the first (they read
+    one token secret). A value it cannot parse is only stripped of its trailing '/'."""
+    try:
+        parts = urlsplit(host.strip())
+        port = parts.port
+    except ValueError:
+        return host.rstrip("/")
+    scheme, name = parts.scheme.lower(), (parts.hostname or "").rstrip(".")  # hostname: lower case
+    if not scheme or not name:
+        return host.rstrip("/")
+    authority = f"[{name}]" if ":" in name else name  # an IPv6 literal keeps its brackets
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
+        authority += f":{port}"
+    return f"{scheme}://{authority}{parts.path.rstrip('/')}"
+
+
+def same_host(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are spellings of one host (`normal_host`)."""
+    return normal_host(a) == normal_host(b)
 
 
 # The path `check_token` calls, named when a host answers it with 404.
@@ -125,7 +157,7 @@ def _host_cloud_problem(host: str, cloud: str) -> str | None:
 
 def _same_workspace(existing: Workspace, host: str) -> None:
     """Replacing a token must not silently repoint a workspace: projects and runs belong to it."""
-    if existing.host.rstrip("/") != host:
+    if not same_host(existing.host, host):
         raise FailedPrecondition(f"workspace {existing.name!r} is {existing.host}, not {host}: --replace only "
                                  "rotates the token (and sets the plan and region given), never the host. The same "
                                  f"workspace at a new URL: `trimtab workspace set {existing.name} --host {host} --token-env VAR`; "

@@ -58,7 +58,7 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str)
     of their own. Stored with the host (a workspace that moved may have a new token too)."""
     ws = store.workspaces.get(name)
     host = workspaces.check_host(host)
-    if host == ws.host.rstrip("/"):
+    if workspaces.same_host(host, ws.host):
         raise InvalidArgument(f"host: workspace {name!r} is at {host} already")
     token = token.strip()
     if not token:

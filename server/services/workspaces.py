@@ -65,7 +65,9 @@ from server.services.workspace_checks import (
     _same_workspace,
     check_host,
     check_token,
+    normal_host,
     pricing_catalog,
+    same_host,
 )
 from server.store import Store
 
@@ -78,7 +80,7 @@ __all__ = [
     "GatewayFactory", "Integration", "OnboardNotTaken", "add_workspace", "agent_wiring", "check_answers",
     "check_host", "check_reaches", "check_token", "configure", "gateway_for", "get_workspace", "import_jobs",
     "ImportPage", "import_page",
-    "list_workspaces", "pricing_catalog", "read_init_script_allowlist", "recording_status", "update_workspace",
+    "list_workspaces", "normal_host", "pricing_catalog", "same_host", "read_init_script_allowlist", "recording_status", "update_workspace",
 ]
 
 # A person is waiting on `workspace add`: a wrong host fails in seconds, not after the collector's budget.

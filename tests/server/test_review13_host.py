@@ -38,6 +38,6 @@ def test_a_page_path_on_an_aws_workspace_is_dropped_but_kept_behind_a_proxy() ->
     assert check_host("https://dbc-a1b2c3d4-e5f6.cloud.databricks.com/jobs/42?o=7") == \
         "https://dbc-a1b2c3d4-e5f6.cloud.databricks.com"
     assert check_host("https://dbc-a1b2c3d4-e5f6.cloud.databricks.com:443/sql/editor") == \
-        "https://dbc-a1b2c3d4-e5f6.cloud.databricks.com:443"
+        "https://dbc-a1b2c3d4-e5f6.cloud.databricks.com"  # :443 is https's own port (normal_host)
     # Not a Databricks domain: a proxy may serve the API under a path, which is kept.
     assert check_host("https://gateway.example.com/databricks/") == "https://gateway.example.com/databricks"
