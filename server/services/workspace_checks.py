@@ -13,7 +13,7 @@ from server.clouds.factory import parse_cloud_credentials
 from server.config import is_loopback_host
 from server.costing.catalog import PriceCatalog, last_active_catalog, load_catalog
 from server.domain import Workspace
-from server.errors import FailedPrecondition, InvalidArgument, shown
+from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, shown
 from server.services.workspace_access import _integration
 from server.store import Store
 
@@ -87,6 +87,28 @@ def normal_host(host: str) -> str:
 def same_host(a: str, b: str) -> bool:
     """Whether ``a`` and ``b`` are spellings of one host (`normal_host`)."""
     return normal_host(a) == normal_host(b)
+
+
+def registered_at(store: Store, host: str, *, besides: str) -> Workspace | None:
+    """The workspace other than ``besides`` whose host is ``host`` in any spelling, or None."""
+    return next((w for w in store.workspaces.list() if w.name != besides and same_host(w.host, host)), None)
+
+
+def refuse_host_taken(store: Store, name: str, host: str) -> None:
+    """`AlreadyExists` when another workspace name has ``host``: the one Databricks workspace added twice.
+
+    Its agents read one token secret (`trimtab/agent-token`), which import fills with the token of the
+    name it imports into: the first name's agents would then send under the second name's token, and
+    every run of the first name be stored with no agent data while both said `ok`."""
+    other = registered_at(store, host, besides=name)
+    if other is None:
+        return
+    # Within the API's 512 characters (`server.api.errors.capped`) for an Azure host and short names.
+    raise AlreadyExists(f"host: {host} is workspace {other.name!r} already (added as {other.host}). One Databricks "
+                        "workspace is added once: its clusters read one agent token, and an import under a second "
+                        f"name would take every agent from the runs of {other.name}. `trimtab workspace add "
+                        f"{other.name} --host URL --token-env VAR --replace` rotates its token; to keep the name "
+                        f"{name!r}, detach the projects of {other.name} and remove it first")
 
 
 # The path `check_token` calls, named when a host answers it with 404.

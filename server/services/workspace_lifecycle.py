@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 
-from server.databricks import DatabricksGateway, DatabricksNotFound
+from server.databricks import DatabricksGateway
 from server.domain import Project, Workspace
 from server.errors import FailedPrecondition, InvalidArgument
 from server.onboard import PROJECT_TAG
 from server.services import workspaces
 from server.services.secrets import SecretBox, mask
-from server.spec import find_cluster_spec
+from server.services.workspace_identity import check_tags
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str)
     host = workspaces.check_host(host)
     if workspaces.same_host(host, ws.host):
         raise InvalidArgument(f"host: workspace {name!r} is at {host} already")
+    # Two names on one host would share its agents' token secret: the second's import takes the first's agents.
+    workspaces.refuse_host_taken(store, name, host)
     token = token.strip()
     if not token:
         raise InvalidArgument("token: re-pointing a workspace needs its Databricks token given again "
@@ -78,32 +80,14 @@ def _identity(gateway: DatabricksGateway, name: str, host: str, attached: list[P
     if not attached:
         return (f"the token is accepted at {host}; workspace {name} has no attached project, so "
                 "nothing tells whether it is the same Databricks workspace")
-    by_job: dict[int, list[Project]] = {}
-    for project in attached:
-        by_job.setdefault(project.job_id, []).append(project)
-    matched: list[str] = []
-    missed: list[str] = []
-    jobs = sorted(by_job)[:MAX_JOBS_CHECKED]
-    for job_id in jobs:
-        try:
-            settings = gateway.get_job(job_id).get("settings") or {}
-        except DatabricksNotFound:
-            missed.append(f"job {job_id} not found")
-            continue
-        for project in by_job[job_id]:
-            spec = find_cluster_spec(settings, project.cluster_key) or {}
-            tag = (spec.get("custom_tags") or {}).get(PROJECT_TAG)
-            if tag == str(project.id):
-                matched.append(project.name)
-            else:
-                missed.append(f"job {job_id} cluster {project.cluster_key!r} has {PROJECT_TAG}="
-                              f"{tag if tag is not None else '(none)'}, not {project.id}")
+    check = check_tags(gateway, attached, MAX_JOBS_CHECKED)
+    matched, missed = [p.name for p in check.matched], check.missed
     if not matched:
         raise FailedPrecondition(
             f"workspace {name!r} not re-pointed: {host} accepts the token but answers as another Databricks "
             f"workspace ({'; '.join(missed[:3])}). Another workspace is added under its own name "
             "(`trimtab workspace add`)")
-    found = f"{len(matched)} of {sum(len(by_job[j]) for j in jobs)} attached project(s) checked"
+    found = f"{len(matched)} of {check.checked} attached project(s) checked"
     return (f"the token is accepted at {host}, and its jobs carry the {PROJECT_TAG} tags of "
             f"{found} ({', '.join(matched[:3])}{', ...' if len(matched) > 3 else ''})")
 

@@ -67,6 +67,7 @@ from server.services.workspace_checks import (
     check_token,
     normal_host,
     pricing_catalog,
+    refuse_host_taken,
     same_host,
 )
 from server.store import Store
@@ -80,7 +81,7 @@ __all__ = [
     "GatewayFactory", "Integration", "OnboardNotTaken", "add_workspace", "agent_wiring", "check_answers",
     "check_host", "check_reaches", "check_token", "configure", "gateway_for", "get_workspace", "import_jobs",
     "ImportPage", "import_page",
-    "list_workspaces", "normal_host", "pricing_catalog", "same_host", "read_init_script_allowlist", "recording_status", "update_workspace",
+    "list_workspaces", "normal_host", "pricing_catalog", "refuse_host_taken", "same_host", "read_init_script_allowlist", "recording_status", "update_workspace",
 ]
 
 # A person is waiting on `workspace add`: a wrong host fails in seconds, not after the collector's budget.
@@ -128,7 +129,10 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         # Before the token check: a person retyping `add` for a workspace they have means one of these.
         raise AlreadyExists(f"workspace {name!r} already exists: `trimtab workspace add {name} ... --replace` "
                             f"rotates its token, `trimtab workspace set {name} --host URL --token-env VAR` re-points it")
-    if existing is not None:
+    if existing is None:
+        # Before the token check too: the host, not the token, is what is wrong.
+        refuse_host_taken(store, name, host)
+    else:
         # Checked before the token: a typo in the host must not look like a bad token.
         _same_workspace(existing, host)
         if cloud != existing.cloud:

@@ -50,7 +50,9 @@ def _batch(batch_id: str, app_id: str, cluster_id: str, context_id: str, input_b
 def test_another_workspaces_token_cannot_feed_a_projects_runs(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
         connected: Workspace, job_ids: list[int], server: RunningServer) -> None:
-    workspaces.add_workspace(store, secrets, "other", emulator.host, emulator.token, "aws")
+    # Another name of the emulator's host: one host is one workspace name (`workspace add` refuses a second).
+    workspaces.add_workspace(store, secrets, "other", emulator.host.replace("127.0.0.1", "localhost"),
+                             emulator.token, "aws")
     (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
     project_id = int(imported.project.id or 0)
     # The token import wrote into the workspace's secret is bound to it.

@@ -69,10 +69,15 @@ def test_the_same_workspace_under_a_second_name_does_not_take_over_managed_jobs(
     job = sbx[0]
     owner = store.projects.get_by_key("sbx", job, "main")
     assert owner is not None and _tag(gateway, job, "main") == str(owner.id)
-    code, _, err = _add(trimtab, "sb2", emulator.host)
+    # At the same host it is refused outright (review creds: a second name's import took every agent of
+    # the first name's runs); at another name of the host, which the check cannot see, its import skips
+    # the managed job.
+    code, _, err = _add(trimtab, "sb2", emulator.host + "/")
+    assert code == 1 and f"is workspace 'sbx' already (added as {emulator.host})" in err, err
+    code, _, err = _add(trimtab, "sb2", emulator.host.replace("127.0.0.1", "localhost"))
     assert code == 0, err
 
-    for extra in (("--dry-run", "--job", str(job)), ("--job", str(job)), ()):
+    for extra in (("--dry-run", "--job", str(job)), ("--job", str(job))):
         code, out, err = trimtab("workspace", "import", "sb2", *extra)
         assert code == 0, err
         assert "would create" not in out and f"sb2/{job}/main" not in out, out
@@ -83,11 +88,18 @@ def test_the_same_workspace_under_a_second_name_does_not_take_over_managed_jobs(
         # The job still belongs to the project that manages it.
         assert _tag(gateway, job, "main") == str(owner.id)
         assert store.projects.get_by_key("sb2", job, "main") is None
+    # Importing its other jobs would write sb2's token into the secret sbx's agents read: refused, naming sbx.
+    code, out, err = trimtab("workspace", "import", "sb2")
+    assert code == 1 and "is the same Databricks workspace as 'sbx'" in err, err
+    assert not [p for p in store.projects.list("sb2")]
 
-    # Once the owner lets go (detach), the job is free to import under the other name.
+    # Once the owner lets go (detach), the job is free to import under the other name (the secret holds
+    # sbx's token, which nothing at this spelling of the host says is this database's: --take-over).
     code, _, err = trimtab("project", "detach", f"sbx/{job}/main")
     assert code == 0, err
     code, out, err = trimtab("workspace", "import", "sb2", "--job", str(job))
+    assert code == 1 and "If it is workspace 'sbx' under another URL, use that name" in err, err
+    code, out, err = trimtab("workspace", "import", "sb2", "--job", str(job), "--take-over")
     assert code == 0, err
     taken = store.projects.get_by_key("sb2", job, "main")
     assert taken is not None and _tag(gateway, job, "main") == str(taken.id)
