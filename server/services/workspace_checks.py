@@ -117,8 +117,8 @@ CHECK_PATH = "/api/2.2/jobs/list"
 # split on '/' when looked up), appear in logs and tables, and are typed on the command line.
 WORKSPACE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 NAME_RULE = "may contain only letters, digits, '-', '_' and '.' (at most 64 characters)"
-# A Databricks PAT is ~40 ASCII characters; OAuth tokens are longer JWTs. 4096 leaves room for
-# those while refusing a value that could not fit in an HTTP header most servers accept.
+# A Databricks PAT is ~40 ASCII characters (OAuth access tokens, longer JWTs, are refused: `is_jwt`).
+# 4096 refuses a value that could not fit in an HTTP header most servers accept.
 MAX_TOKEN_CHARS = 4096
 
 
@@ -135,6 +135,28 @@ def check_token(token: str) -> None:
     if not all(" " < c <= "~" for c in token):
         # The token itself is never echoed.
         raise InvalidArgument("token: must be printable ASCII (no spaces, control or non-ASCII characters)")
+    if is_jwt(token):
+        raise InvalidArgument(OAUTH_ACCESS_TOKEN)
+
+
+# Why a JWT is refused as a workspace's token. Trimtab keeps the token it is given and sends it on every
+# call for as long as the workspace is connected; an OAuth access token (`databricks auth token`, a
+# service principal's client-credentials grant) expires within about an hour, after which every poll,
+# import and apply failed as a revoked token. Refreshing one needs the client id and secret, which
+# Trimtab does not take (OAuth machine-to-machine is not supported).
+OAUTH_ACCESS_TOKEN = ("token: this is an OAuth access token (a JWT), which expires in about an hour, and Trimtab "
+                      "cannot refresh it: OAuth machine-to-machine (a client id and secret) is not supported. Give "
+                      "a personal access token (dapi...): a user's, or better a service principal's "
+                      "(`databricks tokens create` as the service principal, or a workspace admin's "
+                      "`databricks token-management create-obo-token`)")
+# A JWT: three base64url parts joined by '.' (header, claims, signature); the header is a JSON object,
+# so its base64url text starts with "eyJ" ('{"'). Databricks' PATs (dapi...) have no '.'.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def is_jwt(token: str) -> bool:
+    """Whether ``token`` is a JSON Web Token (an OAuth access token), not a personal access token."""
+    return _JWT.fullmatch(token.strip()) is not None
 
 
 def _check_host(host: str) -> None:

@@ -1,0 +1,39 @@
+"""`workspace add` and `workspace set --host` given an OAuth access token (a JWT) refuse it before
+anything is stored or any workspace is reached: stored, it expired within about an hour and every
+poll, import and apply then failed as with a revoked token (review creds, item 3).
+
+Real parts: a real Trimtab server (gRPC on 127.0.0.1:0) driven through the CLI, the sandbox emulator,
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from sandbox.workspace import RunningWorkspace
+from server.store import Store
+from tests.server.test_oauth_token_refused import ACCESS_TOKEN
+
+Trimtab = Callable[..., tuple[int, str, str]]
+
+
+def test_an_oauth_access_token_is_refused_by_add_and_set(trimtab: Trimtab, store: Store, emulator: RunningWorkspace,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TT_OAUTH", ACCESS_TOKEN)
+    monkeypatch.setenv("TT_PAT", emulator.token)
+    code, _, err = trimtab("workspace", "add", "prod", "--host", emulator.host, "--token-env", "TT_OAUTH",
+                           "--cloud", "aws")
+    assert code == 2, err
+    assert "OAuth access token (a JWT), which expires in about an hour" in err and ACCESS_TOKEN not in err
+    assert store.workspaces.list() == []
+
+    code, _, err = trimtab("workspace", "add", "prod", "--host", emulator.host, "--token-env", "TT_PAT", "--cloud", "aws")
+    assert code == 0, err
+    code, _, err = trimtab("workspace", "add", "prod", "--host", emulator.host, "--token-env", "TT_OAUTH",
+                           "--cloud", "aws", "--replace")
+    assert code == 2 and "OAuth machine-to-machine (a client id and secret) is not supported" in err, err
+    code, _, err = trimtab("workspace", "set", "prod", "--host", emulator.host.replace("127.0.0.1", "localhost"),
+                           "--token-env", "TT_OAUTH")
+    assert code == 2 and "OAuth access token" in err, err
+    assert store.workspaces.get("prod").host == emulator.host
