@@ -409,9 +409,16 @@ def standard_access_mode(spec: Mapping[str, Any]) -> bool:
 def auto_is_standard(spec: Mapping[str, Any]) -> bool:
     """Whether Databricks runs a ``DATA_SECURITY_MODE_AUTO`` cluster in standard access mode: unless
     its runtime is an ML or GPU one or below 14.3, or a node is a GPU type. A runtime whose number
-    cannot be read counts as standard: onboarding must be sure the init script will run."""
+    cannot be read counts as standard: onboarding must be sure the init script will run.
+
+    An ML runtime is chosen by its version key (``-cpu-ml-``, ``-gpu-ml-``) or, in the newer form
+    (``kind: CLASSIC_PREVIEW``), by ``use_ml_runtime: true`` beside a plain key: Databricks' effective
+    runtime is "determined by spark_version, use_ml_runtime, and whether node_type_id is gpu"
+    (databricks-sdk ``ClusterSpec.use_ml_runtime``)."""
     version_key = str(spec.get("spark_version") or "").lower()
     if "-ml-" in version_key or "-gpu-" in version_key:
+        return False
+    if str(spec.get("use_ml_runtime")).lower() == "true":  # a JSON bool, or its text
         return False
     version = runtime_version(version_key)
     if version is not None and version < AUTO_DEDICATED_BELOW:

@@ -236,6 +236,17 @@ def test_access_mode_auto_is_judged_as_databricks_resolves_it(spark_version: str
         assert [c.cluster_key for c in found.clusters] == ["main"] and found.notes == []
 
 
+def test_access_mode_auto_with_use_ml_runtime_is_dedicated() -> None:
+    # The newer form picks the ML runtime by a flag beside a plain version key: Databricks runs DBR ML,
+    # so Auto is dedicated, as for a "-cpu-ml-" key (review: it was skipped as standard).
+    spec = {**_standard(mode="DATA_SECURITY_MODE_AUTO"), "kind": "CLASSIC_PREVIEW", "use_ml_runtime": True}
+    found = qualify(_job(spec))
+    assert [c.cluster_key for c in found.clusters] == ["main"] and found.notes == []
+    # Without it (or false) the same spec is standard, and left out.
+    for plain in ({**spec, "use_ml_runtime": False}, {k: v for k, v in spec.items() if k != "use_ml_runtime"}):
+        assert qualify(_job(plain)).clusters == []
+
+
 def test_access_mode_auto_on_a_standard_runtime_is_onboarded_like_standard_once_allowlisted() -> None:
     access = StandardAccess(init_script=ON_VOLUME, allowlist=COVERING)
     found = qualify(_job(_standard(mode="DATA_SECURITY_MODE_AUTO")), access)
