@@ -20,6 +20,11 @@ script in a volume or cloud storage, covered by the allowlist, on runtime 13.3 t
 Otherwise it is skipped with what is missing, since a script the service refuses fails the
 cluster, and with it the job.
 
+Access mode, runtime and single node are judged on the cluster Databricks creates: the spec with
+what its cluster policy fixes (and its defaults when the spec asks for them), read by import
+(`server.services.job_policies`). A cluster whose policy could not be read is skipped: a policy
+fixing standard access on a spec that says nothing of it fails every run once onboarded.
+
 Import also keeps the job's own ``schedule`` with each project (`job_schedule`): it says
 how often the job runs, which savings project over a year.
 """
@@ -36,6 +41,7 @@ from urllib.parse import urlsplit
 from server.config import is_local_host, split_host_port
 from server.domain import JobSchedule, Project
 from server.errors import FailedPrecondition
+from server.plan.policy import ClusterPolicy
 from server.spec import (
     access_mode_label,
     canonical_json,
@@ -66,6 +72,13 @@ REASON_NO_TASKS = "has no tasks"
 # Spark runs on the driver alone, so the decision space (worker count and type) does not apply;
 # sizing the one node is not built.
 REASON_SINGLE_NODE = "is a single-node cluster (Spark runs on the driver alone), which is not sized yet"
+# A cluster policy fills in what decides whether a cluster can be onboarded (its access mode, runtime,
+# single node): unread, onboarding could put a workspace init script on a standard-access cluster,
+# which then fails every run. Left as it is instead.
+REASON_POLICY_UNREAD = ("names cluster policy {policy_id}, which could not be read ({error}): whether the policy "
+                        "makes it standard access (where Trimtab's init script would fail the cluster) or single "
+                        "node is not known, so it is left as it is; let Trimtab's token read the policy (CAN_USE "
+                        "on it) and import again")
 # Standard access: why Trimtab's init script cannot go on the cluster (each says what an admin can do).
 # The first runtime whose standard access runs allowlisted init scripts, and the first whose init
 # scripts no longer see spark_env_vars (where the agent finds TRIMTAB_SERVER and its token).
@@ -476,13 +489,20 @@ def other_cloud_note(spec: Mapping[str, Any], target: ImportTarget | None) -> st
 
 
 def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
-            into: ImportTarget | None = None) -> JobQualification:
+            into: ImportTarget | None = None,
+            policies: Mapping[str, ClusterPolicy | str] | None = None) -> JobQualification:
     """Sort a job's clusters (``jobs/get`` or expanded ``jobs/list`` entry) into tunable or not.
 
     ``access`` judges standard-access clusters (`standard_access_problem`); without it they are
     judged with the default workspace-file script and no allowlist, so they are left out. With
     ``into`` (the workspace imported into) a cluster on the other cloud than the workspace's is left
-    out (`other_cloud_note`)."""
+    out (`other_cloud_note`).
+
+    ``policies``: the cluster policies the job's clusters name (`named_policies`), by id, as read
+    (a `ClusterPolicy`), or why one could not be read. Access mode, runtime and single node are
+    judged on the cluster Databricks creates (`ClusterPolicy.filled_spec`: the spec with what its
+    policy fixes, and its defaults when the spec asks for them); a cluster whose policy is not among
+    them, or was not read, is left out (`REASON_POLICY_UNREAD`)."""
     access = access or StandardAccess()
     settings = job.get("settings") or {}
     job_id = int(job["job_id"])
@@ -521,6 +541,11 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
     for key, target in list(clusters.items()):
         over = custom_tags_over_limit(target.spec)
         elsewhere = other_cloud_note(target.spec, into)
+        policy_id = str(target.spec.get("policy_id") or "")
+        policy = (policies or {}).get(policy_id) if policy_id else None
+        # The cluster as Databricks creates it: what it is (access mode, runtime, single node) is as
+        # much its policy's as its spec's. The spec onboarded stays the user's.
+        created = policy.filled_spec(target.spec) if isinstance(policy, ClusterPolicy) else target.spec
         if elsewhere is not None:
             del clusters[key]
             notes.append(f"cluster {key!r} " + elsewhere)
@@ -530,19 +555,44 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
         elif pool_fields(target.spec) and not target.spec.get("instance_pool_id"):
             del clusters[key]
             notes.append(f"cluster {key!r} " + REASON_POOL)
-        elif single_node(target.spec):
+        elif policy_id and not isinstance(policy, ClusterPolicy):
             del clusters[key]
-            notes.append(f"cluster {key!r} " + REASON_SINGLE_NODE)
-        elif standard_access_mode(target.spec):
-            why = standard_access_problem(target.spec, access)
+            notes.append(f"cluster {key!r} " + REASON_POLICY_UNREAD.format(policy_id=policy_id,
+                                                                           error=policy or "not read"))
+        elif single_node(created):
+            del clusters[key]
+            by_policy = f" (made so by its {policy.label})" if isinstance(policy, ClusterPolicy) and \
+                not single_node(target.spec) else ""
+            notes.append(f"cluster {key!r} " + REASON_SINGLE_NODE + by_policy)
+        elif standard_access_mode(created):
+            why = standard_access_problem(created, access)
             if why is not None:
                 del clusters[key]
-                only_the_allowlist = standard_access_problem(target.spec, _assume_allowlisted(access)) is None
+                only_the_allowlist = standard_access_problem(created, _assume_allowlisted(access)) is None
                 needs_allowlist = needs_allowlist or (only_the_allowlist and not access.allowlist_known)
                 allowlist_bound = allowlist_bound or only_the_allowlist
                 notes.append(f"cluster {key!r} " + REASON_STANDARD_ACCESS.format(
-                    mode=access_mode_label(target.spec), why=why))
+                    mode=_mode_words(created, target.spec, policy), why=why))
     return JobQualification(job_id, name, list(clusters.values()), notes, needs_allowlist, allowlist_bound)
+
+
+def _mode_words(created: Mapping[str, Any], spec: Mapping[str, Any], policy: ClusterPolicy | str | None) -> str:
+    """The access mode of the cluster Databricks creates, as a reason names it, saying when its policy
+    set it ("USER_ISOLATION, from cluster policy "uc" (0A1B)"): the job's own spec says nothing of it."""
+    label = access_mode_label(created)
+    if isinstance(policy, ClusterPolicy) and created.get("data_security_mode") != spec.get("data_security_mode"):
+        return f"{label}, from its {policy.label}"
+    return label
+
+
+def named_policies(job: Mapping[str, Any]) -> list[str]:
+    """The ids of the cluster policies a job's clusters name (job_clusters and tasks' own
+    new_cluster, nested for_each tasks included), each once: what `qualify` needs read."""
+    settings = job.get("settings") or {}
+    specs = [e.get("new_cluster") for e in settings.get("job_clusters") or [] if isinstance(e, Mapping)]
+    specs += [_compute_task(t).get("new_cluster") for t in settings.get("tasks") or [] if isinstance(t, Mapping)]
+    ids = [str(s.get("policy_id")) for s in specs if isinstance(s, Mapping) and s.get("policy_id")]
+    return list(dict.fromkeys(ids))
 
 
 def _compute_task(task: Mapping[str, Any]) -> Mapping[str, Any]:

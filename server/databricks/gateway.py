@@ -476,8 +476,21 @@ class DatabricksGateway:
     def get_cluster_policy(self, policy_id: str) -> dict[str, Any]:
         """``policies/clusters/get``: ``{policy_id, name, definition}``, the definition a JSON string.
 
-        An unknown id is :class:`DatabricksNotFound` (404) or :class:`DatabricksRejected` (400)."""
-        return self._do("GET", f"{POLICIES}/get", query={"policy_id": policy_id})
+        An unknown id is :class:`DatabricksNotFound` (404) or :class:`DatabricksRejected` (400). A 403
+        while the token works is this policy's alone (its principal lacks CAN_USE on it):
+        :class:`DatabricksPermissionDenied`, which leaves the workspace's status alone; a token refused
+        outright is still :class:`WorkspaceAuthError` (`check_token` tells them apart)."""
+        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
+        try:
+            return self._do("GET", f"{POLICIES}/get", query={"policy_id": policy_id})
+        except WorkspaceAuthError as err:
+            if isinstance(err.__cause__, sdk_errors.PermissionDenied):
+                self.check_token()  # raises WorkspaceAuthError when the token itself is refused
+                raise DatabricksPermissionDenied(
+                    f"the token's principal cannot read cluster policy {policy_id} (CAN_USE on it, or workspace "
+                    f"admin): {_message(err.__cause__)}") from err.__cause__
+            raise
 
     def get_instance_pool(self, pool_id: str) -> dict[str, Any]:
         """``instance-pools/get``: the pool (``instance_pool_id``, ``node_type_id``, ``max_capacity``...).

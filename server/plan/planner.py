@@ -54,7 +54,7 @@ from server.plan.candidates import (
 )
 from server.plan.driver import driver_options, driver_run, plan_driver
 from server.plan.observe import observation
-from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, kept_fills
+from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, as_created, kept_fills
 from server.plan.prior import ProjectPriors
 from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
 from server.plan.storage import advise, disk_use, runs_per_month
@@ -102,22 +102,27 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     if project.detached or project.orphaned or not project.current_spec:
         return None
     _check_pools(project, pools)
-    if single_node(project.current_spec):
-        # Import skips single-node clusters; this one became one since (a user edit): workers added
-        # to it would idle. Kept on the project as its problem by `Planner`.
+    cluster_policy = ClusterPolicy.from_api(policy) if policy else None
+    # The cluster as Databricks creates it: what its policy fixes (or fills in as a default the spec asks
+    # for) makes it single node, standard access, or Photon as much as what the spec sets.
+    created = as_created(cluster_policy, project.current_spec)
+    if single_node(created):
+        # Import skips single-node clusters; this one became one since (a user edit, or its policy's):
+        # workers added to it would idle. Kept on the project as its problem by `Planner`.
         raise FailedPrecondition(
             f"project {project.name}: the cluster is now a single-node cluster (Spark runs on the driver "
             "alone), which is not sized yet (detach the project, or give the cluster workers)")
-    blocker = standard_access_blocker(project.current_spec)
+    blocker = standard_access_blocker(created)
     if blocker is not None:
-        # Import would have skipped this cluster; it became so since (a user edit). Its runs fail or
-        # send nothing, and a recommendation would only be written beside the fault: say so instead.
+        # Import would have skipped this cluster; it became so since (a user edit, or its policy's). Its
+        # runs fail or send nothing, and a recommendation would only be written beside the fault: say so.
         raise FailedPrecondition(f"project {project.name}: the cluster {blocker}. Change the cluster back, or "
                                  "detach the project (which puts back the cluster entry as it was at import)")
     workspace = store.workspaces.get(project.workspace)
     pricing = pricing_for(workspace, project.current_spec)
-    # The policy's dbus_per_hour rule is judged at the DBU rates the cluster is billed at.
-    cluster_policy = ClusterPolicy.from_api(policy, dbu_rate=dbu_rates(catalog, pricing)) if policy else None
+    if cluster_policy is not None:
+        # The policy's dbus_per_hour rule is judged at the DBU rates the cluster is billed at.
+        cluster_policy = dataclasses.replace(cluster_policy, dbu_rate=dbu_rates(catalog, pricing))
     # The cluster as it runs: what the spec leaves unset is what its policy fills in, else the cloud's
     # default (a policy fixing ON_DEMAND must not price the job as spot, nor keep it on a spot it refuses).
     current = project_config(project, pools, cloud=workspace.cloud, policy=cluster_policy)

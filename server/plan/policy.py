@@ -42,6 +42,7 @@ candidate over a rule Trimtab does not understand would stop the project for not
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -77,6 +78,17 @@ WRITTEN_ATTRIBUTES = frozenset({
 SPOT_CAP_PATH = f"azure_attributes.{SPOT_CAP_FIELD}"
 # The pools a policy may put a cluster on: read, never judged (`ClusterPolicy.filled_pool`).
 POOL_ATTRIBUTES = frozenset({"instance_pool_id", "driver_instance_pool_id"})
+# What a policy may fill in that decides what kind of cluster a spec makes, none of which a
+# recommendation writes: its access mode (standard access runs only allowlisted init scripts), its
+# runtime and engine (Photon is billed under its own SKU), whether Spark runs on the driver alone
+# (Databricks' "Single Node" policy fixes the profile, spark.master, the ResourceClass tag and
+# num_workers 0). Read, never judged (`ClusterPolicy.filled_spec`): import, the planner and pricing
+# must see the cluster Databricks creates, not the spec as written, and whether a spec passes these
+# rules does not depend on Trimtab.
+CLUSTER_KIND_ATTRIBUTES = frozenset({
+    "data_security_mode", "runtime_engine", "kind", "use_ml_runtime", "is_single_node",
+    "spark_conf.spark.databricks.cluster.profile", "spark_conf.spark.master", "custom_tags.ResourceClass",
+})
 RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex", "range", "unlimited"})
 # The virtual attribute a recommendation changes: the cluster's DBUs per hour at its largest.
 DBUS_PER_HOUR = "dbus_per_hour"
@@ -156,6 +168,8 @@ class ClusterPolicy:
     # The rules on the pools (`POOL_ATTRIBUTES`): not judged (Trimtab never writes a pool), read for
     # the pool a policy puts a spec naming none on (`filled_pool`).
     pool_rules: Mapping[str, Rule] = field(default_factory=dict)
+    # The rules on `CLUSTER_KIND_ATTRIBUTES`: not judged, read for what they fill in (`filled_values`).
+    kind_rules: Mapping[str, Rule] = field(default_factory=dict)
     dbu_rate: DbuRate | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -170,7 +184,8 @@ class ClusterPolicy:
         if not isinstance(definition, Mapping):
             raise FailedPrecondition(f"cluster policy {policy_id}: its definition is not a JSON object")
         return cls(policy_id=policy_id, name=str(policy.get("name") or ""), rules=parse_rules(definition),
-                   pool_rules=_parse(definition, POOL_ATTRIBUTES), dbu_rate=dbu_rate)
+                   pool_rules=_parse(definition, POOL_ATTRIBUTES),
+                   kind_rules=_parse(definition, CLUSTER_KIND_ATTRIBUTES), dbu_rate=dbu_rate)
 
     @property
     def label(self) -> str:
@@ -298,21 +313,45 @@ class ClusterPolicy:
 
     def filled_values(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """What Databricks fills into ``spec`` from the policy's rules on the attributes a
-        recommendation writes, by flattened path: each rule's fixed value, and its ``defaultValue``
-        when the spec asks for defaults (``apply_policy_default_values: true``; without it only fixed
-        values are applied, as the Clusters API says), where the spec leaves the attribute out (or
-        null). What a cluster of ``spec`` runs with: `server.spec.unset_attributes` reads an unset
-        availability and ``first_on_demand`` from it before the cloud's default."""
+        recommendation writes and on `CLUSTER_KIND_ATTRIBUTES`, by flattened path: each rule's fixed
+        value, and its ``defaultValue`` when the spec asks for defaults (``apply_policy_default_values:
+        true``; without it only fixed values are applied, as the Clusters API says), where the spec
+        leaves the attribute out (or null). What a cluster of ``spec`` runs with:
+        `server.spec.unset_attributes` reads an unset availability and ``first_on_demand`` from it
+        before the cloud's default."""
         flat = flatten(spec)
         apply_defaults = spec.get("apply_policy_default_values") is True
         out: dict[str, Any] = {}
-        for path, rule in self.rules.items():
+        for path, rule in {**self.kind_rules, **self.rules}.items():
             if path == DBUS_PER_HOUR or flat.get(path) is not None:
                 continue
             if rule.type == "fixed":
                 out[path] = rule.value
             elif rule.has_default and apply_defaults:
                 out[path] = rule.default
+        return out
+
+    def filled_spec(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """``spec`` as Databricks creates the cluster from it: with what the policy fills in
+        (`filled_values`) set in it. A pool supplies the node types, and the spec's sizing shape keeps
+        the other one's sizing out (Databricks refuses both). For what kind of cluster it is (access
+        mode, runtime, engine, single node) and the SKU it is billed under; the spec written back to
+        the job stays the user's."""
+        out = copy.deepcopy(dict(spec))
+        pooled = bool(spec.get("instance_pool_id"))
+        autoscaling, fixed = bool(spec.get("autoscale")), spec.get("num_workers") is not None
+        for path, value in self.filled_values(spec).items():
+            # Two levels at most (`WRITTEN_ATTRIBUTES`, `CLUSTER_KIND_ATTRIBUTES`): the rest of a path
+            # under spark_conf or custom_tags is one key ("spark.master").
+            head, _, leaf = path.partition(".")
+            if value is None or (pooled and head in ("node_type_id", "driver_node_type_id")) or \
+                    (head == "num_workers" and autoscaling) or (head == "autoscale" and fixed):
+                continue
+            if leaf:
+                block = out.get(head)
+                out[head] = {**(block if isinstance(block, Mapping) else {}), leaf: copy.deepcopy(value)}
+            else:
+                out[head] = copy.deepcopy(value)
         return out
 
     def filled_pool(self, spec: Mapping[str, Any]) -> str:
@@ -397,6 +436,15 @@ class ClusterPolicy:
         if cap is not None and cap.max_value is not None and cap.describe(DBUS_PER_HOUR) in rules:
             return f"under the policy's dbus_per_hour cap of {_text(cap.max_value)}"
         return f"inside the policy ({'; '.join(rules)})" if rules else "inside the policy"
+
+
+def as_created(policy: ClusterPolicy | None, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` as Databricks creates the cluster under ``policy`` (`ClusterPolicy.filled_spec`) when
+    the spec names it; as written without a policy or for a spec under another one (or none)."""
+    named = str(spec.get("policy_id") or "")
+    if policy is None or not named or (policy.policy_id and policy.policy_id != named):
+        return dict(spec)
+    return policy.filled_spec(spec)
 
 
 def filled_into(policy: ClusterPolicy | None, spec: Mapping[str, Any]) -> dict[str, Any] | None:

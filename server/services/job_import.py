@@ -81,6 +81,7 @@ from server.services.agent_install import (
 )
 from server.services.job_onboard import OnboardNotTaken, _found_spec, _onboard_job, _remove_unonboarded
 from server.services.job_owner import other_server, other_server_reason, owned_reason, owner_elsewhere
+from server.services.job_policies import PolicyRead, job_policies
 from server.services.projects import unplanned_phase
 from server.services.secrets import SecretBox
 from server.services.workspace_access import agent_wiring, check_answers, gateway_for, recording_status
@@ -127,6 +128,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     left_out: list[LeftOut] = []
     deferred: list[int] = []
     access = StandardAccess(init_script=wiring.init_script)
+    # The cluster policies the jobs name, each read once (`job_policies`): what they fill in is judged.
+    policies: dict[str, PolicyRead] = {}
     # A cluster on the other cloud is left out, naming the command that puts the workspace's cloud right.
     catalog = pricing_catalog()
     into = ImportTarget(ws.name, ws.host, ws.cloud, {c: frozenset(catalog.node_types(c)) for c in CLOUDS})
@@ -164,11 +167,12 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                     except DatabricksPermissionDenied as err:  # the token may not even view this job
                         skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
                         continue
-                    found = qualify(job, access, into)
+                    its_policies = job_policies(gateway, job, policies)
+                    found = qualify(job, access, into, its_policies)
                     if found.needs_allowlist:
                         # Only the allowlist decides now: read it (once per import) and judge the job again.
                         access = read_init_script_allowlist(gateway, access)
-                        found = qualify(job, access, into)
+                        found = qualify(job, access, into, its_policies)
                     if found.skipped_reason is not None:
                         skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
                         continue

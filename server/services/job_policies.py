@@ -1,0 +1,48 @@
+"""The cluster policies a job's clusters name, read for import (`server.onboard.qualify`).
+
+What a policy fixes (or fills in as a default the spec asks for) is the cluster's as much as what its
+spec sets: a policy fixing ``data_security_mode: USER_ISOLATION`` makes a standard-access cluster of a
+spec that says nothing of it, where Trimtab's workspace init script fails every run; Databricks'
+"Single Node" policy makes a single-node one. Import judges the cluster Databricks creates, so it
+reads each policy named, once per import. One that cannot be read (403, 404, a definition that is
+not JSON) is why its clusters are left out, never a reason to onboard them blind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+from server.databricks import (
+    DatabricksCallError,
+    DatabricksGateway,
+    DatabricksUnavailable,
+    WorkspaceAuthError,
+)
+from server.errors import FailedPrecondition
+from server.onboard import named_policies
+from server.plan.policy import ClusterPolicy
+
+log = logging.getLogger("server.services.workspaces")  # import's log lines keep one name
+
+# A policy as read, or why it could not be.
+PolicyRead = ClusterPolicy | str
+
+
+def job_policies(gateway: DatabricksGateway, job: dict[str, Any],
+                 read: MutableMapping[str, PolicyRead]) -> dict[str, PolicyRead]:
+    """The policies ``job``'s clusters name, by id (`named_policies`), each read at most once into
+    ``read`` (the import's copies: jobs often share a policy). A failing workspace (unavailable, the
+    token refused outright) raises, as for any call of the import; any other refusal is the answer."""
+    for policy_id in named_policies(job):
+        if policy_id in read:
+            continue
+        try:
+            read[policy_id] = ClusterPolicy.from_api(gateway.get_cluster_policy(policy_id))
+        except (DatabricksUnavailable, WorkspaceAuthError):
+            raise
+        except (DatabricksCallError, FailedPrecondition) as err:
+            log.info("cluster policy %s not read at import: %s", policy_id, err.message)
+            read[policy_id] = err.message
+    return {policy_id: read[policy_id] for policy_id in named_policies(job)}
