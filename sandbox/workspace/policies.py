@@ -17,7 +17,8 @@ the workers' when the spec names none and the policy fills none in, and a pool s
 types of a spec that names one. The virtual attribute
 ``dbus_per_hour`` is the most DBUs per hour the cluster burns: its driver plus every worker
 (``autoscale.max_workers`` when it autoscales), at the node types' DBU rates (`sandbox.nodes`),
-times Photon's multiplier for ``runtime_engine: PHOTON``; its rule judges that number. The virtual
+times Photon's multiplier when the cluster runs Photon (``runtime_engine: PHOTON``, the spec's or one
+the policy fills in, or a ``-photon-`` runtime with no engine set); its rule judges that number. The virtual
 ``cluster_type`` is not emulated (every spec checked here is a job cluster's). A spec that names
 an unknown policy is refused as the service refuses it.
 """
@@ -184,7 +185,7 @@ def violations(definition: Mapping[str, Mapping[str, Any]], spec: Mapping[str, A
     for path in sorted(definition):
         rule = definition[path]
         if path == DBUS_PER_HOUR:
-            why = _dbus_refusal(rule, cluster, spec)
+            why = _dbus_refusal(rule, cluster)
         elif path in VIRTUAL or rule.get("type") == "forbidden" and path not in flat:
             why = None
         elif path in flat:
@@ -268,8 +269,11 @@ def as_created(data: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
     return pools.resolve_spec(data, with_policy_values(data, spec, spec))
 
 
-def _dbus_refusal(rule: Mapping[str, Any], cluster: Mapping[str, Any], spec: Mapping[str, Any]) -> str | None:
-    """The ``dbus_per_hour`` rule judged on the cluster's DBUs per hour with every worker up."""
+def _dbus_refusal(rule: Mapping[str, Any], cluster: Mapping[str, Any]) -> str | None:
+    """The ``dbus_per_hour`` rule judged on the cluster's DBUs per hour with every worker up.
+
+    ``cluster``: the flattened cluster as created, what the policy fills in included: a policy fixing
+    ``runtime_engine: PHOTON`` makes it burn Photon's DBUs, though the spec says nothing of it."""
     node = str(cluster.get("node_type_id") or "")
     driver = str(cluster.get("driver_node_type_id") or "") or node
     workers = cluster.get("autoscale.max_workers", cluster.get("num_workers", 0))
@@ -277,9 +281,16 @@ def _dbus_refusal(rule: Mapping[str, Any], cluster: Mapping[str, Any], spec: Map
         burn = get_node_type(driver).dbus_per_hour + float(workers or 0) * get_node_type(node).dbus_per_hour
     except (UnknownNodeType, TypeError, ValueError):
         return f'the value must be a number (is "{_text(workers)} workers of {node or "no node type"}")'
-    if str(spec.get("runtime_engine") or "").upper() == "PHOTON":
+    if _photon(cluster):
         burn *= PHOTON_DBU_MULTIPLIER[get_node_type(node).cloud]
     return _refusal(rule, round(burn, 4))
+
+
+def _photon(cluster: Mapping[str, Any]) -> bool:
+    """Whether the cluster runs Photon. Clusters API, ``runtime_engine``: "If left unspecified, the
+    runtime engine defaults to standard unless the spark_version contains -photon-"."""
+    engine = str(cluster.get("runtime_engine") or "").upper()
+    return engine == "PHOTON" if engine else "-photon-" in str(cluster.get("spark_version") or "").lower()
 
 
 def _refusal(rule: Mapping[str, Any], value: Any) -> str | None:

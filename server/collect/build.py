@@ -220,6 +220,9 @@ _AS_RUN_ATTRIBUTES = ("availability", "first_on_demand")
 # What the cluster record says of the node types a spec naming no pool leaves out (its cluster policy
 # filled them in: a fixed value, or a default the spec asks for).
 _AS_RUN_NODE_TYPES = ("node_type_id", "driver_node_type_id")
+# What the cluster record says of the runtime a spec leaves to its cluster policy: a policy fixing
+# ``runtime_engine: PHOTON`` runs (and bills) the cluster under the Photon SKU, 2.9x the DBUs on AWS.
+_AS_RUN_RUNTIME = ("spark_version", "runtime_engine")
 
 
 def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | None,
@@ -235,7 +238,9 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
     cluster policy supplies (a fixed value, or a default the spec asks for), which the job's spec and
     the record's own ``spec`` (the user's settings) do not carry: without them the run was priced on
     node type '' (not at all) and learned under a configuration of no node type, apart from the same
-    cluster written out. And an availability (or ``first_on_demand``): its backend default, which
+    cluster written out. The runtime and its engine (``runtime_engine``, ``spark_version``), pooled or
+    not: a policy fixing Photon bills the Photon SKU, and the run priced as standard was 45% low. And
+    an availability (or ``first_on_demand``): its backend default, which
     "could change in the future", or a policy's fixed value, which beats the cloud's default Trimtab
     assumes without it (`server.spec.default_availability`). A value the spec sets is kept.
 
@@ -249,7 +254,7 @@ def with_pool_node_types(spec: Mapping[str, Any], cluster: Mapping[str, Any] | N
         return _with_policy_values(with_pool_disks(spec, pools), policy_values or {})
     if not pool_fields(spec):
         return _with_record_fills(spec, cluster)
-    out = with_pool_disks(spec, pools)
+    out = _with_record_runtime(with_pool_disks(spec, pools), cluster)
     for key in _AS_RUN_NODE_TYPES:
         if cluster.get(key) and not out.get(key):
             out[key] = cluster[key]
@@ -296,9 +301,17 @@ def _with_policy_values(spec: dict[str, Any], values: Mapping[str, Any]) -> dict
     return out
 
 
+def _with_record_runtime(spec: dict[str, Any], cluster: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with the runtime and engine it leaves out read from the cluster record (`_AS_RUN_RUNTIME`)."""
+    for key in _AS_RUN_RUNTIME:
+        if not spec.get(key) and cluster.get(key):
+            spec[key] = cluster[key]
+    return spec
+
+
 def _with_record_fills(spec: Mapping[str, Any], cluster: Mapping[str, Any]) -> dict[str, Any]:
     """``spec`` (naming no pool) with what it leaves out read from the cluster record (`with_pool_node_types`)."""
-    out = dict(spec)
+    out = _with_record_runtime(dict(spec), cluster)
     for key in _AS_RUN_NODE_TYPES:
         if not out.get(key) and cluster.get(key):
             out[key] = cluster[key]

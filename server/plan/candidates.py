@@ -24,7 +24,7 @@ from server.costing.run_cost import hourly_cost, shape_first_on_demand, sku_of
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
 from server.hardware import NodeKind, node_kind
-from server.plan.policy import ClusterPolicy, DbuRate, filled_into
+from server.plan.policy import ClusterPolicy, DbuRate, as_created, filled_into
 from server.plan.storage import advise
 from server.spec import (
     POOL_ID_FIELDS,
@@ -151,10 +151,13 @@ def config_id_of(config: ClusterConfig) -> str:
     return f"{config.node_type_id}x{size}" + ("-spot" if spot else "") + on_demand
 
 
-def pricing_for(workspace: Workspace, spec: dict) -> Pricing:
-    """How a workspace's cluster with ``spec`` is priced: its cloud, region, plan and SKU."""
+def pricing_for(workspace: Workspace, spec: dict, policy: ClusterPolicy | None = None) -> Pricing:
+    """How a workspace's cluster with ``spec`` is priced: its cloud, region, plan and SKU. ``policy``:
+    the cluster policy the spec names (None: none, or not read), whose ``runtime_engine`` (or
+    ``spark_version``) the cluster gets where the spec leaves it out: a policy fixing PHOTON bills the
+    Photon SKU, 2.9x the DBUs on AWS (`server.plan.policy.as_created`)."""
     return Pricing(cloud=workspace.cloud, region=workspace.pricing_region,
-                   plan=workspace.plan, sku=sku_of(spec))
+                   plan=workspace.plan, sku=sku_of(as_created(policy, spec)))
 
 
 def dbu_rates(catalog: PriceCatalog, pricing: Pricing) -> DbuRate:
@@ -661,7 +664,7 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
     # priced as it runs (`server.spec.unset_attributes`: the policy's, else spot workers on AWS).
     current = project_config(project, pools, cloud=workspace.cloud, policy=under)
     anchor = project_anchor(project, pools, cloud=workspace.cloud, policy=under)
-    return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec),
+    return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec, under),
                             anchor=anchor, tried=[on_pool(r.config, current) for r in runs if r.config is not None],
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
                             current_refused=current_refused, rejected=rejected_configs(project),

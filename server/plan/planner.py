@@ -119,7 +119,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         raise FailedPrecondition(f"project {project.name}: the cluster {blocker}. Change the cluster back, or "
                                  "detach the project (which puts back the cluster entry as it was at import)")
     workspace = store.workspaces.get(project.workspace)
-    pricing = pricing_for(workspace, project.current_spec)
+    # Priced under the SKU the cluster is billed at: a policy fixing runtime_engine PHOTON bills Photon.
+    pricing = pricing_for(workspace, project.current_spec, cluster_policy)
     if cluster_policy is not None:
         # The policy's dbus_per_hour rule is judged at the DBU rates the cluster is billed at.
         cluster_policy = dataclasses.replace(cluster_policy, dbu_rate=dbu_rates(catalog, pricing))

@@ -464,17 +464,18 @@ POLICY_FILLS_KEY = "policy_fills"
 # and the node types and sizing a policy may supply to a spec that leaves them out: without them the
 # savings baseline and `project show` read such a job's imported cluster as node type '', unlike its runs
 # (recorded on what the cluster record says ran), and a run whose cluster record is gone has nothing to
-# be priced on.
+# be priced on. And the runtime and its engine: a policy fixing ``runtime_engine: PHOTON`` makes the
+# cluster bill under the Photon SKU (2.9x the DBUs on AWS), which a run whose record is gone is priced at.
 FILLED_PATHS = (*(f"{block}.{name}" for block in ("aws_attributes", "azure_attributes")
                   for name in ("availability", "first_on_demand")),
                 "node_type_id", "driver_node_type_id", "num_workers", "autoscale.min_workers",
-                "autoscale.max_workers")
+                "autoscale.max_workers", "spark_version", "runtime_engine")
 
 
 def kept_fills(policy: ClusterPolicy) -> dict[str, Any]:
     """The part of ``policy`` a project keeps (`POLICY_FILLS_KEY`), JSON: its id, and the fixed values
     and defaults of its rules on `FILLED_PATHS`."""
-    rules = {p: r for p, r in policy.rules.items() if p in FILLED_PATHS}
+    rules = {p: r for p, r in {**policy.kind_rules, **policy.rules}.items() if p in FILLED_PATHS}
     return {"policy_id": policy.policy_id,
             "fixed": {p: r.value for p, r in sorted(rules.items()) if r.type == "fixed"},
             "defaults": {p: r.default for p, r in sorted(rules.items()) if r.type != "fixed" and r.has_default}}
@@ -488,7 +489,9 @@ def kept_policy(state: Mapping[str, Any]) -> ClusterPolicy | None:
     rules = {str(p): Rule(type="fixed", value=v) for p, v in (kept.get("fixed") or {}).items()}
     rules.update({str(p): Rule(type="unlimited", has_default=True, default=v)
                   for p, v in (kept.get("defaults") or {}).items()})
-    return ClusterPolicy(policy_id=str(kept.get("policy_id") or ""), rules=rules)
+    return ClusterPolicy(policy_id=str(kept.get("policy_id") or ""),
+                         rules={p: r for p, r in rules.items() if p not in CLUSTER_KIND_ATTRIBUTES},
+                         kind_rules={p: r for p, r in rules.items() if p in CLUSTER_KIND_ATTRIBUTES})
 
 
 def kept_values(state: Mapping[str, Any], spec: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ import pytest
 from server.costing.catalog import load_catalog
 from server.domain import Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
-from server.plan.candidates import Pricing, build_candidates, config_id_of
+from server.plan.candidates import Pricing, build_candidates, config_id_of, pricing_for
 from server.plan.planner import plan_project
 from server.plan.policy import ClusterPolicy
 from server.spec import config_from_spec, recommended_spec
@@ -45,9 +45,9 @@ def store(sqlite_store: Store) -> Store:
     return sqlite_store
 
 
-def _project(store: Store, spec: dict[str, Any], run_spec: dict[str, Any] | None = None) -> int:
+def _project(store: Store, spec: dict[str, Any], run_spec: dict[str, Any] | None = None, *, job_id: int = 1) -> int:
     project = store.projects.add(Project(
-        workspace="ws", job_id=1, cluster_key="main", current_spec=spec, original_spec=spec,
+        workspace="ws", job_id=job_id, cluster_key="main", current_spec=spec, original_spec=spec,
         settings=ProjectSettings(sla_seconds=3000.0, auto_apply=True, learning_budget=4, spot_allowed=True)))
     pid = int(project.id or 0)
     for n in (1, 2):
@@ -216,3 +216,42 @@ def test_the_cluster_is_read_with_what_the_policy_fills_in_and_never_over_the_sp
     assert (ranged.autoscale_min, ranged.autoscale_max, ranged.num_workers) == (2, 6, 0)
     # A pool the spec names supplies the node types: the policy's are not read over it.
     assert config_from_spec({"instance_pool_id": "p1", "num_workers": 2}, policy_values=fills).node_type_id == ""
+
+
+# ------------------------------------------------------------------ the engine the policy fills in
+
+
+PHOTON = {"runtime_engine": {"type": "fixed", "value": "PHOTON", "hidden": True}}
+# Only the current configuration: what is compared is its price, not the choice.
+ONLY_CURRENT = {"node_type_id": {"type": "fixed", "value": "m5.2xlarge"},
+                "driver_node_type_id": {"type": "fixed", "value": "m5.2xlarge"},
+                "num_workers": {"type": "fixed", "value": 6}}
+
+
+def test_a_policy_fixing_photon_prices_the_plan_under_the_photon_sku(store: Store) -> None:
+    # The spec leaves runtime_engine to its policy: Databricks runs and bills the cluster as Photon
+    # (2.9x the DBUs on AWS). The planner priced it as standard (review: DBUs 2.9x too low).
+    standard = plan_project(store, _project(store, FIXED), CATALOG, policy=_api(ONLY_CURRENT))
+    photon = plan_project(store, _project(store, FIXED, job_id=2), CATALOG, policy=_api({**ONLY_CURRENT, **PHOTON}))
+    assert standard is not None and photon is not None
+    assert (photon.config.node_type_id, photon.config.num_workers) == \
+        (standard.config.node_type_id, standard.config.num_workers) == ("m5.2xlarge", 6)
+    assert photon.predicted_cost > 1.5 * standard.predicted_cost
+    workspace = store.workspaces.get("ws")
+    assert pricing_for(workspace, FIXED, _policy(PHOTON)).sku == "jobs_photon"
+    assert pricing_for(workspace, FIXED, _policy({})).sku == pricing_for(workspace, FIXED).sku == "jobs"
+    assert pricing_for(workspace, {**FIXED, "policy_id": "P2"}, _policy(PHOTON)).sku == "jobs"  # another policy's
+
+
+def test_a_dbus_per_hour_cap_under_a_photon_policy_counts_photons_dbus(store: Store) -> None:
+    # 7 m5.2xlarge nodes burn 9.66 DBU/h on the standard engine, 28.0 on Photon: a cap of 15 refuses the
+    # current cluster only at Photon's rates, which Databricks judges it at.
+    cap = {"dbus_per_hour": {"type": "range", "maxValue": 15}}
+    rec = plan_project(store, _project(store, FIXED), CATALOG, policy=_api({**PHOTON, **cap}))
+    assert rec is not None
+    photon = CATALOG.dbu_multiplier("aws", "jobs_photon")
+    driver = rec.config.driver_node_type_id or rec.config.node_type_id
+    burn = photon * (CATALOG.dbus_per_hour("aws", driver)
+                     + rec.config.num_workers * CATALOG.dbus_per_hour("aws", rec.config.node_type_id))
+    assert burn <= 15
+    assert "caps dbus_per_hour at 15" in rec.reason
