@@ -134,6 +134,9 @@ def standard_access(spec: Mapping[str, Any]) -> bool:
     version = _runtime(spec)
     if "-ml-" in key or "-gpu-" in key or (version is not None and version < (14, 3)):
         return False
+    # The newer form (kind CLASSIC_PREVIEW) chooses the ML runtime by a flag beside a plain key.
+    if str(spec.get("use_ml_runtime")).lower() == "true":
+        return False
     return not any(_GPU_NODE_TYPE.match(str(n)) for n in (spec.get("node_type_id"), spec.get("driver_node_type_id")) if n)
 
 

@@ -36,8 +36,9 @@ def sdk(emulator: RunningWorkspace) -> WorkspaceClient:
 
 
 def _standard_job(gateway: DatabricksGateway, name: str, spark_version: str = "15.4.x-scala2.12",
-                  init_scripts: list[dict[str, Any]] | None = None, mode: str = "USER_ISOLATION") -> int:
-    spec = {**aws_cluster("m5d.xlarge", 2), "spark_version": spark_version, "data_security_mode": mode}
+                  init_scripts: list[dict[str, Any]] | None = None, mode: str = "USER_ISOLATION",
+                  extra: dict[str, Any] | None = None) -> int:
+    spec = {**aws_cluster("m5d.xlarge", 2), "spark_version": spark_version, "data_security_mode": mode, **(extra or {})}
     if init_scripts is not None:
         spec["init_scripts"] = init_scripts
     return gateway.create_job({
@@ -142,18 +143,22 @@ def test_the_allowlist_is_read_once_per_import_and_only_for_standard_access(
     assert "its runtime is 19.0" in reasons[too_new]
 
 
-@pytest.mark.parametrize(("mode", "spark_version", "refused"), [
-    ("USER_ISOLATION", "15.4.x-scala2.12", True),
-    ("DATA_SECURITY_MODE_AUTO", "15.4.x-scala2.12", True),  # Auto is standard on this runtime
-    ("DATA_SECURITY_MODE_AUTO", "15.4.x-cpu-ml-scala2.12", False),  # and dedicated on an ML one
+ML_RUNTIME_FLAG = {"kind": "CLASSIC_PREVIEW", "use_ml_runtime": True}
+
+
+@pytest.mark.parametrize(("mode", "spark_version", "extra", "refused"), [
+    ("USER_ISOLATION", "15.4.x-scala2.12", {}, True),
+    ("DATA_SECURITY_MODE_AUTO", "15.4.x-scala2.12", {}, True),  # Auto is standard on this runtime
+    ("DATA_SECURITY_MODE_AUTO", "15.4.x-cpu-ml-scala2.12", {}, False),  # and dedicated on an ML one
+    ("DATA_SECURITY_MODE_AUTO", "15.4.x-scala2.12", ML_RUNTIME_FLAG, False),  # the ML one by its flag
 ])
 def test_the_emulator_refuses_a_workspace_file_init_script_on_standard_access(
         gateway: DatabricksGateway, emulator: RunningWorkspace, sdk: WorkspaceClient, mode: str,
-        spark_version: str, refused: bool) -> None:
+        spark_version: str, extra: dict[str, Any], refused: bool) -> None:
     gateway.put_workspace_file("/Shared/user/setup.sh", NOOP_INIT)
     _allow(sdk, "/Shared/user")  # even allowlisted: standard access runs no workspace-file script
     job_id = _standard_job(gateway, "user-script", spark_version=spark_version, mode=mode, init_scripts=[
-        {"workspace": {"destination": "/Shared/user/setup.sh"}}])
+        {"workspace": {"destination": "/Shared/user/setup.sh"}}], extra=extra)
     run, cluster_id = _run(gateway, emulator, job_id)
     if not refused:
         assert run["state"]["result_state"] == "SUCCESS", run["state"]
