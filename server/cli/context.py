@@ -375,17 +375,11 @@ def parse_duration(text: str, option: str | None = None, max_seconds: float = MA
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    total = int(round(seconds))
-    d, rest = divmod(total, 86400)
-    h, rest = divmod(rest, 3600)
-    m, s = divmod(rest, 60)
-    if d:  # a multi-day SLA read as "120h00m" is hard to check; parse_duration reads this back
-        return f"{d}d{h:02d}h" + (f"{m:02d}m" if m or s else "") + (f"{s:02d}s" if s else "")
-    if h:
-        return f"{h}h{m:02d}m" if not s else f"{h}h{m:02d}m{s:02d}s"
-    return f"{m}m{s:02d}s" if m else f"{s}s"
+    """``3630`` -> ``1h00m30s``, as `parse_duration` reads it back: `server.render.fmt.duration`, the
+    one formatter the dashboard and the timeline use too, so an SLA reads the same everywhere."""
+    from server.render.fmt import duration  # imported here: server.render pulls in the models
+
+    return duration(seconds)
 
 
 def parse_switch(text: str, option: str | None = None) -> bool:

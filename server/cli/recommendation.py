@@ -17,7 +17,7 @@ from server.cli.context import CliContext, message_dict, print_json
 from server.cli.workspace import rpc
 
 # The dashboard shows reasons too: one wording for both (MONITORING_PREFIX re-exported for callers here).
-from server.render.fmt import availability_name, availability_text
+from server.render.fmt import availability_name, availability_text, p_meet_text
 from server.render.reason import MONITORING_PREFIX as MONITORING_PREFIX
 from server.render.reason import reason_as_of
 
@@ -72,7 +72,7 @@ def _describe(rec: Any) -> None:
         click.echo(f"  runtime:  {NOT_PREDICTED}")
         click.echo(f"  cost:     {NOT_PREDICTED}")
     if rec.HasField("p_meet_sla"):
-        click.echo(f"  P(SLA):   {rec.p_meet_sla:.0%}")
+        click.echo(f"  P(SLA):   {p_meet_text(rec.p_meet_sla)}")
     if rec.reason:
         click.echo(f"  why:      {reason_as_of(rec.reason, rec.state)}")
     if rec.storage_advice:

@@ -15,6 +15,7 @@ from server.render.fmt import (
     cut,
     duration,
     money,
+    p_meet_text,
     percent,
     phase_marks,
     phase_text,
@@ -171,7 +172,7 @@ def _recommendation(page: ProjectPage) -> str:
                                    f" – {duration(rec.runtime_interval_s[1])})"),
              ("predicted cost", f"{money(rec.predicted_cost, currency)} ({money(rec.cost_interval[0], currency)}"
                                 f" – {money(rec.cost_interval[1], currency)})"),
-             ("P(meet SLA)", percent(rec.p_meet_sla)), ("reason", reason_as_of(rec.reason, rec.state))]
+             ("P(meet SLA)", p_meet_text(rec.p_meet_sla)), ("reason", reason_as_of(rec.reason, rec.state))]
     if rec.storage_advice:
         facts.append(("storage", rec.storage_advice))
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Any
 
 from server.spec import azure_availability
@@ -46,18 +47,21 @@ def cut(text: str, limit: int, *, on_word: bool = False) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``95`` -> ``1m35s``; ``4000`` -> ``1h06m``; ``450000`` -> ``5d05h`` (a runaway run read as
-    ``125h00m`` hides its size)."""
+    """``95`` -> ``1m35s``; ``3630`` -> ``1h00m30s``; ``450000`` -> ``5d05h`` (a runaway run read as
+    ``125h00m`` hides its size). Every part down to the second is kept: people compare these with
+    an SLA, and `trimtab project show`, the dashboard and the timeline must say the same 1h00m30s
+    (``server.cli.context.parse_duration`` reads it back); only the fraction of a second is rounded."""
     if seconds is None:
         return "-"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+    total = int(round(seconds))
+    d, rest = divmod(total, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    if d:
+        return f"{d}d{h:02d}h" + (f"{m:02d}m" if m or s else "") + (f"{s:02d}s" if s else "")
+    if h:
+        return f"{h}h{m:02d}m" + (f"{s:02d}s" if s else "")
+    return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
 def money(amount: float | None, currency: str = "USD", decimals: int = 2) -> str:
@@ -81,6 +85,29 @@ def percent(fraction: float | None) -> str:
         return "-"
     text = f"{fraction * 100:.0f}%"
     return "0%" if text == "-0%" else text  # a tiny loss rounds to nothing, not to "-0%"
+
+
+# The P a recommendation's P(meet SLA) is held against: `models.settings.Settings.p_target`, which the
+# planner never overrides (tests/cli/test_coherence_p_sla_and_sla_text.py checks they agree). A copy, not an
+# import: `models` pulls numpy and scipy into every CLI command that prints a recommendation.
+P_TARGET = 0.9
+
+
+def p_meet_text(p: float | None, target: float = P_TARGET) -> str:
+    """A P(meet SLA) as `trimtab recommendation show` and the dashboard write it: whole percent, but
+    to a tenth (as the reason's ``P=89.9%, 0.1% under the 90% target``) within a point of the target,
+    and with more digits still when a tenth would round a P under the target up to it: 0.89889 is
+    never "90%" beside a reason that says it falls short."""
+    if p is None:
+        return "-"
+    decimals = 1 if abs(p - target) < 0.01 else 0
+    text = f"{p:.{decimals}%}"
+    while p < target and float(text[:-1]) >= round(target * 100, 6):
+        if decimals == 3:  # 0.8999999: cut, not rounded, rather than a fourth digit nobody reads
+            return f"{math.floor(p * 10**5) / 10**3:.3f}%"
+        decimals += 1
+        text = f"{p:.{decimals}%}"
+    return text
 
 
 def driver_use(peak_heap_bytes: int, gc_ms: int, outside_heap_bytes: int, runtime_s: float) -> str:

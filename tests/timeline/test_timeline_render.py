@@ -102,8 +102,9 @@ def test_write_timeline_picks_the_format_from_the_suffix(tmp_path: Path) -> None
 
 
 def test_formats() -> None:
-    assert [duration(5), duration(95), duration(4000), duration(None)] == ["5s", "1m35s", "1h06m", "-"]
-    assert [duration(86399), duration(86400), duration(450000)] == ["23h59m", "1d00h", "5d05h"]
+    # Every part kept, as `trimtab project show` writes an SLA (tests/cli/test_coherence_p_sla_and_sla_text.py).
+    assert [duration(5), duration(95), duration(4000), duration(None)] == ["5s", "1m35s", "1h06m40s", "-"]
+    assert [duration(86399), duration(86400), duration(450000)] == ["23h59m59s", "1d00h", "5d05h"]
     assert [money(1234.5), money(-2, "USD"), money(3, "CHF")] == ["$1,234.50", "-$2.00", "3.00 CHF"]
 
 
