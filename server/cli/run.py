@@ -17,7 +17,7 @@ from server.cli.context import (
     print_json,
     print_table,
 )
-from server.render.fmt import availability_name, cut, driver_use, money
+from server.render.fmt import availability_name, breakdown_amounts, cut, driver_use, money
 
 
 def when(ms: int) -> str:
@@ -35,14 +35,23 @@ def cost_lines(k: Any) -> list[str]:
     """A run's cost breakdown: the parts, estimate against bill, what the models used, cost per input GB."""
     cloud_estimate = k.compute_cost + k.storage_cost
     used = "the bill" if (k.used_by_models or k.source) == "billed" else "the estimate"
-    lines = [f"cost {k.total:,.2f} {k.currency} ({k.source}; models learn from {used})",
-             f"  DBU      {k.dbu_cost:>10,.2f}  ({k.dbus:,.2f} DBU, catalog price)",
-             f"  compute  {k.compute_cost:>10,.2f}  (catalog estimate)",
-             f"  storage  {k.storage_cost:>10,.2f}  (catalog estimate)"]
-    if k.HasField("billed_cloud_cost"):
+    billed = k.HasField("billed_cloud_cost")
+    # The parts with as many decimals as they need to add up to the total shown (the dashboard's run
+    # page too): DBU 0.04 + compute 0.10 + storage 0.01 beside a total of 0.16 read as a wrong sum.
+    if k.source == "billed" and billed:
+        d, (dbu, bill) = breakdown_amounts(k.total, [k.dbu_cost, k.billed_cloud_cost])
+        compute, storage = k.compute_cost, k.storage_cost  # the estimate beside the bill: in no sum shown
+    else:
+        d, (dbu, compute, storage) = breakdown_amounts(k.total, [k.dbu_cost, k.compute_cost, k.storage_cost])
+        bill = k.billed_cloud_cost
+    lines = [f"cost {k.total:,.{d}f} {k.currency} ({k.source}; models learn from {used})",
+             f"  DBU      {dbu:>10,.{d}f}  ({k.dbus:,.2f} DBU, catalog price)",
+             f"  compute  {compute:>10,.{d}f}  (catalog estimate)",
+             f"  storage  {storage:>10,.{d}f}  (catalog estimate)"]
+    if billed:
         delta = k.billed_cloud_cost - cloud_estimate
-        lines.append(f"  billed   {k.billed_cloud_cost:>10,.2f}  (compute+storage from the cloud bill; "
-                     f"estimate {cloud_estimate:,.2f}, {delta:+,.2f})")
+        lines.append(f"  billed   {bill:>10,.{d}f}  (compute+storage from the cloud bill; "
+                     f"estimate {cloud_estimate:,.{d}f}, {delta:+,.{d}f})")
     else:
         # Whether a bill is still to come, from the note (`server.costing.notes`): a workspace without
         # credentials, a pool-backed cluster or a sum over several clusters never gets one.

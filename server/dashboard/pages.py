@@ -11,6 +11,7 @@ from server.domain import CostBreakdown, Project, Run
 from server.render.fmt import (
     NOT_PRICED,
     auto_apply_text,
+    breakdown_amounts,
     cost_text,
     cut,
     duration,
@@ -394,10 +395,16 @@ def _cost_table(cost: CostBreakdown | None) -> str:
     if cost is None:
         return f'<p class="muted">{NOT_PRICED.capitalize()}: no cost was computed for this run (its message may say why).</p>'
     c = cost.currency
-    rows = [("DBU", money(cost.dbu_cost, c), f"{cost.dbus:.2f} DBU"), ("compute", money(cost.compute_cost, c), ""),
-            ("storage", money(cost.storage_cost, c), ""), ("total", money(cost.total, c), cost.source)]
-    if cost.billed_cloud_cost is not None:
-        rows.append(("billed cloud cost", money(cost.billed_cloud_cost, c), "from the cloud bill"))
+    # The parts with as many decimals as they need to add up to the total shown (`trimtab run show` too).
+    dbu, compute, storage, bill = cost.dbu_cost, cost.compute_cost, cost.storage_cost, cost.billed_cloud_cost
+    if cost.source == "billed" and bill is not None:
+        d, (dbu, bill) = breakdown_amounts(cost.total, [dbu, bill])
+    else:
+        d, (dbu, compute, storage) = breakdown_amounts(cost.total, [dbu, compute, storage])
+    rows = [("DBU", money(dbu, c, d), f"{cost.dbus:.2f} DBU"), ("compute", money(compute, c, d), ""),
+            ("storage", money(storage, c, d), ""), ("total", money(cost.total, c, d), cost.source)]
+    if bill is not None:
+        rows.append(("billed cloud cost", money(bill, c, d), "from the cloud bill"))
     if cost.cost_per_input_gb is not None:
         rows.append(("per input GB", money(cost.cost_per_input_gb, c, decimals=4), ""))
     html = "".join(f'<tr class="cost-row"><td>{escape(k)}</td><td class=num>{v}</td><td class=muted>{escape(n)}</td>'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from server.spec import azure_availability
@@ -108,6 +109,34 @@ def p_meet_text(p: float | None, target: float = P_TARGET) -> str:
         decimals += 1
         text = f"{p:.{decimals}%}"
     return text
+
+
+def breakdown_amounts(total: float, parts: list[float]) -> tuple[int, list[float]]:
+    """A cost breakdown's parts as shown, and with how many decimals, so that they add up to its total
+    as shown: 2 where they do (3.25 + 2.50 + 0.75 = 6.50), else 3 or 4 (0.0420 + 0.1030 + 0.0100 =
+    0.1550, where 0.04 + 0.10 + 0.01 read against a total of 0.16). At 4 the parts' own rounding can
+    still leave a gap of 0.0001 (0.1999 + 0.1665 + 0.1561 against 0.5226): it goes to the parts
+    rounded furthest from their value, each then within 0.0001 of it (largest remainder), as a bill's
+    lines are. `trimtab run show` and the dashboard's run page both use it, so they show the same.
+    ``parts``: those ``total`` is the sum of (DBU, compute and storage for an estimate; DBU and the
+    bill for a billed cost); any that are not its sum (a cost kept without them) are shown as they
+    are, to 2 decimals."""
+    if abs(sum(parts) - total) > 1e-9 * max(1.0, abs(total)):
+        return 2, list(parts)
+
+    def shown(x: float, decimals: int) -> Decimal:
+        # Decimal(x) is the float's exact value: quantized half-even it is what f"{x:.{decimals}f}" shows.
+        return Decimal(x).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_EVEN)
+
+    decimals = next((d for d in (2, 3) if sum(shown(x, d) for x in parts) == shown(total, d)), 4)
+    unit = Decimal(1).scaleb(-decimals)
+    amounts = [shown(x, decimals) for x in parts]
+    gap = int((shown(total, decimals) - sum(amounts)) / unit)
+    # The parts rounded down the most take a unit when the sum falls short; rounded up the most, give one.
+    order = sorted(range(len(parts)), key=lambda i: Decimal(parts[i]) - amounts[i], reverse=gap > 0)
+    for i in order[:abs(gap)]:
+        amounts[i] += unit if gap > 0 else -unit
+    return decimals, [float(a) for a in amounts]
 
 
 def driver_use(peak_heap_bytes: int, gc_ms: int, outside_heap_bytes: int, runtime_s: float) -> str:
