@@ -285,7 +285,8 @@ def savings(s: SavingsReport) -> admin_pb2.SavingsReport:
             baseline_note=p.baseline_note, repriced_runs=p.repriced_runs, dbu_plan=p.dbu_plan,
             other_config_runs=p.other_config_runs,
             user_config_since_run_id=str(p.user_config_since_run_id)
-            if p.user_config_since_run_id is not None else "")
+            if p.user_config_since_run_id is not None else "",
+            saving_fraction=p.saving_fraction)
             for p in s.projects],
         total_saved_to_date=s.total_saved_to_date, total_projected_annual=s.total_projected_annual,
         currency=s.currency,

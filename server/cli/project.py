@@ -78,7 +78,7 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
     if ctx.as_json:
         print_json([message_dict(p) for p in reply.projects])
         return
-    from server.render.fmt import auto_apply_text, phase_marks, problem_mark
+    from server.render.fmt import auto_apply_text, percent, phase_marks, problem_mark
 
     rows = []
     for p in reply.projects:
@@ -87,11 +87,13 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
         failing = f" ({problem_mark(p.problem.step)})" if p.HasField("problem") else ""
         # Detached and orphaned both, as `project show` and the dashboard say (`phase_marks`).
         phase = p.phase + "".join(f" ({mark})" for mark in phase_marks(p.detached, p.orphaned)) + failing
-        rows.append((p.id, p.name, phase, format_duration(sla),
+        # The share of judged runs within the SLA, as `project show` and the dashboard say it ("-": none judged).
+        met = percent(p.sla_met_fraction) if p.HasField("sla_met_fraction") else "-"
+        rows.append((p.id, p.name, phase, format_duration(sla), met,
                      auto_apply_text(p.settings.auto_apply, p.auto_apply_hold, short=True), p.run_count,
                      _money(p.latest_cost if p.HasField("latest_cost") else None),
                      format_duration(p.latest_runtime_s if p.HasField("latest_runtime_s") else None)))
-    print_table(rows, ["ID", "PROJECT", "PHASE", "SLA", "AUTO-APPLY", "RUNS", "LAST COST", "LAST RUNTIME"])
+    print_table(rows, ["ID", "PROJECT", "PHASE", "SLA", "SLA MET", "AUTO-APPLY", "RUNS", "LAST COST", "LAST RUNTIME"])
     failing_ids = [p.id for p in reply.projects if p.HasField("problem")]
     if failing_ids:
         # On stderr: the table stays the same shape for whoever reads stdout.

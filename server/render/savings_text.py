@@ -14,7 +14,10 @@ USER_EDIT = "user_edit"  # server.services.savings.USER_EDIT: current_source whi
 
 def saving_now(p: Any) -> float | None:
     """The saving now as a fraction of the cost before Trimtab (None without one): 0 while the job runs
-    a cluster its owner set outside Trimtab, whatever that costs (`ProjectSavings.saving_fraction`)."""
+    a cluster its owner set outside Trimtab, whatever that costs (`ProjectSavings.saving_fraction`).
+    The server's figure where it sends one, so the table and `--json` agree; computed for an older server."""
+    if p.HasField("saving_fraction"):
+        return p.saving_fraction
     if p.baseline_cost_per_run <= 0:
         return None
     if p.current_source == USER_EDIT:
