@@ -8,6 +8,7 @@ import math
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from models.settings import Settings
 from server.spec import azure_availability
 
 CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£"}
@@ -88,10 +89,8 @@ def percent(fraction: float | None) -> str:
     return "0%" if text == "-0%" else text  # a tiny loss rounds to nothing, not to "-0%"
 
 
-# The P a recommendation's P(meet SLA) is held against: `models.settings.Settings.p_target`, which the
-# planner never overrides (tests/cli/test_coherence_p_sla_and_sla_text.py checks they agree). A copy, not an
-# import: `models` pulls numpy and scipy into every CLI command that prints a recommendation.
-P_TARGET = 0.9
+# The P a recommendation's P(meet SLA) is held against: the planner never sets another (server.plan.planner).
+P_TARGET = Settings.p_target
 
 
 def p_meet_text(p: float | None, target: float = P_TARGET) -> str:

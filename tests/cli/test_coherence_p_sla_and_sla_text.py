@@ -71,7 +71,7 @@ def test_p_meet_sla_under_the_target_never_reads_as_the_target(trimtab: Trimtab,
 
 
 def test_p_meet_text_keeps_a_p_under_the_target_under_it() -> None:
-    assert Settings.p_target == P_TARGET  # the target the planner holds every P against
+    assert Settings.p_target == P_TARGET == 0.9  # the target the planner holds every P against
     assert [p_meet_text(p) for p in (0.89889, 0.905, 0.93, 0.42, None)] == ["89.9%", "90.5%", "93%", "42%", "-"]
     # A tenth would round these up to the target: more digits, then a cut.
     assert [p_meet_text(p) for p in (0.89996, 0.8999999)] == ["89.996%", "89.999%"]
