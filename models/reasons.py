@@ -57,9 +57,11 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
             return what + " (no SLA)" + _loss_note(out, i)
         return what + f"; meets the {settings.sla_s:.0f}s {settings.sla_name} with P={out.p_meet[i]:.1%}" + _loss_note(out, i)
     if likeliest is not None and settings.sla_s:
-        # What meeting the SLA more often costs, against the cheapest configuration.
+        # What meeting the SLA more often costs, against the cheapest configuration. After this one's
+        # runtime, the cheapest named in parentheses: "... for the cheapest, <name>, runtime 314s" read
+        # as the cheapest's runtime (review: coherence).
         low = int(np.argmin(np.where([c.allowed for c in cands], out.cost, np.inf)))
-        dearer = (f" against {money(out.cost[low], settings.currency)} for the cheapest, {cands[low].name}"
+        dearer = (f"; the cheapest ({cands[low].name}) is predicted {money(out.cost[low], settings.currency)}/run"
                   if out.cost[low] < out.cost[i] else "")
         then = (f"the plan aims at {settings.miss_badly - 1:.0%} over the fastest measured runtime"
                 if settings.working_sla else "the fastest measured runs (the project's working SLA is off)")
@@ -71,10 +73,10 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
             return (f"{cands[i].name}: the cheapest of the likeliest to meet the {settings.sla_s:.0f}s "
                     f"{settings.sla_name} (P within {_P_BAND:.0%} of the highest, {_pct(out.p_meet[top])} for "
                     f"{cands[top].name} at {money(out.cost[top], settings.currency)}/run), not the cheapest: expected "
-                    f"cost {cost}/run{dearer}, {runtime}; no configuration reaches P>={settings.p_target:.0%}, "
+                    f"cost {cost}/run, {runtime}{dearer}; no configuration reaches P>={settings.p_target:.0%}, "
                     f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))
         return (f"{cands[i].name}: likeliest to meet the {settings.sla_s:.0f}s {settings.sla_name}, not the cheapest: expected "
-                f"cost {cost}/run{dearer}, {runtime}; no configuration reaches P>={settings.p_target:.0%}, "
+                f"cost {cost}/run, {runtime}{dearer}; no configuration reaches P>={settings.p_target:.0%}, "
                 f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))
     what = f"{cands[i].name}: cheapest expected cost {cost}/run, {runtime}"
     if not settings.sla_s:
