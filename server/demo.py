@@ -170,10 +170,16 @@ class _State:
     workspace_port: int = 0
     job_ids: dict[str, int] = field(default_factory=dict)
     rounds: int = 0
+    # The jobs whose projects got the demo's settings (`_Loop.connect`): set once, so a re-run keeps
+    # what the user changed since. None: a state file from before it was kept, whose demo set the
+    # settings of every project it had imported.
+    configured: list[str] | None = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> _State:
-        return cls(**json.loads(path.read_text())) if path.is_file() else cls()
+        if not path.is_file():
+            return cls()
+        return cls(**{"configured": None, **json.loads(path.read_text())})
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -561,13 +567,22 @@ class _Loop:
                                              reattach=True)
         by_job = {p.project.job_id: p.project for p in result.projects}
         projects: dict[str, Project] = {}
+        if state.configured is None:
+            # An older demo's state: every project it had imported got its settings then.
+            created = {p.project.job_id for p in result.projects if p.created}
+            state.configured = [j.name for j in jobs if state.job_ids[j.name] not in created]
         for job in jobs:
             project = by_job[state.job_ids[job.name]]
-            update_settings(self.store, str(project.id), {"auto_apply": True, "sla_seconds": job.sla_seconds,
-                                                          "learning_budget": job.learning_budget,
-                                                          "allowed_families": job.allowed_families,
-                                                          "spot_allowed": job.spot_allowed},
-                            catalog=self.catalog)
+            if job.name not in state.configured:
+                # Once, when the demo first imports the job: a re-run resumes, and settings the user
+                # changed since (`trimtab project set`) are theirs (they were reset on every re-run).
+                update_settings(self.store, str(project.id), {"auto_apply": True, "sla_seconds": job.sla_seconds,
+                                                              "learning_budget": job.learning_budget,
+                                                              "allowed_families": job.allowed_families,
+                                                              "spot_allowed": job.spot_allowed},
+                                catalog=self.catalog)
+                state.configured.append(job.name)
+                save()
             projects[job.name] = self.store.projects.get(int(project.id or 0))
         return projects
 
