@@ -14,7 +14,9 @@ So the driver is sized by a rule over the memory it used, not by the runtime mod
   the run collecting garbage, it doubles its memory, and drivers no larger than the troubled one
   are not used again for ``TROUBLE_WINDOW`` runs (else it would shrink back on the next quiet run);
 - it never goes below ``MIN_VCPUS`` vCPUs (or the current driver's, if that is smaller): the agent
-  sees no driver CPU, and a driver that schedules thousands of tasks needs a few cores.
+  sees no driver CPU, and a driver that schedules thousands of tasks needs a few cores;
+- it never moves to a driver the user turned down (``turned_down``: a rejected or reverted
+  recommendation that proposed it for these workers), which the reason names when it was the pick.
 
 A used-heap sample includes garbage not yet collected, so it overstates what the driver needs: the
 rule errs towards a driver too big, never one too small for what was seen.
@@ -22,7 +24,8 @@ rule errs towards a driver too big, never one too small for what was seen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from models.money import money
@@ -80,9 +83,26 @@ class DriverChoice:
 
 
 def choose_driver(options: Sequence[DriverOption], current: DriverOption,
-                  runs: Sequence[DriverRun], *, currency: str = "") -> DriverChoice:
+                  runs: Sequence[DriverRun], *, currency: str = "",
+                  turned_down: Collection[str] = ()) -> DriverChoice:
     """The driver for the next run: ``current`` unless the evidence says smaller or bigger
-    (``currency``: the prices', named in the reason)."""
+    (``currency``: the prices', named in the reason). ``turned_down``: node types the user turned
+    down as this cluster's driver, never moved to (keeping the current one is always allowed)."""
+    refused = set(turned_down) - {current.node_type}
+    if not refused:
+        return _choose(options, current, runs, currency)
+    wanted = _choose(options, current, runs, currency)
+    if wanted.option.node_type not in refused:
+        return wanted
+    # The evidence's pick was turned down: the next best without it, and the reason says why, or the
+    # driver change reads as the model's whim (or its absence as a bug).
+    choice = _choose([o for o in options if o.node_type not in refused], current, runs, currency)
+    return dataclasses.replace(choice, reason=f"{choice.reason}; {wanted.option.node_type} was turned down as "
+                                              "its driver (a rejected or reverted recommendation)")
+
+
+def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequence[DriverRun],
+            currency: str) -> DriverChoice:
     history = list(runs)
     recent = history[-WINDOW:]
     grow_to, why_grow = _growth(recent)

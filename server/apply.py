@@ -28,7 +28,8 @@ between the apply and the revert), kept only so they are attributed to it; it is
 target: a second revert is refused until the next apply, and an apply over the revert keeps it
 apart (``started_before_spec``) from its own ``previous_spec``, the spec the revert went back to.
 The reverted recommendation is rejected, and its configuration is remembered on the project
-(`server.plan.candidates.REJECTED_KEY`) so no later plan, automatic or not, brings it back.
+(`server.plan.candidates.REJECTED_KEY`; its driver for those workers, `server.plan.driver.TURNED_DOWN_DRIVERS_KEY`,
+when only the driver changed) so no later plan, automatic or not, brings it back.
 
 This module applies (`apply_recommendation`), rebases on a user's edit (`rebase`) and rejects; the
 rest lives in one module per job, and every name callers import from here is re-exported:
@@ -86,9 +87,17 @@ from server.owned_fields import OWNED_NODE_FIELDS as OWNED_NODE_FIELDS
 from server.owned_fields import owned_drift, owned_from
 from server.plan.candidates import REJECTED_KEY as REJECTED_KEY  # re-exported: callers import it from here
 from server.plan.candidates import PoolBacking, outside_bounds
+from server.plan.policy import kept_values
 from server.revert import finish_revert as finish_revert
 from server.revert import revert as revert
-from server.spec import config_label, flatten, pool_fields, recommendation_overlay, spec_drift
+from server.spec import (
+    config_from_spec,
+    config_label,
+    flatten,
+    pool_fields,
+    recommendation_overlay,
+    spec_drift,
+)
 from server.store import Store
 from server.write_intent import announce, intent, without_intent
 
@@ -205,7 +214,13 @@ def reject(store: Store, project_id: int) -> Recommendation:
         rec = store.recommendations.pending(project_id)
         if rec is None or rec.id is None:
             raise no_pending(store, project)
-        store.projects.update(dataclasses.replace(project, state=_with_rejected(project.state, rec.config)),
+        # As a revert remembers it (`server.revert`): not the job's own cluster when only the driver (or
+        # nothing Trimtab decides) differs, the driver for those workers then.
+        cloud = project_cloud(store, project)
+        kept = config_from_spec(project.current_spec, cloud=cloud,
+                                policy_values=kept_values(project.state, project.current_spec)) \
+            if project.current_spec else None
+        store.projects.update(dataclasses.replace(project, state=_with_rejected(project.state, rec.config, kept)),
                               recommendations={rec.id: "rejected"})
     return store.recommendations.get(rec.id)
 

@@ -24,7 +24,8 @@ from server.domain import (
 from server.errors import FailedPrecondition
 from server.job_write import project_cloud
 from server.onboard import RECOMMENDATION_TAG
-from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of
+from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of, driver_of
+from server.plan.driver import TURNED_DOWN_DRIVERS_KEPT, TURNED_DOWN_DRIVERS_KEY
 from server.spec import flatten, recommended_spec, spec_drift
 from server.store import Store
 from server.write_intent import without_intent
@@ -183,19 +184,33 @@ def trimtab_wrote(project: Project) -> dict[str, Any] | None:
     return kept if isinstance(kept, dict) else None
 
 
-def _with_rejected(state: dict[str, Any], config: ClusterConfig) -> dict[str, Any]:
-    """``state`` remembering ``config`` as turned down (the newest `REJECTED_KEPT`)."""
+def _with_rejected(state: dict[str, Any], config: ClusterConfig, kept: ClusterConfig | None = None) -> dict[str, Any]:
+    """``state`` remembering ``config`` as turned down while the job keeps (or goes back to) ``kept``:
+    its workers' configuration (the newest `REJECTED_KEPT`) unless it is ``kept``'s, whose ban would
+    move the job off its own cluster to a dearer one at the next plan; and its driver for those
+    workers when it is not ``kept``'s (`TURNED_DOWN_DRIVERS_KEY`), which the workers' id does not name."""
     config_id = config_id_of(config)
-    kept = [c for c in state.get(REJECTED_KEY) or [] if c != config_id]
-    return {**state, REJECTED_KEY: [*kept, config_id][-REJECTED_KEPT:]}
+    if kept is None or config_id != config_id_of(kept):
+        ids = [c for c in state.get(REJECTED_KEY) or [] if c != config_id]
+        state = {**state, REJECTED_KEY: [*ids, config_id][-REJECTED_KEPT:]}
+    if kept is not None and driver_of(config) != driver_of(kept):
+        entry = {"workers": config_id, "driver": driver_of(config)}
+        drivers = [e for e in state.get(TURNED_DOWN_DRIVERS_KEY) or [] if e != entry]
+        state = {**state, TURNED_DOWN_DRIVERS_KEY: [*drivers, entry][-TURNED_DOWN_DRIVERS_KEPT:]}
+    return state
 
 
 def _without_rejected(state: dict[str, Any], config: ClusterConfig) -> dict[str, Any]:
-    kept = state.get(REJECTED_KEY) or []
+    """``state`` no longer refusing ``config`` (its workers' configuration, and its driver for them)."""
     config_id = config_id_of(config)
-    if config_id not in kept:
-        return state
-    return {**state, REJECTED_KEY: [c for c in kept if c != config_id]}
+    kept = state.get(REJECTED_KEY) or []
+    if config_id in kept:
+        state = {**state, REJECTED_KEY: [c for c in kept if c != config_id]}
+    entry = {"workers": config_id, "driver": driver_of(config)}
+    drivers = state.get(TURNED_DOWN_DRIVERS_KEY) or []
+    if entry in drivers:
+        state = {**state, TURNED_DOWN_DRIVERS_KEY: [e for e in drivers if e != entry]}
+    return state
 
 
 def _drift(project: Project, live: dict[str, Any]) -> list[str]:

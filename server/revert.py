@@ -29,7 +29,6 @@ from server.job_write import (
 )
 from server.onboard import RECOMMENDATION_TAG, spec_diff
 from server.owned_fields import _owned_label, _with_tag, owned_drift, owned_from
-from server.plan.candidates import config_id_of
 from server.plan.policy import kept_values
 from server.spec import config_from_spec, spec_drift
 from server.store import Store
@@ -140,11 +139,11 @@ def _record_revert(store: Store, project: Project, previous: dict[str, Any], liv
     states: dict[int, str] = {}
     if rec is not None and rec.id is not None:
         states[rec.id] = "rejected"
-        # Turned down, unless it is the very cluster the revert goes back to (an apply that changed
-        # only the tag): banning it moved the job off its own cluster to a dearer one at the next plan.
-        if config_id_of(rec.config) != config_id_of(config_from_spec(
-                previous, cloud=cloud, policy_values=kept_values(project.state, previous))):
-            state = _with_rejected(state, rec.config)
+        # Turned down, but not the very cluster the revert goes back to (an apply that changed only the
+        # tag, or only the driver): banning it moved the job off its own cluster to a dearer one at the
+        # next plan. A driver-only change is remembered as that driver for these workers.
+        state = _with_rejected(state, rec.config, config_from_spec(
+            previous, cloud=cloud, policy_values=kept_values(project.state, previous)))
     # A recommendation planned on top of the reverted spec no longer fits the job (and may be
     # the configuration just turned down): the next run brings a new one.
     waiting = store.recommendations.pending(project_id)

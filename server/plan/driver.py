@@ -12,7 +12,7 @@ the init script; Linux /proc), zero where they are off.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from models.driver import DriverChoice, DriverOption, DriverRun, choose_driver
@@ -26,6 +26,20 @@ from server.spec import pool_fields
 
 GIB = 1024**3
 DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
+# Where `Project.state` keeps the drivers the user turned down: ``{"workers": <config_id_of>, "driver":
+# <node type>}`` for each rejected or reverted recommendation whose driver differs from the one the job
+# kept. The workers' configuration id (`REJECTED_KEY`) does not name the driver: for a driver-only
+# change it is the very cluster the job keeps, so nothing was remembered and the driver sizer proposed
+# the same driver again at the next plan (auto-apply wrote it after one run; review: coherence).
+TURNED_DOWN_DRIVERS_KEY = "rejected_drivers"
+TURNED_DOWN_DRIVERS_KEPT = 20  # the newest, as `REJECTED_KEPT`
+
+
+def turned_down_drivers(state: Mapping[str, Any], workers: str) -> frozenset[str]:
+    """The driver node types turned down for the workers' configuration ``workers`` (`config_id_of`)."""
+    kept = state.get(TURNED_DOWN_DRIVERS_KEY) or []
+    return frozenset(str(e.get("driver")) for e in kept if isinstance(e, dict) and e.get("workers") == workers) \
+        if isinstance(kept, list) else frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +122,7 @@ def driver_price(catalog: PriceCatalog, cloud: str, node_type: str, like: Cluste
 def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequence[DriverRun],
                 options: Sequence[DriverOption], *, policy: ClusterPolicy | None = None,
                 space: Sequence[ClusterConfig] = (), spec: Mapping[str, Any] | None = None,
-                azure: bool = False, currency: str = "") -> DriverChoice | None:
+                azure: bool = False, currency: str = "", turned_down: Collection[str] = ()) -> DriverChoice | None:
     """The driver for the next run; None when the user fixed it, a pool supplies it, or the current
     one cannot be priced.
 
@@ -123,7 +137,10 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
     every worker count over a ``dbus_per_hour`` cap, and choosing it would leave the plan nothing
     but the current configuration. When the driver the evidence wants is refused so, the cheapest
     offered driver that still holds what the evidence asks for replaces it; when none does, the
-    current driver is kept, and the reason names the rule."""
+    current driver is kept, and the reason names the rule.
+
+    ``turned_down``: drivers the user turned down for the current workers (`turned_down_drivers`),
+    never chosen (`models.driver.choose_driver`)."""
     if settings.driver_node_type_id or pool_fields(current.spec):
         # A pool-backed cluster's driver comes from a pool (the driver pool, else the workers'):
         # Databricks refuses driver_node_type_id beside it, so there is no driver to choose.
@@ -146,6 +163,8 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
 
     if policy is not None and not policy.allows_value("driver_node_type_id", name):
         allowed = [o for o in options if o.node_type != name and not no_room(o)]
+        # A turned-down replacement only when nothing else is allowed: the policy refuses the current one.
+        allowed = [o for o in allowed if o.node_type not in turned_down] or allowed
         big_enough = [o for o in allowed if o.memory_gib >= mine.memory_gib]
         pick = min(big_enough, key=lambda o: (o.price_per_hour, o.node_type), default=None) or \
             max(allowed, key=lambda o: (o.memory_gib, -o.price_per_hour), default=None)
@@ -153,12 +172,12 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
             return None
         return DriverChoice(pick, True, f"driver {name} -> {pick.node_type} ({pick.memory_gib:g} GiB): "
                                         f"the {policy.label} does not allow {name} as the driver")
-    wanted = choose_driver(options, mine, runs, currency=currency)
+    wanted = choose_driver(options, mine, runs, currency=currency, turned_down=turned_down)
     refused_by = no_room(wanted.option)
     if policy is None or not refused_by:
         return wanted
     offered = [o for o in options if not no_room(o)]
-    fallback = choose_driver(offered, mine, runs, currency=currency)
+    fallback = choose_driver(offered, mine, runs, currency=currency, turned_down=turned_down)
     if wanted.option.memory_gib <= mine.memory_gib:
         # A smaller driver the policy leaves no room for: the evidence's choice among the others.
         return fallback

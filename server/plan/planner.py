@@ -52,7 +52,7 @@ from server.plan.candidates import (
     project_config,
     same_cluster,
 )
-from server.plan.driver import driver_options, driver_run, plan_driver
+from server.plan.driver import driver_options, driver_run, plan_driver, turned_down_drivers
 from server.plan.observe import observation
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, as_created, kept_fills
 from server.plan.prior import ProjectPriors
@@ -163,7 +163,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
                                                   runs_under=cluster_policy)] \
         if cluster_policy is not None else []
     driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy, space=space,
-                                spec=project.current_spec, azure=pricing.cloud == "azure", currency=catalog.currency)
+                                spec=project.current_spec, azure=pricing.cloud == "azure", currency=catalog.currency,
+                                turned_down=turned_down_drivers(project.state, config_id_of(current)))
     driver = driver_choice.option.node_type if driver_choice else None
     # Databricks' word that the policy now refuses the configuration the job runs on.
     refused_at_start = _refused_at_start(runs, current) if cluster_policy is not None else ""
