@@ -374,6 +374,28 @@ def estimate_total(cost: CostBreakdown) -> float:
     return cost.dbu_cost + cost.compute_cost + cost.storage_cost
 
 
+def of_applied(project: Project, applied_id: int | None, runs: Sequence[Run],
+               cloud: str = "") -> Callable[[Run], bool]:
+    """Whether a run ran the configuration applied now (recommendation ``applied_id``): a run of that
+    recommendation, or one of the same configuration (`as_found`'s comparison, the driver included)
+    under another. A recommendation of the cluster the job already ran changes only its tag: applying
+    one made savings read "no succeeded run within the SLA yet" beside twenty such runs (review:
+    coherence). The configuration is the apply record's spec, else that of the recommendation's
+    latest run."""
+    if applied_id is None:
+        return lambda _r: False
+    pending = project.pending_apply or {}
+    spec = pending.get("applied_spec") if str(pending.get("recommendation_id")) == str(applied_id) else None
+    if spec:
+        same = same_config_as(project, spec, runs, cloud)
+    else:
+        ran = next((r.config for r in reversed(runs) if r.recommendation_id == applied_id and r.config), None)
+        if ran is None:
+            return lambda r: r.recommendation_id == applied_id
+        same = _same_config(ran, pooled=any(pool_ids(ran.spec)))
+    return lambda r: r.recommendation_id == applied_id or (r.config is not None and same(r.config))
+
+
 def applied_recommendation(project: Project, trimtab: Sequence[Run]) -> int | None:
     """The recommendation on the cluster now: the project's last apply or revert says it (None after
     a revert to the cluster as found); without one (never recorded, or dropped for a user's edit),
@@ -416,12 +438,21 @@ def as_found(project: Project, runs: Sequence[Run], cloud: str = "") -> Callable
     the cluster's record."""
     if not project.original_spec:
         return lambda _config: True
-    found = config_from_spec(project.original_spec, pools_seen(project.original_spec, (r.config for r in runs)),
-                             cloud=cloud, policy_values=kept_values(project.state, project.original_spec))
+    return same_config_as(project, project.original_spec, runs, cloud)
+
+
+def same_config_as(project: Project, spec: dict, runs: Sequence[Run],
+                   cloud: str = "") -> Callable[[ClusterConfig | None], bool]:
+    """Whether a run's configuration is the cluster ``spec`` describes, compared as `as_found` says
+    (a run whose configuration was not recorded counts as it)."""
+    found = config_from_spec(spec, pools_seen(spec, (r.config for r in runs)),
+                             cloud=cloud, policy_values=kept_values(project.state, spec))
     # A pool owns its instances' availability: the spec as found says none (or another), the runs
     # record the pool's (review rev15j: every run on a spot pool read as another cluster).
-    pooled = any(pool_ids(project.original_spec))
+    return _same_config(found, pooled=any(pool_ids(spec)))
 
+
+def _same_config(found: ClusterConfig, *, pooled: bool) -> Callable[[ClusterConfig | None], bool]:
     def key_of(config: ClusterConfig) -> tuple[str, str]:
         if pooled:
             config = dataclasses.replace(config, availability="", first_on_demand=0)
@@ -525,9 +556,10 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     else:
         # The configuration applied now, where it did what was asked: learning trials and runs that
         # missed the SLA say what Trimtab tried, not what the job costs from now on.
-        current = [r for r in trimtab if r.recommendation_id == applied_id and met_sla(project, r)]
+        applied_now = of_applied(project, applied_id, trimtab_all, rate_cloud(dbu_rate))
+        current = [r for r in trimtab if applied_now(r) and met_sla(project, r)]
         source = "applied" if current else "recent"
-        ran = [r for r in trimtab if r.recommendation_id == applied_id and r.outcome == "succeeded"]
+        ran = [r for r in trimtab if applied_now(r) and r.outcome == "succeeded"]
         if not current and ran and project.settings.sla_seconds is not None:
             # Every succeeded run of the plan applied now missed the SLA: one planned against a working
             # SLA (the owner's out of reach, `models.decide._working_sla`) does by design, so "none

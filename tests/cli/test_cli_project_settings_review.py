@@ -5,10 +5,12 @@ maximum, conflicting bounds, recommendations without a prediction or applied by 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
+from server.apply import REJECTED_KEY
 from server.domain import ClusterConfig, CostBreakdown, Project, Recommendation, Run, Workspace
 from server.serve import RunningServer
 from server.store import Store
@@ -33,9 +35,10 @@ def _line(out: str, key: str) -> str:
     return found.split("  ", 1)[1].strip()
 
 
-def _pending(store: Store, project: Project, **fields: object) -> Recommendation:
+def _pending(store: Store, project: Project, workers: int = 4, **fields: object) -> Recommendation:
     return store.recommendations.add(Recommendation(
-        project_id=int(project.id or 0), config=ClusterConfig(node_type_id="m5.xlarge", num_workers=4), **fields))
+        project_id=int(project.id or 0), config=ClusterConfig(node_type_id="m5.xlarge", num_workers=workers),
+        **fields))
 
 
 # ------------------------------------------------------------------ 1: the default maximum
@@ -147,7 +150,9 @@ def test_turning_auto_apply_on_says_the_pending_recommendation_waits(trimtab: Tr
                                                                      cli_store: Store) -> None:
     code, out, err = trimtab("project", "set", str(project.id), "--auto-apply", "on")
     assert code == 0 and "recommendation apply" not in err  # nothing planned yet: nothing waits
-    _pending(cli_store, project, reason="no usable run yet: measuring m5.xlargex4 first")
+    # Another cluster than the job's 4 workers (one of them is `test_a_pending_recommendation_of_the_
+    # running_cluster_is_nothing_to_apply`'s).
+    _pending(cli_store, project, workers=6, reason="no usable run yet: measuring m5.xlargex6 first")
     code, out, err = trimtab("project", "set", str(project.id), "--auto-apply", "on")
     assert code == 0, err
     rec = cli_store.recommendations.latest(int(project.id or 0))
@@ -159,6 +164,31 @@ def test_turning_auto_apply_on_says_the_pending_recommendation_waits(trimtab: Tr
     # Any change says so while a recommendation waits (auto-apply off: until it is applied by hand).
     code, _, err = trimtab("project", "set", str(project.id), "--auto-apply", "off")
     assert code == 0 and f"`trimtab recommendation apply {project.id}` applies recommendation " in err
+
+
+def test_a_pending_recommendation_of_the_running_cluster_is_nothing_to_apply(
+        trimtab: Trimtab, project: Project, cli_store: Store) -> None:
+    """Review (coherence): after `project set 3 --max-workers 30`, "`trimtab recommendation apply 3` applies
+    recommendation 70 now" though recommendation 70 was the live cluster (an apply wrote only its tag).
+    Here every other 4-worker m5 cluster was turned down, so the plan made after the change keeps the
+    job's own (SPEC: 4 x m5.xlarge on demand)."""
+    cli_store.projects.update(dataclasses.replace(project, state={REJECTED_KEY: [
+        f"m5.{size}x4" for size in ("large", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge")]}))
+    _pending(cli_store, project, reason="planned before")
+    bounds = ("--min-workers", "4", "--max-workers", "4", "--spot", "off", "--allowed-families", "m5")
+    for switch in ("on", "off"):
+        code, _, err = trimtab("project", "set", str(project.id), *bounds, "--auto-apply", switch)
+        assert code == 0, err
+        rec = cli_store.recommendations.latest(int(project.id or 0))
+        assert rec is not None and rec.state == "pending" and rec.config.node_type_id == "m5.xlarge"
+        assert (f"note: the cluster is unchanged: recommendation {rec.id} keeps the configuration the job runs on "
+                "(nothing to apply)") in err, err
+        assert "recommendation apply" not in err
+    # The driver is part of the cluster: a plan that changes only it is one to apply.
+    code, _, err = trimtab("project", "set", str(project.id), "--driver-type", "m5.2xlarge")
+    rec = cli_store.recommendations.latest(int(project.id or 0))
+    assert rec is not None and rec.config.driver_node_type_id == "m5.2xlarge" and rec.config.num_workers == 4
+    assert code == 0 and f"applies recommendation {rec.id} now" in err and "unchanged" not in err, err
 
 
 def test_sla_every_run_without_an_sla_warns(trimtab: Trimtab, project: Project) -> None:

@@ -56,8 +56,7 @@ def seed(store: Store, sla_seconds: float | None = 2000,
             cost = CostBreakdown(dbu_cost=cost.total * 0.4, compute_cost=cost.total * 0.5,
                                  storage_cost=cost.total * 0.1, total=cost.total, dbus=cost.total * 2)
         stored = store.runs.add(dataclasses.replace(
-            run, id=None, project_id=project.id, cost=cost, config=ClusterConfig(
-                node_type_id="m5.xlarge", num_workers=8, availability="SPOT_WITH_FALLBACK", spec=SPEC),
+            run, id=None, project_id=project.id, cost=cost, config=_ran(run.recommendation_id),
             application_ids=(APP_ID,) if run.id == 9 else (), setup_s=(setups or {}).get(int(run.id or 0))))
         ids.append(int(stored.id or 0))
     store.recommendations.add(Recommendation(
@@ -66,6 +65,15 @@ def seed(store: Store, sla_seconds: float | None = 2000,
         p_meet_sla=0.97, reason="fewer, larger nodes: the join is shuffle-bound", phase="monitoring"))
     _ingest_application(store)
     return project, ids
+
+
+def _ran(rec: int | None) -> ClusterConfig:
+    """The cluster a story run ran: the one as found, or its recommendation's own (each a different one:
+    savings count the runs of the configuration applied now, whichever recommendation they ran under)."""
+    if rec is None:
+        return ClusterConfig(node_type_id="m5.xlarge", num_workers=8, availability="SPOT_WITH_FALLBACK", spec=SPEC)
+    spec = {**SPEC, "num_workers": 8 - rec}
+    return ClusterConfig(node_type_id="m5.xlarge", num_workers=8 - rec, availability="SPOT_WITH_FALLBACK", spec=spec)
 
 
 def _ingest_application(store: Store) -> None:

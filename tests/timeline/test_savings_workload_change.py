@@ -29,11 +29,15 @@ START_MS = 1_750_000_000_000
 SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.2xlarge", "num_workers": 10}
 FOUND = ClusterConfig(node_type_id="m5d.2xlarge", num_workers=10, spec=SPEC)
 TUNED = ClusterConfig(node_type_id="c6id.2xlarge", num_workers=3)
+# Where the plan went once the input doubled: another cluster (savings count the runs of the
+# configuration applied now, whichever recommendation they ran under).
+TUNED_LATER = ClusterConfig(node_type_id="c6id.2xlarge", num_workers=4)
 
 
 def _run(i: int, cost: float, input_gb: float, rec: int | None) -> Run:
     return Run(project_id=1, databricks_run_id=100 + i, start_ms=START_MS + i * DAY_MS,
-               end_ms=START_MS + i * DAY_MS + 600_000, runtime_s=600.0, config=FOUND if rec is None else TUNED,
+               end_ms=START_MS + i * DAY_MS + 600_000, runtime_s=600.0,
+               config=FOUND if rec is None else TUNED if rec == 1 else TUNED_LATER,
                cost=CostBreakdown(total=cost), input_bytes=int(input_gb * 1e9), recommendation_id=rec,
                phase="learning" if rec is None else "optimizing", id=i)
 
