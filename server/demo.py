@@ -622,7 +622,7 @@ def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJo
     from server.render.terminal import render_terminal
     from server.services.projects import sla_met_fraction
     from server.services.savings import stored_changes, stored_project_savings
-    from server.timeline import timeline_of_runs
+    from server.timeline import reverted_ids, timeline_of_runs
 
     out_dir = state_dir / "timelines"
     out_dir.mkdir(exist_ok=True)
@@ -641,7 +641,8 @@ def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJo
             executors = sum(len(store.applications.executors(a)) for a in run.application_ids)
             complete += int(stages == expected["stages"] and executors == expected["executors"])
         chart = timeline_of_runs(runs, project.settings.sla_seconds, f"{job.name} ({project.name})",
-                                 stored_changes(store, project))
+                                 stored_changes(store, project),
+                                 reverted_ids(store.recommendations.list(int(project.id or 0)), runs))
         png = write_timeline(chart, out_dir / f"{job.name}.png")
         html = write_timeline(chart, out_dir / f"{job.name}.html")
         costed = [r for r in runs if r.cost is not None and r.outcome == "succeeded"]
@@ -660,7 +661,8 @@ def _summarize(store: Store, projects: dict[str, Project], jobs: Sequence[DemoJo
             cadence_basis=savings.cadence_basis if savings else None,
             sla_seconds=project.settings.sla_seconds,
             sla_met_fraction=sla_met_fraction(runs, project.settings.sla_seconds),
-            phases=dict(Counter(r.phase for r in runs)), timeline_png=png, timeline_html=html,
+            # As the timeline draws them: the run of the cluster as found is the baseline, no learning trial.
+            phases=dict(Counter(p.phase for p in chart.points)), timeline_png=png, timeline_html=html,
             terminal_timeline=render_terminal(chart, legend=False),
             baseline_runs=savings.baseline_runs if savings else None,
             current_runs=savings.current_runs if savings else None,

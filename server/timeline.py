@@ -7,7 +7,14 @@ The renderers (`server/render`), the dashboard and the CLI all draw the same
   (unknown for a run whose runtime has no cluster setup in it, within the SLA);
 - phase bands: maximal stretches of consecutive runs made in the same phase
   (learning / optimizing / monitoring);
-- apply markers: the first run made with a newly applied recommendation;
+- apply markers: the first run made with a newly applied recommendation, marked ``reverted`` when
+  the next change of cluster was a revert of it;
+- reverts: the first run after a revert carries `REVERTED` among its anomalies (an annotation, so
+  it survives the wire as "not priced" does) and no apply marker: the recommendation it went back
+  to was not applied then;
+- the baseline: a run stored in phase ``learning`` with no recommendation (the cluster as found,
+  collected before Trimtab's first plan) is drawn in phase `BASELINE`, not as a learning trial. The
+  stored phase is left as it is;
 - annotations: what was unusual about a run (spot loss, data growth, failure,
   user edit). A run that did not succeed counts as a failure even when the
   collector did not say so, because the chart must never show it as normal. A
@@ -25,12 +32,12 @@ derives the rest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from models.changes import CODE_CHANGE, RUNTIME_REGRESSION
 from models.changes import INPUT_SIZE_SHIFT as INPUT_SHIFT
-from server.domain import Run
+from server.domain import Recommendation, Run
 
 # The word a point carries among its anomalies when its run has no cost (no catalog price, e.g. a
 # node type the catalog lacks). It travels with the anomalies, so a point rebuilt from the wire
@@ -42,6 +49,13 @@ UNPRICED = "unpriced"
 EXECUTION_ONLY = "execution_only"
 # Its mark wherever a run or its SLA verdict is shown (charts, dashboard, `trimtab run list`).
 WITHOUT_SETUP = "runtime without setup"
+
+# The word on the first run after a revert (`points_from_runs`): the job went back to the cluster
+# before the reverted recommendation.
+REVERTED = "reverted"
+# The phase a chart draws a run of the cluster as found in, before Trimtab ran anything: the
+# collector stores the project's phase then (learning), which counted it as a learning trial.
+BASELINE = "baseline"
 
 # Anomaly words the collector writes, in the order a chart lists them, with their labels.
 ANOMALY_LABELS: dict[str, str] = {
@@ -64,6 +78,8 @@ ANOMALY_LABELS: dict[str, str] = {
     EXECUTION_ONLY: WITHOUT_SETUP,
     # The run has no cost (`UNPRICED`): its cost is unknown, not zero, and every chart says so.
     UNPRICED: "not priced",
+    # Not the collector's: `points_from_runs` marks the first run after a revert.
+    REVERTED: "reverted: back to the cluster before",
 }
 
 
@@ -171,6 +187,12 @@ class ApplyMarker:
     index: int
     run_id: int
     recommendation_id: int
+    # The next change of cluster after it was its revert (`REVERTED`): the recommendation was turned down.
+    reverted: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"recommendation {self.recommendation_id} applied" + (", then reverted" if self.reverted else "")
 
 
 @dataclass(frozen=True)
@@ -217,27 +239,44 @@ class ProjectTimeline:
         return max([p.cost for p in self.points if p.priced] + [0.0])
 
 
-def points_from_runs(runs: Iterable[Run], changes: Sequence[ChangePoint] = ()) -> list[TimelinePoint]:
+def points_from_runs(runs: Iterable[Run], changes: Sequence[ChangePoint] = (),
+                     reverted: Collection[int] = ()) -> list[TimelinePoint]:
     """One point per run, oldest first, marking where a recommendation took over.
 
     A run carries the recommendation its cluster was made with; the marker goes
     on the first run whose recommendation differs from the previous run's,
     which is where the applied configuration first ran. The run of each of
     ``changes`` carries its kind among its anomalies (a rebase marker).
+
+    A run that goes back to a recommendation an earlier run had is a revert (a plan always makes a
+    new recommendation, and a revert tags the cluster with the one before): it carries `REVERTED`
+    instead of an apply marker. So does a run without a recommendation after one of ``reverted``
+    (the recommendations turned down after they ran: the job went back to the cluster as found).
+    A run of the cluster as found stored in phase learning is drawn in phase `BASELINE`.
     """
     rebased = {c.run_id: c.kind for c in changes}
     ordered = sorted(runs, key=lambda r: (r.start_ms, r.id or 0))
     points: list[TimelinePoint] = []
     previous: int | None = None
+    seen: set[int] = set()
     for run in ordered:
-        changed = run.recommendation_id is not None and run.recommendation_id != previous
-        previous = run.recommendation_id
+        rec = run.recommendation_id
+        # Back to a recommendation that ran before, from another one (from none, a return to the
+        # cluster as found then the recommendation again, is no revert), or to none from a reverted one.
+        back = rec != previous and (rec in seen and previous is not None if rec is not None
+                                    else previous in reverted)
+        changed = rec is not None and rec != previous and not back
+        previous = rec
+        if rec is not None:
+            seen.add(rec)
         points.append(TimelinePoint(
             run_id=int(run.id or 0), start_time_ms=run.start_ms, runtime_s=run.runtime_s,
-            cost=run.cost.total if run.cost else 0.0, phase=run.phase, outcome=run.outcome,
+            cost=run.cost.total if run.cost else 0.0,
+            phase=BASELINE if rec is None and run.phase == "learning" else run.phase, outcome=run.outcome,
             anomalies=tuple(run.anomalies) + (() if run.cost else (UNPRICED,))
-            + ((rebased[int(run.id)],) if run.id is not None and int(run.id) in rebased else ()),
-            applied_recommendation_id=run.recommendation_id if changed else None,
+            + ((rebased[int(run.id)],) if run.id is not None and int(run.id) in rebased else ())
+            + ((REVERTED,) if back else ()),
+            applied_recommendation_id=rec if changed else None,
             input_gb=run.input_bytes / 1e9 if run.input_bytes is not None else None,
             setup_s=run.setup_s, execution_only=run.execution_only,
         ))
@@ -276,7 +315,11 @@ def annotations_of(points: Sequence[TimelinePoint]) -> list[Annotation]:
 def build_timeline(points: Sequence[TimelinePoint], sla_seconds: float | None, title: str = "",
                    currency: str = "USD") -> ProjectTimeline:
     pts = tuple(points)
-    markers = tuple(ApplyMarker(i, p.run_id, p.applied_recommendation_id)
+    # An apply is reverted when the next change of cluster after it is a revert.
+    changes = [(i, REVERTED in p.anomalies) for i, p in enumerate(pts)
+               if p.applied_recommendation_id is not None or REVERTED in p.anomalies]
+    reverted = {i for (i, _), (_, back) in zip(changes, changes[1:], strict=False) if back}
+    markers = tuple(ApplyMarker(i, p.run_id, p.applied_recommendation_id, reverted=i in reverted)
                     for i, p in enumerate(pts) if p.applied_recommendation_id is not None)
     rebases = tuple(RebaseMarker(i, p.run_id, k, REBASE_LABELS[k])
                     for i, p in enumerate(pts) for k in dict.fromkeys(p.anomalies) if k in REBASE_LABELS)
@@ -286,9 +329,16 @@ def build_timeline(points: Sequence[TimelinePoint], sla_seconds: float | None, t
 
 
 def timeline_of_runs(runs: Iterable[Run], sla_seconds: float | None, title: str = "",
-                     changes: Sequence[ChangePoint] = ()) -> ProjectTimeline:
+                     changes: Sequence[ChangePoint] = (), reverted: Collection[int] = ()) -> ProjectTimeline:
     """The timeline of stored runs; ``changes`` (the change points the planner stored, `stored_changes`)
-    mark where the model learns again."""
+    mark where the model learns again, ``reverted`` as `points_from_runs` reads it (`reverted_ids`)."""
     run_list = list(runs)
     currency = next((r.cost.currency for r in run_list if r.cost), "USD")
-    return build_timeline(points_from_runs(run_list, changes), sla_seconds, title, currency)
+    return build_timeline(points_from_runs(run_list, changes, reverted), sla_seconds, title, currency)
+
+
+def reverted_ids(recommendations: Iterable[Recommendation], runs: Iterable[Run]) -> set[int]:
+    """The recommendations turned down after runs used them: applied, then reverted (a rejected one
+    no run used was turned down before it was applied)."""
+    ran = {r.recommendation_id for r in runs if r.recommendation_id is not None}
+    return {int(rec.id) for rec in recommendations if rec.state == "rejected" and rec.id in ran}

@@ -82,7 +82,8 @@ def _print_summary(result: Any) -> None:
 
     rows = []
     for job in result.jobs:
-        phases = " ".join(f"{p[0].upper()}{job.phases.get(p, 0)}" for p in ("learning", "optimizing", "monitoring"))
+        phases = " ".join(f"{p[0].upper()}{job.phases.get(p, 0)}"
+                          for p in ("baseline", "learning", "optimizing", "monitoring"))
         sla = f"{percent(job.sla_met_fraction)} of {duration(job.sla_seconds)}" if job.sla_seconds else "no SLA"
         per_year = "-" if job.projected_annual is None else \
             f"{money(job.projected_annual)} ({job.runs_per_year:.0f} runs, {job.cadence_basis})"
@@ -91,7 +92,7 @@ def _print_summary(result: Any) -> None:
                      sla, phases))
     click.echo("")
     print_table(rows, ["JOB", "RUNS", "START COST", "START TIME", "FINAL COST", "FINAL TIME", "SAVING",
-                       "PROJECTED/YEAR", "SLA MET", "PHASES (L/O/M)"])
+                       "PROJECTED/YEAR", "SLA MET", "PHASES (B/L/O/M)"])
     if any(job.preliminary for job in result.jobs):
         click.echo("saving: runs as found vs now; preliminary, and the projection from it, under 3 runs a side "
                    "(one run's setup time alone varies by minutes)")

@@ -24,12 +24,15 @@ nav a{margin-right:12px}
 
 
 def points_table(tl: ProjectTimeline) -> str:
+    reverted = {m.recommendation_id for m in tl.markers if m.reverted}
     rows = []
     for i, p in enumerate(tl.points):
         met = tl.sla_met(p)
         css = "good" if met else "bad" if met is False else "muted"
         sla = "" if tl.sla_seconds is None else f'<span class="{css}">{escape(verdict_words(met))}</span>'
         applied = f"rec {p.applied_recommendation_id}" if p.applied_recommendation_id is not None else ""
+        if p.applied_recommendation_id is not None and p.applied_recommendation_id in reverted:
+            applied += " (reverted)"
         rows.append(
             f'<tr class="run-row" data-run-id="{p.run_id}"><td class="num">{i + 1}</td><td>{p.run_id}</td>'
             f"<td>{escape(p.phase)}</td><td class=num>{duration(p.runtime_s)}</td>"

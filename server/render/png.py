@@ -67,8 +67,9 @@ def timeline_figure(tl: ProjectTimeline, dpi: int = 100) -> Figure:
     if tl.sla_seconds is not None or setups:
         runtime_ax.legend(loc="upper right", fontsize=8)
     for marker in tl.markers:
+        # A reverted recommendation's apply fainter: its revert is annotated where the job went back.
         for ax in (runtime_ax, cost_ax):
-            ax.axvline(marker.index + 1, color="#111827", ls=":", lw=1)
+            ax.axvline(marker.index + 1, color="#9ca3af" if marker.reverted else "#111827", ls=":", lw=1)
     for rebase in tl.rebases:
         # As the SVG's g.rebase-marker: where the model learns again, named at the panel's foot.
         for ax in (runtime_ax, cost_ax):

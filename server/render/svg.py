@@ -31,7 +31,7 @@ from server.render.fmt import (
     duration,
     money,
 )
-from server.timeline import ANOMALY_LABELS, ProjectTimeline, TimelinePoint
+from server.timeline import ANOMALY_LABELS, BASELINE, ProjectTimeline, TimelinePoint
 
 WIDTH = 900
 PANEL_HEIGHT = 190
@@ -212,8 +212,8 @@ def timeline_svg(tl: ProjectTimeline) -> str:
         out.append(f'<line class="apply-marker" data-run-id="{marker.run_id}" '
                    f'data-recommendation-id="{marker.recommendation_id}" x1="{x:.1f}" x2="{x:.1f}" '
                    f'y1="{TOP:.1f}" y2="{cost.y0 + PANEL_HEIGHT:.1f}" stroke="#111827" '
-                   f'stroke-dasharray="3 3"><title>recommendation {marker.recommendation_id} applied'
-                   f'</title></line>')
+                   f'data-reverted="{str(marker.reverted).lower()}" '
+                   f'stroke-dasharray="3 3"><title>{escape(marker.label)}</title></line>')
     for rebase in tl.rebases:
         # The run the model learns again from: a solid line across both panels, named at the foot of
         # the runtime panel (the anomalies' dots sit at its head).
@@ -252,8 +252,9 @@ def timeline_svg(tl: ProjectTimeline) -> str:
 
 def legend_html() -> str:
     """A legend for pages that embed the SVG (kinds and phases with their colours)."""
+    # The baseline (the cluster as found, `server.timeline.BASELINE`) is drawn in the bands' default grey.
     items = [f'<span class="key"><i style="background:{c}"></i>{escape(p)}</span>'
-             for p, c in PHASE_COLORS.items()]
+             for p, c in {BASELINE: "#f3f4f6", **PHASE_COLORS}.items()]
     items += [f'<span class="key"><i style="background:{c};border-radius:50%"></i>'
               f'{escape(ANOMALY_LABELS.get(k, k.replace("_", " ")))}</span>' for k, c in ANOMALY_COLORS.items()]
     items.append('<span class="key"><i style="border-left:2px dashed #111827"></i>recommendation applied</span>')

@@ -2,8 +2,8 @@
 
     runtime  ▇▆▅▃▂▂▂▂  21m40s .. 48m10s (setup ~4m05s)  SLA 45m00s: 6/7 met, 1 unknown (runtime without setup)
     cost     ▇▆▅▃▂▂▂▂  $1.20 .. $4.00
-    phase    LLLLOOOO
-    applied      ^ ^
+    phase    BLLLOOOO
+    applied      ^ ^v
     events    s  d  F
     rebase      C            (only when the model learned again after a change)
 
@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from statistics import median
 
 from server.render.fmt import NOT_PRICED, duration, money
-from server.timeline import WITHOUT_SETUP, ProjectTimeline
+from server.timeline import REVERTED, WITHOUT_SETUP, ProjectTimeline
 
 BLOCKS = "▁▂▃▄▅▆▇█"
-PHASE_LETTERS = {"learning": "L", "optimizing": "O", "monitoring": "M"}
+PHASE_LETTERS = {"baseline": "B", "learning": "L", "optimizing": "O", "monitoring": "M"}
 ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "launch_failed": "c", "user_edit": "e",
                    "driver_lost": "D", "retried": "r", "repaired": "R", "repaired_elsewhere": "R", "unpriced": "u",
                    "execution_only": "w"}
@@ -44,7 +44,8 @@ def spark(values: Sequence[float | None], top: float) -> str:
     return "".join(GAP if v is None else block(v) for v in values)
 
 
-LEGEND = ("         L learning  O optimizing  M monitoring  ^ recommendation applied  "
+LEGEND = ("         B baseline (as found)  L learning  O optimizing  M monitoring  ^ recommendation applied  "
+          "v reverted  "
           "s spot loss  d data growth  F failure  c launch failure  e user edit  D driver lost  "
           f"r task retried  R repaired  w {WITHOUT_SETUP}  u not priced  ? other  "
           "rebase (learning again from that run): C code change  I input size shift  S runtime regression")
@@ -88,10 +89,13 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
     lines.append(f"cost     {spark(costs, max(priced, default=0.0))}  {cost_note}")
     lines.append("phase    " + "".join(PHASE_LETTERS.get(p.phase, "?") for p in shown))
     marked = {m.index - offset for m in timeline.markers if m.index >= offset}
-    lines.append(("applied  " + "".join("^" if i in marked else " " for i in range(len(shown)))).rstrip())
+    # A revert on the apply row, where the job went back (`server.timeline.REVERTED`), not among the events.
+    back = {i for i, p in enumerate(shown) if REVERTED in p.anomalies}
+    lines.append(("applied  " + "".join("^" if i in marked else "v" if i in back else " "
+                                        for i in range(len(shown)))).rstrip())
     events = [" "] * len(shown)
     for note in timeline.annotations:
-        if note.index >= offset:
+        if note.index >= offset and note.kind != REVERTED:
             # One letter per column: the most serious anomaly wins (failure over the rest). "Not
             # priced" yields to every other: the cost row's gap already shows it.
             letter = ANOMALY_LETTERS.get(note.kind, "?")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from server.services.projects import ProjectSummary, get_project
 from server.services.savings import stored_changes
 from server.store import Store
-from server.timeline import ProjectTimeline, TimelinePoint, timeline_of_runs
+from server.timeline import ProjectTimeline, TimelinePoint, reverted_ids, timeline_of_runs
 
 
 @dataclass(frozen=True)
@@ -31,5 +31,6 @@ def get_timeline(store: Store, project_ref: str) -> Timeline:
     project = summary.project
     runs = store.runs.history(int(project.id or 0))
     title = f"{project.job_name} ({project.name})" if project.job_name else project.name
+    reverted = reverted_ids(store.recommendations.list(int(project.id or 0)), runs)
     return Timeline(project=summary, chart=timeline_of_runs(runs, project.settings.sla_seconds, title,
-                                                            stored_changes(store, project)))
+                                                            stored_changes(store, project), reverted))

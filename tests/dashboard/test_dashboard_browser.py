@@ -41,7 +41,7 @@ def test_sign_in_then_every_page_renders(site: Site, browser: Browser) -> None:
     assert _count(browser, "svg.timeline line.apply-marker") == 4
     assert _count(browser, "svg.timeline circle.anomaly") == 4
     assert _count(browser, "svg.timeline line.sla") == 1
-    assert _count(browser, "svg.timeline rect.band") == 6  # three phases, two panels
+    assert _count(browser, "svg.timeline rect.band") == 8  # the baseline and three phases, two panels
     # The chart really laid out: points spread across the width, drawn by the browser.
     xs = browser.evaluate("[...document.querySelectorAll('circle.point.runtime')]"
                           ".map(c => c.getBoundingClientRect().x)")

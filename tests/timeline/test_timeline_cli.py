@@ -28,7 +28,7 @@ def test_timeline_in_the_terminal(served: tuple[RunningServer, str, Store],
     assert code == 0, text
     lines = text.splitlines()
     assert lines[0] == "nightly etl (ws/42/main)  (9 runs)"
-    assert "phase    LLLLOOOOM" in lines
+    assert "phase    BBLLOOOOM" in lines  # the two runs as found are the baseline, no learning trials
     assert "SLA 33m20s: 6/9 met" in lines[1]
 
 

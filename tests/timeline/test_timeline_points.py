@@ -25,8 +25,9 @@ def test_a_return_to_the_original_cluster_then_a_reapply_is_marked_again() -> No
 
 def test_phase_bands_cover_consecutive_runs_of_one_phase() -> None:
     tl = timeline_of_runs(story(), None)
+    # The two runs as found, stored in phase learning, are the baseline (`server.timeline.BASELINE`).
     assert [(b.phase, b.first, b.last) for b in tl.bands] == [
-        ("learning", 0, 3), ("optimizing", 4, 7), ("monitoring", 8, 8)]
+        ("baseline", 0, 1), ("learning", 2, 3), ("optimizing", 4, 7), ("monitoring", 8, 8)]
     back_and_forth = [run(1, 1, 1, phase="optimizing"), run(2, 1, 1, phase="learning"),
                       run(3, 1, 1, phase="optimizing")]
     assert len(timeline_of_runs(back_and_forth, None).bands) == 3

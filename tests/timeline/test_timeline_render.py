@@ -27,7 +27,7 @@ def test_terminal_has_one_column_per_run_in_every_row() -> None:
     text = render_terminal(timeline_of_runs(story(), sla_seconds=2000, title="nightly"))
     rows = {line.split()[0]: line for line in text.splitlines()[1:6]}
     assert text.splitlines()[0] == "nightly  (9 runs)"
-    assert rows["phase"] == "phase    LLLLOOOOM"
+    assert rows["phase"] == "phase    BBLLOOOOM"  # the two runs as found: the baseline
     assert rows["applied"] == "applied    ^^^  ^"
     assert rows["events"][9:] == "   s  Fe"
     assert len(rows["runtime"].split()[1]) == 9
@@ -50,7 +50,9 @@ def test_svg_draws_every_point_band_marker_anomaly_and_the_sla() -> None:
     assert [c.get("data-run-id") for c in _classes(root, "runtime") if c.tag == f"{SVG}circle"] == \
         [str(i) for i in range(1, 10)]
     assert len([c for c in _classes(root, "cost") if c.tag == f"{SVG}circle"]) == 9
-    assert [b.get("data-phase") for b in _classes(root, "band")][::2] == ["learning", "optimizing", "monitoring"]
+    # The story's two runs as found are the baseline (`server.timeline.BASELINE`), not learning trials.
+    assert [b.get("data-phase") for b in _classes(root, "band")][::2] == \
+        ["baseline", "learning", "optimizing", "monitoring"]
     assert [m.get("data-run-id") for m in _classes(root, "apply-marker")] == ["3", "4", "5", "8"]
     assert len(_classes(root, "anomaly")) == 4
     assert len(_classes(root, "sla")) == 1
