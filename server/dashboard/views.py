@@ -33,6 +33,7 @@ from server.timeline import (
     met_fraction,
     met_sla,
     points_from_runs,
+    reverted_ids,
 )
 
 # The runs table shows this many runs a page, newest first (``?page=2`` the next older ones): a
@@ -202,7 +203,10 @@ def project_timeline(store: Store, project: Project, runs: list[Run]) -> Project
     """The timeline of the newest `TIMELINE_RUNS` of ``runs`` (every run of ``project``, oldest first).
     The points are made from every run and then cut, so the first one drawn is marked as an apply only
     when its recommendation took over there, not because the runs before it are left out."""
-    points = points_from_runs(runs, stored_changes(store, project))
+    # The reverted recommendations as the CLI's timeline reads them (`server.services.timeline`), so a
+    # return to the cluster as found is drawn as a revert on both.
+    reverted = reverted_ids(store.recommendations.list(int(project.id or 0)), runs)
+    points = points_from_runs(runs, stored_changes(store, project), reverted)
     currency = next((r.cost.currency for r in runs if r.cost), "USD")
     return build_timeline(points[-TIMELINE_RUNS:], project.settings.sla_seconds, _title(project), currency)
 

@@ -99,3 +99,23 @@ def test_get_timeline_over_grpc_marks_a_revert_to_the_cluster_as_found(
     assert code == 0, text
     assert "phase    BBLLOOOOMM" in text, text
     assert "applied    ^^^  ^ v" in text, text
+
+
+def test_the_dashboard_marks_a_revert_to_the_cluster_as_found(served: tuple[RunningServer, str, Store]) -> None:
+    """The dashboard's timeline reads the reverted recommendations as the CLI's does: it drew the
+    return to the cluster as found as an unmarked run."""
+    from server.dashboard.views import project_timeline
+
+    _, _, store = served
+    project = store.projects.list()[0]
+    pid = int(project.id or 0)
+    last = store.runs.history(pid)[-1]
+    while (store.recommendations.latest(pid).id or 0) < 4:
+        store.recommendations.add(Recommendation(project_id=pid, config=last.config, reason="story"))
+    store.recommendations.set_state(4, "rejected")
+    store.runs.add(dataclasses.replace(last, id=None, databricks_run_id=2000, start_ms=last.start_ms + 86_400_000,
+                                       end_ms=last.end_ms + 86_400_000, recommendation_id=None, anomalies=(),
+                                       phase="monitoring", application_ids=()))
+    tl = project_timeline(store, project, store.runs.history(pid))
+    assert REVERTED in tl.points[-1].anomalies
+    assert [m.reverted for m in tl.markers if m.recommendation_id == 4] == [True]
