@@ -1,7 +1,7 @@
 """How soon the change-point screen (`models.changes`) sees a lasting slow-down, and how often it
 rebases a job that did not change, in closed loops on `models.decide.decide`.
 
-    python -m benchmarks.regressions [--seeds 30] [--noise 0.10,0.15,0.20] [--factors 1.3,1.5] [--workers 2]
+    python -m benchmarks.regressions [--seeds 30] [--first-seed 0] [--noise 0.10,0.15,0.20] [--factors 1.3,1.5] [--workers 2]
 
 The world is the decision-core tests' synthetic job (`tests.models.models_synth.Job`, 28 clusters,
 every-run SLA 960 s on the execution). Each night `decide` picks the cluster, the job runs it with
@@ -76,6 +76,8 @@ def _one(args: tuple[float | None, int, float, dict[str, float]]) -> tuple[float
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=30)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds first-seed .. first-seed + seeds - 1 (a held-out set beside the usual 0-29)")
     ap.add_argument("--noise", default="0.10,0.15,0.20")
     ap.add_argument("--factors", default="1.3,1.5")
     ap.add_argument("--workers", type=int, default=2)
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     noises = [float(x) for x in args.noise.split(",")]
     factors: list[float | None] = [None] + [float(x) for x in args.factors.split(",") if x]
     overrides = {k: float(v) for k, v in (o.split("=", 1) for o in args.set)}
-    jobs = [(f, s, z, overrides) for z in noises for f in factors for s in range(args.seeds)]
+    jobs = [(f, s, z, overrides) for z in noises for f in factors for s in range(args.first_seed, args.first_seed + args.seeds)]
     with get_context("spawn").Pool(args.workers) as pool:
         results = pool.map(_one, jobs, chunksize=4)
     if args.raw:
