@@ -340,6 +340,21 @@ def outside_bounds(config: ClusterConfig, settings: ProjectSettings, catalog: Pr
     return "; ".join(why)
 
 
+def _spot_options_for(options: list[bool], live: ClusterConfig, catalog: PriceCatalog, cloud: str,
+                      family: str, pool: object) -> list[bool]:
+    """The spot choices a node type of ``family`` is planned with. A family whose spot saving the
+    catalog does not know (discount 0: priced on demand, an upper bound) keeps the live cluster's
+    availability: compared at one price, spot would lose to on demand on its interruption risk alone,
+    and a job on spot (really 50-70% cheaper) would be moved to on demand, dearer in fact."""
+    if pool is not None or len(options) < 2:
+        return options
+    try:
+        known = catalog.spot_discount(cloud, family) > 0
+    except TrimtabCostError:
+        known = False  # unpriced: `priced` says so for the node type itself
+    return options if known else [live.availability.upper().startswith("SPOT")]
+
+
 def spot_nodes(config: ClusterConfig) -> float:
     """How many of ``config``'s nodes run on spot: its workers past the first ``first_on_demand - 1``
     (the driver is the first on-demand node), and the driver too with ``first_on_demand`` 0."""
@@ -569,7 +584,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             cores = info.vcpus * workers
             if not (cur_cores / CORE_SPAN <= cores <= cur_cores * CORE_SPAN):
                 continue
-            for spot in spot_options:
+            for spot in _spot_options_for(spot_options, live, catalog, cloud, info.family, pool):
                 config = _config(live, node_type, cluster_driver, workers, spot,
                                  autoscale, low, first_on_demand=on_demand_floor, spot_kind=spot_kind)
                 if policy_range is not None:  # the range the policy fixes, as it fixes it
