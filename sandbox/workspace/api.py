@@ -38,6 +38,14 @@ class RunningWorkspace:
     def revoke_token(self, token: str) -> None:
         self.workspace.revoke_token(token)
 
+    def add_service_principal(self, client_id: str | None = None) -> tuple[str, str]:
+        """A service principal for OAuth M2M: (client id, client secret) (`sandbox.workspace.oauth`)."""
+        return self.workspace.oauth.add_service_principal(client_id)
+
+    def set_oauth_token_lifetime(self, seconds: float) -> None:
+        """How long the OAuth access tokens issued from now on last (Databricks': an hour)."""
+        self.workspace.oauth.lifetime_s = seconds
+
     def set_manage_allowlist(self, granted: bool) -> None:
         """Give the tokens metastore admin / MANAGE ALLOWLIST (the default) or take it: without
         it the artifact allowlists answer 403 PERMISSION_DENIED."""

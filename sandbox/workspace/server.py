@@ -1,4 +1,4 @@
-"""HTTP front of the workspace: routing, PAT auth, rate limiting, Databricks error bodies.
+"""HTTP front of the workspace: routing, PAT and OAuth M2M auth, rate limiting, Databricks error bodies.
 
 Every API version prefix the SDKs use (/api/2.0, 2.1, 2.2) reaches the same handlers; the
 service keeps request shapes identical across them for the endpoints emulated here.
@@ -24,6 +24,7 @@ from sandbox.workspace import (
     dbfs,
     files_api,
     jobs,
+    oauth,
     policies,
     pools,
     runs,
@@ -206,6 +207,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if url.path == "/.well-known/databricks-config":
                 raise ApiError(404, "NOT_FOUND", "No host metadata in the sandbox workspace.")
             ws = self.server.workspace
+            if url.path in (oauth.DISCOVERY_PATH, oauth.TOKEN_PATH):
+                self._oauth(ws, method, url.path, raw)
+                return
             ws.authenticate(self.headers.get("Authorization"))
             if ws.rate_limiter is not None:
                 ws.rate_limiter.check()
@@ -239,6 +243,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception as exc:  # the client gets a Databricks-shaped 500, the log the trace
             log.exception("sandbox workspace failed on %s %s", method, self.path)
             self._reply(500, {"error_code": "INTERNAL_ERROR", "message": str(exc)})
+
+    def _oauth(self, ws: Workspace, method: str, path: str, raw: bytes) -> None:
+        """The OIDC discovery document and the token endpoint (`sandbox.workspace.oauth`): no Bearer token."""
+        if path == oauth.DISCOVERY_PATH and method == "GET":
+            self._reply(200, oauth.discovery(self.server.url))
+        elif path == oauth.TOKEN_PATH and method == "POST":
+            reply = ws.oauth.token_reply(self.headers.get("Authorization"), raw)
+            self._reply(reply.status, reply.body)
+        else:
+            raise ApiError(405, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
 
     @staticmethod
     def _params(method: str, query: str, raw: bytes, content_type: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sandbox.workspace.clock import Clock, RealClock, SimClock
 from sandbox.workspace.dbfs import Streams
 from sandbox.workspace.errors import ApiError, invalid
 from sandbox.workspace.job_scheduler import JobScheduler
+from sandbox.workspace.oauth import OAuthIssuer
 from sandbox.workspace.player import LiveCluster, RunPlayer
 from sandbox.workspace.ratelimit import RateLimiter
 from sandbox.workspace.state import StateStore, new_token
@@ -57,6 +58,8 @@ class Workspace:
         self.scheduler: JobScheduler | None = None
         self._idle = threading.Condition()
         self._run_now_lock = threading.Lock()  # run-now idempotency tokens (`run_now`)
+        # Service principals (OAuth M2M) and the access tokens issued to them, on the emulator's clock.
+        self.oauth = OAuthIssuer(self.store, self.clock)
         self._recover_interrupted()
 
     # -- paths -------------------------------------------------------------------------
@@ -104,8 +107,13 @@ class Workspace:
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "UNAUTHENTICATED", "Unsupported authorization scheme.")
         with self.store.lock:
-            if token.strip() not in self.store.data["tokens"]:
-                raise ApiError(403, "PERMISSION_DENIED", "Invalid access token.")
+            if token.strip() in self.store.data["tokens"]:
+                return
+        if self.oauth.knows(token.strip()):
+            # A service principal's OAuth access token: 401 once expired, as Databricks answers.
+            self.oauth.check(token.strip())
+            return
+        raise ApiError(403, "PERMISSION_DENIED", "Invalid access token.")
 
     def now_ms(self) -> int:
         return self.simclock.now_ms()

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import requests
-from databricks.sdk import WorkspaceClient
+from databricks.sdk import WorkspaceClient, oauth
+from databricks.sdk._base_client import _BaseClient
 from databricks.sdk.clock import Clock as SdkClock
 from databricks.sdk.config import ConfigAttribute
 from databricks.sdk.core import Config
@@ -102,8 +103,8 @@ class _PatConfig(Config):
     Newer SDKs' ``Config.__init__`` asks ``{host}/.well-known/databricks-config`` for the
     account id, OIDC discovery URL and token audience, retrying for the whole
     ``retry_timeout_seconds`` with real sleeps (not our clock) and then going on without them.
-    Trimtab authenticates with a PAT against the workspace host and uses none of those
-    fields, so the probe only costs time: a workspace that cannot be reached blocked
+    Trimtab authenticates with a PAT, or a service principal's OAuth secret against the
+    workspace's own OIDC endpoint (`_M2MConfig` names it), and uses none of those fields, so the probe only costs time: a workspace that cannot be reached blocked
     building the client for over a minute, stalling every other workspace's collection.
     The SDK has no option to turn it off; this private hook is the narrowest place to do
     it. tests/integration/test_dbx_collect_unreachable.py fails if an SDK upgrade renames the
@@ -120,20 +121,81 @@ class _PatConfig(Config):
         return Config.attributes()
 
 
+# Where a workspace's OAuth authorization server describes itself (RFC 8414): its ``token_endpoint``
+# is where a service principal trades its client id and secret for an access token.
+OIDC_DISCOVERY_PATH = "/oidc/.well-known/oauth-authorization-server"
+# The scope a service principal's token needs for the REST API (the SDK's default for oauth-m2m).
+M2M_SCOPE = "all-apis"
+
+
+class OAuthClientRefused(Exception):  # noqa: N818 (the gateway turns it into WorkspaceAuthError)
+    """The workspace's token endpoint refused the service principal's client id and secret (its
+    ``error`` and ``error_description``, e.g. "invalid_client: Client authentication failed")."""
+
+
+class _M2MCredentials:
+    """The SDK's OAuth machine-to-machine credentials, set up at the first call instead of when the
+    client is built.
+
+    The SDK's own ``oauth-m2m`` strategy reads the OIDC discovery document inside
+    ``Config.__init__``, with a client of its own (a 300 s retry budget, real sleeps): building a
+    gateway on a host that does not answer would block for minutes, as the host-metadata probe
+    did (`_PatConfig`). Here the discovery is the first call's, on its deadline and our clock. The
+    token itself is the SDK's `oauth.ClientCredentials` (client_credentials grant, scope all-apis,
+    id and secret in HTTP Basic auth): it keeps the token and fetches a new one before it expires."""
+
+    def __init__(self, cfg: Config) -> None:
+        self._cfg = cfg
+        self._lock = threading.Lock()
+        self._source: oauth.ClientCredentials | None = None
+
+    def _token_source(self) -> oauth.ClientCredentials:
+        with self._lock:
+            if self._source is None:
+                cfg = self._cfg
+                client = _BaseClient(retry_timeout_seconds=cfg.retry_timeout_seconds,
+                                     http_timeout_seconds=cfg.http_timeout_seconds,
+                                     http_adapter=cfg.http_adapter, clock=cfg.clock)
+                endpoints = oauth.get_endpoints_from_url(cfg.discovery_url, client=client)
+                self._source = oauth.ClientCredentials(
+                    client_id=cfg.client_id, client_secret=cfg.client_secret, token_url=endpoints.token_endpoint,
+                    scopes=M2M_SCOPE, use_header=True, disable_async=True)
+            return self._source
+
+    def __call__(self) -> dict[str, str]:
+        source = self._token_source()
+        try:
+            token = source.token()
+        except ValueError as err:
+            # `oauth.retrieve_token` raises ValueError("<error>: <description>") for a refused grant.
+            raise OAuthClientRefused(str(err)) from err
+        return {"Authorization": f"{token.token_type} {token.access_token}"}
+
+
+class _M2MConfig(_PatConfig):
+    """`_PatConfig` authenticating as a service principal (OAuth M2M), discovery deferred: `_M2MCredentials`."""
+
+    def init_auth(self) -> None:
+        self._header_factory = _M2MCredentials(self)
+        self.auth_type = "oauth-m2m"
+
+
 def workspace_client(*, host: str, token: str, retry_timeout_s: int, http_timeout_s: float,
-                     clock: Clock) -> WorkspaceClient:
-    """A PAT-authenticated client whose retries wait on ``clock`` (building it makes no call).
+                     clock: Clock, client_id: str = "") -> WorkspaceClient:
+    """A client whose retries wait on ``clock`` (building it makes no call): authenticated with a PAT
+    (``token``), or with ``client_id`` as a service principal whose OAuth client secret ``token`` is.
 
     Its ``config.clock`` is a `_SdkClockAdapter`: the gateway sets each call's deadline there, which
     bounds both the SDK's waits and each request's HTTP timeout."""
     retry_clock = _SdkClockAdapter(clock)
-    sdk_config = _PatConfig(
-        host=host,
-        token=token,
-        auth_type="pat",
-        retry_timeout_seconds=retry_timeout_s,
-        http_timeout_seconds=http_timeout_s,
-        clock=retry_clock,
-        http_adapter=_DeadlineHttpAdapter(retry_clock),
-    )
+    common: dict[str, Any] = {"host": host, "retry_timeout_seconds": retry_timeout_s,
+                              "http_timeout_seconds": http_timeout_s, "clock": retry_clock,
+                              "http_adapter": _DeadlineHttpAdapter(retry_clock)}
+    if client_id:
+        # The workspace's own authorization server, named rather than found by the host-metadata probe
+        # `_PatConfig` turns off.
+        sdk_config: Config = _M2MConfig(auth_type="oauth-m2m", client_id=client_id, client_secret=token,
+                                         discovery_url=host.rstrip("/") + OIDC_DISCOVERY_PATH, **common)
+    else:
+        sdk_config = _PatConfig(token=token, auth_type="pat", **common)
     return WorkspaceClient(config=sdk_config)

@@ -102,6 +102,7 @@ def retrying_5xx_for(budget_s: int) -> Iterator[None]:
 @dataclass(frozen=True)
 class GatewayConfig:
     host: str
+    # A personal access token; with ``client_id``, the service principal's OAuth client secret.
     token: str
     # The deadline for all retries of one call (building the client makes no call).
     retry_timeout_s: int = 60
@@ -110,6 +111,9 @@ class GatewayConfig:
     # (None: the same; `retrying_5xx_for` shortens it for a block of calls).
     # A 429/503 or a connection that fails keeps ``retry_timeout_s``: those are the workspace's.
     server_error_retry_s: int | None = None
+    # A service principal's OAuth client id (OAuth machine-to-machine: the SDK trades it and the secret
+    # in ``token`` for short-lived access tokens, and fetches a new one before each expires); "": a PAT.
+    client_id: str = ""
 
 
 # The SDK appends ". Config: host=..., token=***, auth_type=pat" to auth errors.
@@ -131,7 +135,7 @@ class DatabricksGateway:
 
         self._cfg = config
         self._clock = clock
-        self._client = workspace_client(host=config.host, token=config.token,
+        self._client = workspace_client(host=config.host, token=config.token, client_id=config.client_id,
                                         retry_timeout_s=config.retry_timeout_s,
                                         http_timeout_s=config.http_timeout_s, clock=clock)
         # The HTTP status of this thread's last answer. The SDK keeps none on an error it has no
@@ -164,7 +168,7 @@ class DatabricksGateway:
         neither a long Retry-After nor a host that never answers holds the caller past its budget."""
         from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
 
-        from server.databricks.client import RetryWaitPastDeadline
+        from server.databricks.client import OAuthClientRefused, RetryWaitPastDeadline
 
         raw = {"data": data, "headers": {"Content-Type": "application/octet-stream"}} if data is not None else {}
         started = self._clock.monotonic()
@@ -203,7 +207,14 @@ class DatabricksGateway:
                         raise DatabricksServerError(
                             f"{method} {path}: {_message(err)} (HTTP {status or '?'}, still failing after "
                             f"{budget_5xx}s of retries)") from err
-                    raise _translate(method, path, err, status) from err
+                    raise _translate(method, path, err, status, m2m=bool(self._cfg.client_id)) from err
+                except OAuthClientRefused as err:
+                    # The token endpoint refused the client id and secret: no call can be made until a
+                    # new secret is given. Before ValueError, which the SDK's own error was.
+                    raise WorkspaceAuthError(
+                        f"the workspace's OAuth token endpoint refused service principal {self._cfg.client_id} "
+                        f"(invalid client id or client secret, or the secret expired or was deleted): "
+                        f"{_cut(self._scrubbed(str(err)))}") from err
                 except TimeoutError as err:
                     # The SDK's retry budget ran out on its own (a wait that ended right at it): 429/503,
                     # or no connection at all.
@@ -699,7 +710,10 @@ def _cut(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
-def _translate(method: str, path: str, err: Exception, status: int | None = None) -> DatabricksCallError:
+def _translate(method: str, path: str, err: Exception, status: int | None = None, *,
+               m2m: bool = False) -> DatabricksCallError:
+    """``err`` in Trimtab's words; ``m2m``: the workspace authenticates as a service principal (OAuth
+    M2M), whose access token Trimtab never holds: a refusal is about the principal, not a token."""
     from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
 
     text = f"{method} {path}: {_message(err)}"
@@ -709,6 +723,10 @@ def _translate(method: str, path: str, err: Exception, status: int | None = None
         if 400 <= status < 500 and status not in _TRANSIENT_4XX:
             return DatabricksRejected(text)
     if isinstance(err, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
+        if m2m:
+            return WorkspaceAuthError(f"the workspace refused the service principal's OAuth access token (the "
+                                      f"principal removed from the workspace, disabled or without permission): "
+                                      f"{_message(err)}")
         return WorkspaceAuthError(f"the workspace refused the token (revoked, expired or without "
                                   f"permission): {_message(err)}")
     if isinstance(err, sdk_errors.NotFound):
