@@ -34,7 +34,10 @@ DEFAULT_REGIONS: dict[str, str] = {"aws": "us-east-1", "azure": "eastus"}
 
 @dataclass(frozen=True)
 class Workspace:
-    """A connected Databricks workspace. The token is never held here in clear."""
+    """A connected Databricks workspace. The token is never held here in clear.
+
+    It authenticates with a personal access token, or (``client_id`` set) as that service principal
+    with OAuth machine-to-machine, whose client secret is stored, and masked, as a token is."""
 
     name: str
     host: str
@@ -55,6 +58,13 @@ class Workspace:
     bills_read_at_ms: int | None = None
     bill_read_failed_at_ms: int | None = None
     bill_read_error: str = ""
+    # The OAuth client id of the service principal it authenticates as; "": a personal access token.
+    client_id: str = ""
+
+    @property
+    def auth(self) -> str:
+        """How Trimtab authenticates to the workspace, in the SDK's words: "pat" or "oauth-m2m"."""
+        return "oauth-m2m" if self.client_id else "pat"
 
     @property
     def pricing_region(self) -> str:

@@ -68,6 +68,7 @@ def workspace(row: Any) -> Workspace:
         has_cloud_credentials=bool(row.cloud_credentials_encrypted), created_at_ms=row.created_at_ms,
         auto_import=bool(row.auto_import), bills_read_at_ms=row.bills_read_at_ms,
         bill_read_failed_at_ms=row.bill_read_failed_at_ms, bill_read_error=row.bill_read_error or "",
+        client_id=row.client_id or "",
     )
 
 

@@ -42,8 +42,11 @@ class WorkspaceRow(SQLModel, table=True):
     cloud: str
     plan: str = "premium"
     region: str = ""
+    # A personal access token, or with client_id the service principal's OAuth client secret (0018).
     token_encrypted: str
     token_masked: str = ""
+    # The OAuth client id of the service principal the workspace authenticates as (OAuth M2M); "": a PAT.
+    client_id: str = Field(default="", sa_column_kwargs={"server_default": ""})
     cloud_credentials_encrypted: str | None = None
     status: str = "ok"
     last_error: str = ""

@@ -22,6 +22,9 @@ class WorkspaceSecrets:
 
     token_encrypted: str
     cloud_credentials_encrypted: str | None
+    # Read with the secret in one statement, so a rotation between two reads never pairs a service
+    # principal's client id with another's secret (or a PAT): "" for a PAT.
+    client_id: str = ""
 
 
 # New cloud credentials have read nothing yet.
@@ -38,7 +41,7 @@ class WorkspaceRepository(Repository):
             "plan": workspace.plan, "region": workspace.region, "token_encrypted": token_encrypted,
             "token_masked": workspace.token_masked, "cloud_credentials_encrypted": cloud_credentials_encrypted,
             "status": workspace.status, "last_error": workspace.last_error, "created_at_ms": created,
-            "auto_import": workspace.auto_import,
+            "auto_import": workspace.auto_import, "client_id": workspace.client_id,
         }
         with self._write() as conn:
             if conn.execute(sa.select(T.c.id).where(T.c.name == workspace.name)).first():
@@ -61,20 +64,24 @@ class WorkspaceRepository(Repository):
 
     def secrets(self, name: str) -> WorkspaceSecrets:
         with self._read() as conn:
-            row = conn.execute(sa.select(T.c.token_encrypted, T.c.cloud_credentials_encrypted)
+            row = conn.execute(sa.select(T.c.token_encrypted, T.c.cloud_credentials_encrypted, T.c.client_id)
                                .where(T.c.name == name)).first()
         if row is None:
             raise NotFound(f"workspace {shown(name)} not found")
-        return WorkspaceSecrets(row.token_encrypted, row.cloud_credentials_encrypted)
+        return WorkspaceSecrets(row.token_encrypted, row.cloud_credentials_encrypted, row.client_id or "")
 
     def set_token(self, name: str, token_encrypted: str, token_masked: str,
-                  cloud_credentials_encrypted: str | None = None) -> Workspace:
+                  cloud_credentials_encrypted: str | None = None, *, client_id: str | None = None) -> Workspace:
         """Replace the token (and the cloud credentials when given) of a workspace; status back to ok.
+        ``client_id``: the service principal whose OAuth client secret the token is ("": a PAT; None:
+        as stored), written with it.
 
         Only called after the new token passed a real call, so the old error no longer holds.
         """
         values: dict[str, object] = {"token_encrypted": token_encrypted, "token_masked": token_masked,
                                      "status": "ok", "last_error": ""}
+        if client_id is not None:
+            values["client_id"] = client_id
         if cloud_credentials_encrypted is not None:
             values.update(cloud_credentials_encrypted=cloud_credentials_encrypted, **_NO_BILL_READS)
         with self._write() as conn:
@@ -164,14 +171,18 @@ class WorkspaceRepository(Repository):
                                      f"was being set for {cloud}; nothing was changed: retry")
         return self.get(name)
 
-    def set_host(self, name: str, host: str, token_encrypted: str, token_masked: str) -> Workspace:
+    def set_host(self, name: str, host: str, token_encrypted: str, token_masked: str, *,
+                 client_id: str | None = None) -> Workspace:
         """Re-point a workspace at ``host`` with the token that passed a real call there (the host
         answered as this workspace: `server.services.workspace_lifecycle`); status back to ok. One
-        statement, so no poll ever pairs the new token with the old host or the reverse."""
+        statement, so no poll ever pairs the new token with the old host or the reverse. ``client_id``
+        as `set_token`'s."""
+        values: dict[str, object] = {"host": host, "token_encrypted": token_encrypted, "token_masked": token_masked,
+                                     "status": "ok", "last_error": ""}
+        if client_id is not None:
+            values["client_id"] = client_id
         with self._write() as conn:
-            done = conn.execute(T.update().where(T.c.name == name).values(
-                host=host, token_encrypted=token_encrypted, token_masked=token_masked, status="ok",
-                last_error="")).rowcount
+            done = conn.execute(T.update().where(T.c.name == name).values(**values)).rowcount
         if not done:
             raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
