@@ -67,14 +67,16 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
                                   billing_warning=billing_credentials.billing_warning(workspace) if credentials_tried else "")
 
     def AddWorkspace(self, request: admin_pb2.AddWorkspaceRequest, context: Ctx) -> admin_pb2.Workspace:
+        # The PAT, or the service principal's OAuth client secret (`workspaces.add_workspace`).
+        secret = workspaces.secret_given(request.token, request.client_id, request.client_secret)
         # Read before the add replaces the stored token.
-        note = (workspace_lifecycle.replace_note(self._store, self._secrets, request.name, request.token)
-                if request.replace and request.name and request.token else "")
+        note = (workspace_lifecycle.replace_note(self._store, self._secrets, request.name, secret, request.client_id)
+                if request.replace and request.name and secret else "")
         return self._reply(workspaces.add_workspace(
-            self._store, self._secrets, request.name, request.host, request.token, request.cloud,
+            self._store, self._secrets, request.name, request.host, secret, request.cloud,
             request.plan, request.region, request.cloud_credentials_json, replace=request.replace,
             auto_import=request.auto_import if request.HasField("auto_import") else None,
-            skip_billing_check=request.skip_billing_check), note,
+            skip_billing_check=request.skip_billing_check, client_id=request.client_id), note,
             credentials_tried=bool(request.cloud_credentials_json) and not request.skip_billing_check)
 
     def ListWorkspaces(self, request: admin_pb2.ListWorkspacesRequest,
@@ -89,7 +91,9 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
         credentials = request.cloud_credentials_json if request.HasField("cloud_credentials_json") else None
         return self._reply(*workspace_lifecycle.update(
             self._store, self._secrets, projects.required(request.name, "name"),
-            host=request.host if request.HasField("host") else None, token=request.token,
+            host=request.host if request.HasField("host") else None,
+            token=workspaces.secret_given(request.token, request.client_id, request.client_secret),
+            client_id=request.client_id,
             auto_import=request.auto_import if request.HasField("auto_import") else None,
             plan=request.plan if request.HasField("plan") else None,
             region=request.region if request.HasField("region") else None,

@@ -61,7 +61,7 @@ def workspace(w: Workspace, *, watched: bool = False, note: str = "", billing_wa
         last_error=w.last_error, created_at_ms=w.created_at_ms, has_cloud_credentials=w.has_cloud_credentials,
         region=w.region, auto_import=w.auto_import, watched=watched, note=note,
         bills_read_at_ms=w.bills_read_at_ms, bill_read_failed_at_ms=w.bill_read_failed_at_ms,
-        bill_read_error=w.bill_read_error, billing_warning=billing_warning,
+        bill_read_error=w.bill_read_error, billing_warning=billing_warning, client_id=w.client_id,
     )
 
 

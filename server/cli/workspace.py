@@ -1,14 +1,18 @@
 """`trimtab workspace`: connect Databricks workspaces and import their jobs.
 
-    trimtab workspace add NAME --host URL --token-env VAR --cloud aws|azure [--plan premium] [--region R]
+    trimtab workspace add NAME --host URL (--token-env VAR | --client-id ID --client-secret-env VAR)
+                          --cloud aws|azure [--plan premium] [--region R]
                           [--cloud-credentials-env VAR [--skip-billing-check]] [--replace] [--auto-import]
     trimtab workspace list | show NAME | import NAME [--job ID ...] [--dry-run] [--take-over]
     trimtab workspace set NAME [--auto-import on|off] [--plan P] [--region R]
                           [--cloud-credentials-env VAR [--skip-billing-check]]
-    trimtab workspace set NAME --host URL --token-env VAR
+    trimtab workspace set NAME --host URL (--token-env VAR | --client-id ID --client-secret-env VAR)
     trimtab workspace remove NAME
 
-The token is read from the named environment variable (never a flag, so it
+A workspace is reached with a personal access token, or as a service principal
+with OAuth machine-to-machine (its OAuth client id and secret: the server fetches
+short-lived access tokens with them and refreshes them itself). The token or
+client secret is read from the named environment variable (never a flag, so it
 stays out of shell history and process lists) and sent once to the server,
 which checks it against the workspace and stores it encrypted. Cloud billing
 credentials are likewise read from a variable and tried with one bill read
@@ -54,7 +58,13 @@ def cli() -> None:
 @cli.command()
 @click.argument("name")
 @click.option("--host", required=True, help="Workspace URL, e.g. https://dbc-123.cloud.databricks.com")
-@click.option("--token-env", required=True, metavar="VAR", help="Environment variable holding the token.")
+@click.option("--token-env", default=None, metavar="VAR",
+              help="Environment variable holding a personal access token (or use --client-id).")
+@click.option("--client-id", default=None, metavar="ID",
+              help="OAuth machine-to-machine: the service principal's OAuth client id (its application id), with "
+                   "--client-secret-env. Trimtab fetches and refreshes access tokens with them.")
+@click.option("--client-secret-env", default=None, metavar="VAR",
+              help="With --client-id: environment variable holding the service principal's OAuth client secret.")
 @click.option("--cloud", required=True, type=click.Choice(["aws", "azure"]))
 @click.option("--plan", default=None, type=click.Choice(PLANS),
               help="Plan tier (DBU prices); premium for a new workspace. With --replace: changed only if given.")
@@ -67,15 +77,18 @@ def cli() -> None:
               help="Store the cloud credentials without trying them (by default one bill read tries them, and "
                    "credentials the cloud refuses are not stored).")
 @click.option("--replace", is_flag=True,
-              help="Rotate the token (and credentials, if given) of the existing workspace NAME, and set the "
+              help="Rotate the token or client secret (and credentials, if given) of the existing workspace NAME, "
+                   "and set the "
                    "--plan/--region given; the host must match, the cloud may change only while the workspace "
                    "has no project.")
 @click.option("--auto-import", is_flag=True,
               help="Import new jobs by themselves (it changes them as `workspace import` does); off by default.")
 @click.pass_obj
-def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan: str | None, region: str | None,
+def add(ctx: CliContext, name: str, host: str, token_env: str | None, client_id: str | None,
+        client_secret_env: str | None, cloud: str, plan: str | None, region: str | None,
         cloud_credentials_env: str | None, skip_billing_check: bool, replace: bool, auto_import: bool) -> None:
-    """Connect a workspace (the token is checked with a real call first, the cloud credentials with a bill read)."""
+    """Connect a workspace (the token or client secret is checked with a real call first, the cloud
+    credentials with a bill read)."""
     from protos.trimtab.v1 import admin_pb2
 
     if region is not None and not region.strip():
@@ -84,11 +97,12 @@ def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan:
                                  param_hint="'--region'")
     if skip_billing_check and not cloud_credentials_env:
         raise click.UsageError("--skip-billing-check goes with --cloud-credentials-env VAR")
-    token = _from_env(token_env, "the token", "--token-env")
+    token, client_id, client_secret = _auth_given(token_env, client_id, client_secret_env)
     credentials = (_from_env(cloud_credentials_env, "the cloud credentials JSON", "--cloud-credentials-env")
                    if cloud_credentials_env else "")
     # "" is "not given": premium and the cloud's default region for a new workspace, unchanged with --replace.
-    request = admin_pb2.AddWorkspaceRequest(name=name, host=host, token=token, cloud=cloud, plan=plan or "",
+    request = admin_pb2.AddWorkspaceRequest(name=name, host=host, token=token, client_id=client_id,
+                                            client_secret=client_secret, cloud=cloud, plan=plan or "",
                                             region=(region or "").strip(), cloud_credentials_json=credentials,
                                             replace=replace, skip_billing_check=skip_billing_check)
     if auto_import:
@@ -99,11 +113,31 @@ def add(ctx: CliContext, name: str, host: str, token_env: str, cloud: str, plan:
     ws = rpc(ctx, "WorkspaceServiceStub", "AddWorkspace", request)
     if before is not None and not ctx.as_json:
         # The server says when the token given is the one it had (the call still re-checked it).
-        click.echo(f"workspace {name}: {ws.note}" if ws.note else f"replaced the token of workspace {name}", err=True)
+        replaced = "the client secret" if ws.client_id else "the token"
+        click.echo(f"workspace {name}: {ws.note}" if ws.note else f"replaced {replaced} of workspace {name}", err=True)
         _pricing_note(before, ws)
     if credentials:
         _billing_check_note(ctx, ws, skipped=skip_billing_check)
     _show(ctx, ws)
+
+
+def _auth_given(token_env: str | None, client_id: str | None, client_secret_env: str | None) -> tuple[str, str, str]:
+    """(token, client id, client secret) from the options: a PAT (--token-env), or a service principal's
+    OAuth client id and secret (--client-id, --client-secret-env); exactly one of the two ways."""
+    if token_env is not None and (client_id is not None or client_secret_env is not None):
+        raise click.UsageError("give either --token-env VAR (a personal access token) or --client-id ID "
+                               "--client-secret-env VAR (a service principal, OAuth M2M), not both")
+    if token_env is not None:
+        return _from_env(token_env, "the token", "--token-env"), "", ""
+    if client_id is None and client_secret_env is None:
+        raise click.UsageError("give --token-env VAR (a personal access token) or --client-id ID "
+                               "--client-secret-env VAR (a service principal, OAuth M2M)")
+    if client_id is None or not client_id.strip():
+        raise click.UsageError("--client-secret-env goes with --client-id ID (the service principal's OAuth client id)")
+    if client_secret_env is None:
+        raise click.UsageError("--client-id needs --client-secret-env VAR (the environment variable holding the "
+                               "service principal's OAuth client secret)")
+    return "", client_id.strip(), _from_env(client_secret_env, "the OAuth client secret", "--client-secret-env")
 
 
 def _billing_check_note(ctx: CliContext, ws: Any, *, skipped: bool) -> None:
@@ -159,7 +193,9 @@ def list_(ctx: CliContext) -> None:
     if ctx.as_json:
         print_json([message_dict(w) for w in found])
         return
-    print_table([(w.name, w.host, w.cloud, w.plan, w.region, _status(w), w.token_masked, _switch(w.auto_import))
+    # TOKEN: the masked PAT, or the service principal a workspace authenticates as (OAuth M2M).
+    print_table([(w.name, w.host, w.cloud, w.plan, w.region, _status(w),
+                  f"oauth-m2m {w.client_id}" if w.client_id else w.token_masked, _switch(w.auto_import))
                  for w in found],
                 ["NAME", "HOST", "CLOUD", "PLAN", "REGION", "STATUS", "TOKEN", "AUTO-IMPORT"])
     troubled = [w.name for w in found if w.status != "ok"]
@@ -202,6 +238,10 @@ def show(ctx: CliContext, name: str) -> None:
 @click.option("--token-env", default=None, metavar="VAR",
               help="With --host: environment variable holding the workspace's token (required: the stored "
                    "token is never sent to a new host).")
+@click.option("--client-id", default=None, metavar="ID",
+              help="With --host, instead of --token-env: the service principal's OAuth client id.")
+@click.option("--client-secret-env", default=None, metavar="VAR",
+              help="With --host and --client-id: environment variable holding its OAuth client secret.")
 @click.option("--cloud-credentials-env", default=None, metavar="VAR",
               help="Environment variable holding new cloud billing credentials as JSON; tried with one bill read "
                    "before they replace the stored ones.")
@@ -209,7 +249,8 @@ def show(ctx: CliContext, name: str) -> None:
               help="With --cloud-credentials-env: store them without trying them.")
 @click.pass_obj
 def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, region: str | None,
-         host: str | None, token_env: str | None, cloud_credentials_env: str | None, skip_billing_check: bool) -> None:
+         host: str | None, token_env: str | None, client_id: str | None, client_secret_env: str | None,
+         cloud_credentials_env: str | None, skip_billing_check: bool) -> None:
     """Change only the workspace settings given."""
     from protos.trimtab.v1 import admin_pb2
 
@@ -219,18 +260,23 @@ def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, 
         if any(v is not None for v in (auto_import, plan, region, cloud_credentials_env)):
             raise click.UsageError("--host goes alone (its check may refuse, and must leave every setting as it "
                                    "was): set the others in a second command")
-        if token_env is None:
-            raise click.UsageError("--host needs --token-env VAR (the workspace's token, given again: the stored "
-                                   "one is never sent to a new host)")
-        token = _from_env(token_env, "the token", "--token-env")
+        if token_env is None and client_id is None and client_secret_env is None:
+            raise click.UsageError("--host needs --token-env VAR, or --client-id ID --client-secret-env VAR (the "
+                                   "workspace's token or client secret, given again: the stored one is never sent "
+                                   "to a new host)")
+        token, client_id, client_secret = _auth_given(token_env, client_id, client_secret_env)
         ws = rpc(ctx, "WorkspaceServiceStub", "UpdateWorkspace",
-                 admin_pb2.UpdateWorkspaceRequest(name=name, host=host, token=token))
+                 admin_pb2.UpdateWorkspaceRequest(name=name, host=host, token=token, client_id=client_id,
+                                                  client_secret=client_secret))
         if not ctx.as_json:
             click.echo(f"workspace {name}: {ws.note}", err=True)
         _show(ctx, ws)
         return
-    if token_env is not None:
-        raise click.UsageError("--token-env goes with --host (to rotate the token: `workspace add NAME ... --replace`)")
+    given = [opt for opt, value in (("--token-env", token_env), ("--client-id", client_id),
+                                    ("--client-secret-env", client_secret_env)) if value is not None]
+    if given:
+        raise click.UsageError(f"{' and '.join(given)} {'goes' if len(given) == 1 else 'go'} with --host (to rotate "
+                               "the token or client secret: `workspace add NAME ... --replace`)")
     request = admin_pb2.UpdateWorkspaceRequest(name=name)
     if auto_import is not None:
         request.auto_import = parse_switch(auto_import)
@@ -277,12 +323,28 @@ def _switch(value: bool) -> str:
     return "on" if value else "off"
 
 
+# `status_hint`'s "error" hint for a workspace that authenticates as a service principal: it has no
+# token to replace; its client secret was refused (wrong, expired or deleted) or the principal lost access.
+M2M_ERROR_HINT = ("collection is stopped until the service principal's client secret works again (a secret expires; "
+                  "make a new one for the principal in the account console, or check it was not removed from the "
+                  "workspace): `trimtab workspace add {name} --host URL --client-id ID --client-secret-env VAR --replace`")
+
+
+def _auth_lines(ws: Any) -> list[tuple[str, str]]:
+    """How the workspace is authenticated, never the secret: a PAT (masked), or OAuth M2M's client id and
+    its masked client secret."""
+    if not ws.client_id:
+        return [("auth", "personal access token"), ("token", ws.token_masked)]
+    return [("auth", "OAuth machine-to-machine (service principal)"), ("client id", ws.client_id),
+            ("secret", ws.token_masked)]
+
+
 def _show(ctx: CliContext, ws: Any) -> None:
     if ctx.as_json:
         print_json(message_dict(ws))
         return
     for label, value in (("name", ws.name), ("host", ws.host), ("cloud", ws.cloud), ("plan", ws.plan),
-                         ("region", ws.region or "-"), ("token", ws.token_masked), ("status", _status(ws)),
+                         ("region", ws.region or "-"), *_auth_lines(ws), ("status", _status(ws)),
                          ("auto-import", _switch(ws.auto_import)),
                          # Whether runs can be reconciled with the cloud bill, or stay catalog estimates.
                          ("billing", "cloud billing credentials set" if ws.has_cloud_credentials
@@ -294,7 +356,8 @@ def _show(ctx: CliContext, ws: Any) -> None:
     if ws.last_error:
         # Holds job names and Databricks' messages: one line, whatever they hold.
         click.echo(f"{'error:':<{_LABEL}} {one_line(ws.last_error)}")
-    if hint := status_hint(ws.status, ws.last_error, ws.name):
+    if hint := (M2M_ERROR_HINT.format(name=ws.name) if ws.client_id and ws.status == "error"
+                else status_hint(ws.status, ws.last_error, ws.name)):
         click.echo(f"{'':<{_LABEL}} {hint}")
     if not ws.watched:
         click.echo(f"{'':<{_LABEL}} {UNWATCHED}")

@@ -94,7 +94,8 @@ class WorkspaceHealth:
             self._reachable_again(workspace)  # it answers now, if only to refuse the token
         self._rest(workspace, REFUSED, str(err), on_change=True, say=lambda rest_s: log.error(
             "workspace %s: %s; tried again in %.0fs (then less often, up to every %.0fs), or at once when "
-            "its token is replaced", workspace.name, err, rest_s, BACKOFF_CAP_S))
+            "its %s is replaced", workspace.name, err, rest_s, BACKOFF_CAP_S,
+            "service principal's client secret" if workspace.client_id else "token"))
 
     def answered(self, workspace: Workspace) -> None:
         self._reachable_again(workspace)

@@ -1,5 +1,5 @@
 """How the workspace services reach a workspace: the settings the server sets once at start
-(`configure`), a gateway with the workspace's token decrypted for one use (`gateway_for`), and the
+(`configure`), a gateway with the workspace's token (or service principal's OAuth secret) decrypted for one use (`gateway_for`), and the
 outcome of its calls recorded on the workspace (`recording_status`).
 
 Every call that reaches Databricks records the outcome on the workspace:
@@ -87,8 +87,9 @@ def gateway_for(store: Store, secrets: SecretBox, workspace: Workspace | str,
     """A gateway on the workspace, with its token decrypted for this use only (``retry_timeout_s``:
     a shorter retry budget than a collector's call gets, for a person waiting on the answer)."""
     ws = store.workspaces.get(workspace) if isinstance(workspace, str) else workspace
-    token = secrets.decrypt(store.workspaces.secrets(ws.name).token_encrypted)
-    config = GatewayConfig(host=ws.host, token=token)
+    held = store.workspaces.secrets(ws.name)
+    # A PAT, or the service principal's OAuth client secret (the SDK fetches its access tokens).
+    config = GatewayConfig(host=ws.host, token=secrets.decrypt(held.token_encrypted), client_id=held.client_id)
     if retry_timeout_s is not None:
         config = dataclasses.replace(config, retry_timeout_s=retry_timeout_s)
     return _integration.gateway_factory(config, _integration.clock)

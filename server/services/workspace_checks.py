@@ -117,7 +117,8 @@ CHECK_PATH = "/api/2.2/jobs/list"
 # split on '/' when looked up), appear in logs and tables, and are typed on the command line.
 WORKSPACE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 NAME_RULE = "may contain only letters, digits, '-', '_' and '.' (at most 64 characters)"
-# A Databricks PAT is ~40 ASCII characters (OAuth access tokens, longer JWTs, are refused: `is_jwt`).
+# A Databricks PAT is ~40 ASCII characters, an OAuth client secret about as long (OAuth access tokens,
+# longer JWTs, are refused: `is_jwt`).
 # 4096 refuses a value that could not fit in an HTTP header most servers accept.
 MAX_TOKEN_CHARS = 4096
 
@@ -127,28 +128,41 @@ def _check_name(name: str) -> None:
         raise InvalidArgument(f"name: {shown(name)} {NAME_RULE}")
 
 
-def check_token(token: str) -> None:
-    """A token that can go into an HTTP header: printable ASCII (http.client encodes headers as
-    latin-1 and refuses control characters) and not absurdly long."""
+def check_token(token: str, field: str = "token") -> None:
+    """A token (``field``: or an OAuth client secret) that can go into an HTTP header: printable ASCII
+    (http.client encodes headers as latin-1 and refuses control characters) and not absurdly long."""
     if len(token) > MAX_TOKEN_CHARS:
-        raise InvalidArgument(f"token: longer than {MAX_TOKEN_CHARS} characters ({len(token)})")
+        raise InvalidArgument(f"{field}: longer than {MAX_TOKEN_CHARS} characters ({len(token)})")
     if not all(" " < c <= "~" for c in token):
         # The token itself is never echoed.
-        raise InvalidArgument("token: must be printable ASCII (no spaces, control or non-ASCII characters)")
+        raise InvalidArgument(f"{field}: must be printable ASCII (no spaces, control or non-ASCII characters)")
     if is_jwt(token):
-        raise InvalidArgument(OAUTH_ACCESS_TOKEN)
+        raise InvalidArgument(f"{field}: {OAUTH_ACCESS_TOKEN}")
+
+
+# A service principal's OAuth client id: a UUID on Databricks (its application id); any printable
+# ASCII without ':' (HTTP Basic auth joins id and secret with one), at most this long, is taken.
+MAX_CLIENT_ID_CHARS = 256
+
+
+def check_client_id(client_id: str) -> None:
+    """A client id the token endpoint can be sent: printable ASCII without ':' and not absurdly long."""
+    if len(client_id) > MAX_CLIENT_ID_CHARS:
+        raise InvalidArgument(f"client_id: longer than {MAX_CLIENT_ID_CHARS} characters ({len(client_id)})")
+    if not all(" " < c <= "~" and c != ":" for c in client_id):
+        raise InvalidArgument(f"client_id: {shown(client_id)} must be printable ASCII without spaces or ':' (a "
+                              "service principal's application id, a UUID)")
 
 
 # Why a JWT is refused as a workspace's token. Trimtab keeps the token it is given and sends it on every
 # call for as long as the workspace is connected; an OAuth access token (`databricks auth token`, a
 # service principal's client-credentials grant) expires within about an hour, after which every poll,
-# import and apply failed as a revoked token. Refreshing one needs the client id and secret, which
-# Trimtab does not take (OAuth machine-to-machine is not supported).
-OAUTH_ACCESS_TOKEN = ("token: this is an OAuth access token (a JWT), which expires in about an hour, and Trimtab "
-                      "cannot refresh it: OAuth machine-to-machine (a client id and secret) is not supported. Give "
-                      "a personal access token (dapi...): a user's, or better a service principal's "
-                      "(`databricks tokens create` as the service principal, or a workspace admin's "
-                      "`databricks token-management create-obo-token`)")
+# import and apply failed as a revoked token. Trimtab refreshes access tokens itself when it is given
+# what they are fetched with: a service principal's client id and secret (OAuth M2M).
+OAUTH_ACCESS_TOKEN = ("this is an OAuth access token (a JWT), which expires in about an hour, and Trimtab cannot "
+                      "refresh a token it is given. Give the service principal's OAuth client id and secret instead "
+                      "(`trimtab workspace add NAME --host URL --client-id ID --client-secret-env VAR`: Trimtab "
+                      "fetches and refreshes its access tokens itself), or a personal access token (dapi...)")
 # A JWT: three base64url parts joined by '.' (header, claims, signature); the header is a JSON object,
 # so its base64url text starts with "eyJ" ('{"'). Databricks' PATs (dapi...) have no '.'.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")

@@ -38,24 +38,31 @@ def watched(store: Store, workspace: Workspace) -> bool:
     return workspace.auto_import or any(not (p.detached or p.orphaned) for p in store.projects.list(workspace.name))
 
 
-def replace_note(store: Store, secrets: SecretBox, name: str, token: str) -> str:
-    """For `add --replace`: "" or that the token given is the one stored (the call still checks it,
-    sets the status back to ok and applies any plan/region given)."""
+def replace_note(store: Store, secrets: SecretBox, name: str, token: str, client_id: str = "") -> str:
+    """For `add --replace`: "" or that the token (with ``client_id``: the service principal's client
+    secret) given is the one stored (the call still checks it, sets the status back to ok and applies
+    any plan/region given)."""
     try:
-        stored = secrets.decrypt(store.workspaces.secrets(name).token_encrypted)
+        held = store.workspaces.secrets(name)
+        stored = secrets.decrypt(held.token_encrypted)
     except FailedPrecondition:  # a token this server cannot decrypt is being replaced: not the same one
         return ""
-    return "token unchanged (the one given is the one stored)" if stored == token else ""
+    if stored != token or held.client_id != client_id:
+        return ""
+    return ("client secret unchanged (the one given is the one stored)" if client_id
+            else "token unchanged (the one given is the one stored)")
 
 
-def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str) -> tuple[Workspace, str]:
+def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str,
+             client_id: str = "") -> tuple[Workspace, str]:
     """Re-point workspace ``name`` at ``host`` once it answers there, with ``token``, as the same workspace;
     (the workspace, what was checked). `FailedPrecondition` (nothing changed) when the token fails there
     or the host answers as another workspace.
 
     The token is the caller's, never the stored one: sending the stored token to a host named in the
     request would let anyone holding an admin token collect the workspace's Databricks token at a host
-    of their own. Stored with the host (a workspace that moved may have a new token too)."""
+    of their own. Stored with the host (a workspace that moved may have a new token too). With
+    ``client_id``, ``token`` is that service principal's OAuth client secret, given again likewise."""
     ws = store.workspaces.get(name)
     host = workspaces.check_host(host)
     if workspaces.same_host(host, ws.host):
@@ -64,13 +71,21 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str)
     workspaces.refuse_host_taken(store, name, host)
     token = token.strip()
     if not token:
+        if client_id:
+            raise InvalidArgument("client_secret: re-pointing a workspace needs its service principal's client secret "
+                                  "given again (`--client-secret-env VAR`): the stored one is never sent to a new host")
         raise InvalidArgument("token: re-pointing a workspace needs its Databricks token given again "
-                              "(`--token-env VAR`): the stored one is never sent to a new host")
-    workspaces.check_token(token)  # as `workspace add` checks one, before it goes anywhere
-    gateway = workspaces.check_reaches(name, host, token, "re-pointed")
+                              "(`--token-env VAR`, or `--client-id ID --client-secret-env VAR` for a service "
+                              "principal): the stored one is never sent to a new host")
+    # As `workspace add` checks them, before they go anywhere.
+    workspaces.check_token(token, "client_secret" if client_id else "token")
+    if client_id:
+        workspaces.check_client_id(client_id)
+    gateway = workspaces.check_reaches(name, host, token, "re-pointed", client_id=client_id)
     attached = [p for p in store.projects.list(name) if not (p.detached or p.orphaned)]
     checked = _identity(gateway, name, host, attached)
-    updated = store.workspaces.set_host(name, host, secrets.encrypt(token), mask(token))  # cloud credentials kept
+    # Cloud credentials kept; the way of authenticating is the one given.
+    updated = store.workspaces.set_host(name, host, secrets.encrypt(token), mask(token), client_id=client_id)
     log.info("workspace %s: host %s -> %s (%s)", name, ws.host, host, checked)
     return updated, f"host {ws.host} -> {host}; checked: {checked}"
 
@@ -107,7 +122,7 @@ def remove_workspace(store: Store, name: str) -> list[str]:
 
 
 def update(store: Store, secrets: SecretBox, name: str, *, host: str | None = None, token: str = "",
-           auto_import: bool | None = None, plan: str | None = None, region: str | None = None,
+           client_id: str = "", auto_import: bool | None = None, plan: str | None = None, region: str | None = None,
            cloud_credentials_json: str | None = None, skip_billing_check: bool = False
            ) -> tuple[Workspace, str]:
     """`workspaces.update_workspace`, or with ``host`` `set_host`; (the workspace, a note or "").
@@ -115,16 +130,17 @@ def update(store: Store, secrets: SecretBox, name: str, *, host: str | None = No
     A host goes alone: its check calls Databricks and may refuse, and a refusal must leave every
     setting as it was, so it is not mixed with settings saved on their own."""
     if host is None:
-        if token.strip():
+        if token.strip() or client_id:
             # Only a new host takes a token here (the stored one is never sent to it): a token alone
             # was answered OK and stored nowhere, so a script "rotated" a token that stayed as it was.
             raise InvalidArgument("token: goes with host (re-pointing the workspace); to rotate the workspace's "
-                                  "token, use AddWorkspace with replace=true (`trimtab workspace add NAME --host URL "
-                                  "--token-env VAR --replace`), which checks it and stores it")
+                                  "token or client secret, use AddWorkspace with replace=true (`trimtab workspace add "
+                                  "NAME --host URL --token-env VAR --replace`, or `--client-id ID --client-secret-env "
+                                  "VAR --replace`), which checks it and stores it")
         return workspaces.update_workspace(store, name, auto_import=auto_import, plan=plan, region=region,
                                            cloud_credentials_json=cloud_credentials_json, secrets=secrets,
                                            skip_billing_check=skip_billing_check), ""
     if (auto_import, plan, region, cloud_credentials_json) != (None, None, None, None):
         raise InvalidArgument("host: change it on its own (`trimtab workspace set NAME --host URL --token-env VAR`), then the "
                               "other settings")
-    return set_host(store, secrets, name, host, token)
+    return set_host(store, secrets, name, host, token, client_id)

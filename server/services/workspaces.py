@@ -63,6 +63,7 @@ from server.services.workspace_checks import (
     _cloud_change_problem,
     _host_cloud_problem,
     _same_workspace,
+    check_client_id,
     check_host,
     check_token,
     normal_host,
@@ -79,7 +80,7 @@ __all__ = [
     "ADD_CHECK_TIMEOUT_S", "CHECK_PATH", "CLOUDS", "HOST_CLOUDS", "MAX_TOKEN_CHARS", "NAME_RULE", "PLANS",
     "REASON_DETACHED", "REASON_NOT_EDITABLE", "REASON_NOT_KEPT", "REASON_REFUSED", "UNREACHABLE", "WORKSPACE_NAME",
     "GatewayFactory", "Integration", "OnboardNotTaken", "add_workspace", "agent_wiring", "check_answers",
-    "check_host", "check_reaches", "check_token", "configure", "gateway_for", "get_workspace", "import_jobs",
+    "check_client_id", "check_host", "check_reaches", "secret_given", "check_token", "configure", "gateway_for", "get_workspace", "import_jobs",
     "ImportPage", "import_page",
     "list_workspaces", "normal_host", "pricing_catalog", "refuse_host_taken", "same_host", "read_init_script_allowlist", "recording_status", "update_workspace",
 ]
@@ -91,8 +92,12 @@ ADD_CHECK_TIMEOUT_S = 10
 def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token: str, cloud: str,
                   plan: str = "", region: str = "", cloud_credentials_json: str = "",
                   replace: bool = False, auto_import: bool | None = None,
-                  skip_billing_check: bool = False) -> Workspace:
+                  skip_billing_check: bool = False, client_id: str = "") -> Workspace:
     """Check the token with a real call, then store the workspace with its secrets encrypted.
+
+    ``client_id`` "": ``token`` is a personal access token. Otherwise the workspace authenticates as
+    that service principal (OAuth machine-to-machine) and ``token`` is its OAuth client secret, which
+    is checked (an access token fetched with it, then a real call) and stored exactly as a token is.
 
     ``plan`` "": premium; ``region`` "": the cloud's default. With ``replace`` the workspace
     must exist with the same host: its token (and its cloud credentials, when given) are
@@ -107,13 +112,16 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     ``skip_billing_check``: refused by the cloud, nothing is stored; not answered, they are stored
     and the failure recorded (`billing_warning` says it).
     """
-    for field, value in (("name", name), ("host", host), ("token", token)):
+    secret_field = "client_secret" if client_id else "token"
+    for field, value in (("name", name), ("host", host), (secret_field, token)):
         required(value, field)
     if not replace:
         # Only new names are judged: a workspace stored before the rule keeps working (and its
         # token can still be rotated with ``replace``).
         _check_name(name)
-    check_token(token)
+    check_token(token, secret_field)
+    if client_id:
+        check_client_id(client_id)
     if cloud not in CLOUDS:
         raise InvalidArgument(f"cloud: must be one of {', '.join(CLOUDS)}, not {cloud!r}")
     if plan:
@@ -151,13 +159,16 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         _check_region(region, cloud)
     if cloud_credentials_json:
         _check_cloud_credentials(cloud, cloud_credentials_json)
-    check_reaches(name, host, token, "updated" if replace else "added")
+    check_reaches(name, host, token, "updated" if replace else "added", client_id=client_id)
     # After the token's check (a wrong host is said first, and costs no bill read), before anything is stored.
     check = (try_billing_credentials(name, cloud, cloud_credentials_json, _integration.clock,
                                      "updated" if replace else "added")
              if cloud_credentials_json and not skip_billing_check else None)
     if existing is not None:
-        updated = store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials)
+        # The way of authenticating given replaces the stored one (a PAT workspace moves to a service
+        # principal with --client-id, and back with --token-env).
+        updated = store.workspaces.set_token(name, secrets.encrypt(token), mask(token), credentials,
+                                             client_id=client_id)
         if cloud != existing.cloud:
             # The old cloud's region means nothing on the new one: the given region, else the default.
             updated = store.workspaces.set_pricing(name, cloud=cloud, plan=plan or existing.plan, region=region)
@@ -168,16 +179,30 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
             updated = store.workspaces.set_auto_import(name, auto_import)
         return record_check(store, updated, credentials, check, _integration.clock)
     workspace = Workspace(name=name, host=host, cloud=cloud, plan=plan or "premium",
-                          region=region, token_masked=mask(token), auto_import=bool(auto_import))
+                          region=region, token_masked=mask(token), auto_import=bool(auto_import),
+                          client_id=client_id)
     return record_check(store, store.workspaces.add(workspace, secrets.encrypt(token), credentials),
                         credentials, check, _integration.clock)
 
 
-def check_reaches(name: str, host: str, token: str, verb: str) -> DatabricksGateway:
+def secret_given(token: str, client_id: str, client_secret: str) -> str:
+    """The secret a request gives: its ``token`` (a PAT), or with ``client_id`` its ``client_secret``.
+    `InvalidArgument` for a request that mixes the two ways, or gives half of OAuth M2M's."""
+    if client_id and token:
+        raise InvalidArgument("token: give either a token or a client id and secret (OAuth M2M), not both")
+    if client_secret and not client_id:
+        raise InvalidArgument("client_id: required with client_secret (the service principal's OAuth client id)")
+    return client_secret if client_id else token
+
+
+def check_reaches(name: str, host: str, token: str, verb: str, *, client_id: str = "") -> DatabricksGateway:
     """A gateway on ``host`` once ``token`` passed a real call there (a person waits: a short retry
-    budget); `FailedPrecondition` saying "workspace NAME not VERB: why" otherwise."""
+    budget); `FailedPrecondition` saying "workspace NAME not VERB: why" otherwise. With ``client_id``,
+    ``token`` is that service principal's OAuth client secret: the call first fetches an access token
+    with it, so a wrong id or secret is refused here."""
     gateway = _integration.gateway_factory(
-        GatewayConfig(host=host, token=token, retry_timeout_s=ADD_CHECK_TIMEOUT_S), _integration.clock)
+        GatewayConfig(host=host, token=token, retry_timeout_s=ADD_CHECK_TIMEOUT_S, client_id=client_id),
+        _integration.clock)
     try:
         gateway.check_token()
     except WorkspaceAuthError as err:

@@ -1,6 +1,7 @@
 """A pasted OAuth access token is refused as a workspace's token (review creds, item 3): it is a JWT
 that expires within about an hour, and Trimtab, which keeps the token it is given and cannot refresh
-one (OAuth machine-to-machine is not supported), then failed every call as with a revoked token."""
+it, then failed every call as with a revoked token. The message names what Trimtab can refresh tokens
+with: the service principal's client id and secret (OAuth M2M)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ def test_an_oauth_access_token_is_refused_saying_why_and_what_to_give() -> None:
         check_token(ACCESS_TOKEN)
     message = refused.value.message
     assert "OAuth access token (a JWT), which expires in about an hour" in message
-    assert "OAuth machine-to-machine (a client id and secret) is not supported" in message
+    assert message.startswith("token: ")
+    assert "--client-id ID --client-secret-env VAR" in message and "not supported" not in message
     assert "personal access token" in message and "service principal" in message
+    with pytest.raises(InvalidArgument, match="^client_secret: this is an OAuth access token"):
+        check_token(ACCESS_TOKEN, "client_secret")
     assert ACCESS_TOKEN not in message  # never echoed
 
 

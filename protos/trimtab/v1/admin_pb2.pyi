@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Workspace(_message.Message):
-    __slots__ = ("name", "host", "cloud", "plan", "token_masked", "status", "last_error", "created_at_ms", "has_cloud_credentials", "region", "auto_import", "watched", "note", "bills_read_at_ms", "bill_read_failed_at_ms", "bill_read_error", "billing_warning")
+    __slots__ = ("name", "host", "cloud", "plan", "token_masked", "status", "last_error", "created_at_ms", "has_cloud_credentials", "region", "auto_import", "watched", "note", "bills_read_at_ms", "bill_read_failed_at_ms", "bill_read_error", "billing_warning", "client_id")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     CLOUD_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class Workspace(_message.Message):
     BILL_READ_FAILED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     BILL_READ_ERROR_FIELD_NUMBER: _ClassVar[int]
     BILLING_WARNING_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     host: str
     cloud: str
@@ -44,10 +45,11 @@ class Workspace(_message.Message):
     bill_read_failed_at_ms: int
     bill_read_error: str
     billing_warning: str
-    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., token_masked: _Optional[str] = ..., status: _Optional[str] = ..., last_error: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., has_cloud_credentials: _Optional[bool] = ..., region: _Optional[str] = ..., auto_import: _Optional[bool] = ..., watched: _Optional[bool] = ..., note: _Optional[str] = ..., bills_read_at_ms: _Optional[int] = ..., bill_read_failed_at_ms: _Optional[int] = ..., bill_read_error: _Optional[str] = ..., billing_warning: _Optional[str] = ...) -> None: ...
+    client_id: str
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., token_masked: _Optional[str] = ..., status: _Optional[str] = ..., last_error: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., has_cloud_credentials: _Optional[bool] = ..., region: _Optional[str] = ..., auto_import: _Optional[bool] = ..., watched: _Optional[bool] = ..., note: _Optional[str] = ..., bills_read_at_ms: _Optional[int] = ..., bill_read_failed_at_ms: _Optional[int] = ..., bill_read_error: _Optional[str] = ..., billing_warning: _Optional[str] = ..., client_id: _Optional[str] = ...) -> None: ...
 
 class AddWorkspaceRequest(_message.Message):
-    __slots__ = ("name", "host", "token", "cloud", "plan", "region", "cloud_credentials_json", "replace", "auto_import", "skip_billing_check")
+    __slots__ = ("name", "host", "token", "cloud", "plan", "region", "cloud_credentials_json", "replace", "auto_import", "skip_billing_check", "client_id", "client_secret")
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +60,8 @@ class AddWorkspaceRequest(_message.Message):
     REPLACE_FIELD_NUMBER: _ClassVar[int]
     AUTO_IMPORT_FIELD_NUMBER: _ClassVar[int]
     SKIP_BILLING_CHECK_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     name: str
     host: str
     token: str
@@ -68,10 +72,12 @@ class AddWorkspaceRequest(_message.Message):
     replace: bool
     auto_import: bool
     skip_billing_check: bool
-    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., replace: _Optional[bool] = ..., auto_import: _Optional[bool] = ..., skip_billing_check: _Optional[bool] = ...) -> None: ...
+    client_id: str
+    client_secret: str
+    def __init__(self, name: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud: _Optional[str] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., replace: _Optional[bool] = ..., auto_import: _Optional[bool] = ..., skip_billing_check: _Optional[bool] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
 
 class UpdateWorkspaceRequest(_message.Message):
-    __slots__ = ("name", "auto_import", "plan", "region", "host", "token", "cloud_credentials_json", "skip_billing_check")
+    __slots__ = ("name", "auto_import", "plan", "region", "host", "token", "cloud_credentials_json", "skip_billing_check", "client_id", "client_secret")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AUTO_IMPORT_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +86,8 @@ class UpdateWorkspaceRequest(_message.Message):
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     CLOUD_CREDENTIALS_JSON_FIELD_NUMBER: _ClassVar[int]
     SKIP_BILLING_CHECK_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
     name: str
     auto_import: bool
     plan: str
@@ -88,7 +96,9 @@ class UpdateWorkspaceRequest(_message.Message):
     token: str
     cloud_credentials_json: str
     skip_billing_check: bool
-    def __init__(self, name: _Optional[str] = ..., auto_import: _Optional[bool] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., skip_billing_check: _Optional[bool] = ...) -> None: ...
+    client_id: str
+    client_secret: str
+    def __init__(self, name: _Optional[str] = ..., auto_import: _Optional[bool] = ..., plan: _Optional[str] = ..., region: _Optional[str] = ..., host: _Optional[str] = ..., token: _Optional[str] = ..., cloud_credentials_json: _Optional[str] = ..., skip_billing_check: _Optional[bool] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ...) -> None: ...
 
 class RemoveWorkspaceRequest(_message.Message):
     __slots__ = ("name",)
