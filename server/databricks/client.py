@@ -9,11 +9,14 @@ gateway imports this module when it builds its first client.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import requests
+import requests.auth
 from databricks.sdk import WorkspaceClient, oauth
 from databricks.sdk._base_client import _BaseClient
 from databricks.sdk.clock import Clock as SdkClock
@@ -133,6 +136,50 @@ class OAuthClientRefused(Exception):  # noqa: N818 (the gateway turns it into Wo
     ``error`` and ``error_description``, e.g. "invalid_client: Client authentication failed")."""
 
 
+class OAuthTokenUnavailable(OSError):
+    """The token endpoint did not give a token for a reason of its own (a 5xx, a 429, an answer that is
+    not a token): the workspace's trouble, not the secret's, so not `OAuthClientRefused`."""
+
+
+# Token endpoint answers that judge the client id and secret (RFC 6749 5.2: invalid_client is 401, an
+# invalid grant or scope 400, a principal that may not 403).
+_REFUSED_STATUSES = (400, 401, 403)
+
+
+@dataclasses.dataclass
+class _ClientCredentials(oauth.ClientCredentials):
+    """The SDK's client-credentials token source (it keeps the token and decides when to fetch the next)
+    with its one request sent through our transport: the SDK's own (`oauth.retrieve_token`) posts with
+    no timeout, so a token endpoint that took the connection and never answered held the call, and the
+    collector's one thread, past any deadline. Here the request's timeout is cut to the time left before
+    the call's deadline (`_DeadlineHttpAdapter`), and an answer is told apart: the secret refused
+    (`OAuthClientRefused`) or the endpoint failing (`OAuthTokenUnavailable`)."""
+
+    session: requests.Session | None = None
+    http_timeout_s: float = 30.0
+
+    def refresh(self) -> oauth.Token:
+        assert self.session is not None
+        params = {"grant_type": "client_credentials", "scope": self.scopes or M2M_SCOPE}
+        response = self.session.post(self.token_url, data=params, timeout=self.http_timeout_s,
+                                     auth=requests.auth.HTTPBasicAuth(self.client_id, self.client_secret))
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not response.ok:
+            why = (f"{body.get('error', 'unknown')}: {body.get('error_description', '')}".rstrip(": ")
+                   if isinstance(body, dict) else f"HTTP {response.status_code}")
+            if response.status_code in _REFUSED_STATUSES:
+                raise OAuthClientRefused(why)
+            raise OAuthTokenUnavailable(f"the OAuth token endpoint answered HTTP {response.status_code}: {why}")
+        if not (isinstance(body, dict) and isinstance(body.get("access_token"), str)):
+            raise OAuthTokenUnavailable("the OAuth token endpoint answered without an access token")
+        expires_in = int(body.get("expires_in") or 3600)
+        return oauth.Token(access_token=body["access_token"], token_type=body.get("token_type") or "Bearer",
+                           expiry=datetime.datetime.now() + datetime.timedelta(seconds=expires_in))
+
+
 class _M2MCredentials:
     """The SDK's OAuth machine-to-machine credentials, set up at the first call instead of when the
     client is built.
@@ -141,8 +188,9 @@ class _M2MCredentials:
     ``Config.__init__``, with a client of its own (a 300 s retry budget, real sleeps): building a
     gateway on a host that does not answer would block for minutes, as the host-metadata probe
     did (`_PatConfig`). Here the discovery is the first call's, on its deadline and our clock. The
-    token itself is the SDK's `oauth.ClientCredentials` (client_credentials grant, scope all-apis,
-    id and secret in HTTP Basic auth): it keeps the token and fetches a new one before it expires."""
+    token source is the SDK's `oauth.ClientCredentials` (client_credentials grant, scope all-apis,
+    id and secret in HTTP Basic auth): it keeps the token and fetches a new one before it expires;
+    only its request goes through our transport (`_ClientCredentials`)."""
 
     def __init__(self, cfg: Config) -> None:
         self._cfg = cfg
@@ -157,18 +205,17 @@ class _M2MCredentials:
                                      http_timeout_seconds=cfg.http_timeout_seconds,
                                      http_adapter=cfg.http_adapter, clock=cfg.clock)
                 endpoints = oauth.get_endpoints_from_url(cfg.discovery_url, client=client)
-                self._source = oauth.ClientCredentials(
+                session = requests.Session()
+                session.mount("https://", cfg.http_adapter)
+                session.mount("http://", cfg.http_adapter)
+                self._source = _ClientCredentials(
                     client_id=cfg.client_id, client_secret=cfg.client_secret, token_url=endpoints.token_endpoint,
-                    scopes=M2M_SCOPE, use_header=True, disable_async=True)
+                    scopes=M2M_SCOPE, use_header=True, disable_async=True, session=session,
+                    http_timeout_s=cfg.http_timeout_seconds)
             return self._source
 
     def __call__(self) -> dict[str, str]:
-        source = self._token_source()
-        try:
-            token = source.token()
-        except ValueError as err:
-            # `oauth.retrieve_token` raises ValueError("<error>: <description>") for a refused grant.
-            raise OAuthClientRefused(str(err)) from err
+        token = self._token_source().token()
         return {"Authorization": f"{token.token_type} {token.access_token}"}
 
 

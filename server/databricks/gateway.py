@@ -168,7 +168,7 @@ class DatabricksGateway:
         neither a long Retry-After nor a host that never answers holds the caller past its budget."""
         from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
 
-        from server.databricks.client import OAuthClientRefused, RetryWaitPastDeadline
+        from server.databricks.client import OAuthClientRefused, OAuthTokenUnavailable, RetryWaitPastDeadline
 
         raw = {"data": data, "headers": {"Content-Type": "application/octet-stream"}} if data is not None else {}
         started = self._clock.monotonic()
@@ -215,6 +215,9 @@ class DatabricksGateway:
                         f"the workspace's OAuth token endpoint refused service principal {self._cfg.client_id} "
                         f"(invalid client id or client secret, or the secret expired or was deleted): "
                         f"{_cut(self._scrubbed(str(err)))}") from err
+                except OAuthTokenUnavailable as err:
+                    # The token endpoint failing is the workspace's trouble (as a 5xx is), not the secret's.
+                    raise DatabricksUnavailable(f"{method} {path}: {_cut(self._cfg.host)}: {err}") from err
                 except TimeoutError as err:
                     # The SDK's retry budget ran out on its own (a wait that ended right at it): 429/503,
                     # or no connection at all.

@@ -8,9 +8,14 @@ clock of ours reaches: the tokens here last seconds, and the test waits them out
 
 from __future__ import annotations
 
+import http.server
+import json
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
@@ -79,3 +84,70 @@ def test_a_wrong_secret_is_refused_in_a_service_principals_words(emulator: Runni
     message = refused.value.message
     assert f"OAuth token endpoint refused service principal {client_id}" in message
     assert "secret expired" in message and "invalid_client" in message and "0" * 32 not in message
+
+
+class _Discovery(http.server.BaseHTTPRequestHandler):
+    """A host whose OIDC discovery answers, naming ``token_endpoint`` (set per server); its token endpoint
+    answers ``token_status`` (a 503: the endpoint failing, not the secret refused)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._json(200, {"token_endpoint": self.server.token_endpoint})  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._json(self.server.token_status, {"error": "temporarily_unavailable"})  # type: ignore[attr-defined]
+
+    def _json(self, status: int, body: dict[str, object]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+
+@pytest.fixture
+def discovery() -> Iterator[http.server.ThreadingHTTPServer]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Discovery)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_token_endpoint_that_never_answers_fails_the_call_within_its_budget(
+        discovery: http.server.ThreadingHTTPServer) -> None:
+    # Takes connections (the kernel's backlog) and never answers: the SDK's own token request, with no
+    # timeout, waited for ever here.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        discovery.token_endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}/oidc/v1/token"  # type: ignore[attr-defined]
+        host = f"http://127.0.0.1:{discovery.server_address[1]}"
+        gateway = DatabricksGateway(GatewayConfig(host, "dose" + "0" * 32, client_id="sp-1", retry_timeout_s=2),
+                                    clock=SystemClock())
+        started = time.monotonic()
+        with pytest.raises(DatabricksUnavailable, match="did not answer in time"):
+            gateway.check_token()
+        assert time.monotonic() - started < 10
+    finally:
+        silent.close()
+
+
+def test_a_failing_token_endpoint_is_the_workspace_unavailable_not_the_secret_refused(
+        discovery: http.server.ThreadingHTTPServer) -> None:
+    host = f"http://127.0.0.1:{discovery.server_address[1]}"
+    discovery.token_endpoint = f"{host}/oidc/v1/token"  # type: ignore[attr-defined]
+    discovery.token_status = 503  # type: ignore[attr-defined]
+    gateway = DatabricksGateway(GatewayConfig(host, "dose" + "0" * 32, client_id="sp-1", retry_timeout_s=2),
+                                clock=SystemClock())
+    with pytest.raises(DatabricksUnavailable, match="OAuth token endpoint answered HTTP 503"):
+        gateway.check_token()
