@@ -330,6 +330,16 @@ M2M_ERROR_HINT = ("collection is stopped until the service principal's client se
                   "workspace): `trimtab workspace add {name} --host URL --client-id ID --client-secret-env VAR --replace`")
 
 
+def _hint(ws: Any) -> str | None:
+    """`status_hint`, in a service principal's words for a workspace that authenticates as one."""
+    hint = status_hint(ws.status, ws.last_error, ws.name)
+    if not (ws.client_id and hint):
+        return hint
+    if ws.status == "error":
+        return M2M_ERROR_HINT.format(name=ws.name)
+    return hint.replace("--token-env VAR", "--client-id ID --client-secret-env VAR")
+
+
 def _auth_lines(ws: Any) -> list[tuple[str, str]]:
     """How the workspace is authenticated, never the secret: a PAT (masked), or OAuth M2M's client id and
     its masked client secret."""
@@ -356,8 +366,7 @@ def _show(ctx: CliContext, ws: Any) -> None:
     if ws.last_error:
         # Holds job names and Databricks' messages: one line, whatever they hold.
         click.echo(f"{'error:':<{_LABEL}} {one_line(ws.last_error)}")
-    if hint := (M2M_ERROR_HINT.format(name=ws.name) if ws.client_id and ws.status == "error"
-                else status_hint(ws.status, ws.last_error, ws.name)):
+    if hint := _hint(ws):
         click.echo(f"{'':<{_LABEL}} {hint}")
     if not ws.watched:
         click.echo(f"{'':<{_LABEL}} {UNWATCHED}")
