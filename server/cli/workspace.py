@@ -23,8 +23,6 @@ network), they are stored and a warning says so.
 
 from __future__ import annotations
 
-import os
-import re
 from typing import Any
 
 import click
@@ -39,7 +37,9 @@ from server.cli.context import (
     print_json,
     print_table,
 )
-from server.render.workspace_text import UNWATCHED, status_hint, status_text
+from server.cli.workspace_auth import auth_given, auth_lines, from_env
+from server.cli.workspace_auth import hint as workspace_hint
+from server.render.workspace_text import UNWATCHED, status_text
 
 # As `server.services.workspaces.PLANS` (not imported: the CLI stays light); the server checks too.
 PLANS = ("standard", "premium", "enterprise")
@@ -97,8 +97,8 @@ def add(ctx: CliContext, name: str, host: str, token_env: str | None, client_id:
                                  param_hint="'--region'")
     if skip_billing_check and not cloud_credentials_env:
         raise click.UsageError("--skip-billing-check goes with --cloud-credentials-env VAR")
-    token, client_id, client_secret = _auth_given(token_env, client_id, client_secret_env)
-    credentials = (_from_env(cloud_credentials_env, "the cloud credentials JSON", "--cloud-credentials-env")
+    token, client_id, client_secret = auth_given(token_env, client_id, client_secret_env)
+    credentials = (from_env(cloud_credentials_env, "the cloud credentials JSON", "--cloud-credentials-env")
                    if cloud_credentials_env else "")
     # "" is "not given": premium and the cloud's default region for a new workspace, unchanged with --replace.
     request = admin_pb2.AddWorkspaceRequest(name=name, host=host, token=token, client_id=client_id,
@@ -121,25 +121,6 @@ def add(ctx: CliContext, name: str, host: str, token_env: str | None, client_id:
     _show(ctx, ws)
 
 
-def _auth_given(token_env: str | None, client_id: str | None, client_secret_env: str | None) -> tuple[str, str, str]:
-    """(token, client id, client secret) from the options: a PAT (--token-env), or a service principal's
-    OAuth client id and secret (--client-id, --client-secret-env); exactly one of the two ways."""
-    if token_env is not None and (client_id is not None or client_secret_env is not None):
-        raise click.UsageError("give either --token-env VAR (a personal access token) or --client-id ID "
-                               "--client-secret-env VAR (a service principal, OAuth M2M), not both")
-    if token_env is not None:
-        return _from_env(token_env, "the token", "--token-env"), "", ""
-    if client_id is None and client_secret_env is None:
-        raise click.UsageError("give --token-env VAR (a personal access token) or --client-id ID "
-                               "--client-secret-env VAR (a service principal, OAuth M2M)")
-    if client_id is None or not client_id.strip():
-        raise click.UsageError("--client-secret-env goes with --client-id ID (the service principal's OAuth client id)")
-    if client_secret_env is None:
-        raise click.UsageError("--client-id needs --client-secret-env VAR (the environment variable holding the "
-                               "service principal's OAuth client secret)")
-    return "", client_id.strip(), _from_env(client_secret_env, "the OAuth client secret", "--client-secret-env")
-
-
 def _billing_check_note(ctx: CliContext, ws: Any, *, skipped: bool) -> None:
     """On stderr, what trying the cloud credentials just given found (refused ones failed the call)."""
     if ws.billing_warning:
@@ -153,34 +134,6 @@ def _billing_check_note(ctx: CliContext, ws: Any, *, skipped: bool) -> None:
     else:
         click.echo(f"workspace {ws.name}: cloud billing credentials tried: the {ws.cloud} billing API answered "
                    "a bill read", err=True)
-
-
-# What an environment variable's name looks like (POSIX: letters, digits, '_', not starting with a digit).
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Prefixes of Databricks tokens (PAT, OAuth secrets) and of JWTs: a name given as one is a pasted value.
-TOKEN_PREFIXES = ("dapi", "dkea", "dose", "eyJ")
-
-
-def _from_env(var: str, what: str, option: str) -> str:
-    # Secrets come from the environment, never flags: flags end up in shell history and `ps`.
-    if var not in os.environ and _looks_like_value(var):
-        # `--token-env $DATABRICKS_TOKEN`: the secret itself was given. Never echo it.
-        raise click.UsageError(f"{option} takes the name of an environment variable (the value given looks like "
-                               f"{'a token' if option == '--token-env' else 'the value itself'}), e.g. "
-                               f"{option} DATABRICKS_TOKEN")
-    if var not in os.environ:
-        raise click.UsageError(f"environment variable {var} is not set (it must hold {what})")
-    value = os.environ[var]
-    if not value.strip():
-        raise click.UsageError(f"environment variable {var} is set but empty (it must hold {what})")
-    return value
-
-
-def _looks_like_value(var: str) -> bool:
-    """A value pasted where a variable's name goes: not a name at all, a token's prefix, or long and
-    mixed like a secret (names are short words, mostly upper case)."""
-    return (not ENV_NAME.fullmatch(var) or var.startswith(TOKEN_PREFIXES)
-            or (len(var) >= 24 and any(c.isdigit() for c in var) and any(c.islower() for c in var)))
 
 
 @cli.command(name="list")
@@ -264,7 +217,7 @@ def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, 
             raise click.UsageError("--host needs --token-env VAR, or --client-id ID --client-secret-env VAR (the "
                                    "workspace's token or client secret, given again: the stored one is never sent "
                                    "to a new host)")
-        token, client_id, client_secret = _auth_given(token_env, client_id, client_secret_env)
+        token, client_id, client_secret = auth_given(token_env, client_id, client_secret_env)
         ws = rpc(ctx, "WorkspaceServiceStub", "UpdateWorkspace",
                  admin_pb2.UpdateWorkspaceRequest(name=name, host=host, token=token, client_id=client_id,
                                                   client_secret=client_secret))
@@ -288,7 +241,7 @@ def set_(ctx: CliContext, name: str, auto_import: str | None, plan: str | None, 
             raise click.BadParameter("must not be empty", param_hint="'--region'")
         request.region = region.strip()
     if cloud_credentials_env is not None:
-        request.cloud_credentials_json = _from_env(cloud_credentials_env, "the cloud credentials JSON",
+        request.cloud_credentials_json = from_env(cloud_credentials_env, "the cloud credentials JSON",
                                                    "--cloud-credentials-env")
         request.skip_billing_check = skip_billing_check
     if not any(request.HasField(f) for f in ("auto_import", "plan", "region", "cloud_credentials_json")):
@@ -323,38 +276,12 @@ def _switch(value: bool) -> str:
     return "on" if value else "off"
 
 
-# `status_hint`'s "error" hint for a workspace that authenticates as a service principal: it has no
-# token to replace; its client secret was refused (wrong, expired or deleted) or the principal lost access.
-M2M_ERROR_HINT = ("collection is stopped until the service principal's client secret works again (a secret expires; "
-                  "make a new one for the principal in the account console, or check it was not removed from the "
-                  "workspace): `trimtab workspace add {name} --host URL --client-id ID --client-secret-env VAR --replace`")
-
-
-def _hint(ws: Any) -> str | None:
-    """`status_hint`, in a service principal's words for a workspace that authenticates as one."""
-    hint = status_hint(ws.status, ws.last_error, ws.name)
-    if not (ws.client_id and hint):
-        return hint
-    if ws.status == "error":
-        return M2M_ERROR_HINT.format(name=ws.name)
-    return hint.replace("--token-env VAR", "--client-id ID --client-secret-env VAR")
-
-
-def _auth_lines(ws: Any) -> list[tuple[str, str]]:
-    """How the workspace is authenticated, never the secret: a PAT (masked), or OAuth M2M's client id and
-    its masked client secret."""
-    if not ws.client_id:
-        return [("auth", "personal access token"), ("token", ws.token_masked)]
-    return [("auth", "OAuth machine-to-machine (service principal)"), ("client id", ws.client_id),
-            ("secret", ws.token_masked)]
-
-
 def _show(ctx: CliContext, ws: Any) -> None:
     if ctx.as_json:
         print_json(message_dict(ws))
         return
     for label, value in (("name", ws.name), ("host", ws.host), ("cloud", ws.cloud), ("plan", ws.plan),
-                         ("region", ws.region or "-"), *_auth_lines(ws), ("status", _status(ws)),
+                         ("region", ws.region or "-"), *auth_lines(ws), ("status", _status(ws)),
                          ("auto-import", _switch(ws.auto_import)),
                          # Whether runs can be reconciled with the cloud bill, or stay catalog estimates.
                          ("billing", "cloud billing credentials set" if ws.has_cloud_credentials
@@ -366,7 +293,7 @@ def _show(ctx: CliContext, ws: Any) -> None:
     if ws.last_error:
         # Holds job names and Databricks' messages: one line, whatever they hold.
         click.echo(f"{'error:':<{_LABEL}} {one_line(ws.last_error)}")
-    if hint := _hint(ws):
+    if hint := workspace_hint(ws):
         click.echo(f"{'':<{_LABEL}} {hint}")
     if not ws.watched:
         click.echo(f"{'':<{_LABEL}} {UNWATCHED}")
