@@ -28,7 +28,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -102,8 +102,9 @@ def retrying_5xx_for(budget_s: int) -> Iterator[None]:
 @dataclass(frozen=True)
 class GatewayConfig:
     host: str
-    # A personal access token; with ``client_id``, the service principal's OAuth client secret.
-    token: str
+    # A personal access token; with ``client_id``, the service principal's OAuth client secret. Out of
+    # the repr: a config in a log line or a traceback's locals must not carry the secret.
+    token: str = field(repr=False)
     # The deadline for all retries of one call (building the client makes no call).
     retry_timeout_s: int = 60
     http_timeout_s: float = 30.0
