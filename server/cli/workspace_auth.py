@@ -60,21 +60,9 @@ def auth_given(token_env: str | None, client_id: str | None, client_secret_env: 
     return "", client_id.strip(), from_env(client_secret_env, "the OAuth client secret", "--client-secret-env")
 
 
-# `status_hint`'s "error" hint for a workspace that authenticates as a service principal: it has no
-# token to replace; its client secret was refused (wrong, expired or deleted) or the principal lost access.
-M2M_ERROR_HINT = ("collection is stopped until the service principal's client secret works again (a secret expires; "
-                  "make a new one for the principal in the account console, or check it was not removed from the "
-                  "workspace): `trimtab workspace add {name} --host URL --client-id ID --client-secret-env VAR --replace`")
-
-
 def hint(ws: Any) -> str | None:
     """`status_hint`, in a service principal's words for a workspace that authenticates as one."""
-    said = status_hint(ws.status, ws.last_error, ws.name)
-    if not (ws.client_id and said):
-        return said
-    if ws.status == "error":
-        return M2M_ERROR_HINT.format(name=ws.name)
-    return said.replace("--token-env VAR", "--client-id ID --client-secret-env VAR")
+    return status_hint(ws.status, ws.last_error, ws.name, ws.client_id)
 
 
 def auth_lines(ws: Any) -> list[tuple[str, str]]:

@@ -111,7 +111,7 @@ def _workspace_words(state: WorkspaceState) -> str:
         parts.append(f"not collecting: {escape(ws.status)}")
         if ws.last_error:
             parts.append(f"last error: {escape(cut(ws.last_error, 300))}")
-        if hint := status_hint(ws.status, ws.last_error, ws.name):
+        if hint := status_hint(ws.status, ws.last_error, ws.name, ws.client_id):
             parts.append(escape(hint))
     if not state.watched:
         parts.append(escape(UNWATCHED))

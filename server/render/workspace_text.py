@@ -20,14 +20,28 @@ STATUS_HINTS = {
 }
 
 
-def status_hint(status: str, last_error: str, name: str) -> str | None:
-    """What a person can do about a workspace in ``status`` (`STATUS_HINTS`), or None. A token the
+# The "error" hint for a workspace that authenticates as a service principal: it has no token to
+# replace; its client secret was refused (wrong, expired or deleted) or the principal lost access.
+M2M_ERROR_HINT = ("collection is stopped until the service principal's client secret works again (a secret expires; "
+                  "make a new one for the principal in the account console, or check it was not removed from the "
+                  "workspace): `trimtab workspace add {name} --host URL --client-id ID --client-secret-env VAR --replace`")
+
+
+def status_hint(status: str, last_error: str, name: str, client_id: str = "") -> str | None:
+    """What a person can do about a workspace in ``status`` (`STATUS_HINTS`), or None; in a service
+    principal's words when the workspace authenticates as one (``client_id``). A token the
     server cannot decrypt says itself what to do (start with the key it was stored under): a new
     token helps only when that key is lost, so "replace the token" is not the remedy to name."""
     if status == "error" and "cannot be decrypted" in (last_error or ""):
         return None
     hint = STATUS_HINTS.get(status)
-    return hint.format(name=name) if hint else None
+    if hint is None:
+        return None
+    if client_id:
+        if status == "error":
+            return M2M_ERROR_HINT.format(name=name)
+        hint = hint.replace("--token-env VAR", "--client-id ID --client-secret-env VAR")
+    return hint.format(name=name)
 
 
 def status_text(status: str, watched: bool) -> str:

@@ -33,3 +33,18 @@ def test_a_pat_workspace_keeps_its_hints(capsys: pytest.CaptureFixture[str]) -> 
     out = _shown(ws, capsys)
     assert "auth:        personal access token" in out and "token:       dapi…1f2e" in out
     assert "until the token is replaced" in out
+
+
+def test_the_dashboard_words_a_service_principals_hint_as_the_cli_does() -> None:
+    """The dashboard's workspace line told a service principal's workspace to replace a token."""
+    from server.dashboard.pages import _workspace_words
+    from server.dashboard.views import WorkspaceState
+    from server.domain import Workspace
+
+    ws = Workspace(name="prod", host="https://h", cloud="aws", status="error",
+                   last_error="the workspace's OAuth token endpoint refused service principal sp-1", client_id="sp-1")
+    words = _workspace_words(WorkspaceState(ws, watched=True))
+    assert "client secret works again" in words and "until the token is replaced" not in words
+    pat = _workspace_words(WorkspaceState(Workspace(name="prod", host="https://h", cloud="aws",
+                                                    status="error", last_error="refused"), watched=True))
+    assert "until the token is replaced" in pat
