@@ -670,6 +670,9 @@ class SkippedJob:
     # Skipped only over the metastore's INIT_SCRIPT allowlist: an admin allowlisting Trimtab's
     # script changes the answer while the job stays as it is.
     allowlist_bound: bool = False
+    # The cluster policies its clusters name that could not be read (`server.onboard.REASON_POLICY_UNREAD`):
+    # once Trimtab's token may read them (CAN_USE granted) the answer may change, the job staying as it is.
+    unread_policies: tuple[str, ...] = ()
     # A job the import was asked for by id that the workspace does not have: the caller's typo,
     # unlike a listed job deleted before the import read it (the CLI fails on it).
     not_found: bool = False

@@ -18,8 +18,13 @@ at the next pass. A job whose import failed is remembered the same way (a refusa
 not pass by itself must not rewrite the job every pass); one cut off by the workspace going
 away is imported again at the next pass, which import's idempotence makes safe. A job skipped
 only over the metastore's INIT_SCRIPT allowlist is judged every pass: allowlisting changes
-nothing in the job. These memories live in the process: after a restart every job that is not a
-project is judged once more.
+nothing in the job. Nor does granting Trimtab's token CAN_USE on a cluster policy it could not read
+(`server.onboard.REASON_POLICY_UNREAD`), but that is not judged every pass: each pass reads again
+each policy such jobs wait on, once however many jobs name it, and judges again only the jobs whose
+policy now reads. One unreadable policy is often a workspace-wide one that every job names; judging
+them all each pass would be a ``jobs/get`` a job every pass, and would spend the pass's budget before
+the new jobs are reached. These memories live in the process: after a restart every job that is not
+a project is judged once more.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from server.clock import Clock
 from server.databricks import DatabricksGateway, DatabricksUnavailable, WorkspaceAuthError
 from server.domain import ImportedProject, ImportLimits, ImportResult, SkippedJob, Workspace
+from server.services.job_policies import read_policy, unread_policies
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -53,6 +60,15 @@ DEFAULT_INTERVAL_S = 900.0
 DEFAULT_BUDGET_S = 60.0
 
 
+@dataclass(frozen=True)
+class _Judged:
+    """A job judged and skipped (or whose import failed): not judged again while its settings are
+    ``fingerprint``, unless a policy in ``unread_policies`` (`SkippedJob.unread_policies`) reads."""
+
+    fingerprint: str
+    unread_policies: tuple[str, ...] = ()
+
+
 def settings_fingerprint(settings: Mapping[str, Any]) -> str:
     """A digest of a job's settings as listed: equal while nobody edits the job."""
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
@@ -70,7 +86,7 @@ class AutoImport:
         self._interval_s = interval_s
         self._budget_s = budget_s
         self._last_pass: dict[str, float] = {}  # workspace -> monotonic s its last pass started
-        self._not_qualified: dict[str, dict[int, str]] = {}  # workspace -> job id -> settings fingerprint
+        self._not_qualified: dict[str, dict[int, _Judged]] = {}  # workspace -> job id -> as it was judged
         self._failed: dict[str, set[int]] = {}  # workspace -> jobs whose import raised: tried again
 
     def due(self, workspace: Workspace) -> bool:
@@ -93,17 +109,21 @@ class AutoImport:
         known = {p.job_id for p in self._store.projects.list(workspace.name)}
         failed = self._failed.get(workspace.name, set())
         remembered = self._not_qualified.get(workspace.name, {})
-        kept: dict[int, str] = {}
+        kept: dict[int, _Judged] = {}
         candidates: dict[int, str] = {}
         for job in listed:
             job_id = int(job["job_id"])
             if job_id in known and job_id not in failed:
                 continue
             fingerprint = settings_fingerprint(job.get("settings") or {})
-            if remembered.get(job_id) == fingerprint:
-                kept[job_id] = fingerprint
+            judged = remembered.get(job_id)
+            if judged is not None and judged.fingerprint == fingerprint:
+                kept[job_id] = judged
             else:
                 candidates[job_id] = fingerprint
+        # Before the memories change: a workspace failing here ends the pass with them as they were.
+        for job_id in self._policy_now_read(gateway, kept):
+            candidates[job_id] = kept.pop(job_id).fingerprint
         # Rebuilt from this listing, so a deleted job's entry does not stay forever.
         self._not_qualified[workspace.name] = kept
         self._failed[workspace.name] = set()
@@ -128,14 +148,14 @@ class AutoImport:
         for item in result.skipped:
             if item.failed:
                 # Not every pass: a refusal that does not pass by itself would rewrite the job each time.
-                kept[item.job_id] = candidates[item.job_id]
+                kept[item.job_id] = _Judged(candidates[item.job_id])
                 log.warning("workspace %s: auto-import of job %d failed (tried again when the job changes, or "
                             "after a restart): %s", workspace.name, item.job_id, item.reason)
                 continue
             # A standard-access cluster skipped over the metastore's INIT_SCRIPT allowlist is
             # judged again each pass: an admin allowlisting the script changes nothing in the job.
             if not item.allowlist_bound:
-                kept[item.job_id] = candidates[item.job_id]
+                kept[item.job_id] = _Judged(candidates[item.job_id], item.unread_policies)
             log.debug("workspace %s: job %d (%s) not auto-imported: %s", workspace.name, item.job_id,
                       item.job_name, item.reason)
             skipped.append(item)
@@ -153,3 +173,14 @@ class AutoImport:
                      "(in %.0f s) imports them", workspace.name, self._budget_s, len(result.deferred),
                      self._interval_s)
         return ImportResult(tuple(imported), tuple(skipped), result.left_out, result.warnings, result.deferred)
+
+    @staticmethod
+    def _policy_now_read(gateway: DatabricksGateway, kept: Mapping[int, _Judged]) -> list[int]:
+        """The remembered jobs skipped over a cluster policy that reads now: each policy they wait on
+        is read once (`read_policy`), however many jobs name it. Raises what the workspace's trouble
+        raises, as any call of the pass."""
+        waiting = sorted({policy_id for judged in kept.values() for policy_id in judged.unread_policies})
+        if not waiting:
+            return []
+        still = set(unread_policies({policy_id: read_policy(gateway, policy_id) for policy_id in waiting}))
+        return sorted(job_id for job_id, judged in kept.items() if set(judged.unread_policies) - still)

@@ -81,7 +81,7 @@ from server.services.agent_install import (
 )
 from server.services.job_onboard import OnboardNotTaken, _found_spec, _onboard_job, _remove_unonboarded
 from server.services.job_owner import other_server, other_server_reason, owned_reason, owner_elsewhere
-from server.services.job_policies import PolicyRead, job_policies
+from server.services.job_policies import PolicyRead, job_policies, unread_policies
 from server.services.projects import unplanned_phase
 from server.services.secrets import SecretBox
 from server.services.workspace_access import agent_wiring, check_answers, gateway_for, recording_status
@@ -174,7 +174,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                         access = read_init_script_allowlist(gateway, access)
                         found = qualify(job, access, into, its_policies)
                     if found.skipped_reason is not None:
-                        skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound))
+                        skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound,
+                                                  unread_policies(its_policies)))
                         continue
                     elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
                     if elsewhere is not None:

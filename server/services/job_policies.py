@@ -11,7 +11,7 @@ not JSON) is why its clusters are left out, never a reason to onboard them blind
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from server.databricks import (
@@ -38,11 +38,23 @@ def job_policies(gateway: DatabricksGateway, job: dict[str, Any],
     for policy_id in named_policies(job):
         if policy_id in read:
             continue
-        try:
-            read[policy_id] = ClusterPolicy.from_api(gateway.get_cluster_policy(policy_id))
-        except (DatabricksUnavailable, WorkspaceAuthError):
-            raise
-        except (DatabricksCallError, FailedPrecondition) as err:
-            log.info("cluster policy %s not read at import: %s", policy_id, err.message)
-            read[policy_id] = err.message
+        read[policy_id] = read_policy(gateway, policy_id)
+        if not isinstance(read[policy_id], ClusterPolicy):
+            log.info("cluster policy %s not read at import: %s", policy_id, read[policy_id])
     return {policy_id: read[policy_id] for policy_id in named_policies(job)}
+
+
+def read_policy(gateway: DatabricksGateway, policy_id: str) -> PolicyRead:
+    """One policy as read, or why it could not be (refused, unknown, a definition that is not JSON):
+    that policy's alone. A failing workspace (unavailable, the token refused outright) raises."""
+    try:
+        return ClusterPolicy.from_api(gateway.get_cluster_policy(policy_id))
+    except (DatabricksUnavailable, WorkspaceAuthError):
+        raise
+    except (DatabricksCallError, FailedPrecondition) as err:
+        return err.message
+
+
+def unread_policies(policies: Mapping[str, PolicyRead]) -> tuple[str, ...]:
+    """The ids among a job's ``policies`` (`job_policies`) that could not be read."""
+    return tuple(policy_id for policy_id, policy in policies.items() if not isinstance(policy, ClusterPolicy))

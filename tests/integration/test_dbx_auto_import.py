@@ -8,6 +8,7 @@ CLI. The collector's clock is a FakeClock, so discovery's interval passes withou
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -35,7 +36,7 @@ from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, WIRING
+from tests.integration.conftest import NOOP_INIT, WIRING, admin_post
 
 INTERVAL_S = 900.0
 POLL_S = 60.0
@@ -383,3 +384,42 @@ def test_a_job_whose_import_is_refused_is_not_rewritten_every_pass(
     clock.advance(INTERVAL_S)
     collector.poll_once()
     assert len(_projects_of(store, job_id)) == 1
+
+
+def test_a_job_skipped_over_an_unreadable_policy_is_imported_once_the_policy_reads(
+        store: Store, clock: FakeClock, collector: Collector, auto: Workspace, gateway: DatabricksGateway,
+        emulator: RunningWorkspace, judged: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Review finding (diffrev 1): granting Trimtab's token CAN_USE on the policy changes nothing in the
+    # job, so its unchanged settings kept it skipped until edited or a restart.
+    collector.poll_once()
+    definition = json.dumps({"spark_version": {"type": "unlimited", "isOptional": True}})
+    policy_id = str(admin_post(emulator, "policies/clusters/create", {"name": "etl", "definition": definition})
+                    ["policy_id"])
+    waiting = sorted(gateway.create_job(_job(f"etl-{n}", {**aws_cluster("m5d.xlarge", 2), "policy_id": policy_id}))
+                     for n in range(2))
+    policy_reads: list[str] = []
+    real_read = DatabricksGateway.get_cluster_policy
+
+    def get_cluster_policy(self: DatabricksGateway, policy: str) -> dict[str, Any]:
+        policy_reads.append(policy)
+        return real_read(self, policy)
+
+    monkeypatch.setattr(DatabricksGateway, "get_cluster_policy", get_cluster_policy)
+    refused = emulator.inject_fault("GET", "policies/clusters/get", status=403, error_code="PERMISSION_DENIED")
+    judged.clear()
+    clock.advance(INTERVAL_S)
+    collector.poll_once()
+    assert judged == waiting and all(_projects_of(store, j) == [] for j in waiting)
+    assert store.workspaces.get("sbx").status == "ok"
+    # Still refused: not judged again (no jobs/get a job), the policy read once a pass for both jobs.
+    policy_reads.clear()
+    for _ in range(2):
+        clock.advance(INTERVAL_S)
+        collector.poll_once()
+    assert judged == waiting and policy_reads == [policy_id, policy_id]
+
+    emulator.clear_fault(refused)  # an admin grants CAN_USE on the policy
+    clock.advance(INTERVAL_S)
+    collector.poll_once()
+    assert all(len(_projects_of(store, j)) == 1 for j in waiting)
+    assert judged == waiting + waiting
