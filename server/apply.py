@@ -29,7 +29,8 @@ target: a second revert is refused until the next apply, and an apply over the r
 apart (``started_before_spec``) from its own ``previous_spec``, the spec the revert went back to.
 The reverted recommendation is rejected, and its configuration is remembered on the project
 (`server.plan.candidates.REJECTED_KEY`; its driver for those workers, `server.plan.driver.TURNED_DOWN_DRIVERS_KEY`,
-when only the driver changed) so no later plan, automatic or not, brings it back.
+when only the driver changed; its volumes for them, `server.plan.storage.TURNED_DOWN_VOLUMES_KEY`, when
+the disks changed) so no later plan, automatic or not, brings it back.
 
 This module applies (`apply_recommendation`), rebases on a user's edit (`rebase`) and rejects; the
 rest lives in one module per job, and every name callers import from here is re-exported:
@@ -214,8 +215,8 @@ def reject(store: Store, project_id: int) -> Recommendation:
         rec = store.recommendations.pending(project_id)
         if rec is None or rec.id is None:
             raise no_pending(store, project)
-        # As a revert remembers it (`server.revert`): not the job's own cluster when only the driver (or
-        # nothing Trimtab decides) differs, the driver for those workers then.
+        # As a revert remembers it (`server.revert`): not the job's own cluster when only the driver, the
+        # disks (or nothing Trimtab decides) differ, the driver or the volumes for those workers then.
         cloud = project_cloud(store, project)
         kept = config_from_spec(project.current_spec, cloud=cloud,
                                 policy_values=kept_values(project.state, project.current_spec)) \

@@ -26,6 +26,7 @@ from server.job_write import project_cloud
 from server.onboard import RECOMMENDATION_TAG
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of, driver_of
 from server.plan.driver import TURNED_DOWN_DRIVERS_KEPT, TURNED_DOWN_DRIVERS_KEY
+from server.plan.storage import TURNED_DOWN_VOLUMES_KEPT, TURNED_DOWN_VOLUMES_KEY, volume_set
 from server.spec import flatten, recommended_spec, spec_drift
 from server.store import Store
 from server.write_intent import without_intent
@@ -187,8 +188,10 @@ def trimtab_wrote(project: Project) -> dict[str, Any] | None:
 def _with_rejected(state: dict[str, Any], config: ClusterConfig, kept: ClusterConfig | None = None) -> dict[str, Any]:
     """``state`` remembering ``config`` as turned down while the job keeps (or goes back to) ``kept``:
     its workers' configuration (the newest `REJECTED_KEPT`) unless it is ``kept``'s, whose ban would
-    move the job off its own cluster to a dearer one at the next plan; and its driver for those
-    workers when it is not ``kept``'s (`TURNED_DOWN_DRIVERS_KEY`), which the workers' id does not name."""
+    move the job off its own cluster to a dearer one at the next plan; its driver for those workers
+    when it is not ``kept``'s (`TURNED_DOWN_DRIVERS_KEY`), which the workers' id does not name; and,
+    for ``kept``'s own workers, its volumes when they are not ``kept``'s (`TURNED_DOWN_VOLUMES_KEY`),
+    which the id does not name either (a recommendation of the storage advice alone)."""
     config_id = config_id_of(config)
     if kept is None or config_id != config_id_of(kept):
         ids = [c for c in state.get(REJECTED_KEY) or [] if c != config_id]
@@ -197,11 +200,18 @@ def _with_rejected(state: dict[str, Any], config: ClusterConfig, kept: ClusterCo
         entry = {"workers": config_id, "driver": driver_of(config)}
         drivers = [e for e in state.get(TURNED_DOWN_DRIVERS_KEY) or [] if e != entry]
         state = {**state, TURNED_DOWN_DRIVERS_KEY: [*drivers, entry][-TURNED_DOWN_DRIVERS_KEPT:]}
+    if kept is not None and config_id == config_id_of(kept) and volume_set(config) != volume_set(kept):
+        # Other workers are banned by their id above: their volumes need no entry of their own.
+        change = {"workers": config_id, "volumes": volume_set(config), "from": volume_set(kept)}
+        volumes = [e for e in state.get(TURNED_DOWN_VOLUMES_KEY) or []
+                   if not (isinstance(e, dict) and (e.get("workers"), e.get("from")) == (config_id, change["from"]))]
+        state = {**state, TURNED_DOWN_VOLUMES_KEY: [*volumes, change][-TURNED_DOWN_VOLUMES_KEPT:]}
     return state
 
 
 def _without_rejected(state: dict[str, Any], config: ClusterConfig) -> dict[str, Any]:
-    """``state`` no longer refusing ``config`` (its workers' configuration, and its driver for them)."""
+    """``state`` no longer refusing ``config`` (its workers' configuration, and its driver and volumes
+    for them)."""
     config_id = config_id_of(config)
     kept = state.get(REJECTED_KEY) or []
     if config_id in kept:
@@ -210,6 +220,11 @@ def _without_rejected(state: dict[str, Any], config: ClusterConfig) -> dict[str,
     drivers = state.get(TURNED_DOWN_DRIVERS_KEY) or []
     if entry in drivers:
         state = {**state, TURNED_DOWN_DRIVERS_KEY: [e for e in drivers if e != entry]}
+    volumes = state.get(TURNED_DOWN_VOLUMES_KEY) or []
+    lifted = [e for e in volumes if not (isinstance(e, dict) and e.get("workers") == config_id
+                                         and e.get("volumes") == volume_set(config))]
+    if len(lifted) != len(volumes):
+        state = {**state, TURNED_DOWN_VOLUMES_KEY: lifted}
     return state
 
 

@@ -140,8 +140,9 @@ def _record_revert(store: Store, project: Project, previous: dict[str, Any], liv
     if rec is not None and rec.id is not None:
         states[rec.id] = "rejected"
         # Turned down, but not the very cluster the revert goes back to (an apply that changed only the
-        # tag, or only the driver): banning it moved the job off its own cluster to a dearer one at the
-        # next plan. A driver-only change is remembered as that driver for these workers.
+        # tag, or only the driver or disks): banning it moved the job off its own cluster to a dearer one
+        # at the next plan. A driver or disk change is remembered as that driver, or those volumes, for
+        # these workers.
         state = _with_rejected(state, rec.config, config_from_spec(
             previous, cloud=cloud, policy_values=kept_values(project.state, previous)))
     # A recommendation planned on top of the reverted spec no longer fits the job (and may be

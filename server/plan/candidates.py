@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspac
 from server.errors import FailedPrecondition
 from server.hardware import NodeKind, node_kind
 from server.plan.policy import ClusterPolicy, DbuRate, as_created, filled_into
-from server.plan.storage import advise
+from server.plan.storage import advise, held_volumes
 from server.spec import (
     POOL_ID_FIELDS,
     azure_availability,
@@ -424,7 +424,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                      current_refused: bool = False,
                      rejected: Iterable[str] = (),
                      spot_losses: SpotLossRate | None = None,
-                     disk_uses: Sequence[DiskUse] = ()) -> list[tuple[Candidate, ClusterConfig]]:
+                     disk_uses: Sequence[DiskUse] = (),
+                     volumes_held: Collection[str] = ()) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -440,7 +441,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     candidate is priced as the spec applying it would be written (`server.spec.recommended_spec`
     over ``current``'s spec), with the storage advice the planner would add to it applied
     (`server.plan.storage.advise` over ``disk_uses``, the planner's: the advice depends on the node
-    type, so each candidate gets its own).
+    type, so each candidate gets its own). Not for the workers' configurations in ``volumes_held``
+    (`server.plan.storage.held_volumes`: the user turned down their volume change), priced on
+    ``current``'s volumes as the planner then writes them.
 
     ``policy`` (the cluster's cluster policy, `server.plan.policy`) judges every configuration on
     the spec applying it over ``current``'s spec would write. A new configuration it refuses is left
@@ -491,7 +494,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         return policy is None or policy.allows_config(config, live.spec, azure=azure)
 
     def priced(config: ClusterConfig, info: NodeTypeInfo) -> tuple[Candidate, ClusterConfig] | None:
-        shape = _as_written(config, live, catalog, pricing, policy=policy, pool=pool, disk_uses=disk_uses)
+        uses = () if config_id_of(config) in volumes_held else disk_uses
+        shape = _as_written(config, live, catalog, pricing, policy=policy, pool=pool, disk_uses=uses)
         return _priced(config, info, catalog, pricing, rate=rate, shape=shape)
 
     current = anchor or current
@@ -683,7 +687,8 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
                             anchor=anchor, tried=[on_pool(r.config, current) for r in runs if r.config is not None],
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
                             current_refused=current_refused, rejected=rejected_configs(project),
-                            spot_losses=spot_losses(runs), disk_uses=disk_uses)
+                            spot_losses=spot_losses(runs), disk_uses=disk_uses,
+                            volumes_held=held_volumes(project.state, current))
 
 
 def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,

@@ -57,9 +57,9 @@ from server.plan.observe import observation
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, as_created, kept_fills
 from server.plan.prior import ProjectPriors
 from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
-from server.plan.storage import advise, disk_use, runs_per_month
+from server.plan.storage import advise, disk_use, held_note, held_volumes, runs_per_month
 from server.render.fmt import cut
-from server.spec import pool_fields, pool_ids, single_node
+from server.spec import config_label, pool_fields, pool_ids, single_node
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -204,8 +204,14 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     advised, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region,
                              live_attrs=project.current_spec.get("aws_attributes"),
                              runs_per_month=runs_per_month(project, runs))  # the job's cadence, not 30
+    held = held_volumes(project.state, current).get(config_id_of(config))
+    turned_down = ""
     if pool_fields(project.current_spec):
         advice = None  # a pool's instances come with the pool's disks: no volume change reaches them
+    elif held is not None and advice is not None and advice.changed:
+        # The user turned down these workers' volume change (`TURNED_DOWN_VOLUMES_KEY`): the volumes they
+        # run on are kept, as the candidates were priced (`build_candidates`' ``volumes_held``).
+        advice, turned_down = None, held_note(held, config_label(config))
     elif cluster_policy is not None and advice is not None and advice.changed and not \
             cluster_policy.allows_config(advised, project.current_spec, azure=pricing.cloud == "azure"):
         advice = None  # volumes the policy refuses are not advised; the candidate's own are kept
@@ -232,6 +238,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {dropped}")
     if driver_choice is not None and (driver_choice.changed or driver_choice.blocked):
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
+    if turned_down:
+        rec = dataclasses.replace(rec, reason=f"{rec.reason}; {turned_down}")
     if advice is not None and advice.changed:
         rec = dataclasses.replace(rec, storage_advice=advice.reason,
                                   projected_monthly_saving=advice.projected_monthly_saving)

@@ -22,6 +22,39 @@ from server.spec import ebs_size_problem
 # Runs the storage advice is priced over when the job's cadence is not known (one run, or none): its
 # figures are then "per 30 runs", a nightly job's month, and say so rather than claim a month.
 RUNS_WHEN_NO_CADENCE = 30
+# Where `Project.state` keeps the volume changes the user turned down: ``{"workers": <config_id_of>,
+# "volumes": <volume_set>, "from": <volume_set>}`` for each rejected or reverted recommendation that
+# changed the disks of the very workers the job kept (``from``: their volumes then). The workers'
+# configuration id does not name the volumes: for a change of the disks alone it is the job's own
+# cluster, so nothing was remembered and the next plan advised the same disks again (review diffrev).
+# While the job's workers still run on those volumes the advice holds them (`held_volumes`); a change
+# of the job's disks by hand, or applying the turned-down change by hand, ends it.
+TURNED_DOWN_VOLUMES_KEY = "rejected_volumes"
+TURNED_DOWN_VOLUMES_KEPT = 20  # the newest, as `server.plan.candidates.REJECTED_KEPT`
+
+
+def volume_set(config: ClusterConfig) -> list[Any]:
+    """What a recommendation decides of a configuration's disks, as JSON: ``[ebs_volume_type,
+    ebs_volume_count, ebs_volume_size_gb]``, compared as `server.plan.candidates.same_cluster` does."""
+    return [config.ebs_volume_type, config.ebs_volume_count, config.ebs_volume_size_gb]
+
+
+def held_volumes(state: Mapping[str, Any], live: ClusterConfig) -> dict[str, list[Any]]:
+    """The workers' configurations (`config_id_of`) whose volume change the user turned down while the
+    job ran on ``live``'s volumes, each with the volumes turned down (the newest): their advice keeps
+    the live volumes. Older state without `TURNED_DOWN_VOLUMES_KEY` holds none."""
+    kept = state.get(TURNED_DOWN_VOLUMES_KEY)
+    now = volume_set(live)
+    return {str(e["workers"]): list(e.get("volumes") or []) for e in kept
+            if isinstance(e, dict) and e.get("workers") and e.get("from") == now} if isinstance(kept, list) else {}
+
+
+def held_note(turned_down: Sequence[Any], label: str) -> str:
+    """Why the advice keeps the live volumes of ``label`` (`server.spec.config_label`)."""
+    volumes = f"{turned_down[1]}x {turned_down[0]} {turned_down[2]} GB" \
+        if len(turned_down) == 3 and turned_down[1] else "no EBS volumes"
+    return (f"the volume change for {label} (to {volumes}) was turned down (a rejected or reverted "
+            "recommendation): its volumes are kept")
 
 
 def disk_use(run: Run, stages: Sequence[Stage]) -> DiskUse | None:

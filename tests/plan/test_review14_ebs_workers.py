@@ -18,7 +18,7 @@ from server.domain import (
     Run,
     Stage,
 )
-from server.plan.candidates import Pricing, _as_written, build_candidates
+from server.plan.candidates import Pricing, _as_written, build_candidates, config_id_of
 from server.plan.planner import plan_project
 from server.plan.storage import advise, advised_workers, disk_use
 from server.spec import config_from_spec
@@ -180,3 +180,22 @@ def test_the_plan_advises_disks_for_the_workers_it_recommends(store) -> None:
     per_node = rec.config.ebs_volume_count * rec.config.ebs_volume_size_gb
     assert per_node == max(100, 10 * -(-800 * 1.5 / workers // 10)), rec.reason
     assert per_node >= 800 / workers * 1.5
+
+
+def test_workers_whose_volume_change_was_turned_down_are_priced_on_the_live_volumes() -> None:
+    # Review diffrev 2: the planner keeps their live volumes (`held_volumes`), so pricing them with the
+    # advised (cheaper) disks would choose them for a saving that is never written.
+    catalog = load_catalog()
+    pricing = Pricing(cloud="aws", region="us-east-1", plan="premium")
+    anchor = config_from_spec(IMPORTED)
+    uses = [DiskUse(spill_bytes=0, shuffle_write_bytes=800 * GB, workers=4)]
+
+    def prices(**kwargs: object) -> dict[str, float]:
+        pairs = build_candidates(anchor, ProjectSettings(), catalog, pricing, anchor=anchor, **kwargs)  # type: ignore[arg-type]
+        return {c.config_id: c.price_per_hour for c, _ in pairs}
+
+    live, advised = prices(), prices(disk_uses=uses)
+    held = prices(disk_uses=uses, volumes_held={config_id_of(anchor)})
+    own = config_id_of(anchor)
+    assert advised[own] < live[own] and held[own] == pytest.approx(live[own])
+    assert {k: v for k, v in held.items() if k != own} == pytest.approx({k: v for k, v in advised.items() if k != own})
