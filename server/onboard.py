@@ -12,13 +12,8 @@ Databricks secret reference so it never appears in the job), the ``trimtab:proje
 runs are attributed), and a ``cluster_log_conf`` when none is set (so event
 logs are delivered for backfill). Running it twice gives the same spec.
 
-A cluster in standard (formerly shared) access mode runs only init scripts on the Unity
-Catalog metastore's INIT_SCRIPT allowlist (Databricks Runtime 13.3 LTS and above), and on
-runtime 19 and above its init scripts see only Databricks' own environment variables. Such a
-cluster is onboarded only when that is provably safe (`standard_access_problem`): Trimtab's init
-script in a volume or cloud storage, covered by the allowlist, on runtime 13.3 to 18.x.
-Otherwise it is skipped with what is missing, since a script the service refuses fails the
-cluster, and with it the job.
+A cluster in standard (formerly shared) access mode is onboarded only when Trimtab's init script
+provably runs there (`server.standard_access`); otherwise it is skipped with what is missing.
 
 Access mode, runtime and single node are judged on the cluster Databricks creates: the spec with
 what its cluster policy fixes (and its defaults when the spec asks for them), read by import
@@ -27,44 +22,71 @@ fixing standard access on a spec that says nothing of it fails every run once on
 
 Import also keeps the job's own ``schedule`` with each project (`job_schedule`): it says
 how often the job runs, which savings project over a year.
+
+What onboarding writes for the agent to reach Trimtab is `server.agent_wiring`; whether another
+Trimtab server took a job over since is `server.take_over`.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from server.config import is_local_host, split_host_port
-from server.domain import JobSchedule, Project
-from server.errors import FailedPrecondition
+from server.agent_wiring import AGENT_WHEEL_ENV, SERVER_ENV, TLS_ENV, TOKEN_ENV, AgentWiring
+from server.domain import JobSchedule
 from server.plan.policy import ClusterPolicy
 from server.spec import (
     access_mode_label,
     canonical_json,
     pool_fields,
-    runtime_version,
     single_node,
     standard_access_mode,
     task_cluster_key,
 )
-from server.write_intent import INTENT_KEY
+from server.standard_access import (
+    REASON_STANDARD_ACCESS,
+    AllowlistMatcher,
+    StandardAccess,
+    script_location,
+    standard_access_problem,
+)
+
+# isort: split
+# Moved to `server.standard_access`, `server.agent_wiring` and `server.take_over` (and
+# `runtime_version`, which this module imported from `server.spec`): imported here only so that
+# callers and tests importing them from `server.onboard` keep working.
+from server.agent_wiring import (  # noqa: F401
+    check_agent_wheel,
+    wheel_beside_script,
+    wheel_locations,
+    workspace_hostname,
+)
+from server.spec import runtime_version  # noqa: F401
+from server.standard_access import (  # noqa: F401
+    ALLOWLISTABLE_KINDS,
+    DEFAULT_INIT_SCRIPT,
+    PREFIX_MATCH,
+    STANDARD_ACCESS_ENV_CUTOFF_RUNTIME,
+    STANDARD_ACCESS_FIRST_RUNTIME,
+    WHY_ALLOWLIST_UNREAD,
+    WHY_NOT_ALLOWABLE,
+    WHY_NOT_ALLOWLISTED,
+    WHY_RUNTIME_NEW,
+    WHY_RUNTIME_OLD,
+    WHY_RUNTIME_UNKNOWN,
+    allowlisted,
+    init_script_info,
+    runtime_problem,
+    standard_access_blocker,
+)
+from server.take_over import TAKEN_OVER, taken_over, was_taken_over, wired_server  # noqa: F401
 
 PROJECT_TAG = "trimtab:project-id"
 # Set on the cluster by each apply, so the runs that used a recommendation are attributed exactly.
 RECOMMENDATION_TAG = "trimtab:recommendation-id"
-SERVER_ENV = "TRIMTAB_SERVER"
-TOKEN_ENV = "TRIMTAB_TOKEN"
-# The agent's switch to TLS (agent/config.py `tls`). It verifies the server against the node's CA
-# roots; a private CA's PEM file on the cluster is named by hand in the job's spark_env_vars
-# (docs/operations.md, TLS): a path on the clusters is nothing the server knows.
-TLS_ENV = "TRIMTAB_TLS"
-# Where the init script installs the agent from (init_scripts/trimtab-init.sh): Databricks fetches
-# the script alone, so the wheel must be somewhere the node reads on its own.
-AGENT_WHEEL_ENV = "TRIMTAB_AGENT_WHEEL"
 
 REASON_EXISTING = "runs on an existing all-purpose cluster (existing_cluster_id), which Trimtab does not size"
 REASON_SERVERLESS = "serverless compute (no job cluster to tune)"
@@ -79,34 +101,6 @@ REASON_POLICY_UNREAD = ("names cluster policy {policy_id}, which could not be re
                         "makes it standard access (where Trimtab's init script would fail the cluster) or single "
                         "node is not known, so it is left as it is; let Trimtab's token read the policy (CAN_USE "
                         "on it) and import again")
-# Standard access: why Trimtab's init script cannot go on the cluster (each says what an admin can do).
-# The first runtime whose standard access runs allowlisted init scripts, and the first whose init
-# scripts no longer see spark_env_vars (where the agent finds TRIMTAB_SERVER and its token).
-STANDARD_ACCESS_FIRST_RUNTIME = (13, 3)
-STANDARD_ACCESS_ENV_CUTOFF_RUNTIME = (19, 0)
-REASON_STANDARD_ACCESS = "runs in standard (shared) access mode ({mode}), where {why}"
-WHY_RUNTIME_UNKNOWN = ("init scripts run only from runtime 13.3 LTS, and its runtime {version!r} does not "
-                       "say which it is; set a numbered spark_version (13.3 to 18.x) to onboard it")
-WHY_RUNTIME_OLD = ("init scripts run only from runtime 13.3 LTS; its runtime is {version}: upgrade the "
-                   "job to 13.3 to 18.x to onboard it")
-WHY_RUNTIME_NEW = ("on runtime 19 and above init scripts see only Databricks' own environment variables, so "
-                   "the agent would not find Trimtab (TRIMTAB_SERVER comes from spark_env_vars); its runtime "
-                   "is {version}")
-WHY_NOT_ALLOWABLE = ("only allowlisted init scripts in a Unity Catalog volume or cloud storage run, and "
-                     "Trimtab's init script {script} is {kind}; set TRIMTAB_INIT_SCRIPT to a /Volumes path "
-                     "(or an s3://, abfss://, gs:// URI) and allowlist it")
-WHY_ALLOWLIST_UNREAD = ("only allowlisted init scripts run, and the metastore's INIT_SCRIPT allowlist could not "
-                        "be read ({error}); a metastore admin can allowlist {script} and grant Trimtab's "
-                        "token MANAGE ALLOWLIST on the metastore so import can check it")
-WHY_NOT_ALLOWLISTED = ("only allowlisted init scripts run, and {script} is not on the metastore's INIT_SCRIPT "
-                       "allowlist; a metastore admin can add it (or its folder) as PREFIX_MATCH")
-# Where each InitScriptInfo kind lives, for the reason above.
-_SCRIPT_KIND_WORDS = {"workspace": "a workspace file", "dbfs": "on DBFS", "file": "a local file on the node"}
-# Kinds standard access can run (when allowlisted): Unity Catalog volumes and cloud storage.
-ALLOWLISTABLE_KINDS = frozenset({"volumes", "s3", "abfss", "gcs"})
-# The allowlist's only match type (databricks.sdk.service.catalog.MatchType; the REST reference also
-# lists MATCH_TYPE_UNSPECIFIED, which matches nothing here): any other is not trusted to cover a path.
-PREFIX_MATCH = "PREFIX_MATCH"
 # A pool-backed cluster is sized (its worker count: the pool fixes the node types), but a driver
 # pool without a worker pool is a spec Databricks refuses ("driver_instance_pool_id: you must also
 # specify instance_pool_id"): nothing that could run to tune.
@@ -130,278 +124,6 @@ OTHER_COMPUTE = {
     "condition_task": "is a condition (no compute)",
     "dashboard_task": "refreshes a dashboard on a SQL warehouse",
 }
-
-
-DEFAULT_INIT_SCRIPT = "/Shared/trimtab/trimtab-init.sh"
-# Cloud storage URI schemes and the InitScriptInfo kind each is (`gs://` is the `gcs` kind).
-_CLOUD_KINDS = (("s3://", "s3"), ("abfss://", "abfss"), ("gs://", "gcs"))
-
-
-def init_script_info(location: str) -> dict[str, dict[str, str]]:
-    """The InitScriptInfo for where Trimtab's init script lives (``TRIMTAB_INIT_SCRIPT``).
-
-    ``/Volumes/<catalog>/<schema>/<volume>/...`` is a Unity Catalog volume, any other absolute
-    path a workspace file, ``dbfs:/``, ``s3://``, ``abfss://`` and ``gs://`` URIs their kinds.
-    Raises ValueError, saying what is accepted, for anything else.
-    """
-    text = location.strip()
-    accepted = ("a workspace path (/Shared/...), a /Volumes/<catalog>/<schema>/<volume>/... path, "
-                "or a dbfs:/, s3://, abfss:// or gs:// URI")
-    if not text or text.endswith("/") or any(c.isspace() for c in text):
-        raise ValueError(f"{location!r} is not an init script location: expected a file, {accepted}")
-    if ".." in text.split("/"):
-        raise ValueError(f"{location!r}: an init script path must not contain '..'")
-    for scheme, kind in _CLOUD_KINDS:
-        if text.startswith(scheme):
-            if len(text) == len(scheme) or "/" not in text[len(scheme):]:
-                raise ValueError(f"{location!r}: expected {scheme}<bucket or container>/<path to the script>")
-            return {kind: {"destination": text}}
-    if text.startswith("dbfs:/"):
-        return {"dbfs": {"destination": text}}
-    if text.startswith("/Volumes/") or text == "/Volumes":
-        # A file sits inside a volume: /Volumes/catalog/schema/volume/file at least.
-        if len([p for p in text.split("/") if p]) < 5:
-            raise ValueError(f"{location!r}: expected /Volumes/<catalog>/<schema>/<volume>/<file>")
-        return {"volumes": {"destination": text}}
-    if text.startswith("/"):
-        return {"workspace": {"destination": text}}
-    raise ValueError(f"{location!r} is not an init script location: expected {accepted}")
-
-
-def script_location(info: Mapping[str, Any]) -> tuple[str, str]:
-    """An InitScriptInfo's kind and destination (``("", "")`` for one without a destination)."""
-    for kind, value in info.items():
-        if isinstance(value, Mapping) and value.get("destination"):
-            return str(kind), str(value["destination"])
-    return "", ""
-
-
-@dataclass(frozen=True)
-class AllowlistMatcher:
-    """One entry of the metastore's INIT_SCRIPT allowlist."""
-
-    artifact: str
-    match_type: str = PREFIX_MATCH
-
-
-@dataclass(frozen=True)
-class StandardAccess:
-    """What decides whether Trimtab's init script may go on a standard-access cluster.
-
-    Import fills it in: the script the wiring puts on clusters and, once some job needs it, the
-    metastore's INIT_SCRIPT allowlist (``allowlist`` None: not read; ``allowlist_error``: why it
-    could not be read)."""
-
-    init_script: Mapping[str, Any] = field(default_factory=lambda: init_script_info(DEFAULT_INIT_SCRIPT))
-    allowlist: tuple[AllowlistMatcher, ...] | None = None
-    allowlist_error: str = ""
-
-    @property
-    def allowlist_known(self) -> bool:
-        return self.allowlist is not None or bool(self.allowlist_error)
-
-
-def allowlisted(artifact: str, matchers: Sequence[AllowlistMatcher]) -> bool:
-    """Whether a matcher covers ``artifact``: a PREFIX_MATCH equal to it, or a prefix of it that
-    ends on a path-segment boundary (``/Volumes/a/b`` covers ``/Volumes/a/b/x.sh``, not
-    ``/Volumes/a/bc/x.sh``). Stricter than a bare string prefix on purpose: onboarding must be
-    certain the service runs the script, and a folder is what admins allowlist."""
-    for matcher in matchers:
-        if matcher.match_type != PREFIX_MATCH or not matcher.artifact:
-            continue
-        prefix = matcher.artifact
-        if artifact == prefix or artifact.startswith(prefix if prefix.endswith("/") else prefix + "/"):
-            return True
-    return False
-
-
-def runtime_problem(spec: Mapping[str, Any]) -> str | None:
-    """Why a standard-access cluster's runtime cannot run Trimtab's agent from an init script
-    (outside 13.3 to 18.x, or unreadable); None when it can."""
-    raw_version = spec.get("spark_version")
-    version = runtime_version(raw_version)
-    if version is None:
-        return WHY_RUNTIME_UNKNOWN.format(version=str(raw_version or ""))
-    shown = f"{version[0]}.{version[1]}"
-    if version < STANDARD_ACCESS_FIRST_RUNTIME:
-        return WHY_RUNTIME_OLD.format(version=shown)
-    if version >= STANDARD_ACCESS_ENV_CUTOFF_RUNTIME:
-        return WHY_RUNTIME_NEW.format(version=shown)
-    return None
-
-
-def standard_access_problem(spec: Mapping[str, Any], access: StandardAccess) -> str | None:
-    """Why Trimtab's init script cannot safely go on this standard-access cluster; None when it can.
-
-    "Unknown" is never safe: an unreadable runtime or an allowlist not read is a reason too."""
-    why = runtime_problem(spec)
-    if why is not None:
-        return why
-    kind, destination = script_location(access.init_script)
-    if kind not in ALLOWLISTABLE_KINDS:
-        return WHY_NOT_ALLOWABLE.format(script=destination or dict(access.init_script),
-                                        kind=_SCRIPT_KIND_WORDS.get(kind, f"of kind {kind or 'unknown'}"))
-    if access.allowlist_error:
-        return WHY_ALLOWLIST_UNREAD.format(error=access.allowlist_error, script=destination)
-    if access.allowlist is None:
-        return WHY_ALLOWLIST_UNREAD.format(error="not read", script=destination)
-    if not allowlisted(destination, access.allowlist):
-        return WHY_NOT_ALLOWLISTED.format(script=destination)
-    return None
-
-
-def standard_access_blocker(spec: Mapping[str, Any]) -> str | None:
-    """Why an onboarded cluster that is in standard access mode *now* cannot run Trimtab's agent,
-    as far as its spec says; None when the spec does not say (or it is not standard access).
-
-    Import reads the allowlist before onboarding such a cluster; this is for one that became
-    standard access since (a user edit) or moved to another runtime. A runtime outside 13.3 to
-    18.x, or an init script of a kind standard access never runs (a workspace or DBFS file), fails
-    the cluster or blinds the agent whatever the allowlist says. Whether a volume or cloud script
-    is allowlisted only the allowlist tells, so that case is not judged here."""
-    if not standard_access_mode(spec):
-        return None
-    mode = access_mode_label(spec)
-    for script in [s for s in spec.get("init_scripts") or [] if isinstance(s, Mapping)]:
-        kind, destination = script_location(script)
-        if kind and kind not in ALLOWLISTABLE_KINDS:
-            return REASON_STANDARD_ACCESS.format(mode=mode, why=(
-                f"only allowlisted init scripts in a Unity Catalog volume or cloud storage run, and its init "
-                f"script {destination} is {_SCRIPT_KIND_WORDS.get(kind, kind)}, so the cluster fails at start"))
-    why = runtime_problem(spec)
-    return REASON_STANDARD_ACCESS.format(mode=mode, why=why) if why is not None else None
-
-
-@dataclass(frozen=True)
-class AgentWiring:
-    """How onboarded clusters reach Trimtab."""
-
-    server_address: str  # host:port the agent streams to
-    secret_scope: str = "trimtab"
-    secret_key: str = "agent-token"
-    # An InitScriptInfo (exactly one of workspace/volumes/dbfs/file/s3/abfss/gcs). A workspace
-    # file by default: import can upload it, and Databricks no longer runs DBFS init scripts.
-    init_script: Mapping[str, Any] = field(default_factory=lambda: init_script_info(DEFAULT_INIT_SCRIPT))
-    log_destination: str = "dbfs:/cluster-logs"
-    # Import uploads Trimtab's init script to a workspace, DBFS or volume destination; off when
-    # it is managed elsewhere (cloud storage is never uploaded: Trimtab holds no cloud credentials).
-    upload_init_script: bool = True
-    # The server speaks only TLS (--tls-cert/--tls-key): agents must too, or every call fails.
-    tls: bool = False
-    # Where clusters install the agent from (`check_agent_wheel`); "" lets import upload the wheel
-    # beside an uploaded init script (`wheel_beside_script`), and refuse when it cannot.
-    agent_wheel: str = ""
-
-    @property
-    def token_reference(self) -> str:
-        return "{{secrets/" + self.secret_scope + "/" + self.secret_key + "}}"
-
-    @property
-    def only_local(self) -> bool:
-        """The address agents are told is loopback or a wildcard: no cluster can reach it."""
-        try:
-            host, _ = split_host_port(self.server_address, allow_port_zero=True)
-        except ValueError:
-            return False  # checked as a setting (advertise) before it gets here
-        return is_local_host(host)
-
-    def check_reachable_from(self, workspace_host: str) -> None:
-        """FailedPrecondition when agents on the workspace's clusters could not reach the server.
-
-        Onboarding such a job would change it for nothing: its agent would send to its own
-        loopback. A workspace on this machine (the sandbox, the demo) does reach a loopback
-        address, so it is allowed."""
-        if not self.only_local or is_local_host(workspace_hostname(workspace_host)):
-            return
-        raise FailedPrecondition(
-            f"agents on Databricks clusters cannot reach this server at {self.server_address} (loopback or "
-            f"every-interface address), which import would write into the jobs of {workspace_host}: restart "
-            "the server with --advertise HOST:PORT (TRIMTAB_ADVERTISE), the address clusters reach it at")
-
-
-# Where a wheel path is readable from, by the kind of init script that reads it ("What files can I
-# reference in an init script?", Databricks docs, init-scripts/referencing-files): "Credentials required
-# to access other files stored in Unity Catalog volumes are only made available within init scripts
-# stored in Unity Catalog volumes. You cannot reference any files in Unity Catalog volumes from init
-# scripts configured from other locations"; other workspace files are referenced from init scripts
-# stored in workspace files (Runtime 11.3 LTS and above). An https URL (cloud storage through a
-# presigned URL, a package host) is read by any script; DBFS is left as it was (end of life).
-# path prefix -> (the script kind that can read it, why, where to put the script instead)
-_WHEEL_NEEDS_SCRIPT = {
-    "/Volumes/": ("volumes", "a file in a Unity Catalog volume is readable only by an init script stored in a volume",
-                  "in a volume (TRIMTAB_INIT_SCRIPT=/Volumes/<catalog>/<schema>/<volume>/trimtab-init.sh)"),
-    "/Workspace/": ("workspace", "a workspace file is readable only by an init script stored in workspace files",
-                    "in workspace files (TRIMTAB_INIT_SCRIPT=/Shared/trimtab/trimtab-init.sh)"),
-}
-_SCRIPT_PLACES = {"volumes": "in a Unity Catalog volume", "workspace": "a workspace file", "dbfs": "on DBFS",
-                  "file": "a local file on the node", "s3": "in cloud storage (s3)",
-                  "abfss": "in cloud storage (abfss)", "gcs": "in cloud storage (gcs)"}
-
-
-def check_agent_wheel(location: str, init_script: Mapping[str, Any] | None = None) -> None:
-    """Refuse an agent wheel location the init script cannot install from (ValueError saying why).
-
-    It runs ``pip install <location>`` on the driver: an https URL (a presigned one for a private
-    bucket), or a path the node reads, the FUSE mounts of a Unity Catalog volume (``/Volumes/...``),
-    workspace files (``/Workspace/...``) or DBFS (``/dbfs/...``). pip reads no ``s3://`` or
-    ``abfss://`` URI, and the script holds no cloud credentials to copy one. Given ``init_script``
-    (the InitScriptInfo clusters run), a volume or workspace path must be one a script of that kind
-    can read (`_WHEEL_NEEDS_SCRIPT`): otherwise pip finds no file and clusters start without the agent."""
-    text = location.strip()
-    kind, destination = script_location(init_script) if init_script else ("", "")
-    for prefix, (needs, why, instead) in _WHEEL_NEEDS_SCRIPT.items():
-        if kind and kind != needs and text.startswith(prefix):
-            raise ValueError(f"agent wheel {location!r}: {why}, and Trimtab's init script {destination} is "
-                             f"{_SCRIPT_PLACES.get(kind, f'of kind {kind}')} (Databricks docs: 'What files can I "
-                             f"reference in an init script?'); give an https URL (a presigned one for a private "
-                             f"bucket), or put the init script {instead}")
-    if text.startswith(("s3://", "s3a://", "abfss://", "gs://", "wasbs://")):
-        raise ValueError(f"agent wheel {location!r}: the init script installs it with pip, which cannot read "
-                         "cloud storage URIs; give an https URL (a presigned one for a private bucket), or a "
-                         "/Volumes/<catalog>/<schema>/<volume>/... path with an init script in a volume")
-    if text.startswith("https://") or text.startswith(("/Volumes/", "/Workspace/", "/dbfs/")):
-        if text.endswith(".whl") or text.startswith("https://"):
-            return
-        raise ValueError(f"agent wheel {location!r}: expected a .whl file")
-    raise ValueError(f"agent wheel {location!r}: expected an https URL or a /Volumes, /Workspace or /dbfs path "
-                     "the clusters can read")
-
-
-def wheel_locations(init_script: Mapping[str, Any]) -> str:
-    """Where an init script of this kind can install the agent's wheel from, for a message."""
-    kind, _ = script_location(init_script)
-    for prefix, (needs, _why, _instead) in _WHEEL_NEEDS_SCRIPT.items():
-        if kind == needs:
-            return f"an https URL, or a {prefix}....whl path (the init script is {_SCRIPT_PLACES[kind]}, which reads them)"
-    return (f"an https URL (a presigned one for a private bucket): an init script {_SCRIPT_PLACES.get(kind, 'there')} "
-            "cannot read files in Unity Catalog volumes or workspace files")
-
-
-def wheel_beside_script(init_script: Mapping[str, Any], wheel_name: str) -> tuple[str, str] | None:
-    """Where import can put the agent's wheel beside an init script it uploads, as
-    ``(upload path, path the node reads it at)``; None for a script in cloud storage (Trimtab holds
-    no credentials for it).
-
-    A volume script reads volume files (Databricks Runtime 13.3 LTS and above); workspace files
-    are mounted at ``/Workspace`` (an init script in workspace files reading other files needs
-    Runtime 11.3 LTS or above: "limited support ... in 9.1 LTS and 10.4 LTS ... such as
-    referencing other files from init scripts"); DBFS at ``/dbfs`` (where DBFS scripts still run)."""
-    kind, destination = script_location(init_script)
-    folder = destination.rsplit("/", 1)[0]
-    if kind == "volumes":
-        return f"{folder}/{wheel_name}", f"{folder}/{wheel_name}"
-    if kind == "workspace":
-        return f"{folder}/{wheel_name}", f"/Workspace{folder}/{wheel_name}"
-    if kind == "dbfs":
-        path = folder.removeprefix("dbfs:")
-        return f"dbfs:{path}/{wheel_name}", f"/dbfs{path}/{wheel_name}"
-    return None
-
-
-def workspace_hostname(host: str) -> str:
-    """The host name of a workspace URL (``https://adb-1.azuredatabricks.net`` or ``127.0.0.1:8080``)."""
-    parsed = urlsplit(host if "//" in host else f"//{host}")
-    return parsed.hostname or ""
 
 
 @dataclass(frozen=True)
@@ -701,40 +423,3 @@ def spec_diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def wired_server(spec: dict[str, Any]) -> str | None:
-    """The server address Trimtab's onboarding set on the cluster ``spec`` (its agent streams there), or None."""
-    env = spec.get("spark_env_vars")
-    value = env.get(SERVER_ENV) if isinstance(env, dict) else None
-    if value is None:
-        return None
-    return str(value).strip() or None
-
-
-# How an orphaned project's reason starts when another server took its job (`taken_over`).
-TAKEN_OVER = "taken over by another Trimtab server"
-
-
-def was_taken_over(project: Project | None) -> bool:
-    return bool(project and project.orphaned and str(project.state.get("orphaned_reason", "")).startswith(TAKEN_OVER))
-
-
-def taken_over(project: Project, live: dict[str, Any]) -> str | None:
-    """Why ``project``'s cluster (``live``, as the job holds it now) is another Trimtab server's, or None.
-
-    Another server's `workspace import --take-over` re-wires the cluster to itself: this server must
-    stop planning and applying for the job (both would write it), not rebase on it as on a person's
-    edit. The address is the sign; the ``trimtab:project-id`` tag is not (another database numbers
-    its projects from 1 too). Its agents now report there, and the workspace's token secret is the
-    other server's: taking the job back is an import with ``--take-over``, which writes both again."""
-    applied = (project.pending_apply or {}).get("applied_spec") or {}
-    ours = wired_server(applied or project.current_spec or {})
-    now = wired_server(live)
-    # A write this server announced and has not recorded yet (`server.write_intent`): a re-import
-    # after its address changed, killed before its record, wired the cluster to the new address.
-    announced = project.state.get(INTENT_KEY)
-    sent = wired_server(announced.get("expected") or {}) if isinstance(announced, dict) else None
-    if ours is None or now is None or now in (ours, wired_server(project.current_spec or {}), sent):
-        return None
-    return (f"{TAKEN_OVER} at {now} (the cluster's {SERVER_ENV} was {ours}, which this "
-            f"server wrote); `trimtab workspace import {project.workspace} --job {project.job_id} --take-over` "
-            f"takes it back (to send agents through a proxy, give this server --advertise instead)")
