@@ -35,6 +35,17 @@ def _run_with_a_small_driver_heap(store: Store, project: Project, n: int) -> Non
         body=DriverPeaks(f"ctx-{n}", {"JVMHeapMemory": GIB // 2, "TotalGCTime": 100}), payload=b"d")])
 
 
+def _job_with_a_driver_only_change(store: Store, secrets: SecretBox,
+                                   gateway: DatabricksGateway) -> tuple[Project, Recommendation, str]:
+    """An imported job two of whose runs left the driver's heap small, and the recommendation that
+    changes its driver alone (`_driver_only`)."""
+    project = import_etl_job(store, secrets, gateway, aws_cluster("m5d.2xlarge", 4, availability="ON_DEMAND"))
+    for n in (1, 2):
+        _run_with_a_small_driver_heap(store, project, n)
+    rec, driver = _driver_only(store, project)
+    return project, rec, driver
+
+
 def _driver_only(store: Store, project: Project) -> tuple[Recommendation, str]:
     """The smaller driver the sizer wants, as a recommendation that changes nothing else (rec 43)."""
     planned = plan_project(store, int(project.id or 0), load_catalog())
@@ -69,10 +80,7 @@ def _check_turned_down(store: Store, project: Project, driver: str, n: int) -> N
 
 def test_a_reverted_driver_only_change_is_not_recommended_again(
         store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
-    project = import_etl_job(store, secrets, gateway, aws_cluster("m5d.2xlarge", 4, availability="ON_DEMAND"))
-    for n in (1, 2):
-        _run_with_a_small_driver_heap(store, project, n)
-    rec, driver = _driver_only(store, project)
+    project, rec, driver = _job_with_a_driver_only_change(store, secrets, gateway)
     apply_recommendation(store, gateway, int(project.id or 0))
     assert _live(gateway, project)["driver_node_type_id"] == driver
     revert(store, gateway, int(project.id or 0))
@@ -83,10 +91,7 @@ def test_a_reverted_driver_only_change_is_not_recommended_again(
 
 def test_a_rejected_driver_only_change_is_not_recommended_again(
         store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
-    project = import_etl_job(store, secrets, gateway, aws_cluster("m5d.2xlarge", 4, availability="ON_DEMAND"))
-    for n in (1, 2):
-        _run_with_a_small_driver_heap(store, project, n)
-    rec, driver = _driver_only(store, project)
+    project, rec, driver = _job_with_a_driver_only_change(store, secrets, gateway)
     reject(store, int(project.id or 0))
     assert store.recommendations.get(int(rec.id or 0)).state == "rejected"
     _check_turned_down(store, project, driver, 3)
@@ -94,10 +99,7 @@ def test_a_rejected_driver_only_change_is_not_recommended_again(
 
 def test_applying_the_driver_by_hand_lifts_the_refusal(
         store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: object) -> None:
-    project = import_etl_job(store, secrets, gateway, aws_cluster("m5d.2xlarge", 4, availability="ON_DEMAND"))
-    for n in (1, 2):
-        _run_with_a_small_driver_heap(store, project, n)
-    rec, driver = _driver_only(store, project)
+    project, rec, driver = _job_with_a_driver_only_change(store, secrets, gateway)
     reject(store, int(project.id or 0))
     store.recommendations.add(dataclasses.replace(rec, id=None, state="pending"))
     apply_recommendation(store, gateway, int(project.id or 0))
