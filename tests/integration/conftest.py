@@ -119,6 +119,17 @@ def emulator(tmp_path: Path) -> Iterator[RunningWorkspace]:
 
 
 @pytest.fixture
+def slower(tmp_path: Path) -> Iterator[RunningWorkspace]:
+    """A workspace whose clusters run long enough for their agents to send: at speed >= ~1000 a run is
+    over before the agent process (started by the init script) is up, and it streams nothing."""
+    running = start_workspace(tmp_path / "agent-ws", speed=200)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
 def job_ids(emulator: RunningWorkspace) -> list[int]:
     return emulator.seed_jobs()
 

@@ -4,12 +4,9 @@ the agent's application and input size."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from sandbox.workspace import RunningWorkspace, start_workspace
+from sandbox.workspace import RunningWorkspace
 from server.clock import SystemClock
 from server.collect import Collector
 from server.databricks import DatabricksGateway, GatewayConfig
@@ -25,17 +22,6 @@ from server.store import Store
 def store(sqlite_store: Store) -> Store:
     """SQLite only: the engine does not matter here (import, cycle and collection run on both)."""
     return sqlite_store
-
-
-@pytest.fixture
-def slower(tmp_path: Path) -> Iterator[RunningWorkspace]:
-    # Slow enough that the agent has started before the run ends (at speed >= ~1000 a run is over
-    # before the agent process is up, and it streams nothing: see the report to the lead).
-    running = start_workspace(tmp_path / "agent-ws", speed=200)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_agent_data_reaches_the_collected_run(store: Store, secrets: SecretBox, server: RunningServer,

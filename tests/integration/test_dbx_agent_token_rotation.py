@@ -5,12 +5,9 @@ the sandbox's cluster, a real server, SQLite."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from sandbox.workspace import RunningWorkspace, start_workspace
+from sandbox.workspace import RunningWorkspace
 from server.clock import SystemClock
 from server.collect import Collector
 from server.databricks import DatabricksGateway, GatewayConfig
@@ -24,16 +21,6 @@ from server.store import Store
 @pytest.fixture
 def store(sqlite_store: Store) -> Store:
     return sqlite_store
-
-
-@pytest.fixture
-def slower(tmp_path: Path) -> Iterator[RunningWorkspace]:
-    # As in test_dbx_agent_e2e: slow enough that the agent is up before the run ends.
-    running = start_workspace(tmp_path / "agent-ws", speed=200)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_import_again_replaces_a_revoked_agent_token_and_agent_data_flows(

@@ -12,12 +12,11 @@ agent sending to a real Trimtab server on 127.0.0.1:0), the real databricks-sdk,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from sandbox.workspace import RunningWorkspace, start_workspace
+from sandbox.workspace import RunningWorkspace
 from server.clock import SystemClock
 from server.collect import Collector
 from server.databricks import DatabricksGateway, GatewayConfig
@@ -63,16 +62,6 @@ def test_workspace_add_refuses_a_host_another_name_has_in_any_spelling(
     code, _, err = trimtab("workspace", "set", "other", "--host", shouted, "--token-env", "TT")
     assert code == 1 and f"is workspace 'prod' already (added as {stored})" in err
     assert store.workspaces.get("other").host == emulator.host
-
-
-@pytest.fixture
-def slower(tmp_path: Path) -> Iterator[RunningWorkspace]:
-    """A workspace whose clusters run long enough for their agents to send (the init script runs them)."""
-    running = start_workspace(tmp_path / "agent-ws", speed=200)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_an_import_under_a_second_name_leaves_the_first_its_agents(
