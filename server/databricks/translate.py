@@ -1,0 +1,93 @@
+"""A failed Databricks call in Trimtab's words: the SDK's errors turned into the classes of
+`server.databricks.errors` (and `DatabricksPermissionDenied`), and their messages cut to a readable
+length, without the SDK's config suffix. Pure functions over an error and an HTTP status: the
+gateway's transport (`server.databricks.transport`) decides when a call has failed for good, this
+module only says what that failure is.
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from server.databricks.errors import (
+    DatabricksCallError,
+    DatabricksNotFound,
+    DatabricksRejected,
+    WorkspaceAuthError,
+)
+
+if TYPE_CHECKING:
+    # At run time each function below that needs the SDK's error classes imports them itself:
+    # only a built gateway raises them, and building one has imported the SDK (`client`).
+    from databricks.sdk import errors as sdk_errors
+
+
+class DatabricksPermissionDenied(DatabricksCallError):
+    """The token works but lacks a privilege this one call needs (403 on a call others succeed on).
+
+    Unlike :class:`WorkspaceAuthError` it says nothing about the token as a whole, so it does not
+    mark the workspace as failing."""
+
+    code = "PERMISSION_DENIED"
+
+
+# The SDK appends ". Config: host=..., token=***, auth_type=pat" to auth errors.
+_CONFIG_SUFFIX = re.compile(r"\.?\s*Config:.*$", re.DOTALL)
+# urllib3 prefixes a connection failure with the connection's repr: "HTTPConnection(host=..., port=...): ".
+_CONNECTION_REPR = re.compile(r"^\w*Connection(?:Pool)?\(host=[^)]*\):\s*")
+
+
+def _message(err: BaseException) -> str:
+    text = _CONFIG_SUFFIX.sub("", str(err)).strip()
+    return text or err.__class__.__name__
+
+
+# 4xx that pass by themselves: a proxy's request timeout, a locked resource, too early, throttling.
+_TRANSIENT_4XX = frozenset({HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.LOCKED, HTTPStatus.TOO_EARLY,
+                            HTTPStatus.TOO_MANY_REQUESTS})
+
+
+def _transient(err: sdk_errors.DatabricksError, status: int | None) -> bool:
+    """Whether an error the SDK maps to no class of its own may pass: a 5xx (502 Bad Gateway and
+    the like), a 408/423/425/429, or a status not known. A 4xx such as 431 (a header too large) is the request's
+    own fault and fails the same way every time. ``status`` is the answer's (see `_note_status`);
+    without it, an HTML reply's ``error_code`` is its reason phrase (``BAD_GATEWAY``), which may name it."""
+    if status is None:
+        try:
+            status = HTTPStatus[str(err.error_code or "")]
+        except KeyError:
+            return True
+    return status >= 500 or status in _TRANSIENT_4XX
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters: an HTTP stack's message may repeat a 100k-character host."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+def _translate(method: str, path: str, err: Exception, status: int | None = None, *,
+               m2m: bool = False) -> DatabricksCallError:
+    """``err`` in Trimtab's words; ``m2m``: the workspace authenticates as a service principal (OAuth
+    M2M), whose access token Trimtab never holds: a refusal is about the principal, not a token."""
+    from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
+    text = f"{method} {path}: {_message(err)}"
+    if type(err) is sdk_errors.DatabricksError and status is not None:
+        # A status the SDK has no class for: the number says what its message may not ("Error response").
+        text += f" (HTTP {status})"
+        if 400 <= status < 500 and status not in _TRANSIENT_4XX:
+            return DatabricksRejected(text)
+    if isinstance(err, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
+        if m2m:
+            return WorkspaceAuthError(f"the workspace refused the service principal's OAuth access token (the "
+                                      f"principal removed from the workspace, disabled or without permission): "
+                                      f"{_message(err)}")
+        return WorkspaceAuthError(f"the workspace refused the token (revoked, expired or without "
+                                  f"permission): {_message(err)}")
+    if isinstance(err, sdk_errors.NotFound):
+        return DatabricksNotFound(text)
+    if isinstance(err, sdk_errors.BadRequest | sdk_errors.ResourceConflict):
+        return DatabricksRejected(text)
+    return DatabricksCallError(text)
