@@ -61,9 +61,14 @@ def priced_as(gateway: DatabricksGateway, store: Store, run: Run, aws_attributes
     over its own: what the collector's price of it is checked against."""
     spec = copy.deepcopy(gateway.get_cluster(run.cluster_id)["spec"])
     spec["aws_attributes"] = {**(spec.get("aws_attributes") or {}), **aws_attributes}
+    return priced_on(gateway, store, run, spec)
+
+
+def priced_on(gateway: DatabricksGateway, store: Store, run: Run, spec: dict[str, Any]) -> float:
+    """What the run's own cluster (in workspace "sbx", its events) costs priced on ``spec``."""
     workspace = store.workspaces.get("sbx")
     timeline = cluster_timeline(spec, gateway.cluster_events(run.cluster_id), fallback_start_ms=run.start_ms,
-                                fallback_end_ms=run.end_ms)
+                                fallback_end_ms=run.end_ms, cloud="aws")
     usage = cluster_usage(timeline, spec, cloud="aws", region=workspace.pricing_region, plan=workspace.plan,
                           input_bytes=None)
     return cost_run(usage, load_catalog()).total

@@ -15,9 +15,6 @@ import pytest
 from sandbox.workspace import RunningWorkspace
 from server.collect.run_notes import GONE_NOTE
 from server.collect.run_parse import cluster_runs
-from server.collect.usage import cluster_timeline, cluster_usage
-from server.costing.catalog import load_catalog
-from server.costing.run_cost import cost_run
 from server.databricks import DatabricksGateway
 from server.domain import Project, Run, Workspace
 from server.plan.candidates import config_id_of, project_config
@@ -28,7 +25,7 @@ from server.services.savings import as_found
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING, admin_post, priced_collector, run_and_collect
+from tests.integration.conftest import WIRING, admin_post, priced_collector, priced_on, run_and_collect
 
 NODE_TYPES = {"node_type_id": {"type": "allowlist", "values": ["m5d.xlarge", "r5d.xlarge"],
                                "defaultValue": "m5d.xlarge"},
@@ -54,13 +51,8 @@ def _under_policy(store: Store, secrets: SecretBox, emulator: RunningWorkspace, 
 def _as_it_ran(gateway: DatabricksGateway, store: Store, run: Run) -> float:
     """The run's cluster priced on what its record says it ran (the policy's values filled in)."""
     record = gateway.get_cluster(run.cluster_id)
-    spec = {**record["spec"], **{k: record[k] for k in ("node_type_id", "driver_node_type_id") if record.get(k)}}
-    workspace = store.workspaces.get("sbx")
-    timeline = cluster_timeline(spec, gateway.cluster_events(run.cluster_id), fallback_start_ms=run.start_ms,
-                                fallback_end_ms=run.end_ms, cloud="aws")
-    usage = cluster_usage(timeline, spec, cloud="aws", region=workspace.pricing_region, plan=workspace.plan,
-                          input_bytes=None)
-    return cost_run(usage, load_catalog()).total
+    return priced_on(gateway, store, run, {
+        **record["spec"], **{k: record[k] for k in ("node_type_id", "driver_node_type_id") if record.get(k)}})
 
 
 def test_a_run_whose_node_types_come_from_its_policy_is_priced_and_learned_on_them(

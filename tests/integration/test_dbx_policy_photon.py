@@ -6,14 +6,11 @@ and the emulator judged a ``dbus_per_hour`` cap at standard DBUs. SQLite and Pos
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from sandbox.workspace import RunningWorkspace
-from server.collect.usage import cluster_timeline, cluster_usage
-from server.costing.catalog import load_catalog
-from server.costing.run_cost import cost_run, sku_of
+from server.costing.run_cost import sku_of
 from server.databricks import DatabricksGateway
 from server.databricks.errors import DatabricksRejected
 from server.domain import Project, Run, Workspace
@@ -22,7 +19,7 @@ from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING, admin_post, run_and_collect
+from tests.integration.conftest import WIRING, admin_post, priced_on, run_and_collect
 from tests.integration.test_dbx_policy_fills_collected import run_purged
 
 PHOTON = {"runtime_engine": {"type": "fixed", "value": "PHOTON", "hidden": True}}
@@ -43,13 +40,7 @@ def _under_photon(store: Store, secrets: SecretBox, emulator: RunningWorkspace, 
 
 def _priced(gateway: DatabricksGateway, store: Store, run: Run, engine: str) -> float:
     """The run's own cluster (its record's spec, the user's settings) priced with ``engine``."""
-    spec: dict[str, Any] = {**gateway.get_cluster(run.cluster_id)["spec"], "runtime_engine": engine}
-    workspace = store.workspaces.get("sbx")
-    timeline = cluster_timeline(spec, gateway.cluster_events(run.cluster_id), fallback_start_ms=run.start_ms,
-                                fallback_end_ms=run.end_ms, cloud="aws")
-    usage = cluster_usage(timeline, spec, cloud="aws", region=workspace.pricing_region, plan=workspace.plan,
-                          input_bytes=None)
-    return cost_run(usage, load_catalog()).total
+    return priced_on(gateway, store, run, {**gateway.get_cluster(run.cluster_id)["spec"], "runtime_engine": engine})
 
 
 def test_a_run_under_a_policy_fixing_photon_is_priced_as_photon(
