@@ -482,6 +482,15 @@ class _ClosedLoop:
                         "--advertise" if config.advertise else "the listen address; no --advertise given")
         workspaces.configure(wiring=wiring, clock=clock, catalog=catalog,  # regions are checked against the catalog
                              import_page_s=config.import_page_seconds)
+        from server.services.agent_secret import names_sharing_a_host
+
+        for first, second in names_sharing_a_host(store.workspaces.list()):
+            # Only an older Trimtab let these in (add refuses a host another name has): said at each start
+            # until one name is removed, since nothing else shows that one name's agents send as the other.
+            log.warning("workspaces %r and %r are one Databricks workspace (one host, spelled two ways): their "
+                        "clusters read one agents' token secret, so the agents of one send as the other and its runs "
+                        "are stored with no applications and no input size. Import into one name, detach the other's "
+                        "projects and `trimtab workspace remove` it (docs/operations.md, 'Workspaces')", first, second)
         if not config.collect:
             return None
         from server.collect.running import start_collector

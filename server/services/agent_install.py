@@ -40,7 +40,12 @@ from server.onboard import (
     wheel_beside_script,
     wheel_locations,
 )
-from server.services.agent_secret import agent_token_name, has_live_token, refuse_unsafe_write
+from server.services.agent_secret import (
+    agent_token_name,
+    has_live_token,
+    refuse_same_host,
+    refuse_unsafe_write,
+)
 from server.services.agent_secret import check_secret as check_secret  # where import has always found it
 from server.store import Store
 
@@ -388,6 +393,8 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
     if not held or not live or take_over:
         # Before anything is written: `check_secret`, without listing the secrets again.
         refuse_unsafe_write(store, gateway, ws, wiring, held=held, take_over=take_over)
+    else:
+        refuse_same_host(store, ws, wiring)
     if held and not live:
         log.warning("workspace %s: no live agent token %r bound to it in this database (revoked, made without "
                     "--workspace, or another database wrote the secret): writing a new one into secret %s/%s",

@@ -87,6 +87,31 @@ def check_secret(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring
     held = gateway.has_secret(wiring.secret_scope, wiring.secret_key)
     if not held or take_over or not has_live_token(store, ws):
         refuse_unsafe_write(store, gateway, ws, wiring, held=held, take_over=take_over)
+    else:
+        refuse_same_host(store, ws, wiring)
+
+
+def refuse_same_host(store: Store, ws: Workspace, wiring: AgentWiring) -> None:
+    """`SHARED_SECRET` when another name of this database at ``ws``'s host (another spelling) has
+    attached projects. A live agent token of ``ws``'s name is taken to be what the secret holds, so
+    the full check (`refuse_unsafe_write`) is skipped then; but a store an older Trimtab let one
+    workspace into under two spellings of its host may hold the other name's instead (its last import
+    wrote it). This check costs no call, so it is made anyway: the import is refused naming the other
+    name, rather than onboarding more clusters whose agents send as that one."""
+    for other in store.workspaces.list():
+        if other.name != ws.name and same_host(other.host, ws.host):
+            attached = [p.name for p in store.projects.list(other.name) if not (p.detached or p.orphaned)]
+            if attached:
+                shown = ", ".join(attached[:2]) + (", ..." if len(attached) > 2 else "")
+                raise FailedPrecondition(SHARED_SECRET.format(
+                    workspace=ws.name, other=other.name, why=f"the same host, {other.host}", count=len(attached),
+                    projects=shown, scope=wiring.secret_scope, key=wiring.secret_key))
+
+
+def names_sharing_a_host(workspaces: list[Workspace]) -> list[tuple[str, str]]:
+    """Pairs of workspace names whose hosts are one host spelled two ways (`same_host`): an older
+    Trimtab accepted them, and their clusters share one agents' secret (`SHARED_SECRET`)."""
+    return [(a.name, b.name) for i, a in enumerate(workspaces) for b in workspaces[i + 1:] if same_host(a.host, b.host)]
 
 
 def has_live_token(store: Store, ws: Workspace) -> bool:

@@ -12,7 +12,9 @@ agent sending to a real Trimtab server on 127.0.0.1:0), the real databricks-sdk,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +108,42 @@ def test_an_import_under_a_second_name_leaves_the_first_its_agents(
 
     run = prod_run()
     assert run.application_ids and run.input_bytes, "prod's run lost its agent data"
+
+
+def test_a_store_an_older_trimtab_let_in_under_two_spellings_is_refused_at_import_and_warned_at_start(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, job_ids: list[int],
+        caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    """An older Trimtab accepted one host under two names (``HTTP://LocalHost:P/`` and
+    ``http://localhost:P``). After the upgrade a new import into the name whose live token the store
+    holds went through, since the secret was taken to hold it; it held the other name's (its last import
+    wrote it), so the new clusters' agents sent as that name (review upgrade2). The host check is now
+    made anyway, and the server names the pair at start."""
+    from server.domain import Project
+    from server.services.agent_secret import names_sharing_a_host
+
+    workspaces.add_workspace(store, secrets, "sb1", emulator.host, emulator.token, "aws")
+    wiring = AgentWiring(server_address="127.0.0.1:1")
+    workspaces.import_jobs(store, secrets, "sb1", [job_ids[0]], wiring=wiring)
+    # What the older Trimtab left: sb3, the same host spelled another way, with a project of its own.
+    workspaces.add_workspace(store, secrets, "sb3", _spelled(emulator.host), emulator.token, "aws")
+    sb3 = store.workspaces.get("sb3")
+    store.workspaces.set_host("sb3", emulator.host.upper() + "/", secrets.encrypt(emulator.token), sb3.token_masked)
+    store.projects.add(Project(workspace="sb3", job_id=job_ids[2], cluster_key="main", job_name="other"))
+    assert names_sharing_a_host(store.workspaces.list()) == [("sb1", "sb3")]
+
+    with pytest.raises(FailedPrecondition) as refused:
+        workspaces.import_jobs(store, secrets, "sb1", [job_ids[1]], wiring=wiring)
+    assert "is the same Databricks workspace as 'sb3'" in str(refused.value)
+    assert [p.job_id for p in store.projects.list("sb1")] == [job_ids[0]]  # nothing onboarded
+
+    from server.config import ServerConfig
+    from server.serve import start_server
+
+    caplog.set_level(logging.WARNING, logger="server.serve")
+    running = start_server(ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "state", collect=0), store)
+    try:
+        said = [r.getMessage() for r in caplog.records if r.name == "server.serve"]
+        assert any("workspaces 'sb1' and 'sb3' are one Databricks workspace" in m for m in said), said
+    finally:
+        running.stop(0)
+        workspaces.configure(wiring=AgentWiring(server_address="127.0.0.1:50051"))
