@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,3 +23,20 @@ def test_the_regressions_benchmark_prints_its_table_and_raw_loops(tmp_path: Path
     assert [row[1] for row in rows] == ["stable", "x1.5"], done.stdout
     loops = json.loads(raw.read_text())
     assert len(loops) == 4  # two seeds, stable and x1.5
+
+
+def test_a_set_override_reaches_the_module_that_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--set CUSUM_GUARD_Z=0` turns off the sequential test's mean-shift check, which `models.drift`
+    reads (`models.changes` re-exports it): set on `models.changes` alone, the loops kept the check."""
+    from benchmarks import regressions
+    from models import changes, drift
+    from tests.models.test_models_changes_drift import KNOWN, SHORT_FAST_BASELINE, _runs
+
+    for module in (changes, drift):  # `_one` sets them for its worker process; put back after
+        monkeypatch.setattr(module, "CUSUM_GUARD_Z", module.CUSUM_GUARD_Z)
+        monkeypatch.setattr(module, "REGRESSION_RATIO", module.REGRESSION_RATIO)
+    regressions._one((None, 0, 0.15, {"CUSUM_GUARD_Z": 0.0, "REGRESSION_RATIO": 1.2}))
+    assert changes.REGRESSION_RATIO == drift.REGRESSION_RATIO == 1.2  # read by the rule and the sum
+    # With the check off, the sum alone rebases this job (tests/models/test_models_changes_drift.py).
+    scr = changes.screen(_runs(SHORT_FAST_BASELINE[:17]), KNOWN, 0.05, 1.0)
+    assert scr.change_kind == changes.RUNTIME_REGRESSION, scr

@@ -1,5 +1,5 @@
 """Slow regressions whose runs straddle the slow-run rule's bar (a lasting x1.3 at 15% noise) are
-added up by the screen's sequential test (`models.changes._Cusum`); a short baseline that happened
+added up by the screen's sequential test (`models.drift._Cusum`); a short baseline that happened
 to be fast is not read as one. Both histories are closed loops of `benchmarks/regressions.py`
 (`decide` on the synthetic job, every-run SLA 960 s), runtimes rounded to the second."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from models import changes
+from models import drift
 from models.changes import RUNTIME_REGRESSION, screen
 from models.observation import Observation
 from tests.models.models_synth import grid
@@ -60,6 +60,7 @@ def test_a_short_baseline_that_happened_to_be_fast_is_not_a_regression() -> None
 
 def test_without_the_baselines_error_the_short_fast_baseline_rebases(monkeypatch: pytest.MonkeyPatch) -> None:
     # What the mean-shift check keeps away: the sum alone (its version of c2dbf9e) rebased this job.
-    monkeypatch.setattr(changes, "CUSUM_GUARD_Z", 0.0)
+    # Patched where `_Cusum._shift_stands` reads it (models.changes only re-exports it).
+    monkeypatch.setattr(drift, "CUSUM_GUARD_Z", 0.0)
     scr = screen(_runs(SHORT_FAST_BASELINE[:17]), KNOWN, 0.05, 1.0)
     assert (scr.segment_start, scr.change_kind) == (7, RUNTIME_REGRESSION), scr
