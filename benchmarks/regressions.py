@@ -26,7 +26,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from models import changes, drift
+from models import changes, drift, refusals
 from models.changes import screen
 from models.decide import Settings, decide
 from models.observation import Observation
@@ -68,9 +68,10 @@ def loop(factor: float | None, seed: int, noise: float) -> tuple[list[int], int 
 def _one(args: tuple[float | None, int, float, dict[str, float]]) -> tuple[float | None, int, float, list[int], int | None]:
     factor, seed, noise, overrides = args
     for name, value in overrides.items():
-        # `models.changes` re-exports the settings of `models.drift`, and each module reads its own
-        # binding: a name is set in every one that has it (REGRESSION_RATIO is read in both).
-        for module in (changes, drift):
+        # `models.changes` re-exports the settings of `models.drift` and `models.refusals`, and each
+        # module reads its own binding: a name is set in every one that has it (REGRESSION_RATIO is
+        # read in changes and drift, LAUNCH_REFUSALS in changes and refusals).
+        for module in (changes, drift, refusals):
             if hasattr(module, name):
                 setattr(module, name, value)
     false, seen = loop(factor, seed, noise)

@@ -30,7 +30,7 @@ avoided in the segment unless another label explains the failure (a lost spot no
 a cluster the cloud or the service failed: "launch_failed"); "repaired" does not: a repaired run that
 is still a failure (its repair failed too, or succeeded only on another configuration) is avoided.
 An instance type whose clusters the cloud refused `LAUNCH_REFUSALS` times in a row is avoided for
-`LAUNCH_RETRY_AFTER` runs of the job (`refused_instance_types`), whatever the segment.
+`LAUNCH_RETRY_AFTER` runs of the job (`models.refusals.refused_instance_types`), whatever the segment.
 """
 
 from __future__ import annotations
@@ -51,7 +51,11 @@ from models.drift import CUSUM_MIN_DRAWS as CUSUM_MIN_DRAWS
 from models.drift import CUSUM_PSEUDO_DOF as CUSUM_PSEUDO_DOF
 from models.drift import REGRESSION_RATIO as REGRESSION_RATIO
 from models.drift import _Cusum, _Scatter
-from models.observation import LAUNCH_FAILED, NO_CAPACITY, NOT_LEARNED, OUT_OF_MEMORY, REPAIRED, Observation
+from models.observation import LAUNCH_FAILED, NOT_LEARNED, OUT_OF_MEMORY, REPAIRED, Observation
+from models.refusals import LAUNCH_REFUSALS as LAUNCH_REFUSALS
+from models.refusals import LAUNCH_RETRY_AFTER as LAUNCH_RETRY_AFTER
+from models.refusals import Refusal as Refusal
+from models.refusals import refused_instance_types as refused_instance_types
 from models.space import Candidate
 
 INPUT_SHIFT = 1.5
@@ -72,25 +76,6 @@ OWN_BASELINE = 3
 CODE_CHANGE = "code_change"
 INPUT_SIZE_SHIFT = "input_shift"
 RUNTIME_REGRESSION = "runtime_regression"
-
-# One launch failure is the cloud's bad luck, not the configuration's fault (it is not avoided).
-# Several in a row on one instance type are its capacity (AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE
-# and the like) or a limit: six in a row on the recommendation, and it stayed the recommendation,
-# "each run meets the SLA with P=100%", while no run happened. So after three in a row the instance
-# type (every configuration of it: capacity is the type's in the zone, whatever the node count) is
-# avoided for a week of a nightly job's runs elsewhere, then tried once again; a failure of that try
-# makes it avoided for as long again.
-LAUNCH_REFUSALS = 3
-LAUNCH_RETRY_AFTER = 7
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """An instance type avoided because the cloud refused its clusters."""
-
-    instance_type: str
-    in_a_row: int  # launches of it that failed since it last launched
-    runs_left: int  # runs of the job before it is tried again
 
 
 @dataclass(frozen=True)
@@ -201,33 +186,6 @@ def screen(
                     refused_instance_types(history, known), tuple(sorted(one_offs)), shifted_from,
                     pending.get("suspect"), pending.get("judges", frozenset()),  # type: ignore[arg-type]
                     frozenset(oom - ok_cfgs))
-
-
-def refused_instance_types(history: Sequence[Observation], known: Mapping[str, Candidate]) -> tuple[Refusal, ...]:
-    """The instance types to avoid now: the cloud had no capacity (`NO_CAPACITY`) for the latest
-    `LAUNCH_REFUSALS` or more launches of each (no run of it launched since), the last of them fewer
-    than `LAUNCH_RETRY_AFTER` runs ago.
-    A run that launched (whatever its outcome) ends its type's streak; runs on configurations outside
-    ``known`` name no instance type and are left out."""
-    streak: dict[str, int] = {}
-    last_refused: dict[str, int] = {}
-    for idx, obs in enumerate(history):
-        cand = known.get(obs.config_id)
-        if cand is None:
-            continue
-        if NO_CAPACITY in obs.anomalies:
-            streak[cand.instance_type] = streak.get(cand.instance_type, 0) + 1
-            last_refused[cand.instance_type] = idx
-        elif LAUNCH_FAILED not in obs.anomalies:
-            streak[cand.instance_type] = 0
-        # Other launch failures (a secret not readable, a workspace limit, throttling, a reclaimed
-        # instance) say nothing of the type: they neither count nor end a streak.
-    out = []
-    for kind, n in sorted(streak.items()):
-        runs_since = len(history) - 1 - last_refused.get(kind, -1)
-        if n >= LAUNCH_REFUSALS and runs_since < LAUNCH_RETRY_AFTER:
-            out.append(Refusal(kind, n, LAUNCH_RETRY_AFTER - runs_since))
-    return tuple(out)
 
 
 def _code_signature(obs: Observation) -> str | None:

@@ -29,14 +29,16 @@ def test_a_set_override_reaches_the_module_that_reads_it(monkeypatch: pytest.Mon
     """`--set CUSUM_GUARD_Z=0` turns off the sequential test's mean-shift check, which `models.drift`
     reads (`models.changes` re-exports it): set on `models.changes` alone, the loops kept the check."""
     from benchmarks import regressions
-    from models import changes, drift
+    from models import changes, drift, refusals
     from tests.models.test_models_changes_drift import KNOWN, SHORT_FAST_BASELINE, _runs
 
-    for module in (changes, drift):  # `_one` sets them for its worker process; put back after
-        monkeypatch.setattr(module, "CUSUM_GUARD_Z", module.CUSUM_GUARD_Z)
-        monkeypatch.setattr(module, "REGRESSION_RATIO", module.REGRESSION_RATIO)
-    regressions._one((None, 0, 0.15, {"CUSUM_GUARD_Z": 0.0, "REGRESSION_RATIO": 1.2}))
+    for module in (changes, drift, refusals):  # `_one` sets them for its worker process; put back after
+        for name in ("CUSUM_GUARD_Z", "REGRESSION_RATIO", "LAUNCH_REFUSALS"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, getattr(module, name))
+    regressions._one((None, 0, 0.15, {"CUSUM_GUARD_Z": 0.0, "REGRESSION_RATIO": 1.2, "LAUNCH_REFUSALS": 4}))
     assert changes.REGRESSION_RATIO == drift.REGRESSION_RATIO == 1.2  # read by the rule and the sum
+    assert changes.LAUNCH_REFUSALS == refusals.LAUNCH_REFUSALS == 4  # in a reason, and the streak's bar
     # With the check off, the sum alone rebases this job (tests/models/test_models_changes_drift.py).
     scr = changes.screen(_runs(SHORT_FAST_BASELINE[:17]), KNOWN, 0.05, 1.0)
     assert scr.change_kind == changes.RUNTIME_REGRESSION, scr
