@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,6 +26,9 @@ from databricks.sdk.core import Config
 from requests.adapters import HTTPAdapter
 
 from server.clock import Clock
+from server.databricks.m2m_tokens import TOKEN_SOURCES, source_key
+
+log = logging.getLogger("server.databricks.gateway")
 
 # The shortest HTTP timeout a request gets even when its call's deadline is (nearly) past: the last
 # try, made right at the deadline after a capped wait, still gets a chance to be answered.
@@ -146,23 +150,74 @@ class OAuthTokenUnavailable(OSError):
 _REFUSED_STATUSES = (400, 401, 403)
 
 
+# A kept access token is used until this long before it expires (a call made with it must still arrive
+# in time), and refreshed from the start of the last half of its life or its last 20 minutes, whichever
+# is shorter: the SDK's own "stale" window (`oauth.Refreshable`). A refresh that fails in that window for
+# the endpoint's own trouble keeps the token, and is tried again after `REFRESH_RETRY`.
+EXPIRY_MARGIN = datetime.timedelta(seconds=40)
+MAX_STALE = datetime.timedelta(minutes=20)
+REFRESH_RETRY = datetime.timedelta(minutes=1)
+
+
 @dataclasses.dataclass
 class _ClientCredentials(oauth.ClientCredentials):
-    """The SDK's client-credentials token source (it keeps the token and decides when to fetch the next)
-    with its one request sent through our transport: the SDK's own (`oauth.retrieve_token`) posts with
-    no timeout, so a token endpoint that took the connection and never answered held the call, and the
-    collector's one thread, past any deadline. Here the request's timeout is cut to the time left before
-    the call's deadline (`_DeadlineHttpAdapter`), and an answer is told apart: the secret refused
-    (`OAuthClientRefused`) or the endpoint failing (`OAuthTokenUnavailable`)."""
+    """The SDK's client-credentials token source (it keeps the token) with its one request sent through
+    the calling gateway's transport: the SDK's own (`oauth.retrieve_token`) posts with no timeout, so a
+    token endpoint that took the connection and never answered held the call, and the collector's one
+    thread, past any deadline. Here the request goes through the caller's session (`through`), whose
+    adapter cuts its timeout to the time left before that caller's deadline (`_DeadlineHttpAdapter`), and
+    an answer is told apart: the secret refused (`OAuthClientRefused`) or the endpoint failing
+    (`OAuthTokenUnavailable`).
 
-    session: requests.Session | None = None
+    One source serves every gateway on its workspace (`m2m_tokens.TOKEN_SOURCES`), from any thread, so
+    the session is the calling thread's, not the source's."""
+
     http_timeout_s: float = 30.0
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._via = threading.local()
+        self._refresh_after: datetime.datetime | None = None
+
+    @contextlib.contextmanager
+    def through(self, session: requests.Session) -> Iterator[None]:
+        """Within the block, this thread's token requests are sent with ``session``."""
+        self._via.session = session
+        try:
+            yield
+        finally:
+            self._via.session = None
+
+    def token(self) -> oauth.Token:
+        """The kept token while it is fresh; a new one when it is stale (keeping the old one if the
+        endpoint fails meanwhile) or expired. Under the source's lock: one fetch for all threads."""
+        with self._lock:
+            now = datetime.datetime.now()
+            held: oauth.Token = self._token
+            if held.access_token and held.expiry and now < held.expiry - EXPIRY_MARGIN:
+                if self._refresh_after is None or now < self._refresh_after:
+                    return held
+                try:
+                    fresh = self.refresh()
+                except OSError as err:  # OAuthTokenUnavailable, no connection, no answer in time
+                    # The token still works for a while: the endpoint briefly down costs no call.
+                    log.warning("OAuth token refresh at %s failed (%s); the current token is kept until it "
+                                "expires at %s", self.token_url, err, held.expiry)
+                    self._refresh_after = now + REFRESH_RETRY
+                    return held
+            else:
+                fresh = self.refresh()
+            self._token = fresh
+            life = (fresh.expiry - now) if fresh.expiry else datetime.timedelta(0)
+            self._refresh_after = (fresh.expiry - min(life / 2, MAX_STALE)) if fresh.expiry else None
+            return fresh
+
     def refresh(self) -> oauth.Token:
-        assert self.session is not None
+        session = getattr(self._via, "session", None)
+        assert session is not None, "a token request is sent through its caller's session (`through`)"
         params = {"grant_type": "client_credentials", "scope": self.scopes or M2M_SCOPE}
-        response = self.session.post(self.token_url, data=params, timeout=self.http_timeout_s,
-                                     auth=requests.auth.HTTPBasicAuth(self.client_id, self.client_secret))
+        response = session.post(self.token_url, data=params, timeout=self.http_timeout_s,
+                                auth=requests.auth.HTTPBasicAuth(self.client_id, self.client_secret))
         try:
             body = response.json()
         except ValueError:
@@ -180,6 +235,11 @@ class _ClientCredentials(oauth.ClientCredentials):
                            expiry=datetime.datetime.now() + datetime.timedelta(seconds=expires_in))
 
 
+class OAuthDiscoveryFailed(Exception):  # noqa: N818 (the gateway turns it into DatabricksRequestInvalid)
+    """The host's OIDC discovery document (`OIDC_DISCOVERY_PATH`) is not there: a 4xx, as from a host
+    that is not a workspace (the account console). Not the secret's fault, and no retry will find it."""
+
+
 class _M2MCredentials:
     """The SDK's OAuth machine-to-machine credentials, set up at the first call instead of when the
     client is built.
@@ -187,50 +247,76 @@ class _M2MCredentials:
     The SDK's own ``oauth-m2m`` strategy reads the OIDC discovery document inside
     ``Config.__init__``, with a client of its own (a 300 s retry budget, real sleeps): building a
     gateway on a host that does not answer would block for minutes, as the host-metadata probe
-    did (`_PatConfig`). Here the discovery is the first call's, on its deadline and our clock. The
-    token source is the SDK's `oauth.ClientCredentials` (client_credentials grant, scope all-apis,
-    id and secret in HTTP Basic auth): it keeps the token and fetches a new one before it expires;
-    only its request goes through our transport (`_ClientCredentials`)."""
+    did (`_PatConfig`). Here the discovery is the first call's, on its deadline and our clock, and
+    only when the process has no token source for this workspace, principal and secret yet: the
+    source (`_ClientCredentials`, client_credentials grant, scope all-apis, id and secret in HTTP
+    Basic auth) is kept for the process (`m2m_tokens.TOKEN_SOURCES`), since a gateway is built for
+    each poll and each command and the token lives about an hour."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, workspace: str) -> None:
         self._cfg = cfg
+        self._key = source_key(workspace, cfg.host, cfg.client_id, cfg.client_secret)
         self._lock = threading.Lock()
-        self._source: oauth.ClientCredentials | None = None
+        self._source: _ClientCredentials | None = None
+        # This gateway's transport for the token requests (its deadline: `_DeadlineHttpAdapter`).
+        self._session = requests.Session()
+        self._session.mount("https://", cfg.http_adapter)
+        self._session.mount("http://", cfg.http_adapter)
 
-    def _token_source(self) -> oauth.ClientCredentials:
+    def _discover(self) -> str:
+        """The token endpoint the host's OIDC discovery document names."""
+        from databricks.sdk import errors as sdk_errors
+
+        cfg = self._cfg
+        client = _BaseClient(retry_timeout_seconds=cfg.retry_timeout_seconds,
+                             http_timeout_seconds=cfg.http_timeout_seconds,
+                             http_adapter=cfg.http_adapter, clock=cfg.clock)
+        try:
+            return oauth.get_endpoints_from_url(cfg.discovery_url, client=client).token_endpoint
+        except sdk_errors.NotFound as err:
+            # Without this, a host that is not a workspace read as the failing call's own 404 ("GET
+            # /api/2.2/jobs/list: ..."), though no call was made.
+            raise OAuthDiscoveryFailed(f"{cfg.discovery_url} answered 404: is {cfg.host.rstrip('/')} a workspace "
+                                       "URL (not the account console)?") from err
+
+    def _token_source(self) -> _ClientCredentials:
         with self._lock:
             if self._source is None:
-                cfg = self._cfg
-                client = _BaseClient(retry_timeout_seconds=cfg.retry_timeout_seconds,
-                                     http_timeout_seconds=cfg.http_timeout_seconds,
-                                     http_adapter=cfg.http_adapter, clock=cfg.clock)
-                endpoints = oauth.get_endpoints_from_url(cfg.discovery_url, client=client)
-                session = requests.Session()
-                session.mount("https://", cfg.http_adapter)
-                session.mount("http://", cfg.http_adapter)
-                self._source = _ClientCredentials(
-                    client_id=cfg.client_id, client_secret=cfg.client_secret, token_url=endpoints.token_endpoint,
-                    scopes=M2M_SCOPE, use_header=True, disable_async=True, session=session,
-                    http_timeout_s=cfg.http_timeout_seconds)
+                source = TOKEN_SOURCES.get(self._key)
+                if source is None:
+                    cfg = self._cfg
+                    source = TOKEN_SOURCES.put(self._key, _ClientCredentials(
+                        client_id=cfg.client_id, client_secret=cfg.client_secret, token_url=self._discover(),
+                        scopes=M2M_SCOPE, use_header=True, disable_async=True,
+                        http_timeout_s=cfg.http_timeout_seconds))
+                self._source = source
             return self._source
 
     def __call__(self) -> dict[str, str]:
-        token = self._token_source().token()
+        source = self._token_source()
+        with source.through(self._session):
+            token = source.token()
         return {"Authorization": f"{token.token_type} {token.access_token}"}
 
 
 class _M2MConfig(_PatConfig):
     """`_PatConfig` authenticating as a service principal (OAuth M2M), discovery deferred: `_M2MCredentials`."""
 
+    def __init__(self, *, workspace: str = "", **kwargs: Any) -> None:
+        # Before Config.__init__, which calls `init_auth`.
+        self._workspace = workspace
+        super().__init__(**kwargs)
+
     def init_auth(self) -> None:
-        self._header_factory = _M2MCredentials(self)
+        self._header_factory = _M2MCredentials(self, self._workspace)
         self.auth_type = "oauth-m2m"
 
 
 def workspace_client(*, host: str, token: str, retry_timeout_s: int, http_timeout_s: float,
-                     clock: Clock, client_id: str = "") -> WorkspaceClient:
+                     clock: Clock, client_id: str = "", workspace: str = "") -> WorkspaceClient:
     """A client whose retries wait on ``clock`` (building it makes no call): authenticated with a PAT
-    (``token``), or with ``client_id`` as a service principal whose OAuth client secret ``token`` is.
+    (``token``), or with ``client_id`` as a service principal whose OAuth client secret ``token`` is
+    (its token source kept for ``workspace``: `m2m_tokens`).
 
     Its ``config.clock`` is a `_SdkClockAdapter`: the gateway sets each call's deadline there, which
     bounds both the SDK's waits and each request's HTTP timeout."""
@@ -241,7 +327,7 @@ def workspace_client(*, host: str, token: str, retry_timeout_s: int, http_timeou
     if client_id:
         # The workspace's own authorization server, named rather than found by the host-metadata probe
         # `_PatConfig` turns off.
-        sdk_config: Config = _M2MConfig(auth_type="oauth-m2m", client_id=client_id, client_secret=token,
+        sdk_config: Config = _M2MConfig(workspace=workspace, auth_type="oauth-m2m", client_id=client_id, client_secret=token,
                                          discovery_url=host.rstrip("/") + OIDC_DISCOVERY_PATH, **common)
     else:
         sdk_config = _PatConfig(token=token, auth_type="pat", **common)

@@ -86,6 +86,9 @@ class GatewayConfig:
     # A service principal's OAuth client id (OAuth machine-to-machine: the SDK trades it and the secret
     # in ``token`` for short-lived access tokens, and fetches a new one before each expires); "": a PAT.
     client_id: str = ""
+    # The workspace's name: its service principal's token source is kept for it, shared by every gateway
+    # on it in this process (`server.databricks.m2m_tokens`); "": a check before the workspace is stored.
+    workspace: str = ""
 
 
 class Transport:
@@ -97,6 +100,7 @@ class Transport:
         self._cfg = config
         self._clock = clock
         self._client = workspace_client(host=config.host, token=config.token, client_id=config.client_id,
+                                        workspace=config.workspace,
                                         retry_timeout_s=config.retry_timeout_s,
                                         http_timeout_s=config.http_timeout_s, clock=clock)
         # The HTTP status of this thread's last answer. The SDK keeps none on an error it has no
@@ -129,7 +133,12 @@ class Transport:
         neither a long Retry-After nor a host that never answers holds the caller past its budget."""
         from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
 
-        from server.databricks.client import OAuthClientRefused, OAuthTokenUnavailable, RetryWaitPastDeadline
+        from server.databricks.client import (
+            OAuthClientRefused,
+            OAuthDiscoveryFailed,
+            OAuthTokenUnavailable,
+            RetryWaitPastDeadline,
+        )
 
         raw = {"data": data, "headers": {"Content-Type": "application/octet-stream"}} if data is not None else {}
         started = self._clock.monotonic()
@@ -176,6 +185,10 @@ class Transport:
                         f"the workspace's OAuth token endpoint refused service principal {self._cfg.client_id} "
                         f"(invalid client id or client secret, or the secret expired or was deleted): "
                         f"{_cut(self._scrubbed(str(err)))}") from err
+                except OAuthDiscoveryFailed as err:
+                    # No token can be fetched at this host (not a workspace): its settings' fault, not the
+                    # call's, so the message is the discovery's, not "GET /api/...: not found".
+                    raise DatabricksRequestInvalid(str(err)) from err
                 except OAuthTokenUnavailable as err:
                     # The token endpoint failing is the workspace's trouble (as a 5xx is), not the secret's.
                     raise DatabricksUnavailable(f"{method} {path}: {_cut(self._cfg.host)}: {err}") from err

@@ -89,7 +89,9 @@ def gateway_for(store: Store, secrets: SecretBox, workspace: Workspace | str,
     ws = store.workspaces.get(workspace) if isinstance(workspace, str) else workspace
     held = store.workspaces.secrets(ws.name)
     # A PAT, or the service principal's OAuth client secret (the SDK fetches its access tokens).
-    config = GatewayConfig(host=ws.host, token=secrets.decrypt(held.token_encrypted), client_id=held.client_id)
+    # Named, so that every gateway on the workspace shares its service principal's one access token.
+    config = GatewayConfig(host=ws.host, token=secrets.decrypt(held.token_encrypted), client_id=held.client_id,
+                           workspace=ws.name)
     if retry_timeout_s is not None:
         config = dataclasses.replace(config, retry_timeout_s=retry_timeout_s)
     return _integration.gateway_factory(config, _integration.clock)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from server.databricks import DatabricksGateway
+from server.databricks.m2m_tokens import forget_workspace
 from server.domain import Project, Workspace
 from server.errors import FailedPrecondition, InvalidArgument
 from server.onboard import PROJECT_TAG
@@ -117,6 +118,8 @@ def remove_workspace(store: Store, name: str) -> list[str]:
         raise FailedPrecondition(
             f"workspace {name!r} not removed: it has {len(attached)} attached project(s) ({shown}); "
             f"`trimtab project detach <project>` puts each job back as it was, then remove the workspace")
+    # Its service principal's access token goes with it (a workspace added again under the name fetches its own).
+    forget_workspace(name)
     log.info("workspace %s removed (%d detached/orphaned project(s) kept)", name, len(kept))
     return kept
 

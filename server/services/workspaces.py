@@ -201,7 +201,8 @@ def check_reaches(name: str, host: str, token: str, verb: str, *, client_id: str
     ``token`` is that service principal's OAuth client secret: the call first fetches an access token
     with it, so a wrong id or secret is refused here."""
     gateway = _integration.gateway_factory(
-        GatewayConfig(host=host, token=token, retry_timeout_s=ADD_CHECK_TIMEOUT_S, client_id=client_id),
+        GatewayConfig(host=host, token=token, retry_timeout_s=ADD_CHECK_TIMEOUT_S, client_id=client_id,
+                      workspace=name),
         _integration.clock)
     try:
         gateway.check_token()
