@@ -21,7 +21,13 @@ import pytest
 
 from sandbox.workspace import RunningWorkspace
 from server.clock import SystemClock
-from server.databricks import DatabricksGateway, DatabricksUnavailable, GatewayConfig, WorkspaceAuthError
+from server.databricks import (
+    DatabricksGateway,
+    DatabricksRequestInvalid,
+    DatabricksUnavailable,
+    GatewayConfig,
+    WorkspaceAuthError,
+)
 
 
 def _status_of(emulator: RunningWorkspace, token: str) -> int:
@@ -151,3 +157,38 @@ def test_a_failing_token_endpoint_is_the_workspace_unavailable_not_the_secret_re
                                 clock=SystemClock())
     with pytest.raises(DatabricksUnavailable, match="OAuth token endpoint answered HTTP 503"):
         gateway.check_token()
+
+
+class _NotAWorkspace(http.server.BaseHTTPRequestHandler):
+    """A host that answers 404 everywhere, as the account console does for a workspace's paths."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        data = b'{"error_code":"ENDPOINT_NOT_FOUND","message":"No API found"}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+
+def test_a_host_without_oidc_discovery_is_said_to_be_no_workspace_not_the_calls_404() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotAWorkspace)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        gateway = DatabricksGateway(GatewayConfig(host, "dose" + "0" * 32, client_id="sp-1", retry_timeout_s=2),
+                                    clock=SystemClock())
+        # Before: "GET /api/2.2/jobs/list: No API found", a call that was never made.
+        with pytest.raises(DatabricksRequestInvalid) as raised:
+            gateway.check_token()
+        assert raised.value.message == (f"{host}/oidc/.well-known/oauth-authorization-server answered 404: is {host} "
+                                        "a workspace URL (not the account console)?")
+    finally:
+        server.shutdown()
+        server.server_close()
