@@ -17,6 +17,7 @@ from server.databricks.errors import (
     DatabricksRejected,
     WorkspaceAuthError,
 )
+from server.render.workspace_text import M2M_NO_PERMISSION
 
 if TYPE_CHECKING:
     # At run time each function below that needs the SDK's error classes imports them itself:
@@ -79,11 +80,17 @@ def _translate(method: str, path: str, err: Exception, status: int | None = None
         text += f" (HTTP {status})"
         if 400 <= status < 500 and status not in _TRANSIENT_4XX:
             return DatabricksRejected(text)
+    if m2m and isinstance(err, sdk_errors.PermissionDenied):
+        # 403: the access token was accepted, so the secret works; the principal may not use the workspace
+        # or make this call. A new secret would not help (a PAT's 403 and 401 read alike: either way the
+        # remedy is another token).
+        return WorkspaceAuthError(f"the workspace refused the call: the service principal {M2M_NO_PERMISSION} "
+                                  f"(not added to the workspace, no Workspace access entitlement, or no permission "
+                                  f"on what the call reaches): {_message(err)}")
     if isinstance(err, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
         if m2m:
             return WorkspaceAuthError(f"the workspace refused the service principal's OAuth access token (the "
-                                      f"principal removed from the workspace, disabled or without permission): "
-                                      f"{_message(err)}")
+                                      f"principal removed from the workspace or disabled): {_message(err)}")
         return WorkspaceAuthError(f"the workspace refused the token (revoked, expired or without "
                                   f"permission): {_message(err)}")
     if isinstance(err, sdk_errors.NotFound):

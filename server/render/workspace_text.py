@@ -27,6 +27,16 @@ M2M_ERROR_HINT = ("collection is stopped until the service principal's client se
                   "workspace): `trimtab workspace add {name} --host URL --client-id ID --client-secret-env VAR --replace`")
 
 
+# What a service principal's 403 says (`server.databricks.translate`): authenticated, so its secret
+# works, but it may not use the workspace or make the call. Matched in the status's last error, which is
+# all `status_hint` has, to name the remedy: access granted, not a new secret.
+M2M_NO_PERMISSION = "is authenticated but lacks access to the workspace or a permission"
+M2M_FORBIDDEN_HINT = ("collection is stopped until the service principal is given access: a workspace admin adds it to "
+                      "the workspace (with the Workspace access entitlement) or grants the permission the error names; "
+                      "its client secret works, so then `trimtab workspace add {name} --host URL --client-id ID "
+                      "--client-secret-env VAR --replace` with the same secret resumes collection")
+
+
 def status_hint(status: str, last_error: str, name: str, client_id: str = "") -> str | None:
     """What a person can do about a workspace in ``status`` (`STATUS_HINTS`), or None; in a service
     principal's words when the workspace authenticates as one (``client_id``). A token the
@@ -39,7 +49,8 @@ def status_hint(status: str, last_error: str, name: str, client_id: str = "") ->
         return None
     if client_id:
         if status == "error":
-            return M2M_ERROR_HINT.format(name=name)
+            forbidden = M2M_NO_PERMISSION in (last_error or "")
+            return (M2M_FORBIDDEN_HINT if forbidden else M2M_ERROR_HINT).format(name=name)
         hint = hint.replace("--token-env VAR", "--client-id ID --client-secret-env VAR")
     return hint.format(name=name)
 
