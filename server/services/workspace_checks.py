@@ -168,6 +168,22 @@ OAUTH_ACCESS_TOKEN = ("this is an OAuth access token (a JWT), which expires in a
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
+# What a refused PAT that looks like a service principal's OAuth secret adds: Databricks' OAuth secrets
+# start with "dose", its PATs with "dapi". Said after the refusal, not instead of the call: a prefix is
+# a likely mix-up, not proof.
+OAUTH_SECRET_PREFIX = "dose"
+OAUTH_SECRET_AS_TOKEN = ("this looks like a service principal's OAuth secret: use --client-id ID "
+                         "--client-secret-env VAR")
+
+
+def refused_token_hint(token: str, client_id: str) -> str:
+    """"" or, for a refused PAT (no ``client_id``) that looks like an OAuth secret, what to use instead
+    (`OAUTH_SECRET_AS_TOKEN`), as a sentence to append to the refusal."""
+    if client_id or not token.strip().startswith(OAUTH_SECRET_PREFIX):
+        return ""
+    return f"; {OAUTH_SECRET_AS_TOKEN}"
+
+
 def is_jwt(token: str) -> bool:
     """Whether ``token`` is a JSON Web Token (an OAuth access token), not a personal access token."""
     return _JWT.fullmatch(token.strip()) is not None

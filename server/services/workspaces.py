@@ -69,6 +69,7 @@ from server.services.workspace_checks import (
     normal_host,
     pricing_catalog,
     refuse_host_taken,
+    refused_token_hint,
     same_host,
 )
 from server.store import Store
@@ -207,7 +208,8 @@ def check_reaches(name: str, host: str, token: str, verb: str, *, client_id: str
     try:
         gateway.check_token()
     except WorkspaceAuthError as err:
-        raise FailedPrecondition(f"workspace {name!r} not {verb}: {err.message}") from err
+        raise FailedPrecondition(f"workspace {name!r} not {verb}: {err.message}"
+                                 f"{refused_token_hint(token, client_id)}") from err
     except DatabricksUnavailable as err:
         # The gateway's message names the host when it says why (no connection, rate limited, no answer);
         # a 5xx past the deadline does not. Neither is "cannot reach" unless the gateway says so.

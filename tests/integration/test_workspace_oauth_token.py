@@ -37,3 +37,19 @@ def test_an_oauth_access_token_is_refused_by_add_and_set(trimtab: Trimtab, store
                            "--token-env", "TT_OAUTH")
     assert code == 2 and "OAuth access token" in err, err
     assert store.workspaces.get("prod").host == emulator.host
+
+
+def test_an_oauth_secret_given_as_a_token_is_refused_with_the_way_to_give_it(
+        trimtab: Trimtab, store: Store, emulator: RunningWorkspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, secret = emulator.add_service_principal()
+    monkeypatch.setenv("TT_SP_SECRET", secret)
+    code, _, err = trimtab("workspace", "add", "prod", "--host", emulator.host, "--token-env", "TT_SP_SECRET",
+                           "--cloud", "aws")
+    assert code == 1 and "refused the token" in err, err
+    assert "this looks like a service principal's OAuth secret: use --client-id ID --client-secret-env VAR" in err
+    assert secret not in err and store.workspaces.list() == []
+    # A refused token that does not look like one gets no such hint.
+    monkeypatch.setenv("TT_BAD_PAT", "dapi" + "0" * 32)
+    code, _, err = trimtab("workspace", "add", "prod", "--host", emulator.host, "--token-env", "TT_BAD_PAT",
+                           "--cloud", "aws")
+    assert code == 1 and "refused the token" in err and "OAuth secret" not in err, err
