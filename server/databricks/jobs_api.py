@@ -185,9 +185,9 @@ class JobsApi(Transport):
         except WorkspaceAuthError as err:
             if isinstance(err.__cause__, sdk_errors.PermissionDenied):
                 self.check_token()  # raises WorkspaceAuthError when the token itself is refused
-                raise DatabricksPermissionDenied(
+                raise DatabricksPermissionDenied(self._principal_words(
                     f"the token's principal cannot read cluster policy {policy_id} (CAN_USE on it, or workspace "
-                    f"admin): {_message(err.__cause__)}") from err.__cause__
+                    f"admin): {_message(err.__cause__)}")) from err.__cause__
             raise
 
     def get_instance_pool(self, pool_id: str) -> dict[str, Any]:

@@ -82,9 +82,9 @@ class StorageApi(Transport):
             if isinstance(err.__cause__, sdk_errors.PermissionDenied):
                 # One cheap call tells a revoked token (raises here) from a missing permission.
                 self.check_token()
-                raise DatabricksPermissionDenied(
+                raise DatabricksPermissionDenied(self._principal_words(
                     f"Trimtab's token may not {doing} the secret scope {scope!r} (it needs {needs} on the scope; "
-                    f"a scope manager can grant it with secrets/acls/put): {_message(err.__cause__)}"
+                    f"a scope manager can grant it with secrets/acls/put): {_message(err.__cause__)}")
                 ) from err.__cause__
             raise
 

@@ -283,6 +283,14 @@ class Transport:
         """One real, cheap call; raises WorkspaceAuthError when the token is refused."""
         self._do("GET", f"{JOBS}/list", query={"limit": 1})
 
+    def _principal_words(self, text: str) -> str:
+        """``text`` naming who lacks a permission as the workspace authenticates: a service principal
+        (OAuth M2M) has no token of Trimtab's, and "the token's principal" sent its user looking for one."""
+        if not self._cfg.client_id:
+            return text
+        return text.replace("the token's principal", "the service principal").replace(
+            "Trimtab's token", "Trimtab's service principal")
+
     def _resource_call(self, lacking: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """A call on one resource (a job, a run, a cluster) whose 403 may be that resource's alone:
         then :class:`DatabricksPermissionDenied` saying ``lacking``, which leaves the workspace's status
@@ -296,7 +304,8 @@ class Transport:
         except WorkspaceAuthError as err:
             if isinstance(err.__cause__, sdk_errors.PermissionDenied):
                 self.check_token()  # raises WorkspaceAuthError when the token itself is refused
-                raise DatabricksPermissionDenied(f"{lacking}: {_message(err.__cause__)}") from err.__cause__
+                raise DatabricksPermissionDenied(
+                    f"{self._principal_words(lacking)}: {_message(err.__cause__)}") from err.__cause__
             raise
 
     # ------------------------------------------------------------ helpers

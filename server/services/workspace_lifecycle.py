@@ -67,7 +67,12 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str,
     ws = store.workspaces.get(name)
     host = workspaces.check_host(host)
     if workspaces.same_host(host, ws.host):
-        raise InvalidArgument(f"host: workspace {name!r} is at {host} already")
+        # With a token or a secret, the person likely means to switch how it authenticates (or rotate):
+        # `add --replace` is the way, and checks what it is given.
+        switch = (f": to change how it authenticates or rotate its secret, use `trimtab workspace add {name} --host "
+                  f"{ws.host} --token-env VAR --replace` (a PAT) or `... --client-id ID --client-secret-env VAR "
+                  "--replace` (a service principal)") if token.strip() or client_id else ""
+        raise InvalidArgument(f"host: workspace {name!r} is at {host} already{switch}")
     # Two names on one host would share its agents' token secret: the second's import takes the first's agents.
     workspaces.refuse_host_taken(store, name, host)
     token = token.strip()
@@ -84,27 +89,28 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str,
         workspaces.check_client_id(client_id)
     gateway = workspaces.check_reaches(name, host, token, "re-pointed", client_id=client_id)
     attached = [p for p in store.projects.list(name) if not (p.detached or p.orphaned)]
-    checked = _identity(gateway, name, host, attached)
+    checked = _identity(gateway, name, host, attached, "the service principal" if client_id else "the token")
     # Cloud credentials kept; the way of authenticating is the one given.
     updated = store.workspaces.set_host(name, host, secrets.encrypt(token), mask(token), client_id=client_id)
     log.info("workspace %s: host %s -> %s (%s)", name, ws.host, host, checked)
     return updated, f"host {ws.host} -> {host}; checked: {checked}"
 
 
-def _identity(gateway: DatabricksGateway, name: str, host: str, attached: list[Project]) -> str:
-    """What shows ``host`` is workspace ``name``; `FailedPrecondition` when its jobs say it is another."""
+def _identity(gateway: DatabricksGateway, name: str, host: str, attached: list[Project], who: str) -> str:
+    """What shows ``host`` is workspace ``name``; `FailedPrecondition` when its jobs say it is another.
+    ``who``: what was accepted, as the workspace authenticates ("the token", "the service principal")."""
     if not attached:
-        return (f"the token is accepted at {host}; workspace {name} has no attached project, so "
+        return (f"{who} is accepted at {host}; workspace {name} has no attached project, so "
                 "nothing tells whether it is the same Databricks workspace")
     check = check_tags(gateway, attached, MAX_JOBS_CHECKED)
     matched, missed = [p.name for p in check.matched], check.missed
     if not matched:
         raise FailedPrecondition(
-            f"workspace {name!r} not re-pointed: {host} accepts the token but answers as another Databricks "
+            f"workspace {name!r} not re-pointed: {host} accepts {who} but answers as another Databricks "
             f"workspace ({'; '.join(missed[:3])}). Another workspace is added under its own name "
             "(`trimtab workspace add`)")
     found = f"{len(matched)} of {check.checked} attached project(s) checked"
-    return (f"the token is accepted at {host}, and its jobs carry the {PROJECT_TAG} tags of "
+    return (f"{who} is accepted at {host}, and its jobs carry the {PROJECT_TAG} tags of "
             f"{found} ({', '.join(matched[:3])}{', ...' if len(matched) > 3 else ''})")
 
 

@@ -11,8 +11,11 @@ from collections.abc import Callable
 import pytest
 
 from sandbox.workspace import RunningWorkspace
+from server.databricks import DatabricksGateway
+from server.domain import ClusterConfig, Recommendation
 from server.render.workspace_text import status_hint
 from server.store import Store
+from tests.integration.conftest import NOOP_INIT
 
 
 def test_a_403_asks_for_the_principals_access_not_a_new_secret(
@@ -46,3 +49,23 @@ def test_a_refused_secret_or_access_token_still_names_the_secret() -> None:
     assert "make a new one" in (status_hint("error", unauthenticated, "sbx", client_id="sp-1") or "")
     # A PAT's hint is the token's, 401 or 403 alike.
     assert "until the token is replaced" in (status_hint("error", "refused", "sbx") or "")
+
+
+def test_apply_without_can_manage_names_the_service_principal_not_a_token(
+        trimtab: Callable[..., tuple[int, str, str]], store: Store, emulator: RunningWorkspace,
+        gateway: DatabricksGateway, job_ids: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    client_id, secret = emulator.add_service_principal()
+    monkeypatch.setenv("TT_SP_SECRET", secret)
+    code, _, err = trimtab("workspace", "add", "sbx", "--host", emulator.host, "--client-id", client_id,
+                           "--client-secret-env", "TT_SP_SECRET", "--cloud", "aws", "--region", "us-east-1")
+    assert code == 0, err
+    code, _, err = trimtab("workspace", "import", "sbx", "--job", str(job_ids[0]))
+    assert code == 0, err
+    (project,) = store.projects.list()
+    store.recommendations.add(Recommendation(project_id=int(project.id or 0), reason="fewer, larger nodes",
+                                             config=ClusterConfig(node_type_id="m5d.2xlarge", num_workers=2)))
+    emulator.set_job_manage(project.job_id, False)
+    code, _, err = trimtab("recommendation", "apply", project.name)
+    assert code == 1 and f"the service principal needs CAN_MANAGE on job {project.job_id}" in err, err
+    assert "token" not in err.lower().replace("access token", ""), err

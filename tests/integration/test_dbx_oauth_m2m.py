@@ -135,6 +135,13 @@ def test_a_service_principal_workspace_is_re_pointed_with_its_secret_given_again
     code, out, err = trimtab("workspace", "set", "sbx", "--host", moved, "--client-id", client_id,
                              "--client-secret-env", "TT_SP_SECRET")
     assert code == 0 and f"host {emulator.host} -> {moved}" in err, err
+    # Said of what the workspace authenticates as: it holds no token.
+    assert f"checked: the service principal is accepted at {moved}" in err and "the token" not in err, err
     assert (store.workspaces.get("sbx").host, store.workspaces.get("sbx").client_id) == (moved, client_id)
+    # The same host with a PAT: switching how it authenticates is `add --replace`, which the refusal names.
+    monkeypatch.setenv("TT_PAT", emulator.token)
+    code, _, err = trimtab("workspace", "set", "sbx", "--host", moved, "--token-env", "TT_PAT")
+    assert code == 2 and f"workspace 'sbx' is at {moved} already" in err, err
+    assert f"`trimtab workspace add sbx --host {moved} --token-env VAR --replace`" in err, err
     code, _, err = trimtab("workspace", "set", "sbx", "--client-id", client_id, "--client-secret-env", "TT_SP_SECRET")
     assert code == 2 and "go with --host" in err
