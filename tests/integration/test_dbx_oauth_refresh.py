@@ -8,6 +8,7 @@ clock of ours reaches: the tokens here last seconds, and the test waits them out
 
 from __future__ import annotations
 
+import datetime
 import http.server
 import json
 import socket
@@ -28,6 +29,7 @@ from server.databricks import (
     GatewayConfig,
     WorkspaceAuthError,
 )
+from server.databricks.m2m_tokens import TOKEN_SOURCES, source_key
 
 
 def _status_of(emulator: RunningWorkspace, token: str) -> int:
@@ -101,7 +103,13 @@ class _Discovery(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._json(self.server.token_status, {"error": "temporarily_unavailable"})  # type: ignore[attr-defined]
+        server = self.server
+        server.token_posts = getattr(server, "token_posts", 0) + 1  # type: ignore[attr-defined]
+        if server.token_status == 200:  # type: ignore[attr-defined]
+            self._json(200, {"access_token": f"at-{server.token_posts}", "token_type": "Bearer",  # type: ignore[attr-defined]
+                             "expires_in": 3600})
+            return
+        self._json(server.token_status, {"error": "temporarily_unavailable"})  # type: ignore[attr-defined]
 
     def _json(self, status: int, body: dict[str, object]) -> None:
         data = json.dumps(body).encode()
@@ -192,3 +200,32 @@ def test_a_host_without_oidc_discovery_is_said_to_be_no_workspace_not_the_calls_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_token_endpoint_briefly_down_while_the_token_lasts_costs_no_call(
+        discovery: http.server.ThreadingHTTPServer) -> None:
+    """The kept token is refreshed in the last part of its life; a refresh that fails then for the
+    endpoint's own trouble keeps the token (as the SDK's own token source does), and is not tried again
+    on every call. Its GET answers (the discovery document) stand for the workspace's API."""
+    host = f"http://127.0.0.1:{discovery.server_address[1]}"
+    discovery.token_endpoint = f"{host}/oidc/v1/token"  # type: ignore[attr-defined]
+    discovery.token_status = 200  # type: ignore[attr-defined]
+    config = GatewayConfig(host, "dose" + "1" * 32, client_id="sp-1", retry_timeout_s=2, workspace="briefly-down")
+    DatabricksGateway(config, clock=SystemClock()).check_token()
+    DatabricksGateway(config, clock=SystemClock()).check_token()
+    assert discovery.token_posts == 1  # type: ignore[attr-defined]
+
+    # The token reaches its stale window (in 40 min on a real one-hour token), and the endpoint is down.
+    source = TOKEN_SOURCES.get(source_key("briefly-down", host, "sp-1", config.token))
+    source._refresh_after = datetime.datetime.now() - datetime.timedelta(seconds=1)
+    discovery.token_status = 503  # type: ignore[attr-defined]
+    DatabricksGateway(config, clock=SystemClock()).check_token()  # the kept token still serves
+    DatabricksGateway(config, clock=SystemClock()).check_token()  # and the refresh waits a while
+    assert discovery.token_posts == 2  # type: ignore[attr-defined]
+
+    # The endpoint back, the next refresh takes a new token.
+    discovery.token_status = 200  # type: ignore[attr-defined]
+    source._refresh_after = datetime.datetime.now() - datetime.timedelta(seconds=1)
+    DatabricksGateway(config, clock=SystemClock()).check_token()
+    assert discovery.token_posts == 3 and source.token().access_token == "at-3"  # type: ignore[attr-defined]
+    TOKEN_SOURCES.forget_workspace("briefly-down")
