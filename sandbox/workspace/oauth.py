@@ -85,6 +85,15 @@ class OAuthIssuer:
             self._store.save()
         return secret
 
+    def revoke_tokens(self, client_id: str) -> int:
+        """Revoke every access token issued to ``client_id`` (as disabling the principal and enabling it
+        again does): its secret still works. How many were revoked."""
+        with self._lock:
+            gone = [t for t, (who, _) in self._issued.items() if who == client_id]
+            for token in gone:
+                del self._issued[token]
+        return len(gone)
+
     def token_reply(self, authorization: str | None, raw: bytes) -> OAuthReply:
         """The token endpoint: a client_credentials grant answered with an access token, or the error."""
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))

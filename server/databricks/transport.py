@@ -34,6 +34,7 @@ from server.databricks.errors import (
     DatabricksUnavailable,
     WorkspaceAuthError,
 )
+from server.databricks.m2m_tokens import forget_workspace
 from server.databricks.paths import JOBS
 from server.databricks.translate import (
     _CONNECTION_REPR,
@@ -177,6 +178,13 @@ class Transport:
                         raise DatabricksServerError(
                             f"{method} {path}: {_message(err)} (HTTP {status or '?'}, still failing after "
                             f"{budget_5xx}s of retries)") from err
+                    if self._cfg.client_id and isinstance(err, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
+                        # A kept access token the workspace no longer takes before it expires (the
+                        # principal disabled, then enabled again; Databricks answers 403 "Invalid access
+                        # token" as often as 401): without this every gateway of the process reused it,
+                        # refused, until its expiry (up to an hour). The next use fetches a new one, which
+                        # a working secret gets; a 403 for want of a permission costs one token request.
+                        forget_workspace(self._cfg.workspace)
                     raise _translate(method, path, err, status, m2m=bool(self._cfg.client_id)) from err
                 except OAuthClientRefused as err:
                     # The token endpoint refused the client id and secret: no call can be made until a

@@ -78,3 +78,23 @@ def test_polls_and_commands_share_one_access_token_until_the_secret_changes(
     assert len(oauth.issued) == 2
     # One source per workspace: the old secret's was dropped when the new one's was kept.
     assert sum(1 for key in TOKEN_SOURCES._sources if key[0] == "sbx") == 1
+
+
+def test_a_kept_token_the_workspace_no_longer_takes_is_dropped_and_fetched_anew(
+        store: Store, server_key: str, emulator: RunningWorkspace) -> None:
+    """A kept access token refused before it expires (the principal disabled, then enabled again) was
+    reused by every gateway of the process, each refused, until its expiry (up to an hour); the next
+    use now fetches a new one, which the working secret gets."""
+    from server.databricks.errors import WorkspaceAuthError
+
+    client_id, secret = emulator.add_service_principal()
+    box = SecretBox(server_key)
+    workspaces.add_workspace(store, box, "sbx", emulator.host, secret, "aws", client_id=client_id)
+    oauth = emulator.workspace.oauth
+    workspaces.gateway_for(store, box, "sbx").check_token()
+    fetched = len(oauth.issued)
+    assert oauth.revoke_tokens(client_id) >= 1
+    with pytest.raises(WorkspaceAuthError):
+        workspaces.gateway_for(store, box, "sbx").check_token()
+    workspaces.gateway_for(store, box, "sbx").check_token()  # a new token: the secret still works
+    assert len(oauth.issued) == fetched + 1
