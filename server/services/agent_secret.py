@@ -100,12 +100,18 @@ def refuse_same_host(store: Store, ws: Workspace, wiring: AgentWiring) -> None:
     name, rather than onboarding more clusters whose agents send as that one."""
     for other in store.workspaces.list():
         if other.name != ws.name and same_host(other.host, ws.host):
-            attached = [p.name for p in store.projects.list(other.name) if not (p.detached or p.orphaned)]
-            if attached:
-                shown = ", ".join(attached[:2]) + (", ..." if len(attached) > 2 else "")
-                raise FailedPrecondition(SHARED_SECRET.format(
-                    workspace=ws.name, other=other.name, why=f"the same host, {other.host}", count=len(attached),
-                    projects=shown, scope=wiring.secret_scope, key=wiring.secret_key))
+            _refuse_shared(store, ws, wiring, other, f"the same host, {other.host}")
+
+
+def _refuse_shared(store: Store, ws: Workspace, wiring: AgentWiring, other: Workspace, why: str) -> None:
+    """`SHARED_SECRET` when ``other`` (``why``: what says it is ``ws``'s Databricks workspace) has
+    attached projects."""
+    attached = [p.name for p in store.projects.list(other.name) if not (p.detached or p.orphaned)]
+    if attached:
+        shown = ", ".join(attached[:2]) + (", ..." if len(attached) > 2 else "")
+        raise FailedPrecondition(SHARED_SECRET.format(workspace=ws.name, other=other.name, why=why,
+                                                      count=len(attached), projects=shown,
+                                                      scope=wiring.secret_scope, key=wiring.secret_key))
 
 
 def names_sharing_a_host(workspaces: list[Workspace]) -> list[tuple[str, str]]:
@@ -133,12 +139,7 @@ def refuse_unsafe_write(store: Store, gateway: DatabricksGateway, ws: Workspace,
     import costs no calls for the other workspaces."""
     same = _same_workspaces(store, gateway, ws, read_jobs=held)
     for other, why in same:
-        attached = [p.name for p in store.projects.list(other.name) if not (p.detached or p.orphaned)]
-        if attached:
-            shown = ", ".join(attached[:2]) + (", ..." if len(attached) > 2 else "")
-            raise FailedPrecondition(SHARED_SECRET.format(workspace=ws.name, other=other.name, why=why,
-                                                          count=len(attached), projects=shown,
-                                                          scope=wiring.secret_scope, key=wiring.secret_key))
+        _refuse_shared(store, ws, wiring, other, why)
     name = agent_token_name(ws)
     if held and not take_over and not _wrote_secret(store, ws, name, same):
         made = sorted({t.workspace for t in store.tokens.list()
