@@ -190,3 +190,13 @@ def test_export_prior_writes_every_workloads_fit_and_checks_staleness(tmp_path: 
     _write(data / "b.csv", "b", 4, 5)  # the measurements changed
     assert export_prior.main(["--dataset", str(data), "--out", str(out), "--check"]) == 1
     assert "stale" in capsys.readouterr().out
+
+
+def test_first_seed_runs_held_out_seeds(tmp_path: Path) -> None:
+    """`--first-seed` moves the seeds searched, so a change chosen on seeds 0-9 can be checked on others."""
+    scored = tmp_path / "scored.csv"
+    _write(scored, "scored", 1, 1)
+    trace = tmp_path / "trace.jsonl"
+    assert tuning.main(["--dataset", str(scored), "--seeds", "2", "--first-seed", "7", "--budget", "3",
+                        "--sla-quantiles", "0.5", "--tuners", "trimtab", "--trace", str(trace)]) == 0
+    assert {json.loads(x)["seed"] for x in trace.read_text().splitlines()} == {7, 8}
