@@ -1,6 +1,12 @@
-"""What a node type's name says about its hardware: the CPU architecture and whether it has GPUs (pure).
+"""A node type's hardware: its CPU architecture and whether it has GPUs (pure).
 
-The price catalog carries no architecture, and the clouds name it in the type: AWS Graviton (arm64)
+One source, `node_kind`: the price catalog's entry for the type where it states them (``arch``,
+``gpus``: `server.costing.catalog`), else the type's name (`kind_from_name`). The planner, its
+driver matching and the spec checks all ask `node_kind`, so a catalog entry that corrects the name
+(a type the name rules misread) moves every one of them at once; two readings could put a job's
+workers and driver on different hardware.
+
+The name: the clouds name the architecture in the type. AWS Graviton (arm64)
 types carry a ``g`` right after the generation digit (m6g, m7gd, c6gn, r8g, x2gd, im4gn, is4gen,
 t4g, the GPU g5g) and x86 ones never do (m5d, m7i, c6a, g4dn: the ``g`` there is the GPU letter, before
 the digit); Databricks' fleet types name their EC2 families before ``-fleet`` (``m-fleet``,
@@ -12,7 +18,9 @@ p4d), Azure's N-series (NC, ND, NV).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 ARM64 = "arm64"
 X86_64 = "x86_64"
@@ -37,11 +45,29 @@ class NodeKind:
 
 
 def gpu_node_type(node_type: str) -> bool:
-    """Whether ``node_type`` has GPUs (by its name, see the module doc)."""
+    """Whether ``node_type``'s name reads as a GPU type (see the module doc); `node_kind` is what callers ask."""
     return bool(_GPU.match(node_type))
 
 
-def node_kind(node_type: str) -> NodeKind:
-    """The CPU architecture and GPU-ness of ``node_type``, read from its name (see the module doc)."""
+def kind_from_name(node_type: str) -> NodeKind:
+    """The CPU architecture and GPU-ness of ``node_type`` read from its name alone (see the module doc):
+    what `node_kind` falls back on for a type, or a field, the price catalog does not state."""
     arm = bool(_GRAVITON.match(node_type) or _GRAVITON_FLEET.match(node_type) or _AZURE_ARM.match(node_type))
     return NodeKind(ARM64 if arm else X86_64, gpu_node_type(node_type))
+
+
+def node_kind(node_type: str, entry: Mapping[str, Any] | None) -> NodeKind:
+    """The kind of hardware of ``node_type``: what its price catalog ``entry`` (the ``node_types`` entry
+    as the catalog holds it, `PriceCatalog.entry`; None for a type the catalog lacks) states, each of
+    ``arch`` and ``gpus`` on its own, and the name (`kind_from_name`) for what it does not state.
+
+    A field the entry leaves out falls back on the name, not on the catalog's default (x86_64, no
+    GPU): catalogs written before the fields (an older ``trimtab prices update`` output) priced
+    m7g/m7gd without ``arch``, and reading those as x86 would move a Graviton job's driver to x86."""
+    named = kind_from_name(node_type)
+    if entry is None:
+        return named
+    # A catalog checks both fields when it loads (`server.costing.catalog._validate`).
+    arch = str(entry["arch"]) if "arch" in entry else named.arch
+    gpu = float(entry["gpus"]) > 0 if "gpus" in entry else named.gpu
+    return NodeKind(arch, gpu)

@@ -16,11 +16,20 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from server.domain import ClusterConfig
-from server.hardware import gpu_node_type
+from server.hardware import node_kind
+
+# A node type's price catalog entry (`PriceCatalog.entry`), None for one the catalog lacks: what the
+# hardware a spec names is read from (`server.hardware.node_kind`). Without a catalog, by name.
+ListedEntry = Callable[[str], Mapping[str, Any] | None]
+
+
+def unlisted(node_type: str) -> None:
+    """No catalog: every node type's hardware is read from its name."""
+    return None
 
 TASK_PREFIX = "task:"
 
@@ -399,14 +408,14 @@ def runtime_version(spark_version: object) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
-def standard_access_mode(spec: Mapping[str, Any]) -> bool:
+def standard_access_mode(spec: Mapping[str, Any], listed: ListedEntry = unlisted) -> bool:
     """The cluster runs in standard (shared) access mode, where init scripts must be allowlisted:
     set so, or ``DATA_SECURITY_MODE_AUTO`` where Databricks picks standard (`auto_is_standard`)."""
     mode = str(spec.get("data_security_mode") or "").upper()
-    return mode in STANDARD_ACCESS_MODES or (mode == AUTO_ACCESS_MODE and auto_is_standard(spec))
+    return mode in STANDARD_ACCESS_MODES or (mode == AUTO_ACCESS_MODE and auto_is_standard(spec, listed))
 
 
-def auto_is_standard(spec: Mapping[str, Any]) -> bool:
+def auto_is_standard(spec: Mapping[str, Any], listed: ListedEntry = unlisted) -> bool:
     """Whether Databricks runs a ``DATA_SECURITY_MODE_AUTO`` cluster in standard access mode: unless
     its runtime is an ML or GPU one or below 14.3, or a node is a GPU type. A runtime whose number
     cannot be read counts as standard: onboarding must be sure the init script will run.
@@ -414,7 +423,8 @@ def auto_is_standard(spec: Mapping[str, Any]) -> bool:
     An ML runtime is chosen by its version key (``-cpu-ml-``, ``-gpu-ml-``) or, in the newer form
     (``kind: CLASSIC_PREVIEW``), by ``use_ml_runtime: true`` beside a plain key: Databricks' effective
     runtime is "determined by spark_version, use_ml_runtime, and whether node_type_id is gpu"
-    (databricks-sdk ``ClusterSpec.use_ml_runtime``)."""
+    (databricks-sdk ``ClusterSpec.use_ml_runtime``). Whether a node type has GPUs is the price catalog's
+    word where ``listed`` gives its entry (`server.hardware.node_kind`), its name's otherwise."""
     version_key = str(spec.get("spark_version") or "").lower()
     if "-ml-" in version_key or "-gpu-" in version_key:
         return False
@@ -424,7 +434,7 @@ def auto_is_standard(spec: Mapping[str, Any]) -> bool:
     if version is not None and version < AUTO_DEDICATED_BELOW:
         return False
     nodes = (spec.get("node_type_id"), spec.get("driver_node_type_id"))
-    return not any(gpu_node_type(str(n)) for n in nodes if n)  # GPU types: `server.hardware`
+    return not any(node_kind(str(n), listed(str(n))).gpu for n in nodes if n)
 
 
 def access_mode_label(spec: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.spec import access_mode_label, runtime_version, standard_access_mode
+from server.spec import ListedEntry, access_mode_label, runtime_version, standard_access_mode, unlisted
 
 # Standard access: why Trimtab's init script cannot go on the cluster (each says what an admin can do).
 # The first runtime whose standard access runs allowlisted init scripts, and the first whose init
@@ -171,7 +171,7 @@ def standard_access_problem(spec: Mapping[str, Any], access: StandardAccess) -> 
     return None
 
 
-def standard_access_blocker(spec: Mapping[str, Any]) -> str | None:
+def standard_access_blocker(spec: Mapping[str, Any], listed: ListedEntry = unlisted) -> str | None:
     """Why an onboarded cluster that is in standard access mode *now* cannot run Trimtab's agent,
     as far as its spec says; None when the spec does not say (or it is not standard access).
 
@@ -179,8 +179,9 @@ def standard_access_blocker(spec: Mapping[str, Any]) -> str | None:
     standard access since (a user edit) or moved to another runtime. A runtime outside 13.3 to
     18.x, or an init script of a kind standard access never runs (a workspace or DBFS file), fails
     the cluster or blinds the agent whatever the allowlist says. Whether a volume or cloud script
-    is allowlisted only the allowlist tells, so that case is not judged here."""
-    if not standard_access_mode(spec):
+    is allowlisted only the allowlist tells, so that case is not judged here. ``listed``: the price
+    catalog's entry of a node type, which says whether it has GPUs (`server.spec.auto_is_standard`)."""
+    if not standard_access_mode(spec, listed):
         return None
     mode = access_mode_label(spec)
     for script in [s for s in spec.get("init_scripts") or [] if isinstance(s, Mapping)]:

@@ -25,8 +25,9 @@ charges the instances that actually ran (`server.costing.billing`).
 **GPUs and architecture.** A node type entry may say how many GPUs one node has (``gpus``, g4dn and
 g5) and its CPU architecture (``arch``: ``arm64`` for AWS Graviton, ``x86_64`` otherwise); both are
 optional (absent: 0 and x86_64), and a fleet's members must share its figures. The planner keeps a job
-on its kind of hardware by reading the type's name (`server.hardware`); the shipped entries agree with
-that reading (tests/costing/test_costing_estate_node_types.py).
+on its kind of hardware by what an entry states, and by the type's name where it states nothing
+(`server.hardware.node_kind`); the shipped entries agree with the name but for the exceptions
+tests/costing/test_costing_estate_node_types.py lists (none today).
 """
 
 from __future__ import annotations

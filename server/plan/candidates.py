@@ -217,6 +217,12 @@ def with_required_volume(config: ClusterConfig, live: ClusterConfig, catalog: Pr
     return dataclasses.replace(config, ebs_volume_type=volume_type, ebs_volume_count=1, ebs_volume_size_gb=size)
 
 
+def kind_of(catalog: PriceCatalog, cloud: str, node_type: str) -> NodeKind:
+    """``node_type``'s kind of hardware as the catalog states it, by its name where the catalog does not
+    (`server.hardware.node_kind`): every choice of the planner between kinds reads it here."""
+    return node_kind(node_type, catalog.entry("node_types", cloud, node_type))
+
+
 def families_for(current: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
                  cloud: str, *, live: ClusterConfig | None = None) -> tuple[str, ...]:
     """The worker families the project may use: the user's list, else the siblings of ``current``'s
@@ -237,7 +243,8 @@ def families_for(current: ClusterConfig, settings: ProjectSettings, catalog: Pri
             family = live_family
     listed = settings.allowed_families or default_families(catalog, cloud, family)
     kinds = cluster_kinds(live, settings, catalog, cloud)
-    of_kind = {catalog.node_type(cloud, t).family for t in catalog.node_types(cloud) if node_kind(t) in kinds}
+    of_kind = {catalog.node_type(cloud, t).family for t in catalog.node_types(cloud)
+               if kind_of(catalog, cloud, t) in kinds}
     return tuple(f for f in listed if f in of_kind)
 
 
@@ -253,10 +260,10 @@ def cluster_kinds(live: ClusterConfig, settings: ProjectSettings, catalog: Price
     cluster still of one kind), and not for a cluster with a ``docker_image``, built for one
     architecture. A list of other kinds alone (one set before the owner moved the job, say) does not
     move the job: `build_candidates` refuses it, naming both."""
-    own = node_kind(live.node_type_id)
+    own = kind_of(catalog, cloud, live.node_type_id)
     if not settings.allowed_families or (live.spec or {}).get("docker_image"):
         return frozenset({own})
-    listed = {node_kind(t) for t in catalog.node_types(cloud)
+    listed = {kind_of(catalog, cloud, t) for t in catalog.node_types(cloud)
               if catalog.node_type(cloud, t).family in settings.allowed_families}
     return frozenset(listed) if own in listed else frozenset({own})
 
@@ -266,11 +273,11 @@ def matching_driver(driver: str, kind: NodeKind, catalog: PriceCatalog, cloud: s
     """``driver``, or when it is not of ``kind`` the node type of ``kind`` among ``families`` nearest it
     in memory (the smallest holding as much, else the largest): a cluster's driver and workers are
     always of one kind (`cluster_kinds`). None when ``families`` have no type of ``kind``."""
-    if node_kind(driver) == kind:
+    if kind_of(catalog, cloud, driver) == kind:
         return driver
     wanted = set(families)
     same = [catalog.node_type(cloud, t) for t in catalog.node_types(cloud)
-            if node_kind(t) == kind and catalog.node_type(cloud, t).family in wanted]
+            if kind_of(catalog, cloud, t) == kind and catalog.node_type(cloud, t).family in wanted]
     if not same:
         return None
     memory = catalog.node_type(cloud, driver).memory_gb
@@ -280,9 +287,9 @@ def matching_driver(driver: str, kind: NodeKind, catalog: PriceCatalog, cloud: s
     return pick.node_type
 
 
-def _kind_refused(live: ClusterConfig, settings: ProjectSettings) -> str:
+def _kind_refused(live: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog, cloud: str) -> str:
     """Why the project's allowed_families leave no family for the cluster's kind of hardware."""
-    own = node_kind(live.node_type_id).words()
+    own = kind_of(catalog, cloud, live.node_type_id).words()
     both = "" if (live.spec or {}).get("docker_image") else \
         ", or list them beside these to let Trimtab try both (each cluster of one kind)"
     return (f"the project's allowed_families ({', '.join(settings.allowed_families)}) name no {own} family, and "
@@ -506,13 +513,13 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # cluster's, and a driver the user fixed is of its candidates' kind too.
     kinds = cluster_kinds(live, settings, catalog, cloud) if pool is None else None
     if kinds is not None and not families:
-        raise FailedPrecondition(_kind_refused(live, settings))
+        raise FailedPrecondition(_kind_refused(live, settings, catalog, cloud))
     if kinds is not None and settings.driver_node_type_id:
-        fixed = node_kind(settings.driver_node_type_id)
+        fixed = kind_of(catalog, cloud, settings.driver_node_type_id)
         if fixed not in kinds:
             raise FailedPrecondition(
                 f"the project's driver_node_type_id {settings.driver_node_type_id} is {fixed.words()}, and the "
-                f"cluster runs {live.node_type_id} ({node_kind(live.node_type_id).words()}): a cluster's driver "
+                f"cluster runs {live.node_type_id} ({kind_of(catalog, cloud, live.node_type_id).words()}): a cluster's driver "
                 "and workers run on one kind of hardware; set a driver of the cluster's kind "
                 "(`trimtab project set --driver-node-type ...`)")
         kinds = frozenset({fixed})
@@ -570,7 +577,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         workers' kind of hardware (`matching_driver`); None for a kind the project may not use."""
         if follow_workers or pool is not None:
             return node_type if follow_workers else driver
-        kind = node_kind(node_type)
+        kind = kind_of(catalog, cloud, node_type)
         return matching_driver(driver, kind, catalog, cloud, families) if kinds is not None and kind in kinds \
             else None
 
@@ -629,7 +636,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         # service's must not move a healthy job. On another driver it is a change like any other.
         # A configuration of a kind the project may not use (runs before the owner moved the job to
         # Graviton, say) is observed only, on the driver it ran with.
-        other_kind = kinds is not None and node_kind(config.node_type_id) not in kinds
+        other_kind = kinds is not None and kind_of(catalog, cloud, config.node_type_id) not in kinds
         own_driver = driver_of(config) if other_kind else driver_for(config.node_type_id) or driver
         kept = i == 0 and own_driver == driver_of(live) and not current_refused
         # Priced like the others: on the chosen driver, and (a run's configuration) on the live

@@ -112,13 +112,14 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         raise FailedPrecondition(
             f"project {project.name}: the cluster is now a single-node cluster (Spark runs on the driver "
             "alone), which is not sized yet (detach the project, or give the cluster workers)")
-    blocker = standard_access_blocker(created)
+    workspace = store.workspaces.get(project.workspace)
+    # A GPU node type runs DATA_SECURITY_MODE_AUTO dedicated: the catalog says which are, as for the planner.
+    blocker = standard_access_blocker(created, lambda t: catalog.entry("node_types", workspace.cloud, t))
     if blocker is not None:
         # Import would have skipped this cluster; it became so since (a user edit, or its policy's). Its
         # runs fail or send nothing, and a recommendation would only be written beside the fault: say so.
         raise FailedPrecondition(f"project {project.name}: the cluster {blocker}. Change the cluster back, or "
                                  "detach the project (which puts back the cluster entry as it was at import)")
-    workspace = store.workspaces.get(project.workspace)
     # Priced under the SKU the cluster is billed at: a policy fixing runtime_engine PHOTON bills Photon.
     pricing = pricing_for(workspace, project.current_spec, cluster_policy)
     if cluster_policy is not None:

@@ -156,13 +156,23 @@ def test_every_shipped_node_type_names_its_architecture() -> None:
     assert {t for t in cat.node_types("aws") if cat.node_type("aws", t).gpus} == set(GPU)
 
 
-def test_the_catalogs_gpus_and_arch_agree_with_what_the_planner_reads_from_the_name() -> None:
-    # The planner keeps a cluster on its kind of hardware by reading the node type's name
-    # (`server.hardware`); the catalog's figures must never say otherwise.
-    from server.hardware import node_kind
+# Shipped node types whose catalog entry deliberately says otherwise than their name (a type the name
+# rules misread, `server.hardware.kind_from_name`): (cloud, node type) -> why. None today.
+NAME_MISREAD: dict[tuple[str, str], str] = {}
+
+
+def test_the_catalogs_gpus_and_arch_agree_with_the_name_but_for_the_listed_exceptions() -> None:
+    # The planner reads the catalog's word where it states it, the name where it does not
+    # (`server.hardware.node_kind`): a shipped entry that disagrees with its name is either a
+    # transcription error or a type the name rules misread, which must be listed here.
+    from server.hardware import kind_from_name, node_kind
 
     cat = load_catalog()
+    disagree = {}
     for cloud in ("aws", "azure"):
         for node_type in cat.node_types(cloud):
-            info, kind = cat.node_type(cloud, node_type), node_kind(node_type)
-            assert (info.arch, info.gpus > 0) == (kind.arch, kind.gpu), node_type
+            info, kind = cat.node_type(cloud, node_type), node_kind(node_type, cat.entry("node_types", cloud, node_type))
+            assert (info.arch, info.gpus > 0) == (kind.arch, kind.gpu), node_type  # the loaded figures too
+            if kind != kind_from_name(node_type):
+                disagree[(cloud, node_type)] = kind
+    assert set(disagree) == set(NAME_MISREAD), disagree

@@ -12,7 +12,7 @@ from server.apply import apply_recommendation
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import Workspace
-from server.hardware import ARM64, node_kind
+from server.hardware import ARM64, kind_from_name
 from server.plan.planner import plan_project
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
@@ -38,12 +38,12 @@ def test_a_job_moved_to_graviton_is_recommended_graviton_workers_and_driver(
         assert rec is not None
         workers, driver = rec.config.node_type_id, rec.config.driver_node_type_id or rec.config.node_type_id
         # Was: c5d.xlarge workers under the m7gd.xlarge driver at every plan.
-        assert node_kind(workers).arch == node_kind(driver).arch == ARM64, (workers, driver)
+        assert kind_from_name(workers).arch == kind_from_name(driver).arch == ARM64, (workers, driver)
     applied = apply_recommendation(store, gateway, pid)
     assert applied.applied
     written = find_cluster_spec(gateway.get_job(project.job_id)["settings"], "main")
-    assert node_kind(written["node_type_id"]).arch == ARM64
-    assert node_kind(written.get("driver_node_type_id") or written["node_type_id"]).arch == ARM64
+    assert kind_from_name(written["node_type_id"]).arch == ARM64
+    assert kind_from_name(written.get("driver_node_type_id") or written["node_type_id"]).arch == ARM64
     assert written["docker_image"] == {"url": "acme/etl:arm64"}  # the owner's image is kept
     _, runs = run_and_collect(store, secrets, emulator, gateway, project.job_id)
     assert [r.outcome for r in runs] == ["succeeded"]

@@ -10,7 +10,7 @@ import pytest
 from server.costing.catalog import load_catalog
 from server.domain import ClusterConfig, ProjectSettings
 from server.errors import FailedPrecondition
-from server.hardware import ARM64, X86_64, NodeKind, node_kind
+from server.hardware import ARM64, X86_64, NodeKind, kind_from_name, node_kind
 from server.plan.candidates import Pricing, build_candidates, families_for
 from server.plan.driver import driver_options
 
@@ -30,9 +30,13 @@ def _graviton(docker: bool) -> ClusterConfig:
                          availability="ON_DEMAND", spec=spec)
 
 
+def _kind(node_type: str) -> NodeKind:
+    return node_kind(node_type, CATALOG.entry("node_types", "aws", node_type))
+
+
 def _kinds(pairs: list) -> set[tuple[NodeKind, NodeKind]]:
     """(workers' kind, driver's kind) of every candidate that may be recommended."""
-    return {(node_kind(cfg.node_type_id), node_kind(cfg.driver_node_type_id or cfg.node_type_id))
+    return {(_kind(cfg.node_type_id), _kind(cfg.driver_node_type_id or cfg.node_type_id))
             for c, cfg in pairs if c.allowed}
 
 
@@ -46,7 +50,23 @@ def _kinds(pairs: list) -> set[tuple[NodeKind, NodeKind]]:
     ("Standard_NC6s_v3", NodeKind(X86_64, gpu=True)),
 ])
 def test_a_node_types_kind_is_read_from_its_name(name: str, kind: NodeKind) -> None:
-    assert node_kind(name) == kind
+    assert kind_from_name(name) == kind
+    assert node_kind(name, None) == kind  # a type the catalog lacks
+
+
+@pytest.mark.parametrize(("name", "entry", "kind"), [
+    # The catalog's word wins, field by field: a1 (Graviton1) and gr6 (NVIDIA L4) are misread by name.
+    ("a1.xlarge", {"arch": "arm64"}, ARM),
+    ("gr6.4xlarge", {"gpus": 1, "arch": "x86_64"}, NodeKind(X86_64, gpu=True)),
+    ("m7gd.xlarge", {"arch": "x86_64", "gpus": 0}, X86),
+    ("g4dn.xlarge", {"gpus": 0}, X86),
+    # A field the entry leaves out is the name's, not the catalog's default (x86_64, no GPU): catalogs
+    # before the fields priced m7g without ``arch``.
+    ("m7g.xlarge", {}, ARM),
+    ("g5g.xlarge", {"arch": "arm64"}, NodeKind(ARM64, gpu=True)),
+])
+def test_a_catalog_entry_states_the_kind_over_the_name(name: str, entry: dict, kind: NodeKind) -> None:
+    assert node_kind(name, {"node_type": name, **entry}) == kind
 
 
 @pytest.mark.parametrize("docker", [True, False])
@@ -60,7 +80,7 @@ def test_a_job_moved_to_graviton_is_planned_on_graviton_workers_and_driver(docke
     families = families_for(IMPORTED, ProjectSettings(), CATALOG, "aws", live=live)
     assert families == ("m7gd",)
     options = driver_options(CATALOG, "aws", families, live, region="us-east-1", plan="premium", sku="jobs")
-    assert {node_kind(o.node_type) for o in options} == {ARM}
+    assert {_kind(o.node_type) for o in options} == {ARM}
 
 
 def test_runs_before_the_edit_teach_but_are_never_recommended_again() -> None:
@@ -86,7 +106,7 @@ def test_allowed_families_of_both_kinds_cross_but_never_mix_within_a_cluster() -
     pairs = build_candidates(live, settings, CATALOG, PRICING, driver="m5d.xlarge")
     assert _kinds(pairs) == {(X86, X86), (ARM, ARM)}
     # The Graviton clusters get the Graviton driver nearest the chosen one (16 GiB: m7gd.xlarge).
-    assert {cfg.driver_node_type_id for c, cfg in pairs if node_kind(cfg.node_type_id) == ARM} == {"m7gd.xlarge"}
+    assert {cfg.driver_node_type_id for c, cfg in pairs if _kind(cfg.node_type_id) == ARM} == {"m7gd.xlarge"}
 
 
 def test_a_docker_image_keeps_the_live_architecture_even_when_both_are_allowed() -> None:
