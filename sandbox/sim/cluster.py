@@ -236,6 +236,14 @@ def plan_cluster(new_cluster: dict[str, Any]) -> ClusterPlan:
     driver = _node_type("driver_node_type_id", driver_id)
     if driver.cloud != worker.cloud:
         raise SpecError("driver_node_type_id", f"{driver_id!r} is not a {worker.cloud} node type")
+    if driver.arch != worker.arch:
+        # Databricks refuses a cluster whose driver and workers are of different CPU architectures (a
+        # Graviton driver under x86 workers, or the reverse): the emulator must too, or a client that
+        # writes such a spec passes here and fails on a real workspace. The wording is the emulator's:
+        # the service's exact message was not found in its docs.
+        raise SpecError("driver_node_type_id",
+                        f"{driver_id!r} is {driver.arch} and node_type_id {worker.node_type_id!r} is {worker.arch}: "
+                        "the driver and worker node types must have the same architecture")
     lo, hi, autoscale = _workers(new_cluster)
     availability, first_on_demand = _availability(new_cluster, worker)
     conf = new_cluster.get("spark_conf") or {}
