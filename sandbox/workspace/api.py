@@ -46,6 +46,14 @@ class RunningWorkspace:
         """How long the OAuth access tokens issued from now on last (Databricks': an hour)."""
         self.workspace.oauth.lifetime_s = seconds
 
+    def set_refused_token_status(self, status: int | None) -> None:
+        """How a token the workspace does not take (revoked, unknown, an expired OAuth token) is answered:
+        403 ``{"error_code": 403, "message": "Invalid access token."}``, 401 ``UNAUTHENTICATED``, or None
+        (the default: 403, and 401 for an expired OAuth token). Real workspaces differ."""
+        if status not in (None, 401, 403):
+            raise ValueError(f"a refused token is answered 401 or 403, not {status}")
+        self.workspace.refused_token_status = status
+
     def set_manage_allowlist(self, granted: bool) -> None:
         """Give the tokens metastore admin / MANAGE ALLOWLIST (the default) or take it: without
         it the artifact allowlists answer 403 PERMISSION_DENIED."""

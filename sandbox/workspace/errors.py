@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, error_code: str, message: str,
+    def __init__(self, status: int, error_code: str | int, message: str,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -12,8 +12,22 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
 
-    def body(self) -> dict[str, str]:
+    def body(self) -> dict[str, str | int]:
         return {"error_code": self.error_code, "message": self.message}
+
+
+# What a real workspace answers a token it does not take (revoked, expired, unknown) with 403: a number for
+# ``error_code``, not a name, and the message again in a reason-phrase header (as databricks-sdk-go
+# issues #873 and #917 show a revoked PAT answered).
+INVALID_TOKEN_MESSAGE = "Invalid access token."
+
+
+def token_refused(status: int, message: str = INVALID_TOKEN_MESSAGE) -> ApiError:
+    """A token refused outright, answered with ``status``: 403 as Databricks mostly answers it (see
+    `INVALID_TOKEN_MESSAGE`), or 401 ``UNAUTHENTICATED``, which some workspaces answer instead."""
+    if status == 403:
+        return ApiError(403, 403, INVALID_TOKEN_MESSAGE, {"X-Databricks-Reason-Phrase": INVALID_TOKEN_MESSAGE})
+    return ApiError(status, "UNAUTHENTICATED", message)
 
 
 def invalid(message: str) -> ApiError:

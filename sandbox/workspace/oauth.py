@@ -4,8 +4,11 @@ the workspace's OIDC discovery document and token endpoint, and the short-lived 
 As Databricks serves them for a workspace: ``GET /oidc/.well-known/oauth-authorization-server`` names
 the ``token_endpoint`` (``/oidc/v1/token``), which takes a ``client_credentials`` grant with the client
 id and secret in HTTP Basic auth (or the form), and answers an access token with its ``expires_in``.
-The token is then a Bearer token on the REST API until it expires; an expired or unknown one gets
-401. A wrong client id or secret gets 401 ``invalid_client`` at the token endpoint.
+The token is then a Bearer token on the REST API until it expires; an expired one gets 401, a revoked
+or unknown one 403 "Invalid access token." (or either as `Workspace.refused_token_status` says). A
+wrong client id or secret gets 401 ``invalid_client`` at the token endpoint. A secret rotated
+(`rotate_secret`, as one deleted) leaves the tokens already issued with it working until they expire;
+`revoke_tokens` is for a workspace that ends them at once.
 
 Access tokens live in memory only (a restarted emulator has issued none, as if they had expired);
 service principals are kept in the state file with the personal access tokens.
@@ -22,7 +25,6 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from sandbox.workspace.clock import Clock
-from sandbox.workspace.errors import ApiError
 from sandbox.workspace.state import StateStore
 
 DISCOVERY_PATH = "/oidc/.well-known/oauth-authorization-server"
@@ -123,11 +125,13 @@ class OAuthIssuer:
         with self._lock:
             return token in self._issued
 
-    def check(self, token: str) -> None:
-        """An `ApiError` 401 unless ``token`` is an access token issued here and not expired."""
+    def check(self, token: str) -> str | None:
+        """Why ``token`` is refused ("Token is expired."), or None when it is an access token issued here
+        and not expired. The workspace answers it (`Workspace.authenticate`: 401 or 403)."""
         with self._lock:
             issued = self._issued.get(token)
         if issued is None:
-            raise ApiError(401, "UNAUTHENTICATED", "Invalid access token.")
+            return "Invalid access token."
         if self._clock.time() >= issued[1]:
-            raise ApiError(401, "UNAUTHENTICATED", "Token is expired.")
+            return "Token is expired."
+        return None

@@ -16,7 +16,7 @@ from sandbox.workspace import node, outcome, runs
 from sandbox.workspace.backend import SandboxSimBackend, SimBackend
 from sandbox.workspace.clock import Clock, RealClock, SimClock
 from sandbox.workspace.dbfs import Streams
-from sandbox.workspace.errors import ApiError, invalid
+from sandbox.workspace.errors import ApiError, invalid, token_refused
 from sandbox.workspace.job_scheduler import JobScheduler
 from sandbox.workspace.oauth import OAuthIssuer
 from sandbox.workspace.player import LiveCluster, RunPlayer
@@ -60,6 +60,11 @@ class Workspace:
         self._run_now_lock = threading.Lock()  # run-now idempotency tokens (`run_now`)
         # Service principals (OAuth M2M) and the access tokens issued to them, on the emulator's clock.
         self.oauth = OAuthIssuer(self.store, self.clock)
+        # How a token the workspace does not take is answered (`authenticate`). None: as most workspaces
+        # answer, a revoked or unknown token (PAT or OAuth) 403 "Invalid access token." and an expired
+        # OAuth access token 401; 403 or 401: every refused token so, as real workspaces differ (an
+        # expired OAuth token is often 403 too). Python only (`RunningWorkspace.set_refused_token_status`).
+        self.refused_token_status: int | None = None
         self._recover_interrupted()
 
     # -- paths -------------------------------------------------------------------------
@@ -110,10 +115,12 @@ class Workspace:
             if token.strip() in self.store.data["tokens"]:
                 return
         if self.oauth.knows(token.strip()):
-            # A service principal's OAuth access token: 401 once expired, as Databricks answers.
-            self.oauth.check(token.strip())
-            return
-        raise ApiError(403, "PERMISSION_DENIED", "Invalid access token.")
+            # A service principal's OAuth access token: refused once expired.
+            expired = self.oauth.check(token.strip())
+            if expired is None:
+                return
+            raise token_refused(self.refused_token_status or 401, expired)
+        raise token_refused(self.refused_token_status or 403)
 
     def now_ms(self) -> int:
         return self.simclock.now_ms()
