@@ -23,7 +23,7 @@ class Fault:
     endpoint: str
     params: dict[str, str] = field(default_factory=dict)
     status: int = 500
-    error_code: str = "INTERNAL_ERROR"
+    error_code: str | int = "INTERNAL_ERROR"  # a number too, as Databricks sends for an invalid token (403)
     message: str = "An internal error occurred (injected fault)"
 
     def matches(self, method: str, endpoint: str, params: dict[str, Any]) -> bool:

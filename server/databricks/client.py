@@ -212,6 +212,15 @@ class _ClientCredentials(oauth.ClientCredentials):
             self._refresh_after = (fresh.expiry - min(life / 2, MAX_STALE)) if fresh.expiry else None
             return fresh
 
+    def drop(self, access_token: str) -> None:
+        """Forget the kept token if it is ``access_token``, which the workspace refused before its expiry:
+        the next `token` fetches a new one, for every gateway sharing this source. A newer token another
+        thread fetched meanwhile is kept."""
+        with self._lock:
+            if access_token and self._token.access_token == access_token:
+                self._token = oauth.Token("")
+                self._refresh_after = None
+
     def refresh(self) -> oauth.Token:
         session = getattr(self._via, "session", None)
         assert session is not None, "a token request is sent through its caller's session (`through`)"
@@ -262,6 +271,8 @@ class _M2MCredentials:
         self._session = requests.Session()
         self._session.mount("https://", cfg.http_adapter)
         self._session.mount("http://", cfg.http_adapter)
+        # The access token this thread's last request carried: the one to drop when it is refused.
+        self._sent = threading.local()
 
     def _discover(self) -> str:
         """The token endpoint the host's OIDC discovery document names."""
@@ -296,7 +307,14 @@ class _M2MCredentials:
         source = self._token_source()
         with source.through(self._session):
             token = source.token()
+        self._sent.token = token.access_token
         return {"Authorization": f"{token.token_type} {token.access_token}"}
+
+    def drop_refused(self) -> None:
+        """Drop the access token this thread last sent (refused by the workspace) from the shared source."""
+        source, sent = self._source, getattr(self._sent, "token", "")
+        if source is not None and sent:
+            source.drop(sent)
 
 
 class _M2MConfig(_PatConfig):
@@ -308,8 +326,13 @@ class _M2MConfig(_PatConfig):
         super().__init__(**kwargs)
 
     def init_auth(self) -> None:
-        self._header_factory = _M2MCredentials(self, self._workspace)
+        self._credentials = _M2MCredentials(self, self._workspace)
+        self._header_factory = self._credentials
         self.auth_type = "oauth-m2m"
+
+    def drop_refused_token(self) -> None:
+        """The workspace refused the access token this thread just sent: the next request fetches a new one."""
+        self._credentials.drop_refused()
 
 
 def workspace_client(*, host: str, token: str, retry_timeout_s: int, http_timeout_s: float,

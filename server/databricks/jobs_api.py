@@ -11,7 +11,7 @@ from typing import Any
 
 from server.databricks.errors import WorkspaceAuthError
 from server.databricks.paths import CLUSTERS, INSTANCE_POOLS, JOBS, POLICIES
-from server.databricks.translate import DatabricksPermissionDenied, _message
+from server.databricks.translate import DatabricksPermissionDenied, _message, lacks_permission
 from server.databricks.transport import Transport
 
 
@@ -178,12 +178,10 @@ class JobsApi(Transport):
         while the token works is this policy's alone (its principal lacks CAN_USE on it):
         :class:`DatabricksPermissionDenied`, which leaves the workspace's status alone; a token refused
         outright is still :class:`WorkspaceAuthError` (`check_token` tells them apart)."""
-        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
-
         try:
             return self._do("GET", f"{POLICIES}/get", query={"policy_id": policy_id})
         except WorkspaceAuthError as err:
-            if isinstance(err.__cause__, sdk_errors.PermissionDenied):
+            if lacks_permission(err):
                 self.check_token()  # raises WorkspaceAuthError when the token itself is refused
                 raise DatabricksPermissionDenied(self._principal_words(
                     f"the token's principal cannot read cluster policy {policy_id} (CAN_USE on it, or workspace "

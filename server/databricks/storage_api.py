@@ -9,7 +9,7 @@ from typing import Any
 
 from server.databricks.errors import DatabricksNotFound, DatabricksRejected, WorkspaceAuthError
 from server.databricks.paths import ARTIFACT_ALLOWLISTS, DBFS, FILES, SECRETS, WORKSPACE
-from server.databricks.translate import DatabricksPermissionDenied, _message
+from server.databricks.translate import DatabricksPermissionDenied, _message, lacks_permission
 from server.databricks.transport import Transport
 
 
@@ -74,12 +74,10 @@ class StorageApi(Transport):
                     **kwargs: Any) -> dict[str, Any]:
         """A secrets call whose 403 means the token's principal lacks a permission on this scope
         (it did the other calls), not a refused token: :class:`DatabricksPermissionDenied`."""
-        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
-
         try:
             return self._do(method, path, **kwargs)
         except WorkspaceAuthError as err:
-            if isinstance(err.__cause__, sdk_errors.PermissionDenied):
+            if lacks_permission(err):
                 # One cheap call tells a revoked token (raises here) from a missing permission.
                 self.check_token()
                 raise DatabricksPermissionDenied(self._principal_words(
@@ -137,12 +135,10 @@ class StorageApi(Transport):
 
         Reading it needs metastore admin or MANAGE ALLOWLIST on the metastore; without that the 403
         is :class:`DatabricksPermissionDenied`, not a refused token (the token did its other calls)."""
-        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
-
         try:
             return self._do("GET", f"{ARTIFACT_ALLOWLISTS}/{artifact_type}")
         except WorkspaceAuthError as err:
-            if isinstance(err.__cause__, sdk_errors.PermissionDenied):
+            if lacks_permission(err):
                 raise DatabricksPermissionDenied(
                     f"GET {ARTIFACT_ALLOWLISTS}/{artifact_type}: {_message(err.__cause__)}") from err.__cause__
             raise

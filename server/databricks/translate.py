@@ -63,6 +63,33 @@ def _transient(err: sdk_errors.DatabricksError, status: int | None) -> bool:
     return status >= 500 or status in _TRANSIENT_4XX
 
 
+# What a workspace says of a token it refuses outright (revoked, expired, unknown) rather than of one call:
+# Databricks answers it 403 ``{"error_code": 403, "message": "Invalid access token."}`` as often as 401
+# (databricks-sdk-go issues #873, #917), and the SDK makes any 403 `PermissionDenied`, so only the message
+# tells it from a missing permission ("... does not have permission ...", "PERMISSION_DENIED: ...").
+_TOKEN_REFUSED = re.compile(r"\b(invalid|expired|revoked)\b[\w ]*\btoken\b|\btoken\b[\w ]*\b(invalid|expired|revoked)\b",
+                            re.IGNORECASE)
+
+
+def token_refused(err: BaseException) -> bool:
+    """Whether the SDK error ``err`` refuses the token itself: any 401, or a 403 whose message says the
+    token is invalid or expired. A new token (M2M) may help; more grants never do."""
+    from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
+    if isinstance(err, sdk_errors.Unauthenticated):
+        return True
+    return isinstance(err, sdk_errors.PermissionDenied) and bool(_TOKEN_REFUSED.search(_message(err)))
+
+
+def lacks_permission(err: BaseException) -> bool:
+    """Whether ``err`` (a `WorkspaceAuthError`) is a 403 for want of a permission: the token works, so a
+    call on one resource that meets it is that resource's trouble (`DatabricksPermissionDenied`)."""
+    from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
+
+    cause = err.__cause__
+    return isinstance(cause, sdk_errors.PermissionDenied) and not token_refused(cause)
+
+
 def _cut(text: str, limit: int = 200) -> str:
     """``text`` cut to ``limit`` characters: an HTTP stack's message may repeat a 100k-character host."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
@@ -80,17 +107,21 @@ def _translate(method: str, path: str, err: Exception, status: int | None = None
         text += f" (HTTP {status})"
         if 400 <= status < 500 and status not in _TRANSIENT_4XX:
             return DatabricksRejected(text)
+    if token_refused(err):
+        if m2m:
+            # The transport has already dropped the kept token and fetched a new one with the secret (the
+            # token endpoint took it), and the workspace refused that one too.
+            return WorkspaceAuthError(f"the workspace refused the service principal's OAuth access token, and a "
+                                      f"new one fetched with its client secret too (the principal removed from the "
+                                      f"workspace or disabled): {_message(err)}")
+        return WorkspaceAuthError(f"the workspace refused the token (revoked or expired): {_message(err)}")
     if m2m and isinstance(err, sdk_errors.PermissionDenied):
-        # 403: the access token was accepted, so the secret works; the principal may not use the workspace
-        # or make this call. A new secret would not help (a PAT's 403 and 401 read alike: either way the
-        # remedy is another token).
+        # 403 not about the token: the access token was accepted, so the secret works; the principal may
+        # not use the workspace or make this call. A new secret would not help.
         return WorkspaceAuthError(f"the workspace refused the call: the service principal {M2M_NO_PERMISSION} "
                                   f"(not added to the workspace, no Workspace access entitlement, or no permission "
                                   f"on what the call reaches): {_message(err)}")
-    if isinstance(err, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
-        if m2m:
-            return WorkspaceAuthError(f"the workspace refused the service principal's OAuth access token (the "
-                                      f"principal removed from the workspace or disabled): {_message(err)}")
+    if isinstance(err, sdk_errors.PermissionDenied):
         return WorkspaceAuthError(f"the workspace refused the token (revoked, expired or without "
                                   f"permission): {_message(err)}")
     if isinstance(err, sdk_errors.NotFound):

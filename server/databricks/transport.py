@@ -11,8 +11,9 @@ wait. Other 5xx are retried here with capped
 exponential backoff on the same clock. Both stop at one deadline, after which
 the call fails with :class:`DatabricksUnavailable`; a wait that would end past it (a Retry-After
 longer than the time left) fails at once, and each request's HTTP timeout is cut to the time left
-(`client._SdkClockAdapter`). A refused token (401/403) is never retried: it becomes
-:class:`WorkspaceAuthError`, unless a 403 on one job's resource meets a token that works
+(`client._SdkClockAdapter`). A refused token (401, or 403 "Invalid access token.") is not retried,
+save once with a new access token for a service principal: it becomes :class:`WorkspaceAuthError`, as
+does any other 403 unless it is on one job's resource and meets a token that works
 (`Transport._resource_call`).
 """
 
@@ -34,7 +35,6 @@ from server.databricks.errors import (
     DatabricksUnavailable,
     WorkspaceAuthError,
 )
-from server.databricks.m2m_tokens import forget_workspace
 from server.databricks.paths import JOBS
 from server.databricks.translate import (
     _CONNECTION_REPR,
@@ -43,6 +43,8 @@ from server.databricks.translate import (
     _message,
     _transient,
     _translate,
+    lacks_permission,
+    token_refused,
 )
 
 if TYPE_CHECKING:
@@ -148,6 +150,7 @@ class Transport:
                          or self._cfg.server_error_retry_s or self._cfg.retry_timeout_s)
         deadline_5xx = started + budget_5xx
         attempt = 0
+        refetched = False  # an M2M token refused was dropped and the call made again with a new one
         with self._retry_clock.deadline(started + self._cfg.retry_timeout_s):
             while True:
                 attempt += 1
@@ -178,13 +181,16 @@ class Transport:
                         raise DatabricksServerError(
                             f"{method} {path}: {_message(err)} (HTTP {status or '?'}, still failing after "
                             f"{budget_5xx}s of retries)") from err
-                    if self._cfg.client_id and isinstance(err, sdk_errors.Unauthenticated | sdk_errors.PermissionDenied):
-                        # A kept access token the workspace no longer takes before it expires (the
-                        # principal disabled, then enabled again; Databricks answers 403 "Invalid access
-                        # token" as often as 401): without this every gateway of the process reused it,
-                        # refused, until its expiry (up to an hour). The next use fetches a new one, which
-                        # a working secret gets; a 403 for want of a permission costs one token request.
-                        forget_workspace(self._cfg.workspace)
+                    if self._cfg.client_id and token_refused(err) and not refetched:
+                        # A kept access token the workspace no longer takes before it expires (revoked:
+                        # the principal disabled, then enabled again; Databricks answers 403 "Invalid
+                        # access token" as often as 401). Dropped, and the call made once more with a new
+                        # one, which a working secret gets: without this the call failed and the workspace
+                        # was marked refusing, its 403 worded as a missing grant. Once only: a new token
+                        # refused too is the principal's trouble. A 403 for a missing permission keeps it.
+                        refetched = True
+                        self._drop_refused_token()
+                        continue
                     raise _translate(method, path, err, status, m2m=bool(self._cfg.client_id)) from err
                 except OAuthClientRefused as err:
                     # The token endpoint refused the client id and secret: no call can be made until a
@@ -223,6 +229,14 @@ class Transport:
                 except OSError as err:
                     # No connection, or (a POST, which the SDK does not send again) no answer in time.
                     raise DatabricksUnavailable(f"{method} {path}: {self._why(err)}") from err
+
+    def _drop_refused_token(self) -> None:
+        """Drop the service principal's access token this thread just sent, which the workspace refused,
+        from the token source every gateway on the workspace shares (`client._M2MConfig`)."""
+        from server.databricks.client import _M2MConfig  # imported: a gateway was built
+
+        if isinstance(self._client.config, _M2MConfig):
+            self._client.config.drop_refused_token()
 
     def _since(self, started: float) -> str:
         """The time since ``started`` on the clock, as a message says it ("0.4s", "58s")."""
@@ -305,12 +319,10 @@ class Transport:
         alone. A token refused outright is still :class:`WorkspaceAuthError`: `check_token` tells them
         apart. Taken for the token, one job's run or cluster the token may not read marked the whole
         workspace as refusing it: no job collected, and the workspace rested for up to 30 minutes."""
-        from databricks.sdk import errors as sdk_errors  # already imported: a gateway was built
-
         try:
             return self._do(method, path, **kwargs)
         except WorkspaceAuthError as err:
-            if isinstance(err.__cause__, sdk_errors.PermissionDenied):
+            if lacks_permission(err):
                 self.check_token()  # raises WorkspaceAuthError when the token itself is refused
                 raise DatabricksPermissionDenied(
                     f"{self._principal_words(lacking)}: {_message(err.__cause__)}") from err.__cause__
