@@ -3,7 +3,7 @@ rebases a job that did not change, in closed loops on `models.decide.decide`.
 
     python -m benchmarks.regressions [--seeds 30] [--first-seed 0] [--noise 0.10,0.15,0.20] [--factors 1.3,1.5] [--workers 2]
 
-The world is the decision-core tests' synthetic job (`tests.models.models_synth.Job`, 28 clusters,
+The world is the decision-core tests' synthetic job (`benchmarks.synth.Job`, 28 clusters,
 every-run SLA 960 s on the execution). Each night `decide` picks the cluster, the job runs it with
 lognormal run noise of sd ``--noise``, and the screen reads the whole history. Scenarios per noise:
 
@@ -26,11 +26,11 @@ from multiprocessing import get_context
 
 import numpy as np
 
+from benchmarks.synth import Job, grid
 from models import changes, drift, refusals
 from models.changes import screen
 from models.decide import Settings, decide
 from models.observation import Observation
-from tests.models.models_synth import Job, grid
 
 CANDS = grid()
 KNOWN = {c.config_id: c for c in CANDS}

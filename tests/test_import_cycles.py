@@ -136,3 +136,30 @@ def test_each_entry_module_imports_first_in_a_fresh_interpreter() -> None:
         result = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True,
                                 text=True, timeout=120)
         assert result.returncode == 0, f"import {module}: {result.stderr[-2000:]}"
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Every module name ``path`` imports anywhere (in functions too: a lazy import is a dependency all
+    the same); relative imports as written (none of them leave their package)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_benchmarks_never_import_the_tests_package() -> None:
+    # A benchmark is run from a checkout or an install that may not carry tests/ (tests import
+    # benchmarks, never the other way): what both use lives in benchmarks/ (benchmarks/synth.py).
+    found = {str(path.relative_to(ROOT)): sorted(n for n in _imported_names(path) if n.split(".")[0] == "tests")
+             for path in (ROOT / "benchmarks").rglob("*.py")}
+    assert {path: names for path, names in found.items() if names} == {}
+
+
+def test_the_regressions_benchmark_imports_without_the_tests_package() -> None:
+    # As run by a newcomer whose path holds no tests package: importing it fails at once.
+    code = "import sys; sys.modules['tests'] = None; import benchmarks.regressions"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
