@@ -229,37 +229,8 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
     settings = job.get("settings") or {}
     job_id = int(job["job_id"])
     name = str(settings.get("name") or f"job {job_id}")
-    shared = {e.get("job_cluster_key"): e.get("new_cluster") for e in settings.get("job_clusters") or []}
-    clusters: dict[str, ClusterTarget] = {}
-    notes: list[str] = []
+    clusters, notes = _task_clusters(settings, job_id, name)
     needs_allowlist = allowlist_bound = False
-    for outer in settings.get("tasks") or []:
-        task_key = str(outer.get("task_key", "?"))
-        task = _compute_task(outer)
-        if task is not outer and isinstance(task.get("new_cluster"), dict):
-            # The nested task's own cluster lives inside for_each_task, where the spec update
-            # (server.spec.cluster_entry_update) does not reach: not onboarded, said why.
-            notes.append(REASON_FOR_EACH_NEW_CLUSTER.format(task=task_key))
-            continue
-        if task.get("job_cluster_key"):
-            key = str(task["job_cluster_key"])
-            spec = shared.get(key)
-            if isinstance(spec, dict) and key not in clusters:
-                clusters[key] = ClusterTarget(job_id, name, key, copy.deepcopy(spec))
-            elif not isinstance(spec, dict):
-                notes.append(f"task {task_key}: job cluster {key!r} is not defined in job_clusters")
-        elif isinstance(task.get("new_cluster"), dict):
-            key = task_cluster_key(task_key)
-            clusters[key] = ClusterTarget(job_id, name, key, copy.deepcopy(task["new_cluster"]))
-        elif task.get("existing_cluster_id"):
-            notes.append(REASON_EXISTING)
-        elif task.get("environment_key"):
-            notes.append(REASON_SERVERLESS)
-        else:
-            kind = next((k for k in OTHER_COMPUTE if k in task), None)
-            notes.append(OTHER_COMPUTE[kind] if kind else REASON_SERVERLESS)
-    if not settings.get("tasks"):
-        notes.append(REASON_NO_TASKS)
     for key, target in list(clusters.items()):
         over = custom_tags_over_limit(target.spec)
         elsewhere = other_cloud_note(target.spec, into)
@@ -296,6 +267,51 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
                 notes.append(f"cluster {key!r} " + REASON_STANDARD_ACCESS.format(
                     mode=_mode_words(created, target.spec, policy), why=why))
     return JobQualification(job_id, name, list(clusters.values()), notes, needs_allowlist, allowlist_bound)
+
+
+def cluster_keys(job: Mapping[str, Any]) -> list[str]:
+    """The keys of the job clusters a job's tasks run on (``job_cluster_key``, ``task:<task_key>``), in
+    task order, each once, qualified or not: what a job would have a project for each of, had every
+    cluster qualified (`qualify`). From a ``jobs/get`` or expanded ``jobs/list`` entry."""
+    settings = job.get("settings") or {}
+    return list(_task_clusters(settings, int(job.get("job_id") or 0), "")[0])
+
+
+def _task_clusters(settings: Mapping[str, Any], job_id: int,
+                   name: str) -> tuple[dict[str, ClusterTarget], list[str]]:
+    """(the job clusters the tasks run on by key, why the other tasks run on none of them): the
+    clusters `qualify` then judges one by one."""
+    shared = {e.get("job_cluster_key"): e.get("new_cluster") for e in settings.get("job_clusters") or []}
+    clusters: dict[str, ClusterTarget] = {}
+    notes: list[str] = []
+    for outer in settings.get("tasks") or []:
+        task_key = str(outer.get("task_key", "?"))
+        task = _compute_task(outer)
+        if task is not outer and isinstance(task.get("new_cluster"), dict):
+            # The nested task's own cluster lives inside for_each_task, where the spec update
+            # (server.spec.cluster_entry_update) does not reach: not onboarded, said why.
+            notes.append(REASON_FOR_EACH_NEW_CLUSTER.format(task=task_key))
+            continue
+        if task.get("job_cluster_key"):
+            key = str(task["job_cluster_key"])
+            spec = shared.get(key)
+            if isinstance(spec, dict) and key not in clusters:
+                clusters[key] = ClusterTarget(job_id, name, key, copy.deepcopy(spec))
+            elif not isinstance(spec, dict):
+                notes.append(f"task {task_key}: job cluster {key!r} is not defined in job_clusters")
+        elif isinstance(task.get("new_cluster"), dict):
+            key = task_cluster_key(task_key)
+            clusters[key] = ClusterTarget(job_id, name, key, copy.deepcopy(task["new_cluster"]))
+        elif task.get("existing_cluster_id"):
+            notes.append(REASON_EXISTING)
+        elif task.get("environment_key"):
+            notes.append(REASON_SERVERLESS)
+        else:
+            kind = next((k for k in OTHER_COMPUTE if k in task), None)
+            notes.append(OTHER_COMPUTE[kind] if kind else REASON_SERVERLESS)
+    if not settings.get("tasks"):
+        notes.append(REASON_NO_TASKS)
+    return clusters, notes
 
 
 def _mode_words(created: Mapping[str, Any], spec: Mapping[str, Any], policy: ClusterPolicy | str | None) -> str:
