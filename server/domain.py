@@ -690,6 +690,9 @@ class LeftOut:
     job_id: int
     job_name: str
     reason: str
+    # As `SkippedJob`'s, for the job's clusters left out: what auto-import judges them again on.
+    allowlist_bound: bool = False
+    unread_policies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -707,6 +710,11 @@ class ImportLimits:
     # False for a person's import split into calls (`server.services.import_pages`): a job's failure ends
     # the call and says why, as an import in one call does; only auto-import's pass goes on past it.
     keep_going: bool = True
+    # Jobs of which only the clusters with no project yet are judged and onboarded: auto-import's jobs
+    # imported in part (a cluster skipped over its policy or the allowlist, one added since). Those
+    # with a project are left as they are (not written, their projects not rewritten); a job with
+    # nothing new to onboard is reported skipped with why its other clusters stay out.
+    new_clusters_only: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,15 @@ yet through ``import_jobs`` (`server.services.workspaces.import_jobs`): the same
 qualification, onboarding and default settings (auto-apply off) as a manual import, in one
 import per pass, so what is the workspace's (the token secret, the READ of each run-as principal)
 is done once. The pass stops starting jobs after ``budget_s`` (the collector's thread waits for
-it); the jobs it did not reach are still not projects, and the next pass imports them. A job
-with any project counts as imported, detached or orphaned ones included: a person detached
-it, and auto-import must not undo that.
+it); the jobs it did not reach are still not projects, and the next pass imports them.
+
+A job imported in part (a cluster left out over its policy or the allowlist while another became a
+project, or a cluster added since) is judged again as a new job is, by the same rules and with the
+same memory below, but only its clusters without a project are onboarded
+(`ImportLimits.new_clusters_only`): the imported ones, their projects and runs stay as they are. Its
+memory is kept on the settings without those clusters' specs, which Trimtab's own applies rewrite. A
+job whose every project is detached or orphaned is left alone: a person detached it (auto-import
+must not undo that), or another server has it.
 
 A job that does not qualify (single node, an all-purpose cluster, ...) is remembered with a
 fingerprint of its settings and not judged again while they stay the same: judging reads the
@@ -24,7 +30,7 @@ each policy such jobs wait on, once however many jobs name it, and judges again 
 policy now reads. One unreadable policy is often a workspace-wide one that every job names; judging
 them all each pass would be a ``jobs/get`` a job every pass, and would spend the pass's budget before
 the new jobs are reached. These memories live in the process: after a restart every job that is not
-a project is judged once more.
+a project, or is one in part, is judged once more.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ from typing import Any, Protocol
 
 from server.clock import Clock
 from server.databricks import DatabricksGateway, DatabricksUnavailable, WorkspaceAuthError
-from server.domain import ImportedProject, ImportLimits, ImportResult, SkippedJob, Workspace
+from server.domain import ImportedProject, ImportLimits, ImportResult, LeftOut, Project, SkippedJob, Workspace
+from server.onboard import cluster_keys
 from server.services.job_policies import read_policy, unread_policies
+from server.spec import task_cluster_key
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -75,6 +83,44 @@ def settings_fingerprint(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def without_clusters(settings: Mapping[str, Any], keys: set[str]) -> dict[str, Any]:
+    """``settings`` without the specs of the clusters ``keys`` names (job cluster keys, ``task:<key>``):
+    those of a partly imported job's projects, which Trimtab's own onboarding and applies rewrite,
+    and which do not decide whether its other clusters qualify (each is judged on its own)."""
+    out = dict(settings)
+    if "job_clusters" in settings:
+        out["job_clusters"] = [e for e in settings.get("job_clusters") or []
+                               if not (isinstance(e, Mapping) and e.get("job_cluster_key") in keys)]
+    if "tasks" in settings:
+        out["tasks"] = [{k: v for k, v in t.items() if k != "new_cluster"}
+                        if isinstance(t, Mapping) and task_cluster_key(str(t.get("task_key"))) in keys else t
+                        for t in settings.get("tasks") or []]
+    return out
+
+
+def left_out_clusters(job: Mapping[str, Any], projects: list[Project]) -> list[str]:
+    """The clusters of a listed job with ``projects`` that have none: what auto-import judges again (none
+    when every project of the job is detached or orphaned: a person let the job go, or another server
+    has it)."""
+    if all(p.detached or p.orphaned for p in projects):
+        return []
+    imported = {p.cluster_key for p in projects}
+    return [key for key in cluster_keys(job) if key not in imported]
+
+
+def _imported_in_part(job: Mapping[str, Any] | None, projects: list[Project],
+                      left_out: tuple[LeftOut, ...]) -> _Judged | None:
+    """How a job this pass imported is remembered when some of its clusters were left out (None when
+    none were): as the next pass lists it, once Trimtab's onboarding is written (`without_clusters`)."""
+    if job is None or not left_out_clusters(job, projects):
+        return None
+    why = [item for item in left_out if item.job_id == int(job["job_id"])]
+    if any(item.allowlist_bound for item in why):
+        return None  # judged again each pass, as a job skipped over the allowlist
+    return _Judged(settings_fingerprint(without_clusters(job.get("settings") or {}, {p.cluster_key for p in projects})),
+                   tuple(dict.fromkeys(p for item in why for p in item.unread_policies)))
+
+
 class AutoImport:
     """The discovery passes of every workspace. Only the collector's poll thread calls it."""
 
@@ -106,16 +152,23 @@ class AutoImport:
         # Started counts, not finished: a pass that fails waits its interval too, never every poll.
         self._last_pass[workspace.name] = self._clock.monotonic()
         listed = gateway.list_jobs()
-        known = {p.job_id for p in self._store.projects.list(workspace.name)}
+        known: dict[int, list[Project]] = {}
+        for project in self._store.projects.list(workspace.name):
+            known.setdefault(project.job_id, []).append(project)
         failed = self._failed.get(workspace.name, set())
         remembered = self._not_qualified.get(workspace.name, {})
         kept: dict[int, _Judged] = {}
         candidates: dict[int, str] = {}
+        partly: set[int] = set()  # imported in part: only their clusters without a project are onboarded
         for job in listed:
             job_id = int(job["job_id"])
+            settings = job.get("settings") or {}
             if job_id in known and job_id not in failed:
-                continue
-            fingerprint = settings_fingerprint(job.get("settings") or {})
+                if not left_out_clusters(job, known[job_id]):
+                    continue
+                partly.add(job_id)
+                settings = without_clusters(settings, {p.cluster_key for p in known[job_id]})
+            fingerprint = settings_fingerprint(settings)
             judged = remembered.get(job_id)
             if judged is not None and judged.fingerprint == fingerprint:
                 kept[job_id] = judged
@@ -136,12 +189,14 @@ class AutoImport:
             # made 704 Databricks calls, 200 of them the same secrets/list and acls/get). The deadline
             # keeps a workspace with thousands of new jobs from holding the collector's thread.
             result = self._import_jobs(workspace.name, ids, limits=ImportLimits(
-                self._clock.monotonic, self._clock.monotonic() + self._budget_s))
+                self._clock.monotonic, self._clock.monotonic() + self._budget_s,
+                new_clusters_only=frozenset(partly & candidates.keys())))
         except (WorkspaceAuthError, DatabricksUnavailable):
             # The workspace's trouble (a 403 on one job the token may only view comes back as a skipped
             # job instead: `import_jobs`). Which job it cut is not known: all are tried again, which
-            # import's idempotence makes safe.
-            self._failed[workspace.name].update(ids)
+            # import's idempotence makes safe. Not the jobs imported in part: judged again anyway (they
+            # are not remembered), and again only for their clusters without a project.
+            self._failed[workspace.name].update(set(ids) - partly)
             raise
         imported: list[ImportedProject] = []
         skipped: list[SkippedJob] = []
@@ -156,17 +211,24 @@ class AutoImport:
             # judged again each pass: an admin allowlisting the script changes nothing in the job.
             if not item.allowlist_bound:
                 kept[item.job_id] = _Judged(candidates[item.job_id], item.unread_policies)
-            log.debug("workspace %s: job %d (%s) not auto-imported: %s", workspace.name, item.job_id,
+            log.debug("workspace %s: %s %d (%s) not auto-imported: %s", workspace.name,
+                      "the clusters left out of job" if item.job_id in partly else "job", item.job_id,
                       item.job_name, item.reason)
             skipped.append(item)
         by_job: dict[int, list[ImportedProject]] = {}
         for done in result.projects:
             by_job.setdefault(done.project.job_id, []).append(done)
+        listed_by_id = {int(job["job_id"]): job for job in listed}
         for job_id, done_projects in by_job.items():
             names = ", ".join(f"{p.project.name} (project {p.project.id})" for p in done_projects)
             log.info("workspace %s: auto-imported job %d (%s) as %s", workspace.name, job_id,
                      done_projects[0].project.job_name, names)
             imported.extend(done_projects)
+            remembered_now = _imported_in_part(listed_by_id.get(job_id), [
+                *known.get(job_id, []), *(p.project for p in done_projects)], result.left_out)
+            if remembered_now is not None:
+                # Its clusters left out were judged just now: not again at the next pass, unless as above.
+                kept[job_id] = remembered_now
         if result.deferred:
             # Neither remembered nor failed: still no project, so the next pass takes them up first.
             log.info("workspace %s: auto-import stopped after %.0f s with %d new job(s) left; the next pass "

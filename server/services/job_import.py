@@ -188,7 +188,18 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                         # The whole job, not the one cluster: its other clusters are the owner's to import too.
                         skipped.append(SkippedJob(job_id, found.job_name, owned_reason(store, ws, *owned)))
                         continue
-                    targets, detached = _split_detached(store, ws, found.clusters, reattach)
+                    clusters = found.clusters
+                    if limits is not None and job_id in limits.new_clusters_only:
+                        # Judged as a first import judges the job (above), but only its clusters without a
+                        # project are onboarded: the imported ones, their projects and runs stay as they are.
+                        clusters = [t for t in clusters if store.projects.get_by_key(ws.name, job_id, t.cluster_key)
+                                    is None]
+                        if not clusters:
+                            why = "; ".join(dict.fromkeys(found.notes)) or "each of its clusters is a project already"
+                            skipped.append(SkippedJob(job_id, found.job_name, why, found.allowlist_bound,
+                                                      unread_policies(its_policies)))
+                            continue
+                    targets, detached = _split_detached(store, ws, clusters, reattach)
                     if detached:
                         names = ", ".join(p.name for p in detached)
                         skipped.append(SkippedJob(job_id, found.job_name, REASON_DETACHED.format(
@@ -255,7 +266,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                     if done:
                         # The job's tasks and clusters that stay as they are: said with its projects, as a
                         # job with none of them qualified says it as its skip reason.
-                        left_out.extend(LeftOut(job_id, found.job_name, note) for note in dict.fromkeys(found.notes))
+                        left_out.extend(LeftOut(job_id, found.job_name, note, found.allowlist_bound,
+                                                unread_policies(its_policies)) for note in dict.fromkeys(found.notes))
                 except (WorkspaceAuthError, DatabricksUnavailable):
                     raise  # the workspace's trouble, not the job's: the import ends (auto-import's pass too)
                 except Exception as err:
