@@ -136,6 +136,15 @@ def allowlisted(artifact: str, matchers: Sequence[AllowlistMatcher]) -> bool:
     return False
 
 
+def allowlist_covers(access: StandardAccess) -> bool:
+    """Whether the allowlist as read (``access.allowlist``) covers Trimtab's init script: what a cluster
+    left out over the allowlist alone (`JobQualification.allowlist_bound`) waits for. The same test as
+    `standard_access_problem`'s last ones, so a cluster it answers True for is onboarded when judged."""
+    kind, destination = script_location(access.init_script)
+    return kind in ALLOWLISTABLE_KINDS and not access.allowlist_error and access.allowlist is not None \
+        and allowlisted(destination, access.allowlist)
+
+
 def runtime_problem(spec: Mapping[str, Any]) -> str | None:
     """Why a standard-access cluster's runtime cannot run Trimtab's agent from an init script
     (outside 13.3 to 18.x, or unreadable); None when it can."""

@@ -22,14 +22,20 @@ fingerprint of its settings and not judged again while they stay the same: judgi
 job again (``jobs/get``), for every such job on every pass otherwise. Once edited it is judged
 at the next pass. A job whose import failed is remembered the same way (a refusal that does
 not pass by itself must not rewrite the job every pass); one cut off by the workspace going
-away is imported again at the next pass, which import's idempotence makes safe. A job skipped
-only over the metastore's INIT_SCRIPT allowlist is judged every pass: allowlisting changes
-nothing in the job. Nor does granting Trimtab's token CAN_USE on a cluster policy it could not read
-(`server.onboard.REASON_POLICY_UNREAD`), but that is not judged every pass: each pass reads again
-each policy such jobs wait on, once however many jobs name it, and judges again only the jobs whose
-policy now reads. One unreadable policy is often a workspace-wide one that every job names; judging
-them all each pass would be a ``jobs/get`` a job every pass, and would spend the pass's budget before
-the new jobs are reached. These memories live in the process: after a restart every job that is not
+away is imported again at the next pass, which import's idempotence makes safe.
+
+Two answers change while the job stays as it is, and neither costs a ``jobs/get`` a job every pass.
+Granting Trimtab's token CAN_USE on a cluster policy it could not read
+(`server.onboard.REASON_POLICY_UNREAD`): each pass reads again each policy such jobs wait on, once
+however many jobs name it, and judges again only the jobs whose policy now reads. Allowlisting
+Trimtab's init script on the metastore's INIT_SCRIPT allowlist, for a job skipped over it alone
+(`SkippedJob.allowlist_bound`): a pass with such jobs reads the allowlist once, and judges them
+again once it covers the script (`server.standard_access.allowlist_covers`). One unreadable policy is
+often a workspace-wide one that every job names; judging them all each pass would be a ``jobs/get``
+a job every pass, and would spend the pass's budget before the new jobs are reached. Whether a job
+is unchanged is known only from its settings as listed: ``jobs/list`` (BaseJob) carries no modified
+time, and lists at most 100 tasks and job clusters of a job (``has_more``), so an edit past those is
+not seen until a restart. These memories live in the process: after a restart every job that is not
 a project, or is one in part, is judged once more.
 """
 
@@ -46,8 +52,11 @@ from server.clock import Clock
 from server.databricks import DatabricksGateway, DatabricksUnavailable, WorkspaceAuthError
 from server.domain import ImportedProject, ImportLimits, ImportResult, LeftOut, Project, SkippedJob, Workspace
 from server.onboard import cluster_keys
+from server.services.job_import import read_init_script_allowlist
 from server.services.job_policies import read_policy, unread_policies
+from server.services.workspace_access import agent_wiring
 from server.spec import task_cluster_key
+from server.standard_access import StandardAccess, allowlist_covers
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -71,10 +80,12 @@ DEFAULT_BUDGET_S = 60.0
 @dataclass(frozen=True)
 class _Judged:
     """A job judged and skipped (or whose import failed): not judged again while its settings are
-    ``fingerprint``, unless a policy in ``unread_policies`` (`SkippedJob.unread_policies`) reads."""
+    ``fingerprint``, unless a policy in ``unread_policies`` (`SkippedJob.unread_policies`) reads, or,
+    ``allowlist_bound``, the INIT_SCRIPT allowlist covers Trimtab's script."""
 
     fingerprint: str
     unread_policies: tuple[str, ...] = ()
+    allowlist_bound: bool = False
 
 
 def settings_fingerprint(settings: Mapping[str, Any]) -> str:
@@ -115,10 +126,9 @@ def _imported_in_part(job: Mapping[str, Any] | None, projects: list[Project],
     if job is None or not left_out_clusters(job, projects):
         return None
     why = [item for item in left_out if item.job_id == int(job["job_id"])]
-    if any(item.allowlist_bound for item in why):
-        return None  # judged again each pass, as a job skipped over the allowlist
     return _Judged(settings_fingerprint(without_clusters(job.get("settings") or {}, {p.cluster_key for p in projects})),
-                   tuple(dict.fromkeys(p for item in why for p in item.unread_policies)))
+                   tuple(dict.fromkeys(p for item in why for p in item.unread_policies)),
+                   any(item.allowlist_bound for item in why))
 
 
 class AutoImport:
@@ -175,7 +185,7 @@ class AutoImport:
             else:
                 candidates[job_id] = fingerprint
         # Before the memories change: a workspace failing here ends the pass with them as they were.
-        for job_id in self._policy_now_read(gateway, kept):
+        for job_id in {*self._policy_now_read(gateway, kept), *self._allowlist_now_covers(gateway, kept)}:
             candidates[job_id] = kept.pop(job_id).fingerprint
         # Rebuilt from this listing, so a deleted job's entry does not stay forever.
         self._not_qualified[workspace.name] = kept
@@ -207,10 +217,7 @@ class AutoImport:
                 log.warning("workspace %s: auto-import of job %d failed (tried again when the job changes, or "
                             "after a restart): %s", workspace.name, item.job_id, item.reason)
                 continue
-            # A standard-access cluster skipped over the metastore's INIT_SCRIPT allowlist is
-            # judged again each pass: an admin allowlisting the script changes nothing in the job.
-            if not item.allowlist_bound:
-                kept[item.job_id] = _Judged(candidates[item.job_id], item.unread_policies)
+            kept[item.job_id] = _Judged(candidates[item.job_id], item.unread_policies, item.allowlist_bound)
             log.debug("workspace %s: %s %d (%s) not auto-imported: %s", workspace.name,
                       "the clusters left out of job" if item.job_id in partly else "job", item.job_id,
                       item.job_name, item.reason)
@@ -246,3 +253,15 @@ class AutoImport:
             return []
         still = set(unread_policies({policy_id: read_policy(gateway, policy_id) for policy_id in waiting}))
         return sorted(job_id for job_id, judged in kept.items() if set(judged.unread_policies) - still)
+
+    @staticmethod
+    def _allowlist_now_covers(gateway: DatabricksGateway, kept: Mapping[int, _Judged]) -> list[int]:
+        """The remembered jobs skipped over the INIT_SCRIPT allowlist alone, once it covers Trimtab's init
+        script: the allowlist read once a pass, and only while such jobs wait (none: no call). Raises what
+        the workspace's trouble raises, as any call of the pass."""
+        waiting = sorted(job_id for job_id, judged in kept.items() if judged.allowlist_bound)
+        if not waiting:
+            return []
+        # The wiring the pass's import judges with (`import_jobs` is given none): the script it would onboard.
+        access = read_init_script_allowlist(gateway, StandardAccess(init_script=agent_wiring().init_script))
+        return waiting if allowlist_covers(access) else []

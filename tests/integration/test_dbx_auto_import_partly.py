@@ -7,7 +7,10 @@ manual `workspace import`. Now the pass judges such a job again with the same ru
 one, and onboards only its clusters without a project: the imported cluster, its project (settings
 included) and its runs stay as they were.
 
-Real parts: the sandbox workspace emulator over HTTP, the real gateway,
+And the cost: a job left out over the allowlist alone was judged (a `jobs/get`) every pass; now a pass
+reads the allowlist once and judges it again only once the allowlist covers the script.
+
+Real parts: the sandbox workspace emulator over HTTP (its request log counted), the real gateway,
 `import_jobs` and `Collector`, both store engines, a FakeClock for the intervals.
 """
 
@@ -15,6 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import re
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -38,6 +44,7 @@ from tests.integration.conftest import WIRING, admin_post
 INTERVAL_S = 900.0
 SCRIPT = "/Volumes/main/ops/trimtab/trimtab-init.sh"
 STANDARD = {**aws_cluster("m5d.xlarge", 2), "spark_version": "15.4.x-scala2.12", "data_security_mode": "USER_ISOLATION"}
+REQUEST = re.compile(r'"(GET|POST|PUT|HEAD) /api/[0-9.]+/([^ ?]+)')
 
 
 def _two_clusters(name: str, left_out: dict[str, Any]) -> dict[str, Any]:
@@ -77,12 +84,34 @@ def collector(store: Store, secrets: SecretBox, integration_clock: FakeClock, di
                      poll_interval_s=60.0, discovery=discovery)
 
 
+def _discovery_pass(store: Store, secrets: SecretBox, clock: FakeClock, discovery: AutoImport) -> None:
+    """Only discovery's pass, an interval on: what it requests is all the emulator answers meanwhile."""
+    clock.advance(INTERVAL_S)
+    workspace = store.workspaces.get("sbx")
+    discovery.run(workspace, workspaces.gateway_for(store, secrets, workspace))
+
+
 @pytest.fixture
 def volume_wiring(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trimtab's init script in a volume: a standard-access cluster waits only for the allowlist."""
     monkeypatch.setattr(workspaces._integration, "wiring", AgentWiring(
         server_address=WIRING.server_address, init_script=init_script_info(SCRIPT), upload_init_script=False,
         agent_wheel="/Volumes/main/ops/trimtab/trimtab-0.1.0-py3-none-any.whl"))
+
+
+@pytest.fixture
+def requests(caplog: pytest.LogCaptureFixture) -> Counter[str]:
+    """Read with `_requests`: the emulator's request log (every request it answered)."""
+    caplog.set_level(logging.DEBUG, logger="sandbox.workspace.server")
+    return Counter()
+
+
+def _requests(caplog: pytest.LogCaptureFixture) -> Counter[str]:
+    """The requests the emulator answered since the last call ("GET jobs/get": n), then forgotten."""
+    seen = Counter(f"{m[1]} {m[2]}" for r in caplog.records if r.name == "sandbox.workspace.server"
+                   and (m := REQUEST.search(r.getMessage())))
+    caplog.clear()
+    return seen
 
 
 def _projects_of(store: Store, job_id: int) -> dict[str, Project]:
@@ -154,6 +183,62 @@ def test_a_cluster_left_out_over_an_unreadable_policy_is_imported_beside_the_imp
     judged.clear()
     _next_pass(clock, collector)
     assert judged == []
+
+
+def test_a_cluster_left_out_over_the_allowlist_is_imported_once_allowlisted_without_a_jobs_get_each_pass(
+        store: Store, secrets: SecretBox, integration_clock: FakeClock, collector: Collector, discovery: AutoImport,
+        gateway: DatabricksGateway, emulator: RunningWorkspace, judged: list[int], volume_wiring: None,
+        requests: Counter[str], caplog: pytest.LogCaptureFixture) -> None:
+    clock = integration_clock
+    job_id = gateway.create_job(_two_clusters("nightly", STANDARD))
+    collector.poll_once()
+    assert list(_projects_of(store, job_id)) == ["etl"]
+    etl = _projects_of(store, job_id)["etl"]
+    _requests(caplog)
+    for _ in range(3):
+        _discovery_pass(store, secrets, clock, discovery)
+        # One listing and one allowlist read a pass: the job is not read again.
+        assert _requests(caplog) == Counter({"GET jobs/list": 1,
+                                             "GET unity-catalog/artifact-allowlists/INIT_SCRIPT": 1})
+    assert judged == [job_id]
+
+    _allowlist_script(emulator)
+    _next_pass(clock, collector)
+    assert sorted(_projects_of(store, job_id)) == ["etl", "report"]
+    assert judged == [job_id, job_id]
+    assert store.projects.get(int(etl.id or 0)) == etl
+
+
+def test_a_new_job_left_out_over_the_allowlist_costs_no_jobs_get_each_pass(
+        store: Store, secrets: SecretBox, integration_clock: FakeClock, collector: Collector, discovery: AutoImport,
+        gateway: DatabricksGateway, emulator: RunningWorkspace, judged: list[int], volume_wiring: None,
+        requests: Counter[str], caplog: pytest.LogCaptureFixture) -> None:
+    # Measured before: 10 such jobs cost 10 jobs/get and one allowlist read every pass (12 requests).
+    clock = integration_clock
+    waiting = sorted(gateway.create_job({**_two_clusters(f"standard-{n}", STANDARD),
+                                         "job_clusters": [{"job_cluster_key": "etl", "new_cluster": STANDARD}],
+                                         "tasks": [{"task_key": "etl", "job_cluster_key": "etl",
+                                                    "spark_python_task": {"python_file": "dbfs:/x.py"}}]})
+                     for n in range(3))
+    collector.poll_once()
+    assert judged == waiting and all(not _projects_of(store, j) for j in waiting)
+    _requests(caplog)
+    for _ in range(2):
+        _discovery_pass(store, secrets, clock, discovery)
+        assert _requests(caplog) == Counter({"GET jobs/list": 1,
+                                             "GET unity-catalog/artifact-allowlists/INIT_SCRIPT": 1})
+    # An allowlist Trimtab's token may not read: the same, one read a pass (its answer still a refusal).
+    refused = emulator.inject_fault("GET", "unity-catalog/artifact-allowlists", status=403,
+                                    error_code="PERMISSION_DENIED")
+    for _ in range(2):
+        _discovery_pass(store, secrets, clock, discovery)
+        assert _requests(caplog) == Counter({"GET jobs/list": 1,
+                                             "GET unity-catalog/artifact-allowlists/INIT_SCRIPT": 1})
+    assert judged == waiting
+    emulator.clear_fault(refused)
+    _allowlist_script(emulator)
+    _next_pass(clock, collector)
+    assert judged == waiting + waiting and all(len(_projects_of(store, j)) == 1 for j in waiting)
 
 
 def test_a_partly_imported_job_whose_projects_are_all_detached_is_left_alone(
