@@ -670,9 +670,10 @@ class SkippedJob:
     # Skipped only over the metastore's INIT_SCRIPT allowlist: an admin allowlisting Trimtab's
     # script changes the answer while the job stays as it is.
     allowlist_bound: bool = False
-    # The cluster policies its clusters name that could not be read (`server.onboard.REASON_POLICY_UNREAD`):
-    # once Trimtab's token may read them (CAN_USE granted) the answer may change, the job staying as it is.
-    unread_policies: tuple[str, ...] = ()
+    # The cluster policies its clusters left out name, each with what import read of it
+    # (`server.services.job_policies.policy_state`, "" unread): an admin editing one, or granting CAN_USE
+    # on it, may change the answer while the job stays as it is.
+    policy_states: tuple[tuple[str, str], ...] = ()
     # A job the import was asked for by id that the workspace does not have: the caller's typo,
     # unlike a listed job deleted before the import read it (the CLI fails on it).
     not_found: bool = False
@@ -692,7 +693,7 @@ class LeftOut:
     reason: str
     # As `SkippedJob`'s, for the job's clusters left out: what auto-import judges them again on.
     allowlist_bound: bool = False
-    unread_policies: tuple[str, ...] = ()
+    policy_states: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,9 @@ class JobQualification:
     # A standard-access cluster was left out only over the allowlist (not on it, or it could not be
     # read): allowlisting Trimtab's script changes that without any change to the job.
     allowlist_bound: bool = False
+    # The cluster policies the clusters left out name: an admin editing one (or letting Trimtab's token
+    # read it) may change the answer without any change to the job.
+    left_out_policies: tuple[str, ...] = ()
 
     @property
     def skipped_reason(self) -> str | None:
@@ -231,6 +234,7 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
     name = str(settings.get("name") or f"job {job_id}")
     clusters, notes = _task_clusters(settings, job_id, name)
     needs_allowlist = allowlist_bound = False
+    policies_left_out: list[str] = []
     for key, target in list(clusters.items()):
         over = custom_tags_over_limit(target.spec)
         elsewhere = other_cloud_note(target.spec, into)
@@ -239,6 +243,7 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
         # The cluster as Databricks creates it: what it is (access mode, runtime, single node) is as
         # much its policy's as its spec's. The spec onboarded stays the user's.
         created = policy.filled_spec(target.spec) if isinstance(policy, ClusterPolicy) else target.spec
+        left_out = len(notes)
         if elsewhere is not None:
             del clusters[key]
             notes.append(f"cluster {key!r} " + elsewhere)
@@ -266,7 +271,10 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
                 allowlist_bound = allowlist_bound or only_the_allowlist
                 notes.append(f"cluster {key!r} " + REASON_STANDARD_ACCESS.format(
                     mode=_mode_words(created, target.spec, policy), why=why))
-    return JobQualification(job_id, name, list(clusters.values()), notes, needs_allowlist, allowlist_bound)
+        if policy_id and len(notes) > left_out:
+            policies_left_out.append(policy_id)
+    return JobQualification(job_id, name, list(clusters.values()), notes, needs_allowlist, allowlist_bound,
+                            tuple(dict.fromkeys(policies_left_out)))
 
 
 def cluster_keys(job: Mapping[str, Any]) -> list[str]:

@@ -25,9 +25,11 @@ not pass by itself must not rewrite the job every pass); one cut off by the work
 away is imported again at the next pass, which import's idempotence makes safe.
 
 Two answers change while the job stays as it is, and neither costs a ``jobs/get`` a job every pass.
-Granting Trimtab's token CAN_USE on a cluster policy it could not read
-(`server.onboard.REASON_POLICY_UNREAD`): each pass reads again each policy such jobs wait on, once
-however many jobs name it, and judges again only the jobs whose policy now reads. Allowlisting
+A cluster policy that a left-out cluster names: granting Trimtab's token CAN_USE on one it could not
+read (`server.onboard.REASON_POLICY_UNREAD`), or an admin editing one that made the cluster standard
+access or single node. Each pass reads again each policy such jobs name, once however many jobs name
+it, and judges again only the jobs one of whose policies reads otherwise than when they were judged
+(`server.services.job_policies.policy_state`: its rules, or that it could not be read). Allowlisting
 Trimtab's init script on the metastore's INIT_SCRIPT allowlist, for a job skipped over it alone
 (`SkippedJob.allowlist_bound`): a pass with such jobs reads the allowlist once, and judges them
 again once it covers the script (`server.standard_access.allowlist_covers`). One unreadable policy is
@@ -53,7 +55,7 @@ from server.databricks import DatabricksGateway, DatabricksUnavailable, Workspac
 from server.domain import ImportedProject, ImportLimits, ImportResult, LeftOut, Project, SkippedJob, Workspace
 from server.onboard import cluster_keys
 from server.services.job_import import read_init_script_allowlist
-from server.services.job_policies import read_policy, unread_policies
+from server.services.job_policies import policy_state, read_policy
 from server.services.workspace_access import agent_wiring
 from server.spec import task_cluster_key
 from server.standard_access import StandardAccess, allowlist_covers
@@ -80,11 +82,11 @@ DEFAULT_BUDGET_S = 60.0
 @dataclass(frozen=True)
 class _Judged:
     """A job judged and skipped (or whose import failed): not judged again while its settings are
-    ``fingerprint``, unless a policy in ``unread_policies`` (`SkippedJob.unread_policies`) reads, or,
+    ``fingerprint``, unless a policy in ``policies`` (`SkippedJob.policy_states`) reads otherwise, or,
     ``allowlist_bound``, the INIT_SCRIPT allowlist covers Trimtab's script."""
 
     fingerprint: str
-    unread_policies: tuple[str, ...] = ()
+    policies: tuple[tuple[str, str], ...] = ()
     allowlist_bound: bool = False
 
 
@@ -127,7 +129,7 @@ def _imported_in_part(job: Mapping[str, Any] | None, projects: list[Project],
         return None
     why = [item for item in left_out if item.job_id == int(job["job_id"])]
     return _Judged(settings_fingerprint(without_clusters(job.get("settings") or {}, {p.cluster_key for p in projects})),
-                   tuple(dict.fromkeys(p for item in why for p in item.unread_policies)),
+                   tuple(dict.fromkeys(p for item in why for p in item.policy_states)),
                    any(item.allowlist_bound for item in why))
 
 
@@ -185,7 +187,7 @@ class AutoImport:
             else:
                 candidates[job_id] = fingerprint
         # Before the memories change: a workspace failing here ends the pass with them as they were.
-        for job_id in {*self._policy_now_read(gateway, kept), *self._allowlist_now_covers(gateway, kept)}:
+        for job_id in {*self._policy_changed(gateway, kept), *self._allowlist_now_covers(gateway, kept)}:
             candidates[job_id] = kept.pop(job_id).fingerprint
         # Rebuilt from this listing, so a deleted job's entry does not stay forever.
         self._not_qualified[workspace.name] = kept
@@ -217,7 +219,7 @@ class AutoImport:
                 log.warning("workspace %s: auto-import of job %d failed (tried again when the job changes, or "
                             "after a restart): %s", workspace.name, item.job_id, item.reason)
                 continue
-            kept[item.job_id] = _Judged(candidates[item.job_id], item.unread_policies, item.allowlist_bound)
+            kept[item.job_id] = _Judged(candidates[item.job_id], item.policy_states, item.allowlist_bound)
             log.debug("workspace %s: %s %d (%s) not auto-imported: %s", workspace.name,
                       "the clusters left out of job" if item.job_id in partly else "job", item.job_id,
                       item.job_name, item.reason)
@@ -244,15 +246,16 @@ class AutoImport:
         return ImportResult(tuple(imported), tuple(skipped), result.left_out, result.warnings, result.deferred)
 
     @staticmethod
-    def _policy_now_read(gateway: DatabricksGateway, kept: Mapping[int, _Judged]) -> list[int]:
-        """The remembered jobs skipped over a cluster policy that reads now: each policy they wait on
-        is read once (`read_policy`), however many jobs name it. Raises what the workspace's trouble
-        raises, as any call of the pass."""
-        waiting = sorted({policy_id for judged in kept.values() for policy_id in judged.unread_policies})
+    def _policy_changed(gateway: DatabricksGateway, kept: Mapping[int, _Judged]) -> list[int]:
+        """The remembered jobs one of whose left-out clusters' policies reads otherwise now (CAN_USE granted
+        on it, its rules edited): each policy they name is read once (`read_policy`), however many jobs
+        name it. Raises what the workspace's trouble raises, as any call of the pass."""
+        waiting = sorted({policy_id for judged in kept.values() for policy_id, _ in judged.policies})
         if not waiting:
             return []
-        still = set(unread_policies({policy_id: read_policy(gateway, policy_id) for policy_id in waiting}))
-        return sorted(job_id for job_id, judged in kept.items() if set(judged.unread_policies) - still)
+        now = {policy_id: policy_state(read_policy(gateway, policy_id)) for policy_id in waiting}
+        return sorted(job_id for job_id, judged in kept.items()
+                      if any(now[policy_id] != state for policy_id, state in judged.policies))
 
     @staticmethod
     def _allowlist_now_covers(gateway: DatabricksGateway, kept: Mapping[int, _Judged]) -> list[int]:

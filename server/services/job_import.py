@@ -81,7 +81,7 @@ from server.services.agent_install import (
 )
 from server.services.job_onboard import OnboardNotTaken, _found_spec, _onboard_job, _remove_unonboarded
 from server.services.job_owner import other_server, other_server_reason, owned_reason, owner_elsewhere
-from server.services.job_policies import PolicyRead, job_policies, unread_policies
+from server.services.job_policies import PolicyRead, job_policies, policy_states
 from server.services.projects import unplanned_phase
 from server.services.secrets import SecretBox
 from server.services.workspace_access import agent_wiring, check_answers, gateway_for, recording_status
@@ -175,7 +175,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                         found = qualify(job, access, into, its_policies)
                     if found.skipped_reason is not None:
                         skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound,
-                                                  unread_policies(its_policies)))
+                                                  policy_states(its_policies, found.left_out_policies)))
                         continue
                     elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
                     if elsewhere is not None:
@@ -197,7 +197,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                         if not clusters:
                             why = "; ".join(dict.fromkeys(found.notes)) or "each of its clusters is a project already"
                             skipped.append(SkippedJob(job_id, found.job_name, why, found.allowlist_bound,
-                                                      unread_policies(its_policies)))
+                                                      policy_states(its_policies, found.left_out_policies)))
                             continue
                     targets, detached = _split_detached(store, ws, clusters, reattach)
                     if detached:
@@ -266,8 +266,9 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                     if done:
                         # The job's tasks and clusters that stay as they are: said with its projects, as a
                         # job with none of them qualified says it as its skip reason.
-                        left_out.extend(LeftOut(job_id, found.job_name, note, found.allowlist_bound,
-                                                unread_policies(its_policies)) for note in dict.fromkeys(found.notes))
+                        states = policy_states(its_policies, found.left_out_policies)
+                        left_out.extend(LeftOut(job_id, found.job_name, note, found.allowlist_bound, states)
+                                        for note in dict.fromkeys(found.notes))
                 except (WorkspaceAuthError, DatabricksUnavailable):
                     raise  # the workspace's trouble, not the job's: the import ends (auto-import's pass too)
                 except Exception as err:

@@ -10,6 +10,7 @@ not JSON) is why its clusters are left out, never a reason to onboard them blind
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -55,6 +56,16 @@ def read_policy(gateway: DatabricksGateway, policy_id: str) -> PolicyRead:
         return err.message
 
 
-def unread_policies(policies: Mapping[str, PolicyRead]) -> tuple[str, ...]:
-    """The ids among a job's ``policies`` (`job_policies`) that could not be read."""
-    return tuple(policy_id for policy_id, policy in policies.items() if not isinstance(policy, ClusterPolicy))
+def policy_states(policies: Mapping[str, PolicyRead], ids: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Each of ``ids`` (among a job's ``policies``, `job_policies`) with `policy_state`: what auto-import
+    compares a later read with."""
+    return tuple((policy_id, policy_state(policies.get(policy_id, ""))) for policy_id in ids)
+
+
+def policy_state(policy: PolicyRead) -> str:
+    """A digest of what import judges of a policy (its parsed rules), "" when it could not be read:
+    equal while neither the policy's rules nor Trimtab's access to it change. Why a read failed is
+    not part of it (a message may differ between two refusals)."""
+    if not isinstance(policy, ClusterPolicy):
+        return ""
+    return hashlib.sha256(repr(policy).encode()).hexdigest()

@@ -273,3 +273,30 @@ def test_a_cluster_added_to_an_imported_job_is_auto_imported(
     _next_pass(integration_clock, collector)
     assert judged == [job_id] and sorted(_projects_of(store, job_id)) == ["etl", "report"]
     assert store.projects.get(int(etl.id or 0)) == etl
+
+
+def test_a_cluster_its_policy_made_standard_access_is_imported_once_an_admin_edits_the_policy(
+        store: Store, secrets: SecretBox, integration_clock: FakeClock, collector: Collector, discovery: AutoImport,
+        gateway: DatabricksGateway, emulator: RunningWorkspace, judged: list[int], requests: Counter[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Editing the policy changes nothing in the job: its unchanged settings kept it left out until a restart.
+    standard = json.dumps({"data_security_mode": {"type": "fixed", "value": "USER_ISOLATION"}})
+    policy_id = str(admin_post(emulator, "policies/clusters/create", {"name": "shared", "definition": standard})
+                    ["policy_id"])
+    job_id = gateway.create_job(_two_clusters("nightly", {**aws_cluster("r5d.xlarge", 3), "policy_id": policy_id}))
+    collector.poll_once()
+    assert list(_projects_of(store, job_id)) == ["etl"]
+    etl = _projects_of(store, job_id)["etl"]
+    _requests(caplog)
+    for _ in range(2):  # the policy read once a pass, the job not again
+        _discovery_pass(store, secrets, integration_clock, discovery)
+        assert _requests(caplog) == Counter({"GET jobs/list": 1, "GET policies/clusters/get": 1})
+    assert judged == [job_id]
+
+    admin_post(emulator, "policies/clusters/edit", {
+        "policy_id": policy_id, "name": "shared",
+        "definition": json.dumps({"spark_version": {"type": "unlimited", "isOptional": True}})})
+    _next_pass(integration_clock, collector)
+    assert sorted(_projects_of(store, job_id)) == ["etl", "report"]
+    assert judged == [job_id, job_id]
+    assert store.projects.get(int(etl.id or 0)) == etl
