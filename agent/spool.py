@@ -75,9 +75,14 @@ class Spool:
         self._statvfs = statvfs
         self._clock = clock or SystemClock()
         self.warn_every_s = warn_every_s
-        self._reserve_warned = False  # the one WARNING when the reserve first takes effect
-        # Drops not yet logged (batches, of them parked, events), and when the last line was.
+        # The one WARNING when the reserve first takes effect (first drops *for* it: drops the byte
+        # bound alone causes do not spend it), and the one when the free space cannot be read.
+        self._reserve_warned = False
+        self._statfs_warned = False
+        # Drops not yet logged (batches, of them parked, events), what made them ("bound", "reserve"),
+        # and when the last line was.
         self._unlogged = (0, 0, 0)
+        self._unlogged_causes: set[str] = set()
         self._drops_logged_at: float | None = None
         self._counters_path = directory / "counters.json"
         self._lock = threading.Lock()
@@ -119,7 +124,7 @@ class Spool:
             seq = self._next_seq
             self._next_seq += 1
             if len(data) > self.max_bytes:
-                self._record_drops([], dropped_new=events)
+                self._record_drops([], dropped_new=events, causes={"bound"})
                 return None
             self._make_room(len(data))
             path = self.dir / f"{seq:012d}-{events}.batch"
@@ -146,12 +151,16 @@ class Spool:
             try:
                 space = look(self._statvfs, str(self.dir))
             except OSError as exc:  # a file system that cannot say: writing as before beats never writing
-                if not self._reserve_warned:
-                    self._reserve_warned = True
+                if not self._statfs_warned:
+                    self._statfs_warned = True
                     log.warning("cannot read the free space under %s (%s): no disk reserve is kept", self.dir, exc)
             if space is not None:
                 keep = self.reserve.bytes_for(space.total)
                 short = keep - (space.free - space.on_disk(incoming))  # bytes to free for the reserve
+        # What makes this write drop batches: the byte bound, the reserve, or both. The reserve's
+        # WARNING is for the reserve only: spent on an ordinary full spool (a roomy disk), it blamed
+        # the reserve for that drop and was gone when the reserve later did take effect.
+        causes = ({"bound"} if over > 0 else set()) | ({"reserve"} if short > 0 else set())
         victims: list[SpooledBatch] = []
         parked_victims: list[SpooledBatch] = []
         candidates = [(self._parked[q], self._parked_sizes[q], True) for q in sorted(self._parked)]
@@ -168,17 +177,17 @@ class Spool:
             raise OSError(errno.ENOSPC, f"No space left on device for the spool: {space.free} bytes free, and "
                           f"{keep} are kept free for the driver (TRIMTAB_AGENT_DISK_RESERVE_BYTES/_PCT); "
                           f"the spool holds {total} bytes", str(self.dir))
-        if space is not None and (victims or parked_victims) and not self._reserve_warned:
+        if "reserve" in causes and (victims or parked_victims) and not self._reserve_warned:
             self._reserve_warned = True
             log.warning("the disk under %s has %d bytes free of %d: the spool keeps %d bytes free for the "
                         "driver (Spark's logs, the notebook; TRIMTAB_AGENT_DISK_RESERVE_BYTES/_PCT), so from now on "
                         "it drops its oldest batches to make room, counted as spool-full drops (said once)",
                         self.dir, space.free, space.total, keep)
         if victims or parked_victims:
-            self._record_drops(victims, parked=parked_victims)
+            self._record_drops(victims, parked=parked_victims, causes=causes)
 
     def _record_drops(self, victims: list[SpooledBatch], dropped_new: int = 0,
-                      parked: list[SpooledBatch] | None = None) -> None:
+                      parked: list[SpooledBatch] | None = None, causes: set[str] | None = None) -> None:
         parked = parked or []
         gone = victims + parked
         old = self.counters
@@ -203,6 +212,7 @@ class Spool:
         n = len(gone) + (1 if dropped_new else 0)
         b, p, e = self._unlogged
         self._unlogged = (b + n, p + len(parked), e + sum(v.events for v in gone) + dropped_new)
+        self._unlogged_causes |= causes or set()
         now = self._clock.monotonic()
         if self._drops_logged_at is None or now - self._drops_logged_at >= self.warn_every_s:
             self._report_drops()
@@ -217,13 +227,21 @@ class Spool:
         b, p, e = self._unlogged
         if not b:
             return
+        causes, self._unlogged_causes = self._unlogged_causes, set()
         self._unlogged = (0, 0, 0)
         self._drops_logged_at = self._clock.monotonic()
         c = self.counters
         of_them = f", {p} of them parked in {self.parked_dir} after a rejection" if p else ""
+        # Which limit made the drops, so a person knows which setting to raise.
+        limits = []
+        if "bound" in causes or not causes:
+            limits.append(f"its bound of {self.max_bytes} bytes (TRIMTAB_AGENT_SPOOL_BYTES)")
+        if "reserve" in causes:
+            limits.append("the disk reserve (TRIMTAB_AGENT_DISK_RESERVE_BYTES/_PCT)")
         log.warning("spool full: dropped %d oldest batch(es) (%d events)%s since the last such line; %d batch(es), "
-                    "%d events dropped so far; this line comes at most every %.0f s while drops go on",
-                    b, e, of_them, c.batches_dropped_spool_full, c.events_dropped_spool_full, self.warn_every_s)
+                    "%d events dropped so far; the spool stays within %s; this line comes at most every %.0f s "
+                    "while drops go on", b, e, of_them, c.batches_dropped_spool_full, c.events_dropped_spool_full,
+                    " and ".join(limits), self.warn_every_s)
 
     # -- consumer side (sender thread) -----------------------------------------------------------
     def oldest(self, timeout: float | None = None) -> SpooledBatch | None:

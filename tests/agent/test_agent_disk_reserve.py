@@ -229,3 +229,39 @@ def test_agent_leaves_the_driver_room_on_a_small_disk_while_the_server_is_away(s
     assert rc == 0 and "Traceback" not in text
     assert text.count("keeps") >= 1 and "TRIMTAB_AGENT_DISK_RESERVE_BYTES" in text
     assert text.count("spool full: dropped") <= 3, text.count("spool full: dropped")  # not one a batch
+
+
+def test_a_full_spool_on_a_roomy_disk_leaves_the_reserve_warning_for_the_reserve(tmp_path: Path,
+                                                                                 caplog: pytest.LogCaptureFixture):
+    """Reviewer's repro_reserve_msg.py: drops made by the byte bound alone (TRIMTAB_AGENT_SPOOL_BYTES) on a
+    disk with plenty of room logged the once-only reserve WARNING (blaming the reserve), and when the
+    reserve later did take effect nothing said so. The reserve's line is now for the reserve's drops only,
+    and the "spool full" line names the limit that made its drops."""
+    disk = FakeDisk(tmp_path, total=100 * MIB)
+    clock = FakeClock()
+    spool = _spool(tmp_path, disk, DiskReserve(1 * MIB, 0.0), max_bytes=350 * KIB, clock=clock)
+    caplog.set_level(logging.INFO, logger="trimtab.agent")
+
+    def said(text: str) -> list[str]:
+        return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+    for i in range(4):  # 400 KiB for a 350 KiB bound, 99 MiB free: the bound drops, not the reserve
+        spool.put(bytes([i]) * 100 * KIB, 10)
+    assert spool.snapshot_counters().batches_dropped_spool_full == 1
+    assert said("free for the driver") == []
+    full = said("spool full")
+    assert len(full) == 1 and f"its bound of {350 * KIB} bytes (TRIMTAB_AGENT_SPOOL_BYTES)" in full[0], full
+    assert "DISK_RESERVE" not in full[0]
+    # Other files fill the disk: now the reserve (not the bound: 300 KiB held) makes the spool drop,
+    # and its one WARNING says so.
+    disk.others = disk.total - disk.used() - 1 * MIB + 50 * KIB
+    clock.now += 1000.0  # a new interval for the "spool full" line too
+    spool.put(b"r" * 10 * KIB, 10)
+    assert spool.snapshot_counters().batches_dropped_spool_full == 2
+    reserve = said("free for the driver")
+    assert len(reserve) == 1 and "TRIMTAB_AGENT_DISK_RESERVE_BYTES" in reserve[0], reserve
+    full = said("spool full")
+    assert len(full) == 2 and "within the disk reserve (TRIMTAB_AGENT_DISK_RESERVE_BYTES" in full[1], full
+    assert "TRIMTAB_AGENT_SPOOL_BYTES" not in full[1]
+    spool.put(b"s" * 10 * KIB, 10)  # the reserve again: said once only
+    assert len(said("free for the driver")) == 1
