@@ -119,6 +119,9 @@ class Agent:
         # What the agent saw of each Databricks context not finished, by pass number (``_superseded``).
         self._ctx_seen: dict[str, _CtxSeen] = {}
         self._passes = 0
+        # Applications the stop's drain did not read to their end: app key -> (application id, file
+        # bytes unread). Said as the agent stops (``_warn_unread``, ``_log_stopped``).
+        self.unread_at_stop: dict[str, tuple[str, int]] = {}
         self.ticks = 0
         self._ticked = threading.Condition()
         self.sender = Sender(self.spool, SenderSettings(cfg.server, cfg.token, cfg.tls, cfg.rpc_timeout_s,
@@ -170,15 +173,24 @@ class Agent:
         used to be an INFO saying "left in the spool", in a log deleted with the node.
         """
         batches, parked = self.spool.pending()[0], self.spool.parked()
-        if not batches:
+        unread = self.unread_at_stop
+        # Applications not read to their end (each named in its own WARNING just before).
+        behind = (f"; {len(unread)} application(s) not read to the end of their event log "
+                  f"({sum(n for _, n in unread.values())} file bytes unread, named above)") if unread else ""
+        if not batches and not unread:
             log.info("trimtab-agent stopped; %d batch(es) left in the spool, %d parked in %s",
                      batches, parked, self.spool.parked_dir)
             return
-        log.warning("trimtab-agent stopped with %d batch(es) (%d events) not delivered to %s (%d parked in %s): "
+        if not batches:
+            log.warning("trimtab-agent stopped%s; %d batch(es) left in the spool, %d parked in %s; `trimtab "
+                        "project backfill` can recover the rest from the delivered event log (docs/agent.md)",
+                        behind, batches, parked, self.spool.parked_dir)
+            return
+        log.warning("trimtab-agent stopped with %d batch(es) (%d events) not delivered to %s (%d parked in %s)%s: "
                     "they stay in %s for an agent started again on this node, and are lost if the node ends "
                     "now, as a job cluster's does with its run; `trimtab project backfill` can recover the run "
                     "from its delivered event log (docs/agent.md)", batches, self.spool.pending_events(),
-                    self.cfg.server, parked, self.spool.parked_dir, self.spool.dir)
+                    self.cfg.server, parked, self.spool.parked_dir, behind, self.spool.dir)
 
     def _drain(self) -> None:
         """Read what is left before stopping, within half the shutdown bound (the sender gets the rest).
@@ -217,6 +229,37 @@ class Agent:
             self._flush_stopped_logs(recent | self._moved_keys)
         except Exception:
             self._tick_failed()
+        try:
+            self._warn_unread()
+        except Exception:
+            self._tick_failed()
+
+    def _warn_unread(self) -> None:
+        """A WARNING for each application the drain left behind: what was not read is never sent.
+
+        A backlog at SIGTERM (a big log, an agent started late) is read for half the stop bound
+        only; the rest stays in the event log, and on a job cluster the node ends with it. The stop
+        line used to be the INFO "0 batch(es) left in the spool", as if all was delivered. Not
+        counted in the counters sent with batches: the server keeps only the counters it knows, and
+        the batches sent after the drain may be none.
+        """
+        for key, f in self.followers.items():
+            if f.finished or f.at_end:
+                continue
+            left = f.unread_bytes()
+            if left <= 0:
+                continue
+            app = f.parser.app_id or f.src.application_id or key
+            self.unread_at_stop[key] = (app, left)
+            cluster = f" on cluster {self.cfg.cluster_id}" if self.cfg.cluster_id else ""
+            log.warning("%s (%s%s): stopping before its event log was read to its end: %d bytes of its log "
+                        "files (file bytes on disk, compressed where the log is) were not read and are not "
+                        "sent (the stop reads for half of TRIMTAB_AGENT_SHUTDOWN_FLUSH_S, %g s). An agent "
+                        "started again on this node reads on from its saved position; if the node ends now, as "
+                        "a job cluster's does with its run, the server has this application only in part: "
+                        "`trimtab project backfill <project> --eventlogs <the cluster's log destination>` reads "
+                        "the rest from its delivered event log (docs/agent.md)", app, key, cluster, left,
+                        self.cfg.shutdown_flush_s)
 
     def _flush_stopped_logs(self, moved: set[str] | None = None) -> None:
         """Send what only a log's end sends, for each application whose log stopped growing.

@@ -207,6 +207,28 @@ class AppFollower:
             return self._finish()
         return []
 
+    def unread_bytes(self) -> int:
+        """File bytes of this application's log not read yet: the rest of the segment being read and
+        every later segment, as they are on disk (compressed where the log is; decoded sizes are not
+        known without decoding). 0 once finished; a segment that cannot be listed counts as 0."""
+        if self.finished:
+            return 0
+        left = 0
+        for seg in self.lister.segments(self.src):
+            if self.pos is not None and seg.order < self.pos.order:
+                continue
+            try:
+                size = seg.path.stat().st_size
+            except OSError:
+                continue
+            if self.pos is not None and seg.order == self.pos.order:
+                if self.reader is not None and self.reader.file_key == seg.key:
+                    size -= self.reader.raw_read
+                elif seg.key == self.pos.file_key:
+                    size -= self.pos.hint_raw  # a restart point at or before the position: at most this many
+            left += max(0, size)
+        return left
+
     def flush_at_stop(self) -> list[PlainEvent]:
         """What the log's end would send, for an application whose log stopped growing when the agent
         stops (the cluster terminates): its stage attempts still open, flagged ``COMPLETION_NOT_SEEN``,

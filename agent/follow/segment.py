@@ -135,6 +135,11 @@ class SegmentReader:
         return bool(self._buf) or self._discarding or self._dec.incomplete
 
     @property
+    def raw_read(self) -> int:
+        """File bytes read so far (compressed where the file is): where the next read starts."""
+        return self._f.tell()
+
+    @property
     def pending_bytes(self) -> int:
         """Decoded bytes of an unfinished last line."""
         return len(self._buf)
