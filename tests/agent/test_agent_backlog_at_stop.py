@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -96,3 +97,66 @@ def test_a_log_read_to_its_end_at_stop_names_nothing_unread(tmp_path: Path, inge
     assert agent.unread_at_stop == {}
     assert not [r for r in caplog.records if "read to its end" in r.getMessage()]
     assert caplog.records[-1].levelno == logging.INFO
+
+
+class _LoopClock(FakeClock):
+    """A fake clock that records the follower loop's waits and stops the agent once ``done()``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.agent: Agent | None = None
+        self.loop_waits: list[float] = []
+        self.done_at: float | None = None
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        agent = self.agent
+        if agent is not None and threading.current_thread() is threading.main_thread():
+            if self.done_at is None and any(v.get("finished") for v in agent.saved.values()):
+                self.done_at = self.now
+                agent.stop()
+            elif self.done_at is None:
+                self.loop_waits.append(seconds)
+        return super().wait(event, seconds)
+
+
+def test_a_backlog_is_read_pass_after_pass_not_one_read_budget_per_poll_interval(tmp_path: Path,
+                                                                                 ingest: IngestServer):
+    """Reviewer: a 948 MB log took 93.5 s with the default poll (0.5 s), 27.2 s with 0.05 s, for the same
+    CPU: ``run`` waited the poll interval after every pass, so a backlog was read one read budget per
+    interval. Now a pass that leaves a log behind is followed by a short wait (as long as the pass took,
+    at least a few ms: the loop still yields), and an idle or caught-up agent waits the interval."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    data = b"".join(many_stages.lines(300))  # about 320 KB: some 80 passes of 4 KiB
+    (logs / many_stages.APP_ID).write_bytes(data)  # complete: the application finishes once read
+    cfg = replace(agent_config(logs, tmp_path / "state", ingest.address), read_budget_bytes=4096,
+                  poll_interval_s=0.5)
+    clock = _LoopClock()
+    agent = Agent(cfg, clock)
+    clock.agent = agent
+    assert agent.run() == 0
+    assert clock.done_at is not None
+    passes = len(clock.loop_waits)
+    assert passes >= len(data) // 4096 // 2, passes
+    # Every pass but the last few (the one that reached the end, and the batch's age) was behind.
+    short = [w for w in clock.loop_waits if w < cfg.poll_interval_s]
+    assert len(short) >= passes - 3, clock.loop_waits
+    assert all(w > 0 for w in clock.loop_waits)  # it always yields
+    assert clock.done_at - 1000.0 < 3 * cfg.poll_interval_s, (clock.done_at, passes)  # was about 40 s
+    assert ingest.servicer.wait_for(lambda: any(k[1] == "app-end" for k in ingest.servicer.stored), 20)
+
+
+def test_an_idle_agent_still_waits_the_poll_interval(tmp_path: Path, ingest: IngestServer):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / f"{many_stages.APP_ID}.inprogress").write_bytes(b"".join(many_stages.lines(5)))
+    cfg = replace(agent_config(logs, tmp_path / "state", ingest.address), poll_interval_s=0.5)
+    agent = Agent(cfg, FakeClock())
+    try:
+        for _ in range(3):
+            started = agent.clock.monotonic()
+            agent.tick()
+            pause = agent._pause_after(started)
+        assert pause == 0.5  # read to its end: nothing to hurry for
+    finally:
+        agent.close()
