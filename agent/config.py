@@ -70,7 +70,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("batch_max_events", "TRIMTAB_AGENT_BATCH_EVENTS", int, 500, low=1, high=20_000),
     Setting("batch_max_age_s", "TRIMTAB_AGENT_BATCH_AGE_S", float, 2.0, low=0.0),
     Setting("read_budget_bytes", "TRIMTAB_AGENT_READ_BUDGET", int, 8 * 1024 * 1024, low=4096,
-            help="raw bytes read per application per poll (bounds memory and latency)"),
+            help="raw bytes read per application per pass (bounds memory and latency; a pass that leaves a log behind is followed by a shorter wait)"),
     # Spark's EnvironmentUpdate line (the conf) is tens to hundreds of KB: a smaller limit drops it.
     Setting("max_line_bytes", "TRIMTAB_AGENT_MAX_LINE", int, 16 * 1024 * 1024, low=1024 * 1024),
     # A batch of 500 events is up to a few hundred KB: a smaller bound drops batches as they come.
