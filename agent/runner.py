@@ -14,7 +14,6 @@ import os
 import shutil
 import threading
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ from agent.driver_env import spark_ui_url
 from agent.durable import try_lock
 from agent.events import PlainEvent
 from agent.follow.app import AppFollower, ReadCounters
-from agent.follow.discover import AppSource, SegmentLister, context_sizes, discover
+from agent.follow.contexts import ContextWatch
+from agent.follow.discover import AppSource, SegmentLister, discover
 from agent.reserve import DiskReserve
 from agent.rest import RestPoller
 from agent.send import Sender, SenderSettings
@@ -41,17 +41,6 @@ VERSION = BUILD
 # The shortest wait between two passes while a log is behind: the loop always yields (the sender
 # thread, the driver), even when a pass takes no measurable time.
 CATCH_UP_MIN_PAUSE_S = 0.005
-
-
-@dataclass
-class _CtxSeen:
-    """What the agent saw of a Databricks context: its segment sizes, the pass it first saw it in,
-    and the first and the last pass in which it saw them change (None: not since it first saw it)."""
-
-    sizes: tuple[tuple[str, int], ...]
-    first: int
-    first_grew: int | None = None
-    grew: int | None = None
 
 
 class Agent:
@@ -121,8 +110,7 @@ class Agent:
         self._moved = False
         self._moved_keys: set[str] = set()  # applications the current (or last) pass read something of
         # What the agent saw of each Databricks context not finished, by pass number (``_superseded``).
-        self._ctx_seen: dict[str, _CtxSeen] = {}
-        self._passes = 0
+        self.contexts = ContextWatch()
         # Applications the stop's drain did not read to their end: app key -> (application id, file
         # bytes unread). Said as the agent stops (``_warn_unread``, ``_log_stopped``).
         self.unread_at_stop: dict[str, tuple[str, int]] = {}
@@ -425,59 +413,14 @@ class Agent:
         return self.followers
 
     def _superseded(self, sources: list[AppSource]) -> dict[str, str]:
-        """Databricks contexts whose driver a newer context replaced, each with the context that did.
-
-        Databricks never marks a context's log complete; it ends with an ApplicationEnd, which a
-        driver that died (an all-purpose cluster restarts it under a new context id) never writes,
-        so its last stages and its end waited for good. One driver runs per cluster, so a context
-        K is taken as replaced by another, O, when the agent itself saw O grow (its segment sizes
-        changed between two of the agent's passes, before this pass) while O has not ended: after K
-        last grew, K not growing since O first appeared; or, for a K it never saw grow, after it first
-        saw K. File times are not used: a context copied in or written while the
-        clock was ahead made a live context look replaced, and it was finished for good. The
-        answer is made afresh at every pass, so a context that grows again is no longer replaced
-        (until its follower finishes it).
-        """
-        self._passes += 1
-        now = self._passes
-        done = {key for key, saved in self.saved.items() if saved.get("finished")}
-        dbx = [s for s in sources if s.layout == "databricks" and s.app_key not in done]
-        listed = {s.app_key for s in dbx}
-        for key in [k for k in self._ctx_seen if k not in listed]:
-            del self._ctx_seen[key]  # gone or finished: it neither replaces nor is replaced any more
-        for src in dbx:
-            sizes = context_sizes(src)
-            if sizes is None:
-                continue
-            seen = self._ctx_seen.get(src.app_key)
-            if seen is None:
-                self._ctx_seen[src.app_key] = _CtxSeen(sizes, now)
-            elif sizes != seen.sizes:
-                seen.sizes = sizes
-                seen.grew = now
-                if seen.first_grew is None:
-                    seen.first_grew = now
-        if len(self._ctx_seen) < 2:
-            return {}
+        """Databricks contexts whose driver a newer context replaced (`agent.follow.contexts`)."""
+        done = (key for key, saved in self.saved.items() if saved.get("finished"))
 
         def live(key: str) -> bool:
             f = self.followers.get(key)
             return f is None or not (f.finished or f.parser.ended)
 
-        # Its growth seen in an earlier pass, so its follower has read those lines and an ended context
-        # (an old, complete one caught while being copied in) is known as ended before it counts.
-        growing = {key: seen for key, seen in self._ctx_seen.items()
-                   if seen.first_grew is not None and seen.first_grew < now and live(key)}
-        out: dict[str, str] = {}
-        for key, seen in self._ctx_seen.items():
-            if seen.grew is not None:  # grew before the other appeared (so before the other grew)
-                by = next((k for k, o in growing.items() if k != key and seen.grew < o.first), None)
-            else:  # never seen growing: the other's growth must come after this one appeared
-                by = next((k for k, o in growing.items() if k != key and o.grew is not None and o.grew > seen.first),
-                          None)
-            if by is not None:
-                out[key] = by
-        return out
+        return self.contexts.superseded(sources, done, live)
 
     def _add(self, events: list[PlainEvent]) -> None:
         if not events:

@@ -60,7 +60,7 @@ class AppFollower:
         self._warned: set[int] = set()  # segment orders already named in a WARNING (once each)
         self.finished = False
         # Set by the agent while another Spark context grows beside this Databricks one and this one
-        # does not (``Agent._superseded``; cleared if it grows again): its driver is gone, so its
+        # does not (``agent.follow.contexts``; cleared if it grows again): its driver is gone, so its
         # log is complete although Databricks never marks it (see poll).
         self.superseded = False
         # The last poll read to the end of the newest segment (nothing left to read for now).

@@ -116,7 +116,7 @@ def context_sizes(src: AppSource) -> tuple[tuple[str, int], ...] | None:
     """(name, size) of each segment file of a Databricks context, sorted; None when it cannot be listed.
 
     The agent compares what it saw from one pass to the next to tell which context is growing
-    (``Agent._superseded``). File times are not used: a context copied in (``cp -r``, a restore)
+    (``agent.follow.contexts``). File times are not used: a context copied in (``cp -r``, a restore)
     or written while the clock was ahead has times that say nothing about which driver is live.
     """
     try:
