@@ -81,7 +81,10 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8,
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    connect_timeout = max(1, busy_timeout_ms // 1000)
+    users_timeout = _users_connect_timeout(parsed)
+    # The user's connect_timeout is kept (connect_args would replace it); it also bounds the check-out
+    # ping, unless it is 0 ("wait for ever" to libpq) or unreadable (libpq refuses that one itself).
+    connect_timeout = _seconds(users_timeout) or max(1, busy_timeout_ms // 1000)
     # A lock held elsewhere must not hang a call forever: give up (-> UNAVAILABLE) like SQLite does.
     options = [f"-c lock_timeout={int(busy_timeout_ms)}"]
     connect_args: dict[str, Any] = {"connect_timeout": connect_timeout, "keepalives": 1}
@@ -101,7 +104,20 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8,
         # is two hours). Settable by any user since PostgreSQL 9; ignored on a Unix socket.
         options += [f"-c tcp_keepalives_idle={max(1, seconds // 3)}",
                     f"-c tcp_keepalives_interval={max(1, seconds // 6)}", "-c tcp_keepalives_count=3"]
+    # connect_args replace the URL's parameters of the same name: the user's own `options` (a
+    # search_path, a statement_timeout) were dropped, and Trimtab's tables went to `public`. So both
+    # are sent, the user's last: PostgreSQL keeps the last value of a setting given twice, and one the
+    # user named on purpose wins over Trimtab's default.
+    users_options = _users_options(parsed)
+    if users_options:
+        options.append(users_options)
     connect_args["options"] = " ".join(options)
+    # Any other parameter the user wrote in the URL (connect_timeout, keepalives_idle, ...) is theirs to
+    # set, as is a PGCONNECT_TIMEOUT libpq reads only when no connect_timeout is passed.
+    for name in set(connect_args).intersection(parsed.query) - {"options"}:
+        del connect_args[name]
+    if users_timeout is not None:
+        connect_args.pop("connect_timeout", None)
     # No pool_pre_ping: the check-out ping below does the same under a deadline (a ping on a
     # connection that stopped answering hung the caller).
     ping_s = min(timeout_s, connect_timeout) if timeout_s > 0 else 0
@@ -117,6 +133,40 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8,
     with _LOCK_ENGINES_GUARD:
         _LOCK_ENGINES[engine] = lock_source
     return engine
+
+
+def _query_value(parsed: sa.engine.URL, name: str) -> str | None:
+    """The URL's query parameter ``name`` (the last, if given twice, as libpq reads it), else None."""
+    value = parsed.query.get(name)
+    if isinstance(value, tuple):
+        value = value[-1] if value else None
+    return value
+
+
+def _users_options(parsed: sa.engine.URL) -> str:
+    """The user's libpq ``options``: the URL's, else ``PGOPTIONS`` (which libpq reads only when no
+    ``options`` is passed, and one always is)."""
+    value = _query_value(parsed, "options")
+    if value is None:
+        value = os.environ.get("PGOPTIONS", "")
+    return value.strip()
+
+
+def _users_connect_timeout(parsed: sa.engine.URL) -> str | None:
+    """The user's ``connect_timeout`` as written: the URL's, else ``PGCONNECT_TIMEOUT``; None when unset."""
+    value = _query_value(parsed, "connect_timeout")
+    if value is None:
+        value = os.environ.get("PGCONNECT_TIMEOUT")
+    return value if value is not None and value.strip() else None
+
+
+def _seconds(value: str | None) -> int | None:
+    """A positive whole number of seconds read from ``value``, else None."""
+    try:
+        seconds = int((value or "").strip())
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
 
 
 # Per PostgreSQL engine made by `make_engine`: how to make its lock engine, then the lock engine.
