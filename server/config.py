@@ -304,6 +304,16 @@ class ServerConfig:
             # Only the scheme is shown: the URL may hold a password.
             what = f"a {scheme} URL" if scheme else "not a URL"
             raise _bad("db_url", f"{what}: only sqlite:/// and postgresql:// URLs are supported")
+        if self.db_url:
+            # Parsed once here, so every command and the server refuse a bad one alike, before opening
+            # anything (SQLAlchemy's own error quoted the password's tail). Every caller opens the store
+            # next, so importing it here costs nothing more.
+            from server.store.urls import parse_url
+
+            try:
+                parse_url(self.db_url)
+            except ValueError as exc:
+                raise _bad("db_url", str(exc)) from None
         if scheme == "sqlite" and self.db_url:
             # sqlite://, sqlite:/// and sqlite:///:memory: are an in-memory database: gone when the process
             # ends, never seen by the server or another command (SQLAlchemy also refused them with its

@@ -93,12 +93,11 @@ def has_trimtab_schema(url: str) -> bool:
 
     A SQLite file that is not there is not connected to at all: connecting would create it.
     """
-    import sqlalchemy as sa
-
     from server.store import engine as db
     from server.store import migrate
+    from server.store.urls import parse_url
 
-    parsed = sa.engine.make_url(url)
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
             and not Path(parsed.database).is_file():
         return False

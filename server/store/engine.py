@@ -41,9 +41,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import NullPool
 
 from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, TrimtabError, Unavailable
-from server.store.urls import shown_url
+from server.store.urls import parse_url
 
-SUPPORTED_URLS = "only sqlite:/// and postgresql:// URLs are supported"
 # Retry hint sent with UNAVAILABLE when the database is down or locked.
 RETRY_AFTER_MS = 500
 # How long a PostgreSQL transaction may take before its connection is closed (see the module doc).
@@ -63,12 +62,11 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8,
     """An engine for `url` with the per-engine settings described above (``timeout_s`` 0: no
     deadline; PostgreSQL only)."""
     try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise InvalidArgument(f"database URL is not a URL ({exc}): {SUPPORTED_URLS}") from exc
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        # Refused here, not by a driver import (mysql:// failed with "No module named 'MySQLdb'").
-        raise InvalidArgument(f"database URL {shown_url(parsed)!r}: {SUPPORTED_URLS}")
+        # Refused here, not by a driver import (mysql:// failed with "No module named 'MySQLdb'"), and
+        # in words that show no part of the URL.
+        parsed = parse_url(url)
+    except ValueError as exc:
+        raise InvalidArgument(f"database URL: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(
             url,

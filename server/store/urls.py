@@ -3,12 +3,44 @@ SQLite one."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
 
 # libpq takes a password as a query parameter too (`?password=...`), and the SSL key's passphrase.
 _SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
+
+
+# Shown for any URL that does not parse: no part of it, since the part a parser trips on is most often
+# the password (SQLAlchemy said "invalid literal for int() with base 10: 'Xk9#Lm2@db.internal'").
+NOT_A_URL = ("not a valid URL; percent-encode special characters in the password "
+             "(@ -> %40, : -> %3A, / -> %2F, # -> %23)")
+SUPPORTED_URLS = "only sqlite:/// and postgresql:// URLs are supported"
+# What SQLAlchemy's URL pattern takes as a PostgreSQL URL's user:password@ (a username without ':' or
+# '/', a password up to the first '@'), then the host, port and database, up to the query.
+_AFTER_USERINFO = re.compile(r"[\w+]+://(?:[^:/]*(?::[^@]*)?@)?(?P<location>[^?]*)")
+
+
+def parse_url(url: str) -> sa.engine.URL:
+    """``url`` parsed, or `ValueError` saying why in words that show no part of it.
+
+    Refused: a URL SQLAlchemy cannot parse (a ':' or '@' in the password split it elsewhere, and its
+    error quoted the rest), a PostgreSQL URL with an '@' after its user:password@ (an unencoded '@' in
+    the password: "ab@cd" connected to host "cd@127.0.0.1", and libpq's "failed to resolve host" showed
+    it). Only the scheme is ever named."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except (ValueError, sa.exc.ArgumentError):  # ValueError: int() of what it took for the port
+        # Not chained: the parser's error quotes the URL.
+        raise ValueError(NOT_A_URL) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"a {parsed.get_backend_name()} URL: {SUPPORTED_URLS}")
+    if parsed.get_backend_name() == "postgresql":
+        found = _AFTER_USERINFO.match(url)
+        if found is None or "@" in found.group("location") or "@" in (parsed.host or ""):
+            raise ValueError(NOT_A_URL)
+    return parsed
 
 
 def shown_url(url: str | sa.engine.URL) -> str:
