@@ -17,6 +17,9 @@ _SECRET_QUERY_KEYS = frozenset({"password", "sslpassword"})
 NOT_A_URL = ("not a valid URL; percent-encode special characters in the password "
              "(@ -> %40, : -> %3A, / -> %2F, # -> %23)")
 SUPPORTED_URLS = "only sqlite:/// and postgresql:// URLs are supported"
+# The drivers Trimtab runs on: the standard library's sqlite3 and psycopg 3 (the engine reads psycopg's
+# connection state, `server.store.engine`). SQLAlchemy's names for them, with and without the driver.
+_SUPPORTED_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"})
 # What SQLAlchemy's URL pattern takes as a PostgreSQL URL's user:password@ (a username without ':' or
 # '/', a password up to the first '@'), then the host, port and database, up to the query.
 _AFTER_USERINFO = re.compile(r"[\w+]+://(?:[^:/]*(?::[^@]*)?@)?(?P<location>[^?]*)")
@@ -28,14 +31,20 @@ def parse_url(url: str) -> sa.engine.URL:
     Refused: a URL SQLAlchemy cannot parse (a ':' or '@' in the password split it elsewhere, and its
     error quoted the rest), a PostgreSQL URL with an '@' after its user:password@ (an unencoded '@' in
     the password: "ab@cd" connected to host "cd@127.0.0.1", and libpq's "failed to resolve host" showed
-    it). Only the scheme is ever named."""
+    it), and a driver Trimtab does not run on (``postgresql+asyncpg`` failed with "No module named
+    'asyncpg'"). Only the scheme is ever named."""
     try:
         parsed = sa.engine.make_url(url)
     except (ValueError, sa.exc.ArgumentError):  # ValueError: int() of what it took for the port
         # Not chained: the parser's error quotes the URL.
         raise ValueError(NOT_A_URL) from None
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ValueError(f"a {parsed.get_backend_name()} URL: {SUPPORTED_URLS}")
+    driver = parsed.drivername
+    if driver not in _SUPPORTED_DRIVERS:
+        backend = driver.split("+", 1)[0]
+        if backend in ("sqlite", "postgresql"):
+            raise ValueError(f"the {driver} driver: {SUPPORTED_URLS}, with Python's sqlite3 and psycopg 3; "
+                             f"write {backend}://")
+        raise ValueError(f"a {driver} URL: {SUPPORTED_URLS}")
     if parsed.get_backend_name() == "postgresql":
         found = _AFTER_USERINFO.match(url)
         if found is None or "@" in found.group("location") or "@" in (parsed.host or ""):
