@@ -6,11 +6,13 @@ import functools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.databricks import DatabricksGateway
-from server.job_write import ApplyResult
 from server.store import Store, locks
+
+if TYPE_CHECKING:  # server.job_write checks the lock (`verify_project_lock`) before it writes
+    from server.job_write import ApplyResult
 
 # How long a project's lock held by another server is waited for (`server.store.locks`).
 PROJECT_LOCK_WAIT_S = locks.DEFAULT_WAIT_S
@@ -25,22 +27,30 @@ class _ProjectLock:
     def __init__(self, project_id: int) -> None:
         self.project_id = project_id
         self._rlock = threading.RLock()
-        self._db_held = False  # read and written only by the thread holding _rlock
+        # The advisory lock and the thread holding it; written only by the thread holding _rlock.
+        self._db_lock: locks.HeldLock | None = None
+        self._db_owner: int | None = None
 
     @contextmanager
     def held(self, store: Store | None) -> Iterator[None]:
         with self._rlock:
-            if store is None or self._db_held:
+            if store is None or self._db_lock is not None:
                 yield
                 return
             with locks.advisory_lock(store.engine, locks.PROJECT_NAMESPACE, self.project_id,
                                      what=f"project {self.project_id}", clock=store.clock,
-                                     wait_s=PROJECT_LOCK_WAIT_S):
-                self._db_held = True
+                                     wait_s=PROJECT_LOCK_WAIT_S) as db_lock:
+                self._db_lock, self._db_owner = db_lock, threading.get_ident()
                 try:
                     yield
                 finally:
-                    self._db_held = False
+                    self._db_lock, self._db_owner = None, None
+
+    def verify(self, before: str) -> None:
+        """`locks.HeldLock.verify` on the advisory lock this thread holds; nothing when it holds none."""
+        db_lock = self._db_lock
+        if db_lock is not None and self._db_owner == threading.get_ident():
+            db_lock.verify(before)
 
 
 _locks: dict[int, _ProjectLock] = {}
@@ -61,6 +71,16 @@ def project_lock(project_id: int, store: Store | None = None) -> AbstractContext
     with _locks_guard:
         lock = _locks.setdefault(project_id, _ProjectLock(project_id))
     return lock.held(store)
+
+
+def verify_project_lock(project_id: int, before: str) -> None:
+    """Raise `Unavailable` when this thread took the project's lock across servers (`project_lock`
+    with a store, on PostgreSQL) and has lost it since (its database session ended), so that what
+    ``before`` names (a write to the job) is not done while another server may be writing it too."""
+    with _locks_guard:
+        lock = _locks.get(project_id)
+    if lock is not None:
+        lock.verify(before)
 
 
 def _locked(fn: Callable[..., ApplyResult]) -> Callable[..., ApplyResult]:

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from server.apply_lock import verify_project_lock
 from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
@@ -138,6 +139,11 @@ def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict
     written back before the error is raised, so nothing stays half-applied; the error names the paths.
     """
     written = written_paths(before, new_spec) | (owned or set())
+    # Last thing before the write: the project's lock across servers still held. Its session may have
+    # ended since it was taken (terminated, idle_session_timeout, a failover), and another server may
+    # be writing this job now; refused here, nothing is written (the announced intent is settled by
+    # reading the job, as after any failed write).
+    verify_project_lock(int(project.id or 0), "writing to the job")
     try:
         gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, new_spec))
     except REFUSED:

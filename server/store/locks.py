@@ -21,6 +21,11 @@ blocks on the server. Each lock statement runs under the engine's per-transactio
 watchdog): one on a connection that stopped answering fails with `Unavailable` instead of waiting
 on TCP keepalives (which a Unix socket does not have).
 
+A lock's session can end while its block runs (``pg_terminate_backend``, ``idle_session_timeout``, a
+failover): PostgreSQL then releases the lock, and another server may take it while this block goes
+on. Nothing tells the block so by itself; a block about to do what the lock guards outside the
+database (an apply's ``jobs/update``) asks first (`HeldLock.verify`), and release says so (ERROR).
+
 SQLite has no such lock: `advisory_lock` does nothing there, and a SQLite database is served by
 one process at a time (docs/operations.md).
 """
@@ -33,6 +38,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from server.clock import Clock, SystemClock
 from server.errors import Unavailable
@@ -60,14 +66,47 @@ def int4(key: int) -> int:
     return ((int(key) + 2**31) % 2**32) - 2**31
 
 
+class HeldLock:
+    """An advisory lock a block holds (`advisory_lock`); on SQLite, nothing to hold or verify."""
+
+    def __init__(self, what: str, conn: Connection | None = None, args: dict[str, int] | None = None) -> None:
+        self.what = what
+        self._conn = conn
+        self._args = args or {}
+
+    def verify(self, before: str) -> None:
+        """Raise `Unavailable` unless the lock is still held: its session answers and still holds it.
+
+        Called right before the block does what the lock guards outside the database (``before``
+        names it: "writing to the job"), so that a lock lost meanwhile (its session ended:
+        `pg_terminate_backend`, ``idle_session_timeout``, a failover) stops the block with that not done,
+        rather than letting two servers write the same job."""
+        if self._conn is None:
+            return
+        stop = f"another server may be working on it: stopped before {before}, which was not done; retry"
+        try:
+            with db.bounded(self._conn):
+                held = self._conn.execute(_HELD, self._args).scalar()
+        except Exception as err:
+            if _disconnected(err):
+                why = f"its lock was lost during the block (its database connection ended: {_why(err)})"
+            else:  # no answer within the deadline, or another failure: not known to be held, so not written
+                why = f"its lock could not be confirmed ({_why(err)})"
+            raise Unavailable(f"{self.what}: {why}; {stop}", retry_after_ms=db.RETRY_AFTER_MS) from err
+        if not held:
+            raise Unavailable(f"{self.what}: its lock was lost during the block (its database session no longer "
+                              f"holds it); {stop}", retry_after_ms=db.RETRY_AFTER_MS)
+
+
 @contextmanager
 def advisory_lock(engine: Engine, namespace: int, key: int, *, what: str, clock: Clock | None = None,
-                  wait_s: float = DEFAULT_WAIT_S, poll_s: float = POLL_S) -> Iterator[None]:
+                  wait_s: float = DEFAULT_WAIT_S, poll_s: float = POLL_S) -> Iterator[HeldLock]:
     """Hold the advisory lock ``(namespace, key)`` for the block (PostgreSQL; a no-op on SQLite).
 
-    ``what`` names the locked thing in the error a timed-out wait raises (`Unavailable`)."""
+    ``what`` names the locked thing in the error a timed-out wait raises (`Unavailable`). The block
+    gets the `HeldLock`, to verify it still holds it before acting outside the database."""
     if not is_postgresql(engine):
-        yield
+        yield HeldLock(what)
         return
     clock = clock or SystemClock()
     args = {"ns": int4(namespace), "key": int4(key)}
@@ -81,13 +120,18 @@ def advisory_lock(engine: Engine, namespace: int, key: int, *, what: str, clock:
         _discard(conn)
         raise
     try:
-        yield
+        yield HeldLock(what, conn, args)
     finally:
         _release(conn, args, what)
 
 
 _TRY = sa.text("SELECT pg_try_advisory_lock(CAST(:ns AS integer), CAST(:key AS integer))")
 _UNLOCK = sa.text("SELECT pg_advisory_unlock(CAST(:ns AS integer), CAST(:key AS integer))")
+# Whether this session holds the two-key lock: pg_locks shows its keys as oids (objsubid 2: the
+# two-int4 form), an int4 cast to oid as the same 32 bits.
+_HELD = sa.text("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+                "AND granted AND objsubid = 2 AND classid = CAST(CAST(:ns AS integer) AS oid) "
+                "AND objid = CAST(CAST(:key AS integer) AS oid))")
 
 
 def _acquire(conn: Connection, args: dict[str, int], *, what: str, clock: Clock, wait_s: float,
@@ -115,12 +159,23 @@ def _acquire(conn: Connection, args: dict[str, int], *, what: str, clock: Clock,
 
 def _release(conn: Connection, args: dict[str, int], what: str) -> None:
     """Unlock and return the connection; never raises (the block's own error must show)."""
+    if conn.invalidated:
+        # Found gone during the block (`HeldLock.verify`): its session ended, and the lock with it.
+        log.error("%s: its lock was lost during the block (its database connection ended); another server may "
+                  "have worked on it at the same time", what)
+        _discard(conn)
+        return
     try:
         with db.bounded(conn):
             held = conn.execute(_UNLOCK, args).scalar()
     except Exception as err:  # the connection is gone or broken: ending its session releases the lock
-        log.warning("%s: could not release its lock (%s); closing its connection releases it",
-                    what, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+        if _disconnected(err):
+            # Its session ended during the block (terminated, timed out, a failover), and the lock with
+            # it: another server may have taken it while this block went on.
+            log.error("%s: its lock was lost during the block (its database connection ended: %s); another "
+                      "server may have worked on it at the same time", what, _why(err))
+        else:
+            log.warning("%s: could not release its lock (%s); closing its connection releases it", what, _why(err))
         _discard(conn)
         return
     if not held:
@@ -129,6 +184,16 @@ def _release(conn: Connection, args: dict[str, int], what: str) -> None:
         log.error("%s: its lock was no longer held at release (its database connection was reset "
                   "during the block); another server may have worked on it at the same time", what)
     conn.close()
+
+
+def _disconnected(err: BaseException) -> bool:
+    """Whether ``err`` says the lock's connection, so its session and the lock, ended. Not an
+    `Unavailable` from the watchdog (no answer within the deadline): the session may still be there."""
+    return isinstance(err, DBAPIError) and bool(err.connection_invalidated)
+
+
+def _why(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def _discard(conn: Connection) -> None:

@@ -211,3 +211,53 @@ def test_a_lock_held_too_long_by_another_server_is_unavailable_naming_the_projec
     assert store.recommendations.pending(int(project.id or 0)) is not None
     with pytest.raises(FailedPrecondition, match="the last apply is not confirmed yet"):
         apply_recommendation(store, gateway, int(project.id or 0))
+
+
+def _end_lock_session(store: Store, project_id: int) -> None:
+    """The database ends the session holding the project's lock (pg_terminate_backend; an
+    idle_session_timeout or a failover does the same): the lock is free for another server."""
+    import sqlalchemy as sa
+
+    from server.store.locks import PROJECT_NAMESPACE
+
+    with store.engine.connect() as conn:
+        ended = conn.execute(sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+            "AND classid = CAST(CAST(:ns AS integer) AS oid) AND objid = CAST(CAST(:key AS integer) AS oid)"),
+            {"ns": PROJECT_NAMESPACE, "key": project_id}).scalars().all()
+        conn.commit()
+    assert ended == [True]
+
+
+@pytest.mark.parametrize("write", ["apply", "revert"])
+def test_a_write_whose_project_lock_was_lost_meanwhile_sends_nothing_to_the_job(
+        write: str, store: Store, gateway: DatabricksGateway, project: Project,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Review: the lock's session ended during the block (pg_terminate_backend): another server could take
+    # the lock, and this one's jobs/update went out all the same.
+    from server.apply import revert
+
+    project_id = int(project.id or 0)
+    _recommend(store, project)
+    if write == "revert":
+        apply_recommendation(store, gateway, project_id)
+    before = gateway.get_job(project.job_id)["settings"]
+    lost = (rf"^project {project_id}: its lock was lost during the block \(its database connection ended: .*\); "
+            r"another server may be working on it: stopped before writing to the job, which was not done; retry$")
+    with pytest.raises(Unavailable, match=lost), project_lock(project_id, store):  # as auto-apply holds it
+        _end_lock_session(store, project_id)
+        if write == "apply":
+            apply_recommendation(store, gateway, project_id)
+        else:
+            revert(store, gateway, project_id)
+    assert gateway.get_job(project.job_id)["settings"] == before  # nothing sent
+    # Release said so too, as an ERROR.
+    assert any(r.levelname == "ERROR" and f"project {project_id}: its lock was lost during the block" in r.getMessage()
+               for r in caplog.records)
+    # The next write, under a fresh lock, goes through: the write Trimtab announced and never sent is
+    # settled by reading the job, which does not hold it.
+    if write == "apply":
+        assert apply_recommendation(store, gateway, project_id).applied
+    else:
+        assert revert(store, gateway, project_id).applied
+    assert gateway.get_job(project.job_id)["settings"] != before
