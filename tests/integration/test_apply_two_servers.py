@@ -223,6 +223,7 @@ def _end_lock_session(store: Store, project_id: int) -> None:
     with store.engine.connect() as conn:
         ended = conn.execute(sa.text(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND classid = CAST(CAST(:ns AS integer) AS oid) AND objid = CAST(CAST(:key AS integer) AS oid)"),
             {"ns": PROJECT_NAMESPACE, "key": project_id}).scalars().all()
         conn.commit()

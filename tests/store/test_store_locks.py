@@ -31,11 +31,17 @@ def two(postgres_schema_url: str) -> Iterator[tuple[Store, Store]]:
         second.close()
 
 
+# pg_locks is the whole cluster's: other tests' databases (another worker, another checkout) hold
+# locks on the same keys.
+THIS_DATABASE = "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
+
 def _held(store: Store, key: int) -> int:
     """Advisory locks granted on ``(PROJECT_NAMESPACE, key)`` (two-int form: objsubid 2)."""
     with store.engine.connect() as conn:
         return int(conn.execute(sa.text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2 "
+            f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND {THIS_DATABASE} AND granted "
+            "AND objsubid = 2 "
             "AND classid = CAST(CAST(:ns AS integer) AS oid) AND objid = CAST(CAST(:key AS integer) AS oid)"),
             {"ns": PROJECT_NAMESPACE, "key": key}).scalar_one())
 
@@ -97,7 +103,7 @@ def test_a_lock_lost_with_its_connection_is_logged_not_raised(
           advisory_lock(first.engine, PROJECT_NAMESPACE, 9, what="project 9")):
         with second.engine.connect() as conn:  # the database ends the lock's session (a failover)
             conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                f"SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND {THIS_DATABASE} "
                 "AND objsubid = 2 AND objid = 9"))
             conn.commit()
         time.sleep(0.2)
@@ -118,7 +124,8 @@ def _end_lock_session(store: Store, key: int) -> None:
     idle_session_timeout or a failover would), and the lock is free for another server."""
     with store.engine.connect() as conn:
         ended = conn.execute(sa.text(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+            f"SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND {THIS_DATABASE} "
+            "AND objsubid = 2 "
             "AND classid = CAST(CAST(:ns AS integer) AS oid) AND objid = CAST(CAST(:key AS integer) AS oid)"),
             {"ns": PROJECT_NAMESPACE, "key": key}).scalars().all()
         conn.commit()
