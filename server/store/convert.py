@@ -23,8 +23,27 @@ from server.domain import (
     Stage,
     Workspace,
 )
+from server.errors import InvalidArgument
 
 _DIST_FIELDS = ("count", "min", "p25", "p50", "p75", "p90", "p95", "p99", "max", "sum")
+
+
+def storable_text(value: str) -> str:
+    """`value` storable in a PostgreSQL text column: NUL, which PostgreSQL refuses (the whole
+    write failed) and SQLite keeps, becomes U+FFFD on both engines, so the row is stored, and
+    stored alike everywhere. For free text only (an agent's, or what Databricks answers: a job's
+    name, a run's state message); ids and keys are not rewritten but refused (`storable_key`)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def storable_key(value: str, what: str) -> str:
+    """``value`` as it is: a key something is found again by (a job cluster's key, which the job's
+    own spec and every later lookup name as Databricks has it) is never rewritten. One with NUL is
+    refused on both engines (`InvalidArgument`), as PostgreSQL refuses it, rather than stored on
+    SQLite only."""
+    if "\x00" in value:
+        raise InvalidArgument(f"{what} {value!r} contains a NUL character (\\x00), which the database cannot store")
+    return value
 
 
 def config_to_json(config: ClusterConfig | None) -> dict[str, Any] | None:
@@ -86,8 +105,9 @@ def project(row: Any) -> Project:
 def project_values(p: Project) -> dict[str, Any]:
     """Column values of a project, without its id."""
     return {
-        "workspace": p.workspace, "job_id": p.job_id, "cluster_key": p.cluster_key,
-        "job_name": p.job_name, "phase": p.phase, "settings": settings_to_json(p.settings),
+        # Both from Databricks (the job's settings): a name is text, a cluster key a key.
+        "workspace": p.workspace, "job_id": p.job_id, "cluster_key": storable_key(p.cluster_key, "cluster key"),
+        "job_name": storable_text(p.job_name), "phase": p.phase, "settings": settings_to_json(p.settings),
         "original_spec": p.original_spec, "current_spec": p.current_spec, "orphaned": p.orphaned,
         "detached": p.detached, "last_seen_run_id": p.last_seen_run_id,
         "pending_apply": p.pending_apply, "project_state": p.state, "created_at_ms": p.created_at_ms,
@@ -153,7 +173,7 @@ def run_values(r: Run) -> dict[str, Any]:
         "start_ms": r.start_ms, "end_ms": r.end_ms, "runtime_s": r.runtime_s, "outcome": r.outcome,
         "config": config_to_json(r.config), "input_bytes": r.input_bytes, "anomalies": list(r.anomalies),
         "recommendation_id": r.recommendation_id, "phase": r.phase, "created_at_ms": r.created_at_ms,
-        "setup_s": r.setup_s, "message": r.message, "execution_only": r.execution_only,
+        "setup_s": r.setup_s, "message": storable_text(r.message), "execution_only": r.execution_only,
         "wait_s": r.wait_s,
     }
 

@@ -44,11 +44,9 @@ Materialized = tuple[tuple[str, dict[str, Any]], ...]
 PreparedEvent = tuple[tuple[str, str], str, bytes, Materialized]
 
 
-def text(value: str) -> str:
-    """`value` storable in a PostgreSQL text column: NUL, which PostgreSQL refuses (the whole
-    batch failed) and SQLite keeps, becomes U+FFFD on both engines, so a batch is stored, and
-    stored alike everywhere. Ids and keys are not rewritten but refused (`server.translate`)."""
-    return value.replace("\x00", "\ufffd")
+# `value` storable in a PostgreSQL text column (NUL made U+FFFD): the one rule for an agent's text and
+# Databricks' alike (`server.store.convert.storable_text`). Ids and keys are refused (`server.translate`).
+text = convert.storable_text
 
 
 def json_value(value: Any) -> str:

@@ -1,0 +1,47 @@
+"""Text Databricks sends with a NUL character (JSON ``\\u0000``) in it: PostgreSQL text columns cannot
+hold NUL (SQLite can), so a job named so stopped a whole `workspace import` on PostgreSQL only ("a value
+the database cannot store", no other job imported). Text from Databricks is stored with NUL made U+FFFD
+on both engines (`server.store.convert`), as ingest stores an agent's text."""
+
+from __future__ import annotations
+
+from server.databricks import DatabricksGateway
+from server.domain import Project, Run, Workspace
+from server.onboard import PROJECT_TAG
+from server.services import workspaces
+from server.services.secrets import SecretBox
+from server.spec import find_cluster_spec
+from server.store import Store
+from tests.integration.conftest import WIRING, etl_job
+
+SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "r5d.2xlarge", "num_workers": 2,
+        "cluster_log_conf": {"dbfs": {"destination": "dbfs:/cluster-logs"}}}
+
+
+def test_a_job_named_with_nul_is_imported_on_both_engines(store: Store, secrets: SecretBox, connected: Workspace,
+                                                         gateway: DatabricksGateway) -> None:
+    nul = gateway.create_job(etl_job(dict(SPEC), name="nul\x00name"))
+    plain = gateway.create_job(etl_job(dict(SPEC), name="plain"))
+
+    result = workspaces.import_jobs(store, secrets, "sbx", [nul, plain], wiring=WIRING)
+
+    # Was, on PostgreSQL: InvalidArgument "PostgreSQL text fields cannot contain NUL (0x00) bytes",
+    # raised for the whole import, and job `plain` never imported.
+    by_job = {p.project.job_id: p.project for p in result.projects}
+    assert set(by_job) == {nul, plain} and not result.skipped
+    assert store.projects.get(by_job[nul].id or 0).job_name == "nul\ufffdname"  # alike on both engines
+    live = find_cluster_spec(gateway.get_job(nul)["settings"], "main")
+    assert live is not None and live["custom_tags"][PROJECT_TAG] == str(by_job[nul].id)
+    assert gateway.get_job(nul)["settings"]["name"] == "nul\x00name"  # the job itself is left as named
+
+    again = workspaces.import_jobs(store, secrets, "sbx", [nul], wiring=WIRING)  # idempotent: nothing new
+    assert [p.created for p in again.projects] == [False] and len(store.projects.list()) == 2
+
+
+def test_a_run_message_with_nul_is_stored_on_both_engines(store: Store) -> None:
+    project = store.projects.add(Project(workspace="sbx", job_id=5, cluster_key="main", job_name="j",
+                                         current_spec=SPEC, original_spec=SPEC))
+    run = store.runs.add(Run(project_id=project.id or 0, databricks_run_id=7, cluster_id="c-1", start_ms=0,
+                             end_ms=60_000, runtime_s=60.0, outcome="failed",
+                             message="init script said: no\x00such package"))
+    assert store.runs.get(run.id or 0).message == "init script said: no\ufffdsuch package"
