@@ -677,8 +677,9 @@ class SkippedJob:
     # A job the import was asked for by id that the workspace does not have: the caller's typo,
     # unlike a listed job deleted before the import read it (the CLI fails on it).
     not_found: bool = False
-    # Its import raised (not the workspace's trouble): only an import run with `ImportLimits` (auto-import)
-    # goes on with the other jobs and reports it so; any other import raises.
+    # Its import raised (not the workspace's trouble): an import run with `ImportLimits` (auto-import) goes
+    # on with the other jobs and reports it so; any other import raises, but for a value of the job the
+    # store refuses (`InvalidArgument`), which is that job's alone whoever imports.
     failed: bool = False
 
 

@@ -56,7 +56,7 @@ from server.domain import (
     SkippedJob,
     Workspace,
 )
-from server.errors import AlreadyExists
+from server.errors import AlreadyExists, InvalidArgument
 from server.onboard import (
     AgentWiring,
     AllowlistMatcher,
@@ -272,7 +272,11 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 except (WorkspaceAuthError, DatabricksUnavailable):
                     raise  # the workspace's trouble, not the job's: the import ends (auto-import's pass too)
                 except Exception as err:
-                    if limits is None or not limits.keep_going:
+                    # A value of this job the store refuses (a cluster key with NUL: `server.store.convert`)
+                    # is that job's failure, as a refusal by Databricks is: one such job stopped a person's
+                    # whole import on PostgreSQL, and no job after it was imported.
+                    own = isinstance(err, InvalidArgument)
+                    if not own and (limits is None or not limits.keep_going):
                         raise  # a person's import says what went wrong, and where it stopped
                     # Auto-import: one job's failure (a bug, a refusal not recognised above) must not cost
                     # the pass's other jobs; the caller remembers the job, so it is not rewritten every pass.

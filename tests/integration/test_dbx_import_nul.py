@@ -1,7 +1,8 @@
 """Text Databricks sends with a NUL character (JSON ``\\u0000``) in it: PostgreSQL text columns cannot
 hold NUL (SQLite can), so a job named so stopped a whole `workspace import` on PostgreSQL only ("a value
 the database cannot store", no other job imported). Text from Databricks is stored with NUL made U+FFFD
-on both engines (`server.store.convert`), as ingest stores an agent's text."""
+on both engines (`server.store.convert`), as ingest stores an agent's text; a cluster key with NUL,
+a key Databricks must find again, is refused, and that job alone fails while the others import."""
 
 from __future__ import annotations
 
@@ -36,6 +37,27 @@ def test_a_job_named_with_nul_is_imported_on_both_engines(store: Store, secrets:
 
     again = workspaces.import_jobs(store, secrets, "sbx", [nul], wiring=WIRING)  # idempotent: nothing new
     assert [p.created for p in again.projects] == [False] and len(store.projects.list()) == 2
+
+
+def test_a_cluster_key_with_nul_fails_that_job_alone(store: Store, secrets: SecretBox, connected: Workspace,
+                                                     gateway: DatabricksGateway) -> None:
+    settings = etl_job(dict(SPEC), name="odd-key")
+    settings["job_clusters"][0]["job_cluster_key"] = "ma\x00in"
+    settings["tasks"][0]["job_cluster_key"] = "ma\x00in"
+    odd = gateway.create_job(settings)
+    plain = gateway.create_job(etl_job(dict(SPEC), name="plain"))
+    before = gateway.get_job(odd)["settings"]
+
+    result = workspaces.import_jobs(store, secrets, "sbx", [odd, plain], wiring=WIRING)
+
+    # A key is how the job's cluster is found again (in the job, and its project in the store): it is not
+    # rewritten, so the job fails (on SQLite too, which could store it), and the next job is imported.
+    assert [p.project.job_id for p in result.projects] == [plain]
+    (failed,) = result.skipped
+    assert failed.job_id == odd and failed.failed and failed.job_name == "odd-key"
+    assert "NUL" in failed.reason and failed.reason.startswith("import failed: ")
+    assert gateway.get_job(odd)["settings"] == before  # nothing written to the job
+    assert [p.job_id for p in store.projects.list()] == [plain]
 
 
 def test_a_run_message_with_nul_is_stored_on_both_engines(store: Store) -> None:
