@@ -39,12 +39,14 @@ from server.agent_wiring import AGENT_WHEEL_ENV, SERVER_ENV, TLS_ENV, TOKEN_ENV,
 from server.domain import JobSchedule
 from server.plan.policy import ClusterPolicy
 from server.spec import (
+    ListedEntry,
     access_mode_label,
     canonical_json,
     pool_fields,
     single_node,
     standard_access_mode,
     task_cluster_key,
+    unlisted,
 )
 from server.standard_access import (
     REASON_STANDARD_ACCESS,
@@ -170,6 +172,10 @@ class ImportTarget:
     cloud: str  # aws | azure
     # The node types the price catalog knows on each cloud (a type known on one cloud only names it).
     node_types: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # A node type's price catalog entry on this workspace's cloud (`PriceCatalog.entry`): whether it has
+    # GPUs, which decides whether DATA_SECURITY_MODE_AUTO is standard access (`server.spec.auto_is_standard`),
+    # is the catalog's word where it states it, as for the planner and the apply; the name's otherwise.
+    listed: ListedEntry = unlisted
 
 
 CLOUD_LABELS = {"aws": "AWS", "azure": "Azure"}
@@ -221,7 +227,8 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
     ``access`` judges standard-access clusters (`standard_access_problem`); without it they are
     judged with the default workspace-file script and no allowlist, so they are left out. With
     ``into`` (the workspace imported into) a cluster on the other cloud than the workspace's is left
-    out (`other_cloud_note`).
+    out (`other_cloud_note`), and whether a node type has GPUs (which decides DATA_SECURITY_MODE_AUTO's
+    access mode) is its price catalog entry's word (`ImportTarget.listed`); without it, the name's.
 
     ``policies``: the cluster policies the job's clusters name (`named_policies`), by id, as read
     (a `ClusterPolicy`), or why one could not be read. Access mode, runtime and single node are
@@ -262,7 +269,7 @@ def qualify(job: Mapping[str, Any], access: StandardAccess | None = None,
             by_policy = f" (made so by its {policy.label})" if isinstance(policy, ClusterPolicy) and \
                 not single_node(target.spec) else ""
             notes.append(f"cluster {key!r} " + REASON_SINGLE_NODE + by_policy)
-        elif standard_access_mode(created):
+        elif standard_access_mode(created, into.listed if into is not None else unlisted):
             why = standard_access_problem(created, access)
             if why is not None:
                 del clusters[key]

@@ -132,7 +132,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     policies: dict[str, PolicyRead] = {}
     # A cluster on the other cloud is left out, naming the command that puts the workspace's cloud right.
     catalog = pricing_catalog()
-    into = ImportTarget(ws.name, ws.host, ws.cloud, {c: frozenset(catalog.node_types(c)) for c in CLOUDS})
+    into = ImportTarget(ws.name, ws.host, ws.cloud, {c: frozenset(catalog.node_types(c)) for c in CLOUDS},
+                        listed=lambda t: catalog.entry("node_types", ws.cloud, t))
     with recording_status(store, ws):
         check_answers(ws, gateway)
         # A job named twice is imported once (order kept).
