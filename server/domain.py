@@ -717,6 +717,10 @@ class ImportLimits:
     # with a project are left as they are (not written, their projects not rewritten); a job with
     # nothing new to onboard is reported skipped with why its other clusters stay out.
     new_clusters_only: frozenset[int] = frozenset()
+    # Jobs the caller found without any project (auto-import's new jobs): one that has a project of a
+    # cluster to import by the time its import holds the job's lock (`server.services.import_lock`) was
+    # imported meanwhile by another server's pass, or a person's import, and is left to it (skipped).
+    new_jobs: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)

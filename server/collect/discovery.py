@@ -202,7 +202,8 @@ class AutoImport:
             # keeps a workspace with thousands of new jobs from holding the collector's thread.
             result = self._import_jobs(workspace.name, ids, limits=ImportLimits(
                 self._clock.monotonic, self._clock.monotonic() + self._budget_s,
-                new_clusters_only=frozenset(partly & candidates.keys())))
+                new_clusters_only=frozenset(partly & candidates.keys()),
+                new_jobs=frozenset(j for j in candidates if j not in known)))
         except (WorkspaceAuthError, DatabricksUnavailable):
             # The workspace's trouble (a 403 on one job the token may only view comes back as a skipped
             # job instead: `import_jobs`). Which job it cut is not known: all are tried again, which

@@ -23,6 +23,10 @@ A job whose cluster's ``trimtab:project-id`` tag names an attached project of an
 this server is skipped naming it (`server.services.job_owner`): it is the same Databricks workspace
 added twice, and importing would take the job from the project that manages it.
 
+Each job is judged and onboarded holding its import lock, across the servers on one database
+(`server.services.import_lock`); auto-import's new jobs (`ImportLimits.new_jobs`) are checked again under
+it, and one another server imported meanwhile is left to it.
+
 Onboarding one job (its one ``jobs/update``, read back): `server.services.job_onboard`. Split from
 `server.services.workspaces`, which re-exports `import_jobs` and the reasons.
 """
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from server.apply import project_lock
@@ -79,6 +83,7 @@ from server.services.agent_install import (
     release_secret_reads,
     standard_plan,
 )
+from server.services.import_lock import job_import_lock
 from server.services.job_onboard import OnboardNotTaken, _found_spec, _onboard_job, _remove_unonboarded
 from server.services.job_owner import other_server, other_server_reason, owned_reason, owner_elsewhere
 from server.services.job_policies import PolicyRead, job_policies, policy_states
@@ -160,116 +165,129 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                     break
                 found = None
                 try:
-                    try:
-                        job = gateway.get_job(job_id)
-                    except DatabricksNotFound:
-                        skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=named))
-                        continue
-                    except DatabricksPermissionDenied as err:  # the token may not even view this job
-                        skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
-                        continue
-                    its_policies = job_policies(gateway, job, policies)
-                    found = qualify(job, access, into, its_policies)
-                    if found.needs_allowlist:
-                        # Only the allowlist decides now: read it (once per import) and judge the job again.
-                        access = read_init_script_allowlist(gateway, access)
+                    # The whole step, from reading the job to recording its projects: a second server
+                    # importing the same job waits, then finds what this one did (`job_import_lock`).
+                    with nullcontext() if dry_run else job_import_lock(store, ws, job_id):
+                        try:
+                            job = gateway.get_job(job_id)
+                        except DatabricksNotFound:
+                            skipped.append(SkippedJob(job_id, "", "job not found in the workspace", not_found=named))
+                            continue
+                        except DatabricksPermissionDenied as err:  # the token may not even view this job
+                            skipped.append(SkippedJob(job_id, "", f"Databricks refused to read the job: {err.message}"))
+                            continue
+                        its_policies = job_policies(gateway, job, policies)
                         found = qualify(job, access, into, its_policies)
-                    if found.skipped_reason is not None:
-                        skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound,
-                                                  policy_states(its_policies, found.left_out_policies)))
-                        continue
-                    elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
-                    if elsewhere is not None:
-                        # The whole job, as for an owner of another workspace below.
-                        skipped.append(SkippedJob(job_id, found.job_name,
-                                                  other_server_reason(*elsewhere, wiring.server_address)))
-                        continue
-                    owned = owner_elsewhere(store, ws, found.clusters)
-                    if owned is not None:
-                        # The whole job, not the one cluster: its other clusters are the owner's to import too.
-                        skipped.append(SkippedJob(job_id, found.job_name, owned_reason(store, ws, *owned)))
-                        continue
-                    clusters = found.clusters
-                    if limits is not None and job_id in limits.new_clusters_only:
-                        # Judged as a first import judges the job (above), but only its clusters without a
-                        # project are onboarded: the imported ones, their projects and runs stay as they are.
-                        clusters = [t for t in clusters if store.projects.get_by_key(ws.name, job_id, t.cluster_key)
-                                    is None]
-                        if not clusters:
-                            why = "; ".join(dict.fromkeys(found.notes)) or "each of its clusters is a project already"
-                            skipped.append(SkippedJob(job_id, found.job_name, why, found.allowlist_bound,
+                        if found.needs_allowlist:
+                            # Only the allowlist decides now: read it (once per import) and judge the job again.
+                            access = read_init_script_allowlist(gateway, access)
+                            found = qualify(job, access, into, its_policies)
+                        if found.skipped_reason is not None:
+                            skipped.append(SkippedJob(job_id, found.job_name, found.skipped_reason, found.allowlist_bound,
                                                       policy_states(its_policies, found.left_out_policies)))
                             continue
-                    targets, detached = _split_detached(store, ws, clusters, reattach)
-                    if detached:
-                        names = ", ".join(p.name for p in detached)
-                        skipped.append(SkippedJob(job_id, found.job_name, REASON_DETACHED.format(
-                            projects=names, workspace=ws.name, job_id=job_id)))
-                    if not targets:
-                        continue
-                    # A job this server takes back from another one (a project of it orphaned as taken over):
-                    # the secret holds that server's token, though this database's own is live.
-                    retaking = any(was_taken_over(store.projects.get_by_key(ws.name, t.job_id, t.cluster_key))
-                                   for t in targets)
-                    if dry_run and not agent_ready:
-                        check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
-                        agent_ready = True
-                    elif not dry_run and (not agent_ready or (retaking and not rewritten)):
-                        prepare_agent(store, gateway, ws, wiring, wheel_upload,
-                                      take_over=(take_over or retaking) and not rewritten)
-                        agent_ready = True
-                        rewritten = rewritten or take_over or retaking
-                    reader: dict[str, Any] | None = None
-                    if not dry_run and not standard_plan(ws):
-                        principal = run_as_principal(job)
-                        if not principal:
-                            skipped.append(SkippedJob(job_id, found.job_name, REASON_NO_OWNER))
+                        if limits is not None and job_id in limits.new_jobs and any(
+                                store.projects.get_by_key(ws.name, job_id, t.cluster_key) is not None
+                                for t in found.clusters):
+                            # Checked again under the lock: new when the caller listed it, imported since by
+                            # another server's auto-import (or a person's import). Onboarded again here, it
+                            # got this server's wiring over the other's, which the store did not record.
+                            log.info("workspace %s: job %d (%s) already imported by another server; left to it",
+                                     ws.name, job_id, found.job_name)
+                            skipped.append(SkippedJob(job_id, found.job_name, REASON_IMPORTED_ELSEWHERE))
                             continue
-                        # The grant comes before the job's jobs/update, never after it: the update puts the
-                        # secret's reference on the clusters, and a cluster whose owner cannot read it does
-                        # not start (SECRET_PERMISSION_DENIED). Granted after, an import stopped between the
-                        # two (a refused grant, a failing workspace, the server killed) left an onboarded job
-                        # whose every run failed. Granted before, the same stop leaves one READ too many, and
-                        # a job then left as found has the READ taken back (`_release_refused`).
-                        if principal not in reads.answers:
-                            reads.answers[principal] = grant_secret_read(gateway, wiring, principal, reads.granted)
-                        if reads.answers[principal] is not None:
-                            skipped.append(SkippedJob(job_id, found.job_name, str(reads.answers[principal])))
+                        elsewhere = None if take_over else other_server(store, ws, found.clusters, wiring.server_address)
+                        if elsewhere is not None:
+                            # The whole job, as for an owner of another workspace below.
+                            skipped.append(SkippedJob(job_id, found.job_name,
+                                                      other_server_reason(*elsewhere, wiring.server_address)))
                             continue
-                        reader = {"scope": wiring.secret_scope, "principal": principal,
-                                  "granted": principal in reads.granted}
-                        # Needed until the job's outcome says otherwise: an error ending the import leaves it so.
-                        reads.jobs[job_id] = (principal, True)
-                    done: list[ImportedProject] = []
-                    try:
-                        done = _import_job(store, gateway, ws, job, targets, wiring, dry_run, reader=reader,
-                                           written=reads.written)
-                        imported.extend(done)
-                        for warning in unpriced_node_types(done, catalog, ws):
-                            log.warning("workspace %s: %s", ws.name, warning)
-                            warnings.append(warning)
-                    except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
-                        # jobs/list shows jobs the token may only view: a 403 editing one is that job's
-                        # alone (the gateway's `DatabricksPermissionDenied`), unless the token is refused
-                        # outright (then this raises, for the workspace).
-                        gateway.check_token()
-                        skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
-                    except (DatabricksRejected, OnboardNotTaken) as err:
-                        # This job's own refusal (its cluster policy fixes a field onboarding sets, a spec
-                        # Databricks no longer accepts): nothing of it is recorded or left written
-                        # (`_onboard_job`), and the other jobs are imported, as auto-import does.
-                        log.warning("workspace %s: job %d (%s) not imported: %s", ws.name, job_id, found.job_name, err)
-                        why = REASON_NOT_KEPT if isinstance(err, OnboardNotTaken) else REASON_REFUSED
-                        skipped.append(SkippedJob(job_id, found.job_name, why.format(error=err.message)))
-                    if reader is not None and not done and job_id not in reads.written:
-                        # Left as found: its clusters reference no secret, so their owner needs no READ for them.
-                        reads.jobs[job_id] = (reader["principal"], False)
-                    if done:
-                        # The job's tasks and clusters that stay as they are: said with its projects, as a
-                        # job with none of them qualified says it as its skip reason.
-                        states = policy_states(its_policies, found.left_out_policies)
-                        left_out.extend(LeftOut(job_id, found.job_name, note, found.allowlist_bound, states)
-                                        for note in dict.fromkeys(found.notes))
+                        owned = owner_elsewhere(store, ws, found.clusters)
+                        if owned is not None:
+                            # The whole job, not the one cluster: its other clusters are the owner's to import too.
+                            skipped.append(SkippedJob(job_id, found.job_name, owned_reason(store, ws, *owned)))
+                            continue
+                        clusters = found.clusters
+                        if limits is not None and job_id in limits.new_clusters_only:
+                            # Judged as a first import judges the job (above), but only its clusters without a
+                            # project are onboarded: the imported ones, their projects and runs stay as they are.
+                            clusters = [t for t in clusters if store.projects.get_by_key(ws.name, job_id, t.cluster_key)
+                                        is None]
+                            if not clusters:
+                                why = "; ".join(dict.fromkeys(found.notes)) or "each of its clusters is a project already"
+                                skipped.append(SkippedJob(job_id, found.job_name, why, found.allowlist_bound,
+                                                          policy_states(its_policies, found.left_out_policies)))
+                                continue
+                        targets, detached = _split_detached(store, ws, clusters, reattach)
+                        if detached:
+                            names = ", ".join(p.name for p in detached)
+                            skipped.append(SkippedJob(job_id, found.job_name, REASON_DETACHED.format(
+                                projects=names, workspace=ws.name, job_id=job_id)))
+                        if not targets:
+                            continue
+                        # A job this server takes back from another one (a project of it orphaned as taken over):
+                        # the secret holds that server's token, though this database's own is live.
+                        retaking = any(was_taken_over(store.projects.get_by_key(ws.name, t.job_id, t.cluster_key))
+                                       for t in targets)
+                        if dry_run and not agent_ready:
+                            check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
+                            agent_ready = True
+                        elif not dry_run and (not agent_ready or (retaking and not rewritten)):
+                            prepare_agent(store, gateway, ws, wiring, wheel_upload,
+                                          take_over=(take_over or retaking) and not rewritten)
+                            agent_ready = True
+                            rewritten = rewritten or take_over or retaking
+                        reader: dict[str, Any] | None = None
+                        if not dry_run and not standard_plan(ws):
+                            principal = run_as_principal(job)
+                            if not principal:
+                                skipped.append(SkippedJob(job_id, found.job_name, REASON_NO_OWNER))
+                                continue
+                            # The grant comes before the job's jobs/update, never after it: the update puts the
+                            # secret's reference on the clusters, and a cluster whose owner cannot read it does
+                            # not start (SECRET_PERMISSION_DENIED). Granted after, an import stopped between the
+                            # two (a refused grant, a failing workspace, the server killed) left an onboarded job
+                            # whose every run failed. Granted before, the same stop leaves one READ too many, and
+                            # a job then left as found has the READ taken back (`_release_refused`).
+                            if principal not in reads.answers:
+                                reads.answers[principal] = grant_secret_read(gateway, wiring, principal, reads.granted)
+                            if reads.answers[principal] is not None:
+                                skipped.append(SkippedJob(job_id, found.job_name, str(reads.answers[principal])))
+                                continue
+                            reader = {"scope": wiring.secret_scope, "principal": principal,
+                                      "granted": principal in reads.granted}
+                            # Needed until the job's outcome says otherwise: an error ending the import leaves it so.
+                            reads.jobs[job_id] = (principal, True)
+                        done: list[ImportedProject] = []
+                        try:
+                            done = _import_job(store, gateway, ws, job, targets, wiring, dry_run, reader=reader,
+                                               written=reads.written)
+                            imported.extend(done)
+                            for warning in unpriced_node_types(done, catalog, ws):
+                                log.warning("workspace %s: %s", ws.name, warning)
+                                warnings.append(warning)
+                        except (WorkspaceAuthError, DatabricksPermissionDenied) as err:
+                            # jobs/list shows jobs the token may only view: a 403 editing one is that job's
+                            # alone (the gateway's `DatabricksPermissionDenied`), unless the token is refused
+                            # outright (then this raises, for the workspace).
+                            gateway.check_token()
+                            skipped.append(SkippedJob(job_id, found.job_name, REASON_NOT_EDITABLE.format(error=err.message)))
+                        except (DatabricksRejected, OnboardNotTaken) as err:
+                            # This job's own refusal (its cluster policy fixes a field onboarding sets, a spec
+                            # Databricks no longer accepts): nothing of it is recorded or left written
+                            # (`_onboard_job`), and the other jobs are imported, as auto-import does.
+                            log.warning("workspace %s: job %d (%s) not imported: %s", ws.name, job_id, found.job_name, err)
+                            why = REASON_NOT_KEPT if isinstance(err, OnboardNotTaken) else REASON_REFUSED
+                            skipped.append(SkippedJob(job_id, found.job_name, why.format(error=err.message)))
+                        if reader is not None and not done and job_id not in reads.written:
+                            # Left as found: its clusters reference no secret, so their owner needs no READ for them.
+                            reads.jobs[job_id] = (reader["principal"], False)
+                        if done:
+                            # The job's tasks and clusters that stay as they are: said with its projects, as a
+                            # job with none of them qualified says it as its skip reason.
+                            states = policy_states(its_policies, found.left_out_policies)
+                            left_out.extend(LeftOut(job_id, found.job_name, note, found.allowlist_bound, states)
+                                            for note in dict.fromkeys(found.notes))
                 except (WorkspaceAuthError, DatabricksUnavailable):
                     raise  # the workspace's trouble, not the job's: the import ends (auto-import's pass too)
                 except Exception as err:
@@ -395,6 +413,8 @@ REASON_NOT_EDITABLE = ("Databricks refused to update the job ({error}): the toke
 REASON_REFUSED = "Databricks refused the onboarded cluster spec, nothing was changed: {error}"
 # Why a job that did not read back as onboarded is skipped (its clusters were written back as found).
 REASON_NOT_KEPT = "the job did not keep the onboarded cluster spec, so it was put back as found: {error}"
+# Why auto-import leaves a job it found new: another import made it a project since (`ImportLimits.new_jobs`).
+REASON_IMPORTED_ELSEWHERE = "already imported by another server (or import) since this pass found it new"
 # Why a detached project's cluster is left as it is by an import of every job.
 REASON_DETACHED = ("project {projects} is detached: left as it is (`trimtab workspace import {workspace} "
                    "--job {job_id}` re-attaches it)")
