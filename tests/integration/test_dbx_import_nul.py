@@ -6,6 +6,8 @@ a key Databricks must find again, is refused, and that job alone fails while the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from server.databricks import DatabricksGateway
 from server.domain import Project, Run, Workspace
 from server.onboard import PROJECT_TAG
@@ -67,3 +69,16 @@ def test_a_run_message_with_nul_is_stored_on_both_engines(store: Store) -> None:
                              end_ms=60_000, runtime_s=60.0, outcome="failed",
                              message="init script said: no\x00such package"))
     assert store.runs.get(run.id or 0).message == "init script said: no\ufffdsuch package"
+
+
+def test_workspace_import_over_the_server_imports_a_job_named_with_nul(
+        trimtab: Callable[..., tuple[int, str, str]], cli_workspace: str, gateway: DatabricksGateway) -> None:
+    """The reviewer's repro, through the CLI and the real gRPC server: `workspace import` exited 2 on
+    PostgreSQL ("error: a value the database cannot store: ... NUL (0x00) bytes (INVALID_ARGUMENT)")."""
+    nul = gateway.create_job(etl_job(dict(SPEC), name="nul\x00name"))
+    plain = gateway.create_job(etl_job(dict(SPEC), name="plain"))
+
+    code, out, err = trimtab("workspace", "import", cli_workspace)
+
+    assert code == 0, err
+    assert f"{cli_workspace}/{nul}/main  (nul\ufffdname)" in out and f"{cli_workspace}/{plain}/main  (plain)" in out
