@@ -28,7 +28,7 @@ from server.databricks import (
 from server.domain import Project, Workspace
 from server.onboard import job_schedule
 from server.services.agent_install import follow_run_as
-from server.store import Store
+from server.store import Store, storable_text
 
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
 
@@ -43,7 +43,8 @@ def followed(project: Project, settings: dict[str, Any]) -> dict[str, Any]:
     if project.schedule != schedule:
         changes["schedule"] = schedule
     name = settings.get("name")
-    if isinstance(name, str) and name and name != project.job_name:
+    # Compared as stored (NUL made U+FFFD, `storable_text`): a name with NUL read otherwise at every poll.
+    if isinstance(name, str) and name and storable_text(name) != project.job_name:
         changes["job_name"] = name
     return changes
 

@@ -19,7 +19,7 @@ from server.onboard import TRIMTAB_TAGS, AgentWiring, ClusterTarget, job_schedul
 from server.services.agent_install import SECRET_READER_KEY, reader_record
 from server.services.job_owner import NOTE_CLONED, as_found, cloned_from
 from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, spec_drift, written_paths
-from server.store import Store
+from server.store import Store, storable_text
 from server.write_intent import announce, intent, without_intent
 
 log = logging.getLogger("server.services.workspaces")  # split from it: its log lines keep their name
@@ -61,7 +61,9 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
     ``written`` gets the job's id once the update is written and not written back as found: the
     job's clusters then reference the token's secret, so their owner's READ must stay."""
     settings = job.get("settings") or {}
-    job_name = str(settings.get("name") or "")
+    # As the store keeps it (NUL made U+FFFD): read against the stored name, the raw one wrote the row at
+    # every import of a job named with NUL.
+    job_name = storable_text(str(settings.get("name") or ""))
     # (project, the spec onboarded, the diff and notes, created, the live spec, the spec as found)
     out: list[tuple[Project, dict[str, Any], str, bool, dict[str, Any], dict[str, Any]]] = []
     update: dict[str, list[Any]] = {}

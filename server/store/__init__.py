@@ -12,7 +12,8 @@ data). A database that is down or locked raises `server.errors.Unavailable`.
 
 from __future__ import annotations
 
+from server.store.convert import storable_text
 from server.store.repos.ingest_rows import PreparedBatch
 from server.store.store import Store, open_store
 
-__all__ = ["PreparedBatch", "Store", "open_store"]
+__all__ = ["PreparedBatch", "Store", "open_store", "storable_text"]

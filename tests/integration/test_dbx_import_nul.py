@@ -7,7 +7,11 @@ a key Databricks must find again, is refused, and that job alone fails while the
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import sqlalchemy as sa
+
+from server.collect.listings import followed
 from server.databricks import DatabricksGateway
 from server.domain import Project, Run, Workspace
 from server.onboard import PROJECT_TAG
@@ -37,8 +41,25 @@ def test_a_job_named_with_nul_is_imported_on_both_engines(store: Store, secrets:
     assert live is not None and live["custom_tags"][PROJECT_TAG] == str(by_job[nul].id)
     assert gateway.get_job(nul)["settings"]["name"] == "nul\x00name"  # the job itself is left as named
 
-    again = workspaces.import_jobs(store, secrets, "sbx", [nul], wiring=WIRING)  # idempotent: nothing new
+    updates: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE PROJECTS"):
+            updates.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        again = workspaces.import_jobs(store, secrets, "sbx", [nul], wiring=WIRING)  # idempotent: nothing new
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
     assert [p.created for p in again.projects] == [False] and len(store.projects.list()) == 2
+    # The name as stored is the name as Databricks has it: no rename, so no row written again (it was, at
+    # every import, "nul\x00name" read against the stored "nul\ufffdname").
+    assert updates == []
+    project = store.projects.get(by_job[nul].id or 0)
+    # Nor by the collector following the job's settings (its name, its schedule) at each poll.
+    assert followed(project, gateway.get_job(nul)["settings"]) == {}
+    assert followed(project, {"name": "renamed\x00"}) == {"job_name": "renamed\x00"}
 
 
 def test_a_cluster_key_with_nul_fails_that_job_alone(store: Store, secrets: SecretBox, connected: Workspace,
