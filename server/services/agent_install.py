@@ -51,8 +51,15 @@ from server.store import Store
 
 log = logging.getLogger(__name__)
 
-# Trimtab's init script, uploaded where the wiring points.
+# Trimtab's init script, uploaded where the wiring points. Beside the packages in a checkout, and in
+# site-packages where the wheel puts it (pyproject.toml: init_scripts/ is packaged as package data).
 INIT_SCRIPT = Path(__file__).resolve().parents[2] / "init_scripts" / "trimtab-init.sh"
+# Why import refuses when this installation has no init script to upload: onboarded clusters would
+# name a script nobody put there, and Databricks fails a cluster whose init script is missing
+# (INIT_SCRIPT_FAILURE), so every run of every onboarded job would fail at start.
+REASON_NO_SCRIPT = ("Trimtab's init script is not in this installation ({path} does not exist), so import cannot "
+                    "upload it to {destination}: clusters onboarded to run it would fail to start "
+                    "(INIT_SCRIPT_FAILURE). Reinstall trimtab (its wheel and sdist carry init_scripts/trimtab-init.sh)")
 
 
 # Init scripts on DBFS: accepted (a workspace may still run them), said loudly at each import.
@@ -293,7 +300,9 @@ def agent_wheel_name() -> str:
 def agent_wheel_plan(wiring: AgentWiring) -> tuple[AgentWiring, str | None]:
     """The wiring with the wheel location clusters install from, and where import uploads the
     wheel (None: not uploaded, the location is the operator's). FailedPrecondition, saying what
-    to set, when there is neither a usable setting nor an uploaded init script to put it beside."""
+    to set, when there is neither a usable setting nor an uploaded init script to put it beside,
+    and when the init script import is to upload is not in this installation (`check_init_script`)."""
+    check_init_script(wiring)
     if wiring.agent_wheel:
         try:
             check_agent_wheel(wiring.agent_wheel, wiring.init_script)
@@ -360,6 +369,15 @@ def _build_wheel(work: Path) -> Path:
     return wheels[0]
 
 
+def check_init_script(wiring: AgentWiring) -> None:
+    """FailedPrecondition (`REASON_NO_SCRIPT`) when import is to upload Trimtab's init script and this
+    installation has none: before any job is onboarded, as for a wheel clusters could not install."""
+    if wiring.upload_init_script and not INIT_SCRIPT.is_file():
+        _, destination = script_location(wiring.init_script)
+        raise FailedPrecondition(REASON_NO_SCRIPT.format(path=INIT_SCRIPT,
+                                                         destination=destination or dict(wiring.init_script)))
+
+
 def _upload_wheel(gateway: DatabricksGateway, destination: str) -> None:
     """The agent's wheel at ``destination`` (a volume, workspace or dbfs: path), replacing it."""
     contents = agent_wheel_file().read_bytes()
@@ -412,9 +430,7 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
         _upload_wheel(gateway, wheel_upload)
     if not wiring.upload_init_script:
         return
-    if not INIT_SCRIPT.is_file():
-        log.warning("init script %s not found: clusters will start without the agent", INIT_SCRIPT)
-        return
+    check_init_script(wiring)  # import checked it first (`agent_wheel_plan`): the file may have gone since
     workspace_file = (wiring.init_script.get("workspace") or {}).get("destination")
     dbfs = (wiring.init_script.get("dbfs") or {}).get("destination")
     volume = (wiring.init_script.get("volumes") or {}).get("destination")

@@ -10,6 +10,7 @@ to set, instead of onboarding clusters that would start without the agent."""
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,26 @@ def test_import_refuses_a_volume_wheel_for_a_workspace_script(
     with pytest.raises(FailedPrecondition, match="readable only by an init script stored in a volume"):
         workspaces.import_jobs(store, secrets, "sbx", job_ids[:1], wiring=wiring)
     assert store.projects.list() == before
+
+
+def test_import_refuses_when_this_installation_has_no_init_script_to_upload(
+        store: Store, secrets: SecretBox, gateway: DatabricksGateway, connected: Workspace, job_ids: list[int],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An installed server whose wheel did not carry init_scripts/ (a reviewer's, given
+    # TRIMTAB_AGENT_WHEEL_LOCATION as its error said): import onboarded the job pointing at
+    # /Shared/trimtab/trimtab-init.sh without putting it there, logging that clusters "will start
+    # without the agent"; Databricks fails such a cluster at start (INIT_SCRIPT_FAILURE).
+    missing = tmp_path / "site-packages" / "init_scripts" / "trimtab-init.sh"
+    monkeypatch.setattr(agent_install, "INIT_SCRIPT", missing)
+    before = store.projects.list()
+    settings = gateway.get_job(job_ids[0])["settings"]
+    wiring = AgentWiring(server_address="127.0.0.1:50999", agent_wheel=WHEELS["workspace"])
+    for dry_run in (True, False):
+        with pytest.raises(FailedPrecondition) as err:
+            workspaces.import_jobs(store, secrets, "sbx", job_ids[:1], dry_run=dry_run, wiring=wiring)
+        said = err.value.message
+        assert str(missing) in said and "/Shared/trimtab/trimtab-init.sh" in said, said
+        assert "INIT_SCRIPT_FAILURE" in said and "without the agent" not in said, said
+    assert store.projects.list() == before
+    assert gateway.get_job(job_ids[0])["settings"] == settings  # not onboarded
+    assert not gateway.has_secret(wiring.secret_scope, wiring.secret_key)  # nothing written at all
