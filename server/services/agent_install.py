@@ -289,7 +289,9 @@ REASON_NO_WHEEL = ("onboarded clusters could not install the agent: Trimtab's in
 _wheel_lock = threading.Lock()
 _built_wheel: list[Path] = []
 SOURCE_ROOT = INIT_SCRIPT.parents[1]
-_WHEEL_SOURCES = ("pyproject.toml", "README.md", "agent", "server", "models", "protos", "sandbox")
+# What pyproject.toml packages: LICENSE (license-files) and init_scripts/ too, as in the release wheel.
+_WHEEL_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "agent", "server", "models", "protos", "sandbox",
+                  "init_scripts")
 
 
 def agent_wheel_name() -> str:
