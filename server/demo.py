@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -210,7 +210,10 @@ def _run_demo(config: DemoConfig, progress: Progress | None, stop: _StopSignals)
     # The demo collects and plans round by round itself (so each round's table is
     # complete), so the server's own background collector stays off.
     server_config = ServerConfig(listen=f"127.0.0.1:{_grpc_port(state.grpc_port)}", state_dir=state_dir,
-                                 collect=0)
+                                 collect=0, **agent_settings(os.environ))
+    if server_config.agent_wheel:
+        _say(f"the demo's clusters install the agent from {server_config.agent_wheel} (TRIMTAB_AGENT_WHEEL_LOCATION): "
+             "import does not upload a wheel there")
     # The demo is this database's server: held like `trimtab server start` holds it, before it opens.
     lock = _claim_database(server_config.database_url)
     try:
@@ -261,6 +264,15 @@ def _run_demo(config: DemoConfig, progress: Progress | None, stop: _StopSignals)
         store.close()
         if lock is not None:
             lock.release()
+
+
+def agent_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The settings of ``env`` that say where the demo's clusters get the agent, as `trimtab server start`
+    reads them: TRIMTAB_AGENT_WHEEL_LOCATION (the advice import gives where it has no wheel to upload)
+    and TRIMTAB_INIT_SCRIPT, with which a wheel location must agree (`ServerConfig` checks the pair).
+    The demo's other settings are its own (its ports, state directory and collection)."""
+    names = {"agent_wheel": "TRIMTAB_AGENT_WHEEL_LOCATION", "init_script": "TRIMTAB_INIT_SCRIPT"}
+    return {name: env[var] for name, var in names.items() if env.get(var, "") != ""}
 
 
 def _say(line: str) -> None:
@@ -497,14 +509,15 @@ class _Loop:
         from server.clock import SystemClock
         from server.collect import Collector
         from server.costing.catalog import load_active_catalog
-        from server.onboard import AgentWiring
+        from server.onboard import AgentWiring, init_script_info
         from server.plan.planner import Planner
         from server.services import workspaces
         from server.services.secrets import SecretBox
 
         self.store = store
         self.secrets = SecretBox.from_config(server_config.secret_key, server_config.state_dir)
-        self.wiring = AgentWiring(server_address=server_address)
+        self.wiring = AgentWiring(server_address=server_address, init_script=init_script_info(server_config.init_script),
+                                  agent_wheel=server_config.agent_wheel)
         self.host, self.token = host, token
         self.workspaces = workspaces
 

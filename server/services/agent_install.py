@@ -8,15 +8,8 @@ init script is fetched alone, so the wheel must be somewhere the node reads).
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import importlib.metadata
 import logging
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -47,6 +40,7 @@ from server.services.agent_secret import (
     refuse_unsafe_write,
 )
 from server.services.agent_secret import check_secret as check_secret  # where import has always found it
+from server.services.agent_wheel import agent_wheel_file, agent_wheel_name
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -285,20 +279,6 @@ REASON_NO_WHEEL = ("onboarded clusters could not install the agent: Trimtab's in
                    "import cannot put the agent's wheel beside it; set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can "
                    "install it from ({where}), or TRIMTAB_INIT_SCRIPT to a workspace or /Volumes path import uploads "
                    "the script and the wheel to")
-# The agent's wheel, built once per process from the source tree (`agent_wheel_file`).
-_wheel_lock = threading.Lock()
-_built_wheel: list[Path] = []
-SOURCE_ROOT = INIT_SCRIPT.parents[1]
-# What pyproject.toml packages: LICENSE (license-files) and init_scripts/ too, as in the release wheel.
-_WHEEL_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "agent", "server", "models", "protos", "sandbox",
-                  "init_scripts")
-
-
-def agent_wheel_name() -> str:
-    """The file name of this Trimtab's agent wheel (pure-Python: ``py3-none-any``)."""
-    return f"trimtab-{importlib.metadata.version('trimtab')}-py3-none-any.whl"
-
-
 def agent_wheel_plan(wiring: AgentWiring) -> tuple[AgentWiring, str | None]:
     """The wiring with the wheel location clusters install from, and where import uploads the
     wheel (None: not uploaded, the location is the operator's). FailedPrecondition, saying what
@@ -320,55 +300,6 @@ def agent_wheel_plan(wiring: AgentWiring) -> tuple[AgentWiring, str | None]:
                                                         where=wheel_locations(wiring.init_script)))
     upload, on_node = beside
     return dataclasses.replace(wiring, agent_wheel=on_node), upload
-
-
-def agent_wheel_file() -> Path:
-    """The agent wheel import uploads: built (once per process, ~5 s) from the source tree this
-    server runs from, as ``pip wheel`` builds it. FailedPrecondition when there is none (an
-    installed server without its source)."""
-    with _wheel_lock:
-        if _built_wheel and _built_wheel[0].is_file():
-            return _built_wheel[0]
-        if not (SOURCE_ROOT / "pyproject.toml").is_file():
-            raise FailedPrecondition(f"no agent wheel to upload (this server runs without its source tree at "
-                                     f"{SOURCE_ROOT}): set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can "
-                                     f"install {agent_wheel_name()} from")
-        work = Path(tempfile.mkdtemp(prefix="trimtab-wheel-"))
-        try:
-            wheel = _build_wheel(work)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        # Only the wheel is kept (the copied sources go), and it goes with the process.
-        shutil.rmtree(work / "src", ignore_errors=True)
-        atexit.register(shutil.rmtree, work, True)
-        _built_wheel[:] = [wheel]
-        return wheel
-
-
-def _build_wheel(work: Path) -> Path:
-    """``pip wheel`` of a copy of the source tree in ``work``; FailedPrecondition saying why not."""
-    # Built from a copy: setuptools writes build/ and *.egg-info beside its sources.
-    for name in _WHEEL_SOURCES:
-        source = SOURCE_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, work / "src" / name,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
-        elif source.is_file():
-            (work / "src").mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, work / "src" / name)
-    try:
-        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                               "--no-index", "--disable-pip-version-check", "-q", "-w", str(work / "dist"),
-                               str(work / "src")], capture_output=True, text=True, timeout=600, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: pip wheel took over "
-                                 f"{exc.timeout:.0f} s") from exc
-    wheels = sorted((work / "dist").glob("trimtab-*.whl"))
-    if done.returncode != 0 or not wheels:
-        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: "
-                                 f"{(done.stderr or done.stdout).strip()[-500:]}")
-    return wheels[0]
 
 
 def check_init_script(wiring: AgentWiring) -> None:

@@ -1,15 +1,22 @@
-"""Trimtab's wheel and sdist, as a user installs them.
+"""Trimtab installed from its wheel, outside the checkout, as a user installs it.
 
 The wheel and the sdist are built once (``pip wheel`` and setuptools' ``build_sdist`` on a copy of the
-source tree, with this environment's setuptools, ~5 s)."""
+source tree, with this environment's setuptools, ~5 s), and the wheel installed into a venv in tmp
+(``--system-site-packages`` for its dependencies, ``--no-deps``: no package index) that runs from tmp
+without PYTHONPATH, so it imports the installed copy, not the checkout."""
 
 from __future__ import annotations
 
+import base64
 import email.parser
+import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -25,6 +32,11 @@ def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str
                           check=False)
     assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
     return done.stdout
+
+
+def _outside_env() -> dict[str, str]:
+    """This environment, less what would make a child import the checkout instead of what is installed."""
+    return {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME", "PYTHONSAFEPATH"}}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +55,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     _run(sys.executable, "-c", f"from setuptools import build_meta; build_meta.build_sdist({str(root / 'dist')!r})",
          cwd=src)
     return next((root / "dist").glob("trimtab-*.whl")), next((root / "dist").glob("trimtab-*.tar.gz"))
+
+
+@pytest.fixture(scope="module")
+def installed(built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The python of a venv the wheel is installed in (its dependencies: this environment's)."""
+    venv = tmp_path_factory.mktemp("venv") / "v"
+    _run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv, cwd=venv.parent)
+    python = venv / "bin" / "python"
+    _run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--disable-pip-version-check", built[0],
+         cwd=venv.parent, env=_outside_env())
+    return python
 
 
 def _metadata(wheel: Path) -> email.message.Message:
@@ -70,3 +93,43 @@ def test_the_wheel_and_the_sdist_carry_the_init_script_and_the_license(built: tu
     text = (REPO / "LICENSE").read_text()
     assert text.lstrip().startswith("Apache License") and "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
+
+
+
+def test_an_installed_server_finds_its_init_script_and_repacks_its_own_wheel(
+        built: tuple[Path, Path], installed: Path, tmp_path: Path) -> None:
+    probe = textwrap.dedent("""
+        import json, sys
+        from server.services import agent_install
+        wheel = agent_install.agent_wheel_file()
+        print(json.dumps({"module": agent_install.__file__, "script": str(agent_install.INIT_SCRIPT),
+                          "exists": agent_install.INIT_SCRIPT.is_file(), "wheel": wheel.name,
+                          "bytes": wheel.read_bytes().hex()}))
+    """)
+    said = json.loads(_run(installed, "-c", probe, cwd=tmp_path, env=_outside_env()).splitlines()[-1])
+    site = installed.parent.parent
+    assert Path(said["module"]).is_relative_to(site), said["module"]  # the installed copy ran
+    assert said["exists"] and Path(said["script"]).read_bytes() == (REPO / SCRIPT).read_bytes()
+    assert said["wheel"] == built[0].name
+    repacked = tmp_path / said["wheel"]
+    repacked.write_bytes(bytes.fromhex(said["bytes"]))
+    with zipfile.ZipFile(built[0]) as original, zipfile.ZipFile(repacked) as again:
+        assert again.testzip() is None
+        assert sorted(again.namelist()) == sorted(original.namelist())  # nothing of the installer's
+        record = next(n for n in again.namelist() if n.endswith(".dist-info/RECORD"))
+        for line in again.read(record).decode().splitlines():
+            name, digest, size = line.rsplit(",", 2)
+            if name == record:
+                continue
+            data = again.read(name)
+            assert data == original.read(name), name
+            expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            assert (digest, int(size)) == (f"sha256={expected}", len(data)), name
+        assert sorted(again.read(record).decode().splitlines()) == sorted(original.read(record).decode().splitlines())
+    # pip takes it as a wheel: the agent's command is installed from it.
+    venv = tmp_path / "agent"
+    _run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv, cwd=tmp_path)
+    _run(venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+         "--disable-pip-version-check", repacked, cwd=tmp_path, env=_outside_env())
+    assert "Trimtab's Spark event-log agent" in _run(venv / "bin" / "trimtab-agent", "--help", cwd=tmp_path,
+                                                      env=_outside_env())
