@@ -2,7 +2,7 @@
 
 Made once per process, from whatever this server runs from:
 - a source tree (a checkout, installed editable or not): built by ``pip wheel`` with the build backend
-  of the server's own environment, no package index needed;
+  of the server's own environment (``setuptools``, in the ``server`` extra), no package index needed;
 - an installed wheel (site-packages holds no pyproject.toml to build from): re-packed from the files
   the distribution's RECORD lists, each checked against its recorded hash. Trimtab is pure Python, so
   those files are the wheel it was installed from, less what the installer adds (INSTALLER,
@@ -15,6 +15,7 @@ import atexit
 import base64
 import hashlib
 import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
@@ -64,8 +65,9 @@ def agent_wheel_file() -> Path:
         return wheel
 
 
-def _build_wheel(work: Path) -> Path:
-    """``pip wheel`` of a copy of the source tree in ``work``; FailedPrecondition saying why not."""
+def _build_wheel(work: Path, python: str = sys.executable) -> Path:
+    """``pip wheel`` of a copy of the source tree in ``work``, run by ``python`` (the server's own
+    interpreter); FailedPrecondition saying why not."""
     # Built from a copy: setuptools writes build/ and *.egg-info beside its sources.
     for name in _WHEEL_SOURCES:
         source = SOURCE_ROOT / name
@@ -77,7 +79,7 @@ def _build_wheel(work: Path) -> Path:
             shutil.copy2(source, work / "src" / name)
     try:
         # No build isolation and no index: a server need not reach a package index to import jobs.
-        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+        done = subprocess.run([python, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                                "--no-index", "--disable-pip-version-check", "-q", "-w", str(work / "dist"),
                                str(work / "src")], capture_output=True, text=True, timeout=600, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -85,9 +87,28 @@ def _build_wheel(work: Path) -> Path:
                                  f"{exc.timeout:.0f} s") from exc
     wheels = sorted((work / "dist").glob("trimtab-*.whl"))
     if done.returncode != 0 or not wheels:
-        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: "
-                                 f"{(done.stderr or done.stdout).strip()[-500:]}")
+        raise FailedPrecondition(f"could not build the agent wheel from {SOURCE_ROOT}: {pip_reason(done.stderr or done.stdout)} "
+                                 f"(pip wheel --no-build-isolation builds with this environment's setuptools>=77, "
+                                 f"which `pip install 'trimtab[server]'` installs; or set "
+                                 f"TRIMTAB_AGENT_WHEEL_LOCATION to where clusters install {agent_wheel_name()} from)")
     return wheels[0]
+
+
+# A Python exception as a traceback ends ("ModuleNotFoundError: No module named 'setuptools'"), or an
+# error pip says itself ("ERROR: ..."), indented when pip relays a build backend's output.
+_EXCEPTION_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*(?:Error|Exception|Unavailable)|ERROR|error): .+")
+
+
+def pip_reason(output: str) -> str:
+    """The line of ``pip wheel``'s output that says why it failed: the last exception or error line
+    other than pip's own wrappers (a backend's traceback ends in its real error, and pip's lines after
+    it only say that one happened); its last line when there is none."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    wrappers = ("ERROR: Exception:", "error: subprocess-exited-with-error", "error: metadata-generation-failed")
+    found = [line for line in lines if _EXCEPTION_LINE.match(line) and not line.startswith(wrappers)]
+    if found:
+        return found[-1]
+    return lines[-1] if lines else "pip wheel failed and said nothing"
 
 
 def _record_hash(data: bytes) -> str:

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from server.errors import FailedPrecondition
+from server.services import agent_wheel
+
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "agent", "server", "models", "protos", "sandbox", "init_scripts")
 SCRIPT = "init_scripts/trimtab-init.sh"
@@ -95,6 +98,15 @@ def test_the_wheel_and_the_sdist_carry_the_init_script_and_the_license(built: tu
     assert "END OF TERMS AND CONDITIONS" in text
 
 
+def test_the_server_extra_builds_the_agent_wheel(built: tuple[Path, Path]) -> None:
+    requires = _metadata(built[0]).get_all("Requires-Dist") or []
+
+    def of(extra: str) -> list[str]:
+        return [r.split(";")[0].strip() for r in requires if f'extra == "{extra}"' in r]
+
+    # `pip wheel --no-build-isolation` builds with the server's own setuptools: 3.12 venvs have none.
+    assert "setuptools>=77" in of("server")
+
 
 def test_an_installed_server_finds_its_init_script_and_repacks_its_own_wheel(
         built: tuple[Path, Path], installed: Path, tmp_path: Path) -> None:
@@ -133,3 +145,36 @@ def test_an_installed_server_finds_its_init_script_and_repacks_its_own_wheel(
          "--disable-pip-version-check", repacked, cwd=tmp_path, env=_outside_env())
     assert "Trimtab's Spark event-log agent" in _run(venv / "bin" / "trimtab-agent", "--help", cwd=tmp_path,
                                                       env=_outside_env())
+
+
+def test_building_without_setuptools_says_what_pip_said(tmp_path: Path) -> None:
+    # A Python 3.12 venv installed with the server extra before it carried setuptools: the import said
+    # "could not build the agent wheel from ...: _gcd_import", a traceback's fragment.
+    venv = tmp_path / "v"
+    _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)  # pip, with no trimtab and no setuptools>=77
+    python = venv / "bin" / "python"
+    _run(python, "-m", "pip", "uninstall", "-q", "-y", "setuptools", cwd=tmp_path, env=_outside_env())
+    with pytest.raises(FailedPrecondition) as err:
+        agent_wheel._build_wheel(tmp_path / "work", python=str(python))
+    assert "ModuleNotFoundError: No module named 'setuptools'" in err.value.message
+    assert "_gcd_import" not in err.value.message and "Traceback" not in err.value.message
+    assert "pip install 'trimtab[server]'" in err.value.message
+
+
+def test_pip_reason_takes_a_backends_own_error_over_pips_wrappers() -> None:
+    # setuptools 65 (a Python 3.11 venv's) on the SPDX license string, as pip relays it.
+    output = textwrap.dedent("""\
+          error: subprocess-exited-with-error
+          × Preparing metadata (pyproject.toml) did not run successfully.
+          ╰─> [40 lines of output]
+                  raise ValueError(f"{error}\\n{summary}") from None
+              ValueError: invalid pyproject.toml config: `project.license`.
+              configuration error: `project.license` must be valid exactly by one definition (2 matches found):
+              [end of output]
+          note: This error originates from a subprocess, and is likely not a problem with pip.
+        error: metadata-generation-failed
+        × Encountered error while generating package metadata.
+        hint: See above for details.
+        """)
+    assert agent_wheel.pip_reason(output) == "ValueError: invalid pyproject.toml config: `project.license`."
+    assert agent_wheel.pip_reason("") == "pip wheel failed and said nothing"
