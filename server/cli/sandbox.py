@@ -78,7 +78,14 @@ def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port
         if not clouds:
             serve_until_stopped(config, on_ready=ready)
         else:
-            from sandbox.clouds.up import AWS_REGION, AZURE_REGION, serve_with_clouds
+            try:
+                from sandbox.clouds.up import AWS_REGION, AZURE_REGION, serve_with_clouds
+            except ModuleNotFoundError as exc:
+                # moto's server (the AWS stand-in) and what it needs are the `sandbox` extra's, not the
+                # server's: a `pip install 'trimtab[server]'` has the workspace emulator but not them.
+                missing = (exc.name or str(exc)).partition(".")[0]
+                raise click.ClickException(f"--clouds needs the cloud stand-ins' packages (moto's server for AWS), "
+                                           f"and {missing} is not installed: pip install 'trimtab[sandbox]'") from exc
             from server.costing.billing import list_price_rates
             from server.costing.catalog import load_catalog
 

@@ -98,7 +98,8 @@ def test_the_wheel_and_the_sdist_carry_the_init_script_and_the_license(built: tu
     assert "END OF TERMS AND CONDITIONS" in text
 
 
-def test_the_server_extra_builds_the_agent_wheel(built: tuple[Path, Path]) -> None:
+def test_the_server_extra_builds_the_agent_wheel_and_leaves_the_cloud_stand_ins_to_the_sandbox_extra(
+        built: tuple[Path, Path]) -> None:
     requires = _metadata(built[0]).get_all("Requires-Dist") or []
 
     def of(extra: str) -> list[str]:
@@ -106,6 +107,10 @@ def test_the_server_extra_builds_the_agent_wheel(built: tuple[Path, Path]) -> No
 
     # `pip wheel --no-build-isolation` builds with the server's own setuptools: 3.12 venvs have none.
     assert "setuptools>=77" in of("server")
+    # moto's server and its ~60 packages are only for `sandbox up --clouds`.
+    assert not [r for r in of("server") if r.startswith("moto")]
+    assert "moto[server]>=5.0" in of("sandbox")
+    assert [r for r in of("dev") if r.startswith("trimtab[")] == ["trimtab[sandbox,server]"]  # sorted by setuptools
 
 
 def test_an_installed_server_finds_its_init_script_and_repacks_its_own_wheel(
