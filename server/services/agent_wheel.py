@@ -125,11 +125,14 @@ def _repack_installed(work: Path) -> Path:
     files = list(dist.files or [])
     here = Path(__file__).resolve()
     # The distribution must be the one this server runs from: an editable install's RECORD lists
-    # only its path hook, and another copy of trimtab earlier on sys.path is not this code.
-    if not any(f.parts[:1] != ("..",) and Path(str(dist.locate_file(f))).resolve() == here for f in files):
+    # only its path hook, and another copy of trimtab earlier on sys.path is not this code. Its
+    # files must have hashes: those without are the installer's, left out below (a RECORD without
+    # any, as some installers write, would make a wheel of nothing).
+    if not any(f.hash is not None and f.parts[:1] != ("..",) and Path(str(dist.locate_file(f))).resolve() == here
+               for f in files):
         raise FailedPrecondition(f"no agent wheel to upload: this server runs neither from its source tree "
                                  f"({SOURCE_ROOT} has no pyproject.toml) nor from an installed wheel whose RECORD "
-                                 f"lists {here.name}: {advice}")
+                                 f"lists {here.name} with its hash: {advice}")
     info = next((f.parts[0] for f in files if len(f.parts) == 2 and f.parts[0].endswith(".dist-info")
                  and f.name == "WHEEL"), None)
     if info is None or "Tag: py3-none-any" not in (dist.read_text("WHEEL") or ""):

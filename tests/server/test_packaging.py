@@ -60,15 +60,18 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return next((root / "dist").glob("trimtab-*.whl")), next((root / "dist").glob("trimtab-*.tar.gz"))
 
 
-@pytest.fixture(scope="module")
-def installed(built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The python of a venv the wheel is installed in (its dependencies: this environment's)."""
-    venv = tmp_path_factory.mktemp("venv") / "v"
+def _install(wheel: Path, venv: Path) -> Path:
+    """The python of a venv at ``venv`` with ``wheel`` installed (its dependencies: this environment's)."""
     _run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv, cwd=venv.parent)
     python = venv / "bin" / "python"
-    _run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--disable-pip-version-check", built[0],
+    _run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--disable-pip-version-check", wheel,
          cwd=venv.parent, env=_outside_env())
     return python
+
+
+@pytest.fixture(scope="module")
+def installed(built: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _install(built[0], tmp_path_factory.mktemp("venv") / "v")
 
 
 def _metadata(wheel: Path) -> email.message.Message:
@@ -150,6 +153,18 @@ def test_an_installed_server_finds_its_init_script_and_repacks_its_own_wheel(
          "--disable-pip-version-check", repacked, cwd=tmp_path, env=_outside_env())
     assert "Trimtab's Spark event-log agent" in _run(venv / "bin" / "trimtab-agent", "--help", cwd=tmp_path,
                                                       env=_outside_env())
+
+
+def test_an_installed_file_changed_since_is_not_repacked(built: tuple[Path, Path], tmp_path: Path) -> None:
+    # The clusters would run code no release had: said, with the way out, instead.
+    python = _install(built[0], tmp_path / "v")
+    edited = next((tmp_path / "v" / "lib").glob("python3*/site-packages/agent/__init__.py"))
+    edited.write_text(edited.read_text() + "# edited in place\n")
+    probe = ("from server.services import agent_wheel\n"
+             "try:\n    agent_wheel.agent_wheel_file()\nexcept Exception as exc:\n    print(exc)\n")
+    said = _run(python, "-c", probe, cwd=tmp_path, env=_outside_env())
+    assert f"the installed file {edited} differs from the wheel trimtab was installed from" in said, said
+    assert "TRIMTAB_AGENT_WHEEL_LOCATION" in said
 
 
 def test_building_without_setuptools_says_what_pip_said(tmp_path: Path) -> None:
