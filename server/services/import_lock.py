@@ -33,4 +33,5 @@ def job_import_lock(store: Store, ws: Workspace, job_id: int) -> AbstractContext
     # only makes two jobs share one lock).
     key = zlib.crc32(f"{ws.name}/{job_id}".encode())
     return locks.advisory_lock(store.engine, IMPORT_NAMESPACE, key, what=f"the import of job {job_id} of "
-                               f"workspace {ws.name}", clock=store.clock, wait_s=IMPORT_LOCK_WAIT_S)
+                               f"workspace {ws.name}", clock=store.clock, wait_s=IMPORT_LOCK_WAIT_S,
+                               busy_with="its import of the same job")

@@ -100,10 +100,13 @@ class HeldLock:
 
 @contextmanager
 def advisory_lock(engine: Engine, namespace: int, key: int, *, what: str, clock: Clock | None = None,
-                  wait_s: float = DEFAULT_WAIT_S, poll_s: float = POLL_S) -> Iterator[HeldLock]:
+                  wait_s: float = DEFAULT_WAIT_S, poll_s: float = POLL_S,
+                  busy_with: str = "an apply, revert or run collection") -> Iterator[HeldLock]:
     """Hold the advisory lock ``(namespace, key)`` for the block (PostgreSQL; a no-op on SQLite).
 
-    ``what`` names the locked thing in the error a timed-out wait raises (`Unavailable`). The block
+    ``what`` names the locked thing in the error a timed-out wait raises (`Unavailable`), and
+    ``busy_with`` what the other server holding it is doing (a project's lock: an apply, revert or
+    run collection; a job's import lock: its import). The block
     gets the `HeldLock`, to verify it still holds it before acting outside the database."""
     if not is_postgresql(engine):
         yield HeldLock(what)
@@ -113,7 +116,7 @@ def advisory_lock(engine: Engine, namespace: int, key: int, *, what: str, clock:
     with db.translate_errors():
         conn = db.lock_engine(engine).connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
-        _acquire(conn, args, what=what, clock=clock, wait_s=wait_s, poll_s=poll_s)
+        _acquire(conn, args, what=what, clock=clock, wait_s=wait_s, poll_s=poll_s, busy_with=busy_with)
     except BaseException:
         # Timed out, failed or interrupted mid-statement (the lock may have been granted):
         # closing the connection for good ends its session, which releases anything it held.
@@ -135,7 +138,7 @@ _HELD = sa.text("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisor
 
 
 def _acquire(conn: Connection, args: dict[str, int], *, what: str, clock: Clock, wait_s: float,
-             poll_s: float) -> None:
+             poll_s: float, busy_with: str) -> None:
     deadline = clock.monotonic() + max(0.0, wait_s)
     waited = False
     while True:
@@ -148,8 +151,8 @@ def _acquire(conn: Connection, args: dict[str, int], *, what: str, clock: Clock,
         now = clock.monotonic()
         if now >= deadline:
             raise Unavailable(
-                f"{what} is locked by another Trimtab server on this database (an apply, revert or run "
-                f"collection in progress there) and stayed locked for {wait_s:g}s; retry",
+                f"{what} is locked by another Trimtab server on this database ({busy_with} in progress "
+                f"there) and stayed locked for {wait_s:g}s; retry",
                 retry_after_ms=db.RETRY_AFTER_MS)
         if not waited:
             log.info("%s: locked by another server; waiting up to %gs", what, wait_s)

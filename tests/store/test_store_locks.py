@@ -201,3 +201,20 @@ def test_on_sqlite_only_the_in_process_lock_is_taken(sqlite_store: Store) -> Non
 def test_keys_fold_into_int4() -> None:
     assert int4(5) == 5 and int4(2**31) == -(2**31) and int4(2**32 + 5) == 5
     assert -(2**31) <= int4(PROJECT_NAMESPACE) < 2**31
+
+
+def test_an_import_lock_held_by_another_server_says_an_import_holds_it(two: tuple[Store, Store],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait's error names what the other server does: an import, not an apply or a collection."""
+    from server.domain import Workspace
+    from server.services import import_lock
+
+    monkeypatch.setattr(import_lock, "IMPORT_LOCK_WAIT_S", 0.0)
+    first, second = two
+    ws = Workspace(name="sb", host="https://x.cloud.databricks.com", cloud="aws")
+    with import_lock.job_import_lock(first, ws, 42):
+        with (pytest.raises(Unavailable, match=r"the import of job 42 of workspace sb is locked by another Trimtab "
+                                               r"server on this database \(its import of the same job in progress "
+                                               r"there\)"),
+              import_lock.job_import_lock(second, ws, 42)):
+            pytest.fail("entered an import lock another server holds")
