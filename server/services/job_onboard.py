@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from server.apply import AGENT_ENV_PREFIX, ONBOARDED_KEY, adopt_own_write, onboard_record, rebase
+from server.apply_lock import verify_project_lock
 from server.databricks import DatabricksCallError, DatabricksGateway
 from server.domain import ImportedProject, Project, Workspace
 from server.errors import FailedPrecondition
@@ -83,6 +84,10 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
         _announce(store, gateway, job, out, wiring, reader)
         # One update for the whole job: all its clusters are onboarded together or not at all.
         try:
+            # The projects' locks (`_import_job`) may have been lost with their database session: another
+            # server could be writing the job too, so nothing is sent (as apply and revert do).
+            for project, *_ in out:
+                verify_project_lock(int(project.id or 0), "onboarding the job")
             gateway.update_job(int(job["job_id"]), update)
             if written is not None:
                 written.add(int(job["job_id"]))
