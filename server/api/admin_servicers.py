@@ -19,6 +19,7 @@ from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
 from server.api import messages
 from server.costing.catalog import PriceCatalog
 from server.domain import Workspace
+from server.errors import InvalidArgument
 from server.services import (
     agents,
     billing_credentials,
@@ -109,6 +110,9 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
         # A person naming a job asks for it, detached or not: that is how a detached project is
         # re-attached (auto-import calls the service itself and never re-attaches). Paged: one part of
         # the import per call (`server.services.import_pages`).
+        if bad := [j for j in request.job_ids if j <= 0]:
+            # As the CLI refuses `--job -1`: read as "not found in the workspace", it was an OK reply.
+            raise InvalidArgument(f"job_ids: {bad[0]} is not a Databricks job id (a positive whole number)")
         page = workspaces.import_page(self._store, self._secrets, projects.required(request.workspace, "workspace"),
                                       list(request.job_ids), request.dry_run, take_over=request.take_over,
                                       paged=request.paged, page_token=request.page_token)

@@ -326,6 +326,19 @@ def test_import_names_each_job_once(h: Harness, emulator: RunningWorkspace) -> N
     assert h.store.projects.list() == []  # a dry run stores nothing
 
 
+def test_import_refuses_a_job_id_that_is_not_one(h: Harness, emulator: RunningWorkspace) -> None:
+    # Review: job_ids=[-1] was an OK reply skipping "job not found in the workspace" (the CLI refuses it).
+    job_ids = emulator.seed_jobs()
+    ws = admin_pb2_grpc.WorkspaceServiceStub(h.channel)
+    ws.AddWorkspace(_add(h, emulator, name="sbx"), metadata=h.admin)
+    for bad in (-1, 0):
+        err = _refused(ws.ImportJobs, admin_pb2.ImportJobsRequest(workspace="sbx", job_ids=[job_ids[0], bad]),
+                       h.admin)
+        assert (err.code(), err.details()) == (
+            grpc.StatusCode.INVALID_ARGUMENT, f"job_ids: {bad} is not a Databricks job id (a positive whole number)")
+    assert h.store.projects.list() == []  # the good job named beside it is not imported either
+
+
 # ------------------------------------------------------------------ the gateway
 
 
@@ -425,7 +438,7 @@ def test_calls_on_a_workspace_known_unreachable_answer_after_one_short_probe(
     ws = admin_pb2_grpc.WorkspaceServiceStub(h.channel)
     rec = admin_pb2_grpc.RecommendationServiceStub(h.channel)
     for call, request in (
-            (ws.ImportJobs, admin_pb2.ImportJobsRequest(workspace="gone", job_ids=[-1], dry_run=True)),
+            (ws.ImportJobs, admin_pb2.ImportJobsRequest(workspace="gone", job_ids=[7], dry_run=True)),
             (rec.RevertRecommendation, admin_pb2.RevertRecommendationRequest(project=str(p.id), dry_run=True)),
             (rec.ApplyRecommendation, admin_pb2.ApplyRecommendationRequest(project=str(p.id)))):
         start = clock.monotonic()
