@@ -24,8 +24,21 @@ class Setting:
     sensitive: bool = False
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def _bool(text: str) -> bool:
-    return text.strip().lower() in {"1", "true", "yes", "on"}
+    # Anything else is refused, not read as "off": TRIMTAB_SANDBOX_SEED=maybe started an empty
+    # workspace, and seeding happens only on a state directory's first start, so the typo cost the
+    # example jobs for good.
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"expected one of {', '.join(_TRUE)} (on) or {', '.join(_FALSE)} (off), "
+                     f"got {text!r}")
 
 
 # Simulated seconds per wall-clock second: far past any use (a simulated day in a tenth of a second).
