@@ -18,6 +18,8 @@ from typing import Any
 
 import click
 
+from server.cli.repeats import refuse_repeated_options
+
 # name -> (module, one-line help). The module defines `cli` (a click.Command).
 GROUPS: dict[str, tuple[str, str]] = {
     "demo": ("server.cli.demo", "Run the whole closed loop locally on the embedded sandbox."),
@@ -158,6 +160,7 @@ def _opens_store(command: click.Command) -> bool:
 def with_common_options(command: click.Command) -> click.Command:
     """Add the common options to `command` and every command under it (once; never over its own)."""
     taken = {opt for p in command.params for opt in getattr(p, "opts", [])}
+    refuse_repeated_options(command)  # every command the CLI runs passes here: the one place for it
     if not getattr(command, "_trimtab_common", False):
         command.params.extend(o for o in common_options(_opens_store(command)) if not taken.intersection(o.opts))
         command._trimtab_common = True  # type: ignore[attr-defined]
@@ -187,6 +190,9 @@ def cli(ctx: click.Context, server_addr: str, token: str | None, as_json: bool, 
     from server.cli.context import CliContext
 
     ctx.obj = CliContext(server=server_addr, token=token, as_json=as_json, debug=debug)
+
+
+refuse_repeated_options(cli)  # `trimtab --server A --server B ...` too
 
 
 def _subcommand(args: list[str]) -> str | None:
