@@ -103,8 +103,8 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
 
     def RemoveWorkspace(self, request: admin_pb2.RemoveWorkspaceRequest,
                         context: Ctx) -> admin_pb2.RemoveWorkspaceResponse:
-        return admin_pb2.RemoveWorkspaceResponse(kept_projects=workspace_lifecycle.remove_workspace(
-            self._store, projects.required(request.name, "name")))
+        kept, revoked = workspace_lifecycle.remove_workspace(self._store, projects.required(request.name, "name"))
+        return admin_pb2.RemoveWorkspaceResponse(kept_projects=kept, revoked_agent_tokens=revoked)
 
     def ImportJobs(self, request: admin_pb2.ImportJobsRequest, context: Ctx) -> admin_pb2.ImportJobsResponse:
         # A person naming a job asks for it, detached or not: that is how a detached project is

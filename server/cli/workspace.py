@@ -322,14 +322,17 @@ def bill_reads_lines(ws: Any) -> list[str]:
 @click.argument("name")
 @click.pass_obj
 def remove(ctx: CliContext, name: str) -> None:
-    """Forget a workspace and its token (refused while it has attached projects: `project detach` them)."""
+    """Forget a workspace and its token, and revoke the agent tokens bound to it (refused while it has
+    attached projects: `project detach` them)."""
     from protos.trimtab.v1 import admin_pb2
 
     answer = rpc(ctx, "WorkspaceServiceStub", "RemoveWorkspace", admin_pb2.RemoveWorkspaceRequest(name=name))
     if ctx.as_json:
         print_json(message_dict(answer))
         return
-    click.echo(f"removed workspace {name}")
+    revoked = (f"; revoked {answer.revoked_agent_tokens} agent token(s) bound to it"
+               if answer.revoked_agent_tokens else "")
+    click.echo(f"removed workspace {name}{revoked}")
     if answer.kept_projects:
         click.echo(f"kept with their history: {len(answer.kept_projects)} detached or orphaned project(s) "
                    f"({', '.join(answer.kept_projects)}); a workspace added again as {name} has them again",

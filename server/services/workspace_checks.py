@@ -128,6 +128,26 @@ def _check_name(name: str) -> None:
         raise InvalidArgument(f"name: {shown(name)} {NAME_RULE}")
 
 
+def refuse_name_taken_in_another_case(store: Store, name: str) -> None:
+    """`AlreadyExists` naming the workspace whose name is ``name`` in another case (`SB` beside `sb`).
+
+    Names are typed in commands, read in project names (``sb/3/main``) and logs, where two names one
+    Shift key apart are one mistake away from each other (`workspace remove SB` for `sb`). The store
+    checks it again in the insert's transaction (`WorkspaceRepository.add`); this is said first, before
+    the token's call to Databricks."""
+    other = next((w for w in store.workspaces.list() if w.name != name and w.name.lower() == name.lower()), None)
+    if other is not None:
+        raise AlreadyExists(f"name: workspace {other.name!r} exists already, and workspace names differ by more "
+                            f"than case: `trimtab workspace add {other.name} ... --replace` rotates its token, "
+                            f"`trimtab workspace set {other.name} --host URL --token-env VAR` re-points it")
+
+
+def names_differing_by_case(workspaces: list[Workspace]) -> list[tuple[str, str]]:
+    """Pairs of workspace names that differ only by case: an older Trimtab accepted them."""
+    return [(a.name, b.name) for i, a in enumerate(workspaces) for b in workspaces[i + 1:]
+            if a.name.lower() == b.name.lower()]
+
+
 def check_token(token: str, field: str = "token") -> None:
     """A token (``field``: or an OAuth client secret) that can go into an HTTP header: printable ASCII
     (http.client encodes headers as latin-1 and refuses control characters) and not absurdly long."""

@@ -7,7 +7,8 @@ attached projects, at least one of their clusters there must carry its own ``tri
 tag (another workspace's jobs may share the ids, never the tags this server wrote). With no
 attached project nothing can tell, and the reply says so.
 
-Removing (`remove_workspace`) forgets the workspace and its token. It is refused while projects are
+Removing (`remove_workspace`) forgets the workspace and its token, and revokes the agent tokens bound to
+it (a workspace added again under the name makes its own). It is refused while projects are
 attached (their jobs carry Trimtab's init script and tag; `project detach` puts each back as it
 was). Detached and orphaned projects stay in the store with their history.
 """
@@ -114,20 +115,23 @@ def _identity(gateway: DatabricksGateway, name: str, host: str, attached: list[P
             f"{found} ({', '.join(matched[:3])}{', ...' if len(matched) > 3 else ''})")
 
 
-def remove_workspace(store: Store, name: str) -> list[str]:
-    """Forget workspace ``name`` and its token; the names of its detached and orphaned projects, which
-    stay (with their history). `FailedPrecondition` naming the attached projects, nothing removed."""
+def remove_workspace(store: Store, name: str) -> tuple[list[str], int]:
+    """Forget workspace ``name`` and its token, and revoke the agent tokens bound to it; (the names of its
+    detached and orphaned projects, which stay with their history; how many agent tokens were revoked).
+    `FailedPrecondition` naming the attached projects, nothing removed or revoked."""
     kept = [p.name for p in store.projects.list(name) if p.detached or p.orphaned]
-    attached = store.workspaces.remove(name)
-    if attached:
+    removal = store.workspaces.remove(name)
+    if removal.attached:
+        attached = removal.attached
         shown = ", ".join(attached[:5]) + (f" and {len(attached) - 5} more" if len(attached) > 5 else "")
         raise FailedPrecondition(
             f"workspace {name!r} not removed: it has {len(attached)} attached project(s) ({shown}); "
             f"`trimtab project detach <project>` puts each job back as it was, then remove the workspace")
     # Its service principal's access token goes with it (a workspace added again under the name fetches its own).
     forget_workspace(name)
-    log.info("workspace %s removed (%d detached/orphaned project(s) kept)", name, len(kept))
-    return kept
+    log.info("workspace %s removed (%d detached/orphaned project(s) kept, %d agent token(s) revoked)",
+             name, len(kept), removal.tokens_revoked)
+    return kept, removal.tokens_revoked
 
 
 def update(store: Store, secrets: SecretBox, name: str, *, host: str | None = None, token: str = "",

@@ -69,6 +69,7 @@ from server.services.workspace_checks import (
     normal_host,
     pricing_catalog,
     refuse_host_taken,
+    refuse_name_taken_in_another_case,
     refused_token_hint,
     same_host,
 )
@@ -139,6 +140,7 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
         raise AlreadyExists(f"workspace {name!r} already exists: `trimtab workspace add {name} ... --replace` "
                             f"rotates its token, `trimtab workspace set {name} --host URL --token-env VAR` re-points it")
     if existing is None:
+        refuse_name_taken_in_another_case(store, name)
         # Before the token check too: the host, not the token, is what is wrong.
         refuse_host_taken(store, name, host)
     else:

@@ -274,6 +274,6 @@ def test_a_workspace_added_again_under_a_new_name_keeps_its_secret(
         store: Store, secrets: SecretBox, connected: object, job_ids: list[int], emulator: RunningWorkspace) -> None:
     (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
     detach_project(store, secrets, str(imported.project.id))
-    assert store.workspaces.remove("sbx") == []
+    assert store.workspaces.remove("sbx").attached == []
     workspaces.add_workspace(store, secrets, "prod", emulator.host, emulator.token, "aws")
     assert workspaces.import_jobs(store, secrets, "prod", [job_ids[0]], wiring=WIRING).projects

@@ -192,9 +192,12 @@ def test_remove_is_refused_while_projects_are_attached_and_keeps_detached_ones(
 
     code, _, err = trimtab("project", "detach", f"sbx/{job}/main")
     assert code == 0, err
+    assert [t.revoked for t in store.tokens.list() if t.workspace == "sbx"] == [False]  # the import's
     code, out, err = trimtab("workspace", "remove", "sbx")
     assert code == 0, err
-    assert out == "removed workspace sbx\n"
+    # Revoked with the workspace: live, it kept sending, and a workspace added again as sbx took it over.
+    assert out == "removed workspace sbx; revoked 1 agent token(s) bound to it\n"
+    assert [t.revoked for t in store.tokens.list() if t.workspace == "sbx"] == [True]
     assert f"1 detached or orphaned project(s) (sbx/{job}/main)" in err
     code, out, _ = trimtab("--json", "workspace", "list")
     assert code == 0 and json.loads(out) == []

@@ -107,10 +107,12 @@ class RemoveWorkspaceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class RemoveWorkspaceResponse(_message.Message):
-    __slots__ = ("kept_projects",)
+    __slots__ = ("kept_projects", "revoked_agent_tokens")
     KEPT_PROJECTS_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AGENT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     kept_projects: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, kept_projects: _Optional[_Iterable[str]] = ...) -> None: ...
+    revoked_agent_tokens: int
+    def __init__(self, kept_projects: _Optional[_Iterable[str]] = ..., revoked_agent_tokens: _Optional[int] = ...) -> None: ...
 
 class ListWorkspacesRequest(_message.Message):
     __slots__ = ()

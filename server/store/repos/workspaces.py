@@ -11,9 +11,19 @@ from server.domain import FailingJob, Workspace
 from server.errors import AlreadyExists, FailedPrecondition, NotFound, shown
 from server.store import convert
 from server.store.repos.base import Repository
-from server.store.tables import ProjectRow, WorkspaceRow
+from server.store.tables import ApiTokenRow, ProjectRow, WorkspaceRow
 
 T = WorkspaceRow.__table__  # type: ignore[attr-defined]
+TOKENS = ApiTokenRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What `WorkspaceRepository.remove` did: refused while ``attached`` names projects (nothing
+    changed), else the workspace is gone with ``tokens_revoked`` agent tokens bound to it."""
+
+    attached: list[str]
+    tokens_revoked: int = 0
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,7 @@ _NO_BILL_READS: dict[str, object] = {"bills_read_at_ms": None, "bill_read_failed
 class WorkspaceRepository(Repository):
     def add(self, workspace: Workspace, token_encrypted: str,
             cloud_credentials_encrypted: str | None = None) -> Workspace:
-        """Store a new workspace; `AlreadyExists` if the name is taken."""
+        """Store a new workspace; `AlreadyExists` if the name is taken, in any case (`SB` is `sb`'s)."""
         created = workspace.created_at_ms or self._clock.now_ms()
         values = {
             "name": workspace.name, "host": workspace.host, "cloud": workspace.cloud,
@@ -44,8 +54,17 @@ class WorkspaceRepository(Repository):
             "auto_import": workspace.auto_import, "client_id": workspace.client_id,
         }
         with self._write() as conn:
-            if conn.execute(sa.select(T.c.id).where(T.c.name == workspace.name)).first():
+            # Names are ASCII (`WORKSPACE_NAME`), so SQL lower() is the same on both engines. Checked in
+            # the insert's transaction, as the exact name is; the unique index is on the exact name only,
+            # since a store from before this rule may hold two names differing by case.
+            taken = conn.execute(sa.select(T.c.name).where(sa.func.lower(T.c.name) == workspace.name.lower())
+                                 .order_by(T.c.name)).scalars().first()
+            if taken == workspace.name:
                 raise AlreadyExists(f"workspace {workspace.name!r} already exists")
+            if taken is not None:
+                raise AlreadyExists(f"workspace {taken!r} already exists, and workspace names differ by more "
+                                    f"than case: {workspace.name!r} would be taken for it (in commands, project "
+                                    "names and logs)")
             conn.execute(T.insert().values(**values))
         return self.get(workspace.name)
 
@@ -205,19 +224,25 @@ class WorkspaceRepository(Repository):
         with self._write() as conn:  # none: SQL NULL, as a workspace from before 0017 has (not JSON null)
             conn.execute(T.update().where(T.c.name == name).values(failing_jobs=value or sa.null()))
 
-    def remove(self, name: str) -> list[str]:
+    def remove(self, name: str) -> Removal:
         """Delete the workspace (its secrets with it) unless it has attached projects: those projects'
-        names, the workspace kept, else []. The check and the delete are one statement, so a project
-        attached before it (an import, a re-attach) blocks the delete."""
+        names, the workspace kept. The check and the delete are one statement, so a project attached
+        before it (an import, a re-attach) blocks the delete.
+
+        The agent tokens bound to it are revoked in the same transaction: left active, they still sent
+        data (`token list` showed them active), and a workspace added again under the name took them
+        over, with whichever clusters still held them."""
         projects = ProjectRow.__table__  # type: ignore[attr-defined]
         attached = (sa.select(projects.c.id).where(projects.c.workspace == name, sa.not_(projects.c.detached),
                                                    sa.not_(projects.c.orphaned)))
         with self._write() as conn:
             if conn.execute(T.delete().where(T.c.name == name, ~sa.exists(attached))).rowcount:
-                return []
+                revoked = conn.execute(TOKENS.update().where(TOKENS.c.workspace == name, sa.not_(TOKENS.c.revoked))
+                                       .values(revoked=True)).rowcount
+                return Removal(attached=[], tokens_revoked=revoked)
             if conn.execute(sa.select(T.c.id).where(T.c.name == name)).first() is None:
                 raise NotFound(f"workspace {shown(name)} not found")
             rows = conn.execute(sa.select(projects.c.job_id, projects.c.cluster_key).where(
                 projects.c.workspace == name, sa.not_(projects.c.detached), sa.not_(projects.c.orphaned))
                 .order_by(projects.c.id)).all()
-        return [f"{name}/{r.job_id}/{r.cluster_key}" for r in rows]
+        return Removal(attached=[f"{name}/{r.job_id}/{r.cluster_key}" for r in rows])
