@@ -247,7 +247,7 @@ def import_result(r: ImportResult, summaries: list[ProjectSummary], *, next_page
                                             reattached=i.reattached)
                   for i, s in zip(r.projects, summaries, strict=True)],
         skipped=[admin_pb2.SkippedJob(job_id=s.job_id, job_name=s.job_name, reason=s.reason,
-                                      not_found=s.not_found) for s in r.skipped],
+                                      not_found=s.not_found, failed=s.failed) for s in r.skipped],
         left_out=[admin_pb2.LeftOut(job_id=o.job_id, job_name=o.job_name, reason=o.reason) for o in r.left_out],
         warnings=list(r.warnings),
     )

@@ -392,10 +392,14 @@ def import_(ctx: CliContext, name: str, jobs: tuple[int, ...], dry_run: bool, ta
     else:
         _print_import(result, dry_run)
     missing = [str(s.job_id) for s in result.skipped if s.not_found]
-    if missing:
-        # A job named with --job that does not exist is the caller's typo: scripts must see it
-        # (exit 1). A job skipped for what it is (single node, ...) is an answer, not a failure.
-        raise click.ClickException(f"job {', '.join(missing)} not found in workspace {name}")
+    failed = [str(s.job_id) for s in result.skipped if s.failed]
+    if missing or failed:
+        # A job named with --job that does not exist is the caller's typo, and a job whose import failed
+        # is not imported: scripts must see both (exit 1). A job skipped for what it is (single node,
+        # ...) is an answer, not a failure.
+        said = ([f"job {', '.join(missing)} not found in workspace {name}"] if missing else []) + (
+            [f"the import of job {', '.join(failed)} failed (the reason is listed above)"] if failed else [])
+        raise click.ClickException("; ".join(said))
 
 
 def _merge_import(result: Any, page: Any) -> None:

@@ -103,3 +103,22 @@ def test_workspace_import_over_the_server_imports_a_job_named_with_nul(
 
     assert code == 0, err
     assert f"{cli_workspace}/{nul}/main  (nul\ufffdname)" in out and f"{cli_workspace}/{plain}/main  (plain)" in out
+
+
+def test_workspace_import_exits_1_naming_a_job_whose_import_failed(
+        trimtab: Callable[..., tuple[int, str, str]], cli_workspace: str, gateway: DatabricksGateway) -> None:
+    """A job whose import failed is not imported: the CLI exited 0, so a script never saw it
+    (SkippedJob.failed, proto field 5); the jobs beside it are imported all the same."""
+    settings = etl_job(dict(SPEC), name="odd-key")
+    settings["job_clusters"][0]["job_cluster_key"] = "ma\x00in"
+    settings["tasks"][0]["job_cluster_key"] = "ma\x00in"
+    odd = gateway.create_job(settings)
+    plain = gateway.create_job(etl_job(dict(SPEC), name="plain"))
+
+    code, out, err = trimtab("workspace", "import", cli_workspace)
+
+    assert code == 1, (out, err)
+    assert f"{cli_workspace}/{plain}/main  (plain)" in out
+    assert f"the import of job {odd} failed (the reason is listed above)" in err
+    code, out, err = trimtab("--json", "workspace", "import", cli_workspace, "--job", str(odd))
+    assert code == 1 and '"failed": true' in out, (out, err)

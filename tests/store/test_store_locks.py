@@ -212,9 +212,8 @@ def test_an_import_lock_held_by_another_server_says_an_import_holds_it(two: tupl
     monkeypatch.setattr(import_lock, "IMPORT_LOCK_WAIT_S", 0.0)
     first, second = two
     ws = Workspace(name="sb", host="https://x.cloud.databricks.com", cloud="aws")
-    with import_lock.job_import_lock(first, ws, 42):
-        with (pytest.raises(Unavailable, match=r"the import of job 42 of workspace sb is locked by another Trimtab "
-                                               r"server on this database \(its import of the same job in progress "
-                                               r"there\)"),
-              import_lock.job_import_lock(second, ws, 42)):
-            pytest.fail("entered an import lock another server holds")
+    locked = (r"the import of job 42 of workspace sb is locked by another Trimtab server on this database "
+              r"\(its import of the same job in progress there\)")
+    with (import_lock.job_import_lock(first, ws, 42), pytest.raises(Unavailable, match=locked),
+          import_lock.job_import_lock(second, ws, 42)):
+        pytest.fail("entered an import lock another server holds")

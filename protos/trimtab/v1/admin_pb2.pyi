@@ -159,16 +159,18 @@ class ImportedProject(_message.Message):
     def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ..., diff: _Optional[str] = ..., created: _Optional[bool] = ..., reattached: _Optional[bool] = ...) -> None: ...
 
 class SkippedJob(_message.Message):
-    __slots__ = ("job_id", "job_name", "reason", "not_found")
+    __slots__ = ("job_id", "job_name", "reason", "not_found", "failed")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     JOB_NAME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     NOT_FOUND_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     job_name: str
     reason: str
     not_found: bool
-    def __init__(self, job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., reason: _Optional[str] = ..., not_found: _Optional[bool] = ...) -> None: ...
+    failed: bool
+    def __init__(self, job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., reason: _Optional[str] = ..., not_found: _Optional[bool] = ..., failed: _Optional[bool] = ...) -> None: ...
 
 class LeftOut(_message.Message):
     __slots__ = ("job_id", "job_name", "reason")
