@@ -28,17 +28,19 @@ Each job is judged and onboarded holding its import lock, across the servers on 
 it, and one another server imported meanwhile is left to it.
 
 Onboarding one job (its one ``jobs/update``, read back): `server.services.job_onboard`. Split from
-`server.services.workspaces`, which re-exports `import_jobs` and the reasons.
+`server.services.workspaces`, which re-exports `import_jobs` and the reasons. One judged job's import
+(its projects, under their locks), and the reasons a job is skipped with:
+`server.services.job_import_one`; the READ grants and the carry between an import's calls:
+`server.services.job_import_carry`. Their names stay importable from here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from contextlib import ExitStack, nullcontext
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
-from server.apply import project_lock
 from server.config import shared_location_warning
 from server.costing.errors import TrimtabCostError
 from server.databricks import (
@@ -55,16 +57,13 @@ from server.domain import (
     ImportLimits,
     ImportResult,
     LeftOut,
-    Project,
-    ProjectSettings,
     SkippedJob,
     Workspace,
 )
-from server.errors import AlreadyExists, InvalidArgument
+from server.errors import InvalidArgument
 from server.onboard import (
     AgentWiring,
     AllowlistMatcher,
-    ClusterTarget,
     ImportTarget,
     StandardAccess,
     qualify,
@@ -72,7 +71,6 @@ from server.onboard import (
     script_location,
     was_taken_over,
 )
-from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, kept_fills
 from server.services.agent_install import (
     DBFS_WARNING,
     REASON_NO_OWNER,
@@ -80,24 +78,37 @@ from server.services.agent_install import (
     check_secret,
     grant_secret_read,
     prepare_agent,
-    release_secret_reads,
     standard_plan,
 )
 from server.services.import_lock import job_import_lock
-from server.services.job_onboard import OnboardNotTaken, _found_spec, _onboard_job, _remove_unonboarded
+from server.services.job_import_carry import ImportCarry, _release_refused, _SecretReads
+from server.services.job_import_one import (
+    REASON_DETACHED,
+    REASON_IMPORTED_ELSEWHERE,
+    REASON_NOT_EDITABLE,
+    REASON_NOT_KEPT,
+    REASON_REFUSED,
+    _import_job,
+    _split_detached,
+)
+from server.services.job_onboard import OnboardNotTaken
 from server.services.job_owner import other_server, other_server_reason, owned_reason, owner_elsewhere
 from server.services.job_policies import PolicyRead, job_policies, policy_states
-from server.services.projects import unplanned_phase
 from server.services.secrets import SecretBox
 from server.services.workspace_access import agent_wiring, check_answers, gateway_for, recording_status
 from server.services.workspace_checks import CLOUDS, pricing_catalog
-from server.spec import find_cluster_spec
 from server.store import Store
 
 if TYPE_CHECKING:
     from server.costing.catalog import PriceCatalog
 
 log = logging.getLogger("server.services.workspaces")  # split from it: its log lines keep their name
+
+# What moved out keeps its name here (`server.services.workspaces` and `import_pages` import them from it).
+__all__ = [
+    "REASON_DETACHED", "REASON_IMPORTED_ELSEWHERE", "REASON_NOT_EDITABLE", "REASON_NOT_KEPT", "REASON_REFUSED",
+    "ImportCarry", "import_jobs", "read_init_script_allowlist", "unpriced_node_types", "wiring_warnings",
+]
 
 
 def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[int],
@@ -353,93 +364,6 @@ def wiring_warnings(wiring: AgentWiring) -> tuple[str, ...]:
     return tuple(found)
 
 
-@dataclasses.dataclass
-class ImportCarry:
-    """What one call of an import split into calls hands the next (`import_jobs`' ``carry``): kept by the
-    client between calls in the page token (`server.services.import_pages`), updated by each call."""
-
-    # The person named the jobs (`--job`): a job not found is their typo, and detached projects are
-    # re-attached. Whether the later calls' ids were named is only known from here.
-    named: bool
-    # How many jobs the whole import covers: set by its first call (the jobs named, or listed).
-    total: int = 0
-    # The run-as principals this import put READ for on the agent token's scope (`_SecretReads.granted`).
-    granted: set[str] = dataclasses.field(default_factory=set)
-    # This import wrote the token secret whatever it held (--take-over, or a job taken back): it holds this
-    # database's token now, so a later call writes none over it again.
-    rewritten: bool = False
-
-
-@dataclasses.dataclass
-class _SecretReads:
-    """What one import did about READ on the agent token's scope, kept across its pass over the jobs."""
-
-    # Run-as principal -> None (it can read: granted now or found holding a permission) or why not.
-    answers: dict[str, str | None] = dataclasses.field(default_factory=dict)
-    # Those this import put the READ for: the only ones it may take back.
-    granted: set[str] = dataclasses.field(default_factory=set)
-    # Job id -> (its run-as, whether its clusters may reference the secret: onboarded, written and not put
-    # back as found, or the outcome unknown).
-    jobs: dict[int, tuple[str, bool]] = dataclasses.field(default_factory=dict)
-    # The jobs whose jobs/update was written and not written back as found (`_onboard_job`).
-    written: set[int] = dataclasses.field(default_factory=set)
-
-    def refused(self) -> set[str]:
-        """The principals this import granted whose every job it tried was left as found."""
-        needed = {p for p, kept in self.jobs.values() if kept}
-        return {p for p, kept in self.jobs.values() if not kept and p in self.granted} - needed
-
-
-def _release_refused(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
-                     reads: _SecretReads) -> None:
-    """Take back the READ ``reads`` gave to principals whose jobs the import then left as found, unless a
-    project of the workspace needs it (`release_secret_reads`); logged, never raised: the import's own
-    outcome, or the error that stopped it, is what the caller gets."""
-    refused = reads.refused()
-    if not refused:
-        return
-    try:
-        release_secret_reads(store, gateway, ws, wiring.secret_scope, refused, made=reads.granted)
-    except DatabricksCallError as err:
-        log.warning("workspace %s: READ on secret scope %s given to %s for jobs not imported was not taken "
-                    "back (%s): a manager of the scope can run `databricks secrets delete-acl %s PRINCIPAL`",
-                    ws.name, wiring.secret_scope, ", ".join(sorted(refused)), err, wiring.secret_scope)
-
-
-# Why a job Databricks would not let the token update is skipped (the import goes on with the others).
-REASON_NOT_EDITABLE = ("Databricks refused to update the job ({error}): the token can see it but needs "
-                       "CAN_MANAGE on it to onboard it")
-# Why a job Databricks refused to onboard is skipped: its message says which field (the import goes on).
-REASON_REFUSED = "Databricks refused the onboarded cluster spec, nothing was changed: {error}"
-# Why a job that did not read back as onboarded is skipped (its clusters were written back as found).
-REASON_NOT_KEPT = "the job did not keep the onboarded cluster spec, so it was put back as found: {error}"
-# Why auto-import leaves a job it found new: another import made it a project since (`ImportLimits.new_jobs`).
-REASON_IMPORTED_ELSEWHERE = "already imported by another server (or import) since this pass found it new"
-# Why a detached project's cluster is left as it is by an import of every job.
-REASON_DETACHED = ("project {projects} is detached: left as it is (`trimtab workspace import {workspace} "
-                   "--job {job_id}` re-attaches it)")
-
-
-def _split_detached(store: Store, ws: Workspace, targets: list[ClusterTarget],
-                    reattach: bool) -> tuple[list[ClusterTarget], list[Project]]:
-    """(the clusters to import, the detached projects left alone): all of them with ``reattach``.
-
-    Per cluster, not per job: a cluster added to the job later is imported beside a detached one,
-    whose entry the job update then does not touch (`cluster_entry_update` sends changed keys only).
-    """
-    if reattach:
-        return list(targets), []
-    kept: list[ClusterTarget] = []
-    detached: list[Project] = []
-    for target in targets:
-        project = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
-        if project is not None and project.detached:
-            detached.append(project)
-        else:
-            kept.append(target)
-    return kept, detached
-
-
 def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAccess) -> StandardAccess:
     """``access`` with the metastore's INIT_SCRIPT allowlist, or with why it could not be read.
 
@@ -462,92 +386,3 @@ def read_init_script_allowlist(gateway: DatabricksGateway, access: StandardAcces
     matchers = tuple(AllowlistMatcher(str(m.get("artifact") or ""), str(m.get("match_type") or ""))
                      for m in info.get("artifact_matchers") or [] if isinstance(m, dict))
     return dataclasses.replace(access, allowlist=matchers)
-
-
-def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
-                targets: list[ClusterTarget], wiring: AgentWiring, dry_run: bool, *,
-                reader: dict[str, Any] | None = None, written: set[int] | None = None) -> list[ImportedProject]:
-    """Onboard ``targets`` (the qualified clusters of ``job``, as read by `import_jobs`).
-
-    Each cluster's project is found or created first (its id goes into the onboarded spec's tag).
-    Then, under the locks of all the job's projects, the job is read again and judged as it is now:
-    another importer (a second server's discovery pass, or a manual import during an auto-import)
-    may have onboarded it since the read above. Judged on that read, this import sent a second
-    jobs/update from the stale spec and, comparing the stale spec with the onboarded one the other
-    importer stored, took Trimtab's own wiring for a user's edit (auto-apply paused for good)."""
-    projects: list[tuple[Project, bool]] = []
-    latest_run: int | None = None
-    for target in targets:
-        project = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
-        created = project is None
-        if project is None:
-            found, _ = _found_spec(store, ws, target, quiet=True)  # said when onboarded, below
-            project = Project(workspace=ws.name, job_id=target.job_id, cluster_key=target.cluster_key,
-                              job_name=target.job_name, original_spec=found, current_spec=found,
-                              phase=unplanned_phase(ProjectSettings()))
-            if not dry_run:
-                project = dataclasses.replace(project, state=_policy_fills(gateway, found, target.job_id))
-                # The cursor starts at the newest run: history is backfill's job, not the collector's.
-                if latest_run is None:
-                    latest_run = gateway.latest_run_id(target.job_id) or 0
-                project, created = _add_project(store, dataclasses.replace(project, last_seen_run_id=latest_run or None))
-        projects.append((project, created))
-    if dry_run:
-        return _onboard_job(store, gateway, ws, job, {t.cluster_key: t.spec for t in targets}, projects,
-                            wiring, dry_run=True)
-    with ExitStack() as held:
-        # In id order, so two importers of one job never hold one lock each, waiting for the other's.
-        for project_id in sorted({int(p.id or 0) for p, _ in projects}):
-            held.enter_context(project_lock(project_id, store))
-        try:
-            job = gateway.get_job(int(job["job_id"]))  # as it is now, no longer as first read
-        except Exception:
-            _remove_unonboarded(store, projects)
-            raise
-        settings = job.get("settings") or {}
-        live: dict[str, dict[str, Any]] = {}
-        kept: list[tuple[Project, bool]] = []
-        for project, created in projects:
-            spec = find_cluster_spec(settings, project.cluster_key)
-            if spec is None:
-                # Taken off the job since the first read: nothing to onboard for it any more.
-                log.warning("job %s: cluster %r left the job during its import; not imported",
-                            project.job_id, project.cluster_key)
-                _remove_unonboarded(store, [(project, created)])
-                continue
-            live[project.cluster_key] = spec
-            kept.append((project, created))
-        return _onboard_job(store, gateway, ws, job, live, kept, wiring, dry_run=False, reader=reader,
-                            written=written)
-
-
-def _policy_fills(gateway: DatabricksGateway, spec: dict[str, Any], job_id: int) -> dict[str, Any]:
-    """A new project's state with what its cluster policy fills into an availability the spec leaves
-    unset (`server.plan.policy.POLICY_FILLS_KEY`). The planner keeps it after every plan, but until the
-    first one (after the first collected run) the project page and the savings baseline read such a
-    spec with the cloud's default: a job under a policy fixing ON_DEMAND showed spot workers, and its
-    backfilled runs, recorded on demand, were another cluster than as found (no baseline). One policy
-    read per new project; one that fails leaves it to the planner."""
-    policy_id = spec.get("policy_id")
-    if not policy_id:
-        return {}
-    try:
-        fills = kept_fills(ClusterPolicy.from_api(gateway.get_cluster_policy(str(policy_id))))
-    except (DatabricksCallError, ValueError) as err:
-        log.info("job %s: cluster policy %s not read at import (%s); the first plan reads it", job_id, policy_id, err)
-        return {}
-    return {POLICY_FILLS_KEY: fills} if fills["fixed"] or fills["defaults"] else {}
-
-
-
-def _add_project(store: Store, project: Project) -> tuple[Project, bool]:
-    """(the project stored, whether this call created it): another importer may have created it
-    since `get_by_key` said there was none (the key is unique), and then this import goes on with
-    that one, as if it had found it."""
-    try:
-        return store.projects.add(project), True
-    except AlreadyExists:
-        existing = store.projects.get_by_key(project.workspace, project.job_id, project.cluster_key)
-        if existing is None:
-            raise  # created and removed again meanwhile (its import failed there): the next import retries
-        return existing, False
