@@ -42,6 +42,9 @@ class Setting:
     high: float | None = None
 
 
+_HOUR = 3600.0
+_GIB = 1 << 30
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("eventlog_dir", "TRIMTAB_EVENTLOG_DIR", Path, Path("/databricks/driver/eventlogs"),
             help="directory Spark writes event logs into"),
@@ -63,34 +66,40 @@ SETTINGS: tuple[Setting, ...] = (
             help="reach the server through the proxy in grpc_proxy/https_proxy/http_proxy "
                  "(default: connect directly, ignoring them)"),
     Setting("cluster_id", "DB_CLUSTER_ID", str, "", help="Databricks cluster id"),
-    Setting("poll_interval_s", "TRIMTAB_AGENT_POLL_S", float, 0.5, low=0.01,
+    # Every wait has a highest as well: the agent waits on `threading` events, which refuse a timeout
+    # past `threading.TIMEOUT_MAX` with OverflowError (a poll of 1e10 killed the worker thread), and a
+    # wait of days on a job cluster that lives hours is a typo. Sizes are read()/allocated at once, so
+    # they are bounded too (a read of more than the address space raised OverflowError).
+    Setting("poll_interval_s", "TRIMTAB_AGENT_POLL_S", float, 0.5, low=0.01, high=_HOUR,
             help="seconds between reads of the event logs"),
-    Setting("rest_interval_s", "TRIMTAB_AGENT_REST_POLL_S", float, 15.0, low=0.1),
+    Setting("rest_interval_s", "TRIMTAB_AGENT_REST_POLL_S", float, 15.0, low=0.1, high=_HOUR),
     # The server refuses a batch of more events than its TRIMTAB_MAX_EVENTS_PER_BATCH (default 20 000).
     Setting("batch_max_events", "TRIMTAB_AGENT_BATCH_EVENTS", int, 500, low=1, high=20_000),
-    Setting("batch_max_age_s", "TRIMTAB_AGENT_BATCH_AGE_S", float, 2.0, low=0.0),
-    Setting("read_budget_bytes", "TRIMTAB_AGENT_READ_BUDGET", int, 8 * 1024 * 1024, low=4096,
+    Setting("batch_max_age_s", "TRIMTAB_AGENT_BATCH_AGE_S", float, 2.0, low=0.0, high=_HOUR),
+    Setting("read_budget_bytes", "TRIMTAB_AGENT_READ_BUDGET", int, 8 * 1024 * 1024, low=4096, high=_GIB,
             help="raw bytes read per application per pass (bounds memory and latency; a pass that leaves a log behind is followed by a shorter wait)"),
     # Spark's EnvironmentUpdate line (the conf) is tens to hundreds of KB: a smaller limit drops it.
-    Setting("max_line_bytes", "TRIMTAB_AGENT_MAX_LINE", int, 16 * 1024 * 1024, low=1024 * 1024),
+    Setting("max_line_bytes", "TRIMTAB_AGENT_MAX_LINE", int, 16 * 1024 * 1024, low=1024 * 1024,
+            high=_GIB),
     # A batch of 500 events is up to a few hundred KB: a smaller bound drops batches as they come.
-    Setting("spool_max_bytes", "TRIMTAB_AGENT_SPOOL_BYTES", int, 256 * 1024 * 1024, low=1024 * 1024),
+    Setting("spool_max_bytes", "TRIMTAB_AGENT_SPOOL_BYTES", int, 256 * 1024 * 1024, low=1024 * 1024,
+            high=1024 * _GIB),
     # The spool shares the driver's disk with Spark's event log, log4j and notebook output: it keeps
     # the larger of these two free (never more than 10% of the disk, agent/reserve.py), dropping its
     # oldest batches rather than filling the disk. Both 0: no reserve (the disk may fill).
-    Setting("disk_reserve_bytes", "TRIMTAB_AGENT_DISK_RESERVE_BYTES", int, 1 << 30, low=0,
+    Setting("disk_reserve_bytes", "TRIMTAB_AGENT_DISK_RESERVE_BYTES", int, 1 << 30, low=0, high=1024 * _GIB,
             help="bytes the spool leaves free on its disk for the driver (at most 10% of the disk)"),
     Setting("disk_reserve_percent", "TRIMTAB_AGENT_DISK_RESERVE_PCT", float, 5.0, low=0.0, high=10.0,
             help="share of its disk, in percent, the spool leaves free when more than disk_reserve_bytes"),
     # agent.log sits on the driver's disk and was never rotated: past this size it keeps its newest half.
-    Setting("log_max_bytes", "TRIMTAB_AGENT_LOG_MAX_BYTES", int, 10 * 1024 * 1024, low=64 * 1024,
+    Setting("log_max_bytes", "TRIMTAB_AGENT_LOG_MAX_BYTES", int, 10 * 1024 * 1024, low=64 * 1024, high=_GIB,
             help="largest size of the file the agent's stderr goes to (agent.log) before its older half is cut"),
     # Below a second a TLS handshake over a WAN, or a busy server's answer, never fits: nothing is delivered.
-    Setting("rpc_timeout_s", "TRIMTAB_AGENT_RPC_TIMEOUT_S", float, 10.0, low=1.0),
-    Setting("backoff_base_s", "TRIMTAB_AGENT_BACKOFF_BASE_S", float, 1.0, low=0.01),
-    Setting("backoff_max_s", "TRIMTAB_AGENT_BACKOFF_MAX_S", float, 30.0, low=0.01),
-    Setting("shutdown_flush_s", "TRIMTAB_AGENT_SHUTDOWN_FLUSH_S", float, 8.0, low=0.0),
-    Setting("checkpoint_interval_s", "TRIMTAB_AGENT_CHECKPOINT_S", float, 2.0, low=0.0),
+    Setting("rpc_timeout_s", "TRIMTAB_AGENT_RPC_TIMEOUT_S", float, 10.0, low=1.0, high=_HOUR),
+    Setting("backoff_base_s", "TRIMTAB_AGENT_BACKOFF_BASE_S", float, 1.0, low=0.01, high=_HOUR),
+    Setting("backoff_max_s", "TRIMTAB_AGENT_BACKOFF_MAX_S", float, 30.0, low=0.01, high=_HOUR),
+    Setting("shutdown_flush_s", "TRIMTAB_AGENT_SHUTDOWN_FLUSH_S", float, 8.0, low=0.0, high=_HOUR),
+    Setting("checkpoint_interval_s", "TRIMTAB_AGENT_CHECKPOINT_S", float, 2.0, low=0.0, high=_HOUR),
 )
 
 

@@ -359,29 +359,40 @@ class ServerConfig:
 
 
 # Each numeric setting's bounds: (lowest, whether the lowest itself is refused, highest or None).
+# Every interval, wait and deadline has a highest: the background threads wait on `threading` events,
+# which refuse a timeout past `threading.TIMEOUT_MAX` (about 292 years) with OverflowError. An interval
+# of 1e10 s passed the check, then killed the collector thread at its first wait while the server
+# looked healthy, and a grace of 1e10 s made SIGTERM never end the server. The highest values are
+# far past any useful setting, so a typo (a value in ms, an extra zero or two) is what they stop.
+_DAY = 86_400
 _RANGES: dict[str, tuple[float, bool, float | None]] = {
-    "collect_interval_seconds": (0, True, None),
-    "auto_import_interval_seconds": (0, True, None),
+    "collect_interval_seconds": (0, True, 7 * _DAY),
+    "auto_import_interval_seconds": (0, True, 7 * _DAY),
     # 0 is allowed: one job per call (the first job of a call always goes). Past 5 minutes, a call whose
     # last job retries a failing workspace for minutes would pass the CLI's 10-minute deadline.
     "import_page_seconds": (0, False, 300),
-    "recost_interval_seconds": (0, True, None),
+    "recost_interval_seconds": (0, True, 7 * _DAY),
     "bill_wait_hours": (0, False, 72),
     # gRPC takes the message size as a C int.
     "max_receive_bytes": (1, False, 2**31 - 1),
-    "max_events_per_batch": (1, False, None),
-    "ingest_group_batches": (1, False, None),
-    "ingest_queue_batches": (1, False, None),
+    # A batch is one message, so no more events than max_receive_bytes could hold at a few bytes each.
+    "max_events_per_batch": (1, False, 10_000_000),
+    "ingest_group_batches": (1, False, 100_000),
+    "ingest_queue_batches": (1, False, 1_000_000),
     # SQLite's busy timeout and PostgreSQL's lock_timeout (ms) are C ints.
     "db_busy_timeout_ms": (0, False, 2**31 - 1),
-    "db_timeout_seconds": (0, False, None),
-    "ingest_stall_seconds": (0, True, None),
-    "workers": (1, False, None),
+    # PostgreSQL's idle_in_transaction_session_timeout and libpq's tcp_user_timeout take it in ms as
+    # C ints (at most 24.8 days); a day is far past any transaction.
+    "db_timeout_seconds": (0, False, _DAY),
+    "ingest_stall_seconds": (0, True, _DAY),
+    # Each is a thread; gRPC's pool makes them as calls come in.
+    "workers": (1, False, 10_000),
     # gc.set_threshold takes a C int ("Python int too large to convert to C long" named no setting).
     "gc_threshold": (0, False, 2**31 - 1),
-    "grace_seconds": (0, False, None),
-    "token_cache_seconds": (0, False, None),
-    "token_revocation_check_seconds": (0, False, None),
+    # A process manager kills a server that takes longer to stop; an hour is already past any.
+    "grace_seconds": (0, False, 3600),
+    "token_cache_seconds": (0, False, _DAY),
+    "token_revocation_check_seconds": (0, False, 3600),
 }
 
 
