@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from server.errors import FailedPrecondition
+from server.store.sqlite_files import cannot_open
 from server.store.urls import sqlite_file
 
 
@@ -44,9 +45,14 @@ def claim(url: str) -> ServerLock | None:
     db_file = sqlite_file(url)
     if db_file is None:
         return None
-    db_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as `open_store` makes it
     path = db_file.with_name(db_file.name + ".server.lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        db_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # as `open_store` makes it
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        # A read-only state directory: the database beside the lock could not be written either, so
+        # say that, naming the database (was a bare "[Errno 30] Read-only file system: '...lock'").
+        raise cannot_open(db_file, f"cannot create {path.name}: {exc.strerror or exc}") from None
     handle = os.fdopen(fd, "r+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -31,6 +31,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +42,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import NullPool
 
 from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument, TrimtabError, Unavailable
-from server.store.urls import parse_url
+from server.store.sqlite_files import file_problem
+from server.store.urls import parse_url, sqlite_file
 
 # Retry hint sent with UNAVAILABLE when the database is down or locked.
 RETRY_AFTER_MS = 500
@@ -75,7 +77,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, pool_size: int = 8,
                           "timeout": busy_timeout_ms / 1000.0},
             pool_size=pool_size, max_overflow=8,
         )
-        _configure_sqlite(engine, busy_timeout_ms)
+        _configure_sqlite(engine, busy_timeout_ms, sqlite_file(parsed))
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -316,7 +318,18 @@ def _shut(dbapi_conn: Any, waiting: bool | None = None) -> None:
 _WATCHDOG = _Watchdog()
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, db_file: Path | None) -> None:
+    if db_file is not None:
+        @event.listens_for(engine, "handle_error")
+        def _file_problem(context: Any) -> None:
+            # A damaged file, or one this process cannot open or write (a read-only state directory),
+            # becomes one line naming the file and what to do, wherever it shows: opening (the WAL
+            # switch reads the header first), a migration or a query on a page damaged later. Raised
+            # here, SQLAlchemy raises it in place of its own DatabaseError/OperationalError.
+            problem = file_problem(context.original_exception, db_file)
+            if problem is not None:
+                raise problem
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()

@@ -18,6 +18,7 @@ from server.store.repos.recommendations import RecommendationRepository
 from server.store.repos.runs import RunRepository
 from server.store.repos.tokens import TokenRepository
 from server.store.repos.workspaces import WorkspaceRepository
+from server.store.sqlite_files import cannot_open
 from server.store.urls import shown_url, sqlite_file
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,10 @@ def open_store(url: str, *, upgrade: bool = True, create: bool = False, clock: C
     db_file = sqlite_file(url)
     existed = db_file is not None and db_file.exists()
     if db_file is not None:
-        db_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new state directory: owner only
+        try:
+            db_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a new state directory: owner only
+        except OSError as exc:
+            raise cannot_open(db_file, f"cannot create {db_file.parent}: {exc.strerror or exc}") from None
     engine = db.make_engine(url, busy_timeout_ms=busy_timeout_ms, timeout_s=timeout_s)
     try:
         if upgrade or (create and migrate.current_revision(engine) is None):
