@@ -431,9 +431,19 @@ def _absolute_sqlite(url: str, database: str) -> str:
     return f"{prefix}:///{path.resolve()}{query}"
 
 
-def _bad(name: str, why: str) -> InvalidArgument:
+class BadSetting(InvalidArgument):
+    """A setting's value refused by `ServerConfig`'s checks; ``setting`` and ``why`` let `load_config`
+    name where the value came from (the checks know only the variable)."""
+
+    def __init__(self, setting: str, label: str, why: str) -> None:
+        super().__init__(f"setting {setting} ({label}): {why}")
+        self.setting = setting
+        self.why = why
+
+
+def _bad(name: str, why: str) -> BadSetting:
     env = next(f.metadata["env"] for f in dataclasses.fields(ServerConfig) if f.name == name)
-    return InvalidArgument(f"setting {name} ({env}): {why}")
+    return BadSetting(name, env, why)
 
 
 def settings_markdown() -> str:
@@ -564,5 +574,13 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     merged = {**from_file, **values, **flags}
     sources = {**{k: str(path) for k in from_file}, **{k: fields[k].metadata["env"] for k in values},
                **{k: fields[k].metadata.get("flag") or f"--{k.replace('_', '-')}" for k in flags}}
-    return ServerConfig(**{k: _coerce(k, v, fields[k].type, sources[k]) for k, v in merged.items()})
+    coerced = {k: _coerce(k, v, fields[k].type, sources[k]) for k, v in merged.items()}
+    try:
+        return ServerConfig(**coerced)
+    except BadSetting as exc:
+        # The checks name the variable; a value given by a flag or the file is named as such
+        # (`db status --db garbage` blamed TRIMTAB_DB, which was not set).
+        if sources.get(exc.setting, fields[exc.setting].metadata["env"]) == fields[exc.setting].metadata["env"]:
+            raise
+        raise BadSetting(exc.setting, sources[exc.setting], exc.why) from None
 

@@ -29,7 +29,7 @@ def status(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None:
     from server.store import migrate
     from server.store.urls import parse_url, shown_url
 
-    config = config_from(db_url, state_dir)
+    config = config_from(db_url, state_dir, database_only=True)
     # The configuration refused a URL that does not parse (in words that show none of it), so this
     # only reads its parts.
     url = parse_url(config.database_url)
@@ -68,7 +68,7 @@ def upgrade(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None
     """Apply every migration not applied yet."""
     from server.store import migrate, open_store
 
-    config = config_from(db_url, state_dir)
+    config = config_from(db_url, state_dir, database_only=True)
     require_database(db_url, state_dir, config, may_create=True)
     store = open_store(config.database_url, upgrade=True)
     try:
@@ -99,7 +99,7 @@ def compact_events(ctx: CliContext, older_than: str, db_url: str | None, state_d
     from server.store import open_store
 
     seconds = parse_duration(older_than, "--older-than", max_seconds=MAX_AGE_SECONDS)
-    config = config_from(db_url, state_dir)
+    config = config_from(db_url, state_dir, database_only=True)
     require_database(db_url, state_dir, config, may_create=False)
     store = open_store(config.database_url, upgrade=False)
     try:

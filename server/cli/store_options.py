@@ -29,18 +29,63 @@ class Directory(click.Path):
         return super().convert(value, param, ctx)
 
 
+class DatabaseUrl(click.ParamType):
+    """``--db``: refuses a blank value, which load_config read as "not set": ``--db "$URL"`` with
+    ``URL`` unset opened the default database without a word. (An empty TRIMTAB_DB is unset, for
+    Click and the server alike.)"""
+
+    name = "url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"{value!r}: an empty value is most often an unset shell variable; give a database URL "
+                      "(sqlite:////path/trimtab.db or postgresql://...), or leave the option out for SQLite in "
+                      "the state directory", param, ctx)
+        return value
+
+
 def store_options(func: F) -> F:
     func = click.option("--state-dir", type=Directory(), default=None,
                         envvar="TRIMTAB_STATE_DIR",
                         help="Where local files live (default: a per-user data directory).")(func)
-    return click.option("--db", "db_url", default=None, envvar="TRIMTAB_DB",
+    return click.option("--db", "db_url", type=DatabaseUrl(), default=None, envvar="TRIMTAB_DB",
                         help="Database URL (default: SQLite file in the state directory).")(func)  # type: ignore[return-value]
 
 
-def config_from(db_url: str | None, state_dir: Path | None, **flags: Any) -> Any:
+def _from_environment(param: str) -> bool:
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(param) == click.core.ParameterSource.ENVIRONMENT
+
+
+def refuse_unused_state_dir(db_url: str | None, state_dir: Path | None) -> None:
+    """A usage error when --state-dir is given with a database URL, for a command that uses the state
+    directory only to find the database: the URL won, and `token create --state-dir X --db URL` made a
+    token in a new database at URL while the user meant X. (The server and `project backfill` read the
+    state directory for more than the database, so they take both.) A TRIMTAB_STATE_DIR left in the
+    environment is no choice made for this command, and is not refused."""
+    if not db_url or state_dir is None or _from_environment("state_dir"):
+        return
+    url_from = "TRIMTAB_DB" if _from_environment("db_url") else "--db"
+    raise click.UsageError(f"--state-dir and {url_from} both name the database: this command would use "
+                           f"{url_from} and ignore --state-dir; give one of them")
+
+
+def config_from(db_url: str | None, state_dir: Path | None, *, database_only: bool = False, **flags: Any) -> Any:
+    """The configuration for a command with `store_options` (``database_only``: the command uses the
+    state directory only to find the database, see `refuse_unused_state_dir`).
+
+    A value Click read from an environment variable (TRIMTAB_DB, TRIMTAB_LISTEN, ...) is left to
+    load_config, which reads the same variables: only values given on the command line are passed as
+    flags, so an error names where the value came from (`db status --db garbage` blamed TRIMTAB_DB).
+    A bad value is reported before the two options together: both are true, and the value is the
+    one to fix in any case."""
     from server.config import load_config
 
-    return load_config({"db_url": db_url, "state_dir": state_dir, **flags})
+    given = {"db_url": db_url, "state_dir": state_dir, **flags}
+    config = load_config({k: None if _from_environment(k) else v for k, v in given.items()})
+    if database_only:
+        refuse_unused_state_dir(db_url, state_dir)
+    return config
 
 
 def _default_location(state_dir: Path | None, config: Any) -> bool:
@@ -135,17 +180,19 @@ def require_database(db_url: str | None, state_dir: Path | None, config: Any, *,
                "same database (--db/--state-dir) will see what this command writes.", err=True)
 
 
-def open_cli_store(db_url: str | None, state_dir: Path | None, *, may_create: bool = True) -> tuple[Any, Any]:
+def open_cli_store(db_url: str | None, state_dir: Path | None, *, may_create: bool = True,
+                   database_only: bool = False) -> tuple[Any, Any]:
     """The configuration and the opened store of a command with `store_options`, after saying which database.
 
-    `may_create`: see `require_database` (False for commands that only read or change what is there).
+    `may_create`: see `require_database` (False for commands that only read or change what is there);
+    `database_only`: see `config_from`.
     An existing database is never migrated here, whatever ``TRIMTAB_MIGRATE`` says: a newer CLI pointed
     at production would move the schema under a running older server, which could then no longer
     restart. An older schema is refused with "run `trimtab db upgrade`"; only that command migrates.
     """
     from server.store import open_store
 
-    config = config_from(db_url, state_dir)
+    config = config_from(db_url, state_dir, database_only=database_only)
     announce_database(db_url, state_dir, config)
     require_database(db_url, state_dir, config, may_create=may_create)
     return config, open_store(config.database_url, upgrade=False, create=may_create)

@@ -51,7 +51,7 @@ def create(ctx: CliContext, name: str, scope: str, workspace: str | None, db_url
     """
     if workspace is not None and scope != "agent":
         raise click.BadParameter("only an agent token is bound to a workspace", param_hint="--workspace")
-    _, store = open_cli_store(db_url, state_dir)
+    _, store = open_cli_store(db_url, state_dir, database_only=True)
     try:
         token, plaintext = store.tokens.create(name, scope, workspace=workspace)
     finally:
@@ -73,7 +73,7 @@ def create(ctx: CliContext, name: str, scope: str, workspace: str | None, db_url
 @click.pass_obj
 def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None:
     """Tokens by creation time (never their secret)."""
-    _, store = open_cli_store(db_url, state_dir, may_create=False)
+    _, store = open_cli_store(db_url, state_dir, may_create=False, database_only=True)
     try:
         tokens = store.tokens.list()
     finally:
@@ -94,7 +94,7 @@ def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> 
 @click.pass_obj
 def revoke(ctx: CliContext, token_id: str, db_url: str | None, state_dir: Path | None) -> None:
     """Revoke TOKEN_ID (see `token list`); servers refuse it within TRIMTAB_TOKEN_REVOCATION_CHECK_SECONDS."""
-    _, store = open_cli_store(db_url, state_dir, may_create=False)
+    _, store = open_cli_store(db_url, state_dir, may_create=False, database_only=True)
     try:
         store.tokens.revoke(token_id)
     finally:

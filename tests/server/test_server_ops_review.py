@@ -265,7 +265,8 @@ def test_the_cli_prints_an_ipv6_address_in_brackets(tmp_path: Path) -> None:
 def test_an_out_of_range_port_stops_the_server_at_start(tmp_path: Path) -> None:
     out = _cli(tmp_path, "server", "start", "--listen", "127.0.0.1:99999", "--state-dir", str(tmp_path / "s"))
     assert out.returncode != 0 and "listening on" not in out.stdout
-    assert "setting listen (TRIMTAB_LISTEN): '127.0.0.1:99999': port 99999 is not from 0 to 65535" in out.stderr
+    # Named as given: the flag (it named TRIMTAB_LISTEN, which was not set).
+    assert "setting listen (--listen): '127.0.0.1:99999': port 99999 is not from 0 to 65535" in out.stderr
 
 
 # ------------------------------------------------------------------ the secret key
