@@ -28,7 +28,7 @@ from server.onboard import AgentWiring
 from server.serve import RunningServer, start_server
 from server.services import workspaces
 from server.services.secrets import SecretBox
-from server.store import Store
+from server.store import Store, open_store
 
 # A no-op init script: these tests check what Trimtab does to jobs and runs, not the agent. It stays
 # on DBFS (import logs that DBFS init scripts are end of life): tests upload their own script there,
@@ -144,6 +144,17 @@ def job_ids(emulator: RunningWorkspace) -> list[int]:
 def store(any_store: Store) -> Store:
     """Each test runs on SQLite and on PostgreSQL (the store's two engines)."""
     return any_store
+
+
+@pytest.fixture
+def postgres_store(migrated_postgres_url: str) -> Iterator[Store]:
+    """One store on PostgreSQL only: what crosses servers (advisory locks, a lock lost with its session)
+    has no SQLite form, which is served by one process at a time (docs/operations.md)."""
+    opened = open_store(migrated_postgres_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 @pytest.fixture

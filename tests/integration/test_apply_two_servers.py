@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +28,7 @@ from server.onboard import RECOMMENDATION_TAG
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import find_cluster_spec
-from server.store import Store, open_store
+from server.store import Store
 from tests.integration.conftest import WIRING
 
 KEY = Fernet.generate_key()
@@ -66,13 +65,9 @@ store.close()
 
 
 @pytest.fixture
-def store(migrated_postgres_url: str) -> Iterator[Store]:
-    """PostgreSQL only: SQLite is served by one process at a time (docs/operations.md)."""
-    opened = open_store(migrated_postgres_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
+def store(postgres_store: Store) -> Store:
+    """PostgreSQL only (`postgres_store`)."""
+    return postgres_store
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ onboarding the job too, so the import sends nothing to the job, as apply and rev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,19 +18,15 @@ from server.databricks import DatabricksGateway, GatewayConfig
 from server.errors import Unavailable
 from server.services import workspaces
 from server.services.secrets import SecretBox
-from server.store import Store, open_store
+from server.store import Store
 from server.store.locks import PROJECT_NAMESPACE
 from tests.integration.conftest import NOOP_INIT, WIRING, etl_job
 
 
 @pytest.fixture
-def store(migrated_postgres_url: str) -> Iterator[Store]:
-    """PostgreSQL only: on SQLite the project lock is this process's, never lost with a session."""
-    opened = open_store(migrated_postgres_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
+def store(postgres_store: Store) -> Store:
+    """PostgreSQL only (`postgres_store`)."""
+    return postgres_store
 
 
 def _end_project_lock_sessions(store: Store) -> int:
