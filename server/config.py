@@ -121,7 +121,9 @@ def shared_location_warning(init_script: str, agent_wheel: str = "") -> str:
     wheel = under_shared(agent_wheel) if agent_wheel else script
     if not script and not wheel:
         return ""
-    what = {(True, True): f"Trimtab's init script {init_script} and the agent wheel beside it are",
+    # A wheel the operator placed (TRIMTAB_AGENT_WHEEL_LOCATION) is named where it is, not "beside it".
+    wheel_at = f"the agent wheel {agent_wheel}" if agent_wheel else "the agent wheel beside it"
+    what = {(True, True): f"Trimtab's init script {init_script} and {wheel_at} are",
             (True, False): f"Trimtab's init script {init_script} is",
             (False, True): f"the agent wheel {agent_wheel}, which the init script installs as root, is"}[script, wheel]
     return SHARED_LOCATION_WARNING.format(what=what, them="them" if script and wheel else "it")

@@ -32,6 +32,10 @@ def test_which_locations_are_under_shared() -> None:
     assert "agent wheel /Workspace/Shared/w.whl" in shared_location_warning(
         "/Volumes/main/trimtab/scripts/init.sh", "/Workspace/Shared/w.whl")
     assert shared_location_warning("/Volumes/main/trimtab/scripts/init.sh") == ""
+    # Both under /Shared, the wheel where the operator put it: named there (it read "beside it").
+    said = shared_location_warning("/Shared/trimtab/trimtab-init.sh", "/Workspace/Shared/agents/w.whl")
+    assert "/Shared/trimtab/trimtab-init.sh and the agent wheel /Workspace/Shared/agents/w.whl are" in said
+    assert "beside it" not in said
     assert shared_location_warning("/Users/trimtab@corp.example/trimtab/init.sh",
                                    "/Workspace/Users/trimtab@corp.example/trimtab/w.whl") == ""
     assert shared_location_warning("/SharedScripts/init.sh", "https://example.com/w.whl") == ""
