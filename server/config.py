@@ -121,8 +121,13 @@ def shared_location_warning(init_script: str, agent_wheel: str = "") -> str:
     wheel = under_shared(agent_wheel) if agent_wheel else script
     if not script and not wheel:
         return ""
-    # A wheel the operator placed (TRIMTAB_AGENT_WHEEL_LOCATION) is named where it is, not "beside it".
-    wheel_at = f"the agent wheel {agent_wheel}" if agent_wheel else "the agent wheel beside it"
+    # A wheel the operator placed elsewhere (TRIMTAB_AGENT_WHEEL_LOCATION) is named where it is, not "beside it".
+    def folder(path: str) -> str:
+        text = path.strip()
+        return text.removeprefix("/Workspace").rsplit("/", 1)[0]
+
+    beside = not agent_wheel or folder(agent_wheel) == folder(init_script)
+    wheel_at = "the agent wheel beside it" if beside else f"the agent wheel {agent_wheel}"
     what = {(True, True): f"Trimtab's init script {init_script} and {wheel_at} are",
             (True, False): f"Trimtab's init script {init_script} is",
             (False, True): f"the agent wheel {agent_wheel}, which the init script installs as root, is"}[script, wheel]
