@@ -596,6 +596,10 @@ class Run:
     # tasks, so the tuner does not learn it as this configuration's execution (`server.plan.observe`).
     # None for runs stored before it was measured.
     wait_s: float | None = None
+    # Why the planner's latest decision did not learn this run (`models.changes`' words: "spot_loss:
+    # runtime 236s is not this configuration's normal"); "" when it learned it, or no plan has read it.
+    # Only the planner writes it (`RunRepository.set_not_learned`): `RunRepository.update` leaves it.
+    not_learned: str = ""
     id: int | None = None
 
     @property

@@ -103,6 +103,22 @@ def outcome_cell(outcome: str, message: str, width: int = OUTCOME_WIDTH) -> str:
     return cut(f"{outcome}: {message}", width)
 
 
+# `run list` keeps a run's reason for not being learned to this many characters in NOTES (`run show` has it whole).
+NOT_LEARNED_WIDTH = 60
+
+
+def notes_cell(r: Any) -> str:
+    """A run's NOTES in `run list`: what was unusual, and why the planner did not learn it."""
+    from server.timeline import WITHOUT_SETUP
+
+    # A runtime without setup is not comparable with the others, nor with the SLA.
+    notes = ",".join([WITHOUT_SETUP] * r.execution_only + list(r.anomalies))
+    if r.not_learned:
+        why = cut(f"not learned: {one_line(r.not_learned)}", NOT_LEARNED_WIDTH)
+        notes = f"{notes}; {why}" if notes else why
+    return notes
+
+
 @click.group(name="run")
 def cli() -> None:
     """List and inspect collected runs."""
@@ -117,7 +133,6 @@ def cli() -> None:
 def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> None:
     """A project's runs, latest start first (a backfilled past run sorts by when it ran)."""
     from protos.trimtab.v1 import admin_pb2
-    from server.timeline import WITHOUT_SETUP
 
     reply = admin_call(ctx, "RunServiceStub", "ListRuns",
                        admin_pb2.ListRunsRequest(project=project, page_size=limit, page_token=page_token))
@@ -134,7 +149,7 @@ def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> Non
                      f"{c.node_type_id} x{size}" if c.node_type_id else "-",
                      money(r.cost.total, r.cost.currency or "USD") if r.HasField("cost") else "-", r.phase,
                      # A runtime without setup is not comparable with the others, nor with the SLA.
-                     ",".join([WITHOUT_SETUP] * r.execution_only + list(r.anomalies))))
+                     notes_cell(r)))
     print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "SETUP", "OUTCOME", "CLUSTER", "COST", "PHASE", "NOTES"])
     if reply.next_page_token:
         click.echo(f"more: --page-token {reply.next_page_token}")
@@ -198,6 +213,10 @@ def show(ctx: CliContext, run_id: str) -> None:
         click.echo("driver " + driver_use(d.peak_heap_bytes, d.gc_ms, d.peak_outside_heap_bytes, alive_s))
     if r.anomalies:
         click.echo(f"unusual: {', '.join(r.anomalies)}")
+    if r.not_learned:
+        # The planner's own word on why this run taught the model nothing (its runtime is not the
+        # configuration's normal): "unusual" alone left the owner guessing whether it counted.
+        click.echo(f"not learned: {one_line(r.not_learned)}")
     if not r.application_ids and "launch_failed" not in r.anomalies:
         # Collected from the Jobs API alone: the tuner learns its runtime and cost, not its stages, input
         # or driver use. Said, because the usual cause (a job cluster that ended while the server was

@@ -53,6 +53,7 @@ from server.plan.candidates import (
     same_cluster,
 )
 from server.plan.driver import driver_options, driver_run, plan_driver, turned_down_drivers
+from server.plan.not_learned import changed, reasons_by_run, summary
 from server.plan.observe import observation
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, as_created, kept_fills
 from server.plan.prior import ProjectPriors
@@ -220,6 +221,12 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         config = advised
     rec = _recommendation(project, config, decision,
                           run_ids[decision.change_at] if decision.change_at is not None else None)
+    # Why each run was not learned, kept with the run (`trimtab run show`); with no usable run yet, the
+    # reason counts them: "measuring X first" alone read as if the runs so far had never happened.
+    not_learned = reasons_by_run(decision.explained, history, run_ids)
+    if "no usable run yet" in decision.reason and (counted := summary(list(not_learned.values()))):
+        rec = dataclasses.replace(rec, reason=f"{rec.reason}; not learned so far: {counted} "
+                                              f"(`trimtab run list {project.name}` says why of each)")
     # Why it leaves the running configuration, when the candidates made it (outside new bounds,
     # turned down, spot nodes lost): otherwise the move reads as the model's whim.
     best = pairs[decision.best.config_id][1] if decision.best is not None and decision.best.config_id in pairs \
@@ -245,6 +252,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         rec = dataclasses.replace(rec, storage_advice=advice.reason,
                                   projected_monthly_saving=advice.projected_monthly_saving)
     rec = store.recommendations.add(rec, withdrawn_shifts={run_ids[i] for i in decision.one_offs})
+    store.runs.set_not_learned(changed(not_learned, runs))
     fills = _fills_kept(project.state, cluster_policy)
     if project.phase != decision.phase or fills is not None:
         from server.apply import project_lock  # imports databricks-sdk; see Planner.after_run

@@ -163,7 +163,7 @@ def run(row: Any, cost_row: Any | None, application_ids: tuple[str, ...]) -> Run
         cost=cost(cost_row) if cost_row is not None else None, anomalies=tuple(row.anomalies or ()),
         application_ids=application_ids, recommendation_id=row.recommendation_id, phase=row.phase,
         created_at_ms=row.created_at_ms, setup_s=row.setup_s, message=row.message or "",
-        execution_only=bool(row.execution_only), wait_s=row.wait_s,
+        execution_only=bool(row.execution_only), wait_s=row.wait_s, not_learned=row.not_learned or "",
     )
 
 

@@ -114,6 +114,9 @@ class RunRow(SQLModel, table=True):
     # The part of runtime_s the cluster sat idle between its own tasks (other clusters' tasks ran);
     # NULL for runs collected before 0016.
     wait_s: float | None = None
+    # Why the planner's latest decision did not learn the run; "" when it did (or before 0021). Written
+    # by the planner alone (`RunRepository.set_not_learned`), never by a whole-row update.
+    not_learned: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class RunCostRow(SQLModel, table=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +47,16 @@ class RunRepository(Repository):
             conn.execute(A.delete().where(A.c.run_id == run.id))
             self._write_parts(conn, run.id, run.cost, run.application_ids)
         return self.get(run.id)
+
+    def set_not_learned(self, reasons: Mapping[int, str]) -> None:
+        """Set why the planner did not learn each of these runs (run id -> reason, "" for a run it learned),
+        in one transaction. Apart from `update`, which the collector calls with a run it read before its
+        Databricks calls: a whole-row write there would put back the reason of an older plan."""
+        if not reasons:
+            return
+        with self._write() as conn:
+            for run_id, why in sorted(reasons.items()):
+                conn.execute(T.update().where(T.c.id == run_id).values(not_learned=convert.storable_text(why)))
 
     def set_cost(self, run_id: int, cost: CostBreakdown) -> Run:
         """Replace the cost breakdown of a run (costing, bill reconciliation)."""
