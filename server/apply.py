@@ -27,7 +27,8 @@ the revert ran (the reverted recommendation's spec, or the one before it when no
 between the apply and the revert), kept only so they are attributed to it; it is never a revert
 target: a second revert is refused until the next apply, and an apply over the revert keeps it
 apart (``started_before_spec``) from its own ``previous_spec``, the spec the revert went back to.
-The reverted recommendation is rejected, and its configuration is remembered on the project
+The reverted recommendation is ``reverted`` (apart from ``rejected``: turned down before any apply), and
+its configuration is remembered on the project
 (`server.plan.candidates.REJECTED_KEY`; its driver for those workers, `server.plan.driver.TURNED_DOWN_DRIVERS_KEY`,
 when only the driver changed; its volumes for them, `server.plan.storage.TURNED_DOWN_VOLUMES_KEY`, when
 the disks changed) so no later plan, automatic or not, brings it back.
@@ -46,6 +47,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from server.actor import AUTO, actor
 from server.apply_lock import PROJECT_LOCK_WAIT_S as PROJECT_LOCK_WAIT_S
 from server.apply_lock import _locked, project_lock
 from server.apply_record import BEFORE_WRITES_KEY as BEFORE_WRITES_KEY
@@ -164,11 +166,13 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     project = announce(store, project, intent("apply", expected=new_spec, before=live, at_ms=store.clock.now_ms(),
                                               recommendation_id=rec.id, after_run=after_run))
     new_spec = _write_verified(gateway, project, settings, live, new_spec, owned)
-    applied = _record_apply(store, project, rec, new_spec, live, after_run)
-    if note:
-        log.info("project %s: recommendation %s applied; it %s", project.name, rec.id, note)
-    else:
-        log.info("project %s: applied recommendation %s", project.name, rec.id)
+    # A person's apply is theirs (the admin token of the call); any other is auto-apply's.
+    by = actor() if by_hand else AUTO
+    applied = _record_apply(store, project, rec, new_spec, live, after_run, by=by)
+    # One line per change to a job: which project, what it was and is now, and who did it.
+    log.info("project %s: applied recommendation %s (%s -> %s) by %s%s", project.name, rec.id,
+             config_label(config_from_spec(live, cloud=cloud)), config_label(config_from_spec(new_spec, cloud=cloud)),
+             by or "an unknown caller", f"; it {note}" if note else "")
     return ApplyResult(applied, diff, applied=True, message=f"applied recommendation {rec.id}", note=note)
 
 

@@ -67,8 +67,9 @@ def _started_since(pending: dict[str, Any], after_run: int) -> bool:
 
 
 def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec: dict[str, Any],
-                  previous: dict[str, Any], after_run: int) -> Recommendation:
-    """Record in the store that ``rec`` now holds on the job (``new_spec``, written over ``previous``)."""
+                  previous: dict[str, Any], after_run: int, *, by: str = "") -> Recommendation:
+    """Record in the store that ``rec`` now holds on the job (``new_spec``, written over ``previous``),
+    applied by ``by`` ("auto", an admin token; "" when unknown)."""
     assert rec.id is not None
     pending = project.pending_apply or {}
     previous_rec = pending.get("recommendation_id")
@@ -114,7 +115,7 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
         record[OVER_USER_EDIT] = True
     # One transaction with the recommendations' states (`ProjectRepository.update`).
     store.projects.update(dataclasses.replace(project, current_spec=new_spec, state=state, pending_apply=record),
-                          recommendations=states)
+                          recommendations=states, by=by)
     return store.recommendations.get(rec.id)
 
 

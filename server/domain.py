@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 Phase = Literal["learning", "optimizing", "monitoring"]
 Outcome = Literal["succeeded", "failed", "canceled"]
-RecommendationState = Literal["pending", "applied", "superseded", "rejected"]
+RecommendationState = Literal["pending", "applied", "superseded", "rejected", "reverted"]
 Scope = Literal["agent", "admin"]
 
 PHASES: tuple[str, ...] = ("learning", "optimizing", "monitoring")
@@ -23,7 +23,7 @@ OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "canceled")
 # The largest row id (projects, runs, recommendations): SQL INTEGER columns, 32-bit on PostgreSQL,
 # where asking for a larger one is an error, not a miss.
 MAX_ROW_ID = 2**31 - 1
-RECOMMENDATION_STATES: tuple[str, ...] = ("pending", "applied", "superseded", "rejected")
+RECOMMENDATION_STATES: tuple[str, ...] = ("pending", "applied", "superseded", "rejected", "reverted")
 SCOPES: tuple[str, ...] = ("agent", "admin")
 # Where a workspace without a region set is priced (the regions most workspaces live in).
 DEFAULT_REGIONS: dict[str, str] = {"aws": "us-east-1", "azure": "eastus"}
@@ -634,6 +634,13 @@ class Recommendation:
     # savings stop comparing across it.
     change_run_id: int | None = None
     change_kind: str | None = None
+    # When it was put on the job (the last apply of it) and taken off again by a revert, and by whom:
+    # "auto" (auto-apply), the admin token the call authenticated with ("me (token 3fa2...)"), or "" when
+    # unknown (an apply recorded by a server that found it written but unrecorded, or before they were kept).
+    applied_at_ms: int | None = None
+    applied_by: str = ""
+    reverted_at_ms: int | None = None
+    reverted_by: str = ""
 
 
 # -------------------------------------------------------------------- tokens

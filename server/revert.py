@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from server.actor import actor
 from server.apply_lock import _locked
 from server.apply_record import (
     SETTINGS_KEY,
@@ -30,7 +31,7 @@ from server.job_write import (
 from server.onboard import RECOMMENDATION_TAG, spec_diff
 from server.owned_fields import _owned_label, _with_tag, owned_drift, owned_from
 from server.plan.policy import kept_values
-from server.spec import config_from_spec, spec_drift
+from server.spec import config_from_spec, config_label, spec_drift
 from server.store import Store
 from server.write_intent import announce, intent, without_intent
 
@@ -108,7 +109,7 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
         project = announce(store, project, intent("revert", expected=previous, before=live,
                                                   at_ms=store.clock.now_ms(), after_run=after_run))
         previous = _write_verified(gateway, project, settings, live, previous)
-    _record_revert(store, project, previous, live, after_run, written=written)
+    _record_revert(store, project, previous, live, after_run, written=written, by=actor())
     if rec is not None and rec.id is not None:
         rec = store.recommendations.get(rec.id)
     return ApplyResult(rec, diff, applied=True, message="reverted to the configuration before the last apply")
@@ -125,9 +126,10 @@ def finish_revert(store: Store, project: Project, record: dict[str, Any], live: 
 
 
 def _record_revert(store: Store, project: Project, previous: dict[str, Any], live: dict[str, Any],
-                   after_run: int, *, written: bool) -> None:
+                   after_run: int, *, written: bool, by: str = "") -> None:
     """Record that the job holds the revert of the last apply (``previous``, written over ``live``):
-    the reverted recommendation rejected and remembered, the record of the revert. ``written``: the
+    the reverted recommendation ``reverted`` (by ``by``: the admin token of the call, "" when unknown) and
+    its configuration remembered, the record of the revert, and one log line saying so. ``written``: the
     job held the revert before this revert read it (an earlier one's write, unrecorded)."""
     project_id = int(project.id or 0)
     pending = project.pending_apply or {}
@@ -138,7 +140,8 @@ def _record_revert(store: Store, project: Project, previous: dict[str, Any], liv
     state = without_intent(project.state)
     states: dict[int, str] = {}
     if rec is not None and rec.id is not None:
-        states[rec.id] = "rejected"
+        # Not "rejected" (turned down before any apply): this one held the job, and its runs say so.
+        states[rec.id] = "reverted"
         # Turned down, but not the very cluster the revert goes back to (an apply that changed only the
         # tag, or only the driver or disks): banning it moved the job off its own cluster to a dearer one
         # at the next plan. A driver or disk change is remembered as that driver, or those volumes, for
@@ -165,4 +168,7 @@ def _record_revert(store: Store, project: Project, previous: dict[str, Any], liv
         "previous_recommendation_id": ran_rec, "applied_after_run_id": after_run,
         "applied_at_ms": store.clock.now_ms(), "confirmed": False, "reverted": True,
         SETTINGS_KEY: plan_settings(project.settings),
-        **({BACK_TO_USER_EDIT: True} if pending.get(OVER_USER_EDIT) else {})}), recommendations=states)
+        **({BACK_TO_USER_EDIT: True} if pending.get(OVER_USER_EDIT) else {})}), recommendations=states, by=by)
+    log.info("project %s: reverted recommendation %s (%s -> %s) by %s", project.name, rec_id,
+             config_label(config_from_spec(live, cloud=cloud)), config_label(config_from_spec(previous, cloud=cloud)),
+             by or "an unknown caller")

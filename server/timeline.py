@@ -341,4 +341,5 @@ def reverted_ids(recommendations: Iterable[Recommendation], runs: Iterable[Run])
     """The recommendations turned down after runs used them: applied, then reverted (a rejected one
     no run used was turned down before it was applied)."""
     ran = {r.recommendation_id for r in runs if r.recommendation_id is not None}
-    return {int(rec.id) for rec in recommendations if rec.state == "rejected" and rec.id in ran}
+    # "reverted" since 0022; a revert before it left the recommendation "rejected".
+    return {int(rec.id) for rec in recommendations if rec.state in ("rejected", "reverted") and rec.id in ran}

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import grpc
 
+from server.actor import acting_as, token_actor
 from server.api.errors import abort
 from server.clock import Clock
 from server.domain import ApiToken
@@ -200,10 +201,13 @@ class AuthInterceptor(grpc.ServerInterceptor):
         except TrimtabError as exc:
             return _refuse(exc)
         handler = continuation(handler_call_details)
-        if token is None or required_scope(method) != "agent" or handler is None or handler.unary_unary is None:
+        if token is None or handler is None or handler.unary_unary is None:
             return handler
-        return grpc.unary_unary_rpc_method_handler(_with_token(handler.unary_unary, token),
-                                                   request_deserializer=handler.request_deserializer,
+        # Agent calls read the token (what they may send for); admin calls say who a change to a job is
+        # for (`server.actor`: an apply's or a revert's record and log line name it).
+        behavior = _with_token(handler.unary_unary, token) if required_scope(method) == "agent" \
+            else _as_actor(handler.unary_unary, token)
+        return grpc.unary_unary_rpc_method_handler(behavior, request_deserializer=handler.request_deserializer,
                                                    response_serializer=handler.response_serializer)
 
 
@@ -217,6 +221,16 @@ def _with_token(behavior: Callable[[object, grpc.ServicerContext], object],
             return behavior(request, context)
         finally:
             _calling_token.reset(reset)
+
+    return run
+
+
+def _as_actor(behavior: Callable[[object, grpc.ServicerContext], object],
+              token: ApiToken) -> Callable[[object, grpc.ServicerContext], object]:
+    """``behavior`` run with `server.actor.actor` answering the admin ``token``, on the handler's own thread."""
+    def run(request: object, context: grpc.ServicerContext) -> object:
+        with acting_as(token_actor(token.name, token.token_id)):
+            return behavior(request, context)
 
     return run
 

@@ -231,7 +231,8 @@ def recommendation(r: Recommendation | None) -> admin_pb2.Recommendation | None:
         predicted_cost=r.predicted_cost,
         cost_interval=admin_pb2.Interval(low=r.cost_interval[0], high=r.cost_interval[1]),
         p_meet_sla=r.p_meet_sla, reason=r.reason, phase=r.phase, storage_advice=r.storage_advice,
-        projected_monthly_saving=r.projected_monthly_saving,
+        projected_monthly_saving=r.projected_monthly_saving, applied_at_ms=r.applied_at_ms, applied_by=r.applied_by,
+        reverted_at_ms=r.reverted_at_ms, reverted_by=r.reverted_by,
     )
 
 

@@ -52,6 +52,14 @@ def as_json(rec: Any) -> dict[str, Any]:
     return out
 
 
+def _when_who(at_ms: int, by: str) -> str:
+    """When a change was made, and by whom ("auto", an admin token), as `recommendation show` says it."""
+    from server.cli.context import one_line
+    from server.cli.run import utc
+
+    return f"{utc(at_ms)} by {one_line(by) if by else 'an unknown caller'}"
+
+
 def _describe(rec: Any) -> None:
     c = rec.config
     size = (f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max
@@ -75,6 +83,11 @@ def _describe(rec: Any) -> None:
         click.echo(f"  P(SLA):   {p_meet_text(rec.p_meet_sla)}")
     if rec.reason:
         click.echo(f"  why:      {reason_as_of(rec.reason, rec.state)}")
+    # Who put it on the job and took it off again: the record of what changed on a job, and who did it.
+    if rec.HasField("applied_at_ms"):
+        click.echo(f"  applied:  {_when_who(rec.applied_at_ms, rec.applied_by)}")
+    if rec.HasField("reverted_at_ms"):
+        click.echo(f"  reverted: {_when_who(rec.reverted_at_ms, rec.reverted_by)}")
     if rec.storage_advice:
         click.echo(f"  storage:  {rec.storage_advice}")
     if rec.HasField("projected_monthly_saving"):

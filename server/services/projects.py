@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from server.actor import actor
+from server.change_log import settings_change
 from server.costing.catalog import PriceCatalog
 from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettings, Run
 from server.errors import InvalidArgument, NotFound
@@ -20,6 +23,8 @@ from server.spec import config_from_spec as spec_config
 from server.spec import pool_ids, pools_seen
 from server.store import Store
 from server.timeline import met_fraction, met_sla
+
+log = logging.getLogger(__name__)
 
 # The CLI takes whole seconds; a fraction of a second (5e-324) is no runtime a job could meet.
 MIN_SLA_SECONDS = 1
@@ -206,6 +211,9 @@ def change_settings(store: Store, ref: str, changes: dict[str, Any],
             # it has planned; before that (a job that has not run since import) nothing else would.
             store.projects.set_phase_unless_planned(project.id, unplanned_phase(settings))
         updated = store.projects.update_settings(project.id, settings)
+        # One line per change to a project, as applies and reverts have: what changed, and who.
+        log.info("project %s: settings changed (%s) by %s", updated.name, settings_change(before, settings),
+                 actor() or "an unknown caller")
         if bounds_changed(before, settings):
             # Planned inside the old bounds, it may be what the new ones rule out (more workers than
             # the new max, spot after spot was turned off): never left pending to be applied. The

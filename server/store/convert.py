@@ -188,6 +188,8 @@ def recommendation(row: Any) -> Recommendation:
         phase=row.phase, storage_advice=row.storage_advice,
         projected_monthly_saving=row.projected_monthly_saving,
         change_run_id=row.change_run_id, change_kind=row.change_kind,
+        applied_at_ms=row.applied_at_ms, applied_by=row.applied_by or "", reverted_at_ms=row.reverted_at_ms,
+        reverted_by=row.reverted_by or "",
     )
 
 
@@ -200,6 +202,8 @@ def recommendation_values(r: Recommendation) -> dict[str, Any]:
         "p_meet_sla": r.p_meet_sla, "reason": r.reason, "phase": r.phase,
         "storage_advice": r.storage_advice, "projected_monthly_saving": r.projected_monthly_saving,
         "change_run_id": r.change_run_id, "change_kind": r.change_kind,
+        "applied_at_ms": r.applied_at_ms, "applied_by": storable_text(r.applied_by),
+        "reverted_at_ms": r.reverted_at_ms, "reverted_by": storable_text(r.reverted_by),
     }
 
 

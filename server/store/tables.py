@@ -171,6 +171,12 @@ class RecommendationRow(SQLModel, table=True):
     projected_monthly_saving: float | None = None
     change_run_id: int | None = None
     change_kind: str | None = None
+    # When the recommendation was put on the job and taken off it again, and by whom ("auto", or the admin
+    # token the call authenticated with; "" when unknown); NULL/"" for recommendations before 0022.
+    applied_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    applied_by: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    reverted_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    reverted_by: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class ApiTokenRow(SQLModel, table=True):

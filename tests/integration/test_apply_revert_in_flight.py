@@ -45,7 +45,7 @@ def test_a_run_in_flight_through_an_apply_and_its_revert_ran_the_spec_put_back(
     assert run.recommendation_id is None  # the imported spec, not the reverted recommendation's
     project = store.projects.get(loop.pid)
     assert "user_edit_paths" not in project.state
-    assert applied is not None and store.recommendations.get(int(applied.id or 0)).state == "rejected"
+    assert applied is not None and store.recommendations.get(int(applied.id or 0)).state == "reverted"
     assert rec is not None and rec.state == "pending"
 
 

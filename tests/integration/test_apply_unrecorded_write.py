@@ -213,7 +213,7 @@ def test_a_database_failure_while_recording_a_revert_changes_no_recommendation(
     # outside Trimtab" and the next run taken for a user's edit) and leaves the job as it is.
     held = loop.live()
     result = revert(store, gateway, loop.pid)
-    assert result.applied and store.recommendations.get(rec.id).state == "rejected"
+    assert result.applied and store.recommendations.get(rec.id).state == "reverted"
     assert store.projects.get(loop.pid).pending_apply["reverted"] is True
     assert loop.live() == held
     run, _ = loop.cycle()

@@ -85,7 +85,7 @@ def test_a_reverted_driver_only_change_is_not_recommended_again(
     assert _live(gateway, project)["driver_node_type_id"] == driver
     revert(store, gateway, int(project.id or 0))
     assert _live(gateway, project).get("driver_node_type_id", "m5d.2xlarge") == "m5d.2xlarge"
-    assert store.recommendations.get(int(rec.id or 0)).state == "rejected"
+    assert store.recommendations.get(int(rec.id or 0)).state == "reverted"
     _check_turned_down(store, project, driver, 3)
 
 

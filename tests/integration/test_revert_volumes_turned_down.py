@@ -100,7 +100,7 @@ def test_a_reverted_disk_only_change_is_not_recommended_again(
     revert(store, gateway, int(project.id or 0))
     live = _live(gateway, project)["aws_attributes"]
     assert (live["ebs_volume_count"], live["ebs_volume_size"]) == (2, 500)
-    assert store.recommendations.get(int(rec.id or 0)).state == "rejected"
+    assert store.recommendations.get(int(rec.id or 0)).state == "reverted"
     _check_turned_down(store, project, 3)
 
 

@@ -95,7 +95,7 @@ def test_revert_after_an_unrelated_edit_keeps_it_and_puts_the_sizing_back(
     assert (live["node_type_id"], live["num_workers"]) == ("m5.xlarge", 2)
     assert "driver_node_type_id" not in live and RECOMMENDATION_TAG not in live["custom_tags"]
     assert {k: v for k, v in live.items() if k != "spark_conf"} == {k: v for k, v in before.items() if k != "spark_conf"}
-    assert rec.id is not None and store.recommendations.get(rec.id).state == "rejected"
+    assert rec.id is not None and store.recommendations.get(rec.id).state == "reverted"
     stored = store.projects.get(pid)
     assert stored.current_spec == live and (stored.pending_apply or {}).get("reverted") is True
 

@@ -136,7 +136,7 @@ def test_revert_after_the_collector_rebased_on_a_spark_conf_edit(
     assert live["spark_conf"][CONF] == "64"  # the owner's edit stays
     assert _owned(live) == _owned(before)  # the sizing Trimtab wrote goes back
     assert RECOMMENDATION_TAG not in (live.get("custom_tags") or {})
-    assert rec.id is not None and store.recommendations.get(rec.id).state == "rejected"
+    assert rec.id is not None and store.recommendations.get(rec.id).state == "reverted"
     run = job.run()  # on the reverted cluster: Trimtab's write, no edit
     assert "user_edit" not in run.anomalies and run.recommendation_id is None
     assert (job.stored().pending_apply or {}).get("confirmed") is True

@@ -91,7 +91,7 @@ def test_reverting_an_apply_of_the_running_cluster_does_not_ban_it(
     revert(store, gateway, int(project.id or 0))
     after = store.projects.get(int(project.id or 0))
     assert config_id_of(same) not in (after.state.get(REJECTED_KEY) or [])
-    assert store.recommendations.get(int(rec.id or 0)).state == "rejected"  # the recommendation itself is
+    assert store.recommendations.get(int(rec.id or 0)).state == "reverted"  # the recommendation itself is
     # A recommendation of another cluster, reverted, is still turned down.
     second = _import(store, secrets, gateway, aws_cluster("m5d.xlarge", 4))
     other = _recommend(store, second)

@@ -81,12 +81,12 @@ def test_a_second_revert_is_refused_and_leaves_the_job_on_the_previous_configura
         assert "nothing to revert: the last apply was already reverted" in err
     live = _live(gateway, project)
     assert live == original and (live.get("custom_tags") or {}).get(RECOMMENDATION_TAG) != str(rec.id)
-    assert store.recommendations.get(int(rec.id or 0)).state == "rejected"
+    assert store.recommendations.get(int(rec.id or 0)).state == "reverted"
     stored = store.projects.get(int(project.id or 0))
     assert stored.current_spec == original and stored.state[REJECTED_KEY] == [config_id_of(rec.config)]
 
     code, _, err = trimtab("recommendation", "apply", project.name)
-    assert code == 1 and f"recommendation {rec.id} was rejected" in err and "FAILED_PRECONDITION" in err
+    assert code == 1 and f"recommendation {rec.id} was reverted" in err and "FAILED_PRECONDITION" in err
 
 
 def test_after_a_revert_runs_are_not_the_rejected_recommendation_and_auto_apply_does_not_bring_it_back(

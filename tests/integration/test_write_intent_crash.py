@@ -139,7 +139,7 @@ def test_a_revert_killed_after_its_write_is_recorded_as_reverted_and_rejected(
     server = _Restarted(store, secrets, emulator)
     run, _ = server.cycle(gateway, loop.project.job_id)
     assert "user_edit" not in run.anomalies
-    assert store.recommendations.get(applied.id).state == "rejected"
+    assert store.recommendations.get(applied.id).state == "reverted"
     project = store.projects.get(loop.pid)
     assert project.pending_apply["reverted"] is True and project.pending_apply["confirmed"] is True
     assert config_id_of(applied.config) in project.state.get(REJECTED_KEY, [])
@@ -158,7 +158,7 @@ def test_a_revert_killed_after_its_write_is_recorded_by_the_next_revert(
     held = _live(gateway, loop.project.job_id)
     assert revert(store, gateway, loop.pid).applied  # recorded, not written again
     assert _live(gateway, loop.project.job_id) == held
-    assert store.recommendations.get(applied.id).state == "rejected"
+    assert store.recommendations.get(applied.id).state == "reverted"
     assert store.projects.get(loop.pid).pending_apply["reverted"] is True
 
 
@@ -387,7 +387,7 @@ def test_a_revert_after_a_killed_first_apply_settles_the_apply_first(
     # The apply is recorded first, then reverted in the same call: what the person asked for.
     assert revert(store, gateway, loop.pid).applied
     assert INTENT_KEY not in store.projects.get(loop.pid).state
-    assert store.recommendations.get(rec.id).state == "rejected"
+    assert store.recommendations.get(rec.id).state == "reverted"
     assert _live(gateway, loop.project.job_id) != written
     assert store.projects.get(loop.pid).pending_apply["reverted"] is True
 

@@ -683,7 +683,7 @@ class Interval(_message.Message):
     def __init__(self, low: _Optional[float] = ..., high: _Optional[float] = ...) -> None: ...
 
 class Recommendation(_message.Message):
-    __slots__ = ("id", "project_id", "created_at_ms", "state", "config", "predicted_runtime_s", "runtime_interval_s", "predicted_cost", "cost_interval", "p_meet_sla", "reason", "phase", "storage_advice", "projected_monthly_saving")
+    __slots__ = ("id", "project_id", "created_at_ms", "state", "config", "predicted_runtime_s", "runtime_interval_s", "predicted_cost", "cost_interval", "p_meet_sla", "reason", "phase", "storage_advice", "projected_monthly_saving", "applied_at_ms", "applied_by", "reverted_at_ms", "reverted_by")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -698,6 +698,10 @@ class Recommendation(_message.Message):
     PHASE_FIELD_NUMBER: _ClassVar[int]
     STORAGE_ADVICE_FIELD_NUMBER: _ClassVar[int]
     PROJECTED_MONTHLY_SAVING_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_BY_FIELD_NUMBER: _ClassVar[int]
+    REVERTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    REVERTED_BY_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     created_at_ms: int
@@ -712,7 +716,11 @@ class Recommendation(_message.Message):
     phase: str
     storage_advice: str
     projected_monthly_saving: float
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., state: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., predicted_runtime_s: _Optional[float] = ..., runtime_interval_s: _Optional[_Union[Interval, _Mapping]] = ..., predicted_cost: _Optional[float] = ..., cost_interval: _Optional[_Union[Interval, _Mapping]] = ..., p_meet_sla: _Optional[float] = ..., reason: _Optional[str] = ..., phase: _Optional[str] = ..., storage_advice: _Optional[str] = ..., projected_monthly_saving: _Optional[float] = ...) -> None: ...
+    applied_at_ms: int
+    applied_by: str
+    reverted_at_ms: int
+    reverted_by: str
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., state: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., predicted_runtime_s: _Optional[float] = ..., runtime_interval_s: _Optional[_Union[Interval, _Mapping]] = ..., predicted_cost: _Optional[float] = ..., cost_interval: _Optional[_Union[Interval, _Mapping]] = ..., p_meet_sla: _Optional[float] = ..., reason: _Optional[str] = ..., phase: _Optional[str] = ..., storage_advice: _Optional[str] = ..., projected_monthly_saving: _Optional[float] = ..., applied_at_ms: _Optional[int] = ..., applied_by: _Optional[str] = ..., reverted_at_ms: _Optional[int] = ..., reverted_by: _Optional[str] = ...) -> None: ...
 
 class GetRecommendationRequest(_message.Message):
     __slots__ = ("project",)

@@ -72,7 +72,8 @@ class ProjectRepository(Repository):
         with self._read() as conn:
             return [convert.project(r) for r in conn.execute(query).all()]
 
-    def update(self, project: Project, *, recommendations: Mapping[int, str] | None = None) -> Project:
+    def update(self, project: Project, *, recommendations: Mapping[int, str] | None = None,
+               by: str = "") -> Project:
         """Write every field of `project` (found by id) but its settings, and return it as stored.
 
         ``recommendations``: states to set on recommendations of the project (id -> state), in the
@@ -88,7 +89,11 @@ class ProjectRepository(Repository):
 
         No version check: a read-modify-write of a project row (read it, change it, write it
         back) happens under `server.apply.project_lock` with the store, which other servers on
-        the same PostgreSQL database honour too, so no writer overwrites another's change."""
+        the same PostgreSQL database honour too, so no writer overwrites another's change.
+
+        A recommendation set ``applied`` or ``reverted`` is stamped with the store's clock and ``by``
+        (who made the change: "auto", an admin token) in the same statement: the record of who
+        changed the job is never apart from the change."""
         if project.id is None:
             raise NotFound("project has no id (add it first)")
         states = dict(recommendations or {})
@@ -98,9 +103,12 @@ class ProjectRepository(Repository):
         del values["settings"]
         R = RecommendationRow.__table__  # type: ignore[attr-defined]
         with self._write() as conn:
+            now = self._clock.now_ms()
             for rec_id, state in states.items():
+                stamp = {"applied": {"applied_at_ms": now, "applied_by": convert.storable_text(by)},
+                         "reverted": {"reverted_at_ms": now, "reverted_by": convert.storable_text(by)}}.get(state, {})
                 if not conn.execute(R.update().where(R.c.id == rec_id, R.c.project_id == project.id)
-                                    .values(state=state)).rowcount:
+                                    .values(state=state, **stamp)).rowcount:
                     # Raised inside the transaction: nothing of the record is written.
                     raise NotFound(f"recommendation {rec_id} of project {project.id} not found")
             if not conn.execute(T.update().where(T.c.id == project.id).values(**values)).rowcount:
