@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from server.domain import (
@@ -31,9 +32,20 @@ _DIST_FIELDS = ("count", "min", "p25", "p50", "p75", "p90", "p95", "p99", "max",
 def storable_text(value: str) -> str:
     """`value` storable in a PostgreSQL text column: NUL, which PostgreSQL refuses (the whole
     write failed) and SQLite keeps, becomes U+FFFD on both engines, so the row is stored, and
-    stored alike everywhere. For free text only (an agent's, or what Databricks answers: a job's
-    name, a run's state message); ids and keys are not rewritten but refused (`storable_key`)."""
+    stored alike everywhere. For text only (an agent's, or what Databricks answers: a job's name,
+    a run's state message and cluster id, an error's words); a key the store finds a row by again
+    is not rewritten but refused (`storable_key`)."""
     return value.replace("\x00", "\ufffd")
+
+
+def storable_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's column ``values`` with every text value `storable_text`: the one rule each row made
+    here (and each repository write of outside text) goes through, so no column is left out
+    (a run's cluster id with NUL once stopped a whole workspace's collection on PostgreSQL, its
+    message cleaned but not its cluster id). Keys are refused by `storable_key` before it.
+    JSON columns are stored as JSON text, where NUL is written ``\\u0000``, which PostgreSQL's
+    ``json`` type takes."""
+    return {column: storable_text(v) if isinstance(v, str) else v for column, v in values.items()}
 
 
 def storable_key(value: str, what: str) -> str:
@@ -104,15 +116,15 @@ def project(row: Any) -> Project:
 
 def project_values(p: Project) -> dict[str, Any]:
     """Column values of a project, without its id."""
-    return {
+    return storable_row({
         # Both from Databricks (the job's settings): a name is text, a cluster key a key.
         "workspace": p.workspace, "job_id": p.job_id, "cluster_key": storable_key(p.cluster_key, "cluster key"),
-        "job_name": storable_text(p.job_name), "phase": p.phase, "settings": settings_to_json(p.settings),
+        "job_name": p.job_name, "phase": p.phase, "settings": settings_to_json(p.settings),
         "original_spec": p.original_spec, "current_spec": p.current_spec, "orphaned": p.orphaned,
         "detached": p.detached, "last_seen_run_id": p.last_seen_run_id,
         "pending_apply": p.pending_apply, "project_state": p.state, "created_at_ms": p.created_at_ms,
         "schedule": schedule_to_json(p.schedule),
-    }
+    })
 
 
 def schedule_from_json(data: dict[str, Any] | None) -> JobSchedule | None:
@@ -152,7 +164,7 @@ def cost(row: Any) -> CostBreakdown:
 
 
 def cost_values(c: CostBreakdown) -> dict[str, Any]:
-    return dataclasses.asdict(c)
+    return storable_row(dataclasses.asdict(c))
 
 
 def run(row: Any, cost_row: Any | None, application_ids: tuple[str, ...]) -> Run:
@@ -168,14 +180,14 @@ def run(row: Any, cost_row: Any | None, application_ids: tuple[str, ...]) -> Run
 
 
 def run_values(r: Run) -> dict[str, Any]:
-    return {
+    return storable_row({
         "project_id": r.project_id, "databricks_run_id": r.databricks_run_id, "cluster_id": r.cluster_id,
         "start_ms": r.start_ms, "end_ms": r.end_ms, "runtime_s": r.runtime_s, "outcome": r.outcome,
         "config": config_to_json(r.config), "input_bytes": r.input_bytes, "anomalies": list(r.anomalies),
         "recommendation_id": r.recommendation_id, "phase": r.phase, "created_at_ms": r.created_at_ms,
-        "setup_s": r.setup_s, "message": storable_text(r.message), "execution_only": r.execution_only,
+        "setup_s": r.setup_s, "message": r.message, "execution_only": r.execution_only,
         "wait_s": r.wait_s,
-    }
+    })
 
 
 def recommendation(row: Any) -> Recommendation:
@@ -194,7 +206,7 @@ def recommendation(row: Any) -> Recommendation:
 
 
 def recommendation_values(r: Recommendation) -> dict[str, Any]:
-    return {
+    return storable_row({
         "project_id": r.project_id, "created_at_ms": r.created_at_ms, "state": r.state,
         "config": config_to_json(r.config), "predicted_runtime_s": r.predicted_runtime_s,
         "runtime_low_s": r.runtime_interval_s[0], "runtime_high_s": r.runtime_interval_s[1],
@@ -202,9 +214,9 @@ def recommendation_values(r: Recommendation) -> dict[str, Any]:
         "p_meet_sla": r.p_meet_sla, "reason": r.reason, "phase": r.phase,
         "storage_advice": r.storage_advice, "projected_monthly_saving": r.projected_monthly_saving,
         "change_run_id": r.change_run_id, "change_kind": r.change_kind,
-        "applied_at_ms": r.applied_at_ms, "applied_by": storable_text(r.applied_by),
-        "reverted_at_ms": r.reverted_at_ms, "reverted_by": storable_text(r.reverted_by),
-    }
+        "applied_at_ms": r.applied_at_ms, "applied_by": r.applied_by,
+        "reverted_at_ms": r.reverted_at_ms, "reverted_by": r.reverted_by,
+    })
 
 
 def token(row: Any) -> ApiToken:

@@ -69,7 +69,9 @@ class ApplicationRepository(Repository):
         here, before the limit, so another workspace's applications cannot crowd them out."""
         query = sa.select(APP).order_by(APP.c.start_time_ms.desc(), APP.c.application_id).limit(limit)
         if cluster_id:
-            query = query.where(APP.c.cluster_id == cluster_id)
+            # Found as ingest stored it (`convert.storable_text`): a Databricks cluster id with NUL,
+            # bound as it is, failed the read on PostgreSQL, and the collection of its whole workspace.
+            query = query.where(APP.c.cluster_id == convert.storable_text(cluster_id))
         if sent_for is not None:
             query = query.where(sa.or_(APP.c.workspace.is_(None), APP.c.workspace == sent_for))
         if unassigned:

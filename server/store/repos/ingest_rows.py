@@ -158,8 +158,7 @@ def event_materialized(ev: IngestEvent, agent_id: str) -> Materialized:
                           "start_time_ms": body.start_time_ms, "end_time_ms": body.end_time_ms,
                           "error": text(body.error)}),)
     if isinstance(body, Application):
-        row = {c: getattr(body, c) for c in APP_START_COLUMNS if c != "agent_id"}
-        row = {c: text(v) if isinstance(v, str) else v for c, v in row.items()}
+        row = convert.storable_row({c: getattr(body, c) for c in APP_START_COLUMNS if c != "agent_id"})
         return (("starts", {"application_id": app, **row, "conf": json_value(body.conf), "agent_id": agent_id}),)
     if isinstance(body, ApplicationEnd):
         return (("ends", {"application_id": app, "end_time_ms": body.end_time_ms, "ended": True,

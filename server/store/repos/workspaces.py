@@ -130,10 +130,10 @@ class WorkspaceRepository(Repository):
             values.update(bill_read_failed_at_ms=failed_at_ms, bill_read_error=error)
         if not values:
             return False
-        with self._write() as conn:
+        with self._write() as conn:  # the error is the cloud's words: text (`convert.storable_row`)
             return bool(conn.execute(T.update().where(
-                T.c.name == name, T.c.cloud_credentials_encrypted == cloud_credentials_encrypted).values(**values)
-            ).rowcount)
+                T.c.name == name, T.c.cloud_credentials_encrypted == cloud_credentials_encrypted).values(
+                    **convert.storable_row(values))).rowcount)
 
     def set_status(self, name: str, status: str, last_error: str = "", *,
                    polled_host: str | None = None) -> Workspace | None:
@@ -143,8 +143,10 @@ class WorkspaceRepository(Repository):
         has been re-pointed since (`workspace set --host` during a poll of the old host), so a
         verdict on the old host never lands on the new one."""
         where = [T.c.name == name] + ([T.c.host == polled_host] if polled_host is not None else [])
+        # The error holds Databricks' words (an error message, a job's name): text (`convert.storable_row`).
+        values = convert.storable_row({"status": status, "last_error": last_error})
         with self._write() as conn:
-            done = conn.execute(T.update().where(*where).values(status=status, last_error=last_error)).rowcount
+            done = conn.execute(T.update().where(*where).values(**values)).rowcount
         if not done:
             current = self.get(name)  # NotFound for an unknown name
             if polled_host is not None and current.host != polled_host:
