@@ -114,7 +114,7 @@ from server.databricks import (
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Run, Workspace
 from server.errors import FailedPrecondition, Unavailable
-from server.store import Store
+from server.store import Store, storable_text
 from server.write_intent import intent_of
 
 log = logging.getLogger(__name__)
@@ -335,7 +335,9 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         (`JobTrouble.note`; "" once none), its status ``ok``: `trimtab workspace show` shows it. Written
         only when it changes. ``workspace`` as read at the start of the poll; `WorkspaceHealth.answered`
         has just set a status other than ``ok`` to ``ok`` with no error."""
-        note = "; ".join(n for n in (self._jobs.note(workspace.name), self._handovers.note(workspace.name)) if n)
+        # As stored (NUL made U+FFFD, `storable_text`): a job's error with NUL was written again at every poll.
+        note = storable_text("; ".join(n for n in (self._jobs.note(workspace.name),
+                                                   self._handovers.note(workspace.name)) if n))
         stored = workspace.last_error if workspace.status == "ok" else ""
         if note == stored or (not note and JOB_NOTE_MARK not in stored and READ_NOTE_MARK not in stored):
             return  # unchanged, or an error that is not this note's (not cleared here)

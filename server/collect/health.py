@@ -20,7 +20,7 @@ from collections.abc import Callable
 from server.clock import Clock
 from server.databricks import DatabricksUnavailable, WorkspaceAuthError
 from server.domain import Workspace
-from server.store import Store
+from server.store import Store, storable_text
 
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
 
@@ -115,7 +115,8 @@ class WorkspaceHealth:
         failed poll in a row. ``say`` logs it, with the rest in seconds, when the trouble is new (and,
         ``on_change``, when its recorded message changed); a trouble that stays is said again only
         at debug level."""
-        changed = (workspace.status, workspace.last_error) != (status, message)
+        # Compared as stored (NUL made U+FFFD, `storable_text`): otherwise written, and said, at every poll.
+        changed = (workspace.status, workspace.last_error) != (status, storable_text(message))
         if changed and not self._record(workspace, status, message):
             return
         resting = self._resting.get(workspace.name)
