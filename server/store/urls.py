@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 
@@ -23,6 +24,50 @@ _SUPPORTED_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "post
 # What SQLAlchemy's URL pattern takes as a PostgreSQL URL's user:password@ (a username without ':' or
 # '/', a password up to the first '@'), then the host, port and database, up to the query.
 _AFTER_USERINFO = re.compile(r"[\w+]+://(?:[^:/]*(?::[^@]*)?@)?(?P<location>[^?]*)")
+# libpq's several hosts for failover (``postgresql://u:p@h1:5432,h2:5432/db``): a host list (a comma in
+# it) after the user:password@, up to the database or the query. SQLAlchemy's URL parser reads one
+# host with an integer port, so it refused this form ("invalid literal for int()").
+_HOST_LIST = re.compile(r"(?P<head>postgresql(?:\+\w+)?://(?:[^:/]*(?::[^@]*)?@)?)(?P<hosts>[^/?#@]*,[^/?#@]*)"
+                        r"(?P<tail>[/?].*)?\Z", re.DOTALL)
+
+
+class HostsGivenTwice(ValueError):
+    """A host list and ``?host=``/``?port=`` in one URL: which libpq would read is not for us to guess."""
+
+    def __init__(self) -> None:
+        super().__init__("the hosts are given twice: as a host list (h1:5432,h2:5432) and as ?host= or "
+                         "?port=; give them one way")
+
+
+def _make_url(url: str) -> sa.engine.URL:
+    """``url`` parsed by SQLAlchemy; a PostgreSQL host list is moved to the query (``?host=h1,h2&port=
+    5432,5432``), the form SQLAlchemy's psycopg dialect hands libpq as is, so libpq tries each host in
+    turn (``target_session_attrs`` and the rest as libpq reads them). `ValueError` for one that does
+    not parse."""
+    listed = _HOST_LIST.match(url)
+    if listed is None:
+        return sa.engine.make_url(url)
+    hosts, ports = zip(*(_host_and_port(entry) for entry in listed.group("hosts").split(",")), strict=True)
+    parsed = sa.engine.make_url(listed.group("head") + (listed.group("tail") or ""))
+    if "host" in parsed.query or "port" in parsed.query:
+        raise HostsGivenTwice
+    # An empty port is the default one, as in libpq's own list.
+    return parsed.update_query_dict({"host": ",".join(hosts), **({"port": ",".join(ports)} if any(ports) else {})})
+
+
+def _host_and_port(entry: str) -> tuple[str, str]:
+    """One ``host[:port]`` of a host list: an IPv6 address in brackets, a Unix-socket directory
+    percent-encoded (``%2Fvar%2Frun%2Fpostgresql``), as libpq reads them."""
+    if entry.startswith("["):
+        host, closed, rest = entry[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise ValueError(NOT_A_URL)
+        port = rest[1:]
+    else:
+        host, _, port = entry.partition(":")
+    if port and not port.isdigit():
+        raise ValueError(NOT_A_URL)
+    return unquote(host), port
 
 
 def parse_url(url: str) -> sa.engine.URL:
@@ -34,7 +79,9 @@ def parse_url(url: str) -> sa.engine.URL:
     it), and a driver Trimtab does not run on (``postgresql+asyncpg`` failed with "No module named
     'asyncpg'"). Only the scheme is ever named."""
     try:
-        parsed = sa.engine.make_url(url)
+        parsed = _make_url(url)
+    except HostsGivenTwice:
+        raise
     except (ValueError, sa.exc.ArgumentError):  # ValueError: int() of what it took for the port
         # Not chained: the parser's error quotes the URL.
         raise ValueError(NOT_A_URL) from None
@@ -54,7 +101,7 @@ def parse_url(url: str) -> sa.engine.URL:
 
 def shown_url(url: str | sa.engine.URL) -> str:
     """``url`` with every secret masked: the ``user:password@`` part and secret query parameters."""
-    parsed = sa.engine.make_url(url) if isinstance(url, str) else url
+    parsed = _make_url(url) if isinstance(url, str) else url
     secret = {k for k in parsed.query if k.lower() in _SECRET_QUERY_KEYS}
     if secret:
         parsed = parsed.update_query_dict({k: "***" for k in secret})
@@ -64,7 +111,7 @@ def shown_url(url: str | sa.engine.URL) -> str:
 
 def sqlite_file(url: str | sa.engine.URL) -> Path | None:
     """The database file of a SQLite URL; None for PostgreSQL, an in-memory database or a ``file:`` URI."""
-    parsed = sa.engine.make_url(url) if isinstance(url, str) else url
+    parsed = _make_url(url) if isinstance(url, str) else url
     database = parsed.database or ""
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" \
             or database.startswith("file:"):
