@@ -112,7 +112,9 @@ class Agent:
         # What the agent saw of each Databricks context not finished, by pass number (``_superseded``).
         self.contexts = ContextWatch()
         # Applications the stop's drain did not read to their end: app key -> (application id, file
-        # bytes unread). Said as the agent stops (``_warn_unread``, ``_log_stopped``).
+        # bytes unread). Said as the agent stops (``_warn_unread``, ``_log_stopped``) and counted in the
+        # counters the batches sent after it carry (``_prepare``). Replaced whole, never changed in
+        # place: the sender's thread reads it while the drain sets it.
         self.unread_at_stop: dict[str, tuple[str, int]] = {}
         self.ticks = 0
         self._ticked = threading.Condition()
@@ -243,6 +245,7 @@ class Agent:
             self._tick_failed()
         try:
             self._warn_unread()
+            self._report_unread()
         except Exception:
             self._tick_failed()
 
@@ -251,10 +254,9 @@ class Agent:
 
         A backlog at SIGTERM (a big log, an agent started late) is read for half the stop bound
         only; the rest stays in the event log, and on a job cluster the node ends with it. The stop
-        line used to be the INFO "0 batch(es) left in the spool", as if all was delivered. Not
-        counted in the counters sent with batches: the server keeps only the counters it knows, and
-        the batches sent after the drain may be none.
+        line used to be the INFO "0 batch(es) left in the spool", as if all was delivered.
         """
+        unread: dict[str, tuple[str, int]] = {}
         for key, f in self.followers.items():
             if f.finished or f.at_end:
                 continue
@@ -262,7 +264,7 @@ class Agent:
             if left <= 0:
                 continue
             app = f.parser.app_id or f.src.application_id or key
-            self.unread_at_stop[key] = (app, left)
+            unread[key] = (app, left)
             cluster = f" on cluster {self.cfg.cluster_id}" if self.cfg.cluster_id else ""
             log.warning("%s (%s%s): stopping before its event log was read to its end: %d bytes of its log "
                         "files (file bytes on disk, compressed where the log is) were not read and are not "
@@ -272,6 +274,20 @@ class Agent:
                         "`trimtab project backfill <project> --eventlogs <the cluster's log destination>` reads "
                         "the rest from its delivered event log (docs/agent.md)", app, key, cluster, left,
                         self.cfg.shutdown_flush_s)
+        self.unread_at_stop = unread
+
+    def _report_unread(self) -> None:
+        """Spool one batch with no events to carry the unread bytes to the server (`_prepare` fills
+        the counters in at each send), which the WARNING alone never reached: it is in agent.log, on
+        the node's disk. The batches already spooled may be none, or one already on its way with the
+        counters of before; this one is sent after them, and the server keeps an agent's latest."""
+        if not self.unread_at_stop:
+            return
+        try:
+            self.spool.put(encode.make_batch(uuid.uuid4().hex, []).SerializeToString(), 0)
+        except OSError as exc:  # a full disk: the WARNINGs above still say it, on the node
+            log.warning("cannot spool the count of unread bytes for the server (%s): only this log says it",
+                        exc.strerror or exc)
 
     def _flush_stopped_logs(self, moved: set[str] | None = None) -> None:
         """Send what only a log's end sends, for each application whose log stopped growing.
@@ -528,4 +544,5 @@ class Agent:
             events_dropped_spool_full=d.events_dropped_spool_full,
             batches_dropped_spool_full=d.batches_dropped_spool_full, lines_corrupt=self.read.lines_corrupt,
             lines_oversized=self.read.lines_oversized, batches_rejected=d.batches_rejected,
-            spark_dropped_events=dict(self.spark_dropped)))
+            spark_dropped_events=dict(self.spark_dropped),
+            file_bytes_unread_at_stop=sum(n for _, n in self.unread_at_stop.values())))

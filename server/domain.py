@@ -495,6 +495,7 @@ class AgentCounters:
     lines_oversized: int = 0
     batches_rejected: int = 0
     spark_dropped_events: dict[str, int] = field(default_factory=dict)
+    file_bytes_unread_at_stop: int = 0  # as of the agent's stop, not cumulative (ingest.proto)
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,7 @@ def _counters(c: ingest_pb2.AgentCounters) -> AgentCounters:
         batches_dropped_spool_full=c.batches_dropped_spool_full, lines_corrupt=c.lines_corrupt,
         lines_oversized=c.lines_oversized, batches_rejected=c.batches_rejected,
         spark_dropped_events={text(k): v for k, v in c.spark_dropped_events.items()},
+        file_bytes_unread_at_stop=c.file_bytes_unread_at_stop,
     )
 
 

@@ -25,7 +25,10 @@ SPARK_DROPPED = ("spark dropped: Spark's own listener bus dropped events, its qu
                  "spark.scheduler.listenerbus.eventqueue.capacity (default 10000) in the cluster's Spark conf")
 PARKED = ("parked: batches the server rejected, kept in the agent's state/spool/parked/: upgrade the server, "
           "then `trimtab-agent replay-parked --state-dir DIR` while the agent is stopped")
-EXPLAIN = {"dropped": SPOOL_FULL, "corrupt": UNREADABLE, "spark": SPARK_DROPPED, "parked": PARKED}
+UNREAD = ("unread at stop: its stop (SIGTERM, the cluster ending) came before it had read its event logs to their "
+          "end, and what it had not read was never sent: `trimtab project backfill <project> --eventlogs <the "
+          "cluster's log destination>` reads the rest from the delivered event log (docs/agent.md)")
+EXPLAIN = {"dropped": SPOOL_FULL, "corrupt": UNREADABLE, "spark": SPARK_DROPPED, "parked": PARKED, "unread": UNREAD}
 
 
 @click.group(name="agent")
@@ -54,6 +57,8 @@ def _losses(c: Any) -> list[tuple[str, str]]:
         found.append((f"Spark dropped {spark:,} event(s) ({queues})", "spark"))
     if c.batches_rejected:
         found.append((f"{c.batches_rejected:,} batch(es) rejected by the server and parked", "parked"))
+    if c.file_bytes_unread_at_stop:
+        found.append((f"{c.file_bytes_unread_at_stop:,} file bytes of event logs left unread at its stop", "unread"))
     return found
 
 

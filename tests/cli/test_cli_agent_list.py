@@ -76,7 +76,7 @@ def test_agent_list_json_has_every_field_zeros_too(trimtab: Trimtab, cli_store: 
     assert data["workspace"] == "" and data["cluster_id"] == "" and data["batches_received"] == 1
     assert data["counters"] == {"events_read": 1, "events_sent": 1, "events_dropped_spool_full": 0,
                                 "batches_dropped_spool_full": 0, "lines_corrupt": 0, "lines_oversized": 0,
-                                "batches_rejected": 0, "spark_dropped_events": {}}
+                                "batches_rejected": 0, "spark_dropped_events": {}, "file_bytes_unread_at_stop": 0}
 
 
 def test_agent_list_of_a_workspace_before_and_after_its_token_claims_an_agent(trimtab: Trimtab,

@@ -48,7 +48,7 @@ class AgentInfo(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., hostname: _Optional[str] = ..., cluster_id: _Optional[str] = ...) -> None: ...
 
 class AgentCounters(_message.Message):
-    __slots__ = ("events_read", "events_sent", "events_dropped_spool_full", "batches_dropped_spool_full", "lines_corrupt", "lines_oversized", "batches_rejected", "spark_dropped_events")
+    __slots__ = ("events_read", "events_sent", "events_dropped_spool_full", "batches_dropped_spool_full", "lines_corrupt", "lines_oversized", "batches_rejected", "spark_dropped_events", "file_bytes_unread_at_stop")
     class SparkDroppedEventsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class AgentCounters(_message.Message):
     LINES_OVERSIZED_FIELD_NUMBER: _ClassVar[int]
     BATCHES_REJECTED_FIELD_NUMBER: _ClassVar[int]
     SPARK_DROPPED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    FILE_BYTES_UNREAD_AT_STOP_FIELD_NUMBER: _ClassVar[int]
     events_read: int
     events_sent: int
     events_dropped_spool_full: int
@@ -72,7 +73,8 @@ class AgentCounters(_message.Message):
     lines_oversized: int
     batches_rejected: int
     spark_dropped_events: _containers.ScalarMap[str, int]
-    def __init__(self, events_read: _Optional[int] = ..., events_sent: _Optional[int] = ..., events_dropped_spool_full: _Optional[int] = ..., batches_dropped_spool_full: _Optional[int] = ..., lines_corrupt: _Optional[int] = ..., lines_oversized: _Optional[int] = ..., batches_rejected: _Optional[int] = ..., spark_dropped_events: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    file_bytes_unread_at_stop: int
+    def __init__(self, events_read: _Optional[int] = ..., events_sent: _Optional[int] = ..., events_dropped_spool_full: _Optional[int] = ..., batches_dropped_spool_full: _Optional[int] = ..., lines_corrupt: _Optional[int] = ..., lines_oversized: _Optional[int] = ..., batches_rejected: _Optional[int] = ..., spark_dropped_events: _Optional[_Mapping[str, int]] = ..., file_bytes_unread_at_stop: _Optional[int] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("key", "application_id", "application_start", "application_end", "executor_added", "executor_removed", "stage_completed", "job_completed", "sql_execution", "executor_gauges", "driver_peaks")
