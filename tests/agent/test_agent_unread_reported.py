@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.clock import FakeClock
 from agent.runner import Agent
 from server.cli.agent import EXPLAIN, _losses
 from server.config import ServerConfig
@@ -17,21 +16,9 @@ from server.domain import AgentCounters
 from server.serve import start_server
 from tests.agent import many_stages
 from tests.agent.conftest import AgentThread, agent_config
+from tests.agent.test_agent_backlog_at_stop import _PassClock
 
 pytestmark = pytest.mark.postgres
-
-
-class _PassClock(FakeClock):
-    """Every reading takes ``step`` seconds, so the stop's drain reaches its deadline with a backlog left."""
-
-    def __init__(self, step: float) -> None:
-        super().__init__()
-        self.step = step
-
-    def monotonic(self) -> float:
-        with self._lock:
-            self.now += self.step
-            return self.now
 
 
 def test_the_bytes_a_stop_left_unread_reach_the_server_and_a_restart_reading_on_clears_them(
@@ -44,7 +31,8 @@ def test_the_bytes_a_stop_left_unread_reach_the_server_and_a_restart_reading_on_
         _, token = running.store.tokens.create("agent-test", "agent")
         cfg = replace(agent_config(logs, tmp_path / "agent", running.address), token=token, read_budget_bytes=4096,
                       poll_interval_s=0.5, shutdown_flush_s=1.0)
-        agent = Agent(cfg, _PassClock(0.01))  # a few passes of 4 KiB at most in the drain's 0.5 s
+        # Each clock reading takes 10 ms: a few passes of 4 KiB at most in the drain's 0.5 s, a backlog left.
+        agent = Agent(cfg, _PassClock(0.01))
         agent.stop()  # SIGTERM before the first pass: run() goes straight to the stop's drain
         assert agent.run() == 0
         unread = sum(n for _, n in agent.unread_at_stop.values())
