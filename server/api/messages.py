@@ -166,7 +166,7 @@ def project(s: ProjectSummary) -> admin_pb2.Project:
         current_config=config(s.current_config), latest_cost=s.latest_cost,
         latest_runtime_s=s.latest_runtime_s, sla_met_fraction=s.sla_met_fraction,
         problem=plan_problem(p.problem), default_max_workers=project_default_max_workers(p),
-        auto_apply_hold=s.auto_apply_hold,
+        auto_apply_hold=s.auto_apply_hold, latest_outcome=s.latest_outcome,
     )
 
 

@@ -92,7 +92,8 @@ def list_projects(ctx: CliContext, workspace: str) -> None:
         rows.append((p.id, p.name, phase, format_duration(sla), met,
                      auto_apply_text(p.settings.auto_apply, p.auto_apply_hold, short=True), p.run_count,
                      _money(p.latest_cost if p.HasField("latest_cost") else None),
-                     format_duration(p.latest_runtime_s if p.HasField("latest_runtime_s") else None)))
+                     format_duration(p.latest_runtime_s if p.HasField("latest_runtime_s") else None)
+                     + (f" ({p.latest_outcome.split(':', 1)[0]})" if p.latest_outcome else "")))
     print_table(rows, ["ID", "PROJECT", "PHASE", "SLA", "SLA MET", "AUTO-APPLY", "RUNS", "LAST COST", "LAST RUNTIME"])
     failing_ids = [p.id for p in reply.projects if p.HasField("problem")]
     if failing_ids:
@@ -164,6 +165,8 @@ def _show(ctx: CliContext, project: Any) -> None:
         ("latest cost", _money(project.latest_cost if project.HasField("latest_cost") else None)),
         ("latest runtime", format_duration(project.latest_runtime_s if project.HasField("latest_runtime_s")
                                            else None)),
+        # A failed run's 0s and $0.00 (a cluster that never started) read as a fast, free run without it.
+        *([("latest run", project.latest_outcome)] if project.latest_outcome else []),
         ("SLA met", f"{project.sla_met_fraction:.0%}" if project.HasField("sla_met_fraction") else "-"),
     ]
     print_fields(lines)

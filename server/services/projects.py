@@ -49,6 +49,17 @@ class ProjectSummary:
     # Why auto-apply is paused though it is on (the owner edited the cluster outside Trimtab), "" when
     # it is not: `server.plan.planner.edit_hold`, the planner's own rule.
     auto_apply_hold: str = ""
+    # `latest_outcome` of the latest run: "" when it succeeded.
+    latest_outcome: str = ""
+
+
+def latest_outcome(run: Run | None) -> str:
+    """How ``run`` ended when it did not succeed, with the words it was marked with ("failed:
+    launch_failed"); "" for a succeeded run or none. Beside a latest runtime and cost, which for a
+    cluster that never started are 0s and $0.00."""
+    if run is None or run.outcome == "succeeded":
+        return ""
+    return f"{run.outcome}: {', '.join(run.anomalies)}" if run.anomalies else run.outcome
 
 
 def auto_apply_hold(project: Project, runs: Sequence[Run]) -> str:
@@ -75,6 +86,7 @@ def summarize(store: Store, project: Project, clouds: dict[str, str] | None = No
         latest_runtime_s=latest.runtime_s if latest else None,
         sla_met_fraction=sla_met_fraction(runs, project.settings.sla_seconds),
         auto_apply_hold=auto_apply_hold(project, runs),
+        latest_outcome=latest_outcome(latest),
     )
 
 
@@ -160,6 +172,7 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
             latest_runtime_s=latest.runtime_s if latest else None,
             sla_met_fraction=met,
             auto_apply_hold=auto_apply_hold(p, [edited_run] if edited_run is not None else []),
+            latest_outcome=latest_outcome(latest),
         ))
     return out
 
