@@ -42,6 +42,25 @@ SIZING_FIELDS = ("num_workers", "autoscale")
 SERVER_FILLED = frozenset({"cluster_name", "enable_elastic_disk", "aws_attributes.zone_id"})
 _MISSING = object()
 
+# The agent's own settings among a cluster's ``spark_env_vars``: what Trimtab's init script and the
+# agent read (TRIMTAB_*: the wiring import writes, and what docs/operations.md and docs/agent.md tell
+# operators to add, such as TRIMTAB_TLS_CA or TRIMTAB_AGENT_SPOOL_BYTES), pip's own variables for the
+# agent's install (PIP_INDEX_URL, PIP_TIMEOUT...), and gRPC's the agent honours. None changes the
+# cluster's size or cost, so an operator setting them is not the owner taking over the cluster: counted
+# as a user edit, following the docs paused auto-apply. An apply keeps them (it merges into the live
+# spec), so they are never written over either.
+AGENT_ENV_PREFIXES = ("TRIMTAB_", "PIP_")
+AGENT_ENV_NAMES = frozenset({"GRPC_VERBOSITY", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"})
+_ENV_FIELD = "spark_env_vars."
+
+
+def agent_setting(path: str) -> bool:
+    """Whether a flattened spec path (`flatten`) is one of the agent's own settings (`AGENT_ENV_PREFIXES`)."""
+    if not path.startswith(_ENV_FIELD):
+        return False
+    name = path[len(_ENV_FIELD):]
+    return name.startswith(AGENT_ENV_PREFIXES) or name in AGENT_ENV_NAMES
+
 
 def task_cluster_key(task_key: str) -> str:
     return f"{TASK_PREFIX}{task_key}"
@@ -176,12 +195,13 @@ def flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def spec_drift(live_spec: Mapping[str, Any], applied_spec: Mapping[str, Any]) -> list[str]:
     """Paths where the live spec differs from what Trimtab last applied (a user edit).
 
-    Empty when they agree. Fields Databricks fills in itself are ignored.
+    Empty when they agree. Fields Databricks fills in itself are ignored, and so are the agent's own
+    settings (`agent_setting`): they are no edit of the cluster.
     """
     live, applied = flatten(live_spec), flatten(applied_spec)
     changed = []
     for path in sorted(set(live) | set(applied)):
-        if path in SERVER_FILLED:
+        if path in SERVER_FILLED or agent_setting(path):
             continue
         if live.get(path) != applied.get(path):
             changed.append(path)
