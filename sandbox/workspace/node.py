@@ -44,6 +44,14 @@ class NodeIdentity:
     is_driver: bool
 
 
+def script_destination(info: dict[str, Any]) -> str:
+    """An InitScriptInfo's destination as the spec names it ("" for a kind the sandbox does not serve)."""
+    for kind in ("workspace", "volumes", "dbfs", "file"):
+        if kind in info:
+            return str(info[kind].get("destination") or "")
+    return ""
+
+
 def script_path(info: dict[str, Any], state_dir: Path) -> Path:
     """Where an InitScriptInfo's destination lives in the emulator state (``volumes``: where the
     Files API keeps ``/Volumes/...`` files, ``<state>/volumes/Volumes/...``; files_api.py)."""
@@ -123,8 +131,14 @@ def run_init_scripts(scripts: list[dict[str, Any]], *, state_dir: Path, node: No
     results = []
     for index, info in enumerate(scripts):
         path = script_path(info, state_dir)
+        # Databricks names the failing script by its destination as the spec gives it ("Cluster
+        # scoped init script /Shared/x.sh failed: Script exit status is non-zero", in the cluster's
+        # termination_reason.parameters.databricks_error_message): that is how whose script failed is
+        # told apart. The exit status and node are the emulator's own addition.
+        destination = script_destination(info)
         if not path.is_file():
-            raise InitScriptFailure(f"init script {path.name} not found ({info})")
+            raise InitScriptFailure(f"Cluster scoped init script {destination} failed: the file does not exist "
+                                    f"(init script {path.name} not found)")
         base = log_dir / f"{stamp_ms}_{index:02d}_{path.name}"
         with open(f"{base}.stdout.log", "wb") as out, open(f"{base}.stderr.log", "wb") as err:
             # Files, not pipes: a detached child (the agent) may keep them open after exit.
@@ -136,8 +150,9 @@ def run_init_scripts(scripts: list[dict[str, Any]], *, state_dir: Path, node: No
                                   timeout=INIT_SCRIPT_TIMEOUT_S, check=False)
         results.append({"path": str(path), "exit_code": proc.returncode})
         if proc.returncode != 0:
-            raise InitScriptFailure(f"init script {path.name} exited with {proc.returncode} "
-                                    f"on {'driver' if node.is_driver else 'worker'}")
+            raise InitScriptFailure(f"Cluster scoped init script {destination} failed: Script exit status is "
+                                    f"non-zero (init script {path.name} exited with {proc.returncode} "
+                                    f"on {'driver' if node.is_driver else 'worker'})")
     return results
 
 

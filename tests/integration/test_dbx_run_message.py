@@ -94,7 +94,8 @@ def test_a_run_whose_init_script_fails_is_collected_with_why_and_shown_by_the_cl
     reported = gateway.get_run(run_id)
     (task,) = reported["tasks"]
     said = task["state"]["state_message"]
-    assert said.startswith("Init script failure: init script test-init.sh exited with 1"), said
+    assert said.startswith("Init script failure: Cluster scoped init script dbfs:/trimtab/test-init.sh failed: "
+                           "Script exit status is non-zero (init script test-init.sh exited with 1"), said
     (failed,) = collector.poll_once()
     assert (failed.databricks_run_id, failed.outcome, failed.message) == (run_id, "failed", said)
     assert store.runs.get(int(failed.id or 0)).message == said
@@ -107,4 +108,4 @@ def test_a_run_whose_init_script_fails_is_collected_with_why_and_shown_by_the_cl
     code, out, _ = trimtab("run", "list", str(imported.project.id))
     assert code == 0
     (row,) = [line for line in out.splitlines() if line.split() and line.split()[0] == str(failed.id)]
-    assert "failed: Init script failure: init script test-init.sh" in row
+    assert "failed: Init script failure: Cluster scoped init script dbfs:/t" in row
