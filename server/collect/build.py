@@ -16,6 +16,7 @@ from typing import Any
 
 from models.observation import NO_CAPACITY, REPAIRED
 from server.collect.failure import FailureCause, classify_failure, no_capacity
+from server.collect.own_script import own_script_message, trimtab_scripts
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.costing.reconcile import BYTES_PER_GB
@@ -64,12 +65,25 @@ def _with_reason(message: str, reason: str) -> str:
     return cut(f"{message} ({reason})" if message else reason, MESSAGE_CHARS, on_word=True)
 
 
-def failure_cause(piece: ClusterRun, cluster: Mapping[str, Any] | None) -> FailureCause | None:
+def failure_cause(piece: ClusterRun, cluster: Mapping[str, Any] | None,
+                  own_init_scripts: Sequence[Mapping[str, Any]] = ()) -> FailureCause | None:
     """Whose fault a failed piece is (`server.collect.failure`); None for a piece that did not fail.
-    The cluster record is None for a piece that never got a cluster (`never_launched`)."""
+    The cluster record is None for a piece that never got a cluster (`never_launched`).
+    ``own_init_scripts``: Trimtab's init scripts on the cluster (`trimtab_scripts`)."""
     if piece.outcome != "failed":
         return None
-    return classify_failure(piece.failed_tasks, (cluster or {}).get("termination_reason"))
+    return classify_failure(piece.failed_tasks, (cluster or {}).get("termination_reason"), own_init_scripts)
+
+
+def failed_run_message(piece: ClusterRun, cause: FailureCause | None, workspace: str,
+                       spec: Mapping[str, Any]) -> str:
+    """The run's message: Databricks' words, with the cloud's or the service's reason when they do not
+    name it; when Trimtab's own init script failed the cluster, what failed and what to do first."""
+    said = run_message(piece)
+    if cause is not None and cause.own_init_script:
+        return cut(own_script_message(cause.own_init_script, workspace, spec, piece.cluster_id, said),
+                   MESSAGE_CHARS, on_word=True)
+    return _with_reason(said, cause.reason if cause and cause.transient else "")
 
 
 def driver_died(piece: ClusterRun, timeline: ClusterTimeline) -> bool:
@@ -342,14 +356,14 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
     anomalies: list[str] = []
     if timeline.nodes_lost or agent.executors_lost:
         anomalies.append(SPOT_LOSS)
-    cause = failure_cause(piece, cluster)
+    cause = failure_cause(piece, cluster, trimtab_scripts(project, spec))
     transient = cause is not None and cause.transient
     if piece.outcome == "failed":
         anomalies.append("failure")  # kept: the timeline, the terminal and observe.py read it
     if transient:
         # The cloud or the service failed the cluster (no capacity, a reclaimed instance, a
-        # limit, an outage), or it could not read its secrets: explained, and the configuration is
-        # not avoided for it.
+        # limit, an outage), it could not read its secrets, or Trimtab's own init script failed:
+        # explained, and the configuration is not avoided for it.
         anomalies.append("launch_failed")
         if no_capacity(cause):
             anomalies.append(NO_CAPACITY)  # only this says the instance type itself would not launch
@@ -379,7 +393,7 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         anomalies=tuple(anomalies),
         application_ids=tuple(a.application_id for a in agent.applications),
         recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece), wait_s=wait_seconds(piece),
-        message=_with_reason(run_message(piece), cause.reason if cause and transient else ""))
+        message=failed_run_message(piece, cause, project.workspace, spec))
     return run, drift
 
 

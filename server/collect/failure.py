@@ -10,9 +10,11 @@ configuration once too often costs a little, learning a broken one as fine costs
 Evidence, in order:
 1. the failed tasks' own words that the configuration was refused or ran out of memory (these
    win: "Cluster validation error: ...", ``INVALID_CLUSTER_REQUEST``, ``OutOfMemoryError``);
-2. the cluster's ``termination_reason {code, type}`` (``clusters/get``), the most specific word on
+2. ``INIT_SCRIPT_FAILURE`` naming Trimtab's own init script (`server.collect.own_script`): Trimtab's
+   doing, not the configuration's (the job's own init scripts failing stay its fault, below);
+3. the cluster's ``termination_reason {code, type}`` (``clusters/get``), the most specific word on
    why a cluster that was created died;
-3. each failed task's ``status.termination_details {code, type, message}`` (Jobs API 2.2): every
+4. each failed task's ``status.termination_details {code, type, message}`` (Jobs API 2.2): every
    failed task must point at the cloud or the service, by a cluster code its message quotes, or
    by its type when its code does not name the job, its driver or its cluster (`OWN_RUN_CODES`).
 
@@ -30,6 +32,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from server.collect.own_script import INIT_SCRIPT_CODE, failed_own_script
 
 # jobs.TerminationTypeType: the run failed for the cloud or the platform, not its configuration.
 TRANSIENT_RUN_TYPES = frozenset({"CLOUD_FAILURE", "INTERNAL_ERROR"})
@@ -71,7 +75,8 @@ CAPACITY_CLUSTER_CODES = frozenset({
     "CLOUD_PROVIDER_INSTANCE_NOT_LAUNCHED", "CLOUD_PROVIDER_RESOURCE_STOCKOUT",
 })
 # compute.TerminationReasonCode that the configuration causes even when typed as the service's or
-# the cloud's: its driver's health (sized by the configuration), its init scripts, and quotas and
+# the cloud's: its driver's health (sized by the configuration), its init scripts (the job's own:
+# Trimtab's is told apart first, `classify_failure`), and quotas and
 # pool capacity, which the size asked for exceeds (a smaller configuration would have launched).
 # Codes ending in _DUE_TO_MISCONFIG are the configuration's too.
 CONFIGURATION_CLUSTER_CODES = frozenset({
@@ -100,12 +105,14 @@ _MESSAGE_CODES = TRANSIENT_CLUSTER_CODES - {"INTERNAL_ERROR"}
 
 @dataclass(frozen=True)
 class FailureCause:
-    """``transient``: the cloud's or the service's doing, not the configuration's. ``reason``: the
-    evidence in Databricks' codes ("AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE (CLOUD_FAILURE)"),
-    "" when none was given."""
+    """``transient``: the cloud's or the service's doing (or Trimtab's own init script's), not the
+    configuration's. ``reason``: the evidence in Databricks' codes
+    ("AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE (CLOUD_FAILURE)"), "" when none was given.
+    ``own_init_script``: the destination of Trimtab's init script when it is what failed, else ""."""
 
     transient: bool
     reason: str = ""
+    own_init_script: str = ""
 
 
 def no_capacity(cause: FailureCause | None) -> bool:
@@ -154,18 +161,25 @@ def _task_cause(details: Mapping[str, Any]) -> FailureCause:
 
 
 def classify_failure(failed_tasks: Sequence[Mapping[str, Any]],
-                     cluster_reason: Mapping[str, Any] | None = None) -> FailureCause:
+                     cluster_reason: Mapping[str, Any] | None = None,
+                     own_init_scripts: Sequence[Mapping[str, Any]] = ()) -> FailureCause:
     """Whose fault a failed piece is.
 
     ``failed_tasks``: each failed task's ``termination_details`` ({code, type, message}; the message
     may be the task's ``state_message`` when the run reports no details). ``cluster_reason``: the
-    cluster record's ``termination_reason`` ({code, type}), None when there was no cluster or it
-    could not be read.
+    cluster record's ``termination_reason`` ({code, type, parameters}), None when there was no
+    cluster or it could not be read. ``own_init_scripts``: the InitScriptInfo entries that are
+    Trimtab's on the cluster (`server.collect.own_script.trimtab_scripts`).
     """
     refusals = [d for d in failed_tasks if _refused(d)]
     if refusals:
         first = refusals[0]
         return FailureCause(False, _reason(_text(first.get("code")), _text(first.get("type"))))
+    script = failed_own_script(failed_tasks, cluster_reason, own_init_scripts)
+    if script:
+        # Every configuration fails alike until the script is put back: explained, not avoided.
+        type_ = _text((cluster_reason or {}).get("type"))
+        return FailureCause(True, _reason(INIT_SCRIPT_CODE, type_), own_init_script=script)
     if cluster_reason:
         verdict = _cluster_cause(cluster_reason)
         if verdict is not None:

@@ -20,23 +20,39 @@ from server.collect import Collector
 from server.collect.run_parse import cluster_runs
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import ClusterConfig, Project, Recommendation, Run
+from server.domain import ClusterConfig, Project, Recommendation, Run, Workspace
 from server.plan.candidates import config_id_of
 from server.plan.observe import observation
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import NOOP_INIT, sdk_client
+from tests.integration.conftest import NOOP_INIT, WIRING, sdk_client
 
 FAILING_INIT = b"#!/bin/bash\necho 'no such package' >&2\nexit 1\n"
+# The job's own init script, what fails its runs here: Trimtab's own script failing is no failure of
+# the configuration (test_dbx_own_init_script_failure.py), and these runs must be one.
+JOB_INIT = "/etl/setup.sh"
+
+
+@pytest.fixture
+def daily(store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+          gateway: DatabricksGateway) -> Project:
+    """The single-task job "daily-..." with an init script of its own, imported."""
+    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
+    settings = gateway.get_job(job_ids[0])["settings"]
+    spec = find_cluster_spec(settings, "main") or {}
+    spec["init_scripts"] = [*(spec.get("init_scripts") or []), {"dbfs": {"destination": f"dbfs:{JOB_INIT}"}}]
+    gateway.update_job(job_ids[0], cluster_entry_update(settings, "main", spec))
+    (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_ids[0]], wiring=WIRING).projects
+    return imported.project
 
 
 
 
 def _failed_run(emulator: RunningWorkspace, gateway: DatabricksGateway, collector: Collector,
                 daily: Project) -> tuple[int, Run]:
-    gateway.put_dbfs_file("/trimtab/test-init.sh", FAILING_INIT)
+    gateway.put_dbfs_file(JOB_INIT, FAILING_INIT)
     run_id = gateway.run_now(daily.job_id)
     assert emulator.wait_idle(60)
     (failed,) = collector.poll_once()
@@ -55,7 +71,7 @@ def test_a_failed_run_repaired_after_collection_is_updated_to_succeeded(
     assert failed.cost is not None and failed.cost.total > 0
 
     # The user fixes the init script and repairs the run: its failed task runs again on a new cluster.
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
     repair_id = sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True).response.repair_id
     assert emulator.wait_idle(60)
     detail = gateway.get_run(run_id)
@@ -88,10 +104,10 @@ def test_a_run_repaired_before_its_first_collection_is_stored_repaired(
         daily: Project) -> None:
     collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
                           catalog=load_catalog())
-    gateway.put_dbfs_file("/trimtab/test-init.sh", FAILING_INIT)
+    gateway.put_dbfs_file(JOB_INIT, FAILING_INIT)
     run_id = gateway.run_now(daily.job_id)
     assert emulator.wait_idle(60)
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
     sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     (run,) = collector.poll_once()
@@ -161,7 +177,7 @@ def test_a_repair_that_succeeded_on_an_applied_configuration_stays_a_failure_of_
     run_id, failed = _failed_run(emulator, gateway, collector, daily)
     assert _avoided(store, daily) == {_config_id(failed)}
     applied = _apply_more_workers(store, gateway, store.projects.get(int(daily.id or 0)))
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
     sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     assert gateway.get_run(run_id)["state"]["result_state"] == "SUCCESS"
@@ -185,7 +201,7 @@ def test_a_repair_on_a_spec_edited_by_hand_is_a_user_edit(
                           catalog=load_catalog())
     run_id, failed = _failed_run(emulator, gateway, collector, daily)
     edited = _edit_by_hand(gateway, daily)
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
     sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     (repaired,) = collector.poll_once()
@@ -205,11 +221,11 @@ def test_a_run_repaired_on_another_configuration_before_its_first_collection_is_
     collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
                           catalog=load_catalog())
     before = config_from_spec(daily.current_spec)
-    gateway.put_dbfs_file("/trimtab/test-init.sh", FAILING_INIT)
+    gateway.put_dbfs_file(JOB_INIT, FAILING_INIT)
     run_id = gateway.run_now(daily.job_id)
     assert emulator.wait_idle(60)
     applied = _apply_more_workers(store, gateway, daily)
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
     sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     (run,) = collector.poll_once()
@@ -233,7 +249,7 @@ def test_an_old_failed_run_is_read_again_for_a_repair_at_most_every_half_hour(
     run_id, failed = _failed_run(emulator, gateway, collector, daily)
     clock.advance(2 * 3600)
     assert collector.poll_once() == []  # read: not repaired; the next read is due in 30 minutes
-    gateway.put_dbfs_file("/trimtab/test-init.sh", NOOP_INIT)
+    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
     sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
     assert emulator.wait_idle(60)
     assert collector.poll_once() == []  # not read again yet

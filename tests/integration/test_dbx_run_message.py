@@ -1,7 +1,7 @@
 """A run that did not succeed says why, in Databricks' words: build_run keeps the tasks' state
 message for a failed or canceled piece only (pure), and a run whose init script exits 1 on the
-workspace emulator is collected with its message, which `trimtab run show` and `run list` print
-over the real gRPC server (SQLite and PostgreSQL)."""
+workspace emulator is collected with its message (Trimtab's own script: said first), which
+`trimtab run show` and `run list` print over the real gRPC server (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,9 @@ def test_a_run_whose_init_script_fails_is_collected_with_why_and_shown_by_the_cl
     (ok,) = collector.poll_once()
     assert (ok.outcome, ok.message) == ("succeeded", "")
 
-    # The init script Trimtab wired into the job now exits 1: the cluster fails as it comes up.
+    # The init script Trimtab wired into the job now exits 1: the cluster fails as it comes up, and
+    # Databricks names the script. It is Trimtab's own, so the message says so first
+    # (test_dbx_own_init_script_failure.py), then Databricks' words.
     gateway.put_dbfs_file("/trimtab/test-init.sh", FAILING_INIT)
     run_id = gateway.run_now(job_ids[0])
     assert emulator.wait_idle(60)
@@ -97,15 +99,17 @@ def test_a_run_whose_init_script_fails_is_collected_with_why_and_shown_by_the_cl
     assert said.startswith("Init script failure: Cluster scoped init script dbfs:/trimtab/test-init.sh failed: "
                            "Script exit status is non-zero (init script test-init.sh exited with 1"), said
     (failed,) = collector.poll_once()
-    assert (failed.databricks_run_id, failed.outcome, failed.message) == (run_id, "failed", said)
-    assert store.runs.get(int(failed.id or 0)).message == said
+    assert (failed.databricks_run_id, failed.outcome) == (run_id, "failed")
+    assert failed.message.startswith("Trimtab's init script dbfs:/trimtab/test-init.sh failed the cluster at start")
+    assert failed.message.endswith(f"Databricks: {said}"), failed.message
+    assert store.runs.get(int(failed.id or 0)).message == failed.message
 
     code, out, err = trimtab("run", "show", str(failed.id))
     assert code == 0, err
-    assert f"why: {said}" in out.splitlines()
+    assert f"why: {failed.message}" in out.splitlines()
     code, out, _ = trimtab("run", "show", str(ok.id))
     assert code == 0 and "why:" not in out
     code, out, _ = trimtab("run", "list", str(imported.project.id))
     assert code == 0
     (row,) = [line for line in out.splitlines() if line.split() and line.split()[0] == str(failed.id)]
-    assert "failed: Init script failure: Cluster scoped init script dbfs:/t" in row
+    assert "failed: Trimtab's init script dbfs:/trimtab/test-init.sh" in row
