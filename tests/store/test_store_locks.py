@@ -169,9 +169,11 @@ def test_project_lock_is_verified_only_by_the_thread_holding_it(two: tuple[Store
             except BaseException as err:  # handed to the test's thread
                 seen.append(err)
 
-        other = threading.Thread(target=verify_elsewhere)
+        # Daemon: were verify to wait for the in-process lock, this thread would block until the block ends.
+        other = threading.Thread(target=verify_elsewhere, daemon=True)
         other.start()
         other.join(10)
+        assert not other.is_alive(), "verify_project_lock waited for the lock another thread holds"
         assert seen == []
 
 
