@@ -246,15 +246,15 @@ def _tune_gc(threshold: int) -> None:
 AGENT_PING_MIN_MS = 20_000
 
 
-def server_options(max_receive_bytes: int, ping_min_ms: int = AGENT_PING_MIN_MS) -> list[tuple[str, int]]:
+def server_options(max_receive_bytes: int) -> list[tuple[str, int]]:
     """The gRPC server's channel options."""
     return [("grpc.max_receive_message_length", max_receive_bytes),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             # Never share a port with another process (tests bind port 0 side by side).
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", ping_min_ms),
-            ("grpc.http2.min_ping_interval_without_data_ms", ping_min_ms)]
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", AGENT_PING_MIN_MS),
+            ("grpc.http2.min_ping_interval_without_data_ms", AGENT_PING_MIN_MS)]
 
 
 def start_server(config: ServerConfig, store: Store | None = None, clock: Clock | None = None) -> RunningServer:
