@@ -223,6 +223,9 @@ class AgentConfig:
     shutdown_flush_s: float
     checkpoint_interval_s: float
     hostname: str = ""
+    # Databricks' name of the cluster (DB_CLUSTER_NAME: job-<job id>-run-<run id> for a job cluster),
+    # which the init script's environment carries and no one overrides: the server's refusal log names it.
+    cluster_name: str = ""
 
     def masked(self) -> dict[str, Any]:
         """Printable form: sensitive values show only their last 4 characters."""
@@ -264,6 +267,7 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     values["token"] = values["token"].strip()
     _check_token(values["token"], token_source)
     values["hostname"] = socket.gethostname()
+    values["cluster_name"] = env.get("DB_CLUSTER_NAME", "")
     known = {f.name for f in fields(AgentConfig)}
     return AgentConfig(**{k: v for k, v in values.items() if k in known})
 

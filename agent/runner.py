@@ -30,7 +30,7 @@ from agent.follow.contexts import ContextWatch
 from agent.follow.discover import AppSource, SegmentLister, discover
 from agent.reserve import DiskReserve
 from agent.rest import RestPoller
-from agent.send import Sender, SenderSettings
+from agent.send import Sender, SenderSettings, caller_metadata
 from agent.spool import Spool
 from protos.trimtab.v1 import ingest_pb2
 
@@ -121,7 +121,8 @@ class Agent:
         self.sender = Sender(self.spool, SenderSettings(cfg.server, cfg.token, cfg.tls, cfg.rpc_timeout_s,
                                                         cfg.backoff_base_s, cfg.backoff_max_s,
                                                         root_certificates=read_tls_ca(cfg) if cfg.tls else None,
-                                                        use_proxy=cfg.use_proxy),
+                                                        use_proxy=cfg.use_proxy,
+                                                        caller=caller_metadata(cfg.cluster_id, cfg.cluster_name)),
                              self.clock, self._prepare)
 
     # -- lifecycle ---------------------------------------------------------------------------------

@@ -54,6 +54,14 @@ TRANSIENT_CODES = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
 # cannot send (the token with a newline or a non-ASCII character): the same for every batch.
 INVALID_METADATA = "Invalid metadata"
 RETRY_AFTER_KEY = "retry-after-ms"
+# Sent beside the token on every call, so a server that refuses the token (its interceptor reads
+# metadata before refusing, and never parses a refused request's batch) can still say which
+# cluster's agent it refused: otherwise the run showed "agent did not run". The server reads the
+# same names (`server.api.caller`).
+CLUSTER_ID_KEY = "trimtab-cluster-id"
+CLUSTER_NAME_KEY = "trimtab-cluster-name"
+# gRPC sends printable ASCII only in metadata; a cluster name is the user's (any character, any length).
+_MAX_CALLER_CHARS = 128
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
@@ -78,6 +86,7 @@ class SenderSettings:
     use_proxy: bool = False  # honour grpc_proxy/https_proxy/http_proxy (TRIMTAB_AGENT_USE_PROXY)
     warn_every_s: float = 300.0  # a lasting failure is repeated this often, not at every retry
     transient_retries: int = 5  # INTERNAL/UNKNOWN retries of one batch before it is parked
+    caller: tuple[tuple[str, str], ...] = ()  # `caller_metadata`: sent with the token on every call
 
 
 # 2^60 s outgrows any cap; past it ``2 ** (attempt - 1)`` only grows towards a float overflow
@@ -89,6 +98,16 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     """Delay before retry ``attempt`` (1-based): base·2^(n-1) ±20%, never above ``cap``."""
     exponent = min(max(attempt - 1, 0), _MAX_BACKOFF_EXPONENT)
     return min(cap, base * (2 ** exponent) * rng.uniform(0.8, 1.2))
+
+
+def caller_metadata(cluster_id: str, cluster_name: str) -> tuple[tuple[str, str], ...]:
+    """The metadata naming this agent's cluster: only what is known, reduced to what gRPC can send
+    (an unsendable value would fail every call, as a bad token does)."""
+    def sendable(value: str) -> str:
+        return "".join(c if " " <= c <= "~" else "?" for c in value.strip())[:_MAX_CALLER_CHARS]
+
+    pairs = ((CLUSTER_ID_KEY, sendable(cluster_id)), (CLUSTER_NAME_KEY, sendable(cluster_name)))
+    return tuple((k, v) for k, v in pairs if v)
 
 
 def _retry_hint_s(err: grpc.RpcError) -> float | None:
@@ -233,7 +252,7 @@ class Sender(threading.Thread):
             self.attempts += 1
             try:
                 ack = self._stub.SendBatch(request, timeout=timeout,
-                                           metadata=(("authorization", f"Bearer {self.s.token}"),))
+                                           metadata=(("authorization", f"Bearer {self.s.token}"), *self.s.caller))
             except grpc.RpcError as err:
                 code = err.code()
                 self.last_error = code
