@@ -320,7 +320,7 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     admin_pb2_grpc.add_WorkspaceServiceServicer_to_server(WorkspaceServicer(store, secrets), server)
     admin_pb2_grpc.add_ProjectServiceServicer_to_server(
         ProjectServicer(store, secrets, catalog, replan=loop.replan), server)
-    admin_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(store), server)
+    admin_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(store, verifier.refusals), server)
     admin_pb2_grpc.add_RecommendationServiceServicer_to_server(RecommendationServicer(store, secrets), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

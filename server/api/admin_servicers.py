@@ -17,6 +17,7 @@ import grpc
 from agent.build import BUILD as AGENT_BUILD
 from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
 from server.api import messages
+from server.api.agent_refusals import AgentRefusals
 from server.costing.catalog import PriceCatalog
 from server.domain import Workspace
 from server.errors import InvalidArgument
@@ -165,17 +166,27 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
 
 
 class RunServicer(admin_pb2_grpc.RunServiceServicer):
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, refusals: AgentRefusals | None = None) -> None:
         self._store = store
+        self._refusals = refusals or AgentRefusals()
 
     def ListRuns(self, request: admin_pb2.ListRunsRequest, context: Ctx) -> admin_pb2.ListRunsResponse:
         found, token = runs.list_runs(self._store, _project(request.project), request.page_size,
                                       messages.requested_page_token(request.page_token))
-        return admin_pb2.ListRunsResponse(runs=[messages.run(r) for r in found], next_page_token=token)
+        return admin_pb2.ListRunsResponse(runs=[self._refused(messages.run(r)) for r in found], next_page_token=token)
 
     def GetRun(self, request: admin_pb2.GetRunRequest, context: Ctx) -> admin_pb2.Run:
         detail = runs.get_run(self._store, messages.requested_id(projects.required(request.run_id, "run_id"), "run"))
-        return messages.run(detail.run, detail)
+        return self._refused(messages.run(detail.run, detail))
+
+    def _refused(self, msg: admin_pb2.Run) -> admin_pb2.Run:
+        """``msg`` with its cluster's agent refusal, when this server process saw one (`AgentRefusals`)."""
+        refusal = self._refusals.get(msg.cluster_id)
+        if refusal is not None:
+            workspace = self._store.projects.get(int(msg.project_id)).workspace
+            msg.agent_refusal.CopyFrom(admin_pb2.AgentRefusal(reason=refusal.reason, at_ms=refusal.at_ms,
+                                                              fix=refusal.fix(workspace), calls=refusal.calls))
+        return msg
 
     def ListApplications(self, request: admin_pb2.ListApplicationsRequest,
                          context: Ctx) -> admin_pb2.ListApplicationsResponse:

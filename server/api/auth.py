@@ -15,7 +15,8 @@ sent each application, and refuses a batch adding to another workspace's.
 
 A refused agent token is logged by its id only when that id is stored (revoked, or a wrong secret):
 made-up ids (anyone can send them) are counted into one summary line per interval instead, so an
-unauthenticated caller cannot fill the log.
+unauthenticated caller cannot fill the log. Either line names the cluster the agent said it runs on
+(`server.api.agent_refusals`), where the refusal is also kept for `trimtab run show`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Callable
 import grpc
 
 from server.actor import acting_as, token_actor
+from server.api.agent_refusals import MALFORMED, STORED, UNKNOWN, AgentRefusals, Caller, read_caller
 from server.api.errors import abort
 from server.clock import Clock
 from server.domain import ApiToken
@@ -65,8 +67,9 @@ def required_scope(method: str) -> str | None:
 
 class TokenVerifier:
     def __init__(self, store: Store, clock: Clock, cache_seconds: float,
-                 revocation_check_seconds: float = 2.0) -> None:
+                 revocation_check_seconds: float = 2.0, refusals: AgentRefusals | None = None) -> None:
         self._store = store
+        self.refusals = refusals or AgentRefusals()
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._revocation_check_seconds = revocation_check_seconds
@@ -77,6 +80,9 @@ class TokenVerifier:
         # Refusals of ids not stored (or malformed tokens): counted, said in one line per interval.
         self._unknown_refused = 0
         self._unknown_next_log = float("-inf")
+        # The clusters those came from since the last summary line: a few named, the rest counted.
+        self._unknown_callers: dict[str, Caller] = {}
+        self._unknown_callers_more = 0
 
     def verify(self, plaintext: str) -> ApiToken:
         now = self._clock.monotonic()
@@ -110,43 +116,58 @@ class TokenVerifier:
                 del self._cache[key]
 
 
-    def note_agent_refusal(self, plaintext: str, method: str) -> None:
-        """Log that an agent's token was refused, once per token per `AGENT_REFUSAL_LOG_SECONDS`.
+    def note_agent_refusal(self, plaintext: str, method: str, caller: Caller | None = None) -> None:
+        """Keep the refusal as ``caller``'s cluster's last (`AgentRefusals`) and log it, once per token per
+        `AGENT_REFUSAL_LOG_SECONDS`, naming the cluster.
 
         Otherwise only the agent's log on the driver says so, and the run is collected without
         its stages and executors: the data stops with nothing on the server's side to say why.
         Only a stored id (revoked, or the secret wrong) gets a line of its own: anyone can make up
         ids, so those, and malformed tokens, are counted into one line per interval."""
+        caller = caller or Caller()
         parts = split_token(plaintext)
         token_id = parts[0][:40] if parts is not None else None
         now = self._clock.monotonic()
         if token_id is not None:
             with self._lock:
-                if self._refusals.get(token_id, float("-inf")) > now:
-                    return
-            if self._stored(token_id):
+                logged = self._refusals.get(token_id, float("-inf")) > now
+            # A token logged within the interval was stored then: no database read per retry.
+            if logged or self._stored(token_id):
+                self.refusals.note(caller, STORED, self._clock.now_ms(), token_id)
                 with self._lock:
                     if self._refusals.get(token_id, float("-inf")) > now:
-                        return  # another call logged it meanwhile
+                        return  # logged within the interval (maybe by another call meanwhile)
                     if len(self._refusals) > 10_000:
                         self._refusals.clear()
                     self._refusals[token_id] = now + AGENT_REFUSAL_LOG_SECONDS
-                log.warning("an agent's token %s was refused on %s (wrong secret or revoked): its cluster's runs "
-                            "are collected without agent data. If it is a workspace's agent token (`trimtab token "
-                            "list`: agent-<workspace>), `trimtab workspace import <workspace>` writes a new one into "
-                            "the workspace's secret", token_id, method.rsplit("/", 1)[-1])
+                log.warning("an agent's token %s was refused on %s (wrong secret or revoked), from %s: its "
+                            "cluster's runs are collected without agent data. If it is a workspace's agent token "
+                            "(`trimtab token list`: agent-<workspace>), `trimtab workspace import <workspace>` "
+                            "writes a new one into the workspace's secret", token_id, method.rsplit("/", 1)[-1],
+                            caller.describe())
                 return
+        self.refusals.note(caller, UNKNOWN if token_id is not None else MALFORMED, self._clock.now_ms())
         with self._lock:
             self._unknown_refused += 1
+            if caller.cluster_id and caller.cluster_id not in self._unknown_callers:
+                if len(self._unknown_callers) < 5:
+                    self._unknown_callers[caller.cluster_id] = caller
+                else:
+                    self._unknown_callers_more += 1
             if self._unknown_next_log > now:
                 return
             count, self._unknown_refused = self._unknown_refused, 0
+            callers, more = list(self._unknown_callers.values()), self._unknown_callers_more
+            self._unknown_callers, self._unknown_callers_more = {}, 0
             self._unknown_next_log = now + AGENT_REFUSAL_LOG_SECONDS
-        log.warning("%d call(s) to the agent service refused since the last such line (at most one every %.0f s): "
-                    "token unknown to this database or malformed. An agent's token made on another database "
-                    "than this server's (--state-dir/--db), or one another Trimtab server wrote into the workspace's "
-                    "secret, is refused so; `trimtab workspace import <workspace> --take-over` writes a token of this "
-                    "one there", count, AGENT_REFUSAL_LOG_SECONDS)
+        named = "; ".join(c.describe() for c in callers) or "no cluster named"
+        if more:
+            named += f"; and {more} other cluster(s)"
+        log.warning("%d call(s) to the agent service refused since the last such line (at most one every %.0f s), "
+                    "from %s: token unknown to this database or malformed. An agent's token made on another "
+                    "database than this server's (--state-dir/--db), or one another Trimtab server wrote into the "
+                    "workspace's secret, is refused so; `trimtab workspace import <workspace> --take-over` writes a "
+                    "token of this one there", count, AGENT_REFUSAL_LOG_SECONDS, named)
 
     def _stored(self, token_id: str) -> bool:
         """Whether the id is in the tokens table; False when that cannot be read (the line is a
@@ -159,11 +180,27 @@ class TokenVerifier:
 
 def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> ApiToken | None:
     """The call's verified token (None for a public method); `Unauthenticated`/`PermissionDenied`
-    unless the call may proceed."""
+    unless the call may proceed. A refused agent call is noted (`TokenVerifier.note_agent_refusal`)
+    with the cluster its metadata names, an accepted one clears that cluster's refusal."""
     scope = required_scope(method)
     if scope is None:
         return None
     header = next((str(v) for k, v in metadata if k == "authorization"), "")
+    try:
+        token = _verified(verifier, header)
+    except Unauthenticated:
+        if scope == "agent":
+            verifier.note_agent_refusal(header[7:].strip(), method, read_caller(metadata))
+        raise
+    if scope == "agent":
+        verifier.refusals.accepted(read_caller(metadata))
+    if scope == "admin" and token.scope != "admin":
+        raise PermissionDenied(f"token {token.name!r} has scope {token.scope!r}; this call needs 'admin'")
+    return token
+
+
+def _verified(verifier: TokenVerifier, header: str) -> ApiToken:
+    """The token of an ``authorization`` header; `Unauthenticated` saying what is wrong with it."""
     if header.strip() and not header.lower().startswith("bearer ") and header.strip().lower() != "bearer":
         # Something was sent, just not as a bearer token: "missing token" sent a script that passed
         # the bare token (or "Basic ...") looking for a token it had. The value is never echoed.
@@ -172,10 +209,8 @@ def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str |
     if not header[7:].strip():
         raise Unauthenticated("missing token: send 'authorization: Bearer <token>'")
     try:
-        token = verifier.verify(header[7:].strip())
+        return verifier.verify(header[7:].strip())
     except Unauthenticated as exc:
-        if scope == "agent":
-            verifier.note_agent_refusal(header[7:].strip(), method)
         if str(exc) != "invalid token":  # a malformed token keeps its own words
             raise
         # The store does not say whether the id is unknown, the secret wrong or the token
@@ -184,9 +219,6 @@ def check(verifier: TokenVerifier, method: str, metadata: tuple[tuple[str, str |
         # with `trimtab token create` on another database than this server's is the third.
         raise Unauthenticated("invalid or revoked token (see `trimtab token list`; created against another "
                               "--state-dir/--db than this server's?)") from None
-    if scope == "admin" and token.scope != "admin":
-        raise PermissionDenied(f"token {token.name!r} has scope {token.scope!r}; this call needs 'admin'")
-    return token
 
 
 class AuthInterceptor(grpc.ServerInterceptor):

@@ -107,12 +107,40 @@ def outcome_cell(outcome: str, message: str, width: int = OUTCOME_WIDTH) -> str:
 NOT_LEARNED_WIDTH = 60
 
 
+# `run list`'s NOTES for a run whose cluster's agent this server refused (`run show` says why and the fix).
+AGENT_REFUSED_NOTE = "agent refused (run show)"
+
+
+def agent_line(r: Any) -> str | None:
+    """What `run show` says of the run's agent data: None when it has some and nothing went wrong."""
+    a = r.agent_refusal if r.HasField("agent_refusal") else None
+    refused = (f"the agent on this cluster was refused: {a.reason} at {utc(a.at_ms)}, {a.calls} call(s) "
+               f"(fix: {a.fix})") if a is not None else ""
+    if r.application_ids:
+        # Some data came, then its token stopped being accepted (revoked mid-run): the rest is missing.
+        return f"agent data: partial: {refused}" if a is not None else None
+    if "launch_failed" in r.anomalies:
+        return None
+    if a is not None:
+        return f"agent data: none: {refused}"
+    # Collected from the Jobs API alone: the tuner learns its runtime and cost, not its stages, input
+    # or driver use. Said, because the usual causes leave no trace anywhere else the user looks.
+    return ("agent data: none: no Spark application of this run reached the server (its agent did not run, "
+            "was refused before this server's last start, or its cluster ended while the server was away and "
+            "the spool went with it; the agent's own log says which: driver/trimtab-agent.log in the cluster's "
+            f"delivered logs); `trimtab project backfill {r.project_id} --eventlogs <the cluster's log "
+            "destination>` reads it from the delivered event logs (docs/agent.md)")
+
+
 def notes_cell(r: Any) -> str:
     """A run's NOTES in `run list`: what was unusual, and why the planner did not learn it."""
     from server.timeline import WITHOUT_SETUP
 
     # A runtime without setup is not comparable with the others, nor with the SLA.
     notes = ",".join([WITHOUT_SETUP] * r.execution_only + list(r.anomalies))
+    if r.HasField("agent_refusal") and not r.application_ids:
+        # Otherwise blank: the run's missing agent data had no word in the list at all.
+        notes = f"{notes}; {AGENT_REFUSED_NOTE}" if notes else AGENT_REFUSED_NOTE
     if r.not_learned:
         why = cut(f"not learned: {one_line(r.not_learned)}", NOT_LEARNED_WIDTH)
         notes = f"{notes}; {why}" if notes else why
@@ -217,14 +245,8 @@ def show(ctx: CliContext, run_id: str) -> None:
         # The planner's own word on why this run taught the model nothing (its runtime is not the
         # configuration's normal): "unusual" alone left the owner guessing whether it counted.
         click.echo(f"not learned: {one_line(r.not_learned)}")
-    if not r.application_ids and "launch_failed" not in r.anomalies:
-        # Collected from the Jobs API alone: the tuner learns its runtime and cost, not its stages, input
-        # or driver use. Said, because the usual cause (a job cluster that ended while the server was
-        # away took the agent's spool with it) leaves no trace anywhere else the user looks.
-        click.echo("agent data: none: no Spark application of this run reached the server (its agent did "
-                   "not run, or its cluster ended while the server was away and the spool went with it); "
-                   f"`trimtab project backfill {r.project_id} --eventlogs <the cluster's log destination>` "
-                   "reads it from the delivered event logs (docs/agent.md)")
+    if (line := agent_line(r)) is not None:
+        click.echo(line)
     if r.stages:
         click.echo("")
         print_table([(s.stage_id, s.attempt_id, s.name[:40], s.num_tasks, f"{s.duration_s:.1f}s",
