@@ -16,8 +16,8 @@ import grpc
 
 from agent.build import BUILD as AGENT_BUILD
 from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
+from server.agent_refusals import SHARED, AgentRefusals
 from server.api import messages
-from server.api.agent_refusals import AgentRefusals
 from server.costing.catalog import PriceCatalog
 from server.domain import Workspace
 from server.errors import InvalidArgument
@@ -168,7 +168,7 @@ class ProjectServicer(admin_pb2_grpc.ProjectServiceServicer):
 class RunServicer(admin_pb2_grpc.RunServiceServicer):
     def __init__(self, store: Store, refusals: AgentRefusals | None = None) -> None:
         self._store = store
-        self._refusals = refusals or AgentRefusals()
+        self._refusals = SHARED if refusals is None else refusals
 
     def ListRuns(self, request: admin_pb2.ListRunsRequest, context: Ctx) -> admin_pb2.ListRunsResponse:
         found, token = runs.list_runs(self._store, _project(request.project), request.page_size,

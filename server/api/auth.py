@@ -16,7 +16,7 @@ sent each application, and refuses a batch adding to another workspace's.
 A refused agent token is logged by its id only when that id is stored (revoked, or a wrong secret):
 made-up ids (anyone can send them) are counted into one summary line per interval instead, so an
 unauthenticated caller cannot fill the log. Either line names the cluster the agent said it runs on
-(`server.api.agent_refusals`), where the refusal is also kept for `trimtab run show`.
+(`server.agent_refusals`), where the refusal is also kept for `trimtab run show`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Callable
 import grpc
 
 from server.actor import acting_as, token_actor
-from server.api.agent_refusals import MALFORMED, STORED, UNKNOWN, AgentRefusals, Caller, read_caller
+from server.agent_refusals import MALFORMED, SHARED, STORED, UNKNOWN, AgentRefusals, Caller, read_caller
 from server.api.errors import abort
 from server.clock import Clock
 from server.domain import ApiToken
@@ -69,7 +69,7 @@ class TokenVerifier:
     def __init__(self, store: Store, clock: Clock, cache_seconds: float,
                  revocation_check_seconds: float = 2.0, refusals: AgentRefusals | None = None) -> None:
         self._store = store
-        self.refusals = refusals or AgentRefusals()
+        self.refusals = SHARED if refusals is None else refusals
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._revocation_check_seconds = revocation_check_seconds

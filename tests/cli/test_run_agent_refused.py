@@ -18,7 +18,7 @@ from agent.config import load_config
 from agent.send import Sender, SenderSettings, caller_metadata
 from agent.spool import Spool
 from protos.trimtab.v1 import ingest_pb2
-from server.api.agent_refusals import AgentRefusals, Caller
+from server.agent_refusals import AgentRefusals, Caller
 from server.domain import ClusterConfig, CostBreakdown, Project, Run
 from server.serve import RunningServer
 from server.store import Store

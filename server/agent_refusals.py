@@ -88,6 +88,13 @@ class AgentRefusal:
     at_ms: int
     token_id: str = ""  # STORED only: an id this database holds
     calls: int = 1  # refused calls from the cluster that this server process saw
+    cluster_name: str = ""  # Databricks' (job-<job id>-run-<run id> for a job cluster), as the agent said
+
+    @property
+    def job_id(self) -> int | None:
+        """The job of a job cluster, from its name."""
+        job = _JOB_CLUSTER.fullmatch(self.cluster_name)
+        return int(job.group(1)) if job is not None else None
 
     @property
     def reason(self) -> str:
@@ -111,7 +118,8 @@ class AgentRefusals:
         with self._lock:
             before = self._by_cluster.pop(caller.cluster_id, None)
             calls = before.calls + 1 if before is not None else 1
-            self._by_cluster[caller.cluster_id] = AgentRefusal(caller.cluster_id, kind, at_ms, token_id, calls)
+            self._by_cluster[caller.cluster_id] = AgentRefusal(caller.cluster_id, kind, at_ms, token_id, calls,
+                                                               caller.cluster_name)
             while len(self._by_cluster) > self._limit:
                 self._by_cluster.popitem(last=False)
 
@@ -126,3 +134,13 @@ class AgentRefusals:
             return None
         with self._lock:
             return self._by_cluster.get(cluster_id)
+
+    def latest(self) -> list[AgentRefusal]:
+        """Every cluster's last refusal, the latest first."""
+        with self._lock:
+            return list(reversed(self._by_cluster.values()))
+
+
+# The server process's record: its auth interceptor writes it, and `run show` and `workspace import`
+# (`server.services.agent_secret_check`), which run in the same process, read it.
+SHARED = AgentRefusals()
