@@ -117,6 +117,19 @@ CONF
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
+deliver_agent_log() {
+  # Databricks delivers the driver's log directory (cluster_log_conf: <dest>/<cluster-id>/driver/), not
+  # $AGENT_HOME: without a name there, why the agent could not deliver (token refused, TLS handshake
+  # failed, server unreachable) stayed on the driver's disk, gone with the cluster. A hard link is the
+  # same file (the agent's size cap cuts it in place), so nothing is copied or doubled; a symbolic link
+  # where the two are on different filesystems.
+  local dir="$ROOT/databricks/driver/logs"
+  mkdir -p "$dir" 2>/dev/null && touch "$AGENT_HOME/agent.log" 2>/dev/null || return 0
+  ln -f "$AGENT_HOME/agent.log" "$dir/trimtab-agent.log" 2>/dev/null \
+    || ln -sf "$AGENT_HOME/agent.log" "$dir/trimtab-agent.log" 2>/dev/null \
+    || log "could not put agent.log into $dir: the delivered cluster logs will not hold it"
+}
+
 already_running() {
   # The supervisor (which restarts a dead agent) or, from an older script or a hand start, the agent.
   alive "$(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null)" || alive "$(cat "$AGENT_HOME/agent.pid" 2>/dev/null)"
@@ -236,6 +249,7 @@ main() {
   # starts, and an agent killed before writing anything must not be blamed on an old line.
   # The supervisor is this script's own functions run by a new bash (Databricks fetches the
   # script alone and may not keep it), so nothing else has to be installed for it.
+  deliver_agent_log
   local log_size; log_size="$(stat -c %s "$AGENT_HOME/agent.log" 2>/dev/null || echo 0)"
   rm -f "$AGENT_HOME/agent.pid" "$AGENT_HOME/supervisor.pid"
   TRIMTAB_DRIVER_ENV_FILE="${TRIMTAB_DRIVER_ENV_FILE:-${TRIMTAB_FS_ROOT:-}/tmp/driver-env.sh}" \

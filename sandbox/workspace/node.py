@@ -225,6 +225,14 @@ def deliver_logs(dest_root: Path, *, cluster_id: str, driver_ip: str, spark_cont
             copied.extend(str(p) for p in target.iterdir())
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp_ms / 1000))
     (base / "driver").mkdir(parents=True, exist_ok=True)
+    # The driver's log directory goes to driver/ (Databricks: stdout, stderr, log4j and what else is there;
+    # Trimtab's init script puts the agent's log there). Copied, links followed: the node goes away.
+    logs = driver_root / "databricks" / "driver" / "logs"
+    if logs.is_dir():
+        for f in sorted(logs.iterdir()):
+            if f.is_file():
+                shutil.copyfile(f, base / "driver" / f.name)
+                copied.append(str(base / "driver" / f.name))
     (base / "driver" / "stdout").write_text(f"{stamp} simulated driver of {cluster_id}\n")
     return copied
 
