@@ -43,6 +43,17 @@ class StorageApi(Transport):
             return False
         return any(s.get("key") == key for s in page.get("secrets") or [])
 
+    def secret_written_ms(self, scope: str, key: str) -> int | None:
+        """When the secret was last written (``last_updated_timestamp``, Databricks' clock), 0 when not
+        said; None when it is not there. Its value cannot be read back (secrets/get serves DBUtils only)."""
+        try:
+            page = self._scope_call("list the secrets of", scope, "READ", "GET", f"{SECRETS}/list",
+                                    query={"scope": scope})
+        except DatabricksNotFound:
+            return None
+        found = next((s for s in page.get("secrets") or [] if s.get("key") == key), None)
+        return None if found is None else int(found.get("last_updated_timestamp") or 0)
+
     def secret_acl(self, scope: str, principal: str) -> str | None:
         """The permission (READ, WRITE or MANAGE) ``principal`` holds on ``scope`` itself, or None.
 

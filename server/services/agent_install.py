@@ -40,6 +40,7 @@ from server.services.agent_secret import (
     refuse_unsafe_write,
 )
 from server.services.agent_secret import check_secret as check_secret  # where import has always found it
+from server.services.agent_secret_check import not_accepted, replaced
 from server.services.agent_wheel import agent_wheel_file, agent_wheel_name
 from server.store import Store
 
@@ -323,7 +324,7 @@ def _upload_wheel(gateway: DatabricksGateway, destination: str) -> None:
 
 
 def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wiring: AgentWiring,
-                   wheel_upload: str | None = None, *, take_over: bool = False) -> None:
+                   wheel_upload: str | None = None, *, take_over: bool = False) -> list[str]:
     """The agent's token as a Databricks secret, the init script where the spec points (a workspace
     file, DBFS, or a Unity Catalog volume through the Files API), and the agent's wheel beside it.
 
@@ -331,9 +332,14 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
     (`FOREIGN_SECRET`): only the warning below said so, and a second server importing one job took
     every agent of the workspace from the first. Nor is one read by the projects of another workspace
     name of this database at the same Databricks workspace, ``take_over`` or not (`SHARED_SECRET`):
-    one job imported under a second name took every agent from the first's runs."""
+    one job imported under a second name took every agent from the first's runs.
+
+    Returns what the person importing should read about the secret (`server.services.agent_secret_check`):
+    what a write replaced, or why the secret left as it is is not accepted by this server."""
     name = agent_token_name(ws)
-    held = gateway.has_secret(wiring.secret_scope, wiring.secret_key)
+    notes: list[str] = []
+    written = gateway.secret_written_ms(wiring.secret_scope, wiring.secret_key)
+    held = written is not None
     # The secret's value cannot be read back, but the token it holds is the newest live one of this
     # name: with none live (revoked by `trimtab token revoke`, or a new database behind the server)
     # every agent of the workspace is refused and its runs are collected without their data, which
@@ -355,14 +361,20 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
     if not held or not live or take_over:
         # The plaintext exists only here: it goes straight into the workspace's secret scope. Bound to
         # the workspace: what its agents send is tied only to its own runs (`server.collect.build`).
-        _, plaintext = store.tokens.create(name, "agent", workspace=ws.name)
+        token, plaintext = store.tokens.create(name, "agent", workspace=ws.name)
         # A Standard-plan workspace refuses a scope without initial_manage_principal "users".
         gateway.put_secret(wiring.secret_scope, wiring.secret_key, plaintext,
                            initial_manage_principal="users" if standard_plan(ws) else None)
+        if held:
+            # Said, not only logged: a take-over replaced the secret without a word (review: deliv).
+            notes.append(replaced(store, ws, wiring, token, written, take_over))
+    elif (why := not_accepted(store, ws, wiring, name, written)) is not None:
+        # The import leaves the secret: it may be another server's, whose agents an overwrite cuts off.
+        notes.append(why)
     if wheel_upload is not None:
         _upload_wheel(gateway, wheel_upload)
     if not wiring.upload_init_script:
-        return
+        return notes
     check_init_script(wiring)  # import checked it first (`agent_wheel_plan`): the file may have gone since
     workspace_file = (wiring.init_script.get("workspace") or {}).get("destination")
     dbfs = (wiring.init_script.get("dbfs") or {}).get("destination")
@@ -376,3 +388,4 @@ def prepare_agent(store: Store, gateway: DatabricksGateway, ws: Workspace, wirin
     else:
         # Cloud storage: Trimtab holds no credentials for the bucket or container.
         log.info("init script %s is not uploaded by Trimtab: make sure it is there", dict(wiring.init_script))
+    return notes

@@ -244,8 +244,10 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                             check_secret(store, gateway, ws, wiring, take_over=take_over)  # what the import would refuse
                             agent_ready = True
                         elif not dry_run and (not agent_ready or (retaking and not rewritten)):
-                            prepare_agent(store, gateway, ws, wiring, wheel_upload,
-                                          take_over=(take_over or retaking) and not rewritten)
+                            for note in prepare_agent(store, gateway, ws, wiring, wheel_upload,
+                                                      take_over=(take_over or retaking) and not rewritten):
+                                log.warning("workspace %s: %s", ws.name, note)
+                                warnings.append(note)
                             agent_ready = True
                             rewritten = rewritten or take_over or retaking
                         reader: dict[str, Any] | None = None

@@ -45,7 +45,7 @@ def auto(store: Store, aws_workspace: str, integration_clock: FakeClock) -> Work
 def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How often the pass called the gateway's per-workspace reads (the real calls, counted)."""
     counted: Counter[str] = Counter()
-    for name in ("has_secret", "secret_acl", "update_job"):
+    for name in ("secret_written_ms", "secret_acl", "update_job"):
         real = getattr(DatabricksGateway, name)
 
         def wrapped(self: DatabricksGateway, *args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
@@ -73,7 +73,7 @@ def test_one_pass_reads_the_secret_scope_and_the_run_as_acl_once_for_all_its_job
     result = _discovery(store, secrets, integration_clock, passes).run(auto, workspaces.gateway_for(store, secrets, auto))
     assert sorted(p.project.job_id for p in result.projects) == sorted(new)
     # Once for the pass, not once a job (4 each before): one run-as principal for every job here.
-    assert (calls["has_secret"], calls["secret_acl"], calls["update_job"]) == (1, 1, 4)
+    assert (calls["secret_written_ms"], calls["secret_acl"], calls["update_job"]) == (1, 1, 4)
     assert passes == [sorted(new)]  # one import for the pass
 
 
