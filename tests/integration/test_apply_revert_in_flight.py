@@ -17,7 +17,7 @@ from server.plan.planner import edit_hold
 from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.test_dbx_user_edit_hold import _Loop
+from tests.integration.loop import _Loop
 
 SIZING = ("node_type_id", "driver_node_type_id", "num_workers")
 

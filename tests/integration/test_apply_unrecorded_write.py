@@ -21,7 +21,7 @@ from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, recommended_spec
 from server.store import Store
-from tests.integration.test_dbx_user_edit_hold import _Loop
+from tests.integration.loop import _Loop
 
 
 def _write_as_apply_would(loop: _Loop, store: Store, gateway: DatabricksGateway) -> int:

@@ -13,57 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.workspace import RunningWorkspace
-from server.clock import SystemClock
-from server.collect import Collector
-from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import Recommendation, Run, Workspace
-from server.plan.planner import Planner
-from server.services import workspaces
-from server.services.projects import update_settings
+from server.domain import Workspace
 from server.services.secrets import SecretBox
-from server.spec import cluster_entry_update, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import WIRING
+from tests.integration.loop import _Loop
 
 # What the docs tell an operator to add (a private CA, a bigger spool, a private package index).
 AGENT_SETTINGS = {"TRIMTAB_TLS_CA": "/Workspace/Shared/trimtab/ca.pem",
                   "TRIMTAB_AGENT_SPOOL_BYTES": "1073741824",
                   "PIP_INDEX_URL": "https://pypi.internal.example/simple"}
-
-
-class _Loop:
-    """One imported job with auto-apply on, collected and planned as the server does, run by run."""
-
-    def __init__(self, store: Store, secrets: SecretBox, job_id: int, emulator: RunningWorkspace,
-                 gateway: DatabricksGateway) -> None:
-        (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
-        self.project = imported.project
-        self.pid = int(self.project.id or 0)
-        catalog = load_catalog()
-        self._collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws),
-                                    clock=SystemClock(), catalog=catalog)
-        update_settings(store, str(self.pid), {"auto_apply": True, "sla_seconds": 900})
-        self._planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
-        self._store, self._emulator, self._gateway = store, emulator, gateway
-
-    def live(self) -> dict[str, Any]:
-        settings = self._gateway.get_job(self.project.job_id)["settings"]
-        return find_cluster_spec(settings, self.project.cluster_key) or {}
-
-    def edit(self, spec: dict[str, Any]) -> None:
-        settings = self._gateway.get_job(self.project.job_id)["settings"]
-        self._gateway.update_job(self.project.job_id, cluster_entry_update(settings, self.project.cluster_key, spec))
-
-    def applied_id(self) -> int | None:
-        record = self._store.projects.get(self.pid).pending_apply or {}
-        return record.get("recommendation_id")
-
-    def cycle(self) -> tuple[Run, Recommendation | None]:
-        self._gateway.run_now(self.project.job_id)
-        assert self._emulator.wait_idle(120)
-        (run,) = self._collector.poll_once()
-        return run, self._planner.after_run(run)
 
 
 def _sizing(spec: dict[str, Any]) -> tuple[Any, ...]:
@@ -73,7 +32,7 @@ def _sizing(spec: dict[str, Any]) -> tuple[Any, ...]:
 def test_the_agents_settings_in_spark_env_vars_do_not_pause_auto_apply_and_applies_keep_them(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
         emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
-    loop = _Loop(store, secrets, job_ids[0], emulator, gateway)
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=True)
     run, rec = loop.cycle()
     assert rec is not None
 
@@ -101,7 +60,7 @@ def test_the_agents_settings_in_spark_env_vars_do_not_pause_auto_apply_and_appli
 def test_a_variable_the_job_reads_is_still_the_owners_edit(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
         emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
-    loop = _Loop(store, secrets, job_ids[0], emulator, gateway)
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=True)
     loop.cycle()
     live = loop.live()
     loop.edit({**live, "spark_env_vars": {**(live.get("spark_env_vars") or {}), "ETL_PARTITIONS": "400",

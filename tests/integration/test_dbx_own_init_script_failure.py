@@ -11,23 +11,21 @@ job's own init script failing stays the configuration's, as before."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sandbox.workspace import RunningWorkspace
 from server.clock import SystemClock
 from server.collect import Collector
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import Recommendation, Run, Workspace
+from server.domain import Workspace
 from server.onboard import AgentWiring, init_script_info
 from server.plan.candidates import same_cluster
-from server.plan.planner import Planner
 from server.services import workspaces
-from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, config_from_spec, find_cluster_spec
 from server.store import Store
 from tests.integration.conftest import NOOP_INIT
+from tests.integration.loop import _Loop
 
 SCRIPT = "/Shared/trimtab/trimtab-init.sh"  # where import uploads it by default
 # As the review's harness found it: the script a user put over Trimtab's.
@@ -39,37 +37,11 @@ WIRING = AgentWiring(server_address="127.0.0.1:50999", secret_scope="trimtab", s
                      agent_wheel="/Workspace/Shared/trimtab/trimtab-0.1.0-py3-none-any.whl")
 
 
-class _Loop:
-    """One imported job with auto-apply on, collected and planned as the server does, run by run."""
-
-    def __init__(self, store: Store, secrets: SecretBox, job_id: int, emulator: RunningWorkspace,
-                 gateway: DatabricksGateway) -> None:
-        (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
-        self.project = imported.project
-        self.pid = int(self.project.id or 0)
-        catalog = load_catalog()
-        self._collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws),
-                                    clock=SystemClock(), catalog=catalog)
-        update_settings(store, str(self.pid), {"auto_apply": True, "sla_seconds": 900})
-        self._planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
-        self._emulator, self._gateway = emulator, gateway
-
-    def live(self) -> dict[str, Any]:
-        settings = self._gateway.get_job(self.project.job_id)["settings"]
-        return find_cluster_spec(settings, self.project.cluster_key) or {}
-
-    def cycle(self) -> tuple[Run, Recommendation | None]:
-        self._gateway.run_now(self.project.job_id)
-        assert self._emulator.wait_idle(120)
-        (run,) = self._collector.poll_once()
-        return run, self._planner.after_run(run)
-
-
 def test_trimtabs_init_script_failing_is_explained_and_the_configuration_is_kept(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int], emulator: RunningWorkspace,
         gateway: DatabricksGateway, trimtab: Callable[..., tuple[int, str, str]]) -> None:
     gateway.put_workspace_file(SCRIPT, NOOP_INIT)
-    loop = _Loop(store, secrets, job_ids[0], emulator, gateway)
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=True, wiring=WIRING)
     run, rec = loop.cycle()
     assert run.outcome == "succeeded" and rec is not None
 
@@ -103,7 +75,7 @@ def test_the_jobs_own_init_script_failing_stays_the_configurations(
     spec = find_cluster_spec(gateway.get_job(job_ids[0])["settings"], "main") or {}
     ours = {**spec, "init_scripts": [*(spec.get("init_scripts") or []), init_script_info("/Shared/etl/setup.sh")]}
     gateway.update_job(job_ids[0], cluster_entry_update(gateway.get_job(job_ids[0])["settings"], "main", ours))
-    loop = _Loop(store, secrets, job_ids[0], emulator, gateway)
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=True, wiring=WIRING)
     run, _ = loop.cycle()
     assert run.outcome == "succeeded"
 

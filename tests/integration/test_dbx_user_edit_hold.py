@@ -8,52 +8,19 @@ over the edit: the reason says what was edited, before which run, and how to res
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from sandbox.workspace import RunningWorkspace
 from server.apply import apply_recommendation
-from server.clock import SystemClock
-from server.collect import Collector
-from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import Recommendation, Run, Workspace
+from server.domain import Workspace
 from server.errors import FailedPrecondition
 from server.plan.candidates import same_cluster
-from server.plan.planner import Planner
-from server.services import workspaces
 from server.services.projects import update_settings
 from server.services.secrets import SecretBox
-from server.spec import cluster_entry_update, config_from_spec, find_cluster_spec
+from server.spec import cluster_entry_update, config_from_spec
 from server.store import Store
-from tests.integration.conftest import WIRING
-
-
-class _Loop:
-    """One imported job on the emulator, collected and planned as the server does, run by run."""
-
-    def __init__(self, store: Store, secrets: SecretBox, job_id: int, emulator: RunningWorkspace,
-                 gateway: DatabricksGateway, *, auto_apply: bool) -> None:
-        (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=WIRING).projects
-        self.project = imported.project
-        self.pid = int(self.project.id or 0)
-        catalog = load_catalog()
-        self._collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws),
-                                    clock=SystemClock(), catalog=catalog)
-        update_settings(store, str(self.pid), {"auto_apply": auto_apply, "sla_seconds": 900})
-        self._planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws))
-        self._emulator, self._gateway = emulator, gateway
-
-    def live(self) -> dict[str, Any]:
-        settings = self._gateway.get_job(self.project.job_id)["settings"]
-        return find_cluster_spec(settings, self.project.cluster_key) or {}
-
-    def cycle(self) -> tuple[Run, Recommendation | None]:
-        self._gateway.run_now(self.project.job_id)
-        assert self._emulator.wait_idle(120)
-        (run,) = self._collector.poll_once()
-        return run, self._planner.after_run(run)
+from tests.integration.loop import _Loop
 
 
 def test_a_user_edit_pauses_auto_apply_until_a_manual_apply(

@@ -34,7 +34,7 @@ from server.spec import find_cluster_spec
 from server.store import Store
 from server.write_intent import INTENT_KEY
 from tests.integration.conftest import WIRING
-from tests.integration.test_dbx_user_edit_hold import _Loop
+from tests.integration.loop import _Loop
 
 
 class _Killed(BaseException):
