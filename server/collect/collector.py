@@ -82,7 +82,8 @@ from server.collect.late_data import RECENT_RUNS as RECENT_RUNS
 from server.collect.late_data import UNENDED_WATCH_S as UNENDED_WATCH_S
 from server.collect.late_data import LateAgentData
 from server.collect.listings import Listings
-from server.collect.look_over import READ_NOTE_MARK, Handovers, LookOver, listed_run_as
+from server.collect.locked_projects import COLLECT_LOCK_WAIT_S, LOCK_NOTE_MARK, LockedProjects
+from server.collect.look_over import READ_NOTE_MARK, Handovers, Listing, LookOver, listed_run_as
 from server.collect.pricing import Pricing
 from server.collect.pricing import _summed as _summed  # re-exported: tests import it from here
 from server.collect.repairs import REPAIR_EAGER_MS as REPAIR_EAGER_MS
@@ -114,7 +115,8 @@ from server.databricks import (
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Run, Workspace
 from server.errors import FailedPrecondition, Unavailable
-from server.store import Store, storable_text
+from server.store import Store, locks, storable_text
+from server.store.locks import LockedElsewhere
 from server.write_intent import intent_of
 
 log = logging.getLogger(__name__)
@@ -157,6 +159,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._wake = threading.Event()
         self._health = WorkspaceHealth(store, clock, poll_interval_s)
         self._jobs = JobTrouble(store, clock, poll_interval_s)  # jobs whose own calls fail while their workspace answers
+        self._locked = LockedProjects(clock)  # projects another server or session keeps locked
         # Project id -> its newest run (store id) known to have a plan after it: planned by this
         # collector, or looked at by `_plan_unplanned` (at most one try per run and process).
         self._planned_after: dict[int, int] = {}
@@ -215,7 +218,11 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                 log.warning("workspace %s: poll stopped: %s", workspace.name, err)
             except Exception:  # one workspace's bug must not cost every later workspace its poll
                 log.exception("workspace %s: poll failed", workspace.name)
-        self._forget_collected_apps()
+        try:
+            with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):
+                self._forget_collected_apps()
+        except LockedElsewhere as err:  # the agent's late data is joined at a later poll (it is kept)
+            log.info("late agent data not joined this poll: %s", err)
         return collected
 
     def _poll_workspace(self, workspace: Workspace) -> list[Run]:
@@ -244,7 +251,8 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
             return collected
         if projects and not self._collect_jobs(workspace, gateway, by_job, collected):
             return collected  # the workspace's trouble is recorded; discovery would only meet it again
-        self._plan_unplanned([p for p in projects if not (p.detached or p.orphaned)])
+        with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):  # a locked project is planned at a later poll
+            self._plan_unplanned([p for p in projects if not (p.detached or p.orphaned)])
         if discover and not self._stopping():
             if projects:  # collection may have set its status: discovery's trouble is judged on the fresh one
                 workspace = self._store.workspaces.get(workspace.name)
@@ -263,38 +271,21 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
             listing = self._look_over(workspace, gateway, by_job)
             now_ms = self._clock.now_ms()
             # The failing jobs after the others, and only once their rest is over (`JobTrouble.order`).
+            self._locked.forget(workspace.name, by_job)
             for job_id in self._jobs.order(workspace.name, by_job):
                 if self._stopping():  # the server stops: leave between jobs (each job's runs are whole)
                     return
                 group = by_job[job_id]
-                if listing is not None and self._quiet(workspace, job_id, group, listing, now_ms):
-                    listed = listing.settings[job_id]
-                    active = self._follow_settings(group, listed.get("settings") or {})
-                    self._follow_run_as(workspace, gateway, job_id, active, listed_run_as(listed))
-                    row.clear()
-                    continue
                 try:
-                    # Every call made for one job (its settings, its runs, their clusters) retries a 5xx
-                    # for a short budget only: one job that keeps failing must not cost each poll a
-                    # minute (`server.collect.job_trouble`). 429/503 and no connection keep the whole.
-                    with retrying_5xx_for(JOB_5XX_BUDGET_S):
-                        collected.extend(self._collect_job(workspace, gateway, job_id, group))
-                except DatabricksServerError as err:  # a 5xx answer: maybe the job's own trouble
-                    self._job_failed(workspace, gateway, job_id, group, err, row)
-                    continue
-                except (WorkspaceAuthError, DatabricksUnavailable):
-                    raise  # the whole workspace's trouble: every other job would meet it too
-                except DatabricksPermissionDenied as err:
-                    # The token works (the gateway checked) but may not read this job, its runs or their
-                    # clusters (its permissions changed after the import): the job's own trouble, named
-                    # in `workspace show` as a 5xx job's is. Only logged, it went uncollected unseen.
-                    self._jobs.failed(workspace.name, job_id, group[0].job_name, err)
-                    continue
-                except DatabricksCallError as err:  # one job's trouble must not stop the others
-                    log.warning("workspace %s job %s: %s", workspace.name, job_id, err)
+                    # A project's lock another server or session holds is waited for briefly, then its
+                    # job is skipped until a later poll (`server.collect.locked_projects`): the
+                    # `Unavailable` it raised stopped the whole workspace's poll, every poll.
+                    with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):
+                        self._one_job(workspace, gateway, job_id, group, listing, now_ms, collected, row)
+                except LockedElsewhere as err:
+                    self._locked.found(workspace.name, job_id, group, err)
                 else:
-                    self._jobs.answered(workspace.name, job_id)
-                row.clear()
+                    self._locked.collected(workspace.name, job_id)
             if listing is None:  # every job read in full: from now on, the listings say which to read
                 self._first_watermark(workspace, gateway, by_job, self._clock.monotonic() - started)
 
@@ -305,6 +296,40 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._health.answered(workspace)
         self._say_failing_jobs(workspace)
         return True
+
+    def _one_job(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int, group: list[Project],
+                 listing: Listing | None, now_ms: int, collected: list[Run], row: list[int]) -> None:
+        """One job's part of a poll (`_collect_jobs`): its settings followed from the listing when it is
+        quiet, else read in full and its new runs collected into ``collected``. ``row``: the jobs failing
+        one after the other (`_job_failed`)."""
+        if listing is not None and self._quiet(workspace, job_id, group, listing, now_ms):
+            listed = listing.settings[job_id]
+            active = self._follow_settings(group, listed.get("settings") or {})
+            self._follow_run_as(workspace, gateway, job_id, active, listed_run_as(listed))
+            row.clear()
+            return
+        try:
+            # Every call made for one job (its settings, its runs, their clusters) retries a 5xx
+            # for a short budget only: one job that keeps failing must not cost each poll a
+            # minute (`server.collect.job_trouble`). 429/503 and no connection keep the whole.
+            with retrying_5xx_for(JOB_5XX_BUDGET_S):
+                collected.extend(self._collect_job(workspace, gateway, job_id, group))
+        except DatabricksServerError as err:  # a 5xx answer: maybe the job's own trouble
+            self._job_failed(workspace, gateway, job_id, group, err, row)
+            return
+        except (WorkspaceAuthError, DatabricksUnavailable):
+            raise  # the whole workspace's trouble: every other job would meet it too
+        except DatabricksPermissionDenied as err:
+            # The token works (the gateway checked) but may not read this job, its runs or their
+            # clusters (its permissions changed after the import): the job's own trouble, named
+            # in `workspace show` as a 5xx job's is. Only logged, it went uncollected unseen.
+            self._jobs.failed(workspace.name, job_id, group[0].job_name, err)
+            return
+        except DatabricksCallError as err:  # one job's trouble must not stop the others
+            log.warning("workspace %s job %s: %s", workspace.name, job_id, err)
+        else:
+            self._jobs.answered(workspace.name, job_id)
+        row.clear()
 
     def _job_failed(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int, group: list[Project],
                     err: DatabricksServerError, row: list[int]) -> None:
@@ -337,9 +362,11 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         has just set a status other than ``ok`` to ``ok`` with no error."""
         # As stored (NUL made U+FFFD, `storable_text`): a job's error with NUL was written again at every poll.
         note = storable_text("; ".join(n for n in (self._jobs.note(workspace.name),
+                                                   self._locked.note(workspace.name),
                                                    self._handovers.note(workspace.name)) if n))
         stored = workspace.last_error if workspace.status == "ok" else ""
-        if note == stored or (not note and JOB_NOTE_MARK not in stored and READ_NOTE_MARK not in stored):
+        if note == stored or (not note and not any(mark in stored for mark in (JOB_NOTE_MARK, LOCK_NOTE_MARK,
+                                                                                 READ_NOTE_MARK))):
             return  # unchanged, or an error that is not this note's (not cleared here)
         self._store.workspaces.set_status(workspace.name, "ok", note, polled_host=workspace.host)
 

@@ -30,6 +30,7 @@ from server.onboard import run_as_principal, taken_over
 from server.recover import reconcile
 from server.spec import find_cluster_spec, spec_drift
 from server.store import Store
+from server.store.locks import LockedElsewhere
 from server.write_intent import intent_of, withdraw
 
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
@@ -83,19 +84,22 @@ class JobCollection:
                 continue
             if self._stopping():
                 return
-            with project_lock(project_id, self._store):  # a plan in progress elsewhere finishes first
-                run = self._store.runs.get(run_id)
-                latest = self._store.recommendations.latest(project_id)
-                problem = self._store.projects.get(project_id).problem
-                self._planned_after[project_id] = max(run_id, self._planned_after.get(project_id, 0))
-                if (latest is not None and latest.created_at_ms >= run.created_at_ms) or \
-                        (problem is not None and problem.run_id >= run_id):
-                    continue
-                # Nothing stored tells which of the two left it: both are named, not a server stop alone.
-                log.info("project %s: run %s was stored but not planned after (stored by a backfill, which "
-                         "leaves planning to the server, or by a server that stopped before planning after "
-                         "it); planning now", project.name, run.id)
-                self._plan_after(run, "unplanned run")
+            try:
+                with project_lock(project_id, self._store):  # a plan in progress elsewhere finishes first
+                    run = self._store.runs.get(run_id)
+                    latest = self._store.recommendations.latest(project_id)
+                    problem = self._store.projects.get(project_id).problem
+                    self._planned_after[project_id] = max(run_id, self._planned_after.get(project_id, 0))
+                    if (latest is not None and latest.created_at_ms >= run.created_at_ms) or \
+                            (problem is not None and problem.run_id >= run_id):
+                        continue
+                    # Nothing stored tells which of the two left it: both are named, not a server stop alone.
+                    log.info("project %s: run %s was stored but not planned after (stored by a backfill, which "
+                             "leaves planning to the server, or by a server that stopped before planning after "
+                             "it); planning now", project.name, run.id)
+                    self._plan_after(run, "unplanned run")
+            except LockedElsewhere as err:  # another server or session holds it: planned at a later poll
+                log.info("project %s: not planned after run %s this poll: %s", project.name, run_id, err)
 
     def _collect_job(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int,
                      group: list[Project]) -> list[Run]:

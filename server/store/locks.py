@@ -26,6 +26,11 @@ failover): PostgreSQL then releases the lock, and another server may take it whi
 on. Nothing tells the block so by itself; a block about to do what the lock guards outside the
 database (an apply's ``jobs/update``) asks first (`HeldLock.verify`), and release says so (ERROR).
 
+A wait that timed out raises `LockedElsewhere` (an `Unavailable`), which names the lock: a caller
+with other work to do (the collector's poll, with other jobs to collect) skips what is locked and
+comes back to it, instead of taking it for the database being down. Such a caller may also shorten
+the wait for its thread (`waiting_at_most`): a poll that will come back needs no 30 s per project.
+
 SQLite has no such lock: `advisory_lock` does nothing there, and a SQLite database is served by
 one process at a time (docs/operations.md).
 """
@@ -33,6 +38,7 @@ one process at a time (docs/operations.md).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -54,6 +60,42 @@ PROJECT_NAMESPACE = 0x5454_706A
 DEFAULT_WAIT_S = 30.0
 # How often a waiting server asks again.
 POLL_S = 0.05
+
+
+class LockedElsewhere(Unavailable):
+    """A lock another session (another server, or any client of the database) held for the whole wait.
+
+    ``namespace`` and ``key`` are the lock's two keys as `advisory_lock` was given them (a project's id
+    in `PROJECT_NAMESPACE`): what a caller that skips the locked thing names it by."""
+
+    def __init__(self, message: str, *, namespace: int, key: int, what: str) -> None:
+        super().__init__(message, retry_after_ms=db.RETRY_AFTER_MS)
+        self.namespace = namespace
+        self.key = key
+        self.what = what
+
+
+# This thread's longest wait for a lock held elsewhere while in `waiting_at_most` (None: each lock's own).
+_THREAD_WAIT = threading.local()
+
+
+@contextmanager
+def waiting_at_most(wait_s: float) -> Iterator[None]:
+    """Within the block, this thread waits at most ``wait_s`` for any lock another session holds
+    (`LockedElsewhere` after it), whatever wait the lock's taker asks for. For a caller that will
+    come back to what is locked anyway (the collector's next poll), so that one lock held for long
+    does not cost every later job of its poll the full wait. Nested blocks keep the shortest."""
+    before = getattr(_THREAD_WAIT, "wait_s", None)
+    _THREAD_WAIT.wait_s = wait_s if before is None else min(before, wait_s)
+    try:
+        yield
+    finally:
+        _THREAD_WAIT.wait_s = before
+
+
+def _capped(wait_s: float) -> float:
+    cap = getattr(_THREAD_WAIT, "wait_s", None)
+    return wait_s if cap is None else min(wait_s, cap)
 
 
 def is_postgresql(engine: Engine) -> bool:
@@ -112,11 +154,13 @@ def advisory_lock(engine: Engine, namespace: int, key: int, *, what: str, clock:
         yield HeldLock(what)
         return
     clock = clock or SystemClock()
+    wait_s = _capped(wait_s)
     args = {"ns": int4(namespace), "key": int4(key)}
     with db.translate_errors():
         conn = db.lock_engine(engine).connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
-        _acquire(conn, args, what=what, clock=clock, wait_s=wait_s, poll_s=poll_s, busy_with=busy_with)
+        _acquire(conn, (namespace, key), args, what=what, clock=clock, wait_s=wait_s, poll_s=poll_s,
+                 busy_with=busy_with)
     except BaseException:
         # Timed out, failed or interrupted mid-statement (the lock may have been granted):
         # closing the connection for good ends its session, which releases anything it held.
@@ -137,8 +181,8 @@ _HELD = sa.text("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisor
                 "AND objid = CAST(CAST(:key AS integer) AS oid))")
 
 
-def _acquire(conn: Connection, args: dict[str, int], *, what: str, clock: Clock, wait_s: float,
-             poll_s: float, busy_with: str) -> None:
+def _acquire(conn: Connection, keys: tuple[int, int], args: dict[str, int], *, what: str, clock: Clock,
+             wait_s: float, poll_s: float, busy_with: str) -> None:
     deadline = clock.monotonic() + max(0.0, wait_s)
     waited = False
     while True:
@@ -150,10 +194,9 @@ def _acquire(conn: Connection, args: dict[str, int], *, what: str, clock: Clock,
             return
         now = clock.monotonic()
         if now >= deadline:
-            raise Unavailable(
+            raise LockedElsewhere(
                 f"{what} is locked by another Trimtab server on this database ({busy_with} in progress "
-                f"there) and stayed locked for {wait_s:g}s; retry",
-                retry_after_ms=db.RETRY_AFTER_MS)
+                f"there) and stayed locked for {wait_s:g}s; retry", namespace=keys[0], key=keys[1], what=what)
         if not waited:
             log.info("%s: locked by another server; waiting up to %gs", what, wait_s)
             waited = True
