@@ -156,6 +156,12 @@ def list_(ctx: CliContext) -> None:
         # On stderr: the table stays the same shape for whoever reads stdout.
         click.echo(f"not collecting from workspace(s) {', '.join(troubled)}: "
                    "`trimtab workspace show <name>` says why", err=True)
+    # Status ok with an error: some of its jobs are not collected (failing, or a project locked by another
+    # server) or cannot start; the status says the workspace answers, and this that it is not all well.
+    partly = [w.name for w in found if w.status == "ok" and w.last_error]
+    if partly:
+        click.echo(f"workspace(s) {', '.join(partly)}: some jobs are not collected or cannot start: "
+                   "`trimtab workspace show <name>` says which and why", err=True)
     unwatched = [w.name for w in found if not w.watched]
     if unwatched:
         click.echo(f"workspace(s) {', '.join(unwatched)}: {UNWATCHED}", err=True)
