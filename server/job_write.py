@@ -148,8 +148,8 @@ def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict
         gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, new_spec))
     except REFUSED:
         raise  # refused outright: nothing was written, so there is nothing to restore (it would be refused too)
-    except DatabricksCallError:
-        _restore(gateway, project, settings, before)  # it may have been written before the call failed
+    except DatabricksCallError as err:
+        _undo_if_written(gateway, project, settings, before, written, err)  # it may have been written anyway
         raise
     try:
         reread = find_cluster_spec((gateway.get_job(project.job_id).get("settings") or {}), project.cluster_key)
@@ -170,9 +170,42 @@ def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict
 REFUSED = (DatabricksRejected, DatabricksNotFound, DatabricksPermissionDenied, WorkspaceAuthError)
 
 
+def _undo_if_written(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
+                     before: dict[str, Any], written: set[str], err: DatabricksCallError) -> None:
+    """After ``jobs/update`` failed with no answer that says nothing was written (a 5xx, a timeout, a
+    connection lost: the write may have landed before the answer was lost), read the job: when it
+    still holds ``before`` on every path the write sets, nothing was written and that is said (a
+    WARNING); otherwise, or when the job cannot be read, ``before`` is written back (`_restore`).
+
+    Writing back blindly cost a second failing call (another retry budget, a minute for a 503) and
+    logged ERROR "could not restore the previous spec" after a write that never happened, which read
+    as if Trimtab had broken the job."""
+    try:
+        held = find_cluster_spec(gateway.get_job(project.job_id).get("settings") or {}, project.cluster_key)
+    except DatabricksCallError as read_err:
+        log.warning("project %s: jobs/update failed (%s) and the job could not be read to tell whether it was "
+                    "written (%s); writing the previous spec back", project.name, err, read_err)
+        _restore(gateway, project, settings, before)
+        return
+    if held is None:  # gone from the job by someone else's edit: writing the entry back would re-add it
+        log.warning("project %s: jobs/update failed (%s) and cluster %r is no longer in the job: nothing to "
+                    "restore", project.name, err, project.cluster_key)
+        return
+    if not readback_mismatch(held, before, written):
+        log.warning("project %s: jobs/update failed and the job still holds its previous spec: nothing was "
+                    "written (%s)", project.name, err)
+        return
+    log.warning("project %s: jobs/update failed (%s), yet the job holds part of the new spec; writing the "
+                "previous spec back", project.name, err)
+    _restore(gateway, project, settings, before)
+
+
 def _restore(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
              before: dict[str, Any]) -> None:
     try:
         gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, before))
     except DatabricksCallError as err:  # report the first failure, not this one
-        log.error("project %s: could not restore the previous spec: %s", project.name, err)
+        # What the job holds is not known here: the announced write is settled from the job itself
+        # by the next poll (`server.recover.reconcile`), which records it if it landed.
+        log.error("project %s: could not restore the previous spec (the job may hold the new one; the next "
+                  "collection poll reads the job and records what it holds): %s", project.name, err)
