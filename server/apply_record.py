@@ -24,6 +24,7 @@ from server.domain import (
 from server.errors import FailedPrecondition
 from server.job_write import project_cloud
 from server.onboard import RECOMMENDATION_TAG
+from server.plan.apply_retry import APPLY_RETRY_KEY
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of, driver_of
 from server.plan.driver import TURNED_DOWN_DRIVERS_KEPT, TURNED_DOWN_DRIVERS_KEY
 from server.plan.storage import TURNED_DOWN_VOLUMES_KEPT, TURNED_DOWN_VOLUMES_KEY, volume_set
@@ -94,9 +95,9 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
         if pending.get("recommendation_id") is not None:
             states[int(pending["recommendation_id"])] = "superseded"
     states[rec.id] = "applied"
-    # An apply that went through ends a kept auto-apply failure (a planning one stays: it is the
-    # plan's to clear). Its intent is settled by this record.
-    state = without_intent(project.state)
+    # An apply that went through ends a kept auto-apply failure and its tries again (a planning one
+    # stays: it is the plan's to clear). Its intent is settled by this record.
+    state = {k: v for k, v in without_intent(project.state).items() if k != APPLY_RETRY_KEY}
     if project.problem is not None and project.problem.step == "apply":
         state = {k: v for k, v in state.items() if k != PROBLEM_KEY}
     # Applied on purpose: a configuration turned down before is no longer refused.

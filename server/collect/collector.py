@@ -45,6 +45,10 @@ probe fails too, or when several jobs fail one after the other (`Collector._job_
 one job's calls while the token works (`DatabricksPermissionDenied`: its permissions changed after
 the import) is that job's trouble the same way, named with the permission it needs.
 
+After its runs are collected, a workspace that answered has the auto-applies that failed for a
+passing reason (a 5xx on ``jobs/update``) and are due tried again (`RetriesApplies`, the planner's:
+`server.plan.apply_retry`), so a blip does not leave the job's next run on the old cluster.
+
 A workspace with auto-import on also has its new jobs imported (`server.collect.discovery`),
 in the same poll and after its runs are collected, so a resting workspace is not tried by
 discovery either. A token refused or a workspace unreachable there is recorded as for
@@ -66,7 +70,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 from server.clock import Clock
 from server.collect.cluster_reads import cluster_events_or_none as cluster_events_or_none
@@ -122,6 +127,15 @@ from server.write_intent import intent_of
 log = logging.getLogger(__name__)
 
 GatewayFor = Callable[[Workspace], DatabricksGateway]
+
+
+@runtime_checkable
+class RetriesApplies(Protocol):
+    """An ``on_run_collected`` that also tries failed auto-applies again at each poll
+    (`server.plan.planner.Planner`, `server.plan.apply_retry`)."""
+
+    def retry_applies(self, projects: Sequence[Project]) -> None: ...
+
 # After an ApplicationEnd the run may still be terminating: look again this often, this long.
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
@@ -251,8 +265,10 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
             return collected
         if projects and not self._collect_jobs(workspace, gateway, by_job, collected):
             return collected  # the workspace's trouble is recorded; discovery would only meet it again
+        attached = [p for p in projects if not (p.detached or p.orphaned)]
         with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):  # a locked project is planned at a later poll
-            self._plan_unplanned([p for p in projects if not (p.detached or p.orphaned)])
+            self._plan_unplanned(attached)
+        self._retry_applies(workspace, attached)
         if discover and not self._stopping():
             if projects:  # collection may have set its status: discovery's trouble is judged on the fresh one
                 workspace = self._store.workspaces.get(workspace.name)
@@ -382,6 +398,20 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
             return
         if reached and not answered:  # a workspace with no projects yet answered only here
             self._health.answered(workspace)
+
+    def _retry_applies(self, workspace: Workspace, projects: list[Project]) -> None:
+        """The auto-applies of ``projects`` that failed for a passing reason and are due, tried again
+        (``on_run_collected``'s `RetriesApplies.retry_applies`, the planner's) now that the workspace
+        answered this poll, after its runs were collected: a run that ended meanwhile has been planned
+        and applied after already. A 5xx costs a try the short budget of a job's calls."""
+        retries = self._on_run_collected
+        if not isinstance(retries, RetriesApplies) or not projects:
+            return
+        try:
+            with retrying_5xx_for(JOB_5XX_BUDGET_S), locks.waiting_at_most(COLLECT_LOCK_WAIT_S):
+                retries.retry_applies(projects)
+        except Exception:  # its own trouble is kept on each project; this is a bug, and costs no run
+            log.exception("workspace %s: trying failed auto-applies again failed", workspace.name)
 
     def _stopping(self) -> bool:
         """The server asked `run_forever` to stop: the poll leaves at its next clean point."""

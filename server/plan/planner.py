@@ -39,6 +39,7 @@ from server.domain import (
 )
 from server.errors import FailedPrecondition, TrimtabError
 from server.onboard import standard_access_blocker
+from server.plan.apply_retry import APPLY_RETRY_KEY, ApplyRetry, RetriedApplies
 from server.plan.candidates import (
     by_id,
     config_id_of,
@@ -57,9 +58,10 @@ from server.plan.not_learned import changed, reasons_by_run, summary
 from server.plan.observe import observation
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, as_created, kept_fills
 from server.plan.prior import ProjectPriors
+from server.plan.problems import PROBLEM_MESSAGE_CHARS as PROBLEM_MESSAGE_CHARS
+from server.plan.problems import problem_message as problem_message
 from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
 from server.plan.storage import advise, disk_use, held_note, held_volumes, runs_per_month
-from server.render.fmt import cut
 from server.spec import config_label, pool_fields, pool_ids, single_node
 from server.store import Store
 
@@ -72,10 +74,6 @@ GatewayFor = Callable[[Workspace], DatabricksGateway]
 # of one workspace asks for the policy once. Databricks' refusal under the policy ends the copy at
 # once (`Planner._forget_policy`): the plan after it must not use the policy as it was before.
 POLICY_TTL_S = 300.0
-
-# A kept problem message is one line of at most this many characters: enough for a database's
-# or the Jobs API's own sentence, short enough for a terminal line and the project row.
-PROBLEM_MESSAGE_CHARS = 300
 
 
 def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior: Prior | None = None,
@@ -491,7 +489,7 @@ def _recommendation(project: Project, config, decision: Decision, change_run_id:
     )
 
 
-class Planner:
+class Planner(RetriedApplies):
     """The collector's callback: plan the run's project, then auto-apply when it is on.
 
     Each project starts from the prior of what similar jobs did (`server.plan.prior`), unless a
@@ -570,7 +568,7 @@ class Planner:
                 self._forget_policy(project)
                 return self._plan_and_apply(run, retry_refused=False)
             log.warning("project %s: auto-apply failed: %s", project.name, err)
-            self._record(run, "apply", err)
+            self._apply_failed(project, int(run.id or 0), err, rec, after_run_id=run.databricks_run_id)
             return rec
         except Exception as err:
             self._record(run, "apply", err)
@@ -653,7 +651,8 @@ class Planner:
                 self._forget_policy(project)
                 return self._apply_replanned(project_id, self._replan(project_id), retry_refused=False)
             log.warning("project %s: auto-apply after its settings changed failed: %s", project.name, err)
-            self._record_problem(project_id, int(newest[0].id or 0) if newest else 0, "apply", err)
+            self._apply_failed(project, int(newest[0].id or 0) if newest else 0, err, rec,
+                               after_run_id=int(project.last_seen_run_id or 0), over_unconfirmed=True)
             return rec
         self._clear_problem(project_id, self._store.projects.get(project_id), ("apply",))
         return result.recommendation
@@ -697,14 +696,29 @@ class Planner:
             cached = self._fetched[key] = (now, call(self._gateway_for(self._store.workspaces.get(workspace))))
         return cached[1]
 
+    def _held(self, project: Project) -> str:
+        """Why auto-apply may not write the project now, "" when it may (a failed apply's retry asks):
+        paused by the owner's edit of the cluster (`edit_hold`)."""
+        return edit_hold(project, self._store.runs.history(int(project.id or 0)))
+
     def _record(self, run: Run, step: str, err: BaseException) -> None:
         self._record_problem(run.project_id, int(run.id or 0), step, err)
 
-    def _record_problem(self, project_id: int, run_id: int, step: str, err: BaseException) -> None:
-        """Keep the failure on the project; never raises (the store may be what failed)."""
-        problem = PlanProblem(step=step, run_id=run_id, at_ms=self._clock.now_ms(), message=problem_message(err))
+    def _record_problem(self, project_id: int, run_id: int, step: str, err: BaseException, *,
+                        message: str | None = None, retry: ApplyRetry | None = None,
+                        at_ms: int | None = None) -> None:
+        """Keep the failure on the project (``message``: said so, else `problem_message`; ``at_ms``: when
+        it failed, else now), with the auto-apply's next try or none (`server.plan.apply_retry`); never
+        raises (the store may be what failed)."""
+        problem = PlanProblem(step=step, run_id=run_id, at_ms=at_ms if at_ms is not None else self._clock.now_ms(),
+                              message=message if message is not None else problem_message(err))
+
+        def kept(state: dict[str, Any]) -> dict[str, Any]:
+            out = {k: v for k, v in state.items() if k != APPLY_RETRY_KEY}
+            return {**out, PROBLEM_KEY: problem.to_json(), **({APPLY_RETRY_KEY: retry.to_json()} if retry else {})}
+
         try:
-            self._update_state(project_id, lambda state: {**state, PROBLEM_KEY: problem.to_json()})
+            self._update_state(project_id, kept)
         except Exception as store_err:  # the caller's error is the one that matters; it is logged there
             log.warning("project %s: could not record the %s failure after run %s: %s",
                         project_id, step, run_id, store_err)
@@ -724,7 +738,8 @@ class Planner:
             problem = PlanProblem.from_json(state.get(PROBLEM_KEY))
             if PROBLEM_KEY not in state or (problem is not None and problem.step not in steps):
                 return None
-            return {k: v for k, v in state.items() if k != PROBLEM_KEY}
+            # An auto-apply's pending retry goes with its problem (`server.plan.apply_retry`).
+            return {k: v for k, v in state.items() if k not in (PROBLEM_KEY, APPLY_RETRY_KEY)}
 
         try:
             self._update_state(project_id, cleared)
@@ -753,9 +768,3 @@ def _live_config(project: Project, pools: dict[str, dict[str, Any]] | None, clou
     availability is not taken for a change."""
     return project_config(project, pools or None, cloud=cloud,
                           policy=ClusterPolicy.from_api(policy) if policy else None)
-
-
-def problem_message(err: BaseException) -> str:
-    """One line for a kept problem: the error's type and message, whitespace folded, truncated."""
-    text = str(err)
-    return cut(f"{type(err).__name__}: {text}" if text.strip() else type(err).__name__, PROBLEM_MESSAGE_CHARS)
