@@ -16,6 +16,7 @@ from server.databricks import (
     DatabricksGateway,
     DatabricksNotFound,
     DatabricksRejected,
+    DatabricksUnavailable,
     WorkspaceAuthError,
 )
 from server.databricks.gateway import DatabricksPermissionDenied
@@ -175,13 +176,22 @@ def _undo_if_written(gateway: DatabricksGateway, project: Project, settings: dic
     """After ``jobs/update`` failed with no answer that says nothing was written (a 5xx, a timeout, a
     connection lost: the write may have landed before the answer was lost), read the job: when it
     still holds ``before`` on every path the write sets, nothing was written and that is said (a
-    WARNING); otherwise, or when the job cannot be read, ``before`` is written back (`_restore`).
+    WARNING); otherwise ``before`` is written back (`_restore`). A workspace that does not answer
+    the read either is left to the next poll, which settles the announced write from the job.
 
     Writing back blindly cost a second failing call (another retry budget, a minute for a 503) and
     logged ERROR "could not restore the previous spec" after a write that never happened, which read
     as if Trimtab had broken the job."""
     try:
         held = find_cluster_spec(gateway.get_job(project.job_id).get("settings") or {}, project.cluster_key)
+    except DatabricksUnavailable as read_err:
+        # The workspace does not answer now: a write-back would only cost another retry budget and fail.
+        # The write was announced, so the next poll that reads the job records it if it landed
+        # (`server.recover.reconcile`), as Trimtab's apply, never as a person's edit.
+        log.warning("project %s: jobs/update failed (%s) and the job could not be read to tell whether it was "
+                    "written (%s); nothing written back: the next collection poll reads the job and records the "
+                    "write if it landed", project.name, err, read_err)
+        return
     except DatabricksCallError as read_err:
         log.warning("project %s: jobs/update failed (%s) and the job could not be read to tell whether it was "
                     "written (%s); writing the previous spec back", project.name, err, read_err)

@@ -17,7 +17,7 @@ import pytest
 from sandbox.workspace import RunningWorkspace
 from server.apply import apply_recommendation
 from server.clock import FakeClock
-from server.databricks import DatabricksGateway, DatabricksServerError
+from server.databricks import DatabricksGateway, DatabricksServerError, DatabricksUnavailable
 from server.domain import Workspace
 from server.services import workspaces
 from server.services.secrets import SecretBox
@@ -79,3 +79,42 @@ def test_a_failed_update_that_was_written_is_still_undone(
     assert loop.live() == before
     assert _said(caplog, "yet the job holds part of the new spec; writing the previous spec back")
     assert not _said(caplog, "nothing was written")
+
+
+class _GoesAway:
+    """The real gateway until its ``jobs/update``: that fails as a lost connection does, unsent, and the
+    workspace answers nothing after it (an outage that begins with the write)."""
+
+    def __init__(self, inner: DatabricksGateway) -> None:
+        self._inner = inner
+        self.down = False
+        self.updates = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if self.down:
+            raise DatabricksUnavailable(f"{name}: cannot reach the workspace (Connection refused)")
+        return getattr(self._inner, name)
+
+    def update_job(self, job_id: int, new_settings: dict[str, Any]) -> None:
+        self.updates += 1
+        self.down = True
+        raise DatabricksUnavailable("POST /api/2.2/jobs/update: cannot reach the workspace (Connection refused)")
+
+
+def test_a_failed_update_in_an_outage_is_left_to_the_next_poll_not_written_back(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int], emulator: RunningWorkspace,
+        gateway: DatabricksGateway, integration_clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    """Written back blindly, the restore met the same outage: another call's whole retry budget, then
+    ERROR "could not restore". The write is announced, so the next poll settles it from the job."""
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    before = loop.live()
+    away = _GoesAway(workspaces.gateway_for(store, secrets, connected))
+    caplog.set_level(logging.INFO)
+    with pytest.raises(DatabricksUnavailable):
+        apply_recommendation(store, away, loop.pid)  # type: ignore[arg-type]
+    assert away.updates == 1
+    assert _said(caplog, "could not be read to tell whether it was written")
+    assert _said(caplog, "nothing written back: the next collection poll reads the job")
+    assert not _said(caplog, "could not restore")
+    assert loop.live() == before
