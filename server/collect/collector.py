@@ -136,6 +136,7 @@ class RetriesApplies(Protocol):
 
     def retry_applies(self, projects: Sequence[Project]) -> None: ...
 
+
 # After an ApplicationEnd the run may still be terminating: look again this often, this long.
 RECHECK_EVERY_S = 5.0
 RECHECK_FOR_S = 600.0
