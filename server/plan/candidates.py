@@ -25,6 +25,7 @@ from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspac
 from server.errors import FailedPrecondition
 from server.hardware import NodeKind, node_kind
 from server.plan.policy import ClusterPolicy, DbuRate, as_created, filled_into
+from server.plan.range_use import RangeUse, range_use
 from server.plan.storage import advise, held_volumes
 from server.spec import (
     POOL_ID_FIELDS,
@@ -362,13 +363,14 @@ def _spot_options_for(options: list[bool], live: ClusterConfig, catalog: PriceCa
     return options if known else [live.availability.upper().startswith("SPOT")]
 
 
-def spot_nodes(config: ClusterConfig) -> float:
+def spot_nodes(config: ClusterConfig, use: RangeUse | None = None) -> float:
     """How many of ``config``'s nodes run on spot: its workers past the first ``first_on_demand - 1``
-    (the driver is the first on-demand node), and the driver too with ``first_on_demand`` 0."""
+    (the driver is the first on-demand node), and the driver too with ``first_on_demand`` 0. ``use``:
+    how far into their ranges the project's runs went (`_model_workers`)."""
     if not config.availability.upper().startswith("SPOT"):
         return 0.0
     first = shape_first_on_demand(config)
-    return max(0.0, _model_workers(config) - max(0, first - 1)) + (1.0 if first < 1 else 0.0)
+    return max(0.0, _model_workers(config, use) - max(0, first - 1)) + (1.0 if first < 1 else 0.0)
 
 
 def spot_losses(runs: Iterable[Run]) -> SpotLossRate:
@@ -432,7 +434,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                      rejected: Iterable[str] = (),
                      spot_losses: SpotLossRate | None = None,
                      disk_uses: Sequence[DiskUse] = (),
-                     volumes_held: Collection[str] = ()) -> list[tuple[Candidate, ClusterConfig]]:
+                     volumes_held: Collection[str] = (),
+                     use: RangeUse | None = None) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -482,7 +485,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     An autoscaling candidate's range is ``max(min_workers, n // 2)..n`` for each worker count ``n``
     above min_workers: Databricks refuses a range whose max is not above its min, so bounds (or a
     pool) that leave an autoscaling project one worker count only are refused with a
-    FailedPrecondition saying so and what to change.
+    FailedPrecondition saying so and what to change. Each range is modelled and priced at the workers
+    the project's runs used (``use``, `server.plan.range_use`: the same share of the way from min to
+    max as its autoscaling runs measured); without such runs at the geometric mean of the range.
 
     The project's worker bounds must hold a valid count (``MIN_WORKERS <= min <= max``, as
     `server.services.projects` validates them); bounds stored before that check are refused with a
@@ -503,7 +508,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     def priced(config: ClusterConfig, info: NodeTypeInfo) -> tuple[Candidate, ClusterConfig] | None:
         uses = () if config_id_of(config) in volumes_held else disk_uses
         shape = _as_written(config, live, catalog, pricing, policy=policy, pool=pool, disk_uses=uses)
-        return _priced(config, info, catalog, pricing, rate=rate, shape=shape)
+        return _priced(config, info, catalog, pricing, rate=rate, shape=shape, use=use)
 
     current = anchor or current
     cloud = pricing.cloud
@@ -602,7 +607,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                     config = dataclasses.replace(config, autoscale_min=policy_range[0])
                 if pool is None:
                     config = with_required_volume(config, live, catalog, cloud)
-                if pool is None and spot and spot_nodes(config) == 0:
+                if pool is None and spot and spot_nodes(config, use) == 0:
                     continue  # every node on demand (the floor covers them): the on-demand twin it is
                 if pool is not None:  # the pool's instances, as they are: nothing else changes
                     # The live spec rides along: it names the pool, so a first_on_demand 0 (the spot
@@ -686,16 +691,19 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
     when not given."""
     runs = list(runs)
     under = runs_under if runs_under is not None else policy
+    pricing = pricing_for(workspace, project.current_spec, under)
     # Read on the workspace's cloud under the spec's policy: an availability the spec leaves unset is
     # priced as it runs (`server.spec.unset_attributes`: the policy's, else spot workers on AWS).
     current = project_config(project, pools, cloud=workspace.cloud, policy=under)
     anchor = project_anchor(project, pools, cloud=workspace.cloud, policy=under)
-    return build_candidates(current, project.settings, catalog, pricing_for(workspace, project.current_spec, under),
-                            anchor=anchor, tried=[on_pool(r.config, current) for r in runs if r.config is not None],
+    ran = [(r, on_pool(r.config, current)) for r in runs if r.config is not None]
+    return build_candidates(current, project.settings, catalog, pricing,
+                            anchor=anchor, tried=[config for _, config in ran],
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
                             current_refused=current_refused, rejected=rejected_configs(project),
                             spot_losses=spot_losses(runs), disk_uses=disk_uses,
-                            volumes_held=held_volumes(project.state, current))
+                            volumes_held=held_volumes(project.state, current),
+                            use=range_use(ran, catalog, pricing.cloud, pricing.sku))
 
 
 def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,
@@ -894,16 +902,18 @@ def _written(config: ClusterConfig, attrs: Mapping[str, Any], *, spec: dict | No
 
 def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog, pricing: Pricing, *,
             rate: float = SPOT_INTERRUPTIONS_PER_NODE_HOUR,
-            shape: ClusterConfig | None = None) -> tuple[Candidate, ClusterConfig] | None:
+            shape: ClusterConfig | None = None,
+            use: RangeUse | None = None) -> tuple[Candidate, ClusterConfig] | None:
     """``config`` as a candidate, priced as ``shape`` (what is written for it; ``config`` itself
-    without one), its spot nodes interrupted at ``rate`` per node-hour."""
+    without one), its spot nodes interrupted at ``rate`` per node-hour, a range at the workers
+    ``use`` says it runs at (`_model_workers`)."""
+    workers = _model_workers(config, use)
     try:
         price = hourly_cost(shape or config, pricing.cloud, pricing.region, pricing.plan, pricing.sku, catalog,
-                            workers=_model_workers(config))
+                            workers=workers)
     except TrimtabCostError:
         return None  # a type the catalog cannot price is never recommended
     spot = config.availability.upper().startswith("SPOT")
-    workers = _model_workers(config)
     on_demand = price
     if spot:
         # The same hardware on demand: the model's hardware feature reads it, so the spot, on-demand
@@ -921,15 +931,18 @@ def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog, pr
         on_demand_price_per_hour=on_demand,
         spot=spot, autoscale_min=config.autoscale_min or None, autoscale_max=config.autoscale_max or None,
         driver_type=config.driver_node_type_id or None,
-        interruption_rate=rate * spot_nodes(config),
+        interruption_rate=rate * spot_nodes(config, use),
         network_gbps=info.network_gbps,
     )
     return candidate, config
 
 
-def _model_workers(config: ClusterConfig) -> float:
-    """Autoscaling clusters are modelled at the geometric mean of their range."""
+def _model_workers(config: ClusterConfig, use: RangeUse | None = None) -> float:
+    """The workers an autoscaling cluster is modelled and priced at: as far into its range as the
+    project's runs went (``use``), else the geometric mean of the range, which no run measured."""
     if config.autoscale_max > 0:
+        if use is not None:
+            return use.workers(config.autoscale_min, config.autoscale_max)
         return math.sqrt(max(config.autoscale_min, 1) * config.autoscale_max)
     return float(max(config.num_workers, 0))
 
