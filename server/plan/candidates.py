@@ -731,12 +731,28 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
         return f"{name} was turned down (a rejected or reverted recommendation)"
     if best is not None and not same_cluster(chosen, best):
         return ""
+    notes = [_range_note(current, chosen, runs, catalog, cloud, sku_of(as_created(policy, project.current_spec)))]
     losses = spot_losses(runs)
     # Losses are a reason only when they made spot dearer than assumed: a loss in many spot
     # node-hours can leave the job's rate below the prior.
     if losses.has_losses and losses.per_node_hour > losses.prior_per_node_hour and moved_off_spot(current, chosen):
-        return f"fewer nodes on spot: {losses.note()}"
-    return ""
+        notes.append(f"fewer nodes on spot: {losses.note()}")
+    return "; ".join(n for n in notes if n)
+
+
+def _range_note(current: ClusterConfig, chosen: ClusterConfig, runs: Sequence[Run], catalog: PriceCatalog,
+                cloud: str, sku: str) -> str:
+    """What the runs measured, when ``chosen`` moves the autoscale range's min or max: the range is
+    priced by it (`_model_workers`), so a person sees why the range moved; "" otherwise."""
+    if current.autoscale_max <= 0 or chosen.autoscale_max <= 0 or \
+            (current.autoscale_min, current.autoscale_max) == (chosen.autoscale_min, chosen.autoscale_max):
+        return ""
+    use = range_use([(r, on_pool(r.config, current)) for r in runs if r.config is not None], catalog, cloud, sku)
+    if use is None:
+        return ""
+    return (f"autoscale {current.autoscale_min}-{current.autoscale_max} -> {chosen.autoscale_min}-"
+            f"{chosen.autoscale_max}: its last {use.runs} autoscaling run{'' if use.runs == 1 else 's'} used "
+            f"{use.mean_workers:.1f} workers on average ({use.share:.0%} of the way from min to max)")
 
 
 def spot_share(config: ClusterConfig) -> tuple[float, bool]:
