@@ -32,6 +32,7 @@ from sandbox.sim.driver import (
 )
 from sandbox.sim.model import CACHE_FOOTPRINT, GB, TaskCost, TaskWork, storage_memory_bytes, task_cost
 from sandbox.sim.profiles import StageTemplate, WorkloadProfile
+from sandbox.sim.resize_events import ClusterChange, sized_changes
 
 EXECUTOR_LOST_REASON = (
     "Remote RPC client disassociated. Likely due to containers exceeding thresholds, or network "
@@ -107,17 +108,6 @@ class JobRecord:
     submit_ms: int = 0
     end_ms: int = 0
     failure: str | None = None
-
-
-@dataclass
-class ClusterChange:
-    t_ms: int
-    # RESIZING | UPSIZE_COMPLETED | NODES_LOST are Databricks cluster events; ADD is internal:
-    # a node joined (``run.py`` turns it into a SimNode and drops it from the cluster events); an
-    # upsize's carries ``requested_ms``, the RESIZING that asked for it, when its instance launched.
-    type: str
-    details: dict
-    node_index: int | None = None  # the node lost, added or released
 
 
 @dataclass
@@ -258,16 +248,15 @@ class _Scheduler:
         target = min(self.plan.max_workers, want)
         if target <= current:
             return
-        self.tl.changes.append(ClusterChange(t_ms, "RESIZING", {
-            "current_num_workers": self.alive_count(), "target_num_workers": target, "cause": cause}))
+        # The counts of workers up are filled in at the end (`sized_changes`): nodes asked for
+        # earlier may still be on their way.
+        self.tl.changes.append(ClusterChange(t_ms, "RESIZING", {"target_num_workers": target, "cause": cause}))
         arrive = t_ms + self.provision_ms()
         for _ in range(target - current):
             self.add_executor(self.next_node, arrive + self.startup_ms())
             # Databricks launches the instance at the request; the cloud bills it from then.
             self.tl.changes.append(ClusterChange(arrive, "ADD", {"requested_ms": t_ms}, self.next_node))
             self.next_node += 1
-        self.tl.changes.append(ClusterChange(arrive, "UPSIZE_COMPLETED", {
-            "current_num_workers": target, "target_num_workers": target}))
 
     def release_idle(self, t_ms: int) -> None:
         if not self.plan.autoscale:
@@ -280,9 +269,8 @@ class _Scheduler:
             at = ex.last_busy_ms + IDLE_TIMEOUT_MS
             n = self.alive_count()
             self.remove(ex, at, EXECUTOR_KILLED_REASON, lost=False)
-            self.tl.changes.append(ClusterChange(at, "RESIZING", {
-                "current_num_workers": n, "target_num_workers": n - 1, "cause": "AUTOSCALE"},
-                ex.node_index))
+            self.tl.changes.append(ClusterChange(at, "RESIZING", {"target_num_workers": n - 1, "cause": "AUTOSCALE"},
+                                                 ex.node_index))
 
     # --- spot loss -------------------------------------------------------------------------
     def lose_node(self, loss: SpotLoss, stage: StageRecord, records: list[TaskRecord],
@@ -296,7 +284,7 @@ class _Scheduler:
         n = self.alive_count()
         self.remove(ex, loss.t_ms, EXECUTOR_LOST_REASON, lost=True)
         self.tl.changes.append(ClusterChange(loss.t_ms, "NODES_LOST", {
-            "current_num_workers": n - 1, "target_num_workers": n,
+            "target_num_workers": n,
             "reason": {"code": "SPOT_INSTANCE_TERMINATION", "type": "CLOUD_FAILURE",
                        "parameters": {"databricks_error_message": "Spot instance was reclaimed."}}},
             loss.node_index))
@@ -317,8 +305,6 @@ class _Scheduler:
         arrive = loss.t_ms + self.provision_ms()
         self.add_executor(self.next_node, arrive + self.startup_ms())
         self.tl.changes.append(ClusterChange(arrive, "ADD", {"replacement": True}, self.next_node))
-        self.tl.changes.append(ClusterChange(arrive, "UPSIZE_COMPLETED", {
-            "current_num_workers": n, "target_num_workers": n}))
         self.next_node += 1
 
     # --- stages ----------------------------------------------------------------------------
@@ -448,6 +434,7 @@ class _Scheduler:
         self.tl.app_end_ms = t if crash is not None else t + 300
         # Nodes requested near the end never joined the application.
         self.tl.executors = [e for e in self.tl.executors if e.add_ms < self.tl.app_end_ms]
+        self.tl.changes = sized_changes(self.tl.changes, self.plan.min_workers, self.tl.app_end_ms)
         return self.tl
 
 
