@@ -10,14 +10,16 @@ report the cluster's current and target size).
 ``UPSIZE_COMPLETED`` ends an upsize: Databricks reports it once the nodes finished being added, with a
 count below the target only when some could not be acquired, and a reader such as Trimtab's collector
 takes it as the end of every request under way. So while requests overlap (a second upsize asked for
-before the first's nodes joined), one event completes them all, when the last node joins; a cluster
-that ends with nodes still on the way completes at the last node that joined, its count short of
-the target.
+before the first's nodes joined), one event completes them all, when the last node they asked for
+joins; a cluster that ends with nodes still on the way completes at the last node that joined, its
+count short of the target. A lost node's replacement completes on its own when it joins, or with the
+upsize under way then; until the replacement joins, a completion's count is short of the target.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 
 
@@ -48,12 +50,16 @@ def sized_changes(changes: list[ClusterChange], first_workers: int, end_ms: int)
     ``end_ms`` (the application's end: the cluster terminates before such a node joins)."""
     out: list[ClusterChange] = []
     up = target = first_workers
+    # How many nodes each upsize request asked for (its nodes' ADD carry the request's time).
+    asked_at = Counter(int(c.details["requested_ms"]) for c in changes if c.type == "ADD" and "requested_ms" in c.details)
+    on_way = 0  # nodes upsizes asked for that have not joined
     # Where the latest node of the upsize under way joined (index into out, workers up, target then).
     joined: tuple[int, int, int] | None = None
     for change in sorted(changes, key=lambda c: c.t_ms):  # stable: the scheduler's order breaks ties
         asked = int(change.details.get("target_num_workers", target))
         if change.type == "RESIZING" and change.node_index is None:  # an upsize request
             target = asked
+            on_way += asked_at.pop(change.t_ms, 0)
             out.append(_with_counts(change, up, target))
         elif change.type == "RESIZING":  # autoscaling released an idle node
             out.append(_with_counts(change, up, asked))
@@ -66,7 +72,10 @@ def sized_changes(changes: list[ClusterChange], first_workers: int, end_ms: int)
             if change.t_ms >= end_ms:
                 continue
             up += 1
-            if up >= target:
+            on_way -= "requested_ms" in change.details
+            # A lost node's replacement joining while an upsize is under way joins silently: the
+            # upsize's completion counts it.
+            if on_way <= 0:
                 out.append(_completed(change.t_ms, up, target))
                 joined = None
             else:

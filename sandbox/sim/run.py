@@ -21,7 +21,7 @@ from sandbox.sim.cluster import ClusterPlan, plan_cluster
 from sandbox.sim.eventlog import LogContext, build_event_log
 from sandbox.sim.model import executor_heap_gib
 from sandbox.sim.profiles import PROFILES
-from sandbox.sim.scheduler import SpotLoss, Timeline, schedule
+from sandbox.sim.scheduler import LossDraw, SpotLoss, Timeline, schedule
 from sandbox.sim.summary import summarize
 
 # Seconds from the request to the nodes being up (uniform range): fresh cloud instances, and a
@@ -96,12 +96,35 @@ def _instance_id(rng: random.Random, node: NodeType) -> str:
     return "".join(rng.choice("0123456789abcdef") for _ in range(32))
 
 
+def _is_spot(plan: ClusterPlan, node_index: int, replacement: bool) -> bool:
+    """A lost spot node is replaced on demand unless the spec insists on spot."""
+    return plan.is_spot(node_index) and not (replacement and plan.availability != "SPOT")
+
+
 def _draw_losses(plan: ClusterPlan, rng: random.Random, prob: float, start: int, duration: int) -> list[SpotLoss]:
+    """The losses of the first workers, up from ``start``: each spot one is reclaimed with chance
+    ``prob``, somewhere in the run's ``duration``."""
     losses = []
     for node_index in range(1, plan.min_workers + 1):
         if plan.is_spot(node_index) and rng.random() < prob:
             losses.append(SpotLoss(node_index, start + round(duration * rng.uniform(0.1, 0.85))))
     return losses
+
+
+def _later_losses(plan: ClusterPlan, key: str, prob: float, end_ms: int) -> LossDraw:
+    """The losses of the workers that join during the run (an upsize's, replacements): each spot one
+    is reclaimed with chance ``prob``, somewhere in its time up to ``end_ms`` (the application's end
+    without losses), as the first workers are over theirs. Each node draws from its own stream: its
+    fate does not depend on the order nodes join in, so a run whose nodes all survive is the run
+    without losses."""
+    def draw(node_index: int, joined_ms: int, replacement: bool) -> SpotLoss | None:
+        if prob <= 0 or joined_ms >= end_ms or not _is_spot(plan, node_index, replacement):
+            return None
+        rng = random.Random(f"{key}/spot/{node_index}")
+        if rng.random() >= prob:
+            return None
+        return SpotLoss(node_index, joined_ms + round((end_ms - joined_ms) * rng.uniform(0.1, 0.85)))
+    return draw
 
 
 def _nodes(plan: ClusterPlan, tl: Timeline, rng: random.Random, start: int, end: int) -> dict[int, SimNode]:
@@ -125,9 +148,7 @@ def _nodes(plan: ClusterPlan, tl: Timeline, rng: random.Random, start: int, end:
         by_index[i] = node(i, plan.worker_type, plan.is_spot(i), start)
     for change in tl.changes:
         if change.type == "ADD" and change.node_index is not None and change.t_ms < tl.app_end_ms:
-            # A lost spot node is replaced on demand unless the spec insists on spot.
-            replacement = bool(change.details.get("replacement"))
-            spot = plan.is_spot(change.node_index) and not (replacement and plan.availability != "SPOT")
+            spot = _is_spot(plan, change.node_index, bool(change.details.get("replacement")))
             # An upsize's instance is up, and billed, from the RESIZING that asked for it (Databricks
             # launches it then); it joins the cluster at UPSIZE_COMPLETED, minutes later. A node the
             # cluster ended before (no UPSIZE_COMPLETED either) is left out: nothing shows it came.
@@ -222,9 +243,12 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
                         driver_rng=random.Random(key + "/driver"))
     prob = DEFAULT_SPOT_LOSS_PROB if spot_loss_prob is None else spot_loss_prob
     losses = _draw_losses(plan, random.Random(key + "/spot"), prob, app_start, timeline.app_end_ms - app_start)
-    if losses:
+    later = _later_losses(plan, key, prob, timeline.app_end_ms)
+    # Without losses the run is the one just simulated (the nodes that join are the same ones).
+    if losses or any(later(c.node_index, c.t_ms, False) for c in timeline.changes
+                     if c.type == "ADD" and c.node_index is not None):
         timeline = schedule(prof, plan, day=day, rng=random.Random(key + "/spark"), start_ms=app_start,
-                            losses=losses, driver_rng=random.Random(key + "/driver"))
+                            losses=losses, driver_rng=random.Random(key + "/driver"), draw_loss=later)
     terminating = timeline.app_end_ms + round(rng.uniform(2, 6) * 1000)
     driver_events = _driver_events(timeline, random.Random(key + "/driver-events"))
     if timeline.driver_crash_ms is not None:  # Databricks gives up on the run once the driver is gone

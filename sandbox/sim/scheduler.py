@@ -14,11 +14,13 @@ Times are milliseconds since the application started. Everything random comes fr
 
 from __future__ import annotations
 
+import bisect
 import functools
 import heapq
 import math
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sandbox.sim.cluster import ClusterPlan
@@ -135,6 +137,12 @@ class SpotLoss:
     t_ms: int
 
 
+# Whether a worker that joins during the run is reclaimed, and when: (node index, when it joined,
+# whether it replaces a lost node) -> its loss, or None. Nodes of an upsize and replacements are not
+# known before the run is scheduled, so their losses are drawn as they join.
+LossDraw = Callable[[int, int, bool], SpotLoss | None]
+
+
 def _stage_works(profile: WorkloadProfile, day: int, conf: dict[str, str], rng: random.Random,
                  cache_fraction: float) -> list[list[TaskWork]]:
     """Per stage, the work of each task: splits for scans, partitions for shuffles, skew."""
@@ -196,13 +204,15 @@ def _skew_weights(n: int, skew_share: float, rng: random.Random) -> list[float]:
 
 class _Scheduler:
     def __init__(self, profile: WorkloadProfile, plan: ClusterPlan, rng: random.Random,
-                 losses: list[SpotLoss], noise: bool, driver: DriverMemory) -> None:
+                 losses: list[SpotLoss], noise: bool, driver: DriverMemory,
+                 draw_loss: LossDraw | None = None) -> None:
         self.profile = profile
         self.driver = driver
         self.plan = plan
         self.rng = rng
         self.noise = noise
         self.losses = sorted(losses, key=lambda loss: loss.t_ms)
+        self.draw_loss = draw_loss
         self.tl = Timeline()
         self.slots: list[tuple[int, int, str]] = []  # (free at, tiebreak, executor id)
         self.by_id: dict[str, ExecutorRecord] = {}
@@ -236,6 +246,12 @@ class _Scheduler:
         ex.remove_ms, ex.remove_reason, ex.lost = t_ms, reason, lost
         self.n_alive -= 1
 
+    def joined(self, node_index: int, t_ms: int, replacement: bool) -> None:
+        """A worker joined at ``t_ms``: if it is to be reclaimed, its loss waits in time order."""
+        loss = self.draw_loss(node_index, t_ms, replacement) if self.draw_loss else None
+        if loss is not None:
+            bisect.insort(self.losses, loss, key=lambda x: x.t_ms)
+
     def startup_ms(self) -> int:
         return round(self.rng.uniform(3_000, 8_000)) if self.noise else 5_000
 
@@ -256,6 +272,7 @@ class _Scheduler:
             self.add_executor(self.next_node, arrive + self.startup_ms())
             # Databricks launches the instance at the request; the cloud bills it from then.
             self.tl.changes.append(ClusterChange(arrive, "ADD", {"requested_ms": t_ms}, self.next_node))
+            self.joined(self.next_node, arrive, replacement=False)
             self.next_node += 1
 
     def release_idle(self, t_ms: int) -> None:
@@ -305,6 +322,7 @@ class _Scheduler:
         arrive = loss.t_ms + self.provision_ms()
         self.add_executor(self.next_node, arrive + self.startup_ms())
         self.tl.changes.append(ClusterChange(arrive, "ADD", {"replacement": True}, self.next_node))
+        self.joined(self.next_node, arrive, replacement=True)
         self.next_node += 1
 
     # --- stages ----------------------------------------------------------------------------
@@ -440,11 +458,12 @@ class _Scheduler:
 
 def schedule(profile: WorkloadProfile, plan: ClusterPlan, *, day: int, rng: random.Random,
              start_ms: int, losses: list[SpotLoss] | None = None, noise: bool = True,
-             driver_rng: random.Random | None = None) -> Timeline:
+             driver_rng: random.Random | None = None, draw_loss: LossDraw | None = None) -> Timeline:
     """Simulate the application of ``profile`` on ``plan`` from ``start_ms`` (ms since app start).
 
     ``driver_rng`` draws the driver's run-to-run variation and heartbeat phase (its own stream, so
-    the rest of the run draws what it drew before the driver had a memory); None: no variation."""
+    the rest of the run draws what it drew before the driver had a memory); None: no variation.
+    ``losses``: the first workers' spot losses; ``draw_loss``: those of the workers that join later."""
     workers = max(plan.min_workers, 1)
     cached_capacity = storage_memory_bytes(plan.worker_type) * workers
     cache_fraction = min(1.0, cached_capacity / max(profile.input_gb_on(day) * GB * CACHE_FOOTPRINT, 1.0))
@@ -453,7 +472,7 @@ def schedule(profile: WorkloadProfile, plan: ClusterPlan, *, day: int, rng: rand
     driver = DriverMemory(driver_heap_bytes(plan.driver_type, plan.spark_conf),
                           driver_need_bytes(profile.driver_gb, input_factor, driver_rng if noise else None),
                           keeps=profile.driver_keeps)
-    sched = _Scheduler(profile, plan, rng, losses or [], noise, driver)
+    sched = _Scheduler(profile, plan, rng, losses or [], noise, driver, draw_loss)
     timeline = sched.run(works, start_ms)
     timeline.driver = driver.trace
     crash = driver.trace.crash_ms
