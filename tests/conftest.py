@@ -52,6 +52,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         agent_conftest.run_spark_apps_ahead(session.config, session.config._tmp_path_factory, wanted)
 
 
+# tryfirst: xdist's worker appends each test's group to its node id in its own hook of this name, the
+# only place the scheduler reads it from; a group marked after that hook is silently ignored.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``, `.ci/run`), which tests share a worker: every test
     that uses the session's Spark process goes to one worker (two would each start a JVM, ~1 GiB and
