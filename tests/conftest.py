@@ -13,21 +13,22 @@ Two kinds of fresh database, both per test:
   session, for every test that opens a store on it anyway. Opening one finds it at head and
   migrates nothing; copying it is cheaper than migrating (PostgreSQL: CREATE DATABASE ... TEMPLATE;
   SQLite: a file copy).
+
+A PostgreSQL database a test is done with is reset to a fresh one of its kind and handed to a later
+test, or dropped when it cannot be (tests/pg_databases.py): a DROP DATABASE waits for a checkpoint.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import sys
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
+
+from tests.pg_databases import PostgresDatabases
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -85,91 +86,16 @@ def postgres_url() -> str:
     return url
 
 
-class PostgresDatabases:
-    """Makes the tests' PostgreSQL databases, and drops them on a thread of its own.
-
-    A DROP DATABASE takes ~0.15-0.2 s whether or not it has to end a connection (measured):
-    done on the dropper thread it overlaps the next tests instead of adding to each one. Every
-    name is a fresh uuid, so nothing ever waits for a drop, and two sessions never clash.
-    """
-
-    def __init__(self, base_url: str) -> None:
-        self.base = sa.engine.make_url(base_url)
-        self.admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
-        self.session_id = uuid.uuid4().hex[:8]
-        self._template: str | None = None
-        self._template_error: str | None = None
-        self._template_lock = threading.Lock()
-        self._dropping: queue.Queue[str | None] = queue.Queue()
-        self._errors: list[str] = []
-        self._dropper = threading.Thread(target=self._drop_loop, name="test-database-dropper", daemon=True)
-        self._dropper.start()
-
-    def url(self, name: str) -> str:
-        return self.base.set(database=name).render_as_string(hide_password=False)
-
-    def create(self, *, migrated: bool) -> str:
-        """A new database (empty, or a copy of the session's migrated template); its name."""
-        name = f"tt_{uuid.uuid4().hex[:12]}"
-        template = f' TEMPLATE "{self.template()}"' if migrated else ""
-        with self.admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"{template}'))
-        return name
-
-    def template(self) -> str:
-        """The session's migrated database, made on first use. Nothing stays connected to it:
-        CREATE DATABASE ... TEMPLATE refuses a template with a session on it."""
-        from server.store import open_store
-
-        with self._template_lock:
-            if self._template_error is not None:
-                # Every later test fails with the first error, not with "already exists".
-                raise RuntimeError(f"the session's migrated template could not be made: {self._template_error}")
-            if self._template is None:
-                name = f"tt_template_{self.session_id}"
-                with self.admin.connect() as conn:
-                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-                try:
-                    open_store(self.url(name)).close()  # close() disposes the engine: its connections end
-                except Exception as exc:
-                    self._template_error = f"{type(exc).__name__}: {exc}"
-                    self.drop_later(name)  # half made: not left behind
-                    raise
-                self._template = name
-            return self._template
-
-    def drop_later(self, name: str) -> None:
-        self._dropping.put(name)
-
-    def _drop_loop(self) -> None:
-        while (name := self._dropping.get()) is not None:
-            try:
-                # FORCE: a test may leave a connection behind (a server process, a black-holed relay).
-                with self.admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            except Exception as exc:  # reported at the session's end, never lost with the thread
-                self._errors.append(f"{name}: {exc}")
-
-    def close(self) -> None:
-        """Drops what is left, the template last, and fails if any drop failed."""
-        self._dropping.put(None)
-        self._dropper.join()
-        if self._template is not None:
-            self._dropping.put(self._template)
-            self._dropping.put(None)
-            self._drop_loop()
-        self.admin.dispose()
-        if self._errors:
-            pytest.fail("test databases not dropped: " + "; ".join(self._errors))
-
-
 @pytest.fixture(scope="session")
 def postgres_databases(postgres_url: str) -> Iterator[PostgresDatabases]:
     databases = PostgresDatabases(postgres_url)
     try:
         yield databases
     finally:
-        databases.close()
+        try:
+            databases.close()
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
 
 
 def _one_database(databases: PostgresDatabases, *, migrated: bool) -> Iterator[str]:
@@ -177,7 +103,7 @@ def _one_database(databases: PostgresDatabases, *, migrated: bool) -> Iterator[s
     try:
         yield databases.url(name)
     finally:
-        databases.drop_later(name)
+        databases.give_back(name)
 
 
 @pytest.fixture
