@@ -13,6 +13,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from protos.trimtab.v1 import ingest_pb2, ingest_pb2_grpc
 from tests.agent import spark_apps as spark_apps_main
 
 TOKEN = "agent-token-for-tests"
+RECHECK_S = 0.05  # how often `RecordingIngest.wait_for` reads its predicate again without a call
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -76,9 +78,19 @@ class RecordingIngest(ingest_pb2_grpc.IngestServiceServicer):
             self.cond.notify_all()
         return ingest_pb2.BatchAck(batch_id=request.batch_id, stored_events=new, duplicate_events=dup)
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    def wait_for(self, predicate: Callable[[], object], timeout: float = 30.0) -> object:
+        """``predicate``'s value once it holds, or at ``timeout``. Checked at every call this servicer
+        takes and every `RECHECK_S` besides: a predicate may read what no call changes (a checkpoint
+        the agent's process writes, the agent's own state), which only a call would otherwise have
+        it read again: a kill -9 test waited its whole 30 s timeout for a checkpoint written in 1 s."""
+        deadline = time.monotonic() + timeout
         with self.cond:
-            return self.cond.wait_for(predicate, timeout)
+            while not (result := predicate()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return result
+                self.cond.wait(min(left, RECHECK_S))
+            return result
 
     def keys(self, kind: str | None = None) -> set[tuple[str, str]]:
         with self.cond:
