@@ -29,8 +29,13 @@ DEFAULT_LOG_MAX_BYTES: int = next(s.default for s in SETTINGS if s.name == "log_
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trimtab-agent", description="Trimtab's Spark event-log agent")
     sub = p.add_subparsers(dest="command", required=True)
+    helps = {"run": "follow the event logs and send their metrics to the server",
+             "config": "print the configuration in effect (token masked) and exit"}
     for name in ("run", "config"):
-        s = sub.add_parser(name)
+        # Every setting has an environment variable; only the common ones have flags (the epilog
+        # says where the rest are, which --help alone never did).
+        s = sub.add_parser(name, help=helps[name], epilog="Every setting also has a TRIMTAB_* environment "
+                           "variable and a config-file key: docs/agent.md, 'Every agent setting'.")
         s.add_argument("--eventlog-dir", type=Path, help="directory Spark writes event logs into")
         s.add_argument("--server", help="Trimtab server host:port (env TRIMTAB_SERVER)")
         s.add_argument("--token-env", help="environment variable holding the agent token (default TRIMTAB_TOKEN)")

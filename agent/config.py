@@ -72,18 +72,21 @@ SETTINGS: tuple[Setting, ...] = (
     # they are bounded too (a read of more than the address space raised OverflowError).
     Setting("poll_interval_s", "TRIMTAB_AGENT_POLL_S", float, 0.5, low=0.01, high=_HOUR,
             help="seconds between reads of the event logs"),
-    Setting("rest_interval_s", "TRIMTAB_AGENT_REST_POLL_S", float, 15.0, low=0.1, high=_HOUR),
+    Setting("rest_interval_s", "TRIMTAB_AGENT_REST_POLL_S", float, 15.0, low=0.1, high=_HOUR,
+            help="seconds between reads of the Spark REST API (executor gauges)"),
     # The server refuses a batch of more events than its TRIMTAB_MAX_EVENTS_PER_BATCH (default 20 000).
-    Setting("batch_max_events", "TRIMTAB_AGENT_BATCH_EVENTS", int, 500, low=1, high=20_000),
-    Setting("batch_max_age_s", "TRIMTAB_AGENT_BATCH_AGE_S", float, 2.0, low=0.0, high=_HOUR),
+    Setting("batch_max_events", "TRIMTAB_AGENT_BATCH_EVENTS", int, 500, low=1, high=20_000,
+            help="events per batch sent at most"),
+    Setting("batch_max_age_s", "TRIMTAB_AGENT_BATCH_AGE_S", float, 2.0, low=0.0, high=_HOUR,
+            help="seconds a batch waits for more events before it is sent"),
     Setting("read_budget_bytes", "TRIMTAB_AGENT_READ_BUDGET", int, 8 * 1024 * 1024, low=4096, high=_GIB,
             help="raw bytes read per application per pass (bounds memory and latency; a pass that leaves a log behind is followed by a shorter wait)"),
     # Spark's EnvironmentUpdate line (the conf) is tens to hundreds of KB: a smaller limit drops it.
     Setting("max_line_bytes", "TRIMTAB_AGENT_MAX_LINE", int, 16 * 1024 * 1024, low=1024 * 1024,
-            high=_GIB),
+            high=_GIB, help="longest event-log line read; a longer one is skipped and counted"),
     # A batch of 500 events is up to a few hundred KB: a smaller bound drops batches as they come.
     Setting("spool_max_bytes", "TRIMTAB_AGENT_SPOOL_BYTES", int, 256 * 1024 * 1024, low=1024 * 1024,
-            high=1024 * _GIB),
+            high=1024 * _GIB, help="bytes of undelivered batches kept on disk while the server is away"),
     # The spool shares the driver's disk with Spark's event log, log4j and notebook output: it keeps
     # the larger of these two free (never more than 10% of the disk, agent/reserve.py), dropping its
     # oldest batches rather than filling the disk. Both 0: no reserve (the disk may fill).
@@ -95,12 +98,41 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_max_bytes", "TRIMTAB_AGENT_LOG_MAX_BYTES", int, 10 * 1024 * 1024, low=64 * 1024, high=_GIB,
             help="largest size of the file the agent's stderr goes to (agent.log) before its older half is cut"),
     # Below a second a TLS handshake over a WAN, or a busy server's answer, never fits: nothing is delivered.
-    Setting("rpc_timeout_s", "TRIMTAB_AGENT_RPC_TIMEOUT_S", float, 10.0, low=1.0, high=_HOUR),
-    Setting("backoff_base_s", "TRIMTAB_AGENT_BACKOFF_BASE_S", float, 1.0, low=0.01, high=_HOUR),
-    Setting("backoff_max_s", "TRIMTAB_AGENT_BACKOFF_MAX_S", float, 30.0, low=0.01, high=_HOUR),
-    Setting("shutdown_flush_s", "TRIMTAB_AGENT_SHUTDOWN_FLUSH_S", float, 8.0, low=0.0, high=_HOUR),
-    Setting("checkpoint_interval_s", "TRIMTAB_AGENT_CHECKPOINT_S", float, 2.0, low=0.0, high=_HOUR),
+    Setting("rpc_timeout_s", "TRIMTAB_AGENT_RPC_TIMEOUT_S", float, 10.0, low=1.0, high=_HOUR,
+            help="seconds one call to the server may take"),
+    Setting("backoff_base_s", "TRIMTAB_AGENT_BACKOFF_BASE_S", float, 1.0, low=0.01, high=_HOUR,
+            help="first wait after a failed send; doubles (with jitter) up to backoff_max_s"),
+    Setting("backoff_max_s", "TRIMTAB_AGENT_BACKOFF_MAX_S", float, 30.0, low=0.01, high=_HOUR,
+            help="longest wait between retries of a failed send"),
+    Setting("shutdown_flush_s", "TRIMTAB_AGENT_SHUTDOWN_FLUSH_S", float, 8.0, low=0.0, high=_HOUR,
+            help="seconds a stopping agent spends sending what it holds (the rest stays spooled)"),
+    Setting("checkpoint_interval_s", "TRIMTAB_AGENT_CHECKPOINT_S", float, 2.0, low=0.0, high=_HOUR,
+            help="seconds between saves of the read positions"),
 )
+
+
+def _number(value: float) -> str:
+    return f"{int(value)}" if float(value).is_integer() else f"{value:g}"
+
+
+def settings_markdown() -> str:
+    """The settings table of docs/agent.md, made from SETTINGS (one source: a variable added here and
+    not there was documented nowhere an operator looks)."""
+    rows = ["| Setting (config-file key) | Environment variable | Default | What it does |",
+            "|---|---|---|---|"]
+    for s in SETTINGS:
+        if not s.env:
+            continue  # the token itself: only ever read from the variable token_env names
+        if isinstance(s.default, bool):
+            default = "`1`" if s.default else "`0`"  # what the variable takes (1/true/yes/on)
+        else:
+            default = "(empty)" if s.default in ("", None) else f"`{s.default}`"
+        bounds = [f"at least {_number(s.low)}" if s.low is not None else "",
+                  f"at most {_number(s.high)}" if s.high is not None else ""]
+        limit = ", ".join(b for b in bounds if b)
+        what = s.help.replace("|", "/") + (f" ({limit})" if limit else "")
+        rows.append(f"| `{s.name}` | `{s.env}` | {default} | {what} |")
+    return "\n".join(rows) + "\n"
 
 
 class ConfigError(ValueError):
