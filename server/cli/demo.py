@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +94,9 @@ def _print_summary(result: Any) -> None:
     click.echo("")
     print_table(rows, ["JOB", "RUNS", "START COST", "START TIME", "FINAL COST", "FINAL TIME", "SAVING",
                        "PROJECTED/YEAR", "SLA MET", "PHASES (B/L/O/M)"])
-    if any(job.preliminary for job in result.jobs):
-        click.echo("saving: runs as found vs now; preliminary, and the projection from it, under 3 runs a side "
-                   "(one run's setup time alone varies by minutes)")
     _print_problems(result)
+    for note in _summary_notes(result.jobs):
+        click.echo(note)
     click.echo(f"\n{result.runs_ingested_completely}/{result.runs_simulated} simulated runs ingested completely "
                f"by the agents; {result.rounds_total} rounds so far.")
     click.echo("\nClusters, imported -> now:")
@@ -118,6 +118,27 @@ def _print_summary(result: Any) -> None:
                f"  trimtab server start --state-dir {state} --listen 127.0.0.1:0 --http 127.0.0.1:8080\n"
                "Run more (stop that dashboard server first: the demo is its database's server while it runs):\n"
                f"  trimtab demo --state-dir {state} --runs 5")
+
+
+def _summary_notes(jobs: Sequence[Any]) -> list[str]:
+    """What a newcomer asked of the table: why the saving stays "preliminary" however long the demo
+    runs, and why a final cluster is slower than the one found (both by design, neither said)."""
+    from server.services.savings_types import FIRM_RUNS
+
+    notes = []
+    if any(job.preliminary for job in jobs):
+        notes.append(f"saving: runs as found vs now; marked preliminary, and the projection from it, while "
+                     f"either side has fewer than {FIRM_RUNS} runs (one run's setup time alone varies by "
+                     "minutes). The demo runs each cluster as found in its first round only, so that side "
+                     "keeps its first-round runs.")
+    slower = [job for job in jobs if job.start_runtime_s is not None and job.final_runtime_s is not None
+              and job.final_runtime_s > job.start_runtime_s]
+    if slower:
+        names = ", ".join(job.name for job in slower)
+        notes.append(f"FINAL TIME above START TIME ({names}): by design. Trimtab runs the cheapest cluster "
+                     "whose runtime meets the job's SLA (SLA MET), and without an SLA the cheapest whatever "
+                     "its runtime; give a job one with `trimtab project set PROJECT --sla 30m`.")
+    return notes
 
 
 def _saving(job: Any) -> str:

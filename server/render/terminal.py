@@ -44,11 +44,13 @@ def spark(values: Sequence[float | None], top: float) -> str:
     return "".join(GAP if v is None else block(v) for v in values)
 
 
-LEGEND = ("         B baseline (as found)  L learning  O optimizing  M monitoring  ^ recommendation applied  "
-          "v reverted  "
-          "s spot loss  d data growth  F failure  c launch failure  e user edit  D driver lost  "
-          f"r task retried  R repaired  w {WITHOUT_SETUP}  u not priced  ? other  "
-          "rebase (learning again from that run): C code change  I input size shift  S runtime regression")
+# Short lines, not one of ~330 characters that a terminal wraps mid-word.
+LEGEND = ("         phase: B baseline (as found)  L learning  O optimizing  M monitoring\n"
+          "         ^ recommendation applied  v reverted\n"
+          "         rebase (learning again from that run): C code change  I input size shift  "
+          "S runtime regression\n"
+          "         run: s spot loss  d data growth  F failure  c launch failure  e user edit  D driver lost\n"
+          f"              r task retried  R repaired  w {WITHOUT_SETUP}  u not priced  ? other")
 
 
 def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:
