@@ -305,6 +305,15 @@ class ServerConfig:
         if not sep or not _SECRET_NAME.fullmatch(scope) or not _SECRET_NAME.fullmatch(key):
             raise _bad("agent_secret", f"{self.agent_secret!r} is not SCOPE/KEY: Databricks secret scope and key "
                                        "names are 1-128 letters, digits, dashes, underscores and periods")
+        # Checked here, before the database is opened: found later, a bad key or TLS file stopped the
+        # server only after it had migrated the schema.
+        if self.secret_key and not _is_fernet_key(self.secret_key):
+            # The value is never shown: it is (or was meant to be) the key to every stored secret.
+            raise _bad("secret_key", "not a valid Fernet key (32 url-safe base64 bytes)")
+        for name in ("tls_cert", "tls_key"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise _bad(name, f"{str(path)!r} is not a file")
         url = self.db_url or "sqlite://"
         scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
         if scheme not in ("sqlite", "postgresql"):
@@ -410,6 +419,17 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _is_fernet_key(key: str) -> bool:
+    """Whether ``key`` is what `cryptography.fernet.Fernet` takes: 32 bytes in url-safe base64."""
+    import base64
+    import binascii
+
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return False
+
+
 def _choice_words(value: Any, allowed: tuple[str, ...]) -> str:
     return f"{value!r} is not one of {', '.join(allowed)}"
 
@@ -438,7 +458,14 @@ def _absolute_sqlite(url: str, database: str) -> str:
     return f"{prefix}:///{path.resolve()}{query}"
 
 
-class BadSetting(InvalidArgument):
+class ConfigError(InvalidArgument):
+    """The configuration refused: a setting's value (flag, variable or file), or the configuration
+    file itself (missing, unreadable, not TOML). The CLI exits 2 for it, the usage status, not 1 as
+    for a failure while running: scripts that start the server tell "fix the settings" from "try
+    again" by the status alone."""
+
+
+class BadSetting(ConfigError):
     """A setting's value refused by `ServerConfig`'s checks; ``setting`` and ``why`` let `load_config`
     name where the value came from (the checks know only the variable)."""
 
@@ -482,8 +509,8 @@ def _coerce(name: str, raw: Any, target: Any, source: str) -> Any:
     truncated to 2 or read as 1)."""
     kind = target if isinstance(target, str) else getattr(target, "__name__", str(target))
 
-    def bad(why: str) -> InvalidArgument:
-        return InvalidArgument(f"setting {name} ({source}): {why}")
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"setting {name} ({source}): {why}")
 
     if isinstance(raw, bool):
         if name in _SWITCHES:
@@ -548,6 +575,23 @@ def unknown_variables(env: Mapping[str, str]) -> list[str]:
     return out
 
 
+def _read_file(path: Path) -> dict[str, Any]:
+    """The settings of the configuration file at ``path``, which exists. Anything there that is not a
+    readable TOML file is refused, never skipped: a server.toml made a directory by a volume mount ran
+    the server on defaults without a word, and one not in UTF-8 stopped it with the decoder's message
+    alone, naming no file."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        line = bytes(exc.object[:exc.start]).count(b"\n") + 1
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text (at line {line})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc.strerror or exc}") from exc
+
+
 def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
                 file: Path | None = None) -> ServerConfig:
     """The configuration from flags (None = not given), environment, file and defaults."""
@@ -556,7 +600,7 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     fields = {f.name: f for f in dataclasses.fields(ServerConfig)}
     unknown = set(flags) - set(fields)
     if unknown:
-        raise InvalidArgument(f"unknown settings: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {}
     for name, f in fields.items():
         if env.get(f.metadata["env"], "") != "":
@@ -564,20 +608,14 @@ def load_config(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] |
     state_dir = Path(flags.get("state_dir") or values.get("state_dir") or default_state_dir())
     path = file or (Path(env["TRIMTAB_CONFIG"]) if env.get("TRIMTAB_CONFIG") else state_dir / "server.toml")
     from_file: dict[str, Any] = {}
-    if env.get("TRIMTAB_CONFIG") and not file and not path.is_file():
+    if env.get("TRIMTAB_CONFIG") and not file and not path.exists():
         # Named on purpose: running on defaults instead would hide the mistake until much later.
-        raise InvalidArgument(f"TRIMTAB_CONFIG: configuration file {path} does not exist")
-    if path.is_file():
-        try:
-            with path.open("rb") as fh:
-                from_file = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidArgument(f"{path}: not valid TOML: {exc}") from exc
-        except OSError as exc:
-            raise InvalidArgument(f"{path}: cannot read the configuration file: {exc.strerror or exc}") from exc
+        raise ConfigError(f"TRIMTAB_CONFIG: configuration file {path} does not exist")
+    if path.exists():
+        from_file = _read_file(path)
         unknown = set(from_file) - set(fields)
         if unknown:
-            raise InvalidArgument(f"{path}: unknown settings: {', '.join(sorted(unknown))}")
+            raise ConfigError(f"{path}: unknown settings: {', '.join(sorted(unknown))}")
     merged = {**from_file, **values, **flags}
     sources = {**{k: str(path) for k in from_file}, **{k: fields[k].metadata["env"] for k in values},
                **{k: fields[k].metadata.get("flag") or f"--{k.replace('_', '-')}" for k in flags}}

@@ -128,13 +128,14 @@ def read_tls_ca(path: str) -> bytes:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
-        raise click.ClickException(f"TRIMTAB_TLS_CA {path!r}: cannot read the CA certificate "
-                                   f"({exc.strerror or exc.__class__.__name__}); set it to the PEM file "
-                                   "of the CA that signed the server's certificate, or unset it for a "
-                                   "server without TLS") from exc
+        # A setting to fix, like a bad TRIMTAB_SERVER: the usage exit status 2 (server.cli.main).
+        raise click.UsageError(f"TRIMTAB_TLS_CA {path!r}: cannot read the CA certificate "
+                               f"({exc.strerror or exc.__class__.__name__}); set it to the PEM file "
+                               "of the CA that signed the server's certificate, or unset it for a "
+                               "server without TLS") from exc
     if not data.strip():
-        raise click.ClickException(f"TRIMTAB_TLS_CA {path!r}: the file is empty; set it to the PEM file of the "
-                                   "CA that signed the server's certificate")
+        raise click.UsageError(f"TRIMTAB_TLS_CA {path!r}: the file is empty; set it to the PEM file of the "
+                               "CA that signed the server's certificate")
     return data
 
 

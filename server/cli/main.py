@@ -5,8 +5,10 @@ instant and a group's heavy imports (SQLAlchemy, databricks-sdk, PySpark) load
 only when needed. Each group lives in its own module and exposes a click
 object named ``cli``; adding a group is one line in ``GROUPS``.
 
-Exit codes: 0 success, 1 operational failure, 2 usage mistake. Errors print
-one clear line; ``--debug`` adds the traceback.
+Exit codes: 0 success, 1 operational failure, 2 usage mistake or configuration
+error (a bad flag, TRIMTAB_* variable or configuration file), 130 interrupted.
+Errors print one clear line; ``--debug`` adds the traceback. docs/operations.md
+has the table.
 """
 
 from __future__ import annotations
@@ -215,6 +217,14 @@ def _invalid_argument(exc: BaseException) -> bool:
     return isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and exc.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def _config_error(exc: BaseException) -> bool:
+    """A setting refused (a flag, a TRIMTAB_* variable, the configuration file): the usage exit
+    status 2, which scripts read as "fix the settings", not 1 as for a failure while running."""
+    from server.config import ConfigError
+
+    return isinstance(exc, ConfigError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     debug = "--debug" in args
@@ -248,17 +258,18 @@ def _run(argv: list[str] | None, debug: bool) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one clear line unless --debug
+        status = 2 if _invalid_argument(exc) or _config_error(exc) else 1
         if debug:
             # Written here, not raised past `main`: raised, Python printed it after the escaping stream
             # was taken off, and its message (a server's, naming a job) reached the terminal raw.
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-            return 2 if _invalid_argument(exc) else 1
+            return status
         from server.cli.context import describe_error
 
         click.echo(f"error: {describe_error(exc)}", err=True)
-        return 2 if _invalid_argument(exc) else 1
+        return status
     return 0
 
 

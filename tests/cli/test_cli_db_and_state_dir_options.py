@@ -63,11 +63,11 @@ def test_a_state_dir_left_in_the_environment_does_not_stop_db(tmp_path: Path, ca
 def test_a_bad_url_names_the_option_or_the_variable_it_came_from(capsys: pytest.CaptureFixture[str],
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = _run(capsys, "db", "status", "--db", "garbage")
-    assert code == 1 and err.strip().splitlines()[-1] == (
+    assert code == 2 and err.strip().splitlines()[-1] == (
         "error: setting db_url (--db): not a URL: only sqlite:/// and postgresql:// URLs are supported")
     monkeypatch.setenv("TRIMTAB_DB", "garbage")
     code, _, err = _run(capsys, "db", "status")
-    assert code == 1 and err.strip().splitlines()[-1] == (
+    assert code == 2 and err.strip().splitlines()[-1] == (
         "error: setting db_url (TRIMTAB_DB): not a URL: only sqlite:/// and postgresql:// URLs are supported")
 
 
@@ -86,7 +86,7 @@ def test_server_start_names_a_flag_or_its_variable_as_given(tmp_path: Path, caps
     # Port 99999 never binds, so the server stops at its configuration whatever happens.
     state = str(tmp_path / "state")
     code, _, err = _run(capsys, "server", "start", "--listen", "127.0.0.1:99999", "--state-dir", state)
-    assert code == 1 and err.strip().splitlines()[-1].startswith("error: setting listen (--listen): ")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: setting listen (--listen): ")
     monkeypatch.setenv("TRIMTAB_LISTEN", "127.0.0.1:99999")
     code, _, err = _run(capsys, "server", "start", "--state-dir", state)
-    assert code == 1 and err.strip().splitlines()[-1].startswith("error: setting listen (TRIMTAB_LISTEN): ")
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: setting listen (TRIMTAB_LISTEN): ")

@@ -15,7 +15,7 @@ def test_a_missing_ca_file_names_the_variable(trimtab: Trimtab, tmp_path: Path,
     missing = tmp_path / "nonexistent.pem"
     monkeypatch.setenv("TRIMTAB_TLS_CA", str(missing))
     code, out, err = trimtab("project", "list")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert err.startswith("error: TRIMTAB_TLS_CA") and str(missing) in err and "No such file" in err
     assert "Errno" not in err and len(err.strip().splitlines()) == 1
 
@@ -24,9 +24,9 @@ def test_a_directory_or_empty_file_names_the_variable(trimtab: Trimtab, tmp_path
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIMTAB_TLS_CA", str(tmp_path))
     code, _, err = trimtab("project", "list")
-    assert code == 1 and "TRIMTAB_TLS_CA" in err and "Errno" not in err
+    assert code == 2 and "TRIMTAB_TLS_CA" in err and "Errno" not in err
     empty = tmp_path / "empty.pem"
     empty.write_bytes(b"")
     monkeypatch.setenv("TRIMTAB_TLS_CA", str(empty))
     code, _, err = trimtab("project", "list")
-    assert code == 1 and "TRIMTAB_TLS_CA" in err and "empty" in err
+    assert code == 2 and "TRIMTAB_TLS_CA" in err and "empty" in err

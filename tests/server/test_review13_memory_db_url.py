@@ -41,7 +41,7 @@ def test_file_urls_are_still_taken(tmp_path: Path) -> None:
 def test_every_command_says_so(command: list[str], url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code = main([*command, "--db", url])
     out, err = capsys.readouterr()
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert "an in-memory database lives in one process" in err
     assert "max_overflow" not in err
 
@@ -65,5 +65,5 @@ def test_a_relative_path_is_made_absolute_and_a_missing_slash_is_refused(
         ServerConfig(db_url=typo)
     code = main(["token", "create", "--name", "x", "--scope", "admin", "--db", typo])
     _, err = capsys.readouterr()
-    assert code == 1 and "write four slashes" in err
+    assert code == 2 and "write four slashes" in err
     assert not (work / str(absolute).lstrip("/")).exists()  # no second database made under the directory

@@ -64,7 +64,7 @@ def test_commands_say_it_in_one_line(command: list[str], tmp_path: Path, capsys:
     monkeypatch.setenv("TRIMTAB_DB", "postgresql://trimtab:Ab@cd:Xk9#Lm2@db.internal/trimtab")
     code = main([*command, "--state-dir", str(tmp_path)])
     out, err = capsys.readouterr()
-    assert code == 1
+    assert code == 2  # a configuration error
     assert err.strip() == f"error: {NOT_A_URL}"
     assert "Xk9" not in out + err
 
@@ -103,6 +103,6 @@ def test_db_status_with_another_driver_says_what_is_supported(tmp_path: Path,
     code = main(["db", "status", "--db", "postgresql+asyncpg://root@/trimtab?host=/var/run/postgresql",
                  "--state-dir", str(tmp_path)])
     err = capsys.readouterr().err
-    assert code == 1
+    assert code == 2  # a configuration error
     assert "postgresql+asyncpg driver: only sqlite:/// and postgresql:// URLs are supported" in err
     assert "No module named" not in err

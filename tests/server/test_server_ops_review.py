@@ -126,7 +126,7 @@ def test_an_unsupported_database_url_is_refused_without_a_driver_import() -> Non
 
 def test_db_upgrade_with_a_mysql_url_says_what_is_supported(tmp_path: Path) -> None:
     out = _cli(tmp_path, "db", "upgrade", "--db", "mysql://x:hunter2@y/z")
-    assert out.returncode == 1
+    assert out.returncode == 2  # a configuration error: the usage status
     assert "only sqlite:/// and postgresql:// URLs are supported" in out.stderr
     assert "MySQLdb" not in out.stderr and "hunter2" not in out.stderr
 

@@ -54,7 +54,7 @@ def test_tls_serves_health_and_ingest(start_harness: StartHarness, tmp_path: Pat
 
 def test_config_precedence(tmp_path: Path) -> None:
     (tmp_path / "server.toml").write_text('listen = "0.0.0.0:7000"\nworkers = 3\ngrace_seconds = 2.5\n')
-    env = {"TRIMTAB_STATE_DIR": str(tmp_path), "TRIMTAB_WORKERS": "5", "TRIMTAB_SECRET_KEY": "k"}
+    env = {"TRIMTAB_STATE_DIR": str(tmp_path), "TRIMTAB_WORKERS": "5", "TRIMTAB_SECRET_KEY": "3ZGWlTMEVowOyJH2sygM5Vnzvu1PoBsvbL-xx6QpRSE="}
     config = load_config({"listen": "127.0.0.1:0", "http": None}, env=env)
     assert (config.listen, config.workers, config.grace_seconds, config.state_dir) == (
         "127.0.0.1:0", 5, 2.5, tmp_path)
