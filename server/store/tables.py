@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, LargeBinary, UniqueConstraint, false
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
@@ -35,6 +35,9 @@ def _json(default: Any = None, nullable: bool = False) -> Any:
 
 class WorkspaceRow(SQLModel, table=True):
     __tablename__ = "workspaces"
+    # Names are unique in any case ("Prod" is "prod"'s), by the database since 0023: the check in
+    # `WorkspaceRepository.add` alone let two servers (or sessions) each add one of them.
+    __table_args__ = (Index("uq_workspaces_name_lower", text("lower(name)"), unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)

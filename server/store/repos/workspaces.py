@@ -41,6 +41,19 @@ class WorkspaceSecrets:
 _NO_BILL_READS: dict[str, object] = {"bills_read_at_ms": None, "bill_read_failed_at_ms": None, "bill_read_error": ""}
 
 
+def _refuse_taken(conn: sa.Connection, name: str) -> None:
+    """`AlreadyExists` when a workspace named ``name`` in any case is stored."""
+    # Names are ASCII (`WORKSPACE_NAME`), so SQL lower() is the same on both engines.
+    taken = conn.execute(sa.select(T.c.name).where(sa.func.lower(T.c.name) == name.lower())
+                         .order_by(T.c.name)).scalars().first()
+    if taken == name:
+        raise AlreadyExists(f"workspace {name!r} already exists")
+    if taken is not None:
+        raise AlreadyExists(f"workspace {taken!r} already exists, and workspace names differ by more "
+                            f"than case: {name!r} would be taken for it (in commands, project "
+                            "names and logs)")
+
+
 class WorkspaceRepository(Repository):
     def add(self, workspace: Workspace, token_encrypted: str,
             cloud_credentials_encrypted: str | None = None) -> Workspace:
@@ -53,19 +66,19 @@ class WorkspaceRepository(Repository):
             "status": workspace.status, "last_error": workspace.last_error, "created_at_ms": created,
             "auto_import": workspace.auto_import, "client_id": workspace.client_id,
         }
-        with self._write() as conn:
-            # Names are ASCII (`WORKSPACE_NAME`), so SQL lower() is the same on both engines. Checked in
-            # the insert's transaction, as the exact name is; the unique index is on the exact name only,
-            # since a store from before this rule may hold two names differing by case.
-            taken = conn.execute(sa.select(T.c.name).where(sa.func.lower(T.c.name) == workspace.name.lower())
-                                 .order_by(T.c.name)).scalars().first()
-            if taken == workspace.name:
-                raise AlreadyExists(f"workspace {workspace.name!r} already exists")
-            if taken is not None:
-                raise AlreadyExists(f"workspace {taken!r} already exists, and workspace names differ by more "
-                                    f"than case: {workspace.name!r} would be taken for it (in commands, project "
-                                    "names and logs)")
-            conn.execute(T.insert().values(**values))
+        try:
+            with self._write() as conn:
+                # Checked in the insert's transaction for the message naming the name taken; the
+                # database's unique index on lower(name) (0023) is what holds when two servers or
+                # sessions add "Prod" and "prod" at once, and its refusal says the same.
+                _refuse_taken(conn, workspace.name)
+                conn.execute(T.insert().values(**values))
+        except AlreadyExists:
+            # The race: the other insert committed after this one's check. Read again, outside the
+            # failed transaction, to name what was taken as the check does.
+            with self._read() as conn:
+                _refuse_taken(conn, workspace.name)
+            raise
         return self.get(workspace.name)
 
     def get(self, name: str) -> Workspace:
