@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.actor import AUTO, actor
+from server.already_runs import ALREADY_RUNS, already_runs
 from server.apply_lock import PROJECT_LOCK_WAIT_S as PROJECT_LOCK_WAIT_S
 from server.apply_lock import _locked, project_lock
 from server.apply_record import BEFORE_WRITES_KEY as BEFORE_WRITES_KEY
@@ -128,7 +129,8 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     the last apply has had no run yet (the job's cluster breaks settings the owner has just changed:
     waiting for that run would run it on what they ruled out; or the person asked for it).
     ``by_hand``: a person's apply, which writes over an unconfirmed apply when the project's settings
-    changed since it (`unconfirmed_refusal`), as auto-apply does after a settings change."""
+    changed since it (`unconfirmed_refusal`), as auto-apply does after a settings change, and writes
+    nothing when the job's cluster already runs the recommendation (`server.already_runs`)."""
     _settle_announced(store, gateway, project_id, dry_run=dry_run)
     project = _active(store, project_id)
     rec = store.recommendations.pending(project_id)
@@ -148,6 +150,13 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     cloud = project_cloud(store, project)
     _check_bounds(project, rec, catalog or last_active_catalog() or load_catalog(), cloud)
     settings, live = _live_spec(store, gateway, project, dry_run=dry_run)
+    if by_hand and already_runs(live, rec.config, cloud=cloud, policy_values=kept_values(project.state, live)):
+        # Writing it would change only the tag: no write, and no apply record, whose wait for a run
+        # would hold the next apply back for a configuration the job has run all along. It stays
+        # pending, as auto-apply leaves it (the planner does not call this for the cluster the job
+        # runs: `server.plan.planner`), until the next run plans again.
+        return ApplyResult(rec, "", applied=False, message=f"recommendation {rec.id}: {ALREADY_RUNS}",
+                           already_on_job=True)
     new_spec = proposed_spec(live, rec, cloud=cloud)
     if (over := custom_tags_over_limit(new_spec)) is not None:
         # Databricks refuses the whole update beyond its limit: said before anything is sent (the

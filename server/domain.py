@@ -757,3 +757,5 @@ class ApplyOutcome:
     applied: bool = False
     # Beyond the diff: e.g. the unconfirmed apply this one writes (dry: would write) over, and why.
     note: str = ""
+    # Nothing written (or, dry, to write): the job's cluster already runs the recommendation.
+    already_on_job: bool = False

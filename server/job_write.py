@@ -39,6 +39,8 @@ class ApplyResult:
     # What the person should know beyond the diff: the unconfirmed apply this one writes (or, dry,
     # would write) over, and why.
     note: str = ""
+    # Nothing written: the job's cluster already runs the recommendation (`server.already_runs`).
+    already_on_job: bool = False
 
 
 def project_cloud(store: Store, project: Project) -> str:

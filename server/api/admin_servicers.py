@@ -208,8 +208,16 @@ class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):
 
     def GetRecommendation(self, request: admin_pb2.GetRecommendationRequest,
                           context: Ctx) -> admin_pb2.Recommendation:
-        return messages.recommendation(
-            recommendations.get_recommendation(self._store, _project(request.project)))
+        return messages.shown_recommendation(
+            recommendations.show_recommendation(self._store, _project(request.project)))
+
+    def ListRecommendations(self, request: admin_pb2.ListRecommendationsRequest,
+                            context: Ctx) -> admin_pb2.ListRecommendationsResponse:
+        found, token = recommendations.list_recommendations(
+            self._store, _project(request.project), request.state, request.page_size,
+            messages.requested_page_token(request.page_token))
+        return admin_pb2.ListRecommendationsResponse(
+            recommendations=[messages.shown_recommendation(r) for r in found], next_page_token=token)
 
     def ApplyRecommendation(self, request: admin_pb2.ApplyRecommendationRequest,
                             context: Ctx) -> admin_pb2.ApplyResult:

@@ -27,6 +27,7 @@ from server.domain import (
 )
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import project_default_max_workers
+from server.services.pending import ShownRecommendation
 from server.services.projects import ProjectSummary
 from server.services.runs import RunDetail
 from server.services.savings import SavingsReport
@@ -167,6 +168,8 @@ def project(s: ProjectSummary) -> admin_pb2.Project:
         latest_runtime_s=s.latest_runtime_s, sla_met_fraction=s.sla_met_fraction,
         problem=plan_problem(p.problem), default_max_workers=project_default_max_workers(p),
         auto_apply_hold=s.auto_apply_hold, latest_outcome=s.latest_outcome,
+        pending_recommendation=shown_recommendation(s.pending) if s.pending is not None else None,
+        current_cost_per_run=s.current_cost_per_run,
     )
 
 
@@ -221,7 +224,8 @@ def agent(a: AgentStatus) -> admin_pb2.Agent:
         counters=ingest_pb2.AgentCounters(**dataclasses.asdict(a.counters)))
 
 
-def recommendation(r: Recommendation | None) -> admin_pb2.Recommendation | None:
+def recommendation(r: Recommendation | None, *, already_on_job: bool = False,
+                   planned_from: ClusterConfig | None = None) -> admin_pb2.Recommendation | None:
     if r is None:
         return None
     return admin_pb2.Recommendation(
@@ -232,13 +236,20 @@ def recommendation(r: Recommendation | None) -> admin_pb2.Recommendation | None:
         cost_interval=admin_pb2.Interval(low=r.cost_interval[0], high=r.cost_interval[1]),
         p_meet_sla=r.p_meet_sla, reason=r.reason, phase=r.phase, storage_advice=r.storage_advice,
         projected_monthly_saving=r.projected_monthly_saving, applied_at_ms=r.applied_at_ms, applied_by=r.applied_by,
-        reverted_at_ms=r.reverted_at_ms, reverted_by=r.reverted_by,
+        reverted_at_ms=r.reverted_at_ms, reverted_by=r.reverted_by, already_on_job=already_on_job,
+        planned_from=config(planned_from),
     )
 
 
+def shown_recommendation(s: ShownRecommendation) -> admin_pb2.Recommendation:
+    msg = recommendation(s.recommendation, already_on_job=s.already_on_job, planned_from=s.planned_from)
+    assert msg is not None
+    return msg
+
+
 def apply_result(o: ApplyOutcome) -> admin_pb2.ApplyResult:
-    return admin_pb2.ApplyResult(recommendation=recommendation(o.recommendation), diff=o.diff, applied=o.applied,
-                                 note=o.note)
+    return admin_pb2.ApplyResult(recommendation=recommendation(o.recommendation, already_on_job=o.already_on_job),
+                                 diff=o.diff, applied=o.applied, note=o.note)
 
 
 def import_result(r: ImportResult, summaries: list[ProjectSummary], *, next_page_token: str = "", total: int = 0,

@@ -18,6 +18,7 @@ from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettin
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import MAX_WORKERS, MIN_WORKERS
 from server.plan.policy import kept_values
+from server.services.pending import ShownRecommendation, current_cost_per_run, on_job
 from server.services.savings import USER_EDIT
 from server.spec import config_from_spec as spec_config
 from server.spec import pool_ids, pools_seen
@@ -51,6 +52,10 @@ class ProjectSummary:
     auto_apply_hold: str = ""
     # `latest_outcome` of the latest run: "" when it succeeded.
     latest_outcome: str = ""
+    # `get_project` only: the pending recommendation (None: none pending), whether the job already runs
+    # it, and what a run of the current cluster costs (`server.services.pending`).
+    pending: ShownRecommendation | None = None
+    current_cost_per_run: float | None = None
 
 
 def latest_outcome(run: Run | None) -> str:
@@ -178,7 +183,15 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
 
 
 def get_project(store: Store, ref: str) -> ProjectSummary:
-    return summarize(store, store.projects.find(_ref(ref)))
+    """`summarize`, with the pending recommendation and the current cluster's cost per run, which
+    `project show` weighs it with."""
+    summary = summarize(store, store.projects.find(_ref(ref)))
+    project = summary.project
+    assert project.id is not None
+    rec = store.recommendations.pending(project.id)
+    return dataclasses.replace(
+        summary, pending=ShownRecommendation(rec, already_on_job=on_job(store, project, rec)) if rec else None,
+        current_cost_per_run=current_cost_per_run(store, project.id, summary.current_config))
 
 
 def update_settings(store: Store, ref: str, changes: dict[str, Any],

@@ -1,4 +1,4 @@
-"""Recommendations: show, reject, apply and revert through the Jobs API; detach a project.
+"""Recommendations: show and list, reject, apply and revert through the Jobs API; detach a project.
 
 Thin wrappers over `server.apply` that find the project and its workspace's
 gateway, and record a refused token on the workspace.
@@ -11,10 +11,12 @@ from contextlib import contextmanager
 
 from server import apply
 from server.databricks import DatabricksGateway
-from server.domain import MAX_ROW_ID, ApplyOutcome, Project, Recommendation
-from server.errors import FailedPrecondition, InvalidArgument, NotFound
+from server.domain import MAX_ROW_ID, RECOMMENDATION_STATES, ApplyOutcome, Project, Recommendation
+from server.errors import FailedPrecondition, InvalidArgument, NotFound, shown
 from server.services.agent_install import release_detached_reader
+from server.services.pending import ShownRecommendation, by_storing, on_job, planned_from
 from server.services.projects import required
+from server.services.runs import DEFAULT_PAGE, MAX_PAGE
 from server.services.secrets import SecretBox
 from server.services.workspaces import check_answers, gateway_for, recording_status
 from server.store import Store
@@ -22,12 +24,62 @@ from server.store import Store
 
 def get_recommendation(store: Store, project_ref: str) -> Recommendation:
     """The pending recommendation of a project, else its newest one."""
-    project = store.projects.find(required(project_ref, "project"))
+    return _shown_one(store, store.projects.find(required(project_ref, "project")))
+
+
+def _shown_one(store: Store, project: Project) -> Recommendation:
     assert project.id is not None
     rec = store.recommendations.pending(project.id) or store.recommendations.latest(project.id)
     if rec is None:
         raise apply.no_recommendation_yet(project)
     return rec
+
+
+def show_recommendation(store: Store, project_ref: str) -> ShownRecommendation:
+    """`get_recommendation`, and whether the job's cluster already runs it (`pending.on_job`)."""
+    project = store.projects.find(required(project_ref, "project"))
+    rec = _shown_one(store, project)
+    return ShownRecommendation(rec, already_on_job=on_job(store, project, rec))
+
+
+def list_recommendations(store: Store, project_ref: str, state: str = "", page_size: int = 0,
+                         page_token: str = "") -> tuple[list[ShownRecommendation], str]:
+    """A page of a project's recommendations, newest first (in ``state`` when given), each with the
+    cluster the job ran when it was made, and the token of the next page ("" at the end). The token
+    is the id of the page's last recommendation; the next page starts below it, so a token names a
+    recommendation of this project or it was never issued."""
+    project = store.projects.find(required(project_ref, "project"))
+    assert project.id is not None
+    if state and state not in RECOMMENDATION_STATES:
+        raise InvalidArgument(f"state: {shown(state)} is not one of {', '.join(RECOMMENDATION_STATES)}")
+    if page_size < 0:
+        raise InvalidArgument("page_size: must not be negative")
+    size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
+    before = _position(store, project.id, page_token) if page_token else None
+    recs = store.recommendations.newest_first(project.id, limit=size + 1, before_id=before, state=state or None)
+    token = ""
+    if len(recs) > size:
+        recs = recs[:size]
+        token = str(recs[-1].id)
+    runs, stored = by_storing(store.runs.history(project.id)) if recs else ([], [])
+    return [ShownRecommendation(r, already_on_job=on_job(store, project, r), planned_from=planned_from(runs, stored, r))
+            for r in recs], token
+
+
+def _position(store: Store, project_id: int, page_token: str) -> int:
+    """The id the page after ``page_token`` starts below. A token that is no recommendation of this
+    project (another project's page, a made-up number) is refused rather than answered with a page
+    from nowhere in particular, as ListRuns refuses one."""
+    never = InvalidArgument("page_token: not a token this server issued")
+    if not page_token.isdigit():
+        raise never
+    try:
+        rec = store.recommendations.get(int(page_token))
+    except NotFound:
+        raise never from None
+    if rec.project_id != project_id or rec.id is None:
+        raise never
+    return rec.id
 
 
 def reject_recommendation(store: Store, project_ref: str, recommendation_id: str = "") -> Recommendation:
@@ -56,7 +108,8 @@ def apply_recommendation(store: Store, secrets: SecretBox, project_ref: str,
         check_pinned(store, project, recommendation_id)
         result = apply.apply_recommendation(store, gateway, project_id, dry_run=dry_run,
                                             over_unconfirmed=replace_unconfirmed, by_hand=True)
-    return ApplyOutcome(result.recommendation, result.diff, result.applied, note=result.note)
+    return ApplyOutcome(result.recommendation, result.diff, result.applied, note=result.note,
+                        already_on_job=result.already_on_job)
 
 
 def check_pinned(store: Store, project: Project, recommendation_id: str) -> None:

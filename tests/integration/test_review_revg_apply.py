@@ -175,7 +175,10 @@ def test_a_hand_apply_after_a_settings_change_writes_over_an_apply_no_run_used(
 
     # Settings unchanged since: a plan from elsewhere (a run already going at the apply) waits for a
     # run of the apply, dry run included, unless the person asks.
-    third = store.recommendations.add(Recommendation(project_id=pid, config=second.config, reason="test"))
+    # Another size of it: one of the cluster the job already runs would write nothing (test_apply_already_runs).
+    workers = second.config.num_workers
+    third = store.recommendations.add(Recommendation(project_id=pid, reason="test", config=dataclasses.replace(
+        second.config, num_workers=workers + 1 if workers < 4 else workers - 1)))
     for dry_run in (True, False):
         why = _refused(api, project, dry_run=dry_run)
         assert why.endswith(

@@ -898,6 +898,11 @@ class RecommendationServiceStub:
                 request_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.RevertRecommendationRequest.SerializeToString,
                 response_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ApplyResult.FromString,
                 _registered_method=True)
+        self.ListRecommendations = channel.unary_unary(
+                '/trimtab.v1.RecommendationService/ListRecommendations',
+                request_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ListRecommendationsRequest.SerializeToString,
+                response_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ListRecommendationsResponse.FromString,
+                _registered_method=True)
 
 
 class RecommendationServiceServicer:
@@ -929,6 +934,14 @@ class RecommendationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRecommendations(self, request, context):
+        """A project's recommendations, newest first (by id: the order they were made in), every state
+        unless `state` names one: what Trimtab recommended and what became of each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecommendationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -951,6 +964,11 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     servicer.RevertRecommendation,
                     request_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.RevertRecommendationRequest.FromString,
                     response_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ApplyResult.SerializeToString,
+            ),
+            'ListRecommendations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecommendations,
+                    request_deserializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ListRecommendationsRequest.FromString,
+                    response_serializer=protos_dot_trimtab_dot_v1_dot_admin__pb2.ListRecommendationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1063,6 +1081,33 @@ class RecommendationService:
             '/trimtab.v1.RecommendationService/RevertRecommendation',
             protos_dot_trimtab_dot_v1_dot_admin__pb2.RevertRecommendationRequest.SerializeToString,
             protos_dot_trimtab_dot_v1_dot_admin__pb2.ApplyResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecommendations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trimtab.v1.RecommendationService/ListRecommendations',
+            protos_dot_trimtab_dot_v1_dot_admin__pb2.ListRecommendationsRequest.SerializeToString,
+            protos_dot_trimtab_dot_v1_dot_admin__pb2.ListRecommendationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,20 @@ class RecommendationRepository(Repository):
             rows = conn.execute(sa.select(T).where(T.c.project_id == project_id).order_by(T.c.id)).all()
         return [convert.recommendation(r) for r in rows]
 
+    def newest_first(self, project_id: int, limit: int = 50, before_id: int | None = None,
+                     state: str | None = None) -> list[Recommendation]:
+        """A page of a project's recommendations, highest id (the newest) first, in ``state`` if given:
+        what `trimtab recommendation list` shows. Pass the page's last id as ``before_id`` for the next:
+        a keyset, so recommendations made meanwhile neither repeat nor push others off a page."""
+        query = sa.select(T).where(T.c.project_id == project_id).order_by(T.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(T.c.id < before_id)
+        if state:
+            query = query.where(T.c.state == state)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [convert.recommendation(r) for r in rows]
+
     def change_points(self, project_id: int) -> list[tuple[int, str]]:
         """The change points a project's recommendations were made after, (first run's id, kind),
         oldest first, each once."""
