@@ -129,7 +129,9 @@ def workers_line(s: Any, c: Any, default_max: int | None = None) -> str:
     return f"{shown_low}..{default_max_workers(max(workers, 1), low)} ({rule})"
 
 
-def _show(ctx: CliContext, project: Any) -> None:
+def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
+    """``pending``: with the pending recommendation (GetProject's reply has it; `project set` says
+    what became of it in a note of its own)."""
     from server.render.fmt import auto_apply_text, phase_text
 
     if ctx.as_json:
@@ -168,6 +170,7 @@ def _show(ctx: CliContext, project: Any) -> None:
         # A failed run's 0s and $0.00 (a cluster that never started) read as a fast, free run without it.
         *([("latest run", project.latest_outcome)] if project.latest_outcome else []),
         ("SLA met", f"{project.sla_met_fraction:.0%}" if project.HasField("sla_met_fraction") else "-"),
+        *(pending_lines(project) if pending and project.HasField("pending_recommendation") else []),
     ]
     print_fields(lines)
 
@@ -176,10 +179,39 @@ def _show(ctx: CliContext, project: Any) -> None:
 @click.argument("project")
 @click.pass_obj
 def show(ctx: CliContext, project: str) -> None:
-    """A project's settings, phase and latest figures (PROJECT: id or name)."""
+    """A project's settings, phase, latest figures and pending recommendation (PROJECT: id or name)."""
     from protos.trimtab.v1 import admin_pb2
 
-    _show(ctx, admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=project)))
+    _show(ctx, admin_call(ctx, "ProjectServiceStub", "GetProject", admin_pb2.GetProjectRequest(project=project)),
+          pending=True)
+
+
+def pending_lines(project: Any) -> list[tuple[str, str]]:
+    """What `project show` says of the pending recommendation: its id, cluster and predicted saving
+    against what the current cluster's runs cost, and the command that applies it; or that the job
+    already runs it, which leaves nothing to apply."""
+    from server.cli.recommendation import ALREADY_RUNS, predicted, short_config
+    from server.render.fmt import money
+
+    rec = project.pending_recommendation
+    head = f"{rec.id}: {short_config(rec.config)}"
+    if rec.already_on_job:
+        return [("pending", f"recommendation {head}: {ALREADY_RUNS} (nothing to apply)")]
+    now = project.current_cost_per_run if project.HasField("current_cost_per_run") else None
+    if not predicted(rec):
+        saving = "its cost is not predicted yet"
+    elif now is None or now <= 0:
+        saving = f"predicted {money(rec.predicted_cost)} a run (no priced run of the current cluster to compare with)"
+    elif rec.predicted_cost <= now:
+        saving = (f"predicted saving {money(now - rec.predicted_cost)} a run ({(now - rec.predicted_cost) / now:.0%}): "
+                  f"{money(rec.predicted_cost)} against {money(now)} for the current cluster's recent runs")
+    else:
+        # Dearer, e.g. to meet the SLA: said as what it costs, never as a negative saving.
+        saving = (f"predicted to cost {money(rec.predicted_cost - now)} a run more: {money(rec.predicted_cost)} "
+                  f"against {money(now)} for the current cluster's recent runs")
+    # Pinned to the id shown, so a plan made meanwhile is not applied unseen (`recommendation apply --id`).
+    return [("pending", f"recommendation {head}, {saving}"),
+            ("apply it with", f"trimtab recommendation apply {project.id} --id {rec.id}")]
 
 
 def _families(text: str) -> list[str]:

@@ -1,6 +1,7 @@
-"""`trimtab recommendation`: review, apply, reject and revert a project's recommendation.
+"""`trimtab recommendation`: list, review, apply, reject and revert a project's recommendations.
 
-    trimtab recommendation show P | apply P [--dry-run] | reject P | revert P [--dry-run]
+    trimtab recommendation list P [--state S] [--limit N] | show P | apply P [--dry-run] | reject P
+    trimtab recommendation revert P [--dry-run]
 
 ``P`` is a project id or ``<workspace>/<job_id>/<cluster_key>``. Apply and
 revert change the job through the Jobs API and print the unified diff of the
@@ -24,8 +25,12 @@ from server.render.reason import reason_as_of
 
 @click.group(name="recommendation")
 def cli() -> None:
-    """Review, apply, reject and revert recommendations."""
+    """List, review, apply, reject and revert recommendations."""
 
+
+# `server.already_runs.ALREADY_RUNS` (not imported: the CLI stays light; a test keeps them equal).
+ALREADY_RUNS = "the job already runs this configuration"
+ON_JOB_NOTE = f"{ALREADY_RUNS}: applying it changes nothing (it stays pending until the next run plans again)"
 
 # What runtime and cost say for a recommendation made before any usable run (`models.decide`'s first
 # decision: "no usable run yet: measuring X first"), whose prediction is stored as 0.
@@ -52,6 +57,18 @@ def as_json(rec: Any) -> dict[str, Any]:
     return out
 
 
+def short_config(c: Any) -> str:
+    """A configuration in a table cell or a one-line summary: ``m5.xlarge x4``, ``r5.2xlarge x2-8``
+    (autoscale), with `` spot`` on spot and the driver when it is another type; "-" for none."""
+    if not (c.node_type_id or c.num_workers or c.autoscale_max):
+        return "-"
+    size = f"{c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else str(c.num_workers)
+    spot = " spot" if c.availability.upper().startswith("SPOT") else ""
+    driver = f" driver {c.driver_node_type_id}" if c.driver_node_type_id and c.driver_node_type_id != c.node_type_id \
+        else ""
+    return f"{c.node_type_id or 'pool nodes'} x{size}{spot}{driver}"
+
+
 def _when_who(at_ms: int, by: str) -> str:
     """When a change was made, and by whom ("auto", an admin token), as `recommendation show` says it."""
     from server.cli.context import one_line
@@ -67,6 +84,9 @@ def _describe(rec: Any) -> None:
     driver = f", driver {c.driver_node_type_id}" if c.driver_node_type_id else ""
     spot = f", {availability_text(c)}" if c.availability else ""
     click.echo(f"recommendation {rec.id} for project {rec.project_id}: {rec.state} ({rec.phase})")
+    if rec.already_on_job:
+        # Shown as a change it read as one to apply; applying it writes nothing (`apply` says so).
+        click.echo(f"  note:     {ON_JOB_NOTE}")
     click.echo(f"  cluster:  {c.node_type_id} x {size}{driver}{spot}")
     if c.ebs_volume_count:
         click.echo(f"  disks:    {c.ebs_volume_count} x {c.ebs_volume_size_gb} GB {c.ebs_volume_type}")
@@ -97,6 +117,62 @@ def _describe(rec: Any) -> None:
         click.echo(f"  storage saving: {rec.projected_monthly_saving:,.2f} USD per month (projected, disks only)")
 
 
+# The most rows a list call returns (`server.services.runs.MAX_PAGE`, as `run list` has it).
+MAX_PAGE = 500
+STATES = ("pending", "applied", "superseded", "rejected", "reverted")
+# `recommendation list` keeps who applied or reverted to this many characters (`show` has it whole).
+WHO_WIDTH = 24
+
+
+def _done_cell(at_ms: int, by: str) -> str:
+    """When and by whom a recommendation was applied or reverted, in a table cell."""
+    from server.cli.context import one_line
+    from server.cli.run import when
+    from server.render.fmt import cut
+
+    return f"{when(at_ms)} {cut(one_line(by), WHO_WIDTH) if by else '?'}"
+
+
+def _state_cell(rec: Any) -> str:
+    return f"{rec.state} (already on the job)" if rec.already_on_job else rec.state
+
+
+@cli.command(name="list")
+@click.argument("project")
+@click.option("--state", type=click.Choice(STATES), default=None, help="Only recommendations in this state.")
+@click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), default=50, show_default=True,
+              help=f"Recommendations per page, 1 to {MAX_PAGE}.")
+@click.option("--page-token", default="", help="Continue after a previous page.")
+@click.pass_obj
+def list_recommendations(ctx: CliContext, project: str, state: str | None, limit: int, page_token: str) -> None:
+    """A project's recommendations, newest first, and what became of each."""
+    from protos.trimtab.v1 import admin_pb2
+    from server.cli.context import admin_call, format_duration, print_table
+    from server.cli.run import when
+    from server.render.fmt import money
+
+    reply = admin_call(ctx, "RecommendationServiceStub", "ListRecommendations",
+                       admin_pb2.ListRecommendationsRequest(project=project, state=state or "", page_size=limit,
+                                                            page_token=page_token))
+    if ctx.as_json:
+        print_json({"recommendations": [as_json(r) for r in reply.recommendations],
+                    "next_page_token": reply.next_page_token})
+        return
+    rows = []
+    for r in reply.recommendations:
+        # From: the cluster of the job's last run when it was made ("-": no run yet).
+        change = f"{short_config(r.planned_from) if r.HasField('planned_from') else '-'} -> {short_config(r.config)}"
+        rows.append((r.id, when(r.created_at_ms), _state_cell(r), change,
+                     money(r.predicted_cost) if predicted(r) else "-",
+                     format_duration(r.predicted_runtime_s) if predicted(r) else "-",
+                     _done_cell(r.applied_at_ms, r.applied_by) if r.HasField("applied_at_ms") else "-",
+                     _done_cell(r.reverted_at_ms, r.reverted_by) if r.HasField("reverted_at_ms") else "-"))
+    print_table(rows, ["ID", "CREATED (UTC)", "STATE", "FROM -> TO", "PREDICTED COST", "PREDICTED RUNTIME",
+                       "APPLIED (UTC, BY)", "REVERTED (UTC, BY)"])
+    if reply.next_page_token:
+        click.echo(f"more: --page-token {reply.next_page_token}")
+
+
 @cli.command()
 @click.argument("project")
 @click.pass_obj
@@ -115,6 +191,11 @@ def show(ctx: CliContext, project: str) -> None:
 def _print_result(ctx: CliContext, result: Any, done: str, dry_run: bool) -> None:
     if ctx.as_json:
         print_json(message_dict(result))
+        return
+    if result.HasField("recommendation") and result.recommendation.already_on_job:
+        # The server wrote nothing (not even its tag): said as such, not as an empty diff.
+        click.echo(f"nothing to apply: recommendation {result.recommendation.id}: {ALREADY_RUNS}; "
+                   "nothing was written")
         return
     if result.diff:
         click.echo(result.diff.rstrip("\n"))
