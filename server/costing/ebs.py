@@ -230,6 +230,7 @@ def recommend_storage(
     workers: int | None = None,
     autoscale: tuple[int, int] | None = None,
     per_runs: int | None = None,
+    typical: float | None = None,
 ) -> StorageAdvice | None:
     """EBS volumes per node for ``node_type``; None for Azure (managed disks are not sized here) or no runs.
 
@@ -239,7 +240,8 @@ def recommend_storage(
     ``workers``: the fixed worker count of the configuration advised, over which the runs'
     cluster-wide disk use is spread. ``autoscale``: the (min, max) range of an autoscaling one
     instead: runs on that very range count what they measured per node, others are spread over
-    its typical size (`typical_workers`). Neither keeps each run's own measured workers.
+    its typical size (`typical_workers`), or over ``typical`` workers when the caller knows what the
+    range's runs used (`server.plan.range_use`). Neither keeps each run's own measured workers.
     """
     if cloud != "aws" or not runs:
         return None
@@ -247,7 +249,11 @@ def recommend_storage(
         raise ValueError(f"give the advised workers ({workers}) or its autoscale range ({autoscale}), not both")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1 to size disks per node, got {workers}")
-    typical = typical_workers(*autoscale) if autoscale is not None else None
+    measured = typical is not None
+    if autoscale is not None and typical is None:
+        typical = typical_workers(*autoscale)
+    if typical is not None and typical < 1:
+        raise ValueError(f"typical workers must be at least 1 to spread disk use over, got {typical}")
     same = [r for r in runs if autoscale is not None and r.ran_on(autoscale)]
 
     def per_node(run: DiskUse) -> float:
@@ -270,9 +276,11 @@ def recommend_storage(
         if len(same) == len(runs):
             seen = f"runs on {span} put up to {peak_gb:.1f} GB per node on disk ({largest})"
         else:
-            spread = (f"over {typical:.1f} workers (the geometric mean of {span}, its typical size)"
-                      if not same else f"({span} runs as measured per node, others over {typical:.1f} "
-                                       f"workers, the geometric mean of the range)")
+            where = (f"as far into {span} as the job's autoscaling runs went" if measured
+                     else f"the geometric mean of {span}, its typical size")
+            spread = (f"over {typical:.1f} workers ({where})"
+                      if not same else f"({span} runs as measured per node, others over {typical:.1f} workers, "
+                                       f"{'as far into the range as its runs went' if measured else 'the geometric mean of the range'})")
             seen = (f"runs put up to {total_gb:.1f} GB on disk across the cluster ({largest}), "
                     f"{peak_gb:.1f} GB per node {spread}")
     elif workers is None:

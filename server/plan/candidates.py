@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspac
 from server.errors import FailedPrecondition
 from server.hardware import NodeKind, node_kind
 from server.plan.policy import ClusterPolicy, DbuRate, as_created, filled_into
-from server.plan.range_use import RangeUse, range_use
+from server.plan.range_use import RangeUse, model_workers, range_use
 from server.plan.storage import advise, held_volumes
 from server.spec import (
     POOL_ID_FIELDS,
@@ -373,11 +372,13 @@ def spot_nodes(config: ClusterConfig, use: RangeUse | None = None) -> float:
     return max(0.0, _model_workers(config, use) - max(0, first - 1)) + (1.0 if first < 1 else 0.0)
 
 
-def spot_losses(runs: Iterable[Run]) -> SpotLossRate:
+def spot_losses(runs: Iterable[Run], use: RangeUse | None = None) -> SpotLossRate:
     """The job's own spot loss rate from its runs (oldest first; `models.spot`): each run on spot
     counts its spot node-hours, and one loss when it lost spot capacity, with
-    `SPOT_INTERRUPTIONS_PER_NODE_HOUR` as the prior."""
-    return spot_loss_rate([SpotRun(node_hours=spot_nodes(r.config) * max(r.runtime_s, 0.0) / 3600.0,
+    `SPOT_INTERRUPTIONS_PER_NODE_HOUR` as the prior. A run on an autoscale range counts the workers
+    the project's runs used (``use``, `range_use`), as its candidates are priced: counted at the
+    geometric mean, a job that stays near its min spread each loss over node-hours it never had."""
+    return spot_loss_rate([SpotRun(node_hours=spot_nodes(r.config, use) * max(r.runtime_s, 0.0) / 3600.0,
                                    lost=SPOT_LOSS in r.anomalies)
                            for r in runs if r.config is not None], SPOT_INTERRUPTIONS_PER_NODE_HOUR)
 
@@ -507,7 +508,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 
     def priced(config: ClusterConfig, info: NodeTypeInfo) -> tuple[Candidate, ClusterConfig] | None:
         uses = () if config_id_of(config) in volumes_held else disk_uses
-        shape = _as_written(config, live, catalog, pricing, policy=policy, pool=pool, disk_uses=uses)
+        shape = _as_written(config, live, catalog, pricing, policy=policy, pool=pool, disk_uses=uses, use=use)
         return _priced(config, info, catalog, pricing, rate=rate, shape=shape, use=use)
 
     current = anchor or current
@@ -697,13 +698,13 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
     current = project_config(project, pools, cloud=workspace.cloud, policy=under)
     anchor = project_anchor(project, pools, cloud=workspace.cloud, policy=under)
     ran = [(r, on_pool(r.config, current)) for r in runs if r.config is not None]
+    use = range_use(ran, catalog, pricing.cloud, pricing.sku)
     return build_candidates(current, project.settings, catalog, pricing,
                             anchor=anchor, tried=[config for _, config in ran],
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
                             current_refused=current_refused, rejected=rejected_configs(project),
-                            spot_losses=spot_losses(runs), disk_uses=disk_uses,
-                            volumes_held=held_volumes(project.state, current),
-                            use=range_use(ran, catalog, pricing.cloud, pricing.sku))
+                            spot_losses=spot_losses(runs, use), disk_uses=disk_uses,
+                            volumes_held=held_volumes(project.state, current), use=use)
 
 
 def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,
@@ -731,23 +732,24 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
         return f"{name} was turned down (a rejected or reverted recommendation)"
     if best is not None and not same_cluster(chosen, best):
         return ""
-    notes = [_range_note(current, chosen, runs, catalog, cloud, sku_of(as_created(policy, project.current_spec)))]
-    losses = spot_losses(runs)
+    use = range_use([(r, on_pool(r.config, current)) for r in runs if r.config is not None], catalog, cloud,
+                    sku_of(as_created(policy, project.current_spec)))
+    notes = [_range_note(current, chosen, use)]
+    losses = spot_losses(runs, use)
     # Losses are a reason only when they made spot dearer than assumed: a loss in many spot
     # node-hours can leave the job's rate below the prior.
-    if losses.has_losses and losses.per_node_hour > losses.prior_per_node_hour and moved_off_spot(current, chosen):
+    if losses.has_losses and losses.per_node_hour > losses.prior_per_node_hour and \
+            moved_off_spot(current, chosen, use):
         notes.append(f"fewer nodes on spot: {losses.note()}")
     return "; ".join(n for n in notes if n)
 
 
-def _range_note(current: ClusterConfig, chosen: ClusterConfig, runs: Sequence[Run], catalog: PriceCatalog,
-                cloud: str, sku: str) -> str:
-    """What the runs measured, when ``chosen`` moves the autoscale range's min or max: the range is
-    priced by it (`_model_workers`), so a person sees why the range moved; "" otherwise."""
+def _range_note(current: ClusterConfig, chosen: ClusterConfig, use: RangeUse | None) -> str:
+    """What the runs measured (``use``), when ``chosen`` moves the autoscale range's min or max: the
+    range is priced by it (`_model_workers`), so a person sees why the range moved; "" otherwise."""
     if current.autoscale_max <= 0 or chosen.autoscale_max <= 0 or \
             (current.autoscale_min, current.autoscale_max) == (chosen.autoscale_min, chosen.autoscale_max):
         return ""
-    use = range_use([(r, on_pool(r.config, current)) for r in runs if r.config is not None], catalog, cloud, sku)
     if use is None:
         return ""
     return (f"autoscale {current.autoscale_min}-{current.autoscale_max} -> {chosen.autoscale_min}-"
@@ -755,19 +757,21 @@ def _range_note(current: ClusterConfig, chosen: ClusterConfig, runs: Sequence[Ru
             f"{use.mean_workers:.1f} workers on average ({use.share:.0%} of the way from min to max)")
 
 
-def spot_share(config: ClusterConfig) -> tuple[float, bool]:
-    """The share of ``config``'s workers on spot (0..1), and whether its driver is on spot too."""
-    workers = _model_workers(config)
+def spot_share(config: ClusterConfig, use: RangeUse | None = None) -> tuple[float, bool]:
+    """The share of ``config``'s workers on spot (0..1), and whether its driver is on spot too. ``use``:
+    how far into their ranges the project's runs went: the first workers on demand are a larger share
+    of a range that runs near its min."""
+    workers = _model_workers(config, use)
     driver = config.availability.upper().startswith("SPOT") and shape_first_on_demand(config) < 1
-    on_spot = spot_nodes(config) - (1.0 if driver else 0.0)
+    on_spot = spot_nodes(config, use) - (1.0 if driver else 0.0)
     return (on_spot / workers if workers > 0 else 0.0), driver
 
 
-def moved_off_spot(current: ClusterConfig, chosen: ClusterConfig) -> bool:
+def moved_off_spot(current: ClusterConfig, chosen: ClusterConfig, use: RangeUse | None = None) -> bool:
     """Whether ``chosen`` puts a smaller share of the cluster on spot than ``current`` (workers on
-    demand, or the driver). Fewer nodes alone is not: 4 large spot workers for 8 small ones is a
-    change of size, every worker still on spot."""
-    (share_now, driver_now), (share, driver) = spot_share(current), spot_share(chosen)
+    demand, or the driver), both at the workers the project's runs used (``use``). Fewer nodes alone
+    is not: 4 large spot workers for 8 small ones is a change of size, every worker still on spot."""
+    (share_now, driver_now), (share, driver) = spot_share(current, use), spot_share(chosen, use)
     return share < share_now - 1e-9 or (driver_now and not driver)
 
 
@@ -874,7 +878,7 @@ class _Written(ClusterConfig):
 
 def _as_written(config: ClusterConfig, live: ClusterConfig, catalog: PriceCatalog, pricing: Pricing, *,
                 policy: ClusterPolicy | None, pool: PoolBacking | None,
-                disk_uses: Sequence[DiskUse]) -> ClusterConfig:
+                disk_uses: Sequence[DiskUse], use: RangeUse | None = None) -> ClusterConfig:
     """What the planner and apply make of ``config`` when it is recommended, to price it so: the
     planner drops its spec and adds the storage advice (`server.plan.storage.advise`; none on a pool,
     and none the policy refuses), and apply merges it into the live spec, keeping the live volumes'
@@ -888,7 +892,7 @@ def _as_written(config: ClusterConfig, live: ClusterConfig, catalog: PriceCatalo
     planned = dataclasses.replace(config, spec={})
     if disk_uses:
         advised, advice = advise(planned, disk_uses, 3600.0, catalog, cloud=pricing.cloud, region=pricing.region,
-                                 live_attrs=(live.spec or {}).get("aws_attributes"))
+                                 live_attrs=(live.spec or {}).get("aws_attributes"), use=use)
         if advice is not None and advice.changed and (
                 policy is None or policy.allows_config(advised, live.spec, azure=False)):
             planned = advised
@@ -954,13 +958,8 @@ def _priced(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCatalog, pr
 
 
 def _model_workers(config: ClusterConfig, use: RangeUse | None = None) -> float:
-    """The workers an autoscaling cluster is modelled and priced at: as far into its range as the
-    project's runs went (``use``), else the geometric mean of the range, which no run measured."""
-    if config.autoscale_max > 0:
-        if use is not None:
-            return use.workers(config.autoscale_min, config.autoscale_max)
-        return math.sqrt(max(config.autoscale_min, 1) * config.autoscale_max)
-    return float(max(config.num_workers, 0))
+    """The workers an autoscaling cluster is modelled and priced at (`server.plan.range_use.model_workers`)."""
+    return model_workers(config, use)
 
 
 def by_id(pairs: Iterable[tuple[Candidate, ClusterConfig]]) -> dict[str, tuple[Candidate, ClusterConfig]]:

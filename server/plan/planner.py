@@ -60,6 +60,7 @@ from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, as_created, kept
 from server.plan.prior import ProjectPriors
 from server.plan.problems import PROBLEM_MESSAGE_CHARS as PROBLEM_MESSAGE_CHARS
 from server.plan.problems import problem_message as problem_message
+from server.plan.range_use import range_use
 from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
 from server.plan.storage import advise, disk_use, held_note, held_volumes, runs_per_month
 from server.spec import config_label, pool_fields, pool_ids, single_node
@@ -203,7 +204,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
     advised, advice = advise(config, disk[-10:], runtime, catalog, cloud=pricing.cloud, region=pricing.region,
                              live_attrs=project.current_spec.get("aws_attributes"),
-                             runs_per_month=runs_per_month(project, runs))  # the job's cadence, not 30
+                             runs_per_month=runs_per_month(project, runs),  # the job's cadence, not 30
+                             use=range_use([(r, r.config) for r in runs if r.config is not None], catalog,
+                                           pricing.cloud, pricing.sku))
     held = held_volumes(project.state, current).get(config_id_of(config))
     turned_down = ""
     if pool_fields(project.current_spec):

@@ -13,10 +13,11 @@ from typing import Any
 
 from server.cadence import cadence
 from server.costing.catalog import PriceCatalog
-from server.costing.ebs import DiskUse, StorageAdvice, VolumeSpec, recommend_storage, typical_workers
+from server.costing.ebs import DiskUse, StorageAdvice, VolumeSpec, recommend_storage
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import ebs_volume_type
 from server.domain import ClusterConfig, Project, Run, Stage
+from server.plan.range_use import RangeUse, model_workers
 from server.spec import ebs_size_problem
 
 # Runs the storage advice is priced over when the job's cadence is not known (one run, or none): its
@@ -91,14 +92,13 @@ def volumes_of(config: ClusterConfig, live_attrs: Mapping[str, Any] | None = Non
                        int(iops) if iops else None, int(throughput) if throughput else None)]
 
 
-def advised_workers(config: ClusterConfig) -> float:
+def advised_workers(config: ClusterConfig, use: RangeUse | None = None) -> float:
     """The workers runs measured on another size spread their disk use over on ``config``: its fixed
-    count, or an autoscaling range's typical size (`typical_workers`, the geometric mean of min and
-    max; runs on the very same range count what they measured per node instead, `advise`); a
-    single-node cluster (0 workers) writes on its one node."""
-    if config.autoscale_max > 0:
-        return typical_workers(config.autoscale_min, config.autoscale_max)
-    return float(max(1, config.num_workers))
+    count, or the workers an autoscaling range runs at as its candidates are priced
+    (`server.plan.range_use.model_workers`: as far into the range as the project's runs went,
+    ``use``, else the geometric mean of min and max; runs on the very same range count what they
+    measured per node instead, `advise`); a single-node cluster (0 workers) writes on its one node."""
+    return max(1.0, model_workers(config, use))
 
 
 def runs_per_month(project: Project, runs: Sequence[Run]) -> float | None:
@@ -110,7 +110,8 @@ def runs_per_month(project: Project, runs: Sequence[Run]) -> float | None:
 
 def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float, catalog: PriceCatalog, *,
            cloud: str, region: str, live_attrs: Mapping[str, Any] | None = None,
-           runs_per_month: float | None = None) -> tuple[ClusterConfig, StorageAdvice | None]:
+           runs_per_month: float | None = None,
+           use: RangeUse | None = None) -> tuple[ClusterConfig, StorageAdvice | None]:
     """The configuration with the advised volumes, and the advice (None when there is none to give).
 
     Node-hours per month price both volume sets over the same use: workers plus driver, for the mean
@@ -123,19 +124,25 @@ def advise(config: ClusterConfig, uses: Sequence[DiskUse], mean_runtime_s: float
     runs': 200 GB of shuffle measured over 8 workers is 200 GB on one node of a 1-worker config. An
     autoscaling config is sized from what runs on its very range measured per node, others' bytes
     spread over its typical size: sized for its minimum, 2..40 workers advised 3750 GB a node where
-    the runs on it had held 250.
+    the runs on it had held 250. Where the project's runs measured how far into their ranges they
+    went (``use``), that size and the node-hours both volume sets are priced over are the workers the
+    range runs at by it (`advised_workers`): priced at its max, a range that stays at its min had its
+    volumes' monthly cost, and any saving, several times too large.
     """
     if cloud != "aws" or not uses:
         return config, None
-    nodes = (config.autoscale_max or config.num_workers) + 1
+    scaling = config.autoscale_max > 0
+    # Without runs that measured the range, its max as before: no measure says where in it the job runs.
+    nodes = (advised_workers(config, use) if scaling and use is not None
+             else config.autoscale_max or config.num_workers) + 1
     known = runs_per_month is not None and runs_per_month > 0
     hours = nodes * mean_runtime_s / 3600.0 * (runs_per_month if known else RUNS_WHEN_NO_CADENCE)
-    scaling = config.autoscale_max > 0
     try:
         advice = recommend_storage(list(uses), volumes_of(config, live_attrs), config.node_type_id, catalog,
                                    region=region, node_hours_per_month=hours, cloud=cloud,
                                    workers=None if scaling else max(1, config.num_workers),
                                    autoscale=(config.autoscale_min, config.autoscale_max) if scaling else None,
+                                   typical=advised_workers(config, use) if scaling and use is not None else None,
                                    per_runs=None if known else RUNS_WHEN_NO_CADENCE)
     except TrimtabCostError:
         return config, None
