@@ -29,7 +29,6 @@ The parts, each a module of its own (this one decides; every name callers and te
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -50,6 +49,7 @@ from models.choose import (
     _usable,
 )
 from models.choose import _best_index as _best_index  # re-exported: tests import it from here
+from models.first_run import first_pick, newest_loss
 from models.money import money
 from models.observation import Observation
 from models.outlook import _Outlook, _outlook
@@ -204,7 +204,8 @@ def _decide(
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         # Past the SLA on a cluster: the next is bigger than every one that overran.
         slow_cores = max((c.cores for c in cands if c.config_id in overran), default=0.0)
-        return told(replace(_first_run(allowed, history, scr.explained, settings, rebased, note, slow_cores),
+        return told(replace(_first_run(allowed, history, scr.explained, settings, rebased, note, slow_cores,
+                                       newest_loss(known, raw, scr.segment_start)),
                             change_at=change_at, change_kind=scr.change_kind))
     before_drop = _planned_before_drop(scr, _segment_inputs(history, scr.segment_start))
     if before_drop is not None:
@@ -412,24 +413,17 @@ def _first_run(
     rebased: bool,
     prefix: str,
     slow_cores: float = 0.0,
+    lost_run: tuple[Candidate, float] | None = None,
 ) -> Decision:
     """No usable run yet: keep the latest configuration if it is a candidate, else a mid-sized one
     (`cands` leaves out what failed, so a job failing everywhere moves on instead of repeating),
     one with more cores than ``slow_cores`` when some has (runs cancelled past the SLA there).
     A run that lost spot nodes is not kept: it taught nothing, and the same spot market most likely
-    takes the next run's nodes too; the mid-sized pick then leaves out the configurations that lost
-    spot nodes (unless nothing else is left)."""
-    known = {c.config_id for c in cands}
-    last = next((o.config_id for o in reversed(history)
-                 if o.config_id in known and o.ok and "spot_loss" not in o.anomalies), None)
-    if last is not None:
-        pick = next(c for c in cands if c.config_id == last)
-    else:
-        lost = {o.config_id for o in history if "spot_loss" in o.anomalies}
-        pool = [c for c in cands if c.config_id not in lost] or cands
-        pool = [c for c in pool if c.cores > slow_cores] or pool
-        median = float(np.median([c.cores for c in pool]))
-        pick = min(pool, key=lambda c: (abs(math.log(c.cores / median)), c.price_per_hour / c.cores))
+    takes the next run's nodes too; the pick then leaves out the configurations that lost spot nodes
+    (unless nothing else is left), and is judged from the newest such run (``lost_run``: its
+    configuration, sized at what the job's runs used, and its runtime; `models.first_run.after_loss`):
+    its twin on demand when the losses cost more than spot saves, else the size it used."""
+    pick, why = first_pick(cands, history, settings, slow_cores, lost_run)
     nan = float("nan")
     return Decision(
         candidate=pick,
@@ -439,7 +433,7 @@ def _first_run(
         predicted_cost=nan,
         cost_interval=(nan, nan),
         p_meet_sla=None,
-        reason=prefix + f"no usable run yet: measuring {pick.name} first",
+        reason=prefix + f"no usable run yet: measuring {pick.name} first{why}",
         rebased=rebased,
         explained=explained,
         best=pick,

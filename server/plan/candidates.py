@@ -674,7 +674,27 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             out[own[0].config_id] = own  # a grid twin of the same id is no way back to it
             continue
         out.setdefault(own[0].config_id, own)
+        if i == 0 and split and config.availability.upper().startswith("SPOT"):
+            # The grid has no twin of a size off it (an imported 3-16 range): after losses the job
+            # could leave spot only by changing its size too, judged on no run of the new one.
+            for twin in _loss_twins(config, on_demand_floor):
+                if allowed(twin) and config_id_of(twin) not in turned_down and \
+                        not outside_bounds(twin, settings, catalog, cloud):
+                    pair = priced(twin, info)
+                    if pair is not None:
+                        out.setdefault(pair[0].config_id, pair)
     return list(out.values())
+
+
+def _loss_twins(config: ClusterConfig, on_demand_floor: int) -> list[ClusterConfig]:
+    """``config`` (on spot) on demand, and with half its workers on demand, as the grid's spot
+    configurations are offered after losses (`build_candidates`)."""
+    twins = [dataclasses.replace(config, availability="ON_DEMAND", first_on_demand=1)]
+    fixed = config.autoscale_min if config.autoscale_max > 0 else config.num_workers
+    half = max(on_demand_floor, 1 + fixed // 2)
+    if fixed >= 2 and half > shape_first_on_demand(config):
+        twins.append(dataclasses.replace(config, first_on_demand=half))
+    return twins
 
 
 def project_candidates(project: Project, workspace: Workspace, catalog: PriceCatalog, runs: Iterable[Run],

@@ -103,3 +103,22 @@ def test_disk_use_of_another_size_is_spread_over_the_workers_the_runs_used() -> 
     _, at_max = advise(config, uses, 3600.0, catalog, cloud="aws", region="us-east-1", runs_per_month=30)
     assert at_max is not None
     assert advice.current_monthly_cost == pytest.approx(at_max.current_monthly_cost * 4 / 17)
+
+
+def test_an_imported_range_that_lost_spot_nodes_has_its_twins_on_demand() -> None:
+    # The grid's ranges are n//2..n: 3-16 is none of them, so after its losses the job could leave spot
+    # only by changing its size too. Its twins on demand and with half its first workers on demand are
+    # candidates, priced at the workers its runs used.
+    catalog = load_catalog()
+    runs = [_run(n, _spec(), 3, catalog, lost=n == 2) for n in range(1, 4)]
+    candidates = {c.config_id: c for c, _ in project_candidates(_project(_spec()), WORKSPACE, catalog, runs)}
+    spot, on_demand, half = (candidates.get(f"m5d.xlargexas3-16{s}") for s in ("-spot", "", "-spot-1od"))
+    assert spot is not None and on_demand is not None and half is not None
+    assert on_demand.nodes == spot.nodes == half.nodes == 3 and on_demand.interruption_rate == 0.0
+    assert on_demand.price_per_hour == pytest.approx(spot.on_demand_price_per_hour)
+    assert spot.price_per_hour < half.price_per_hour < on_demand.price_per_hour
+    assert half.interruption_rate == pytest.approx(spot.interruption_rate * 2 / 3)
+    # Without a loss, no such twins: the space is what it was.
+    clean = [_run(n, _spec(), 3, catalog) for n in range(1, 4)]
+    ids = {c.config_id for c, _ in project_candidates(_project(_spec()), WORKSPACE, catalog, clean)}
+    assert "m5d.xlargexas3-16" not in ids and "m5d.xlargexas3-16-spot-1od" not in ids
