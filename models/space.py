@@ -42,8 +42,9 @@ class Candidate:
     ``nodes`` counts workers. ``price_per_hour`` is the whole cluster's all-in hourly price (DBU,
     compute, storage), computed by the caller from its price catalog. ``interruption_rate`` is the
     expected number of spot losses per hour (0 for on-demand). For autoscaling candidates ``nodes``
-    is the size used for modelling (the caller's best guess of the typical size, e.g. the geometric
-    mean of min and max) and ``price_per_hour`` is priced at that size. ``network_gbps`` is one
+    is the size used for modelling (the caller's best guess of the typical size: the server's is as
+    far into the range as the job's runs went, the geometric mean of min and max without such runs)
+    and ``price_per_hour`` and ``interruption_rate`` (its spot nodes) are reckoned at that size. ``network_gbps`` is one
     worker's published network bandwidth; None when unknown (the replay then scales by task slots
     alone, as it always did). ``allowed`` False makes the candidate observed only: runs on it are
     learned from (its features stay in the model), but it is never recommended nor run (the caller's
