@@ -181,8 +181,9 @@ class _Builder:
 
     def end_reason(self, rec: TaskRecord, stage: StageRecord) -> dict[str, Any]:
         if rec.end_reason == "ExecutorLostFailure":
-            return {"Reason": "ExecutorLostFailure", "Executor ID": rec.executor_id, "Exit Caused By App": False,
-                    "Loss Reason": self.executors[rec.executor_id].remove_reason}
+            lost = self.executors[rec.executor_id]
+            return {"Reason": "ExecutorLostFailure", "Executor ID": rec.executor_id, "Exit Caused By App": lost.killed,
+                    "Loss Reason": lost.remove_reason}
         if rec.end_reason == "ExceptionFailure":
             return ev.oom_failure()
         if rec.end_reason == "TaskKilled":

@@ -42,6 +42,12 @@ def storage_memory_bytes(node: NodeType) -> float:
     return (executor_heap_gib(node) - 0.3) * 0.6 * 0.5 * GIB
 
 
+def outside_heap_per_slot(node: NodeType) -> float:
+    """Bytes of the node's memory outside the executor heap (1 GiB kept for the OS and Databricks'
+    daemons) that one task slot's Python worker can use before the OS kills the executor."""
+    return max(0.0, node.memory_gib - executor_heap_gib(node) - 1.0) * GIB / node.vcpus
+
+
 def disk_gbps(node: NodeType) -> float:
     """Local disk throughput of a node for shuffle and spill (NVMe, else network block storage)."""
     if node.local_disk_gb > 0:
@@ -63,6 +69,9 @@ class TaskWork:
     input_local: bool = False  # read from local disk (HDFS) rather than over the network
     stage_shuffle_bytes: float = 0.0  # shuffle bytes the whole stage writes and reads (page-cache pressure)
     oom_pressure: float | None = 8.0  # need/available memory beyond which the task dies of OutOfMemoryError
+    # Bytes the task's Python worker (a pandas UDF's) holds per processed byte: outside the JVM heap,
+    # so no spill or OutOfMemoryError bounds it (`outside_heap_per_slot`).
+    python_mem_ratio: float = 0.0
 
     @property
     def processed_bytes(self) -> float:
@@ -91,6 +100,9 @@ class TaskCost:
     peak_execution_memory: int
     result_size: int
     oom: bool = False  # the attempt dies with java.lang.OutOfMemoryError partway through
+    # Its Python worker outgrew the node's memory outside the heap: the OS kills the whole executor
+    # (exit code 137), every attempt on it fails with ExecutorLostFailure.
+    killed: bool = False
     cache_read_bytes: int = 0  # in-memory size of the cached blocks it read (no I/O time)
 
     @property
@@ -169,5 +181,6 @@ def task_cost(work: TaskWork, node: NodeType, *, concurrency: int, workers: int,
         peak_execution_memory=round(min(need, avail)),
         result_size=2400 + (0 if shuffle_write else 1600),
         oom=work.oom_pressure is not None and pressure > work.oom_pressure,
+        killed=work.python_mem_ratio * work.processed_bytes > outside_heap_per_slot(node),
         cache_read_bytes=round(work.cached_bytes * CACHE_FOOTPRINT),
     )

@@ -35,6 +35,8 @@ class StageTemplate:
     # Share of the profile's ``driver_gb`` this stage brings to the driver as its tasks finish
     # (collected results, a broadcast relation being built, commit metadata); held until its job ends.
     driver_share: float = 0.0
+    # Python worker memory per processed byte, outside the JVM heap (``model.TaskWork.python_mem_ratio``).
+    python_mem_ratio: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -180,3 +182,33 @@ PROFILES: dict[str, WorkloadProfile] = {
         split_mb=256,
     ),
 }
+
+
+# Profiles a job names by its tag (``sandbox:profile``) but seeding leaves out (`PROFILES` is what
+# ``seed_jobs`` makes a job of each): kept apart so the seeded workspaces stay as they were.
+NAMED_ONLY: dict[str, WorkloadProfile] = {
+    "pandas_udf": WorkloadProfile(
+        name="pandas_udf",
+        description="Group by customer and score each group with a pandas UDF (applyInPandas): each group's "
+                    "rows sit in a Python worker, outside the JVM heap. On a node with less than ~0.9 GiB "
+                    "outside the heap per core (c5.xlarge) the OS kills the executors (exit code 137).",
+        input_gb=30.0,
+        stages=(
+            StageTemplate("parquet at score_customers.py:14", 0, input_share=1.0, cpu_s_per_gb=10.0,
+                          shuffle_write_ratio=1.0, mem_ratio=0.3),
+            StageTemplate("applyInPandas at score_customers.py:31", 0, parents=(0,), cpu_s_per_gb=40.0,
+                          output_ratio=0.1, mem_ratio=0.3, partitions=200, python_mem_ratio=6.0,
+                          driver_share=1.0),
+        ),
+        growth_per_day=0.001,
+        driver_gb=0.3,
+    ),
+}
+
+
+def profile_named(name: str) -> WorkloadProfile:
+    """The profile ``name`` (seeded or named only); ValueError for an unknown one."""
+    found = PROFILES.get(name) or NAMED_ONLY.get(name)
+    if found is None:
+        raise ValueError(f"unknown workload profile {name!r}; known: {sorted(PROFILES) + sorted(NAMED_ONLY)}")
+    return found

@@ -20,7 +20,7 @@ from sandbox.nodes import NodeType
 from sandbox.sim.cluster import ClusterPlan, plan_cluster
 from sandbox.sim.eventlog import LogContext, build_event_log
 from sandbox.sim.model import executor_heap_gib
-from sandbox.sim.profiles import PROFILES
+from sandbox.sim.profiles import profile_named
 from sandbox.sim.scheduler import LossDraw, SpotLoss, Timeline, schedule
 from sandbox.sim.summary import summarize
 
@@ -227,9 +227,7 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
     quarters of a run's simulation, and a caller that reads only the run's times, outcome and
     summary (the growth benchmark simulates hundreds) has no use for it."""
     plan = plan_cluster(new_cluster)
-    if profile not in PROFILES:
-        raise ValueError(f"unknown workload profile {profile!r}; known: {sorted(PROFILES)}")
-    prof = PROFILES[profile]
+    prof = profile_named(profile)
     key = f"{seed}/{day}/{profile}"
     rng = random.Random(key)
     # A pool's idle instances are already up: its clusters skip most of the cloud's provisioning.

@@ -4,7 +4,9 @@ One executor per worker, one slot per vCPU, FIFO over tasks in index order, one 
 (each stage waits for the shuffle output of its parents). Around that: autoscaling (a backlog
 raises the target worker count, idle executors are released), spot loss (the executor dies, its
 running tasks fail with ExecutorLostFailure, finished map outputs of the running stage are
-resubmitted, and a replacement node joins later), and driver overhead between jobs. The driver's
+resubmitted, and a replacement node joins later), executors the OS kills for a task's memory outside
+the heap (the same failures, but no node is lost: a new executor starts on the node), and driver
+overhead between jobs. The driver's
 memory (``driver.py``) rides along: GC pauses slow its work, and a driver out of heap ends the
 application where it stands.
 
@@ -53,6 +55,14 @@ DRIVER_STOPPED_MESSAGE = (
     "reattached.\n\tat com.databricks.spark.chauffeur.Chauffeur.onDriverStateChange(Chauffeur.scala:1478)\n"
     f"Caused by: {OOM_MESSAGE}"
 )
+
+
+def _executor_lost(executor_id: str) -> str:
+    """Spark's words for an attempt whose executor the OS killed (``ExecutorLostFailure.toErrorString``)."""
+    return f"ExecutorLostFailure (executor {executor_id} exited caused by one of the running tasks) Reason: " \
+           f"{EXECUTOR_LOST_REASON}"
+
+
 # Without noise, equal tasks cost the same: memoize (calibration runs thousands of simulations).
 _cached_task_cost = functools.lru_cache(maxsize=16384)(task_cost)
 
@@ -67,6 +77,7 @@ class ExecutorRecord:
     remove_reason: str | None = None
     lost: bool = False  # removed because its (spot) node was reclaimed
     last_busy_ms: int = 0
+    killed: bool = False  # killed by the OS for memory, caused by one of its running tasks
 
 
 @dataclass
@@ -175,6 +186,7 @@ def _stage_works(profile: WorkloadProfile, day: int, conf: dict[str, str], rng: 
                 input_local=profile.input_local or on_disk,
                 stage_shuffle_bytes=shuffle + total * template.shuffle_write_ratio,
                 oom_pressure=profile.oom_pressure,
+                python_mem_ratio=template.python_mem_ratio,
             ))
         works.append(stage_works)
         shuffle_written.append(total * template.shuffle_write_ratio)
@@ -305,25 +317,41 @@ class _Scheduler:
             "reason": {"code": "SPOT_INSTANCE_TERMINATION", "type": "CLOUD_FAILURE",
                        "parameters": {"databricks_error_message": "Spot instance was reclaimed."}}},
             loss.node_index))
-        for rec in list(records):
-            if rec.executor_id != ex.executor_id or rec.end_reason != "Success":
-                continue
-            if rec.finish_ms > loss.t_ms:
-                rec.end_reason, rec.finish_ms = "ExecutorLostFailure", loss.t_ms
-            elif stage.shuffle_map:
-                # Its map output lived on the lost node: Spark re-runs the task in this stage.
-                records.append(TaskRecord(rec.task_id, rec.stage_id, rec.index, rec.attempt,
-                                          rec.executor_id, rec.node_index, rec.launch_ms,
-                                          loss.t_ms, "Resubmitted", rec.task_type, rec.cost))
-            else:
-                continue
-            pending.append((rec.index, rec.attempt + 1, loss.t_ms))
+        self.fail_attempts_on(ex, loss.t_ms, stage, records, pending)
         # Databricks replaces the lost node; with fallback the replacement is on demand.
         arrive = loss.t_ms + self.provision_ms()
         self.add_executor(self.next_node, arrive + self.startup_ms())
         self.tl.changes.append(ClusterChange(arrive, "ADD", {"replacement": True}, self.next_node))
         self.joined(self.next_node, arrive, replacement=True)
         self.next_node += 1
+
+    def fail_attempts_on(self, ex: ExecutorRecord, t_ms: int, stage: StageRecord, records: list[TaskRecord],
+                         pending: deque[tuple[int, int, int]]) -> None:
+        """``ex`` died at ``t_ms``: its attempts still running fail, and the running stage's map outputs it
+        held are resubmitted (both run again)."""
+        for rec in list(records):
+            if rec.executor_id != ex.executor_id or rec.end_reason != "Success":
+                continue
+            if rec.finish_ms > t_ms:
+                rec.end_reason, rec.finish_ms = "ExecutorLostFailure", t_ms
+            elif stage.shuffle_map:
+                # Its map output lived on the lost executor: Spark re-runs the task in this stage.
+                records.append(TaskRecord(rec.task_id, rec.stage_id, rec.index, rec.attempt,
+                                          rec.executor_id, rec.node_index, rec.launch_ms,
+                                          t_ms, "Resubmitted", rec.task_type, rec.cost))
+            else:
+                continue
+            pending.append((rec.index, rec.attempt + 1, t_ms))
+
+    def kill_executor(self, ex: ExecutorRecord, t_ms: int, stage: StageRecord, records: list[TaskRecord],
+                      pending: deque[tuple[int, int, int]]) -> None:
+        """The OS killed ``ex`` at ``t_ms`` for the memory a task's Python worker took (exit code 137): its
+        other attempts fail as on a lost node, and Databricks starts a new executor on the same node. No
+        node is lost, so the cluster reports nothing (no NODES_LOST)."""
+        self.remove(ex, t_ms, EXECUTOR_LOST_REASON, lost=False)
+        ex.killed = True
+        self.fail_attempts_on(ex, t_ms, stage, records, pending)
+        self.add_executor(ex.node_index, t_ms + self.startup_ms())
 
     # --- stages ----------------------------------------------------------------------------
     def run_stage(self, stage: StageRecord, works: list[TaskWork], submit: int) -> int:
@@ -361,14 +389,24 @@ class _Scheduler:
                 workers = max(1, self.n_alive)  # shuffle's remote share; joining nodes count already
                 cost = (task_cost if self.noise else _cached_task_cost)(
                     works[index], self.plan.worker_type, concurrency=ex.cores, workers=workers, noise=noise)
-                finish = launch + (cost.duration_ms * 3 // 5 if cost.oom else cost.duration_ms)
+                finish = launch + (cost.duration_ms * 3 // 5 if cost.oom or cost.killed else cost.duration_ms)
+                if ex.remove_ms is not None and finish > ex.remove_ms:
+                    # Launched on an executor another attempt's memory is about to get killed.
+                    records.append(TaskRecord(self.task_id, stage.stage_id, index, attempt, eid, ex.node_index,
+                                              launch, ex.remove_ms, "ExecutorLostFailure", task_type, cost))
+                    self.task_id += 1
+                    pending.append((index, attempt + 1, ex.remove_ms))
+                    continue
+                failed = "ExceptionFailure" if cost.oom else "ExecutorLostFailure" if cost.killed else "Success"
                 records.append(TaskRecord(self.task_id, stage.stage_id, index, attempt, eid, ex.node_index,
-                                          launch, finish, "ExceptionFailure" if cost.oom else "Success",
-                                          task_type, cost))
+                                          launch, finish, failed, task_type, cost))
                 self.task_id += 1
-                if cost.oom:
+                if cost.killed:
+                    self.kill_executor(ex, finish, stage, records, pending)
+                if cost.oom or cost.killed:
                     if attempt + 1 >= MAX_TASK_FAILURES:
-                        return self.abort_stage(stage, records, records[-1], finish)
+                        return self.abort_stage(stage, records, records[-1], finish,
+                                                OOM_MESSAGE if cost.oom else _executor_lost(eid))
                     pending.append((index, attempt + 1, finish))
                 ex.last_busy_ms = max(ex.last_busy_ms, finish)
                 heapq.heappush(self.slots, (finish, tie, eid))
@@ -381,12 +419,14 @@ class _Scheduler:
         self.tl.tasks.extend(records)
         return stage.complete_ms
 
-    def abort_stage(self, stage: StageRecord, records: list[TaskRecord], last: TaskRecord, t_ms: int) -> int:
-        """A task failed MAX_TASK_FAILURES times: Spark aborts the stage, kills its running tasks."""
+    def abort_stage(self, stage: StageRecord, records: list[TaskRecord], last: TaskRecord, t_ms: int,
+                    why: str) -> int:
+        """A task failed MAX_TASK_FAILURES times (``why``, its last failure): Spark aborts the stage,
+        kills its running tasks."""
         stage.failure_reason = (
             f"Job aborted due to stage failure: Task {last.index} in stage {stage.stage_id}.0 failed "
             f"{MAX_TASK_FAILURES} times, most recent failure: Lost task {last.index}.{last.attempt} in stage "
-            f"{stage.stage_id}.0 (TID {last.task_id}) (executor {last.executor_id}): {OOM_MESSAGE}")
+            f"{stage.stage_id}.0 (TID {last.task_id}) (executor {last.executor_id}): {why}")
         for rec in records:
             if rec.end_reason == "Success" and rec.finish_ms > t_ms:
                 rec.end_reason, rec.finish_ms = "TaskKilled", t_ms
