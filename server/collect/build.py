@@ -16,6 +16,7 @@ from typing import Any
 
 from models.observation import NO_CAPACITY, REPAIRED
 from server.collect.failure import FailureCause, classify_failure, no_capacity
+from server.collect.memory import OUT_OF_MEMORY, MemoryFailure, memory_failure, memory_message
 from server.collect.own_script import own_script_message, trimtab_scripts
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
@@ -76,13 +77,16 @@ def failure_cause(piece: ClusterRun, cluster: Mapping[str, Any] | None,
 
 
 def failed_run_message(piece: ClusterRun, cause: FailureCause | None, workspace: str,
-                       spec: Mapping[str, Any]) -> str:
+                       spec: Mapping[str, Any], memory: MemoryFailure | None = None) -> str:
     """The run's message: Databricks' words, with the cloud's or the service's reason when they do not
-    name it; when Trimtab's own init script failed the cluster, what failed and what to do first."""
+    name it; when Trimtab's own init script failed the cluster, or the run ran out of memory, what
+    failed and what to do first."""
     said = run_message(piece)
     if cause is not None and cause.own_init_script:
         return cut(own_script_message(cause.own_init_script, workspace, spec, piece.cluster_id, said),
                    MESSAGE_CHARS, on_word=True)
+    if memory is not None:
+        return cut(memory_message(memory, said), MESSAGE_CHARS, on_word=True)
     return _with_reason(said, cause.reason if cause and cause.transient else "")
 
 
@@ -92,6 +96,26 @@ def driver_died(piece: ClusterRun, timeline: ClusterTimeline) -> bool:
         return False
     text = piece.state_message.lower()
     return timeline.driver_unavailable or any(m in text for m in _DRIVER_FAILURE_MARKERS)
+
+
+def failure_texts(state_message: str, failed_tasks: Sequence[Mapping[str, Any]], agent: AgentData) -> list[str]:
+    """Every word on why a run failed: Databricks' (its state message, its failed tasks'), and Spark's as
+    the agent sent them (stages' failure reasons, the reasons executors died)."""
+    return [state_message, *(str(t.get("message") or "") for t in failed_tasks),
+            *(s.failure_reason for s in agent.stages),
+            *(e.removal_text for e in agent.executors if e.removal_reason in ("lost", "exited"))]
+
+
+def ran_out_of_memory(piece: ClusterRun, cluster: Mapping[str, Any] | None, timeline: ClusterTimeline,
+                      agent: AgentData, cause: FailureCause | None) -> MemoryFailure | None:
+    """Whether a failed piece ran out of memory (`server.collect.memory`); None for one that did not fail,
+    or whose failure was the cloud's or the service's."""
+    if piece.outcome != "failed" or (cause is not None and cause.transient):
+        return None
+    code = str(((cluster or {}).get("termination_reason") or {}).get("code") or "")
+    return memory_failure(failure_texts(piece.state_message, piece.failed_tasks, agent),
+                          driver_died=driver_died(piece, timeline), nodes_lost=timeline.nodes_lost > 0,
+                          cluster_code=code)
 
 
 @dataclass(frozen=True)
@@ -354,10 +378,13 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
     spec = piece.spec or dict((cluster or {}).get("spec") or {})
     drift = spec_drift(spec, expected.spec) if expected.spec else []
     anomalies: list[str] = []
-    if timeline.nodes_lost or agent.executors_lost:
-        anomalies.append(SPOT_LOSS)
     cause = failure_cause(piece, cluster, trimtab_scripts(project, spec))
     transient = cause is not None and cause.transient
+    memory = ran_out_of_memory(piece, cluster, timeline, agent, cause)
+    # Executors killed for memory are lost to Spark as a reclaimed node's are; only the cluster's own
+    # NODES_LOST then says a node went (a spot loss explains a run away: this one is the configuration's).
+    if timeline.nodes_lost or (agent.executors_lost and not (memory is not None and memory.where == "executors")):
+        anomalies.append(SPOT_LOSS)
     if piece.outcome == "failed":
         anomalies.append("failure")  # kept: the timeline, the terminal and observe.py read it
     if transient:
@@ -367,10 +394,12 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         anomalies.append("launch_failed")
         if no_capacity(cause):
             anomalies.append(NO_CAPACITY)  # only this says the instance type itself would not launch
-    elif driver_died(piece, timeline):
+    elif driver_died(piece, timeline) or (memory is not None and memory.where == "driver"):
         # The driver is sized up; the workers are not blamed. Not when the cloud took the driver
         # (a reclaimed spot driver): a bigger one would have been lost the same way.
         anomalies.append("driver_lost")
+    if memory is not None:
+        anomalies.append(OUT_OF_MEMORY)
     if piece.retried_attempts:
         # A task failed and its retry succeeded: the run's time holds both attempts, so it says
         # little of what the configuration takes (explained, not learned: models/observation.py).
@@ -393,7 +422,7 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         anomalies=tuple(anomalies),
         application_ids=tuple(a.application_id for a in agent.applications),
         recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece), wait_s=wait_seconds(piece),
-        message=failed_run_message(piece, cause, project.workspace, spec))
+        message=failed_run_message(piece, cause, project.workspace, spec, memory))
     return run, drift
 
 
@@ -407,10 +436,20 @@ def with_agent_data(run: Run, agent: AgentData, history: Sequence[Run]) -> Run:
     run's input and cost are its first attempt's and its clusters' sum (`Collector._repaired`), so only
     its spot loss is added."""
     anomalies = list(run.anomalies)
-    if agent.executors_lost and SPOT_LOSS not in anomalies:
+    message = run.message
+    if run.outcome == "failed" and OUT_OF_MEMORY not in anomalies and "launch_failed" not in anomalies:
+        # The agent's words may say what Databricks' did not (a stage's OutOfMemoryError, an executor's
+        # exit code 137). A spot loss seen then came from the cluster's NODES_LOST, or no executor was lost.
+        memory = memory_failure(failure_texts(run.message, (), agent), driver_died="driver_lost" in anomalies,
+                                nodes_lost=SPOT_LOSS in anomalies)
+        if memory is not None:
+            anomalies.append(OUT_OF_MEMORY)
+            message = cut(memory_message(memory, run.message), MESSAGE_CHARS, on_word=True)
+    executors_oom = OUT_OF_MEMORY in anomalies and "driver_lost" not in anomalies
+    if agent.executors_lost and SPOT_LOSS not in anomalies and not executors_oom:
         anomalies.append(SPOT_LOSS)
     if REPAIRED in anomalies:
-        return dataclasses.replace(run, anomalies=tuple(anomalies))
+        return dataclasses.replace(run, anomalies=tuple(anomalies), message=message)
     input_bytes = agent.input_bytes
     grew = SPOT_LOSS not in anomalies and data_grew(input_bytes, history)
     if grew and "data_growth" not in anomalies:
@@ -421,4 +460,4 @@ def with_agent_data(run: Run, agent: AgentData, history: Sequence[Run]) -> Run:
     if cost is not None:
         cost = dataclasses.replace(cost, cost_per_input_gb=cost.total / (input_bytes / BYTES_PER_GB)
                                    if input_bytes else None)
-    return dataclasses.replace(run, input_bytes=input_bytes, anomalies=tuple(anomalies), cost=cost)
+    return dataclasses.replace(run, input_bytes=input_bytes, anomalies=tuple(anomalies), cost=cost, message=message)

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from server.collect.memory import says_out_of_memory
 from server.collect.own_script import INIT_SCRIPT_CODE, failed_own_script
 
 # jobs.TerminationTypeType: the run failed for the cloud or the platform, not its configuration.
@@ -94,8 +95,9 @@ _MISCONFIG_SUFFIX = "_DUE_TO_MISCONFIG"
 ACCESS_CLUSTER_CODES = frozenset({"SECRET_RESOLUTION_ERROR", "SECRET_PERMISSION_DENIED"})
 
 # The configuration's own failure in a task's words: a policy refusal ("Cluster validation error:
-# ...", the service's sentence) or memory (the JVM's error, as server/plan/observe.py reads it).
-_CONFIGURATION_MARKERS = ("cluster validation error", "outofmemoryerror")
+# ...", the service's sentence), or memory (the JVM's error, an executor killed for it:
+# `server.collect.memory.says_out_of_memory`).
+_CONFIGURATION_MARKERS = ("cluster validation error",)
 # A cluster termination code quoted in a task's message (e.g. "... Terminated:
 # AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE(CLOUD_FAILURE) ..."), for when the cluster record is not
 # at hand. INTERNAL_ERROR is too common a word in messages to count.
@@ -131,8 +133,9 @@ def _reason(code: str, type_: str) -> str:
 
 
 def _refused(details: Mapping[str, Any]) -> bool:
-    message = _text(details.get("message")).lower()
-    return _text(details.get("code")) in REFUSED_RUN_CODES or any(m in message for m in _CONFIGURATION_MARKERS)
+    message = _text(details.get("message"))
+    return (_text(details.get("code")) in REFUSED_RUN_CODES or any(m in message.lower() for m in _CONFIGURATION_MARKERS)
+            or says_out_of_memory(message))
 
 
 def _cluster_cause(reason: Mapping[str, Any]) -> FailureCause | None:

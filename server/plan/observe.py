@@ -94,6 +94,9 @@ def observation(run: Run, stages: Sequence[Stage | StageOutline], applied_recomm
         anomalies = tuple(run.anomalies) + (() if ok or "failure" in run.anomalies else ("failure",))
     if not ok and any(_ran_out_of_memory(s.failure_reason) for s in stages):
         anomalies += (OUT_OF_MEMORY,)
+    # Once each; and not for a driver's (the collector labels it with driver_lost): the driver is sized
+    # up for it, the workers' memory per core is not to blame.
+    anomalies = tuple(dict.fromkeys(a for a in anomalies if a != OUT_OF_MEMORY or "driver_lost" not in anomalies))
     return Observation(
         config_id=config_id_of(run.config),
         runtime_s=float(run.runtime_s),
