@@ -89,6 +89,7 @@ from server.collect.late_data import LateAgentData
 from server.collect.listings import Listings
 from server.collect.locked_projects import COLLECT_LOCK_WAIT_S, LOCK_NOTE_MARK, LockedProjects
 from server.collect.look_over import READ_NOTE_MARK, Handovers, Listing, LookOver, listed_run_as
+from server.collect.own_script_note import OwnScriptFailures
 from server.collect.pricing import Pricing
 from server.collect.pricing import _summed as _summed  # re-exported: tests import it from here
 from server.collect.repairs import REPAIR_EAGER_MS as REPAIR_EAGER_MS
@@ -120,6 +121,7 @@ from server.databricks import (
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Run, Workspace
 from server.errors import FailedPrecondition, Unavailable
+from server.render.workspace_text import OWN_SCRIPT_NOTE_MARK
 from server.store import Store, locks, storable_text
 from server.store.locks import LockedElsewhere
 from server.write_intent import intent_of
@@ -175,6 +177,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._health = WorkspaceHealth(store, clock, poll_interval_s)
         self._jobs = JobTrouble(store, clock, poll_interval_s)  # jobs whose own calls fail while their workspace answers
         self._locked = LockedProjects(clock)  # projects another server or session keeps locked
+        self._own_script = OwnScriptFailures(store)  # projects whose newest run failed on Trimtab's init script
         # Project id -> its newest run (store id) known to have a plan after it: planned by this
         # collector, or looked at by `_plan_unplanned` (at most one try per run and process).
         self._planned_after: dict[int, int] = {}
@@ -311,7 +314,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
             self._jobs.forget(workspace.name, row)  # their failures were the workspace's
             return False
         self._health.answered(workspace)
-        self._say_failing_jobs(workspace)
+        self._say_failing_jobs(workspace, [p for group in by_job.values() for p in group], collected)
         return True
 
     def _one_job(self, workspace: Workspace, gateway: DatabricksGateway, job_id: int, group: list[Project],
@@ -372,18 +375,21 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                 f"(its jobs or runs service failing?); the last: {err}") from err
         self._jobs.failed(workspace.name, job_id, group[0].job_name, err)
 
-    def _say_failing_jobs(self, workspace: Workspace) -> None:
+    def _say_failing_jobs(self, workspace: Workspace, projects: Sequence[Project], collected: Sequence[Run]) -> None:
         """Keep the workspace's ``last_error`` saying which of its jobs are not collected and why
-        (`JobTrouble.note`; "" once none), its status ``ok``: `trimtab workspace show` shows it. Written
+        (`JobTrouble.note`; "" once none), or whose clusters Trimtab's init script fails (`own_script_note`,
+        of ``projects``, after this poll's ``collected`` runs), its status ``ok``: `trimtab workspace show` shows it. Written
         only when it changes. ``workspace`` as read at the start of the poll; `WorkspaceHealth.answered`
         has just set a status other than ``ok`` to ``ok`` with no error."""
         # As stored (NUL made U+FFFD, `storable_text`): a job's error with NUL was written again at every poll.
         note = storable_text("; ".join(n for n in (self._jobs.note(workspace.name),
                                                    self._locked.note(workspace.name),
-                                                   self._handovers.note(workspace.name)) if n))
+                                                   self._handovers.note(workspace.name),
+                                                   self._own_script.note(workspace.name, projects, collected)) if n))
         stored = workspace.last_error if workspace.status == "ok" else ""
         if note == stored or (not note and not any(mark in stored for mark in (JOB_NOTE_MARK, LOCK_NOTE_MARK,
-                                                                                 READ_NOTE_MARK))):
+                                                                                 READ_NOTE_MARK,
+                                                                                 OWN_SCRIPT_NOTE_MARK))):
             return  # unchanged, or an error that is not this note's (not cleared here)
         self._store.workspaces.set_status(workspace.name, "ok", note, polled_host=workspace.host)
 

@@ -75,16 +75,34 @@ def failed_own_script(failed_tasks: Sequence[Mapping[str, Any]], cluster_reason:
     return next((d for d in destinations if d and _normal(d) in named), "")
 
 
+# How the run's message of such a run opens (`own_script_message`), around the script's destination:
+# what the workspace's health note reads it back from (`failed_script_of`).
+_OPENING = "Trimtab's init script "
+_FAILED = " failed the cluster at start ("
+
+
+def own_script_fix(destination: str, workspace: str) -> str:
+    """What puts Trimtab's init script back: an import uploads it, except to cloud storage."""
+    return (f"put it back at {destination} (Trimtab does not upload to cloud storage)" if _CLOUD_URI.match(destination)
+            else f"`trimtab workspace import {workspace}` uploads it again")
+
+
 def own_script_message(destination: str, workspace: str, spec: Mapping[str, Any], cluster_id: str,
                        said: str) -> str:
     """The run's message when Trimtab's init script (at ``destination``) failed its cluster: what
     failed, that the configuration is not blamed, and what to do; then Databricks' own words (``said``)."""
-    fix = (f"put it back at {destination} (Trimtab does not upload to cloud storage)" if _CLOUD_URI.match(destination)
-           else f"`trimtab workspace import {workspace}` uploads it again")
     logs = _init_logs(spec, cluster_id)
-    return (f"Trimtab's init script {destination} failed the cluster at start (not this configuration's fault: "
-            f"not learned, not avoided); {fix}, and the cluster's init script logs{logs} say why"
-            + (f". Databricks: {said}" if said else ""))
+    return (f"{_OPENING}{destination}{_FAILED}not this configuration's fault: "
+            f"not learned, not avoided); {own_script_fix(destination, workspace)}, and the cluster's init script "
+            f"logs{logs} say why" + (f". Databricks: {said}" if said else ""))
+
+
+def failed_script_of(message: str) -> str:
+    """The destination of Trimtab's init script a run's message says failed its cluster (`own_script_message`),
+    "" for any other message."""
+    if not message.startswith(_OPENING) or _FAILED not in message:
+        return ""
+    return message[len(_OPENING):].split(_FAILED, 1)[0]
 
 
 def _init_logs(spec: Mapping[str, Any], cluster_id: str) -> str:

@@ -37,6 +37,12 @@ M2M_FORBIDDEN_HINT = ("collection is stopped until the service principal is give
                       "--client-secret-env VAR --replace` with the same secret resumes collection")
 
 
+# Opens the part of a workspace's ``last_error`` (its status ``ok``) that says Trimtab's own init script fails
+# its clusters at start, after the script's path (`server.collect.own_script_note`), before the projects it
+# stops and the fix (`trimtab workspace import NAME` uploads it again).
+OWN_SCRIPT_NOTE_MARK = "fails clusters at start: "
+
+
 def status_hint(status: str, last_error: str, name: str, client_id: str = "") -> str | None:
     """What a person can do about a workspace in ``status`` (`STATUS_HINTS`), or None; in a service
     principal's words when the workspace authenticates as one (``client_id``). A token the
