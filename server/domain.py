@@ -746,6 +746,10 @@ class ImportResult:
     warnings: tuple[str, ...] = ()
     # Jobs an import with `ImportLimits` did not reach before its deadline (the next pass imports them).
     deferred: tuple[int, ...] = ()
+    # Jobs auto-import left because a lock of theirs stayed held by another session past the wait (another
+    # server's import of the job, an apply of one of its projects): the reason says who holds it. Not
+    # failed: the next pass tries them again.
+    locked: tuple[SkippedJob, ...] = ()
 
 
 @dataclass(frozen=True)

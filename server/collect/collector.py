@@ -399,7 +399,9 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         assert discovery is not None
         try:
             # Its trouble rests the workspace as a failed collection does: one backoff for both.
-            reached = self._health.reached(workspace, lambda: discovery.run(workspace, gateway))
+            # A lock another session holds is waited for briefly: the job is tried again at the next poll.
+            with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):
+                reached = self._health.reached(workspace, lambda: discovery.run(workspace, gateway))
         except Exception:  # discovery's bug must not stop collection: this poll's runs are stored already
             log.exception("workspace %s: auto-import failed; run collection goes on", workspace.name)
             return

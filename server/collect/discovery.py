@@ -22,7 +22,10 @@ fingerprint of its settings and not judged again while they stay the same: judgi
 job again (``jobs/get``), for every such job on every pass otherwise. Once edited it is judged
 at the next pass. A job whose import failed is remembered the same way (a refusal that does
 not pass by itself must not rewrite the job every pass); one cut off by the workspace going
-away is imported again at the next pass, which import's idempotence makes safe.
+away is imported again at the next pass, which import's idempotence makes safe. A job whose lock
+another session held past the wait (another server importing it, or applying to one of its
+projects: `ImportResult.locked`) is neither: one WARNING line names who holds the lock (no stack
+trace), and the next poll makes a pass for it without waiting the interval.
 
 Two answers change while the job stays as it is, and neither costs a ``jobs/get`` a job every pass.
 A cluster policy that a left-out cluster names: granting Trimtab's token CAN_USE on one it could not
@@ -146,6 +149,7 @@ class AutoImport:
         self._last_pass: dict[str, float] = {}  # workspace -> monotonic s its last pass started
         self._not_qualified: dict[str, dict[int, _Judged]] = {}  # workspace -> job id -> as it was judged
         self._failed: dict[str, set[int]] = {}  # workspace -> jobs whose import raised: tried again
+        self._locked: dict[str, set[int]] = {}  # workspace -> jobs the last pass left at a lock held elsewhere
 
     def due(self, workspace: Workspace) -> bool:
         """True when the workspace has auto-import on and its last pass is an interval ago (or none yet)."""
@@ -193,6 +197,7 @@ class AutoImport:
         self._not_qualified[workspace.name] = kept
         self._failed[workspace.name] = set()
         if not candidates:
+            self._locked.pop(workspace.name, None)
             return ImportResult()
         ids = sorted(candidates)
         try:
@@ -239,12 +244,27 @@ class AutoImport:
             if remembered_now is not None:
                 # Its clusters left out were judged just now: not again at the next pass, unless as above.
                 kept[job_id] = remembered_now
+        self._left_locked(workspace, result.locked)
         if result.deferred:
             # Neither remembered nor failed: still no project, so the next pass takes them up first.
             log.info("workspace %s: auto-import stopped after %.0f s with %d new job(s) left; the next pass "
                      "(in %.0f s) imports them", workspace.name, self._budget_s, len(result.deferred),
                      self._interval_s)
-        return ImportResult(tuple(imported), tuple(skipped), result.left_out, result.warnings, result.deferred)
+        return ImportResult(tuple(imported), tuple(skipped), result.left_out, result.warnings, result.deferred,
+                            result.locked)
+
+    def _left_locked(self, workspace: Workspace, locked: tuple[SkippedJob, ...]) -> None:
+        """The jobs this pass left at a lock another session held (`ImportResult.locked`): neither remembered
+        nor failed, so still candidates, and the next poll makes a pass for them rather than waiting the
+        interval. Said once, in one line, when a job is first found so; at debug level while it stays so."""
+        before = self._locked.get(workspace.name, set())
+        for item in locked:
+            say = log.debug if item.job_id in before else log.warning
+            say("workspace %s: auto-import of job %d waits: %s; tried again at the next poll", workspace.name,
+                item.job_id, item.reason)
+        self._locked[workspace.name] = {item.job_id for item in locked}
+        if locked:
+            self._last_pass.pop(workspace.name, None)  # due at the next poll (`due`)
 
     @staticmethod
     def _policy_changed(gateway: DatabricksGateway, kept: Mapping[int, _Judged]) -> list[int]:

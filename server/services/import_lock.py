@@ -35,3 +35,10 @@ def job_import_lock(store: Store, ws: Workspace, job_id: int) -> AbstractContext
     return locks.advisory_lock(store.engine, IMPORT_NAMESPACE, key, what=f"the import of job {job_id} of "
                                f"workspace {ws.name}", clock=store.clock, wait_s=IMPORT_LOCK_WAIT_S,
                                busy_with="its import of the same job")
+
+
+def locked_elsewhere(store: Store, err: locks.LockedElsewhere) -> str:
+    """What auto-import says of a job it left at ``err``, a lock held past its wait (this job's import lock,
+    or one of its projects' locks): what is locked, and who holds it (`locks.holder`), on one line."""
+    held = locks.holder(store.engine, err.namespace, err.key)
+    return f"{err.what} is locked by another session ({f'the lock is held by {held}' if held else 'released since'})"

@@ -80,7 +80,7 @@ from server.services.agent_install import (
     prepare_agent,
     standard_plan,
 )
-from server.services.import_lock import job_import_lock
+from server.services.import_lock import job_import_lock, locked_elsewhere
 from server.services.job_import_carry import ImportCarry, _release_refused, _SecretReads
 from server.services.job_import_one import (
     REASON_DETACHED,
@@ -98,6 +98,7 @@ from server.services.secrets import SecretBox
 from server.services.workspace_access import agent_wiring, check_answers, gateway_for, recording_status
 from server.services.workspace_checks import CLOUDS, pricing_catalog
 from server.store import Store
+from server.store.locks import LockedElsewhere
 
 if TYPE_CHECKING:
     from server.costing.catalog import PriceCatalog
@@ -143,6 +144,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     skipped: list[SkippedJob] = []
     left_out: list[LeftOut] = []
     deferred: list[int] = []
+    locked: list[SkippedJob] = []  # jobs auto-import left at a lock another session held past the wait
     access = StandardAccess(init_script=wiring.init_script)
     # The cluster policies the jobs name, each read once (`job_policies`): what they fill in is judged.
     policies: dict[str, PolicyRead] = {}
@@ -303,6 +305,12 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                                             for note in dict.fromkeys(found.notes))
                 except (WorkspaceAuthError, DatabricksUnavailable):
                     raise  # the workspace's trouble, not the job's: the import ends (auto-import's pass too)
+                except LockedElsewhere as err:
+                    if limits is None or not limits.keep_going:
+                        raise  # a person's import says it in one line, and they retry
+                    # Another session's import or apply of this job is still going (or hung): neither this
+                    # job's failure (remembered, it would wait for an edit or a restart) nor a bug to trace.
+                    locked.append(SkippedJob(job_id, found.job_name if found else "", locked_elsewhere(store, err)))
                 except Exception as err:
                     # A value of this job the store refuses (a cluster key with NUL: `server.store.convert`)
                     # is that job's failure, as a refusal by Databricks is: one such job stopped a person's
@@ -321,7 +329,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     if carry is not None:
         carry.granted |= reads.granted
         carry.rewritten = rewritten
-    return ImportResult(tuple(imported), tuple(skipped), tuple(left_out), tuple(warnings), tuple(deferred))
+    return ImportResult(tuple(imported), tuple(skipped), tuple(left_out), tuple(warnings), tuple(deferred),
+                        tuple(locked))
 
 
 def unpriced_node_types(done: list[ImportedProject], catalog: PriceCatalog, ws: Workspace) -> list[str]:

@@ -37,6 +37,7 @@ one process at a time (docs/operations.md).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator
@@ -170,6 +171,35 @@ def advisory_lock(engine: Engine, namespace: int, key: int, *, what: str, clock:
         yield HeldLock(what, conn, args)
     finally:
         _release(conn, args, what)
+
+
+# Who holds a two-key advisory lock: its session's process, client and state (pg_stat_activity).
+_HOLDER = sa.text("SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start, a.state "
+                  "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                  "AND l.granted AND l.objsubid = 2 AND l.classid = CAST(CAST(:ns AS integer) AS oid) "
+                  "AND l.objid = CAST(CAST(:key AS integer) AS oid) LIMIT 1")
+
+
+def holder(engine: Engine, namespace: int, key: int) -> str:
+    """Who holds the advisory lock ``(namespace, key)`` now, for a person to find it (``PostgreSQL session
+    pid 4242 (application trimtab, from 10.0.0.2, connected since 2026-12-07 08:15 UTC, idle)``); "" on
+    SQLite, when no session holds it any more, or when the database cannot say."""
+    if not is_postgresql(engine):
+        return ""
+    try:
+        with db.lock_engine(engine).connect() as conn, db.bounded(conn):
+            row = conn.execute(_HOLDER, {"ns": int4(namespace), "key": int4(key)}).first()
+    except Exception as err:  # only said in a log line: the lock's own error is what matters
+        log.debug("who holds lock (%d, %d) could not be read: %s", namespace, key, err)
+        return ""
+    if row is None:
+        return ""
+    pid, application, client, since, state = row
+    parts = [f"application {application}" if application else "",
+             f"from {client}" if client else "from a local socket",
+             f"connected since {since.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC" if since is not None else "",
+             str(state or "")]
+    return f"PostgreSQL session pid {pid} ({', '.join(p for p in parts if p)})"
 
 
 _TRY = sa.text("SELECT pg_try_advisory_lock(CAST(:ns AS integer), CAST(:key AS integer))")
