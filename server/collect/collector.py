@@ -87,7 +87,7 @@ from server.collect.late_data import RECENT_RUNS as RECENT_RUNS
 from server.collect.late_data import UNENDED_WATCH_S as UNENDED_WATCH_S
 from server.collect.late_data import LateAgentData
 from server.collect.listings import Listings
-from server.collect.locked_projects import COLLECT_LOCK_WAIT_S, LOCK_NOTE_MARK, LockedProjects
+from server.collect.locked_projects import COLLECT_LOCK_WAIT_S, LOCK_NOTE_MARK, LockedProjects, PartlyLocked
 from server.collect.look_over import READ_NOTE_MARK, Handovers, Listing, LookOver, listed_run_as
 from server.collect.own_script_note import OwnScriptFailures
 from server.collect.pricing import Pricing
@@ -302,6 +302,8 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                     # `Unavailable` it raised stopped the whole workspace's poll, every poll.
                     with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):
                         self._one_job(workspace, gateway, job_id, group, listing, now_ms, collected, row)
+                except PartlyLocked as partly:
+                    self._locked.partly(workspace.name, job_id, group, partly)
                 except LockedElsewhere as err:
                     self._locked.found(workspace.name, job_id, group, err)
                 else:
@@ -334,6 +336,11 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
             # minute (`server.collect.job_trouble`). 429/503 and no connection keep the whole.
             with retrying_5xx_for(JOB_5XX_BUDGET_S):
                 collected.extend(self._collect_job(workspace, gateway, job_id, group))
+        except PartlyLocked as partly:  # the job answered: its runs not locked are collected
+            collected.extend(partly.runs)
+            self._jobs.answered(workspace.name, job_id)
+            row.clear()
+            raise
         except DatabricksServerError as err:  # a 5xx answer: maybe the job's own trouble
             self._job_failed(workspace, gateway, job_id, group, err, row)
             return

@@ -19,6 +19,7 @@ from server.clock import Clock
 from server.collect.build import GROWTH_WINDOW, AgentData, build_run, expected_spec, policy_fallback
 from server.collect.cluster_reads import cluster_events_or_none, pools_of, run_detail, run_timeline
 from server.collect.listings import followed
+from server.collect.locked_projects import PartlyLocked
 from server.collect.look_over import FULL_EVERY_S, LookOver, Settled, stagger
 from server.collect.pricing import _summed
 from server.collect.run_notes import GONE_NOTE, _joined, _with_retries, with_unpriced_note
@@ -124,21 +125,31 @@ class JobCollection:
         running = [int(r["run_id"]) for r in runs if not is_finished(r)]
         self._going_starts.extend(int(r.get("start_time") or 0) for r in runs if not is_finished(r))
         finished = sorted(int(r["run_id"]) for r in runs if is_finished(r))
-        collected = []
+        collected: list[Run] = []
+        # A project whose lock another session holds waits, the job's others go on (`PartlyLocked`): each
+        # project's piece of a run is a whole `Run` of its own, and its cursor alone stays behind.
+        locked: dict[int, LockedElsewhere] = {}
         for run_id in finished:
-            if all(self._has_run(p, run_id) for p in active):
+            if all(self._has_run(p, run_id) for p in active if p.id not in locked):
                 continue  # stored by an earlier poll (the cursor waits behind a run still going)
             detail = run_detail(gateway, run_id)
             before = first_attempts(detail)  # a run repaired before this first collection: its first attempt
             for piece in cluster_runs(detail):
                 project = next((p for p in active if p.cluster_key == piece.cluster_key), None)
-                if project is None or run_id <= (project.last_seen_run_id or 0):
-                    continue  # not this project's cluster, or from before it was imported
+                if project is None or run_id <= (project.last_seen_run_id or 0) or project.id in locked:
+                    continue  # not this project's cluster, from before it was imported, or locked
                 first = before.get(piece.cluster_key) if piece.repaired_attempts else None
-                with project_lock(int(project.id or 0), self._store):
-                    run = self._collect_piece(workspace, gateway, project, piece, first=first)
+                try:
+                    with project_lock(int(project.id or 0), self._store):
+                        run = self._collect_piece(workspace, gateway, project, piece, first=first)
+                except LockedElsewhere as err:
+                    locked[int(project.id or 0)] = err
+                    continue
                 if run is not None:
                     collected.append(run)
+        if locked and len(locked) == len(active):
+            raise next(iter(locked.values()))  # the whole job is locked: skipped whole, as it always was
+        active = [p for p in active if p.id not in locked]
         repaired, repair_due_ms = self._collect_repairs(workspace, gateway, active, skip=set(finished))
         collected.extend(repaired)
         new_cursor = min(running) - 1 if running else max([cursor, *finished])
@@ -166,6 +177,10 @@ class JobCollection:
             again = min(again, repair_due_ms)
         # Every run it listed is stored or still going: the listings' later finished runs up to the
         # newest are no news (`Settled`), though the cursor waits behind the ones going.
+        if locked:
+            # Read in full at the next poll, and nothing settled: the locked projects' runs are not stored.
+            self._look.read_in_full(workspace.name, workspace.host, job_id, now)
+            raise PartlyLocked(list(locked.values()), collected)
         self._look.read_in_full(workspace.name, workspace.host, job_id, again,
                                 Settled(max([cursor, *finished, *running]), frozenset(running)))
         return collected

@@ -10,7 +10,10 @@ it: no other job of the workspace was collected, poll after poll, and only the s
 Now a poll waits at most `COLLECT_LOCK_WAIT_S` for a project's lock (`server.store.locks.waiting_at_most`),
 then skips that project's job for this poll and goes on with the others. Nothing is lost: the job's
 cursor stays where it was, and the first poll after the lock is released collects its runs. A job
-with several projects (clusters) waits as a whole: its runs are read once for all of them.
+with several projects (clusters) collects the runs of those not locked, and only the locked ones wait
+(`PartlyLocked`): each project's piece of a Databricks run is a whole run of its own, stored under
+that project's lock with its cursor, so nothing is stored half. The whole job waits only when every
+project is locked, or when the lock is met before its runs are read (settling a project's write).
 
 One poll locked is a collision with another server's apply and says nothing; a project found
 locked `NOTE_AFTER_POLLS` polls in a row is named in the workspace's ``last_error`` (``trimtab
@@ -29,7 +32,7 @@ import logging
 from collections.abc import Collection
 
 from server.clock import Clock
-from server.domain import Project
+from server.domain import Project, Run
 from server.render.fmt import cut
 from server.store.locks import PROJECT_NAMESPACE, LockedElsewhere
 
@@ -44,6 +47,16 @@ NOTE_AFTER_POLLS = 3
 # Every locked project's part of the note starts "project NAME (job N) " then this.
 LOCK_NOTE_MARK = "not collected: locked by another Trimtab server or database session"
 NOTE_CHARS = 1000
+
+
+class PartlyLocked(Exception):
+    """Some projects of a job were locked elsewhere (``locked``, one error each); the others' runs were
+    collected (``runs``) and their cursors moved."""
+
+    def __init__(self, locked: list[LockedElsewhere], runs: list[Run]) -> None:
+        super().__init__("; ".join(str(err) for err in locked))
+        self.locked = locked
+        self.runs = runs
 
 
 @dataclasses.dataclass
@@ -75,8 +88,8 @@ class LockedProjects:
         locked[(err.namespace, err.key)] = _Locked(job_id, name, polls, since, err.namespace, err.key)
         if polls == 1:
             log.info("workspace %s: project %s (job %s) is locked by another Trimtab server or database session; "
-                     "its job is skipped this poll and its runs are collected once the lock is released (the "
-                     "other jobs are collected): %s", workspace, name, job_id, err)
+                     "its runs are collected once the lock is released (the other projects and jobs are "
+                     "collected): %s", workspace, name, job_id, err)
         elif polls == NOTE_AFTER_POLLS:
             log.warning("workspace %s: project %s (job %s) still locked after %d polls (since %s UTC); its runs wait "
                         "until the lock is released. Who holds it: select pid, application_name, client_addr, "
@@ -86,10 +99,17 @@ class LockedProjects:
         else:
             log.debug("workspace %s: project %s still locked (%d polls in a row)", workspace, name, polls)
 
-    def collected(self, workspace: str, job_id: int) -> None:
-        """Job ``job_id`` went through a poll with no lock in its way: its projects are not locked."""
+    def partly(self, workspace: str, job_id: int, group: Collection[Project], partly: PartlyLocked) -> None:
+        """This poll collected job ``job_id``'s projects but those ``partly`` names locked."""
+        for err in partly.locked:
+            self.found(workspace, job_id, group, err)
+        self.collected(workspace, job_id, still={(err.namespace, err.key) for err in partly.locked})
+
+    def collected(self, workspace: str, job_id: int, still: Collection[tuple[int, int]] = ()) -> None:
+        """Job ``job_id`` went through a poll with no lock in its way (but the locks ``still`` held): its
+        other projects are not locked."""
         locked = self._locked.get(workspace, {})
-        for keys in [keys for keys, lk in locked.items() if lk.job_id == job_id]:
+        for keys in [keys for keys, lk in locked.items() if lk.job_id == job_id and keys not in still]:
             lk = locked.pop(keys)
             if lk.polls >= 2:  # one poll locked was not said as trouble: its end is no news either
                 log.info("workspace %s: project %s is no longer locked after %d polls; its runs are collected",
