@@ -69,6 +69,9 @@ ANOMALY_LABELS: dict[str, str] = {
     # Explained runs the models do not learn from (models/observation.py NOT_LEARNED): named so a
     # chart says why the run stands out, not left as a raw label.
     "driver_lost": "driver lost",
+    # A failure the configuration caused by too little memory (server/collect/memory.py): shown
+    # instead of "failure", which it details.
+    "out_of_memory": "out of memory",
     "retried": "task retried",
     "repaired": "repaired",
     # A repair that succeeded on another configuration: still a failure of the one it failed on.
@@ -301,7 +304,7 @@ def annotations_of(points: Sequence[TimelinePoint]) -> list[Annotation]:
         kinds = [k for k in dict.fromkeys(point.anomalies) if k not in REBASE_LABELS and k != "no_capacity"]
         if point.outcome != "succeeded" and "failure" not in kinds:
             kinds.append("failure")
-        if "launch_failed" in kinds:
+        if ("launch_failed" in kinds or "out_of_memory" in kinds) and "failure" in kinds:
             kinds.remove("failure")
         if point.execution_only and EXECUTION_ONLY not in kinds:
             kinds.append(EXECUTION_ONLY)

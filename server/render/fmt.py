@@ -15,6 +15,8 @@ CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 PHASE_COLORS = {"learning": "#fde68a", "optimizing": "#bbf7d0", "monitoring": "#bfdbfe"}
 ANOMALY_COLORS = {"spot_loss": "#d97706", "data_growth": "#7c3aed", "failure": "#dc2626",
+                  # Out of memory replaces the failure it details: a darker red of the same family.
+                  "out_of_memory": "#991b1b",
                   "launch_failed": "#9ca3af", "user_edit": "#0891b2",
                   # A run without a cost (`server.timeline.UNPRICED`): a grey, as missing data, but a
                   # darker, warmer one than the launch failure's, so the two are not read as one.

@@ -26,7 +26,7 @@ from server.timeline import REVERTED, WITHOUT_SETUP, ProjectTimeline
 BLOCKS = "▁▂▃▄▅▆▇█"
 PHASE_LETTERS = {"baseline": "B", "learning": "L", "optimizing": "O", "monitoring": "M"}
 ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "launch_failed": "c", "user_edit": "e",
-                   "driver_lost": "D", "retried": "r", "repaired": "R", "repaired_elsewhere": "R", "unpriced": "u",
+                   "driver_lost": "D", "out_of_memory": "o", "retried": "r", "repaired": "R", "repaired_elsewhere": "R", "unpriced": "u",
                    "execution_only": "w"}
 # The letter of a rebase (the model learns again from that run), by its kind (`server.timeline.REBASE_LABELS`).
 REBASE_LETTERS = {"code_change": "C", "input_shift": "I", "runtime_regression": "S"}
@@ -49,8 +49,8 @@ LEGEND = ("         phase: B baseline (as found)  L learning  O optimizing  M mo
           "         ^ recommendation applied  v reverted\n"
           "         rebase (learning again from that run): C code change  I input size shift  "
           "S runtime regression\n"
-          "         run: s spot loss  d data growth  F failure  c launch failure  e user edit  D driver lost\n"
-          f"              r task retried  R repaired  w {WITHOUT_SETUP}  u not priced  ? other")
+          "         run: s spot loss  d data growth  F failure  c launch failure  o out of memory\n"
+          f"              e user edit  D driver lost  r task retried  R repaired  w {WITHOUT_SETUP}  u not priced  ? other")
 
 
 def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:
