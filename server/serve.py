@@ -491,14 +491,6 @@ class _ClosedLoop:
                         "clusters read one agents' token secret, so the agents of one send as the other and its runs "
                         "are stored with no applications and no input size. Import into one name, detach the other's "
                         "projects and `trimtab workspace remove` it (docs/operations.md, 'Workspaces')", first, second)
-        from server.services.workspace_checks import names_differing_by_case
-
-        for first, second in names_differing_by_case(store.workspaces.list()):
-            # Likewise only an older Trimtab's: add now refuses a name another has in another case.
-            log.warning("workspaces %r and %r differ only by case: both keep working, but a command, a project "
-                        "name or a log line is one Shift key from the other, and no new name may differ from "
-                        "another by case alone. Keep one: detach the other's projects and `trimtab workspace "
-                        "remove` it (docs/operations.md, 'Workspaces')", first, second)
         if not config.collect:
             return None
         from server.collect.running import start_collector

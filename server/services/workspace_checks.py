@@ -142,12 +142,6 @@ def refuse_name_taken_in_another_case(store: Store, name: str) -> None:
                             f"`trimtab workspace set {other.name} --host URL --token-env VAR` re-points it")
 
 
-def names_differing_by_case(workspaces: list[Workspace]) -> list[tuple[str, str]]:
-    """Pairs of workspace names that differ only by case: an older Trimtab accepted them."""
-    return [(a.name, b.name) for i, a in enumerate(workspaces) for b in workspaces[i + 1:]
-            if a.name.lower() == b.name.lower()]
-
-
 def check_token(token: str, field: str = "token") -> None:
     """A token (``field``: or an OAuth client secret) that can go into an HTTP header: printable ASCII
     (http.client encodes headers as latin-1 and refuses control characters) and not absurdly long."""
