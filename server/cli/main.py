@@ -86,10 +86,28 @@ def _override(field: str) -> Any:
     return callback
 
 
+# The root's parameter holding each of the options a command that calls no server refuses.
+_ROOT_PARAMS = {"--server": "server_addr", "--token": "token"}
+
+
+def _typed_before(ctx: click.Context, option: str) -> bool:
+    """Whether `option` was typed before the subcommand (`trimtab --server X token create`).
+
+    Only the command line counts: TRIMTAB_SERVER or TRIMTAB_TOKEN left in the environment is no
+    choice made for this command (as for TRIMTAB_STATE_DIR beside --db)."""
+    root = ctx.find_root()
+    return root is not ctx and root.get_parameter_source(_ROOT_PARAMS[option]) == click.core.ParameterSource.COMMANDLINE
+
+
 def _not_for_store_commands(option: str) -> Any:
-    """Option callback of a command that calls no server: `option` given is refused, saying what the command works on."""
+    """Option callback of a command that calls no server: `option` given, after the command or before
+    it, is refused, saying what the command works on."""
     def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
-        if value is None:
+        # Before the subcommand it went to the root, which only a command that dials a server reads:
+        # `trimtab --server prod:50051 token create --scope admin` made the admin token in the local
+        # database and exited 0. Checked at the command run, not at its group, so the refusal names
+        # the same command in either position.
+        if value is None and not (not isinstance(ctx.command, click.Group) and _typed_before(ctx, option)):
             return
         local = getattr(ctx.command, NO_SERVER_ATTR, None)
         works_on = (f"; {local}" if local
@@ -133,10 +151,11 @@ def common_options(opens_store: bool = False) -> list[click.Option]:
     """
     if opens_store:
         return [
+            # Eager: refused before the command's own checks (a missing --name), in either position.
             click.Option(["--server", "server_override"], default=None, expose_value=False, hidden=True,
-                         callback=_not_for_store_commands("--server")),
+                         is_eager=True, callback=_not_for_store_commands("--server")),
             click.Option(["--token", "token_override"], default=None, expose_value=False, hidden=True,
-                         callback=_not_for_store_commands("--token")),
+                         is_eager=True, callback=_not_for_store_commands("--token")),
             *common_options()[2:],
         ]
     return [
