@@ -57,20 +57,17 @@ def cli() -> None:
 def show(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, cloud: str | None,
          region: str | None, node_types: tuple[str, ...]) -> None:
     """Show DBU rates and per-node prices."""
-    from server.costing.errors import UnknownRegion
-
     cat = _source_catalog(catalog_dir, _state_dir(state_dir))
     clouds = [cloud] if cloud else ["aws", "azure"]
     rates = [e for e in cat.entries["dbu_rates"] if e["cloud"] in clouds]
+    shown_types = _node_types_by_cloud(cat, clouds, region, node_types)
     nodes: list[dict[str, Any]] = []
     for c in clouds:
         regions = cat.regions(c)
         if region and region not in regions:
-            if cloud:
-                raise UnknownRegion(c, region, regions)
             continue
         for r in [region] if region else regions:
-            for nt in node_types or cat.node_types(c):
+            for nt in shown_types[c]:
                 info = cat.node_type(c, nt)
                 usd_per_hour = cat.hourly_price(c, r, nt)
                 # A fleet has no price entry of its own: its price, date and source are its dearest member's.
@@ -107,6 +104,38 @@ def show(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, clou
         click.echo("Sources:")
         for number, name in enumerate(sources.names, 1):
             click.echo(f"  [{number}] {name}")
+
+
+def _node_types_by_cloud(cat: Any, clouds: list[str], region: str | None,
+                         node_types: tuple[str, ...]) -> dict[str, list[str]]:
+    """The node types `show` lists for each of `clouds`, after refusing a --region or --node-type no
+    cloud shown knows: a typo is a bad option value (exit 2), not a failure of the catalog (exit 1).
+
+    Without --cloud a node type is shown on the clouds that know it: `--node-type m5d.xlarge` failed
+    with "unknown node type 'm5d.xlarge' on azure" though AWS prices it."""
+    from server.costing.errors import UnknownNodeType, UnknownRegion
+
+    if region and not any(region in cat.regions(c) for c in clouds):
+        known = [r for c in clouds for r in cat.regions(c)]
+        raise click.BadParameter(str(UnknownRegion(" or ".join(clouds), region, known)), param_hint="'--region'")
+    if not node_types:
+        return {c: cat.node_types(c) for c in clouds}
+
+    def known(c: str, node_type: str) -> bool:
+        try:
+            cat.node_type(c, node_type)
+        except UnknownNodeType:
+            return False
+        return True
+
+    # Only the clouds whose regions are shown: `--region eastus --node-type m5d.xlarge` names no Azure type.
+    shown = [c for c in clouds if not region or region in cat.regions(c)]
+    by_cloud = {c: [nt for nt in node_types if known(c, nt)] for c in clouds}
+    unknown = [nt for nt in node_types if not any(nt in by_cloud[c] for c in shown)]
+    if unknown:
+        message = str(UnknownNodeType(" or ".join(shown), unknown[0], "DBUs per hour or sizes"))
+        raise click.BadParameter(message, param_hint="'--node-type'")
+    return by_cloud
 
 
 class _Sources:
