@@ -269,7 +269,10 @@ def _run(argv: list[str] | None, debug: bool) -> int:
         click.echo("Aborted.", err=True)
         return 1
     except click.UsageError as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        # click writes some on several lines ("Missing option '--cloud'. Choose from:" then a line
+        # per choice): a usage mistake is one line, which a script or a log keeps whole.
+        message = " ".join(line.strip() for line in exc.format_message().splitlines() if line.strip())
+        click.echo(f"error: {message}", err=True)
         return 2
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
