@@ -342,6 +342,9 @@ class ServerConfig:
                                      "directory")
             if not database.startswith("/") and not database.startswith("file:"):
                 object.__setattr__(self, "db_url", _absolute_sqlite(url, database))
+        # Absolute, as a relative SQLite path is made above: `--state-dir state` named the database
+        # "sqlite:///state/trimtab.db" in every message, which says nothing of the directory it is under.
+        object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
         for name, allowed in _CHOICES.items():
             value = getattr(self, name)
             chosen = value.strip().lower() if isinstance(value, str) else value

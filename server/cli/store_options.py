@@ -92,7 +92,7 @@ def _default_location(state_dir: Path | None, config: Any) -> bool:
     """True when nothing chose the database: no --db, TRIMTAB_DB, --state-dir, TRIMTAB_STATE_DIR or file setting."""
     from server.config import default_state_dir
 
-    return not config.db_url and state_dir is None and Path(config.state_dir) == default_state_dir()
+    return not config.db_url and state_dir is None and Path(config.state_dir) == default_state_dir().resolve()
 
 
 def database_source(db_url: str | None, state_dir: Path | None, config: Any) -> str:

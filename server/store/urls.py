@@ -99,9 +99,17 @@ def parse_url(url: str) -> sa.engine.URL:
     return parsed
 
 
+# The drivers Trimtab runs on, shown as the scheme a user writes for them.
+_SHOWN_SCHEMES = {"postgresql+psycopg": "postgresql", "sqlite+pysqlite": "sqlite"}
+
+
 def shown_url(url: str | sa.engine.URL) -> str:
     """``url`` with every secret masked: the ``user:password@`` part and secret query parameters."""
     parsed = _make_url(url) if isinstance(url, str) else url
+    if parsed.drivername in _SHOWN_SCHEMES:
+        # The driver is Trimtab's choice (the engine sets psycopg 3), not the user's: `db upgrade` printed
+        # postgresql+psycopg:// where every other command printed the postgresql:// given.
+        parsed = parsed.set(drivername=_SHOWN_SCHEMES[parsed.drivername])
     secret = {k for k in parsed.query if k.lower() in _SECRET_QUERY_KEYS}
     if secret:
         parsed = parsed.update_query_dict({k: "***" for k in secret})

@@ -94,7 +94,7 @@ def test_another_driver_is_refused_naming_the_supported_ones(url: str) -> None:
 @pytest.mark.parametrize("url", ["postgresql+psycopg://root@/trimtab?host=/var/run/postgresql",
                                  "sqlite+pysqlite:////tmp/trimtab.db"])
 def test_the_supported_drivers_named_in_full_are_kept(url: str) -> None:
-    # postgresql+psycopg is how the server's log shows a postgresql:// URL: copied from there, it works.
+    # The drivers Trimtab runs on, named in full (as an older server logged a postgresql:// URL): they work.
     assert ServerConfig(db_url=url).db_url == url
 
 
