@@ -257,7 +257,8 @@ def _driver_type(text: str) -> str:
                    "says which).")
 @click.option("--allowed-families", default=None, metavar="F1,F2|any",
               help="Instance families a recommendation may use, e.g. m5d,r5d; 'any' for every family.")
-@click.option("--spot", default=None, metavar="on|off")
+@click.option("--spot", default=None, metavar="on|off",
+              help="Whether recommendations may run workers on spot instances (on for a new project).")
 @click.option("--driver-type", default=None, metavar="TYPE|auto",
               help="Fixed driver node type, e.g. m5d.xlarge; 'auto' to let Trimtab choose.")
 @click.option("--keep-autoscaling", default=None, metavar="on|off",
