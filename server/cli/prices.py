@@ -35,8 +35,16 @@ def _state_dir(value: Path | None) -> Path:
 
 def _source_catalog(catalog_dir: Path | None, state_dir: Path) -> Any:
     from server.costing.catalog import load_active_catalog, load_catalog
+    from server.costing.errors import InvalidCatalog
 
-    return load_catalog(catalog_dir) if catalog_dir else load_active_catalog(state_dir)
+    if not catalog_dir:
+        return load_active_catalog(state_dir)
+    try:
+        return load_catalog(catalog_dir)
+    except InvalidCatalog as exc:
+        # A directory given that holds no readable catalog is a bad option value (exit 2); the catalog
+        # a command finds itself (shipped, or under --state-dir) failing stays a failure (exit 1).
+        raise click.BadParameter(str(exc), param_hint="'--catalog'") from exc
 
 
 @click.group(name="prices")

@@ -47,3 +47,16 @@ def test_a_node_type_without_cloud_is_shown_where_it_is_priced(capsys: pytest.Ca
     assert {c for c, _ in shown} == {"aws", "azure"}
     assert {t for c, t in shown if c == "aws"} == {"m5d.xlarge"}
     assert {t for c, t in shown if c == "azure"} == {"Standard_D4s_v5"}
+
+
+@pytest.mark.parametrize("command", ["show", "update"])
+def test_a_catalog_directory_without_a_catalog_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                               command: str) -> None:
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    code = main(["prices", command, "--catalog", str(tmp_path / "empty"), "--state-dir", str(tmp_path / "state"),
+                 *(["--cloud", "azure", "--azure-endpoint-url", "http://127.0.0.1:9"] if command == "update" else [])])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err.startswith("error: Invalid value for '--catalog': cannot read price catalog file ") and \
+        err.count("\n") == 1, err
