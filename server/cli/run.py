@@ -109,6 +109,9 @@ NOT_LEARNED_WIDTH = 60
 
 # `run list`'s NOTES for a run whose cluster's agent this server refused (`run show` says why and the fix).
 AGENT_REFUSED_NOTE = "agent refused (run show)"
+# ... and for a run no agent data reached at all (a cluster that ended while the server was down or
+# upgrading: its spool went with it). The list is where an operator looks for what to backfill.
+NO_AGENT_DATA_NOTE = "no agent data (run show)"
 
 
 def agent_line(r: Any) -> str | None:
@@ -138,9 +141,10 @@ def notes_cell(r: Any) -> str:
 
     # A runtime without setup is not comparable with the others, nor with the SLA.
     notes = ",".join([WITHOUT_SETUP] * r.execution_only + list(r.anomalies))
-    if r.HasField("agent_refusal") and not r.application_ids:
+    if not r.application_ids and "launch_failed" not in r.anomalies:
         # Otherwise blank: the run's missing agent data had no word in the list at all.
-        notes = f"{notes}; {AGENT_REFUSED_NOTE}" if notes else AGENT_REFUSED_NOTE
+        missing = AGENT_REFUSED_NOTE if r.HasField("agent_refusal") else NO_AGENT_DATA_NOTE
+        notes = f"{notes}; {missing}" if notes else missing
     if r.not_learned:
         why = cut(f"not learned: {one_line(r.not_learned)}", NOT_LEARNED_WIDTH)
         notes = f"{notes}; {why}" if notes else why

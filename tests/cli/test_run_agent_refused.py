@@ -6,6 +6,8 @@ a real server; the CLI as a user runs it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import random
 import time
@@ -66,6 +68,8 @@ def test_run_show_and_list_name_the_refusal_of_the_clusters_agent(
     garbage = _run(cli_store, project, 1, "0101-garbage")
     revoked = _run(cli_store, project, 2, "0101-revoked")
     silent = _run(cli_store, project, 3, "0101-silent")
+    delivered = cli_store.runs.add(dataclasses.replace(_run(cli_store, project, 4, "0101-fine"), id=None,
+                                                       databricks_run_id=799, application_ids=("app-4",)))
 
     # The review's repro: a garbage value in the workspace's agent-token secret.
     _send_refused(tmp_path, cli_server.address, "garbage", "0101-garbage", "job-42-run-701")
@@ -101,6 +105,10 @@ def test_run_show_and_list_name_the_refusal_of_the_clusters_agent(
     assert rows[str(garbage.id)].rstrip().endswith("agent refused (run show)")
     assert rows[str(revoked.id)].rstrip().endswith("agent refused (run show)")
     assert "agent refused" not in rows[str(silent.id)]
+    # The list is where an operator looks for runs to backfill after an outage: a run no agent data
+    # reached says so there too (NOTES was blank), one with its applications says nothing of it.
+    assert rows[str(silent.id)].rstrip().endswith("no agent data (run show)")
+    assert "agent data" not in rows[str(delivered.id)]
     code, out, _ = trimtab("--json", "run", "show", str(garbage.id))
     assert '"agent_refusal"' in out
 
