@@ -33,7 +33,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "run": ("server.cli.run", "List and inspect collected runs."),
     "app": ("server.cli.app", "Spark applications received from agents."),
     "agent": ("server.cli.agent", "Agents on Spark drivers: version, cluster, and what they could not deliver."),
-    "recommendation": ("server.cli.recommendation", "Review, apply, reject and revert recommendations."),
+    "recommendation": ("server.cli.recommendation", "List, review, apply, reject and revert recommendations."),
     "timeline": ("server.cli.timeline", "Runtime and cost of a project's runs over time."),
     "savings": ("server.cli.savings", "Savings to date and projected annual savings."),
     "prices": ("server.cli.prices", "The price catalog."),

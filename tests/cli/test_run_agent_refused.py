@@ -7,7 +7,6 @@ a real server; the CLI as a user runs it."""
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import random
 import time
