@@ -176,8 +176,11 @@ def screen(
         else:
             explained[run_key(idx, obs)] = why
             # A plain failure (not a lost spot node) may be the configuration's fault (e.g. OOM).
-            # "repaired" explains a run's time, not its failure (models/observation.py).
-            if not obs.ok and not set(obs.anomalies) & (NOT_LEARNED - {"failure", REPAIRED}):
+            # "repaired" explains a run's time, not its failure (models/observation.py). Running out
+            # of memory is the configuration's fault even on a run that also lost spot nodes: the
+            # collector says so only on the JVM's or the OS's word, which no lost node produces.
+            out_of_memory = OUT_OF_MEMORY in obs.anomalies and "driver_lost" not in obs.anomalies
+            if not obs.ok and (out_of_memory or not set(obs.anomalies) & (NOT_LEARNED - {"failure", REPAIRED})):
                 failed.add(obs.config_id)
                 if OUT_OF_MEMORY in obs.anomalies:
                     oom.add(obs.config_id)

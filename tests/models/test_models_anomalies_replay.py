@@ -289,3 +289,25 @@ def test_a_stage_that_did_not_spill_spills_where_its_largest_task_no_longer_fits
     np.testing.assert_allclose(_replay((spilled,), source, [source, same_slots_less_memory], 400.0),
                                _replay((replace(spilled, peak_memory_bytes=0.0),), source,
                                        [source, same_slots_less_memory], 400.0))
+
+
+def test_running_out_of_memory_is_the_configurations_fault_even_when_spot_nodes_were_lost() -> None:
+    """A failed run labelled both spot_loss and out_of_memory was explained away as a spot loss: its
+    configuration, and every one with no more memory per core, stayed in the running."""
+    job = Job()
+    cands = grid()
+    rng = np.random.default_rng(5)
+    clean = [job.run(cands[i], rng) for i in (1, 9, 13)]
+    both = Observation(cands[4].config_id, 30.0, False, anomalies=("spot_loss", "failure", OUT_OF_MEMORY))
+    floor = cands[4].memory_per_core_gib
+    settings = Settings(sla_s=3.0 * job.mean_runtime(cands[13]))
+    for n in range(3):
+        d = decide(cands, [*clean, both, *[job.run(cands[13], rng) for _ in range(n)]], settings, seed=n)
+        assert d.candidate.memory_per_core_gib > floor
+        assert d.best is not None and d.best.memory_per_core_gib > floor
+    # A spot loss alone stays explained: its configuration is not avoided for it.
+    lost = Observation(cands[4].config_id, 30.0, False, anomalies=("spot_loss", "failure"))
+    from models.changes import screen
+    known = {c.config_id: c for c in cands}
+    assert cands[4].config_id not in screen([*clean, lost], known, 0.05, 1.0).failed_configs
+    assert cands[4].config_id in screen([*clean, both], known, 0.05, 1.0).failed_configs
