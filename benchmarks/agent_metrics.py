@@ -11,11 +11,15 @@ of `sandbox.sim.profiles` on the configurations the server would consider for a 
 ``ANCHOR_SPEC`` (`server.plan.candidates.build_candidates`, on-demand, the catalog's AWS prices).
 Every simulated run reaches the model the way a real one reaches the server: its Spark event log is
 read by the agent's own parser (`server.backfill.parse.parse_application`), translated like an
-ingested batch (`server.translate.batch_from_proto`) and turned into an `Observation` by
+ingested batch (`server.translate.batch_from_proto`); the run as the Jobs API and the cluster's events
+report it goes through the collector's own path (`benchmarks.server_view`: `build_run`, which labels
+an out-of-memory failure, a lost driver or node) and is turned into an `Observation` by
 `server.plan.observe.observation`, with the run's time from cluster creation to termination (what
 the Jobs API reports) and the part of it the cluster's setup took (the Jobs API's setup_duration;
-``--without-setup`` hides it, as before the model learned it apart). The *runtime-only* twin of each run is the observation the server builds
-for the same run when no agent data arrived: no stages, no input size, no stage signature.
+``--without-setup`` hides it, as before the model learned it apart). The *runtime-only* twin of each
+run is the observation the server builds for the same run when no agent data arrived: no stages, no
+input size, no stage signature, and only the labels the Jobs API's words and the cluster's events give
+(a java.lang.OutOfMemoryError in the run's state message is one).
 
 Each configuration is simulated ``--draws`` times (noise seeds 0..draws-1, the same seeds for every
 configuration); the mean runtime of those draws is the ground truth. For every profile, SLA
@@ -61,6 +65,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchmarks.dataset_format import Rep, Workload
+from benchmarks.server_view import server_run
 from benchmarks.tuning import confirmable, oracle_cost, sla_for
 from models.decide import Settings, decide
 from models.observation import Observation, StageObs
@@ -73,7 +78,7 @@ from server.backfill.ingest import batches_for
 from server.backfill.parse import parse_application
 from server.collect.build import AgentData
 from server.costing.catalog import load_catalog
-from server.domain import Application, ClusterConfig, Executor, ProjectSettings, Run, Stage
+from server.domain import Application, ClusterConfig, Executor, ProjectSettings, Stage
 from server.plan.candidates import Pricing, build_candidates
 from server.plan.observe import observation
 from server.spec import config_from_spec, merge_recommendation, recommendation_overlay
@@ -96,7 +101,7 @@ ANCHOR_SPEC: dict[str, Any] = {
 PRICING = Pricing(cloud="aws", region="us-east-1", plan="premium")
 START_MS = 1_767_225_600_000  # 2026-01-01 UTC: a fixed clock, so the same draw is the same run
 CONTEXT_ID = "4242424242424242424"
-_CACHE_FORMAT = 2  # 2: observations carry the cluster's setup time
+_CACHE_FORMAT = 3  # 2: observations carry the cluster's setup time; 3: the collector's labels
 # The profiles' input a year after day 0 (x3 at their 0.3%/day growth). On day-0 inputs the Spark
 # work is a minute or two and the run time (cluster creation to termination, what the Jobs API
 # reports and the SLA is about) is mostly the 3-5 minutes of cluster start, whose run-to-run noise
@@ -171,17 +176,13 @@ def simulate(profile: str, config: ClusterConfig, draw: int, day: int = 0) -> Dr
             elif isinstance(ev.body, Application):
                 apps.append(ev.body)
     agent = AgentData(tuple(apps), tuple(stages), tuple(executors))
-    run = Run(project_id=1, databricks_run_id=1 + draw, cluster_id=f"sim-{draw}", start_ms=sim.start_time_ms,
-              end_ms=sim.end_time_ms, runtime_s=(sim.end_time_ms - sim.start_time_ms) / 1000.0,
-              outcome="succeeded" if sim.result_state == "SUCCESS" else "failed", config=config_from_spec(spec),
-              input_bytes=agent.input_bytes, anomalies=("spot_loss",) if agent.executors_lost else ())
-    with_agent = observation(run, stages, applied_recommendation=True)
-    # Without an agent the collector knows neither the input size nor any stage.
-    without = observation(replace(run, input_bytes=None, application_ids=()), [], applied_recommendation=True)
+    cluster_id = f"sim-{draw}"
+    # Both twins are the collector's own records of the run (`benchmarks.server_view`): without the
+    # agent, what the Jobs API says (an OutOfMemoryError in the state message) is all it labels.
+    with_agent = observation(server_run(sim, spec, 1 + draw, cluster_id, agent), stages, applied_recommendation=True)
+    without = observation(server_run(sim, spec, 1 + draw, cluster_id, AgentData()), [], applied_recommendation=True)
     assert with_agent is not None and without is not None  # the run has a configuration
-    # The cluster's setup (start to RUNNING) is the Jobs API's setup_duration: known with or without the agent.
-    setup_s = max(0, sim.running_ms - sim.start_time_ms) / 1000.0
-    return Draw(replace(with_agent, setup_s=setup_s), replace(without, setup_s=setup_s))
+    return Draw(with_agent, without)
 
 
 # ------------------------------------------------------------------ cache
@@ -190,15 +191,20 @@ def simulate(profile: str, config: ClusterConfig, draw: int, day: int = 0) -> Dr
 def _source_key() -> str:
     """Fingerprint of everything that shapes a cached draw: simulator, parser, translation, planner."""
     import agent.parse
+    import benchmarks.server_view
     import sandbox.nodes
     import sandbox.sim
     import server.backfill.parse
+    import server.collect.build
     import server.plan.candidates
     import server.plan.observe
 
     files = sorted(Path(sandbox.sim.__file__).parent.glob("*.py"))
+    # The collector's labels (out of memory, driver lost, spot loss) are part of both twins.
+    files += sorted(Path(server.collect.build.__file__).parent.glob("*.py"))
     files += [Path(m.__file__ or "") for m in (sandbox.nodes, agent.parse, server.backfill.parse, translate,
-                                                server.plan.candidates, server.plan.observe)]
+                                                server.plan.candidates, server.plan.observe,
+                                                benchmarks.server_view)]
     digest = hashlib.sha256(str(_CACHE_FORMAT).encode())
     for path in files:
         digest.update(path.read_bytes())

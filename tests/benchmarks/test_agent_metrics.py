@@ -8,8 +8,26 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.agent_metrics import MODES, SearchResult, build_space, main, run_all
+from benchmarks.agent_metrics import (
+    CONTEXT_ID,
+    DEFAULT_DAY,
+    MODES,
+    START_MS,
+    SearchResult,
+    build_space,
+    candidate_space,
+    main,
+    run_all,
+    simulate,
+    spec_for,
+)
+from benchmarks.server_view import server_run
+from models.observation import OUT_OF_MEMORY
 from sandbox.sim.profiles import PROFILES
+from sandbox.sim.run import simulate_run
+from server.collect.build import AgentData
+from server.domain import ClusterConfig
+from server.plan.observe import observation
 
 PROFILE = "etl_join_aggregate"  # four stages, the first two reading input: replay has something to use
 SMALL = dict(families=("c5d",), n_draws=2, day=0)
@@ -94,3 +112,31 @@ def test_runs_to_good_counts_until_the_recommendation_stays_good() -> None:
     assert math.isinf(result(True, True, False).runs_to_good())
     # Within 10% of the oracle's cost counts; more, or an SLA miss (inf), does not.
     assert SearchResult("p", "agent", 0.5, 0, (1.0, 1.05, 1.2, math.inf), 0, (), 0).good == (True, True, False, False)
+
+
+def _config(config_id: str) -> ClusterConfig:
+    return next(cfg for cand, cfg in candidate_space() if cand.config_id == config_id)
+
+
+def test_runtime_only_twin_of_an_out_of_memory_failure_is_told_so_by_the_jobs_api() -> None:
+    # skewed_join's hot task runs out of heap on 8 GiB per 4 vCPUs a year on: the run fails with
+    # java.lang.OutOfMemoryError in the Jobs API's state message, which the collector reads with or
+    # without an agent. The runtime-only twin must see the label the server derives from it.
+    draw = simulate("skewed_join", _config("c5d.xlargex10"), 0, DEFAULT_DAY)
+    assert not draw.agent.ok and not draw.runtime_only.ok
+    assert OUT_OF_MEMORY in draw.agent.anomalies
+    assert OUT_OF_MEMORY in draw.runtime_only.anomalies
+    assert draw.runtime_only.stages == () and draw.runtime_only.input_gb is None
+    # The same run through the collector's own path, no agent data: the same labels.
+    spec = spec_for(_config("c5d.xlargex10"))
+    sim = simulate_run(spec, "skewed_join", seed=0, day=DEFAULT_DAY, cluster_id="sim-0", spark_context_id=CONTEXT_ID,
+                       start_time_ms=START_MS, job_id=1, run_id=1, app_name="skewed_join")
+    assert "OutOfMemoryError" in sim.state_message
+    collected = observation(server_run(sim, spec, 1, "sim-0", AgentData()), [], applied_recommendation=True)
+    assert collected is not None and collected.anomalies == draw.runtime_only.anomalies
+
+
+def test_a_run_that_succeeds_carries_no_failure_label_in_either_twin() -> None:
+    draw = simulate("skewed_join", _config("r5d.8xlargex2"), 0, DEFAULT_DAY)
+    assert draw.agent.ok and draw.runtime_only.ok
+    assert draw.agent.anomalies == draw.runtime_only.anomalies == ()
