@@ -69,7 +69,7 @@ ANOMALY_LABELS: dict[str, str] = {
     # Explained runs the models do not learn from (models/observation.py NOT_LEARNED): named so a
     # chart says why the run stands out, not left as a raw label.
     "driver_lost": "driver lost",
-    # A failure the configuration caused by too little memory (server/collect/memory.py): shown
+    # A failure the configuration caused by too little memory (server/memory_failure.py): shown
     # instead of "failure", which it details.
     "out_of_memory": "out of memory",
     "retried": "task retried",

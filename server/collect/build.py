@@ -16,12 +16,12 @@ from typing import Any
 
 from models.observation import NO_CAPACITY, REPAIRED
 from server.collect.failure import FailureCause, classify_failure, no_capacity
-from server.collect.memory import OUT_OF_MEMORY, MemoryFailure, memory_failure, memory_message
 from server.collect.own_script import own_script_message, trimtab_scripts
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.costing.reconcile import BYTES_PER_GB
 from server.domain import Application, Executor, Project, Run, Stage, started_before
+from server.memory_failure import OUT_OF_MEMORY, MemoryFailure, memory_failure, memory_message
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG
 from server.plan.policy import kept_values
 from server.render.fmt import cut
@@ -108,7 +108,7 @@ def failure_texts(state_message: str, failed_tasks: Sequence[Mapping[str, Any]],
 
 def ran_out_of_memory(piece: ClusterRun, cluster: Mapping[str, Any] | None, timeline: ClusterTimeline,
                       agent: AgentData, cause: FailureCause | None) -> MemoryFailure | None:
-    """Whether a failed piece ran out of memory (`server.collect.memory`); None for one that did not fail,
+    """Whether a failed piece ran out of memory (`server.memory_failure`); None for one that did not fail,
     or whose failure was the cloud's or the service's."""
     if piece.outcome != "failed" or (cause is not None and cause.transient):
         return None

@@ -33,8 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server.collect.memory import says_out_of_memory
 from server.collect.own_script import INIT_SCRIPT_CODE, failed_own_script
+from server.memory_failure import says_out_of_memory
 
 # jobs.TerminationTypeType: the run failed for the cloud or the platform, not its configuration.
 TRANSIENT_RUN_TYPES = frozenset({"CLOUD_FAILURE", "INTERNAL_ERROR"})
@@ -96,7 +96,7 @@ ACCESS_CLUSTER_CODES = frozenset({"SECRET_RESOLUTION_ERROR", "SECRET_PERMISSION_
 
 # The configuration's own failure in a task's words: a policy refusal ("Cluster validation error:
 # ...", the service's sentence), or memory (the JVM's error, an executor killed for it:
-# `server.collect.memory.says_out_of_memory`).
+# `server.memory_failure.says_out_of_memory`).
 _CONFIGURATION_MARKERS = ("cluster validation error",)
 # A cluster termination code quoted in a task's message (e.g. "... Terminated:
 # AWS_INSUFFICIENT_INSTANCE_CAPACITY_FAILURE(CLOUD_FAILURE) ..."), for when the cluster record is not

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from models.observation import OUT_OF_MEMORY, Observation, StageObs
 from server.domain import Run, Stage
+from server.memory_failure import says_out_of_memory
 from server.plan.candidates import config_id_of
 from server.store.repos.applications import StageOutline
 
@@ -66,15 +67,6 @@ def stage_signature(stages: Sequence[Stage | StageOutline]) -> str | None:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-# How Spark and the cluster report a task that ran out of memory (JVM heap, or killed by the OS or
-# YARN for its container's memory; exit code 137 is SIGKILL, usually the OOM killer).
-_OOM_MARKERS = ("OutOfMemoryError", "exceeding memory limits", "exit code 137", "exit code: 137")
-
-
-def _ran_out_of_memory(failure_reason: str) -> bool:
-    return any(m in failure_reason for m in _OOM_MARKERS)
-
-
 def observation(run: Run, stages: Sequence[Stage | StageOutline], applied_recommendation: bool) -> Observation | None:
     """One run as the tuner sees it; None for a run without a known configuration.
 
@@ -92,7 +84,9 @@ def observation(run: Run, stages: Sequence[Stage | StageOutline], applied_recomm
             (() if "cancelled" in run.anomalies else ("cancelled",))
     else:
         anomalies = tuple(run.anomalies) + (() if ok or "failure" in run.anomalies else ("failure",))
-    if not ok and any(_ran_out_of_memory(s.failure_reason) for s in stages):
+    # A stage the agent saw fail for memory: the collector's own words (server.memory_failure), so the
+    # planner and the run's label cannot disagree on what ran out of memory.
+    if not ok and any(says_out_of_memory(s.failure_reason) for s in stages):
         anomalies += (OUT_OF_MEMORY,)
     # Once each; and not for a driver's (the collector labels it with driver_lost): the driver is sized
     # up for it, the workers' memory per core is not to blame.

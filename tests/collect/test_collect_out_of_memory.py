@@ -1,4 +1,4 @@
-"""A failed run that ran out of memory is labelled ``out_of_memory`` (`server.collect.memory`), with what
+"""A failed run that ran out of memory is labelled ``out_of_memory`` (`server.memory_failure`), with what
 to do in its message; executors killed for memory are not a spot loss. The runs come from the
 simulator (`sandbox.sim`), their executors read by the agent's own classifier."""
 
@@ -14,10 +14,10 @@ from models.observation import OUT_OF_MEMORY
 from sandbox.sim.run import SimulatedRun, simulate_run
 from server.collect.build import AgentData, Expected, build_run, with_agent_data
 from server.collect.failure import classify_failure
-from server.collect.memory import MemoryFailure, memory_failure
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import cluster_timeline
 from server.domain import Executor, Project, Run
+from server.memory_failure import MemoryFailure, memory_failure
 from server.plan.observe import observation
 
 T0 = 1_790_000_000_000

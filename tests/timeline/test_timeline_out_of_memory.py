@@ -1,5 +1,5 @@
 """A run that failed out of memory is shown as such on every timeline (not as a bare failure nor as
-"?" in the terminal): the collector labels it `out_of_memory` (server/collect/memory.py)."""
+"?" in the terminal): the collector labels it `out_of_memory` (server/memory_failure.py)."""
 
 from __future__ import annotations
 
