@@ -14,7 +14,6 @@ from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace, start_workspace
 from server.backfill import backfill
-from server.cli.main import main
 from server.clock import SystemClock
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.services import workspaces
@@ -22,13 +21,7 @@ from server.services.secrets import SecretBox
 from server.store import Store, open_store
 from tests.agent.conftest import FAST_JVM_OPTS
 from tests.backfill.conftest import Delivered, add_project, delivered_records, put_runs
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.inprocess_cli import run_cli as _run
 
 
 @pytest.fixture

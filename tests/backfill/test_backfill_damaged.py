@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from server.backfill import backfill
-from server.cli.main import main
 from server.store import Store, open_store
 from tests.backfill.conftest import Delivered, add_project
+from tests.inprocess_cli import run_cli as _run
 
 pytestmark = pytest.mark.postgres
 
@@ -176,13 +176,6 @@ def test_a_log_ending_cleanly_without_its_end_is_a_failed_run_a_cut_one_no_run(
     assert by_app["2002"].lines_corrupt == 1  # the line the cut went through
     assert "it is cut short" in by_app["2002"].lines()[0]
     assert store.runs.for_application("2002") is None and not store.applications.get("2002").ended
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_lists_the_damage_and_exits_by_what_was_usable(damaged: Damaged, db_url: str, tmp_path: Path,

@@ -12,21 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from server.cli.main import main
 from server.domain import ClusterConfig, CostBreakdown, Project, Run
 from server.serve import RunningServer
 from server.store import Store, open_store
 from tests.cli.conftest import Trimtab
+from tests.inprocess_cli import run_cli as _run
 
 SPEC = {"node_type_id": "m5.xlarge", "num_workers": 4, "spark_version": "15.4.x-scala2.12"}
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _closed_port() -> int:

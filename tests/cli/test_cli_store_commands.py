@@ -8,16 +8,9 @@ from pathlib import Path
 import pytest
 
 from server.cli.context import format_duration, parse_duration
-from server.cli.main import main
 from server.errors import Unauthenticated
 from server.store import migrate, open_store
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.inprocess_cli import run_cli as _run
 
 
 def test_db_upgrade_then_token_create(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -14,19 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from server.cli.main import main
 from server.config import ServerConfig
 from server.serve import start_server
 from server.store import open_store
+from tests.inprocess_cli import run_cli as _run
 
 HINT = "pass --state-dir/--db of your server, or start `trimtab server start` once to create it"
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -13,14 +13,8 @@ from pathlib import Path
 import click
 import pytest
 
-from server.cli.main import GROUPS, cli, main
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from server.cli.main import GROUPS, cli
+from tests.inprocess_cli import run_cli as _run
 
 
 @pytest.fixture(autouse=True)

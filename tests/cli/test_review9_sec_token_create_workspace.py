@@ -8,16 +8,9 @@ import json
 
 import pytest
 
-from server.cli.main import main
 from server.domain import Workspace
 from server.store import open_store
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.inprocess_cli import run_cli as _run
 
 
 def test_token_create_binds_an_agent_token_to_a_workspace(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:

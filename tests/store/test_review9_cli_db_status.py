@@ -9,14 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli.main import main
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.inprocess_cli import run_cli as _run
 
 
 @pytest.mark.parametrize("as_json", [False, True])

@@ -8,21 +8,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from server.cli.main import main
 from server.config import ServerConfig
 from server.errors import FailedPrecondition
 from server.serve import start_server
 from server.store import migrate, open_store
 from server.store.engine import make_engine
+from tests.inprocess_cli import run_cli as _run
 
 NEWER = "0999"  # a revision no script of this version has
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _set_revision(url: str, revision: str) -> None:
