@@ -601,6 +601,10 @@ class Run:
     # runtime 236s is not this configuration's normal"); "" when it learned it, or no plan has read it.
     # Only the planner writes it (`RunRepository.set_not_learned`): `RunRepository.update` leaves it.
     not_learned: str = ""
+    # The most workers the run's cluster had up at once, from its cluster events (an autoscaling
+    # cluster's peak; a fixed one's size, or less when it lost nodes); None when no events said, and
+    # for runs stored before it was kept. The mean alone hides a run that needed its max for minutes.
+    peak_workers: int | None = None
     id: int | None = None
 
     @property

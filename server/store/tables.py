@@ -120,6 +120,9 @@ class RunRow(SQLModel, table=True):
     # Why the planner's latest decision did not learn the run; "" when it did (or before 0021). Written
     # by the planner alone (`RunRepository.set_not_learned`), never by a whole-row update.
     not_learned: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # The most workers the cluster had up at once, from its events; NULL when its events did not say
+    # (none read, or collected before 0024).
+    peak_workers: int | None = None
 
 
 class RunCostRow(SQLModel, table=True):
