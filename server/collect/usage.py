@@ -73,6 +73,9 @@ class ClusterTimeline:
     max_workers_seen: int
     # The cluster reported its driver gone (DRIVER_UNAVAILABLE): out of memory, or stuck in GC.
     driver_unavailable: bool = False
+    # ``max_workers_seen`` when the cluster's events said it, for the run to keep; None without events,
+    # where ``max_workers_seen`` is the spec's size assumed for pricing, not anything the cluster did.
+    peak_workers: int | None = None
 
 
 def _availability(spec: Mapping[str, Any], cloud: str) -> tuple[bool, int, bool]:
@@ -325,7 +328,8 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
         set_count(initial_workers(spec), start)
     close(len(open_spans), end, prefer_spot=False)
     nodes = [_with_attached(n, attached.get(n.instance_id, [])) for n in nodes]
-    return ClusterTimeline(start, end, tuple(nodes), state["lost"], state["peak"], driver_unavailable)
+    return ClusterTimeline(start, end, tuple(nodes), state["lost"], state["peak"], driver_unavailable,
+                           peak_workers=state["peak"] if ordered else None)
 
 
 def _with_attached(node: NodeUsage, volumes: list[tuple[int, float]]) -> NodeUsage:
