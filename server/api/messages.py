@@ -196,7 +196,7 @@ def run(r: Run, detail: RunDetail | None = None) -> admin_pb2.Run:
         anomalies=list(r.anomalies), application_ids=list(r.application_ids),
         recommendation_id=str(r.recommendation_id) if r.recommendation_id is not None else "", phase=r.phase,
         setup_s=r.setup_s, message=r.message, execution_only=r.execution_only, wait_s=r.wait_s,
-        not_learned=r.not_learned,
+        not_learned=r.not_learned, peak_workers=r.peak_workers,
     )
     if detail is not None:
         msg.stages.extend(stage(s) for s in detail.stages)
