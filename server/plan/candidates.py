@@ -24,7 +24,7 @@ from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspac
 from server.errors import FailedPrecondition
 from server.hardware import NodeKind, node_kind
 from server.plan.policy import ClusterPolicy, DbuRate, as_created, filled_into
-from server.plan.range_use import RangeUse, model_workers, range_use
+from server.plan.range_use import RangeUse, model_workers, range_note, range_use
 from server.plan.storage import advise, held_volumes
 from server.spec import (
     POOL_ID_FIELDS,
@@ -754,7 +754,7 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
         return ""
     use = range_use([(r, on_pool(r.config, current)) for r in runs if r.config is not None], catalog, cloud,
                     sku_of(as_created(policy, project.current_spec)))
-    notes = [_range_note(current, chosen, use)]
+    notes = [range_note(current, chosen, use, catalog, cloud)]
     losses = spot_losses(runs, use)
     # Losses are a reason only when they made spot dearer than assumed: a loss in many spot
     # node-hours can leave the job's rate below the prior.
@@ -762,19 +762,6 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
             moved_off_spot(current, chosen, use):
         notes.append(f"fewer nodes on spot: {losses.note()}")
     return "; ".join(n for n in notes if n)
-
-
-def _range_note(current: ClusterConfig, chosen: ClusterConfig, use: RangeUse | None) -> str:
-    """What the runs measured (``use``), when ``chosen`` moves the autoscale range's min or max: the
-    range is priced by it (`_model_workers`), so a person sees why the range moved; "" otherwise."""
-    if current.autoscale_max <= 0 or chosen.autoscale_max <= 0 or \
-            (current.autoscale_min, current.autoscale_max) == (chosen.autoscale_min, chosen.autoscale_max):
-        return ""
-    if use is None:
-        return ""
-    return (f"autoscale {current.autoscale_min}-{current.autoscale_max} -> {chosen.autoscale_min}-"
-            f"{chosen.autoscale_max}: its last {use.runs} autoscaling run{'' if use.runs == 1 else 's'} used "
-            f"{use.mean_workers:.1f} workers on average ({use.share:.0%} of the way from min to max)")
 
 
 def spot_share(config: ClusterConfig, use: RangeUse | None = None) -> tuple[float, bool]:

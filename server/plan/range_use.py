@@ -31,6 +31,18 @@ class RangeUse:
     share: float
     runs: int
     mean_workers: float  # the runs' mean workers up, averaged over the runs
+    # The most workers any of those runs had up at once (`Run.peak_workers`); None when none of them
+    # has it (collected before it was kept, or without cluster events). The mean hides a burst: a
+    # job at 3 workers but for one stage at 7 used 3.4 on average and still needed a max of 7.
+    peak_workers: int | None = None
+    # The same peak in worker cores (a run's peak times its node type's vCPUs), which compares across
+    # node types: 12 m5d.2xlarge workers are not the 12 m5d.4xlarge a run reached. None when unknown.
+    peak_cores: int | None = None
+    # A run reached its own range's max: capped there, it may have wanted more.
+    peak_at_max: bool = False
+    # The autoscale ranges (min, max) and worker node types those runs ran at, newest first.
+    ranges: tuple[tuple[int, int], ...] = ()
+    node_types: tuple[str, ...] = ()
 
     def workers(self, low: int, high: int) -> float:
         """The workers a range ``low``..``high`` is expected to run at by the same use."""
@@ -79,6 +91,10 @@ def range_use(runs: Iterable[tuple[Run, ClusterConfig]], catalog: PriceCatalog, 
     with each one's configuration; None without such a run whose cost tells."""
     shares: list[float] = []
     means: list[float] = []
+    peaks: list[tuple[int, int | None]] = []  # (workers, cores) of each run whose peak is known
+    ranges: list[tuple[int, int]] = []
+    node_types: list[str] = []
+    at_max = False
     for run, config in reversed(list(runs)):
         if config.autoscale_max <= config.autoscale_min or config.autoscale_max <= 0:
             continue
@@ -88,8 +104,74 @@ def range_use(runs: Iterable[tuple[Run, ClusterConfig]], catalog: PriceCatalog, 
         low, high = config.autoscale_min, config.autoscale_max
         shares.append(min(1.0, max(0.0, (mean - low) / (high - low))))
         means.append(mean)
+        if run.peak_workers is not None:
+            cores = _vcpus(catalog, cloud, config.node_type_id)
+            peaks.append((run.peak_workers, None if cores is None else run.peak_workers * cores))
+            at_max = at_max or run.peak_workers >= high
+        ranges.extend([(low, high)] if (low, high) not in ranges else [])
+        node_types.extend([config.node_type_id] if config.node_type_id not in node_types else [])
         if len(shares) >= RUNS_READ:
             break
     if not shares:
         return None
-    return RangeUse(share=sum(shares) / len(shares), runs=len(shares), mean_workers=sum(means) / len(means))
+    core_peaks = [c for _, c in peaks]
+    return RangeUse(share=sum(shares) / len(shares), runs=len(shares), mean_workers=sum(means) / len(means),
+                    peak_workers=max(w for w, _ in peaks) if peaks else None,
+                    peak_cores=max(c for c in core_peaks if c is not None)
+                    if peaks and None not in core_peaks else None,
+                    peak_at_max=at_max, ranges=tuple(ranges), node_types=tuple(node_types))
+
+
+def _vcpus(catalog: PriceCatalog | None, cloud: str, node_type: str) -> int | None:
+    if catalog is None or not node_type:
+        return None
+    try:
+        return catalog.node_type(cloud, node_type).vcpus
+    except TrimtabCostError:
+        return None
+
+
+def range_note(current: ClusterConfig, chosen: ClusterConfig, use: RangeUse | None,
+               catalog: PriceCatalog | None = None, cloud: str = "") -> str:
+    """What the runs measured (``use``), when ``chosen`` moves the autoscale range's min or max, for the
+    recommendation's reason: the range is priced by the runs' mean (`model_workers`), so a person sees
+    why the range moved, and how far the runs went at most. A max that takes fewer workers than the runs
+    reached is said plainly: those runs will have less to run on. Across node types the peak is compared
+    in cores (``catalog``, on ``cloud``). "" when the range does not move or nothing measured it."""
+    if current.autoscale_max <= 0 or chosen.autoscale_max <= 0 or \
+            (current.autoscale_min, current.autoscale_max) == (chosen.autoscale_min, chosen.autoscale_max):
+        return ""
+    if use is None:
+        return ""
+    peak = "" if use.peak_workers is None else \
+        f", {use.peak_workers} at most{' (their max)' if use.peak_at_max else ''}"
+    ranges = " and ".join(f"{low}-{high}" for low, high in sorted(use.ranges)) or \
+        f"{current.autoscale_min}-{current.autoscale_max}"
+    note = (f"autoscale {current.autoscale_min}-{current.autoscale_max} -> {chosen.autoscale_min}-"
+            f"{chosen.autoscale_max}: its last {use.runs} autoscaling run{'' if use.runs == 1 else 's'} used "
+            f"{use.mean_workers:.1f} workers on average{peak}, of {ranges} "
+            f"({use.share:.0%} of the way from min to max)")
+    cut = _max_cut(current, chosen, use, catalog, cloud)
+    return f"{note}; {cut}" if cut else note
+
+
+def _max_cut(current: ClusterConfig, chosen: ClusterConfig, use: RangeUse, catalog: PriceCatalog | None,
+             cloud: str) -> str:
+    """How ``chosen``'s max stands to the runs' peak when it takes capacity away; "" when it does not, or
+    the peak is not known in units that compare."""
+    if use.peak_workers is not None and set(use.node_types) == {chosen.node_type_id} == {current.node_type_id}:
+        if chosen.autoscale_max >= current.autoscale_max:
+            return ""
+        cut = f"max {current.autoscale_max} -> {chosen.autoscale_max}"
+        if chosen.autoscale_max < use.peak_workers:
+            return f"{cut} although the runs reached {use.peak_workers}: those runs will have fewer workers"
+        return f"{cut}: the runs never went above {use.peak_workers}"
+    now, then = _vcpus(catalog, cloud, current.node_type_id), _vcpus(catalog, cloud, chosen.node_type_id)
+    if use.peak_cores is None or now is None or then is None or \
+            chosen.autoscale_max * then >= current.autoscale_max * now:
+        return ""
+    cores = (f"max {current.autoscale_max} {current.node_type_id} workers ({current.autoscale_max * now} cores) -> "
+             f"{chosen.autoscale_max} {chosen.node_type_id} ({chosen.autoscale_max * then} cores)")
+    if chosen.autoscale_max * then < use.peak_cores:
+        return f"{cores} although the runs reached {use.peak_cores} cores: those runs will have fewer cores"
+    return f"{cores}: the runs never went above {use.peak_cores} cores"

@@ -41,5 +41,5 @@ def test_a_recommendation_that_moves_the_range_says_what_the_runs_used(store) ->
     assert rec is not None and rec.config.autoscale_max > 0
     assert (rec.config.autoscale_min, rec.config.autoscale_max) != (2, 5), rec.reason
     assert rec.reason.startswith(f"autoscale 2-5 -> {rec.config.autoscale_min}-{rec.config.autoscale_max}: "
-                                 "its last 5 autoscaling runs used 2.0 workers on average "
+                                 "its last 5 autoscaling runs used 2.0 workers on average, of 2-5 "
                                  "(0% of the way from min to max)"), rec.reason
