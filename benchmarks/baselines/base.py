@@ -47,14 +47,24 @@ class ObservedRuns:
 
 
 def cheapest_observed(runs: ObservedRuns, by_id: Mapping[str, Candidate], sla_s: float) -> str:
-    """Cheapest measured configuration whose mean runtime met the SLA; else the fastest measured."""
+    """Cheapest measured configuration whose mean runtime met the SLA; else the fastest measured.
+
+    A configuration seen failing is known infeasible, so it is recommended only when nothing else
+    is known: one that never failed comes first, then one that failed but also succeeded. With no
+    success at all, the untried configuration with the most memory (failures on a cluster are
+    mostly out of memory or disk), and the last run only when every configuration has failed."""
     means = {c: float(np.mean(v)) for c, v in runs.runtimes.items()}
-    if not means:
-        return runs.order[-1]
-    feasible = {c: m for c, m in means.items() if m <= sla_s}
-    if feasible:
-        return min(feasible, key=lambda c: by_id[c].cost(feasible[c]))
-    return min(means, key=lambda c: means[c])
+    clean = {c: m for c, m in means.items() if c not in runs.failed}
+    pool = clean or means
+    if pool:
+        feasible = {c: m for c, m in pool.items() if m <= sla_s}
+        if feasible:
+            return min(feasible, key=lambda c: by_id[c].cost(feasible[c]))
+        return min(pool, key=lambda c: pool[c])
+    untried = [c for c in by_id if c not in runs.failed]
+    if untried:
+        return max(untried, key=lambda c: (by_id[c].memory_gib * max(by_id[c].nodes, 1), -by_id[c].price_per_hour))
+    return runs.order[-1]
 
 
 def unit_features(candidates: Sequence[Candidate]) -> np.ndarray:

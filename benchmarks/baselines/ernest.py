@@ -5,6 +5,7 @@ The input size is fixed per workload, so Ernest's scale/machines term becomes 1/
 design: greedy D-optimal runs until there are as many distinct configurations as terms; then the
 tuner runs the configuration the model predicts cheapest among those meeting the SLA, and
 recommends that prediction. Like Ernest, it does not model instance types beyond their core count.
+A configuration seen failing is known infeasible: neither step runs it again, nor is it recommended.
 """
 
 from __future__ import annotations
@@ -32,11 +33,18 @@ class ErnestTuner:
         self._sla = sla_s
         self._runs = ObservedRuns()
 
+    def _usable(self) -> np.ndarray:
+        """Candidates not seen failing; all of them once every one has failed (nothing else is left)."""
+        usable = np.array([c.config_id not in self._runs.failed for c in self._cands])
+        return usable if usable.any() else np.ones(len(self._cands), dtype=bool)
+
     def _design_next(self) -> str:
+        # A failed run adds no row to the fit, so the information matrix alone would rate the failed
+        # configuration as new every time and pick it again: it is taken out of the choice instead.
         tried = [self._by_id[c] for c in self._runs.runtimes] or [self._by_id[self._runs.order[-1]]]
         info = sum(np.outer(_terms(c), _terms(c)) for c in tried) + 1e-6 * np.eye(self._x.shape[1])
-        dets = [np.linalg.slogdet(info + np.outer(row, row))[1] for row in self._x]
-        return self._cands[int(np.argmax(dets))].config_id
+        dets = np.array([np.linalg.slogdet(info + np.outer(row, row))[1] for row in self._x])
+        return self._cands[int(np.argmax(np.where(self._usable(), dets, -np.inf)))].config_id
 
     def _predict(self) -> np.ndarray:
         rows = [(_terms(self._by_id[c]), t) for c, ts in self._runs.runtimes.items() for t in ts]
@@ -47,10 +55,11 @@ class ErnestTuner:
 
     def _model_choice(self) -> str:
         pred = self._predict()
+        usable = self._usable()
         cost = np.array([c.price_per_hour for c in self._cands]) * pred
-        ok = pred <= self._sla
+        ok = (pred <= self._sla) & usable
         if not ok.any():
-            return self._cands[int(np.argmin(pred))].config_id
+            return self._cands[int(np.argmin(np.where(usable, pred, np.inf)))].config_id
         return self._cands[int(np.argmin(np.where(ok, cost, np.inf)))].config_id
 
     def ask(self) -> str:

@@ -44,7 +44,8 @@ class RandomTuner:
 
     def ask(self) -> str:
         untried = [c for c in self._by_id if c not in self._runs.order]
-        pool = untried or list(self._by_id)
+        # Once all are tried, only the ones never seen failing are worth another run.
+        pool = untried or [c for c in self._by_id if c not in self._runs.failed] or list(self._by_id)
         return str(pool[int(self._rng.integers(len(pool)))])
 
     def tell(self, config_id: str, runtime_s: float, ok: bool, metrics: Mapping[str, float]) -> None:
