@@ -88,7 +88,9 @@ def load_dataset(path: Path, note: Callable[[str], None] | None = None) -> list[
     config_rows: dict[tuple[str, str, str], tuple[tuple[str, ...], int]] = {}
     reps_seen: set[tuple[str, str, str]] = set()
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        # utf-8-sig: Excel's "CSV UTF-8" starts the file with a byte-order mark, which plain utf-8
+        # keeps as part of the first column's name ("\ufeffdataset"), so the file looked headless.
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
             if missing := [c for c in REQUIRED if c not in header]:

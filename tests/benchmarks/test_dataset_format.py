@@ -76,6 +76,16 @@ def test_missing_columns_an_empty_file_and_no_file_are_refused(tmp_path: Path) -
         load_dataset(latin)
 
 
+def test_a_utf8_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    # Excel's "CSV UTF-8" with CRLF line ends: it was refused as "missing column(s) dataset".
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join([HEADER, *GOOD, "d,w,2xb,caf\u00e9,4,16,2,1.5,90.0,1,5,1"]).encode("utf-8") + b"\r\n")
+    (wl,) = load_dataset(path)
+    assert wl.dataset == "d"
+    assert [c.config_id for c in wl.candidates] == ["2xa", "4xa", "8xa", "2xb"]
+    assert wl.candidates[-1].instance_type == "caf\u00e9"
+
+
 def test_a_workload_that_cannot_be_scored_is_left_out_with_a_note(tmp_path: Path) -> None:
     rows = [*GOOD, "d,lonely,2xa,a,4,16,2,1.0,50,1,5,1", "d,lonely,4xa,a,4,16,4,2.0,50,0,5,1"]
     notes: list[str] = []
