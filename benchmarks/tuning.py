@@ -13,13 +13,18 @@ SLA tightness:
   <= 1.10 x the cheapest configuration that meets it (the oracle);
 - regret@6: median of cost(recommended)/oracle - 1 after 6 runs (inf when it misses the SLA);
 - misses: runs chosen by the tuner (steps >= 2) whose runtime exceeded the SLA or failed, per search;
-- cost/oracle: total cost of all the search's runs / (runs x the oracle's cost).
+- search/oracle: total cost of all the search's runs / the cost of one run of the oracle (the issue's
+  "total search cost / oracle cost"; with a budget of 10 runs, 10 would be ten runs at the oracle's cost);
+- run/oracle: the same per run, i.e. search/oracle / runs (1.00: the search's runs cost on average what
+  a run of the oracle costs).
 - ceiling@6 (same for every tuner): share of workloads where a within-10% configuration stands far
   enough below the SLA that any tuner holding the issue's rule, recommend only at
   P(runtime <= SLA) >= 0.9, can be that sure of it after 5 runs on it (see `confirmable`). Where it
   is below 0.9, P@6 >= 0.9 is out of reach for such a tuner: the SLA (a quantile of the
   configurations' mean runtimes) then sits on, or within run-to-run noise of, the cheap
   configurations' mean runtimes.
+
+With a budget under 6 runs, regret@6, ceiling@6 and the "why" table (all about the 6th run) are left out.
 
 Trimtab's prior is learned leave-one-dataset-out from the other files given or found next to the
 scored one (never the scored file); with none, the built-in default prior is used.
@@ -57,7 +62,10 @@ class Scores:
     success: dict[int, list[bool]] = field(default_factory=dict)
     regret6: list[float] = field(default_factory=list)
     misses: list[int] = field(default_factory=list)
-    cost_ratio: list[float] = field(default_factory=list)
+    # Total cost of a search's runs / the cost of one run of the oracle.
+    search_cost_ratio: list[float] = field(default_factory=list)
+    # The same per run the search made.
+    run_cost_ratio: list[float] = field(default_factory=list)
     confirmable: list[bool] = field(default_factory=list)
     # Why searches failed after 6 runs (see `why_failed`), counted per search.
     why6: dict[str, int] = field(default_factory=dict)
@@ -222,7 +230,9 @@ def score(wl: Workload, quantile: float, recs: list[str], runs: list[tuple[str, 
             why = why_failed(meets, bool(good & {cfg for cfg, _, _ in runs[:6]}))
             into.why6[why] = into.why6.get(why, 0) + 1
     into.misses.append(sum(1 for cfg, t, ok in runs[1:] if not ok or t > sla_s))
-    into.cost_ratio.append(sum(by_id[cfg].cost(t) for cfg, t, _ in runs) / (len(runs) * best))
+    search_cost = sum(by_id[cfg].cost(t) for cfg, t, _ in runs) / best
+    into.search_cost_ratio.append(search_cost)
+    into.run_cost_ratio.append(search_cost / len(runs))
     into.confirmable.append(confirmable(wl, quantile))
 
 
@@ -282,12 +292,15 @@ def run_dataset(
 
 
 def print_why(results: dict[tuple[str, float], Scores], out: IO[str]) -> None:
-    """Shares of all searches failing after 6 runs, by reason (Trimtab only: where to improve)."""
+    """Shares of all searches failing after 6 runs, by reason (Trimtab only: where to improve).
+    Nothing when no Trimtab search reached 6 runs (a shorter budget, or Trimtab not run)."""
+    rows = [(q, s) for (tuner, q), s in sorted(results.items(), key=lambda kv: kv[0][1]) if tuner == "trimtab" and s.regret6]
+    if not rows:
+        return
     print(f"{'why not within 10% after 6 runs':<32}" + "".join(f"{w:>27}" for w in WHY_FAILED), file=out)
-    for (tuner, q), s in sorted(results.items(), key=lambda kv: kv[0][1]):
-        if tuner == "trimtab" and s.regret6:
-            n = len(s.regret6)
-            print(f"{tuner + ' q' + format(q, '.2f'):<32}" + "".join(f"{s.why6.get(w, 0) / n:27.2f}" for w in WHY_FAILED), file=out)
+    for q, s in rows:
+        n = len(s.regret6)
+        print(f"{'trimtab q' + format(q, '.2f'):<32}" + "".join(f"{s.why6.get(w, 0) / n:27.2f}" for w in WHY_FAILED), file=out)
 
 
 def print_coverage(results: dict[tuple[str, float], Scores], out: IO[str]) -> None:
@@ -304,14 +317,20 @@ def print_coverage(results: dict[tuple[str, float], Scores], out: IO[str]) -> No
 
 def print_table(name: str, results: dict[tuple[str, float], Scores], out: IO[str]) -> None:
     steps = [k for k in REPORT_STEPS if any(k in s.success for s in results.values())]
+    # The 6-run columns only when the searches reached 6 runs: below that they have nothing to show.
+    six = any(s.regret6 for s in results.values())
     head = f"{'tuner':<11} {'SLA q':>5} " + " ".join(f"{'P@' + str(k):>6}" for k in steps)
-    head += f" {'regret@6':>9} {'misses':>7} {'cost/oracle':>11} {'ceiling@6':>9}"
+    head += (f" {'regret@6':>9}" if six else "") + f" {'misses':>7} {'search/oracle':>13} {'run/oracle':>10}"
+    head += f" {'ceiling@6':>9}" if six else ""
     print(f"\n== {name}", file=out)
     print(head, file=out)
     for (tuner, q), s in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0] != "trimtab", kv[0][0])):
-        cells = " ".join(f"{np.mean(s.success[k]):6.2f}" for k in steps)
-        regret = f"{np.median(s.regret6):9.1%}" if s.regret6 else f"{'-':>9}"
-        print(f"{tuner:<11} {q:5.2f} {cells} {regret} {np.mean(s.misses):7.2f} {np.mean(s.cost_ratio):11.2f} {np.mean(s.confirmable):9.2f}", file=out)
+        row = f"{tuner:<11} {q:5.2f} " + " ".join(f"{np.mean(s.success[k]):6.2f}" for k in steps)
+        if six:
+            row += f" {np.median(s.regret6):9.1%}" if s.regret6 else f" {'-':>9}"
+        row += f" {np.mean(s.misses):7.2f} {np.mean(s.search_cost_ratio):13.2f} {np.mean(s.run_cost_ratio):10.2f}"
+        row += f" {np.mean(s.confirmable):9.2f}" if six else ""
+        print(row, file=out)
 
 
 def timing_500(workloads: Sequence[Workload], prior: Prior | None) -> float:
@@ -375,6 +394,25 @@ def parse_overrides(items: Sequence[str]) -> dict[str, float]:
     return overrides
 
 
+def parse_quantiles(text: str) -> list[float]:
+    """``--sla-quantiles`` as numbers in [0, 1]; ValueError naming the item at fault. A bad item
+    reached numpy's quantile as a traceback (exit 1)."""
+    quantiles = []
+    for item in (i.strip() for i in text.split(",")):
+        if not item:
+            continue
+        try:
+            q = float(item)
+        except ValueError:
+            raise ValueError(f"--sla-quantiles: {item!r} is not a number") from None
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"--sla-quantiles: {item} is not a quantile between 0 and 1")
+        quantiles.append(q)
+    if not quantiles:
+        raise ValueError("--sla-quantiles: give at least one quantile, e.g. 0.2,0.5,0.8")
+    return quantiles
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.tuning", description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", action="append", required=True, help="CSV file or directory (repeatable)")
@@ -400,7 +438,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = parse_overrides(args.set)
     except ValueError as err:
         ap.error(str(err))
-    quantiles = [float(q) for q in args.sla_quantiles.split(",") if q.strip()]
+    if args.budget < 1 or args.seeds < 1:
+        ap.error("--budget and --seeds must be at least 1")
+    if args.first_seed < 0:
+        ap.error("--first-seed must be 0 or more")
+    if args.max_workloads is not None and args.max_workloads < 1:
+        ap.error("--max-workloads must be at least 1")
+    try:
+        quantiles = parse_quantiles(args.sla_quantiles)
+    except ValueError as err:
+        ap.error(str(err))
     seeds = min(args.seeds, 3) if args.quick else args.seeds
     max_wl = args.max_workloads or (12 if args.quick else None)
     try:
