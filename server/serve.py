@@ -19,7 +19,8 @@ left for the process exit to close rather than closed under it).
 While the ingest writer is stalled (batches waiting ``ingest_stall_seconds``
 without a commit), health says NOT_SERVING for the whole server and for
 IngestService, and SERVING again once it commits, or, when no batch waits any
-more, once the database takes a write transaction again.
+more, once the database takes a write transaction again. Health also follows the
+database itself and the collector has a health name of its own (`server.readiness`).
 """
 
 from __future__ import annotations
@@ -49,10 +50,18 @@ from server.config import ServerConfig, is_loopback_host, join_host_port, split_
 from server.costing.catalog import PriceCatalog, load_active_catalog
 from server.errors import FailedPrecondition
 from server.ingest import IngestWriter
+from server.readiness import (
+    COLLECTOR_FAILING_POLLS,
+    CollectorWatch,
+    DatabaseProbe,
+    Readiness,
+    ReadinessThread,
+)
 from server.server_lock import ServerLock
 from server.server_lock import claim as claim_server_lock
 from server.services.secrets import SecretBox
 from server.store import Store, open_store
+from server.store.activity import commits
 from server.store.rollout import fill_change_points
 
 log = logging.getLogger(__name__)
@@ -76,7 +85,8 @@ class RunningServer:
     def __init__(self, server: grpc.Server, port: int, host: str, store: Store, owns_store: bool,
                  writer: IngestWriter, health_servicer: health.HealthServicer, dashboard: Any = None,
                  collector: Any = None, bound_host: str = "", stall_watcher: _StallWatcher | None = None,
-                 server_lock: ServerLock | None = None) -> None:
+                 server_lock: ServerLock | None = None, readiness: Readiness | None = None,
+                 readiness_thread: ReadinessThread | None = None) -> None:
         self._server = server
         self.port = port
         self.host = host  # a host this machine reaches the server at (loopback for a wildcard bind)
@@ -91,6 +101,8 @@ class RunningServer:
         self._stop_lock = threading.Lock()
         self._watcher = stall_watcher
         self._server_lock = server_lock
+        self.readiness = readiness or Readiness(health_servicer, SERVICE_NAMES)
+        self.readiness_thread = readiness_thread  # its probe and collector watch (tests drive them)
 
     @property
     def address(self) -> str:
@@ -121,7 +133,9 @@ class RunningServer:
 
             if self._watcher is not None:
                 self._watcher.stop()
-            self.health.enter_graceful_shutdown()
+            if self.readiness_thread is not None:
+                self.readiness_thread.stop()
+            self.readiness.drain()
             self._server.stop(grace).wait()
             running: list[str] = []
             if self.collector is not None and not self.collector.stop(timeout=share()):
@@ -324,6 +338,7 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     admin_pb2_grpc.add_RecommendationServiceServicer_to_server(RecommendationServicer(store, secrets), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    readiness = Readiness(health_servicer, SERVICE_NAMES)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
 
     bind = join_host_port(host, port_wanted)
@@ -353,11 +368,10 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
         reason = _bind_refusal(host, port_wanted) or failure or "gRPC could not bind it"
         raise FailedPrecondition(f"cannot listen on {config.listen}: {reason}")
     server.start()
-    for name in ("", *SERVICE_NAMES):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    readiness.start()
     public_host = _connectable(host)
     try:
-        dashboard = _start_dashboard(config, store)
+        dashboard = _start_dashboard(config, store, readiness)
         collector = loop.start(config, store, secrets, catalog, clock, join_host_port(public_host, port))
     except BaseException:
         server.stop(0).wait()
@@ -366,10 +380,16 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
             close_store()
         raise
     log.info("trimtab server listening on %s (db %s)", join_host_port(host, port), store.url)
+    watch = None
+    if collector is not None:
+        watch = CollectorWatch(readiness, clock, COLLECTOR_FAILING_POLLS * config.collect_interval_seconds)
+        collector.collector.on_poll = watch.polled
+    probe = DatabaseProbe(readiness, store.ping, commits(store.engine), clock, store.url)
     return RunningServer(server, port, public_host, store, owns_store, writer, health_servicer, dashboard,
                          collector, bound_host=host, server_lock=server_lock,
-                         stall_watcher=_StallWatcher(writer, health_servicer, config.ingest_stall_seconds,
-                                                     store.ingest.check_writable))
+                         stall_watcher=_StallWatcher(writer, readiness, config.ingest_stall_seconds,
+                                                     store.ingest.check_writable),
+                         readiness=readiness, readiness_thread=ReadinessThread(probe, watch).start())
 
 
 class _StallWatcher:
@@ -382,10 +402,10 @@ class _StallWatcher:
     nothing waiting, which ended the stall while the database was still down (health went back to
     SERVING and the log said the writer "commits again" though nothing had committed)."""
 
-    def __init__(self, writer: IngestWriter, health_servicer: health.HealthServicer, seconds: float,
+    def __init__(self, writer: IngestWriter, readiness: Readiness, seconds: float,
                  check: Callable[[], object]) -> None:
         self._writer = writer
-        self._health = health_servicer
+        self._readiness = readiness
         self._seconds = seconds
         self._check = check
         self._stop = threading.Event()
@@ -430,9 +450,10 @@ class _StallWatcher:
             self._set(health_pb2.HealthCheckResponse.SERVING)
 
     def _set(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
-        # Ignored by the servicer once shutting down (it then stays NOT_SERVING).
-        for name in ("", SERVICE_NAMES[0]):
-            self._health.set(name, status)
+        # Through `Readiness`: a database the probe finds down keeps every service NOT_SERVING
+        # even once the writer commits again (and draining wins over both).
+        stalled = status != health_pb2.HealthCheckResponse.SERVING
+        self._readiness.set_problem("ingest", "ingest stalled" if stalled else None, ("", SERVICE_NAMES[0]))
 
 
 class _ClosedLoop:
@@ -508,7 +529,7 @@ class _ClosedLoop:
         return self.running
 
 
-def _start_dashboard(config: ServerConfig, store: Store) -> Any:
+def _start_dashboard(config: ServerConfig, store: Store, readiness: Readiness) -> Any:
     """The dashboard hook: `server.dashboard.serve_dashboard(store, addr)` when that module exists."""
     if not config.http:
         return None
@@ -523,7 +544,7 @@ def _start_dashboard(config: ServerConfig, store: Store) -> Any:
     if not is_loopback_host(dashboard_host):
         log.warning("dashboard on %s over plain HTTP: its sign-in takes an admin token in clear text; keep it on "
                     "127.0.0.1 behind an HTTPS proxy (docs/operations.md, TLS)", config.http)
-    dashboard = module.serve_dashboard(store, config.http)
+    dashboard = module.serve_dashboard(store, config.http, readiness=readiness)
     dashboard.warm()
     return dashboard
 

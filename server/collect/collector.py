@@ -183,6 +183,11 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._planned_after: dict[int, int] = {}
         self._said_unusable: dict[str, str] = {}  # workspace name -> why its gateway could not be made, logged
         self._stop: threading.Event | None = None  # `run_forever`'s: a poll ends between jobs once set
+        # Told each poll's outcome (`server.readiness.CollectorWatch.polled`): True some workspace was
+        # collected or none needed it, False every workspace tried failed (with the last reason),
+        # None none was tried (all resting). Set by the server after the start.
+        self.on_poll: Callable[[bool | None, str], None] | None = None
+        self._workspace_trouble = ""  # why the workspace being polled failed as a whole ("" it did not)
 
     # ------------------------------------------------------------ triggers
 
@@ -207,8 +212,10 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                 self.poll_once()
             except Unavailable as err:  # the database is down: expected, said in one line (no traceback)
                 log.warning("collector poll skipped: %s; next try in %.0fs", err, self._poll_interval_s)
-            except Exception:  # one bad poll must not end collection
+                self._report(False, f"database: {err}")
+            except Exception as exc:  # one bad poll must not end collection
                 log.exception("collector poll failed")
+                self._report(False, f"poll failed: {exc}")
             if after_poll is not None:
                 after_poll()
             with self._lock:
@@ -225,23 +232,41 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         (see the module doc), and anything unexpected is logged and the next one polled.
         """
         collected: list[Run] = []
-        for workspace in self._store.workspaces.list():
+        tried = worked = 0
+        why = ""
+        workspaces = self._store.workspaces.list()
+        listed = len(workspaces)
+        for workspace in workspaces:
             if self._stopping():
                 break
             if self._health.resting_now(workspace):
                 continue
+            tried += 1
+            self._workspace_trouble = ""
             try:
                 collected.extend(self._poll_workspace(workspace))
             except Unavailable as err:  # the database went away mid-poll: one line, as for the whole poll
                 log.warning("workspace %s: poll stopped: %s", workspace.name, err)
-            except Exception:  # one workspace's bug must not cost every later workspace its poll
+                self._workspace_trouble = f"database: {err}"
+            except Exception as exc:  # one workspace's bug must not cost every later workspace its poll
                 log.exception("workspace %s: poll failed", workspace.name)
+                self._workspace_trouble = f"poll failed: {exc}"
+            if self._workspace_trouble:
+                why = f"workspace {workspace.name}: {self._workspace_trouble}"
+            else:
+                worked += 1
         try:
             with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):
                 self._forget_collected_apps()
         except LockedElsewhere as err:  # the agent's late data is joined at a later poll (it is kept)
             log.info("late agent data not joined this poll: %s", err)
+        # No workspace at all is a poll that worked; only resting ones, a poll that says nothing new.
+        self._report(True if worked or not listed else (False if tried else None), why)
         return collected
+
+    def _report(self, worked: bool | None, why: str) -> None:
+        if self.on_poll is not None:
+            self.on_poll(worked, why)
 
     def _poll_workspace(self, workspace: Workspace) -> list[Run]:
         # A detached or orphaned project with an announced write is read too, to settle it
@@ -260,14 +285,17 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         except FailedPrecondition as err:  # e.g. a token this server's key cannot decrypt
             if (workspace.status, workspace.last_error) != ("error", str(err)):
                 self._store.workspaces.set_status(workspace.name, "error", str(err))
+            self._workspace_trouble = str(err)
             if self._said_unusable.get(workspace.name) != str(err):  # once per process and message, not every poll
                 self._said_unusable[workspace.name] = str(err)
                 log.error("workspace %s: %s", workspace.name, err)
             return collected
         self._said_unusable.pop(workspace.name, None)
         if self._health.was_unreachable(workspace) and not self._answers_again(workspace, gateway):
+            self._workspace_trouble = "Databricks does not answer or refuses the token"
             return collected
         if projects and not self._collect_jobs(workspace, gateway, by_job, collected):
+            self._workspace_trouble = "Databricks does not answer or refuses the token"
             return collected  # the workspace's trouble is recorded; discovery would only meet it again
         attached = [p for p in projects if not (p.detached or p.orphaned)]
         with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):  # a locked project is planned at a later poll

@@ -13,6 +13,7 @@ Routes (every one but /login and /healthz needs an admin token):
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import math
 import re
@@ -33,6 +34,7 @@ from server.errors import (
     Unauthenticated,
     Unavailable,
 )
+from server.readiness import Readiness
 from server.store import Store
 
 log = logging.getLogger(__name__)
@@ -142,6 +144,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
     sys_version = ""  # the Server header does not tell which Python runs it
     store: Store  # set on the subclass made per server
     sessions: auth.Sessions  # likewise: one dashboard's signed-in browsers
+    readiness: Readiness | None = None  # the server's (`server.readiness`); None: a dashboard alone
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         log.debug("dashboard %s - " + format, self.address_string(), *args)
@@ -186,7 +189,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/healthz":
-            self._send(200, "text/plain; charset=utf-8", b"ok\n")
+            self._healthz()
             return
         if url.path == "/login":
             query = urllib.parse.parse_qs(url.query)
@@ -198,6 +201,13 @@ class DashboardHandler(BaseHTTPRequestHandler):
                 self._serve(view, match, url)
                 return
         self._send(404, *_html(pages.error_page(404, f"no page at {url.path}", signed_in=False)))
+
+    def _healthz(self) -> None:
+        """The server's readiness as its gRPC health says it, from what its watchers last found: no
+        database call per request (a probe every few seconds must not add load to a database in trouble)."""
+        ready, body = self.readiness.state() if self.readiness is not None else (True, {"status": "ok"})
+        extra = {} if ready else {"Retry-After": str(RETRY_AFTER_S)}
+        self._send(200 if ready else 503, "application/json", (json.dumps(body) + "\n").encode(), extra)
 
     def _serve(self, view: View, match: re.Match[str], url: urllib.parse.SplitResult) -> None:
         # The query too, so signing in comes back to the page of runs asked for.
@@ -324,9 +334,11 @@ class DashboardServer(ThreadingHTTPServer):
 class Dashboard:
     """A running dashboard: where it listens, and how to stop it."""
 
-    def __init__(self, store: Store, host: str, port: int, sessions: auth.Sessions | None = None) -> None:
+    def __init__(self, store: Store, host: str, port: int, sessions: auth.Sessions | None = None,
+                 readiness: Readiness | None = None) -> None:
         self.sessions = sessions or auth.Sessions()
-        handler = type("BoundDashboardHandler", (DashboardHandler,), {"store": store, "sessions": self.sessions})
+        handler = type("BoundDashboardHandler", (DashboardHandler,),
+                       {"store": store, "sessions": self.sessions, "readiness": readiness})
         self._httpd = DashboardServer((host, port), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="trimtab-dashboard", daemon=True)
