@@ -29,7 +29,7 @@ from server.domain import Project, Workspace
 from server.readiness import COLLECTOR_SERVICE, DB_PROBE_INTERVAL_S, DatabaseProbe, Readiness
 from server.serve import SERVICE_NAMES, RunningServer, start_server
 from server.services.secrets import SecretBox
-from server.store import Store, open_store
+from server.store import Store
 from server.store.activity import commits
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
