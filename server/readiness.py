@@ -221,8 +221,10 @@ class ReadinessThread:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop looking (a probe waiting on the database is left: it is a daemon, bounded by the deadline)."""
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop looking. Waited for briefly only: a look stuck on a database that stopped answering
+        would otherwise take the shutdown's grace (the thread is a daemon, the look bounded by the
+        database deadline, and draining keeps health NOT_SERVING whatever it finds)."""
         self._stop.set()
         self._thread.join(timeout)
 
