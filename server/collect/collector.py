@@ -183,11 +183,25 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._planned_after: dict[int, int] = {}
         self._said_unusable: dict[str, str] = {}  # workspace name -> why its gateway could not be made, logged
         self._stop: threading.Event | None = None  # `run_forever`'s: a poll ends between jobs once set
-        # Told each poll's outcome (`server.readiness.CollectorWatch.polled`): True some workspace was
-        # collected or none needed it, False every workspace tried failed (with the last reason),
-        # None none was tried (all resting). Set by the server after the start.
-        self.on_poll: Callable[[bool | None, str], None] | None = None
+        self._on_poll: Callable[[bool | None, str], None] | None = None  # see `on_poll`
+        self._last_poll: tuple[bool | None, str] | None = None  # the latest poll's outcome, for a late `on_poll`
         self._workspace_trouble = ""  # why the workspace being polled failed as a whole ("" it did not)
+
+    @property
+    def on_poll(self) -> Callable[[bool | None, str], None] | None:
+        """Told each poll's outcome (`server.readiness.CollectorWatch.polled`): True some workspace
+        was collected or none needed it, False every workspace tried failed (with the last reason),
+        None none was tried (all resting)."""
+        return self._on_poll
+
+    @on_poll.setter
+    def on_poll(self, hook: Callable[[bool | None, str], None] | None) -> None:
+        # Set by the server once the collector runs: the first poll, which starts at once, may be
+        # over already, and its failure must count from then, not from the second poll.
+        with self._lock:
+            self._on_poll, last = hook, self._last_poll
+        if hook is not None and last is not None:
+            hook(*last)
 
     # ------------------------------------------------------------ triggers
 
@@ -265,8 +279,10 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         return collected
 
     def _report(self, worked: bool | None, why: str) -> None:
-        if self.on_poll is not None:
-            self.on_poll(worked, why)
+        with self._lock:
+            self._last_poll, hook = (worked, why), self._on_poll
+        if hook is not None:
+            hook(worked, why)
 
     def _poll_workspace(self, workspace: Workspace) -> list[Run]:
         # A detached or orphaned project with an announced write is read too, to settle it

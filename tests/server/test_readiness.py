@@ -227,3 +227,28 @@ def test_a_collector_whose_every_poll_fails_is_not_serving_on_its_own_name(
         assert _healthz(running)[1]["collector"] == "ok"
     finally:
         running.stop(grace=1)
+
+
+def test_a_collector_on_a_database_that_refuses_connections_is_not_serving(
+        migrated_postgres_url: str, cutoff: Cutoff, tmp_path: Path) -> None:
+    clock = FakeClock()
+    config = ServerConfig(listen="127.0.0.1:0", state_dir=tmp_path / "state", db_url=migrated_postgres_url,
+                          collect_interval_seconds=60, db_timeout_seconds=5, db_busy_timeout_ms=1000)
+    running = start_server(config, clock=clock)
+    try:
+        collector = running.collector
+        assert collector.wait_for_poll(1, 30)
+        assert _status(running, COLLECTOR_SERVICE) == SERVING
+        cutoff.cut()
+        collector.wake()
+        assert collector.wait_for_poll(2, 30)  # failed: the database refuses (the start of the failing)
+        clock.advance(3 * 60 + 1)
+        collector.wake()
+        assert collector.wait_for_poll(3, 30)
+        assert _status(running, COLLECTOR_SERVICE) == NOT_SERVING
+        cutoff.restore()
+        collector.wake()
+        assert collector.wait_for_poll(4, 30)
+        assert _status(running, COLLECTOR_SERVICE) == SERVING
+    finally:
+        running.stop(grace=1)
