@@ -23,6 +23,7 @@ from server.costing.run_cost import hourly_cost, shape_first_on_demand, sku_of
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
 from server.hardware import NodeKind, node_kind
+from server.plan.peak_floor import PeakFloor, floor_note, hold_floor, peak_floor, segment_runs
 from server.plan.policy import ClusterPolicy, DbuRate, as_created, filled_into
 from server.plan.range_use import RangeUse, model_workers, range_note, range_use
 from server.plan.storage import advise, held_volumes
@@ -436,7 +437,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                      spot_losses: SpotLossRate | None = None,
                      disk_uses: Sequence[DiskUse] = (),
                      volumes_held: Collection[str] = (),
-                     use: RangeUse | None = None) -> list[tuple[Candidate, ClusterConfig]]:
+                     use: RangeUse | None = None,
+                     peak: PeakFloor | None = None) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -489,6 +491,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     FailedPrecondition saying so and what to change. Each range is modelled and priced at the workers
     the project's runs used (``use``, `server.plan.range_use`: the same share of the way from min to
     max as its autoscaling runs measured); without such runs at the geometric mean of the range.
+    ``peak`` (`server.plan.peak_floor`: the most worker cores the current segment's runs reached) is
+    the floor of every allowed range's max, or the largest max the bounds allow when they allow none
+    that high; a range the job ran on below it stays, observed only.
 
     The project's worker bounds must hold a valid count (``MIN_WORKERS <= min <= max``, as
     `server.services.projects` validates them); bounds stored before that check are refused with a
@@ -683,6 +688,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                     pair = priced(twin, info)
                     if pair is not None:
                         out.setdefault(pair[0].config_id, pair)
+    if autoscale and peak is not None:
+        hold_floor(out, peak, lambda node_type: catalog.node_type(cloud, node_type).vcpus, seen)
     return list(out.values())
 
 
@@ -702,14 +709,16 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
                        pools: dict[str, dict] | None = None,
                        current_refused: bool = False,
                        disk_uses: Sequence[DiskUse] = (),
-                       runs_under: ClusterPolicy | None = None) -> list[tuple[Candidate, ClusterConfig]]:
+                       runs_under: ClusterPolicy | None = None,
+                       segment_from: int | None = None) -> list[tuple[Candidate, ClusterConfig]]:
     """`build_candidates` for a stored project: bounds from the cluster it was imported with, its live
     cluster and every cluster of ``runs`` included, priced in its workspace, inside ``policy``, on the
     instance pool(s) its spec names (``pools``: their ``instance-pools/get`` answers by id), spot at
     the loss rate of ``runs`` (`spot_losses`), with the storage advice over ``disk_uses`` (the
     planner's, `server.plan.storage.advise`). ``runs_under``: the cluster policy the spec names, read
     for what it fills in (`project_config`) also when the candidates are not judged by it; ``policy``
-    when not given."""
+    when not given. ``segment_from``: the id of the run the current segment starts at (None: no
+    change point kept), whose autoscaling runs' peak is the floor of a range's max (`peak_floor`)."""
     runs = list(runs)
     under = runs_under if runs_under is not None else policy
     pricing = pricing_for(workspace, project.current_spec, under)
@@ -719,17 +728,25 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
     anchor = project_anchor(project, pools, cloud=workspace.cloud, policy=under)
     ran = [(r, on_pool(r.config, current)) for r in runs if r.config is not None]
     use = range_use(ran, catalog, pricing.cloud, pricing.sku)
+    peak = _segment_floor(runs, segment_from, current, catalog, pricing.cloud, pricing.sku)
     return build_candidates(current, project.settings, catalog, pricing,
                             anchor=anchor, tried=[config for _, config in ran],
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
                             current_refused=current_refused, rejected=rejected_configs(project),
                             spot_losses=spot_losses(runs, use), disk_uses=disk_uses,
-                            volumes_held=held_volumes(project.state, current), use=use)
+                            volumes_held=held_volumes(project.state, current), use=use, peak=peak)
+
+
+def _segment_floor(runs: Sequence[Run], segment_from: int | None, current: ClusterConfig, catalog: PriceCatalog,
+                   cloud: str, sku: str) -> PeakFloor | None:
+    """The floor of a range's max the current segment's autoscaling runs set (`peak_floor`)."""
+    ran = [(r, on_pool(r.config, current)) for r in segment_runs(runs, segment_from) if r.config is not None]
+    return peak_floor(range_use(ran, catalog, cloud, sku))
 
 
 def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,
                  pools: dict[str, dict] | None = None, *, best: ClusterConfig | None = None,
-                 policy: ClusterPolicy | None = None) -> str:
+                 policy: ClusterPolicy | None = None, segment_from: int | None = None) -> str:
     """Why the plan leaves the configuration the job runs on for ``chosen``, when the candidates made
     it do so ("" otherwise), for the recommendation's reason: the running configuration is outside
     the project's bounds (`outside_bounds`), or its user turned it down (`REJECTED_KEY`), or
@@ -738,23 +755,34 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
     ``best``: the configuration the model would settle on now (`models.decide.Decision.best`; None:
     not known, ``chosen`` is taken as it). A learning or exploration run (``chosen`` is not ``best``)
     is picked for what it teaches, so spot losses are never its reason: saying so blamed them for a
-    trial that went back to spot the next run. ``policy``: the one the spec names (`project_config`)."""
+    trial that went back to spot the next run. ``policy``: the one the spec names (`project_config`).
+    A moved range names the floor its max kept (`server.plan.peak_floor`; ``segment_from`` as
+    `project_candidates`')."""
     current = project_config(project, pools, cloud=cloud, policy=policy)
     if same_cluster(chosen, current):
         return ""
     # Named as reasons name configurations (`config_label`): the id ("c6id.xlargex6") is a key, and
     # read as a typo in a sentence (review revG).
     name = config_label(current)
-    why = outside_bounds(current, project.settings, catalog, cloud, pool=pool_backing(project.current_spec, pools))
+    pool = pool_backing(project.current_spec, pools)
+    sku = sku_of(as_created(policy, project.current_spec))
+    floor = ""
+    if (current.autoscale_min, current.autoscale_max) != (chosen.autoscale_min, chosen.autoscale_max):
+        peak = _segment_floor(runs, segment_from, current, catalog, cloud, sku)
+        floor = floor_note(chosen, peak, catalog.node_type(cloud, chosen.node_type_id).vcpus if peak else None,
+                           project.settings, pool=(pool.pool_id or "(unnamed)") if pool is not None else "",
+                           policy=policy is not None)
+    floor = f"; {floor}" if floor else ""
+    why = outside_bounds(current, project.settings, catalog, cloud, pool=pool)
     if why:
-        return f"{name} is outside the project's bounds ({why})"
+        return f"{name} is outside the project's bounds ({why}){floor}"
     if config_id_of(current) in rejected_configs(project):
-        return f"{name} was turned down (a rejected or reverted recommendation)"
+        return f"{name} was turned down (a rejected or reverted recommendation){floor}"
     if best is not None and not same_cluster(chosen, best):
         return ""
-    use = range_use([(r, on_pool(r.config, current)) for r in runs if r.config is not None], catalog, cloud,
-                    sku_of(as_created(policy, project.current_spec)))
+    use = range_use([(r, on_pool(r.config, current)) for r in runs if r.config is not None], catalog, cloud, sku)
     notes = [range_note(current, chosen, use, catalog, cloud)]
+    notes[-1] += floor if notes[-1] else ""
     losses = spot_losses(runs, use)
     # Losses are a reason only when they made spot dearer than assumed: a loss in many spot
     # node-hours can leave the job's rate below the prior.

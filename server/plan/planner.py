@@ -136,6 +136,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
             for r in store.runs.history(project_id)]
     # Every run's stage outline (change points), the metrics of the newest runs only (`server.plan.reads`).
     stages = RunStages(store, runs)
+    # Where the current segment started at the last plan: a burst before it does not hold a range's max.
+    latest = store.recommendations.latest(project_id)
+    segment_from = latest.change_run_id if latest is not None else None
     history, labels, run_ids, at = [], [], [], []
     for i, run in enumerate(runs):
         obs = observation(run, stages.outlines[i], applied_recommendation=run.recommendation_id is not None)
@@ -161,7 +164,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # policy with it (a dbus_per_hour cap counts the driver): the space before the policy, each
     # configuration judged with the driver in question.
     space = [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, pools=pools,
-                                                  runs_under=cluster_policy)] \
+                                                  runs_under=cluster_policy, segment_from=segment_from)] \
         if cluster_policy is not None else []
     driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy, space=space,
                                 spec=project.current_spec, azure=pricing.cloud == "azure", currency=catalog.currency,
@@ -171,7 +174,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     refused_at_start = _refused_at_start(runs, current) if cluster_policy is not None else ""
     # Each candidate priced as it would run: with the storage advice over the recent disk use.
     pairs = by_id(project_candidates(project, workspace, catalog, runs, driver=driver, policy=cluster_policy,
-                                     pools=pools, current_refused=bool(refused_at_start), disk_uses=disk[-10:]))
+                                     pools=pools, current_refused=bool(refused_at_start), disk_uses=disk[-10:],
+                                     segment_from=segment_from))
     current_refused = (cluster_policy.refusals(project.current_spec, node_types=(
         current.node_type_id, current.driver_node_type_id)) or {"": refused_at_start}) \
         if cluster_policy is not None and refused_at_start else {}
@@ -179,7 +183,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # those that keep some of it out.
     bounded = space if driver is None or all(c.driver_node_type_id == driver for c in space) else \
         [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools,
-                                              runs_under=cluster_policy)]
+                                              runs_under=cluster_policy, segment_from=segment_from)]
     if not any(c.allowed for c, _ in pairs.values()):
         unpriced = _unpriced(project.name, workspace, catalog)
         if unpriced:
@@ -232,7 +236,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # turned down, spot nodes lost): otherwise the move reads as the model's whim.
     best = pairs[decision.best.config_id][1] if decision.best is not None and decision.best.config_id in pairs \
         else None
-    leaving = leaving_note(project, catalog, pricing.cloud, runs, config, pools, best=best, policy=cluster_policy)
+    leaving = leaving_note(project, catalog, pricing.cloud, runs, config, pools, best=best, policy=cluster_policy,
+                           segment_from=segment_from)
     if leaving:
         rec = dataclasses.replace(rec, reason=f"{leaving}. {rec.reason}")
     edit = edit_hold(project, runs)

@@ -38,6 +38,9 @@ class RangeUse:
     # The same peak in worker cores (a run's peak times its node type's vCPUs), which compares across
     # node types: 12 m5d.2xlarge workers are not the 12 m5d.4xlarge a run reached. None when unknown.
     peak_cores: int | None = None
+    # The run whose peak was that many cores: its peak workers and their node type, to name it.
+    peak_cores_workers: int | None = None
+    peak_node_type: str = ""
     # A run reached its own range's max: capped there, it may have wanted more.
     peak_at_max: bool = False
     # The autoscale ranges (min, max) and worker node types those runs ran at, newest first.
@@ -91,7 +94,8 @@ def range_use(runs: Iterable[tuple[Run, ClusterConfig]], catalog: PriceCatalog, 
     with each one's configuration; None without such a run whose cost tells."""
     shares: list[float] = []
     means: list[float] = []
-    peaks: list[tuple[int, int | None]] = []  # (workers, cores) of each run whose peak is known
+    # (workers, cores, node type) of each run whose peak is known
+    peaks: list[tuple[int, int | None, str]] = []
     ranges: list[tuple[int, int]] = []
     node_types: list[str] = []
     at_max = False
@@ -106,7 +110,8 @@ def range_use(runs: Iterable[tuple[Run, ClusterConfig]], catalog: PriceCatalog, 
         means.append(mean)
         if run.peak_workers is not None:
             cores = _vcpus(catalog, cloud, config.node_type_id)
-            peaks.append((run.peak_workers, None if cores is None else run.peak_workers * cores))
+            peaks.append((run.peak_workers, None if cores is None else run.peak_workers * cores,
+                          config.node_type_id))
             at_max = at_max or run.peak_workers >= high
         ranges.extend([(low, high)] if (low, high) not in ranges else [])
         node_types.extend([config.node_type_id] if config.node_type_id not in node_types else [])
@@ -114,11 +119,13 @@ def range_use(runs: Iterable[tuple[Run, ClusterConfig]], catalog: PriceCatalog, 
             break
     if not shares:
         return None
-    core_peaks = [c for _, c in peaks]
+    known = [(c, w, t) for w, c, t in peaks if c is not None]
+    top = max(known) if peaks and len(known) == len(peaks) else None
     return RangeUse(share=sum(shares) / len(shares), runs=len(shares), mean_workers=sum(means) / len(means),
-                    peak_workers=max(w for w, _ in peaks) if peaks else None,
-                    peak_cores=max(c for c in core_peaks if c is not None)
-                    if peaks and None not in core_peaks else None,
+                    peak_workers=max(w for w, _, _ in peaks) if peaks else None,
+                    peak_cores=None if top is None else top[0],
+                    peak_cores_workers=None if top is None else top[1],
+                    peak_node_type="" if top is None else top[2],
                     peak_at_max=at_max, ranges=tuple(ranges), node_types=tuple(node_types))
 
 
