@@ -230,6 +230,11 @@ def show(ctx: CliContext, run_id: str) -> None:
         size = f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else f"{c.num_workers} workers"
         click.echo(f"cluster {c.node_type_id} (driver {c.driver_node_type_id or c.node_type_id}), {size}, "
                    f"{availability_name(c) or 'default availability'}")
+        if r.HasField("peak_workers"):
+            # The cluster's events say how far it went: a range's mean hides the burst the max is for,
+            # and a fixed cluster that lost nodes ran on fewer than its size.
+            start = c.autoscale_min if c.autoscale_max else c.num_workers
+            click.echo(f"workers: {start} at start, {r.peak_workers} at most")
     if r.HasField("cost"):
         for line in cost_lines(r.cost):
             click.echo(line)
