@@ -740,8 +740,9 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
 def _segment_floor(runs: Sequence[Run], segment_from: int | None, current: ClusterConfig, catalog: PriceCatalog,
                    cloud: str, sku: str) -> PeakFloor | None:
     """The floor of a range's max the current segment's autoscaling runs set (`peak_floor`)."""
-    ran = [(r, on_pool(r.config, current)) for r in segment_runs(runs, segment_from) if r.config is not None]
-    return peak_floor(range_use(ran, catalog, cloud, sku))
+    segment = segment_runs(runs, segment_from)
+    ran = [(r, on_pool(r.config, current)) for r in segment if r.config is not None]
+    return peak_floor(range_use(ran, catalog, cloud, sku), since=segment_from if len(segment) < len(runs) else None)
 
 
 def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,

@@ -27,13 +27,18 @@ class PeakFloor:
     cores: int
     workers: int  # that run's peak workers
     node_type: str  # of its workers
+    # The run the current segment starts at (its id) when runs before it were left out: a reason
+    # that names an older, larger peak beside this floor must say which runs the floor reads.
+    since: int | None = None
 
 
-def peak_floor(use: RangeUse | None) -> PeakFloor | None:
-    """The floor ``use`` (the current segment's autoscaling runs) sets; None when no peak is known."""
+def peak_floor(use: RangeUse | None, since: int | None = None) -> PeakFloor | None:
+    """The floor ``use`` (the current segment's autoscaling runs, from run ``since`` when older ones
+    were left out) sets; None when no peak is known."""
     if use is None or use.peak_cores is None or use.peak_cores_workers is None:
         return None
-    return PeakFloor(cores=use.peak_cores, workers=use.peak_cores_workers, node_type=use.peak_node_type)
+    return PeakFloor(cores=use.peak_cores, workers=use.peak_cores_workers, node_type=use.peak_node_type,
+                     since=since)
 
 
 def segment_runs(runs: Sequence[Run], segment_from: int | None) -> Sequence[Run]:
@@ -78,7 +83,8 @@ def floor_note(chosen: ClusterConfig, floor: PeakFloor | None, vcpus: int | None
     (``pool``: the instance pool's id when the cluster runs on one; ``policy``: it has a cluster policy)."""
     if floor is None or vcpus is None or chosen.autoscale_max <= 0:
         return ""
-    reached = f"the runs reached {floor.workers} {floor.node_type} workers"
+    runs = f"the runs since run {floor.since}" if floor.since is not None else "the runs"
+    reached = f"{runs} reached {floor.workers} {floor.node_type} workers"
     cores = max_cores(chosen, vcpus)
     if cores >= floor.cores:
         return f"max kept at >= {floor.cores} cores: {reached}"

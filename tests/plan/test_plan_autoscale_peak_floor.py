@@ -138,3 +138,31 @@ def _stored(store: Store, spec: dict[str, Any], workers: list[int], peak: int, p
         store.runs.add(dataclasses.replace(run, id=None, project_id=pid))
     store.projects.update(dataclasses.replace(store.projects.get(pid), phase="optimizing"))
     return pid
+
+
+def test_after_a_change_point_the_floor_reads_the_runs_since_it(store: Store) -> None:
+    """Bursts to 7 workers at 100 GB, then 3x the input at 3 workers at most: once the plan has kept the
+    input shift's change point, the old burst no longer holds the max, and the reason says which runs
+    the floor reads."""
+    catalog = load_catalog()
+    spec = _spec(2, 8)
+    project = store.projects.add(dataclasses.replace(_project(spec), id=None))
+    pid = int(project.id or 0)
+    ids: list[int] = []
+    for n in range(1, 7):
+        workers, gb = (BURSTY, 100) if n <= 4 else ([2, 2, 2, 2, 3, 3, 3, 3], 300)
+        run = store.runs.add(dataclasses.replace(_run(n, spec, workers, catalog), project_id=pid, outcome="succeeded",
+                                                 peak_workers=max(workers), input_bytes=int(gb * 1e9)))
+        ids.append(int(run.id or 0))
+        if n == 4:
+            store.projects.update(dataclasses.replace(store.projects.get(pid), phase="optimizing"))
+        if n >= 4:
+            rec = plan_project(store, pid, catalog)
+            assert rec is not None
+            if n == 4:
+                assert _cores(rec.config) >= 112, rec.reason
+            if n == 5:
+                assert rec.change_run_id == ids[4], rec.reason
+    assert rec.change_run_id == ids[4] and f"the runs since run {ids[4]} reached 3 m5d.4xlarge workers" in rec.reason, \
+        rec.reason
+    assert _cores(rec.config) < 112, rec.reason
