@@ -17,7 +17,7 @@ from server.databricks import DatabricksGateway, GatewayConfig
 from server.domain import Workspace
 from server.services import workspaces
 from server.services.secrets import SecretBox
-from server.store import Store
+from server.store import Store, open_store
 from tests.integration.conftest import NOOP_INIT, WIRING, etl_job
 
 
@@ -93,3 +93,13 @@ class CountedGateway:
             return attr(*args, **kwargs)
 
         return counted
+
+
+# A PostgreSQL store of a test's own (the lock tests need a second session on the same database).
+@pytest.fixture
+def pg_store(migrated_postgres_url: str) -> Iterator[Store]:
+    opened = open_store(migrated_postgres_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

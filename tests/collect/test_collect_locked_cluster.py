@@ -6,7 +6,6 @@ PostgreSQL (the lock held by another session), the emulator over HTTP, the real 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,19 +17,10 @@ from server.collect import Collector
 from server.databricks import DatabricksGateway, GatewayConfig
 from server.services import workspaces
 from server.services.secrets import SecretBox
-from server.store import Store, open_store
+from server.store import Store
 from tests.collect.conftest import ETL_SPEC
 from tests.collect.test_collect_locked_project import POLL_S, _OtherSession
 from tests.integration.conftest import WIRING
-
-
-@pytest.fixture
-def pg_store(migrated_postgres_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_postgres_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _two_clusters() -> dict[str, Any]:

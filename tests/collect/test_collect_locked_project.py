@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,20 +29,13 @@ from server.apply import project_lock
 from server.collect import Collector
 from server.collect.locked_projects import COLLECT_LOCK_WAIT_S, NOTE_AFTER_POLLS
 from server.services import workspaces
-from server.store import Store, open_store
+from server.store import Store
 from server.store.locks import PROJECT_NAMESPACE
 from tests.collect.conftest import imported_jobs_run_once
 
 POLL_S = 60.0
 
 
-@pytest.fixture
-def pg_store(migrated_postgres_url: str) -> Iterator[Store]:
-    opened = open_store(migrated_postgres_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 class _OtherSession:
