@@ -39,11 +39,8 @@ class FirstRunLoses(SandboxSimBackend):
 
 @pytest.fixture
 def lossy(tmp_path: Path) -> Iterator[RunningWorkspace]:
-    running = start_workspace(tmp_path / "lossy", speed=20000, backend=FirstRunLoses())
-    try:
+    with start_workspace(tmp_path / "lossy", speed=20000, backend=FirstRunLoses()) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_the_move_after_a_spot_loss_is_sized_at_what_the_autoscaling_run_used(

@@ -32,11 +32,8 @@ class LosesSpot(SandboxSimBackend):
 
 @pytest.fixture
 def lossy(tmp_path: Path) -> Iterator[RunningWorkspace]:
-    running = start_workspace(tmp_path / "lossy", speed=20000, backend=LosesSpot())
-    try:
+    with start_workspace(tmp_path / "lossy", speed=20000, backend=LosesSpot()) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _counts(events: Sequence[Mapping[str, Any]]) -> list[int]:
