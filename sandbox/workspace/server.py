@@ -203,6 +203,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            # The client hung up mid-body (a Ctrl-C during its send): a server never acts on half a
+            # request. Read as an empty body, a cut-off jobs/create made a job with no settings.
+            self.close_connection = True
+            return
         try:
             if url.path == "/.well-known/databricks-config":
                 raise ApiError(404, "NOT_FOUND", "No host metadata in the sandbox workspace.")

@@ -178,3 +178,24 @@ def test_api_2_2_pages_long_task_lists(ws: RunningWorkspace) -> None:
     run = w.jobs.get_run(run_id)
     assert len(run.tasks) == 130 and len({t.run_id for t in run.tasks}) == 130
     assert len({t.cluster_instance.cluster_id for t in run.tasks}) == 1
+
+
+def test_a_request_cut_off_mid_body_is_not_acted_on(ws: RunningWorkspace) -> None:
+    """A demo stopped by Ctrl-C while it sent jobs/create left a job with no name or settings: the
+    emulator read the missing body as an empty one and created a job from it."""
+    import socket
+    import time
+
+    host, port = ws.host.rsplit("/", 1)[1].rsplit(":", 1)
+    body = b'{"name": "cut-off", "max_concurrent_runs": 1}'
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(b"POST /api/2.1/jobs/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Authorization: Bearer {ws.token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                     + body[:10])
+        conn.shutdown(socket.SHUT_WR)  # gone before the rest of the body
+        conn.settimeout(10)
+        assert conn.recv(1024) == b""  # no reply: the connection is closed without one
+    time.sleep(0.1)
+    assert raw(ws, "GET", "/api/2.1/jobs/list").json().get("jobs", []) == []
+    # A whole request on a new connection still works.
+    assert raw(ws, "POST", "/api/2.1/jobs/create", json={"name": "whole"}).json()["job_id"] >= 1
