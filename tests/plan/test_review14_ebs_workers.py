@@ -18,7 +18,8 @@ from server.domain import (
     Run,
     Stage,
 )
-from server.plan.candidates import Pricing, _as_written, build_candidates, config_id_of
+from server.plan.candidates import Pricing, build_candidates, config_id_of
+from server.plan.disks import as_written
 from server.plan.planner import plan_project
 from server.plan.storage import advise, advised_workers, disk_use
 from server.spec import config_from_spec
@@ -105,12 +106,12 @@ def test_volumes_that_held_runs_on_the_same_range_are_not_called_short() -> None
 
 
 def test_an_autoscaling_candidate_on_the_measured_range_is_priced_with_the_measured_disks() -> None:
-    # The planner prices every candidate as written (`_as_written`): the 2..40 candidate gets the
+    # The planner prices every candidate as written (`as_written`): the 2..40 candidate gets the
     # advice of the runs on 2..40 (1x gp3 380 GB at 3000 IOPS / 500 MiB/s), not 2x gp3 3750 GB.
     catalog = load_catalog()
     pricing = Pricing(cloud="aws", region="us-east-1", plan="premium")
-    written = _as_written(SCALING, SCALING, catalog, pricing, policy=None, pool=None,
-                          disk_uses=[_use(SCALING, 10_000)])
+    written = as_written(SCALING, SCALING, catalog, pricing, policy=None, pool=None,
+                         disk_uses=[_use(SCALING, 10_000)])
     assert (written.ebs_volume_count, written.ebs_volume_size_gb) == (1, 380)
 
 
@@ -150,7 +151,7 @@ def test_each_candidate_is_priced_with_disks_for_its_own_workers() -> None:
     pairs = build_candidates(anchor, ProjectSettings(), catalog, pricing, anchor=anchor, disk_uses=uses)
     sizes: dict[int, set[int]] = {}
     for _, config in pairs:
-        written = _as_written(config, anchor, catalog, pricing, policy=None, pool=None, disk_uses=uses)
+        written = as_written(config, anchor, catalog, pricing, policy=None, pool=None, disk_uses=uses)
         per_node = written.ebs_volume_count * written.ebs_volume_size_gb
         assert per_node >= 800 / advised_workers(config) * 1.5, (config, per_node)
         sizes.setdefault(advised_workers(config), set()).add(per_node)

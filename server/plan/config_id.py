@@ -1,0 +1,35 @@
+"""What names a cluster configuration, and when two configurations are the same cluster to Trimtab.
+
+A candidate's ``config_id`` is derived from a configuration alone (`config_id_of`), so a stored run's
+configuration and a candidate meet by id whether Trimtab or the user chose it.
+"""
+
+from __future__ import annotations
+
+from server.domain import ClusterConfig
+
+
+def config_id_of(config: ClusterConfig) -> str:
+    """A stable name for a configuration: ``<node type>x<workers>[as<min>-<max>][-spot[-<n>od]]``.
+
+    ``-<n>od``: a spot cluster whose first ``n`` workers are on demand (``first_on_demand`` n + 1,
+    which counts the driver); the usual ``first_on_demand`` 1 (or 0) has no suffix."""
+    spot = config.availability.upper().startswith("SPOT")
+    if config.autoscale_max > 0:
+        size = f"as{config.autoscale_min}-{config.autoscale_max}"
+    else:
+        size = str(config.num_workers)
+    on_demand = f"-{config.first_on_demand - 1}od" if spot and config.first_on_demand > 1 else ""
+    return f"{config.node_type_id}x{size}" + ("-spot" if spot else "") + on_demand
+
+
+def driver_of(config: ClusterConfig) -> str:
+    """Databricks runs the driver on the worker type unless the spec names one."""
+    return config.driver_node_type_id or config.node_type_id
+
+
+def same_cluster(a: ClusterConfig, b: ClusterConfig) -> bool:
+    """Whether applying ``a`` over ``b`` would change nothing Trimtab decides (size, types, volumes)."""
+    return (config_id_of(a) == config_id_of(b) and driver_of(a) == driver_of(b)
+            and (a.ebs_volume_type, a.ebs_volume_count, a.ebs_volume_size_gb)
+            == (b.ebs_volume_type, b.ebs_volume_count, b.ebs_volume_size_gb))

@@ -1,0 +1,67 @@
+"""Why a recommendation leaves the configuration the job runs on, when its candidates made it do so."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from server.costing.catalog import PriceCatalog
+from server.costing.run_cost import sku_of
+from server.domain import ClusterConfig, Project, Run
+from server.plan.config_id import config_id_of, same_cluster
+from server.plan.peak_floor import floor_note
+from server.plan.policy import ClusterPolicy, as_created
+from server.plan.pools import on_pool, pool_backing
+from server.plan.project_cluster import project_config, rejected_configs, segment_floor
+from server.plan.range_use import range_note, range_use
+from server.plan.spot_risk import moved_off_spot, spot_losses
+from server.plan.worker_bounds import outside_bounds
+from server.spec import config_label
+
+
+def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,
+                 pools: dict[str, dict] | None = None, *, best: ClusterConfig | None = None,
+                 policy: ClusterPolicy | None = None, segment_from: int | None = None) -> str:
+    """Why the plan leaves the configuration the job runs on for ``chosen``, when the candidates made
+    it do so ("" otherwise), for the recommendation's reason: the running configuration is outside
+    the project's bounds (`outside_bounds`), or its user turned it down
+    (`server.plan.project_cluster.REJECTED_KEY`), or ``chosen`` moved off spot because the job loses
+    spot nodes (`moved_off_spot`).
+
+    ``best``: the configuration the model would settle on now (`models.decide.Decision.best`; None:
+    not known, ``chosen`` is taken as it). A learning or exploration run (``chosen`` is not ``best``)
+    is picked for what it teaches, so spot losses are never its reason: saying so blamed them for a
+    trial that went back to spot the next run. ``policy``: the one the spec names (`project_config`).
+    A moved range names the floor its max kept (`server.plan.peak_floor`; ``segment_from`` as
+    `server.plan.candidates.project_candidates`')."""
+    current = project_config(project, pools, cloud=cloud, policy=policy)
+    if same_cluster(chosen, current):
+        return ""
+    # Named as reasons name configurations (`config_label`): the id ("c6id.xlargex6") is a key, and
+    # read as a typo in a sentence (review revG).
+    name = config_label(current)
+    pool = pool_backing(project.current_spec, pools)
+    sku = sku_of(as_created(policy, project.current_spec))
+    floor = ""
+    if (current.autoscale_min, current.autoscale_max) != (chosen.autoscale_min, chosen.autoscale_max):
+        peak = segment_floor(runs, segment_from, current, catalog, cloud, sku)
+        floor = floor_note(chosen, peak, catalog.node_type(cloud, chosen.node_type_id).vcpus if peak else None,
+                           project.settings, pool=(pool.pool_id or "(unnamed)") if pool is not None else "",
+                           policy=policy is not None)
+    floor = f"; {floor}" if floor else ""
+    why = outside_bounds(current, project.settings, catalog, cloud, pool=pool)
+    if why:
+        return f"{name} is outside the project's bounds ({why}){floor}"
+    if config_id_of(current) in rejected_configs(project):
+        return f"{name} was turned down (a rejected or reverted recommendation){floor}"
+    if best is not None and not same_cluster(chosen, best):
+        return ""
+    use = range_use([(r, on_pool(r.config, current)) for r in runs if r.config is not None], catalog, cloud, sku)
+    notes = [range_note(current, chosen, use, catalog, cloud)]
+    notes[-1] += floor if notes[-1] else ""
+    losses = spot_losses(runs, use)
+    # Losses are a reason only when they made spot dearer than assumed: a loss in many spot
+    # node-hours can leave the job's rate below the prior.
+    if losses.has_losses and losses.per_node_hour > losses.prior_per_node_hour and \
+            moved_off_spot(current, chosen, use):
+        notes.append(f"fewer nodes on spot: {losses.note()}")
+    return "; ".join(n for n in notes if n)

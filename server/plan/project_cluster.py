@@ -1,0 +1,74 @@
+"""A stored project's cluster as the planner reads it: as imported (the anchor of the default
+bounds), as it runs now, the configurations its user turned down, and its current segment's peak."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from server.costing.catalog import PriceCatalog
+from server.domain import ClusterConfig, Project, Run
+from server.plan.peak_floor import PeakFloor, peak_floor, segment_runs
+from server.plan.policy import ClusterPolicy, filled_into
+from server.plan.pools import on_pool
+from server.plan.range_use import range_use
+from server.plan.worker_bounds import default_max_workers, search_workers
+from server.spec import config_from_spec, pool_ids
+
+# Where `Project.state` keeps the ids (`config_id_of`) of configurations the user turned down (a
+# rejected or reverted recommendation): they are never recommended again, only learned from.
+REJECTED_KEY = "rejected_configs"
+# The most rejected configurations kept per project (the newest): enough to remember every recent
+# "no", few enough that an old one does not close the space for good.
+REJECTED_KEPT = 20
+
+
+def rejected_configs(project: Project) -> tuple[str, ...]:
+    """The ids of the configurations the project's user turned down (`REJECTED_KEY`), oldest first."""
+    kept = project.state.get(REJECTED_KEY) or []
+    return tuple(str(c) for c in kept) if isinstance(kept, list) else ()
+
+
+def project_anchor(project: Project, pools: dict[str, dict] | None = None, *, cloud: str = "",
+                   policy: ClusterPolicy | None = None) -> ClusterConfig | None:
+    """The configuration the project was imported with, which fixes the default bounds; None when
+    there is none or the cluster has moved onto other pools since (its node type is gone then).
+    ``cloud``: the workspace's, ``policy``: the cluster policy the live spec names, which fills the
+    spec as imported too when it names the same one (`project_config`)."""
+    if not project.original_spec or pool_ids(project.original_spec) != pool_ids(project.current_spec):
+        return None
+    return config_from_spec(project.original_spec, pools, cloud=cloud,
+                            policy_values=filled_into(policy, project.original_spec))
+
+
+def project_config(project: Project, pools: dict[str, dict] | None = None, *, cloud: str = "",
+                   policy: ClusterPolicy | None = None) -> ClusterConfig:
+    """The configuration the project's job runs on now: its live spec read on the workspace's
+    ``cloud`` (aws | azure), on its ``pools``, under the cluster ``policy`` the spec names (None:
+    none, or not read): an availability or ``first_on_demand`` the spec leaves unset is the one the
+    policy fills in (`server.plan.policy.ClusterPolicy.filled_values`), else the cloud's default
+    (`server.spec.unset_attributes`). What the planner prices as the current cluster and what
+    auto-apply's same-cluster checks compare a recommendation with."""
+    return config_from_spec(project.current_spec, pools, cloud=cloud,
+                            policy_values=filled_into(policy, project.current_spec))
+
+
+def project_default_max_workers(project: Project) -> int | None:
+    """The most workers the planner tries for ``project`` while its max_workers is unset (None when it
+    is set, or there is no cluster to start from): from the cluster as imported (`project_anchor`),
+    else the one Trimtab last wrote or saw, as `server.plan.candidates.build_candidates` starts, so a
+    recommendation that changed the workers does not move it. Worker counts do not depend on pools:
+    none are needed."""
+    if project.settings.max_workers is not None or not (project.original_spec or project.current_spec):
+        return None
+    start = project_anchor(project) or (config_from_spec(project.current_spec) if project.current_spec else None)
+    if start is None:
+        return None
+    return default_max_workers(search_workers(start), project.settings.min_workers)
+
+
+def segment_floor(runs: Sequence[Run], segment_from: int | None, current: ClusterConfig, catalog: PriceCatalog,
+                  cloud: str, sku: str) -> PeakFloor | None:
+    """The floor of a range's max the current segment's autoscaling runs set (`peak_floor`)."""
+    segment = segment_runs(runs, segment_from)
+    ran = [(r, on_pool(r.config, current)) for r in segment if r.config is not None]
+    return peak_floor(range_use(ran, catalog, cloud, sku), since=segment_from if len(segment) < len(runs) else None)

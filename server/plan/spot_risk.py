@@ -1,0 +1,104 @@
+"""Spot in the decision space: which candidates are offered on spot and how, how many of a
+configuration's nodes run on it, and the job's own rate of losing them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from models.spot import SpotLossRate, SpotRun, spot_loss_rate
+from server.costing.catalog import PriceCatalog
+from server.costing.errors import TrimtabCostError
+from server.costing.run_cost import shape_first_on_demand
+from server.domain import ClusterConfig, Run
+from server.plan.policy import ClusterPolicy
+from server.plan.range_use import RangeUse, model_workers
+from server.spec import azure_availability
+
+# Expected spot reclaims per node-hour before a job's own runs say otherwise: the prior of
+# `spot_losses` (`models.spot`). AWS's Spot Instance Advisor puts most families of the sizes
+# Databricks users pick in its lowest band (< 5% a month is rarer; < 5% per instance over a typical
+# job is common); Trimtab prices the risk rather than forbidding spot.
+SPOT_INTERRUPTIONS_PER_NODE_HOUR = 0.01
+SPOT_LOSS = "spot_loss"  # the run anomaly of a run that lost spot capacity
+
+
+def spot_options_for(options: list[bool], live: ClusterConfig, catalog: PriceCatalog, cloud: str,
+                     family: str, pool: object) -> list[bool]:
+    """The spot choices a node type of ``family`` is planned with. A family whose spot saving the
+    catalog does not know (discount 0: priced on demand, an upper bound) keeps the live cluster's
+    availability: compared at one price, spot would lose to on demand on its interruption risk alone,
+    and a job on spot (really 50-70% cheaper) would be moved to on demand, dearer in fact."""
+    if pool is not None or len(options) < 2:
+        return options
+    try:
+        known = catalog.spot_discount(cloud, family) > 0
+    except TrimtabCostError:
+        known = False  # unpriced: `priced` says so for the node type itself
+    return options if known else [live.availability.upper().startswith("SPOT")]
+
+
+def spot_nodes(config: ClusterConfig, use: RangeUse | None = None) -> float:
+    """How many of ``config``'s nodes run on spot: its workers past the first ``first_on_demand - 1``
+    (the driver is the first on-demand node), and the driver too with ``first_on_demand`` 0. ``use``:
+    how far into their ranges the project's runs went (`model_workers`)."""
+    if not config.availability.upper().startswith("SPOT"):
+        return 0.0
+    first = shape_first_on_demand(config)
+    return max(0.0, model_workers(config, use) - max(0, first - 1)) + (1.0 if first < 1 else 0.0)
+
+
+def spot_losses(runs: Iterable[Run], use: RangeUse | None = None) -> SpotLossRate:
+    """The job's own spot loss rate from its runs (oldest first; `models.spot`): each run on spot
+    counts its spot node-hours, and one loss when it lost spot capacity, with
+    `SPOT_INTERRUPTIONS_PER_NODE_HOUR` as the prior. A run on an autoscale range counts the workers
+    the project's runs used (``use``, `range_use`), as its candidates are priced: counted at the
+    geometric mean, a job that stays near its min spread each loss over node-hours it never had."""
+    return spot_loss_rate([SpotRun(node_hours=spot_nodes(r.config, use) * max(r.runtime_s, 0.0) / 3600.0,
+                                   lost=SPOT_LOSS in r.anomalies)
+                           for r in runs if r.config is not None], SPOT_INTERRUPTIONS_PER_NODE_HOUR)
+
+
+def spot_share(config: ClusterConfig, use: RangeUse | None = None) -> tuple[float, bool]:
+    """The share of ``config``'s workers on spot (0..1), and whether its driver is on spot too. ``use``:
+    how far into their ranges the project's runs went: the first workers on demand are a larger share
+    of a range that runs near its min."""
+    workers = model_workers(config, use)
+    driver = config.availability.upper().startswith("SPOT") and shape_first_on_demand(config) < 1
+    on_spot = spot_nodes(config, use) - (1.0 if driver else 0.0)
+    return (on_spot / workers if workers > 0 else 0.0), driver
+
+
+def moved_off_spot(current: ClusterConfig, chosen: ClusterConfig, use: RangeUse | None = None) -> bool:
+    """Whether ``chosen`` puts a smaller share of the cluster on spot than ``current`` (workers on
+    demand, or the driver), both at the workers the project's runs used (``use``). Fewer nodes alone
+    is not: 4 large spot workers for 8 small ones is a change of size, every worker still on spot."""
+    (share_now, driver_now), (share, driver) = spot_share(current, use), spot_share(chosen, use)
+    return share < share_now - 1e-9 or (driver_now and not driver)
+
+
+def spot_kind_for(live: ClusterConfig, policy: ClusterPolicy | None, *, azure: bool) -> str:
+    """The availability a spot candidate is written with: the job's own spot kind (SPOT or
+    SPOT_WITH_FALLBACK, as `server.spec` names them on AWS), SPOT_WITH_FALLBACK for a job on demand,
+    and the other kind when the policy's availability rule refuses that one and allows the other
+    (a policy allowing pure SPOT only)."""
+    own = live.availability.upper()
+    kinds = [own] if own in ("SPOT", "SPOT_WITH_FALLBACK") else []
+    kinds += [k for k in ("SPOT_WITH_FALLBACK", "SPOT") if k not in kinds]
+    if policy is not None:
+        path = f"{'azure' if azure else 'aws'}_attributes.availability"
+        for kind in kinds:
+            if policy.allows_value(path, azure_availability(kind) if azure else kind):
+                return kind
+    return kinds[0]
+
+
+def loss_twins(config: ClusterConfig, on_demand_floor: int) -> list[ClusterConfig]:
+    """``config`` (on spot) on demand, and with half its workers on demand, as the grid's spot
+    configurations are offered after losses (`server.plan.candidates.build_candidates`)."""
+    twins = [dataclasses.replace(config, availability="ON_DEMAND", first_on_demand=1)]
+    fixed = config.autoscale_min if config.autoscale_max > 0 else config.num_workers
+    half = max(on_demand_floor, 1 + fixed // 2)
+    if fixed >= 2 and half > shape_first_on_demand(config):
+        twins.append(dataclasses.replace(config, first_on_demand=half))
+    return twins
