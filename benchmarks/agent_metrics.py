@@ -188,8 +188,8 @@ def simulate(profile: str, config: ClusterConfig, draw: int, day: int = 0) -> Dr
 # ------------------------------------------------------------------ cache
 
 
-def _source_key() -> str:
-    """Fingerprint of everything that shapes a cached draw: simulator, parser, translation, planner."""
+def _source_files() -> list[Path]:
+    """The code that shapes a cached draw: simulator, parser, translation, planner."""
     import agent.parse
     import benchmarks.server_view
     import sandbox.nodes
@@ -197,16 +197,22 @@ def _source_key() -> str:
     import server.backfill.parse
     import server.collect.build
     import server.plan.candidates
-    import server.plan.observe
 
     files = sorted(Path(sandbox.sim.__file__).parent.glob("*.py"))
     # The collector's labels (out of memory, driver lost, spot loss) are part of both twins.
     files += sorted(Path(server.collect.build.__file__).parent.glob("*.py"))
+    # The planner's whole package: `build_candidates` is put together from several of its modules
+    # (families, spot, disks, prices, policy, ranges), and naming them one by one fell behind.
+    files += sorted(Path(server.plan.candidates.__file__).parent.glob("*.py"))
     files += [Path(m.__file__ or "") for m in (sandbox.nodes, agent.parse, server.backfill.parse, translate,
-                                                server.plan.candidates, server.plan.observe,
                                                 benchmarks.server_view)]
+    return files
+
+
+def _source_key() -> str:
+    """Fingerprint of everything that shapes a cached draw (`_source_files`)."""
     digest = hashlib.sha256(str(_CACHE_FORMAT).encode())
-    for path in files:
+    for path in _source_files():
         digest.update(path.read_bytes())
     digest.update(json.dumps(ANCHOR_SPEC, sort_keys=True).encode())
     return digest.hexdigest()[:16]
