@@ -176,6 +176,9 @@ class ServerConfig:
         flag="--advertise"))
     collect: int = field(default=1, metadata=_meta(
         "TRIMTAB_COLLECT", "1: collect finished Databricks runs, plan and auto-apply in the background; 0: off"))
+    metrics: int = field(default=1, metadata=_meta(
+        "TRIMTAB_METRICS", "1: serve Prometheus metrics at GET /metrics on the dashboard's address (needs --http; "
+        "no token, like /healthz); 0: off (404)"))
     migrate: int = field(default=1, metadata=_meta(
         "TRIMTAB_MIGRATE", "1: bring the database schema to this version's latest migration at start; 0: "
         "refuse to start on an older schema, so `trimtab db upgrade` stays a separate, deliberate step"))
@@ -354,6 +357,8 @@ class ServerConfig:
             object.__setattr__(self, name, chosen)
         if self.collect not in (0, 1):
             raise _bad("collect", f"{self.collect} is not 0 (off) or 1 (on)")
+        if self.metrics not in (0, 1):
+            raise _bad("metrics", f"{self.metrics} is not 0 (off) or 1 (on)")
         if self.migrate not in (0, 1):
             raise _bad("migrate", f"{self.migrate} is not 0 (refuse an older schema) or 1 (migrate at start)")
         for name, (low, strict, high) in _RANGES.items():
@@ -503,7 +508,7 @@ def settings_markdown() -> str:
 _SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 # Settings that are switches (0/1): TOML's true/false mean what they say there.
-_SWITCHES = frozenset({"collect", "migrate"})
+_SWITCHES = frozenset({"collect", "metrics", "migrate"})
 
 
 def _coerce(name: str, raw: Any, target: Any, source: str) -> Any:

@@ -50,6 +50,10 @@ class Readiness:
         self._problems: dict[str, tuple[str, tuple[str, ...] | None]] = {}  # source -> (reason, services)
         self._draining = False
         self._collector: str | None = None  # None: not collecting; "": polls work; else why not
+        # What ``GET /metrics`` answers, given the scrape's Accept header: (content type, body)
+        # (`server.metrics.ServerMetrics.exposition`); None: metrics are off. Kept here because this is
+        # what the HTTP listener is handed for the endpoints it serves without a token.
+        self.metrics: Callable[[str], tuple[str, bytes]] | None = None
 
     def start(self) -> None:
         """Every service SERVING (once the server listens)."""
@@ -104,11 +108,11 @@ class DatabaseProbe:
     `DB_PROBE_INTERVAL_S`, unless another transaction committed since the last look (``commits``
     changed): a busy server is not asked anything more. `DB_PROBE_FAILURES` failures in a row set
     the ``database`` problem; the first success clears it. One WARNING each way, naming ``where``
-    (the masked URL) and the error."""
+    (the masked URL) and the error. ``on_failure`` is told of every failed look (the metrics count them)."""
 
     def __init__(self, readiness: Readiness, ping: Callable[[], object], commits: Callable[[], int],
                  clock: Clock, where: str, interval_s: float = DB_PROBE_INTERVAL_S,
-                 failures: int = DB_PROBE_FAILURES) -> None:
+                 failures: int = DB_PROBE_FAILURES, on_failure: Callable[[], None] | None = None) -> None:
         self._readiness = readiness
         self._ping = ping
         self._commits = commits
@@ -122,6 +126,7 @@ class DatabaseProbe:
         self._down = False
         self._looks = 0
         self._looked = threading.Condition()
+        self._on_failure = on_failure
 
     def tick(self) -> None:
         """One look, when one is due on the clock (the readiness thread calls this; so may tests)."""
@@ -161,6 +166,8 @@ class DatabaseProbe:
             log.warning("database %s did not answer %d checks in a row, %.0fs apart (%s): health NOT_SERVING "
                         "until it answers", self._where, self._failures, self._interval_s, _first_line(error))
             self._readiness.set_problem("database", "database not answering")
+        if self._on_failure is not None:  # after the judgement: the count must not hold readiness up
+            self._on_failure()
 
 
 class CollectorWatch:

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -63,6 +63,9 @@ from server.services.secrets import SecretBox
 from server.store import Store, open_store
 from server.store.activity import commits
 from server.store.rollout import fill_change_points
+
+if TYPE_CHECKING:
+    from server.metrics import ServerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -323,9 +326,18 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
                           queue_batches=config.ingest_queue_batches)
     verifier = TokenVerifier(store, clock, config.token_cache_seconds,
                              config.token_revocation_check_seconds)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    readiness = Readiness(health_servicer, SERVICE_NAMES)
+    metrics = _metrics(config, store, clock, readiness)
+    # The metrics' first: it sees the status the others end a call with (a refused token's included).
+    interceptors: list[grpc.ServerInterceptor] = [AuthInterceptor(verifier), ErrorInterceptor()]
+    if metrics is not None:
+        from server.metrics_grpc import MetricsInterceptor
+
+        interceptors.insert(0, MetricsInterceptor(metrics))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="trimtab-grpc"),
-        interceptors=[AuthInterceptor(verifier), ErrorInterceptor()],
+        interceptors=interceptors,
         options=server_options(config.max_receive_bytes),
     )
     loop = _ClosedLoop()
@@ -336,9 +348,7 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
         ProjectServicer(store, secrets, catalog, replan=loop.replan), server)
     admin_pb2_grpc.add_RunServiceServicer_to_server(RunServicer(store, verifier.refusals), server)
     admin_pb2_grpc.add_RecommendationServiceServicer_to_server(RecommendationServicer(store, secrets), server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    readiness = Readiness(health_servicer, SERVICE_NAMES)
     reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
 
     bind = join_host_port(host, port_wanted)
@@ -372,7 +382,8 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     public_host = _connectable(host)
     try:
         dashboard = _start_dashboard(config, store, readiness)
-        collector = loop.start(config, store, secrets, catalog, clock, join_host_port(public_host, port))
+        collector = loop.start(config, store, secrets, catalog, clock, join_host_port(public_host, port),
+                               on_workspace_polled=metrics.workspace_polled if metrics is not None else None)
     except BaseException:
         server.stop(0).wait()
         writer.close()
@@ -384,7 +395,8 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     if collector is not None:
         watch = CollectorWatch(readiness, clock, COLLECTOR_FAILING_POLLS * config.collect_interval_seconds)
         collector.collector.on_poll = watch.polled
-    probe = DatabaseProbe(readiness, store.ping, commits(store.engine), clock, store.url)
+    probe = DatabaseProbe(readiness, store.ping, commits(store.engine), clock, store.url,
+                          on_failure=metrics.database_probe_failed if metrics is not None else None)
     return RunningServer(server, port, public_host, store, owns_store, writer, health_servicer, dashboard,
                          collector, bound_host=host, server_lock=server_lock,
                          stall_watcher=_StallWatcher(writer, readiness, config.ingest_stall_seconds,
@@ -478,7 +490,7 @@ class _ClosedLoop:
             self.planner.replan(project_id)
 
     def start(self, config: ServerConfig, store: Store, secrets: SecretBox, catalog: PriceCatalog, clock: Clock,
-              bound: str) -> Any:
+              bound: str, on_workspace_polled: Callable[[str, bool], None] | None = None) -> Any:
         from server.config import shared_location_warning
         from server.onboard import AgentWiring, init_script_info
         from server.services import workspaces
@@ -525,8 +537,21 @@ class _ClosedLoop:
                                        recost_interval_s=config.recost_interval_seconds,
                                        recost_policy=RecostPolicy(
                                            first_check_after_ms=int(config.bill_wait_hours * 3_600_000)),
-                                       auto_import_interval_s=config.auto_import_interval_seconds)
+                                       auto_import_interval_s=config.auto_import_interval_seconds,
+                                       on_workspace_polled=on_workspace_polled)
         return self.running
+
+
+def _metrics(config: ServerConfig, store: Store, clock: Clock, readiness: Readiness) -> ServerMetrics | None:
+    """The server's metrics, served by the dashboard at ``/metrics`` through ``readiness``; None with
+    ``metrics = 0`` or without ``--http`` (nothing would serve them: no call is counted for nobody)."""
+    if not (config.metrics and config.http):
+        return None
+    from server.metrics import ServerMetrics  # prometheus_client loads only when metrics are served
+
+    metrics = ServerMetrics(store, clock, readiness, collecting=bool(config.collect))
+    readiness.metrics = metrics.exposition
+    return metrics
 
 
 def _start_dashboard(config: ServerConfig, store: Store, readiness: Readiness) -> Any:

@@ -153,8 +153,10 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                  catalog: PriceCatalog | None = None,
                  bill_source_for: Callable[[Workspace], BillSource | None] | None = None,
                  poll_interval_s: float = 60.0, discovery: AutoImport | None = None,
-                 recost_policy: RecostPolicy = DEFAULT_RECOST_POLICY) -> None:
+                 recost_policy: RecostPolicy = DEFAULT_RECOST_POLICY,
+                 on_workspace_polled: Callable[[str, bool], None] | None = None) -> None:
         self._store = store
+        self._on_workspace_polled = on_workspace_polled  # each workspace tried, and whether it worked (metrics)
         self._recost_policy = recost_policy  # when a bill is first asked for (`price_run`)
         self._discovery = discovery  # None: no auto-import (its passes run on this poll thread)
         self._gateway_for = gateway_for
@@ -269,6 +271,8 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                 why = f"workspace {workspace.name}: {self._workspace_trouble}"
             else:
                 worked += 1
+            if self._on_workspace_polled is not None:
+                self._on_workspace_polled(workspace.name, not self._workspace_trouble)
         try:
             with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):
                 self._forget_collected_apps()

@@ -81,7 +81,8 @@ def start_collector(store: Store, secrets: SecretBox, *, clock: Clock,
                     catalog: PriceCatalog | None = None, poll_interval_s: float = 60.0,
                     recost_interval_s: float | None = None,
                     auto_import_interval_s: float = DEFAULT_INTERVAL_S,
-                    recost_policy: RecostPolicy = DEFAULT_RECOST_POLICY) -> RunningCollector:
+                    recost_policy: RecostPolicy = DEFAULT_RECOST_POLICY,
+                    on_workspace_polled: Callable[[str, bool], None] | None = None) -> RunningCollector:
     """Collect every workspace's runs in the background, with gateways from the stored tokens.
 
     With ``recost_interval_s`` runs are priced from cloud bills where a workspace has cloud
@@ -97,6 +98,7 @@ def start_collector(store: Store, secrets: SecretBox, *, clock: Clock,
     collector = Collector(store, lambda ws: gateway_for(store, secrets, ws), clock=clock,
                           on_run_collected=on_run_collected, catalog=catalog, poll_interval_s=poll_interval_s,
                           bill_source_for=bills, recost_policy=recost_policy,
+                          on_workspace_polled=on_workspace_polled,
                           discovery=AutoImport(store, lambda name, ids, *, limits: import_jobs(
                                                    store, secrets, name, ids, limits=limits),
                                                clock=clock, interval_s=auto_import_interval_s))

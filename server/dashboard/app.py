@@ -8,6 +8,7 @@ Routes (every one but /login and /healthz needs an admin token):
     GET  /runs/<id>                 stage and cost breakdown
     GET  /login, POST /login, POST /logout
     GET  /healthz
+    GET  /metrics                   Prometheus' scrape (`server.metrics`; 404 when off)
 """
 
 from __future__ import annotations
@@ -191,6 +192,9 @@ class DashboardHandler(BaseHTTPRequestHandler):
         if url.path == "/healthz":
             self._healthz()
             return
+        if url.path == "/metrics":
+            self._metrics()
+            return
         if url.path == "/login":
             query = urllib.parse.parse_qs(url.query)
             self._send(200, *_html(pages.login_page(next_path=_safe_next(query.get("next", ["/"])[0]))))
@@ -208,6 +212,20 @@ class DashboardHandler(BaseHTTPRequestHandler):
         ready, body = self.readiness.state() if self.readiness is not None else (True, {"status": "ok"})
         extra = {} if ready else {"Retry-After": str(RETRY_AFTER_S)}
         self._send(200 if ready else 503, "application/json", (json.dumps(body) + "\n").encode(), extra)
+
+    def _metrics(self) -> None:
+        """The server's metrics, without a token as /healthz: counts and workspace names only, for a
+        scraper that should hold no admin token (one could apply recommendations)."""
+        render = self.readiness.metrics if self.readiness is not None else None
+        if render is None:
+            self._send(404, "text/plain; charset=utf-8", b"metrics are off (TRIMTAB_METRICS=0)\n")
+            return
+        try:
+            content_type, body = render(self.headers.get("Accept", ""))
+        except Exception as exc:  # noqa: BLE001 - every failure answers (`_failed`)
+            self._failed(exc, "/metrics", signed_in=False)
+            return
+        self._send(200, content_type, body)
 
     def _serve(self, view: View, match: re.Match[str], url: urllib.parse.SplitResult) -> None:
         # The query too, so signing in comes back to the page of runs asked for.

@@ -19,7 +19,7 @@ from server.errors import InvalidArgument
 
 REPO = Path(__file__).resolve().parents[2]
 NUMERIC = [f.name for f in dataclasses.fields(ServerConfig) if f.type in ("int", "float")
-           and f.name not in ("collect", "migrate")]
+           and f.name not in ("collect", "metrics", "migrate")]
 
 
 def test_every_numeric_setting_has_a_highest_value_within_what_threading_waits() -> None:

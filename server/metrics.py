@@ -1,0 +1,120 @@
+"""The server's Prometheus metrics, served at ``GET /metrics`` on the dashboard's address (``--http``).
+
+Each server has a registry of its own (`ServerMetrics.registry`), never prometheus_client's global
+one: tests start several servers in one process, and each must count only its own calls.
+
+Two kinds of figures:
+- counted here as they happen, because nothing stores them: each workspace's polls and failed
+  polls (`workspace_polled`, the collector's hook), the database probe's failed looks
+  (`database_probe_failed`), every unary gRPC call by method and status code and what ingest
+  accepted or refused (`call_ended`, from `server.metrics_grpc.MetricsInterceptor`);
+- read at scrape time (`server.metrics_scrape.ScrapedFigures`): readiness, and what the store
+  holds (runs collected, recommendations made and applied, projects whose auto-apply fails).
+
+Labels are the workspace name at most (plus a gRPC method and status code, and the few outcomes
+named below): never a run id, a token, a host or an agent id, which would make a series per value.
+docs/operations.md, "Metrics", lists every metric; a test fails when one is added without it there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.exposition import choose_encoder
+
+from protos.trimtab.v1 import admin_pb2, ingest_pb2
+from server.clock import Clock
+from server.metrics_scrape import ScrapedFigures
+from server.readiness import Readiness
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+SEND_BATCH = "trimtab.v1.IngestService/SendBatch"
+# Any other method name a caller sends is counted as this: an unauthenticated caller could otherwise
+# make a series per name it makes up (the auth interceptor refuses those calls after the method is known).
+OTHER_METHOD = "other"
+
+
+def known_methods() -> frozenset[str]:
+    """Every unary method the server serves, as the ``method`` label spells it (``Service/Method``)."""
+    services = [*ingest_pb2.DESCRIPTOR.services_by_name.values(), *admin_pb2.DESCRIPTOR.services_by_name.values()]
+    names = {f"{service.full_name}/{method.name}" for service in services for method in service.methods
+             if not (method.client_streaming or method.server_streaming)}
+    return frozenset(names | {"grpc.health.v1.Health/Check"})
+
+
+class ServerMetrics:
+    """One server's metrics: the hooks its parts call, and the text a scrape gets (`exposition`)."""
+
+    def __init__(self, store: Store, clock: Clock, readiness: Readiness, *, collecting: bool) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._clock = clock
+        self._methods = known_methods()
+        self._lock = threading.Lock()
+        self._last_polled_ms: dict[str, int] = {}  # workspace -> when a poll of it last worked (wall ms)
+        registry = self.registry
+        self._polls = Counter("trimtab_workspace_polls", "Collector polls of the workspace (resting ones are "
+                              "not polled).", ["workspace"], registry=registry)
+        self._poll_failures = Counter("trimtab_workspace_poll_failures", "Collector polls of the workspace that "
+                                      "failed as a whole (unreachable, token refused, database, a bug).",
+                                      ["workspace"], registry=registry)
+        self._probe_failures = Counter("trimtab_database_probe_failures", "Readiness checks of the database "
+                                       "(SELECT 1) that failed.", registry=registry)
+        self._requests = Counter("trimtab_grpc_requests", "Unary gRPC calls answered, by method and status code.",
+                                 ["method", "code"], registry=registry)
+        self._accepted = Counter("trimtab_ingest_batches_accepted", "Agent batches stored and acknowledged.",
+                                 registry=registry)
+        self._refused = Counter("trimtab_ingest_batches_refused", "Agent batches not acknowledged, by status "
+                                "code (the agent keeps them and sends again).", ["code"], registry=registry)
+        self._events = Counter("trimtab_ingest_events", "Events of acknowledged agent batches: stored new, "
+                               "already stored (a resend), or dropped as invalid.", ["result"], registry=registry)
+        registry.register(ScrapedFigures(store, clock, readiness, self._polled_at if collecting else None))
+
+    # ------------------------------------------------------------ hooks (never raise into the caller)
+
+    def workspace_polled(self, workspace: str, worked: bool) -> None:
+        """The collector tried ``workspace`` in a poll (`server.collect.collector.Collector`)."""
+        self._polls.labels(workspace).inc()
+        if worked:
+            with self._lock:
+                self._last_polled_ms[workspace] = self._clock.now_ms()
+        else:
+            self._poll_failures.labels(workspace).inc()
+
+    def database_probe_failed(self) -> None:
+        """The readiness probe's ``SELECT 1`` failed (`server.readiness.DatabaseProbe`)."""
+        self._probe_failures.inc()
+
+    def call_ended(self, method: str, code: grpc.StatusCode, response: Any = None) -> None:
+        """A unary call answered: ``method`` as gRPC names it (``/pkg.Service/Method``), ``response``
+        when it succeeded."""
+        name = method.lstrip("/")
+        label = name if name in self._methods else OTHER_METHOD
+        self._requests.labels(label, code.name).inc()
+        if label != SEND_BATCH:
+            return
+        if code is not grpc.StatusCode.OK:
+            self._refused.labels(code.name).inc()
+            return
+        self._accepted.inc()
+        if isinstance(response, ingest_pb2.BatchAck):
+            for result, count in (("stored", response.stored_events), ("duplicate", response.duplicate_events),
+                                  ("dropped", response.dropped_events)):
+                self._events.labels(result).inc(count)
+
+    # ------------------------------------------------------------ scrape
+
+    def exposition(self, accept: str = "") -> tuple[str, bytes]:
+        """(content type, body) for a scrape whose ``Accept`` header is ``accept``: the Prometheus text
+        format, or OpenMetrics when the scraper asks for it."""
+        encoder, content_type = choose_encoder(accept)
+        return content_type, encoder(self.registry)
+
+    def _polled_at(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._last_polled_ms)
