@@ -38,6 +38,10 @@ SEND_BATCH = "trimtab.v1.IngestService/SendBatch"
 # Any other method name a caller sends is counted as this: an unauthenticated caller could otherwise
 # make a series per name it makes up (the auth interceptor refuses those calls after the method is known).
 OTHER_METHOD = "other"
+# How SendBatch refuses a batch (`server.api.auth`, `server.api.ingest_servicer`, `server.ingest`).
+REFUSAL_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
+                 grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
+EVENT_RESULTS = ("stored", "duplicate", "dropped")
 
 
 def known_methods() -> frozenset[str]:
@@ -73,6 +77,11 @@ class ServerMetrics:
                                 "code (the agent keeps them and sends again).", ["code"], registry=registry)
         self._events = Counter("trimtab_ingest_events", "Events of acknowledged agent batches: stored new, "
                                "already stored (a resend), or dropped as invalid.", ["result"], registry=registry)
+        # The outcomes known ahead are shown at 0 from the start (see `workspace_polled`).
+        for code in REFUSAL_CODES:
+            self._refused.labels(code.name)
+        for result in EVENT_RESULTS:
+            self._events.labels(result)
         registry.register(ScrapedFigures(store, clock, readiness, self._polled_at if collecting else None))
 
     # ------------------------------------------------------------ hooks (never raise into the caller)
@@ -80,11 +89,14 @@ class ServerMetrics:
     def workspace_polled(self, workspace: str, worked: bool) -> None:
         """The collector tried ``workspace`` in a poll (`server.collect.collector.Collector`)."""
         self._polls.labels(workspace).inc()
+        # Made at 0 with the first poll: a series that appears only at its first failure is missed by
+        # rate() and increase(), which need two samples, and an alert on it would never fire.
+        failures = self._poll_failures.labels(workspace)
         if worked:
             with self._lock:
                 self._last_polled_ms[workspace] = self._clock.now_ms()
         else:
-            self._poll_failures.labels(workspace).inc()
+            failures.inc()
 
     def database_probe_failed(self) -> None:
         """The readiness probe's ``SELECT 1`` failed (`server.readiness.DatabaseProbe`)."""
@@ -103,8 +115,8 @@ class ServerMetrics:
             return
         self._accepted.inc()
         if isinstance(response, ingest_pb2.BatchAck):
-            for result, count in (("stored", response.stored_events), ("duplicate", response.duplicate_events),
-                                  ("dropped", response.dropped_events)):
+            counts = (response.stored_events, response.duplicate_events, response.dropped_events)
+            for result, count in zip(EVENT_RESULTS, counts, strict=True):
                 self._events.labels(result).inc(count)
 
     # ------------------------------------------------------------ scrape

@@ -49,6 +49,9 @@ def test_grpc_calls_and_agent_batches_are_counted_by_method_and_status(start_har
     url = _served(h)
     before = scrape(url)
     assert value(before, "trimtab_ingest_batches_accepted_total") == 0
+    # Shown at 0 before the first one: rate() and increase() need the series before it moves.
+    assert value(before, "trimtab_ingest_batches_refused_total", code="UNAUTHENTICATED") == 0
+    assert value(before, "trimtab_ingest_events_total", result="stored") == 0
     assert value(before, "trimtab_grpc_requests_total", method=SEND_BATCH, code="OK") is None
 
     batch = event_batch("b-1", 5)
