@@ -4,6 +4,8 @@ make a scrape's cost."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -38,23 +40,41 @@ def workspace_counts(store: Store) -> dict[str, WorkspaceCounts]:
     with db.read(store.engine) as conn:
         added = {str(name): (str(status), int(created or 0)) for name, status, created
                  in conn.execute(sa.select(W.c.name, W.c.status, W.c.created_at_ms))}
-        runs = dict(conn.execute(sa.select(P.c.workspace, sa.func.count(R.c.id))
-                                 .select_from(R.join(P, R.c.project_id == P.c.id)).group_by(P.c.workspace)).all())
-        recs = {str(ws): (int(made), int(applied)) for ws, made, applied in conn.execute(
-            sa.select(P.c.workspace, sa.func.count(REC.c.id), sa.func.count(REC.c.applied_at_ms))
-            .select_from(REC.join(P, REC.c.project_id == P.c.id)).group_by(P.c.workspace))}
-        # The problem lives in the project's free JSON state: read there, not matched in SQL, which
-        # SQLite and PostgreSQL spell differently.
-        projects = conn.execute(sa.select(P.c.workspace, P.c.project_state)
-                                .where(P.c.detached == sa.false(), P.c.orphaned == sa.false())).all()
-    attached: dict[str, int] = {}
-    failing: dict[str, int] = {}
-    for workspace, state in projects:
-        attached[workspace] = attached.get(workspace, 0) + 1
-        problem = PlanProblem.from_json((state or {}).get(PROBLEM_KEY)) if isinstance(state, dict) else None
-        if problem is not None and problem.step == "apply":
-            failing[workspace] = failing.get(workspace, 0) + 1
-    return {name: WorkspaceCounts(status=status, created_at_ms=created, projects=attached.get(name, 0),
-                                  runs=int(runs.get(name, 0)), recommendations=recs.get(name, (0, 0))[0],
-                                  applied=recs.get(name, (0, 0))[1], apply_failing=failing.get(name, 0))
+        projects = conn.execute(sa.select(P.c.id, P.c.workspace, P.c.detached, P.c.orphaned)).all()
+        # Grouped by project, not joined to the projects: each is then one pass over the project_id
+        # index (a join grouped by workspace took 5-10 times as long on 60,000 runs).
+        runs = conn.execute(sa.select(R.c.project_id, sa.func.count()).group_by(R.c.project_id)).all()
+        recs = conn.execute(sa.select(REC.c.project_id, sa.func.count(), sa.func.count(REC.c.applied_at_ms))
+                            .group_by(REC.c.project_id)).all()
+        # The problem lives in the project's free JSON state, which SQLite and PostgreSQL query
+        # differently: only the states that name one are read and judged here (reading every
+        # project's state took most of a second for 1,500 projects).
+        state = sa.cast(P.c.project_state, sa.Text)
+        problems = conn.execute(sa.select(P.c.workspace, state).where(
+            P.c.detached == sa.false(), P.c.orphaned == sa.false(), state.contains(f'"{PROBLEM_KEY}"',
+                                                                                  autoescape=True))).all()
+    workspace_of = {int(pid): str(ws) for pid, ws, _, _ in projects}
+    attached = Counter(str(ws) for _, ws, detached, orphaned in projects if not (detached or orphaned))
+    run_count: Counter[str] = Counter()
+    for pid, n in runs:
+        run_count[workspace_of.get(int(pid), "")] += int(n)
+    made: Counter[str] = Counter()
+    applied: Counter[str] = Counter()
+    for pid, n, n_applied in recs:
+        made[workspace_of.get(int(pid), "")] += int(n)
+        applied[workspace_of.get(int(pid), "")] += int(n_applied)
+    failing = Counter(str(ws) for ws, text in problems if _apply_failed(text))
+    return {name: WorkspaceCounts(status=status, created_at_ms=created, projects=attached[name],
+                                  runs=run_count[name], recommendations=made[name], applied=applied[name],
+                                  apply_failing=failing[name])
             for name, (status, created) in added.items()}
+
+
+def _apply_failed(state_text: str | None) -> bool:
+    """Whether a project's state (as JSON text) holds a problem of its auto-apply."""
+    try:
+        state = json.loads(state_text or "{}")
+    except ValueError:
+        return False
+    problem = PlanProblem.from_json(state.get(PROBLEM_KEY)) if isinstance(state, dict) else None
+    return problem is not None and problem.step == "apply"
