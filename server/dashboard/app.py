@@ -1,6 +1,6 @@
 """The dashboard's HTTP server: stdlib `http.server`, one thread per request, read-only.
 
-Routes (every one but /login and /healthz needs an admin token):
+Routes (every one but /login, /healthz and /metrics needs an admin token):
     GET  /                          projects list
     GET  /projects/<id>[?page=N]    timeline, current recommendation, runs (200 a page, newest first)
     GET  /projects/<id>/timeline.png  the timeline as a PNG
@@ -218,7 +218,8 @@ class DashboardHandler(BaseHTTPRequestHandler):
         scraper that should hold no admin token (one could apply recommendations)."""
         render = self.readiness.metrics if self.readiness is not None else None
         if render is None:
-            self._send(404, "text/plain; charset=utf-8", b"metrics are off (TRIMTAB_METRICS=0)\n")
+            self._send(404, "text/plain; charset=utf-8", b"no metrics here: TRIMTAB_METRICS=0, or a dashboard "
+                                                         b"without its server\n")
             return
         try:
             content_type, body = render(self.headers.get("Accept", ""))
