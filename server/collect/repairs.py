@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from models.observation import REPAIRED, REPAIRED_ELSEWHERE
+from models.observation import OUT_OF_MEMORY, REPAIRED, REPAIRED_ELSEWHERE
 from server.apply import project_lock, rebase
 from server.clock import Clock
 from server.collect.build import MESSAGE_CHARS, AgentData, Expected, build_run, with_pool_node_types
@@ -45,6 +45,9 @@ REPAIR_WINDOW_MS = 7 * 24 * 3600 * 1000
 REPAIR_RECHECK_RUNS = 5
 REPAIR_EAGER_MS = 3600 * 1000          # re-read at every poll in a failed run's first hour
 REPAIR_RECHECK_LATER_MS = 30 * 60 * 1000  # then at most every 30 minutes
+# What a run's first attempt showed that a repair on its configuration does not undo: a spot loss, a
+# growth and a user edit (savings and the edit hold read user_edit) explain the run's time and cost.
+KEPT_FROM_FIRST_ATTEMPT = ("spot_loss", "data_growth", "user_edit")
 
 
 class Repairs:
@@ -134,6 +137,8 @@ class Repairs:
           shows it succeeded.
         - a repair on a spec Trimtab did not write is a user edit, as on any run (`_repair_drift`):
           ``user_edit``, and the project rebases on it, which pauses auto-apply.
+        A repair on the run's configuration keeps what its first attempt showed against it: running
+        out of memory (`kept_from_first_attempt`).
         ``just_stored``: the run was repaired before its first collection and its first attempt could not
         be told apart (no cluster of its own on this key): just stored from the last attempts."""
         fresh = self._store.runs.get(stored_id)
@@ -181,13 +186,13 @@ class Repairs:
                     f"({config_label(repair_config)}) and {judged.outcome}; kept as a failure of "
                     f"{failed_on}, the configuration it failed on")
         else:
-            # The original attempt's spot loss, growth and user edit stay (savings and the edit hold
-            # read user_edit). A repair that failed again stays a failure (the configuration is avoided).
+            # A repair that failed again stays a failure (the configuration is avoided).
             outcome = judged.outcome
-            kept = [a for a in fresh.anomalies if a in ("spot_loss", "data_growth", "user_edit")]
+            kept = kept_from_first_attempt(fresh.anomalies)
             labels = [*judged.anomalies, *kept, REPAIRED, *edit]
             first_words = judged.message
-            note = "repaired: failed tasks ran again on new clusters"
+            note = _joined("repaired: failed tasks ran again on new clusters",
+                           "" if OUT_OF_MEMORY in judged.anomalies else memory_note(kept))
         message = _with_retries(cut(_joined(first_words, note), MESSAGE_CHARS, on_word=True),
                                 piece.retried_attempts)
         cost = _summed(costs, fresh.input_bytes, "repaired", [i[0] for i in piece.instances])
@@ -207,6 +212,32 @@ class Repairs:
                         project.name, piece.run_id, ", ".join(drift))
             rebase(self._store, project, repair_spec, drift, edit_run_id=fresh.databricks_run_id)
         return stored
+
+
+def kept_from_first_attempt(first: Sequence[str]) -> list[str]:
+    """The labels of a run's first attempt that stay on the run after a repair on its configuration
+    (`KEPT_FROM_FIRST_ATTEMPT`), and its out-of-memory failure (with ``driver_lost`` when the driver's).
+
+    Running out of memory stays because a repair's success does not clear the configuration: the repair
+    re-ran only the failed tasks, on fresh clusters, and the next whole run meets the same memory need.
+    Dropped, the run read as the configuration's success and the planner went back to the cluster that
+    had run out of memory; kept, `server.plan.observe` holds it against the configuration as any
+    out-of-memory failure (`models.changes`), until a clean run on it succeeds. ``driver_lost`` goes
+    with a driver's, which sizes the driver up (`server.plan.driver`) instead of blaming the workers."""
+    kept = [a for a in first if a in KEPT_FROM_FIRST_ATTEMPT]
+    if OUT_OF_MEMORY in first:
+        kept += [OUT_OF_MEMORY, *(["driver_lost"] if "driver_lost" in first else [])]
+    return kept
+
+
+def memory_note(kept: Sequence[str]) -> str:
+    """What a repaired run's message says of its first attempt's out-of-memory failure ("" for none)."""
+    if OUT_OF_MEMORY not in kept:
+        return ""
+    if "driver_lost" in kept:
+        return "its first attempt ran out of memory on the driver: the next plan sizes the driver up"
+    return ("its first attempt ran out of memory on the executors: this configuration and those with no "
+            "more memory per core are avoided")
 
 
 def _repair_drift(project: Project, run_id: int, repair_spec: Mapping[str, Any]) -> list[str]:

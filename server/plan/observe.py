@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from models.observation import OUT_OF_MEMORY, Observation, StageObs
+from models.observation import OUT_OF_MEMORY, REPAIRED, Observation, StageObs
 from server.domain import Run, Stage
 from server.memory_failure import says_out_of_memory
 from server.plan.candidates import config_id_of
@@ -75,7 +75,10 @@ def observation(run: Run, stages: Sequence[Stage | StageOutline], applied_recomm
     a few recent runs only, `server.plan.reads`)."""
     if run.config is None:
         return None
-    ok = run.outcome == "succeeded"
+    # A run repaired after it ran out of memory (the label stays: `server.collect.repairs`) is no success
+    # of its configuration: the repair re-ran only the failed tasks. Taken as one, the planner went back
+    # to the cluster that had run out of memory (the last one that "succeeded").
+    ok = run.outcome == "succeeded" and not (REPAIRED in run.anomalies and OUT_OF_MEMORY in run.anomalies)
     if run.outcome == "canceled":
         # A person (or an overlapping run, or an upstream task) stopped it: not the configuration's
         # failure. As "failure" its configuration was avoided for the whole segment, and the
