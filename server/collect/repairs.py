@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from models.observation import OUT_OF_MEMORY, REPAIRED, REPAIRED_ELSEWHERE
@@ -138,7 +138,8 @@ class Repairs:
         - a repair on a spec Trimtab did not write is a user edit, as on any run (`_repair_drift`):
           ``user_edit``, and the project rebases on it, which pauses auto-apply.
         A repair on the run's configuration keeps what its first attempt showed against it: running
-        out of memory (`kept_from_first_attempt`).
+        out of memory (`kept_from_first_attempt`); and the run's peak workers become its attempts' most
+        (`repaired_peak`).
         ``just_stored``: the run was repaired before its first collection and its first attempt could not
         be told apart (no cluster of its own on this key): just stored from the last attempts."""
         fresh = self._store.runs.get(stored_id)
@@ -149,8 +150,10 @@ class Repairs:
         unpriced = ""  # why a cluster of the run could not be priced (its note), "" when none
         apps = list(fresh.application_ids)
         last: tuple[Mapping[str, Any] | None, ClusterTimeline, AgentData] | None = None
+        peaks: list[int | None] = []  # each cluster's peak workers (None: its events are gone)
         for instance in piece.instances:
             part = self._instance_priced(workspace, gateway, piece, instance, project=project)
+            peaks.append(part.timeline.peak_workers)
             cluster_id = instance[0]
             context = piece.spark_context_id if cluster_id == piece.cluster_id else ""
             agent = self._agent_data(dataclasses.replace(piece, cluster_id=cluster_id, spark_context_id=context),
@@ -203,7 +206,8 @@ class Repairs:
             fresh, cluster_id=piece.cluster_id or fresh.cluster_id, start_ms=min(fresh.start_ms, piece.start_ms),
             end_ms=piece.end_ms, runtime_s=runtime_s, outcome=outcome, anomalies=tuple(dict.fromkeys(labels)),
             application_ids=tuple(apps), cost=cost if cost is not None else fresh.cost, setup_s=setup_s,
-            message=message)
+            message=message,
+            peak_workers=fresh.peak_workers if elsewhere else repaired_peak(fresh.peak_workers, peaks))
         log.info("run %s (Databricks run %s) repaired: now %s%s", fresh.id, piece.run_id, outcome,
                  " (its repair ran on another configuration)" if elsewhere else "")
         stored = self._store.runs.update(updated)
@@ -238,6 +242,20 @@ def memory_note(kept: Sequence[str]) -> str:
         return "its first attempt ran out of memory on the driver: the next plan sizes the driver up"
     return ("its first attempt ran out of memory on the executors: this configuration and those with no "
             "more memory per core are avoided")
+
+
+def repaired_peak(stored: int | None, attempts: Iterable[int | None]) -> int | None:
+    """A run repaired on its configuration: the most workers any of its attempts' clusters had up
+    (None when no cluster's events said), ``stored`` (as its first collection read it) included, for a
+    cluster whose events are gone since.
+
+    The max, not the first attempt's: the run's runtime and cost are every attempt's clusters' summed,
+    and its peak is what the job needed of the range (`server.plan.peak_floor`): a first attempt that
+    failed before it scaled up says nothing of that. Not a sum: the attempts ran one after another. A
+    repair on another configuration keeps the first attempt's peak (`Repairs._repaired`): a peak is
+    read against the run's configuration (its node type and range), and the repair's were another's."""
+    known = [p for p in (stored, *attempts) if p is not None]
+    return max(known, default=None)
 
 
 def _repair_drift(project: Project, run_id: int, repair_spec: Mapping[str, Any]) -> list[str]:

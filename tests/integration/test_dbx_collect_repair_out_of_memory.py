@@ -1,7 +1,7 @@
 """A run that ran out of memory and whose repair then succeeded on the same configuration, through the
 emulator and the real databricks-sdk (SQLite and PostgreSQL): the stored run is the repair's success,
 and still says the configuration ran out of memory once, so the planner avoids it as it avoids any
-configuration that ran out of memory."""
+configuration that ran out of memory. Its peak workers are the most any of its attempts had up."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from sandbox.workspace.runs import PROFILE_TAG
 from sandbox.workspace.seed import aws_cluster
 from server.clock import SystemClock
 from server.collect import Collector
+from server.collect.run_parse import cluster_runs
+from server.collect.usage import cluster_timeline
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import Project, Run, Workspace
@@ -23,7 +25,7 @@ from server.plan.planner import plan_project
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.store import Store
-from tests.integration.conftest import WIRING, sdk_client
+from tests.integration.conftest import NOOP_INIT, WIRING, sdk_client
 
 # pandas_udf keeps each group in a Python worker, outside the heap: a c5.xlarge (2 GiB a core) has too
 # little room for it, and the OS kills its executors (test_dbx_out_of_memory.py).
@@ -32,11 +34,15 @@ FAILS = "pandas_udf"
 # profile tag changed before it), which stands for a repair that got through on the same clusters (a
 # retried group that fit the second time). The cluster spec is untouched: the same configuration.
 GETS_THROUGH = "etl_join_aggregate"
+# The job's own init script (Trimtab's own failing is no failure of the run: test_dbx_own_init_script_failure.py).
+JOB_INIT = "/etl/setup.sh"
+FAILING_INIT = b"#!/bin/bash\necho 'no such package' >&2\nexit 1\n"
 
 
-def _imported(store: Store, secrets: SecretBox, gateway: DatabricksGateway, cluster: dict[str, Any]) -> Project:
+def _imported(store: Store, secrets: SecretBox, gateway: DatabricksGateway, cluster: dict[str, Any],
+              profile: str = FAILS) -> Project:
     job_id = gateway.create_job({
-        "name": "udf", "tags": {PROFILE_TAG: FAILS},
+        "name": "udf", "tags": {PROFILE_TAG: profile},
         "job_clusters": [{"job_cluster_key": "main", "new_cluster": cluster}],
         "tasks": [{"task_key": "main", "job_cluster_key": "main",
                    "spark_python_task": {"python_file": "dbfs:/jobs/udf.py"}}]})
@@ -85,3 +91,40 @@ def test_a_repair_that_succeeds_on_the_configuration_that_ran_out_of_memory_keep
     assert "1 run failed out of memory" in rec.reason
     node = catalog.node_type("aws", rec.config.node_type_id)
     assert node.memory_gb / node.vcpus > 2.0  # more memory per core than c5.xlarge's 8 GiB over 4
+
+
+def test_a_repaired_run_keeps_the_most_workers_any_of_its_attempts_had_up(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace) -> None:
+    # Review: the repaired run kept its first attempt's peak, though its runtime and cost are every
+    # attempt's: a repair that scaled further was missed by the range's floor (`server.plan.peak_floor`).
+    # The first attempt's cluster fails on the job's init script at its first workers; the repair,
+    # the script fixed, scales to the range's max.
+    gateway.put_dbfs_file(JOB_INIT, FAILING_INIT)
+    cluster = {**aws_cluster("c5.xlarge", autoscale=(1, 6), availability="ON_DEMAND"),
+               "init_scripts": [{"dbfs": {"destination": f"dbfs:{JOB_INIT}"}}]}
+    project = _imported(store, secrets, gateway, cluster, profile=GETS_THROUGH)
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+    run_id = gateway.run_now(project.job_id)
+    assert emulator.wait_idle(60)
+    (failed,) = collector.poll_once()
+    assert failed.outcome == "failed"
+    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
+    sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    assert emulator.wait_idle(60)
+    (repaired,) = collector.poll_once()
+    assert repaired.id == failed.id and repaired.outcome == "succeeded"
+    (piece,) = cluster_runs(gateway.get_run(run_id))
+    peaks = [_peak(gateway, cluster_id) for cluster_id, _, _ in piece.instances]
+    assert peaks == [failed.peak_workers, 6]
+    assert failed.peak_workers is not None and failed.peak_workers < 6  # the repair went further
+    assert repaired.peak_workers == 6
+
+
+def _peak(gateway: DatabricksGateway, cluster_id: str) -> int | None:
+    """The most workers one cluster had up, read from its events as the collector reads them."""
+    cluster = gateway.get_cluster(cluster_id)
+    timeline = cluster_timeline(dict(cluster.get("spec") or {}), gateway.cluster_events(cluster_id),
+                                fallback_start_ms=0, fallback_end_ms=0, driver_is_spot=False, cloud="aws")
+    return timeline.peak_workers
