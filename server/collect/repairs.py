@@ -139,7 +139,7 @@ class Repairs:
           ``user_edit``, and the project rebases on it, which pauses auto-apply.
         A repair on the run's configuration keeps what its first attempt showed against it: running
         out of memory (`kept_from_first_attempt`); and the run's peak workers become its attempts' most
-        (`repaired_peak`).
+        (`peak_over_attempts`).
         ``just_stored``: the run was repaired before its first collection and its first attempt could not
         be told apart (no cluster of its own on this key): just stored from the last attempts."""
         fresh = self._store.runs.get(stored_id)
@@ -207,7 +207,7 @@ class Repairs:
             end_ms=piece.end_ms, runtime_s=runtime_s, outcome=outcome, anomalies=tuple(dict.fromkeys(labels)),
             application_ids=tuple(apps), cost=cost if cost is not None else fresh.cost, setup_s=setup_s,
             message=message,
-            peak_workers=fresh.peak_workers if elsewhere else repaired_peak(fresh.peak_workers, peaks))
+            peak_workers=fresh.peak_workers if elsewhere else peak_over_attempts(fresh.peak_workers, peaks))
         log.info("run %s (Databricks run %s) repaired: now %s%s", fresh.id, piece.run_id, outcome,
                  " (its repair ran on another configuration)" if elsewhere else "")
         stored = self._store.runs.update(updated)
@@ -244,10 +244,10 @@ def memory_note(kept: Sequence[str]) -> str:
             "more memory per core are avoided")
 
 
-def repaired_peak(stored: int | None, attempts: Iterable[int | None]) -> int | None:
-    """A run repaired on its configuration: the most workers any of its attempts' clusters had up
-    (None when no cluster's events said), ``stored`` (as its first collection read it) included, for a
-    cluster whose events are gone since.
+def peak_over_attempts(stored: int | None, attempts: Iterable[int | None]) -> int | None:
+    """A run over several clusters (repaired on its configuration, or a task retried on a new cluster):
+    the most workers any of its attempts' clusters had up (None when no cluster's events said),
+    ``stored`` (as its first collection read it) included, for a cluster whose events are gone since.
 
     The max, not the first attempt's: the run's runtime and cost are every attempt's clusters' summed,
     and its peak is what the job needed of the range (`server.plan.peak_floor`): a first attempt that

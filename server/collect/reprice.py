@@ -23,6 +23,7 @@ from server.collect.cluster_reads import (
     cluster_events_or_none,
 )
 from server.collect.pricing import _summed
+from server.collect.repairs import peak_over_attempts
 from server.collect.run_notes import (
     _joined,
     unpriced_note,
@@ -95,7 +96,8 @@ class Repricing:
                     fresh = self._store.runs.get(int(run.id or 0))
                     if fresh.cost is not None or fresh.end_ms != run.end_ms:
                         continue  # priced or repaired meanwhile
-                    cost, why = self._stored_run_priced(workspace, gateway, project, fresh)
+                    cost, why, peak = self._stored_run_priced(workspace, gateway, project, fresh)
+                    fresh = with_peak(fresh, peak)
                     if cost is None:
                         self._store.runs.update(dataclasses.replace(
                             fresh, message=with_unpriced_note(fresh.message, why)))
@@ -144,8 +146,8 @@ class Repricing:
                     # A bill not final yet is asked for again (it may be final now), and kept if the
                     # answer is weaker.
                     billed = fresh.cost.source == "billed"
-                    cost, why = self._stored_run_priced(workspace, gateway, project, fresh, read_bill=not billed) \
-                        if held else (None, "")
+                    cost, why, peak = self._stored_run_priced(workspace, gateway, project, fresh,
+                                                              read_bill=not billed) if held else (None, "", None)
                     if cost is not None and _strength(cost) < _strength(fresh.cost):
                         cost = _keeping_bill(fresh.cost, cost, fresh.input_bytes)
                     if cost is None:
@@ -154,7 +156,11 @@ class Repricing:
                         self._store.runs.set_cost(int(fresh.id or 0), dataclasses.replace(
                             fresh.cost, note=fresh.cost.note.replace(PRICED_ON_DEMAND_NOTE, kept)))
                         continue
-                    stored = self._store.runs.set_cost(int(fresh.id or 0), cost)
+                    # The whole row when its peak is filled in (read under the project's lock, as
+                    # every writer of the run's row does); else the cost alone, as always.
+                    filled = with_peak(fresh, peak)
+                    stored = self._store.runs.set_cost(int(fresh.id or 0), cost) if filled is fresh \
+                        else self._store.runs.update(dataclasses.replace(filled, cost=cost))
                     log.info("run %s priced again with its workers' availability: %.2f -> %.2f %s", stored.id,
                              fresh.cost.total, cost.total, cost.currency)
                     priced.append(stored)
@@ -165,10 +171,13 @@ class Repricing:
         return priced
 
     def _stored_run_priced(self, workspace: Workspace, gateway: DatabricksGateway, project: Project,
-                           run: Run, *, read_bill: bool = True) -> tuple[CostBreakdown | None, str]:
+                           run: Run, *, read_bill: bool = True) -> tuple[CostBreakdown | None, str, int | None]:
         """A stored run priced again (`_reprice`), over every cluster its tasks ran on when a task was
         retried on a new job cluster (the run stores the last cluster's id only: the others are read
-        from runs/get, as at collection). ``read_bill`` False: from the catalog alone (`_priced`)."""
+        from runs/get, as at collection). ``read_bill`` False: from the catalog alone (`_priced`).
+        With the cost and why it is None, the run's peak workers as the clusters' events read now show
+        it (None when Databricks no longer holds them): `with_peak` fills it in for a run stored before
+        the peak was kept."""
         piece = None
         if "retried" in run.anomalies:
             detail = _run_or_none(gateway, run.databricks_run_id)
@@ -176,14 +185,27 @@ class Repricing:
                 if detail is not None else None
         if piece is None or len(piece.instances) < 2:
             timeline, spec = _stored_timeline(gateway, run, workspace.cloud)
-            return self._priced(workspace, run.cluster_id, timeline, spec, run.input_bytes, read_bill=read_bill)
+            cost, why = self._priced(workspace, run.cluster_id, timeline, spec, run.input_bytes, read_bill=read_bill)
+            return cost, why, timeline.peak_workers
         parts = [self._instance_priced(workspace, gateway, piece, i,
                                        run.input_bytes if i[0] == run.cluster_id else None, project=project,
                                        read_bill=read_bill)
                  for i in piece.instances]
+        # Over every cluster the cost is summed over; the attempts ran one after another (`peak_over_attempts`).
         return (_summed([p.cost for p in parts], run.input_bytes, "a task retried on a new cluster",
                         [i[0] for i in piece.instances]),
-                next((p.why for p in parts if p.why), ""))
+                next((p.why for p in parts if p.why), ""),
+                peak_over_attempts(None, (p.timeline.peak_workers for p in parts)))
+
+
+def with_peak(run: Run, peak: int | None) -> Run:
+    """``run`` with its peak workers filled in from ``peak`` (its cluster's events, read again to price
+    it) when it has none: a run stored before the peak was kept (migration 0024 left it NULL: the
+    events had been read and dropped). Cheap, since re-pricing reads the events anyway, and honest,
+    the same events and count as at collection; never over a peak already stored, which its
+    collection (or its repair: `server.collect.repairs.peak_over_attempts`) set."""
+    # ``run`` itself when nothing is filled in: the caller then writes the cost alone.
+    return run if run.peak_workers is not None or peak is None else dataclasses.replace(run, peak_workers=peak)
 
 
 def _strength(cost: CostBreakdown) -> int:

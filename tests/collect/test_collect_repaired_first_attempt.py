@@ -4,7 +4,7 @@ failure, with the driver's label when the driver's, and the most workers any att
 from __future__ import annotations
 
 from models.observation import OUT_OF_MEMORY
-from server.collect.repairs import kept_from_first_attempt, memory_note, repaired_peak
+from server.collect.repairs import kept_from_first_attempt, memory_note, peak_over_attempts
 
 
 def test_an_executors_out_of_memory_failure_stays_and_the_failure_itself_does_not() -> None:
@@ -28,7 +28,7 @@ def test_the_message_says_where_the_first_attempt_ran_out_of_memory() -> None:
 
 
 def test_the_peak_is_the_most_any_attempt_had_up() -> None:
-    assert repaired_peak(2, [2, 6]) == 6
-    assert repaired_peak(6, [None, 3]) == 6  # the first cluster's events are gone: its stored peak counts
-    assert repaired_peak(None, [None, 4]) == 4
-    assert repaired_peak(None, [None, None]) is None  # no events said: unknown, not zero
+    assert peak_over_attempts(2, [2, 6]) == 6
+    assert peak_over_attempts(6, [None, 3]) == 6  # the first cluster's events are gone: its stored peak counts
+    assert peak_over_attempts(None, [None, 4]) == 4
+    assert peak_over_attempts(None, [None, None]) is None  # no events said: unknown, not zero
