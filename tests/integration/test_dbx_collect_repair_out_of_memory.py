@@ -5,25 +5,28 @@ configuration that ran out of memory. Its peak workers are the most any of its a
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from models.changes import screen
-from models.observation import OUT_OF_MEMORY, REPAIRED
+from models.observation import OUT_OF_MEMORY, REPAIRED, REPAIRED_ELSEWHERE
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.runs import PROFILE_TAG
 from sandbox.workspace.seed import aws_cluster
+from server.apply import apply_recommendation
 from server.clock import SystemClock
 from server.collect import Collector
 from server.collect.run_parse import cluster_runs
 from server.collect.usage import cluster_timeline
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
-from server.domain import Project, Run, Workspace
+from server.domain import Project, Recommendation, Run, Workspace
 from server.plan.candidates import config_id_of
 from server.plan.observe import observation
 from server.plan.planner import plan_project
 from server.services import workspaces
 from server.services.secrets import SecretBox
+from server.spec import config_from_spec
 from server.store import Store
 from tests.integration.conftest import NOOP_INIT, WIRING, sdk_client
 
@@ -93,6 +96,31 @@ def test_a_repair_that_succeeds_on_the_configuration_that_ran_out_of_memory_keep
     assert node.memory_gb / node.vcpus > 2.0  # more memory per core than c5.xlarge's 8 GiB over 4
 
 
+def _failed_on_its_init_script(store: Store, secrets: SecretBox, emulator: RunningWorkspace,
+                               gateway: DatabricksGateway, cluster: dict[str, Any]) -> tuple[Collector, Run]:
+    """A job whose own init script fails its cluster at its first workers, run and collected once; the
+    script is fixed afterwards, for a repair."""
+    gateway.put_dbfs_file(JOB_INIT, FAILING_INIT)
+    cluster = {**cluster, "init_scripts": [{"dbfs": {"destination": f"dbfs:{JOB_INIT}"}}]}
+    project = _imported(store, secrets, gateway, cluster, profile=GETS_THROUGH)
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+    gateway.run_now(project.job_id)
+    assert emulator.wait_idle(60)
+    (failed,) = collector.poll_once()
+    assert failed.outcome == "failed"
+    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
+    return collector, failed
+
+
+def _repaired(emulator: RunningWorkspace, collector: Collector, failed: Run) -> Run:
+    sdk_client(emulator).jobs.repair_run(failed.databricks_run_id, rerun_all_failed_tasks=True)
+    assert emulator.wait_idle(60)
+    (repaired,) = collector.poll_once()
+    assert repaired.id == failed.id
+    return repaired
+
+
 def test_a_repaired_run_keeps_the_most_workers_any_of_its_attempts_had_up(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
         connected: Workspace) -> None:
@@ -100,26 +128,33 @@ def test_a_repaired_run_keeps_the_most_workers_any_of_its_attempts_had_up(
     # attempt's: a repair that scaled further was missed by the range's floor (`server.plan.peak_floor`).
     # The first attempt's cluster fails on the job's init script at its first workers; the repair,
     # the script fixed, scales to the range's max.
-    gateway.put_dbfs_file(JOB_INIT, FAILING_INIT)
-    cluster = {**aws_cluster("c5.xlarge", autoscale=(1, 6), availability="ON_DEMAND"),
-               "init_scripts": [{"dbfs": {"destination": f"dbfs:{JOB_INIT}"}}]}
-    project = _imported(store, secrets, gateway, cluster, profile=GETS_THROUGH)
-    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
-                          catalog=load_catalog())
-    run_id = gateway.run_now(project.job_id)
-    assert emulator.wait_idle(60)
-    (failed,) = collector.poll_once()
-    assert failed.outcome == "failed"
-    gateway.put_dbfs_file(JOB_INIT, NOOP_INIT)
-    sdk_client(emulator).jobs.repair_run(run_id, rerun_all_failed_tasks=True)
-    assert emulator.wait_idle(60)
-    (repaired,) = collector.poll_once()
-    assert repaired.id == failed.id and repaired.outcome == "succeeded"
-    (piece,) = cluster_runs(gateway.get_run(run_id))
+    collector, failed = _failed_on_its_init_script(
+        store, secrets, emulator, gateway, aws_cluster("c5.xlarge", autoscale=(1, 6), availability="ON_DEMAND"))
+    repaired = _repaired(emulator, collector, failed)
+    assert repaired.outcome == "succeeded"
+    (piece,) = cluster_runs(gateway.get_run(repaired.databricks_run_id))
     peaks = [_peak(gateway, cluster_id) for cluster_id, _, _ in piece.instances]
     assert peaks == [failed.peak_workers, 6]
     assert failed.peak_workers is not None and failed.peak_workers < 6  # the repair went further
     assert repaired.peak_workers == 6
+
+
+def test_a_repair_on_another_configuration_keeps_the_first_attempts_peak(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace) -> None:
+    # The run stays the failure of its configuration (`repaired_elsewhere`), and a peak is read against
+    # that configuration's workers: the repair's clusters were another's.
+    collector, failed = _failed_on_its_init_script(
+        store, secrets, emulator, gateway, aws_cluster("c5.xlarge", 2, availability="ON_DEMAND"))
+    project = store.projects.get(failed.project_id)
+    more = dataclasses.replace(config_from_spec(project.current_spec), num_workers=4, spec={})
+    store.recommendations.add(Recommendation(project_id=failed.project_id, config=more, reason="test"))
+    assert apply_recommendation(store, gateway, failed.project_id).applied
+    repaired = _repaired(emulator, collector, failed)
+    assert REPAIRED_ELSEWHERE in repaired.anomalies
+    (piece,) = cluster_runs(gateway.get_run(repaired.databricks_run_id))
+    assert _peak(gateway, piece.cluster_id) == 4
+    assert failed.peak_workers is not None and repaired.peak_workers == failed.peak_workers < 4
 
 
 def _peak(gateway: DatabricksGateway, cluster_id: str) -> int | None:
