@@ -8,8 +8,10 @@ job name too) are written as escapes, ``\\n``, ``\\x1b``; a traceback follows on
     {"ts": "2026-12-05T19:48:50.123Z", "level": "info", "logger": "server.serve", "message": "..."}
 
 plus ``exception`` (the formatted traceback) when the record has one, ``stack`` with
-``stack_info=True``, and every field given with ``extra=`` (JSON values as they are, anything
-else as its ``str()``). The formatter never raises: a log call must never break the server.
+``stack_info=True``, what the work under way was for (``workspace``, ``project_id``, ``project``,
+``job_id``, ``run_id``: those set, see `server.log_context`; the text format leaves them out), and
+every field given with ``extra=`` (JSON values as they are, anything else as its ``str()``). The
+formatter never raises: a log call must never break the server.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from server.config import ServerConfig
+from server.log_context import ContextFilter
 from server.visible import visible
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -160,6 +163,9 @@ def configure_logging(config: ServerConfig) -> bool:
     for handler in ours:
         root.removeHandler(handler)
     handler = StderrHandler()
+    # On the handler, not a logger: a logger's filter sees only the records made on that very
+    # logger, and the libraries' (urllib3's, the SDK's, gRPC's) would go out without the fields.
+    handler.addFilter(ContextFilter())
     as_json = config.log_format == "json"
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter(TEXT_FORMAT))
     root.addHandler(handler)
