@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from server.databricks import DatabricksGateway
+from server.log_context import log_context
 from server.store import Store, locks
 
 if TYPE_CHECKING:  # server.job_write checks the lock (`verify_project_lock`) before it writes
@@ -86,7 +87,7 @@ def verify_project_lock(project_id: int, before: str) -> None:
 def _locked(fn: Callable[..., ApplyResult]) -> Callable[..., ApplyResult]:
     @functools.wraps(fn)
     def wrapper(store: Store, gateway: DatabricksGateway, project_id: int, **kw: Any) -> ApplyResult:
-        with project_lock(project_id, store):
+        with project_lock(project_id, store), log_context(project_id=project_id):
             return fn(store, gateway, project_id, **kw)
 
     return wrapper

@@ -25,6 +25,7 @@ from server.costing.reconcile import SOURCE_ESTIMATE
 from server.costing.recost import RecostReport, recost_runs
 from server.domain import CostBreakdown, Run, Workspace
 from server.errors import TrimtabError
+from server.log_context import log_context
 from server.services.secrets import SecretBox
 from server.store import Store
 
@@ -91,14 +92,15 @@ class Recoster:
             if isinstance(source, UnusableCredentials):
                 self._record_unusable(workspace, encrypted, source.why)
                 continue
-            errors_before = len(total.errors)
-            read_before = len(total.billed) + len(total.waiting) + len(total.rejected)
-            self._recost_workspace(workspace.name, source, total)
-            errors = list(total.errors.values())[errors_before:]
-            # Errors are counted among the waiting runs too: what is left was answered.
-            answered = len(total.billed) + len(total.waiting) + len(total.rejected) - read_before - len(errors)
-            self._say_bill_errors(workspace.name, errors, read=answered > 0)
-            self._record_reads(workspace.name, encrypted, answered=answered, errors=errors)
+            with log_context(workspace=workspace.name):
+                errors_before = len(total.errors)
+                read_before = len(total.billed) + len(total.waiting) + len(total.rejected)
+                self._recost_workspace(workspace.name, source, total)
+                errors = list(total.errors.values())[errors_before:]
+                # Errors are counted among the waiting runs too: what is left was answered.
+                answered = len(total.billed) + len(total.waiting) + len(total.rejected) - read_before - len(errors)
+                self._say_bill_errors(workspace.name, errors, read=answered > 0)
+                self._record_reads(workspace.name, encrypted, answered=answered, errors=errors)
         for run_id, why in total.rejected.items():
             log.warning("run %d: cloud bill refused, estimate kept: %s", run_id, why)
         if total.billed:

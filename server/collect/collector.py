@@ -121,6 +121,7 @@ from server.databricks import (
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Run, Workspace
 from server.errors import FailedPrecondition, Unavailable
+from server.log_context import log_context
 from server.render.workspace_text import OWN_SCRIPT_NOTE_MARK
 from server.store import Store, locks, storable_text
 from server.store.locks import LockedElsewhere
@@ -259,14 +260,15 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                 continue
             tried += 1
             self._workspace_trouble = ""
-            try:
-                collected.extend(self._poll_workspace(workspace))
-            except Unavailable as err:  # the database went away mid-poll: one line, as for the whole poll
-                log.warning("workspace %s: poll stopped: %s", workspace.name, err)
-                self._workspace_trouble = f"database: {err}"
-            except Exception as exc:  # one workspace's bug must not cost every later workspace its poll
-                log.exception("workspace %s: poll failed", workspace.name)
-                self._workspace_trouble = f"poll failed: {exc}"
+            with log_context(workspace=workspace.name):
+                try:
+                    collected.extend(self._poll_workspace(workspace))
+                except Unavailable as err:  # the database went away mid-poll: one line, as for the whole poll
+                    log.warning("workspace %s: poll stopped: %s", workspace.name, err)
+                    self._workspace_trouble = f"database: {err}"
+                except Exception as exc:  # one workspace's bug must not cost every later workspace its poll
+                    log.exception("workspace %s: poll failed", workspace.name)
+                    self._workspace_trouble = f"poll failed: {exc}"
             if self._workspace_trouble:
                 why = f"workspace {workspace.name}: {self._workspace_trouble}"
             else:
@@ -348,7 +350,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                     # A project's lock another server or session holds is waited for briefly, then its
                     # job is skipped until a later poll (`server.collect.locked_projects`): the
                     # `Unavailable` it raised stopped the whole workspace's poll, every poll.
-                    with locks.waiting_at_most(COLLECT_LOCK_WAIT_S):
+                    with locks.waiting_at_most(COLLECT_LOCK_WAIT_S), log_context(job_id=job_id):
                         self._one_job(workspace, gateway, job_id, group, listing, now_ms, collected, row)
                 except PartlyLocked as partly:
                     self._locked.partly(workspace.name, job_id, group, partly)

@@ -27,6 +27,7 @@ from server.collect.run_parse import ClusterRun, cluster_runs, first_attempts, i
 from server.databricks import DatabricksGateway, DatabricksNotFound, call_or_none
 from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists
+from server.log_context import log_context, project_fields
 from server.onboard import run_as_principal, taken_over
 from server.recover import reconcile
 from server.spec import find_cluster_spec, spec_drift
@@ -86,7 +87,8 @@ class JobCollection:
             if self._stopping():
                 return
             try:
-                with project_lock(project_id, self._store):  # a plan in progress elsewhere finishes first
+                # A plan in progress elsewhere finishes first.
+                with project_lock(project_id, self._store), log_context(**project_fields(project)):
                     run = self._store.runs.get(run_id)
                     latest = self._store.recommendations.latest(project_id)
                     problem = self._store.projects.get(project_id).problem
@@ -140,7 +142,8 @@ class JobCollection:
                     continue  # not this project's cluster, from before it was imported, or locked
                 first = before.get(piece.cluster_key) if piece.repaired_attempts else None
                 try:
-                    with project_lock(int(project.id or 0), self._store):
+                    with project_lock(int(project.id or 0), self._store), \
+                            log_context(**project_fields(project), run_id=run_id):
                         run = self._collect_piece(workspace, gateway, project, piece, first=first)
                 except LockedElsewhere as err:
                     locked[int(project.id or 0)] = err

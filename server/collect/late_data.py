@@ -19,6 +19,7 @@ from server.collect.build import GROWTH_WINDOW, AgentData, matching_applications
 from server.collect.run_parse import ClusterRun
 from server.domain import Run
 from server.errors import NotFound
+from server.log_context import log_context
 from server.store import Store
 
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
@@ -111,7 +112,8 @@ class LateAgentData:
 
         Only what the agent's data decides changes (`with_agent_data`): the run is read again under
         the project lock, so an update the collector or re-costing wrote meanwhile is kept."""
-        with project_lock(run.project_id, self._store):
+        with project_lock(run.project_id, self._store), \
+                log_context(project_id=run.project_id, run_id=run.databricks_run_id):
             try:
                 fresh = self._store.runs.get(int(run.id or 0))
             except NotFound:

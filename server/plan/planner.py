@@ -38,6 +38,7 @@ from server.domain import (
     Workspace,
 )
 from server.errors import FailedPrecondition, TrimtabError
+from server.log_context import log_context
 from server.onboard import standard_access_blocker
 from server.plan.apply_retry import APPLY_RETRY_KEY, ApplyRetry, RetriedApplies
 from server.plan.candidates import (
@@ -517,10 +518,11 @@ class Planner(RetriedApplies):
         self._fetched: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
 
     def __call__(self, run: Run) -> None:
-        try:
-            self.after_run(run)
-        except Exception:  # the collector must keep collecting whatever one project does
-            log.exception("planning or auto-apply after run %s of project %s failed", run.id, run.project_id)
+        with log_context(project_id=run.project_id, run_id=run.databricks_run_id):
+            try:
+                self.after_run(run)
+            except Exception:  # the collector must keep collecting whatever one project does
+                log.exception("planning or auto-apply after run %s of project %s failed", run.id, run.project_id)
 
     def after_run(self, run: Run) -> Recommendation | None:
         """Plan, then auto-apply; a failure is recorded on the project (a plan failure is re-raised).
@@ -600,7 +602,7 @@ class Planner(RetriedApplies):
         # The collector plans under this lock after a run: a settings change at that moment must
         # not plan beside it (two pending recommendations).
         try:
-            with project_lock(project_id, self._store):
+            with project_lock(project_id, self._store), log_context(project_id=project_id):
                 return self._apply_replanned(project_id, self._replan(project_id), retry_refused=True)
         except Exception as err:  # the lock (another server held it too long) or reading the project
             # The settings are saved already: the caller must not hear that they failed.

@@ -61,6 +61,7 @@ from server.domain import (
     Workspace,
 )
 from server.errors import InvalidArgument
+from server.log_context import log_context
 from server.onboard import (
     AgentWiring,
     AllowlistMatcher,
@@ -152,7 +153,7 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     catalog = pricing_catalog()
     into = ImportTarget(ws.name, ws.host, ws.cloud, {c: frozenset(catalog.node_types(c)) for c in CLOUDS},
                         listed=lambda t: catalog.entry("node_types", ws.cloud, t))
-    with recording_status(store, ws):
+    with recording_status(store, ws), log_context(workspace=ws.name):
         check_answers(ws, gateway)
         # A job named twice is imported once (order kept).
         ids = list(dict.fromkeys(job_ids)) or [int(j["job_id"]) for j in gateway.list_jobs()]
@@ -180,7 +181,8 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 try:
                     # The whole step, from reading the job to recording its projects: a second server
                     # importing the same job waits, then finds what this one did (`job_import_lock`).
-                    with nullcontext() if dry_run else job_import_lock(store, ws, job_id):
+                    with (nullcontext() if dry_run else job_import_lock(store, ws, job_id)), \
+                            log_context(job_id=job_id):
                         try:
                             job = gateway.get_job(job_id)
                         except DatabricksNotFound:
