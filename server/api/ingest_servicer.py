@@ -11,7 +11,9 @@ alone; the servicer logs it.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -25,6 +27,7 @@ from server.api.auth import AGENT_REFUSAL_LOG_SECONDS, calling_token
 from server.domain import ApiToken
 from server.errors import PermissionDenied, shown
 from server.ingest import IngestWriter
+from server.log_context import LogFields, log_context
 from server.store import PreparedBatch
 
 log = logging.getLogger(__name__)
@@ -41,9 +44,14 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._refusals: dict[tuple[str, ...], float] = {}
 
     def SendBatch(self, request: ingest_pb2.EventBatch, context: grpc.ServicerContext) -> ingest_pb2.BatchAck:
-        made: list[PreparedBatch] = []
         token = calling_token()
         workspace = token.workspace if token is not None else None
+        with log_context(workspace=workspace, **started_run(request)):
+            return self._send(request, context, token, workspace)
+
+    def _send(self, request: ingest_pb2.EventBatch, context: grpc.ServicerContext, token: ApiToken | None,
+              workspace: str | None) -> ingest_pb2.BatchAck:
+        made: list[PreparedBatch] = []
 
         def rows() -> PreparedBatch:
             made.append(ingest_wire.prepare_batch(request, self._max_events))
@@ -52,7 +60,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # Without a deadline gRPC reports an enormous remaining time: wait without one.
         remaining = context.time_remaining()
         timeout = remaining if remaining is not None and remaining < 86_400 else None
-        result = self._writer.submit(rows, timeout=timeout)
+        # The rows are made on the writer thread, which has a context of its own: the batch's log
+        # lines there (events left out) carry this call's fields only when run in a copy of its context.
+        result = self._writer.submit(functools.partial(contextvars.copy_context().run, rows), timeout=timeout)
         if result.refused:
             self._note_refused(token, request, result.refused)
             raise PermissionDenied(result.refused)
@@ -101,3 +111,25 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     "whose token first reported it: its batch was stored, its status in `trimtab agent list` "
                     "left as that workspace's agent last reported it", shown(request.agent.agent_id),
                     shown(request.agent.cluster_id), token_id)
+
+
+def started_run(request: ingest_pb2.EventBatch) -> LogFields:
+    """The Databricks job and run the batch's application says it runs for (`log_context`'s ``job_id``
+    and ``run_id``), when its first event starts the application: the agent holds an application's
+    events until its start, so that is the batch a cluster's application opens with. Later batches
+    name no run; looking the application up in the store would cost every batch a read, and reading
+    every event of a batch for a start it rarely holds costs as much as a few percent of its rows."""
+    fields = LogFields()
+    if not request.events or not request.events[0].HasField("application_start"):
+        return fields
+    start = request.events[0].application_start
+    # Ids as the collector's lines give them (numbers), and only what is one: the agent sends text.
+    if _is_id(start.job_id):
+        fields["job_id"] = int(start.job_id)
+    if _is_id(start.run_id):
+        fields["run_id"] = int(start.run_id)
+    return fields
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19
