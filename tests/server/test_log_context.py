@@ -91,3 +91,13 @@ def test_a_new_thread_starts_without_the_starters_fields() -> None:
         thread.start()
         thread.join(10)
     assert seen == [{}]
+
+
+def test_the_operations_guide_lists_every_field() -> None:
+    from pathlib import Path
+
+    from server.log_context import FIELDS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    listed = re.findall(r"^\| `(\w+)` \| [^|]+ \| [^|]+ \|$", doc, flags=re.MULTILINE)
+    assert tuple(listed) == FIELDS, "docs/operations.md: the JSON log fields table and server.log_context.FIELDS"
