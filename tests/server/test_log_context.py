@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from server.log_context import current, log_context, project_fields
@@ -81,16 +80,6 @@ def test_a_pool_worker_does_not_carry_one_tasks_fields_into_the_next() -> None:
         for workspace in ("prod", None, "dev", None):
             pool.submit(handler, workspace).result()
     assert seen == [{"workspace": "prod"}, {}, {"workspace": "dev"}, {}]
-
-
-def test_a_new_thread_starts_without_the_starters_fields() -> None:
-    """Why work handed to another thread is run in a copy of the caller's context (the ingest writer's)."""
-    seen: list[dict[str, object]] = []
-    with log_context(workspace="prod"):
-        thread = threading.Thread(target=lambda: seen.append(dict(current())))
-        thread.start()
-        thread.join(10)
-    assert seen == [{}]
 
 
 def test_the_operations_guide_lists_every_field() -> None:
