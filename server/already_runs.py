@@ -2,7 +2,8 @@
 
 A pending recommendation can name the very configuration the job runs (its owner edited the job to
 exactly it by hand, or the plan keeps the cluster as it is). Applying it then writes nothing but
-Trimtab's tag, so `recommendation show`, `project show` and `recommendation apply` say so instead.
+Trimtab's tag, so `recommendation show`, `project show` and `recommendation apply` say so instead,
+and the collector takes such an edit for the recommendation applied by hand (`edited_to`).
 
 `decided` is the one comparison of what Trimtab decides in two specs: every check here goes
 through it.
@@ -15,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from server.domain import ClusterConfig
-from server.spec import GP3_FIELDS, config_from_spec, recommended_spec
+from server.owned_fields import owned_drift
+from server.spec import GP3_FIELDS, POOL_ID_FIELDS, config_from_spec, recommended_spec, spec_drift
 
 # How the CLI and the API say it, one wording everywhere.
 ALREADY_RUNS = "the job already runs this configuration"
@@ -49,3 +51,18 @@ def already_runs(spec: Mapping[str, Any], config: ClusterConfig, *, cloud: str,
     return decided(spec, cloud=cloud, policy_values=policy_values) == \
         decided(recommended_spec(spec, config, cloud=cloud), cloud=cloud, policy_values=policy_values)
 
+
+def edited_to(live: Mapping[str, Any], base: Mapping[str, Any], config: ClusterConfig, *, cloud: str,
+              policy_values: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``live`` is ``base`` (the spec Trimtab last knew) edited to exactly ``config``: the job
+    already runs it (`already_runs`), and the edit changed nothing an apply of it over ``base`` leaves
+    as it was: no field Trimtab does not own (a Spark conf key, tags, the runtime), and not which
+    instance pools back the cluster, which no recommendation chooses. Fields Trimtab owns may be
+    written another way than an apply writes them (an availability left to the cloud's default),
+    as long as they read the same (`decided`)."""
+    if not base or not already_runs(live, config, cloud=cloud, policy_values=policy_values):
+        return False
+    expected = recommended_spec(base, config, cloud=cloud)
+    drift = spec_drift(live, expected)
+    owned = set(owned_drift(drift, dict(live), expected, cloud=cloud))
+    return all(path in owned and path.split(".")[0] not in POOL_ID_FIELDS for path in drift)

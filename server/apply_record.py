@@ -1,6 +1,7 @@
 """What a write records on the project: an apply's ``pending_apply`` (`_record_apply`, `finish_apply`),
 the ``Project.state`` keys that remember Trimtab's writes, and a write of Trimtab's own found on the
-job adopted rather than taken for a user's edit (`adopt_own_write`, `_refuse_adopted`)."""
+job adopted rather than taken for a user's edit (`adopt_own_write`, `_refuse_adopted`), as is an edit
+outside Trimtab to exactly the pending recommendation (`adopt_owner_edit`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from server.already_runs import edited_to
 from server.domain import (
     BACK_TO_USER_EDIT,
     OVER_USER_EDIT,
@@ -27,12 +29,18 @@ from server.onboard import RECOMMENDATION_TAG
 from server.plan.apply_retry import APPLY_RETRY_KEY
 from server.plan.candidates import REJECTED_KEPT, REJECTED_KEY, config_id_of, driver_of
 from server.plan.driver import TURNED_DOWN_DRIVERS_KEPT, TURNED_DOWN_DRIVERS_KEY
+from server.plan.policy import kept_values
 from server.plan.storage import TURNED_DOWN_VOLUMES_KEPT, TURNED_DOWN_VOLUMES_KEY, volume_set
 from server.spec import flatten, recommended_spec, spec_drift
 from server.store import Store
 from server.write_intent import without_intent
 
 log = logging.getLogger("server.apply")  # split from it: its log lines keep their name
+
+
+# Who applied a recommendation its owner put on the job by editing it outside Trimtab (`adopt_owner_edit`),
+# as `Recommendation.applied_by` says it ("... by an edit outside Trimtab").
+OUTSIDE_EDIT = "an edit outside Trimtab"
 
 
 # Where an apply or revert record keeps the project's settings when it was written (`plan_settings`),
@@ -121,13 +129,23 @@ def _record_apply(store: Store, project: Project, rec: Recommendation, new_spec:
 
 
 def adopt_own_write(store: Store, project: Project, live: dict[str, Any]) -> Recommendation | None:
+    """Record an apply the job holds but the store never heard of; the recommendation, or None if
+    ``live`` is no such apply (then it is a user's edit). Call under the project lock.
+
+    Trimtab's own write (`_adopt_trimtab_write`), or the job edited outside Trimtab to exactly the
+    pending recommendation (`adopt_owner_edit`): either was taken for a user's edit, the
+    recommendation superseded and auto-apply held for the "edit".
+    """
+    return _adopt_trimtab_write(store, project, live) or adopt_owner_edit(store, project, live)
+
+
+def _adopt_trimtab_write(store: Store, project: Project, live: dict[str, Any]) -> Recommendation | None:
     """Record an apply Trimtab wrote but never recorded; the recommendation, or None if ``live`` is not one.
 
     The process can end between `jobs/update` and the store write (SIGTERM past the grace while a
     Databricks re-read retried, a crash). The job then holds exactly what applying the pending
-    recommendation to the recorded spec writes, tag included, and was taken for a user's edit: the
-    recommendation superseded, auto-apply held for the "edit". Only that exact spec is adopted; any
-    other difference is still the user's. Call under the project lock.
+    recommendation to the recorded spec writes, tag included. Only that exact spec is adopted; any
+    other difference is still the user's.
 
     Over an apply no run has used yet, only the auto-apply after a settings change writes
     (`server.plan.planner.Planner.replan`, ``over_unconfirmed``), built on that apply's spec: adopted
@@ -140,19 +158,54 @@ def adopt_own_write(store: Store, project: Project, live: dict[str, Any]) -> Rec
     rec = store.recommendations.pending(int(project.id or 0))
     if tag is None or rec is None or rec.id is None or str(tag) != str(rec.id):
         return None
-    pending = project.pending_apply or {}
-    base = pending.get("applied_spec") or project.current_spec
+    base = _expected_base(project)
     if not base:
         return None
     expected = proposed_spec(base, rec, cloud=project_cloud(store, project))
     if spec_drift(live, expected):
         return None
+    log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (the server "
+                "stopped mid-apply?): recorded as applied now", project.name, rec.id)
+    return _record_apply(store, project, rec, live, base, _adopted_after_run(project))
+
+
+def adopt_owner_edit(store: Store, project: Project, live: dict[str, Any]) -> Recommendation | None:
+    """Record the pending recommendation as applied when ``live`` is the job edited outside Trimtab to
+    exactly it (`server.already_runs.edited_to`, over the spec Trimtab last knew); the
+    recommendation, or None when ``live`` is another edit.
+
+    Its owner applied it by hand in Databricks: the recommendation is ``applied`` (by `OUTSIDE_EDIT`),
+    the edit is the apply's spec, and the first run on it confirms it and is attributed to it, so its
+    prediction is checked as any applied one's. Taken for a user's edit, it was superseded, its run
+    flagged ``user_edit`` and auto-apply paused for an "edit" that was Trimtab's own advice. An edit
+    of anything else (another size, a Spark conf key beside the sizing) is still the user's. Call
+    under the project lock."""
+    rec = store.recommendations.pending(int(project.id or 0))
+    base = _expected_base(project)
+    if rec is None or rec.id is None or not base:
+        return None
+    cloud = project_cloud(store, project)
+    if not edited_to(live, base, rec.config, cloud=cloud, policy_values=kept_values(project.state, live)):
+        return None
+    log.info("project %s: the job was edited outside Trimtab to exactly recommendation %s: recorded as applied "
+             "by that edit", project.name, rec.id)
+    return _record_apply(store, project, rec, live, base, _adopted_after_run(project), by=OUTSIDE_EDIT)
+
+
+def _expected_base(project: Project) -> dict[str, Any]:
+    """The spec Trimtab last knew the job to hold: its last write's, else the recorded one."""
+    return (project.pending_apply or {}).get("applied_spec") or project.current_spec
+
+
+def _adopted_after_run(project: Project) -> int:
+    """The run boundary of an apply found on the job rather than written now: the newest run
+    collected (the runs after it are the ones that can have run it), and never before an apply no
+    run has used yet, which the found one records itself over."""
+    pending = project.pending_apply or {}
     after_run = int(project.last_seen_run_id or 0)
     if pending and not pending.get("confirmed", False):
         after_run = max(after_run, int(pending.get("applied_after_run_id") or 0))
-    log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (the server "
-                "stopped mid-apply?): recorded as applied now", project.name, rec.id)
-    return _record_apply(store, project, rec, live, base, after_run)
+    return after_run
 
 
 def finish_apply(store: Store, project: Project, record: dict[str, Any], live: dict[str, Any]) -> None:
@@ -238,8 +291,10 @@ def _drift(project: Project, live: dict[str, Any]) -> list[str]:
 
 
 def _refuse_adopted(store: Store, project: Project, live: dict[str, Any], *, dry_run: bool) -> None:
-    """`FailedPrecondition` when ``live`` is an apply Trimtab wrote but never recorded (recorded now)."""
-    if not dry_run and (adopted := adopt_own_write(store, project, live)) is not None:
-        raise FailedPrecondition(
-            f"project {project.name}: recommendation {adopted.id} is already on the job (Trimtab wrote it "
-            "but stopped before recording it); recorded as applied now, nothing written")
+    """`FailedPrecondition` when ``live`` is an apply never recorded (`adopt_own_write`: recorded now)."""
+    if dry_run or (adopted := adopt_own_write(store, project, live)) is None:
+        return
+    how = "the job was edited to it outside Trimtab" if adopted.applied_by == OUTSIDE_EDIT \
+        else "Trimtab wrote it but stopped before recording it"
+    raise FailedPrecondition(f"project {project.name}: recommendation {adopted.id} is already on the job ({how}); "
+                             "recorded as applied now, nothing written")

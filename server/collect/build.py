@@ -412,8 +412,12 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         anomalies.append("data_growth")
     rec_id = expected.recommendation_id
     tagged = own_recommendation_tag(project, spec)
-    if tagged is not None:
-        rec_id = tagged  # the tag on the cluster is the exact attribution
+    # The tag on the cluster is the exact attribution, but for the tag Trimtab's record expects beside
+    # another recommendation: an edit outside Trimtab to that one left an earlier apply's tag there
+    # (`server.apply_record.adopt_owner_edit`).
+    if tagged is not None and (tagged == rec_id or rec_id is None
+                               or own_recommendation_tag(project, expected.spec) != tagged):
+        rec_id = tagged
     run = Run(
         project_id=int(project.id or 0), databricks_run_id=piece.run_id, cluster_id=piece.cluster_id,
         start_ms=piece.start_ms, end_ms=piece.end_ms, runtime_s=piece.runtime_s, outcome=piece.outcome,

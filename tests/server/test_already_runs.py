@@ -7,7 +7,7 @@ import copy
 import dataclasses
 from typing import Any
 
-from server.already_runs import already_runs, decided
+from server.already_runs import already_runs, decided, edited_to
 from server.domain import ClusterConfig
 
 GP3 = {"ebs_volume_type": "GENERAL_PURPOSE_SSD", "ebs_volume_count": 1, "ebs_volume_size": 200}
@@ -61,3 +61,38 @@ def test_two_specs_that_differ_only_in_gp3_settings_are_not_decided_alike() -> N
 def test_fields_outside_gp3_are_compared_as_before() -> None:
     assert not already_runs(LIVE, dataclasses.replace(_advised(6000, 500), num_workers=5), cloud="aws")
     assert not already_runs({}, _advised(6000, 500), cloud="aws")
+
+
+# ------------------------------------------------------------------ edited_to: the owner applied it by hand
+
+
+def test_an_edit_to_exactly_the_recommendation_is_it() -> None:
+    rec = dataclasses.replace(_advised(3000, 125), num_workers=6)
+    by_hand = _with(ebs_volume_iops=3000, ebs_volume_throughput=125)
+    by_hand["num_workers"] = 6
+    assert edited_to(by_hand, LIVE, rec, cloud="aws")
+
+
+def test_an_owned_field_written_another_way_is_still_it() -> None:
+    # The owner left first_on_demand to Databricks' default (1), which the recommendation writes out.
+    rec = dataclasses.replace(_advised(6000, 500), num_workers=6)
+    by_hand = copy.deepcopy(LIVE)
+    by_hand["num_workers"] = 6
+    del by_hand["aws_attributes"]["first_on_demand"]
+    assert edited_to(by_hand, LIVE, rec, cloud="aws")
+
+
+def test_an_edit_of_anything_more_or_else_is_the_users() -> None:
+    rec = dataclasses.replace(_advised(6000, 500), num_workers=6)
+    size = copy.deepcopy(LIVE)
+    size["num_workers"] = 6
+    conf = {**size, "spark_conf": {"spark.sql.shuffle.partitions": "64"}}  # beside the sizing
+    assert not edited_to(conf, LIVE, rec, cloud="aws")
+    other = {**size, "num_workers": 7}
+    assert not edited_to(other, LIVE, rec, cloud="aws")
+    iops = _with(ebs_volume_iops=3000)  # the size right, the disks' performance not
+    iops["num_workers"] = 6
+    assert not edited_to(iops, LIVE, rec, cloud="aws")
+    pooled = {**size, "instance_pool_id": "pool-1"}  # no recommendation chooses the pool
+    assert not edited_to(pooled, LIVE, rec, cloud="aws")
+    assert not edited_to(size, {}, rec, cloud="aws")
