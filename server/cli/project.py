@@ -336,51 +336,38 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
         # Any change plans again (the server's `Planner.replan`), and with auto-apply on applies the
         # new plan at once: say which of the two happened, as a run's cluster depends on it.
         note = pending_note(ctx, reply.id, reply.settings.auto_apply,
-                            reply.current_config if reply.HasField("current_config") else None)
+                            reply.pending_recommendation if reply.HasField("pending_recommendation") else None)
         if note:
             click.echo(note, err=True)
 
 
-def pending_note(ctx: CliContext, project_id: str, auto_apply: bool = False, current: Any = None) -> str:
+def pending_note(ctx: CliContext, project_id: str, auto_apply: bool = False, pending: Any = None) -> str:
     """After a settings change: a recommendation still pending waits for an apply (by hand, or with
     auto-apply on the next run's plan: the server applies at once only where it can); one applied
-    since the change was made went on the job now. "" without a recommendation. ``current``: the
-    project's configuration now (`Project.current_config`): a pending recommendation of that very
-    cluster leaves it unchanged, and is not one to apply (an apply wrote only its tag)."""
+    since the change was made went on the job now. "" without a recommendation. ``pending``: the
+    pending recommendation the reply carries (None: asked for). One the job's cluster already runs
+    (its ``already_on_job``, the server's one rule, as `project show` and `recommendation apply` read
+    it) leaves the cluster unchanged, and is not one to apply (an apply writes nothing)."""
     import grpc
 
     from protos.trimtab.v1 import admin_pb2
 
-    try:
-        rec = admin_call(ctx, "RecommendationServiceStub", "GetRecommendation",
-                         admin_pb2.GetRecommendationRequest(project=project_id))
-    except (grpc.RpcError, click.ClickException):  # none yet (no run), or no answer: the settings are saved
-        return ""
+    rec = pending
+    if rec is None:
+        try:
+            rec = admin_call(ctx, "RecommendationServiceStub", "GetRecommendation",
+                             admin_pb2.GetRecommendationRequest(project=project_id))
+        except (grpc.RpcError, click.ClickException):  # none yet (no run), or no answer: the settings are saved
+            return ""
     if rec.state == "applied" and auto_apply:
         return f"note: recommendation {rec.id} is on the job's cluster: the next run uses it (auto-apply)"
     if rec.state != "pending":
         return ""
-    if current is not None and _same_cluster(rec.config, current):
+    if rec.already_on_job:
         return (f"note: the cluster is unchanged: recommendation {rec.id} keeps the configuration the job runs on "
                 "(nothing to apply)")
     return (f"note: the next run still uses the current cluster; `trimtab recommendation apply {project_id}` "
             f"applies recommendation {rec.id} now (--dry-run shows the change first)")
-
-
-def _same_cluster(a: Any, b: Any) -> bool:
-    """Whether two wire `ClusterConfig`s are one cluster as the planner compares them
-    (`server.plan.candidates.same_cluster`: size, node types, spot, volumes)."""
-    from server.domain import ClusterConfig
-    from server.plan.candidates import same_cluster
-
-    def plain(c: Any) -> ClusterConfig:
-        return ClusterConfig(node_type_id=c.node_type_id, driver_node_type_id=c.driver_node_type_id,
-                             num_workers=c.num_workers, autoscale_min=c.autoscale_min, autoscale_max=c.autoscale_max,
-                             availability=c.availability, first_on_demand=c.first_on_demand,
-                             ebs_volume_type=c.ebs_volume_type, ebs_volume_count=c.ebs_volume_count,
-                             ebs_volume_size_gb=c.ebs_volume_size_gb)
-
-    return same_cluster(plain(a), plain(b))
 
 
 @cli.command()

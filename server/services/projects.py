@@ -185,7 +185,13 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
 def get_project(store: Store, ref: str) -> ProjectSummary:
     """`summarize`, with the pending recommendation and the current cluster's cost per run, which
     `project show` weighs it with."""
-    summary = summarize(store, store.projects.find(_ref(ref)))
+    return with_pending(store, summarize(store, store.projects.find(_ref(ref))))
+
+
+def with_pending(store: Store, summary: ProjectSummary) -> ProjectSummary:
+    """``summary`` with the project's pending recommendation, whether the job already runs it
+    (`server.services.pending.on_job`, the one rule every command says it by), and the current
+    cluster's cost per run."""
     project = summary.project
     assert project.id is not None
     rec = store.recommendations.pending(project.id)
@@ -231,7 +237,7 @@ def change_settings(store: Store, ref: str, changes: dict[str, Any],
             if cloud:
                 check_catalog_names(before, settings, catalog, cloud)
         if settings == before:
-            return summarize(store, store.projects.get(project.id)), False
+            return with_pending(store, summarize(store, store.projects.get(project.id))), False
         if settings.auto_apply != before.auto_apply:
             # The phase follows from auto-apply, and moving it is the planner's job (server/plan) once
             # it has planned; before that (a job that has not run since import) nothing else would.
@@ -247,7 +253,9 @@ def change_settings(store: Store, ref: str, changes: dict[str, Any],
             pending = store.recommendations.pending(project.id)
             if pending is not None and pending.id is not None:
                 store.recommendations.set_state(pending.id, "superseded")
-    return summarize(store, updated), True
+    # With the pending recommendation as `get_project` has it: `project set` says whether it is one
+    # to apply by the same rule as `project show` (`with_pending`).
+    return with_pending(store, summarize(store, updated)), True
 
 
 def unplanned_phase(settings: ProjectSettings) -> str:
