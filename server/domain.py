@@ -640,8 +640,9 @@ class Recommendation:
     change_run_id: int | None = None
     change_kind: str | None = None
     # When it was put on the job (the last apply of it) and taken off again by a revert, and by whom:
-    # "auto" (auto-apply), the admin token the call authenticated with ("me (token 3fa2...)"), or "" when
-    # unknown (an apply recorded by a server that found it written but unrecorded, or before they were kept).
+    # "auto" (auto-apply), the admin token the call authenticated with ("me (token 3fa2...)"), "an edit
+    # outside Trimtab" (its owner edited the job to exactly it: `server.apply_record.adopt_owner_edit`), or ""
+    # when unknown (an apply recorded by a server that found it written but unrecorded, or before they were kept).
     applied_at_ms: int | None = None
     applied_by: str = ""
     reverted_at_ms: int | None = None
