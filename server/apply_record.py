@@ -180,6 +180,18 @@ def adopt_owner_edit(store: Store, project: Project, live: dict[str, Any]) -> Re
     flagged ``user_edit`` and auto-apply paused for an "edit" that was Trimtab's own advice. An edit
     of anything else (another size, a Spark conf key beside the sizing) is still the user's. Call
     under the project lock."""
+    rec = owner_edit_of(store, project, live)
+    if rec is None:
+        return None
+    log.info("project %s: the job was edited outside Trimtab to exactly recommendation %s: recorded as applied "
+             "by that edit", project.name, rec.id)
+    return _record_apply(store, project, rec, live, _expected_base(project), _adopted_after_run(project),
+                         by=OUTSIDE_EDIT)
+
+
+def owner_edit_of(store: Store, project: Project, live: dict[str, Any]) -> Recommendation | None:
+    """The pending recommendation when ``live`` is the job edited outside Trimtab to exactly it
+    (`adopt_owner_edit`'s test, nothing recorded); None otherwise."""
     rec = store.recommendations.pending(int(project.id or 0))
     base = _expected_base(project)
     if rec is None or rec.id is None or not base:
@@ -187,9 +199,7 @@ def adopt_owner_edit(store: Store, project: Project, live: dict[str, Any]) -> Re
     cloud = project_cloud(store, project)
     if not edited_to(live, base, rec.config, cloud=cloud, policy_values=kept_values(project.state, live)):
         return None
-    log.info("project %s: the job was edited outside Trimtab to exactly recommendation %s: recorded as applied "
-             "by that edit", project.name, rec.id)
-    return _record_apply(store, project, rec, live, base, _adopted_after_run(project), by=OUTSIDE_EDIT)
+    return rec
 
 
 def _expected_base(project: Project) -> dict[str, Any]:
@@ -291,8 +301,16 @@ def _drift(project: Project, live: dict[str, Any]) -> list[str]:
 
 
 def _refuse_adopted(store: Store, project: Project, live: dict[str, Any], *, dry_run: bool) -> None:
-    """`FailedPrecondition` when ``live`` is an apply never recorded (`adopt_own_write`: recorded now)."""
-    if dry_run or (adopted := adopt_own_write(store, project, live)) is None:
+    """`FailedPrecondition` when ``live`` is an apply never recorded (`adopt_own_write`: recorded now;
+    a dry run only says so of an edit to exactly the pending recommendation, which it leaves pending)."""
+    if dry_run:
+        if (found := owner_edit_of(store, project, live)) is not None:
+            # Not "edited outside Trimtab ... will recommend from it": the apply records it, writing nothing.
+            raise FailedPrecondition(
+                f"project {project.name}: recommendation {found.id} is already on the job (the job was edited to "
+                "it outside Trimtab); the apply records it as applied and writes nothing")
+        return
+    if (adopted := adopt_own_write(store, project, live)) is None:
         return
     how = "the job was edited to it outside Trimtab" if adopted.applied_by == OUTSIDE_EDIT \
         else "Trimtab wrote it but stopped before recording it"

@@ -135,3 +135,21 @@ def test_an_edit_that_keeps_an_earlier_applys_tag_is_attributed_to_the_recommend
     assert run.recommendation_id == rec.id
     assert store.recommendations.get(rec.id).applied_by == OUTSIDE_EDIT
     assert (store.projects.get(loop.pid).pending_apply or {})["confirmed"] is True
+
+
+def test_a_dry_run_after_the_edit_says_it_is_on_the_job_and_records_nothing(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
+        emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    rec = _pending_other_than_live(loop, store)
+    assert rec.id is not None
+    _edit_to(loop, store, rec)
+    edited = loop.live()
+
+    with pytest.raises(FailedPrecondition, match=f"recommendation {rec.id} is already on the job .*the apply "
+                                                 "records it as applied and writes nothing"):
+        apply_recommendation(store, gateway, loop.pid, dry_run=True)
+    assert loop.live() == edited
+    assert store.recommendations.get(rec.id).state == "pending"
+    assert store.projects.get(loop.pid).pending_apply is None
