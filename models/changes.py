@@ -122,7 +122,9 @@ def _why_not_learned(obs: Observation, known: Mapping[str, Candidate]) -> str | 
                 f"instance type fails to launch {LAUNCH_REFUSALS} times in a row")
     spotted = sorted(set(obs.anomalies) & NOT_LEARNED)
     if spotted:
-        return f"{', '.join(spotted)}: runtime {obs.runtime_s:.0f}s is not this configuration's normal"
+        # The screened runs are executions (`models.setup.execution_view`): named as the runtime, "315s"
+        # read against `run show`'s "runtime 10m17s (cluster setup 5m02s)".
+        return f"{', '.join(spotted)}: execution {obs.runtime_s:.0f}s is not this configuration's normal"
     if not obs.ok:
         return "failed run: its runtime is time-to-failure, not learned; the configuration is avoided"
     if obs.runtime_s <= 0 or not math.isfinite(obs.runtime_s):

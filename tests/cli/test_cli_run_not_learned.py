@@ -14,7 +14,7 @@ from tests.cli.conftest import Trimtab
 
 SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "r6id.xlarge", "driver_node_type_id": "r6id.xlarge",
         "num_workers": 8, "aws_attributes": {"availability": "SPOT_WITH_FALLBACK", "first_on_demand": 1}}
-WHY = "spot_loss: runtime 236s is not this configuration's normal"
+WHY = "spot_loss: execution 236s is not this configuration's normal"
 
 
 def _planned(store: Store) -> tuple[Project, list[Run]]:
@@ -44,8 +44,8 @@ def test_run_show_and_list_say_why_a_run_was_not_learned(trimtab: Trimtab, cli_s
     assert len(rows) == 3
     # Cut to a column's width: `run show` has it whole. These runs came from the Jobs API alone (no
     # application of theirs reached the server), which NOTES says too.
-    assert all(line.rstrip().endswith("spot_loss; no agent data (run show); not learned: spot_loss: runtime 236s "
-                                      "is not this configurat…")
+    assert all(line.rstrip().endswith("spot_loss; no agent data (run show); not learned: spot_loss: execution 236s "
+                                      "is not this configur…")
                for line in rows), rows
 
 

@@ -44,7 +44,7 @@ def test_each_run_keeps_why_it_was_not_learned(stored: tuple[Store, int]) -> Non
     assert rec is not None
     runs = store.runs.history(pid)
     assert [r.not_learned for r in runs] == [
-        f"spot_loss: runtime {r.runtime_s:.0f}s is not this configuration's normal" for r in runs]
+        f"spot_loss: execution {r.runtime_s:.0f}s is not this configuration's normal" for r in runs]
     assert "no usable run yet" in rec.reason
     assert rec.reason.endswith("; not learned so far: 3 runs lost spot nodes "
                                "(`trimtab run list ws/2/main` says why of each)"), rec.reason
@@ -72,4 +72,4 @@ def test_a_whole_run_update_keeps_the_planners_reason(stored: tuple[Store, int])
     read_before = store.runs.history(pid)[0]
     plan_project(store, pid, load_catalog())
     store.runs.update(dataclasses.replace(read_before, message="repaired"))
-    assert store.runs.get(int(read_before.id or 0)).not_learned.startswith("spot_loss: runtime 236s")
+    assert store.runs.get(int(read_before.id or 0)).not_learned.startswith("spot_loss: execution 236s")
