@@ -10,6 +10,7 @@ from models.growth import Growth
 from models.money import money
 from models.observation import Observation
 from models.outlook import _Outlook
+from models.percent import p_meet_text
 from models.settings import Settings
 from models.setup import described
 from models.space import Candidate
@@ -25,7 +26,8 @@ def _growth_note(growth: Growth) -> str:
 
 
 def _sla_note(out: _Outlook, i: int, settings: Settings) -> str:
-    return (f", P(meet {settings.sla_name})={out.p_meet[i]:.0%}" if settings.sla_s else "") + _loss_note(out, i)
+    return ((f", P(meet {settings.sla_name})={_pct(out.p_meet[i], settings.p_target)}" if settings.sla_s else "")
+            + _loss_note(out, i))
 
 
 def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settings,
@@ -49,13 +51,14 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
                     "is not worth a change of cluster")
         else:
             what = (f"{cands[i].name} stays: expected cost {cost}/run, {runtime}; {cands[held].name} is predicted "
-                    f"{money(out.cost[held], settings.currency)}/run with P={out.p_meet[held]:.1%}, and a dearer "
-                    f"cluster is not worth a change while this one's P is within {_P_BAND:.0%} of "
-                    f"{min(settings.p_target, _bars(out, settings, avoid)[1]):.1%}"
+                    f"{money(out.cost[held], settings.currency)}/run with P={_p(out.p_meet[held], settings, True)}, "
+                    f"and a dearer cluster is not worth a change while this one's P is within {_P_BAND:.0%} of "
+                    f"{_p(min(settings.p_target, _bars(out, settings, avoid)[1]), settings, True)}"
                     f" ({'the target' if _bars(out, settings, avoid)[1] >= settings.p_target else 'the likeliest'})")
         if not settings.sla_s:
             return what + " (no SLA)" + _loss_note(out, i)
-        return what + f"; meets the {settings.sla_s:.0f}s {settings.sla_name} with P={out.p_meet[i]:.1%}" + _loss_note(out, i)
+        return (what + f"; meets the {settings.sla_s:.0f}s {settings.sla_name} with "
+                f"P={_p(out.p_meet[i], settings, True)}" + _loss_note(out, i))
     if likeliest is not None and settings.sla_s:
         # What meeting the SLA more often costs, against the cheapest configuration. After this one's
         # runtime, the cheapest named in parentheses: "... for the cheapest, <name>, runtime 314s" read
@@ -71,13 +74,13 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
                    else "")
         if top is not None and top != i:
             return (f"{cands[i].name}: the cheapest of the likeliest to meet the {settings.sla_s:.0f}s "
-                    f"{settings.sla_name} (P within {_P_BAND:.0%} of the highest, {_pct(out.p_meet[top])} for "
+                    f"{settings.sla_name} (P within {_P_BAND:.0%} of the highest, {_pct(out.p_meet[top], settings.p_target)} for "
                     f"{cands[top].name} at {money(out.cost[top], settings.currency)}/run), not the cheapest: expected "
                     f"cost {cost}/run, {runtime}{dearer}; no configuration reaches P>={settings.p_target:.0%}, "
-                    f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))
+                    f"this one meets it with P={_pct(out.p_meet[i], settings.p_target)}" + untried + _loss_note(out, i))
         return (f"{cands[i].name}: likeliest to meet the {settings.sla_s:.0f}s {settings.sla_name}, not the cheapest: expected "
                 f"cost {cost}/run, {runtime}{dearer}; no configuration reaches P>={settings.p_target:.0%}, "
-                f"this one meets it with P={_pct(out.p_meet[i])}" + untried + _loss_note(out, i))
+                f"this one meets it with P={_pct(out.p_meet[i], settings.p_target)}" + untried + _loss_note(out, i))
     what = f"{cands[i].name}: cheapest expected cost {cost}/run, {runtime}"
     if not settings.sla_s:
         return what + " (no SLA)" + _loss_note(out, i)
@@ -88,24 +91,27 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
         k = int(np.argmin(np.where(reach, out.cost, np.inf)))
         under = (f", {settings.p_target - out.p_meet[i]:.1%} under the {settings.p_target:.0%} target: the cheapest "
                  f"that reaches it, {cands[k].name}, is predicted {money(out.cost[k], settings.currency)}/run for "
-                 f"P={out.p_meet[k]:.1%}, too little more for its price") if reach.any() else ""
+                 f"P={_p(out.p_meet[k], settings, True)}, too little more for its price") if reach.any() else ""
     if settings.sla_per_run:
-        return (what + f", each run meets the {settings.sla_s:.0f}s {settings.sla_name} with P={_p(out.p_meet[i], under)}"
+        return (what + f", each run meets the {settings.sla_s:.0f}s {settings.sla_name} with P={_p(out.p_meet[i], settings, bool(under))}"
                 + under + _loss_note(out, i))
     # The rule is about the typical run; how often a single night's run stays within the SLA
     # (setup and run-to-run noise included) is what its owner sees, so say both.
-    return (what + f", meets the {settings.sla_s:.0f}s {settings.sla_name} with P={_p(out.p_meet[i], under)}"
-            f" (a single run: {out.p_run[i]:.0%})" + under + _loss_note(out, i))
+    return (what + f", meets the {settings.sla_s:.0f}s {settings.sla_name} with P={_p(out.p_meet[i], settings, bool(under))}"
+            f" (a single run: {_pct(out.p_run[i], settings.p_target)})" + under + _loss_note(out, i))
 
 
-def _p(p: float, fine: str) -> str:
+def _p(p: float, settings: Settings, fine: bool) -> str:
     """P as reasons show it: to a tenth of a percent where the reason compares it with one close by."""
-    return f"{p:.1%}" if fine else f"{p:.0%}"
+    return p_meet_text(p, settings.p_target, fine)
 
 
-def _pct(p: float) -> str:
-    """A probability for a reason: tiny ones are not shown as 0%."""
-    return f"{p:.0%}" if p >= 0.01 or p == 0 else f"{p:.1%}" if p >= 0.001 else f"{p:.0e}"
+def _pct(p: float, target: float = Settings.p_target, fine: bool = False) -> str:
+    """A P(meet SLA) for a reason, by the rule the CLI's P(SLA) line follows (`models.percent`): tiny
+    ones are not shown as 0%."""
+    if p >= 0.01 or p == 0:
+        return p_meet_text(p, target, fine)
+    return f"{p:.1%}" if p >= 0.001 else f"{p:.0e}"
 
 
 def _loss_note(out: _Outlook, i: int) -> str:
@@ -132,9 +138,9 @@ def _working_sla(cands: list[Candidate], out: _Outlook, settings: Settings,
     fast = int(np.argmin(np.where(tried, out.median_s, np.inf)))
     assert settings.sla_s  # `_sla_unlikely` holds only with an SLA
     working = max(settings.sla_s, settings.miss_badly * float(out.median_s[fast]))
-    p = f"P={_pct(out.p_meet[fast])}"
+    p = f"P={_pct(out.p_meet[fast], settings.p_target)}"
     if not settings.sla_per_run:
-        p += f", a single run {_pct(out.p_run[fast])}"
+        p += f", a single run {_pct(out.p_run[fast], settings.p_target)}"
     why = (f"the {settings.sla_s:.0f}s SLA is out of reach: no configuration is predicted to meet it with "
            f"P>={bar:.0%}{_bar_note(bar)}, and the fastest measured, {cands[fast].name}, runs in "
            f"{out.median_s[fast]:.0f}s ({p}) at {money(out.cost[fast], settings.currency)}/run; so the plan "
@@ -153,5 +159,5 @@ def _lost_yet_met_reason(cands: list[Candidate], run: Observation, pick: int, ou
             f"{settings.sla_name} in {run.runtime_s:.0f}s, an upper bound on its runtime without the loss; so "
             f"{cands[pick].name} runs next{market}. Taking that run as its runtime, it is predicted "
             f"{out.median_s[pick]:.0f}s [{out.lo_s[pick]:.0f}, {out.hi_s[pick]:.0f}] at "
-            f"{money(out.cost[pick], settings.currency)}/run and meets the SLA with P={_pct(out.p_meet[pick])}"
+            f"{money(out.cost[pick], settings.currency)}/run and meets the SLA with P={_pct(out.p_meet[pick], settings.p_target)}"
             + _loss_note(out, pick))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from models.percent import p_meet_text as models_p_meet_text
 from models.settings import Settings
 from server.spec import azure_availability
 
@@ -96,20 +96,9 @@ P_TARGET = Settings.p_target
 
 
 def p_meet_text(p: float | None, target: float = P_TARGET) -> str:
-    """A P(meet SLA) as `trimtab recommendation show` and the dashboard write it: whole percent, but
-    to a tenth (as the reason's ``P=89.9%, 0.1% under the 90% target``) within a point of the target,
-    and with more digits still when a tenth would round a P under the target up to it: 0.89889 is
-    never "90%" beside a reason that says it falls short."""
-    if p is None:
-        return "-"
-    decimals = 1 if abs(p - target) < 0.01 else 0
-    text = f"{p:.{decimals}%}"
-    while p < target and float(text[:-1]) >= round(target * 100, 6):
-        if decimals == 3:  # 0.8999999: cut, not rounded, rather than a fourth digit nobody reads
-            return f"{math.floor(p * 10**5) / 10**3:.3f}%"
-        decimals += 1
-        text = f"{p:.{decimals}%}"
-    return text
+    """A P(meet SLA) as `trimtab recommendation show` and the dashboard write it: by the reasons' own
+    rule (`models.percent.p_meet_text`), so the P(SLA) line and the reason beside it say one figure."""
+    return "-" if p is None else models_p_meet_text(p, target)
 
 
 def breakdown_amounts(total: float, parts: list[float]) -> tuple[int, list[float]]:
