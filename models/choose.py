@@ -60,6 +60,17 @@ _P_BAND = 0.02
 # execution alone, a job kept a cluster at P 0.70 for 21 runs (5 misses) while 62 allowed ones had a
 # higher P, some cheaper (review revL F2).
 _P_RANKS = 0.5
+# Twins (one hardware) differ in P only by the spot twin's losses, priced from a loss rate that is a
+# catalog figure or a gamma posterior over a few runs (`models.spot`), uncertain by a good share of
+# itself: a gap under a tenth of P is within what that uncertainty moves, so the model cannot tell
+# the twins apart, and a run on the spot twin teaches the runtime model as much (its losses spoil
+# under a tenth of the runs that would meet the SLA). So in the tails the cheaper twin runs when its
+# P is within a tenth of the likeliest's and at most `_P_BAND` under it (the band a dearer
+# configuration must beat elsewhere). Broken by P alone, an SLA no cluster could meet (360 s against
+# ~253 s of setup) bought r5d.4xlarge x8 on demand at $2.164/run for P 5.68% beside its spot twin at
+# 5.66% and $1.253/run. Not `_P_BAND` alone: at P 3.7% two points take a twin meeting the SLA half
+# as often.
+_TWIN_SHARE = 0.1
 
 
 def _held(out: _Outlook, best: int, history: Sequence[Observation], start: int, settings: Settings,
@@ -172,11 +183,18 @@ def _choose(out: _Outlook, settings: Settings, avoid: np.ndarray, barred: np.nda
     # In the tails, by z-score: ranking by P there cost the tuning benchmark misses (docs/tuning.md).
     # A cluster and its spot or on-demand twin are one hardware (`_hardware`): their z-scores tie,
     # and the one whose P is higher (no spot losses), then the cheaper, is the likeliest, not the
-    # one listed first.
+    # one listed first. The cheapest twin within `_twin_band` of it is recommended.
     score = np.where(near, out.z_meet, -np.inf)
     ties = np.flatnonzero(score >= score.max() - 1e-9)
-    pick = int(ties[np.lexsort((out.cost[ties], -out.p_meet[ties]))[0]])
-    return pick, pick
+    top = int(ties[np.lexsort((out.cost[ties], -out.p_meet[ties]))[0]])
+    close = ties[out.p_meet[ties] >= out.p_meet[top] - _twin_band(float(out.p_meet[top]))]
+    return int(close[np.lexsort((-out.p_meet[close], out.cost[close]))[0]]), top
+
+
+def _twin_band(p_top: float) -> float:
+    """How far under ``p_top``, the likeliest twin's P, a cheaper twin's P may be and it still be
+    recommended in the tails (`_choose`): a tenth of ``p_top``, at most `_P_BAND`."""
+    return min(_P_BAND, _TWIN_SHARE * p_top)
 
 
 def _usable(avoid: np.ndarray, cands: list[Candidate]) -> np.ndarray:

@@ -72,6 +72,15 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
                    f"and {then}"
                    if max(out.p_meet[i], out.p_run[i]) < _OUT_OF_REACH_P and cands[i].config_id not in out.tried
                    else "")
+        if top is not None and top != i and _twins(out, i, top):
+            # One hardware: the cheaper twin, its P short of the other's only by its spot losses.
+            other = "spot" if cands[top].spot else "on demand"
+            return (f"{cands[i].name}: likeliest to meet the {settings.sla_s:.0f}s {settings.sla_name} with its twin "
+                    f"{cands[top].name} (P {_pct(out.p_meet[i], settings.p_target, True)} vs "
+                    f"{_pct(out.p_meet[top], settings.p_target, True)} {other}: the cheaper), not the cheapest: "
+                    f"expected cost {cost}/run, {runtime}{dearer}; no configuration reaches "
+                    f"P>={settings.p_target:.0%}, this one meets it with P={_pct(out.p_meet[i], settings.p_target)}"
+                    + untried + _loss_note(out, i))
         if top is not None and top != i:
             return (f"{cands[i].name}: the cheapest of the likeliest to meet the {settings.sla_s:.0f}s "
                     f"{settings.sla_name} (P within {_P_BAND:.0%} of the highest, {_pct(out.p_meet[top], settings.p_target)} for "
@@ -112,6 +121,11 @@ def _pct(p: float, target: float = Settings.p_target, fine: bool = False) -> str
     if p >= 0.01 or p == 0:
         return p_meet_text(p, target, fine)
     return f"{p:.1%}" if p >= 0.001 else f"{p:.0e}"
+
+
+def _twins(out: _Outlook, i: int, j: int) -> bool:
+    """``i`` and ``j`` are one hardware (a cluster and its spot or on-demand twin, `_hardware`)."""
+    return out.hw.size == out.cost.size and bool(out.hw[i] == out.hw[j])
 
 
 def _loss_note(out: _Outlook, i: int) -> str:

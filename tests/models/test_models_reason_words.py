@@ -3,11 +3,13 @@ what its figures are."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from models.choose import _choose
 from models.decide import Settings, decide
 from models.observation import Observation
 from models.outlook import _outlook
@@ -21,10 +23,61 @@ from tests.models.models_synth import Job, grid
 JOB = Job()
 
 
+def _twins(rate: float) -> tuple[list[Candidate], list[Candidate]]:
+    od = grid()
+    spot = [replace(c, config_id=c.config_id + "-spot", spot=True, price_per_hour=c.price_per_hour * 0.45,
+                    interruption_rate=rate * c.nodes, on_demand_price_per_hour=c.price_per_hour) for c in od]
+    return od, spot
+
+
 def _with_setup(cands: list[Candidate], setup_s: float = 300.0) -> list[Observation]:
     rng = np.random.default_rng(1)
     return [Observation(o.config_id, o.runtime_s + setup_s, True, setup_s=setup_s)
             for o in (JOB.run(cands[i], rng) for i in (5, 9, 14, 20))]
+
+
+def test_the_likeliests_spot_twin_runs_when_its_p_is_within_a_tenth_of_it() -> None:
+    # The review's case: r5d.4xlarge x8 on demand at P 5.68% and $2.164/run bought over its spot twin
+    # at P 5.66% and $1.253/run, for a 360 s SLA over ~253 s of setup.
+    od, spot = _twins(0.002)
+    d = decide(od + spot, _with_setup(od), Settings(sla_s=400.0, sla_per_run=True))
+    assert d.candidate.spot and d.candidate.nodes == 24, d.reason
+    m = re.match(r"24xc\.4x-spot: likeliest to meet the 400s SLA with its twin 24xc\.4x "
+                 r"\(P ([\d.]+)% vs ([\d.]+)% on demand: the cheaper\), not the cheapest: ", d.reason)
+    assert m is not None, d.reason
+    assert 0.9 * float(m.group(2)) <= float(m.group(1)) <= float(m.group(2))
+
+
+def test_a_twin_whose_spot_losses_cost_more_than_a_tenth_of_p_is_not_taken_for_cheapness() -> None:
+    od, spot = _twins(0.05)  # ~40% of its runs lose nodes: P 3.0% against 3.6% on demand
+    d = decide(od + spot, _with_setup(od), Settings(sla_s=400.0, sla_per_run=True))
+    assert not d.candidate.spot and d.candidate.nodes == 24, d.reason
+    assert "likeliest to meet" in d.reason and "twin" not in d.reason, d.reason
+
+
+@pytest.mark.parametrize(("p_od", "p_spot", "spot_taken"), [
+    (0.0568, 0.0566, True),  # the review's twins
+    (0.037, 0.031, False),  # 16% under: more than the spot loss rate's own uncertainty
+    (0.45, 0.43, True),  # 2 points: `_P_BAND`, within a tenth of P
+    (0.45, 0.425, False),  # within a tenth of P, but more than `_P_BAND` under it
+    (0.0, 0.0, True),  # neither meets the SLA: nothing to pay for
+])
+def test_twins_in_the_tails_are_told_apart_by_a_tenth_of_p_at_most_p_band(p_od: float, p_spot: float,
+                                                                           spot_taken: bool) -> None:
+    od, spot = _twins(0.002)
+    cands = od + spot
+    settings = Settings(sla_s=400.0, sla_per_run=True)
+    out = _outlook(cands, [replace(o, setup_s=None) for o in _with_setup(od, 0.0)], settings, DEFAULT_PRIOR,
+                   {c.config_id: c for c in cands}, 0, NO_SETUP)
+    n, i, j = len(cands), 27, 27 + len(od)  # 24xc.4x and its spot twin
+    assert cands[j].config_id == cands[i].config_id + "-spot"
+    z, p = np.full(n, -9.0), np.zeros(n)
+    z[i] = z[j] = -1.0
+    p[i], p[j] = p_od, p_spot
+    pick, top = _choose(replace(out, z_meet=z, p_meet=p, p_run=p), settings, np.zeros(n, dtype=bool),
+                        np.zeros(n, dtype=bool))
+    assert top == (j if p_od == p_spot else i)
+    assert pick == (j if spot_taken else i)
 
 
 def test_a_not_learned_runs_note_names_its_execution_not_its_runtime() -> None:
