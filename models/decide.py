@@ -59,6 +59,7 @@ from models.reasons import (
     _bar_note,
     _best_reason,
     _growth_note,
+    _learning_ended,
     _loss_note,
     _lost_yet_met_reason,
     _pct,
@@ -259,6 +260,8 @@ def _decide(
                 + _sla_note(out, pick, settings)
             )
             return told(_decision(cands, out, pick, "learning", note + why, common))
+    if previous_phase == "learning":
+        prefix += _learning_ended(designed, settings, float(out.p_best[best]), _CONFIDENT)
     check = _recheck_pick(out, best, settings, avoid | unlearnable, cands, scr, history)
     if check is not None:
         slow = run_labels[scr.suspect] if run_labels is not None else f"run #{scr.suspect + 1} of the history"

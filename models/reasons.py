@@ -110,6 +110,22 @@ def _best_reason(cands: list[Candidate], out: _Outlook, i: int, settings: Settin
             f" (a single run: {_pct(out.p_run[i], settings.p_target)})" + under + _loss_note(out, i))
 
 
+def _learning_ended(designed: int, settings: Settings, p_best: float, confident: float) -> str:
+    """The words that open the first decision after learning: why it ended, with the figures the
+    rule compared. Without them learning left after 1 of 3 runs with the usual "cheapest expected
+    cost" reason, and a person saw two runs budgeted for learning never made."""
+    if settings.learning_budget <= 0:
+        return ""  # learning is off: nothing ended
+    if designed >= settings.learning_budget:
+        runs = "run" if settings.learning_budget == 1 else "runs"
+        return f"learning ended: its budget of {settings.learning_budget} {runs} is spent; "
+    runs = f"learning ended after {designed} of {settings.learning_budget} runs"
+    if p_best >= confident:
+        return f"{runs}: P(best) {p_best:.0%} >= {confident:.0%}; "
+    sla = " and is unlikely to miss the SLA badly" if settings.sla_s else ""
+    return f"{runs}: no untried configuration left that may be the cheapest{sla}; "
+
+
 def _p(p: float, settings: Settings, fine: bool) -> str:
     """P as reasons show it: to a tenth of a percent where the reason compares it with one close by."""
     return p_meet_text(p, settings.p_target, fine)

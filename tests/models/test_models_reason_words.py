@@ -80,6 +80,39 @@ def test_twins_in_the_tails_are_told_apart_by_a_tenth_of_p_at_most_p_band(p_od: 
     assert pick == (j if spot_taken else i)
 
 
+def _to_optimizing(learning_budget: int, nodes: tuple[int, ...]) -> tuple[str, float, int]:
+    """(the reason of the first optimizing decision of a closed loop, its P(best), the learning runs before)."""
+    cands = grid(nodes)
+    settings = Settings(sla_s=float(np.quantile([JOB.mean_runtime(c) for c in cands], 0.5)),
+                        learning_budget=learning_budget)
+    rng = np.random.default_rng(0)
+    history = [JOB.run(cands[1], rng, recommendation_applied=False)]
+    previous = "learning"
+    for learned in range(12):
+        d = decide(cands, history, settings, previous_phase=previous)
+        if d.phase == "optimizing":
+            # Said once: the decision after it is no transition.
+            history.append(JOB.run(d.candidate, rng))
+            after = decide(cands, history, settings, previous_phase=d.phase)
+            assert "learning ended" not in after.reason, after.reason
+            return d.reason, d.p_best, learned
+        previous = d.phase
+        history.append(JOB.run(d.candidate, rng))
+    raise AssertionError("learning never ended")
+
+
+def test_the_first_optimizing_reason_says_learning_ended_early_and_why() -> None:
+    reason, p_best, learned = _to_optimizing(10, (2, 24))
+    assert learned < 10 and p_best >= 0.8
+    assert reason.startswith(f"learning ended after {learned} of 10 runs: P(best) {p_best:.0%} >= 80%; "), reason
+
+
+def test_the_first_optimizing_reason_says_the_learning_budget_is_spent() -> None:
+    reason, _, learned = _to_optimizing(1, (2, 4, 6, 8, 12, 16, 24))
+    assert learned == 1
+    assert reason.startswith("learning ended: its budget of 1 run is spent; "), reason
+
+
 def test_a_not_learned_runs_note_names_its_execution_not_its_runtime() -> None:
     # `run show` prints "runtime 10m17s (cluster setup 5m02s)"; the note said "runtime 315s".
     cands = grid()
