@@ -231,7 +231,7 @@ def _decide(
         if not settings.working_sla:
             return told(_fastest_decision(cands, out, avoid, settings, prefix, bar, _Common(
                 rebased, scr.explained, cands[0], 0.0, True, change_at, scr.change_kind)))
-        working, why = _working_sla(cands, out, settings, runnable, bar)
+        working, why = _working_sla(cands, out, settings, runnable, bar, [raw[i] for i in scr.learn])
         d = _decide(candidates, raw, replace(settings, sla_s=working, sla_name="working SLA"), prior, seed,
                     run_labels, previous_phase, why)
         # P is the owner's SLA's, which the CLI and the savings show beside it.

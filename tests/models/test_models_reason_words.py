@@ -113,6 +113,26 @@ def test_the_first_optimizing_reason_says_the_learning_budget_is_spent() -> None
     assert reason.startswith("learning ended: its budget of 1 run is spent; "), reason
 
 
+def test_the_working_sla_reason_calls_its_runtime_predicted_beside_the_measured_runs() -> None:
+    # A review: "the fastest measured, r5d.4xlarge x 8 workers, runs in 480s" while its one run took 494 s.
+    cands = grid()
+    history = _with_setup(cands)
+    settings = Settings(sla_s=330.0, sla_per_run=True)
+    first = decide(cands, history, settings)
+    measured = 1.03 * (300.0 + JOB.mean_runtime(first.candidate))
+    seen = [*history, Observation(first.candidate.config_id, measured, True, setup_s=300.0)]
+    d = decide(cands, seen, settings)
+    m = re.search(r"the fastest measured, (\S+), is predicted to run in (\d+)s \(measured (\d+)s once; P=[^)]*\) "
+                  r"at [^;]*; so the plan aims at a (\d+)s working SLA \(25% over that prediction\)", d.reason)
+    assert m is not None, d.reason
+    assert m.group(1) == first.candidate.name and float(m.group(3)) == round(measured)
+    assert float(m.group(4)) == pytest.approx(1.25 * float(m.group(2)), abs=1.0)
+    twice = [*seen, Observation(first.candidate.config_id, measured + 20.0, True, setup_s=300.0)]
+    again = decide(cands, twice, settings)
+    assert f"(measured 2 times, median {measured + 10:.0f}s, {measured:.0f}-{measured + 20:.0f}s; P=" in again.reason, \
+        again.reason
+
+
 def test_a_not_learned_runs_note_names_its_execution_not_its_runtime() -> None:
     # `run show` prints "runtime 10m17s (cluster setup 5m02s)"; the note said "runtime 315s".
     cands = grid()
