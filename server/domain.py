@@ -647,6 +647,9 @@ class Recommendation:
     applied_by: str = ""
     reverted_at_ms: int | None = None
     reverted_by: str = ""
+    # The working SLA (s) the plan aimed at while the owner's was out of reach (`models.decide`'s
+    # `_working_sla`); None when it aimed at the SLA itself, or for one made before 0025 kept it.
+    working_sla_s: float | None = None
 
 
 # -------------------------------------------------------------------- tokens

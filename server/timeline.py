@@ -57,6 +57,7 @@ REVERTED = "reverted"
 # collector stores the project's phase then (learning), which counted it as a learning trial.
 BASELINE = "baseline"
 
+
 # Anomaly words the collector writes, in the order a chart lists them, with their labels.
 ANOMALY_LABELS: dict[str, str] = {
     "spot_loss": "spot loss",
@@ -227,6 +228,9 @@ class ProjectTimeline:
     annotations: tuple[Annotation, ...]
     currency: str = "USD"
     rebases: tuple[RebaseMarker, ...] = ()
+    # What the plan aims at while ``sla_seconds`` is out of reach (`Project.working_sla_s`), said beside
+    # it; runs are still judged against ``sla_seconds``, the owner's.
+    working_sla_seconds: float | None = None
 
     def sla_met(self, point: TimelinePoint) -> bool | None:
         """None without an SLA or when unknown (a runtime without setup within it); a run that did not
@@ -316,7 +320,7 @@ def annotations_of(points: Sequence[TimelinePoint]) -> list[Annotation]:
 
 
 def build_timeline(points: Sequence[TimelinePoint], sla_seconds: float | None, title: str = "",
-                   currency: str = "USD") -> ProjectTimeline:
+                   currency: str = "USD", working_sla_seconds: float | None = None) -> ProjectTimeline:
     pts = tuple(points)
     # An apply is reverted when the next change of cluster after it is a revert.
     changes = [(i, REVERTED in p.anomalies) for i, p in enumerate(pts)
@@ -328,7 +332,7 @@ def build_timeline(points: Sequence[TimelinePoint], sla_seconds: float | None, t
                     for i, p in enumerate(pts) for k in dict.fromkeys(p.anomalies) if k in REBASE_LABELS)
     return ProjectTimeline(title=title, points=pts, sla_seconds=sla_seconds, bands=tuple(phase_bands(pts)),
                            markers=markers, annotations=tuple(annotations_of(pts)), currency=currency,
-                           rebases=rebases)
+                           rebases=rebases, working_sla_seconds=working_sla_seconds)
 
 
 def timeline_of_runs(runs: Iterable[Run], sla_seconds: float | None, title: str = "",

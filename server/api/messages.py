@@ -9,6 +9,7 @@ from typing import Any
 
 from protos.trimtab.v1 import admin_pb2, common_pb2, ingest_pb2
 from server import translate
+from server.costing.catalog import CURRENCY
 from server.domain import (
     MAX_ROW_ID,
     AgentStatus,
@@ -169,7 +170,7 @@ def project(s: ProjectSummary) -> admin_pb2.Project:
         problem=plan_problem(p.problem), default_max_workers=project_default_max_workers(p),
         auto_apply_hold=s.auto_apply_hold, latest_outcome=s.latest_outcome,
         pending_recommendation=shown_recommendation(s.pending) if s.pending is not None else None,
-        current_cost_per_run=s.current_cost_per_run,
+        current_cost_per_run=s.current_cost_per_run, working_sla_seconds=s.working_sla_s,
     )
 
 
@@ -237,7 +238,8 @@ def recommendation(r: Recommendation | None, *, already_on_job: bool = False,
         p_meet_sla=r.p_meet_sla, reason=r.reason, phase=r.phase, storage_advice=r.storage_advice,
         projected_monthly_saving=r.projected_monthly_saving, applied_at_ms=r.applied_at_ms, applied_by=r.applied_by,
         reverted_at_ms=r.reverted_at_ms, reverted_by=r.reverted_by, already_on_job=already_on_job,
-        planned_from=config(planned_from),
+        # Priced with the catalog (the planner's `Settings.currency`), whose one currency is CURRENCY.
+        planned_from=config(planned_from), currency=CURRENCY, working_sla_seconds=r.working_sla_s,
     )
 
 
@@ -268,7 +270,7 @@ def import_result(r: ImportResult, summaries: list[ProjectSummary], *, next_page
 
 def timeline(t: Timeline) -> admin_pb2.Timeline:
     return admin_pb2.Timeline(
-        project=project(t.project), sla_seconds=t.sla_seconds,
+        project=project(t.project), sla_seconds=t.sla_seconds, working_sla_seconds=t.project.working_sla_s,
         points=[admin_pb2.TimelinePoint(
             run_id=str(p.run_id), start_time_ms=p.start_time_ms, runtime_s=p.runtime_s, cost=p.cost,
             phase=p.phase, outcome=p.outcome, anomalies=list(p.anomalies),

@@ -14,7 +14,7 @@ from typing import Any
 from server.actor import actor
 from server.change_log import settings_change
 from server.costing.catalog import PriceCatalog
-from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettings, Run
+from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettings, Recommendation, Run
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import MAX_WORKERS, MIN_WORKERS
 from server.plan.policy import kept_values
@@ -56,6 +56,9 @@ class ProjectSummary:
     # it, and what a run of the current cluster costs (`server.services.pending`).
     pending: ShownRecommendation | None = None
     current_cost_per_run: float | None = None
+    # `get_project` only: the working SLA the newest plan aimed at (`working_sla`), None when it aimed
+    # at the SLA itself.
+    working_sla_s: float | None = None
 
 
 def latest_outcome(run: Run | None) -> str:
@@ -197,7 +200,18 @@ def with_pending(store: Store, summary: ProjectSummary) -> ProjectSummary:
     rec = store.recommendations.pending(project.id)
     return dataclasses.replace(
         summary, pending=ShownRecommendation(rec, already_on_job=on_job(store, project, rec)) if rec else None,
-        current_cost_per_run=current_cost_per_run(store, project.id, summary.current_config))
+        current_cost_per_run=current_cost_per_run(store, project.id, summary.current_config),
+        working_sla_s=working_sla(project, store.recommendations.latest(project.id)))
+
+
+def working_sla(project: Project, newest: Recommendation | None) -> float | None:
+    """What auto-apply aims at while the SLA is out of reach: the working SLA of the newest plan
+    (whatever became of its recommendation, it is what the next plan starts from). None without an
+    SLA, or when the SLA was raised to it or past it since (the next plan aims at the SLA itself)."""
+    sla = project.settings.sla_seconds
+    if newest is None or newest.working_sla_s is None or sla is None or newest.working_sla_s <= sla:
+        return None
+    return newest.working_sla_s
 
 
 def update_settings(store: Store, ref: str, changes: dict[str, Any],

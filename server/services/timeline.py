@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from server.services.projects import ProjectSummary, get_project
 from server.services.savings import stored_changes
@@ -32,5 +32,5 @@ def get_timeline(store: Store, project_ref: str) -> Timeline:
     runs = store.runs.history(int(project.id or 0))
     title = f"{project.job_name} ({project.name})" if project.job_name else project.name
     reverted = reverted_ids(store.recommendations.list(int(project.id or 0)), runs)
-    return Timeline(project=summary, chart=timeline_of_runs(runs, project.settings.sla_seconds, title,
-                                                            stored_changes(store, project), reverted))
+    chart = timeline_of_runs(runs, project.settings.sla_seconds, title, stored_changes(store, project), reverted)
+    return Timeline(project=summary, chart=replace(chart, working_sla_seconds=summary.working_sla_s))

@@ -202,7 +202,7 @@ def recommendation(row: Any) -> Recommendation:
         projected_monthly_saving=row.projected_monthly_saving,
         change_run_id=row.change_run_id, change_kind=row.change_kind,
         applied_at_ms=row.applied_at_ms, applied_by=row.applied_by or "", reverted_at_ms=row.reverted_at_ms,
-        reverted_by=row.reverted_by or "",
+        reverted_by=row.reverted_by or "", working_sla_s=row.working_sla_s,
     )
 
 
@@ -216,7 +216,7 @@ def recommendation_values(r: Recommendation) -> dict[str, Any]:
         "storage_advice": r.storage_advice, "projected_monthly_saving": r.projected_monthly_saving,
         "change_run_id": r.change_run_id, "change_kind": r.change_kind,
         "applied_at_ms": r.applied_at_ms, "applied_by": r.applied_by,
-        "reverted_at_ms": r.reverted_at_ms, "reverted_by": r.reverted_by,
+        "reverted_at_ms": r.reverted_at_ms, "reverted_by": r.reverted_by, "working_sla_s": r.working_sla_s,
     })
 
 

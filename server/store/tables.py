@@ -183,6 +183,8 @@ class RecommendationRow(SQLModel, table=True):
     applied_by: str = Field(default="", sa_column_kwargs={"server_default": ""})
     reverted_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
     reverted_by: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    # NULL: the plan aimed at the SLA itself, or the recommendation predates 0025.
+    working_sla_s: float | None = None
 
 
 class ApiTokenRow(SQLModel, table=True):

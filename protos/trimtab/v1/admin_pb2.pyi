@@ -235,7 +235,7 @@ class ProjectSettings(_message.Message):
     def __init__(self, sla_seconds: _Optional[float] = ..., auto_apply: _Optional[bool] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., allowed_families: _Optional[_Iterable[str]] = ..., spot_allowed: _Optional[bool] = ..., driver_node_type_id: _Optional[str] = ..., keep_autoscaling: _Optional[bool] = ..., learning_budget: _Optional[int] = ..., clear_sla: _Optional[bool] = ..., replace_allowed_families: _Optional[bool] = ..., sla_every_run: _Optional[bool] = ..., clear_min_workers: _Optional[bool] = ..., clear_max_workers: _Optional[bool] = ..., working_sla: _Optional[bool] = ...) -> None: ...
 
 class Project(_message.Message):
-    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem", "default_max_workers", "auto_apply_hold", "latest_outcome", "pending_recommendation", "current_cost_per_run")
+    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem", "default_max_workers", "auto_apply_hold", "latest_outcome", "pending_recommendation", "current_cost_per_run", "working_sla_seconds")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
@@ -258,6 +258,7 @@ class Project(_message.Message):
     LATEST_OUTCOME_FIELD_NUMBER: _ClassVar[int]
     PENDING_RECOMMENDATION_FIELD_NUMBER: _ClassVar[int]
     CURRENT_COST_PER_RUN_FIELD_NUMBER: _ClassVar[int]
+    WORKING_SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     workspace: str
@@ -280,7 +281,8 @@ class Project(_message.Message):
     latest_outcome: str
     pending_recommendation: Recommendation
     current_cost_per_run: float
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ..., default_max_workers: _Optional[int] = ..., auto_apply_hold: _Optional[str] = ..., latest_outcome: _Optional[str] = ..., pending_recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., current_cost_per_run: _Optional[float] = ...) -> None: ...
+    working_sla_seconds: float
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ..., default_max_workers: _Optional[int] = ..., auto_apply_hold: _Optional[str] = ..., latest_outcome: _Optional[str] = ..., pending_recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., current_cost_per_run: _Optional[float] = ..., working_sla_seconds: _Optional[float] = ...) -> None: ...
 
 class PlanProblem(_message.Message):
     __slots__ = ("step", "run_id", "at_ms", "message", "after_run_id")
@@ -361,14 +363,16 @@ class TimelinePoint(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., cost: _Optional[float] = ..., phase: _Optional[str] = ..., outcome: _Optional[str] = ..., anomalies: _Optional[_Iterable[str]] = ..., applied_recommendation_id: _Optional[str] = ..., input_gb: _Optional[float] = ..., setup_s: _Optional[float] = ..., execution_only: _Optional[bool] = ...) -> None: ...
 
 class Timeline(_message.Message):
-    __slots__ = ("project", "points", "sla_seconds")
+    __slots__ = ("project", "points", "sla_seconds", "working_sla_seconds")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
     SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WORKING_SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     project: Project
     points: _containers.RepeatedCompositeFieldContainer[TimelinePoint]
     sla_seconds: float
-    def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ..., points: _Optional[_Iterable[_Union[TimelinePoint, _Mapping]]] = ..., sla_seconds: _Optional[float] = ...) -> None: ...
+    working_sla_seconds: float
+    def __init__(self, project: _Optional[_Union[Project, _Mapping]] = ..., points: _Optional[_Iterable[_Union[TimelinePoint, _Mapping]]] = ..., sla_seconds: _Optional[float] = ..., working_sla_seconds: _Optional[float] = ...) -> None: ...
 
 class GetSavingsRequest(_message.Message):
     __slots__ = ("project",)
@@ -705,7 +709,7 @@ class Interval(_message.Message):
     def __init__(self, low: _Optional[float] = ..., high: _Optional[float] = ...) -> None: ...
 
 class Recommendation(_message.Message):
-    __slots__ = ("id", "project_id", "created_at_ms", "state", "config", "predicted_runtime_s", "runtime_interval_s", "predicted_cost", "cost_interval", "p_meet_sla", "reason", "phase", "storage_advice", "projected_monthly_saving", "applied_at_ms", "applied_by", "reverted_at_ms", "reverted_by", "already_on_job", "planned_from")
+    __slots__ = ("id", "project_id", "created_at_ms", "state", "config", "predicted_runtime_s", "runtime_interval_s", "predicted_cost", "cost_interval", "p_meet_sla", "reason", "phase", "storage_advice", "projected_monthly_saving", "applied_at_ms", "applied_by", "reverted_at_ms", "reverted_by", "already_on_job", "planned_from", "currency", "working_sla_seconds")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -726,6 +730,8 @@ class Recommendation(_message.Message):
     REVERTED_BY_FIELD_NUMBER: _ClassVar[int]
     ALREADY_ON_JOB_FIELD_NUMBER: _ClassVar[int]
     PLANNED_FROM_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    WORKING_SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     created_at_ms: int
@@ -746,7 +752,9 @@ class Recommendation(_message.Message):
     reverted_by: str
     already_on_job: bool
     planned_from: _common_pb2.ClusterConfig
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., state: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., predicted_runtime_s: _Optional[float] = ..., runtime_interval_s: _Optional[_Union[Interval, _Mapping]] = ..., predicted_cost: _Optional[float] = ..., cost_interval: _Optional[_Union[Interval, _Mapping]] = ..., p_meet_sla: _Optional[float] = ..., reason: _Optional[str] = ..., phase: _Optional[str] = ..., storage_advice: _Optional[str] = ..., projected_monthly_saving: _Optional[float] = ..., applied_at_ms: _Optional[int] = ..., applied_by: _Optional[str] = ..., reverted_at_ms: _Optional[int] = ..., reverted_by: _Optional[str] = ..., already_on_job: _Optional[bool] = ..., planned_from: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ...) -> None: ...
+    currency: str
+    working_sla_seconds: float
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., state: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., predicted_runtime_s: _Optional[float] = ..., runtime_interval_s: _Optional[_Union[Interval, _Mapping]] = ..., predicted_cost: _Optional[float] = ..., cost_interval: _Optional[_Union[Interval, _Mapping]] = ..., p_meet_sla: _Optional[float] = ..., reason: _Optional[str] = ..., phase: _Optional[str] = ..., storage_advice: _Optional[str] = ..., projected_monthly_saving: _Optional[float] = ..., applied_at_ms: _Optional[int] = ..., applied_by: _Optional[str] = ..., reverted_at_ms: _Optional[int] = ..., reverted_by: _Optional[str] = ..., already_on_job: _Optional[bool] = ..., planned_from: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., currency: _Optional[str] = ..., working_sla_seconds: _Optional[float] = ...) -> None: ...
 
 class ListRecommendationsRequest(_message.Message):
     __slots__ = ("project", "state", "page_size", "page_token")
