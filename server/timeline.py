@@ -58,6 +58,13 @@ REVERTED = "reverted"
 BASELINE = "baseline"
 
 
+def phase_shown(phase: str, recommendation_id: object) -> str:
+    """The phase a run is shown in, wherever runs are listed (charts, `trimtab run list` and `run show`):
+    `BASELINE` for a run of the cluster as found (stored in phase learning, with no recommendation:
+    ``recommendation_id`` None or "", as the wire sends none), else its stored phase."""
+    return BASELINE if phase == "learning" and recommendation_id in (None, "") else phase
+
+
 # Anomaly words the collector writes, in the order a chart lists them, with their labels.
 ANOMALY_LABELS: dict[str, str] = {
     "spot_loss": "spot loss",
@@ -279,7 +286,7 @@ def points_from_runs(runs: Iterable[Run], changes: Sequence[ChangePoint] = (),
         points.append(TimelinePoint(
             run_id=int(run.id or 0), start_time_ms=run.start_ms, runtime_s=run.runtime_s,
             cost=run.cost.total if run.cost else 0.0,
-            phase=BASELINE if rec is None and run.phase == "learning" else run.phase, outcome=run.outcome,
+            phase=phase_shown(run.phase, rec), outcome=run.outcome,
             anomalies=tuple(run.anomalies) + (() if run.cost else (UNPRICED,))
             + ((rebased[int(run.id)],) if run.id is not None and int(run.id) in rebased else ())
             + ((REVERTED,) if back else ()),

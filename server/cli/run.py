@@ -165,6 +165,7 @@ def cli() -> None:
 def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> None:
     """A project's runs, latest start first (a backfilled past run sorts by when it ran)."""
     from protos.trimtab.v1 import admin_pb2
+    from server.timeline import phase_shown
 
     reply = admin_call(ctx, "RunServiceStub", "ListRuns",
                        admin_pb2.ListRunsRequest(project=project, page_size=limit, page_token=page_token))
@@ -179,7 +180,8 @@ def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> Non
         rows.append((r.id, when(r.start_time_ms), format_duration(r.runtime_s), setup,
                      outcome_cell(r.outcome, r.message),
                      f"{c.node_type_id} x{size}" if c.node_type_id else "-",
-                     money(r.cost.total, r.cost.currency or "USD") if r.HasField("cost") else "-", r.phase,
+                     money(r.cost.total, r.cost.currency or "USD") if r.HasField("cost") else "-",
+                     phase_shown(r.phase, r.recommendation_id),
                      # A runtime without setup is not comparable with the others, nor with the SLA.
                      notes_cell(r)))
     print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "SETUP", "OUTCOME", "CLUSTER", "COST", "PHASE", "NOTES"])
@@ -203,6 +205,7 @@ def run_json(r: Any) -> dict[str, Any]:
 def show(ctx: CliContext, run_id: str) -> None:
     """One run: cluster, cost breakdown, stages and executors."""
     from protos.trimtab.v1 import admin_pb2
+    from server.timeline import phase_shown
 
     r = admin_call(ctx, "RunServiceStub", "GetRun", admin_pb2.GetRunRequest(run_id=run_id))
     if ctx.as_json:
@@ -222,7 +225,7 @@ def show(ctx: CliContext, run_id: str) -> None:
         parts.append(f"waited {format_duration(r.wait_s)} for other clusters' tasks")
     setup = f" ({', '.join(parts)})" if parts else ""
     click.echo(f"started {utc(r.start_time_ms)}, runtime {format_duration(r.runtime_s)}{setup}, {r.outcome}, "
-               f"phase {r.phase}")
+               f"phase {phase_shown(r.phase, r.recommendation_id)}")
     if r.message:
         # Databricks' own words on why the run failed or was canceled: the first thing a user asks.
         click.echo(f"why: {one_line(r.message)}")

@@ -30,7 +30,8 @@ def test_run_show_prints_why_a_run_failed(trimtab: Trimtab, cli_store: Store) ->
     assert code == 0, out
     lines = out.splitlines()
     started = next(i for i, x in enumerate(lines) if x.startswith("started "))
-    assert ", failed, phase learning" in lines[started]
+    # No recommendation: a run of the cluster as found, the timeline's baseline (`server.timeline.phase_shown`).
+    assert ", failed, phase baseline" in lines[started]
     assert lines[started + 1] == f"why: {WHY}"  # right under the outcome
     code, out, _ = trimtab("--json", "run", "show", str(failed.id))
     assert code == 0 and json.loads(out)["message"] == WHY
@@ -62,4 +63,4 @@ def test_run_list_cuts_the_reason_into_the_outcome_column(trimtab: Trimtab, cli_
     assert "x" * 60 not in out and long_why not in out
     # The columns after it still line up under their headers.
     phase = header.index("PHASE")
-    assert all(r[phase:].startswith("learning") for r in rows.values())
+    assert all(r[phase:].startswith("baseline") for r in rows.values())
