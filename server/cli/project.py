@@ -132,7 +132,7 @@ def workers_line(s: Any, c: Any, default_max: int | None = None) -> str:
 def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
     """``pending``: with the pending recommendation (GetProject's reply has it; `project set` says
     what became of it in a note of its own)."""
-    from server.render.fmt import auto_apply_text, phase_text
+    from server.render.fmt import auto_apply_text, phase_text, sla_text
 
     if ctx.as_json:
         print_json(message_dict(project))
@@ -149,7 +149,8 @@ def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
         *([("problem", problem_line(project.problem.step, project.problem.after_run_id or project.problem.run_id,
                                     project.problem.at_ms, project.problem.message))]
           if project.HasField("problem") else []),
-        ("SLA", format_duration(s.sla_seconds) if s.HasField("sla_seconds") else "none (minimize cost)"),
+        ("SLA", sla_text(s.sla_seconds, project.working_sla_seconds if project.HasField("working_sla_seconds")
+                         else None) if s.HasField("sla_seconds") else "none (minimize cost)"),
         # Without an SLA there is nothing for a run to meet, so the line would only mislead.
         *([("SLA applies to", "every run" if s.sla_every_run else "the typical run"),
            ("SLA out of reach", "aim at a working SLA" if s.working_sla else "run the fastest")]
@@ -190,10 +191,14 @@ def pending_lines(project: Any) -> list[tuple[str, str]]:
     """What `project show` says of the pending recommendation: its id, cluster and predicted saving
     against what the current cluster's runs cost, and the command that applies it; or that the job
     already runs it, which leaves nothing to apply."""
-    from server.cli.recommendation import ALREADY_RUNS, predicted, short_config
-    from server.render.fmt import money
+    from server.cli.recommendation import ALREADY_RUNS, currency_of, predicted, short_config
+    from server.render.fmt import money as fmt_money
 
     rec = project.pending_recommendation
+
+    def money(amount: float) -> str:
+        return fmt_money(amount, currency_of(rec))
+
     head = f"{rec.id}: {short_config(rec.config)}"
     if rec.already_on_job:
         return [("pending", f"recommendation {head}: {ALREADY_RUNS} (nothing to apply)")]

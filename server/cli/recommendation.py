@@ -18,7 +18,14 @@ from server.cli.context import CliContext, message_dict, print_json
 from server.cli.workspace import rpc
 
 # The dashboard shows reasons too: one wording for both (MONITORING_PREFIX re-exported for callers here).
-from server.render.fmt import availability_name, availability_text, p_meet_text
+from server.render.fmt import (
+    INTERVAL_WORDS,
+    availability_name,
+    availability_text,
+    duration,
+    money,
+    p_meet_text,
+)
 from server.render.reason import MONITORING_PREFIX as MONITORING_PREFIX
 from server.render.reason import reason_as_of
 
@@ -41,6 +48,12 @@ def predicted(rec: Any) -> bool:
     """Whether ``rec`` carries a prediction: the planner stores none (zeros) before a usable run,
     and no cluster runs a job in 0 s or for nothing."""
     return rec.predicted_runtime_s > 0 or rec.predicted_cost > 0
+
+
+def currency_of(rec: Any) -> str:
+    """The currency of ``rec``'s costs: a server older than `Recommendation.currency` leaves it empty,
+    and its catalog prices were USD, the one currency a catalog is in."""
+    return rec.currency or "USD"
 
 
 def as_json(rec: Any) -> dict[str, Any]:
@@ -90,15 +103,20 @@ def _describe(rec: Any) -> None:
     click.echo(f"  cluster:  {c.node_type_id} x {size}{driver}{spot}")
     if c.ebs_volume_count:
         click.echo(f"  disks:    {c.ebs_volume_count} x {c.ebs_volume_size_gb} GB {c.ebs_volume_type}")
-    rt, cost = rec.runtime_interval_s, rec.cost_interval
+    rt, cost, currency = rec.runtime_interval_s, rec.cost_interval, currency_of(rec)
     if predicted(rec):
-        click.echo(f"  runtime:  {rec.predicted_runtime_s:.0f} s  [{rt.low:.0f}, {rt.high:.0f}]")
-        # Catalog prices are USD (see `saving` below); one run's expected cost and its 90% interval.
-        click.echo(f"  cost:     {rec.predicted_cost:.2f} USD per run  [{cost.low:.2f}, {cost.high:.2f}]")
+        # In the words and units of `recommendation list`, `project show` and the timeline (5m38s, $0.18).
+        click.echo(f"  runtime:  {duration(rec.predicted_runtime_s)}, {INTERVAL_WORDS} "
+                   f"[{duration(rt.low)}, {duration(rt.high)}]")
+        click.echo(f"  cost:     {money(rec.predicted_cost, currency)}/run, {INTERVAL_WORDS} "
+                   f"[{money(cost.low, currency)}, {money(cost.high, currency)}]")
     else:
         # "0 s [0, 0]" would read as a prediction of a free, instant run.
         click.echo(f"  runtime:  {NOT_PREDICTED}")
         click.echo(f"  cost:     {NOT_PREDICTED}")
+    if rec.HasField("working_sla_seconds"):
+        # What the cluster was chosen to meet; P(SLA) below stays the owner's SLA's.
+        click.echo(f"  aimed at: {duration(rec.working_sla_seconds)}, the working SLA (the SLA was out of reach)")
     if rec.HasField("p_meet_sla"):
         click.echo(f"  P(SLA):   {p_meet_text(rec.p_meet_sla)}")
     if rec.reason:
@@ -113,8 +131,8 @@ def _describe(rec: Any) -> None:
     if rec.HasField("projected_monthly_saving"):
         # The storage advice's own saving (the planner sets it from `storage_advice` alone), not the
         # recommendation's: a review read "saving: 6.85 USD per month" beside a cluster that cost 4x
-        # more a run. Prices come from the catalog (USD); negative: the advised disks cost more.
-        click.echo(f"  storage saving: {rec.projected_monthly_saving:,.2f} USD per month (projected, disks only)")
+        # more a run. Negative: the advised disks cost more.
+        click.echo(f"  storage saving: {money(rec.projected_monthly_saving, currency)} per month (projected, disks only)")
 
 
 # The most rows a list call returns (`server.services.runs.MAX_PAGE`, as `run list` has it).
@@ -147,9 +165,8 @@ def _state_cell(rec: Any) -> str:
 def list_recommendations(ctx: CliContext, project: str, state: str | None, limit: int, page_token: str) -> None:
     """A project's recommendations, newest first, and what became of each."""
     from protos.trimtab.v1 import admin_pb2
-    from server.cli.context import admin_call, format_duration, print_table
+    from server.cli.context import admin_call, print_table
     from server.cli.run import when
-    from server.render.fmt import money
 
     reply = admin_call(ctx, "RecommendationServiceStub", "ListRecommendations",
                        admin_pb2.ListRecommendationsRequest(project=project, state=state or "", page_size=limit,
@@ -163,8 +180,8 @@ def list_recommendations(ctx: CliContext, project: str, state: str | None, limit
         # From: the cluster of the job's last run when it was made ("-": no run yet).
         change = f"{short_config(r.planned_from) if r.HasField('planned_from') else '-'} -> {short_config(r.config)}"
         rows.append((r.id, when(r.created_at_ms), _state_cell(r), change,
-                     money(r.predicted_cost) if predicted(r) else "-",
-                     format_duration(r.predicted_runtime_s) if predicted(r) else "-",
+                     money(r.predicted_cost, currency_of(r)) if predicted(r) else "-",
+                     duration(r.predicted_runtime_s) if predicted(r) else "-",
                      _done_cell(r.applied_at_ms, r.applied_by) if r.HasField("applied_at_ms") else "-",
                      _done_cell(r.reverted_at_ms, r.reverted_by) if r.HasField("reverted_at_ms") else "-"))
     print_table(rows, ["ID", "CREATED (UTC)", "STATE", "FROM -> TO", "PREDICTED COST", "PREDICTED RUNTIME",

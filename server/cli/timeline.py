@@ -22,7 +22,9 @@ def chart_from_message(reply: Any) -> Any:
         setup_s=p.setup_s if p.HasField("setup_s") else None, execution_only=p.execution_only) for p in reply.points]
     project = reply.project
     title = f"{project.job_name} ({project.name})" if project.job_name else project.name
-    return build_timeline(points, reply.sla_seconds if reply.HasField("sla_seconds") else None, title)
+    return build_timeline(points, reply.sla_seconds if reply.HasField("sla_seconds") else None, title,
+                          working_sla_seconds=reply.working_sla_seconds if reply.HasField("working_sla_seconds")
+                          else None)
 
 
 @click.command(name="timeline")

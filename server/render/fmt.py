@@ -36,6 +36,13 @@ SETUP_COLOR = "#64748b"
 SETUP_OPACITY = 0.35
 
 
+# The level of every runtime and cost interval a recommendation carries (`models.decide.Decision`'s
+# runtime_interval_s: one run's 90% prediction interval), said beside the bounds: "[5m00s, 6m40s]"
+# alone read as a range of runs already seen, or as certain.
+INTERVAL_LEVEL = 0.9
+INTERVAL_WORDS = f"{INTERVAL_LEVEL:.0%} interval"
+
+
 def cut(text: str, limit: int, *, on_word: bool = False) -> str:
     """``text`` on one line (whitespace folded), at most ``limit`` characters, ending with "…" when
     cut. ``on_word`` cuts at the last space when that keeps more than half the room (one long
@@ -66,6 +73,16 @@ def duration(seconds: float | None) -> str:
     if h:
         return f"{h}h{m:02d}m" + (f"{s:02d}s" if s else "")
     return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def sla_text(sla_seconds: float, working_sla_seconds: float | None = None) -> str:
+    """``6m00s``, or ``6m00s (out of reach: aiming at 10m00s, the working SLA)`` while the plan aims at
+    a working SLA (`Project.working_sla_seconds`): `trimtab project show` and the timeline say it where
+    they say the SLA, not only the recommendation's reason."""
+    text = duration(sla_seconds)
+    if working_sla_seconds is None:
+        return text
+    return f"{text} (out of reach: aiming at {duration(working_sla_seconds)}, the working SLA)"
 
 
 def money(amount: float | None, currency: str = "USD", decimals: int = 2) -> str:

@@ -1,6 +1,6 @@
 """A compact timeline for the terminal: one column per run, a few rows.
 
-    runtime  ▇▆▅▃▂▂▂▂  21m40s .. 48m10s (setup ~4m05s)  SLA 45m00s: 6/7 met, 1 unknown (runtime without setup)
+    runtime  ▇▆▅▃▂▂▂▂  21m40s .. 48m10s (mean setup 4m05s)  SLA 45m00s: 6/7 met, 1 unknown (runtime without setup)
     cost     ▇▆▅▃▂▂▂▂  $1.20 .. $4.00
     phase    BLLLOOOO
     applied      ^ ^v
@@ -8,7 +8,7 @@
     rebase      C            (only when the model learned again after a change)
 
 Only the last `width` runs fit; the header says how many were left out. The
-runtime row names the median cluster setup of the shown runs that reported one.
+runtime row names the mean cluster setup the model adds to its predictions (`setup_mean_s`).
 A run Trimtab could not price is a gap (`GAP`) in the cost row, whose range is
 the priced runs' and says how many were not priced: an unknown cost is not $0.
 "N/M met" counts the runs judged: a run whose runtime has no setup in it (`w`) and is
@@ -18,10 +18,11 @@ within the SLA is neither met nor missed (`server.timeline.met_sla`), and is cou
 from __future__ import annotations
 
 from collections.abc import Sequence
-from statistics import median
+from statistics import fmean
 
-from server.render.fmt import NOT_PRICED, duration, money
-from server.timeline import REVERTED, WITHOUT_SETUP, ProjectTimeline
+from models.setup import RECENT
+from server.render.fmt import NOT_PRICED, duration, money, sla_text
+from server.timeline import REVERTED, WITHOUT_SETUP, ProjectTimeline, TimelinePoint
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 PHASE_LETTERS = {"baseline": "B", "learning": "L", "optimizing": "O", "monitoring": "M"}
@@ -53,6 +54,17 @@ LEGEND = ("         phase: B baseline (as found)  L learning  O optimizing  M mo
           f"              e user edit  D driver lost  r task retried  R repaired  w {WITHOUT_SETUP}  u not priced  ? other")
 
 
+def setup_mean_s(points: Sequence[TimelinePoint]) -> float | None:
+    """The cluster setup the model adds to every prediction, as its reasons say it ("~219s cluster
+    setup"): the mean over the latest `models.setup.RECENT` succeeded runs that report one inside
+    their runtime (`models.setup.estimate`, whose waits for other clusters' tasks the reasons name
+    apart). A median here read "setup ~3m36s" beside a reason's 219s. A failed run's figure is left
+    out, as the model leaves it: its cluster may never have come up (a launch failure reports 0 s)."""
+    seen = [p.setup_s for p in points if p.outcome == "succeeded" and not p.execution_only
+            and p.setup_s is not None and 0.0 <= p.setup_s < p.runtime_s][-RECENT:]
+    return fmean(seen) if seen else None
+
+
 def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:
     points = timeline.points
     title = timeline.title or "timeline"
@@ -70,14 +82,13 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
     if timeline.sla_seconds is not None:
         verdicts = [timeline.sla_met(p) for p in points]
         judged = [v for v in verdicts if v is not None]
-        sla_note = f"  SLA {duration(timeline.sla_seconds)}: {sum(judged)}/{len(judged)} met"
+        sla_note = (f"  SLA {sla_text(timeline.sla_seconds, timeline.working_sla_seconds)}: "
+                    f"{sum(judged)}/{len(judged)} met")
         if len(judged) < len(verdicts):
             sla_note += f", {len(verdicts) - len(judged)} unknown ({WITHOUT_SETUP})"
-    # A launch that failed reports a setup of 0 s, and after a few of them the header read "setup
-    # ~0s" for a 4-minute start: a failed run's setup counts only when its cluster came up. The
-    # range likewise leaves out runs that never started (0 s), unless no run did.
-    setups = [p.setup_s for p in shown if p.setup_s is not None and (p.setup_s > 0 or p.outcome == "succeeded")]
-    setup_note = f" (setup ~{duration(median(setups))})" if setups else ""
+    setup = setup_mean_s(points)
+    setup_note = f" (mean setup {duration(setup)})" if setup is not None else ""
+    # The range leaves out runs that never started (0 s), unless no run did.
     ran = [r for r in runtimes if r > 0] or runtimes
     lines.append(f"runtime  {spark(runtimes, timeline.max_runtime_s)}  "
                  f"{duration(min(ran))} .. {duration(max(ran))}{setup_note}{sla_note}")

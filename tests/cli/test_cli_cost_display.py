@@ -68,9 +68,9 @@ def test_recommendation_show_prints_storage_advice_and_projected_saving(trimtab:
         predicted_cost=0.4321, cost_interval=(0.3, 0.61)))
     code, out, _ = trimtab("recommendation", "show", str(pid))
     assert code == 0
-    assert "0.43 USD per run  [0.30, 0.61]" in _line(out, "cost:")
+    assert "$0.43/run, 90% interval [$0.30, $0.61]" in _line(out, "cost:")
     assert "gp2 -> gp3: same throughput for 20% less" in _line(out, "storage:")
-    assert "123.46 USD per month (projected, disks only)" in _line(out, "storage saving:")
+    assert "$123.46 per month (projected, disks only)" in _line(out, "storage saving:")
 
     cli_store.recommendations.add(Recommendation(project_id=pid, config=ClusterConfig(node_type_id="r5.xlarge",
                                                                                       num_workers=2)))

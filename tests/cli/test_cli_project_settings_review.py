@@ -115,8 +115,9 @@ def test_a_predicted_recommendation_keeps_its_figures(trimtab: Trimtab, project:
     _pending(cli_store, project, predicted_runtime_s=610.0, runtime_interval_s=(550.0, 700.0),
              predicted_cost=0.4321, cost_interval=(0.3, 0.61))
     code, out, _ = trimtab("recommendation", "show", str(project.id))
-    assert code == 0 and _line(out, "runtime:") == "610 s  [550, 700]"
-    assert _line(out, "cost:") == "0.43 USD per run  [0.30, 0.61]"
+    # As `recommendation list` and the timeline write them (5m38s, $0.18), with the interval's level.
+    assert code == 0 and _line(out, "runtime:") == "10m10s, 90% interval [9m10s, 11m40s]"
+    assert _line(out, "cost:") == "$0.43/run, 90% interval [$0.30, $0.61]"
     code, out, _ = trimtab("--json", "recommendation", "show", str(project.id))
     shown = json.loads(out)
     assert shown["predicted"] is True and shown["runtime_interval_s"] == {"low": 550.0, "high": 700.0}
