@@ -117,6 +117,9 @@ class Decision:
     # Indices into ``history`` of runs whose input alone stood out (`models.changes`): a change
     # point the caller kept at one of them, when it was the latest run, is withdrawn.
     one_offs: tuple[int, ...] = ()
+    # The SLA this decision aimed at instead of the owner's, which is out of reach (`_working_sla`);
+    # None when it aimed at the owner's. Kept as data so the server shows it beside the SLA.
+    working_sla_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ def _decide(
                     run_labels, previous_phase, why)
         # P is the owner's SLA's, which the CLI and the savings show beside it.
         at = next(i for i, c in enumerate(cands) if c.config_id == d.candidate.config_id)
-        return replace(d, p_meet_sla=float(out.p_meet[at]))
+        return replace(d, p_meet_sla=float(out.p_meet[at]), working_sla_s=float(working))
     best, top = _choose(out, settings, avoid, np.array([not c.allowed for c in cands]))
     # Nothing reaches the SLA target: `_choose` took the likeliest, which the reason says.
     likeliest = best if settings.sla_s and _bars(out, settings, avoid)[1] < settings.p_target else None

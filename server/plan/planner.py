@@ -64,7 +64,6 @@ from server.plan.problems import problem_message as problem_message
 from server.plan.range_use import range_use
 from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
 from server.plan.storage import advise, disk_use, held_note, held_volumes, runs_per_month
-from server.plan.working_sla import working_sla_of
 from server.spec import config_label, pool_fields, pool_ids, single_node
 from server.store import Store
 
@@ -496,7 +495,7 @@ def _recommendation(project: Project, config, decision: Decision, change_run_id:
         cost_interval=(finite(decision.cost_interval[0]), finite(decision.cost_interval[1])),
         p_meet_sla=decision.p_meet_sla, reason=decision.reason, phase=decision.phase, state="pending",
         change_run_id=change_run_id, change_kind=decision.change_kind if change_run_id is not None else None,
-        working_sla_s=working_sla_of(decision.reason),
+        working_sla_s=decision.working_sla_s,
     )
 
 
