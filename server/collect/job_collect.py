@@ -22,6 +22,7 @@ from server.collect.listings import followed
 from server.collect.locked_projects import PartlyLocked
 from server.collect.look_over import FULL_EVERY_S, LookOver, Settled, stagger
 from server.collect.pricing import _summed
+from server.collect.repairs import peak_over_attempts
 from server.collect.run_notes import GONE_NOTE, _joined, _with_retries, with_unpriced_note
 from server.collect.run_parse import ClusterRun, cluster_runs, first_attempts, is_finished
 from server.databricks import DatabricksGateway, DatabricksNotFound, call_or_none
@@ -275,6 +276,9 @@ class JobCollection:
             cost = _summed([*(p.cost for p in parts), cost], run.input_bytes, "a task retried on a new cluster",
                            [*(i[0] for i in earlier), piece.cluster_id])
             unpriced = unpriced or next((p.why for p in parts if p.why), "")
+            # Its peak as its cost: over every cluster it ran on (as re-pricing reads it).
+            run = dataclasses.replace(run, peak_workers=peak_over_attempts(
+                run.peak_workers, (p.timeline.peak_workers for p in parts)))
         if gone:
             log.info("run %s: cluster %s no longer exists; stored without its usage", piece.run_id, piece.cluster_id)
         run = dataclasses.replace(run, cost=cost, message=with_unpriced_note(

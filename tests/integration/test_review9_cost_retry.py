@@ -117,3 +117,29 @@ def test_a_retried_run_stored_unpriced_is_priced_later_over_both_clusters(
     priced = store.runs.get(int(unpriced.id or 0)).cost
     both = sum(_cluster_cost(gateway, cluster_id, catalog) for cluster_id, _, _ in piece.instances)
     assert priced is not None and abs(priced.total - both) < 1e-9
+
+
+def test_a_task_retried_on_a_new_cluster_keeps_the_most_workers_either_cluster_had(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        daily: Project) -> None:
+    """Its peak, like its cost, is over both clusters: the first collection stored the last
+    cluster's alone, while re-pricing took the most of either (`peak_over_attempts`)."""
+    run_id = _retried_on_a_new_cluster(emulator, gateway, daily.job_id)
+    (piece,) = cluster_runs(gateway.get_run(run_id))
+    (first_id, _, _), (last_id, _, _) = piece.instances
+    with emulator.workspace.store.lock:
+        events = emulator.workspace.store.data["events"]
+        running = [e for e in events[first_id] if e["type"] == "RUNNING"]
+        assert running, events[first_id]
+        workers = int(running[0]["details"]["current_num_workers"])
+        for event in running:  # the first cluster had three more workers up than the second
+            event["details"].update(current_num_workers=workers + 3, target_num_workers=workers + 3)
+        emulator.workspace.store.save()
+    collector = Collector(store, lambda ws: workspaces.gateway_for(store, secrets, ws), clock=SystemClock(),
+                          catalog=load_catalog())
+
+    (run,) = collector.poll_once()
+
+    assert "retried" in run.anomalies and run.cluster_id == last_id
+    assert run.peak_workers == workers + 3
+    assert store.runs.get(int(run.id or 0)).peak_workers == workers + 3
