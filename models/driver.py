@@ -1,18 +1,28 @@
-"""Driver sizing: the cheapest driver node that holds what the job's driver used.
+"""Driver sizing: the cheapest driver node that holds what the job's driver will use.
 
 The driver of a batch job plans queries, schedules tasks, and holds what the job collects or
 broadcasts; it rarely sets the runtime, but a driver that runs out of memory fails the whole run.
 So the driver is sized by a rule over the memory it used, not by the runtime model:
 
-- its JVM heap peaks (the largest used-heap sample Spark logs per stage for executor "driver") must
-  fit ``HEADROOM`` times over in the heap a node gives the driver (``HEAP_SHARE`` of its memory),
-  and the memory of its other processes (Python: the job's own code, ``toPandas``, notebooks'
-  REPLs; measured when Spark's process-tree metrics are on) ``HEADROOM`` times over in the rest;
+- the next run's heap peak is bounded from the recent runs' peaks (the largest used-heap sample
+  Spark logs per stage and per heartbeat for executor "driver"), not taken as their maximum: the
+  one-sided 95% prediction bound of the next peak (Student's t, in log space since peaks vary by
+  a factor) over their spread, which is never taken below ``PEAK_SPREAD_FLOOR`` (two runs that
+  happened to agree do not show a job's variation), and over their trend when they rise (the
+  data grows). The margin so grows with the uncertainty: two runs at 2.2 GiB bound the next at
+  4.8 GiB, ten runs at 2.2 GiB at 2.7 GiB;
+- the heap a node gives the driver (``HEAP_SHARE`` of its memory) must hold that bound
+  ``GC_ROOM`` times over, and the rest of the node what is not heap: the OS, Databricks'
+  services and the JVM's own off-heap (``NODE_RESERVED_GIB``) plus the bound of its Python and
+  other processes (the job's own code, ``toPandas``, notebooks' REPLs; measured when Spark's
+  process-tree metrics are on). A node that cannot is never chosen, whatever it saves;
 - it shrinks only on evidence (``EVIDENCE_RUNS`` successful runs with driver peaks in the last
-  ``WINDOW`` runs) and at most halves its memory per step, so every step is measured before the next;
+  ``WINDOW`` runs, since the latest trouble: the runs before a failure did not foresee it) and at
+  most halves its memory per step, so every step is measured before the next;
 - after a run whose driver died (out of memory, unresponsive) or spent more than ``GC_PRESSURE`` of
-  the run collecting garbage, it doubles its memory, and drivers no larger than the troubled one
-  are not used again for ``TROUBLE_WINDOW`` runs (else it would shrink back on the next quiet run);
+  the run collecting garbage, it doubles the troubled driver's memory, and at least goes back to
+  the last driver that ran without failing before it; drivers no larger than the troubled one are
+  not used again for ``TROUBLE_WINDOW`` runs (else it would shrink back on the next quiet run);
 - it never goes below ``MIN_VCPUS`` vCPUs (or the current driver's, if that is smaller): the agent
   sees no driver CPU, and a driver that schedules thousands of tasks needs a few cores;
 - it never moves to a driver the user turned down (``turned_down``: a rejected or reverted
@@ -25,8 +35,11 @@ rule errs towards a driver too big, never one too small for what was seen.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+
+from scipy.stats import t as student_t
 
 from models.money import money
 
@@ -34,7 +47,18 @@ from models.money import money
 # the node's memory after the OS, the Python processes and off-heap reservations; half is below
 # what it gives on the node sizes jobs use, so the rule stays on the safe side.
 HEAP_SHARE = 0.5
-HEADROOM = 1.5  # the planned heap must hold this multiple of the largest used-heap peak seen
+# The planned heap holds the bounded next peak this many times over: a heap whose used part stays
+# under 80% leaves the collector room; past it HotSpot collects back to back and the driver stalls
+# (the same knee as ``GC_PRESSURE`` measures after the fact).
+GC_ROOM = 1.25
+# Node memory outside the heap that is not the job's: the OS and page cache floor, Databricks'
+# services on the driver node, the JVM's metaspace, code cache, threads and direct buffers.
+NODE_RESERVED_GIB = 2.0
+# The least run-to-run spread (log standard deviation) a driver's peak is assumed to have: what one
+# day's data differs from another's. Agreeing runs estimate a spread near zero, which would make
+# the bound no bigger than what was seen.
+PEAK_SPREAD_FLOOR = 0.10
+CONFIDENCE = 0.95  # of the one-sided prediction bound of the next run's peak
 MIN_VCPUS = 4.0
 GC_PRESSURE = 0.10  # share of the run the driver may spend in GC before it is grown
 EVIDENCE_RUNS = 2
@@ -60,7 +84,9 @@ class DriverRun:
     agent-less run). ``peak_outside_gib``: the largest resident memory of the driver JVM's child
     processes (Python and others; 0 when not measured). ``gc_share``: the driver's GC time over the
     run's time (None: not measured).
-    ``driver_failed``: the run failed because its driver died.
+    ``driver_failed``: the run failed because its driver died; ``out_of_memory``: of memory (the
+    JVM's OutOfMemoryError, GC overhead), rather than unresponsive or lost. ``run_id``: the stored
+    run's id, for the reason (None: not stored).
     """
 
     node_type: str
@@ -70,6 +96,8 @@ class DriverRun:
     gc_share: float | None = None
     peak_outside_gib: float = 0.0
     driver_failed: bool = False
+    out_of_memory: bool = False
+    run_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,14 +133,19 @@ def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequen
             currency: str) -> DriverChoice:
     history = list(runs)
     recent = history[-WINDOW:]
-    grow_to, why_grow = _growth(recent)
+    grow_to, why_grow = _growth(history)
     troubled_mem = max((r.memory_gib for r in history[-TROUBLE_WINDOW:] if _troubled(r)), default=0.0)
-    measured = [r for r in recent if r.ok and r.peak_heap_gib is not None]
-    peak = max((r.peak_heap_gib or 0.0 for r in measured), default=0.0)
-    outside = max((r.peak_outside_gib for r in measured), default=0.0)
-    need = max(grow_to, peak * HEADROOM / HEAP_SHARE, outside * HEADROOM / (1.0 - HEAP_SHARE))
-    used = f"its heap peaked at {_gib(peak)}" + (f" and its Python and other processes at {_gib(outside)}"
-                                                    if outside > 0 else "")
+    # The peaks since the latest trouble: those before it said the driver was big enough, and it was not.
+    since = next((len(recent) - i for i, r in enumerate(reversed(recent)) if _troubled(r)), 0)
+    at = [i for i, r in enumerate(recent) if i >= since and r.ok and r.peak_heap_gib is not None]
+    heap = [recent[i].peak_heap_gib or 0.0 for i in at]
+    outside = [recent[i].peak_outside_gib for i in at]
+    next_heap = next_peak(heap, at, len(recent))
+    next_outside = next_peak(outside, at, len(recent)) if any(x > 0 for x in outside) else 0.0
+    need = max(grow_to, node_memory_for(next_heap, next_outside))
+    used = (f"its heap peaked at {_gib(max(heap, default=0.0))}"
+            + (f" and its Python and other processes at {_gib(max(outside))}" if next_outside > 0 else "")
+            + f" in {len(at)} runs")
     min_vcpus = min(MIN_VCPUS, current.vcpus)
 
     def fits(o: DriverOption) -> bool:
@@ -130,31 +163,94 @@ def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequen
                                 blocked=True)
         return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} "
                                         f"({_gib(pick.memory_gib)}): {why_grow}")
-    if len(measured) < EVIDENCE_RUNS:
+    if len(at) < EVIDENCE_RUNS:
         return DriverChoice(current, False, f"driver {current.node_type} kept: its heap was measured in "
-                                            f"{len(measured)} of the {EVIDENCE_RUNS} runs needed to size it")
+                                            f"{len(at)} of the {EVIDENCE_RUNS} runs needed to size it")
+    bound = f"the next run's may reach {_gib(next_heap)}" + (
+        f" and {_gib(next_outside)}" if next_outside > 0 else "")
     # One step at a time: at most half the memory of the current driver.
     smaller = [o for o in eligible if o.memory_gib >= current.memory_gib / 2]
     pick = _cheapest(smaller)
     if pick is None or pick.price_per_hour >= current.price_per_hour:
-        return DriverChoice(current, False, f"driver {current.node_type} kept: {used}; no cheaper driver "
-                                            f"holds {HEADROOM:g}x that")
+        return DriverChoice(current, False, f"driver {current.node_type} kept: {used}, {bound}; no cheaper "
+                                            "driver holds that with room to collect garbage")
     saving = current.price_per_hour - pick.price_per_hour
     return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} ({_gib(pick.memory_gib)}): "
-                                    f"{used} in {len(measured)} runs; "
-                                    f"saves {money(saving, currency, '.2f')}/h")
+                                    f"{used}, {bound} (95% bound); saves {money(saving, currency, '.2f')}/h")
 
 
-def _growth(recent: Sequence[DriverRun]) -> tuple[float, str]:
-    """Memory the driver must reach after trouble (0: no trouble), and why."""
-    for r in reversed(recent):
-        if r.driver_failed:
-            return 2.0 * r.memory_gib, f"the driver died on {r.node_type} ({_gib(r.memory_gib)})"
+def node_memory_for(heap_gib: float, outside_gib: float) -> float:
+    """The least node memory whose driver holds a heap peak of ``heap_gib`` with room to collect
+    garbage, and beside the heap the node's own needs and ``outside_gib`` of Python and other
+    processes (`HEAP_SHARE` of the node is heap, the rest is not)."""
+    return max(heap_gib * GC_ROOM / HEAP_SHARE, (NODE_RESERVED_GIB + outside_gib) / (1.0 - HEAP_SHARE))
+
+
+def next_peak(peaks: Sequence[float], at: Sequence[int], next_at: int) -> float:
+    """A one-sided `CONFIDENCE` prediction bound of the next run's peak from ``peaks`` (> 0, taken at
+    run positions ``at``; the next run is at ``next_at``); 0 without peaks.
+
+    Peaks vary by a factor (the day's data, what a query collects), so the bound is taken over
+    their logarithms: the level's (mean and spread) and, when three or more peaks rise, the trend's
+    (a least-squares line, extrapolated to the next run), whichever is higher, and never below the
+    largest peak seen. A spread below `PEAK_SPREAD_FLOOR` is taken as that floor. The t quantile
+    widens the bound for few runs: it is what makes two runs thin evidence."""
+    logs = [math.log(p) for p, _ in zip(peaks, at, strict=True) if p > 0]
+    xs = [float(x) for p, x in zip(peaks, at, strict=True) if p > 0]
+    n = len(logs)
+    if n == 0:
+        return 0.0
+    mean = sum(logs) / n
+    spread = math.sqrt(sum((v - mean) ** 2 for v in logs) / (n - 1)) if n > 1 else 0.0
+    best = mean + _t(n - 1) * max(spread, PEAK_SPREAD_FLOOR) * math.sqrt(1.0 + 1.0 / n)
+    if n >= 3:
+        x_mean = sum(xs) / n
+        sxx = sum((x - x_mean) ** 2 for x in xs)
+        slope = sum((x - x_mean) * (v - mean) for x, v in zip(xs, logs, strict=True)) / sxx if sxx > 0 else 0.0
+        if slope > 0:
+            fitted = [mean + slope * (x - x_mean) for x in xs]
+            residual = math.sqrt(sum((v - f) ** 2 for v, f in zip(logs, fitted, strict=True)) / (n - 2))
+            width = math.sqrt(1.0 + 1.0 / n + (next_at - x_mean) ** 2 / sxx)
+            best = max(best, mean + slope * (next_at - x_mean)
+                       + _t(n - 2) * max(residual, PEAK_SPREAD_FLOOR) * width)
+    return max(math.exp(best), max(peaks))
+
+
+def _t(df: int) -> float:
+    """Student's t quantile at `CONFIDENCE` with ``df`` degrees of freedom (one run: as with two)."""
+    return float(student_t.ppf(CONFIDENCE, max(df, 1)))
+
+
+def _growth(history: Sequence[DriverRun]) -> tuple[float, str]:
+    """Memory the driver must reach after trouble in the last `WINDOW` runs (0: no trouble), and why.
+
+    Twice the troubled driver's memory, and at least the last larger driver a run succeeded on before
+    it: the size the job worked on before it was shrunk (runs that succeeded on the troubled size
+    itself only show that size fails some days)."""
+    recent = history[-WINDOW:]
+    for k in range(len(recent) - 1, -1, -1):
+        r = recent[k]
         if _troubled(r):
-            return 2.0 * r.memory_gib, f"the driver spent {r.gc_share:.0%} of the last run in GC on {r.node_type}"
+            before = history[:len(history) - len(recent) + k]
+            last_good = next((b.memory_gib for b in reversed(before) if b.ok and b.memory_gib > r.memory_gib), 0.0)
+            return max(2.0 * r.memory_gib, last_good), _trouble_words(r)
         if r.ok and r.gc_share is not None:
             return 0.0, ""  # the latest measured run was healthy: older trouble is behind us
     return 0.0, ""
+
+
+def _trouble_words(r: DriverRun) -> str:
+    """Why the driver grows, naming the run when it is known ("run 22 ran out of driver memory on ...")."""
+    where = f"{r.node_type} ({_gib(r.memory_gib)})"
+    if r.driver_failed and r.out_of_memory:
+        return f"{_run_name(r)} ran out of driver memory on {where}"
+    if r.driver_failed:
+        return f"run {r.run_id}'s driver died on {where}" if r.run_id is not None else f"the driver died on {where}"
+    return f"the driver spent {r.gc_share or 0.0:.0%} of {_run_name(r, 'the last run')} in GC on {r.node_type}"
+
+
+def _run_name(r: DriverRun, unknown: str = "the last run") -> str:
+    return f"run {r.run_id}" if r.run_id is not None else unknown
 
 
 def _troubled(r: DriverRun) -> bool:

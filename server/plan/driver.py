@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from models.driver import DriverChoice, DriverOption, DriverRun, choose_driver
+from models.observation import OUT_OF_MEMORY
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
@@ -82,6 +83,10 @@ def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: 
         gc_share=use.gc_ms / 1000.0 / alive_s if use and alive_s > 0 else None,
         peak_outside_gib=use.peak_outside_heap_bytes / GIB if use else 0.0,
         driver_failed="driver_lost" in run.anomalies,
+        # The collector labels a driver's OOM driver_lost + out_of_memory, an executors' OOM
+        # out_of_memory alone (`server.collect.build`): only the first is the driver's to answer for.
+        out_of_memory="driver_lost" in run.anomalies and OUT_OF_MEMORY in run.anomalies,
+        run_id=run.id,
     )
 
 

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from models.driver import EVIDENCE_RUNS, HEADROOM, HEAP_SHARE, DriverOption, DriverRun, choose_driver
+import dataclasses
+
+import pytest
+
+from models.driver import (
+    EVIDENCE_RUNS,
+    GC_ROOM,
+    HEAP_SHARE,
+    DriverOption,
+    DriverRun,
+    choose_driver,
+    next_peak,
+)
 
 # AWS m5/c5/r5 sizes with made-up but ordered prices (per hour, one node): more memory costs more
 # within a vCPU count, more vCPUs cost more.
@@ -53,14 +65,48 @@ def test_an_idle_driver_shrinks_at_most_by_half_per_step_to_the_cheapest_that_ho
     assert choice.changed and "peaked at 2.0 GiB in 2 runs" in choice.reason and "saves 0.90/h" in choice.reason
 
 
-def test_the_largest_recent_peak_sets_the_floor() -> None:
-    need = 7.0 * HEADROOM / HEAP_SHARE  # 21 GiB
-    runs = [_ok("r5.2xlarge", 2.0), _ok("r5.2xlarge", 7.0), _ok("r5.2xlarge", 3.0)]
-    choice = choose_driver(OPTIONS, BY["r5.2xlarge"], runs)
-    assert choice.changed and choice.option.memory_gib >= need
-    assert choice.option.node_type == "r5.xlarge"  # 32 GiB, cheapest >= 21 GiB
+def test_steady_peaks_set_the_floor_and_varying_ones_widen_it() -> None:
+    # Three runs at 7 GiB bound the next at 7 x 1.40 = 9.8 GiB: a heap of 9.8 x GC_ROOM in half a node
+    # needs 24.5 GiB, so the cheapest driver with 32 GiB.
+    steady = [_ok("r5.2xlarge", 7.0)] * 3
+    assert next_peak([7.0] * 3, [0, 1, 2], 3) == pytest.approx(9.81, abs=0.01)
+    choice = choose_driver(OPTIONS, BY["r5.2xlarge"], steady)
+    assert choice.changed and choice.option.node_type == "r5.xlarge"  # 32 GiB, cheapest >= 24.5 GiB
+    assert choice.option.memory_gib * HEAP_SHARE >= 9.8 * GC_ROOM
+    assert "its heap peaked at 7.0 GiB in 3 runs, the next run's may reach 9.8 GiB (95% bound)" in choice.reason
     # A driver already at the cheapest that fits stays.
-    assert not choose_driver(OPTIONS, BY["r5.xlarge"], runs).changed
+    assert not choose_driver(OPTIONS, BY["r5.xlarge"], steady).changed
+    # The same largest peak among peaks that vary (3, 7, 3 GiB) says less of the next one: 64 GiB stays.
+    varying = [_ok("r5.2xlarge", 3.0), _ok("r5.2xlarge", 7.0), _ok("r5.2xlarge", 3.0)]
+    kept = choose_driver(OPTIONS, BY["r5.2xlarge"], varying)
+    assert not kept.changed and "the next run's may reach 21 GiB" in kept.reason
+
+
+def test_two_runs_are_thin_evidence_and_the_margin_narrows_as_runs_agree() -> None:
+    # The review's hand setup: 2.2 and 2.1 GiB on a 16 GiB driver were enough to halve it to 8 GiB (a
+    # 4 GiB heap); two runs bound the next at 4.7 GiB, which needs 11.7 GiB: the driver stays.
+    runs = [_ok("m5.xlarge", 2.2), _ok("m5.xlarge", 2.13)]
+    assert next_peak([2.2, 2.13], [0, 1], 2) == pytest.approx(4.69, abs=0.01)
+    assert not choose_driver(OPTIONS, BY["m5.xlarge"], runs).changed
+    # A third run that agrees narrows the bound to 3.05 GiB (7.6 GiB of node): then 8 GiB holds it.
+    runs.append(_ok("m5.xlarge", 2.2))
+    choice = choose_driver(OPTIONS, BY["m5.xlarge"], runs)
+    assert choice.changed and choice.option.node_type == "c5.xlarge"
+    # The bound only falls as agreeing runs add up, never below the largest peak seen.
+    bounds = [next_peak([2.2] * n, list(range(n)), n) for n in range(1, 11)]
+    assert all(a > b for a, b in zip(bounds, bounds[1:], strict=False)) and bounds[-1] > 2.2
+
+
+def test_rising_peaks_are_extrapolated() -> None:
+    # 20% more each run (the data grows): the trend bounds the next at 6.7 GiB, above what the same
+    # peaks in another order bound it at (5.0 GiB), and a 16 GiB driver is not shrunk to 8 GiB.
+    rising = [2.0, 2.4, 2.9, 3.5]
+    assert next_peak(rising, [0, 1, 2, 3], 4) > next_peak([2.9, 2.0, 3.5, 2.4], [0, 1, 2, 3], 4) + 1.5
+    assert next_peak(list(reversed(rising)), [0, 1, 2, 3], 4) == pytest.approx(next_peak([2.9, 2.0, 3.5, 2.4],
+                                                                                      [0, 1, 2, 3], 4))
+    runs = [_ok("r5.xlarge", p) for p in rising]
+    choice = choose_driver(OPTIONS, BY["r5.xlarge"], runs)
+    assert choice.option.memory_gib >= 16.7
 
 
 def test_a_driver_that_died_is_doubled_and_never_used_again_within_the_window() -> None:
@@ -114,15 +160,49 @@ def test_a_run_whose_driver_died_is_explained_and_its_workers_are_not_avoided() 
 
 
 def test_memory_of_the_drivers_python_processes_must_fit_beside_the_heap() -> None:
-    # A 1 GiB heap alone would fit a 16 GiB driver (1 x 1.5 / 0.5 = 3 GiB); 5 GiB of Python (a
-    # toPandas) needs 5 x 1.5 in the half of the node outside the heap: 15 GiB, so 16 GiB still
-    # fits; 6 GiB needs 18 GiB: a 32 GiB driver.
+    # A 1 GiB heap alone would fit a small driver; 6 GiB of Python (a toPandas) in two runs bounds the
+    # next at 13 GiB, which with the node's own 2 GiB needs 30 GiB outside a half-heap node: 32 GiB.
     runs = [DriverRun("r5.2xlarge", 64, ok=True, peak_heap_gib=1.0, gc_share=0.01, peak_outside_gib=6.0)] * 2
     choice = choose_driver(OPTIONS, BY["r5.2xlarge"], runs)
     assert choice.changed and choice.option.node_type == "r5.xlarge"
     assert "its heap peaked at 1.0 GiB and its Python and other processes at 6.0 GiB in 2 runs" in choice.reason
-    lighter = [DriverRun("r5.xlarge", 32, ok=True, peak_heap_gib=1.0, gc_share=0.01, peak_outside_gib=5.0)] * 2
+    # Five runs of 2.5 GiB bound the next at 3.2 GiB: (2 + 3.2) / 0.5 = 10.3 GiB, a 16 GiB driver.
+    lighter = [DriverRun("r5.xlarge", 32, ok=True, peak_heap_gib=1.0, gc_share=0.01, peak_outside_gib=2.5)] * 5
     assert choose_driver(OPTIONS, BY["r5.xlarge"], lighter).option.node_type == "m5.xlarge"
+
+
+def test_a_node_too_small_for_the_os_and_the_python_beside_the_heap_is_never_chosen() -> None:
+    # A tiny heap and Python: still 2 GiB for the OS, Databricks' services and the JVM's off-heap
+    # outside a half-heap node, so no node under 4 GiB holds the driver, whatever it saves.
+    six, tiny = DriverOption("c6.xlarge", 4, 6, 0.25), DriverOption("c6.large", 4, 3.5, 0.10)
+    runs = [DriverRun("c6.xlarge", 6, ok=True, peak_heap_gib=0.3, gc_share=0.01)] * 10
+    choice = choose_driver([six, tiny], six, runs)
+    assert not choice.changed and "no cheaper driver holds that" in choice.reason
+    assert choose_driver([six, dataclasses.replace(tiny, memory_gib=4.5)], six, runs).changed
+
+
+def test_a_driver_out_of_memory_names_the_run_and_goes_back_at_least_to_the_last_driver_that_worked() -> None:
+    # 64 GiB ran fine, then the job moved to an 8 GiB driver (a policy, a user) and died out of memory:
+    # doubling (16 GiB) would try a size never seen to work; 64 GiB did.
+    runs = [_ok("r5.2xlarge", 2.0), _ok("r5.2xlarge", 2.0),
+            DriverRun("c5.xlarge", 8, ok=False, peak_heap_gib=3.9, driver_failed=True, out_of_memory=True,
+                      run_id=22)]
+    choice = choose_driver(OPTIONS, BY["c5.xlarge"], runs)
+    assert choice.changed and choice.option.memory_gib >= 64
+    assert choice.reason == "driver c5.xlarge -> r5.2xlarge (64 GiB): run 22 ran out of driver memory on c5.xlarge " \
+                            "(8.0 GiB)"
+    # A driver that died otherwise (unresponsive, lost) is named as such.
+    lost = dataclasses.replace(runs[-1], out_of_memory=False)
+    assert "run 22's driver died on c5.xlarge" in choose_driver(OPTIONS, BY["c5.xlarge"], [*runs[:2], lost]).reason
+
+
+def test_peaks_before_a_driver_failure_are_not_evidence_to_shrink_after_it() -> None:
+    # 16 GiB, quiet at 2 GiB; it died on 32 GiB (the job changed); back on 64 GiB one quiet run at 2 GiB
+    # is all the evidence since: not enough to shrink, whatever the 2 GiB runs before said.
+    runs = [_ok("r5.2xlarge", 2.0)] * 4 + [DriverRun("r5.xlarge", 32, ok=False, driver_failed=True,
+                                                     out_of_memory=True, run_id=5), _ok("r5.2xlarge", 2.0)]
+    choice = choose_driver(OPTIONS, BY["r5.2xlarge"], runs)
+    assert not choice.changed and "measured in 1 of the 2 runs" in choice.reason
 
 
 def test_reasons_name_the_currency_they_are_told() -> None:

@@ -159,7 +159,8 @@ def test_a_driver_that_must_grow_and_cannot_is_named_in_the_recommendation(store
                        anomalies=("failure", "driver_lost"), config=config_from_spec(spec)))
     rec = plan_project(store, int(project.id), load_catalog())
     assert rec is not None and rec.config.driver_node_type_id == "r5.8xlarge"
-    assert "driver r5.8xlarge kept (the driver died on r5.8xlarge (256 GiB); no larger driver is allowed" \
+    # The stored run is named (its id): the user can find what died.
+    assert "driver r5.8xlarge kept (run 2's driver died on r5.8xlarge (256 GiB); no larger driver is allowed" \
         in rec.reason
 
 

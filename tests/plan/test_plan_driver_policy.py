@@ -185,10 +185,10 @@ def test_the_plan_keeps_a_driver_the_cap_leaves_room_for(store: Store, cap: floa
     assert _burn(rec.config) <= cap
     if driver == "m5.xlarge":
         # The driver that died is kept (the cluster runs under the cap today) and the reason says why.
-        assert "driver m5.xlarge kept (the driver died on m5.xlarge (16 GiB); a bigger driver would leave no " \
+        assert "driver m5.xlarge kept (run 3's driver died on m5.xlarge (16 GiB); a bigger driver would leave no " \
                "configuration under the policy's dbus_per_hour cap of 6.5)" in rec.reason
     else:
-        assert "driver m5.xlarge -> m5.2xlarge (32 GiB): the driver died on m5.xlarge (16 GiB)" in rec.reason
+        assert "driver m5.xlarge -> m5.2xlarge (32 GiB): run 3's driver died on m5.xlarge (16 GiB)" in rec.reason
         assert "dbus_per_hour cap" not in rec.reason
     # Without the policy the evidence alone decides: the bigger driver.
     free = plan_project(store, pid, CATALOG)
