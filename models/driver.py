@@ -170,13 +170,20 @@ def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequen
         f" and {_gib(next_outside)}" if next_outside > 0 else "")
     # One step at a time: at most half the memory of the current driver.
     smaller = [o for o in eligible if o.memory_gib >= current.memory_gib / 2]
-    pick = _cheapest(smaller)
+    # A cheaper driver with no less memory is no riskier than the current one, whatever the bound says
+    # of both: the bound stops shrinks, not moves to a better-priced node of the same size.
+    same = [o for o in options if o.memory_gib >= current.memory_gib and o.memory_gib > troubled_mem
+            and o.vcpus >= min_vcpus]
+    pick = _cheapest(smaller + same)
     if pick is None or pick.price_per_hour >= current.price_per_hour:
         return DriverChoice(current, False, f"driver {current.node_type} kept: {used}, {bound}; no cheaper "
                                             "driver holds that with room to collect garbage")
-    saving = current.price_per_hour - pick.price_per_hour
+    saving = f"saves {money(current.price_per_hour - pick.price_per_hour, currency, '.2f')}/h"
+    if pick not in smaller:
+        return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} ({_gib(pick.memory_gib)}): "
+                                        f"as much memory for less; {saving}")
     return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} ({_gib(pick.memory_gib)}): "
-                                    f"{used}, {bound} (95% bound); saves {money(saving, currency, '.2f')}/h")
+                                    f"{used}, {bound} (95% bound); {saving}")
 
 
 def node_memory_for(heap_gib: float, outside_gib: float) -> float:

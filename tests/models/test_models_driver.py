@@ -213,3 +213,12 @@ def test_reasons_name_the_currency_they_are_told() -> None:
     assert money(1.147, "EUR") == "1.147 EUR" and money(1.147, "") == "1.147"
     assert money(12345.6, "USD") == "$12,346" and money(float("nan"), "USD") == "unknown"
     assert money(-0.001, "USD", ".2f") == "$0.00"
+
+
+def test_a_cheaper_driver_as_big_is_taken_whatever_the_bound() -> None:
+    # The review's hand setup, job 6: 7.2 and 7.4 GiB on a 32 GiB m5d.2xlarge bound the next run at 16 GiB,
+    # more than any 32 GiB node holds with room; a 32 GiB r5 for less is still no riskier than staying.
+    runs = [_ok("m5.2xlarge", 7.2), _ok("m5.2xlarge", 7.4)]
+    choice = choose_driver(OPTIONS, BY["m5.2xlarge"], runs)
+    assert choice.changed and choice.option.node_type == "r5.xlarge"
+    assert choice.reason == "driver m5.2xlarge -> r5.xlarge (32 GiB): as much memory for less; saves 0.25/h"
