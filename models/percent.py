@@ -11,7 +11,10 @@ def p_meet_text(p: float, target: float, fine: bool = False) -> str:
     """``p`` in whole percent, but to a tenth (as a reason's ``P=89.9%, 0.1% under the 90% target``)
     within a point of ``target`` or when ``fine`` (a reason comparing it with a P close by), and with
     more digits still when a tenth would round a P under the target up to it: 0.89889 is never "90%"
-    beside a reason that says it falls short."""
+    beside a reason that says it falls short. A P under 1% (but not 0) is never "0%" or "1%": to a
+    tenth down to 0.1%, below that in powers of ten (an out-of-reach SLA's "P=2e-20")."""
+    if 0 < p < 0.01:
+        return f"{p:.1%}" if p >= 0.001 else f"{p:.0e}"
     decimals = 1 if fine or abs(p - target) < 0.01 else 0
     text = f"{p:.{decimals}%}"
     while p < target and float(text[:-1]) >= round(target * 100, 6):

@@ -135,11 +135,8 @@ def _p(p: float, settings: Settings, fine: bool) -> str:
 
 
 def _pct(p: float, target: float = Settings.p_target, fine: bool = False) -> str:
-    """A P(meet SLA) for a reason, by the rule the CLI's P(SLA) line follows (`models.percent`): tiny
-    ones are not shown as 0%."""
-    if p >= 0.01 or p == 0:
-        return p_meet_text(p, target, fine)
-    return f"{p:.1%}" if p >= 0.001 else f"{p:.0e}"
+    """A P(meet SLA) for a reason, by the rule the CLI's P(SLA) line follows (`models.percent`)."""
+    return p_meet_text(p, target, fine)
 
 
 def _twins(out: _Outlook, i: int, j: int) -> bool:

@@ -23,7 +23,12 @@ class MetricsInterceptor(grpc.ServerInterceptor):
     def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler],
                           handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None:
+            # No service has the method: gRPC answers UNIMPLEMENTED without a handler, so it is
+            # counted here (a client calling a wrong name shows as method="other").
+            self._count(handler_call_details.method, grpc.StatusCode.UNIMPLEMENTED)
+            return handler
+        if handler.unary_unary is None:
             return handler
         return grpc.unary_unary_rpc_method_handler(
             self._counted(handler.unary_unary, handler_call_details.method),

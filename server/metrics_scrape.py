@@ -6,7 +6,11 @@ The store is read at most once every `STORE_READ_EVERY_S` (the injected clock's 
 often ``/metrics`` is asked: it answers without a token, so a caller looping on it must not become
 a load on the database. A read that fails leaves the store's figures out of that scrape (with
 ``trimtab_metrics_store_read_ok 0``) rather than failing it: readiness is what says the database
-is down, and it must still be scraped then.
+is down, and it must still be scraped then. A failed read counts as a read (the next is tried
+`STORE_READ_EVERY_S` later), and the read runs on a thread of its own that a scrape waits for at
+most `SCRAPE_WAIT_S`: a database that does not answer (no refusal, no reply) held every scrape
+until its connect timeout, one after the other, past Prometheus' own 10 s scrape timeout, and
+readiness went unscraped exactly while it said the database was down.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from server.store.counts import WorkspaceCounts, workspace_counts
 log = logging.getLogger("server.metrics")
 
 STORE_READ_EVERY_S = 5.0
+SCRAPE_WAIT_S = 2.0  # well inside a scrape timeout (Prometheus: 10 s by default)
 
 
 class ScrapedFigures(Collector):
@@ -33,15 +38,19 @@ class ScrapedFigures(Collector):
     None when the server does not collect (then no poll age is shown: none is due)."""
 
     def __init__(self, store: Store, clock: Clock, readiness: Readiness,
-                 polled_at: Callable[[], dict[str, int]] | None, read_every_s: float = STORE_READ_EVERY_S) -> None:
+                 polled_at: Callable[[], dict[str, int]] | None, read_every_s: float = STORE_READ_EVERY_S,
+                 wait_s: float = SCRAPE_WAIT_S) -> None:
         self._store = store
         self._clock = clock
         self._readiness = readiness
         self._polled_at = polled_at
         self._read_every_s = read_every_s
         self._started_ms = clock.now_ms()
+        self._wait_s = wait_s
         self._lock = threading.Lock()
-        self._cached: tuple[float, dict[str, WorkspaceCounts]] | None = None  # (read at, counts)
+        # (read at, counts; None: that read failed): a failure is kept as long as a success.
+        self._cached: tuple[float, dict[str, WorkspaceCounts] | None] | None = None
+        self._reader: threading.Thread | None = None
         self._failing = False  # a failed read was logged: once per streak, not per scrape
 
     def collect(self) -> Iterator[Metric]:
@@ -95,23 +104,35 @@ class ScrapedFigures(Collector):
         yield age
 
     def _counts(self) -> dict[str, WorkspaceCounts] | None:
-        """The store's figures, read again when the last read is older than ``read_every_s``; None
-        when the database did not answer."""
-        with self._lock:  # one read at a time: scrapes that come meanwhile take its result
+        """The store's figures, read again when the last read (or failure) is older than
+        ``read_every_s``; None when the database did not answer, or not within ``wait_s``."""
+        with self._lock:
             now = self._clock.monotonic()
             if self._cached is not None and now - self._cached[0] < self._read_every_s:
                 return self._cached[1]
-            try:
-                counts = workspace_counts(self._store)
-            except Exception as exc:  # noqa: BLE001 - whatever it is, this scrape goes on without them
-                self._cached = None
-                if not self._failing:
-                    self._failing = True
-                    log.warning("metrics: the store's figures could not be read (%s); scrapes leave them out "
-                                "until it answers", exc)
-                return None
+            if self._reader is None or not self._reader.is_alive():  # one read at a time
+                self._reader = threading.Thread(target=self._read, args=(now,), name="trimtab-metrics-read",
+                                                daemon=True)
+                self._reader.start()
+            reader = self._reader
+        reader.join(self._wait_s)
+        with self._lock:
+            if reader.is_alive() or self._cached is None:
+                return None  # still waiting on the database: this scrape goes without its figures
+            return self._cached[1]
+
+    def _read(self, started: float) -> None:
+        try:
+            counts: dict[str, WorkspaceCounts] | None = workspace_counts(self._store)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, scrapes go on without them
+            counts = None
+            if not self._failing:
+                self._failing = True
+                log.warning("metrics: the store's figures could not be read (%s); scrapes leave them out "
+                            "until it answers", exc)
+        else:
             if self._failing:
                 self._failing = False
                 log.info("metrics: the store's figures are read again")
-            self._cached = (now, counts)
-            return counts
+        with self._lock:
+            self._cached = (started, counts)

@@ -162,3 +162,12 @@ def test_a_reason_does_not_round_a_p_under_the_target_up_to_it() -> None:
     assert "each run meets the 900s SLA with P=99%" in _best_reason(cands, replace(out, p_meet=p), 3, settings)
     p[3] = 0.8974
     assert "each run meets the 900s SLA with P=89.7%" in _best_reason(cands, replace(out, p_meet=p), 3, settings)
+
+
+def test_a_p_under_one_percent_reads_the_same_in_the_reason_and_on_the_cli() -> None:
+    """The reason said "0.4%" and "P=2e-20" where `recommendation show` said "0%" for the same P."""
+    from models.reasons import _pct
+    from server.render.fmt import p_meet_text as shown
+
+    for p, text in ((0.004, "0.4%"), (0.009, "0.9%"), (2e-20, "2e-20"), (0.0, "0%"), (0.5, "50%")):
+        assert _pct(p, 0.9) == shown(p) == p_meet_text(p, 0.9) == text

@@ -70,6 +70,8 @@ def test_grpc_calls_and_agent_batches_are_counted_by_method_and_status(start_har
     # unauthenticated caller must not be able to add a series per name it makes up).
     made_up = h.channel.unary_unary("/trimtab.v1.Made/Up" + "x" * 50)
     assert _code(made_up, b"", bad_token) == grpc.StatusCode.UNAUTHENTICATED
+    # With a good token it is UNIMPLEMENTED, which no handler answers: counted all the same.
+    assert _code(made_up, b"", h.admin) == grpc.StatusCode.UNIMPLEMENTED
 
     after = scrape(url)
     assert value(after, "trimtab_ingest_batches_accepted_total") == 2
@@ -85,6 +87,7 @@ def test_grpc_calls_and_agent_batches_are_counted_by_method_and_status(start_har
     assert value(after, "trimtab_grpc_requests_total", method=listing, code="OK") == 1
     assert value(after, "trimtab_grpc_requests_total", method=listing, code="PERMISSION_DENIED") == 1
     assert value(after, "trimtab_grpc_requests_total", method="other", code="UNAUTHENTICATED") == 1
+    assert value(after, "trimtab_grpc_requests_total", method="other", code="UNIMPLEMENTED") == 1
     assert not [name for name, labels in after if "Made/Up" in str(labels)]
     assert value(after, "trimtab_ready") == 1
 
@@ -182,6 +185,40 @@ def test_a_scrape_without_the_database_still_says_readiness(caplog: pytest.LogCa
         assert [s.value for s in families["trimtab_ready"].samples] == [1]
         assert families["trimtab_workspace_runs_collected"].samples == []
     assert len([r for r in caplog.records if r.name == "server.metrics"]) == 1  # once per outage, not per scrape
+
+
+def test_a_database_that_does_not_answer_holds_no_scrape_and_is_tried_once_per_interval() -> None:
+    """A database host that takes the connection and never answers (a frozen PostgreSQL): each scrape
+    waited its turn and then its own connect timeout, 10, 14, 18... 30 s, past Prometheus' scrape
+    timeout, so `trimtab_ready` went unscraped while the database was down."""
+    import socket
+    import threading
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    taken: list[socket.socket] = []
+    threading.Thread(target=lambda: [taken.append(silent.accept()[0]) for _ in range(16)], daemon=True).start()
+    port = silent.getsockname()[1]
+    engine = sa.create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{port}/trimtab",
+                              connect_args={"connect_timeout": 20})
+    clock = FakeClock()  # held still: every scrape below falls in one read interval
+    readiness = Readiness(health.HealthServicer(), SERVICE_NAMES)
+    figures = ScrapedFigures(Store(engine, clock), clock, readiness, polled_at=dict, wait_s=0.5)
+    try:
+        for _ in range(4):
+            began = time.monotonic()
+            families = {f.name: f for f in figures.collect()}
+            assert time.monotonic() - began < 10  # 0.5 s here; it was the connect timeout, and more
+            assert [s.value for s in families["trimtab_metrics_store_read_ok"].samples] == [0]
+            assert [s.value for s in families["trimtab_ready"].samples] == [1]
+        assert len(taken) <= 1  # one read under way, not one per scrape
+    finally:
+        silent.close()
+        for conn in taken:
+            conn.close()
+        engine.dispose()
 
 
 def test_readiness_and_database_probe_failures_over_http(start_harness: StartHarness, postgres_url: str,
