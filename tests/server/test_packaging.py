@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import email.parser
+import ensurepip
 import hashlib
 import json
 import os
@@ -155,9 +156,11 @@ def test_an_installed_server_finds_its_init_script_and_repacks_its_own_wheel(
                                                       env=_outside_env())
 
 
-def test_an_installed_file_changed_since_is_not_repacked(built: tuple[Path, Path], tmp_path: Path) -> None:
-    # The clusters would run code no release had: said, with the way out, instead.
-    python = _install(built[0], tmp_path / "v")
+def test_an_installed_file_changed_since_is_not_repacked(installed: Path, tmp_path: Path) -> None:
+    # The clusters would run code no release had: said, with the way out, instead. On a copy of the
+    # module's venv (a venv finds its prefix from where it lies): the other tests' install stays as pip left it.
+    shutil.copytree(installed.parent.parent, tmp_path / "v", symlinks=True)
+    python = tmp_path / "v" / "bin" / "python"
     edited = next((tmp_path / "v" / "lib").glob("python3*/site-packages/agent/__init__.py"))
     edited.write_text(edited.read_text() + "# edited in place\n")
     probe = ("from server.services import agent_wheel\n"
@@ -171,9 +174,16 @@ def test_building_without_setuptools_says_what_pip_said(tmp_path: Path) -> None:
     # A Python 3.12 venv installed with the server extra before it carried setuptools: the import said
     # "could not build the agent wheel from ...: _gcd_import", a traceback's fragment.
     venv = tmp_path / "v"
-    _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)  # pip, with no trimtab and no setuptools>=77
+    _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)  # no trimtab and no setuptools>=77
+    # The pip `python -m venv` installs (ensurepip's bundled wheel), put on the venv's path as the zip
+    # it ships in: installing it and then uninstalling the setuptools it brings took ~10 s for the same
+    # venv, a pip with no setuptools beside it.
+    bundled = next((Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl"))
+    (next((venv / "lib").glob("python3*/site-packages")) / "bundled_pip.pth").write_text(f"{bundled}\n")
     python = venv / "bin" / "python"
-    _run(python, "-m", "pip", "uninstall", "-q", "-y", "setuptools", cwd=tmp_path, env=_outside_env())
+    probe = subprocess.run([python, "-c", "import pip, setuptools"], capture_output=True, text=True,
+                           env=_outside_env(), check=False)
+    assert "No module named 'setuptools'" in probe.stderr, probe.stderr  # pip imported, setuptools did not
     with pytest.raises(FailedPrecondition) as err:
         agent_wheel._build_wheel(tmp_path / "work", python=str(python))
     assert "ModuleNotFoundError: No module named 'setuptools'" in err.value.message
