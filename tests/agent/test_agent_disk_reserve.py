@@ -28,6 +28,7 @@ import pytest
 from agent.clock import FakeClock
 from agent.reserve import DiskReserve
 from agent.spool import Spool
+from tests.agent import many_stages
 from tests.agent.conftest import REPO, TOKEN, IngestServer, RecordingIngest
 from tests.conftest import _require
 
@@ -191,8 +192,7 @@ def test_agent_leaves_the_driver_room_on_a_small_disk_while_the_server_is_away(s
     3 MiB disk. The spool used to take it down to 4 KiB free and the driver's 64 KiB write failed."""
     logs = tmp_path / "logs"
     logs.mkdir()
-    subprocess.run([sys.executable, "-m", "tests.agent.many_stages", str(logs / "app-many-stages.inprogress"),
-                    "20000"], cwd=REPO, check=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    (logs / "app-many-stages.inprogress").write_bytes(b"".join(many_stages.lines(20000)))
     srv = IngestServer(RecordingIngest()).start()
     srv.stop()  # a port nobody answers on
     err = tmp_path / "agent.err"
