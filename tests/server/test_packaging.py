@@ -8,9 +8,11 @@ without PYTHONPATH, so it imports the installed copy, not the checkout."""
 from __future__ import annotations
 
 import base64
+import csv
 import email.parser
 import ensurepip
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -168,6 +170,44 @@ def test_an_installed_file_changed_since_is_not_repacked(installed: Path, tmp_pa
     said = _run(python, "-c", probe, cwd=tmp_path, env=_outside_env())
     assert f"the installed file {edited} differs from the wheel trimtab was installed from" in said, said
     assert "TRIMTAB_AGENT_WHEEL_LOCATION" in said
+
+
+# An installed Trimtab whose RECORD carries no hashes (as some installers write it) is refused as the
+# agent wheel's source: re-packing only the files with a hash made a wheel of nothing, which clusters
+# would have installed as the agent (commit 14b4aef). Here, not in a module of its own, to share the
+# module's wheel and installed venv (a module of its own built and installed them again).
+RECORD_PROBE = """\
+from server.services import agent_wheel
+import zipfile
+try:
+    wheel = agent_wheel.agent_wheel_file()
+except Exception as exc:
+    print(f"refused: {exc}")
+else:
+    print(f"made {wheel.name} holding {len(zipfile.ZipFile(wheel).namelist())} file(s)")
+"""
+
+
+def _strip_hashes(record: Path) -> int:
+    """RECORD rewritten with every hash and size left empty; how many hashes there were."""
+    rows = list(csv.reader(io.StringIO(record.read_text())))
+    hashed = sum(1 for row in rows if len(row) == 3 and row[1])
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([row[0], "", ""] for row in rows)
+    record.write_text(out.getvalue())
+    return hashed
+
+
+def test_an_installed_record_without_hashes_is_refused(installed: Path, tmp_path: Path) -> None:
+    # On a copy of the module's venv, the real wheel as pip installed it, its RECORD then rewritten.
+    shutil.copytree(installed.parent.parent, tmp_path / "v", symlinks=True)
+    python = tmp_path / "v" / "bin" / "python"
+    [record] = (tmp_path / "v" / "lib").glob("python3*/site-packages/trimtab-*.dist-info/RECORD")
+    assert _strip_hashes(record) > 100  # pip wrote one for each of the wheel's files
+    said = _run(python, "-c", RECORD_PROBE, cwd=tmp_path, env=_outside_env()).strip()
+    assert said.startswith("refused: no agent wheel to upload: this server runs neither from its source tree"), said
+    assert "nor from an installed wheel whose RECORD lists agent_wheel.py with its hash" in said, said
+    assert "set TRIMTAB_AGENT_WHEEL_LOCATION to where clusters can install trimtab-" in said, said
 
 
 def test_building_without_setuptools_says_what_pip_said(tmp_path: Path) -> None:
