@@ -46,13 +46,16 @@ def start(listen: str | None, http: str | None, advertise: str | None, tls_cert:
     """Serve until SIGTERM or Ctrl-C; prints `listening on HOST:PORT` once ready."""
     from server.config import unknown_variables
     from server.logs import configure_logging
-    from server.serve import serve_until_signalled, start_server
 
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     # Before logging is set up: a bad setting (the log ones too) is main()'s one plain "error:" line.
     config = config_from(db_url, state_dir, listen=listen, http=http, advertise=advertise, tls_cert=tls_cert,
                          tls_key=tls_key, log_level=log_level, log_format=log_format)
+    # Only now the server itself (gRPC, the store, the planner's numerics: ~4 s of imports on a small
+    # machine): a bad setting stops in half a second.
+    from server.serve import serve_until_signalled, start_server
+
     configure_logging(config)
     log = logging.getLogger("trimtab")
     settings = config.describe()
