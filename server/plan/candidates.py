@@ -46,6 +46,7 @@ from server.plan.project_cluster import (
     segment_floor,
 )
 from server.plan.range_use import RangeUse, range_use
+from server.plan.search_window import measured_live, search_window
 from server.plan.spot_risk import (
     SPOT_INTERRUPTIONS_PER_NODE_HOUR,
     loss_twins,
@@ -58,7 +59,6 @@ from server.plan.spot_risk import (
 )
 from server.plan.storage import held_volumes
 from server.plan.worker_bounds import (
-    CORE_SPAN,
     DEFAULT_MAX_FACTOR,
     DEFAULT_MAX_FLOOR,
     MAX_WORKERS,
@@ -120,7 +120,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                      disk_uses: Sequence[DiskUse] = (),
                      volumes_held: Collection[str] = (),
                      use: RangeUse | None = None,
-                     peak: PeakFloor | None = None) -> list[tuple[Candidate, ClusterConfig]]:
+                     peak: PeakFloor | None = None,
+                     live_measured: bool = False) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -177,6 +178,11 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     the floor of every allowed range's max, or the largest max the bounds allow when they allow none
     that high; a range the job ran on below it stays, observed only.
 
+    New configurations keep to the search window (`server.plan.search_window`): within `CORE_SPAN`
+    times the total worker cores of the anchor and, once a run measured it (``live_measured``), of
+    ``current``, the cluster the job runs on: the search follows the evidence rather than stopping
+    at a quarter of the cluster as imported for good.
+
     The project's worker bounds must hold a valid count (``MIN_WORKERS <= min <= max``, as
     `server.services.projects` validates them); bounds stored before that check are refused with a
     FailedPrecondition naming them, never turned into candidates outside them.
@@ -200,7 +206,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 
     current = anchor or current
     cloud = pricing.cloud
-    cur_info = catalog.node_type(cloud, current.node_type_id)
+    catalog.node_type(cloud, current.node_type_id)  # an anchor the catalog lacks fails first, as it always has
     families = families_for(current, settings, catalog, cloud, live=live) if pool is None else ()
     # The kinds of hardware a candidate may be of (None on a pool, whose types are fixed): the live
     # cluster's, and a driver the user fixed is of its candidates' kind too.
@@ -226,14 +232,12 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     cur_workers = search_workers(current)
     low = settings.min_workers if settings.min_workers is not None else MIN_WORKERS
     high = settings.max_workers if settings.max_workers is not None else default_max_workers(cur_workers, low)
-    # The core span is measured from the cluster moved up to the minimum: from the cluster itself, a
-    # minimum far above it (50 workers on a 4-worker job) would leave no new candidate at all.
-    cur_cores = cur_info.vcpus * max(cur_workers, low)
     if low < MIN_WORKERS or high < low:
         raise FailedPrecondition(
             f"the project's worker bounds hold no valid worker count (min_workers {settings.min_workers}, "
             f"max_workers {settings.max_workers}; at least {MIN_WORKERS}, and min <= max): "
             "fix them with `trimtab project set --min-workers/--max-workers`")
+    window = search_window(current, settings, catalog, cloud, live if live_measured else None)
     spot_options = [False, True] if settings.spot_allowed else [False]
     # The nodes the user keeps on demand on spot (``first_on_demand``, driver included; unset is
     # Databricks' 1): a floor, as min_workers is. Writing 1 over a user's 3 would put two more workers
@@ -286,7 +290,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             if autoscale and workers <= low and policy_range is None:
                 continue  # its range would be low..low: Databricks needs max_workers > min_workers
             cores = info.vcpus * workers
-            if not (cur_cores / CORE_SPAN <= cores <= cur_cores * CORE_SPAN):
+            if not window.holds(cores):
                 continue
             for spot in spot_options_for(spot_options, live, catalog, cloud, info.family, pool):
                 config = _config(live, node_type, cluster_driver, workers, spot,
@@ -426,7 +430,8 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
                             driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
                             current_refused=current_refused, rejected=rejected_configs(project),
                             spot_losses=spot_losses(runs, use), disk_uses=disk_uses,
-                            volumes_held=held_volumes(project.state, current), use=use, peak=peak)
+                            volumes_held=held_volumes(project.state, current), use=use, peak=peak,
+                            live_measured=measured_live(current, ran) is not None)
 
 
 def by_id(pairs: Iterable[tuple[Candidate, ClusterConfig]]) -> dict[str, tuple[Candidate, ClusterConfig]]:

@@ -63,6 +63,7 @@ from server.plan.problems import PROBLEM_MESSAGE_CHARS as PROBLEM_MESSAGE_CHARS
 from server.plan.problems import problem_message as problem_message
 from server.plan.range_use import range_use
 from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
+from server.plan.search_window import plan_edge_note
 from server.plan.storage import advise, disk_use, held_note, held_volumes, runs_per_month
 from server.spec import config_label, pool_fields, pool_ids, single_node
 from server.store import Store
@@ -255,6 +256,10 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
     if turned_down:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {turned_down}")
+    # A pick at the edge of the cores searched may be capped by the window, not by the job: say so.
+    edge = plan_edge_note(project.settings, anchor or current, current, runs, config, catalog, pricing.cloud)
+    if edge:
+        rec = dataclasses.replace(rec, reason=f"{rec.reason}; {edge}")
     if advice is not None and advice.changed:
         rec = dataclasses.replace(rec, storage_advice=advice.reason,
                                   projected_monthly_saving=advice.projected_monthly_saving)
