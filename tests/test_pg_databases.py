@@ -163,3 +163,27 @@ def test_a_database_its_test_dropped_is_no_error(databases: PostgresDatabases) -
     databases.give_back(name)
     databases.settle()
     assert databases._errors == [] and databases._ready == ready
+
+
+def _setting(databases: PostgresDatabases, name: str, setting: str) -> str:
+    engine = sa.create_engine(databases.url(name))
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(sa.text(f"SHOW {setting}")).scalar())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("migrated", [False, True])
+def test_every_database_handed_out_commits_without_waiting_for_the_disk(
+        databases: PostgresDatabases, migrated: bool) -> None:
+    """``synchronous_commit = off`` (`SETTINGS`): on a new database, and again on one handed on after its test
+    reset every setting of the database's own."""
+    name = databases.create(migrated=migrated)
+    assert _setting(databases, name, "synchronous_commit") == "off"
+    _change(databases, name, "ALTER DATABASE {name} RESET ALL")
+    databases.give_back(name)
+    databases.settle()
+    again = databases.create(migrated=migrated)  # the last one reset: this one
+    assert again != name and _setting(databases, again, "synchronous_commit") == "off"
+    databases.give_back(again)
