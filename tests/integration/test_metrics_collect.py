@@ -5,6 +5,7 @@ is scraped over HTTP as Prometheus does."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,8 +14,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from sandbox.workspace import RunningWorkspace
+from server import metrics
 from server.config import ServerConfig
 from server.databricks import DatabricksGateway
+from server.metrics_scrape import ScrapedFigures
 from server.serve import RunningServer, start_server
 from server.services import workspaces
 from server.services.projects import update_settings
@@ -26,6 +29,9 @@ from tests.metrics_scrape import Samples, scrape, value
 SPEC = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 2,
         "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
 WAIT_S = 90.0
+# How often the server reads the store's figures again, for these tests only: each check waited out the
+# server's 5 s (`STORE_READ_EVERY_S`, tested in tests/server/test_metrics.py) for figures it had changed.
+READ_EVERY_S = 0.5
 
 
 @pytest.fixture
@@ -34,9 +40,10 @@ def key() -> bytes:
 
 
 @pytest.fixture
-def collecting(store: Store, key: bytes, tmp_path: Path) -> Iterator[RunningServer]:
+def collecting(store: Store, key: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningServer]:
     """A server that collects by itself (woken by the test: its own interval is an hour) and serves
-    its dashboard, /metrics included."""
+    its dashboard, /metrics included (the store read again every `READ_EVERY_S`)."""
+    monkeypatch.setattr(metrics, "ScrapedFigures", functools.partial(ScrapedFigures, read_every_s=READ_EVERY_S))
     config = ServerConfig(listen="127.0.0.1:0", http="127.0.0.1:0", state_dir=tmp_path / "server",
                           secret_key=key.decode(), collect=1, collect_interval_seconds=3600)
     running = start_server(config, store=store)
@@ -48,7 +55,7 @@ def collecting(store: Store, key: bytes, tmp_path: Path) -> Iterator[RunningServ
 
 def _scraped_until(running: RunningServer, check: Callable[[Samples], bool]) -> Samples:
     """Scrapes, waking the collector between them, until ``check`` holds (the store's figures are
-    read again at most every 5 s, and a poll takes its time)."""
+    read again at most every `READ_EVERY_S`, and a poll takes its time)."""
     assert running.dashboard is not None and running.collector is not None
     deadline = time.monotonic() + WAIT_S
     while True:
