@@ -16,9 +16,11 @@ from server.store.locks import PROJECT_NAMESPACE, LockedElsewhere, advisory_lock
 
 
 @pytest.fixture
-def two(postgres_schema_url: str) -> Iterator[tuple[Store, Store]]:
-    first = open_store(postgres_schema_url)
-    second = open_store(postgres_schema_url, upgrade=False)
+def two(migrated_postgres_url: str) -> Iterator[tuple[Store, Store]]:
+    # Already migrated (a template copy): a migration per test was most of its setup, and no lock test
+    # is about migrating; the first store still opens with upgrade, finding it at head.
+    first = open_store(migrated_postgres_url)
+    second = open_store(migrated_postgres_url, upgrade=False)
     try:
         yield first, second
     finally:

@@ -10,13 +10,13 @@ from server.errors import Unavailable
 from server.store import open_store
 
 
-def test_a_read_only_database_is_unavailable_and_fails_the_write_check(postgres_schema_url: str) -> None:
+def test_a_read_only_database_is_unavailable_and_fails_the_write_check(migrated_postgres_url: str) -> None:
     # Review: the check was an empty transaction, which a read-only database accepts, so health went
     # back to SERVING while every insert failed; and the insert's error reached agents as INTERNAL.
-    store = open_store(postgres_schema_url)
+    store = open_store(migrated_postgres_url)  # at head already: nothing to migrate first
     try:
         store.ingest.check_writable()  # writable: passes
-        name = sa.engine.make_url(postgres_schema_url).database
+        name = sa.engine.make_url(migrated_postgres_url).database
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
         store.engine.dispose()  # new sessions take the setting
