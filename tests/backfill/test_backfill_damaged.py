@@ -178,15 +178,15 @@ def test_a_log_ending_cleanly_without_its_end_is_a_failed_run_a_cut_one_no_run(
     assert store.runs.for_application("2002") is None and not store.applications.get("2002").ended
 
 
-def test_cli_lists_the_damage_and_exits_by_what_was_usable(damaged: Damaged, db_url: str, tmp_path: Path,
+def test_cli_lists_the_damage_and_exits_by_what_was_usable(damaged: Damaged, migrated_db_url: str, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    store = open_store(db_url)
+    store = open_store(migrated_db_url)
     try:
         add_project(store)
     finally:
         store.close()
     code, out, err = _run(capsys, "project", "backfill", "sbx/7/main", "--eventlogs", str(damaged.root),
-                          "--db", db_url)
+                          "--db", migrated_db_url)
     assert code == 0, err
     assert out.strip().splitlines()[-1].split() == ["sbx/7/main", "3", "3", "0", "2"]  # the table alone
     assert "damaged event logs (2): what could be read was imported" in err
@@ -197,7 +197,7 @@ def test_cli_lists_the_damage_and_exits_by_what_was_usable(damaged: Damaged, db_
     assert "1001" not in err
 
     code, out, _ = _run(capsys, "--json", "project", "backfill", "1", "--eventlogs", str(damaged.root),
-                        "--db", db_url)
+                        "--db", migrated_db_url)
     report = json.loads(out)
     assert code == 0 and report["usable"] and report["incomplete_logs"] == 1
     assert {d["application_id"]: (d["lines_corrupt"], d["incomplete"], len(d["unreadable_segments"]))
@@ -208,10 +208,10 @@ def test_cli_lists_the_damage_and_exits_by_what_was_usable(damaged: Damaged, db_
     root = tmp_path / "unreadable"
     app_dir = _app_dir(root, damaged.good.parent / "1001", "1005")
     (app_dir / ROTATED).write_bytes(b"not an event log\n" * 4)
-    code, out, err = _run(capsys, "project", "backfill", "1", "--eventlogs", str(root), "--db", db_url)
+    code, out, err = _run(capsys, "project", "backfill", "1", "--eventlogs", str(root), "--db", migrated_db_url)
     assert code == 1
     assert f"1005: unreadable segment {app_dir / ROTATED}: gzip data cannot be decoded" in err
     assert err.strip().splitlines()[-1] == (f"error: {root}: no usable event log: not one of the 1 "
                                             "application(s) could be read")
-    code, out, err = _run(capsys, "--json", "project", "backfill", "1", "--eventlogs", str(root), "--db", db_url)
+    code, out, err = _run(capsys, "--json", "project", "backfill", "1", "--eventlogs", str(root), "--db", migrated_db_url)
     assert code == 1 and json.loads(out)["unusable_logs"] == 1 and "no usable event log" in err
