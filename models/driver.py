@@ -18,13 +18,18 @@ So the driver is sized by a rule over the memory it used, not by the runtime mod
   process-tree metrics are on). A node that cannot is never chosen, whatever it saves;
 - it shrinks only on evidence (``EVIDENCE_RUNS`` successful runs with driver peaks in the last
   ``WINDOW`` runs, since the latest trouble: the runs before a failure did not foresee it) and at
-  most halves its memory per step, so every step is measured before the next;
+  most halves its memory per step, so every step is measured before the next; on the same evidence
+  it grows to the cheapest driver that holds the bound when the current one does not (rather than
+  moving to a cheaper node of the same size, which would not hold it either);
 - after a run whose driver died (out of memory, unresponsive) or spent more than ``GC_PRESSURE`` of
   the run collecting garbage, it doubles the troubled driver's memory, and at least goes back to
   the last driver that ran without failing before it; drivers no larger than the troubled one are
   not used again for ``TROUBLE_WINDOW`` runs (else it would shrink back on the next quiet run);
 - it never goes below ``MIN_VCPUS`` vCPUs (or the current driver's, if that is smaller): the agent
-  sees no driver CPU, and a driver that schedules thousands of tasks needs a few cores;
+  sees no driver CPU, and a driver that schedules thousands of tasks needs a few cores. A shrink
+  may take cores down to that floor, and its reason says so; a move to a cheaper node of as much
+  memory keeps at least the current driver's cores (fewer would be a side effect of a price, not
+  something the runs showed), and a growth does unless no such driver holds the memory (said too);
 - it never moves to a driver the user turned down (``turned_down``: a rejected or reverted
   recommendation that proposed it for these workers), which the reason names when it was the pick.
 
@@ -156,24 +161,26 @@ def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequen
         if fits(current):
             return DriverChoice(current, False, f"driver {current.node_type} kept ({why_grow}; it has "
                                                 f"{_gib(current.memory_gib)}, enough)")
-        pick = _cheapest(eligible) or max(options, key=lambda o: (o.memory_gib, -o.price_per_hour), default=None)
+        pick = _cheapest([o for o in eligible if o.vcpus >= current.vcpus]) or _cheapest(eligible) or \
+            max(options, key=lambda o: (o.memory_gib, -o.price_per_hour), default=None)
         if pick is None or pick.memory_gib <= current.memory_gib:
             return DriverChoice(current, False, f"driver {current.node_type} kept ({why_grow}; no larger "
                                                 "driver is allowed: widen --allowed-families or set --driver-type)",
                                 blocked=True)
         return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} "
-                                        f"({_gib(pick.memory_gib)}): {why_grow}")
+                                        f"({_gib(pick.memory_gib)}): {why_grow}{_fewer_cores(current, pick)}")
     if len(at) < EVIDENCE_RUNS:
         return DriverChoice(current, False, f"driver {current.node_type} kept: its heap was measured in "
                                             f"{len(at)} of the {EVIDENCE_RUNS} runs needed to size it")
     bound = f"the next run's may reach {_gib(next_heap)}" + (
         f" and {_gib(next_outside)}" if next_outside > 0 else "")
-    # One step at a time: at most half the memory of the current driver.
-    smaller = [o for o in eligible if o.memory_gib >= current.memory_gib / 2]
-    # A cheaper driver with no less memory is no riskier than the current one, whatever the bound says
-    # of both: the bound stops shrinks, not moves to a better-priced node of the same size.
-    same = [o for o in options if o.memory_gib >= current.memory_gib and o.memory_gib > troubled_mem
-            and o.vcpus >= min_vcpus]
+    if not fits(current):
+        return _grow_to_bound(current, eligible, need, f"{used}, {bound} (95% bound)")
+    # One step at a time: at most half the memory of the current driver. A shrink may take cores down
+    # to `MIN_VCPUS` (the reason says so); a move to as much memory may not: fewer cores would then
+    # be a side effect of a price, not something the runs showed.
+    smaller = [o for o in eligible if current.memory_gib / 2 <= o.memory_gib < current.memory_gib]
+    same = [o for o in eligible if o.memory_gib >= current.memory_gib and o.vcpus >= current.vcpus]
     pick = _cheapest(smaller + same)
     if pick is None or pick.price_per_hour >= current.price_per_hour:
         return DriverChoice(current, False, f"driver {current.node_type} kept: {used}, {bound}; no cheaper "
@@ -181,9 +188,27 @@ def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequen
     saving = f"saves {money(current.price_per_hour - pick.price_per_hour, currency, '.2f')}/h"
     if pick not in smaller:
         return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} ({_gib(pick.memory_gib)}): "
-                                        f"as much memory for less; {saving}")
+                                        f"as much memory for less ({used}, {bound}); {saving}")
     return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} ({_gib(pick.memory_gib)}): "
-                                    f"{used}, {bound} (95% bound); {saving}")
+                                    f"{used}, {bound} (95% bound){_fewer_cores(current, pick)}; {saving}")
+
+
+def _grow_to_bound(current: DriverOption, eligible: Sequence[DriverOption], need: float, why: str) -> DriverChoice:
+    """The current driver is below what the runs' own bound asks of it: grow to the cheapest driver
+    that holds it, with no fewer cores (fewer only when no such driver is allowed, and then said)."""
+    pick = _cheapest([o for o in eligible if o.vcpus >= current.vcpus]) or _cheapest(eligible)
+    if pick is None:
+        return DriverChoice(current, False, f"driver {current.node_type} kept: {why} needs {_gib(need)} of "
+                                            f"node and it has {_gib(current.memory_gib)}; no allowed driver "
+                                            "holds that: widen --allowed-families or set --driver-type")
+    return DriverChoice(pick, True, f"driver {current.node_type} -> {pick.node_type} ({_gib(pick.memory_gib)}): "
+                                    f"{why} needs {_gib(need)} of node, more than its "
+                                    f"{_gib(current.memory_gib)}{_fewer_cores(current, pick)}")
+
+
+def _fewer_cores(current: DriverOption, pick: DriverOption) -> str:
+    """The reason's words when ``pick`` has fewer vCPUs than the current driver ('' when not)."""
+    return f"; {current.vcpus:g} -> {pick.vcpus:g} vCPUs" if pick.vcpus < current.vcpus else ""
 
 
 def node_memory_for(heap_gib: float, outside_gib: float) -> float:

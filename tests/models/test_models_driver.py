@@ -215,10 +215,61 @@ def test_reasons_name_the_currency_they_are_told() -> None:
     assert money(-0.001, "USD", ".2f") == "$0.00"
 
 
-def test_a_cheaper_driver_as_big_is_taken_whatever_the_bound() -> None:
-    # The review's hand setup, job 6: 7.2 and 7.4 GiB on a 32 GiB m5d.2xlarge bound the next run at 16 GiB,
-    # more than any 32 GiB node holds with room; a 32 GiB r5 for less is still no riskier than staying.
+def test_a_driver_below_its_own_bound_grows_rather_than_moving_sideways() -> None:
+    # The review's hand setup, job 6: 7.2 and 7.4 GiB on a 32 GiB m5.2xlarge bound the next run at 16 GiB,
+    # which needs 40 GiB of node: the current driver is already too small by the rule's own numbers, so a
+    # cheaper 32 GiB r5.xlarge (half the cores) is no answer; the cheapest that holds it, with its cores, is.
     runs = [_ok("m5.2xlarge", 7.2), _ok("m5.2xlarge", 7.4)]
     choice = choose_driver(OPTIONS, BY["m5.2xlarge"], runs)
-    assert choice.changed and choice.option.node_type == "r5.xlarge"
-    assert choice.reason == "driver m5.2xlarge -> r5.xlarge (32 GiB): as much memory for less; saves 0.25/h"
+    assert choice.changed and choice.option.node_type == "r5.2xlarge"
+    assert choice.reason.startswith("driver m5.2xlarge -> r5.2xlarge (64 GiB): its heap peaked at 7.4 GiB in 2 runs")
+    assert "needs 40 GiB of node, more than its 32 GiB" in choice.reason
+    assert "vCPUs" not in choice.reason
+
+
+def test_a_cheaper_driver_as_big_with_fewer_cores_is_not_taken() -> None:
+    # The review's case a: ten runs peaking at 9 GiB hold on 32 GiB; a 32 GiB node with half the cores for
+    # less is a price move, and a driver's cores are not the price's to decide.
+    runs = [_ok("m5.2xlarge", 9.0) for _ in range(10)]
+    choice = choose_driver(OPTIONS, BY["m5.2xlarge"], runs)
+    assert not choice.changed and choice.option.node_type == "m5.2xlarge"
+    assert choice.reason.startswith("driver m5.2xlarge kept: its heap peaked at 9.0 GiB in 10 runs")
+
+
+def test_a_cheaper_driver_as_big_with_as_many_cores_is_taken() -> None:
+    cheaper = DriverOption("m6g.2xlarge", 8, 32, 0.60)
+    runs = [_ok("m5.2xlarge", 9.0) for _ in range(10)]
+    choice = choose_driver([*OPTIONS, cheaper], BY["m5.2xlarge"], runs)
+    assert choice.changed and choice.option == cheaper
+    assert choice.reason == ("driver m5.2xlarge -> m6g.2xlarge (32 GiB): as much memory for less (its heap peaked "
+                             "at 9.0 GiB in 10 runs, the next run's may reach 11 GiB); saves 0.10/h")
+
+
+def test_a_cheaper_driver_as_big_that_cannot_hold_the_bound_is_not_taken() -> None:
+    # The review's case a2: peaks of 14 GiB bound the next at 17 GiB, needing 42 GiB of node; no allowed
+    # driver holds it, so the driver is kept and the reason says what it would need.
+    cheaper = DriverOption("m6g.2xlarge", 8, 32, 0.60)
+    options = [o for o in OPTIONS if o.memory_gib <= 32] + [cheaper]
+    runs = [_ok("m5.2xlarge", 14.0) for _ in range(10)]
+    choice = choose_driver(options, BY["m5.2xlarge"], runs)
+    assert not choice.changed and choice.option.node_type == "m5.2xlarge"
+    assert "needs 42 GiB of node and it has 32 GiB; no allowed driver holds that" in choice.reason
+
+
+def test_a_shrink_to_fewer_cores_says_so() -> None:
+    runs = [_ok("m5.2xlarge", 1.0) for _ in range(10)]
+    choice = choose_driver(OPTIONS, BY["m5.2xlarge"], runs)
+    assert choice.changed and choice.option.vcpus < 8
+    assert "; 8 -> 4 vCPUs; saves" in choice.reason
+
+
+def test_a_growth_after_trouble_keeps_the_drivers_cores_when_a_driver_with_as_many_holds_the_memory() -> None:
+    fewer = DriverOption("x.xlarge", 4, 64, 0.80)
+    runs = [_ok("m5.2xlarge", 9.0),
+            DriverRun("m5.2xlarge", 32, ok=False, driver_failed=True, out_of_memory=True, run_id=7)]
+    choice = choose_driver([*OPTIONS, fewer], BY["m5.2xlarge"], runs)
+    assert choice.option.node_type == "r5.2xlarge"
+    assert choice.reason == "driver m5.2xlarge -> r5.2xlarge (64 GiB): run 7 ran out of driver memory on m5.2xlarge (32 GiB)"
+    # With only the 4-vCPU node big enough, it is taken and the reason says the cores go.
+    choice = choose_driver([fewer, BY["m5.2xlarge"]], BY["m5.2xlarge"], runs)
+    assert choice.option == fewer and choice.reason.endswith("; 8 -> 4 vCPUs")
