@@ -22,6 +22,7 @@ from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, DriverPeaks, ProjectSettings, Run, Stage, outside_heap_bytes
 from server.plan.candidates import driver_of, with_required_volume
+from server.plan.families import kind_of
 from server.plan.policy import ClusterPolicy
 from server.spec import pool_fields
 
@@ -95,12 +96,18 @@ def driver_options(catalog: PriceCatalog, cloud: str, families: Iterable[str], l
     """Every catalog node type of ``families`` as a driver, priced alone (DBUs, instance, volumes).
 
     A ``policy`` that limits ``driver_node_type_id`` leaves out the types it refuses, except the
-    current one: `plan_driver` needs its size to pick an allowed replacement."""
+    current one: `plan_driver` needs its size to pick an allowed replacement.
+
+    Only types of the current driver's kind of hardware (its workers'): with families of both kinds
+    allowed, a driver of the other kind was swapped, on the workers' kind, for the type nearest it in
+    memory (`matching_driver`: price and cores unseen), and the reason named a driver the cluster
+    never got."""
     wanted = set(families)
+    kind = kind_of(catalog, cloud, driver_of(like))
     out = []
     for node_type in catalog.node_types(cloud):
         info = catalog.node_type(cloud, node_type)
-        if info.family not in wanted and node_type != driver_of(like):
+        if (info.family not in wanted or kind_of(catalog, cloud, node_type) != kind) and node_type != driver_of(like):
             continue
         if policy is not None and node_type != driver_of(like) and \
                 not policy.allows_value("driver_node_type_id", node_type):

@@ -25,6 +25,7 @@ from server.domain import (
 )
 from server.plan.candidates import same_cluster
 from server.plan.driver import driver_options, driver_run
+from server.plan.families import kind_of
 from server.plan.planner import plan_project
 from server.spec import config_from_spec
 from tests.plan.stored_runs import store_run
@@ -214,3 +215,22 @@ def test_a_failed_run_whose_driver_died_is_told_apart(outcome: str, message: str
     timeline = cluster_timeline(SPEC, events, fallback_start_ms=0, fallback_end_ms=600_000)
     assert driver_died(_piece(outcome, message), timeline) is died
 
+
+
+def test_the_driver_named_in_the_reason_is_the_one_the_workers_get_with_both_kinds_allowed(store) -> None:
+    # x86 workers with Graviton families allowed beside theirs: the driver is chosen before the workers, and
+    # a Graviton pick was swapped for the x86 node nearest in memory on x86 workers (`matching_driver`),
+    # while the reason still named the Graviton node and its saving.
+    spec = {**SPEC, "node_type_id": "m5d.2xlarge", "driver_node_type_id": "m5d.2xlarge"}
+    project = store.projects.add(Project(workspace="ws", job_id=1, cluster_key="main", current_spec=spec,
+                                         original_spec=spec, settings=ProjectSettings(
+                                             sla_seconds=3600.0, allowed_families=("m5d", "m6gd", "r6gd", "r5d"))))
+    for n in (1, 2, 3):
+        _run_with_driver_peaks(store, project, n, 9 * GIB)
+    catalog = load_catalog()
+    rec = plan_project(store, int(project.id), catalog)
+    assert rec is not None
+    driver, workers = rec.config.driver_node_type_id, rec.config.node_type_id
+    assert kind_of(catalog, "aws", driver) == kind_of(catalog, "aws", workers), (driver, workers)
+    named = re.search(r"driver m5d\.2xlarge -> (\S+) ", rec.reason)
+    assert named is None or named.group(1) == driver, rec.reason
