@@ -431,7 +431,8 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
                             current_refused=current_refused, rejected=rejected_configs(project),
                             spot_losses=spot_losses(runs, use), disk_uses=disk_uses,
                             volumes_held=held_volumes(project.state, current), use=use, peak=peak,
-                            live_measured=measured_live(current, ran) is not None)
+                            live_measured=measured_live(current, ran, sla_s=project.settings.sla_seconds,
+                                                        segment_from=segment_from) is not None)
 
 
 def by_id(pairs: Iterable[tuple[Candidate, ClusterConfig]]) -> dict[str, tuple[Candidate, ClusterConfig]]:

@@ -48,6 +48,7 @@ from server.plan.candidates import (
     families_for,
     leaving_note,
     on_pool,
+    pool_backing,
     pricing_for,
     project_anchor,
     project_candidates,
@@ -257,7 +258,9 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     if turned_down:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {turned_down}")
     # A pick at the edge of the cores searched may be capped by the window, not by the job: say so.
-    edge = plan_edge_note(project.settings, anchor or current, current, runs, config, catalog, pricing.cloud)
+    edge = plan_edge_note(project.settings, anchor or current, current, runs, config, catalog, pricing.cloud,
+                          segment_from=segment_from, pool=pool_backing(project.current_spec, pools),
+                          policy=cluster_policy)
     if edge:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {edge}")
     if advice is not None and advice.changed:

@@ -6,17 +6,27 @@ search keeps within `CORE_SPAN` times the cores of two centres: the cluster as i
 min_workers), which keeps the space from wandering, and the cluster the job runs on once a run has
 measured it (a trust region around the best configuration found so far). Anchored on the import
 alone the window never moved: a job imported on 80 cores was never offered fewer than 20, however
-well the 20-core cluster it settled on at that edge did. The live centre moves only when Trimtab
-(or the user) moves the job and a run confirms it, so the search walks as far as runs confirm and
-no further in one step; the project's own bounds (min/max_workers, families) still hold inside.
+well the 20-core cluster it settled on at that edge did.
+
+The walk is deliberate, and bounded by evidence rather than by a number: each confirmed step may
+reach `CORE_SPAN` times further (80 imported -> 20 run -> down to 5 -> 8 run -> down to 2), never
+more than one step ahead of the runs. Only a run the model learns from confirms a step
+(`measured_live`): succeeded, no anomaly of `models.observation.NOT_LEARNED` (a lost spot node, a
+retry, a repair), not out of memory, in the current segment (after the change point the planner
+keeps: runs before a change in input or code say nothing of the job now) and, for an SLA job,
+within the SLA. A cluster that misses the SLA or whose run was not clean never moves the window,
+so an SLA job cannot walk down past what met its SLA. Moving back up needs no confirmation: the
+imported centre stays, and the project's own bounds (min/max_workers, families, a pool's
+capacity) still hold inside.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from models.observation import OUT_OF_MEMORY
+from models.observation import NOT_LEARNED, OUT_OF_MEMORY
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.domain import ClusterConfig, ProjectSettings, Run
@@ -28,6 +38,10 @@ from server.plan.worker_bounds import (
     worker_counts,
 )
 from server.spec import config_label
+
+if TYPE_CHECKING:
+    from server.plan.policy import ClusterPolicy
+    from server.plan.pools import PoolBacking
 
 
 @dataclass(frozen=True)
@@ -54,22 +68,34 @@ class SearchWindow:
 
     def edge_from(self, low: bool) -> str:
         """What the low (else high) edge is reckoned from, for a reason."""
-        factor = f"1/{CORE_SPAN:g}" if low else f"{CORE_SPAN:g}x"
+        factor = f"1/{CORE_SPAN:g} of" if low else f"{CORE_SPAN:g}x"
         if self.live is not None and (self.live_cores < self.start_cores if low else self.live_cores > self.start_cores):
-            return f"{factor} of the cores of {config_label(self.live)} ({self.live_cores}), the cluster the job runs on"
-        return f"{factor} of the imported cores ({self.start_cores})"
+            return f"{factor} the {self.live_cores} cores of {config_label(self.live)}, the cluster the job runs on"
+        return f"{factor} the imported {self.start_cores} cores"
 
 
-def measured_live(current: ClusterConfig, ran: Iterable[tuple[Run, ClusterConfig]]) -> ClusterConfig | None:
+def measured_live(current: ClusterConfig, ran: Sequence[tuple[Run, ClusterConfig]], *, sla_s: float | None = None,
+                  segment_from: int | None = None) -> ClusterConfig | None:
     """``current`` (the cluster the job runs on) when one of ``ran`` (each run with its configuration as
-    the planner reads it: on its pool's node type) ran successfully on its workers, else None: the
-    trust region's second centre. Trimtab put the job there as the best it knew (or its owner did),
-    and the runtime model has evidence there now. A run that ran out of memory (repaired or not) is
-    no evidence that its size is safe."""
+    the planner reads it: on its pool's node type; oldest first) confirms it, else None: the trust
+    region's second centre. Trimtab put the job there as the best it knew (or its owner did), and a
+    run confirms it only when the runtime model learns from it and it did the job: succeeded, with no
+    anomaly the model leaves out (`NOT_LEARNED`) and not out of memory (repaired or not: no evidence
+    that its size is safe), from ``segment_from`` on (the id of the run the current segment starts
+    at; None: all runs) and, with ``sla_s`` (the project's SLA), within it: a cluster that missed the
+    SLA must not pull the search further down."""
+    at = next((i for i, (r, _) in enumerate(ran) if r.id == segment_from), None) if segment_from is not None else None
+    segment = ran if at is None else ran[at:]
     size = (current.node_type_id, search_workers(current))
-    ok = any(r.outcome == "succeeded" and OUT_OF_MEMORY not in r.anomalies
-             and (config.node_type_id, search_workers(config)) == size for r, config in ran)
+    ok = any(confirms(r, sla_s) and (config.node_type_id, search_workers(config)) == size for r, config in segment)
     return current if ok else None
+
+
+def confirms(run: Run, sla_s: float | None) -> bool:
+    """Whether ``run`` may move the window to its cluster (`measured_live`)."""
+    anomalies = set(run.anomalies)
+    return run.outcome == "succeeded" and not anomalies & NOT_LEARNED and OUT_OF_MEMORY not in anomalies \
+        and (sla_s is None or run.runtime_s <= sla_s)
 
 
 def search_window(start: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog, cloud: str,
@@ -97,7 +123,10 @@ def edge_note(chosen: ClusterConfig, window: SearchWindow, settings: ProjectSett
     """What the recommendation's reason says when ``chosen`` is the smallest (largest) size of its node
     type the window let the search try while the project's bounds allowed a smaller (larger) one
     ("" otherwise): the cheapest pick there may be capped by the window, not by the job.
-    ``high_workers``: the most workers the bounds allow (a default maximum included)."""
+    ``high_workers``: the most workers the candidates may have (a default maximum, a pool's capacity
+    included). A pick outside the window (the cluster a user edited, kept as the job's own) is at no
+    edge of it, and an autoscaling pick is compared with the ranges that exist: each max is above
+    min_workers (Databricks refuses a range whose max is not above its min)."""
     try:
         vcpus = catalog.node_type(cloud, chosen.node_type_id).vcpus
     except TrimtabCostError:
@@ -106,30 +135,43 @@ def edge_note(chosen: ClusterConfig, window: SearchWindow, settings: ProjectSett
     if high_workers < low_workers:
         return ""
     workers = search_workers(chosen)
-    counts = worker_counts(low_workers, high_workers)
+    if not window.holds(vcpus * workers):
+        return ""
+    autoscale = chosen.autoscale_max > 0
+    counts = [n for n in worker_counts(low_workers, high_workers) if not autoscale or n > low_workers]
     below = [n for n in counts if n < workers]
     above = [n for n in counts if n > workers]
     # Once the job has run on the pick, it is the live centre and the window reaches past it.
     ran = window.live is not None and (window.live.node_type_id, search_workers(window.live)) == \
         (chosen.node_type_id, workers)
     name = config_label(chosen)
+    # What it takes for the pick to become a centre (`measured_live`).
+    confirmed = "a run on it succeeds" + (" within the SLA" if settings.sla_seconds else "")
     if below and not window.holds(vcpus * below[-1]):
-        then = "" if ran else "; smaller ones are searched once the job has run on it"
+        then = "" if ran else f"; smaller ones are searched once {confirmed}"
         return f"{name} is the smallest size searched, {window.edge_from(low=True)}{then}"
     if above and not window.holds(vcpus * above[0]):
-        then = "" if ran else "; larger ones are searched once the job has run on it"
+        then = "" if ran else f"; larger ones are searched once {confirmed}"
         return f"{name} is the largest size searched, {window.edge_from(low=False)}{then}"
     return ""
 
 
 def plan_edge_note(settings: ProjectSettings, start: ClusterConfig, current: ClusterConfig, runs: Sequence[Run],
-                   chosen: ClusterConfig, catalog: PriceCatalog, cloud: str) -> str:
+                   chosen: ClusterConfig, catalog: PriceCatalog, cloud: str, *, segment_from: int | None = None,
+                   pool: PoolBacking | None = None, policy: ClusterPolicy | None = None) -> str:
     """`edge_note` for a plan: the window `server.plan.candidates.project_candidates` searched (around
     ``start``, the cluster as imported or else the live one, and ``current``, the live one, once
-    ``runs`` measured it)."""
-    live = measured_live(current, [(r, r.config) for r in runs if r.config is not None])
+    ``runs`` confirmed it from ``segment_from`` on), within the worker counts the candidates could
+    have: up to the instance ``pool``'s capacity, and none but its own when the cluster ``policy``
+    fixes the autoscale range of an autoscaling pick."""
+    if policy is not None and chosen.autoscale_max > 0 and policy.fixed_autoscale() is not None:
+        return ""
+    live = measured_live(current, [(r, r.config) for r in runs if r.config is not None],
+                         sla_s=settings.sla_seconds, segment_from=segment_from)
     low = settings.min_workers if settings.min_workers is not None else MIN_WORKERS
     high = settings.max_workers if settings.max_workers is not None else default_max_workers(search_workers(start), low)
+    if pool is not None and pool.max_workers is not None:
+        high = min(high, max(pool.max_workers, 1))  # as `build_candidates` caps it
     try:
         window = search_window(start, settings, catalog, cloud, live)
     except TrimtabCostError:

@@ -8,9 +8,11 @@ import dataclasses
 
 from server.costing.catalog import load_catalog
 from server.domain import ClusterConfig, Project, ProjectSettings, Run
-from server.plan.candidates import Pricing, build_candidates, config_id_of
+from server.plan.candidates import Pricing, build_candidates, config_id_of, project_candidates
 from server.plan.planner import plan_project
-from server.plan.search_window import edge_note, measured_live, search_window
+from server.plan.policy import ClusterPolicy
+from server.plan.pools import PoolBacking
+from server.plan.search_window import edge_note, measured_live, plan_edge_note, search_window
 from server.spec import config_from_spec
 
 # The demo's orders-etl-sla as imported: 10 x m5d.2xlarge, 80 worker cores.
@@ -119,8 +121,8 @@ def test_the_reason_says_when_the_pick_is_at_the_edge_of_the_window() -> None:
     settings = ProjectSettings(spot_allowed=False, allowed_families=FAMILIES)
     window = search_window(IMPORTED, settings, catalog, "aws")
     assert edge_note(C6_5, window, settings, 20, catalog, "aws") == (
-        "c6id.xlarge x 5 workers is the smallest size searched, 1/4 of the imported cores (80); "
-        "smaller ones are searched once the job has run on it")
+        "c6id.xlarge x 5 workers is the smallest size searched, 1/4 of the imported 80 cores; "
+        "smaller ones are searched once a run on it succeeds")
     assert window.line() == "20..320 worker cores (4x either way of the imported 80)"
     measured = search_window(IMPORTED, settings, catalog, "aws", C6_5)
     assert measured.line() == ("5..320 worker cores (4x either way of the imported 80 and the 20 of "
@@ -128,7 +130,109 @@ def test_the_reason_says_when_the_pick_is_at_the_edge_of_the_window() -> None:
     assert edge_note(C6_5, measured, settings, 20, catalog, "aws") == ""
     x2 = dataclasses.replace(C6_5, num_workers=2)
     assert edge_note(x2, measured, settings, 20, catalog, "aws") == (
-        "c6id.xlarge x 2 workers is the smallest size searched, 1/4 of the cores of c6id.xlarge x 5 workers (20), "
-        "the cluster the job runs on; smaller ones are searched once the job has run on it")
+        "c6id.xlarge x 2 workers is the smallest size searched, 1/4 of the 20 cores of c6id.xlarge x 5 workers, "
+        "the cluster the job runs on; smaller ones are searched once a run on it succeeds")
     # At the bound the user set, the window is not what stops the search: nothing to say.
     assert edge_note(C6_5, window, ProjectSettings(min_workers=5), 20, catalog, "aws") == ""
+
+
+OK_RUN = Run(id=7, project_id=1, databricks_run_id=7, start_ms=0, end_ms=1, runtime_s=300.0, outcome="succeeded",
+             config=C6_5)
+
+
+def test_only_a_run_the_model_learns_from_moves_the_window() -> None:
+    """A lost spot node, a retry, a repair, a timeout: the model leaves such a run out, and so does the
+    window; a run 10x over the SLA is no evidence that the cluster does the job either."""
+    for anomaly in ("spot_loss", "retried", "repaired", "driver_lost", "timeout", "launch_failed", "preempted"):
+        run = dataclasses.replace(OK_RUN, anomalies=(anomaly,))
+        assert measured_live(C6_5, [(run, C6_5)]) is None, anomaly
+    slow = dataclasses.replace(OK_RUN, runtime_s=10 * SLA_S)
+    assert measured_live(C6_5, [(slow, C6_5)], sla_s=SLA_S) is None
+    assert measured_live(C6_5, [(slow, C6_5)]) == C6_5  # no SLA: the job did its work
+    assert measured_live(C6_5, [(OK_RUN, C6_5)], sla_s=SLA_S) == C6_5
+
+
+def test_a_run_before_the_change_point_does_not_move_the_window() -> None:
+    """Runs before a change in the job's input or code say nothing of the job now."""
+    later = dataclasses.replace(OK_RUN, id=9, config=IMPORTED)
+    ran = [(OK_RUN, C6_5), (later, IMPORTED)]
+    assert measured_live(C6_5, ran, segment_from=9) is None
+    assert measured_live(C6_5, ran, segment_from=7) == C6_5
+    assert measured_live(C6_5, ran) == C6_5
+
+
+def _sla_project(store, runtime_s: float, job_id: int) -> Project:
+    spec = {**SPEC, "node_type_id": C6_5.node_type_id, "num_workers": C6_5.num_workers,
+            "driver_node_type_id": C6_5.driver_node_type_id}
+    project = store.projects.add(Project(workspace="ws", job_id=job_id, cluster_key="main", current_spec=spec,
+                                         original_spec=SPEC, settings=ProjectSettings(
+                                             sla_seconds=SLA_S, spot_allowed=False, allowed_families=FAMILIES)))
+    store.runs.add(Run(project_id=int(project.id or 0), databricks_run_id=job_id, start_ms=0, end_ms=int(runtime_s * 1000),
+                       runtime_s=runtime_s, outcome="succeeded", config=C6_5))
+    return project
+
+
+def test_a_run_that_missed_the_sla_does_not_walk_the_search_down(store) -> None:
+    """The SLA job settled at 20 cores, the window's edge: a run there 10x over the SLA must not open
+    the 8-core clusters below it (the walk 80 -> 20 -> 5 goes only as far as the SLA was met)."""
+    catalog = load_catalog()
+    workspace = store.workspaces.get("ws")
+    missed = _sla_project(store, 10 * SLA_S, 1)
+    pid = int(missed.id or 0)
+    smallest = min(c.vcpus * c.nodes for c, _ in project_candidates(
+        missed, workspace, catalog, store.runs.history(pid)) if c.allowed)
+    assert smallest == 20
+    met = _sla_project(store, 300.0, 2)
+    smallest = min(c.vcpus * c.nodes for c, _ in project_candidates(
+        met, workspace, catalog, store.runs.history(int(met.id or 0))) if c.allowed)
+    assert smallest == 8
+
+
+def test_no_edge_note_for_a_pick_outside_the_window() -> None:
+    """A user edited the job to 8 cores (imported on 80), not run yet: the window is 20..320, and 8 cores
+    is no edge of it."""
+    catalog = load_catalog()
+    settings = ProjectSettings(spot_allowed=False, allowed_families=FAMILIES, sla_seconds=SLA_S)
+    x2 = dataclasses.replace(C6_5, num_workers=2)
+    assert plan_edge_note(settings, IMPORTED, x2, [], x2, catalog, "aws") == ""
+
+
+def test_no_edge_note_for_the_smallest_autoscale_range_that_can_exist() -> None:
+    """With min_workers 1 the smallest range is 1-2: 1-1 is refused by Databricks, so 1-2 is at no
+    window's edge, whatever the window."""
+    catalog = load_catalog()
+    imported = ClusterConfig(node_type_id="c6id.xlarge", driver_node_type_id="c6id.xlarge", autoscale_min=2,
+                             autoscale_max=8, availability="ON_DEMAND", first_on_demand=1)
+    settings = ProjectSettings(spot_allowed=False, allowed_families=FAMILIES, keep_autoscaling=True)
+    window = search_window(imported, settings, catalog, "aws")
+    assert window.line() == "8..128 worker cores (4x either way of the imported 32)"
+    smallest = dataclasses.replace(imported, autoscale_min=1, autoscale_max=2)
+    assert edge_note(smallest, window, settings, 16, catalog, "aws") == ""
+    # Above it the window does cap the ranges: 2-3 (12 cores) is searched, 1-2 (8 cores) is not.
+    wider = search_window(dataclasses.replace(imported, autoscale_min=4, autoscale_max=12), settings, catalog, "aws")
+    assert edge_note(dataclasses.replace(imported, autoscale_min=2, autoscale_max=3), wider, settings, 24,
+                     catalog, "aws").startswith("c6id.xlarge x autoscale 2-3 workers is the smallest size searched, "
+                                                "1/4 of the imported 48 cores")
+
+
+def test_no_edge_note_past_what_the_pool_or_the_policy_allows() -> None:
+    """A pool of 16 workers can never hold a larger cluster: at 16 the pool, not the window, is the cap.
+    Nor is there another size when the cluster policy fixes the autoscale range."""
+    catalog = load_catalog()
+    imported = ClusterConfig(node_type_id="m5d.xlarge", driver_node_type_id="m5d.xlarge", num_workers=4,
+                             availability="ON_DEMAND", first_on_demand=1)
+    settings = ProjectSettings(spot_allowed=False, max_workers=40)
+    x16 = dataclasses.replace(imported, num_workers=16)
+    assert plan_edge_note(settings, imported, x16, [], x16, catalog, "aws") == (
+        "m5d.xlarge x 16 workers is the largest size searched, 4x the imported 16 cores; "
+        "larger ones are searched once a run on it succeeds")
+    pool = PoolBacking(node_type="m5d.xlarge", driver="m5d.xlarge", max_workers=16, pool_id="pool-1", capacity=17)
+    assert plan_edge_note(settings, imported, x16, [], x16, catalog, "aws", pool=pool) == ""
+    ranged = ClusterConfig(node_type_id="m5d.xlarge", driver_node_type_id="m5d.xlarge", autoscale_min=8,
+                           autoscale_max=16, availability="ON_DEMAND", first_on_demand=1)
+    small = dataclasses.replace(ranged, autoscale_min=2, autoscale_max=4)
+    auto = ProjectSettings(spot_allowed=False, keep_autoscaling=True)
+    assert plan_edge_note(auto, ranged, small, [], small, catalog, "aws") != ""
+    fixed = ClusterPolicy.from_api({"policy_id": "p1", "definition": {
+        "autoscale.min_workers": {"type": "fixed", "value": 2}, "autoscale.max_workers": {"type": "fixed", "value": 4}}})
+    assert plan_edge_note(auto, ranged, small, [], small, catalog, "aws", policy=fixed) == ""
