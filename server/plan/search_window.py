@@ -38,6 +38,7 @@ from server.plan.worker_bounds import (
     worker_counts,
 )
 from server.spec import config_label
+from server.timeline import met_sla
 
 if TYPE_CHECKING:
     from server.plan.policy import ClusterPolicy
@@ -94,8 +95,10 @@ def measured_live(current: ClusterConfig, ran: Sequence[tuple[Run, ClusterConfig
 def confirms(run: Run, sla_s: float | None) -> bool:
     """Whether ``run`` may move the window to its cluster (`measured_live`)."""
     anomalies = set(run.anomalies)
+    # The one SLA rule of every figure (`met_sla`): a runtime without the cluster's setup (a backfilled
+    # run) within the SLA is no proof that the run met it.
     return run.outcome == "succeeded" and not anomalies & NOT_LEARNED and OUT_OF_MEMORY not in anomalies \
-        and (sla_s is None or run.runtime_s <= sla_s)
+        and (sla_s is None or met_sla(run.outcome, run.runtime_s, sla_s, execution_only=run.execution_only) is True)
 
 
 def search_window(start: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog, cloud: str,

@@ -42,3 +42,24 @@ def test_a_run_on_the_windows_edge_moves_the_window_past_it(
     assert _smallest_cores(store, pid) == 8  # 2 x c6id.xlarge: the first size of at least 20 / 4 = 5 cores
     rec = plan_project(store, pid, load_catalog())
     assert rec is not None and rec.reason
+
+
+def test_a_run_that_missed_the_sla_does_not_move_the_window(
+        store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        connected: Workspace) -> None:
+    """The same walk for an SLA job: the run on the 20-core cluster confirms it only within the SLA,
+    else the search would walk down from a cluster already too slow. On demand: a run that lost a spot
+    node confirms nothing either (the model does not learn from it)."""
+    spec = {"spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.2xlarge", "num_workers": 10,
+            "aws_attributes": {"availability": "ON_DEMAND", "first_on_demand": 1}}
+    project = import_etl_job(store, secrets, gateway, spec)
+    pid = int(project.id or 0)
+    update_settings(store, str(pid), {"allowed_families": ["m5d", "c6id"], "spot_allowed": False, "sla_seconds": 1})
+    live = find_cluster_spec(gateway.get_job(project.job_id)["settings"], "main")
+    gateway.update_job(project.job_id, {"job_clusters": [{"job_cluster_key": "main", "new_cluster": {
+        **live, "node_type_id": "c6id.xlarge", "num_workers": 5}}]})
+    _, runs = run_and_collect(store, secrets, emulator, gateway, project.job_id)
+    assert [(r.outcome, r.anomalies) for r in runs] == [("succeeded", ("user_edit",))] and runs[0].runtime_s > 1
+    assert _smallest_cores(store, pid) == 20  # the 20-core run missed the SLA: the import's window still
+    update_settings(store, str(pid), {"sla_seconds": int(runs[0].runtime_s) + 60})
+    assert _smallest_cores(store, pid) == 8  # the same run within the SLA confirms the cluster

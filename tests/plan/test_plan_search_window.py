@@ -150,6 +150,9 @@ def test_only_a_run_the_model_learns_from_moves_the_window() -> None:
     assert measured_live(C6_5, [(slow, C6_5)], sla_s=SLA_S) is None
     assert measured_live(C6_5, [(slow, C6_5)]) == C6_5  # no SLA: the job did its work
     assert measured_live(C6_5, [(OK_RUN, C6_5)], sla_s=SLA_S) == C6_5
+    # A runtime without the cluster's setup (a backfilled run) within the SLA may have missed it.
+    backfilled = dataclasses.replace(OK_RUN, execution_only=True)
+    assert measured_live(C6_5, [(backfilled, C6_5)], sla_s=SLA_S) is None
 
 
 def test_a_run_before_the_change_point_does_not_move_the_window() -> None:
