@@ -239,3 +239,23 @@ def test_no_edge_note_past_what_the_pool_or_the_policy_allows() -> None:
     fixed = ClusterPolicy.from_api({"policy_id": "p1", "definition": {
         "autoscale.min_workers": {"type": "fixed", "value": 2}, "autoscale.max_workers": {"type": "fixed", "value": 4}}})
     assert plan_edge_note(auto, ranged, small, [], small, catalog, "aws", policy=fixed) == ""
+
+
+def test_the_candidates_window_keeps_to_the_current_segment(store) -> None:
+    """`project_candidates` hands the change point the planner kept to `measured_live`: a run on the
+    live cluster before it no longer moves the window."""
+    catalog = load_catalog()
+    project = _sla_project(store, 300.0, 1)
+    pid = int(project.id or 0)
+    store.runs.add(Run(project_id=pid, databricks_run_id=2, start_ms=86_400_000, end_ms=86_700_000, runtime_s=300.0,
+                       outcome="succeeded", config=IMPORTED))
+    runs = store.runs.history(pid)
+    workspace = store.workspaces.get("ws")
+
+    def smallest(segment_from: int | None) -> int:
+        return min(c.vcpus * c.nodes for c, _ in project_candidates(
+            project, workspace, catalog, runs, segment_from=segment_from) if c.allowed)
+
+    assert smallest(None) == 8
+    assert smallest(runs[0].id) == 8
+    assert smallest(runs[1].id) == 20  # the segment starts after the run on c6id.xlarge x 5
