@@ -175,6 +175,14 @@ def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequen
     bound = f"the next run's may reach {_gib(next_heap)}" + (
         f" and {_gib(next_outside)}" if next_outside > 0 else "")
     if not fits(current):
+        measured = node_memory_for(max(heap, default=0.0), max(outside, default=0.0))
+        if measured <= current.memory_gib:
+            # The bound is above the driver but no run came near it: a driver that never failed is
+            # not made dearer on the width of a few runs' bound (two runs at 7.3 GiB put a 32 GiB
+            # driver at 64 GiB). It grows when a run's own peak leaves no room, or after trouble.
+            return DriverChoice(current, False, f"driver {current.node_type} kept: {used}, {bound} (95% bound), "
+                                                f"which {_gib(current.memory_gib)} may not hold; no run came near "
+                                                "it, so it grows only once one does or after a failure")
         return _grow_to_bound(current, eligible, need, f"{used}, {bound} (95% bound)")
     # One step at a time: at most half the memory of the current driver. A shrink may take cores down
     # to `MIN_VCPUS` (the reason says so); a move to as much memory may not: fewer cores would then
