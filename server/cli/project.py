@@ -137,7 +137,7 @@ def window_line(s: Any, c: Any) -> str:
     from server.costing.errors import TrimtabCostError
     from server.plan.worker_bounds import CORE_SPAN, MIN_WORKERS
 
-    rule = f"{CORE_SPAN:g}x either way of the worker cores of the cluster as imported and of the current one once a run measured it"
+    rule = f"{CORE_SPAN:g}x either way of the worker cores of the cluster as imported and of the current one once a run on it succeeded (within the SLA, if any)"
     edge = "; a pick at its edge says so in its reason"
     workers = c.autoscale_max if c.autoscale_max > 0 else c.num_workers
     vcpus = None
