@@ -78,6 +78,14 @@ def test_a_run_on_an_edit_to_exactly_the_pending_recommendation_confirms_it(
         assert loop.live()["custom_tags"][RECOMMENDATION_TAG] == str(record["recommendation_id"])
 
 
+def _run_then_edit_to_pending(loop: _Loop, store: Store) -> Recommendation:
+    """One run, then the job edited outside Trimtab to exactly the pending recommendation it made."""
+    loop.cycle()
+    rec = _pending_other_than_live(loop, store)
+    assert rec.id is not None
+    _edit_to(loop, store, rec)
+    return rec
+
 def test_an_edit_beside_the_recommendation_is_still_the_users(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
         emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
@@ -99,10 +107,7 @@ def test_an_apply_after_the_edit_records_it_and_writes_nothing(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
         emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
     loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
-    loop.cycle()
-    rec = _pending_other_than_live(loop, store)
-    assert rec.id is not None
-    _edit_to(loop, store, rec)
+    rec = _run_then_edit_to_pending(loop, store)
     edited = loop.live()
 
     with pytest.raises(FailedPrecondition, match=f"recommendation {rec.id} is already on the job "
@@ -141,10 +146,7 @@ def test_a_dry_run_after_the_edit_says_it_is_on_the_job_and_records_nothing(
         store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int],
         emulator: RunningWorkspace, gateway: DatabricksGateway) -> None:
     loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
-    loop.cycle()
-    rec = _pending_other_than_live(loop, store)
-    assert rec.id is not None
-    _edit_to(loop, store, rec)
+    rec = _run_then_edit_to_pending(loop, store)
     edited = loop.live()
 
     with pytest.raises(FailedPrecondition, match=f"recommendation {rec.id} is already on the job .*the apply "
