@@ -227,8 +227,13 @@ def _p_meet_with_losses(mean_log: np.ndarray, sd: np.ndarray | float, setup: Set
     return (1.0 - p_loss) * clean + p_loss * lost
 
 
+# The level of every runtime and cost interval a decision carries (`Decision.runtime_interval_s`): one
+# run's central 90% prediction interval; the CLI and the dashboard say it beside the bounds.
+INTERVAL_LEVEL = 0.9
+
+
 def _interval_with_losses(mean_log: np.ndarray, sd: np.ndarray, setup: Setup, p_loss: np.ndarray,
-                          level: float = 0.9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                          level: float = INTERVAL_LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Median and central ``level`` interval of one run's whole runtime from the same loss mixture
     the expected cost and P(meet SLA) use: with probability ``p_loss`` a spot loss lengthens the
     execution by `_LOSS_REWORK` of itself. Without it the interval of a spot cluster losing nodes

@@ -7,6 +7,7 @@ import json
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from models.outlook import INTERVAL_LEVEL
 from models.percent import p_meet_text as models_p_meet_text
 from models.settings import Settings
 from server.spec import azure_availability
@@ -36,10 +37,8 @@ SETUP_COLOR = "#64748b"
 SETUP_OPACITY = 0.35
 
 
-# The level of every runtime and cost interval a recommendation carries (`models.decide.Decision`'s
-# runtime_interval_s: one run's 90% prediction interval), said beside the bounds: "[5m00s, 6m40s]"
-# alone read as a range of runs already seen, or as certain.
-INTERVAL_LEVEL = 0.9
+# The level of every runtime and cost interval a recommendation carries (`models.outlook.INTERVAL_LEVEL`),
+# said beside the bounds: "[5m00s, 6m40s]" alone read as a range of runs already seen, or as certain.
 INTERVAL_WORDS = f"{INTERVAL_LEVEL:.0%} interval"
 
 
