@@ -23,12 +23,12 @@ from server.databricks import DatabricksGateway
 from server.domain import Project, Recommendation, Run, Workspace
 from server.plan.candidates import config_id_of
 from server.plan.observe import observation
-from server.plan.planner import plan_project
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import config_from_spec
 from server.store import Store
 from tests.integration.conftest import NOOP_INIT, WIRING, sdk_client
+from tests.integration.test_dbx_out_of_memory import plans_more_memory_per_core
 
 # pandas_udf keeps each group in a Python worker, outside the heap: a c5.xlarge (2 GiB a core) has too
 # little room for it, and the OS kills its executors (test_dbx_out_of_memory.py).
@@ -88,12 +88,7 @@ def test_a_repair_that_succeeds_on_the_configuration_that_ran_out_of_memory_keep
     history = [o for r in runs if (o := observation(r, [], applied_recommendation=True)) is not None]
     assert failed.config is not None
     assert screen(history, {}, sigma_run=0.1, input_elasticity=0.0).oom_configs == {config_id_of(failed.config)}
-    catalog = load_catalog()
-    rec = plan_project(store, int(project.id or 0), catalog)
-    assert rec is not None
-    assert "1 run failed out of memory" in rec.reason
-    node = catalog.node_type("aws", rec.config.node_type_id)
-    assert node.memory_gb / node.vcpus > 2.0  # more memory per core than c5.xlarge's 8 GiB over 4
+    plans_more_memory_per_core(store, project)
 
 
 def _failed_on_its_init_script(store: Store, secrets: SecretBox, emulator: RunningWorkspace,

@@ -42,6 +42,16 @@ def _run_once(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gate
     return run
 
 
+def plans_more_memory_per_core(store: Store, project: Project) -> None:
+    """The next plan after the run that ran out of memory on c5.xlarge says so and moves to more
+    memory per core."""
+    catalog = load_catalog()
+    rec = plan_project(store, int(project.id or 0), catalog)
+    assert rec is not None
+    assert "1 run failed out of memory" in rec.reason
+    node = catalog.node_type("aws", rec.config.node_type_id)
+    assert node.memory_gb / node.vcpus > 2.0  # more memory per core than c5.xlarge's 8 GiB over 4
+
 def test_executors_killed_for_memory_are_out_of_memory_and_the_plan_moves_to_more_memory_per_core(
         store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: DatabricksGateway,
         connected: Workspace) -> None:
@@ -57,12 +67,7 @@ def test_executors_killed_for_memory_are_out_of_memory_and_the_plan_moves_to_mor
                                   "more memory per core are avoided")
     assert "Databricks: Job aborted due to stage failure" in run.message
 
-    catalog = load_catalog()
-    rec = plan_project(store, int(project.id or 0), catalog)
-    assert rec is not None
-    assert "1 run failed out of memory" in rec.reason
-    node = catalog.node_type("aws", rec.config.node_type_id)
-    assert node.memory_gb / node.vcpus > 2.0  # more memory per core than c5.xlarge's 8 GiB over 4
+    plans_more_memory_per_core(store, project)
 
 
 def test_a_driver_out_of_memory_is_labelled_and_still_grows_the_driver(
