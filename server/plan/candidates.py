@@ -21,7 +21,7 @@ from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import shape_first_on_demand
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
-from server.plan.config_id import config_id_of, driver_of, same_cluster
+from server.plan.config_id import config_id_of, driver_of, same_hardware
 from server.plan.disks import REQUIRED_VOLUME_GB, as_written, with_required_volume
 from server.plan.families import (
     cluster_kinds,
@@ -100,7 +100,7 @@ __all__ = [
     "project_candidates",
     "project_config",
     "project_default_max_workers",
-    "same_cluster",
+    "same_hardware",
     "spot_losses",
     "spot_nodes",
     "spot_share",

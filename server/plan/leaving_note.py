@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from server.costing.catalog import PriceCatalog
 from server.costing.run_cost import sku_of
 from server.domain import ClusterConfig, Project, Run
-from server.plan.config_id import config_id_of, same_cluster
+from server.plan.config_id import config_id_of, same_hardware
 from server.plan.peak_floor import floor_note
 from server.plan.policy import ClusterPolicy, as_created
 from server.plan.pools import on_pool, pool_backing
@@ -34,7 +34,10 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
     A moved range names the floor its max kept (`server.plan.peak_floor`; ``segment_from`` as
     `server.plan.candidates.project_candidates`')."""
     current = project_config(project, pools, cloud=cloud, policy=policy)
-    if same_cluster(chosen, current):
+    # Leaving is of the hardware (`same_hardware`): a change of gp3's performance or spot's fallback
+    # alone keeps the job's configuration, and its reasons (bounds, a turn-down, spot losses) are
+    # not about those; the storage advice says its own why.
+    if same_hardware(chosen, current):
         return ""
     # Named as reasons name configurations (`config_label`): the id ("c6id.xlargex6") is a key, and
     # read as a typo in a sentence (review revG).
@@ -53,7 +56,7 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
         return f"{name} is outside the project's bounds ({why}){floor}"
     if config_id_of(current) in rejected_configs(project):
         return f"{name} was turned down (a rejected or reverted recommendation){floor}"
-    if best is not None and not same_cluster(chosen, best):
+    if best is not None and not same_hardware(chosen, best):
         return ""
     use = range_use([(r, on_pool(r.config, current)) for r in runs if r.config is not None], catalog, cloud, sku)
     notes = [range_note(current, chosen, use, catalog, cloud)]

@@ -53,7 +53,7 @@ from server.plan.candidates import (
     project_anchor,
     project_candidates,
     project_config,
-    same_cluster,
+    same_hardware,
 )
 from server.plan.driver import driver_options, driver_run, plan_driver, turned_down_drivers
 from server.plan.not_learned import changed, reasons_by_run, summary
@@ -488,7 +488,7 @@ def _no_room(name: str, policy: ClusterPolicy | None, current_refused: dict[str,
 def _only_current(pairs: Iterable[tuple[Candidate, ClusterConfig]], current: ClusterConfig, policy: ClusterPolicy,
                   spec: dict[str, Any], *, azure: bool) -> bool:
     """Whether every candidate the policy allows is the current configuration (or there is none)."""
-    return all(same_cluster(cfg, current) or not policy.allows_config(cfg, spec, azure=azure) for _, cfg in pairs)
+    return all(same_hardware(cfg, current) or not policy.allows_config(cfg, spec, azure=azure) for _, cfg in pairs)
 
 
 def _recommendation(project: Project, config, decision: Decision, change_run_id: int | None) -> Recommendation:
@@ -561,7 +561,7 @@ class Planner(RetriedApplies):
             self._record(run, "plan", err)
             raise
         if rec is None or not project.settings.auto_apply or \
-                same_cluster(rec.config, _live_config(project, pools, apply.project_cloud(self._store, project),
+                same_hardware(rec.config, _live_config(project, pools, apply.project_cloud(self._store, project),
                                                       policy)) or \
                 edit_hold(project, self._store.runs.history(run.project_id)):
             # Planned, and nothing to apply (not planned at all, auto-apply off or paused by the
@@ -651,7 +651,7 @@ class Planner(RetriedApplies):
         if rec is None or rec.state != "pending" or not project.settings.auto_apply or project.detached \
                 or project.orphaned:
             return rec
-        if same_cluster(rec.config, _live_config(project, self._pools_of(project) or None,
+        if same_hardware(rec.config, _live_config(project, self._pools_of(project) or None,
                                                  apply.project_cloud(self._store, project), self._policy_of(project))) or \
                 edit_hold(project, self._store.runs.history(project_id)):
             return rec

@@ -36,7 +36,7 @@ TURNED_DOWN_VOLUMES_KEPT = 20  # the newest, as `server.plan.candidates.REJECTED
 
 def volume_set(config: ClusterConfig) -> list[Any]:
     """What a recommendation decides of a configuration's disks, as JSON: ``[ebs_volume_type,
-    ebs_volume_count, ebs_volume_size_gb]``, compared as `server.plan.candidates.same_cluster` does."""
+    ebs_volume_count, ebs_volume_size_gb]``, compared as `server.plan.config_id.same_hardware` does."""
     return [config.ebs_volume_type, config.ebs_volume_count, config.ebs_volume_size_gb]
 
 

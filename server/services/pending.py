@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from server.already_runs import already_runs
 from server.domain import ClusterConfig, Project, Recommendation, Run
-from server.plan.candidates import on_pool, same_cluster
+from server.plan.candidates import on_pool, same_hardware
 from server.plan.policy import kept_values
 from server.store import Store
 
@@ -60,11 +60,12 @@ def by_storing(runs: Sequence[Run]) -> tuple[list[Run], list[int]]:
 
 def current_cost_per_run(store: Store, project_id: int, current: ClusterConfig | None) -> float | None:
     """The median cost of the latest `RECENT_RUNS` succeeded, priced runs of the project on the
-    ``current`` configuration (compared as the planner compares clusters: `same_cluster`); None when
-    there is no such run among its latest `SCANNED_RUNS`."""
+    ``current`` configuration (the same hardware to the plan: `same_hardware`; a run's record holds no
+    more of what its cluster was written with); None when there is no such run among its latest
+    `SCANNED_RUNS`."""
     if current is None:
         return None
     costs = [r.cost.total for r in store.runs.newest_first(project_id, limit=SCANNED_RUNS)
              if r.outcome == "succeeded" and r.cost is not None and r.config is not None
-             and same_cluster(on_pool(r.config, current), current)][:RECENT_RUNS]
+             and same_hardware(on_pool(r.config, current), current)][:RECENT_RUNS]
     return statistics.median(costs) if costs else None

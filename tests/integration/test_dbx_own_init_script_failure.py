@@ -19,7 +19,7 @@ from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import Workspace
 from server.onboard import AgentWiring, init_script_info
-from server.plan.candidates import same_cluster
+from server.plan.candidates import same_hardware
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, config_from_spec, find_cluster_spec
@@ -58,7 +58,7 @@ def test_trimtabs_init_script_failing_is_explained_and_the_configuration_is_kept
     assert "Databricks: Init script failure: Cluster scoped init script" in failed.message
     # No configuration change because of it: the cluster it failed on is what the job keeps.
     assert rec is not None
-    assert same_cluster(config_from_spec(loop.live()), before), (rec.reason, loop.live())
+    assert same_hardware(config_from_spec(loop.live()), before), (rec.reason, loop.live())
 
     code, out, err = trimtab("run", "show", str(failed.id))
     assert code == 0, err

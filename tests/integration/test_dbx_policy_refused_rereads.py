@@ -19,7 +19,7 @@ from server.clock import FakeClock
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import Project, Run, Workspace
-from server.plan.candidates import config_id_of, same_cluster
+from server.plan.candidates import config_id_of, same_hardware
 from server.plan.planner import Planner
 from server.services import workspaces
 from server.services.projects import update_settings
@@ -126,7 +126,7 @@ def test_an_apply_refused_under_the_policy_plans_again_on_the_policy_read_again(
     problem = store.projects.get(pid).problem
     assert problem is None, problem
     assert rec is not None and rec.state == "pending"
-    assert same_cluster(rec.config, config_from_spec(live)), config_id_of(rec.config)
+    assert same_hardware(rec.config, config_from_spec(live)), config_id_of(rec.config)
     assert f'kept inside the cluster policy "etl" ({policy_id}): it fixes node_type_id at {live["node_type_id"]}' \
         in rec.reason
     assert _live(gateway, project)["node_type_id"] == live["node_type_id"]
@@ -148,5 +148,5 @@ def test_an_apply_refused_after_a_settings_change_plans_again_on_the_policy_read
     problem = store.projects.get(pid).problem
     assert problem is None, problem
     assert rec is not None and rec.state == "pending"
-    assert same_cluster(rec.config, config_from_spec(live)), config_id_of(rec.config)
+    assert same_hardware(rec.config, config_from_spec(live)), config_id_of(rec.config)
     assert _live(gateway, project)["node_type_id"] == live["node_type_id"]

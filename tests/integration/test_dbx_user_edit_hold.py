@@ -15,7 +15,7 @@ from server.apply import apply_recommendation
 from server.databricks import DatabricksGateway
 from server.domain import Workspace
 from server.errors import FailedPrecondition
-from server.plan.candidates import same_cluster
+from server.plan.candidates import same_hardware
 from server.services.projects import update_settings
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, config_from_spec
@@ -59,7 +59,7 @@ def test_a_user_edit_pauses_auto_apply_until_a_manual_apply(
     run, rec = cycle()
     assert rec is not None and "you edited" not in rec.reason
     # Either the job already runs the recommendation, or auto-apply wrote it.
-    assert same_cluster(rec.config, config_from_spec(live()))
+    assert same_hardware(rec.config, config_from_spec(live()))
 
 
 def test_an_edit_an_apply_finds_first_pauses_auto_apply_too(

@@ -23,7 +23,7 @@ from server.domain import (
     Run,
     Stage,
 )
-from server.plan.candidates import same_cluster
+from server.plan.candidates import same_hardware
 from server.plan.driver import driver_options, driver_run
 from server.plan.families import kind_of
 from server.plan.planner import plan_project
@@ -134,7 +134,7 @@ def test_the_planner_sizes_the_driver_and_prices_every_candidate_with_it(store) 
     # Up to the expected spot-loss rework of a spot recommendation, which the estimate counts too.
     assert rec.cost_interval == pytest.approx((price * low_s / 3600.0, price * high_s / 3600.0), rel=0.01)
     assert rec.cost_interval[0] < rec.predicted_cost < rec.cost_interval[1]
-    assert not same_cluster(rec.config, config_from_spec(SPEC))  # a driver-only change is a change to apply
+    assert not same_hardware(rec.config, config_from_spec(SPEC))  # a driver-only change is a change to apply
 
 
 def test_a_heap_peak_between_stages_keeps_the_driver_big_enough(store) -> None:
@@ -186,9 +186,9 @@ def test_a_driver_the_user_fixed_is_left_alone(store) -> None:
 
 def test_same_cluster_reads_an_unset_driver_as_the_worker_type() -> None:
     base = config_from_spec(SPEC)
-    assert same_cluster(dataclasses.replace(base, driver_node_type_id="r5.2xlarge"), base)
-    assert not same_cluster(dataclasses.replace(base, driver_node_type_id="m5.xlarge"), base)
-    assert not same_cluster(dataclasses.replace(base, ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=1,
+    assert same_hardware(dataclasses.replace(base, driver_node_type_id="r5.2xlarge"), base)
+    assert not same_hardware(dataclasses.replace(base, driver_node_type_id="m5.xlarge"), base)
+    assert not same_hardware(dataclasses.replace(base, ebs_volume_type="GENERAL_PURPOSE_SSD", ebs_volume_count=1,
                                                 ebs_volume_size_gb=100), base)
 
 
