@@ -6,7 +6,12 @@ Trimtab's tag, so `recommendation show`, `project show` and `recommendation appl
 and the collector takes such an edit for the recommendation applied by hand (`edited_to`).
 
 `decided` is the one comparison of what Trimtab decides in two specs: every check here goes
-through it.
+through it. `already_runs` is the one answer to "would applying this change anything Trimtab
+decides": `recommendation apply` asks it of the job as it reads it, and auto-apply
+(`server.plan.planner`) and `project show` / `recommendation show` (`server.services.pending`) of the
+job as Trimtab last read it (`already_on_job`). `server.plan.config_id.same_hardware` is another
+question (one configuration to the model and its reasons), which gp3's performance or spot's
+fallback do not change.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from server.domain import ClusterConfig
+from server.domain import ClusterConfig, Project
 from server.owned_fields import owned_drift
+from server.plan.policy import kept_values
 from server.spec import GP3_FIELDS, POOL_ID_FIELDS, config_from_spec, recommended_spec, spec_drift
 
 # How the CLI and the API say it, one wording everywhere.
@@ -50,6 +56,15 @@ def already_runs(spec: Mapping[str, Any], config: ClusterConfig, *, cloud: str,
         return False
     return decided(spec, cloud=cloud, policy_values=policy_values) == \
         decided(recommended_spec(spec, config, cloud=cloud), cloud=cloud, policy_values=policy_values)
+
+
+def already_on_job(project: Project, config: ClusterConfig, *, cloud: str) -> bool:
+    """`already_runs` of the project's job as Trimtab last read it (``current_spec``, which the
+    collector and every apply keep), on the workspace's ``cloud``, with what the project's kept
+    cluster policy fills in (`server.plan.policy.kept_values`: as the planner read the policy last).
+    What auto-apply skips and `project show` calls already on the job: one answer for both."""
+    spec = project.current_spec
+    return already_runs(spec, config, cloud=cloud, policy_values=kept_values(project.state, spec))
 
 
 def edited_to(live: Mapping[str, Any], base: Mapping[str, Any], config: ClusterConfig, *, cloud: str,

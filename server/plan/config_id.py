@@ -39,9 +39,9 @@ def same_hardware(a: ClusterConfig, b: ClusterConfig) -> bool:
 
     Not whether applying ``a`` to a job running ``b`` changes the job: spot with or without
     fallback, gp3's IOPS and throughput, a driver on spot or on demand (``first_on_demand`` 0 or 1),
-    the runtime and what a cluster policy fills in are no part of it.
-    `recommendation apply` and `project show` ask that of `server.already_runs.already_runs`, which reads
-    the job's spec as an apply writes it."""
+    the runtime and what a cluster policy fills in are no part of it. Auto-apply, `recommendation
+    apply` and `project show` ask that of `server.already_runs.already_runs`, which reads the job's
+    spec as an apply writes it."""
     return (config_id_of(a) == config_id_of(b) and driver_of(a) == driver_of(b)
             and (a.ebs_volume_type, a.ebs_volume_count, a.ebs_volume_size_gb)
             == (b.ebs_volume_type, b.ebs_volume_count, b.ebs_volume_size_gb))

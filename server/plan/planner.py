@@ -24,6 +24,7 @@ from typing import Any
 from models.decide import Decision, Settings, decide
 from models.prior import Prior
 from models.space import Candidate
+from server.already_runs import already_on_job
 from server.clock import Clock, SystemClock
 from server.costing.catalog import PriceCatalog
 from server.databricks import DatabricksGateway
@@ -561,8 +562,7 @@ class Planner(RetriedApplies):
             self._record(run, "plan", err)
             raise
         if rec is None or not project.settings.auto_apply or \
-                same_hardware(rec.config, _live_config(project, pools, apply.project_cloud(self._store, project),
-                                                      policy)) or \
+                already_on_job(project, rec.config, cloud=apply.project_cloud(self._store, project)) or \
                 edit_hold(project, self._store.runs.history(run.project_id)):
             # Planned, and nothing to apply (not planned at all, auto-apply off or paused by the
             # user's own edit of the cluster, or the job already runs the recommendation):
@@ -651,8 +651,7 @@ class Planner(RetriedApplies):
         if rec is None or rec.state != "pending" or not project.settings.auto_apply or project.detached \
                 or project.orphaned:
             return rec
-        if same_hardware(rec.config, _live_config(project, self._pools_of(project) or None,
-                                                 apply.project_cloud(self._store, project), self._policy_of(project))) or \
+        if already_on_job(project, rec.config, cloud=apply.project_cloud(self._store, project)) or \
                 edit_hold(project, self._store.runs.history(project_id)):
             return rec
         newest = self._store.runs.list(project_id, limit=1)
@@ -778,12 +777,3 @@ class Planner(RetriedApplies):
             if state is not None:
                 self._store.projects.update(dataclasses.replace(project, state=state))
 
-
-def _live_config(project: Project, pools: dict[str, dict[str, Any]] | None, cloud: str,
-                 policy: dict[str, Any] | None) -> ClusterConfig:
-    """The configuration the job runs on now, for auto-apply's same-cluster check: read under the
-    cluster ``policy`` the planner planned on (its copy, `Planner._policy_of`), as the plan read it
-    (`server.plan.candidates.project_config`), so an unchanged cluster under a policy that fixes its
-    availability is not taken for a change."""
-    return project_config(project, pools or None, cloud=cloud,
-                          policy=ClusterPolicy.from_api(policy) if policy else None)

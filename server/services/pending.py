@@ -8,10 +8,9 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from server.already_runs import already_runs
+from server.already_runs import already_on_job
 from server.domain import ClusterConfig, Project, Recommendation, Run
 from server.plan.candidates import on_pool, same_hardware
-from server.plan.policy import kept_values
 from server.store import Store
 
 # The current cluster's cost per run is the median of its latest this many succeeded, priced runs,
@@ -33,14 +32,13 @@ class ShownRecommendation:
 
 def on_job(store: Store, project: Project, rec: Recommendation) -> bool:
     """Whether ``rec`` is pending and the job's cluster already runs it, as Trimtab last read the job
-    (``current_spec``, which the collector and every apply keep), read on the workspace's cloud with
-    what the project's kept cluster policy fills in: the rule `server.apply` holds an apply to."""
+    (`server.already_runs.already_on_job`, on the workspace's cloud): the rule `server.apply` holds an
+    apply to, and the one auto-apply skips a recommendation by."""
     from server.job_write import project_cloud  # imports databricks-sdk: only when a recommendation is shown
 
     if rec.state != "pending" or not project.current_spec:
         return False
-    return already_runs(project.current_spec, rec.config, cloud=project_cloud(store, project),
-                        policy_values=kept_values(project.state, project.current_spec))
+    return already_on_job(project, rec.config, cloud=project_cloud(store, project))
 
 
 def planned_from(runs: Sequence[Run], stored: Sequence[int], rec: Recommendation) -> ClusterConfig | None:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from server.already_runs import already_runs
 from server.collect.build import driver_died
 from server.collect.run_parse import ClusterRun
 from server.collect.usage import cluster_timeline
@@ -134,7 +135,7 @@ def test_the_planner_sizes_the_driver_and_prices_every_candidate_with_it(store) 
     # Up to the expected spot-loss rework of a spot recommendation, which the estimate counts too.
     assert rec.cost_interval == pytest.approx((price * low_s / 3600.0, price * high_s / 3600.0), rel=0.01)
     assert rec.cost_interval[0] < rec.predicted_cost < rec.cost_interval[1]
-    assert not same_hardware(rec.config, config_from_spec(SPEC))  # a driver-only change is a change to apply
+    assert not already_runs(SPEC, rec.config, cloud="aws")  # a driver-only change is a change to apply
 
 
 def test_a_heap_peak_between_stages_keeps_the_driver_big_enough(store) -> None:
@@ -184,7 +185,7 @@ def test_a_driver_the_user_fixed_is_left_alone(store) -> None:
     assert rec is not None and rec.config.driver_node_type_id == "r5.2xlarge" and "driver" not in rec.reason
 
 
-def test_same_cluster_reads_an_unset_driver_as_the_worker_type() -> None:
+def test_same_hardware_reads_an_unset_driver_as_the_worker_type() -> None:
     base = config_from_spec(SPEC)
     assert same_hardware(dataclasses.replace(base, driver_node_type_id="r5.2xlarge"), base)
     assert not same_hardware(dataclasses.replace(base, driver_node_type_id="m5.xlarge"), base)
