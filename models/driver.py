@@ -85,8 +85,8 @@ class DriverOption:
 class DriverRun:
     """What one run says about its driver (oldest first in a history).
 
-    ``peak_heap_gib``: the largest used JVM heap sampled on the driver (None: not measured, e.g. an
-    agent-less run). ``peak_outside_gib``: the largest resident memory of the driver JVM's child
+    ``peak_heap_gib``: the largest used JVM heap sampled on the driver (None, or not above 0: not
+    measured, e.g. an agent-less run). ``peak_outside_gib``: the largest resident memory of the driver JVM's child
     processes (Python and others; 0 when not measured). ``gc_share``: the driver's GC time over the
     run's time (None: not measured).
     ``driver_failed``: the run failed because its driver died; ``out_of_memory``: of memory (the
@@ -142,7 +142,8 @@ def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequen
     troubled_mem = max((r.memory_gib for r in history[-TROUBLE_WINDOW:] if _troubled(r)), default=0.0)
     # The peaks since the latest trouble: those before it said the driver was big enough, and it was not.
     since = next((len(recent) - i for i, r in enumerate(reversed(recent)) if _troubled(r)), 0)
-    at = [i for i, r in enumerate(recent) if i >= since and r.ok and r.peak_heap_gib is not None]
+    # A peak of zero or less is a metric that was missing (read as 0), not a driver that used nothing.
+    at = [i for i, r in enumerate(recent) if i >= since and r.ok and (r.peak_heap_gib or 0.0) > 0]
     heap = [recent[i].peak_heap_gib or 0.0 for i in at]
     outside = [recent[i].peak_outside_gib for i in at]
     next_heap = next_peak(heap, at, len(recent))
