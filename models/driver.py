@@ -31,7 +31,10 @@ So the driver is sized by a rule over the memory it used, not by the runtime mod
   memory keeps at least the current driver's cores (fewer would be a side effect of a price, not
   something the runs showed), and a growth does unless no such driver holds the memory (said too);
 - it never moves to a driver the user turned down (``turned_down``: a rejected or reverted
-  recommendation that proposed it for these workers), which the reason names when it was the pick.
+  recommendation that proposed it for these workers), which the reason names when it was the pick;
+- it never moves to a node below the heap the job's spark_conf sets (``spark.driver.memory``: the JVM
+  gets that heap on any node) plus what is not heap (``NODE_RESERVED_GIB`` and the Python bound),
+  and the reason says so where that setting is what holds the driver.
 
 A used-heap sample includes garbage not yet collected, so it overstates what the driver needs: the
 rule errs towards a driver too big, never one too small for what was seen.
@@ -113,41 +116,83 @@ class DriverChoice:
     # The driver should grow and cannot (no larger allowed size): the user has to act, so the
     # recommendation says so although the driver does not change.
     blocked: bool = False
+    # The job's own spark.driver.memory holds the driver where the runs would shrink it: the
+    # recommendation says so although the driver does not change (the owner may lower the setting).
+    noted: bool = False
 
 
 def choose_driver(options: Sequence[DriverOption], current: DriverOption,
                   runs: Sequence[DriverRun], *, currency: str = "",
-                  turned_down: Collection[str] = ()) -> DriverChoice:
+                  turned_down: Collection[str] = (), heap_set_gib: float = 0.0) -> DriverChoice:
     """The driver for the next run: ``current`` unless the evidence says smaller or bigger
     (``currency``: the prices', named in the reason). ``turned_down``: node types the user turned
-    down as this cluster's driver, never moved to (keeping the current one is always allowed)."""
+    down as this cluster's driver, never moved to (keeping the current one is always allowed).
+    ``heap_set_gib``: the heap the job's spark_conf sets (``spark.driver.memory``; 0: unset), which
+    the driver node must hold beside what is not heap (`_held`)."""
     refused = set(turned_down) - {current.node_type}
     if not refused:
-        return _choose(options, current, runs, currency)
-    wanted = _choose(options, current, runs, currency)
+        return _held(options, current, runs, currency, heap_set_gib)
+    wanted = _held(options, current, runs, currency, heap_set_gib)
     if wanted.option.node_type not in refused:
         return wanted
     # The evidence's pick was turned down: the next best without it, and the reason says why, or the
     # driver change reads as the model's whim (or its absence as a bug).
-    choice = _choose([o for o in options if o.node_type not in refused], current, runs, currency)
+    choice = _held([o for o in options if o.node_type not in refused], current, runs, currency, heap_set_gib)
     return dataclasses.replace(choice, reason=f"{choice.reason}; {wanted.option.node_type} was turned down as "
                                               "its driver (a rejected or reverted recommendation)")
 
 
+def _held(options: Sequence[DriverOption], current: DriverOption, runs: Sequence[DriverRun], currency: str,
+          heap_set: float) -> DriverChoice:
+    """`_choose` with no node below ``heap_set`` (the job's spark.driver.memory, GiB; 0: unset) plus
+    what is not heap: the JVM gets that heap whatever the node, and a node too small for it beside the
+    OS, Databricks' services and the Python processes is killed by the kernel once the heap fills (or
+    never starts the driver). Where that setting is what holds the driver, the reason says so."""
+    if heap_set <= 0:
+        return _choose(options, current, runs, currency)
+    recent = list(runs)[-WINDOW:]
+    at, _, outside = _measured(recent)
+    floor = heap_set + NODE_RESERVED_GIB + _next_outside(outside, at, len(recent))
+    choice = _choose(options, current, runs, currency, floor)
+    free = _choose(options, current, runs, currency)
+    if free.option == choice.option or not free.changed:
+        return choice
+    setting = (f"the job's spark_conf sets spark.driver.memory to {_gib(heap_set)}, which needs a node of "
+               f"{_gib(floor)} with the OS, Databricks' services and the Python processes beside it")
+    if not choice.changed:
+        # The runs alone would move it: their words, after the setting that keeps it.
+        return DriverChoice(current, False, f"driver {current.node_type} kept: {setting}; its runs alone would "
+                                            f"take it to {free.reason.partition(' -> ')[2]}", noted=True)
+    return dataclasses.replace(choice, reason=f"{choice.reason}; not {free.option.node_type} "
+                                              f"({_gib(free.option.memory_gib)}): {setting}")
+
+
+def _measured(recent: Sequence[DriverRun]) -> tuple[list[int], list[float], list[float]]:
+    """The runs of ``recent`` whose peaks count (positions), their heap peaks and their peaks outside the
+    heap: those that succeeded since the latest trouble (the runs before it said the driver was big
+    enough, and it was not), with a heap peak above 0 (0 is a metric that was missing, read as 0, not
+    a driver that used nothing)."""
+    since = next((len(recent) - i for i, r in enumerate(reversed(recent)) if _troubled(r)), 0)
+    at = [i for i, r in enumerate(recent) if i >= since and r.ok and (r.peak_heap_gib or 0.0) > 0]
+    return at, [recent[i].peak_heap_gib or 0.0 for i in at], [recent[i].peak_outside_gib for i in at]
+
+
+def _next_outside(outside: Sequence[float], at: Sequence[int], next_at: int) -> float:
+    """The bound of the next run's memory outside the heap; 0 where it was not measured."""
+    return next_peak(outside, at, next_at) if any(x > 0 for x in outside) else 0.0
+
+
 def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequence[DriverRun],
-            currency: str) -> DriverChoice:
+            currency: str, floor: float = 0.0) -> DriverChoice:
+    """The rule of the module doc, moving to no node of less than ``floor`` GiB (keeping the current
+    one is always allowed)."""
     history = list(runs)
     recent = history[-WINDOW:]
     grow_to, why_grow = _growth(history)
     troubled_mem = max((r.memory_gib for r in history[-TROUBLE_WINDOW:] if _troubled(r)), default=0.0)
-    # The peaks since the latest trouble: those before it said the driver was big enough, and it was not.
-    since = next((len(recent) - i for i, r in enumerate(reversed(recent)) if _troubled(r)), 0)
-    # A peak of zero or less is a metric that was missing (read as 0), not a driver that used nothing.
-    at = [i for i, r in enumerate(recent) if i >= since and r.ok and (r.peak_heap_gib or 0.0) > 0]
-    heap = [recent[i].peak_heap_gib or 0.0 for i in at]
-    outside = [recent[i].peak_outside_gib for i in at]
+    at, heap, outside = _measured(recent)
     next_heap = next_peak(heap, at, len(recent))
-    next_outside = next_peak(outside, at, len(recent)) if any(x > 0 for x in outside) else 0.0
+    next_outside = _next_outside(outside, at, len(recent))
     need = max(grow_to, node_memory_for(next_heap, next_outside))
     used = (f"its heap peaked at {_gib(max(heap, default=0.0))}"
             + (f" and its Python and other processes at {_gib(max(outside))}" if next_outside > 0 else "")
@@ -157,7 +202,7 @@ def _choose(options: Sequence[DriverOption], current: DriverOption, runs: Sequen
     def fits(o: DriverOption) -> bool:
         return o.memory_gib >= need and o.memory_gib > troubled_mem
 
-    eligible = [o for o in options if fits(o) and o.vcpus >= min_vcpus]
+    eligible = [o for o in options if fits(o) and o.vcpus >= min_vcpus and o.memory_gib >= floor]
     if grow_to > 0:
         if fits(current):
             return DriverChoice(current, False, f"driver {current.node_type} kept ({why_grow}; it has "

@@ -6,12 +6,14 @@ heartbeats, which also cover the time no stage runs (collects, broadcasts, plann
 context's stop (`DriverPeaks`, sent by the agent); its GC share is the driver JVM's cumulative
 GC time at its last sample over the run's time. The memory of the driver's Python and other child
 processes is Spark's process-tree metrics (``spark.executor.processTreeMetrics.enabled``, set by
-the init script; Linux /proc), zero where they are off.
+the init script; Linux /proc), zero where they are off. The heap a job's spark_conf sets
+(``spark.driver.memory``, `heap_set_gib`) is what its driver JVM gets on any node.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +37,9 @@ DRIVER_EXECUTOR_ID = "driver"  # Spark's SparkContext.DRIVER_IDENTIFIER
 # the same driver again at the next plan (auto-apply wrote it after one run; review: coherence).
 TURNED_DOWN_DRIVERS_KEY = "rejected_drivers"
 TURNED_DOWN_DRIVERS_KEPT = 20  # the newest, as `REJECTED_KEPT`
+# Spark's byte units (`JavaUtils.byteStringAs`, case-insensitive); spark.driver.memory without one is MiB.
+_BYTE_UNITS = {"b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3,
+               "t": 1024**4, "tb": 1024**4, "p": 1024**5, "pb": 1024**5}
 
 
 def turned_down_drivers(state: Mapping[str, Any], workers: str) -> frozenset[str]:
@@ -89,6 +94,17 @@ def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: 
         out_of_memory="driver_lost" in run.anomalies and OUT_OF_MEMORY in run.anomalies,
         run_id=run.id,
     )
+
+
+def heap_set_gib(spec: Mapping[str, Any]) -> float:
+    """The driver heap ``spec``'s spark_conf sets (``spark.driver.memory``: "24g", "4096m", a bare number
+    of MiB), GiB; 0 when it sets none, or one Spark would refuse too (a fraction, an unknown unit)."""
+    conf = spec.get("spark_conf")
+    value = conf.get("spark.driver.memory") if isinstance(conf, Mapping) else None
+    m = re.fullmatch(r"\s*(\d+)\s*([a-z]*)\s*", str(value or "").lower())
+    if m is None or (m.group(2) and m.group(2) not in _BYTE_UNITS):
+        return 0.0
+    return int(m.group(1)) * _BYTE_UNITS[m.group(2) or "m"] / GIB
 
 
 def driver_options(catalog: PriceCatalog, cloud: str, families: Iterable[str], like: ClusterConfig, *,
@@ -152,7 +168,8 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
     current driver is kept, and the reason names the rule.
 
     ``turned_down``: drivers the user turned down for the current workers (`turned_down_drivers`),
-    never chosen (`models.driver.choose_driver`)."""
+    never chosen (`models.driver.choose_driver`). No driver is chosen below the heap the live spec's
+    spark_conf sets (`heap_set_gib`; applies keep the spark_conf) and what is not heap beside it."""
     if settings.driver_node_type_id or pool_fields(current.spec):
         # A pool-backed cluster's driver comes from a pool (the driver pool, else the workers'):
         # Databricks refuses driver_node_type_id beside it, so there is no driver to choose.
@@ -162,6 +179,7 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
     if mine is None:
         return None
     base = current.spec if spec is None else spec
+    heap_set = heap_set_gib(base)
     judged: dict[str, list[str]] = {}
 
     def no_room(option: DriverOption) -> list[str]:
@@ -184,12 +202,12 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
             return None
         return DriverChoice(pick, True, f"driver {name} -> {pick.node_type} ({pick.memory_gib:g} GiB): "
                                         f"the {policy.label} does not allow {name} as the driver")
-    wanted = choose_driver(options, mine, runs, currency=currency, turned_down=turned_down)
+    wanted = choose_driver(options, mine, runs, currency=currency, turned_down=turned_down, heap_set_gib=heap_set)
     refused_by = no_room(wanted.option)
     if policy is None or not refused_by:
         return wanted
     offered = [o for o in options if not no_room(o)]
-    fallback = choose_driver(offered, mine, runs, currency=currency, turned_down=turned_down)
+    fallback = choose_driver(offered, mine, runs, currency=currency, turned_down=turned_down, heap_set_gib=heap_set)
     if wanted.option.memory_gib <= mine.memory_gib:
         # A smaller driver the policy leaves no room for: the evidence's choice among the others.
         return fallback

@@ -254,7 +254,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     dropped = autoscale_dropped(project, current, config)
     if dropped:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {dropped}")
-    if driver_choice is not None and (driver_choice.changed or driver_choice.blocked):
+    if driver_choice is not None and (driver_choice.changed or driver_choice.blocked or driver_choice.noted):
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
     if turned_down:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {turned_down}")
