@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from models.space import Candidate
 from models.spot import SpotLossRate
@@ -21,6 +21,7 @@ from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import shape_first_on_demand
 from server.domain import ClusterConfig, Project, ProjectSettings, Run, Workspace
 from server.errors import FailedPrecondition
+from server.hardware import NodeKind
 from server.plan.config_id import config_id_of, driver_of, same_hardware
 from server.plan.disks import REQUIRED_VOLUME_GB, as_written, with_required_volume
 from server.plan.families import (
@@ -112,6 +113,7 @@ __all__ = [
 def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog: PriceCatalog,
                      pricing: Pricing, *, anchor: ClusterConfig | None = None,
                      tried: Iterable[ClusterConfig] = (), driver: str | None = None,
+                     drivers: Mapping[NodeKind, str] | None = None,
                      policy: ClusterPolicy | None = None,
                      pool: PoolBacking | None = None,
                      current_refused: bool = False,
@@ -130,7 +132,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     the candidate writes (node type, driver, size, availability), everything
     else being kept from the live spec by `server.spec` when applied. ``driver``
     (Trimtab's driver choice, `server.plan.driver`) is every candidate's driver
-    unless the user fixed one; without it the driver is the anchor's.
+    unless the user fixed one; without it the driver is the anchor's. Workers of another kind of
+    hardware get ``drivers``' driver of their kind (`server.plan.driver.plan_drivers`), else the
+    node type of their kind nearest ``driver`` (`matching_driver`).
 
     Disks and runtime version are ``current``'s (the live spec's), never the anchor's: applying a
     candidate must not write the imported volumes back over those the storage advice set. Each
@@ -246,6 +250,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # one: a spot variant Trimtab applied (half on demand, after losses) must not become the floor.
     on_demand_floor = max(1, shape_first_on_demand(current))
     driver = settings.driver_node_type_id or driver or driver_of(current)
+    sized = {} if settings.driver_node_type_id else dict(drivers or {})
     # A policy forbidding driver_node_type_id runs the driver on the workers' type: each candidate's.
     follow_workers = policy is not None and pool is None and not settings.driver_node_type_id and \
         policy.forbids("driver_node_type_id")
@@ -275,8 +280,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         if follow_workers or pool is not None:
             return node_type if follow_workers else driver
         kind = kind_of(catalog, cloud, node_type)
-        return matching_driver(driver, kind, catalog, cloud, families) if kinds is not None and kind in kinds \
-            else None
+        if kinds is None or kind not in kinds:
+            return None
+        return sized.get(kind) or matching_driver(driver, kind, catalog, cloud, families)
 
     out: dict[str, tuple[Candidate, ClusterConfig]] = {}
     for node_type in node_types:
@@ -401,7 +407,8 @@ def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot
 
 
 def project_candidates(project: Project, workspace: Workspace, catalog: PriceCatalog, runs: Iterable[Run],
-                       *, driver: str | None = None, policy: ClusterPolicy | None = None,
+                       *, driver: str | None = None, drivers: Mapping[NodeKind, str] | None = None,
+                       policy: ClusterPolicy | None = None,
                        pools: dict[str, dict] | None = None,
                        current_refused: bool = False,
                        disk_uses: Sequence[DiskUse] = (),
@@ -427,7 +434,8 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
     peak = segment_floor(runs, segment_from, current, catalog, pricing.cloud, pricing.sku)
     return build_candidates(current, project.settings, catalog, pricing,
                             anchor=anchor, tried=[config for _, config in ran],
-                            driver=driver, policy=policy, pool=pool_backing(project.current_spec, pools),
+                            driver=driver, drivers=drivers, policy=policy,
+                            pool=pool_backing(project.current_spec, pools),
                             current_refused=current_refused, rejected=rejected_configs(project),
                             spot_losses=spot_losses(runs, use), disk_uses=disk_uses,
                             volumes_held=held_volumes(project.state, current), use=use, peak=peak,

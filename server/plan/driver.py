@@ -18,11 +18,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from models.driver import DriverChoice, DriverOption, DriverRun, choose_driver
+from models.driver_kind import choose_driver_across
 from models.observation import OUT_OF_MEMORY
 from server.costing.catalog import PriceCatalog
 from server.costing.errors import TrimtabCostError
 from server.costing.run_cost import hourly_cost
 from server.domain import ClusterConfig, DriverPeaks, ProjectSettings, Run, Stage, outside_heap_bytes
+from server.hardware import NodeKind
 from server.plan.candidates import driver_of, with_required_volume
 from server.plan.families import kind_of
 from server.plan.policy import ClusterPolicy
@@ -108,24 +110,28 @@ def heap_set_gib(spec: Mapping[str, Any]) -> float:
 
 
 def driver_options(catalog: PriceCatalog, cloud: str, families: Iterable[str], like: ClusterConfig, *,
-                   region: str, plan: str, sku: str, policy: ClusterPolicy | None = None) -> list[DriverOption]:
+                   region: str, plan: str, sku: str, policy: ClusterPolicy | None = None,
+                   kind: NodeKind | None = None) -> list[DriverOption]:
     """Every catalog node type of ``families`` as a driver, priced alone (DBUs, instance, volumes).
 
     A ``policy`` that limits ``driver_node_type_id`` leaves out the types it refuses, except the
     current one: `plan_driver` needs its size to pick an allowed replacement.
 
-    Only types of the current driver's kind of hardware (its workers'): with families of both kinds
-    allowed, a driver of the other kind was swapped, on the workers' kind, for the type nearest it in
-    memory (`matching_driver`: price and cores unseen), and the reason named a driver the cluster
-    never got."""
+    Only types of one kind of hardware: ``kind``, by default the current driver's (its workers'), which
+    is then always among them. With families of both kinds allowed, a driver of the other kind was
+    swapped, on the workers' kind, for the type nearest it in memory (`matching_driver`: price and
+    cores unseen), and the reason named a driver the cluster never got; `plan_drivers` sizes each kind's."""
     wanted = set(families)
-    kind = kind_of(catalog, cloud, driver_of(like))
+    current = driver_of(like)
+    kind = kind or kind_of(catalog, cloud, current)
+    # The current driver is priced even outside the families (its size anchors the rule), on its kind only.
+    own = current if kind_of(catalog, cloud, current) == kind else None
     out = []
     for node_type in catalog.node_types(cloud):
         info = catalog.node_type(cloud, node_type)
-        if (info.family not in wanted or kind_of(catalog, cloud, node_type) != kind) and node_type != driver_of(like):
+        if (info.family not in wanted or kind_of(catalog, cloud, node_type) != kind) and node_type != own:
             continue
-        if policy is not None and node_type != driver_of(like) and \
+        if policy is not None and node_type != own and \
                 not policy.allows_value("driver_node_type_id", node_type):
             continue
         price = driver_price(catalog, cloud, node_type, like, region=region, plan=plan, sku=sku)
@@ -219,6 +225,44 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
     why = wanted.reason.partition("): ")[2] or wanted.reason
     return DriverChoice(mine, False, f"driver {name} kept ({why}; a bigger driver would leave no configuration "
                                      f"{words})", blocked=True)
+
+
+def plan_drivers(settings: ProjectSettings, current: ClusterConfig, runs: Sequence[DriverRun],
+                 catalog: PriceCatalog, cloud: str, families: Iterable[str], kinds: Iterable[NodeKind], *,
+                 region: str, plan: str, sku: str, policy: ClusterPolicy | None = None,
+                 space: Sequence[ClusterConfig] = (), spec: Mapping[str, Any] | None = None,
+                 currency: str = "", turned_down: Collection[str] = ()) -> dict[NodeKind, DriverChoice]:
+    """The driver for workers of each of ``kinds`` (`server.plan.families.cluster_kinds`) among
+    ``families``: `plan_driver`'s on the current driver's kind, and on another the same rule from the
+    current driver's counterpart there (`models.driver_kind.choose_driver_across`), so whichever kind
+    of workers the decision picks, its driver was sized (and every candidate priced with it) and the
+    reason names it. Empty when `plan_driver` chooses none (a fixed driver, a pool); a kind with no
+    driver offered is left out (its candidates keep `matching_driver`'s).
+
+    Under ``policy`` another kind's driver is offered only if a configuration of ``space`` of that kind
+    is inside it with that driver, as `plan_driver` judges its own kind's."""
+    own_kind = kind_of(catalog, cloud, driver_of(current))
+    azure = cloud == "azure"
+    options = driver_options(catalog, cloud, families, current, region=region, plan=plan, sku=sku, policy=policy)
+    own = plan_driver(settings, current, runs, options, policy=policy, space=space, spec=spec, azure=azure,
+                      currency=currency, turned_down=turned_down)
+    mine = next((o for o in options if o.node_type == driver_of(current)), None)
+    if own is None or mine is None:
+        return {}
+    base = current.spec if spec is None else spec
+    out = {own_kind: own}
+    for kind in kinds:
+        if kind == own_kind:
+            continue
+        theirs = [c for c in space if kind_of(catalog, cloud, c.node_type_id) == kind]
+        offered = [o for o in driver_options(catalog, cloud, families, current, region=region, plan=plan, sku=sku,
+                                             policy=policy, kind=kind)
+                   if policy is None or not policy.refuses_driver(o.node_type, theirs, base, azure=azure)]
+        choice = choose_driver_across(offered, mine, runs, kind=kind.words(), currency=currency,
+                                      turned_down=turned_down, heap_set_gib=heap_set_gib(base))
+        if choice is not None:
+            out[kind] = choice
+    return out
 
 
 def _holds(option: DriverOption, runs: Sequence[DriverRun]) -> bool:

@@ -46,6 +46,7 @@ from server.plan.candidates import (
     by_id,
     config_id_of,
     dbu_rates,
+    driver_of,
     families_for,
     leaving_note,
     on_pool,
@@ -56,7 +57,8 @@ from server.plan.candidates import (
     project_config,
     same_hardware,
 )
-from server.plan.driver import driver_options, driver_run, plan_driver, turned_down_drivers
+from server.plan.driver import driver_run, plan_drivers, turned_down_drivers
+from server.plan.families import cluster_kinds, kind_of
 from server.plan.not_learned import changed, reasons_by_run, summary
 from server.plan.observe import observation
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, as_created, kept_fills
@@ -157,27 +159,29 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     beats = stages.driver_peaks(on_driver)
     drivers = [d for i in on_driver
                if (d := driver_run(runs[i], full[i], catalog, pricing.cloud, beats[i])) is not None]
-    # The driver first: it does not change the workers' runtime, and every candidate is priced with it.
-    # Of the families the workers may use, re-anchored and of the live cluster's kind of hardware as
-    # theirs are (`families_for`): a Graviton job is never offered an x86 driver, nor the reverse.
-    options = driver_options(catalog, pricing.cloud, families_for(anchor or current, project.settings, catalog,
-                                                                  pricing.cloud, live=current),
-                             current, region=pricing.region, plan=pricing.plan, sku=pricing.sku,
-                             policy=cluster_policy)
     # A driver is offered only if some worker configuration of the project's space is inside the
     # policy with it (a dbus_per_hour cap counts the driver): the space before the policy, each
     # configuration judged with the driver in question.
     space = [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, pools=pools,
                                                   runs_under=cluster_policy, segment_from=segment_from)] \
         if cluster_policy is not None else []
-    driver_choice = plan_driver(project.settings, current, drivers, options, policy=cluster_policy, space=space,
-                                spec=project.current_spec, azure=pricing.cloud == "azure", currency=catalog.currency,
-                                turned_down=turned_down_drivers(project.state, config_id_of(current)))
+    # The driver first: it does not change the workers' runtime, and every candidate is priced with it.
+    # Of the families the workers may use, re-anchored (`families_for`), one for each kind of hardware
+    # they may be of (`cluster_kinds`): a cluster's driver is of its workers' kind.
+    chosen = plan_drivers(project.settings, current, drivers, catalog, pricing.cloud,
+                          families_for(anchor or current, project.settings, catalog, pricing.cloud, live=current),
+                          cluster_kinds(current, project.settings, catalog, pricing.cloud), region=pricing.region,
+                          plan=pricing.plan, sku=pricing.sku, policy=cluster_policy, space=space,
+                          spec=project.current_spec, currency=catalog.currency,
+                          turned_down=turned_down_drivers(project.state, config_id_of(current)))
+    driver_choice = chosen.get(kind_of(catalog, pricing.cloud, driver_of(current)))
     driver = driver_choice.option.node_type if driver_choice else None
+    by_kind = {kind: choice.option.node_type for kind, choice in chosen.items()}
     # Databricks' word that the policy now refuses the configuration the job runs on.
     refused_at_start = _refused_at_start(runs, current) if cluster_policy is not None else ""
     # Each candidate priced as it would run: with the storage advice over the recent disk use.
-    pairs = by_id(project_candidates(project, workspace, catalog, runs, driver=driver, policy=cluster_policy,
+    pairs = by_id(project_candidates(project, workspace, catalog, runs, driver=driver, drivers=by_kind,
+                                     policy=cluster_policy,
                                      pools=pools, current_refused=bool(refused_at_start), disk_uses=disk[-10:],
                                      segment_from=segment_from))
     current_refused = (cluster_policy.refusals(project.current_spec, node_types=(
@@ -186,8 +190,8 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     # The project's space before the policy, on the chosen driver: the rules a reason names are
     # those that keep some of it out.
     bounded = space if driver is None or all(c.driver_node_type_id == driver for c in space) else \
-        [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, pools=pools,
-                                              runs_under=cluster_policy, segment_from=segment_from)]
+        [cfg for _, cfg in project_candidates(project, workspace, catalog, runs, driver=driver, drivers=by_kind,
+                                              pools=pools, runs_under=cluster_policy, segment_from=segment_from)]
     if not any(c.allowed for c, _ in pairs.values()):
         unpriced = _unpriced(project.name, workspace, catalog)
         if unpriced:
@@ -254,8 +258,11 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     dropped = autoscale_dropped(project, current, config)
     if dropped:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {dropped}")
-    if driver_choice is not None and (driver_choice.changed or driver_choice.blocked or driver_choice.noted):
-        rec = dataclasses.replace(rec, reason=f"{rec.reason}; {driver_choice.reason}")
+    # The driver of the workers' kind (`plan_drivers`), named only if it is the one they get.
+    for_workers = chosen.get(kind_of(catalog, pricing.cloud, config.node_type_id))
+    if for_workers is not None and for_workers.option.node_type == driver_of(config) and \
+            (for_workers.changed or for_workers.blocked or for_workers.noted):
+        rec = dataclasses.replace(rec, reason=f"{rec.reason}; {for_workers.reason}")
     if turned_down:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {turned_down}")
     # A pick at the edge of the cores searched may be capped by the window, not by the job: say so.
