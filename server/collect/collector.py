@@ -146,6 +146,7 @@ RECHECK_FOR_S = 600.0
 # This many jobs failing one after the other with a 5xx while the workspace answers its probe are the
 # workspace's trouble, not each job's (`Collector._job_failed`).
 JOBS_IN_A_ROW = 3
+POLL_RECORD_EVERY_S = 60.0  # a workspace's successful poll is stored at most this often (`_record_polled`)
 
 
 class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentData):
@@ -189,6 +190,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._on_poll: Callable[[bool | None, str], None] | None = None  # see `on_poll`
         self._last_poll: tuple[bool | None, str] | None = None  # the latest poll's outcome, for a late `on_poll`
         self._workspace_trouble = ""  # why the workspace being polled failed as a whole ("" it did not)
+        self._polled_recorded: dict[str, int] = {}  # workspace -> when a poll that worked was last stored (wall ms)
 
     @property
     def on_poll(self) -> Callable[[bool | None, str], None] | None:
@@ -263,6 +265,8 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
             with log_context(workspace=workspace.name):
                 try:
                     collected.extend(self._poll_workspace(workspace))
+                    if not self._workspace_trouble:
+                        self._record_polled(workspace)
                 except Unavailable as err:  # the database went away mid-poll: one line, as for the whole poll
                     log.warning("workspace %s: poll stopped: %s", workspace.name, err)
                     self._workspace_trouble = f"database: {err}"
@@ -283,6 +287,17 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         # No workspace at all is a poll that worked; only resting ones, a poll that says nothing new.
         self._report(True if worked or not listed else (False if tried else None), why)
         return collected
+
+    def _record_polled(self, workspace: Workspace) -> None:
+        """Store that a poll of ``workspace`` worked, for a restart (the metrics' poll age), at most every
+        `POLL_RECORD_EVERY_S`: the polls every `RECHECK_EVERY_S` while an application's end waits need not
+        each write, and an age a minute too old after a restart still says what an alert needs."""
+        now = self._clock.now_ms()
+        last = self._polled_recorded.get(workspace.name)
+        if last is not None and now - last < POLL_RECORD_EVERY_S * 1000:
+            return
+        self._store.workspaces.record_polled(workspace.name, now, polled_host=workspace.host)
+        self._polled_recorded[workspace.name] = now
 
     def _report(self, worked: bool | None, why: str) -> None:
         with self._lock:

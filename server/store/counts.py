@@ -28,6 +28,7 @@ class WorkspaceCounts:
 
     status: str  # ok, unreachable or error (`server.collect.health`)
     created_at_ms: int = 0  # when it was added (wall ms)
+    polled_ok_at_ms: int | None = None  # when a collector poll of it last worked (wall ms); None: never
     projects: int = 0  # attached: neither detached nor orphaned
     runs: int = 0
     recommendations: int = 0
@@ -38,8 +39,9 @@ class WorkspaceCounts:
 def workspace_counts(store: Store) -> dict[str, WorkspaceCounts]:
     """Every workspace by name, with its counts."""
     with db.read(store.engine) as conn:
-        added = {str(name): (str(status), int(created or 0)) for name, status, created
-                 in conn.execute(sa.select(W.c.name, W.c.status, W.c.created_at_ms))}
+        added = {str(name): (str(status), int(created or 0), None if polled is None else int(polled))
+                 for name, status, created, polled
+                 in conn.execute(sa.select(W.c.name, W.c.status, W.c.created_at_ms, W.c.polled_ok_at_ms))}
         projects = conn.execute(sa.select(P.c.id, P.c.workspace, P.c.detached, P.c.orphaned)).all()
         # Grouped by project, not joined to the projects: each is then one pass over the project_id
         # index (a join grouped by workspace took 5-10 times as long on 60,000 runs).
@@ -64,10 +66,10 @@ def workspace_counts(store: Store) -> dict[str, WorkspaceCounts]:
         made[workspace_of.get(int(pid), "")] += int(n)
         applied[workspace_of.get(int(pid), "")] += int(n_applied)
     failing = Counter(str(ws) for ws, text in problems if _apply_failed(text))
-    return {name: WorkspaceCounts(status=status, created_at_ms=created, projects=attached[name],
-                                  runs=run_count[name], recommendations=made[name], applied=applied[name],
-                                  apply_failing=failing[name])
-            for name, (status, created) in added.items()}
+    return {name: WorkspaceCounts(status=status, created_at_ms=created, polled_ok_at_ms=polled,
+                                  projects=attached[name], runs=run_count[name], recommendations=made[name],
+                                  applied=applied[name], apply_failing=failing[name])
+            for name, (status, created, polled) in added.items()}
 
 
 def _apply_failed(state_text: str | None) -> bool:

@@ -65,6 +65,9 @@ class WorkspaceRow(SQLModel, table=True):
     # id; None: none). Kept for a restart: remembered in the process only, each failing job cost every
     # restart's first poll its 15 s of retries again (0017).
     failing_jobs: dict[str, Any] | None = _json(nullable=True)
+    # When a collector poll of it last worked (wall ms; None: never since it was added). Kept for a
+    # restart: the metrics' poll age counted from each start, hiding polls failing before it (0026).
+    polled_ok_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
 
 
 class ProjectRow(SQLModel, table=True):

@@ -167,6 +167,12 @@ class WorkspaceRepository(Repository):
             raise NotFound(f"workspace {shown(name)} not found")
         return self.get(name)
 
+    def record_polled(self, name: str, at_ms: int, *, polled_host: str) -> None:
+        """Record that a collector poll of the workspace at ``polled_host`` worked at ``at_ms``; nothing
+        when it has been removed or re-pointed since (the poll was of another host), as `set_status`."""
+        with self._write() as conn:
+            conn.execute(T.update().where(T.c.name == name, T.c.host == polled_host).values(polled_ok_at_ms=at_ms))
+
     def set_auto_import(self, name: str, auto_import: bool) -> Workspace:
         """Turn auto-import of the workspace's new jobs on or off; `NotFound` for an unknown name."""
         with self._write() as conn:
