@@ -11,6 +11,9 @@ Two kinds of figures:
 - read at scrape time (`server.metrics_scrape.ScrapedFigures`): readiness, and what the store
   holds (runs collected, recommendations made and applied, projects whose auto-apply fails).
 
+A workspace removed (`trimtab workspace remove`) takes its series with it: the store's figures at the
+next read of the store, the ones counted here once that read no longer finds it (`workspaces_read`).
+
 Labels are the workspace name at most (plus a gRPC method and status code, and the few outcomes
 named below): never a run id, a token, a host or an agent id, which would make a series per value.
 docs/operations.md, "Metrics", lists every metric; a test fails when one is added without it there.
@@ -18,6 +21,7 @@ docs/operations.md, "Metrics", lists every metric; a test fails when one is adde
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -61,12 +65,18 @@ class ServerMetrics:
         self._methods = known_methods()
         self._lock = threading.Lock()
         self._last_polled_ms: dict[str, int] = {}  # workspace -> when a poll of it last worked (wall ms)
+        self._reported: dict[str, float] = {}  # workspace -> when a hook last named it (monotonic s)
         registry = self.registry
+        # Registered first, so a scrape reads the store (and forgets the workspaces removed) before the
+        # counters below are collected: else a removed workspace's counts showed in that scrape again.
+        registry.register(ScrapedFigures(store, clock, readiness, self._polled_at if collecting else None,
+                                         on_read=self.workspaces_read))
         self._polls = Counter("trimtab_workspace_polls", "Collector polls of the workspace (resting ones are "
                               "not polled).", ["workspace"], registry=registry)
         self._poll_failures = Counter("trimtab_workspace_poll_failures", "Collector polls of the workspace that "
                                       "failed as a whole (unreachable, token refused, database, a bug).",
                                       ["workspace"], registry=registry)
+        self._per_workspace = (self._polls, self._poll_failures)
         self._probe_failures = Counter("trimtab_database_probe_failures", "Readiness checks of the database "
                                        "(SELECT 1) that failed.", registry=registry)
         self._requests = Counter("trimtab_grpc_requests", "Unary gRPC calls answered, by method and status code.",
@@ -82,21 +92,37 @@ class ServerMetrics:
             self._refused.labels(code.name)
         for result in EVENT_RESULTS:
             self._events.labels(result)
-        registry.register(ScrapedFigures(store, clock, readiness, self._polled_at if collecting else None))
 
     # ------------------------------------------------------------ hooks (never raise into the caller)
 
     def workspace_polled(self, workspace: str, worked: bool) -> None:
         """The collector tried ``workspace`` in a poll (`server.collect.collector.Collector`)."""
-        self._polls.labels(workspace).inc()
-        # Made at 0 with the first poll: a series that appears only at its first failure is missed by
-        # rate() and increase(), which need two samples, and an alert on it would never fire.
-        failures = self._poll_failures.labels(workspace)
-        if worked:
-            with self._lock:
+        with self._lock:
+            self._reported[workspace] = self._clock.monotonic()
+            self._polls.labels(workspace).inc()
+            # Made at 0 with the first poll: a series that appears only at its first failure is missed by
+            # rate() and increase(), which need two samples, and an alert on it would never fire.
+            failures = self._poll_failures.labels(workspace)
+            if worked:
                 self._last_polled_ms[workspace] = self._clock.now_ms()
-        else:
-            failures.inc()
+            else:
+                failures.inc()
+
+    def workspaces_read(self, stored: frozenset[str], read_at: float) -> None:
+        """A read of the store that began at ``read_at`` (the clock's monotonic s) found the workspaces
+        ``stored``: the series of one it did not find are dropped, when no hook named it since the read
+        began. One named after that may have been added after the read (its first poll's count would be
+        lost) or polled as it was removed (the next read finds it gone)."""
+        with self._lock:
+            gone = [name for name, at in self._reported.items() if name not in stored and at <= read_at]
+            for name in gone:
+                del self._reported[name]
+                self._last_polled_ms.pop(name, None)
+                for counter in self._per_workspace:
+                    with contextlib.suppress(KeyError):  # never made for it
+                        counter.remove(name)
+        if gone:
+            log.info("metrics: the series of removed workspace(s) %s are no longer shown", ", ".join(sorted(gone)))
 
     def database_probe_failed(self) -> None:
         """The readiness probe's ``SELECT 1`` failed (`server.readiness.DatabaseProbe`)."""

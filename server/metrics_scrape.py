@@ -1,6 +1,8 @@
 """The figures a scrape reads when it comes (`ScrapedFigures`), not counted along the way: readiness as
 the watchers last found it, each workspace's counts as the store holds them, and how long ago each
-workspace was last polled successfully, on the injected clock.
+workspace was last polled successfully, on the injected clock: the later of the poll this server saw
+work and the one the store recorded (`polled_ok_at_ms`, written by the collector), so a restart does not
+start the count again and hide polls that had been failing before it.
 
 The store is read at most once every `STORE_READ_EVERY_S` (the injected clock's seconds) however
 often ``/metrics`` is asked: it answers without a token, so a caller looping on it must not become
@@ -35,17 +37,19 @@ SCRAPE_WAIT_S = 2.0  # well inside a scrape timeout (Prometheus: 10 s by default
 
 class ScrapedFigures(Collector):
     """``polled_at``: each workspace's last successful poll (wall ms) as the collector reported it;
-    None when the server does not collect (then no poll age is shown: none is due)."""
+    None when the server does not collect (then no poll age is shown: none is due). ``on_read``: told
+    the workspaces each successful read of the store found, and when it began (the clock's monotonic s)."""
 
     def __init__(self, store: Store, clock: Clock, readiness: Readiness,
                  polled_at: Callable[[], dict[str, int]] | None, read_every_s: float = STORE_READ_EVERY_S,
-                 wait_s: float = SCRAPE_WAIT_S) -> None:
+                 wait_s: float = SCRAPE_WAIT_S,
+                 on_read: Callable[[frozenset[str], float], None] | None = None) -> None:
         self._store = store
+        self._on_read = on_read
         self._clock = clock
         self._readiness = readiness
         self._polled_at = polled_at
         self._read_every_s = read_every_s
-        self._started_ms = clock.now_ms()
         self._wait_s = wait_s
         self._lock = threading.Lock()
         # (read at, counts; None: that read failed): a failure is kept as long as a success.
@@ -93,13 +97,13 @@ class ScrapedFigures(Collector):
             failing.add_metric([name], figures.apply_failing)
         yield from (ok, projects, runs, made, applied, failing)
         age = gauge("trimtab_workspace_seconds_since_last_successful_poll", "Seconds since a collector poll of "
-                    "the workspace last worked; since the server's start (or the workspace's adding, if later) "
-                    "when none has yet. Only while the server collects.")
+                    "the workspace last worked, before a restart too; since the workspace's adding when none "
+                    "has yet. Only while the server collects.")
         if self._polled_at is not None:
             polled = self._polled_at()
             now_ms = self._clock.now_ms()
             for name, figures in sorted(counts.items()):
-                since = polled.get(name) or max(self._started_ms, figures.created_at_ms)
+                since = max(polled.get(name, 0), figures.polled_ok_at_ms or 0) or figures.created_at_ms
                 age.add_metric([name], max(0.0, (now_ms - since) / 1000))
         yield age
 
@@ -136,3 +140,8 @@ class ScrapedFigures(Collector):
                 log.info("metrics: the store's figures are read again")
         with self._lock:
             self._cached = (started, counts)
+        if counts is not None and self._on_read is not None:
+            try:  # before the scrape waiting on this read goes on to the counters (`ServerMetrics`)
+                self._on_read(frozenset(counts), started)
+            except Exception:  # a scrape goes on with what it has
+                log.exception("metrics: forgetting the removed workspaces failed")

@@ -23,6 +23,7 @@ from server.metrics import ServerMetrics
 from server.metrics_scrape import STORE_READ_EVERY_S, ScrapedFigures
 from server.readiness import DB_PROBE_INTERVAL_S, Readiness
 from server.serve import SERVICE_NAMES
+from server.services import workspace_lifecycle
 from server.store import Store
 from tests.conftest import migrated_sqlite_file
 from tests.metrics_scrape import Samples, scrape, value
@@ -144,15 +145,22 @@ def _exposed(metrics: ServerMetrics) -> Samples:
             for family in text_string_to_metric_families(body.decode()) for s in family.samples}
 
 
+def _metrics(store: Store, clock: FakeClock) -> ServerMetrics:
+    return ServerMetrics(store, clock, Readiness(health.HealthServicer(), SERVICE_NAMES), collecting=True)
+
+
+AGE = "trimtab_workspace_seconds_since_last_successful_poll"
+
+
 def test_seconds_since_the_last_successful_poll_follow_the_injected_clock(sqlite_store: Store) -> None:
     clock = FakeClock()
     sqlite_store.workspaces.add(Workspace(name="prod", host="http://x", cloud="aws",
                                           created_at_ms=clock.now_ms() - 3_600_000), "enc")
-    metrics = ServerMetrics(sqlite_store, clock, Readiness(health.HealthServicer(), SERVICE_NAMES), collecting=True)
-    age = "trimtab_workspace_seconds_since_last_successful_poll"
-    assert value(_exposed(metrics), age, workspace="prod") == 0  # since the server's start: none polled yet
-    clock.advance(30)
-    assert value(_exposed(metrics), age, workspace="prod") == 30
+    metrics = _metrics(sqlite_store, clock)
+    age = AGE
+    assert value(_exposed(metrics), age, workspace="prod") == 3600  # since its adding: never polled yet
+    clock.advance(STORE_READ_EVERY_S)
+    assert value(_exposed(metrics), age, workspace="prod") == 3600 + STORE_READ_EVERY_S
     metrics.workspace_polled("prod", True)
     clock.advance(STORE_READ_EVERY_S + 7)
     assert value(_exposed(metrics), age, workspace="prod") == STORE_READ_EVERY_S + 7
@@ -167,6 +175,70 @@ def test_seconds_since_the_last_successful_poll_follow_the_injected_clock(sqlite
                                           created_at_ms=clock.now_ms() - 2_000), "enc")
     clock.advance(STORE_READ_EVERY_S)
     assert value(_exposed(metrics), age, workspace="new") == STORE_READ_EVERY_S + 2
+
+
+def test_the_poll_age_goes_on_across_a_restart(sqlite_store: Store) -> None:
+    """The last successful poll is the store's (the collector records it): a restarted server showed
+    the age from its own start, hiding that every poll had failed for an hour before it."""
+    clock = FakeClock()
+    sqlite_store.workspaces.add(Workspace(name="prod", host="http://x", cloud="aws",
+                                          created_at_ms=clock.now_ms() - 7_200_000), "enc")
+    sqlite_store.workspaces.record_polled("prod", clock.now_ms() - 3_600_000, polled_host="http://x")
+    sqlite_store.workspaces.record_polled("prod", clock.now_ms(), polled_host="http://elsewhere")  # re-pointed since
+    metrics = _metrics(sqlite_store, clock)  # the restarted server: it has seen no poll of its own
+    assert value(_exposed(metrics), AGE, workspace="prod") == 3600
+    metrics.workspace_polled("prod", False)
+    clock.advance(STORE_READ_EVERY_S)
+    assert value(_exposed(metrics), AGE, workspace="prod") == 3600 + STORE_READ_EVERY_S
+    sqlite_store.workspaces.record_polled("prod", clock.now_ms(), polled_host="http://x")  # as the collector does
+    metrics.workspace_polled("prod", True)
+    clock.advance(STORE_READ_EVERY_S)
+    assert value(_exposed(metrics), AGE, workspace="prod") == STORE_READ_EVERY_S
+
+
+def test_a_removed_workspace_s_series_leave_the_scrape(sqlite_store: Store) -> None:
+    """`trimtab workspace remove` (the service the API calls): every series labelled with its name
+    leaves /metrics at the next read of the store. The counters kept in memory stayed until a restart."""
+    clock = FakeClock()
+    for name in ("gone", "kept"):
+        sqlite_store.workspaces.add(Workspace(name=name, host=f"http://{name}", cloud="aws"), "enc")
+    metrics = _metrics(sqlite_store, clock)
+    for name in ("gone", "kept"):
+        metrics.workspace_polled(name, True)
+        metrics.workspace_polled(name, False)
+    before = _exposed(metrics)
+    assert value(before, "trimtab_workspace_polls_total", workspace="gone") == 2
+    assert value(before, AGE, workspace="gone") == 0
+
+    workspace_lifecycle.remove_workspace(sqlite_store, "gone")
+    clock.advance(STORE_READ_EVERY_S)
+    after = _exposed(metrics)
+    assert [name for name, labels in after if ("workspace", "gone") in labels] == []
+    assert value(after, "trimtab_workspace_polls_total", workspace="kept") == 2
+    assert value(after, "trimtab_workspace_poll_failures_total", workspace="kept") == 1
+    assert value(after, AGE, workspace="kept") == STORE_READ_EVERY_S
+
+    # Added again under the name: counted from 0, with no poll age carried over from the one removed.
+    sqlite_store.workspaces.add(Workspace(name="gone", host="http://gone", cloud="aws",
+                                          created_at_ms=clock.now_ms()), "enc")
+    metrics.workspace_polled("gone", False)
+    clock.advance(STORE_READ_EVERY_S)
+    again = _exposed(metrics)
+    assert value(again, "trimtab_workspace_polls_total", workspace="gone") == 1
+    assert value(again, AGE, workspace="gone") == STORE_READ_EVERY_S
+
+
+def test_a_workspace_polled_after_a_read_began_is_not_taken_for_removed(sqlite_store: Store) -> None:
+    """A read that began before the workspace was added does not find it: its counts are kept while a
+    hook named it after that read began."""
+    clock = FakeClock()
+    metrics = _metrics(sqlite_store, clock)
+    read_at = clock.monotonic()
+    clock.advance(1)
+    sqlite_store.workspaces.add(Workspace(name="new", host="http://new", cloud="aws"), "enc")
+    metrics.workspace_polled("new", True)
+    metrics.workspaces_read(frozenset(), read_at)  # that read's figures, without it
+    assert value(_exposed(metrics), "trimtab_workspace_polls_total", workspace="new") == 1
 
 
 def test_a_scrape_without_the_database_still_says_readiness(caplog: pytest.LogCaptureFixture) -> None:
