@@ -5,7 +5,8 @@ one: tests start several servers in one process, and each must count only its ow
 
 Two kinds of figures:
 - counted here as they happen, because nothing stores them: each workspace's polls and failed
-  polls (`workspace_polled`, the collector's hook), the database probe's failed looks
+  polls (`workspace_polled`, the collector's hook) and failed auto-applies (`auto_apply_failed`, the
+  planner's), the database probe's failed looks
   (`database_probe_failed`), every unary gRPC call by method and status code and what ingest
   accepted or refused (`call_ended`, from `server.metrics_grpc.MetricsInterceptor`);
 - read at scrape time (`server.metrics_scrape.ScrapedFigures`): readiness, and what the store
@@ -76,7 +77,10 @@ class ServerMetrics:
         self._poll_failures = Counter("trimtab_workspace_poll_failures", "Collector polls of the workspace that "
                                       "failed as a whole (unreachable, token refused, database, a bug).",
                                       ["workspace"], registry=registry)
-        self._per_workspace = (self._polls, self._poll_failures)
+        self._apply_failures = Counter("trimtab_workspace_auto_apply_failures", "Auto-applies of the workspace's "
+                                       "recommendations that failed, first tries and tries again.",
+                                       ["workspace"], registry=registry)
+        self._per_workspace = (self._polls, self._poll_failures, self._apply_failures)
         self._probe_failures = Counter("trimtab_database_probe_failures", "Readiness checks of the database "
                                        "(SELECT 1) that failed.", registry=registry)
         self._requests = Counter("trimtab_grpc_requests", "Unary gRPC calls answered, by method and status code.",
@@ -103,10 +107,17 @@ class ServerMetrics:
             # Made at 0 with the first poll: a series that appears only at its first failure is missed by
             # rate() and increase(), which need two samples, and an alert on it would never fire.
             failures = self._poll_failures.labels(workspace)
+            self._apply_failures.labels(workspace)
             if worked:
                 self._last_polled_ms[workspace] = self._clock.now_ms()
             else:
                 failures.inc()
+
+    def auto_apply_failed(self, workspace: str) -> None:
+        """An auto-apply of a project of ``workspace`` failed (`server.plan.apply_retry.RetriedApplies`)."""
+        with self._lock:
+            self._reported[workspace] = self._clock.monotonic()
+            self._apply_failures.labels(workspace).inc()
 
     def workspaces_read(self, stored: frozenset[str], read_at: float) -> None:
         """A read of the store that began at ``read_at`` (the clock's monotonic s) found the workspaces
@@ -119,7 +130,7 @@ class ServerMetrics:
                 del self._reported[name]
                 self._last_polled_ms.pop(name, None)
                 for counter in self._per_workspace:
-                    with contextlib.suppress(KeyError):  # never made for it
+                    with contextlib.suppress(KeyError):  # never made for it (each is made by a hook of its own)
                         counter.remove(name)
         if gone:
             log.info("metrics: the series of removed workspace(s) %s are no longer shown", ", ".join(sorted(gone)))

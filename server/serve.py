@@ -383,7 +383,8 @@ def start_server(config: ServerConfig, store: Store | None = None, clock: Clock 
     try:
         dashboard = _start_dashboard(config, store, readiness)
         collector = loop.start(config, store, secrets, catalog, clock, join_host_port(public_host, port),
-                               on_workspace_polled=metrics.workspace_polled if metrics is not None else None)
+                               on_workspace_polled=metrics.workspace_polled if metrics is not None else None,
+                               on_apply_failed=metrics.auto_apply_failed if metrics is not None else None)
     except BaseException:
         server.stop(0).wait()
         writer.close()
@@ -490,7 +491,8 @@ class _ClosedLoop:
             self.planner.replan(project_id)
 
     def start(self, config: ServerConfig, store: Store, secrets: SecretBox, catalog: PriceCatalog, clock: Clock,
-              bound: str, on_workspace_polled: Callable[[str, bool], None] | None = None) -> Any:
+              bound: str, on_workspace_polled: Callable[[str, bool], None] | None = None,
+              on_apply_failed: Callable[[str], None] | None = None) -> Any:
         from server.config import shared_location_warning
         from server.onboard import AgentWiring, init_script_info
         from server.services import workspaces
@@ -532,6 +534,7 @@ class _ClosedLoop:
 
         planner = self.planner = Planner(store, catalog, lambda ws: workspaces.gateway_for(store, secrets, ws),
                                          clock=clock)
+        planner.on_apply_failed = on_apply_failed  # before the first poll, which may apply
         self.running = start_collector(store, secrets, clock=clock, on_run_collected=planner, catalog=catalog,
                                        poll_interval_s=config.collect_interval_seconds,
                                        recost_interval_s=config.recost_interval_seconds,

@@ -132,11 +132,16 @@ class RetriedApplies:
     _clock: Clock
     _catalog: PriceCatalog
     _gateway_for: Callable[[Workspace], DatabricksGateway]
+    # Told the workspace of each auto-apply that failed, first try or try again (the server's metrics:
+    # `ServerMetrics.auto_apply_failed`, which never raises); set before the collector starts.
+    on_apply_failed: Callable[[str], None] | None = None
 
     def _apply_failed(self, project: Project, run_id: int, err: TrimtabError, rec: Recommendation | None, *,
                       after_run_id: int, over_unconfirmed: bool = False) -> None:
         """Keep an auto-apply's failure (after run ``run_id``) on the project, with its next try when
         it may pass (`first_retry`); ``after_run_id``: the job's newest Databricks run then."""
+        if self.on_apply_failed is not None:
+            self.on_apply_failed(project.workspace)
         error = problem_message(err)
         retry = first_retry(err, error, recommendation_id=int(rec.id or 0), now_ms=self._clock.now_ms(),
                             after_run_id=after_run_id, over_unconfirmed=over_unconfirmed) \
@@ -225,6 +230,8 @@ class RetriedApplies:
         return held or None
 
     def _failed_again(self, project: Project, run_id: int, retry: ApplyRetry, err: TrimtabError) -> None:
+        if self.on_apply_failed is not None:
+            self.on_apply_failed(project.workspace)
         error = problem_message(err)
         again = next_retry(retry, err, error, self._clock.now_ms())
         if again is not None:

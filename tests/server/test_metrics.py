@@ -206,6 +206,7 @@ def test_a_removed_workspace_s_series_leave_the_scrape(sqlite_store: Store) -> N
     for name in ("gone", "kept"):
         metrics.workspace_polled(name, True)
         metrics.workspace_polled(name, False)
+        metrics.auto_apply_failed(name)
     before = _exposed(metrics)
     assert value(before, "trimtab_workspace_polls_total", workspace="gone") == 2
     assert value(before, AGE, workspace="gone") == 0
@@ -216,6 +217,7 @@ def test_a_removed_workspace_s_series_leave_the_scrape(sqlite_store: Store) -> N
     assert [name for name, labels in after if ("workspace", "gone") in labels] == []
     assert value(after, "trimtab_workspace_polls_total", workspace="kept") == 2
     assert value(after, "trimtab_workspace_poll_failures_total", workspace="kept") == 1
+    assert value(after, "trimtab_workspace_auto_apply_failures_total", workspace="kept") == 1
     assert value(after, AGE, workspace="kept") == STORE_READ_EVERY_S
 
     # Added again under the name: counted from 0, with no poll age carried over from the one removed.
@@ -225,6 +227,7 @@ def test_a_removed_workspace_s_series_leave_the_scrape(sqlite_store: Store) -> N
     clock.advance(STORE_READ_EVERY_S)
     again = _exposed(metrics)
     assert value(again, "trimtab_workspace_polls_total", workspace="gone") == 1
+    assert value(again, "trimtab_workspace_auto_apply_failures_total", workspace="gone") == 0
     assert value(again, AGE, workspace="gone") == STORE_READ_EVERY_S
 
 
@@ -239,6 +242,20 @@ def test_a_workspace_polled_after_a_read_began_is_not_taken_for_removed(sqlite_s
     metrics.workspace_polled("new", True)
     metrics.workspaces_read(frozenset(), read_at)  # that read's figures, without it
     assert value(_exposed(metrics), "trimtab_workspace_polls_total", workspace="new") == 1
+
+
+def test_failed_auto_applies_are_counted_per_workspace_from_0(sqlite_store: Store) -> None:
+    clock = FakeClock()
+    sqlite_store.workspaces.add(Workspace(name="prod", host="http://x", cloud="aws"), "enc")
+    metrics = _metrics(sqlite_store, clock)
+    failures = "trimtab_workspace_auto_apply_failures_total"
+    assert value(_exposed(metrics), failures, workspace="prod") is None  # not collected yet
+    # Shown at 0 from the first poll: increase() needs the series before its first failure.
+    metrics.workspace_polled("prod", True)
+    assert value(_exposed(metrics), failures, workspace="prod") == 0
+    metrics.auto_apply_failed("prod")
+    metrics.auto_apply_failed("prod")
+    assert value(_exposed(metrics), failures, workspace="prod") == 2
 
 
 def test_a_scrape_without_the_database_still_says_readiness(caplog: pytest.LogCaptureFixture) -> None:
