@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, admin_call, format_duration, message_dict, print_json, print_table
+from server.cli.given import Given
 from server.cli.run import MAX_PAGE, when
 
 # What each kind of loss means and what to do, said once under the table when any agent has it.
@@ -100,24 +101,25 @@ def _none_listed(workspace: str, cluster: str) -> str:
 
 
 @cli.command(name="list")
-@click.option("--workspace", default="",
+@click.option("--workspace", type=Given("a workspace name", "for every workspace's agents"), default=None,
               help="Only this workspace's agents (the first workspace-bound token that reported each was its).")
-@click.option("--cluster", default="", help="Only the agents on this Databricks cluster id.")
+@click.option("--cluster", type=Given("a Databricks cluster id", "for the agents on every cluster"), default=None,
+              help="Only the agents on this Databricks cluster id.")
 @click.option("--limit", type=click.IntRange(min=1, max=MAX_PAGE), default=50, show_default=True,
               help=f"Agents to list, most recently seen first, 1 to {MAX_PAGE}.")
 @click.pass_obj
-def list_agents(ctx: CliContext, workspace: str, cluster: str, limit: int) -> None:
+def list_agents(ctx: CliContext, workspace: str | None, cluster: str | None, limit: int) -> None:
     """Most recently seen first, with their counters (cumulative, as of each agent's last batch)."""
     from protos.trimtab.v1 import admin_pb2
 
     reply = admin_call(ctx, "RunServiceStub", "ListAgents",
-                       admin_pb2.ListAgentsRequest(workspace=workspace, cluster_id=cluster, limit=limit))
+                       admin_pb2.ListAgentsRequest(workspace=workspace or "", cluster_id=cluster or "", limit=limit))
     if ctx.as_json:
         # Every field, zeros and empty ones too (docs/agent.md: "--json has every counter"): `message_dict`.
         print_json([message_dict(a) for a in reply.agents])
         return
     if not reply.agents:
-        click.echo(_none_listed(workspace, cluster))
+        click.echo(_none_listed(workspace or "", cluster or ""))
         return
     now_ms = int(time.time() * 1000)
     rows = []

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, print_json, print_table
+from server.cli.given import Given
 from server.cli.main import calls_no_server
 from server.cli.store_options import Directory
 
@@ -59,7 +60,8 @@ def cli() -> None:
 @click.option("--state-dir", type=Directory(), envvar="TRIMTAB_STATE_DIR",
               default=None, help=STATE_DIR_HELP)
 @click.option("--cloud", type=click.Choice(["aws", "azure"]), default=None, help="Only this cloud.")
-@click.option("--region", default=None, help="Only this region (default: every region).")
+@click.option("--region", type=Given("a region, e.g. us-east-1", "for every region"), default=None,
+              help="Only this region (default: every region).")
 @click.option("--node-type", "node_types", multiple=True, help="Only these node types (repeatable).")
 @click.pass_obj
 def show(obj: CliContext, catalog_dir: Path | None, state_dir: Path | None, cloud: str | None,
@@ -217,7 +219,8 @@ def _keep_other_fields(cat: Any, fetched: list[dict[str, Any]]) -> list[dict[str
               help="Where to write the new catalog (default: <state-dir>/prices).")
 @click.option("--cloud", type=click.Choice(["aws", "azure", "all"]), default="all", show_default=True,
               help="Which cloud's prices to refresh.")
-@click.option("--region", "regions", multiple=True,
+@click.option("--region", "regions", multiple=True, type=Given("a region, e.g. us-east-1",
+                                                               "for every region in the catalog"),
               help="Regions to refresh (repeatable; default: every region in the catalog of each cloud refreshed).")
 @click.option("--endpoint-url", envvar="TRIMTAB_AWS_PRICING_ENDPOINT", default=None,
               help="AWS Price List API endpoint (a stand-in); default AWS's.")

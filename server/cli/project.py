@@ -18,6 +18,7 @@ from server.cli.context import (
     print_json,
     print_table,
 )
+from server.cli.given import Given
 from server.cli.store_options import open_cli_store, store_options
 
 # The server's caps (`server.services.projects.MAX_WORKERS`, `MAX_LEARNING_BUDGET`; not imported: the
@@ -68,13 +69,14 @@ def problem_line(step: str, run_id: int | str, at_ms: int, message: str) -> str:
 
 
 @cli.command(name="list")
-@click.option("--workspace", default="", help="Only this workspace's projects.")
+@click.option("--workspace", type=Given("a workspace name", "for every workspace's projects"), default=None,
+              help="Only this workspace's projects.")
 @click.pass_obj
-def list_projects(ctx: CliContext, workspace: str) -> None:
+def list_projects(ctx: CliContext, workspace: str | None) -> None:
     """Every project with its phase, SLA and latest run."""
     from protos.trimtab.v1 import admin_pb2
 
-    reply = admin_call(ctx, "ProjectServiceStub", "ListProjects", admin_pb2.ListProjectsRequest(workspace=workspace))
+    reply = admin_call(ctx, "ProjectServiceStub", "ListProjects", admin_pb2.ListProjectsRequest(workspace=workspace or ""))
     if ctx.as_json:
         print_json([message_dict(p) for p in reply.projects])
         return

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from server.cli.context import CliContext, message_dict, print_json
+from server.cli.given import Given
 from server.cli.workspace import rpc
 
 # The dashboard shows reasons too: one wording for both (MONITORING_PREFIX re-exported for callers here).
@@ -224,12 +225,17 @@ def _print_result(ctx: CliContext, result: Any, done: str, dry_run: bool) -> Non
         click.echo("nothing to change")
 
 
-def _pin(rec_id: str) -> str:
+# `--id`: None when left out; given empty (an unset variable), refused rather than read as left out.
+PIN = Given("the recommendation id a dry run or `recommendation list` showed",
+            "to act on whichever recommendation is pending")
+
+
+def _pin(rec_id: str | None) -> str:
     """``--id`` as the server compares it ("" when not given); refused here when it is no id, so a
     server too old to know the pin never sees a value it would ignore."""
-    wanted = rec_id.strip()
-    if not rec_id:
+    if rec_id is None:
         return ""
+    wanted = rec_id.strip()
     if not wanted.isascii() or not wanted.isdigit():
         raise click.BadParameter(f"{rec_id!r} is not a recommendation id", param_hint="--id")
     return wanted.lstrip("0") or "0"
@@ -264,13 +270,13 @@ def _check_acted_on(pin: str, acted: str, what: str) -> None:
 @cli.command()
 @click.argument("project")
 @click.option("--dry-run", is_flag=True, help="Show the diff of the job's cluster entry; change nothing.")
-@click.option("--id", "rec_id", default="", metavar="REC_ID",
+@click.option("--id", "rec_id", type=PIN, default=None, metavar="REC_ID",
               help="Only if recommendation REC_ID (what a dry run showed) is still the pending one.")
 @click.option("--replace-unconfirmed", is_flag=True,
               help="Write over the last apply even though no run has used it yet (without: only when the "
                    "project's settings changed since it; otherwise the apply waits for that run).")
 @click.pass_obj
-def apply(ctx: CliContext, project: str, dry_run: bool, rec_id: str, replace_unconfirmed: bool) -> None:
+def apply(ctx: CliContext, project: str, dry_run: bool, rec_id: str | None, replace_unconfirmed: bool) -> None:
     """Apply the pending recommendation to the job (jobs/update)."""
     from protos.trimtab.v1 import admin_pb2
 
@@ -289,10 +295,10 @@ def apply(ctx: CliContext, project: str, dry_run: bool, rec_id: str, replace_unc
 
 @cli.command()
 @click.argument("project")
-@click.option("--id", "rec_id", default="", metavar="REC_ID",
+@click.option("--id", "rec_id", type=PIN, default=None, metavar="REC_ID",
               help="Only if recommendation REC_ID is still the pending one.")
 @click.pass_obj
-def reject(ctx: CliContext, project: str, rec_id: str) -> None:
+def reject(ctx: CliContext, project: str, rec_id: str | None) -> None:
     """Reject the pending recommendation (the job is not changed)."""
     from protos.trimtab.v1 import admin_pb2
 
@@ -311,10 +317,10 @@ def reject(ctx: CliContext, project: str, rec_id: str) -> None:
 @cli.command()
 @click.argument("project")
 @click.option("--dry-run", is_flag=True, help="Show the diff; change nothing.")
-@click.option("--id", "rec_id", default="", metavar="REC_ID",
+@click.option("--id", "rec_id", type=PIN, default=None, metavar="REC_ID",
               help="Only if recommendation REC_ID (what a dry run showed) is still the last applied.")
 @click.pass_obj
-def revert(ctx: CliContext, project: str, dry_run: bool, rec_id: str) -> None:
+def revert(ctx: CliContext, project: str, dry_run: bool, rec_id: str | None) -> None:
     """Go back to the configuration before the last apply."""
     from protos.trimtab.v1 import admin_pb2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from server.cli.context import CliContext, admin_call, message_dict, print_json, print_table
+from server.cli.given import Given
 
 # The wording `trimtab savings` and the dashboard's project page share (no server code: the CLI stays light).
 from server.render.savings_text import (  # noqa: F401 - now_from, runs_behind, _runs_a_year: used by tests too
@@ -21,14 +22,15 @@ from server.render.savings_text import runs_a_year as _runs_a_year  # noqa: F401
 
 
 @click.command(name="savings")
-@click.argument("project", required=False, default="")
+@click.argument("project", required=False, default=None,
+                type=Given("a project id or <workspace>/<job_id>/<cluster_key>", "for every project"))
 @click.pass_obj
-def cli(ctx: CliContext, project: str) -> None:
+def cli(ctx: CliContext, project: str | None) -> None:
     """Per project and in total, against the cost before Trimtab (per GB of input when input drives runtime)."""
     from protos.trimtab.v1 import admin_pb2
     from server.render.fmt import money, percent
 
-    reply = admin_call(ctx, "ProjectServiceStub", "GetSavings", admin_pb2.GetSavingsRequest(project=project))
+    reply = admin_call(ctx, "ProjectServiceStub", "GetSavings", admin_pb2.GetSavingsRequest(project=project or ""))
     if ctx.as_json:
         print_json(message_dict(reply))
         return

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from server.cli.context import CliContext, print_json, print_table
+from server.cli.given import Given
 from server.cli.store_options import open_cli_store, store_options
 
 
@@ -36,7 +37,8 @@ def _name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @click.option("--name", required=True, callback=_name,
               help=f"Who or what uses the token (one line, at most {MAX_NAME_LENGTH} characters).")
 @click.option("--scope", required=True, type=click.Choice(["agent", "admin"]))
-@click.option("--workspace", default=None, metavar="W",
+@click.option("--workspace", type=Given("a workspace name", "for a token bound to no workspace"), default=None,
+              metavar="W",
               help="Bind an agent token to workspace W: the server ties what it sends only to W's runs and "
                    "refuses it for applications another workspace's token sent. Safer; import binds the "
                    "token it writes into a workspace's secret.")
@@ -89,7 +91,7 @@ def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> 
 
 
 @cli.command()
-@click.argument("token_id")
+@click.argument("token_id", type=Given("the id of a token `trimtab token list` shows"))
 @store_options
 @click.pass_obj
 def revoke(ctx: CliContext, token_id: str, db_url: str | None, state_dir: Path | None) -> None:
