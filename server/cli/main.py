@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from server.cli.repeats import refuse_repeated_options
+from server.cli.undecodable import refuse_undecodable
 
 # name -> (module, one-line help). The module defines `cli` (a click.Command).
 GROUPS: dict[str, tuple[str, str]] = {
@@ -182,6 +183,7 @@ def with_common_options(command: click.Command) -> click.Command:
     """Add the common options to `command` and every command under it (once; never over its own)."""
     taken = {opt for p in command.params for opt in getattr(p, "opts", [])}
     refuse_repeated_options(command)  # every command the CLI runs passes here: the one place for it
+    refuse_undecodable(command)
     if not getattr(command, "_trimtab_common", False):
         command.params.extend(o for o in common_options(_opens_store(command)) if not taken.intersection(o.opts))
         command._trimtab_common = True  # type: ignore[attr-defined]
@@ -214,6 +216,7 @@ def cli(ctx: click.Context, server_addr: str, token: str | None, as_json: bool, 
 
 
 refuse_repeated_options(cli)  # `trimtab --server A --server B ...` too
+refuse_undecodable(cli)  # `trimtab --token $'x\xff' ...` too
 
 
 def _subcommand(args: list[str]) -> str | None:

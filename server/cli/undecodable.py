@@ -1,0 +1,93 @@
+"""Arguments are UTF-8 text: a value holding a byte that is not valid UTF-8 is a usage error.
+
+Python hands such a byte over as a lone surrogate (``$'x\\xff'`` arrives as ``'x\\udcff'``), which
+no protobuf string, SQLite path or header can carry: `project show $'x\\xff'` reached the gRPC call
+and failed there with "'utf-8' codec can't encode character '\\udcff' ... surrogates not allowed",
+exit 1, naming no option. Now the parser of every command refuses it (exit 2) in one line naming
+the option, argument or environment variable that holds it, before the command runs: nothing is
+sent, nothing opened.
+
+Applied once per command object by `server.cli.main`, beside `server.cli.repeats`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+
+_MARK = "_trimtab_utf8_values"
+
+
+def undecodable(text: str) -> str | None:
+    """What in `text` is not valid UTF-8 (``the byte 0xff``), or None when all of it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = text[exc.start]
+        # surrogateescape: an undecodable byte b becomes U+DC00 + b (b from 0x80 to 0xff).
+        if 0xDC80 <= ord(char) <= 0xDCFF:
+            return f"the byte 0x{ord(char) - 0xDC00:02x}"
+        return f"the lone surrogate U+{ord(char):04X}"
+    return None
+
+
+def _texts(value: Any) -> Iterable[str]:
+    """The strings in a parsed value: one, or several for nargs and repeatable options."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _texts(item)
+
+
+def _refusal(what: str, where: str) -> str:
+    # The value itself is not shown: it may be a secret (--token), and it is not printable as it is.
+    return (f"{what} in it is not valid UTF-8, which every value Trimtab reads must be (check how {where} "
+            "was produced, or the terminal's encoding)")
+
+
+def check(opts: dict[str, Any], ctx: click.Context) -> None:
+    """Raise a usage error for the first parameter of ``ctx.command`` whose value, typed (``opts``,
+    the parser's) or read from its environment variable, holds what is not UTF-8."""
+    for param in ctx.command.params:
+        if param.name in opts:
+            bad = next((b for b in map(undecodable, _texts(opts[param.name])) if b is not None), None)
+            if bad is not None:
+                raise click.BadParameter(_refusal(bad, "the value"), ctx=ctx, param=param)
+            continue
+        envvar = param.resolve_envvar_value(ctx) if isinstance(param, click.Option) else None
+        bad = undecodable(envvar) if envvar is not None else None
+        if bad is not None:
+            names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or [])
+            name = next((n for n in names if os.environ.get(n) == envvar), names[0] if names else "")
+            raise click.UsageError(f"environment variable {name} (for {max(param.opts, key=len)}): "
+                                   + _refusal(bad, name), ctx=ctx)
+
+
+def refuse_undecodable(command: click.Command) -> click.Command:
+    """Make `command` refuse a value that is not valid UTF-8 (once: marks the command)."""
+    if getattr(command, _MARK, False):
+        return command
+    make_parser: Callable[[click.Context], Any] = command.make_parser
+
+    def strict_make_parser(ctx: click.Context) -> Any:
+        parser = make_parser(ctx)
+        parse_args = parser.parse_args
+
+        # The parser's raw values, before any type converts them or a callback acts on them (an
+        # eager callback could otherwise see, or print, the value first).
+        def checked_parse_args(args: list[str]) -> tuple[dict[str, Any], list[str], list[click.Parameter]]:
+            opts, rest, order = parse_args(args)
+            if not ctx.resilient_parsing:  # shell completion parses half-typed lines: never refuse there
+                check(opts, ctx)
+            return opts, rest, order
+
+        parser.parse_args = checked_parse_args
+        return parser
+
+    command.make_parser = strict_make_parser  # type: ignore[method-assign]
+    setattr(command, _MARK, True)
+    return command
