@@ -95,11 +95,11 @@ def add(ctx: CliContext, name: str, host: str, token_env: str | None, client_id:
         # An empty --region (an unset shell variable) would mean "unchanged" with --replace: refuse.
         raise click.BadParameter("must not be empty (leave --region out for the cloud's default)",
                                  param_hint="'--region'")
-    if skip_billing_check and not cloud_credentials_env:
+    if skip_billing_check and cloud_credentials_env is None:
         raise click.UsageError("--skip-billing-check goes with --cloud-credentials-env VAR")
     token, client_id, client_secret = auth_given(token_env, client_id, client_secret_env)
     credentials = (from_env(cloud_credentials_env, "the cloud credentials JSON", "--cloud-credentials-env")
-                   if cloud_credentials_env else "")
+                   if cloud_credentials_env is not None else "")
     # "" is "not given": premium and the cloud's default region for a new workspace, unchanged with --replace.
     request = admin_pb2.AddWorkspaceRequest(name=name, host=host, token=token, client_id=client_id,
                                             client_secret=client_secret, cloud=cloud, plan=plan or "",

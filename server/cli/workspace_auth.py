@@ -19,13 +19,22 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TOKEN_PREFIXES = ("dapi", "dkea", "dose", "eyJ")
 
 
+# A variable name to give as an example, for each option taking one.
+EXAMPLE_VARS = {"--token-env": "DATABRICKS_TOKEN", "--client-secret-env": "DBX_SP_SECRET",
+                "--cloud-credentials-env": "AWS_BILLING"}
+
+
 def from_env(var: str, what: str, option: str) -> str:
     # Secrets come from the environment, never flags: flags end up in shell history and `ps`.
+    example = f"e.g. {option} {EXAMPLE_VARS.get(option, 'MY_VARIABLE')}"
+    if not var.strip():
+        # Before the look of a value: "" is no pasted secret but, most often, an unset shell variable.
+        raise click.UsageError(f"{option} {var!r}: an empty value is most often an unset shell variable; give the "
+                               f"name of the environment variable that holds {what}, {example}")
     if var not in os.environ and _looks_like_value(var):
         # `--token-env $DATABRICKS_TOKEN`: the secret itself was given. Never echo it.
         raise click.UsageError(f"{option} takes the name of an environment variable (the value given looks like "
-                               f"{'a token' if option == '--token-env' else 'the value itself'}), e.g. "
-                               f"{option} DATABRICKS_TOKEN")
+                               f"{'a token' if option == '--token-env' else 'the value itself'}), {example}")
     if var not in os.environ:
         raise click.UsageError(f"environment variable {var} is not set (it must hold {what})")
     value = os.environ[var]
