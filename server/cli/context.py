@@ -188,6 +188,13 @@ def _timed_out(method: str, request: Any, timeout: float) -> click.ClickExceptio
         f"still finish the call: {check_hint(method, request)}")
 
 
+# A Trimtab token is 48 characters (``tt_<12 hex>_<32>``); a Databricks one (a PAT, an OAuth JWT) is at
+# most a few thousand. Longer is a whole file or a paste gone wrong, which gRPC refused only as "received
+# metadata size exceeds hard limit (RESOURCE_EXHAUSTED)" (the same bound as a workspace's token,
+# `server.services.workspace_checks.MAX_TOKEN_CHARS`, well under gRPC's 8 KiB of metadata).
+MAX_TOKEN_CHARS = 4096
+
+
 def checked_token(token: str | None) -> str:
     """The API token as sent: surrounding whitespace dropped, anything else a header cannot carry refused.
 
@@ -197,6 +204,10 @@ def checked_token(token: str | None) -> str:
     token = (token or "").strip()
     if not token:
         raise click.UsageError("no token: pass --token or set TRIMTAB_TOKEN (see `trimtab token create`)")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise click.UsageError(f"the token (--token or TRIMTAB_TOKEN) is {len(token):,} characters long; a Trimtab "
+                               f"token is 48 (tt_...) and no token is longer than {MAX_TOKEN_CHARS:,}: check how "
+                               "it was copied or read (a whole file?)")
     for char in token:
         if char.isascii() and char.isprintable() and not char.isspace():
             continue
