@@ -39,7 +39,7 @@ def status(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> None:
         # Never connected to: that would create the file, and a status look must leave no trace.
         # "behind 8 migrations: `trimtab db upgrade` applies them" read as if a database were there
         # (a typo in --state-dir); `token list` and the others say this too.
-        raise click.ClickException(f"no Trimtab database at {shown}: {NO_DATABASE_HINT}")
+        raise click.UsageError(f"no Trimtab database at {shown}: {NO_DATABASE_HINT}")
     engine = db.make_engine(config.database_url)
     try:
         found = migrate.status(engine)

@@ -156,36 +156,43 @@ def has_trimtab_schema(url: str) -> bool:
 NO_DATABASE_HINT = "pass --state-dir/--db of your server, or start `trimtab server start` once to create it"
 
 
-def require_database(db_url: str | None, state_dir: Path | None, config: Any, *, may_create: bool) -> None:
+def require_database(db_url: str | None, state_dir: Path | None, config: Any, *, may_create: bool,
+                     create_option: str | None = None) -> None:
     """Refuse, or warn, before a command opens a database that does not exist yet.
 
     Opening one creates it (file and schema), so a command run without the server's --db or
     --state-dir used to make a fresh default database and report success on it: a token the
-    server then refused, an empty `token list`. Commands that only read or change what is
-    there (`may_create=False`) refuse. Commands that write (`token create`, `db upgrade`)
-    create it only where the user named a place (flag, variable or configuration file), and
-    say so on stderr: a named place is a decision (say, a token made before the server's
-    first start), the per-user default only a guess at where the server's database is.
+    server then refused, an empty `token list`. A database that is not there is a usage error
+    (exit 2): the --db or --state-dir given, or left out, is the setting to fix. Commands that only
+    read or change what is there (`may_create=False`) refuse; so does a writer whose option asking
+    to create it (`create_option`, `token create --create-database`) was not given: `token create
+    --db sqlite:////typo/dir/t.db` made the directory, the database and a token that the running
+    server never accepts. Commands that create it (`db upgrade`, or that option given) do so only
+    where the user named a place (flag, variable or configuration file), and say so on stderr: a
+    named place is a decision (say, a token made before the server's first start), the per-user
+    default only a guess at where the server's database is.
     """
     if has_trimtab_schema(config.database_url):
         return
     shown = _shown(config)
-    if not may_create:
-        raise click.ClickException(f"no Trimtab database at {shown}: {NO_DATABASE_HINT}")
-    if _default_location(state_dir, config):
-        raise click.ClickException(
+    if _default_location(state_dir, config) and (may_create or create_option):
+        asking = f" {create_option}" if create_option else ""
+        raise click.UsageError(
             f"no Trimtab database at {shown} (the default location, not created): {NO_DATABASE_HINT}; "
-            f"to create one there anyway, pass --state-dir {Path(config.state_dir)}")
+            f"to create one there anyway, pass --state-dir {Path(config.state_dir)}{asking}")
+    if not may_create:
+        asking = f"; to create one there, pass {create_option}" if create_option else ""
+        raise click.UsageError(f"no Trimtab database at {shown}: {NO_DATABASE_HINT}{asking}")
     click.echo(f"warning: no Trimtab database at {shown} yet: creating it. Only a server started on this "
                "same database (--db/--state-dir) will see what this command writes.", err=True)
 
 
 def open_cli_store(db_url: str | None, state_dir: Path | None, *, may_create: bool = True,
-                   database_only: bool = False) -> tuple[Any, Any]:
+                   create_option: str | None = None, database_only: bool = False) -> tuple[Any, Any]:
     """The configuration and the opened store of a command with `store_options`, after saying which database.
 
-    `may_create`: see `require_database` (False for commands that only read or change what is there);
-    `database_only`: see `config_from`.
+    `may_create`, `create_option`: see `require_database` (`may_create` False for commands that only
+    read or change what is there); `database_only`: see `config_from`.
     An existing database is never migrated here, whatever ``TRIMTAB_MIGRATE`` says: a newer CLI pointed
     at production would move the schema under a running older server, which could then no longer
     restart. An older schema is refused with "run `trimtab db upgrade`"; only that command migrates.
@@ -194,5 +201,5 @@ def open_cli_store(db_url: str | None, state_dir: Path | None, *, may_create: bo
 
     config = config_from(db_url, state_dir, database_only=database_only)
     announce_database(db_url, state_dir, config)
-    require_database(db_url, state_dir, config, may_create=may_create)
+    require_database(db_url, state_dir, config, may_create=may_create, create_option=create_option)
     return config, open_store(config.database_url, upgrade=False, create=may_create)

@@ -42,10 +42,13 @@ def _name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
               help="Bind an agent token to workspace W: the server ties what it sends only to W's runs and "
                    "refuses it for applications another workspace's token sent. Safer; import binds the "
                    "token it writes into a workspace's secret.")
+@click.option("--create-database", is_flag=True,
+              help="Create the database (at --db or in --state-dir) if it is not there yet, e.g. for a token made "
+                   "before the server's first start; without it a token command refuses a missing database.")
 @store_options
 @click.pass_obj
-def create(ctx: CliContext, name: str, scope: str, workspace: str | None, db_url: str | None,
-           state_dir: Path | None) -> None:
+def create(ctx: CliContext, name: str, scope: str, workspace: str | None, create_database: bool,
+           db_url: str | None, state_dir: Path | None) -> None:
     """Create a token; it is printed once, alone on the last line.
 
     Give the server's --state-dir or --db: a token is valid only on the database it is stored in.
@@ -53,7 +56,8 @@ def create(ctx: CliContext, name: str, scope: str, workspace: str | None, db_url
     """
     if workspace is not None and scope != "agent":
         raise click.BadParameter("only an agent token is bound to a workspace", param_hint="--workspace")
-    _, store = open_cli_store(db_url, state_dir, database_only=True)
+    _, store = open_cli_store(db_url, state_dir, may_create=create_database, create_option="--create-database",
+                              database_only=True)
     try:
         token, plaintext = store.tokens.create(name, scope, workspace=workspace)
     finally:

@@ -103,10 +103,11 @@ def test_a_read_only_state_directory_is_named_with_what_to_do(tmp_path: Path, ca
             assert code == 1, command
             assert line.startswith(f"error: cannot open {db_file}: {why}"), (command, line)
             assert "--state-dir or --db" in line
-        # A new database in it (`token create` makes one where the user named a place), and a state
+        # A new database in it (`token create --create-database` makes one where the user named a place), and a state
         # directory to be made inside it.
         for where in (empty, empty / "sub"):
-            code, line = _run(capsys, "token", "create", "--name", "t", "--scope", "admin", "--state-dir", str(where))
+            code, line = _run(capsys, "token", "create", "--name", "t", "--scope", "admin", "--state-dir", str(where),
+                              "--create-database")
             assert code == 1 and line.startswith(f"error: cannot open {where / 'trimtab.db'}: {why_empty}"), line
         # The server's claim on the file, which comes first at `server start`.
         with pytest.raises(Unavailable, match=rf"^cannot open {db_file}: "):

@@ -90,7 +90,8 @@ def test_help_of_a_subcommand_lists_the_common_options(capsys: pytest.CaptureFix
 
 
 def test_token_list_json_after_the_subcommand(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, "token", "create", "--name", "ops", "--scope", "admin", "--db", db_url, "--json")
+    code, out, err = _run(capsys, "token", "create", "--name", "ops", "--scope", "admin", "--db", db_url, "--json",
+                          "--create-database")
     assert code == 0, err
     created = json.loads(out)
     code, out, _ = _run(capsys, "token", "list", "--json", "--db", db_url)
@@ -201,7 +202,7 @@ def test_the_database_line_says_where_the_url_came_from(tmp_path: Path, capsys: 
     # TRIMTAB_DB is what `trimtab server start` reads too (server/config.py).
     monkeypatch.setenv("TRIMTAB_DB", f"sqlite:///{tmp_path / 'env.db'}")
     code, _, err = _run(capsys, "token", "revoke", "nosuchtoken")
-    assert code == 1 and err.splitlines()[0] == f"database: sqlite:///{tmp_path / 'env.db'} (TRIMTAB_DB)"
+    assert code == 2 and err.splitlines()[0] == f"database: sqlite:///{tmp_path / 'env.db'} (TRIMTAB_DB)"
 
 
 def test_the_database_line_hides_a_password(capsys: pytest.CaptureFixture[str], postgres_schema_url: str) -> None:

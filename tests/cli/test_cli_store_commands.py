@@ -32,7 +32,8 @@ def test_db_upgrade_then_token_create(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_token_create_on_a_given_database(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "--json", "token", "create", "--name", "ops", "--scope", "admin", "--db", db_url)
+    code, out, _ = _run(capsys, "--json", "token", "create", "--name", "ops", "--scope", "admin", "--db", db_url,
+                        "--create-database")
     assert code == 0
     created = json.loads(out)
     store = open_store(db_url)
@@ -70,7 +71,8 @@ def test_format_duration() -> None:
 def test_token_revoke_shows_in_list_and_refuses_the_token(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     tokens = {}
     for name in ("old-agent", "new-agent"):
-        code, out, _ = _run(capsys, "--json", "token", "create", "--name", name, "--scope", "agent", "--db", db_url)
+        code, out, _ = _run(capsys, "--json", "token", "create", "--name", name, "--scope", "agent", "--db", db_url,
+                            "--create-database")
         assert code == 0
         tokens[name] = json.loads(out)
     code, out, _ = _run(capsys, "token", "revoke", tokens["old-agent"]["token_id"], "--db", db_url)

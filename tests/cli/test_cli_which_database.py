@@ -2,8 +2,9 @@
 
 `trimtab token list` without --state-dir/--db created the per-user default database and printed an
 empty table; `token create` made a working-looking token there that the server (on another
---state-dir) refused. Now: reading commands refuse a database that is not there; writing ones create
-it only where the user named a place, and say so; the server's refusal names the other database as a
+--state-dir) refused. Now: commands refuse a database that is not there (exit 2: the --db or
+--state-dir is what to fix); `db upgrade`, and `token create` asked with --create-database, create it
+only where the user named a place, and say so; the server's refusal names the other database as a
 reason; --server/--token, which these commands never used, are refused on them.
 """
 
@@ -36,7 +37,7 @@ def default_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_reading_commands_refuse_a_missing_default_database_and_create_nothing(
         default_dir: Path, capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     code, out, err = _run(capsys, *args)
-    assert (code, out) == (1, "")
+    assert (code, out) == (2, "")
     url = f"sqlite:///{default_dir / 'trimtab.db'}"
     assert err.splitlines()[-1] == f"error: no Trimtab database at {url}: {HINT}"
     assert not default_dir.exists()
@@ -46,21 +47,24 @@ def test_reading_commands_refuse_a_missing_named_database_too(tmp_path: Path, de
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     state = tmp_path / "typo"
     code, _, err = _run(capsys, "token", "list", "--state-dir", str(state))
-    assert code == 1 and err.splitlines()[-1] == f"error: no Trimtab database at sqlite:///{state / 'trimtab.db'}: {HINT}"
+    assert code == 2 and err.splitlines()[-1] == f"error: no Trimtab database at sqlite:///{state / 'trimtab.db'}: {HINT}"
     assert not state.exists()
 
 
-@pytest.mark.parametrize("args", [["token", "create", "--name", "me", "--scope", "admin"], ["db", "upgrade"]])
+@pytest.mark.parametrize(("args", "asking"), [
+    (["token", "create", "--name", "me", "--scope", "admin"], ["--create-database"]), (["db", "upgrade"], [])])
 def test_writing_commands_refuse_to_create_the_default_database(default_dir: Path, capsys: pytest.CaptureFixture[str],
-                                                                args: list[str]) -> None:
-    code, out, err = _run(capsys, *args)
-    assert (code, out) == (1, "")
-    url = f"sqlite:///{default_dir / 'trimtab.db'}"
-    assert err.splitlines()[-1] == (f"error: no Trimtab database at {url} (the default location, not created): "
-                                    f"{HINT}; to create one there anyway, pass --state-dir {default_dir}")
-    assert not default_dir.exists()
+                                                                args: list[str], asking: list[str]) -> None:
+    for given in ([], asking):
+        code, out, err = _run(capsys, *args, *given)
+        assert (code, out) == (2, "")
+        url = f"sqlite:///{default_dir / 'trimtab.db'}"
+        assert err.splitlines()[-1] == (f"error: no Trimtab database at {url} (the default location, not created): "
+                                        f"{HINT}; to create one there anyway, pass --state-dir {default_dir}"
+                                        + "".join(f" {a}" for a in asking))
+        assert not default_dir.exists()
     # Named explicitly, the same place is created (with the warning below).
-    code, _, err = _run(capsys, *args, "--state-dir", str(default_dir))
+    code, _, err = _run(capsys, *args, *asking, "--state-dir", str(default_dir))
     assert code == 0 and "creating it" in err
     assert _run(capsys, "token", "list")[0] == 0  # and from then on the default works without flags
 
@@ -77,7 +81,8 @@ def test_the_default_database_once_created_by_a_server_works_without_flags(
 def test_token_create_on_a_named_new_database_warns_and_the_server_on_it_accepts_the_token(
         tmp_path: Path, default_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     state = tmp_path / "srv"
-    code, out, err = _run(capsys, "token", "create", "--name", "me", "--scope", "admin", "--state-dir", str(state))
+    code, out, err = _run(capsys, "token", "create", "--name", "me", "--scope", "admin", "--state-dir", str(state),
+                          "--create-database")
     url = f"sqlite:///{state / 'trimtab.db'}"
     assert code == 0
     assert err.splitlines()[:2] == [
@@ -99,7 +104,7 @@ def test_token_create_on_a_named_new_database_warns_and_the_server_on_it_accepts
 def test_a_token_from_another_database_is_refused_with_that_hint(tmp_path: Path, default_dir: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "token", "create", "--name", "me", "--scope", "admin",
-                        "--state-dir", str(tmp_path / "elsewhere"))
+                        "--state-dir", str(tmp_path / "elsewhere"), "--create-database")
     assert code == 0
     running = start_server(ServerConfig(listen="127.0.0.1:0", http="", collect=0, state_dir=tmp_path / "srv"))
     try:
@@ -119,9 +124,9 @@ def test_a_database_without_trimtab_schema_is_refused_by_readers_and_created_by_
     empty_database = db_url
     shown = sa.engine.make_url(empty_database).render_as_string(hide_password=True)
     code, _, err = _run(capsys, "token", "list", "--db", empty_database)
-    assert code == 1 and err.splitlines()[-1] == f"error: no Trimtab database at {shown}: {HINT}"
+    assert code == 2 and err.splitlines()[-1] == f"error: no Trimtab database at {shown}: {HINT}"
     code, out, err = _run(capsys, "--json", "token", "create", "--name", "ops", "--scope", "admin",
-                          "--db", empty_database)
+                          "--db", empty_database, "--create-database")
     assert code == 0 and "creating it" in err
     created = json.loads(out)
     code, out, _ = _run(capsys, "--json", "token", "list", "--db", empty_database)

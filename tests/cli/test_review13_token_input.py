@@ -75,7 +75,7 @@ def test_a_token_name_is_one_short_line(name: str, said: str, tmp_path: Path,
 def test_a_name_of_100_is_taken_trimmed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     name = "é" * 100
     code = main(["--json", "token", "create", "--name", f" {name} ", "--scope", "admin",
-                 "--state-dir", str(tmp_path / "st")])
+                 "--state-dir", str(tmp_path / "st"), "--create-database"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out)["name"] == name

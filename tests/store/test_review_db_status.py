@@ -133,5 +133,5 @@ def test_db_status_on_a_state_dir_without_a_database_creates_nothing(
     state = tmp_path / "state"
     code, out, err = _run(capsys, "db", "status", "--state-dir", str(state))
     # No database there is said so (review 9: it was "behind N migrations", exit 0), as `token list` does.
-    assert code == 1 and out == "" and f"no Trimtab database at sqlite:///{state / 'trimtab.db'}" in err
+    assert code == 2 and out == "" and f"no Trimtab database at sqlite:///{state / 'trimtab.db'}" in err
     assert not (state / "trimtab.db").exists()
