@@ -34,7 +34,7 @@ def test_a_relative_state_dir_is_named_absolute(capsys: pytest.CaptureFixture[st
     code, _, err = _run(capsys, "token", "list", "--state-dir", "state")
     assert code == 0 and err == f"database: {used} (SQLite in --state-dir)\n"
     code, _, err = _run(capsys, "token", "list", "--state-dir", "nowhere")
-    assert code == 1 and err.startswith(f"database: sqlite:///{tmp_path / 'nowhere' / 'trimtab.db'} "), err
+    assert code == 2 and err.startswith(f"database: sqlite:///{tmp_path / 'nowhere' / 'trimtab.db'} "), err
 
 
 def test_the_configurations_state_dir_is_absolute(tmp_path: Path) -> None:
