@@ -57,6 +57,7 @@ from server.collect.run_parse import ClusterRun, cluster_runs, task_key_of
 from server.collect.usage import ClusterTimeline
 from server.domain import Application, Project, Run
 from server.errors import AlreadyExists, NotFound
+from server.ids import MAX_DATABRICKS_ID, parse_id
 from server.onboard import PROJECT_TAG, TRIMTAB_TAGS
 from server.store import Store
 
@@ -96,8 +97,9 @@ class RunsOutcome:
 
 def databricks_run_id(app: Application) -> int:
     """The run id the log names, else a stable negative id (real run ids are positive)."""
-    if app.databricks_run_id.isdigit():
-        return int(app.databricks_run_id)
+    run_id = parse_id(app.databricks_run_id, MAX_DATABRICKS_ID)
+    if run_id is not None:
+        return run_id
     digest = hashlib.sha256(app.application_id.encode()).hexdigest()
     return -int(digest[:13], 16)
 
@@ -160,7 +162,8 @@ class _Placed:
 def _place(app: Application, project: Project, runs_get: RunLookup | None) -> _Placed:
     """The cluster key an application ran on: the ``runs/get`` task whose cluster instance is the
     application's cluster, else the ``trimtab:project-id`` tag in the log."""
-    detail = runs_get(int(app.databricks_run_id)) if runs_get and app.databricks_run_id.isdigit() else None
+    run_id = parse_id(app.databricks_run_id, MAX_DATABRICKS_ID)
+    detail = runs_get(run_id) if runs_get and run_id is not None else None
     if detail is not None and app.cluster_id:
         keys = {task_key_of(t) for t in detail.get("tasks") or []
                 if str((t.get("cluster_instance") or {}).get("cluster_id") or "") == app.cluster_id}

@@ -21,6 +21,7 @@ from server.collect.run_parse import ClusterRun
 from server.collect.usage import ClusterTimeline
 from server.costing.reconcile import BYTES_PER_GB
 from server.domain import Application, Executor, Project, Run, Stage, started_before
+from server.ids import parse_id
 from server.memory_failure import OUT_OF_MEMORY, MemoryFailure, memory_failure, memory_message
 from server.onboard import PROJECT_TAG, RECOMMENDATION_TAG
 from server.plan.policy import kept_values
@@ -211,7 +212,9 @@ def own_recommendation_tag(project: Project, spec: Mapping[str, Any]) -> int | N
     its cluster; import takes a copy's tags off (`server.services.job_owner.as_found`)."""
     tags = spec.get("custom_tags") or {}
     value = str(tags.get(RECOMMENDATION_TAG, "")) if isinstance(tags, Mapping) else ""
-    if not (value.isascii() and value.isdigit()):
+    # A hand-set value past a row id names no recommendation: kept, it made the run unstorable.
+    number = parse_id(value)
+    if number is None:
         return None
     owner = str(tags.get(PROJECT_TAG, "")).strip()
     if owner and project.id is not None and owner != str(project.id):
@@ -219,7 +222,7 @@ def own_recommendation_tag(project: Project, spec: Mapping[str, Any]) -> int | N
     found = project.original_spec.get("custom_tags") or {}
     if isinstance(found, Mapping) and str(found.get(RECOMMENDATION_TAG, "")) == value:
         return None
-    return int(value)
+    return number
 
 
 def data_grew(input_bytes: int | None, history: Sequence[Run]) -> bool:

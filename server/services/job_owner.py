@@ -18,8 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from server.apply import ONBOARDED_KEY, detached_spec
-from server.domain import MAX_ROW_ID, Project, Workspace
+from server.domain import Project, Workspace
 from server.errors import NotFound
+from server.ids import parse_id
 from server.onboard import PROJECT_TAG, SERVER_ENV, TRIMTAB_TAGS, ClusterTarget, wired_server
 from server.store import Store
 
@@ -73,10 +74,7 @@ def _tag_of(spec: dict[str, Any]) -> int | None:
     tags = spec.get("custom_tags")
     value = tags.get(PROJECT_TAG) if isinstance(tags, dict) else None
     text = str(value).strip() if value is not None else ""
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        return None
-    number = int(text)
-    return number if 1 <= number <= MAX_ROW_ID else None
+    return parse_id(text, minimum=1)
 
 
 def owner_elsewhere(store: Store, ws: Workspace, targets: list[ClusterTarget]) -> tuple[ClusterTarget, Project] | None:

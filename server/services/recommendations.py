@@ -11,8 +11,9 @@ from contextlib import contextmanager
 
 from server import apply
 from server.databricks import DatabricksGateway
-from server.domain import MAX_ROW_ID, RECOMMENDATION_STATES, ApplyOutcome, Project, Recommendation
+from server.domain import RECOMMENDATION_STATES, ApplyOutcome, Project, Recommendation
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, shown
+from server.ids import parse_id
 from server.services.agent_install import release_detached_reader
 from server.services.pending import ShownRecommendation, by_storing, on_job, planned_from
 from server.services.projects import required
@@ -71,10 +72,11 @@ def _position(store: Store, project_id: int, page_token: str) -> int:
     project (another project's page, a made-up number) is refused rather than answered with a page
     from nowhere in particular, as ListRuns refuses one."""
     never = InvalidArgument("page_token: not a token this server issued")
-    if not page_token.isdigit():
+    rec_id = parse_id(page_token, minimum=1)
+    if rec_id is None:
         raise never
     try:
-        rec = store.recommendations.get(int(page_token))
+        rec = store.recommendations.get(rec_id)
     except NotFound:
         raise never from None
     if rec.project_id != project_id or rec.id is None:
@@ -153,9 +155,10 @@ def _check_of_project(store: Store, project: Project, wanted: str) -> None:
     one that never existed, or another project's, was called "no longer pending", as if it had been
     this project's and a plan had replaced it."""
     found = None
-    if len(wanted) <= len(str(MAX_ROW_ID)) and int(wanted) <= MAX_ROW_ID:
+    rec_id = parse_id(wanted)
+    if rec_id is not None:
         try:
-            found = store.recommendations.get(int(wanted))
+            found = store.recommendations.get(rec_id)
         except NotFound:
             found = None
     if found is None or found.project_id != project.id:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from server.domain import Application, DriverPeaks, Executor, Run, Stage
 from server.errors import InvalidArgument, NotFound
+from server.ids import parse_id, plain_number
 from server.plan.driver import DriverUse, driver_use
 from server.services.projects import required
 from server.store import Store
@@ -50,10 +51,11 @@ def _position(store: Store, project_id: int, page_token: str) -> tuple[int, int]
     this project (another project's page, a made-up number) is refused rather than answered with
     a page from nowhere in particular."""
     never = InvalidArgument("page_token: not a token this server issued")
-    if not page_token.isdigit():
+    run_id = parse_id(page_token, minimum=1)
+    if run_id is None:
         raise never
     try:
-        run = store.runs.get(int(page_token))
+        run = store.runs.get(run_id)
     except NotFound:
         raise never from None
     if run.project_id != project_id or run.id is None:
@@ -86,6 +88,10 @@ def get_application(store: Store, application_id: str) -> Application:
 
 
 def _id(text: str, field: str) -> int:
-    if not text.strip().isdigit():
+    number = text.strip()
+    if not plain_number(number):
         raise InvalidArgument(f"{field}: {text!r} is not a run id")
-    return int(text)
+    run_id = parse_id(number)
+    if run_id is None:  # more than a row id holds: no run has it
+        raise NotFound(f"run {number} not found")
+    return run_id

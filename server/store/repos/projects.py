@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from server.domain import RECOMMENDATION_STATES, Project, ProjectSettings
 from server.errors import AlreadyExists, InvalidArgument, NotFound, shown
+from server.ids import MAX_DATABRICKS_ID, parse_id
 from server.store import convert
 from server.store.repos.base import Repository
 from server.store.tables import ProjectRow, RecommendationRow, RunRow
@@ -50,10 +51,16 @@ class ProjectRepository(Repository):
         """A project by id (``"12"``) or name (``"<workspace>/<job_id>/<cluster_key>"``)."""
         ref = ref.strip()
         if ref.isdigit():
-            return self.get(int(ref))
+            project_id = parse_id(ref)
+            if project_id is None:  # digits no row id can be ("²", past 32 bits): absent like any other
+                raise NotFound(f"project {shown(ref)} not found")
+            return self.get(project_id)
         parts = ref.split("/", 2)
-        if len(parts) == 3 and parts[1].isdigit():
-            found = self.get_by_key(parts[0], int(parts[1]), parts[2])
+        # Parsed to a job id no job can be, None: the name is unknown, the same on both engines (int()
+        # of it raised on SQLite, and PostgreSQL refused it as out of range).
+        job_id = parse_id(parts[1], MAX_DATABRICKS_ID) if len(parts) == 3 else None
+        if job_id is not None:
+            found = self.get_by_key(parts[0], job_id, parts[2])
             if found is not None:
                 return found
         raise NotFound(f"project {shown(ref)} not found (use an id or <workspace>/<job_id>/<cluster_key>)")
