@@ -287,6 +287,14 @@ def bounds_changed(before: ProjectSettings, after: ProjectSettings) -> bool:
     return any(getattr(before, name) != getattr(after, name) for name in BOUND_SETTINGS)
 
 
+def _as_given(seconds: float) -> str:
+    """A number of seconds as the request gave it: ``:g`` kept six digits, so 604800.5 was refused as
+    "604800 is longer than ... (604800 s)". A whole number has no ".0"; anything else is repr's
+    shortest form that reads back as the same float."""
+    value = float(seconds)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
+
+
 def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> ProjectSettings:
     """`settings` with `changes` applied and checked; pure."""
     names = {f.name for f in dataclasses.fields(ProjectSettings)}
@@ -306,14 +314,14 @@ def apply_changes(settings: ProjectSettings, changes: dict[str, Any]) -> Project
     if sla is not None and (not math.isfinite(sla) or not sla > 0):
         raise InvalidArgument(f"settings.sla_seconds: must be a finite positive number of seconds, not {sla}")
     if sla is not None and sla < MIN_SLA_SECONDS:
-        raise InvalidArgument(f"settings.sla_seconds: {sla:g} is below {MIN_SLA_SECONDS} s, the shortest SLA "
+        raise InvalidArgument(f"settings.sla_seconds: {_as_given(sla)} is below {MIN_SLA_SECONDS} s, the shortest SLA "
                               "(runtimes are shown in whole seconds)")
     if sla is not None and sla > MAX_SLA_SECONDS:
-        raise InvalidArgument(f"settings.sla_seconds: {sla:g} is longer than the {MAX_SLA_SECONDS // 86400}d "
+        raise InvalidArgument(f"settings.sla_seconds: {_as_given(sla)} is longer than the {MAX_SLA_SECONDS // 86400}d "
                               f"({MAX_SLA_SECONDS} s) allowed")
     if sla is not None and sla != int(sla):
         # As the CLI ("a duration is whole seconds"): 90.5 was kept and shown as 1m31s everywhere.
-        raise InvalidArgument(f"settings.sla_seconds: {sla:g} is not whole seconds; an SLA is whole seconds")
+        raise InvalidArgument(f"settings.sla_seconds: {_as_given(sla)} is not whole seconds; an SLA is whole seconds")
     if {"min_workers", "max_workers"} & set(changes):
         check_worker_bounds(new, frozenset({"min_workers", "max_workers"} & set(changes)))
     if {"keep_autoscaling", "min_workers", "max_workers"} & set(changes):
