@@ -3,7 +3,8 @@
 `ErrorInterceptor` wraps every unary handler: a `TrimtabError` becomes its
 status code and message (plus ``retry-after-ms`` trailing metadata when the
 error carries a hint); anything else becomes INTERNAL with a generic message,
-logged with its traceback, so internals never leak to callers.
+logged with its traceback, so internals never leak to callers. Request bytes that
+are no message of the method's type are INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from server.errors import TrimtabError
 
@@ -61,8 +63,36 @@ def abort(context: grpc.ServicerContext, exc: TrimtabError) -> None:
     context.abort(status_of(exc), capped(exc.message))
 
 
+class _Undecodable:
+    """What `_parsing` hands on for request bytes that are no message of the method's type."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _parsing(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """``deserializer`` that answers bytes it cannot read (invalid UTF-8 in a string field, a message
+    cut short) with an `_Undecodable` rather than raising: grpc-python turns a raise there into
+    INTERNAL "Exception deserializing request!" with a traceback in the log, though the caller sent
+    the wrong bytes. Handed on, the call is refused as INVALID_ARGUMENT by `_wrap`."""
+    if deserializer is None:
+        return None
+    parse = deserializer
+
+    def read(data: bytes) -> Any:
+        try:
+            return parse(data)
+        except DecodeError as exc:
+            return _Undecodable(str(exc))
+
+    return read
+
+
 def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> Callable[..., Any]:
     def handle(request: Any, context: grpc.ServicerContext) -> Any:
+        if isinstance(request, _Undecodable):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          capped(f"{method}: the request is not a valid message ({request.why})"))
         try:
             return behavior(request, context)
         except TrimtabError as exc:
@@ -85,6 +115,6 @@ class ErrorInterceptor(grpc.ServerInterceptor):
             return handler
         return grpc.unary_unary_rpc_method_handler(
             _wrap(handler.unary_unary, handler_call_details.method),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_parsing(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
