@@ -317,6 +317,13 @@ class ServerConfig:
             path = getattr(self, name)
             if path is not None and not Path(path).is_file():
                 raise _bad(name, f"{str(path)!r} is not a file")
+        if self.tls_cert is not None and self.tls_key is not None:
+            # Read as gRPC will: found only at the bind, a bad pair said "Failed to bind to address".
+            from server.tls_files import tls_problem
+
+            problem = tls_problem(Path(self.tls_cert), Path(self.tls_key))
+            if problem is not None:
+                raise _bad(*problem)
         url = self.db_url or "sqlite://"
         scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
         if scheme not in ("sqlite", "postgresql"):
