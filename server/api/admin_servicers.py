@@ -32,6 +32,7 @@ from server.services import (
     workspace_lifecycle,
     workspaces,
 )
+from server.services.job_import import MAX_NAMED_JOBS
 from server.services.secrets import SecretBox
 from server.store import Store
 
@@ -114,9 +115,13 @@ class WorkspaceServicer(admin_pb2_grpc.WorkspaceServiceServicer):
         if bad := [j for j in request.job_ids if j <= 0]:
             # As the CLI refuses `--job -1`: read as "not found in the workspace", it was an OK reply.
             raise InvalidArgument(f"job_ids: {bad[0]} is not a Databricks job id (a positive whole number)")
+        if len(request.job_ids) > MAX_NAMED_JOBS:
+            raise InvalidArgument(f"job_ids: {len(request.job_ids):,} ids; at most {MAX_NAMED_JOBS:,} a call (name "
+                                  "none to import every job)")
+        # Stopped between jobs once the call ends: nobody reads what the rest would say.
         page = workspaces.import_page(self._store, self._secrets, projects.required(request.workspace, "workspace"),
                                       list(request.job_ids), request.dry_run, take_over=request.take_over,
-                                      paged=request.paged, page_token=request.page_token)
+                                      paged=request.paged, page_token=request.page_token, stop=_ended(context))
         summaries = [projects.summarize(self._store, i.project) if i.project.id is not None
                      else projects.ProjectSummary(project=i.project) for i in page.result.projects]
         return messages.import_result(page.result, summaries, next_page_token=page.next_page_token,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import threading
 import zlib
 
 from server.domain import ImportLimits, ImportResult
@@ -49,8 +50,9 @@ class ImportPage:
 
 
 def import_page(store: Store, secrets: SecretBox, workspace: str, job_ids: list[int], dry_run: bool, *,
-                take_over: bool, paged: bool, page_token: str) -> ImportPage:
-    """The next part of a person's import of ``workspace``: all of it unless ``paged`` or ``page_token``."""
+                take_over: bool, paged: bool, page_token: str, stop: threading.Event | None = None) -> ImportPage:
+    """The next part of a person's import of ``workspace``: all of it unless ``paged`` or ``page_token``;
+    ``stop``: the caller's call ended (`import_jobs`)."""
     if page_token:
         if job_ids:
             raise InvalidArgument("job_ids must be empty with a page_token: the token holds the jobs left to import")
@@ -63,7 +65,7 @@ def import_page(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
         clock = _integration.clock
         limits = ImportLimits(clock.monotonic, clock.monotonic() + _integration.import_page_s, keep_going=False)
     result = import_jobs(store, secrets, workspace, ids, dry_run, reattach=carry.named, take_over=take_over,
-                         limits=limits, carry=carry)
+                         limits=limits, carry=carry, stop=stop)
     remaining = list(result.deferred)
     token = _write_token(secrets, workspace, dry_run, take_over, remaining, carry) if remaining else ""
     return ImportPage(result, token, carry.total, len(remaining))

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,7 @@ from server.domain import (
     SkippedJob,
     Workspace,
 )
-from server.errors import InvalidArgument
+from server.errors import Cancelled, InvalidArgument
 from server.log_context import log_context
 from server.onboard import (
     AgentWiring,
@@ -106,6 +107,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("server.services.workspaces")  # split from it: its log lines keep their name
 
+# The most job ids one ImportJobs call may name. A person names jobs one `--job` at a time; to import
+# more, name none (every job, paged). Unpaged, each named job is some five Databricks calls, so 1,000 is
+# already 10-25 minutes against a real workspace (100-300 ms a call), past the CLI's deadline; and a
+# paged import carries the ids not reached in its page token. Without a bound, 200,000 ids read jobs for
+# minutes in one call.
+MAX_NAMED_JOBS = 1000
+
 # What moved out keeps its name here (`server.services.workspaces` and `import_pages` import them from it).
 __all__ = [
     "REASON_DETACHED", "REASON_IMPORTED_ELSEWHERE", "REASON_NOT_EDITABLE", "REASON_NOT_KEPT", "REASON_REFUSED",
@@ -116,7 +124,7 @@ __all__ = [
 def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[int],
                 dry_run: bool = False, *, wiring: AgentWiring | None = None,
                 reattach: bool = False, take_over: bool = False, limits: ImportLimits | None = None,
-                carry: ImportCarry | None = None) -> ImportResult:
+                carry: ImportCarry | None = None, stop: threading.Event | None = None) -> ImportResult:
     """One project per qualified job cluster, onboarded; skipped jobs with the reason why.
 
     A detached project is left alone (reported skipped) unless ``reattach``: set only when a
@@ -133,6 +141,9 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     ``carry``: this call is one of an import split into calls (`server.services.import_pages`), whose
     later calls pass the jobs not reached (``job_ids``, whether the person named them or not); what the
     earlier calls did for the whole workspace is read from it, and what this one did is added to it.
+
+    ``stop``: set when the caller's call ends (its deadline passed, it was cancelled); no job is started
+    after that (`Cancelled`). Each job already started is finished whole, as any job of an import is.
     """
     ws = store.workspaces.get(workspace)
     wiring = wiring or agent_wiring()
@@ -173,6 +184,11 @@ def import_jobs(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
             log.warning("workspace %s: %s", ws.name, warning)
         try:
             for n, job_id in enumerate(ids):
+                if stop is not None and stop.is_set():
+                    # Outside the job's own try, which takes any error for the job's. Nobody reads the rest:
+                    # 30,000 named jobs went on being read for minutes after a client's 3 s deadline.
+                    raise Cancelled(f"import of {ws.name} stopped after {n} of {len(ids)} jobs: the call ended "
+                                    "(its deadline passed, or it was cancelled)")
                 if limits is not None and n and limits.monotonic() >= limits.deadline:
                     # The first job always goes: a pass always gets somewhere, however slow the workspace.
                     deferred = ids[n:]
