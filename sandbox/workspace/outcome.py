@@ -33,7 +33,7 @@ def _run(ws: Workspace, plan: RunPlan) -> dict[str, Any]:
 def _set_state(target: dict[str, Any], life: str, result: str | None = None,
                message: str = "", code: str | None = None, type_: str | None = None) -> None:
     target["state"] = {"life_cycle_state": life, "state_message": message,
-                       "user_cancelled_or_timedout": result == "CANCELED"}
+                       "user_cancelled_or_timedout": result in ("CANCELED", "TIMEDOUT")}
     if result:
         target["state"]["result_state"] = result
     status: dict[str, Any] = {"state": "TERMINATED" if life in {"INTERNAL_ERROR", "SKIPPED"}
@@ -309,11 +309,29 @@ def finish_existing_task(ws: Workspace, plan: RunPlan, key: str, t: int) -> None
         ws.store.save()
 
 
+# How the service words a run its timeout stopped; the termination code is the platform's cancel ("canceled
+# during execution by the Databricks platform; for example, if the maximum run duration was exceeded",
+# TerminationCodeCode.CANCELED), typed as the job configuration's doing.
+TIMED_OUT_MESSAGE = "Run timed out"
+TIMED_OUT_STATE = ("TIMEDOUT", TIMED_OUT_MESSAGE, "CANCELED", "CLIENT_ERROR")
+
+
+def timeout_deadlines(ws: Workspace, plan: RunPlan) -> list[int]:
+    """When the job's timeout, and each task going that has a ``timeout_seconds``, stop the run (sim ms);
+    none once every task has ended (what is left is the clusters' shutdown)."""
+    with ws.store.lock:
+        going = [t for t in last_task_attempts(_run(ws, plan)).values() if not _ended(t)]
+    ends = [plan.start_ms + plan.timeout_ms] if plan.timeout_ms and going else []
+    return ends + [int(t["start_time"]) + plan.task_timeout_ms[t["task_key"]] for t in going
+                   if t["task_key"] in plan.task_timeout_ms and t.get("start_time")]
+
+
 def finish_run(ws: Workspace, plan: RunPlan, lives: list[LiveCluster], *,
-               cancelled: bool = False, error: str | None = None) -> None:
-    """The tasks still going end (cancelled, or failed by `error`), then the run's result and
-    timings from its tasks and clusters."""
-    now = ws.simclock.now_ms()
+               cancelled: bool = False, error: str | None = None, timed_out_at: int | None = None) -> None:
+    """The tasks still going end (cancelled, timed out at `timed_out_at`, or failed by `error`), then
+    the run's result and timings from its tasks and clusters."""
+    now = ws.simclock.now_ms() if timed_out_at is None else timed_out_at
+    cancelled = cancelled or timed_out_at is not None  # the clusters end as at a cancel
     with ws.store.lock:
         run = _run(ws, plan)
         by_task = {k: (live, i) for live in lives for i, wave in enumerate(live.waves)
@@ -331,7 +349,9 @@ def finish_run(ws: Workspace, plan: RunPlan, lives: list[LiveCluster], *,
                 task.update(_interrupted(task, live, wave, now))
             else:
                 task["end_time"] = now  # never ran (blocked, or its run still queued)
-            if cancelled:
+            if timed_out_at is not None:
+                _set_state(task, "TERMINATED", *TIMED_OUT_STATE)
+            elif cancelled:
                 _set_state(task, "TERMINATED", "CANCELED", "Run cancelled.", "USER_CANCELED")
             else:
                 _set_state(task, "TERMINATED", "FAILED", error or "", "INTERNAL_ERROR",
@@ -358,7 +378,10 @@ def finish_run(ws: Workspace, plan: RunPlan, lives: list[LiveCluster], *,
         timings.pop("start_time")  # a queued run started when it was triggered
         run.update(timings)
         run["run_duration"] = end - run["start_time"]
-        _set_run_result(run, plan, lives, cancelled=cancelled, error=error)
+        if timed_out_at is not None:
+            _set_state(run, "TERMINATED", *TIMED_OUT_STATE)
+        else:
+            _set_run_result(run, plan, lives, cancelled=cancelled, error=error)
         close_repair(run)
         ws.store.save()
 

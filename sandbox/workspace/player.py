@@ -105,6 +105,7 @@ class RunPlayer:
         self._existing_started: set[str] = set()
         self._released_at = -1                 # len(_results) when _release last looked
         self._resumed = False                  # picked up after a restart (`resume`)
+        self.timed_out_at: int | None = None   # sim ms when a timeout stopped the run (`_deadline`)
 
     def start(self) -> None:
         self.thread.start()
@@ -141,12 +142,20 @@ class RunPlayer:
         while self._heap:
             if self.cancel.is_set():
                 break
-            wait = self.ws.simclock.wall_seconds_until(self._heap[0].t_ms)
+            # Every moment before the timeout plays first: the cluster was created, the task started.
+            deadline = self._deadline()
+            if deadline is not None and self._heap[0].t_ms > deadline and self.ws.simclock.now_ms() >= deadline:
+                self.timed_out_at = deadline
+                break
+            due = self._heap[0].t_ms if deadline is None else min(self._heap[0].t_ms, deadline)
+            wait = self.ws.simclock.wall_seconds_until(due)
             if wait > 0:
                 # Wake at least every second so stop() and cancel are noticed promptly.
                 self.ws.clock.wait(self.cancel, min(wait, 1.0))
                 continue
             now = self.ws.simclock.now_ms()
+            if deadline is not None:
+                now = min(now, deadline)
             while self._heap and self._heap[0].t_ms <= now and not self.cancel.is_set():
                 action = heapq.heappop(self._heap)
                 self._apply(action)
@@ -165,6 +174,11 @@ class RunPlayer:
         if self.cancel.is_set():
             self._cancel_all()
             outcome.finish_run(self.ws, self.plan, self.live, cancelled=True)
+            return
+        if self.timed_out_at is not None:
+            # The service stops the run's clusters at the timeout, as at a cancel.
+            self._cancel_all(self.timed_out_at)
+            outcome.finish_run(self.ws, self.plan, self.live, timed_out_at=self.timed_out_at)
             return
         if not all(lv.started and lv.paused_wave is None for lv in self.live) or \
                 not self._existing_started.issuperset(self.plan.existing_tasks):
@@ -556,8 +570,17 @@ class RunPlayer:
         outcome.cluster_terminated(self.ws, live, t, code=code, type_=type_, message=message)
         self._results.update(outcome.cluster_failed(self.ws, self.plan, live, t))
 
-    def _cancel_all(self) -> None:
-        now = self.ws.simclock.now_ms()
+    def _deadline(self) -> int | None:
+        """When the job's timeout, or the earliest timeout of a task going, stops the run (sim ms); None
+        without one. A task's timeout ends the whole run here: the service would stop that task alone and
+        skip the tasks after it (UPSTREAM_FAILED), which for a single-task job is the same."""
+        if not self.plan.timeout_ms and not self.plan.task_timeout_ms:
+            return None
+        ends = outcome.timeout_deadlines(self.ws, self.plan)
+        return min(ends) if ends else None
+
+    def _cancel_all(self, at: int | None = None) -> None:
+        now = self.ws.simclock.now_ms() if at is None else at
         for live in self.live:
             if live.done or not live.started:
                 continue

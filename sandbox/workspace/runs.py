@@ -71,6 +71,17 @@ class RunPlan:
     existing_tasks: list[str] = field(default_factory=list)
     upstream: dict[str, list[str]] = field(default_factory=dict)  # task -> its depends_on keys
     run_if: dict[str, str] = field(default_factory=dict)          # task -> its run_if
+    # The job's ``timeout_seconds`` (0: none) and each task's, in ms: past it the run ends TIMEDOUT
+    # ("stopped after reaching the timeout", RunResultState), as the service ends it.
+    timeout_ms: int = 0
+    task_timeout_ms: dict[str, int] = field(default_factory=dict)
+
+
+def set_timeouts(plan: RunPlan, settings: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
+    """``plan``'s timeouts from the job's settings and its tasks (``timeout_seconds``, 0 or unset: none)."""
+    plan.timeout_ms = int(settings.get("timeout_seconds") or 0) * 1000
+    plan.task_timeout_ms = {str(t["task_key"]): int(t["timeout_seconds"]) * 1000 for t in tasks
+                            if int(t.get("timeout_seconds") or 0) > 0}
 
 
 # A dependency's result, as `run_if` reads it. UPSTREAM_FAILED counts as failed, as a failure
@@ -254,6 +265,7 @@ def run_now(data: dict[str, Any], body: dict[str, Any], *, run_id: int, start_ms
     tags = settings.get("tags") or {}
     plan = RunPlan(run_id=run_id, job_id=job_id, day=day, start_ms=start_ms, run_name=run_name,
                    admission=admit)
+    set_timeouts(plan, settings, tasks)
     job_clusters = {jc["job_cluster_key"]: jc for jc in settings.get("job_clusters") or []}
     by_key: dict[str, ClusterPlan] = {}
     run_tasks = []
@@ -382,6 +394,7 @@ def plan_of(data: dict[str, Any], run: dict[str, Any]) -> RunPlan:
         _plan_task(data, plan, by_key, task, job_clusters, settings.get("tags") or {},
                    int(task["run_id"]), start, repair_id=int(repair["id"]) if repair else None)
     plan.clusters = list(by_key.values())
+    set_timeouts(plan, settings, list(last_task_attempts(run).values()))
     return plan
 
 
