@@ -17,7 +17,7 @@ from server.cli.context import (
     print_json,
     print_table,
 )
-from server.render.fmt import availability_name, breakdown_amounts, cut, driver_use, money
+from server.render.fmt import availability_name, breakdown_amounts, cut, driver_use, money, outcome_text
 
 
 def when(ms: int) -> str:
@@ -99,8 +99,8 @@ OUTCOME_WIDTH = 64
 def outcome_cell(outcome: str, message: str, width: int = OUTCOME_WIDTH) -> str:
     """The outcome, followed by as much of Databricks' reason as fits in ``width`` characters."""
     if not message:
-        return outcome
-    return cut(f"{outcome}: {message}", width)
+        return outcome_text(outcome)
+    return cut(f"{outcome_text(outcome)}: {message}", width)
 
 
 # `run list` keeps a run's reason for not being learned to this many characters in NOTES (`run show` has it whole).
@@ -224,7 +224,7 @@ def show(ctx: CliContext, run_id: str) -> None:
         # configuration takes (the tuner does not learn it as execution).
         parts.append(f"waited {format_duration(r.wait_s)} for other clusters' tasks")
     setup = f" ({', '.join(parts)})" if parts else ""
-    click.echo(f"started {utc(r.start_time_ms)}, runtime {format_duration(r.runtime_s)}{setup}, {r.outcome}, "
+    click.echo(f"started {utc(r.start_time_ms)}, runtime {format_duration(r.runtime_s)}{setup}, {outcome_text(r.outcome)}, "
                f"phase {phase_shown(r.phase, r.recommendation_id)}")
     if r.message:
         # Databricks' own words on why the run failed or was canceled: the first thing a user asks.

@@ -16,6 +16,7 @@ from server.render.fmt import (
     cut,
     duration,
     money,
+    outcome_text,
     p_meet_text,
     percent,
     phase_marks,
@@ -218,9 +219,9 @@ def _outcome_cell(r: Run) -> str:
     """The outcome, and for a run that did not succeed Databricks' reason: the message is text
     from the workspace (a job's exception can carry anything), so it is escaped everywhere."""
     if not r.message:
-        return f"<td>{escape(r.outcome)}</td>"
+        return f"<td>{escape(outcome_text(r.outcome))}</td>"
     short = cut(r.message, _ROW_MESSAGE_CHARS)
-    return (f'<td class="outcome" title="{escape(r.message)}">{escape(r.outcome)}: '
+    return (f'<td class="outcome" title="{escape(r.message)}">{escape(outcome_text(r.outcome))}: '
             f'<span class="why">{escape(short)}</span></td>')
 
 
@@ -441,7 +442,7 @@ def run_page(page: RunPage) -> str:
     facts = [("project", f'<a href="/projects/{page.project.id}">{escape(page.project.name)}</a>'),
              ("Databricks run", str(run.databricks_run_id)), ("cluster", escape(run.cluster_id)),
              ("started (UTC)", utc_minute(run.start_ms)), ("ended (UTC)", utc_minute(run.end_ms)),
-             ("phase", _phase(run.phase)), ("outcome", escape(run.outcome)),
+             ("phase", _phase(run.phase)), ("outcome", escape(outcome_text(run.outcome))),
              *([("why", escape(run.message))] if run.message else []),  # Databricks' words: escaped
              ("runtime", duration(run.runtime_s)),
              # A run from its event log alone: its setup is unknown and not in the runtime, not 0.

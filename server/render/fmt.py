@@ -16,6 +16,8 @@ CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 PHASE_COLORS = {"learning": "#fde68a", "optimizing": "#bbf7d0", "monitoring": "#bfdbfe"}
 ANOMALY_COLORS = {"spot_loss": "#d97706", "data_growth": "#7c3aed", "failure": "#dc2626",
+                  # The job's timeout stopped the run: a failure of the job, a red of the failure's family.
+                  "timeout": "#b91c1c",
                   # Out of memory replaces the failure it details: a darker red of the same family.
                   "out_of_memory": "#991b1b",
                   "launch_failed": "#9ca3af", "user_edit": "#0891b2",
@@ -54,6 +56,16 @@ def cut(text: str, limit: int, *, on_word: bool = False) -> str:
     if on_word and space > limit // 2:
         head = head[:space]
     return head.rstrip(" ,;:") + "…"
+
+
+# A stored outcome as people read it, where its word is not already theirs (``timed_out``: Databricks'
+# TIMEDOUT, the job's timeout stopped the run). Machine readers (--json, the API) keep the stored word.
+OUTCOME_WORDS = {"timed_out": "timed out"}
+
+
+def outcome_text(outcome: str) -> str:
+    """``outcome`` in words: "timed out" for ``timed_out``, the others as stored."""
+    return OUTCOME_WORDS.get(outcome, outcome)
 
 
 def duration(seconds: float | None) -> str:

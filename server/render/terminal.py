@@ -27,7 +27,7 @@ from server.timeline import REVERTED, WITHOUT_SETUP, ProjectTimeline, TimelinePo
 BLOCKS = "▁▂▃▄▅▆▇█"
 PHASE_LETTERS = {"baseline": "B", "learning": "L", "optimizing": "O", "monitoring": "M"}
 ANOMALY_LETTERS = {"spot_loss": "s", "data_growth": "d", "failure": "F", "launch_failed": "c", "user_edit": "e",
-                   "driver_lost": "D", "out_of_memory": "o", "retried": "r", "repaired": "R", "repaired_elsewhere": "R", "unpriced": "u",
+                   "driver_lost": "D", "out_of_memory": "o", "retried": "r", "repaired": "R", "repaired_elsewhere": "R", "unpriced": "u", "timeout": "t",
                    "execution_only": "w"}
 # The letter of a rebase (the model learns again from that run), by its kind (`server.timeline.REBASE_LABELS`).
 REBASE_LETTERS = {"code_change": "C", "input_shift": "I", "runtime_regression": "S"}
