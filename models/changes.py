@@ -51,7 +51,7 @@ from models.drift import CUSUM_MIN_DRAWS as CUSUM_MIN_DRAWS
 from models.drift import CUSUM_PSEUDO_DOF as CUSUM_PSEUDO_DOF
 from models.drift import REGRESSION_RATIO as REGRESSION_RATIO
 from models.drift import _Cusum, _Scatter
-from models.observation import LAUNCH_FAILED, NOT_LEARNED, OUT_OF_MEMORY, REPAIRED, Observation
+from models.observation import LAUNCH_FAILED, NOT_LEARNED, OUT_OF_MEMORY, REPAIRED, TIMEOUT, Observation
 from models.refusals import LAUNCH_REFUSALS as LAUNCH_REFUSALS
 from models.refusals import LAUNCH_RETRY_AFTER as LAUNCH_RETRY_AFTER
 from models.refusals import Refusal as Refusal
@@ -120,6 +120,11 @@ def _why_not_learned(obs: Observation, known: Mapping[str, Candidate]) -> str | 
         return ("the cloud or the service failed the run's cluster (its reason is in the run's message): "
                 "not the configuration's fault; not learned, and the configuration is not avoided unless its "
                 f"instance type fails to launch {LAUNCH_REFUSALS} times in a row")
+    if not obs.ok and set(obs.anomalies) & NOT_LEARNED == {TIMEOUT}:
+        # No seconds named: the screened runtime may be the execution or the whole run (`models.setup`),
+        # and the decision's reason names the whole run's (`models.segment._timed_out_note`).
+        return ("timeout: the job's timeout stopped it, so its runtime there is at least the time it ran, not "
+                "this configuration's normal: not learned; the configuration is avoided as too slow")
     spotted = sorted(set(obs.anomalies) & NOT_LEARNED)
     if spotted:
         # The screened runs are executions (`models.setup.execution_view`): named as the runtime, "315s"

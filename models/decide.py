@@ -74,6 +74,7 @@ from models.segment import (
     _planned_before_drop,
     _refused,
     _segment_inputs,
+    _timed_out_note,
     _unlearnable,
 )
 from models.settings import Settings
@@ -190,10 +191,12 @@ def _decide(
     runnable = ~avoid
     avoid, refused = _refused(cands, avoid, scr)
 
+    timed_out = _timed_out_note(known, raw, scr, overran)
+
     def told(d: Decision) -> Decision:
         # The avoided instance type is named on every decision while it lasts: the recommendation
-        # moved for a reason no run of the new one shows.
-        return replace(d, reason=d.reason + refused, one_offs=scr.one_offs)
+        # moved for a reason no run of the new one shows. So are the clusters that timed out.
+        return replace(d, reason=d.reason + refused + timed_out, one_offs=scr.one_offs)
 
     unlearnable = _unlearnable(cands, history, scr)
     if not scr.learn:

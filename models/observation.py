@@ -25,7 +25,10 @@ LAUNCH_FAILED = "launch_failed"
 NO_CAPACITY = "no_capacity"
 REPAIRED = "repaired"
 REPAIRED_ELSEWHERE = "repaired_elsewhere"
-NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", "timeout", "driver_lost", "preempted",
+# The job's or the task's timeout stopped the run (Databricks' TIMEDOUT): its runtime is a lower bound,
+# not this configuration's normal; the configuration is too slow for the job (`models.segment._overran`).
+TIMEOUT = "timeout"
+NOT_LEARNED = frozenset({"spot_loss", "failure", "cancelled", TIMEOUT, "driver_lost", "preempted",
                          LAUNCH_FAILED, "retried", REPAIRED})
 # A failed run whose tasks ran out of memory: configurations with no more memory per core than
 # its configuration are avoided too (a hot key or a big partition needs memory per task slot).

@@ -1,18 +1,18 @@
 """What the current segment's runs say before the model sees them: the runs it learns from (and the
 inputs the forecast reads), the learning budget they spent, and the configurations not to run (failed, out
-of memory, cancelled past the SLA, refused capacity, or explained away run after run)."""
+of memory, timed out, cancelled past the SLA, refused capacity, or explained away run after run)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from models.changes import Screened
 from models.growth import fill_inputs
-from models.observation import NOT_LEARNED, Observation
+from models.observation import NOT_LEARNED, TIMEOUT, Observation
 from models.settings import Settings
 from models.space import Candidate
 
@@ -108,18 +108,50 @@ def _unlearnable(cands: list[Candidate], history: Sequence[Observation], scr: Sc
     return np.array([explained[c.config_id] >= _UNLEARNABLE_LOSSES for c in cands], dtype=bool)
 
 
+# A timed-out run's slowness these explain (a lost node's recomputation, a preemption), not its configuration.
+_SLOWED_BY = frozenset({"spot_loss", "preempted"})
+
+
 def _overran(history: Sequence[Observation], scr: Screened, settings: Settings) -> frozenset[str]:
-    """Configurations of the segment whose runs were cancelled after running past the SLA (an
-    orchestrator's timeout at the SLA, a person giving up) and that never succeeded in it: too slow,
-    avoided as a failure is. A cancel says nothing of the cluster otherwise (models/changes.py), but
-    one past the SLA is a runtime of at least the SLA: not avoided, a job cancelled at the SLA every
-    night ran on the same cluster for good ("no usable run yet: measuring ... first")."""
-    if not settings.sla_s:
-        return frozenset()
+    """Configurations of the segment too slow to run again, that never succeeded in it: avoided as a
+    failure is, and the first run after them is bigger than every one (`models.first_run`).
+
+    - A run that timed out (Databricks' TIMEDOUT: the job's or the task's ``timeout_seconds`` stopped
+      it): its runtime is at least the time it ran, a censored runtime. The timeout is the job's own
+      limit, so the configuration is too slow for it whatever the SLA (an SLA at or below that time it
+      misses too). Not learned as its normal, and not avoided when a lost spot node explains the time.
+      Dropped as "not learned" only, the planner ran the cluster that had timed out again as if
+      nothing was known of it.
+    - A run cancelled after running past the SLA (an orchestrator's timeout at the SLA, a person giving
+      up). A cancel says nothing of the cluster otherwise (models/changes.py), but one past the SLA is a
+      runtime of at least the SLA: not avoided, a job cancelled at the SLA every night ran on the same
+      cluster for good ("no usable run yet: measuring ... first")."""
     segment = history[scr.segment_start:]
     succeeded = {o.config_id for o in segment if o.ok}
-    return frozenset(o.config_id for o in segment
-                     if "cancelled" in o.anomalies and o.runtime_s >= settings.sla_s) - succeeded
+    timed_out = {o.config_id for o in segment if timed_out_slow(o)}
+    if not settings.sla_s:
+        return frozenset(timed_out - succeeded)
+    return frozenset((timed_out | {o.config_id for o in segment
+                                   if "cancelled" in o.anomalies and o.runtime_s >= settings.sla_s}) - succeeded)
+
+
+def timed_out_slow(obs: Observation) -> bool:
+    """A run the job's timeout stopped, its time not explained by a lost spot node (`_overran`)."""
+    return not obs.ok and TIMEOUT in obs.anomalies and not set(obs.anomalies) & _SLOWED_BY
+
+
+def _timed_out_note(known: Mapping[str, Candidate], history: Sequence[Observation], scr: Screened,
+                    overran: frozenset[str]) -> str:
+    """The reason's words on the configurations avoided because their runs timed out ("" for none)."""
+    ran: dict[str, float] = {}
+    for obs in history[scr.segment_start:]:
+        if obs.config_id in overran and obs.config_id in known and timed_out_slow(obs):
+            ran[obs.config_id] = max(ran.get(obs.config_id, 0.0), obs.runtime_s)
+    if not ran:
+        return ""
+    said = ", ".join(f"{known[c].name} after {s:.0f}s" for c, s in ran.items())
+    return (f" (timed out: {said}; a run the job's timeout stopped took at least that long, so each counts as "
+            "too slow for the job and any SLA at or below that time, and is avoided)")
 
 
 def _avoided(cands: list[Candidate], failed: frozenset[str], oom_memory_per_core: float,

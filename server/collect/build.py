@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.observation import NO_CAPACITY, REPAIRED
+from models.observation import NO_CAPACITY, REPAIRED, TIMEOUT
 from server.collect.failure import FailureCause, classify_failure, no_capacity
 from server.collect.own_script import own_script_message, trimtab_scripts
 from server.collect.run_parse import ClusterRun
@@ -390,6 +390,10 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         anomalies.append(SPOT_LOSS)
     if piece.outcome == "failed":
         anomalies.append("failure")  # kept: the timeline, the terminal and observe.py read it
+    elif piece.outcome == "timed_out":
+        # The job's timeout stopped it: a runtime known from below, the configuration too slow for the
+        # job (`models.segment._overran`), not a failure of unknown cause.
+        anomalies.append(TIMEOUT)
     if transient:
         # The cloud or the service failed the cluster (no capacity, a reclaimed instance, a
         # limit, an outage), it could not read its secrets, or Trimtab's own init script failed:

@@ -27,14 +27,40 @@ from typing import Any
 from server.spec import task_cluster_key
 
 FINAL_LIFE_CYCLE = frozenset({"TERMINATED", "INTERNAL_ERROR", "SKIPPED"})
-# result_state -> outcome; unknown states (Databricks adds some) count as failed.
+# A task's result_state (Jobs API 2.1/2.2, databricks-sdk ``RunResultState``) -> the piece's outcome,
+# each mapped on purpose:
+# - SUCCESS; SUCCESS_WITH_FAILURES ("leaf tasks were successful"): succeeded.
+# - FAILED: failed (whose fault: `server.collect.failure`).
+# - TIMEDOUT ("stopped after reaching the timeout", the job's or the task's ``timeout_seconds``):
+#   timed_out. Not a failure of unknown cause: it ran at least that long on its configuration, a
+#   runtime known only from below (`models.segment._overran` avoids a configuration that did).
+# - CANCELED: canceled (a person, or the platform, stopped it: says nothing of the cluster).
+# - UPSTREAM_FAILED, UPSTREAM_CANCELED: canceled. The task never ran because another task did not
+#   succeed; the cluster's share of the job was cut short by something that was not this cluster, so
+#   it is neither learned nor blamed (as "failed", a cluster whose own tasks succeeded was avoided for
+#   a failure on another cluster).
+# - EXCLUDED (its run_if or an if/else condition did not hold), DISABLED (turned off by its owner):
+#   not run by the job's own design, which every run of the job may do: left out of the piece's
+#   outcome, so a job whose else-branch shares the cluster is not canceled every night.
+# - MAXIMUM_CONCURRENT_RUNS_REACHED: the run was skipped, no task got a cluster, so there is no piece
+#   (`cluster_runs`); the collector logs it (`server.collect.outcome_log`).
+# A state Databricks adds later counts as failed: not learned, and seen.
 SUCCEEDED = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES"})
-CANCELED = frozenset({"CANCELED", "UPSTREAM_CANCELED", "EXCLUDED", "DISABLED", "SKIPPED"})
+TIMED_OUT = frozenset({"TIMEDOUT"})
+CANCELED = frozenset({"CANCELED", "UPSTREAM_CANCELED", "UPSTREAM_FAILED"})
+# Tasks the job itself chose not to run (or the run was skipped): no word on the cluster either way.
+LEFT_OUT = frozenset({"EXCLUDED", "DISABLED", "SKIPPED", "MAXIMUM_CONCURRENT_RUNS_REACHED"})
+# ``status.termination_details.code`` (Jobs API 2.2, ``TerminationCodeCode``) read when a task has no
+# result_state. CANCELED there is "canceled by the platform; for example, if the maximum run duration
+# was exceeded": a platform cancel, not a timeout for sure, so canceled (not held against the cluster).
+TERMINATION_CODES = {"SUCCESS": "succeeded", "SUCCESS_WITH_FAILURES": "succeeded", "USER_CANCELED": "canceled",
+                     "CANCELED": "canceled", "SKIPPED": "left_out", "DISABLED": "left_out",
+                     "MAX_CONCURRENT_RUNS_EXCEEDED": "left_out", "MAX_JOB_QUEUE_SIZE_EXCEEDED": "left_out"}
 # A task that did not run because of its dependencies or its run_if, not because of its cluster.
 NOT_RUN = frozenset({"UPSTREAM_FAILED", "UPSTREAM_CANCELED", "EXCLUDED", "DISABLED", "SKIPPED"})
 # The stored outcomes a repair can change: runs/repair re-runs a finished run's unsuccessful tasks
-# (FAILED, TIMEDOUT, CANCELED, ... are all repairable), which are stored as failed or canceled.
-REPAIRABLE_OUTCOMES = frozenset({"failed", "canceled"})
+# (FAILED, TIMEDOUT, CANCELED, ... are all repairable).
+REPAIRABLE_OUTCOMES = frozenset({"failed", "canceled", "timed_out"})
 # A task's result when it ended in failure of its own (with no cluster: its cluster was refused).
 LAUNCH_FAILED = frozenset({"FAILED", "INTERNAL_ERROR"})
 
@@ -52,7 +78,7 @@ class ClusterRun:
     task_keys: tuple[str, ...]
     start_ms: int
     end_ms: int
-    outcome: str  # succeeded | failed | canceled
+    outcome: str  # succeeded | failed | timed_out | canceled
     state_message: str
     # Creating the cluster before its first task's code ran (``setup_duration``); None when the
     # run does not report it. Part of the runtime, but set by the cloud, not the configuration.
@@ -88,16 +114,24 @@ def is_finished(run: Mapping[str, Any]) -> bool:
 
 
 def task_outcome(task: Mapping[str, Any]) -> str:
+    """succeeded, failed, timed_out, canceled, or left_out (the job did not run it: `LEFT_OUT`)."""
     state = task.get("state") or {}
     result = state.get("result_state")
-    if result is None:
-        result = ((task.get("status") or {}).get("termination_details") or {}).get("code")
     if state.get("life_cycle_state") == "INTERNAL_ERROR":
         return "failed"
+    if result is None:
+        code = ((task.get("status") or {}).get("termination_details") or {}).get("code")
+        if code is None and state.get("life_cycle_state") == "SKIPPED":
+            return "left_out"
+        return TERMINATION_CODES.get(str(code), "failed")
     if result in SUCCEEDED:
         return "succeeded"
-    if result in CANCELED or result == "USER_CANCELED":
+    if result in TIMED_OUT:
+        return "timed_out"
+    if result in CANCELED:
         return "canceled"
+    if result in LEFT_OUT:
+        return "left_out"
     return "failed"
 
 
@@ -110,10 +144,11 @@ def failure_details(task: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _combine(outcomes: list[str]) -> str:
-    if "failed" in outcomes:
-        return "failed"
-    if "canceled" in outcomes:
-        return "canceled"
+    """The piece's outcome from its tasks': the worst of them. A timeout is a failure of the job as
+    its owner set it, so it outranks a cancel; tasks the job left out do not count."""
+    for worst in ("failed", "timed_out", "canceled"):
+        if worst in outcomes:
+            return worst
     return "succeeded"
 
 

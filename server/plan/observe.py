@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from models.observation import OUT_OF_MEMORY, REPAIRED, Observation, StageObs
+from models.observation import OUT_OF_MEMORY, REPAIRED, TIMEOUT, Observation, StageObs
 from server.domain import Run, Stage
 from server.memory_failure import says_out_of_memory
 from server.plan.candidates import config_id_of
@@ -85,6 +85,11 @@ def observation(run: Run, stages: Sequence[Stage | StageOutline], applied_recomm
         # planner never tried again the cluster the job had settled on.
         anomalies = tuple(a for a in run.anomalies if a != "failure") + \
             (() if "cancelled" in run.anomalies else ("cancelled",))
+    elif run.outcome == "timed_out":
+        # The job's timeout stopped it: too slow for the job, which `models.segment._overran` reads from
+        # "timeout"; as "failure" too, it would be read as a failure of unknown cause.
+        anomalies = tuple(a for a in run.anomalies if a != "failure") + \
+            (() if TIMEOUT in run.anomalies else (TIMEOUT,))
     else:
         anomalies = tuple(run.anomalies) + (() if ok or "failure" in run.anomalies else ("failure",))
     # A stage the agent saw fail for memory: the collector's own words (server.memory_failure), so the
