@@ -89,6 +89,7 @@ from server.collect.late_data import LateAgentData
 from server.collect.listings import Listings
 from server.collect.locked_projects import COLLECT_LOCK_WAIT_S, LOCK_NOTE_MARK, LockedProjects, PartlyLocked
 from server.collect.look_over import READ_NOTE_MARK, Handovers, Listing, LookOver, listed_run_as
+from server.collect.outcome_log import UnrunLog
 from server.collect.own_script_note import OwnScriptFailures
 from server.collect.pricing import Pricing
 from server.collect.pricing import _summed as _summed  # re-exported: tests import it from here
@@ -173,6 +174,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._handovers = Handovers()  # jobs handed over whose new run-as could not be given READ
         self._reprice_left: set[int] = set()  # projects with runs left to re-price after this poll's share
         self._going_starts: list[int] = []  # starts of the runs going met by this poll's full reads (ms)
+        self._unrun = UnrunLog()  # finished runs with no piece on a tuned cluster, logged once each
         self._lock = threading.Lock()
         self._waiting_apps: dict[str, float] = {}  # application id -> give up at (monotonic s)
         # Applications tied to a run before their end was stored -> give up at (monotonic s).

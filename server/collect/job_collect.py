@@ -21,7 +21,7 @@ from server.collect.cluster_reads import cluster_events_or_none, pools_of, run_d
 from server.collect.listings import followed
 from server.collect.locked_projects import PartlyLocked
 from server.collect.look_over import FULL_EVERY_S, LookOver, Settled, stagger
-from server.collect.outcome_log import say_outcome, say_unrun
+from server.collect.outcome_log import UnrunLog, say_outcome
 from server.collect.pricing import _summed
 from server.collect.repairs import peak_over_attempts
 from server.collect.run_notes import GONE_NOTE, _joined, _with_retries, with_unpriced_note
@@ -51,6 +51,7 @@ class JobCollection:
     _planned_after: dict[int, int]
     _reprice_left: set[int]
     _going_starts: list[int]
+    _unrun: UnrunLog  # finished runs with no piece, said once (`server.collect.outcome_log`)
 
     def _active(self, group: list[Project], settings: dict[str, Any]) -> list[Project]:
         """The projects of ``group`` still on their cluster in the job's ``settings``; the others orphaned."""
@@ -138,7 +139,7 @@ class JobCollection:
                 continue  # stored by an earlier poll (the cursor waits behind a run still going)
             detail = run_detail(gateway, run_id)
             before = first_attempts(detail)  # a run repaired before this first collection: its first attempt
-            for piece in cluster_runs(detail) or say_unrun(job_id, detail):  # none: logged, as nothing stores it
+            for piece in cluster_runs(detail) or self._unrun.say(workspace.name, job_id, detail):  # none: logged
                 project = next((p for p in active if p.cluster_key == piece.cluster_key), None)
                 if project is None or run_id <= (project.last_seen_run_id or 0) or project.id in locked:
                     continue  # not this project's cluster, from before it was imported, or locked
