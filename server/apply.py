@@ -171,10 +171,11 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
              f"custom_tags.{RECOMMENDATION_TAG}"}
     # Announced first: a stop between the write and its record leaves the intent, which the next
     # poll settles before reading runs (`server.recover.reconcile`), instead of the write reading as
-    # a person's edit. Left in place when the write fails: the job is read to tell what holds.
+    # a person's edit. A failed write's write-back takes it away (`server.job_write._restore`); it stays
+    # only when what the job holds is not known, for the next poll to read.
     project = announce(store, project, intent("apply", expected=new_spec, before=live, at_ms=store.clock.now_ms(),
                                               recommendation_id=rec.id, after_run=after_run))
-    new_spec = _write_verified(gateway, project, settings, live, new_spec, owned)
+    new_spec = _write_verified(store, gateway, project, settings, live, new_spec, owned)
     # A person's apply is theirs (the admin token of the call); any other is auto-apply's.
     by = actor() if by_hand else AUTO
     applied = _record_apply(store, project, rec, new_spec, live, after_run, by=by)

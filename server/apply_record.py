@@ -33,7 +33,7 @@ from server.plan.policy import kept_values
 from server.plan.storage import TURNED_DOWN_VOLUMES_KEPT, TURNED_DOWN_VOLUMES_KEY, volume_set
 from server.spec import flatten, recommended_spec, spec_drift
 from server.store import Store
-from server.write_intent import without_intent
+from server.write_intent import unrecorded_why, without_intent
 
 log = logging.getLogger("server.apply")  # split from it: its log lines keep their name
 
@@ -223,8 +223,8 @@ def finish_apply(store: Store, project: Project, record: dict[str, Any], live: d
     but the store never heard of: as `apply_recommendation` would have, at the run boundary it read
     before writing. Call under the project lock."""
     rec = store.recommendations.get(int(record["recommendation_id"]))
-    log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (the server "
-                "stopped mid-apply): recorded as applied now", project.name, rec.id)
+    log.warning("project %s: the job holds recommendation %s, written by Trimtab but not recorded (%s): recorded "
+                "as applied now", project.name, rec.id, unrecorded_why(record))
     _record_apply(store, project, rec, live, dict(record.get("before") or {}), int(record.get("after_run") or 0))
 
 

@@ -65,7 +65,7 @@ def restore_original(store: Store, gateway: DatabricksGateway, project_id: int, 
             if not dry_run and diff:
                 project = announce(store, project, intent("detach", expected=restored, before=live,
                                                           at_ms=store.clock.now_ms()))
-                current = _write_verified(gateway, project, settings, live, restored)
+                current = _write_verified(store, gateway, project, settings, live, restored)
     if dry_run:
         return ApplyResult(None, diff, applied=False, message="dry run: nothing changed")
     finish_detach(store, project, current)

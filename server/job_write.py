@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from server.apply_lock import verify_project_lock
 from server.databricks import (
@@ -21,11 +22,11 @@ from server.databricks import (
 )
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Recommendation
-from server.errors import FailedPrecondition, NotFound
+from server.errors import FailedPrecondition, NotFound, TrimtabError
 from server.onboard import taken_over
 from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, written_paths
 from server.store import Store
-from server.write_intent import intent_of
+from server.write_intent import intent_of, mark_written_back, withdraw
 
 log = logging.getLogger("server.apply")  # split from it: its log lines keep their name
 
@@ -130,7 +131,7 @@ class WriteSettled(FailedPrecondition):
         self.kind = kind
 
 
-def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
+def _write_verified(store: Store, gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
                     before: dict[str, Any], new_spec: dict[str, Any], owned: set[str] | None = None) -> dict[str, Any]:
     """``jobs/update`` with the complete entry, then re-read: what we wrote is what the job holds.
     The spec as the job holds it is returned (what runs will report, so later drift checks agree).
@@ -139,7 +140,10 @@ def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict
     (`server.spec.written_paths`) and the ``owned`` ones (a recommendation's, even where equal to
     the live spec). A field Databricks fills in or normalises elsewhere is not a failed write. If a
     written path does not hold its value (or the update failed half-way), the previous spec is
-    written back before the error is raised, so nothing stays half-applied; the error names the paths.
+    written back before the error is raised, so nothing stays half-applied. The error names the job
+    and what it holds now (`UNDO_SAID`); ``project`` is the one its write was announced on, and the
+    announcement goes with a write-back that took (`_restore`), so no poll settles it later from a
+    read made while the write was on the job.
     """
     written = written_paths(before, new_spec) | (owned or set())
     # Last thing before the write: the project's lock across servers still held. Its session may have
@@ -152,19 +156,18 @@ def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict
     except REFUSED:
         raise  # refused outright: nothing was written, so there is nothing to restore (it would be refused too)
     except DatabricksCallError as err:
-        _undo_if_written(gateway, project, settings, before, written, err)  # it may have been written anyway
-        raise
+        undo = _undo_if_written(store, gateway, project, settings, before, written, err)  # it may have landed
+        raise _told(err, project, undo) from err
     try:
         reread = find_cluster_spec((gateway.get_job(project.job_id).get("settings") or {}), project.cluster_key)
         mismatch = readback_mismatch(reread or {}, new_spec, written)
-    except DatabricksCallError:
-        _restore(gateway, project, settings, before)
-        raise
+    except DatabricksCallError as err:
+        raise _told(err, project, _restore(store, gateway, project, settings, before)) from err
     if mismatch or reread is None:
-        _restore(gateway, project, settings, before)
+        undo = _restore(store, gateway, project, settings, before)
         what = f"{', '.join(mismatch)} differ" if reread is not None else f"{project.cluster_key!r} is gone"
         raise FailedPrecondition(f"project {project.name}: the job did not take the new spec "
-                                 f"({what}); the previous spec was restored")
+                                 f"({what}); {UNDO_SAID[undo]}")
     return reread
 
 
@@ -173,8 +176,30 @@ def _write_verified(gateway: DatabricksGateway, project: Project, settings: dict
 REFUSED = (DatabricksRejected, DatabricksNotFound, DatabricksPermissionDenied, WorkspaceAuthError)
 
 
-def _undo_if_written(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
-                     before: dict[str, Any], written: set[str], err: DatabricksCallError) -> None:
+# What a failed write left on the job, as its error says it: written back (the write-back answered),
+# never written (the job read back holds the previous spec), not known (no answer to the read or the
+# write-back: the job is read again by the next poll, which settles the announced write), the cluster
+# gone from the job.
+Undo = Literal["written_back", "not_written", "unknown", "gone"]
+UNDO_SAID: dict[Undo, str] = {
+    "written_back": "the previous cluster was written back",
+    "not_written": "nothing was written",
+    "unknown": "state unknown: the next poll settles it",
+    "gone": "the cluster is no longer in the job: nothing to write back",
+}
+
+
+def _told(err: DatabricksCallError, project: Project, undo: Undo) -> DatabricksCallError:
+    """``err`` saying which job it failed on and what that job holds now. Of ``err``'s own class, so its
+    code (UNAVAILABLE...) and whether auto-apply tries again (`server.plan.apply_retry.transient`) stay."""
+    job = f"job {project.job_id}" + (f" ({project.job_name})" if project.job_name else "")
+    # What the job holds before the transport's words: an auto-apply's problem keeps ~130 characters of it.
+    return type(err)(f"jobs/update of {job} failed ({UNDO_SAID[undo]}): {err.message}",
+                     retry_after_ms=err.retry_after_ms)
+
+
+def _undo_if_written(store: Store, gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
+                     before: dict[str, Any], written: set[str], err: DatabricksCallError) -> Undo:
     """After ``jobs/update`` failed with no answer that says nothing was written (a 5xx, a timeout, a
     connection lost: the write may have landed before the answer was lost), read the job: when it
     still holds ``before`` on every path the write sets, nothing was written and that is said (a
@@ -193,27 +218,36 @@ def _undo_if_written(gateway: DatabricksGateway, project: Project, settings: dic
         log.warning("project %s: jobs/update failed (%s) and the job could not be read to tell whether it was "
                     "written (%s); nothing written back: the next collection poll reads the job and records the "
                     "write if it landed", project.name, err, read_err)
-        return
+        return "unknown"
     except DatabricksCallError as read_err:
         log.warning("project %s: jobs/update failed (%s) and the job could not be read to tell whether it was "
                     "written (%s); writing the previous spec back", project.name, err, read_err)
-        _restore(gateway, project, settings, before)
-        return
+        return _restore(store, gateway, project, settings, before)
     if held is None:  # gone from the job by someone else's edit: writing the entry back would re-add it
         log.warning("project %s: jobs/update failed (%s) and cluster %r is no longer in the job: nothing to "
                     "restore", project.name, err, project.cluster_key)
-        return
+        return "gone"
     if not readback_mismatch(held, before, written):
         log.warning("project %s: jobs/update failed and the job still holds its previous spec: nothing was "
                     "written (%s)", project.name, err)
-        return
+        _settle_intent(store, project, lambda record: withdraw(store, int(project.id or 0), record))
+        return "not_written"
     log.warning("project %s: jobs/update failed (%s), yet the job holds part of the new spec; writing the "
                 "previous spec back", project.name, err)
-    _restore(gateway, project, settings, before)
+    return _restore(store, gateway, project, settings, before)
 
 
-def _restore(gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
-             before: dict[str, Any]) -> None:
+def _restore(store: Store, gateway: DatabricksGateway, project: Project, settings: dict[str, Any],
+             before: dict[str, Any]) -> Undo:
+    """Write ``before`` back after a failed write; "written_back" when the write-back answered, and the
+    write's announcement then goes with it. A poll that read the job while the write was on it waits
+    for the project's lock, and found the announcement still there it recorded the undone write as
+    made (review: "recorded as applied now" 54 ms after the write-back, the owner blamed for the
+    "edit" at the next run)."""
+    # Marked first: a write-back that lands unanswered, or a stop before the announcement goes, leaves a
+    # job holding ``before`` that `server.recover` then says was written and written back.
+    _settle_intent(store, project, lambda record: mark_written_back(store, int(project.id or 0), record,
+                                                                    store.clock.now_ms()))
     try:
         gateway.update_job(project.job_id, cluster_entry_update(settings, project.cluster_key, before))
     except DatabricksCallError as err:  # report the first failure, not this one
@@ -221,3 +255,21 @@ def _restore(gateway: DatabricksGateway, project: Project, settings: dict[str, A
         # by the next poll (`server.recover.reconcile`), which records it if it landed.
         log.error("project %s: could not restore the previous spec (the job may hold the new one; the next "
                   "collection poll reads the job and records what it holds): %s", project.name, err)
+        return "unknown"
+    _settle_intent(store, project, lambda record: withdraw(store, int(project.id or 0), record))
+    return "written_back"
+
+
+def _settle_intent(store: Store, project: Project, change: Callable[[dict[str, Any]], object]) -> None:
+    """``change`` the write's announcement (on ``project``, as announced), while the project's lock is
+    still this server's. Not done when the lock is lost, nor when the database fails: the announcement
+    stays, and the next poll settles it from the job, read under the lock."""
+    record = intent_of(project)
+    if record is None:
+        return
+    try:
+        verify_project_lock(int(project.id or 0), "recording what the failed write left on the job")
+        change(record)
+    except TrimtabError as err:
+        log.warning("project %s: what the failed write left on the job is not recorded (%s); the next collection "
+                    "poll reads the job and settles it", project.name, err)

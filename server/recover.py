@@ -14,7 +14,7 @@ from server.apply import ONBOARDED_KEY, finish_apply, finish_detach, finish_reve
 from server.domain import Project
 from server.services.job_onboard import finish_onboard
 from server.store import Store
-from server.write_intent import intent_of, landed, withdraw
+from server.write_intent import WRITTEN_BACK_KEY, intent_of, landed, unrecorded_why, withdraw
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,7 @@ def reconcile(store: Store, project: Project, live: dict[str, Any]) -> tuple[Pro
     if outcome != "written":
         # Not written is the usual end of a write refused or written back (logged where it failed).
         log.log(logging.INFO if outcome == "not_written" else logging.WARNING,
-                "project %s: Trimtab's %s was announced but %s; nothing recorded", project.name, kind,
-                    "never reached the job" if outcome == "not_written" else
-                    "the job holds neither it nor what it replaced (edited since): judged as an edit")
+                "project %s: Trimtab's %s %s; nothing recorded", project.name, kind, _not_held(record, outcome))
         if kind == "onboard" and record.get("created") and ONBOARDED_KEY not in project.state:
             store.projects.remove_unused(project_id)
             return None, None
@@ -49,9 +47,19 @@ def reconcile(store: Store, project: Project, live: dict[str, Any]) -> tuple[Pro
     elif kind == "revert":
         finish_revert(store, project, record, live)
     elif kind == "detach":
-        log.warning("project %s: its cluster holds Trimtab's detach, written but not recorded (the server stopped "
-                    "mid-detach): recorded as detached now", project.name)
+        log.warning("project %s: its cluster holds Trimtab's detach, written but not recorded (%s): recorded as "
+                    "detached now", project.name, unrecorded_why(record))
         finish_detach(store, project, live)
     else:
         finish_onboard(store, project, record, live)
     return store.projects.get(project_id), kind
+
+
+def _not_held(record: dict[str, Any], outcome: str) -> str:
+    """What became of an announced write the job does not hold, as the log says it."""
+    if outcome != "not_written":
+        return "was announced but the job holds neither it nor what it replaced (edited since): judged as an edit"
+    if record.get(WRITTEN_BACK_KEY) is not None:
+        # Its jobs/update failed and the previous spec was sent back, unanswered: that is what the job holds.
+        return "reached the job and was written back after its jobs/update failed (the job holds what it replaced)"
+    return "was announced but never reached the job"

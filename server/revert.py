@@ -33,7 +33,7 @@ from server.owned_fields import _owned_label, _with_tag, owned_drift, owned_from
 from server.plan.policy import kept_values
 from server.spec import config_from_spec, config_label, spec_drift
 from server.store import Store
-from server.write_intent import announce, intent, without_intent
+from server.write_intent import announce, intent, unrecorded_why, without_intent
 
 log = logging.getLogger("server.apply")  # split from it: its log lines keep their name
 
@@ -108,7 +108,7 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     else:
         project = announce(store, project, intent("revert", expected=previous, before=live,
                                                   at_ms=store.clock.now_ms(), after_run=after_run))
-        previous = _write_verified(gateway, project, settings, live, previous)
+        previous = _write_verified(store, gateway, project, settings, live, previous)
     _record_revert(store, project, previous, live, after_run, written=written, by=actor())
     if rec is not None and rec.id is not None:
         rec = store.recommendations.get(rec.id)
@@ -119,8 +119,8 @@ def finish_revert(store: Store, project: Project, record: dict[str, Any], live: 
     """Record the revert ``record`` (`server.write_intent`) announced, which the job holds (``live``)
     but the store never heard of. Call under the project lock."""
     log.warning("project %s: the job holds the revert of recommendation %s, written by Trimtab but not recorded "
-                "(the server stopped mid-revert): recorded as reverted now", project.name,
-                (project.pending_apply or {}).get("recommendation_id"))
+                "(%s): recorded as reverted now", project.name,
+                (project.pending_apply or {}).get("recommendation_id"), unrecorded_why(record))
     _record_revert(store, project, live, dict(record.get("before") or {}), int(record.get("after_run") or 0),
                    written=False)
 

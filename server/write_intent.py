@@ -55,12 +55,41 @@ def announce(store: Store, project: Project, record: dict[str, Any]) -> Project:
     return store.projects.update(dataclasses.replace(project, state={**project.state, INTENT_KEY: record}))
 
 
-def withdraw(store: Store, project_id: int) -> Project:
-    """Clear the project's intent (the write was refused or written back): under the project's lock."""
+def withdraw(store: Store, project_id: int, record: dict[str, Any] | None = None) -> Project:
+    """Clear the project's intent (the write was refused or written back): under the project's lock.
+    With ``record``, only that announcement: one made since by another writer is left alone."""
     fresh = store.projects.get(project_id)
-    if INTENT_KEY not in fresh.state:
+    if INTENT_KEY not in fresh.state or (record is not None and not _same(intent_of(fresh), record)):
         return fresh
     return store.projects.update(dataclasses.replace(fresh, state=without_intent(fresh.state)))
+
+
+# Set on an intent when its write failed and the spec it replaced is being written back: a job found
+# holding that spec then had the write and lost it to the write-back, not "never reached".
+WRITTEN_BACK_KEY = "written_back_at_ms"
+
+
+def mark_written_back(store: Store, project_id: int, record: dict[str, Any], at_ms: int) -> None:
+    """Note on the announcement ``record`` that its write is being undone, before the write-back is sent
+    (`server.recover` then tells the job's previous spec for what it is). Under the project's lock."""
+    fresh = store.projects.get(project_id)
+    stored = intent_of(fresh)
+    if stored is None or not _same(stored, record):
+        return
+    store.projects.update(dataclasses.replace(fresh, state={**fresh.state,
+                                                            INTENT_KEY: {**stored, WRITTEN_BACK_KEY: at_ms}}))
+
+
+def unrecorded_why(record: dict[str, Any]) -> str:
+    """Why the job holds the announced write with no record of it, for the log that records it now."""
+    if record.get(WRITTEN_BACK_KEY) is not None:
+        return f"its jobs/update failed and writing the previous spec back did not take: the {record['kind']} stands"
+    return f"the server stopped mid-{record['kind']}"
+
+
+def _same(stored: dict[str, Any] | None, record: dict[str, Any]) -> bool:
+    """Whether ``stored`` is the announcement ``record`` (its kind and time; the specs went through JSON)."""
+    return stored is not None and (stored.get("kind"), stored.get("at_ms")) == (record.get("kind"), record.get("at_ms"))
 
 
 def landed(record: dict[str, Any], live: dict[str, Any]) -> Landed:

@@ -121,7 +121,8 @@ class JobCollection:
         settings = job.get("settings") or {}
         # Settled before the take-over check: a re-import after this server's address changed, killed
         # before its record, left the cluster wired to the new address, which read as another server's.
-        active = self._active(self._settled(group, settings), settings)
+        settled, settings = self._settled(gateway, job_id, group, settings)
+        active = self._active(settled, settings)
         if not active:
             return []
         self._follow_run_as(workspace, gateway, job_id, active, run_as_principal(job) or None)
@@ -191,12 +192,19 @@ class JobCollection:
                                 Settled(max([cursor, *finished, *running]), frozenset(running)))
         return collected
 
-    def _settled(self, active: list[Project], settings: dict[str, Any]) -> list[Project]:
+    def _settled(self, gateway: DatabricksGateway, job_id: int, active: list[Project],
+                 settings: dict[str, Any]) -> tuple[list[Project], dict[str, Any]]:
         """``active`` with each project's announced, unrecorded write settled first
         (`server.recover.reconcile`), so no run on Trimtab's own write is read as a person's edit nor
         planned after as if the write had not happened; a project whose import never reached the job
         is removed (and left out). ``active`` may hold detached and orphaned projects with an intent
-        (a re-attach or a take-back, killed before its record): kept only when it re-attached them."""
+        (a re-attach or a take-back, killed before its record): kept only when it re-attached them.
+        With them, the job's settings as last read (``settings``, or a read made for an intent).
+
+        An intent is settled from the job read under the project's lock, never from ``settings``: that
+        read came before the lock, which a write in progress holds. A failed apply's write was on the
+        job when the poll read it and had been written back by the time the lock was free, and settled
+        from that read it was recorded as applied, the next run then taken for the owner's edit."""
         out = []
         for project in active:
             if intent_of(project) is None:
@@ -204,8 +212,16 @@ class JobCollection:
                 continue
             with project_lock(int(project.id or 0), self._store):
                 fresh = self._store.projects.get(int(project.id or 0))
-                live = find_cluster_spec(settings, fresh.cluster_key)
-                if live is not None:
+                live = None
+                if intent_of(fresh) is not None:  # else recorded or withdrawn while the lock was waited for
+                    try:
+                        settings = gateway.get_job(job_id).get("settings") or {}
+                        live = find_cluster_spec(settings, fresh.cluster_key)
+                    except DatabricksNotFound:  # deleted since: the next poll finds it so
+                        pass
+                if intent_of(fresh) is None:
+                    settled = fresh
+                elif live is not None:
                     settled = reconcile(self._store, fresh, live)[0]
                 elif fresh.detached or fresh.orphaned:
                     # Read only for its intent, and its cluster is gone: nothing left to settle.
@@ -216,7 +232,7 @@ class JobCollection:
             # not collected. A re-attach it recorded is.
             if settled is not None and not (settled.detached or settled.orphaned):
                 out.append(settled)
-        return out
+        return out, settings
 
     def _has_run(self, project: Project, run_id: int) -> bool:
         return run_id <= (project.last_seen_run_id or 0) or (

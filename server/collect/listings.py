@@ -29,6 +29,7 @@ from server.domain import Project, Workspace
 from server.onboard import job_schedule
 from server.services.agent_install import follow_run_as
 from server.store import Store, storable_text
+from server.write_intent import intent_of
 
 log = logging.getLogger("server.collect.collector")  # the collector's log: its lines, its name
 
@@ -133,6 +134,8 @@ class Listings:
         (`LookOver.due`), and no finished run newer than its cursor listed."""
         if job_id not in listing.settings or self._jobs.is_failing(workspace.name, job_id):
             return False
+        if any(intent_of(p) is not None for p in group):
+            return False  # an announced write is settled from the job read under its lock (`_settled`)
         if self._look.due(workspace.name, workspace.host, job_id, now_ms):
             return False
         return not self._news(workspace, job_id, group, listing)
@@ -148,7 +151,8 @@ class Listings:
         """What a full read does with the job's settings, from the listing's: orphan the projects whose
         cluster is gone or taken over, and follow the schedule and the name (a write only when one
         changed); the projects still active."""
-        active = self._active(self._settled(group, settings), settings)  # as `_collect_job` does
+        # No announced write to settle here (`_quiet`): a job with one is read in full.
+        active = self._active(group, settings)  # as `_collect_job` does
         for project in active:
             if not followed(project, settings):
                 continue

@@ -85,8 +85,8 @@ def test_an_auto_apply_failing_with_500_is_tried_again_at_the_next_polls_until_i
     assert rec is not None and rec.id is not None  # planned, and its apply failed
     problem = store.projects.get(pid).problem
     assert problem is not None and problem.step == "apply" and problem.run_id == run.id
-    assert problem.message.startswith("DatabricksServerError: POST /api/2.2/jobs/update: An internal error "
-                                      "occurred (injected fault)"), problem.message
+    assert problem.message.startswith(f"DatabricksServerError: jobs/update of job {daily.job_id} ({daily.job_name}) "
+                                      "failed (nothing was written): POST "), problem.message
     assert "a transient failure: tried again at the first collection poll after " in problem.message
     assert "(retry 1 of " in problem.message
     assert f"or now with `trimtab recommendation apply {daily.name}`" in problem.message
