@@ -6,10 +6,12 @@ followed by a store write. A process that ends between the two (killed, the host
 job holding a write the database never heard of; the next run then read as a person's edit (the
 project rebased on it, auto-apply paused, the recommendation written superseded). So the write is
 announced first: ``Project.state[INTENT_KEY]`` names its kind, the spec it sends (``expected``) and
-the spec it replaces (``before``), and is cleared in the transaction that records the outcome.
-A project found with one (`server.recover.reconcile`) is settled before anything else reads its
-runs: the job holding ``expected`` finishes the record, the job still holding ``before`` means the
-write never landed, anything else is a genuine edit and is judged as one.
+the spec it replaces (``before``), and is cleared in the transaction that records the outcome, or
+with the write-back of a failed write (`server.job_write`). A project found with one
+(`server.recover.reconcile`, from the job read under the project's lock) is settled before anything
+else reads its runs: the job holding ``expected`` finishes the record, the job still holding
+``before`` means the write never landed (or was written back: `WRITTEN_BACK_KEY`), anything else is
+a genuine edit and is judged as one.
 
 Kept in the project's JSON state (as ``secret_reader`` and ``onboarded`` are): no migration.
 """

@@ -213,13 +213,13 @@ class JobCollection:
             with project_lock(int(project.id or 0), self._store):
                 fresh = self._store.projects.get(int(project.id or 0))
                 live = None
-                if intent_of(fresh) is not None:  # else recorded or withdrawn while the lock was waited for
+                if intent_of(fresh) is not None:
                     try:
                         settings = gateway.get_job(job_id).get("settings") or {}
                         live = find_cluster_spec(settings, fresh.cluster_key)
                     except DatabricksNotFound:  # deleted since: the next poll finds it so
                         pass
-                if intent_of(fresh) is None:
+                if intent_of(fresh) is None:  # recorded, or withdrawn, while the lock was waited for
                     settled = fresh
                 elif live is not None:
                     settled = reconcile(self._store, fresh, live)[0]
