@@ -156,7 +156,11 @@ def _write_verified(store: Store, gateway: DatabricksGateway, project: Project, 
     except REFUSED:
         raise  # refused outright: nothing was written, so there is nothing to restore (it would be refused too)
     except DatabricksCallError as err:
-        undo = _undo_if_written(store, gateway, project, settings, before, written, err)  # it may have landed
+        # It may have landed. Told from ``before`` on the paths it changes either way, as the poll tells
+        # it (`server.write_intent.landed`): a detach mostly removes (the init script, the tags), which
+        # ``written`` leaves out, so the job read as "nothing was written" with the detach on it.
+        changed = written | written_paths(new_spec, before)
+        undo = _undo_if_written(store, gateway, project, settings, before, changed, err)
         raise _told(err, project, undo) from err
     try:
         reread = find_cluster_spec((gateway.get_job(project.job_id).get("settings") or {}), project.cluster_key)

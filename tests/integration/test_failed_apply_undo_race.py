@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from sandbox.workspace import RunningWorkspace
-from server.apply import apply_recommendation, revert
+from server.apply import apply_recommendation, restore_original, revert
 from server.clock import FakeClock, SystemClock
 from server.collect import Collector
 from server.costing.catalog import load_catalog
@@ -204,3 +204,29 @@ def test_an_undone_revert_clears_its_announcement_with_the_write_back(
     assert project.pending_apply == recorded  # not reverted: the job holds the apply
     assert "the previous cluster was written back" in raised.value.message
     assert not _said(caplog, "recorded as reverted now")
+
+
+def test_an_undone_detach_is_not_recorded_by_a_poll_that_read_the_job_mid_write(
+        store: Store, secrets: SecretBox, connected: Workspace, job_ids: list[int], emulator: RunningWorkspace,
+        gateway: DatabricksGateway, integration_clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    """Detach shares the write too: recorded from the stale read, the project read detached while the
+    job, written back, still ran Trimtab's agent and tags."""
+    loop = _Loop(store, secrets, job_ids[0], emulator, gateway, auto_apply=False)
+    loop.cycle()
+    wired = loop.live()
+    caplog.set_level(logging.INFO)
+    read = threading.Event()
+    poller = Collector(store, lambda ws: _SignalsRead(workspaces.gateway_for(store, secrets, ws),  # type: ignore[arg-type,return-value]
+                                                      loop.project.job_id, read),
+                       clock=SystemClock(), catalog=load_catalog())
+    racing = _PollMidWrite(workspaces.gateway_for(store, secrets, connected), poller.poll_once, read, lost=1)
+    with pytest.raises(DatabricksServerError) as raised:
+        restore_original(store, racing, loop.pid)  # type: ignore[arg-type]
+    assert racing.poller is not None
+    racing.poller.join(60)
+
+    assert loop.live() == wired
+    project = store.projects.get(loop.pid)
+    assert not project.detached and INTENT_KEY not in project.state
+    assert "the previous cluster was written back" in raised.value.message
+    assert not _said(caplog, "recorded as detached now")
