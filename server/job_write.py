@@ -24,6 +24,7 @@ from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Recommendation
 from server.errors import FailedPrecondition, NotFound, TrimtabError
 from server.onboard import taken_over
+from server.orphan_cause import JOB_DELETED, REASON_KEY, cluster_gone
 from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, written_paths
 from server.store import Store
 from server.write_intent import intent_of, mark_written_back, withdraw
@@ -72,14 +73,17 @@ def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
         job = gateway.get_job(project.job_id)
     except DatabricksNotFound as err:
         if not dry_run:
-            store.projects.update(dataclasses.replace(project, orphaned=True))
+            store.projects.update(dataclasses.replace(project, orphaned=True,
+                                                      state={**project.state, REASON_KEY: JOB_DELETED}))
         raise FailedPrecondition(f"project {project.name}: the job no longer exists; project orphaned") from err
     settings = job.get("settings") or {}
     live = find_cluster_spec(settings, project.cluster_key)
     if live is None:
+        why = cluster_gone(project, settings)  # as the collector records it, with what the job runs on now
         if not dry_run:
-            store.projects.update(dataclasses.replace(project, orphaned=True))
-        raise FailedPrecondition(f"project {project.name}: cluster {project.cluster_key!r} is gone from the job")
+            store.projects.update(dataclasses.replace(project, orphaned=True,
+                                                      state={**project.state, REASON_KEY: why}))
+        raise FailedPrecondition(f"project {project.name}: {why}; project orphaned")
     if (other := taken_over(project, live)) is not None:
         # Another server's now: writing it would have both servers size one job, and a rebase would
         # adopt that server's wiring as a person's edit (the collector would then never see it).

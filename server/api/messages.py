@@ -27,7 +27,9 @@ from server.domain import (
     Workspace,
 )
 from server.errors import InvalidArgument, NotFound
+from server.orphan_cause import recorded_cause
 from server.plan.candidates import project_default_max_workers
+from server.services.collection_state import CollectionProblem
 from server.services.pending import ShownRecommendation
 from server.services.projects import ProjectSummary
 from server.services.runs import RunDetail
@@ -171,7 +173,15 @@ def project(s: ProjectSummary) -> admin_pb2.Project:
         auto_apply_hold=s.auto_apply_hold, latest_outcome=s.latest_outcome,
         pending_recommendation=shown_recommendation(s.pending) if s.pending is not None else None,
         current_cost_per_run=s.current_cost_per_run, working_sla_seconds=s.working_sla_s,
+        orphaned_reason=recorded_cause(p), collection_problem=collection_problem(s.collection),
     )
+
+
+def collection_problem(c: CollectionProblem | None) -> admin_pb2.CollectionProblem | None:
+    if c is None:
+        return None
+    return admin_pb2.CollectionProblem(scope=c.scope, status=c.status, message=c.message, since_ms=c.since_ms,
+                                       failures=c.failures)
 
 
 def stage(s: Stage) -> admin_pb2.StageSummary:

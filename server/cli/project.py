@@ -159,6 +159,7 @@ def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
     """``pending``: with the pending recommendation (GetProject's reply has it; `project set` says
     what became of it in a note of its own)."""
     from server.render.fmt import auto_apply_text, phase_text, sla_text
+    from server.render.project_status import collection_line, orphan_cause
 
     if ctx.as_json:
         print_json(message_dict(project))
@@ -171,6 +172,11 @@ def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
         ("project", f"{project.name} (id {project.id})"),
         ("job", f"{project.job_id} {project.job_name}".strip()),
         ("phase", phase_text(project.phase, project.detached, project.orphaned)),
+        # Why, in import's words: "orphaned" alone left the owner guessing what changed in the job.
+        *([("orphaned", orphan_cause(project))] if project.orphaned else []),
+        # The figures below are as of the last collected run: say when collection stopped.
+        *([("collection", collection_line(project.collection_problem, project.workspace))]
+          if project.HasField("collection_problem") else []),
         # Right under the phase: while this shows, the phase and recommendation are as of the last success.
         *([("problem", problem_line(project.problem.step, project.problem.after_run_id or project.problem.run_id,
                                     project.problem.at_ms, project.problem.message))]
@@ -217,9 +223,11 @@ def show(ctx: CliContext, project: str) -> None:
 def pending_lines(project: Any) -> list[tuple[str, str]]:
     """What `project show` says of the pending recommendation: its id, cluster and predicted saving
     against what the current cluster's runs cost, and the command that applies it; or that the job
-    already runs it, which leaves nothing to apply."""
+    already runs it, which leaves nothing to apply; or, for an orphaned project, that nothing can
+    apply it (an apply is refused), and why."""
     from server.cli.recommendation import ALREADY_RUNS, currency_of, predicted, short_config
     from server.render.fmt import money as fmt_money
+    from server.render.project_status import orphan_cause
 
     rec = project.pending_recommendation
 
@@ -227,6 +235,8 @@ def pending_lines(project: Any) -> list[tuple[str, str]]:
         return fmt_money(amount, currency_of(rec))
 
     head = f"{rec.id}: {short_config(rec.config)}"
+    if project.orphaned:
+        return [("pending", f"recommendation {head}: cannot be applied: {orphan_cause(project)}")]
     if rec.already_on_job:
         return [("pending", f"recommendation {head}: {ALREADY_RUNS} (nothing to apply)")]
     now = project.current_cost_per_run if project.HasField("current_cost_per_run") else None

@@ -30,7 +30,8 @@ from server.databricks import DatabricksGateway, DatabricksNotFound, call_or_non
 from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists
 from server.log_context import log_context, project_fields
-from server.onboard import run_as_principal, taken_over
+from server.onboard import run_as_principal
+from server.orphan_cause import JOB_DELETED, orphan_cause
 from server.recover import reconcile
 from server.spec import find_cluster_spec, spec_drift
 from server.store import Store
@@ -57,12 +58,9 @@ class JobCollection:
         """The projects of ``group`` still on their cluster in the job's ``settings``; the others orphaned."""
         active = []
         for project in group:
-            live = find_cluster_spec(settings, project.cluster_key)
-            if live is None:
-                self._orphan(project, f"cluster {project.cluster_key!r} is no longer in the job")
-            elif (other := taken_over(project, live)) is not None:
-                # Not a user's edit to rebase on: both servers would plan and apply for one job.
-                self._orphan(project, other)
+            # Taken over is not a user's edit to rebase on: both servers would plan and apply for one job.
+            if (why := orphan_cause(project, settings)) is not None:
+                self._orphan(project, why)
             else:
                 active.append(project)
         return active
@@ -116,7 +114,7 @@ class JobCollection:
                 if project.detached or project.orphaned:  # read only for its intent: nothing left to settle
                     self._withdraw(project)
                 else:
-                    self._orphan(project, "the job was deleted")
+                    self._orphan(project, JOB_DELETED)
             return []
         settings = job.get("settings") or {}
         # Settled before the take-over check: a re-import after this server's address changed, killed

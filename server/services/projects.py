@@ -18,6 +18,7 @@ from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettin
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import MAX_WORKERS, MIN_WORKERS
 from server.plan.policy import kept_values
+from server.services.collection_state import CollectionProblem, collection_problem
 from server.services.pending import ShownRecommendation, current_cost_per_run, on_job
 from server.services.savings import USER_EDIT
 from server.spec import config_from_spec as spec_config
@@ -59,6 +60,8 @@ class ProjectSummary:
     # `get_project` only: the working SLA the newest plan aimed at (`working_sla`), None when it aimed
     # at the SLA itself.
     working_sla_s: float | None = None
+    # `get_project` only: why its runs are not being collected now (None: they are).
+    collection: CollectionProblem | None = None
 
 
 def latest_outcome(run: Run | None) -> str:
@@ -201,7 +204,8 @@ def with_pending(store: Store, summary: ProjectSummary) -> ProjectSummary:
     return dataclasses.replace(
         summary, pending=ShownRecommendation(rec, already_on_job=on_job(store, project, rec)) if rec else None,
         current_cost_per_run=current_cost_per_run(store, project.id, summary.current_config),
-        working_sla_s=working_sla(project, store.recommendations.latest(project.id)))
+        working_sla_s=working_sla(project, store.recommendations.latest(project.id)),
+        collection=collection_problem(store, project))
 
 
 def working_sla(project: Project, newest: Recommendation | None) -> float | None:

@@ -173,6 +173,12 @@ class WorkspaceRepository(Repository):
         with self._write() as conn:
             conn.execute(T.update().where(T.c.name == name, T.c.host == polled_host).values(polled_ok_at_ms=at_ms))
 
+    def polled_ok_at(self, name: str) -> int | None:
+        """When a collector poll of the workspace last worked (`record_polled`); None: never, or no such workspace."""
+        with self._read() as conn:
+            at = conn.execute(sa.select(T.c.polled_ok_at_ms).where(T.c.name == name)).scalar()
+        return None if at is None else int(at)
+
     def set_auto_import(self, name: str, auto_import: bool) -> Workspace:
         """Turn auto-import of the workspace's new jobs on or off; `NotFound` for an unknown name."""
         with self._write() as conn:
