@@ -463,7 +463,9 @@ def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_m
                                  param_hint="'--eventlogs'")
     if spark_master and engine != "spark":
         raise click.UsageError("--spark-master needs --engine spark")
-    config, store = open_cli_store(db_url, state_dir)
+    # Never created here: a fresh database holds no project, so the backfill could only fail on it
+    # ("project not found") after making it where --db/--state-dir pointed by mistake.
+    config, store = open_cli_store(db_url, state_dir, may_create=False)
     try:
         def gateway_for(workspace: str) -> Any:
             from server.serve import stored_secrets

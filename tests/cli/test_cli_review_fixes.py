@@ -218,8 +218,9 @@ def test_backfill_names_the_database_it_looked_in(db_url: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "project", "backfill", "prod/1/main", "--eventlogs", str(tmp_path), "--db", db_url)
     lines = err.splitlines()
-    assert code == 1 and lines[0].startswith("database: ") and lines[0].endswith(" (--db)")
-    assert "not found" in lines[-1]
+    assert code == 2 and lines[0].startswith("database: ") and lines[0].endswith(" (--db)")
+    # An empty database is none: refused before the project is looked for (tests/cli/test_backfill_missing_database.py).
+    assert "error: no Trimtab database at " in lines[-1]
 
 
 # --------------------------------------------------------------------- 12: SLA parsing
