@@ -507,13 +507,22 @@ class IngestBatch:
 
 
 @dataclass(frozen=True)
+class RefusedApplication:
+    """An application of a batch whose events were not stored (`IngestRepository.write`)."""
+
+    application_id: str
+    events: int  # the batch's events of it
+    reason: str  # for a person, naming only what the sender sent
+
+
+@dataclass(frozen=True)
 class IngestResult:
     batch_id: str
     stored_events: int
     duplicate_events: int
-    # Why the batch was refused, nothing of it stored ("" when it was not): it adds to an application
-    # another workspace's agent token sent first (`IngestRepository.write`).
-    refused: str = ""
+    # Applications of the batch refused, their events not stored, the others' stored: another
+    # workspace's agent token sent them first (`IngestRepository.write`).
+    refused_applications: tuple[RefusedApplication, ...] = ()
     # The batch was stored, but its agent's status row was left as it was: the agent id was first
     # reported under another workspace's token (`IngestRepository.write`).
     agent_status_skipped: bool = False

@@ -46,7 +46,7 @@ OTHER_METHOD = "other"
 # How SendBatch refuses a batch (`server.api.auth`, `server.api.ingest_servicer`, `server.ingest`).
 REFUSAL_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED,
                  grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
-EVENT_RESULTS = ("stored", "duplicate", "dropped")
+EVENT_RESULTS = ("stored", "duplicate", "dropped", "refused")
 
 
 def known_methods() -> frozenset[str]:
@@ -90,7 +90,8 @@ class ServerMetrics:
         self._refused = Counter("trimtab_ingest_batches_refused", "Agent batches not acknowledged, by status "
                                 "code (the agent keeps them and sends again).", ["code"], registry=registry)
         self._events = Counter("trimtab_ingest_events", "Events of acknowledged agent batches: stored new, "
-                               "already stored (a resend), or dropped as invalid.", ["result"], registry=registry)
+                               "already stored (a resend), dropped as invalid, or refused (an application "
+                               "another workspace's agent token sent first).", ["result"], registry=registry)
         # The outcomes known ahead are shown at 0 from the start (see `workspace_polled`).
         for code in REFUSAL_CODES:
             self._refused.labels(code.name)
@@ -152,7 +153,8 @@ class ServerMetrics:
             return
         self._accepted.inc()
         if isinstance(response, ingest_pb2.BatchAck):
-            counts = (response.stored_events, response.duplicate_events, response.dropped_events)
+            counts = (response.stored_events, response.duplicate_events, response.dropped_events,
+                      sum(r.events for r in response.refused_applications))
             for result, count in zip(EVENT_RESULTS, counts, strict=True):
                 self._events.labels(result).inc(count)
 

@@ -175,9 +175,11 @@ def batch_from_proto(msg: ingest_pb2.EventBatch, max_events: int) -> IngestBatch
 
 
 def ack_to_proto(result: IngestResult, dropped_events: int = 0, drop_reason: str = "") -> ingest_pb2.BatchAck:
+    refused = [ingest_pb2.RefusedApplication(application_id=r.application_id, events=r.events, reason=r.reason)
+               for r in result.refused_applications]
     return ingest_pb2.BatchAck(batch_id=result.batch_id, stored_events=result.stored_events,
                                duplicate_events=result.duplicate_events, dropped_events=dropped_events,
-                               drop_reason=drop_reason)
+                               drop_reason=drop_reason, refused_applications=refused)
 
 
 def _counters(c: ingest_pb2.AgentCounters) -> AgentCounters:

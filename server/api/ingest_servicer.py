@@ -3,10 +3,11 @@
 The batch's rows are made (and the batch validated) on the writer thread, not
 here: see `IngestWriter.submit`. The batch carries the workspace of the token
 that sent it (`server.api.auth.calling_token`): the store records it on the
-applications the batch starts and refuses, PERMISSION_DENIED, a batch adding to
-an application another workspace's token sent first (`IngestRepository.write`). A batch reporting an
-agent id another workspace's token reported first is stored, but leaves that agent's status row
-alone; the servicer logs it.
+applications the batch starts, and refuses the events of an application another workspace's token
+sent first (`IngestRepository.write`) while storing the batch's other applications; the
+acknowledgement names the refused ones (``BatchAck.refused_applications``) and the servicer logs
+them. A batch reporting an agent id another workspace's token reported first is stored, but leaves
+that agent's status row alone; the servicer logs it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import grpc
 from protos.trimtab.v1 import ingest_pb2, ingest_pb2_grpc
 from server import ingest_wire, translate
 from server.api.auth import AGENT_REFUSAL_LOG_SECONDS, calling_token
-from server.domain import ApiToken
-from server.errors import PermissionDenied, shown
+from server.domain import ApiToken, RefusedApplication
+from server.errors import shown
 from server.ingest import IngestWriter
 from server.log_context import LogFields, log_context
 from server.store import PreparedBatch
@@ -63,17 +64,18 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         # The rows are made on the writer thread, which has a context of its own: the batch's log
         # lines there (events left out) carry this call's fields only when run in a copy of its context.
         result = self._writer.submit(functools.partial(contextvars.copy_context().run, rows), timeout=timeout)
-        if result.refused:
-            self._note_refused(token, request, result.refused)
-            raise PermissionDenied(result.refused)
+        if result.refused_applications:
+            self._note_refused(token, request, result.refused_applications)
         # The events left out for their own content (the rest stored): the agent counts and logs them.
         if result.agent_status_skipped:
             self._note_agent_kept(token, request)
         ack = translate.ack_to_proto(result, made[0].dropped_events, made[0].drop_reason)
         if self._on_application_end is not None:
             # After the commit: the collector reads the application's data from the store.
+            refused = {r.application_id for r in result.refused_applications}
             for application_id in made[0].ended_applications:
-                self._on_application_end(application_id)
+                if application_id not in refused:  # not stored: nothing of it to collect
+                    self._on_application_end(application_id)
         return ack
 
     def _due(self, key: tuple[str, ...]) -> bool:
@@ -88,15 +90,20 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             self._refusals[key] = now + AGENT_REFUSAL_LOG_SECONDS
         return True
 
-    def _note_refused(self, token: ApiToken | None, request: ingest_pb2.EventBatch, why: str) -> None:
-        """One WARNING per token per `AGENT_REFUSAL_LOG_SECONDS` (its agent resends the batch with
-        backoff): a workspace's agent token was used for another workspace's application, a
-        misconfigured agent or a forgery, which the operator should look at."""
+    def _note_refused(self, token: ApiToken | None, request: ingest_pb2.EventBatch,
+                      refused: tuple[RefusedApplication, ...]) -> None:
+        """One WARNING per token per `AGENT_REFUSAL_LOG_SECONDS` (its agent goes on reading the
+        application, and each later batch of it is refused too): a workspace's agent token was used
+        for another workspace's application, a misconfigured agent or a forgery, which the operator
+        should look at. An agent older than ``BatchAck.refused_applications`` says nothing of it."""
         token_id = token.token_id if token is not None else "(none)"
         if not self._due(("refused", token_id)):
             return
-        log.warning("batch %s of agent %s (cluster %s) refused for token %s: %s", request.batch_id[:80],
-                    request.agent.agent_id[:80], request.agent.cluster_id[:80], token_id, why)
+        more = f" (and {len(refused) - 1} more application(s))" if len(refused) > 1 else ""
+        log.warning("batch %s of agent %s (cluster %s): %d event(s) refused for token %s, the batch's other "
+                    "applications stored: %s%s", request.batch_id[:80], request.agent.agent_id[:80],
+                    request.agent.cluster_id[:80], sum(r.events for r in refused), token_id, refused[0].reason,
+                    more)
 
     def _note_agent_kept(self, token: ApiToken | None, request: ingest_pb2.EventBatch) -> None:
         """One WARNING per token and agent id per `AGENT_REFUSAL_LOG_SECONDS`: a token bound to one

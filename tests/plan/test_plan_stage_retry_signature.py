@@ -186,7 +186,7 @@ def _ingest(store: Store, app: str, lines: list[Line]) -> None:
     msg = ingest_pb2.EventBatch(batch_id=f"b-{app}", events=events,
                                 agent=ingest_pb2.AgentInfo(agent_id="a", version="0", hostname="h", cluster_id="c"))
     results = store.ingest.write([ingest_wire.prepare_batch(msg, 1000)])
-    assert [(r.stored_events, r.refused) for r in results] == [(len(events), "")]
+    assert [(r.stored_events, r.refused_applications) for r in results] == [(len(events), ())]
 
 
 def test_a_fetch_failed_resubmission_from_an_event_log_keeps_the_signature(store: Store) -> None:

@@ -1,8 +1,9 @@
 """Agent tokens bound to a workspace (security review, ninth session): any agent token could write
 Spark data for any workspace's clusters, and the collector tied it to their runs by cluster id
-alone. Now the store records which workspace's token first sent each application and refuses a
-batch of another workspace's token adding to it (PERMISSION_DENIED); an unbound token (an admin's,
-or an agent token made before, or without --workspace) keeps working. A real server on
+alone. Now the store records which workspace's token first sent each application and refuses the
+events of another workspace's token adding to it (named in the acknowledgement, the batch's other
+applications stored); an unbound token (an admin's, or an agent token made before, or without
+--workspace) keeps working. A real server on
 127.0.0.1:0, SQLite and PostgreSQL. The refusal log names only token ids the database holds."""
 
 from __future__ import annotations
@@ -40,22 +41,28 @@ def test_a_batch_adding_to_another_workspaces_application_is_refused(migrated_db
     assert h.ingest.SendBatch(event_batch("b1", 2, app="app-x"), metadata=_md(token_b)).stored_events == 2
     assert h.store.applications.get("app-x").workspace == "b"
 
-    with pytest.raises(grpc.RpcError) as err:
-        h.ingest.SendBatch(event_batch("a1", 3, app="app-x", first=2), metadata=_md(token_a))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "'app-x'" in err.value.details() and "another workspace" in err.value.details()
-    assert "'b'" not in err.value.details()  # the workspace it belongs to is not the sender's business
+    ack = h.ingest.SendBatch(event_batch("a1", 3, app="app-x", first=2), metadata=_md(token_a))
+    assert (ack.stored_events, ack.duplicate_events) == (0, 0)
+    (refused,) = ack.refused_applications
+    assert (refused.application_id, refused.events) == ("app-x", 3)
+    assert "'app-x'" in refused.reason and "another workspace" in refused.reason
+    assert "'b'" not in refused.reason  # the workspace it belongs to is not the sender's business
     assert h.store.applications.event_count("app-x") == 2 and h.store.applications.get("app-x").stage_count == 2
-    # A batch mixing an application of its own with the other's is refused whole.
-    mixed = event_batch("a2", 1, app="app-a")
+    # A batch mixing an application of its own with the other's: its own is stored, the other's refused
+    # (refusing it whole held back every later batch of the agent, which resends what is not acknowledged).
+    mixed = event_batch("a2", 2, app="app-a")
     mixed.events.extend(event_batch("x", 1, app="app-x", first=7).events)
-    with pytest.raises(grpc.RpcError) as err:
-        h.ingest.SendBatch(mixed, metadata=_md(token_a))
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert h.store.applications.event_count("app-a") == 0
+    ack = h.ingest.SendBatch(mixed, metadata=_md(token_a))
+    assert ack.stored_events == 2 and [(r.application_id, r.events) for r in ack.refused_applications] == [("app-x", 1)]
+    assert h.store.applications.event_count("app-a") == 2 and h.store.applications.get("app-a").workspace == "a"
+    assert h.store.applications.event_count("app-x") == 2
+    # Resent (its acknowledgement lost), the same answer: nothing of app-x stored.
+    ack = h.ingest.SendBatch(mixed, metadata=_md(token_a))
+    assert (ack.stored_events, ack.duplicate_events, len(ack.refused_applications)) == (0, 2, 1)
+    assert h.store.applications.event_count("app-x") == 2
 
     # Its own application, the owner adding more, and unbound tokens (agent, admin) go on as before.
-    assert h.ingest.SendBatch(event_batch("a3", 1, app="app-a"), metadata=_md(token_a)).stored_events == 1
+    assert h.ingest.SendBatch(event_batch("a3", 1, app="app-a", first=2), metadata=_md(token_a)).stored_events == 1
     assert h.store.applications.get("app-a").workspace == "a"
     assert h.ingest.SendBatch(event_batch("b2", 1, app="app-x", first=2), metadata=_md(token_b)).stored_events == 1
     assert h.ingest.SendBatch(event_batch("u1", 1, app="app-x", first=3), metadata=h.agent).stored_events == 1
@@ -66,8 +73,6 @@ def test_a_batch_adding_to_another_workspaces_application_is_refused(migrated_db
     assert h.ingest.SendBatch(event_batch("u2", 1, app="app-u"), metadata=h.agent).stored_events == 1
     assert h.ingest.SendBatch(event_batch("a4", 1, app="app-u", first=1), metadata=_md(token_a)).stored_events == 1
     assert h.store.applications.get("app-u").workspace is None
-    # A refused batch is not counted as the agent's: resent by its owner it is stored.
-    assert h.ingest.SendBatch(event_batch("a1", 1, app="app-a", first=5), metadata=_md(token_a)).stored_events == 1
 
 
 def test_two_workspaces_sending_one_new_application_in_one_write(migrated_db_url: str) -> None:
@@ -80,12 +85,15 @@ def test_two_workspaces_sending_one_new_application_in_one_write(migrated_db_url
             return dataclasses.replace(prepare(domain), workspace=workspace)
 
         first, second = store.ingest.write([batch("b1", "agent-b", 0, "b"), batch("a1", "agent-a", 1, "a")])
-        assert (first.stored_events, first.refused) == (1, "")
-        assert second.stored_events == 0 and "'app-new'" in second.refused
+        assert (first.stored_events, first.refused_applications) == (1, ())
+        (refused,) = second.refused_applications
+        assert second.stored_events == 0 and refused.application_id == "app-new" and refused.events == 1
+        assert "'app-new'" in refused.reason
         assert store.applications.get("app-new").workspace == "b"
         assert [s.stage_id for s in store.applications.stages("app-new")] == [0]
-        # Nothing of the refused batch is recorded as received from its agent.
-        assert [a.agent_id for a in store.ingest.agents()] == ["agent-b"]
+        # The refused batch is acknowledged, so received from its agent; none of its events is stored.
+        agents = {a.agent_id: a for a in store.ingest.agents()}
+        assert sorted(agents) == ["agent-a", "agent-b"] and agents["agent-a"].workspace == "a"
     finally:
         store.close()
 
@@ -156,8 +164,8 @@ def test_the_refusal_line_for_a_cross_workspace_batch_is_throttled(start_harness
     h.ingest.SendBatch(event_batch("b1", 1, app="app-x"), metadata=_md(plain_b))
     caplog.set_level("WARNING", logger="server.api.ingest_servicer")
     for n in range(3):
-        with pytest.raises(grpc.RpcError):
-            h.ingest.SendBatch(event_batch(f"a{n}", 1, app="app-x", first=1), metadata=_md(plain_a))
+        assert len(h.ingest.SendBatch(event_batch(f"a{n}", 1, app="app-x", first=1),
+                                      metadata=_md(plain_a)).refused_applications) == 1
     (line,) = [r.getMessage() for r in caplog.records if "refused for token" in r.getMessage()]
-    assert f"refused for token {token_a.token_id}" in line and "'app-x'" in line
+    assert f"1 event(s) refused for token {token_a.token_id}" in line and "'app-x'" in line
 

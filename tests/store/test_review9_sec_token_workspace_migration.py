@@ -56,7 +56,7 @@ def test_upgrade_from_0009_binds_import_made_agent_tokens_only(db_url: str) -> N
         batch = IngestBatch(batch_id="b", agent=AgentInfo(agent_id="a1"), events=(
             IngestEvent("app-old", "stage-0", "stage", Stage(application_id="app-old", stage_id=0)),))
         (result,) = store.ingest.write([dataclasses.replace(prepare(batch), workspace="prod")])
-        assert (result.stored_events, result.refused) == (1, "")
+        assert (result.stored_events, result.refused_applications) == (1, ())
         assert store.applications.get("app-old").workspace is None
     finally:
         store.close()

@@ -39,7 +39,7 @@ def test_another_workspaces_token_does_not_overwrite_the_agents_row(store: Store
     # Workspace b's token naming a's agent: its events are stored and materialized as before (its own
     # application), the ack says nothing else, and the agent's row is left exactly as it was.
     (result,) = store.ingest.write([_batch("b1", "b", app="app-b", version="6.6", sent=999)])
-    assert (result.stored_events, result.refused, result.agent_status_skipped) == (1, "", True)
+    assert (result.stored_events, result.refused_applications, result.agent_status_skipped) == (1, (), True)
     assert store.applications.get("app-b").workspace == "b"
     assert [s.stage_id for s in store.applications.stages("app-b")] == [0]
     assert store.ingest.agents() == [before]

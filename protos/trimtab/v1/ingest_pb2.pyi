@@ -290,15 +290,27 @@ class DriverPeaks(_message.Message):
     def __init__(self, metrics: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class BatchAck(_message.Message):
-    __slots__ = ("batch_id", "stored_events", "duplicate_events", "dropped_events", "drop_reason")
+    __slots__ = ("batch_id", "stored_events", "duplicate_events", "dropped_events", "drop_reason", "refused_applications")
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     STORED_EVENTS_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_EVENTS_FIELD_NUMBER: _ClassVar[int]
     DROPPED_EVENTS_FIELD_NUMBER: _ClassVar[int]
     DROP_REASON_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_APPLICATIONS_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     stored_events: int
     duplicate_events: int
     dropped_events: int
     drop_reason: str
-    def __init__(self, batch_id: _Optional[str] = ..., stored_events: _Optional[int] = ..., duplicate_events: _Optional[int] = ..., dropped_events: _Optional[int] = ..., drop_reason: _Optional[str] = ...) -> None: ...
+    refused_applications: _containers.RepeatedCompositeFieldContainer[RefusedApplication]
+    def __init__(self, batch_id: _Optional[str] = ..., stored_events: _Optional[int] = ..., duplicate_events: _Optional[int] = ..., dropped_events: _Optional[int] = ..., drop_reason: _Optional[str] = ..., refused_applications: _Optional[_Iterable[_Union[RefusedApplication, _Mapping]]] = ...) -> None: ...
+
+class RefusedApplication(_message.Message):
+    __slots__ = ("application_id", "events", "reason")
+    APPLICATION_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    application_id: str
+    events: int
+    reason: str
+    def __init__(self, application_id: _Optional[str] = ..., events: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...

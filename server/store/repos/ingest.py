@@ -10,9 +10,12 @@ in the same row. Nothing is visible, and nothing acknowledged, before commit.
 
 Each application row records the workspace of the token that first sent its events (the batch's
 ``workspace``; first writer wins). A batch from a token bound to one workspace that adds to an
-application first sent under another workspace's token is refused whole (``IngestResult.refused``),
-its events not stored: one workspace's agent token cannot feed another's runs. Refusing it in the
-result, not by raising, keeps the other batches of its group in the one transaction.
+application first sent under another workspace's token has that application's events refused
+(``IngestResult.refused_applications``), not stored: one workspace's agent token cannot feed
+another's runs. The batch's other applications are stored: an agent's batch mixes the applications
+it follows, and refusing it whole held back every later one of them for good (the agent resends
+what is not acknowledged, oldest first). Refusing in the result, not by raising, keeps the other
+batches of its group in the one transaction.
 
 Each agent's status row (what it last reported, `agents`) records the workspace of the first bound
 token that reported it (a row an unbound token made, or one stored before migration 0011, is
@@ -29,7 +32,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import UNKNOWN_EVENT_KIND, AgentCounters, AgentStatus, IngestBatch, IngestResult
+from server.domain import (
+    UNKNOWN_EVENT_KIND,
+    AgentCounters,
+    AgentStatus,
+    IngestBatch,
+    IngestResult,
+    RefusedApplication,
+)
 from server.errors import Unavailable, shown
 from server.store.engine import RETRY_AFTER_MS
 from server.store.repos import fastsql
@@ -87,14 +97,11 @@ class IngestRepository(Repository):
         prepared = [b if isinstance(b, PreparedBatch) else prepare(b) for b in batches]
         with self._write() as conn:
             refused, owners = self._owners(conn, prepared)
-            accepted = [pb for i, pb in enumerate(prepared) if i not in refused]
+            accepted = [_without(pb, refused.get(i, {})) for i, pb in enumerate(prepared)]
             new_keys = self._insert_events(conn, accepted, now)
             results: list[IngestResult] = []
             fresh: list[tuple[str, PreparedEvent]] = []
-            for i, pb in enumerate(prepared):
-                if i in refused:
-                    results.append(IngestResult(pb.batch.batch_id, 0, 0, refused=refused[i]))
-                    continue
+            for i, pb in enumerate(accepted):
                 agent_id = pb.batch.agent.agent_id
                 stored = 0
                 for ev in pb.events:
@@ -103,22 +110,25 @@ class IngestRepository(Repository):
                         new_keys.discard(ev[0])
                         fresh.append((agent_id, ev))
                         stored += 1
-                results.append(IngestResult(pb.batch.batch_id, stored, len(pb.events) - stored))
+                results.append(IngestResult(pb.batch.batch_id, stored, len(pb.events) - stored,
+                                            _refusals(prepared[i], refused.get(i, {}))))
             rows = rows_by_purpose(fresh, now)
             for row in rows["apps"]:  # inserted only when new: a stored application keeps its workspace
                 row["workspace"] = owners.get(row["application_id"])
             _materialize(conn, rows)
-            kept = [i for i, r in enumerate(results) if not r.refused]
-            skipped = self._record_batches(conn, [prepared[i] for i in kept], [results[i] for i in kept], now)
+            # Every batch is acknowledged, so each is recorded; with all its events (refused ones too)
+            # in the agent's SENT, as the agent counts them once acknowledged.
+            skipped = self._record_batches(conn, prepared, results, now)
         for n in skipped:
-            results[kept[n]] = dataclasses.replace(results[kept[n]], agent_status_skipped=True)
+            results[n] = dataclasses.replace(results[n], agent_status_skipped=True)
         return results
 
     @staticmethod
-    def _owners(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> tuple[dict[int, str], dict[str, str | None]]:
-        """(why each refused batch is, by its index; the workspace each application of the accepted
-        batches belongs to). An application's workspace is the stored one, else that of the first
-        accepted batch of this call sending it (the batches' order is the writer's).
+    def _owners(conn: sa.Connection, prepared: Sequence[PreparedBatch]
+                ) -> tuple[dict[int, dict[str, str]], dict[str, str | None]]:
+        """(the applications refused to each batch, by its index, each with why; the workspace each
+        application accepted belongs to). An application's workspace is the stored one, else that of
+        the first batch of this call sending it (the batches' order is the writer's).
 
         A token bound to no workspace (an admin token, an agent token made without one) is refused
         nothing, as before tokens had workspaces; nor is a bound token adding to an application
@@ -129,19 +139,17 @@ class IngestRepository(Repository):
         for part in chunks(apps, 500):
             owners.update((a, w) for a, w in conn.execute(
                 sa.select(APP.c.application_id, APP.c.workspace).where(APP.c.application_id.in_(part))).all())
-        refused: dict[int, str] = {}
+        refused: dict[int, dict[str, str]] = {}
         for i, pb in enumerate(prepared):
-            mine = list(dict.fromkeys(ev[0][0] for ev in pb.events))
-            if pb.workspace is not None:
-                other = next((a for a in mine if owners.get(a, pb.workspace) not in (None, pb.workspace)), None)
-                if other is not None:
+            for a in dict.fromkeys(ev[0][0] for ev in pb.events):
+                if pb.workspace is not None and owners.get(a, pb.workspace) not in (None, pb.workspace):
                     # Names only what the sender sent: not the workspace the application is of.
-                    refused[i] = (f"application {shown(other)} was first sent with another workspace's agent "
-                                  f"token: this token may only send data of workspace {shown(pb.workspace)}'s "
-                                  f"clusters (its secret is that workspace's; see docs/agent.md)")
-                    continue
-            for a in mine:
-                owners.setdefault(a, pb.workspace)
+                    refused.setdefault(i, {})[a] = (
+                        f"application {shown(a)} was first sent with another workspace's agent token: this "
+                        f"token may only send data of workspace {shown(pb.workspace)}'s clusters (its secret "
+                        f"is that workspace's; see docs/agent.md)")
+                else:
+                    owners.setdefault(a, pb.workspace)
         return refused, owners
 
     def check_writable(self) -> None:
@@ -318,6 +326,25 @@ class IngestRepository(Repository):
             if len(rows) < batch:
                 return events, dropped
             after = (rows[-1][0], rows[-1][1])
+
+
+def _without(pb: PreparedBatch, refused: dict[str, str]) -> PreparedBatch:
+    """``pb`` without the events of the ``refused`` applications."""
+    if not refused:
+        return pb
+    return dataclasses.replace(pb, events=tuple(ev for ev in pb.events if ev[0][0] not in refused),
+                               ended_applications=tuple(a for a in pb.ended_applications if a not in refused))
+
+
+def _refusals(pb: PreparedBatch, refused: dict[str, str]) -> tuple[RefusedApplication, ...]:
+    """What the result says of the ``refused`` applications of ``pb``, in the batch's order."""
+    if not refused:
+        return ()
+    events = dict.fromkeys(refused, 0)
+    for ev in pb.events:
+        if ev[0][0] in events:
+            events[ev[0][0]] += 1
+    return tuple(RefusedApplication(a, events[a], refused[a]) for a in refused)
 
 
 def _agent_owners(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> dict[str, str | None]:
