@@ -193,9 +193,13 @@ class Agent:
         # Applications not read to their end (each named in its own WARNING just before).
         behind = (f"; {len(unread)} application(s) not read to the end of their event log "
                   f"({sum(n for _, n in unread.values())} file bytes unread, named above)") if unread else ""
+        refused = self.sender.events_refused_by_server
+        if refused:
+            behind += (f"; the server refused {refused} event(s) of application(s) another workspace's agent "
+                       f"token sent first (named above)")
         if not batches and not unread:
-            log.info("trimtab-agent stopped; %d batch(es) left in the spool, %d parked in %s",
-                     batches, parked, self.spool.parked_dir)
+            log.info("trimtab-agent stopped; %d batch(es) left in the spool, %d parked in %s%s",
+                     batches, parked, self.spool.parked_dir, behind)
             return
         if not batches:
             log.warning("trimtab-agent stopped%s; %d batch(es) left in the spool, %d parked in %s; `trimtab "

@@ -3,7 +3,14 @@
 - Jittered exponential backoff (base ×2, ±20%, capped) on retryable codes only; a
   ``retry-after-ms`` trailing-metadata hint from the server is the delay's minimum (it may
   exceed the cap), never a replacement for the jittered backoff.
-- A refused token (UNAUTHENTICATED, PERMISSION_DENIED) is a person's configuration
+- An application the server refuses (``BatchAck.refused_applications``: another workspace's
+  agent token sent it first) costs only its own events: the server stored the batch's other
+  applications and acknowledged it, so the batch leaves the spool; one WARNING per application
+  names it and the server's reason, and its events are counted (``events_refused_by_server``).
+  Servers before that field refused such a batch whole with PERMISSION_DENIED: retried like a
+  refused token (below), so an upgraded server takes it, but its WARNING says so rather than blame
+  the token (the current server answers PERMISSION_DENIED to no agent call).
+- A refused token (UNAUTHENTICATED) is a person's configuration
   problem, not a bad batch: the batches stay in the spool and are retried with the same
   capped backoff with the token this process started with (if the spool fills meanwhile,
   its usual oldest-first drop applies and is counted); only an agent started with a valid
@@ -89,6 +96,9 @@ class SenderSettings:
     caller: tuple[tuple[str, str], ...] = ()  # `caller_metadata`: sent with the token on every call
 
 
+# Applications named in a refusal WARNING that this process remembers, not to name them again.
+_MAX_REFUSED_NAMED = 10_000
+
 # 2^60 s outgrows any cap; past it ``2 ** (attempt - 1)`` only grows towards a float overflow
 # (an OverflowError at the 1,025th consecutive failure: a server down for a few hours).
 _MAX_BACKOFF_EXPONENT = 60
@@ -136,6 +146,10 @@ class Sender(threading.Thread):
         self.last_error: grpc.StatusCode | None = None
         self.failed_attempts = 0  # consecutive failed attempts, across batches
         self.events_dropped_by_server = 0  # events the server found invalid and dropped (named in its acks)
+        # Events of applications the server refused (named in its acks), and the applications, each
+        # named in one WARNING (bounded: an all-purpose cluster runs applications for weeks).
+        self.events_refused_by_server = 0
+        self.refused_applications: dict[str, int] = {}
         self._last_warn: float | None = None  # start of the current warning window
         self._warned_auth: bool | None = None  # failure class of the last WARNING
         self._extra_warned = False  # the one class-change WARNING this window allows
@@ -309,8 +323,27 @@ class Sender(threading.Thread):
                 self.events_dropped_by_server += ack.dropped_events
                 log.warning("server %s dropped %d invalid event(s) of batch %s and stored the rest: %s",
                             self.s.target, ack.dropped_events, request.batch_id, ack.drop_reason)
+            for refused in ack.refused_applications:
+                self._refused(refused)
             self.spool.ack(batch)
             return True
+
+    def _refused(self, refused: ingest_pb2.RefusedApplication) -> None:
+        """The server refused one application's events of an acknowledged batch: counted, and said once
+        per application (each later batch of it is refused the same way, never resent)."""
+        self.events_refused_by_server += refused.events
+        app = refused.application_id
+        if app in self.refused_applications:
+            self.refused_applications[app] += refused.events
+            return
+        if len(self.refused_applications) >= _MAX_REFUSED_NAMED:
+            self.refused_applications.clear()  # an application named again is better than unbounded memory
+        self.refused_applications[app] = refused.events
+        # repr'd: the reason quotes what the server was sent, and must not make lines of its own.
+        log.warning("server %s refused the events of application %r (%s): %d event(s) dropped and not resent, "
+                    "and its later events are refused the same way (counted, not logged again); this agent's "
+                    "other applications are delivered, and its token is valid", self.s.target, app,
+                    refused.reason[:1000], refused.events)
 
     def _token_unsendable(self) -> None:
         """The token cannot be sent as gRPC metadata: one ERROR for this process, batches kept.
@@ -353,7 +386,14 @@ class Sender(threading.Thread):
         self._warned_auth = auth
         also = f"; also seen since the last warning: {', '.join(others)}" if others else ""
         pending = self.spool.pending()[0]
-        if auth:
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            log.warning("server %s accepted the agent token but refused a batch (%s: %s): a Trimtab server older "
+                        "than this agent refuses a whole batch holding an application another workspace's agent "
+                        "token sent first, and the agent's later batches wait behind it; upgrade the server (it "
+                        "then refuses only that application's events); %d batch(es) kept in the spool and retried "
+                        "(%d failed attempt(s) so far%s)", self.s.target, code.name, err.details(), pending,
+                        self.failed_attempts, also)
+        elif auth:
             log.warning("server %s refused the agent token (%s: %s): fix TRIMTAB_TOKEN; %d batch(es) kept in "
                         "the spool and retried (%d failed attempt(s) so far%s)", self.s.target, code.name,
                         err.details(), pending, self.failed_attempts, also)
