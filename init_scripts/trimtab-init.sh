@@ -130,9 +130,20 @@ deliver_agent_log() {
     || log "could not put agent.log into $dir: the delivered cluster logs will not hold it"
 }
 
-already_running() {
-  # The supervisor (which restarts a dead agent) or, from an older script or a hand start, the agent.
-  alive "$(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null)" || alive "$(cat "$AGENT_HOME/agent.pid" 2>/dev/null)"
+# Whether Trimtab runs here is a lock's answer, not the pid files': they outlive their processes
+# (/databricks is kept across a node's restart, a kill -9 leaves them), and their pid may name any
+# process since (the new driver's JVM), which made this script start nothing. The supervisor holds
+# LOCK for its life, taken by main before it starts it (two starts at once cannot both pass), and the
+# agent holds its state directory's agent.lock (agent/durable.py try_lock), which also covers an agent
+# started by hand or by an older script. The kernel drops both when their holder dies, kill -9
+# included. The pid files only name the processes, for people and tools.
+LOCK="$AGENT_HOME/supervisor.lock"
+
+lock_held() {
+  # Whether a live process holds the flock(2) lock on file $1 (not created when missing).
+  [ -f "$1" ] || return 1
+  flock -n -E 75 "$1" true 2>/dev/null
+  [ $? -eq 75 ]
 }
 
 describe_exit() {
@@ -171,8 +182,10 @@ supervise() {
   # agent dies by a signal, which would be quoted as the agent's last words. The agent and the
   # supervisor's log lines keep agent.log (fd 3).
   exec 3>&2 2>/dev/null
+  # fd 9 is LOCK, locked by main and inherited: held while this shell lives. Closed for the agent and
+  # the pause, so that neither holds it once this shell is gone (the agent has a lock of its own).
   while :; do
-    "$bin" run "${dirs[@]}" --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN </dev/null 2>&3 3>&- &
+    "$bin" run "${dirs[@]}" --server "$TRIMTAB_SERVER" --token-env TRIMTAB_TOKEN </dev/null 2>&3 3>&- 9>&- &
     child=$!
     started="$(date +%s)"
     echo "$child" >"$AGENT_HOME/agent.pid"
@@ -202,7 +215,7 @@ supervise() {
     else
       log "agent ended ($(describe_exit "$rc")) after ${ran} s; restarting it in ${wait_s} s (restart $((${#restarts[@]} + 1)) of at most $max in an hour)" 2>&3
     fi
-    sleep "$wait_s" </dev/null & wait $!
+    sleep "$wait_s" </dev/null 9>&- & wait $!
     [ -n "$stopping" ] && { log "supervisor signalled while waiting to restart the agent: not restarting" 2>&3; break; }
     [ -d "$ROOT/databricks/driver" ] || { log "$ROOT/databricks/driver is gone (the driver is shutting down): not restarting the agent" 2>&3; break; }
     restarts+=("$(date +%s)")
@@ -222,8 +235,16 @@ main() {
   # Without a token every batch would be refused; an empty secret is easy to get (wrong scope,
   # Standard access mode hiding spark_env_vars), so it is reported here, where people look first.
   if [ -z "${TRIMTAB_TOKEN:-}" ]; then log "TRIMTAB_TOKEN is not set: agent not started"; return 0; fi
-  if already_running; then
-    log "agent already running (pid $(cat "$AGENT_HOME/agent.pid" 2>/dev/null), supervisor pid $(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null || echo none))"
+  # Where the agent reads and keeps its state: the cluster's own settings, else the defaults.
+  local eventlog_dir="${TRIMTAB_EVENTLOG_DIR:-$EVENTLOG_DIR}" state_dir="${TRIMTAB_AGENT_STATE_DIR:-$AGENT_HOME/state}"
+  if ! command -v flock >/dev/null 2>&1; then
+    # util-linux is on every Databricks image; without it the agent's own lock still refuses a second agent.
+    log "flock (util-linux) not found: not checking for a running agent"
+  elif ! { exec 9>>"$LOCK"; } 2>/dev/null; then
+    log "cannot open $LOCK: not checking for a running agent"
+  elif ! flock -n 9 || lock_held "$state_dir/agent.lock"; then
+    exec 9>&-
+    log "agent already running (pid $(cat "$AGENT_HOME/agent.pid" 2>/dev/null || echo unknown), supervisor pid $(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null || echo none))"
     return 0
   fi
   local bin=""
@@ -231,11 +252,9 @@ main() {
     bin="$TRIMTAB_AGENT_BIN"
   else
     if [ -n "${TRIMTAB_AGENT_BIN:-}" ]; then log "TRIMTAB_AGENT_BIN=$TRIMTAB_AGENT_BIN is not executable; installing instead"; fi
-    bin="$(install_agent)" || return 0
+    bin="$(install_agent 9>&-)" || return 0  # pip and what it starts must not hold the lock
   fi
   write_spark_conf || log "could not write Spark conf into $CONF_DIR (stage executor peaks will be missing)"
-  # Where the agent reads and keeps its state: the cluster's own settings, else the defaults.
-  local eventlog_dir="${TRIMTAB_EVENTLOG_DIR:-$EVENTLOG_DIR}" state_dir="${TRIMTAB_AGENT_STATE_DIR:-$AGENT_HOME/state}"
   mkdir -p "$eventlog_dir" 2>/dev/null
   # Detached: own session, no terminal, stdin closed; Databricks must not wait for it.
   local launcher=()
@@ -258,6 +277,7 @@ main() {
   nohup "${launcher[@]}" bash -c "$(declare -f log alive describe_exit supervise); supervise \"\$1\"" \
     trimtab-supervisor "$bin" >>"$AGENT_HOME/agent.log" 2>&1 </dev/null &
   local sup=$!
+  exec 9>&-  # the supervisor holds the lock now (fd 9 inherited), for as long as it lives
   echo "$sup" >"$AGENT_HOME/supervisor.pid"
   # A bad setting (exit 2) or another agent on the state directory (exit 1) makes the agent exit
   # at once, its reason in agent.log: say so here, where people look first, rather than
