@@ -50,6 +50,7 @@ from server.plan.range_use import RangeUse, range_use
 from server.plan.search_window import measured_live, search_window
 from server.plan.spot_risk import (
     SPOT_INTERRUPTIONS_PER_NODE_HOUR,
+    keeping_on_demand,
     loss_twins,
     moved_off_spot,
     spot_kind_for,
@@ -169,8 +170,10 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     spot candidate's interruption risk. Once the job has lost spot nodes, each spot candidate of two
     workers or more is offered with half its workers on demand too (``first_on_demand``).
     A spot candidate never keeps fewer nodes on demand than the cluster the project was imported
-    with (its ``first_on_demand``, at least 1), and one whose every node that leaves on demand is
-    no candidate (the on-demand one is the same cluster).
+    with (its ``first_on_demand``; 0, the driver on spot too, stays 0), and one whose every node that
+    leaves on demand is no candidate (the on-demand one is the same cluster). The configuration the
+    job runs on is a candidate as it runs, its ``first_on_demand`` included, never the grid's copy of
+    its id.
 
     An autoscaling candidate's range is ``max(min_workers, n // 2)..n`` for each worker count ``n``
     above min_workers: Databricks refuses a range whose max is not above its min, so bounds (or a
@@ -246,9 +249,11 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # The nodes the user keeps on demand on spot (``first_on_demand``, driver included; unset is
     # Databricks' 1): a floor, as min_workers is. Writing 1 over a user's 3 would put two more workers
     # on spot with no word of it, and the workers a user keeps on demand are often those a job cannot
-    # afford to lose. From the cluster as imported (``current`` is the anchor here), not the live
-    # one: a spot variant Trimtab applied (half on demand, after losses) must not become the floor.
-    on_demand_floor = max(1, shape_first_on_demand(current))
+    # afford to lose. A 0 (the driver on spot too) is a floor as it is: Databricks allows it, and
+    # raising it to 1 moved a driver the user put on spot on purpose to on demand. From the cluster as
+    # imported (``current`` is the anchor here), not the live one: a spot variant Trimtab applied
+    # (half on demand, after losses) must not become the floor.
+    on_demand_floor = shape_first_on_demand(current)
     driver = settings.driver_node_type_id or driver or driver_of(current)
     sized = {} if settings.driver_node_type_id else dict(drivers or {})
     # A policy forbidding driver_node_type_id runs the driver on the workers' type: each candidate's.
@@ -299,8 +304,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             if not window.holds(cores):
                 continue
             for spot in spot_options_for(spot_options, live, catalog, cloud, info.family, pool):
-                config = _config(live, node_type, cluster_driver, workers, spot,
-                                 autoscale, low, first_on_demand=on_demand_floor, spot_kind=spot_kind)
+                config = _config(live, node_type, cluster_driver, workers, spot, autoscale, low,
+                                 first_on_demand=on_demand_floor, spot_kind=spot_kind, azure=azure)
                 if policy_range is not None:  # the range the policy fixes, as it fixes it
                     config = dataclasses.replace(config, autoscale_min=policy_range[0])
                 if pool is None:
@@ -370,7 +375,13 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             own = (dataclasses.replace(own[0], allowed=False), own[1])
             out[own[0].config_id] = own  # a grid twin of the same id is no way back to it
             continue
-        out.setdefault(own[0].config_id, own)
+        if i == 0:
+            # The configuration the job runs on is the live one, not the grid's copy of its id: an id
+            # leaves out a spot driver (first_on_demand 0 and 1 share one), and the copy, written with
+            # the floor, moved the driver with no change of hardware to show for it.
+            out[own[0].config_id] = own
+        else:
+            out.setdefault(own[0].config_id, own)
         if i == 0 and split and config.availability.upper().startswith("SPOT"):
             # The grid has no twin of a size off it (an imported 3-16 range): after losses the job
             # could leave spot only by changing its size too, judged on no run of the new one.
@@ -387,23 +398,25 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 
 def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,
             autoscale: bool, low: int = MIN_WORKERS, *, first_on_demand: int = 1,
-            spot_kind: str = "SPOT_WITH_FALLBACK") -> ClusterConfig:
+            spot_kind: str = "SPOT_WITH_FALLBACK", azure: bool = False) -> ClusterConfig:
     """A new candidate's configuration, on ``live``'s disks and runtime version (what applying it
-    keeps); a spot one keeps ``first_on_demand`` nodes on demand (the user's floor, `build_candidates`),
-    an on-demand one is written with Databricks' default 1 (every node is on demand anyway)."""
+    keeps); a spot one keeps ``first_on_demand`` nodes on demand (the user's floor, `build_candidates`;
+    0 is the driver on spot too, `keeping_on_demand`), an on-demand one is written with Databricks'
+    default 1 (every node is on demand anyway)."""
     availability = spot_kind if spot else "ON_DEMAND"
-    first_on_demand = max(1, first_on_demand) if spot else 1
     kept = dict(ebs_volume_type=live.ebs_volume_type, ebs_volume_count=live.ebs_volume_count,
                 ebs_volume_size_gb=live.ebs_volume_size_gb, spark_version=live.spark_version)
     if autoscale:
         # The range's floor keeps to the project's minimum too (``workers`` is at least ``low``); the
         # caller passes ``workers`` above ``low`` only, so the range's max is above its min, as
         # Databricks requires (``compute.AutoScale``: max_workers strictly greater than min_workers).
-        return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver,
-                             autoscale_min=max(low, workers // 2), autoscale_max=workers,
-                             availability=availability, first_on_demand=first_on_demand, **kept)
-    return ClusterConfig(node_type_id=node_type, driver_node_type_id=driver, num_workers=workers,
-                         availability=availability, first_on_demand=first_on_demand, **kept)
+        config = ClusterConfig(node_type_id=node_type, driver_node_type_id=driver,
+                               autoscale_min=max(low, workers // 2), autoscale_max=workers,
+                               availability=availability, **kept)
+    else:
+        config = ClusterConfig(node_type_id=node_type, driver_node_type_id=driver, num_workers=workers,
+                               availability=availability, **kept)
+    return keeping_on_demand(config, first_on_demand if spot else 1, azure=azure)
 
 
 def project_candidates(project: Project, workspace: Workspace, catalog: PriceCatalog, runs: Iterable[Run],

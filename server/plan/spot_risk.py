@@ -59,6 +59,19 @@ def spot_losses(runs: Iterable[Run], use: RangeUse | None = None) -> SpotLossRat
                            for r in runs if r.config is not None], SPOT_INTERRUPTIONS_PER_NODE_HOUR)
 
 
+def keeping_on_demand(config: ClusterConfig, first_on_demand: int, *, azure: bool = False) -> ClusterConfig:
+    """``config`` with ``first_on_demand`` nodes on demand, as applying it writes the field
+    (`server.spec.recommendation_overlay`). A 0 (the driver on spot too) is put in the spec's cloud
+    attributes as well: `shape_first_on_demand` reads a bare 0 as unset (Databricks' 1), which priced
+    a spot driver on demand and left it out of `spot_nodes`."""
+    config = dataclasses.replace(config, first_on_demand=first_on_demand)
+    if first_on_demand or not config.availability.upper().startswith("SPOT") or \
+            shape_first_on_demand(config) == 0:
+        return config
+    key = "azure_attributes" if azure else "aws_attributes"
+    return dataclasses.replace(config, spec={**config.spec, key: {**(config.spec.get(key) or {}), "first_on_demand": 0}})
+
+
 def spot_share(config: ClusterConfig, use: RangeUse | None = None) -> tuple[float, bool]:
     """The share of ``config``'s workers on spot (0..1), and whether its driver is on spot too. ``use``:
     how far into their ranges the project's runs went: the first workers on demand are a larger share

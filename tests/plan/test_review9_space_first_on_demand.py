@@ -46,10 +46,12 @@ def test_spot_candidates_keep_the_users_on_demand_nodes() -> None:
 
 
 def test_the_default_floor_is_one_and_the_imported_cluster_sets_it_not_the_live_one() -> None:
-    for first in (None, 0, 1):  # unset, 0 (the driver on spot too) and 1: spot workers, on-demand driver
+    # Unset and 1: spot workers, on-demand driver; 0: the driver on spot too, kept so (review fod0:
+    # the floor was at least 1, and moved a driver the user put on spot to on demand).
+    for first, floor in ((None, 1), (1, 1), (0, 0)):
         pairs = build_candidates(config_from_spec(_spec(first)), ProjectSettings(), load_catalog(), PRICING)
         new = [cfg for c, cfg in pairs if c.allowed and c.spot and cfg.num_workers != 4]
-        assert new and {cfg.first_on_demand for cfg in new} == {1}, first
+        assert new and {cfg.first_on_demand for cfg in new} == {floor}, first
     # Trimtab applied a half-on-demand variant (first_on_demand 5 after losses): the floor stays the
     # imported cluster's 3, so new spot candidates can go back to more workers on spot.
     live = config_from_spec(_spec(5, workers=8))
