@@ -8,12 +8,13 @@ from server.costing.catalog import PriceCatalog
 from server.costing.run_cost import sku_of
 from server.domain import ClusterConfig, Project, Run
 from server.plan.config_id import config_id_of, same_hardware
+from server.plan.on_demand_note import on_demand_note
 from server.plan.peak_floor import floor_note
 from server.plan.policy import ClusterPolicy, as_created
 from server.plan.pools import on_pool, pool_backing
 from server.plan.project_cluster import project_config, rejected_configs, segment_floor
 from server.plan.range_use import range_note, range_use
-from server.plan.spot_risk import moved_off_spot, spot_losses
+from server.plan.spot_risk import keeping_on_demand, moved_off_spot, spot_losses
 from server.plan.worker_bounds import outside_bounds
 from server.spec import config_label
 
@@ -32,8 +33,24 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
     is picked for what it teaches, so spot losses are never its reason: saying so blamed them for a
     trial that went back to spot the next run. ``policy``: the one the spec names (`project_config`).
     A moved range names the floor its max kept (`server.plan.peak_floor`; ``segment_from`` as
-    `server.plan.candidates.project_candidates`')."""
+    `server.plan.candidates.project_candidates`').
+
+    Whatever the why (none included: same hardware, a learning run), a change of the nodes kept on
+    demand is said too (`on_demand_note`): ``chosen``'s label names the nodes it keeps on demand, not
+    which of them move, and a driver the user put on spot moved to on demand with no word of it."""
     current = project_config(project, pools, cloud=cloud, policy=policy)
+    # ``chosen``'s first_on_demand as the plan wrote it (`keeping_on_demand`): a recommendation's
+    # configuration carries no spec, and a bare 0 read as unset took a spot driver for one on demand.
+    chosen = keeping_on_demand(chosen, chosen.first_on_demand, azure=cloud == "azure")
+    why = _why_leaving(project, catalog, cloud, runs, chosen, current, pools, best=best, policy=policy,
+                       segment_from=segment_from)
+    return "; ".join(n for n in (why, on_demand_note(current, chosen)) if n)
+
+
+def _why_leaving(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,
+                 current: ClusterConfig, pools: dict[str, dict] | None, *, best: ClusterConfig | None,
+                 policy: ClusterPolicy | None, segment_from: int | None) -> str:
+    """`leaving_note`'s why, of the hardware: bounds, a turn-down, spot losses ("" for none)."""
     # Leaving is of the hardware (`same_hardware`): a change of gp3's performance or spot's fallback
     # alone keeps the job's configuration, and its reasons (bounds, a turn-down, spot losses) are
     # not about those; the storage advice says its own why.
