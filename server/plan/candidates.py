@@ -172,8 +172,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     A spot candidate never keeps fewer nodes on demand than the cluster the project was imported
     with (its ``first_on_demand``; 0, the driver on spot too, stays 0), and one whose every node that
     leaves on demand is no candidate (the on-demand one is the same cluster). The configuration the
-    job runs on is a candidate as it runs, its ``first_on_demand`` included, never the grid's copy of
-    its id.
+    job runs on keeps its own ``first_on_demand`` (0 or 1, which its id does not tell apart), also
+    where the grid's copy of it stands for it.
 
     An autoscaling candidate's range is ``max(min_workers, n // 2)..n`` for each worker count ``n``
     above min_workers: Databricks refuses a range whose max is not above its min, so bounds (or a
@@ -254,6 +254,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # imported (``current`` is the anchor here), not the live one: a spot variant Trimtab applied
     # (half on demand, after losses) must not become the floor.
     on_demand_floor = shape_first_on_demand(current)
+    live_on_demand = shape_first_on_demand(live)
     driver = settings.driver_node_type_id or driver or driver_of(current)
     sized = {} if settings.driver_node_type_id else dict(drivers or {})
     # A policy forbidding driver_node_type_id runs the driver on the workers' type: each candidate's.
@@ -310,6 +311,12 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                     config = dataclasses.replace(config, autoscale_min=policy_range[0])
                 if pool is None:
                     config = with_required_volume(config, live, catalog, cloud)
+                if pool is None and spot and config_id_of(config) == config_id_of(live):
+                    # The grid's copy of the configuration the job runs on, which stands for it
+                    # (`out.setdefault`): its nodes on demand are the live ones. An id leaves out a
+                    # spot driver (first_on_demand 0 and 1 share one), and the copy, written with the
+                    # floor, moved the driver with no change of hardware to show for it.
+                    config = keeping_on_demand(config, live_on_demand, azure=azure)
                 if pool is None and spot and spot_nodes(config, use) == 0:
                     continue  # every node on demand (the floor covers them): the on-demand twin it is
                 if pool is not None:  # the pool's instances, as they are: nothing else changes
@@ -375,13 +382,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             own = (dataclasses.replace(own[0], allowed=False), own[1])
             out[own[0].config_id] = own  # a grid twin of the same id is no way back to it
             continue
-        if i == 0:
-            # The configuration the job runs on is the live one, not the grid's copy of its id: an id
-            # leaves out a spot driver (first_on_demand 0 and 1 share one), and the copy, written with
-            # the floor, moved the driver with no change of hardware to show for it.
-            out[own[0].config_id] = own
-        else:
-            out.setdefault(own[0].config_id, own)
+        out.setdefault(own[0].config_id, own)
         if i == 0 and split and config.availability.upper().startswith("SPOT"):
             # The grid has no twin of a size off it (an imported 3-16 range): after losses the job
             # could leave spot only by changing its size too, judged on no run of the new one.
