@@ -153,11 +153,19 @@ def has_trimtab_schema(url: str) -> bool:
         engine.dispose()
 
 
+def is_server_database(url: str) -> bool:
+    """Whether `url` names a database on a server (PostgreSQL), which connecting never creates: unlike a
+    SQLite file, one that is not there fails at connect."""
+    from server.store.urls import parse_url
+
+    return parse_url(url).get_backend_name() != "sqlite"
+
+
 NO_DATABASE_HINT = "pass --state-dir/--db of your server, or start `trimtab server start` once to create it"
 
 
 def require_database(db_url: str | None, state_dir: Path | None, config: Any, *, may_create: bool,
-                     create_option: str | None = None) -> None:
+                     create_option: str | None = None) -> bool:
     """Refuse, or warn, before a command opens a database that does not exist yet.
 
     Opening one creates it (file and schema), so a command run without the server's --db or
@@ -171,9 +179,17 @@ def require_database(db_url: str | None, state_dir: Path | None, config: Any, *,
     where the user named a place (flag, variable or configuration file), and say so on stderr: a
     named place is a decision (say, a token made before the server's first start), the per-user
     default only a guess at where the server's database is.
+
+    A PostgreSQL database that exists (made by `createdb` or a DBA) is there even without the schema,
+    and a writer with `create_option` creates the schema in it without that option: the option catches
+    a typo in a SQLite path, while a typo in a PostgreSQL database's name already fails at connect.
+    Returns whether the command may create the schema.
     """
     if has_trimtab_schema(config.database_url):
-        return
+        return may_create
+    if create_option and is_server_database(config.database_url):
+        # has_trimtab_schema has connected to it, so it is there.
+        may_create = True
     shown = _shown(config)
     if _default_location(state_dir, config) and (may_create or create_option):
         asking = f" {create_option}" if create_option else ""
@@ -185,6 +201,7 @@ def require_database(db_url: str | None, state_dir: Path | None, config: Any, *,
         raise click.UsageError(f"no Trimtab database at {shown}: {NO_DATABASE_HINT}{asking}")
     click.echo(f"warning: no Trimtab database at {shown} yet: creating it. Only a server started on this "
                "same database (--db/--state-dir) will see what this command writes.", err=True)
+    return True
 
 
 def open_cli_store(db_url: str | None, state_dir: Path | None, *, may_create: bool = True,
@@ -201,5 +218,5 @@ def open_cli_store(db_url: str | None, state_dir: Path | None, *, may_create: bo
 
     config = config_from(db_url, state_dir, database_only=database_only)
     announce_database(db_url, state_dir, config)
-    require_database(db_url, state_dir, config, may_create=may_create, create_option=create_option)
-    return config, open_store(config.database_url, upgrade=False, create=may_create)
+    create = require_database(db_url, state_dir, config, may_create=may_create, create_option=create_option)
+    return config, open_store(config.database_url, upgrade=False, create=create)

@@ -43,8 +43,9 @@ def _name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
                    "refuses it for applications another workspace's token sent. Safer; import binds the "
                    "token it writes into a workspace's secret.")
 @click.option("--create-database", is_flag=True,
-              help="Create the database (at --db or in --state-dir) if it is not there yet, e.g. for a token made "
-                   "before the server's first start; without it a token command refuses a missing database.")
+              help="Create the SQLite database (at --db or in --state-dir) if it is not there yet, e.g. for a token "
+                   "made before the server's first start; without it a token command refuses a missing database. "
+                   "An existing PostgreSQL database gets the schema without it.")
 @store_options
 @click.pass_obj
 def create(ctx: CliContext, name: str, scope: str, workspace: str | None, create_database: bool,
