@@ -64,6 +64,7 @@ that defines it, so a test that patches one patches it there):
 - `server.collect.late_data`: the agent's data joined to runs, at collection and after.
 - `server.collect.cluster_reads` and `server.collect.run_notes`: reads of a run's clusters, and
   the notes a run's message and cost carry (shared with a backfill).
+- `server.collect.poll_record`: a poll that worked, stored for a restart; its failed write fails no poll.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ from server.collect.locked_projects import COLLECT_LOCK_WAIT_S, LOCK_NOTE_MARK, 
 from server.collect.look_over import READ_NOTE_MARK, Handovers, Listing, LookOver, listed_run_as
 from server.collect.outcome_log import UnrunLog
 from server.collect.own_script_note import OwnScriptFailures
+from server.collect.poll_record import POLL_RECORD_EVERY_S as POLL_RECORD_EVERY_S
+from server.collect.poll_record import PollRecords
 from server.collect.pricing import Pricing
 from server.collect.pricing import _summed as _summed  # re-exported: tests import it from here
 from server.collect.repairs import REPAIR_EAGER_MS as REPAIR_EAGER_MS
@@ -147,7 +150,6 @@ RECHECK_FOR_S = 600.0
 # This many jobs failing one after the other with a 5xx while the workspace answers its probe are the
 # workspace's trouble, not each job's (`Collector._job_failed`).
 JOBS_IN_A_ROW = 3
-POLL_RECORD_EVERY_S = 60.0  # a workspace's successful poll is stored at most this often (`_record_polled`)
 
 
 class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentData):
@@ -192,7 +194,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._on_poll: Callable[[bool | None, str], None] | None = None  # see `on_poll`
         self._last_poll: tuple[bool | None, str] | None = None  # the latest poll's outcome, for a late `on_poll`
         self._workspace_trouble = ""  # why the workspace being polled failed as a whole ("" it did not)
-        self._polled_recorded: dict[str, int] = {}  # workspace -> when a poll that worked was last stored (wall ms)
+        self._poll_records = PollRecords(store, clock)  # a poll that worked, stored; its failure fails no poll
 
     @property
     def on_poll(self) -> Callable[[bool | None, str], None] | None:
@@ -268,7 +270,7 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
                 try:
                     collected.extend(self._poll_workspace(workspace))
                     if not self._workspace_trouble:
-                        self._record_polled(workspace)
+                        self._poll_records.worked(workspace)
                 except Unavailable as err:  # the database went away mid-poll: one line, as for the whole poll
                     log.warning("workspace %s: poll stopped: %s", workspace.name, err)
                     self._workspace_trouble = f"database: {err}"
@@ -289,17 +291,6 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         # No workspace at all is a poll that worked; only resting ones, a poll that says nothing new.
         self._report(True if worked or not listed else (False if tried else None), why)
         return collected
-
-    def _record_polled(self, workspace: Workspace) -> None:
-        """Store that a poll of ``workspace`` worked, for a restart (the metrics' poll age), at most every
-        `POLL_RECORD_EVERY_S`: the polls every `RECHECK_EVERY_S` while an application's end waits need not
-        each write, and an age a minute too old after a restart still says what an alert needs."""
-        now = self._clock.now_ms()
-        last = self._polled_recorded.get(workspace.name)
-        if last is not None and now - last < POLL_RECORD_EVERY_S * 1000:
-            return
-        self._store.workspaces.record_polled(workspace.name, now, polled_host=workspace.host)
-        self._polled_recorded[workspace.name] = now
 
     def _report(self, worked: bool | None, why: str) -> None:
         with self._lock:
