@@ -43,6 +43,11 @@ class DatabaseUrl(click.ParamType):
                       "the state directory", param, ctx)
         return value
 
+    def local_path(self, value: str) -> bool:
+        """A SQLite URL names a file opened on this machine, whatever bytes its path holds
+        (`server.cli.undecodable`); a PostgreSQL URL is sent to the database server."""
+        return value.strip().lower().startswith("sqlite")
+
 
 def store_options(func: F) -> F:
     func = click.option("--state-dir", type=Directory(), default=None,

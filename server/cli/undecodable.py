@@ -7,6 +7,12 @@ exit 1, naming no option. Now the parser of every command refuses it (exit 2) in
 the option, argument or environment variable that holds it, before the command runs: nothing is
 sent, nothing opened.
 
+A value only opened on this machine as a file path is let through: a `click.Path` option (the TLS
+certificate and key, with their TRIMTAB_TLS_* variables, --state-dir, --out) or a value whose type says
+it is one (a ``sqlite:`` `--db`, `server.cli.store_options.DatabaseUrl`). Any byte but NUL and ``/`` is a
+valid POSIX file name, which the operating system opens as Python hands it back (``os.fsencode``), and
+such a path worked before; a value sent anywhere (the Trimtab server, a PostgreSQL URL) is still refused.
+
 Applied once per command object by `server.cli.main`, beside `server.cli.repeats`.
 """
 
@@ -34,6 +40,21 @@ def undecodable(text: str) -> str | None:
     return None
 
 
+def _local_path(param: click.Parameter, text: str) -> bool:
+    """Whether `text`, a value of `param`, is only opened here as a file path (see the module doc).
+
+    A parameter type other than `click.Path` says so with a ``local_path(text) -> bool`` method."""
+    if isinstance(param.type, click.Path):
+        return True
+    local_path = getattr(param.type, "local_path", None)
+    return callable(local_path) and bool(local_path(text))
+
+
+def _first_undecodable(param: click.Parameter, texts: Iterable[str]) -> str | None:
+    return next((bad for text in texts if not _local_path(param, text)
+                 for bad in [undecodable(text)] if bad is not None), None)
+
+
 def _texts(value: Any) -> Iterable[str]:
     """The strings in a parsed value: one, or several for nargs and repeatable options."""
     if isinstance(value, str):
@@ -54,12 +75,12 @@ def check(opts: dict[str, Any], ctx: click.Context) -> None:
     the parser's) or read from its environment variable, holds what is not UTF-8."""
     for param in ctx.command.params:
         if param.name in opts:
-            bad = next((b for b in map(undecodable, _texts(opts[param.name])) if b is not None), None)
+            bad = _first_undecodable(param, _texts(opts[param.name]))
             if bad is not None:
                 raise click.BadParameter(_refusal(bad, "the value"), ctx=ctx, param=param)
             continue
         envvar = param.resolve_envvar_value(ctx) if isinstance(param, click.Option) else None
-        bad = undecodable(envvar) if envvar is not None else None
+        bad = _first_undecodable(param, [envvar]) if envvar is not None else None
         if bad is not None:
             names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or [])
             name = next((n for n in names if os.environ.get(n) == envvar), names[0] if names else "")

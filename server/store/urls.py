@@ -3,9 +3,10 @@ SQLite one."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import sqlalchemy as sa
 
@@ -113,8 +114,28 @@ def shown_url(url: str | sa.engine.URL) -> str:
     secret = {k for k in parsed.query if k.lower() in _SECRET_QUERY_KEYS}
     if secret:
         parsed = parsed.update_query_dict({k: "***" for k in secret})
+    file_bytes = _undecodable_path(parsed)
+    if file_bytes is not None:
+        parsed = parsed.set(database=_PATH_PLACEHOLDER)
     # The mask is written after rendering: as a query value it would be percent-encoded.
-    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    shown = parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
+    return shown if file_bytes is None else shown.replace(_PATH_PLACEHOLDER, quote(file_bytes, safe=" +/"))
+
+
+_PATH_PLACEHOLDER = "trimtab-file-path"
+
+
+def _undecodable_path(parsed: sa.engine.URL) -> bytes | None:
+    """The bytes of a SQLite file path that is not valid UTF-8 (a valid POSIX name, handed over by Python
+    as lone surrogates, which rendering cannot percent-encode), to be shown percent-encoded as the rest."""
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    try:
+        database.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(database)
+    return None
 
 
 def sqlite_file(url: str | sa.engine.URL) -> Path | None:
