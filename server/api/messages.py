@@ -27,6 +27,7 @@ from server.domain import (
     Workspace,
 )
 from server.errors import InvalidArgument, NotFound
+from server.ids import parse_id
 from server.orphan_cause import recorded_cause
 from server.plan.candidates import project_default_max_workers
 from server.services.collection_state import CollectionProblem
@@ -113,13 +114,12 @@ MAX_ID = MAX_ROW_ID
 _NUMBER = re.compile(r"[+-]?[0-9]+")
 
 
-def _within(number: str, low: int) -> bool:
-    """Whether a `_NUMBER` lies in [low, MAX_ID], without `int` on it first: Python refuses to
-    convert more than 4300 digits (ValueError), which was INTERNAL with a traceback for
-    `trimtab run show 999...9`. Leading zeros do not make a number larger."""
-    sign, digits = ("-", number[1:]) if number.startswith("-") else ("", number.lstrip("+"))
-    digits = digits.lstrip("0") or "0"
-    return len(digits) <= len(str(MAX_ID)) and low <= int(sign + digits) <= MAX_ID
+def _signed_id(number: str, low: int) -> int | None:
+    """A `_NUMBER` as the id it is when in [low, MAX_ID], else None; its digits are read by
+    `server.ids.parse_id`, as the store reads them. The sign is the API's own and kept on purpose: a
+    client may send "+42" (42), "-0" is 0, and any other negative number is no id."""
+    value = parse_id(number.lstrip("+-"), MAX_ID, low)
+    return None if value is None or (number.startswith("-") and value) else value
 
 
 def requested_id(text: str, kind: str) -> str:
@@ -128,9 +128,10 @@ def requested_id(text: str, kind: str) -> str:
     and `int` may refuse), all `NotFound` like an id that is merely absent."""
     number = text.strip()
     if _NUMBER.fullmatch(number):
-        if not _within(number, 0):
+        value = _signed_id(number, 0)
+        if value is None:
             raise NotFound(f"{kind} {number} not found")
-        return str(int(number.lstrip("+").lstrip("0") or "0"))  # "000…042" (any length) is 42
+        return str(value)  # "000…042" (any length) is 42
     elif number.isdigit():
         raise NotFound(f"{kind} {number!r} not found")
     return text
@@ -139,12 +140,13 @@ def requested_id(text: str, kind: str) -> str:
 def requested_page_token(token: str) -> str:
     """A page token is the last id of the page before: one out of range was never issued (ids
     start at 1, so "0" never was either)."""
-    number = token.strip()
     if not token:
         return token
-    if not _NUMBER.fullmatch(number) or not _within(number, 1):
+    number = token.strip()
+    value = _signed_id(number, 1) if _NUMBER.fullmatch(number) else None
+    if value is None:
         raise InvalidArgument("page_token: not a token this server issued")
-    return str(int(number.lstrip("+").lstrip("0")))  # in plain form, as `requested_id` passes ids on
+    return str(value)  # in plain form, as `requested_id` passes ids on
 
 
 def _id(value: int | None) -> str:
