@@ -14,10 +14,11 @@ Applied once per command object by `server.cli.main` (the root group and, throug
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import click
+
+from server.cli.parse_check import check_each_parse
 
 _MARK = "_trimtab_one_value_each"
 
@@ -72,27 +73,7 @@ def check(order: Sequence[click.Parameter], tokens: Sequence[str], ctx: click.Co
 
 def refuse_repeated_options(command: click.Command) -> click.Command:
     """Make `command` refuse an option given twice (once: marks the command)."""
-    if getattr(command, _MARK, False):
-        return command
-    make_parser: Callable[[click.Context], Any] = command.make_parser
-
-    def strict_make_parser(ctx: click.Context) -> Any:
-        parser = make_parser(ctx)
-        parse_args = parser.parse_args
-
-        # click's parser returns, besides the values, the parameters in the order they were met,
-        # once per time (its documented `parse_args` result): the one place a repeat is visible,
-        # since the values keep only the last.
-        def checked_parse_args(args: list[str]) -> tuple[dict[str, Any], list[str], list[click.Parameter]]:
-            tokens = list(args)  # the parser consumes the list it is given
-            opts, rest, order = parse_args(args)
-            if not ctx.resilient_parsing:  # shell completion parses half-typed lines: never refuse there
-                check(order, tokens[:len(tokens) - len(rest)] if rest else tokens, ctx)
-            return opts, rest, order
-
-        parser.parse_args = checked_parse_args
-        return parser
-
-    command.make_parser = strict_make_parser  # type: ignore[method-assign]
-    setattr(command, _MARK, True)
-    return command
+    # click's parser returns, besides the values, the parameters in the order they were met, once
+    # per time (its documented `parse_args` result): the one place a repeat is visible, since the
+    # values keep only the last.
+    return check_each_parse(command, _MARK, lambda consumed, opts, order, ctx: check(order, consumed, ctx))

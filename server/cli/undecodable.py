@@ -19,10 +19,12 @@ Applied once per command object by `server.cli.main`, beside `server.cli.repeats
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import click
+
+from server.cli.parse_check import check_each_parse
 
 _MARK = "_trimtab_utf8_values"
 
@@ -90,25 +92,4 @@ def check(opts: dict[str, Any], ctx: click.Context) -> None:
 
 def refuse_undecodable(command: click.Command) -> click.Command:
     """Make `command` refuse a value that is not valid UTF-8 (once: marks the command)."""
-    if getattr(command, _MARK, False):
-        return command
-    make_parser: Callable[[click.Context], Any] = command.make_parser
-
-    def strict_make_parser(ctx: click.Context) -> Any:
-        parser = make_parser(ctx)
-        parse_args = parser.parse_args
-
-        # The parser's raw values, before any type converts them or a callback acts on them (an
-        # eager callback could otherwise see, or print, the value first).
-        def checked_parse_args(args: list[str]) -> tuple[dict[str, Any], list[str], list[click.Parameter]]:
-            opts, rest, order = parse_args(args)
-            if not ctx.resilient_parsing:  # shell completion parses half-typed lines: never refuse there
-                check(opts, ctx)
-            return opts, rest, order
-
-        parser.parse_args = checked_parse_args
-        return parser
-
-    command.make_parser = strict_make_parser  # type: ignore[method-assign]
-    setattr(command, _MARK, True)
-    return command
+    return check_each_parse(command, _MARK, lambda consumed, opts, order, ctx: check(opts, ctx))
