@@ -146,6 +146,30 @@ lock_held() {
   [ $? -eq 75 ]
 }
 
+trimtab_pid() {
+  # Whether pid $1 is alive and Trimtab's: an argument of its command line matches the pattern $2.
+  # Only where locks cannot say it: a pid file outlives its process, and its pid may name any
+  # process since (the new driver's JVM), which would keep Trimtab from starting for good.
+  local pid="$1" mark="$2" arg
+  alive "$pid" || return 1
+  # No /proc (not Linux): being alive is all there is to go on.
+  [ -d /proc/self ] || return 0
+  while IFS= read -r -d '' arg; do
+    case "$arg" in $mark) return 0;; esac  # unquoted: $mark is a pattern
+  done <"/proc/$pid/cmdline" 2>/dev/null
+  return 1
+}
+
+pid_files_say_running() {
+  # The supervisor's argv carries the name main gives it; the agent's names its trimtab-agent.
+  trimtab_pid "$(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null)" trimtab-supervisor \
+    || trimtab_pid "$(cat "$AGENT_HOME/agent.pid" 2>/dev/null)" '*trimtab-agent'
+}
+
+log_running() {
+  log "agent already running (pid $(cat "$AGENT_HOME/agent.pid" 2>/dev/null || echo unknown), supervisor pid $(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null || echo none))"
+}
+
 describe_exit() {
   # What an exit status says, for a person reading init.log.
   local rc="$1"
@@ -237,15 +261,36 @@ main() {
   if [ -z "${TRIMTAB_TOKEN:-}" ]; then log "TRIMTAB_TOKEN is not set: agent not started"; return 0; fi
   # Where the agent reads and keeps its state: the cluster's own settings, else the defaults.
   local eventlog_dir="${TRIMTAB_EVENTLOG_DIR:-$EVENTLOG_DIR}" state_dir="${TRIMTAB_AGENT_STATE_DIR:-$AGENT_HOME/state}"
+  # Why the lock cannot answer, when it cannot: then the pid files do (two starts at the same
+  # moment could both pass them, which only the lock prevents).
+  local no_lock="" said rc
   if ! command -v flock >/dev/null 2>&1; then
-    # util-linux is on every Databricks image; without it the agent's own lock still refuses a second agent.
-    log "flock (util-linux) not found: not checking for a running agent"
+    # util-linux is on every Databricks image.
+    no_lock="flock (util-linux) not found"
   elif ! { exec 9>>"$LOCK"; } 2>/dev/null; then
-    log "cannot open $LOCK: not checking for a running agent"
-  elif ! flock -n 9 || lock_held "$state_dir/agent.lock"; then
-    exec 9>&-
-    log "agent already running (pid $(cat "$AGENT_HOME/agent.pid" 2>/dev/null || echo unknown), supervisor pid $(cat "$AGENT_HOME/supervisor.pid" 2>/dev/null || echo none))"
-    return 0
+    no_lock="cannot open $LOCK"
+  else
+    # -E 75: flock's own errors have exit statuses of their own (ENOLCK is 71), and only the
+    # conflict status means another holder. An NFS mount without lockd or a FUSE mount refuses
+    # flock(2) outright; taking that for "held" started nothing, for the cluster's whole life.
+    said="$(flock -n -E 75 9 2>&1)"; rc=$?
+    if [ $rc -eq 75 ] || { [ $rc -eq 0 ] && lock_held "$state_dir/agent.lock"; }; then
+      exec 9>&-
+      log_running
+      return 0
+    fi
+    if [ $rc -ne 0 ]; then
+      exec 9>&-
+      no_lock="$LOCK: this file system refuses locks (${said:+${said##*: }; }flock exit status $rc)"
+    fi
+  fi
+  if [ -n "$no_lock" ]; then
+    log "$no_lock: telling a running agent by its pid files instead (two starts at the same moment could both go ahead)"
+    # The state directory may be on another file system, one that locks.
+    if lock_held "$state_dir/agent.lock" || pid_files_say_running; then
+      log_running
+      return 0
+    fi
   fi
   local bin=""
   if [ -n "${TRIMTAB_AGENT_BIN:-}" ] && [ -x "${TRIMTAB_AGENT_BIN}" ] && [ -f "${TRIMTAB_AGENT_BIN}" ]; then
