@@ -143,6 +143,26 @@ def failure_details(task: Mapping[str, Any]) -> dict[str, Any]:
             "message": details.get("message") or (task.get("state") or {}).get("state_message") or ""}
 
 
+def never_ran(task: Mapping[str, Any]) -> bool:
+    """The task run never started on a cluster: no ``start_time`` (both the service and the emulator
+    leave 0 for a task still waiting on its dependencies when the run ended), or no cluster instance
+    and no time spent (``setup_duration`` and ``execution_duration`` both 0)."""
+    if not task.get("start_time"):
+        return True
+    if (task.get("cluster_instance") or {}).get("cluster_id"):
+        return False
+    return task.get("setup_duration") == 0 and task.get("execution_duration") == 0
+
+
+def piece_outcome(task: Mapping[str, Any]) -> str:
+    """`task_outcome` as the cluster's share of the run: a task the job's timeout ended before it ever
+    ran (it waited on a task on another cluster) is canceled, as UPSTREAM_FAILED is. The timeout says
+    only that the run as a whole was too slow, not this cluster; as timed_out, a cluster whose own
+    tasks succeeded in minutes was avoided as too slow for the time it sat waiting."""
+    outcome = task_outcome(task)
+    return "canceled" if outcome == "timed_out" and never_ran(task) else outcome
+
+
 def _combine(outcomes: list[str]) -> str:
     """The piece's outcome from its tasks': the worst of them. A timeout is a failure of the job as
     its owner set it, so it outranks a cancel; tasks the job left out do not count."""
@@ -345,13 +365,16 @@ def cluster_runs(run: Mapping[str, Any]) -> list[ClusterRun]:
         # No instance at all: the job cluster was refused before one existed (a piece with no cluster).
         instance = last.get("cluster_instance") or (instances[-1] if instances else {})
         spec = shared.get(key) if not key.startswith("task:") else tasks[0].get("new_cluster")
-        starts = [int(t["start_time"]) for t in tasks if t.get("start_time")]
-        ends = [int(t["end_time"]) for t in tasks if t.get("end_time")]
+        # The span is the tasks that ran on the cluster: a task that never started still has an end_time
+        # (when the run ended), which stretched the piece's runtime over the time it waited on another.
+        ran = [t for t in tasks if not never_ran(t)] or tasks
+        starts = [int(t["start_time"]) for t in ran if t.get("start_time")]
+        ends = [int(t["end_time"]) for t in ran if t.get("end_time")]
         messages = [str((t.get("state") or {}).get("state_message") or "") for t in judged]
         # A repair's task run replaces an earlier attempt as a retry does, but it is the repair's:
         # counted apart, so a repaired run is not also said to have been retried.
         repaired = sum(1 for t in tasks if int(t.get("run_id") or 0) in repaired_ids)
-        outcomes = [task_outcome(t) for t in judged]
+        outcomes = [piece_outcome(t) for t in judged]
         out.append(ClusterRun(
             run_id=int(run["run_id"]), job_id=int(run.get("job_id") or 0), cluster_key=key,
             cluster_id=str(instance.get("cluster_id") or ""),
