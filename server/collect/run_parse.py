@@ -33,7 +33,9 @@ FINAL_LIFE_CYCLE = frozenset({"TERMINATED", "INTERNAL_ERROR", "SKIPPED"})
 # - FAILED: failed (whose fault: `server.collect.failure`).
 # - TIMEDOUT ("stopped after reaching the timeout", the job's or the task's ``timeout_seconds``):
 #   timed_out. Not a failure of unknown cause: it ran at least that long on its configuration, a
-#   runtime known only from below (`models.segment._overran` avoids a configuration that did).
+#   runtime known only from below (`models.segment._overran` avoids a configuration that did). Only
+#   for a task that ran on the cluster: one the timeout ended before it started (it waited on another
+#   cluster's task) is canceled (`piece_outcome`), as UPSTREAM_FAILED is.
 # - CANCELED: canceled (a person, or the platform, stopped it: says nothing of the cluster).
 # - UPSTREAM_FAILED, UPSTREAM_CANCELED: canceled. The task never ran because another task did not
 #   succeed; the cluster's share of the job was cut short by something that was not this cluster, so
