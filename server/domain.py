@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Phase = Literal["learning", "optimizing", "monitoring"]
-Outcome = Literal["succeeded", "failed", "canceled"]
+# How a run ended (server.collect.run_parse maps each Jobs API result state on purpose): timed_out is
+# a run the job's or a task's timeout_seconds stopped while it ran on the cluster, a runtime known only
+# from below; a task the timeout ended before it ran there makes its cluster's run canceled instead.
+Outcome = Literal["succeeded", "failed", "timed_out", "canceled"]
 RecommendationState = Literal["pending", "applied", "superseded", "rejected", "reverted"]
 Scope = Literal["agent", "admin"]
 
 PHASES: tuple[str, ...] = ("learning", "optimizing", "monitoring")
-OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "canceled")
+OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "timed_out", "canceled")
 # The largest row id (projects, runs, recommendations): SQL INTEGER columns, 32-bit on PostgreSQL,
 # where asking for a larger one is an error, not a miss.
 MAX_ROW_ID = 2**31 - 1
