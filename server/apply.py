@@ -86,6 +86,7 @@ from server.job_write import (
 )
 from server.job_write import WriteSettled as WriteSettled
 from server.onboard import RECOMMENDATION_TAG, custom_tags_over_limit, spec_diff
+from server.orphan_cause import recorded_cause
 from server.owned_fields import OWNED_ATTRIBUTES as OWNED_ATTRIBUTES
 from server.owned_fields import OWNED_NODE_FIELDS as OWNED_NODE_FIELDS
 from server.owned_fields import owned_drift, owned_from
@@ -244,9 +245,11 @@ def no_recommendation_yet(project: Project) -> NotFound:
     """A project never recommended anything: when one will come, in one wording for every command
     (`recommendation show` and `apply`/`reject` said it two ways, one promising a plan after the next
     run to a project whose planning had failed or that Trimtab no longer steers)."""
-    if project.detached or project.orphaned:
-        why = "it is detached: Trimtab plans nothing for it" if project.detached \
-            else "its job or cluster is gone from the workspace"
+    if project.detached:
+        why = "it is detached: Trimtab plans nothing for it"
+    elif project.orphaned:
+        # The cause recorded when it was orphaned: a job another server took over is still there.
+        why = recorded_cause(project)
     elif (problem := project.problem) is not None and problem.step == "plan":
         why = f"planning failed after run {problem.run_id}: {problem.message}"
     else:

@@ -24,7 +24,7 @@ from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Recommendation
 from server.errors import FailedPrecondition, NotFound, TrimtabError
 from server.onboard import taken_over
-from server.orphan_cause import JOB_DELETED, REASON_KEY, cluster_gone
+from server.orphan_cause import JOB_DELETED, REASON_KEY, cluster_gone, recorded_cause
 from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, written_paths
 from server.store import Store
 from server.write_intent import intent_of, mark_written_back, withdraw
@@ -61,8 +61,7 @@ def _active(store: Store, project_id: int) -> Project:
     if project.detached:
         raise FailedPrecondition(f"project {project.name} is detached")
     if project.orphaned:
-        why = project.state.get("orphaned_reason") or "its job or cluster is gone"
-        raise FailedPrecondition(f"project {project.name} is orphaned ({why})")
+        raise FailedPrecondition(f"project {project.name} is orphaned ({recorded_cause(project)})")
     return project
 
 
@@ -89,7 +88,7 @@ def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
         # adopt that server's wiring as a person's edit (the collector would then never see it).
         if not dry_run:
             store.projects.update(dataclasses.replace(project, orphaned=True,
-                                                      state={**project.state, "orphaned_reason": other}))
+                                                      state={**project.state, REASON_KEY: other}))
         raise FailedPrecondition(f"project {project.name}: {other}; project orphaned")
     return settings, live
 

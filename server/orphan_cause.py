@@ -14,11 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from server.domain import Project
-
-# The classification import skips a job by (private there): shared, not copied.
-from server.onboard import REASON_SERVERLESS, _task_clusters
 from server.spec import find_cluster_spec
-from server.take_over import taken_over
 
 JOB_DELETED = "the job was deleted"
 # Stored under this key of the project's state (`Project.state`), read by every command that names it.
@@ -32,6 +28,10 @@ def orphan_cause(project: Project, settings: Mapping[str, Any] | None) -> str | 
     deleted), or None when its cluster is still in the job and still this server's."""
     if settings is None:
         return JOB_DELETED
+    # Imported here: `server.take_over` and `server.onboard` load the store (SQLAlchemy), and the CLI
+    # (`server.render.project_status`) reads this module's words without it.
+    from server.take_over import taken_over
+
     live = find_cluster_spec(settings, project.cluster_key)
     if live is None:
         return cluster_gone(project, settings)
@@ -55,6 +55,10 @@ def recorded_cause(project: Project) -> str:
 def _runs_on(project: Project, settings: Mapping[str, Any]) -> str:
     """What the job's tasks run on now, as import sorts them: other job clusters (which an import makes
     projects of) and the compute of the tasks on none (all-purpose, serverless, a SQL warehouse...)."""
+    # The classification import skips a job by (private there): shared, not copied. Imported here for
+    # the CLI's sake, as `taken_over` is.
+    from server.onboard import REASON_SERVERLESS, _task_clusters
+
     clusters, notes = _task_clusters(settings, project.job_id, "")
     others = [key for key in clusters if key != project.cluster_key]
     parts: list[str] = []

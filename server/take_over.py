@@ -13,6 +13,7 @@ from typing import Any
 
 from server.agent_wiring import SERVER_ENV
 from server.domain import Project
+from server.orphan_cause import REASON_KEY
 from server.write_intent import INTENT_KEY
 
 
@@ -30,7 +31,7 @@ TAKEN_OVER = "taken over by another Trimtab server"
 
 
 def was_taken_over(project: Project | None) -> bool:
-    return bool(project and project.orphaned and str(project.state.get("orphaned_reason", "")).startswith(TAKEN_OVER))
+    return bool(project and project.orphaned and str(project.state.get(REASON_KEY, "")).startswith(TAKEN_OVER))
 
 
 def taken_over(project: Project, live: dict[str, Any]) -> str | None:

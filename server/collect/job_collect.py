@@ -31,7 +31,7 @@ from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists
 from server.log_context import log_context, project_fields
 from server.onboard import run_as_principal
-from server.orphan_cause import JOB_DELETED, orphan_cause
+from server.orphan_cause import JOB_DELETED, REASON_KEY, orphan_cause
 from server.recover import reconcile
 from server.spec import find_cluster_spec, spec_drift
 from server.store import Store
@@ -372,7 +372,7 @@ class JobCollection:
         log.warning("project %s orphaned: %s", project.name, why)
         with project_lock(int(project.id or 0), self._store):
             fresh = self._store.projects.get(int(project.id or 0))
-            state = {**fresh.state, "orphaned_reason": why}
+            state = {**fresh.state, REASON_KEY: why}
             self._store.projects.update(dataclasses.replace(fresh, orphaned=True, state=state))
 
 

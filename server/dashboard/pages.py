@@ -8,6 +8,7 @@ from html import escape
 
 from server.dashboard.views import ProjectPage, ProjectRow, RunPage, WorkspaceState
 from server.domain import CostBreakdown, Project, Run
+from server.orphan_cause import recorded_cause
 from server.render.fmt import (
     NOT_PRICED,
     auto_apply_text,
@@ -79,7 +80,7 @@ def _inactive_note(p: Project) -> str:
         why = ("is detached: Trimtab was taken off its job and nothing is applied to it (`trimtab apply` "
                "refuses it, auto-apply and planning skip it); importing its job again manages it again")
     elif p.orphaned:
-        why = (f"is orphaned ({p.state.get('orphaned_reason') or 'its job or cluster is gone'}): nothing is "
+        why = (f"is orphaned ({recorded_cause(p)}): nothing is "
                "applied to it (`trimtab apply` refuses it, auto-apply and planning skip it)")
     else:
         return ""

@@ -1,18 +1,18 @@
 """What `trimtab project show` says of a project Trimtab no longer steers or no longer hears from:
-why it is orphaned, and why its runs are not being collected (no server imports: the CLI stays light)."""
+why it is orphaned, and why its runs are not being collected (no heavy server imports: the CLI stays light)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-# A server from before `Project.orphaned_reason` does not say why.
-UNKNOWN_CAUSE = "its job or cluster is gone from the workspace"
+from server.orphan_cause import UNKNOWN
 
 
 def orphan_cause(project: Any) -> str:
-    """Why ``project`` (a `Project` message) is orphaned."""
-    return project.orphaned_reason or UNKNOWN_CAUSE
+    """Why ``project`` (a `Project` message) is orphaned: a server from before `Project.orphaned_reason`
+    does not say why."""
+    return project.orphaned_reason or UNKNOWN
 
 
 def _utc(ms: int) -> str:

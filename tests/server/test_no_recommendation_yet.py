@@ -12,9 +12,12 @@ import pytest
 
 from server import apply
 from server.domain import PROBLEM_KEY, PlanProblem, Project, Workspace
-from server.errors import NotFound
+from server.errors import FailedPrecondition, NotFound
+from server.job_write import _active
+from server.orphan_cause import REASON_KEY, UNKNOWN, recorded_cause
 from server.services.recommendations import get_recommendation, reject_recommendation
 from server.store import Store, open_store
+from server.take_over import TAKEN_OVER
 
 
 @pytest.fixture
@@ -57,3 +60,24 @@ def test_a_detached_project_is_not_promised_a_plan(store: Store) -> None:
     assert "it is detached: Trimtab plans nothing for it" in apply.no_recommendation_yet(detached).message
     gone = dataclasses.replace(project, orphaned=True)
     assert "its job or cluster is gone" in apply.no_recommendation_yet(gone).message
+
+
+TAKEN = (f"{TAKEN_OVER} at http://other:50051 (the cluster's TRIMTAB_SERVER was http://here:50051, which this "
+         "server wrote); `trimtab workspace import ws --job 7 --take-over` takes it back")
+
+
+def test_a_project_taken_over_is_told_so_not_that_its_job_is_gone(store: Store) -> None:
+    # Its job and cluster are still in the workspace, another server's now: "gone" sent people looking for them.
+    project = _project(store, orphaned=True, state={REASON_KEY: TAKEN})
+    shown, rejected = _both(store, project)
+    assert shown == rejected == f"project ws/7/main has no recommendation yet ({TAKEN})"
+
+
+def test_an_apply_names_the_cause_of_an_orphan_as_project_show_does(store: Store) -> None:
+    taken = _project(store, orphaned=True, state={REASON_KEY: TAKEN})
+    unknown = store.projects.add(Project(workspace="ws", job_id=8, cluster_key="main", orphaned=True))
+    for project in (taken, unknown):
+        with pytest.raises(FailedPrecondition) as refused:
+            _active(store, int(project.id or 0))
+        assert refused.value.message == f"project {project.name} is orphaned ({recorded_cause(project)})"
+    assert recorded_cause(unknown) == UNKNOWN

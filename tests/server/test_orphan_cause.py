@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from server.domain import Project
 from server.onboard import OTHER_COMPUTE, REASON_EXISTING, REASON_NO_TASKS
-from server.orphan_cause import JOB_DELETED, UNKNOWN, orphan_cause, recorded_cause
+from server.orphan_cause import JOB_DELETED, REASON_KEY, UNKNOWN, orphan_cause, recorded_cause
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SPEC = {"spark_version": "14.3.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 2}
 MAIN = Project(workspace="sbx", job_id=4, cluster_key="main")
@@ -53,3 +59,26 @@ def test_the_recorded_cause() -> None:
     assert recorded_cause(orphan) == UNKNOWN  # orphaned before causes were recorded
     assert recorded_cause(Project(workspace="sbx", job_id=4, cluster_key="main", orphaned=True,
                                   state={"orphaned_reason": JOB_DELETED})) == JOB_DELETED
+
+
+def _words_apart(path: Path) -> list[str]:
+    """Where ``path`` spells the state key or the unknown cause itself instead of naming them."""
+    spelled = {REASON_KEY, UNKNOWN, "its job or cluster is gone"}
+    return [f"{path.relative_to(ROOT)}:{node.lineno}" for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and node.value in spelled]
+
+
+def test_the_cause_is_keyed_and_worded_here_only() -> None:
+    # Every reader of the cause (apply's refusals, `recommendation show`, the collector, the dashboard,
+    # `project show`) named it apart: one read a taken-over job as "gone from the workspace".
+    apart = [hit for path in sorted((ROOT / "server").rglob("*.py"))
+             if path.name != "orphan_cause.py" and "_pb2" not in path.name for hit in _words_apart(path)]
+    assert apart == []
+
+
+def test_project_show_reads_the_words_without_the_store() -> None:
+    # `server.render.project_status` (the CLI) takes UNKNOWN from here: importing it must not load SQLAlchemy.
+    code = ("import sys, server.render.project_status; "
+            "print(sorted(m for m in ('sqlalchemy', 'sqlmodel', 'server.store') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
