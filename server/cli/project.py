@@ -425,8 +425,11 @@ def detach(ctx: CliContext, project: str) -> None:
     if before.detached:
         click.echo(f"note: {reply.name} was detached already: nothing changed", err=True)
     elif before.orphaned:
-        # Orphaned: its job or job cluster is gone from Databricks, so there was nothing to put back.
-        click.echo(f"note: {reply.name} detached: its job or cluster is gone from the workspace, so nothing was "
+        # Orphaned: nothing of Trimtab's is left on a cluster it may still steer, so nothing was put back;
+        # the cause in project show's words (taken over by another server is not "gone").
+        from server.render.project_status import orphan_cause
+
+        click.echo(f"note: {reply.name} detached: it was orphaned ({orphan_cause(before)}), so nothing was "
                    "changed in Databricks; its runs and recommendations stay", err=True)
     else:
         click.echo(f"note: {reply.name} detached: Trimtab's init script, TRIMTAB_* variables, tags and the log "
