@@ -40,6 +40,7 @@ from server.plan.pricing import Pricing, dbu_rates, priced_candidate, pricing_fo
 from server.plan.project_cluster import (
     REJECTED_KEPT,
     REJECTED_KEY,
+    owner_first_on_demand,
     project_anchor,
     project_config,
     project_default_max_workers,
@@ -124,7 +125,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                      volumes_held: Collection[str] = (),
                      use: RangeUse | None = None,
                      peak: PeakFloor | None = None,
-                     live_measured: bool = False) -> list[tuple[Candidate, ClusterConfig]]:
+                     live_measured: bool = False,
+                     owners_on_demand: int | None = None) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -169,8 +171,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     ``spot_losses`` (the job's own spot loss rate, `spot_losses`; the prior without it) prices each
     spot candidate's interruption risk. Once the job has lost spot nodes, each spot candidate of two
     workers or more is offered with half its workers on demand too (``first_on_demand``).
-    A spot candidate never keeps fewer nodes on demand than the cluster the project was imported
-    with (its ``first_on_demand``; 0, the driver on spot too, stays 0), and one whose every node that
+    A spot candidate never keeps fewer nodes on demand than its owner does (``owners_on_demand``,
+    `server.plan.project_cluster.owner_first_on_demand`; without it the cluster the project was
+    imported with: its ``first_on_demand``; 0, the driver on spot too, stays 0), and one whose every node that
     leaves on demand is no candidate (the on-demand one is the same cluster). The configuration the
     job runs on keeps its own ``first_on_demand`` (0 or 1, which its id does not tell apart), also
     where the grid's copy of it stands for it.
@@ -250,10 +253,11 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # Databricks' 1): a floor, as min_workers is. Writing 1 over a user's 3 would put two more workers
     # on spot with no word of it, and the workers a user keeps on demand are often those a job cannot
     # afford to lose. A 0 (the driver on spot too) is a floor as it is: Databricks allows it, and
-    # raising it to 1 moved a driver the user put on spot on purpose to on demand. From the cluster as
-    # imported (``current`` is the anchor here), not the live one: a spot variant Trimtab applied
-    # (half on demand, after losses) must not become the floor.
-    on_demand_floor = shape_first_on_demand(current)
+    # raising it to 1 moved a driver the user put on spot on purpose to on demand. The owner's value
+    # (their edit since the import replaces the import's: a driver they moved to on demand after
+    # losing it stays there), else the cluster as imported (``current`` is the anchor here), never the
+    # live one: a spot variant Trimtab applied (half on demand, after losses) must not become the floor.
+    on_demand_floor = owners_on_demand if owners_on_demand is not None else shape_first_on_demand(current)
     live_on_demand = shape_first_on_demand(live)
     driver = settings.driver_node_type_id or driver or driver_of(current)
     sized = {} if settings.driver_node_type_id else dict(drivers or {})
@@ -454,7 +458,8 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
                             spot_losses=spot_losses(runs, use), disk_uses=disk_uses,
                             volumes_held=held_volumes(project.state, current), use=use, peak=peak,
                             live_measured=measured_live(current, ran, sla_s=project.settings.sla_seconds,
-                                                        segment_from=segment_from) is not None)
+                                                        segment_from=segment_from) is not None,
+                            owners_on_demand=owner_first_on_demand(project, cloud=workspace.cloud, policy=under))
 
 
 def by_id(pairs: Iterable[tuple[Candidate, ClusterConfig]]) -> dict[str, tuple[Candidate, ClusterConfig]]:

@@ -4,9 +4,11 @@ bounds), as it runs now, the configurations its user turned down, and its curren
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from server.costing.catalog import PriceCatalog
-from server.domain import ClusterConfig, Project, Run
+from server.costing.run_cost import shape_first_on_demand
+from server.domain import BACK_TO_USER_EDIT, OVER_USER_EDIT, ClusterConfig, Project, Run
 from server.plan.peak_floor import PeakFloor, peak_floor, segment_runs
 from server.plan.policy import ClusterPolicy, filled_into
 from server.plan.pools import on_pool
@@ -50,6 +52,43 @@ def project_config(project: Project, pools: dict[str, dict] | None = None, *, cl
     auto-apply's same-cluster checks compare a recommendation with."""
     return config_from_spec(project.current_spec, pools, cloud=cloud,
                             policy_values=filled_into(policy, project.current_spec))
+
+
+def owner_first_on_demand(project: Project, *, cloud: str = "", policy: ClusterPolicy | None = None) -> int | None:
+    """The nodes the project's owner keeps on demand on spot (``first_on_demand``; 0: the driver on spot
+    too): the spot floor of `server.plan.candidates.build_candidates`. None when the records do not
+    tell it (the cluster as imported then sets it, `project_anchor`).
+
+    The owner's value is the one imported, replaced by one they set later by editing the job; never one
+    Trimtab wrote (a half-on-demand variant after spot losses must not become the floor). What tells
+    the two apart is the record of Trimtab's writes (`server.apply_record`): with no write of Trimtab's
+    holding the sizing (none since the import or re-attach, or the owner's edit of it cleared the
+    record: `server.apply.rebase`), the live spec is the owner's. An apply over the owner's edit keeps
+    it as its ``previous_spec`` (``over_user_edit``), a revert to it writes it back
+    (``back_to_user_edit``), and without any edit outside Trimtab since the import the sizing before
+    Trimtab's first write is the owner's. Past a second write over an edit only bounds are left:
+    Trimtab never writes fewer nodes on demand than the floor, so the fewer of the write's and the
+    spec it replaced is the nearest to the owner's."""
+    from server.apply_record import BEFORE_WRITES_KEY  # it imports the planner's candidates: here, not above
+    from server.plan.planner import USER_EDIT_AFTER_KEY
+
+    def on_spot(spec: Any) -> int | None:
+        if not isinstance(spec, dict) or not spec:
+            return None
+        config = config_from_spec(spec, cloud=cloud, policy_values=filled_into(policy, spec))
+        return shape_first_on_demand(config) if config.availability.upper().startswith("SPOT") else None
+
+    record = project.pending_apply or {}
+    if not record or record.get("reattached"):
+        return on_spot(project.current_spec)
+    if record.get(BACK_TO_USER_EDIT):
+        return on_spot(record.get("applied_spec"))
+    if record.get(OVER_USER_EDIT):
+        return on_spot(record.get("previous_spec"))
+    if project.state.get(USER_EDIT_AFTER_KEY) is None:
+        return on_spot(project.state.get(BEFORE_WRITES_KEY))
+    known = [v for v in (on_spot(record.get("previous_spec")), on_spot(record.get("applied_spec"))) if v is not None]
+    return min(known) if known else None
 
 
 def project_default_max_workers(project: Project) -> int | None:
