@@ -72,22 +72,25 @@ def owner_first_on_demand(project: Project, *, cloud: str = "", policy: ClusterP
     from server.apply_record import BEFORE_WRITES_KEY  # it imports the planner's candidates: here, not above
     from server.plan.planner import USER_EDIT_AFTER_KEY
 
-    def on_spot(spec: Any) -> int | None:
+    def kept(spec: Any, *, spot_only: bool = False) -> int | None:
         if not isinstance(spec, dict) or not spec:
             return None
         config = config_from_spec(spec, cloud=cloud, policy_values=filled_into(policy, spec))
-        return shape_first_on_demand(config) if config.availability.upper().startswith("SPOT") else None
+        if spot_only and not config.availability.upper().startswith("SPOT"):
+            return None  # an on-demand write's 1 says nothing of the nodes kept on demand on spot
+        return shape_first_on_demand(config)
 
     record = project.pending_apply or {}
     if not record or record.get("reattached"):
-        return on_spot(project.current_spec)
+        return kept(project.current_spec)
     if record.get(BACK_TO_USER_EDIT):
-        return on_spot(record.get("applied_spec"))
+        return kept(record.get("applied_spec"))
     if record.get(OVER_USER_EDIT):
-        return on_spot(record.get("previous_spec"))
+        return kept(record.get("previous_spec"))
     if project.state.get(USER_EDIT_AFTER_KEY) is None:
-        return on_spot(project.state.get(BEFORE_WRITES_KEY))
-    known = [v for v in (on_spot(record.get("previous_spec")), on_spot(record.get("applied_spec"))) if v is not None]
+        return kept(project.state.get(BEFORE_WRITES_KEY))
+    known = [v for v in (kept(record.get("previous_spec"), spot_only=True),
+                         kept(record.get("applied_spec"), spot_only=True)) if v is not None]
     return min(known) if known else None
 
 

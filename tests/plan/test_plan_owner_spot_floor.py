@@ -61,6 +61,12 @@ def test_the_owner_put_the_driver_on_demand_after_the_import(store: Store) -> No
     assert rec is not None and "back on spot" not in rec.reason, rec.reason
 
 
+def test_an_owner_who_moved_the_cluster_off_spot_keeps_the_driver_on_demand(store: Store) -> None:
+    on_demand = {**_spec(), "aws_attributes": {"availability": "ON_DEMAND"}}
+    project = _project(store, _spec(first_on_demand=0), on_demand)
+    assert _spot_floors(store, int(project.id or 0)) == {1}  # was {0}: spot candidates with a spot driver
+
+
 def test_an_owner_who_keeps_the_driver_on_spot_keeps_it(store: Store) -> None:
     project = _project(store, _spec(first_on_demand=0), _spec(first_on_demand=0))
     assert _spot_floors(store, int(project.id or 0)) == {0}  # 3c5f63b's fix stands
