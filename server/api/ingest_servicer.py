@@ -27,6 +27,7 @@ from server import ingest_wire, translate
 from server.api.auth import AGENT_REFUSAL_LOG_SECONDS, calling_token
 from server.domain import ApiToken, RefusedApplication
 from server.errors import shown
+from server.ids import MAX_DATABRICKS_ID, parse_id
 from server.ingest import IngestWriter
 from server.log_context import LogFields, log_context
 from server.store import PreparedBatch
@@ -131,12 +132,9 @@ def started_run(request: ingest_pb2.EventBatch) -> LogFields:
         return fields
     start = request.events[0].application_start
     # Ids as the collector's lines give them (numbers), and only what is one: the agent sends text.
-    if _is_id(start.job_id):
-        fields["job_id"] = int(start.job_id)
-    if _is_id(start.run_id):
-        fields["run_id"] = int(start.run_id)
+    job_id, run_id = parse_id(start.job_id, MAX_DATABRICKS_ID), parse_id(start.run_id, MAX_DATABRICKS_ID)
+    if job_id is not None:
+        fields["job_id"] = job_id
+    if run_id is not None:
+        fields["run_id"] = run_id
     return fields
-
-
-def _is_id(text: str) -> bool:
-    return text.isascii() and text.isdigit() and len(text) < 19

@@ -26,7 +26,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from server.dashboard import auth, pages, views
-from server.domain import MAX_ROW_ID
 from server.errors import (
     InvalidArgument,
     NotFound,
@@ -35,6 +34,7 @@ from server.errors import (
     Unauthenticated,
     Unavailable,
 )
+from server.ids import parse_id
 from server.readiness import Readiness
 from server.store import Store
 
@@ -53,20 +53,16 @@ def _html(text: str) -> tuple[str, bytes]:
     return "text/html; charset=utf-8", text.encode("utf-8")
 
 
-# A number above `MAX_ROW_ID` in a URL names no row, and handed to the driver it raises OverflowError
-# or "integer out of range", which no handler here catches (the connection dropped).
-MAX_ID = MAX_ROW_ID
-
-
 def _id(m: re.Match[str], kind: str) -> int:
-    """The route's ``id``: one above `MAX_ID` is a 404 like any id that names nothing.
+    """The route's ``id``: one no row can have (above `MAX_ROW_ID`: handed to the driver it raises
+    OverflowError or "integer out of range", which no handler here catches) is a 404 like any id that
+    names nothing (`server.ids.parse_id`).
 
     Negative ids never get here: the routes match digits only, so ``/runs/-1`` is "no page"."""
-    digits = m["id"].lstrip("0") or "0"
-    # Checked on the digits first: int() of thousands of digits is refused (and slow), a 500.
-    if len(digits) > len(str(MAX_ID)) or int(digits) > MAX_ID:
+    number = parse_id(m["id"])
+    if number is None:
         raise NotFound(f"{kind} {m['id'][:20]}{'...' if len(m['id']) > 20 else ''} not found")
-    return int(digits)
+    return number
 
 
 # More digits than this is no page a project has (200 runs a page): refused before int() reads them.
