@@ -280,3 +280,12 @@ def run_spark_apps_ahead(config: pytest.Config, tmp_path_factory: pytest.TempPat
 def spark_logs(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real PySpark 4 event logs: zstd rolling, lz4/snappy/lzf/plain single files (made once)."""
     return run_spark_app(pytestconfig, tmp_path_factory, "spark_logs")
+
+
+@pytest.fixture
+def unrelated() -> Iterator[subprocess.Popen]:
+    """A live process that is not Trimtab's."""
+    proc = subprocess.Popen(["sleep", "300"])
+    yield proc
+    proc.kill()
+    proc.wait()

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.agent.conftest import TOKEN
+from tests.agent.test_agent_init_running_check import _env as driver_env
 from tests.agent.test_agent_init_script import _alive, _kill_all, _pid, _run
 
 _NO_FLOCK_C = """\
@@ -38,18 +37,8 @@ def no_flock(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(where / "noflock.so")
 
 
-@pytest.fixture
-def unrelated() -> Iterator[subprocess.Popen]:
-    """A live process that is not Trimtab's."""
-    proc = subprocess.Popen(["sleep", "300"])
-    yield proc
-    proc.kill()
-    proc.wait()
-
-
 def _env(binary: str, preload: str) -> dict[str, str]:
-    return dict(DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN, TRIMTAB_AGENT_BIN=binary,
-                LD_PRELOAD=preload)
+    return {**driver_env(binary), "LD_PRELOAD": preload}
 
 
 def _node(tmp_path: Path) -> Path:

@@ -12,25 +12,14 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.agent.conftest import TOKEN
 from tests.agent.test_agent_init_script import _alive, _kill_all, _pid, _run, _wait_exit
 
 
-@pytest.fixture
-def unrelated() -> Iterator[subprocess.Popen]:
-    """A live process that is not Trimtab's."""
-    proc = subprocess.Popen(["sleep", "300"])
-    yield proc
-    proc.kill()
-    proc.wait()
-
-
 def _env(binary: str) -> dict[str, str]:
+    """The init script's environment on a driver node whose server is away (nothing is sent here)."""
     return dict(DB_IS_DRIVER="TRUE", TRIMTAB_SERVER="127.0.0.1:1", TRIMTAB_TOKEN=TOKEN, TRIMTAB_AGENT_BIN=binary)
 
 

@@ -87,10 +87,16 @@ class _PollMidWrite:
             raise DatabricksServerError(LOST)
 
 
+def _apply_by_hand(store: Store, gateway: Any, project_id: int) -> object:
+    return apply_recommendation(store, gateway, project_id, by_hand=True)
+
+
 def _race(store: Store, secrets: SecretBox, connected: Workspace, loop: _Loop, lost: int | None, *,
-          listed: bool = False) -> tuple[_PollMidWrite, DatabricksServerError]:
-    """The pending recommendation applied through `_PollMidWrite`: its gateway (the poll joined) and the
-    error. ``listed``: the racing poll is its collector's second, which reads the job from ``jobs/list``."""
+          listed: bool = False, write: Callable[[Store, Any, int], object] = _apply_by_hand,
+          ) -> tuple[_PollMidWrite, DatabricksServerError]:
+    """``write`` (the pending recommendation applied, by default) through `_PollMidWrite`: its gateway
+    (the poll joined) and the error. ``listed``: the racing poll is its collector's second, which reads
+    the job from ``jobs/list``."""
     read = threading.Event()
     poller = Collector(store, lambda ws: _SignalsRead(workspaces.gateway_for(store, secrets, ws),  # type: ignore[arg-type,return-value]
                                                       loop.project.job_id, read),
@@ -100,7 +106,7 @@ def _race(store: Store, secrets: SecretBox, connected: Workspace, loop: _Loop, l
         read.clear()
     racing = _PollMidWrite(workspaces.gateway_for(store, secrets, connected), poller.poll_once, read, lost)
     with pytest.raises(DatabricksServerError) as raised:
-        apply_recommendation(store, racing, loop.pid, by_hand=True)  # type: ignore[arg-type]
+        write(store, racing, loop.pid)
     assert racing.poller is not None
     racing.poller.join(60)
     assert not racing.poller.is_alive()
@@ -188,21 +194,13 @@ def test_an_undone_revert_clears_its_announcement_with_the_write_back(
     applied = loop.live()
     recorded = store.projects.get(loop.pid).pending_apply
     caplog.set_level(logging.INFO)
-    read = threading.Event()
-    poller = Collector(store, lambda ws: _SignalsRead(workspaces.gateway_for(store, secrets, ws),  # type: ignore[arg-type,return-value]
-                                                      loop.project.job_id, read),
-                       clock=SystemClock(), catalog=load_catalog())
-    racing = _PollMidWrite(workspaces.gateway_for(store, secrets, connected), poller.poll_once, read, lost=1)
-    with pytest.raises(DatabricksServerError) as raised:
-        revert(store, racing, loop.pid)  # type: ignore[arg-type]
-    assert racing.poller is not None
-    racing.poller.join(60)
+    _, err = _race(store, secrets, connected, loop, lost=1, write=revert)
 
     assert loop.live() == applied
     project = store.projects.get(loop.pid)
     assert INTENT_KEY not in project.state
     assert project.pending_apply == recorded  # not reverted: the job holds the apply
-    assert "the previous cluster was written back" in raised.value.message
+    assert "the previous cluster was written back" in err.message
     assert not _said(caplog, "recorded as reverted now")
 
 
@@ -215,18 +213,10 @@ def test_an_undone_detach_is_not_recorded_by_a_poll_that_read_the_job_mid_write(
     loop.cycle()
     wired = loop.live()
     caplog.set_level(logging.INFO)
-    read = threading.Event()
-    poller = Collector(store, lambda ws: _SignalsRead(workspaces.gateway_for(store, secrets, ws),  # type: ignore[arg-type,return-value]
-                                                      loop.project.job_id, read),
-                       clock=SystemClock(), catalog=load_catalog())
-    racing = _PollMidWrite(workspaces.gateway_for(store, secrets, connected), poller.poll_once, read, lost=1)
-    with pytest.raises(DatabricksServerError) as raised:
-        restore_original(store, racing, loop.pid)  # type: ignore[arg-type]
-    assert racing.poller is not None
-    racing.poller.join(60)
+    _, err = _race(store, secrets, connected, loop, lost=1, write=restore_original)
 
     assert loop.live() == wired
     project = store.projects.get(loop.pid)
     assert not project.detached and INTENT_KEY not in project.state
-    assert "the previous cluster was written back" in raised.value.message
+    assert "the previous cluster was written back" in err.message
     assert not _said(caplog, "recorded as detached now")
