@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from server import apply
-from server.databricks import DatabricksGateway
+from server.databricks import DatabricksGateway, retrying_5xx_for
 from server.domain import RECOMMENDATION_STATES, ApplyOutcome, Project, Recommendation
 from server.errors import FailedPrecondition, InvalidArgument, NotFound, shown
 from server.ids import parse_id
@@ -208,6 +208,12 @@ def detach_project(store: Store, secrets: SecretBox, project_ref: str, dry_run: 
 # this long rather than a collector call's budget (`GatewayConfig.retry_timeout_s`).
 DRY_RUN_RETRY_S = 10
 
+# A write's 5xx answers (the job's own trouble: 500, 502, 504) are retried this long, not the gateway's
+# whole budget: a person waits on it, and a failed write then reads the job and may write it back, each
+# with its own budget (review: a jobs/update answering 500 held `recommendation apply` for 121 s, silent).
+# A 429/503 or a lost connection keeps the whole budget (`retrying_5xx_for`); asking again is cheap.
+WRITE_5XX_RETRY_S = 20
+
 
 @contextmanager
 def _gateway(store: Store, secrets: SecretBox, project: Project, dry_run: bool) -> Iterator[DatabricksGateway]:
@@ -217,4 +223,5 @@ def _gateway(store: Store, secrets: SecretBox, project: Project, dry_run: bool) 
     with recording_status(store, workspace):
         gateway = gateway_for(store, secrets, workspace, DRY_RUN_RETRY_S if dry_run else None)
         check_answers(workspace, gateway)
-        yield gateway
+        with retrying_5xx_for(WRITE_5XX_RETRY_S):
+            yield gateway
