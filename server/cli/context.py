@@ -155,6 +155,10 @@ DATABRICKS_METHODS = frozenset({
     "AddWorkspace", "UpdateWorkspace", "ImportJobs", "DetachProject", "UpdateProjectSettings",
     "ApplyRecommendation", "RevertRecommendation", "RejectRecommendation",
 })
+# Past this long a call that talks to Databricks says on stderr what it waits on: a workspace that
+# answers 5xx or throttles holds it for a minute or more, which read as a hung CLI (review "failures":
+# an apply silent for 121 s).
+WAITING_NOTICE_AFTER_S = 10.0
 
 
 def _quoted(text: str) -> str:
@@ -237,9 +241,9 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
     ``TRIMTAB_TLS_CA`` (a PEM file) switches to TLS, verifying the server with it.
     grpc is imported here so `trimtab --help` stays instant.
     """
+    calls_databricks = databricks or method in DATABRICKS_METHODS
     if timeout is None:
-        timeout = (DATABRICKS_CALL_TIMEOUT_S if databricks or method in DATABRICKS_METHODS
-                   else CALL_TIMEOUT_S)
+        timeout = DATABRICKS_CALL_TIMEOUT_S if calls_databricks else CALL_TIMEOUT_S
     import os
 
     import grpc
@@ -257,7 +261,16 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
     with channel:
         stub = getattr(admin_pb2_grpc, stub_name)(channel)
         try:
-            return getattr(stub, method)(request, metadata=metadata, timeout=timeout)
+            call = getattr(stub, method)
+            if not calls_databricks or timeout <= WAITING_NOTICE_AFTER_S:
+                return call(request, metadata=metadata, timeout=timeout)
+            future = call.future(request, metadata=metadata, timeout=timeout)
+            try:
+                return future.result(timeout=WAITING_NOTICE_AFTER_S)
+            except grpc.FutureTimeoutError:
+                click.echo(f"still waiting: the server is calling Databricks, and retries a workspace that answers "
+                           f"slowly or fails (this command waits at most {timeout:g} s)...", err=True)
+            return future.result()
         except grpc.RpcError as exc:
             if ctx.debug:
                 raise
