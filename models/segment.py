@@ -125,14 +125,20 @@ def _overran(history: Sequence[Observation], scr: Screened, settings: Settings) 
     - A run cancelled after running past the SLA (an orchestrator's timeout at the SLA, a person giving
       up). A cancel says nothing of the cluster otherwise (models/changes.py), but one past the SLA is a
       runtime of at least the SLA: not avoided, a job cancelled at the SLA every night ran on the same
-      cluster for good ("no usable run yet: measuring ... first")."""
-    segment = history[scr.segment_start:]
-    succeeded = {o.config_id for o in segment if o.ok}
-    timed_out = {o.config_id for o in segment if timed_out_slow(o)}
-    if not settings.sla_s:
-        return frozenset(timed_out - succeeded)
-    return frozenset((timed_out | {o.config_id for o in segment
-                                   if "cancelled" in o.anomalies and o.runtime_s >= settings.sla_s}) - succeeded)
+      cluster for good ("no usable run yet: measuring ... first").
+
+    The newest of a configuration's runs that say either decides: one that overran after succeeding in
+    the segment is avoided too (its earlier success had hidden it, and the model, which learns no
+    censored runtime, kept recommending the cluster the job's timeout had just stopped), and one that
+    succeeded after overrunning is not."""
+    newest_ok: dict[str, int] = {}
+    newest_over: dict[str, int] = {}
+    for i, o in enumerate(history[scr.segment_start:]):
+        if o.ok:
+            newest_ok[o.config_id] = i
+        elif timed_out_slow(o) or (settings.sla_s and "cancelled" in o.anomalies and o.runtime_s >= settings.sla_s):
+            newest_over[o.config_id] = i
+    return frozenset(c for c, i in newest_over.items() if i > newest_ok.get(c, -1))
 
 
 def timed_out_slow(obs: Observation) -> bool:

@@ -41,3 +41,44 @@ def test_a_timeout_a_lost_spot_node_explains_does_not_avoid_the_configuration() 
     first = decide(CANDS, [], Settings(sla_s=None)).candidate
     d = decide(CANDS, [_timed_out(first.config_id, 1800.0, "spot_loss")], Settings(sla_s=None))
     assert "timed out:" not in d.reason, d.reason
+
+
+def _ok(config_id: str, runtime_s: float) -> Observation:
+    return Observation(config_id, runtime_s, True, input_gb=100.0, setup_s=SETUP)
+
+
+def test_a_configuration_that_times_out_after_succeeding_is_avoided() -> None:
+    """Its success earlier in the segment hid the timeout: the model learns no censored runtime, so the
+    cluster the job's timeout had just stopped stayed the one recommended."""
+    settings = Settings(sla_s=None)
+    first = decide(CANDS, [], settings).candidate
+    history = [_ok(first.config_id, 1000.0), _timed_out(first.config_id, 1800.0)]
+    d = decide(CANDS, history, settings)
+    assert d.candidate.config_id != first.config_id
+    assert f"timed out: {first.name} after 1800s" in d.reason, d.reason
+
+
+def test_a_configuration_that_succeeds_after_timing_out_is_not_avoided() -> None:
+    settings = Settings(sla_s=None)
+    first = decide(CANDS, [], settings).candidate
+    history = [_timed_out(first.config_id, 1800.0), _ok(first.config_id, 1000.0)]
+    d = decide(CANDS, history, settings)
+    assert "timed out:" not in d.reason, d.reason
+
+
+def test_the_newest_of_a_configurations_runs_decides_whether_it_overran() -> None:
+    """A cancel past the SLA after a success avoids the configuration as a timeout does; a success after
+    either clears it (`models.segment._overran`, read on the screened segment decide uses)."""
+    from models.segment import _overran
+
+    settings = Settings(sla_s=1200.0, sla_per_run=True)
+    a, b = CANDS[0].config_id, CANDS[1].config_id
+    cancelled = Observation(a, 1300.0, False, input_gb=100.0, setup_s=SETUP, anomalies=("cancelled",))
+
+    def overran(history: list[Observation]) -> frozenset[str]:
+        return _overran(history, screen(history, KNOWN, sigma_run=0.05, input_elasticity=1.0), settings)
+
+    assert overran([_ok(a, 1000.0), cancelled]) == {a}
+    assert overran([_ok(a, 1000.0), _timed_out(b, 1800.0)]) == {b}
+    assert overran([cancelled, _ok(a, 1000.0)]) == frozenset()
+    assert overran([_ok(a, 1000.0), _timed_out(a, 1800.0), _ok(a, 900.0)]) == frozenset()
