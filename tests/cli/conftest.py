@@ -30,6 +30,18 @@ def shown(out: str, key: str) -> list[str]:
 
 
 @pytest.fixture
+def nothing_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No Trimtab variable of the runner's own (a database, state dir, configuration file, server or
+    token) reaches the command, and the per-user default state directory is in tmp_path, not the
+    runner's home: which database a command opens is then decided by its options alone. That
+    default directory (not created)."""
+    for name in ("TRIMTAB_DB", "TRIMTAB_STATE_DIR", "TRIMTAB_CONFIG", "TRIMTAB_SERVER", "TRIMTAB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "trimtab"
+
+
+@pytest.fixture
 def cli_store(sqlite_store: Store) -> Store:
     return sqlite_store
 

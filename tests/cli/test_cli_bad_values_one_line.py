@@ -14,12 +14,7 @@ import pytest
 
 from server.cli.main import main
 
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TRIMTAB_SERVER", "TRIMTAB_TOKEN", "TRIMTAB_STATE_DIR", "TRIMTAB_DB", "TRIMTAB_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+pytestmark = pytest.mark.usefixtures("nothing_from_the_environment")
 
 
 CASES = [

@@ -16,12 +16,12 @@ from server.config import load_config
 from server.store.urls import shown_url
 from tests.inprocess_cli import run_cli as _run
 
+pytestmark = pytest.mark.usefixtures("nothing_from_the_environment")
+
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TRIMTAB_SERVER", "TRIMTAB_TOKEN", "TRIMTAB_STATE_DIR", "TRIMTAB_DB", "TRIMTAB_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+def _in_tmp_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The relative state directories these tests name resolve inside tmp_path.
     monkeypatch.chdir(tmp_path)
 
 

@@ -11,12 +11,7 @@ import pytest
 from server.store import open_store
 from tests.inprocess_cli import run_cli as _run
 
-
-@pytest.fixture(autouse=True)
-def _no_database_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TRIMTAB_DB", "TRIMTAB_STATE_DIR", "TRIMTAB_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+pytestmark = pytest.mark.usefixtures("nothing_from_the_environment")
 
 
 COMMANDS = [("token", "create", "--name", "t", "--scope", "admin"), ("token", "list"),

@@ -181,11 +181,9 @@ def test_token_create_names_the_database_and_its_token_works_on_the_server(
     assert code == 0 and "prod/42/main" in out, err
 
 
+@pytest.mark.usefixtures("nothing_from_the_environment")
 def test_the_database_line_says_where_the_url_came_from(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("TRIMTAB_DB", "TRIMTAB_STATE_DIR", "TRIMTAB_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     for where in (tmp_path / "xdg" / "trimtab", tmp_path / "srv", tmp_path / "env-srv"):
         open_store(f"sqlite:///{where / 'trimtab.db'}").close()  # a missing one is refused (test_cli_which_database)
     code, _, err = _run(capsys, "token", "list")

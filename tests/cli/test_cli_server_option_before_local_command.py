@@ -15,12 +15,11 @@ import pytest
 from server.store import open_store
 from tests.inprocess_cli import run_cli as _run
 
+pytestmark = pytest.mark.usefixtures("nothing_from_the_environment")
+
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TRIMTAB_SERVER", "TRIMTAB_TOKEN", "TRIMTAB_STATE_DIR", "TRIMTAB_DB", "TRIMTAB_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+def _an_invalid_sandbox_speed(monkeypatch: pytest.MonkeyPatch) -> None:
     # Were the options still ignored, `sandbox up` / `demo` / `server start` would stop at their own
     # checks (an invalid speed, zero runs, a bad port) instead of serving forever.
     monkeypatch.setenv("TRIMTAB_SANDBOX_SPEED", "-1")

@@ -24,12 +24,9 @@ HINT = "pass --state-dir/--db of your server, or start `trimtab server start` on
 
 
 @pytest.fixture
-def default_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def default_dir(nothing_from_the_environment: Path) -> Path:
     """The per-user default state directory, in tmp_path, with nothing pointing elsewhere."""
-    for name in ("TRIMTAB_DB", "TRIMTAB_STATE_DIR", "TRIMTAB_CONFIG", "TRIMTAB_TOKEN", "TRIMTAB_SERVER"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    return tmp_path / "xdg" / "trimtab"
+    return nothing_from_the_environment
 
 
 @pytest.mark.parametrize("args", [["token", "list"], ["--json", "token", "list"], ["token", "revoke", "abc123"],

@@ -19,11 +19,7 @@ CREATE = ["token", "create", "--name", "me", "--scope", "admin"]
 HINT = "pass --state-dir/--db of your server, or start `trimtab server start` once to create it"
 
 
-@pytest.fixture(autouse=True)
-def _nothing_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TRIMTAB_DB", "TRIMTAB_STATE_DIR", "TRIMTAB_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+pytestmark = pytest.mark.usefixtures("nothing_from_the_environment")
 
 
 @pytest.mark.parametrize("where", ["db", "state-dir"])

@@ -31,11 +31,7 @@ def odd_dir(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _nothing_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TRIMTAB_DB", "TRIMTAB_STATE_DIR", "TRIMTAB_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+pytestmark = pytest.mark.usefixtures("nothing_from_the_environment")
 
 
 def test_server_start_serves_with_tls_files_and_state_dir_whose_path_is_not_utf8(odd_dir: Path) -> None:

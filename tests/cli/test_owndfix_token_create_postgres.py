@@ -19,11 +19,7 @@ from tests.inprocess_cli import run_cli
 CREATE = ["token", "create", "--name", "me", "--scope", "admin"]
 
 
-@pytest.fixture(autouse=True)
-def _nothing_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("TRIMTAB_DB", "TRIMTAB_STATE_DIR", "TRIMTAB_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+pytestmark = pytest.mark.usefixtures("nothing_from_the_environment")
 
 
 def test_an_empty_postgresql_database_gets_the_schema_and_the_token(
