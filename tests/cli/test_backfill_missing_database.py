@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from server.cli.store_options import NO_DATABASE_HINT
 from server.store import open_store
 from tests.inprocess_cli import run_cli
-
-HINT = "pass --state-dir/--db of your server, or start `trimtab server start` once to create it"
-
 
 pytestmark = pytest.mark.usefixtures("nothing_from_the_environment")
 
@@ -29,7 +27,7 @@ def test_a_missing_database_is_refused_naming_it_and_nothing_is_made(
     url = f"sqlite:///{typo / 't.db'}" if where == "db" else f"sqlite:///{typo / 'trimtab.db'}"
     code, out, err = run_cli(capsys, "project", "backfill", "1", "--eventlogs", str(logs), *option)
     assert (code, out) == (2, "")
-    assert err.splitlines()[-1] == f"error: no Trimtab database at {url}: {HINT}"
+    assert err.splitlines()[-1] == f"error: no Trimtab database at {url}: {NO_DATABASE_HINT}"
     assert "creating it" not in err and not (tmp_path / "typo").exists()
 
 

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from server.cli.store_options import NO_DATABASE_HINT
 from server.config import ServerConfig
 from server.serve import start_server
 from server.store import open_store
 from tests.inprocess_cli import run_cli as _run
-
-HINT = "pass --state-dir/--db of your server, or start `trimtab server start` once to create it"
 
 
 @pytest.fixture
@@ -36,7 +35,7 @@ def test_reading_commands_refuse_a_missing_default_database_and_create_nothing(
     code, out, err = _run(capsys, *args)
     assert (code, out) == (2, "")
     url = f"sqlite:///{default_dir / 'trimtab.db'}"
-    assert err.splitlines()[-1] == f"error: no Trimtab database at {url}: {HINT}"
+    assert err.splitlines()[-1] == f"error: no Trimtab database at {url}: {NO_DATABASE_HINT}"
     assert not default_dir.exists()
 
 
@@ -44,7 +43,8 @@ def test_reading_commands_refuse_a_missing_named_database_too(tmp_path: Path, de
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     state = tmp_path / "typo"
     code, _, err = _run(capsys, "token", "list", "--state-dir", str(state))
-    assert code == 2 and err.splitlines()[-1] == f"error: no Trimtab database at sqlite:///{state / 'trimtab.db'}: {HINT}"
+    url = f"sqlite:///{state / 'trimtab.db'}"
+    assert code == 2 and err.splitlines()[-1] == f"error: no Trimtab database at {url}: {NO_DATABASE_HINT}"
     assert not state.exists()
 
 
@@ -57,7 +57,8 @@ def test_writing_commands_refuse_to_create_the_default_database(default_dir: Pat
         assert (code, out) == (2, "")
         url = f"sqlite:///{default_dir / 'trimtab.db'}"
         assert err.splitlines()[-1] == (f"error: no Trimtab database at {url} (the default location, not created): "
-                                        f"{HINT}; to create one there anyway, pass --state-dir {default_dir}"
+                                        f"{NO_DATABASE_HINT}; to create one there anyway, pass --state-dir "
+                                        f"{default_dir}"
                                         + "".join(f" {a}" for a in asking))
         assert not default_dir.exists()
     # Named explicitly, the same place is created (with the warning below).
@@ -121,7 +122,7 @@ def test_a_database_without_trimtab_schema_is_refused_by_readers_and_created_by_
     empty_database = db_url
     shown = sa.engine.make_url(empty_database).render_as_string(hide_password=True)
     code, _, err = _run(capsys, "token", "list", "--db", empty_database)
-    assert code == 2 and err.splitlines()[-1] == f"error: no Trimtab database at {shown}: {HINT}"
+    assert code == 2 and err.splitlines()[-1] == f"error: no Trimtab database at {shown}: {NO_DATABASE_HINT}"
     code, out, err = _run(capsys, "--json", "token", "create", "--name", "ops", "--scope", "admin",
                           "--db", empty_database, "--create-database")
     assert code == 0 and "creating it" in err

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from server.cli.store_options import NO_DATABASE_HINT
 from tests.inprocess_cli import run_cli as _run
 
 
@@ -20,7 +21,7 @@ def test_a_state_dir_typo_is_no_database(tmp_path: Path, capsys: pytest.CaptureF
     code, out, err = _run(capsys, *(["--json"] if as_json else []), "db", "status", "--state-dir", str(typo))
     assert code == 2 and out == ""
     assert f"error: no Trimtab database at sqlite:///{typo / 'trimtab.db'}" in err
-    assert "behind" not in err and "--state-dir/--db of your server" in err
+    assert "behind" not in err and NO_DATABASE_HINT in err
     assert not typo.exists()
 
 
