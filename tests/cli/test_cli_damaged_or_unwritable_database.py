@@ -19,6 +19,7 @@ from server.cli.main import main
 from server.errors import Unavailable
 from server.server_lock import claim
 from server.store import open_store
+from tests.cli_process_env import cli_process_env
 from tests.conftest import _require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,8 +119,7 @@ def test_server_start_on_a_damaged_database_says_so_in_one_line(tmp_path: Path) 
     state = tmp_path / "state"
     db_file = _real_database(state)
     db_file.write_bytes(b"not a database" * 1000)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
-    env.update(PYTHONPATH=str(REPO), XDG_DATA_HOME=str(tmp_path / "xdg"), TRIMTAB_COLLECT="0")
+    env = cli_process_env(tmp_path)
     out = subprocess.run([sys.executable, "-m", "server.cli.main", "server", "start", "--listen", "127.0.0.1:0",
                           "--state-dir", str(state)], capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert out.returncode == 1 and "listening on" not in out.stdout

@@ -4,7 +4,6 @@ from "try again" by the status alone: before, both exited 1."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from server.config import ConfigError, load_config
+from tests.cli_process_env import cli_process_env
 
 REPO = Path(__file__).resolve().parents[2]
 # A valid key, made once by `Fernet.generate_key()`.
@@ -20,10 +20,8 @@ FERNET_KEY = "3ZGWlTMEVowOyJH2sygM5Vnzvu1PoBsvbL-xx6QpRSE="
 
 
 def _trimtab(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
-    base.update(PYTHONPATH=str(REPO), XDG_DATA_HOME=str(tmp_path / "xdg"), TRIMTAB_COLLECT="0")
     return subprocess.run([sys.executable, "-m", "server.cli.main", *args], capture_output=True, text=True,
-                          env={**base, **env}, cwd=REPO, timeout=60)
+                          env={**cli_process_env(tmp_path), **env}, cwd=REPO, timeout=60)
 
 
 def _start(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

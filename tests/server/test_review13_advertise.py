@@ -4,7 +4,6 @@ The rule lives in both places (agent/ imports no server code): these cases run t
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from agent.config import ConfigError, load_config
 from server.config import ServerConfig
 from server.errors import InvalidArgument
+from tests.cli_process_env import cli_process_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,8 +73,7 @@ def test_surrounding_spaces_are_dropped_by_the_agent_and_refused_by_the_server()
 def test_server_start_refuses_an_advertise_address_the_agent_would_refuse(address: str, why: str,
                                                                           tmp_path: Path) -> None:
     """A subprocess with a bound: a server that took the address would run on (it did before)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
-    env.update(PYTHONPATH=str(REPO), XDG_DATA_HOME=str(tmp_path / "xdg"), TRIMTAB_COLLECT="0")
+    env = cli_process_env(tmp_path)
     try:
         out = subprocess.run([sys.executable, "-m", "server.cli.main", "server", "start", "--listen", "127.0.0.1:0",
                               "--http", "", "--advertise", address, "--state-dir", str(tmp_path / "state")],

@@ -7,7 +7,6 @@ other insert)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from server.errors import AlreadyExists
 from server.store import Store, migrate, open_store
 from server.store.engine import make_engine
 from server.store.tables import WorkspaceRow
+from tests.cli_process_env import cli_process_env
 from tests.store.conftest import downgraded_to, seeded_at
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,8 +152,7 @@ def test_server_start_names_the_clash_in_one_line(tmp_path: Path) -> None:
     """`trimtab server start` migrates at start: it stops with the same line (exit 1, no traceback)."""
     url = f"sqlite:///{tmp_path / 'trimtab.db'}"
     seeded_at(url, "0022", lambda conn: _insert(conn, "a", "A"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIMTAB_")}
-    env.update(PYTHONPATH=str(REPO), XDG_DATA_HOME=str(tmp_path / "xdg"), TRIMTAB_COLLECT="0")
+    env = cli_process_env(tmp_path)
     out = subprocess.run([sys.executable, "-m", "server.cli.main", "server", "start", "--listen", "127.0.0.1:0",
                           "--db", url, "--state-dir", str(tmp_path / "state")], capture_output=True, text=True,
                          env=env, cwd=REPO, timeout=60)
