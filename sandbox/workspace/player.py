@@ -106,6 +106,16 @@ class RunPlayer:
         self._released_at = -1                 # len(_results) when _release last looked
         self._resumed = False                  # picked up after a restart (`resume`)
         self.timed_out_at: int | None = None   # sim ms when a timeout stopped the run (`_deadline`)
+        # Sim ms when jobs/runs/cancel asked (`request_cancel`): the player may notice it late (a real
+        # init script it waits on, while simulated time runs on), and the run stops when it was asked.
+        self.cancel_requested_ms: int | None = None
+
+    def request_cancel(self) -> None:
+        """jobs/runs/cancel: the run's clusters terminate now, in simulated time, however late the
+        player thread notices it."""
+        if self.cancel_requested_ms is None:
+            self.cancel_requested_ms = self.ws.simclock.now_ms()
+        self.cancel.set()
 
     def start(self) -> None:
         self.thread.start()
@@ -580,10 +590,19 @@ class RunPlayer:
         return min(ends) if ends else None
 
     def _cancel_all(self, at: int | None = None) -> None:
-        now = self.ws.simclock.now_ms() if at is None else at
+        if at is None:
+            at = self.cancel_requested_ms if self.cancel_requested_ms is not None else self.ws.simclock.now_ms()
         for live in self.live:
             if live.done or not live.started:
                 continue
+            # Never before what the cluster already showed (an event played after the request, in the
+            # moment before the player saw it).
+            with self.ws.store.lock:
+                shown = [int(e.get("timestamp") or 0) for e in self.ws.store.data["events"].get(live.plan.cluster_id) or []]
+            now = max([at, *shown])
+            # Its nodes stop here: the cloud bills them to this moment, not to the end the simulation
+            # had planned (billed past a cancel, or short of a TERMINATING stamped late).
+            pause.cut_short(live.sim, now)
             outcome.record_event(self.ws, live, now, "TERMINATING",
                                  {"reason": {"code": "USER_REQUEST", "type": "SUCCESS"}})
             live.terminating_ms = now

@@ -220,7 +220,7 @@ class Workspace:
         with self._idle:
             player = self._players.get(int(body["run_id"]))
             if player is not None:
-                player.cancel.set()
+                player.request_cancel()
         return {}
 
     def expire_queued_runs(self, now_ms: int | None = None) -> int | None:
