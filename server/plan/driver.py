@@ -7,7 +7,8 @@ context's stop (`DriverPeaks`, sent by the agent); its GC share is the driver JV
 GC time at its last sample over the run's time. The memory of the driver's Python and other child
 processes is Spark's process-tree metrics (``spark.executor.processTreeMetrics.enabled``, set by
 the init script; Linux /proc), zero where they are off. The heap a job's spark_conf sets
-(``spark.driver.memory``, `heap_set_gib`) is what its driver JVM gets on any node.
+(``spark.driver.memory``, `heap_set_gib`), or its cluster policy fills in where the spark_conf
+leaves it out, is what its driver JVM gets on any node.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from server.domain import ClusterConfig, DriverPeaks, ProjectSettings, Run, Stag
 from server.hardware import NodeKind
 from server.plan.candidates import driver_of, with_required_volume
 from server.plan.families import kind_of
-from server.plan.policy import ClusterPolicy
+from server.plan.policy import ClusterPolicy, as_created
 from server.spec import pool_fields
 
 GIB = 1024**3
@@ -98,10 +99,14 @@ def driver_run(run: Run, stages: Sequence[Stage], catalog: PriceCatalog, cloud: 
     )
 
 
-def heap_set_gib(spec: Mapping[str, Any]) -> float:
-    """The driver heap ``spec``'s spark_conf sets (``spark.driver.memory``: "24g", "4096m", a bare number
-    of MiB), GiB; 0 when it sets none, or one Spark would refuse too (a fraction, an unknown unit)."""
-    conf = spec.get("spark_conf")
+def heap_set_gib(spec: Mapping[str, Any], policy: ClusterPolicy | None = None) -> float:
+    """The driver heap a cluster of ``spec`` is given (``spark.driver.memory``: "24g", "4096m", a bare
+    number of MiB), GiB; 0 when none is set, or one Spark would refuse too (a fraction, an unknown unit).
+
+    The spec's spark_conf sets it, else ``policy`` fills it in when the spec names it (a fixed value, or
+    a default the spec asks for: `ClusterPolicy.filled_values`), as Databricks creates the cluster: the
+    spec's own value wins, and a policy fixing the heap is as binding on the node as the job setting it."""
+    conf = as_created(policy, spec).get("spark_conf")
     value = conf.get("spark.driver.memory") if isinstance(conf, Mapping) else None
     m = re.fullmatch(r"\s*(\d+)\s*([a-z]*)\s*", str(value or "").lower())
     if m is None or (m.group(2) and m.group(2) not in _BYTE_UNITS):
@@ -175,7 +180,8 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
 
     ``turned_down``: drivers the user turned down for the current workers (`turned_down_drivers`),
     never chosen (`models.driver.choose_driver`). No driver is chosen below the heap the live spec's
-    spark_conf sets (`heap_set_gib`; applies keep the spark_conf) and what is not heap beside it."""
+    spark_conf sets, or ``policy`` fills in where it sets none (`heap_set_gib`; applies keep the
+    spark_conf and the policy), and what is not heap beside it."""
     if settings.driver_node_type_id or pool_fields(current.spec):
         # A pool-backed cluster's driver comes from a pool (the driver pool, else the workers'):
         # Databricks refuses driver_node_type_id beside it, so there is no driver to choose.
@@ -185,7 +191,7 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
     if mine is None:
         return None
     base = current.spec if spec is None else spec
-    heap_set = heap_set_gib(base)
+    heap_set = heap_set_gib(base, policy)
     judged: dict[str, list[str]] = {}
 
     def no_room(option: DriverOption) -> list[str]:
@@ -259,7 +265,7 @@ def plan_drivers(settings: ProjectSettings, current: ClusterConfig, runs: Sequen
                                              policy=policy, kind=kind)
                    if policy is None or not policy.refuses_driver(o.node_type, theirs, base, azure=azure)]
         choice = choose_driver_across(offered, mine, runs, kind=kind.words(), currency=currency,
-                                      turned_down=turned_down, heap_set_gib=heap_set_gib(base))
+                                      turned_down=turned_down, heap_set_gib=heap_set_gib(base, policy))
         if choice is not None:
             out[kind] = choice
     return out

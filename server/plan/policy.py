@@ -32,6 +32,10 @@ policy reference). What is judged:
   configuration on other node types is refused (`ClusterPolicy.filled_cap`), as the fixed rule
   refuses the -1 the merge writes over a cap the spec sets.
 
+The rule on the driver's heap (``spark_conf.spark.driver.memory``) is read for the heap it fills in
+(`filled_values`: the driver's node must hold it, `server.plan.driver.heap_set_gib`), not judged: a
+recommendation never writes spark_conf.
+
 Still ignored: every other attribute (the rest of the spec is the user's, kept as it is by
 `server.spec.merge_recommendation`, and whether it passes does not depend on Trimtab); rule types
 Trimtab does not know, and ``dbus_per_hour`` rules other than ``range`` (the reference documents
@@ -59,6 +63,7 @@ from server.errors import FailedPrecondition
 from server.plan.policy_rules import (
     CLUSTER_KIND_ATTRIBUTES,
     DBUS_PER_HOUR,
+    HEAP_ATTRIBUTES,
     POOL_ATTRIBUTES,
     SPOT_CAP_PATH,
     DbuRate,
@@ -100,6 +105,9 @@ class ClusterPolicy:
     pool_rules: Mapping[str, Rule] = field(default_factory=dict)
     # The rules on `CLUSTER_KIND_ATTRIBUTES`: not judged, read for what they fill in (`filled_values`).
     kind_rules: Mapping[str, Rule] = field(default_factory=dict)
+    # The rule on the driver's heap (`HEAP_ATTRIBUTES`): not judged, read for the heap it fills in,
+    # which the driver's node must hold (`server.plan.driver.heap_set_gib`).
+    heap_rules: Mapping[str, Rule] = field(default_factory=dict)
     dbu_rate: DbuRate | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -115,7 +123,8 @@ class ClusterPolicy:
             raise FailedPrecondition(f"cluster policy {policy_id}: its definition is not a JSON object")
         return cls(policy_id=policy_id, name=str(policy.get("name") or ""), rules=parse_rules(definition),
                    pool_rules=_parse(definition, POOL_ATTRIBUTES),
-                   kind_rules=_parse(definition, CLUSTER_KIND_ATTRIBUTES), dbu_rate=dbu_rate)
+                   kind_rules=_parse(definition, CLUSTER_KIND_ATTRIBUTES),
+                   heap_rules=_parse(definition, HEAP_ATTRIBUTES), dbu_rate=dbu_rate)
 
     @property
     def label(self) -> str:
@@ -243,7 +252,8 @@ class ClusterPolicy:
 
     def filled_values(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """What Databricks fills into ``spec`` from the policy's rules on the attributes a
-        recommendation writes and on `CLUSTER_KIND_ATTRIBUTES`, by flattened path: each rule's fixed
+        recommendation writes, on `CLUSTER_KIND_ATTRIBUTES` and on `HEAP_ATTRIBUTES`, by flattened
+        path: each rule's fixed
         value, and its ``defaultValue`` when the spec asks for defaults (``apply_policy_default_values:
         true``; without it only fixed values are applied, as the Clusters API says), where the spec
         leaves the attribute out (or null). What a cluster of ``spec`` runs with:
@@ -252,7 +262,7 @@ class ClusterPolicy:
         flat = flatten(spec)
         apply_defaults = spec.get("apply_policy_default_values") is True
         out: dict[str, Any] = {}
-        for path, rule in {**self.kind_rules, **self.rules}.items():
+        for path, rule in {**self.kind_rules, **self.heap_rules, **self.rules}.items():
             if path == DBUS_PER_HOUR or flat.get(path) is not None:
                 continue
             if rule.type == "fixed":
@@ -271,8 +281,8 @@ class ClusterPolicy:
         pooled = bool(spec.get("instance_pool_id"))
         autoscaling, fixed = bool(spec.get("autoscale")), spec.get("num_workers") is not None
         for path, value in self.filled_values(spec).items():
-            # Two levels at most (`WRITTEN_ATTRIBUTES`, `CLUSTER_KIND_ATTRIBUTES`): the rest of a path
-            # under spark_conf or custom_tags is one key ("spark.master").
+            # Two levels at most (`WRITTEN_ATTRIBUTES`, `CLUSTER_KIND_ATTRIBUTES`, `HEAP_ATTRIBUTES`): the
+            # rest of a path under spark_conf or custom_tags is one key ("spark.master").
             head, _, leaf = path.partition(".")
             if value is None or (pooled and head in ("node_type_id", "driver_node_type_id")) or \
                     (head == "num_workers" and autoscaling) or (head == "autoscale" and fixed):

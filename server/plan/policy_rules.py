@@ -6,8 +6,8 @@ the types in `RULE_TYPES` on the attributes a recommendation writes (`WRITTEN_AT
 ``range`` on the virtual attribute ``dbus_per_hour``, whose value for a spec is
 `cluster_dbus_per_hour`. Everything else in a definition is ignored: other attributes, rule types
 Trimtab does not know, ``dbus_per_hour`` rules other than ``range`` (why: `server.plan.policy`). The
-rules on `POOL_ATTRIBUTES` and `CLUSTER_KIND_ATTRIBUTES` are read apart, for what they fill in, and
-never judged.
+rules on `POOL_ATTRIBUTES`, `CLUSTER_KIND_ATTRIBUTES` and `HEAP_ATTRIBUTES` are read apart, for what
+they fill in, and never judged.
 
 `Rule.allows` judges one value as Databricks does (numbers by value, the rest as text, a regex
 anchored at both ends); `unused_sizing` and `rules_both_shapes` say which sizing a spec leaves out
@@ -52,6 +52,12 @@ CLUSTER_KIND_ATTRIBUTES = frozenset({
     "data_security_mode", "runtime_engine", "kind", "use_ml_runtime", "is_single_node",
     "spark_conf.spark.databricks.cluster.profile", "spark_conf.spark.master", "custom_tags.ResourceClass",
 })
+# The driver's heap a policy may set (spark_conf keys are policy attributes ``spark_conf.<key>``): read
+# for what it fills in, never judged (`ClusterPolicy.filled_values`). The driver JVM gets that heap on
+# any node, so the planner keeps the driver on a node that holds it (`server.plan.driver.heap_set_gib`);
+# a recommendation never writes spark_conf, so whether a spec passes the rule does not depend on Trimtab.
+DRIVER_HEAP_PATH = "spark_conf.spark.driver.memory"
+HEAP_ATTRIBUTES = frozenset({DRIVER_HEAP_PATH})
 RULE_TYPES = frozenset({"fixed", "forbidden", "allowlist", "blocklist", "regex", "range", "unlimited"})
 # The virtual attribute a recommendation changes: the cluster's DBUs per hour at its largest.
 DBUS_PER_HOUR = "dbus_per_hour"
