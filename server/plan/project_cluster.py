@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from server.costing.catalog import PriceCatalog
-from server.costing.run_cost import shape_first_on_demand
 from server.domain import BACK_TO_USER_EDIT, OVER_USER_EDIT, ClusterConfig, Project, Run
+from server.plan.owner_on_demand import is_recorded, recorded, spec_first_on_demand
 from server.plan.peak_floor import PeakFloor, peak_floor, segment_runs
 from server.plan.policy import ClusterPolicy, filled_into
 from server.plan.pools import on_pool
@@ -56,29 +56,30 @@ def project_config(project: Project, pools: dict[str, dict] | None = None, *, cl
 
 def owner_first_on_demand(project: Project, *, cloud: str = "", policy: ClusterPolicy | None = None) -> int | None:
     """The nodes the project's owner keeps on demand on spot (``first_on_demand``; 0: the driver on spot
-    too): the spot floor of `server.plan.candidates.build_candidates`. None when the records do not
-    tell it (the cluster as imported then sets it, `project_anchor`).
+    too): the spot floor of `server.plan.candidates.build_candidates`. None when it is not known (the
+    cluster as imported then sets it, `project_anchor`).
 
-    The owner's value is the one imported, replaced by one they set later by editing the job; never one
-    Trimtab wrote (a half-on-demand variant after spot losses must not become the floor). What tells
-    the two apart is the record of Trimtab's writes (`server.apply_record`): with no write of Trimtab's
-    holding the sizing (none since the import or re-attach, or the owner's edit of it cleared the
-    record: `server.apply.rebase`), the live spec is the owner's. An apply over the owner's edit keeps
-    it as its ``previous_spec`` (``over_user_edit``), a revert to it writes it back
-    (``back_to_user_edit``), and without any edit outside Trimtab since the import the sizing before
-    Trimtab's first write is the owner's. Past a second write over an edit only bounds are left:
-    Trimtab never writes fewer nodes on demand than the floor, so the fewer of the write's and the
-    spec it replaced is the nearest to the owner's."""
+    The owner's value as recorded when their spec was known (`server.plan.owner_on_demand`: the import,
+    a re-attach, their edits outside Trimtab); never one Trimtab wrote (a half-on-demand variant after
+    spot losses must not become the floor).
+
+    A project stored before the value was recorded has it inferred from the record of Trimtab's writes
+    (`server.apply_record`): with no write of Trimtab's holding the sizing (none since the import or
+    re-attach, or the owner's edit of it cleared the record: `server.apply.rebase`), the live spec is
+    the owner's. An apply over the owner's edit keeps it as its ``previous_spec`` (``over_user_edit``),
+    a revert to it writes it back (``back_to_user_edit``), and without any edit outside Trimtab since
+    the import the sizing before Trimtab's first write is the owner's. Past a second write over an edit
+    only bounds are left: Trimtab never writes fewer nodes on demand than the floor, so the fewer of the
+    write's and the spec it replaced is the nearest to the owner's."""
     from server.apply_record import BEFORE_WRITES_KEY  # it imports the planner's candidates: here, not above
     from server.plan.planner import USER_EDIT_AFTER_KEY
 
+    if is_recorded(project.state):
+        return recorded(project.state)
+
     def kept(spec: Any, *, spot_only: bool = False) -> int | None:
-        if not isinstance(spec, dict) or not spec:
-            return None
-        config = config_from_spec(spec, cloud=cloud, policy_values=filled_into(policy, spec))
-        if spot_only and not config.availability.upper().startswith("SPOT"):
-            return None  # an on-demand write's 1 says nothing of the nodes kept on demand on spot
-        return shape_first_on_demand(config)
+        values = filled_into(policy, spec) if isinstance(spec, dict) else None
+        return spec_first_on_demand(spec, cloud=cloud, policy_values=values, spot_only=spot_only)
 
     record = project.pending_apply or {}
     if not record or record.get("reattached"):
