@@ -16,7 +16,9 @@ from server.apply_lock import verify_project_lock
 from server.databricks import DatabricksCallError, DatabricksGateway
 from server.domain import ImportedProject, Project, Workspace
 from server.errors import FailedPrecondition
+from server.job_write import project_cloud
 from server.onboard import TRIMTAB_TAGS, AgentWiring, ClusterTarget, job_schedule, onboard_spec, spec_diff
+from server.plan.owner_on_demand import with_owner_spec
 from server.services.agent_install import SECRET_READER_KEY, reader_record
 from server.services.job_owner import NOTE_CLONED, as_found, cloned_from
 from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, spec_drift, written_paths
@@ -144,6 +146,9 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
             if reader is not None:
                 changes["state"][SECRET_READER_KEY] = reader_record(
                     fresh.state.get(SECRET_READER_KEY), reader["scope"], reader["principal"], reader["granted"])
+            if created or reattached:
+                # The owner's cluster as found: their first_on_demand, the spot floor.
+                changes["state"] = with_owner_spec(changes["state"], found, cloud=ws.cloud)
             recorded = dataclasses.replace(fresh, current_spec=new_spec, job_name=job_name or fresh.job_name,
                                            detached=False, orphaned=False, schedule=schedule, **changes)
             # A re-import of a job nobody changed writes nothing: an auto-import pass or a person
@@ -196,6 +201,8 @@ def finish_onboard(store: Store, project: Project, record: dict[str, Any], live:
     if isinstance(reader, dict):
         state[SECRET_READER_KEY] = reader_record(project.state.get(SECRET_READER_KEY), reader["scope"],
                                                  reader["principal"], reader["granted"])
+    if project.detached or record.get("created"):
+        state = with_owner_spec(state, record.get("found") or {}, cloud=project_cloud(store, project))
     changes: dict[str, Any] = {}
     if project.detached:
         changes["pending_apply"] = {

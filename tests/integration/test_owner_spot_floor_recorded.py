@@ -12,18 +12,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sandbox.workspace import RunningWorkspace
 from sandbox.workspace.seed import aws_cluster
-from server.apply import apply_recommendation
+from server.apply import apply_recommendation, restore_original
 from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, ProjectSettings, Recommendation, Workspace
 from server.plan.candidates import config_id_of, project_candidates
 from server.plan.project_cluster import owner_first_on_demand
+from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, config_from_spec, find_cluster_spec
 from server.store import Store
-from tests.integration.conftest import import_etl_job, run_and_collect
+from tests.integration.conftest import WIRING, import_etl_job, run_and_collect
+from tests.integration.test_write_intent_crash import _killed_after_update, _Restarted
 
 SETTINGS = ProjectSettings(allowed_families=("m5d",), min_workers=2, max_workers=8)
 
@@ -139,3 +143,49 @@ def test_an_owners_edit_of_first_on_demand_over_trimtabs_write_is_theirs(
     project = _run(store, secrets, emulator, gateway, project)
     assert owner_first_on_demand(project, cloud="aws") == 1
 
+
+def test_a_re_attach_takes_the_first_on_demand_the_owner_set_while_detached(
+        store: Store, secrets: SecretBox, connected: Workspace, emulator: RunningWorkspace,
+        gateway: DatabricksGateway) -> None:
+    project = _imported(store, secrets, gateway, 0)
+    assert _floor(store, project) == 0
+    _apply(store, gateway, project, _spot("m5d.xlarge", 6, 3))
+    project = _run(store, secrets, emulator, gateway, project)
+    _owner_edits(gateway, project, first_on_demand=1)
+    project = _run(store, secrets, emulator, gateway, project)
+    assert _floor(store, project) == 1
+    restore_original(store, gateway, int(project.id or 0))
+    project = store.projects.get(int(project.id or 0))
+    assert project.detached
+    # Detached, the job is the owner's alone: they keep the driver and a worker on demand.
+    _owner_edits(gateway, project, first_on_demand=2)
+    workspaces.import_jobs(store, secrets, "sbx", [project.job_id], wiring=WIRING, reattach=True)
+    project = store.projects.get(int(project.id or 0))
+    assert not project.detached
+    assert _floor(store, project) == 2  # not the 1 of their edit before the detach
+    # Trimtab's two writes after the re-attach leave it (the records' bound: 3, as the edit before the
+    # detach left the inference past its exact cases).
+    _apply(store, gateway, project, _spot("m5d.2xlarge", 6, 3))
+    project = _run(store, secrets, emulator, gateway, project)
+    _apply(store, gateway, project, _spot("m5d.xlarge", 8, 4))
+    assert _floor(store, project) == 2
+
+
+def test_a_re_attach_killed_after_its_write_records_the_owners_value_when_settled(
+        store: Store, secrets: SecretBox, connected: Workspace, emulator: RunningWorkspace,
+        gateway: DatabricksGateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _imported(store, secrets, gateway, 0)
+    _apply(store, gateway, project, _spot("m5d.xlarge", 6, 3))
+    project = _run(store, secrets, emulator, gateway, project)
+    _owner_edits(gateway, project, first_on_demand=1)
+    project = _run(store, secrets, emulator, gateway, project)
+    restore_original(store, gateway, int(project.id or 0))
+    _owner_edits(gateway, project, first_on_demand=2)
+    with _killed_after_update(monkeypatch, project.job_id):
+        workspaces.import_jobs(store, secrets, "sbx", [project.job_id], wiring=WIRING, reattach=True)
+    assert store.projects.get(int(project.id or 0)).detached  # nothing recorded: the crash
+    # The next server's poll settles the re-attach (`server.services.job_onboard.finish_onboard`).
+    _Restarted(store, secrets, emulator).cycle(gateway, project.job_id)
+    project = store.projects.get(int(project.id or 0))
+    assert not project.detached
+    assert _floor(store, project) == 2
