@@ -123,27 +123,30 @@ class DriverChoice:
 
 def choose_driver(options: Sequence[DriverOption], current: DriverOption,
                   runs: Sequence[DriverRun], *, currency: str = "",
-                  turned_down: Collection[str] = (), heap_set_gib: float = 0.0) -> DriverChoice:
+                  turned_down: Collection[str] = (), heap_set_gib: float = 0.0,
+                  heap_by_policy: bool = False) -> DriverChoice:
     """The driver for the next run: ``current`` unless the evidence says smaller or bigger
     (``currency``: the prices', named in the reason). ``turned_down``: node types the user turned
     down as this cluster's driver, never moved to (keeping the current one is always allowed).
     ``heap_set_gib``: the heap the job's spark_conf sets (``spark.driver.memory``; 0: unset), which
-    the driver node must hold beside what is not heap (`_held`)."""
+    the driver node must hold beside what is not heap (`_held`); ``heap_by_policy``: the cluster policy
+    fills it in, not the job (the reason then names the policy: the owner cannot lower it there)."""
     refused = set(turned_down) - {current.node_type}
     if not refused:
-        return _held(options, current, runs, currency, heap_set_gib)
-    wanted = _held(options, current, runs, currency, heap_set_gib)
+        return _held(options, current, runs, currency, heap_set_gib, heap_by_policy)
+    wanted = _held(options, current, runs, currency, heap_set_gib, heap_by_policy)
     if wanted.option.node_type not in refused:
         return wanted
     # The evidence's pick was turned down: the next best without it, and the reason says why, or the
     # driver change reads as the model's whim (or its absence as a bug).
-    choice = _held([o for o in options if o.node_type not in refused], current, runs, currency, heap_set_gib)
+    choice = _held([o for o in options if o.node_type not in refused], current, runs, currency, heap_set_gib,
+                   heap_by_policy)
     return dataclasses.replace(choice, reason=f"{choice.reason}; {wanted.option.node_type} was turned down as "
                                               "its driver (a rejected or reverted recommendation)")
 
 
 def _held(options: Sequence[DriverOption], current: DriverOption, runs: Sequence[DriverRun], currency: str,
-          heap_set: float) -> DriverChoice:
+          heap_set: float, heap_by_policy: bool = False) -> DriverChoice:
     """`_choose` with no node below ``heap_set`` (the job's spark.driver.memory, GiB; 0: unset) plus
     what is not heap: the JVM gets that heap whatever the node, and a node too small for it beside the
     OS, Databricks' services and the Python processes is killed by the kernel once the heap fills (or
@@ -157,7 +160,8 @@ def _held(options: Sequence[DriverOption], current: DriverOption, runs: Sequence
     free = _choose(options, current, runs, currency)
     if free.option == choice.option or not free.changed:
         return choice
-    setting = (f"the job's spark_conf sets spark.driver.memory to {_gib(heap_set)}, which needs a node of "
+    who = "the cluster policy sets" if heap_by_policy else "the job's spark_conf sets"
+    setting = (f"{who} spark.driver.memory to {_gib(heap_set)}, which needs a node of "
                f"{_gib(floor)} with the OS, Databricks' services and the Python processes beside it")
     if not choice.changed:
         # The runs alone would move it: their words, after the setting that keeps it.

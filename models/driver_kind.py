@@ -28,7 +28,7 @@ def counterpart(options: Sequence[DriverOption], current: DriverOption) -> Drive
 
 def choose_driver_across(options: Sequence[DriverOption], current: DriverOption, runs: Sequence[DriverRun], *,
                          kind: str, currency: str = "", turned_down: Collection[str] = (),
-                         heap_set_gib: float = 0.0) -> DriverChoice | None:
+                         heap_set_gib: float = 0.0, heap_by_policy: bool = False) -> DriverChoice | None:
     """The driver for workers of ``kind`` (its words, for the reason) when ``current`` is of another:
     ``options`` are the drivers of ``kind``; the rest as `choose_driver`'s. Always a change (the kind
     is); None without options."""
@@ -36,7 +36,7 @@ def choose_driver_across(options: Sequence[DriverOption], current: DriverOption,
     if twin is None:
         return None
     inner = choose_driver(options, twin, runs, currency=currency, turned_down=turned_down,
-                          heap_set_gib=heap_set_gib)
+                          heap_set_gib=heap_set_gib, heap_by_policy=heap_by_policy)
     pick = inner.option
     # The rule's words say how it sized the driver from the counterpart ("driver T kept: ...", "driver
     # T -> P (16 GiB): ..."); the head names the move the cluster makes.

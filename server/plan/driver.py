@@ -192,6 +192,7 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
         return None
     base = current.spec if spec is None else spec
     heap_set = heap_set_gib(base, policy)
+    by_policy = heap_set > 0 and heap_set_gib(base) <= 0  # the reason names who set it
     judged: dict[str, list[str]] = {}
 
     def no_room(option: DriverOption) -> list[str]:
@@ -214,12 +215,14 @@ def plan_driver(settings: ProjectSettings, current: ClusterConfig, runs: Sequenc
             return None
         return DriverChoice(pick, True, f"driver {name} -> {pick.node_type} ({pick.memory_gib:g} GiB): "
                                         f"the {policy.label} does not allow {name} as the driver")
-    wanted = choose_driver(options, mine, runs, currency=currency, turned_down=turned_down, heap_set_gib=heap_set)
+    wanted = choose_driver(options, mine, runs, currency=currency, turned_down=turned_down, heap_set_gib=heap_set,
+                           heap_by_policy=by_policy)
     refused_by = no_room(wanted.option)
     if policy is None or not refused_by:
         return wanted
     offered = [o for o in options if not no_room(o)]
-    fallback = choose_driver(offered, mine, runs, currency=currency, turned_down=turned_down, heap_set_gib=heap_set)
+    fallback = choose_driver(offered, mine, runs, currency=currency, turned_down=turned_down, heap_set_gib=heap_set,
+                             heap_by_policy=by_policy)
     if wanted.option.memory_gib <= mine.memory_gib:
         # A smaller driver the policy leaves no room for: the evidence's choice among the others.
         return fallback
@@ -265,7 +268,8 @@ def plan_drivers(settings: ProjectSettings, current: ClusterConfig, runs: Sequen
                                              policy=policy, kind=kind)
                    if policy is None or not policy.refuses_driver(o.node_type, theirs, base, azure=azure)]
         choice = choose_driver_across(offered, mine, runs, kind=kind.words(), currency=currency,
-                                      turned_down=turned_down, heap_set_gib=heap_set_gib(base, policy))
+                                      turned_down=turned_down, heap_set_gib=heap_set_gib(base, policy),
+                                      heap_by_policy=heap_set_gib(base) <= 0)
         if choice is not None:
             out[kind] = choice
     return out

@@ -47,5 +47,5 @@ def test_a_driver_heap_the_policy_fixes_keeps_a_driver_that_holds_it(
     # 40 GiB of heap and 2 GiB beside it: not the 32 GiB r5d.xlarge the runs alone would take it to.
     assert _driver_gib(rec.config.driver_node_type_id) >= 42, rec.reason
     # (42 GiB and the bound of the driver's Python processes, ~0.5 GiB here.)
-    assert "spark.driver.memory to 40 GiB, which needs a node of 4" in rec.reason, rec.reason
+    assert "the cluster policy sets spark.driver.memory to 40 GiB, which needs a node of 4" in rec.reason, rec.reason
     assert "its runs alone would take it to r5d.xlarge (32 GiB)" in rec.reason, rec.reason

@@ -81,7 +81,8 @@ def test_without_the_policy_the_runs_halve_the_driver() -> None:
 def test_a_heap_the_policy_fills_in_keeps_a_node_that_holds_it(policy: ClusterPolicy, spec: dict[str, Any]) -> None:
     driver, reason = _planned(policy, spec)
     assert driver == "r5.2xlarge", reason  # 40 GiB of heap + 2 GiB beside it: not 32 GiB
-    assert "spark.driver.memory to 40 GiB, which needs a node of 42 GiB" in reason
+    # The policy's setting, said as the policy's: the owner cannot lower it in the job.
+    assert "the cluster policy sets spark.driver.memory to 40 GiB, which needs a node of 42 GiB" in reason
     assert "its runs alone would take it to r5.xlarge (32 GiB)" in reason
 
 
