@@ -122,6 +122,7 @@ from server.databricks import (
     WorkspaceAuthError,
     retrying_5xx_for,
 )
+from server.databricks.call_stop import CallStopped, calls_end_on
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Run, Workspace
 from server.errors import FailedPrecondition, Unavailable
@@ -232,7 +233,13 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         self._stop = stop
         while not stop.is_set():
             try:
-                self.poll_once()
+                # A Databricks call in flight when the server stops ends at once, and the poll with it
+                # (`call_stop`): what it stored is whole, and what it had not is collected next time.
+                with calls_end_on(stop):
+                    self.poll_once()
+            except CallStopped:
+                log.info("collector: poll ended by the stop")
+                return
             except Unavailable as err:  # the database is down: expected, said in one line (no traceback)
                 log.warning("collector poll skipped: %s; next try in %.0fs", err, self._poll_interval_s)
                 self._report(False, f"database: {err}")

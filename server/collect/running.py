@@ -16,6 +16,7 @@ from server.collect.collector import Collector
 from server.collect.discovery import DEFAULT_INTERVAL_S, AutoImport
 from server.costing.billing import DEFAULT_RECOST_POLICY, RecostPolicy
 from server.costing.catalog import PriceCatalog
+from server.databricks.call_stop import CallStop
 from server.domain import Run
 from server.services.secrets import SecretBox
 from server.services.workspaces import gateway_for, import_jobs
@@ -29,7 +30,7 @@ class RunningCollector:
     def __init__(self, collector: Collector, recost: RecostThread | None = None) -> None:
         self.collector = collector
         self.recost = recost  # server.collect.bills.RecostThread, when cloud bills are on
-        self._stop = threading.Event()
+        self._stop = CallStop()  # its `set` also ends the Databricks read the poll waits on
         self._polls = 0
         self._polled = threading.Condition()
         self._thread = threading.Thread(target=collector.run_forever, args=(self._stop, self._count_poll),

@@ -26,7 +26,9 @@ from databricks.sdk.core import Config
 from requests.adapters import HTTPAdapter
 
 from server.clock import Clock
+from server.databricks.call_stop import raise_if_stopped, stoppable_sleep
 from server.databricks.m2m_tokens import TOKEN_SOURCES, source_key
+from server.databricks.stoppable_http import make_stoppable
 
 log = logging.getLogger("server.databricks.gateway")
 
@@ -67,7 +69,7 @@ class _SdkClockAdapter(SdkClock):
         left = self.time_left()
         if left is not None and seconds > left:
             raise RetryWaitPastDeadline(seconds, max(0.0, left))
-        self._clock.sleep(seconds)
+        stoppable_sleep(self._clock, seconds)  # a thread whose owner stops waits no more (`call_stop`)
 
     @contextlib.contextmanager
     def deadline(self, at: float) -> Iterator[None]:
@@ -95,8 +97,13 @@ class _DeadlineHttpAdapter(HTTPAdapter):
         super().__init__(pool_connections=20, pool_maxsize=20)
         self._deadline = deadline
 
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        make_stoppable(self.poolmanager)  # a GET's read ends when its thread's owner stops
+
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
              verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+        raise_if_stopped()  # nothing new is sent once the thread's owner stops
         left = self._deadline.time_left()
         if left is not None and isinstance(timeout, int | float):
             timeout = max(MIN_HTTP_TIMEOUT_S, min(float(timeout), left))

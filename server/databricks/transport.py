@@ -29,6 +29,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from server.clock import Clock
+from server.databricks.call_stop import raise_if_stopped, stoppable_sleep
 from server.databricks.errors import (
     DatabricksRequestInvalid,
     DatabricksServerError,
@@ -156,7 +157,7 @@ class Transport:
                 attempt += 1
                 self._last.status = None
                 try:
-                    result = self._client.api_client.do(method, path, query=query, body=body, **raw)
+                    result = self._send(method, path, query, body, raw)
                     return result if isinstance(result, dict) else {"items": result}
                 except RetryWaitPastDeadline as err:
                     # The SDK's next try would come after the budget (a Retry-After longer than the time
@@ -230,6 +231,16 @@ class Transport:
                     # No connection, or (a POST, which the SDK does not send again) no answer in time.
                     raise DatabricksUnavailable(f"{method} {path}: {self._why(err)}") from err
 
+    def _send(self, method: str, path: str, query: dict[str, Any] | None, body: dict[str, Any] | None,
+              raw: dict[str, Any]) -> Any:
+        """One try through the SDK. A try the thread's stop cut short (`call_stop`: its connection shut
+        under it) ends as stopped, not as the workspace's failure, which would be recorded on it."""
+        try:
+            return self._client.api_client.do(method, path, query=query, body=body, **raw)
+        except Exception:
+            raise_if_stopped()
+            raise
+
     def _drop_refused_token(self) -> None:
         """Drop the service principal's access token this thread just sent, which the workspace refused,
         from the token source every gateway on the workspace shares (`client._M2MConfig`)."""
@@ -297,7 +308,7 @@ class Transport:
         delay = float(retry_after) if retry_after else min(30.0, 0.5 * 2 ** (attempt - 1))
         delay = max(0.0, min(delay, deadline - self._clock.monotonic()))
         log.info("Databricks call failed (%s); retrying in %.1fs", _message(err), delay)
-        self._clock.sleep(delay)
+        stoppable_sleep(self._clock, delay)
 
     # ------------------------------------------------------------ auth
 
