@@ -247,6 +247,10 @@ def _config_error(exc: BaseException) -> bool:
     return isinstance(exc, ConfigError)
 
 
+# The one line of a command stopped by Ctrl-C (exit status 130).
+INTERRUPTED_LINE = "interrupted: stopped before it finished"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     debug = "--debug" in args
@@ -268,8 +272,13 @@ def _run(argv: list[str] | None, debug: bool) -> int:
         cli.main(args=argv, prog_name="trimtab", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            # click turns Ctrl-C into an Abort (after a blank line on stderr): without this the
+            # documented 130 was an exit 1 a script could not tell from a failure.
+            click.echo(INTERRUPTED_LINE, err=True)
+            return 130
+        click.echo("Aborted.", err=True)  # input ended (EOF) where click read some
         return 1
     except click.UsageError as exc:
         # click writes some on several lines ("Missing option '--cloud'. Choose from:" then a line
@@ -280,7 +289,8 @@ def _run(argv: list[str] | None, debug: bool) -> int:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # raised where click's own handler does not reach
+        click.echo(INTERRUPTED_LINE, err=True)
         return 130
     except Exception as exc:  # one clear line unless --debug
         status = 2 if _invalid_argument(exc) or _config_error(exc) else 1

@@ -19,6 +19,7 @@ import pytest
 
 from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
 from sandbox.workspace import RunningWorkspace
+from server.cli.main import INTERRUPTED_LINE
 from server.clock import FakeClock
 from server.databricks import DatabricksGateway
 from server.serve import RunningServer
@@ -225,7 +226,7 @@ def test_ctrl_c_between_pages_says_what_was_done_and_how_to_finish(
 
     monkeypatch.setattr(cli_workspace, "rpc", interrupted_at_the_third_call)
     code, out, err = trimtab("workspace", "import", "sbx")
-    assert code == 1 and err.rstrip().endswith("Aborted.")  # click makes Ctrl-C an Abort (`server.cli.main`)
+    assert code == 130 and err.rstrip().endswith(INTERRUPTED_LINE)  # Ctrl-C's status (`server.cli.main`)
     assert re.search(rf"import of sbx interrupted: imported \d+ of {JOBS} jobs before that .*; run `trimtab workspace "
                      r"import sbx` again to finish it", err), err
     assert out.count("created") == len(store.projects.list("sbx")) > 0
