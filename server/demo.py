@@ -224,6 +224,7 @@ def _run_demo(config: DemoConfig, progress: Progress | None, stop: _StopSignals)
         raise
     server = None
     emulator = None
+    playing = 0  # the round whose runs may be in flight; 0 before, between and after rounds
     try:
         server = _start_server(server_config, store)
         emulator = _start_emulator(state_dir / "workspace", config.speed, state.workspace_port)
@@ -244,18 +245,26 @@ def _run_demo(config: DemoConfig, progress: Progress | None, stop: _StopSignals)
         projects = loop.connect(config.jobs, state, lambda: state.save(state_path))
         state.save(state_path)
         for _ in range(config.runs):
-            round_no = state.rounds + 1
+            playing = state.rounds + 1
             loop.round_runs = {}
-            try:
-                # Saved at its start: a round whose runs are kept counts, however the demo ends.
-                state.rounds = round_no
-                state.save(state_path)
-                loop.play_round(projects, round_no, emulator, config.run_timeout_s, progress, stop)
-            except KeyboardInterrupt:
-                stop.seen()
-                _abandon_round(loop, emulator, state, state_path, round_no, config.run_timeout_s)
-                raise
-        return _summarize(store, projects, config.jobs, state, truth, state_dir)
+            # Saved at its start: a round whose runs are kept counts, however the demo ends.
+            state.rounds = playing
+            state.save(state_path)
+            loop.play_round(projects, playing, emulator, config.run_timeout_s, progress, stop)
+            playing = 0
+        stop.check()
+        result = _summarize(store, projects, config.jobs, state, truth, state_dir)
+        stop.check()  # a stop the summary's drawing dropped: stopped, as the person asked
+        return result
+    except KeyboardInterrupt:
+        stop.seen()
+        if playing and emulator is not None:
+            _abandon_round(loop, emulator, state, state_path, playing, config.run_timeout_s)
+        else:
+            # Before, between or after the rounds (drawing the summary's charts takes seconds): said
+            # as mid-round, where it was one bare "Aborted." that left people wondering what counted.
+            _say(f"\ninterrupted: no run in flight; {state.rounds} rounds so far")
+        raise
     finally:
         if emulator is not None:
             emulator.stop()
