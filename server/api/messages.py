@@ -302,7 +302,8 @@ def savings(s: SavingsReport) -> admin_pb2.SavingsReport:
             current_source=p.current_source,
             current_recommendation_id=str(p.current_recommendation_id)
             if p.current_recommendation_id is not None else "",
-            current_runs=p.current_runs, cost_basis=p.cost_basis, billed_runs=p.billed_runs,
+            current_runs=p.current_runs, current_over_sla_runs=p.current_over_sla_runs,
+            cost_basis=p.cost_basis, billed_runs=p.billed_runs,
             user_edited_runs=p.user_edited_runs, baseline_runs=p.baseline_runs, has_sla=p.has_sla,
             not_comparable_since_run_id=str(p.not_comparable_since_run_id)
             if p.not_comparable_since_run_id is not None else "",

@@ -235,7 +235,9 @@ def _now_from(savings: ProjectSavings) -> str:
     cluster as found's after a revert, or the fallback. "Within the SLA" only where there is one."""
     within = " within the SLA" if savings.has_sla else ""
     if savings.current_source == "applied":
-        return f"recommendation {savings.current_recommendation_id} ({_runs(savings.current_runs)}{within})"
+        # Its runs over the SLA are in the cost now too: "within the SLA" would not be true of them all.
+        over = f", {savings.current_over_sla_runs} over the SLA" if savings.current_over_sla_runs else within
+        return f"recommendation {savings.current_recommendation_id} ({_runs(savings.current_runs)}{over})"
     if savings.current_source == "applied_over_sla":
         return (f"recommendation {savings.current_recommendation_id} ({_runs(savings.current_runs)}, every one over "
                 "the SLA: a plan made while the SLA is out of reach aims at a working SLA above it, or runs the "

@@ -28,7 +28,8 @@ def saving_now(p: Any) -> float | None:
 def now_from(p: Any) -> str:
     """Which runs NOW/RUN is the cost of: the applied recommendation's, the cluster as found's, or the fallback."""
     if p.current_source == "applied":
-        return f"rec {p.current_recommendation_id} ({p.current_runs})"
+        over = getattr(p, "current_over_sla_runs", 0)
+        return f"rec {p.current_recommendation_id} ({p.current_runs}{f', {over} over SLA' if over else ''})"
     if p.current_source == "applied_over_sla":
         return f"rec {p.current_recommendation_id} ({p.current_runs}, over SLA)"
     if p.current_source == "original":
@@ -74,6 +75,11 @@ def project_notes(p: Any, has_sla: bool | None = True) -> list[str]:
         within = {True: " within the SLA", False: "", None: " (within the SLA, when the project has one)"}[has_sla]
         notes.append(f"the recommendation applied now has no succeeded run{within} yet: "
                      f"now/run is the last {p.current_runs} succeeded Trimtab runs, learning trials included")
+    over = getattr(p, "current_over_sla_runs", 0)
+    if p.current_source == "applied" and over:
+        notes.append(f"{over} of the {p.current_runs} succeeded runs of the recommendation applied now ran over the "
+                     "SLA: now/run counts them, as the job paid for them, so the saving is what this cluster costs "
+                     "with its SLA misses; `trimtab timeline` shows which runs missed")
     if p.current_source == "applied_over_sla":
         notes.append(f"every succeeded run of the recommendation applied now ran over the SLA (a plan made while the "
                      f"SLA is out of reach aims at a working SLA above it, or runs the fastest measured when the "

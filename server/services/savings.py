@@ -38,11 +38,12 @@ The exact definition is in docs/savings.md; in short:
   preliminary.
 - *saved to date*: sum over Trimtab runs of (the baseline cost of a run of its input - the run's
   cost). A failed Trimtab run therefore counts as its whole cost lost.
-- *current unit cost*: over the succeeded runs of the recommendation applied now that
-  met the SLA (``current_source = "applied"``); until there is one, over the last three
-  succeeded Trimtab runs, learning trials included (``"recent"``), and said so; when every
+- *current unit cost*: over the succeeded runs of the recommendation applied now, within the SLA
+  or not (``current_source = "applied"``; ``current_over_sla_runs`` of them missed it: the job paid
+  for them, and keeping only the runs within it kept the cheap ones); until there is one, over the
+  last three succeeded Trimtab runs, learning trials included (``"recent"``), and said so; when every
   succeeded run of the recommendation applied now missed the SLA (planned against a working SLA
-  while the owner's is out of reach), over those runs (``"applied_over_sla"``). After a
+  while the owner's is out of reach), the same runs, said apart (``"applied_over_sla"``). After a
   revert to the cluster as found nothing Trimtab chose is on the job: the current unit cost
   is the baseline's (``"original"``), so the saving now and the projection are 0. Likewise while the
   job runs a cluster its owner set outside Trimtab (the newest runs are user-configured, no apply or

@@ -92,6 +92,7 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     applied_id = None if project.detached else applied_recommendation(project, trimtab_all)
     # A detach writes the cluster as found back over any edit: the branch after this one.
     edited_since = [] if project.detached else on_user_config(project, runs, by_user)
+    over_sla = 0  # runs behind the cost now that missed the SLA: only the applied configuration's are counted
     if edited_since:
         # The job runs the owner's cluster now (an edit outside Trimtab, not followed by an apply or a
         # revert): nothing Trimtab chose is on it, so no saving now nor projection, as after a revert.
@@ -111,17 +112,22 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         # tag) and enter B.
         current, source = baseline, "original"
     else:
-        # The configuration applied now, where it did what was asked: learning trials and runs that
-        # missed the SLA say what Trimtab tried, not what the job costs from now on.
+        # The configuration applied now, every succeeded run of it: learning trials of other clusters
+        # say what Trimtab tried, not what the job costs from now on. Its runs over the SLA are what
+        # the job pays on it too: slower runs cost more, so keeping only those within the SLA kept
+        # the cheap ones (review: 24.6 % saved from 2 of 6 runs, 16.8 % from all six), while the cost
+        # as found keeps every run. How many missed is said beside the figure instead.
         applied_now = of_applied(project, applied_id, trimtab_all, rate_cloud(dbu_rate))
-        current = [r for r in trimtab if applied_now(r) and met_sla(project, r)]
-        source = "applied" if current else "recent"
-        ran = [r for r in trimtab if applied_now(r) and r.outcome == "succeeded"]
-        if not current and ran and project.settings.sla_seconds is not None:
-            # Every succeeded run of the plan applied now missed the SLA: one planned against a working
-            # SLA (the owner's out of reach, `models.decide._working_sla`) does by design, so "none
-            # within the SLA yet" never ended. What the job costs now is those runs.
-            current, source = ran, "applied_over_sla"
+        current = [r for r in trimtab if applied_now(r) and r.outcome == "succeeded"]
+        over_sla = sum(1 for r in current if not met_sla(project, r))
+        if not current:
+            source = "recent"
+        elif over_sla == len(current):
+            # Every one missed: one planned against a working SLA (the owner's out of reach,
+            # `models.decide._working_sla`) does by design; said apart, with its reason.
+            source = "applied_over_sla"
+        else:
+            source = "applied"
     if not current and source != USER_EDIT:
         current = recent
     comparable = latest is shown
@@ -164,7 +170,9 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
         cadence_basis=per_year.basis, cadence_note=per_year.note,
         current_source=source,
         current_recommendation_id=applied_id if source in ("applied", "applied_over_sla") else None,
-        current_runs=len(current), cost_basis=cost_basis, billed_runs=billed_runs,
+        current_runs=len(current),
+        current_over_sla_runs=over_sla,
+        cost_basis=cost_basis, billed_runs=billed_runs,
         user_edited_runs=len(by_user), other_config_runs=len(others),
         user_config_since_run_id=edited_since[0].id if edited_since else None,
         repriced_runs=repriced_runs,

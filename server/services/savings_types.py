@@ -35,15 +35,19 @@ class ProjectSavings:
     runs_per_year: float = 0.0
     cadence_basis: str = "observed"  # schedule | observed: where runs_per_year comes from
     cadence_note: str = ""  # why a job's schedule was not used, when it has one
-    # Where current_cost_per_run comes from: "applied" (the recommendation applied now, its runs
-    # that met the SLA), "applied_over_sla" (its succeeded runs, every one over the SLA: a working
-    # SLA's plan), "recent" (none of those yet: the last three succeeded Trimtab runs) or
+    # Where current_cost_per_run comes from: "applied" (the recommendation applied now, its succeeded
+    # runs, within the SLA or not: current_over_sla_runs says how many were not), "applied_over_sla"
+    # (the same, every one over the SLA: a working SLA's plan), "recent" (none yet: the last three
+    # succeeded Trimtab runs) or
     # "original" (reverted to the cluster as found: the baseline runs, so no saving now) or "user_edit"
     # (the job runs a cluster its owner set outside Trimtab since user_config_since_run_id: the owner's
     # runs since, for information; no saving now nor projection).
     current_source: str = "recent"
     current_recommendation_id: int | None = None  # the recommendation applied now, when known
     current_runs: int = 0  # runs behind current_cost_per_run
+    # Of those, the runs of the recommendation applied now that ran over the project's SLA: in the cost
+    # now (the job paid for them), said beside it, since the saving then comes with SLA misses.
+    current_over_sla_runs: int = 0
     cost_basis: str = "estimate"  # billed | estimate: which cost of each run is compared
     billed_runs: int = 0  # baseline and Trimtab runs that have a bill
     user_edited_runs: int = 0  # runs on a configuration the user set outside Trimtab: in nothing above

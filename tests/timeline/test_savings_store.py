@@ -86,17 +86,17 @@ def test_now_is_the_applied_recommendation_within_the_sla_not_the_last_trials(an
     assert s.trimtab_runs == 3
 
 
-def test_runs_of_the_applied_recommendation_that_missed_the_sla_are_not_the_cost_now(any_store: Store) -> None:
+def test_runs_of_the_applied_recommendation_that_missed_the_sla_are_in_the_cost_now(any_store: Store) -> None:
     job = Job(any_store)
     job.run(_estimate(1.00))
     rec = job.recommendation()
     job.applied(rec)
     job.run(_estimate(0.50), rec=rec, runtime_s=900)
-    job.run(_estimate(0.20), rec=rec, runtime_s=1200)  # over the SLA: cheap because it was late
-    job.run(_estimate(0.10), rec=rec, runtime_s=100, outcome="failed")
+    job.run(_estimate(0.20), rec=rec, runtime_s=1200)  # over the SLA: the job paid for it all the same
+    job.run(_estimate(0.10), rec=rec, runtime_s=100, outcome="failed")  # bought nothing: in saved to date only
     s = job.savings()
-    assert s.current_cost_per_run == pytest.approx(0.50)
-    assert (s.current_source, s.current_runs) == ("applied", 1)
+    assert s.current_cost_per_run == pytest.approx(0.35)
+    assert (s.current_source, s.current_runs, s.current_over_sla_runs) == ("applied", 2, 1)
 
 
 def test_until_the_applied_recommendation_has_a_run_within_the_sla_the_fallback_is_said(any_store: Store) -> None:

@@ -29,6 +29,7 @@ def test_a_working_sla_plans_runs_are_the_cost_now(any_store: Store) -> None:
         job.run(_estimate(1.70), rec=working, runtime_s=650)  # under the 720 s working SLA
     s = job.savings()
     assert (s.current_source, s.current_recommendation_id, s.current_runs) == ("applied_over_sla", working, 5)
+    assert s.current_over_sla_runs == 5
     assert s.current_cost_per_run == pytest.approx(1.70)
     assert s.saving_fraction == pytest.approx(1 - 1.70 / 3.00)
     assert now_from(s) == f"rec {working} (5, over SLA)"
@@ -41,7 +42,7 @@ def test_a_working_sla_plans_runs_are_the_cost_now(any_store: Store) -> None:
     assert now_from(sent) == f"rec {working} (5, over SLA)"
 
 
-def test_one_run_within_the_sla_is_the_applied_cost_as_before(any_store: Store) -> None:
+def test_one_run_within_the_sla_makes_it_applied_with_the_misses_counted(any_store: Store) -> None:
     job = Job(any_store, sla_seconds=1000.0)
     job.run(_estimate(1.00), runtime_s=800)
     rec = job.recommendation()
@@ -49,5 +50,5 @@ def test_one_run_within_the_sla_is_the_applied_cost_as_before(any_store: Store) 
     job.run(_estimate(0.50), rec=rec, runtime_s=1200)
     job.run(_estimate(0.60), rec=rec, runtime_s=900)
     s = job.savings()
-    assert (s.current_source, s.current_runs) == ("applied", 1)
-    assert s.current_cost_per_run == pytest.approx(0.60)
+    assert (s.current_source, s.current_runs, s.current_over_sla_runs) == ("applied", 2, 1)
+    assert s.current_cost_per_run == pytest.approx(0.55)

@@ -399,7 +399,7 @@ class GetSavingsRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class ProjectSavings(_message.Message):
-    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs", "cadence_basis", "runs_per_year", "cadence_note", "current_source", "current_recommendation_id", "current_runs", "cost_basis", "billed_runs", "user_edited_runs", "baseline_runs", "has_sla", "not_comparable_since_run_id", "workload_change", "not_comparable_note", "not_comparable_runs", "per_gb_unproven", "preliminary", "saved_to_date_preliminary", "baseline_note", "repriced_runs", "dbu_plan", "other_config_runs", "user_config_since_run_id", "saving_fraction")
+    __slots__ = ("project_id", "project_name", "baseline_cost_per_run", "current_cost_per_run", "saved_to_date", "projected_annual", "basis", "runs", "cadence_basis", "runs_per_year", "cadence_note", "current_source", "current_recommendation_id", "current_runs", "cost_basis", "billed_runs", "user_edited_runs", "baseline_runs", "has_sla", "not_comparable_since_run_id", "workload_change", "not_comparable_note", "not_comparable_runs", "per_gb_unproven", "preliminary", "saved_to_date_preliminary", "baseline_note", "repriced_runs", "dbu_plan", "other_config_runs", "user_config_since_run_id", "saving_fraction", "current_over_sla_runs")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_NAME_FIELD_NUMBER: _ClassVar[int]
     BASELINE_COST_PER_RUN_FIELD_NUMBER: _ClassVar[int]
@@ -432,6 +432,7 @@ class ProjectSavings(_message.Message):
     OTHER_CONFIG_RUNS_FIELD_NUMBER: _ClassVar[int]
     USER_CONFIG_SINCE_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SAVING_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_OVER_SLA_RUNS_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     project_name: str
     baseline_cost_per_run: float
@@ -464,7 +465,8 @@ class ProjectSavings(_message.Message):
     other_config_runs: int
     user_config_since_run_id: str
     saving_fraction: float
-    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ..., current_source: _Optional[str] = ..., current_recommendation_id: _Optional[str] = ..., current_runs: _Optional[int] = ..., cost_basis: _Optional[str] = ..., billed_runs: _Optional[int] = ..., user_edited_runs: _Optional[int] = ..., baseline_runs: _Optional[int] = ..., has_sla: _Optional[bool] = ..., not_comparable_since_run_id: _Optional[str] = ..., workload_change: _Optional[str] = ..., not_comparable_note: _Optional[str] = ..., not_comparable_runs: _Optional[int] = ..., per_gb_unproven: _Optional[bool] = ..., preliminary: _Optional[bool] = ..., saved_to_date_preliminary: _Optional[bool] = ..., baseline_note: _Optional[str] = ..., repriced_runs: _Optional[int] = ..., dbu_plan: _Optional[str] = ..., other_config_runs: _Optional[int] = ..., user_config_since_run_id: _Optional[str] = ..., saving_fraction: _Optional[float] = ...) -> None: ...
+    current_over_sla_runs: int
+    def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., baseline_cost_per_run: _Optional[float] = ..., current_cost_per_run: _Optional[float] = ..., saved_to_date: _Optional[float] = ..., projected_annual: _Optional[float] = ..., basis: _Optional[str] = ..., runs: _Optional[int] = ..., cadence_basis: _Optional[str] = ..., runs_per_year: _Optional[float] = ..., cadence_note: _Optional[str] = ..., current_source: _Optional[str] = ..., current_recommendation_id: _Optional[str] = ..., current_runs: _Optional[int] = ..., cost_basis: _Optional[str] = ..., billed_runs: _Optional[int] = ..., user_edited_runs: _Optional[int] = ..., baseline_runs: _Optional[int] = ..., has_sla: _Optional[bool] = ..., not_comparable_since_run_id: _Optional[str] = ..., workload_change: _Optional[str] = ..., not_comparable_note: _Optional[str] = ..., not_comparable_runs: _Optional[int] = ..., per_gb_unproven: _Optional[bool] = ..., preliminary: _Optional[bool] = ..., saved_to_date_preliminary: _Optional[bool] = ..., baseline_note: _Optional[str] = ..., repriced_runs: _Optional[int] = ..., dbu_plan: _Optional[str] = ..., other_config_runs: _Optional[int] = ..., user_config_since_run_id: _Optional[str] = ..., saving_fraction: _Optional[float] = ..., current_over_sla_runs: _Optional[int] = ...) -> None: ...
 
 class SavingsReport(_message.Message):
     __slots__ = ("projects", "total_saved_to_date", "total_projected_annual", "currency", "waiting")
