@@ -17,9 +17,11 @@ The exact definition is in docs/savings.md; in short:
 - *cost basis*: ``billed`` when every baseline and Trimtab run is billed, else
   ``estimate``: the catalog estimate on both sides (a billed run keeps its estimate beside
   the bill), since a bill holds charges and discounts the estimate does not.
-- *basis*: ``per_input_gb`` when input size drives runtime (every succeeded costed
-  run knows its input, the input varied by more than 10 %, and three or more baseline
-  runs with distinct inputs show their runtime rising with it), else ``per_run``.
+- *basis*: ``per_input_gb`` when every succeeded costed run knows its input and either input size
+  drives runtime (the input varied by more than 10 %, and three or more baseline runs with distinct
+  inputs show their runtime rising with it) or the Trimtab runs' input (all, or the last three) moved
+  more than 10 % from the baseline's (`input_moved`: per run the data's shrink read as a saving;
+  unproven, so preliminary, ``input_moved_from_gb``), else ``per_run``.
 - *workload changes*: the model's change points (`stored_changes`, as the planner stored them on the
   recommendations). After an input shift the basis is per GB when every compared run knows
   its input, even without the baseline's evidence (then preliminary). A code change or a runtime

@@ -72,6 +72,17 @@ def input_drives_runtime(costed: Sequence[Run], baseline: Sequence[Run]) -> bool
                     [r.runtime_s for r in baseline]) >= MIN_CORRELATION
 
 
+def input_moved(baseline: Sequence[Run], since: Sequence[Run]) -> bool:
+    """Whether the succeeded runs ``since`` read another input than the ``baseline`` runs: their mean
+    input sizes differ by more than the noise (`MIN_INPUT_SPREAD`, either way), every run's known.
+    Compared per run, the data's change would read as a saving (shrunk) or a loss (grown)."""
+    sizes = [[r.input_bytes or 0 for r in side if r.outcome == "succeeded"] for side in (baseline, since)]
+    if not all(sizes) or min(min(side) for side in sizes) <= 0:
+        return False  # a side with no run, or an input not known: nothing to compare per GB with
+    then, now = (statistics.fmean(side) for side in sizes)
+    return max(then, now) / min(then, now) > MIN_INPUT_SPREAD
+
+
 def user_configured(runs: Sequence[Run], pending_apply: dict | None = None) -> list[Run]:
     """Runs on a configuration the user set outside Trimtab: each run flagged ``user_edit`` and the
     runs after it until Trimtab applies another recommendation or reverts. After the first run the

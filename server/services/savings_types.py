@@ -68,7 +68,7 @@ class ProjectSavings:
     not_comparable_runs: int = 0  # Trimtab runs of a changed workload: in no saving, counted here
     # The input shift (a change point) that put the basis per GB, when the baseline alone did not.
     input_shift_run_id: int | None = None
-    per_gb_unproven: bool = False  # per GB for an input shift, without the baseline's evidence
+    per_gb_unproven: bool = False  # per GB for an input shift or moved input, without the baseline's evidence
     # Per GB: the part of a baseline run that does not scale with input (its cluster setup), $ a run.
     baseline_fixed_cost: float = 0.0
     # Per GB: False when no run reports its setup (then the whole baseline cost scaled with input).
@@ -77,6 +77,9 @@ class ProjectSavings:
     # input nearest today's (GB), and today's. None otherwise.
     extrapolated_from_gb: float | None = None
     input_gb_now: float | None = None
+    # Per GB only because today's input differs from the baseline's by more than the noise, without the
+    # baseline's evidence (`per_gb_unproven`): the baseline runs' mean input (GB). None otherwise.
+    input_moved_from_gb: float | None = None
 
     @property
     def comparable(self) -> bool:
@@ -108,6 +111,12 @@ class ProjectSavings:
             notes.append(f"before/run at today's {self.input_gb_now:,.0f} GB of input is extrapolated from the "
                          f"cluster as found's runs at {self.extrapolated_from_gb:,.0f} GB (its setup held, its "
                          "execution scaled with input): the saving and saved to date are preliminary")
+        # Extrapolated, the note above names both sizes already.
+        if self.input_moved_from_gb is not None and self.input_gb_now is not None and not self.extrapolated:
+            notes.append(f"the input changed since the cluster as found ran ({self.input_moved_from_gb:,.0f} GB a run "
+                         f"then, {self.input_gb_now:,.0f} GB now): compared per GB of input, so the data's change is "
+                         "neither a saving nor a loss; preliminary, as those runs do not show how runtime follows "
+                         "input")
         if self.other_config_runs:
             notes.append(f"{self.other_config_runs} run(s) without a Trimtab recommendation on another cluster than "
                          "the one found at import (runs from before the job was resized, read by a backfill) are "
