@@ -59,8 +59,8 @@ The exact definition is in docs/savings.md; in short:
   change of region cannot be re-priced (docs/savings.md says so).
 - *preliminary*: a saving resting on fewer than three runs on either side (baseline, now), or per
   GB for an input shift alone; setup time alone varies by minutes between two runs of one cluster.
-- *projected annual*: (baseline unit - current unit) x recent scale x runs a
-  year. Runs a year come
+- *projected annual*: (the cost of a run of today's input as found - now) x runs a year; per GB
+  the cost now splits as the baseline's (setup held, execution per GB). Runs a year come
   from the job's own schedule when it has an unpaused Quartz schedule Trimtab can
   count (``cadence_basis = "schedule"``: its fire times in the 365 days from the
   latest run; no more than can start: ``max_concurrent_runs`` x a year / the typical

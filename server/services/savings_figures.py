@@ -132,26 +132,25 @@ def project_savings(project: Project, runs: Sequence[Run], dbu_rate: DbuRate | N
     if not current and source != USER_EDIT:
         current = recent
     comparable = latest is shown
-    if comparable:
-        per_gb, scale, unit = shown.per_gb, shown.scale, shown.unit
-        before = shown.before(cost)
-    else:
+
+    def model(rs: Sequence[Run]) -> _Before:
+        if comparable:
+            return shown.model(cost, rs)
         # No saving is shown: each side is what a run of it cost, as it ran. Not per GB on the earlier
         # segment's scale: the changed workload's runs need not know their input (the agent sent
         # nothing for the new code's runs), and dividing by their unknown sizes failed the whole report.
-        per_gb, scale = False, _per_run
+        return _Before(0.0, statistics.fmean(cost(r) for r in rs))
 
-        def unit(cost: Callable[[Run], float], rs: Sequence[Run]) -> float:
-            return statistics.fmean(cost(r) for r in rs)
-        before = _Before(0.0, unit(cost, baseline))
+    per_gb, scale = (shown.per_gb, shown.scale) if comparable else (False, _per_run)
+    before = model(baseline)
     typical = statistics.fmean(scale(r) for r in recent)  # today's input
     baseline_now = before.at(typical)  # a run of today's input on the cluster as found
     if source == USER_EDIT:
         # Per run as they ran: the owner's runs are in no basis (their input need not be known).
         current_unit, current_now = 0.0, statistics.fmean(cost(r) for r in current) if current else 0.0
     else:
-        current_unit = unit(cost, current)
-        current_now = current_unit * typical
+        current_now = model(current).at(typical)  # a run of today's input on the cluster now
+        current_unit = current_now / typical if typical > 0 else 0.0
     # Per GB, today's input far from every input the cluster as found ran: the baseline is extrapolated.
     nearest = min((scale(r) for r in baseline), key=lambda g: _ratio(g, typical)) if per_gb else None
     extrapolated = nearest if nearest is not None and _ratio(nearest, typical) > EXTRAPOLATION_LIMIT else None
@@ -252,14 +251,19 @@ class _Segment:
         return min(max(setup, 0.0) / r.runtime_s, 1.0 - MIN_EXECUTION_SHARE)
 
     def before(self, cost: Callable[[Run], float]) -> _Before:
-        """The baseline's cost model. Per run: the mean baseline cost. Per GB: the setup does not grow
-        with the data, so only the execution's cost is per GB (a ratio of sums, so that a small run cannot
-        dominate); the setup's is the mean over the baseline runs."""
+        """The baseline's cost model (`model` of the baseline runs)."""
+        return self.model(cost, self.baseline)
+
+    def model(self, cost: Callable[[Run], float], runs: Sequence[Run]) -> _Before:
+        """What a run of one cluster costs by scale, from ``runs`` of it. Per run: their mean cost. Per GB:
+        the setup does not grow with the data, so only the execution's cost is per GB (a ratio of sums, so
+        that a small run cannot dominate); the setup's is the mean over the runs. Both sides alike: the
+        cost now scaled whole read its runs' setup as data work when their input was not today's."""
         if not self.per_gb:
-            return _Before(0.0, self.unit(cost, self.baseline))
-        fixed = [cost(r) * self.setup_share(r) for r in self.baseline]
-        execution = sum(cost(r) - f for r, f in zip(self.baseline, fixed, strict=True))
-        return _Before(statistics.fmean(fixed), execution / sum(self.scale(r) for r in self.baseline))
+            return _Before(0.0, self.unit(cost, runs))
+        fixed = [cost(r) * self.setup_share(r) for r in runs]
+        execution = sum(cost(r) - f for r, f in zip(runs, fixed, strict=True))
+        return _Before(statistics.fmean(fixed), execution / sum(self.scale(r) for r in runs))
 
     def saved(self, cost: Callable[[Run], float]) -> float:
         before = self.before(cost)

@@ -86,6 +86,10 @@ def test_a_recent_move_is_compared_per_gb_though_the_runs_before_it_were_not() -
     assert (s.basis, s.input_gb_now, s.input_moved_from_gb) == ("per_input_gb", pytest.approx(75.0),
                                                                 pytest.approx(100.0))
     assert s.baseline_cost_per_run == pytest.approx(0.001 * (SETUP_S + S_PER_GB * 75))
+    # Now/run at today's 75 GB from the runs of the cluster now, mostly at 100 GB: their setup is held,
+    # not scaled with the input (scaled whole, it read 24.4 %).
+    assert s.current_cost_per_run == pytest.approx(0.0008 * (SETUP_S + S_PER_GB * 75))
+    assert s.saving_fraction == pytest.approx(0.20)
     assert s.saved_to_date == pytest.approx(0.2 * 0.001 * (20 * (SETUP_S + S_PER_GB * 100) + 3 * (SETUP_S + S_PER_GB * 75)))
 
 
