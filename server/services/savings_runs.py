@@ -73,13 +73,14 @@ def input_drives_runtime(costed: Sequence[Run], baseline: Sequence[Run]) -> bool
 
 
 def input_moved(baseline: Sequence[Run], since: Sequence[Run]) -> bool:
-    """Whether the succeeded runs ``since`` read another input than the ``baseline`` runs: their mean
+    """Whether the succeeded runs ``since`` read another input than the ``baseline`` runs: their median
     input sizes differ by more than the noise (`MIN_INPUT_SPREAD`, either way), every run's known.
-    Compared per run, the data's change would read as a saving (shrunk) or a loss (grown)."""
+    Compared per run, the data's change would read as a saving (shrunk) or a loss (grown). The median:
+    one run's spike (106 GB among runs of 61) is that run's, not a new input size."""
     sizes = [[r.input_bytes or 0 for r in side if r.outcome == "succeeded"] for side in (baseline, since)]
     if not all(sizes) or min(min(side) for side in sizes) <= 0:
         return False  # a side with no run, or an input not known: nothing to compare per GB with
-    then, now = (statistics.fmean(side) for side in sizes)
+    then, now = (statistics.median(side) for side in sizes)
     return max(then, now) / min(then, now) > MIN_INPUT_SPREAD
 
 

@@ -103,6 +103,10 @@ def test_an_input_within_the_noise_or_not_known_everywhere_stays_per_run() -> No
     assert (near.basis, moved.basis) == ("per_run", "per_input_gb")
     assert (near.per_gb_unproven, near.input_moved_from_gb) == (False, None)
     assert moved.saving_fraction == pytest.approx(0.20)
+    # One run's spike (175 GB among runs of 100) is that run's, not a new input size.
+    spike = [_run(day, 175 if day == 5 else 100, 7, 0.0008) for day in range(4, 8)]
+    spiked = project_savings(_project(), found + spike)
+    assert spiked is not None and spiked.basis == "per_run"
     # Trimtab's earlier runs sent no input size (no agent then): per GB would put them at 0 GB.
     blind = [Run(**{**r.__dict__, "input_bytes": None}) for r in (_run(day, 100, 7, 0.0008) for day in range(4, 8))]
     partly = project_savings(_project(), found + blind + [_run(day, 72, 7, 0.0008) for day in range(8, 11)])
