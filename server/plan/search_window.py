@@ -68,8 +68,9 @@ class SearchWindow:
         return f"{self.low:g}..{self.high:g} worker cores ({CORE_SPAN:g}x either way of {around})"
 
     def edge_from(self, low: bool) -> str:
-        """What the low (else high) edge is reckoned from, for a reason."""
-        factor = f"1/{CORE_SPAN:g} of" if low else f"{CORE_SPAN:g}x"
+        """What the low (else high) edge is reckoned from, for a reason: the window's reach, not the
+        pick's size, which is the grid's first size inside it (8 cores when the edge is 20 / 4 = 5)."""
+        factor = f"down to 1/{CORE_SPAN:g} of" if low else f"up to {CORE_SPAN:g}x"
         if self.live is not None and (self.live_cores < self.start_cores if low else self.live_cores > self.start_cores):
             return f"{factor} the {self.live_cores} cores of {config_label(self.live)}, the cluster the job runs on"
         return f"{factor} the imported {self.start_cores} cores"
@@ -147,15 +148,19 @@ def edge_note(chosen: ClusterConfig, window: SearchWindow, settings: ProjectSett
     # Once the job has run on the pick, it is the live centre and the window reaches past it.
     ran = window.live is not None and (window.live.node_type_id, search_workers(window.live)) == \
         (chosen.node_type_id, workers)
-    name = config_label(chosen)
+    # The pick's own cores beside the edge's: "8 cores" where the edge is 20 / 4 = 5 (the grid's first
+    # size inside), which "1/4 of the 20 cores" alone misstated.
+    name = f"{config_label(chosen)} ({vcpus * workers:g} cores{' at most' if autoscale else ''})"
     # What it takes for the pick to become a centre (`measured_live`).
     confirmed = "a run on it succeeds" + (" within the SLA" if settings.sla_seconds else "")
     if below and not window.holds(vcpus * below[-1]):
         then = "" if ran else f"; smaller ones are searched once {confirmed}"
-        return f"{name} is the smallest size searched, {window.edge_from(low=True)}{then}"
+        return f"{name} is the smallest size searched: the window reaches " \
+            f"{window.edge_from(low=True)}{then}"
     if above and not window.holds(vcpus * above[0]):
         then = "" if ran else f"; larger ones are searched once {confirmed}"
-        return f"{name} is the largest size searched, {window.edge_from(low=False)}{then}"
+        return f"{name} is the largest size searched: the window reaches " \
+            f"{window.edge_from(low=False)}{then}"
     return ""
 
 

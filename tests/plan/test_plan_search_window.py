@@ -121,7 +121,8 @@ def test_the_reason_says_when_the_pick_is_at_the_edge_of_the_window() -> None:
     settings = ProjectSettings(spot_allowed=False, allowed_families=FAMILIES)
     window = search_window(IMPORTED, settings, catalog, "aws")
     assert edge_note(C6_5, window, settings, 20, catalog, "aws") == (
-        "c6id.xlarge x 5 workers is the smallest size searched, 1/4 of the imported 80 cores; "
+        "c6id.xlarge x 5 workers (20 cores) is the smallest size searched: the window reaches down to 1/4 of "
+        "the imported 80 cores; "
         "smaller ones are searched once a run on it succeeds")
     assert window.line() == "20..320 worker cores (4x either way of the imported 80)"
     measured = search_window(IMPORTED, settings, catalog, "aws", C6_5)
@@ -130,8 +131,8 @@ def test_the_reason_says_when_the_pick_is_at_the_edge_of_the_window() -> None:
     assert edge_note(C6_5, measured, settings, 20, catalog, "aws") == ""
     x2 = dataclasses.replace(C6_5, num_workers=2)
     assert edge_note(x2, measured, settings, 20, catalog, "aws") == (
-        "c6id.xlarge x 2 workers is the smallest size searched, 1/4 of the 20 cores of c6id.xlarge x 5 workers, "
-        "the cluster the job runs on; smaller ones are searched once a run on it succeeds")
+        "c6id.xlarge x 2 workers (8 cores) is the smallest size searched: the window reaches down to 1/4 of the "
+        "20 cores of c6id.xlarge x 5 workers, the cluster the job runs on; smaller ones are searched once a run on it succeeds")
     # At the bound the user set, the window is not what stops the search: nothing to say.
     assert edge_note(C6_5, window, ProjectSettings(min_workers=5), 20, catalog, "aws") == ""
 
@@ -214,8 +215,9 @@ def test_no_edge_note_for_the_smallest_autoscale_range_that_can_exist() -> None:
     # Above it the window does cap the ranges: 2-3 (12 cores) is searched, 1-2 (8 cores) is not.
     wider = search_window(dataclasses.replace(imported, autoscale_min=4, autoscale_max=12), settings, catalog, "aws")
     assert edge_note(dataclasses.replace(imported, autoscale_min=2, autoscale_max=3), wider, settings, 24,
-                     catalog, "aws").startswith("c6id.xlarge x autoscale 2-3 workers is the smallest size searched, "
-                                                "1/4 of the imported 48 cores")
+                     catalog, "aws").startswith(
+                         "c6id.xlarge x autoscale 2-3 workers (12 cores at most) is the smallest size searched: "
+                         "the window reaches down to 1/4 of the imported 48 cores")
 
 
 def test_no_edge_note_past_what_the_pool_or_the_policy_allows() -> None:
@@ -227,7 +229,8 @@ def test_no_edge_note_past_what_the_pool_or_the_policy_allows() -> None:
     settings = ProjectSettings(spot_allowed=False, max_workers=40)
     x16 = dataclasses.replace(imported, num_workers=16)
     assert plan_edge_note(settings, imported, x16, [], x16, catalog, "aws") == (
-        "m5d.xlarge x 16 workers is the largest size searched, 4x the imported 16 cores; "
+        "m5d.xlarge x 16 workers (64 cores) is the largest size searched: the window reaches up to 4x the "
+        "imported 16 cores; "
         "larger ones are searched once a run on it succeeds")
     pool = PoolBacking(node_type="m5d.xlarge", driver="m5d.xlarge", max_workers=16, pool_id="pool-1", capacity=17)
     assert plan_edge_note(settings, imported, x16, [], x16, catalog, "aws", pool=pool) == ""
