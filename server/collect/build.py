@@ -32,6 +32,7 @@ from server.spec import config_from_spec, pool_fields, pool_first_on_demand, spe
 # cost moved for a reason that is not the configuration.
 DATA_GROWTH_FACTOR = 1.5
 SPOT_LOSS = "spot_loss"  # the anomaly of a run that lost nodes (explained, not learned)
+DATA_GROWTH = "data_growth"
 GROWTH_WINDOW = 5
 # How Databricks words a run whose driver died: the driver stopped or stopped answering (often a
 # full heap stuck in GC), the driver's own failure surfaced in the run's state message, or the
@@ -228,8 +229,14 @@ def own_recommendation_tag(project: Project, spec: Mapping[str, Any]) -> int | N
 def data_grew(input_bytes: int | None, history: Sequence[Run]) -> bool:
     """The run read more than `DATA_GROWTH_FACTOR` x the recent median input. Runs that lost spot
     nodes are no reference: their input counts the partitions recomputed after the loss (a review
-    measured 1.2-1.5x the data on such runs)."""
-    previous = [r.input_bytes for r in history if r.input_bytes and SPOT_LOSS not in r.anomalies]
+    measured 1.2-1.5x the data on such runs).
+
+    The reference starts again at the latest run of ``history`` marked ``data_growth``: the input
+    grew there, and from it on the new size is the normal. Against the median of the last
+    `GROWTH_WINDOW` inputs, one 3x shift was marked on three runs (the first two after it still
+    saw the old size as the median)."""
+    grew_at = max((i for i, r in enumerate(history) if DATA_GROWTH in r.anomalies), default=0)
+    previous = [r.input_bytes for r in history[grew_at:] if r.input_bytes and SPOT_LOSS not in r.anomalies]
     if input_bytes is None or not previous:
         return False
     return input_bytes > DATA_GROWTH_FACTOR * statistics.median(previous[-GROWTH_WINDOW:])
@@ -416,7 +423,7 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
     input_bytes = agent.input_bytes
     # A run that lost nodes read its lost partitions twice: its input is not the data's size.
     if SPOT_LOSS not in anomalies and data_grew(input_bytes, history):
-        anomalies.append("data_growth")
+        anomalies.append(DATA_GROWTH)
     rec_id = expected.recommendation_id
     tagged = own_recommendation_tag(project, spec)
     # The tag on the cluster is the exact attribution, but for the tag Trimtab's record expects beside
@@ -463,10 +470,10 @@ def with_agent_data(run: Run, agent: AgentData, history: Sequence[Run]) -> Run:
         return dataclasses.replace(run, anomalies=tuple(anomalies), message=message)
     input_bytes = agent.input_bytes
     grew = SPOT_LOSS not in anomalies and data_grew(input_bytes, history)
-    if grew and "data_growth" not in anomalies:
-        anomalies.append("data_growth")
-    elif not grew and "data_growth" in anomalies:
-        anomalies.remove("data_growth")
+    if grew and DATA_GROWTH not in anomalies:
+        anomalies.append(DATA_GROWTH)
+    elif not grew and DATA_GROWTH in anomalies:
+        anomalies.remove(DATA_GROWTH)
     cost = run.cost
     if cost is not None:
         cost = dataclasses.replace(cost, cost_per_input_gb=cost.total / (input_bytes / BYTES_PER_GB)
