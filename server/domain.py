@@ -617,6 +617,11 @@ class Run:
     # cluster's peak; a fixed one's size, or less when it lost nodes); None when no events said, and
     # for runs stored before it was kept. The mean alone hides a run that needed its max for minutes.
     peak_workers: int | None = None
+    # The project's SLA when the run was collected: the target the run is judged against
+    # (`server.timeline.sla_in_force`), so tightening the SLA later does not turn runs that met the
+    # one in force then into misses. None: not recorded (the project had no SLA then; the runs stored
+    # before 0027 carry the SLA the project had at the upgrade): judged against the project's SLA now.
+    sla_s: float | None = None
     id: int | None = None
 
     @property

@@ -176,7 +176,7 @@ def run(row: Any, cost_row: Any | None, application_ids: tuple[str, ...]) -> Run
         application_ids=application_ids, recommendation_id=row.recommendation_id, phase=row.phase,
         created_at_ms=row.created_at_ms, setup_s=row.setup_s, message=row.message or "",
         execution_only=bool(row.execution_only), wait_s=row.wait_s, not_learned=row.not_learned or "",
-        peak_workers=row.peak_workers,
+        peak_workers=row.peak_workers, sla_s=row.sla_s,
     )
 
 
@@ -187,7 +187,7 @@ def run_values(r: Run) -> dict[str, Any]:
         "config": config_to_json(r.config), "input_bytes": r.input_bytes, "anomalies": list(r.anomalies),
         "recommendation_id": r.recommendation_id, "phase": r.phase, "created_at_ms": r.created_at_ms,
         "setup_s": r.setup_s, "message": r.message, "execution_only": r.execution_only,
-        "wait_s": r.wait_s, "peak_workers": r.peak_workers,
+        "wait_s": r.wait_s, "peak_workers": r.peak_workers, "sla_s": r.sla_s,
     })
 
 

@@ -126,6 +126,9 @@ class RunRow(SQLModel, table=True):
     # The most workers the cluster had up at once, from its events; NULL when its events did not say
     # (none read, or collected before 0024).
     peak_workers: int | None = None
+    # The project's SLA when the run was collected, which it is judged against (`Run.sla_s`); NULL when
+    # it had none then. Rows stored before 0027 got the SLA their project had at the upgrade.
+    sla_s: float | None = None
 
 
 class RunCostRow(SQLModel, table=True):
