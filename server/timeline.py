@@ -111,6 +111,19 @@ def met_sla(outcome: str, runtime_s: float, sla_seconds: float | None, *, execut
     return None if execution_only else True
 
 
+def sla_in_force(recorded: float | None, current: float | None) -> float | None:
+    """The SLA a run is judged against: ``recorded``, the project's when the run was collected
+    (`Run.sla_s`), else ``current``, the project's now (a run collected while the project had none).
+    An SLA changed later is a new target for the runs after it, not a rewrite of the runs before."""
+    return recorded if recorded is not None else current
+
+
+def run_met_sla(run: Run, current_sla: float | None) -> bool | None:
+    """`met_sla` of a stored run against the SLA in force when it was collected (`sla_in_force`)."""
+    return met_sla(run.outcome, run.runtime_s, sla_in_force(run.sla_s, current_sla),
+                   execution_only=run.execution_only)
+
+
 def verdict_words(met: bool | None) -> str:
     """A `met_sla` verdict of a project with an SLA in words: None there is a runtime without setup
     within the SLA, so "unknown" says why."""
@@ -171,6 +184,8 @@ class TimelinePoint:
     input_gb: float | None = None
     setup_s: float | None = None
     execution_only: bool = False
+    # The SLA the run was collected under (`Run.sla_s`); None: judged against the timeline's.
+    sla_s: float | None = None
 
     @property
     def priced(self) -> bool:
@@ -239,10 +254,27 @@ class ProjectTimeline:
     # it; runs are still judged against ``sla_seconds``, the owner's.
     working_sla_seconds: float | None = None
 
+    def sla_of(self, point: TimelinePoint) -> float | None:
+        """The SLA ``point`` is judged against: the one in force when its run was collected (`sla_in_force`)."""
+        return sla_in_force(point.sla_s, self.sla_seconds)
+
     def sla_met(self, point: TimelinePoint) -> bool | None:
-        """None without an SLA or when unknown (a runtime without setup within it); a run that did not
-        succeed never met it (`met_sla`)."""
-        return met_sla(point.outcome, point.runtime_s, self.sla_seconds, execution_only=point.execution_only)
+        """Against the SLA in force when the run was collected (`sla_of`): None without one or when
+        unknown (a runtime without setup within it); a run that did not succeed never met it (`met_sla`)."""
+        return met_sla(point.outcome, point.runtime_s, self.sla_of(point), execution_only=point.execution_only)
+
+    @property
+    def judged_before(self) -> dict[float, tuple[int, int]]:
+        """The runs judged against an SLA other than ``sla_seconds`` (in force when they were collected,
+        since changed), by that SLA in the order first seen: (met, judged). Said apart from the current
+        SLA's count, so "N/M met" is not read as N of M runs meeting today's SLA."""
+        out: dict[float, tuple[int, int]] = {}
+        for p in self.points:
+            sla, met = self.sla_of(p), self.sla_met(p)
+            if sla is not None and sla != self.sla_seconds and met is not None:
+                hit, judged = out.get(sla, (0, 0))
+                out[sla] = (hit + met, judged + 1)
+        return out
 
     @property
     def max_runtime_s(self) -> float:
@@ -292,7 +324,7 @@ def points_from_runs(runs: Iterable[Run], changes: Sequence[ChangePoint] = (),
             + ((REVERTED,) if back else ()),
             applied_recommendation_id=rec if changed else None,
             input_gb=run.input_bytes / 1e9 if run.input_bytes is not None else None,
-            setup_s=run.setup_s, execution_only=run.execution_only,
+            setup_s=run.setup_s, execution_only=run.execution_only, sla_s=run.sla_s,
         ))
     return points
 

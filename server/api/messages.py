@@ -288,7 +288,8 @@ def timeline(t: Timeline) -> admin_pb2.Timeline:
             phase=p.phase, outcome=p.outcome, anomalies=list(p.anomalies),
             applied_recommendation_id=str(p.applied_recommendation_id)
             if p.applied_recommendation_id is not None else "",
-            input_gb=p.input_gb, setup_s=p.setup_s, execution_only=p.execution_only) for p in t.points],
+            input_gb=p.input_gb, setup_s=p.setup_s, execution_only=p.execution_only, sla_seconds=p.sla_s)
+            for p in t.points],
     )
 
 

@@ -19,7 +19,8 @@ def chart_from_message(reply: Any) -> Any:
         cost=p.cost, phase=p.phase, outcome=p.outcome, anomalies=tuple(p.anomalies),
         applied_recommendation_id=int(p.applied_recommendation_id) if p.applied_recommendation_id else None,
         input_gb=p.input_gb if p.HasField("input_gb") else None,
-        setup_s=p.setup_s if p.HasField("setup_s") else None, execution_only=p.execution_only) for p in reply.points]
+        setup_s=p.setup_s if p.HasField("setup_s") else None, execution_only=p.execution_only,
+        sla_s=p.sla_seconds if p.HasField("sla_seconds") else None) for p in reply.points]
     project = reply.project
     title = f"{project.job_name} ({project.name})" if project.job_name else project.name
     return build_timeline(points, reply.sla_seconds if reply.HasField("sla_seconds") else None, title,

@@ -32,7 +32,7 @@ from server.render.savings_text import project_notes, runs_a_year
 from server.render.svg import legend_html, timeline_svg
 from server.render.workspace_text import UNWATCHED, status_hint, status_text
 from server.services.savings import USER_EDIT, ProjectSavings
-from server.timeline import met_sla, verdict_words
+from server.timeline import run_met_sla, sla_in_force, verdict_words
 
 EXTRA_STYLE = """
 .bar{fill:#2563eb}.stage-chart{background:white;border:1px solid #e5e7eb}
@@ -96,7 +96,7 @@ def _sla_status(row: ProjectRow) -> str:
     latest = row.latest
     last = ""
     if latest is not None:
-        ok = met_sla(latest.outcome, latest.runtime_s, sla, execution_only=latest.execution_only)
+        ok = run_met_sla(latest, sla)
         # None: the latest run's runtime has no setup in it and is within the SLA (a backfilled run).
         css = "good" if ok else "bad" if ok is False else "muted"
         last = f'<span class="{css}">latest {escape(verdict_words(ok))}</span>'
@@ -375,8 +375,10 @@ def project_page(page: ProjectPage) -> str:
              *_savings_figures(savings, tl.currency)]
     rows = []
     for r in page.runs:
-        met = "" if s.sla_seconds is None else escape(verdict_words(
-            met_sla(r.outcome, r.runtime_s, s.sla_seconds, execution_only=r.execution_only)))
+        # Against the SLA in force when the run was collected, named when it has changed since.
+        own = sla_in_force(r.sla_s, s.sla_seconds)
+        then = f" ({duration(own)} then)" if own is not None and own != s.sla_seconds else ""
+        met = "" if own is None else escape(verdict_words(run_met_sla(r, s.sla_seconds)) + then)
         rows.append(
             f'<tr class="run-row" data-run-id="{r.id}"><td><a href="/runs/{r.id}">{r.id}</a></td>'
             f"<td>{r.databricks_run_id}</td><td class=started>{utc_minute(r.start_ms)}</td>"

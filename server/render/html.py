@@ -29,7 +29,10 @@ def points_table(tl: ProjectTimeline) -> str:
     for i, p in enumerate(tl.points):
         met = tl.sla_met(p)
         css = "good" if met else "bad" if met is False else "muted"
-        sla = "" if tl.sla_seconds is None else f'<span class="{css}">{escape(verdict_words(met))}</span>'
+        own = tl.sla_of(p)
+        # A run of an SLA since changed says which it was judged against (the one in force then).
+        then = f" ({duration(own)} then)" if own is not None and own != tl.sla_seconds else ""
+        sla = "" if own is None else f'<span class="{css}">{escape(verdict_words(met) + then)}</span>'
         applied = f"rec {p.applied_recommendation_id}" if p.applied_recommendation_id is not None else ""
         if p.applied_recommendation_id is not None and p.applied_recommendation_id in reverted:
             applied += " (reverted)"
@@ -52,9 +55,13 @@ def summary_line(tl: ProjectTimeline) -> str:
     unpriced = sum(1 for p in tl.points if not p.priced)
     if unpriced:
         parts.append(f"{unpriced} {NOT_PRICED}")
-    if tl.sla_seconds is not None:
-        met = [tl.sla_met(p) for p in tl.points]
-        parts.append(f"SLA {duration(tl.sla_seconds)} met {percent(met_fraction(met))}")
+    if tl.sla_seconds is not None or tl.judged_before:
+        # Each run against the SLA in force when it was collected; the earlier SLAs are named.
+        met = [tl.sla_met(p) for p in tl.points if tl.sla_of(p) is not None]
+        now = f"SLA {duration(tl.sla_seconds)}" if tl.sla_seconds is not None else "no SLA now; runs"
+        before = ", ".join(duration(s) for s in tl.judged_before)
+        parts.append(f"{now} met {percent(met_fraction(met))}"
+                     + (f" (earlier runs against {before}, the SLA then)" if before else ""))
         unknown = met.count(None)
         if unknown:  # not in the share: a runtime without setup within the SLA met it or not
             parts.append(f"{unknown} unknown ({WITHOUT_SETUP})")

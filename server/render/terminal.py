@@ -13,6 +13,8 @@ A run Trimtab could not price is a gap (`GAP`) in the cost row, whose range is
 the priced runs' and says how many were not priced: an unknown cost is not $0.
 "N/M met" counts the runs judged: a run whose runtime has no setup in it (`w`) and is
 within the SLA is neither met nor missed (`server.timeline.met_sla`), and is counted apart.
+Each run is judged against the SLA in force when it was collected: runs of an SLA since changed
+are counted apart, after the SLA now ("; earlier runs 9/9 met 10m00s, the SLA then").
 """
 
 from __future__ import annotations
@@ -65,6 +67,29 @@ def setup_mean_s(points: Sequence[TimelinePoint]) -> float | None:
     return fmean(seen) if seen else None
 
 
+def sla_summary(timeline: ProjectTimeline) -> str:
+    """The runtime row's SLA note: the runs judged against the SLA now, then apart the runs judged
+    against an earlier one, in force when they were collected ("SLA 7m30s: 17/18 met; earlier runs
+    9/9 met 10m00s, the SLA then"); "" when no run had an SLA."""
+    before = timeline.judged_before
+    if timeline.sla_seconds is None and not before:
+        return ""
+    under = [p for p in timeline.points if timeline.sla_of(p) is not None]
+    unknown = sum(1 for p in under if timeline.sla_met(p) is None)
+    if timeline.sla_seconds is None:
+        note = "  no SLA now"
+    else:
+        now = [v for v in (timeline.sla_met(p) for p in under if timeline.sla_of(p) == timeline.sla_seconds)
+               if v is not None]
+        note = f"  SLA {sla_text(timeline.sla_seconds, timeline.working_sla_seconds)}: {sum(now)}/{len(now)} met"
+    if before:
+        counts = ", ".join(f"{met}/{judged} met {duration(sla)}" for sla, (met, judged) in before.items())
+        note += f"; earlier runs {counts}, the SLA{'s' if len(before) > 1 else ''} then"
+    if unknown:
+        note += f", {unknown} unknown ({WITHOUT_SETUP})"
+    return note
+
+
 def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = True) -> str:
     points = timeline.points
     title = timeline.title or "timeline"
@@ -78,14 +103,7 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
     costs = [p.known_cost for p in shown]
     priced = [c for c in costs if c is not None]
     lines = [header]
-    sla_note = ""
-    if timeline.sla_seconds is not None:
-        verdicts = [timeline.sla_met(p) for p in points]
-        judged = [v for v in verdicts if v is not None]
-        sla_note = (f"  SLA {sla_text(timeline.sla_seconds, timeline.working_sla_seconds)}: "
-                    f"{sum(judged)}/{len(judged)} met")
-        if len(judged) < len(verdicts):
-            sla_note += f", {len(verdicts) - len(judged)} unknown ({WITHOUT_SETUP})"
+    sla_note = sla_summary(timeline)
     setup = setup_mean_s(points)
     setup_note = f" (mean setup {duration(setup)})" if setup is not None else ""
     # The range leaves out runs that never started (0 s), unless no run did.

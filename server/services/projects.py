@@ -24,7 +24,7 @@ from server.services.savings import USER_EDIT
 from server.spec import config_from_spec as spec_config
 from server.spec import pool_ids, pools_seen
 from server.store import Store
-from server.timeline import met_fraction, met_sla
+from server.timeline import met_fraction, met_sla, run_met_sla, sla_in_force
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +103,13 @@ def summarize(store: Store, project: Project, clouds: dict[str, str] | None = No
 
 def sla_met_fraction(runs: Sequence[Run], sla_seconds: float | None) -> float | None:
     """The share of the project's runs that met its SLA, among the runs judged (None: no SLA, no run
-    yet, or none judged). A failed or canceled run counts as not met (`server.timeline.met_sla`, the
-    timeline's rule): counting succeeded runs only showed "SLA met 100%" beside the timeline's "27/28
-    met". A run known from its event log alone within the SLA is not judged (its runtime has no setup
+    yet, or none judged). Each run is judged against the SLA in force when it was collected
+    (`server.timeline.sla_in_force`; ``sla_seconds``, the project's now, for a run collected without
+    one): runs that met a 10m SLA are no misses once it is tightened to 7m30s. A failed or canceled
+    run counts as not met (`server.timeline.met_sla`, the timeline's rule): counting succeeded runs
+    only showed "SLA met 100%" beside the timeline's "27/28 met". A run known from its event log alone within the SLA is not judged (its runtime has no setup
     in it), so it is in neither count (`server.timeline.met_fraction`)."""
-    return met_fraction(met_sla(r.outcome, r.runtime_s, sla_seconds, execution_only=r.execution_only)
-                        for r in runs)
+    return met_fraction(run_met_sla(r, sla_seconds) for r in runs)
 
 
 def config_from_spec(spec: dict[str, Any], pools: dict[str, dict[str, Any]] | None = None, *,
@@ -152,8 +153,8 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
     outline: dict[int, tuple[int, float | None, int, int]] = {}
     for pid, rows in store.runs.figures_by_project(list(by_id), store.runs.OUTLINE_COLUMNS):
         sla = by_id[pid].settings.sla_seconds
-        met = met_fraction(met_sla(outcome, runtime, sla, execution_only=bool(only))
-                           for _id, _start, runtime, outcome, only, _flags in rows)
+        met = met_fraction(met_sla(outcome, runtime, sla_in_force(then, sla), execution_only=bool(only))
+                           for _id, _start, runtime, outcome, only, _flags, then in rows)
         # The run `history` lists last: the latest start, then the highest id.
         latest = max(rows, key=lambda r: (r[1], r[0]))[0]
         # Only a project with auto-apply on can have it paused (`edit_hold`); the JSON is parsed only

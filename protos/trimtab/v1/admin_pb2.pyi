@@ -355,7 +355,7 @@ class GetTimelineRequest(_message.Message):
     def __init__(self, project: _Optional[str] = ...) -> None: ...
 
 class TimelinePoint(_message.Message):
-    __slots__ = ("run_id", "start_time_ms", "runtime_s", "cost", "phase", "outcome", "anomalies", "applied_recommendation_id", "input_gb", "setup_s", "execution_only")
+    __slots__ = ("run_id", "start_time_ms", "runtime_s", "cost", "phase", "outcome", "anomalies", "applied_recommendation_id", "input_gb", "setup_s", "execution_only", "sla_seconds")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_S_FIELD_NUMBER: _ClassVar[int]
@@ -367,6 +367,7 @@ class TimelinePoint(_message.Message):
     INPUT_GB_FIELD_NUMBER: _ClassVar[int]
     SETUP_S_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_ONLY_FIELD_NUMBER: _ClassVar[int]
+    SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     start_time_ms: int
     runtime_s: float
@@ -378,7 +379,8 @@ class TimelinePoint(_message.Message):
     input_gb: float
     setup_s: float
     execution_only: bool
-    def __init__(self, run_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., cost: _Optional[float] = ..., phase: _Optional[str] = ..., outcome: _Optional[str] = ..., anomalies: _Optional[_Iterable[str]] = ..., applied_recommendation_id: _Optional[str] = ..., input_gb: _Optional[float] = ..., setup_s: _Optional[float] = ..., execution_only: _Optional[bool] = ...) -> None: ...
+    sla_seconds: float
+    def __init__(self, run_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., cost: _Optional[float] = ..., phase: _Optional[str] = ..., outcome: _Optional[str] = ..., anomalies: _Optional[_Iterable[str]] = ..., applied_recommendation_id: _Optional[str] = ..., input_gb: _Optional[float] = ..., setup_s: _Optional[float] = ..., execution_only: _Optional[bool] = ..., sla_seconds: _Optional[float] = ...) -> None: ...
 
 class Timeline(_message.Message):
     __slots__ = ("project", "points", "sla_seconds", "working_sla_seconds")

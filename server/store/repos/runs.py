@@ -202,10 +202,11 @@ class RunRepository(Repository):
                       C.c.cost_per_input_gb, C.c.used_by_models, T.c.execution_only)
 
     # What a project listing needs of each run (`server.services.projects.summaries`): execution_only
-    # for its SLA verdict (`server.timeline.met_sla`), the anomalies (JSON text) for an edit outside
-    # Trimtab that pauses auto-apply (`server.plan.planner.edit_hold`).
+    # and the SLA it was collected under for its SLA verdict (`server.timeline.met_sla`, `sla_in_force`),
+    # the anomalies (JSON text) for an edit outside Trimtab that pauses auto-apply
+    # (`server.plan.planner.edit_hold`).
     OUTLINE_COLUMNS = (T.c.id, T.c.start_ms, T.c.runtime_s, T.c.outcome, T.c.execution_only,
-                       sa.cast(T.c.anomalies, sa.Text))
+                       sa.cast(T.c.anomalies, sa.Text), T.c.sla_s)
 
     def figures_by_project(self, project_ids: Collection[int],
                            columns: Sequence[Any] = FIGURE_COLUMNS) -> Iterator[tuple[int, list[tuple]]]:
