@@ -62,6 +62,12 @@ NODES_ACQUIRED_FAILURES = frozenset({
 })
 # The network checks Databricks runs on launched instances (NETWORK_CHECK_NIC_FAILURE, ..._DUE_TO_MISCONFIG).
 NODES_ACQUIRED_PREFIXES = ("NETWORK_CHECK_",)
+# Cluster events that show the launch past acquiring its instances, whatever ends the cluster after
+# (a user's cancel, USER_REQUEST, is no failure code): cluster-scoped init scripts "run on every
+# node", on the node before its Spark starts (docs/init scripts; the Clusters API's EventType lists
+# INIT_SCRIPTS_STARTED / INIT_SCRIPTS_FINISHED), so they start once the nodes are up. The same
+# reading as `NODES_ACQUIRED_FAILURES`, whose INIT_SCRIPT_FAILURE is a failure at that very step.
+NODES_ACQUIRED_TYPES = frozenset({"INIT_SCRIPTS_STARTED", "INIT_SCRIPTS_FINISHED"})
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,13 @@ def _availability(spec: Mapping[str, Any], cloud: str) -> tuple[bool, int, bool]
 
 
 def ebs_volumes(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The volumes of the spec's ``ebs_volume_*`` on each node; none when it asks for none, on any
+    node type. A type with no instance store (m5, c5...) gets no extra volume at launch: Databricks
+    attaches the default root volumes to every node (`server.costing.run_cost.default_volumes`) and
+    refuses such a spec with neither volumes nor autoscaling local storage ("At least one EBS volume
+    must be attached for clusters created with node type ...", 400 INVALID_PARAMETER_VALUE:
+    terraform-provider-databricks #98, #2171, kedro-databricks #134); with autoscaling local storage
+    the volumes it attaches later are priced from their EXPANDED_DISK events (`_with_attached`)."""
     attrs = spec.get("aws_attributes") or {}
     count = int(attrs.get("ebs_volume_count") or 0)
     if not count or not attrs.get("ebs_volume_type"):
@@ -128,6 +141,19 @@ def failed_on_acquired_nodes(events: Sequence[Mapping[str, Any]]) -> bool:
     return False
 
 
+def acquired_nodes(events: Sequence[Mapping[str, Any]]) -> bool:
+    """The cluster got its instances before it ended, RUNNING or not: an event of a step that runs on
+    launched nodes (`NODES_ACQUIRED_TYPES`) before its end, or a termination for a failure on them
+    (`failed_on_acquired_nodes`). A launch the cloud refused (no capacity, a quota) before any such
+    step shows neither."""
+    for event in sorted(events, key=lambda e: int(e.get("timestamp") or 0)):
+        if event.get("type") in END_TYPES:
+            break
+        if event.get("type") in NODES_ACQUIRED_TYPES:
+            return True
+    return failed_on_acquired_nodes(events)
+
+
 def initial_workers(spec: Mapping[str, Any]) -> int:
     if spec.get("autoscale"):
         return int(spec["autoscale"].get("min_workers") or 0)
@@ -150,7 +176,8 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     many never came, and an upsize under way at termination shows none. Workers ``RUNNING`` reports
     still joining (``current_num_workers`` below ``target_num_workers``) follow the same rule, billed
     from creation once a later count shows them up. A cluster that never reached ``RUNNING`` has its
-    workers only when it failed on nodes it had acquired (`failed_on_acquired_nodes`). The
+    workers only when its events show it acquired them (`acquired_nodes`: its init scripts ran, or it
+    failed on its nodes), so a run canceled during setup is billed its workers too. The
     replacement of a lost spot node is on-demand when the spec falls back (``SPOT_WITH_FALLBACK``):
     the spot market just reclaimed capacity.
     """
@@ -262,12 +289,17 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
 
     running_seen = False
     driver_unavailable = False
+    # The workers an event before RUNNING counted up (``current_num_workers``): a launch that got
+    # fewer than the spec's says so, and only those are billed (`acquired_nodes`).
+    counted_before_running: int | None = None
     for event in ordered:
         kind = event.get("type")
         driver_unavailable = driver_unavailable or kind in DRIVER_GONE_TYPES
         at = min(max(int(event.get("timestamp") or start), start), end)
         details = event.get("details") or {}
         current = _workers_in(details)
+        if not running_seen and kind != "RUNNING" and details.get("current_num_workers") is not None:
+            counted_before_running = int(details["current_num_workers"])
         if kind == "NODES_LOST":
             count = len(details.get("instance_ids") or []) or 1
             if current is not None and current < len(open_spans) and not state["pending"]:
@@ -320,12 +352,17 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
             expand(details, at)
         if kind in END_TYPES:
             break
-    if not running_seen and (not ordered or failed_on_acquired_nodes(ordered)):
+    if not running_seen and (not ordered or acquired_nodes(ordered)):
         # No events at all: assume the spec's size throughout. Or the cluster never reached RUNNING
-        # but failed on the nodes it had launched (an init script, a bootstrap timeout): its first
-        # workers were up, and billed, from CREATING to the end, as they are before a RUNNING. A
-        # launch the cloud refused (no capacity) keeps the driver alone (its workers never came).
-        set_count(initial_workers(spec), start)
+        # but had launched its nodes (its init scripts ran, or it failed on them: an init script, a
+        # bootstrap timeout) and ended there, failed or canceled: its first workers were up, and
+        # billed, from CREATING to the end, as they are before a RUNNING (as many as an event counted,
+        # when one did). A launch the cloud refused (no capacity) before that keeps the driver alone
+        # (its workers never came).
+        workers = initial_workers(spec)
+        if ordered and counted_before_running is not None:
+            workers = min(workers, counted_before_running)
+        set_count(workers, start)
     close(len(open_spans), end, prefer_spot=False)
     nodes = [_with_attached(n, attached.get(n.instance_id, [])) for n in nodes]
     return ClusterTimeline(start, end, tuple(nodes), state["lost"], state["peak"], driver_unavailable,
