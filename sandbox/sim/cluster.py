@@ -175,8 +175,22 @@ def _positive_int(name: str, value: Any) -> int | None:
 
 
 def _ebs_volumes(spec: dict[str, Any], node: NodeType) -> list[dict[str, Any]]:
-    """EBS volumes Databricks attaches to each AWS node (a default one for EBS-only types), typed
-    as AWS bills them.
+    """EBS volumes of the spec's ``ebs_volume_*`` Databricks attaches to each AWS node, typed as AWS
+    bills them; none when the spec asks for none, whatever the node type.
+
+    A node type with no instance store (m5, c5, r5...) gets no volume the spec does not ask for:
+    Databricks attaches a "30 GB ... instance root volume" and a "150 GB ... container root volume"
+    to every node (docs, AWS compute configuration, "Default EBS volumes"; the billing stand-in adds
+    them, `sandbox.clouds.billing.AWS_DEFAULT_VOLUMES`), and nothing else at launch. Its Clusters API
+    refuses such a spec that neither names volumes nor turns on autoscaling local storage: 400
+    INVALID_PARAMETER_VALUE "At least one EBS volume must be attached for clusters created with node
+    type m4.xlarge." (terraform-provider-databricks issues #98 and #2171 for c5.xlarge, kedro-databricks
+    #134 for m5.xlarge; the SDK's ``AwsAttributes.ebs_volume_count``: "For node types with no instance
+    store, at least one EBS volume needs to be specified; otherwise, cluster creation will fail"). With
+    ``enable_elastic_disk`` (autoscaling local storage, which the UI turns on for those types) the
+    volumes come later, as the node runs low on disk (EXPANDED_DISK, `sandbox.sim.run`). The
+    emulator still runs a spec with neither (seeded jobs and tests use them; only an explicit count of
+    0 is refused, `_check_volume_count`), but never bills a volume Databricks would not have attached.
 
     The rule is the Clusters API's as documented (the sandbox stands for the outside world, so it
     follows the docs, not Trimtab's code, which it never imports): the API reference's
@@ -200,7 +214,7 @@ def _ebs_volumes(spec: dict[str, Any], node: NodeType) -> list[dict[str, Any]]:
                         f"{volume_type!r} is not one of {sorted(_EBS_VOLUME_TYPES)}")
     iops = _positive_int("aws_attributes.ebs_volume_iops", attrs.get("ebs_volume_iops"))
     throughput = _positive_int("aws_attributes.ebs_volume_throughput", attrs.get("ebs_volume_throughput"))
-    count = attrs.get("ebs_volume_count", 0 if node.local_disk_gb else 1)
+    count = attrs.get("ebs_volume_count", 0)
     if not count:
         return []
     volume: dict[str, Any] = {
@@ -268,7 +282,8 @@ def _check_volume_count(spec: dict[str, Any], worker: NodeType, driver: NodeType
     """Databricks refuses ``ebs_volume_count`` 0 on a node type with no instance store: "For node types
     with no instance store, at least one EBS volume needs to be specified; otherwise, cluster creation
     will fail" (databricks-sdk ``AwsAttributes.ebs_volume_count``). The count applies to every node, so
-    the driver's type counts too. Left unset, the service attaches its default volume (`_ebs_volumes`).
+    the driver's type counts too. Left unset the service refuses the spec too, unless autoscaling local
+    storage is on; the emulator runs it, with no volume beyond the default root ones (`_ebs_volumes`).
 
     Not with ``enable_elastic_disk`` on: with Autoscaling Local Storage the cluster "will dynamically
     acquire additional disk space when its Spark workers are running low on disk space"

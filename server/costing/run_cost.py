@@ -81,7 +81,9 @@ def first_on_demand_of(attrs: Mapping[str, Any]) -> int:
 #   cluster. ASSUMPTION: the page names no volume type; they are priced as gp2 (the type Databricks
 #   documents for its other default, GENERAL_PURPOSE_SSD). The page's third volume, 75 GB, is for
 #   HIPAA deployments only and is not priced. About 180 GB x $0.10/GB-month: $0.025 per node-hour
-#   in us-east-1.
+#   in us-east-1. Nothing else is attached at launch, on a node type with no instance store too
+#   (m5, c5...): the spec names its volumes or Databricks refuses it unless autoscaling local storage
+#   attaches them as disks fill (`server.collect.usage.ebs_volumes` says where that is written).
 # - Azure: each VM's managed OS disk; no Databricks page found gives its size or tier, so the
 #   catalog's premium_ssd/standard_ssd prices cannot be applied to it. Azure estimates are low by
 #   its cost.

@@ -25,8 +25,8 @@ from server.spec import POOL_ID_FIELDS, ebs_size_problem, recommended_spec
 # Databricks refuses that ("For node types with no instance store, at least one EBS volume needs to be
 # specified; otherwise, cluster creation will fail", databricks-sdk ``AwsAttributes.ebs_volume_count``).
 # One General Purpose SSD of 100 GiB: the smallest Databricks accepts for that type (`EBS_SIZE_RANGE_GB`),
-# the volume it attaches to such a type when the fields are unset (the emulator's rule too), and gp2 as
-# Databricks attaches it without IOPS or throughput. Nothing measured says the job needs more: once its
+# and gp2 as Databricks attaches it without IOPS or throughput. (Left unset, Databricks attaches no such
+# volume: it refuses the spec unless autoscaling local storage is on, `server.collect.usage.ebs_volumes`.) Nothing measured says the job needs more: once its
 # runs show disk use, the storage advice sizes the volumes of every candidate (`as_written`).
 REQUIRED_VOLUME_TYPE = "GENERAL_PURPOSE_SSD"
 REQUIRED_VOLUME_GB = 100

@@ -98,8 +98,9 @@ def test_ebs_volumes_are_billed_by_the_documented_type() -> None:
         [{"type": "gp3", "size_gb": 100, "count": 1, "iops": 3000, "throughput": 250}]
     assert _volumes(ebs_volume_type="THROUGHPUT_OPTIMIZED_HDD", ebs_volume_count=1, ebs_volume_size=500) == \
         [{"type": "st1", "size_gb": 500, "count": 1}]
-    # An EBS-only node type with no volumes asked for still gets Databricks' default one: gp2.
-    assert _volumes() == _volumes(ebs_volume_type=None) == [{"type": "gp2", "size_gb": 100, "count": 1}]
+    # An EBS-only node type with no volumes asked for gets none beyond the default root volumes the
+    # billing adds: Databricks attaches no other at launch (cost review; was one 100 GB gp2 per node).
+    assert _volumes() == _volumes(ebs_volume_type=None) == []
 
 
 @pytest.mark.parametrize(("attrs", "field", "words"), [
