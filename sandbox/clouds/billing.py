@@ -12,7 +12,8 @@ cluster spec); it then
   cluster;
 - writes the run's charges as the cloud would bill them: per node and UTC day,
   per second with EC2's 60-second minimum, spot or on-demand rate, volumes
-  prorated from $/GB-month, from when each was attached (``attached_ms``: EBS
+  prorated from $/GB-month over the hours of the month they fall in (AWS's rule,
+  `_hours_in_month`), from when each was attached (``attached_ms``: EBS
   autoscaling's, `sandbox.sim.run`), a gp3 volume's IOPS and throughput above
   its included 3000 IOPS and 125 MiB/s on their own usage types
   (``EBS:VolumeP-IOPS.gp3``, ``EBS:VolumeP-Throughput.gp3``), as AWS bills them.
@@ -95,6 +96,16 @@ def _cluster_id(run: dict[str, Any] | None, sim: Any) -> str:
     raise ValueError("cannot tell the cluster id of a simulated run")
 
 
+def _hours_in_month(day: datetime) -> int:
+    """The hours of ``day``'s calendar month: AWS prorates a GB-month over them ("In a 30-day month,
+    you're billed for one GB-month [...] 1-GB volume for 720 hours", AWS re:Post knowledge center, "How
+    are charges for Amazon EBS volumes calculated on my bill?"). Azure's disks are billed the same way
+    here, for want of a rule of its own."""
+    first = day.replace(day=1)
+    following = first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
+    return round((following - first).total_seconds() / 3600)
+
+
 def _day_slices(start_ms: int, end_ms: int) -> list[tuple[datetime, int]]:
     """(UTC day, milliseconds in it) for an interval, so charges land on the right day."""
     out = []
@@ -119,7 +130,7 @@ class CloudBilling:
         region: str = "us-east-1",
         delay_s: float = 0.0,
         now: Callable[[], float] = time.time,
-        hours_per_month: float = 730.0,
+        hours_per_month: float | None = None,
         dbu_rate: DbuRate | None = None,
         provisioned_rate: ProvisionedRate | None = None,
         credit_share: float = 0.0,
@@ -235,7 +246,7 @@ class CloudBilling:
                 # A volume attached partway (EBS autoscaling) is billed from then to the node's end.
                 attached = min(max(start, int(v.get("attached_ms") or start)), end)
                 for day, ms in _day_slices(attached, end):
-                    months = ms / MS_PER_HOUR / self._hours_per_month
+                    months = ms / MS_PER_HOUR / (self._hours_per_month or _hours_in_month(day))
                     for usage, amount in self._volume_charges(cloud, v, months):
                         if cloud == "aws":
                             aws_items.append(CostLineItem(day.date(), f"{prefix}-EBS:{usage}", amount, tags,

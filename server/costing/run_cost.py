@@ -10,9 +10,11 @@ node). Three parts are kept apart because they come from different bills:
 - Compute cost: the instance's on-demand $/h x hours, less the family's
   typical spot discount when the node was spot.
 - Storage cost: each attached volume's $/GB-month prorated to the node's
-  hours (a month is the catalog's ``hours_per_month``), plus gp3 IOPS and
-  throughput above the included baseline. On AWS every node also has the
-  root volumes Databricks attaches to each (``default_volumes``).
+  hours, plus gp3 IOPS and throughput above the included baseline. On AWS a
+  month is the calendar month the hours fall in, as AWS bills a GB-month
+  (`months_of`); elsewhere, and for an hour of no month in particular
+  (``hourly_cost``), the catalog's ``hours_per_month``. On AWS every node
+  also has the root volumes Databricks attaches to each (``default_volumes``).
 
 Cost per GB of input uses 10^9 bytes per GB.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from server.costing.catalog import PriceCatalog
@@ -100,10 +103,15 @@ def default_volumes(cloud: str) -> list[dict[str, Any]]:
 
 
 def default_volumes_cost_per_hour(cloud: str, region: str, catalog: PriceCatalog) -> float:
-    """$/h of ``default_volumes`` on one node; a catalog without their price is an error naming them."""
+    """$/h of ``default_volumes`` on one node (a month of the catalog's ``hours_per_month``)."""
+    return default_volumes_cost_per_month(cloud, region, catalog) / catalog.hours_per_month
+
+
+def default_volumes_cost_per_month(cloud: str, region: str, catalog: PriceCatalog) -> float:
+    """$/month of ``default_volumes`` on one node; a catalog without their price is an error naming them."""
     volumes = default_volumes(cloud)
     try:
-        return math.fsum(volume_cost_per_hour(cloud, region, v, catalog) for v in volumes)
+        return math.fsum(volume_cost_per_month(cloud, region, v, catalog) for v in volumes)
     except UnknownVolumeType as exc:
         sizes = " + ".join(f"{size} GB {what}" for what, size in AWS_DEFAULT_VOLUMES)
         raise TrimtabCostError(
@@ -152,6 +160,9 @@ class ClusterUsage:
     # ClusterId, so no bill can be read for them (`billing.price_run`). Set from the spec's pool fields
     # (`server.spec.pool_fields`) by whoever builds the usage.
     pooled: bool = False
+    # Prorate AWS volumes by the calendar months the nodes' hours fall in (`months_of`), as the bill
+    # does; False for an hour that stands for any (``hourly_cost``): the catalog's average month.
+    calendar_months: bool = True
 
 
 @dataclass(frozen=True)
@@ -195,7 +206,30 @@ class RunCost:
 
 
 def volume_cost_per_hour(cloud: str, region: str, volume: dict[str, Any], catalog: PriceCatalog) -> float:
-    """$/h of one volume spec (times its ``count``)."""
+    """$/h of one volume spec (times its ``count``) in a month of the catalog's ``hours_per_month``."""
+    return volume_cost_per_month(cloud, region, volume, catalog) / catalog.hours_per_month
+
+
+def months_of(start_ms: int, end_ms: int) -> float:
+    """How many months ``start_ms``..``end_ms`` is, each part over the hours of its UTC calendar month:
+    AWS bills a GB-month as the month's own hours ("In a 30-day month, you're billed for one GB-month
+    [...] You provision a 1-GB volume for 720 hours", AWS re:Post knowledge center, "How are charges
+    for Amazon EBS volumes calculated on my bill?"; 744 hours in a 31-day month), not 730."""
+    months = 0.0
+    at = start_ms
+    while at < end_ms:
+        first = datetime.fromtimestamp(at / 1000, tz=UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        following = first.replace(year=first.year + 1, month=1) if first.month == 12 else \
+            first.replace(month=first.month + 1)
+        month_start, month_end = int(first.timestamp() * 1000), int(following.timestamp() * 1000)
+        cut = min(end_ms, month_end)
+        months += (cut - at) / (month_end - month_start)
+        at = cut
+    return months
+
+
+def volume_cost_per_month(cloud: str, region: str, volume: dict[str, Any], catalog: PriceCatalog) -> float:
+    """$/month of one volume spec (times its ``count``)."""
     vtype = str(volume.get("type", ""))
     size = float(volume.get("size_gb", 0))
     count = int(volume.get("count", 1))
@@ -209,7 +243,7 @@ def volume_cost_per_hour(cloud: str, region: str, volume: dict[str, Any], catalo
     throughput = volume.get("throughput")
     if throughput is not None and price.usd_per_mibps_month:
         monthly += max(0.0, float(throughput) - price.included_throughput_mibps) * price.usd_per_mibps_month
-    return count * monthly / catalog.hours_per_month
+    return count * monthly
 
 
 def cost_run(usage: ClusterUsage, catalog: PriceCatalog) -> RunCost:
@@ -220,7 +254,8 @@ def cost_run(usage: ClusterUsage, catalog: PriceCatalog) -> RunCost:
         raise TrimtabCostError("a run without nodes cannot be priced (no driver in the cluster timeline)")
     usd_per_dbu = catalog.dbu_rate(usage.cloud, usage.plan, usage.sku)
     multiplier = catalog.dbu_multiplier(usage.cloud, usage.sku)
-    defaults_per_hour = default_volumes_cost_per_hour(usage.cloud, usage.region, catalog)
+    defaults_per_month = default_volumes_cost_per_month(usage.cloud, usage.region, catalog)
+    calendar = usage.calendar_months and usage.cloud == "aws"
     lines: list[CostLine] = []
     for node in usage.nodes:
         if node.end_ms < node.start_ms:
@@ -233,8 +268,9 @@ def cost_run(usage: ClusterUsage, catalog: PriceCatalog) -> RunCost:
         price = catalog.hourly_price(usage.cloud, usage.region, node.node_type_id)
         if node.spot:
             price *= 1.0 - catalog.spot_discount(usage.cloud, info.family)
-        storage_per_hour = defaults_per_hour + sum(
-            volume_cost_per_hour(usage.cloud, usage.region, v, catalog) for v in node.ebs_volumes)
+        storage_per_month = defaults_per_month + math.fsum(
+            volume_cost_per_month(usage.cloud, usage.region, v, catalog) for v in node.ebs_volumes)
+        months = months_of(node.start_ms, node.end_ms) if calendar else hours / catalog.hours_per_month
         lines.append(CostLine(
             node_type_id=node.node_type_id,
             role="driver" if node.is_driver else "worker",
@@ -243,7 +279,7 @@ def cost_run(usage: ClusterUsage, catalog: PriceCatalog) -> RunCost:
             dbus=dbus,
             dbu_cost=dbus * usd_per_dbu,
             compute_cost=price * hours,
-            storage_cost=storage_per_hour * hours,
+            storage_cost=storage_per_month * months,
             instance_id=node.instance_id,
         ))
     dbu_cost = math.fsum(line.dbu_cost for line in lines)
@@ -349,9 +385,10 @@ def hourly_cost(
     whole = int(workers)
     for i in range(whole):
         nodes.append(NodeUsage(shape.node_type_id, False, spot and i >= on_demand_workers, 0, MS_PER_HOUR, volumes))
-    total = cost_run(ClusterUsage(cloud, region, plan, sku, nodes), catalog).total
+    total = cost_run(ClusterUsage(cloud, region, plan, sku, nodes, calendar_months=False), catalog).total
     fraction = workers - whole
     if fraction > 0:  # part of one more worker, priced like the next worker would be
         extra = NodeUsage(shape.node_type_id, False, spot and whole >= on_demand_workers, 0, MS_PER_HOUR, volumes)
-        total += fraction * cost_run(ClusterUsage(cloud, region, plan, sku, [extra]), catalog).total
+        total += fraction * cost_run(ClusterUsage(cloud, region, plan, sku, [extra], calendar_months=False),
+                                     catalog).total
     return total

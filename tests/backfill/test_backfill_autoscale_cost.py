@@ -44,7 +44,7 @@ def test_a_backfilled_autoscaling_run_is_priced_with_its_upsized_workers() -> No
     cost = run_cost(pricing, piece(SPEC), None, usage_of(piece(SPEC), None, executors()))
     assert cost is not None and EXECUTORS_NOTE in cost.note
     one_hour = price("aws", "us-east-1", "m5.xlarge") + dbus("aws", "m5.xlarge") * rate("aws", "premium", "jobs")
-    one_hour += root_per_hour("us-east-1")  # each node's default 30 + 150 GB volumes (gp2)
+    one_hour += root_per_hour("us-east-1", T0)  # each node's default 30 + 150 GB (gp2), over the month's hours
     assert cost.total == pytest.approx(one_hour * (3 * 1800 + 6 * 900) / 3600)
 
 

@@ -86,13 +86,14 @@ def test_aws_run_is_seeded_and_its_late_bill_lands(aws_stand_in: AwsStandIn, clu
     # The stand-in bills at catalog list prices, so bill and estimate agree here.
     assert second.billed_cloud_cost == pytest.approx(first.compute_cost + first.storage_cost)
     # Both carry Databricks' default volumes (30 + 150 GB per node, gp2; the spec's are gp3): the
-    # nodes were up 70 + 68 + 29 + 34 = 201 min = 3.35 h, so 180 GB x $0.10/GB-month x 3.35 h / 730 h
-    # = $0.082603 on the bill's gp2 line, and in the estimate beside the gp3 volumes'.
+    # nodes were up 70 + 68 + 29 + 34 = 201 min = 3.35 h, so 180 GB x $0.10/GB-month x 3.35 h / 720 h
+    # (June 2025's: AWS prorates a GB-month over the month's hours) = $0.08375 on the bill's gp2 line,
+    # and in the estimate beside the gp3 volumes'.
     lines = AwsBill(gw).cluster_bill(cluster_id, T0, run_end)
-    assert sum(line.amount for line in lines if line.usage == "USE1-EBS:VolumeUsage.gp2") == pytest.approx(0.082603,
+    assert sum(line.amount for line in lines if line.usage == "USE1-EBS:VolumeUsage.gp2") == pytest.approx(0.08375,
                                                                                                         abs=1e-6)
-    gp3_volumes = 100 * 0.08 * 3.35 / 730
-    assert first.storage_cost == pytest.approx(0.082603 + gp3_volumes, abs=1e-6)
+    gp3_volumes = 100 * 0.08 * 3.35 / 720
+    assert first.storage_cost == pytest.approx(0.08375 + gp3_volumes, abs=1e-6)
     assert second.dbu_cost == first.dbu_cost
     assert not should_recost(second, run_end, int(now() * 1000), has_credentials=True)
 

@@ -16,6 +16,7 @@ from server.clouds.aws import AwsCredentials, AwsGateway
 from server.costing.billing import NOTE_NOT_LANDED, AwsBill, list_price_rates, price_run
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import ClusterUsage, NodeUsage
+from tests.costing.catalog_entries import month_hours
 
 
 @pytest.fixture(autouse=True)
@@ -81,12 +82,12 @@ def test_simulated_spot_cluster_is_seeded_and_billed(tmp_path: Path, aws_stand_i
 
     def per_hour(n: Any) -> float:
         disks = sum(v["size_gb"] * v["count"] * disk_rate("aws", v["type"])
-                    for v in [*root, *n.ebs_volumes]) / cat.hours_per_month
+                    for v in [*root, *n.ebs_volumes]) / month_hours(n.start_ms)  # AWS: the month's hours
         return inst_rate("aws", n.node_type_id, n.spot) + disks
 
     assert [v["type"] for n in sim.nodes for v in n.ebs_volumes] == ["gp2"] * len(sim.nodes)
     node_hours = sum(n.end_ms - n.start_ms for n in sim.nodes) / 3_600_000
-    assert early.storage_cost == pytest.approx((100 + 180) * disk_rate("aws", "gp2") * node_hours / cat.hours_per_month)
+    assert early.storage_cost == pytest.approx((100 + 180) * disk_rate("aws", "gp2") * node_hours / month_hours(start))
 
     short = sum(max(0, 60_000 - (n.end_ms - n.start_ms)) / 3_600_000 * per_hour(n) for n in sim.nodes)
     assert late.billed_cloud_cost == pytest.approx(early.compute_cost + early.storage_cost + short)

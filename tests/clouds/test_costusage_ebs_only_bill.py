@@ -20,6 +20,7 @@ from server.clouds.aws import AwsCredentials, AwsGateway
 from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.billing import AwsBill, list_price_rates, price_run
 from server.costing.catalog import load_catalog
+from tests.costing.catalog_entries import month_hours
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +41,8 @@ def test_an_ebs_only_node_type_without_volumes_is_billed_as_estimated(
     now = [0.0]
     billing = CloudBilling(aws=aws_stand_in, instance_rate=inst_rate, storage_rate=disk_rate, now=lambda: now[0])
     seen: list[dict[str, Any]] = []
-    with start_workspace(tmp_path / "ws", speed=600.0, clock=FakeClock()) as ws:
+    # Its own start (February 2026: 672 h), so its cluster id is not another test's in the shared stand-in.
+    with start_workspace(tmp_path / "ws", speed=600.0, clock=FakeClock(start=1_770_000_000.0)) as ws:
         ws.add_run_observer(billing.observe)
         ws.add_run_observer(lambda job, run, sim, spec: seen.append(run))
         w = WorkspaceClient(config=Config(host=ws.host, token=ws.token, auth_type="pat",
@@ -68,8 +70,9 @@ def test_an_ebs_only_node_type_without_volumes_is_billed_as_estimated(
 
     assert cost.source == "billed"
     node_hours = sum(n.end_ms - n.start_ms for n in timeline.nodes) / 3_600_000
-    # By hand: the default 30 + 150 GB gp2 on each node, nothing else (before, the bill had 100 GB more each).
-    assert cost.storage_cost == pytest.approx(180 * disk_rate("aws", "gp2") * node_hours / cat.hours_per_month)
+    # By hand: the default 30 + 150 GB gp2 on each node, nothing else (before, the bill had 100 GB more
+    # each), over the hours of the run's month.
+    assert cost.storage_cost == pytest.approx(180 * disk_rate("aws", "gp2") * node_hours / month_hours(start))
     assert cost.billed_cloud_cost == pytest.approx(
         sum(inst_rate("aws", n.node_type_id, False) * (n.end_ms - n.start_ms) / 3_600_000 for n in timeline.nodes)
         + cost.storage_cost)

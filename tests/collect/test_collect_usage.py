@@ -71,7 +71,7 @@ def test_the_example_upsize_costs_its_six_nodes_for_the_300_seconds_before_compl
     usage = cluster_usage(tl, AUTOSCALING, cloud="aws", region="us-east-1", plan="premium", input_bytes=None)
     cost = cost_run(usage, load_catalog()).total
     one_hour = price("aws", "us-east-1", "m5.xlarge") + dbus("aws", "m5.xlarge") * rate("aws", "premium", "jobs")
-    one_hour += root_per_hour("us-east-1")  # each node's default 30 + 150 GB volumes (gp2)
+    one_hour += root_per_hour("us-east-1", T0)  # each node's default 30 + 150 GB (gp2), over June's 720 h
     nodes_hours = (1800 + 2 * 1800 + 6 * 1200) / 3600  # driver, 2 workers, 6 workers from the request
     assert cost == pytest.approx(one_hour * nodes_hours)
 

@@ -34,11 +34,12 @@ def test_a_run_canceled_while_its_init_scripts_ran_is_billed_its_workers() -> No
     cost = cost_run(ClusterUsage("aws", "us-east-1", "premium", "jobs", list(timeline.nodes)), load_catalog())
     # By hand, 9 on-demand m5d.2xlarge for 20 minutes (1/3 h), us-east-1, Premium Jobs Compute:
     # DBUs 9 x 1.38 / 3 = 4.14, x $0.15 = $0.621; compute 9 x $0.452 / 3 = $1.356;
-    # default volumes 9 x 180 GB x $0.10 / 730 / 3 = $0.07397. Before: the driver alone, $0.2279 / 0.46 DBU.
+    # default volumes 9 x 180 GB x $0.10 / 744 h (January's) / 3 = $0.07258. Before: the driver alone,
+    # $0.2279 / 0.46 DBU.
     assert cost.dbus == pytest.approx(4.14)
     assert cost.dbu_cost == pytest.approx(0.621)
     assert cost.compute_cost == pytest.approx(1.356)
-    assert cost.total == pytest.approx(0.621 + 1.356 + 9 * 180 * 0.10 / 730 / 3)
+    assert cost.total == pytest.approx(0.621 + 1.356 + 9 * 180 * 0.10 / 744 / 3)
 
 
 @pytest.mark.parametrize("step", ["INIT_SCRIPTS_STARTED", "INIT_SCRIPTS_FINISHED"])

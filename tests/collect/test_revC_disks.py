@@ -12,6 +12,7 @@ from server.collect.usage import cluster_timeline, cluster_usage
 from server.costing.catalog import load_catalog
 from server.costing.run_cost import cost_run
 from server.spec import with_pool_disks
+from tests.costing.catalog_entries import month_hours
 
 M, T0 = 60_000, 1_796_444_220_000
 GIB = 2**30
@@ -38,7 +39,8 @@ def storage(spec: dict, events: list[dict], cloud: str = "aws") -> float:
 def test_disks_ebs_autoscaling_attached_are_priced_from_then_to_the_nodes_end() -> None:
     events = [*BASE[:2], *(expanded(20 + i, f"i-{i}", 150, 650) for i in range(4)), BASE[2]]
     st1 = CATALOG.ebs_price("aws", "us-east-1", "st1").usd_per_gb_month
-    by_hand = sum(500 * st1 * (120 - 20 - i) / 60 / CATALOG.hours_per_month for i in range(4))
+    # Over December 2026's 744 hours: AWS prorates a GB-month over the month's own hours.
+    by_hand = sum(500 * st1 * (120 - 20 - i) / 60 / month_hours(T0) for i in range(4))
     assert storage(SPEC, events) - storage(SPEC, BASE) == pytest.approx(by_hand)  # was 0
 
 
@@ -67,7 +69,7 @@ def test_a_pools_disk_spec_is_priced_on_every_node() -> None:
     without = storage(with_pool_node_types(spec, record), BASE)
     ran = with_pool_node_types(spec, record, {"p1": pool})
     gp2 = CATALOG.ebs_price("aws", "us-east-1", "gp2").usd_per_gb_month
-    assert storage(ran, BASE) - without == pytest.approx(5 * 2 * 500 * gp2 * 2 / CATALOG.hours_per_month)
+    assert storage(ran, BASE) - without == pytest.approx(5 * 2 * 500 * gp2 * 2 / month_hours(T0))
     # gp3 when the pool gives IOPS or throughput, as for a cluster's own volumes.
     fast = {**pool, "disk_spec": {**pool["disk_spec"], "disk_iops": 4000, "disk_throughput": 250}}
     attrs = with_pool_disks(spec, {"p1": fast})["aws_attributes"]

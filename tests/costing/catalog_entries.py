@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,16 @@ def hours_per_month() -> float:
 AWS_ROOT_GB = 30 + 150
 
 
-def root_per_hour(region: str) -> float:
-    """$/h of one AWS node's default volumes: 180 GB x gp2 $/GB-month / hours per month."""
-    return AWS_ROOT_GB * gb_month("aws", region, "gp2") / hours_per_month()
+def month_hours(at_ms: int) -> int:
+    """Hours of the UTC calendar month ``at_ms`` falls in: what AWS prorates a GB-month over, and so a
+    run's cost (`server.costing.run_cost.months_of`); planning's hour of no month keeps the catalog's."""
+    first = datetime.fromtimestamp(at_ms / 1000, tz=UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
+    return round((following - first).total_seconds() / 3600)
+
+
+def root_per_hour(region: str, at_ms: int | None = None) -> float:
+    """$/h of one AWS node's default volumes: 180 GB x gp2 $/GB-month / hours per month (the catalog's,
+    or those of the month ``at_ms`` falls in, for a run then)."""
+    hours = hours_per_month() if at_ms is None else month_hours(at_ms)
+    return AWS_ROOT_GB * gb_month("aws", region, "gp2") / hours

@@ -55,7 +55,7 @@ def test_a_gpu_run_is_priced_from_its_entries() -> None:
     assert cost.dbus == pytest.approx(3 * 0.71)
     assert cost.dbu_cost == pytest.approx(3 * 0.71 * rate("aws", "premium", "jobs"))
     assert cost.compute_cost == pytest.approx(3 * 0.526)
-    assert cost.storage_cost == pytest.approx(3 * root_per_hour("us-east-1"))
+    assert cost.storage_cost == pytest.approx(3 * root_per_hour("us-east-1", T0))
 
 
 def test_a_gpu_spot_worker_takes_the_spot_advisor_saving() -> None:

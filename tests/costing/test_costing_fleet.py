@@ -66,7 +66,7 @@ def test_md_fleet_xlarge_run_is_priced_as_its_dearest_member_with_the_least_spot
     assert cost.dbus == pytest.approx(3 * dbus("aws", "m5d.xlarge"))
     assert cost.dbu_cost == pytest.approx(3 * 0.69 * rate("aws", "premium", "jobs"))
     assert cost.compute_cost == pytest.approx(on_demand + 2 * on_demand * (1 - spot_off))
-    assert cost.storage_cost == pytest.approx(3 * root_per_hour("us-east-1"))
+    assert cost.storage_cost == pytest.approx(3 * root_per_hour("us-east-1", T0))
     assert [line.node_type_id for line in cost.lines] == ["md-fleet.xlarge"] * 3
 
 

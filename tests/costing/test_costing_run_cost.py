@@ -13,6 +13,7 @@ from tests.costing.catalog_entries import (
     family,
     gb_month,
     hours_per_month,
+    month_hours,
     multiplier,
     price,
     rate,
@@ -42,8 +43,9 @@ def test_fixed_cluster_matches_hand_computation() -> None:
     exp_dbu_cost = exp_dbus * rate("aws", "premium", "jobs")
     exp_compute = 5 * price("aws", "us-east-1", "m5.xlarge") * hours
     # The spec's gp3 volume, and Databricks' 30 + 150 GB default volumes (gp2) on each node.
-    exp_storage = 5 * 100 * gb_month("aws", "us-east-1", "gp3") * hours / hours_per_month()
-    exp_storage += 5 * root_per_hour("us-east-1") * hours
+    # Prorated over the hours of the run's month, June 2025 (720), as AWS bills a GB-month.
+    exp_storage = 5 * 100 * gb_month("aws", "us-east-1", "gp3") * hours / month_hours(T0)
+    exp_storage += 5 * root_per_hour("us-east-1", T0) * hours
     assert cost.dbus == pytest.approx(exp_dbus)
     assert cost.dbu_cost == pytest.approx(exp_dbu_cost)
     assert cost.compute_cost == pytest.approx(exp_compute)
@@ -73,7 +75,7 @@ def test_autoscaling_with_resizes_and_photon_spot_workers() -> None:
     assert cost.dbu_cost == pytest.approx(exp_dbu_cost)
     assert cost.compute_cost == pytest.approx(exp_compute)
     # No spec volumes: only Databricks' default ones, on each node for its hours.
-    assert cost.storage_cost == pytest.approx(root_per_hour("us-west-2") * node_hours)
+    assert cost.storage_cost == pytest.approx(root_per_hour("us-west-2", T0) * node_hours)
     assert cost.cost_per_input_gb is None
 
 
@@ -88,7 +90,7 @@ def test_spot_loss_and_replacement_with_gp2_and_gp3_extras() -> None:
     ]
     cost = cost_run(ClusterUsage("aws", "eu-west-1", "standard", "jobs", nodes), load_catalog())
 
-    hpm = hours_per_month()
+    hpm = month_hours(T0)  # June 2025's 720 hours: AWS prorates a GB-month over the run's month
     p = price("aws", "eu-west-1", "i3.xlarge")
     sp = p * (1 - spot("aws", "i3"))
     worker_hours = 1.0 + 0.5 + 0.4
@@ -102,7 +104,7 @@ def test_spot_loss_and_replacement_with_gp2_and_gp3_extras() -> None:
     gp3_month = 200 * g + (6000 - 3000) * e["usd_per_iops_month"] + (250 - 125) * e["usd_per_mibps_month"]
     gp2_month = 2 * 50 * gb_month("aws", "eu-west-1", "gp2")
     exp_storage = gp3_month * 1.0 / hpm + gp2_month * worker_hours / hpm
-    exp_storage += root_per_hour("eu-west-1") * (1.0 + worker_hours)  # default volumes, every node
+    exp_storage += root_per_hour("eu-west-1", T0) * (1.0 + worker_hours)  # default volumes, every node
     assert cost.compute_cost == pytest.approx(exp_compute)
     assert cost.dbus == pytest.approx(exp_dbus)
     assert cost.dbu_cost == pytest.approx(exp_dbus * rate("aws", "standard", "jobs"))
@@ -174,12 +176,12 @@ def test_databricks_default_volumes_are_priced_on_every_aws_node() -> None:
     nodes = [node("m5.xlarge", 0, 60, driver=True), node("m5.xlarge", 0, 60), node("m5.xlarge", 0, 30)]
     cost = cost_run(ClusterUsage("aws", "us-east-1", "premium", "jobs", nodes), load_catalog())
     # Each node has Databricks' 30 GB instance root + 150 GB container root volumes, priced as gp2
-    # ($0.10/GB-month in us-east-1): 180 x 0.10 / 730 = $0.0246575 per node-hour. Node-hours
-    # 1 + 1 + 0.5 = 2.5, so $0.0616438; compute is 2.5 x $0.192 = $0.48.
-    assert cost.storage_cost == pytest.approx(0.0616438, abs=1e-7)
-    assert [line.storage_cost for line in cost.lines] == pytest.approx([0.0246575, 0.0246575, 0.0123288], abs=1e-7)
+    # ($0.10/GB-month in us-east-1) over June 2025's 720 hours: 180 x 0.10 / 720 = $0.025 per node-hour.
+    # Node-hours 1 + 1 + 0.5 = 2.5, so $0.0625; compute is 2.5 x $0.192 = $0.48.
+    assert cost.storage_cost == pytest.approx(0.0625, abs=1e-7)
+    assert [line.storage_cost for line in cost.lines] == pytest.approx([0.025, 0.025, 0.0125], abs=1e-7)
     assert cost.compute_cost == pytest.approx(0.48)
-    assert cost.cloud_cost == pytest.approx(0.48 + 0.0616438, abs=1e-7)
+    assert cost.cloud_cost == pytest.approx(0.48 + 0.0625, abs=1e-7)
 
     # Azure: the OS disk has no documented size, so it stays unpriced.
     azure = cost_run(ClusterUsage("azure", "eastus", "premium", "jobs", [node("Standard_D4s_v5", 0, 60, driver=True)]),

@@ -36,10 +36,12 @@ def _planned_price(pools: dict[str, dict[str, Any]], workers: int) -> float:
 
 
 def _charged_per_hour(pools: dict[str, dict[str, Any]], workers: int) -> float:
-    """What run collection makes of an hour of the cluster: every node with the pool's disks."""
+    """What run collection makes of an hour of the cluster: every node with the pool's disks (an hour of
+    no month in particular, as the planner's: the catalog's average month, not January 1970's hours)."""
     volumes = ebs_volumes(with_pool_disks(SPEC, pools))
     nodes = [NodeUsage("m5.xlarge", i == 0, False, 0, MS_PER_HOUR, volumes) for i in range(workers + 1)]
-    return cost_run(ClusterUsage("aws", "us-east-1", "premium", "jobs", nodes), load_catalog()).total
+    usage = ClusterUsage("aws", "us-east-1", "premium", "jobs", nodes, calendar_months=False)
+    return cost_run(usage, load_catalog()).total
 
 
 @pytest.mark.parametrize("disk_spec", [
