@@ -606,6 +606,10 @@ class RunPlayer:
             outcome.record_event(self.ws, live, now, "TERMINATING",
                                  {"reason": {"code": "USER_REQUEST", "type": "SUCCESS"}})
             live.terminating_ms = now
+            if live.sim is not None:
+                # Its instances are released now: the cloud bills them to here, not to the end the
+                # simulation had planned (the run observers bill `live.sim.nodes`).
+                pause.cut_short(live.sim, now)
             self._shutdown(live)
             self._deliver(live, now)
             live.done = True
