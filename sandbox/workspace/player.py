@@ -600,9 +600,6 @@ class RunPlayer:
             with self.ws.store.lock:
                 shown = [int(e.get("timestamp") or 0) for e in self.ws.store.data["events"].get(live.plan.cluster_id) or []]
             now = max([at, *shown])
-            # Its nodes stop here: the cloud bills them to this moment, not to the end the simulation
-            # had planned (billed past a cancel, or short of a TERMINATING stamped late).
-            pause.cut_short(live.sim, now)
             outcome.record_event(self.ws, live, now, "TERMINATING",
                                  {"reason": {"code": "USER_REQUEST", "type": "SUCCESS"}})
             live.terminating_ms = now
