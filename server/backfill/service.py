@@ -94,6 +94,8 @@ class BackfillReport:
     application_ids: tuple[str, ...] = ()
     run_ids: tuple[int, ...] = ()
     skipped_other_job: int = 0
+    # applications some run already holds (an earlier backfill or the collector made it): no new run
+    already_tied_to_runs: int = 0
     tied_to_existing_runs: int = 0
     runs_unpriced: int = 0
     damaged_logs: tuple[DamagedLog, ...] = ()  # only the applications whose log was not read whole
@@ -217,7 +219,7 @@ def backfill(store: Store, project_ref: str, source: str, *, engine: str = "loca
         already_present=present, runs_created=len(runs.created), events_stored=stored,
         events_duplicate=duplicate, application_ids=tuple(app_ids),
         run_ids=tuple(int(r.id or 0) for r in runs.created), skipped_other_job=runs.other_job,
-        tied_to_existing_runs=runs.tied_to_existing, runs_unpriced=runs.unpriced, damaged_logs=damaged,
+        already_tied_to_runs=runs.already_tied, tied_to_existing_runs=runs.tied_to_existing, runs_unpriced=runs.unpriced, damaged_logs=damaged,
         incomplete_logs=sum(1 for d in damaged if d.incomplete),
         unusable_logs=sum(1 for _, _, _, n in health if not n), skipped_no_job=tuple(runs.no_job),
         skipped_other_cluster=tuple(runs.other_cluster), skipped_unknown_cluster=tuple(runs.unknown_cluster),

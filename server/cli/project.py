@@ -493,6 +493,9 @@ def backfill(ctx: CliContext, project: str, eventlogs: str, engine: str, spark_m
         if report.skipped_other_job:
             click.echo(f"{report.skipped_other_job} application(s) belong to another job: no run made for them",
                        err=True)
+        if report.already_tied_to_runs:
+            click.echo(f"{report.already_tied_to_runs} application(s) already tied to runs: no new run made for "
+                       "them", err=True)
         if report.damaged_logs:
             # On stderr like the note above, so the table on stdout stays the same for scripts.
             imported = ": what could be read was imported" if report.usable else ""
