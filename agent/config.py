@@ -2,8 +2,9 @@
 
 Precedence, highest first: command-line flag > environment variable > JSON
 config file (``--config`` / ``TRIMTAB_AGENT_CONFIG``) > default. Every setting
-has an environment variable; sensitive ones (the token) are masked whenever the
-configuration is printed or logged.
+but the token has an environment variable (the token: the config file's ``token``
+key, else the variable ``token_env`` names); sensitive ones (the token) are masked
+whenever the configuration is printed or logged.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ SETTINGS: tuple[Setting, ...] = (
             help="directory Spark writes event logs into"),
     Setting("server", "TRIMTAB_SERVER", str, "", help="host:port of the Trimtab server"),
     Setting("token_env", "TRIMTAB_TOKEN_ENV", str, "TRIMTAB_TOKEN", help="variable holding the agent token"),
-    Setting("token", "", str, "", sensitive=True, help="the token itself (read from token_env)"),
+    Setting("token", "", str, "", sensitive=True,
+            help="the token itself (config-file key; else read from the variable token_env names)"),
     Setting("state_dir", "TRIMTAB_AGENT_STATE_DIR", Path, Path("/databricks/trimtab/state"),
             help="spool and read positions"),
     Setting("spark_ui", "TRIMTAB_SPARK_UI", str, "", help="Spark UI base URL for REST gauges (optional)"),
@@ -122,7 +124,10 @@ def settings_markdown() -> str:
             "|---|---|---|---|"]
     for s in SETTINGS:
         if not s.env:
-            continue  # the token itself: only ever read from the variable token_env names
+            # The token has no variable of its own: it comes from the config file's `token` key, else from
+            # the variable token_env names. A row would show no variable, so docs/agent.md documents the
+            # key below the table.
+            continue
         if isinstance(s.default, bool):
             default = "`1`" if s.default else "`0`"  # what the variable takes (1/true/yes/on)
         else:
