@@ -158,7 +158,7 @@ def window_line(s: Any, c: Any) -> str:
 def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
     """``pending``: with the pending recommendation (GetProject's reply has it; `project set` says
     what became of it in a note of its own)."""
-    from server.render.fmt import auto_apply_text, phase_text, sla_text
+    from server.render.fmt import auto_apply_text, counted, phase_text, sla_text
     from server.render.project_status import collection_line, orphan_cause
 
     if ctx.as_json:
@@ -167,7 +167,7 @@ def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
     s = project.settings
     c = project.current_config
     size = (f"{c.autoscale_min}-{c.autoscale_max} workers (autoscale)" if c.autoscale_max
-            else f"{c.num_workers} workers")
+            else counted(c.num_workers, "worker"))
     lines = [
         ("project", f"{project.name} (id {project.id})"),
         ("job", f"{project.job_id} {project.job_name}".strip()),

@@ -23,6 +23,7 @@ from server.render.fmt import (
     INTERVAL_WORDS,
     availability_name,
     availability_text,
+    counted,
     duration,
     money,
     p_meet_text,
@@ -94,7 +95,7 @@ def _when_who(at_ms: int, by: str) -> str:
 def _describe(rec: Any) -> None:
     c = rec.config
     size = (f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max
-            else f"{c.num_workers} workers")
+            else counted(c.num_workers, "worker"))
     driver = f", driver {c.driver_node_type_id}" if c.driver_node_type_id else ""
     spot = f", {availability_text(c)}" if c.availability else ""
     click.echo(f"recommendation {rec.id} for project {rec.project_id}: {rec.state} ({rec.phase})")

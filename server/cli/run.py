@@ -17,7 +17,15 @@ from server.cli.context import (
     print_json,
     print_table,
 )
-from server.render.fmt import availability_name, breakdown_amounts, cut, driver_use, money, outcome_text
+from server.render.fmt import (
+    availability_name,
+    breakdown_amounts,
+    counted,
+    cut,
+    driver_use,
+    money,
+    outcome_text,
+)
 
 
 def when(ms: int) -> str:
@@ -230,7 +238,7 @@ def show(ctx: CliContext, run_id: str) -> None:
         # Databricks' own words on why the run failed or was canceled: the first thing a user asks.
         click.echo(f"why: {one_line(r.message)}")
     if c.node_type_id:
-        size = f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else f"{c.num_workers} workers"
+        size = f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else counted(c.num_workers, "worker")
         click.echo(f"cluster {c.node_type_id} (driver {c.driver_node_type_id or c.node_type_id}), {size}, "
                    f"{availability_name(c) or 'default availability'}")
         if r.HasField("peak_workers"):

@@ -48,6 +48,7 @@ def cli(ctx: CliContext, project: str, out: Path | None, width: int) -> None:
     chart = chart_from_message(reply)
     if out is not None:
         from server.render import write_timeline
+        from server.render.fmt import counted
 
         try:
             write_timeline(chart, out)
@@ -57,7 +58,7 @@ def cli(ctx: CliContext, project: str, out: Path | None, width: int) -> None:
             # --json is for scripts: what was written, as JSON (a sentence here broke `| jq`).
             print_json({"out": str(out), "runs": len(chart.points)})
         else:
-            click.echo(f"wrote {out} ({len(chart.points)} runs)")
+            click.echo(f"wrote {out} ({counted(len(chart.points), 'run')})")
     elif ctx.as_json:
         print_json(message_dict(reply))
     else:

@@ -96,6 +96,11 @@ def sla_text(sla_seconds: float, working_sla_seconds: float | None = None) -> st
     return f"{text} (out of reach: aiming at {duration(working_sla_seconds)}, the working SLA)"
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 worker``, ``4 workers``: a count with its noun, singular for one ("1 workers" read as a slip)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def money(amount: float | None, currency: str = "USD", decimals: int = 2) -> str:
     """``decimals`` more than 2 for small unit prices (a cost per input GB of $0.003 is not "$0.00")."""
     if amount is None:

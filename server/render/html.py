@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from server.render.fmt import NOT_PRICED, cost_text, duration, percent
+from server.render.fmt import NOT_PRICED, cost_text, counted, duration, percent
 from server.render.svg import legend_html, timeline_svg
 from server.timeline import WITHOUT_SETUP, ProjectTimeline, met_fraction, verdict_words
 
@@ -49,7 +49,7 @@ def summary_line(tl: ProjectTimeline) -> str:
     if not tl.points:
         return "no runs yet"
     first, last = tl.points[0], tl.points[-1]
-    parts = [f"{len(tl.points)} runs", f"first {duration(first.runtime_s)} / {cost_text(first.known_cost, tl.currency)}",
+    parts = [counted(len(tl.points), "run"), f"first {duration(first.runtime_s)} / {cost_text(first.known_cost, tl.currency)}",
              f"latest {duration(last.runtime_s)} / {cost_text(last.known_cost, tl.currency)}"]
     # Said once for the page: a reader comparing costs must know some runs are missing from them.
     unpriced = sum(1 for p in tl.points if not p.priced)

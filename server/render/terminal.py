@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from statistics import fmean
 
 from models.setup import RECENT
-from server.render.fmt import NOT_PRICED, duration, money, sla_text
+from server.render.fmt import NOT_PRICED, counted, duration, money, sla_text
 from server.timeline import REVERTED, WITHOUT_SETUP, ProjectTimeline, TimelinePoint
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -97,7 +97,7 @@ def render_terminal(timeline: ProjectTimeline, width: int = 72, legend: bool = T
         return f"{title}: no runs yet"
     offset = max(0, len(points) - width)
     shown = points[offset:]
-    header = f"{title}  ({len(points)} runs"
+    header = f"{title}  ({counted(len(points), 'run')}"
     header += f", last {len(shown)} shown)" if offset else ")"
     runtimes = [p.runtime_s for p in shown]
     costs = [p.known_cost for p in shown]

@@ -1,0 +1,43 @@
+"""Small slips in what the CLI prints, through the real CLI against a real server (newcomer review):
+"x 1 workers", a timeline "(1 runs)"."""
+
+from __future__ import annotations
+
+from server.domain import ClusterConfig, CostBreakdown, Project, Recommendation, Run
+from server.store import Store
+from tests.cli.conftest import Trimtab
+
+T0 = 1_796_000_000_000
+ONE = ClusterConfig(node_type_id="c5d.2xlarge", num_workers=1)
+ONE_SPEC = {"node_type_id": "c5d.2xlarge", "num_workers": 1, "spark_version": "15.4.x-scala2.12"}
+
+
+def _project(store: Store) -> Project:
+    return store.projects.add(Project(workspace="prod", job_id=42, cluster_key="main", job_name="tiny",
+                                      current_spec=ONE_SPEC, original_spec=ONE_SPEC))
+
+
+def _run(store: Store, project: Project, cost: float = 0.16) -> Run:
+    return store.runs.add(Run(project_id=int(project.id or 0), databricks_run_id=1, start_ms=T0,
+                              end_ms=T0 + 600_000, runtime_s=600.0, config=ONE,
+                              cost=CostBreakdown(total=cost, dbu_cost=0.04, compute_cost=0.1, storage_cost=0.02,
+                                                 currency="USD")))
+
+
+def test_one_worker_and_one_run_are_singular(trimtab: Trimtab, cli_store: Store) -> None:
+    project = _project(cli_store)
+    run = _run(cli_store, project)
+    cli_store.recommendations.add(Recommendation(
+        project_id=int(project.id or 0), config=ONE, created_at_ms=T0, predicted_runtime_s=600.0,
+        runtime_interval_s=(500.0, 700.0), predicted_cost=0.16, cost_interval=(0.14, 0.18), phase="optimizing"))
+    shown = {}
+    for args in (("recommendation", "show", str(project.id)), ("project", "show", str(project.id)),
+                 ("run", "show", str(run.id)), ("timeline", str(project.id))):
+        code, out, err = trimtab(*args)
+        assert code == 0, err
+        assert "1 workers" not in out and "1 runs" not in out, out
+        shown[args[0]] = out
+    assert "  cluster:  c5d.2xlarge x 1 worker" in shown["recommendation"]
+    assert "c5d.2xlarge, 1 worker" in shown["project"]
+    assert ", 1 worker, " in shown["run"]
+    assert "(1 run)" in shown["timeline"]
