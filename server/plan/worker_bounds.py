@@ -64,6 +64,7 @@ def outside_bounds(config: ClusterConfig, settings: ProjectSettings, catalog: Pr
     allowed_families, spot against spot_allowed. A pool-backed cluster's types and availability are
     the pool's, so only its workers are judged. The driver is no bound here: every candidate is
     given the driver the user fixed (`server.plan.candidates.build_candidates`)."""
+    # Callers put these reasons in parentheses (apply's refusal, the leaving note): none of their own.
     why: list[str] = []
     low, high = (config.autoscale_min, config.autoscale_max) if config.autoscale_max > 0 else \
         (config.num_workers, config.num_workers)
@@ -77,9 +78,9 @@ def outside_bounds(config: ClusterConfig, settings: ProjectSettings, catalog: Pr
         except TrimtabCostError:
             family = config.node_type_id
         if family not in settings.allowed_families:
-            why.append(f"{family} is not among allowed_families ({', '.join(settings.allowed_families)})")
+            why.append(f"{family} is not among allowed_families {', '.join(settings.allowed_families)}")
     if pool is None and not settings.spot_allowed and config.availability.upper().startswith("SPOT"):
-        why.append("spot is not allowed (spot_allowed off)")
+        why.append("spot is not allowed: spot_allowed is off")
     return "; ".join(why)
 
 

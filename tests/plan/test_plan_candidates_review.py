@@ -58,6 +58,15 @@ def test_a_current_configuration_outside_narrowed_bounds_is_observed_only() -> N
     assert "spot is not allowed" in outside_bounds(current, ProjectSettings(spot_allowed=False), catalog, "aws")
     assert "below min_workers 6" in outside_bounds(current, ProjectSettings(min_workers=6), catalog, "aws")
     assert outside_bounds(current, ProjectSettings(min_workers=4, max_workers=4), catalog, "aws") == ""
+
+
+def test_the_reasons_hold_no_parentheses_of_their_own() -> None:
+    """Callers show them in parentheses: "(spot is not allowed (spot_allowed off))" read as a slip."""
+    catalog = load_catalog()
+    current = config_from_spec(IMPORTED)
+    both = ProjectSettings(allowed_families=("m5", "r5"), spot_allowed=False)
+    why = outside_bounds(current, both, catalog, "aws")
+    assert why == "c6i is not among allowed_families m5, r5; spot is not allowed: spot_allowed is off"
     for settings in (ProjectSettings(allowed_families=("m5",)), ProjectSettings(spot_allowed=False)):
         cands = _ids(build_candidates(current, settings, catalog, PRICING, anchor=current))
         assert not cands[config_id_of(current)].allowed
