@@ -91,7 +91,7 @@ def list_tokens(ctx: CliContext, db_url: str | None, state_dir: Path | None) -> 
         return
     # WORKSPACE "*": an agent token bound to none sends data for any workspace's clusters.
     print_table([(t.token_id, t.name, t.scope, t.workspace or ("*" if t.scope == "agent" else ""),
-                  "revoked" if t.revoked else "") for t in tokens],
+                  "revoked" if t.revoked else "active") for t in tokens],
                 ["ID", "NAME", "SCOPE", "WORKSPACE", "STATE"])
 
 

@@ -82,7 +82,7 @@ def test_token_revoke_shows_in_list_and_refuses_the_token(db_url: str, capsys: p
     code, out, _ = _run(capsys, "token", "list", "--db", db_url)
     [old_line] = [line for line in out.splitlines() if "old-agent" in line]
     [new_line] = [line for line in out.splitlines() if "new-agent" in line]
-    assert "revoked" in old_line and "revoked" not in new_line
+    assert old_line.split()[-1] == "revoked" and new_line.split()[-1] == "active"  # never a blank STATE
     store = open_store(db_url)
     try:
         with pytest.raises(Unauthenticated):

@@ -40,6 +40,7 @@ def test_token_create_binds_an_agent_token_to_a_workspace(db_url: str, capsys: p
     assert code == 0
     header, _, *rows = out.strip().splitlines()  # the header, its underline, the rows
     assert header.split() == ["ID", "NAME", "SCOPE", "WORKSPACE", "STATE"]
-    assert [r.split()[1:4] for r in rows] == [["agent-prod", "agent", "prod"], ["loose", "agent", "*"]]
+    assert [r.split()[1:5] for r in rows] == [["agent-prod", "agent", "prod", "active"],
+                                              ["loose", "agent", "*", "active"]]
     code, out, _ = _run(capsys, "token", "list", "--json", "--db", db_url)
     assert [t["workspace"] for t in json.loads(out)] == ["prod", None]
