@@ -52,7 +52,9 @@ def cost_lines(k: Any) -> list[str]:
     else:
         d, (dbu, compute, storage) = breakdown_amounts(k.total, [k.dbu_cost, k.compute_cost, k.storage_cost])
         bill = k.billed_cloud_cost
-    lines = [f"cost {k.total:,.{d}f} {k.currency} ({k.source}; models learn from {used})",
+    # The total in every other command's money format ($0.16); the parts below stay bare numbers in
+    # a column under it, so they line up.
+    lines = [f"cost {money(k.total, k.currency or 'USD', d)} ({k.source}; models learn from {used})",
              f"  DBU      {dbu:>10,.{d}f}  ({k.dbus:,.2f} DBU, catalog price)",
              f"  compute  {compute:>10,.{d}f}  (catalog estimate)",
              f"  storage  {storage:>10,.{d}f}  (catalog estimate)"]
@@ -67,7 +69,7 @@ def cost_lines(k: Any) -> list[str]:
 
         lines.append("  billed   {:>10}  ({})".format("-", bill_outlook(k.note)))
     if k.HasField("cost_per_input_gb"):
-        lines.append(f"  per input GB {k.cost_per_input_gb:,.4f} {k.currency}")
+        lines.append(f"  per input GB {money(k.cost_per_input_gb, k.currency or 'USD', 4)}")
     if k.note:
         lines.append(f"  note: {k.note}")
     return lines

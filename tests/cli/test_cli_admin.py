@@ -96,7 +96,7 @@ def test_run_list_show_and_apps(trimtab: Trimtab, project: Project, cli_store: S
     runs = json.loads(out)["runs"]
     assert [r["databricks_run_id"] for r in runs] == [502, 501, 500]  # int64 as JSON numbers
     code, out, _ = trimtab("run", "show", runs[0]["id"])
-    assert code == 0 and "Databricks run 502" in out and "cost 5.50 USD" in out
+    assert code == 0 and "Databricks run 502" in out and "cost $5.50 (" in out
     assert "driver heap" not in out  # no agent data: nothing to show
     # ... and it says so, with the way to get it back (a job cluster that ended during an outage).
     assert "agent data: none" in out and f"trimtab project backfill {project.id} --eventlogs" in out

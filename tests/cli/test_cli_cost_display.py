@@ -41,19 +41,19 @@ def test_run_show_prints_parts_estimate_against_bill_and_cost_per_gb(trimtab: Tr
     estimated = _run(cli_store, project, 1, ESTIMATE)
     code, out, _ = trimtab("run", "show", str(estimated.id))
     assert code == 0
-    assert "cost 6.50 USD (estimate; models learn from the estimate)" in out
+    assert "cost $6.50 (estimate; models learn from the estimate)" in out
     assert "3.25" in _line(out, "DBU") and "5.00 DBU" in _line(out, "DBU")
     assert "2.50" in _line(out, "compute") and "0.75" in _line(out, "storage")
     assert "no cloud bill yet" in _line(out, "billed")
-    assert "0.6500" in _line(out, "per input GB")
+    assert "$0.6500" in _line(out, "per input GB")
     assert "billing lags" in _line(out, "note:")
 
     billed = _run(cli_store, project, 2, BILLED)
     code, out, _ = trimtab("run", "show", str(billed.id))
-    assert code == 0 and "cost 6.85 USD (billed; models learn from the bill)" in out
+    assert code == 0 and "cost $6.85 (billed; models learn from the bill)" in out
     bill = _line(out, "billed")
     assert "3.60" in bill and "estimate 3.25" in bill and "+0.35" in bill
-    assert "0.6850" in _line(out, "per input GB")
+    assert "$0.6850" in _line(out, "per input GB")
     code, out, _ = trimtab("--json", "run", "show", str(billed.id))
     cost = json.loads(out)["cost"]
     assert (cost["billed_cloud_cost"], cost["used_by_models"], cost["source"]) == (3.6, "billed", "billed")

@@ -1,5 +1,5 @@
 """Small slips in what the CLI prints, through the real CLI against a real server (newcomer review):
-"x 1 workers", a timeline "(1 runs)"."""
+"x 1 workers", a timeline "(1 runs)", `run show`'s "0.16 USD" beside "$0.16" everywhere else."""
 
 from __future__ import annotations
 
@@ -41,3 +41,12 @@ def test_one_worker_and_one_run_are_singular(trimtab: Trimtab, cli_store: Store)
     assert "c5d.2xlarge, 1 worker" in shown["project"]
     assert ", 1 worker, " in shown["run"]
     assert "(1 run)" in shown["timeline"]
+
+
+def test_run_show_writes_money_as_every_other_command_does(trimtab: Trimtab, cli_store: Store) -> None:
+    run = _run(cli_store, _project(cli_store))
+    code, out, err = trimtab("run", "show", str(run.id))
+    assert code == 0, err
+    assert "cost $0.16 (" in out and "USD" not in out, out  # it said "cost 0.16 USD"
+    code, out, _ = trimtab("run", "list", "prod/42/main")
+    assert code == 0 and "$0.16" in out  # the same run, as the list writes it

@@ -55,7 +55,7 @@ def _run(store: Store, project: Project, n: int, cost: CostBreakdown) -> Run:
 
 
 def _cli_amounts(out: str) -> dict[str, str]:
-    (total,) = re.findall(r"^cost ([\d.,]+) USD", out, re.M)
+    (total,) = re.findall(r"^cost \$([\d.,]+) ", out, re.M)
     parts = dict(re.findall(r"^  (DBU|compute|storage|billed) +([\d.,]+) ", out, re.M))
     return {"total": total, **parts}
 
