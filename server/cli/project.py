@@ -244,16 +244,31 @@ def pending_lines(project: Any) -> list[tuple[str, str]]:
         saving = "its cost is not predicted yet"
     elif now is None or now <= 0:
         saving = f"predicted {money(rec.predicted_cost)} a run (no priced run of the current cluster to compare with)"
-    elif rec.predicted_cost <= now:
-        saving = (f"predicted saving {money(now - rec.predicted_cost)} a run ({(now - rec.predicted_cost) / now:.0%}): "
-                  f"{money(rec.predicted_cost)} against {money(now)} for the current cluster's recent runs")
     else:
-        # Dearer, e.g. to meet the SLA: said as what it costs, never as a negative saving.
-        saving = (f"predicted to cost {money(rec.predicted_cost - now)} a run more: {money(rec.predicted_cost)} "
-                  f"against {money(now)} for the current cluster's recent runs")
+        gap, new, old = _compared(rec.predicted_cost, now, currency_of(rec))
+        if rec.predicted_cost <= now:
+            saving = (f"predicted saving {gap} a run ({(now - rec.predicted_cost) / now:.0%}): "
+                      f"{new} against {old} for the current cluster's recent runs")
+        else:
+            # Dearer, e.g. to meet the SLA: said as what it costs, never as a negative saving.
+            saving = f"predicted to cost {gap} a run more: {new} against {old} for the current cluster's recent runs"
     # Pinned to the id shown, so a plan made meanwhile is not applied unseen (`recommendation apply --id`).
     return [("pending", f"recommendation {head}, {saving}"),
             ("apply it with", f"trimtab recommendation apply {project.id} --id {rec.id}")]
+
+
+def _compared(new: float, old: float, currency: str) -> tuple[str, str, str]:
+    """The difference between two costs per run and the two, written so the difference is the one of the
+    figures shown: "$0.02 more: $0.18 against $0.17" read as a wrong sum. The gap is taken from the rounded
+    figures, with more decimals (up to 4) while they would round to the same cents."""
+    from decimal import Decimal
+
+    from server.render.fmt import money
+
+    decimals = next((d for d in (2, 3, 4) if f"{new:.{d}f}" != f"{old:.{d}f}"), 2)  # equal: cents
+    a, b = (Decimal(f"{x:.{decimals}f}") for x in (new, old))
+    return (money(float(abs(a - b)), currency, decimals), money(float(a), currency, decimals),
+            money(float(b), currency, decimals))
 
 
 def _families(text: str) -> list[str]:

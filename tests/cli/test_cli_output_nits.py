@@ -50,3 +50,32 @@ def test_run_show_writes_money_as_every_other_command_does(trimtab: Trimtab, cli
     assert "cost $0.16 (" in out and "USD" not in out, out  # it said "cost 0.16 USD"
     code, out, _ = trimtab("run", "list", "prod/42/main")
     assert code == 0 and "$0.16" in out  # the same run, as the list writes it
+
+
+def _pending(store: Store, project: Project, predicted: float) -> None:
+    store.recommendations.add(Recommendation(
+        project_id=int(project.id or 0), config=ClusterConfig(node_type_id="r5.2xlarge", num_workers=2),
+        created_at_ms=T0, predicted_runtime_s=500.0, runtime_interval_s=(450.0, 550.0), predicted_cost=predicted,
+        cost_interval=(predicted * 0.8, predicted * 1.2), phase="optimizing"))
+
+
+def _pending_line(trimtab: Trimtab, project: Project) -> str:
+    code, out, err = trimtab("project", "show", str(project.id))
+    assert code == 0, err
+    (line,) = [x for x in out.splitlines() if x.startswith("pending")]
+    return line
+
+
+def test_the_difference_in_cost_is_the_one_of_the_figures_shown(trimtab: Trimtab, cli_store: Store) -> None:
+    project = _project(cli_store)
+    _run(cli_store, project, cost=0.1651)
+    _pending(cli_store, project, 0.1849)  # 0.0198 dearer: "$0.02 a run more: $0.18 against $0.17"
+    assert "predicted to cost $0.01 a run more: $0.18 against $0.17 " in _pending_line(trimtab, project)
+
+
+def test_costs_that_round_alike_are_shown_with_the_digits_that_tell_them_apart(trimtab: Trimtab,
+                                                                               cli_store: Store) -> None:
+    project = _project(cli_store)
+    _run(cli_store, project, cost=0.1749)
+    _pending(cli_store, project, 0.1702)  # "$0.00 ... $0.17 against $0.17" read as no saving at all
+    assert "predicted saving $0.005 a run (3%): $0.170 against $0.175 " in _pending_line(trimtab, project)
