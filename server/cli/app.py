@@ -35,7 +35,7 @@ def list_apps(ctx: CliContext, limit: int) -> None:
 @click.argument("application_id")
 @click.pass_obj
 def show(ctx: CliContext, application_id: str) -> None:
-    """One application."""
+    """One application: APPLICATION_ID as `app list` shows it, or its Spark application id (app-...)."""
     from protos.trimtab.v1 import admin_pb2
 
     a = admin_call(ctx, "RunServiceStub", "GetApplication",

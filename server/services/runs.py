@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.domain import Application, DriverPeaks, Executor, Run, Stage
-from server.errors import InvalidArgument, NotFound
+from server.errors import InvalidArgument, NotFound, shown
 from server.ids import parse_id, plain_number
 from server.plan.driver import DriverUse, driver_use
 from server.services.projects import required
@@ -82,9 +82,23 @@ def list_applications(store: Store, limit: int = 50) -> list[Application]:
 
 
 def get_application(store: Store, application_id: str) -> Application:
+    """The application by Trimtab's id (what `app list` shows), else by the Spark application id
+    (``app-2026...``, what Spark's UI and logs show). A Spark id several applications share is
+    refused with their Trimtab ids, so the one shown is never a guess."""
     if not application_id:
         raise InvalidArgument("application_id: must not be empty")
-    return store.applications.get(application_id)
+    try:
+        return store.applications.get(application_id)
+    except NotFound:
+        found = store.applications.with_spark_app_id(application_id)
+        if not found:
+            raise
+    if len(found) == 1:
+        return found[0]
+    ids = ", ".join(a.application_id for a in found[:10]) + (", ..." if len(found) > 10 else "")
+    raise InvalidArgument(f"Spark application id {shown(application_id)} names {len(found)} applications here "
+                          f"(clusters that started theirs in the same second): give Trimtab's application id, "
+                          f"one of {ids}")
 
 
 def _id(text: str, field: str) -> int:

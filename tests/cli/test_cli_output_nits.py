@@ -1,5 +1,6 @@
 """Small slips in what the CLI prints, through the real CLI against a real server (newcomer review):
-"x 1 workers", a timeline "(1 runs)", `run show`'s "0.16 USD" beside "$0.16" everywhere else."""
+"x 1 workers", a timeline "(1 runs)", `run show`'s "0.16 USD" beside "$0.16" everywhere else, a saving
+that is not the difference of the costs shown, `app show` refusing the Spark application id."""
 
 from __future__ import annotations
 
@@ -79,3 +80,16 @@ def test_costs_that_round_alike_are_shown_with_the_digits_that_tell_them_apart(t
     _run(cli_store, project, cost=0.1749)
     _pending(cli_store, project, 0.1702)  # "$0.00 ... $0.17 against $0.17" read as no saving at all
     assert "predicted saving $0.005 a run (3%): $0.170 against $0.175 " in _pending_line(trimtab, project)
+
+
+def test_app_show_takes_the_spark_application_id_too(trimtab: Trimtab, cli_store: Store) -> None:
+    from server.domain import AgentInfo, Application, IngestBatch, IngestEvent
+
+    start = Application(application_id="5550001", spark_app_id="app-20261207101500-0000", cluster_id="c-1",
+                        app_name="nightly", start_time_ms=T0)
+    cli_store.ingest.write([IngestBatch(batch_id="b-1", agent=AgentInfo(agent_id="a1", cluster_id="c-1"),
+                                        events=(IngestEvent("5550001", "start", "application_start", start),))])
+    for given in ("5550001", "app-20261207101500-0000"):
+        code, out, err = trimtab("app", "show", given)
+        assert code == 0, err  # the Spark id was NOT_FOUND
+        assert "application   5550001" in out.splitlines(), out

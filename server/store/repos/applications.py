@@ -61,6 +61,12 @@ class ApplicationRepository(Repository):
             raise NotFound(f"application {shown(application_id)} not found")
         return apps[0]
 
+    def with_spark_app_id(self, spark_app_id: str) -> list[Application]:
+        """The applications whose Spark id is ``spark_app_id``, newest first: more than one when clusters
+        started their applications in the same second (Spark's id is a start time and a counter)."""
+        return self._load(sa.select(APP).where(APP.c.spark_app_id == convert.storable_text(spark_app_id))
+                          .order_by(APP.c.start_time_ms.desc(), APP.c.application_id))
+
     def list(self, limit: int = 50, cluster_id: str | None = None,
              unassigned: bool = False, sent_for: str | None = None) -> list[Application]:
         """Newest first; `cluster_id` filters by Databricks cluster; `unassigned`
