@@ -34,6 +34,7 @@ from server.timeline import (
     met_sla,
     points_from_runs,
     reverted_ids,
+    sla_in_force,
 )
 
 # The runs table shows this many runs a page, newest first (``?page=2`` the next older ones): a
@@ -176,8 +177,10 @@ class _RunFigures:
     @staticmethod
     def of(rows: list[tuple], sla_seconds: float | None) -> _RunFigures:
         # Columns: id, databricks_run_id, start_ms, runtime_s, outcome, config, input_bytes, anomalies,
-        # recommendation_id, ..., execution_only (FIGURE_COLUMNS).
-        met = met_fraction(met_sla(r[4], r[3], sla_seconds, execution_only=bool(r[-1])) for r in rows)
+        # recommendation_id, ..., execution_only, sla_s (FIGURE_COLUMNS). Each run against the SLA in
+        # force when it was collected, as `project list` judges it (`server.timeline.sla_in_force`).
+        met = met_fraction(met_sla(r[4], r[3], sla_in_force(r[-1], sla_seconds), execution_only=bool(r[-2]))
+                           for r in rows)
         latest = max(rows, key=lambda r: (r[2], r[0]))[0] if rows else 0
         # The JSON is parsed only where the flag's name is in it.
         edited = [r for r in rows if r[7] and USER_EDIT in r[7] and USER_EDIT in (json.loads(r[7]) or ())]

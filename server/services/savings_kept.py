@@ -322,7 +322,7 @@ def runs_of(project_id: int, rows: Iterable[tuple], configs: dict[str | None, Cl
     out = []
     for (run_id, databricks_run_id, start_ms, runtime_s, outcome, config, input_bytes, flags, recommendation_id,
          setup_s, cost_run_id, dbu_cost, compute_cost, storage_cost, total, dbus, currency, source,
-         billed_cloud_cost, cost_per_input_gb, used_by_models, execution_only) in rows:
+         billed_cloud_cost, cost_per_input_gb, used_by_models, execution_only, sla_s) in rows:
         if config not in configs:
             configs[config] = convert.config_from_json(json.loads(config) if config else None)
         if flags not in anomalies:
@@ -334,7 +334,7 @@ def runs_of(project_id: int, rows: Iterable[tuple], configs: dict[str | None, Cl
         out.append(Run(id=run_id, project_id=project_id, databricks_run_id=databricks_run_id, start_ms=start_ms,
                        runtime_s=runtime_s, outcome=outcome, config=configs[config], input_bytes=input_bytes,
                        cost=cost, anomalies=anomalies[flags], recommendation_id=recommendation_id, setup_s=setup_s,
-                       execution_only=bool(execution_only)))
+                       execution_only=bool(execution_only), sla_s=sla_s))
     out.sort(key=lambda r: (r.start_ms, r.id))
     return out
 

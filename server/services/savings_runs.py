@@ -19,6 +19,7 @@ from server.plan.candidates import config_id_of, driver_of
 from server.plan.policy import kept_values
 from server.spec import config_from_spec, pool_ids, pools_seen
 from server.timeline import met_sla as run_met_sla
+from server.timeline import sla_in_force
 
 _T = TypeVar("_T")
 
@@ -198,8 +199,10 @@ def run_sku(r: Run) -> str:
 
 
 def met_sla(project: Project, r: Run) -> bool:
-    """Succeeded, and within the project's SLA when it has one (`server.timeline.met_sla`)."""
-    met = run_met_sla(r.outcome, r.runtime_s, project.settings.sla_seconds, execution_only=r.execution_only)
+    """Succeeded, and within the SLA in force when it was collected (`server.timeline.sla_in_force`:
+    the project's own when the run has none recorded), as `project list` judges it (`met_sla`)."""
+    met = run_met_sla(r.outcome, r.runtime_s, sla_in_force(r.sla_s, project.settings.sla_seconds),
+                      execution_only=r.execution_only)
     return r.outcome == "succeeded" if met is None else met
 
 

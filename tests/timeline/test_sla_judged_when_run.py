@@ -58,6 +58,11 @@ def test_tightening_the_sla_does_not_rewrite_the_runs_before(any_store: Store) -
     assert get_project(any_store, str(pid)).sla_met_fraction == pytest.approx(25 / 27)
     (listed,) = list_projects(any_store)
     assert listed.sla_met_fraction == pytest.approx(25 / 27)
+    # The dashboard's projects page and the savings read the runs' figures (FIGURE_COLUMNS) and judge
+    # them the same way: its share agreed with `project list` only until the SLA changed.
+    from server.dashboard.views import project_rows
+    (row,) = project_rows(any_store)
+    assert row.sla_met == pytest.approx(25 / 27)
 
     found = get_timeline(any_store, str(pid))
     chart = found.chart

@@ -199,7 +199,7 @@ class RunRepository(Repository):
                       sa.cast(T.c.config, sa.Text), T.c.input_bytes, sa.cast(T.c.anomalies, sa.Text),
                       T.c.recommendation_id, T.c.setup_s, C.c.run_id, C.c.dbu_cost, C.c.compute_cost,
                       C.c.storage_cost, C.c.total, C.c.dbus, C.c.currency, C.c.source, C.c.billed_cloud_cost,
-                      C.c.cost_per_input_gb, C.c.used_by_models, T.c.execution_only)
+                      C.c.cost_per_input_gb, C.c.used_by_models, T.c.execution_only, T.c.sla_s)
 
     # What a project listing needs of each run (`server.services.projects.summaries`): execution_only
     # and the SLA it was collected under for its SLA verdict (`server.timeline.met_sla`, `sla_in_force`),
