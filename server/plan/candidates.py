@@ -174,9 +174,11 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     A spot candidate never keeps fewer nodes on demand than its owner does (``owners_on_demand``,
     `server.plan.project_cluster.owner_first_on_demand`; without it the cluster the project was
     imported with: its ``first_on_demand``; 0, the driver on spot too, stays 0), and one whose every node that
-    leaves on demand is no candidate (the on-demand one is the same cluster). The configuration the
-    job runs on keeps its own ``first_on_demand`` (0 or 1, which its id does not tell apart), also
-    where the grid's copy of it stands for it.
+    leaves on demand is no candidate (the on-demand one is the same cluster). A configuration the
+    job ran on keeps its own ``first_on_demand`` (0 or 1, which its id does not tell apart, also
+    where the grid's copy of the current one stands for it) unless that is below the floor (Trimtab
+    wrote it before the owner raised the floor): then it is observed only, as outside the bounds,
+    and offered at the floor (one configuration to the plan for a spot driver under a floor of 1).
 
     An autoscaling candidate's range is ``max(min_workers, n // 2)..n`` for each worker count ``n``
     above min_workers: Databricks refuses a range whose max is not above its min, so bounds (or a
@@ -320,7 +322,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                     # (`out.setdefault`): its nodes on demand are the live ones. An id leaves out a
                     # spot driver (first_on_demand 0 and 1 share one), and the copy, written with the
                     # floor, moved the driver with no change of hardware to show for it.
-                    config = keeping_on_demand(config, live_on_demand, azure=azure)
+                    config = keeping_on_demand(config, max(live_on_demand, on_demand_floor), azure=azure)
                 if pool is None and spot and spot_nodes(config, use) == 0:
                     continue  # every node on demand (the floor covers them): the on-demand twin it is
                 if pool is not None:  # the pool's instances, as they are: nothing else changes
@@ -363,6 +365,13 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
         # (unset is 1), so applying it writes what it ran with.
         config = dataclasses.replace(config, driver_node_type_id=own_driver,
                                      first_on_demand=shape_first_on_demand(config))
+        # Fewer nodes on demand than the owner keeps (a value Trimtab wrote before their edit raised
+        # the floor) is a bound like min_workers: observed only, with its twin at the floor offered.
+        floored = _at_floor(config, on_demand_floor, azure=azure) if pool is None else None
+        if floored is not None and config_id_of(floored) == config_id_of(config):
+            # A spot driver under a floor of 1: the id leaves the driver out, so this is the one
+            # configuration to the plan, offered as the grid offers it.
+            config, floored, kept = floored, None, False
         if i > 0 and pool is None:
             config = dataclasses.replace(config, ebs_volume_type=live.ebs_volume_type,
                                          ebs_volume_count=live.ebs_volume_count,
@@ -386,6 +395,14 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             own = (dataclasses.replace(own[0], allowed=False), own[1])
             out[own[0].config_id] = own  # a grid twin of the same id is no way back to it
             continue
+        if floored is not None:
+            out[own[0].config_id] = (dataclasses.replace(own[0], allowed=False), own[1])
+            floored = with_required_volume(floored, live, catalog, cloud)
+            if allowed(floored) and config_id_of(floored) not in turned_down and spot_nodes(floored, use) > 0:
+                pair = priced(floored, info)
+                if pair is not None:
+                    out.setdefault(pair[0].config_id, pair)
+            continue
         out.setdefault(own[0].config_id, own)
         if i == 0 and split and config.availability.upper().startswith("SPOT"):
             # The grid has no twin of a size off it (an imported 3-16 range): after losses the job
@@ -399,6 +416,14 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     if autoscale and peak is not None:
         hold_floor(out, peak, lambda node_type: catalog.node_type(cloud, node_type).vcpus, seen)
     return list(out.values())
+
+
+def _at_floor(config: ClusterConfig, floor: int, *, azure: bool) -> ClusterConfig | None:
+    """``config`` keeping ``floor`` nodes on demand (the owner's, `build_candidates`); None when it
+    keeps as many already, or runs on demand (a floor is of spot nodes)."""
+    if not config.availability.upper().startswith("SPOT") or shape_first_on_demand(config) >= floor:
+        return None
+    return keeping_on_demand(config, floor, azure=azure)
 
 
 def _config(live: ClusterConfig, node_type: str, driver: str, workers: int, spot: bool,

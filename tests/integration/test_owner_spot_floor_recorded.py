@@ -21,6 +21,7 @@ from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, ProjectSettings, Recommendation, Workspace
 from server.plan.candidates import config_id_of, project_candidates
+from server.plan.planner import plan_project
 from server.plan.project_cluster import owner_first_on_demand
 from server.services import workspaces
 from server.services.secrets import SecretBox
@@ -79,17 +80,17 @@ def _run(store: Store, secrets: SecretBox, emulator: RunningWorkspace, gateway: 
 
 def _floor(store: Store, project: Project) -> int | None:
     """The owner's ``first_on_demand`` as the planner reads it, and checked against the candidates it
-    builds: no new spot candidate keeps fewer nodes on demand (the configurations the job runs or ran
-    on keep their own)."""
+    builds: no spot candidate that may be recommended keeps fewer nodes on demand, the configurations
+    the job ran on included (one below the floor is observed only: its runs still teach the model)."""
     project = store.projects.get(int(project.id or 0))
     floor = owner_first_on_demand(project, cloud="aws")
     workspace = store.workspaces.get(project.workspace)
     runs = store.runs.history(int(project.id or 0))
-    ran = {config_id_of(r.config) for r in runs if r.config is not None}
-    ran.add(config_id_of(config_from_spec(project.current_spec, cloud="aws")))
     pairs = project_candidates(project, workspace, load_catalog(), runs)
-    spot = {cfg.first_on_demand for c, cfg in pairs if c.spot and c.allowed and c.config_id not in ran}
+    spot = {cfg.first_on_demand for c, cfg in pairs if c.spot and c.allowed}
     assert spot and min(spot) == floor, (spot, floor)
+    known = {c.config_id for c, _ in pairs}
+    assert all(config_id_of(r.config) in known for r in runs if r.config is not None)
     return floor
 
 
@@ -189,3 +190,48 @@ def test_a_re_attach_killed_after_its_write_records_the_owners_value_when_settle
     project = store.projects.get(int(project.id or 0))
     assert not project.detached
     assert _floor(store, project) == 2
+
+
+def test_a_configuration_written_under_the_owners_raised_floor_is_observed_not_recommended(
+        store: Store, secrets: SecretBox, connected: Workspace, emulator: RunningWorkspace,
+        gateway: DatabricksGateway) -> None:
+    # The review loop's job D: Trimtab wrote x2 spot with the driver alone on demand, the owner then
+    # kept the driver and two workers on demand; every recommendation wrote the 1 back ("puts 2 workers
+    # back on spot (first_on_demand 3 -> 1)").
+    project = _imported(store, secrets, gateway, 1)
+    _apply(store, gateway, project, _spot("m5d.xlarge", 2, 1))
+    project = _run(store, secrets, emulator, gateway, project)
+    _owner_edits(gateway, project, first_on_demand=3)
+    project = _run(store, secrets, emulator, gateway, project)
+    assert _floor(store, project) == 3
+    workspace = store.workspaces.get(project.workspace)
+    runs = store.runs.history(int(project.id or 0))
+    pairs = {c.config_id: c for c, _ in project_candidates(project, workspace, load_catalog(), runs)}
+    assert not pairs["m5d.xlargex2-spot"].allowed  # its runs still teach the model
+    rec = plan_project(store, int(project.id or 0), load_catalog())
+    assert rec is not None
+    assert not rec.config.availability.upper().startswith("SPOT") or rec.config.first_on_demand >= 3, rec.config
+    assert "back on spot" not in rec.reason
+
+
+@pytest.mark.parametrize(("owners", "edited"), [(0, 1), (1, 2)])
+def test_a_size_off_the_grid_written_under_the_floor_is_offered_at_it(
+        store: Store, secrets: SecretBox, connected: Workspace, emulator: RunningWorkspace,
+        gateway: DatabricksGateway, owners: int, edited: int) -> None:
+    # 7 workers is no grid size (2..8: 2, 3, 4, 5, 6, 8): only the configuration the job ran on stands
+    # for it. Under a floor of 1 a spot driver (0) is the same id: it is offered with the driver on
+    # demand; under 2 it is observed only and its twin with a worker on demand is offered.
+    project = _imported(store, secrets, gateway, owners)
+    _apply(store, gateway, project, _spot("m5d.xlarge", 7, owners))
+    project = _run(store, secrets, emulator, gateway, project)
+    _owner_edits(gateway, project, first_on_demand=edited, num_workers=5)
+    project = _run(store, secrets, emulator, gateway, project)
+    assert _floor(store, project) == edited
+    workspace = store.workspaces.get(project.workspace)
+    runs = store.runs.history(int(project.id or 0))
+    pairs = {c.config_id: (c, cfg) for c, cfg in project_candidates(project, workspace, load_catalog(), runs)}
+    at_floor = config_id_of(_spot("m5d.xlarge", 7, edited))
+    candidate, config = pairs[at_floor]
+    assert candidate.allowed and config.first_on_demand == edited
+    ran = config_id_of(_spot("m5d.xlarge", 7, owners))
+    assert ran == at_floor or not pairs[ran][0].allowed
