@@ -164,9 +164,10 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
 
     A configuration the job ran on (current or tried) is observed only (``allowed=False``) when it
     is outside the bounds the settings set (`outside_bounds`: a narrowed worker range, families,
-    spot) or the user turned it down (``rejected``, `REJECTED_KEY`), the current one included: its
-    runs still teach the model, and the next recommendation is inside the bounds. A rejected one
-    the job never ran on is no candidate at all.
+    spot), is a fixed size while the project keeps autoscaling, or the user turned it down
+    (``rejected``, `REJECTED_KEY`), the current one included: its runs still teach the model, and
+    the next recommendation is inside the bounds. A rejected one the job never ran on is no
+    candidate at all.
 
     ``spot_losses`` (the job's own spot loss rate, `spot_losses`; the prior without it) prices each
     spot candidate's interruption risk. Once the job has lost spot nodes, each spot candidate of two
@@ -180,10 +181,13 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     wrote it before the owner raised the floor): then it is observed only, as outside the bounds,
     and offered at the floor (one configuration to the plan for a spot driver under a floor of 1).
 
-    An autoscaling candidate's range is ``max(min_workers, n // 2)..n`` for each worker count ``n``
-    above min_workers: Databricks refuses a range whose max is not above its min, so bounds (or a
-    pool) that leave an autoscaling project one worker count only are refused with a
-    FailedPrecondition saying so and what to change. Each range is modelled and priced at the workers
+    With ``keep_autoscaling`` every candidate is an autoscale range (unless the policy fixes the
+    sizing's shape) when the cluster was imported autoscaling, also once Trimtab has made it fixed,
+    or autoscales now; a cluster imported fixed that runs fixed has no autoscaling to keep
+    (`server.plan.project_cluster.no_autoscaling_to_keep`). An autoscaling candidate's range is
+    ``max(min_workers, n // 2)..n`` for each worker count ``n`` above min_workers: Databricks
+    refuses a range whose max is not above its min, so bounds (or a pool) that leave an autoscaling
+    project one worker count only are refused with a FailedPrecondition saying so and what to change. Each range is modelled and priced at the workers
     the project's runs used (``use``, `server.plan.range_use`: the same share of the way from min to
     max as its autoscaling runs measured); without such runs at the geometric mean of the range.
     ``peak`` (`server.plan.peak_floor`: the most worker cores the current segment's runs reached) is
@@ -234,7 +238,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                 "and workers run on one kind of hardware; set a driver of the cluster's kind "
                 "(`trimtab project set --driver-node-type ...`)")
         kinds = frozenset({fixed})
-    autoscale = current.autoscale_max > 0 and settings.keep_autoscaling
+    # The autoscaling kept is the cluster's as imported (Trimtab may have made it fixed since), or the
+    # live one's (the owner gave it a range since): one imported fixed and never ranged has none.
+    autoscale = settings.keep_autoscaling and (current.autoscale_max > 0 or live.autoscale_max > 0)
     # A policy that fills the sizing in (fixed ``autoscale.*``, say) refuses the other shape: the
     # filled value would sit beside the written one, which Databricks refuses when the run starts.
     shape = policy.sizing_shape(live.spec) if policy is not None and pool is None else None
@@ -372,6 +378,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             # A spot driver under a floor of 1: the id leaves the driver out, so this is the one
             # configuration to the plan, offered as the grid offers it.
             config, floored, kept = floored, None, False
+        # A fixed size the job ran on, once the project keeps autoscaling: no way back to it (it stood
+        # for "keep it", and every recommendation stayed fixed after `--keep-autoscaling on`).
+        other_shape = autoscale and settings.keep_autoscaling and config.autoscale_max <= 0
         if i > 0 and pool is None:
             config = dataclasses.replace(config, ebs_volume_type=live.ebs_volume_type,
                                          ebs_volume_count=live.ebs_volume_count,
@@ -390,7 +399,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
             continue  # the first of the same id stands: the current one before runs of it
         seen.add(own[0].config_id)
         if (i == 0 and current_refused) or not (kept or allowed(config)) or own[0].config_id in turned_down \
-                or other_kind or outside_bounds(config, settings, catalog, cloud, pool=pool):
+                or other_kind or other_shape or outside_bounds(config, settings, catalog, cloud, pool=pool):
             # Observed only: what its runs taught stays in the model, and it is never run again.
             own = (dataclasses.replace(own[0], allowed=False), own[1])
             out[own[0].config_id] = own  # a grid twin of the same id is no way back to it

@@ -65,6 +65,7 @@ from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, as_created, kept
 from server.plan.prior import ProjectPriors
 from server.plan.problems import PROBLEM_MESSAGE_CHARS as PROBLEM_MESSAGE_CHARS
 from server.plan.problems import problem_message as problem_message
+from server.plan.project_cluster import no_autoscaling_to_keep
 from server.plan.range_use import range_use
 from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
 from server.plan.search_window import plan_edge_note
@@ -255,7 +256,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
         rec = dataclasses.replace(rec, reason=_policy_reason(
             rec.reason, cluster_policy, pairs.values(), current, project.current_spec, azure=pricing.cloud == "azure",
             space=bounded, current_refused=current_refused, spot_allowed=project.settings.spot_allowed))
-    dropped = autoscale_dropped(project, current, config)
+    dropped = autoscale_dropped(project, current, config) or no_autoscaling_to_keep(project, anchor, current, config)
     if dropped:
         rec = dataclasses.replace(rec, reason=f"{rec.reason}; {dropped}")
     # The driver of the workers' kind (`plan_drivers`), named only if it is the one they get.

@@ -95,6 +95,19 @@ def owner_first_on_demand(project: Project, *, cloud: str = "", policy: ClusterP
     return min(known) if known else None
 
 
+def no_autoscaling_to_keep(project: Project, imported: ClusterConfig | None, live: ClusterConfig,
+                           chosen: ClusterConfig) -> str:
+    """What a recommendation of a fixed size says when the project keeps autoscaling but the cluster
+    has none to keep (imported fixed, ``imported``; None: not known, the live one stands for it, and
+    fixed now), "" otherwise: the setting is on and does nothing, which its owner must be told."""
+    if not project.settings.keep_autoscaling or chosen.autoscale_max > 0 or live.autoscale_max > 0 or \
+            (imported or live).autoscale_max > 0:
+        return ""
+    return ("keep_autoscaling is on, but the cluster has no autoscaling to keep (imported with a fixed size, "
+            "and fixed now): sizes stay fixed; give the job's cluster an autoscale range in Databricks "
+            f"to have ranges recommended, or `trimtab project set {project.name} --keep-autoscaling off`")
+
+
 def project_default_max_workers(project: Project) -> int | None:
     """The most workers the planner tries for ``project`` while its max_workers is unset (None when it
     is set, or there is no cluster to start from): from the cluster as imported (`project_anchor`),
