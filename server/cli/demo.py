@@ -13,6 +13,7 @@ import click
 from server.cli.context import CliContext, print_json, print_table
 from server.cli.output import unescaped
 from server.cli.store_options import Directory
+from server.render.fmt import counted
 
 
 def _default_state_dir() -> Path:
@@ -52,7 +53,8 @@ def cli(ctx: CliContext | None, runs: int, state_dir: Path | None, speed: float)
     _log_to_file(state_dir / "demo.log")
     config = DemoConfig(state_dir=state_dir, runs=runs, speed=speed)
     as_json = ctx is not None and ctx.as_json
-    click.echo(f"trimtab demo: {len(DEMO_JOBS)} jobs x {runs} runs in {state_dir} (log: {state_dir / 'demo.log'})",
+    click.echo(f"trimtab demo: {counted(len(DEMO_JOBS), 'job')} x {counted(runs, 'run')} in {state_dir} "
+               f"(log: {state_dir / 'demo.log'})",
                err=as_json)
     # The bar writes to stderr under main()'s escaping (server.cli.output): it draws with \r and ESC
     # sequences of its own, and its labels are the demo's own job names.

@@ -203,8 +203,8 @@ def _not_available(name: str, help_text: str) -> click.Command:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--server", "server_addr", envvar="TRIMTAB_SERVER", default="127.0.0.1:50051",
-              show_default=True, help="Address of the Trimtab server.")
-@click.option("--token", envvar="TRIMTAB_TOKEN", default=None, help="API token (admin scope).")
+              show_default=True, help="Address of the Trimtab server (env TRIMTAB_SERVER).")
+@click.option("--token", envvar="TRIMTAB_TOKEN", default=None, help="API token, admin scope (env TRIMTAB_TOKEN).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.pass_context

@@ -270,7 +270,7 @@ def recommend_storage(
     current_cost = _monthly(cloud, region, current, node_hours_per_month, catalog)
     current_gb = sum(v.count * v.size_gb for v in current)
     total_gb = max(r.cluster_bytes() for r in runs) / GB
-    largest = f"largest of {len(runs)} runs"
+    largest = "one run" if len(runs) == 1 else f"largest of {len(runs)} runs"
     span = f"{autoscale[0]}-{autoscale[1]} workers" if autoscale is not None else ""
     if autoscale is not None:
         if len(same) == len(runs):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.render.fmt import money
 from server.services.savings_runs import USER_EDIT
 from server.timeline import CODE_CHANGE, INPUT_SHIFT, RUNTIME_REGRESSION
 
@@ -174,7 +175,7 @@ class NoSavingsYet:
     @property
     def reason(self) -> str:
         said = f"no savings yet: its {self.failed_runs} Trimtab run(s) all failed or were canceled"
-        cost = f"they cost {self.failed_cost:.2f} {self.currency}"
+        cost = f"they cost {money(self.failed_cost, self.currency)}"
         if not self.baseline_runs:
             # Without a run as found there is no saving to count them against, a Trimtab run's
             # success alone does not make one (review rev15d).

@@ -36,7 +36,7 @@ def test_a_project_whose_trimtab_runs_all_failed_says_so_with_their_cost(trimtab
     code, out, _ = trimtab("savings")
     assert code == 0
     assert "a succeeded run as found and a succeeded run with an applied recommendation" in out
-    assert ("prod/42/main: no savings yet: its 3 Trimtab run(s) all failed or were canceled; they cost 1.80 USD, "
+    assert ("prod/42/main: no savings yet: its 3 Trimtab run(s) all failed or were canceled; they cost $1.80, "
             "which counts against the savings once a Trimtab run succeeds") in out
     code, out, _ = trimtab("--json", "savings")
     report = json.loads(out)
@@ -53,6 +53,6 @@ def test_without_a_run_as_found_the_failed_runs_count_against_nothing_yet() -> N
 
     reason = NoSavingsYet(1, "prod/42/main", failed_runs=2, failed_cost=3.0, baseline_runs=0).reason
     assert reason == ("no savings yet: its 2 Trimtab run(s) all failed or were canceled and no run of the cluster "
-                      "as found succeeded; they cost 3.00 USD; a saving needs a succeeded run of the cluster as "
+                      "as found succeeded; they cost $3.00; a saving needs a succeeded run of the cluster as "
                       "found to compare with first")
     assert "counts against" not in reason

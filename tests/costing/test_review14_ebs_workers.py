@@ -120,7 +120,7 @@ def test_runs_on_the_advised_range_count_what_they_measured_per_node() -> None:
     advice = _advise([ON_2_40], GP2_2X500, "m5.2xlarge", workers=None, autoscale=(2, 40))
     assert advice.needed_gb_per_node == pytest.approx(375)
     assert advice.volumes == VolumeSpec("gp3", 1, 380, 3000, 500)
-    assert "runs on 2-40 workers put up to 250.0 GB per node on disk (largest of 1 runs);" in advice.reason
+    assert "runs on 2-40 workers put up to 250.0 GB per node on disk (one run);" in advice.reason
     assert "375 GB covers it with 50% headroom" in advice.reason
 
 
