@@ -11,7 +11,8 @@ without losing anything the user set, so calls go through the SDK's
 The gateway is one class put together from parts, each a module with one job:
 `transport` (`GatewayConfig`, one call's deadline and retries, `retrying_5xx_for`), `translate`
 (the SDK's errors in Trimtab's words), `jobs_api` (jobs, runs, clusters), `storage_api` (secrets,
-files, the artifact allowlist) and `paths` (the REST paths). `probe` stays here, since it builds
+files, the artifact allowlist) and `paths` (the REST paths); `call_stop` and `stoppable_http` end a
+stopping server's calls (its retry waits, a GET waiting for its answer). `probe` stays here, since it builds
 a gateway of its own. Every public name this module had before the split is still importable from
 here (`__all__`), so callers import from `server.databricks` (or this module) as before.
 """
