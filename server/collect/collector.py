@@ -122,7 +122,7 @@ from server.databricks import (
     WorkspaceAuthError,
     retrying_5xx_for,
 )
-from server.databricks.call_stop import CallStopped, calls_end_on
+from server.databricks.call_stop import CallStopped, calls_end_on, calls_run_through
 from server.databricks.gateway import DatabricksPermissionDenied
 from server.domain import Project, Run, Workspace
 from server.errors import FailedPrecondition, Unavailable
@@ -489,7 +489,8 @@ class Collector(Listings, JobCollection, Repairs, Pricing, Repricing, LateAgentD
         if not isinstance(retries, RetriesApplies) or not projects:
             return
         try:
-            with retrying_5xx_for(JOB_5XX_BUDGET_S), locks.waiting_at_most(COLLECT_LOCK_WAIT_S):
+            with retrying_5xx_for(JOB_5XX_BUDGET_S), locks.waiting_at_most(COLLECT_LOCK_WAIT_S), \
+                    calls_run_through():  # an apply is never cut by the server's stop
                 retries.retry_applies(projects)
         except Exception:  # its own trouble is kept on each project; this is a bug, and costs no run
             log.exception("workspace %s: trying failed auto-applies again failed", workspace.name)

@@ -27,6 +27,7 @@ from server.collect.repairs import peak_over_attempts
 from server.collect.run_notes import GONE_NOTE, _joined, _with_retries, with_unpriced_note
 from server.collect.run_parse import ClusterRun, cluster_runs, first_attempts, is_finished
 from server.databricks import DatabricksGateway, DatabricksNotFound, call_or_none
+from server.databricks.call_stop import calls_run_through
 from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists
 from server.log_context import log_context, project_fields
@@ -322,7 +323,8 @@ class JobCollection:
         if self._on_run_collected is None:
             return
         try:
-            self._on_run_collected(run)
+            with calls_run_through():  # a plan's auto-apply is never cut by the server's stop
+                self._on_run_collected(run)
         except Exception:  # planning's trouble must not stop collection (the run is stored)
             log.exception("on_run_collected failed for %s %s", what, run.id)
         # Tried: a plan reads the whole history, and a failed one is kept on the project.

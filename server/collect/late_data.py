@@ -17,6 +17,7 @@ from server.apply import project_lock
 from server.clock import Clock
 from server.collect.build import GROWTH_WINDOW, AgentData, matching_applications, sent_for, with_agent_data
 from server.collect.run_parse import ClusterRun
+from server.databricks.call_stop import calls_run_through
 from server.domain import Run
 from server.errors import NotFound
 from server.log_context import log_context
@@ -132,7 +133,8 @@ class LateAgentData:
             stored = self._store.runs.update(updated)
             if self._on_run_collected is not None:  # planned again on what the run really read, under the lock
                 try:
-                    self._on_run_collected(stored)
+                    with calls_run_through():  # its auto-apply is never cut by the stop
+                        self._on_run_collected(stored)
                 except Exception:  # planning's trouble must not stop collection (the run is stored)
                     log.exception("on_run_collected failed for refreshed run %s", stored.id)
             return stored

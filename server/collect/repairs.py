@@ -30,6 +30,7 @@ from server.collect.run_notes import (
 from server.collect.run_parse import REPAIRABLE_OUTCOMES, ClusterRun, cluster_runs, is_finished, repair_count
 from server.collect.usage import ClusterTimeline, cluster_timeline
 from server.databricks import DatabricksGateway
+from server.databricks.call_stop import calls_run_through
 from server.domain import CostBreakdown, Project, Run, Workspace, started_before
 from server.render.fmt import cut
 from server.spec import config_from_spec, config_label, spec_drift
@@ -112,7 +113,8 @@ class Repairs:
                     updated.append(repaired)
                     if self._on_run_collected is not None:  # planned again, as after a new run
                         try:
-                            self._on_run_collected(repaired)
+                            with calls_run_through():  # its auto-apply is never cut by the stop
+                                self._on_run_collected(repaired)
                         except Exception:  # planning's trouble must not stop collection (the run is stored)
                             log.exception("on_run_collected failed for repaired run %s", repaired.id)
         return updated, next_due

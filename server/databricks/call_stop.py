@@ -81,6 +81,21 @@ def calls_end_on(stop: threading.Event) -> Iterator[None]:
         _CURRENT.stop = before
 
 
+@contextlib.contextmanager
+def calls_run_through() -> Iterator[None]:
+    """Within the block, this thread's Databricks calls run to their answer or deadline, whatever its
+    stop: for a plan and its auto-apply (the reads before the write, the write, its check). A stop
+    there ended the apply between storing the recommendation and writing it, and nothing applied it
+    later (no failure was recorded to retry, and the run had its plan): the next run used the old
+    cluster with nothing said (review owndiff). The collector stops after it, at its next clean point."""
+    before = getattr(_CURRENT, "stop", None)
+    _CURRENT.stop = None
+    try:
+        yield
+    finally:
+        _CURRENT.stop = before
+
+
 def current_stop() -> threading.Event | None:
     """The stop this thread's calls end on (None: they run to their answer or their deadline)."""
     stop: threading.Event | None = getattr(_CURRENT, "stop", None)
