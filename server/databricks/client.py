@@ -101,6 +101,15 @@ class _DeadlineHttpAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         make_stoppable(self.poolmanager)  # a GET's read ends when its thread's owner stops
 
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # A workspace reached through HTTP(S)_PROXY goes through a manager of its own, not the one
+        # above: without this a stop waited a read's whole timeout there (review owndiff). A SOCKS
+        # proxy's pools are its own kind, left as they are.
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            make_stoppable(manager)
+        return manager
+
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
              verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
         raise_if_stopped()  # nothing new is sent once the thread's owner stops
