@@ -103,7 +103,7 @@ _RECHECK_PREMIUM = 1.25
 
 
 def _recheck_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarray, cands: list[Candidate],
-                  scr: Screened, history: Sequence[Observation]) -> int | None:
+                  scr: Screened, history: Sequence[Observation], p_before: np.ndarray | None = None) -> int | None:
     """A configuration measured before the segment's open suspect slow run (`Screened.suspect`), to
     run instead of ``best`` when ``best`` could not judge it: the slow run's own configuration when
     it ran `OWN_BASELINE` times before it (a rerun tells noise from a regression best,
@@ -111,7 +111,14 @@ def _recheck_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarra
     only if it meets the SLA target and is at most `_RECHECK_PREMIUM` dearer. After a slow run the
     model leans to a bigger cluster never measured, whose runs say nothing of a regression: a 2x
     slowdown went unseen in 2 of 10 closed loops and the job stayed on a cluster 9% dearer than it
-    needed. None: ``best`` it is."""
+    needed. None: ``best`` it is.
+
+    ``p_before``: each configuration's P(meet the SLA) from the segment's runs before the slow one
+    (`_p_before_suspect`), the P it has if the slow run was noise. The SLA target is read off it, and
+    a judge must also not be likely to miss the SLA badly on the model with the slow run in it (as a
+    learning run, `_not_badly`): judged by the P the slow run itself lowered, every cluster measured
+    before it fell under the target, the next runs went to clusters never measured, which cannot
+    judge it, and a 1.5x regression was forgotten while the cost went up 50% (review loop, job C)."""
     if scr.suspect is None or cands[best].config_id in scr.judges:
         return None
     # A judge whose reruns since keep being explained away (lost spot nodes) tells nothing either.
@@ -120,7 +127,9 @@ def _recheck_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarra
     judges = {c for c in scr.judges if lost[c] < _UNLEARNABLE_LOSSES}
     ok = np.array([c.config_id in judges for c in cands]) & ~avoid & (out.cost <= _RECHECK_PREMIUM * out.cost[best])
     if settings.sla_s:
-        ok &= out.p_meet >= settings.p_target
+        ok &= (out.p_meet if p_before is None else p_before) >= settings.p_target
+        if p_before is not None:
+            ok &= _not_badly(out, settings)
     own_id = history[scr.suspect].config_id
     own = next((i for i, c in enumerate(cands) if c.config_id == own_id), None)
     if own is not None and ok[own]:
@@ -241,13 +250,17 @@ def _sla_below_setup(settings: Settings, setup: Setup) -> bool:
     return bool(settings.sla_s) and setup is not NO_SETUP and settings.sla_s <= setup.mean_s
 
 
+def _not_badly(out: _Outlook, settings: Settings) -> np.ndarray:
+    """The configurations a run may go to for what it teaches: P(one run within `Settings.miss_badly`
+    of the SLA) >= `Settings.p_learn` (every one without an SLA)."""
+    if not settings.sla_s:
+        return np.ones(len(out.cost), dtype=bool)
+    limit = settings.miss_badly * settings.sla_s
+    return p_total_below(out.pred.mean_log, out.pred.sd_run, out.setup, limit) >= settings.p_learn
+
+
 def _learning_pick(out: _Outlook, settings: Settings, avoid: np.ndarray) -> int | None:
-    if settings.sla_s:
-        limit = settings.miss_badly * settings.sla_s
-        not_badly = p_total_below(out.pred.mean_log, out.pred.sd_run, out.setup, limit) >= settings.p_learn
-    else:
-        not_badly = np.ones(len(avoid), dtype=bool)
-    admissible = (out.p_best > 0) & not_badly & ~avoid
+    admissible = (out.p_best > 0) & _not_badly(out, settings) & ~avoid
     if not admissible.any():
         return None
     # Information (Bayesian D-optimal gain of one more run) weighted by the chance that the

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from models.changes import screen
+from models.changes import Screened, screen
 from models.choose import (
     _bars,
     _choose,
@@ -78,7 +78,7 @@ from models.segment import (
     _unlearnable,
 )
 from models.settings import Settings
-from models.setup import estimate, execution_view
+from models.setup import Setup, estimate, execution_view
 from models.space import FEATURES, Candidate
 
 _CONFIDENT = 0.8  # P(best) at which learning stops early
@@ -268,14 +268,19 @@ def _decide(
             return told(_decision(cands, out, pick, "learning", note + why, common))
     if previous_phase == "learning":
         prefix += _learning_ended(designed, settings, float(out.p_best[best]), _CONFIDENT)
-    check = _recheck_pick(out, best, settings, avoid | unlearnable, cands, scr, history)
+    p_before = _p_before_suspect(cands, runs, scr, best, settings, prior, known, seed, setup, inputs)
+    check = _recheck_pick(out, best, settings, avoid | unlearnable, cands, scr, history, p_before)
     if check is not None:
         slow = run_labels[scr.suspect] if run_labels is not None else f"run #{scr.suspect + 1} of the history"
+        # The P the slow run left it is under the target: the reason gives the one it has if that
+        # run was noise, which is what the rerun tells.
+        sla = (f", P(meet {settings.sla_name})={_pct(p_before[check], settings.p_target)} if that run was noise"
+               + _loss_note(out, check)) if p_before is not None else _sla_note(out, check, settings)
         why = (
             f"rerunning {cands[check].name}, measured before {slow} ran slow, to tell a lasting regression "
             f"from noise (a cluster not measured before it cannot): predicted cost "
             f"{money(out.cost[check], settings.currency)}/run against {money(out.cost[best], settings.currency)} "
-            f"for {cands[best].name}" + _sla_note(out, check, settings)
+            f"for {cands[best].name}" + sla
         )
         return told(_decision(cands, out, check, "optimizing", prefix + why, common))
     # Exploring waits while a slow run is open: a cluster never measured says nothing of it, and
@@ -296,6 +301,20 @@ def _decide(
         return told(_decision(cands, out, pick, "optimizing", prefix + why, common))
     why = _best_reason(cands, out, best, settings, likeliest, held, top, avoid)
     return told(_decision(cands, out, best, "optimizing", prefix + why, common))
+
+
+def _p_before_suspect(cands: list[Candidate], runs: list[Observation], scr: Screened, best: int,
+                      settings: Settings, prior: Prior, known: Mapping[str, Candidate], seed: int, setup: Setup,
+                      inputs: Sequence[float | None]) -> np.ndarray | None:
+    """Each configuration's P(meet the SLA) from the segment's learned runs (``runs``, in the order of
+    ``scr.learn``) before its open slow run: the P it has if that run was noise (`_recheck_pick`).
+    None when no rerun is asked for (no SLA, no slow run open, or ``best`` can judge it itself)."""
+    if not settings.sla_s or scr.suspect is None or cands[best].config_id in scr.judges:
+        return None
+    before = [r for i, r in zip(scr.learn, runs, strict=True) if i < scr.suspect]
+    if not before:
+        return None
+    return _outlook(cands, before, settings, prior, known, seed, setup, inputs, forecast=FORECAST_INPUT).p_meet
 
 
 @dataclass(frozen=True)
