@@ -29,6 +29,7 @@ The parts, each a module of its own (this one decides; every name callers and te
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -291,12 +292,16 @@ def _decide(
         pick, saving = explore
         # The saving is the knowledge gradient, not this run's own: say both figures a person can
         # check (its predicted cost against the current best's) and what measuring it buys later.
+        # An on-demand cluster beside a spot best says so: its name alone reads like the best's.
+        market = " (on-demand)" if cands[best].spot and not cands[pick].spot else ""
+        extra = max(float(out.cost[pick] - out.cost[best]), 0.0)
+        back = f", its extra cost back within ~{math.ceil(extra / out.kg[pick])} runs" if extra > 0 else ""
         why = (
-            f"trying {cands[pick].name}: predicted cost {money(out.cost[pick], settings.currency)}/run "
+            f"trying {cands[pick].name}{market}: predicted cost {money(out.cost[pick], settings.currency)}/run "
             f"against {money(out.cost[best], settings.currency)} for the current best {cands[best].name}; "
             "measuring it is expected to "
             f"save {saving:.1%} per run on later runs, which over {settings.explore_horizon:.0f} runs "
-            "outweighs its extra cost and risk" + _sla_note(out, pick, settings)
+            f"outweighs its extra cost and risk{back}" + _sla_note(out, pick, settings)
         )
         return told(_decision(cands, out, pick, "optimizing", prefix + why, common))
     why = _best_reason(cands, out, best, settings, likeliest, held, top, avoid)
