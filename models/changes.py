@@ -198,12 +198,20 @@ def screen(
                     frozenset(oom - ok_cfgs))
 
 
+# Runs that ran every stage though a lost node slowed them: their stage structure is the job's code
+# (the signature counts only each stage's first attempt, `server.plan.observe.stage_signature`).
+_WHOLE_CODE_DESPITE = frozenset({"spot_loss", "preempted"})
+
+
 def _code_signature(obs: Observation) -> str | None:
     """The run's stage signature when it shows the job's whole code: a run that failed, was cut
     short or was retried or repaired ran part of its stages (a failed run's log stops early), so its
     shorter list read as a code change, and the next good run as a second one: learning restarted
-    twice and the failure (an out-of-memory one too) was forgotten with the old segment."""
-    if not obs.ok or set(obs.anomalies) & NOT_LEARNED:
+    twice and the failure (an out-of-memory one too) was forgotten with the old segment. A run that
+    succeeded though it lost spot nodes ran them all: left out, a code change whose first run lost a
+    node was dated from the next complete run, and the plan after it treated the job as unchanged
+    (review loop: "code change at run 58" for the change first seen at run 55)."""
+    if not obs.ok or set(obs.anomalies) & (NOT_LEARNED - _WHOLE_CODE_DESPITE):
         return None
     return obs.stage_signature or None
 

@@ -296,3 +296,31 @@ def test_an_exploration_run_keeps_the_every_run_sla_promise() -> None:
     assert typical and min(typical) < 0.9  # the typical-run rule prices the risk down to p_explore
     every_run = _explorations(Settings(sla_s=sla, sla_per_run=True))
     assert all(p >= 0.9 for p in every_run), every_run
+
+
+def test_a_code_change_whose_first_run_lost_a_spot_node_is_dated_from_that_run() -> None:
+    # Review loop: the first run with a new stage structure lost a spot node; the change was dated
+    # from the next complete run ("code change at run 58" for the change first seen at run 55) and
+    # the plan after 55 treated the job as unchanged. The stage structure does not depend on the
+    # lost node (the signature counts each stage's first attempt only).
+    import dataclasses
+
+    from models.changes import CODE_CHANGE, screen
+    from models.prior import DEFAULT_PRIOR
+
+    job = Job()
+    cands = grid()
+    settings = Settings(sla_s=3.0 * job.mean_runtime(cands[13]))
+    history = _steady(job, 5, stage_signature="abc")
+    lost = job.run(cands[13], np.random.default_rng(9), stage_signature="abcd")
+    history.append(dataclasses.replace(lost, anomalies=("spot_loss",)))
+    changed_at = len(history) - 1
+    d = decide(cands, history, settings)
+    assert d.rebased and d.change_at == changed_at, d.reason
+    assert f"a code change) at run #{changed_at + 1} of the history" in d.reason, d.reason
+    history.append(job.run(cands[13], np.random.default_rng(10), stage_signature="abcd"))
+    scr = screen(history, {c.config_id: c for c in cands}, DEFAULT_PRIOR.sigma_run, 0.9)
+    assert (scr.segment_start, scr.change_kind) == (changed_at, CODE_CHANGE)
+    # A failed run is still no witness of the code (its log stops early), lost node or not.
+    failed = dataclasses.replace(lost, ok=False, anomalies=("spot_loss", "failure"))
+    assert screen(history[:changed_at] + [failed], {c.config_id: c for c in cands}, 0.05, 0.9).change_kind is None
