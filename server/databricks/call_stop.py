@@ -71,8 +71,9 @@ def _shut(sock: socket.socket) -> None:
 
 
 @contextlib.contextmanager
-def calls_end_on(stop: threading.Event) -> Iterator[None]:
-    """Within the block, this thread's Databricks calls end with `CallStopped` once ``stop`` is set."""
+def calls_end_on(stop: threading.Event | None) -> Iterator[None]:
+    """Within the block, this thread's Databricks calls end with `CallStopped` once ``stop`` is set
+    (None: they run to their answer or deadline, `calls_run_through`)."""
     before = getattr(_CURRENT, "stop", None)
     _CURRENT.stop = stop
     try:
@@ -81,19 +82,13 @@ def calls_end_on(stop: threading.Event) -> Iterator[None]:
         _CURRENT.stop = before
 
 
-@contextlib.contextmanager
-def calls_run_through() -> Iterator[None]:
+def calls_run_through() -> contextlib.AbstractContextManager[None]:
     """Within the block, this thread's Databricks calls run to their answer or deadline, whatever its
     stop: for a plan and its auto-apply (the reads before the write, the write, its check). A stop
     there ended the apply between storing the recommendation and writing it, and nothing applied it
     later (no failure was recorded to retry, and the run had its plan): the next run used the old
     cluster with nothing said (review owndiff). The collector stops after it, at its next clean point."""
-    before = getattr(_CURRENT, "stop", None)
-    _CURRENT.stop = None
-    try:
-        yield
-    finally:
-        _CURRENT.stop = before
+    return calls_end_on(None)
 
 
 def current_stop() -> threading.Event | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +35,13 @@ def billing_reset(aws_stand_in: AwsStandIn) -> Iterator[None]:
     """Detaches a test's billing observer from the shared AWS stand-in afterwards."""
     yield
     aws_stand_in.before_query = None
+
+
+@pytest.fixture
+def no_databricks_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No DATABRICKS_* variable and a HOME of its own (no ~/.databrickscfg): the real databricks-sdk
+    client against the emulator reads nothing of this machine's."""
+    for key in list(os.environ):
+        if key.startswith("DATABRICKS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,8 @@ from server.costing.catalog import load_catalog
 from server.costing.run_cost import ClusterUsage, NodeUsage
 from tests.costing.catalog_entries import month_hours
 
-
-@pytest.fixture(autouse=True)
-def _no_databricks_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("DATABRICKS_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+# The real databricks-sdk client must not read this machine's profile or DATABRICKS_* variables.
+pytestmark = pytest.mark.usefixtures("no_databricks_env")
 
 
 def test_simulated_spot_cluster_is_seeded_and_billed(tmp_path: Path, aws_stand_in: AwsStandIn,

@@ -7,7 +7,6 @@ stand-in (moto)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,8 @@ from server.costing.catalog import load_catalog
 TIMEOUT_S = 170
 
 
-@pytest.fixture(autouse=True)
-def _no_databricks_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("DATABRICKS_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+# The real databricks-sdk client must not read this machine's profile or DATABRICKS_* variables.
+pytestmark = pytest.mark.usefixtures("no_databricks_env")
 
 
 def test_a_run_stopped_during_its_init_scripts_is_billed_and_priced_with_its_workers(

@@ -6,7 +6,6 @@ collection builds it, from the cluster's spec and events; the bill lands in the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,8 @@ from server.costing.billing import AwsBill, list_price_rates, price_run
 from server.costing.catalog import load_catalog
 from tests.costing.catalog_entries import month_hours
 
-
-@pytest.fixture(autouse=True)
-def _no_databricks_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for key in list(os.environ):
-        if key.startswith("DATABRICKS_"):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+# The real databricks-sdk client must not read this machine's profile or DATABRICKS_* variables.
+pytestmark = pytest.mark.usefixtures("no_databricks_env")
 
 
 def test_an_ebs_only_node_type_without_volumes_is_billed_as_estimated(
