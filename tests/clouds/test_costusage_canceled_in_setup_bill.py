@@ -8,18 +8,14 @@ stand-in (moto)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sandbox.clouds.aws import AwsStandIn
 from sandbox.clouds.billing import CloudBilling
-from sandbox.workspace import start_workspace
-from sandbox.workspace.clock import FakeClock
-from server.clouds.aws import AwsCredentials, AwsGateway
-from server.collect.usage import cluster_timeline, cluster_usage
-from server.costing.billing import AwsBill, list_price_rates, price_run
+from server.costing.billing import list_price_rates
 from server.costing.catalog import load_catalog
+from tests.clouds.billed_run import run_and_price
 
 # The first run of a fresh emulator is simulated the same every time (its seed is its run id): its nodes
 # run their init scripts from about 2m47s to 3m01s after CREATING; a timeout of 2m50s stops it between.
@@ -32,46 +28,25 @@ pytestmark = pytest.mark.usefixtures("no_databricks_env")
 
 def test_a_run_stopped_during_its_init_scripts_is_billed_and_priced_with_its_workers(
         tmp_path: Path, aws_stand_in: AwsStandIn, billing_reset: None) -> None:
-    from databricks.sdk import WorkspaceClient
-    from databricks.sdk.core import Config
-
     cat = load_catalog()
     inst_rate, disk_rate = list_price_rates(cat, {"aws": "us-east-1"})
     billing = CloudBilling(aws=aws_stand_in, instance_rate=inst_rate, storage_rate=disk_rate)
-    seen: list[dict[str, Any]] = []
-    # Its own start, so its cluster id is not another test's in the shared stand-in.
-    with start_workspace(tmp_path / "ws", speed=600.0, clock=FakeClock(start=1_775_000_000.0)) as ws:
-        ws.add_run_observer(billing.observe)
-        ws.add_run_observer(lambda job, run, sim, spec: seen.append(run))
-        w = WorkspaceClient(config=Config(host=ws.host, token=ws.token, auth_type="pat",
-                                          retry_timeout_seconds=10, http_timeout_seconds=10))
-        job_id = w.api_client.do("POST", "/api/2.2/jobs/create", body={
-            "name": "setup-canceled", "tags": {"sandbox:profile": "etl_join_aggregate"},
-            "timeout_seconds": TIMEOUT_S,
-            "job_clusters": [{"job_cluster_key": "main", "new_cluster": {
-                "spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 4,
-                "aws_attributes": {"availability": "ON_DEMAND"}}}],
-            "tasks": [{"task_key": "main", "job_cluster_key": "main"}]})["job_id"]
-        w.jobs.run_now(job_id)
-        assert ws.wait_idle(60)
-        (run,) = seen
-        cid = run["tasks"][0]["cluster_instance"]["cluster_id"]
-        events = [e.as_dict() for e in w.clusters.events(cid)]
-        spec = w.clusters.get(cid).as_dict()["spec"]
+    done = run_and_price(tmp_path, aws_stand_in, billing, cat, start=1_775_000_000.0, job={
+        "name": "setup-canceled", "tags": {"sandbox:profile": "etl_join_aggregate"},
+        "timeout_seconds": TIMEOUT_S,
+        "job_clusters": [{"job_cluster_key": "main", "new_cluster": {
+            "spark_version": "15.4.x-scala2.12", "node_type_id": "m5d.xlarge", "num_workers": 4,
+            "aws_attributes": {"availability": "ON_DEMAND"}}}],
+        "tasks": [{"task_key": "main", "job_cluster_key": "main"}]})
 
+    events, timeline, cost = done.events, done.timeline, done.cost
     kinds = [e["type"] for e in sorted(events, key=lambda e: e["timestamp"])]
     assert "INIT_SCRIPTS_STARTED" in kinds and "RUNNING" not in kinds, kinds  # stopped during setup
     (terminating,) = [e for e in events if e["type"] == "TERMINATING"]
     assert terminating["details"]["reason"]["code"] == "USER_REQUEST"
-    start, end = min(e["timestamp"] for e in events), max(e["timestamp"] for e in events)
-    timeline = cluster_timeline(spec, events, fallback_start_ms=start, fallback_end_ms=end, cloud="aws")
     # The driver and its 4 workers, each from CREATING to TERMINATING (before: the driver alone).
     assert sorted(n.instance_id for n in timeline.nodes) == ["driver"] + [f"worker-{i}" for i in range(1, 5)]
     assert {(n.start_ms, n.end_ms) for n in timeline.nodes} == {(timeline.start_ms, timeline.end_ms)}
-    usage = cluster_usage(timeline, spec, cloud="aws", region="us-east-1", plan="premium", input_bytes=None)
-    gw = AwsGateway(AwsCredentials("testing", "testing", endpoint_url=aws_stand_in.endpoint_url))
-    cost = price_run(usage, cat, cluster_id=cid, start_ms=timeline.start_ms, end_ms=timeline.end_ms,
-                     bill_source=AwsBill(gw))
 
     assert cost.source == "billed"
     hours = (timeline.end_ms - timeline.start_ms) / 3_600_000

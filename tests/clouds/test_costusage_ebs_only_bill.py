@@ -7,18 +7,14 @@ collection builds it, from the cluster's spec and events; the bill lands in the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sandbox.clouds.aws import AwsStandIn
 from sandbox.clouds.billing import CloudBilling
-from sandbox.workspace import start_workspace
-from sandbox.workspace.clock import FakeClock
-from server.clouds.aws import AwsCredentials, AwsGateway
-from server.collect.usage import cluster_timeline, cluster_usage
-from server.costing.billing import AwsBill, list_price_rates, price_run
+from server.costing.billing import list_price_rates
 from server.costing.catalog import load_catalog
+from tests.clouds.billed_run import run_and_price
 from tests.costing.catalog_entries import month_hours
 
 # The real databricks-sdk client must not read this machine's profile or DATABRICKS_* variables.
@@ -27,40 +23,20 @@ pytestmark = pytest.mark.usefixtures("no_databricks_env")
 
 def test_an_ebs_only_node_type_without_volumes_is_billed_as_estimated(
         tmp_path: Path, aws_stand_in: AwsStandIn, billing_reset: None) -> None:
-    from databricks.sdk import WorkspaceClient
-    from databricks.sdk.core import Config
-
     cat = load_catalog()
     inst_rate, disk_rate = list_price_rates(cat, {"aws": "us-east-1"})
     now = [0.0]
     billing = CloudBilling(aws=aws_stand_in, instance_rate=inst_rate, storage_rate=disk_rate, now=lambda: now[0])
-    seen: list[dict[str, Any]] = []
     # Its own start (February 2026: 672 h), so its cluster id is not another test's in the shared stand-in.
-    with start_workspace(tmp_path / "ws", speed=600.0, clock=FakeClock(start=1_770_000_000.0)) as ws:
-        ws.add_run_observer(billing.observe)
-        ws.add_run_observer(lambda job, run, sim, spec: seen.append(run))
-        w = WorkspaceClient(config=Config(host=ws.host, token=ws.token, auth_type="pat",
-                                          retry_timeout_seconds=10, http_timeout_seconds=10))
-        job_id = w.api_client.do("POST", "/api/2.2/jobs/create", body={
-            "name": "noebs", "tags": {"sandbox:profile": "etl_join_aggregate"},
-            "job_clusters": [{"job_cluster_key": "main", "new_cluster": {
-                "spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 2,
-                "aws_attributes": {"availability": "ON_DEMAND"}}}],
-            "tasks": [{"task_key": "main", "job_cluster_key": "main"}]})["job_id"]
-        w.jobs.run_now(job_id)
-        assert ws.wait_idle(60)
-        (run,) = seen
-        cid = run["tasks"][0]["cluster_instance"]["cluster_id"]
-        events = [e.as_dict() for e in w.clusters.events(cid)]
-        spec = w.clusters.get(cid).as_dict()["spec"]
-
-    start, end = min(e["timestamp"] for e in events), max(e["timestamp"] for e in events)
-    timeline = cluster_timeline(spec, events, fallback_start_ms=start, fallback_end_ms=end, cloud="aws")
+    done = run_and_price(tmp_path, aws_stand_in, billing, cat, start=1_770_000_000.0, job={
+        "name": "noebs", "tags": {"sandbox:profile": "etl_join_aggregate"},
+        "job_clusters": [{"job_cluster_key": "main", "new_cluster": {
+            "spark_version": "15.4.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 2,
+            "aws_attributes": {"availability": "ON_DEMAND"}}}],
+        "tasks": [{"task_key": "main", "job_cluster_key": "main"}]})
+    timeline, cost = done.timeline, done.cost
+    start = min(e["timestamp"] for e in done.events)
     assert len(timeline.nodes) == 3 and all(n.ebs_volumes == [] for n in timeline.nodes)
-    usage = cluster_usage(timeline, spec, cloud="aws", region="us-east-1", plan="premium", input_bytes=None)
-    gw = AwsGateway(AwsCredentials("testing", "testing", endpoint_url=aws_stand_in.endpoint_url))
-    cost = price_run(usage, cat, cluster_id=cid, start_ms=timeline.start_ms, end_ms=timeline.end_ms,
-                     bill_source=AwsBill(gw))
 
     assert cost.source == "billed"
     node_hours = sum(n.end_ms - n.start_ms for n in timeline.nodes) / 3_600_000
