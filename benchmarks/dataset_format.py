@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,9 @@ class Workload:
     candidates: list[Candidate]
     reps: dict[str, list[Rep]]
     input_gb: float | None
+    # Every row's data_size_gb: the harness gives a tuner one input size per workload (the median
+    # when rows differ, `settle_input_size`), not the first row's.
+    sizes: list[float] = field(default_factory=list)
 
     def mean_runtime(self, config_id: str) -> float | None:
         ok = [r.runtime_s for r in self.reps[config_id] if r.ok]
@@ -85,7 +88,7 @@ def load_dataset(path: Path, note: Callable[[str], None] | None = None) -> list[
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     by_key: dict[tuple[str, str], Workload] = {}
-    config_rows: dict[tuple[str, str, str], tuple[tuple[str, ...], int]] = {}
+    config_rows: dict[tuple[str, str, str], tuple[tuple[str | float, ...], int]] = {}
     reps_seen: set[tuple[str, str, str]] = set()
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts the file with a byte-order mark, which plain utf-8
@@ -108,6 +111,7 @@ def load_dataset(path: Path, note: Callable[[str], None] | None = None) -> list[
         raise DatasetError(f"{path}: no runs (a header and at least one row are needed)")
     kept = []
     for wl in by_key.values():
+        _settle_input_size(wl, path, note)
         if wl.feasible_configs() < MIN_SCORABLE_CONFIGS:
             if note is not None:
                 note(f"{path}: workload {wl.name!r} left out: {wl.feasible_configs()} configuration(s) with a "
@@ -120,10 +124,14 @@ def load_dataset(path: Path, note: Callable[[str], None] | None = None) -> list[
 
 
 def _read_row(row: dict[str, str], where: str, metric_columns: list[str], by_key: dict[tuple[str, str], Workload],
-              config_rows: dict[tuple[str, str, str], tuple[tuple[str, ...], int]],
+              config_rows: dict[tuple[str, str, str], tuple[tuple[str | float, ...], int]],
               reps_seen: set[tuple[str, str, str]]) -> None:
     if None in row:  # csv.DictReader puts surplus fields under the key None
         raise DatasetError(f"{where}: more fields than the header has columns")
+    if missing := [c for c, v in row.items() if v is None]:
+        # csv.DictReader fills a short row's last columns with None, which read as "ok must be 0 or
+        # 1, got None": say the row is short instead.
+        raise DatasetError(f"{where}: fewer fields than the header has columns ({', '.join(missing)} missing)")
     for column in ("dataset", "workload", "config_id", "instance_type"):
         if not (row.get(column) or "").strip():
             raise DatasetError(f"{where}: {column} is blank")
@@ -149,7 +157,8 @@ def _read_row(row: dict[str, str], where: str, metric_columns: list[str], by_key
         if (name, cfg, rep) in reps_seen:
             raise DatasetError(f"{where}: (workload, config_id, rep) = ({name}, {cfg}, {rep}) appears twice")
         reps_seen.add((name, cfg, rep))
-    attrs = tuple((row[c] or "").strip() for c in _CONFIG_COLUMNS)
+    # Compared as values, not text: "8" and "8.0", "1.5920" and "1.592" are one configuration.
+    attrs = (row["instance_type"].strip(), vcpus, memory, nodes, price)
     known = config_rows.setdefault((dataset, name, cfg), (attrs, 0))
     if known[0] != attrs:
         changed = [c for c, a, b in zip(_CONFIG_COLUMNS, known[0], attrs, strict=True) if a != b]
@@ -157,6 +166,8 @@ def _read_row(row: dict[str, str], where: str, metric_columns: list[str], by_key
                            "from its earlier rows (they must be constant within a configuration)")
     size = _number(row.get("data_size_gb"), where, "data_size_gb", blank_ok=True, positive=True)
     wl = by_key.setdefault((dataset, name), Workload(dataset, name, [], {}, size))
+    if size is not None:
+        wl.sizes.append(size)
     if cfg not in wl.reps:
         wl.candidates.append(Candidate(
             config_id=cfg, instance_type=row["instance_type"], vcpus=vcpus, memory_gib=memory, nodes=int(nodes),
@@ -167,6 +178,18 @@ def _read_row(row: dict[str, str], where: str, metric_columns: list[str], by_key
         if value is not None:
             metrics[column] = value
     wl.reps.setdefault(cfg, []).append(Rep(runtime, ok == "1", metrics))
+
+
+def _settle_input_size(wl: Workload, path: Path, note: Callable[[str], None] | None) -> None:
+    """One input size per workload: the median of its rows' sizes, with a note when they differ
+    (the format gives a size per row; a workload measured on one input has one)."""
+    if not wl.sizes:
+        wl.input_gb = None
+        return
+    wl.input_gb = float(np.median(wl.sizes))
+    if note is not None and min(wl.sizes) != max(wl.sizes):
+        note(f"{path}: workload {wl.name!r}: data_size_gb differs between rows ({min(wl.sizes):g}-"
+             f"{max(wl.sizes):g}); the tuners are given the median, {wl.input_gb:g}")
 
 
 def dataset_files(paths: Iterable[str]) -> list[Path]:
@@ -183,4 +206,9 @@ def dataset_files(paths: Iterable[str]) -> list[Path]:
             out.append(p)
         else:
             raise DatasetError(f"{p}: no such file or directory")
-    return out
+    # A file named twice (or in a directory named beside it) would score its searches twice, with
+    # trace lines a rescorer cannot tell apart.
+    unique: dict[Path, Path] = {}
+    for p in out:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())

@@ -86,11 +86,26 @@ def histories(workloads: Sequence[Workload]) -> list[tuple[list[Candidate], list
     ]
 
 
-def loo_prior(scored: Path, pool: dict[Path, list[Workload]]) -> Prior | None:
-    """Prior from every other dataset file, each file weighing the same in total."""
+def _fingerprint(wl: Workload) -> tuple[float, ...]:
+    """A workload by its measurements alone: a copy of it under other names (dataset, workload or
+    configuration ids renamed) has the same runtimes."""
+    return tuple(sorted(round(r.runtime_s, 6) for reps in wl.reps.values() for r in reps))
+
+
+def loo_prior(scored: Path, pool: dict[Path, list[Workload]],
+              note: Callable[[str], None] | None = None) -> Prior | None:
+    """Prior from every other dataset file, each file weighing the same in total. A file is left
+    out by its path, its dataset name, or any workload whose measurements are the scored file's (a
+    renamed copy would otherwise teach the prior the very runs being scored)."""
     others = [(p, wls) for p, wls in pool.items() if p.resolve() != scored.resolve()]
     names = {wl.dataset for wl in pool.get(scored, [])}
     others = [(p, wls) for p, wls in others if not {wl.dataset for wl in wls} & names]
+    scored_prints = {_fingerprint(wl) for wl in pool.get(scored, [])}
+    copies = [p for p, wls in others if any(_fingerprint(wl) in scored_prints for wl in wls)]
+    if copies and note is not None:
+        note(f"{scored.name}: not used for its prior: {', '.join(p.name for p in copies)} (holds its workloads' "
+             "measurements under other names)")
+    others = [(p, wls) for p, wls in others if p not in copies]
     if not others:
         return None
     hist, weights = [], []
@@ -193,7 +208,10 @@ def search(
                         "tuner": tuner.name,
                         "workload": f"{wl.dataset}/{wl.name}",
                         "sla_quantile": quantile,
-                        "sla_s": round(sla_s, 3),
+                        # Unrounded: the SLA often sits exactly on one configuration's mean (a
+                        # quantile of the means), and a rounded one flips that configuration to a
+                        # miss for anyone rescoring the trace.
+                        "sla_s": sla_s,
                         "seed": seed,
                         "step": step,
                         "tried": cfg,
@@ -407,6 +425,8 @@ def parse_quantiles(text: str) -> list[float]:
             raise ValueError(f"--sla-quantiles: {item!r} is not a number") from None
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"--sla-quantiles: {item} is not a quantile between 0 and 1")
+        if q in quantiles:
+            raise ValueError(f"--sla-quantiles: {item} is given twice (its searches would be scored twice)")
         quantiles.append(q)
     if not quantiles:
         raise ValueError("--sla-quantiles: give at least one quantile, e.g. 0.2,0.5,0.8")
@@ -456,7 +476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatasetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    trace = args.trace.open("w", encoding="utf-8") if args.trace else None
+    try:
+        trace = args.trace.open("w", encoding="utf-8") if args.trace else None
+    except OSError as err:
+        print(f"error: --trace {args.trace}: cannot write it ({err.strerror})", file=sys.stderr)
+        return 2
     t_start = time.perf_counter()
     try:
         for path in files:
@@ -464,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if max_wl and len(workloads) > max_wl:
                 step = len(workloads) / max_wl
                 workloads = [workloads[int(i * step)] for i in range(max_wl)]
-            prior = loo_prior(path, pool) if args.prior == "loo" else None
+            prior = loo_prior(path, pool, note=lambda m: print(f"note: {m}", file=sys.stderr)) if args.prior == "loo" else None
             src = f"prior from {prior.n_workloads} workloads of other datasets" if prior else "default prior"
             results = run_dataset(path, workloads, prior, quantiles, seeds, args.budget, trace, lambda m: None, names, overrides, args.first_seed)
             print_table(f"{path.name} ({len(workloads)} workloads, {seeds} seeds, {src})", results, sys.stdout)
