@@ -84,6 +84,15 @@ def _node_type(field_name: str, node_type_id: Any) -> NodeType:
 
 def _workers(spec: dict[str, Any]) -> tuple[int, int, bool]:
     autoscale = spec.get("autoscale")
+    if str(spec.get("is_single_node")).lower() == "true":
+        # The newer single-node form: Databricks sets num_workers 0 (and the single-node profile)
+        # itself, so the spec may leave num_workers out (databricks-sdk ``ClusterSpec.is_single_node``:
+        # "can only be used when kind = CLASSIC_PREVIEW"). The emulator refused it as incomplete.
+        if spec.get("kind") != "CLASSIC_PREVIEW":
+            raise SpecError("is_single_node", "can only be used with kind CLASSIC_PREVIEW")
+        if autoscale is not None or spec.get("num_workers") not in (None, 0):
+            raise SpecError("is_single_node", "a single-node cluster has no workers (no num_workers or autoscale)")
+        return 0, 0, False
     if autoscale is not None:
         if "num_workers" in spec and spec["num_workers"] not in (None, 0):
             raise SpecError("autoscale", "cannot be combined with num_workers")

@@ -352,7 +352,9 @@ def _plan_task(data: dict[str, Any], plan: RunPlan, by_key: dict[str, ClusterPla
     slot = f"job_clusters/{key}" if key else f"tasks/{task['task_key']}"
     if slot not in by_key:
         run_id = plan.run_id
-        salt: tuple[Any, ...] = (run_id, slot) if repair_id is None else (run_id, slot, "repair", repair_id)
+        salt: tuple[Any, ...] = (data["id_salt"], run_id, slot)
+        if repair_id is not None:
+            salt = (*salt, "repair", repair_id)
         resolved = pools.resolve_spec(data, spec)
         try:
             # The cluster runs on what its policy fills in too (a fixed availability, a pool, ...):

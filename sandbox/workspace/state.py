@@ -37,6 +37,12 @@ def _empty() -> dict[str, Any]:
         "trigger_state": {},
         # str(for-each task run id) -> {"run_id", "iteration_run_ids"} (for_each.py).
         "for_each": {},
+        # This workspace's own salt for the cluster and Spark context ids it makes: they are
+        # derived from (run id, cluster key) so a restart rebuilds them, and without it two
+        # emulators gave their first runs the same ids, which Databricks' random ids never do
+        # (the server then took one workspace's agent data for the other's). Old states get one
+        # on their first load (setdefault below), kept from then on.
+        "id_salt": secrets.token_hex(8),
     }
 
 

@@ -382,7 +382,7 @@ class Workspace:
         self._validate(spec)
         with self.store.lock:
             n = len(self.store.data["clusters"])
-            cid = make_cluster_id(self.now_ms(), "all-purpose", name, n)
+            cid = make_cluster_id(self.now_ms(), self.store.data["id_salt"], "all-purpose", name, n)
             record = new_cluster_record(cid, spec, job_id=0, run_name=name, task_run_id=0,
                                         start_ms=self.now_ms())
             record.update({"cluster_name": name, "cluster_source": "UI", "state": "RUNNING",
