@@ -176,9 +176,10 @@ class RunServicer(admin_pb2_grpc.RunServiceServicer):
         self._refusals = SHARED if refusals is None else refusals
 
     def ListRuns(self, request: admin_pb2.ListRunsRequest, context: Ctx) -> admin_pb2.ListRunsResponse:
-        found, token = runs.list_runs(self._store, _project(request.project), request.page_size,
-                                      messages.requested_page_token(request.page_token))
-        return admin_pb2.ListRunsResponse(runs=[self._refused(messages.run(r)) for r in found], next_page_token=token)
+        page = runs.list_runs(self._store, _project(request.project), request.page_size,
+                              messages.requested_page_token(request.page_token))
+        found = [self._refused(messages.run(r, sla=page.sla_of(r))) for r in page.runs]
+        return admin_pb2.ListRunsResponse(runs=found, next_page_token=page.next_page_token)
 
     def GetRun(self, request: admin_pb2.GetRunRequest, context: Ctx) -> admin_pb2.Run:
         detail = runs.get_run(self._store, messages.requested_id(projects.required(request.run_id, "run_id"), "run"))

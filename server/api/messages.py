@@ -33,7 +33,7 @@ from server.plan.candidates import project_default_max_workers
 from server.services.collection_state import CollectionProblem
 from server.services.pending import ShownRecommendation
 from server.services.projects import ProjectSummary
-from server.services.runs import RunDetail
+from server.services.runs import RunDetail, RunSla
 from server.services.savings import SavingsReport
 from server.services.timeline import Timeline
 
@@ -201,7 +201,8 @@ def executor(e: Executor) -> admin_pb2.ExecutorSummary:
                                      removal_reason=e.removal_reason)
 
 
-def run(r: Run, detail: RunDetail | None = None) -> admin_pb2.Run:
+def run(r: Run, detail: RunDetail | None = None, sla: RunSla | None = None) -> admin_pb2.Run:
+    judged = sla if sla is not None else detail.sla if detail is not None else RunSla()
     msg = admin_pb2.Run(
         id=_id(r.id), project_id=_id(r.project_id), databricks_run_id=r.databricks_run_id,
         cluster_id=r.cluster_id, start_time_ms=r.start_ms, end_time_ms=r.end_ms, runtime_s=r.runtime_s,
@@ -209,7 +210,8 @@ def run(r: Run, detail: RunDetail | None = None) -> admin_pb2.Run:
         anomalies=list(r.anomalies), application_ids=list(r.application_ids),
         recommendation_id=str(r.recommendation_id) if r.recommendation_id is not None else "", phase=r.phase,
         setup_s=r.setup_s, message=r.message, execution_only=r.execution_only, wait_s=r.wait_s,
-        not_learned=r.not_learned, peak_workers=r.peak_workers,
+        not_learned=r.not_learned, peak_workers=r.peak_workers, sla_seconds=judged.judged_s,
+        sla_met=judged.met, current_sla_seconds=judged.current_s,
     )
     if detail is not None:
         msg.stages.extend(stage(s) for s in detail.stages)

@@ -161,6 +161,39 @@ def notes_cell(r: Any) -> str:
     return notes
 
 
+def judged_sla(r: Any) -> tuple[float, float | None, bool | None] | None:
+    """The SLA the run is judged against, the project's now and the verdict (None: unknown), as the server
+    sent them; None when the run has no SLA to meet (or an older server did not say)."""
+    if not r.HasField("sla_seconds"):
+        return None
+    now = r.current_sla_seconds if r.HasField("current_sla_seconds") else None
+    return r.sla_seconds, now, r.sla_met if r.HasField("sla_met") else None
+
+
+def sla_line(r: Any) -> str | None:
+    """What `run show` says of the run's SLA: the one in force when it was collected, said to be an
+    earlier one when the project's differs now, so an old run is not read against today's target."""
+    from server.timeline import verdict_words
+
+    judged = judged_sla(r)
+    if judged is None:
+        return None
+    sla, now, met = judged
+    then = "" if sla == now else " (then; no SLA now)" if now is None else f" (then; {format_duration(now)} now)"
+    return f"SLA {format_duration(sla)}{then}: {verdict_words(met)}"
+
+
+def sla_cell(r: Any) -> str:
+    """`run list`'s SLA column: met, missed or unknown, and the SLA only when it is not today's (the
+    one `project show` says); "-" for a run without one among runs with one."""
+    judged = judged_sla(r)
+    if judged is None:
+        return "-"
+    sla, now, met = judged
+    word = "met" if met else "missed" if met is False else "unknown"
+    return word if sla == now else f"{word} {format_duration(sla)}"
+
+
 @click.group(name="run")
 def cli() -> None:
     """List and inspect collected runs."""
@@ -182,19 +215,23 @@ def list_runs(ctx: CliContext, project: str, limit: int, page_token: str) -> Non
     if ctx.as_json:
         print_json({"runs": [run_json(r) for r in reply.runs], "next_page_token": reply.next_page_token})
         return
+    # A page with no run to judge (a project that never had an SLA, an older server) gets no SLA
+    # column: a column of "-" would only widen the table.
+    judged = any(judged_sla(r) is not None for r in reply.runs)
     rows = []
     for r in reply.runs:
         c = r.config
         size = f"{c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else str(c.num_workers)
         setup = format_duration(r.setup_s) if r.HasField("setup_s") else "-"
         rows.append((r.id, when(r.start_time_ms), format_duration(r.runtime_s), setup,
-                     outcome_cell(r.outcome, r.message),
+                     outcome_cell(r.outcome, r.message), *([sla_cell(r)] if judged else []),
                      f"{c.node_type_id} x{size}" if c.node_type_id else "-",
                      money(r.cost.total, r.cost.currency or "USD") if r.HasField("cost") else "-",
                      phase_shown(r.phase, r.recommendation_id),
                      # A runtime without setup is not comparable with the others, nor with the SLA.
                      notes_cell(r)))
-    print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "SETUP", "OUTCOME", "CLUSTER", "COST", "PHASE", "NOTES"])
+    print_table(rows, ["RUN", "STARTED (UTC)", "RUNTIME", "SETUP", "OUTCOME", *(["SLA"] if judged else []),
+                       "CLUSTER", "COST", "PHASE", "NOTES"])
     if reply.next_page_token:
         click.echo(f"more: --page-token {reply.next_page_token}")
 
@@ -239,6 +276,8 @@ def show(ctx: CliContext, run_id: str) -> None:
     if r.message:
         # Databricks' own words on why the run failed or was canceled: the first thing a user asks.
         click.echo(f"why: {one_line(r.message)}")
+    if (line := sla_line(r)) is not None:
+        click.echo(line)
     if c.node_type_id:
         size = f"autoscale {c.autoscale_min}-{c.autoscale_max}" if c.autoscale_max else counted(c.num_workers, "worker")
         click.echo(f"cluster {c.node_type_id} (driver {c.driver_node_type_id or c.node_type_id}), {size}, "

@@ -10,6 +10,7 @@ from server.ids import parse_id, plain_number
 from server.plan.driver import DriverUse, driver_use
 from server.services.projects import required
 from server.store import Store
+from server.timeline import run_met_sla, sla_in_force
 
 # ListRuns' page_size: 0 asks for DEFAULT_PAGE, more than MAX_PAGE gets MAX_PAGE (admin.proto says so).
 DEFAULT_PAGE = 50
@@ -17,22 +18,54 @@ MAX_PAGE = 500
 
 
 @dataclass(frozen=True)
+class RunSla:
+    """The SLA a run is judged against (``judged_s``: the project's when it was collected, else its
+    SLA now, `sla_in_force`), the run's verdict against it (`run_met_sla`: None without an SLA or
+    when unknown) and the project's SLA now (``current_s``), so whoever shows the run can tell an SLA
+    since changed from today's."""
+
+    judged_s: float | None = None
+    met: bool | None = None
+    current_s: float | None = None
+
+
+def run_sla(run: Run, current_sla: float | None) -> RunSla:
+    return RunSla(judged_s=sla_in_force(run.sla_s, current_sla), met=run_met_sla(run, current_sla),
+                  current_s=current_sla)
+
+
+@dataclass(frozen=True)
 class RunDetail:
-    """A run with the stages and executors of its Spark applications, and what its driver used."""
+    """A run with the stages and executors of its Spark applications, what its driver used, and the
+    SLA it is judged against."""
 
     run: Run
     stages: tuple[Stage, ...] = ()
     executors: tuple[Executor, ...] = ()
     driver: DriverUse | None = None
+    sla: RunSla = RunSla()
 
 
-def list_runs(store: Store, project_ref: str, page_size: int = 50,
-              page_token: str = "") -> tuple[list[Run], str]:
+@dataclass(frozen=True)
+class RunPage:
+    """A page of a project's runs and the token of the next one ("" at the end), with the project's SLA
+    now, which judges the runs collected while it had none (`sla_of`)."""
+
+    runs: list[Run]
+    next_page_token: str
+    current_sla: float | None = None
+
+    def sla_of(self, run: Run) -> RunSla:
+        return run_sla(run, self.current_sla)
+
+
+def list_runs(store: Store, project_ref: str, page_size: int = 50, page_token: str = "") -> RunPage:
     """A page of a project's runs, latest start first, and the token of the next page ("" at the
     end). The token is the id of the page's last run; the next page starts after that run's
     (start_ms, id), so a token names a run of this project or it was never issued."""
     project = store.projects.find(required(project_ref, "project"))
     assert project.id is not None
+    sla = project.settings.sla_seconds
     if page_size < 0:
         raise InvalidArgument("page_size: must not be negative")
     size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
@@ -42,8 +75,8 @@ def list_runs(store: Store, project_ref: str, page_size: int = 50,
     runs = store.runs.newest_first(project.id, limit=size + 1, after=after)
     if len(runs) > size:
         runs = runs[:size]
-        return runs, str(runs[-1].id)
-    return runs, ""
+        return RunPage(runs, str(runs[-1].id), sla)
+    return RunPage(runs, "", sla)
 
 
 def _position(store: Store, project_id: int, page_token: str) -> tuple[int, int]:
@@ -72,7 +105,9 @@ def get_run(store: Store, run_id: str) -> RunDetail:
         stages.extend(store.applications.stages(app_id))
         executors.extend(store.applications.executors(app_id))
         beats.extend(store.applications.driver_peaks(app_id))
-    return RunDetail(run=run, stages=tuple(stages), executors=tuple(executors), driver=driver_use(stages, beats))
+    sla = run_sla(run, store.projects.get(run.project_id).settings.sla_seconds)
+    return RunDetail(run=run, stages=tuple(stages), executors=tuple(executors),
+                     driver=driver_use(stages, beats), sla=sla)
 
 
 def list_applications(store: Store, limit: int = 50) -> list[Application]:
