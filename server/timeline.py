@@ -7,6 +7,8 @@ The renderers (`server/render`), the dashboard and the CLI all draw the same
   (unknown for a run whose runtime has no cluster setup in it, within the SLA);
 - phase bands: maximal stretches of consecutive runs made in the same phase
   (learning / optimizing / monitoring);
+- SLA steps: maximal stretches of consecutive runs judged against the same SLA, the one in force
+  when they were collected, so the SLA line shows the target as it was, not today's throughout;
 - apply markers: the first run made with a newly applied recommendation, marked ``reverted`` when
   the next change of cluster was a revert of it;
 - reverts: the first run after a revert carries `REVERTED` among its anomalies (an annotation, so
@@ -209,6 +211,17 @@ class PhaseBand:
 
 
 @dataclass(frozen=True)
+class SlaStep:
+    """Runs ``first..last`` (indexes into the points, inclusive) judged against one SLA, ``sla_s``: the
+    one in force when they were collected (`ProjectTimeline.sla_of`). The SLA line is drawn as these
+    steps, so a run is drawn against the target it was judged by, not today's."""
+
+    first: int
+    last: int
+    sla_s: float
+
+
+@dataclass(frozen=True)
 class ApplyMarker:
     index: int
     run_id: int
@@ -277,8 +290,26 @@ class ProjectTimeline:
         return out
 
     @property
+    def sla_steps(self) -> tuple[SlaStep, ...]:
+        """The maximal stretches of consecutive runs judged against the same SLA, oldest first; a run
+        without one (no SLA then nor now) is a gap in the line."""
+        steps: list[SlaStep] = []
+        for i, point in enumerate(self.points):
+            sla = self.sla_of(point)
+            if sla is None:
+                continue
+            if steps and steps[-1].sla_s == sla and steps[-1].last == i - 1:
+                steps[-1] = SlaStep(steps[-1].first, i, sla)
+            else:
+                steps.append(SlaStep(i, i, sla))
+        return tuple(steps)
+
+    @property
     def max_runtime_s(self) -> float:
-        return max([p.runtime_s for p in self.points] + [self.sla_seconds or 0.0, 0.0])
+        # Every SLA a run was judged against: an earlier, looser one drawn above the panel's top
+        # would sit on its edge, at a height that means nothing.
+        slas = [step.sla_s for step in self.sla_steps]
+        return max([p.runtime_s for p in self.points] + slas + [self.sla_seconds or 0.0, 0.0])
 
     @property
     def max_cost(self) -> float:

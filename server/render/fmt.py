@@ -31,6 +31,8 @@ OTHER_COLOR = "#6b7280"
 # The rebase marker (the model learns again after a change of the workload): a magenta apart from the
 # anomalies' colours, the phases' pastels and the apply markers' near-black.
 REBASE_COLOR = "#be185d"
+# The SLA line, every step of it (`server.render.sla_line`).
+SLA_COLOR = "#dc2626"
 # What a chart says in place of the cost of a run it could not price (its cost is unknown, not 0).
 NOT_PRICED = "not priced"
 # Pale and grey so the setup reads as "part of the runtime", not as a second series: it must stay

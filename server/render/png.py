@@ -9,7 +9,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: headless servers and CI have no display
 
-from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+from matplotlib.axes import Axes  # noqa: E402  (after choosing the backend)
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from server.render.fmt import (  # noqa: E402
@@ -20,9 +21,10 @@ from server.render.fmt import (  # noqa: E402
     REBASE_COLOR,
     SETUP_COLOR,
     SETUP_OPACITY,
-    duration,
+    SLA_COLOR,
     money,
 )
+from server.render.sla_line import AS_COLLECTED, step_label  # noqa: E402
 from server.timeline import ProjectTimeline  # noqa: E402
 
 
@@ -31,6 +33,31 @@ def timeline_png(tl: ProjectTimeline, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def sla_steps(ax: Axes, tl: ProjectTimeline) -> bool:
+    """The SLA as it was, as the SVG's line.sla steps: each step over its runs' half-run either side
+    (x is a run's position + 1), in minutes, one line per unbroken stretch so a change of SLA between
+    two runs is a riser; whether anything was drawn. One SLA throughout keeps the one legend entry
+    ``SLA 5m00s``; several are each labelled at their right end."""
+    steps = tl.sla_steps
+    if not steps:
+        return False
+    several = len(steps) > 1
+    lines: list[tuple[list[float], list[float]]] = []
+    for i, step in enumerate(steps):
+        if i == 0 or steps[i - 1].last != step.first - 1:
+            lines.append(([], []))
+        xs, ys = lines[-1]
+        xs += [step.first + 0.5, step.last + 1.5]
+        ys += [step.sla_s / 60] * 2
+        if several:
+            ax.text(step.last + 1.5, step.sla_s / 60, step_label(tl, step), ha="right", va="bottom",
+                    fontsize=7, color=SLA_COLOR, gid="sla-label")
+    for n, (xs, ys) in enumerate(lines):
+        label = (AS_COLLECTED if several else step_label(tl, steps[0])) if n == 0 else None
+        ax.plot(xs, ys, color=SLA_COLOR, ls="--", lw=1.2, label=label, gid="sla")
+    return True
 
 
 def timeline_figure(tl: ProjectTimeline, dpi: int = 100) -> Figure:
@@ -61,10 +88,8 @@ def timeline_figure(tl: ProjectTimeline, dpi: int = 100) -> Figure:
                         label=NOT_PRICED if n == 0 else None)
     if unpriced:
         cost_ax.legend(loc="upper right", fontsize=8)
-    if tl.sla_seconds is not None:
-        runtime_ax.axhline(tl.sla_seconds / 60, color="#dc2626", ls="--", lw=1.2,
-                           label=f"SLA {duration(tl.sla_seconds)}")
-    if tl.sla_seconds is not None or setups:
+    drawn = sla_steps(runtime_ax, tl)
+    if drawn or setups:
         runtime_ax.legend(loc="upper right", fontsize=8)
     for marker in tl.markers:
         # A reverted recommendation's apply fainter: its revert is annotated where the job went back.

@@ -1,6 +1,8 @@
 """The timeline as inline SVG (no scripts, no fonts or assets fetched from anywhere).
 
-Two panels share the run axis: runtime (with the SLA line) above, cost below.
+Two panels share the run axis: runtime (with the SLA line) above, cost below. The SLA line steps
+where the SLA changed (``line.sla`` per step, ``data-sla-s``; ``line.sla-step`` risers), each step
+labelled (``text.sla-label``): a run is drawn against the SLA in force when it was collected.
 Phase bands shade both panels, dashed lines mark applied recommendations, a
 solid magenta line (``g.rebase-marker``) the run the model learns again from
 after a change of the workload, and anomalies sit as labelled dots above their run. Elements carry classes and
@@ -27,10 +29,12 @@ from server.render.fmt import (
     REBASE_COLOR,
     SETUP_COLOR,
     SETUP_OPACITY,
+    SLA_COLOR,
     cost_text,
     duration,
     money,
 )
+from server.render.sla_line import AS_COLLECTED, step_label, step_title
 from server.timeline import ANOMALY_LABELS, BASELINE, ProjectTimeline, TimelinePoint
 
 WIDTH = 900
@@ -113,12 +117,8 @@ def _panel(out: list[str], panel: _Panel, tl: ProjectTimeline, name: str, values
                    f'fill="#4b5563">{escape(label(tick))}</text>')
     if name == "runtime":
         _setup_bars(out, panel, tl)
-    if name == "runtime" and tl.sla_seconds is not None:
-        y = panel.y(tl.sla_seconds)
-        out.append(f'<line class="sla" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
-                   f'stroke="#dc2626" stroke-width="1.5" stroke-dasharray="6 3"/>')
-        out.append(f'<text x="{WIDTH - RIGHT}" y="{y - 4:.1f}" text-anchor="end" font-size="10" '
-                   f'fill="#dc2626">SLA {escape(duration(tl.sla_seconds))}</text>')
+    if name == "runtime":
+        _sla_steps(out, panel, tl)
     for stretch in _stretches(values):
         coords = " ".join(f"{panel.x(i):.1f},{panel.y(values[i] or 0.0):.1f}" for i in stretch)
         out.append(f'<polyline class="line {name}" points="{coords}" fill="none" stroke="{color}" '
@@ -132,6 +132,27 @@ def _panel(out: list[str], panel: _Panel, tl: ProjectTimeline, name: str, values
                    f'cx="{panel.x(i):.1f}" cy="{panel.y(value):.1f}" r="3.5" fill="{fill}">'
                    f'<title>{escape(_tooltip(tl, point))}</title></circle>')
     out.append("</g>")
+
+
+def _sla_steps(out: list[str], panel: _Panel, tl: ProjectTimeline) -> None:
+    """The SLA as it was: one dashed ``line.sla`` per step over its runs' half-run either side (as the
+    phase bands span them, so one SLA throughout is one line across the panel), a ``line.sla-step``
+    riser where the SLA changed between two runs, and each step's label at its right end."""
+    half = (WIDTH - LEFT - RIGHT) / max(1, panel.n - 1) / 2 if panel.n > 1 else (WIDTH - LEFT - RIGHT) / 2
+    previous: tuple[int, float, float] | None = None  # the last step's last index, right end and height
+    for step in tl.sla_steps:
+        x1 = max(LEFT, panel.x(step.first) - half)
+        x2 = min(WIDTH - RIGHT, panel.x(step.last) + half)
+        y = panel.y(step.sla_s)
+        if previous is not None and previous[0] == step.first - 1:
+            out.append(f'<line class="sla-step" x1="{x1:.1f}" x2="{x1:.1f}" y1="{previous[2]:.1f}" '
+                       f'y2="{y:.1f}" stroke="{SLA_COLOR}" stroke-width="1.5" stroke-dasharray="2 2"/>')
+        out.append(f'<line class="sla" data-sla-s="{step.sla_s:g}" x1="{x1:.1f}" x2="{x2:.1f}" y1="{y:.1f}" '
+                   f'y2="{y:.1f}" stroke="{SLA_COLOR}" stroke-width="1.5" stroke-dasharray="6 3">'
+                   f'<title>{escape(step_title(tl, step))}</title></line>')
+        out.append(f'<text class="sla-label" x="{x2:.1f}" y="{y - 4:.1f}" text-anchor="end" font-size="10" '
+                   f'fill="{SLA_COLOR}">{escape(step_label(tl, step))}</text>')
+        previous = (step.last, x2, y)
 
 
 def _unpriced_mark(out: list[str], panel: _Panel, index: int, point: TimelinePoint) -> None:
@@ -258,7 +279,7 @@ def legend_html() -> str:
     items += [f'<span class="key"><i style="background:{c};border-radius:50%"></i>'
               f'{escape(ANOMALY_LABELS.get(k, k.replace("_", " ")))}</span>' for k, c in ANOMALY_COLORS.items()]
     items.append('<span class="key"><i style="border-left:2px dashed #111827"></i>recommendation applied</span>')
-    items.append('<span class="key"><i style="border-top:2px dashed #dc2626"></i>SLA</span>')
+    items.append(f'<span class="key"><i style="border-top:2px dashed {SLA_COLOR}"></i>{AS_COLLECTED}</span>')
     items.append(f'<span class="key"><i style="border-left:2px solid {REBASE_COLOR}"></i>learning again '
                  "(code change, input size shift or runtime regression)</span>")
     return '<div class="legend">' + "".join(items) + "</div>"
