@@ -5,6 +5,7 @@ today's. A run collected under a 10m SLA that ran 8m met it, also after the SLA 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import grpc
 
@@ -116,3 +117,14 @@ def test_unrecorded_unknown_and_no_sla(trimtab: Trimtab, cli_store: Store) -> No
     # Nothing to judge on the page: no SLA column at all (the table stays as narrow as it was).
     code, out, _ = trimtab("run", "list", str(bare.id))
     assert code == 0 and "SLA" not in out.splitlines()[0], out
+
+
+def test_timeline_chart_draws_each_run_against_its_sla(trimtab: Trimtab, cli_store: Store, tmp_path: Path) -> None:
+    """`trimtab timeline P --out` draws what the server sent (`TimelinePoint.sla_seconds`): both SLAs."""
+    project, _ = _story(cli_store, trimtab)
+    out_file = tmp_path / "chart.svg"
+    code, _, err = trimtab("timeline", str(project.id), "--out", str(out_file))
+    assert code == 0, err
+    svg = out_file.read_text()
+    assert 'data-sla-s="600"' in svg and 'data-sla-s="300"' in svg
+    assert ">SLA 10m00s then<" in svg and ">SLA 5m00s<" in svg
