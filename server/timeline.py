@@ -144,6 +144,40 @@ def met_fraction(verdicts: Iterable[bool | None]) -> float | None:
     return met / judged if judged else None
 
 
+@dataclass(frozen=True)
+class SlaShare:
+    """A project's SLA-met shares (`sla_share`). ``every``: each run against the SLA in force when it
+    was collected (`met_fraction`); ``now``: among the runs judged against today's SLA only, what a
+    person reads beside it ("SLA 50m00s, 37% met" was a lifetime share of runs held to 1h and 40m,
+    none of which met 50m). ``now_judged`` / ``earlier_judged``: the runs judged against today's SLA
+    and against an earlier one."""
+
+    every: float | None = None
+    now: float | None = None
+    now_judged: int = 0
+    earlier_judged: int = 0
+
+
+def sla_share(runs: Iterable[tuple[str, float, float | None, bool]], current_sla: float | None) -> SlaShare:
+    """`SlaShare` of runs given as (outcome, runtime_s, recorded SLA (`Run.sla_s`), execution_only)."""
+    every: list[bool | None] = []
+    now: list[bool | None] = []
+    for outcome, runtime_s, recorded, execution_only in runs:
+        sla = sla_in_force(recorded, current_sla)
+        verdict = met_sla(outcome, runtime_s, sla, execution_only=execution_only)
+        every.append(verdict)
+        if sla == current_sla:
+            now.append(verdict)
+    now_judged = sum(1 for v in now if v is not None)
+    return SlaShare(every=met_fraction(every), now=met_fraction(now), now_judged=now_judged,
+                    earlier_judged=sum(1 for v in every if v is not None) - now_judged)
+
+
+def run_sla_share(runs: Iterable[Run], current_sla: float | None) -> SlaShare:
+    """`sla_share` of stored runs."""
+    return sla_share(((r.outcome, r.runtime_s, r.sla_s, r.execution_only) for r in runs), current_sla)
+
+
 # The kinds of change point after which the model learns the project again (`models.changes`), as
 # anomaly-like words: a point carries one on the run where the new segment starts, so a timeline
 # rebuilt from the wire (`GetTimeline`) still marks the rebase.

@@ -171,6 +171,8 @@ def project(s: ProjectSummary) -> admin_pb2.Project:
         detached=p.detached, created_at_ms=p.created_at_ms, run_count=s.run_count,
         current_config=config(s.current_config), latest_cost=s.latest_cost,
         latest_runtime_s=s.latest_runtime_s, sla_met_fraction=s.sla_met_fraction,
+        sla_met_fraction_now=s.sla_share.now, sla_now_judged=s.sla_share.now_judged,
+        sla_earlier_judged=s.sla_share.earlier_judged,
         problem=plan_problem(p.problem), default_max_workers=project_default_max_workers(p),
         auto_apply_hold=s.auto_apply_hold, latest_outcome=s.latest_outcome,
         pending_recommendation=shown_recommendation(s.pending) if s.pending is not None else None,

@@ -101,7 +101,14 @@ def _sla_status(row: ProjectRow) -> str:
         css = "good" if ok else "bad" if ok is False else "muted"
         last = f'<span class="{css}">latest {escape(verdict_words(ok))}</span>'
     # The share is of the runs judged (`met_fraction`): none is when every run is a runtime without setup.
-    share = f"{percent(row.sla_met)} met" if row.sla_met is not None else "no run judged"
+    # Against today's SLA, the one shown: runs held to an earlier SLA are counted apart, not as misses
+    # or hits of this one (`server.timeline.SlaShare`).
+    shares = row.sla_met
+    share = f"{percent(shares.now)} met" if shares.now is not None else "no run judged"
+    if shares.earlier_judged:
+        since = "1 run" if shares.now_judged == 1 else f"{shares.now_judged} runs"
+        every = f"{percent(shares.every)} of all against the SLA of their day" if shares.every is not None else ""
+        share += f' <span class="muted">({escape(since)} since it was set; {escape(every)})</span>'
     return f"{escape(duration(sla))}: {share} · {last}"
 
 

@@ -18,7 +18,7 @@ from server.errors import NotFound
 from server.onboard import spec_diff
 from server.plan.driver import DriverUse, driver_use
 from server.services import savings_kept
-from server.services.projects import auto_apply_hold, sla_met_fraction
+from server.services.projects import auto_apply_hold
 from server.services.savings import (
     USER_EDIT,
     ProjectSavings,
@@ -29,12 +29,12 @@ from server.services.workspace_lifecycle import watched
 from server.store import Store
 from server.timeline import (
     ProjectTimeline,
+    SlaShare,
     build_timeline,
-    met_fraction,
-    met_sla,
     points_from_runs,
     reverted_ids,
-    sla_in_force,
+    run_sla_share,
+    sla_share,
 )
 
 # The runs table shows this many runs a page, newest first (``?page=2`` the next older ones): a
@@ -50,9 +50,9 @@ class ProjectRow:
     project: Project
     runs: int
     latest: Run | None
-    # Share of the runs judged that met the SLA (a failed run did not; a runtime without setup within it
-    # is not judged: `server.timeline.met_sla`, `met_fraction`).
-    sla_met: float | None
+    # Shares of the runs judged that met the SLA, against today's SLA and every run against its day's
+    # (a failed run did not; a runtime without setup within it is not judged: `server.timeline.SlaShare`).
+    sla_met: SlaShare
     savings: ProjectSavings | None
     # Why auto-apply is paused though it is on (an edit outside Trimtab), "" when it is not
     # (`server.services.projects.auto_apply_hold`, as `trimtab project show` says it).
@@ -127,7 +127,7 @@ def _row(store: Store, project: Project, runs: list[Run]) -> ProjectRow:
     # Savings as `trimtab savings` reads them (every run's DBUs at the workspace's plan now), so the
     # page and the CLI agree after a change of plan.
     return ProjectRow(project=project, runs=len(runs), latest=runs[-1] if runs else None,
-                      sla_met=sla_met_fraction(runs, project.settings.sla_seconds),
+                      sla_met=run_sla_share(runs, project.settings.sla_seconds),
                       savings=stored_project_savings(store, project, runs),
                       auto_apply_hold=auto_apply_hold(project, runs))
 
@@ -169,7 +169,7 @@ class _RunFigures:
     """What the projects page needs of one project's runs, from `RunRepository.FIGURE_COLUMNS` rows."""
 
     runs: int
-    sla_met: float | None  # `ProjectRow.sla_met`; None without an SLA
+    sla_met: SlaShare  # `ProjectRow.sla_met`
     latest_id: int  # the run `history` lists last (the latest start, then the highest id); 0: no run
     # The newest run flagged user_edit (an edit outside Trimtab, which can pause auto-apply); 0: none.
     edit_id: int = 0
@@ -179,8 +179,7 @@ class _RunFigures:
         # Columns: id, databricks_run_id, start_ms, runtime_s, outcome, config, input_bytes, anomalies,
         # recommendation_id, ..., execution_only, sla_s (FIGURE_COLUMNS). Each run against the SLA in
         # force when it was collected, as `project list` judges it (`server.timeline.sla_in_force`).
-        met = met_fraction(met_sla(r[4], r[3], sla_in_force(r[-1], sla_seconds), execution_only=bool(r[-2]))
-                           for r in rows)
+        met = sla_share(((r[4], r[3], r[-1], bool(r[-2])) for r in rows), sla_seconds)
         latest = max(rows, key=lambda r: (r[2], r[0]))[0] if rows else 0
         # The JSON is parsed only where the flag's name is in it.
         edited = [r for r in rows if r[7] and USER_EDIT in r[7] and USER_EDIT in (json.loads(r[7]) or ())]

@@ -16,25 +16,34 @@ STATUS_HINTS = {
                     "less and less often, up to every 30 min, and collects by itself once it answers. "
                     "`trimtab workspace add {name} ... --replace` tries at once; a workspace at a new URL "
                     "(the sandbox emulator's port changed): `trimtab workspace set {name} --host URL --token-env VAR`."),
-    "error": "collection is stopped until the token is replaced: `trimtab workspace add {name} ... --replace`",
+    # Not "stopped": a refused token is tried again on the same backoff (`server.collect.health.refused`),
+    # so a permission granted resumes collection by itself, and a person told to replace the token
+    # rotated one for nothing (multi-workspace review).
+    "error": ("Databricks refuses the token (revoked, expired, or it lacks a permission the error names); the "
+              "collector tries it again less and less often, up to every 30 min, and collects by itself once it is "
+              "accepted. A new token: `trimtab workspace add {name} ... --replace`, which also tries at once."),
 }
+
+# What the M2M hints add: the collector's retries, as for a token (`STATUS_HINTS["error"]`).
+_M2M_RETRIES = "the collector tries again less and less often, up to every 30 min"
 
 
 # The "error" hint for a workspace that authenticates as a service principal: it has no token to
 # replace; its client secret was refused (wrong, expired or deleted) or the principal lost access.
-M2M_ERROR_HINT = ("collection is stopped until the service principal's client secret works again (a secret expires; "
-                  "make a new one for the principal in the account console, or check it was not removed from the "
-                  "workspace): `trimtab workspace add {name} --host URL --client-id ID --client-secret-env VAR --replace`")
+M2M_ERROR_HINT = ("Databricks refuses the service principal's client secret (a secret expires); " + _M2M_RETRIES
+                  + " and collects by itself once it works; make a new one for the principal in the account console, or check it was not removed from the "
+                  "workspace: `trimtab workspace add {name} --host URL --client-id ID --client-secret-env VAR --replace`")
 
 
 # What a service principal's 403 says (`server.databricks.translate`): authenticated, so its secret
 # works, but it may not use the workspace or make the call. Matched in the status's last error, which is
 # all `status_hint` has, to name the remedy: access granted, not a new secret.
 M2M_NO_PERMISSION = "is authenticated but lacks access to the workspace or a permission"
-M2M_FORBIDDEN_HINT = ("collection is stopped until the service principal is given access: a workspace admin adds it to "
+M2M_FORBIDDEN_HINT = ("collection resumes by itself once the service principal is given access (" + _M2M_RETRIES
+                      + "): a workspace admin adds it to "
                       "the workspace (with the Workspace access entitlement) or grants the permission the error names; "
                       "its client secret works, so then `trimtab workspace add {name} --host URL --client-id ID "
-                      "--client-secret-env VAR --replace` with the same secret resumes collection")
+                      "--client-secret-env VAR --replace` with the same secret tries at once")
 
 
 # Opens the part of a workspace's ``last_error`` (its status ``ok``) that says Trimtab's own init script fails

@@ -24,7 +24,7 @@ from server.services.savings import USER_EDIT
 from server.spec import config_from_spec as spec_config
 from server.spec import pool_ids, pools_seen
 from server.store import Store
-from server.timeline import met_fraction, met_sla, run_met_sla, sla_in_force
+from server.timeline import SlaShare, met_fraction, run_met_sla, run_sla_share, sla_share
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class ProjectSummary:
     latest_cost: float | None = None
     latest_runtime_s: float | None = None
     sla_met_fraction: float | None = None
+    # The share against today's SLA apart (`server.timeline.SlaShare`); ``sla_met_fraction`` is its ``every``.
+    sla_share: SlaShare = SlaShare()
     # Why auto-apply is paused though it is on (the owner edited the cluster outside Trimtab), "" when
     # it is not: `server.plan.planner.edit_hold`, the planner's own rule.
     auto_apply_hold: str = ""
@@ -95,7 +97,8 @@ def summarize(store: Store, project: Project, clouds: dict[str, str] | None = No
         or (latest.config if latest else None),
         latest_cost=latest.cost.total if latest and latest.cost else None,
         latest_runtime_s=latest.runtime_s if latest else None,
-        sla_met_fraction=sla_met_fraction(runs, project.settings.sla_seconds),
+        sla_met_fraction=(share := run_sla_share(runs, project.settings.sla_seconds)).every,
+        sla_share=share,
         auto_apply_hold=auto_apply_hold(project, runs),
         latest_outcome=latest_outcome(latest),
     )
@@ -149,12 +152,12 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
     whole in one query. A pool-backed project is summarized from its whole history still: its node
     types are the ones its runs' configurations recorded (`pools_seen`)."""
     by_id = {int(p.id or 0): p for p in projects}
-    # project id -> (runs, SLA-met share, latest id, newest run flagged user_edit's id or 0)
-    outline: dict[int, tuple[int, float | None, int, int]] = {}
+    # project id -> (runs, SLA-met shares, latest id, newest run flagged user_edit's id or 0)
+    outline: dict[int, tuple[int, SlaShare, int, int]] = {}
     for pid, rows in store.runs.figures_by_project(list(by_id), store.runs.OUTLINE_COLUMNS):
         sla = by_id[pid].settings.sla_seconds
-        met = met_fraction(met_sla(outcome, runtime, sla_in_force(then, sla), execution_only=bool(only))
-                           for _id, _start, runtime, outcome, only, _flags, then in rows)
+        met = sla_share(((outcome, runtime, then, bool(only))
+                         for _id, _start, runtime, outcome, only, _flags, then in rows), sla)
         # The run `history` lists last: the latest start, then the highest id.
         latest = max(rows, key=lambda r: (r[1], r[0]))[0]
         # Only a project with auto-apply on can have it paused (`edit_hold`); the JSON is parsed only
@@ -171,7 +174,7 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
         if pool_ids(p.current_spec)[0]:
             out.append(summarize(store, p, clouds))
             continue
-        runs, met, latest_id, edit_id = outline.get(int(p.id or 0), (0, None, 0, 0))
+        runs, met, latest_id, edit_id = outline.get(int(p.id or 0), (0, SlaShare(), 0, 0))
         latest = latest_runs.get(latest_id)
         edited_run = latest_runs.get(edit_id)
         out.append(ProjectSummary(
@@ -182,7 +185,8 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
             or (latest.config if latest else None),
             latest_cost=latest.cost.total if latest and latest.cost else None,
             latest_runtime_s=latest.runtime_s if latest else None,
-            sla_met_fraction=met,
+            sla_met_fraction=met.every,
+            sla_share=met,
             auto_apply_hold=auto_apply_hold(p, [edited_run] if edited_run is not None else []),
             latest_outcome=latest_outcome(latest),
         ))

@@ -47,8 +47,11 @@ def test_a_refused_secret_or_access_token_still_names_the_secret() -> None:
     assert "make a new one" in (status_hint("error", refused, "sbx", client_id="sp-1") or "")
     unauthenticated = "the workspace refused the service principal's OAuth access token (...): Invalid access token"
     assert "make a new one" in (status_hint("error", unauthenticated, "sbx", client_id="sp-1") or "")
-    # A PAT's hint is the token's, 401 or 403 alike.
-    assert "until the token is replaced" in (status_hint("error", "refused", "sbx") or "")
+    # A PAT's hint is the token's, 401 or 403 alike; tried again on a backoff, not stopped (a permission
+    # granted resumes it by itself).
+    hint = status_hint("error", "refused", "sbx") or ""
+    assert "Databricks refuses the token" in hint and "collects by itself once it is accepted" in hint
+    assert "`trimtab workspace add sbx ... --replace`" in hint and "stopped" not in hint
 
 
 def test_apply_without_can_manage_names_the_service_principal_not_a_token(

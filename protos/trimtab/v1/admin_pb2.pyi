@@ -235,7 +235,7 @@ class ProjectSettings(_message.Message):
     def __init__(self, sla_seconds: _Optional[float] = ..., auto_apply: _Optional[bool] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., allowed_families: _Optional[_Iterable[str]] = ..., spot_allowed: _Optional[bool] = ..., driver_node_type_id: _Optional[str] = ..., keep_autoscaling: _Optional[bool] = ..., learning_budget: _Optional[int] = ..., clear_sla: _Optional[bool] = ..., replace_allowed_families: _Optional[bool] = ..., sla_every_run: _Optional[bool] = ..., clear_min_workers: _Optional[bool] = ..., clear_max_workers: _Optional[bool] = ..., working_sla: _Optional[bool] = ...) -> None: ...
 
 class Project(_message.Message):
-    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem", "default_max_workers", "auto_apply_hold", "latest_outcome", "pending_recommendation", "current_cost_per_run", "working_sla_seconds", "orphaned_reason", "collection_problem")
+    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem", "default_max_workers", "auto_apply_hold", "latest_outcome", "pending_recommendation", "current_cost_per_run", "working_sla_seconds", "orphaned_reason", "collection_problem", "sla_met_fraction_now", "sla_now_judged", "sla_earlier_judged")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +261,9 @@ class Project(_message.Message):
     WORKING_SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ORPHANED_REASON_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    SLA_MET_FRACTION_NOW_FIELD_NUMBER: _ClassVar[int]
+    SLA_NOW_JUDGED_FIELD_NUMBER: _ClassVar[int]
+    SLA_EARLIER_JUDGED_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     workspace: str
@@ -286,7 +289,10 @@ class Project(_message.Message):
     working_sla_seconds: float
     orphaned_reason: str
     collection_problem: CollectionProblem
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ..., default_max_workers: _Optional[int] = ..., auto_apply_hold: _Optional[str] = ..., latest_outcome: _Optional[str] = ..., pending_recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., current_cost_per_run: _Optional[float] = ..., working_sla_seconds: _Optional[float] = ..., orphaned_reason: _Optional[str] = ..., collection_problem: _Optional[_Union[CollectionProblem, _Mapping]] = ...) -> None: ...
+    sla_met_fraction_now: float
+    sla_now_judged: int
+    sla_earlier_judged: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ..., default_max_workers: _Optional[int] = ..., auto_apply_hold: _Optional[str] = ..., latest_outcome: _Optional[str] = ..., pending_recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., current_cost_per_run: _Optional[float] = ..., working_sla_seconds: _Optional[float] = ..., orphaned_reason: _Optional[str] = ..., collection_problem: _Optional[_Union[CollectionProblem, _Mapping]] = ..., sla_met_fraction_now: _Optional[float] = ..., sla_now_judged: _Optional[int] = ..., sla_earlier_judged: _Optional[int] = ...) -> None: ...
 
 class CollectionProblem(_message.Message):
     __slots__ = ("scope", "status", "message", "since_ms", "failures")
