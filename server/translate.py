@@ -123,6 +123,8 @@ def check_batch(msg: ingest_pb2.EventBatch, max_events: int) -> None:
 
 
 def agent_from_proto(msg: ingest_pb2.EventBatch) -> tuple[AgentInfo, AgentCounters | None]:
+    """The batch's agent, and its counters: None when the batch has none, which is not all zeros
+    (the store keeps the agent's stored counters then: ingest.proto ``EventBatch.counters``)."""
     agent = AgentInfo(agent_id=msg.agent.agent_id, version=text(msg.agent.version),
                       hostname=text(msg.agent.hostname), cluster_id=text(msg.agent.cluster_id))
     return agent, (_counters(msg.counters) if msg.HasField("counters") else None)

@@ -214,6 +214,9 @@ class IngestRepository(Repository):
         agent_rows: dict[str, dict[str, Any]] = {}
         owners = _agent_owners(conn, prepared)
         seen = _batches_seen(conn, prepared)
+        # Each agent's counters as of the batch before (stored, then this group's): what a batch
+        # without counters keeps (see below).
+        latest = _stored_counters(conn, prepared)
         skipped: set[int] = set()
         for n, (pb, result) in enumerate(zip(prepared, results, strict=True)):
             batch = pb.batch
@@ -238,7 +241,7 @@ class IngestRepository(Repository):
                 # is listed under that workspace and other workspaces' tokens leave it alone.
                 owner = owners[batch.agent.agent_id] = pb.workspace
             previous = agent_rows.get(batch.agent.agent_id)
-            counters = batch.counters or AgentCounters()
+            counters = batch.counters
             # The agent fills its counters before each attempt to send a batch (agent/runner.py
             # `_prepare`) and adds a batch's events to events_sent only once it is acknowledged
             # (agent/spool.py `ack`), so the counters a batch carries never include the batch itself:
@@ -248,11 +251,20 @@ class IngestRepository(Repository):
             # from the later attempt, which still excludes them (one batch is in flight at a time and
             # an acknowledged batch is deleted before it is counted, so never sent again), and the row
             # keeps the latest counters rather than adding them up.
-            sent = counters.events_sent + len(pb.events) + pb.dropped_events
+            delivered = len(pb.events) + pb.dropped_events
+            if counters is not None:
+                sent = counters.events_sent + delivered
+            else:
+                # No counters (an older agent, another client; ingest.proto EventBatch.counters): they
+                # are cumulative, so the stored ones still hold, not zeros. Its events were sent all
+                # the same, once: a re-delivery adds nothing.
+                counters = latest.get(batch.agent.agent_id) or AgentCounters()
+                sent = counters.events_sent + (delivered if first else 0)
+            counters = latest[batch.agent.agent_id] = dataclasses.replace(counters, events_sent=sent)
             agent_rows[batch.agent.agent_id] = {
                 "agent_id": batch.agent.agent_id, "version": batch.agent.version,
                 "hostname": batch.agent.hostname, "cluster_id": batch.agent.cluster_id,
-                "counters": fastsql.json_text(dataclasses.asdict(dataclasses.replace(counters, events_sent=sent))),
+                "counters": fastsql.json_text(dataclasses.asdict(counters)),
                 "last_seen_ms": now,
                 "batches_received": (previous["batches_received"] if previous else 0) + int(first),
                 # Set when the row is new or has none (`fill` below): the first bound token's wins.
@@ -362,6 +374,17 @@ def _agent_owners(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> dic
         owners.update((a, w) for a, w in conn.execute(
             sa.select(AG.c.agent_id, AG.c.workspace).where(AG.c.agent_id.in_(part))).all())
     return owners
+
+
+def _stored_counters(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> dict[str, AgentCounters]:
+    """The stored counters of the agents of the batches that carry none (read only for those: the
+    agent sends them with every batch)."""
+    ids = sorted({pb.batch.agent.agent_id for pb in prepared if pb.batch.counters is None})
+    stored: dict[str, AgentCounters] = {}
+    for part in chunks(ids, 500):
+        stored.update((a, _counters(c)) for a, c in conn.execute(
+            sa.select(AG.c.agent_id, AG.c.counters).where(AG.c.agent_id.in_(part))).all())
+    return stored
 
 
 def _batches_seen(conn: sa.Connection, prepared: Sequence[PreparedBatch]) -> set[tuple[str, str]]:
