@@ -39,6 +39,7 @@ from server.domain import (
     Stage,
 )
 from server.errors import InvalidArgument, ResourceExhausted
+from server.event_amounts import CHECKED_KINDS, check_amounts
 from server.store.repos.ingest_rows import text
 
 log = logging.getLogger(__name__)
@@ -238,6 +239,8 @@ def check_event(ev: ingest_pb2.Event, index: int) -> str:
                                   f"the event's {app!r}")
     if kind in _TIMESTAMPS:
         _check_times(kind, getattr(ev, kind), index)
+    if kind in CHECKED_KINDS:
+        check_amounts(kind, getattr(ev, kind), index)
     return kind
 
 
