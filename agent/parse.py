@@ -143,6 +143,12 @@ def _time(v: Any) -> int:
     return n if 0 <= n <= MAX_TIME_MS else 0
 
 
+def _span(start: int, end: int) -> tuple[int, int]:
+    """``(start, end)``, the end 0 (unknown) when it is before the start (a clock stepped back, a
+    damaged line): the server drops such an event whole (server/event_amounts.py)."""
+    return (start, 0) if 0 < end < start else (start, end)
+
+
 def bad_id(value: str, limit: int = MAX_ID_LENGTH) -> bool:
     """Whether the server refuses ``value`` as an id: empty, blank, too long, or holding a NUL."""
     return not value or len(value) > limit or value.isspace() or "\x00" in value
@@ -154,6 +160,35 @@ _TIMES: dict[type, tuple[str, ...]] = {
     JobCompleted: ("submission_time_ms", "completion_time_ms"), SqlExecution: ("start_time_ms", "end_time_ms"),
     ExecutorGauges: ("time_ms",),
 }
+
+
+# Amounts the server refuses below 0 (server/event_amounts.py); the handlers send 0 for them. Not
+# executor peaks: Spark's "not set yet" is -1, and the server takes them as they are.
+_NOT_NEGATIVE: dict[type, tuple[str, ...]] = {
+    StageCompleted: ("num_tasks", "tasks_succeeded", "tasks_failed", "tasks_killed"),
+    ExecutorAdded: ("total_cores",), AppEnded: ("stages_completed", "jobs_completed", "executors_added"),
+    ExecutorGauges: ("memory_used_bytes", "max_memory_bytes", "active_tasks", "total_gc_time_ms",
+                     "disk_used_bytes"),
+}
+_SPANS: dict[type, tuple[str, str]] = {
+    StageCompleted: ("submission_time_ms", "completion_time_ms"),
+    JobCompleted: ("submission_time_ms", "completion_time_ms"), SqlExecution: ("start_time_ms", "end_time_ms"),
+}
+
+
+def _amount_refusal(b: object) -> str | None:
+    for name in _NOT_NEGATIVE.get(type(b), ()):
+        if getattr(b, name) < 0:
+            return f"{name} {getattr(b, name)} (below 0)"
+    if isinstance(b, StageCompleted):
+        if any(m < 0 for m in b.metrics):
+            return "a stage metric below 0"
+        if any(v < 0 for v in vars(b.task_duration_ms).values()):
+            return "a task duration below 0"
+    span = _SPANS.get(type(b))
+    if span is not None and 0 < getattr(b, span[1]) < getattr(b, span[0]):
+        return f"{span[1]} before {span[0]}"
+    return None
 
 
 def refusal(e: PlainEvent) -> str | None:
@@ -185,7 +220,7 @@ def refusal(e: PlainEvent) -> str | None:
     for name in _TIMES.get(type(b), ()):
         if not 0 <= getattr(b, name) <= MAX_TIME_MS:
             return f"{name} {getattr(b, name)} (not a time between 0 and the year 3000)"
-    return None
+    return _amount_refusal(b)
 
 
 class BadLine(ValueError):
@@ -561,7 +596,7 @@ class AppParser:
         self.exec_added.add(eid)
         info = ev.get("Executor Info") or {}
         out.append((f"executor-added/{eid}", ExecutorAdded(
-            eid, str(info.get("Host", "")), _int(info.get("Total Cores")), _time(ev.get("Timestamp")),
+            eid, str(info.get("Host", "")), max(0, _int(info.get("Total Cores"))), _time(ev.get("Timestamp")),
             _int(info.get("Resource Profile Id")))))
 
     def _on_exec_removed(self, ev: dict[str, Any], token: Any, out: list) -> None:
@@ -611,7 +646,7 @@ class AppParser:
                 n = v if type(v) is int else _int(v)
                 if i == PEAK_INDEX:
                     sums[i] = max(sums[i], n)
-                else:
+                elif n > 0:  # a value below 0 is no amount (the server refuses a stage total below 0)
                     sums[i] += n
 
     def _on_stage_peaks(self, ev: dict[str, Any], token: Any, out: list) -> None:
@@ -660,7 +695,7 @@ class AppParser:
             for acc in si.get("Accumulables") or ():  # no TaskEnd lines seen: fall back
                 idx = ACCUM_NAMES.get(acc.get("Name")) if isinstance(acc, dict) else None
                 if idx is not None:
-                    sums[idx] = _int(acc.get("Value"))
+                    sums[idx] = max(0, _int(acc.get("Value")))
         self._emit_stage(sid, att, st, si, _int(si.get("Completion Time")), str(si.get("Failure Reason") or ""),
                          out)
 
@@ -677,10 +712,11 @@ class AppParser:
             self.stages_retried.add(key)
         self.stages_done += 1
         parents = si.get("Parent IDs") or []
+        submitted, completed = _span(_time(si.get("Submission Time")), _time(completion_ms))
         out.append((f"stage/{key}", StageCompleted(
-            sid, att, str(si.get("Stage Name", "")), _int(si.get("Number of Tasks")),
-            [_int(p) for p in parents] if isinstance(parents, list) else [], _time(si.get("Submission Time")),
-            _time(completion_ms), failure, st.sums, distribution(st.durations),
+            sid, att, str(si.get("Stage Name", "")), max(0, _int(si.get("Number of Tasks"))),
+            [_int(p) for p in parents] if isinstance(parents, list) else [], submitted,
+            completed, failure, st.sums, distribution(st.durations),
             st.succeeded, st.failed, st.killed, st.peaks, self._reads_cache(sid, si.get("RDD Info")))))
 
     def _emit_unfinished(self, sids: list[int] | None, end_ms: int, out: list) -> None:
@@ -755,7 +791,7 @@ class AppParser:
         sub, stages, sql = self.open_jobs.pop(jid, [0, [], ""])
         self._emit_unfinished(stages, _int(ev.get("Completion Time")), out)
         self._close_stages(stages)
-        out.append((f"job/{jid}", JobCompleted(jid, _time(sub), _time(ev.get("Completion Time")), stages,
+        out.append((f"job/{jid}", JobCompleted(jid, *_span(_time(sub), _time(ev.get("Completion Time"))), stages,
                                                 result == "JobSucceeded", sql)))
 
     def _on_sql_start(self, ev: dict[str, Any], token: Any, out: list) -> None:
@@ -769,7 +805,7 @@ class AppParser:
             return
         self.done_sql.add(xid)
         desc, start = self.open_sql.pop(xid, ["", 0])
-        out.append((f"sql/{xid}", SqlExecution(xid, desc, _time(start), _time(ev.get("time")),
+        out.append((f"sql/{xid}", SqlExecution(xid, desc, *_span(_time(start), _time(ev.get("time"))),
                                                str(ev.get("errorMessage") or ""))))
 
 
