@@ -24,7 +24,7 @@ def test_a_service_principals_workspace_is_shown_and_hinted_in_its_words(capsys:
     assert "--host URL --client-id ID --client-secret-env VAR" in out and "--token-env" not in out
     ws.status, ws.last_error = "error", "the workspace's OAuth token endpoint refused service principal sp-1"
     out = _shown(ws, capsys)
-    assert "client secret works again" in out and "until the token is replaced" not in out
+    assert "collects by itself once it works" in out and "collects by itself once it is accepted" not in out
 
 
 def test_a_pat_workspace_keeps_its_hints(capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,7 +32,7 @@ def test_a_pat_workspace_keeps_its_hints(capsys: pytest.CaptureFixture[str]) -> 
                              last_error="the workspace refused the token", watched=True)
     out = _shown(ws, capsys)
     assert "auth:        personal access token" in out and "token:       dapi…1f2e" in out
-    assert "until the token is replaced" in out
+    assert "collects by itself once it is accepted" in out
 
 
 def test_the_dashboard_words_a_service_principals_hint_as_the_cli_does() -> None:
@@ -44,7 +44,7 @@ def test_the_dashboard_words_a_service_principals_hint_as_the_cli_does() -> None
     ws = Workspace(name="prod", host="https://h", cloud="aws", status="error",
                    last_error="the workspace's OAuth token endpoint refused service principal sp-1", client_id="sp-1")
     words = _workspace_words(WorkspaceState(ws, watched=True))
-    assert "client secret works again" in words and "until the token is replaced" not in words
+    assert "collects by itself once it works" in words and "collects by itself once it is accepted" not in words
     pat = _workspace_words(WorkspaceState(Workspace(name="prod", host="https://h", cloud="aws",
                                                     status="error", last_error="refused"), watched=True))
-    assert "until the token is replaced" in pat
+    assert "collects by itself once it is accepted" in pat
