@@ -20,7 +20,7 @@ import logging
 from server.databricks import DatabricksGateway
 from server.databricks.m2m_tokens import forget_workspace
 from server.domain import Project, Workspace
-from server.errors import FailedPrecondition, InvalidArgument
+from server.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from server.onboard import PROJECT_TAG
 from server.services import workspaces
 from server.services.secrets import SecretBox, mask
@@ -92,7 +92,13 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str,
     attached = [p for p in store.projects.list(name) if not (p.detached or p.orphaned)]
     checked = _identity(gateway, name, host, attached, "the service principal" if client_id else "the token")
     # Cloud credentials kept; the way of authenticating is the one given.
-    updated = store.workspaces.set_host(name, host, secrets.encrypt(token), mask(token), client_id=client_id)
+    try:
+        updated = store.workspaces.set_host(name, host, secrets.encrypt(token), mask(token), client_id=client_id)
+    except AlreadyExists:
+        # Another name took the host during the checks' calls: the unique index on host (0028) refused this
+        # one, said as the check says it.
+        workspaces.refuse_host_taken(store, name, host)
+        raise
     log.info("workspace %s: host %s -> %s (%s)", name, ws.host, host, checked)
     return updated, f"host {ws.host} -> {host}; checked: {checked}"
 

@@ -184,8 +184,15 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     workspace = Workspace(name=name, host=host, cloud=cloud, plan=plan or "premium",
                           region=region, token_masked=mask(token), auto_import=bool(auto_import),
                           client_id=client_id)
-    return record_check(store, store.workspaces.add(workspace, secrets.encrypt(token), credentials),
-                        credentials, check, _integration.clock)
+    try:
+        added = store.workspaces.add(workspace, secrets.encrypt(token), credentials)
+    except AlreadyExists:
+        # Another call stored this host under another name since `refuse_host_taken` above (two adds at
+        # once, seconds apart by the token's call): the database's unique index on host (0028) refused
+        # this one, which is said as the check says it. A name taken meanwhile the store said already.
+        refuse_host_taken(store, name, host)
+        raise
+    return record_check(store, added, credentials, check, _integration.clock)
 
 
 def secret_given(token: str, client_id: str, client_secret: str) -> str:

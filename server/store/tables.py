@@ -36,8 +36,11 @@ def _json(default: Any = None, nullable: bool = False) -> Any:
 class WorkspaceRow(SQLModel, table=True):
     __tablename__ = "workspaces"
     # Names are unique in any case ("Prod" is "prod"'s), by the database since 0023: the check in
-    # `WorkspaceRepository.add` alone let two servers (or sessions) each add one of them.
-    __table_args__ = (Index("uq_workspaces_name_lower", text("lower(name)"), unique=True),)
+    # `WorkspaceRepository.add` alone let two servers (or sessions) each add one of them. One host (in
+    # `normal_host`'s form, as every write stores it) is one workspace, by the database since 0028: the
+    # check at `workspace add` alone let two calls at once store two names whose agents share one secret.
+    __table_args__ = (Index("uq_workspaces_name_lower", text("lower(name)"), unique=True),
+                      Index("uq_workspaces_host", "host", unique=True))
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
