@@ -9,8 +9,6 @@ from typing import Any
 
 import click
 
-from server.cli.name_hint import case_hint
-
 # The server's SLA cap, checked here too so a typo is refused before any call (it also keeps
 # float rounding of huge values from showing up as seconds).
 from server.domain import MAX_SLA_SECONDS
@@ -274,10 +272,6 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
         except grpc.RpcError as exc:
             if ctx.debug:
                 raise
-            if hasattr(exc, "code") and exc.code() == grpc.StatusCode.NOT_FOUND:
-                hint = case_hint(method, request, lambda: _workspace_names(channel, metadata))
-                if hint is not None:
-                    raise click.ClickException(f"{describe_error(exc)}: {hint}") from exc
             if hasattr(exc, "code") and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise _timed_out(method, request, timeout) from exc
             if hasattr(exc, "code") and exc.code() == grpc.StatusCode.UNIMPLEMENTED:
@@ -291,15 +285,6 @@ def admin_call(ctx: CliContext, stub_name: str, method: str, request: Any, timeo
                 raise
             raise click.ClickException(f"cannot reach the Trimtab server at {address} ({reason}): is it running? "
                                        "Set --server or TRIMTAB_SERVER.") from exc
-
-
-def _workspace_names(channel: Any, metadata: list[tuple[str, str]]) -> list[str]:
-    """The names of the workspaces the server has, for `name_hint.case_hint`."""
-    from protos.trimtab.v1 import admin_pb2, admin_pb2_grpc
-
-    reply = admin_pb2_grpc.WorkspaceServiceStub(channel).ListWorkspaces(
-        admin_pb2.ListWorkspacesRequest(), metadata=metadata, timeout=CALL_TIMEOUT_S)
-    return [w.name for w in reply.workspaces]
 
 
 def message_dict(message: Any) -> dict[str, Any]:

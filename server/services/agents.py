@@ -19,6 +19,8 @@ def list_agents(store: Store, workspace: str = "", cluster_id: str = "", limit: 
     whose agents are still stored lists them."""
     if limit < 0:
         raise InvalidArgument("limit: must not be negative")
+    # In any case, as `projects.list_projects` finds a workspace.
+    workspace = workspace and (store.workspaces.stored_name(workspace) or workspace)
     found = store.ingest.agents(workspace=workspace or None, cluster_id=cluster_id or None,
                                 limit=min(limit or DEFAULT_LIMIT, MAX_PAGE))
     if workspace and not found and not (cluster_id and store.ingest.agents(workspace=workspace, limit=1)):

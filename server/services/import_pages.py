@@ -53,6 +53,8 @@ def import_page(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
                 take_over: bool, paged: bool, page_token: str, stop: threading.Event | None = None) -> ImportPage:
     """The next part of a person's import of ``workspace``: all of it unless ``paged`` or ``page_token``;
     ``stop``: the caller's call ended (`import_jobs`)."""
+    # As stored, whatever the case typed (`SB` for `sb`): a page token names the workspace it continues.
+    workspace = store.workspaces.stored_name(workspace) or workspace
     if page_token:
         if job_ids:
             raise InvalidArgument("job_ids must be empty with a page_token: the token holds the jobs left to import")

@@ -139,6 +139,9 @@ def list_projects(store: Store, workspace: str = "") -> list[ProjectSummary]:
 
     A workspace is known when it is connected or still has projects (a project outlives its
     workspace's connection), so an empty list means "no projects", never "no such workspace"."""
+    # A connected workspace is found in any case (`SB` is `sb`), as everywhere a workspace is named;
+    # one no longer connected, by its projects' name as stored.
+    workspace = workspace and (store.workspaces.stored_name(workspace) or workspace)
     projects = store.projects.list(workspace or None)
     if workspace and not projects:
         store.workspaces.get(workspace)  # NotFound: "workspace 'nope' not found"

@@ -45,7 +45,7 @@ def replace_note(store: Store, secrets: SecretBox, name: str, token: str, client
     secret) given is the one stored (the call still checks it, sets the status back to ok and applies
     any plan/region given)."""
     try:
-        held = store.workspaces.secrets(name)
+        held = store.workspaces.secrets(store.workspaces.stored_name(name) or name)
         stored = secrets.decrypt(held.token_encrypted)
     except FailedPrecondition:  # a token this server cannot decrypt is being replaced: not the same one
         return ""
@@ -65,7 +65,8 @@ def set_host(store: Store, secrets: SecretBox, name: str, host: str, token: str,
     request would let anyone holding an admin token collect the workspace's Databricks token at a host
     of their own. Stored with the host (a workspace that moved may have a new token too). With
     ``client_id``, ``token`` is that service principal's OAuth client secret, given again likewise."""
-    ws = store.workspaces.get(name)
+    ws = store.workspaces.named(name)
+    name = ws.name  # found in any case (`workspaces.get_workspace`); written, said and logged as stored
     host = workspaces.check_host(host)
     if workspaces.same_host(host, ws.host):
         # With a token or a secret, the person likely means to switch how it authenticates (or rotate):
@@ -125,6 +126,7 @@ def remove_workspace(store: Store, name: str) -> tuple[list[str], int]:
     """Forget workspace ``name`` and its token, and revoke the agent tokens bound to it; (the names of its
     detached and orphaned projects, which stay with their history; how many agent tokens were revoked).
     `FailedPrecondition` naming the attached projects, nothing removed or revoked."""
+    name = store.workspaces.named(name).name  # found in any case; its projects and tokens name it as stored
     kept = [p.name for p in store.projects.list(name) if p.detached or p.orphaned]
     removal = store.workspaces.remove(name)
     if removal.attached:

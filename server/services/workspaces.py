@@ -134,7 +134,10 @@ def add_workspace(store: Store, secrets: SecretBox, name: str, host: str, token:
     credentials = None
     if cloud_credentials_json:
         credentials = secrets.encrypt(cloud_credentials_json)
-    existing = store.workspaces.get(name) if replace else None
+    existing = store.workspaces.named(name) if replace else None
+    if existing is not None:
+        # Found in any case (`add SB --replace` rotates `sb`'s token): said and logged as it is stored.
+        name = existing.name
     if existing is None and _exists(store, name):
         # Before the token check: a person retyping `add` for a workspace they have means one of these.
         raise AlreadyExists(f"workspace {name!r} already exists: `trimtab workspace add {name} ... --replace` "
@@ -263,7 +266,8 @@ def list_workspaces(store: Store) -> list[Workspace]:
 
 
 def get_workspace(store: Store, name: str) -> Workspace:
-    return store.workspaces.get(name)
+    """The workspace ``name`` names in any case (`SB` is `sb`, whose name `add` keeps `SB` from taking)."""
+    return store.workspaces.named(name)
 
 
 def update_workspace(store: Store, name: str, *, auto_import: bool | None = None, plan: str | None = None,
@@ -279,7 +283,8 @@ def update_workspace(store: Store, name: str, *, auto_import: bool | None = None
     (``cloud_credentials_json``, with ``secrets`` to encrypt them) replace the stored ones once
     tried as `add_workspace` tries them: refused by the cloud, nothing changes.
     """
-    workspace = store.workspaces.get(name)
+    workspace = store.workspaces.named(name)
+    name = workspace.name  # found in any case (`get_workspace`); written and logged as stored
     if cloud_credentials_json is not None:
         required(cloud_credentials_json, "cloud_credentials_json")
         _check_cloud_credentials(workspace.cloud, cloud_credentials_json)

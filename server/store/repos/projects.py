@@ -12,6 +12,7 @@ from server.errors import AlreadyExists, InvalidArgument, NotFound, shown
 from server.ids import MAX_DATABRICKS_ID, parse_id
 from server.store import convert
 from server.store.repos.base import Repository
+from server.store.repos.workspaces import name_as_stored
 from server.store.tables import ProjectRow, RecommendationRow, RunRow
 
 T = ProjectRow.__table__  # type: ignore[attr-defined]
@@ -61,6 +62,13 @@ class ProjectRepository(Repository):
         job_id = parse_id(parts[1], MAX_DATABRICKS_ID) if len(parts) == 3 else None
         if job_id is not None:
             found = self.get_by_key(parts[0], job_id, parts[2])
+            if found is None:
+                # Its workspace typed in another case (`SB/1/main` for `sb`'s), as every workspace name is
+                # looked up; the job's cluster key stays exact (Databricks compares it so).
+                with self._read() as conn:
+                    stored = name_as_stored(conn, parts[0])
+                if stored is not None and stored != parts[0]:
+                    found = self.get_by_key(stored, job_id, parts[2])
             if found is not None:
                 return found
         raise NotFound(f"project {shown(ref)} not found (use an id or <workspace>/<job_id>/<cluster_key>)")

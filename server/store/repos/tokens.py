@@ -17,10 +17,10 @@ from server.domain import SCOPES, ApiToken
 from server.errors import InvalidArgument, NotFound, Unauthenticated, shown
 from server.store import convert
 from server.store.repos.base import Repository
-from server.store.tables import ApiTokenRow, WorkspaceRow
+from server.store.repos.workspaces import name_as_stored
+from server.store.tables import ApiTokenRow
 
 T = ApiTokenRow.__table__  # type: ignore[attr-defined]
-WS = WorkspaceRow.__table__  # type: ignore[attr-defined]
 PREFIX = "tt_"
 
 
@@ -54,8 +54,11 @@ class TokenRepository(Repository):
         with self._write() as conn:
             # Checked in the insert's transaction: a token bound to a workspace that is not there
             # (a typo) would send data nothing is ever tied to.
-            if workspace is not None and conn.execute(sa.select(WS.c.id).where(WS.c.name == workspace)).first() is None:
+            # Bound to the name as stored (`--workspace SB` for `sb`): data is tied to runs by that name.
+            stored = name_as_stored(conn, workspace) if workspace is not None else None
+            if workspace is not None and stored is None:
                 raise NotFound(f"workspace {shown(workspace)} not found (see `trimtab workspace list`)")
+            workspace = stored
             conn.execute(T.insert().values(token_id=token_id, name=name, scope=scope, workspace=workspace,
                                            secret_sha256=_digest(secret), created_at_ms=now))
         return (ApiToken(token_id=token_id, name=name, scope=scope, created_at_ms=now, workspace=workspace),

@@ -54,6 +54,25 @@ def _refuse_taken(conn: sa.Connection, name: str) -> None:
                             "names and logs)")
 
 
+def _ascii_lower(name: str) -> str:
+    """``name`` with its ASCII letters in lower case: what SQL lower() makes of it on SQLite (PostgreSQL's
+    lowers more, which only a name from before `WORKSPACE_NAME`'s rule could hold)."""
+    return "".join(c.lower() if c.isascii() else c for c in name)
+
+
+def name_as_stored(conn: sa.Connection, name: str) -> str | None:
+    """The name the workspace that ``name`` names in any case was added as (`sb` for `SB`), or None.
+
+    What a name a person typed is resolved with, once, where it comes in (a request, a command): the
+    repositories then match names exactly, as projects and tokens store them. Not inside every lookup:
+    a project of a removed `sb` must not find a workspace `SB` added since. Names are unique in any case
+    (0023), so one row matches; the name as stored wins when it is there, which keeps a name from
+    before the rule (non-ASCII, where the engines' lower() differ) found as typed."""
+    return conn.execute(
+        sa.select(T.c.name).where(sa.or_(T.c.name == name, sa.func.lower(T.c.name) == _ascii_lower(name)))
+        .order_by(sa.case((T.c.name == name, 0), else_=1)).limit(1)).scalar()
+
+
 class WorkspaceRepository(Repository):
     def add(self, workspace: Workspace, token_encrypted: str,
             cloud_credentials_encrypted: str | None = None) -> Workspace:
@@ -88,6 +107,15 @@ class WorkspaceRepository(Repository):
         if row is None:
             raise NotFound(f"workspace {shown(name)} not found")
         return convert.workspace(row)
+
+    def stored_name(self, name: str) -> str | None:
+        """`name_as_stored`: the name the workspace ``name`` names in any case was added as; None for none."""
+        with self._read() as conn:
+            return name_as_stored(conn, name)
+
+    def named(self, name: str) -> Workspace:
+        """The workspace a person named ``name``, in any case (`SB` is `sb`); `NotFound` otherwise."""
+        return self.get(self.stored_name(name) or name)
 
     def list(self) -> list[Workspace]:
         with self._read() as conn:
