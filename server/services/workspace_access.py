@@ -27,6 +27,7 @@ from server.databricks import (
 )
 from server.domain import Workspace
 from server.onboard import AgentWiring
+from server.render.workspace_text import M2M_NO_PERMISSION
 from server.services.secrets import SecretBox
 from server.store import Store
 
@@ -116,6 +117,19 @@ def check_answers(workspace: Workspace, gateway: DatabricksGateway) -> None:
                                    "when it answers") from err
 
 
+def refused_remedy(workspace: Workspace, error: str) -> str:
+    """What gives ``workspace`` credentials Databricks accepts, in a command's words (``error``: the
+    refusal's; a service principal's 403 with a working secret asks for access, not a new secret)."""
+    if workspace.client_id:
+        add = (f"`trimtab workspace add {workspace.name} --host URL --client-id ID --client-secret-env VAR "
+               "--replace`")
+        if M2M_NO_PERMISSION in error:
+            return f"once a workspace admin grants that access, {add} with the same secret tries at once"
+        return f"a new client secret: {add}"
+    return (f"a new token (or the permission the error names): `trimtab workspace add {workspace.name} --host URL "
+            "--token-env VAR --replace`")
+
+
 @contextmanager
 def recording_status(store: Store, workspace: Workspace) -> Iterator[None]:
     """Record a refused token (or its recovery) on the workspace around Databricks calls."""
@@ -123,6 +137,9 @@ def recording_status(store: Store, workspace: Workspace) -> Iterator[None]:
         yield
     except WorkspaceAuthError as err:
         store.workspaces.set_status(workspace.name, "error", str(err))
-        raise
+        # A person's command (apply, revert, import) says what gives the workspace working credentials:
+        # the error alone said only "refused the token" (multi-workspace review). The stored status
+        # keeps the error itself; `workspace show` adds its own hint.
+        raise WorkspaceAuthError(f"{err.message}; {refused_remedy(workspace, err.message)}") from err
     if workspace.status != "ok":
         store.workspaces.set_status(workspace.name, "ok")

@@ -69,6 +69,9 @@ def test_workspace_commands_and_recommendation_apply(
     code, out, err = trimtab("workspace", "import", "sbx")
     (line,) = [e for e in err.splitlines() if e.startswith("error:")]  # one clear line
     assert code == 1 and "refused the token" in line
+    # ... and what gives it a working one.
+    assert ("; a new token (or the permission the error names): `trimtab workspace add sbx --host URL --token-env VAR "
+            "--replace`") in line, line
     assert "FAILED_PRECONDITION" in err and "Traceback" not in err
     code, out, _ = trimtab("workspace", "show", "sbx")
     assert "status:      error" in out and "refused the token" in out
