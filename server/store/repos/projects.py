@@ -130,6 +130,21 @@ class ProjectRepository(Repository):
                 raise NotFound(f"project {project.id} not found")
         return self.get(project.id)
 
+    def rename_key(self, project_id: int, cluster_key: str) -> Project:
+        """Move a project to another cluster key of its job, and return it as stored: the job's owner
+        renamed its cluster (`server.cluster_rename`). Only the key changes: its id, and with it its
+        settings, runs and recommendations, stay. `AlreadyExists` when another project of the job has
+        the key (the key is unique)."""
+        key = convert.storable_key(cluster_key, "cluster key")
+        with self._write() as conn:
+            row = conn.execute(sa.select(T.c.workspace, T.c.job_id).where(T.c.id == project_id)).first()
+            if row is None:
+                raise NotFound(f"project {project_id} not found")
+            if self._key_id(conn, row.workspace, row.job_id, key) not in (None, project_id):
+                raise AlreadyExists(f"project {row.workspace}/{row.job_id}/{key} already exists")
+            conn.execute(T.update().where(T.c.id == project_id).values(cluster_key=key))
+        return self.get(project_id)
+
     def set_phase_unless_planned(self, project_id: int, phase: str) -> bool:
         """Set the phase of a project nothing has been planned for yet (no recommendation); False
         when something has (the planner owns the phase from then on). One statement, so a plan
