@@ -16,6 +16,7 @@ from typing import Any
 
 from server.apply import adopt_own_write, project_lock, rebase
 from server.clock import Clock
+from server.cluster_rename import follow_rename
 from server.collect.build import GROWTH_WINDOW, AgentData, build_run, expected_spec, policy_fallback
 from server.collect.cluster_reads import cluster_events_or_none, pools_of, run_detail, run_timeline
 from server.collect.listings import followed
@@ -32,7 +33,7 @@ from server.domain import CostBreakdown, Project, Run, Workspace
 from server.errors import AlreadyExists
 from server.log_context import log_context, project_fields
 from server.onboard import run_as_principal
-from server.orphan_cause import JOB_DELETED, REASON_KEY, orphan_cause
+from server.orphan_cause import JOB_DELETED, REASON_KEY, cluster_gone, orphan_cause
 from server.recover import reconcile
 from server.spec import find_cluster_spec, spec_drift
 from server.store import Store
@@ -56,9 +57,18 @@ class JobCollection:
     _unrun: UnrunLog  # finished runs with no piece, said once (`server.collect.outcome_log`)
 
     def _active(self, group: list[Project], settings: dict[str, Any]) -> list[Project]:
-        """The projects of ``group`` still on their cluster in the job's ``settings``; the others orphaned."""
+        """The projects of ``group`` still on their cluster in the job's ``settings``, those whose cluster
+        the owner renamed moved to its new key (`server.cluster_rename`); the others orphaned."""
         active = []
         for project in group:
+            if find_cluster_spec(settings, project.cluster_key) is None:
+                # Followed before its runs are read: a run made since the rename is this project's, and
+                # orphaned, the project lost it (a later import made a second project of the new key).
+                renamed = follow_rename(self._store, project, settings)
+                if renamed is None:
+                    self._orphan(project, cluster_gone(project, settings))
+                    continue
+                project = renamed
             # Taken over is not a user's edit to rebase on: both servers would plan and apply for one job.
             if (why := orphan_cause(project, settings)) is not None:
                 self._orphan(project, why)

@@ -13,12 +13,14 @@ from contextlib import ExitStack
 from typing import Any
 
 from server.apply import project_lock
+from server.cluster_rename import follow_rename
 from server.databricks import DatabricksCallError, DatabricksGateway
 from server.domain import ImportedProject, Project, ProjectSettings, Workspace
 from server.errors import AlreadyExists
 from server.onboard import AgentWiring, ClusterTarget
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, kept_fills
 from server.services.job_onboard import _found_spec, _onboard_job, _remove_unonboarded
+from server.services.job_owner import renamed_from
 from server.services.projects import unplanned_phase
 from server.spec import find_cluster_spec
 from server.store import Store
@@ -71,9 +73,16 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
     jobs/update from the stale spec and, comparing the stale spec with the onboarded one the other
     importer stored, took Trimtab's own wiring for a user's edit (auto-apply paused for good)."""
     projects: list[tuple[Project, bool]] = []
+    renamed: dict[int, Project] = {}  # project id -> the project before it followed its cluster's new key
     latest_run: int | None = None
     for target in targets:
         project = store.projects.get_by_key(ws.name, target.job_id, target.cluster_key)
+        if project is None and (source := renamed_from(store, ws, target, job.get("settings") or {})) is not None:
+            # The owner renamed the project's cluster: the project goes with it, not a new one (a clone's).
+            project = dataclasses.replace(source, cluster_key=target.cluster_key) if dry_run \
+                else follow_rename(store, source, job.get("settings") or {})
+            if project is not None:
+                renamed[int(project.id or 0)] = source
         created = project is None
         if project is None:
             found, _ = _found_spec(store, ws, target, quiet=True)  # said when onboarded, below
@@ -89,7 +98,7 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
         projects.append((project, created))
     if dry_run:
         return _onboard_job(store, gateway, ws, job, {t.cluster_key: t.spec for t in targets}, projects,
-                            wiring, dry_run=True)
+                            wiring, dry_run=True, renamed=renamed)
     with ExitStack() as held:
         # In id order, so two importers of one job never hold one lock each, waiting for the other's.
         for project_id in sorted({int(p.id or 0) for p, _ in projects}):
@@ -113,7 +122,7 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
             live[project.cluster_key] = spec
             kept.append((project, created))
         return _onboard_job(store, gateway, ws, job, live, kept, wiring, dry_run=False, reader=reader,
-                            written=written)
+                            written=written, renamed=renamed)
 
 
 def _policy_fills(gateway: DatabricksGateway, spec: dict[str, Any], job_id: int) -> dict[str, Any]:

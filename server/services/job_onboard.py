@@ -20,7 +20,7 @@ from server.job_write import project_cloud
 from server.onboard import TRIMTAB_TAGS, AgentWiring, ClusterTarget, job_schedule, onboard_spec, spec_diff
 from server.plan.owner_on_demand import with_owner_spec
 from server.services.agent_install import SECRET_READER_KEY, reader_record
-from server.services.job_owner import NOTE_CLONED, as_found, cloned_from
+from server.services.job_owner import NOTE_CLONED, NOTE_RENAMED, as_found, cloned_from
 from server.spec import cluster_entry_update, find_cluster_spec, readback_mismatch, spec_drift, written_paths
 from server.store import Store, storable_text
 from server.write_intent import announce, intent, without_intent
@@ -29,12 +29,13 @@ log = logging.getLogger("server.services.workspaces")  # split from it: its log 
 
 
 def _found_spec(store: Store, ws: Workspace, target: ClusterTarget, *,
-                quiet: bool = False) -> tuple[dict[str, Any], str]:
+                quiet: bool = False, own: int | None = None) -> tuple[dict[str, Any], str]:
     """(the cluster's spec as found, a note to show): a copy of another project's cluster (Clone job)
     carries that project's wiring and tags, so the spec as found is the copy without them. Kept, the
     copy's "original" would be Trimtab's wiring (detach left the agent running there) and its runs
-    were credited to the other project's recommendation, so it never had a run as found."""
-    source = cloned_from(store, ws, target)
+    were credited to the other project's recommendation, so it never had a run as found. ``own``: the
+    project's id, whose own tag (a renamed cluster's) is no copy's."""
+    source = cloned_from(store, ws, target, own=own)
     if source is None:
         return target.spec, ""
     note = NOTE_CLONED.format(cluster=target.cluster_key, owner=source.name) + "\n"
@@ -56,13 +57,14 @@ def _remove_unonboarded(store: Store, projects: list[tuple[Project, bool]]) -> N
 def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: dict[str, Any],
                  live: dict[str, dict[str, Any]], projects: list[tuple[Project, bool]], wiring: AgentWiring,
                  *, dry_run: bool, reader: dict[str, Any] | None = None,
-                 written: set[int] | None = None) -> list[ImportedProject]:
+                 written: set[int] | None = None, renamed: dict[int, Project] | None = None) -> list[ImportedProject]:
     """Onboard the clusters of ``job`` whose specs are ``live`` (by cluster key) with one jobs/update,
     and record each project. Unless ``dry_run``, called holding the locks of all ``projects``, with
     ``job`` read under them. ``reader``: who the clusters run as and whether this import gave them
     READ on the token's scope (`server.services.agent_install.reader_record`), kept on each project.
     ``written`` gets the job's id once the update is written and not written back as found: the
-    job's clusters then reference the token's secret, so their owner's READ must stay."""
+    job's clusters then reference the token's secret, so their owner's READ must stay. ``renamed``:
+    the projects (by id) that follow their cluster's new key, each as it was before, said first."""
     settings = job.get("settings") or {}
     # As the store keeps it (NUL made U+FFFD): read against the stored name, the raw one wrote the row at
     # every import of a job named with NUL.
@@ -73,7 +75,11 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
     for project, created in projects:
         spec = live[project.cluster_key]
         label = f"job {project.job_id} / {project.cluster_key}"
-        found, note = _found_spec(store, ws, ClusterTarget(project.job_id, job_name, project.cluster_key, spec))
+        found, note = _found_spec(store, ws, ClusterTarget(project.job_id, job_name, project.cluster_key, spec),
+                                  own=project.id)
+        if (old := (renamed or {}).get(int(project.id or 0))) is not None:
+            note = NOTE_RENAMED.format(old=old.name, new=project.name, old_key=old.cluster_key,
+                                       new_key=project.cluster_key) + "\n" + note
         new_spec = onboard_spec(found, project_id=str(project.id or "<new>"), wiring=wiring)
         diff = spec_diff(spec, new_spec, label)
         if diff:

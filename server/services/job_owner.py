@@ -10,7 +10,9 @@ job from the project that manages it, so import skips the job, naming the owner
 A cluster whose tag names another project of the *same* workspace is a copy of that project's cluster
 (Databricks' "Clone job" copies the cluster entry whole, Trimtab's init script, TRIMTAB_* variables and
 both tags included): `cloned_from` names that project, and `as_found` is the cluster without what Trimtab
-put there, the spec the new project records as found.
+put there, the spec the new project records as found. A tag of a project of the *same job* whose own
+key is gone from the job is no copy: the owner renamed the cluster, and `renamed_from` names the
+project that follows it (`server.cluster_rename`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from server.apply import ONBOARDED_KEY, detached_spec
+from server.cluster_rename import rename_target, tagged_id
 from server.domain import Project, Workspace
 from server.errors import NotFound
-from server.ids import parse_id
 from server.onboard import PROJECT_TAG, SERVER_ENV, TRIMTAB_TAGS, ClusterTarget, wired_server
 from server.store import Store
 
@@ -64,17 +66,9 @@ def other_server_reason(target: ClusterTarget, wired: str, address: str) -> str:
 
 
 def tagged_project_id(target: ClusterTarget) -> int | None:
-    """The project id the cluster's tag names, or None (no tag, or not an id this server writes: a
-    hand-set or copied value above `MAX_ROW_ID` would make PostgreSQL refuse the lookup, and one such
-    job would then fail every import of its workspace)."""
-    return _tag_of(target.spec)
-
-
-def _tag_of(spec: dict[str, Any]) -> int | None:
-    tags = spec.get("custom_tags")
-    value = tags.get(PROJECT_TAG) if isinstance(tags, dict) else None
-    text = str(value).strip() if value is not None else ""
-    return parse_id(text, minimum=1)
+    """The project id the cluster's tag names, or None (`server.cluster_rename.tagged_id`: an id no row
+    can have is none, or one such job would fail every import of its workspace on PostgreSQL)."""
+    return tagged_id(target.spec)
 
 
 def owner_elsewhere(store: Store, ws: Workspace, targets: list[ClusterTarget]) -> tuple[ClusterTarget, Project] | None:
@@ -108,12 +102,13 @@ NOTE_CLONED = ("note: cluster {cluster!r} came with Trimtab's agent wiring and t
                "recommendations is applied")
 
 
-def cloned_from(store: Store, ws: Workspace, target: ClusterTarget) -> Project | None:
+def cloned_from(store: Store, ws: Workspace, target: ClusterTarget, *, own: int | None = None) -> Project | None:
     """The project of ``ws`` whose cluster ``target`` is a copy of (its tag names that project, and the
     project is another cluster), else None. Detached or orphaned, the project still says what Trimtab
-    had put on the cluster the copy was made of."""
+    had put on the cluster the copy was made of. ``own``: the id of the project ``target`` is imported
+    as, whose own tag is no copy's (a renamed cluster, judged before its project is moved: a dry run)."""
     project_id = tagged_project_id(target)
-    if project_id is None:
+    if project_id is None or project_id == own:
         return None
     try:
         project = store.projects.get(project_id)
@@ -140,3 +135,24 @@ def as_found(store: Store, owner: Project, spec: dict[str, Any]) -> dict[str, An
         # ``owner`` itself recorded a copy's tags as found (imported before clones were recognised).
         out["custom_tags"] = {k: v for k, v in tags.items() if k not in TRIMTAB_TAGS}
     return out
+
+
+# What import says of a project it moved to its cluster's new key (before its diff, as the CLI prints it).
+NOTE_RENAMED = ("renamed: {old} -> {new} (cluster {old_key!r} is {new_key!r} in the job now, the same cluster: "
+                "it carries the project's tag; its settings, runs and spec as found go with it)")
+
+
+def renamed_from(store: Store, ws: Workspace, target: ClusterTarget, settings: dict[str, Any]) -> Project | None:
+    """The project of ``ws`` whose cluster ``target`` is under a new key (`server.cluster_rename`): its
+    tag names a project of the same job whose own key is gone from the job's ``settings``. Else None,
+    and a tag of another job's project is a copy's (`cloned_from`)."""
+    project_id = tagged_project_id(target)
+    if project_id is None:
+        return None
+    try:
+        project = store.projects.get(project_id)
+    except NotFound:
+        return None
+    if (project.workspace, project.job_id) != (ws.name, target.job_id):
+        return None
+    return project if rename_target(store, project, settings) == target.cluster_key else None
