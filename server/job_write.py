@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from server.apply_lock import verify_project_lock
+from server.cluster_rename import job_projects
 from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
@@ -78,7 +79,8 @@ def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
     settings = job.get("settings") or {}
     live = find_cluster_spec(settings, project.cluster_key)
     if live is None:
-        why = cluster_gone(project, settings)  # as the collector records it, with what the job runs on now
+        # As the collector records it, with what the job runs on now.
+        why = cluster_gone(project, settings, job_projects(store, project))
         if not dry_run:
             store.projects.update(dataclasses.replace(project, orphaned=True,
                                                       state={**project.state, REASON_KEY: why}))

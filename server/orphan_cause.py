@@ -38,10 +38,11 @@ def orphan_cause(project: Project, settings: Mapping[str, Any] | None) -> str | 
     return taken_over(project, live)
 
 
-def cluster_gone(project: Project, settings: Mapping[str, Any]) -> str:
-    """Why ``project``'s cluster is not in the job's ``settings``, with what the job runs on now."""
+def cluster_gone(project: Project, settings: Mapping[str, Any], projects: Mapping[str, str] | None = None) -> str:
+    """Why ``project``'s cluster is not in the job's ``settings``, with what the job runs on now.
+    ``projects``: the job's other projects by cluster key (their names), named as what it runs on."""
     gone = f"cluster {project.cluster_key!r} is no longer in the job"
-    now = _runs_on(project, settings)
+    now = _runs_on(project, settings, projects or {})
     return f"{gone}: the job now {now}" if now else gone
 
 
@@ -52,9 +53,10 @@ def recorded_cause(project: Project) -> str:
     return str(project.state.get(REASON_KEY) or "") or UNKNOWN
 
 
-def _runs_on(project: Project, settings: Mapping[str, Any]) -> str:
-    """What the job's tasks run on now, as import sorts them: other job clusters (which an import makes
-    projects of) and the compute of the tasks on none (all-purpose, serverless, a SQL warehouse...)."""
+def _runs_on(project: Project, settings: Mapping[str, Any], projects: Mapping[str, str]) -> str:
+    """What the job's tasks run on now, as import sorts them: other job clusters (the projects they are
+    already, ``projects`` by key; the others an import makes projects of) and the compute of the tasks
+    on none (all-purpose, serverless, a SQL warehouse...)."""
     # The classification import skips a job by (private there): shared, not copied. Imported here for
     # the CLI's sake, as `taken_over` is.
     from server.onboard import REASON_SERVERLESS, _task_clusters
@@ -62,9 +64,14 @@ def _runs_on(project: Project, settings: Mapping[str, Any]) -> str:
     clusters, notes = _task_clusters(settings, project.job_id, "")
     others = [key for key in clusters if key != project.cluster_key]
     parts: list[str] = []
-    if others:
-        many = len(others) > 1
-        named = ", ".join(repr(key) for key in others)
+    # One a project already: importing it again, as the words for a new one said, changes nothing.
+    if known := [key for key in others if key in projects]:
+        many = len(known) > 1
+        parts.append(f"runs on job cluster{'s' if many else ''} {', '.join(repr(key) for key in known)}, which "
+                     f"{'are projects' if many else 'is project'} {', '.join(projects[key] for key in known)}")
+    if new := [key for key in others if key not in projects]:
+        many = len(new) > 1
+        named = ", ".join(repr(key) for key in new)
         parts.append(f"runs on job cluster{'s' if many else ''} {named}, which `trimtab workspace import "
                      f"{project.workspace} --job {project.job_id}` imports as {'projects' if many else 'a project'}")
     # REASON_SERVERLESS alone is import's reason to skip a job ("job 3: serverless compute (...)").

@@ -16,7 +16,7 @@ from typing import Any
 
 from server.apply import adopt_own_write, project_lock, rebase
 from server.clock import Clock
-from server.cluster_rename import follow_rename
+from server.cluster_rename import follow_rename, job_projects
 from server.collect.build import GROWTH_WINDOW, AgentData, build_run, expected_spec, policy_fallback
 from server.collect.cluster_reads import cluster_events_or_none, pools_of, run_detail, run_timeline
 from server.collect.listings import followed
@@ -66,7 +66,7 @@ class JobCollection:
                 # orphaned, the project lost it (a later import made a second project of the new key).
                 renamed = follow_rename(self._store, project, settings)
                 if renamed is None:
-                    self._orphan(project, cluster_gone(project, settings))
+                    self._orphan(project, cluster_gone(project, settings, job_projects(self._store, project)))
                     continue
                 project = renamed
             # Taken over is not a user's edit to rebase on: both servers would plan and apply for one job.
