@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from server.apply_lock import verify_project_lock
-from server.cluster_rename import job_projects
+from server.cluster_rename import follow_rename, job_projects, rename_target
 from server.databricks import (
     DatabricksCallError,
     DatabricksGateway,
@@ -78,6 +78,16 @@ def _job_cluster(store: Store, gateway: DatabricksGateway, project: Project, *,
         raise FailedPrecondition(f"project {project.name}: the job no longer exists; project orphaned") from err
     settings = job.get("settings") or {}
     live = find_cluster_spec(settings, project.cluster_key)
+    if live is None and (new := rename_target(store, project, settings)) is not None:
+        # The owner renamed the cluster: not gone, so not orphaned. The project follows it as the
+        # collector's poll would (`server.cluster_rename`); the write is asked for again under the new
+        # key, which the caller's record of the project does not have.
+        moved = project.name.removesuffix(project.cluster_key) + new
+        if not dry_run:
+            moved = (follow_rename(store, project, settings) or project).name
+        raise FailedPrecondition(f"project {project.name}: the job's cluster {project.cluster_key!r} is {new!r} "
+                                 f"now (renamed in the job): the project {'would follow' if dry_run else 'follows'} "
+                                 f"it as {moved}; nothing was written: run the command again")
     if live is None:
         # As the collector records it, with what the job runs on now.
         why = cluster_gone(project, settings, job_projects(store, project))

@@ -19,10 +19,11 @@ from collections.abc import Callable
 
 from sandbox.workspace import RunningWorkspace
 from server.databricks import DatabricksGateway
-from server.domain import Project, ProjectSettings
+from server.domain import ClusterConfig, Project, ProjectSettings, Recommendation
 from server.onboard import PROJECT_TAG
 from server.services import workspaces
 from server.services.secrets import SecretBox
+from server.spec import find_cluster_spec
 from server.store import Store
 from tests.integration.clone_jobs import applied, collector, run_collected
 from tests.integration.conftest import WIRING, etl_job, sdk_client
@@ -162,3 +163,26 @@ def test_a_copy_beside_the_cluster_in_the_same_job_is_still_a_clone(
     (copied,) = [i for i in done if i.created]
     assert copied.project.cluster_key == "copy" and "came with" in copied.diff
     assert store.projects.get(int(daily.id or 0)).cluster_key == "main"
+
+
+def test_an_apply_that_finds_the_key_renamed_follows_it_and_does_not_orphan(
+        trimtab: Cli, store: Store, emulator: RunningWorkspace, gateway: DatabricksGateway,
+        cli_workspace: str) -> None:
+    """Before the collector's poll: the apply moves the project to the new key, writes nothing, and the
+    apply asked again writes the new key's cluster."""
+    job_id = gateway.create_job(etl_job(copy.deepcopy(SPEC), name="etl-apply"))
+    code, _, err = trimtab("workspace", "import", "sbx", "--job", str(job_id))
+    assert code == 0, err
+    (project,) = job_projects(store, job_id)
+    store.recommendations.add(Recommendation(project_id=int(project.id or 0), reason="bigger", config=ClusterConfig(
+        node_type_id="m5d.2xlarge", num_workers=2, availability="ON_DEMAND")))
+    rename(emulator, job_id, "main", "etl_main")
+
+    code, _, err = trimtab("recommendation", "apply", str(project.id))
+    assert code == 1 and f"the project follows it as sbx/{job_id}/etl_main; nothing was written" in err, err
+    after = store.projects.get(int(project.id or 0))
+    assert (after.cluster_key, after.orphaned) == ("etl_main", False)
+    code, _, err = trimtab("recommendation", "apply", str(project.id))
+    assert code == 0, err
+    live = find_cluster_spec(gateway.get_job(job_id)["settings"], "etl_main")
+    assert live is not None and live["node_type_id"] == "m5d.2xlarge"
