@@ -201,7 +201,7 @@ class ImportJobsResponse(_message.Message):
     def __init__(self, projects: _Optional[_Iterable[_Union[ImportedProject, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedJob, _Mapping]]] = ..., left_out: _Optional[_Iterable[_Union[LeftOut, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ..., next_page_token: _Optional[str] = ..., jobs_total: _Optional[int] = ..., jobs_remaining: _Optional[int] = ...) -> None: ...
 
 class ProjectSettings(_message.Message):
-    __slots__ = ("sla_seconds", "auto_apply", "min_workers", "max_workers", "allowed_families", "spot_allowed", "driver_node_type_id", "keep_autoscaling", "learning_budget", "clear_sla", "replace_allowed_families", "sla_every_run", "clear_min_workers", "clear_max_workers", "working_sla")
+    __slots__ = ("sla_seconds", "auto_apply", "min_workers", "max_workers", "allowed_families", "spot_allowed", "driver_node_type_id", "keep_autoscaling", "learning_budget", "clear_sla", "replace_allowed_families", "sla_every_run", "clear_min_workers", "clear_max_workers", "working_sla", "clear_driver_node_type_id")
     SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     AUTO_APPLY_FIELD_NUMBER: _ClassVar[int]
     MIN_WORKERS_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +217,7 @@ class ProjectSettings(_message.Message):
     CLEAR_MIN_WORKERS_FIELD_NUMBER: _ClassVar[int]
     CLEAR_MAX_WORKERS_FIELD_NUMBER: _ClassVar[int]
     WORKING_SLA_FIELD_NUMBER: _ClassVar[int]
+    CLEAR_DRIVER_NODE_TYPE_ID_FIELD_NUMBER: _ClassVar[int]
     sla_seconds: float
     auto_apply: bool
     min_workers: int
@@ -232,10 +233,11 @@ class ProjectSettings(_message.Message):
     clear_min_workers: bool
     clear_max_workers: bool
     working_sla: bool
-    def __init__(self, sla_seconds: _Optional[float] = ..., auto_apply: _Optional[bool] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., allowed_families: _Optional[_Iterable[str]] = ..., spot_allowed: _Optional[bool] = ..., driver_node_type_id: _Optional[str] = ..., keep_autoscaling: _Optional[bool] = ..., learning_budget: _Optional[int] = ..., clear_sla: _Optional[bool] = ..., replace_allowed_families: _Optional[bool] = ..., sla_every_run: _Optional[bool] = ..., clear_min_workers: _Optional[bool] = ..., clear_max_workers: _Optional[bool] = ..., working_sla: _Optional[bool] = ...) -> None: ...
+    clear_driver_node_type_id: bool
+    def __init__(self, sla_seconds: _Optional[float] = ..., auto_apply: _Optional[bool] = ..., min_workers: _Optional[int] = ..., max_workers: _Optional[int] = ..., allowed_families: _Optional[_Iterable[str]] = ..., spot_allowed: _Optional[bool] = ..., driver_node_type_id: _Optional[str] = ..., keep_autoscaling: _Optional[bool] = ..., learning_budget: _Optional[int] = ..., clear_sla: _Optional[bool] = ..., replace_allowed_families: _Optional[bool] = ..., sla_every_run: _Optional[bool] = ..., clear_min_workers: _Optional[bool] = ..., clear_max_workers: _Optional[bool] = ..., working_sla: _Optional[bool] = ..., clear_driver_node_type_id: _Optional[bool] = ...) -> None: ...
 
 class Project(_message.Message):
-    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem", "default_max_workers", "auto_apply_hold", "latest_outcome", "pending_recommendation", "current_cost_per_run", "working_sla_seconds", "orphaned_reason", "collection_problem", "sla_met_fraction_now", "sla_now_judged", "sla_earlier_judged")
+    __slots__ = ("id", "name", "workspace", "job_id", "job_name", "cluster_key", "phase", "settings", "orphaned", "detached", "created_at_ms", "run_count", "current_config", "latest_cost", "latest_runtime_s", "sla_met_fraction", "problem", "default_max_workers", "auto_apply_hold", "latest_outcome", "pending_recommendation", "current_cost_per_run", "working_sla_seconds", "orphaned_reason", "collection_problem", "search_window_low_cores", "search_window_high_cores", "search_window", "sla_met_fraction_now", "sla_now_judged", "sla_earlier_judged")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +263,9 @@ class Project(_message.Message):
     WORKING_SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ORPHANED_REASON_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_WINDOW_LOW_CORES_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_WINDOW_HIGH_CORES_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_WINDOW_FIELD_NUMBER: _ClassVar[int]
     SLA_MET_FRACTION_NOW_FIELD_NUMBER: _ClassVar[int]
     SLA_NOW_JUDGED_FIELD_NUMBER: _ClassVar[int]
     SLA_EARLIER_JUDGED_FIELD_NUMBER: _ClassVar[int]
@@ -289,10 +294,13 @@ class Project(_message.Message):
     working_sla_seconds: float
     orphaned_reason: str
     collection_problem: CollectionProblem
+    search_window_low_cores: float
+    search_window_high_cores: float
+    search_window: str
     sla_met_fraction_now: float
     sla_now_judged: int
     sla_earlier_judged: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ..., default_max_workers: _Optional[int] = ..., auto_apply_hold: _Optional[str] = ..., latest_outcome: _Optional[str] = ..., pending_recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., current_cost_per_run: _Optional[float] = ..., working_sla_seconds: _Optional[float] = ..., orphaned_reason: _Optional[str] = ..., collection_problem: _Optional[_Union[CollectionProblem, _Mapping]] = ..., sla_met_fraction_now: _Optional[float] = ..., sla_now_judged: _Optional[int] = ..., sla_earlier_judged: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., workspace: _Optional[str] = ..., job_id: _Optional[int] = ..., job_name: _Optional[str] = ..., cluster_key: _Optional[str] = ..., phase: _Optional[str] = ..., settings: _Optional[_Union[ProjectSettings, _Mapping]] = ..., orphaned: _Optional[bool] = ..., detached: _Optional[bool] = ..., created_at_ms: _Optional[int] = ..., run_count: _Optional[int] = ..., current_config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., latest_cost: _Optional[float] = ..., latest_runtime_s: _Optional[float] = ..., sla_met_fraction: _Optional[float] = ..., problem: _Optional[_Union[PlanProblem, _Mapping]] = ..., default_max_workers: _Optional[int] = ..., auto_apply_hold: _Optional[str] = ..., latest_outcome: _Optional[str] = ..., pending_recommendation: _Optional[_Union[Recommendation, _Mapping]] = ..., current_cost_per_run: _Optional[float] = ..., working_sla_seconds: _Optional[float] = ..., orphaned_reason: _Optional[str] = ..., collection_problem: _Optional[_Union[CollectionProblem, _Mapping]] = ..., search_window_low_cores: _Optional[float] = ..., search_window_high_cores: _Optional[float] = ..., search_window: _Optional[str] = ..., sla_met_fraction_now: _Optional[float] = ..., sla_now_judged: _Optional[int] = ..., sla_earlier_judged: _Optional[int] = ...) -> None: ...
 
 class CollectionProblem(_message.Message):
     __slots__ = ("scope", "status", "message", "since_ms", "failures")
@@ -679,16 +687,26 @@ class Application(_message.Message):
     def __init__(self, application_id: _Optional[str] = ..., spark_app_id: _Optional[str] = ..., app_name: _Optional[str] = ..., spark_version: _Optional[str] = ..., cluster_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., stage_count: _Optional[int] = ..., executor_count: _Optional[int] = ..., job_count: _Optional[int] = ..., run_id: _Optional[str] = ..., ended: _Optional[bool] = ...) -> None: ...
 
 class ListApplicationsRequest(_message.Message):
-    __slots__ = ("limit",)
+    __slots__ = ("limit", "page_token", "run_id", "cluster_id", "unassigned")
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    UNASSIGNED_FIELD_NUMBER: _ClassVar[int]
     limit: int
-    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+    page_token: str
+    run_id: str
+    cluster_id: str
+    unassigned: bool
+    def __init__(self, limit: _Optional[int] = ..., page_token: _Optional[str] = ..., run_id: _Optional[str] = ..., cluster_id: _Optional[str] = ..., unassigned: _Optional[bool] = ...) -> None: ...
 
 class ListApplicationsResponse(_message.Message):
-    __slots__ = ("applications",)
+    __slots__ = ("applications", "next_page_token")
     APPLICATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     applications: _containers.RepeatedCompositeFieldContainer[Application]
-    def __init__(self, applications: _Optional[_Iterable[_Union[Application, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, applications: _Optional[_Iterable[_Union[Application, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetApplicationRequest(_message.Message):
     __slots__ = ("application_id",)

@@ -660,19 +660,23 @@ class RunServiceServicer:
     def ListRuns(self, request, context):
         """A project's runs, latest start first (start_time_ms, then id, both
         descending): a past run backfilled after newer ones sorts by when it ran.
+        Each Run without stages, executors nor driver (GetRun has them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetRun(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One run with its stages, executors and driver use.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListApplications(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Spark applications received from agents, newest start first (start_time_ms descending, then
+        application_id ascending), in pages; filtered by run, by cluster, or to those not tied to a run.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -917,19 +921,28 @@ class RecommendationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ApplyRecommendation(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A repeat of an apply that went through (its reply lost) is FAILED_PRECONDITION with trailing
+        metadata `trimtab-reason: ALREADY_APPLIED` and `trimtab-recommendation-id` (the recommendation
+        on the job by Trimtab's record); a conflict (another recommendation pending, an apply not yet
+        confirmed by a run...) carries no `trimtab-reason`.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RejectRecommendation(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A repeat of a reject that went through: FAILED_PRECONDITION with `trimtab-reason:
+        ALREADY_REJECTED` and `trimtab-recommendation-id` (the rejected one: the pinned
+        recommendation_id, else the newest recommendation).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RevertRecommendation(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A repeat of a revert that went through: FAILED_PRECONDITION with `trimtab-reason:
+        ALREADY_REVERTED` and `trimtab-recommendation-id` (the reverted one).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
