@@ -220,8 +220,7 @@ class RecommendationServicer(admin_pb2_grpc.RecommendationServiceServicer):
     def ListRecommendations(self, request: admin_pb2.ListRecommendationsRequest,
                             context: Ctx) -> admin_pb2.ListRecommendationsResponse:
         found, token = recommendations.list_recommendations(
-            self._store, _project(request.project), request.state, request.page_size,
-            messages.requested_page_token(request.page_token))
+            self._store, _project(request.project), request.state, request.page_size, request.page_token)
         return admin_pb2.ListRecommendationsResponse(
             recommendations=[messages.shown_recommendation(r) for r in found], next_page_token=token)
 

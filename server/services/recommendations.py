@@ -47,8 +47,9 @@ def list_recommendations(store: Store, project_ref: str, state: str = "", page_s
                          page_token: str = "") -> tuple[list[ShownRecommendation], str]:
     """A page of a project's recommendations, newest first (in ``state`` when given), each with the
     cluster the job ran when it was made, and the token of the next page ("" at the end). The token
-    is the id of the page's last recommendation; the next page starts below it, so a token names a
-    recommendation of this project or it was never issued."""
+    is the id of the page's last recommendation (with the state after a dot when the listing has one:
+    `_token`); the next page starts below it, so a token names a recommendation of this project or it
+    was never issued."""
     project = store.projects.find(required(project_ref, "project"))
     assert project.id is not None
     if state and state not in RECOMMENDATION_STATES:
@@ -56,15 +57,31 @@ def list_recommendations(store: Store, project_ref: str, state: str = "", page_s
     if page_size < 0:
         raise InvalidArgument("page_size: must not be negative")
     size = min(page_size or DEFAULT_PAGE, MAX_PAGE)
-    before = _position(store, project.id, page_token) if page_token else None
+    before = _position(store, project.id, _token_id(page_token, state)) if page_token else None
     recs = store.recommendations.newest_first(project.id, limit=size + 1, before_id=before, state=state or None)
     token = ""
     if len(recs) > size:
         recs = recs[:size]
-        token = str(recs[-1].id)
+        token = _token(int(recs[-1].id or 0), state)
     runs, stored = by_storing(store.runs.history(project.id)) if recs else ([], [])
     return [ShownRecommendation(r, already_on_job=on_job(store, project, r), planned_from=planned_from(runs, stored, r))
             for r in recs], token
+
+
+def _token(rec_id: int, state: str) -> str:
+    """The next page's token: the last id, and the listing's state after a dot, so a token of one
+    state's listing (or of every state's) cannot continue another's, which would skip or repeat
+    recommendations without a word. Every state's stays the bare id, as servers before it sent."""
+    return f"{rec_id}.{state}" if state else str(rec_id)
+
+
+def _token_id(page_token: str, state: str) -> str:
+    """The id in ``page_token``, refused unless it came from a listing of ``state`` (`_token`)."""
+    position, dot, token_state = page_token.partition(".")
+    if token_state != state or bool(dot) != bool(state):
+        raise InvalidArgument("page_token: not a token of this listing (a token continues the listing of the "
+                              "same project and state it came from; start again without page_token)")
+    return position.strip()
 
 
 def _position(store: Store, project_id: int, page_token: str) -> int:
