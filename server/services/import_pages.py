@@ -56,6 +56,11 @@ def import_page(store: Store, secrets: SecretBox, workspace: str, job_ids: list[
     # As stored, whatever the case typed (`SB` for `sb`): a page token names the workspace it continues.
     workspace = store.workspaces.stored_name(workspace) or workspace
     if page_token:
+        if not paged:
+            # Continued all the same, the call imported one page only and left the rest to a caller
+            # that, not asking for pages, does not read next_page_token: a partial import it never sees.
+            raise InvalidArgument("page_token continues a paged import: send paged=true with it (or neither, "
+                                  "for the whole import in one call)")
         if job_ids:
             raise InvalidArgument("job_ids must be empty with a page_token: the token holds the jobs left to import")
         ids, carry = _read_token(secrets, page_token, workspace, dry_run, take_over)

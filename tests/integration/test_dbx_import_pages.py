@@ -164,6 +164,19 @@ def test_a_dry_run_stays_one_across_pages(trimtab: Callable[..., tuple[int, str,
     assert forged.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_a_token_without_paged_is_refused(store: Store, gateway: DatabricksGateway, many_jobs: list[int],
+                                          call: Callable[..., Any]) -> None:
+    """paged=false asks for the whole import in one call: a token beside it imported one page and left
+    the rest unsaid to a caller that does not read next_page_token (review grpcapi t_paged2)."""
+    first = call(admin_pb2.ImportJobsRequest(workspace="sbx", dry_run=True, paged=True))
+    assert first.next_page_token
+    with pytest.raises(grpc.RpcError) as refused:
+        call(admin_pb2.ImportJobsRequest(workspace="sbx", dry_run=True, paged=False, page_token=first.next_page_token))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "paged" in (refused.value.details() or "")
+    assert store.projects.list("sbx") == [] and not any(_onboarded(gateway, j) for j in many_jobs)
+
+
 def test_continuing_never_reattaches_a_job_the_person_did_not_name(
         trimtab: Callable[..., tuple[int, str, str]], store: Store, gateway: DatabricksGateway,
         many_jobs: list[int]) -> None:
