@@ -74,18 +74,21 @@ def settings(s: ProjectSettings) -> admin_pb2.ProjectSettings:
     return admin_pb2.ProjectSettings(
         sla_seconds=s.sla_seconds, auto_apply=s.auto_apply, min_workers=s.min_workers,
         max_workers=s.max_workers, allowed_families=list(s.allowed_families), spot_allowed=s.spot_allowed,
-        driver_node_type_id=s.driver_node_type_id, keep_autoscaling=s.keep_autoscaling,
+        # "" (stored by servers that took it for "chosen by Trimtab") reads unset, as it means.
+        driver_node_type_id=s.driver_node_type_id or None, keep_autoscaling=s.keep_autoscaling,
         learning_budget=s.learning_budget, sla_every_run=s.sla_every_run, working_sla=s.working_sla,
     )
 
 
 # A setting and the flag that clears it: a request giving both is refused, as neither can be meant.
-CLEARS = (("sla_seconds", "clear_sla"), ("min_workers", "clear_min_workers"), ("max_workers", "clear_max_workers"))
+CLEARS = (("sla_seconds", "clear_sla"), ("min_workers", "clear_min_workers"), ("max_workers", "clear_max_workers"),
+          ("driver_node_type_id", "clear_driver_node_type_id"))
 
 
 def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
-    """Only what the request names (proto3 optional presence); `clear_sla` clears the SLA, and
-    `clear_min_workers` / `clear_max_workers` a worker bound (None: the planner's default again).
+    """Only what the request names (proto3 optional presence); `clear_sla` clears the SLA,
+    `clear_min_workers` / `clear_max_workers` a worker bound (None: the planner's default again), and
+    `clear_driver_node_type_id` the driver (Trimtab chooses it).
 
     A value and its clear flag together are `InvalidArgument` naming both: the SLA was cleared
     without a word (review 9), whichever the caller meant."""
@@ -93,6 +96,11 @@ def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
         if msg.HasField(name) and getattr(msg, flag):
             raise InvalidArgument(f"settings.{name} and settings.{flag}: give one, not both ({flag} clears "
                                   f"the setting, {name} sets it)")
+    if msg.HasField("driver_node_type_id") and not msg.driver_node_type_id.strip():
+        # Stored, "" was a driver set to nothing (HasField true) that every reader took for "chosen by
+        # Trimtab": the clear flag says that, as the other settings' do.
+        raise InvalidArgument("settings.driver_node_type_id: empty; name a node type, or set "
+                              "settings.clear_driver_node_type_id to let Trimtab choose the driver")
     changes: dict[str, Any] = {}
     for name in ("sla_seconds", "auto_apply", "min_workers", "max_workers", "spot_allowed",
                  "driver_node_type_id", "keep_autoscaling", "learning_budget", "sla_every_run",

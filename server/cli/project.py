@@ -393,7 +393,10 @@ def set_settings(ctx: CliContext, project: str, sla: str | None, auto_apply: str
     if spot is not None:
         s.spot_allowed = parse_switch(spot, "--spot")
     if driver_type is not None:
-        s.driver_node_type_id = _driver_type(driver_type)
+        if driver := _driver_type(driver_type):
+            s.driver_node_type_id = driver
+        else:
+            s.clear_driver_node_type_id = True
     if keep_autoscaling is not None:
         s.keep_autoscaling = parse_switch(keep_autoscaling, "--keep-autoscaling")
     if learning_budget is not None:

@@ -216,3 +216,12 @@ def test_costs_in_lists_carry_the_currency_sign_as_savings_does(trimtab: Trimtab
     assert code == 0 and _line(out, "latest cost") == "$1,234.50"
     code, out, _ = trimtab("run", "list", str(project.id))
     assert code == 0 and "$1,234.50" in out
+
+
+def test_driver_type_auto_clears_the_driver(trimtab: Trimtab, project: Project, cli_store: Store) -> None:
+    """`--driver-type auto` sends clear_driver_node_type_id: the server refuses an empty driver now."""
+    code, out, err = trimtab("project", "set", str(project.id), "--driver-type", "m5.2xlarge")
+    assert code == 0 and _line(out, "driver") == "m5.2xlarge", err
+    code, out, err = trimtab("project", "set", str(project.id), "--driver-type", "auto")
+    assert code == 0 and _line(out, "driver") == "chosen by Trimtab", err
+    assert cli_store.projects.get(int(project.id or 0)).settings.driver_node_type_id is None

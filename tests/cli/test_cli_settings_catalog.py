@@ -93,8 +93,8 @@ def test_known_names_are_saved(trimtab: Trimtab, cli_store: Store) -> None:
     # auto and any mean "let Trimtab choose": nothing to check.
     code, _, err = trimtab("project", "set", str(pid), "--driver-type", "auto", "--allowed-families", "any")
     assert code == 0, err
-    assert cli_store.projects.get(pid).settings == ProjectSettings(sla_seconds=2700.0, learning_budget=4,
-                                                                     driver_node_type_id="")
+    # Cleared (clear_driver_node_type_id), as --sla none clears the SLA: "" was stored as a driver set to nothing.
+    assert cli_store.projects.get(pid).settings == ProjectSettings(sla_seconds=2700.0, learning_budget=4)
 
 
 def test_names_are_checked_against_the_projects_cloud(trimtab: Trimtab, cli_store: Store) -> None:

@@ -56,7 +56,7 @@ def test_any_and_auto_clear_them(trimtab: Trimtab, nightly: Project, cli_store: 
     assert code == 0, err
     assert shown(out, "families") == ["any"] and shown(out, "driver") == ["chosen by Trimtab"]
     settings = cli_store.projects.get(int(pid)).settings
-    assert settings.allowed_families == () and settings.driver_node_type_id == ""
+    assert settings.allowed_families == () and settings.driver_node_type_id is None
     # 'any' with families beside it says neither thing clearly.
     code, _, err = trimtab("project", "set", pid, "--allowed-families", "m5d,any")
     assert code == 2 and "'any' allows every family: give it alone" in err
