@@ -74,7 +74,7 @@ from server.detach import finish_detach as finish_detach
 from server.detach import onboard_record as onboard_record
 from server.detach import restore_original as restore_original
 from server.domain import OWNER_SIZING_KEY, Project, Recommendation
-from server.errors import FailedPrecondition, NotFound, TrimtabError
+from server.errors import ALREADY_APPLIED, ALREADY_REJECTED, FailedPrecondition, NotFound, TrimtabError
 from server.job_write import REFUSED as REFUSED
 from server.job_write import (
     ApplyResult,
@@ -138,7 +138,7 @@ def apply_recommendation(store: Store, gateway: DatabricksGateway, project_id: i
     project = _active(store, project_id)
     rec = store.recommendations.pending(project_id)
     if rec is None or rec.id is None:
-        raise no_pending(store, project)
+        raise no_pending(store, project, "applied")
     pending = project.pending_apply or {}
     unconfirmed = bool(pending) and not pending.get("confirmed", False)
     if unconfirmed and not over_unconfirmed:
@@ -231,7 +231,7 @@ def reject(store: Store, project_id: int) -> Recommendation:
         project = store.projects.get(project_id)
         rec = store.recommendations.pending(project_id)
         if rec is None or rec.id is None:
-            raise no_pending(store, project)
+            raise no_pending(store, project, "rejected")
         # As a revert remembers it (`server.revert`): not the job's own cluster when only the driver, the
         # disks (or nothing Trimtab decides) differ, the driver or the volumes for those workers then.
         cloud = project_cloud(store, project)
@@ -259,8 +259,10 @@ def no_recommendation_yet(project: Project) -> NotFound:
     return NotFound(f"project {project.name} has no recommendation yet ({why})")
 
 
-def no_pending(store: Store, project: Project) -> TrimtabError:
-    """Why the project has no pending recommendation, in what is true of its newest one."""
+def no_pending(store: Store, project: Project, asked: str = "") -> TrimtabError:
+    """Why the project has no pending recommendation, in what is true of its newest one. ``asked``:
+    the state the call would put the pending one in ("applied", "rejected"); a newest one already in
+    it carries the reason that says so (`server.errors.ALREADY_APPLIED`...): the call's own repeat."""
     latest = store.recommendations.latest(int(project.id or 0))
     if latest is None:
         return no_recommendation_yet(project)
@@ -271,13 +273,16 @@ def no_pending(store: Store, project: Project) -> TrimtabError:
         if not pending.get("confirmed", False):
             at += ", no run has used it yet"
         return FailedPrecondition(f"recommendation {latest.id} is already applied ({at}); "
-                                  f"`trimtab recommendation revert {project.name}` goes back")
+                                  f"`trimtab recommendation revert {project.name}` goes back",
+                                  reason=ALREADY_APPLIED if asked == "applied" else "", recommendation_id=latest.id)
     if latest.state == "applied":
         return FailedPrecondition(f"project {project.name} has no pending recommendation: recommendation "
                                   f"{latest.id} was applied, and the cluster has changed since; "
                                   "a new one is planned after the next run")
     return FailedPrecondition(f"project {project.name} has no pending recommendation: recommendation "
-                              f"{latest.id} was {latest.state}; a new one is planned after the next run")
+                              f"{latest.id} was {latest.state}; a new one is planned after the next run",
+                              reason=ALREADY_REJECTED if asked == latest.state == "rejected" else "",
+                              recommendation_id=latest.id)
 
 
 # ------------------------------------------------------------------ helpers

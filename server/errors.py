@@ -13,15 +13,30 @@ class TrimtabError(Exception):
     """Base of every error the server reports to a caller.
 
     ``retry_after_ms`` (only for retryable errors) is a hint sent to the
-    client in trailing metadata as ``retry-after-ms``.
+    client in trailing metadata as ``retry-after-ms``. ``reason`` (one of `REASONS`) is the
+    machine-readable why, sent as ``trimtab-reason`` with ``recommendation_id`` as
+    ``trimtab-recommendation-id``: a client whose reply was lost tells its own write, done, from a
+    conflict by it rather than by the message's words (docs/team-contracts.md).
     """
 
     code: str = "INTERNAL"
 
-    def __init__(self, message: str, *, retry_after_ms: int | None = None) -> None:
+    def __init__(self, message: str, *, retry_after_ms: int | None = None, reason: str = "",
+                 recommendation_id: int | None = None) -> None:
         super().__init__(message)
+        assert not reason or reason in REASONS, reason
         self.message = message
         self.retry_after_ms = retry_after_ms
+        self.reason = reason
+        self.recommendation_id = recommendation_id
+
+
+# The write asked for is already done: the recommendation is in the state the call would have put it
+# in (a repeat after a lost reply), unlike a conflict, which has no reason.
+ALREADY_APPLIED = "ALREADY_APPLIED"
+ALREADY_REJECTED = "ALREADY_REJECTED"
+ALREADY_REVERTED = "ALREADY_REVERTED"
+REASONS = frozenset({ALREADY_APPLIED, ALREADY_REJECTED, ALREADY_REVERTED})
 
 
 class NotFound(TrimtabError):

@@ -18,7 +18,7 @@ from server.apply_record import (
 )
 from server.databricks import DatabricksGateway
 from server.domain import BACK_TO_USER_EDIT, OVER_USER_EDIT, Project, started_before
-from server.errors import FailedPrecondition
+from server.errors import ALREADY_REVERTED, FailedPrecondition
 from server.job_write import (
     ApplyResult,
     WriteSettled,
@@ -63,7 +63,8 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
         # Its previous_spec is the reverted recommendation's (for attributing runs in flight);
         # writing it back would put the rejected recommendation on the job again.
         raise FailedPrecondition(f"project {project.name}: nothing to revert: the last apply was already "
-                                 "reverted (the next apply can be)")
+                                 "reverted (the next apply can be)", reason=ALREADY_REVERTED,
+                                 recommendation_id=_last_reverted(store, project_id))
     if not pending.get("previous_spec"):
         raise FailedPrecondition(f"project {project.name}: nothing to revert (no apply recorded)")
     settings, live = _job_cluster(store, gateway, project, dry_run=dry_run)
@@ -113,6 +114,14 @@ def revert(store: Store, gateway: DatabricksGateway, project_id: int, *, dry_run
     if rec is not None and rec.id is not None:
         rec = store.recommendations.get(rec.id)
     return ApplyResult(rec, diff, applied=True, message="reverted to the configuration before the last apply")
+
+
+def _last_reverted(store: Store, project_id: int) -> int | None:
+    """The recommendation the last revert took off the job: its record names the one it went back to,
+    not this one, so it is the latest reverted (a refused repeat's `trimtab-recommendation-id`)."""
+    reverted = [r for r in store.recommendations.newest_first(project_id, limit=20, state="reverted")
+                if r.reverted_at_ms is not None]
+    return max(reverted, key=lambda r: (r.reverted_at_ms or 0, r.id or 0)).id if reverted else None
 
 
 def finish_revert(store: Store, project: Project, record: dict[str, Any], live: dict[str, Any]) -> None:

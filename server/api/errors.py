@@ -1,8 +1,8 @@
 """The one place that maps `server.errors` to gRPC status codes.
 
 `ErrorInterceptor` wraps every unary handler: a `TrimtabError` becomes its
-status code and message (plus ``retry-after-ms`` trailing metadata when the
-error carries a hint); anything else becomes INTERNAL with a generic message,
+status code and message (plus trailing metadata: ``retry-after-ms`` when the
+error carries a hint, ``trimtab-reason`` when it carries a reason); anything else becomes INTERNAL with a generic message,
 logged with its traceback, so internals never leak to callers. Request bytes that
 are no message of the method's type are INVALID_ARGUMENT.
 """
@@ -34,6 +34,10 @@ STATUS: dict[str, grpc.StatusCode] = {
 }
 
 RETRY_AFTER_KEY = "retry-after-ms"
+# Not google.rpc.ErrorInfo in the status details: that needs grpcio-status and googleapis-common-protos,
+# which the server does not depend on; two plain keys read the same from any client.
+REASON_KEY = "trimtab-reason"
+RECOMMENDATION_ID_KEY = "trimtab-recommendation-id"
 
 # The longest status message sent. gRPC carries it in a header, percent-encoded (up to 12 bytes per
 # character: 4 bytes of UTF-8, each %XX), and a client refuses replies whose headers pass its soft
@@ -56,10 +60,24 @@ def status_of(exc: TrimtabError) -> grpc.StatusCode:
     return STATUS.get(exc.code, grpc.StatusCode.INTERNAL)
 
 
+def trailing_metadata(exc: TrimtabError) -> tuple[tuple[str, str], ...]:
+    """What a refusal carries beside its status: the retry hint, and the machine-readable reason with
+    the recommendation it is about (documented in admin.proto and docs/team-contracts.md)."""
+    pairs: list[tuple[str, str]] = []
+    if exc.retry_after_ms is not None:
+        pairs.append((RETRY_AFTER_KEY, str(exc.retry_after_ms)))
+    if exc.reason:
+        pairs.append((REASON_KEY, exc.reason))
+        if exc.recommendation_id is not None:
+            pairs.append((RECOMMENDATION_ID_KEY, str(exc.recommendation_id)))
+    return tuple(pairs)
+
+
 def abort(context: grpc.ServicerContext, exc: TrimtabError) -> None:
     """End the call with the status `exc` stands for (raises, like context.abort)."""
-    if exc.retry_after_ms is not None:
-        context.set_trailing_metadata(((RETRY_AFTER_KEY, str(exc.retry_after_ms)),))
+    if pairs := trailing_metadata(exc):
+        # One call: each set_trailing_metadata replaces what an earlier one set.
+        context.set_trailing_metadata(pairs)
     context.abort(status_of(exc), capped(exc.message))
 
 

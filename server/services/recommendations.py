@@ -12,7 +12,14 @@ from contextlib import contextmanager
 from server import apply
 from server.databricks import DatabricksGateway, retrying_5xx_for
 from server.domain import RECOMMENDATION_STATES, ApplyOutcome, Project, Recommendation
-from server.errors import FailedPrecondition, InvalidArgument, NotFound, shown
+from server.errors import (
+    ALREADY_APPLIED,
+    ALREADY_REJECTED,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    shown,
+)
 from server.ids import parse_id
 from server.services.agent_install import release_detached_reader
 from server.services.pending import ShownRecommendation, by_storing, on_job, planned_from
@@ -107,7 +114,7 @@ def reject_recommendation(store: Store, project_ref: str, recommendation_id: str
     project = store.projects.find(required(project_ref, "project"))
     assert project.id is not None
     with apply.project_lock(project.id, store):  # re-entrant: `apply.reject` takes it too
-        check_pinned(store, project, recommendation_id)
+        check_pinned(store, project, recommendation_id, "rejected")
         return apply.reject(store, project.id)
 
 
@@ -120,21 +127,23 @@ def apply_recommendation(store: Store, secrets: SecretBox, project_ref: str,
     `replace_unconfirmed`; otherwise the apply waits for that run (FailedPrecondition)."""
     project = store.projects.find(required(project_ref, "project"))
     project_id = int(project.id or 0)
-    check_pinned(store, project, recommendation_id)  # said before the workspace is asked anything
+    check_pinned(store, project, recommendation_id, "applied")  # said before the workspace is asked anything
     # Checked again under the lock the apply holds (re-entrant, taken after the workspace is
     # probed): a run's plan may have replaced the pending one meanwhile.
     with _gateway(store, secrets, project, dry_run) as gateway, apply.project_lock(project_id, store):
-        check_pinned(store, project, recommendation_id)
+        check_pinned(store, project, recommendation_id, "applied")
         result = apply.apply_recommendation(store, gateway, project_id, dry_run=dry_run,
                                             over_unconfirmed=replace_unconfirmed, by_hand=True)
     return ApplyOutcome(result.recommendation, result.diff, result.applied, note=result.note,
                         already_on_job=result.already_on_job)
 
 
-def check_pinned(store: Store, project: Project, recommendation_id: str) -> None:
+def check_pinned(store: Store, project: Project, recommendation_id: str, asked: str) -> None:
     """Refuse (`FailedPrecondition`) when a script pinned `recommendation_id` (what its dry run
     showed) and the project's pending recommendation is another one by now: planned again after a
-    run or a settings change, it may be a different cluster. Without a pending one the apply or
+    run or a settings change, it may be a different cluster. A pinned one already ``asked``
+    ("applied", "rejected": what the call does) is refused with the reason that says so
+    (`already_done`), also when another is pending by now. Without a pending one the apply or
     reject says why itself (`apply.no_pending`); "" pins nothing."""
     wanted = _pin(recommendation_id)
     if wanted is None:
@@ -142,10 +151,27 @@ def check_pinned(store: Store, project: Project, recommendation_id: str) -> None
     pending = store.recommendations.pending(int(project.id or 0))
     if pending is not None and wanted == str(pending.id):
         return
-    _check_of_project(store, project, wanted)
+    pinned = _check_of_project(store, project, wanted)
+    if (done := already_done(project, pinned, asked)) is not None:
+        raise done
     if pending is not None:
         raise FailedPrecondition(f"recommendation {wanted} is no longer pending "
                                  f"(recommendation {pending.id} is; review it, e.g. with a dry run)")
+
+
+def already_done(project: Project, rec: Recommendation, asked: str) -> FailedPrecondition | None:
+    """The refusal of a repeated apply or reject whose first call went through (its reply lost): ``rec``
+    is ``asked`` already, the job's applied one by the project's record for "applied". None when not."""
+    record = project.pending_apply or {}
+    if asked == "applied" and rec.state == "applied" and record.get("recommendation_id") == rec.id \
+            and not record.get("reverted"):
+        return FailedPrecondition(f"recommendation {rec.id} is already applied; "
+                                  f"`trimtab recommendation revert {project.name}` goes back",
+                                  reason=ALREADY_APPLIED, recommendation_id=rec.id)
+    if asked == "rejected" and rec.state == "rejected":
+        return FailedPrecondition(f"recommendation {rec.id} is already rejected",
+                                  reason=ALREADY_REJECTED, recommendation_id=rec.id)
+    return None
 
 
 def check_pinned_applied(store: Store, project_id: int, recommendation_id: str) -> None:
@@ -167,7 +193,7 @@ def check_pinned_applied(store: Store, project_id: int, recommendation_id: str) 
                                  "review it, e.g. with a dry run of the revert)")
 
 
-def _check_of_project(store: Store, project: Project, wanted: str) -> None:
+def _check_of_project(store: Store, project: Project, wanted: str) -> Recommendation:
     """`NotFound` when the pinned id ``wanted`` (canonical, `_pin`) names no recommendation of ``project``:
     one that never existed, or another project's, was called "no longer pending", as if it had been
     this project's and a plan had replaced it."""
@@ -180,6 +206,7 @@ def _check_of_project(store: Store, project: Project, wanted: str) -> None:
             found = None
     if found is None or found.project_id != project.id:
         raise NotFound(f"recommendation {wanted} is not a recommendation of project {project.name}")
+    return found
 
 
 def _pin(recommendation_id: str) -> str | None:
