@@ -23,6 +23,7 @@ from server.domain import Workspace
 from server.errors import InvalidArgument
 from server.services import (
     agents,
+    application_list,
     billing_credentials,
     projects,
     recommendations,
@@ -196,8 +197,12 @@ class RunServicer(admin_pb2_grpc.RunServiceServicer):
 
     def ListApplications(self, request: admin_pb2.ListApplicationsRequest,
                          context: Ctx) -> admin_pb2.ListApplicationsResponse:
-        return admin_pb2.ListApplicationsResponse(
-            applications=[messages.application(a) for a in runs.list_applications(self._store, request.limit)])
+        found, token = application_list.list_applications(
+            self._store, request.limit, request.page_token,
+            application_list.AppFilter(run_id=request.run_id, cluster_id=request.cluster_id,
+                                       unassigned=request.unassigned))
+        return admin_pb2.ListApplicationsResponse(applications=[messages.application(a) for a in found],
+                                                  next_page_token=token)
 
     def GetApplication(self, request: admin_pb2.GetApplicationRequest, context: Ctx) -> admin_pb2.Application:
         return messages.application(runs.get_application(self._store, projects.required(request.application_id, "application_id")))

@@ -110,12 +110,6 @@ def get_run(store: Store, run_id: str) -> RunDetail:
                      driver=driver_use(stages, beats), sla=sla)
 
 
-def list_applications(store: Store, limit: int = 50) -> list[Application]:
-    if limit < 0:
-        raise InvalidArgument("limit: must not be negative")
-    return store.applications.list(limit=min(limit or 50, MAX_PAGE))
-
-
 def get_application(store: Store, application_id: str) -> Application:
     """The application by Trimtab's id (what `app list` shows), else by the Spark application id
     (``app-2026...``, what Spark's UI and logs show). A Spark id several applications share is

@@ -68,12 +68,22 @@ class ApplicationRepository(Repository):
                           .order_by(APP.c.start_time_ms.desc(), APP.c.application_id))
 
     def list(self, limit: int = 50, cluster_id: str | None = None,
-             unassigned: bool = False, sent_for: str | None = None) -> list[Application]:
-        """Newest first; `cluster_id` filters by Databricks cluster; `unassigned`
-        keeps only applications not tied to a run yet; `sent_for` only those a token of that
-        workspace, or one bound to none, sent first (`server.collect.build.sent_for`): filtered
-        here, before the limit, so another workspace's applications cannot crowd them out."""
+             unassigned: bool = False, sent_for: str | None = None, *, run_id: int | None = None,
+             after: tuple[int, str] | None = None) -> list[Application]:
+        """Newest first (start, then application id ascending); `cluster_id` filters by Databricks
+        cluster; `unassigned` keeps only applications not tied to a run yet, `run_id` only those tied
+        to that run; `sent_for` only those a token of that workspace, or one bound to none, sent first
+        (`server.collect.build.sent_for`): filtered here, before the limit, so another workspace's
+        applications cannot crowd them out. `after`: the (start, id) of the application the page
+        starts after, in this order (keyset paging: nothing received meanwhile shifts a page)."""
         query = sa.select(APP).order_by(APP.c.start_time_ms.desc(), APP.c.application_id).limit(limit)
+        if after is not None:
+            start, app_id = after
+            query = query.where(sa.or_(APP.c.start_time_ms < start,
+                                       sa.and_(APP.c.start_time_ms == start, APP.c.application_id > app_id)))
+        if run_id is not None:
+            query = query.where(APP.c.application_id.in_(sa.select(LINK.c.application_id)
+                                                          .where(LINK.c.run_id == run_id)))
         if cluster_id:
             # Found as ingest stored it (`convert.storable_text`): a Databricks cluster id with NUL,
             # bound as it is, failed the read on PostgreSQL, and the collection of its whole workspace.
