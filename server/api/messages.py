@@ -186,6 +186,9 @@ def project(s: ProjectSummary) -> admin_pb2.Project:
         pending_recommendation=shown_recommendation(s.pending) if s.pending is not None else None,
         current_cost_per_run=s.current_cost_per_run, working_sla_seconds=s.working_sla_s,
         orphaned_reason=recorded_cause(p), collection_problem=collection_problem(s.collection),
+        search_window_low_cores=s.window.low if s.window else None,
+        search_window_high_cores=s.window.high if s.window else None,
+        search_window=s.window.line() if s.window else "",
     )
 
 

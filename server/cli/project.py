@@ -135,28 +135,17 @@ def workers_line(s: Any, c: Any, default_max: int | None = None) -> str:
     return f"{shown_low}..{default_max_workers(max(workers, 1), low)} ({rule})"
 
 
-def window_line(s: Any, c: Any) -> str:
-    """The search window (`server.plan.search_window`) as far as the reply shows it: the rule, and the
-    cores it reaches around ``c`` (the current cluster, a proto message) once a run measured it; ``s``
-    the project's settings, whose min_workers raises the cluster first, as the planner does."""
-    from server.costing.catalog import load_catalog
-    from server.costing.errors import TrimtabCostError
-    from server.plan.worker_bounds import CORE_SPAN, MIN_WORKERS
+def window_line(project: Any) -> str:
+    """The search window (`server.plan.search_window`) as the server sent it (`Project.search_window`:
+    worked out with its own catalog and the runs that confirmed the current cluster), else the rule
+    alone (a server before the field, or one that cannot tell: no cluster to start from)."""
+    from server.plan.worker_bounds import CORE_SPAN
 
-    rule = f"{CORE_SPAN:g}x either way of the worker cores of the cluster as imported and of the current one once a run on it succeeded (within the SLA, if any)"
     edge = "; a pick at its edge says so in its reason"
-    workers = c.autoscale_max if c.autoscale_max > 0 else c.num_workers
-    vcpus = None
-    for cloud in ("aws", "azure"):  # node type names do not overlap between the clouds
-        try:
-            vcpus = load_catalog().node_type(cloud, c.node_type_id).vcpus if c.node_type_id else None
-            break
-        except TrimtabCostError:
-            continue
-    if not vcpus:
-        return rule + edge
-    cores = vcpus * max(workers, s.min_workers if s.HasField("min_workers") else MIN_WORKERS)
-    return f"{rule} (current: {cores / CORE_SPAN:g}..{cores * CORE_SPAN:g} cores){edge}"
+    if project.search_window:
+        return project.search_window + edge
+    return (f"{CORE_SPAN:g}x either way of the worker cores of the cluster as imported and of the current one "
+            "once a run on it succeeded (within the SLA, if any)" + edge)
 
 
 def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
@@ -194,7 +183,7 @@ def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
         ("auto-apply", auto_apply_text(s.auto_apply, project.auto_apply_hold)),
         ("workers", workers_line(s, c, project.default_max_workers if project.HasField("default_max_workers")
                                  else None)),
-        ("search window", window_line(s, c)),
+        ("search window", window_line(project)),
         ("families", ",".join(s.allowed_families) or "any"),
         ("spot", "allowed" if s.spot_allowed else "not allowed"),
         ("driver", s.driver_node_type_id or "chosen by Trimtab"),

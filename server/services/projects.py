@@ -18,8 +18,10 @@ from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettin
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import MAX_WORKERS, MIN_WORKERS
 from server.plan.policy import kept_values
+from server.plan.search_window import SearchWindow
 from server.services.collection_state import CollectionProblem, collection_problem
 from server.services.pending import ShownRecommendation, current_cost_per_run, on_job
+from server.services.project_window import project_window
 from server.services.savings import USER_EDIT
 from server.spec import config_from_spec as spec_config
 from server.spec import pool_ids, pools_seen
@@ -64,6 +66,8 @@ class ProjectSummary:
     working_sla_s: float | None = None
     # `get_project` only: why its runs are not being collected now (None: they are).
     collection: CollectionProblem | None = None
+    # `get_project` only: the search window its plans keep within (`project_window`; None: unknown).
+    window: SearchWindow | None = None
 
 
 def latest_outcome(run: Run | None) -> str:
@@ -209,11 +213,14 @@ def with_pending(store: Store, summary: ProjectSummary) -> ProjectSummary:
     project = summary.project
     assert project.id is not None
     rec = store.recommendations.pending(project.id)
+    newest = store.recommendations.latest(project.id)
+    cloud = workspace_clouds(store).get(project.workspace, "")
     return dataclasses.replace(
         summary, pending=ShownRecommendation(rec, already_on_job=on_job(store, project, rec)) if rec else None,
         current_cost_per_run=current_cost_per_run(store, project.id, summary.current_config),
-        working_sla_s=working_sla(project, store.recommendations.latest(project.id)),
-        collection=collection_problem(store, project))
+        working_sla_s=working_sla(project, newest),
+        collection=collection_problem(store, project),
+        window=project_window(project, store.runs.history(project.id), cloud, newest))
 
 
 def working_sla(project: Project, newest: Recommendation | None) -> float | None:
