@@ -152,7 +152,9 @@ def check_pinned(store: Store, project: Project, recommendation_id: str, asked: 
     if pending is not None and wanted == str(pending.id):
         return
     pinned = _check_of_project(store, project, wanted)
-    if (done := already_done(project, pinned, asked)) is not None:
+    # The project read again: the caller's copy predates the lock this may run under, and the apply
+    # record that says which recommendation is on the job is what a concurrent call just wrote.
+    if (done := already_done(store.projects.get(int(project.id or 0)), pinned, asked)) is not None:
         raise done
     if pending is not None:
         raise FailedPrecondition(f"recommendation {wanted} is no longer pending "
