@@ -96,11 +96,10 @@ def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
         if msg.HasField(name) and getattr(msg, flag):
             raise InvalidArgument(f"settings.{name} and settings.{flag}: give one, not both ({flag} clears "
                                   f"the setting, {name} sets it)")
-    if msg.HasField("driver_node_type_id") and not msg.driver_node_type_id.strip():
-        # Stored, "" was a driver set to nothing (HasField true) that every reader took for "chosen by
-        # Trimtab": the clear flag says that, as the other settings' do.
-        raise InvalidArgument("settings.driver_node_type_id: empty; name a node type, or set "
-                              "settings.clear_driver_node_type_id to let Trimtab choose the driver")
+    # An empty driver is what CLIs before clear_driver_node_type_id sent for `--driver-type auto`:
+    # it clears the driver as the flag does, not stored as a driver set to nothing (HasField true with
+    # "", which every reader took for "chosen by Trimtab"), and not refused (an older CLI would break).
+    blank_driver = msg.HasField("driver_node_type_id") and not msg.driver_node_type_id.strip()
     changes: dict[str, Any] = {}
     for name in ("sla_seconds", "auto_apply", "min_workers", "max_workers", "spot_allowed",
                  "driver_node_type_id", "keep_autoscaling", "learning_budget", "sla_every_run",
@@ -110,6 +109,8 @@ def settings_changes(msg: admin_pb2.ProjectSettings) -> dict[str, Any]:
     for name, flag in CLEARS:
         if getattr(msg, flag):
             changes[name] = None
+    if blank_driver:
+        changes["driver_node_type_id"] = None
     if msg.replace_allowed_families or msg.allowed_families:
         changes["allowed_families"] = tuple(msg.allowed_families)
     return changes

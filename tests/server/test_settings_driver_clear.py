@@ -1,6 +1,7 @@
 """UpdateProjectSettings: driver_node_type_id "" was stored as set (HasField true with "") while every
-reader took it for "chosen by Trimtab" (review grpcapi t_settings2). Now "" is INVALID_ARGUMENT naming
-clear_driver_node_type_id, which clears it as clear_sla clears the SLA. Real server on 127.0.0.1:0."""
+reader took it for "chosen by Trimtab" (review grpcapi t_settings2). Now clear_driver_node_type_id clears
+it as clear_sla clears the SLA, and "" (what older CLIs sent for `--driver-type auto`) clears it too.
+Real server on 127.0.0.1:0."""
 
 from __future__ import annotations
 
@@ -16,18 +17,15 @@ def _update(h: Harness, project: str, settings: admin_pb2.ProjectSettings) -> ad
                                             metadata=h.admin)
 
 
-def test_an_empty_driver_is_refused_naming_the_clear_flag(harness: Harness) -> None:
+def test_an_empty_driver_clears_it_as_older_clis_meant(harness: Harness) -> None:
     project, _ = planned_project(harness)
-    set_one = _update(harness, str(project.id), admin_pb2.ProjectSettings(driver_node_type_id="r5.xlarge"))
-    assert set_one.settings.driver_node_type_id == "r5.xlarge"
-
     for blank in ("", "  "):
-        with pytest.raises(grpc.RpcError) as refused:
-            _update(harness, str(project.id), admin_pb2.ProjectSettings(driver_node_type_id=blank))
-        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "clear_driver_node_type_id" in (refused.value.details() or "")
-    kept = harness.projects.GetProject(admin_pb2.GetProjectRequest(project=str(project.id)), metadata=harness.admin)
-    assert kept.settings.driver_node_type_id == "r5.xlarge"
+        set_one = _update(harness, str(project.id), admin_pb2.ProjectSettings(driver_node_type_id="r5.xlarge"))
+        assert set_one.settings.driver_node_type_id == "r5.xlarge"
+        cleared = _update(harness, str(project.id), admin_pb2.ProjectSettings(driver_node_type_id=blank))
+        assert not cleared.settings.HasField("driver_node_type_id")
+        assert harness.store.projects.get(int(project.id or 0)).settings.driver_node_type_id is None
+    _update(harness, str(project.id), admin_pb2.ProjectSettings(driver_node_type_id="r5.xlarge"))
 
     cleared = _update(harness, str(project.id), admin_pb2.ProjectSettings(clear_driver_node_type_id=True))
     assert not cleared.settings.HasField("driver_node_type_id")
