@@ -6,8 +6,9 @@
 
 Repositories (each returns `server.domain` objects and raises `server.errors`):
 ``workspaces``, ``projects``, ``runs``, ``applications`` (read side of agent
-data), ``recommendations``, ``tokens`` and ``ingest`` (the write side of agent
-data). A database that is down or locked raises `server.errors.Unavailable`.
+data), ``recommendations``, ``tokens``, ``ingest`` (the write side of agent
+data) and ``retention`` (old runs' detail, a removed project's history). A
+database that is down or locked raises `server.errors.Unavailable`.
 """
 
 from __future__ import annotations

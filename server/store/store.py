@@ -15,6 +15,7 @@ from server.store.repos.applications import ApplicationRepository
 from server.store.repos.ingest import IngestRepository
 from server.store.repos.projects import ProjectRepository
 from server.store.repos.recommendations import RecommendationRepository
+from server.store.repos.retention import RetentionRepository
 from server.store.repos.runs import RunRepository
 from server.store.repos.tokens import TokenRepository
 from server.store.repos.workspaces import WorkspaceRepository
@@ -37,6 +38,7 @@ class Store:
         self.recommendations = RecommendationRepository(engine, self.clock)
         self.tokens = TokenRepository(engine, self.clock)
         self.ingest = IngestRepository(engine, self.clock)
+        self.retention = RetentionRepository(engine, self.clock)
 
     @property
     def url(self) -> str:

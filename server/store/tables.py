@@ -287,6 +287,9 @@ class ApplicationRow(SQLModel, table=True):
     # The workspace of the token that first sent the application's events (first writer wins), None
     # when that token had none: the collector ties it only to runs of that workspace's projects.
     workspace: str | None = None
+    # When `trimtab db prune` deleted its per-executor detail (`server.store.repos.retention`); its
+    # stages stay. None: never pruned (and every row stored before 0028).
+    detail_pruned_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
 
 
 class StageRow(SQLModel, table=True):
