@@ -1,6 +1,6 @@
 """`trimtab db status`: where the schema stands, read-only. `trimtab db upgrade`: bring the database
-schema to this version's. `trimtab db compact-events`: drop old events' verbatim copies (run it from
-cron, like `mlflow gc`).
+schema to this version's. `trimtab db compact-events`: drop old events' verbatim copies; `trimtab db
+prune`: delete old runs' per-executor detail (run both from cron, like `mlflow gc`).
 
 A schema newer than this code is refused by every command that opens the store (see
 `server.store.migrate`), `db status` excepted: it only reports it."""
@@ -17,7 +17,7 @@ from server.cli.store_options import NO_DATABASE_HINT, config_from, require_data
 
 @click.group(name="db")
 def cli() -> None:
-    """Manage the database: schema, stored event copies."""
+    """Manage the database: schema, stored event copies, old runs' detail."""
 
 
 @cli.command()
@@ -112,3 +112,53 @@ def compact_events(ctx: CliContext, older_than: str, db_url: str | None, state_d
     else:
         click.echo(f"dropped the stored copy of {events} events received before {older_than} ago "
                    f"({dropped / 2**20:.1f} MiB) in {store.url}")
+
+
+@cli.command()
+@click.option("--older-than", "older_than", required=True, metavar="DURATION",
+              help="Runs that started longer ago than this, e.g. 90d or 2160h.")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@store_options
+@click.pass_obj
+def prune(ctx: CliContext, older_than: str, dry_run: bool, db_url: str | None, state_dir: Path | None) -> None:
+    """Delete the per-executor detail of runs that started before --older-than ago.
+
+    Goes: each stage's per-executor peaks, the executors, their gauges, the driver's peaks, the
+    Spark jobs and SQL executions, and agents' status and batch records not seen for a week as
+    well. Stays: every run's summary (runtime, cost, configuration, outcome, input size,
+    anomalies, SLA), its stages (the planner compares every run's stage structure), each event's
+    key (a re-sent event is still a duplicate), and all the detail of each project's newest 50
+    runs, whatever their age. Safe while the server runs.
+    """
+    from server.clock import SystemClock
+    from server.store import open_store
+    from server.store.repos.retention import KEEP_NEWEST_RUNS
+
+    seconds = parse_duration(older_than, "--older-than", max_seconds=MAX_AGE_SECONDS)
+    config = config_from(db_url, state_dir, database_only=True)
+    require_database(db_url, state_dir, config, may_create=False)
+    store = open_store(config.database_url, upgrade=False)
+    try:
+        cutoff_ms = SystemClock().now_ms() - int(seconds * 1000)
+        report = store.retention.prune_detail(cutoff_ms, dry_run=dry_run)
+    finally:
+        store.close()
+    if ctx.as_json:
+        print_json({"database": store.url, "dry_run": dry_run, "started_before_ms": cutoff_ms,
+                    "newest_kept_per_project": KEEP_NEWEST_RUNS, "runs": report.runs,
+                    "applications": report.applications, "rows": report.rows})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} the per-executor detail of {report.runs} runs ({report.applications} Spark applications) "
+               f"that started before {older_than} ago, each project's newest {KEEP_NEWEST_RUNS} runs excepted, "
+               f"in {store.url}:")
+    width = max(len(name) for name in report.rows)
+    for name, rows in report.rows.items():
+        click.echo(f"  {name:<{width}}  {rows:>10,} rows")
+    click.echo("kept: every run's summary and cost, its stages, and each event's key")
+    if dry_run:
+        click.echo("nothing deleted (--dry-run)")
+    elif store.is_sqlite and any(report.rows.values()):
+        # SQLite reuses the freed pages for new rows but keeps the file's size until a VACUUM.
+        click.echo("note: the SQLite file keeps its size (new rows reuse the space); to shrink it, stop the server "
+                   "and run `sqlite3 <file> VACUUM` (it needs free disk space the size of the file)")

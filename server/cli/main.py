@@ -27,10 +27,10 @@ from server.cli.undecodable import refuse_undecodable
 GROUPS: dict[str, tuple[str, str]] = {
     "demo": ("server.cli.demo", "Run the whole closed loop locally on the embedded sandbox."),
     "server": ("server.cli.server_cmd", "Run the Trimtab server."),
-    "db": ("server.cli.db", "Manage the database: schema, stored event copies."),
+    "db": ("server.cli.db", "Manage the database: schema, stored event copies, old runs' detail."),
     "token": ("server.cli.token", "Create, list and revoke API tokens."),
     "workspace": ("server.cli.workspace", "Connect Databricks workspaces and import their jobs."),
-    "project": ("server.cli.project", "List, inspect and configure projects."),
+    "project": ("server.cli.project", "List, inspect, configure and remove projects."),
     "run": ("server.cli.run", "List and inspect collected runs."),
     "app": ("server.cli.app", "Spark applications received from agents."),
     "agent": ("server.cli.agent", "Agents on Spark drivers: version, cluster, and what they could not deliver."),

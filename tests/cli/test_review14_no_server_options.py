@@ -79,4 +79,4 @@ def test_only_commands_that_dial_the_server_show_server_and_token() -> None:
         walk(command, [name])
     assert local == {"demo", "prices show", "prices update", "sandbox up", "server start", "db status",
                      "db upgrade", "db compact-events", "token create", "token list", "token revoke",
-                     "project backfill"}
+                     "project backfill", "project remove", "db prune"}
