@@ -1,4 +1,4 @@
-"""`trimtab project list | show P | set P ...`"""
+"""`trimtab project list | show P | set P ... | detach P | remove P | backfill P`"""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class WorkerBound(click.ParamType):
 
 @click.group(name="project")
 def cli() -> None:
-    """List, inspect and configure projects."""
+    """List, inspect, configure and remove projects."""
 
 
 def _money(value: float | None) -> str:
@@ -473,6 +473,51 @@ def detach(ctx: CliContext, project: str) -> None:
                    "made outside Trimtab since (runtime, Spark conf, ...) stay. Its runs and recommendations stay. "
                    f"`trimtab workspace import {reply.workspace} --job {reply.job_id}` attaches it again", err=True)
     _show(ctx, reply)
+
+
+# ------------------------------------------------------------------ remove (opens the store itself)
+
+
+@cli.command()
+@click.argument("project")
+@click.option("--purge", is_flag=True, help="Delete its runs, recommendations and their Spark data with it.")
+@click.option("--yes", is_flag=True, help="Confirm: without it nothing is deleted, and what would be is said.")
+@store_options
+@click.pass_obj
+def remove(ctx: CliContext, project: str, purge: bool, yes: bool, db_url: str | None, state_dir: Path | None) -> None:
+    """Delete a detached or orphaned PROJECT (id or name) from the database; with --purge, its history too.
+
+    An attached project is refused: `trimtab project detach` first. Nothing in Databricks changes.
+    """
+    from server.errors import TrimtabError
+    from server.services.project_remove import project_history, remove_project
+
+    # Never created here: a fresh database holds no project to remove.
+    _, store = open_cli_store(db_url, state_dir, may_create=False)
+    try:
+        try:
+            found = project_history(store, project)
+            what = (f"project {found.project.id} ({found.name}) with {found.runs} runs and "
+                    f"{found.recommendations} recommendations")
+            if not yes:
+                if (found.runs or found.recommendations) and not purge:
+                    remove_project(store, found, purge=False)  # refused: says --purge
+                click.echo(f"would delete {what}" + (" and their Spark data" if found.runs else ""))
+                raise click.UsageError("nothing deleted: add --yes to confirm")
+            report = remove_project(store, found, purge=purge)
+        except TrimtabError as exc:
+            raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    if ctx.as_json:
+        print_json({"project": found.name, "id": str(found.project.id), "deleted_rows": report.rows})
+        return
+    click.echo(f"deleted {what}")
+    deleted = {name: n for name, n in report.rows.items() if n and name != "projects"}
+    if deleted:
+        width = max(len(name) for name in deleted)
+        for name, n in deleted.items():
+            click.echo(f"  {name:<{width}}  {n:>10,} rows")
 
 
 # ------------------------------------------------------------------ backfill (opens the store itself)

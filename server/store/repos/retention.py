@@ -187,6 +187,12 @@ class RetentionRepository(Repository):
                     found.append(int(at))
         return max(found, default=None)
 
+    def history_counts(self, project_id: int) -> tuple[int, int]:
+        """(runs, recommendations) of the project."""
+        with self._read() as conn:
+            return tuple(int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.project_id == project_id))
+                             .scalar_one()) for t in (RUN, REC))  # type: ignore[return-value]
+
     def purge_project(self, project_id: int, name: str) -> PurgeReport:
         """Delete a detached or orphaned project with all its history, in one transaction: its runs,
         their costs, its recommendations, and its runs' Spark applications with everything stored of
