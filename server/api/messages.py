@@ -230,6 +230,8 @@ def run(r: Run, detail: RunDetail | None = None, sla: RunSla | None = None) -> a
     if detail is not None:
         msg.stages.extend(stage(s) for s in detail.stages)
         msg.executors.extend(executor(e) for e in detail.executors)
+        if detail.detail_pruned_at_ms is not None:
+            msg.detail_pruned_at_ms = detail.detail_pruned_at_ms
         if detail.driver is not None:
             d = detail.driver
             msg.driver.CopyFrom(admin_pb2.DriverUse(peak_heap_bytes=d.peak_heap_bytes, gc_ms=d.gc_ms,

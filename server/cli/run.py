@@ -308,6 +308,10 @@ def show(ctx: CliContext, run_id: str) -> None:
         click.echo(f"not learned: {one_line(r.not_learned)}")
     if (line := agent_line(r)) is not None:
         click.echo(line)
+    if r.HasField("detail_pruned_at_ms"):
+        # Else a pruned run read as one whose agent sent no executors and no driver metrics.
+        click.echo(f"executor detail pruned {utc(r.detail_pruned_at_ms)} (`trimtab db prune`): its executors, "
+                   "per-executor peaks and driver use are no longer stored; its stages and summary are")
     if r.stages:
         click.echo("")
         print_table([(s.stage_id, s.attempt_id, s.name[:40], s.num_tasks, f"{s.duration_s:.1f}s",

@@ -36,14 +36,16 @@ def run_sla(run: Run, current_sla: float | None) -> RunSla:
 
 @dataclass(frozen=True)
 class RunDetail:
-    """A run with the stages and executors of its Spark applications, what its driver used, and the
-    SLA it is judged against."""
+    """A run with the stages and executors of its Spark applications, what its driver used, the SLA it
+    is judged against, and when `trimtab db prune` deleted its applications' per-executor detail
+    (None: never; its executors and driver use are then gone, its stages are not)."""
 
     run: Run
     stages: tuple[Stage, ...] = ()
     executors: tuple[Executor, ...] = ()
     driver: DriverUse | None = None
     sla: RunSla = RunSla()
+    detail_pruned_at_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ def get_run(store: Store, run_id: str) -> RunDetail:
         beats.extend(store.applications.driver_peaks(app_id))
     sla = run_sla(run, store.projects.get(run.project_id).settings.sla_seconds)
     return RunDetail(run=run, stages=tuple(stages), executors=tuple(executors),
-                     driver=driver_use(stages, beats), sla=sla)
+                     driver=driver_use(stages, beats), sla=sla,
+                     detail_pruned_at_ms=store.retention.detail_pruned_at(run.application_ids))
 
 
 def get_application(store: Store, application_id: str) -> Application:
