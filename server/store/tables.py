@@ -288,7 +288,7 @@ class ApplicationRow(SQLModel, table=True):
     # when that token had none: the collector ties it only to runs of that workspace's projects.
     workspace: str | None = None
     # When `trimtab db prune` deleted its per-executor detail (`server.store.repos.retention`); its
-    # stages stay. None: never pruned (and every row stored before 0028).
+    # stages stay. None: never pruned (and every row stored before 0029).
     detail_pruned_at_ms: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
 
 

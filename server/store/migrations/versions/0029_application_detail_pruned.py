@@ -2,8 +2,8 @@
 detail (executors, stage x executor peaks, gauges, driver peaks, Spark jobs, SQL executions), so that
 `run show` says the detail was pruned rather than showing a run without executors as if it had none.
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-07 23:50:00.000000
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0028'
-down_revision = '0027'
+revision = '0029'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 
