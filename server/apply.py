@@ -94,7 +94,7 @@ from server.plan.candidates import REJECTED_KEY as REJECTED_KEY  # re-exported: 
 from server.plan.candidates import PoolBacking, outside_bounds
 from server.plan.owner_on_demand import after_edit
 from server.plan.policy import kept_policy, kept_values
-from server.plan.project_cluster import owner_first_on_demand
+from server.plan.project_cluster import owner_availability, owner_first_on_demand
 from server.revert import finish_revert as finish_revert
 from server.revert import revert as revert
 from server.spec import (
@@ -338,8 +338,8 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
     old sizing, is superseded. An edit of only other fields (a Spark conf key, tags, libraries) keeps
     the record (`_kept_record`), so `revert` can still put the owned fields back under the edit, and
     the pending recommendation unless its apply would write a drifted field back (`_writes_over`).
-    An edit of which nodes are spot records the owner's first_on_demand, the spot floor
-    (`server.plan.owner_on_demand.after_edit`); any other keeps the one recorded.
+    An edit of which nodes are spot records the owner's first_on_demand (the spot floor) and
+    availability (the spot kind, `server.plan.owner_on_demand.after_edit`); any other keeps those recorded.
     ``edit_run_id``: the Databricks run that showed the edit (the collector's), None when an apply or
     an import found it before any run."""
     cloud = project_cloud(store, project)
@@ -361,8 +361,10 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
              "user_edit_after_run_id": int(project.last_seen_run_id or 0)}
     # The owner's first_on_demand (the spot floor) is theirs only where the edit set which nodes are
     # spot; else it stays what it was, though the job may hold a value of Trimtab's.
+    policy = kept_policy(project.state)
     state = after_edit(state, live, written or {}, cloud=cloud,
-                       before=owner_first_on_demand(project, cloud=cloud, policy=kept_policy(project.state)))
+                       before=owner_first_on_demand(project, cloud=cloud, policy=policy),
+                       before_availability=owner_availability(project, cloud=cloud, policy=policy))
     kept = None if owned else _kept_record(project, live, edit_run_id, cloud=cloud)
     if owned:
         state[OWNER_SIZING_KEY] = True  # the next apply's record says it goes over the owner's sizing

@@ -40,6 +40,7 @@ from server.plan.pricing import Pricing, dbu_rates, priced_candidate, pricing_fo
 from server.plan.project_cluster import (
     REJECTED_KEPT,
     REJECTED_KEY,
+    owner_availability,
     owner_first_on_demand,
     project_anchor,
     project_config,
@@ -126,7 +127,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
                      use: RangeUse | None = None,
                      peak: PeakFloor | None = None,
                      live_measured: bool = False,
-                     owners_on_demand: int | None = None) -> list[tuple[Candidate, ClusterConfig]]:
+                     owners_on_demand: int | None = None,
+                     owners_availability: str | None = None) -> list[tuple[Candidate, ClusterConfig]]:
     """Every configuration within the project's bounds, priced; current and ``tried`` ones included.
 
     ``anchor`` (the configuration the project was imported with) fixes the
@@ -180,6 +182,8 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     where the grid's copy of the current one stands for it) unless that is below the floor (Trimtab
     wrote it before the owner raised the floor): then it is observed only, as outside the bounds,
     and offered at the floor (one configuration to the plan for a spot driver under a floor of 1).
+    A spot candidate is of the owner's spot kind (``owners_availability``, `spot_kind_for`: pure SPOT
+    stays so after an ON_DEMAND write of Trimtab's), else the live cluster's.
 
     With ``keep_autoscaling`` every candidate is an autoscale range (unless the policy fixes the
     sizing's shape) when the cluster was imported autoscaling, also once Trimtab has made it fixed,
@@ -272,7 +276,7 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     # A policy forbidding driver_node_type_id runs the driver on the workers' type: each candidate's.
     follow_workers = policy is not None and pool is None and not settings.driver_node_type_id and \
         policy.forbids("driver_node_type_id")
-    spot_kind = spot_kind_for(live, policy, azure=azure)
+    spot_kind = spot_kind_for(live, policy, azure=azure, owner=owners_availability)
     node_types = catalog.node_types(cloud)
     if pool is not None:
         # The pool decides the types and the availability; a driver the user fixed cannot be
@@ -493,7 +497,8 @@ def project_candidates(project: Project, workspace: Workspace, catalog: PriceCat
                             volumes_held=held_volumes(project.state, current), use=use, peak=peak,
                             live_measured=measured_live(current, ran, sla_s=project.settings.sla_seconds,
                                                         segment_from=segment_from) is not None,
-                            owners_on_demand=owner_first_on_demand(project, cloud=workspace.cloud, policy=under))
+                            owners_on_demand=owner_first_on_demand(project, cloud=workspace.cloud, policy=under),
+                            owners_availability=owner_availability(project, cloud=workspace.cloud, policy=under))
 
 
 def by_id(pairs: Iterable[tuple[Candidate, ClusterConfig]]) -> dict[str, tuple[Candidate, ClusterConfig]]:

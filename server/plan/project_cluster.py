@@ -8,7 +8,14 @@ from typing import Any
 
 from server.costing.catalog import PriceCatalog
 from server.domain import BACK_TO_USER_EDIT, OVER_USER_EDIT, ClusterConfig, Project, Run
-from server.plan.owner_on_demand import is_recorded, recorded, spec_first_on_demand
+from server.plan.owner_on_demand import (
+    availability_recorded,
+    is_recorded,
+    recorded,
+    recorded_availability,
+    spec_availability,
+    spec_first_on_demand,
+)
 from server.plan.peak_floor import PeakFloor, peak_floor, segment_runs
 from server.plan.policy import ClusterPolicy, filled_into
 from server.plan.pools import on_pool
@@ -64,16 +71,9 @@ def owner_first_on_demand(project: Project, *, cloud: str = "", policy: ClusterP
     spot losses must not become the floor).
 
     A project stored before the value was recorded has it inferred from the record of Trimtab's writes
-    (`server.apply_record`): with no write of Trimtab's holding the sizing (none since the import or
-    re-attach, or the owner's edit of it cleared the record: `server.apply.rebase`), the live spec is
-    the owner's. An apply over the owner's edit keeps it as its ``previous_spec`` (``over_user_edit``),
-    a revert to it writes it back (``back_to_user_edit``), and without any edit outside Trimtab since
-    the import the sizing before Trimtab's first write is the owner's. Past a second write over an edit
-    only bounds are left: Trimtab never writes fewer nodes on demand than the floor, so the fewer of the
-    write's and the spec it replaced is the nearest to the owner's."""
-    from server.apply_record import BEFORE_WRITES_KEY  # it imports the planner's candidates: here, not above
-    from server.plan.planner import USER_EDIT_AFTER_KEY
-
+    (`_owner_specs`). Past a second write over an edit only bounds are left: Trimtab never writes fewer
+    nodes on demand than the floor, so the fewer of the write's and the spec it replaced is the nearest
+    to the owner's."""
     if is_recorded(project.state):
         return recorded(project.state)
 
@@ -81,18 +81,57 @@ def owner_first_on_demand(project: Project, *, cloud: str = "", policy: ClusterP
         values = filled_into(policy, spec) if isinstance(spec, dict) else None
         return spec_first_on_demand(spec, cloud=cloud, policy_values=values, spot_only=spot_only)
 
+    specs, exact = _owner_specs(project)
+    if exact:
+        return kept(specs[0])
+    known = [v for v in (kept(s, spot_only=True) for s in specs) if v is not None]
+    return min(known) if known else None
+
+
+def owner_availability(project: Project, *, cloud: str = "", policy: ClusterPolicy | None = None) -> str | None:
+    """The availability the project's owner runs the cluster with (SPOT, SPOT_WITH_FALLBACK, ON_DEMAND,
+    in AWS's names): the spot kind a spot candidate is written with (`server.plan.spot_risk.spot_kind_for`).
+    None when it is not known (the live cluster's kind then stands for it).
+
+    As recorded when their spec was known (`server.plan.owner_on_demand`), never one Trimtab wrote;
+    inferred for a project stored before it was, as `owner_first_on_demand` is. Past a second write
+    over an owner's edit only the two specs of the last write are left: Trimtab writes pure SPOT only
+    where the owner (or a cluster policy) chose it, so either holding it says SPOT; otherwise unknown."""
+    if availability_recorded(project.state):
+        return recorded_availability(project.state)
+
+    def kept(spec: Any) -> str | None:
+        values = filled_into(policy, spec) if isinstance(spec, dict) else None
+        return spec_availability(spec, cloud=cloud, policy_values=values)
+
+    specs, exact = _owner_specs(project)
+    if exact:
+        return kept(specs[0])
+    return "SPOT" if "SPOT" in [kept(s) for s in specs] else None
+
+
+def _owner_specs(project: Project) -> tuple[tuple[Any, ...], bool]:
+    """(the specs the owner's spot choice of a project stored before it was recorded is read from,
+    whether the one spec is exactly theirs; else the two of the last write, bounds of it).
+
+    With no write of Trimtab's holding the sizing (none since the import or re-attach, or the owner's
+    edit of it cleared the record: `server.apply.rebase`), the live spec is the owner's. An apply over
+    the owner's edit keeps it as its ``previous_spec`` (``over_user_edit``), a revert to it writes it
+    back (``back_to_user_edit``), and without any edit outside Trimtab since the import the sizing
+    before Trimtab's first write is the owner's (`server.apply_record`)."""
+    from server.apply_record import BEFORE_WRITES_KEY  # it imports the planner's candidates: here, not above
+    from server.plan.planner import USER_EDIT_AFTER_KEY
+
     record = project.pending_apply or {}
     if not record or record.get("reattached"):
-        return kept(project.current_spec)
+        return (project.current_spec,), True
     if record.get(BACK_TO_USER_EDIT):
-        return kept(record.get("applied_spec"))
+        return (record.get("applied_spec"),), True
     if record.get(OVER_USER_EDIT):
-        return kept(record.get("previous_spec"))
+        return (record.get("previous_spec"),), True
     if project.state.get(USER_EDIT_AFTER_KEY) is None:
-        return kept(project.state.get(BEFORE_WRITES_KEY))
-    known = [v for v in (kept(record.get("previous_spec"), spot_only=True),
-                         kept(record.get("applied_spec"), spot_only=True)) if v is not None]
-    return min(known) if known else None
+        return (project.state.get(BEFORE_WRITES_KEY),), True
+    return (record.get("previous_spec"), record.get("applied_spec")), False
 
 
 def no_autoscaling_to_keep(project: Project, imported: ClusterConfig | None, live: ClusterConfig,

@@ -90,13 +90,17 @@ def moved_off_spot(current: ClusterConfig, chosen: ClusterConfig, use: RangeUse 
     return share < share_now - 1e-9 or (driver_now and not driver)
 
 
-def spot_kind_for(live: ClusterConfig, policy: ClusterPolicy | None, *, azure: bool) -> str:
-    """The availability a spot candidate is written with: the job's own spot kind (SPOT or
-    SPOT_WITH_FALLBACK, as `server.spec` names them on AWS), SPOT_WITH_FALLBACK for a job on demand,
-    and the other kind when the policy's availability rule refuses that one and allows the other
-    (a policy allowing pure SPOT only)."""
-    own = live.availability.upper()
-    kinds = [own] if own in ("SPOT", "SPOT_WITH_FALLBACK") else []
+def spot_kind_for(live: ClusterConfig, policy: ClusterPolicy | None, *, azure: bool,
+                  owner: str | None = None) -> str:
+    """The availability a spot candidate is written with: the owner's spot kind (``owner``, SPOT or
+    SPOT_WITH_FALLBACK as `server.spec` names them on AWS: `server.plan.owner_on_demand`), else the
+    live cluster's, SPOT_WITH_FALLBACK for a job on demand, and the other kind when the policy's
+    availability rule refuses that one and allows the other (a policy allowing pure SPOT only).
+    The owner's before the live one: the live cluster may be on demand by Trimtab's own write (after
+    spot losses), and read from it an owner's no-fallback choice was lost at the move back to spot."""
+    spot = ("SPOT", "SPOT_WITH_FALLBACK")
+    own = (owner or "").upper() if (owner or "").upper() in spot else live.availability.upper()
+    kinds = [own] if own in spot else []
     kinds += [k for k in ("SPOT_WITH_FALLBACK", "SPOT") if k not in kinds]
     if policy is not None:
         path = f"{'azure' if azure else 'aws'}_attributes.availability"
