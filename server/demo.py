@@ -80,7 +80,6 @@ class DemoJob:
     learning_budget: int = 3
     # Families the emulator offers in every size the price catalog lists (it has no c5/c5d.9xlarge).
     allowed_families: tuple[str, ...] = ("m5d", "r5d", "m6id", "r6id", "c6id")
-    spot_allowed: bool = True
     # The job's Quartz schedule, as a real job has one. The emulator stores it but does not fire
     # it (the demo starts each round with run-now, minutes apart): it is what savings project a
     # year with, instead of the demo's accelerated gaps.
@@ -101,9 +100,10 @@ class DemoJob:
 # Over-provisioned as found, the way jobs often are: one with an SLA, one autoscaling, one disk-heavy.
 # Schedules: nightly, every six hours, and nightly (Quartz: sec min hour day-of-month month day-of-week).
 DEMO_JOBS: tuple[DemoJob, ...] = (
-    # On demand, and kept there: spot losses would put the SLA at risk.
+    # On demand, and kept there: spot losses would put the SLA at risk. Import leaves spot off for a
+    # cluster run wholly on demand, as for any job.
     DemoJob("orders-etl-sla", "etl_join_aggregate", _cluster("m5d.2xlarge", 10, availability="ON_DEMAND"),
-            sla_seconds=8 * 60, spot_allowed=False, cron="0 0 2 * * ?"),
+            sla_seconds=8 * 60, cron="0 0 2 * * ?"),
     DemoJob("sessions-autoscaling", "memory_bound", _cluster("r5d.2xlarge", autoscale=(4, 16)),
             cron="0 15 */6 * * ?"),
     DemoJob("nightly-sort-disk", "sort", _cluster("m5.2xlarge", 8, ebs=("GENERAL_PURPOSE_SSD", 2, 500)),
@@ -600,8 +600,7 @@ class _Loop:
                 # changed since (`trimtab project set`) are theirs (they were reset on every re-run).
                 update_settings(self.store, str(project.id), {"auto_apply": True, "sla_seconds": job.sla_seconds,
                                                               "learning_budget": job.learning_budget,
-                                                              "allowed_families": job.allowed_families,
-                                                              "spot_allowed": job.spot_allowed},
+                                                              "allowed_families": job.allowed_families},
                                 catalog=self.catalog)
                 state.configured.append(job.name)
                 save()

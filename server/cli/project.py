@@ -185,7 +185,9 @@ def _show(ctx: CliContext, project: Any, *, pending: bool = False) -> None:
                                  else None)),
         ("search window", window_line(project)),
         ("families", ",".join(s.allowed_families) or "any"),
-        ("spot", "allowed" if s.spot_allowed else "not allowed"),
+        # How to allow it, too: import leaves spot off for a job its owner runs wholly on demand.
+        ("spot", "allowed" if s.spot_allowed
+         else f"not allowed (`trimtab project set {project.name} --spot on` allows it)"),
         ("driver", s.driver_node_type_id or "chosen by Trimtab"),
         ("keep autoscaling", "on" if s.keep_autoscaling else "off"),
         ("learning budget", f"{s.learning_budget} runs" if s.HasField("learning_budget") else "-"),

@@ -18,6 +18,7 @@ from server.databricks import DatabricksCallError, DatabricksGateway
 from server.domain import ImportedProject, Project, ProjectSettings, Workspace
 from server.errors import AlreadyExists
 from server.onboard import AgentWiring, ClusterTarget
+from server.plan.owner_on_demand import runs_on_demand
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, kept_fills
 from server.services.job_onboard import _found_spec, _onboard_job, _remove_unonboarded
 from server.services.job_owner import renamed_from
@@ -86,11 +87,15 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
         created = project is None
         if project is None:
             found, _ = _found_spec(store, ws, target, quiet=True)  # said when onboarded, below
+            state = {} if dry_run else _policy_fills(gateway, found, target.job_id)
+            # A cluster its owner runs wholly on demand is theirs to move to spot: recommending spot by
+            # default moved such a job onto spot with no word of it (`--spot on` allows it; the
+            # import's output says so: `server.services.job_onboard`).
+            settings = ProjectSettings(spot_allowed=not runs_on_demand(found, state, cloud=ws.cloud))
             project = Project(workspace=ws.name, job_id=target.job_id, cluster_key=target.cluster_key,
                               job_name=target.job_name, original_spec=found, current_spec=found,
-                              phase=unplanned_phase(ProjectSettings()))
+                              settings=settings, phase=unplanned_phase(settings), state=state)
             if not dry_run:
-                project = dataclasses.replace(project, state=_policy_fills(gateway, found, target.job_id))
                 # The cursor starts at the newest run: history is backfill's job, not the collector's.
                 if latest_run is None:
                     latest_run = gateway.latest_run_id(target.job_id) or 0

@@ -27,6 +27,11 @@ from server.write_intent import announce, intent, without_intent
 
 log = logging.getLogger("server.services.workspaces")  # split from it: its log lines keep their name
 
+# What the import of a cluster its owner runs wholly on demand says (`server.services.job_import_one`
+# leaves spot off for it): the owner learns that spot is theirs to allow, and how.
+NOTE_SPOT_OFF = ("note: cluster {cluster!r} runs every node on demand: spot is not allowed for project {project} "
+                 "(`trimtab project set {project} --spot on` lets Trimtab recommend spot)")
+
 
 def _found_spec(store: Store, ws: Workspace, target: ClusterTarget, *,
                 quiet: bool = False, own: int | None = None) -> tuple[dict[str, Any], str]:
@@ -80,6 +85,8 @@ def _onboard_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: d
         if (old := (renamed or {}).get(int(project.id or 0))) is not None:
             note = NOTE_RENAMED.format(old=old.name, new=project.name, old_key=old.cluster_key,
                                        new_key=project.cluster_key) + "\n" + note
+        if created and not project.settings.spot_allowed:
+            note += NOTE_SPOT_OFF.format(cluster=project.cluster_key, project=project.name) + "\n"
         new_spec = onboard_spec(found, project_id=str(project.id or "<new>"), wiring=wiring)
         diff = spec_diff(spec, new_spec, label)
         if diff:
