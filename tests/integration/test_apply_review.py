@@ -3,6 +3,7 @@ EBS advice is written as priced, and the read-back judges only what Trimtab wrot
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -64,6 +65,9 @@ def test_an_azure_spec_without_azure_attributes_gets_azure_attributes(
     spec = {"spark_version": SPARK_VERSION, "node_type_id": "Standard_D4ds_v5", "num_workers": 3,
             "cluster_log_conf": LOG_CONF}
     project = _import(store, secrets, gateway, azure, spec)
+    # Databricks runs it on demand, so import left spot off: its owner allows it.
+    project = store.projects.update_settings(int(project.id or 0), dataclasses.replace(project.settings,
+                                                                                       spot_allowed=True))
     rec = _recommend(store, project, ClusterConfig(node_type_id="Standard_D8ds_v5", num_workers=2,
                                                    availability="SPOT_WITH_FALLBACK", first_on_demand=1))
     # The dashboard shows what apply will write.

@@ -79,7 +79,7 @@ def test_cli_prints_left_out_lines_under_the_jobs_projects_and_in_json(
     for args, verb in ((["--dry-run"], "would create"), ([], "created"), ([], "exists")):
         code, out, err = trimtab("workspace", "import", "sbx", *args)
         assert code == 0, err
-        lines = [line for line in out.splitlines() if not line.startswith((" ", "+", "-", "@"))]
+        lines = [line for line in out.splitlines() if not line.startswith((" ", "+", "-", "@", "note:"))]
         assert lines[0].startswith(f"{verb:<15} project") and lines[0].endswith(f"sbx/{mixed}/big  (mixed)"), lines
         assert lines[1] == f"left out        job {mixed} (mixed): {REASON_EXISTING}"
         assert lines[2].startswith(f"left out        job {mixed} (mixed): runs on a SQL warehouse")

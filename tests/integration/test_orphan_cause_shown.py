@@ -13,6 +13,7 @@ workspace emulator over HTTP, the real collector.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import urllib.request
 from collections.abc import Callable
@@ -68,6 +69,9 @@ def imported(trimtab: Cli, store: Store, gateway: DatabricksGateway, name: str) 
     code, _, err = trimtab("workspace", "import", "sbx", "--job", str(job_id))
     assert code == 0, err
     (project,) = [p for p in store.projects.list() if p.job_id == job_id]
+    # Imported on demand (spot off, as import leaves a job run on demand): its owner allows spot.
+    project = store.projects.update_settings(int(project.id or 0), dataclasses.replace(project.settings,
+                                                                                       spot_allowed=True))
     store.recommendations.add(Recommendation(project_id=int(project.id or 0), reason="spot workers",
                                              config=ClusterConfig(node_type_id="m5.xlarge", num_workers=2,
                                                                   availability="SPOT_WITH_FALLBACK")))
