@@ -9,6 +9,7 @@ from server.costing.run_cost import sku_of
 from server.domain import ClusterConfig, Project, Run
 from server.plan.config_id import config_id_of, same_hardware
 from server.plan.on_demand_note import on_demand_note
+from server.plan.onto_spot_note import onto_spot_note
 from server.plan.peak_floor import floor_note
 from server.plan.policy import ClusterPolicy, as_created
 from server.plan.pools import on_pool, pool_backing
@@ -26,7 +27,8 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
     it do so ("" otherwise), for the recommendation's reason: the running configuration is outside
     the project's bounds (`outside_bounds`), or its user turned it down
     (`server.plan.project_cluster.REJECTED_KEY`), or ``chosen`` moved off spot because the job loses
-    spot nodes (`moved_off_spot`).
+    spot nodes (`moved_off_spot`). A move onto spot is said whatever made it ("more nodes on spot",
+    `onto_spot_note`): its risk is the owner's to take.
 
     ``best``: the configuration the model would settle on now (`models.decide.Decision.best`; None:
     not known, ``chosen`` is taken as it). A learning or exploration run (``chosen`` is not ``best``)
@@ -44,7 +46,10 @@ def leaving_note(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequ
     chosen = keeping_on_demand(chosen, chosen.first_on_demand, azure=cloud == "azure")
     why = _why_leaving(project, catalog, cloud, runs, chosen, current, pools, best=best, policy=policy,
                        segment_from=segment_from)
-    return "; ".join(n for n in (why, on_demand_note(current, chosen)) if n)
+    sku = sku_of(as_created(policy, project.current_spec))
+    use = range_use([(r, on_pool(r.config, current)) for r in runs if r.config is not None], catalog, cloud, sku)
+    onto = onto_spot_note(project.name, current, chosen, use)
+    return "; ".join(n for n in (why, onto, on_demand_note(current, chosen)) if n)
 
 
 def _why_leaving(project: Project, catalog: PriceCatalog, cloud: str, runs: Sequence[Run], chosen: ClusterConfig,

@@ -17,6 +17,7 @@ from server.costing.catalog import load_catalog
 from server.databricks import DatabricksGateway
 from server.domain import ClusterConfig, Project, ProjectSettings, Recommendation, Workspace
 from server.plan.candidates import project_candidates
+from server.plan.planner import plan_project
 from server.services import workspaces
 from server.services.secrets import SecretBox
 from server.spec import cluster_entry_update, find_cluster_spec
@@ -121,3 +122,18 @@ def test_azure_spot_without_fallback_and_its_cap_come_back_after_an_on_demand_wr
     attrs = _live(gateway, project)["azure_attributes"]
     # The owner's cap is a price of the node type it was set for: back on it, it is theirs again.
     assert (attrs["availability"], attrs["spot_bid_max_price"]) == ("SPOT_AZURE", 0.1)
+
+
+def test_a_recommendation_onto_spot_for_a_job_imported_on_demand_says_so(
+        store: Store, secrets: SecretBox, connected: Workspace, emulator: RunningWorkspace,
+        gateway: DatabricksGateway) -> None:
+    project = import_etl_job(store, secrets, gateway, aws_cluster("m5d.xlarge", 4, availability="ON_DEMAND"))
+    assert not project.settings.spot_allowed  # imported so (the owner runs it on demand)
+    # The owner allows spot (`trimtab project set P --spot on`); a run of the job as found is collected.
+    store.projects.update_settings(int(project.id or 0), ProjectSettings(allowed_families=("m5d",), min_workers=4,
+                                                                         max_workers=4, auto_apply=True))
+    run_and_collect(store, secrets, emulator, gateway, project.job_id)
+    rec = plan_project(store, int(project.id or 0), load_catalog())
+    assert rec is not None and rec.config.availability == "SPOT_WITH_FALLBACK", rec
+    # Was a reason of learning alone ("learning run 1/3: m5d.2xlarge x 2 workers, spot is ...").
+    assert rec.reason.startswith("more nodes on spot: m5d.xlarge x 4 workers runs every node on demand, "), rec.reason
