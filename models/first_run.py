@@ -11,9 +11,9 @@ import numpy as np
 
 from models.money import money
 from models.observation import Observation
-from models.outlook import _LOSS_REWORK
 from models.settings import Settings
 from models.space import Candidate
+from models.spot_rework import expected_run_cost
 
 
 def newest_loss(known: Mapping[str, Candidate], raw: Sequence[Observation],
@@ -26,9 +26,8 @@ def newest_loss(known: Mapping[str, Candidate], raw: Sequence[Observation],
 
 def expected_cost(c: Candidate, runtime_s: float) -> float:
     """A run of ``runtime_s`` on ``c``, its spot losses priced as the outlook prices them
-    (`models.outlook`: a loss costs half a run of rework)."""
-    p_loss = 1.0 - math.exp(-c.interruption_rate * runtime_s / 3600.0)
-    return c.cost(runtime_s) * (1.0 + _LOSS_REWORK * p_loss)
+    (`models.spot_rework`: per lost node)."""
+    return expected_run_cost(c, runtime_s)
 
 
 def after_loss(pool: list[Candidate], lost: Candidate, runtime_s: float, currency: str) -> tuple[Candidate, str]:

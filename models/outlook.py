@@ -20,6 +20,7 @@ from models.runtime import Prediction, RuntimeModel, similarity
 from models.settings import Settings
 from models.setup import Setup, p_total_below, total_interval
 from models.space import Candidate, design_features, feature_centre
+from models.spot_rework import LossRisk, loss_risk
 
 _SAMPLES = 400
 _REPLAY_CORRECTION_SD = 0.2  # how far the data may bend the replayed shape, per feature
@@ -29,15 +30,11 @@ _LENGTHSCALE = 0.7
 # Share of a configuration's deviation that is its own. 0.3 -> 0.2 (tuning benchmark, with the
 # risk-priced exploration gate in models/choose.py): neighbours' runs say more about an untried configuration.
 _WHITE = 0.2
-# A spot loss mid-run re-runs the lost node's finished and running tasks (and the shuffle output it
-# held) while its replacement joins: it lengthens the execution, not the cluster setup, by a share
-# that grows with how late the loss comes. Half the execution is the mean of a loss at a uniform
-# point that redoes the work done so far on the lost share of the cluster plus a replacement's
-# minutes; the sandbox's losses add 60-150 s to 250-300 s of execution (25-55%). The SLA is priced
-# with it: a loss misses the SLA only when the lengthened run does (priced as a certain miss, a
-# spot candidate's P lost its whole loss rate, and at 3% losses a run the job left spot for a
-# run it met the SLA with).
-_LOSS_REWORK = 0.5
+# Spot losses are priced per lost node (`models.spot_rework`): a lost worker lengthens the execution by
+# its share of the work redone and the time until its replacement joins, a lost driver fails the run
+# (a whole rerun, and a certain SLA miss). The SLA is priced with them: a worker loss misses it only
+# when the lengthened run does (priced as a certain miss, a spot candidate's P lost its whole loss
+# rate, and at 3% losses a run the job left spot for a run it met the SLA with).
 
 
 @dataclass(frozen=True)
@@ -131,16 +128,17 @@ def _outlook(
     pred_hw = model.predict(x_hw, off_hw)
     pred = Prediction(pred_hw.mean_log[hw], pred_hw.var_param[hw], pred_hw.sigma)
     price = np.array([c.price_per_hour for c in cands])
-    rate = np.array([c.interruption_rate for c in cands])
     # Setup is paid and waited for whatever the configuration: it adds to runtime and cost.
-    expected = pred.expected_s() + setup.mean_s
-    # A spot loss mid-run costs on average half a run of rework (and usually the SLA).
-    p_loss = 1.0 - np.exp(-rate * expected / 3600.0)
-    expected = expected * (1.0 + _LOSS_REWORK * p_loss)
+    clean = pred.expected_s() + setup.mean_s
+    losses = loss_risk(cands, pred.expected_s(), clean)
+    p_loss = losses.p_any
+    expected = clean + losses.extra_s
+    # What the losses add, as a share of the run: every draw and the knowledge gradient's prices too.
+    with_losses = expected / np.maximum(clean, 1e-9)
     cost = price * expected / 3600.0
     rng = np.random.default_rng(seed)
     draws = model.sample_mean_log(x_hw, off_hw, _SAMPLES, rng)[:, hw]
-    draws_cost = price * (np.exp(draws + 0.5 * model.sigma**2) + setup.mean_s) * (1.0 + _LOSS_REWORK * p_loss) / 3600.0
+    draws_cost = price * (np.exp(draws + 0.5 * model.sigma**2) + setup.mean_s) * with_losses / 3600.0
     # What is left of the SLA for the execution once the typical setup is over.
     log_sla = math.log(max(settings.sla_s - setup.mean_s, 1e-9)) if settings.sla_s else math.nan
     survive = 1.0 - p_loss  # the share of P(meet) a spot loss leaves (for the knowledge gradient)
@@ -150,9 +148,9 @@ def _outlook(
         # ranking does not take the execution's spread for the whole run's.
         var_setup = (setup.sd_next_s / max(math.exp(log_sla), setup.sd_next_s, 1e-9)) ** 2
         z_meet = (log_sla - pred.mean_log) / np.sqrt(pred.sd_run**2 + var_setup)
-        p_meet = _p_meet_with_losses(pred.mean_log, pred.sd_run, setup, settings.sla_s, p_loss)
+        p_meet = _p_meet_with_losses(pred.mean_log, pred.sd_run, setup, settings.sla_s, losses)
         survive = _survival(p_meet, p_total_below(pred.mean_log, pred.sd_run, setup, settings.sla_s), p_loss)
-        draws_p = _p_meet_with_losses(draws, model.sigma, setup, settings.sla_s, p_loss)
+        draws_p = _p_meet_with_losses(draws, model.sigma, setup, settings.sla_s, losses)
         feasible = draws_p >= settings.p_target
     elif settings.sla_s:
         typical = pred.mean_log + 0.5 * model.sigma**2
@@ -162,7 +160,7 @@ def _outlook(
         # blew up where little of the SLA is left after the setup, and an SLA below the setup
         # read as P = 50% for every configuration.
         typical_setup = Setup(setup.mean_s, 0.0, setup.se_mean_s)
-        p_meet = _p_meet_with_losses(typical, sd_param, typical_setup, settings.sla_s, p_loss)
+        p_meet = _p_meet_with_losses(typical, sd_param, typical_setup, settings.sla_s, losses)
         survive = _survival(p_meet, p_total_below(typical, sd_param, typical_setup, settings.sla_s), p_loss)
         # Only ranks configurations where P underflows (nothing reaches the target).
         var_setup = (setup.se_mean_s / max(math.exp(log_sla), setup.se_mean_s, 1e-9)) ** 2
@@ -175,21 +173,21 @@ def _outlook(
     masked = np.where(feasible, draws_cost, np.inf)
     winner = np.where(feasible.any(axis=1), masked.argmin(axis=1), draws.argmin(axis=1))
     p_best = np.bincount(winner, minlength=len(cands)) / _SAMPLES
-    p_run = (_p_meet_with_losses(pred.mean_log, pred.sd_run, setup, settings.sla_s, p_loss)
+    p_run = (_p_meet_with_losses(pred.mean_log, pred.sd_run, setup, settings.sla_s, losses)
              if settings.sla_s else np.ones(len(cands)))
     rows = RuntimeModel.rows(x_hw)[hw]
     belief = Belief(
         pred.mean_log,
         rows @ model.cov @ rows.T,
         model.sigma,
-        price * (1.0 + _LOSS_REWORK * p_loss) / 3600.0,
+        price * with_losses / 3600.0,
         log_sla if settings.sla_s else None,
         z_targets(settings.p_target, survive),
-        price * setup.mean_s * (1.0 + _LOSS_REWORK * p_loss) / 3600.0,
+        price * setup.mean_s * with_losses / 3600.0,
     )
     kg = knowledge_gradient(belief)
     tried = frozenset(o.config_id for o in runs)
-    median, lo, hi = _interval_with_losses(pred.mean_log, pred.sd_run, setup, p_loss)
+    median, lo, hi = _interval_with_losses(pred.mean_log, pred.sd_run, setup, losses)
     return _Outlook(pred, expected, cost, p_meet, p_run, z_meet, p_best, draws_cost, feasible, tried, kg, setup,
                     median, lo, hi, growth, p_loss, hw)
 
@@ -219,12 +217,15 @@ def _no_forecast(runs: list[Observation]) -> Growth:
 
 
 def _p_meet_with_losses(mean_log: np.ndarray, sd: np.ndarray | float, setup: Setup, sla_s: float,
-                       p_loss: np.ndarray) -> np.ndarray:
-    """P(the whole run <= ``sla_s``) when a spot loss (probability ``p_loss``) lengthens the
-    execution by `_LOSS_REWORK` of itself."""
+                       losses: LossRisk) -> np.ndarray:
+    """P(the whole run <= ``sla_s``) with ``losses``: a run that loses spot workers has its execution
+    lengthened by their redone work and wait (`LossRisk.worker_shift`), and meets the SLA when the
+    lengthened run does; a run that loses its spot driver fails, a miss."""
     clean = p_total_below(mean_log, sd, setup, sla_s)
-    lost = p_total_below(mean_log + math.log1p(_LOSS_REWORK), sd, setup, sla_s)
-    return (1.0 - p_loss) * clean + p_loss * lost
+    if not (losses.p_worker > 0).any() and not (losses.p_driver > 0).any():
+        return clean
+    lost = p_total_below(mean_log + np.log1p(losses.worker_shift), sd, setup, sla_s)
+    return (1.0 - losses.p_driver) * ((1.0 - losses.p_worker) * clean + losses.p_worker * lost)
 
 
 # The level of every runtime and cost interval a decision carries (`Decision.runtime_interval_s`): one
@@ -232,23 +233,28 @@ def _p_meet_with_losses(mean_log: np.ndarray, sd: np.ndarray | float, setup: Set
 INTERVAL_LEVEL = 0.9
 
 
-def _interval_with_losses(mean_log: np.ndarray, sd: np.ndarray, setup: Setup, p_loss: np.ndarray,
+def _interval_with_losses(mean_log: np.ndarray, sd: np.ndarray, setup: Setup, losses: LossRisk,
                           level: float = INTERVAL_LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Median and central ``level`` interval of one run's whole runtime from the same loss mixture
-    the expected cost and P(meet SLA) use: with probability ``p_loss`` a spot loss lengthens the
-    execution by `_LOSS_REWORK` of itself. Without it the interval of a spot cluster losing nodes
-    2 or 6 times an hour was the same (P(loss) 34% against 72%), and a lost run's runtime fell at
-    its top. Each branch is `total_interval`'s log-normal; the mixture's quantiles by bisection."""
+    the expected cost and P(meet SLA) use: a run that loses spot workers is lengthened by
+    `LossRisk.worker_shift`, one that loses its driver runs again (`LossRisk.driver_shift`). Without
+    it the interval of a spot cluster losing nodes 2 or 6 times an hour was the same (P(loss) 34%
+    against 72%), and a lost run's runtime fell at its top. Each branch is `total_interval`'s
+    log-normal; the mixture's quantiles by bisection."""
     clean = total_interval(mean_log, sd, setup, level)
-    p_loss = np.broadcast_to(np.asarray(p_loss, dtype=float), clean[0].shape)
-    if not (p_loss > 0).any():
+    shape = clean[0].shape
+    p_worker = np.broadcast_to(np.asarray(losses.p_worker, dtype=float), shape)
+    p_driver = np.broadcast_to(np.asarray(losses.p_driver, dtype=float), shape)
+    if not (p_worker > 0).any() and not (p_driver > 0).any():
         return clean
-    lost = total_interval(np.asarray(mean_log, dtype=float) + math.log1p(_LOSS_REWORK), sd, setup, level)
+    mean_log = np.asarray(mean_log, dtype=float)
+    worker = total_interval(mean_log + np.log1p(losses.worker_shift), sd, setup, level)
+    driver = total_interval(mean_log + np.log1p(losses.driver_shift), sd, setup, level)
     z = float(ndtri(0.5 + level / 2))
-    mu = np.stack([np.log(clean[0]), np.log(lost[0])])
-    s = np.stack([np.log(clean[0] / clean[1]) / z, np.log(lost[0] / lost[1]) / z])
-    s = np.maximum(s, 1e-12)
-    w = np.stack([1.0 - p_loss, p_loss])
+    branches = (clean, worker, driver)
+    mu = np.stack([np.log(b[0]) for b in branches])
+    s = np.maximum(np.stack([np.log(b[0] / b[1]) / z for b in branches]), 1e-12)
+    w = np.stack([(1.0 - p_driver) * (1.0 - p_worker), (1.0 - p_driver) * p_worker, p_driver])
 
     def quantile(q: float) -> np.ndarray:
         lo = (mu - 8.0 * s).min(axis=0)

@@ -75,6 +75,11 @@ class Candidate:
     # How a reason names it for a person ("m5.xlarge x 4 workers, spot"); "" = the config_id, a key
     # ("m5.xlargex4-spot") that reads poorly in a sentence.
     label: str = ""
+    # How many of its nodes run on spot, which ``interruption_rate`` is the job's rate times (None:
+    # every worker of a spot candidate), and whether the driver is one of them (``first_on_demand``
+    # 0): a lost worker lengthens a run, a lost driver fails it (`models.spot_rework`).
+    spot_nodes: float | None = None
+    spot_driver: bool = False
 
     @property
     def name(self) -> str:
@@ -84,6 +89,13 @@ class Candidate:
     def hardware_price(self) -> float:
         """The cluster's hourly price with every worker on demand (see the class docstring)."""
         return self.price_per_hour if self.on_demand_price_per_hour is None else self.on_demand_price_per_hour
+
+    @property
+    def spot_node_count(self) -> float:
+        """How many of its nodes run on spot (``spot_nodes``, or every worker of a spot candidate)."""
+        if self.spot_nodes is not None:
+            return self.spot_nodes
+        return float(self.nodes) + (1.0 if self.spot_driver else 0.0) if self.spot else 0.0
 
     @property
     def cores(self) -> float:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from models.space import Candidate
 from server.costing.catalog import NodeTypeInfo, PriceCatalog
 from server.costing.errors import TrimtabCostError
-from server.costing.run_cost import hourly_cost, sku_of
+from server.costing.run_cost import hourly_cost, shape_first_on_demand, sku_of
 from server.domain import ClusterConfig, Workspace
 from server.plan.config_id import config_id_of
 from server.plan.policy import ClusterPolicy, DbuRate, as_created
@@ -83,5 +83,7 @@ def priced_candidate(config: ClusterConfig, info: NodeTypeInfo, catalog: PriceCa
         driver_type=config.driver_node_type_id or None,
         interruption_rate=rate * spot_nodes(config, use),
         network_gbps=info.network_gbps,
+        spot_nodes=spot_nodes(config, use) if spot else None,
+        spot_driver=spot and shape_first_on_demand(config) < 1,
     )
     return candidate, config

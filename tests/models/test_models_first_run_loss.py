@@ -55,13 +55,14 @@ def test_the_first_run_after_a_loss_is_sized_at_what_the_lost_run_used() -> None
 
 
 def test_a_loss_that_costs_more_than_spot_saves_moves_the_job_on_demand_at_once() -> None:
-    # DBU-heavy: spot saves 20% of the price, and the job loses nodes often (P(loss) 0.66 over 480 s):
-    # half a run of rework a third of the time costs more than spot saves. Its own size on demand
-    # (half on demand still loses nodes 53% of the time, and saves less).
-    d = decide(_space(spot_share=0.8, rate=8.0), [_lost()], Settings(sla_s=None, auto_apply=True))
+    # DBU-heavy: spot saves 20% of the price, and the job loses nodes very often (3.2 of its 7 workers
+    # over 480 s): each loss redoing its share of the run and waiting for a replacement adds a third
+    # to the run, more than spot saves. Its own size on demand (half on demand still loses 2.3
+    # workers a run, and saves less).
+    d = decide(_space(spot_share=0.8, rate=24.0), [_lost()], Settings(sla_s=None, auto_apply=True))
     assert d.candidate.config_id == "m5d.xlargexas3-16", d.reason
     assert "m5d.xlargexas3-16-spot lost spot nodes, and at the job's loss rate its losses cost more than spot " \
         "saves: a 480s run is expected to cost" in d.reason
     # The same losses where spot saves 55%: spot stays cheaper, at the size the lost run used.
-    d = decide(_space(spot_share=0.45, rate=8.0), [_lost()], Settings(sla_s=None, auto_apply=True))
+    d = decide(_space(spot_share=0.45, rate=24.0), [_lost()], Settings(sla_s=None, auto_apply=True))
     assert d.candidate.spot and d.candidate.cores == 32.0, d.reason
