@@ -342,16 +342,15 @@ def _explore_pick(out: _Outlook, best: int, settings: Settings, avoid: np.ndarra
 
 
 def _lost_yet_met(cands: list[Candidate], raw: Sequence[Observation], history: Sequence[Observation],
-                  scr: Screened, settings: Settings, avoid: np.ndarray) -> tuple[int, int] | None:
+                  scr: Screened, settings: Settings, avoid: np.ndarray) -> tuple[int, list[int]] | None:
     """With no usable run yet: (the index of the segment's latest run that lost spot nodes yet
-    succeeded within the SLA, the configuration to run next), or None. A lost node lengthens a run,
-    so that run is an upper bound on its cluster's runtime without the loss: evidence that the
-    cluster meets the SLA, not nothing. The same hardware runs next, on demand when its twin may run
-    (the same spot market most likely takes the next run's nodes too), else as it was. Dropped as
-    "no usable run", the imported cluster's first run (504 s of a 600 s SLA, one spot node lost)
-    was followed by the median-core cluster with the lowest price per core, chosen with no SLA check,
-    for a memory-heavy join: c6id.8xlarge x2 spot (741 s, a miss), then c6id.4xlarge x4 (631 s, a
-    miss) (review revL F3)."""
+    succeeded within the SLA, the configurations of its hardware that may run next: it, on demand,
+    other spot splits), or None. A lost node lengthens a run, so that run is an upper bound on its
+    cluster's runtime without the loss: evidence that the cluster meets the SLA, not nothing. The same
+    hardware runs next, on the market `_lost_yet_met_pick` prices best. Dropped as "no usable run",
+    the imported cluster's first run (504 s of a 600 s SLA, one spot node lost) was followed by the
+    median-core cluster with the lowest price per core, chosen with no SLA check, for a memory-heavy
+    join: c6id.8xlarge x2 spot (741 s, a miss), then c6id.4xlarge x4 (631 s, a miss) (review revL F3)."""
     if not settings.sla_s:
         return None
     index = {c.config_id: i for i, c in enumerate(cands)}
@@ -363,7 +362,18 @@ def _lost_yet_met(cands: list[Candidate], raw: Sequence[Observation], history: S
     twins = [i for i, c in enumerate(cands) if not avoid[i] and (c.instance_type, c.driver_type, c.nodes,
              c.autoscale_min, c.autoscale_max) == (lost.instance_type, lost.driver_type, lost.nodes,
                                                    lost.autoscale_min, lost.autoscale_max)]
-    if not twins:
-        return None
-    # On demand first (no spot losses), then the cheaper.
-    return run, min(twins, key=lambda i: (cands[i].spot, cands[i].interruption_rate, cands[i].price_per_hour))
+    return (run, twins) if twins else None
+
+
+def _lost_yet_met_pick(out: _Outlook, twins: Sequence[int], settings: Settings) -> int:
+    """Which of ``twins`` (`_lost_yet_met`) runs next: the cheapest in expectation, its spot losses
+    priced at the job's loss rate (`models.spot_rework`), among those whose P(meet the SLA), losses
+    in it, reaches the target or is within `_P_BAND` of the likeliest twin's; on demand first on a
+    tie. One loss on a run that met the SLA moved every such job on demand ("the same spot market
+    most likely takes the next run's nodes too"), where that cost more in expectation on the model's
+    own terms: m5d.xlarge x8 at $0.322 a run against spot's $0.232 at 0.31 losses a node-hour, its
+    next run $0.245 against the lost run's $0.177 (spot review)."""
+    p_top = max(float(out.p_meet[i]) for i in twins)
+    bar = min(settings.p_target, p_top - _P_BAND)
+    ok = [i for i in twins if out.p_meet[i] >= bar]
+    return min(ok, key=lambda i: (float(out.cost[i]), float(out.p_loss[i])))

@@ -43,6 +43,7 @@ from models.choose import (
     _held,
     _learning_pick,
     _lost_yet_met,
+    _lost_yet_met_pick,
     _reach_bar,
     _recheck_pick,
     _sla_below_setup,
@@ -203,11 +204,12 @@ def _decide(
     if not scr.learn:
         bound = _lost_yet_met(cands, raw, history, scr, settings, avoid)
         if bound is not None:
-            run, pick = bound
+            run, twins = bound
             runs = [replace(history[run], anomalies=(), stages=())]
             out = _outlook(cands, runs, settings, prior, known, seed, setup, forecast=FORECAST_INPUT)
+            pick = _lost_yet_met_pick(out, twins, settings)
             return told(_decision(cands, out, pick, "learning" if settings.auto_apply else "monitoring",
-                                  note + _lost_yet_met_reason(cands, raw[run], pick, out, settings),
+                                  note + _lost_yet_met_reason(cands, raw[run], pick, twins, out, settings),
                                   _Common(rebased, scr.explained, cands[pick], 0.0, True, change_at, scr.change_kind)))
         allowed = [c for c, a in zip(cands, avoid, strict=True) if not a] or [c for c in cands if c.allowed]
         # Past the SLA on a cluster: the next is bigger than every one that overran.

@@ -16,6 +16,7 @@ from models.percent import p_meet_text
 from models.settings import Settings
 from models.setup import described
 from models.space import Candidate
+from models.spot_rework import per_node_hour
 
 
 def _growth_note(growth: Growth) -> str:
@@ -194,15 +195,39 @@ def _measured(runtimes: Sequence[float]) -> str:
             f"{min(runtimes):.0f}-{max(runtimes):.0f}s")
 
 
-def _lost_yet_met_reason(cands: list[Candidate], run: Observation, pick: int, out: _Outlook,
+def _lost_yet_met_reason(cands: list[Candidate], run: Observation, pick: int, twins: Sequence[int], out: _Outlook,
                          settings: Settings) -> str:
-    """Why the cluster of a run that lost spot nodes and still met the SLA runs next (`_lost_yet_met`)."""
-    ran = next(c for c in cands if c.config_id == run.config_id)
-    market = (", on demand: the same spot market most likely takes the next run's nodes too"
-              if ran.spot and not cands[pick].spot else "")
-    return (f"no usable run yet: the latest, on {ran.name}, lost spot nodes yet met the {settings.sla_s:.0f}s "
+    """Why the cluster of a run that lost spot nodes and still met the SLA runs next (`_lost_yet_met`),
+    on the market `_lost_yet_met_pick` chose among ``twins``, with the costs it compared."""
+    ran = next(i for i, c in enumerate(cands) if c.config_id == run.config_id)
+    return (f"no usable run yet: the latest, on {cands[ran].name}, lost spot nodes yet met the {settings.sla_s:.0f}s "
             f"{settings.sla_name} in {run.runtime_s:.0f}s, an upper bound on its runtime without the loss; so "
-            f"{cands[pick].name} runs next{market}. Taking that run as its runtime, it is predicted "
+            f"{cands[pick].name} runs next{_market_note(cands, ran, pick, twins, out, settings)}. Taking that run "
+            f"as its runtime, it is predicted "
             f"{out.median_s[pick]:.0f}s [{out.lo_s[pick]:.0f}, {out.hi_s[pick]:.0f}] at "
             f"{money(out.cost[pick], settings.currency)}/run and meets the SLA with P={_pct(out.p_meet[pick], settings.p_target)}"
             + _loss_note(out, pick))
+
+
+def _market_note(cands: list[Candidate], ran: int, pick: int, twins: Sequence[int], out: _Outlook,
+                 settings: Settings) -> str:
+    """The comparison behind ``pick``'s market after the run on ``ran`` lost spot nodes: each run's
+    expected cost with the losses priced at the job's rate, and P(meet SLA) where that decided it."""
+    if not cands[ran].spot:
+        return ""
+
+    def cost(i: int) -> str:
+        return money(out.cost[i], settings.currency)
+
+    rate = f"{per_node_hour(cands[ran]):.2g} losses per node-hour"
+    on_demand = next((i for i in twins if not cands[i].spot), None)
+    if not cands[pick].spot:
+        if out.cost[pick] <= out.cost[ran]:
+            return f", on demand: {cost(pick)} a run against spot's expected {cost(ran)} with {rate}"
+        return (f", on demand: spot's losses put the SLA at risk (P={_p(out.p_meet[ran], settings, True)} against "
+                f"{_p(out.p_meet[pick], settings, True)}), though spot's expected {cost(ran)} a run with {rate} is "
+                f"under on demand's {cost(pick)}")
+    against = f" against {cost(on_demand)} on demand" if on_demand is not None else ""
+    if pick == ran:
+        return f", still on spot: expected {cost(ran)} a run with {rate}{against}"
+    return f": expected {cost(pick)} a run, against {cost(ran)} on {cands[ran].name} with {rate}{against}"
