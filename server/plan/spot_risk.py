@@ -16,9 +16,19 @@ from server.plan.range_use import RangeUse, model_workers
 from server.spec import azure_availability
 
 # Expected spot reclaims per node-hour before a job's own runs say otherwise: the prior of
-# `spot_losses` (`models.spot`). AWS's Spot Instance Advisor puts most families of the sizes
-# Databricks users pick in its lowest band (< 5% a month is rarer; < 5% per instance over a typical
-# job is common); Trimtab prices the risk rather than forbidding spot.
+# `spot_losses` (`models.spot`), weighing as `models.spot.PRIOR_RUNS` of the job's runs, so a job's own
+# losses (or their absence) soon outweigh it. It rests on no published per-node-hour figure; it is a
+# deliberately cautious guess. What was found (spot review): AWS's Spot Instance Advisor says only that
+# its "frequency of interruption represents the rate at which Spot has reclaimed capacity during the
+# trailing month", in bands < 5%, 5-10%, 10-15%, 15-20% and > 20% (the Advisor's data description,
+# as quoted by grailbio/base's spotadvisor package); read as a share of instances held a whole month,
+# its lowest band is < 0.05 / 720 h, about 7e-5 a node-hour, 1/140 of this, but AWS does not say
+# per instance or per hour, and instances that live hours are not the ones held for a month. FinOps
+# vendors' figures are of that order (nOps: under 5% of spot instances interrupted in a month; others
+# 5-10% a month). No Databricks or EMR per-node-hour rate was found. Kept at 0.01 until one is:
+# priced per lost node (`models.spot_rework`) it adds about 0.5% to an hour-long run on 8 spot
+# workers, so a prior too high still leaves spot cheaper where it saves 50-70%, while one too low
+# would hide a market that takes nodes every night until the job's runs show it.
 SPOT_INTERRUPTIONS_PER_NODE_HOUR = 0.01
 SPOT_LOSS = "spot_loss"  # the run anomaly of a run that lost spot capacity
 
