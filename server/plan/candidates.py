@@ -208,7 +208,9 @@ def build_candidates(current: ClusterConfig, settings: ProjectSettings, catalog:
     FailedPrecondition naming them, never turned into candidates outside them.
     """
     turned_down = set(rejected)
-    own_configs = [current, *tried]
+    # Each configuration once: a job's runs repeat a few configurations, and pricing each run's copy
+    # (the first of equal ones stands, as `seen` keeps it below) was most of a long history's plan.
+    own_configs = [current, *dict.fromkeys(tried)]
     if pool is not None:
         own_configs = [c for c in own_configs if c.node_type_id == pool.node_type]
     live = current
