@@ -176,9 +176,48 @@ class RunRepository(Repository):
                                 .group_by(T.c.project_id)).all()
         return {int(pid): int(newest) for pid, newest in rows}
 
-    def history(self, project_id: int) -> list[Run]:
-        """Every run of a project, oldest first (what the models and the timeline read)."""
-        return self._load(sa.select(T).where(T.c.project_id == project_id).order_by(T.c.start_ms, T.c.id))
+    def history(self, project_id: int, *, offset: int = 0, limit: int | None = None) -> list[Run]:
+        """Every run of a project, oldest first (what the models and the timeline read); with ``offset``
+        and ``limit``, that part of it (what a plan reads, `server.plan.reads.plan_window`)."""
+        query = sa.select(T).where(T.c.project_id == project_id).order_by(T.c.start_ms, T.c.id)
+        if offset > 0:
+            query = query.offset(offset)
+        return self._load(query if limit is None else query.limit(max(limit, 0)))
+
+    def count_from(self, project_id: int, run_id: int) -> int | None:
+        """How many of the project's runs are ``run_id`` or after it in `history`'s order (start, then
+        id); None when the project has no run ``run_id``."""
+        with self._read() as conn:
+            at = conn.execute(sa.select(T.c.start_ms, T.c.id)
+                              .where(T.c.project_id == project_id, T.c.id == run_id)).first()
+            if at is None:
+                return None
+            later = sa.or_(T.c.start_ms > at.start_ms, sa.and_(T.c.start_ms == at.start_ms, T.c.id >= at.id))
+            return int(conn.execute(sa.select(sa.func.count()).select_from(T)
+                                    .where(T.c.project_id == project_id, later)).scalar_one())
+
+    def newest_flagged(self, project_id: int, anomaly: str) -> Run | None:
+        """The project's newest run in `history`'s order whose anomalies name ``anomaly``; None without one."""
+        # The JSON list's text holds the label quoted on both engines (PostgreSQL's text of it puts a
+        # space after each comma, which the quotes leave alone): one query, not the whole history.
+        query = (sa.select(T.c.id, T.c.anomalies)
+                 .where(T.c.project_id == project_id,
+                        sa.cast(T.c.anomalies, sa.Text).contains(f'"{anomaly}"', autoescape=True))
+                 .order_by(T.c.start_ms.desc(), T.c.id.desc()))
+        with self._read() as conn:
+            # The text match is a filter only (a label that merely contains the quoted word); the list decides.
+            run_id = next((row.id for row in conn.execute(query) if anomaly in (row.anomalies or ())), None)
+        return None if run_id is None else self.get(int(run_id))
+
+    def count_configured(self, project_id: int) -> int:
+        """How many of the project's runs have a known configuration (`Run.config` not None), the runs
+        the planner makes observations of."""
+        text = sa.cast(T.c.config, sa.Text)
+        # A run without a configuration is stored as SQL NULL or JSON null (`convert.config_to_json`);
+        # an empty object reads back as None too (`convert.config_from_json`).
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(T).where(
+                T.c.project_id == project_id, T.c.config.is_not(None), text.not_in(("null", "{}")))).scalar_one())
 
     def count(self, project_id: int) -> int:
         with self._read() as conn:
