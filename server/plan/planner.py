@@ -67,7 +67,7 @@ from server.plan.problems import PROBLEM_MESSAGE_CHARS as PROBLEM_MESSAGE_CHARS
 from server.plan.problems import problem_message as problem_message
 from server.plan.project_cluster import no_autoscaling_to_keep
 from server.plan.range_use import range_use
-from server.plan.reads import RunStages, disk_runs, driver_runs, replayed
+from server.plan.reads import RunStages, disk_runs, driver_runs, plan_window, replayed
 from server.plan.search_window import plan_edge_note
 from server.plan.storage import advise, disk_use, held_note, held_volumes, runs_per_month
 from server.spec import config_label, pool_fields, pool_ids, single_node
@@ -138,14 +138,16 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     anchor = project_anchor(project, pools, cloud=workspace.cloud, policy=cluster_policy)
     if not current.node_type_id and not pool_fields(project.current_spec):
         raise FailedPrecondition(_no_node_type(project, cluster_policy))
-    # A pool-backed run records the pool, not its node type: it is read on the pool's type.
-    runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
-            for r in store.runs.history(project_id)]
-    # Every run's stage outline (change points), the metrics of the newest runs only (`server.plan.reads`).
-    stages = RunStages(store, runs)
-    # Where the current segment started at the last plan: a burst before it does not hold a range's max.
+    # Where the current segment started at the last plan: a burst before it does not hold a range's max,
+    # and the runs read start a little before it (`server.plan.reads.plan_window`).
     latest = store.recommendations.latest(project_id)
     segment_from = latest.change_run_id if latest is not None else None
+    window = plan_window(store, project_id, segment_from)
+    # A pool-backed run records the pool, not its node type: it is read on the pool's type.
+    runs = [r if r.config is None else dataclasses.replace(r, config=on_pool(r.config, current))
+            for r in window.runs]
+    # Each run's stage outline (change points), the metrics of the newest runs only (`server.plan.reads`).
+    stages = RunStages(store, runs)
     history, labels, run_ids, at = [], [], [], []
     for i, run in enumerate(runs):
         obs = observation(run, stages.outlines[i], applied_recommendation=run.recommendation_id is not None)
@@ -210,8 +212,10 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
     s = project.settings
     settings = Settings(sla_s=s.sla_seconds, learning_budget=s.learning_budget, auto_apply=s.auto_apply,
                         sla_per_run=s.sla_every_run, currency=catalog.currency, working_sla=s.working_sla)
-    # Seeded by project and history length: the same history gives the same decision.
-    decision = decide([c for c, _ in pairs.values()], history, settings, prior, seed=project_id * 7919 + len(history),
+    # Seeded by project and history length (the runs left out of the window count): the same history gives
+    # the same decision, however much of it is read.
+    decision = decide([c for c, _ in pairs.values()], history, settings, prior,
+                      seed=project_id * 7919 + window.configured_left_out + len(history),
                       run_labels=labels, previous_phase=project.phase)
     config = dataclasses.replace(pairs[decision.candidate.config_id][1], spec={})
     runtime = decision.predicted_runtime_s if decision.predicted_runtime_s == decision.predicted_runtime_s else 0.0
@@ -249,7 +253,7 @@ def plan_project(store: Store, project_id: int, catalog: PriceCatalog, *, prior:
                            segment_from=segment_from)
     if leaving:
         rec = dataclasses.replace(rec, reason=f"{leaving}. {rec.reason}")
-    edit = edit_hold(project, runs)
+    edit = edit_hold(project, edited_runs(store, project_id))
     if edit:
         rec = dataclasses.replace(rec, reason=f"{edit}. {rec.reason}")
     if cluster_policy is not None:
@@ -348,6 +352,13 @@ def edit_hold(project: Project, runs: Sequence[Run]) -> str:
     return (f"you edited the cluster{what} {when}: "
             f"auto-apply is paused so the edit stays; `trimtab recommendation apply {project.name}` "
             "applies this recommendation and resumes it")
+
+
+def edited_runs(store: Store, project_id: int) -> list[Run]:
+    """What `edit_hold` reads of the project's runs: its newest run flagged `USER_EDIT`, if any (one
+    query; the whole history was read for it after every run)."""
+    edited = store.runs.newest_flagged(project_id, USER_EDIT)
+    return [edited] if edited is not None else []
 
 
 def autoscale_dropped(project: Project, current: ClusterConfig, config: ClusterConfig) -> str:
@@ -571,7 +582,7 @@ class Planner(RetriedApplies):
             raise
         if rec is None or not project.settings.auto_apply or \
                 already_on_job(project, rec.config, cloud=apply.project_cloud(self._store, project)) or \
-                edit_hold(project, self._store.runs.history(run.project_id)):
+                edit_hold(project, edited_runs(self._store, run.project_id)):
             # Planned, and nothing to apply (not planned at all, auto-apply off or paused by the
             # user's own edit of the cluster, or the job already runs the recommendation):
             # whatever failed before no longer holds it back.
@@ -660,7 +671,7 @@ class Planner(RetriedApplies):
                 or project.orphaned:
             return rec
         if already_on_job(project, rec.config, cloud=apply.project_cloud(self._store, project)) or \
-                edit_hold(project, self._store.runs.history(project_id)):
+                edit_hold(project, edited_runs(self._store, project_id)):
             return rec
         newest = self._store.runs.list(project_id, limit=1)
         try:
@@ -725,7 +736,7 @@ class Planner(RetriedApplies):
     def _held(self, project: Project) -> str:
         """Why auto-apply may not write the project now, "" when it may (a failed apply's retry asks):
         paused by the owner's edit of the cluster (`edit_hold`)."""
-        return edit_hold(project, self._store.runs.history(int(project.id or 0)))
+        return edit_hold(project, edited_runs(self._store, int(project.id or 0)))
 
     def _record(self, run: Run, step: str, err: BaseException) -> None:
         self._record_problem(run.project_id, int(run.id or 0), step, err)

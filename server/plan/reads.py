@@ -1,9 +1,28 @@
-"""What a plan reads of a project's runs' stages: every run's outline, the newest runs' metrics.
+"""What a plan reads of a project's runs: the newest of them (`plan_window`), their stage outlines, the
+newest runs' metrics.
 
-A plan screens the project's whole history for change points (`models.changes.screen`: a code
-change is a new stage signature, and the chain of change points starts at the first run), so
-every run's stage outline is read (names, parents, failures: `StageOutline`), in a few batched
-queries whatever the history's length. Stage metrics and driver peaks
+A plan reads the project's runs from a little before its current segment on (`plan_window`), never more
+than `PLAN_RUNS` (of a longer segment, its first runs and its newest): reading the whole history made
+every collected run's plan cost grow with the job's age (6 s of CPU at 8000 runs, an hourly job's year).
+What each consumer reads of the runs:
+
+- the change screen (`models.changes.screen`) the current segment and some runs before it
+  (`RUNS_BEFORE_SEGMENT`): to find its change point again it compares the segment's first run with
+  the run before it (a complete run's stage signature, the previous segment's median input, the same
+  configurations' earlier runtimes), and a change point the next run withdraws (a one-off night) falls
+  back to the runs before it;
+- the setup estimate (`models.setup.RECENT`), the driver rule, the storage advice, the replay, the
+  capacity refusals (`models.refusals`) and a range's use (`server.plan.range_use`): the newest few
+  dozen runs;
+- the runtime model (`models.decide`): the segment's runs it learns from; of a segment longer than the
+  window, its first runs (every configuration it learned after the change point) and its newest;
+- the candidates: the configurations of the runs read (observed-only ones teach the model only through
+  the segment's runs), and the job's spot loss rate over them;
+- the decision's seed counts the runs left out, and the pause for an owner's edit
+  (`server.plan.planner.edit_hold`) reads the newest flagged run wherever it is.
+
+Every run's stage outline (names, parents, failures: `StageOutline`) of those runs is read, in a
+few batched queries, for the code signature the screen compares. Stage metrics and driver peaks
 are read only for the runs whose metrics something uses:
 
 - the driver rule (`models.driver.choose_driver`): the newest `DRIVER_RUNS` runs with a known
@@ -21,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Iterable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from models.driver import TROUBLE_WINDOW
@@ -38,6 +58,49 @@ DRIVER_RUNS = max(DRIVER_WINDOW, TROUBLE_WINDOW)
 DISK_RUNS = 10
 # `models.decide._outlook` replays the stage metrics of the newest five learned runs that have stages.
 REPLAYED_RUNS = 5
+# The most runs a plan reads. Its cost grows with the runs read, so this bounds it: a current segment
+# longer than this is read as its first `SEGMENT_HEAD` runs (the configurations it learned from after
+# its change point) and its newest runs, the runs between (the job repeating what it settled on, which
+# the model has long converged on) left out. An hourly job's six weeks, a nightly job's three years.
+PLAN_RUNS = 1000
+# Runs read before the current segment's first run: the past the change screen compares that run with
+# to find its change point again (see the module docstring), a few hundred runs on the configurations
+# the job settled on before it.
+RUNS_BEFORE_SEGMENT = 200
+# The first runs of a long segment that are read: its learning runs and first explorations, every
+# configuration it measured after the change point (`models.decide`: learning budgets are a handful).
+SEGMENT_HEAD = 100
+
+
+@dataclass(frozen=True)
+class PlanWindow:
+    """The runs a plan reads (oldest first, as `RunRepository.history` gives them), and how many runs with
+    a configuration (each an observation) the project has besides them."""
+
+    runs: list[Run]
+    configured_left_out: int = 0
+
+
+def plan_window(store: Store, project_id: int, segment_from: int | None) -> PlanWindow:
+    """The runs a plan reads: from `RUNS_BEFORE_SEGMENT` runs before ``segment_from`` (the id of the
+    run the current segment starts at, the change point the planner kept; None: none kept, the
+    history is one segment) on, `PLAN_RUNS` at most: then the segment's first `SEGMENT_HEAD` runs
+    and its newest."""
+    total = store.runs.count(project_id)
+    since = store.runs.count_from(project_id, segment_from) if segment_from is not None else None
+    start = total - since if since is not None else 0  # where the segment starts, in history order
+    first = max(start - RUNS_BEFORE_SEGMENT, 0)
+    if total - first <= PLAN_RUNS:
+        runs = store.runs.history(project_id, offset=first)
+    else:
+        head = start + SEGMENT_HEAD - first
+        runs = store.runs.history(project_id, offset=first, limit=head) + \
+            store.runs.history(project_id, offset=total - (PLAN_RUNS - head))
+    if len(runs) >= total:
+        return PlanWindow(runs)
+    # The left-out runs count in the decision's seed (`server.plan.planner.plan_project`).
+    read = sum(1 for r in runs if r.config is not None)
+    return PlanWindow(runs, configured_left_out=max(store.runs.count_configured(project_id) - read, 0))
 
 
 class RunStages:
