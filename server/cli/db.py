@@ -8,11 +8,15 @@ A schema newer than this code is refused by every command that opens the store (
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from server.cli.context import MAX_AGE_SECONDS, CliContext, parse_duration, print_json
 from server.cli.store_options import NO_DATABASE_HINT, config_from, require_database, store_options
+
+if TYPE_CHECKING:  # the CLI stays light: the store is imported when a command opens it
+    from server.store import Store
 
 
 @click.group(name="db")
@@ -95,15 +99,8 @@ def compact_events(ctx: CliContext, older_than: str, db_url: str | None, state_d
     The copies were about half of the demo's database (12 runs of 3 jobs); nothing but an
     upgrade that reads old events again would need them.
     """
-    from server.clock import SystemClock
-    from server.store import open_store
-
-    seconds = parse_duration(older_than, "--older-than", max_seconds=MAX_AGE_SECONDS)
-    config = config_from(db_url, state_dir, database_only=True)
-    require_database(db_url, state_dir, config, may_create=False)
-    store = open_store(config.database_url, upgrade=False)
+    store, cutoff_ms = _existing_store_and_cutoff(older_than, db_url, state_dir)
     try:
-        cutoff_ms = SystemClock().now_ms() - int(seconds * 1000)
         events, dropped = store.ingest.compact_event_payloads(cutoff_ms)
     finally:
         store.close()
@@ -130,16 +127,10 @@ def prune(ctx: CliContext, older_than: str, dry_run: bool, db_url: str | None, s
     key (a re-sent event is still a duplicate), and all the detail of each project's newest 50
     runs, whatever their age. Safe while the server runs.
     """
-    from server.clock import SystemClock
-    from server.store import open_store
     from server.store.repos.retention import KEEP_NEWEST_RUNS
 
-    seconds = parse_duration(older_than, "--older-than", max_seconds=MAX_AGE_SECONDS)
-    config = config_from(db_url, state_dir, database_only=True)
-    require_database(db_url, state_dir, config, may_create=False)
-    store = open_store(config.database_url, upgrade=False)
+    store, cutoff_ms = _existing_store_and_cutoff(older_than, db_url, state_dir)
     try:
-        cutoff_ms = SystemClock().now_ms() - int(seconds * 1000)
         report = store.retention.prune_detail(cutoff_ms, dry_run=dry_run)
     finally:
         store.close()
@@ -162,3 +153,16 @@ def prune(ctx: CliContext, older_than: str, dry_run: bool, db_url: str | None, s
         # SQLite reuses the freed pages for new rows but keeps the file's size until a VACUUM.
         click.echo("note: the SQLite file keeps its size (new rows reuse the space); to shrink it, stop the server "
                    "and run `sqlite3 <file> VACUUM` (it needs free disk space the size of the file)")
+
+
+def _existing_store_and_cutoff(older_than: str, db_url: str | None, state_dir: Path | None) -> tuple[Store, int]:
+    """The store of an existing database (never created, never upgraded: these commands only delete)
+    and the cutoff `--older-than` names, in ms since the epoch."""
+    from server.clock import SystemClock
+    from server.store import open_store
+
+    seconds = parse_duration(older_than, "--older-than", max_seconds=MAX_AGE_SECONDS)
+    config = config_from(db_url, state_dir, database_only=True)
+    require_database(db_url, state_dir, config, may_create=False)
+    store = open_store(config.database_url, upgrade=False)
+    return store, SystemClock().now_ms() - int(seconds * 1000)
