@@ -622,6 +622,11 @@ class Run:
     # one in force then into misses. None: not recorded (the project had no SLA then; the runs stored
     # before 0027 carry the SLA the project had at the upgrade): judged against the project's SLA now.
     sla_s: float | None = None
+    # The nodes the run's cluster lost (its NODES_LOST events: spot reclaims), and of those how many a
+    # replacement joined for before the end; None when no events said (read none, or stored before
+    # 0028). ``spot_loss`` alone says a run lost capacity, not whether one node of 8 or 5.
+    nodes_lost: int | None = None
+    nodes_replaced: int | None = None
     id: int | None = None
 
     @property

@@ -176,7 +176,7 @@ def run(row: Any, cost_row: Any | None, application_ids: tuple[str, ...]) -> Run
         application_ids=application_ids, recommendation_id=row.recommendation_id, phase=row.phase,
         created_at_ms=row.created_at_ms, setup_s=row.setup_s, message=row.message or "",
         execution_only=bool(row.execution_only), wait_s=row.wait_s, not_learned=row.not_learned or "",
-        peak_workers=row.peak_workers, sla_s=row.sla_s,
+        peak_workers=row.peak_workers, sla_s=row.sla_s, nodes_lost=row.nodes_lost, nodes_replaced=row.nodes_replaced,
     )
 
 
@@ -188,6 +188,7 @@ def run_values(r: Run) -> dict[str, Any]:
         "recommendation_id": r.recommendation_id, "phase": r.phase, "created_at_ms": r.created_at_ms,
         "setup_s": r.setup_s, "message": r.message, "execution_only": r.execution_only,
         "wait_s": r.wait_s, "peak_workers": r.peak_workers, "sla_s": r.sla_s,
+        "nodes_lost": r.nodes_lost, "nodes_replaced": r.nodes_replaced,
     })
 
 
