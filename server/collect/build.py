@@ -441,7 +441,8 @@ def build_run(project: Project, piece: ClusterRun, *, cluster: Mapping[str, Any]
         application_ids=tuple(a.application_id for a in agent.applications),
         recommendation_id=rec_id, phase=project.phase, setup_s=setup_seconds(piece), wait_s=wait_seconds(piece),
         message=failed_run_message(piece, cause, project.workspace, spec, memory), peak_workers=timeline.peak_workers,
-        sla_s=project.settings.sla_seconds)
+        sla_s=project.settings.sla_seconds, nodes_lost=timeline.lost_count,
+        nodes_replaced=None if timeline.lost_count is None else timeline.nodes_replaced)
     return run, drift
 
 

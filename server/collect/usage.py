@@ -82,6 +82,15 @@ class ClusterTimeline:
     # ``max_workers_seen`` when the cluster's events said it, for the run to keep; None without events,
     # where ``max_workers_seen`` is the spec's size assumed for pricing, not anything the cluster did.
     peak_workers: int | None = None
+    # Of the ``nodes_lost``, how many a replacement joined for before the end: Databricks replaces a
+    # lost node, but one lost late, or with no capacity to be had, never comes.
+    nodes_replaced: int = 0
+
+    @property
+    def lost_count(self) -> int | None:
+        """``nodes_lost`` when the cluster's events were read (their NODES_LOST), else None: without
+        events a loss would not show, so 0 would claim a calm run that is only unknown."""
+        return self.nodes_lost if self.peak_workers is not None else None
 
 
 def _availability(spec: Mapping[str, Any], cloud: str) -> tuple[bool, int, bool]:
@@ -365,8 +374,11 @@ def cluster_timeline(spec: Mapping[str, Any], events: Sequence[Mapping[str, Any]
         set_count(workers, start)
     close(len(open_spans), end, prefer_spot=False)
     nodes = [_with_attached(n, attached.get(n.instance_id, [])) for n in nodes]
+    # Every loss adds a replacement owed and each one that joins pays one back (`set_count`): those
+    # still owed at the end never came.
     return ClusterTimeline(start, end, tuple(nodes), state["lost"], state["peak"], driver_unavailable,
-                           peak_workers=state["peak"] if ordered else None)
+                           peak_workers=state["peak"] if ordered else None,
+                           nodes_replaced=max(0, state["lost"] - state["replacements"]))
 
 
 def _with_attached(node: NodeUsage, volumes: list[tuple[int, float]]) -> NodeUsage:
