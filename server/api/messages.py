@@ -226,6 +226,7 @@ def run(r: Run, detail: RunDetail | None = None, sla: RunSla | None = None) -> a
         setup_s=r.setup_s, message=r.message, execution_only=r.execution_only, wait_s=r.wait_s,
         not_learned=r.not_learned, peak_workers=r.peak_workers, sla_seconds=judged.judged_s,
         sla_met=judged.met, current_sla_seconds=judged.current_s,
+        nodes_lost=r.nodes_lost, nodes_replaced=r.nodes_replaced,
     )
     if detail is not None:
         msg.stages.extend(stage(s) for s in detail.stages)

@@ -252,6 +252,7 @@ def run_json(r: Any) -> dict[str, Any]:
 def show(ctx: CliContext, run_id: str) -> None:
     """One run: cluster, cost breakdown, stages and executors."""
     from protos.trimtab.v1 import admin_pb2
+    from server.cli.lost_nodes import lost_nodes_line
     from server.timeline import phase_shown
 
     r = admin_call(ctx, "RunServiceStub", "GetRun", admin_pb2.GetRunRequest(run_id=run_id))
@@ -287,6 +288,8 @@ def show(ctx: CliContext, run_id: str) -> None:
             # and a fixed cluster that lost nodes ran on fewer than its size.
             start = c.autoscale_min if c.autoscale_max else c.num_workers
             click.echo(f"workers: {start} at start, {r.peak_workers} at most")
+    if (line := lost_nodes_line(r)) is not None:
+        click.echo(line)
     if r.HasField("cost"):
         for line in cost_lines(r.cost):
             click.echo(line)

@@ -515,7 +515,7 @@ class NoSavingsYet(_message.Message):
     def __init__(self, project_id: _Optional[str] = ..., project_name: _Optional[str] = ..., failed_runs: _Optional[int] = ..., failed_cost: _Optional[float] = ..., baseline_runs: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "project_id", "databricks_run_id", "cluster_id", "start_time_ms", "end_time_ms", "runtime_s", "outcome", "config", "input_bytes", "cost", "anomalies", "application_ids", "recommendation_id", "phase", "stages", "executors", "driver", "setup_s", "message", "execution_only", "wait_s", "not_learned", "agent_refusal", "peak_workers", "sla_seconds", "sla_met", "current_sla_seconds", "detail_pruned_at_ms")
+    __slots__ = ("id", "project_id", "databricks_run_id", "cluster_id", "start_time_ms", "end_time_ms", "runtime_s", "outcome", "config", "input_bytes", "cost", "anomalies", "application_ids", "recommendation_id", "phase", "stages", "executors", "driver", "setup_s", "message", "execution_only", "wait_s", "not_learned", "agent_refusal", "peak_workers", "sla_seconds", "sla_met", "current_sla_seconds", "nodes_lost", "nodes_replaced", "detail_pruned_at_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     DATABRICKS_RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -544,6 +544,8 @@ class Run(_message.Message):
     SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SLA_MET_FIELD_NUMBER: _ClassVar[int]
     CURRENT_SLA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    NODES_LOST_FIELD_NUMBER: _ClassVar[int]
+    NODES_REPLACED_FIELD_NUMBER: _ClassVar[int]
     DETAIL_PRUNED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
@@ -573,8 +575,10 @@ class Run(_message.Message):
     sla_seconds: float
     sla_met: bool
     current_sla_seconds: float
+    nodes_lost: int
+    nodes_replaced: int
     detail_pruned_at_ms: int
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., databricks_run_id: _Optional[int] = ..., cluster_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., outcome: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., input_bytes: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CostBreakdown, _Mapping]] = ..., anomalies: _Optional[_Iterable[str]] = ..., application_ids: _Optional[_Iterable[str]] = ..., recommendation_id: _Optional[str] = ..., phase: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageSummary, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[ExecutorSummary, _Mapping]]] = ..., driver: _Optional[_Union[DriverUse, _Mapping]] = ..., setup_s: _Optional[float] = ..., message: _Optional[str] = ..., execution_only: _Optional[bool] = ..., wait_s: _Optional[float] = ..., not_learned: _Optional[str] = ..., agent_refusal: _Optional[_Union[AgentRefusal, _Mapping]] = ..., peak_workers: _Optional[int] = ..., sla_seconds: _Optional[float] = ..., sla_met: _Optional[bool] = ..., current_sla_seconds: _Optional[float] = ..., detail_pruned_at_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., databricks_run_id: _Optional[int] = ..., cluster_id: _Optional[str] = ..., start_time_ms: _Optional[int] = ..., end_time_ms: _Optional[int] = ..., runtime_s: _Optional[float] = ..., outcome: _Optional[str] = ..., config: _Optional[_Union[_common_pb2.ClusterConfig, _Mapping]] = ..., input_bytes: _Optional[int] = ..., cost: _Optional[_Union[_common_pb2.CostBreakdown, _Mapping]] = ..., anomalies: _Optional[_Iterable[str]] = ..., application_ids: _Optional[_Iterable[str]] = ..., recommendation_id: _Optional[str] = ..., phase: _Optional[str] = ..., stages: _Optional[_Iterable[_Union[StageSummary, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[ExecutorSummary, _Mapping]]] = ..., driver: _Optional[_Union[DriverUse, _Mapping]] = ..., setup_s: _Optional[float] = ..., message: _Optional[str] = ..., execution_only: _Optional[bool] = ..., wait_s: _Optional[float] = ..., not_learned: _Optional[str] = ..., agent_refusal: _Optional[_Union[AgentRefusal, _Mapping]] = ..., peak_workers: _Optional[int] = ..., sla_seconds: _Optional[float] = ..., sla_met: _Optional[bool] = ..., current_sla_seconds: _Optional[float] = ..., nodes_lost: _Optional[int] = ..., nodes_replaced: _Optional[int] = ..., detail_pruned_at_ms: _Optional[int] = ...) -> None: ...
 
 class AgentRefusal(_message.Message):
     __slots__ = ("reason", "at_ms", "fix", "calls")
