@@ -5,8 +5,10 @@ whose market is calm, and says nothing about one that loses nodes most nights. T
 per spot node-hour (the unit the candidates price it in, `models.space.Candidate.interruption_rate`
 being this rate times the candidate's spot nodes), estimated from the job's recent runs on spot:
 
-- each run contributes its spot node-hours (spot nodes x its runtime) as exposure, and one loss
-  when it lost spot capacity (the run records that it lost nodes, not how many: one is a floor);
+- each run contributes its spot node-hours (spot nodes x its runtime) as exposure, and the nodes it
+  lost as losses (a run that lost 5 of its 8 spot workers is 5 losses, not one); a run known to have
+  lost capacity but not how much (stored before the count was kept, or only its executors said so)
+  counts one, a floor;
 - the prior is a gamma distribution with the catalog's default rate as its mean, weighing as much
   as `PRIOR_RUNS` of the job's runs on spot (their mean node-hours each): one run with a loss raises
   the rate without swinging it, and a job that keeps losing nodes soon outweighs it. Weighed in the
@@ -32,10 +34,17 @@ SPOT_RUNS_KEPT = 20
 
 @dataclass(frozen=True)
 class SpotRun:
-    """One run on spot capacity: its spot node-hours, and whether it lost spot nodes."""
+    """One run on spot capacity: its spot node-hours, whether it lost spot nodes, and how many when
+    known (None: unknown, counted as one when it lost any)."""
 
     node_hours: float
     lost: bool
+    nodes_lost: int | None = None
+
+    @property
+    def losses(self) -> int:
+        """The losses it counts: its nodes lost, at least one when it lost capacity."""
+        return max(1 if self.lost else 0, self.nodes_lost or 0)
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class SpotLossRate:
     runs: int  # runs on spot counted (among the job's newest `SPOT_RUNS_KEPT`)
     lost_runs: int  # of those, runs that lost spot nodes
     node_hours: float
+    losses: int = 0  # the nodes those runs lost (each run of unknown count as one)
 
     @property
     def has_losses(self) -> bool:
@@ -62,7 +72,8 @@ class SpotLossRate:
             return ""
         what = "the last run on spot lost" if self.runs == 1 else \
             f"{self.lost_runs} of the last {self.runs} runs on spot lost"
-        return (f"{what} spot nodes (about {self.per_node_hour:.2g} losses per "
+        nodes = f"{self.losses} spot nodes" if self.losses > self.lost_runs else "spot nodes"
+        return (f"{what} {nodes} (about {self.per_node_hour:.2g} losses per "
                 f"spot node-hour, against {self.prior_per_node_hour:.2g} assumed before)")
 
 
@@ -82,8 +93,8 @@ def spot_loss_rate(runs: Sequence[SpotRun], prior_per_node_hour: float, *,
         return SpotLossRate(per_node_hour=prior_per_node_hour, prior_per_node_hour=prior_per_node_hour, runs=0,
                             lost_runs=0, node_hours=0.0)
     hours = sum(r.node_hours for r in on_spot)
-    lost = sum(1 for r in on_spot if r.lost)
+    losses = sum(r.losses for r in on_spot)
     weight = prior_runs * hours / len(on_spot)  # prior_runs runs of the job's mean exposure
-    rate = (prior_per_node_hour * weight + lost) / (weight + hours)
+    rate = (prior_per_node_hour * weight + losses) / (weight + hours)
     return SpotLossRate(per_node_hour=rate, prior_per_node_hour=prior_per_node_hour, runs=len(on_spot),
-                        lost_runs=lost, node_hours=hours)
+                        lost_runs=sum(1 for r in on_spot if r.losses), node_hours=hours, losses=losses)

@@ -60,12 +60,13 @@ def spot_nodes(config: ClusterConfig, use: RangeUse | None = None) -> float:
 
 def spot_losses(runs: Iterable[Run], use: RangeUse | None = None) -> SpotLossRate:
     """The job's own spot loss rate from its runs (oldest first; `models.spot`): each run on spot
-    counts its spot node-hours, and one loss when it lost spot capacity, with
+    counts its spot node-hours, and the nodes it lost (`Run.nodes_lost`; one when it lost capacity
+    but the count is unknown), with
     `SPOT_INTERRUPTIONS_PER_NODE_HOUR` as the prior. A run on an autoscale range counts the workers
     the project's runs used (``use``, `range_use`), as its candidates are priced: counted at the
     geometric mean, a job that stays near its min spread each loss over node-hours it never had."""
     return spot_loss_rate([SpotRun(node_hours=spot_nodes(r.config, use) * max(r.runtime_s, 0.0) / 3600.0,
-                                   lost=SPOT_LOSS in r.anomalies)
+                                   lost=SPOT_LOSS in r.anomalies, nodes_lost=r.nodes_lost)
                            for r in runs if r.config is not None], SPOT_INTERRUPTIONS_PER_NODE_HOUR)
 
 
