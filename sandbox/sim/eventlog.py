@@ -281,11 +281,11 @@ def build_event_log(ctx: LogContext, tl: Timeline) -> list[tuple[int, str]]:
                              "Metrics Updated": [], "Executor Metrics Updated": [
                                  {"Stage ID": -1, "Stage Attempt ID": -1,
                                   "Executor Metrics": ev.executor_metrics(sample.metrics)}]})
-    crash = tl.driver_crash_ms
+    crash = tl.driver_gone_ms
     if crash is None:
         b.emit(tl.app_end_ms, {"Event": "SparkListenerApplicationEnd", "Timestamp": tl.app_end_ms,
                                "ExitCode": 1 if tl.failure else 0})
-    else:  # the driver died: nothing from that moment on reaches the log
+    else:  # the driver died or was reclaimed: nothing from that moment on reaches the log
         b.out = [item for item in b.out if item[0] < crash]
     b.out.sort(key=lambda item: (item[0], item[1]))
     ctx_id: int | str = int(ctx.spark_context_id) if ctx.spark_context_id.isdigit() else ctx.spark_context_id

@@ -7,6 +7,10 @@ times, and a ground-truth summary for tests. Same arguments and seed, same run.
 A driver that runs out of heap fails the run as on Databricks: the log stops where the driver died,
 the cluster reports the driver not responding, then unavailable, and the run's state message says
 the Spark driver stopped unexpectedly, with the OutOfMemoryError.
+
+Spot nodes are reclaimed at a rate per spot node-hour (`spot_market`), workers and, with
+``first_on_demand`` 0, the driver: a lost worker is replaced, a lost driver ends the run
+(`driver_loss`), the cluster terminating with the cloud's SPOT_INSTANCE_TERMINATION.
 """
 
 from __future__ import annotations
@@ -18,17 +22,25 @@ from typing import Any
 
 from sandbox.nodes import NodeType
 from sandbox.sim.cluster import ClusterPlan, plan_cluster
+from sandbox.sim.driver_loss import (
+    DRIVER_LOST_CODE,
+    DRIVER_LOST_DETAIL,
+    DRIVER_LOST_TYPE,
+    cut_at_driver_loss,
+    driver_loss_ms,
+    driver_lost_message,
+)
 from sandbox.sim.eventlog import LogContext, build_event_log
 from sandbox.sim.model import executor_heap_gib
 from sandbox.sim.profiles import profile_named
 from sandbox.sim.scheduler import LossDraw, SpotLoss, Timeline, schedule
+from sandbox.sim.spot_market import SpotMarket, market_for
 from sandbox.sim.summary import summarize
 
 # Seconds from the request to the nodes being up (uniform range): fresh cloud instances, and a
 # pool's idle ones (Databricks: pools "reduce cluster start and auto-scaling times").
 PROVISION_S = (150.0, 300.0)
 POOL_PROVISION_S = (20.0, 60.0)
-DEFAULT_SPOT_LOSS_PROB = 0.03  # chance that a given spot worker is reclaimed during a run
 DRIVER_NOT_RESPONDING_MESSAGE = "Driver is up but is not responsive, likely due to GC."
 # EBS autoscaling ("autoscaling local storage", ``enable_elastic_disk``) on AWS: when what a worker has
 # written (shuffle files, spills) passes this share of its disk, Databricks attaches another volume of
@@ -101,9 +113,11 @@ def _is_spot(plan: ClusterPlan, node_index: int, replacement: bool) -> bool:
     return plan.is_spot(node_index) and not (replacement and plan.availability != "SPOT")
 
 
-def _draw_losses(plan: ClusterPlan, rng: random.Random, prob: float, start: int, duration: int) -> list[SpotLoss]:
-    """The losses of the first workers, up from ``start``: each spot one is reclaimed with chance
-    ``prob``, somewhere in the run's ``duration``."""
+def _draw_losses(plan: ClusterPlan, rng: random.Random, market: SpotMarket, start: int,
+                 duration: int) -> list[SpotLoss]:
+    """The losses of the first workers, up from ``start``: each spot one is reclaimed with the
+    market's chance over the application's ``duration``, somewhere in it."""
+    prob = market.loss_chance(duration)
     losses = []
     for node_index in range(1, plan.min_workers + 1):
         if plan.is_spot(node_index) and rng.random() < prob:
@@ -111,14 +125,17 @@ def _draw_losses(plan: ClusterPlan, rng: random.Random, prob: float, start: int,
     return losses
 
 
-def _later_losses(plan: ClusterPlan, key: str, prob: float, end_ms: int) -> LossDraw:
+def _later_losses(plan: ClusterPlan, key: str, market: SpotMarket, end_ms: int) -> LossDraw:
     """The losses of the workers that join during the run (an upsize's, replacements): each spot one
-    is reclaimed with chance ``prob``, somewhere in its time up to ``end_ms`` (the application's end
-    without losses), as the first workers are over theirs. Each node draws from its own stream: its
+    is reclaimed with the market's chance over its time up to ``end_ms`` (the application's end
+    without losses), somewhere in it, as the first workers are over theirs. Each node draws from its own stream: its
     fate does not depend on the order nodes join in, so a run whose nodes all survive is the run
     without losses."""
     def draw(node_index: int, joined_ms: int, replacement: bool) -> SpotLoss | None:
-        if prob <= 0 or joined_ms >= end_ms or not _is_spot(plan, node_index, replacement):
+        if joined_ms >= end_ms or not _is_spot(plan, node_index, replacement):
+            return None
+        prob = market.loss_chance(end_ms - joined_ms)
+        if prob <= 0:
             return None
         rng = random.Random(f"{key}/spot/{node_index}")
         if rng.random() >= prob:
@@ -221,8 +238,11 @@ def _driver_events(tl: Timeline, rng: random.Random) -> list[ClusterEvent]:
 
 def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: int, cluster_id: str,
                  spark_context_id: str, start_time_ms: int, job_id: int, run_id: int, app_name: str,
-                 spot_loss_prob: float | None = None, eventlog: bool = True) -> SimulatedRun:
+                 spot_loss_prob: float | None = None, spot_loss_rate: float | None = None,
+                 eventlog: bool = True) -> SimulatedRun:
     """Simulate one run of ``profile`` on ``new_cluster``; raises SpecError for an invalid spec.
+    ``spot_loss_rate``: spot reclaims per spot node-hour (`spot_market`; its default when None);
+    ``spot_loss_prob``: instead, a fixed chance per spot node whatever the run's length.
     ``eventlog`` False leaves the Spark event log out (empty) and nothing else: writing it is three
     quarters of a run's simulation, and a caller that reads only the run's times, outcome and
     summary (the growth benchmark simulates hundreds) has no use for it."""
@@ -239,20 +259,27 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
 
     timeline = schedule(prof, plan, day=day, rng=random.Random(key + "/spark"), start_ms=app_start,
                         driver_rng=random.Random(key + "/driver"))
-    prob = DEFAULT_SPOT_LOSS_PROB if spot_loss_prob is None else spot_loss_prob
-    losses = _draw_losses(plan, random.Random(key + "/spot"), prob, app_start, timeline.app_end_ms - app_start)
-    later = _later_losses(plan, key, prob, timeline.app_end_ms)
+    market = market_for(spot_loss_prob, spot_loss_rate)
+    losses = _draw_losses(plan, random.Random(key + "/spot"), market, app_start, timeline.app_end_ms - app_start)
+    later = _later_losses(plan, key, market, timeline.app_end_ms)
+    driver_lost = driver_loss_ms(plan, market, key, app_start, timeline.app_end_ms)
     # Without losses the run is the one just simulated (the nodes that join are the same ones).
     if losses or any(later(c.node_index, c.t_ms, False) for c in timeline.changes
                      if c.type == "ADD" and c.node_index is not None):
         timeline = schedule(prof, plan, day=day, rng=random.Random(key + "/spark"), start_ms=app_start,
                             losses=losses, driver_rng=random.Random(key + "/driver"), draw_loss=later)
+    if driver_lost is not None and (timeline.driver_crash_ms is not None or driver_lost >= timeline.app_end_ms):
+        driver_lost = None  # the driver died of its heap first, or the application ended before
+    if driver_lost is not None:
+        cut_at_driver_loss(timeline, driver_lost, driver_lost_message(cluster_id))
     terminating = timeline.app_end_ms + round(rng.uniform(2, 6) * 1000)
     driver_events = _driver_events(timeline, random.Random(key + "/driver-events"))
     if timeline.driver_crash_ms is not None:  # Databricks gives up on the run once the driver is gone
         terminating = max(terminating, driver_events[-1].timestamp_ms + round(rng.uniform(10, 30) * 1000))
     end_time = terminating + round(rng.uniform(3, 8) * 1000)
     nodes_by_index = _nodes(plan, timeline, random.Random(key + "/nodes"), start_time_ms, terminating)
+    if driver_lost is not None:  # its instance went at the loss, the others at the termination
+        nodes_by_index[0].end_ms, nodes_by_index[0].lost = driver_lost, True
     nodes = [nodes_by_index[i] for i in sorted(nodes_by_index)]
     driver_ip = nodes[0].private_ip
 
@@ -267,7 +294,11 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
                if c.type != "ADD" and c.t_ms < timeline.app_end_ms]
     events += driver_events
     events += _disk_expansions(new_cluster, plan, timeline, nodes_by_index)
-    events.append(ClusterEvent(terminating, "TERMINATING", {"reason": {"code": "JOB_FINISHED", "type": "SUCCESS"}}))
+    reason: dict[str, Any] = {"code": "JOB_FINISHED", "type": "SUCCESS"}
+    if driver_lost is not None:
+        reason = {"code": DRIVER_LOST_CODE, "type": DRIVER_LOST_TYPE,
+                  "parameters": {"databricks_error_message": DRIVER_LOST_DETAIL}}
+    events.append(ClusterEvent(terminating, "TERMINATING", {"reason": reason}))
     events.sort(key=lambda e: e.timestamp_ms)
 
     app_id = "app-" + datetime.fromtimestamp(app_start / 1000, UTC).strftime("%Y%m%d%H%M%S") + "-0000"
@@ -285,6 +316,7 @@ def simulate_run(new_cluster: dict[str, Any], profile: str, *, seed: int, day: i
     summary = summarize(timeline, prof, plan, day=day, seed=seed)
     summary["runtime_s"] = (end_time - start_time_ms) / 1000.0
     summary["spot_losses"] = sum(1 for n in nodes if n.lost)
+    summary["driver_lost_ms"] = driver_lost
     return SimulatedRun(
         start_time_ms=start_time_ms, running_ms=running, end_time_ms=end_time,
         result_state="FAILED" if timeline.failure else "SUCCESS", state_message=timeline.failure or "", driver_ip=driver_ip, spark_context_id=spark_context_id, spark_app_id=app_id,

@@ -135,11 +135,17 @@ class Timeline:
     failure: str | None = None  # why the application's job failed, if it did
     driver: DriverTrace | None = None  # the driver's memory over the run
     driver_samples: list[DriverSample] = field(default_factory=list)  # its heartbeats, in time order
+    driver_lost_ms: int | None = None  # the cloud reclaimed the (spot) driver then: `driver_loss`
 
     @property
     def driver_crash_ms(self) -> int | None:
         """When the driver died of a full heap (the application ends there), else None."""
         return self.driver.crash_ms if self.driver is not None else None
+
+    @property
+    def driver_gone_ms(self) -> int | None:
+        """When the driver died or was reclaimed (nothing reaches the event log after), else None."""
+        return self.driver_crash_ms if self.driver_crash_ms is not None else self.driver_lost_ms
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,11 @@ class SimBackend(Protocol):
 
 
 class SandboxSimBackend:
-    """The real simulator."""
+    """The real simulator. ``spot_loss_rate``: spot reclaims per spot node-hour (None: the
+    simulator's default, `sandbox.sim.spot_market`)."""
+
+    def __init__(self, spot_loss_rate: float | None = None) -> None:
+        self.spot_loss_rate = spot_loss_rate
 
     def validate_cluster_spec(self, new_cluster: dict[str, Any]) -> None:
         from sandbox.sim.cluster import validate_cluster_spec
@@ -61,7 +65,7 @@ class SandboxSimBackend:
 
         return simulate_run(new_cluster, profile, seed=seed, day=day, cluster_id=cluster_id,
                             spark_context_id=spark_context_id, start_time_ms=start_time_ms,
-                            job_id=job_id, run_id=run_id, app_name=app_name)
+                            job_id=job_id, run_id=run_id, app_name=app_name, spot_loss_rate=self.spot_loss_rate)
 
     def eventlog_writer(self, eventlogs_dir: Path, spark_context_id: str) -> EventLogWriter:
         from sandbox.sim.eventlog_writer import DatabricksEventLogWriter

@@ -527,7 +527,12 @@ class RunPlayer:
         self._shutdown(live)
         self._deliver(live, t)
         live.done = True
-        outcome.cluster_terminated(self.ws, live, t, code="JOB_FINISHED", type_="SUCCESS")
+        # The simulated TERMINATING's reason: JOB_FINISHED, or the cloud's when it took a spot driver.
+        reason = next((dict(ev.details.get("reason") or {}) for ev in live.sim.cluster_events
+                       if ev.type == "TERMINATING"), {})
+        outcome.cluster_terminated(self.ws, live, t, code=str(reason.get("code") or "JOB_FINISHED"),
+                                   type_=str(reason.get("type") or "SUCCESS"),
+                                   message=str((reason.get("parameters") or {}).get("databricks_error_message") or ""))
         self._results.update(outcome.last_wave_done(self.ws, self.plan, live, t))
 
     def _deliver(self, live: LiveCluster, t: int) -> None:
