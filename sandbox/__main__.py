@@ -15,7 +15,8 @@ from sandbox.workspace.state_lock import WorkspaceInUse
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     for flag, name, kind in (("--state-dir", "state_dir", Path), ("--speed", "speed", float),
-                             ("--port", "port", int), ("--rate-limit", "rate_limit", int)):
+                             ("--port", "port", int), ("--rate-limit", "rate_limit", int),
+                             ("--spot-loss-rate", "spot_loss_rate", float)):
         setting = BY_NAME[name]
         parser.add_argument(flag, dest=name, type=kind, default=None,
                             help=f"{setting.help} [env {setting.env}]")

@@ -120,6 +120,8 @@ class DemoConfig:
     speed: float = 100.0
     jobs: tuple[DemoJob, ...] = DEMO_JOBS
     run_timeout_s: float = 120.0  # wall seconds one round may take before the demo gives up
+    # The emulator's spot reclaims per spot node-hour (`sandbox.sim.spot_market`); None: its default.
+    spot_loss_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,7 @@ def _run_demo(config: DemoConfig, progress: Progress | None, stop: _StopSignals)
     playing = 0  # the round whose runs may be in flight; 0 before, between and after rounds
     try:
         server = _start_server(server_config, store)
-        emulator = _start_emulator(state_dir / "workspace", config.speed, state.workspace_port)
+        emulator = _start_emulator(state_dir / "workspace", config.speed, state.workspace_port, config.spot_loss_rate)
         truth = _GroundTruth(state_dir / GROUND_TRUTH_FILE)
         emulator.add_run_observer(truth.observe)
         state.grpc_port, state.workspace_port = server.port, int(emulator.host.rsplit(":", 1)[1])
@@ -345,15 +347,18 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
-def _start_emulator(workspace_dir: Path, speed: float, port: int) -> RunningWorkspace:
+def _start_emulator(workspace_dir: Path, speed: float, port: int,
+                    spot_loss_rate: float | None = None) -> RunningWorkspace:
     """The demo's emulator on its remembered port, else on any free one. Refused, in the demo's words,
     while another emulator (a `trimtab sandbox up` on this directory) serves its workspace."""
     from sandbox.workspace import start_workspace
+    from sandbox.workspace.backend import SandboxSimBackend
     from sandbox.workspace.state_lock import WorkspaceInUse
 
+    backend = SandboxSimBackend(spot_loss_rate=spot_loss_rate)
     try:
         try:
-            return start_workspace(workspace_dir, speed=speed, port=port)
+            return start_workspace(workspace_dir, speed=speed, port=port, backend=backend)
         except OSError as exc:
             if not port:
                 raise
@@ -361,7 +366,7 @@ def _start_emulator(workspace_dir: Path, speed: float, port: int) -> RunningWork
             # stored workspace to wherever the emulator answers now, as after `workspace set --host`.
             print(f"the demo's workspace port {port} is taken ({exc.strerror or exc}): "
                   "the emulator listens on another one", file=sys.stderr)
-            return start_workspace(workspace_dir, speed=speed, port=0)
+            return start_workspace(workspace_dir, speed=speed, port=0, backend=backend)
     except WorkspaceInUse:
         from sandbox.workspace.state import STATE_FILE as WORKSPACE_STATE
 

@@ -76,7 +76,7 @@ def serve_with_clouds(config: SandboxConfig, instance_rate: InstanceRate, storag
         stack = CloudStack.start(instance_rate, storage_rate, region=AWS_REGION)
         try:
             ws = start_workspace(config.state_dir, speed=config.speed, port=config.port,
-                                 rate_limit=config.rate_limit, schedules=False)
+                                 rate_limit=config.rate_limit, schedules=False, backend=config.sim_backend())
             try:
                 stack.attach(ws)
                 if config.schedules:

@@ -35,7 +35,7 @@ def serve_until_stopped(config: SandboxConfig, *,
     # sent as soon as the credentials appear still shuts down cleanly).
     previous = _on_signals(stop)
     ws = start_workspace(config.state_dir, speed=config.speed, port=config.port,
-                         rate_limit=config.rate_limit, schedules=config.schedules)
+                         rate_limit=config.rate_limit, schedules=config.schedules, backend=config.sim_backend())
     try:
         with ws.workspace.store.lock:
             fresh = not ws.workspace.store.data["jobs"]

@@ -33,6 +33,16 @@ def _check_speed(_ctx: click.Context, param: click.Parameter, value: float) -> f
         raise click.BadParameter(str(exc), param=param) from exc
 
 
+def _check_rate(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """The simulator's own check (`sandbox.sim.spot_market.check_rate`): FloatRange lets nan and inf through."""
+    from sandbox.sim.spot_market import check_rate
+
+    try:
+        return None if value is None else check_rate(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param=param) from exc
+
+
 @click.command(name="demo")
 @click.option("--runs", type=click.IntRange(min=1), default=10, show_default=True,
               help="Runs of each job this time (a second invocation adds more).")
@@ -42,8 +52,12 @@ def _check_speed(_ctx: click.Context, param: click.Parameter, value: float) -> f
               default=None, help="Where the demo keeps everything  [default: <data dir>/demo].")
 @click.option("--speed", type=click.FloatRange(min=1), default=100.0, show_default=True, callback=_check_speed,
               help="Simulated seconds per wall-clock second, at most 1000000.")
+@click.option("--spot-loss-rate", type=click.FloatRange(min=0), default=None, callback=_check_rate,
+              help="Spot instances the emulator reclaims per spot node-hour  [default: 0.9, some 3% per spot "
+                   "node of a typical run].")
 @click.pass_obj
-def cli(ctx: CliContext | None, runs: int, state_dir: Path | None, speed: float) -> None:
+def cli(ctx: CliContext | None, runs: int, state_dir: Path | None, speed: float,
+        spot_loss_rate: float | None) -> None:
     """Run three jobs N times on the sandbox workspace while Trimtab tunes them."""
     from server.demo import DEMO_JOBS, DemoConfig, check_demo_dir, run_demo
 
@@ -51,7 +65,7 @@ def cli(ctx: CliContext | None, runs: int, state_dir: Path | None, speed: float)
     check_demo_dir(state_dir)  # before its log is written there
     state_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(state_dir / "demo.log")
-    config = DemoConfig(state_dir=state_dir, runs=runs, speed=speed)
+    config = DemoConfig(state_dir=state_dir, runs=runs, speed=speed, spot_loss_rate=spot_loss_rate)
     as_json = ctx is not None and ctx.as_json
     click.echo(f"trimtab demo: {counted(len(DEMO_JOBS), 'job')} x {counted(runs, 'run')} in {state_dir} "
                f"(log: {state_dir / 'demo.log'})",

@@ -44,13 +44,18 @@ def cli() -> None:
               help="Do not create the example jobs  [env TRIMTAB_SANDBOX_SEED=0].")
 @click.option("--no-schedules", "schedules", flag_value=False, default=None,
               help="Do not start runs at the jobs' schedules  [env TRIMTAB_SANDBOX_SCHEDULES=0].")
+@click.option("--spot-loss-rate", type=click.FloatRange(min=0), default=None,
+              help="Spot instances reclaimed per spot node-hour of a run, workers and a spot driver "
+                   "(first_on_demand 0)  [env TRIMTAB_SANDBOX_SPOT_LOSS_RATE; default: 0.9, some 3% per "
+                   "spot node of a typical run].")
 @click.option("--clouds", is_flag=True, default=False,
               help="Also start the cloud stand-ins (moto for AWS, an HTTPS Azure Cost Management stand-in) "
                    "and bill each run's cluster in them; prints the credentials JSON for "
                    "`trimtab workspace add --cloud-credentials-env`.")
 @click.pass_obj
 def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port: int | None,
-       rate_limit: int | None, seed: bool | None, schedules: bool | None, clouds: bool) -> None:
+       rate_limit: int | None, seed: bool | None, schedules: bool | None, spot_loss_rate: float | None,
+       clouds: bool) -> None:
     """Serve the workspace until Ctrl-C; prints DATABRICKS_HOST and DATABRICKS_TOKEN."""
     from sandbox.workspace.config import load
     from sandbox.workspace.serve import describe, serve_until_stopped
@@ -58,7 +63,8 @@ def up(obj: CliContext | None, state_dir: Path | None, speed: float | None, port
 
     try:
         config = load({"state_dir": state_dir, "speed": speed, "port": port,
-                       "rate_limit": rate_limit, "seed": seed, "schedules": schedules})
+                       "rate_limit": rate_limit, "seed": seed, "schedules": schedules,
+                       "spot_loss_rate": spot_loss_rate})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 
