@@ -78,8 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("schedules", "TRIMTAB_SANDBOX_SCHEDULES", _bool, True,
             "Start runs at each job's unpaused schedule or periodic trigger."),
     Setting("spot_loss_rate", "TRIMTAB_SANDBOX_SPOT_LOSS_RATE", _spot_loss_rate, None,
-            "Spot instances reclaimed per spot node-hour of a run (none: the simulator's 0.9, some 3% "
-            "per spot node of a typical sandbox run); a spot driver (first_on_demand 0) too."),
+            "Spot instances reclaimed per spot node-hour of a run (none: the simulator's 0.9, some 3 in "
+            "100 spot nodes over a typical sandbox run); a spot driver (first_on_demand 0) too."),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 

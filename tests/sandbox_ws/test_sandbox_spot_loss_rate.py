@@ -72,3 +72,15 @@ def test_the_demo_gives_its_emulator_the_rate(tmp_path: Path, capsys: pytest.Cap
         assert running.workspace.backend.spot_loss_rate == 3.0
     assert main(["demo", "--state-dir", str(tmp_path / "demo"), "--spot-loss-rate", "inf"]) == 2
     assert "--spot-loss-rate" in capsys.readouterr().err
+
+
+def test_python_m_sandbox_takes_the_rate() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "sandbox", "--help"], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    assert "--spot-loss-rate" in out and "TRIMTAB_SANDBOX_SPOT_LOSS_RATE" in out
+    bad = subprocess.run([sys.executable, "-m", "sandbox", "--spot-loss-rate", "-1"], capture_output=True,
+                         text=True, timeout=30)
+    assert bad.returncode == 2 and "spot loss rate must be" in bad.stderr
