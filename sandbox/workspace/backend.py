@@ -50,6 +50,10 @@ class SandboxSimBackend:
     """The real simulator. ``spot_loss_rate``: spot reclaims per spot node-hour (None: the
     simulator's default, `sandbox.sim.spot_market`)."""
 
+    # A class default too: a subclass with an __init__ of its own that does not call this one (tests'
+    # backends) still runs at the simulator's default.
+    spot_loss_rate: float | None = None
+
     def __init__(self, spot_loss_rate: float | None = None) -> None:
         self.spot_loss_rate = spot_loss_rate
 
