@@ -624,7 +624,7 @@ class Run:
     sla_s: float | None = None
     # The nodes the run's cluster lost (its NODES_LOST events: spot reclaims), and of those how many a
     # replacement joined for before the end; None when no events said (read none, or stored before
-    # 0028). ``spot_loss`` alone says a run lost capacity, not whether one node of 8 or 5.
+    # 0030). ``spot_loss`` alone says a run lost capacity, not whether one node of 8 or 5.
     nodes_lost: int | None = None
     nodes_replaced: int | None = None
     id: int | None = None

@@ -133,7 +133,7 @@ class RunRow(SQLModel, table=True):
     # it had none then. Rows stored before 0027 got the SLA their project had at the upgrade.
     sla_s: float | None = None
     # The nodes the cluster lost and of those the ones replaced before the end (`Run.nodes_lost`); NULL
-    # when its events did not say (none read, or collected before 0028): unknown, not none lost.
+    # when its events did not say (none read, or collected before 0030): unknown, not none lost.
     nodes_lost: int | None = None
     nodes_replaced: int | None = None
 

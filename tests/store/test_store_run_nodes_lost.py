@@ -1,4 +1,4 @@
-"""runs.nodes_lost / nodes_replaced (0028): how many nodes a run's cluster lost, and how many were
+"""runs.nodes_lost / nodes_replaced (0030): how many nodes a run's cluster lost, and how many were
 replaced, round-trip; runs stored before the revision read None (unknown), not 0 (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def test_nodes_lost_round_trips(store: Store) -> None:
     assert store.runs.get(int(lossy.id or 0)).nodes_replaced == 4
 
 
-def test_upgrade_from_0027_reads_older_runs_as_unknown(db_url: str) -> None:
+def test_upgrade_from_0029_reads_older_runs_as_unknown(db_url: str) -> None:
     def seed(conn: sa.Connection) -> int:
         project_id = add_project_row(conn)
         conn.execute(sa.text(
@@ -34,7 +34,7 @@ def test_upgrade_from_0027_reads_older_runs_as_unknown(db_url: str) -> None:
             "200.0, NULL, '', 8, NULL)"))
         return project_id
 
-    project_id = seeded_at(db_url, "0027", seed)
+    project_id = seeded_at(db_url, "0029", seed)
     store = open_store(db_url)
     try:
         assert migrate.current_revision(store.engine) == migrate.head_revision()
@@ -44,7 +44,7 @@ def test_upgrade_from_0027_reads_older_runs_as_unknown(db_url: str) -> None:
         assert store.runs.get(int(run.id or 0)).nodes_lost == 2
     finally:
         store.close()
-    engine = downgraded_to(db_url, "0027")
+    engine = downgraded_to(db_url, "0029")
     try:
         with engine.connect() as conn:
             columns = {c["name"] for c in sa.inspect(conn).get_columns("runs")}

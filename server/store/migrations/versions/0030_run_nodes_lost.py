@@ -3,8 +3,8 @@ those the ones replaced before the end. The ``spot_loss`` anomaly alone counted 
 its 8 spot workers as one loss in the job's loss rate (`server.plan.spot_risk.spot_losses`), and
 `run show` could not say what the loss did.
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0030
+Revises: 0029
 Create Date: 2026-12-07 23:40:00.000000
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0028'
-down_revision = '0027'
+revision = '0030'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 
