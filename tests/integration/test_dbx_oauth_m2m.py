@@ -103,8 +103,8 @@ def test_a_service_principal_workspace_is_added_imported_collected_and_tuned(
     assert code == 1 and "refused service principal" in err and "secret expired" in err, err
     code, out, _ = trimtab("workspace", "show", "sbx")
     assert "status:      error" in out and "refused service principal" in out
-    assert "client secret works again" in out and "--client-secret-env VAR --replace" in out
-    assert "until the token is replaced" not in out
+    assert "collects by itself once it works" in out and "--client-secret-env VAR --replace" in out
+    assert "collects by itself once it is accepted" not in out
     monkeypatch.setenv("TT_NEW_SECRET", new_secret)
     code, out, err = trimtab("workspace", "add", "sbx", "--host", emulator.host, "--client-id", client_id,
                              "--client-secret-env", "TT_NEW_SECRET", "--cloud", "aws", "--replace")
