@@ -92,7 +92,7 @@ from server.owned_fields import OWNED_NODE_FIELDS as OWNED_NODE_FIELDS
 from server.owned_fields import owned_drift, owned_from
 from server.plan.candidates import REJECTED_KEY as REJECTED_KEY  # re-exported: callers import it from here
 from server.plan.candidates import PoolBacking, outside_bounds
-from server.plan.owner_on_demand import after_edit
+from server.plan.owner_on_demand import SPOT_OFF_BY_IMPORT_KEY, after_edit, spot_back_by_owner
 from server.plan.policy import kept_policy, kept_values
 from server.plan.project_cluster import owner_availability, owner_first_on_demand
 from server.revert import finish_revert as finish_revert
@@ -373,8 +373,17 @@ def rebase(store: Store, project: Project, live: dict[str, Any], drift: list[str
         state.pop(LAST_WRITE_KEY, None)
         if (written_last := trimtab_wrote(project)) is not None:
             state[LAST_WRITE_KEY] = written_last
-    return store.projects.update(dataclasses.replace(project, current_spec=live, pending_apply=kept, state=state),
-                                 recommendations=states)
+    spot_back = spot_back_by_owner(project.settings.spot_allowed, state, live, cloud=cloud)
+    if spot_back:
+        state.pop(SPOT_OFF_BY_IMPORT_KEY, None)
+    updated = store.projects.update(dataclasses.replace(project, current_spec=live, pending_apply=kept, state=state),
+                                    recommendations=states)
+    if spot_back:
+        log.info("project %s: spot allowed again: its owner put the job on spot (the import had left spot off "
+                 "because it ran on demand)", project.name)
+        updated = store.projects.update_settings(int(project.id or 0),
+                                                 dataclasses.replace(project.settings, spot_allowed=True))
+    return updated
 
 
 def _kept_record(project: Project, live: dict[str, Any], edit_run_id: int | None, *,

@@ -123,7 +123,7 @@ def prune(ctx: CliContext, older_than: str, dry_run: bool, db_url: str | None, s
     Goes: each stage's per-executor peaks, the executors, their gauges, the driver's peaks, the
     Spark jobs and SQL executions, and agents' status and batch records not seen for a week as
     well. Stays: every run's summary (runtime, cost, configuration, outcome, input size,
-    anomalies, SLA), its stages (the planner compares every run's stage structure), each event's
+    anomalies, SLA), its stages (the planner and savings compare runs' stage structure), each event's
     key (a re-sent event is still a duplicate), and all the detail of each project's newest 50
     runs, whatever their age. Safe while the server runs.
     """

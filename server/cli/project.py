@@ -499,8 +499,10 @@ def remove(ctx: CliContext, project: str, purge: bool, yes: bool, db_url: str | 
     try:
         try:
             found = project_history(store, project)
-            what = (f"project {found.project.id} ({found.name}) with {found.runs} runs and "
-                    f"{found.recommendations} recommendations")
+            from server.render.fmt import counted
+
+            what = (f"project {found.project.id} ({found.name}) with {counted(found.runs, 'run')} and "
+                    f"{counted(found.recommendations, 'recommendation')}")
             if not yes:
                 if (found.runs or found.recommendations) and not purge:
                     remove_project(store, found, purge=False)  # refused: says --purge

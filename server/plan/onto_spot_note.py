@@ -22,7 +22,9 @@ def onto_spot_note(project_name: str, current: ClusterConfig, chosen: ClusterCon
     if not (share > share_now + 1e-9 or (driver and not driver_now)):
         return ""
     if share_now <= 0.0 and not driver_now:
-        return (f"more nodes on spot: {config_label(current)} runs every node on demand, and the project allows "
+        # The label of a spot cluster whose first_on_demand covers every node says so itself.
+        label = config_label(current).removesuffix(", spot requested but every node on demand (first_on_demand)")
+        return (f"more nodes on spot: {label} runs every node on demand, and the project allows "
                 f"spot (`trimtab project set {project_name} --spot off` keeps it on demand)")
     words = f"{share:.0%} of the workers on spot, against {share_now:.0%} now"
     if driver and not driver_now:

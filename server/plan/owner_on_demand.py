@@ -53,10 +53,35 @@ def spec_availability(spec: Any, *, cloud: str, policy_values: Mapping[str, Any]
     return config_from_spec(spec, cloud=cloud, policy_values=policy_values).availability.upper() or None
 
 
+# Set at import when the job ran wholly on demand and the import therefore left spot off (not the
+# person's own `--spot off`): an edit of the owner's that puts the job on spot allows spot again
+# (`spot_back_by_owner`); a `project set --spot` of theirs drops the mark, their choice standing.
+SPOT_OFF_BY_IMPORT_KEY = "spot_off_by_import"
+
+
+def spot_back_by_owner(spot_allowed: bool, state: Mapping[str, Any], live: Mapping[str, Any], *, cloud: str) -> bool:
+    """Whether an owner's edit to ``live`` allows spot again: the import left it off only because the
+    job ran on demand, and the owner has since put it on spot themselves (review of session 27: the
+    next plan recommended ON_DEMAND "spot is not allowed", undoing their move)."""
+    return (not spot_allowed and bool(state.get(SPOT_OFF_BY_IMPORT_KEY))
+            and bool(live) and not runs_on_demand(live, state, cloud=cloud))
+
+
 def runs_on_demand(spec: Mapping[str, Any], state: Mapping[str, Any], *, cloud: str) -> bool:
-    """Whether the cluster of ``spec`` runs every node on demand (ON_DEMAND, as its policy in ``state``
-    and the cloud's default fill it in): its owner chose no spot, so import leaves spot off."""
-    return spec_availability(spec, cloud=cloud, policy_values=kept_values(state, spec)) == "ON_DEMAND"
+    """Whether the cluster of ``spec`` runs every node on demand (as its policy in ``state`` and the
+    cloud's default fill it in): ON_DEMAND, or a spot kind whose ``first_on_demand`` covers the driver
+    and every worker it may have (the usual way to keep a cluster wholly on demand; the planner's
+    `server.spec` reads it so). Its owner chose no spot, so import leaves spot off."""
+    if not isinstance(spec, Mapping) or not spec:
+        return False
+    config = config_from_spec(spec, cloud=cloud, policy_values=kept_values(state, spec))
+    availability = config.availability.upper()
+    if availability == "ON_DEMAND":
+        return True
+    if not availability.startswith("SPOT"):
+        return False
+    workers = config.autoscale_max if config.autoscale_max > 0 else config.num_workers
+    return shape_first_on_demand(config) >= workers + 1
 
 
 def is_recorded(state: Mapping[str, Any]) -> bool:

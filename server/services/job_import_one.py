@@ -18,7 +18,7 @@ from server.databricks import DatabricksCallError, DatabricksGateway
 from server.domain import ImportedProject, Project, ProjectSettings, Workspace
 from server.errors import AlreadyExists
 from server.onboard import AgentWiring, ClusterTarget
-from server.plan.owner_on_demand import runs_on_demand
+from server.plan.owner_on_demand import SPOT_OFF_BY_IMPORT_KEY, runs_on_demand
 from server.plan.policy import POLICY_FILLS_KEY, ClusterPolicy, kept_fills
 from server.services.job_onboard import _found_spec, _onboard_job, _remove_unonboarded
 from server.services.job_owner import renamed_from
@@ -91,7 +91,10 @@ def _import_job(store: Store, gateway: DatabricksGateway, ws: Workspace, job: di
             # A cluster its owner runs wholly on demand is theirs to move to spot: recommending spot by
             # default moved such a job onto spot with no word of it (`--spot on` allows it; the
             # import's output says so: `server.services.job_onboard`).
-            settings = ProjectSettings(spot_allowed=not runs_on_demand(found, state, cloud=ws.cloud))
+            on_demand = runs_on_demand(found, state, cloud=ws.cloud)
+            settings = ProjectSettings(spot_allowed=not on_demand)
+            if on_demand:
+                state = {**state, SPOT_OFF_BY_IMPORT_KEY: True}
             project = Project(workspace=ws.name, job_id=target.job_id, cluster_key=target.cluster_key,
                               job_name=target.job_name, original_spec=found, current_spec=found,
                               settings=settings, phase=unplanned_phase(settings), state=state)

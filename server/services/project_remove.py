@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from server.apply_lock import project_lock
 from server.domain import Project
 from server.errors import FailedPrecondition
+from server.render.fmt import counted
 from server.services.projects import required
 from server.store import Store
 from server.store.repos.retention import PurgeReport
@@ -35,7 +36,7 @@ def project_history(store: Store, ref: str) -> ProjectHistory:
     name = f"{project.workspace}/{project.job_id}/{project.cluster_key}"
     if not (project.detached or project.orphaned):
         raise FailedPrecondition(f"project {name} is attached: Trimtab still manages job {project.job_id}'s cluster; "
-                                 f"`trimtab project detach {project.id}` first, then remove it")
+                                 f"`trimtab project detach {name}` first, then remove it")
     runs, recommendations = store.retention.history_counts(int(project.id or 0))
     return ProjectHistory(project, name, runs, recommendations)
 
@@ -43,8 +44,9 @@ def project_history(store: Store, ref: str) -> ProjectHistory:
 def remove_project(store: Store, found: ProjectHistory, *, purge: bool) -> PurgeReport:
     """Delete the project ``found`` describes; one with history only with ``purge`` (all of it goes)."""
     if (found.runs or found.recommendations) and not purge:
-        raise FailedPrecondition(f"project {found.name} has {found.runs} runs and {found.recommendations} "
-                                 "recommendations: --purge deletes them (and their Spark data) with it")
+        raise FailedPrecondition(f"project {found.name} has {counted(found.runs, 'run')} and "
+                                 f"{counted(found.recommendations, 'recommendation')}: --purge deletes them (and "
+                                 "their Spark data) with it")
     project_id = int(found.project.id or 0)
     # Under the project's lock: a server collecting or applying for it (on PostgreSQL, any server)
     # finishes first; the repository checks again, in its transaction, that it is not attached.

@@ -17,6 +17,7 @@ from server.costing.catalog import PriceCatalog
 from server.domain import MAX_SLA_SECONDS, ClusterConfig, Project, ProjectSettings, Recommendation, Run
 from server.errors import InvalidArgument, NotFound
 from server.plan.candidates import MAX_WORKERS, MIN_WORKERS
+from server.plan.owner_on_demand import SPOT_OFF_BY_IMPORT_KEY
 from server.plan.policy import kept_values
 from server.plan.search_window import SearchWindow
 from server.services.collection_state import CollectionProblem, collection_problem
@@ -276,6 +277,10 @@ def change_settings(store: Store, ref: str, changes: dict[str, Any],
             # it has planned; before that (a job that has not run since import) nothing else would.
             store.projects.set_phase_unless_planned(project.id, unplanned_phase(settings))
         updated = store.projects.update_settings(project.id, settings)
+        if settings.spot_allowed != before.spot_allowed and SPOT_OFF_BY_IMPORT_KEY in updated.state:
+            # Spot set by the person: their choice stands over the import's default from now on.
+            state = {k: v for k, v in updated.state.items() if k != SPOT_OFF_BY_IMPORT_KEY}
+            updated = store.projects.update(dataclasses.replace(updated, state=state))
         # One line per change to a project, as applies and reverts have: what changed, and who.
         log.info("project %s: settings changed (%s) by %s", updated.name, settings_change(before, settings),
                  actor() or "an unknown caller")

@@ -1,6 +1,6 @@
 """`trimtab db prune` leaves the planner deciding as before: it keeps every detail of each project's
 newest 50 runs (the planner reads stage metrics and driver peaks of its newest 30 at most) and every
-run's stages (the change screen compares each run's stage structure over the whole history)."""
+run's stages (the change screen compares the stage structure of the runs the planner reads)."""
 
 from __future__ import annotations
 

@@ -7,11 +7,11 @@ executors, their gauges, the driver's peaks, the Spark jobs and SQL executions. 
 
 - each run's row and cost (runtime, configuration, outcome, input size, anomalies, SLA): what the
   timeline, savings and the models read;
-- the stages themselves (a few hundred bytes each, with their metrics): the planner compares every
-  run's stage structure over the whole history to date code changes (`server.plan.reads`,
-  `models.changes`), and savings compares the code of the runs on the cluster as found with it
-  (`server.services.savings.stored_signatures`). Without them a code change among old runs is no
-  longer seen, and the model would learn from runs of the old code again;
+- the stages themselves (a few hundred bytes each, with their metrics): the planner compares the
+  stage structure of the runs it reads (the current segment and 200 runs before it, at most
+  `server.plan.reads.PLAN_RUNS`) to date code changes (`models.changes`), and savings compares the
+  code of the runs on the cluster as found with it, however old
+  (`server.services.savings.stored_signatures`);
 - every detail of each project's newest `KEEP_NEWEST_RUNS` runs, whatever their age: the planner
   reads the newest runs' stage metrics, executor peaks and driver peaks (`server.plan.reads`: at
   most 30 runs for the driver rule, 10 for the disk advice, 5 replayed), with a margin;
