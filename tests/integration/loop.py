@@ -27,6 +27,10 @@ class _Loop:
 
     def __init__(self, store: Store, secrets: SecretBox, job_id: int, emulator: RunningWorkspace,
                  gateway: DatabricksGateway, *, auto_apply: bool, wiring: AgentWiring = WIRING) -> None:
+        # No spot reclaims: these tests drive applies and need the first plan to move the cluster, and a
+        # first run that lost spot nodes yet met the SLA keeps it as it is, spot being the cheaper in
+        # expectation (`models.choose._lost_yet_met`).
+        emulator.workspace.backend.spot_loss_rate = 0.0  # type: ignore[attr-defined]
         (imported,) = workspaces.import_jobs(store, secrets, "sbx", [job_id], wiring=wiring).projects
         self.project = imported.project
         self.pid = int(self.project.id or 0)
