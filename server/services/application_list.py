@@ -14,9 +14,8 @@ import json
 from dataclasses import dataclass
 
 from server.domain import Application
-from server.errors import InvalidArgument, NotFound, shown
-from server.ids import parse_id, plain_number
-from server.services.runs import DEFAULT_PAGE, MAX_PAGE
+from server.errors import InvalidArgument, NotFound
+from server.services.runs import DEFAULT_PAGE, MAX_PAGE, run_id_of
 from server.store import Store
 
 
@@ -54,12 +53,7 @@ def list_applications(store: Store, limit: int = 0, page_token: str = "",
 
 def _run(store: Store, run_id: str) -> int:
     """The run ``run_id`` names (NotFound for none, as GetRun says it)."""
-    number = run_id.strip()
-    if not plain_number(number):
-        raise InvalidArgument(f"run_id: {shown(run_id)} is not a run id")
-    found = parse_id(number)
-    if found is None:  # more than a row id holds: no run has it
-        raise NotFound(f"run {number} not found")
+    found = run_id_of(run_id, "run_id")
     return int(store.runs.get(found).id or found)
 
 

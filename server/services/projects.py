@@ -27,7 +27,7 @@ from server.services.savings import USER_EDIT
 from server.spec import config_from_spec as spec_config
 from server.spec import pool_ids, pools_seen
 from server.store import Store
-from server.timeline import SlaShare, met_fraction, run_met_sla, run_sla_share, sla_share
+from server.timeline import SlaShare, run_sla_share, sla_share
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def sla_met_fraction(runs: Sequence[Run], sla_seconds: float | None) -> float | 
     run counts as not met (`server.timeline.met_sla`, the timeline's rule): counting succeeded runs
     only showed "SLA met 100%" beside the timeline's "27/28 met". A run known from its event log alone within the SLA is not judged (its runtime has no setup
     in it), so it is in neither count (`server.timeline.met_fraction`)."""
-    return met_fraction(run_met_sla(r, sla_seconds) for r in runs)
+    return run_sla_share(runs, sla_seconds).every
 
 
 def config_from_spec(spec: dict[str, Any], pools: dict[str, dict[str, Any]] | None = None, *,

@@ -99,7 +99,7 @@ def _position(store: Store, project_id: int, page_token: str) -> tuple[int, int]
 
 
 def get_run(store: Store, run_id: str) -> RunDetail:
-    run = store.runs.get(_id(run_id, "run_id"))
+    run = store.runs.get(run_id_of(run_id, "run_id"))
     stages: list[Stage] = []
     executors: list[Executor] = []
     beats: list[DriverPeaks] = []
@@ -133,10 +133,12 @@ def get_application(store: Store, application_id: str) -> Application:
                           f"one of {ids}")
 
 
-def _id(text: str, field: str) -> int:
+def run_id_of(text: str, field: str) -> int:
+    """The row id ``text`` (a request's ``field``) names: InvalidArgument for no number, NotFound for
+    one more than a row id holds (no run has it); whether the run exists is the caller's read."""
     number = text.strip()
     if not plain_number(number):
-        raise InvalidArgument(f"{field}: {text!r} is not a run id")
+        raise InvalidArgument(f"{field}: {shown(text)} is not a run id")
     run_id = parse_id(number)
     if run_id is None:  # more than a row id holds: no run has it
         raise NotFound(f"run {number} not found")

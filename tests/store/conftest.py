@@ -46,3 +46,20 @@ def downgraded_to(db_url: str, revision: str) -> sa.Engine:
         command.downgrade(migrate.alembic_config(conn), revision)
     assert migrate.current_revision(engine) == revision
     return engine
+
+
+def assert_upgrade_refused(db_url: str, capsys: pytest.CaptureFixture[str], expected: str, stays_at: str) -> None:
+    """Opening the store and `trimtab db upgrade` both refuse with ``expected`` (the CLI in its one
+    error line), and the schema stays at ``stays_at``: a migration that cannot go ahead changes nothing."""
+    from server.cli.main import main
+
+    with pytest.raises(RuntimeError) as err:
+        open_store(db_url)
+    assert str(err.value) == expected
+    assert main(["db", "upgrade", "--db", db_url]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {expected}"
+    engine = make_engine(db_url)
+    try:
+        assert migrate.current_revision(engine) == stays_at
+    finally:
+        engine.dispose()

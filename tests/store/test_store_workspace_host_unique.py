@@ -9,13 +9,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from server.cli.main import main
 from server.domain import Workspace
 from server.errors import AlreadyExists
 from server.store import Store, migrate, open_store
 from server.store.engine import make_engine
 from server.store.tables import WorkspaceRow
-from tests.store.conftest import downgraded_to, seeded_at
+from tests.store.conftest import assert_upgrade_refused, downgraded_to, seeded_at
 
 T = WorkspaceRow.__table__  # type: ignore[attr-defined]
 
@@ -70,14 +69,9 @@ def test_upgrade_from_0027_with_one_host_under_two_names_stops_naming_them(
                 "each host (the one whose import last wrote the agents' token secret), and with the Trimtab version "
                 "that made them `trimtab project detach` the others' projects (their runs stay) and `trimtab "
                 "workspace remove NAME`, then upgrade again")
-    with pytest.raises(RuntimeError) as err:
-        open_store(db_url)
-    assert str(err.value) == expected
-    assert main(["db", "upgrade", "--db", db_url]) == 1
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {expected}"
+    assert_upgrade_refused(db_url, capsys, expected, stays_at="0027")
     engine = make_engine(db_url)
     try:
-        assert migrate.current_revision(engine) == "0027"
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT id, name, host FROM workspaces ORDER BY id")).all()
             projects = conn.execute(sa.text("SELECT COUNT(*) FROM projects")).scalar()
