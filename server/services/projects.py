@@ -88,9 +88,11 @@ def auto_apply_hold(project: Project, runs: Sequence[Run]) -> str:
     return edit_hold(project, runs)
 
 
-def summarize(store: Store, project: Project, clouds: dict[str, str] | None = None) -> ProjectSummary:
+def summarize(store: Store, project: Project, clouds: dict[str, str] | None = None,
+              runs: Sequence[Run] | None = None) -> ProjectSummary:
+    """The project's figures; ``runs``: its history when the caller has read it already."""
     assert project.id is not None
-    runs = store.runs.history(project.id)
+    runs = store.runs.history(project.id) if runs is None else runs
     latest = runs[-1] if runs else None
     cloud = (clouds if clouds is not None else workspace_clouds(store)).get(project.workspace, "")
     return ProjectSummary(
@@ -204,13 +206,16 @@ def summaries(store: Store, projects: Sequence[Project]) -> list[ProjectSummary]
 def get_project(store: Store, ref: str) -> ProjectSummary:
     """`summarize`, with the pending recommendation and the current cluster's cost per run, which
     `project show` weighs it with."""
-    return with_pending(store, summarize(store, store.projects.find(_ref(ref))))
+    project = store.projects.find(_ref(ref))
+    # One read of the history for the figures and the search window both.
+    runs = store.runs.history(int(project.id or 0))
+    return with_pending(store, summarize(store, project, runs=runs), runs=runs)
 
 
-def with_pending(store: Store, summary: ProjectSummary) -> ProjectSummary:
+def with_pending(store: Store, summary: ProjectSummary, runs: Sequence[Run] | None = None) -> ProjectSummary:
     """``summary`` with the project's pending recommendation, whether the job already runs it
     (`server.services.pending.on_job`, the one rule every command says it by), and the current
-    cluster's cost per run."""
+    cluster's cost per run. ``runs``: the project's history when the caller has read it already."""
     project = summary.project
     assert project.id is not None
     rec = store.recommendations.pending(project.id)
@@ -221,7 +226,7 @@ def with_pending(store: Store, summary: ProjectSummary) -> ProjectSummary:
         current_cost_per_run=current_cost_per_run(store, project.id, summary.current_config),
         working_sla_s=working_sla(project, newest),
         collection=collection_problem(store, project),
-        window=project_window(project, store.runs.history(project.id), cloud, newest))
+        window=project_window(project, store.runs.history(project.id) if runs is None else runs, cloud, newest))
 
 
 def working_sla(project: Project, newest: Recommendation | None) -> float | None:
